@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+// Tests live next to the code they test. GPU tests share one Dawn instance per worker;
+// forks keep a crash inside Dawn from taking the runner down with it.
+export default defineConfig({
+  test: {
+    include: ["{dsl,codegen,generated,runtime,examples,scripts,bench}/**/*.test.ts"],
+    pool: "forks",
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+  },
+});
