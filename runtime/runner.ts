@@ -1,0 +1,730 @@
+// Runs a generated module (runtime/module.ts) on a WebGPU device.
+//
+// Everything is created once by instantiate(): one GPUBuffer per arena, one pipeline per shader
+// used, one bind group per dispatch. A step is then only encoding: per phase, one compute pass
+// holding the phase's dispatches, followed by the phase's copies (copies cannot sit inside a
+// pass). WebGPU makes each dispatch its own usage scope, so a dispatch sees the storage writes of
+// the dispatches before it in the same pass; no pass per dispatch is needed for correctness.
+// step(n) puts n steps into one command buffer and never waits; only read() and sync() wait,
+// with the sleeping wait of wait.ts.
+//
+// Pure WebGPU API: the same code runs on Dawn under Node and in a browser.
+
+import * as E from "fp-ts/lib/Either.js";
+import type {
+  AdapterClass,
+  Copy,
+  Dispatch,
+  GeneratedModule,
+  KernelVariant,
+  Placement,
+  TensorDType,
+  TensorSlot,
+} from "./module.js";
+import { limitError, runtimeError, RuntimeFault, type RuntimeError } from "./device.js";
+import { sleepingWait } from "./wait.js";
+
+export type TensorData = Float32Array | Int32Array | Uint32Array;
+/** What write() accepts; bool tensors take 0/1 (any non-zero value counts as 1). */
+export type TensorInput = Float32Array | Int32Array | Uint32Array | Uint8Array | readonly number[];
+
+export interface KernelTime {
+  readonly phase: string;
+  readonly name: string;
+  readonly ms: number;
+}
+
+export interface Instance {
+  readonly module: GeneratedModule;
+  readonly adapterClass: AdapterClass;
+  /** Names of the module's tensors (TensorSlot.name), in module order. */
+  readonly names: readonly string[];
+  /** Queues an upload into a tensor; ordered with submitted steps. Throws RuntimeFault on misuse. */
+  write(name: string, data: TensorInput): void;
+  /** Encodes one step (every phase) into `encoder`, or into a new one; returns the encoder. */
+  encodeStep(encoder?: GPUCommandEncoder): GPUCommandEncoder;
+  /** Encodes n steps into one command buffer and submits it; does not wait. */
+  step(n?: number): void;
+  /** The tensor's current value, after all work submitted so far. */
+  read(name: string): Promise<TensorData>;
+  /** Several tensors with one copy submission and one wait; results in the order of `names`. */
+  readMany(names: readonly string[]): Promise<TensorData[]>;
+  /** Resolves when all submitted work is done. */
+  sync(): Promise<void>;
+  /**
+   * Runs one step (it updates parameters and state like step(1)) with a compute pass and
+   * timestamps per dispatch, and returns each dispatch's GPU time; undefined when the device
+   * lacks 'timestamp-query'. Phase copies are not timed.
+   */
+  profile(): Promise<KernelTime[] | undefined>;
+  /** Frees the module's buffers (not the device). Idempotent. */
+  destroy(): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking a module against a device, before anything is created
+
+const WORD = 4;
+
+function elementCount(shape: readonly number[]): number {
+  return shape.reduce((n, d) => n * d, 1);
+}
+
+function checkPlacement(module: GeneratedModule, p: Placement, what: string): E.Either<RuntimeError, void> {
+  const arena = module.arenas[p.arena];
+  if (arena === undefined) return E.left(runtimeError("module", `${what}: arena ${p.arena} does not exist`));
+  if (p.offset % WORD !== 0 || p.bytes % WORD !== 0 || p.offset < 0 || p.bytes < 0) {
+    return E.left(runtimeError("module", `${what}: offset ${p.offset} and size ${p.bytes} must be multiples of 4`));
+  }
+  if (p.offset + p.bytes > arena.bytes) {
+    return E.left(
+      runtimeError("module", `${what}: bytes ${p.offset}..${p.offset + p.bytes} lie outside arena '${arena.name}' (${arena.bytes} bytes)`),
+    );
+  }
+  return E.right(undefined);
+}
+
+/** A storage binding must start at a multiple of the device's alignment and fit one binding. */
+function checkBinding(module: GeneratedModule, limits: GPUSupportedLimits, p: Placement, what: string) {
+  if (p.offset % limits.minStorageBufferOffsetAlignment !== 0) {
+    return E.left(
+      runtimeError("module", `${what}: offset ${p.offset} is not a multiple of minStorageBufferOffsetAlignment (${limits.minStorageBufferOffsetAlignment})`),
+    );
+  }
+  if (p.bytes === 0) return E.left(runtimeError("module", `${what}: a storage binding cannot be empty`));
+  if (p.bytes > limits.maxStorageBufferBindingSize) {
+    return E.left(limitError("maxStorageBufferBindingSize", p.bytes, limits.maxStorageBufferBindingSize, what, "device"));
+  }
+  return checkPlacement(module, p, what);
+}
+
+function checkTensors(module: GeneratedModule): E.Either<RuntimeError, void> {
+  const seen = new Set<string>();
+  for (const t of module.tensors) {
+    if (seen.has(t.name)) return E.left(runtimeError("module", `tensor '${t.name}' is declared twice`));
+    seen.add(t.name);
+    if (t.bytes !== elementCount(t.shape) * WORD) {
+      return E.left(runtimeError("module", `tensor '${t.name}': ${t.bytes} bytes for shape [${t.shape.join(", ")}] (expected ${elementCount(t.shape) * WORD})`));
+    }
+    const placed = checkPlacement(module, t, `tensor '${t.name}'`);
+    if (E.isLeft(placed)) return placed;
+  }
+  for (const phase of module.phases) {
+    const missing = phase.outputs.find((name) => !seen.has(name));
+    if (missing !== undefined) return E.left(runtimeError("module", `phase '${phase.name}' lists output '${missing}', which is not a tensor`));
+  }
+  return E.right(undefined);
+}
+
+function checkConstants(module: GeneratedModule): E.Either<RuntimeError, void> {
+  for (const c of module.constants) {
+    if (c.words.length * WORD > c.bytes) {
+      return E.left(runtimeError("module", `constant '${c.name}': ${c.words.length} words do not fit its ${c.bytes} bytes`));
+    }
+    const placed = checkPlacement(module, c, `constant '${c.name}'`);
+    if (E.isLeft(placed)) return placed;
+  }
+  return E.right(undefined);
+}
+
+function checkDispatch(module: GeneratedModule, limits: GPUSupportedLimits, d: Dispatch): E.Either<RuntimeError, void> {
+  const what = `dispatch '${d.name}'`;
+  if (d.bindings.length > limits.maxStorageBuffersPerShaderStage) {
+    return E.left(limitError("maxStorageBuffersPerShaderStage", d.bindings.length, limits.maxStorageBuffersPerShaderStage, what, "device"));
+  }
+  for (const [i, b] of d.bindings.entries()) {
+    const bound = checkBinding(module, limits, b, `${what}, binding ${i}`);
+    if (E.isLeft(bound)) return bound;
+  }
+  for (const v of d.variants) {
+    if (module.shaders[v.shader] === undefined) return E.left(runtimeError("module", `${what}: shader ${v.shader} does not exist`));
+    const too = v.workgroups.find((n) => n > limits.maxComputeWorkgroupsPerDimension);
+    if (too !== undefined) {
+      return E.left(limitError("maxComputeWorkgroupsPerDimension", too, limits.maxComputeWorkgroupsPerDimension, what, "device"));
+    }
+  }
+  return E.right(undefined);
+}
+
+function checkCopy(module: GeneratedModule, c: Copy, what: string): E.Either<RuntimeError, void> {
+  if (c.from.bytes !== c.to.bytes) {
+    return E.left(runtimeError("module", `${what}: copies ${c.from.bytes} bytes into ${c.to.bytes}`));
+  }
+  const from = checkPlacement(module, c.from, `${what}, source`);
+  return E.isLeft(from) ? from : checkPlacement(module, c.to, `${what}, destination`);
+}
+
+/** Every inconsistency that would otherwise surface as an opaque WebGPU validation error. */
+export function checkModule(module: GeneratedModule, limits: GPUSupportedLimits): E.Either<RuntimeError, void> {
+  for (const arena of module.arenas) {
+    if (arena.bytes > limits.maxBufferSize) {
+      return E.left(limitError("maxBufferSize", arena.bytes, limits.maxBufferSize, `arena '${arena.name}'`, "device"));
+    }
+  }
+  const checks: (() => E.Either<RuntimeError, void>)[] = [() => checkTensors(module), () => checkConstants(module)];
+  for (const phase of module.phases) {
+    for (const d of phase.dispatches) checks.push(() => checkDispatch(module, limits, d));
+    for (const [i, c] of phase.copies.entries()) checks.push(() => checkCopy(module, c, `phase '${phase.name}', copy ${i}`));
+  }
+  for (const check of checks) {
+    const result = check();
+    if (E.isLeft(result)) return result;
+  }
+  return E.right(undefined);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Variants and binding access
+
+/** The first variant made for this adapter class or for every adapter. */
+export function chooseVariant(d: Dispatch, adapterClass: AdapterClass): E.Either<RuntimeError, KernelVariant> {
+  const variant = d.variants.find((v) => v.adapter === undefined || v.adapter === adapterClass);
+  return variant === undefined
+    ? E.left(runtimeError("module", `dispatch '${d.name}' has no kernel variant for a ${adapterClass} adapter`))
+    : E.right(variant);
+}
+
+/**
+ * The storage bindings a WGSL shader declares read-only (`var<storage>` or `var<storage, read>`).
+ * A textual scan, good enough for generated code: attributes, then `var<storage[, access]>`.
+ */
+export function readOnlyBindings(wgsl: string): Set<number> {
+  const pattern = /@binding\(\s*(\d+)\s*\)(?:\s*@\w+\([^)]*\))*\s*var\s*<\s*storage\s*(?:,\s*(\w+)\s*)?>/g;
+  const found = new Set<number>();
+  for (const m of wgsl.matchAll(pattern)) {
+    if ((m[2] ?? "read") === "read") found.add(Number(m[1]));
+  }
+  return found;
+}
+
+/**
+ * WebGPU tracks usage per buffer, not per byte range: within one dispatch a buffer may not be bound
+ * both read-only and writable, even at disjoint offsets. With one buffer per arena, a kernel that
+ * reads and writes the same arena must declare all those bindings read_write.
+ */
+function checkAccess(module: GeneratedModule, d: Dispatch, variant: KernelVariant): E.Either<RuntimeError, void> {
+  const shader = module.shaders[variant.shader];
+  if (shader === undefined) return E.right(undefined);
+  const readOnly = readOnlyBindings(shader.wgsl);
+  const written = new Set(d.bindings.filter((_, i) => !readOnly.has(i)).map((b) => b.arena));
+  const clash = d.bindings.findIndex((b, i) => readOnly.has(i) && written.has(b.arena));
+  if (clash < 0) return E.right(undefined);
+  const arena = module.arenas[d.bindings[clash]?.arena ?? -1]?.name ?? "?";
+  return E.left(
+    runtimeError(
+      "module",
+      `dispatch '${d.name}' (shader '${shader.name}') binds arena '${arena}' read-only at binding ${clash} and writable at another binding; ` +
+        `WebGPU forbids both in one dispatch, even at disjoint offsets. Declare binding ${clash} var<storage, read_write>.`,
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Creating GPU objects
+
+interface PreparedDispatch {
+  readonly name: string;
+  readonly pipeline: GPUComputePipeline;
+  readonly bindGroup: GPUBindGroup;
+  readonly workgroups: readonly [number, number, number];
+}
+
+interface PreparedPhase {
+  readonly name: string;
+  readonly dispatches: readonly PreparedDispatch[];
+  readonly copies: readonly Copy[];
+}
+
+/** Buffers owned by one instance; destroyed together on failure or destroy(). */
+class Owned {
+  readonly buffers: GPUBuffer[] = [];
+  destroy(): void {
+    for (const b of this.buffers.splice(0)) b.destroy();
+  }
+}
+
+/** A function, not a constant: under Node the GPUBufferUsage global exists once node-gpu.ts ran. */
+function arenaUsage(): number {
+  return GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+}
+
+function createArenas(device: GPUDevice, module: GeneratedModule, owned: Owned): GPUBuffer[] {
+  return module.arenas.map((arena) => {
+    // Copies and writeBuffer move whole 4-byte words; a zero-sized buffer is valid but useless.
+    const buffer = device.createBuffer({ label: arena.name, size: Math.max(WORD, roundUp(arena.bytes, WORD)), usage: arenaUsage() });
+    owned.buffers.push(buffer);
+    return buffer;
+  });
+}
+
+function roundUp(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
+
+function uploadConstants(device: GPUDevice, module: GeneratedModule, arenas: readonly GPUBuffer[]): void {
+  for (const c of module.constants) {
+    const words = Uint32Array.from(c.words, (w) => w >>> 0);
+    device.queue.writeBuffer(arenaOf(arenas, c), c.offset, words);
+  }
+}
+
+function arenaOf(arenas: readonly GPUBuffer[], p: Placement): GPUBuffer {
+  const buffer = arenas[p.arena];
+  if (buffer === undefined) throw new Error(`invariant: arena ${p.arena} checked by checkModule`);
+  return buffer;
+}
+
+/** Runs `create` inside validation and out-of-memory scopes; Left with the first error caught. */
+async function scoped<T>(device: GPUDevice, what: string, create: () => T): Promise<E.Either<RuntimeError, T>> {
+  device.pushErrorScope("out-of-memory");
+  device.pushErrorScope("validation");
+  let created: { value: T } | { thrown: unknown };
+  try {
+    created = { value: create() };
+  } catch (thrown) {
+    created = { thrown };
+  }
+  // Popped whatever happened, so that a failure leaves the device's scope stack as it was.
+  const validation = await device.popErrorScope();
+  const memory = await device.popErrorScope();
+  if ("thrown" in created) {
+    const detail = created.thrown instanceof Error ? created.thrown.message : String(created.thrown);
+    return E.left(runtimeError("gpu", `${what}: ${detail}`));
+  }
+  const error = validation ?? memory;
+  return error === null ? E.right(created.value) : E.left(runtimeError("gpu", `${what}: ${error.message}`));
+}
+
+/** "add:3:12: error: expected ';'" followed by the source line and a caret under the column. */
+export function renderCompilationMessage(shader: string, wgsl: string, m: GPUCompilationMessage): string {
+  const line = wgsl.split("\n")[m.lineNum - 1] ?? "";
+  const gutter = `${m.lineNum} | `;
+  const caret = `${" ".repeat(gutter.length - 2)}| ${" ".repeat(Math.max(0, m.linePos - 1))}^`;
+  return `${shader}:${m.lineNum}:${m.linePos}: ${m.type}: ${m.message}\n${gutter}${line}\n${caret}`;
+}
+
+async function compileShader(device: GPUDevice, name: string, wgsl: string): Promise<E.Either<RuntimeError, GPUShaderModule>> {
+  // The scope keeps Dawn from reporting the same failure again as an uncaptured error.
+  device.pushErrorScope("validation");
+  const shaderModule = device.createShaderModule({ label: name, code: wgsl });
+  const [info, scopeError] = await Promise.all([shaderModule.getCompilationInfo(), device.popErrorScope()]);
+  const errors = info.messages.filter((m) => m.type === "error");
+  const first = errors[0];
+  if (first !== undefined) {
+    const rendered = errors.map((m) => renderCompilationMessage(name, wgsl, m)).join("\n");
+    return E.left({
+      kind: "shader",
+      message: `shader '${name}' does not compile:\n${rendered}`,
+      shader: name,
+      line: first.lineNum,
+      column: first.linePos,
+    });
+  }
+  if (scopeError !== null) return E.left({ kind: "shader", message: `shader '${name}': ${scopeError.message}`, shader: name });
+  return E.right(shaderModule);
+}
+
+async function createPipeline(device: GPUDevice, name: string, shaderModule: GPUShaderModule): Promise<E.Either<RuntimeError, GPUComputePipeline>> {
+  try {
+    const pipeline = await device.createComputePipelineAsync({ label: name, layout: "auto", compute: { module: shaderModule, entryPoint: "main" } });
+    return E.right(pipeline);
+  } catch (e) {
+    const detail = e instanceof Error ? e.message : String(e);
+    return E.left({ kind: "pipeline", message: `shader '${name}': cannot create its pipeline: ${detail}`, shader: name });
+  }
+}
+
+/** One pipeline per shader that some chosen variant uses; shaders compile and link in parallel. */
+async function createPipelines(
+  device: GPUDevice,
+  module: GeneratedModule,
+  used: readonly number[],
+): Promise<E.Either<RuntimeError, Map<number, GPUComputePipeline>>> {
+  const results = await Promise.all(
+    used.map(async (index): Promise<E.Either<RuntimeError, [number, GPUComputePipeline]>> => {
+      const shader = module.shaders[index];
+      if (shader === undefined) throw new Error(`invariant: shader ${index} checked by checkModule`);
+      const compiled = await compileShader(device, shader.name, shader.wgsl);
+      if (E.isLeft(compiled)) return compiled;
+      const pipeline = await createPipeline(device, shader.name, compiled.right);
+      return E.isLeft(pipeline) ? pipeline : E.right([index, pipeline.right]);
+    }),
+  );
+  const failed = results.find(E.isLeft);
+  if (failed !== undefined) return failed;
+  return E.right(new Map(results.map((r) => (r as E.Right<[number, GPUComputePipeline]>).right)));
+}
+
+function createBindGroup(device: GPUDevice, arenas: readonly GPUBuffer[], d: Dispatch, pipeline: GPUComputePipeline): GPUBindGroup {
+  return device.createBindGroup({
+    label: d.name,
+    layout: pipeline.getBindGroupLayout(0),
+    entries: d.bindings.map((p, binding) => ({ binding, resource: { buffer: arenaOf(arenas, p), offset: p.offset, size: p.bytes } })),
+  });
+}
+
+function chooseAll(module: GeneratedModule, adapterClass: AdapterClass): E.Either<RuntimeError, KernelVariant[][]> {
+  const chosen: KernelVariant[][] = [];
+  for (const phase of module.phases) {
+    const variants: KernelVariant[] = [];
+    for (const d of phase.dispatches) {
+      const v = chooseVariant(d, adapterClass);
+      if (E.isLeft(v)) return v;
+      const access = checkAccess(module, d, v.right);
+      if (E.isLeft(access)) return access;
+      variants.push(v.right);
+    }
+    chosen.push(variants);
+  }
+  return E.right(chosen);
+}
+
+function preparePhases(
+  device: GPUDevice,
+  module: GeneratedModule,
+  arenas: readonly GPUBuffer[],
+  chosen: readonly (readonly KernelVariant[])[],
+  pipelines: ReadonlyMap<number, GPUComputePipeline>,
+): PreparedPhase[] {
+  return module.phases.map((phase, p) => ({
+    name: phase.name,
+    copies: phase.copies,
+    dispatches: phase.dispatches.map((d, i) => {
+      const variant = chosen[p]?.[i];
+      const pipeline = variant && pipelines.get(variant.shader);
+      if (variant === undefined || pipeline === undefined) throw new Error(`invariant: dispatch '${d.name}' was prepared`);
+      return { name: d.name, pipeline, workgroups: variant.workgroups, bindGroup: createBindGroup(device, arenas, d, pipeline) };
+    }),
+  }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+/** WebGPU refuses a copy within one buffer, so a copy inside an arena goes through this buffer. */
+function bounceBytes(module: GeneratedModule): number {
+  const sameArena = module.phases.flatMap((p) => p.copies).filter((c) => c.from.arena === c.to.arena);
+  return Math.max(0, ...sameArena.map((c) => c.from.bytes));
+}
+
+function encodeCopies(encoder: GPUCommandEncoder, arenas: readonly GPUBuffer[], bounce: GPUBuffer | undefined, copies: readonly Copy[]): void {
+  for (const c of copies) {
+    if (c.from.bytes === 0) continue;
+    const from = arenaOf(arenas, c.from);
+    const to = arenaOf(arenas, c.to);
+    if (from !== to) {
+      encoder.copyBufferToBuffer(from, c.from.offset, to, c.to.offset, c.from.bytes);
+    } else if (bounce !== undefined) {
+      encoder.copyBufferToBuffer(from, c.from.offset, bounce, 0, c.from.bytes);
+      encoder.copyBufferToBuffer(bounce, 0, to, c.to.offset, c.from.bytes);
+    }
+  }
+}
+
+function encodeDispatch(pass: GPUComputePassEncoder, d: PreparedDispatch): void {
+  pass.setPipeline(d.pipeline);
+  pass.setBindGroup(0, d.bindGroup);
+  pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading and writing tensors
+
+function typedArrayFor(dtype: TensorDType, buffer: ArrayBuffer): TensorData {
+  switch (dtype) {
+    case "f32":
+      return new Float32Array(buffer);
+    case "i32":
+      return new Int32Array(buffer);
+    case "bool":
+      return new Uint32Array(buffer);
+    default: {
+      const never: never = dtype;
+      return never;
+    }
+  }
+}
+
+/** The words to upload for `data` into a tensor of `dtype`, or why the data does not fit it. */
+export function encodeTensorData(dtype: TensorDType, data: TensorInput): E.Either<string, TensorData> {
+  switch (dtype) {
+    case "f32":
+      return data instanceof Float32Array ? E.right(data) : E.right(Float32Array.from(data));
+    case "i32":
+      if (data instanceof Float32Array) return E.left("a Float32Array cannot fill an i32 tensor (convert it explicitly)");
+      if (data instanceof Int32Array) return E.right(data);
+      return Array.from(data as ArrayLike<number>).every(Number.isInteger)
+        ? E.right(Int32Array.from(data))
+        : E.left("an i32 tensor takes integers only");
+    case "bool":
+      // Bools are stored as u32 words holding 0 or 1.
+      return E.right(Uint32Array.from(data as ArrayLike<number>, (v) => (v !== 0 ? 1 : 0)));
+    default: {
+      const never: never = dtype;
+      return never;
+    }
+  }
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitute = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min(substitute, (previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+/** Up to this many names are listed when a name is unknown (a full model has hundreds). */
+const LISTED_NAMES = 30;
+
+export function unknownTensor(name: string, names: readonly string[]): RuntimeError {
+  const nearest = names.length <= LISTED_NAMES ? names : [...names].sort((a, b) => editDistance(name, a) - editDistance(name, b)).slice(0, LISTED_NAMES);
+  const rest = names.length - nearest.length;
+  const list = nearest.join(", ") + (rest > 0 ? `, ... (${rest} more; these are the closest)` : "");
+  return runtimeError("tensor", `no tensor named '${name}'; the module has: ${list}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The instance
+
+class ModuleInstance implements Instance {
+  readonly names: readonly string[];
+  private readonly slots: ReadonlyMap<string, TensorSlot>;
+  private destroyed = false;
+
+  constructor(
+    private readonly device: GPUDevice,
+    readonly module: GeneratedModule,
+    readonly adapterClass: AdapterClass,
+    private readonly arenas: readonly GPUBuffer[],
+    private readonly bounce: GPUBuffer | undefined,
+    private readonly phases: readonly PreparedPhase[],
+    private readonly owned: Owned,
+  ) {
+    this.names = module.tensors.map((t) => t.name);
+    this.slots = new Map(module.tensors.map((t) => [t.name, t]));
+  }
+
+  private slot(name: string): TensorSlot {
+    const slot = this.slots.get(name);
+    if (slot === undefined) throw new RuntimeFault(unknownTensor(name, this.names));
+    return slot;
+  }
+
+  private live(): void {
+    if (this.destroyed) throw new RuntimeFault(runtimeError("tensor", `module '${this.module.name}' was destroyed`));
+  }
+
+  write(name: string, data: TensorInput): void {
+    this.live();
+    const slot = this.slot(name);
+    const expected = elementCount(slot.shape);
+    if (data.length !== expected) {
+      throw new RuntimeFault(runtimeError("tensor", `tensor '${name}' has shape [${slot.shape.join(", ")}] (${expected} elements); got ${data.length} values`));
+    }
+    const words = encodeTensorData(slot.dtype, data);
+    if (E.isLeft(words)) throw new RuntimeFault(runtimeError("tensor", `tensor '${name}' (${slot.dtype}): ${words.left}`));
+    const w = words.right;
+    this.device.queue.writeBuffer(arenaOf(this.arenas, slot), slot.offset, w.buffer, w.byteOffset, w.byteLength);
+  }
+
+  encodeStep(encoder: GPUCommandEncoder = this.device.createCommandEncoder({ label: this.module.name })): GPUCommandEncoder {
+    this.live();
+    for (const phase of this.phases) {
+      if (phase.dispatches.length > 0) {
+        const pass = encoder.beginComputePass({ label: phase.name });
+        for (const d of phase.dispatches) encodeDispatch(pass, d);
+        pass.end();
+      }
+      encodeCopies(encoder, this.arenas, this.bounce, phase.copies);
+    }
+    return encoder;
+  }
+
+  step(n = 1): void {
+    if (!Number.isInteger(n) || n < 0) throw new RuntimeFault(runtimeError("tensor", `step(n) needs a whole number of steps, got ${n}`));
+    const encoder = this.device.createCommandEncoder({ label: `${this.module.name} x${n}` });
+    for (let i = 0; i < n; i++) this.encodeStep(encoder);
+    this.device.queue.submit([encoder.finish()]);
+  }
+
+  async read(name: string): Promise<TensorData> {
+    const [data] = await this.readMany([name]);
+    if (data === undefined) throw new Error("invariant: readMany returns one array per name");
+    return data;
+  }
+
+  async readMany(names: readonly string[]): Promise<TensorData[]> {
+    this.live();
+    const slots = names.map((n) => this.slot(n));
+    const total = slots.reduce((sum, s) => sum + s.bytes, 0);
+    if (total === 0) return slots.map((s) => typedArrayFor(s.dtype, new ArrayBuffer(0)));
+    const staging = this.device.createBuffer({ label: "readback", size: total, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    try {
+      const encoder = this.device.createCommandEncoder({ label: "readback" });
+      let offset = 0;
+      for (const s of slots) {
+        if (s.bytes > 0) encoder.copyBufferToBuffer(arenaOf(this.arenas, s), s.offset, staging, offset, s.bytes);
+        offset += s.bytes;
+      }
+      this.device.queue.submit([encoder.finish()]);
+      await sleepingWait(staging.mapAsync(GPUMapMode.READ));
+      const bytes = staging.getMappedRange().slice(0);
+      staging.unmap();
+      let at = 0;
+      return slots.map((s) => {
+        const data = typedArrayFor(s.dtype, bytes.slice(at, at + s.bytes));
+        at += s.bytes;
+        return data;
+      });
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  async sync(): Promise<void> {
+    await sleepingWait(this.device.queue.onSubmittedWorkDone());
+  }
+
+  async profile(): Promise<KernelTime[] | undefined> {
+    this.live();
+    if (!this.device.features.has("timestamp-query")) return undefined;
+    const dispatches = this.phases.flatMap((p) => p.dispatches.map((d) => ({ phase: p.name, d })));
+    if (dispatches.length === 0) {
+      this.step(1);
+      return [];
+    }
+    const timer = new PassTimer(this.device, dispatches.length);
+    try {
+      const encoder = this.device.createCommandEncoder({ label: `${this.module.name} profile` });
+      let k = 0;
+      for (const phase of this.phases) {
+        for (const d of phase.dispatches) {
+          const pass = encoder.beginComputePass({ label: d.name, timestampWrites: timer.writes(k++) });
+          encodeDispatch(pass, d);
+          pass.end();
+        }
+        encodeCopies(encoder, this.arenas, this.bounce, phase.copies);
+      }
+      timer.resolve(encoder);
+      this.device.queue.submit([encoder.finish()]);
+      const ms = await timer.read();
+      return dispatches.map(({ phase, d }, i) => ({ phase, name: d.name, ms: ms[i] ?? 0 }));
+    } finally {
+      timer.destroy();
+    }
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.owned.destroy();
+  }
+}
+
+/** Timestamps at the start and end of each timed pass; query sets hold at most 4096 queries. */
+class PassTimer {
+  private static readonly PASSES_PER_SET = 2048;
+  private readonly sets: GPUQuerySet[] = [];
+  private readonly resolved: GPUBuffer;
+  private readonly staging: GPUBuffer;
+
+  constructor(private readonly device: GPUDevice, private readonly passes: number) {
+    for (let first = 0; first < passes; first += PassTimer.PASSES_PER_SET) {
+      const count = 2 * Math.min(PassTimer.PASSES_PER_SET, passes - first);
+      this.sets.push(device.createQuerySet({ label: "profile", type: "timestamp", count }));
+    }
+    const bytes = passes * 2 * 8;
+    this.resolved = device.createBuffer({ label: "profile", size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    this.staging = device.createBuffer({ label: "profile", size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  }
+
+  writes(pass: number): GPUComputePassTimestampWrites {
+    const querySet = this.sets[Math.floor(pass / PassTimer.PASSES_PER_SET)];
+    if (querySet === undefined) throw new Error(`invariant: pass ${pass} < ${this.passes}`);
+    const base = 2 * (pass % PassTimer.PASSES_PER_SET);
+    return { querySet, beginningOfPassWriteIndex: base, endOfPassWriteIndex: base + 1 };
+  }
+
+  resolve(encoder: GPUCommandEncoder): void {
+    this.sets.forEach((set, i) => {
+      // Each full set is 2048 passes x 2 timestamps x 8 bytes = 32 KiB, a multiple of 256 as required.
+      encoder.resolveQuerySet(set, 0, set.count, this.resolved, i * PassTimer.PASSES_PER_SET * 16);
+    });
+    encoder.copyBufferToBuffer(this.resolved, 0, this.staging, 0, this.staging.size);
+  }
+
+  /** Milliseconds per pass; 0 where the clock went backwards (some drivers, across passes). */
+  async read(): Promise<number[]> {
+    await sleepingWait(this.staging.mapAsync(GPUMapMode.READ));
+    const ns = new BigUint64Array(this.staging.getMappedRange().slice(0));
+    this.staging.unmap();
+    return Array.from({ length: this.passes }, (_, i) => {
+      const elapsed = (ns[2 * i + 1] ?? 0n) - (ns[2 * i] ?? 0n);
+      return elapsed > 0n ? Number(elapsed) / 1e6 : 0;
+    });
+  }
+
+  destroy(): void {
+    for (const s of this.sets) s.destroy();
+    this.resolved.destroy();
+    this.staging.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// instantiate
+
+/** The shaders some chosen variant runs, in first-use order. */
+function usedShaders(chosen: readonly (readonly KernelVariant[])[]): number[] {
+  return [...new Set(chosen.flatMap((vs) => vs.map((v) => v.shader)))];
+}
+
+/**
+ * Creates everything the module needs on `device` and returns the instance; Left when the module
+ * does not fit the device, a shader does not compile, or WebGPU rejects a resource. Kernel variants
+ * are chosen for `adapterClass` (acquireDevice's classification of the adapter).
+ * Not to be run concurrently with other work on the same device: it uses error scopes.
+ */
+export async function instantiate(
+  device: GPUDevice,
+  module: GeneratedModule,
+  adapterClass: AdapterClass,
+): Promise<E.Either<RuntimeError, Instance>> {
+  const checked = checkModule(module, device.limits);
+  if (E.isLeft(checked)) return checked;
+  const chosen = chooseAll(module, adapterClass);
+  if (E.isLeft(chosen)) return chosen;
+
+  const owned = new Owned();
+  const fail = (e: RuntimeError): E.Either<RuntimeError, Instance> => {
+    owned.destroy();
+    return E.left(e);
+  };
+
+  const buffers = await scoped(device, `module '${module.name}': creating its arenas`, () => {
+    const arenas = createArenas(device, module, owned);
+    uploadConstants(device, module, arenas);
+    const size = bounceBytes(module);
+    const bounce = size > 0 ? device.createBuffer({ label: "copy bounce", size, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }) : undefined;
+    if (bounce !== undefined) owned.buffers.push(bounce);
+    return { arenas, bounce };
+  });
+  if (E.isLeft(buffers)) return fail(buffers.left);
+
+  const pipelines = await createPipelines(device, module, usedShaders(chosen.right));
+  if (E.isLeft(pipelines)) return fail(pipelines.left);
+
+  const { arenas, bounce } = buffers.right;
+  const phases = await scoped(device, `module '${module.name}': creating its bind groups`, () =>
+    preparePhases(device, module, arenas, chosen.right, pipelines.right),
+  );
+  if (E.isLeft(phases)) return fail(phases.left);
+
+  return E.right(new ModuleInstance(device, module, adapterClass, arenas, bounce, phases.right, owned));
+}
