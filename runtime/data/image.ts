@@ -1,0 +1,199 @@
+// Reading and resizing one image or one label map, and the official input transform.
+//
+// Images go through sharp (libvips): decode (PNG/JPEG), bicubic resize (libvips' cubic kernel is
+// Catmull-Rom, Keys a = -0.5, and it widens the kernel when downscaling, like Pillow's BICUBIC in
+// docs §4.3; it is not bit-exact with Pillow's fixed-point rounding). Labels go through our own
+// PNG decoder (png.ts) and Pillow's NEAREST rule implemented below, so ids are never interpolated.
+
+import * as E from "fp-ts/lib/Either.js";
+import * as TE from "fp-ts/lib/TaskEither.js";
+import { pipe } from "fp-ts/lib/function.js";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import sharp from "sharp";
+import { type DataError, corruptFile, errorText, isNotFound, missingFile, unsupportedFormat, writeFailed } from "./errors";
+import { decodePng, encodePng, firstChannel } from "./png";
+
+export interface Size {
+  readonly width: number;
+  readonly height: number;
+}
+
+/** 8-bit RGB, row-major, channels interleaved (HWC). */
+export interface RgbImage extends Size {
+  readonly data: Uint8Array;
+}
+
+/** One label value per pixel, row-major. */
+export interface LabelMap extends Size {
+  readonly data: Uint8Array;
+}
+
+/** Raw label values as stored (16-bit for SYNTHIA), before any id mapping. */
+export interface RawLabelMap extends Size {
+  readonly data: Uint8Array | Uint16Array;
+}
+
+/** Read a whole file; a missing file is its own error so the message says "missing", not "corrupt". */
+export function readBytes(path: string): TE.TaskEither<DataError, Uint8Array> {
+  return TE.tryCatch(
+    async () => {
+      const buf = await readFile(path);
+      return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+    },
+    (err) => (isNotFound(err) ? missingFile(path) : corruptFile(path, `cannot read: ${errorText(err)}`)),
+  );
+}
+
+/**
+ * Decode an image file to RGB and, when `size` is given, resize it bicubically to exactly that size
+ * (aspect ratio not kept, as PIL's resize((W,H)) in the official loaders). Alpha is dropped and gray
+ * images are expanded to three channels.
+ */
+export function readRgb(path: string, size?: Size): TE.TaskEither<DataError, RgbImage> {
+  return pipe(
+    readBytes(path),
+    TE.chain((bytes) =>
+      TE.tryCatch(
+        async () => {
+          // failOn 'error' makes a truncated file an error instead of a gray-filled image.
+          let pipeline = sharp(bytes, { failOn: "error" }).removeAlpha().toColourspace("srgb");
+          if (size !== undefined) {
+            pipeline = pipeline.resize(size.width, size.height, {
+              kernel: "cubic",
+              fit: "fill",
+              // JPEG shrink-on-load would subsample by DCT scaling first: faster, but not the
+              // full-resolution decode followed by one bicubic resize that the official code does.
+              fastShrinkOnLoad: false,
+            });
+          }
+          const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+          if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, 3 expected`);
+          return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+        },
+        (err) => corruptFile(path, `cannot decode image: ${errorText(err)}`),
+      ),
+    ),
+  );
+}
+
+/** Decode a label PNG to its raw first-channel values (palette indices, gray levels, SYNTHIA's R). */
+export function decodeLabelPng(bytes: Uint8Array, path: string): E.Either<DataError, RawLabelMap> {
+  return pipe(
+    decodePng(bytes, path),
+    E.chain((png) =>
+      png.colorType === "palette" || png.colorType === "gray" || png.bitDepth === 16
+        ? E.right({ width: png.width, height: png.height, data: firstChannel(png) })
+        : E.left(
+            unsupportedFormat(
+              path,
+              `label PNGs must be 8-bit gray or palette, or 16-bit with the id in the first channel; this one is ${png.bitDepth}-bit ${png.colorType}`,
+            ),
+          ),
+    ),
+  );
+}
+
+export function readRawLabel(path: string): TE.TaskEither<DataError, RawLabelMap> {
+  return pipe(
+    readBytes(path),
+    TE.chainEitherK((bytes) => decodeLabelPng(bytes, path)),
+  );
+}
+
+/**
+ * Source index of each output position under Pillow's NEAREST resize: the sample point starts at
+ * 0.5 * in/out and advances by in/out per output pixel, accumulated in double precision, then is
+ * truncated (Pillow's affine scaler). This is floor((x + 0.5) * in/out) up to the rounding of the
+ * running sum, and it is that running sum which Pillow uses: the closed form differs on a handful
+ * of boundary pixels (see the Pillow fixture test).
+ */
+export function nearestSourceIndices(inSize: number, outSize: number): Int32Array {
+  const scale = inSize / outSize;
+  const idx = new Int32Array(outSize);
+  let pos = scale * 0.5;
+  for (let x = 0; x < outSize; x++) {
+    idx[x] = Math.min(inSize - 1, Math.trunc(pos));
+    pos += scale;
+  }
+  return idx;
+}
+
+export function resizeLabelNearest(label: LabelMap, size: Size): LabelMap {
+  if (label.width === size.width && label.height === size.height) return label;
+  const xs = nearestSourceIndices(label.width, size.width);
+  const ys = nearestSourceIndices(label.height, size.height);
+  const out = new Uint8Array(size.width * size.height);
+  for (let y = 0; y < size.height; y++) {
+    const row = ys[y]! * label.width;
+    for (let x = 0; x < size.width; x++) out[y * size.width + x] = label.data[row + xs[x]!]!;
+  }
+  return { width: size.width, height: size.height, data: out };
+}
+
+/** The official per-channel mean, in BGR order (docs §4.1), held as float32 as numpy does. */
+export const IMG_MEAN_BGR: readonly [number, number, number] = [
+  Math.fround(104.00698793),
+  Math.fround(116.66876762),
+  Math.fround(122.67891434),
+];
+
+/**
+ * The official input transform: float32, RGB -> BGR, minus the mean, HWC -> CHW. Each value is the
+ * float32 difference (a Float32Array store rounds the exact double difference once), as in numpy.
+ */
+export function toNetworkInput(img: RgbImage): Float32Array {
+  const plane = img.width * img.height;
+  const out = new Float32Array(3 * plane);
+  for (let i = 0; i < plane; i++) {
+    out[i] = img.data[3 * i + 2]! - IMG_MEAN_BGR[0];
+    out[plane + i] = img.data[3 * i + 1]! - IMG_MEAN_BGR[1];
+    out[2 * plane + i] = img.data[3 * i]! - IMG_MEAN_BGR[2];
+  }
+  return out;
+}
+
+export function flipRgb(img: RgbImage): RgbImage {
+  const out = new Uint8Array(img.data.length);
+  for (let y = 0; y < img.height; y++) {
+    for (let x = 0; x < img.width; x++) {
+      const s = 3 * (y * img.width + x);
+      const d = 3 * (y * img.width + (img.width - 1 - x));
+      out[d] = img.data[s]!;
+      out[d + 1] = img.data[s + 1]!;
+      out[d + 2] = img.data[s + 2]!;
+    }
+  }
+  return { ...img, data: out };
+}
+
+export function flipLabel(label: LabelMap): LabelMap {
+  const out = new Uint8Array(label.data.length);
+  for (let y = 0; y < label.height; y++) {
+    for (let x = 0; x < label.width; x++) out[y * label.width + label.width - 1 - x] = label.data[y * label.width + x]!;
+  }
+  return { ...label, data: out };
+}
+
+export function writeBytes(path: string, bytes: Uint8Array): TE.TaskEither<DataError, void> {
+  return TE.tryCatch(
+    async () => {
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, bytes);
+    },
+    (err) => writeFailed(path, errorText(err)),
+  );
+}
+
+/** A label map as an 8-bit gray PNG (Cityscapes *_labelIds.png, prediction files). */
+export function writeGrayLabelPng(path: string, map: LabelMap): TE.TaskEither<DataError, void> {
+  return writeBytes(path, encodePng({ width: map.width, height: map.height, colorType: "gray", bitDepth: 8, samples: map.data }));
+}
+
+/** A label map as an 8-bit palette PNG whose indices are the label values (GTA5 labels). */
+export function writePaletteLabelPng(path: string, map: LabelMap, palette: Uint8Array): TE.TaskEither<DataError, void> {
+  return writeBytes(
+    path,
+    encodePng({ width: map.width, height: map.height, colorType: "palette", bitDepth: 8, samples: map.data, palette }),
+  );
+}
