@@ -439,18 +439,23 @@ function maxPoolKernel(x: Value, dy: Value | undefined, a: Pool, yShape: Shape, 
   if (acc) out.set(acc);
 }
 
-/** Source index and weight of bilinear interpolation along one axis (see ops.ts: resize). */
+/**
+ * Source index and weight of bilinear interpolation along one axis (see ops.ts: resize).
+ * PyTorch computes the scale and the source coordinate in float32 (opmath of float), and so
+ * does the GPU; `fround` reproduces that arithmetic exactly, so taps agree to the bit.
+ */
 export function linearTaps(inSize: number, outSize: number, alignCorners: boolean) {
   const i0 = new Int32Array(outSize);
   const i1 = new Int32Array(outSize);
   const l = new Float64Array(outSize);
-  const scale = alignCorners ? (outSize > 1 ? (inSize - 1) / (outSize - 1) : 0) : inSize / outSize;
+  const f = Math.fround;
+  const scale = alignCorners ? (outSize > 1 ? f((inSize - 1) / (outSize - 1)) : 0) : f(inSize / outSize);
   for (let d = 0; d < outSize; d++) {
-    const src = alignCorners ? d * scale : Math.max((d + 0.5) * scale - 0.5, 0);
-    const f = Math.min(Math.floor(src), inSize - 1);
-    i0[d] = f;
-    i1[d] = Math.min(f + 1, inSize - 1);
-    l[d] = src - f;
+    const src = alignCorners ? f(d * scale) : Math.max(f(f(scale * (d + 0.5)) - 0.5), 0);
+    const i = Math.min(Math.floor(src), inSize - 1);
+    i0[d] = i;
+    i1[d] = Math.min(i + 1, inSize - 1);
+    l[d] = f(src - i);
   }
   return { i0, i1, l };
 }

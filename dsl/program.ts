@@ -138,3 +138,18 @@ export function runProgram(
   }
   return { outputs, state: stateNow };
 }
+
+/**
+ * A program as users export it from `examples/`: codegen finds exports of this type (through
+ * the type checker) and calls `build` to get the graph. `name` names the generated module.
+ */
+export interface ProgramExport {
+  readonly kind: "dsl.program";
+  readonly name: string;
+  readonly description: string;
+  build(): Program;
+}
+
+export function exportProgram(name: string, description: string, build: () => Program): ProgramExport {
+  return { kind: "dsl.program", name, description, build };
+}

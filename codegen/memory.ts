@@ -1,0 +1,63 @@
+// Static memory planning: offsets for every scratch buffer from lifetimes over the schedule.
+//
+// A buffer is live from the dispatch that first writes it to the last dispatch (or copy) that
+// reads it. Two buffers may share bytes when their lifetimes do not overlap. Buffers are
+// placed largest first at the lowest offset that conflicts with no live neighbour (greedy
+// best-fit, as tinygrad's planner), aligned for storage-buffer bindings, and never across an
+// arena boundary: each arena is one GPUBuffer, so no binding may straddle two.
+
+/** Storage-buffer binding offsets must be multiples of this (WebGPU's minimum alignment). */
+export const ALIGNMENT = 256;
+
+export const alignUp = (n: number, a = ALIGNMENT): number => Math.ceil(n / a) * a;
+
+export interface Lifetime {
+  readonly id: string;
+  readonly bytes: number;
+  /** First and last step (inclusive) at which the buffer is live. */
+  readonly first: number;
+  readonly last: number;
+}
+
+export interface PlannedBuffer extends Lifetime {
+  readonly offset: number;
+}
+
+export interface MemoryPlan {
+  readonly buffers: ReadonlyMap<string, PlannedBuffer>;
+  /** Bytes the plan spans (the scratch space to allocate). */
+  readonly peak: number;
+  /** The largest total of buffers live at one step: no plan can use less. */
+  readonly lowerBound: number;
+}
+
+const overlaps = (a: Lifetime, b: Lifetime): boolean => a.first <= b.last && b.first <= a.last;
+
+/** Greedy placement; `arenaBytes` bounds each arena (a buffer never crosses a multiple of it). */
+export function planMemory(items: readonly Lifetime[], arenaBytes: number): MemoryPlan {
+  const order = [...items].sort((a, b) => b.bytes - a.bytes || a.first - b.first || (a.id < b.id ? -1 : 1));
+  const placed: PlannedBuffer[] = [];
+  for (const item of order) {
+    const size = alignUp(item.bytes);
+    if (size > arenaBytes) throw new Error(`buffer ${item.id} (${item.bytes} bytes) exceeds the arena size ${arenaBytes}`);
+    const busy = placed.filter((p) => overlaps(p, item)).sort((a, b) => a.offset - b.offset);
+    let offset = 0;
+    for (;;) {
+      // Never straddle an arena boundary.
+      const boundary = Math.floor(offset / arenaBytes) * arenaBytes + arenaBytes;
+      if (offset + size > boundary) offset = boundary;
+      const clash = busy.find((p) => p.offset < offset + size && offset < p.offset + alignUp(p.bytes));
+      if (!clash) break;
+      offset = clash.offset + alignUp(clash.bytes);
+    }
+    placed.push({ ...item, offset });
+  }
+  const peak = placed.reduce((m, p) => Math.max(m, p.offset + alignUp(p.bytes)), 0);
+  const steps = new Set(items.flatMap((i) => [i.first, i.last]));
+  let lowerBound = 0;
+  for (const s of steps) {
+    const live = items.filter((i) => i.first <= s && s <= i.last).reduce((t, i) => t + alignUp(i.bytes), 0);
+    lowerBound = Math.max(lowerBound, live);
+  }
+  return { buffers: new Map(placed.map((p) => [p.id, p])), peak, lowerBound };
+}

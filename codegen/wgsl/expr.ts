@@ -1,0 +1,389 @@
+// Inline expressions: how a kernel computes a value it does not read from a buffer.
+//
+// `valueAt(k, scope, t, idx)` returns a WGSL expression for tensor t at the multi-index idx
+// (one i32 expression per axis). Materialised tensors are loads from a binding; elementwise
+// ops are WGSL operators on their operands at the same index; views rewrite the index; an
+// anchor fused into this kernel (E1 in fusion.ts) is replaced by the template's accumulator.
+// Every computed sub-expression is bound once with `let` in the current scope, so a value
+// used twice at the same index is computed once, and the output reads like the graph.
+
+import { type DType, type Shape, type Tensor, linearTaps, stridesOf } from "../../dsl/index";
+
+/** A buffer a kernel binds: a graph tensor, a template's temporary, or constant data. */
+export type BufferRef =
+  | { readonly kind: "tensor"; readonly tensor: Tensor }
+  | { readonly kind: "temp"; readonly name: string; readonly bytes: number }
+  | { readonly kind: "constant"; readonly name: string; readonly words: readonly number[] };
+
+export interface Binding {
+  readonly ref: BufferRef;
+  readonly access: "read" | "read_write";
+  readonly name: string;
+  readonly elem: "f32" | "i32" | "u32";
+}
+
+export const storageElem = (d: DType): Binding["elem"] => (d === "bool" ? "u32" : d);
+export const wgslType = (d: DType): string => (d === "bool" ? "bool" : d);
+
+/** A WGSL literal of the given dtype. f32 values print their exact float32 value. */
+export function literal(value: number, dtype: DType): string {
+  switch (dtype) {
+    case "bool":
+      return value ? "true" : "false";
+    case "i32":
+      return value < 0 ? `(${value}i)` : `${value}i`;
+    case "f32": {
+      // WGSL constant expressions may not be infinite or NaN. Infinities become the largest
+      // finite f32, which is what they are used for here (identities of max and min).
+      if (Number.isNaN(value)) throw new Error("codegen: NaN constants cannot be written in WGSL");
+      if (value === Infinity) return "3.4028234663852886e+38f";
+      if (value === -Infinity) return "(-3.4028234663852886e+38f)";
+      const s = String(Math.fround(value));
+      const text = /[.e]/.test(s) ? s : `${s}.0`;
+      return value < 0 || Object.is(value, -0) ? `(${text}f)` : `${text}f`;
+    }
+    default: {
+      const never: never = dtype;
+      throw new Error(`unknown dtype ${String(never)}`);
+    }
+  }
+}
+
+/** WGSL helper functions a kernel may call; included once when used. */
+export const HELPERS = {
+  // log(1 + x) without cancellation for small x: log(u) * x / (u - 1) with u = 1 + x (Goldberg).
+  log1p: `fn log1p_(x: f32) -> f32 {
+  let u = 1.0f + x;
+  if (u == 1.0f) { return x; }
+  return log(u) * x / (u - 1.0f);
+}`,
+} as const;
+
+/** The lines of one block of WGSL and the values already bound in it. */
+export class Scope {
+  readonly lines: string[] = [];
+  private readonly memo = new Map<string, string>();
+  constructor(readonly parent: Scope | undefined, readonly indent: string) {}
+
+  lookup(key: string): string | undefined {
+    return this.memo.get(key) ?? this.parent?.lookup(key);
+  }
+
+  bind(key: string, name: string, expr: string): string {
+    this.lines.push(`${this.indent}let ${name} = ${expr};`);
+    this.memo.set(key, name);
+    return name;
+  }
+
+  line(text: string): void {
+    this.lines.push(`${this.indent}${text}`);
+  }
+
+  child(): Scope {
+    return new Scope(this, `${this.indent}  `);
+  }
+}
+
+/** State of one kernel being generated: its bindings, helpers and fresh names. */
+export class KernelBuilder {
+  readonly bindings: Binding[] = [];
+  readonly helpers = new Set<keyof typeof HELPERS>();
+  /** Tensors read from buffers, ids. */
+  private counter = 0;
+  /** Anchor id -> expression of its value at an index (the template's accumulator). */
+  readonly substitutions = new Map<number, (idx: readonly string[]) => string>();
+  /** Nodes covered by this kernel (for the provenance header). */
+  readonly covered = new Set<Tensor>();
+
+  constructor(readonly isMaterialized: (t: Tensor) => boolean) {}
+
+  /** A new local name; the underscore keeps it apart from the templates' own names (i0, a0_1). */
+  fresh(prefix: string): string {
+    return `${prefix}_${this.counter++}`;
+  }
+
+  /** The binding name of a buffer, adding it on first use. */
+  bind(ref: BufferRef, access: Binding["access"], elem: Binding["elem"]): string {
+    const same = (b: Binding) =>
+      b.ref.kind === ref.kind &&
+      (ref.kind === "tensor" ? (b.ref as { tensor: Tensor }).tensor.id === ref.tensor.id : (b.ref as { name: string }).name === ref.name);
+    const existing = this.bindings.find(same);
+    if (existing) {
+      if (existing.access !== access && access === "read_write") {
+        this.bindings[this.bindings.indexOf(existing)] = { ...existing, access };
+      }
+      return existing.name;
+    }
+    // Positional names keep the text of identical kernels identical, so they are emitted once.
+    const name = `b${this.bindings.length}`;
+    this.bindings.push({ ref, access, name, elem });
+    return name;
+  }
+
+  /**
+   * WGSL declarations of the bindings, in binding order. Every binding is declared read_write:
+   * WebGPU validates usage per buffer, not per byte range, and a kernel's operands and result
+   * are usually slices of the same arena, which may not be bound read-only and writable in one
+   * dispatch. The comment says which bindings the kernel only reads.
+   */
+  declarations(): string[] {
+    return this.bindings.map(
+      (b, i) =>
+        `@group(0) @binding(${i}) var<storage, read_write> ${b.name}: array<${b.elem}>;${b.access === "read" ? " // read only" : ""}`,
+    );
+  }
+}
+
+/** Row-major flat offset of idx in shape, folding size-1 axes and unit strides. */
+export function flatIndex(shape: Shape, idx: readonly string[]): string {
+  const strides = stridesOf(shape);
+  const terms: string[] = [];
+  shape.forEach((d, a) => {
+    if (d === 1) return;
+    const s = strides[a]!;
+    terms.push(s === 1 ? idx[a]! : `${idx[a]!} * ${s}i`);
+  });
+  return terms.length === 0 ? "0i" : terms.join(" + ");
+}
+
+/** Multi-index of a flat offset (constant shape): idx[a] = (flat / stride) % dim. */
+export function unflatten(shape: Shape, flat: string): string[] {
+  const strides = stridesOf(shape);
+  return shape.map((d, a) => {
+    if (d === 1) return "0i";
+    const s = strides[a]!;
+    const q = s === 1 ? flat : `(${flat} / ${s}i)`;
+    return a === 0 ? q : `(${q} % ${d}i)`;
+  });
+}
+
+/** A load of a materialised tensor at idx, converted to its WGSL value type. */
+export function load(k: KernelBuilder, t: Tensor, idx: readonly string[]): string {
+  const name = k.bind({ kind: "tensor", tensor: t }, "read", storageElem(t.dtype));
+  const at = `${name}[${flatIndex(t.shape, idx)}]`;
+  return t.dtype === "bool" ? `(${at} != 0u)` : at;
+}
+
+/** A value converted to its storage type, for a store. */
+export function toStorage(value: string, dtype: DType): string {
+  return dtype === "bool" ? `select(0u, 1u, ${value})` : value;
+}
+
+const UNARY_WGSL: Record<string, (a: string, k: KernelBuilder) => string> = {
+  neg: (a) => `(-${a})`,
+  abs: (a) => `abs(${a})`,
+  sign: (a) => `sign(${a})`,
+  exp: (a) => `exp(${a})`,
+  log: (a) => `log(${a})`,
+  log1p: (a, k) => {
+    k.helpers.add("log1p");
+    return `log1p_(${a})`;
+  },
+  sqrt: (a) => `sqrt(${a})`,
+  rsqrt: (a) => `inverseSqrt(${a})`,
+  relu: (a) => `max(${a}, 0.0f)`,
+  sigmoid: (a) => `(1.0f / (1.0f + exp(-${a})))`,
+  tanh: (a) => `tanh(${a})`,
+  not: (a) => `(!${a})`,
+  stopGradient: (a) => a,
+};
+
+const BINARY_WGSL: Record<string, (a: string, b: string) => string> = {
+  add: (a, b) => `(${a} + ${b})`,
+  sub: (a, b) => `(${a} - ${b})`,
+  mul: (a, b) => `(${a} * ${b})`,
+  div: (a, b) => `(${a} / ${b})`,
+  pow: (a, b) => `pow(${a}, ${b})`,
+  maximum: (a, b) => `max(${a}, ${b})`,
+  minimum: (a, b) => `min(${a}, ${b})`,
+  lt: (a, b) => `(${a} < ${b})`,
+  le: (a, b) => `(${a} <= ${b})`,
+  gt: (a, b) => `(${a} > ${b})`,
+  ge: (a, b) => `(${a} >= ${b})`,
+  eq: (a, b) => `(${a} == ${b})`,
+  ne: (a, b) => `(${a} != ${b})`,
+  and: (a, b) => `(${a} && ${b})`,
+  or: (a, b) => `(${a} || ${b})`,
+};
+
+function castExpr(a: string, from: DType, to: DType): string {
+  if (from === to) return a;
+  if (to === "bool") return from === "f32" ? `(${a} != 0.0f)` : `(${a} != 0i)`;
+  if (from === "bool") return to === "f32" ? `select(0.0f, 1.0f, ${a})` : `select(0i, 1i, ${a})`;
+  return `${to}(${a})`; // f32 -> i32 truncates toward zero, as the interpreter
+}
+
+const clampIdx = (e: string, n: number) => (n === 1 ? "0i" : `clamp(${e}, 0i, ${n - 1}i)`);
+
+/**
+ * The WGSL expression of t at idx (see the file comment). `computeTop` computes t itself even
+ * though it is materialised: that is how a kernel computes its own root.
+ */
+export function valueAt(k: KernelBuilder, scope: Scope, t: Tensor, idx: readonly string[], computeTop = false): string {
+  const sub = k.substitutions.get(t.id);
+  if (sub) return sub(idx);
+  if (t.node.op === "input" || (!computeTop && k.isMaterialized(t))) return load(k, t, idx);
+  const key = `${t.id}@${idx.join(",")}`;
+  const hit = scope.lookup(key);
+  if (hit) return hit;
+  k.covered.add(t);
+  const n = t.node;
+  const arg = (i: number, at: readonly string[] = idx) => valueAt(k, scope, n.inputs[i]!, at);
+  const bindValue = (expr: string) => scope.bind(key, k.fresh("v"), expr);
+  switch (n.op) {
+    case "constant":
+      return literal(n.attrs.value, t.dtype);
+    case "iota":
+      return idx[n.attrs.axis]!;
+    case "neg":
+    case "abs":
+    case "sign":
+    case "exp":
+    case "log":
+    case "log1p":
+    case "sqrt":
+    case "rsqrt":
+    case "relu":
+    case "sigmoid":
+    case "tanh":
+    case "not":
+    case "stopGradient":
+      return bindValue(UNARY_WGSL[n.op]!(arg(0), k));
+    case "leakyRelu": {
+      const x = arg(0);
+      return bindValue(`select(${x} * ${literal(n.attrs.slope, "f32")}, ${x}, ${x} > 0.0f)`);
+    }
+    case "cast":
+      return bindValue(castExpr(arg(0), n.inputs[0]!.dtype, n.attrs.to));
+    case "add":
+    case "sub":
+    case "mul":
+    case "div":
+    case "pow":
+    case "maximum":
+    case "minimum":
+    case "lt":
+    case "le":
+    case "gt":
+    case "ge":
+    case "eq":
+    case "ne":
+    case "and":
+    case "or":
+      return bindValue(BINARY_WGSL[n.op]!(arg(0), arg(1)));
+    case "where":
+      return bindValue(`select(${arg(2)}, ${arg(1)}, ${arg(0)})`);
+    case "batchNormEval": {
+      // (x - mean[c]) * inverseSqrt(var[c] + eps) * weight[c] + bias[c]
+      const c = [idx[1]!];
+      const [x, w, b, m, v] = [arg(0), arg(1, c), arg(2, c), arg(3, c), arg(4, c)];
+      return bindValue(`(${x} - ${m}) * inverseSqrt(${v} + ${literal(n.attrs.eps, "f32")}) * ${w} + ${b}`);
+    }
+    case "reshape": {
+      const src = n.inputs[0]!;
+      const flat = scope.bind(`${key}#flat`, k.fresh("f"), flatIndex(t.shape, idx));
+      return arg(0, unflatten(src.shape, flat));
+    }
+    case "permute": {
+      const at = new Array<string>(idx.length);
+      n.attrs.perm.forEach((p, i) => (at[p] = idx[i]!));
+      return arg(0, at);
+    }
+    case "broadcastTo": {
+      const src = n.inputs[0]!;
+      return arg(0, src.shape.map((d, a) => (d === 1 ? "0i" : idx[a]!)));
+    }
+    case "slice":
+      return arg(0, idx.map((e, a) => (n.attrs.starts[a] === 0 ? e : `(${e} + ${n.attrs.starts[a]}i)`)));
+    case "pad": {
+      const src = n.inputs[0]!;
+      const shifted = idx.map((e, a) => (n.attrs.pads[a]![0] === 0 ? e : `(${e} - ${n.attrs.pads[a]![0]}i)`));
+      const conds = shifted.flatMap((e, a) =>
+        n.attrs.pads[a]![0] === 0 && n.attrs.pads[a]![1] === 0 ? [] : [`${e} >= 0i`, `${e} < ${src.shape[a]}i`],
+      );
+      const inner = arg(0, shifted.map((e, a) => clampIdx(e, src.shape[a]!)));
+      return bindValue(`select(${literal(n.attrs.value, t.dtype)}, ${inner}, ${conds.join(" && ")})`);
+    }
+    case "concat": {
+      const axis = n.attrs.axis;
+      let at = 0;
+      const parts = n.inputs.map((x, i) => {
+        const from = at;
+        at += x.shape[axis]!;
+        const local = idx.map((e, a) => (a === axis ? clampIdx(from === 0 ? e : `(${e} - ${from}i)`, x.shape[axis]!) : e));
+        return { value: arg(i, local), end: at };
+      });
+      let expr = parts[parts.length - 1]!.value;
+      for (let i = parts.length - 2; i >= 0; i--) expr = `select(${expr}, ${parts[i]!.value}, ${idx[axis]} < ${parts[i]!.end}i)`;
+      return bindValue(expr);
+    }
+    case "resize":
+      return bindValue(resizeExpr(k, scope, t, idx, key));
+    default:
+      throw new Error(`codegen: ${n.op} is not an inline op (node #${t.id}); fusion should have materialised it`);
+  }
+}
+
+/**
+ * Bilinear interpolation at output index idx, computing taps in f32 exactly as PyTorch and
+ * the interpreter do (linearTaps): src = dst * scale (align corners) or
+ * max((dst + 0.5) * scale - 0.5, 0); i0 = floor(src); i1 = min(i0 + 1, in - 1); l = src - i0.
+ */
+function resizeExpr(k: KernelBuilder, scope: Scope, t: Tensor, idx: readonly string[], key: string): string {
+  if (t.node.op !== "resize") throw new Error("resizeExpr: not a resize");
+  const src = t.node.inputs[0]!;
+  const align = t.node.attrs.alignCorners;
+  const axisTaps = (axis: 2 | 3) => {
+    const inSize = src.shape[axis]!;
+    const outSize = t.shape[axis]!;
+    // The scale is the same float32 the interpreter's linearTaps uses.
+    const scale = align ? (outSize > 1 ? Math.fround((inSize - 1) / (outSize - 1)) : 0) : Math.fround(inSize / outSize);
+    const d = idx[axis]!;
+    const s = align
+      ? `f32(${d}) * ${literal(scale, "f32")}`
+      : `max(${literal(scale, "f32")} * (f32(${d}) + 0.5f) - 0.5f, 0.0f)`;
+    const srcName = scope.bind(`${key}#s${axis}`, k.fresh("s"), s);
+    const i0 = scope.bind(`${key}#a${axis}`, k.fresh("i"), `min(i32(floor(${srcName})), ${inSize - 1}i)`);
+    const i1 = scope.bind(`${key}#b${axis}`, k.fresh("i"), `min(${i0} + 1i, ${inSize - 1}i)`);
+    const l = scope.bind(`${key}#l${axis}`, k.fresh("l"), `${srcName} - f32(${i0})`);
+    return { i0, i1, l };
+  };
+  const y = axisTaps(2);
+  const x = axisTaps(3);
+  const at = (yy: string, xx: string) => valueAt(k, scope, src, [idx[0]!, idx[1]!, yy, xx]);
+  const top = `mix(${at(y.i0, x.i0)}, ${at(y.i0, x.i1)}, ${x.l})`;
+  const bottom = `mix(${at(y.i1, x.i0)}, ${at(y.i1, x.i1)}, ${x.l})`;
+  return `mix(${top}, ${bottom}, ${y.l})`;
+}
+
+/** The constant tables of resizeGrad's gather (see templates: resizeGrad). */
+export function resizeGatherTable(inSize: number, outSize: number, alignCorners: boolean): number[] {
+  // For each low-resolution index i: every high-resolution position X whose taps include i,
+  // with the tap's weight. Layout: offsets[inSize + 1], then (X, weight bits) pairs.
+  const taps = linearTaps(inSize, outSize, alignCorners);
+  const lists: [number, number][][] = Array.from({ length: inSize }, () => []);
+  for (let X = 0; X < outSize; X++) {
+    const l = taps.l[X]!;
+    lists[taps.i0[X]!]!.push([X, Math.fround(1 - l)]);
+    lists[taps.i1[X]!]!.push([X, l]);
+  }
+  const words: number[] = [];
+  let at = inSize + 1;
+  for (const list of lists) {
+    words.push(at);
+    at += list.length;
+  }
+  words.push(at);
+  const f32 = new Float32Array(1);
+  const u32 = new Uint32Array(f32.buffer);
+  const pairs: number[] = [];
+  for (const list of lists) for (const [X] of list) pairs.push(X);
+  const weights: number[] = [];
+  for (const list of lists)
+    for (const [, w] of list) {
+      f32[0] = w;
+      weights.push(u32[0]!);
+    }
+  // indices at [inSize+1, inSize+1+E), weights at [inSize+1+E, inSize+1+2E)
+  return [...words, ...pairs, ...weights];
+}

@@ -1,0 +1,132 @@
+// Assembling one WGSL kernel: bindings, helpers, a provenance header, and the thread index.
+
+import { type Tensor, numel } from "../../dsl/index";
+import { type Binding, type BufferRef, HELPERS, KernelBuilder, Scope, flatIndex, toStorage, valueAt } from "./expr";
+
+/** Workgroup size of every generated kernel: 64 invocations = 8 SIMD-8 rows on lavapipe. */
+export const WORKGROUP = 64;
+
+/** One dispatch of a generated kernel, before memory planning gives its bindings offsets. */
+export interface Stage {
+  readonly name: string;
+  /** The shader, free of node ids and names: equal kernels have equal text. */
+  readonly wgsl: string;
+  /** Which DSL nodes the dispatch computes, and what each binding holds. */
+  readonly provenance: readonly string[];
+  readonly bindings: readonly Binding[];
+  readonly workgroups: readonly [number, number, number];
+  readonly flops: number;
+  readonly bytes: number;
+}
+
+/**
+ * Workgroups for `threads` invocations, folded into a 2-D grid because one dimension holds at
+ * most 65535 workgroups. The kernel rebuilds the linear index from num_workgroups.
+ */
+export function gridFor(threads: number): [number, number, number] {
+  const groups = Math.max(1, Math.ceil(threads / WORKGROUP));
+  const x = Math.min(groups, 32768);
+  return [x, Math.ceil(groups / x), 1];
+}
+
+export interface KernelText {
+  readonly name: string;
+  /** Lines describing what the kernel covers (DSL nodes, shapes, tiles, FLOPs, bytes). */
+  readonly header: readonly string[];
+  /** What the kernel computes in terms of DSL nodes (kept out of the shader text). */
+  readonly provenance?: readonly string[];
+  readonly body: Scope;
+  readonly threads: number;
+  readonly flops: number;
+}
+
+let numbering: ReadonlyMap<number, number> | undefined;
+
+/** Runs `body` with node numbers taken from `map` (program-relative, so output is stable). */
+export function withNumbering<T>(map: ReadonlyMap<number, number>, body: () => T): T {
+  const saved = numbering;
+  numbering = map;
+  try {
+    return body();
+  } finally {
+    numbering = saved;
+  }
+}
+
+/** Short description of a node for provenance: `conv2d#12 [1,64,33,33] (layer1.0)`. */
+export function describe(t: Tensor): string {
+  const name = t.node.op === "input" ? ` ${t.node.attrs.name}` : "";
+  const scope = t.scope ? ` (${t.scope})` : "";
+  return `${t.node.op}#${numbering?.get(t.id) ?? t.id}${name} [${t.shape.join(",")}]${scope}`;
+}
+
+/** A tensor's type, for shader headers: `f32[1,64,33,33]`. */
+export const sig = (t: Tensor): string => `${t.dtype}[${t.shape.join(",")}]`;
+
+export function bytesOf(bindings: readonly Binding[]): number {
+  let total = 0;
+  for (const b of bindings) {
+    if (b.ref.kind === "tensor") total += numel(b.ref.tensor.shape) * 4;
+    else if (b.ref.kind === "temp") total += b.ref.bytes;
+    else total += b.ref.words.length * 4;
+  }
+  return total;
+}
+
+function bindingNote(b: Binding, i: number): string {
+  const what = b.ref.kind === "tensor" ? describe(b.ref.tensor) : `${b.ref.kind} ${b.ref.name}`;
+  return `b${i} (${b.access}): ${what}`;
+}
+
+/** The WGSL of a kernel with its shape-level header; provenance is kept beside it. */
+export function assemble(k: KernelBuilder, text: KernelText): Stage {
+  const bytes = bytesOf(k.bindings);
+  const covered = [...k.covered].sort((a, b) => a.id - b.id).map(describe);
+  const provenance = [
+    ...(text.provenance ?? []),
+    ...(covered.length ? [`inlined: ${covered.join(", ")}`] : []),
+    ...k.bindings.map(bindingNote),
+  ];
+  const header = [
+    ...text.header.map((h) => `// ${h}`),
+    `// threads ${text.threads}, workgroup ${WORKGROUP}; FLOPs ${text.flops}; bytes ${bytes}`,
+  ];
+  const helpers = [...k.helpers].sort().map((h) => HELPERS[h]);
+  const wgsl = [
+    ...header,
+    ...k.declarations(),
+    ...helpers,
+    `@compute @workgroup_size(${WORKGROUP})`,
+    `fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
+    `  let gi = i32((wid.y * nwg.x + wid.x) * ${WORKGROUP}u + lid.x);`,
+    `  if (gi >= ${text.threads}i) { return; }`,
+    ...text.body.lines,
+    `}`,
+    ``,
+  ].join("\n");
+  return { name: text.name, wgsl, provenance, bindings: [...k.bindings], workgroups: gridFor(text.threads), flops: text.flops, bytes };
+}
+
+/** Binding of the value a kernel writes. */
+export function bindOutput(k: KernelBuilder, ref: BufferRef, elem: Binding["elem"]): string {
+  return k.bind(ref, "read_write", elem);
+}
+
+/**
+ * Evaluates the kernel's root at idx, with the anchor (if the root is not the anchor itself)
+ * replaced by `anchorValue`, and stores it (rule E1 of fusion.ts).
+ */
+export function storeRoot(
+  k: KernelBuilder,
+  scope: Scope,
+  root: Tensor,
+  anchor: Tensor | undefined,
+  anchorValue: string | undefined,
+  idx: readonly string[],
+): void {
+  if (anchor && anchorValue !== undefined) k.substitutions.set(anchor.id, () => anchorValue);
+  const value = valueAt(k, scope, root, idx, true);
+  if (anchor) k.substitutions.delete(anchor.id);
+  const out = bindOutput(k, { kind: "tensor", tensor: root }, root.dtype === "bool" ? "u32" : root.dtype);
+  scope.line(`${out}[${flatIndex(root.shape, idx)}] = ${toStorage(value, root.dtype)};`);
+}

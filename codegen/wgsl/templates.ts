@@ -1,0 +1,746 @@
+// Kernel templates: one function per anchor op, producing one or more dispatches.
+//
+// Shapes are baked in as constants, so index arithmetic folds. Every template handles sizes
+// that do not divide its tiles: indices are clamped for loads and stores are guarded.
+// Register tiles are unrolled in the generated code (named accumulators, not arrays), which
+// keeps them in registers on GPUs and in vector registers on lavapipe, where loads - not
+// arithmetic - are the cost: each tile multiplies TO weights by TP inputs per TO + TP loads.
+
+import { type Tensor, numel } from "../../dsl/index";
+import { type FusionResult, type KernelPlan } from "../fusion";
+import { KernelBuilder, Scope, literal, resizeGatherTable, unflatten, valueAt } from "./expr";
+import { type Stage, assemble, bindOutput, describe, sig, storeRoot } from "./kernel";
+
+export interface TemplateContext {
+  readonly fusion: FusionResult;
+  /** A stable, readable kernel name. */
+  readonly name: string;
+}
+
+const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+function builder(ctx: TemplateContext): KernelBuilder {
+  const m = ctx.fusion.materialized;
+  return new KernelBuilder((t) => m.has(t.id));
+}
+
+function bodyScope(): Scope {
+  return new Scope(undefined, "  ");
+}
+
+function epilogueNote(plan: KernelPlan): string[] {
+  return plan.anchor && plan.root !== plan.anchor ? [`with a fused elementwise epilogue producing ${sig(plan.root)}`] : [];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pointwise: one invocation per element of the root, everything inlined.
+
+export function pointwise(plan: KernelPlan, ctx: TemplateContext): Stage[] {
+  const k = builder(ctx);
+  const s = bodyScope();
+  const root = plan.root;
+  const n = numel(root.shape);
+  const idx = unflatten(root.shape, "gi").map((e, a) => (root.shape[a] === 1 ? e : s.bind(`idx${a}`, `i${a}`, e)));
+  storeRoot(k, s, root, undefined, undefined, idx);
+  return [assemble(k, { name: ctx.name, header: [`pointwise ${sig(root)}`], body: s, threads: n, flops: n })];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reductions (sum, max) over axes with keepdims, two-stage when long.
+
+/**
+ * Splits of a reduction of length K into partial sums: enough invocations to fill a device
+ * (4096) while each still reduces at least 1024 elements. Fixed at codegen time, so the
+ * summation order, and the result, never change between runs.
+ */
+export function reductionSplits(outputs: number, k: number): number {
+  if (k < 4096) return 1;
+  return Math.max(1, Math.min(256, Math.floor(k / 1024), Math.ceil(4096 / outputs)));
+}
+
+export function reduce(plan: KernelPlan, ctx: TemplateContext): Stage[] {
+  const r = plan.anchor!;
+  if (r.node.op !== "sum" && r.node.op !== "max") throw new Error("reduce: not a sum or max");
+  const x = r.node.inputs[0]!;
+  const axes = r.node.attrs.axes;
+  const isMax = r.node.op === "max";
+  const outShape = r.shape;
+  const M = numel(outShape);
+  const redShape = axes.map((a) => x.shape[a]!);
+  const K = numel(redShape);
+  const S = reductionSplits(M, K);
+  const init = isMax ? literal(-Infinity, "f32") : "0.0f";
+  const combine = (acc: string, v: string) => (isMax ? `${acc} = max(${acc}, ${v});` : `${acc} = ${acc} + ${v};`);
+  const header = [`${r.node.op} over axes [${axes.join(",")}] of ${sig(x)}: ${M} outputs x ${K} elements, ${S} split(s)`, ...epilogueNote(plan)];
+
+  /** Emits the loop over reduced elements [from, to) for output index `o` into acc. */
+  const loop = (k: KernelBuilder, s: Scope, outIdx: readonly string[], from: string, to: string, acc: string) => {
+    s.line(`var ${acc} = ${init};`);
+    s.line(`for (var kk = ${from}; kk < ${to}; kk++) {`);
+    const inner = s.child();
+    const red = unflatten(redShape, "kk");
+    const full = outIdx.map((e, a) => (axes.includes(a) ? red[axes.indexOf(a)]! : e));
+    const v = valueAt(k, inner, x, full);
+    inner.line(combine(acc, v));
+    s.lines.push(...inner.lines);
+    s.line(`}`);
+  };
+
+  if (S === 1) {
+    const k = builder(ctx);
+    const s = bodyScope();
+    const outIdx = unflatten(outShape, "gi");
+    loop(k, s, outIdx, "0i", `${K}i`, "acc");
+    storeRoot(k, s, plan.root, r, "acc", outIdx);
+    return [assemble(k, { name: ctx.name, header, body: s, threads: M, flops: M * K })];
+  }
+  const partialName = `${ctx.name}_partial`;
+  const partial = { kind: "temp" as const, name: partialName, bytes: M * S * 4 };
+  const chunk = ceilDiv(K, S);
+  // Stage 1: invocation (o, s) reduces elements [s*chunk, min(K, (s+1)*chunk)) of output o.
+  const k1 = builder(ctx);
+  const s1 = bodyScope();
+  s1.line(`let o = gi / ${S}i;`);
+  s1.line(`let sp = gi % ${S}i;`);
+  const outIdx1 = unflatten(outShape, "o");
+  loop(k1, s1, outIdx1, `sp * ${chunk}i`, `min(${K}i, (sp + 1i) * ${chunk}i)`, "acc");
+  const p1 = bindOutput(k1, partial, "f32");
+  s1.line(`${p1}[gi] = acc;`);
+  // Stage 2: each output combines its S partials in order, then applies the epilogue.
+  const k2 = builder(ctx);
+  const s2 = bodyScope();
+  const p2 = k2.bind(partial, "read", "f32");
+  s2.line(`var acc = ${init};`);
+  s2.line(`for (var sp = 0i; sp < ${S}i; sp++) { ${combine("acc", `${p2}[gi * ${S}i + sp]`)} }`);
+  storeRoot(k2, s2, plan.root, r, "acc", unflatten(outShape, "gi"));
+  return [
+    assemble(k1, { name: `${ctx.name}_stage1`, header, body: s1, threads: M * S, flops: M * K }),
+    assemble(k2, { name: `${ctx.name}_stage2`, header: [`final ${S}-way combine of ${ctx.name}`], body: s2, threads: M, flops: M * S }),
+  ];
+}
+
+/** argmax along one axis (keepdims): ties to the first index. */
+export function argmax(plan: KernelPlan, ctx: TemplateContext): Stage[] {
+  const r = plan.anchor!;
+  if (r.node.op !== "argmax") throw new Error("argmax template");
+  const x = r.node.inputs[0]!;
+  const axis = r.node.attrs.axis;
+  const k = builder(ctx);
+  const s = bodyScope();
+  const outIdx = unflatten(r.shape, "gi");
+  s.line(`var best = ${literal(-Infinity, "f32")};`);
+  s.line(`var arg = 0i;`);
+  s.line(`for (var kk = 0i; kk < ${x.shape[axis]}i; kk++) {`);
+  const inner = s.child();
+  const v = valueAt(k, inner, x, outIdx.map((e, a) => (a === axis ? "kk" : e)));
+  inner.line(`if (${v} > best) { best = ${v}; arg = kk; }`);
+  s.lines.push(...inner.lines, `  }`);
+  storeRoot(k, s, plan.root, r, "arg", outIdx);
+  const n = numel(r.shape);
+  return [assemble(k, { name: ctx.name, header: [`argmax along axis ${axis} of ${sig(x)}`], body: s, threads: n, flops: n * x.shape[axis]! })];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Softmax and log-softmax: one invocation per row along the axis.
+
+export function softmax(plan: KernelPlan, ctx: TemplateContext): Stage[] {
+  const r = plan.anchor!;
+  if (r.node.op !== "softmax" && r.node.op !== "logSoftmax") throw new Error("softmax template");
+  const x = r.node.inputs[0]!;
+  const axis = r.node.attrs.axis;
+  const L = x.shape[axis]!;
+  const rowShape = x.shape.map((d, a) => (a === axis ? 1 : d));
+  const rows = numel(rowShape);
+  const k = builder(ctx);
+  const s = bodyScope();
+  const base = unflatten(rowShape, "gi");
+  const at = (e: string) => base.map((b, a) => (a === axis ? e : b));
+  // The row is evaluated once into registers (rows are short: classes), then reused.
+  s.line(`var row: array<f32, ${L}>;`);
+  s.line(`var m = ${literal(-Infinity, "f32")};`);
+  s.line(`for (var c = 0i; c < ${L}i; c++) {`);
+  const load = s.child();
+  const v = valueAt(k, load, x, at("c"));
+  load.line(`row[c] = ${v};`);
+  load.line(`m = max(m, row[c]);`);
+  s.lines.push(...load.lines, `  }`);
+  s.line(`var total = 0.0f;`);
+  s.line(`for (var c = 0i; c < ${L}i; c++) { total = total + exp(row[c] - m); }`);
+  s.line(`for (var c = 0i; c < ${L}i; c++) {`);
+  const write = s.child();
+  const value = r.node.op === "softmax" ? `exp(row[c] - m) / total` : `row[c] - m - log(total)`;
+  const y = write.bind(`y`, "y", value);
+  storeRoot(k, write, plan.root, r, y, at("c"));
+  s.lines.push(...write.lines, `  }`);
+  return [
+    assemble(k, {
+      name: ctx.name,
+      header: [`${r.node.op} along axis ${axis} (${L}) of ${sig(x)}`, ...epilogueNote(plan)],
+      body: s,
+      threads: rows,
+      flops: rows * L * 4,
+    }),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Softmax cross-entropy loss: per-pixel NLL, two-stage deterministic mean over valid pixels.
+
+export function crossEntropyLoss(plan: KernelPlan, ctx: TemplateContext): Stage[] {
+  const r = plan.anchor!;
+  if (r.node.op !== "softmaxCrossEntropy") throw new Error("crossEntropyLoss template");
+  const [x, labels] = r.node.inputs as [Tensor, Tensor];
+  const C = x.shape[1]!;
+  const pixels = numel(labels.shape);
+  const S = Math.max(1, Math.min(256, Math.ceil(pixels / 2048)));
+  const chunk = ceilDiv(pixels, S);
+  const partial = { kind: "temp" as const, name: `${ctx.name}_partial`, bytes: S * 2 * 4 };
+  // Stage 1: invocation sp sums NLL and counts valid pixels over its chunk.
+  const k1 = builder(ctx);
+  const s1 = bodyScope();
+  s1.line(`var loss = 0.0f;`);
+  s1.line(`var count = 0.0f;`);
+  s1.line(`var row: array<f32, ${C}>;`);
+  s1.line(`for (var p = gi * ${chunk}i; p < min(${pixels}i, (gi + 1i) * ${chunk}i); p++) {`);
+  const px = s1.child();
+  const lidx = unflatten(labels.shape, "p");
+  const label = px.bind("label", "label", valueAt(k1, px, labels, lidx));
+  px.line(`if (${label} == ${r.node.attrs.ignoreIndex}i || ${label} < 0i || ${label} >= ${C}i) { continue; }`);
+  px.line(`var m = ${literal(-Infinity, "f32")};`);
+  px.line(`for (var c = 0i; c < ${C}i; c++) {`);
+  const cls = px.child();
+  const xi = [lidx[0]!, "c", ...lidx.slice(1)];
+  cls.line(`row[c] = ${valueAt(k1, cls, x, xi)};`);
+  cls.line(`m = max(m, row[c]);`);
+  px.lines.push(...cls.lines, `    }`);
+  px.line(`var total = 0.0f;`);
+  px.line(`for (var c = 0i; c < ${C}i; c++) { total = total + exp(row[c] - m); }`);
+  // -log softmax(x)[label] = log sum exp(x - m) + m - x[label]
+  px.line(`loss = loss + log(total) + m - row[${label}];`);
+  px.line(`count = count + 1.0f;`);
+  s1.lines.push(...px.lines, `  }`);
+  const p1 = bindOutput(k1, partial, "f32");
+  s1.line(`${p1}[2i * gi] = loss;`);
+  s1.line(`${p1}[2i * gi + 1i] = count;`);
+  // Stage 2: one invocation combines the partials in order; no valid pixel gives 0, not NaN.
+  const k2 = builder(ctx);
+  const s2 = bodyScope();
+  const p2 = k2.bind(partial, "read", "f32");
+  s2.line(`var loss = 0.0f;`);
+  s2.line(`var count = 0.0f;`);
+  s2.line(`for (var sp = 0i; sp < ${S}i; sp++) { loss = loss + ${p2}[2i * sp]; count = count + ${p2}[2i * sp + 1i]; }`);
+  s2.line(`let mean = select(0.0f, loss / count, count > 0.0f);`);
+  storeRoot(k2, s2, plan.root, r, "mean", []);
+  const header = [`softmax cross-entropy of ${sig(x)} with labels ${sig(labels)}, ignore ${r.node.attrs.ignoreIndex}, ${S} split(s)`];
+  return [
+    assemble(k1, { name: `${ctx.name}_stage1`, header, body: s1, threads: S, flops: pixels * C * 4 }),
+    assemble(k2, { name: `${ctx.name}_stage2`, header: [`final combine of ${ctx.name}`, ...epilogueNote(plan)], body: s2, threads: 1, flops: S * 2 }),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolution forward: direct convolution with a TO x TP register tile.
+//
+// Invocation (ob, pb) computes output channels [ob*TO, ob*TO+TO) at the TP output pixels
+// [pb*TP, pb*TP+TP) of the flattened (n, i, j) space. For each (c, u, v) it loads TP inputs and
+// TO weights and does TO*TP FMAs. Consecutive invocations take consecutive pixels, so input
+// loads of a SIMD row are neighbours.
+
+interface ConvGeometry {
+  readonly stride: readonly [number, number];
+  readonly padding: readonly [number, number];
+  readonly dilation: readonly [number, number];
+}
+
+/** Whether every tap of every output along an axis lands inside the input (no bounds test). */
+function alwaysInside(n: number, outN: number, k: number, g: ConvGeometry, axis: 0 | 1): boolean {
+  return g.padding[axis] === 0 && (outN - 1) * g.stride[axis] + (k - 1) * g.dilation[axis] < n;
+}
+
+/** Tile sizes of the conv templates: the register tile is TO x TP accumulators. */
+export function convTile(outChannels: number, pixels: number): { to: number; tp: number } {
+  return { to: Math.min(8, outChannels), tp: Math.min(4, pixels) };
+}
+
+export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
+  const a = plan.anchor!;
+  if (a.node.op !== "conv2d") throw new Error("conv2d template");
+  const [x, w, b] = a.node.inputs as [Tensor, Tensor, Tensor | undefined];
+  const g = a.node.attrs;
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const [O, , KH, KW] = w.shape as [number, number, number, number];
+  const [, , OH, OW] = a.shape as [number, number, number, number];
+  const P = N * OH * OW;
+  const { to: TO, tp: TP } = convTile(O, P);
+  const OB = ceilDiv(O, TO);
+  const PB = ceilDiv(P, TP);
+  const k = builder(ctx);
+  const s = bodyScope();
+  const xb = k.bind({ kind: "tensor", tensor: x }, "read", "f32");
+  const wb = k.bind({ kind: "tensor", tensor: w }, "read", "f32");
+  const bb = b ? k.bind({ kind: "tensor", tensor: b }, "read", "f32") : undefined;
+  const insideH = alwaysInside(H, OH, KH, g, 0);
+  const insideW = alwaysInside(W, OW, KW, g, 1);
+  s.line(`let pb = gi % ${PB}i;`);
+  s.line(`let ob = gi / ${PB}i;`);
+  for (const p of range(TP)) {
+    s.line(`let p${p} = min(pb * ${TP}i + ${p}i, ${P - 1}i);`);
+    s.line(`let n${p} = p${p} / ${OH * OW}i;`);
+    s.line(`let i${p} = (p${p} / ${OW}i) % ${OH}i;`);
+    s.line(`let j${p} = p${p} % ${OW}i;`);
+    s.line(`let hb${p} = i${p} * ${g.stride[0]}i - ${g.padding[0]}i;`);
+    s.line(`let wb${p} = j${p} * ${g.stride[1]}i - ${g.padding[1]}i;`);
+    s.line(`let xo${p} = n${p} * ${C * H * W}i;`);
+  }
+  for (const o of range(TO)) {
+    s.line(`let o${o} = min(ob * ${TO}i + ${o}i, ${O - 1}i);`);
+    s.line(`let wo${o} = o${o} * ${C * KH * KW}i;`);
+  }
+  for (const o of range(TO)) for (const p of range(TP)) s.line(`var a${o}_${p} = 0.0f;`);
+  s.line(`for (var c = 0i; c < ${C}i; c++) {`);
+  s.line(`  for (var u = 0i; u < ${KH}i; u++) {`);
+  for (const p of range(TP)) {
+    s.line(`    let h${p} = hb${p} + u * ${g.dilation[0]}i;`);
+    if (!insideH) s.line(`    let hok${p} = h${p} >= 0i && h${p} < ${H}i;`);
+    s.line(`    let xr${p} = xo${p} + (c * ${H}i + ${insideH ? `h${p}` : `clamp(h${p}, 0i, ${H - 1}i)`}) * ${W}i;`);
+  }
+  s.line(`    for (var v = 0i; v < ${KW}i; v++) {`);
+  s.line(`      let tap = (c * ${KH}i + u) * ${KW}i + v;`);
+  for (const p of range(TP)) {
+    s.line(`      let w${p} = wb${p} + v * ${g.dilation[1]}i;`);
+    const ld = `${xb}[xr${p} + ${insideW ? `w${p}` : `clamp(w${p}, 0i, ${W - 1}i)`}]`;
+    const conds = [...(insideH ? [] : [`hok${p}`]), ...(insideW ? [] : [`w${p} >= 0i && w${p} < ${W}i`])];
+    s.line(`      let x${p} = ${conds.length ? `select(0.0f, ${ld}, ${conds.join(" && ")})` : ld};`);
+  }
+  for (const o of range(TO)) s.line(`      let k${o} = ${wb}[wo${o} + tap];`);
+  for (const o of range(TO)) for (const p of range(TP)) s.line(`      a${o}_${p} = fma(k${o}, x${p}, a${o}_${p});`);
+  s.line(`    }`);
+  s.line(`  }`);
+  s.line(`}`);
+  for (const o of range(TO))
+    for (const p of range(TP)) {
+      s.line(`if (ob * ${TO}i + ${o}i < ${O}i && pb * ${TP}i + ${p}i < ${P}i) {`);
+      const e = s.child();
+      const acc = bb ? e.bind(`acc${o}_${p}`, `y${o}_${p}`, `a${o}_${p} + ${bb}[o${o}]`) : `a${o}_${p}`;
+      storeRoot(k, e, plan.root, a, acc, [`n${p}`, `o${o}`, `i${p}`, `j${p}`]);
+      s.lines.push(...e.lines);
+      s.line(`}`);
+    }
+  const flops = 2 * N * O * OH * OW * C * KH * KW;
+  return [
+    assemble(k, {
+      name: ctx.name,
+      header: [
+        `conv2d ${sig(x)} * ${sig(w)}${b ? ` + ${sig(b)}` : ""} -> [${a.shape.join(",")}]`,
+        `stride [${g.stride}], padding [${g.padding}], dilation [${g.dilation}]; tile ${TO} out-channels x ${TP} pixels`,
+        ...epilogueNote(plan),
+      ],
+      body: s,
+      threads: OB * PB,
+      flops,
+    }),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolution input-gradient, gather form, stride phases without zero taps.
+//
+// dx[n,c,h,w] = sum_{o,u,v} dy[n,o,i,j] w[o,c,u,v] where h = i*s - p + u*d, i.e.
+// i = (h + p - u*d) / s must be an integer in [0, OH). An invocation handles TC input
+// channels at TP positions w = ph + s*(jb*TP + t) of one row h: all its positions share the
+// phase w mod s, so the divisibility test of a tap is the same for the whole tile, and taps
+// that hit no output are skipped, not multiplied by zero.
+
+export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[] {
+  const a = plan.anchor!;
+  if (a.node.op !== "conv2dInputGrad") throw new Error("conv2dInputGrad template");
+  const [dy, w] = a.node.inputs as [Tensor, Tensor];
+  const g = a.node.attrs;
+  const [N, C, H, W] = a.shape as [number, number, number, number];
+  const [, O, OH, OW] = dy.shape as [number, number, number, number];
+  const [, , KH, KW] = w.shape as [number, number, number, number];
+  const [sh, sw] = g.stride;
+  const TC = Math.min(8, C);
+  const CB = ceilDiv(C, TC);
+  const perPhase = ceilDiv(W, sw);
+  const TP = Math.min(4, perPhase);
+  const JB = ceilDiv(perPhase, TP);
+  const k = builder(ctx);
+  const s = bodyScope();
+  const dyb = k.bind({ kind: "tensor", tensor: dy }, "read", "f32");
+  const wb = k.bind({ kind: "tensor", tensor: w }, "read", "f32");
+  s.line(`let jb = gi % ${JB}i;`);
+  s.line(`let ph = (gi / ${JB}i) % ${sw}i;`);
+  s.line(`let h = (gi / ${JB * sw}i) % ${H}i;`);
+  s.line(`let cb = (gi / ${JB * sw * H}i) % ${CB}i;`);
+  s.line(`let n = gi / ${JB * sw * H * CB}i;`);
+  for (const p of range(TP)) {
+    s.line(`let x${p} = ph + ${sw}i * (jb * ${TP}i + ${p}i);`);
+    s.line(`let xok${p} = x${p} < ${W}i;`);
+  }
+  for (const c of range(TC)) s.line(`let c${c} = min(cb * ${TC}i + ${c}i, ${C - 1}i);`);
+  for (const c of range(TC)) for (const p of range(TP)) s.line(`var a${c}_${p} = 0.0f;`);
+  s.line(`for (var o = 0i; o < ${O}i; o++) {`);
+  s.line(`  let dyo = (n * ${O}i + o) * ${OH * OW}i;`);
+  for (const c of range(TC)) s.line(`  let wo${c} = (o * ${C}i + c${c}) * ${KH * KW}i;`);
+  s.line(`  for (var u = 0i; u < ${KH}i; u++) {`);
+  s.line(`    let th = h + ${g.padding[0]}i - u * ${g.dilation[0]}i;`);
+  s.line(sh === 1 ? `    if (th < 0i || th >= ${OH}i) { continue; }` : `    if (th < 0i || th % ${sh}i != 0i || th / ${sh}i >= ${OH}i) { continue; }`);
+  s.line(`    let row = dyo + (th / ${sh}i) * ${OW}i;`);
+  s.line(`    for (var v = 0i; v < ${KW}i; v++) {`);
+  if (sw > 1) s.line(`      if (((ph + ${g.padding[1]}i - v * ${g.dilation[1]}i) % ${sw}i + ${sw}i) % ${sw}i != 0i) { continue; }`);
+  for (const p of range(TP)) {
+    s.line(`      let tw${p} = x${p} + ${g.padding[1]}i - v * ${g.dilation[1]}i;`);
+    s.line(`      let j${p} = tw${p} / ${sw}i;`);
+    s.line(`      let g${p} = select(0.0f, ${dyb}[row + clamp(j${p}, 0i, ${OW - 1}i)], xok${p} && tw${p} >= 0i && j${p} < ${OW}i);`);
+  }
+  for (const c of range(TC)) s.line(`      let k${c} = ${wb}[wo${c} + u * ${KW}i + v];`);
+  for (const c of range(TC)) for (const p of range(TP)) s.line(`      a${c}_${p} = fma(k${c}, g${p}, a${c}_${p});`);
+  s.line(`    }`);
+  s.line(`  }`);
+  s.line(`}`);
+  for (const c of range(TC))
+    for (const p of range(TP)) {
+      s.line(`if (cb * ${TC}i + ${c}i < ${C}i && xok${p}) {`);
+      const e = s.child();
+      storeRoot(k, e, plan.root, a, `a${c}_${p}`, ["n", `c${c}`, "h", `x${p}`]);
+      s.lines.push(...e.lines);
+      s.line(`}`);
+    }
+  return [
+    assemble(k, {
+      name: ctx.name,
+      header: [
+        `conv2d input-gradient: ${sig(dy)} through ${sig(w)} -> [${a.shape.join(",")}]`,
+        `stride [${g.stride}], padding [${g.padding}], dilation [${g.dilation}]; tile ${TC} channels x ${TP} same-phase pixels`,
+        ...epilogueNote(plan),
+      ],
+      body: s,
+      threads: N * CB * H * sw * JB,
+      flops: 2 * N * O * OH * OW * C * KH * KW,
+    }),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolution weight-gradient: split-K over output positions, deterministic reduce.
+//
+// dw[o,c,u,v] = sum over q = (n,i,j) of dy[n,o,i,j] x[n,c,i*s-p+u*d, j*s-p+v*d]. The sum over
+// q is long and the output small, so q is split into S chunks whose partial tiles (TO x TC per
+// invocation, for one tap (u,v)) are written to a buffer and combined in a fixed order.
+
+export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[] {
+  const a = plan.anchor!;
+  if (a.node.op !== "conv2dWeightGrad") throw new Error("conv2dWeightGrad template");
+  const [x, dy] = a.node.inputs as [Tensor, Tensor];
+  const g = a.node.attrs;
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const [, O, OH, OW] = dy.shape as [number, number, number, number];
+  const [KH, KW] = g.kernel;
+  const Q = N * OH * OW;
+  const TO = Math.min(4, O);
+  const TC = Math.min(4, C);
+  const OB = ceilDiv(O, TO);
+  const CB = ceilDiv(C, TC);
+  const tiles = OB * CB * KH * KW;
+  const S = Q < 2048 ? 1 : Math.max(1, Math.min(64, Math.floor(Q / 512), Math.ceil(8192 / tiles)));
+  const chunk = ceilDiv(Q, S);
+  const outN = O * C * KH * KW;
+  const partial = { kind: "temp" as const, name: `${ctx.name}_partial`, bytes: S * outN * 4 };
+  const k1 = builder(ctx);
+  const s1 = bodyScope();
+  const xb = k1.bind({ kind: "tensor", tensor: x }, "read", "f32");
+  const dyb = k1.bind({ kind: "tensor", tensor: dy }, "read", "f32");
+  s1.line(`let sp = gi % ${S}i;`);
+  s1.line(`let tap = (gi / ${S}i) % ${KH * KW}i;`);
+  s1.line(`let u = tap / ${KW}i;`);
+  s1.line(`let v = tap % ${KW}i;`);
+  s1.line(`let cb = (gi / ${S * KH * KW}i) % ${CB}i;`);
+  s1.line(`let ob = gi / ${S * KH * KW * CB}i;`);
+  for (const o of range(TO)) s1.line(`let o${o} = min(ob * ${TO}i + ${o}i, ${O - 1}i);`);
+  for (const c of range(TC)) s1.line(`let c${c} = min(cb * ${TC}i + ${c}i, ${C - 1}i);`);
+  for (const o of range(TO)) for (const c of range(TC)) s1.line(`var a${o}_${c} = 0.0f;`);
+  s1.line(`for (var q = sp * ${chunk}i; q < min(${Q}i, (sp + 1i) * ${chunk}i); q++) {`);
+  s1.line(`  let n = q / ${OH * OW}i;`);
+  s1.line(`  let i = (q / ${OW}i) % ${OH}i;`);
+  s1.line(`  let j = q % ${OW}i;`);
+  s1.line(`  let h = i * ${g.stride[0]}i - ${g.padding[0]}i + u * ${g.dilation[0]}i;`);
+  s1.line(`  let w = j * ${g.stride[1]}i - ${g.padding[1]}i + v * ${g.dilation[1]}i;`);
+  s1.line(`  let ok = h >= 0i && h < ${H}i && w >= 0i && w < ${W}i;`);
+  s1.line(`  let xi = n * ${C * H * W}i + clamp(h, 0i, ${H - 1}i) * ${W}i + clamp(w, 0i, ${W - 1}i);`);
+  s1.line(`  let di = n * ${O * OH * OW}i + i * ${OW}i + j;`);
+  for (const o of range(TO)) s1.line(`  let d${o} = ${dyb}[di + o${o} * ${OH * OW}i];`);
+  for (const c of range(TC)) s1.line(`  let x${c} = select(0.0f, ${xb}[xi + c${c} * ${H * W}i], ok);`);
+  for (const o of range(TO)) for (const c of range(TC)) s1.line(`  a${o}_${c} = fma(d${o}, x${c}, a${o}_${c});`);
+  s1.line(`}`);
+  const header = [
+    `conv2d weight-gradient: ${sig(x)} with ${sig(dy)} -> [${a.shape.join(",")}]`,
+    `stride [${g.stride}], padding [${g.padding}], dilation [${g.dilation}]; tile ${TO} out x ${TC} in channels per tap; ${S} K-split(s) of ${chunk}`,
+    ...epilogueNote(plan),
+  ];
+  const flops = 2 * Q * O * C * KH * KW;
+  const wIdx = (o: string, c: string) => [o, c, "u", "v"];
+  if (S === 1) {
+    for (const o of range(TO))
+      for (const c of range(TC)) {
+        s1.line(`if (ob * ${TO}i + ${o}i < ${O}i && cb * ${TC}i + ${c}i < ${C}i) {`);
+        const e = s1.child();
+        storeRoot(k1, e, plan.root, a, `a${o}_${c}`, wIdx(`o${o}`, `c${c}`));
+        s1.lines.push(...e.lines);
+        s1.line(`}`);
+      }
+    return [assemble(k1, { name: ctx.name, header, body: s1, threads: tiles, flops })];
+  }
+  const p1 = bindOutput(k1, partial, "f32");
+  for (const o of range(TO))
+    for (const c of range(TC)) {
+      s1.line(`if (ob * ${TO}i + ${o}i < ${O}i && cb * ${TC}i + ${c}i < ${C}i) {`);
+      s1.line(`  ${p1}[sp * ${outN}i + ((o${o} * ${C}i + c${c}) * ${KH * KW}i + tap)] = a${o}_${c};`);
+      s1.line(`}`);
+    }
+  const k2 = builder(ctx);
+  const s2 = bodyScope();
+  const p2 = k2.bind(partial, "read", "f32");
+  s2.line(`var acc = 0.0f;`);
+  s2.line(`for (var sp = 0i; sp < ${S}i; sp++) { acc = acc + ${p2}[sp * ${outN}i + gi]; }`);
+  storeRoot(k2, s2, plan.root, a, "acc", unflatten(a.shape, "gi"));
+  return [
+    assemble(k1, { name: `${ctx.name}_stage1`, header, body: s1, threads: tiles * S, flops }),
+    assemble(k2, { name: `${ctx.name}_stage2`, header: [`final ${S}-way combine of ${ctx.name}`, ...epilogueNote(plan)], body: s2, threads: outN, flops: outN * S }),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matrix product with a TM x TN register tile.
+
+export function matmul(plan: KernelPlan, ctx: TemplateContext): Stage[] {
+  const a = plan.anchor!;
+  if (a.node.op !== "matmul") throw new Error("matmul template");
+  const [A, B] = a.node.inputs as [Tensor, Tensor];
+  const [M, K] = A.shape as [number, number];
+  const N = B.shape[1]!;
+  const TM = Math.min(4, M);
+  const TN = Math.min(4, N);
+  const NB = ceilDiv(N, TN);
+  const k = builder(ctx);
+  const s = bodyScope();
+  const ab = k.bind({ kind: "tensor", tensor: A }, "read", "f32");
+  const bb = k.bind({ kind: "tensor", tensor: B }, "read", "f32");
+  s.line(`let nb = gi % ${NB}i;`);
+  s.line(`let mb = gi / ${NB}i;`);
+  for (const m of range(TM)) s.line(`let m${m} = min(mb * ${TM}i + ${m}i, ${M - 1}i);`);
+  for (const n of range(TN)) s.line(`let n${n} = min(nb * ${TN}i + ${n}i, ${N - 1}i);`);
+  for (const m of range(TM)) for (const n of range(TN)) s.line(`var a${m}_${n} = 0.0f;`);
+  s.line(`for (var kk = 0i; kk < ${K}i; kk++) {`);
+  for (const m of range(TM)) s.line(`  let x${m} = ${ab}[m${m} * ${K}i + kk];`);
+  for (const n of range(TN)) s.line(`  let y${n} = ${bb}[kk * ${N}i + n${n}];`);
+  for (const m of range(TM)) for (const n of range(TN)) s.line(`  a${m}_${n} = fma(x${m}, y${n}, a${m}_${n});`);
+  s.line(`}`);
+  for (const m of range(TM))
+    for (const n of range(TN)) {
+      s.line(`if (mb * ${TM}i + ${m}i < ${M}i && nb * ${TN}i + ${n}i < ${N}i) {`);
+      const e = s.child();
+      storeRoot(k, e, plan.root, a, `a${m}_${n}`, [`m${m}`, `n${n}`]);
+      s.lines.push(...e.lines);
+      s.line(`}`);
+    }
+  return [
+    assemble(k, {
+      name: ctx.name,
+      header: [`matmul ${sig(A)} x ${sig(B)}; tile ${TM}x${TN}`, ...epilogueNote(plan)],
+      body: s,
+      threads: ceilDiv(M, TM) * NB,
+      flops: 2 * M * N * K,
+    }),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Max pooling and its gather-form gradient.
+
+export function maxPool2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
+  const a = plan.anchor!;
+  if (a.node.op !== "maxPool2d") throw new Error("maxPool2d template");
+  const x = a.node.inputs[0]!;
+  const g = a.node.attrs;
+  const [, , H, W] = x.shape as [number, number, number, number];
+  const k = builder(ctx);
+  const s = bodyScope();
+  const xb = k.bind({ kind: "tensor", tensor: x }, "read", "f32");
+  const idx = unflatten(a.shape, "gi");
+  s.line(`let nc = gi / ${a.shape[2]! * a.shape[3]!}i;`);
+  s.line(`let i = ${idx[2]};`);
+  s.line(`let j = ${idx[3]};`);
+  s.line(`var best = ${literal(-Infinity, "f32")};`);
+  s.line(`var found = false;`);
+  s.line(`for (var u = 0i; u < ${g.kernel[0]}i; u++) {`);
+  s.line(`  let h = i * ${g.stride[0]}i - ${g.padding[0]}i + u;`);
+  s.line(`  if (h < 0i || h >= ${H}i) { continue; }`);
+  s.line(`  for (var v = 0i; v < ${g.kernel[1]}i; v++) {`);
+  s.line(`    let w = j * ${g.stride[1]}i - ${g.padding[1]}i + v;`);
+  s.line(`    if (w < 0i || w >= ${W}i) { continue; }`);
+  s.line(`    let val = ${xb}[(nc * ${H}i + h) * ${W}i + w];`);
+  s.line(`    if (!found || val > best) { best = val; found = true; }`);
+  s.line(`  }`);
+  s.line(`}`);
+  storeRoot(k, s, plan.root, a, "best", [idx[0]!, idx[1]!, "i", "j"]);
+  const n = numel(a.shape);
+  return [
+    assemble(k, {
+      name: ctx.name,
+      header: [`maxPool2d ${sig(x)}: kernel [${g.kernel}], stride [${g.stride}], padding [${g.padding}], ceil ${g.ceilMode}`, ...epilogueNote(plan)],
+      body: s,
+      threads: n,
+      flops: n * g.kernel[0] * g.kernel[1],
+    }),
+  ];
+}
+
+/**
+ * dx[n,c,h,w] = sum of dy over the windows whose first maximum (scan order) is (h, w). Each
+ * input position visits the windows that contain it and re-finds each window's argmax.
+ */
+export function maxPool2dGrad(plan: KernelPlan, ctx: TemplateContext): Stage[] {
+  const a = plan.anchor!;
+  if (a.node.op !== "maxPool2dGrad") throw new Error("maxPool2dGrad template");
+  const [x, dy] = a.node.inputs as [Tensor, Tensor];
+  const g = a.node.attrs;
+  const [, , H, W] = x.shape as [number, number, number, number];
+  const [, , OH, OW] = dy.shape as [number, number, number, number];
+  const [KH, KW] = g.kernel;
+  const [SH, SW] = g.stride;
+  const [PH, PW] = g.padding;
+  const k = builder(ctx);
+  const s = bodyScope();
+  const xb = k.bind({ kind: "tensor", tensor: x }, "read", "f32");
+  const db = k.bind({ kind: "tensor", tensor: dy }, "read", "f32");
+  const idx = unflatten(x.shape, "gi");
+  s.line(`let nc = gi / ${H * W}i;`);
+  s.line(`let h = ${idx[2]};`);
+  s.line(`let w = ${idx[3]};`);
+  // Windows i with i*s - p <= h <= i*s - p + k - 1.
+  s.line(`let i0 = max(0i, (h + ${PH}i - ${KH - 1}i + ${SH - 1}i + ${SH * KH}i) / ${SH}i - ${KH}i);`);
+  s.line(`let i1 = min(${OH - 1}i, (h + ${PH}i) / ${SH}i);`);
+  s.line(`let j0 = max(0i, (w + ${PW}i - ${KW - 1}i + ${SW - 1}i + ${SW * KW}i) / ${SW}i - ${KW}i);`);
+  s.line(`let j1 = min(${OW - 1}i, (w + ${PW}i) / ${SW}i);`);
+  s.line(`var acc = 0.0f;`);
+  s.line(`for (var i = i0; i <= i1; i++) {`);
+  s.line(`  for (var j = j0; j <= j1; j++) {`);
+  s.line(`    var best = ${literal(-Infinity, "f32")};`);
+  s.line(`    var arg = -1i;`);
+  s.line(`    for (var u = 0i; u < ${KH}i; u++) {`);
+  s.line(`      let hh = i * ${SH}i - ${PH}i + u;`);
+  s.line(`      if (hh < 0i || hh >= ${H}i) { continue; }`);
+  s.line(`      for (var v = 0i; v < ${KW}i; v++) {`);
+  s.line(`        let ww = j * ${SW}i - ${PW}i + v;`);
+  s.line(`        if (ww < 0i || ww >= ${W}i) { continue; }`);
+  s.line(`        let val = ${xb}[(nc * ${H}i + hh) * ${W}i + ww];`);
+  s.line(`        if (arg < 0i || val > best) { best = val; arg = hh * ${W}i + ww; }`);
+  s.line(`      }`);
+  s.line(`    }`);
+  s.line(`    if (arg == h * ${W}i + w) { acc = acc + ${db}[(nc * ${OH}i + i) * ${OW}i + j]; }`);
+  s.line(`  }`);
+  s.line(`}`);
+  storeRoot(k, s, plan.root, a, "acc", [idx[0]!, idx[1]!, "h", "w"]);
+  const n = numel(x.shape);
+  return [
+    assemble(k, {
+      name: ctx.name,
+      header: [`maxPool2d gradient (gather) for ${sig(x)}: kernel [${g.kernel}], stride [${g.stride}], padding [${g.padding}]`, ...epilogueNote(plan)],
+      body: s,
+      threads: n,
+      flops: n * KH * KW * 4,
+    }),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bilinear resize adjoint, gather form with constant tables.
+
+/**
+ * dx[n,c,y,x] = sum over the high-resolution positions (Y, X) whose interpolation taps include
+ * (y, x) of wy * wx * dy[n,c,Y,X]. The (Y, weight) lists per y (and per x) are baked into a
+ * constant table at codegen time from the same f32 tap arithmetic as the forward pass.
+ */
+export function resizeGrad(plan: KernelPlan, ctx: TemplateContext): Stage[] {
+  const a = plan.anchor!;
+  if (a.node.op !== "resizeGrad") throw new Error("resizeGrad template");
+  const dy = a.node.inputs[0]!;
+  const align = a.node.attrs.alignCorners;
+  const [, , h, w] = a.shape as [number, number, number, number];
+  const [, , H, W] = dy.shape as [number, number, number, number];
+  const ty = resizeGatherTable(h, H, align);
+  const tx = resizeGatherTable(w, W, align);
+  const k = builder(ctx);
+  const s = bodyScope();
+  const tyName = k.bind({ kind: "constant", name: `resize_${h}_${H}_${align ? "ac" : "hp"}`, words: ty }, "read", "u32");
+  const txName = w === h && W === H ? tyName : k.bind({ kind: "constant", name: `resize_${w}_${W}_${align ? "ac" : "hp"}`, words: tx }, "read", "u32");
+  const ey = ty[h]! - (h + 1); // number of (Y, weight) entries of the y table
+  const ex = tx[w]! - (w + 1);
+  const db = k.bind({ kind: "tensor", tensor: dy }, "read", "f32");
+  const idx = unflatten(a.shape, "gi");
+  s.line(`let nc = gi / ${h * w}i;`);
+  s.line(`let y = ${idx[2]};`);
+  s.line(`let x = ${idx[3]};`);
+  s.line(`var acc = 0.0f;`);
+  s.line(`for (var ey = i32(${tyName}[y]); ey < i32(${tyName}[y + 1i]); ey++) {`);
+  s.line(`  let Y = i32(${tyName}[ey]);`);
+  s.line(`  let wy = bitcast<f32>(${tyName}[ey + ${ey}i]);`);
+  s.line(`  var rowsum = 0.0f;`);
+  s.line(`  for (var ex = i32(${txName}[x]); ex < i32(${txName}[x + 1i]); ex++) {`);
+  s.line(`    rowsum = fma(bitcast<f32>(${txName}[ex + ${ex}i]), ${db}[(nc * ${H}i + Y) * ${W}i + i32(${txName}[ex])], rowsum);`);
+  s.line(`  }`);
+  s.line(`  acc = fma(wy, rowsum, acc);`);
+  s.line(`}`);
+  storeRoot(k, s, plan.root, a, "acc", [idx[0]!, idx[1]!, "y", "x"]);
+  return [
+    assemble(k, {
+      name: ctx.name,
+      header: [`resize adjoint (gather) ${sig(dy)} -> [${a.shape.join(",")}], alignCorners ${align}`, ...epilogueNote(plan)],
+      body: s,
+      threads: numel(a.shape),
+      flops: 4 * numel(dy.shape),
+    }),
+  ];
+}
+
+/** The dispatches of a kernel plan, with the nodes they compute recorded as provenance. */
+export function emitKernel(plan: KernelPlan, ctx: TemplateContext): Stage[] {
+  const computes = [`computes ${describe(plan.root)}`, ...(plan.anchor && plan.anchor !== plan.root ? [`fused anchor ${describe(plan.anchor)}`] : [])];
+  return chooseTemplate(plan, ctx).map((st) => ({ ...st, provenance: [...computes, ...st.provenance] }));
+}
+
+function chooseTemplate(plan: KernelPlan, ctx: TemplateContext): Stage[] {
+  if (!plan.anchor) return pointwise(plan, ctx);
+  const op = plan.anchor.node.op;
+  switch (op) {
+    case "sum":
+    case "max":
+      return reduce(plan, ctx);
+    case "argmax":
+      return argmax(plan, ctx);
+    case "softmax":
+    case "logSoftmax":
+      return softmax(plan, ctx);
+    case "softmaxCrossEntropy":
+      return crossEntropyLoss(plan, ctx);
+    case "conv2d":
+      return conv2d(plan, ctx);
+    case "conv2dInputGrad":
+      return conv2dInputGrad(plan, ctx);
+    case "conv2dWeightGrad":
+      return conv2dWeightGrad(plan, ctx);
+    case "matmul":
+      return matmul(plan, ctx);
+    case "maxPool2d":
+      return maxPool2d(plan, ctx);
+    case "maxPool2dGrad":
+      return maxPool2dGrad(plan, ctx);
+    case "resizeGrad":
+      return resizeGrad(plan, ctx);
+    default:
+      throw new Error(`codegen: no template for anchor op ${op} (node #${plan.anchor.id}); canonicalisation should have removed it`);
+  }
+}
+
