@@ -14,11 +14,14 @@ export function crossEntropy(logits: F32, labels: I32, ignoreIndex = 255): F32<0
 
 /**
  * BCEWithLogitsLoss, mean over all elements, in the stable form
- *   l(x, z) = max(x, 0) - x z + log(1 + e^-|x|).
+ *   l(x, z) = max(x, 0) - x z + log(1 + e^-|x|),  dl/dx = sigmoid(x) - z everywhere.
+ * -|x| is written min(x, -x): at x = 0 the tie gives the first operand the gradient, so
+ * d(-|x|) = 1 there and the pieces sum to 0 - z + 1/2 = sigmoid(0) - z, as PyTorch. Written
+ * with abs (d|x| = sign(0) = 0) the derivative at 0 would be -z.
  */
 export function bceWithLogits(x: F32, target: number | F32): F32<0> {
   const z = typeof target === "number" ? op.scalar(target) : target;
-  return op.mean(op.add(op.sub(op.relu(x), op.mul(x, z)), op.log1p(op.exp(op.neg(op.abs(x))))));
+  return op.mean(op.add(op.sub(op.relu(x), op.mul(x, z)), op.log1p(op.exp(op.minimum(x, op.neg(x))))));
 }
 
 /** MSELoss, mean of (x - z)^2 (the LS-GAN objective). */

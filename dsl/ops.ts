@@ -58,14 +58,17 @@ function fail(
   );
 }
 
-function requireDType(op: string, name: string, t: Tensor, allowed: readonly DType[]): void {
+type Operands = readonly (readonly [string, Tensor])[];
+
+// Both name every operand of the op (`operands`, default just `t`), as a ShapeError must.
+function requireDType(op: string, name: string, t: Tensor, allowed: readonly DType[], operands: Operands = [[name, t]], attrs = {}): void {
   if (!allowed.includes(t.dtype)) {
-    fail(op, [[name, t]], {}, `${name} has dtype ${t.dtype}, expected ${allowed.join(" or ")}`);
+    fail(op, operands, attrs, `${name} has dtype ${t.dtype}, expected ${allowed.join(" or ")}`);
   }
 }
 
-function requireRank(op: string, name: string, t: Tensor, rank: number, attrs = {}): void {
-  if (t.rank !== rank) fail(op, [[name, t]], attrs, `${name} must have rank ${rank}`);
+function requireRank(op: string, name: string, t: Tensor, rank: number, attrs = {}, operands: Operands = [[name, t]]): void {
+  if (t.rank !== rank) fail(op, operands, attrs, `${name} must have rank ${rank}`);
 }
 
 const sameShape = (a: Shape, b: Shape): boolean =>
@@ -176,7 +179,7 @@ function broadcastPair(
 function binaryOp<Allowed extends DType>(op: BinaryName, allowed: readonly Allowed[]): BinaryOp<Allowed> {
   return ((a0: Tensor | number, b0: Tensor | number) => {
     const [a, b] = broadcastPair(op, a0, b0);
-    requireDType(op, "a", a, allowed);
+    requireDType(op, "a", a, allowed, [["a", a], ["b", b]]);
     return node({ op, inputs: [a, b], attrs: {} }, a.shape, a.dtype);
   }) as BinaryOp<Allowed>;
 }
@@ -184,7 +187,7 @@ function binaryOp<Allowed extends DType>(op: BinaryName, allowed: readonly Allow
 function compareOp(op: CompareName): CompareOp {
   return ((a0: Tensor | number, b0: Tensor | number) => {
     const [a, b] = broadcastPair(op, a0, b0);
-    requireDType(op, "a", a, ["f32", "i32"]);
+    requireDType(op, "a", a, ["f32", "i32"], [["a", a], ["b", b]]);
     return node({ op, inputs: [a, b], attrs: {} }, a.shape, "bool");
   }) as CompareOp;
 }
@@ -436,8 +439,14 @@ export function pad<R extends number, D extends DType>(x: Tensor<R, D>, pads: re
   );
 }
 
-/** Joins tensors along an axis; all other axes must agree. */
-export function concat<R extends number, D extends DType>(xs: readonly Tensor<R, D>[], axis: number): Tensor<R, D> {
+/** true when T is a union: the rank or dtype inferred from tensors that do not agree. */
+type IsUnion<T, U = T> = T extends unknown ? ([U] extends [T] ? false : true) : never;
+
+/** Joins tensors along an axis; all other axes must agree (and ranks and dtypes, in the types). */
+export function concat<R extends number, D extends DType>(
+  xs: readonly Tensor<R, D>[] & (true extends IsUnion<R> | IsUnion<D> ? never : unknown),
+  axis: number,
+): Tensor<R, D> {
   const first = xs[0];
   if (first === undefined) throw new ShapeError("concat", [], { axis }, "needs at least one tensor");
   const a = normAxis(axis, first.rank);
@@ -485,10 +494,10 @@ export function conv2d(x: F32<4>, w: F32<4>, bias?: F32<1>, opts: ConvOpts = {})
   const a = convAttrs(opts);
   const operands: [string, Tensor][] = [["input", x], ["weight", w]];
   if (bias) operands.push(["bias", bias]);
-  requireRank("conv2d", "input", x, 4, a);
-  requireRank("conv2d", "weight", w, 4, a);
+  requireRank("conv2d", "input", x, 4, a, operands);
+  requireRank("conv2d", "weight", w, 4, a, operands);
   checkConvAttrs("conv2d", operands, a);
-  for (const [name, t] of operands) requireDType("conv2d", name, t, ["f32"]);
+  for (const [name, t] of operands) requireDType("conv2d", name, t, ["f32"], operands, a);
   const [n, c, h, wd] = x.shape as [number, number, number, number];
   const [o, ci, kh, kw] = w.shape as [number, number, number, number];
   if (c !== ci) fail("conv2d", operands, a, `input has ${c} channels, weight expects ${ci}`);
@@ -508,8 +517,8 @@ export function conv2d(x: F32<4>, w: F32<4>, bias?: F32<1>, opts: ConvOpts = {})
 export function conv2dInputGrad(dy: F32<4>, w: F32<4>, inputSize: Pair, opts: ConvOpts = {}): F32<4> {
   const a = { ...convAttrs(opts), inputSize };
   const operands: [string, Tensor][] = [["gradOutput", dy], ["weight", w]];
-  requireRank("conv2dInputGrad", "gradOutput", dy, 4, a);
-  requireRank("conv2dInputGrad", "weight", w, 4, a);
+  requireRank("conv2dInputGrad", "gradOutput", dy, 4, a, operands);
+  requireRank("conv2dInputGrad", "weight", w, 4, a, operands);
   checkConvAttrs("conv2dInputGrad", operands, a);
   const [n, o, oh, ow] = dy.shape as [number, number, number, number];
   const [wo, c, kh, kw] = w.shape as [number, number, number, number];
@@ -529,8 +538,8 @@ export function conv2dInputGrad(dy: F32<4>, w: F32<4>, inputSize: Pair, opts: Co
 export function conv2dWeightGrad(x: F32<4>, dy: F32<4>, kernel: Pair, opts: ConvOpts = {}): F32<4> {
   const a = { ...convAttrs(opts), kernel };
   const operands: [string, Tensor][] = [["input", x], ["gradOutput", dy]];
-  requireRank("conv2dWeightGrad", "input", x, 4, a);
-  requireRank("conv2dWeightGrad", "gradOutput", dy, 4, a);
+  requireRank("conv2dWeightGrad", "input", x, 4, a, operands);
+  requireRank("conv2dWeightGrad", "gradOutput", dy, 4, a, operands);
   checkConvAttrs("conv2dWeightGrad", operands, a);
   const [n, c, h, wd] = x.shape as [number, number, number, number];
   const [dn, o, oh, ow] = dy.shape as [number, number, number, number];
@@ -621,7 +630,7 @@ export function logSoftmax<R extends number>(x: F32<R>, axis: number): F32<R> {
 }
 
 function checkChannelVectors(op: string, x: Tensor, vecs: [string, Tensor][], eps: number): void {
-  requireRank(op, "input", x, 4, { eps });
+  requireRank(op, "input", x, 4, { eps }, [["input", x], ...vecs]);
   const c = x.shape[1]!;
   for (const [name, v] of vecs) {
     if (v.rank !== 1 || v.shape[0] !== c) fail(op, [["input", x], ...vecs], { eps }, `${name} must be [${c}]`);
@@ -645,14 +654,14 @@ export function batchNormEval(x: F32<4>, weight: F32<1>, bias: F32<1>, runningMe
 export function batchNormTrain(x: F32<4>, weight: F32<1>, bias: F32<1>, eps = 1e-5): F32<4> {
   checkChannelVectors("batchNormTrain", x, [["weight", weight], ["bias", bias]], eps);
   const m = x.shape[0]! * x.shape[2]! * x.shape[3]!;
-  if (m < 2) fail("batchNormTrain", [["input", x]], { eps }, "needs more than one value per channel");
+  if (m < 2) fail("batchNormTrain", [["input", x], ["weight", weight], ["bias", bias]], { eps }, "needs more than one value per channel");
   return node({ op: "batchNormTrain", inputs: [x, weight, bias], attrs: { eps } }, x.shape, "f32");
 }
 
 /** Matrix product [M,K] x [K,N] -> [M,N]. */
 export function matmul(a: F32<2>, b: F32<2>): F32<2> {
-  requireRank("matmul", "a", a, 2);
-  requireRank("matmul", "b", b, 2);
+  requireRank("matmul", "a", a, 2, {}, [["a", a], ["b", b]]);
+  requireRank("matmul", "b", b, 2, {}, [["a", a], ["b", b]]);
   if (a.shape[1] !== b.shape[0]) fail("matmul", [["a", a], ["b", b]], {}, "inner dimensions differ");
   return node({ op: "matmul", inputs: [a, b], attrs: {} }, [a.shape[0]!, b.shape[1]!], "f32");
 }
@@ -664,8 +673,8 @@ export function stopGradient<R extends number, D extends DType>(x: Tensor<R, D>)
 
 function checkCrossEntropy(op: string, logits: Tensor, labels: Tensor, ignoreIndex: number): void {
   const operands: [string, Tensor][] = [["logits", logits], ["labels", labels]];
-  requireDType(op, "logits", logits, ["f32"]);
-  requireDType(op, "labels", labels, ["i32"]);
+  requireDType(op, "logits", logits, ["f32"], operands, { ignoreIndex });
+  requireDType(op, "labels", labels, ["i32"], operands, { ignoreIndex });
   const expected = [logits.shape[0], ...logits.shape.slice(2)];
   if (logits.rank < 2 || !sameShape(expected as number[], labels.shape)) {
     fail(op, operands, { ignoreIndex }, "labels must be logits' shape without the class axis 1");
