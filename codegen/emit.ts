@@ -23,13 +23,14 @@ export function emitModule(c: Compiled, source: string): string {
     `// change the program and run codegen again. REPORT.md beside this file explains the kernels.`,
   ]);
   file.addImportDeclaration({ isTypeOnly: true, moduleSpecifier: "../../runtime/module", namedImports: ["GeneratedModule"] });
-  m.shaders.forEach((s, i) => {
-    file.addVariableStatement({
+  // All shader constants in one call: ts-morph re-parses the file after each manipulation.
+  file.addVariableStatements(
+    m.shaders.map((s, i) => ({
       declarationKind: VariableDeclarationKind.Const,
       leadingTrivia: `\n// shader ${i}: first used by ${s.name}\n`,
       declarations: [{ name: `shader${i}`, initializer: "`\n" + s.wgsl + "`" }],
-    });
-  });
+    })),
+  );
   const phases = m.phases.map((p) => {
     const dispatches = p.dispatches.map((d) => `      ${row(d)},`).join("\n");
     const copies = p.copies.map((cp) => `      ${row(cp)},`).join("\n");

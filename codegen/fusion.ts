@@ -13,9 +13,10 @@
 //      recomputed per tap, and their templates want plain row-major operands;
 //  M4. it is used by two or more readers and is not cheap (recomputing an elementwise
 //      chain per reader costs more than one store and one load per reader). Cheap values
-//      are sources, views of buffers, and bilinear resizes of buffers: resized logits are
-//      read by the loss, its gradient and the discriminator, and must never be stored
-//      (4 loads per element, at 64x the size of the stored low-resolution logits).
+//      are small expressions over few buffers (isCheap), e.g. views of buffers and bilinear
+//      resizes of buffers: resized logits are read by the loss, its gradient and the
+//      discriminator, and must never be stored (4 loads per element, at 64x the size of
+//      the stored low-resolution logits).
 //
 // E1 (epilogue fusion). A materialised inline value E whose expression reaches an anchor A
 // through elementwise ops only (no views, so A is read at E's own index), where A has no
@@ -137,16 +138,123 @@ export interface FusionResult {
   readonly order: readonly Tensor[];
 }
 
+/**
+ * Recomputing a value in each reader is cheaper than storing it when its inline expression is
+ * small: at most RECOMPUTE_OPS operations over at most RECOMPUTE_LOADS buffers (a store plus a
+ * load per reader costs about as much as 3 loads on lavapipe and on GPUs alike). Bilinear
+ * resizes count as one op with their 4 taps from one buffer. This keeps BN's centred and
+ * normalised activations (x - mean, (x - mean) * r) out of memory: they are recomputed.
+ */
+const RECOMPUTE_OPS = 6;
+const RECOMPUTE_LOADS = 3;
+
+function inlineCost(t: Tensor, materialized: ReadonlySet<number>): { ops: number; loads: Set<number> } {
+  const loads = new Set<number>();
+  const seen = new Set<number>();
+  let ops = 0;
+  const walk = (x: Tensor, top: boolean) => {
+    if (seen.has(x.id)) return;
+    seen.add(x.id);
+    if (!top && materialized.has(x.id)) {
+      loads.add(x.id);
+      return;
+    }
+    const kind = OP_KIND[x.node.op];
+    if (kind === "source") {
+      if (x.node.op === "input") loads.add(x.id);
+      return;
+    }
+    if (kind === "anchor") {
+      ops = Infinity; // not inlinable: only reached when not yet materialised
+      return;
+    }
+    ops++;
+    x.node.inputs.forEach((i) => walk(i, false));
+  };
+  walk(t, true);
+  return { ops, loads };
+}
+
 function isCheap(t: Tensor, materialized: ReadonlySet<number>): boolean {
-  const kind = OP_KIND[t.node.op];
-  if (kind === "source") return true;
-  if (kind !== "view") return false;
-  return t.node.inputs.every((i) => materialized.has(i.id) || isCheap(i, materialized));
+  if (OP_KIND[t.node.op] === "source") return true;
+  // A scalar shared by many kernels (a learning rate) is computed once: recomputing it in
+  // every element of every parameter update would cost far more than one tiny dispatch.
+  if (t.shape.length === 0) return false;
+  const { ops, loads } = inlineCost(t, materialized);
+  return ops <= RECOMPUTE_OPS && loads.size <= RECOMPUTE_LOADS;
+}
+
+/**
+ * A topological order that finishes the work on one data input before starting the next.
+ *
+ * Data inputs are ranked by first use in a depth-first order (the source image before the
+ * target image); a node's rank is the highest rank among the data inputs it depends on. Among
+ * ready nodes the lowest rank goes first (then depth-first position). So the source forward
+ * pass, its losses and its whole backward pass run before the target forward pass starts, as
+ * in the official script (§3.4), and the source activations are dead before the target's are
+ * made: the peak memory is one pass's activations, not two.
+ */
+export function scheduleOrder(roots: readonly Tensor[]): Tensor[] {
+  const dfs = topoSort(roots);
+  const position = new Map(dfs.map((t, i) => [t.id, i]));
+  const dataRank = new Map<number, number>();
+  for (const t of dfs) if (t.node.op === "input" && t.node.attrs.role === "input" && t.shape.length > 0) dataRank.set(t.id, dataRank.size + 1);
+  const rank = new Map<number, number>();
+  for (const t of dfs) rank.set(t.id, Math.max(dataRank.get(t.id) ?? 0, ...t.node.inputs.map((i) => rank.get(i.id)!)));
+  const users = new Map<number, Tensor[]>();
+  const waiting = new Map<number, number>();
+  for (const t of dfs) {
+    const distinct = [...new Set(t.node.inputs)];
+    waiting.set(t.id, distinct.length);
+    for (const i of distinct) users.set(i.id, [...(users.get(i.id) ?? []), t]);
+  }
+  // Binary heap on (rank, depth-first position).
+  const heap: Tensor[] = [];
+  const key = (t: Tensor) => rank.get(t.id)! * 1e9 + position.get(t.id)!;
+  const push = (t: Tensor) => {
+    heap.push(t);
+    for (let i = heap.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (key(heap[p]!) <= key(heap[i]!)) break;
+      [heap[p], heap[i]] = [heap[i]!, heap[p]!];
+      i = p;
+    }
+  };
+  const pop = (): Tensor => {
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heap.length && key(heap[l]!) < key(heap[m]!)) m = l;
+        if (r < heap.length && key(heap[r]!) < key(heap[m]!)) m = r;
+        if (m === i) break;
+        [heap[m], heap[i]] = [heap[i]!, heap[m]!];
+        i = m;
+      }
+    }
+    return top;
+  };
+  for (const t of dfs) if (waiting.get(t.id) === 0) push(t);
+  const order: Tensor[] = [];
+  while (heap.length > 0) {
+    const t = pop();
+    order.push(t);
+    for (const u of users.get(t.id) ?? []) {
+      const w = waiting.get(u.id)! - 1;
+      waiting.set(u.id, w);
+      if (w === 0) push(u);
+    }
+  }
+  return order;
 }
 
 /** Plans the kernels computing `roots` (a phase's outputs and updates). */
 export function planFusion(roots: readonly Tensor[]): FusionResult {
-  const order = topoSort(roots);
+  const order = scheduleOrder(roots);
   const readers = new Map<number, number>();
   for (const t of order) for (const i of t.node.inputs) readers.set(i.id, (readers.get(i.id) ?? 0) + 1);
   const rootIds = new Set(roots.map((r) => r.id));
@@ -186,6 +294,8 @@ export function planFusion(roots: readonly Tensor[]): FusionResult {
         if (ok) candidates.push(x);
         return;
       }
+      // Only through values E alone reads: a value inlined elsewhere too would lose its operand.
+      if (x !== t && readers.get(x.id) !== 1) return;
       if (OP_KIND[x.node.op] === "elementwise" && x.node.op !== "batchNormEval") x.node.inputs.forEach(walk);
       else if (x.node.op === "batchNormEval") walk(x.node.inputs[0]!);
     };

@@ -40,24 +40,37 @@ export function planMemory(items: readonly Lifetime[], arenaBytes: number): Memo
   for (const item of order) {
     const size = alignUp(item.bytes);
     if (size > arenaBytes) throw new Error(`buffer ${item.id} (${item.bytes} bytes) exceeds the arena size ${arenaBytes}`);
+    // The byte ranges of buffers live at the same time, by offset; take the first gap that fits.
     const busy = placed.filter((p) => overlaps(p, item)).sort((a, b) => a.offset - b.offset);
     let offset = 0;
-    for (;;) {
-      // Never straddle an arena boundary.
+    const fitInArena = () => {
       const boundary = Math.floor(offset / arenaBytes) * arenaBytes + arenaBytes;
       if (offset + size > boundary) offset = boundary;
-      const clash = busy.find((p) => p.offset < offset + size && offset < p.offset + alignUp(p.bytes));
-      if (!clash) break;
-      offset = clash.offset + alignUp(clash.bytes);
+    };
+    fitInArena();
+    for (const p of busy) {
+      if (p.offset >= offset + size) break; // the gap before p holds the buffer
+      offset = Math.max(offset, p.offset + alignUp(p.bytes));
+      fitInArena();
     }
     placed.push({ ...item, offset });
   }
   const peak = placed.reduce((m, p) => Math.max(m, p.offset + alignUp(p.bytes)), 0);
-  const steps = new Set(items.flatMap((i) => [i.first, i.last]));
-  let lowerBound = 0;
-  for (const s of steps) {
-    const live = items.filter((i) => i.first <= s && s <= i.last).reduce((t, i) => t + alignUp(i.bytes), 0);
-    lowerBound = Math.max(lowerBound, live);
+  return { buffers: new Map(placed.map((p) => [p.id, p])), peak, lowerBound: liveSetBound(items) };
+}
+
+/** The largest total size of buffers live at one step (a sweep over lifetime ends). */
+export function liveSetBound(items: readonly Lifetime[]): number {
+  const events: [number, number][] = [];
+  for (const i of items) {
+    events.push([i.first, alignUp(i.bytes)], [i.last + 1, -alignUp(i.bytes)]);
   }
-  return { buffers: new Map(placed.map((p) => [p.id, p])), peak, lowerBound };
+  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let live = 0;
+  let best = 0;
+  for (const [, delta] of events) {
+    live += delta;
+    best = Math.max(best, live);
+  }
+  return best;
 }

@@ -281,7 +281,8 @@ export function valueAt(k: KernelBuilder, scope: Scope, t: Tensor, idx: readonly
     }
     case "reshape": {
       const src = n.inputs[0]!;
-      const flat = scope.bind(`${key}#flat`, k.fresh("f"), flatIndex(t.shape, idx));
+      const flatExpr = flatIndex(t.shape, idx);
+      const flat = /^\w+$/.test(flatExpr) ? flatExpr : scope.bind(`${key}#flat`, k.fresh("f"), flatExpr);
       return arg(0, unflatten(src.shape, flat));
     }
     case "permute": {

@@ -116,7 +116,7 @@ export function reduce(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   storeRoot(k2, s2, plan.root, r, "acc", unflatten(outShape, "gi"));
   return [
     assemble(k1, { name: `${ctx.name}_stage1`, header, body: s1, threads: M * S, flops: M * K }),
-    assemble(k2, { name: `${ctx.name}_stage2`, header: [`final ${S}-way combine of ${ctx.name}`], body: s2, threads: M, flops: M * S }),
+    assemble(k2, { name: `${ctx.name}_stage2`, header: [`final ${S}-way combine of the partials`], body: s2, threads: M, flops: M * S }),
   ];
 }
 
@@ -235,7 +235,7 @@ export function crossEntropyLoss(plan: KernelPlan, ctx: TemplateContext): Stage[
   const header = [`softmax cross-entropy of ${sig(x)} with labels ${sig(labels)}, ignore ${r.node.attrs.ignoreIndex}, ${S} split(s)`];
   return [
     assemble(k1, { name: `${ctx.name}_stage1`, header, body: s1, threads: S, flops: pixels * C * 4 }),
-    assemble(k2, { name: `${ctx.name}_stage2`, header: [`final combine of ${ctx.name}`, ...epilogueNote(plan)], body: s2, threads: 1, flops: S * 2 }),
+    assemble(k2, { name: `${ctx.name}_stage2`, header: [`final combine of the partials`, ...epilogueNote(plan)], body: s2, threads: 1, flops: S * 2 }),
   ];
 }
 
@@ -507,7 +507,7 @@ export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[
   storeRoot(k2, s2, plan.root, a, "acc", unflatten(a.shape, "gi"));
   return [
     assemble(k1, { name: `${ctx.name}_stage1`, header, body: s1, threads: tiles * S, flops }),
-    assemble(k2, { name: `${ctx.name}_stage2`, header: [`final ${S}-way combine of ${ctx.name}`, ...epilogueNote(plan)], body: s2, threads: outN, flops: outN * S }),
+    assemble(k2, { name: `${ctx.name}_stage2`, header: [`final ${S}-way combine of the partials`, ...epilogueNote(plan)], body: s2, threads: outN, flops: outN * S }),
   ];
 }
 
