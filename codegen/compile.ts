@@ -279,19 +279,30 @@ export function compileProgram(program: Program, opts: CompileOptions = {}): Com
       if (!b) throw new CompileError(program.name, `internal: buffer ${key} was not planned`);
       return { arena: persistentArenas + Math.floor(b.offset / arenaBytes), offset: b.offset % arenaBytes, bytes: b.bytes };
     };
-    const dispatches: Dispatch[] = w.stages.map(({ stage }) => {
-      let shader = shaderIndex.get(stage.wgsl);
+    const shaderOf = (wgsl: string, name: string): number => {
+      let shader = shaderIndex.get(wgsl);
       if (shader === undefined) {
         shader = shaders.length;
-        shaderIndex.set(stage.wgsl, shader);
-        shaders.push({ name: stage.name, wgsl: stage.wgsl });
+        shaderIndex.set(wgsl, shader);
+        shaders.push({ name, wgsl });
       }
+      return shader;
+    };
+    const dispatches: Dispatch[] = w.stages.map(({ stage }) => {
+      // Specialised variants first; the portable default last, for every other adapter.
+      const alternatives = stage.alternatives.map((a) => ({
+        adapter: a.adapter,
+        features: a.features,
+        shader: shaderOf(a.wgsl, `${stage.name}_${a.adapter}`),
+        workgroups: a.workgroups,
+      }));
+      const shader = shaderOf(stage.wgsl, stage.name);
       kernels[k] = { ...kernels[k]!, shader };
       k++;
       return {
         name: stage.name,
         bindings: stage.bindings.map((b) => placeKey(bufferKey(b.ref, w.name))),
-        variants: [{ shader, workgroups: stage.workgroups }],
+        variants: [...alternatives, { shader, workgroups: stage.workgroups }],
       };
     });
     const copies: Copy[] = w.copies.map((c) => ({ from: placeKey(c.fromKey), to: placements.get(`slot:${c.toSlot}`)! }));

@@ -63,6 +63,8 @@ export type AdapterClass = "cpu" | "gpu";
 export interface KernelVariant {
   /** Omitted: suits every adapter. */
   readonly adapter?: AdapterClass;
+  /** Device features the shader needs (e.g. "subgroups"); the variant is skipped without them. */
+  readonly features?: readonly string[];
   readonly shader: number;
   readonly workgroups: readonly [number, number, number];
 }

@@ -176,9 +176,15 @@ export function checkModule(module: GeneratedModule, limits: GPUSupportedLimits)
 // ---------------------------------------------------------------------------------------------
 // Variants and binding access
 
-/** The first variant made for this adapter class or for every adapter. */
-export function chooseVariant(d: Dispatch, adapterClass: AdapterClass): E.Either<RuntimeError, KernelVariant> {
-  const variant = d.variants.find((v) => v.adapter === undefined || v.adapter === adapterClass);
+/** The first variant made for this adapter class (or for every adapter) whose features the device has. */
+export function chooseVariant(
+  d: Dispatch,
+  adapterClass: AdapterClass,
+  features: ReadonlySet<string> = new Set(),
+): E.Either<RuntimeError, KernelVariant> {
+  const variant = d.variants.find(
+    (v) => (v.adapter === undefined || v.adapter === adapterClass) && (v.features ?? []).every((f) => features.has(f)),
+  );
   return variant === undefined
     ? E.left(runtimeError("module", `dispatch '${d.name}' has no kernel variant for a ${adapterClass} adapter`))
     : E.right(variant);
@@ -363,12 +369,12 @@ function createBindGroup(device: GPUDevice, arenas: readonly GPUBuffer[], d: Dis
   });
 }
 
-function chooseAll(module: GeneratedModule, adapterClass: AdapterClass): E.Either<RuntimeError, KernelVariant[][]> {
+function chooseAll(module: GeneratedModule, adapterClass: AdapterClass, features: ReadonlySet<string>): E.Either<RuntimeError, KernelVariant[][]> {
   const chosen: KernelVariant[][] = [];
   for (const phase of module.phases) {
     const variants: KernelVariant[] = [];
     for (const d of phase.dispatches) {
-      const v = chooseVariant(d, adapterClass);
+      const v = chooseVariant(d, adapterClass, features);
       if (E.isLeft(v)) return v;
       const access = checkAccess(module, d, v.right);
       if (E.isLeft(access)) return access;
@@ -698,7 +704,7 @@ export async function instantiate(
 ): Promise<E.Either<RuntimeError, Instance>> {
   const checked = checkModule(module, device.limits);
   if (E.isLeft(checked)) return checked;
-  const chosen = chooseAll(module, adapterClass);
+  const chosen = chooseAll(module, adapterClass, new Set<string>([...device.features]));
   if (E.isLeft(chosen)) return chosen;
 
   const owned = new Owned();

@@ -45,8 +45,9 @@ export function stack(parts: readonly Part[]): Stack {
     at += n;
     return { ...p, from, to: at };
   });
-  const flat = parts.map((p) => d.reshape(p.value, [numel(p.value.shape)]));
-  return { tensor: d.concat(flat as Tensor<1>[], 0), parts: placed };
+  // concat's type wants one dtype literal; the builder checks the dtypes agree.
+  const flat = parts.map((p) => d.reshape(p.value, [numel(p.value.shape)])) as unknown as Tensor<1, "f32">[];
+  return { tensor: d.concat(flat, 0), parts: placed };
 }
 
 /** The mismatches of each part of a stacked output (empty when every part agrees). */

@@ -7,7 +7,9 @@ import { type AcquiredDevice } from "../../runtime/device";
 import type { AdapterClass, GeneratedModule } from "../../runtime/module";
 import { acquireNodeDevice } from "../../runtime/node-gpu";
 import { type Instance, chooseVariant, instantiate } from "../../runtime/runner";
+import { canonicalize } from "../canonical";
 import { type Compiled, compileProgram } from "../compile";
+import { type KernelPlan, planFusion } from "../fusion";
 
 let shared: AcquiredDevice | undefined;
 
@@ -298,4 +300,28 @@ export function dispatchCounts(compiled: Compiled): Map<string, { total: number;
     entry.byTemplate[k.anchor] = (entry.byTemplate[k.anchor] ?? 0) + 1;
   }
   return out;
+}
+
+/**
+ * The fusion plan of each phase, as compileProgram makes it (canonicalise the outputs and
+ * updates, then planFusion): one kernel per fused group, whatever number of dispatches its
+ * template uses. Kernel counts at this level change only when fusion changes.
+ */
+export function kernelPlans(program: Program): Map<string, readonly KernelPlan[]> {
+  const out = new Map<string, readonly KernelPlan[]>();
+  for (const phase of program.phases) {
+    const canon = canonicalize([...Object.values(phase.outputs), ...Object.values(phase.updates)]);
+    out.set(phase.name, planFusion([...new Set(canon.filter((t) => t.node.op !== "input"))]).kernels);
+  }
+  return out;
+}
+
+/** Kernels per template ("pointwise" for kernels without an anchor), from kernelPlans. */
+export function kernelCounts(plans: readonly KernelPlan[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const k of plans) {
+    const template = k.anchor?.node.op ?? "pointwise";
+    counts[template] = (counts[template] ?? 0) + 1;
+  }
+  return counts;
 }

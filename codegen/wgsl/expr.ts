@@ -19,7 +19,7 @@ export interface Binding {
   readonly ref: BufferRef;
   readonly access: "read" | "read_write";
   readonly name: string;
-  readonly elem: "f32" | "i32" | "u32";
+  readonly elem: "f32" | "i32" | "u32" | "vec4<f32>";
 }
 
 export const storageElem = (d: DType): Binding["elem"] => (d === "bool" ? "u32" : d);

@@ -17,6 +17,18 @@ export interface Stage {
   readonly workgroups: readonly [number, number, number];
   readonly flops: number;
   readonly bytes: number;
+  /**
+   * Other shaders for the same dispatch, tried first, each for one adapter class: same
+   * bindings in the same order, different code and grid (kernel variants, see runtime/module.ts).
+   */
+  readonly alternatives: readonly Alternative[];
+}
+
+export interface Alternative {
+  readonly adapter: "cpu" | "gpu";
+  readonly features: readonly string[];
+  readonly wgsl: string;
+  readonly workgroups: readonly [number, number, number];
 }
 
 /**
@@ -104,7 +116,7 @@ export function assemble(k: KernelBuilder, text: KernelText): Stage {
     `}`,
     ``,
   ].join("\n");
-  return { name: text.name, wgsl, provenance, bindings: [...k.bindings], workgroups: gridFor(text.threads), flops: text.flops, bytes };
+  return { name: text.name, wgsl, provenance, bindings: [...k.bindings], workgroups: gridFor(text.threads), flops: text.flops, bytes, alternatives: [] };
 }
 
 /** Binding of the value a kernel writes. */
@@ -129,4 +141,45 @@ export function storeRoot(
   if (anchor) k.substitutions.delete(anchor.id);
   const out = bindOutput(k, { kind: "tensor", tensor: root }, root.dtype === "bool" ? "u32" : root.dtype);
   scope.line(`${out}[${flatIndex(root.shape, idx)}] = ${toStorage(value, root.dtype)};`);
+}
+
+/** Subgroup size the CPU variants are written for: lavapipe runs 8-wide SIMD (AVX2). */
+export const CPU_SUBGROUP = 8;
+
+/**
+ * A CPU-adapter variant: one subgroup per workgroup, indexed by workgroup id (so values derived
+ * from it are uniform and loads of them are scalar loads), with subgroup broadcasts instead
+ * of shared memory. Its bindings must equal the default variant's, in order.
+ */
+export function assembleSubgroupVariant(
+  k: KernelBuilder,
+  expected: readonly Binding[],
+  text: { readonly header: readonly string[]; readonly body: Scope; readonly workgroups: readonly [number, number, number] },
+): Alternative {
+  const same =
+    k.bindings.length === expected.length &&
+    k.bindings.every((b, i) => b.elem === expected[i]!.elem || b.elem === "vec4<f32>") &&
+    k.bindings.every((b, i) => sameRef(b.ref, expected[i]!.ref));
+  if (!same) throw new Error("codegen: a kernel variant binds different buffers from its default variant");
+  const helpers = [...k.helpers].sort().map((h) => HELPERS[h]);
+  const wgsl = [
+    "enable subgroups;",
+    ...text.header.map((h) => `// ${h}`),
+    `// CPU variant: workgroup = one ${CPU_SUBGROUP}-lane subgroup; grid ${text.workgroups.join("x")}`,
+    ...k.declarations(),
+    ...helpers,
+    `@compute @workgroup_size(${CPU_SUBGROUP})`,
+    `fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {`,
+    `  let lane = i32(lid.x);`,
+    ...text.body.lines,
+    `}`,
+    ``,
+  ].join("\n");
+  return { adapter: "cpu", features: ["subgroups"], wgsl, workgroups: text.workgroups };
+}
+
+function sameRef(a: BufferRef, b: BufferRef): boolean {
+  if (a.kind !== b.kind) return false;
+  if (a.kind === "tensor") return a.tensor.id === (b as { tensor: Tensor }).tensor.id;
+  return a.name === (b as { name: string }).name;
 }

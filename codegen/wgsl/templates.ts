@@ -8,8 +8,8 @@
 
 import { type Tensor, numel } from "../../dsl/index";
 import { type FusionResult, type KernelPlan } from "../fusion";
-import { KernelBuilder, Scope, literal, resizeGatherTable, unflatten, valueAt } from "./expr";
-import { type Stage, assemble, bindOutput, describe, sig, storeRoot } from "./kernel";
+import { type Binding, type BufferRef, KernelBuilder, Scope, literal, resizeGatherTable, unflatten, valueAt } from "./expr";
+import { type Alternative, type Stage, CPU_SUBGROUP, assemble, assembleSubgroupVariant, bindOutput, describe, sig, storeRoot } from "./kernel";
 
 export interface TemplateContext {
   readonly fusion: FusionResult;
@@ -263,6 +263,46 @@ export function convTile(outChannels: number, pixels: number): { to: number; tp:
   return { to: Math.min(8, outChannels), tp: Math.min(4, pixels) };
 }
 
+/**
+ * Weights repacked for the convolution templates: packed[k][o] with o padded to a multiple of 4,
+ * so a vec4 load reads 4 output channels of one tap. k runs over (c, u, v) for the forward
+ * pass (packed[k][o] = w[o][k]) and over (o, u, v) for the input-gradient (the transpose).
+ * One small pass per convolution; weights are tiny next to activations.
+ */
+function packWeights(ctx: TemplateContext, w: Tensor, transpose: boolean): { stage: Stage; ref: BufferRef; cols4: number } {
+  const [O, C, KH, KW] = w.shape as [number, number, number, number];
+  const rows = transpose ? O * KH * KW : C * KH * KW;
+  const cols = transpose ? C : O;
+  const cols4 = ceilDiv(cols, 4);
+  const ref = { kind: "temp" as const, name: `${ctx.name}_wpack`, bytes: rows * cols4 * 16 };
+  const k = builder(ctx);
+  const s = bodyScope();
+  const wb = k.bind({ kind: "tensor", tensor: w }, "read", "f32");
+  const out = bindOutput(k, ref, "f32");
+  s.line(`let q = gi % ${cols4 * 4}i;`);
+  s.line(`let r = gi / ${cols4 * 4}i;`);
+  if (transpose) {
+    // row r = (o, u, v), column q = c: w[o][c][u][v]
+    s.line(`let o = r / ${KH * KW}i;`);
+    s.line(`let tap = r % ${KH * KW}i;`);
+    s.line(`${out}[gi] = select(0.0f, ${wb}[(o * ${C}i + min(q, ${C - 1}i)) * ${KH * KW}i + tap], q < ${C}i);`);
+  } else {
+    // row r = (c, u, v), column q = o: w[o][r]
+    s.line(`${out}[gi] = select(0.0f, ${wb}[min(q, ${O - 1}i) * ${rows}i + r], q < ${O}i);`);
+  }
+  const stage = assemble(k, {
+    name: `${ctx.name}_pack`,
+    header: [`repack conv weights ${sig(w)} as [${rows}][${cols4 * 4}]${transpose ? " (transposed)" : ""}`],
+    body: s,
+    threads: rows * cols4 * 4,
+    flops: 0,
+  });
+  return { stage, ref, cols4 };
+}
+
+/** Pixels per subgroup in the CPU conv variants: 2 per lane, each broadcast to all 8 lanes. */
+const CPU_PIXELS = 16;
+
 export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const a = plan.anchor!;
   if (a.node.op !== "conv2d") throw new Error("conv2d template");
@@ -272,49 +312,66 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const [O, , KH, KW] = w.shape as [number, number, number, number];
   const [, , OH, OW] = a.shape as [number, number, number, number];
   const P = N * OH * OW;
+  const K = C * KH * KW;
+  const { stage: packStage, ref: pack, cols4: O4 } = packWeights(ctx, w, false);
+  const insideH = alwaysInside(H, OH, KH, g, 0);
+  const insideW = alwaysInside(W, OW, KW, g, 1);
+  const header = [
+    `conv2d ${sig(x)} * ${sig(w)}${b ? ` + ${sig(b)}` : ""} -> [${a.shape.join(",")}]`,
+    `stride [${g.stride}], padding [${g.padding}], dilation [${g.dilation}]`,
+    ...epilogueNote(plan),
+  ];
+  const flops = 2 * N * O * OH * OW * C * KH * KW;
+
+  /** Declares p, n, i, j, and the input row base of output pixel `p` (an expression). */
+  const pixel = (s: Scope, t: string, p: string) => {
+    s.line(`let p${t} = min(${p}, ${P - 1}i);`);
+    s.line(`let n${t} = p${t} / ${OH * OW}i;`);
+    s.line(`let i${t} = (p${t} / ${OW}i) % ${OH}i;`);
+    s.line(`let j${t} = p${t} % ${OW}i;`);
+    s.line(`let hb${t} = i${t} * ${g.stride[0]}i - ${g.padding[0]}i;`);
+    s.line(`let wb${t} = j${t} * ${g.stride[1]}i - ${g.padding[1]}i;`);
+    s.line(`let xo${t} = n${t} * ${C * H * W}i;`);
+  };
+  /** The input value at tap (c, u, v) for pixel t, zero outside the input. */
+  const tapRow = (s: Scope, t: string) => {
+    s.line(`let h${t} = hb${t} + u * ${g.dilation[0]}i;`);
+    if (!insideH) s.line(`let hok${t} = h${t} >= 0i && h${t} < ${H}i;`);
+    s.line(`let xr${t} = xo${t} + (c * ${H}i + ${insideH ? `h${t}` : `clamp(h${t}, 0i, ${H - 1}i)`}) * ${W}i;`);
+  };
+  const tapValue = (s: Scope, xb: string, t: string) => {
+    s.line(`let w${t} = wb${t} + v * ${g.dilation[1]}i;`);
+    const ld = `${xb}[xr${t} + ${insideW ? `w${t}` : `clamp(w${t}, 0i, ${W - 1}i)`}]`;
+    const conds = [...(insideH ? [] : [`hok${t}`]), ...(insideW ? [] : [`w${t} >= 0i && w${t} < ${W}i`])];
+    s.line(`let x${t} = ${conds.length ? `select(0.0f, ${ld}, ${conds.join(" && ")})` : ld};`);
+  };
+
+  // Default (portable, GPU) variant: each invocation a TO x TP register tile, direct loops.
   const { to: TO, tp: TP } = convTile(O, P);
   const OB = ceilDiv(O, TO);
   const PB = ceilDiv(P, TP);
   const k = builder(ctx);
   const s = bodyScope();
   const xb = k.bind({ kind: "tensor", tensor: x }, "read", "f32");
-  const wb = k.bind({ kind: "tensor", tensor: w }, "read", "f32");
+  const wb = k.bind(pack, "read", "f32");
   const bb = b ? k.bind({ kind: "tensor", tensor: b }, "read", "f32") : undefined;
-  const insideH = alwaysInside(H, OH, KH, g, 0);
-  const insideW = alwaysInside(W, OW, KW, g, 1);
   s.line(`let pb = gi % ${PB}i;`);
   s.line(`let ob = gi / ${PB}i;`);
-  for (const p of range(TP)) {
-    s.line(`let p${p} = min(pb * ${TP}i + ${p}i, ${P - 1}i);`);
-    s.line(`let n${p} = p${p} / ${OH * OW}i;`);
-    s.line(`let i${p} = (p${p} / ${OW}i) % ${OH}i;`);
-    s.line(`let j${p} = p${p} % ${OW}i;`);
-    s.line(`let hb${p} = i${p} * ${g.stride[0]}i - ${g.padding[0]}i;`);
-    s.line(`let wb${p} = j${p} * ${g.stride[1]}i - ${g.padding[1]}i;`);
-    s.line(`let xo${p} = n${p} * ${C * H * W}i;`);
-  }
-  for (const o of range(TO)) {
-    s.line(`let o${o} = min(ob * ${TO}i + ${o}i, ${O - 1}i);`);
-    s.line(`let wo${o} = o${o} * ${C * KH * KW}i;`);
-  }
+  for (const p of range(TP)) pixel(s, `${p}`, `pb * ${TP}i + ${p}i`);
+  for (const o of range(TO)) s.line(`let o${o} = min(ob * ${TO}i + ${o}i, ${O - 1}i);`);
   for (const o of range(TO)) for (const p of range(TP)) s.line(`var a${o}_${p} = 0.0f;`);
   s.line(`for (var c = 0i; c < ${C}i; c++) {`);
   s.line(`  for (var u = 0i; u < ${KH}i; u++) {`);
-  for (const p of range(TP)) {
-    s.line(`    let h${p} = hb${p} + u * ${g.dilation[0]}i;`);
-    if (!insideH) s.line(`    let hok${p} = h${p} >= 0i && h${p} < ${H}i;`);
-    s.line(`    let xr${p} = xo${p} + (c * ${H}i + ${insideH ? `h${p}` : `clamp(h${p}, 0i, ${H - 1}i)`}) * ${W}i;`);
-  }
+  const su = s.child().child();
+  for (const p of range(TP)) tapRow(su, `${p}`);
+  s.lines.push(...su.lines);
   s.line(`    for (var v = 0i; v < ${KW}i; v++) {`);
-  s.line(`      let tap = (c * ${KH}i + u) * ${KW}i + v;`);
-  for (const p of range(TP)) {
-    s.line(`      let w${p} = wb${p} + v * ${g.dilation[1]}i;`);
-    const ld = `${xb}[xr${p} + ${insideW ? `w${p}` : `clamp(w${p}, 0i, ${W - 1}i)`}]`;
-    const conds = [...(insideH ? [] : [`hok${p}`]), ...(insideW ? [] : [`w${p} >= 0i && w${p} < ${W}i`])];
-    s.line(`      let x${p} = ${conds.length ? `select(0.0f, ${ld}, ${conds.join(" && ")})` : ld};`);
-  }
-  for (const o of range(TO)) s.line(`      let k${o} = ${wb}[wo${o} + tap];`);
-  for (const o of range(TO)) for (const p of range(TP)) s.line(`      a${o}_${p} = fma(k${o}, x${p}, a${o}_${p});`);
+  s.line(`      let tap = ((c * ${KH}i + u) * ${KW}i + v) * ${O4 * 4}i;`);
+  const sv = s.child().child().child();
+  for (const p of range(TP)) tapValue(sv, xb, `${p}`);
+  for (const o of range(TO)) sv.line(`let k${o} = ${wb}[tap + o${o}];`);
+  for (const o of range(TO)) for (const p of range(TP)) sv.line(`a${o}_${p} = fma(k${o}, x${p}, a${o}_${p});`);
+  s.lines.push(...sv.lines);
   s.line(`    }`);
   s.line(`  }`);
   s.line(`}`);
@@ -327,20 +384,64 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
       s.lines.push(...e.lines);
       s.line(`}`);
     }
-  const flops = 2 * N * O * OH * OW * C * KH * KW;
-  return [
-    assemble(k, {
-      name: ctx.name,
-      header: [
-        `conv2d ${sig(x)} * ${sig(w)}${b ? ` + ${sig(b)}` : ""} -> [${a.shape.join(",")}]`,
-        `stride [${g.stride}], padding [${g.padding}], dilation [${g.dilation}]; tile ${TO} out-channels x ${TP} pixels`,
-        ...epilogueNote(plan),
-      ],
-      body: s,
-      threads: OB * PB,
-      flops,
-    }),
-  ];
+  const main = assemble(k, { name: ctx.name, header: [...header, `tile ${TO} out-channels x ${TP} pixels`], body: s, threads: OB * PB, flops });
+
+  // CPU variant: lanes own 4 output channels (a vec4 of packed weights); CPU_PIXELS pixels
+  // per subgroup, each lane loading 2 and broadcasting them: per tap 1 vec4 load, 2 loads and
+  // 16 vec4 FMAs per lane, instead of a gather per FMA.
+  const R = CPU_PIXELS;
+  const grid: [number, number, number] = [ceilDiv(P, R), ceilDiv(O4, CPU_SUBGROUP), 1];
+  const alternatives: Alternative[] = [];
+  if (grid[0] <= 65535) {
+    const kc = builder(ctx);
+    const c = bodyScope();
+    const xc = kc.bind({ kind: "tensor", tensor: x }, "read", "f32");
+    const wc = kc.bind(pack, "read", "vec4<f32>");
+    const bc = b ? kc.bind({ kind: "tensor", tensor: b }, "read", "f32") : undefined;
+    c.line(`let o4 = i32(wid.y) * ${CPU_SUBGROUP}i + lane;`);
+    c.line(`let ol = min(o4, ${O4 - 1}i);`);
+    for (const j of range(R / CPU_SUBGROUP)) pixel(c, `${j}`, `i32(wid.x) * ${R}i + ${j * CPU_SUBGROUP}i + lane`);
+    for (const r of range(R)) c.line(`var a${r} = vec4<f32>(0.0f);`);
+    c.line(`for (var c = 0i; c < ${C}i; c++) {`);
+    c.line(`  for (var u = 0i; u < ${KH}i; u++) {`);
+    const cu = c.child().child();
+    for (const j of range(R / CPU_SUBGROUP)) tapRow(cu, `${j}`);
+    c.lines.push(...cu.lines);
+    c.line(`    for (var v = 0i; v < ${KW}i; v++) {`);
+    const cv = c.child().child().child();
+    cv.line(`let wv = ${wc}[((c * ${KH}i + u) * ${KW}i + v) * ${O4}i + ol];`);
+    for (const j of range(R / CPU_SUBGROUP)) tapValue(cv, xc, `${j}`);
+    for (const r of range(R)) {
+      cv.line(`a${r} = fma(vec4<f32>(subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u)), wv, a${r});`);
+    }
+    c.lines.push(...cv.lines);
+    c.line(`    }`);
+    c.line(`  }`);
+    c.line(`}`);
+    for (const r of range(R)) {
+      c.line(`{`);
+      const e = c.child();
+      e.line(`let p = i32(wid.x) * ${R}i + ${r}i;`);
+      e.line(`let n = p / ${OH * OW}i;`);
+      e.line(`let i = (p / ${OW}i) % ${OH}i;`);
+      e.line(`let j = p % ${OW}i;`);
+      for (const q of range(4)) {
+        e.line(`if (p < ${P}i && o4 * 4i + ${q}i < ${O}i) {`);
+        const f = e.child();
+        f.line(`let o = o4 * 4i + ${q}i;`);
+        const acc = bc ? f.bind(`acc${r}_${q}`, `y${r}_${q}`, `a${r}[${q}] + ${bc}[o]`) : `a${r}[${q}]`;
+        storeRoot(kc, f, plan.root, a, acc, ["n", "o", "i", "j"]);
+        e.lines.push(...f.lines);
+        e.line(`}`);
+      }
+      c.lines.push(...e.lines);
+      c.line(`}`);
+    }
+    alternatives.push(
+      assembleSubgroupVariant(kc, main.bindings, { header: [...header, `${R} pixels x ${CPU_SUBGROUP * 4} out-channels per subgroup`], body: c, workgroups: grid }),
+    );
+  }
+  return [packStage, { ...main, alternatives }];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -366,10 +467,11 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   const perPhase = ceilDiv(W, sw);
   const TP = Math.min(4, perPhase);
   const JB = ceilDiv(perPhase, TP);
+  const { stage: packStage, ref: pack, cols4: C4 } = packWeights(ctx, w, true);
   const k = builder(ctx);
   const s = bodyScope();
   const dyb = k.bind({ kind: "tensor", tensor: dy }, "read", "f32");
-  const wb = k.bind({ kind: "tensor", tensor: w }, "read", "f32");
+  const wb = k.bind(pack, "read", "f32");
   s.line(`let jb = gi % ${JB}i;`);
   s.line(`let ph = (gi / ${JB}i) % ${sw}i;`);
   s.line(`let h = (gi / ${JB * sw}i) % ${H}i;`);
@@ -383,7 +485,7 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   for (const c of range(TC)) for (const p of range(TP)) s.line(`var a${c}_${p} = 0.0f;`);
   s.line(`for (var o = 0i; o < ${O}i; o++) {`);
   s.line(`  let dyo = (n * ${O}i + o) * ${OH * OW}i;`);
-  for (const c of range(TC)) s.line(`  let wo${c} = (o * ${C}i + c${c}) * ${KH * KW}i;`);
+  s.line(`  let wo = o * ${KH * KW * C4 * 4}i;`);
   s.line(`  for (var u = 0i; u < ${KH}i; u++) {`);
   s.line(`    let th = h + ${g.padding[0]}i - u * ${g.dilation[0]}i;`);
   s.line(sh === 1 ? `    if (th < 0i || th >= ${OH}i) { continue; }` : `    if (th < 0i || th % ${sh}i != 0i || th / ${sh}i >= ${OH}i) { continue; }`);
@@ -395,7 +497,7 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
     s.line(`      let j${p} = tw${p} / ${sw}i;`);
     s.line(`      let g${p} = select(0.0f, ${dyb}[row + clamp(j${p}, 0i, ${OW - 1}i)], xok${p} && tw${p} >= 0i && j${p} < ${OW}i);`);
   }
-  for (const c of range(TC)) s.line(`      let k${c} = ${wb}[wo${c} + u * ${KW}i + v];`);
+  for (const c of range(TC)) s.line(`      let k${c} = ${wb}[wo + (u * ${KW}i + v) * ${C4 * 4}i + c${c}];`);
   for (const c of range(TC)) for (const p of range(TP)) s.line(`      a${c}_${p} = fma(k${c}, g${p}, a${c}_${p});`);
   s.line(`    }`);
   s.line(`  }`);
@@ -408,19 +510,86 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
       s.lines.push(...e.lines);
       s.line(`}`);
     }
-  return [
-    assemble(k, {
-      name: ctx.name,
-      header: [
-        `conv2d input-gradient: ${sig(dy)} through ${sig(w)} -> [${a.shape.join(",")}]`,
-        `stride [${g.stride}], padding [${g.padding}], dilation [${g.dilation}]; tile ${TC} channels x ${TP} same-phase pixels`,
-        ...epilogueNote(plan),
-      ],
-      body: s,
-      threads: N * CB * H * sw * JB,
-      flops: 2 * N * O * OH * OW * C * KH * KW,
-    }),
+  const header = [
+    `conv2d input-gradient: ${sig(dy)} through ${sig(w)} -> [${a.shape.join(",")}]`,
+    `stride [${g.stride}], padding [${g.padding}], dilation [${g.dilation}]`,
+    ...epilogueNote(plan),
   ];
+  const flops = 2 * N * O * OH * OW * C * KH * KW;
+  const main = assemble(k, { name: ctx.name, header: [...header, `tile ${TC} channels x ${TP} same-phase pixels`], body: s, threads: N * CB * H * sw * JB, flops });
+
+  // CPU variant: lanes own 4 input channels (a vec4 of the transposed packed weights); the
+  // subgroup's CPU_PIXELS pixels share one stride phase (workgroup z), so whether a tap hits an
+  // output is uniform and skipped taps cost nothing; dy values are broadcast across lanes.
+  const R = CPU_PIXELS;
+  const Hq = ceilDiv(H, sh);
+  const Wq = ceilDiv(W, sw);
+  const Q = N * Hq * Wq;
+  const grid: [number, number, number] = [ceilDiv(Q, R), ceilDiv(C4, CPU_SUBGROUP), sh * sw];
+  const alternatives: Alternative[] = [];
+  if (grid[0] <= 65535) {
+    const kc = builder(ctx);
+    const c = bodyScope();
+    const dyc = kc.bind({ kind: "tensor", tensor: dy }, "read", "f32");
+    const wc = kc.bind(pack, "read", "vec4<f32>");
+    c.line(`let c4 = i32(wid.y) * ${CPU_SUBGROUP}i + lane;`);
+    c.line(`let cl = min(c4, ${C4 - 1}i);`);
+    c.line(`let phh = i32(wid.z) / ${sw}i;`);
+    c.line(`let phw = i32(wid.z) % ${sw}i;`);
+    const J = R / CPU_SUBGROUP;
+    for (const j of range(J)) {
+      c.line(`let q${j} = min(i32(wid.x) * ${R}i + ${j * CPU_SUBGROUP}i + lane, ${Q - 1}i);`);
+      c.line(`let n${j} = q${j} / ${Hq * Wq}i;`);
+      c.line(`let h${j} = phh + ${sh}i * ((q${j} / ${Wq}i) % ${Hq}i);`);
+      c.line(`let x${j} = phw + ${sw}i * (q${j} % ${Wq}i);`);
+      c.line(`let ok${j} = h${j} < ${H}i && x${j} < ${W}i;`);
+    }
+    for (const r of range(R)) c.line(`var a${r} = vec4<f32>(0.0f);`);
+    c.line(`for (var o = 0i; o < ${O}i; o++) {`);
+    c.line(`  for (var u = 0i; u < ${KH}i; u++) {`);
+    // The tap row hits an output row only when (h + p - u d) is a multiple of s: uniform here.
+    if (sh > 1) c.line(`    if (((phh + ${g.padding[0]}i - u * ${g.dilation[0]}i) % ${sh}i + ${sh}i) % ${sh}i != 0i) { continue; }`);
+    for (const j of range(J)) {
+      c.line(`    let th${j} = h${j} + ${g.padding[0]}i - u * ${g.dilation[0]}i;`);
+      c.line(`    let i${j} = th${j} / ${sh}i;`);
+      c.line(`    let iok${j} = ok${j} && th${j} >= 0i && i${j} < ${OH}i;`);
+      c.line(`    let row${j} = ((n${j} * ${O}i + o) * ${OH}i + clamp(i${j}, 0i, ${OH - 1}i)) * ${OW}i;`);
+    }
+    c.line(`    for (var v = 0i; v < ${KW}i; v++) {`);
+    if (sw > 1) c.line(`      if (((phw + ${g.padding[1]}i - v * ${g.dilation[1]}i) % ${sw}i + ${sw}i) % ${sw}i != 0i) { continue; }`);
+    c.line(`      let wv = ${wc}[((o * ${KH}i + u) * ${KW}i + v) * ${C4}i + cl];`);
+    for (const j of range(J)) {
+      c.line(`      let tw${j} = x${j} + ${g.padding[1]}i - v * ${g.dilation[1]}i;`);
+      c.line(`      let jj${j} = tw${j} / ${sw}i;`);
+      c.line(`      let g${j} = select(0.0f, ${dyc}[row${j} + clamp(jj${j}, 0i, ${OW - 1}i)], iok${j} && tw${j} >= 0i && jj${j} < ${OW}i);`);
+    }
+    for (const r of range(R)) c.line(`      a${r} = fma(vec4<f32>(subgroupBroadcast(g${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u)), wv, a${r});`);
+    c.line(`    }`);
+    c.line(`  }`);
+    c.line(`}`);
+    for (const r of range(R)) {
+      c.line(`{`);
+      const e = c.child();
+      e.line(`let q = i32(wid.x) * ${R}i + ${r}i;`);
+      e.line(`let n = q / ${Hq * Wq}i;`);
+      e.line(`let h = phh + ${sh}i * ((q / ${Wq}i) % ${Hq}i);`);
+      e.line(`let x = phw + ${sw}i * (q % ${Wq}i);`);
+      for (const q4 of range(4)) {
+        e.line(`if (q < ${Q}i && h < ${H}i && x < ${W}i && c4 * 4i + ${q4}i < ${C}i) {`);
+        const f = e.child();
+        f.line(`let ch = c4 * 4i + ${q4}i;`);
+        storeRoot(kc, f, plan.root, a, `a${r}[${q4}]`, ["n", "ch", "h", "x"]);
+        e.lines.push(...f.lines);
+        e.line(`}`);
+      }
+      c.lines.push(...e.lines);
+      c.line(`}`);
+    }
+    alternatives.push(
+      assembleSubgroupVariant(kc, main.bindings, { header: [...header, `${R} same-phase pixels x ${CPU_SUBGROUP * 4} channels per subgroup`], body: c, workgroups: grid }),
+    );
+  }
+  return [packStage, { ...main, alternatives }];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -429,6 +598,94 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
 // dw[o,c,u,v] = sum over q = (n,i,j) of dy[n,o,i,j] x[n,c,i*s-p+u*d, j*s-p+v*d]. The sum over
 // q is long and the output small, so q is split into S chunks whose partial tiles (TO x TC per
 // invocation, for one tap (u,v)) are written to a buffer and combined in a fixed order.
+
+/**
+ * K-splits of a weight-gradient: enough partial tiles to fill the device (8192 invocations)
+ * while each split still sums at least 512 positions. Fixed at codegen time (determinism).
+ */
+function weightGradSplits(positions: number, tiles: number): number {
+  return positions < 2048 ? 1 : Math.max(1, Math.min(64, Math.floor(positions / 512), Math.ceil(8192 / tiles)));
+}
+
+/**
+ * CPU variant of the weight-gradient (or its first stage): a subgroup owns 16 output channels
+ * (rows; each lane loads 2 dy values per position and broadcasts them) by 32 weight columns
+ * (c, u, v) (4 per lane, one vec4 of inputs), so each position costs a lane 6 loads and 16
+ * vec4 FMAs. Positions are summed in order within a split (deterministic).
+ */
+function weightGradCpuVariant(
+  plan: KernelPlan,
+  ctx: TemplateContext,
+  expected: readonly Binding[],
+  header: readonly string[],
+  split: { partial: BufferRef; S: number; chunk: number } | undefined,
+): Alternative[] {
+  const a = plan.anchor!;
+  if (a.node.op !== "conv2dWeightGrad") throw new Error("conv2dWeightGrad template");
+  const [x, dy] = a.node.inputs as [Tensor, Tensor];
+  const g = a.node.attrs;
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const [, O, OH, OW] = dy.shape as [number, number, number, number];
+  const [KH, KW] = g.kernel;
+  const Q = N * OH * OW;
+  const cols = C * KH * KW;
+  const ROWS = 16;
+  const COLS = CPU_SUBGROUP * 4;
+  const grid: [number, number, number] = [ceilDiv(cols, COLS), ceilDiv(O, ROWS), split?.S ?? 1];
+  if (grid[0] > 65535 || grid[1] > 65535) return [];
+  const k = builder(ctx);
+  const c = bodyScope();
+  const xb = k.bind({ kind: "tensor", tensor: x }, "read", "f32");
+  const db = k.bind({ kind: "tensor", tensor: dy }, "read", "f32");
+  c.line(`let col0 = i32(wid.x) * ${COLS}i;`);
+  c.line(`let o0 = i32(wid.y) * ${ROWS}i;`);
+  for (const t of range(4)) {
+    c.line(`let n${t} = min(col0 + lane + ${t * CPU_SUBGROUP}i, ${cols - 1}i);`);
+    c.line(`let tap${t} = n${t} % ${KH * KW}i;`);
+    c.line(`let xo${t} = (n${t} / ${KH * KW}i) * ${H * W}i;`);
+    c.line(`let du${t} = (tap${t} / ${KW}i) * ${g.dilation[0]}i - ${g.padding[0]}i;`);
+    c.line(`let dv${t} = (tap${t} % ${KW}i) * ${g.dilation[1]}i - ${g.padding[1]}i;`);
+  }
+  for (const t of range(ROWS / CPU_SUBGROUP)) c.line(`let dyo${t} = min(o0 + lane + ${t * CPU_SUBGROUP}i, ${O - 1}i) * ${OH * OW}i;`);
+  for (const r of range(ROWS)) c.line(`var a${r} = vec4<f32>(0.0f);`);
+  const from = split ? `i32(wid.z) * ${split.chunk}i` : "0i";
+  const to = split ? `min(${Q}i, (i32(wid.z) + 1i) * ${split.chunk}i)` : `${Q}i`;
+  c.line(`for (var q = ${from}; q < ${to}; q++) {`);
+  c.line(`  let img = q / ${OH * OW}i;`);
+  c.line(`  let i = (q / ${OW}i) % ${OH}i;`);
+  c.line(`  let j = q % ${OW}i;`);
+  c.line(`  let xi = img * ${C * H * W}i;`);
+  for (const t of range(4)) {
+    c.line(`  let h${t} = i * ${g.stride[0]}i + du${t};`);
+    c.line(`  let w${t} = j * ${g.stride[1]}i + dv${t};`);
+    c.line(`  let x${t} = select(0.0f, ${xb}[xi + xo${t} + clamp(h${t}, 0i, ${H - 1}i) * ${W}i + clamp(w${t}, 0i, ${W - 1}i)], h${t} >= 0i && h${t} < ${H}i && w${t} >= 0i && w${t} < ${W}i);`);
+  }
+  c.line(`  let xv = vec4<f32>(x0, x1, x2, x3);`);
+  c.line(`  let di = img * ${O * OH * OW}i + i * ${OW}i + j;`);
+  for (const t of range(ROWS / CPU_SUBGROUP)) c.line(`  let d${t} = ${db}[di + dyo${t}];`);
+  for (const r of range(ROWS)) c.line(`  a${r} = fma(vec4<f32>(subgroupBroadcast(d${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u)), xv, a${r});`);
+  c.line(`}`);
+  const out = split ? k.bind(split.partial, "read_write", "f32") : undefined;
+  for (const r of range(ROWS)) {
+    for (const t of range(4)) {
+      c.line(`if (o0 + ${r}i < ${O}i && col0 + lane + ${t * CPU_SUBGROUP}i < ${cols}i) {`);
+      const e = c.child();
+      e.line(`let o = o0 + ${r}i;`);
+      e.line(`let n = col0 + lane + ${t * CPU_SUBGROUP}i;`);
+      if (out) {
+        e.line(`${out}[i32(wid.z) * ${O * cols}i + o * ${cols}i + n] = a${r}[${t}];`);
+      } else {
+        e.line(`let ci = n / ${KH * KW}i;`);
+        e.line(`let u = (n % ${KH * KW}i) / ${KW}i;`);
+        e.line(`let v = n % ${KW}i;`);
+        storeRoot(k, e, plan.root, a, `a${r}[${t}]`, ["o", "ci", "u", "v"]);
+      }
+      c.lines.push(...e.lines);
+      c.line(`}`);
+    }
+  }
+  return [assembleSubgroupVariant(k, expected, { header: [...header, `${ROWS} out-channels x ${COLS} (c,u,v) columns per subgroup`], body: c, workgroups: grid })];
+}
 
 export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const a = plan.anchor!;
@@ -444,7 +701,7 @@ export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[
   const OB = ceilDiv(O, TO);
   const CB = ceilDiv(C, TC);
   const tiles = OB * CB * KH * KW;
-  const S = Q < 2048 ? 1 : Math.max(1, Math.min(64, Math.floor(Q / 512), Math.ceil(8192 / tiles)));
+  const S = weightGradSplits(Q, tiles);
   const chunk = ceilDiv(Q, S);
   const outN = O * C * KH * KW;
   const partial = { kind: "temp" as const, name: `${ctx.name}_partial`, bytes: S * outN * 4 };
@@ -490,7 +747,8 @@ export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[
         s1.lines.push(...e.lines);
         s1.line(`}`);
       }
-    return [assemble(k1, { name: ctx.name, header, body: s1, threads: tiles, flops })];
+    const main = assemble(k1, { name: ctx.name, header, body: s1, threads: tiles, flops });
+    return [{ ...main, alternatives: weightGradCpuVariant(plan, ctx, main.bindings, header, undefined) }];
   }
   const p1 = bindOutput(k1, partial, "f32");
   for (const o of range(TO))
@@ -505,8 +763,9 @@ export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[
   s2.line(`var acc = 0.0f;`);
   s2.line(`for (var sp = 0i; sp < ${S}i; sp++) { acc = acc + ${p2}[sp * ${outN}i + gi]; }`);
   storeRoot(k2, s2, plan.root, a, "acc", unflatten(a.shape, "gi"));
+  const stage1 = assemble(k1, { name: `${ctx.name}_stage1`, header, body: s1, threads: tiles * S, flops });
   return [
-    assemble(k1, { name: `${ctx.name}_stage1`, header, body: s1, threads: tiles * S, flops }),
+    { ...stage1, alternatives: weightGradCpuVariant(plan, ctx, stage1.bindings, header, { partial, S, chunk }) },
     assemble(k2, { name: `${ctx.name}_stage2`, header: [`final ${S}-way combine of the partials`, ...epilogueNote(plan)], body: s2, threads: outN, flops: outN * S }),
   ];
 }

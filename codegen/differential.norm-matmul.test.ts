@@ -1,0 +1,82 @@
+// Differential tests of batch normalisation (eval mode: an inlined per-channel affine map;
+// train mode: canonicalised into batch-statistics reductions and an affine map) with their
+// gradients, and of matmul with its gradients, against the float32 interpreter.
+//
+// Tolerance rtol 1e-4 / atol 1e-5: BN's statistics and gradients are sums over N*H*W (<= 42)
+// values and matmul's over K (<= 13), far from where f32 accumulation error reaches 1e-5;
+// BN train's gradient subtracts means of products, which loses a few bits to cancellation.
+
+import { describe, expect, it } from "vitest";
+import * as d from "../dsl/index";
+import type { F32, Tensor } from "../dsl/index";
+import { numel } from "../dsl/index";
+import { program } from "./testing/cases";
+import { differential, rng, uniformF32 } from "./testing/differential";
+
+const TOL = { rtol: 1e-4, atol: 1e-5 };
+
+/** Inputs named `name` of `shape` with uniform data in [lo, hi). */
+function inputs(r: () => number, data: Map<string, Float32Array>, specs: readonly (readonly [string, readonly number[], number?, number?])[]): F32[] {
+  return specs.map(([name, shape, lo, hi]) => {
+    data.set(name, uniformF32(numel(shape), r, lo ?? -1, hi ?? 1));
+    return d.input(name, shape, "f32") as F32;
+  });
+}
+
+describe("batch norm on the GPU agrees with the float32 interpreter", () => {
+  it("eval mode and its gradients with respect to the input, the affine parameters and the running statistics", async () => {
+    const r = rng(51);
+    const data = new Map<string, Float32Array>();
+    const [x, w, b, m, v, dy] = inputs(r, data, [
+      ["x", [2, 5, 3, 7]],
+      ["w", [5]],
+      ["b", [5]],
+      ["m", [5]],
+      ["v", [5], 0.2, 2],
+      ["dy", [2, 5, 3, 7]],
+    ]) as [F32<4>, F32<1>, F32<1>, F32<1>, F32<1>, F32<4>];
+    const y = d.batchNormEval(x, w, b, m, v, 1e-5);
+    const [dx, dw, db, dm, dv] = d.vjp([y], [dy], [x, w, b, m, v]);
+    const res = await differential(program({ y, dx: dx!, dw: dw!, db: db!, dm: dm!, dv: dv! }), new Map(), data, TOL);
+    expect(res.mismatches).toEqual([]);
+  });
+
+  it("train mode (batch statistics) and its gradients, including the smallest batch (two values per channel)", async () => {
+    const r = rng(52);
+    const data = new Map<string, Float32Array>();
+    const outputs: Record<string, Tensor> = {};
+    for (const [name, shape] of [["big", [2, 5, 3, 7]], ["tiny", [1, 3, 1, 2]]] as const) {
+      const [x, w, b, dy] = inputs(r, data, [
+        [`${name}.x`, shape],
+        [`${name}.w`, [shape[1]]],
+        [`${name}.b`, [shape[1]]],
+        [`${name}.dy`, shape],
+      ]) as [F32<4>, F32<1>, F32<1>, F32<4>];
+      const y = d.batchNormTrain(x, w, b, 1e-5);
+      const [dx, dw, db] = d.vjp([y], [dy], [x, w, b]);
+      Object.assign(outputs, { [`${name}.y`]: y, [`${name}.dx`]: dx!, [`${name}.dw`]: dw!, [`${name}.db`]: db! });
+    }
+    const res = await differential(program(outputs), new Map(), data, TOL);
+    expect(res.mismatches).toEqual([]);
+  });
+});
+
+describe("matmul on the GPU agrees with the float32 interpreter", () => {
+  it("products whose sizes are not multiples of the 4x4 tile, a 1x1 result, and both gradients", async () => {
+    const r = rng(53);
+    const data = new Map<string, Float32Array>();
+    const outputs: Record<string, Tensor> = {};
+    for (const [name, m, k, n] of [["odd", 5, 13, 7], ["dot", 1, 6, 1], ["tall", 9, 4, 3]] as const) {
+      const [a, b, dy] = inputs(r, data, [
+        [`${name}.a`, [m, k]],
+        [`${name}.b`, [k, n]],
+        [`${name}.dy`, [m, n]],
+      ]) as [F32<2>, F32<2>, F32<2>];
+      const y = d.matmul(a, b);
+      const [da, db] = d.vjp([y], [dy], [a, b]);
+      Object.assign(outputs, { [`${name}.y`]: y, [`${name}.da`]: da!, [`${name}.db`]: db! });
+    }
+    const res = await differential(program(outputs), new Map(), data, TOL);
+    expect(res.mismatches).toEqual([]);
+  });
+});
