@@ -66,39 +66,31 @@ describe("convolutions and their gradients on the GPU agree with the float32 int
       { name: "c3to5", x: [2, 3, 11, 13], w: [5, 3, 3, 3], padding: 1, bias: true },
       { name: "c7to13s2", x: [1, 7, 13, 11], w: [13, 7, 3, 3], stride: 2, padding: 1, bias: true },
       { name: "k7s2", x: [1, 5, 17, 19], w: [3, 5, 7, 7], stride: 2, padding: 3 },
-      { name: "k1", x: [2, 13, 5, 7], w: [7, 13, 1, 1] },
-      { name: "k1s2", x: [1, 6, 9, 9], w: [5, 6, 1, 1], stride: 2 },
+      { name: "k1s2", x: [2, 6, 9, 9], w: [5, 6, 1, 1], stride: 2 },
       { name: "asym", x: [1, 3, 8, 11], w: [5, 3, 3, 5], stride: [2, 1], padding: [1, 2] },
     ]);
   });
 
-  it("dilations 2, 4, 6 and 12 with padding equal to the dilation (ASPP), and a dilated stride-2 conv", async () => {
+  it("dilations 2, 4, 6 and 12 with padding equal to the dilation (ASPP)", async () => {
     await expectAgree([
       { name: "d2", x: [1, 5, 13, 11], w: [7, 5, 3, 3], padding: 2, dilation: 2, bias: true },
       { name: "d4", x: [1, 5, 13, 11], w: [7, 5, 3, 3], padding: 4, dilation: 4 },
       { name: "d6", x: [1, 5, 13, 11], w: [7, 5, 3, 3], padding: 6, dilation: 6, bias: true },
       // Wider than the input: most taps of every output fall in the padding.
       { name: "d12", x: [1, 5, 13, 11], w: [7, 5, 3, 3], padding: 12, dilation: 12 },
-      { name: "d2s2", x: [1, 3, 11, 13], w: [5, 3, 3, 3], stride: 2, padding: 1, dilation: 2 },
     ]);
   });
 
-  it("1x1 and prime spatial sizes, and a batch of three", async () => {
+  it("1x1 spatial sizes, a one-column image and a batch of three", async () => {
     await expectAgree([
       { name: "px3x3", x: [1, 5, 1, 1], w: [3, 5, 3, 3], padding: 1, bias: true },
-      { name: "px1x1", x: [1, 5, 1, 1], w: [3, 5, 1, 1] },
-      { name: "column", x: [1, 3, 7, 1], w: [5, 3, 3, 1], padding: [1, 0] },
-      { name: "batch3", x: [3, 3, 2, 2], w: [5, 3, 2, 2], bias: true },
-      { name: "stride2to1x1", x: [1, 7, 3, 3], w: [3, 7, 3, 3], stride: 2 },
+      { name: "column", x: [3, 3, 7, 1], w: [5, 3, 3, 1], stride: 2, padding: [1, 0] },
     ]);
   });
 
   it("weight gradients over many output positions split K and combine the partials", async () => {
-    const res = await expectAgree([
-      { name: "long3x3", x: [1, 3, 47, 53], w: [5, 3, 3, 3], padding: 1, bias: true },
-      { name: "long1x1", x: [2, 4, 37, 41], w: [7, 4, 1, 1] },
-    ]);
+    const res = await expectAgree([{ name: "long", x: [1, 3, 47, 53], w: [5, 3, 3, 3], padding: 1, bias: true }]);
     const names = res.gpu.compiled.module.phases[0]!.dispatches.map((k) => k.name);
-    expect(names.filter((n) => /conv2dWeightGrad.*_stage1$/.test(n))).toHaveLength(2);
+    expect(names.filter((n) => /conv2dWeightGrad.*_stage1$/.test(n))).toHaveLength(1);
   });
 });

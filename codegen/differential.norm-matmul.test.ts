@@ -66,7 +66,7 @@ describe("matmul on the GPU agrees with the float32 interpreter", () => {
     const r = rng(53);
     const data = new Map<string, Float32Array>();
     const outputs: Record<string, Tensor> = {};
-    for (const [name, m, k, n] of [["odd", 5, 13, 7], ["dot", 1, 6, 1], ["tall", 9, 4, 3]] as const) {
+    for (const [name, m, k, n] of [["odd", 5, 13, 7], ["dot", 1, 6, 1]] as const) {
       const [a, b, dy] = inputs(r, data, [
         [`${name}.a`, [m, k]],
         [`${name}.b`, [k, n]],

@@ -200,16 +200,31 @@ export function randomData(program: Program, r: Rng): Map<string, ArrayLike<numb
 // A whole program against the interpreter.
 
 export interface Differential {
+  /** The run with the device's own adapter class. */
   readonly gpu: GpuRun;
   readonly reference: ReturnType<typeof runOnInterpreter>;
+  /** The adapter classes whose kernel variants ran (both when any dispatch has two). */
+  readonly classes: readonly AdapterClass[];
   /** One line per output or state value that is not close (empty when all agree). */
   readonly mismatches: string[];
 }
 
+/** Whether some dispatch of the module runs a different variant on "cpu" and "gpu" adapters. */
+export function hasDistinctVariants(module: GeneratedModule): boolean {
+  return module.phases.some((p) =>
+    p.dispatches.some((d) => {
+      const [a, b] = [chooseVariant(d, "cpu"), chooseVariant(d, "gpu")];
+      return E.isRight(a) && E.isRight(b) && a.right !== b.right;
+    }),
+  );
+}
+
 /**
  * Compiles `program`, runs `steps` steps on the GPU and in the float32 interpreter, and
- * compares every output and every param/state value. `tolerance` may depend on the name. The
- * GPU instance is destroyed before returning.
+ * compares every output and every param/state value. When the module has kernel variants for
+ * another adapter class than the device's, they run too (on this device) and are compared
+ * with the interpreter as well: every variant must agree. `tolerance` may depend on the name.
+ * GPU instances are destroyed before returning.
  */
 export async function differential(
   program: Program,
@@ -220,20 +235,27 @@ export async function differential(
 ): Promise<Differential> {
   const steps = opts.steps ?? 1;
   const compiled = opts.compiled ?? compileProgram(program);
-  const gpu = await runCompiled(compiled, state, data, steps);
-  gpu.instance.destroy();
+  const own = (await device()).adapterClass;
+  const classes: AdapterClass[] = hasDistinctVariants(compiled.module) ? [own, own === "cpu" ? "gpu" : "cpu"] : [own];
   const reference = runOnInterpreter(program, state, data, steps);
   const tol = typeof tolerance === "function" ? tolerance : () => tolerance;
   const mismatches: string[] = [];
-  for (const [name, value] of gpu.outputs) {
-    const m = mismatch(`output ${name}`, value, reference.outputs.get(name), tol(name));
-    if (m) mismatches.push(m);
+  let first: GpuRun | undefined;
+  for (const adapterClass of classes) {
+    const gpu = await runCompiled(compiled, state, data, steps, adapterClass);
+    gpu.instance.destroy();
+    first ??= gpu;
+    const tag = classes.length > 1 ? ` (${adapterClass} variants)` : "";
+    for (const [name, value] of gpu.outputs) {
+      const m = mismatch(`output ${name}${tag}`, value, reference.outputs.get(name), tol(name));
+      if (m) mismatches.push(m);
+    }
+    for (const [name, value] of gpu.state) {
+      const m = mismatch(`state ${name}${tag}`, value, reference.state.get(name), tol(name));
+      if (m) mismatches.push(m);
+    }
   }
-  for (const [name, value] of gpu.state) {
-    const m = mismatch(`state ${name}`, value, reference.state.get(name), tol(name));
-    if (m) mismatches.push(m);
-  }
-  return { gpu, reference, mismatches };
+  return { gpu: first!, reference, classes, mismatches };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -239,6 +239,31 @@ export function crossEntropyLoss(plan: KernelPlan, ctx: TemplateContext): Stage[
   ];
 }
 
+/**
+ * The store loop of a register tile. The accumulators are copied into an array and the
+ * (possibly long) fused epilogue is emitted once, inside a loop over the tile, instead of
+ * once per tile element: lavapipe compiles every shader with LLVM, and shader size is what
+ * that costs. `vec4` tiles loop over their 4 components too. `body` gets the loop scope and
+ * the accumulator expression; it declares the indices and guards the store.
+ */
+function tileStores(s: Scope, names: readonly string[], vec4: boolean, body: (e: Scope, value: string, t: string, q: string) => void): void {
+  const type = vec4 ? "vec4<f32>" : "f32";
+  s.line(`var tile = array<${type}, ${names.length}>(${names.join(", ")});`);
+  s.line(`for (var t = 0i; t < ${names.length}i; t++) {`);
+  if (vec4) {
+    s.line(`  for (var q = 0i; q < 4i; q++) {`);
+    const e = s.child().child();
+    body(e, "tile[t][q]", "t", "q");
+    s.lines.push(...e.lines);
+    s.line(`  }`);
+  } else {
+    const e = s.child();
+    body(e, "tile[t]", "t", "");
+    s.lines.push(...e.lines);
+  }
+  s.line(`}`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Convolution forward: direct convolution with a TO x TP register tile.
 //
@@ -375,15 +400,16 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   s.line(`    }`);
   s.line(`  }`);
   s.line(`}`);
-  for (const o of range(TO))
-    for (const p of range(TP)) {
-      s.line(`if (ob * ${TO}i + ${o}i < ${O}i && pb * ${TP}i + ${p}i < ${P}i) {`);
-      const e = s.child();
-      const acc = bb ? e.bind(`acc${o}_${p}`, `y${o}_${p}`, `a${o}_${p} + ${bb}[o${o}]`) : `a${o}_${p}`;
-      storeRoot(k, e, plan.root, a, acc, [`n${p}`, `o${o}`, `i${p}`, `j${p}`]);
-      s.lines.push(...e.lines);
-      s.line(`}`);
-    }
+  tileStores(s, range(TO).flatMap((o) => range(TP).map((p) => `a${o}_${p}`)), false, (e, value, t) => {
+    e.line(`let o = ob * ${TO}i + ${t} / ${TP}i;`);
+    e.line(`let p = pb * ${TP}i + ${t} % ${TP}i;`);
+    e.line(`if (o >= ${O}i || p >= ${P}i) { continue; }`);
+    e.line(`let n = p / ${OH * OW}i;`);
+    e.line(`let i = (p / ${OW}i) % ${OH}i;`);
+    e.line(`let j = p % ${OW}i;`);
+    const acc = bb ? e.bind(`acc`, `y`, `${value} + ${bb}[o]`) : value;
+    storeRoot(k, e, plan.root, a, acc, ["n", "o", "i", "j"]);
+  });
   const main = assemble(k, { name: ctx.name, header: [...header, `tile ${TO} out-channels x ${TP} pixels`], body: s, threads: OB * PB, flops });
 
   // CPU variant: lanes own 4 output channels (a vec4 of packed weights); CPU_PIXELS pixels
@@ -418,25 +444,16 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
     c.line(`    }`);
     c.line(`  }`);
     c.line(`}`);
-    for (const r of range(R)) {
-      c.line(`{`);
-      const e = c.child();
-      e.line(`let p = i32(wid.x) * ${R}i + ${r}i;`);
+    tileStores(c, range(R).map((r) => `a${r}`), true, (e, value, t, q) => {
+      e.line(`let p = i32(wid.x) * ${R}i + ${t};`);
+      e.line(`let o = o4 * 4i + ${q};`);
+      e.line(`if (p >= ${P}i || o >= ${O}i) { continue; }`);
       e.line(`let n = p / ${OH * OW}i;`);
       e.line(`let i = (p / ${OW}i) % ${OH}i;`);
       e.line(`let j = p % ${OW}i;`);
-      for (const q of range(4)) {
-        e.line(`if (p < ${P}i && o4 * 4i + ${q}i < ${O}i) {`);
-        const f = e.child();
-        f.line(`let o = o4 * 4i + ${q}i;`);
-        const acc = bc ? f.bind(`acc${r}_${q}`, `y${r}_${q}`, `a${r}[${q}] + ${bc}[o]`) : `a${r}[${q}]`;
-        storeRoot(kc, f, plan.root, a, acc, ["n", "o", "i", "j"]);
-        e.lines.push(...f.lines);
-        e.line(`}`);
-      }
-      c.lines.push(...e.lines);
-      c.line(`}`);
-    }
+      const acc = bc ? e.bind(`acc`, `y`, `${value} + ${bc}[o]`) : value;
+      storeRoot(kc, e, plan.root, a, acc, ["n", "o", "i", "j"]);
+    });
     alternatives.push(
       assembleSubgroupVariant(kc, main.bindings, { header: [...header, `${R} pixels x ${CPU_SUBGROUP * 4} out-channels per subgroup`], body: c, workgroups: grid }),
     );
@@ -502,14 +519,12 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   s.line(`    }`);
   s.line(`  }`);
   s.line(`}`);
-  for (const c of range(TC))
-    for (const p of range(TP)) {
-      s.line(`if (cb * ${TC}i + ${c}i < ${C}i && xok${p}) {`);
-      const e = s.child();
-      storeRoot(k, e, plan.root, a, `a${c}_${p}`, ["n", `c${c}`, "h", `x${p}`]);
-      s.lines.push(...e.lines);
-      s.line(`}`);
-    }
+  tileStores(s, range(TC).flatMap((c) => range(TP).map((p) => `a${c}_${p}`)), false, (e, value, t) => {
+    e.line(`let ch = cb * ${TC}i + ${t} / ${TP}i;`);
+    e.line(`let x = ph + ${sw}i * (jb * ${TP}i + ${t} % ${TP}i);`);
+    e.line(`if (ch >= ${C}i || x >= ${W}i) { continue; }`);
+    storeRoot(k, e, plan.root, a, value, ["n", "ch", "h", "x"]);
+  });
   const header = [
     `conv2d input-gradient: ${sig(dy)} through ${sig(w)} -> [${a.shape.join(",")}]`,
     `stride [${g.stride}], padding [${g.padding}], dilation [${g.dilation}]`,
@@ -567,24 +582,15 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
     c.line(`    }`);
     c.line(`  }`);
     c.line(`}`);
-    for (const r of range(R)) {
-      c.line(`{`);
-      const e = c.child();
-      e.line(`let q = i32(wid.x) * ${R}i + ${r}i;`);
-      e.line(`let n = q / ${Hq * Wq}i;`);
-      e.line(`let h = phh + ${sh}i * ((q / ${Wq}i) % ${Hq}i);`);
-      e.line(`let x = phw + ${sw}i * (q % ${Wq}i);`);
-      for (const q4 of range(4)) {
-        e.line(`if (q < ${Q}i && h < ${H}i && x < ${W}i && c4 * 4i + ${q4}i < ${C}i) {`);
-        const f = e.child();
-        f.line(`let ch = c4 * 4i + ${q4}i;`);
-        storeRoot(kc, f, plan.root, a, `a${r}[${q4}]`, ["n", "ch", "h", "x"]);
-        e.lines.push(...f.lines);
-        e.line(`}`);
-      }
-      c.lines.push(...e.lines);
-      c.line(`}`);
-    }
+    tileStores(c, range(R).map((r) => `a${r}`), true, (e, value, t, q) => {
+      e.line(`let pix = i32(wid.x) * ${R}i + ${t};`);
+      e.line(`let n = pix / ${Hq * Wq}i;`);
+      e.line(`let h = phh + ${sh}i * ((pix / ${Wq}i) % ${Hq}i);`);
+      e.line(`let x = phw + ${sw}i * (pix % ${Wq}i);`);
+      e.line(`let ch = c4 * 4i + ${q};`);
+      e.line(`if (pix >= ${Q}i || h >= ${H}i || x >= ${W}i || ch >= ${C}i) { continue; }`);
+      storeRoot(kc, e, plan.root, a, value, ["n", "ch", "h", "x"]);
+    });
     alternatives.push(
       assembleSubgroupVariant(kc, main.bindings, { header: [...header, `${R} same-phase pixels x ${CPU_SUBGROUP * 4} channels per subgroup`], body: c, workgroups: grid }),
     );
@@ -666,24 +672,19 @@ function weightGradCpuVariant(
   for (const r of range(ROWS)) c.line(`  a${r} = fma(vec4<f32>(subgroupBroadcast(d${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u)), xv, a${r});`);
   c.line(`}`);
   const out = split ? k.bind(split.partial, "read_write", "f32") : undefined;
-  for (const r of range(ROWS)) {
-    for (const t of range(4)) {
-      c.line(`if (o0 + ${r}i < ${O}i && col0 + lane + ${t * CPU_SUBGROUP}i < ${cols}i) {`);
-      const e = c.child();
-      e.line(`let o = o0 + ${r}i;`);
-      e.line(`let n = col0 + lane + ${t * CPU_SUBGROUP}i;`);
-      if (out) {
-        e.line(`${out}[i32(wid.z) * ${O * cols}i + o * ${cols}i + n] = a${r}[${t}];`);
-      } else {
-        e.line(`let ci = n / ${KH * KW}i;`);
-        e.line(`let u = (n % ${KH * KW}i) / ${KW}i;`);
-        e.line(`let v = n % ${KW}i;`);
-        storeRoot(k, e, plan.root, a, `a${r}[${t}]`, ["o", "ci", "u", "v"]);
-      }
-      c.lines.push(...e.lines);
-      c.line(`}`);
+  tileStores(c, range(ROWS).map((r) => `a${r}`), true, (e, value, t, q) => {
+    e.line(`let o = o0 + ${t};`);
+    e.line(`let n = col0 + lane + ${q} * ${CPU_SUBGROUP}i;`);
+    e.line(`if (o >= ${O}i || n >= ${cols}i) { continue; }`);
+    if (out) {
+      e.line(`${out}[i32(wid.z) * ${O * cols}i + o * ${cols}i + n] = ${value};`);
+    } else {
+      e.line(`let ci = n / ${KH * KW}i;`);
+      e.line(`let u = (n % ${KH * KW}i) / ${KW}i;`);
+      e.line(`let v = n % ${KW}i;`);
+      storeRoot(k, e, plan.root, a, value, ["o", "ci", "u", "v"]);
     }
-  }
+  });
   return [assembleSubgroupVariant(k, expected, { header: [...header, `${ROWS} out-channels x ${COLS} (c,u,v) columns per subgroup`], body: c, workgroups: grid })];
 }
 
@@ -737,26 +738,26 @@ export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[
     ...epilogueNote(plan),
   ];
   const flops = 2 * Q * O * C * KH * KW;
-  const wIdx = (o: string, c: string) => [o, c, "u", "v"];
+  const tileNames = range(TO).flatMap((o) => range(TC).map((c) => `a${o}_${c}`));
+  /** Declares the tile element's (o, ci) and skips it when outside the weight. */
+  const element = (e: Scope, t: string) => {
+    e.line(`let o = ob * ${TO}i + ${t} / ${TC}i;`);
+    e.line(`let ci = cb * ${TC}i + ${t} % ${TC}i;`);
+    e.line(`if (o >= ${O}i || ci >= ${C}i) { continue; }`);
+  };
   if (S === 1) {
-    for (const o of range(TO))
-      for (const c of range(TC)) {
-        s1.line(`if (ob * ${TO}i + ${o}i < ${O}i && cb * ${TC}i + ${c}i < ${C}i) {`);
-        const e = s1.child();
-        storeRoot(k1, e, plan.root, a, `a${o}_${c}`, wIdx(`o${o}`, `c${c}`));
-        s1.lines.push(...e.lines);
-        s1.line(`}`);
-      }
+    tileStores(s1, tileNames, false, (e, value, t) => {
+      element(e, t);
+      storeRoot(k1, e, plan.root, a, value, ["o", "ci", "u", "v"]);
+    });
     const main = assemble(k1, { name: ctx.name, header, body: s1, threads: tiles, flops });
     return [{ ...main, alternatives: weightGradCpuVariant(plan, ctx, main.bindings, header, undefined) }];
   }
   const p1 = bindOutput(k1, partial, "f32");
-  for (const o of range(TO))
-    for (const c of range(TC)) {
-      s1.line(`if (ob * ${TO}i + ${o}i < ${O}i && cb * ${TC}i + ${c}i < ${C}i) {`);
-      s1.line(`  ${p1}[sp * ${outN}i + ((o${o} * ${C}i + c${c}) * ${KH * KW}i + tap)] = a${o}_${c};`);
-      s1.line(`}`);
-    }
+  tileStores(s1, tileNames, false, (e, value, t) => {
+    element(e, t);
+    e.line(`${p1}[sp * ${outN}i + ((o * ${C}i + ci) * ${KH * KW}i + tap)] = ${value};`);
+  });
   const k2 = builder(ctx);
   const s2 = bodyScope();
   const p2 = k2.bind(partial, "read", "f32");
@@ -796,14 +797,12 @@ export function matmul(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   for (const n of range(TN)) s.line(`  let y${n} = ${bb}[kk * ${N}i + n${n}];`);
   for (const m of range(TM)) for (const n of range(TN)) s.line(`  a${m}_${n} = fma(x${m}, y${n}, a${m}_${n});`);
   s.line(`}`);
-  for (const m of range(TM))
-    for (const n of range(TN)) {
-      s.line(`if (mb * ${TM}i + ${m}i < ${M}i && nb * ${TN}i + ${n}i < ${N}i) {`);
-      const e = s.child();
-      storeRoot(k, e, plan.root, a, `a${m}_${n}`, [`m${m}`, `n${n}`]);
-      s.lines.push(...e.lines);
-      s.line(`}`);
-    }
+  tileStores(s, range(TM).flatMap((m) => range(TN).map((n) => `a${m}_${n}`)), false, (e, value, t) => {
+    e.line(`let row = mb * ${TM}i + ${t} / ${TN}i;`);
+    e.line(`let col = nb * ${TN}i + ${t} % ${TN}i;`);
+    e.line(`if (row >= ${M}i || col >= ${N}i) { continue; }`);
+    storeRoot(k, e, plan.root, a, value, ["row", "col"]);
+  });
   return [
     assemble(k, {
       name: ctx.name,
