@@ -22,7 +22,12 @@ import { emitKernel } from "./wgsl/templates";
 export interface CompileOptions {
   /** Bytes per arena (one GPUBuffer). Default 1 GiB: within every adapter's maxBufferSize we target. */
   readonly arenaBytes?: number;
-  /** The largest binding allowed (WebGPU's default maxStorageBufferBindingSize is 128 MiB). */
+  /**
+   * The largest binding allowed. Default: the arena size. A module records the largest binding
+   * it uses in `limits`; the runtime refuses an adapter that offers less (lavapipe offers
+   * 128 MiB, enough for the CPU presets; the paper presets' full-resolution activations need a
+   * GPU's larger limit).
+   */
   readonly maxBindingBytes?: number;
   /** The most storage buffers one kernel may bind (WebGPU's default is 8; adapters offer more). */
   readonly maxBindings?: number;
@@ -100,7 +105,7 @@ const bytesOfTensor = (t: { shape: readonly number[] }): number => numel(t.shape
 
 export function compileProgram(program: Program, opts: CompileOptions = {}): Compiled {
   const arenaBytes = opts.arenaBytes ?? 1 << 30;
-  const maxBinding = opts.maxBindingBytes ?? 128 * 1024 * 1024;
+  const maxBinding = opts.maxBindingBytes ?? arenaBytes;
   const maxBindings = opts.maxBindings ?? 16;
   const fail = (msg: string): never => {
     throw new CompileError(program.name, msg);
@@ -152,9 +157,14 @@ export function compileProgram(program: Program, opts: CompileOptions = {}): Com
     const numbering = new Map(fusion.order.map((t, i) => [t.id, i]));
     const work: PhaseWork = { name: phase.name, stages: [], lifetimes: new Map(), inSlot: new Map(), copies: [], outputs: outNames };
 
+    const memo = new Set<string>();
     withNumbering(numbering, () => {
       fusion.kernels.forEach((plan, i) => {
         for (const stage of emitKernel(plan, { fusion, name: kernelName(phase.name, i, plan) })) {
+          if (stage.memoKey !== undefined) {
+            if (memo.has(stage.memoKey)) continue;
+            memo.add(stage.memoKey);
+          }
           work.stages.push({ stage, plan });
         }
       });

@@ -22,16 +22,25 @@ export function renderReport(c: Compiled, source: string): string {
     const ratio = p.plan.lowerBound > 0 ? (p.plan.peak / p.plan.lowerBound).toFixed(3) : "-";
     lines.push(`| ${p.phase} | ${p.plan.buffers.size} | ${mib(p.plan.peak)} | ${mib(p.plan.lowerBound)} | ${ratio} |`);
   }
-  lines.push("", "## Kernels", "", "| # | phase | kernel | template | shader | workgroups | MFLOP | KiB |", "|---|---|---|---|---|---|---|---|");
+  lines.push(
+    "",
+    "## Kernels",
+    "",
+    "One row per dispatch, in schedule order. `computes` is the DSL node the kernel stores (`op#n` numbers nodes within the phase); `+k` counts the nodes inlined into it (elementwise ops and views recomputed in registers); `fused` names an anchor whose result never reaches memory (epilogue fusion).",
+    "",
+    "| # | kernel | template | shader | workgroups | MFLOP | KiB | computes |",
+    "|---|---|---|---|---|---|---|---|",
+  );
   c.kernels.forEach((k, i) => {
     const wg = k.stage.workgroups.join("x");
-    lines.push(`| ${i} | ${k.phase} | ${k.stage.name} | ${k.anchor} | ${k.shader} | ${wg} | ${(k.stage.flops / 1e6).toFixed(2)} | ${(k.stage.bytes / 1024).toFixed(1)} |`);
+    const covers = k.stage.provenance
+      .filter((p) => p.startsWith("computes") || p.startsWith("fused anchor"))
+      .map((p) => p.replace(/^computes /, "").replace(/^fused anchor /, "fused "))
+      .join("; ");
+    const inlined = k.stage.provenance.find((p) => p.startsWith("inlined: "));
+    const count = inlined ? ` +${inlined.split(", ").length}` : "";
+    lines.push(`| ${i} | ${k.stage.name} | ${k.anchor} | ${k.shader} | ${wg} | ${(k.stage.flops / 1e6).toFixed(2)} | ${(k.stage.bytes / 1024).toFixed(1)} | ${covers}${count} |`);
   });
-  lines.push("", "## Fusion groups", "", "What each dispatch computes, in DSL nodes (`op#n` numbers nodes within the phase).", "");
-  for (const k of c.kernels) {
-    lines.push(`- **${k.stage.name}**`);
-    for (const p of k.stage.provenance) lines.push(`  - ${p}`);
-  }
   lines.push("");
   return lines.join("\n");
 }

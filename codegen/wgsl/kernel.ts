@@ -22,6 +22,11 @@ export interface Stage {
    * bindings in the same order, different code and grid (kernel variants, see runtime/module.ts).
    */
   readonly alternatives: readonly Alternative[];
+  /**
+   * Stages with the same key compute the same buffer from the same inputs (repacked weights
+   * of one parameter): the schedule keeps the first and drops the others.
+   */
+  readonly memoKey?: string;
 }
 
 export interface Alternative {

@@ -299,7 +299,9 @@ function packWeights(ctx: TemplateContext, w: Tensor, transpose: boolean): { sta
   const rows = transpose ? O * KH * KW : C * KH * KW;
   const cols = transpose ? C : O;
   const cols4 = ceilDiv(cols, 4);
-  const ref = { kind: "temp" as const, name: `${ctx.name}_wpack`, bytes: rows * cols4 * 16 };
+  // Named after the weight, so every convolution of the same parameter shares one packing.
+  const source = w.node.op === "input" ? w.node.attrs.name.replace(/[^A-Za-z0-9]+/g, "_") : `node${w.id}`;
+  const ref = { kind: "temp" as const, name: `pack_${transpose ? "t_" : ""}${source}`, bytes: rows * cols4 * 16 };
   const k = builder(ctx);
   const s = bodyScope();
   const wb = k.bind({ kind: "tensor", tensor: w }, "read", "f32");
@@ -315,13 +317,15 @@ function packWeights(ctx: TemplateContext, w: Tensor, transpose: boolean): { sta
     // row r = (c, u, v), column q = o: w[o][r]
     s.line(`${out}[gi] = select(0.0f, ${wb}[min(q, ${O - 1}i) * ${rows}i + r], q < ${O}i);`);
   }
-  const stage = assemble(k, {
+  const packed = assemble(k, {
     name: `${ctx.name}_pack`,
     header: [`repack conv weights ${sig(w)} as [${rows}][${cols4 * 4}]${transpose ? " (transposed)" : ""}`],
     body: s,
     threads: rows * cols4 * 4,
     flops: 0,
   });
+  // Only parameters are certain to hold the same value wherever they are read in a phase.
+  const stage = w.node.op === "input" ? { ...packed, memoKey: ref.name } : packed;
   return { stage, ref, cols4 };
 }
 

@@ -45,6 +45,12 @@ export interface TrainConfig {
   /** ndf of the discriminators (64) and whether they upsample their output (the paper: yes; the code: no). */
   readonly ndf: number;
   readonly discriminatorUpsample: boolean;
+  /**
+   * Feature-level baseline: feed the discriminator layer4 features upsampled to the image size
+   * (the paper's wording) or at their own output-stride-8 size (default: the upsampled map has
+   * 2048 channels at full resolution, 7.5 GB at 1280x720, which no 12 GB GPU holds).
+   */
+  readonly featureUpsample: boolean;
   readonly learningRate: number;
   readonly learningRateD: number;
   readonly momentum: number;
@@ -83,6 +89,7 @@ export const OFFICIAL: TrainConfig = {
   vgg: { asppBranches: 2, shrink: 1 },
   ndf: 64,
   discriminatorUpsample: false,
+  featureUpsample: false,
   learningRate: 2.5e-4,
   learningRateD: 1e-4,
   momentum: 0.9,
@@ -280,7 +287,7 @@ export function buildTrainStep(name: string, cfg: TrainConfig): Program {
   params.push(...D1.entries, ...D2.entries);
   const d1cfg = { ...dcfg, inChannels: C };
   const main = (logits: F32<4>, features: F32<4>, size: readonly [number, number]) =>
-    featureLevel ? up(features, size) : dIn(logits);
+    featureLevel ? (cfg.featureUpsample ? up(features, size) : features) : dIn(logits);
 
   // G's adversarial loss: target predictions should look like source (label 0) to frozen Ds.
   const advIn1 = dIn(predT1);
