@@ -194,4 +194,14 @@ describe("elementwise ops on the GPU agree with the float32 interpreter", () => 
     // mask and bins bind x and their result; y binds x, m, mask, bins and its result.
     expect(dispatches.map((k) => k.bindings.length).sort()).toEqual([2, 2, 5]);
   });
+
+  it("a kernel with more than 32768 workgroups (over 2M invocations) folds its grid into two dimensions", async () => {
+    const n = 2 * 1031 * 1021; // 2105302 elements: 32896 workgroups of 64
+    const x = d.input("x", [2, 1031, 1021], "f32") as F32<3>;
+    const y = d.sub(d.mul(x, 3), 1);
+    const data = new Map([["x", uniformF32(n, rng(17))]]);
+    const res = await differential(program({ y }), new Map(), data, TOL);
+    expect(res.gpu.compiled.module.phases[0]!.dispatches[0]!.variants.every((v) => v.workgroups[1] > 1)).toBe(true);
+    expect(res.mismatches).toEqual([]);
+  });
 });

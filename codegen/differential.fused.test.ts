@@ -26,7 +26,7 @@ function dataFor(inputs: readonly Tensor[], seed: number, ranges: Record<string,
 const TOL = { rtol: 1e-4, atol: 1e-5 };
 
 describe("fused patterns on the GPU agree with the float32 interpreter and stay fused", () => {
-  it("conv + bias + eval-mode BN + residual add + ReLU: one conv2d dispatch", async () => {
+  it("conv + bias + eval-mode BN + residual add + ReLU: one conv2d kernel", async () => {
     const x = d.input("x", [1, 5, 9, 7], "f32") as F32<4>;
     const w = d.input("w", [6, 5, 3, 3], "f32") as F32<4>;
     const b = d.input("b", [6], "f32") as F32<1>;
@@ -59,7 +59,7 @@ describe("fused patterns on the GPU agree with the float32 interpreter and stay 
     expect(res.mismatches).toEqual([]);
     // conv0 forward (for the mask); the two input-gradients into h, the later one applying
     // the sum and the ReLU mask in its epilogue; conv0's input- and weight-gradients. No
-    // pointwise dispatch: neither the sum nor the mask is a kernel of its own.
+    // pointwise kernel: neither the sum nor the mask is a kernel of its own.
     expect(kernelCounts(kernelPlans(p).get("p")!)).toEqual({ conv2d: 1, conv2dInputGrad: 3, conv2dWeightGrad: 1 });
   });
 

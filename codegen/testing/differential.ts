@@ -135,7 +135,9 @@ export function bitMismatch(label: string, a: ArrayLike<number> | undefined, b: 
   if (a.length !== b.length) return `${label}: ${a.length} vs ${b.length} values`;
   const [ba, bb] = [bitsOf(a), bitsOf(b)];
   for (let i = 0; i < a.length; i++) {
-    if (!Object.is(ba[i], bb[i])) return `${label}: differs at [${i}]: ${a[i]} vs ${b[i]}`;
+    if (Object.is(ba[i], bb[i])) continue;
+    const show = (x: ArrayLike<number>, bits: ArrayLike<number>) => (x === bits ? `${x[i]}` : `${x[i]} (0x${bits[i]!.toString(16).padStart(8, "0")})`);
+    return `${label}: differs at [${i}]: ${show(a, ba)} vs ${show(b, bb)}`;
   }
   return undefined;
 }
@@ -209,11 +211,19 @@ export interface Differential {
   readonly mismatches: string[];
 }
 
-/** Whether some dispatch of the module runs a different variant on "cpu" and "gpu" adapters. */
-export function hasDistinctVariants(module: GeneratedModule): boolean {
+/** The features of the shared device, which decide (with the adapter class) the variant run. */
+export async function deviceFeatures(): Promise<ReadonlySet<string>> {
+  return new Set<string>([...(await device()).device.features]);
+}
+
+/**
+ * Whether some dispatch of the module runs a different variant on "cpu" and "gpu" adapters
+ * with `features` (the shared device's, as instantiate uses them).
+ */
+export function hasDistinctVariants(module: GeneratedModule, features: ReadonlySet<string>): boolean {
   return module.phases.some((p) =>
     p.dispatches.some((d) => {
-      const [a, b] = [chooseVariant(d, "cpu"), chooseVariant(d, "gpu")];
+      const [a, b] = [chooseVariant(d, "cpu", features), chooseVariant(d, "gpu", features)];
       return E.isRight(a) && E.isRight(b) && a.right !== b.right;
     }),
   );
@@ -236,7 +246,7 @@ export async function differential(
   const steps = opts.steps ?? 1;
   const compiled = opts.compiled ?? compileProgram(program);
   const own = (await device()).adapterClass;
-  const classes: AdapterClass[] = hasDistinctVariants(compiled.module) ? [own, own === "cpu" ? "gpu" : "cpu"] : [own];
+  const classes: AdapterClass[] = hasDistinctVariants(compiled.module, await deviceFeatures()) ? [own, own === "cpu" ? "gpu" : "cpu"] : [own];
   const reference = runOnInterpreter(program, state, data, steps);
   const tol = typeof tolerance === "function" ? tolerance : () => tolerance;
   const mismatches: string[] = [];
@@ -272,11 +282,10 @@ export interface VariantComparison {
 
 /**
  * Runs a compiled module twice, with the kernel variants for "cpu" and for "gpu" adapters
- * (both on this device: a variant's correctness does not depend on the hardware it is tuned
- * for), and compares every output and param/state value. Checks every dispatch of every
- * phase resolves for both classes first. Agreement is within `tolerance`: variants may sum
- * in different orders. Today's codegen emits one variant per dispatch, so both runs execute
- * the same shaders; the helper guards future per-adapter variants.
+ * (both on this device, with its features: a variant's correctness does not depend on the
+ * hardware it is tuned for), and compares every output and param/state value. Checks every
+ * dispatch of every phase resolves for both classes first. Agreement is within `tolerance`: variants may sum
+ * in different orders. Dispatches with a single variant run the same shader in both runs.
  */
 export async function compareAdapterClasses(
   compiled: Compiled,
@@ -287,10 +296,11 @@ export async function compareAdapterClasses(
 ): Promise<VariantComparison> {
   const distinct: string[] = [];
   const unresolved: string[] = [];
+  const features = await deviceFeatures();
   for (const phase of compiled.module.phases) {
     for (const d of phase.dispatches) {
-      const cpu = chooseVariant(d, "cpu");
-      const gpu = chooseVariant(d, "gpu");
+      const cpu = chooseVariant(d, "cpu", features);
+      const gpu = chooseVariant(d, "gpu", features);
       if (E.isLeft(cpu) || E.isLeft(gpu)) unresolved.push(`${phase.name}/${d.name}`);
       else if (cpu.right !== gpu.right) distinct.push(`${phase.name}/${d.name}`);
     }
