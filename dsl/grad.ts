@@ -68,8 +68,10 @@ export const VJP: { readonly [K in OpName]: Rule<K> | typeof NONDIFF } = {
   // ReLU passes dy where it was active; y > 0 exactly when x > 0, and y is what backward keeps.
   relu: (_n, dy, y) => [op.where(op.gt(f(y), 0), dy, 0)],
   // For slope > 0, y > 0 exactly when x > 0, so the mask can come from the saved output.
+  // Written as dy * slope-or-1 so dy is read once: the input-gradient producing dy can then
+  // take the whole rule as its epilogue.
   leakyRelu: (n, dy, y) => [
-    op.where(op.gt(n.attrs.slope > 0 ? f(y) : f(n.inputs[0]!), 0), dy, op.mul(dy, n.attrs.slope)),
+    op.mul(dy, op.add(op.mul(op.cast(op.gt(n.attrs.slope > 0 ? f(y) : f(n.inputs[0]!), 0), "f32"), 1 - n.attrs.slope), n.attrs.slope)),
   ],
   // d sigmoid = y (1 - y) dy;  d tanh = (1 - y^2) dy
   sigmoid: (_n, dy, y) => [op.mul(dy, op.mul(f(y), op.sub(1, f(y))))],

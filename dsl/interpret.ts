@@ -111,6 +111,8 @@ const BINARY: Record<string, (a: number, b: number) => number> = {
   or: (a, b) => (a || b ? 1 : 0),
 };
 
+const saturateI32 = (v: number): number => (Number.isNaN(v) ? 0 : Math.min(2147483647, Math.max(-2147483648, Math.trunc(v))));
+
 /** Integer results of i32 arithmetic wrap like the GPU's two's complement. */
 const wrapI32 = (v: number): number => v | 0;
 
@@ -157,7 +159,8 @@ function run(node: Node, t: Tensor, args: Value[], out: Data): void {
       const to = node.attrs.to;
       for (let i = 0; i < out.length; i++) {
         const v = x.data[i]!;
-        out[i] = to === "bool" ? (v !== 0 ? 1 : 0) : to === "i32" ? Math.trunc(v) : v;
+        // f32 -> i32 truncates toward zero and saturates (WGSL's i32(f32); NaN gives 0).
+        out[i] = to === "bool" ? (v !== 0 ? 1 : 0) : to === "i32" ? saturateI32(v) : v;
       }
       return;
     }

@@ -57,6 +57,15 @@ export const HELPERS = {
   if (u == 1.0f) { return x; }
   return log(u) * x / (u - 1.0f);
 }`,
+  // IEEE pow for the cases WGSL leaves undefined: x < 0 with an integer exponent (the sign
+  // of x^y is that of x when y is odd), and 0^0 = 1. Non-integer powers of negatives are NaN.
+  pow: `fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0f) { return 1.0f; }
+  if (x >= 0.0f) { return pow(x, y); }
+  if (y != round(y)) { return bitcast<f32>(0x7fc00000u | (bitcast<u32>(x) & 0u)); } // NaN, built at run time
+  let m = pow(-x, y);
+  return select(m, -m, abs(y % 2.0f) == 1.0f);
+}`,
 } as const;
 
 /** The lines of one block of WGSL and the values already bound in it. */
@@ -193,7 +202,7 @@ const BINARY_WGSL: Record<string, (a: string, b: string) => string> = {
   sub: (a, b) => `(${a} - ${b})`,
   mul: (a, b) => `(${a} * ${b})`,
   div: (a, b) => `(${a} / ${b})`,
-  pow: (a, b) => `pow(${a}, ${b})`,
+  pow: (a, b) => `pow_(${a}, ${b})`,
   maximum: (a, b) => `max(${a}, ${b})`,
   minimum: (a, b) => `min(${a}, ${b})`,
   lt: (a, b) => `(${a} < ${b})`,
@@ -255,11 +264,13 @@ export function valueAt(k: KernelBuilder, scope: Scope, t: Tensor, idx: readonly
     }
     case "cast":
       return bindValue(castExpr(arg(0), n.inputs[0]!.dtype, n.attrs.to));
+    case "pow":
+      k.helpers.add("pow");
+      return bindValue(BINARY_WGSL[n.op]!(arg(0), arg(1)));
     case "add":
     case "sub":
     case "mul":
     case "div":
-    case "pow":
     case "maximum":
     case "minimum":
     case "lt":

@@ -70,7 +70,9 @@ export function reduce(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const redShape = axes.map((a) => x.shape[a]!);
   const K = numel(redShape);
   const S = reductionSplits(M, K);
-  const init = isMax ? literal(-Infinity, "f32") : "0.0f";
+  // The accumulator has the reduced tensor's type (sums of i32 stay exact integers).
+  const dt = x.dtype === "i32" ? "i32" : "f32";
+  const init = isMax ? (dt === "i32" ? "(-2147483647i - 1i)" : literal(-Infinity, "f32")) : literal(0, dt);
   const combine = (acc: string, v: string) => (isMax ? `${acc} = max(${acc}, ${v});` : `${acc} = ${acc} + ${v};`);
   const header = [`${r.node.op} over axes [${axes.join(",")}] of ${sig(x)}: ${M} outputs x ${K} elements, ${S} split(s)`, ...epilogueNote(plan)];
 
@@ -105,12 +107,12 @@ export function reduce(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   s1.line(`let sp = gi % ${S}i;`);
   const outIdx1 = unflatten(outShape, "o");
   loop(k1, s1, outIdx1, `sp * ${chunk}i`, `min(${K}i, (sp + 1i) * ${chunk}i)`, "acc");
-  const p1 = bindOutput(k1, partial, "f32");
+  const p1 = bindOutput(k1, partial, dt);
   s1.line(`${p1}[gi] = acc;`);
   // Stage 2: each output combines its S partials in order, then applies the epilogue.
   const k2 = builder(ctx);
   const s2 = bodyScope();
-  const p2 = k2.bind(partial, "read", "f32");
+  const p2 = k2.bind(partial, "read", dt);
   s2.line(`var acc = ${init};`);
   s2.line(`for (var sp = 0i; sp < ${S}i; sp++) { ${combine("acc", `${p2}[gi * ${S}i + sp]`)} }`);
   storeRoot(k2, s2, plan.root, r, "acc", unflatten(outShape, "gi"));
@@ -129,9 +131,10 @@ export function argmax(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const k = builder(ctx);
   const s = bodyScope();
   const outIdx = unflatten(r.shape, "gi");
-  s.line(`var best = ${literal(-Infinity, "f32")};`);
+  // The first element seeds the search, so any value (an i32, -Infinity) compares correctly.
+  s.line(`var best = ${valueAt(k, s, x, outIdx.map((e, a) => (a === axis ? "0i" : e)))};`);
   s.line(`var arg = 0i;`);
-  s.line(`for (var kk = 0i; kk < ${x.shape[axis]}i; kk++) {`);
+  s.line(`for (var kk = 1i; kk < ${x.shape[axis]}i; kk++) {`);
   const inner = s.child();
   const v = valueAt(k, inner, x, outIdx.map((e, a) => (a === axis ? "kk" : e)));
   inner.line(`if (${v} > best) { best = ${v}; arg = kk; }`);
