@@ -1,0 +1,275 @@
+// Trainer checkpoints: every persistent tensor of the step program, grouped by model under its
+// PyTorch state-dict key (G, D1, D2; optimizer state sgd_G, adam_D1, adam_D2 with the
+// parameter's key as prefix; BN running statistics inside G), plus the run's scalars: completed
+// iterations, the sampler seed and positions, the program and its config. One safetensors file
+// written atomically (runtime/checkpoint: temp file, fsync, rename), so a run killed while
+// saving leaves the previous snapshot intact.
+//
+// Restoring weights (--restore-from) accepts three kinds of file, all checked against the
+// program's slots with every wrong tensor named:
+//   - a trainer checkpoint (.safetensors with groups): the model groups G, D1, D2;
+//   - a plain .safetensors state dict (what `npm run import-weights` writes): G;
+//   - a PyTorch .pth: G through the import rules (the `init` rule for the DeepLab init file
+//     `DeepLab_resnet_pretrained_init*`, the `model` rule otherwise), and D1 / D2 from
+//     `<stem>_D1.pth` / `<stem>_D2.pth` beside it when present (the official snapshot trio).
+// Resuming (--resume) needs a trainer checkpoint and restores everything, strictly.
+
+import * as E from "fp-ts/lib/Either.js";
+import { pipe } from "fp-ts/lib/function.js";
+import * as TE from "fp-ts/lib/TaskEither.js";
+import { existsSync, readdirSync } from "node:fs";
+import { basename, join } from "node:path";
+import { readCheckpoint, writeCheckpoint } from "../checkpoint/bundle.js";
+import { checkpointError } from "../checkpoint/errors.js";
+import { applyImportRule, checkShaPrefix, type ConcreteRule } from "../checkpoint/import-rules.js";
+import { readBytes, readSafetensors } from "../checkpoint/safetensors.js";
+import type { StateDict } from "../checkpoint/tensor.js";
+import { decodeTorchCheckpoint } from "../checkpoint/torch-load.js";
+import { compareStateDict, listNames, reportProblems, type StateDictReport } from "../checkpoint/validate.js";
+import { fromCheckpointError, trainError, type TrainError } from "./errors.js";
+import { expectedTable, modelsOf, type PersistentSlot } from "./slots.js";
+
+/** Where the samplers stand: enough to draw exactly the samples an uninterrupted run would. */
+export interface SamplerState {
+  readonly seed: number;
+  /** Draws consumed so far from the source and target orders (one each per iteration). */
+  readonly sourcePosition: number;
+  readonly targetPosition: number;
+}
+
+export interface TrainerCheckpoint {
+  readonly program: string;
+  readonly config: Readonly<Record<string, unknown>>;
+  /** Completed optimizer steps: the next iteration to run. */
+  readonly iteration: number;
+  readonly sampler: SamplerState;
+  readonly groups: Readonly<Record<string, StateDict>>;
+  /** Anything else worth keeping (last losses, best mIoU, the command line). */
+  readonly extra?: Readonly<Record<string, unknown>>;
+}
+
+export function saveCheckpoint(path: string, c: TrainerCheckpoint): TE.TaskEither<TrainError, void> {
+  return pipe(
+    writeCheckpoint(path, {
+      groups: c.groups,
+      metadata: { program: c.program, config: c.config, iteration: c.iteration, sampler: c.sampler, ...(c.extra === undefined ? {} : { extra: c.extra }) },
+    }),
+    TE.mapLeft(fromCheckpointError),
+  );
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0;
+
+export function loadCheckpoint(path: string): TE.TaskEither<TrainError, TrainerCheckpoint> {
+  return pipe(
+    readCheckpoint(path),
+    TE.mapLeft(fromCheckpointError),
+    TE.flatMapEither((b) => {
+      const m = b.metadata;
+      const s = m["sampler"];
+      if (typeof m["program"] !== "string" || !isRecord(m["config"]) || !isCount(m["iteration"]) || !isRecord(s)) {
+        return E.left(trainError("checkpoint", `${path}: a checkpoint bundle, but not one written by the trainer (program, config, iteration or sampler missing)`));
+      }
+      if (!isCount(s["seed"]) || !isCount(s["sourcePosition"]) || !isCount(s["targetPosition"])) {
+        return E.left(trainError("checkpoint", `${path}: sampler state ${JSON.stringify(s)} is incomplete`));
+      }
+      const extra = m["extra"];
+      return E.right({
+        program: m["program"],
+        config: m["config"],
+        iteration: m["iteration"],
+        sampler: { seed: s["seed"], sourcePosition: s["sourcePosition"], targetPosition: s["targetPosition"] },
+        groups: b.groups,
+        ...(isRecord(extra) ? { extra } : {}),
+      });
+    }),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking state dicts against the program
+
+export interface GroupCheck {
+  readonly model: string;
+  readonly report: StateDictReport;
+}
+
+/**
+ * Checks each group against the program's slots of that model. Wrong shapes or dtypes always
+ * fail, naming every tensor; missing and unexpected keys fail only when `strict` (a resume
+ * must restore everything; a weight init legitimately lacks the heads, as the DeepLab init does).
+ */
+export function checkGroups(
+  file: string,
+  slots: readonly PersistentSlot[],
+  groups: Readonly<Record<string, StateDict>>,
+  strict: boolean,
+): E.Either<TrainError, GroupCheck[]> {
+  const models = new Set(modelsOf(slots));
+  const checks: GroupCheck[] = [];
+  const problems: string[] = [];
+  for (const [model, dict] of Object.entries(groups)) {
+    if (!models.has(model)) {
+      if (strict) problems.push(`group ${model} is not in the program (it has ${[...models].join(", ")})`);
+      continue;
+    }
+    const report = compareStateDict(dict, expectedTable(slots, model));
+    checks.push({ model, report });
+    const lines = reportProblems(report, { allowMissing: !strict, allowUnexpected: !strict });
+    problems.push(...lines.map((l) => `${model}: ${l}`));
+  }
+  if (strict) {
+    for (const model of models) if (groups[model] === undefined) problems.push(`group ${model} is missing from the checkpoint`);
+  }
+  return problems.length > 0 ? E.left(trainError("checkpoint", `checkpoint does not fit the program in ${file}: ${problems.join("; ")}`)) : E.right(checks);
+}
+
+export function describeChecks(checks: readonly GroupCheck[]): string[] {
+  return checks.flatMap(({ model, report }) => [
+    ...(report.missing.length > 0 ? [`${model}: not in the file, kept at their initial values: ${listNames(report.missing, 6)}`] : []),
+    ...(report.unexpected.length > 0 ? [`${model}: in the file but not in the program, ignored: ${listNames(report.unexpected, 6)}`] : []),
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// --restore-from
+
+export interface RestoredWeights {
+  readonly groups: Readonly<Record<string, StateDict>>;
+  /** One line per thing worth telling the user: rule used, files read, keys skipped. */
+  readonly notes: readonly string[];
+}
+
+/**
+ * The import rule for a .pth: the DeepLab init file (`DeepLab_resnet_pretrained_init*`) gets the
+ * init rule; any other file `auto`, which is the model rule for model files (released models,
+ * the official trainer's snapshots) and recognises a renamed init file by its wrapper prefix.
+ */
+export function ruleForPth(path: string): ConcreteRule | "auto" {
+  return /^DeepLab_resnet_pretrained/i.test(basename(path)) ? "init" : "auto";
+}
+
+function loadPth(path: string, rule: ConcreteRule | "auto"): TE.TaskEither<TrainError, { dict: StateDict; note: string }> {
+  return pipe(
+    readBytes(path),
+    TE.flatMapEither((bytes) =>
+      pipe(
+        checkShaPrefix(path, bytes),
+        E.flatMap(() => decodeTorchCheckpoint(path, bytes)),
+        E.flatMap((ckpt) => applyImportRule(path, ckpt.tensors, rule)),
+      ),
+    ),
+    TE.mapLeft(fromCheckpointError),
+    TE.map((r) => ({
+      dict: r.tensors,
+      note: `${basename(path)}: rule ${r.rule} (${r.reason}), ${r.tensors.size} tensors${r.skipped.length > 0 ? `, skipped ${listNames(r.skipped.map((s) => s.key), 4)}` : ""}`,
+    })),
+  );
+}
+
+/** The official trainer saves `GTA5_<i>.pth` with `GTA5_<i>_D1.pth` and `GTA5_<i>_D2.pth` beside it. */
+function discriminatorFiles(path: string): { model: string; path: string }[] {
+  const stem = path.replace(/\.pth$/i, "");
+  return ["D1", "D2"].map((model) => ({ model, path: `${stem}_${model}.pth` })).filter((f) => existsSync(f.path));
+}
+
+function restorePth(path: string): TE.TaskEither<TrainError, RestoredWeights> {
+  const ds = discriminatorFiles(path);
+  return pipe(
+    loadPth(path, ruleForPth(path)),
+    TE.flatMap((g) =>
+      pipe(
+        TE.traverseSeqArray((f: { model: string; path: string }) => pipe(loadPth(f.path, "auto"), TE.map((r) => ({ ...r, model: f.model }))))(ds),
+        TE.map((dr) => ({
+          groups: Object.fromEntries([["G", g.dict], ...dr.map((d) => [d.model, d.dict] as const)]),
+          notes: [g.note, ...dr.map((d) => d.note)],
+        })),
+      ),
+    ),
+  );
+}
+
+function restoreSafetensors(path: string): TE.TaskEither<TrainError, RestoredWeights> {
+  return pipe(
+    readSafetensors(path),
+    TE.mapLeft(fromCheckpointError),
+    TE.flatMap((contents) => {
+      if (contents.metadata["checkpoint.format"] === undefined) {
+        // A plain state dict with the PyTorch keys (npm run import-weights): the segmentation network.
+        return TE.right({ groups: { G: contents.tensors }, notes: [`${basename(path)}: a plain state dict, loaded as G (${contents.tensors.size} tensors)`] });
+      }
+      return pipe(
+        loadCheckpoint(path),
+        TE.map((c) => {
+          // Weights only: the networks, not the optimizer state or the iteration (that is --resume).
+          const groups = Object.fromEntries(Object.entries(c.groups).filter(([model]) => !/^(sgd|adam)_/.test(model)));
+          return { groups, notes: [`${basename(path)}: trainer checkpoint of ${c.program} at iteration ${c.iteration}; loaded ${Object.keys(groups).join(", ")}`] };
+        }),
+      );
+    }),
+  );
+}
+
+/**
+ * Weights to start from, checked against the program: shapes must match (every wrong tensor is
+ * named); keys the file lacks keep their initial values and keys the program lacks are ignored,
+ * both reported in `notes`.
+ */
+export function restoreWeights(path: string, slots: readonly PersistentSlot[]): TE.TaskEither<TrainError, RestoredWeights> {
+  const read: TE.TaskEither<TrainError, RestoredWeights> = /\.safetensors$/i.test(path)
+    ? restoreSafetensors(path)
+    : /\.(pth|pt|pkl)$/i.test(path)
+      ? restorePth(path)
+      : TE.left(trainError("checkpoint", `${path}: --restore-from takes a .pth (PyTorch) or .safetensors file`));
+  return pipe(
+    TE.fromIO(() => existsSync(path)),
+    TE.flatMap((exists) => (exists ? read : TE.left(fromCheckpointError(checkpointError("io", path, "no such file"))))),
+    TE.flatMapEither((r) =>
+      pipe(
+        checkGroups(path, slots, r.groups, false),
+        E.flatMap((checks) => {
+          // A file none of whose keys the program knows is the wrong file (or the wrong rule).
+          const empty = checks.find((c) => (r.groups[c.model]?.size ?? 0) > 0 && c.report.unexpected.length === r.groups[c.model]!.size);
+          if (empty !== undefined) {
+            const sample = [...expectedTable(slots, empty.model).keys()].slice(0, 3).join(", ");
+            return E.left(
+              trainError(
+                "checkpoint",
+                `${path}: none of its ${r.groups[empty.model]!.size} ${empty.model} tensors is a key of the program (file: ${listNames(empty.report.unexpected, 3)}; program: ${sample}, ...)`,
+              ),
+            );
+          }
+          const known = new Set(modelsOf(slots));
+          const dropped = Object.keys(r.groups).filter((m) => !known.has(m));
+          return E.right({
+            groups: Object.fromEntries(Object.entries(r.groups).filter(([m]) => known.has(m))),
+            notes: [...r.notes, ...describeChecks(checks), ...(dropped.length > 0 ? [`groups not in the program, ignored: ${dropped.join(", ")}`] : [])],
+          });
+        }),
+      ),
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshot files
+
+/** `<dir>/<prefix>_<iteration>.safetensors`: the official `GTA5_<i>` naming, one file per snapshot. */
+export function snapshotPath(dir: string, prefix: string, iteration: number | "best"): string {
+  return join(dir, `${prefix}_${iteration}.safetensors`);
+}
+
+/** The snapshot with the most iterations in `dir` for `prefix`, if any. */
+export function latestSnapshot(dir: string, prefix: string): { path: string; iteration: number } | undefined {
+  if (!existsSync(dir)) return undefined;
+  const pattern = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}_(\\d+)\\.safetensors$`);
+  let best: { path: string; iteration: number } | undefined;
+  for (const f of readdirSync(dir)) {
+    const m = pattern.exec(f);
+    if (m === null) continue;
+    const iteration = Number(m[1]);
+    if (best === undefined || iteration > best.iteration) best = { path: join(dir, f), iteration };
+  }
+  return best;
+}

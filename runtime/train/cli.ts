@@ -1,0 +1,81 @@
+// What `npm run train` does with its parsed options: pick the generated program, acquire a
+// device, run the loop, print where everything went. scripts/train.ts only calls this and maps
+// the result to an exit status.
+
+import * as E from "fp-ts/lib/Either.js";
+import { join } from "node:path";
+import type { AcquiredDevice } from "../device.js";
+import type { GeneratedModule } from "../module.js";
+import { acquireNodeDevice } from "../node-gpu.js";
+import { trainError, fromRuntimeError, type TrainError } from "./errors.js";
+import type { TrainCliOptions } from "./options.js";
+import { differences, evalProgramFor, loadModule, selectProgram } from "./programs.js";
+import { combinedNeeds, train, type TrainResult } from "./trainer.js";
+
+export async function loadPrograms(o: TrainCliOptions): Promise<E.Either<TrainError, { module: GeneratedModule; evalModule?: GeneratedModule; notes: string[] }>> {
+  const notes: string[] = [];
+  let module: GeneratedModule;
+  if (o.moduleFile !== undefined) {
+    const m = await loadModule(o.moduleFile)();
+    if (E.isLeft(m)) return m;
+    module = m.right;
+    const diff = differences(module.config, o.overrides);
+    if (diff.length > 0) return E.left(trainError("program", `${o.moduleFile} was compiled with other values: ${diff.join("; ")}`));
+  } else {
+    const sel = await selectProgram(o.variant, o.preset, o.overrides);
+    if (E.isLeft(sel)) return sel;
+    if (sel.right.note !== undefined) notes.push(sel.right.note);
+    const m = await loadModule(sel.right.name)();
+    if (E.isLeft(m)) return m;
+    module = m.right;
+  }
+  if (o.evalEvery === 0) return E.right({ module, notes });
+  const evalName = evalProgramFor(o.preset);
+  if (evalName === undefined) {
+    return E.left(trainError("program", `--eval-every needs an evaluation program eval-<variant>-${o.preset} in generated/; add it to examples/adaptsegnet/programs.ts and run codegen`));
+  }
+  const em = await loadModule(evalName)();
+  if (E.isLeft(em)) return em;
+  return E.right({ module, evalModule: em.right, notes });
+}
+
+export async function acquireFor(modules: readonly GeneratedModule[]): Promise<E.Either<TrainError, AcquiredDevice>> {
+  const d = await acquireNodeDevice(combinedNeeds(modules))();
+  return E.isLeft(d) ? E.left(fromRuntimeError(d.left)) : d;
+}
+
+export async function runTrainCli(o: TrainCliOptions, argv: readonly string[]): Promise<E.Either<TrainError, TrainResult>> {
+  const programs = await loadPrograms(o);
+  if (E.isLeft(programs)) return programs;
+  const { module, evalModule, notes } = programs.right;
+  for (const n of notes) console.error(n);
+  const numSteps = Number(module.config["numSteps"]);
+  const numStepsStop = o.numStepsStop ?? Math.min(Number.isFinite(numSteps) ? numSteps : 150000, 150000);
+  const snapshotDir = o.snapshotDir ?? join("runs", module.name);
+  const device = await acquireFor(evalModule ? [module, evalModule] : [module]);
+  if (E.isLeft(device)) return device;
+  console.error(`${module.name}: training to iteration ${numStepsStop} on ${device.right.info.vendor || "?"} ${device.right.info.architecture || ""} (${device.right.adapterClass}); snapshots in ${snapshotDir}`);
+  return train(
+    {
+      module,
+      ...(evalModule ? { evalModule } : {}),
+      data: o.data,
+      seed: o.seed,
+      numStepsStop,
+      savePredEvery: o.savePredEvery,
+      snapshotDir,
+      snapshotPrefix: module.name,
+      ...(o.restoreFrom !== undefined ? { restoreFrom: o.restoreFrom } : {}),
+      ...(o.resume !== undefined ? { resume: o.resume } : {}),
+      logEvery: o.logEvery,
+      evalEvery: o.evalEvery,
+      ...(o.evalImages !== undefined ? { evalLimit: o.evalImages } : {}),
+      workers: o.workers,
+      ...(o.augment ? { augment: o.augment } : {}),
+      metricsPath: o.metrics ?? join(snapshotDir, "metrics.jsonl"),
+      plotPath: o.plot ?? join(snapshotDir, "training.png"),
+      extra: { argv: [...argv] },
+    },
+    device.right,
+  );
+}

@@ -1,0 +1,206 @@
+// `npm run eval`: the official evaluation (evaluate_cityscapes.py + compute_iou.py) of a
+// checkpoint on the target validation split, with the evaluation program (main head only,
+// eval-mode BN), bilinear upsampling to the label resolution (align_corners=True) and argmax in
+// runtime/eval. Prints the per-class table; with --save, writes the official prediction PNGs
+// (trainIds, named after the image), their colorized versions (`<stem>_color.png`), a few
+// image | ground truth | prediction panels, and the scores as JSON and markdown.
+
+import * as E from "fp-ts/lib/Either.js";
+import { writeFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { readRgb, writeGrayLabelPng } from "../data/image.js";
+import { colorize, writeRgbPng } from "../eval/colorize.js";
+import { jsonReport, markdownTable, type ScoreSummary } from "../eval/report.js";
+import type { GeneratedModule } from "../module.js";
+import { instantiate } from "../runner.js";
+import { loadCheckpoint, restoreWeights } from "./checkpoint.js";
+import { acquireFor } from "./cli.js";
+import { openDataset, type NamedDataset } from "./data.js";
+import { fromDataError, fromRuntimeError, trainError, type TrainError } from "./errors.js";
+import { evalSetup, evaluateWeights, predictionStem, type Prediction, sampleToRgb, toTrainIds } from "./evaluate.js";
+import { defaultDataRoots } from "./options.js";
+import { writePanelGrid } from "./pictures.js";
+import { evalProgramFor, listPrograms, loadModule, presetOf } from "./programs.js";
+import { persistentSlots } from "./slots.js";
+import { protocolOf } from "./trainer.js";
+
+export const EVAL_USAGE = `usage: npm run eval -- --restore-from FILE [options]
+  --restore-from FILE     a trainer snapshot (.safetensors), an imported state dict (.safetensors) or a PyTorch .pth
+  --program NAME          the evaluation program (eval-...), or the trained variant (multi-level, ...) with --preset
+  --preset PRESET         pick the evaluation program of this preset (default: the snapshot's)
+  --data-dir DIR          the target dataset root (or --data-target; Cityscapes layout; default ./data/Cityscapes/data, data/synth/cityscapes for cpu-demo)
+  --data-list FILE        official val.txt-style list
+  --set val               the split
+  --target-layout cityscapes|crosscity  --target-city Rome
+  --save DIR              write predictions, colorized predictions, panels and scores here
+  --num-images N          only the first N images
+  --panels N              how many image | ground truth | prediction panels to write (default 8)`;
+
+export interface EvalCliOptions {
+  readonly restoreFrom: string;
+  readonly program?: string;
+  readonly preset?: string;
+  readonly dataDir?: string;
+  readonly dataList?: string;
+  readonly set: string;
+  readonly layout: string;
+  readonly city?: string;
+  readonly save?: string;
+  readonly numImages?: number;
+  readonly panels: number;
+}
+
+export function parseEvalOptions(argv: readonly string[]): E.Either<TrainError, EvalCliOptions> {
+  let v: Record<string, string | boolean | undefined>;
+  try {
+    v = parseArgs({
+      args: [...argv],
+      options: {
+        "restore-from": { type: "string" },
+        program: { type: "string" },
+        preset: { type: "string" },
+        "data-dir": { type: "string" },
+        "data-dir-target": { type: "string" },
+        "data-target": { type: "string" },
+        "data-list": { type: "string" },
+        set: { type: "string" },
+        "target-layout": { type: "string" },
+        "target-city": { type: "string" },
+        save: { type: "string" },
+        "num-images": { type: "string" },
+        panels: { type: "string" },
+      },
+    }).values;
+  } catch (e) {
+    return E.left(trainError("options", e instanceof Error ? e.message : String(e)));
+  }
+  const s = (k: string) => (typeof v[k] === "string" ? (v[k] as string) : undefined);
+  const restoreFrom = s("restore-from");
+  if (restoreFrom === undefined) return E.left(trainError("options", "--restore-from is required"));
+  const int = (k: string): E.Either<TrainError, number | undefined> => {
+    const x = s(k);
+    if (x === undefined) return E.right(undefined);
+    const n = Number(x);
+    return Number.isInteger(n) && n >= 0 ? E.right(n) : E.left(trainError("options", `--${k} must be a non-negative integer, got ${x}`));
+  };
+  const numImages = int("num-images");
+  if (E.isLeft(numImages)) return numImages;
+  const panels = int("panels");
+  if (E.isLeft(panels)) return panels;
+  const opt = <K extends string, T>(k: K, x: T | undefined) => (x === undefined ? {} : ({ [k]: x } as Record<K, T>));
+  return E.right({
+    restoreFrom,
+    ...opt("program", s("program")),
+    ...opt("preset", s("preset")),
+    ...opt("dataDir", s("data-dir") ?? s("data-dir-target") ?? s("data-target")),
+    ...opt("dataList", s("data-list")),
+    set: s("set") ?? "val",
+    layout: s("target-layout") ?? "cityscapes",
+    ...opt("city", s("target-city")),
+    ...opt("save", s("save")),
+    ...opt("numImages", numImages.right === 0 ? undefined : numImages.right),
+    panels: panels.right ?? 8,
+  });
+}
+
+/** The evaluation program: given, or the one of the given preset, or of the snapshot's preset. */
+async function chooseEvalProgram(o: EvalCliOptions): Promise<E.Either<TrainError, string>> {
+  if (o.program !== undefined && o.program.startsWith("eval-")) return E.right(o.program);
+  // A trained variant: its own evaluation program when there is one, else the preset's (same network).
+  if (o.program !== undefined && o.preset !== undefined) {
+    const own = `eval-${o.program}-${o.preset}`;
+    return E.right(listPrograms().includes(own) ? own : (evalProgramFor(o.preset) ?? own));
+  }
+  if (o.program !== undefined) return E.right(o.program);
+  let preset = o.preset;
+  if (preset === undefined && /\.safetensors$/i.test(o.restoreFrom)) {
+    const c = await loadCheckpoint(o.restoreFrom)();
+    if (E.isRight(c)) preset = presetOf(c.right.program);
+  }
+  preset ??= "gta5-cityscapes";
+  const name = evalProgramFor(preset);
+  return name === undefined
+    ? E.left(trainError("program", `no evaluation program for preset ${preset} in generated/ (eval-<variant>-${preset}); add it to examples/adaptsegnet/programs.ts and run codegen, or pass --program`))
+    : E.right(name);
+}
+
+export interface EvalCliResult {
+  readonly program: string;
+  readonly summary: ScoreSummary;
+  readonly images: number;
+  readonly seconds: number;
+  readonly notes: readonly string[];
+}
+
+function targetDataset(o: EvalCliOptions, preset: string | undefined): NamedDataset {
+  const root = o.dataDir ?? defaultDataRoots(preset ?? "").target;
+  if (o.layout === "crosscity") {
+    return { role: "target validation", option: "--data-dir", spec: { kind: "crosscity", root, city: (o.city ?? "Rome") as "Rome", split: "Test" } };
+  }
+  return { role: "target validation", option: "--data-dir", spec: { kind: "cityscapes", root, split: o.set, withLabels: true, ...(o.dataList ? { listFile: o.dataList } : {}) } };
+}
+
+/** Writes the official prediction PNG and its colorized version, as evaluate_cityscapes.py does. */
+async function savePrediction(dir: string, p: Prediction, protocol: Parameters<typeof toTrainIds>[1]): Promise<void> {
+  const stem = predictionStem(p.name);
+  const map = { width: p.sample.labelWidth, height: p.sample.labelHeight, data: toTrainIds(p.pred, protocol) };
+  const a = await writeGrayLabelPng(join(dir, `${stem}.png`), map)();
+  if (E.isLeft(a)) throw new Error(fromDataError(a.left).message);
+  const b = await writeRgbPng(join(dir, `${stem}_color.png`), colorize(map))();
+  if (E.isLeft(b)) throw new Error(fromDataError(b.left).message);
+}
+
+export async function runEvalCli(o: EvalCliOptions): Promise<E.Either<TrainError, EvalCliResult>> {
+  const name = await chooseEvalProgram(o);
+  if (E.isLeft(name)) return name;
+  const preset = o.preset ?? presetOf(name.right);
+  const data = targetDataset(o, preset);
+  const refs = await openDataset(data)();
+  if (E.isLeft(refs)) return refs;
+  const m = await loadModule(name.right)();
+  if (E.isLeft(m)) return m;
+  const module: GeneratedModule = m.right;
+  const protocol = protocolOf(module);
+  if (E.isLeft(protocol)) return protocol;
+  const weights = await restoreWeights(o.restoreFrom, persistentSlots(module))();
+  if (E.isLeft(weights)) return weights;
+  const g = weights.right.groups["G"];
+  if (g === undefined) return E.left(trainError("checkpoint", `${o.restoreFrom} holds no segmentation network (G) weights`));
+  const device = await acquireFor([module]);
+  if (E.isLeft(device)) return device;
+  const inst = await instantiate(device.right.device, module, device.right.adapterClass);
+  if (E.isLeft(inst)) return E.left(fromRuntimeError(inst.left));
+  try {
+    const setup = evalSetup(module, inst.right, refs.right, protocol.right);
+    if (E.isLeft(setup)) return setup;
+    if (o.save !== undefined) mkdirSync(o.save, { recursive: true });
+    const save = o.save;
+    const r = await evaluateWeights(setup.right, g, o.restoreFrom, {
+      ...(o.numImages !== undefined ? { limit: o.numImages } : {}),
+      keep: save === undefined ? 0 : o.panels,
+      ...(save !== undefined ? { onPrediction: (p: Prediction) => savePrediction(save, p, protocol.right) } : {}),
+    });
+    if (E.isLeft(r)) return r;
+    if (save !== undefined) {
+      const summary = r.right.summary;
+      writeFileSync(join(save, "scores.json"), JSON.stringify({ checkpoint: o.restoreFrom, program: module.name, images: r.right.images, ...jsonReport(summary) }, null, 1) + "\n");
+      writeFileSync(join(save, "scores.md"), markdownTable([{ title: o.restoreFrom, summary }]));
+      if (r.right.predictions.length > 0) {
+        const rows = [];
+        for (const p of r.right.predictions) {
+          const size = { width: p.sample.labelWidth, height: p.sample.labelHeight };
+          const photo = await readRgb(p.ref.imagePath, size)();
+          const gt = colorize({ ...size, data: toTrainIds(p.sample.label!, protocol.right) });
+          const pred = colorize({ ...size, data: toTrainIds(p.pred, protocol.right) });
+          rows.push([E.isRight(photo) ? photo.right : sampleToRgb(p.sample), gt, pred]);
+        }
+        const w = await writePanelGrid(join(save, "panels.png"), ["image", "ground truth", "prediction"], rows, Math.min(256, rows[0]![0]!.height))();
+        if (E.isLeft(w)) return w;
+      }
+    }
+    return E.right({ program: module.name, summary: r.right.summary, images: r.right.images, seconds: r.right.seconds, notes: weights.right.notes });
+  } finally {
+    inst.right.destroy();
+  }
+}

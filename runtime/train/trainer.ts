@@ -1,0 +1,477 @@
+// The training loop around a generated step program (examples/adaptsegnet/train.ts): one step
+// per iteration, the iteration number as an input (so the poly schedule and Adam's step count
+// need no recompilation), the optimizer state inside the program.
+//
+// Per iteration the host only uploads the next source / target samples and submits the step;
+// it waits for the device only when it reads something back: the losses every `logEvery`
+// iterations (one readMany), every persistent tensor at a snapshot or an evaluation.
+//
+// NaN / infinity: a non-finite loss poisons the parameters for good, so checking the losses at
+// each read-back is reliable; it cannot say at which of the last `logEvery` iterations the value
+// first went bad, so the message gives the interval (last finite read, this read], and the run
+// stops without saving. Snapshots are only written from reads whose losses were all finite, so
+// the last snapshot on disk is always a good one, and the message names it.
+//
+// Resume: a snapshot holds every param and state tensor, the completed iteration count and the
+// sampler positions; the samplers are seeded shuffles indexed by position, so a resumed run draws
+// exactly the samples the uninterrupted run would, writes the same inputs, runs the same kernels
+// and ends with the same bits (runtime/train/resume.test.ts).
+
+import * as E from "fp-ts/lib/Either.js";
+import { mkdirSync } from "node:fs";
+import type { StateDict } from "../checkpoint/tensor.js";
+import { type Protocol, protocolByClassCount } from "../data/classes.js";
+import type { PrefetchLoader } from "../data/prefetch.js";
+import type { AugmentPolicy } from "../data/preprocess.js";
+import { mixSeed } from "../data/prng.js";
+import { repeatedShuffle } from "../data/sampler.js";
+import type { AcquiredDevice } from "../device.js";
+import type { GeneratedModule } from "../module.js";
+import { type Instance, instantiate } from "../runner.js";
+import { checkGroups, latestSnapshot, loadCheckpoint, restoreWeights, saveCheckpoint, snapshotPath, type TrainerCheckpoint } from "./checkpoint.js";
+import { labelInput, type NamedDataset, nextSample, openDataset, sampleStream } from "./data.js";
+import { fromRuntimeError, trainError, type TrainError } from "./errors.js";
+import { evalSetup, evaluateWeights, type EvalResult, type EvalSetup } from "./evaluate.js";
+import { MetricsLog, readMetrics } from "./metrics.js";
+import { runPanels, renderSvg, writeChart } from "./plot.js";
+import { Progress, type ProgressStream } from "./progress.js";
+import { groupValues, persistentSlots, writeGroups, writeInitialValues } from "./slots.js";
+
+export interface TrainRun {
+  readonly module: GeneratedModule;
+  /** The evaluation program, for evaluations during training (evalEvery > 0). */
+  readonly evalModule?: GeneratedModule;
+  /** Source (labelled), target (images; labelled for the oracle) and target validation data. */
+  readonly data: { readonly source?: NamedDataset; readonly target?: NamedDataset; readonly val?: NamedDataset };
+  readonly seed: number;
+  /** Train until this many iterations are complete (NUM_STEPS_STOP). */
+  readonly numStepsStop: number;
+  /** Snapshot every this many iterations (and at the end); 0: only at the end. */
+  readonly savePredEvery: number;
+  readonly snapshotDir: string;
+  /** File names are `<prefix>_<iteration>.safetensors` and `<prefix>_best.safetensors`. */
+  readonly snapshotPrefix: string;
+  readonly restoreFrom?: string;
+  /** true: the latest snapshot in snapshotDir; a path: that snapshot. */
+  readonly resume?: boolean | string;
+  /** Read the losses back every this many iterations. */
+  readonly logEvery: number;
+  /** Evaluate on the target validation split every this many iterations (and at the end); 0: never. */
+  readonly evalEvery: number;
+  readonly evalLimit?: number;
+  readonly workers: number;
+  readonly augment?: AugmentPolicy;
+  readonly metricsPath?: string;
+  readonly plotPath?: string;
+  readonly progress?: ProgressStream;
+  /** Printed before the progress bar, e.g. "source-only". */
+  readonly title?: string;
+  /** Called after each submitted step with the completed count; tests use it to stop a run. */
+  readonly afterStep?: (done: number) => void | Promise<void>;
+  /** Extra metadata stored in every snapshot (the command line). */
+  readonly extra?: Readonly<Record<string, unknown>>;
+}
+
+export interface TrainResult {
+  readonly iteration: number;
+  readonly losses: Readonly<Record<string, number>>;
+  /** The final parameters and state, by model (as in the last snapshot). */
+  readonly groups: Readonly<Record<string, StateDict>>;
+  readonly lastSnapshot: string | undefined;
+  readonly best: { readonly iteration: number; readonly mIoU: number; readonly path: string } | undefined;
+  readonly evals: readonly { readonly iteration: number; readonly result: EvalResult }[];
+  readonly seconds: number;
+  readonly itsPerS: number;
+}
+
+function allFinite(data: ArrayLike<number>): boolean {
+  if (!(data instanceof Float32Array)) return true;
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return false;
+  return true;
+}
+
+/** The larger of every limit the modules need: one device serves them all. */
+export function combinedNeeds(modules: readonly GeneratedModule[]): GeneratedModule["limits"] {
+  const max = (k: keyof GeneratedModule["limits"]) => Math.max(...modules.map((m) => m.limits[k]));
+  return {
+    maxStorageBufferBindingSize: max("maxStorageBufferBindingSize"),
+    maxBufferSize: max("maxBufferSize"),
+    maxStorageBuffersPerShaderStage: max("maxStorageBuffersPerShaderStage"),
+  };
+}
+
+/** The poly learning rate of the program's config at iteration i (for the log; the program computes its own). */
+export function polyLearningRate(config: Readonly<Record<string, unknown>>, i: number): number {
+  const base = Number(config["learningRate"] ?? Number.NaN);
+  const steps = Number(config["numSteps"] ?? Number.NaN);
+  const power = Number(config["power"] ?? 0.9);
+  return base * Math.max(0, 1 - i / steps) ** power;
+}
+
+/** The evaluation protocol of a config's class count (19, 16 or 13). */
+export function protocolOf(module: GeneratedModule): E.Either<TrainError, Protocol> {
+  const n = Number(module.config["numClasses"]);
+  const p = protocolByClassCount(n);
+  return p === undefined ? E.left(trainError("program", `${module.name}: no evaluation protocol for ${n} classes (19, 16 or 13)`)) : E.right(p);
+}
+
+interface Inputs {
+  readonly source?: { readonly image: string; readonly label?: string; readonly size: { width: number; height: number } };
+  readonly target?: { readonly image: string; readonly label?: string; readonly size: { width: number; height: number } };
+  readonly iteration?: string;
+}
+
+/** Which datasets the program reads: its input slots say (source_*, target_*, iteration). */
+export function programInputs(module: GeneratedModule): Inputs {
+  const slot = (name: string) => module.tensors.find((t) => t.role === "input" && t.name === name);
+  const side = (prefix: "source" | "target") => {
+    const image = slot(`${prefix}_image`);
+    if (image === undefined) return undefined;
+    const [, , height, width] = image.shape as [number, number, number, number];
+    return { image: image.name, size: { width, height }, ...(slot(`${prefix}_label`) ? { label: `${prefix}_label` } : {}) };
+  };
+  const source = side("source");
+  const target = side("target");
+  return { ...(source ? { source } : {}), ...(target ? { target } : {}), ...(slot("iteration") ? { iteration: "iteration" } : {}) };
+}
+
+function lossNames(module: GeneratedModule): string[] {
+  return module.phases.flatMap((p) => p.outputs).filter((n) => module.tensors.some((t) => t.name === n && t.shape.length === 0));
+}
+
+interface StartState {
+  readonly iteration: number;
+  readonly sampler: TrainerCheckpoint["sampler"];
+  /** Tensors to write over the initial values (by model), already checked against the program. */
+  readonly groups: Readonly<Record<string, StateDict>>;
+  readonly resumedFrom?: string;
+  readonly best?: { readonly iteration: number; readonly mIoU: number; readonly path: string };
+  readonly notes: readonly string[];
+}
+
+/** Where the run starts: fresh, from --restore-from weights, or from a --resume snapshot (read and checked, not yet written). */
+async function startState(run: TrainRun): Promise<E.Either<TrainError, StartState>> {
+  const slots = persistentSlots(run.module);
+  const fresh: StartState = { iteration: 0, sampler: { seed: run.seed, sourcePosition: 0, targetPosition: 0 }, groups: {}, notes: [] };
+  if (run.resume !== undefined && run.resume !== false) {
+    const path = typeof run.resume === "string" ? run.resume : latestSnapshot(run.snapshotDir, run.snapshotPrefix)?.path;
+    if (path === undefined) {
+      return E.left(trainError("checkpoint", `--resume: no snapshot ${run.snapshotPrefix}_<iteration>.safetensors in ${run.snapshotDir}`));
+    }
+    const c = await loadCheckpoint(path)();
+    if (E.isLeft(c)) return c;
+    const ckpt = c.right;
+    if (ckpt.program !== run.module.name) {
+      return E.left(trainError("checkpoint", `--resume: ${path} was written by program ${ckpt.program}, this run is ${run.module.name}`));
+    }
+    const checked = checkGroups(path, slots, ckpt.groups, true);
+    if (E.isLeft(checked)) return checked;
+    const best = ckpt.extra?.["best"] as StartState["best"] | undefined;
+    const note = ckpt.sampler.seed !== run.seed ? [`--resume: continuing with the snapshot's seed ${ckpt.sampler.seed} (not ${run.seed})`] : [];
+    return E.right({
+      iteration: ckpt.iteration,
+      sampler: ckpt.sampler,
+      groups: ckpt.groups,
+      resumedFrom: path,
+      ...(best ? { best } : {}),
+      notes: [`resumed from ${path} at iteration ${ckpt.iteration}`, ...note],
+    });
+  }
+  if (run.restoreFrom !== undefined) {
+    const r = await restoreWeights(run.restoreFrom, slots)();
+    if (E.isLeft(r)) return r;
+    return E.right({ ...fresh, groups: r.right.groups, notes: [`initialized from ${run.restoreFrom}`, ...r.right.notes] });
+  }
+  return E.right(fresh);
+}
+
+/**
+ * Runs the training loop to `numStepsStop` on `device`. Every data root and the restore / resume
+ * file are checked before any program is instantiated. Returns the final state, or the first
+ * error (a diverged loss included).
+ */
+export async function train(run: TrainRun, device: AcquiredDevice): Promise<E.Either<TrainError, TrainResult>> {
+  const module = run.module;
+  const inputs = programInputs(module);
+  const protocolE = protocolOf(module);
+  if (E.isLeft(protocolE)) return protocolE;
+  const protocol = protocolE.right;
+
+  // The poly schedule (1 - i / NUM_STEPS)^power is undefined past NUM_STEPS (a negative base):
+  // the official script never goes there, and neither may a run.
+  const numStepsOfProgram = Number(module.config["numSteps"]);
+  if (Number.isFinite(numStepsOfProgram) && run.numStepsStop > numStepsOfProgram) {
+    return E.left(
+      trainError(
+        "options",
+        `--num-steps-stop ${run.numStepsStop} is past the program's NUM_STEPS ${numStepsOfProgram}, where the poly learning rate (1 - i/${numStepsOfProgram})^power is undefined; ` +
+          `stop at ${numStepsOfProgram} or earlier, or compile a preset with a larger numSteps`,
+      ),
+    );
+  }
+
+  // 1. Data, before anything else: a missing root is refused naming its path.
+  const need = (side: "source" | "target", d: NamedDataset | undefined) =>
+    d === undefined ? E.left(trainError("options", `program ${module.name} reads ${side} images, but no ${side} dataset was given`)) : E.right(d);
+  let sourceRefs, targetRefs, valRefs;
+  if (inputs.source !== undefined) {
+    const d = need("source", run.data.source);
+    if (E.isLeft(d)) return d;
+    const r = await openDataset(d.right)();
+    if (E.isLeft(r)) return r;
+    sourceRefs = r.right;
+  }
+  if (inputs.target !== undefined) {
+    const d = need("target", run.data.target);
+    if (E.isLeft(d)) return d;
+    const r = await openDataset(d.right)();
+    if (E.isLeft(r)) return r;
+    targetRefs = r.right;
+  }
+  if (run.evalEvery > 0) {
+    if (run.evalModule === undefined) return E.left(trainError("options", "evaluation during training needs an evaluation program"));
+    if (run.data.val === undefined) return E.left(trainError("options", "evaluation during training needs the target validation data"));
+    const r = await openDataset(run.data.val)();
+    if (E.isLeft(r)) return r;
+    valRefs = r.right;
+  }
+
+  // 2. Where to start: --restore-from and --resume files are read and checked before any
+  //    program is instantiated (which compiles shaders), so a wrong file fails at once.
+  const start = await startState(run);
+  if (E.isLeft(start)) return start;
+  const sampler = start.right.sampler;
+  if (start.right.iteration >= run.numStepsStop) {
+    return E.left(trainError("options", `the run is already at iteration ${start.right.iteration}; --num-steps-stop ${run.numStepsStop} leaves nothing to do`));
+  }
+
+  // 3. Programs on the device.
+  const made = await instantiate(device.device, module, device.adapterClass);
+  if (E.isLeft(made)) return E.left(fromRuntimeError(made.left));
+  const instance = made.right;
+  let evaluator: EvalSetup | undefined;
+  let evalInstance: Instance | undefined;
+  const streams: PrefetchLoader[] = [];
+  try {
+    if (run.evalModule !== undefined && valRefs !== undefined) {
+      const em = await instantiate(device.device, run.evalModule, device.adapterClass);
+      if (E.isLeft(em)) return E.left(fromRuntimeError(em.left));
+      evalInstance = em.right;
+      const s = evalSetup(run.evalModule, evalInstance, valRefs, protocol);
+      if (E.isLeft(s)) return s;
+      evaluator = s.right;
+    }
+
+    // 4. Parameters: initial values (seeded), then the restored or resumed tensors.
+    const slots = persistentSlots(module);
+    writeInitialValues(instance, slots, sampler.seed);
+    writeGroups(instance, slots, start.right.groups);
+    const first = start.right.iteration;
+    const progress = new Progress(run.title ?? module.name, run.numStepsStop, run.progress ?? process.stderr);
+    for (const n of start.right.notes) progress.message(n);
+
+    // 5. Sample streams: seeded shuffles over NUM_STEPS draws (the official max_iters), indexed by position.
+    const numSteps = Number(module.config["numSteps"] ?? run.numStepsStop);
+    const horizon = Math.max(1, numSteps);
+    const remaining = run.numStepsStop - first;
+    const augment = run.augment === undefined ? undefined : run.augment;
+    if (inputs.source !== undefined && sourceRefs !== undefined) {
+      streams.push(
+        sampleStream({
+          refs: sourceRefs,
+          order: repeatedShuffle(sourceRefs.length, horizon, mixSeed(sampler.seed, 1)),
+          start: sampler.sourcePosition,
+          count: remaining,
+          size: inputs.source.size,
+          labels: inputs.source.label !== undefined ? "input-size" : "none",
+          protocol,
+          workers: run.workers,
+          depth: 4,
+          ...(augment ? { augment: { policy: augment, seed: mixSeed(sampler.seed, 3) } } : {}),
+        }),
+      );
+    }
+    const sourceStream = inputs.source !== undefined ? streams[0] : undefined;
+    let targetStream: PrefetchLoader | undefined;
+    if (inputs.target !== undefined && targetRefs !== undefined) {
+      targetStream = sampleStream({
+        refs: targetRefs,
+        order: repeatedShuffle(targetRefs.length, horizon, mixSeed(sampler.seed, 2)),
+        start: sampler.targetPosition,
+        count: remaining,
+        size: inputs.target.size,
+        labels: inputs.target.label !== undefined ? "input-size" : "none",
+        protocol,
+        workers: run.workers,
+        depth: 4,
+        ...(augment ? { augment: { policy: augment, seed: mixSeed(sampler.seed, 4) } } : {}),
+      });
+      streams.push(targetStream);
+    }
+
+    // 6. The loop.
+    const slotNames = slots.map((s) => s.slot.name);
+    const losses = lossNames(module);
+    mkdirSync(run.snapshotDir, { recursive: true });
+    const log = MetricsLog.open(run.metricsPath, start.right.resumedFrom !== undefined ? first : undefined);
+    log.write({ type: "start", iteration: first, program: module.name, seed: sampler.seed, ...(start.right.resumedFrom ? { resumed_from: start.right.resumedFrom } : {}) });
+    const began = performance.now();
+    let lastFinite = first;
+    let lastGoodState = first;
+    let lastLosses: Record<string, number> = {};
+    let lastSnapshot: string | undefined = start.right.resumedFrom;
+    let best = start.right.best;
+    let groups: Record<string, StateDict> = {};
+    const evals: { iteration: number; result: EvalResult }[] = [];
+    // it/s over a sliding window of read-backs, for the bar and the ETA.
+    const window: { done: number; t: number }[] = [{ done: first, t: began }];
+
+    const plot = async () => {
+      if (run.plotPath === undefined || run.metricsPath === undefined) return;
+      const panels = runPanels(readMetrics(run.metricsPath));
+      await writeChart(run.plotPath, renderSvg(`${module.name} (seed ${sampler.seed})`, panels))();
+    };
+
+    for (let it = first; it < run.numStepsStop; it++) {
+      if (inputs.iteration !== undefined) instance.write(inputs.iteration, Int32Array.of(it));
+      if (inputs.source !== undefined && sourceStream !== undefined) {
+        const s = await nextSample(sourceStream, "source");
+        if (E.isLeft(s)) return s;
+        instance.write(inputs.source.image, s.right.image);
+        if (inputs.source.label !== undefined) instance.write(inputs.source.label, labelInput(s.right));
+      }
+      if (inputs.target !== undefined && targetStream !== undefined) {
+        const s = await nextSample(targetStream, "target");
+        if (E.isLeft(s)) return s;
+        instance.write(inputs.target.image, s.right.image);
+        if (inputs.target.label !== undefined) instance.write(inputs.target.label, labelInput(s.right));
+      }
+      instance.step(1);
+      const done = it + 1;
+      const last = done === run.numStepsStop;
+      const snapshotDue = last || (run.savePredEvery > 0 && done % run.savePredEvery === 0);
+      const evalDue = evaluator !== undefined && (last || done % run.evalEvery === 0);
+      if (done % run.logEvery === 0 || snapshotDue || evalDue) {
+        const names = snapshotDue || evalDue ? [...losses, ...slotNames] : losses;
+        const values = await instance.readMany(names);
+        const now = performance.now();
+        lastLosses = Object.fromEntries(losses.map((n, i) => [n, values[i]![0]!]));
+        const bad = losses.find((n) => !Number.isFinite(lastLosses[n]));
+        if (bad !== undefined) {
+          const value = lastLosses[bad]!;
+          log.write({ type: "diverged", iteration: done, loss: bad, value: Number.isNaN(value) ? null : value, last_finite: lastFinite });
+          progress.finish();
+          await plot();
+          const keep = lastSnapshot === undefined ? "no snapshot was written before it" : `the last good snapshot is ${lastSnapshot}`;
+          return E.left(
+            trainError(
+              "diverged",
+              `${bad} is ${value} at iteration ${done}; all losses were finite at iteration ${lastFinite}, so it first became non-finite at an iteration in (${lastFinite}, ${done}] ` +
+                `(losses are read every ${run.logEvery}; --log-every 1 pins it down). The run stopped without saving; ${keep}.`,
+            ),
+          );
+        }
+        lastFinite = done;
+        window.push({ done, t: now });
+        while (window.length > 2 && now - window[0]!.t > 30_000) window.shift();
+        const w0 = window[0]!;
+        const itsPerS = now > w0.t ? ((done - w0.done) * 1000) / (now - w0.t) : 0;
+        log.write({ type: "loss", iteration: done, time_s: (now - began) / 1000, lr: polyLearningRate(module.config, it), its_per_s: itsPerS, losses: lastLosses });
+        progress.update(done, lastLosses, itsPerS, last);
+        if (snapshotDue || evalDue) {
+          // Finite losses do not prove finite state: train-mode BN hides an overflowing running
+          // variance, for one. A snapshot must be good in every tensor.
+          const state = values.slice(losses.length);
+          const broken = slotNames.findIndex((_, i) => !allFinite(state[i]!));
+          if (broken >= 0) {
+            log.write({ type: "diverged", iteration: done, loss: slotNames[broken]!, value: null, last_finite: lastGoodState });
+            progress.finish();
+            await plot();
+            const keep = lastSnapshot === undefined ? "no snapshot was written before it" : `the last good snapshot is ${lastSnapshot}`;
+            return E.left(
+              trainError(
+                "diverged",
+                `tensor ${slotNames[broken]} holds non-finite values at iteration ${done} (the losses are still finite); every tensor was finite at iteration ${lastGoodState}. ` +
+                  `The run stopped without saving; ${keep}.`,
+              ),
+            );
+          }
+          lastGoodState = done;
+          groups = groupValues(slots, state);
+        }
+        if (evalDue && evaluator !== undefined) {
+          const g = groups["G"];
+          if (g === undefined) return E.left(trainError("program", `${module.name} has no G parameters to evaluate`));
+          const r = await evaluateWeights(evaluator, g, module.name, { ...(run.evalLimit !== undefined ? { limit: run.evalLimit } : {}) });
+          if (E.isLeft(r)) return r;
+          const res = r.right;
+          evals.push({ iteration: done, result: res });
+          log.write({
+            type: "eval",
+            iteration: done,
+            mIoU: res.summary.miou,
+            classes: Object.fromEntries(protocol.names.map((n, k) => [n, Number.isNaN(res.summary.iou[k]!) ? null : res.summary.iou[k]!])),
+            images: res.images,
+            seconds: res.seconds,
+          });
+          let line = `iteration ${done}: target val mIoU ${res.summary.miou.toFixed(2)} (${res.images} images, ${res.seconds.toFixed(1)} s)`;
+          if (best === undefined || res.summary.miou > best.mIoU) {
+            const path = snapshotPath(run.snapshotDir, run.snapshotPrefix, "best");
+            const saved = await saveCheckpoint(path, {
+              program: module.name,
+              config: module.config,
+              iteration: done,
+              sampler: { seed: sampler.seed, sourcePosition: sampler.sourcePosition + (done - first), targetPosition: sampler.targetPosition + (done - first) },
+              groups,
+              extra: { losses: lastLosses, mIoU: res.summary.miou, ...(run.extra ?? {}) },
+            })();
+            if (E.isLeft(saved)) return saved;
+            best = { iteration: done, mIoU: res.summary.miou, path };
+            log.write({ type: "best", iteration: done, mIoU: res.summary.miou, path });
+            line += `, best so far -> ${path}`;
+          } else {
+            line += ` (best ${best.mIoU.toFixed(2)} at iteration ${best.iteration})`;
+          }
+          progress.message(line);
+          await plot();
+        }
+        if (snapshotDue) {
+          const path = snapshotPath(run.snapshotDir, run.snapshotPrefix, done);
+          const saved = await saveCheckpoint(path, {
+            program: module.name,
+            config: module.config,
+            iteration: done,
+            sampler: { seed: sampler.seed, sourcePosition: sampler.sourcePosition + (done - first), targetPosition: sampler.targetPosition + (done - first) },
+            groups,
+            extra: { losses: lastLosses, ...(best ? { best } : {}), ...(run.extra ?? {}) },
+          })();
+          if (E.isLeft(saved)) return saved;
+          lastSnapshot = path;
+          log.write({ type: "snapshot", iteration: done, path });
+          if (!last) progress.message(`snapshot ${path}`);
+        }
+      }
+      // Snapshots and evaluations are not training: restart the it/s window after them.
+      if (snapshotDue || evalDue) window.splice(0, window.length, { done, t: performance.now() });
+      await run.afterStep?.(done);
+    }
+    progress.finish();
+    await plot();
+    const seconds = (performance.now() - began) / 1000;
+    return E.right({
+      iteration: run.numStepsStop,
+      losses: lastLosses,
+      groups,
+      lastSnapshot,
+      best,
+      evals,
+      seconds,
+      itsPerS: (run.numStepsStop - first) / seconds,
+    });
+  } finally {
+    await Promise.all(streams.map((s) => s.close()));
+    instance.destroy();
+    evalInstance?.destroy();
+  }
+}
+

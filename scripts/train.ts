@@ -1,0 +1,40 @@
+// npm run train -- --program VARIANT --preset PRESET [options]   (runtime/train/options.ts lists them)
+//
+// Trains one AdaptSegNet variant with a generated step program: progress bar with the losses,
+// it/s and ETA; metrics.jsonl and training.png in the snapshot folder; snapshots in safetensors
+// with the PyTorch keys, the optimizer state, the iteration and the sampler state; --resume
+// continues a killed run exactly. Exit status: 0 done, 1 the run failed (data, checkpoint,
+// device, a loss turned NaN), 2 the request cannot be run as given (options, no such program).
+
+import * as E from "fp-ts/lib/Either.js";
+import { runTrainCli } from "../runtime/train/cli";
+import { exitCodeOf, renderTrainError } from "../runtime/train/errors";
+import { parseTrainOptions, TRAIN_USAGE } from "../runtime/train/options";
+
+async function main(argv: readonly string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(TRAIN_USAGE);
+    return 0;
+  }
+  const options = parseTrainOptions(argv);
+  if (E.isLeft(options)) {
+    console.error(`${renderTrainError(options.left)}\n${TRAIN_USAGE}`);
+    return 2;
+  }
+  const result = await runTrainCli(options.right, argv);
+  if (E.isLeft(result)) {
+    console.error(renderTrainError(result.left));
+    return exitCodeOf(result.left);
+  }
+  const r = result.right;
+  const losses = Object.entries(r.losses)
+    .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+    .join(", ");
+  console.log(`done: ${r.iteration} iterations, ${r.itsPerS.toFixed(2)} it/s over ${r.seconds.toFixed(0)} s; last losses ${losses}`);
+  if (r.lastSnapshot !== undefined) console.log(`snapshot: ${r.lastSnapshot}`);
+  if (r.best !== undefined) console.log(`best: iteration ${r.best.iteration}, target val mIoU ${r.best.mIoU.toFixed(2)} -> ${r.best.path}`);
+  return 0;
+}
+
+// Dawn keeps the process alive after the work is done; leave explicitly.
+process.exit(await main(process.argv.slice(2)));
