@@ -1,0 +1,121 @@
+// Our side of a benchmark: compile a DSL program in-process, instantiate it for the device's
+// adapter class, time step(reps) + sync() (the sleeping wait), and profile one step with GPU
+// timestamps to split the time between the dispatches (packing, split-K partials and combines
+// are part of our kernels and are reported as such).
+
+import * as E from "fp-ts/lib/Either.js";
+import { performance } from "node:perf_hooks";
+import { type Compiled, compileProgram } from "../codegen/compile";
+import type { Program } from "../dsl/index";
+import type { AcquiredDevice } from "../runtime/device";
+import type { AdapterClass } from "../runtime/module";
+import { type Instance, type KernelTime, type TensorInput, instantiate } from "../runtime/runner";
+import { type Contender, type Sample, warmUp } from "./measure";
+
+/** Kernel template of a dispatch: its anchor op plus the stage suffix the templates add. */
+export function templateOf(stageName: string, anchor: string): string {
+  const suffix = /_(stage\d+|partial|w?pack|combine|transpose)$/.exec(stageName)?.[1];
+  return suffix ? `${anchor}_${suffix}` : anchor;
+}
+
+export interface DispatchProfile {
+  readonly name: string;
+  readonly template: string;
+  readonly ms: number;
+  readonly flops: number;
+}
+
+/** Per-dispatch GPU times of one profiled step, joined with the compiler's FLOP counts. */
+export function joinProfile(compiled: Compiled, times: readonly KernelTime[]): DispatchProfile[] {
+  const byName = new Map(compiled.kernels.map((k) => [k.stage.name, k]));
+  return times.map((t) => {
+    const k = byName.get(t.name);
+    return { name: t.name, template: k ? templateOf(k.stage.name, k.anchor) : "?", ms: t.ms, flops: k?.stage.flops ?? 0 };
+  });
+}
+
+/** A deterministic pseudo-random fill in [-scale, scale] (values only matter for denormals). */
+export function randomData(n: number, seed: number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  let s = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = (((s >>> 0) / 4294967296) * 2 - 1) * scale;
+  }
+  return out;
+}
+
+export interface OursOptions {
+  readonly impl?: string;
+  readonly targetMs: number;
+  readonly maxReps?: number;
+  /** Called after prepare with the compiled program and instance (inputs, extra reporting). */
+  readonly onReady?: (compiled: Compiled, instance: Instance) => void;
+}
+
+/** Our compiled program as a benchmark contender; `profile()` afterwards gives GPU times. */
+export class OursContender implements Contender {
+  readonly impl: string;
+  compiled: Compiled | undefined;
+  instance: Instance | undefined;
+  compileMs = 0;
+  instantiateMs = 0;
+  firstStepMs = 0;
+
+  constructor(
+    private readonly acquired: AcquiredDevice,
+    private readonly build: () => Program,
+    private readonly inputs: (compiled: Compiled) => ReadonlyMap<string, TensorInput>,
+    private readonly opts: OursOptions,
+  ) {
+    this.impl = opts.impl ?? "ours";
+  }
+
+  get adapterClass(): AdapterClass {
+    return this.acquired.adapterClass;
+  }
+
+  async prepare(): Promise<{ reps: number }> {
+    const t0 = performance.now();
+    this.compiled = compileProgram(this.build());
+    const t1 = performance.now();
+    const inst = await instantiate(this.acquired.device, this.compiled.module, this.acquired.adapterClass);
+    if (E.isLeft(inst)) throw new Error(inst.left.message);
+    this.instance = inst.right;
+    const t2 = performance.now();
+    this.compileMs = t1 - t0;
+    this.instantiateMs = t2 - t1;
+    for (const [name, data] of this.inputs(this.compiled)) this.instance.write(name, data);
+    this.opts.onReady?.(this.compiled, this.instance);
+    // The first step pays for lavapipe's lazy shader compilation.
+    const { coldMs, reps } = await warmUp(async () => (await this.run(1)).ms, this.opts.targetMs, this.opts.maxReps);
+    this.firstStepMs = coldMs;
+    return { reps };
+  }
+
+  async run(reps: number): Promise<Sample> {
+    const inst = this.instance!;
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    inst.step(reps);
+    await inst.sync();
+    const ms = (performance.now() - t0) / reps;
+    const cpu = process.cpuUsage(cpu0);
+    return { ms, cpuMs: (cpu.user + cpu.system) / 1000 / reps };
+  }
+
+  /** Per-dispatch GPU times of one step (undefined without 'timestamp-query'), set by finish(). */
+  profiled: DispatchProfile[] | undefined;
+
+  async finish(): Promise<void> {
+    const times = await this.instance!.profile();
+    this.profiled = times && joinProfile(this.compiled!, times);
+  }
+
+  async dispose(): Promise<void> {
+    this.instance?.destroy();
+    this.instance = undefined;
+  }
+}
