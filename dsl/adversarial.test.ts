@@ -85,8 +85,8 @@ describe("a toy two-phase adversarial step in the interpreter", () => {
     const midState = new Map(state);
     for (const e of G.entries) midState.set(e.name, after.get(e.name)!);
     const lossDNode = program.phases[1]!.outputs.lossD!;
-    const expected = d.evaluateScalar(lossDNode, new Map([...midState, ...data]));
-    const withOldG = d.evaluateScalar(lossDNode, new Map([...state, ...data]));
+    const expected = d.evaluateScalar(lossDNode, new Map<string, ArrayLike<number>>([...midState, ...data]));
+    const withOldG = d.evaluateScalar(lossDNode, new Map<string, ArrayLike<number>>([...state, ...data]));
     expect(outputs[1]!.lossD!.data[0]).toBeCloseTo(expected, 12);
     expect(Math.abs(expected - withOldG)).toBeGreaterThan(1e-6);
     expect(predS.shape).toEqual([1, 3, 5, 5]);
