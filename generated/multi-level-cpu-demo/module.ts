@@ -39,7 +39,7 @@ fn pow_(x: f32, y: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] / 2000.0f);
+  let v_0 = (b0[0i] / 1500.0f);
   let v_1 = (1.0f - v_0);
   let v_2 = pow_(v_1, 0.8999999761581421f);
   b1[0i] = v_2;
@@ -27577,7 +27577,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const module: GeneratedModule = {
     name: "multi-level-cpu-demo",
-    config: {"variant":"multi-level","numClasses":19,"sourceSize":[64,128],"targetSize":[64,128],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.0025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":2000,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
+    config: {"variant":"multi-level","numClasses":19,"sourceSize":[64,128],"targetSize":[64,128],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.0025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":1500,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
     limits: {"maxStorageBufferBindingSize":622592,"maxBufferSize":11385856,"maxStorageBuffersPerShaderStage":8},
     arenas: [
       {"name":"persistent0","bytes":7151360,"kind":"persistent"},

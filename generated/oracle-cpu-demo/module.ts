@@ -25,7 +25,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 1i) { return; }
   let v_0 = f32(b0[0i]);
-  let v_1 = (v_0 / 2000.0f);
+  let v_1 = (v_0 / 1500.0f);
   let v_2 = (1.0f - v_1);
   let v_3 = pow_(v_2, 0.8999999761581421f);
   let v_4 = (0.0024999999441206455f * v_3);
@@ -17175,7 +17175,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 export const module: GeneratedModule = {
     name: "oracle-cpu-demo",
-    config: {"variant":"oracle","numClasses":19,"sourceSize":[64,128],"targetSize":[64,128],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.0025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":2000,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
+    config: {"variant":"oracle","numClasses":19,"sourceSize":[64,128],"targetSize":[64,128],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.0025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":1500,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
     limits: {"maxStorageBufferBindingSize":622592,"maxBufferSize":2748160,"maxStorageBuffersPerShaderStage":8},
     arenas: [
       {"name":"persistent0","bytes":2748160,"kind":"persistent"},

@@ -62,7 +62,7 @@ export const DEMO_SYNTH: Omit<SynthOptions, "out"> = {
 /** --quick: small enough for CI on a cold shader cache (< 3 minutes). */
 export const QUICK_SYNTH: Omit<SynthOptions, "out"> = { ...DEMO_SYNTH, countSource: 24, countTrain: 24, countVal: 8 };
 
-export const DEFAULT_ITERATIONS = 1000;
+export const DEFAULT_ITERATIONS = 1500;
 export const QUICK_ITERATIONS = 40;
 
 const MODELS = [

@@ -4,7 +4,7 @@
 // A fixture names its program, how every weight and input is drawn from the seeded generator
 // of dsl/init.ts, and one record per compared tensor. This file loads fixtures, writes the same
 // weights and inputs into an instance of the program's generated module, runs it, and turns
-// the records into checks: one check per record group (e.g. "it 1: SGD momentum buffers"), whose
+// the records into checks: one check per record group (e.g. "train-multi-level it1: SGD momentum buffers"), whose
 // error is the worst of its tensors.
 
 import * as fs from "node:fs";
