@@ -71,6 +71,15 @@ describe("convolutions and their gradients on the GPU agree with the float32 int
     ]);
   });
 
+  it("strides with dilations (taps of a stride phase stepping by s / gcd(s, d)), the discriminator's 4x4/2, and channels past 32", async () => {
+    await expectAgree([
+      { name: "s2d2", x: [1, 6, 15, 13], w: [9, 6, 3, 3], stride: 2, padding: 2, dilation: 2 },
+      { name: "s3d", x: [1, 4, 14, 16], w: [3, 4, 3, 2], stride: 3, padding: [1, 2], dilation: [3, 2] },
+      { name: "k4s2", x: [1, 19, 16, 15], w: [9, 19, 4, 4], stride: 2, padding: 1, bias: true },
+      { name: "wide", x: [2, 37, 6, 5], w: [41, 37, 3, 3], padding: 1 },
+    ]);
+  });
+
   it("dilations 2, 4, 6 and 12 with padding equal to the dilation (ASPP)", async () => {
     await expectAgree([
       { name: "d2", x: [1, 5, 13, 11], w: [7, 5, 3, 3], padding: 2, dilation: 2, bias: true },

@@ -19,6 +19,7 @@ export interface TemplateContext {
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
 function builder(ctx: TemplateContext): KernelBuilder {
   const m = ctx.fusion.materialized;
@@ -299,7 +300,12 @@ export function convTile(outChannels: number, pixels: number): { to: number; tp:
  */
 function packWeights(ctx: TemplateContext, w: Tensor, transpose: boolean): { stage: Stage; ref: BufferRef; cols4: number } {
   const [O, C, KH, KW] = w.shape as [number, number, number, number];
-  const rows = transpose ? O * KH * KW : C * KH * KW;
+  // Rows run over (c, u, v) (or (o, u, v)) with c padded to a multiple of 4 by zero rows, so
+  // the CPU variants can step 4 channels at a time; the padded rows come last, so the
+  // portable variant's indexing does not see them.
+  const chans = transpose ? O : C;
+  const rows = ceilDiv(chans, 4) * 4 * KH * KW;
+  const realRows = chans * KH * KW;
   const cols = transpose ? C : O;
   const cols4 = ceilDiv(cols, 4);
   // Named after the weight, so every convolution of the same parameter shares one packing.
@@ -310,15 +316,16 @@ function packWeights(ctx: TemplateContext, w: Tensor, transpose: boolean): { sta
   const wb = k.bind({ kind: "tensor", tensor: w }, "read", "f32");
   const out = bindOutput(k, ref, "f32");
   s.line(`let q = gi % ${cols4 * 4}i;`);
-  s.line(`let r = gi / ${cols4 * 4}i;`);
+  s.line(`let r = min(gi / ${cols4 * 4}i, ${realRows - 1}i);`);
+  const inside = `q < ${cols}i && gi / ${cols4 * 4}i < ${realRows}i`;
   if (transpose) {
     // row r = (o, u, v), column q = c: w[o][c][u][v]
     s.line(`let o = r / ${KH * KW}i;`);
     s.line(`let tap = r % ${KH * KW}i;`);
-    s.line(`${out}[gi] = select(0.0f, ${wb}[(o * ${C}i + min(q, ${C - 1}i)) * ${KH * KW}i + tap], q < ${C}i);`);
+    s.line(`${out}[gi] = select(0.0f, ${wb}[(o * ${C}i + min(q, ${C - 1}i)) * ${KH * KW}i + tap], ${inside});`);
   } else {
     // row r = (c, u, v), column q = o: w[o][r]
-    s.line(`${out}[gi] = select(0.0f, ${wb}[min(q, ${O - 1}i) * ${rows}i + r], q < ${O}i);`);
+    s.line(`${out}[gi] = select(0.0f, ${wb}[min(q, ${O - 1}i) * ${realRows}i + r], ${inside});`);
   }
   const packed = assemble(k, {
     name: `${ctx.name}_pack`,
@@ -332,8 +339,60 @@ function packWeights(ctx: TemplateContext, w: Tensor, transpose: boolean): { sta
   return { stage, ref, cols4 };
 }
 
-/** Pixels per subgroup in the CPU conv variants: 2 per lane, each broadcast to all 8 lanes. */
-const CPU_PIXELS = 16;
+/**
+ * Activations repacked for the CPU conv variants: each element is a vec4 of channels
+ * 4*c4 .. 4*c4+3 (zero past C), so one vec4 load gives a lane 4 channels of a pixel, and the
+ * layout puts what the 8 lanes of a subgroup load side by side (128 contiguous bytes; loads
+ * at other strides cost lavapipe a gather each): "planar" [n][c4][h][w] where lanes take
+ * neighbouring pixels (forward, input-gradient), "interleaved" [n][h][w][c4] where they take
+ * neighbouring channel groups (weight-gradient). Each convolution packs its own copy, right before it, so the copy
+ * dies with it: sharing the forward's packing with the backward pass would keep a second copy
+ * of every saved activation alive across the step. (Program inputs are packed once per phase,
+ * and `share` packs a gradient once for the input- and weight-gradients that both read it.)
+ * One memory-bound pass, which GPU adapters run too since stages are shared by the variants.
+ */
+function packChannels(ctx: TemplateContext, x: Tensor, layout: "planar" | "interleaved", share = false): { stage: Stage; ref: BufferRef } {
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const C4 = ceilDiv(C, 4);
+  const HW = H * W;
+  const shared = share || x.node.op === "input";
+  const source = x.node.op === "input" ? x.node.attrs.name.replace(/[^A-Za-z0-9]+/g, "_") : shared ? `node${x.id}` : ctx.name;
+  const ref = { kind: "temp" as const, name: `pack${layout === "planar" ? "c" : "i"}_${source}`, bytes: N * C4 * HW * 16 };
+  const k = builder(ctx);
+  const s = bodyScope();
+  const xb = k.bind({ kind: "tensor", tensor: x }, "read", "f32");
+  const out = bindOutput(k, ref, "vec4<f32>");
+  if (layout === "planar") {
+    s.line(`let hw = gi % ${HW}i;`);
+    s.line(`let c4 = (gi / ${HW}i) % ${C4}i;`);
+    s.line(`let n = gi / ${C4 * HW}i;`);
+  } else {
+    s.line(`let c4 = gi % ${C4}i;`);
+    s.line(`let hw = (gi / ${C4}i) % ${HW}i;`);
+    s.line(`let n = gi / ${C4 * HW}i;`);
+  }
+  s.line(`let base = n * ${C * HW}i + hw;`);
+  const lane = (q: number) => (C % 4 === 0 || q === 0 ? `${xb}[base + (c4 * 4i + ${q}i) * ${HW}i]` : `select(0.0f, ${xb}[base + min(c4 * 4i + ${q}i, ${C - 1}i) * ${HW}i], c4 * 4i + ${q}i < ${C}i)`);
+  s.line(`${out}[gi] = vec4<f32>(${range(4).map(lane).join(", ")});`);
+  const packed = assemble(k, {
+    name: `${ctx.name}_pack${layout === "planar" ? "c" : "i"}`,
+    header: [`repack ${sig(x)} as ${layout === "planar" ? `[${N}][${C4}][${H}][${W}]` : `[${N}][${H}][${W}][${C4}]`} x vec4 (4 channels per element)`],
+    body: s,
+    threads: N * C4 * HW,
+    flops: 0,
+  });
+  return { stage: shared ? { ...packed, memoKey: ref.name } : packed, ref };
+}
+
+/**
+ * Tile constants of the CPU conv variants, measured on lavapipe (see docs/benchmarks.md):
+ * pixels per subgroup in the forward and input-gradient (4 per lane, each broadcast to all 8
+ * lanes; 16 is a third slower, 40-48 no faster), and in the weight-gradient the vec4s of
+ * out-channels per lane and the positions per loop iteration.
+ */
+const CPU_PIXELS = 32;
+const DW_OV = 2;
+const DW_UNROLL = 4;
 
 export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const a = plan.anchor!;
@@ -346,6 +405,9 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const P = N * OH * OW;
   const K = C * KH * KW;
   const { stage: packStage, ref: pack, cols4: O4 } = packWeights(ctx, w, false);
+  const C4 = ceilDiv(C, 4);
+  // Both variants read the input channel-packed (see packChannels).
+  const xpack = packChannels(ctx, x, "planar");
   const insideH = alwaysInside(H, OH, KH, g, 0);
   const insideW = alwaysInside(W, OW, KW, g, 1);
   const header = [
@@ -363,17 +425,18 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
     s.line(`let j${t} = p${t} % ${OW}i;`);
     s.line(`let hb${t} = i${t} * ${g.stride[0]}i - ${g.padding[0]}i;`);
     s.line(`let wb${t} = j${t} * ${g.stride[1]}i - ${g.padding[1]}i;`);
-    s.line(`let xo${t} = n${t} * ${C * H * W}i;`);
+    s.line(`let xo${t} = n${t} * ${C4 * H * W * 4}i;`);
   };
   /** The input value at tap (c, u, v) for pixel t, zero outside the input. */
   const tapRow = (s: Scope, t: string) => {
     s.line(`let h${t} = hb${t} + u * ${g.dilation[0]}i;`);
     if (!insideH) s.line(`let hok${t} = h${t} >= 0i && h${t} < ${H}i;`);
-    s.line(`let xr${t} = xo${t} + (c * ${H}i + ${insideH ? `h${t}` : `clamp(h${t}, 0i, ${H - 1}i)`}) * ${W}i;`);
+    // channel-packed input: element ((n*C4 + c/4)*H*W + h*W + w)*4 + c%4
+    s.line(`let xr${t} = xo${t} + ((c >> 2u) * ${H * W}i + ${insideH ? `h${t}` : `clamp(h${t}, 0i, ${H - 1}i)`} * ${W}i) * 4i + (c & 3i);`);
   };
   const tapValue = (s: Scope, xb: string, t: string) => {
     s.line(`let w${t} = wb${t} + v * ${g.dilation[1]}i;`);
-    const ld = `${xb}[xr${t} + ${insideW ? `w${t}` : `clamp(w${t}, 0i, ${W - 1}i)`}]`;
+    const ld = `${xb}[xr${t} + ${insideW ? `w${t}` : `clamp(w${t}, 0i, ${W - 1}i)`} * 4i]`;
     const conds = [...(insideH ? [] : [`hok${t}`]), ...(insideW ? [] : [`w${t} >= 0i && w${t} < ${W}i`])];
     s.line(`let x${t} = ${conds.length ? `select(0.0f, ${ld}, ${conds.join(" && ")})` : ld};`);
   };
@@ -384,7 +447,7 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const PB = ceilDiv(P, TP);
   const k = builder(ctx);
   const s = bodyScope();
-  const xb = k.bind({ kind: "tensor", tensor: x }, "read", "f32");
+  const xb = k.bind(xpack.ref, "read", "f32");
   const wb = k.bind(pack, "read", "f32");
   const bb = b ? k.bind({ kind: "tensor", tensor: b }, "read", "f32") : undefined;
   s.line(`let pb = gi % ${PB}i;`);
@@ -419,37 +482,49 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   });
   const main = assemble(k, { name: ctx.name, header: [...header, `tile ${TO} out-channels x ${TP} pixels`], body: s, threads: OB * PB, flops });
 
-  // CPU variant: lanes own 4 output channels (a vec4 of packed weights); CPU_PIXELS pixels
-  // per subgroup, each lane loading 2 and broadcasting them: per tap 1 vec4 load, 2 loads and
-  // 16 vec4 FMAs per lane, instead of a gather per FMA.
+  // CPU variant (the matmul pattern, K = (c, u, v) stepped 4 channels at a time): lanes own 4
+  // output channels (vec4s of packed weights); the subgroup owns R pixels, each lane loading
+  // the 4 channels of R/8 of them and broadcasting them. Per tap and 4 channels a lane does
+  // 4*R/8 + 4 loads and R*4 vec4 FMAs. The tap loop over v is unrolled (lavapipe pays a
+  // lot per loop iteration); the channel tail reads a clamped channel times zero weights.
   const R = CPU_PIXELS;
+  const J = R / CPU_SUBGROUP;
   const grid: [number, number, number] = [ceilDiv(P, R), ceilDiv(O4, CPU_SUBGROUP), 1];
   const alternatives: Alternative[] = [];
-  if (grid[0] <= 65535) {
+  if (grid[0] <= 65535 && grid[1] <= 65535) {
     const kc = builder(ctx);
     const c = bodyScope();
-    const xc = kc.bind({ kind: "tensor", tensor: x }, "read", "f32");
+    const xc = kc.bind(xpack.ref, "read", "vec4<f32>");
     const wc = kc.bind(pack, "read", "vec4<f32>");
     const bc = b ? kc.bind({ kind: "tensor", tensor: b }, "read", "f32") : undefined;
     c.line(`let o4 = i32(wid.y) * ${CPU_SUBGROUP}i + lane;`);
     c.line(`let ol = min(o4, ${O4 - 1}i);`);
-    for (const j of range(R / CPU_SUBGROUP)) pixel(c, `${j}`, `i32(wid.x) * ${R}i + ${j * CPU_SUBGROUP}i + lane`);
+    for (const t of range(J)) pixel(c, `${t}`, `i32(wid.x) * ${R}i + ${t * CPU_SUBGROUP}i + lane`);
     for (const r of range(R)) c.line(`var a${r} = vec4<f32>(0.0f);`);
-    c.line(`for (var c = 0i; c < ${C}i; c++) {`);
-    c.line(`  for (var u = 0i; u < ${KH}i; u++) {`);
-    const cu = c.child().child();
-    for (const j of range(R / CPU_SUBGROUP)) tapRow(cu, `${j}`);
-    c.lines.push(...cu.lines);
-    c.line(`    for (var v = 0i; v < ${KW}i; v++) {`);
-    const cv = c.child().child().child();
-    cv.line(`let wv = ${wc}[((c * ${KH}i + u) * ${KW}i + v) * ${O4}i + ol];`);
-    for (const j of range(R / CPU_SUBGROUP)) tapValue(cv, xc, `${j}`);
+    // One flat loop over (c4, u, v): lavapipe pays for every loop level and for long unrolled
+    // bodies (register pressure), so the body is one tap of 4 channels. (Measured: R = 32
+    // beats 16; 8 channels per iteration, or unrolled taps, are slower.)
+    c.line(`for (var k = 0i; k < ${C4 * KH * KW}i; k++) {`);
+    const cv = c.child();
+    cv.line(`let c4 = k / ${KH * KW}i;`);
+    cv.line(`let u = (k / ${KW}i) % ${KH}i;`);
+    cv.line(`let v = k % ${KW}i;`);
+    for (const t of range(J)) {
+      cv.line(`let h${t} = hb${t} + u * ${g.dilation[0]}i;`);
+      cv.line(`let w${t} = wb${t} + v * ${g.dilation[1]}i;`);
+      const conds = [...(insideH ? [] : [`h${t} >= 0i && h${t} < ${H}i`]), ...(insideW ? [] : [`w${t} >= 0i && w${t} < ${W}i`])];
+      const ld = `${xc}[(n${t} * ${C4}i + c4) * ${H * W}i + ${insideH ? `h${t}` : `clamp(h${t}, 0i, ${H - 1}i)`} * ${W}i + ${insideW ? `w${t}` : `clamp(w${t}, 0i, ${W - 1}i)`}]`;
+      cv.line(`let x${t} = ${conds.length ? `select(vec4<f32>(0.0f), ${ld}, ${conds.join(" && ")})` : ld};`);
+    }
+    // packed row of (4*c4 + q, u, v) is ((4*c4 + q)*KH + u)*KW + v
+    cv.line(`let wr = (c4 * ${4 * KH * KW}i + u * ${KW}i + v) * ${O4}i + ol;`);
+    for (const q of range(4)) cv.line(`let y${q} = ${wc}[wr + ${q * KH * KW * O4}i];`);
     for (const r of range(R)) {
-      cv.line(`a${r} = fma(vec4<f32>(subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u)), wv, a${r});`);
+      // the 4 products of accumulator r as one chain: it is loaded and stored once (spilled)
+      cv.line(`let s${r} = subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u);`);
+      cv.line(`a${r} = fma(vec4<f32>(s${r}.w), y3, fma(vec4<f32>(s${r}.z), y2, fma(vec4<f32>(s${r}.y), y1, fma(vec4<f32>(s${r}.x), y0, a${r}))));`);
     }
     c.lines.push(...cv.lines);
-    c.line(`    }`);
-    c.line(`  }`);
     c.line(`}`);
     tileStores(c, range(R).map((r) => `a${r}`), true, (e, value, t, q) => {
       e.line(`let p = i32(wid.x) * ${R}i + ${t};`);
@@ -462,10 +537,10 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
       storeRoot(kc, e, plan.root, a, acc, ["n", "o", "i", "j"]);
     });
     alternatives.push(
-      assembleSubgroupVariant(kc, main.bindings, { header: [...header, `${R} pixels x ${CPU_SUBGROUP * 4} out-channels per subgroup`], body: c, workgroups: grid }),
+      assembleSubgroupVariant(kc, main.bindings, { header: [...header, `${R} pixels x ${CPU_SUBGROUP * 4} out-channels per subgroup, 4 in-channels per step`], body: c, workgroups: grid }),
     );
   }
-  return [packStage, { ...main, alternatives }];
+  return [packStage, xpack.stage, { ...main, alternatives }];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,9 +567,12 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   const TP = Math.min(4, perPhase);
   const JB = ceilDiv(perPhase, TP);
   const { stage: packStage, ref: pack, cols4: C4 } = packWeights(ctx, w, true);
+  const O4 = ceilDiv(O, 4);
+  // Both variants read dy channel-packed (see packChannels).
+  const dypack = packChannels(ctx, dy, "planar", true);
   const k = builder(ctx);
   const s = bodyScope();
-  const dyb = k.bind({ kind: "tensor", tensor: dy }, "read", "f32");
+  const dyb = k.bind(dypack.ref, "read", "f32");
   const wb = k.bind(pack, "read", "f32");
   s.line(`let jb = gi % ${JB}i;`);
   s.line(`let ph = (gi / ${JB}i) % ${sw}i;`);
@@ -508,18 +586,19 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   for (const c of range(TC)) s.line(`let c${c} = min(cb * ${TC}i + ${c}i, ${C - 1}i);`);
   for (const c of range(TC)) for (const p of range(TP)) s.line(`var a${c}_${p} = 0.0f;`);
   s.line(`for (var o = 0i; o < ${O}i; o++) {`);
-  s.line(`  let dyo = (n * ${O}i + o) * ${OH * OW}i;`);
+  // channel-packed dy: element ((n*O4 + o/4)*OH*OW + i*OW + j)*4 + o%4
+  s.line(`  let dyo = (n * ${O4}i + (o >> 2u)) * ${OH * OW * 4}i + (o & 3i);`);
   s.line(`  let wo = o * ${KH * KW * C4 * 4}i;`);
   s.line(`  for (var u = 0i; u < ${KH}i; u++) {`);
   s.line(`    let th = h + ${g.padding[0]}i - u * ${g.dilation[0]}i;`);
   s.line(sh === 1 ? `    if (th < 0i || th >= ${OH}i) { continue; }` : `    if (th < 0i || th % ${sh}i != 0i || th / ${sh}i >= ${OH}i) { continue; }`);
-  s.line(`    let row = dyo + (th / ${sh}i) * ${OW}i;`);
+  s.line(`    let row = dyo + (th / ${sh}i) * ${OW * 4}i;`);
   s.line(`    for (var v = 0i; v < ${KW}i; v++) {`);
   if (sw > 1) s.line(`      if (((ph + ${g.padding[1]}i - v * ${g.dilation[1]}i) % ${sw}i + ${sw}i) % ${sw}i != 0i) { continue; }`);
   for (const p of range(TP)) {
     s.line(`      let tw${p} = x${p} + ${g.padding[1]}i - v * ${g.dilation[1]}i;`);
     s.line(`      let j${p} = tw${p} / ${sw}i;`);
-    s.line(`      let g${p} = select(0.0f, ${dyb}[row + clamp(j${p}, 0i, ${OW - 1}i)], xok${p} && tw${p} >= 0i && j${p} < ${OW}i);`);
+    s.line(`      let g${p} = select(0.0f, ${dyb}[row + clamp(j${p}, 0i, ${OW - 1}i) * 4i], xok${p} && tw${p} >= 0i && j${p} < ${OW}i);`);
   }
   for (const c of range(TC)) s.line(`      let k${c} = ${wb}[wo + (u * ${KW}i + v) * ${C4 * 4}i + c${c}];`);
   for (const c of range(TC)) for (const p of range(TP)) s.line(`      a${c}_${p} = fma(k${c}, g${p}, a${c}_${p});`);
@@ -540,25 +619,27 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   const flops = 2 * N * O * OH * OW * C * KH * KW;
   const main = assemble(k, { name: ctx.name, header: [...header, `tile ${TC} channels x ${TP} same-phase pixels`], body: s, threads: N * CB * H * sw * JB, flops });
 
-  // CPU variant: lanes own 4 input channels (a vec4 of the transposed packed weights); the
-  // subgroup's CPU_PIXELS pixels share one stride phase (workgroup z), so whether a tap hits an
-  // output is uniform and skipped taps cost nothing; dy values are broadcast across lanes.
+  // CPU variant (the forward's pattern on the transposed problem): lanes own 4 input channels
+  // (vec4s of the transposed packed weights), the subgroup R pixels of one stride phase
+  // (workgroup z), each lane loading the 4 channels of dy at R/8 of them and broadcasting them;
+  // one flat loop over (o4, u, v). Within a phase, whether a tap hits an output is the same for
+  // every pixel, so a tap that hits none is skipped by a uniform branch.
   const R = CPU_PIXELS;
+  const J = R / CPU_SUBGROUP;
   const Hq = ceilDiv(H, sh);
   const Wq = ceilDiv(W, sw);
   const Q = N * Hq * Wq;
   const grid: [number, number, number] = [ceilDiv(Q, R), ceilDiv(C4, CPU_SUBGROUP), sh * sw];
   const alternatives: Alternative[] = [];
-  if (grid[0] <= 65535) {
+  if (grid[0] <= 65535 && grid[1] <= 65535) {
     const kc = builder(ctx);
     const c = bodyScope();
-    const dyc = kc.bind({ kind: "tensor", tensor: dy }, "read", "f32");
+    const dyc = kc.bind(dypack.ref, "read", "vec4<f32>");
     const wc = kc.bind(pack, "read", "vec4<f32>");
     c.line(`let c4 = i32(wid.y) * ${CPU_SUBGROUP}i + lane;`);
     c.line(`let cl = min(c4, ${C4 - 1}i);`);
     c.line(`let phh = i32(wid.z) / ${sw}i;`);
     c.line(`let phw = i32(wid.z) % ${sw}i;`);
-    const J = R / CPU_SUBGROUP;
     for (const j of range(J)) {
       c.line(`let q${j} = min(i32(wid.x) * ${R}i + ${j * CPU_SUBGROUP}i + lane, ${Q - 1}i);`);
       c.line(`let n${j} = q${j} / ${Hq * Wq}i;`);
@@ -567,27 +648,43 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
       c.line(`let ok${j} = h${j} < ${H}i && x${j} < ${W}i;`);
     }
     for (const r of range(R)) c.line(`var a${r} = vec4<f32>(0.0f);`);
-    c.line(`for (var o = 0i; o < ${O}i; o++) {`);
-    c.line(`  for (var u = 0i; u < ${KH}i; u++) {`);
-    // The tap row hits an output row only when (h + p - u d) is a multiple of s: uniform here.
-    if (sh > 1) c.line(`    if (((phh + ${g.padding[0]}i - u * ${g.dilation[0]}i) % ${sh}i + ${sh}i) % ${sh}i != 0i) { continue; }`);
+    // Taps that hit an output for this phase: u = u0 + m*step with step = s / gcd(s, d)
+    // (and likewise v), listed per phase at generation time, so the loop visits no others.
+    const hits = (phases: number, k: number, pad: number, dil: number) =>
+      range(phases).map((ph) => range(k).filter((u) => (((ph + pad - u * dil) % phases) + phases) % phases === 0));
+    const hu = hits(sh, KH, g.padding[0], g.dilation[0]);
+    const hv = hits(sw, KW, g.padding[1], g.dilation[1]);
+    /** The per-phase value as a select chain (phases are few). */
+    const pick = (ph: string, values: readonly number[]) =>
+      values.slice(1).reduce((e, val, idx) => `select(${e}, ${val}i, ${ph} == ${idx + 1}i)`, `${values[0]}i`);
+    const stepH = sh / gcd(sh, g.dilation[0]);
+    const stepW = sw / gcd(sw, g.dilation[1]);
+    c.line(`let u0 = ${pick("phh", hu.map((l) => l[0] ?? 0))};`);
+    c.line(`let nu = ${pick("phh", hu.map((l) => l.length))};`);
+    c.line(`let v0 = ${pick("phw", hv.map((l) => l[0] ?? 0))};`);
+    c.line(`let nv = ${pick("phw", hv.map((l) => l.length))};`);
+    c.line(`for (var k = 0i; k < ${O4}i * nu * nv; k++) {`);
+    const cv = c.child();
+    cv.line(`let o4 = k / (nu * nv);`);
+    cv.line(`let u = u0 + ((k / nv) % nu) * ${stepH}i;`);
+    cv.line(`let v = v0 + (k % nv) * ${stepW}i;`);
     for (const j of range(J)) {
-      c.line(`    let th${j} = h${j} + ${g.padding[0]}i - u * ${g.dilation[0]}i;`);
-      c.line(`    let i${j} = th${j} / ${sh}i;`);
-      c.line(`    let iok${j} = ok${j} && th${j} >= 0i && i${j} < ${OH}i;`);
-      c.line(`    let row${j} = ((n${j} * ${O}i + o) * ${OH}i + clamp(i${j}, 0i, ${OH - 1}i)) * ${OW}i;`);
+      cv.line(`let th${j} = h${j} + ${g.padding[0]}i - u * ${g.dilation[0]}i;`);
+      cv.line(`let tw${j} = x${j} + ${g.padding[1]}i - v * ${g.dilation[1]}i;`);
+      cv.line(`let i${j} = th${j} / ${sh}i;`);
+      cv.line(`let jj${j} = tw${j} / ${sw}i;`);
+      cv.line(
+        `let g${j} = select(vec4<f32>(0.0f), ${dyc}[((n${j} * ${O4}i + o4) * ${OH}i + clamp(i${j}, 0i, ${OH - 1}i)) * ${OW}i + clamp(jj${j}, 0i, ${OW - 1}i)], ok${j} && th${j} >= 0i && i${j} < ${OH}i && tw${j} >= 0i && jj${j} < ${OW}i);`,
+      );
     }
-    c.line(`    for (var v = 0i; v < ${KW}i; v++) {`);
-    if (sw > 1) c.line(`      if (((phw + ${g.padding[1]}i - v * ${g.dilation[1]}i) % ${sw}i + ${sw}i) % ${sw}i != 0i) { continue; }`);
-    c.line(`      let wv = ${wc}[((o * ${KH}i + u) * ${KW}i + v) * ${C4}i + cl];`);
-    for (const j of range(J)) {
-      c.line(`      let tw${j} = x${j} + ${g.padding[1]}i - v * ${g.dilation[1]}i;`);
-      c.line(`      let jj${j} = tw${j} / ${sw}i;`);
-      c.line(`      let g${j} = select(0.0f, ${dyc}[row${j} + clamp(jj${j}, 0i, ${OW - 1}i)], iok${j} && tw${j} >= 0i && jj${j} < ${OW}i);`);
+    // transposed packed row of (4*o4 + q, u, v) is ((4*o4 + q)*KH + u)*KW + v
+    cv.line(`let wr = (o4 * ${4 * KH * KW}i + u * ${KW}i + v) * ${C4}i + cl;`);
+    for (const q of range(4)) cv.line(`let y${q} = ${wc}[wr + ${q * KH * KW * C4}i];`);
+    for (const r of range(R)) {
+      cv.line(`let s${r} = subgroupBroadcast(g${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u);`);
+      cv.line(`a${r} = fma(vec4<f32>(s${r}.w), y3, fma(vec4<f32>(s${r}.z), y2, fma(vec4<f32>(s${r}.y), y1, fma(vec4<f32>(s${r}.x), y0, a${r}))));`);
     }
-    for (const r of range(R)) c.line(`      a${r} = fma(vec4<f32>(subgroupBroadcast(g${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u)), wv, a${r});`);
-    c.line(`    }`);
-    c.line(`  }`);
+    c.lines.push(...cv.lines);
     c.line(`}`);
     tileStores(c, range(R).map((r) => `a${r}`), true, (e, value, t, q) => {
       e.line(`let pix = i32(wid.x) * ${R}i + ${t};`);
@@ -599,10 +696,10 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
       storeRoot(kc, e, plan.root, a, value, ["n", "ch", "h", "x"]);
     });
     alternatives.push(
-      assembleSubgroupVariant(kc, main.bindings, { header: [...header, `${R} same-phase pixels x ${CPU_SUBGROUP * 4} channels per subgroup`], body: c, workgroups: grid }),
+      assembleSubgroupVariant(kc, main.bindings, { header: [...header, `${R} same-phase pixels x ${CPU_SUBGROUP * 4} channels per subgroup, 4 out-channels per step`], body: c, workgroups: grid }),
     );
   }
-  return [packStage, { ...main, alternatives }];
+  return [packStage, dypack.stage, { ...main, alternatives }];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -621,16 +718,19 @@ function weightGradSplits(positions: number, tiles: number): number {
 }
 
 /**
- * CPU variant of the weight-gradient (or its first stage): a subgroup owns 16 output channels
- * (rows; each lane loads 2 dy values per position and broadcasts them) by 32 weight columns
- * (c, u, v) (4 per lane, one vec4 of inputs), so each position costs a lane 6 loads and 16
- * vec4 FMAs. Positions are summed in order within a split (deterministic).
+ * CPU variant of the weight-gradient (or its first stage), the matmul pattern with K = output
+ * positions: lanes own 4 output channels (one vec4 of channel-packed dy per position), and
+ * each lane loads 4 input channels at one tap (one vec4 of channel-packed x) and broadcasts
+ * them, so a subgroup owns 32 out-channels by 8 (channel-group, tap) columns of 4 channels.
+ * Per position a lane does 2 loads, 8 broadcasts and 32 vec4 FMAs, in one flat loop.
+ * Positions are summed in order within a split (deterministic).
  */
 function weightGradCpuVariant(
   plan: KernelPlan,
   ctx: TemplateContext,
   expected: readonly Binding[],
   header: readonly string[],
+  packs: { xpack: BufferRef; dypack: BufferRef },
   split: { partial: BufferRef; S: number; chunk: number } | undefined,
 ): Alternative[] {
   const a = plan.anchor!;
@@ -641,58 +741,92 @@ function weightGradCpuVariant(
   const [, O, OH, OW] = dy.shape as [number, number, number, number];
   const [KH, KW] = g.kernel;
   const Q = N * OH * OW;
-  const cols = C * KH * KW;
-  const ROWS = 16;
-  const COLS = CPU_SUBGROUP * 4;
-  const grid: [number, number, number] = [ceilDiv(cols, COLS), ceilDiv(O, ROWS), split?.S ?? 1];
+  const C4 = ceilDiv(C, 4);
+  const O4 = ceilDiv(O, 4);
+  const groups = C4 * KH * KW;
+  const ROWS = CPU_SUBGROUP * 4;
+  // V vec4s of out-channels per lane (at stride 8 vec4s): V*32 accumulators.
+  const V = DW_OV;
+  const grid: [number, number, number] = [ceilDiv(groups, CPU_SUBGROUP), ceilDiv(O4, CPU_SUBGROUP * V), split?.S ?? 1];
   if (grid[0] > 65535 || grid[1] > 65535) return [];
   const k = builder(ctx);
   const c = bodyScope();
-  const xb = k.bind({ kind: "tensor", tensor: x }, "read", "f32");
-  const db = k.bind({ kind: "tensor", tensor: dy }, "read", "f32");
-  c.line(`let col0 = i32(wid.x) * ${COLS}i;`);
-  c.line(`let o0 = i32(wid.y) * ${ROWS}i;`);
-  for (const t of range(4)) {
-    c.line(`let n${t} = min(col0 + lane + ${t * CPU_SUBGROUP}i, ${cols - 1}i);`);
-    c.line(`let tap${t} = n${t} % ${KH * KW}i;`);
-    c.line(`let xo${t} = (n${t} / ${KH * KW}i) * ${H * W}i;`);
-    c.line(`let du${t} = (tap${t} / ${KW}i) * ${g.dilation[0]}i - ${g.padding[0]}i;`);
-    c.line(`let dv${t} = (tap${t} % ${KW}i) * ${g.dilation[1]}i - ${g.padding[1]}i;`);
+  const xb = k.bind(packs.xpack, "read", "vec4<f32>");
+  const db = k.bind(packs.dypack, "read", "vec4<f32>");
+  for (const v of range(V)) {
+    c.line(`let o4_${v} = i32(wid.y) * ${CPU_SUBGROUP * V}i + ${v * CPU_SUBGROUP}i + lane;`);
+    c.line(`let ol${v} = min(o4_${v}, ${O4 - 1}i);`);
   }
-  for (const t of range(ROWS / CPU_SUBGROUP)) c.line(`let dyo${t} = min(o0 + lane + ${t * CPU_SUBGROUP}i, ${O - 1}i) * ${OH * OW}i;`);
-  for (const r of range(ROWS)) c.line(`var a${r} = vec4<f32>(0.0f);`);
+  c.line(`let grp = min(i32(wid.x) * ${CPU_SUBGROUP}i + lane, ${groups - 1}i);`);
+  // group = tap * C4 + c4: neighbouring lanes take neighbouring channel groups
+  c.line(`let c4 = grp % ${C4}i;`);
+  c.line(`let tap = grp / ${C4}i;`);
+  c.line(`let du = (tap / ${KW}i) * ${g.dilation[0]}i - ${g.padding[0]}i;`);
+  c.line(`let dv = (tap % ${KW}i) * ${g.dilation[1]}i - ${g.padding[1]}i;`);
+  for (const v of range(V)) for (const r of range(ROWS)) c.line(`var a${v}_${r} = vec4<f32>(0.0f);`);
   const from = split ? `i32(wid.z) * ${split.chunk}i` : "0i";
   const to = split ? `min(${Q}i, (i32(wid.z) + 1i) * ${split.chunk}i)` : `${Q}i`;
-  c.line(`for (var q = ${from}; q < ${to}; q++) {`);
-  c.line(`  let img = q / ${OH * OW}i;`);
-  c.line(`  let i = (q / ${OW}i) % ${OH}i;`);
-  c.line(`  let j = q % ${OW}i;`);
-  c.line(`  let xi = img * ${C * H * W}i;`);
-  for (const t of range(4)) {
-    c.line(`  let h${t} = i * ${g.stride[0]}i + du${t};`);
-    c.line(`  let w${t} = j * ${g.stride[1]}i + dv${t};`);
-    c.line(`  let x${t} = select(0.0f, ${xb}[xi + xo${t} + clamp(h${t}, 0i, ${H - 1}i) * ${W}i + clamp(w${t}, 0i, ${W - 1}i)], h${t} >= 0i && h${t} < ${H}i && w${t} >= 0i && w${t} < ${W}i);`);
-  }
-  c.line(`  let xv = vec4<f32>(x0, x1, x2, x3);`);
-  c.line(`  let di = img * ${O * OH * OW}i + i * ${OW}i + j;`);
-  for (const t of range(ROWS / CPU_SUBGROUP)) c.line(`  let d${t} = ${db}[di + dyo${t}];`);
-  for (const r of range(ROWS)) c.line(`  a${r} = fma(vec4<f32>(subgroupBroadcast(d${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u)), xv, a${r});`);
+  // U positions per iteration, each accumulator taking their U products as one chain of FMAs:
+  // the 32*V accumulators live in memory (spilled), so a chain loads and stores each once per
+  // iteration instead of once per product. Index arithmetic is kept short (lavapipe runs it 8
+  // lanes wide although it is uniform): one division, bounds as one unsigned comparison.
+  const position = (l: Scope, q: string, t: string) => {
+    l.line(N === 1 ? `let img${t} = 0i;` : `let img${t} = ${q} / ${OH * OW}i;`);
+    l.line(`let iq${t} = ${q} / ${OW}i;`);
+    l.line(`let h${t} = ${N === 1 ? `iq${t}` : `(iq${t} - img${t} * ${OH}i)`} * ${g.stride[0]}i + du;`);
+    l.line(`let w${t} = (${q} - iq${t} * ${OW}i) * ${g.stride[1]}i + dv;`);
+    l.line(
+      `let xv${t} = select(vec4<f32>(0.0f), ${xb}[((img${t} * ${H}i + i32(min(u32(h${t}), ${H - 1}u))) * ${W}i + i32(min(u32(w${t}), ${W - 1}u))) * ${C4}i + c4], u32(h${t}) < ${H}u && u32(w${t}) < ${W}u);`,
+    );
+    for (const v of range(V)) l.line(`let dv${t}_${v} = ${db}[${q} * ${O4}i + ol${v}];`);
+    for (const src of range(CPU_SUBGROUP)) l.line(`let s${t}_${src} = subgroupBroadcast(xv${t}, ${src}u);`);
+  };
+  const accumulate = (l: Scope, ts: readonly string[]) => {
+    for (const v of range(V)) {
+      for (const src of range(CPU_SUBGROUP)) {
+        for (const q of range(4)) {
+          const acc = `a${v}_${src * 4 + q}`;
+          const chain = ts.reduce((e, t) => `fma(vec4<f32>(s${t}_${src}.${"xyzw"[q]}), dv${t}_${v}, ${e})`, acc);
+          l.line(`${acc} = ${chain};`);
+        }
+      }
+    }
+  };
+  const U = DW_UNROLL;
+  c.line(`let qend = ${to};`);
+  c.line(`var q = ${from};`);
+  c.line(`for (; q + ${U - 1}i < qend; q += ${U}i) {`);
+  const l = c.child();
+  for (const t of range(U)) position(l, `(q + ${t}i)`, `${t}`);
+  accumulate(l, range(U).map(String));
+  c.lines.push(...l.lines);
   c.line(`}`);
+  if (U > 1) {
+    c.line(`for (; q < qend; q++) {`);
+    const lt = c.child();
+    position(lt, "q", "0");
+    accumulate(lt, ["0"]);
+    c.lines.push(...lt.lines);
+    c.line(`}`);
+  }
   const out = split ? k.bind(split.partial, "read_write", "f32") : undefined;
-  tileStores(c, range(ROWS).map((r) => `a${r}`), true, (e, value, t, q) => {
-    e.line(`let o = o0 + ${t};`);
-    e.line(`let n = col0 + lane + ${q} * ${CPU_SUBGROUP}i;`);
-    e.line(`if (o >= ${O}i || n >= ${cols}i) { continue; }`);
+  // Row t: channel t % 4 of the column group loaded by lane t / 4; component q: out-channel.
+  tileStores(c, range(V).flatMap((v) => range(ROWS).map((r) => `a${v}_${r}`)), true, (e, value, t, q) => {
+    e.line(`let row = ${t} % ${ROWS}i;`);
+    e.line(`let gq = i32(wid.x) * ${CPU_SUBGROUP}i + row / 4i;`);
+    e.line(`let ci = (gq % ${C4}i) * 4i + row % 4i;`);
+    e.line(`let tap = gq / ${C4}i;`);
+    e.line(`let o = (i32(wid.y) * ${CPU_SUBGROUP * V}i + (${t} / ${ROWS}i) * ${CPU_SUBGROUP}i + lane) * 4i + ${q};`);
+    e.line(`if (gq >= ${groups}i || ci >= ${C}i || o >= ${O}i) { continue; }`);
     if (out) {
-      e.line(`${out}[i32(wid.z) * ${O * cols}i + o * ${cols}i + n] = ${value};`);
+      e.line(`${out}[i32(wid.z) * ${O * C * KH * KW}i + (o * ${C}i + ci) * ${KH * KW}i + tap] = ${value};`);
     } else {
-      e.line(`let ci = n / ${KH * KW}i;`);
-      e.line(`let u = (n % ${KH * KW}i) / ${KW}i;`);
-      e.line(`let v = n % ${KW}i;`);
+      e.line(`let u = tap / ${KW}i;`);
+      e.line(`let v = tap % ${KW}i;`);
       storeRoot(k, e, plan.root, a, value, ["o", "ci", "u", "v"]);
     }
   });
-  return [assembleSubgroupVariant(k, expected, { header: [...header, `${ROWS} out-channels x ${COLS} (c,u,v) columns per subgroup`], body: c, workgroups: grid })];
+  return [assembleSubgroupVariant(k, expected, { header: [...header, `${CPU_SUBGROUP * 4} out-channels x ${CPU_SUBGROUP} (4 channels, tap) columns per subgroup`], body: c, workgroups: grid })];
 }
 
 export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[] {
@@ -713,10 +847,15 @@ export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[
   const chunk = ceilDiv(Q, S);
   const outN = O * C * KH * KW;
   const partial = { kind: "temp" as const, name: `${ctx.name}_partial`, bytes: S * outN * 4 };
+  const C4 = ceilDiv(C, 4);
+  const O4 = ceilDiv(O, 4);
+  // Both variants read x and dy packed channels-last (see packChannels).
+  const xpack = packChannels(ctx, x, "interleaved");
+  const dypack = packChannels(ctx, dy, "interleaved");
   const k1 = builder(ctx);
   const s1 = bodyScope();
-  const xb = k1.bind({ kind: "tensor", tensor: x }, "read", "f32");
-  const dyb = k1.bind({ kind: "tensor", tensor: dy }, "read", "f32");
+  const xb = k1.bind(xpack.ref, "read", "f32");
+  const dyb = k1.bind(dypack.ref, "read", "f32");
   s1.line(`let sp = gi % ${S}i;`);
   s1.line(`let tap = (gi / ${S}i) % ${KH * KW}i;`);
   s1.line(`let u = tap / ${KW}i;`);
@@ -733,10 +872,11 @@ export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[
   s1.line(`  let h = i * ${g.stride[0]}i - ${g.padding[0]}i + u * ${g.dilation[0]}i;`);
   s1.line(`  let w = j * ${g.stride[1]}i - ${g.padding[1]}i + v * ${g.dilation[1]}i;`);
   s1.line(`  let ok = h >= 0i && h < ${H}i && w >= 0i && w < ${W}i;`);
-  s1.line(`  let xi = n * ${C * H * W}i + clamp(h, 0i, ${H - 1}i) * ${W}i + clamp(w, 0i, ${W - 1}i);`);
-  s1.line(`  let di = n * ${O * OH * OW}i + i * ${OW}i + j;`);
-  for (const o of range(TO)) s1.line(`  let d${o} = ${dyb}[di + o${o} * ${OH * OW}i];`);
-  for (const c of range(TC)) s1.line(`  let x${c} = select(0.0f, ${xb}[xi + c${c} * ${H * W}i], ok);`);
+  // channels-last packed layouts: element (c, h, w) at ((n*H + h)*W + w)*C4*4 + c
+  s1.line(`  let xi = ((n * ${H}i + clamp(h, 0i, ${H - 1}i)) * ${W}i + clamp(w, 0i, ${W - 1}i)) * ${C4 * 4}i;`);
+  s1.line(`  let di = ((n * ${OH}i + i) * ${OW}i + j) * ${O4 * 4}i;`);
+  for (const o of range(TO)) s1.line(`  let d${o} = ${dyb}[di + o${o}];`);
+  for (const c of range(TC)) s1.line(`  let x${c} = select(0.0f, ${xb}[xi + c${c}], ok);`);
   for (const o of range(TO)) for (const c of range(TC)) s1.line(`  a${o}_${c} = fma(d${o}, x${c}, a${o}_${c});`);
   s1.line(`}`);
   const header = [
@@ -758,7 +898,7 @@ export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[
       storeRoot(k1, e, plan.root, a, value, ["o", "ci", "u", "v"]);
     });
     const main = assemble(k1, { name: ctx.name, header, body: s1, threads: tiles, flops });
-    return [{ ...main, alternatives: weightGradCpuVariant(plan, ctx, main.bindings, header, undefined) }];
+    return [xpack.stage, dypack.stage, { ...main, alternatives: weightGradCpuVariant(plan, ctx, main.bindings, header, { xpack: xpack.ref, dypack: dypack.ref }, undefined) }];
   }
   const p1 = bindOutput(k1, partial, "f32");
   tileStores(s1, tileNames, false, (e, value, t) => {
@@ -773,7 +913,9 @@ export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[
   storeRoot(k2, s2, plan.root, a, "acc", unflatten(a.shape, "gi"));
   const stage1 = assemble(k1, { name: `${ctx.name}_stage1`, header, body: s1, threads: tiles * S, flops });
   return [
-    { ...stage1, alternatives: weightGradCpuVariant(plan, ctx, stage1.bindings, header, { partial, S, chunk }) },
+    xpack.stage,
+    dypack.stage,
+    { ...stage1, alternatives: weightGradCpuVariant(plan, ctx, stage1.bindings, header, { xpack: xpack.ref, dypack: dypack.ref }, { partial, S, chunk }) },
     assemble(k2, { name: `${ctx.name}_stage2`, header: [`final ${S}-way combine of the partials`, ...epilogueNote(plan)], body: s2, threads: outN, flops: outN * S }),
   ];
 }
@@ -810,15 +952,85 @@ export function matmul(plan: KernelPlan, ctx: TemplateContext): Stage[] {
     e.line(`if (row >= ${M}i || col >= ${N}i) { continue; }`);
     storeRoot(k, e, plan.root, a, value, ["row", "col"]);
   });
-  return [
-    assemble(k, {
-      name: ctx.name,
-      header: [`matmul ${sig(A)} x ${sig(B)}; tile ${TM}x${TN}`, ...epilogueNote(plan)],
-      body: s,
-      threads: ceilDiv(M, TM) * NB,
-      flops: 2 * M * N * K,
-    }),
-  ];
+  const header = [`matmul ${sig(A)} x ${sig(B)}`, ...epilogueNote(plan)];
+  const main = assemble(k, { name: ctx.name, header: [...header, `tile ${TM}x${TN}`], body: s, threads: ceilDiv(M, TM) * NB, flops: 2 * M * N * K });
+  return [{ ...main, alternatives: matmulCpuVariant(plan, ctx, main.bindings, header) }];
+}
+
+/** Rows of C per subgroup in the CPU matmul: 32 vec4 accumulators per lane (measured best). */
+const CPU_MM_ROWS = 32;
+
+/**
+ * CPU variant of the matrix product (lavapipe's best measured pattern): a subgroup owns R rows
+ * by 32 columns of C, a lane 4 columns (one vec4 of B per k). Per 4 steps of k a lane loads
+ * one vec4 of A for each of its R/8 rows and 4 vec4s of B, and every row's A values reach all
+ * lanes by subgroupBroadcast: R*4 vec4 FMAs for R/8 + 4 loads, instead of a load per FMA.
+ * Rows and columns past the edge are clamped on load and skipped on store; a K that is not a
+ * multiple of 4 ends with single steps.
+ */
+function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: readonly Binding[], header: readonly string[]): Alternative[] {
+  const a = plan.anchor!;
+  const [A, B] = a.node.inputs as [Tensor, Tensor];
+  const [M, K] = A.shape as [number, number];
+  const N = B.shape[1]!;
+  const R = Math.min(CPU_MM_ROWS, ceilDiv(M, CPU_SUBGROUP) * CPU_SUBGROUP);
+  const N4 = ceilDiv(N, 4);
+  const K4 = Math.floor(K / 4);
+  const grid: [number, number, number] = [ceilDiv(N4, CPU_SUBGROUP), ceilDiv(M, R), 1];
+  if (grid[0] > 65535 || grid[1] > 65535) return [];
+  const k = builder(ctx);
+  const c = bodyScope();
+  // vec4 views where rows are whole vec4s; otherwise 4 scalar loads build each vec4.
+  // (One tensor on both sides, as in a Gram matrix, gets one view: vec4 only if both allow it.)
+  const aVec = K % 4 === 0 && (A !== B || N % 4 === 0);
+  const bVec = N % 4 === 0 && (A !== B || K % 4 === 0);
+  const ab = k.bind({ kind: "tensor", tensor: A }, "read", aVec ? "vec4<f32>" : "f32");
+  const bb = k.bind({ kind: "tensor", tensor: B }, "read", bVec ? "vec4<f32>" : "f32");
+  const J = R / CPU_SUBGROUP;
+  c.line(`let col4 = i32(wid.x) * ${CPU_SUBGROUP}i + lane;`);
+  c.line(`let row0 = i32(wid.y) * ${R}i;`);
+  for (const j of range(J)) c.line(`let ar${j} = min(row0 + ${j * CPU_SUBGROUP}i + lane, ${M - 1}i) * ${K}i;`);
+  const bRow = (kk: string) =>
+    bVec
+      ? `${bb}[(${kk}) * ${N4}i + min(col4, ${N4 - 1}i)]`
+      : `vec4<f32>(${range(4).map((q) => `${bb}[(${kk}) * ${N}i + min(col4 * 4i + ${q}i, ${N - 1}i)]`).join(", ")})`;
+  for (const r of range(R)) c.line(`var c${r} = vec4<f32>(0.0f);`);
+  if (K4 > 0) {
+    c.line(`for (var k4 = 0i; k4 < ${K4}i; k4++) {`);
+    const l = c.child();
+    for (const j of range(J)) {
+      l.line(
+        aVec
+          ? `let x${j} = ${ab}[ar${j} / 4i + k4];`
+          : `let x${j} = vec4<f32>(${range(4).map((q) => `${ab}[ar${j} + k4 * 4i + ${q}i]`).join(", ")});`,
+      );
+    }
+    for (const q of range(4)) l.line(`let y${q} = ${bRow(`k4 * 4i + ${q}i`)};`);
+    for (const r of range(R)) {
+      l.line(`let s${r} = subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u);`);
+      l.line(`c${r} = fma(vec4<f32>(s${r}.w), y3, fma(vec4<f32>(s${r}.z), y2, fma(vec4<f32>(s${r}.y), y1, fma(vec4<f32>(s${r}.x), y0, c${r}))));`);
+    }
+    c.lines.push(...l.lines);
+    c.line(`}`);
+  }
+  for (const kk of range(K - K4 * 4)) {
+    // The last K % 4 steps, one at a time (scalar A values; A is an f32 view here).
+    const step = K4 * 4 + kk;
+    c.line(`{`);
+    const l = c.child();
+    for (const j of range(J)) l.line(`let x${j} = ${ab}[ar${j} + ${step}i];`);
+    l.line(`let y = ${bRow(`${step}i`)};`);
+    for (const r of range(R)) l.line(`c${r} = fma(vec4<f32>(subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u)), y, c${r});`);
+    c.lines.push(...l.lines);
+    c.line(`}`);
+  }
+  tileStores(c, range(R).map((r) => `c${r}`), true, (e, value, t, q) => {
+    e.line(`let row = row0 + ${t};`);
+    e.line(`let col = col4 * 4i + ${q};`);
+    e.line(`if (row >= ${M}i || col >= ${N}i) { continue; }`);
+    storeRoot(k, e, plan.root, a, value, ["row", "col"]);
+  });
+  return [assembleSubgroupVariant(k, expected, { header: [...header, `${R} rows x ${CPU_SUBGROUP * 4} columns per subgroup`], body: c, workgroups: grid })];
 }
 
 // ---------------------------------------------------------------------------------------------
