@@ -55,6 +55,9 @@ export function pointwise(plan: KernelPlan, ctx: TemplateContext): Stage[] {
  * (4096) while each still reduces at least 1024 elements. Fixed at codegen time, so the
  * summation order, and the result, never change between runs.
  */
+/** Reductions at least this long get the CPU subgroup-per-output variant. */
+const CPU_REDUCE_MIN = 64;
+
 export function reductionSplits(outputs: number, k: number): number {
   if (k < 4096) return 1;
   return Math.max(1, Math.min(256, Math.floor(k / 1024), Math.ceil(4096 / outputs)));
@@ -77,10 +80,10 @@ export function reduce(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const combine = (acc: string, v: string) => (isMax ? `${acc} = max(${acc}, ${v});` : `${acc} = ${acc} + ${v};`);
   const header = [`${r.node.op} over axes [${axes.join(",")}] of ${sig(x)}: ${M} outputs x ${K} elements, ${S} split(s)`, ...epilogueNote(plan)];
 
-  /** Emits the loop over reduced elements [from, to) for output index `o` into acc. */
-  const loop = (k: KernelBuilder, s: Scope, outIdx: readonly string[], from: string, to: string, acc: string) => {
+  /** Emits the loop over reduced elements [from, to) (every `step`-th) for output index `o` into acc. */
+  const loop = (k: KernelBuilder, s: Scope, outIdx: readonly string[], from: string, to: string, acc: string, step = 1) => {
     s.line(`var ${acc} = ${init};`);
-    s.line(`for (var kk = ${from}; kk < ${to}; kk++) {`);
+    s.line(`for (var kk = ${from}; kk < ${to}; ${step === 1 ? "kk++" : `kk += ${step}i`}) {`);
     const inner = s.child();
     const red = unflatten(redShape, "kk");
     const full = outIdx.map((e, a) => (axes.includes(a) ? red[axes.indexOf(a)]! : e));
@@ -96,7 +99,26 @@ export function reduce(plan: KernelPlan, ctx: TemplateContext): Stage[] {
     const outIdx = unflatten(outShape, "gi");
     loop(k, s, outIdx, "0i", `${K}i`, "acc");
     storeRoot(k, s, plan.root, r, "acc", outIdx);
-    return [assemble(k, { name: ctx.name, header, body: s, threads: M, flops: M * K })];
+    const main = assemble(k, { name: ctx.name, header, body: s, threads: M, flops: M * K });
+    // CPU variant for few long reductions (per-channel statistics): an invocation per output
+    // leaves most of lavapipe's lanes and one of its cores idle and loads at a stride. A
+    // subgroup per output instead: lane l takes elements l, l+8, ... (neighbouring lanes read
+    // neighbouring elements), then three shuffle-xor steps combine the lanes. Addition is
+    // commutative, so every lane ends with the same bits, whatever the lane: deterministic.
+    if (K < CPU_REDUCE_MIN || M > 65535) return [main];
+    const kc = builder(ctx);
+    const c = bodyScope();
+    c.line(`let o = i32(wid.x);`);
+    const outIdxC = unflatten(outShape, "o");
+    loop(kc, c, outIdxC, "lane", `${K}i`, "part", CPU_SUBGROUP);
+    c.line(`var acc = part;`);
+    for (const m of [4, 2, 1]) c.line(combine("acc", `subgroupShuffleXor(acc, ${m}u)`));
+    c.line(`if (lane == 0i) {`);
+    const st = c.child();
+    storeRoot(kc, st, plan.root, r, "acc", outIdxC);
+    c.lines.push(...st.lines);
+    c.line(`}`);
+    return [{ ...main, alternatives: [assembleSubgroupVariant(kc, main.bindings, { header: [...header, `one ${CPU_SUBGROUP}-lane subgroup per output`], body: c, workgroups: [M, 1, 1] })] }];
   }
   const partialName = `${ctx.name}_partial`;
   const partial = { kind: "temp" as const, name: partialName, bytes: M * S * 4 };
@@ -340,43 +362,37 @@ function packWeights(ctx: TemplateContext, w: Tensor, transpose: boolean): { sta
 }
 
 /**
- * Activations repacked for the CPU conv variants: each element is a vec4 of channels
- * 4*c4 .. 4*c4+3 (zero past C), so one vec4 load gives a lane 4 channels of a pixel, and the
- * layout puts what the 8 lanes of a subgroup load side by side (128 contiguous bytes; loads
- * at other strides cost lavapipe a gather each): "planar" [n][c4][h][w] where lanes take
- * neighbouring pixels (forward, input-gradient), "interleaved" [n][h][w][c4] where they take
- * neighbouring channel groups (weight-gradient). Each convolution packs its own copy, right before it, so the copy
+ * Activations repacked for the CPU conv variants: packed[n][c4][h][w] is a vec4 of channels
+ * 4*c4 .. 4*c4+3 (zero past C), so one vec4 load gives a lane 4 channels of a pixel and the 8
+ * lanes of a subgroup taking neighbouring pixels read 128 contiguous bytes (four scalar loads
+ * at a stride of H*W cost lavapipe a gather each). Each convolution packs its own copy, right before it, so the copy
  * dies with it: sharing the forward's packing with the backward pass would keep a second copy
  * of every saved activation alive across the step. (Program inputs are packed once per phase,
  * and `share` packs a gradient once for the input- and weight-gradients that both read it.)
  * One memory-bound pass, which GPU adapters run too since stages are shared by the variants.
  */
-function packChannels(ctx: TemplateContext, x: Tensor, layout: "planar" | "interleaved", share = false): { stage: Stage; ref: BufferRef } {
+function packChannels(ctx: TemplateContext, x: Tensor, share = false): { stage: Stage; ref: BufferRef } {
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const C4 = ceilDiv(C, 4);
   const HW = H * W;
   const shared = share || x.node.op === "input";
-  const source = x.node.op === "input" ? x.node.attrs.name.replace(/[^A-Za-z0-9]+/g, "_") : shared ? `node${x.id}` : ctx.name;
-  const ref = { kind: "temp" as const, name: `pack${layout === "planar" ? "c" : "i"}_${source}`, bytes: N * C4 * HW * 16 };
+  // Buffer names: an input's own name; a shared packing by node; else by kernel and node (a
+  // weight-gradient packs two tensors).
+  const source = x.node.op === "input" ? x.node.attrs.name.replace(/[^A-Za-z0-9]+/g, "_") : shared ? `node${x.id}` : `${ctx.name}_node${x.id}`;
+  const ref = { kind: "temp" as const, name: `packc_${source}`, bytes: N * C4 * HW * 16 };
   const k = builder(ctx);
   const s = bodyScope();
   const xb = k.bind({ kind: "tensor", tensor: x }, "read", "f32");
   const out = bindOutput(k, ref, "vec4<f32>");
-  if (layout === "planar") {
-    s.line(`let hw = gi % ${HW}i;`);
-    s.line(`let c4 = (gi / ${HW}i) % ${C4}i;`);
-    s.line(`let n = gi / ${C4 * HW}i;`);
-  } else {
-    s.line(`let c4 = gi % ${C4}i;`);
-    s.line(`let hw = (gi / ${C4}i) % ${HW}i;`);
-    s.line(`let n = gi / ${C4 * HW}i;`);
-  }
+  s.line(`let hw = gi % ${HW}i;`);
+  s.line(`let c4 = (gi / ${HW}i) % ${C4}i;`);
+  s.line(`let n = gi / ${C4 * HW}i;`);
   s.line(`let base = n * ${C * HW}i + hw;`);
   const lane = (q: number) => (C % 4 === 0 || q === 0 ? `${xb}[base + (c4 * 4i + ${q}i) * ${HW}i]` : `select(0.0f, ${xb}[base + min(c4 * 4i + ${q}i, ${C - 1}i) * ${HW}i], c4 * 4i + ${q}i < ${C}i)`);
   s.line(`${out}[gi] = vec4<f32>(${range(4).map(lane).join(", ")});`);
   const packed = assemble(k, {
-    name: `${ctx.name}_pack${layout === "planar" ? "c" : "i"}`,
-    header: [`repack ${sig(x)} as ${layout === "planar" ? `[${N}][${C4}][${H}][${W}]` : `[${N}][${H}][${W}][${C4}]`} x vec4 (4 channels per element)`],
+    name: `${ctx.name}_packc`,
+    header: [`repack ${sig(x)} as [${N}][${C4}][${H}][${W}] x vec4 (4 channels per element)`],
     body: s,
     threads: N * C4 * HW,
     flops: 0,
@@ -407,7 +423,7 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const { stage: packStage, ref: pack, cols4: O4 } = packWeights(ctx, w, false);
   const C4 = ceilDiv(C, 4);
   // Both variants read the input channel-packed (see packChannels).
-  const xpack = packChannels(ctx, x, "planar");
+  const xpack = packChannels(ctx, x);
   const insideH = alwaysInside(H, OH, KH, g, 0);
   const insideW = alwaysInside(W, OW, KW, g, 1);
   const header = [
@@ -568,8 +584,8 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   const JB = ceilDiv(perPhase, TP);
   const { stage: packStage, ref: pack, cols4: C4 } = packWeights(ctx, w, true);
   const O4 = ceilDiv(O, 4);
-  // Both variants read dy channel-packed (see packChannels).
-  const dypack = packChannels(ctx, dy, "planar", true);
+  // Both variants read dy channel-packed (see packChannels), shared with the weight-gradient.
+  const dypack = packChannels(ctx, dy, true);
   const k = builder(ctx);
   const s = bodyScope();
   const dyb = k.bind(dypack.ref, "read", "f32");
@@ -758,7 +774,7 @@ function weightGradCpuVariant(
     c.line(`let ol${v} = min(o4_${v}, ${O4 - 1}i);`);
   }
   c.line(`let grp = min(i32(wid.x) * ${CPU_SUBGROUP}i + lane, ${groups - 1}i);`);
-  // group = tap * C4 + c4: neighbouring lanes take neighbouring channel groups
+  // group = tap * C4 + c4
   c.line(`let c4 = grp % ${C4}i;`);
   c.line(`let tap = grp / ${C4}i;`);
   c.line(`let du = (tap / ${KW}i) * ${g.dilation[0]}i - ${g.padding[0]}i;`);
@@ -776,9 +792,10 @@ function weightGradCpuVariant(
     l.line(`let h${t} = ${N === 1 ? `iq${t}` : `(iq${t} - img${t} * ${OH}i)`} * ${g.stride[0]}i + du;`);
     l.line(`let w${t} = (${q} - iq${t} * ${OW}i) * ${g.stride[1]}i + dv;`);
     l.line(
-      `let xv${t} = select(vec4<f32>(0.0f), ${xb}[((img${t} * ${H}i + i32(min(u32(h${t}), ${H - 1}u))) * ${W}i + i32(min(u32(w${t}), ${W - 1}u))) * ${C4}i + c4], u32(h${t}) < ${H}u && u32(w${t}) < ${W}u);`,
+      `let xv${t} = select(vec4<f32>(0.0f), ${xb}[(img${t} * ${C4}i + c4) * ${H * W}i + i32(min(u32(h${t}), ${H - 1}u)) * ${W}i + i32(min(u32(w${t}), ${W - 1}u))], u32(h${t}) < ${H}u && u32(w${t}) < ${W}u);`,
     );
-    for (const v of range(V)) l.line(`let dv${t}_${v} = ${db}[${q} * ${O4}i + ol${v}];`);
+    // dy at (img, o4, position within the image) = (img*O4 + o4)*OH*OW + q - img*OH*OW
+    for (const v of range(V)) l.line(`let dv${t}_${v} = ${db}[${N === 1 ? `ol${v} * ${OH * OW}i + ${q}` : `(img${t} * ${O4 - 1}i + ol${v}) * ${OH * OW}i + ${q}`}];`);
     for (const src of range(CPU_SUBGROUP)) l.line(`let s${t}_${src} = subgroupBroadcast(xv${t}, ${src}u);`);
   };
   const accumulate = (l: Scope, ts: readonly string[]) => {
@@ -849,9 +866,10 @@ export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[
   const partial = { kind: "temp" as const, name: `${ctx.name}_partial`, bytes: S * outN * 4 };
   const C4 = ceilDiv(C, 4);
   const O4 = ceilDiv(O, 4);
-  // Both variants read x and dy packed channels-last (see packChannels).
-  const xpack = packChannels(ctx, x, "interleaved");
-  const dypack = packChannels(ctx, dy, "interleaved");
+  // Both variants read x and dy channel-packed (see packChannels); dy's packing is shared
+  // with the input-gradient, which reads the same dy.
+  const xpack = packChannels(ctx, x);
+  const dypack = packChannels(ctx, dy, true);
   const k1 = builder(ctx);
   const s1 = bodyScope();
   const xb = k1.bind(xpack.ref, "read", "f32");
@@ -872,11 +890,11 @@ export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[
   s1.line(`  let h = i * ${g.stride[0]}i - ${g.padding[0]}i + u * ${g.dilation[0]}i;`);
   s1.line(`  let w = j * ${g.stride[1]}i - ${g.padding[1]}i + v * ${g.dilation[1]}i;`);
   s1.line(`  let ok = h >= 0i && h < ${H}i && w >= 0i && w < ${W}i;`);
-  // channels-last packed layouts: element (c, h, w) at ((n*H + h)*W + w)*C4*4 + c
-  s1.line(`  let xi = ((n * ${H}i + clamp(h, 0i, ${H - 1}i)) * ${W}i + clamp(w, 0i, ${W - 1}i)) * ${C4 * 4}i;`);
-  s1.line(`  let di = ((n * ${OH}i + i) * ${OW}i + j) * ${O4 * 4}i;`);
-  for (const o of range(TO)) s1.line(`  let d${o} = ${dyb}[di + o${o}];`);
-  for (const c of range(TC)) s1.line(`  let x${c} = select(0.0f, ${xb}[xi + c${c}], ok);`);
+  // channel-packed layouts: element (c, h, w) of image n at ((n*C4 + c/4)*H*W + h*W + w)*4 + c%4
+  s1.line(`  let xi = (n * ${C4 * H * W}i + clamp(h, 0i, ${H - 1}i) * ${W}i + clamp(w, 0i, ${W - 1}i)) * 4i;`);
+  s1.line(`  let di = (n * ${O4 * OH * OW}i + i * ${OW}i + j) * 4i;`);
+  for (const o of range(TO)) s1.line(`  let d${o} = ${dyb}[di + (o${o} >> 2u) * ${OH * OW * 4}i + (o${o} & 3i)];`);
+  for (const c of range(TC)) s1.line(`  let x${c} = select(0.0f, ${xb}[xi + (c${c} >> 2u) * ${H * W * 4}i + (c${c} & 3i)], ok);`);
   for (const o of range(TO)) for (const c of range(TC)) s1.line(`  a${o}_${c} = fma(d${o}, x${c}, a${o}_${c});`);
   s1.line(`}`);
   const header = [
@@ -957,8 +975,10 @@ export function matmul(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   return [{ ...main, alternatives: matmulCpuVariant(plan, ctx, main.bindings, header) }];
 }
 
-/** Rows of C per subgroup in the CPU matmul: 32 vec4 accumulators per lane (measured best). */
+/** Rows of C per subgroup in the CPU matmul: 32 vec4 accumulators per lane (16: 26% slower). */
 const CPU_MM_ROWS = 32;
+/** vec4s of columns per lane in the CPU matmul (2, with 16-32 rows, measured no faster). */
+const CPU_MM_COLS = 1;
 
 /**
  * CPU variant of the matrix product (lavapipe's best measured pattern): a subgroup owns R rows
@@ -974,9 +994,10 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
   const [M, K] = A.shape as [number, number];
   const N = B.shape[1]!;
   const R = Math.min(CPU_MM_ROWS, ceilDiv(M, CPU_SUBGROUP) * CPU_SUBGROUP);
+  const V = CPU_MM_COLS;
   const N4 = ceilDiv(N, 4);
   const K4 = Math.floor(K / 4);
-  const grid: [number, number, number] = [ceilDiv(N4, CPU_SUBGROUP), ceilDiv(M, R), 1];
+  const grid: [number, number, number] = [ceilDiv(N4, CPU_SUBGROUP * V), ceilDiv(M, R), 1];
   if (grid[0] > 65535 || grid[1] > 65535) return [];
   const k = builder(ctx);
   const c = bodyScope();
@@ -987,14 +1008,14 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
   const ab = k.bind({ kind: "tensor", tensor: A }, "read", aVec ? "vec4<f32>" : "f32");
   const bb = k.bind({ kind: "tensor", tensor: B }, "read", bVec ? "vec4<f32>" : "f32");
   const J = R / CPU_SUBGROUP;
-  c.line(`let col4 = i32(wid.x) * ${CPU_SUBGROUP}i + lane;`);
+  for (const v of range(V)) c.line(`let col4_${v} = i32(wid.x) * ${CPU_SUBGROUP * V}i + ${v * CPU_SUBGROUP}i + lane;`);
   c.line(`let row0 = i32(wid.y) * ${R}i;`);
   for (const j of range(J)) c.line(`let ar${j} = min(row0 + ${j * CPU_SUBGROUP}i + lane, ${M - 1}i) * ${K}i;`);
-  const bRow = (kk: string) =>
+  const bRow = (kk: string, v: number) =>
     bVec
-      ? `${bb}[(${kk}) * ${N4}i + min(col4, ${N4 - 1}i)]`
-      : `vec4<f32>(${range(4).map((q) => `${bb}[(${kk}) * ${N}i + min(col4 * 4i + ${q}i, ${N - 1}i)]`).join(", ")})`;
-  for (const r of range(R)) c.line(`var c${r} = vec4<f32>(0.0f);`);
+      ? `${bb}[(${kk}) * ${N4}i + min(col4_${v}, ${N4 - 1}i)]`
+      : `vec4<f32>(${range(4).map((q) => `${bb}[(${kk}) * ${N}i + min(col4_${v} * 4i + ${q}i, ${N - 1}i)]`).join(", ")})`;
+  for (const v of range(V)) for (const r of range(R)) c.line(`var c${v}_${r} = vec4<f32>(0.0f);`);
   if (K4 > 0) {
     c.line(`for (var k4 = 0i; k4 < ${K4}i; k4++) {`);
     const l = c.child();
@@ -1005,10 +1026,13 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
           : `let x${j} = vec4<f32>(${range(4).map((q) => `${ab}[ar${j} + k4 * 4i + ${q}i]`).join(", ")});`,
       );
     }
-    for (const q of range(4)) l.line(`let y${q} = ${bRow(`k4 * 4i + ${q}i`)};`);
+    for (const v of range(V)) for (const q of range(4)) l.line(`let y${v}_${q} = ${bRow(`k4 * 4i + ${q}i`, v)};`);
     for (const r of range(R)) {
+      // the 4 products of an accumulator as one chain: it is loaded and stored once (spilled)
       l.line(`let s${r} = subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u);`);
-      l.line(`c${r} = fma(vec4<f32>(s${r}.w), y3, fma(vec4<f32>(s${r}.z), y2, fma(vec4<f32>(s${r}.y), y1, fma(vec4<f32>(s${r}.x), y0, c${r}))));`);
+      for (const v of range(V)) {
+        l.line(`c${v}_${r} = fma(vec4<f32>(s${r}.w), y${v}_3, fma(vec4<f32>(s${r}.z), y${v}_2, fma(vec4<f32>(s${r}.y), y${v}_1, fma(vec4<f32>(s${r}.x), y${v}_0, c${v}_${r}))));`);
+      }
     }
     c.lines.push(...l.lines);
     c.line(`}`);
@@ -1019,18 +1043,21 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
     c.line(`{`);
     const l = c.child();
     for (const j of range(J)) l.line(`let x${j} = ${ab}[ar${j} + ${step}i];`);
-    l.line(`let y = ${bRow(`${step}i`)};`);
-    for (const r of range(R)) l.line(`c${r} = fma(vec4<f32>(subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u)), y, c${r});`);
+    for (const v of range(V)) l.line(`let y${v} = ${bRow(`${step}i`, v)};`);
+    for (const r of range(R)) {
+      l.line(`let s${r} = subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u);`);
+      for (const v of range(V)) l.line(`c${v}_${r} = fma(vec4<f32>(s${r}), y${v}, c${v}_${r});`);
+    }
     c.lines.push(...l.lines);
     c.line(`}`);
   }
-  tileStores(c, range(R).map((r) => `c${r}`), true, (e, value, t, q) => {
-    e.line(`let row = row0 + ${t};`);
-    e.line(`let col = col4 * 4i + ${q};`);
+  tileStores(c, range(V).flatMap((v) => range(R).map((r) => `c${v}_${r}`)), true, (e, value, t, q) => {
+    e.line(`let row = row0 + ${t} % ${R}i;`);
+    e.line(`let col = (i32(wid.x) * ${CPU_SUBGROUP * V}i + (${t} / ${R}i) * ${CPU_SUBGROUP}i + lane) * 4i + ${q};`);
     e.line(`if (row >= ${M}i || col >= ${N}i) { continue; }`);
     storeRoot(k, e, plan.root, a, value, ["row", "col"]);
   });
-  return [assembleSubgroupVariant(k, expected, { header: [...header, `${R} rows x ${CPU_SUBGROUP * 4} columns per subgroup`], body: c, workgroups: grid })];
+  return [assembleSubgroupVariant(k, expected, { header: [...header, `${R} rows x ${CPU_SUBGROUP * 4 * V} columns per subgroup`], body: c, workgroups: grid })];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -79,15 +79,20 @@ describe("kernel counts of a DeepLab-v2 bottleneck (layer2.0, with the downsampl
   });
 
   it("dispatches per phase and template (eval and train BN)", () => {
-    // conv2d and conv2dInputGrad kernels take two dispatches each (weight packing, then the
-    // convolution); the others one (no reduction here is long enough to split).
+    // conv2d: per kernel a weight packing and the convolution, plus a channel packing of each
+    // computed input (conv2's and conv3's; x, a data input read by conv1 and the downsample
+    // conv, is packed once per phase): 4 + 4 + 3. conv2dInputGrad (conv2, conv3): weight
+    // packing, kernel, and the channel packing of dy it shares with the weight-gradient
+    // (2 x 3). conv2dWeightGrad: 4 kernels, the packings of conv2's and conv3's inputs (x's is
+    // the forward's), and of dy for conv1 and the downsample conv, which have no input-gradient
+    // to share it with: 4 + 2 + 2. No reduction here is long enough to split.
     expect(dispatchesOf(bottleneckProgram("eval"))).toEqual({
-      forward: { total: 8, byTemplate: { conv2d: 8 } },
-      step: { total: 25, byTemplate: { conv2d: 8, sum: 1, pointwise: 8, conv2dInputGrad: 4, conv2dWeightGrad: 4 } },
+      forward: { total: 11, byTemplate: { conv2d: 11 } },
+      step: { total: 34, byTemplate: { conv2d: 11, sum: 1, pointwise: 8, conv2dInputGrad: 6, conv2dWeightGrad: 8 } },
     });
     expect(dispatchesOf(bottleneckProgram("train"))).toEqual({
-      forward: { total: 19, byTemplate: { conv2d: 8, sum: 8, pointwise: 3 } },
-      step: { total: 65, byTemplate: { conv2d: 8, sum: 20, pointwise: 29, conv2dInputGrad: 4, conv2dWeightGrad: 4 } },
+      forward: { total: 22, byTemplate: { conv2d: 11, sum: 8, pointwise: 3 } },
+      step: { total: 74, byTemplate: { conv2d: 11, sum: 20, pointwise: 29, conv2dInputGrad: 6, conv2dWeightGrad: 8 } },
     });
   });
 });
@@ -115,10 +120,14 @@ describe("kernel counts of an FCDiscriminator with an Adam step", () => {
   });
 
   it("dispatches per phase and template", () => {
-    // Two dispatches per conv2d and conv2dInputGrad kernel (weight packing, convolution).
+    // conv2d: weight packing, channel packing of the input, convolution: 3 x 5.
+    // conv2dInputGrad (conv2..classifier): weight packing, kernel, and the channel packing of
+    // dy it shares with the weight-gradient: 3 x 4. conv2dWeightGrad: 5 kernels, the packings
+    // of conv2..classifier's inputs (x's, a data input, is the forward's), and conv1's dy
+    // (no input-gradient into x to share it with): 5 + 4 + 1.
     expect(dispatchesOf(discriminatorProgram())).toEqual({
-      forward: { total: 10, byTemplate: { conv2d: 10 } },
-      step: { total: 66, byTemplate: { pointwise: 37, conv2d: 10, sum: 6, conv2dInputGrad: 8, conv2dWeightGrad: 5 } },
+      forward: { total: 15, byTemplate: { conv2d: 15 } },
+      step: { total: 80, byTemplate: { pointwise: 37, conv2d: 15, sum: 6, conv2dInputGrad: 12, conv2dWeightGrad: 10 } },
     });
   });
 });
