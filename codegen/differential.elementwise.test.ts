@@ -195,10 +195,23 @@ describe("elementwise ops on the GPU agree with the float32 interpreter", () => 
     expect(dispatches.map((k) => k.bindings.length).sort()).toEqual([2, 2, 5]);
   });
 
+  it("large pointwise kernels take 8 elements per invocation, the last block ragged", async () => {
+    const n = 7 * 5003;
+    const x = d.input("x", [7, 5003], "f32") as F32<2>;
+    const y = d.sub(d.mul(x, 3), d.exp(x));
+    const data = new Map([["x", uniformF32(n, rng(5))]]);
+    const res = await differential(program({ y }), new Map(), data, TOL);
+    const wgsl = res.gpu.compiled.module.shaders[res.gpu.compiled.module.phases[0]!.dispatches[0]!.variants[0]!.shader]!.wgsl;
+    expect(wgsl).toContain("(8 per invocation)");
+    expect(res.mismatches).toEqual([]);
+  });
+
   it("a kernel with more than 32768 workgroups (over 2M invocations) folds its grid into two dimensions", async () => {
-    const n = 2 * 1031 * 1021; // 2105302 elements: 32896 workgroups of 64
-    const x = d.input("x", [2, 1031, 1021], "f32") as F32<3>;
-    const y = d.sub(d.mul(x, 3), 1);
+    // A reduction over a short last axis: one invocation per output, 2105302 outputs, 32896
+    // workgroups of 64. (Large pointwise kernels take 8 elements per invocation.)
+    const n = 2 * 1031 * 1021 * 2;
+    const x = d.input("x", [2, 1031, 1021, 2], "f32") as F32<4>;
+    const y = d.sum(d.sub(d.mul(x, 3), 1), [3]);
     const data = new Map([["x", uniformF32(n, rng(17))]]);
     const res = await differential(program({ y }), new Map(), data, TOL);
     expect(res.gpu.compiled.module.phases[0]!.dispatches[0]!.variants.every((v) => v.workgroups[1] > 1)).toBe(true);

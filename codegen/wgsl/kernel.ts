@@ -55,6 +55,12 @@ export interface KernelText {
   readonly body: Scope;
   readonly threads: number;
   readonly flops: number;
+  /**
+   * Indices per invocation (default 1): the body runs for gi = (block*E + e)*WORKGROUP + lid,
+   * e < E, so neighbouring invocations still touch neighbouring elements. Lavapipe pays per
+   * invocation, not per element: 8 elements each double an elementwise kernel's bandwidth.
+   */
+  readonly perInvocation?: number;
 }
 
 let numbering: ReadonlyMap<number, number> | undefined;
@@ -104,9 +110,10 @@ export function assemble(k: KernelBuilder, text: KernelText): Stage {
     ...(covered.length ? [`inlined: ${covered.join(", ")}`] : []),
     ...k.bindings.map(bindingNote),
   ];
+  const E = text.perInvocation ?? 1;
   const header = [
     ...text.header.map((h) => `// ${h}`),
-    `// threads ${text.threads}, workgroup ${WORKGROUP}; FLOPs ${text.flops}; bytes ${bytes}`,
+    `// threads ${text.threads}${E > 1 ? ` (${E} per invocation)` : ""}, workgroup ${WORKGROUP}; FLOPs ${text.flops}; bytes ${bytes}`,
   ];
   const helpers = [...k.helpers].sort().map((h) => HELPERS[h]);
   const wgsl = [
@@ -115,13 +122,20 @@ export function assemble(k: KernelBuilder, text: KernelText): Stage {
     ...helpers,
     `@compute @workgroup_size(${WORKGROUP})`,
     `fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {`,
-    `  let gi = i32((wid.y * nwg.x + wid.x) * ${WORKGROUP}u + lid.x);`,
-    `  if (gi >= ${text.threads}i) { return; }`,
-    ...text.body.lines,
+    ...(E === 1
+      ? [`  let gi = i32((wid.y * nwg.x + wid.x) * ${WORKGROUP}u + lid.x);`, `  if (gi >= ${text.threads}i) { return; }`, ...text.body.lines]
+      : [
+          `  let blk = i32(wid.y * nwg.x + wid.x);`,
+          `  for (var e = 0i; e < ${E}i; e++) {`,
+          `    let gi = (blk * ${E}i + e) * ${WORKGROUP}i + i32(lid.x);`,
+          `    if (gi >= ${text.threads}i) { break; }`,
+          ...text.body.lines.map((l) => `  ${l}`),
+          `  }`,
+        ]),
     `}`,
     ``,
   ].join("\n");
-  return { name: text.name, wgsl, provenance, bindings: [...k.bindings], workgroups: gridFor(text.threads), flops: text.flops, bytes, alternatives: [] };
+  return { name: text.name, wgsl, provenance, bindings: [...k.bindings], workgroups: gridFor(Math.ceil(text.threads / E)), flops: text.flops, bytes, alternatives: [] };
 }
 
 /** Binding of the value a kernel writes. */
