@@ -66,6 +66,11 @@ export const HELPERS = {
   let m = pow(-x, y);
   return select(m, -m, abs(y % 2.0f) == 1.0f);
 }`,
+  // The CPU variants' inner step: a + s.x*y0 + s.y*y1 + s.z*y2 + s.w*y3 as one chain of FMAs,
+  // so a spilled accumulator is loaded and stored once per 4 products (LLVM inlines it).
+  mac4: `fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}`,
 } as const;
 
 /** The lines of one block of WGSL and the values already bound in it. */

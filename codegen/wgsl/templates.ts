@@ -540,11 +540,8 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
     // packed row of (4*c4 + q, u, v) is ((4*c4 + q)*KH + u)*KW + v
     cv.line(`let wr = (c4 * ${4 * KH * KW}i + u * ${KW}i + v) * ${O4}i + ol;`);
     for (const q of range(4)) cv.line(`let y${q} = ${wc}[wr + ${q * KH * KW * O4}i];`);
-    for (const r of range(R)) {
-      // the 4 products of accumulator r as one chain: it is loaded and stored once (spilled)
-      cv.line(`let s${r} = subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u);`);
-      cv.line(`a${r} = fma(vec4<f32>(s${r}.w), y3, fma(vec4<f32>(s${r}.z), y2, fma(vec4<f32>(s${r}.y), y1, fma(vec4<f32>(s${r}.x), y0, a${r}))));`);
-    }
+    kc.helpers.add("mac4");
+    for (const r of range(R)) cv.line(`a${r} = mac4(subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u), y0, y1, y2, y3, a${r});`);
     c.lines.push(...cv.lines);
     c.line(`}`);
     tileStores(c, range(R).map((r) => `a${r}`), true, (e, value, t, q) => {
@@ -701,10 +698,8 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
     // transposed packed row of (4*o4 + q, u, v) is ((4*o4 + q)*KH + u)*KW + v
     cv.line(`let wr = (o4 * ${4 * KH * KW}i + u * ${KW}i + v) * ${C4}i + cl;`);
     for (const q of range(4)) cv.line(`let y${q} = ${wc}[wr + ${q * KH * KW * C4}i];`);
-    for (const r of range(R)) {
-      cv.line(`let s${r} = subgroupBroadcast(g${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u);`);
-      cv.line(`a${r} = fma(vec4<f32>(s${r}.w), y3, fma(vec4<f32>(s${r}.z), y2, fma(vec4<f32>(s${r}.y), y1, fma(vec4<f32>(s${r}.x), y0, a${r}))));`);
-    }
+    kc.helpers.add("mac4");
+    for (const r of range(R)) cv.line(`a${r} = mac4(subgroupBroadcast(g${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u), y0, y1, y2, y3, a${r});`);
     c.lines.push(...cv.lines);
     c.line(`}`);
     tileStores(c, range(R).map((r) => `a${r}`), true, (e, value, t, q) => {
@@ -804,12 +799,17 @@ function weightGradCpuVariant(
     for (const src of range(CPU_SUBGROUP)) l.line(`let s${t}_${src} = subgroupBroadcast(xv${t}, ${src}u);`);
   };
   const accumulate = (l: Scope, ts: readonly string[]) => {
+    if (ts.length === 4) k.helpers.add("mac4");
     for (const v of range(V)) {
       for (const src of range(CPU_SUBGROUP)) {
         for (const q of range(4)) {
           const acc = `a${v}_${src * 4 + q}`;
-          const chain = ts.reduce((e, t) => `fma(vec4<f32>(s${t}_${src}.${"xyzw"[q]}), dv${t}_${v}, ${e})`, acc);
-          l.line(`${acc} = ${chain};`);
+          const c = "xyzw"[q];
+          l.line(
+            ts.length === 4
+              ? `${acc} = mac4(vec4<f32>(${ts.map((t) => `s${t}_${src}.${c}`).join(", ")}), ${ts.map((t) => `dv${t}_${v}`).join(", ")}, ${acc});`
+              : `${acc} = ${ts.reduce((e, t) => `fma(vec4<f32>(s${t}_${src}.${c}), dv${t}_${v}, ${e})`, acc)};`,
+          );
         }
       }
     }
@@ -1032,12 +1032,10 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
       );
     }
     for (const v of range(V)) for (const q of range(4)) l.line(`let y${v}_${q} = ${bRow(`k4 * 4i + ${q}i`, v)};`);
+    k.helpers.add("mac4");
     for (const r of range(R)) {
-      // the 4 products of an accumulator as one chain: it is loaded and stored once (spilled)
       l.line(`let s${r} = subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u);`);
-      for (const v of range(V)) {
-        l.line(`c${v}_${r} = fma(vec4<f32>(s${r}.w), y${v}_3, fma(vec4<f32>(s${r}.z), y${v}_2, fma(vec4<f32>(s${r}.y), y${v}_1, fma(vec4<f32>(s${r}.x), y${v}_0, c${v}_${r}))));`);
-      }
+      for (const v of range(V)) l.line(`c${v}_${r} = mac4(s${r}, y${v}_0, y${v}_1, y${v}_2, y${v}_3, c${v}_${r});`);
     }
     c.lines.push(...l.lines);
     c.line(`}`);
