@@ -9,54 +9,89 @@ const dispatch = (name: string, bindings: Placement[], ...variants: KernelVarian
 
 // shader 0: first used by predict_000_conv2d_G_conv1_pack
 const shader0 = `
-// repack conv weights f32[8,3,7,7] as [147][8]
-// threads 1176, workgroup 64; FLOPs 0; bytes 9408
+// repack conv weights f32[8,3,7,7] as [196][8]
+// threads 1568, workgroup 64; FLOPs 0; bytes 10976
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1176i) { return; }
+  if (gi >= 1568i) { return; }
   let q = gi % 8i;
-  let r = gi / 8i;
-  b1[gi] = select(0.0f, b0[min(q, 7i) * 147i + r], q < 8i);
+  let r = min(gi / 8i, 146i);
+  b1[gi] = select(0.0f, b0[min(q, 7i) * 147i + r], q < 8i && gi / 8i < 147i);
 }
 `;
 
-// shader 1: first used by predict_000_conv2d_G_conv1_cpu
+// shader 1: first used by predict_000_conv2d_G_conv1_packc
 const shader1 = `
+// repack f32[1,3,64,128] as [1][1][64][128] x vec4 (4 channels per element)
+// threads 8192, workgroup 64; FLOPs 0; bytes 229376
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 8192i) { return; }
+  let hw = gi % 8192i;
+  let c4 = (gi / 8192i) % 1i;
+  let n = gi / 8192i;
+  let base = n * 24576i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 8192i], select(0.0f, b0[base + min(c4 * 4i + 1i, 2i) * 8192i], c4 * 4i + 1i < 3i), select(0.0f, b0[base + min(c4 * 4i + 2i, 2i) * 8192i], c4 * 4i + 2i < 3i), select(0.0f, b0[base + min(c4 * 4i + 3i, 2i) * 8192i], c4 * 4i + 3i < 3i));
+}
+`;
+
+// shader 2: first used by predict_000_conv2d_G_conv1_cpu
+const shader2 = `
 enable subgroups;
 // conv2d f32[1,3,64,128] * f32[8,3,7,7] -> [1,8,32,64]
 // stride [2,2], padding [3,3], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,8,32,64]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 128x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 64x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 1i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 2047i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 2047i);
   let n0 = p0 / 2048i;
   let i0 = (p0 / 64i) % 32i;
   let j0 = p0 % 64i;
   let hb0 = i0 * 2i - 3i;
   let wb0 = j0 * 2i - 3i;
-  let xo0 = n0 * 24576i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 2047i);
+  let xo0 = n0 * 32768i;
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 2047i);
   let n1 = p1 / 2048i;
   let i1 = (p1 / 64i) % 32i;
   let j1 = p1 % 64i;
   let hb1 = i1 * 2i - 3i;
   let wb1 = j1 * 2i - 3i;
-  let xo1 = n1 * 24576i;
+  let xo1 = n1 * 32768i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 2047i);
+  let n2 = p2 / 2048i;
+  let i2 = (p2 / 64i) % 32i;
+  let j2 = p2 % 64i;
+  let hb2 = i2 * 2i - 3i;
+  let wb2 = j2 * 2i - 3i;
+  let xo2 = n2 * 32768i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 2047i);
+  let n3 = p3 / 2048i;
+  let i3 = (p3 / 64i) % 32i;
+  let j3 = p3 % 64i;
+  let hb3 = i3 * 2i - 3i;
+  let wb3 = j3 * 2i - 3i;
+  let xo3 = n3 * 32768i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -73,43 +108,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 3i; c++) {
-    for (var u = 0i; u < 7i; u++) {
-      let h0 = hb0 + u * 1i;
-      let hok0 = h0 >= 0i && h0 < 64i;
-      let xr0 = xo0 + (c * 64i + clamp(h0, 0i, 63i)) * 128i;
-      let h1 = hb1 + u * 1i;
-      let hok1 = h1 >= 0i && h1 < 64i;
-      let xr1 = xo1 + (c * 64i + clamp(h1, 0i, 63i)) * 128i;
-      for (var v = 0i; v < 7i; v++) {
-        let wv = b1[((c * 7i + u) * 7i + v) * 2i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 127i)], hok0 && w0 >= 0i && w0 < 128i);
-        let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 127i)], hok1 && w1 >= 0i && w1 < 128i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 49i; k++) {
+    let c4 = k / 49i;
+    let u = (k / 7i) % 7i;
+    let v = k % 7i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 1i + c4) * 8192i + clamp(h0, 0i, 63i) * 128i + clamp(w0, 0i, 127i)], h0 >= 0i && h0 < 64i && w0 >= 0i && w0 < 128i);
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 1i + c4) * 8192i + clamp(h1, 0i, 63i) * 128i + clamp(w1, 0i, 127i)], h1 >= 0i && h1 < 64i && w1 >= 0i && w1 < 128i);
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 1i + c4) * 8192i + clamp(h2, 0i, 63i) * 128i + clamp(w2, 0i, 127i)], h2 >= 0i && h2 < 64i && w2 >= 0i && w2 < 128i);
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 1i + c4) * 8192i + clamp(h3, 0i, 63i) * 128i + clamp(w3, 0i, 127i)], h3 >= 0i && h3 < 64i && w3 >= 0i && w3 < 128i);
+    let wr = (c4 * 196i + u * 7i + v) * 2i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 98i];
+    let y2 = b1[wr + 196i];
+    let y3 = b1[wr + 294i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 2048i || o >= 8i) { continue; }
       let n = p / 2048i;
@@ -123,13 +195,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 2: first used by predict_000_conv2d_G_conv1
-const shader2 = `
+// shader 3: first used by predict_000_conv2d_G_conv1
+const shader3 = `
 // conv2d f32[1,3,64,128] * f32[8,3,7,7] -> [1,8,32,64]
 // stride [2,2], padding [3,3], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,8,32,64]
 // tile 8 out-channels x 4 pixels
-// threads 512, workgroup 64; FLOPs 4816896; bytes 168672
+// threads 512, workgroup 64; FLOPs 4816896; bytes 203008
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -149,28 +221,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let j0 = p0 % 64i;
   let hb0 = i0 * 2i - 3i;
   let wb0 = j0 * 2i - 3i;
-  let xo0 = n0 * 24576i;
+  let xo0 = n0 * 32768i;
   let p1 = min(pb * 4i + 1i, 2047i);
   let n1 = p1 / 2048i;
   let i1 = (p1 / 64i) % 32i;
   let j1 = p1 % 64i;
   let hb1 = i1 * 2i - 3i;
   let wb1 = j1 * 2i - 3i;
-  let xo1 = n1 * 24576i;
+  let xo1 = n1 * 32768i;
   let p2 = min(pb * 4i + 2i, 2047i);
   let n2 = p2 / 2048i;
   let i2 = (p2 / 64i) % 32i;
   let j2 = p2 % 64i;
   let hb2 = i2 * 2i - 3i;
   let wb2 = j2 * 2i - 3i;
-  let xo2 = n2 * 24576i;
+  let xo2 = n2 * 32768i;
   let p3 = min(pb * 4i + 3i, 2047i);
   let n3 = p3 / 2048i;
   let i3 = (p3 / 64i) % 32i;
   let j3 = p3 % 64i;
   let hb3 = i3 * 2i - 3i;
   let wb3 = j3 * 2i - 3i;
-  let xo3 = n3 * 24576i;
+  let xo3 = n3 * 32768i;
   let o0 = min(ob * 8i + 0i, 7i);
   let o1 = min(ob * 8i + 1i, 7i);
   let o2 = min(ob * 8i + 2i, 7i);
@@ -215,26 +287,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 7i; u++) {
       let h0 = hb0 + u * 1i;
       let hok0 = h0 >= 0i && h0 < 64i;
-      let xr0 = xo0 + (c * 64i + clamp(h0, 0i, 63i)) * 128i;
+      let xr0 = xo0 + ((c >> 2u) * 8192i + clamp(h0, 0i, 63i) * 128i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
       let hok1 = h1 >= 0i && h1 < 64i;
-      let xr1 = xo1 + (c * 64i + clamp(h1, 0i, 63i)) * 128i;
+      let xr1 = xo1 + ((c >> 2u) * 8192i + clamp(h1, 0i, 63i) * 128i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
       let hok2 = h2 >= 0i && h2 < 64i;
-      let xr2 = xo2 + (c * 64i + clamp(h2, 0i, 63i)) * 128i;
+      let xr2 = xo2 + ((c >> 2u) * 8192i + clamp(h2, 0i, 63i) * 128i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
       let hok3 = h3 >= 0i && h3 < 64i;
-      let xr3 = xo3 + (c * 64i + clamp(h3, 0i, 63i)) * 128i;
+      let xr3 = xo3 + ((c >> 2u) * 8192i + clamp(h3, 0i, 63i) * 128i) * 4i + (c & 3i);
       for (var v = 0i; v < 7i; v++) {
         let tap = ((c * 7i + u) * 7i + v) * 8i;
         let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 127i)], hok0 && w0 >= 0i && w0 < 128i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 127i) * 4i], hok0 && w0 >= 0i && w0 < 128i);
         let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 127i)], hok1 && w1 >= 0i && w1 < 128i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 127i) * 4i], hok1 && w1 >= 0i && w1 < 128i);
         let w2 = wb2 + v * 1i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 127i)], hok2 && w2 >= 0i && w2 < 128i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 127i) * 4i], hok2 && w2 >= 0i && w2 < 128i);
         let w3 = wb3 + v * 1i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 127i)], hok3 && w3 >= 0i && w3 < 128i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 127i) * 4i], hok3 && w3 >= 0i && w3 < 128i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -293,8 +365,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 3: first used by predict_001_maxPool2d_G_bn1
-const shader3 = `
+// shader 4: first used by predict_001_maxPool2d_G_bn1
+const shader4 = `
 // maxPool2d f32[1,8,32,64]: kernel [3,3], stride [2,2], padding [1,1], ceil true
 // threads 4488, workgroup 64; FLOPs 40392; bytes 83488
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -322,8 +394,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 4: first used by predict_002_conv2d_G_layer1_0_conv1_pack
-const shader4 = `
+// shader 5: first used by predict_002_conv2d_G_layer1_0_conv1_pack
+const shader5 = `
 // repack conv weights f32[8,8,1,1] as [8][8]
 // threads 64, workgroup 64; FLOPs 0; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -333,45 +405,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 64i) { return; }
   let q = gi % 8i;
-  let r = gi / 8i;
-  b1[gi] = select(0.0f, b0[min(q, 7i) * 8i + r], q < 8i);
+  let r = min(gi / 8i, 7i);
+  b1[gi] = select(0.0f, b0[min(q, 7i) * 8i + r], q < 8i && gi / 8i < 8i);
 }
 `;
 
-// shader 5: first used by predict_002_conv2d_G_layer1_0_conv1_cpu
-const shader5 = `
+// shader 6: first used by predict_002_conv2d_G_layer1_0_conv1_packc
+const shader6 = `
+// repack f32[1,8,17,33] as [1][2][17][33] x vec4 (4 channels per element)
+// threads 1122, workgroup 64; FLOPs 0; bytes 35904
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 1122i) { return; }
+  let hw = gi % 561i;
+  let c4 = (gi / 561i) % 2i;
+  let n = gi / 1122i;
+  let base = n * 4488i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 561i], b0[base + (c4 * 4i + 1i) * 561i], b0[base + (c4 * 4i + 2i) * 561i], b0[base + (c4 * 4i + 3i) * 561i]);
+}
+`;
+
+// shader 7: first used by predict_002_conv2d_G_layer1_0_conv1_cpu
+const shader7 = `
 enable subgroups;
 // conv2d f32[1,8,17,33] * f32[8,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,8,17,33]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 18x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 1i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 560i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 560i);
   let n0 = p0 / 561i;
   let i0 = (p0 / 33i) % 17i;
   let j0 = p0 % 33i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 4488i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 560i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 560i);
   let n1 = p1 / 561i;
   let i1 = (p1 / 33i) % 17i;
   let j1 = p1 % 33i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 4488i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 560i);
+  let n2 = p2 / 561i;
+  let i2 = (p2 / 33i) % 17i;
+  let j2 = p2 % 33i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 4488i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 560i);
+  let n3 = p3 / 561i;
+  let i3 = (p3 / 33i) % 17i;
+  let j3 = p3 % 33i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 4488i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -388,41 +495,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 8i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 17i + h0) * 33i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 17i + h1) * 33i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 2i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 2i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 2i + c4) * 561i + h0 * 33i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 2i + c4) * 561i + h1 * 33i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 2i + c4) * 561i + h2 * 33i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 2i + c4) * 561i + h3 * 33i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 2i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 2i];
+    let y2 = b1[wr + 4i];
+    let y3 = b1[wr + 6i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 561i || o >= 8i) { continue; }
       let n = p / 561i;
@@ -436,8 +582,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 6: first used by predict_002_conv2d_G_layer1_0_conv1
-const shader6 = `
+// shader 8: first used by predict_002_conv2d_G_layer1_0_conv1
+const shader8 = `
 // conv2d f32[1,8,17,33] * f32[8,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,8,17,33]
@@ -527,23 +673,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 8i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 17i + h0) * 33i;
+      let xr0 = xo0 + ((c >> 2u) * 561i + h0 * 33i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 17i + h1) * 33i;
+      let xr1 = xo1 + ((c >> 2u) * 561i + h1 * 33i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 17i + h2) * 33i;
+      let xr2 = xo2 + ((c >> 2u) * 561i + h2 * 33i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 17i + h3) * 33i;
+      let xr3 = xo3 + ((c >> 2u) * 561i + h3 * 33i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 8i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -602,8 +748,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 7: first used by predict_003_conv2d_G_layer1_0_conv2_pack
-const shader7 = `
+// shader 9: first used by predict_003_conv2d_G_layer1_0_conv2_pack
+const shader9 = `
 // repack conv weights f32[8,8,3,3] as [72][8]
 // threads 576, workgroup 64; FLOPs 0; bytes 4608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -613,45 +759,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 576i) { return; }
   let q = gi % 8i;
-  let r = gi / 8i;
-  b1[gi] = select(0.0f, b0[min(q, 7i) * 72i + r], q < 8i);
+  let r = min(gi / 8i, 71i);
+  b1[gi] = select(0.0f, b0[min(q, 7i) * 72i + r], q < 8i && gi / 8i < 72i);
 }
 `;
 
-// shader 8: first used by predict_003_conv2d_G_layer1_0_conv2_cpu
-const shader8 = `
+// shader 10: first used by predict_003_conv2d_G_layer1_0_conv2_cpu
+const shader10 = `
 enable subgroups;
 // conv2d f32[1,8,17,33] * f32[8,8,3,3] -> [1,8,17,33]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,8,17,33]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 18x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 1i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 560i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 560i);
   let n0 = p0 / 561i;
   let i0 = (p0 / 33i) % 17i;
   let j0 = p0 % 33i;
   let hb0 = i0 * 1i - 1i;
   let wb0 = j0 * 1i - 1i;
   let xo0 = n0 * 4488i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 560i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 560i);
   let n1 = p1 / 561i;
   let i1 = (p1 / 33i) % 17i;
   let j1 = p1 % 33i;
   let hb1 = i1 * 1i - 1i;
   let wb1 = j1 * 1i - 1i;
   let xo1 = n1 * 4488i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 560i);
+  let n2 = p2 / 561i;
+  let i2 = (p2 / 33i) % 17i;
+  let j2 = p2 % 33i;
+  let hb2 = i2 * 1i - 1i;
+  let wb2 = j2 * 1i - 1i;
+  let xo2 = n2 * 4488i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 560i);
+  let n3 = p3 / 561i;
+  let i3 = (p3 / 33i) % 17i;
+  let j3 = p3 % 33i;
+  let hb3 = i3 * 1i - 1i;
+  let wb3 = j3 * 1i - 1i;
+  let xo3 = n3 * 4488i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -668,43 +831,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 8i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 1i;
-      let hok0 = h0 >= 0i && h0 < 17i;
-      let xr0 = xo0 + (c * 17i + clamp(h0, 0i, 16i)) * 33i;
-      let h1 = hb1 + u * 1i;
-      let hok1 = h1 >= 0i && h1 < 17i;
-      let xr1 = xo1 + (c * 17i + clamp(h1, 0i, 16i)) * 33i;
-      for (var v = 0i; v < 3i; v++) {
-        let wv = b1[((c * 3i + u) * 3i + v) * 2i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 32i)], hok0 && w0 >= 0i && w0 < 33i);
-        let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 32i)], hok1 && w1 >= 0i && w1 < 33i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 18i; k++) {
+    let c4 = k / 9i;
+    let u = (k / 3i) % 3i;
+    let v = k % 3i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 2i + c4) * 561i + clamp(h0, 0i, 16i) * 33i + clamp(w0, 0i, 32i)], h0 >= 0i && h0 < 17i && w0 >= 0i && w0 < 33i);
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 2i + c4) * 561i + clamp(h1, 0i, 16i) * 33i + clamp(w1, 0i, 32i)], h1 >= 0i && h1 < 17i && w1 >= 0i && w1 < 33i);
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 2i + c4) * 561i + clamp(h2, 0i, 16i) * 33i + clamp(w2, 0i, 32i)], h2 >= 0i && h2 < 17i && w2 >= 0i && w2 < 33i);
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 2i + c4) * 561i + clamp(h3, 0i, 16i) * 33i + clamp(w3, 0i, 32i)], h3 >= 0i && h3 < 17i && w3 >= 0i && w3 < 33i);
+    let wr = (c4 * 36i + u * 3i + v) * 2i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 18i];
+    let y2 = b1[wr + 36i];
+    let y3 = b1[wr + 54i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 561i || o >= 8i) { continue; }
       let n = p / 561i;
@@ -718,8 +918,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 9: first used by predict_003_conv2d_G_layer1_0_conv2
-const shader9 = `
+// shader 11: first used by predict_003_conv2d_G_layer1_0_conv2
+const shader11 = `
 // conv2d f32[1,8,17,33] * f32[8,8,3,3] -> [1,8,17,33]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,8,17,33]
@@ -810,26 +1010,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 3i; u++) {
       let h0 = hb0 + u * 1i;
       let hok0 = h0 >= 0i && h0 < 17i;
-      let xr0 = xo0 + (c * 17i + clamp(h0, 0i, 16i)) * 33i;
+      let xr0 = xo0 + ((c >> 2u) * 561i + clamp(h0, 0i, 16i) * 33i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
       let hok1 = h1 >= 0i && h1 < 17i;
-      let xr1 = xo1 + (c * 17i + clamp(h1, 0i, 16i)) * 33i;
+      let xr1 = xo1 + ((c >> 2u) * 561i + clamp(h1, 0i, 16i) * 33i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
       let hok2 = h2 >= 0i && h2 < 17i;
-      let xr2 = xo2 + (c * 17i + clamp(h2, 0i, 16i)) * 33i;
+      let xr2 = xo2 + ((c >> 2u) * 561i + clamp(h2, 0i, 16i) * 33i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
       let hok3 = h3 >= 0i && h3 < 17i;
-      let xr3 = xo3 + (c * 17i + clamp(h3, 0i, 16i)) * 33i;
+      let xr3 = xo3 + ((c >> 2u) * 561i + clamp(h3, 0i, 16i) * 33i) * 4i + (c & 3i);
       for (var v = 0i; v < 3i; v++) {
         let tap = ((c * 3i + u) * 3i + v) * 8i;
         let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 32i)], hok0 && w0 >= 0i && w0 < 33i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 32i) * 4i], hok0 && w0 >= 0i && w0 < 33i);
         let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 32i)], hok1 && w1 >= 0i && w1 < 33i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 32i) * 4i], hok1 && w1 >= 0i && w1 < 33i);
         let w2 = wb2 + v * 1i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 32i)], hok2 && w2 >= 0i && w2 < 33i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 32i) * 4i], hok2 && w2 >= 0i && w2 < 33i);
         let w3 = wb3 + v * 1i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 32i)], hok3 && w3 >= 0i && w3 < 33i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 32i) * 4i], hok3 && w3 >= 0i && w3 < 33i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -888,8 +1088,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 10: first used by predict_004_conv2d_G_layer1_0_conv3_pack
-const shader10 = `
+// shader 12: first used by predict_004_conv2d_G_layer1_0_conv3_pack
+const shader12 = `
 // repack conv weights f32[32,8,1,1] as [8][32]
 // threads 256, workgroup 64; FLOPs 0; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -899,40 +1099,57 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 256i) { return; }
   let q = gi % 32i;
-  let r = gi / 32i;
-  b1[gi] = select(0.0f, b0[min(q, 31i) * 8i + r], q < 32i);
+  let r = min(gi / 32i, 7i);
+  b1[gi] = select(0.0f, b0[min(q, 31i) * 8i + r], q < 32i && gi / 32i < 8i);
 }
 `;
 
-// shader 11: first used by predict_004_conv2d_G_layer1_0_conv3_cpu
-const shader11 = `
+// shader 13: first used by predict_004_conv2d_G_layer1_0_conv3_cpu
+const shader13 = `
 enable subgroups;
 // conv2d f32[1,8,17,33] * f32[32,8,1,1] -> [1,32,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 18x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 7i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 560i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 560i);
   let n0 = p0 / 561i;
   let i0 = (p0 / 33i) % 17i;
   let j0 = p0 % 33i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 4488i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 560i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 560i);
   let n1 = p1 / 561i;
   let i1 = (p1 / 33i) % 17i;
   let j1 = p1 % 33i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 4488i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 560i);
+  let n2 = p2 / 561i;
+  let i2 = (p2 / 33i) % 17i;
+  let j2 = p2 % 33i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 4488i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 560i);
+  let n3 = p3 / 561i;
+  let i3 = (p3 / 33i) % 17i;
+  let j3 = p3 % 33i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 4488i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -949,41 +1166,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 8i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 17i + h0) * 33i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 17i + h1) * 33i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 8i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 2i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 2i + c4) * 561i + h0 * 33i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 2i + c4) * 561i + h1 * 33i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 2i + c4) * 561i + h2 * 33i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 2i + c4) * 561i + h3 * 33i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 8i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 8i];
+    let y2 = b1[wr + 16i];
+    let y3 = b1[wr + 24i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 561i || o >= 32i) { continue; }
       let n = p / 561i;
@@ -995,8 +1251,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 12: first used by predict_004_conv2d_G_layer1_0_conv3
-const shader12 = `
+// shader 14: first used by predict_004_conv2d_G_layer1_0_conv3
+const shader14 = `
 // conv2d f32[1,8,17,33] * f32[32,8,1,1] -> [1,32,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -1081,23 +1337,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 8i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 17i + h0) * 33i;
+      let xr0 = xo0 + ((c >> 2u) * 561i + h0 * 33i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 17i + h1) * 33i;
+      let xr1 = xo1 + ((c >> 2u) * 561i + h1 * 33i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 17i + h2) * 33i;
+      let xr2 = xo2 + ((c >> 2u) * 561i + h2 * 33i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 17i + h3) * 33i;
+      let xr3 = xo3 + ((c >> 2u) * 561i + h3 * 33i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 32i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -1154,15 +1410,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 13: first used by predict_005_conv2d_G_layer1_0_downsample_0_cpu
-const shader13 = `
+// shader 15: first used by predict_005_conv2d_G_layer1_0_downsample_0_cpu
+const shader15 = `
 enable subgroups;
 // conv2d f32[1,8,17,33] * f32[32,8,1,1] -> [1,32,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,32,17,33]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 18x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
@@ -1174,25 +1430,42 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 7i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 560i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 560i);
   let n0 = p0 / 561i;
   let i0 = (p0 / 33i) % 17i;
   let j0 = p0 % 33i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 4488i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 560i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 560i);
   let n1 = p1 / 561i;
   let i1 = (p1 / 33i) % 17i;
   let j1 = p1 % 33i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 4488i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 560i);
+  let n2 = p2 / 561i;
+  let i2 = (p2 / 33i) % 17i;
+  let j2 = p2 % 33i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 4488i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 560i);
+  let n3 = p3 / 561i;
+  let i3 = (p3 / 33i) % 17i;
+  let j3 = p3 % 33i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 4488i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -1209,41 +1482,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 8i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 17i + h0) * 33i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 17i + h1) * 33i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 8i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 2i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 2i + c4) * 561i + h0 * 33i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 2i + c4) * 561i + h1 * 33i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 2i + c4) * 561i + h2 * 33i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 2i + c4) * 561i + h3 * 33i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 8i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 8i];
+    let y2 = b1[wr + 16i];
+    let y3 = b1[wr + 24i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 561i || o >= 32i) { continue; }
       let n = p / 561i;
@@ -1259,8 +1571,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 14: first used by predict_005_conv2d_G_layer1_0_downsample_0
-const shader14 = `
+// shader 16: first used by predict_005_conv2d_G_layer1_0_downsample_0
+const shader16 = `
 // conv2d f32[1,8,17,33] * f32[32,8,1,1] -> [1,32,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,32,17,33]
@@ -1355,23 +1667,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 8i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 17i + h0) * 33i;
+      let xr0 = xo0 + ((c >> 2u) * 561i + h0 * 33i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 17i + h1) * 33i;
+      let xr1 = xo1 + ((c >> 2u) * 561i + h1 * 33i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 17i + h2) * 33i;
+      let xr2 = xo2 + ((c >> 2u) * 561i + h2 * 33i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 17i + h3) * 33i;
+      let xr3 = xo3 + ((c >> 2u) * 561i + h3 * 33i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 32i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -1432,8 +1744,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 15: first used by predict_006_conv2d_G_layer2_0_conv1_pack
-const shader15 = `
+// shader 17: first used by predict_006_conv2d_G_layer2_0_conv1_pack
+const shader17 = `
 // repack conv weights f32[16,32,1,1] as [32][16]
 // threads 512, workgroup 64; FLOPs 0; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1443,45 +1755,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 512i) { return; }
   let q = gi % 16i;
-  let r = gi / 16i;
-  b1[gi] = select(0.0f, b0[min(q, 15i) * 32i + r], q < 16i);
+  let r = min(gi / 16i, 31i);
+  b1[gi] = select(0.0f, b0[min(q, 15i) * 32i + r], q < 16i && gi / 16i < 32i);
 }
 `;
 
-// shader 16: first used by predict_006_conv2d_G_layer2_0_conv1_cpu
-const shader16 = `
+// shader 18: first used by predict_006_conv2d_G_layer2_0_conv1_packc
+const shader18 = `
+// repack f32[1,32,17,33] as [1][8][17][33] x vec4 (4 channels per element)
+// threads 4488, workgroup 64; FLOPs 0; bytes 143616
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 4488i) { return; }
+  let hw = gi % 561i;
+  let c4 = (gi / 561i) % 8i;
+  let n = gi / 4488i;
+  let base = n * 17952i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 561i], b0[base + (c4 * 4i + 1i) * 561i], b0[base + (c4 * 4i + 2i) * 561i], b0[base + (c4 * 4i + 3i) * 561i]);
+}
+`;
+
+// shader 19: first used by predict_006_conv2d_G_layer2_0_conv1_cpu
+const shader19 = `
 enable subgroups;
 // conv2d f32[1,32,17,33] * f32[16,32,1,1] -> [1,16,9,17]
 // stride [2,2], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,16,9,17]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 3i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
   let n0 = p0 / 153i;
   let i0 = (p0 / 17i) % 9i;
   let j0 = p0 % 17i;
   let hb0 = i0 * 2i - 0i;
   let wb0 = j0 * 2i - 0i;
   let xo0 = n0 * 17952i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
   let n1 = p1 / 153i;
   let i1 = (p1 / 17i) % 9i;
   let j1 = p1 % 17i;
   let hb1 = i1 * 2i - 0i;
   let wb1 = j1 * 2i - 0i;
   let xo1 = n1 * 17952i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = p2 / 153i;
+  let i2 = (p2 / 17i) % 9i;
+  let j2 = p2 % 17i;
+  let hb2 = i2 * 2i - 0i;
+  let wb2 = j2 * 2i - 0i;
+  let xo2 = n2 * 17952i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = p3 / 153i;
+  let i3 = (p3 / 17i) % 9i;
+  let j3 = p3 % 17i;
+  let hb3 = i3 * 2i - 0i;
+  let wb3 = j3 * 2i - 0i;
+  let xo3 = n3 * 17952i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -1498,41 +1845,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 32i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 17i + h0) * 33i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 17i + h1) * 33i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 4i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 8i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 8i + c4) * 561i + h0 * 33i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 8i + c4) * 561i + h1 * 33i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 8i + c4) * 561i + h2 * 33i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 8i + c4) * 561i + h3 * 33i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 4i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 4i];
+    let y2 = b1[wr + 8i];
+    let y3 = b1[wr + 12i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 153i || o >= 16i) { continue; }
       let n = p / 153i;
@@ -1546,8 +1932,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 17: first used by predict_006_conv2d_G_layer2_0_conv1
-const shader17 = `
+// shader 20: first used by predict_006_conv2d_G_layer2_0_conv1
+const shader20 = `
 // conv2d f32[1,32,17,33] * f32[16,32,1,1] -> [1,16,9,17]
 // stride [2,2], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,16,9,17]
@@ -1637,23 +2023,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 32i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 17i + h0) * 33i;
+      let xr0 = xo0 + ((c >> 2u) * 561i + h0 * 33i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 17i + h1) * 33i;
+      let xr1 = xo1 + ((c >> 2u) * 561i + h1 * 33i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 17i + h2) * 33i;
+      let xr2 = xo2 + ((c >> 2u) * 561i + h2 * 33i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 17i + h3) * 33i;
+      let xr3 = xo3 + ((c >> 2u) * 561i + h3 * 33i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 16i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -1712,8 +2098,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 18: first used by predict_007_conv2d_G_layer2_0_conv2_pack
-const shader18 = `
+// shader 21: first used by predict_007_conv2d_G_layer2_0_conv2_pack
+const shader21 = `
 // repack conv weights f32[16,16,3,3] as [144][16]
 // threads 2304, workgroup 64; FLOPs 0; bytes 18432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1723,45 +2109,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 2304i) { return; }
   let q = gi % 16i;
-  let r = gi / 16i;
-  b1[gi] = select(0.0f, b0[min(q, 15i) * 144i + r], q < 16i);
+  let r = min(gi / 16i, 143i);
+  b1[gi] = select(0.0f, b0[min(q, 15i) * 144i + r], q < 16i && gi / 16i < 144i);
 }
 `;
 
-// shader 19: first used by predict_007_conv2d_G_layer2_0_conv2_cpu
-const shader19 = `
+// shader 22: first used by predict_007_conv2d_G_layer2_0_conv2_packc
+const shader22 = `
+// repack f32[1,16,9,17] as [1][4][9][17] x vec4 (4 channels per element)
+// threads 612, workgroup 64; FLOPs 0; bytes 19584
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 612i) { return; }
+  let hw = gi % 153i;
+  let c4 = (gi / 153i) % 4i;
+  let n = gi / 612i;
+  let base = n * 2448i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 153i], b0[base + (c4 * 4i + 1i) * 153i], b0[base + (c4 * 4i + 2i) * 153i], b0[base + (c4 * 4i + 3i) * 153i]);
+}
+`;
+
+// shader 23: first used by predict_007_conv2d_G_layer2_0_conv2_cpu
+const shader23 = `
 enable subgroups;
 // conv2d f32[1,16,9,17] * f32[16,16,3,3] -> [1,16,9,17]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,16,9,17]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 3i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
   let n0 = p0 / 153i;
   let i0 = (p0 / 17i) % 9i;
   let j0 = p0 % 17i;
   let hb0 = i0 * 1i - 1i;
   let wb0 = j0 * 1i - 1i;
   let xo0 = n0 * 2448i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
   let n1 = p1 / 153i;
   let i1 = (p1 / 17i) % 9i;
   let j1 = p1 % 17i;
   let hb1 = i1 * 1i - 1i;
   let wb1 = j1 * 1i - 1i;
   let xo1 = n1 * 2448i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = p2 / 153i;
+  let i2 = (p2 / 17i) % 9i;
+  let j2 = p2 % 17i;
+  let hb2 = i2 * 1i - 1i;
+  let wb2 = j2 * 1i - 1i;
+  let xo2 = n2 * 2448i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = p3 / 153i;
+  let i3 = (p3 / 17i) % 9i;
+  let j3 = p3 % 17i;
+  let hb3 = i3 * 1i - 1i;
+  let wb3 = j3 * 1i - 1i;
+  let xo3 = n3 * 2448i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -1778,43 +2199,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 16i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 1i;
-      let hok0 = h0 >= 0i && h0 < 9i;
-      let xr0 = xo0 + (c * 9i + clamp(h0, 0i, 8i)) * 17i;
-      let h1 = hb1 + u * 1i;
-      let hok1 = h1 >= 0i && h1 < 9i;
-      let xr1 = xo1 + (c * 9i + clamp(h1, 0i, 8i)) * 17i;
-      for (var v = 0i; v < 3i; v++) {
-        let wv = b1[((c * 3i + u) * 3i + v) * 4i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i)], hok0 && w0 >= 0i && w0 < 17i);
-        let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i)], hok1 && w1 >= 0i && w1 < 17i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 36i; k++) {
+    let c4 = k / 9i;
+    let u = (k / 3i) % 3i;
+    let v = k % 3i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 4i + c4) * 153i + clamp(h0, 0i, 8i) * 17i + clamp(w0, 0i, 16i)], h0 >= 0i && h0 < 9i && w0 >= 0i && w0 < 17i);
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 4i + c4) * 153i + clamp(h1, 0i, 8i) * 17i + clamp(w1, 0i, 16i)], h1 >= 0i && h1 < 9i && w1 >= 0i && w1 < 17i);
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 4i + c4) * 153i + clamp(h2, 0i, 8i) * 17i + clamp(w2, 0i, 16i)], h2 >= 0i && h2 < 9i && w2 >= 0i && w2 < 17i);
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 4i + c4) * 153i + clamp(h3, 0i, 8i) * 17i + clamp(w3, 0i, 16i)], h3 >= 0i && h3 < 9i && w3 >= 0i && w3 < 17i);
+    let wr = (c4 * 36i + u * 3i + v) * 4i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 36i];
+    let y2 = b1[wr + 72i];
+    let y3 = b1[wr + 108i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 153i || o >= 16i) { continue; }
       let n = p / 153i;
@@ -1828,8 +2286,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 20: first used by predict_007_conv2d_G_layer2_0_conv2
-const shader20 = `
+// shader 24: first used by predict_007_conv2d_G_layer2_0_conv2
+const shader24 = `
 // conv2d f32[1,16,9,17] * f32[16,16,3,3] -> [1,16,9,17]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,16,9,17]
@@ -1920,26 +2378,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 3i; u++) {
       let h0 = hb0 + u * 1i;
       let hok0 = h0 >= 0i && h0 < 9i;
-      let xr0 = xo0 + (c * 9i + clamp(h0, 0i, 8i)) * 17i;
+      let xr0 = xo0 + ((c >> 2u) * 153i + clamp(h0, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
       let hok1 = h1 >= 0i && h1 < 9i;
-      let xr1 = xo1 + (c * 9i + clamp(h1, 0i, 8i)) * 17i;
+      let xr1 = xo1 + ((c >> 2u) * 153i + clamp(h1, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
       let hok2 = h2 >= 0i && h2 < 9i;
-      let xr2 = xo2 + (c * 9i + clamp(h2, 0i, 8i)) * 17i;
+      let xr2 = xo2 + ((c >> 2u) * 153i + clamp(h2, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
       let hok3 = h3 >= 0i && h3 < 9i;
-      let xr3 = xo3 + (c * 9i + clamp(h3, 0i, 8i)) * 17i;
+      let xr3 = xo3 + ((c >> 2u) * 153i + clamp(h3, 0i, 8i) * 17i) * 4i + (c & 3i);
       for (var v = 0i; v < 3i; v++) {
         let tap = ((c * 3i + u) * 3i + v) * 16i;
         let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i)], hok0 && w0 >= 0i && w0 < 17i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i) * 4i], hok0 && w0 >= 0i && w0 < 17i);
         let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i)], hok1 && w1 >= 0i && w1 < 17i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i) * 4i], hok1 && w1 >= 0i && w1 < 17i);
         let w2 = wb2 + v * 1i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i)], hok2 && w2 >= 0i && w2 < 17i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i) * 4i], hok2 && w2 >= 0i && w2 < 17i);
         let w3 = wb3 + v * 1i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i)], hok3 && w3 >= 0i && w3 < 17i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i) * 4i], hok3 && w3 >= 0i && w3 < 17i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -1998,8 +2456,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 21: first used by predict_008_conv2d_G_layer2_0_conv3_pack
-const shader21 = `
+// shader 25: first used by predict_008_conv2d_G_layer2_0_conv3_pack
+const shader25 = `
 // repack conv weights f32[64,16,1,1] as [16][64]
 // threads 1024, workgroup 64; FLOPs 0; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2009,40 +2467,57 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 1024i) { return; }
   let q = gi % 64i;
-  let r = gi / 64i;
-  b1[gi] = select(0.0f, b0[min(q, 63i) * 16i + r], q < 64i);
+  let r = min(gi / 64i, 15i);
+  b1[gi] = select(0.0f, b0[min(q, 63i) * 16i + r], q < 64i && gi / 64i < 16i);
 }
 `;
 
-// shader 22: first used by predict_008_conv2d_G_layer2_0_conv3_cpu
-const shader22 = `
+// shader 26: first used by predict_008_conv2d_G_layer2_0_conv3_cpu
+const shader26 = `
 enable subgroups;
 // conv2d f32[1,16,9,17] * f32[64,16,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x2x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x2x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 15i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
   let n0 = p0 / 153i;
   let i0 = (p0 / 17i) % 9i;
   let j0 = p0 % 17i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 2448i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
   let n1 = p1 / 153i;
   let i1 = (p1 / 17i) % 9i;
   let j1 = p1 % 17i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 2448i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = p2 / 153i;
+  let i2 = (p2 / 17i) % 9i;
+  let j2 = p2 % 17i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 2448i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = p3 / 153i;
+  let i3 = (p3 / 17i) % 9i;
+  let j3 = p3 % 17i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 2448i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -2059,41 +2534,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 16i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 9i + h0) * 17i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 9i + h1) * 17i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 16i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 4i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 4i + c4) * 153i + h0 * 17i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 4i + c4) * 153i + h1 * 17i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 4i + c4) * 153i + h2 * 17i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 4i + c4) * 153i + h3 * 17i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 16i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 16i];
+    let y2 = b1[wr + 32i];
+    let y3 = b1[wr + 48i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 153i || o >= 64i) { continue; }
       let n = p / 153i;
@@ -2105,8 +2619,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 23: first used by predict_008_conv2d_G_layer2_0_conv3
-const shader23 = `
+// shader 27: first used by predict_008_conv2d_G_layer2_0_conv3
+const shader27 = `
 // conv2d f32[1,16,9,17] * f32[64,16,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -2191,23 +2705,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 16i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 9i + h0) * 17i;
+      let xr0 = xo0 + ((c >> 2u) * 153i + h0 * 17i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 9i + h1) * 17i;
+      let xr1 = xo1 + ((c >> 2u) * 153i + h1 * 17i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 9i + h2) * 17i;
+      let xr2 = xo2 + ((c >> 2u) * 153i + h2 * 17i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 9i + h3) * 17i;
+      let xr3 = xo3 + ((c >> 2u) * 153i + h3 * 17i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 64i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -2264,8 +2778,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 24: first used by predict_009_conv2d_G_layer2_0_downsample_0_pack
-const shader24 = `
+// shader 28: first used by predict_009_conv2d_G_layer2_0_downsample_0_pack
+const shader28 = `
 // repack conv weights f32[64,32,1,1] as [32][64]
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2275,20 +2789,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 2048i) { return; }
   let q = gi % 64i;
-  let r = gi / 64i;
-  b1[gi] = select(0.0f, b0[min(q, 63i) * 32i + r], q < 64i);
+  let r = min(gi / 64i, 31i);
+  b1[gi] = select(0.0f, b0[min(q, 63i) * 32i + r], q < 64i && gi / 64i < 32i);
 }
 `;
 
-// shader 25: first used by predict_009_conv2d_G_layer2_0_downsample_0_cpu
-const shader25 = `
+// shader 29: first used by predict_009_conv2d_G_layer2_0_downsample_0_cpu
+const shader29 = `
 enable subgroups;
 // conv2d f32[1,32,17,33] * f32[64,32,1,1] -> [1,64,9,17]
 // stride [2,2], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,9,17]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x2x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x2x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
@@ -2300,25 +2814,42 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 15i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
   let n0 = p0 / 153i;
   let i0 = (p0 / 17i) % 9i;
   let j0 = p0 % 17i;
   let hb0 = i0 * 2i - 0i;
   let wb0 = j0 * 2i - 0i;
   let xo0 = n0 * 17952i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
   let n1 = p1 / 153i;
   let i1 = (p1 / 17i) % 9i;
   let j1 = p1 % 17i;
   let hb1 = i1 * 2i - 0i;
   let wb1 = j1 * 2i - 0i;
   let xo1 = n1 * 17952i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = p2 / 153i;
+  let i2 = (p2 / 17i) % 9i;
+  let j2 = p2 % 17i;
+  let hb2 = i2 * 2i - 0i;
+  let wb2 = j2 * 2i - 0i;
+  let xo2 = n2 * 17952i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = p3 / 153i;
+  let i3 = (p3 / 17i) % 9i;
+  let j3 = p3 % 17i;
+  let hb3 = i3 * 2i - 0i;
+  let wb3 = j3 * 2i - 0i;
+  let xo3 = n3 * 17952i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -2335,41 +2866,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 32i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 17i + h0) * 33i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 17i + h1) * 33i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 16i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 8i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 8i + c4) * 561i + h0 * 33i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 8i + c4) * 561i + h1 * 33i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 8i + c4) * 561i + h2 * 33i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 8i + c4) * 561i + h3 * 33i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 16i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 16i];
+    let y2 = b1[wr + 32i];
+    let y3 = b1[wr + 48i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 153i || o >= 64i) { continue; }
       let n = p / 153i;
@@ -2385,8 +2955,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 26: first used by predict_009_conv2d_G_layer2_0_downsample_0
-const shader26 = `
+// shader 30: first used by predict_009_conv2d_G_layer2_0_downsample_0
+const shader30 = `
 // conv2d f32[1,32,17,33] * f32[64,32,1,1] -> [1,64,9,17]
 // stride [2,2], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,9,17]
@@ -2481,23 +3051,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 32i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 17i + h0) * 33i;
+      let xr0 = xo0 + ((c >> 2u) * 561i + h0 * 33i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 17i + h1) * 33i;
+      let xr1 = xo1 + ((c >> 2u) * 561i + h1 * 33i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 17i + h2) * 33i;
+      let xr2 = xo2 + ((c >> 2u) * 561i + h2 * 33i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 17i + h3) * 33i;
+      let xr3 = xo3 + ((c >> 2u) * 561i + h3 * 33i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 64i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -2558,8 +3128,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 27: first used by predict_010_conv2d_G_layer3_0_conv1_pack
-const shader27 = `
+// shader 31: first used by predict_010_conv2d_G_layer3_0_conv1_pack
+const shader31 = `
 // repack conv weights f32[32,64,1,1] as [64][32]
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2569,45 +3139,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 2048i) { return; }
   let q = gi % 32i;
-  let r = gi / 32i;
-  b1[gi] = select(0.0f, b0[min(q, 31i) * 64i + r], q < 32i);
+  let r = min(gi / 32i, 63i);
+  b1[gi] = select(0.0f, b0[min(q, 31i) * 64i + r], q < 32i && gi / 32i < 64i);
 }
 `;
 
-// shader 28: first used by predict_010_conv2d_G_layer3_0_conv1_cpu
-const shader28 = `
+// shader 32: first used by predict_010_conv2d_G_layer3_0_conv1_packc
+const shader32 = `
+// repack f32[1,64,9,17] as [1][16][9][17] x vec4 (4 channels per element)
+// threads 2448, workgroup 64; FLOPs 0; bytes 78336
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 2448i) { return; }
+  let hw = gi % 153i;
+  let c4 = (gi / 153i) % 16i;
+  let n = gi / 2448i;
+  let base = n * 9792i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 153i], b0[base + (c4 * 4i + 1i) * 153i], b0[base + (c4 * 4i + 2i) * 153i], b0[base + (c4 * 4i + 3i) * 153i]);
+}
+`;
+
+// shader 33: first used by predict_010_conv2d_G_layer3_0_conv1_cpu
+const shader33 = `
 enable subgroups;
 // conv2d f32[1,64,9,17] * f32[32,64,1,1] -> [1,32,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,32,9,17]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 7i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
   let n0 = p0 / 153i;
   let i0 = (p0 / 17i) % 9i;
   let j0 = p0 % 17i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 9792i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
   let n1 = p1 / 153i;
   let i1 = (p1 / 17i) % 9i;
   let j1 = p1 % 17i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 9792i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = p2 / 153i;
+  let i2 = (p2 / 17i) % 9i;
+  let j2 = p2 % 17i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 9792i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = p3 / 153i;
+  let i3 = (p3 / 17i) % 9i;
+  let j3 = p3 % 17i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 9792i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -2624,41 +3229,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 64i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 9i + h0) * 17i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 9i + h1) * 17i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 8i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 16i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 16i + c4) * 153i + h0 * 17i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 16i + c4) * 153i + h1 * 17i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 16i + c4) * 153i + h2 * 17i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 16i + c4) * 153i + h3 * 17i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 8i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 8i];
+    let y2 = b1[wr + 16i];
+    let y3 = b1[wr + 24i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 153i || o >= 32i) { continue; }
       let n = p / 153i;
@@ -2672,8 +3316,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 29: first used by predict_010_conv2d_G_layer3_0_conv1
-const shader29 = `
+// shader 34: first used by predict_010_conv2d_G_layer3_0_conv1
+const shader34 = `
 // conv2d f32[1,64,9,17] * f32[32,64,1,1] -> [1,32,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,32,9,17]
@@ -2763,23 +3407,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 64i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 9i + h0) * 17i;
+      let xr0 = xo0 + ((c >> 2u) * 153i + h0 * 17i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 9i + h1) * 17i;
+      let xr1 = xo1 + ((c >> 2u) * 153i + h1 * 17i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 9i + h2) * 17i;
+      let xr2 = xo2 + ((c >> 2u) * 153i + h2 * 17i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 9i + h3) * 17i;
+      let xr3 = xo3 + ((c >> 2u) * 153i + h3 * 17i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 32i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -2838,8 +3482,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 30: first used by predict_011_conv2d_G_layer3_0_conv2_pack
-const shader30 = `
+// shader 35: first used by predict_011_conv2d_G_layer3_0_conv2_pack
+const shader35 = `
 // repack conv weights f32[32,32,3,3] as [288][32]
 // threads 9216, workgroup 64; FLOPs 0; bytes 73728
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2849,45 +3493,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 9216i) { return; }
   let q = gi % 32i;
-  let r = gi / 32i;
-  b1[gi] = select(0.0f, b0[min(q, 31i) * 288i + r], q < 32i);
+  let r = min(gi / 32i, 287i);
+  b1[gi] = select(0.0f, b0[min(q, 31i) * 288i + r], q < 32i && gi / 32i < 288i);
 }
 `;
 
-// shader 31: first used by predict_011_conv2d_G_layer3_0_conv2_cpu
-const shader31 = `
+// shader 36: first used by predict_011_conv2d_G_layer3_0_conv2_packc
+const shader36 = `
+// repack f32[1,32,9,17] as [1][8][9][17] x vec4 (4 channels per element)
+// threads 1224, workgroup 64; FLOPs 0; bytes 39168
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 1224i) { return; }
+  let hw = gi % 153i;
+  let c4 = (gi / 153i) % 8i;
+  let n = gi / 1224i;
+  let base = n * 4896i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 153i], b0[base + (c4 * 4i + 1i) * 153i], b0[base + (c4 * 4i + 2i) * 153i], b0[base + (c4 * 4i + 3i) * 153i]);
+}
+`;
+
+// shader 37: first used by predict_011_conv2d_G_layer3_0_conv2_cpu
+const shader37 = `
 enable subgroups;
 // conv2d f32[1,32,9,17] * f32[32,32,3,3] -> [1,32,9,17]
 // stride [1,1], padding [2,2], dilation [2,2]
 // with a fused elementwise epilogue producing f32[1,32,9,17]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 7i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
   let n0 = p0 / 153i;
   let i0 = (p0 / 17i) % 9i;
   let j0 = p0 % 17i;
   let hb0 = i0 * 1i - 2i;
   let wb0 = j0 * 1i - 2i;
   let xo0 = n0 * 4896i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
   let n1 = p1 / 153i;
   let i1 = (p1 / 17i) % 9i;
   let j1 = p1 % 17i;
   let hb1 = i1 * 1i - 2i;
   let wb1 = j1 * 1i - 2i;
   let xo1 = n1 * 4896i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = p2 / 153i;
+  let i2 = (p2 / 17i) % 9i;
+  let j2 = p2 % 17i;
+  let hb2 = i2 * 1i - 2i;
+  let wb2 = j2 * 1i - 2i;
+  let xo2 = n2 * 4896i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = p3 / 153i;
+  let i3 = (p3 / 17i) % 9i;
+  let j3 = p3 % 17i;
+  let hb3 = i3 * 1i - 2i;
+  let wb3 = j3 * 1i - 2i;
+  let xo3 = n3 * 4896i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -2904,43 +3583,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 32i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 2i;
-      let hok0 = h0 >= 0i && h0 < 9i;
-      let xr0 = xo0 + (c * 9i + clamp(h0, 0i, 8i)) * 17i;
-      let h1 = hb1 + u * 2i;
-      let hok1 = h1 >= 0i && h1 < 9i;
-      let xr1 = xo1 + (c * 9i + clamp(h1, 0i, 8i)) * 17i;
-      for (var v = 0i; v < 3i; v++) {
-        let wv = b1[((c * 3i + u) * 3i + v) * 8i + ol];
-        let w0 = wb0 + v * 2i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i)], hok0 && w0 >= 0i && w0 < 17i);
-        let w1 = wb1 + v * 2i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i)], hok1 && w1 >= 0i && w1 < 17i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 72i; k++) {
+    let c4 = k / 9i;
+    let u = (k / 3i) % 3i;
+    let v = k % 3i;
+    let h0 = hb0 + u * 2i;
+    let w0 = wb0 + v * 2i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 8i + c4) * 153i + clamp(h0, 0i, 8i) * 17i + clamp(w0, 0i, 16i)], h0 >= 0i && h0 < 9i && w0 >= 0i && w0 < 17i);
+    let h1 = hb1 + u * 2i;
+    let w1 = wb1 + v * 2i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 8i + c4) * 153i + clamp(h1, 0i, 8i) * 17i + clamp(w1, 0i, 16i)], h1 >= 0i && h1 < 9i && w1 >= 0i && w1 < 17i);
+    let h2 = hb2 + u * 2i;
+    let w2 = wb2 + v * 2i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 8i + c4) * 153i + clamp(h2, 0i, 8i) * 17i + clamp(w2, 0i, 16i)], h2 >= 0i && h2 < 9i && w2 >= 0i && w2 < 17i);
+    let h3 = hb3 + u * 2i;
+    let w3 = wb3 + v * 2i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 8i + c4) * 153i + clamp(h3, 0i, 8i) * 17i + clamp(w3, 0i, 16i)], h3 >= 0i && h3 < 9i && w3 >= 0i && w3 < 17i);
+    let wr = (c4 * 36i + u * 3i + v) * 8i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 72i];
+    let y2 = b1[wr + 144i];
+    let y3 = b1[wr + 216i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 153i || o >= 32i) { continue; }
       let n = p / 153i;
@@ -2954,8 +3670,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 32: first used by predict_011_conv2d_G_layer3_0_conv2
-const shader32 = `
+// shader 38: first used by predict_011_conv2d_G_layer3_0_conv2
+const shader38 = `
 // conv2d f32[1,32,9,17] * f32[32,32,3,3] -> [1,32,9,17]
 // stride [1,1], padding [2,2], dilation [2,2]
 // with a fused elementwise epilogue producing f32[1,32,9,17]
@@ -3046,26 +3762,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 3i; u++) {
       let h0 = hb0 + u * 2i;
       let hok0 = h0 >= 0i && h0 < 9i;
-      let xr0 = xo0 + (c * 9i + clamp(h0, 0i, 8i)) * 17i;
+      let xr0 = xo0 + ((c >> 2u) * 153i + clamp(h0, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h1 = hb1 + u * 2i;
       let hok1 = h1 >= 0i && h1 < 9i;
-      let xr1 = xo1 + (c * 9i + clamp(h1, 0i, 8i)) * 17i;
+      let xr1 = xo1 + ((c >> 2u) * 153i + clamp(h1, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h2 = hb2 + u * 2i;
       let hok2 = h2 >= 0i && h2 < 9i;
-      let xr2 = xo2 + (c * 9i + clamp(h2, 0i, 8i)) * 17i;
+      let xr2 = xo2 + ((c >> 2u) * 153i + clamp(h2, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h3 = hb3 + u * 2i;
       let hok3 = h3 >= 0i && h3 < 9i;
-      let xr3 = xo3 + (c * 9i + clamp(h3, 0i, 8i)) * 17i;
+      let xr3 = xo3 + ((c >> 2u) * 153i + clamp(h3, 0i, 8i) * 17i) * 4i + (c & 3i);
       for (var v = 0i; v < 3i; v++) {
         let tap = ((c * 3i + u) * 3i + v) * 32i;
         let w0 = wb0 + v * 2i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i)], hok0 && w0 >= 0i && w0 < 17i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i) * 4i], hok0 && w0 >= 0i && w0 < 17i);
         let w1 = wb1 + v * 2i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i)], hok1 && w1 >= 0i && w1 < 17i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i) * 4i], hok1 && w1 >= 0i && w1 < 17i);
         let w2 = wb2 + v * 2i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i)], hok2 && w2 >= 0i && w2 < 17i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i) * 4i], hok2 && w2 >= 0i && w2 < 17i);
         let w3 = wb3 + v * 2i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i)], hok3 && w3 >= 0i && w3 < 17i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i) * 4i], hok3 && w3 >= 0i && w3 < 17i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -3124,8 +3840,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 33: first used by predict_012_conv2d_G_layer3_0_conv3_pack
-const shader33 = `
+// shader 39: first used by predict_012_conv2d_G_layer3_0_conv3_pack
+const shader39 = `
 // repack conv weights f32[128,32,1,1] as [32][128]
 // threads 4096, workgroup 64; FLOPs 0; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3135,40 +3851,57 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 4096i) { return; }
   let q = gi % 128i;
-  let r = gi / 128i;
-  b1[gi] = select(0.0f, b0[min(q, 127i) * 32i + r], q < 128i);
+  let r = min(gi / 128i, 31i);
+  b1[gi] = select(0.0f, b0[min(q, 127i) * 32i + r], q < 128i && gi / 128i < 32i);
 }
 `;
 
-// shader 34: first used by predict_012_conv2d_G_layer3_0_conv3_cpu
-const shader34 = `
+// shader 40: first used by predict_012_conv2d_G_layer3_0_conv3_cpu
+const shader40 = `
 enable subgroups;
 // conv2d f32[1,32,9,17] * f32[128,32,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x4x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x4x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 31i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
   let n0 = p0 / 153i;
   let i0 = (p0 / 17i) % 9i;
   let j0 = p0 % 17i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 4896i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
   let n1 = p1 / 153i;
   let i1 = (p1 / 17i) % 9i;
   let j1 = p1 % 17i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 4896i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = p2 / 153i;
+  let i2 = (p2 / 17i) % 9i;
+  let j2 = p2 % 17i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 4896i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = p3 / 153i;
+  let i3 = (p3 / 17i) % 9i;
+  let j3 = p3 % 17i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 4896i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -3185,41 +3918,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 32i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 9i + h0) * 17i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 9i + h1) * 17i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 32i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 8i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 8i + c4) * 153i + h0 * 17i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 8i + c4) * 153i + h1 * 17i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 8i + c4) * 153i + h2 * 17i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 8i + c4) * 153i + h3 * 17i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 32i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 32i];
+    let y2 = b1[wr + 64i];
+    let y3 = b1[wr + 96i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 153i || o >= 128i) { continue; }
       let n = p / 153i;
@@ -3231,8 +4003,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 35: first used by predict_012_conv2d_G_layer3_0_conv3
-const shader35 = `
+// shader 41: first used by predict_012_conv2d_G_layer3_0_conv3
+const shader41 = `
 // conv2d f32[1,32,9,17] * f32[128,32,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -3317,23 +4089,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 32i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 9i + h0) * 17i;
+      let xr0 = xo0 + ((c >> 2u) * 153i + h0 * 17i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 9i + h1) * 17i;
+      let xr1 = xo1 + ((c >> 2u) * 153i + h1 * 17i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 9i + h2) * 17i;
+      let xr2 = xo2 + ((c >> 2u) * 153i + h2 * 17i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 9i + h3) * 17i;
+      let xr3 = xo3 + ((c >> 2u) * 153i + h3 * 17i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 128i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -3390,8 +4162,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 36: first used by predict_013_conv2d_G_layer3_0_downsample_0_pack
-const shader36 = `
+// shader 42: first used by predict_013_conv2d_G_layer3_0_downsample_0_pack
+const shader42 = `
 // repack conv weights f32[128,64,1,1] as [64][128]
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3401,20 +4173,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 8192i) { return; }
   let q = gi % 128i;
-  let r = gi / 128i;
-  b1[gi] = select(0.0f, b0[min(q, 127i) * 64i + r], q < 128i);
+  let r = min(gi / 128i, 63i);
+  b1[gi] = select(0.0f, b0[min(q, 127i) * 64i + r], q < 128i && gi / 128i < 64i);
 }
 `;
 
-// shader 37: first used by predict_013_conv2d_G_layer3_0_downsample_0_cpu
-const shader37 = `
+// shader 43: first used by predict_013_conv2d_G_layer3_0_downsample_0_cpu
+const shader43 = `
 enable subgroups;
 // conv2d f32[1,64,9,17] * f32[128,64,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,9,17]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x4x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x4x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
@@ -3426,25 +4198,42 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 31i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
   let n0 = p0 / 153i;
   let i0 = (p0 / 17i) % 9i;
   let j0 = p0 % 17i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 9792i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
   let n1 = p1 / 153i;
   let i1 = (p1 / 17i) % 9i;
   let j1 = p1 % 17i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 9792i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = p2 / 153i;
+  let i2 = (p2 / 17i) % 9i;
+  let j2 = p2 % 17i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 9792i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = p3 / 153i;
+  let i3 = (p3 / 17i) % 9i;
+  let j3 = p3 % 17i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 9792i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -3461,41 +4250,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 64i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 9i + h0) * 17i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 9i + h1) * 17i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 32i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 16i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 16i + c4) * 153i + h0 * 17i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 16i + c4) * 153i + h1 * 17i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 16i + c4) * 153i + h2 * 17i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 16i + c4) * 153i + h3 * 17i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 32i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 32i];
+    let y2 = b1[wr + 64i];
+    let y3 = b1[wr + 96i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 153i || o >= 128i) { continue; }
       let n = p / 153i;
@@ -3511,8 +4339,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 38: first used by predict_013_conv2d_G_layer3_0_downsample_0
-const shader38 = `
+// shader 44: first used by predict_013_conv2d_G_layer3_0_downsample_0
+const shader44 = `
 // conv2d f32[1,64,9,17] * f32[128,64,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,9,17]
@@ -3607,23 +4435,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 64i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 9i + h0) * 17i;
+      let xr0 = xo0 + ((c >> 2u) * 153i + h0 * 17i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 9i + h1) * 17i;
+      let xr1 = xo1 + ((c >> 2u) * 153i + h1 * 17i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 9i + h2) * 17i;
+      let xr2 = xo2 + ((c >> 2u) * 153i + h2 * 17i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 9i + h3) * 17i;
+      let xr3 = xo3 + ((c >> 2u) * 153i + h3 * 17i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 128i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -3684,8 +4512,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 39: first used by predict_014_conv2d_G_layer4_0_conv1_pack
-const shader39 = `
+// shader 45: first used by predict_014_conv2d_G_layer4_0_conv1_pack
+const shader45 = `
 // repack conv weights f32[64,128,1,1] as [128][64]
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3695,45 +4523,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 8192i) { return; }
   let q = gi % 64i;
-  let r = gi / 64i;
-  b1[gi] = select(0.0f, b0[min(q, 63i) * 128i + r], q < 64i);
+  let r = min(gi / 64i, 127i);
+  b1[gi] = select(0.0f, b0[min(q, 63i) * 128i + r], q < 64i && gi / 64i < 128i);
 }
 `;
 
-// shader 40: first used by predict_014_conv2d_G_layer4_0_conv1_cpu
-const shader40 = `
+// shader 46: first used by predict_014_conv2d_G_layer4_0_conv1_packc
+const shader46 = `
+// repack f32[1,128,9,17] as [1][32][9][17] x vec4 (4 channels per element)
+// threads 4896, workgroup 64; FLOPs 0; bytes 156672
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 4896i) { return; }
+  let hw = gi % 153i;
+  let c4 = (gi / 153i) % 32i;
+  let n = gi / 4896i;
+  let base = n * 19584i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 153i], b0[base + (c4 * 4i + 1i) * 153i], b0[base + (c4 * 4i + 2i) * 153i], b0[base + (c4 * 4i + 3i) * 153i]);
+}
+`;
+
+// shader 47: first used by predict_014_conv2d_G_layer4_0_conv1_cpu
+const shader47 = `
 enable subgroups;
 // conv2d f32[1,128,9,17] * f32[64,128,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,9,17]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x2x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x2x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 15i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
   let n0 = p0 / 153i;
   let i0 = (p0 / 17i) % 9i;
   let j0 = p0 % 17i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 19584i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
   let n1 = p1 / 153i;
   let i1 = (p1 / 17i) % 9i;
   let j1 = p1 % 17i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 19584i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = p2 / 153i;
+  let i2 = (p2 / 17i) % 9i;
+  let j2 = p2 % 17i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 19584i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = p3 / 153i;
+  let i3 = (p3 / 17i) % 9i;
+  let j3 = p3 % 17i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 19584i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -3750,41 +4613,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 128i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 9i + h0) * 17i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 9i + h1) * 17i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 16i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 32i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 32i + c4) * 153i + h0 * 17i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 32i + c4) * 153i + h1 * 17i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 32i + c4) * 153i + h2 * 17i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 32i + c4) * 153i + h3 * 17i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 16i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 16i];
+    let y2 = b1[wr + 32i];
+    let y3 = b1[wr + 48i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 153i || o >= 64i) { continue; }
       let n = p / 153i;
@@ -3798,8 +4700,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 41: first used by predict_014_conv2d_G_layer4_0_conv1
-const shader41 = `
+// shader 48: first used by predict_014_conv2d_G_layer4_0_conv1
+const shader48 = `
 // conv2d f32[1,128,9,17] * f32[64,128,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,9,17]
@@ -3889,23 +4791,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 128i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 9i + h0) * 17i;
+      let xr0 = xo0 + ((c >> 2u) * 153i + h0 * 17i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 9i + h1) * 17i;
+      let xr1 = xo1 + ((c >> 2u) * 153i + h1 * 17i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 9i + h2) * 17i;
+      let xr2 = xo2 + ((c >> 2u) * 153i + h2 * 17i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 9i + h3) * 17i;
+      let xr3 = xo3 + ((c >> 2u) * 153i + h3 * 17i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 64i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -3964,8 +4866,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 42: first used by predict_015_conv2d_G_layer4_0_conv2_pack
-const shader42 = `
+// shader 49: first used by predict_015_conv2d_G_layer4_0_conv2_pack
+const shader49 = `
 // repack conv weights f32[64,64,3,3] as [576][64]
 // threads 36864, workgroup 64; FLOPs 0; bytes 294912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3975,45 +4877,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 36864i) { return; }
   let q = gi % 64i;
-  let r = gi / 64i;
-  b1[gi] = select(0.0f, b0[min(q, 63i) * 576i + r], q < 64i);
+  let r = min(gi / 64i, 575i);
+  b1[gi] = select(0.0f, b0[min(q, 63i) * 576i + r], q < 64i && gi / 64i < 576i);
 }
 `;
 
-// shader 43: first used by predict_015_conv2d_G_layer4_0_conv2_cpu
-const shader43 = `
+// shader 50: first used by predict_015_conv2d_G_layer4_0_conv2_cpu
+const shader50 = `
 enable subgroups;
 // conv2d f32[1,64,9,17] * f32[64,64,3,3] -> [1,64,9,17]
 // stride [1,1], padding [4,4], dilation [4,4]
 // with a fused elementwise epilogue producing f32[1,64,9,17]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x2x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x2x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 15i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
   let n0 = p0 / 153i;
   let i0 = (p0 / 17i) % 9i;
   let j0 = p0 % 17i;
   let hb0 = i0 * 1i - 4i;
   let wb0 = j0 * 1i - 4i;
   let xo0 = n0 * 9792i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
   let n1 = p1 / 153i;
   let i1 = (p1 / 17i) % 9i;
   let j1 = p1 % 17i;
   let hb1 = i1 * 1i - 4i;
   let wb1 = j1 * 1i - 4i;
   let xo1 = n1 * 9792i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = p2 / 153i;
+  let i2 = (p2 / 17i) % 9i;
+  let j2 = p2 % 17i;
+  let hb2 = i2 * 1i - 4i;
+  let wb2 = j2 * 1i - 4i;
+  let xo2 = n2 * 9792i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = p3 / 153i;
+  let i3 = (p3 / 17i) % 9i;
+  let j3 = p3 % 17i;
+  let hb3 = i3 * 1i - 4i;
+  let wb3 = j3 * 1i - 4i;
+  let xo3 = n3 * 9792i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -4030,43 +4949,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 64i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 4i;
-      let hok0 = h0 >= 0i && h0 < 9i;
-      let xr0 = xo0 + (c * 9i + clamp(h0, 0i, 8i)) * 17i;
-      let h1 = hb1 + u * 4i;
-      let hok1 = h1 >= 0i && h1 < 9i;
-      let xr1 = xo1 + (c * 9i + clamp(h1, 0i, 8i)) * 17i;
-      for (var v = 0i; v < 3i; v++) {
-        let wv = b1[((c * 3i + u) * 3i + v) * 16i + ol];
-        let w0 = wb0 + v * 4i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i)], hok0 && w0 >= 0i && w0 < 17i);
-        let w1 = wb1 + v * 4i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i)], hok1 && w1 >= 0i && w1 < 17i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 144i; k++) {
+    let c4 = k / 9i;
+    let u = (k / 3i) % 3i;
+    let v = k % 3i;
+    let h0 = hb0 + u * 4i;
+    let w0 = wb0 + v * 4i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 16i + c4) * 153i + clamp(h0, 0i, 8i) * 17i + clamp(w0, 0i, 16i)], h0 >= 0i && h0 < 9i && w0 >= 0i && w0 < 17i);
+    let h1 = hb1 + u * 4i;
+    let w1 = wb1 + v * 4i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 16i + c4) * 153i + clamp(h1, 0i, 8i) * 17i + clamp(w1, 0i, 16i)], h1 >= 0i && h1 < 9i && w1 >= 0i && w1 < 17i);
+    let h2 = hb2 + u * 4i;
+    let w2 = wb2 + v * 4i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 16i + c4) * 153i + clamp(h2, 0i, 8i) * 17i + clamp(w2, 0i, 16i)], h2 >= 0i && h2 < 9i && w2 >= 0i && w2 < 17i);
+    let h3 = hb3 + u * 4i;
+    let w3 = wb3 + v * 4i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 16i + c4) * 153i + clamp(h3, 0i, 8i) * 17i + clamp(w3, 0i, 16i)], h3 >= 0i && h3 < 9i && w3 >= 0i && w3 < 17i);
+    let wr = (c4 * 36i + u * 3i + v) * 16i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 144i];
+    let y2 = b1[wr + 288i];
+    let y3 = b1[wr + 432i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 153i || o >= 64i) { continue; }
       let n = p / 153i;
@@ -4080,8 +5036,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 44: first used by predict_015_conv2d_G_layer4_0_conv2
-const shader44 = `
+// shader 51: first used by predict_015_conv2d_G_layer4_0_conv2
+const shader51 = `
 // conv2d f32[1,64,9,17] * f32[64,64,3,3] -> [1,64,9,17]
 // stride [1,1], padding [4,4], dilation [4,4]
 // with a fused elementwise epilogue producing f32[1,64,9,17]
@@ -4172,26 +5128,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 3i; u++) {
       let h0 = hb0 + u * 4i;
       let hok0 = h0 >= 0i && h0 < 9i;
-      let xr0 = xo0 + (c * 9i + clamp(h0, 0i, 8i)) * 17i;
+      let xr0 = xo0 + ((c >> 2u) * 153i + clamp(h0, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h1 = hb1 + u * 4i;
       let hok1 = h1 >= 0i && h1 < 9i;
-      let xr1 = xo1 + (c * 9i + clamp(h1, 0i, 8i)) * 17i;
+      let xr1 = xo1 + ((c >> 2u) * 153i + clamp(h1, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h2 = hb2 + u * 4i;
       let hok2 = h2 >= 0i && h2 < 9i;
-      let xr2 = xo2 + (c * 9i + clamp(h2, 0i, 8i)) * 17i;
+      let xr2 = xo2 + ((c >> 2u) * 153i + clamp(h2, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h3 = hb3 + u * 4i;
       let hok3 = h3 >= 0i && h3 < 9i;
-      let xr3 = xo3 + (c * 9i + clamp(h3, 0i, 8i)) * 17i;
+      let xr3 = xo3 + ((c >> 2u) * 153i + clamp(h3, 0i, 8i) * 17i) * 4i + (c & 3i);
       for (var v = 0i; v < 3i; v++) {
         let tap = ((c * 3i + u) * 3i + v) * 64i;
         let w0 = wb0 + v * 4i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i)], hok0 && w0 >= 0i && w0 < 17i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i) * 4i], hok0 && w0 >= 0i && w0 < 17i);
         let w1 = wb1 + v * 4i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i)], hok1 && w1 >= 0i && w1 < 17i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i) * 4i], hok1 && w1 >= 0i && w1 < 17i);
         let w2 = wb2 + v * 4i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i)], hok2 && w2 >= 0i && w2 < 17i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i) * 4i], hok2 && w2 >= 0i && w2 < 17i);
         let w3 = wb3 + v * 4i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i)], hok3 && w3 >= 0i && w3 < 17i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i) * 4i], hok3 && w3 >= 0i && w3 < 17i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -4250,8 +5206,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 45: first used by predict_016_conv2d_G_layer4_0_conv3_pack
-const shader45 = `
+// shader 52: first used by predict_016_conv2d_G_layer4_0_conv3_pack
+const shader52 = `
 // repack conv weights f32[256,64,1,1] as [64][256]
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4261,40 +5217,57 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 16384i) { return; }
   let q = gi % 256i;
-  let r = gi / 256i;
-  b1[gi] = select(0.0f, b0[min(q, 255i) * 64i + r], q < 256i);
+  let r = min(gi / 256i, 63i);
+  b1[gi] = select(0.0f, b0[min(q, 255i) * 64i + r], q < 256i && gi / 256i < 64i);
 }
 `;
 
-// shader 46: first used by predict_016_conv2d_G_layer4_0_conv3_cpu
-const shader46 = `
+// shader 53: first used by predict_016_conv2d_G_layer4_0_conv3_cpu
+const shader53 = `
 enable subgroups;
 // conv2d f32[1,64,9,17] * f32[256,64,1,1] -> [1,256,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x8x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x8x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 63i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
   let n0 = p0 / 153i;
   let i0 = (p0 / 17i) % 9i;
   let j0 = p0 % 17i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 9792i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
   let n1 = p1 / 153i;
   let i1 = (p1 / 17i) % 9i;
   let j1 = p1 % 17i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 9792i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = p2 / 153i;
+  let i2 = (p2 / 17i) % 9i;
+  let j2 = p2 % 17i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 9792i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = p3 / 153i;
+  let i3 = (p3 / 17i) % 9i;
+  let j3 = p3 % 17i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 9792i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -4311,41 +5284,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 64i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 9i + h0) * 17i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 9i + h1) * 17i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 64i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 16i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 16i + c4) * 153i + h0 * 17i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 16i + c4) * 153i + h1 * 17i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 16i + c4) * 153i + h2 * 17i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 16i + c4) * 153i + h3 * 17i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 64i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 64i];
+    let y2 = b1[wr + 128i];
+    let y3 = b1[wr + 192i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 153i || o >= 256i) { continue; }
       let n = p / 153i;
@@ -4357,8 +5369,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 47: first used by predict_016_conv2d_G_layer4_0_conv3
-const shader47 = `
+// shader 54: first used by predict_016_conv2d_G_layer4_0_conv3
+const shader54 = `
 // conv2d f32[1,64,9,17] * f32[256,64,1,1] -> [1,256,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -4443,23 +5455,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 64i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 9i + h0) * 17i;
+      let xr0 = xo0 + ((c >> 2u) * 153i + h0 * 17i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 9i + h1) * 17i;
+      let xr1 = xo1 + ((c >> 2u) * 153i + h1 * 17i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 9i + h2) * 17i;
+      let xr2 = xo2 + ((c >> 2u) * 153i + h2 * 17i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 9i + h3) * 17i;
+      let xr3 = xo3 + ((c >> 2u) * 153i + h3 * 17i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 256i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -4516,8 +5528,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 48: first used by predict_017_conv2d_G_layer4_0_downsample_0_pack
-const shader48 = `
+// shader 55: first used by predict_017_conv2d_G_layer4_0_downsample_0_pack
+const shader55 = `
 // repack conv weights f32[256,128,1,1] as [128][256]
 // threads 32768, workgroup 64; FLOPs 0; bytes 262144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4527,20 +5539,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 32768i) { return; }
   let q = gi % 256i;
-  let r = gi / 256i;
-  b1[gi] = select(0.0f, b0[min(q, 255i) * 128i + r], q < 256i);
+  let r = min(gi / 256i, 127i);
+  b1[gi] = select(0.0f, b0[min(q, 255i) * 128i + r], q < 256i && gi / 256i < 128i);
 }
 `;
 
-// shader 49: first used by predict_017_conv2d_G_layer4_0_downsample_0_cpu
-const shader49 = `
+// shader 56: first used by predict_017_conv2d_G_layer4_0_downsample_0_cpu
+const shader56 = `
 enable subgroups;
 // conv2d f32[1,128,9,17] * f32[256,128,1,1] -> [1,256,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,9,17]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x8x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x8x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
@@ -4552,25 +5564,42 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 63i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
   let n0 = p0 / 153i;
   let i0 = (p0 / 17i) % 9i;
   let j0 = p0 % 17i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 19584i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
   let n1 = p1 / 153i;
   let i1 = (p1 / 17i) % 9i;
   let j1 = p1 % 17i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 19584i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = p2 / 153i;
+  let i2 = (p2 / 17i) % 9i;
+  let j2 = p2 % 17i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 19584i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = p3 / 153i;
+  let i3 = (p3 / 17i) % 9i;
+  let j3 = p3 % 17i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 19584i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -4587,41 +5616,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 128i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 9i + h0) * 17i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 9i + h1) * 17i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 64i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 32i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 32i + c4) * 153i + h0 * 17i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 32i + c4) * 153i + h1 * 17i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 32i + c4) * 153i + h2 * 17i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 32i + c4) * 153i + h3 * 17i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 64i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 64i];
+    let y2 = b1[wr + 128i];
+    let y3 = b1[wr + 192i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 153i || o >= 256i) { continue; }
       let n = p / 153i;
@@ -4637,8 +5705,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 50: first used by predict_017_conv2d_G_layer4_0_downsample_0
-const shader50 = `
+// shader 57: first used by predict_017_conv2d_G_layer4_0_downsample_0
+const shader57 = `
 // conv2d f32[1,128,9,17] * f32[256,128,1,1] -> [1,256,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,9,17]
@@ -4733,23 +5801,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 128i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 9i + h0) * 17i;
+      let xr0 = xo0 + ((c >> 2u) * 153i + h0 * 17i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 9i + h1) * 17i;
+      let xr1 = xo1 + ((c >> 2u) * 153i + h1 * 17i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 9i + h2) * 17i;
+      let xr2 = xo2 + ((c >> 2u) * 153i + h2 * 17i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 9i + h3) * 17i;
+      let xr3 = xo3 + ((c >> 2u) * 153i + h3 * 17i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 256i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -4810,8 +5878,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 51: first used by predict_018_conv2d_G_layer6_conv2d_list_0_pack
-const shader51 = `
+// shader 58: first used by predict_018_conv2d_G_layer6_conv2d_list_0_pack
+const shader58 = `
 // repack conv weights f32[19,256,3,3] as [2304][20]
 // threads 46080, workgroup 64; FLOPs 0; bytes 359424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4821,41 +5889,76 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 46080i) { return; }
   let q = gi % 20i;
-  let r = gi / 20i;
-  b1[gi] = select(0.0f, b0[min(q, 18i) * 2304i + r], q < 19i);
+  let r = min(gi / 20i, 2303i);
+  b1[gi] = select(0.0f, b0[min(q, 18i) * 2304i + r], q < 19i && gi / 20i < 2304i);
 }
 `;
 
-// shader 52: first used by predict_018_conv2d_G_layer6_conv2d_list_0_cpu
-const shader52 = `
+// shader 59: first used by predict_018_conv2d_G_layer6_conv2d_list_0_packc
+const shader59 = `
+// repack f32[1,256,9,17] as [1][64][9][17] x vec4 (4 channels per element)
+// threads 9792, workgroup 64; FLOPs 0; bytes 313344
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 9792i) { return; }
+  let hw = gi % 153i;
+  let c4 = (gi / 153i) % 64i;
+  let n = gi / 9792i;
+  let base = n * 39168i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 153i], b0[base + (c4 * 4i + 1i) * 153i], b0[base + (c4 * 4i + 2i) * 153i], b0[base + (c4 * 4i + 3i) * 153i]);
+}
+`;
+
+// shader 60: first used by predict_018_conv2d_G_layer6_conv2d_list_0_cpu
+const shader60 = `
 enable subgroups;
 // conv2d f32[1,256,9,17] * f32[19,256,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 4i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
   let n0 = p0 / 153i;
   let i0 = (p0 / 17i) % 9i;
   let j0 = p0 % 17i;
   let hb0 = i0 * 1i - 6i;
   let wb0 = j0 * 1i - 6i;
   let xo0 = n0 * 39168i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
   let n1 = p1 / 153i;
   let i1 = (p1 / 17i) % 9i;
   let j1 = p1 % 17i;
   let hb1 = i1 * 1i - 6i;
   let wb1 = j1 * 1i - 6i;
   let xo1 = n1 * 39168i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = p2 / 153i;
+  let i2 = (p2 / 17i) % 9i;
+  let j2 = p2 % 17i;
+  let hb2 = i2 * 1i - 6i;
+  let wb2 = j2 * 1i - 6i;
+  let xo2 = n2 * 39168i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = p3 / 153i;
+  let i3 = (p3 / 17i) % 9i;
+  let j3 = p3 % 17i;
+  let hb3 = i3 * 1i - 6i;
+  let wb3 = j3 * 1i - 6i;
+  let xo3 = n3 * 39168i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -4872,43 +5975,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 256i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 6i;
-      let hok0 = h0 >= 0i && h0 < 9i;
-      let xr0 = xo0 + (c * 9i + clamp(h0, 0i, 8i)) * 17i;
-      let h1 = hb1 + u * 6i;
-      let hok1 = h1 >= 0i && h1 < 9i;
-      let xr1 = xo1 + (c * 9i + clamp(h1, 0i, 8i)) * 17i;
-      for (var v = 0i; v < 3i; v++) {
-        let wv = b1[((c * 3i + u) * 3i + v) * 5i + ol];
-        let w0 = wb0 + v * 6i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i)], hok0 && w0 >= 0i && w0 < 17i);
-        let w1 = wb1 + v * 6i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i)], hok1 && w1 >= 0i && w1 < 17i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 576i; k++) {
+    let c4 = k / 9i;
+    let u = (k / 3i) % 3i;
+    let v = k % 3i;
+    let h0 = hb0 + u * 6i;
+    let w0 = wb0 + v * 6i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 64i + c4) * 153i + clamp(h0, 0i, 8i) * 17i + clamp(w0, 0i, 16i)], h0 >= 0i && h0 < 9i && w0 >= 0i && w0 < 17i);
+    let h1 = hb1 + u * 6i;
+    let w1 = wb1 + v * 6i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 64i + c4) * 153i + clamp(h1, 0i, 8i) * 17i + clamp(w1, 0i, 16i)], h1 >= 0i && h1 < 9i && w1 >= 0i && w1 < 17i);
+    let h2 = hb2 + u * 6i;
+    let w2 = wb2 + v * 6i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 64i + c4) * 153i + clamp(h2, 0i, 8i) * 17i + clamp(w2, 0i, 16i)], h2 >= 0i && h2 < 9i && w2 >= 0i && w2 < 17i);
+    let h3 = hb3 + u * 6i;
+    let w3 = wb3 + v * 6i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 64i + c4) * 153i + clamp(h3, 0i, 8i) * 17i + clamp(w3, 0i, 16i)], h3 >= 0i && h3 < 9i && w3 >= 0i && w3 < 17i);
+    let wr = (c4 * 36i + u * 3i + v) * 5i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 45i];
+    let y2 = b1[wr + 90i];
+    let y3 = b1[wr + 135i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 153i || o >= 19i) { continue; }
       let n = p / 153i;
@@ -4921,8 +6061,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 53: first used by predict_018_conv2d_G_layer6_conv2d_list_0
-const shader53 = `
+// shader 61: first used by predict_018_conv2d_G_layer6_conv2d_list_0
+const shader61 = `
 // conv2d f32[1,256,9,17] * f32[19,256,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 out-channels x 4 pixels
@@ -5009,26 +6149,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 3i; u++) {
       let h0 = hb0 + u * 6i;
       let hok0 = h0 >= 0i && h0 < 9i;
-      let xr0 = xo0 + (c * 9i + clamp(h0, 0i, 8i)) * 17i;
+      let xr0 = xo0 + ((c >> 2u) * 153i + clamp(h0, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h1 = hb1 + u * 6i;
       let hok1 = h1 >= 0i && h1 < 9i;
-      let xr1 = xo1 + (c * 9i + clamp(h1, 0i, 8i)) * 17i;
+      let xr1 = xo1 + ((c >> 2u) * 153i + clamp(h1, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h2 = hb2 + u * 6i;
       let hok2 = h2 >= 0i && h2 < 9i;
-      let xr2 = xo2 + (c * 9i + clamp(h2, 0i, 8i)) * 17i;
+      let xr2 = xo2 + ((c >> 2u) * 153i + clamp(h2, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h3 = hb3 + u * 6i;
       let hok3 = h3 >= 0i && h3 < 9i;
-      let xr3 = xo3 + (c * 9i + clamp(h3, 0i, 8i)) * 17i;
+      let xr3 = xo3 + ((c >> 2u) * 153i + clamp(h3, 0i, 8i) * 17i) * 4i + (c & 3i);
       for (var v = 0i; v < 3i; v++) {
         let tap = ((c * 3i + u) * 3i + v) * 20i;
         let w0 = wb0 + v * 6i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i)], hok0 && w0 >= 0i && w0 < 17i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i) * 4i], hok0 && w0 >= 0i && w0 < 17i);
         let w1 = wb1 + v * 6i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i)], hok1 && w1 >= 0i && w1 < 17i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i) * 4i], hok1 && w1 >= 0i && w1 < 17i);
         let w2 = wb2 + v * 6i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i)], hok2 && w2 >= 0i && w2 < 17i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i) * 4i], hok2 && w2 >= 0i && w2 < 17i);
         let w3 = wb3 + v * 6i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i)], hok3 && w3 >= 0i && w3 < 17i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i) * 4i], hok3 && w3 >= 0i && w3 < 17i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -5086,38 +6226,55 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 54: first used by predict_019_conv2d_G_layer6_conv2d_list_1_cpu
-const shader54 = `
+// shader 62: first used by predict_019_conv2d_G_layer6_conv2d_list_1_cpu
+const shader62 = `
 enable subgroups;
 // conv2d f32[1,256,9,17] * f32[19,256,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
 // with a fused elementwise epilogue producing f32[1,19,9,17]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 4i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
   let n0 = p0 / 153i;
   let i0 = (p0 / 17i) % 9i;
   let j0 = p0 % 17i;
   let hb0 = i0 * 1i - 12i;
   let wb0 = j0 * 1i - 12i;
   let xo0 = n0 * 39168i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
   let n1 = p1 / 153i;
   let i1 = (p1 / 17i) % 9i;
   let j1 = p1 % 17i;
   let hb1 = i1 * 1i - 12i;
   let wb1 = j1 * 1i - 12i;
   let xo1 = n1 * 39168i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = p2 / 153i;
+  let i2 = (p2 / 17i) % 9i;
+  let j2 = p2 % 17i;
+  let hb2 = i2 * 1i - 12i;
+  let wb2 = j2 * 1i - 12i;
+  let xo2 = n2 * 39168i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = p3 / 153i;
+  let i3 = (p3 / 17i) % 9i;
+  let j3 = p3 % 17i;
+  let hb3 = i3 * 1i - 12i;
+  let wb3 = j3 * 1i - 12i;
+  let xo3 = n3 * 39168i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -5134,43 +6291,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 256i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 12i;
-      let hok0 = h0 >= 0i && h0 < 9i;
-      let xr0 = xo0 + (c * 9i + clamp(h0, 0i, 8i)) * 17i;
-      let h1 = hb1 + u * 12i;
-      let hok1 = h1 >= 0i && h1 < 9i;
-      let xr1 = xo1 + (c * 9i + clamp(h1, 0i, 8i)) * 17i;
-      for (var v = 0i; v < 3i; v++) {
-        let wv = b1[((c * 3i + u) * 3i + v) * 5i + ol];
-        let w0 = wb0 + v * 12i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i)], hok0 && w0 >= 0i && w0 < 17i);
-        let w1 = wb1 + v * 12i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i)], hok1 && w1 >= 0i && w1 < 17i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 576i; k++) {
+    let c4 = k / 9i;
+    let u = (k / 3i) % 3i;
+    let v = k % 3i;
+    let h0 = hb0 + u * 12i;
+    let w0 = wb0 + v * 12i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 64i + c4) * 153i + clamp(h0, 0i, 8i) * 17i + clamp(w0, 0i, 16i)], h0 >= 0i && h0 < 9i && w0 >= 0i && w0 < 17i);
+    let h1 = hb1 + u * 12i;
+    let w1 = wb1 + v * 12i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 64i + c4) * 153i + clamp(h1, 0i, 8i) * 17i + clamp(w1, 0i, 16i)], h1 >= 0i && h1 < 9i && w1 >= 0i && w1 < 17i);
+    let h2 = hb2 + u * 12i;
+    let w2 = wb2 + v * 12i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 64i + c4) * 153i + clamp(h2, 0i, 8i) * 17i + clamp(w2, 0i, 16i)], h2 >= 0i && h2 < 9i && w2 >= 0i && w2 < 17i);
+    let h3 = hb3 + u * 12i;
+    let w3 = wb3 + v * 12i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 64i + c4) * 153i + clamp(h3, 0i, 8i) * 17i + clamp(w3, 0i, 16i)], h3 >= 0i && h3 < 9i && w3 >= 0i && w3 < 17i);
+    let wr = (c4 * 36i + u * 3i + v) * 5i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 45i];
+    let y2 = b1[wr + 90i];
+    let y3 = b1[wr + 135i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 153i || o >= 19i) { continue; }
       let n = p / 153i;
@@ -5184,8 +6378,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 55: first used by predict_019_conv2d_G_layer6_conv2d_list_1
-const shader55 = `
+// shader 63: first used by predict_019_conv2d_G_layer6_conv2d_list_1
+const shader63 = `
 // conv2d f32[1,256,9,17] * f32[19,256,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
 // with a fused elementwise epilogue producing f32[1,19,9,17]
@@ -5274,26 +6468,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 3i; u++) {
       let h0 = hb0 + u * 12i;
       let hok0 = h0 >= 0i && h0 < 9i;
-      let xr0 = xo0 + (c * 9i + clamp(h0, 0i, 8i)) * 17i;
+      let xr0 = xo0 + ((c >> 2u) * 153i + clamp(h0, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h1 = hb1 + u * 12i;
       let hok1 = h1 >= 0i && h1 < 9i;
-      let xr1 = xo1 + (c * 9i + clamp(h1, 0i, 8i)) * 17i;
+      let xr1 = xo1 + ((c >> 2u) * 153i + clamp(h1, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h2 = hb2 + u * 12i;
       let hok2 = h2 >= 0i && h2 < 9i;
-      let xr2 = xo2 + (c * 9i + clamp(h2, 0i, 8i)) * 17i;
+      let xr2 = xo2 + ((c >> 2u) * 153i + clamp(h2, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h3 = hb3 + u * 12i;
       let hok3 = h3 >= 0i && h3 < 9i;
-      let xr3 = xo3 + (c * 9i + clamp(h3, 0i, 8i)) * 17i;
+      let xr3 = xo3 + ((c >> 2u) * 153i + clamp(h3, 0i, 8i) * 17i) * 4i + (c & 3i);
       for (var v = 0i; v < 3i; v++) {
         let tap = ((c * 3i + u) * 3i + v) * 20i;
         let w0 = wb0 + v * 12i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i)], hok0 && w0 >= 0i && w0 < 17i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i) * 4i], hok0 && w0 >= 0i && w0 < 17i);
         let w1 = wb1 + v * 12i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i)], hok1 && w1 >= 0i && w1 < 17i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i) * 4i], hok1 && w1 >= 0i && w1 < 17i);
         let w2 = wb2 + v * 12i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i)], hok2 && w2 >= 0i && w2 < 17i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i) * 4i], hok2 && w2 >= 0i && w2 < 17i);
         let w3 = wb3 + v * 12i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i)], hok3 && w3 >= 0i && w3 < 17i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i) * 4i], hok3 && w3 >= 0i && w3 < 17i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -5352,8 +6546,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 56: first used by predict_020_conv2d_G_layer5_conv2d_list_0_pack
-const shader56 = `
+// shader 64: first used by predict_020_conv2d_G_layer5_conv2d_list_0_pack
+const shader64 = `
 // repack conv weights f32[19,128,3,3] as [1152][20]
 // threads 23040, workgroup 64; FLOPs 0; bytes 179712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5363,41 +6557,58 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 23040i) { return; }
   let q = gi % 20i;
-  let r = gi / 20i;
-  b1[gi] = select(0.0f, b0[min(q, 18i) * 1152i + r], q < 19i);
+  let r = min(gi / 20i, 1151i);
+  b1[gi] = select(0.0f, b0[min(q, 18i) * 1152i + r], q < 19i && gi / 20i < 1152i);
 }
 `;
 
-// shader 57: first used by predict_020_conv2d_G_layer5_conv2d_list_0_cpu
-const shader57 = `
+// shader 65: first used by predict_020_conv2d_G_layer5_conv2d_list_0_cpu
+const shader65 = `
 enable subgroups;
 // conv2d f32[1,128,9,17] * f32[19,128,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 4i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
   let n0 = p0 / 153i;
   let i0 = (p0 / 17i) % 9i;
   let j0 = p0 % 17i;
   let hb0 = i0 * 1i - 6i;
   let wb0 = j0 * 1i - 6i;
   let xo0 = n0 * 19584i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
   let n1 = p1 / 153i;
   let i1 = (p1 / 17i) % 9i;
   let j1 = p1 % 17i;
   let hb1 = i1 * 1i - 6i;
   let wb1 = j1 * 1i - 6i;
   let xo1 = n1 * 19584i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = p2 / 153i;
+  let i2 = (p2 / 17i) % 9i;
+  let j2 = p2 % 17i;
+  let hb2 = i2 * 1i - 6i;
+  let wb2 = j2 * 1i - 6i;
+  let xo2 = n2 * 19584i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = p3 / 153i;
+  let i3 = (p3 / 17i) % 9i;
+  let j3 = p3 % 17i;
+  let hb3 = i3 * 1i - 6i;
+  let wb3 = j3 * 1i - 6i;
+  let xo3 = n3 * 19584i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -5414,43 +6625,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 128i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 6i;
-      let hok0 = h0 >= 0i && h0 < 9i;
-      let xr0 = xo0 + (c * 9i + clamp(h0, 0i, 8i)) * 17i;
-      let h1 = hb1 + u * 6i;
-      let hok1 = h1 >= 0i && h1 < 9i;
-      let xr1 = xo1 + (c * 9i + clamp(h1, 0i, 8i)) * 17i;
-      for (var v = 0i; v < 3i; v++) {
-        let wv = b1[((c * 3i + u) * 3i + v) * 5i + ol];
-        let w0 = wb0 + v * 6i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i)], hok0 && w0 >= 0i && w0 < 17i);
-        let w1 = wb1 + v * 6i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i)], hok1 && w1 >= 0i && w1 < 17i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 288i; k++) {
+    let c4 = k / 9i;
+    let u = (k / 3i) % 3i;
+    let v = k % 3i;
+    let h0 = hb0 + u * 6i;
+    let w0 = wb0 + v * 6i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 32i + c4) * 153i + clamp(h0, 0i, 8i) * 17i + clamp(w0, 0i, 16i)], h0 >= 0i && h0 < 9i && w0 >= 0i && w0 < 17i);
+    let h1 = hb1 + u * 6i;
+    let w1 = wb1 + v * 6i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 32i + c4) * 153i + clamp(h1, 0i, 8i) * 17i + clamp(w1, 0i, 16i)], h1 >= 0i && h1 < 9i && w1 >= 0i && w1 < 17i);
+    let h2 = hb2 + u * 6i;
+    let w2 = wb2 + v * 6i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 32i + c4) * 153i + clamp(h2, 0i, 8i) * 17i + clamp(w2, 0i, 16i)], h2 >= 0i && h2 < 9i && w2 >= 0i && w2 < 17i);
+    let h3 = hb3 + u * 6i;
+    let w3 = wb3 + v * 6i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 32i + c4) * 153i + clamp(h3, 0i, 8i) * 17i + clamp(w3, 0i, 16i)], h3 >= 0i && h3 < 9i && w3 >= 0i && w3 < 17i);
+    let wr = (c4 * 36i + u * 3i + v) * 5i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 45i];
+    let y2 = b1[wr + 90i];
+    let y3 = b1[wr + 135i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 153i || o >= 19i) { continue; }
       let n = p / 153i;
@@ -5463,8 +6711,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 58: first used by predict_020_conv2d_G_layer5_conv2d_list_0
-const shader58 = `
+// shader 66: first used by predict_020_conv2d_G_layer5_conv2d_list_0
+const shader66 = `
 // conv2d f32[1,128,9,17] * f32[19,128,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 out-channels x 4 pixels
@@ -5551,26 +6799,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 3i; u++) {
       let h0 = hb0 + u * 6i;
       let hok0 = h0 >= 0i && h0 < 9i;
-      let xr0 = xo0 + (c * 9i + clamp(h0, 0i, 8i)) * 17i;
+      let xr0 = xo0 + ((c >> 2u) * 153i + clamp(h0, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h1 = hb1 + u * 6i;
       let hok1 = h1 >= 0i && h1 < 9i;
-      let xr1 = xo1 + (c * 9i + clamp(h1, 0i, 8i)) * 17i;
+      let xr1 = xo1 + ((c >> 2u) * 153i + clamp(h1, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h2 = hb2 + u * 6i;
       let hok2 = h2 >= 0i && h2 < 9i;
-      let xr2 = xo2 + (c * 9i + clamp(h2, 0i, 8i)) * 17i;
+      let xr2 = xo2 + ((c >> 2u) * 153i + clamp(h2, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h3 = hb3 + u * 6i;
       let hok3 = h3 >= 0i && h3 < 9i;
-      let xr3 = xo3 + (c * 9i + clamp(h3, 0i, 8i)) * 17i;
+      let xr3 = xo3 + ((c >> 2u) * 153i + clamp(h3, 0i, 8i) * 17i) * 4i + (c & 3i);
       for (var v = 0i; v < 3i; v++) {
         let tap = ((c * 3i + u) * 3i + v) * 20i;
         let w0 = wb0 + v * 6i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i)], hok0 && w0 >= 0i && w0 < 17i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i) * 4i], hok0 && w0 >= 0i && w0 < 17i);
         let w1 = wb1 + v * 6i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i)], hok1 && w1 >= 0i && w1 < 17i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i) * 4i], hok1 && w1 >= 0i && w1 < 17i);
         let w2 = wb2 + v * 6i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i)], hok2 && w2 >= 0i && w2 < 17i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i) * 4i], hok2 && w2 >= 0i && w2 < 17i);
         let w3 = wb3 + v * 6i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i)], hok3 && w3 >= 0i && w3 < 17i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i) * 4i], hok3 && w3 >= 0i && w3 < 17i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -5628,38 +6876,55 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 59: first used by predict_021_conv2d_G_layer5_conv2d_list_1_cpu
-const shader59 = `
+// shader 67: first used by predict_021_conv2d_G_layer5_conv2d_list_1_cpu
+const shader67 = `
 enable subgroups;
 // conv2d f32[1,128,9,17] * f32[19,128,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
 // with a fused elementwise epilogue producing f32[1,19,9,17]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 5x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 4i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 152i);
   let n0 = p0 / 153i;
   let i0 = (p0 / 17i) % 9i;
   let j0 = p0 % 17i;
   let hb0 = i0 * 1i - 12i;
   let wb0 = j0 * 1i - 12i;
   let xo0 = n0 * 19584i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 152i);
   let n1 = p1 / 153i;
   let i1 = (p1 / 17i) % 9i;
   let j1 = p1 % 17i;
   let hb1 = i1 * 1i - 12i;
   let wb1 = j1 * 1i - 12i;
   let xo1 = n1 * 19584i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 152i);
+  let n2 = p2 / 153i;
+  let i2 = (p2 / 17i) % 9i;
+  let j2 = p2 % 17i;
+  let hb2 = i2 * 1i - 12i;
+  let wb2 = j2 * 1i - 12i;
+  let xo2 = n2 * 19584i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 152i);
+  let n3 = p3 / 153i;
+  let i3 = (p3 / 17i) % 9i;
+  let j3 = p3 % 17i;
+  let hb3 = i3 * 1i - 12i;
+  let wb3 = j3 * 1i - 12i;
+  let xo3 = n3 * 19584i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -5676,43 +6941,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 128i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 12i;
-      let hok0 = h0 >= 0i && h0 < 9i;
-      let xr0 = xo0 + (c * 9i + clamp(h0, 0i, 8i)) * 17i;
-      let h1 = hb1 + u * 12i;
-      let hok1 = h1 >= 0i && h1 < 9i;
-      let xr1 = xo1 + (c * 9i + clamp(h1, 0i, 8i)) * 17i;
-      for (var v = 0i; v < 3i; v++) {
-        let wv = b1[((c * 3i + u) * 3i + v) * 5i + ol];
-        let w0 = wb0 + v * 12i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i)], hok0 && w0 >= 0i && w0 < 17i);
-        let w1 = wb1 + v * 12i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i)], hok1 && w1 >= 0i && w1 < 17i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 288i; k++) {
+    let c4 = k / 9i;
+    let u = (k / 3i) % 3i;
+    let v = k % 3i;
+    let h0 = hb0 + u * 12i;
+    let w0 = wb0 + v * 12i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 32i + c4) * 153i + clamp(h0, 0i, 8i) * 17i + clamp(w0, 0i, 16i)], h0 >= 0i && h0 < 9i && w0 >= 0i && w0 < 17i);
+    let h1 = hb1 + u * 12i;
+    let w1 = wb1 + v * 12i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 32i + c4) * 153i + clamp(h1, 0i, 8i) * 17i + clamp(w1, 0i, 16i)], h1 >= 0i && h1 < 9i && w1 >= 0i && w1 < 17i);
+    let h2 = hb2 + u * 12i;
+    let w2 = wb2 + v * 12i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 32i + c4) * 153i + clamp(h2, 0i, 8i) * 17i + clamp(w2, 0i, 16i)], h2 >= 0i && h2 < 9i && w2 >= 0i && w2 < 17i);
+    let h3 = hb3 + u * 12i;
+    let w3 = wb3 + v * 12i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 32i + c4) * 153i + clamp(h3, 0i, 8i) * 17i + clamp(w3, 0i, 16i)], h3 >= 0i && h3 < 9i && w3 >= 0i && w3 < 17i);
+    let wr = (c4 * 36i + u * 3i + v) * 5i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 45i];
+    let y2 = b1[wr + 90i];
+    let y3 = b1[wr + 135i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 153i || o >= 19i) { continue; }
       let n = p / 153i;
@@ -5726,8 +7028,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 60: first used by predict_021_conv2d_G_layer5_conv2d_list_1
-const shader60 = `
+// shader 68: first used by predict_021_conv2d_G_layer5_conv2d_list_1
+const shader68 = `
 // conv2d f32[1,128,9,17] * f32[19,128,3,3] + f32[19] -> [1,19,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
 // with a fused elementwise epilogue producing f32[1,19,9,17]
@@ -5816,26 +7118,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 3i; u++) {
       let h0 = hb0 + u * 12i;
       let hok0 = h0 >= 0i && h0 < 9i;
-      let xr0 = xo0 + (c * 9i + clamp(h0, 0i, 8i)) * 17i;
+      let xr0 = xo0 + ((c >> 2u) * 153i + clamp(h0, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h1 = hb1 + u * 12i;
       let hok1 = h1 >= 0i && h1 < 9i;
-      let xr1 = xo1 + (c * 9i + clamp(h1, 0i, 8i)) * 17i;
+      let xr1 = xo1 + ((c >> 2u) * 153i + clamp(h1, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h2 = hb2 + u * 12i;
       let hok2 = h2 >= 0i && h2 < 9i;
-      let xr2 = xo2 + (c * 9i + clamp(h2, 0i, 8i)) * 17i;
+      let xr2 = xo2 + ((c >> 2u) * 153i + clamp(h2, 0i, 8i) * 17i) * 4i + (c & 3i);
       let h3 = hb3 + u * 12i;
       let hok3 = h3 >= 0i && h3 < 9i;
-      let xr3 = xo3 + (c * 9i + clamp(h3, 0i, 8i)) * 17i;
+      let xr3 = xo3 + ((c >> 2u) * 153i + clamp(h3, 0i, 8i) * 17i) * 4i + (c & 3i);
       for (var v = 0i; v < 3i; v++) {
         let tap = ((c * 3i + u) * 3i + v) * 20i;
         let w0 = wb0 + v * 12i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i)], hok0 && w0 >= 0i && w0 < 17i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i) * 4i], hok0 && w0 >= 0i && w0 < 17i);
         let w1 = wb1 + v * 12i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i)], hok1 && w1 >= 0i && w1 < 17i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i) * 4i], hok1 && w1 >= 0i && w1 < 17i);
         let w2 = wb2 + v * 12i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i)], hok2 && w2 >= 0i && w2 < 17i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i) * 4i], hok2 && w2 >= 0i && w2 < 17i);
         let w3 = wb3 + v * 12i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i)], hok3 && w3 >= 0i && w3 < 17i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i) * 4i], hok3 && w3 >= 0i && w3 < 17i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -5900,7 +7202,7 @@ export const module: GeneratedModule = {
     limits: {"maxStorageBufferBindingSize":184320,"maxBufferSize":1704192,"maxStorageBuffersPerShaderStage":12},
     arenas: [
       {"name":"persistent0","bytes":1704192,"kind":"persistent"},
-      {"name":"scratch0","bytes":550400,"kind":"scratch"},
+      {"name":"scratch0","bytes":654336,"kind":"scratch"},
     ],
     tensors: [
       {"name":"image","role":"input","shape":[1,3,64,128],"dtype":"f32","bytes":98304,"arena":0,"offset":0},
@@ -6013,115 +7315,144 @@ export const module: GeneratedModule = {
     ],
     shaders: [
       { name: "predict_000_conv2d_G_conv1_pack", wgsl: shader0 },
-      { name: "predict_000_conv2d_G_conv1_cpu", wgsl: shader1 },
-      { name: "predict_000_conv2d_G_conv1", wgsl: shader2 },
-      { name: "predict_001_maxPool2d_G_bn1", wgsl: shader3 },
-      { name: "predict_002_conv2d_G_layer1_0_conv1_pack", wgsl: shader4 },
-      { name: "predict_002_conv2d_G_layer1_0_conv1_cpu", wgsl: shader5 },
-      { name: "predict_002_conv2d_G_layer1_0_conv1", wgsl: shader6 },
-      { name: "predict_003_conv2d_G_layer1_0_conv2_pack", wgsl: shader7 },
-      { name: "predict_003_conv2d_G_layer1_0_conv2_cpu", wgsl: shader8 },
-      { name: "predict_003_conv2d_G_layer1_0_conv2", wgsl: shader9 },
-      { name: "predict_004_conv2d_G_layer1_0_conv3_pack", wgsl: shader10 },
-      { name: "predict_004_conv2d_G_layer1_0_conv3_cpu", wgsl: shader11 },
-      { name: "predict_004_conv2d_G_layer1_0_conv3", wgsl: shader12 },
-      { name: "predict_005_conv2d_G_layer1_0_downsample_0_cpu", wgsl: shader13 },
-      { name: "predict_005_conv2d_G_layer1_0_downsample_0", wgsl: shader14 },
-      { name: "predict_006_conv2d_G_layer2_0_conv1_pack", wgsl: shader15 },
-      { name: "predict_006_conv2d_G_layer2_0_conv1_cpu", wgsl: shader16 },
-      { name: "predict_006_conv2d_G_layer2_0_conv1", wgsl: shader17 },
-      { name: "predict_007_conv2d_G_layer2_0_conv2_pack", wgsl: shader18 },
-      { name: "predict_007_conv2d_G_layer2_0_conv2_cpu", wgsl: shader19 },
-      { name: "predict_007_conv2d_G_layer2_0_conv2", wgsl: shader20 },
-      { name: "predict_008_conv2d_G_layer2_0_conv3_pack", wgsl: shader21 },
-      { name: "predict_008_conv2d_G_layer2_0_conv3_cpu", wgsl: shader22 },
-      { name: "predict_008_conv2d_G_layer2_0_conv3", wgsl: shader23 },
-      { name: "predict_009_conv2d_G_layer2_0_downsample_0_pack", wgsl: shader24 },
-      { name: "predict_009_conv2d_G_layer2_0_downsample_0_cpu", wgsl: shader25 },
-      { name: "predict_009_conv2d_G_layer2_0_downsample_0", wgsl: shader26 },
-      { name: "predict_010_conv2d_G_layer3_0_conv1_pack", wgsl: shader27 },
-      { name: "predict_010_conv2d_G_layer3_0_conv1_cpu", wgsl: shader28 },
-      { name: "predict_010_conv2d_G_layer3_0_conv1", wgsl: shader29 },
-      { name: "predict_011_conv2d_G_layer3_0_conv2_pack", wgsl: shader30 },
-      { name: "predict_011_conv2d_G_layer3_0_conv2_cpu", wgsl: shader31 },
-      { name: "predict_011_conv2d_G_layer3_0_conv2", wgsl: shader32 },
-      { name: "predict_012_conv2d_G_layer3_0_conv3_pack", wgsl: shader33 },
-      { name: "predict_012_conv2d_G_layer3_0_conv3_cpu", wgsl: shader34 },
-      { name: "predict_012_conv2d_G_layer3_0_conv3", wgsl: shader35 },
-      { name: "predict_013_conv2d_G_layer3_0_downsample_0_pack", wgsl: shader36 },
-      { name: "predict_013_conv2d_G_layer3_0_downsample_0_cpu", wgsl: shader37 },
-      { name: "predict_013_conv2d_G_layer3_0_downsample_0", wgsl: shader38 },
-      { name: "predict_014_conv2d_G_layer4_0_conv1_pack", wgsl: shader39 },
-      { name: "predict_014_conv2d_G_layer4_0_conv1_cpu", wgsl: shader40 },
-      { name: "predict_014_conv2d_G_layer4_0_conv1", wgsl: shader41 },
-      { name: "predict_015_conv2d_G_layer4_0_conv2_pack", wgsl: shader42 },
-      { name: "predict_015_conv2d_G_layer4_0_conv2_cpu", wgsl: shader43 },
-      { name: "predict_015_conv2d_G_layer4_0_conv2", wgsl: shader44 },
-      { name: "predict_016_conv2d_G_layer4_0_conv3_pack", wgsl: shader45 },
-      { name: "predict_016_conv2d_G_layer4_0_conv3_cpu", wgsl: shader46 },
-      { name: "predict_016_conv2d_G_layer4_0_conv3", wgsl: shader47 },
-      { name: "predict_017_conv2d_G_layer4_0_downsample_0_pack", wgsl: shader48 },
-      { name: "predict_017_conv2d_G_layer4_0_downsample_0_cpu", wgsl: shader49 },
-      { name: "predict_017_conv2d_G_layer4_0_downsample_0", wgsl: shader50 },
-      { name: "predict_018_conv2d_G_layer6_conv2d_list_0_pack", wgsl: shader51 },
-      { name: "predict_018_conv2d_G_layer6_conv2d_list_0_cpu", wgsl: shader52 },
-      { name: "predict_018_conv2d_G_layer6_conv2d_list_0", wgsl: shader53 },
-      { name: "predict_019_conv2d_G_layer6_conv2d_list_1_cpu", wgsl: shader54 },
-      { name: "predict_019_conv2d_G_layer6_conv2d_list_1", wgsl: shader55 },
-      { name: "predict_020_conv2d_G_layer5_conv2d_list_0_pack", wgsl: shader56 },
-      { name: "predict_020_conv2d_G_layer5_conv2d_list_0_cpu", wgsl: shader57 },
-      { name: "predict_020_conv2d_G_layer5_conv2d_list_0", wgsl: shader58 },
-      { name: "predict_021_conv2d_G_layer5_conv2d_list_1_cpu", wgsl: shader59 },
-      { name: "predict_021_conv2d_G_layer5_conv2d_list_1", wgsl: shader60 },
+      { name: "predict_000_conv2d_G_conv1_packc", wgsl: shader1 },
+      { name: "predict_000_conv2d_G_conv1_cpu", wgsl: shader2 },
+      { name: "predict_000_conv2d_G_conv1", wgsl: shader3 },
+      { name: "predict_001_maxPool2d_G_bn1", wgsl: shader4 },
+      { name: "predict_002_conv2d_G_layer1_0_conv1_pack", wgsl: shader5 },
+      { name: "predict_002_conv2d_G_layer1_0_conv1_packc", wgsl: shader6 },
+      { name: "predict_002_conv2d_G_layer1_0_conv1_cpu", wgsl: shader7 },
+      { name: "predict_002_conv2d_G_layer1_0_conv1", wgsl: shader8 },
+      { name: "predict_003_conv2d_G_layer1_0_conv2_pack", wgsl: shader9 },
+      { name: "predict_003_conv2d_G_layer1_0_conv2_cpu", wgsl: shader10 },
+      { name: "predict_003_conv2d_G_layer1_0_conv2", wgsl: shader11 },
+      { name: "predict_004_conv2d_G_layer1_0_conv3_pack", wgsl: shader12 },
+      { name: "predict_004_conv2d_G_layer1_0_conv3_cpu", wgsl: shader13 },
+      { name: "predict_004_conv2d_G_layer1_0_conv3", wgsl: shader14 },
+      { name: "predict_005_conv2d_G_layer1_0_downsample_0_cpu", wgsl: shader15 },
+      { name: "predict_005_conv2d_G_layer1_0_downsample_0", wgsl: shader16 },
+      { name: "predict_006_conv2d_G_layer2_0_conv1_pack", wgsl: shader17 },
+      { name: "predict_006_conv2d_G_layer2_0_conv1_packc", wgsl: shader18 },
+      { name: "predict_006_conv2d_G_layer2_0_conv1_cpu", wgsl: shader19 },
+      { name: "predict_006_conv2d_G_layer2_0_conv1", wgsl: shader20 },
+      { name: "predict_007_conv2d_G_layer2_0_conv2_pack", wgsl: shader21 },
+      { name: "predict_007_conv2d_G_layer2_0_conv2_packc", wgsl: shader22 },
+      { name: "predict_007_conv2d_G_layer2_0_conv2_cpu", wgsl: shader23 },
+      { name: "predict_007_conv2d_G_layer2_0_conv2", wgsl: shader24 },
+      { name: "predict_008_conv2d_G_layer2_0_conv3_pack", wgsl: shader25 },
+      { name: "predict_008_conv2d_G_layer2_0_conv3_cpu", wgsl: shader26 },
+      { name: "predict_008_conv2d_G_layer2_0_conv3", wgsl: shader27 },
+      { name: "predict_009_conv2d_G_layer2_0_downsample_0_pack", wgsl: shader28 },
+      { name: "predict_009_conv2d_G_layer2_0_downsample_0_cpu", wgsl: shader29 },
+      { name: "predict_009_conv2d_G_layer2_0_downsample_0", wgsl: shader30 },
+      { name: "predict_010_conv2d_G_layer3_0_conv1_pack", wgsl: shader31 },
+      { name: "predict_010_conv2d_G_layer3_0_conv1_packc", wgsl: shader32 },
+      { name: "predict_010_conv2d_G_layer3_0_conv1_cpu", wgsl: shader33 },
+      { name: "predict_010_conv2d_G_layer3_0_conv1", wgsl: shader34 },
+      { name: "predict_011_conv2d_G_layer3_0_conv2_pack", wgsl: shader35 },
+      { name: "predict_011_conv2d_G_layer3_0_conv2_packc", wgsl: shader36 },
+      { name: "predict_011_conv2d_G_layer3_0_conv2_cpu", wgsl: shader37 },
+      { name: "predict_011_conv2d_G_layer3_0_conv2", wgsl: shader38 },
+      { name: "predict_012_conv2d_G_layer3_0_conv3_pack", wgsl: shader39 },
+      { name: "predict_012_conv2d_G_layer3_0_conv3_cpu", wgsl: shader40 },
+      { name: "predict_012_conv2d_G_layer3_0_conv3", wgsl: shader41 },
+      { name: "predict_013_conv2d_G_layer3_0_downsample_0_pack", wgsl: shader42 },
+      { name: "predict_013_conv2d_G_layer3_0_downsample_0_cpu", wgsl: shader43 },
+      { name: "predict_013_conv2d_G_layer3_0_downsample_0", wgsl: shader44 },
+      { name: "predict_014_conv2d_G_layer4_0_conv1_pack", wgsl: shader45 },
+      { name: "predict_014_conv2d_G_layer4_0_conv1_packc", wgsl: shader46 },
+      { name: "predict_014_conv2d_G_layer4_0_conv1_cpu", wgsl: shader47 },
+      { name: "predict_014_conv2d_G_layer4_0_conv1", wgsl: shader48 },
+      { name: "predict_015_conv2d_G_layer4_0_conv2_pack", wgsl: shader49 },
+      { name: "predict_015_conv2d_G_layer4_0_conv2_cpu", wgsl: shader50 },
+      { name: "predict_015_conv2d_G_layer4_0_conv2", wgsl: shader51 },
+      { name: "predict_016_conv2d_G_layer4_0_conv3_pack", wgsl: shader52 },
+      { name: "predict_016_conv2d_G_layer4_0_conv3_cpu", wgsl: shader53 },
+      { name: "predict_016_conv2d_G_layer4_0_conv3", wgsl: shader54 },
+      { name: "predict_017_conv2d_G_layer4_0_downsample_0_pack", wgsl: shader55 },
+      { name: "predict_017_conv2d_G_layer4_0_downsample_0_cpu", wgsl: shader56 },
+      { name: "predict_017_conv2d_G_layer4_0_downsample_0", wgsl: shader57 },
+      { name: "predict_018_conv2d_G_layer6_conv2d_list_0_pack", wgsl: shader58 },
+      { name: "predict_018_conv2d_G_layer6_conv2d_list_0_packc", wgsl: shader59 },
+      { name: "predict_018_conv2d_G_layer6_conv2d_list_0_cpu", wgsl: shader60 },
+      { name: "predict_018_conv2d_G_layer6_conv2d_list_0", wgsl: shader61 },
+      { name: "predict_019_conv2d_G_layer6_conv2d_list_1_cpu", wgsl: shader62 },
+      { name: "predict_019_conv2d_G_layer6_conv2d_list_1", wgsl: shader63 },
+      { name: "predict_020_conv2d_G_layer5_conv2d_list_0_pack", wgsl: shader64 },
+      { name: "predict_020_conv2d_G_layer5_conv2d_list_0_cpu", wgsl: shader65 },
+      { name: "predict_020_conv2d_G_layer5_conv2d_list_0", wgsl: shader66 },
+      { name: "predict_021_conv2d_G_layer5_conv2d_list_1_cpu", wgsl: shader67 },
+      { name: "predict_021_conv2d_G_layer5_conv2d_list_1", wgsl: shader68 },
     ],
     phases: [
     {
       name: "predict",
       outputs: ["logits","aux_logits"],
       dispatches: [
-        dispatch("predict_000_conv2d_G_conv1_pack", [at(0, 98304, 4704), at(1, 65536, 4704)], { shader: 0, workgroups: [19,1,1] }),
-        dispatch("predict_000_conv2d_G_conv1", [at(0, 0, 98304), at(1, 65536, 4704), at(0, 103168, 32), at(0, 103424, 32), at(0, 103680, 32), at(0, 103936, 32), at(1, 0, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 1, workgroups: [128,1,1] }, { shader: 2, workgroups: [8,1,1] }),
-        dispatch("predict_001_maxPool2d_G_bn1", [at(1, 0, 65536), at(1, 143872, 17952)], { shader: 3, workgroups: [71,1,1] }),
-        dispatch("predict_002_conv2d_G_layer1_0_conv1_pack", [at(0, 104192, 256), at(1, 18176, 256)], { shader: 4, workgroups: [1,1,1] }),
-        dispatch("predict_002_conv2d_G_layer1_0_conv1", [at(1, 143872, 17952), at(1, 18176, 256), at(0, 104448, 32), at(0, 104704, 32), at(0, 104960, 32), at(0, 105216, 32), at(1, 0, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 5, workgroups: [36,1,1] }, { shader: 6, workgroups: [3,1,1] }),
-        dispatch("predict_003_conv2d_G_layer1_0_conv2_pack", [at(0, 105472, 2304), at(1, 18176, 2304)], { shader: 7, workgroups: [9,1,1] }),
-        dispatch("predict_003_conv2d_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 18176, 2304), at(0, 107776, 32), at(0, 108032, 32), at(0, 108288, 32), at(0, 108544, 32), at(1, 71936, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 8, workgroups: [36,1,1] }, { shader: 9, workgroups: [3,1,1] }),
-        dispatch("predict_004_conv2d_G_layer1_0_conv3_pack", [at(0, 108800, 1024), at(1, 90112, 1024)], { shader: 10, workgroups: [4,1,1] }),
-        dispatch("predict_004_conv2d_G_layer1_0_conv3", [at(1, 71936, 17952), at(1, 90112, 1024), at(1, 0, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 11, workgroups: [36,1,1] }, { shader: 12, workgroups: [9,1,1] }),
-        dispatch("predict_005_conv2d_G_layer1_0_downsample_0_pack", [at(0, 110848, 1024), at(1, 162048, 1024)], { shader: 10, workgroups: [4,1,1] }),
-        dispatch("predict_005_conv2d_G_layer1_0_downsample_0", [at(1, 143872, 17952), at(1, 162048, 1024), at(1, 0, 71808), at(0, 109824, 128), at(0, 110080, 128), at(0, 110336, 128), at(0, 110592, 128), at(0, 111872, 128), at(0, 112128, 128), at(0, 112384, 128), at(0, 112640, 128), at(1, 71936, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 13, workgroups: [36,1,1] }, { shader: 14, workgroups: [9,1,1] }),
-        dispatch("predict_006_conv2d_G_layer2_0_conv1_pack", [at(0, 112896, 2048), at(1, 9984, 2048)], { shader: 15, workgroups: [8,1,1] }),
-        dispatch("predict_006_conv2d_G_layer2_0_conv1", [at(1, 71936, 71808), at(1, 9984, 2048), at(0, 114944, 64), at(0, 115200, 64), at(0, 115456, 64), at(0, 115712, 64), at(1, 0, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 16, workgroups: [10,1,1] }, { shader: 17, workgroups: [2,1,1] }),
-        dispatch("predict_007_conv2d_G_layer2_0_conv2_pack", [at(0, 115968, 9216), at(1, 9984, 9216)], { shader: 18, workgroups: [36,1,1] }),
-        dispatch("predict_007_conv2d_G_layer2_0_conv2", [at(1, 0, 9792), at(1, 9984, 9216), at(0, 125184, 64), at(0, 125440, 64), at(0, 125696, 64), at(0, 125952, 64), at(1, 39168, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [10,1,1] }, { shader: 20, workgroups: [2,1,1] }),
-        dispatch("predict_008_conv2d_G_layer2_0_conv3_pack", [at(0, 126208, 4096), at(1, 49152, 4096)], { shader: 21, workgroups: [16,1,1] }),
-        dispatch("predict_008_conv2d_G_layer2_0_conv3", [at(1, 39168, 9792), at(1, 49152, 4096), at(1, 0, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 22, workgroups: [10,2,1] }, { shader: 23, workgroups: [5,1,1] }),
-        dispatch("predict_009_conv2d_G_layer2_0_downsample_0_pack", [at(0, 131328, 8192), at(1, 39168, 8192)], { shader: 24, workgroups: [32,1,1] }),
-        dispatch("predict_009_conv2d_G_layer2_0_downsample_0", [at(1, 71936, 71808), at(1, 39168, 8192), at(1, 0, 39168), at(0, 130304, 256), at(0, 130560, 256), at(0, 130816, 256), at(0, 131072, 256), at(0, 139520, 256), at(0, 139776, 256), at(0, 140032, 256), at(0, 140288, 256), at(1, 143872, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 25, workgroups: [10,2,1] }, { shader: 26, workgroups: [5,1,1] }),
-        dispatch("predict_010_conv2d_G_layer3_0_conv1_pack", [at(0, 140544, 8192), at(1, 0, 8192)], { shader: 27, workgroups: [32,1,1] }),
-        dispatch("predict_010_conv2d_G_layer3_0_conv1", [at(1, 143872, 39168), at(1, 0, 8192), at(0, 148736, 128), at(0, 148992, 128), at(0, 149248, 128), at(0, 149504, 128), at(1, 36864, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 28, workgroups: [10,1,1] }, { shader: 29, workgroups: [3,1,1] }),
-        dispatch("predict_011_conv2d_G_layer3_0_conv2_pack", [at(0, 149760, 36864), at(1, 0, 36864)], { shader: 30, workgroups: [144,1,1] }),
-        dispatch("predict_011_conv2d_G_layer3_0_conv2", [at(1, 36864, 19584), at(1, 0, 36864), at(0, 186624, 128), at(0, 186880, 128), at(0, 187136, 128), at(0, 187392, 128), at(1, 78336, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 31, workgroups: [10,1,1] }, { shader: 32, workgroups: [3,1,1] }),
-        dispatch("predict_012_conv2d_G_layer3_0_conv3_pack", [at(0, 187648, 16384), at(1, 98048, 16384)], { shader: 33, workgroups: [64,1,1] }),
-        dispatch("predict_012_conv2d_G_layer3_0_conv3", [at(1, 78336, 19584), at(1, 98048, 16384), at(1, 0, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 34, workgroups: [10,4,1] }, { shader: 35, workgroups: [10,1,1] }),
-        dispatch("predict_013_conv2d_G_layer3_0_downsample_0_pack", [at(0, 206080, 32768), at(1, 78336, 32768)], { shader: 36, workgroups: [128,1,1] }),
-        dispatch("predict_013_conv2d_G_layer3_0_downsample_0", [at(1, 143872, 39168), at(1, 78336, 32768), at(1, 0, 78336), at(0, 204032, 512), at(0, 204544, 512), at(0, 205056, 512), at(0, 205568, 512), at(0, 238848, 512), at(0, 239360, 512), at(0, 239872, 512), at(0, 240384, 512), at(1, 472064, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 37, workgroups: [10,4,1] }, { shader: 38, workgroups: [10,1,1] }),
-        dispatch("predict_014_conv2d_G_layer4_0_conv1_pack", [at(0, 240896, 32768), at(1, 0, 32768)], { shader: 39, workgroups: [128,1,1] }),
-        dispatch("predict_014_conv2d_G_layer4_0_conv1", [at(1, 472064, 78336), at(1, 0, 32768), at(0, 273664, 256), at(0, 273920, 256), at(0, 274176, 256), at(0, 274432, 256), at(1, 147456, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 40, workgroups: [10,2,1] }, { shader: 41, workgroups: [5,1,1] }),
-        dispatch("predict_015_conv2d_G_layer4_0_conv2_pack", [at(0, 274688, 147456), at(1, 0, 147456)], { shader: 42, workgroups: [576,1,1] }),
-        dispatch("predict_015_conv2d_G_layer4_0_conv2", [at(1, 147456, 39168), at(1, 0, 147456), at(0, 422144, 256), at(0, 422400, 256), at(0, 422656, 256), at(0, 422912, 256), at(1, 222208, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 43, workgroups: [10,2,1] }, { shader: 44, workgroups: [5,1,1] }),
-        dispatch("predict_016_conv2d_G_layer4_0_conv3_pack", [at(0, 423168, 65536), at(1, 156672, 65536)], { shader: 45, workgroups: [256,1,1] }),
-        dispatch("predict_016_conv2d_G_layer4_0_conv3", [at(1, 222208, 39168), at(1, 156672, 65536), at(1, 0, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 46, workgroups: [10,8,1] }, { shader: 47, workgroups: [20,1,1] }),
-        dispatch("predict_017_conv2d_G_layer4_0_downsample_0_pack", [at(0, 492800, 131072), at(1, 340992, 131072)], { shader: 48, workgroups: [512,1,1] }),
-        dispatch("predict_017_conv2d_G_layer4_0_downsample_0", [at(1, 472064, 78336), at(1, 340992, 131072), at(1, 0, 156672), at(0, 488704, 1024), at(0, 489728, 1024), at(0, 490752, 1024), at(0, 491776, 1024), at(0, 623872, 1024), at(0, 624896, 1024), at(0, 625920, 1024), at(0, 626944, 1024), at(1, 184320, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 49, workgroups: [10,8,1] }, { shader: 50, workgroups: [20,1,1] }),
-        dispatch("predict_018_conv2d_G_layer6_conv2d_list_0_pack", [at(0, 979200, 175104), at(1, 0, 184320)], { shader: 51, workgroups: [720,1,1] }),
-        dispatch("predict_018_conv2d_G_layer6_conv2d_list_0", [at(1, 184320, 156672), at(1, 0, 184320), at(0, 1154304, 76), at(1, 340992, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [10,1,1] }, { shader: 53, workgroups: [2,1,1] }),
-        dispatch("predict_019_conv2d_G_layer6_conv2d_list_1_pack", [at(0, 1154560, 175104), at(1, 0, 184320)], { shader: 51, workgroups: [720,1,1] }),
-        dispatch("predict_019_conv2d_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 0, 184320), at(0, 1329664, 76), at(1, 340992, 11628), at(0, 1680640, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [10,1,1] }, { shader: 55, workgroups: [2,1,1] }),
-        dispatch("predict_020_conv2d_G_layer5_conv2d_list_0_pack", [at(0, 627968, 87552), at(1, 0, 92160)], { shader: 56, workgroups: [360,1,1] }),
-        dispatch("predict_020_conv2d_G_layer5_conv2d_list_0", [at(1, 472064, 78336), at(1, 0, 92160), at(0, 715520, 76), at(1, 92160, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [10,1,1] }, { shader: 58, workgroups: [2,1,1] }),
-        dispatch("predict_021_conv2d_G_layer5_conv2d_list_1_pack", [at(0, 715776, 87552), at(1, 0, 92160)], { shader: 56, workgroups: [360,1,1] }),
-        dispatch("predict_021_conv2d_G_layer5_conv2d_list_1", [at(1, 472064, 78336), at(1, 0, 92160), at(0, 803328, 76), at(1, 92160, 11628), at(0, 1692416, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [10,1,1] }, { shader: 60, workgroups: [2,1,1] }),
+        dispatch("predict_000_conv2d_G_conv1_pack", [at(0, 98304, 4704), at(1, 196608, 6272)], { shader: 0, workgroups: [25,1,1] }),
+        dispatch("predict_000_conv2d_G_conv1_packc", [at(0, 0, 98304), at(1, 0, 131072)], { shader: 1, workgroups: [128,1,1] }),
+        dispatch("predict_000_conv2d_G_conv1", [at(1, 0, 131072), at(1, 196608, 6272), at(0, 103168, 32), at(0, 103424, 32), at(0, 103680, 32), at(0, 103936, 32), at(1, 131072, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 2, workgroups: [64,1,1] }, { shader: 3, workgroups: [8,1,1] }),
+        dispatch("predict_001_maxPool2d_G_bn1", [at(1, 131072, 65536), at(1, 71936, 17952)], { shader: 4, workgroups: [71,1,1] }),
+        dispatch("predict_002_conv2d_G_layer1_0_conv1_pack", [at(0, 104192, 256), at(1, 36352, 256)], { shader: 5, workgroups: [1,1,1] }),
+        dispatch("predict_002_conv2d_G_layer1_0_conv1_packc", [at(1, 71936, 17952), at(1, 0, 17952)], { shader: 6, workgroups: [18,1,1] }),
+        dispatch("predict_002_conv2d_G_layer1_0_conv1", [at(1, 0, 17952), at(1, 36352, 256), at(0, 104448, 32), at(0, 104704, 32), at(0, 104960, 32), at(0, 105216, 32), at(1, 18176, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 7, workgroups: [18,1,1] }, { shader: 8, workgroups: [3,1,1] }),
+        dispatch("predict_003_conv2d_G_layer1_0_conv2_pack", [at(0, 105472, 2304), at(1, 36352, 2304)], { shader: 9, workgroups: [9,1,1] }),
+        dispatch("predict_003_conv2d_G_layer1_0_conv2_packc", [at(1, 18176, 17952), at(1, 0, 17952)], { shader: 6, workgroups: [18,1,1] }),
+        dispatch("predict_003_conv2d_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 36352, 2304), at(0, 107776, 32), at(0, 108032, 32), at(0, 108288, 32), at(0, 108544, 32), at(1, 18176, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 10, workgroups: [18,1,1] }, { shader: 11, workgroups: [3,1,1] }),
+        dispatch("predict_004_conv2d_G_layer1_0_conv3_pack", [at(0, 108800, 1024), at(1, 108288, 1024)], { shader: 12, workgroups: [4,1,1] }),
+        dispatch("predict_004_conv2d_G_layer1_0_conv3_packc", [at(1, 18176, 17952), at(1, 90112, 17952)], { shader: 6, workgroups: [18,1,1] }),
+        dispatch("predict_004_conv2d_G_layer1_0_conv3", [at(1, 90112, 17952), at(1, 108288, 1024), at(1, 0, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 13, workgroups: [18,1,1] }, { shader: 14, workgroups: [9,1,1] }),
+        dispatch("predict_005_conv2d_G_layer1_0_downsample_0_pack", [at(0, 110848, 1024), at(1, 162048, 1024)], { shader: 12, workgroups: [4,1,1] }),
+        dispatch("predict_005_conv2d_G_layer1_0_downsample_0_packc", [at(1, 71936, 17952), at(1, 143872, 17952)], { shader: 6, workgroups: [18,1,1] }),
+        dispatch("predict_005_conv2d_G_layer1_0_downsample_0", [at(1, 143872, 17952), at(1, 162048, 1024), at(1, 0, 71808), at(0, 109824, 128), at(0, 110080, 128), at(0, 110336, 128), at(0, 110592, 128), at(0, 111872, 128), at(0, 112128, 128), at(0, 112384, 128), at(0, 112640, 128), at(1, 71936, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 15, workgroups: [18,1,1] }, { shader: 16, workgroups: [9,1,1] }),
+        dispatch("predict_006_conv2d_G_layer2_0_conv1_pack", [at(0, 112896, 2048), at(1, 153856, 2048)], { shader: 17, workgroups: [8,1,1] }),
+        dispatch("predict_006_conv2d_G_layer2_0_conv1_packc", [at(1, 71936, 71808), at(1, 0, 71808)], { shader: 18, workgroups: [71,1,1] }),
+        dispatch("predict_006_conv2d_G_layer2_0_conv1", [at(1, 0, 71808), at(1, 153856, 2048), at(0, 114944, 64), at(0, 115200, 64), at(0, 115456, 64), at(0, 115712, 64), at(1, 143872, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [5,1,1] }, { shader: 20, workgroups: [2,1,1] }),
+        dispatch("predict_007_conv2d_G_layer2_0_conv2_pack", [at(0, 115968, 9216), at(1, 19968, 9216)], { shader: 21, workgroups: [36,1,1] }),
+        dispatch("predict_007_conv2d_G_layer2_0_conv2_packc", [at(1, 143872, 9792), at(1, 0, 9792)], { shader: 22, workgroups: [10,1,1] }),
+        dispatch("predict_007_conv2d_G_layer2_0_conv2", [at(1, 0, 9792), at(1, 19968, 9216), at(0, 125184, 64), at(0, 125440, 64), at(0, 125696, 64), at(0, 125952, 64), at(1, 9984, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 23, workgroups: [5,1,1] }, { shader: 24, workgroups: [2,1,1] }),
+        dispatch("predict_008_conv2d_G_layer2_0_conv3_pack", [at(0, 126208, 4096), at(1, 19968, 4096)], { shader: 25, workgroups: [16,1,1] }),
+        dispatch("predict_008_conv2d_G_layer2_0_conv3_packc", [at(1, 9984, 9792), at(1, 0, 9792)], { shader: 22, workgroups: [10,1,1] }),
+        dispatch("predict_008_conv2d_G_layer2_0_conv3", [at(1, 0, 9792), at(1, 19968, 4096), at(1, 143872, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 26, workgroups: [5,2,1] }, { shader: 27, workgroups: [5,1,1] }),
+        dispatch("predict_009_conv2d_G_layer2_0_downsample_0_pack", [at(0, 131328, 8192), at(1, 183040, 8192)], { shader: 28, workgroups: [32,1,1] }),
+        dispatch("predict_009_conv2d_G_layer2_0_downsample_0_packc", [at(1, 71936, 71808), at(1, 0, 71808)], { shader: 18, workgroups: [71,1,1] }),
+        dispatch("predict_009_conv2d_G_layer2_0_downsample_0", [at(1, 0, 71808), at(1, 183040, 8192), at(1, 143872, 39168), at(0, 130304, 256), at(0, 130560, 256), at(0, 130816, 256), at(0, 131072, 256), at(0, 139520, 256), at(0, 139776, 256), at(0, 140032, 256), at(0, 140288, 256), at(1, 78336, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [5,2,1] }, { shader: 30, workgroups: [5,1,1] }),
+        dispatch("predict_010_conv2d_G_layer3_0_conv1_pack", [at(0, 140544, 8192), at(1, 58880, 8192)], { shader: 31, workgroups: [32,1,1] }),
+        dispatch("predict_010_conv2d_G_layer3_0_conv1_packc", [at(1, 78336, 39168), at(1, 0, 39168)], { shader: 32, workgroups: [39,1,1] }),
+        dispatch("predict_010_conv2d_G_layer3_0_conv1", [at(1, 0, 39168), at(1, 58880, 8192), at(0, 148736, 128), at(0, 148992, 128), at(0, 149248, 128), at(0, 149504, 128), at(1, 39168, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 33, workgroups: [5,1,1] }, { shader: 34, workgroups: [3,1,1] }),
+        dispatch("predict_011_conv2d_G_layer3_0_conv2_pack", [at(0, 149760, 36864), at(1, 0, 36864)], { shader: 35, workgroups: [144,1,1] }),
+        dispatch("predict_011_conv2d_G_layer3_0_conv2_packc", [at(1, 39168, 19584), at(1, 117504, 19584)], { shader: 36, workgroups: [20,1,1] }),
+        dispatch("predict_011_conv2d_G_layer3_0_conv2", [at(1, 117504, 19584), at(1, 0, 36864), at(0, 186624, 128), at(0, 186880, 128), at(0, 187136, 128), at(0, 187392, 128), at(1, 36864, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 37, workgroups: [5,1,1] }, { shader: 38, workgroups: [3,1,1] }),
+        dispatch("predict_012_conv2d_G_layer3_0_conv3_pack", [at(0, 187648, 16384), at(1, 137216, 16384)], { shader: 39, workgroups: [64,1,1] }),
+        dispatch("predict_012_conv2d_G_layer3_0_conv3_packc", [at(1, 36864, 19584), at(1, 117504, 19584)], { shader: 36, workgroups: [20,1,1] }),
+        dispatch("predict_012_conv2d_G_layer3_0_conv3", [at(1, 117504, 19584), at(1, 137216, 16384), at(1, 0, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 40, workgroups: [5,4,1] }, { shader: 41, workgroups: [10,1,1] }),
+        dispatch("predict_013_conv2d_G_layer3_0_downsample_0_pack", [at(0, 206080, 32768), at(1, 156672, 32768)], { shader: 42, workgroups: [128,1,1] }),
+        dispatch("predict_013_conv2d_G_layer3_0_downsample_0_packc", [at(1, 78336, 39168), at(1, 117504, 39168)], { shader: 32, workgroups: [39,1,1] }),
+        dispatch("predict_013_conv2d_G_layer3_0_downsample_0", [at(1, 117504, 39168), at(1, 156672, 32768), at(1, 0, 78336), at(0, 204032, 512), at(0, 204544, 512), at(0, 205056, 512), at(0, 205568, 512), at(0, 238848, 512), at(0, 239360, 512), at(0, 239872, 512), at(0, 240384, 512), at(1, 497664, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 43, workgroups: [5,4,1] }, { shader: 44, workgroups: [10,1,1] }),
+        dispatch("predict_014_conv2d_G_layer4_0_conv1_pack", [at(0, 240896, 32768), at(1, 78336, 32768)], { shader: 45, workgroups: [128,1,1] }),
+        dispatch("predict_014_conv2d_G_layer4_0_conv1_packc", [at(1, 497664, 78336), at(1, 0, 78336)], { shader: 46, workgroups: [77,1,1] }),
+        dispatch("predict_014_conv2d_G_layer4_0_conv1", [at(1, 0, 78336), at(1, 78336, 32768), at(0, 273664, 256), at(0, 273920, 256), at(0, 274176, 256), at(0, 274432, 256), at(1, 147456, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [5,2,1] }, { shader: 48, workgroups: [5,1,1] }),
+        dispatch("predict_015_conv2d_G_layer4_0_conv2_pack", [at(0, 274688, 147456), at(1, 0, 147456)], { shader: 49, workgroups: [576,1,1] }),
+        dispatch("predict_015_conv2d_G_layer4_0_conv2_packc", [at(1, 147456, 39168), at(1, 186624, 39168)], { shader: 32, workgroups: [39,1,1] }),
+        dispatch("predict_015_conv2d_G_layer4_0_conv2", [at(1, 186624, 39168), at(1, 0, 147456), at(0, 422144, 256), at(0, 422400, 256), at(0, 422656, 256), at(0, 422912, 256), at(1, 225792, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [5,2,1] }, { shader: 51, workgroups: [5,1,1] }),
+        dispatch("predict_016_conv2d_G_layer4_0_conv3_pack", [at(0, 423168, 65536), at(1, 156672, 65536)], { shader: 52, workgroups: [256,1,1] }),
+        dispatch("predict_016_conv2d_G_layer4_0_conv3_packc", [at(1, 225792, 39168), at(1, 264960, 39168)], { shader: 32, workgroups: [39,1,1] }),
+        dispatch("predict_016_conv2d_G_layer4_0_conv3", [at(1, 264960, 39168), at(1, 156672, 65536), at(1, 0, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 53, workgroups: [5,8,1] }, { shader: 54, workgroups: [20,1,1] }),
+        dispatch("predict_017_conv2d_G_layer4_0_downsample_0_pack", [at(0, 492800, 131072), at(1, 340992, 131072)], { shader: 55, workgroups: [512,1,1] }),
+        dispatch("predict_017_conv2d_G_layer4_0_downsample_0_packc", [at(1, 497664, 78336), at(1, 576000, 78336)], { shader: 46, workgroups: [77,1,1] }),
+        dispatch("predict_017_conv2d_G_layer4_0_downsample_0", [at(1, 576000, 78336), at(1, 340992, 131072), at(1, 0, 156672), at(0, 488704, 1024), at(0, 489728, 1024), at(0, 490752, 1024), at(0, 491776, 1024), at(0, 623872, 1024), at(0, 624896, 1024), at(0, 625920, 1024), at(0, 626944, 1024), at(1, 184320, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 56, workgroups: [5,8,1] }, { shader: 57, workgroups: [20,1,1] }),
+        dispatch("predict_018_conv2d_G_layer6_conv2d_list_0_pack", [at(0, 979200, 175104), at(1, 0, 184320)], { shader: 58, workgroups: [720,1,1] }),
+        dispatch("predict_018_conv2d_G_layer6_conv2d_list_0_packc", [at(1, 184320, 156672), at(1, 340992, 156672)], { shader: 59, workgroups: [153,1,1] }),
+        dispatch("predict_018_conv2d_G_layer6_conv2d_list_0", [at(1, 340992, 156672), at(1, 0, 184320), at(0, 1154304, 76), at(1, 576000, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [5,1,1] }, { shader: 61, workgroups: [2,1,1] }),
+        dispatch("predict_019_conv2d_G_layer6_conv2d_list_1_pack", [at(0, 1154560, 175104), at(1, 0, 184320)], { shader: 58, workgroups: [720,1,1] }),
+        dispatch("predict_019_conv2d_G_layer6_conv2d_list_1_packc", [at(1, 184320, 156672), at(1, 340992, 156672)], { shader: 59, workgroups: [153,1,1] }),
+        dispatch("predict_019_conv2d_G_layer6_conv2d_list_1", [at(1, 340992, 156672), at(1, 0, 184320), at(0, 1329664, 76), at(1, 576000, 11628), at(0, 1680640, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 62, workgroups: [5,1,1] }, { shader: 63, workgroups: [2,1,1] }),
+        dispatch("predict_020_conv2d_G_layer5_conv2d_list_0_pack", [at(0, 627968, 87552), at(1, 0, 92160)], { shader: 64, workgroups: [360,1,1] }),
+        dispatch("predict_020_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 497664, 78336), at(1, 92160, 78336)], { shader: 46, workgroups: [77,1,1] }),
+        dispatch("predict_020_conv2d_G_layer5_conv2d_list_0", [at(1, 92160, 78336), at(1, 0, 92160), at(0, 715520, 76), at(1, 170496, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [5,1,1] }, { shader: 66, workgroups: [2,1,1] }),
+        dispatch("predict_021_conv2d_G_layer5_conv2d_list_1_pack", [at(0, 715776, 87552), at(1, 0, 92160)], { shader: 64, workgroups: [360,1,1] }),
+        dispatch("predict_021_conv2d_G_layer5_conv2d_list_1_packc", [at(1, 497664, 78336), at(1, 92160, 78336)], { shader: 46, workgroups: [77,1,1] }),
+        dispatch("predict_021_conv2d_G_layer5_conv2d_list_1", [at(1, 92160, 78336), at(1, 0, 92160), at(0, 803328, 76), at(1, 170496, 11628), at(0, 1692416, 11628)], { adapter: "cpu", features: ["subgroups"], shader: 67, workgroups: [5,1,1] }, { shader: 68, workgroups: [2,1,1] }),
       ],
       copies: [
 

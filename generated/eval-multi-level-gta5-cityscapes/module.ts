@@ -9,54 +9,89 @@ const dispatch = (name: string, bindings: Placement[], ...variants: KernelVarian
 
 // shader 0: first used by predict_000_conv2d_G_conv1_pack
 const shader0 = `
-// repack conv weights f32[64,3,7,7] as [147][64]
-// threads 9408, workgroup 64; FLOPs 0; bytes 75264
+// repack conv weights f32[64,3,7,7] as [196][64]
+// threads 12544, workgroup 64; FLOPs 0; bytes 87808
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 9408i) { return; }
+  if (gi >= 12544i) { return; }
   let q = gi % 64i;
-  let r = gi / 64i;
-  b1[gi] = select(0.0f, b0[min(q, 63i) * 147i + r], q < 64i);
+  let r = min(gi / 64i, 146i);
+  b1[gi] = select(0.0f, b0[min(q, 63i) * 147i + r], q < 64i && gi / 64i < 147i);
 }
 `;
 
-// shader 1: first used by predict_000_conv2d_G_conv1_cpu
+// shader 1: first used by predict_000_conv2d_G_conv1_packc
 const shader1 = `
+// repack f32[1,3,512,1024] as [1][1][512][1024] x vec4 (4 channels per element)
+// threads 524288, workgroup 64; FLOPs 0; bytes 14680064
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 524288i) { return; }
+  let hw = gi % 524288i;
+  let c4 = (gi / 524288i) % 1i;
+  let n = gi / 524288i;
+  let base = n * 1572864i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 524288i], select(0.0f, b0[base + min(c4 * 4i + 1i, 2i) * 524288i], c4 * 4i + 1i < 3i), select(0.0f, b0[base + min(c4 * 4i + 2i, 2i) * 524288i], c4 * 4i + 2i < 3i), select(0.0f, b0[base + min(c4 * 4i + 3i, 2i) * 524288i], c4 * 4i + 3i < 3i));
+}
+`;
+
+// shader 2: first used by predict_000_conv2d_G_conv1_cpu
+const shader2 = `
 enable subgroups;
 // conv2d f32[1,3,512,1024] * f32[64,3,7,7] -> [1,64,256,512]
 // stride [2,2], padding [3,3], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,256,512]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 8192x2x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 4096x2x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 15i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 131071i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 131071i);
   let n0 = p0 / 131072i;
   let i0 = (p0 / 512i) % 256i;
   let j0 = p0 % 512i;
   let hb0 = i0 * 2i - 3i;
   let wb0 = j0 * 2i - 3i;
-  let xo0 = n0 * 1572864i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 131071i);
+  let xo0 = n0 * 2097152i;
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 131071i);
   let n1 = p1 / 131072i;
   let i1 = (p1 / 512i) % 256i;
   let j1 = p1 % 512i;
   let hb1 = i1 * 2i - 3i;
   let wb1 = j1 * 2i - 3i;
-  let xo1 = n1 * 1572864i;
+  let xo1 = n1 * 2097152i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 131071i);
+  let n2 = p2 / 131072i;
+  let i2 = (p2 / 512i) % 256i;
+  let j2 = p2 % 512i;
+  let hb2 = i2 * 2i - 3i;
+  let wb2 = j2 * 2i - 3i;
+  let xo2 = n2 * 2097152i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 131071i);
+  let n3 = p3 / 131072i;
+  let i3 = (p3 / 512i) % 256i;
+  let j3 = p3 % 512i;
+  let hb3 = i3 * 2i - 3i;
+  let wb3 = j3 * 2i - 3i;
+  let xo3 = n3 * 2097152i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -73,43 +108,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 3i; c++) {
-    for (var u = 0i; u < 7i; u++) {
-      let h0 = hb0 + u * 1i;
-      let hok0 = h0 >= 0i && h0 < 512i;
-      let xr0 = xo0 + (c * 512i + clamp(h0, 0i, 511i)) * 1024i;
-      let h1 = hb1 + u * 1i;
-      let hok1 = h1 >= 0i && h1 < 512i;
-      let xr1 = xo1 + (c * 512i + clamp(h1, 0i, 511i)) * 1024i;
-      for (var v = 0i; v < 7i; v++) {
-        let wv = b1[((c * 7i + u) * 7i + v) * 16i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 1023i)], hok0 && w0 >= 0i && w0 < 1024i);
-        let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 1023i)], hok1 && w1 >= 0i && w1 < 1024i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 49i; k++) {
+    let c4 = k / 49i;
+    let u = (k / 7i) % 7i;
+    let v = k % 7i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 1i + c4) * 524288i + clamp(h0, 0i, 511i) * 1024i + clamp(w0, 0i, 1023i)], h0 >= 0i && h0 < 512i && w0 >= 0i && w0 < 1024i);
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 1i + c4) * 524288i + clamp(h1, 0i, 511i) * 1024i + clamp(w1, 0i, 1023i)], h1 >= 0i && h1 < 512i && w1 >= 0i && w1 < 1024i);
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 1i + c4) * 524288i + clamp(h2, 0i, 511i) * 1024i + clamp(w2, 0i, 1023i)], h2 >= 0i && h2 < 512i && w2 >= 0i && w2 < 1024i);
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 1i + c4) * 524288i + clamp(h3, 0i, 511i) * 1024i + clamp(w3, 0i, 1023i)], h3 >= 0i && h3 < 512i && w3 >= 0i && w3 < 1024i);
+    let wr = (c4 * 196i + u * 7i + v) * 16i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 784i];
+    let y2 = b1[wr + 1568i];
+    let y3 = b1[wr + 2352i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 131072i || o >= 64i) { continue; }
       let n = p / 131072i;
@@ -123,13 +195,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 2: first used by predict_000_conv2d_G_conv1
-const shader2 = `
+// shader 3: first used by predict_000_conv2d_G_conv1
+const shader3 = `
 // conv2d f32[1,3,512,1024] * f32[64,3,7,7] -> [1,64,256,512]
 // stride [2,2], padding [3,3], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,256,512]
 // tile 8 out-channels x 4 pixels
-// threads 262144, workgroup 64; FLOPs 2466250752; bytes 39884544
+// threads 262144, workgroup 64; FLOPs 2466250752; bytes 41994240
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -149,28 +221,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let j0 = p0 % 512i;
   let hb0 = i0 * 2i - 3i;
   let wb0 = j0 * 2i - 3i;
-  let xo0 = n0 * 1572864i;
+  let xo0 = n0 * 2097152i;
   let p1 = min(pb * 4i + 1i, 131071i);
   let n1 = p1 / 131072i;
   let i1 = (p1 / 512i) % 256i;
   let j1 = p1 % 512i;
   let hb1 = i1 * 2i - 3i;
   let wb1 = j1 * 2i - 3i;
-  let xo1 = n1 * 1572864i;
+  let xo1 = n1 * 2097152i;
   let p2 = min(pb * 4i + 2i, 131071i);
   let n2 = p2 / 131072i;
   let i2 = (p2 / 512i) % 256i;
   let j2 = p2 % 512i;
   let hb2 = i2 * 2i - 3i;
   let wb2 = j2 * 2i - 3i;
-  let xo2 = n2 * 1572864i;
+  let xo2 = n2 * 2097152i;
   let p3 = min(pb * 4i + 3i, 131071i);
   let n3 = p3 / 131072i;
   let i3 = (p3 / 512i) % 256i;
   let j3 = p3 % 512i;
   let hb3 = i3 * 2i - 3i;
   let wb3 = j3 * 2i - 3i;
-  let xo3 = n3 * 1572864i;
+  let xo3 = n3 * 2097152i;
   let o0 = min(ob * 8i + 0i, 63i);
   let o1 = min(ob * 8i + 1i, 63i);
   let o2 = min(ob * 8i + 2i, 63i);
@@ -215,26 +287,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 7i; u++) {
       let h0 = hb0 + u * 1i;
       let hok0 = h0 >= 0i && h0 < 512i;
-      let xr0 = xo0 + (c * 512i + clamp(h0, 0i, 511i)) * 1024i;
+      let xr0 = xo0 + ((c >> 2u) * 524288i + clamp(h0, 0i, 511i) * 1024i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
       let hok1 = h1 >= 0i && h1 < 512i;
-      let xr1 = xo1 + (c * 512i + clamp(h1, 0i, 511i)) * 1024i;
+      let xr1 = xo1 + ((c >> 2u) * 524288i + clamp(h1, 0i, 511i) * 1024i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
       let hok2 = h2 >= 0i && h2 < 512i;
-      let xr2 = xo2 + (c * 512i + clamp(h2, 0i, 511i)) * 1024i;
+      let xr2 = xo2 + ((c >> 2u) * 524288i + clamp(h2, 0i, 511i) * 1024i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
       let hok3 = h3 >= 0i && h3 < 512i;
-      let xr3 = xo3 + (c * 512i + clamp(h3, 0i, 511i)) * 1024i;
+      let xr3 = xo3 + ((c >> 2u) * 524288i + clamp(h3, 0i, 511i) * 1024i) * 4i + (c & 3i);
       for (var v = 0i; v < 7i; v++) {
         let tap = ((c * 7i + u) * 7i + v) * 64i;
         let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 1023i)], hok0 && w0 >= 0i && w0 < 1024i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 1023i) * 4i], hok0 && w0 >= 0i && w0 < 1024i);
         let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 1023i)], hok1 && w1 >= 0i && w1 < 1024i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 1023i) * 4i], hok1 && w1 >= 0i && w1 < 1024i);
         let w2 = wb2 + v * 1i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 1023i)], hok2 && w2 >= 0i && w2 < 1024i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 1023i) * 4i], hok2 && w2 >= 0i && w2 < 1024i);
         let w3 = wb3 + v * 1i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 1023i)], hok3 && w3 >= 0i && w3 < 1024i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 1023i) * 4i], hok3 && w3 >= 0i && w3 < 1024i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -293,8 +365,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 3: first used by predict_001_maxPool2d_G_bn1
-const shader3 = `
+// shader 4: first used by predict_001_maxPool2d_G_bn1
+const shader4 = `
 // maxPool2d f32[1,64,256,512]: kernel [3,3], stride [2,2], padding [1,1], ceil true
 // threads 2121792, workgroup 64; FLOPs 19096128; bytes 42041600
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -322,8 +394,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 4: first used by predict_002_conv2d_G_layer1_0_conv1_pack
-const shader4 = `
+// shader 5: first used by predict_002_conv2d_G_layer1_0_conv1_pack
+const shader5 = `
 // repack conv weights f32[64,64,1,1] as [64][64]
 // threads 4096, workgroup 64; FLOPs 0; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -333,45 +405,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 4096i) { return; }
   let q = gi % 64i;
-  let r = gi / 64i;
-  b1[gi] = select(0.0f, b0[min(q, 63i) * 64i + r], q < 64i);
+  let r = min(gi / 64i, 63i);
+  b1[gi] = select(0.0f, b0[min(q, 63i) * 64i + r], q < 64i && gi / 64i < 64i);
 }
 `;
 
-// shader 5: first used by predict_002_conv2d_G_layer1_0_conv1_cpu
-const shader5 = `
+// shader 6: first used by predict_002_conv2d_G_layer1_0_conv1_packc
+const shader6 = `
+// repack f32[1,64,129,257] as [1][16][129][257] x vec4 (4 channels per element)
+// threads 530448, workgroup 64; FLOPs 0; bytes 16974336
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 530448i) { return; }
+  let hw = gi % 33153i;
+  let c4 = (gi / 33153i) % 16i;
+  let n = gi / 530448i;
+  let base = n * 2121792i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 33153i], b0[base + (c4 * 4i + 1i) * 33153i], b0[base + (c4 * 4i + 2i) * 33153i], b0[base + (c4 * 4i + 3i) * 33153i]);
+}
+`;
+
+// shader 7: first used by predict_002_conv2d_G_layer1_0_conv1_cpu
+const shader7 = `
 enable subgroups;
 // conv2d f32[1,64,129,257] * f32[64,64,1,1] -> [1,64,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,129,257]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 2073x2x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 1037x2x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 15i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 33152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 33152i);
   let n0 = p0 / 33153i;
   let i0 = (p0 / 257i) % 129i;
   let j0 = p0 % 257i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 2121792i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 33152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 33152i);
   let n1 = p1 / 33153i;
   let i1 = (p1 / 257i) % 129i;
   let j1 = p1 % 257i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 2121792i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 33152i);
+  let n2 = p2 / 33153i;
+  let i2 = (p2 / 257i) % 129i;
+  let j2 = p2 % 257i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 2121792i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 33152i);
+  let n3 = p3 / 33153i;
+  let i3 = (p3 / 257i) % 129i;
+  let j3 = p3 % 257i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 2121792i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -388,41 +495,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 64i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 129i + h0) * 257i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 129i + h1) * 257i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 16i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 16i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 16i + c4) * 33153i + h0 * 257i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 16i + c4) * 33153i + h1 * 257i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 16i + c4) * 33153i + h2 * 257i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 16i + c4) * 33153i + h3 * 257i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 16i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 16i];
+    let y2 = b1[wr + 32i];
+    let y3 = b1[wr + 48i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 33153i || o >= 64i) { continue; }
       let n = p / 33153i;
@@ -436,8 +582,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 6: first used by predict_002_conv2d_G_layer1_0_conv1
-const shader6 = `
+// shader 8: first used by predict_002_conv2d_G_layer1_0_conv1
+const shader8 = `
 // conv2d f32[1,64,129,257] * f32[64,64,1,1] -> [1,64,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,129,257]
@@ -527,23 +673,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 64i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 129i + h0) * 257i;
+      let xr0 = xo0 + ((c >> 2u) * 33153i + h0 * 257i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 129i + h1) * 257i;
+      let xr1 = xo1 + ((c >> 2u) * 33153i + h1 * 257i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 129i + h2) * 257i;
+      let xr2 = xo2 + ((c >> 2u) * 33153i + h2 * 257i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 129i + h3) * 257i;
+      let xr3 = xo3 + ((c >> 2u) * 33153i + h3 * 257i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 64i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -602,8 +748,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 7: first used by predict_003_conv2d_G_layer1_0_conv2_pack
-const shader7 = `
+// shader 9: first used by predict_003_conv2d_G_layer1_0_conv2_pack
+const shader9 = `
 // repack conv weights f32[64,64,3,3] as [576][64]
 // threads 36864, workgroup 64; FLOPs 0; bytes 294912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -613,45 +759,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 36864i) { return; }
   let q = gi % 64i;
-  let r = gi / 64i;
-  b1[gi] = select(0.0f, b0[min(q, 63i) * 576i + r], q < 64i);
+  let r = min(gi / 64i, 575i);
+  b1[gi] = select(0.0f, b0[min(q, 63i) * 576i + r], q < 64i && gi / 64i < 576i);
 }
 `;
 
-// shader 8: first used by predict_003_conv2d_G_layer1_0_conv2_cpu
-const shader8 = `
+// shader 10: first used by predict_003_conv2d_G_layer1_0_conv2_cpu
+const shader10 = `
 enable subgroups;
 // conv2d f32[1,64,129,257] * f32[64,64,3,3] -> [1,64,129,257]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,129,257]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 2073x2x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 1037x2x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 15i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 33152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 33152i);
   let n0 = p0 / 33153i;
   let i0 = (p0 / 257i) % 129i;
   let j0 = p0 % 257i;
   let hb0 = i0 * 1i - 1i;
   let wb0 = j0 * 1i - 1i;
   let xo0 = n0 * 2121792i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 33152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 33152i);
   let n1 = p1 / 33153i;
   let i1 = (p1 / 257i) % 129i;
   let j1 = p1 % 257i;
   let hb1 = i1 * 1i - 1i;
   let wb1 = j1 * 1i - 1i;
   let xo1 = n1 * 2121792i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 33152i);
+  let n2 = p2 / 33153i;
+  let i2 = (p2 / 257i) % 129i;
+  let j2 = p2 % 257i;
+  let hb2 = i2 * 1i - 1i;
+  let wb2 = j2 * 1i - 1i;
+  let xo2 = n2 * 2121792i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 33152i);
+  let n3 = p3 / 33153i;
+  let i3 = (p3 / 257i) % 129i;
+  let j3 = p3 % 257i;
+  let hb3 = i3 * 1i - 1i;
+  let wb3 = j3 * 1i - 1i;
+  let xo3 = n3 * 2121792i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -668,43 +831,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 64i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 1i;
-      let hok0 = h0 >= 0i && h0 < 129i;
-      let xr0 = xo0 + (c * 129i + clamp(h0, 0i, 128i)) * 257i;
-      let h1 = hb1 + u * 1i;
-      let hok1 = h1 >= 0i && h1 < 129i;
-      let xr1 = xo1 + (c * 129i + clamp(h1, 0i, 128i)) * 257i;
-      for (var v = 0i; v < 3i; v++) {
-        let wv = b1[((c * 3i + u) * 3i + v) * 16i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 256i)], hok0 && w0 >= 0i && w0 < 257i);
-        let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 256i)], hok1 && w1 >= 0i && w1 < 257i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 144i; k++) {
+    let c4 = k / 9i;
+    let u = (k / 3i) % 3i;
+    let v = k % 3i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 16i + c4) * 33153i + clamp(h0, 0i, 128i) * 257i + clamp(w0, 0i, 256i)], h0 >= 0i && h0 < 129i && w0 >= 0i && w0 < 257i);
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 16i + c4) * 33153i + clamp(h1, 0i, 128i) * 257i + clamp(w1, 0i, 256i)], h1 >= 0i && h1 < 129i && w1 >= 0i && w1 < 257i);
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 16i + c4) * 33153i + clamp(h2, 0i, 128i) * 257i + clamp(w2, 0i, 256i)], h2 >= 0i && h2 < 129i && w2 >= 0i && w2 < 257i);
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 16i + c4) * 33153i + clamp(h3, 0i, 128i) * 257i + clamp(w3, 0i, 256i)], h3 >= 0i && h3 < 129i && w3 >= 0i && w3 < 257i);
+    let wr = (c4 * 36i + u * 3i + v) * 16i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 144i];
+    let y2 = b1[wr + 288i];
+    let y3 = b1[wr + 432i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 33153i || o >= 64i) { continue; }
       let n = p / 33153i;
@@ -718,8 +918,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 9: first used by predict_003_conv2d_G_layer1_0_conv2
-const shader9 = `
+// shader 11: first used by predict_003_conv2d_G_layer1_0_conv2
+const shader11 = `
 // conv2d f32[1,64,129,257] * f32[64,64,3,3] -> [1,64,129,257]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,129,257]
@@ -810,26 +1010,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 3i; u++) {
       let h0 = hb0 + u * 1i;
       let hok0 = h0 >= 0i && h0 < 129i;
-      let xr0 = xo0 + (c * 129i + clamp(h0, 0i, 128i)) * 257i;
+      let xr0 = xo0 + ((c >> 2u) * 33153i + clamp(h0, 0i, 128i) * 257i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
       let hok1 = h1 >= 0i && h1 < 129i;
-      let xr1 = xo1 + (c * 129i + clamp(h1, 0i, 128i)) * 257i;
+      let xr1 = xo1 + ((c >> 2u) * 33153i + clamp(h1, 0i, 128i) * 257i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
       let hok2 = h2 >= 0i && h2 < 129i;
-      let xr2 = xo2 + (c * 129i + clamp(h2, 0i, 128i)) * 257i;
+      let xr2 = xo2 + ((c >> 2u) * 33153i + clamp(h2, 0i, 128i) * 257i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
       let hok3 = h3 >= 0i && h3 < 129i;
-      let xr3 = xo3 + (c * 129i + clamp(h3, 0i, 128i)) * 257i;
+      let xr3 = xo3 + ((c >> 2u) * 33153i + clamp(h3, 0i, 128i) * 257i) * 4i + (c & 3i);
       for (var v = 0i; v < 3i; v++) {
         let tap = ((c * 3i + u) * 3i + v) * 64i;
         let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 256i)], hok0 && w0 >= 0i && w0 < 257i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 256i) * 4i], hok0 && w0 >= 0i && w0 < 257i);
         let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 256i)], hok1 && w1 >= 0i && w1 < 257i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 256i) * 4i], hok1 && w1 >= 0i && w1 < 257i);
         let w2 = wb2 + v * 1i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 256i)], hok2 && w2 >= 0i && w2 < 257i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 256i) * 4i], hok2 && w2 >= 0i && w2 < 257i);
         let w3 = wb3 + v * 1i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 256i)], hok3 && w3 >= 0i && w3 < 257i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 256i) * 4i], hok3 && w3 >= 0i && w3 < 257i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -888,8 +1088,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 10: first used by predict_004_conv2d_G_layer1_0_conv3_pack
-const shader10 = `
+// shader 12: first used by predict_004_conv2d_G_layer1_0_conv3_pack
+const shader12 = `
 // repack conv weights f32[256,64,1,1] as [64][256]
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -899,40 +1099,57 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 16384i) { return; }
   let q = gi % 256i;
-  let r = gi / 256i;
-  b1[gi] = select(0.0f, b0[min(q, 255i) * 64i + r], q < 256i);
+  let r = min(gi / 256i, 63i);
+  b1[gi] = select(0.0f, b0[min(q, 255i) * 64i + r], q < 256i && gi / 256i < 64i);
 }
 `;
 
-// shader 11: first used by predict_004_conv2d_G_layer1_0_conv3_cpu
-const shader11 = `
+// shader 13: first used by predict_004_conv2d_G_layer1_0_conv3_cpu
+const shader13 = `
 enable subgroups;
 // conv2d f32[1,64,129,257] * f32[256,64,1,1] -> [1,256,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 2073x8x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 1037x8x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 63i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 33152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 33152i);
   let n0 = p0 / 33153i;
   let i0 = (p0 / 257i) % 129i;
   let j0 = p0 % 257i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 2121792i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 33152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 33152i);
   let n1 = p1 / 33153i;
   let i1 = (p1 / 257i) % 129i;
   let j1 = p1 % 257i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 2121792i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 33152i);
+  let n2 = p2 / 33153i;
+  let i2 = (p2 / 257i) % 129i;
+  let j2 = p2 % 257i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 2121792i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 33152i);
+  let n3 = p3 / 33153i;
+  let i3 = (p3 / 257i) % 129i;
+  let j3 = p3 % 257i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 2121792i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -949,41 +1166,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 64i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 129i + h0) * 257i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 129i + h1) * 257i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 64i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 16i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 16i + c4) * 33153i + h0 * 257i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 16i + c4) * 33153i + h1 * 257i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 16i + c4) * 33153i + h2 * 257i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 16i + c4) * 33153i + h3 * 257i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 64i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 64i];
+    let y2 = b1[wr + 128i];
+    let y3 = b1[wr + 192i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 33153i || o >= 256i) { continue; }
       let n = p / 33153i;
@@ -995,8 +1251,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 12: first used by predict_004_conv2d_G_layer1_0_conv3
-const shader12 = `
+// shader 14: first used by predict_004_conv2d_G_layer1_0_conv3
+const shader14 = `
 // conv2d f32[1,64,129,257] * f32[256,64,1,1] -> [1,256,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -1081,23 +1337,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 64i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 129i + h0) * 257i;
+      let xr0 = xo0 + ((c >> 2u) * 33153i + h0 * 257i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 129i + h1) * 257i;
+      let xr1 = xo1 + ((c >> 2u) * 33153i + h1 * 257i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 129i + h2) * 257i;
+      let xr2 = xo2 + ((c >> 2u) * 33153i + h2 * 257i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 129i + h3) * 257i;
+      let xr3 = xo3 + ((c >> 2u) * 33153i + h3 * 257i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 256i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -1154,15 +1410,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 13: first used by predict_005_conv2d_G_layer1_0_downsample_0_cpu
-const shader13 = `
+// shader 15: first used by predict_005_conv2d_G_layer1_0_downsample_0_cpu
+const shader15 = `
 enable subgroups;
 // conv2d f32[1,64,129,257] * f32[256,64,1,1] -> [1,256,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,129,257]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 2073x8x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 1037x8x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
@@ -1174,25 +1430,42 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 63i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 33152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 33152i);
   let n0 = p0 / 33153i;
   let i0 = (p0 / 257i) % 129i;
   let j0 = p0 % 257i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 2121792i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 33152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 33152i);
   let n1 = p1 / 33153i;
   let i1 = (p1 / 257i) % 129i;
   let j1 = p1 % 257i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 2121792i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 33152i);
+  let n2 = p2 / 33153i;
+  let i2 = (p2 / 257i) % 129i;
+  let j2 = p2 % 257i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 2121792i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 33152i);
+  let n3 = p3 / 33153i;
+  let i3 = (p3 / 257i) % 129i;
+  let j3 = p3 % 257i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 2121792i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -1209,41 +1482,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 64i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 129i + h0) * 257i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 129i + h1) * 257i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 64i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 16i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 16i + c4) * 33153i + h0 * 257i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 16i + c4) * 33153i + h1 * 257i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 16i + c4) * 33153i + h2 * 257i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 16i + c4) * 33153i + h3 * 257i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 64i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 64i];
+    let y2 = b1[wr + 128i];
+    let y3 = b1[wr + 192i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 33153i || o >= 256i) { continue; }
       let n = p / 33153i;
@@ -1259,8 +1571,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 14: first used by predict_005_conv2d_G_layer1_0_downsample_0
-const shader14 = `
+// shader 16: first used by predict_005_conv2d_G_layer1_0_downsample_0
+const shader16 = `
 // conv2d f32[1,64,129,257] * f32[256,64,1,1] -> [1,256,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,129,257]
@@ -1355,23 +1667,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 64i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 129i + h0) * 257i;
+      let xr0 = xo0 + ((c >> 2u) * 33153i + h0 * 257i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 129i + h1) * 257i;
+      let xr1 = xo1 + ((c >> 2u) * 33153i + h1 * 257i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 129i + h2) * 257i;
+      let xr2 = xo2 + ((c >> 2u) * 33153i + h2 * 257i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 129i + h3) * 257i;
+      let xr3 = xo3 + ((c >> 2u) * 33153i + h3 * 257i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 256i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -1432,8 +1744,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 15: first used by predict_006_conv2d_G_layer1_1_conv1_pack
-const shader15 = `
+// shader 17: first used by predict_006_conv2d_G_layer1_1_conv1_pack
+const shader17 = `
 // repack conv weights f32[64,256,1,1] as [256][64]
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1443,45 +1755,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 16384i) { return; }
   let q = gi % 64i;
-  let r = gi / 64i;
-  b1[gi] = select(0.0f, b0[min(q, 63i) * 256i + r], q < 64i);
+  let r = min(gi / 64i, 255i);
+  b1[gi] = select(0.0f, b0[min(q, 63i) * 256i + r], q < 64i && gi / 64i < 256i);
 }
 `;
 
-// shader 16: first used by predict_006_conv2d_G_layer1_1_conv1_cpu
-const shader16 = `
+// shader 18: first used by predict_006_conv2d_G_layer1_1_conv1_packc
+const shader18 = `
+// repack f32[1,256,129,257] as [1][64][129][257] x vec4 (4 channels per element)
+// threads 2121792, workgroup 64; FLOPs 0; bytes 67897344
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 2121792i) { return; }
+  let hw = gi % 33153i;
+  let c4 = (gi / 33153i) % 64i;
+  let n = gi / 2121792i;
+  let base = n * 8487168i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 33153i], b0[base + (c4 * 4i + 1i) * 33153i], b0[base + (c4 * 4i + 2i) * 33153i], b0[base + (c4 * 4i + 3i) * 33153i]);
+}
+`;
+
+// shader 19: first used by predict_006_conv2d_G_layer1_1_conv1_cpu
+const shader19 = `
 enable subgroups;
 // conv2d f32[1,256,129,257] * f32[64,256,1,1] -> [1,64,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,129,257]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 2073x2x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 1037x2x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 15i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 33152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 33152i);
   let n0 = p0 / 33153i;
   let i0 = (p0 / 257i) % 129i;
   let j0 = p0 % 257i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 8487168i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 33152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 33152i);
   let n1 = p1 / 33153i;
   let i1 = (p1 / 257i) % 129i;
   let j1 = p1 % 257i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 8487168i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 33152i);
+  let n2 = p2 / 33153i;
+  let i2 = (p2 / 257i) % 129i;
+  let j2 = p2 % 257i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 8487168i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 33152i);
+  let n3 = p3 / 33153i;
+  let i3 = (p3 / 257i) % 129i;
+  let j3 = p3 % 257i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 8487168i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -1498,41 +1845,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 256i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 129i + h0) * 257i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 129i + h1) * 257i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 16i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 64i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 64i + c4) * 33153i + h0 * 257i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 64i + c4) * 33153i + h1 * 257i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 64i + c4) * 33153i + h2 * 257i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 64i + c4) * 33153i + h3 * 257i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 16i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 16i];
+    let y2 = b1[wr + 32i];
+    let y3 = b1[wr + 48i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 33153i || o >= 64i) { continue; }
       let n = p / 33153i;
@@ -1546,8 +1932,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 17: first used by predict_006_conv2d_G_layer1_1_conv1
-const shader17 = `
+// shader 20: first used by predict_006_conv2d_G_layer1_1_conv1
+const shader20 = `
 // conv2d f32[1,256,129,257] * f32[64,256,1,1] -> [1,64,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,129,257]
@@ -1637,23 +2023,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 256i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 129i + h0) * 257i;
+      let xr0 = xo0 + ((c >> 2u) * 33153i + h0 * 257i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 129i + h1) * 257i;
+      let xr1 = xo1 + ((c >> 2u) * 33153i + h1 * 257i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 129i + h2) * 257i;
+      let xr2 = xo2 + ((c >> 2u) * 33153i + h2 * 257i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 129i + h3) * 257i;
+      let xr3 = xo3 + ((c >> 2u) * 33153i + h3 * 257i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 64i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -1712,15 +2098,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 18: first used by predict_008_conv2d_G_layer1_1_conv3_cpu
-const shader18 = `
+// shader 21: first used by predict_008_conv2d_G_layer1_1_conv3_cpu
+const shader21 = `
 enable subgroups;
 // conv2d f32[1,64,129,257] * f32[256,64,1,1] -> [1,256,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,129,257]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 2073x8x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 1037x8x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
@@ -1728,25 +2114,42 @@ enable subgroups;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 63i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 33152i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 33152i);
   let n0 = p0 / 33153i;
   let i0 = (p0 / 257i) % 129i;
   let j0 = p0 % 257i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 2121792i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 33152i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 33152i);
   let n1 = p1 / 33153i;
   let i1 = (p1 / 257i) % 129i;
   let j1 = p1 % 257i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 2121792i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 33152i);
+  let n2 = p2 / 33153i;
+  let i2 = (p2 / 257i) % 129i;
+  let j2 = p2 % 257i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 2121792i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 33152i);
+  let n3 = p3 / 33153i;
+  let i3 = (p3 / 257i) % 129i;
+  let j3 = p3 % 257i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 2121792i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -1763,41 +2166,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 64i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 129i + h0) * 257i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 129i + h1) * 257i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 64i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 16i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 16i + c4) * 33153i + h0 * 257i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 16i + c4) * 33153i + h1 * 257i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 16i + c4) * 33153i + h2 * 257i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 16i + c4) * 33153i + h3 * 257i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 64i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 64i];
+    let y2 = b1[wr + 128i];
+    let y3 = b1[wr + 192i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 33153i || o >= 256i) { continue; }
       let n = p / 33153i;
@@ -1812,8 +2254,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 19: first used by predict_008_conv2d_G_layer1_1_conv3
-const shader19 = `
+// shader 22: first used by predict_008_conv2d_G_layer1_1_conv3
+const shader22 = `
 // conv2d f32[1,64,129,257] * f32[256,64,1,1] -> [1,256,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,129,257]
@@ -1904,23 +2346,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 64i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 129i + h0) * 257i;
+      let xr0 = xo0 + ((c >> 2u) * 33153i + h0 * 257i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 129i + h1) * 257i;
+      let xr1 = xo1 + ((c >> 2u) * 33153i + h1 * 257i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 129i + h2) * 257i;
+      let xr2 = xo2 + ((c >> 2u) * 33153i + h2 * 257i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 129i + h3) * 257i;
+      let xr3 = xo3 + ((c >> 2u) * 33153i + h3 * 257i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 256i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -1980,8 +2422,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 20: first used by predict_012_conv2d_G_layer2_0_conv1_pack
-const shader20 = `
+// shader 23: first used by predict_012_conv2d_G_layer2_0_conv1_pack
+const shader23 = `
 // repack conv weights f32[128,256,1,1] as [256][128]
 // threads 32768, workgroup 64; FLOPs 0; bytes 262144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1991,45 +2433,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 32768i) { return; }
   let q = gi % 128i;
-  let r = gi / 128i;
-  b1[gi] = select(0.0f, b0[min(q, 127i) * 256i + r], q < 128i);
+  let r = min(gi / 128i, 255i);
+  b1[gi] = select(0.0f, b0[min(q, 127i) * 256i + r], q < 128i && gi / 128i < 256i);
 }
 `;
 
-// shader 21: first used by predict_012_conv2d_G_layer2_0_conv1_cpu
-const shader21 = `
+// shader 24: first used by predict_012_conv2d_G_layer2_0_conv1_cpu
+const shader24 = `
 enable subgroups;
 // conv2d f32[1,256,129,257] * f32[128,256,1,1] -> [1,128,65,129]
 // stride [2,2], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,65,129]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x4x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x4x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 31i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 2i - 0i;
   let wb0 = j0 * 2i - 0i;
   let xo0 = n0 * 8487168i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 2i - 0i;
   let wb1 = j1 * 2i - 0i;
   let xo1 = n1 * 8487168i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 2i - 0i;
+  let wb2 = j2 * 2i - 0i;
+  let xo2 = n2 * 8487168i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 2i - 0i;
+  let wb3 = j3 * 2i - 0i;
+  let xo3 = n3 * 8487168i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -2046,41 +2505,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 256i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 129i + h0) * 257i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 129i + h1) * 257i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 32i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 64i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 64i + c4) * 33153i + h0 * 257i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 64i + c4) * 33153i + h1 * 257i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 64i + c4) * 33153i + h2 * 257i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 64i + c4) * 33153i + h3 * 257i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 32i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 32i];
+    let y2 = b1[wr + 64i];
+    let y3 = b1[wr + 96i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 128i) { continue; }
       let n = p / 8385i;
@@ -2094,8 +2592,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 22: first used by predict_012_conv2d_G_layer2_0_conv1
-const shader22 = `
+// shader 25: first used by predict_012_conv2d_G_layer2_0_conv1
+const shader25 = `
 // conv2d f32[1,256,129,257] * f32[128,256,1,1] -> [1,128,65,129]
 // stride [2,2], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,65,129]
@@ -2185,23 +2683,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 256i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 129i + h0) * 257i;
+      let xr0 = xo0 + ((c >> 2u) * 33153i + h0 * 257i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 129i + h1) * 257i;
+      let xr1 = xo1 + ((c >> 2u) * 33153i + h1 * 257i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 129i + h2) * 257i;
+      let xr2 = xo2 + ((c >> 2u) * 33153i + h2 * 257i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 129i + h3) * 257i;
+      let xr3 = xo3 + ((c >> 2u) * 33153i + h3 * 257i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 128i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -2260,8 +2758,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 23: first used by predict_013_conv2d_G_layer2_0_conv2_pack
-const shader23 = `
+// shader 26: first used by predict_013_conv2d_G_layer2_0_conv2_pack
+const shader26 = `
 // repack conv weights f32[128,128,3,3] as [1152][128]
 // threads 147456, workgroup 64; FLOPs 0; bytes 1179648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2271,45 +2769,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 147456i) { return; }
   let q = gi % 128i;
-  let r = gi / 128i;
-  b1[gi] = select(0.0f, b0[min(q, 127i) * 1152i + r], q < 128i);
+  let r = min(gi / 128i, 1151i);
+  b1[gi] = select(0.0f, b0[min(q, 127i) * 1152i + r], q < 128i && gi / 128i < 1152i);
 }
 `;
 
-// shader 24: first used by predict_013_conv2d_G_layer2_0_conv2_cpu
-const shader24 = `
+// shader 27: first used by predict_013_conv2d_G_layer2_0_conv2_packc
+const shader27 = `
+// repack f32[1,128,65,129] as [1][32][65][129] x vec4 (4 channels per element)
+// threads 268320, workgroup 64; FLOPs 0; bytes 8586240
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 268320i) { return; }
+  let hw = gi % 8385i;
+  let c4 = (gi / 8385i) % 32i;
+  let n = gi / 268320i;
+  let base = n * 1073280i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 8385i], b0[base + (c4 * 4i + 1i) * 8385i], b0[base + (c4 * 4i + 2i) * 8385i], b0[base + (c4 * 4i + 3i) * 8385i]);
+}
+`;
+
+// shader 28: first used by predict_013_conv2d_G_layer2_0_conv2_cpu
+const shader28 = `
 enable subgroups;
 // conv2d f32[1,128,65,129] * f32[128,128,3,3] -> [1,128,65,129]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,65,129]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x4x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x4x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 31i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 1i;
   let wb0 = j0 * 1i - 1i;
   let xo0 = n0 * 1073280i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 1i;
   let wb1 = j1 * 1i - 1i;
   let xo1 = n1 * 1073280i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 1i;
+  let wb2 = j2 * 1i - 1i;
+  let xo2 = n2 * 1073280i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 1i;
+  let wb3 = j3 * 1i - 1i;
+  let xo3 = n3 * 1073280i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -2326,43 +2859,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 128i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 1i;
-      let hok0 = h0 >= 0i && h0 < 65i;
-      let xr0 = xo0 + (c * 65i + clamp(h0, 0i, 64i)) * 129i;
-      let h1 = hb1 + u * 1i;
-      let hok1 = h1 >= 0i && h1 < 65i;
-      let xr1 = xo1 + (c * 65i + clamp(h1, 0i, 64i)) * 129i;
-      for (var v = 0i; v < 3i; v++) {
-        let wv = b1[((c * 3i + u) * 3i + v) * 32i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i)], hok0 && w0 >= 0i && w0 < 129i);
-        let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i)], hok1 && w1 >= 0i && w1 < 129i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 288i; k++) {
+    let c4 = k / 9i;
+    let u = (k / 3i) % 3i;
+    let v = k % 3i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 32i + c4) * 8385i + clamp(h0, 0i, 64i) * 129i + clamp(w0, 0i, 128i)], h0 >= 0i && h0 < 65i && w0 >= 0i && w0 < 129i);
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 32i + c4) * 8385i + clamp(h1, 0i, 64i) * 129i + clamp(w1, 0i, 128i)], h1 >= 0i && h1 < 65i && w1 >= 0i && w1 < 129i);
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 32i + c4) * 8385i + clamp(h2, 0i, 64i) * 129i + clamp(w2, 0i, 128i)], h2 >= 0i && h2 < 65i && w2 >= 0i && w2 < 129i);
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 32i + c4) * 8385i + clamp(h3, 0i, 64i) * 129i + clamp(w3, 0i, 128i)], h3 >= 0i && h3 < 65i && w3 >= 0i && w3 < 129i);
+    let wr = (c4 * 36i + u * 3i + v) * 32i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 288i];
+    let y2 = b1[wr + 576i];
+    let y3 = b1[wr + 864i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 128i) { continue; }
       let n = p / 8385i;
@@ -2376,8 +2946,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 25: first used by predict_013_conv2d_G_layer2_0_conv2
-const shader25 = `
+// shader 29: first used by predict_013_conv2d_G_layer2_0_conv2
+const shader29 = `
 // conv2d f32[1,128,65,129] * f32[128,128,3,3] -> [1,128,65,129]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,65,129]
@@ -2468,26 +3038,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 3i; u++) {
       let h0 = hb0 + u * 1i;
       let hok0 = h0 >= 0i && h0 < 65i;
-      let xr0 = xo0 + (c * 65i + clamp(h0, 0i, 64i)) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + clamp(h0, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
       let hok1 = h1 >= 0i && h1 < 65i;
-      let xr1 = xo1 + (c * 65i + clamp(h1, 0i, 64i)) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + clamp(h1, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
       let hok2 = h2 >= 0i && h2 < 65i;
-      let xr2 = xo2 + (c * 65i + clamp(h2, 0i, 64i)) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + clamp(h2, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
       let hok3 = h3 >= 0i && h3 < 65i;
-      let xr3 = xo3 + (c * 65i + clamp(h3, 0i, 64i)) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + clamp(h3, 0i, 64i) * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 3i; v++) {
         let tap = ((c * 3i + u) * 3i + v) * 128i;
         let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i)], hok0 && w0 >= 0i && w0 < 129i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i) * 4i], hok0 && w0 >= 0i && w0 < 129i);
         let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i)], hok1 && w1 >= 0i && w1 < 129i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i) * 4i], hok1 && w1 >= 0i && w1 < 129i);
         let w2 = wb2 + v * 1i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 128i)], hok2 && w2 >= 0i && w2 < 129i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 128i) * 4i], hok2 && w2 >= 0i && w2 < 129i);
         let w3 = wb3 + v * 1i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 128i)], hok3 && w3 >= 0i && w3 < 129i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 128i) * 4i], hok3 && w3 >= 0i && w3 < 129i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -2546,8 +3116,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 26: first used by predict_014_conv2d_G_layer2_0_conv3_pack
-const shader26 = `
+// shader 30: first used by predict_014_conv2d_G_layer2_0_conv3_pack
+const shader30 = `
 // repack conv weights f32[512,128,1,1] as [128][512]
 // threads 65536, workgroup 64; FLOPs 0; bytes 524288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2557,40 +3127,57 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 65536i) { return; }
   let q = gi % 512i;
-  let r = gi / 512i;
-  b1[gi] = select(0.0f, b0[min(q, 511i) * 128i + r], q < 512i);
+  let r = min(gi / 512i, 127i);
+  b1[gi] = select(0.0f, b0[min(q, 511i) * 128i + r], q < 512i && gi / 512i < 128i);
 }
 `;
 
-// shader 27: first used by predict_014_conv2d_G_layer2_0_conv3_cpu
-const shader27 = `
+// shader 31: first used by predict_014_conv2d_G_layer2_0_conv3_cpu
+const shader31 = `
 enable subgroups;
 // conv2d f32[1,128,65,129] * f32[512,128,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x16x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x16x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 127i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 1073280i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 1073280i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 1073280i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 1073280i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -2607,41 +3194,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 128i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 128i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 32i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 32i + c4) * 8385i + h0 * 129i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 32i + c4) * 8385i + h1 * 129i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 32i + c4) * 8385i + h2 * 129i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 32i + c4) * 8385i + h3 * 129i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 128i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 128i];
+    let y2 = b1[wr + 256i];
+    let y3 = b1[wr + 384i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 512i) { continue; }
       let n = p / 8385i;
@@ -2653,8 +3279,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 28: first used by predict_014_conv2d_G_layer2_0_conv3
-const shader28 = `
+// shader 32: first used by predict_014_conv2d_G_layer2_0_conv3
+const shader32 = `
 // conv2d f32[1,128,65,129] * f32[512,128,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -2739,23 +3365,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 128i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + h0 * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + h1 * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 65i + h2) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + h2 * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 65i + h3) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + h3 * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 512i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -2812,8 +3438,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 29: first used by predict_015_conv2d_G_layer2_0_downsample_0_pack
-const shader29 = `
+// shader 33: first used by predict_015_conv2d_G_layer2_0_downsample_0_pack
+const shader33 = `
 // repack conv weights f32[512,256,1,1] as [256][512]
 // threads 131072, workgroup 64; FLOPs 0; bytes 1048576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2823,20 +3449,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 131072i) { return; }
   let q = gi % 512i;
-  let r = gi / 512i;
-  b1[gi] = select(0.0f, b0[min(q, 511i) * 256i + r], q < 512i);
+  let r = min(gi / 512i, 255i);
+  b1[gi] = select(0.0f, b0[min(q, 511i) * 256i + r], q < 512i && gi / 512i < 256i);
 }
 `;
 
-// shader 30: first used by predict_015_conv2d_G_layer2_0_downsample_0_cpu
-const shader30 = `
+// shader 34: first used by predict_015_conv2d_G_layer2_0_downsample_0_cpu
+const shader34 = `
 enable subgroups;
 // conv2d f32[1,256,129,257] * f32[512,256,1,1] -> [1,512,65,129]
 // stride [2,2], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,65,129]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x16x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x16x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
@@ -2848,25 +3474,42 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 127i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 2i - 0i;
   let wb0 = j0 * 2i - 0i;
   let xo0 = n0 * 8487168i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 2i - 0i;
   let wb1 = j1 * 2i - 0i;
   let xo1 = n1 * 8487168i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 2i - 0i;
+  let wb2 = j2 * 2i - 0i;
+  let xo2 = n2 * 8487168i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 2i - 0i;
+  let wb3 = j3 * 2i - 0i;
+  let xo3 = n3 * 8487168i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -2883,41 +3526,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 256i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 129i + h0) * 257i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 129i + h1) * 257i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 128i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 64i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 64i + c4) * 33153i + h0 * 257i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 64i + c4) * 33153i + h1 * 257i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 64i + c4) * 33153i + h2 * 257i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 64i + c4) * 33153i + h3 * 257i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 128i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 128i];
+    let y2 = b1[wr + 256i];
+    let y3 = b1[wr + 384i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 512i) { continue; }
       let n = p / 8385i;
@@ -2933,8 +3615,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 31: first used by predict_015_conv2d_G_layer2_0_downsample_0
-const shader31 = `
+// shader 35: first used by predict_015_conv2d_G_layer2_0_downsample_0
+const shader35 = `
 // conv2d f32[1,256,129,257] * f32[512,256,1,1] -> [1,512,65,129]
 // stride [2,2], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,65,129]
@@ -3029,23 +3711,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 256i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 129i + h0) * 257i;
+      let xr0 = xo0 + ((c >> 2u) * 33153i + h0 * 257i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 129i + h1) * 257i;
+      let xr1 = xo1 + ((c >> 2u) * 33153i + h1 * 257i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 129i + h2) * 257i;
+      let xr2 = xo2 + ((c >> 2u) * 33153i + h2 * 257i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 129i + h3) * 257i;
+      let xr3 = xo3 + ((c >> 2u) * 33153i + h3 * 257i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 512i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -3106,8 +3788,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 32: first used by predict_016_conv2d_G_layer2_1_conv1_pack
-const shader32 = `
+// shader 36: first used by predict_016_conv2d_G_layer2_1_conv1_pack
+const shader36 = `
 // repack conv weights f32[128,512,1,1] as [512][128]
 // threads 65536, workgroup 64; FLOPs 0; bytes 524288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3117,45 +3799,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 65536i) { return; }
   let q = gi % 128i;
-  let r = gi / 128i;
-  b1[gi] = select(0.0f, b0[min(q, 127i) * 512i + r], q < 128i);
+  let r = min(gi / 128i, 511i);
+  b1[gi] = select(0.0f, b0[min(q, 127i) * 512i + r], q < 128i && gi / 128i < 512i);
 }
 `;
 
-// shader 33: first used by predict_016_conv2d_G_layer2_1_conv1_cpu
-const shader33 = `
+// shader 37: first used by predict_016_conv2d_G_layer2_1_conv1_packc
+const shader37 = `
+// repack f32[1,512,65,129] as [1][128][65][129] x vec4 (4 channels per element)
+// threads 1073280, workgroup 64; FLOPs 0; bytes 34344960
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 1073280i) { return; }
+  let hw = gi % 8385i;
+  let c4 = (gi / 8385i) % 128i;
+  let n = gi / 1073280i;
+  let base = n * 4293120i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 8385i], b0[base + (c4 * 4i + 1i) * 8385i], b0[base + (c4 * 4i + 2i) * 8385i], b0[base + (c4 * 4i + 3i) * 8385i]);
+}
+`;
+
+// shader 38: first used by predict_016_conv2d_G_layer2_1_conv1_cpu
+const shader38 = `
 enable subgroups;
 // conv2d f32[1,512,65,129] * f32[128,512,1,1] -> [1,128,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,65,129]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x4x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x4x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 31i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 4293120i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 4293120i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 4293120i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 4293120i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -3172,41 +3889,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 512i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 32i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 128i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 128i + c4) * 8385i + h0 * 129i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 128i + c4) * 8385i + h1 * 129i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 128i + c4) * 8385i + h2 * 129i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 128i + c4) * 8385i + h3 * 129i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 32i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 32i];
+    let y2 = b1[wr + 64i];
+    let y3 = b1[wr + 96i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 128i) { continue; }
       let n = p / 8385i;
@@ -3220,8 +3976,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 34: first used by predict_016_conv2d_G_layer2_1_conv1
-const shader34 = `
+// shader 39: first used by predict_016_conv2d_G_layer2_1_conv1
+const shader39 = `
 // conv2d f32[1,512,65,129] * f32[128,512,1,1] -> [1,128,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,65,129]
@@ -3311,23 +4067,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 512i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + h0 * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + h1 * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 65i + h2) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + h2 * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 65i + h3) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + h3 * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 128i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -3386,15 +4142,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 35: first used by predict_018_conv2d_G_layer2_1_conv3_cpu
-const shader35 = `
+// shader 40: first used by predict_018_conv2d_G_layer2_1_conv3_cpu
+const shader40 = `
 enable subgroups;
 // conv2d f32[1,128,65,129] * f32[512,128,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,65,129]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x16x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x16x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
@@ -3402,25 +4158,42 @@ enable subgroups;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 127i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 1073280i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 1073280i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 1073280i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 1073280i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -3437,41 +4210,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 128i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 128i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 32i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 32i + c4) * 8385i + h0 * 129i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 32i + c4) * 8385i + h1 * 129i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 32i + c4) * 8385i + h2 * 129i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 32i + c4) * 8385i + h3 * 129i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 128i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 128i];
+    let y2 = b1[wr + 256i];
+    let y3 = b1[wr + 384i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 512i) { continue; }
       let n = p / 8385i;
@@ -3486,8 +4298,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 36: first used by predict_018_conv2d_G_layer2_1_conv3
-const shader36 = `
+// shader 41: first used by predict_018_conv2d_G_layer2_1_conv3
+const shader41 = `
 // conv2d f32[1,128,65,129] * f32[512,128,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,65,129]
@@ -3578,23 +4390,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 128i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + h0 * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + h1 * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 65i + h2) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + h2 * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 65i + h3) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + h3 * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 512i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -3654,8 +4466,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 37: first used by predict_025_conv2d_G_layer3_0_conv1_pack
-const shader37 = `
+// shader 42: first used by predict_025_conv2d_G_layer3_0_conv1_pack
+const shader42 = `
 // repack conv weights f32[256,512,1,1] as [512][256]
 // threads 131072, workgroup 64; FLOPs 0; bytes 1048576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3665,45 +4477,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 131072i) { return; }
   let q = gi % 256i;
-  let r = gi / 256i;
-  b1[gi] = select(0.0f, b0[min(q, 255i) * 512i + r], q < 256i);
+  let r = min(gi / 256i, 511i);
+  b1[gi] = select(0.0f, b0[min(q, 255i) * 512i + r], q < 256i && gi / 256i < 512i);
 }
 `;
 
-// shader 38: first used by predict_025_conv2d_G_layer3_0_conv1_cpu
-const shader38 = `
+// shader 43: first used by predict_025_conv2d_G_layer3_0_conv1_cpu
+const shader43 = `
 enable subgroups;
 // conv2d f32[1,512,65,129] * f32[256,512,1,1] -> [1,256,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,65,129]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x8x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x8x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 63i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 4293120i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 4293120i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 4293120i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 4293120i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -3720,41 +4549,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 512i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 64i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 128i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 128i + c4) * 8385i + h0 * 129i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 128i + c4) * 8385i + h1 * 129i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 128i + c4) * 8385i + h2 * 129i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 128i + c4) * 8385i + h3 * 129i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 64i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 64i];
+    let y2 = b1[wr + 128i];
+    let y3 = b1[wr + 192i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 256i) { continue; }
       let n = p / 8385i;
@@ -3768,8 +4636,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 39: first used by predict_025_conv2d_G_layer3_0_conv1
-const shader39 = `
+// shader 44: first used by predict_025_conv2d_G_layer3_0_conv1
+const shader44 = `
 // conv2d f32[1,512,65,129] * f32[256,512,1,1] -> [1,256,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,65,129]
@@ -3859,23 +4727,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 512i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + h0 * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + h1 * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 65i + h2) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + h2 * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 65i + h3) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + h3 * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 256i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -3934,8 +4802,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 40: first used by predict_026_conv2d_G_layer3_0_conv2_pack
-const shader40 = `
+// shader 45: first used by predict_026_conv2d_G_layer3_0_conv2_pack
+const shader45 = `
 // repack conv weights f32[256,256,3,3] as [2304][256]
 // threads 589824, workgroup 64; FLOPs 0; bytes 4718592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3945,45 +4813,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 589824i) { return; }
   let q = gi % 256i;
-  let r = gi / 256i;
-  b1[gi] = select(0.0f, b0[min(q, 255i) * 2304i + r], q < 256i);
+  let r = min(gi / 256i, 2303i);
+  b1[gi] = select(0.0f, b0[min(q, 255i) * 2304i + r], q < 256i && gi / 256i < 2304i);
 }
 `;
 
-// shader 41: first used by predict_026_conv2d_G_layer3_0_conv2_cpu
-const shader41 = `
+// shader 46: first used by predict_026_conv2d_G_layer3_0_conv2_packc
+const shader46 = `
+// repack f32[1,256,65,129] as [1][64][65][129] x vec4 (4 channels per element)
+// threads 536640, workgroup 64; FLOPs 0; bytes 17172480
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 536640i) { return; }
+  let hw = gi % 8385i;
+  let c4 = (gi / 8385i) % 64i;
+  let n = gi / 536640i;
+  let base = n * 2146560i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 8385i], b0[base + (c4 * 4i + 1i) * 8385i], b0[base + (c4 * 4i + 2i) * 8385i], b0[base + (c4 * 4i + 3i) * 8385i]);
+}
+`;
+
+// shader 47: first used by predict_026_conv2d_G_layer3_0_conv2_cpu
+const shader47 = `
 enable subgroups;
 // conv2d f32[1,256,65,129] * f32[256,256,3,3] -> [1,256,65,129]
 // stride [1,1], padding [2,2], dilation [2,2]
 // with a fused elementwise epilogue producing f32[1,256,65,129]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x8x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x8x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 63i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 2i;
   let wb0 = j0 * 1i - 2i;
   let xo0 = n0 * 2146560i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 2i;
   let wb1 = j1 * 1i - 2i;
   let xo1 = n1 * 2146560i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 2i;
+  let wb2 = j2 * 1i - 2i;
+  let xo2 = n2 * 2146560i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 2i;
+  let wb3 = j3 * 1i - 2i;
+  let xo3 = n3 * 2146560i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -4000,43 +4903,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 256i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 2i;
-      let hok0 = h0 >= 0i && h0 < 65i;
-      let xr0 = xo0 + (c * 65i + clamp(h0, 0i, 64i)) * 129i;
-      let h1 = hb1 + u * 2i;
-      let hok1 = h1 >= 0i && h1 < 65i;
-      let xr1 = xo1 + (c * 65i + clamp(h1, 0i, 64i)) * 129i;
-      for (var v = 0i; v < 3i; v++) {
-        let wv = b1[((c * 3i + u) * 3i + v) * 64i + ol];
-        let w0 = wb0 + v * 2i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i)], hok0 && w0 >= 0i && w0 < 129i);
-        let w1 = wb1 + v * 2i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i)], hok1 && w1 >= 0i && w1 < 129i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 576i; k++) {
+    let c4 = k / 9i;
+    let u = (k / 3i) % 3i;
+    let v = k % 3i;
+    let h0 = hb0 + u * 2i;
+    let w0 = wb0 + v * 2i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 64i + c4) * 8385i + clamp(h0, 0i, 64i) * 129i + clamp(w0, 0i, 128i)], h0 >= 0i && h0 < 65i && w0 >= 0i && w0 < 129i);
+    let h1 = hb1 + u * 2i;
+    let w1 = wb1 + v * 2i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 64i + c4) * 8385i + clamp(h1, 0i, 64i) * 129i + clamp(w1, 0i, 128i)], h1 >= 0i && h1 < 65i && w1 >= 0i && w1 < 129i);
+    let h2 = hb2 + u * 2i;
+    let w2 = wb2 + v * 2i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 64i + c4) * 8385i + clamp(h2, 0i, 64i) * 129i + clamp(w2, 0i, 128i)], h2 >= 0i && h2 < 65i && w2 >= 0i && w2 < 129i);
+    let h3 = hb3 + u * 2i;
+    let w3 = wb3 + v * 2i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 64i + c4) * 8385i + clamp(h3, 0i, 64i) * 129i + clamp(w3, 0i, 128i)], h3 >= 0i && h3 < 65i && w3 >= 0i && w3 < 129i);
+    let wr = (c4 * 36i + u * 3i + v) * 64i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 576i];
+    let y2 = b1[wr + 1152i];
+    let y3 = b1[wr + 1728i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 256i) { continue; }
       let n = p / 8385i;
@@ -4050,8 +4990,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 42: first used by predict_026_conv2d_G_layer3_0_conv2
-const shader42 = `
+// shader 48: first used by predict_026_conv2d_G_layer3_0_conv2
+const shader48 = `
 // conv2d f32[1,256,65,129] * f32[256,256,3,3] -> [1,256,65,129]
 // stride [1,1], padding [2,2], dilation [2,2]
 // with a fused elementwise epilogue producing f32[1,256,65,129]
@@ -4142,26 +5082,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 3i; u++) {
       let h0 = hb0 + u * 2i;
       let hok0 = h0 >= 0i && h0 < 65i;
-      let xr0 = xo0 + (c * 65i + clamp(h0, 0i, 64i)) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + clamp(h0, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 2i;
       let hok1 = h1 >= 0i && h1 < 65i;
-      let xr1 = xo1 + (c * 65i + clamp(h1, 0i, 64i)) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + clamp(h1, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 2i;
       let hok2 = h2 >= 0i && h2 < 65i;
-      let xr2 = xo2 + (c * 65i + clamp(h2, 0i, 64i)) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + clamp(h2, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 2i;
       let hok3 = h3 >= 0i && h3 < 65i;
-      let xr3 = xo3 + (c * 65i + clamp(h3, 0i, 64i)) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + clamp(h3, 0i, 64i) * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 3i; v++) {
         let tap = ((c * 3i + u) * 3i + v) * 256i;
         let w0 = wb0 + v * 2i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i)], hok0 && w0 >= 0i && w0 < 129i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i) * 4i], hok0 && w0 >= 0i && w0 < 129i);
         let w1 = wb1 + v * 2i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i)], hok1 && w1 >= 0i && w1 < 129i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i) * 4i], hok1 && w1 >= 0i && w1 < 129i);
         let w2 = wb2 + v * 2i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 128i)], hok2 && w2 >= 0i && w2 < 129i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 128i) * 4i], hok2 && w2 >= 0i && w2 < 129i);
         let w3 = wb3 + v * 2i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 128i)], hok3 && w3 >= 0i && w3 < 129i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 128i) * 4i], hok3 && w3 >= 0i && w3 < 129i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -4220,8 +5160,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 43: first used by predict_027_conv2d_G_layer3_0_conv3_pack
-const shader43 = `
+// shader 49: first used by predict_027_conv2d_G_layer3_0_conv3_pack
+const shader49 = `
 // repack conv weights f32[1024,256,1,1] as [256][1024]
 // threads 262144, workgroup 64; FLOPs 0; bytes 2097152
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4231,40 +5171,57 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 262144i) { return; }
   let q = gi % 1024i;
-  let r = gi / 1024i;
-  b1[gi] = select(0.0f, b0[min(q, 1023i) * 256i + r], q < 1024i);
+  let r = min(gi / 1024i, 255i);
+  b1[gi] = select(0.0f, b0[min(q, 1023i) * 256i + r], q < 1024i && gi / 1024i < 256i);
 }
 `;
 
-// shader 44: first used by predict_027_conv2d_G_layer3_0_conv3_cpu
-const shader44 = `
+// shader 50: first used by predict_027_conv2d_G_layer3_0_conv3_cpu
+const shader50 = `
 enable subgroups;
 // conv2d f32[1,256,65,129] * f32[1024,256,1,1] -> [1,1024,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x32x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x32x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 255i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 2146560i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 2146560i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 2146560i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 2146560i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -4281,41 +5238,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 256i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 256i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 64i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 64i + c4) * 8385i + h0 * 129i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 64i + c4) * 8385i + h1 * 129i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 64i + c4) * 8385i + h2 * 129i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 64i + c4) * 8385i + h3 * 129i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 256i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 256i];
+    let y2 = b1[wr + 512i];
+    let y3 = b1[wr + 768i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 1024i) { continue; }
       let n = p / 8385i;
@@ -4327,8 +5323,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 45: first used by predict_027_conv2d_G_layer3_0_conv3
-const shader45 = `
+// shader 51: first used by predict_027_conv2d_G_layer3_0_conv3
+const shader51 = `
 // conv2d f32[1,256,65,129] * f32[1024,256,1,1] -> [1,1024,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -4413,23 +5409,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 256i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + h0 * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + h1 * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 65i + h2) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + h2 * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 65i + h3) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + h3 * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 1024i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -4486,8 +5482,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 46: first used by predict_028_conv2d_G_layer3_0_downsample_0_pack
-const shader46 = `
+// shader 52: first used by predict_028_conv2d_G_layer3_0_downsample_0_pack
+const shader52 = `
 // repack conv weights f32[1024,512,1,1] as [512][1024]
 // threads 524288, workgroup 64; FLOPs 0; bytes 4194304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4497,20 +5493,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 524288i) { return; }
   let q = gi % 1024i;
-  let r = gi / 1024i;
-  b1[gi] = select(0.0f, b0[min(q, 1023i) * 512i + r], q < 1024i);
+  let r = min(gi / 1024i, 511i);
+  b1[gi] = select(0.0f, b0[min(q, 1023i) * 512i + r], q < 1024i && gi / 1024i < 512i);
 }
 `;
 
-// shader 47: first used by predict_028_conv2d_G_layer3_0_downsample_0_cpu
-const shader47 = `
+// shader 53: first used by predict_028_conv2d_G_layer3_0_downsample_0_cpu
+const shader53 = `
 enable subgroups;
 // conv2d f32[1,512,65,129] * f32[1024,512,1,1] -> [1,1024,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,1024,65,129]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x32x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x32x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
@@ -4522,25 +5518,42 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 255i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 4293120i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 4293120i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 4293120i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 4293120i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -4557,41 +5570,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 512i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 256i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 128i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 128i + c4) * 8385i + h0 * 129i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 128i + c4) * 8385i + h1 * 129i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 128i + c4) * 8385i + h2 * 129i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 128i + c4) * 8385i + h3 * 129i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 256i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 256i];
+    let y2 = b1[wr + 512i];
+    let y3 = b1[wr + 768i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 1024i) { continue; }
       let n = p / 8385i;
@@ -4607,8 +5659,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 48: first used by predict_028_conv2d_G_layer3_0_downsample_0
-const shader48 = `
+// shader 54: first used by predict_028_conv2d_G_layer3_0_downsample_0
+const shader54 = `
 // conv2d f32[1,512,65,129] * f32[1024,512,1,1] -> [1,1024,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,1024,65,129]
@@ -4703,23 +5755,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 512i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + h0 * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + h1 * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 65i + h2) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + h2 * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 65i + h3) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + h3 * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 1024i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -4780,8 +5832,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 49: first used by predict_029_conv2d_G_layer3_1_conv1_pack
-const shader49 = `
+// shader 55: first used by predict_029_conv2d_G_layer3_1_conv1_pack
+const shader55 = `
 // repack conv weights f32[256,1024,1,1] as [1024][256]
 // threads 262144, workgroup 64; FLOPs 0; bytes 2097152
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4791,45 +5843,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 262144i) { return; }
   let q = gi % 256i;
-  let r = gi / 256i;
-  b1[gi] = select(0.0f, b0[min(q, 255i) * 1024i + r], q < 256i);
+  let r = min(gi / 256i, 1023i);
+  b1[gi] = select(0.0f, b0[min(q, 255i) * 1024i + r], q < 256i && gi / 256i < 1024i);
 }
 `;
 
-// shader 50: first used by predict_029_conv2d_G_layer3_1_conv1_cpu
-const shader50 = `
+// shader 56: first used by predict_029_conv2d_G_layer3_1_conv1_packc
+const shader56 = `
+// repack f32[1,1024,65,129] as [1][256][65][129] x vec4 (4 channels per element)
+// threads 2146560, workgroup 64; FLOPs 0; bytes 68689920
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 2146560i) { return; }
+  let hw = gi % 8385i;
+  let c4 = (gi / 8385i) % 256i;
+  let n = gi / 2146560i;
+  let base = n * 8586240i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 8385i], b0[base + (c4 * 4i + 1i) * 8385i], b0[base + (c4 * 4i + 2i) * 8385i], b0[base + (c4 * 4i + 3i) * 8385i]);
+}
+`;
+
+// shader 57: first used by predict_029_conv2d_G_layer3_1_conv1_cpu
+const shader57 = `
 enable subgroups;
 // conv2d f32[1,1024,65,129] * f32[256,1024,1,1] -> [1,256,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,65,129]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x8x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x8x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 63i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 8586240i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 8586240i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 8586240i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 8586240i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -4846,41 +5933,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 1024i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 64i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 256i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 256i + c4) * 8385i + h0 * 129i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 256i + c4) * 8385i + h1 * 129i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 256i + c4) * 8385i + h2 * 129i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 256i + c4) * 8385i + h3 * 129i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 64i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 64i];
+    let y2 = b1[wr + 128i];
+    let y3 = b1[wr + 192i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 256i) { continue; }
       let n = p / 8385i;
@@ -4894,8 +6020,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 51: first used by predict_029_conv2d_G_layer3_1_conv1
-const shader51 = `
+// shader 58: first used by predict_029_conv2d_G_layer3_1_conv1
+const shader58 = `
 // conv2d f32[1,1024,65,129] * f32[256,1024,1,1] -> [1,256,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,65,129]
@@ -4985,23 +6111,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 1024i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + h0 * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + h1 * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 65i + h2) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + h2 * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 65i + h3) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + h3 * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 256i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -5060,15 +6186,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 52: first used by predict_031_conv2d_G_layer3_1_conv3_cpu
-const shader52 = `
+// shader 59: first used by predict_031_conv2d_G_layer3_1_conv3_cpu
+const shader59 = `
 enable subgroups;
 // conv2d f32[1,256,65,129] * f32[1024,256,1,1] -> [1,1024,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,1024,65,129]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x32x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x32x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
@@ -5076,25 +6202,42 @@ enable subgroups;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 255i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 2146560i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 2146560i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 2146560i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 2146560i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -5111,41 +6254,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 256i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 256i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 64i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 64i + c4) * 8385i + h0 * 129i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 64i + c4) * 8385i + h1 * 129i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 64i + c4) * 8385i + h2 * 129i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 64i + c4) * 8385i + h3 * 129i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 256i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 256i];
+    let y2 = b1[wr + 512i];
+    let y3 = b1[wr + 768i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 1024i) { continue; }
       let n = p / 8385i;
@@ -5160,8 +6342,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 53: first used by predict_031_conv2d_G_layer3_1_conv3
-const shader53 = `
+// shader 60: first used by predict_031_conv2d_G_layer3_1_conv3
+const shader60 = `
 // conv2d f32[1,256,65,129] * f32[1024,256,1,1] -> [1,1024,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,1024,65,129]
@@ -5252,23 +6434,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 256i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + h0 * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + h1 * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 65i + h2) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + h2 * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 65i + h3) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + h3 * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 1024i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -5328,8 +6510,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 54: first used by predict_095_conv2d_G_layer4_0_conv1_pack
-const shader54 = `
+// shader 61: first used by predict_095_conv2d_G_layer4_0_conv1_pack
+const shader61 = `
 // repack conv weights f32[512,1024,1,1] as [1024][512]
 // threads 524288, workgroup 64; FLOPs 0; bytes 4194304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5339,45 +6521,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 524288i) { return; }
   let q = gi % 512i;
-  let r = gi / 512i;
-  b1[gi] = select(0.0f, b0[min(q, 511i) * 1024i + r], q < 512i);
+  let r = min(gi / 512i, 1023i);
+  b1[gi] = select(0.0f, b0[min(q, 511i) * 1024i + r], q < 512i && gi / 512i < 1024i);
 }
 `;
 
-// shader 55: first used by predict_095_conv2d_G_layer4_0_conv1_cpu
-const shader55 = `
+// shader 62: first used by predict_095_conv2d_G_layer4_0_conv1_cpu
+const shader62 = `
 enable subgroups;
 // conv2d f32[1,1024,65,129] * f32[512,1024,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,65,129]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x16x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x16x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 127i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 8586240i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 8586240i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 8586240i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 8586240i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -5394,41 +6593,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 1024i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 128i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 256i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 256i + c4) * 8385i + h0 * 129i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 256i + c4) * 8385i + h1 * 129i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 256i + c4) * 8385i + h2 * 129i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 256i + c4) * 8385i + h3 * 129i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 128i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 128i];
+    let y2 = b1[wr + 256i];
+    let y3 = b1[wr + 384i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 512i) { continue; }
       let n = p / 8385i;
@@ -5442,8 +6680,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 56: first used by predict_095_conv2d_G_layer4_0_conv1
-const shader56 = `
+// shader 63: first used by predict_095_conv2d_G_layer4_0_conv1
+const shader63 = `
 // conv2d f32[1,1024,65,129] * f32[512,1024,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,65,129]
@@ -5533,23 +6771,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 1024i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + h0 * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + h1 * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 65i + h2) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + h2 * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 65i + h3) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + h3 * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 512i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -5608,8 +6846,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 57: first used by predict_096_conv2d_G_layer4_0_conv2_pack
-const shader57 = `
+// shader 64: first used by predict_096_conv2d_G_layer4_0_conv2_pack
+const shader64 = `
 // repack conv weights f32[512,512,3,3] as [4608][512]
 // threads 2359296, workgroup 64; FLOPs 0; bytes 18874368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5619,45 +6857,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 2359296i) { return; }
   let q = gi % 512i;
-  let r = gi / 512i;
-  b1[gi] = select(0.0f, b0[min(q, 511i) * 4608i + r], q < 512i);
+  let r = min(gi / 512i, 4607i);
+  b1[gi] = select(0.0f, b0[min(q, 511i) * 4608i + r], q < 512i && gi / 512i < 4608i);
 }
 `;
 
-// shader 58: first used by predict_096_conv2d_G_layer4_0_conv2_cpu
-const shader58 = `
+// shader 65: first used by predict_096_conv2d_G_layer4_0_conv2_cpu
+const shader65 = `
 enable subgroups;
 // conv2d f32[1,512,65,129] * f32[512,512,3,3] -> [1,512,65,129]
 // stride [1,1], padding [4,4], dilation [4,4]
 // with a fused elementwise epilogue producing f32[1,512,65,129]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x16x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x16x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 127i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 4i;
   let wb0 = j0 * 1i - 4i;
   let xo0 = n0 * 4293120i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 4i;
   let wb1 = j1 * 1i - 4i;
   let xo1 = n1 * 4293120i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 4i;
+  let wb2 = j2 * 1i - 4i;
+  let xo2 = n2 * 4293120i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 4i;
+  let wb3 = j3 * 1i - 4i;
+  let xo3 = n3 * 4293120i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -5674,43 +6929,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 512i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 4i;
-      let hok0 = h0 >= 0i && h0 < 65i;
-      let xr0 = xo0 + (c * 65i + clamp(h0, 0i, 64i)) * 129i;
-      let h1 = hb1 + u * 4i;
-      let hok1 = h1 >= 0i && h1 < 65i;
-      let xr1 = xo1 + (c * 65i + clamp(h1, 0i, 64i)) * 129i;
-      for (var v = 0i; v < 3i; v++) {
-        let wv = b1[((c * 3i + u) * 3i + v) * 128i + ol];
-        let w0 = wb0 + v * 4i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i)], hok0 && w0 >= 0i && w0 < 129i);
-        let w1 = wb1 + v * 4i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i)], hok1 && w1 >= 0i && w1 < 129i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 1152i; k++) {
+    let c4 = k / 9i;
+    let u = (k / 3i) % 3i;
+    let v = k % 3i;
+    let h0 = hb0 + u * 4i;
+    let w0 = wb0 + v * 4i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 128i + c4) * 8385i + clamp(h0, 0i, 64i) * 129i + clamp(w0, 0i, 128i)], h0 >= 0i && h0 < 65i && w0 >= 0i && w0 < 129i);
+    let h1 = hb1 + u * 4i;
+    let w1 = wb1 + v * 4i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 128i + c4) * 8385i + clamp(h1, 0i, 64i) * 129i + clamp(w1, 0i, 128i)], h1 >= 0i && h1 < 65i && w1 >= 0i && w1 < 129i);
+    let h2 = hb2 + u * 4i;
+    let w2 = wb2 + v * 4i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 128i + c4) * 8385i + clamp(h2, 0i, 64i) * 129i + clamp(w2, 0i, 128i)], h2 >= 0i && h2 < 65i && w2 >= 0i && w2 < 129i);
+    let h3 = hb3 + u * 4i;
+    let w3 = wb3 + v * 4i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 128i + c4) * 8385i + clamp(h3, 0i, 64i) * 129i + clamp(w3, 0i, 128i)], h3 >= 0i && h3 < 65i && w3 >= 0i && w3 < 129i);
+    let wr = (c4 * 36i + u * 3i + v) * 128i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 1152i];
+    let y2 = b1[wr + 2304i];
+    let y3 = b1[wr + 3456i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 512i) { continue; }
       let n = p / 8385i;
@@ -5724,8 +7016,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 59: first used by predict_096_conv2d_G_layer4_0_conv2
-const shader59 = `
+// shader 66: first used by predict_096_conv2d_G_layer4_0_conv2
+const shader66 = `
 // conv2d f32[1,512,65,129] * f32[512,512,3,3] -> [1,512,65,129]
 // stride [1,1], padding [4,4], dilation [4,4]
 // with a fused elementwise epilogue producing f32[1,512,65,129]
@@ -5816,26 +7108,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 3i; u++) {
       let h0 = hb0 + u * 4i;
       let hok0 = h0 >= 0i && h0 < 65i;
-      let xr0 = xo0 + (c * 65i + clamp(h0, 0i, 64i)) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + clamp(h0, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 4i;
       let hok1 = h1 >= 0i && h1 < 65i;
-      let xr1 = xo1 + (c * 65i + clamp(h1, 0i, 64i)) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + clamp(h1, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 4i;
       let hok2 = h2 >= 0i && h2 < 65i;
-      let xr2 = xo2 + (c * 65i + clamp(h2, 0i, 64i)) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + clamp(h2, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 4i;
       let hok3 = h3 >= 0i && h3 < 65i;
-      let xr3 = xo3 + (c * 65i + clamp(h3, 0i, 64i)) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + clamp(h3, 0i, 64i) * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 3i; v++) {
         let tap = ((c * 3i + u) * 3i + v) * 512i;
         let w0 = wb0 + v * 4i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i)], hok0 && w0 >= 0i && w0 < 129i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i) * 4i], hok0 && w0 >= 0i && w0 < 129i);
         let w1 = wb1 + v * 4i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i)], hok1 && w1 >= 0i && w1 < 129i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i) * 4i], hok1 && w1 >= 0i && w1 < 129i);
         let w2 = wb2 + v * 4i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 128i)], hok2 && w2 >= 0i && w2 < 129i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 128i) * 4i], hok2 && w2 >= 0i && w2 < 129i);
         let w3 = wb3 + v * 4i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 128i)], hok3 && w3 >= 0i && w3 < 129i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 128i) * 4i], hok3 && w3 >= 0i && w3 < 129i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -5894,8 +7186,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 60: first used by predict_097_conv2d_G_layer4_0_conv3_pack
-const shader60 = `
+// shader 67: first used by predict_097_conv2d_G_layer4_0_conv3_pack
+const shader67 = `
 // repack conv weights f32[2048,512,1,1] as [512][2048]
 // threads 1048576, workgroup 64; FLOPs 0; bytes 8388608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5905,40 +7197,57 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 1048576i) { return; }
   let q = gi % 2048i;
-  let r = gi / 2048i;
-  b1[gi] = select(0.0f, b0[min(q, 2047i) * 512i + r], q < 2048i);
+  let r = min(gi / 2048i, 511i);
+  b1[gi] = select(0.0f, b0[min(q, 2047i) * 512i + r], q < 2048i && gi / 2048i < 512i);
 }
 `;
 
-// shader 61: first used by predict_097_conv2d_G_layer4_0_conv3_cpu
-const shader61 = `
+// shader 68: first used by predict_097_conv2d_G_layer4_0_conv3_cpu
+const shader68 = `
 enable subgroups;
 // conv2d f32[1,512,65,129] * f32[2048,512,1,1] -> [1,2048,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x64x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x64x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 511i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 4293120i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 4293120i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 4293120i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 4293120i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -5955,41 +7264,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 512i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 512i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 128i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 128i + c4) * 8385i + h0 * 129i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 128i + c4) * 8385i + h1 * 129i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 128i + c4) * 8385i + h2 * 129i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 128i + c4) * 8385i + h3 * 129i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 512i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 512i];
+    let y2 = b1[wr + 1024i];
+    let y3 = b1[wr + 1536i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 2048i) { continue; }
       let n = p / 8385i;
@@ -6001,8 +7349,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 62: first used by predict_097_conv2d_G_layer4_0_conv3
-const shader62 = `
+// shader 69: first used by predict_097_conv2d_G_layer4_0_conv3
+const shader69 = `
 // conv2d f32[1,512,65,129] * f32[2048,512,1,1] -> [1,2048,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 out-channels x 4 pixels
@@ -6087,23 +7435,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 512i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + h0 * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + h1 * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 65i + h2) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + h2 * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 65i + h3) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + h3 * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 2048i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -6160,8 +7508,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 63: first used by predict_098_conv2d_G_layer4_0_downsample_0_pack
-const shader63 = `
+// shader 70: first used by predict_098_conv2d_G_layer4_0_downsample_0_pack
+const shader70 = `
 // repack conv weights f32[2048,1024,1,1] as [1024][2048]
 // threads 2097152, workgroup 64; FLOPs 0; bytes 16777216
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6171,20 +7519,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 2097152i) { return; }
   let q = gi % 2048i;
-  let r = gi / 2048i;
-  b1[gi] = select(0.0f, b0[min(q, 2047i) * 1024i + r], q < 2048i);
+  let r = min(gi / 2048i, 1023i);
+  b1[gi] = select(0.0f, b0[min(q, 2047i) * 1024i + r], q < 2048i && gi / 2048i < 1024i);
 }
 `;
 
-// shader 64: first used by predict_098_conv2d_G_layer4_0_downsample_0_cpu
-const shader64 = `
+// shader 71: first used by predict_098_conv2d_G_layer4_0_downsample_0_cpu
+const shader71 = `
 enable subgroups;
 // conv2d f32[1,1024,65,129] * f32[2048,1024,1,1] -> [1,2048,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,2048,65,129]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x64x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x64x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
@@ -6196,25 +7544,42 @@ enable subgroups;
 @group(0) @binding(9) var<storage, read_write> b9: array<f32>; // read only
 @group(0) @binding(10) var<storage, read_write> b10: array<f32>; // read only
 @group(0) @binding(11) var<storage, read_write> b11: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 511i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 8586240i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 8586240i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 8586240i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 8586240i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -6231,41 +7596,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 1024i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 512i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 256i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 256i + c4) * 8385i + h0 * 129i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 256i + c4) * 8385i + h1 * 129i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 256i + c4) * 8385i + h2 * 129i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 256i + c4) * 8385i + h3 * 129i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 512i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 512i];
+    let y2 = b1[wr + 1024i];
+    let y3 = b1[wr + 1536i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 2048i) { continue; }
       let n = p / 8385i;
@@ -6281,8 +7685,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 65: first used by predict_098_conv2d_G_layer4_0_downsample_0
-const shader65 = `
+// shader 72: first used by predict_098_conv2d_G_layer4_0_downsample_0
+const shader72 = `
 // conv2d f32[1,1024,65,129] * f32[2048,1024,1,1] -> [1,2048,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,2048,65,129]
@@ -6377,23 +7781,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 1024i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + h0 * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + h1 * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 65i + h2) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + h2 * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 65i + h3) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + h3 * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 2048i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -6454,8 +7858,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 66: first used by predict_099_conv2d_G_layer4_1_conv1_pack
-const shader66 = `
+// shader 73: first used by predict_099_conv2d_G_layer4_1_conv1_pack
+const shader73 = `
 // repack conv weights f32[512,2048,1,1] as [2048][512]
 // threads 1048576, workgroup 64; FLOPs 0; bytes 8388608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6465,45 +7869,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 1048576i) { return; }
   let q = gi % 512i;
-  let r = gi / 512i;
-  b1[gi] = select(0.0f, b0[min(q, 511i) * 2048i + r], q < 512i);
+  let r = min(gi / 512i, 2047i);
+  b1[gi] = select(0.0f, b0[min(q, 511i) * 2048i + r], q < 512i && gi / 512i < 2048i);
 }
 `;
 
-// shader 67: first used by predict_099_conv2d_G_layer4_1_conv1_cpu
-const shader67 = `
+// shader 74: first used by predict_099_conv2d_G_layer4_1_conv1_packc
+const shader74 = `
+// repack f32[1,2048,65,129] as [1][512][65][129] x vec4 (4 channels per element)
+// threads 4293120, workgroup 64; FLOPs 0; bytes 137379840
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 4293120i) { return; }
+  let hw = gi % 8385i;
+  let c4 = (gi / 8385i) % 512i;
+  let n = gi / 4293120i;
+  let base = n * 17172480i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 8385i], b0[base + (c4 * 4i + 1i) * 8385i], b0[base + (c4 * 4i + 2i) * 8385i], b0[base + (c4 * 4i + 3i) * 8385i]);
+}
+`;
+
+// shader 75: first used by predict_099_conv2d_G_layer4_1_conv1_cpu
+const shader75 = `
 enable subgroups;
 // conv2d f32[1,2048,65,129] * f32[512,2048,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,65,129]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x16x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x16x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 127i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 17172480i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 17172480i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 17172480i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 17172480i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -6520,41 +7959,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 2048i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 128i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 512i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 512i + c4) * 8385i + h0 * 129i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 512i + c4) * 8385i + h1 * 129i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 512i + c4) * 8385i + h2 * 129i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 512i + c4) * 8385i + h3 * 129i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 128i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 128i];
+    let y2 = b1[wr + 256i];
+    let y3 = b1[wr + 384i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 512i) { continue; }
       let n = p / 8385i;
@@ -6568,8 +8046,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 68: first used by predict_099_conv2d_G_layer4_1_conv1
-const shader68 = `
+// shader 76: first used by predict_099_conv2d_G_layer4_1_conv1
+const shader76 = `
 // conv2d f32[1,2048,65,129] * f32[512,2048,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,65,129]
@@ -6659,23 +8137,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 2048i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + h0 * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + h1 * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 65i + h2) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + h2 * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 65i + h3) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + h3 * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 512i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -6734,15 +8212,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 69: first used by predict_101_conv2d_G_layer4_1_conv3_cpu
-const shader69 = `
+// shader 77: first used by predict_101_conv2d_G_layer4_1_conv3_cpu
+const shader77 = `
 enable subgroups;
 // conv2d f32[1,512,65,129] * f32[2048,512,1,1] -> [1,2048,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,2048,65,129]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x64x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x64x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
@@ -6750,25 +8228,42 @@ enable subgroups;
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
 @group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
 @group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 511i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 4293120i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 4293120i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 0i;
+  let wb2 = j2 * 1i - 0i;
+  let xo2 = n2 * 4293120i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 0i;
+  let wb3 = j3 * 1i - 0i;
+  let xo3 = n3 * 4293120i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -6785,41 +8280,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 512i; c++) {
-    for (var u = 0i; u < 1i; u++) {
-      let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
-      let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
-      for (var v = 0i; v < 1i; v++) {
-        let wv = b1[((c * 1i + u) * 1i + v) * 512i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
-        let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 128i; k++) {
+    let c4 = k / 1i;
+    let u = (k / 1i) % 1i;
+    let v = k % 1i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = b0[(n0 * 128i + c4) * 8385i + h0 * 129i + w0];
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = b0[(n1 * 128i + c4) * 8385i + h1 * 129i + w1];
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = b0[(n2 * 128i + c4) * 8385i + h2 * 129i + w2];
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = b0[(n3 * 128i + c4) * 8385i + h3 * 129i + w3];
+    let wr = (c4 * 4i + u * 1i + v) * 512i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 512i];
+    let y2 = b1[wr + 1024i];
+    let y3 = b1[wr + 1536i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 2048i) { continue; }
       let n = p / 8385i;
@@ -6834,8 +8368,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 70: first used by predict_101_conv2d_G_layer4_1_conv3
-const shader70 = `
+// shader 78: first used by predict_101_conv2d_G_layer4_1_conv3
+const shader78 = `
 // conv2d f32[1,512,65,129] * f32[2048,512,1,1] -> [1,2048,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,2048,65,129]
@@ -6926,23 +8460,23 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var c = 0i; c < 512i; c++) {
     for (var u = 0i; u < 1i; u++) {
       let h0 = hb0 + u * 1i;
-      let xr0 = xo0 + (c * 65i + h0) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + h0 * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
-      let xr1 = xo1 + (c * 65i + h1) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + h1 * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
-      let xr2 = xo2 + (c * 65i + h2) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + h2 * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
-      let xr3 = xo3 + (c * 65i + h3) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + h3 * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 1i; v++) {
         let tap = ((c * 1i + u) * 1i + v) * 2048i;
         let w0 = wb0 + v * 1i;
-        let x0 = b0[xr0 + w0];
+        let x0 = b0[xr0 + w0 * 4i];
         let w1 = wb1 + v * 1i;
-        let x1 = b0[xr1 + w1];
+        let x1 = b0[xr1 + w1 * 4i];
         let w2 = wb2 + v * 1i;
-        let x2 = b0[xr2 + w2];
+        let x2 = b0[xr2 + w2 * 4i];
         let w3 = wb3 + v * 1i;
-        let x3 = b0[xr3 + w3];
+        let x3 = b0[xr3 + w3 * 4i];
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -7002,8 +8536,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 71: first used by predict_105_conv2d_G_layer6_conv2d_list_0_pack
-const shader71 = `
+// shader 79: first used by predict_105_conv2d_G_layer6_conv2d_list_0_pack
+const shader79 = `
 // repack conv weights f32[19,2048,3,3] as [18432][20]
 // threads 368640, workgroup 64; FLOPs 0; bytes 2875392
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7013,41 +8547,58 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 368640i) { return; }
   let q = gi % 20i;
-  let r = gi / 20i;
-  b1[gi] = select(0.0f, b0[min(q, 18i) * 18432i + r], q < 19i);
+  let r = min(gi / 20i, 18431i);
+  b1[gi] = select(0.0f, b0[min(q, 18i) * 18432i + r], q < 19i && gi / 20i < 18432i);
 }
 `;
 
-// shader 72: first used by predict_105_conv2d_G_layer6_conv2d_list_0_cpu
-const shader72 = `
+// shader 80: first used by predict_105_conv2d_G_layer6_conv2d_list_0_cpu
+const shader80 = `
 enable subgroups;
 // conv2d f32[1,2048,65,129] * f32[19,2048,3,3] + f32[19] -> [1,19,65,129]
 // stride [1,1], padding [6,6], dilation [6,6]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 4i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 6i;
   let wb0 = j0 * 1i - 6i;
   let xo0 = n0 * 17172480i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 6i;
   let wb1 = j1 * 1i - 6i;
   let xo1 = n1 * 17172480i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 6i;
+  let wb2 = j2 * 1i - 6i;
+  let xo2 = n2 * 17172480i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 6i;
+  let wb3 = j3 * 1i - 6i;
+  let xo3 = n3 * 17172480i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -7064,43 +8615,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 2048i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 6i;
-      let hok0 = h0 >= 0i && h0 < 65i;
-      let xr0 = xo0 + (c * 65i + clamp(h0, 0i, 64i)) * 129i;
-      let h1 = hb1 + u * 6i;
-      let hok1 = h1 >= 0i && h1 < 65i;
-      let xr1 = xo1 + (c * 65i + clamp(h1, 0i, 64i)) * 129i;
-      for (var v = 0i; v < 3i; v++) {
-        let wv = b1[((c * 3i + u) * 3i + v) * 5i + ol];
-        let w0 = wb0 + v * 6i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i)], hok0 && w0 >= 0i && w0 < 129i);
-        let w1 = wb1 + v * 6i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i)], hok1 && w1 >= 0i && w1 < 129i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 4608i; k++) {
+    let c4 = k / 9i;
+    let u = (k / 3i) % 3i;
+    let v = k % 3i;
+    let h0 = hb0 + u * 6i;
+    let w0 = wb0 + v * 6i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 512i + c4) * 8385i + clamp(h0, 0i, 64i) * 129i + clamp(w0, 0i, 128i)], h0 >= 0i && h0 < 65i && w0 >= 0i && w0 < 129i);
+    let h1 = hb1 + u * 6i;
+    let w1 = wb1 + v * 6i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 512i + c4) * 8385i + clamp(h1, 0i, 64i) * 129i + clamp(w1, 0i, 128i)], h1 >= 0i && h1 < 65i && w1 >= 0i && w1 < 129i);
+    let h2 = hb2 + u * 6i;
+    let w2 = wb2 + v * 6i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 512i + c4) * 8385i + clamp(h2, 0i, 64i) * 129i + clamp(w2, 0i, 128i)], h2 >= 0i && h2 < 65i && w2 >= 0i && w2 < 129i);
+    let h3 = hb3 + u * 6i;
+    let w3 = wb3 + v * 6i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 512i + c4) * 8385i + clamp(h3, 0i, 64i) * 129i + clamp(w3, 0i, 128i)], h3 >= 0i && h3 < 65i && w3 >= 0i && w3 < 129i);
+    let wr = (c4 * 36i + u * 3i + v) * 5i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 45i];
+    let y2 = b1[wr + 90i];
+    let y3 = b1[wr + 135i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 19i) { continue; }
       let n = p / 8385i;
@@ -7113,8 +8701,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 73: first used by predict_105_conv2d_G_layer6_conv2d_list_0
-const shader73 = `
+// shader 81: first used by predict_105_conv2d_G_layer6_conv2d_list_0
+const shader81 = `
 // conv2d f32[1,2048,65,129] * f32[19,2048,3,3] + f32[19] -> [1,19,65,129]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 out-channels x 4 pixels
@@ -7201,26 +8789,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 3i; u++) {
       let h0 = hb0 + u * 6i;
       let hok0 = h0 >= 0i && h0 < 65i;
-      let xr0 = xo0 + (c * 65i + clamp(h0, 0i, 64i)) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + clamp(h0, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 6i;
       let hok1 = h1 >= 0i && h1 < 65i;
-      let xr1 = xo1 + (c * 65i + clamp(h1, 0i, 64i)) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + clamp(h1, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 6i;
       let hok2 = h2 >= 0i && h2 < 65i;
-      let xr2 = xo2 + (c * 65i + clamp(h2, 0i, 64i)) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + clamp(h2, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 6i;
       let hok3 = h3 >= 0i && h3 < 65i;
-      let xr3 = xo3 + (c * 65i + clamp(h3, 0i, 64i)) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + clamp(h3, 0i, 64i) * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 3i; v++) {
         let tap = ((c * 3i + u) * 3i + v) * 20i;
         let w0 = wb0 + v * 6i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i)], hok0 && w0 >= 0i && w0 < 129i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i) * 4i], hok0 && w0 >= 0i && w0 < 129i);
         let w1 = wb1 + v * 6i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i)], hok1 && w1 >= 0i && w1 < 129i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i) * 4i], hok1 && w1 >= 0i && w1 < 129i);
         let w2 = wb2 + v * 6i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 128i)], hok2 && w2 >= 0i && w2 < 129i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 128i) * 4i], hok2 && w2 >= 0i && w2 < 129i);
         let w3 = wb3 + v * 6i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 128i)], hok3 && w3 >= 0i && w3 < 129i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 128i) * 4i], hok3 && w3 >= 0i && w3 < 129i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -7278,38 +8866,55 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 74: first used by predict_106_conv2d_G_layer6_conv2d_list_1_cpu
-const shader74 = `
+// shader 82: first used by predict_106_conv2d_G_layer6_conv2d_list_1_cpu
+const shader82 = `
 enable subgroups;
 // conv2d f32[1,2048,65,129] * f32[19,2048,3,3] + f32[19] -> [1,19,65,129]
 // stride [1,1], padding [12,12], dilation [12,12]
 // with a fused elementwise epilogue producing f32[1,19,65,129]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 4i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 12i;
   let wb0 = j0 * 1i - 12i;
   let xo0 = n0 * 17172480i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 12i;
   let wb1 = j1 * 1i - 12i;
   let xo1 = n1 * 17172480i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 12i;
+  let wb2 = j2 * 1i - 12i;
+  let xo2 = n2 * 17172480i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 12i;
+  let wb3 = j3 * 1i - 12i;
+  let xo3 = n3 * 17172480i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -7326,43 +8931,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 2048i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 12i;
-      let hok0 = h0 >= 0i && h0 < 65i;
-      let xr0 = xo0 + (c * 65i + clamp(h0, 0i, 64i)) * 129i;
-      let h1 = hb1 + u * 12i;
-      let hok1 = h1 >= 0i && h1 < 65i;
-      let xr1 = xo1 + (c * 65i + clamp(h1, 0i, 64i)) * 129i;
-      for (var v = 0i; v < 3i; v++) {
-        let wv = b1[((c * 3i + u) * 3i + v) * 5i + ol];
-        let w0 = wb0 + v * 12i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i)], hok0 && w0 >= 0i && w0 < 129i);
-        let w1 = wb1 + v * 12i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i)], hok1 && w1 >= 0i && w1 < 129i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 4608i; k++) {
+    let c4 = k / 9i;
+    let u = (k / 3i) % 3i;
+    let v = k % 3i;
+    let h0 = hb0 + u * 12i;
+    let w0 = wb0 + v * 12i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 512i + c4) * 8385i + clamp(h0, 0i, 64i) * 129i + clamp(w0, 0i, 128i)], h0 >= 0i && h0 < 65i && w0 >= 0i && w0 < 129i);
+    let h1 = hb1 + u * 12i;
+    let w1 = wb1 + v * 12i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 512i + c4) * 8385i + clamp(h1, 0i, 64i) * 129i + clamp(w1, 0i, 128i)], h1 >= 0i && h1 < 65i && w1 >= 0i && w1 < 129i);
+    let h2 = hb2 + u * 12i;
+    let w2 = wb2 + v * 12i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 512i + c4) * 8385i + clamp(h2, 0i, 64i) * 129i + clamp(w2, 0i, 128i)], h2 >= 0i && h2 < 65i && w2 >= 0i && w2 < 129i);
+    let h3 = hb3 + u * 12i;
+    let w3 = wb3 + v * 12i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 512i + c4) * 8385i + clamp(h3, 0i, 64i) * 129i + clamp(w3, 0i, 128i)], h3 >= 0i && h3 < 65i && w3 >= 0i && w3 < 129i);
+    let wr = (c4 * 36i + u * 3i + v) * 5i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 45i];
+    let y2 = b1[wr + 90i];
+    let y3 = b1[wr + 135i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 19i) { continue; }
       let n = p / 8385i;
@@ -7376,8 +9018,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 75: first used by predict_106_conv2d_G_layer6_conv2d_list_1
-const shader75 = `
+// shader 83: first used by predict_106_conv2d_G_layer6_conv2d_list_1
+const shader83 = `
 // conv2d f32[1,2048,65,129] * f32[19,2048,3,3] + f32[19] -> [1,19,65,129]
 // stride [1,1], padding [12,12], dilation [12,12]
 // with a fused elementwise epilogue producing f32[1,19,65,129]
@@ -7466,26 +9108,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 3i; u++) {
       let h0 = hb0 + u * 12i;
       let hok0 = h0 >= 0i && h0 < 65i;
-      let xr0 = xo0 + (c * 65i + clamp(h0, 0i, 64i)) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + clamp(h0, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 12i;
       let hok1 = h1 >= 0i && h1 < 65i;
-      let xr1 = xo1 + (c * 65i + clamp(h1, 0i, 64i)) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + clamp(h1, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 12i;
       let hok2 = h2 >= 0i && h2 < 65i;
-      let xr2 = xo2 + (c * 65i + clamp(h2, 0i, 64i)) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + clamp(h2, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 12i;
       let hok3 = h3 >= 0i && h3 < 65i;
-      let xr3 = xo3 + (c * 65i + clamp(h3, 0i, 64i)) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + clamp(h3, 0i, 64i) * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 3i; v++) {
         let tap = ((c * 3i + u) * 3i + v) * 20i;
         let w0 = wb0 + v * 12i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i)], hok0 && w0 >= 0i && w0 < 129i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i) * 4i], hok0 && w0 >= 0i && w0 < 129i);
         let w1 = wb1 + v * 12i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i)], hok1 && w1 >= 0i && w1 < 129i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i) * 4i], hok1 && w1 >= 0i && w1 < 129i);
         let w2 = wb2 + v * 12i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 128i)], hok2 && w2 >= 0i && w2 < 129i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 128i) * 4i], hok2 && w2 >= 0i && w2 < 129i);
         let w3 = wb3 + v * 12i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 128i)], hok3 && w3 >= 0i && w3 < 129i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 128i) * 4i], hok3 && w3 >= 0i && w3 < 129i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -7544,8 +9186,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 76: first used by predict_107_conv2d_G_layer5_conv2d_list_0_pack
-const shader76 = `
+// shader 84: first used by predict_107_conv2d_G_layer5_conv2d_list_0_pack
+const shader84 = `
 // repack conv weights f32[19,1024,3,3] as [9216][20]
 // threads 184320, workgroup 64; FLOPs 0; bytes 1437696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7555,41 +9197,58 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 184320i) { return; }
   let q = gi % 20i;
-  let r = gi / 20i;
-  b1[gi] = select(0.0f, b0[min(q, 18i) * 9216i + r], q < 19i);
+  let r = min(gi / 20i, 9215i);
+  b1[gi] = select(0.0f, b0[min(q, 18i) * 9216i + r], q < 19i && gi / 20i < 9216i);
 }
 `;
 
-// shader 77: first used by predict_107_conv2d_G_layer5_conv2d_list_0_cpu
-const shader77 = `
+// shader 85: first used by predict_107_conv2d_G_layer5_conv2d_list_0_cpu
+const shader85 = `
 enable subgroups;
 // conv2d f32[1,1024,65,129] * f32[19,1024,3,3] + f32[19] -> [1,19,65,129]
 // stride [1,1], padding [6,6], dilation [6,6]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 4i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 6i;
   let wb0 = j0 * 1i - 6i;
   let xo0 = n0 * 8586240i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 6i;
   let wb1 = j1 * 1i - 6i;
   let xo1 = n1 * 8586240i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 6i;
+  let wb2 = j2 * 1i - 6i;
+  let xo2 = n2 * 8586240i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 6i;
+  let wb3 = j3 * 1i - 6i;
+  let xo3 = n3 * 8586240i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -7606,43 +9265,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 1024i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 6i;
-      let hok0 = h0 >= 0i && h0 < 65i;
-      let xr0 = xo0 + (c * 65i + clamp(h0, 0i, 64i)) * 129i;
-      let h1 = hb1 + u * 6i;
-      let hok1 = h1 >= 0i && h1 < 65i;
-      let xr1 = xo1 + (c * 65i + clamp(h1, 0i, 64i)) * 129i;
-      for (var v = 0i; v < 3i; v++) {
-        let wv = b1[((c * 3i + u) * 3i + v) * 5i + ol];
-        let w0 = wb0 + v * 6i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i)], hok0 && w0 >= 0i && w0 < 129i);
-        let w1 = wb1 + v * 6i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i)], hok1 && w1 >= 0i && w1 < 129i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 2304i; k++) {
+    let c4 = k / 9i;
+    let u = (k / 3i) % 3i;
+    let v = k % 3i;
+    let h0 = hb0 + u * 6i;
+    let w0 = wb0 + v * 6i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 256i + c4) * 8385i + clamp(h0, 0i, 64i) * 129i + clamp(w0, 0i, 128i)], h0 >= 0i && h0 < 65i && w0 >= 0i && w0 < 129i);
+    let h1 = hb1 + u * 6i;
+    let w1 = wb1 + v * 6i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 256i + c4) * 8385i + clamp(h1, 0i, 64i) * 129i + clamp(w1, 0i, 128i)], h1 >= 0i && h1 < 65i && w1 >= 0i && w1 < 129i);
+    let h2 = hb2 + u * 6i;
+    let w2 = wb2 + v * 6i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 256i + c4) * 8385i + clamp(h2, 0i, 64i) * 129i + clamp(w2, 0i, 128i)], h2 >= 0i && h2 < 65i && w2 >= 0i && w2 < 129i);
+    let h3 = hb3 + u * 6i;
+    let w3 = wb3 + v * 6i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 256i + c4) * 8385i + clamp(h3, 0i, 64i) * 129i + clamp(w3, 0i, 128i)], h3 >= 0i && h3 < 65i && w3 >= 0i && w3 < 129i);
+    let wr = (c4 * 36i + u * 3i + v) * 5i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 45i];
+    let y2 = b1[wr + 90i];
+    let y3 = b1[wr + 135i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 19i) { continue; }
       let n = p / 8385i;
@@ -7655,8 +9351,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 78: first used by predict_107_conv2d_G_layer5_conv2d_list_0
-const shader78 = `
+// shader 86: first used by predict_107_conv2d_G_layer5_conv2d_list_0
+const shader86 = `
 // conv2d f32[1,1024,65,129] * f32[19,1024,3,3] + f32[19] -> [1,19,65,129]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 out-channels x 4 pixels
@@ -7743,26 +9439,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 3i; u++) {
       let h0 = hb0 + u * 6i;
       let hok0 = h0 >= 0i && h0 < 65i;
-      let xr0 = xo0 + (c * 65i + clamp(h0, 0i, 64i)) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + clamp(h0, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 6i;
       let hok1 = h1 >= 0i && h1 < 65i;
-      let xr1 = xo1 + (c * 65i + clamp(h1, 0i, 64i)) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + clamp(h1, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 6i;
       let hok2 = h2 >= 0i && h2 < 65i;
-      let xr2 = xo2 + (c * 65i + clamp(h2, 0i, 64i)) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + clamp(h2, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 6i;
       let hok3 = h3 >= 0i && h3 < 65i;
-      let xr3 = xo3 + (c * 65i + clamp(h3, 0i, 64i)) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + clamp(h3, 0i, 64i) * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 3i; v++) {
         let tap = ((c * 3i + u) * 3i + v) * 20i;
         let w0 = wb0 + v * 6i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i)], hok0 && w0 >= 0i && w0 < 129i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i) * 4i], hok0 && w0 >= 0i && w0 < 129i);
         let w1 = wb1 + v * 6i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i)], hok1 && w1 >= 0i && w1 < 129i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i) * 4i], hok1 && w1 >= 0i && w1 < 129i);
         let w2 = wb2 + v * 6i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 128i)], hok2 && w2 >= 0i && w2 < 129i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 128i) * 4i], hok2 && w2 >= 0i && w2 < 129i);
         let w3 = wb3 + v * 6i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 128i)], hok3 && w3 >= 0i && w3 < 129i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 128i) * 4i], hok3 && w3 >= 0i && w3 < 129i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -7820,38 +9516,55 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 79: first used by predict_108_conv2d_G_layer5_conv2d_list_1_cpu
-const shader79 = `
+// shader 87: first used by predict_108_conv2d_G_layer5_conv2d_list_1_cpu
+const shader87 = `
 enable subgroups;
 // conv2d f32[1,1024,65,129] * f32[19,1024,3,3] + f32[19] -> [1,19,65,129]
 // stride [1,1], padding [12,12], dilation [12,12]
 // with a fused elementwise epilogue producing f32[1,19,65,129]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 525x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 263x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 4i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 12i;
   let wb0 = j0 * 1i - 12i;
   let xo0 = n0 * 8586240i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 12i;
   let wb1 = j1 * 1i - 12i;
   let xo1 = n1 * 8586240i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let n2 = p2 / 8385i;
+  let i2 = (p2 / 129i) % 65i;
+  let j2 = p2 % 129i;
+  let hb2 = i2 * 1i - 12i;
+  let wb2 = j2 * 1i - 12i;
+  let xo2 = n2 * 8586240i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let n3 = p3 / 8385i;
+  let i3 = (p3 / 129i) % 65i;
+  let j3 = p3 % 129i;
+  let hb3 = i3 * 1i - 12i;
+  let wb3 = j3 * 1i - 12i;
+  let xo3 = n3 * 8586240i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -7868,43 +9581,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 1024i; c++) {
-    for (var u = 0i; u < 3i; u++) {
-      let h0 = hb0 + u * 12i;
-      let hok0 = h0 >= 0i && h0 < 65i;
-      let xr0 = xo0 + (c * 65i + clamp(h0, 0i, 64i)) * 129i;
-      let h1 = hb1 + u * 12i;
-      let hok1 = h1 >= 0i && h1 < 65i;
-      let xr1 = xo1 + (c * 65i + clamp(h1, 0i, 64i)) * 129i;
-      for (var v = 0i; v < 3i; v++) {
-        let wv = b1[((c * 3i + u) * 3i + v) * 5i + ol];
-        let w0 = wb0 + v * 12i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i)], hok0 && w0 >= 0i && w0 < 129i);
-        let w1 = wb1 + v * 12i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i)], hok1 && w1 >= 0i && w1 < 129i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 2304i; k++) {
+    let c4 = k / 9i;
+    let u = (k / 3i) % 3i;
+    let v = k % 3i;
+    let h0 = hb0 + u * 12i;
+    let w0 = wb0 + v * 12i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 256i + c4) * 8385i + clamp(h0, 0i, 64i) * 129i + clamp(w0, 0i, 128i)], h0 >= 0i && h0 < 65i && w0 >= 0i && w0 < 129i);
+    let h1 = hb1 + u * 12i;
+    let w1 = wb1 + v * 12i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 256i + c4) * 8385i + clamp(h1, 0i, 64i) * 129i + clamp(w1, 0i, 128i)], h1 >= 0i && h1 < 65i && w1 >= 0i && w1 < 129i);
+    let h2 = hb2 + u * 12i;
+    let w2 = wb2 + v * 12i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 256i + c4) * 8385i + clamp(h2, 0i, 64i) * 129i + clamp(w2, 0i, 128i)], h2 >= 0i && h2 < 65i && w2 >= 0i && w2 < 129i);
+    let h3 = hb3 + u * 12i;
+    let w3 = wb3 + v * 12i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 256i + c4) * 8385i + clamp(h3, 0i, 64i) * 129i + clamp(w3, 0i, 128i)], h3 >= 0i && h3 < 65i && w3 >= 0i && w3 < 129i);
+    let wr = (c4 * 36i + u * 3i + v) * 5i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 45i];
+    let y2 = b1[wr + 90i];
+    let y3 = b1[wr + 135i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 19i) { continue; }
       let n = p / 8385i;
@@ -7918,8 +9668,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 80: first used by predict_108_conv2d_G_layer5_conv2d_list_1
-const shader80 = `
+// shader 88: first used by predict_108_conv2d_G_layer5_conv2d_list_1
+const shader88 = `
 // conv2d f32[1,1024,65,129] * f32[19,1024,3,3] + f32[19] -> [1,19,65,129]
 // stride [1,1], padding [12,12], dilation [12,12]
 // with a fused elementwise epilogue producing f32[1,19,65,129]
@@ -8008,26 +9758,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 3i; u++) {
       let h0 = hb0 + u * 12i;
       let hok0 = h0 >= 0i && h0 < 65i;
-      let xr0 = xo0 + (c * 65i + clamp(h0, 0i, 64i)) * 129i;
+      let xr0 = xo0 + ((c >> 2u) * 8385i + clamp(h0, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h1 = hb1 + u * 12i;
       let hok1 = h1 >= 0i && h1 < 65i;
-      let xr1 = xo1 + (c * 65i + clamp(h1, 0i, 64i)) * 129i;
+      let xr1 = xo1 + ((c >> 2u) * 8385i + clamp(h1, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h2 = hb2 + u * 12i;
       let hok2 = h2 >= 0i && h2 < 65i;
-      let xr2 = xo2 + (c * 65i + clamp(h2, 0i, 64i)) * 129i;
+      let xr2 = xo2 + ((c >> 2u) * 8385i + clamp(h2, 0i, 64i) * 129i) * 4i + (c & 3i);
       let h3 = hb3 + u * 12i;
       let hok3 = h3 >= 0i && h3 < 65i;
-      let xr3 = xo3 + (c * 65i + clamp(h3, 0i, 64i)) * 129i;
+      let xr3 = xo3 + ((c >> 2u) * 8385i + clamp(h3, 0i, 64i) * 129i) * 4i + (c & 3i);
       for (var v = 0i; v < 3i; v++) {
         let tap = ((c * 3i + u) * 3i + v) * 20i;
         let w0 = wb0 + v * 12i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i)], hok0 && w0 >= 0i && w0 < 129i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 128i) * 4i], hok0 && w0 >= 0i && w0 < 129i);
         let w1 = wb1 + v * 12i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i)], hok1 && w1 >= 0i && w1 < 129i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 128i) * 4i], hok1 && w1 >= 0i && w1 < 129i);
         let w2 = wb2 + v * 12i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 128i)], hok2 && w2 >= 0i && w2 < 129i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 128i) * 4i], hok2 && w2 >= 0i && w2 < 129i);
         let w3 = wb3 + v * 12i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 128i)], hok3 && w3 >= 0i && w3 < 129i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 128i) * 4i], hok3 && w3 >= 0i && w3 < 129i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -8089,10 +9839,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const module: GeneratedModule = {
     name: "eval-multi-level-gta5-cityscapes",
     config: {"variant":"multi-level","numClasses":19,"sourceSize":[720,1280],"targetSize":[512,1024],"network":{"blocks":[3,4,23,3],"width":64,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":1},"ndf":64,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.00025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":250000,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
-    limits: {"maxStorageBufferBindingSize":68689920,"maxBufferSize":193091584,"maxStorageBuffersPerShaderStage":12},
+    limits: {"maxStorageBufferBindingSize":68689920,"maxBufferSize":214458368,"maxStorageBuffersPerShaderStage":12},
     arenas: [
       {"name":"persistent0","bytes":186395392,"kind":"persistent"},
-      {"name":"scratch0","bytes":193091584,"kind":"scratch"},
+      {"name":"scratch0","bytes":214458368,"kind":"scratch"},
     ],
     tensors: [
       {"name":"image","role":"input","shape":[1,3,512,1024],"dtype":"f32","bytes":6291456,"arena":0,"offset":0},
@@ -8640,309 +10390,425 @@ export const module: GeneratedModule = {
     ],
     shaders: [
       { name: "predict_000_conv2d_G_conv1_pack", wgsl: shader0 },
-      { name: "predict_000_conv2d_G_conv1_cpu", wgsl: shader1 },
-      { name: "predict_000_conv2d_G_conv1", wgsl: shader2 },
-      { name: "predict_001_maxPool2d_G_bn1", wgsl: shader3 },
-      { name: "predict_002_conv2d_G_layer1_0_conv1_pack", wgsl: shader4 },
-      { name: "predict_002_conv2d_G_layer1_0_conv1_cpu", wgsl: shader5 },
-      { name: "predict_002_conv2d_G_layer1_0_conv1", wgsl: shader6 },
-      { name: "predict_003_conv2d_G_layer1_0_conv2_pack", wgsl: shader7 },
-      { name: "predict_003_conv2d_G_layer1_0_conv2_cpu", wgsl: shader8 },
-      { name: "predict_003_conv2d_G_layer1_0_conv2", wgsl: shader9 },
-      { name: "predict_004_conv2d_G_layer1_0_conv3_pack", wgsl: shader10 },
-      { name: "predict_004_conv2d_G_layer1_0_conv3_cpu", wgsl: shader11 },
-      { name: "predict_004_conv2d_G_layer1_0_conv3", wgsl: shader12 },
-      { name: "predict_005_conv2d_G_layer1_0_downsample_0_cpu", wgsl: shader13 },
-      { name: "predict_005_conv2d_G_layer1_0_downsample_0", wgsl: shader14 },
-      { name: "predict_006_conv2d_G_layer1_1_conv1_pack", wgsl: shader15 },
-      { name: "predict_006_conv2d_G_layer1_1_conv1_cpu", wgsl: shader16 },
-      { name: "predict_006_conv2d_G_layer1_1_conv1", wgsl: shader17 },
-      { name: "predict_008_conv2d_G_layer1_1_conv3_cpu", wgsl: shader18 },
-      { name: "predict_008_conv2d_G_layer1_1_conv3", wgsl: shader19 },
-      { name: "predict_012_conv2d_G_layer2_0_conv1_pack", wgsl: shader20 },
-      { name: "predict_012_conv2d_G_layer2_0_conv1_cpu", wgsl: shader21 },
-      { name: "predict_012_conv2d_G_layer2_0_conv1", wgsl: shader22 },
-      { name: "predict_013_conv2d_G_layer2_0_conv2_pack", wgsl: shader23 },
-      { name: "predict_013_conv2d_G_layer2_0_conv2_cpu", wgsl: shader24 },
-      { name: "predict_013_conv2d_G_layer2_0_conv2", wgsl: shader25 },
-      { name: "predict_014_conv2d_G_layer2_0_conv3_pack", wgsl: shader26 },
-      { name: "predict_014_conv2d_G_layer2_0_conv3_cpu", wgsl: shader27 },
-      { name: "predict_014_conv2d_G_layer2_0_conv3", wgsl: shader28 },
-      { name: "predict_015_conv2d_G_layer2_0_downsample_0_pack", wgsl: shader29 },
-      { name: "predict_015_conv2d_G_layer2_0_downsample_0_cpu", wgsl: shader30 },
-      { name: "predict_015_conv2d_G_layer2_0_downsample_0", wgsl: shader31 },
-      { name: "predict_016_conv2d_G_layer2_1_conv1_pack", wgsl: shader32 },
-      { name: "predict_016_conv2d_G_layer2_1_conv1_cpu", wgsl: shader33 },
-      { name: "predict_016_conv2d_G_layer2_1_conv1", wgsl: shader34 },
-      { name: "predict_018_conv2d_G_layer2_1_conv3_cpu", wgsl: shader35 },
-      { name: "predict_018_conv2d_G_layer2_1_conv3", wgsl: shader36 },
-      { name: "predict_025_conv2d_G_layer3_0_conv1_pack", wgsl: shader37 },
-      { name: "predict_025_conv2d_G_layer3_0_conv1_cpu", wgsl: shader38 },
-      { name: "predict_025_conv2d_G_layer3_0_conv1", wgsl: shader39 },
-      { name: "predict_026_conv2d_G_layer3_0_conv2_pack", wgsl: shader40 },
-      { name: "predict_026_conv2d_G_layer3_0_conv2_cpu", wgsl: shader41 },
-      { name: "predict_026_conv2d_G_layer3_0_conv2", wgsl: shader42 },
-      { name: "predict_027_conv2d_G_layer3_0_conv3_pack", wgsl: shader43 },
-      { name: "predict_027_conv2d_G_layer3_0_conv3_cpu", wgsl: shader44 },
-      { name: "predict_027_conv2d_G_layer3_0_conv3", wgsl: shader45 },
-      { name: "predict_028_conv2d_G_layer3_0_downsample_0_pack", wgsl: shader46 },
-      { name: "predict_028_conv2d_G_layer3_0_downsample_0_cpu", wgsl: shader47 },
-      { name: "predict_028_conv2d_G_layer3_0_downsample_0", wgsl: shader48 },
-      { name: "predict_029_conv2d_G_layer3_1_conv1_pack", wgsl: shader49 },
-      { name: "predict_029_conv2d_G_layer3_1_conv1_cpu", wgsl: shader50 },
-      { name: "predict_029_conv2d_G_layer3_1_conv1", wgsl: shader51 },
-      { name: "predict_031_conv2d_G_layer3_1_conv3_cpu", wgsl: shader52 },
-      { name: "predict_031_conv2d_G_layer3_1_conv3", wgsl: shader53 },
-      { name: "predict_095_conv2d_G_layer4_0_conv1_pack", wgsl: shader54 },
-      { name: "predict_095_conv2d_G_layer4_0_conv1_cpu", wgsl: shader55 },
-      { name: "predict_095_conv2d_G_layer4_0_conv1", wgsl: shader56 },
-      { name: "predict_096_conv2d_G_layer4_0_conv2_pack", wgsl: shader57 },
-      { name: "predict_096_conv2d_G_layer4_0_conv2_cpu", wgsl: shader58 },
-      { name: "predict_096_conv2d_G_layer4_0_conv2", wgsl: shader59 },
-      { name: "predict_097_conv2d_G_layer4_0_conv3_pack", wgsl: shader60 },
-      { name: "predict_097_conv2d_G_layer4_0_conv3_cpu", wgsl: shader61 },
-      { name: "predict_097_conv2d_G_layer4_0_conv3", wgsl: shader62 },
-      { name: "predict_098_conv2d_G_layer4_0_downsample_0_pack", wgsl: shader63 },
-      { name: "predict_098_conv2d_G_layer4_0_downsample_0_cpu", wgsl: shader64 },
-      { name: "predict_098_conv2d_G_layer4_0_downsample_0", wgsl: shader65 },
-      { name: "predict_099_conv2d_G_layer4_1_conv1_pack", wgsl: shader66 },
-      { name: "predict_099_conv2d_G_layer4_1_conv1_cpu", wgsl: shader67 },
-      { name: "predict_099_conv2d_G_layer4_1_conv1", wgsl: shader68 },
-      { name: "predict_101_conv2d_G_layer4_1_conv3_cpu", wgsl: shader69 },
-      { name: "predict_101_conv2d_G_layer4_1_conv3", wgsl: shader70 },
-      { name: "predict_105_conv2d_G_layer6_conv2d_list_0_pack", wgsl: shader71 },
-      { name: "predict_105_conv2d_G_layer6_conv2d_list_0_cpu", wgsl: shader72 },
-      { name: "predict_105_conv2d_G_layer6_conv2d_list_0", wgsl: shader73 },
-      { name: "predict_106_conv2d_G_layer6_conv2d_list_1_cpu", wgsl: shader74 },
-      { name: "predict_106_conv2d_G_layer6_conv2d_list_1", wgsl: shader75 },
-      { name: "predict_107_conv2d_G_layer5_conv2d_list_0_pack", wgsl: shader76 },
-      { name: "predict_107_conv2d_G_layer5_conv2d_list_0_cpu", wgsl: shader77 },
-      { name: "predict_107_conv2d_G_layer5_conv2d_list_0", wgsl: shader78 },
-      { name: "predict_108_conv2d_G_layer5_conv2d_list_1_cpu", wgsl: shader79 },
-      { name: "predict_108_conv2d_G_layer5_conv2d_list_1", wgsl: shader80 },
+      { name: "predict_000_conv2d_G_conv1_packc", wgsl: shader1 },
+      { name: "predict_000_conv2d_G_conv1_cpu", wgsl: shader2 },
+      { name: "predict_000_conv2d_G_conv1", wgsl: shader3 },
+      { name: "predict_001_maxPool2d_G_bn1", wgsl: shader4 },
+      { name: "predict_002_conv2d_G_layer1_0_conv1_pack", wgsl: shader5 },
+      { name: "predict_002_conv2d_G_layer1_0_conv1_packc", wgsl: shader6 },
+      { name: "predict_002_conv2d_G_layer1_0_conv1_cpu", wgsl: shader7 },
+      { name: "predict_002_conv2d_G_layer1_0_conv1", wgsl: shader8 },
+      { name: "predict_003_conv2d_G_layer1_0_conv2_pack", wgsl: shader9 },
+      { name: "predict_003_conv2d_G_layer1_0_conv2_cpu", wgsl: shader10 },
+      { name: "predict_003_conv2d_G_layer1_0_conv2", wgsl: shader11 },
+      { name: "predict_004_conv2d_G_layer1_0_conv3_pack", wgsl: shader12 },
+      { name: "predict_004_conv2d_G_layer1_0_conv3_cpu", wgsl: shader13 },
+      { name: "predict_004_conv2d_G_layer1_0_conv3", wgsl: shader14 },
+      { name: "predict_005_conv2d_G_layer1_0_downsample_0_cpu", wgsl: shader15 },
+      { name: "predict_005_conv2d_G_layer1_0_downsample_0", wgsl: shader16 },
+      { name: "predict_006_conv2d_G_layer1_1_conv1_pack", wgsl: shader17 },
+      { name: "predict_006_conv2d_G_layer1_1_conv1_packc", wgsl: shader18 },
+      { name: "predict_006_conv2d_G_layer1_1_conv1_cpu", wgsl: shader19 },
+      { name: "predict_006_conv2d_G_layer1_1_conv1", wgsl: shader20 },
+      { name: "predict_008_conv2d_G_layer1_1_conv3_cpu", wgsl: shader21 },
+      { name: "predict_008_conv2d_G_layer1_1_conv3", wgsl: shader22 },
+      { name: "predict_012_conv2d_G_layer2_0_conv1_pack", wgsl: shader23 },
+      { name: "predict_012_conv2d_G_layer2_0_conv1_cpu", wgsl: shader24 },
+      { name: "predict_012_conv2d_G_layer2_0_conv1", wgsl: shader25 },
+      { name: "predict_013_conv2d_G_layer2_0_conv2_pack", wgsl: shader26 },
+      { name: "predict_013_conv2d_G_layer2_0_conv2_packc", wgsl: shader27 },
+      { name: "predict_013_conv2d_G_layer2_0_conv2_cpu", wgsl: shader28 },
+      { name: "predict_013_conv2d_G_layer2_0_conv2", wgsl: shader29 },
+      { name: "predict_014_conv2d_G_layer2_0_conv3_pack", wgsl: shader30 },
+      { name: "predict_014_conv2d_G_layer2_0_conv3_cpu", wgsl: shader31 },
+      { name: "predict_014_conv2d_G_layer2_0_conv3", wgsl: shader32 },
+      { name: "predict_015_conv2d_G_layer2_0_downsample_0_pack", wgsl: shader33 },
+      { name: "predict_015_conv2d_G_layer2_0_downsample_0_cpu", wgsl: shader34 },
+      { name: "predict_015_conv2d_G_layer2_0_downsample_0", wgsl: shader35 },
+      { name: "predict_016_conv2d_G_layer2_1_conv1_pack", wgsl: shader36 },
+      { name: "predict_016_conv2d_G_layer2_1_conv1_packc", wgsl: shader37 },
+      { name: "predict_016_conv2d_G_layer2_1_conv1_cpu", wgsl: shader38 },
+      { name: "predict_016_conv2d_G_layer2_1_conv1", wgsl: shader39 },
+      { name: "predict_018_conv2d_G_layer2_1_conv3_cpu", wgsl: shader40 },
+      { name: "predict_018_conv2d_G_layer2_1_conv3", wgsl: shader41 },
+      { name: "predict_025_conv2d_G_layer3_0_conv1_pack", wgsl: shader42 },
+      { name: "predict_025_conv2d_G_layer3_0_conv1_cpu", wgsl: shader43 },
+      { name: "predict_025_conv2d_G_layer3_0_conv1", wgsl: shader44 },
+      { name: "predict_026_conv2d_G_layer3_0_conv2_pack", wgsl: shader45 },
+      { name: "predict_026_conv2d_G_layer3_0_conv2_packc", wgsl: shader46 },
+      { name: "predict_026_conv2d_G_layer3_0_conv2_cpu", wgsl: shader47 },
+      { name: "predict_026_conv2d_G_layer3_0_conv2", wgsl: shader48 },
+      { name: "predict_027_conv2d_G_layer3_0_conv3_pack", wgsl: shader49 },
+      { name: "predict_027_conv2d_G_layer3_0_conv3_cpu", wgsl: shader50 },
+      { name: "predict_027_conv2d_G_layer3_0_conv3", wgsl: shader51 },
+      { name: "predict_028_conv2d_G_layer3_0_downsample_0_pack", wgsl: shader52 },
+      { name: "predict_028_conv2d_G_layer3_0_downsample_0_cpu", wgsl: shader53 },
+      { name: "predict_028_conv2d_G_layer3_0_downsample_0", wgsl: shader54 },
+      { name: "predict_029_conv2d_G_layer3_1_conv1_pack", wgsl: shader55 },
+      { name: "predict_029_conv2d_G_layer3_1_conv1_packc", wgsl: shader56 },
+      { name: "predict_029_conv2d_G_layer3_1_conv1_cpu", wgsl: shader57 },
+      { name: "predict_029_conv2d_G_layer3_1_conv1", wgsl: shader58 },
+      { name: "predict_031_conv2d_G_layer3_1_conv3_cpu", wgsl: shader59 },
+      { name: "predict_031_conv2d_G_layer3_1_conv3", wgsl: shader60 },
+      { name: "predict_095_conv2d_G_layer4_0_conv1_pack", wgsl: shader61 },
+      { name: "predict_095_conv2d_G_layer4_0_conv1_cpu", wgsl: shader62 },
+      { name: "predict_095_conv2d_G_layer4_0_conv1", wgsl: shader63 },
+      { name: "predict_096_conv2d_G_layer4_0_conv2_pack", wgsl: shader64 },
+      { name: "predict_096_conv2d_G_layer4_0_conv2_cpu", wgsl: shader65 },
+      { name: "predict_096_conv2d_G_layer4_0_conv2", wgsl: shader66 },
+      { name: "predict_097_conv2d_G_layer4_0_conv3_pack", wgsl: shader67 },
+      { name: "predict_097_conv2d_G_layer4_0_conv3_cpu", wgsl: shader68 },
+      { name: "predict_097_conv2d_G_layer4_0_conv3", wgsl: shader69 },
+      { name: "predict_098_conv2d_G_layer4_0_downsample_0_pack", wgsl: shader70 },
+      { name: "predict_098_conv2d_G_layer4_0_downsample_0_cpu", wgsl: shader71 },
+      { name: "predict_098_conv2d_G_layer4_0_downsample_0", wgsl: shader72 },
+      { name: "predict_099_conv2d_G_layer4_1_conv1_pack", wgsl: shader73 },
+      { name: "predict_099_conv2d_G_layer4_1_conv1_packc", wgsl: shader74 },
+      { name: "predict_099_conv2d_G_layer4_1_conv1_cpu", wgsl: shader75 },
+      { name: "predict_099_conv2d_G_layer4_1_conv1", wgsl: shader76 },
+      { name: "predict_101_conv2d_G_layer4_1_conv3_cpu", wgsl: shader77 },
+      { name: "predict_101_conv2d_G_layer4_1_conv3", wgsl: shader78 },
+      { name: "predict_105_conv2d_G_layer6_conv2d_list_0_pack", wgsl: shader79 },
+      { name: "predict_105_conv2d_G_layer6_conv2d_list_0_cpu", wgsl: shader80 },
+      { name: "predict_105_conv2d_G_layer6_conv2d_list_0", wgsl: shader81 },
+      { name: "predict_106_conv2d_G_layer6_conv2d_list_1_cpu", wgsl: shader82 },
+      { name: "predict_106_conv2d_G_layer6_conv2d_list_1", wgsl: shader83 },
+      { name: "predict_107_conv2d_G_layer5_conv2d_list_0_pack", wgsl: shader84 },
+      { name: "predict_107_conv2d_G_layer5_conv2d_list_0_cpu", wgsl: shader85 },
+      { name: "predict_107_conv2d_G_layer5_conv2d_list_0", wgsl: shader86 },
+      { name: "predict_108_conv2d_G_layer5_conv2d_list_1_cpu", wgsl: shader87 },
+      { name: "predict_108_conv2d_G_layer5_conv2d_list_1", wgsl: shader88 },
     ],
     phases: [
     {
       name: "predict",
       outputs: ["logits","aux_logits"],
       dispatches: [
-        dispatch("predict_000_conv2d_G_conv1_pack", [at(0, 6291456, 37632), at(1, 33554432, 37632)], { shader: 0, workgroups: [147,1,1] }),
-        dispatch("predict_000_conv2d_G_conv1", [at(0, 0, 6291456), at(1, 33554432, 37632), at(0, 6329088, 256), at(0, 6329344, 256), at(0, 6329600, 256), at(0, 6329856, 256), at(1, 0, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 1, workgroups: [8192,2,1] }, { shader: 2, workgroups: [4096,1,1] }),
-        dispatch("predict_001_maxPool2d_G_bn1", [at(1, 0, 33554432), at(1, 67897344, 8487168)], { shader: 3, workgroups: [32768,2,1] }),
-        dispatch("predict_002_conv2d_G_layer1_0_conv1_pack", [at(0, 6330112, 16384), at(1, 8487168, 16384)], { shader: 4, workgroups: [64,1,1] }),
-        dispatch("predict_002_conv2d_G_layer1_0_conv1", [at(1, 67897344, 8487168), at(1, 8487168, 16384), at(0, 6346496, 256), at(0, 6346752, 256), at(0, 6347008, 256), at(0, 6347264, 256), at(1, 0, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 5, workgroups: [2073,2,1] }, { shader: 6, workgroups: [1037,1,1] }),
-        dispatch("predict_003_conv2d_G_layer1_0_conv2_pack", [at(0, 6347520, 147456), at(1, 8487168, 147456)], { shader: 7, workgroups: [576,1,1] }),
-        dispatch("predict_003_conv2d_G_layer1_0_conv2", [at(1, 0, 8487168), at(1, 8487168, 147456), at(0, 6494976, 256), at(0, 6495232, 256), at(0, 6495488, 256), at(0, 6495744, 256), at(1, 33948672, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 8, workgroups: [2073,2,1] }, { shader: 9, workgroups: [1037,1,1] }),
-        dispatch("predict_004_conv2d_G_layer1_0_conv3_pack", [at(0, 6496000, 65536), at(1, 42435840, 65536)], { shader: 10, workgroups: [256,1,1] }),
-        dispatch("predict_004_conv2d_G_layer1_0_conv3", [at(1, 33948672, 8487168), at(1, 42435840, 65536), at(1, 0, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 11, workgroups: [2073,8,1] }, { shader: 12, workgroups: [4145,1,1] }),
-        dispatch("predict_005_conv2d_G_layer1_0_downsample_0_pack", [at(0, 6565632, 65536), at(1, 76384512, 65536)], { shader: 10, workgroups: [256,1,1] }),
-        dispatch("predict_005_conv2d_G_layer1_0_downsample_0", [at(1, 67897344, 8487168), at(1, 76384512, 65536), at(1, 0, 33948672), at(0, 6561536, 1024), at(0, 6562560, 1024), at(0, 6563584, 1024), at(0, 6564608, 1024), at(0, 6631168, 1024), at(0, 6632192, 1024), at(0, 6633216, 1024), at(0, 6634240, 1024), at(1, 33948672, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 13, workgroups: [2073,8,1] }, { shader: 14, workgroups: [4145,1,1] }),
-        dispatch("predict_006_conv2d_G_layer1_1_conv1_pack", [at(0, 6635264, 65536), at(1, 8487168, 65536)], { shader: 15, workgroups: [256,1,1] }),
-        dispatch("predict_006_conv2d_G_layer1_1_conv1", [at(1, 33948672, 33948672), at(1, 8487168, 65536), at(0, 6700800, 256), at(0, 6701056, 256), at(0, 6701312, 256), at(0, 6701568, 256), at(1, 0, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 16, workgroups: [2073,2,1] }, { shader: 17, workgroups: [1037,1,1] }),
-        dispatch("predict_007_conv2d_G_layer1_1_conv2_pack", [at(0, 6701824, 147456), at(1, 8487168, 147456)], { shader: 7, workgroups: [576,1,1] }),
-        dispatch("predict_007_conv2d_G_layer1_1_conv2", [at(1, 0, 8487168), at(1, 8487168, 147456), at(0, 6849280, 256), at(0, 6849536, 256), at(0, 6849792, 256), at(0, 6850048, 256), at(1, 67897344, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 8, workgroups: [2073,2,1] }, { shader: 9, workgroups: [1037,1,1] }),
-        dispatch("predict_008_conv2d_G_layer1_1_conv3_pack", [at(0, 6850304, 65536), at(1, 76384512, 65536)], { shader: 10, workgroups: [256,1,1] }),
-        dispatch("predict_008_conv2d_G_layer1_1_conv3", [at(1, 67897344, 8487168), at(1, 76384512, 65536), at(0, 6915840, 1024), at(0, 6916864, 1024), at(0, 6917888, 1024), at(0, 6918912, 1024), at(1, 33948672, 33948672), at(1, 0, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 18, workgroups: [2073,8,1] }, { shader: 19, workgroups: [4145,1,1] }),
-        dispatch("predict_009_conv2d_G_layer1_2_conv1_pack", [at(0, 6919936, 65536), at(1, 42435840, 65536)], { shader: 15, workgroups: [256,1,1] }),
-        dispatch("predict_009_conv2d_G_layer1_2_conv1", [at(1, 0, 33948672), at(1, 42435840, 65536), at(0, 6985472, 256), at(0, 6985728, 256), at(0, 6985984, 256), at(0, 6986240, 256), at(1, 33948672, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 16, workgroups: [2073,2,1] }, { shader: 17, workgroups: [1037,1,1] }),
-        dispatch("predict_010_conv2d_G_layer1_2_conv2_pack", [at(0, 6986496, 147456), at(1, 42435840, 147456)], { shader: 7, workgroups: [576,1,1] }),
-        dispatch("predict_010_conv2d_G_layer1_2_conv2", [at(1, 33948672, 8487168), at(1, 42435840, 147456), at(0, 7133952, 256), at(0, 7134208, 256), at(0, 7134464, 256), at(0, 7134720, 256), at(1, 67897344, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 8, workgroups: [2073,2,1] }, { shader: 9, workgroups: [1037,1,1] }),
-        dispatch("predict_011_conv2d_G_layer1_2_conv3_pack", [at(0, 7134976, 65536), at(1, 76384512, 65536)], { shader: 10, workgroups: [256,1,1] }),
-        dispatch("predict_011_conv2d_G_layer1_2_conv3", [at(1, 67897344, 8487168), at(1, 76384512, 65536), at(0, 7200512, 1024), at(0, 7201536, 1024), at(0, 7202560, 1024), at(0, 7203584, 1024), at(1, 0, 33948672), at(1, 33948672, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 18, workgroups: [2073,8,1] }, { shader: 19, workgroups: [4145,1,1] }),
-        dispatch("predict_012_conv2d_G_layer2_0_conv1_pack", [at(0, 7204608, 131072), at(1, 4293120, 131072)], { shader: 20, workgroups: [512,1,1] }),
-        dispatch("predict_012_conv2d_G_layer2_0_conv1", [at(1, 33948672, 33948672), at(1, 4293120, 131072), at(0, 7335680, 512), at(0, 7336192, 512), at(0, 7336704, 512), at(0, 7337216, 512), at(1, 0, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 21, workgroups: [525,4,1] }, { shader: 22, workgroups: [525,1,1] }),
-        dispatch("predict_013_conv2d_G_layer2_0_conv2_pack", [at(0, 7337728, 589824), at(1, 4293120, 589824)], { shader: 23, workgroups: [2304,1,1] }),
-        dispatch("predict_013_conv2d_G_layer2_0_conv2", [at(1, 0, 4293120), at(1, 4293120, 589824), at(0, 7927552, 512), at(0, 7928064, 512), at(0, 7928576, 512), at(0, 7929088, 512), at(1, 17172480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [525,4,1] }, { shader: 25, workgroups: [525,1,1] }),
-        dispatch("predict_014_conv2d_G_layer2_0_conv3_pack", [at(0, 7929600, 262144), at(1, 21465600, 262144)], { shader: 26, workgroups: [1024,1,1] }),
-        dispatch("predict_014_conv2d_G_layer2_0_conv3", [at(1, 17172480, 4293120), at(1, 21465600, 262144), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 27, workgroups: [525,16,1] }, { shader: 28, workgroups: [2097,1,1] }),
-        dispatch("predict_015_conv2d_G_layer2_0_downsample_0_pack", [at(0, 8199936, 524288), at(1, 17172480, 524288)], { shader: 29, workgroups: [2048,1,1] }),
-        dispatch("predict_015_conv2d_G_layer2_0_downsample_0", [at(1, 33948672, 33948672), at(1, 17172480, 524288), at(1, 0, 17172480), at(0, 8191744, 2048), at(0, 8193792, 2048), at(0, 8195840, 2048), at(0, 8197888, 2048), at(0, 8724224, 2048), at(0, 8726272, 2048), at(0, 8728320, 2048), at(0, 8730368, 2048), at(1, 67897344, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 30, workgroups: [525,16,1] }, { shader: 31, workgroups: [2097,1,1] }),
-        dispatch("predict_016_conv2d_G_layer2_1_conv1_pack", [at(0, 8732416, 262144), at(1, 4293120, 262144)], { shader: 32, workgroups: [1024,1,1] }),
-        dispatch("predict_016_conv2d_G_layer2_1_conv1", [at(1, 67897344, 17172480), at(1, 4293120, 262144), at(0, 8994560, 512), at(0, 8995072, 512), at(0, 8995584, 512), at(0, 8996096, 512), at(1, 0, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 33, workgroups: [525,4,1] }, { shader: 34, workgroups: [525,1,1] }),
-        dispatch("predict_017_conv2d_G_layer2_1_conv2_pack", [at(0, 8996608, 589824), at(1, 4293120, 589824)], { shader: 23, workgroups: [2304,1,1] }),
-        dispatch("predict_017_conv2d_G_layer2_1_conv2", [at(1, 0, 4293120), at(1, 4293120, 589824), at(0, 9586432, 512), at(0, 9586944, 512), at(0, 9587456, 512), at(0, 9587968, 512), at(1, 17172480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [525,4,1] }, { shader: 25, workgroups: [525,1,1] }),
-        dispatch("predict_018_conv2d_G_layer2_1_conv3_pack", [at(0, 9588480, 262144), at(1, 21465600, 262144)], { shader: 26, workgroups: [1024,1,1] }),
-        dispatch("predict_018_conv2d_G_layer2_1_conv3", [at(1, 17172480, 4293120), at(1, 21465600, 262144), at(0, 9850624, 2048), at(0, 9852672, 2048), at(0, 9854720, 2048), at(0, 9856768, 2048), at(1, 67897344, 17172480), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 35, workgroups: [525,16,1] }, { shader: 36, workgroups: [2097,1,1] }),
-        dispatch("predict_019_conv2d_G_layer2_2_conv1_pack", [at(0, 9858816, 262144), at(1, 21465600, 262144)], { shader: 32, workgroups: [1024,1,1] }),
-        dispatch("predict_019_conv2d_G_layer2_2_conv1", [at(1, 0, 17172480), at(1, 21465600, 262144), at(0, 10120960, 512), at(0, 10121472, 512), at(0, 10121984, 512), at(0, 10122496, 512), at(1, 17172480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 33, workgroups: [525,4,1] }, { shader: 34, workgroups: [525,1,1] }),
-        dispatch("predict_020_conv2d_G_layer2_2_conv2_pack", [at(0, 10123008, 589824), at(1, 21465600, 589824)], { shader: 23, workgroups: [2304,1,1] }),
-        dispatch("predict_020_conv2d_G_layer2_2_conv2", [at(1, 17172480, 4293120), at(1, 21465600, 589824), at(0, 10712832, 512), at(0, 10713344, 512), at(0, 10713856, 512), at(0, 10714368, 512), at(1, 34344960, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [525,4,1] }, { shader: 25, workgroups: [525,1,1] }),
-        dispatch("predict_021_conv2d_G_layer2_2_conv3_pack", [at(0, 10714880, 262144), at(1, 38638080, 262144)], { shader: 26, workgroups: [1024,1,1] }),
-        dispatch("predict_021_conv2d_G_layer2_2_conv3", [at(1, 34344960, 4293120), at(1, 38638080, 262144), at(0, 10977024, 2048), at(0, 10979072, 2048), at(0, 10981120, 2048), at(0, 10983168, 2048), at(1, 0, 17172480), at(1, 17172480, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 35, workgroups: [525,16,1] }, { shader: 36, workgroups: [2097,1,1] }),
-        dispatch("predict_022_conv2d_G_layer2_3_conv1_pack", [at(0, 10985216, 262144), at(1, 4293120, 262144)], { shader: 32, workgroups: [1024,1,1] }),
-        dispatch("predict_022_conv2d_G_layer2_3_conv1", [at(1, 17172480, 17172480), at(1, 4293120, 262144), at(0, 11247360, 512), at(0, 11247872, 512), at(0, 11248384, 512), at(0, 11248896, 512), at(1, 0, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 33, workgroups: [525,4,1] }, { shader: 34, workgroups: [525,1,1] }),
-        dispatch("predict_023_conv2d_G_layer2_3_conv2_pack", [at(0, 11249408, 589824), at(1, 8586240, 589824)], { shader: 23, workgroups: [2304,1,1] }),
-        dispatch("predict_023_conv2d_G_layer2_3_conv2", [at(1, 0, 4293120), at(1, 8586240, 589824), at(0, 11839232, 512), at(0, 11839744, 512), at(0, 11840256, 512), at(0, 11840768, 512), at(1, 4293120, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [525,4,1] }, { shader: 25, workgroups: [525,1,1] }),
-        dispatch("predict_024_conv2d_G_layer2_3_conv3_pack", [at(0, 11841280, 262144), at(1, 0, 262144)], { shader: 26, workgroups: [1024,1,1] }),
-        dispatch("predict_024_conv2d_G_layer2_3_conv3", [at(1, 4293120, 4293120), at(1, 0, 262144), at(0, 12103424, 2048), at(0, 12105472, 2048), at(0, 12107520, 2048), at(0, 12109568, 2048), at(1, 17172480, 17172480), at(1, 68689920, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 35, workgroups: [525,16,1] }, { shader: 36, workgroups: [2097,1,1] }),
-        dispatch("predict_025_conv2d_G_layer3_0_conv1_pack", [at(0, 12111616, 524288), at(1, 8586240, 524288)], { shader: 37, workgroups: [2048,1,1] }),
-        dispatch("predict_025_conv2d_G_layer3_0_conv1", [at(1, 68689920, 17172480), at(1, 8586240, 524288), at(0, 12635904, 1024), at(0, 12636928, 1024), at(0, 12637952, 1024), at(0, 12638976, 1024), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 38, workgroups: [525,8,1] }, { shader: 39, workgroups: [1049,1,1] }),
-        dispatch("predict_026_conv2d_G_layer3_0_conv2_pack", [at(0, 12640000, 2359296), at(1, 8586240, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_026_conv2d_G_layer3_0_conv2", [at(1, 0, 8586240), at(1, 8586240, 2359296), at(0, 14999296, 1024), at(0, 15000320, 1024), at(0, 15001344, 1024), at(0, 15002368, 1024), at(1, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_027_conv2d_G_layer3_0_conv3_pack", [at(0, 15003392, 1048576), at(1, 42931200, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_027_conv2d_G_layer3_0_conv3", [at(1, 34344960, 8586240), at(1, 42931200, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 44, workgroups: [525,32,1] }, { shader: 45, workgroups: [4194,1,1] }),
-        dispatch("predict_028_conv2d_G_layer3_0_downsample_0_pack", [at(0, 16068352, 2097152), at(1, 85862400, 2097152)], { shader: 46, workgroups: [8192,1,1] }),
-        dispatch("predict_028_conv2d_G_layer3_0_downsample_0", [at(1, 68689920, 17172480), at(1, 85862400, 2097152), at(1, 0, 34344960), at(0, 16051968, 4096), at(0, 16056064, 4096), at(0, 16060160, 4096), at(0, 16064256, 4096), at(0, 18165504, 4096), at(0, 18169600, 4096), at(0, 18173696, 4096), at(0, 18177792, 4096), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [525,32,1] }, { shader: 48, workgroups: [4194,1,1] }),
-        dispatch("predict_029_conv2d_G_layer3_1_conv1_pack", [at(0, 18181888, 1048576), at(1, 8586240, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_029_conv2d_G_layer3_1_conv1", [at(1, 34344960, 34344960), at(1, 8586240, 1048576), at(0, 19230464, 1024), at(0, 19231488, 1024), at(0, 19232512, 1024), at(0, 19233536, 1024), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_030_conv2d_G_layer3_1_conv2_pack", [at(0, 19234560, 2359296), at(1, 8586240, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_030_conv2d_G_layer3_1_conv2", [at(1, 0, 8586240), at(1, 8586240, 2359296), at(0, 21593856, 1024), at(0, 21594880, 1024), at(0, 21595904, 1024), at(0, 21596928, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_031_conv2d_G_layer3_1_conv3_pack", [at(0, 21597952, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_031_conv2d_G_layer3_1_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 22646528, 4096), at(0, 22650624, 4096), at(0, 22654720, 4096), at(0, 22658816, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_032_conv2d_G_layer3_2_conv1_pack", [at(0, 22662912, 1048576), at(1, 42931200, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_032_conv2d_G_layer3_2_conv1", [at(1, 0, 34344960), at(1, 42931200, 1048576), at(0, 23711488, 1024), at(0, 23712512, 1024), at(0, 23713536, 1024), at(0, 23714560, 1024), at(1, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_033_conv2d_G_layer3_2_conv2_pack", [at(0, 23715584, 2359296), at(1, 42931200, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_033_conv2d_G_layer3_2_conv2", [at(1, 34344960, 8586240), at(1, 42931200, 2359296), at(0, 26074880, 1024), at(0, 26075904, 1024), at(0, 26076928, 1024), at(0, 26077952, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_034_conv2d_G_layer3_2_conv3_pack", [at(0, 26078976, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_034_conv2d_G_layer3_2_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 27127552, 4096), at(0, 27131648, 4096), at(0, 27135744, 4096), at(0, 27139840, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_035_conv2d_G_layer3_3_conv1_pack", [at(0, 27143936, 1048576), at(1, 8586240, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_035_conv2d_G_layer3_3_conv1", [at(1, 34344960, 34344960), at(1, 8586240, 1048576), at(0, 28192512, 1024), at(0, 28193536, 1024), at(0, 28194560, 1024), at(0, 28195584, 1024), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_036_conv2d_G_layer3_3_conv2_pack", [at(0, 28196608, 2359296), at(1, 8586240, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_036_conv2d_G_layer3_3_conv2", [at(1, 0, 8586240), at(1, 8586240, 2359296), at(0, 30555904, 1024), at(0, 30556928, 1024), at(0, 30557952, 1024), at(0, 30558976, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_037_conv2d_G_layer3_3_conv3_pack", [at(0, 30560000, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_037_conv2d_G_layer3_3_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 31608576, 4096), at(0, 31612672, 4096), at(0, 31616768, 4096), at(0, 31620864, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_038_conv2d_G_layer3_4_conv1_pack", [at(0, 31624960, 1048576), at(1, 42931200, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_038_conv2d_G_layer3_4_conv1", [at(1, 0, 34344960), at(1, 42931200, 1048576), at(0, 32673536, 1024), at(0, 32674560, 1024), at(0, 32675584, 1024), at(0, 32676608, 1024), at(1, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_039_conv2d_G_layer3_4_conv2_pack", [at(0, 32677632, 2359296), at(1, 42931200, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_039_conv2d_G_layer3_4_conv2", [at(1, 34344960, 8586240), at(1, 42931200, 2359296), at(0, 35036928, 1024), at(0, 35037952, 1024), at(0, 35038976, 1024), at(0, 35040000, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_040_conv2d_G_layer3_4_conv3_pack", [at(0, 35041024, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_040_conv2d_G_layer3_4_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 36089600, 4096), at(0, 36093696, 4096), at(0, 36097792, 4096), at(0, 36101888, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_041_conv2d_G_layer3_5_conv1_pack", [at(0, 36105984, 1048576), at(1, 8586240, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_041_conv2d_G_layer3_5_conv1", [at(1, 34344960, 34344960), at(1, 8586240, 1048576), at(0, 37154560, 1024), at(0, 37155584, 1024), at(0, 37156608, 1024), at(0, 37157632, 1024), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_042_conv2d_G_layer3_5_conv2_pack", [at(0, 37158656, 2359296), at(1, 8586240, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_042_conv2d_G_layer3_5_conv2", [at(1, 0, 8586240), at(1, 8586240, 2359296), at(0, 39517952, 1024), at(0, 39518976, 1024), at(0, 39520000, 1024), at(0, 39521024, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_043_conv2d_G_layer3_5_conv3_pack", [at(0, 39522048, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_043_conv2d_G_layer3_5_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 40570624, 4096), at(0, 40574720, 4096), at(0, 40578816, 4096), at(0, 40582912, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_044_conv2d_G_layer3_6_conv1_pack", [at(0, 40587008, 1048576), at(1, 42931200, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_044_conv2d_G_layer3_6_conv1", [at(1, 0, 34344960), at(1, 42931200, 1048576), at(0, 41635584, 1024), at(0, 41636608, 1024), at(0, 41637632, 1024), at(0, 41638656, 1024), at(1, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_045_conv2d_G_layer3_6_conv2_pack", [at(0, 41639680, 2359296), at(1, 42931200, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_045_conv2d_G_layer3_6_conv2", [at(1, 34344960, 8586240), at(1, 42931200, 2359296), at(0, 43998976, 1024), at(0, 44000000, 1024), at(0, 44001024, 1024), at(0, 44002048, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_046_conv2d_G_layer3_6_conv3_pack", [at(0, 44003072, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_046_conv2d_G_layer3_6_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 45051648, 4096), at(0, 45055744, 4096), at(0, 45059840, 4096), at(0, 45063936, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_047_conv2d_G_layer3_7_conv1_pack", [at(0, 45068032, 1048576), at(1, 8586240, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_047_conv2d_G_layer3_7_conv1", [at(1, 34344960, 34344960), at(1, 8586240, 1048576), at(0, 46116608, 1024), at(0, 46117632, 1024), at(0, 46118656, 1024), at(0, 46119680, 1024), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_048_conv2d_G_layer3_7_conv2_pack", [at(0, 46120704, 2359296), at(1, 8586240, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_048_conv2d_G_layer3_7_conv2", [at(1, 0, 8586240), at(1, 8586240, 2359296), at(0, 48480000, 1024), at(0, 48481024, 1024), at(0, 48482048, 1024), at(0, 48483072, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_049_conv2d_G_layer3_7_conv3_pack", [at(0, 48484096, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_049_conv2d_G_layer3_7_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 49532672, 4096), at(0, 49536768, 4096), at(0, 49540864, 4096), at(0, 49544960, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_050_conv2d_G_layer3_8_conv1_pack", [at(0, 49549056, 1048576), at(1, 42931200, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_050_conv2d_G_layer3_8_conv1", [at(1, 0, 34344960), at(1, 42931200, 1048576), at(0, 50597632, 1024), at(0, 50598656, 1024), at(0, 50599680, 1024), at(0, 50600704, 1024), at(1, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_051_conv2d_G_layer3_8_conv2_pack", [at(0, 50601728, 2359296), at(1, 42931200, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_051_conv2d_G_layer3_8_conv2", [at(1, 34344960, 8586240), at(1, 42931200, 2359296), at(0, 52961024, 1024), at(0, 52962048, 1024), at(0, 52963072, 1024), at(0, 52964096, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_052_conv2d_G_layer3_8_conv3_pack", [at(0, 52965120, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_052_conv2d_G_layer3_8_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 54013696, 4096), at(0, 54017792, 4096), at(0, 54021888, 4096), at(0, 54025984, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_053_conv2d_G_layer3_9_conv1_pack", [at(0, 54030080, 1048576), at(1, 8586240, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_053_conv2d_G_layer3_9_conv1", [at(1, 34344960, 34344960), at(1, 8586240, 1048576), at(0, 55078656, 1024), at(0, 55079680, 1024), at(0, 55080704, 1024), at(0, 55081728, 1024), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_054_conv2d_G_layer3_9_conv2_pack", [at(0, 55082752, 2359296), at(1, 8586240, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_054_conv2d_G_layer3_9_conv2", [at(1, 0, 8586240), at(1, 8586240, 2359296), at(0, 57442048, 1024), at(0, 57443072, 1024), at(0, 57444096, 1024), at(0, 57445120, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_055_conv2d_G_layer3_9_conv3_pack", [at(0, 57446144, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_055_conv2d_G_layer3_9_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 58494720, 4096), at(0, 58498816, 4096), at(0, 58502912, 4096), at(0, 58507008, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_056_conv2d_G_layer3_10_conv1_pack", [at(0, 58511104, 1048576), at(1, 42931200, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_056_conv2d_G_layer3_10_conv1", [at(1, 0, 34344960), at(1, 42931200, 1048576), at(0, 59559680, 1024), at(0, 59560704, 1024), at(0, 59561728, 1024), at(0, 59562752, 1024), at(1, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_057_conv2d_G_layer3_10_conv2_pack", [at(0, 59563776, 2359296), at(1, 42931200, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_057_conv2d_G_layer3_10_conv2", [at(1, 34344960, 8586240), at(1, 42931200, 2359296), at(0, 61923072, 1024), at(0, 61924096, 1024), at(0, 61925120, 1024), at(0, 61926144, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_058_conv2d_G_layer3_10_conv3_pack", [at(0, 61927168, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_058_conv2d_G_layer3_10_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 62975744, 4096), at(0, 62979840, 4096), at(0, 62983936, 4096), at(0, 62988032, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_059_conv2d_G_layer3_11_conv1_pack", [at(0, 62992128, 1048576), at(1, 8586240, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_059_conv2d_G_layer3_11_conv1", [at(1, 34344960, 34344960), at(1, 8586240, 1048576), at(0, 64040704, 1024), at(0, 64041728, 1024), at(0, 64042752, 1024), at(0, 64043776, 1024), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_060_conv2d_G_layer3_11_conv2_pack", [at(0, 64044800, 2359296), at(1, 8586240, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_060_conv2d_G_layer3_11_conv2", [at(1, 0, 8586240), at(1, 8586240, 2359296), at(0, 66404096, 1024), at(0, 66405120, 1024), at(0, 66406144, 1024), at(0, 66407168, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_061_conv2d_G_layer3_11_conv3_pack", [at(0, 66408192, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_061_conv2d_G_layer3_11_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 67456768, 4096), at(0, 67460864, 4096), at(0, 67464960, 4096), at(0, 67469056, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_062_conv2d_G_layer3_12_conv1_pack", [at(0, 67473152, 1048576), at(1, 42931200, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_062_conv2d_G_layer3_12_conv1", [at(1, 0, 34344960), at(1, 42931200, 1048576), at(0, 68521728, 1024), at(0, 68522752, 1024), at(0, 68523776, 1024), at(0, 68524800, 1024), at(1, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_063_conv2d_G_layer3_12_conv2_pack", [at(0, 68525824, 2359296), at(1, 42931200, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_063_conv2d_G_layer3_12_conv2", [at(1, 34344960, 8586240), at(1, 42931200, 2359296), at(0, 70885120, 1024), at(0, 70886144, 1024), at(0, 70887168, 1024), at(0, 70888192, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_064_conv2d_G_layer3_12_conv3_pack", [at(0, 70889216, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_064_conv2d_G_layer3_12_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 71937792, 4096), at(0, 71941888, 4096), at(0, 71945984, 4096), at(0, 71950080, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_065_conv2d_G_layer3_13_conv1_pack", [at(0, 71954176, 1048576), at(1, 8586240, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_065_conv2d_G_layer3_13_conv1", [at(1, 34344960, 34344960), at(1, 8586240, 1048576), at(0, 73002752, 1024), at(0, 73003776, 1024), at(0, 73004800, 1024), at(0, 73005824, 1024), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_066_conv2d_G_layer3_13_conv2_pack", [at(0, 73006848, 2359296), at(1, 8586240, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_066_conv2d_G_layer3_13_conv2", [at(1, 0, 8586240), at(1, 8586240, 2359296), at(0, 75366144, 1024), at(0, 75367168, 1024), at(0, 75368192, 1024), at(0, 75369216, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_067_conv2d_G_layer3_13_conv3_pack", [at(0, 75370240, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_067_conv2d_G_layer3_13_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 76418816, 4096), at(0, 76422912, 4096), at(0, 76427008, 4096), at(0, 76431104, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_068_conv2d_G_layer3_14_conv1_pack", [at(0, 76435200, 1048576), at(1, 42931200, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_068_conv2d_G_layer3_14_conv1", [at(1, 0, 34344960), at(1, 42931200, 1048576), at(0, 77483776, 1024), at(0, 77484800, 1024), at(0, 77485824, 1024), at(0, 77486848, 1024), at(1, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_069_conv2d_G_layer3_14_conv2_pack", [at(0, 77487872, 2359296), at(1, 42931200, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_069_conv2d_G_layer3_14_conv2", [at(1, 34344960, 8586240), at(1, 42931200, 2359296), at(0, 79847168, 1024), at(0, 79848192, 1024), at(0, 79849216, 1024), at(0, 79850240, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_070_conv2d_G_layer3_14_conv3_pack", [at(0, 79851264, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_070_conv2d_G_layer3_14_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 80899840, 4096), at(0, 80903936, 4096), at(0, 80908032, 4096), at(0, 80912128, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_071_conv2d_G_layer3_15_conv1_pack", [at(0, 80916224, 1048576), at(1, 8586240, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_071_conv2d_G_layer3_15_conv1", [at(1, 34344960, 34344960), at(1, 8586240, 1048576), at(0, 81964800, 1024), at(0, 81965824, 1024), at(0, 81966848, 1024), at(0, 81967872, 1024), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_072_conv2d_G_layer3_15_conv2_pack", [at(0, 81968896, 2359296), at(1, 8586240, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_072_conv2d_G_layer3_15_conv2", [at(1, 0, 8586240), at(1, 8586240, 2359296), at(0, 84328192, 1024), at(0, 84329216, 1024), at(0, 84330240, 1024), at(0, 84331264, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_073_conv2d_G_layer3_15_conv3_pack", [at(0, 84332288, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_073_conv2d_G_layer3_15_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 85380864, 4096), at(0, 85384960, 4096), at(0, 85389056, 4096), at(0, 85393152, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_074_conv2d_G_layer3_16_conv1_pack", [at(0, 85397248, 1048576), at(1, 42931200, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_074_conv2d_G_layer3_16_conv1", [at(1, 0, 34344960), at(1, 42931200, 1048576), at(0, 86445824, 1024), at(0, 86446848, 1024), at(0, 86447872, 1024), at(0, 86448896, 1024), at(1, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_075_conv2d_G_layer3_16_conv2_pack", [at(0, 86449920, 2359296), at(1, 42931200, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_075_conv2d_G_layer3_16_conv2", [at(1, 34344960, 8586240), at(1, 42931200, 2359296), at(0, 88809216, 1024), at(0, 88810240, 1024), at(0, 88811264, 1024), at(0, 88812288, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_076_conv2d_G_layer3_16_conv3_pack", [at(0, 88813312, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_076_conv2d_G_layer3_16_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 89861888, 4096), at(0, 89865984, 4096), at(0, 89870080, 4096), at(0, 89874176, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_077_conv2d_G_layer3_17_conv1_pack", [at(0, 89878272, 1048576), at(1, 8586240, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_077_conv2d_G_layer3_17_conv1", [at(1, 34344960, 34344960), at(1, 8586240, 1048576), at(0, 90926848, 1024), at(0, 90927872, 1024), at(0, 90928896, 1024), at(0, 90929920, 1024), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_078_conv2d_G_layer3_17_conv2_pack", [at(0, 90930944, 2359296), at(1, 8586240, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_078_conv2d_G_layer3_17_conv2", [at(1, 0, 8586240), at(1, 8586240, 2359296), at(0, 93290240, 1024), at(0, 93291264, 1024), at(0, 93292288, 1024), at(0, 93293312, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_079_conv2d_G_layer3_17_conv3_pack", [at(0, 93294336, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_079_conv2d_G_layer3_17_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 94342912, 4096), at(0, 94347008, 4096), at(0, 94351104, 4096), at(0, 94355200, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_080_conv2d_G_layer3_18_conv1_pack", [at(0, 94359296, 1048576), at(1, 42931200, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_080_conv2d_G_layer3_18_conv1", [at(1, 0, 34344960), at(1, 42931200, 1048576), at(0, 95407872, 1024), at(0, 95408896, 1024), at(0, 95409920, 1024), at(0, 95410944, 1024), at(1, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_081_conv2d_G_layer3_18_conv2_pack", [at(0, 95411968, 2359296), at(1, 42931200, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_081_conv2d_G_layer3_18_conv2", [at(1, 34344960, 8586240), at(1, 42931200, 2359296), at(0, 97771264, 1024), at(0, 97772288, 1024), at(0, 97773312, 1024), at(0, 97774336, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_082_conv2d_G_layer3_18_conv3_pack", [at(0, 97775360, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_082_conv2d_G_layer3_18_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 98823936, 4096), at(0, 98828032, 4096), at(0, 98832128, 4096), at(0, 98836224, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_083_conv2d_G_layer3_19_conv1_pack", [at(0, 98840320, 1048576), at(1, 8586240, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_083_conv2d_G_layer3_19_conv1", [at(1, 34344960, 34344960), at(1, 8586240, 1048576), at(0, 99888896, 1024), at(0, 99889920, 1024), at(0, 99890944, 1024), at(0, 99891968, 1024), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_084_conv2d_G_layer3_19_conv2_pack", [at(0, 99892992, 2359296), at(1, 8586240, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_084_conv2d_G_layer3_19_conv2", [at(1, 0, 8586240), at(1, 8586240, 2359296), at(0, 102252288, 1024), at(0, 102253312, 1024), at(0, 102254336, 1024), at(0, 102255360, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_085_conv2d_G_layer3_19_conv3_pack", [at(0, 102256384, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_085_conv2d_G_layer3_19_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 103304960, 4096), at(0, 103309056, 4096), at(0, 103313152, 4096), at(0, 103317248, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_086_conv2d_G_layer3_20_conv1_pack", [at(0, 103321344, 1048576), at(1, 42931200, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_086_conv2d_G_layer3_20_conv1", [at(1, 0, 34344960), at(1, 42931200, 1048576), at(0, 104369920, 1024), at(0, 104370944, 1024), at(0, 104371968, 1024), at(0, 104372992, 1024), at(1, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_087_conv2d_G_layer3_20_conv2_pack", [at(0, 104374016, 2359296), at(1, 42931200, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_087_conv2d_G_layer3_20_conv2", [at(1, 34344960, 8586240), at(1, 42931200, 2359296), at(0, 106733312, 1024), at(0, 106734336, 1024), at(0, 106735360, 1024), at(0, 106736384, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_088_conv2d_G_layer3_20_conv3_pack", [at(0, 106737408, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_088_conv2d_G_layer3_20_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 107785984, 4096), at(0, 107790080, 4096), at(0, 107794176, 4096), at(0, 107798272, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_089_conv2d_G_layer3_21_conv1_pack", [at(0, 107802368, 1048576), at(1, 8586240, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_089_conv2d_G_layer3_21_conv1", [at(1, 34344960, 34344960), at(1, 8586240, 1048576), at(0, 108850944, 1024), at(0, 108851968, 1024), at(0, 108852992, 1024), at(0, 108854016, 1024), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_090_conv2d_G_layer3_21_conv2_pack", [at(0, 108855040, 2359296), at(1, 8586240, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_090_conv2d_G_layer3_21_conv2", [at(1, 0, 8586240), at(1, 8586240, 2359296), at(0, 111214336, 1024), at(0, 111215360, 1024), at(0, 111216384, 1024), at(0, 111217408, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_091_conv2d_G_layer3_21_conv3_pack", [at(0, 111218432, 1048576), at(1, 77276160, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_091_conv2d_G_layer3_21_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 112267008, 4096), at(0, 112271104, 4096), at(0, 112275200, 4096), at(0, 112279296, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_092_conv2d_G_layer3_22_conv1_pack", [at(0, 112283392, 1048576), at(1, 42931200, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
-        dispatch("predict_092_conv2d_G_layer3_22_conv1", [at(1, 0, 34344960), at(1, 42931200, 1048576), at(0, 113331968, 1024), at(0, 113332992, 1024), at(0, 113334016, 1024), at(0, 113335040, 1024), at(1, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [525,8,1] }, { shader: 51, workgroups: [1049,1,1] }),
-        dispatch("predict_093_conv2d_G_layer3_22_conv2_pack", [at(0, 113336064, 2359296), at(1, 51517440, 2359296)], { shader: 40, workgroups: [9216,1,1] }),
-        dispatch("predict_093_conv2d_G_layer3_22_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 115695360, 1024), at(0, 115696384, 1024), at(0, 115697408, 1024), at(0, 115698432, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [525,8,1] }, { shader: 42, workgroups: [1049,1,1] }),
-        dispatch("predict_094_conv2d_G_layer3_22_conv3_pack", [at(0, 115699456, 1048576), at(1, 34344960, 1048576)], { shader: 43, workgroups: [4096,1,1] }),
-        dispatch("predict_094_conv2d_G_layer3_22_conv3", [at(1, 42931200, 8586240), at(1, 34344960, 1048576), at(0, 116748032, 4096), at(0, 116752128, 4096), at(0, 116756224, 4096), at(0, 116760320, 4096), at(1, 0, 34344960), at(1, 137379840, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [525,32,1] }, { shader: 53, workgroups: [4194,1,1] }),
-        dispatch("predict_095_conv2d_G_layer4_0_conv1_pack", [at(0, 116764416, 2097152), at(1, 17172480, 2097152)], { shader: 54, workgroups: [8192,1,1] }),
-        dispatch("predict_095_conv2d_G_layer4_0_conv1", [at(1, 137379840, 34344960), at(1, 17172480, 2097152), at(0, 118861568, 2048), at(0, 118863616, 2048), at(0, 118865664, 2048), at(0, 118867712, 2048), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 55, workgroups: [525,16,1] }, { shader: 56, workgroups: [2097,1,1] }),
-        dispatch("predict_096_conv2d_G_layer4_0_conv2_pack", [at(0, 118869760, 9437184), at(1, 17172480, 9437184)], { shader: 57, workgroups: [32768,2,1] }),
-        dispatch("predict_096_conv2d_G_layer4_0_conv2", [at(1, 0, 17172480), at(1, 17172480, 9437184), at(0, 128306944, 2048), at(0, 128308992, 2048), at(0, 128311040, 2048), at(0, 128313088, 2048), at(1, 68689920, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [525,16,1] }, { shader: 59, workgroups: [2097,1,1] }),
-        dispatch("predict_097_conv2d_G_layer4_0_conv3_pack", [at(0, 128315136, 4194304), at(1, 85862400, 4194304)], { shader: 60, workgroups: [16384,1,1] }),
-        dispatch("predict_097_conv2d_G_layer4_0_conv3", [at(1, 68689920, 17172480), at(1, 85862400, 4194304), at(1, 0, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 61, workgroups: [525,64,1] }, { shader: 62, workgroups: [8388,1,1] }),
-        dispatch("predict_098_conv2d_G_layer4_0_downsample_0_pack", [at(0, 132542208, 8388608), at(1, 171724800, 8388608)], { shader: 63, workgroups: [32768,1,1] }),
-        dispatch("predict_098_conv2d_G_layer4_0_downsample_0", [at(1, 137379840, 34344960), at(1, 171724800, 8388608), at(1, 0, 68689920), at(0, 132509440, 8192), at(0, 132517632, 8192), at(0, 132525824, 8192), at(0, 132534016, 8192), at(0, 140930816, 8192), at(0, 140939008, 8192), at(0, 140947200, 8192), at(0, 140955392, 8192), at(1, 68689920, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 64, workgroups: [525,64,1] }, { shader: 65, workgroups: [8388,1,1] }),
-        dispatch("predict_099_conv2d_G_layer4_1_conv1_pack", [at(0, 140963584, 4194304), at(1, 17172480, 4194304)], { shader: 66, workgroups: [16384,1,1] }),
-        dispatch("predict_099_conv2d_G_layer4_1_conv1", [at(1, 68689920, 68689920), at(1, 17172480, 4194304), at(0, 145157888, 2048), at(0, 145159936, 2048), at(0, 145161984, 2048), at(0, 145164032, 2048), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 67, workgroups: [525,16,1] }, { shader: 68, workgroups: [2097,1,1] }),
-        dispatch("predict_100_conv2d_G_layer4_1_conv2_pack", [at(0, 145166080, 9437184), at(1, 17172480, 9437184)], { shader: 57, workgroups: [32768,2,1] }),
-        dispatch("predict_100_conv2d_G_layer4_1_conv2", [at(1, 0, 17172480), at(1, 17172480, 9437184), at(0, 154603264, 2048), at(0, 154605312, 2048), at(0, 154607360, 2048), at(0, 154609408, 2048), at(1, 171724800, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [525,16,1] }, { shader: 59, workgroups: [2097,1,1] }),
-        dispatch("predict_101_conv2d_G_layer4_1_conv3_pack", [at(0, 154611456, 4194304), at(1, 188897280, 4194304)], { shader: 60, workgroups: [16384,1,1] }),
-        dispatch("predict_101_conv2d_G_layer4_1_conv3", [at(1, 171724800, 17172480), at(1, 188897280, 4194304), at(0, 158805760, 8192), at(0, 158813952, 8192), at(0, 158822144, 8192), at(0, 158830336, 8192), at(1, 68689920, 68689920), at(1, 0, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 69, workgroups: [525,64,1] }, { shader: 70, workgroups: [8388,1,1] }),
-        dispatch("predict_102_conv2d_G_layer4_2_conv1_pack", [at(0, 158838528, 4194304), at(1, 85862400, 4194304)], { shader: 66, workgroups: [16384,1,1] }),
-        dispatch("predict_102_conv2d_G_layer4_2_conv1", [at(1, 0, 68689920), at(1, 85862400, 4194304), at(0, 163032832, 2048), at(0, 163034880, 2048), at(0, 163036928, 2048), at(0, 163038976, 2048), at(1, 68689920, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 67, workgroups: [525,16,1] }, { shader: 68, workgroups: [2097,1,1] }),
-        dispatch("predict_103_conv2d_G_layer4_2_conv2_pack", [at(0, 163041024, 9437184), at(1, 85862400, 9437184)], { shader: 57, workgroups: [32768,2,1] }),
-        dispatch("predict_103_conv2d_G_layer4_2_conv2", [at(1, 68689920, 17172480), at(1, 85862400, 9437184), at(0, 172478208, 2048), at(0, 172480256, 2048), at(0, 172482304, 2048), at(0, 172484352, 2048), at(1, 171724800, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [525,16,1] }, { shader: 59, workgroups: [2097,1,1] }),
-        dispatch("predict_104_conv2d_G_layer4_2_conv3_pack", [at(0, 172486400, 4194304), at(1, 188897280, 4194304)], { shader: 60, workgroups: [16384,1,1] }),
-        dispatch("predict_104_conv2d_G_layer4_2_conv3", [at(1, 171724800, 17172480), at(1, 188897280, 4194304), at(0, 176680704, 8192), at(0, 176688896, 8192), at(0, 176697088, 8192), at(0, 176705280, 8192), at(1, 0, 68689920), at(1, 68689920, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 69, workgroups: [525,64,1] }, { shader: 70, workgroups: [8388,1,1] }),
-        dispatch("predict_105_conv2d_G_layer6_conv2d_list_0_pack", [at(0, 179516160, 1400832), at(1, 0, 1474560)], { shader: 71, workgroups: [5760,1,1] }),
-        dispatch("predict_105_conv2d_G_layer6_conv2d_list_0", [at(1, 68689920, 68689920), at(1, 0, 1474560), at(0, 180916992, 76), at(1, 1474560, 637260)], { adapter: "cpu", features: ["subgroups"], shader: 72, workgroups: [525,1,1] }, { shader: 73, workgroups: [99,1,1] }),
-        dispatch("predict_106_conv2d_G_layer6_conv2d_list_1_pack", [at(0, 180917248, 1400832), at(1, 0, 1474560)], { shader: 71, workgroups: [5760,1,1] }),
-        dispatch("predict_106_conv2d_G_layer6_conv2d_list_1", [at(1, 68689920, 68689920), at(1, 0, 1474560), at(0, 182318080, 76), at(1, 1474560, 637260), at(0, 185120512, 637260)], { adapter: "cpu", features: ["subgroups"], shader: 74, workgroups: [525,1,1] }, { shader: 75, workgroups: [99,1,1] }),
-        dispatch("predict_107_conv2d_G_layer5_conv2d_list_0_pack", [at(0, 176713472, 700416), at(1, 0, 737280)], { shader: 76, workgroups: [2880,1,1] }),
-        dispatch("predict_107_conv2d_G_layer5_conv2d_list_0", [at(1, 137379840, 34344960), at(1, 0, 737280), at(0, 177413888, 76), at(1, 737280, 637260)], { adapter: "cpu", features: ["subgroups"], shader: 77, workgroups: [525,1,1] }, { shader: 78, workgroups: [99,1,1] }),
-        dispatch("predict_108_conv2d_G_layer5_conv2d_list_1_pack", [at(0, 177414144, 700416), at(1, 0, 737280)], { shader: 76, workgroups: [2880,1,1] }),
-        dispatch("predict_108_conv2d_G_layer5_conv2d_list_1", [at(1, 137379840, 34344960), at(1, 0, 737280), at(0, 178114560, 76), at(1, 737280, 637260), at(0, 185757952, 637260)], { adapter: "cpu", features: ["subgroups"], shader: 79, workgroups: [525,1,1] }, { shader: 80, workgroups: [99,1,1] }),
+        dispatch("predict_000_conv2d_G_conv1_pack", [at(0, 6291456, 37632), at(1, 41943040, 50176)], { shader: 0, workgroups: [196,1,1] }),
+        dispatch("predict_000_conv2d_G_conv1_packc", [at(0, 0, 6291456), at(1, 33554432, 8388608)], { shader: 1, workgroups: [8192,1,1] }),
+        dispatch("predict_000_conv2d_G_conv1", [at(1, 33554432, 8388608), at(1, 41943040, 50176), at(0, 6329088, 256), at(0, 6329344, 256), at(0, 6329600, 256), at(0, 6329856, 256), at(1, 0, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 2, workgroups: [4096,2,1] }, { shader: 3, workgroups: [4096,1,1] }),
+        dispatch("predict_001_maxPool2d_G_bn1", [at(1, 0, 33554432), at(1, 33948672, 8487168)], { shader: 4, workgroups: [32768,2,1] }),
+        dispatch("predict_002_conv2d_G_layer1_0_conv1_pack", [at(0, 6330112, 16384), at(1, 16974336, 16384)], { shader: 5, workgroups: [64,1,1] }),
+        dispatch("predict_002_conv2d_G_layer1_0_conv1_packc", [at(1, 33948672, 8487168), at(1, 0, 8487168)], { shader: 6, workgroups: [8289,1,1] }),
+        dispatch("predict_002_conv2d_G_layer1_0_conv1", [at(1, 0, 8487168), at(1, 16974336, 16384), at(0, 6346496, 256), at(0, 6346752, 256), at(0, 6347008, 256), at(0, 6347264, 256), at(1, 8487168, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 7, workgroups: [1037,2,1] }, { shader: 8, workgroups: [1037,1,1] }),
+        dispatch("predict_003_conv2d_G_layer1_0_conv2_pack", [at(0, 6347520, 147456), at(1, 16974336, 147456)], { shader: 9, workgroups: [576,1,1] }),
+        dispatch("predict_003_conv2d_G_layer1_0_conv2_packc", [at(1, 8487168, 8487168), at(1, 0, 8487168)], { shader: 6, workgroups: [8289,1,1] }),
+        dispatch("predict_003_conv2d_G_layer1_0_conv2", [at(1, 0, 8487168), at(1, 16974336, 147456), at(0, 6494976, 256), at(0, 6495232, 256), at(0, 6495488, 256), at(0, 6495744, 256), at(1, 8487168, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 10, workgroups: [1037,2,1] }, { shader: 11, workgroups: [1037,1,1] }),
+        dispatch("predict_004_conv2d_G_layer1_0_conv3_pack", [at(0, 6496000, 65536), at(1, 50923008, 65536)], { shader: 12, workgroups: [256,1,1] }),
+        dispatch("predict_004_conv2d_G_layer1_0_conv3_packc", [at(1, 8487168, 8487168), at(1, 42435840, 8487168)], { shader: 6, workgroups: [8289,1,1] }),
+        dispatch("predict_004_conv2d_G_layer1_0_conv3", [at(1, 42435840, 8487168), at(1, 50923008, 65536), at(1, 0, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 13, workgroups: [1037,8,1] }, { shader: 14, workgroups: [4145,1,1] }),
+        dispatch("predict_005_conv2d_G_layer1_0_downsample_0_pack", [at(0, 6565632, 65536), at(1, 76384512, 65536)], { shader: 12, workgroups: [256,1,1] }),
+        dispatch("predict_005_conv2d_G_layer1_0_downsample_0_packc", [at(1, 33948672, 8487168), at(1, 67897344, 8487168)], { shader: 6, workgroups: [8289,1,1] }),
+        dispatch("predict_005_conv2d_G_layer1_0_downsample_0", [at(1, 67897344, 8487168), at(1, 76384512, 65536), at(1, 0, 33948672), at(0, 6561536, 1024), at(0, 6562560, 1024), at(0, 6563584, 1024), at(0, 6564608, 1024), at(0, 6631168, 1024), at(0, 6632192, 1024), at(0, 6633216, 1024), at(0, 6634240, 1024), at(1, 33948672, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 15, workgroups: [1037,8,1] }, { shader: 16, workgroups: [4145,1,1] }),
+        dispatch("predict_006_conv2d_G_layer1_1_conv1_pack", [at(0, 6635264, 65536), at(1, 76384512, 65536)], { shader: 17, workgroups: [256,1,1] }),
+        dispatch("predict_006_conv2d_G_layer1_1_conv1_packc", [at(1, 33948672, 33948672), at(1, 0, 33948672)], { shader: 18, workgroups: [32768,2,1] }),
+        dispatch("predict_006_conv2d_G_layer1_1_conv1", [at(1, 0, 33948672), at(1, 76384512, 65536), at(0, 6700800, 256), at(0, 6701056, 256), at(0, 6701312, 256), at(0, 6701568, 256), at(1, 67897344, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [1037,2,1] }, { shader: 20, workgroups: [1037,1,1] }),
+        dispatch("predict_007_conv2d_G_layer1_1_conv2_pack", [at(0, 6701824, 147456), at(1, 16974336, 147456)], { shader: 9, workgroups: [576,1,1] }),
+        dispatch("predict_007_conv2d_G_layer1_1_conv2_packc", [at(1, 67897344, 8487168), at(1, 0, 8487168)], { shader: 6, workgroups: [8289,1,1] }),
+        dispatch("predict_007_conv2d_G_layer1_1_conv2", [at(1, 0, 8487168), at(1, 16974336, 147456), at(0, 6849280, 256), at(0, 6849536, 256), at(0, 6849792, 256), at(0, 6850048, 256), at(1, 8487168, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 10, workgroups: [1037,2,1] }, { shader: 11, workgroups: [1037,1,1] }),
+        dispatch("predict_008_conv2d_G_layer1_1_conv3_pack", [at(0, 6850304, 65536), at(1, 76384512, 65536)], { shader: 12, workgroups: [256,1,1] }),
+        dispatch("predict_008_conv2d_G_layer1_1_conv3_packc", [at(1, 8487168, 8487168), at(1, 67897344, 8487168)], { shader: 6, workgroups: [8289,1,1] }),
+        dispatch("predict_008_conv2d_G_layer1_1_conv3", [at(1, 67897344, 8487168), at(1, 76384512, 65536), at(0, 6915840, 1024), at(0, 6916864, 1024), at(0, 6917888, 1024), at(0, 6918912, 1024), at(1, 33948672, 33948672), at(1, 0, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 21, workgroups: [1037,8,1] }, { shader: 22, workgroups: [4145,1,1] }),
+        dispatch("predict_009_conv2d_G_layer1_2_conv1_pack", [at(0, 6919936, 65536), at(1, 76384512, 65536)], { shader: 17, workgroups: [256,1,1] }),
+        dispatch("predict_009_conv2d_G_layer1_2_conv1_packc", [at(1, 0, 33948672), at(1, 33948672, 33948672)], { shader: 18, workgroups: [32768,2,1] }),
+        dispatch("predict_009_conv2d_G_layer1_2_conv1", [at(1, 33948672, 33948672), at(1, 76384512, 65536), at(0, 6985472, 256), at(0, 6985728, 256), at(0, 6985984, 256), at(0, 6986240, 256), at(1, 67897344, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [1037,2,1] }, { shader: 20, workgroups: [1037,1,1] }),
+        dispatch("predict_010_conv2d_G_layer1_2_conv2_pack", [at(0, 6986496, 147456), at(1, 50923008, 147456)], { shader: 9, workgroups: [576,1,1] }),
+        dispatch("predict_010_conv2d_G_layer1_2_conv2_packc", [at(1, 67897344, 8487168), at(1, 33948672, 8487168)], { shader: 6, workgroups: [8289,1,1] }),
+        dispatch("predict_010_conv2d_G_layer1_2_conv2", [at(1, 33948672, 8487168), at(1, 50923008, 147456), at(0, 7133952, 256), at(0, 7134208, 256), at(0, 7134464, 256), at(0, 7134720, 256), at(1, 42435840, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 10, workgroups: [1037,2,1] }, { shader: 11, workgroups: [1037,1,1] }),
+        dispatch("predict_011_conv2d_G_layer1_2_conv3_pack", [at(0, 7134976, 65536), at(1, 76384512, 65536)], { shader: 12, workgroups: [256,1,1] }),
+        dispatch("predict_011_conv2d_G_layer1_2_conv3_packc", [at(1, 42435840, 8487168), at(1, 67897344, 8487168)], { shader: 6, workgroups: [8289,1,1] }),
+        dispatch("predict_011_conv2d_G_layer1_2_conv3", [at(1, 67897344, 8487168), at(1, 76384512, 65536), at(0, 7200512, 1024), at(0, 7201536, 1024), at(0, 7202560, 1024), at(0, 7203584, 1024), at(1, 0, 33948672), at(1, 33948672, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 21, workgroups: [1037,8,1] }, { shader: 22, workgroups: [4145,1,1] }),
+        dispatch("predict_012_conv2d_G_layer2_0_conv1_pack", [at(0, 7204608, 131072), at(1, 72190464, 131072)], { shader: 23, workgroups: [512,1,1] }),
+        dispatch("predict_012_conv2d_G_layer2_0_conv1_packc", [at(1, 33948672, 33948672), at(1, 0, 33948672)], { shader: 18, workgroups: [32768,2,1] }),
+        dispatch("predict_012_conv2d_G_layer2_0_conv1", [at(1, 0, 33948672), at(1, 72190464, 131072), at(0, 7335680, 512), at(0, 7336192, 512), at(0, 7336704, 512), at(0, 7337216, 512), at(1, 67897344, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [263,4,1] }, { shader: 25, workgroups: [525,1,1] }),
+        dispatch("predict_013_conv2d_G_layer2_0_conv2_pack", [at(0, 7337728, 589824), at(1, 8586240, 589824)], { shader: 26, workgroups: [2304,1,1] }),
+        dispatch("predict_013_conv2d_G_layer2_0_conv2_packc", [at(1, 67897344, 4293120), at(1, 0, 4293120)], { shader: 27, workgroups: [4193,1,1] }),
+        dispatch("predict_013_conv2d_G_layer2_0_conv2", [at(1, 0, 4293120), at(1, 8586240, 589824), at(0, 7927552, 512), at(0, 7928064, 512), at(0, 7928576, 512), at(0, 7929088, 512), at(1, 4293120, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 28, workgroups: [263,4,1] }, { shader: 29, workgroups: [525,1,1] }),
+        dispatch("predict_014_conv2d_G_layer2_0_conv3_pack", [at(0, 7929600, 262144), at(1, 8586240, 262144)], { shader: 30, workgroups: [1024,1,1] }),
+        dispatch("predict_014_conv2d_G_layer2_0_conv3_packc", [at(1, 4293120, 4293120), at(1, 0, 4293120)], { shader: 27, workgroups: [4193,1,1] }),
+        dispatch("predict_014_conv2d_G_layer2_0_conv3", [at(1, 0, 4293120), at(1, 8586240, 262144), at(1, 67897344, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 31, workgroups: [263,16,1] }, { shader: 32, workgroups: [2097,1,1] }),
+        dispatch("predict_015_conv2d_G_layer2_0_downsample_0_pack", [at(0, 8199936, 524288), at(1, 85069824, 524288)], { shader: 33, workgroups: [2048,1,1] }),
+        dispatch("predict_015_conv2d_G_layer2_0_downsample_0_packc", [at(1, 33948672, 33948672), at(1, 0, 33948672)], { shader: 18, workgroups: [32768,2,1] }),
+        dispatch("predict_015_conv2d_G_layer2_0_downsample_0", [at(1, 0, 33948672), at(1, 85069824, 524288), at(1, 67897344, 17172480), at(0, 8191744, 2048), at(0, 8193792, 2048), at(0, 8195840, 2048), at(0, 8197888, 2048), at(0, 8724224, 2048), at(0, 8726272, 2048), at(0, 8728320, 2048), at(0, 8730368, 2048), at(1, 33948672, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 34, workgroups: [263,16,1] }, { shader: 35, workgroups: [2097,1,1] }),
+        dispatch("predict_016_conv2d_G_layer2_1_conv1_pack", [at(0, 8732416, 262144), at(1, 21465600, 262144)], { shader: 36, workgroups: [1024,1,1] }),
+        dispatch("predict_016_conv2d_G_layer2_1_conv1_packc", [at(1, 33948672, 17172480), at(1, 0, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
+        dispatch("predict_016_conv2d_G_layer2_1_conv1", [at(1, 0, 17172480), at(1, 21465600, 262144), at(0, 8994560, 512), at(0, 8995072, 512), at(0, 8995584, 512), at(0, 8996096, 512), at(1, 17172480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 38, workgroups: [263,4,1] }, { shader: 39, workgroups: [525,1,1] }),
+        dispatch("predict_017_conv2d_G_layer2_1_conv2_pack", [at(0, 8996608, 589824), at(1, 8586240, 589824)], { shader: 26, workgroups: [2304,1,1] }),
+        dispatch("predict_017_conv2d_G_layer2_1_conv2_packc", [at(1, 17172480, 4293120), at(1, 0, 4293120)], { shader: 27, workgroups: [4193,1,1] }),
+        dispatch("predict_017_conv2d_G_layer2_1_conv2", [at(1, 0, 4293120), at(1, 8586240, 589824), at(0, 9586432, 512), at(0, 9586944, 512), at(0, 9587456, 512), at(0, 9587968, 512), at(1, 4293120, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 28, workgroups: [263,4,1] }, { shader: 29, workgroups: [525,1,1] }),
+        dispatch("predict_018_conv2d_G_layer2_1_conv3_pack", [at(0, 9588480, 262144), at(1, 21465600, 262144)], { shader: 30, workgroups: [1024,1,1] }),
+        dispatch("predict_018_conv2d_G_layer2_1_conv3_packc", [at(1, 4293120, 4293120), at(1, 17172480, 4293120)], { shader: 27, workgroups: [4193,1,1] }),
+        dispatch("predict_018_conv2d_G_layer2_1_conv3", [at(1, 17172480, 4293120), at(1, 21465600, 262144), at(0, 9850624, 2048), at(0, 9852672, 2048), at(0, 9854720, 2048), at(0, 9856768, 2048), at(1, 33948672, 17172480), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 40, workgroups: [263,16,1] }, { shader: 41, workgroups: [2097,1,1] }),
+        dispatch("predict_019_conv2d_G_layer2_2_conv1_pack", [at(0, 9858816, 262144), at(1, 38638080, 262144)], { shader: 36, workgroups: [1024,1,1] }),
+        dispatch("predict_019_conv2d_G_layer2_2_conv1_packc", [at(1, 0, 17172480), at(1, 17172480, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
+        dispatch("predict_019_conv2d_G_layer2_2_conv1", [at(1, 17172480, 17172480), at(1, 38638080, 262144), at(0, 10120960, 512), at(0, 10121472, 512), at(0, 10121984, 512), at(0, 10122496, 512), at(1, 34344960, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 38, workgroups: [263,4,1] }, { shader: 39, workgroups: [525,1,1] }),
+        dispatch("predict_020_conv2d_G_layer2_2_conv2_pack", [at(0, 10123008, 589824), at(1, 25758720, 589824)], { shader: 26, workgroups: [2304,1,1] }),
+        dispatch("predict_020_conv2d_G_layer2_2_conv2_packc", [at(1, 34344960, 4293120), at(1, 17172480, 4293120)], { shader: 27, workgroups: [4193,1,1] }),
+        dispatch("predict_020_conv2d_G_layer2_2_conv2", [at(1, 17172480, 4293120), at(1, 25758720, 589824), at(0, 10712832, 512), at(0, 10713344, 512), at(0, 10713856, 512), at(0, 10714368, 512), at(1, 21465600, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 28, workgroups: [263,4,1] }, { shader: 29, workgroups: [525,1,1] }),
+        dispatch("predict_021_conv2d_G_layer2_2_conv3_pack", [at(0, 10714880, 262144), at(1, 38638080, 262144)], { shader: 30, workgroups: [1024,1,1] }),
+        dispatch("predict_021_conv2d_G_layer2_2_conv3_packc", [at(1, 21465600, 4293120), at(1, 34344960, 4293120)], { shader: 27, workgroups: [4193,1,1] }),
+        dispatch("predict_021_conv2d_G_layer2_2_conv3", [at(1, 34344960, 4293120), at(1, 38638080, 262144), at(0, 10977024, 2048), at(0, 10979072, 2048), at(0, 10981120, 2048), at(0, 10983168, 2048), at(1, 0, 17172480), at(1, 17172480, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 40, workgroups: [263,16,1] }, { shader: 41, workgroups: [2097,1,1] }),
+        dispatch("predict_022_conv2d_G_layer2_3_conv1_pack", [at(0, 10985216, 262144), at(1, 38638080, 262144)], { shader: 36, workgroups: [1024,1,1] }),
+        dispatch("predict_022_conv2d_G_layer2_3_conv1_packc", [at(1, 17172480, 17172480), at(1, 0, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
+        dispatch("predict_022_conv2d_G_layer2_3_conv1", [at(1, 0, 17172480), at(1, 38638080, 262144), at(0, 11247360, 512), at(0, 11247872, 512), at(0, 11248384, 512), at(0, 11248896, 512), at(1, 34344960, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 38, workgroups: [263,4,1] }, { shader: 39, workgroups: [525,1,1] }),
+        dispatch("predict_023_conv2d_G_layer2_3_conv2_pack", [at(0, 11249408, 589824), at(1, 8586240, 589824)], { shader: 26, workgroups: [2304,1,1] }),
+        dispatch("predict_023_conv2d_G_layer2_3_conv2_packc", [at(1, 34344960, 4293120), at(1, 0, 4293120)], { shader: 27, workgroups: [4193,1,1] }),
+        dispatch("predict_023_conv2d_G_layer2_3_conv2", [at(1, 0, 4293120), at(1, 8586240, 589824), at(0, 11839232, 512), at(0, 11839744, 512), at(0, 11840256, 512), at(0, 11840768, 512), at(1, 4293120, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 28, workgroups: [263,4,1] }, { shader: 29, workgroups: [525,1,1] }),
+        dispatch("predict_024_conv2d_G_layer2_3_conv3_pack", [at(0, 11841280, 262144), at(1, 8586240, 262144)], { shader: 30, workgroups: [1024,1,1] }),
+        dispatch("predict_024_conv2d_G_layer2_3_conv3_packc", [at(1, 4293120, 4293120), at(1, 0, 4293120)], { shader: 27, workgroups: [4193,1,1] }),
+        dispatch("predict_024_conv2d_G_layer2_3_conv3", [at(1, 0, 4293120), at(1, 8586240, 262144), at(0, 12103424, 2048), at(0, 12105472, 2048), at(0, 12107520, 2048), at(0, 12109568, 2048), at(1, 17172480, 17172480), at(1, 34344960, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 40, workgroups: [263,16,1] }, { shader: 41, workgroups: [2097,1,1] }),
+        dispatch("predict_025_conv2d_G_layer3_0_conv1_pack", [at(0, 12111616, 524288), at(1, 25758720, 524288)], { shader: 42, workgroups: [2048,1,1] }),
+        dispatch("predict_025_conv2d_G_layer3_0_conv1_packc", [at(1, 34344960, 17172480), at(1, 0, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
+        dispatch("predict_025_conv2d_G_layer3_0_conv1", [at(1, 0, 17172480), at(1, 25758720, 524288), at(0, 12635904, 1024), at(0, 12636928, 1024), at(0, 12637952, 1024), at(0, 12638976, 1024), at(1, 17172480, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 43, workgroups: [263,8,1] }, { shader: 44, workgroups: [1049,1,1] }),
+        dispatch("predict_026_conv2d_G_layer3_0_conv2_pack", [at(0, 12640000, 2359296), at(1, 25758720, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_026_conv2d_G_layer3_0_conv2_packc", [at(1, 17172480, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_026_conv2d_G_layer3_0_conv2", [at(1, 0, 8586240), at(1, 25758720, 2359296), at(0, 14999296, 1024), at(0, 15000320, 1024), at(0, 15001344, 1024), at(0, 15002368, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_027_conv2d_G_layer3_0_conv3_pack", [at(0, 15003392, 1048576), at(1, 60103680, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_027_conv2d_G_layer3_0_conv3_packc", [at(1, 8586240, 8586240), at(1, 51517440, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_027_conv2d_G_layer3_0_conv3", [at(1, 51517440, 8586240), at(1, 60103680, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [263,32,1] }, { shader: 51, workgroups: [4194,1,1] }),
+        dispatch("predict_028_conv2d_G_layer3_0_downsample_0_pack", [at(0, 16068352, 2097152), at(1, 85862400, 2097152)], { shader: 52, workgroups: [8192,1,1] }),
+        dispatch("predict_028_conv2d_G_layer3_0_downsample_0_packc", [at(1, 34344960, 17172480), at(1, 68689920, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
+        dispatch("predict_028_conv2d_G_layer3_0_downsample_0", [at(1, 68689920, 17172480), at(1, 85862400, 2097152), at(1, 0, 34344960), at(0, 16051968, 4096), at(0, 16056064, 4096), at(0, 16060160, 4096), at(0, 16064256, 4096), at(0, 18165504, 4096), at(0, 18169600, 4096), at(0, 18173696, 4096), at(0, 18177792, 4096), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 53, workgroups: [263,32,1] }, { shader: 54, workgroups: [4194,1,1] }),
+        dispatch("predict_029_conv2d_G_layer3_1_conv1_pack", [at(0, 18181888, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_029_conv2d_G_layer3_1_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_029_conv2d_G_layer3_1_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 19230464, 1024), at(0, 19231488, 1024), at(0, 19232512, 1024), at(0, 19233536, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_030_conv2d_G_layer3_1_conv2_pack", [at(0, 19234560, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_030_conv2d_G_layer3_1_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_030_conv2d_G_layer3_1_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 21593856, 1024), at(0, 21594880, 1024), at(0, 21595904, 1024), at(0, 21596928, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_031_conv2d_G_layer3_1_conv3_pack", [at(0, 21597952, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_031_conv2d_G_layer3_1_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_031_conv2d_G_layer3_1_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 22646528, 4096), at(0, 22650624, 4096), at(0, 22654720, 4096), at(0, 22658816, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_032_conv2d_G_layer3_2_conv1_pack", [at(0, 22662912, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_032_conv2d_G_layer3_2_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_032_conv2d_G_layer3_2_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 23711488, 1024), at(0, 23712512, 1024), at(0, 23713536, 1024), at(0, 23714560, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_033_conv2d_G_layer3_2_conv2_pack", [at(0, 23715584, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_033_conv2d_G_layer3_2_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_033_conv2d_G_layer3_2_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 26074880, 1024), at(0, 26075904, 1024), at(0, 26076928, 1024), at(0, 26077952, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_034_conv2d_G_layer3_2_conv3_pack", [at(0, 26078976, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_034_conv2d_G_layer3_2_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_034_conv2d_G_layer3_2_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 27127552, 4096), at(0, 27131648, 4096), at(0, 27135744, 4096), at(0, 27139840, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_035_conv2d_G_layer3_3_conv1_pack", [at(0, 27143936, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_035_conv2d_G_layer3_3_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_035_conv2d_G_layer3_3_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 28192512, 1024), at(0, 28193536, 1024), at(0, 28194560, 1024), at(0, 28195584, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_036_conv2d_G_layer3_3_conv2_pack", [at(0, 28196608, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_036_conv2d_G_layer3_3_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_036_conv2d_G_layer3_3_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 30555904, 1024), at(0, 30556928, 1024), at(0, 30557952, 1024), at(0, 30558976, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_037_conv2d_G_layer3_3_conv3_pack", [at(0, 30560000, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_037_conv2d_G_layer3_3_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_037_conv2d_G_layer3_3_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 31608576, 4096), at(0, 31612672, 4096), at(0, 31616768, 4096), at(0, 31620864, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_038_conv2d_G_layer3_4_conv1_pack", [at(0, 31624960, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_038_conv2d_G_layer3_4_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_038_conv2d_G_layer3_4_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 32673536, 1024), at(0, 32674560, 1024), at(0, 32675584, 1024), at(0, 32676608, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_039_conv2d_G_layer3_4_conv2_pack", [at(0, 32677632, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_039_conv2d_G_layer3_4_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_039_conv2d_G_layer3_4_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 35036928, 1024), at(0, 35037952, 1024), at(0, 35038976, 1024), at(0, 35040000, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_040_conv2d_G_layer3_4_conv3_pack", [at(0, 35041024, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_040_conv2d_G_layer3_4_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_040_conv2d_G_layer3_4_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 36089600, 4096), at(0, 36093696, 4096), at(0, 36097792, 4096), at(0, 36101888, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_041_conv2d_G_layer3_5_conv1_pack", [at(0, 36105984, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_041_conv2d_G_layer3_5_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_041_conv2d_G_layer3_5_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 37154560, 1024), at(0, 37155584, 1024), at(0, 37156608, 1024), at(0, 37157632, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_042_conv2d_G_layer3_5_conv2_pack", [at(0, 37158656, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_042_conv2d_G_layer3_5_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_042_conv2d_G_layer3_5_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 39517952, 1024), at(0, 39518976, 1024), at(0, 39520000, 1024), at(0, 39521024, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_043_conv2d_G_layer3_5_conv3_pack", [at(0, 39522048, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_043_conv2d_G_layer3_5_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_043_conv2d_G_layer3_5_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 40570624, 4096), at(0, 40574720, 4096), at(0, 40578816, 4096), at(0, 40582912, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_044_conv2d_G_layer3_6_conv1_pack", [at(0, 40587008, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_044_conv2d_G_layer3_6_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_044_conv2d_G_layer3_6_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 41635584, 1024), at(0, 41636608, 1024), at(0, 41637632, 1024), at(0, 41638656, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_045_conv2d_G_layer3_6_conv2_pack", [at(0, 41639680, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_045_conv2d_G_layer3_6_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_045_conv2d_G_layer3_6_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 43998976, 1024), at(0, 44000000, 1024), at(0, 44001024, 1024), at(0, 44002048, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_046_conv2d_G_layer3_6_conv3_pack", [at(0, 44003072, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_046_conv2d_G_layer3_6_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_046_conv2d_G_layer3_6_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 45051648, 4096), at(0, 45055744, 4096), at(0, 45059840, 4096), at(0, 45063936, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_047_conv2d_G_layer3_7_conv1_pack", [at(0, 45068032, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_047_conv2d_G_layer3_7_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_047_conv2d_G_layer3_7_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 46116608, 1024), at(0, 46117632, 1024), at(0, 46118656, 1024), at(0, 46119680, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_048_conv2d_G_layer3_7_conv2_pack", [at(0, 46120704, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_048_conv2d_G_layer3_7_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_048_conv2d_G_layer3_7_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 48480000, 1024), at(0, 48481024, 1024), at(0, 48482048, 1024), at(0, 48483072, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_049_conv2d_G_layer3_7_conv3_pack", [at(0, 48484096, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_049_conv2d_G_layer3_7_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_049_conv2d_G_layer3_7_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 49532672, 4096), at(0, 49536768, 4096), at(0, 49540864, 4096), at(0, 49544960, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_050_conv2d_G_layer3_8_conv1_pack", [at(0, 49549056, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_050_conv2d_G_layer3_8_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_050_conv2d_G_layer3_8_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 50597632, 1024), at(0, 50598656, 1024), at(0, 50599680, 1024), at(0, 50600704, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_051_conv2d_G_layer3_8_conv2_pack", [at(0, 50601728, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_051_conv2d_G_layer3_8_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_051_conv2d_G_layer3_8_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 52961024, 1024), at(0, 52962048, 1024), at(0, 52963072, 1024), at(0, 52964096, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_052_conv2d_G_layer3_8_conv3_pack", [at(0, 52965120, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_052_conv2d_G_layer3_8_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_052_conv2d_G_layer3_8_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 54013696, 4096), at(0, 54017792, 4096), at(0, 54021888, 4096), at(0, 54025984, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_053_conv2d_G_layer3_9_conv1_pack", [at(0, 54030080, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_053_conv2d_G_layer3_9_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_053_conv2d_G_layer3_9_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 55078656, 1024), at(0, 55079680, 1024), at(0, 55080704, 1024), at(0, 55081728, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_054_conv2d_G_layer3_9_conv2_pack", [at(0, 55082752, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_054_conv2d_G_layer3_9_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_054_conv2d_G_layer3_9_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 57442048, 1024), at(0, 57443072, 1024), at(0, 57444096, 1024), at(0, 57445120, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_055_conv2d_G_layer3_9_conv3_pack", [at(0, 57446144, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_055_conv2d_G_layer3_9_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_055_conv2d_G_layer3_9_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 58494720, 4096), at(0, 58498816, 4096), at(0, 58502912, 4096), at(0, 58507008, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_056_conv2d_G_layer3_10_conv1_pack", [at(0, 58511104, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_056_conv2d_G_layer3_10_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_056_conv2d_G_layer3_10_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 59559680, 1024), at(0, 59560704, 1024), at(0, 59561728, 1024), at(0, 59562752, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_057_conv2d_G_layer3_10_conv2_pack", [at(0, 59563776, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_057_conv2d_G_layer3_10_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_057_conv2d_G_layer3_10_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 61923072, 1024), at(0, 61924096, 1024), at(0, 61925120, 1024), at(0, 61926144, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_058_conv2d_G_layer3_10_conv3_pack", [at(0, 61927168, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_058_conv2d_G_layer3_10_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_058_conv2d_G_layer3_10_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 62975744, 4096), at(0, 62979840, 4096), at(0, 62983936, 4096), at(0, 62988032, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_059_conv2d_G_layer3_11_conv1_pack", [at(0, 62992128, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_059_conv2d_G_layer3_11_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_059_conv2d_G_layer3_11_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 64040704, 1024), at(0, 64041728, 1024), at(0, 64042752, 1024), at(0, 64043776, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_060_conv2d_G_layer3_11_conv2_pack", [at(0, 64044800, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_060_conv2d_G_layer3_11_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_060_conv2d_G_layer3_11_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 66404096, 1024), at(0, 66405120, 1024), at(0, 66406144, 1024), at(0, 66407168, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_061_conv2d_G_layer3_11_conv3_pack", [at(0, 66408192, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_061_conv2d_G_layer3_11_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_061_conv2d_G_layer3_11_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 67456768, 4096), at(0, 67460864, 4096), at(0, 67464960, 4096), at(0, 67469056, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_062_conv2d_G_layer3_12_conv1_pack", [at(0, 67473152, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_062_conv2d_G_layer3_12_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_062_conv2d_G_layer3_12_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 68521728, 1024), at(0, 68522752, 1024), at(0, 68523776, 1024), at(0, 68524800, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_063_conv2d_G_layer3_12_conv2_pack", [at(0, 68525824, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_063_conv2d_G_layer3_12_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_063_conv2d_G_layer3_12_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 70885120, 1024), at(0, 70886144, 1024), at(0, 70887168, 1024), at(0, 70888192, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_064_conv2d_G_layer3_12_conv3_pack", [at(0, 70889216, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_064_conv2d_G_layer3_12_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_064_conv2d_G_layer3_12_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 71937792, 4096), at(0, 71941888, 4096), at(0, 71945984, 4096), at(0, 71950080, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_065_conv2d_G_layer3_13_conv1_pack", [at(0, 71954176, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_065_conv2d_G_layer3_13_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_065_conv2d_G_layer3_13_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 73002752, 1024), at(0, 73003776, 1024), at(0, 73004800, 1024), at(0, 73005824, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_066_conv2d_G_layer3_13_conv2_pack", [at(0, 73006848, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_066_conv2d_G_layer3_13_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_066_conv2d_G_layer3_13_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 75366144, 1024), at(0, 75367168, 1024), at(0, 75368192, 1024), at(0, 75369216, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_067_conv2d_G_layer3_13_conv3_pack", [at(0, 75370240, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_067_conv2d_G_layer3_13_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_067_conv2d_G_layer3_13_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 76418816, 4096), at(0, 76422912, 4096), at(0, 76427008, 4096), at(0, 76431104, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_068_conv2d_G_layer3_14_conv1_pack", [at(0, 76435200, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_068_conv2d_G_layer3_14_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_068_conv2d_G_layer3_14_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 77483776, 1024), at(0, 77484800, 1024), at(0, 77485824, 1024), at(0, 77486848, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_069_conv2d_G_layer3_14_conv2_pack", [at(0, 77487872, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_069_conv2d_G_layer3_14_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_069_conv2d_G_layer3_14_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 79847168, 1024), at(0, 79848192, 1024), at(0, 79849216, 1024), at(0, 79850240, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_070_conv2d_G_layer3_14_conv3_pack", [at(0, 79851264, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_070_conv2d_G_layer3_14_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_070_conv2d_G_layer3_14_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 80899840, 4096), at(0, 80903936, 4096), at(0, 80908032, 4096), at(0, 80912128, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_071_conv2d_G_layer3_15_conv1_pack", [at(0, 80916224, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_071_conv2d_G_layer3_15_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_071_conv2d_G_layer3_15_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 81964800, 1024), at(0, 81965824, 1024), at(0, 81966848, 1024), at(0, 81967872, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_072_conv2d_G_layer3_15_conv2_pack", [at(0, 81968896, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_072_conv2d_G_layer3_15_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_072_conv2d_G_layer3_15_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 84328192, 1024), at(0, 84329216, 1024), at(0, 84330240, 1024), at(0, 84331264, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_073_conv2d_G_layer3_15_conv3_pack", [at(0, 84332288, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_073_conv2d_G_layer3_15_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_073_conv2d_G_layer3_15_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 85380864, 4096), at(0, 85384960, 4096), at(0, 85389056, 4096), at(0, 85393152, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_074_conv2d_G_layer3_16_conv1_pack", [at(0, 85397248, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_074_conv2d_G_layer3_16_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_074_conv2d_G_layer3_16_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 86445824, 1024), at(0, 86446848, 1024), at(0, 86447872, 1024), at(0, 86448896, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_075_conv2d_G_layer3_16_conv2_pack", [at(0, 86449920, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_075_conv2d_G_layer3_16_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_075_conv2d_G_layer3_16_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 88809216, 1024), at(0, 88810240, 1024), at(0, 88811264, 1024), at(0, 88812288, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_076_conv2d_G_layer3_16_conv3_pack", [at(0, 88813312, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_076_conv2d_G_layer3_16_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_076_conv2d_G_layer3_16_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 89861888, 4096), at(0, 89865984, 4096), at(0, 89870080, 4096), at(0, 89874176, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_077_conv2d_G_layer3_17_conv1_pack", [at(0, 89878272, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_077_conv2d_G_layer3_17_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_077_conv2d_G_layer3_17_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 90926848, 1024), at(0, 90927872, 1024), at(0, 90928896, 1024), at(0, 90929920, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_078_conv2d_G_layer3_17_conv2_pack", [at(0, 90930944, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_078_conv2d_G_layer3_17_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_078_conv2d_G_layer3_17_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 93290240, 1024), at(0, 93291264, 1024), at(0, 93292288, 1024), at(0, 93293312, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_079_conv2d_G_layer3_17_conv3_pack", [at(0, 93294336, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_079_conv2d_G_layer3_17_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_079_conv2d_G_layer3_17_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 94342912, 4096), at(0, 94347008, 4096), at(0, 94351104, 4096), at(0, 94355200, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_080_conv2d_G_layer3_18_conv1_pack", [at(0, 94359296, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_080_conv2d_G_layer3_18_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_080_conv2d_G_layer3_18_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 95407872, 1024), at(0, 95408896, 1024), at(0, 95409920, 1024), at(0, 95410944, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_081_conv2d_G_layer3_18_conv2_pack", [at(0, 95411968, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_081_conv2d_G_layer3_18_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_081_conv2d_G_layer3_18_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 97771264, 1024), at(0, 97772288, 1024), at(0, 97773312, 1024), at(0, 97774336, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_082_conv2d_G_layer3_18_conv3_pack", [at(0, 97775360, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_082_conv2d_G_layer3_18_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_082_conv2d_G_layer3_18_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 98823936, 4096), at(0, 98828032, 4096), at(0, 98832128, 4096), at(0, 98836224, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_083_conv2d_G_layer3_19_conv1_pack", [at(0, 98840320, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_083_conv2d_G_layer3_19_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_083_conv2d_G_layer3_19_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 99888896, 1024), at(0, 99889920, 1024), at(0, 99890944, 1024), at(0, 99891968, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_084_conv2d_G_layer3_19_conv2_pack", [at(0, 99892992, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_084_conv2d_G_layer3_19_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_084_conv2d_G_layer3_19_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 102252288, 1024), at(0, 102253312, 1024), at(0, 102254336, 1024), at(0, 102255360, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_085_conv2d_G_layer3_19_conv3_pack", [at(0, 102256384, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_085_conv2d_G_layer3_19_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_085_conv2d_G_layer3_19_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 103304960, 4096), at(0, 103309056, 4096), at(0, 103313152, 4096), at(0, 103317248, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_086_conv2d_G_layer3_20_conv1_pack", [at(0, 103321344, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_086_conv2d_G_layer3_20_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_086_conv2d_G_layer3_20_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 104369920, 1024), at(0, 104370944, 1024), at(0, 104371968, 1024), at(0, 104372992, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_087_conv2d_G_layer3_20_conv2_pack", [at(0, 104374016, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_087_conv2d_G_layer3_20_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_087_conv2d_G_layer3_20_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 106733312, 1024), at(0, 106734336, 1024), at(0, 106735360, 1024), at(0, 106736384, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_088_conv2d_G_layer3_20_conv3_pack", [at(0, 106737408, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_088_conv2d_G_layer3_20_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_088_conv2d_G_layer3_20_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 107785984, 4096), at(0, 107790080, 4096), at(0, 107794176, 4096), at(0, 107798272, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_089_conv2d_G_layer3_21_conv1_pack", [at(0, 107802368, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_089_conv2d_G_layer3_21_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_089_conv2d_G_layer3_21_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 108850944, 1024), at(0, 108851968, 1024), at(0, 108852992, 1024), at(0, 108854016, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_090_conv2d_G_layer3_21_conv2_pack", [at(0, 108855040, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_090_conv2d_G_layer3_21_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_090_conv2d_G_layer3_21_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 111214336, 1024), at(0, 111215360, 1024), at(0, 111216384, 1024), at(0, 111217408, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_091_conv2d_G_layer3_21_conv3_pack", [at(0, 111218432, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_091_conv2d_G_layer3_21_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_091_conv2d_G_layer3_21_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 112267008, 4096), at(0, 112271104, 4096), at(0, 112275200, 4096), at(0, 112279296, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_092_conv2d_G_layer3_22_conv1_pack", [at(0, 112283392, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
+        dispatch("predict_092_conv2d_G_layer3_22_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_092_conv2d_G_layer3_22_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 113331968, 1024), at(0, 113332992, 1024), at(0, 113334016, 1024), at(0, 113335040, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_093_conv2d_G_layer3_22_conv2_pack", [at(0, 113336064, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
+        dispatch("predict_093_conv2d_G_layer3_22_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_093_conv2d_G_layer3_22_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 115695360, 1024), at(0, 115696384, 1024), at(0, 115697408, 1024), at(0, 115698432, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_094_conv2d_G_layer3_22_conv3_pack", [at(0, 115699456, 1048576), at(1, 51517440, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
+        dispatch("predict_094_conv2d_G_layer3_22_conv3_packc", [at(1, 42931200, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
+        dispatch("predict_094_conv2d_G_layer3_22_conv3", [at(1, 34344960, 8586240), at(1, 51517440, 1048576), at(0, 116748032, 4096), at(0, 116752128, 4096), at(0, 116756224, 4096), at(0, 116760320, 4096), at(1, 0, 34344960), at(1, 137379840, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_095_conv2d_G_layer4_0_conv1_pack", [at(0, 116764416, 2097152), at(1, 51517440, 2097152)], { shader: 61, workgroups: [8192,1,1] }),
+        dispatch("predict_095_conv2d_G_layer4_0_conv1_packc", [at(1, 137379840, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_095_conv2d_G_layer4_0_conv1", [at(1, 0, 34344960), at(1, 51517440, 2097152), at(0, 118861568, 2048), at(0, 118863616, 2048), at(0, 118865664, 2048), at(0, 118867712, 2048), at(1, 34344960, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 62, workgroups: [263,16,1] }, { shader: 63, workgroups: [2097,1,1] }),
+        dispatch("predict_096_conv2d_G_layer4_0_conv2_pack", [at(0, 118869760, 9437184), at(1, 51517440, 9437184)], { shader: 64, workgroups: [32768,2,1] }),
+        dispatch("predict_096_conv2d_G_layer4_0_conv2_packc", [at(1, 34344960, 17172480), at(1, 0, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
+        dispatch("predict_096_conv2d_G_layer4_0_conv2", [at(1, 0, 17172480), at(1, 51517440, 9437184), at(0, 128306944, 2048), at(0, 128308992, 2048), at(0, 128311040, 2048), at(0, 128313088, 2048), at(1, 17172480, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [263,16,1] }, { shader: 66, workgroups: [2097,1,1] }),
+        dispatch("predict_097_conv2d_G_layer4_0_conv3_pack", [at(0, 128315136, 4194304), at(1, 85862400, 4194304)], { shader: 67, workgroups: [16384,1,1] }),
+        dispatch("predict_097_conv2d_G_layer4_0_conv3_packc", [at(1, 17172480, 17172480), at(1, 68689920, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
+        dispatch("predict_097_conv2d_G_layer4_0_conv3", [at(1, 68689920, 17172480), at(1, 85862400, 4194304), at(1, 0, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 68, workgroups: [263,64,1] }, { shader: 69, workgroups: [8388,1,1] }),
+        dispatch("predict_098_conv2d_G_layer4_0_downsample_0_pack", [at(0, 132542208, 8388608), at(1, 206069760, 8388608)], { shader: 70, workgroups: [32768,1,1] }),
+        dispatch("predict_098_conv2d_G_layer4_0_downsample_0_packc", [at(1, 137379840, 34344960), at(1, 171724800, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_098_conv2d_G_layer4_0_downsample_0", [at(1, 171724800, 34344960), at(1, 206069760, 8388608), at(1, 0, 68689920), at(0, 132509440, 8192), at(0, 132517632, 8192), at(0, 132525824, 8192), at(0, 132534016, 8192), at(0, 140930816, 8192), at(0, 140939008, 8192), at(0, 140947200, 8192), at(0, 140955392, 8192), at(1, 68689920, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 71, workgroups: [263,64,1] }, { shader: 72, workgroups: [8388,1,1] }),
+        dispatch("predict_099_conv2d_G_layer4_1_conv1_pack", [at(0, 140963584, 4194304), at(1, 188897280, 4194304)], { shader: 73, workgroups: [16384,1,1] }),
+        dispatch("predict_099_conv2d_G_layer4_1_conv1_packc", [at(1, 68689920, 68689920), at(1, 0, 68689920)], { shader: 74, workgroups: [32768,3,1] }),
+        dispatch("predict_099_conv2d_G_layer4_1_conv1", [at(1, 0, 68689920), at(1, 188897280, 4194304), at(0, 145157888, 2048), at(0, 145159936, 2048), at(0, 145161984, 2048), at(0, 145164032, 2048), at(1, 171724800, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 75, workgroups: [263,16,1] }, { shader: 76, workgroups: [2097,1,1] }),
+        dispatch("predict_100_conv2d_G_layer4_1_conv2_pack", [at(0, 145166080, 9437184), at(1, 34344960, 9437184)], { shader: 64, workgroups: [32768,2,1] }),
+        dispatch("predict_100_conv2d_G_layer4_1_conv2_packc", [at(1, 171724800, 17172480), at(1, 0, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
+        dispatch("predict_100_conv2d_G_layer4_1_conv2", [at(1, 0, 17172480), at(1, 34344960, 9437184), at(0, 154603264, 2048), at(0, 154605312, 2048), at(0, 154607360, 2048), at(0, 154609408, 2048), at(1, 17172480, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [263,16,1] }, { shader: 66, workgroups: [2097,1,1] }),
+        dispatch("predict_101_conv2d_G_layer4_1_conv3_pack", [at(0, 154611456, 4194304), at(1, 188897280, 4194304)], { shader: 67, workgroups: [16384,1,1] }),
+        dispatch("predict_101_conv2d_G_layer4_1_conv3_packc", [at(1, 17172480, 17172480), at(1, 171724800, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
+        dispatch("predict_101_conv2d_G_layer4_1_conv3", [at(1, 171724800, 17172480), at(1, 188897280, 4194304), at(0, 158805760, 8192), at(0, 158813952, 8192), at(0, 158822144, 8192), at(0, 158830336, 8192), at(1, 68689920, 68689920), at(1, 0, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 77, workgroups: [263,64,1] }, { shader: 78, workgroups: [8388,1,1] }),
+        dispatch("predict_102_conv2d_G_layer4_2_conv1_pack", [at(0, 158838528, 4194304), at(1, 188897280, 4194304)], { shader: 73, workgroups: [16384,1,1] }),
+        dispatch("predict_102_conv2d_G_layer4_2_conv1_packc", [at(1, 0, 68689920), at(1, 68689920, 68689920)], { shader: 74, workgroups: [32768,3,1] }),
+        dispatch("predict_102_conv2d_G_layer4_2_conv1", [at(1, 68689920, 68689920), at(1, 188897280, 4194304), at(0, 163032832, 2048), at(0, 163034880, 2048), at(0, 163036928, 2048), at(0, 163038976, 2048), at(1, 171724800, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 75, workgroups: [263,16,1] }, { shader: 76, workgroups: [2097,1,1] }),
+        dispatch("predict_103_conv2d_G_layer4_2_conv2_pack", [at(0, 163041024, 9437184), at(1, 103034880, 9437184)], { shader: 64, workgroups: [32768,2,1] }),
+        dispatch("predict_103_conv2d_G_layer4_2_conv2_packc", [at(1, 171724800, 17172480), at(1, 68689920, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
+        dispatch("predict_103_conv2d_G_layer4_2_conv2", [at(1, 68689920, 17172480), at(1, 103034880, 9437184), at(0, 172478208, 2048), at(0, 172480256, 2048), at(0, 172482304, 2048), at(0, 172484352, 2048), at(1, 85862400, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [263,16,1] }, { shader: 66, workgroups: [2097,1,1] }),
+        dispatch("predict_104_conv2d_G_layer4_2_conv3_pack", [at(0, 172486400, 4194304), at(1, 188897280, 4194304)], { shader: 67, workgroups: [16384,1,1] }),
+        dispatch("predict_104_conv2d_G_layer4_2_conv3_packc", [at(1, 85862400, 17172480), at(1, 171724800, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
+        dispatch("predict_104_conv2d_G_layer4_2_conv3", [at(1, 171724800, 17172480), at(1, 188897280, 4194304), at(0, 176680704, 8192), at(0, 176688896, 8192), at(0, 176697088, 8192), at(0, 176705280, 8192), at(1, 0, 68689920), at(1, 68689920, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 77, workgroups: [263,64,1] }, { shader: 78, workgroups: [8388,1,1] }),
+        dispatch("predict_105_conv2d_G_layer6_conv2d_list_0_pack", [at(0, 179516160, 1400832), at(1, 171724800, 1474560)], { shader: 79, workgroups: [5760,1,1] }),
+        dispatch("predict_105_conv2d_G_layer6_conv2d_list_0_packc", [at(1, 68689920, 68689920), at(1, 0, 68689920)], { shader: 74, workgroups: [32768,3,1] }),
+        dispatch("predict_105_conv2d_G_layer6_conv2d_list_0", [at(1, 0, 68689920), at(1, 171724800, 1474560), at(0, 180916992, 76), at(1, 173199360, 637260)], { adapter: "cpu", features: ["subgroups"], shader: 80, workgroups: [263,1,1] }, { shader: 81, workgroups: [99,1,1] }),
+        dispatch("predict_106_conv2d_G_layer6_conv2d_list_1_pack", [at(0, 180917248, 1400832), at(1, 171724800, 1474560)], { shader: 79, workgroups: [5760,1,1] }),
+        dispatch("predict_106_conv2d_G_layer6_conv2d_list_1_packc", [at(1, 68689920, 68689920), at(1, 0, 68689920)], { shader: 74, workgroups: [32768,3,1] }),
+        dispatch("predict_106_conv2d_G_layer6_conv2d_list_1", [at(1, 0, 68689920), at(1, 171724800, 1474560), at(0, 182318080, 76), at(1, 173199360, 637260), at(0, 185120512, 637260)], { adapter: "cpu", features: ["subgroups"], shader: 82, workgroups: [263,1,1] }, { shader: 83, workgroups: [99,1,1] }),
+        dispatch("predict_107_conv2d_G_layer5_conv2d_list_0_pack", [at(0, 176713472, 700416), at(1, 34344960, 737280)], { shader: 84, workgroups: [2880,1,1] }),
+        dispatch("predict_107_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 137379840, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_107_conv2d_G_layer5_conv2d_list_0", [at(1, 0, 34344960), at(1, 34344960, 737280), at(0, 177413888, 76), at(1, 35082240, 637260)], { adapter: "cpu", features: ["subgroups"], shader: 85, workgroups: [263,1,1] }, { shader: 86, workgroups: [99,1,1] }),
+        dispatch("predict_108_conv2d_G_layer5_conv2d_list_1_pack", [at(0, 177414144, 700416), at(1, 34344960, 737280)], { shader: 84, workgroups: [2880,1,1] }),
+        dispatch("predict_108_conv2d_G_layer5_conv2d_list_1_packc", [at(1, 137379840, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
+        dispatch("predict_108_conv2d_G_layer5_conv2d_list_1", [at(1, 0, 34344960), at(1, 34344960, 737280), at(0, 178114560, 76), at(1, 35082240, 637260), at(0, 185757952, 637260)], { adapter: "cpu", features: ["subgroups"], shader: 87, workgroups: [263,1,1] }, { shader: 88, workgroups: [99,1,1] }),
       ],
       copies: [
 

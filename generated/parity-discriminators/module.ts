@@ -9,51 +9,86 @@ const dispatch = (name: string, bindings: Placement[], ...variants: KernelVarian
 
 // shader 0: first used by forward_backward_000_conv2d_D1_conv1_pack
 const shader0 = `
-// repack conv weights f32[64,19,4,4] as [304][64]
-// threads 19456, workgroup 64; FLOPs 0; bytes 155648
+// repack conv weights f32[64,19,4,4] as [320][64]
+// threads 20480, workgroup 64; FLOPs 0; bytes 159744
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19456i) { return; }
+  if (gi >= 20480i) { return; }
   let q = gi % 64i;
-  let r = gi / 64i;
-  b1[gi] = select(0.0f, b0[min(q, 63i) * 304i + r], q < 64i);
+  let r = min(gi / 64i, 303i);
+  b1[gi] = select(0.0f, b0[min(q, 63i) * 304i + r], q < 64i && gi / 64i < 304i);
 }
 `;
 
-// shader 1: first used by forward_backward_000_conv2d_D1_conv1_cpu
+// shader 1: first used by forward_backward_000_conv2d_D1_conv1_packc
 const shader1 = `
+// repack f32[1,19,65,71] as [1][5][65][71] x vec4 (4 channels per element)
+// threads 23075, workgroup 64; FLOPs 0; bytes 719940
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 23075i) { return; }
+  let hw = gi % 4615i;
+  let c4 = (gi / 4615i) % 5i;
+  let n = gi / 23075i;
+  let base = n * 87685i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 4615i], select(0.0f, b0[base + min(c4 * 4i + 1i, 18i) * 4615i], c4 * 4i + 1i < 19i), select(0.0f, b0[base + min(c4 * 4i + 2i, 18i) * 4615i], c4 * 4i + 2i < 19i), select(0.0f, b0[base + min(c4 * 4i + 3i, 18i) * 4615i], c4 * 4i + 3i < 19i));
+}
+`;
+
+// shader 2: first used by forward_backward_000_conv2d_D1_conv1_cpu
+const shader2 = `
 enable subgroups;
 // conv2d f32[1,19,65,71] * f32[64,19,4,4] + f32[64] -> [1,64,32,35]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,32,35]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 70x2x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 35x2x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 15i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 1119i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 1119i);
   let n0 = p0 / 1120i;
   let i0 = (p0 / 35i) % 32i;
   let j0 = p0 % 35i;
   let hb0 = i0 * 2i - 1i;
   let wb0 = j0 * 2i - 1i;
-  let xo0 = n0 * 87685i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 1119i);
+  let xo0 = n0 * 92300i;
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 1119i);
   let n1 = p1 / 1120i;
   let i1 = (p1 / 35i) % 32i;
   let j1 = p1 % 35i;
   let hb1 = i1 * 2i - 1i;
   let wb1 = j1 * 2i - 1i;
-  let xo1 = n1 * 87685i;
+  let xo1 = n1 * 92300i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 1119i);
+  let n2 = p2 / 1120i;
+  let i2 = (p2 / 35i) % 32i;
+  let j2 = p2 % 35i;
+  let hb2 = i2 * 2i - 1i;
+  let wb2 = j2 * 2i - 1i;
+  let xo2 = n2 * 92300i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 1119i);
+  let n3 = p3 / 1120i;
+  let i3 = (p3 / 35i) % 32i;
+  let j3 = p3 % 35i;
+  let hb3 = i3 * 2i - 1i;
+  let wb3 = j3 * 2i - 1i;
+  let xo3 = n3 * 92300i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -70,43 +105,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 19i; c++) {
-    for (var u = 0i; u < 4i; u++) {
-      let h0 = hb0 + u * 1i;
-      let hok0 = h0 >= 0i && h0 < 65i;
-      let xr0 = xo0 + (c * 65i + clamp(h0, 0i, 64i)) * 71i;
-      let h1 = hb1 + u * 1i;
-      let hok1 = h1 >= 0i && h1 < 65i;
-      let xr1 = xo1 + (c * 65i + clamp(h1, 0i, 64i)) * 71i;
-      for (var v = 0i; v < 4i; v++) {
-        let wv = b1[((c * 4i + u) * 4i + v) * 16i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 70i)], hok0 && w0 >= 0i && w0 < 71i);
-        let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 70i)], hok1 && w1 >= 0i && w1 < 71i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 80i; k++) {
+    let c4 = k / 16i;
+    let u = (k / 4i) % 4i;
+    let v = k % 4i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 5i + c4) * 4615i + clamp(h0, 0i, 64i) * 71i + clamp(w0, 0i, 70i)], h0 >= 0i && h0 < 65i && w0 >= 0i && w0 < 71i);
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 5i + c4) * 4615i + clamp(h1, 0i, 64i) * 71i + clamp(w1, 0i, 70i)], h1 >= 0i && h1 < 65i && w1 >= 0i && w1 < 71i);
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 5i + c4) * 4615i + clamp(h2, 0i, 64i) * 71i + clamp(w2, 0i, 70i)], h2 >= 0i && h2 < 65i && w2 >= 0i && w2 < 71i);
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 5i + c4) * 4615i + clamp(h3, 0i, 64i) * 71i + clamp(w3, 0i, 70i)], h3 >= 0i && h3 < 65i && w3 >= 0i && w3 < 71i);
+    let wr = (c4 * 64i + u * 4i + v) * 16i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 256i];
+    let y2 = b1[wr + 512i];
+    let y3 = b1[wr + 768i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 1120i || o >= 64i) { continue; }
       let n = p / 1120i;
@@ -120,13 +192,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 2: first used by forward_backward_000_conv2d_D1_conv1
-const shader2 = `
+// shader 3: first used by forward_backward_000_conv2d_D1_conv1
+const shader3 = `
 // conv2d f32[1,19,65,71] * f32[64,19,4,4] + f32[64] -> [1,64,32,35]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,32,35]
 // tile 8 out-channels x 4 pixels
-// threads 2240, workgroup 64; FLOPs 43581440; bytes 715540
+// threads 2240, workgroup 64; FLOPs 43581440; bytes 738096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -143,28 +215,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let j0 = p0 % 35i;
   let hb0 = i0 * 2i - 1i;
   let wb0 = j0 * 2i - 1i;
-  let xo0 = n0 * 87685i;
+  let xo0 = n0 * 92300i;
   let p1 = min(pb * 4i + 1i, 1119i);
   let n1 = p1 / 1120i;
   let i1 = (p1 / 35i) % 32i;
   let j1 = p1 % 35i;
   let hb1 = i1 * 2i - 1i;
   let wb1 = j1 * 2i - 1i;
-  let xo1 = n1 * 87685i;
+  let xo1 = n1 * 92300i;
   let p2 = min(pb * 4i + 2i, 1119i);
   let n2 = p2 / 1120i;
   let i2 = (p2 / 35i) % 32i;
   let j2 = p2 % 35i;
   let hb2 = i2 * 2i - 1i;
   let wb2 = j2 * 2i - 1i;
-  let xo2 = n2 * 87685i;
+  let xo2 = n2 * 92300i;
   let p3 = min(pb * 4i + 3i, 1119i);
   let n3 = p3 / 1120i;
   let i3 = (p3 / 35i) % 32i;
   let j3 = p3 % 35i;
   let hb3 = i3 * 2i - 1i;
   let wb3 = j3 * 2i - 1i;
-  let xo3 = n3 * 87685i;
+  let xo3 = n3 * 92300i;
   let o0 = min(ob * 8i + 0i, 63i);
   let o1 = min(ob * 8i + 1i, 63i);
   let o2 = min(ob * 8i + 2i, 63i);
@@ -209,26 +281,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 4i; u++) {
       let h0 = hb0 + u * 1i;
       let hok0 = h0 >= 0i && h0 < 65i;
-      let xr0 = xo0 + (c * 65i + clamp(h0, 0i, 64i)) * 71i;
+      let xr0 = xo0 + ((c >> 2u) * 4615i + clamp(h0, 0i, 64i) * 71i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
       let hok1 = h1 >= 0i && h1 < 65i;
-      let xr1 = xo1 + (c * 65i + clamp(h1, 0i, 64i)) * 71i;
+      let xr1 = xo1 + ((c >> 2u) * 4615i + clamp(h1, 0i, 64i) * 71i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
       let hok2 = h2 >= 0i && h2 < 65i;
-      let xr2 = xo2 + (c * 65i + clamp(h2, 0i, 64i)) * 71i;
+      let xr2 = xo2 + ((c >> 2u) * 4615i + clamp(h2, 0i, 64i) * 71i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
       let hok3 = h3 >= 0i && h3 < 65i;
-      let xr3 = xo3 + (c * 65i + clamp(h3, 0i, 64i)) * 71i;
+      let xr3 = xo3 + ((c >> 2u) * 4615i + clamp(h3, 0i, 64i) * 71i) * 4i + (c & 3i);
       for (var v = 0i; v < 4i; v++) {
         let tap = ((c * 4i + u) * 4i + v) * 64i;
         let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 70i)], hok0 && w0 >= 0i && w0 < 71i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 70i) * 4i], hok0 && w0 >= 0i && w0 < 71i);
         let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 70i)], hok1 && w1 >= 0i && w1 < 71i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 70i) * 4i], hok1 && w1 >= 0i && w1 < 71i);
         let w2 = wb2 + v * 1i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 70i)], hok2 && w2 >= 0i && w2 < 71i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 70i) * 4i], hok2 && w2 >= 0i && w2 < 71i);
         let w3 = wb3 + v * 1i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 70i)], hok3 && w3 >= 0i && w3 < 71i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 70i) * 4i], hok3 && w3 >= 0i && w3 < 71i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -287,8 +359,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 3: first used by forward_backward_001_conv2d_D1_conv2_pack
-const shader3 = `
+// shader 4: first used by forward_backward_001_conv2d_D1_conv2_pack
+const shader4 = `
 // repack conv weights f32[128,64,4,4] as [1024][128]
 // threads 131072, workgroup 64; FLOPs 0; bytes 1048576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -298,42 +370,77 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 131072i) { return; }
   let q = gi % 128i;
-  let r = gi / 128i;
-  b1[gi] = select(0.0f, b0[min(q, 127i) * 1024i + r], q < 128i);
+  let r = min(gi / 128i, 1023i);
+  b1[gi] = select(0.0f, b0[min(q, 127i) * 1024i + r], q < 128i && gi / 128i < 1024i);
 }
 `;
 
-// shader 4: first used by forward_backward_001_conv2d_D1_conv2_cpu
-const shader4 = `
+// shader 5: first used by forward_backward_001_conv2d_D1_conv2_packc
+const shader5 = `
+// repack f32[1,64,32,35] as [1][16][32][35] x vec4 (4 channels per element)
+// threads 17920, workgroup 64; FLOPs 0; bytes 573440
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 17920i) { return; }
+  let hw = gi % 1120i;
+  let c4 = (gi / 1120i) % 16i;
+  let n = gi / 17920i;
+  let base = n * 71680i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 1120i], b0[base + (c4 * 4i + 1i) * 1120i], b0[base + (c4 * 4i + 2i) * 1120i], b0[base + (c4 * 4i + 3i) * 1120i]);
+}
+`;
+
+// shader 6: first used by forward_backward_001_conv2d_D1_conv2_cpu
+const shader6 = `
 enable subgroups;
 // conv2d f32[1,64,32,35] * f32[128,64,4,4] + f32[128] -> [1,128,16,17]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,16,17]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 17x4x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 9x4x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 31i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 271i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 271i);
   let n0 = p0 / 272i;
   let i0 = (p0 / 17i) % 16i;
   let j0 = p0 % 17i;
   let hb0 = i0 * 2i - 1i;
   let wb0 = j0 * 2i - 1i;
   let xo0 = n0 * 71680i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 271i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 271i);
   let n1 = p1 / 272i;
   let i1 = (p1 / 17i) % 16i;
   let j1 = p1 % 17i;
   let hb1 = i1 * 2i - 1i;
   let wb1 = j1 * 2i - 1i;
   let xo1 = n1 * 71680i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 271i);
+  let n2 = p2 / 272i;
+  let i2 = (p2 / 17i) % 16i;
+  let j2 = p2 % 17i;
+  let hb2 = i2 * 2i - 1i;
+  let wb2 = j2 * 2i - 1i;
+  let xo2 = n2 * 71680i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 271i);
+  let n3 = p3 / 272i;
+  let i3 = (p3 / 17i) % 16i;
+  let j3 = p3 % 17i;
+  let hb3 = i3 * 2i - 1i;
+  let wb3 = j3 * 2i - 1i;
+  let xo3 = n3 * 71680i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -350,43 +457,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 64i; c++) {
-    for (var u = 0i; u < 4i; u++) {
-      let h0 = hb0 + u * 1i;
-      let hok0 = h0 >= 0i && h0 < 32i;
-      let xr0 = xo0 + (c * 32i + clamp(h0, 0i, 31i)) * 35i;
-      let h1 = hb1 + u * 1i;
-      let hok1 = h1 >= 0i && h1 < 32i;
-      let xr1 = xo1 + (c * 32i + clamp(h1, 0i, 31i)) * 35i;
-      for (var v = 0i; v < 4i; v++) {
-        let wv = b1[((c * 4i + u) * 4i + v) * 32i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 34i)], hok0 && w0 >= 0i && w0 < 35i);
-        let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 34i)], hok1 && w1 >= 0i && w1 < 35i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 256i; k++) {
+    let c4 = k / 16i;
+    let u = (k / 4i) % 4i;
+    let v = k % 4i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 16i + c4) * 1120i + clamp(h0, 0i, 31i) * 35i + clamp(w0, 0i, 34i)], h0 >= 0i && h0 < 32i && w0 >= 0i && w0 < 35i);
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 16i + c4) * 1120i + clamp(h1, 0i, 31i) * 35i + clamp(w1, 0i, 34i)], h1 >= 0i && h1 < 32i && w1 >= 0i && w1 < 35i);
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 16i + c4) * 1120i + clamp(h2, 0i, 31i) * 35i + clamp(w2, 0i, 34i)], h2 >= 0i && h2 < 32i && w2 >= 0i && w2 < 35i);
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 16i + c4) * 1120i + clamp(h3, 0i, 31i) * 35i + clamp(w3, 0i, 34i)], h3 >= 0i && h3 < 32i && w3 >= 0i && w3 < 35i);
+    let wr = (c4 * 64i + u * 4i + v) * 32i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 512i];
+    let y2 = b1[wr + 1024i];
+    let y3 = b1[wr + 1536i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 272i || o >= 128i) { continue; }
       let n = p / 272i;
@@ -400,8 +544,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 5: first used by forward_backward_001_conv2d_D1_conv2
-const shader5 = `
+// shader 7: first used by forward_backward_001_conv2d_D1_conv2
+const shader7 = `
 // conv2d f32[1,64,32,35] * f32[128,64,4,4] + f32[128] -> [1,128,16,17]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,16,17]
@@ -489,26 +633,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 4i; u++) {
       let h0 = hb0 + u * 1i;
       let hok0 = h0 >= 0i && h0 < 32i;
-      let xr0 = xo0 + (c * 32i + clamp(h0, 0i, 31i)) * 35i;
+      let xr0 = xo0 + ((c >> 2u) * 1120i + clamp(h0, 0i, 31i) * 35i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
       let hok1 = h1 >= 0i && h1 < 32i;
-      let xr1 = xo1 + (c * 32i + clamp(h1, 0i, 31i)) * 35i;
+      let xr1 = xo1 + ((c >> 2u) * 1120i + clamp(h1, 0i, 31i) * 35i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
       let hok2 = h2 >= 0i && h2 < 32i;
-      let xr2 = xo2 + (c * 32i + clamp(h2, 0i, 31i)) * 35i;
+      let xr2 = xo2 + ((c >> 2u) * 1120i + clamp(h2, 0i, 31i) * 35i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
       let hok3 = h3 >= 0i && h3 < 32i;
-      let xr3 = xo3 + (c * 32i + clamp(h3, 0i, 31i)) * 35i;
+      let xr3 = xo3 + ((c >> 2u) * 1120i + clamp(h3, 0i, 31i) * 35i) * 4i + (c & 3i);
       for (var v = 0i; v < 4i; v++) {
         let tap = ((c * 4i + u) * 4i + v) * 128i;
         let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 34i)], hok0 && w0 >= 0i && w0 < 35i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 34i) * 4i], hok0 && w0 >= 0i && w0 < 35i);
         let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 34i)], hok1 && w1 >= 0i && w1 < 35i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 34i) * 4i], hok1 && w1 >= 0i && w1 < 35i);
         let w2 = wb2 + v * 1i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 34i)], hok2 && w2 >= 0i && w2 < 35i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 34i) * 4i], hok2 && w2 >= 0i && w2 < 35i);
         let w3 = wb3 + v * 1i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 34i)], hok3 && w3 >= 0i && w3 < 35i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 34i) * 4i], hok3 && w3 >= 0i && w3 < 35i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -567,8 +711,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 6: first used by forward_backward_002_conv2d_D1_conv3_pack
-const shader6 = `
+// shader 8: first used by forward_backward_002_conv2d_D1_conv3_pack
+const shader8 = `
 // repack conv weights f32[256,128,4,4] as [2048][256]
 // threads 524288, workgroup 64; FLOPs 0; bytes 4194304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -578,42 +722,77 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 524288i) { return; }
   let q = gi % 256i;
-  let r = gi / 256i;
-  b1[gi] = select(0.0f, b0[min(q, 255i) * 2048i + r], q < 256i);
+  let r = min(gi / 256i, 2047i);
+  b1[gi] = select(0.0f, b0[min(q, 255i) * 2048i + r], q < 256i && gi / 256i < 2048i);
 }
 `;
 
-// shader 7: first used by forward_backward_002_conv2d_D1_conv3_cpu
-const shader7 = `
+// shader 9: first used by forward_backward_002_conv2d_D1_conv3_packc
+const shader9 = `
+// repack f32[1,128,16,17] as [1][32][16][17] x vec4 (4 channels per element)
+// threads 8704, workgroup 64; FLOPs 0; bytes 278528
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 8704i) { return; }
+  let hw = gi % 272i;
+  let c4 = (gi / 272i) % 32i;
+  let n = gi / 8704i;
+  let base = n * 34816i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 272i], b0[base + (c4 * 4i + 1i) * 272i], b0[base + (c4 * 4i + 2i) * 272i], b0[base + (c4 * 4i + 3i) * 272i]);
+}
+`;
+
+// shader 10: first used by forward_backward_002_conv2d_D1_conv3_cpu
+const shader10 = `
 enable subgroups;
 // conv2d f32[1,128,16,17] * f32[256,128,4,4] + f32[256] -> [1,256,8,8]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,8,8]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 4x8x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x8x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 63i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 63i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 63i);
   let n0 = p0 / 64i;
   let i0 = (p0 / 8i) % 8i;
   let j0 = p0 % 8i;
   let hb0 = i0 * 2i - 1i;
   let wb0 = j0 * 2i - 1i;
   let xo0 = n0 * 34816i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 63i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 63i);
   let n1 = p1 / 64i;
   let i1 = (p1 / 8i) % 8i;
   let j1 = p1 % 8i;
   let hb1 = i1 * 2i - 1i;
   let wb1 = j1 * 2i - 1i;
   let xo1 = n1 * 34816i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 63i);
+  let n2 = p2 / 64i;
+  let i2 = (p2 / 8i) % 8i;
+  let j2 = p2 % 8i;
+  let hb2 = i2 * 2i - 1i;
+  let wb2 = j2 * 2i - 1i;
+  let xo2 = n2 * 34816i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 63i);
+  let n3 = p3 / 64i;
+  let i3 = (p3 / 8i) % 8i;
+  let j3 = p3 % 8i;
+  let hb3 = i3 * 2i - 1i;
+  let wb3 = j3 * 2i - 1i;
+  let xo3 = n3 * 34816i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -630,43 +809,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 128i; c++) {
-    for (var u = 0i; u < 4i; u++) {
-      let h0 = hb0 + u * 1i;
-      let hok0 = h0 >= 0i && h0 < 16i;
-      let xr0 = xo0 + (c * 16i + clamp(h0, 0i, 15i)) * 17i;
-      let h1 = hb1 + u * 1i;
-      let hok1 = h1 >= 0i && h1 < 16i;
-      let xr1 = xo1 + (c * 16i + clamp(h1, 0i, 15i)) * 17i;
-      for (var v = 0i; v < 4i; v++) {
-        let wv = b1[((c * 4i + u) * 4i + v) * 64i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i)], hok0 && w0 >= 0i && w0 < 17i);
-        let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i)], hok1 && w1 >= 0i && w1 < 17i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 512i; k++) {
+    let c4 = k / 16i;
+    let u = (k / 4i) % 4i;
+    let v = k % 4i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 32i + c4) * 272i + clamp(h0, 0i, 15i) * 17i + clamp(w0, 0i, 16i)], h0 >= 0i && h0 < 16i && w0 >= 0i && w0 < 17i);
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 32i + c4) * 272i + clamp(h1, 0i, 15i) * 17i + clamp(w1, 0i, 16i)], h1 >= 0i && h1 < 16i && w1 >= 0i && w1 < 17i);
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 32i + c4) * 272i + clamp(h2, 0i, 15i) * 17i + clamp(w2, 0i, 16i)], h2 >= 0i && h2 < 16i && w2 >= 0i && w2 < 17i);
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 32i + c4) * 272i + clamp(h3, 0i, 15i) * 17i + clamp(w3, 0i, 16i)], h3 >= 0i && h3 < 16i && w3 >= 0i && w3 < 17i);
+    let wr = (c4 * 64i + u * 4i + v) * 64i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 1024i];
+    let y2 = b1[wr + 2048i];
+    let y3 = b1[wr + 3072i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 64i || o >= 256i) { continue; }
       let n = p / 64i;
@@ -680,8 +896,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 8: first used by forward_backward_002_conv2d_D1_conv3
-const shader8 = `
+// shader 11: first used by forward_backward_002_conv2d_D1_conv3
+const shader11 = `
 // conv2d f32[1,128,16,17] * f32[256,128,4,4] + f32[256] -> [1,256,8,8]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,8,8]
@@ -769,26 +985,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 4i; u++) {
       let h0 = hb0 + u * 1i;
       let hok0 = h0 >= 0i && h0 < 16i;
-      let xr0 = xo0 + (c * 16i + clamp(h0, 0i, 15i)) * 17i;
+      let xr0 = xo0 + ((c >> 2u) * 272i + clamp(h0, 0i, 15i) * 17i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
       let hok1 = h1 >= 0i && h1 < 16i;
-      let xr1 = xo1 + (c * 16i + clamp(h1, 0i, 15i)) * 17i;
+      let xr1 = xo1 + ((c >> 2u) * 272i + clamp(h1, 0i, 15i) * 17i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
       let hok2 = h2 >= 0i && h2 < 16i;
-      let xr2 = xo2 + (c * 16i + clamp(h2, 0i, 15i)) * 17i;
+      let xr2 = xo2 + ((c >> 2u) * 272i + clamp(h2, 0i, 15i) * 17i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
       let hok3 = h3 >= 0i && h3 < 16i;
-      let xr3 = xo3 + (c * 16i + clamp(h3, 0i, 15i)) * 17i;
+      let xr3 = xo3 + ((c >> 2u) * 272i + clamp(h3, 0i, 15i) * 17i) * 4i + (c & 3i);
       for (var v = 0i; v < 4i; v++) {
         let tap = ((c * 4i + u) * 4i + v) * 256i;
         let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i)], hok0 && w0 >= 0i && w0 < 17i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 16i) * 4i], hok0 && w0 >= 0i && w0 < 17i);
         let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i)], hok1 && w1 >= 0i && w1 < 17i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 16i) * 4i], hok1 && w1 >= 0i && w1 < 17i);
         let w2 = wb2 + v * 1i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i)], hok2 && w2 >= 0i && w2 < 17i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 16i) * 4i], hok2 && w2 >= 0i && w2 < 17i);
         let w3 = wb3 + v * 1i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i)], hok3 && w3 >= 0i && w3 < 17i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 16i) * 4i], hok3 && w3 >= 0i && w3 < 17i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -847,8 +1063,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 9: first used by forward_backward_003_conv2d_D1_conv4_pack
-const shader9 = `
+// shader 12: first used by forward_backward_003_conv2d_D1_conv4_pack
+const shader12 = `
 // repack conv weights f32[512,256,4,4] as [4096][512]
 // threads 2097152, workgroup 64; FLOPs 0; bytes 16777216
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -858,42 +1074,77 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 2097152i) { return; }
   let q = gi % 512i;
-  let r = gi / 512i;
-  b1[gi] = select(0.0f, b0[min(q, 511i) * 4096i + r], q < 512i);
+  let r = min(gi / 512i, 4095i);
+  b1[gi] = select(0.0f, b0[min(q, 511i) * 4096i + r], q < 512i && gi / 512i < 4096i);
 }
 `;
 
-// shader 10: first used by forward_backward_003_conv2d_D1_conv4_cpu
-const shader10 = `
+// shader 13: first used by forward_backward_003_conv2d_D1_conv4_packc
+const shader13 = `
+// repack f32[1,256,8,8] as [1][64][8][8] x vec4 (4 channels per element)
+// threads 4096, workgroup 64; FLOPs 0; bytes 131072
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 4096i) { return; }
+  let hw = gi % 64i;
+  let c4 = (gi / 64i) % 64i;
+  let n = gi / 4096i;
+  let base = n * 16384i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 64i], b0[base + (c4 * 4i + 1i) * 64i], b0[base + (c4 * 4i + 2i) * 64i], b0[base + (c4 * 4i + 3i) * 64i]);
+}
+`;
+
+// shader 14: first used by forward_backward_003_conv2d_D1_conv4_cpu
+const shader14 = `
 enable subgroups;
 // conv2d f32[1,256,8,8] * f32[512,256,4,4] + f32[512] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,4,4]
-// 16 pixels x 32 out-channels per subgroup
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x16x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 127i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 15i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 15i);
   let n0 = p0 / 16i;
   let i0 = (p0 / 4i) % 4i;
   let j0 = p0 % 4i;
   let hb0 = i0 * 2i - 1i;
   let wb0 = j0 * 2i - 1i;
   let xo0 = n0 * 16384i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 15i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 15i);
   let n1 = p1 / 16i;
   let i1 = (p1 / 4i) % 4i;
   let j1 = p1 % 4i;
   let hb1 = i1 * 2i - 1i;
   let wb1 = j1 * 2i - 1i;
   let xo1 = n1 * 16384i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 15i);
+  let n2 = p2 / 16i;
+  let i2 = (p2 / 4i) % 4i;
+  let j2 = p2 % 4i;
+  let hb2 = i2 * 2i - 1i;
+  let wb2 = j2 * 2i - 1i;
+  let xo2 = n2 * 16384i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 15i);
+  let n3 = p3 / 16i;
+  let i3 = (p3 / 4i) % 4i;
+  let j3 = p3 % 4i;
+  let hb3 = i3 * 2i - 1i;
+  let wb3 = j3 * 2i - 1i;
+  let xo3 = n3 * 16384i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -910,43 +1161,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 256i; c++) {
-    for (var u = 0i; u < 4i; u++) {
-      let h0 = hb0 + u * 1i;
-      let hok0 = h0 >= 0i && h0 < 8i;
-      let xr0 = xo0 + (c * 8i + clamp(h0, 0i, 7i)) * 8i;
-      let h1 = hb1 + u * 1i;
-      let hok1 = h1 >= 0i && h1 < 8i;
-      let xr1 = xo1 + (c * 8i + clamp(h1, 0i, 7i)) * 8i;
-      for (var v = 0i; v < 4i; v++) {
-        let wv = b1[((c * 4i + u) * 4i + v) * 128i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 7i)], hok0 && w0 >= 0i && w0 < 8i);
-        let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 7i)], hok1 && w1 >= 0i && w1 < 8i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 1024i; k++) {
+    let c4 = k / 16i;
+    let u = (k / 4i) % 4i;
+    let v = k % 4i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 64i + c4) * 64i + clamp(h0, 0i, 7i) * 8i + clamp(w0, 0i, 7i)], h0 >= 0i && h0 < 8i && w0 >= 0i && w0 < 8i);
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 64i + c4) * 64i + clamp(h1, 0i, 7i) * 8i + clamp(w1, 0i, 7i)], h1 >= 0i && h1 < 8i && w1 >= 0i && w1 < 8i);
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 64i + c4) * 64i + clamp(h2, 0i, 7i) * 8i + clamp(w2, 0i, 7i)], h2 >= 0i && h2 < 8i && w2 >= 0i && w2 < 8i);
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 64i + c4) * 64i + clamp(h3, 0i, 7i) * 8i + clamp(w3, 0i, 7i)], h3 >= 0i && h3 < 8i && w3 >= 0i && w3 < 8i);
+    let wr = (c4 * 64i + u * 4i + v) * 128i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 2048i];
+    let y2 = b1[wr + 4096i];
+    let y3 = b1[wr + 6144i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 16i || o >= 512i) { continue; }
       let n = p / 16i;
@@ -960,8 +1248,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 11: first used by forward_backward_003_conv2d_D1_conv4
-const shader11 = `
+// shader 15: first used by forward_backward_003_conv2d_D1_conv4
+const shader15 = `
 // conv2d f32[1,256,8,8] * f32[512,256,4,4] + f32[512] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,4,4]
@@ -1049,26 +1337,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 4i; u++) {
       let h0 = hb0 + u * 1i;
       let hok0 = h0 >= 0i && h0 < 8i;
-      let xr0 = xo0 + (c * 8i + clamp(h0, 0i, 7i)) * 8i;
+      let xr0 = xo0 + ((c >> 2u) * 64i + clamp(h0, 0i, 7i) * 8i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
       let hok1 = h1 >= 0i && h1 < 8i;
-      let xr1 = xo1 + (c * 8i + clamp(h1, 0i, 7i)) * 8i;
+      let xr1 = xo1 + ((c >> 2u) * 64i + clamp(h1, 0i, 7i) * 8i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
       let hok2 = h2 >= 0i && h2 < 8i;
-      let xr2 = xo2 + (c * 8i + clamp(h2, 0i, 7i)) * 8i;
+      let xr2 = xo2 + ((c >> 2u) * 64i + clamp(h2, 0i, 7i) * 8i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
       let hok3 = h3 >= 0i && h3 < 8i;
-      let xr3 = xo3 + (c * 8i + clamp(h3, 0i, 7i)) * 8i;
+      let xr3 = xo3 + ((c >> 2u) * 64i + clamp(h3, 0i, 7i) * 8i) * 4i + (c & 3i);
       for (var v = 0i; v < 4i; v++) {
         let tap = ((c * 4i + u) * 4i + v) * 512i;
         let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 7i)], hok0 && w0 >= 0i && w0 < 8i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 7i) * 4i], hok0 && w0 >= 0i && w0 < 8i);
         let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 7i)], hok1 && w1 >= 0i && w1 < 8i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 7i) * 4i], hok1 && w1 >= 0i && w1 < 8i);
         let w2 = wb2 + v * 1i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 7i)], hok2 && w2 >= 0i && w2 < 8i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 7i) * 4i], hok2 && w2 >= 0i && w2 < 8i);
         let w3 = wb3 + v * 1i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 7i)], hok3 && w3 >= 0i && w3 < 8i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 7i) * 4i], hok3 && w3 >= 0i && w3 < 8i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -1127,8 +1415,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 12: first used by forward_backward_004_conv2d_D1_classifier_pack
-const shader12 = `
+// shader 16: first used by forward_backward_004_conv2d_D1_classifier_pack
+const shader16 = `
 // repack conv weights f32[1,512,4,4] as [8192][4]
 // threads 32768, workgroup 64; FLOPs 0; bytes 163840
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1138,41 +1426,76 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 32768i) { return; }
   let q = gi % 4i;
-  let r = gi / 4i;
-  b1[gi] = select(0.0f, b0[min(q, 0i) * 8192i + r], q < 1i);
+  let r = min(gi / 4i, 8191i);
+  b1[gi] = select(0.0f, b0[min(q, 0i) * 8192i + r], q < 1i && gi / 4i < 8192i);
 }
 `;
 
-// shader 13: first used by forward_backward_004_conv2d_D1_classifier_cpu
-const shader13 = `
+// shader 17: first used by forward_backward_004_conv2d_D1_classifier_packc
+const shader17 = `
+// repack f32[1,512,4,4] as [1][128][4][4] x vec4 (4 channels per element)
+// threads 2048, workgroup 64; FLOPs 0; bytes 65536
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 2048i) { return; }
+  let hw = gi % 16i;
+  let c4 = (gi / 16i) % 128i;
+  let n = gi / 2048i;
+  let base = n * 8192i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 16i], b0[base + (c4 * 4i + 1i) * 16i], b0[base + (c4 * 4i + 2i) * 16i], b0[base + (c4 * 4i + 3i) * 16i]);
+}
+`;
+
+// shader 18: first used by forward_backward_004_conv2d_D1_classifier_cpu
+const shader18 = `
 enable subgroups;
 // conv2d f32[1,512,4,4] * f32[1,512,4,4] + f32[1] -> [1,1,2,2]
 // stride [2,2], padding [1,1], dilation [1,1]
-// 16 pixels x 32 out-channels per subgroup
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 0i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 3i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 3i);
   let n0 = p0 / 4i;
   let i0 = (p0 / 2i) % 2i;
   let j0 = p0 % 2i;
   let hb0 = i0 * 2i - 1i;
   let wb0 = j0 * 2i - 1i;
   let xo0 = n0 * 8192i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 3i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 3i);
   let n1 = p1 / 4i;
   let i1 = (p1 / 2i) % 2i;
   let j1 = p1 % 2i;
   let hb1 = i1 * 2i - 1i;
   let wb1 = j1 * 2i - 1i;
   let xo1 = n1 * 8192i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 3i);
+  let n2 = p2 / 4i;
+  let i2 = (p2 / 2i) % 2i;
+  let j2 = p2 % 2i;
+  let hb2 = i2 * 2i - 1i;
+  let wb2 = j2 * 2i - 1i;
+  let xo2 = n2 * 8192i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 3i);
+  let n3 = p3 / 4i;
+  let i3 = (p3 / 2i) % 2i;
+  let j3 = p3 % 2i;
+  let hb3 = i3 * 2i - 1i;
+  let wb3 = j3 * 2i - 1i;
+  let xo3 = n3 * 8192i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -1189,43 +1512,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 512i; c++) {
-    for (var u = 0i; u < 4i; u++) {
-      let h0 = hb0 + u * 1i;
-      let hok0 = h0 >= 0i && h0 < 4i;
-      let xr0 = xo0 + (c * 4i + clamp(h0, 0i, 3i)) * 4i;
-      let h1 = hb1 + u * 1i;
-      let hok1 = h1 >= 0i && h1 < 4i;
-      let xr1 = xo1 + (c * 4i + clamp(h1, 0i, 3i)) * 4i;
-      for (var v = 0i; v < 4i; v++) {
-        let wv = b1[((c * 4i + u) * 4i + v) * 1i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 3i)], hok0 && w0 >= 0i && w0 < 4i);
-        let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 3i)], hok1 && w1 >= 0i && w1 < 4i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 2048i; k++) {
+    let c4 = k / 16i;
+    let u = (k / 4i) % 4i;
+    let v = k % 4i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 128i + c4) * 16i + clamp(h0, 0i, 3i) * 4i + clamp(w0, 0i, 3i)], h0 >= 0i && h0 < 4i && w0 >= 0i && w0 < 4i);
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 128i + c4) * 16i + clamp(h1, 0i, 3i) * 4i + clamp(w1, 0i, 3i)], h1 >= 0i && h1 < 4i && w1 >= 0i && w1 < 4i);
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 128i + c4) * 16i + clamp(h2, 0i, 3i) * 4i + clamp(w2, 0i, 3i)], h2 >= 0i && h2 < 4i && w2 >= 0i && w2 < 4i);
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 128i + c4) * 16i + clamp(h3, 0i, 3i) * 4i + clamp(w3, 0i, 3i)], h3 >= 0i && h3 < 4i && w3 >= 0i && w3 < 4i);
+    let wr = (c4 * 64i + u * 4i + v) * 1i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 16i];
+    let y2 = b1[wr + 32i];
+    let y3 = b1[wr + 48i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 4i || o >= 1i) { continue; }
       let n = p / 4i;
@@ -1238,8 +1598,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 14: first used by forward_backward_004_conv2d_D1_classifier
-const shader14 = `
+// shader 19: first used by forward_backward_004_conv2d_D1_classifier
+const shader19 = `
 // conv2d f32[1,512,4,4] * f32[1,512,4,4] + f32[1] -> [1,1,2,2]
 // stride [2,2], padding [1,1], dilation [1,1]
 // tile 1 out-channels x 4 pixels
@@ -1291,26 +1651,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 4i; u++) {
       let h0 = hb0 + u * 1i;
       let hok0 = h0 >= 0i && h0 < 4i;
-      let xr0 = xo0 + (c * 4i + clamp(h0, 0i, 3i)) * 4i;
+      let xr0 = xo0 + ((c >> 2u) * 16i + clamp(h0, 0i, 3i) * 4i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
       let hok1 = h1 >= 0i && h1 < 4i;
-      let xr1 = xo1 + (c * 4i + clamp(h1, 0i, 3i)) * 4i;
+      let xr1 = xo1 + ((c >> 2u) * 16i + clamp(h1, 0i, 3i) * 4i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
       let hok2 = h2 >= 0i && h2 < 4i;
-      let xr2 = xo2 + (c * 4i + clamp(h2, 0i, 3i)) * 4i;
+      let xr2 = xo2 + ((c >> 2u) * 16i + clamp(h2, 0i, 3i) * 4i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
       let hok3 = h3 >= 0i && h3 < 4i;
-      let xr3 = xo3 + (c * 4i + clamp(h3, 0i, 3i)) * 4i;
+      let xr3 = xo3 + ((c >> 2u) * 16i + clamp(h3, 0i, 3i) * 4i) * 4i + (c & 3i);
       for (var v = 0i; v < 4i; v++) {
         let tap = ((c * 4i + u) * 4i + v) * 4i;
         let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 3i)], hok0 && w0 >= 0i && w0 < 4i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 3i) * 4i], hok0 && w0 >= 0i && w0 < 4i);
         let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 3i)], hok1 && w1 >= 0i && w1 < 4i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 3i) * 4i], hok1 && w1 >= 0i && w1 < 4i);
         let w2 = wb2 + v * 1i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 3i)], hok2 && w2 >= 0i && w2 < 4i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 3i) * 4i], hok2 && w2 >= 0i && w2 < 4i);
         let w3 = wb3 + v * 1i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 3i)], hok3 && w3 >= 0i && w3 < 4i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 3i) * 4i], hok3 && w3 >= 0i && w3 < 4i);
         let k0 = b1[tap + o0];
         a0_0 = fma(k0, x0, a0_0);
         a0_1 = fma(k0, x1, a0_1);
@@ -1333,8 +1693,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 15: first used by forward_backward_005_pointwise
-const shader15 = `
+// shader 20: first used by forward_backward_005_pointwise
+const shader20 = `
 // pointwise f32[1,1,2,2]
 // threads 4, workgroup 64; FLOPs 4; bytes 32
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1350,36 +1710,57 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 16: first used by forward_backward_006_conv2dInputGrad_D1_classifier_pack
-const shader16 = `
-// repack conv weights f32[1,512,4,4] as [16][512] (transposed)
-// threads 8192, workgroup 64; FLOPs 0; bytes 65536
+// shader 21: first used by forward_backward_006_conv2dInputGrad_D1_classifier_pack
+const shader21 = `
+// repack conv weights f32[1,512,4,4] as [64][512] (transposed)
+// threads 32768, workgroup 64; FLOPs 0; bytes 163840
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 8192i) { return; }
+  if (gi >= 32768i) { return; }
   let q = gi % 512i;
-  let r = gi / 512i;
+  let r = min(gi / 512i, 15i);
   let o = r / 16i;
   let tap = r % 16i;
-  b1[gi] = select(0.0f, b0[(o * 512i + min(q, 511i)) * 16i + tap], q < 512i);
+  b1[gi] = select(0.0f, b0[(o * 512i + min(q, 511i)) * 16i + tap], q < 512i && gi / 512i < 16i);
 }
 `;
 
-// shader 17: first used by forward_backward_006_conv2dInputGrad_D1_classifier_cpu
-const shader17 = `
+// shader 22: first used by forward_backward_006_conv2dInputGrad_D1_classifier_packc
+const shader22 = `
+// repack f32[1,1,2,2] as [1][1][2][2] x vec4 (4 channels per element)
+// threads 4, workgroup 64; FLOPs 0; bytes 80
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 4i) { return; }
+  let hw = gi % 4i;
+  let c4 = (gi / 4i) % 1i;
+  let n = gi / 4i;
+  let base = n * 4i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 4i], select(0.0f, b0[base + min(c4 * 4i + 1i, 0i) * 4i], c4 * 4i + 1i < 1i), select(0.0f, b0[base + min(c4 * 4i + 2i, 0i) * 4i], c4 * 4i + 2i < 1i), select(0.0f, b0[base + min(c4 * 4i + 3i, 0i) * 4i], c4 * 4i + 3i < 1i));
+}
+`;
+
+// shader 23: first used by forward_backward_006_conv2dInputGrad_D1_classifier_cpu
+const shader23 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,1,2,2] through f32[1,512,4,4] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,4,4]
-// 16 same-phase pixels x 32 channels per subgroup
+// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x16x4
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -1387,16 +1768,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let cl = min(c4, 127i);
   let phh = i32(wid.z) / 2i;
   let phw = i32(wid.z) % 2i;
-  let q0 = min(i32(wid.x) * 16i + 0i + lane, 3i);
+  let q0 = min(i32(wid.x) * 32i + 0i + lane, 3i);
   let n0 = q0 / 4i;
   let h0 = phh + 2i * ((q0 / 2i) % 2i);
   let x0 = phw + 2i * (q0 % 2i);
   let ok0 = h0 < 4i && x0 < 4i;
-  let q1 = min(i32(wid.x) * 16i + 8i + lane, 3i);
+  let q1 = min(i32(wid.x) * 32i + 8i + lane, 3i);
   let n1 = q1 / 4i;
   let h1 = phh + 2i * ((q1 / 2i) % 2i);
   let x1 = phw + 2i * (q1 % 2i);
   let ok1 = h1 < 4i && x1 < 4i;
+  let q2 = min(i32(wid.x) * 32i + 16i + lane, 3i);
+  let n2 = q2 / 4i;
+  let h2 = phh + 2i * ((q2 / 2i) % 2i);
+  let x2 = phw + 2i * (q2 % 2i);
+  let ok2 = h2 < 4i && x2 < 4i;
+  let q3 = min(i32(wid.x) * 32i + 24i + lane, 3i);
+  let n3 = q3 / 4i;
+  let h3 = phh + 2i * ((q3 / 2i) % 2i);
+  let x3 = phw + 2i * (q3 % 2i);
+  let ok3 = h3 < 4i && x3 < 4i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -1413,49 +1804,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var o = 0i; o < 1i; o++) {
-    for (var u = 0i; u < 4i; u++) {
-      if (((phh + 1i - u * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-      let th0 = h0 + 1i - u * 1i;
-      let i0 = th0 / 2i;
-      let iok0 = ok0 && th0 >= 0i && i0 < 2i;
-      let row0 = ((n0 * 1i + o) * 2i + clamp(i0, 0i, 1i)) * 2i;
-      let th1 = h1 + 1i - u * 1i;
-      let i1 = th1 / 2i;
-      let iok1 = ok1 && th1 >= 0i && i1 < 2i;
-      let row1 = ((n1 * 1i + o) * 2i + clamp(i1, 0i, 1i)) * 2i;
-      for (var v = 0i; v < 4i; v++) {
-        if (((phw + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-        let wv = b1[((o * 4i + u) * 4i + v) * 128i + cl];
-        let tw0 = x0 + 1i - v * 1i;
-        let jj0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row0 + clamp(jj0, 0i, 1i)], iok0 && tw0 >= 0i && jj0 < 2i);
-        let tw1 = x1 + 1i - v * 1i;
-        let jj1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row1 + clamp(jj1, 0i, 1i)], iok1 && tw1 >= 0i && jj1 < 2i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(g0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(g0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(g0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(g0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(g0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(g0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(g0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(g0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(g1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(g1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(g1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(g1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(g1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(g1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(g1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(g1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  let u0 = select(1i, 0i, phh == 1i);
+  let nu = select(2i, 2i, phh == 1i);
+  let v0 = select(1i, 0i, phw == 1i);
+  let nv = select(2i, 2i, phw == 1i);
+  for (var k = 0i; k < 1i * nu * nv; k++) {
+    let o4 = k / (nu * nv);
+    let u = u0 + ((k / nv) % nu) * 2i;
+    let v = v0 + (k % nv) * 2i;
+    let th0 = h0 + 1i - u * 1i;
+    let tw0 = x0 + 1i - v * 1i;
+    let i0 = th0 / 2i;
+    let jj0 = tw0 / 2i;
+    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 1i + o4) * 2i + clamp(i0, 0i, 1i)) * 2i + clamp(jj0, 0i, 1i)], ok0 && th0 >= 0i && i0 < 2i && tw0 >= 0i && jj0 < 2i);
+    let th1 = h1 + 1i - u * 1i;
+    let tw1 = x1 + 1i - v * 1i;
+    let i1 = th1 / 2i;
+    let jj1 = tw1 / 2i;
+    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 1i + o4) * 2i + clamp(i1, 0i, 1i)) * 2i + clamp(jj1, 0i, 1i)], ok1 && th1 >= 0i && i1 < 2i && tw1 >= 0i && jj1 < 2i);
+    let th2 = h2 + 1i - u * 1i;
+    let tw2 = x2 + 1i - v * 1i;
+    let i2 = th2 / 2i;
+    let jj2 = tw2 / 2i;
+    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 1i + o4) * 2i + clamp(i2, 0i, 1i)) * 2i + clamp(jj2, 0i, 1i)], ok2 && th2 >= 0i && i2 < 2i && tw2 >= 0i && jj2 < 2i);
+    let th3 = h3 + 1i - u * 1i;
+    let tw3 = x3 + 1i - v * 1i;
+    let i3 = th3 / 2i;
+    let jj3 = tw3 / 2i;
+    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 1i + o4) * 2i + clamp(i3, 0i, 1i)) * 2i + clamp(jj3, 0i, 1i)], ok3 && th3 >= 0i && i3 < 2i && tw3 >= 0i && jj3 < 2i);
+    let wr = (o4 * 64i + u * 4i + v) * 128i + cl;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 2048i];
+    let y2 = b1[wr + 4096i];
+    let y3 = b1[wr + 6144i];
+    a0 = mac4(subgroupBroadcast(g0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(g0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(g0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(g0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(g0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(g0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(g0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(g0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(g1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(g1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(g1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(g1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(g1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(g1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(g1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(g1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(g2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(g2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(g2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(g2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(g2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(g2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(g2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(g2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(g3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(g3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(g3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(g3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(g3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(g3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(g3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(g3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let pix = i32(wid.x) * 16i + t;
+      let pix = i32(wid.x) * 32i + t;
       let n = pix / 4i;
       let h = phh + 2i * ((pix / 2i) % 2i);
       let x = phw + 2i * (pix % 2i);
@@ -1472,13 +1906,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 18: first used by forward_backward_006_conv2dInputGrad_D1_classifier
-const shader18 = `
+// shader 24: first used by forward_backward_006_conv2dInputGrad_D1_classifier
+const shader24 = `
 // conv2d input-gradient: f32[1,1,2,2] through f32[1,512,4,4] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,4,4]
 // tile 8 channels x 2 same-phase pixels
-// threads 512, workgroup 64; FLOPs 65536; bytes 98320
+// threads 512, workgroup 64; FLOPs 65536; bytes 196672
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -1521,20 +1955,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a7_0 = 0.0f;
   var a7_1 = 0.0f;
   for (var o = 0i; o < 1i; o++) {
-    let dyo = (n * 1i + o) * 4i;
+    let dyo = (n * 1i + (o >> 2u)) * 16i + (o & 3i);
     let wo = o * 8192i;
     for (var u = 0i; u < 4i; u++) {
       let th = h + 1i - u * 1i;
       if (th < 0i || th % 2i != 0i || th / 2i >= 2i) { continue; }
-      let row = dyo + (th / 2i) * 2i;
+      let row = dyo + (th / 2i) * 8i;
       for (var v = 0i; v < 4i; v++) {
         if (((ph + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
         let tw0 = x0 + 1i - v * 1i;
         let j0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 1i)], xok0 && tw0 >= 0i && j0 < 2i);
+        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 1i) * 4i], xok0 && tw0 >= 0i && j0 < 2i);
         let tw1 = x1 + 1i - v * 1i;
         let j1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 1i)], xok1 && tw1 >= 0i && j1 < 2i);
+        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 1i) * 4i], xok1 && tw1 >= 0i && j1 < 2i);
         let k0 = b1[wo + (u * 4i + v) * 512i + c0];
         let k1 = b1[wo + (u * 4i + v) * 512i + c1];
         let k2 = b1[wo + (u * 4i + v) * 512i + c2];
@@ -1577,8 +2011,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 19: first used by forward_backward_007_conv2dInputGrad_D1_conv4_pack
-const shader19 = `
+// shader 25: first used by forward_backward_007_conv2dInputGrad_D1_conv4_pack
+const shader25 = `
 // repack conv weights f32[512,256,4,4] as [8192][256] (transposed)
 // threads 2097152, workgroup 64; FLOPs 0; bytes 16777216
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1588,25 +2022,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 2097152i) { return; }
   let q = gi % 256i;
-  let r = gi / 256i;
+  let r = min(gi / 256i, 8191i);
   let o = r / 16i;
   let tap = r % 16i;
-  b1[gi] = select(0.0f, b0[(o * 256i + min(q, 255i)) * 16i + tap], q < 256i);
+  b1[gi] = select(0.0f, b0[(o * 256i + min(q, 255i)) * 16i + tap], q < 256i && gi / 256i < 8192i);
 }
 `;
 
-// shader 20: first used by forward_backward_007_conv2dInputGrad_D1_conv4_cpu
-const shader20 = `
+// shader 26: first used by forward_backward_007_conv2dInputGrad_D1_conv4_cpu
+const shader26 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,4,4] through f32[512,256,4,4] -> [1,256,8,8]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,8,8]
-// 16 same-phase pixels x 32 channels per subgroup
+// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x8x4
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -1614,16 +2051,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let cl = min(c4, 63i);
   let phh = i32(wid.z) / 2i;
   let phw = i32(wid.z) % 2i;
-  let q0 = min(i32(wid.x) * 16i + 0i + lane, 15i);
+  let q0 = min(i32(wid.x) * 32i + 0i + lane, 15i);
   let n0 = q0 / 16i;
   let h0 = phh + 2i * ((q0 / 4i) % 4i);
   let x0 = phw + 2i * (q0 % 4i);
   let ok0 = h0 < 8i && x0 < 8i;
-  let q1 = min(i32(wid.x) * 16i + 8i + lane, 15i);
+  let q1 = min(i32(wid.x) * 32i + 8i + lane, 15i);
   let n1 = q1 / 16i;
   let h1 = phh + 2i * ((q1 / 4i) % 4i);
   let x1 = phw + 2i * (q1 % 4i);
   let ok1 = h1 < 8i && x1 < 8i;
+  let q2 = min(i32(wid.x) * 32i + 16i + lane, 15i);
+  let n2 = q2 / 16i;
+  let h2 = phh + 2i * ((q2 / 4i) % 4i);
+  let x2 = phw + 2i * (q2 % 4i);
+  let ok2 = h2 < 8i && x2 < 8i;
+  let q3 = min(i32(wid.x) * 32i + 24i + lane, 15i);
+  let n3 = q3 / 16i;
+  let h3 = phh + 2i * ((q3 / 4i) % 4i);
+  let x3 = phw + 2i * (q3 % 4i);
+  let ok3 = h3 < 8i && x3 < 8i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -1640,49 +2087,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var o = 0i; o < 512i; o++) {
-    for (var u = 0i; u < 4i; u++) {
-      if (((phh + 1i - u * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-      let th0 = h0 + 1i - u * 1i;
-      let i0 = th0 / 2i;
-      let iok0 = ok0 && th0 >= 0i && i0 < 4i;
-      let row0 = ((n0 * 512i + o) * 4i + clamp(i0, 0i, 3i)) * 4i;
-      let th1 = h1 + 1i - u * 1i;
-      let i1 = th1 / 2i;
-      let iok1 = ok1 && th1 >= 0i && i1 < 4i;
-      let row1 = ((n1 * 512i + o) * 4i + clamp(i1, 0i, 3i)) * 4i;
-      for (var v = 0i; v < 4i; v++) {
-        if (((phw + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-        let wv = b1[((o * 4i + u) * 4i + v) * 64i + cl];
-        let tw0 = x0 + 1i - v * 1i;
-        let jj0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row0 + clamp(jj0, 0i, 3i)], iok0 && tw0 >= 0i && jj0 < 4i);
-        let tw1 = x1 + 1i - v * 1i;
-        let jj1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row1 + clamp(jj1, 0i, 3i)], iok1 && tw1 >= 0i && jj1 < 4i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(g0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(g0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(g0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(g0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(g0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(g0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(g0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(g0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(g1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(g1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(g1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(g1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(g1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(g1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(g1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(g1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  let u0 = select(1i, 0i, phh == 1i);
+  let nu = select(2i, 2i, phh == 1i);
+  let v0 = select(1i, 0i, phw == 1i);
+  let nv = select(2i, 2i, phw == 1i);
+  for (var k = 0i; k < 128i * nu * nv; k++) {
+    let o4 = k / (nu * nv);
+    let u = u0 + ((k / nv) % nu) * 2i;
+    let v = v0 + (k % nv) * 2i;
+    let th0 = h0 + 1i - u * 1i;
+    let tw0 = x0 + 1i - v * 1i;
+    let i0 = th0 / 2i;
+    let jj0 = tw0 / 2i;
+    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 128i + o4) * 4i + clamp(i0, 0i, 3i)) * 4i + clamp(jj0, 0i, 3i)], ok0 && th0 >= 0i && i0 < 4i && tw0 >= 0i && jj0 < 4i);
+    let th1 = h1 + 1i - u * 1i;
+    let tw1 = x1 + 1i - v * 1i;
+    let i1 = th1 / 2i;
+    let jj1 = tw1 / 2i;
+    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 128i + o4) * 4i + clamp(i1, 0i, 3i)) * 4i + clamp(jj1, 0i, 3i)], ok1 && th1 >= 0i && i1 < 4i && tw1 >= 0i && jj1 < 4i);
+    let th2 = h2 + 1i - u * 1i;
+    let tw2 = x2 + 1i - v * 1i;
+    let i2 = th2 / 2i;
+    let jj2 = tw2 / 2i;
+    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 128i + o4) * 4i + clamp(i2, 0i, 3i)) * 4i + clamp(jj2, 0i, 3i)], ok2 && th2 >= 0i && i2 < 4i && tw2 >= 0i && jj2 < 4i);
+    let th3 = h3 + 1i - u * 1i;
+    let tw3 = x3 + 1i - v * 1i;
+    let i3 = th3 / 2i;
+    let jj3 = tw3 / 2i;
+    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 128i + o4) * 4i + clamp(i3, 0i, 3i)) * 4i + clamp(jj3, 0i, 3i)], ok3 && th3 >= 0i && i3 < 4i && tw3 >= 0i && jj3 < 4i);
+    let wr = (o4 * 64i + u * 4i + v) * 64i + cl;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 1024i];
+    let y2 = b1[wr + 2048i];
+    let y3 = b1[wr + 3072i];
+    a0 = mac4(subgroupBroadcast(g0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(g0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(g0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(g0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(g0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(g0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(g0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(g0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(g1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(g1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(g1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(g1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(g1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(g1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(g1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(g1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(g2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(g2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(g2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(g2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(g2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(g2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(g2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(g2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(g3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(g3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(g3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(g3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(g3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(g3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(g3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(g3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let pix = i32(wid.x) * 16i + t;
+      let pix = i32(wid.x) * 32i + t;
       let n = pix / 16i;
       let h = phh + 2i * ((pix / 4i) % 4i);
       let x = phw + 2i * (pix % 4i);
@@ -1699,8 +2189,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 21: first used by forward_backward_007_conv2dInputGrad_D1_conv4
-const shader21 = `
+// shader 27: first used by forward_backward_007_conv2dInputGrad_D1_conv4
+const shader27 = `
 // conv2d input-gradient: f32[1,512,4,4] through f32[512,256,4,4] -> [1,256,8,8]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,8,8]
@@ -1768,26 +2258,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a7_2 = 0.0f;
   var a7_3 = 0.0f;
   for (var o = 0i; o < 512i; o++) {
-    let dyo = (n * 512i + o) * 16i;
+    let dyo = (n * 128i + (o >> 2u)) * 64i + (o & 3i);
     let wo = o * 4096i;
     for (var u = 0i; u < 4i; u++) {
       let th = h + 1i - u * 1i;
       if (th < 0i || th % 2i != 0i || th / 2i >= 4i) { continue; }
-      let row = dyo + (th / 2i) * 4i;
+      let row = dyo + (th / 2i) * 16i;
       for (var v = 0i; v < 4i; v++) {
         if (((ph + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
         let tw0 = x0 + 1i - v * 1i;
         let j0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 3i)], xok0 && tw0 >= 0i && j0 < 4i);
+        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 3i) * 4i], xok0 && tw0 >= 0i && j0 < 4i);
         let tw1 = x1 + 1i - v * 1i;
         let j1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 3i)], xok1 && tw1 >= 0i && j1 < 4i);
+        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 3i) * 4i], xok1 && tw1 >= 0i && j1 < 4i);
         let tw2 = x2 + 1i - v * 1i;
         let j2 = tw2 / 2i;
-        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 3i)], xok2 && tw2 >= 0i && j2 < 4i);
+        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 3i) * 4i], xok2 && tw2 >= 0i && j2 < 4i);
         let tw3 = x3 + 1i - v * 1i;
         let j3 = tw3 / 2i;
-        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 3i)], xok3 && tw3 >= 0i && j3 < 4i);
+        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 3i) * 4i], xok3 && tw3 >= 0i && j3 < 4i);
         let k0 = b1[wo + (u * 4i + v) * 256i + c0];
         let k1 = b1[wo + (u * 4i + v) * 256i + c1];
         let k2 = b1[wo + (u * 4i + v) * 256i + c2];
@@ -1846,8 +2336,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 22: first used by forward_backward_008_conv2dInputGrad_D1_conv3_pack
-const shader22 = `
+// shader 28: first used by forward_backward_008_conv2dInputGrad_D1_conv3_pack
+const shader28 = `
 // repack conv weights f32[256,128,4,4] as [4096][128] (transposed)
 // threads 524288, workgroup 64; FLOPs 0; bytes 4194304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1857,25 +2347,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 524288i) { return; }
   let q = gi % 128i;
-  let r = gi / 128i;
+  let r = min(gi / 128i, 4095i);
   let o = r / 16i;
   let tap = r % 16i;
-  b1[gi] = select(0.0f, b0[(o * 128i + min(q, 127i)) * 16i + tap], q < 128i);
+  b1[gi] = select(0.0f, b0[(o * 128i + min(q, 127i)) * 16i + tap], q < 128i && gi / 128i < 4096i);
 }
 `;
 
-// shader 23: first used by forward_backward_008_conv2dInputGrad_D1_conv3_cpu
-const shader23 = `
+// shader 29: first used by forward_backward_008_conv2dInputGrad_D1_conv3_cpu
+const shader29 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,8,8] through f32[256,128,4,4] -> [1,128,16,17]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,16,17]
-// 16 same-phase pixels x 32 channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 5x4x4
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 3x4x4
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -1883,16 +2376,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let cl = min(c4, 31i);
   let phh = i32(wid.z) / 2i;
   let phw = i32(wid.z) % 2i;
-  let q0 = min(i32(wid.x) * 16i + 0i + lane, 71i);
+  let q0 = min(i32(wid.x) * 32i + 0i + lane, 71i);
   let n0 = q0 / 72i;
   let h0 = phh + 2i * ((q0 / 9i) % 8i);
   let x0 = phw + 2i * (q0 % 9i);
   let ok0 = h0 < 16i && x0 < 17i;
-  let q1 = min(i32(wid.x) * 16i + 8i + lane, 71i);
+  let q1 = min(i32(wid.x) * 32i + 8i + lane, 71i);
   let n1 = q1 / 72i;
   let h1 = phh + 2i * ((q1 / 9i) % 8i);
   let x1 = phw + 2i * (q1 % 9i);
   let ok1 = h1 < 16i && x1 < 17i;
+  let q2 = min(i32(wid.x) * 32i + 16i + lane, 71i);
+  let n2 = q2 / 72i;
+  let h2 = phh + 2i * ((q2 / 9i) % 8i);
+  let x2 = phw + 2i * (q2 % 9i);
+  let ok2 = h2 < 16i && x2 < 17i;
+  let q3 = min(i32(wid.x) * 32i + 24i + lane, 71i);
+  let n3 = q3 / 72i;
+  let h3 = phh + 2i * ((q3 / 9i) % 8i);
+  let x3 = phw + 2i * (q3 % 9i);
+  let ok3 = h3 < 16i && x3 < 17i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -1909,49 +2412,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var o = 0i; o < 256i; o++) {
-    for (var u = 0i; u < 4i; u++) {
-      if (((phh + 1i - u * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-      let th0 = h0 + 1i - u * 1i;
-      let i0 = th0 / 2i;
-      let iok0 = ok0 && th0 >= 0i && i0 < 8i;
-      let row0 = ((n0 * 256i + o) * 8i + clamp(i0, 0i, 7i)) * 8i;
-      let th1 = h1 + 1i - u * 1i;
-      let i1 = th1 / 2i;
-      let iok1 = ok1 && th1 >= 0i && i1 < 8i;
-      let row1 = ((n1 * 256i + o) * 8i + clamp(i1, 0i, 7i)) * 8i;
-      for (var v = 0i; v < 4i; v++) {
-        if (((phw + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-        let wv = b1[((o * 4i + u) * 4i + v) * 32i + cl];
-        let tw0 = x0 + 1i - v * 1i;
-        let jj0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row0 + clamp(jj0, 0i, 7i)], iok0 && tw0 >= 0i && jj0 < 8i);
-        let tw1 = x1 + 1i - v * 1i;
-        let jj1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row1 + clamp(jj1, 0i, 7i)], iok1 && tw1 >= 0i && jj1 < 8i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(g0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(g0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(g0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(g0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(g0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(g0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(g0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(g0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(g1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(g1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(g1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(g1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(g1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(g1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(g1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(g1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  let u0 = select(1i, 0i, phh == 1i);
+  let nu = select(2i, 2i, phh == 1i);
+  let v0 = select(1i, 0i, phw == 1i);
+  let nv = select(2i, 2i, phw == 1i);
+  for (var k = 0i; k < 64i * nu * nv; k++) {
+    let o4 = k / (nu * nv);
+    let u = u0 + ((k / nv) % nu) * 2i;
+    let v = v0 + (k % nv) * 2i;
+    let th0 = h0 + 1i - u * 1i;
+    let tw0 = x0 + 1i - v * 1i;
+    let i0 = th0 / 2i;
+    let jj0 = tw0 / 2i;
+    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 64i + o4) * 8i + clamp(i0, 0i, 7i)) * 8i + clamp(jj0, 0i, 7i)], ok0 && th0 >= 0i && i0 < 8i && tw0 >= 0i && jj0 < 8i);
+    let th1 = h1 + 1i - u * 1i;
+    let tw1 = x1 + 1i - v * 1i;
+    let i1 = th1 / 2i;
+    let jj1 = tw1 / 2i;
+    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 64i + o4) * 8i + clamp(i1, 0i, 7i)) * 8i + clamp(jj1, 0i, 7i)], ok1 && th1 >= 0i && i1 < 8i && tw1 >= 0i && jj1 < 8i);
+    let th2 = h2 + 1i - u * 1i;
+    let tw2 = x2 + 1i - v * 1i;
+    let i2 = th2 / 2i;
+    let jj2 = tw2 / 2i;
+    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 64i + o4) * 8i + clamp(i2, 0i, 7i)) * 8i + clamp(jj2, 0i, 7i)], ok2 && th2 >= 0i && i2 < 8i && tw2 >= 0i && jj2 < 8i);
+    let th3 = h3 + 1i - u * 1i;
+    let tw3 = x3 + 1i - v * 1i;
+    let i3 = th3 / 2i;
+    let jj3 = tw3 / 2i;
+    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 64i + o4) * 8i + clamp(i3, 0i, 7i)) * 8i + clamp(jj3, 0i, 7i)], ok3 && th3 >= 0i && i3 < 8i && tw3 >= 0i && jj3 < 8i);
+    let wr = (o4 * 64i + u * 4i + v) * 32i + cl;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 512i];
+    let y2 = b1[wr + 1024i];
+    let y3 = b1[wr + 1536i];
+    a0 = mac4(subgroupBroadcast(g0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(g0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(g0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(g0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(g0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(g0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(g0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(g0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(g1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(g1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(g1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(g1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(g1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(g1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(g1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(g1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(g2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(g2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(g2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(g2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(g2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(g2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(g2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(g2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(g3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(g3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(g3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(g3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(g3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(g3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(g3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(g3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let pix = i32(wid.x) * 16i + t;
+      let pix = i32(wid.x) * 32i + t;
       let n = pix / 72i;
       let h = phh + 2i * ((pix / 9i) % 8i);
       let x = phw + 2i * (pix % 9i);
@@ -1968,8 +2514,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 24: first used by forward_backward_008_conv2dInputGrad_D1_conv3
-const shader24 = `
+// shader 30: first used by forward_backward_008_conv2dInputGrad_D1_conv3
+const shader30 = `
 // conv2d input-gradient: f32[1,256,8,8] through f32[256,128,4,4] -> [1,128,16,17]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,16,17]
@@ -2037,26 +2583,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a7_2 = 0.0f;
   var a7_3 = 0.0f;
   for (var o = 0i; o < 256i; o++) {
-    let dyo = (n * 256i + o) * 64i;
+    let dyo = (n * 64i + (o >> 2u)) * 256i + (o & 3i);
     let wo = o * 2048i;
     for (var u = 0i; u < 4i; u++) {
       let th = h + 1i - u * 1i;
       if (th < 0i || th % 2i != 0i || th / 2i >= 8i) { continue; }
-      let row = dyo + (th / 2i) * 8i;
+      let row = dyo + (th / 2i) * 32i;
       for (var v = 0i; v < 4i; v++) {
         if (((ph + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
         let tw0 = x0 + 1i - v * 1i;
         let j0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 7i)], xok0 && tw0 >= 0i && j0 < 8i);
+        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 7i) * 4i], xok0 && tw0 >= 0i && j0 < 8i);
         let tw1 = x1 + 1i - v * 1i;
         let j1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 7i)], xok1 && tw1 >= 0i && j1 < 8i);
+        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 7i) * 4i], xok1 && tw1 >= 0i && j1 < 8i);
         let tw2 = x2 + 1i - v * 1i;
         let j2 = tw2 / 2i;
-        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 7i)], xok2 && tw2 >= 0i && j2 < 8i);
+        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 7i) * 4i], xok2 && tw2 >= 0i && j2 < 8i);
         let tw3 = x3 + 1i - v * 1i;
         let j3 = tw3 / 2i;
-        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 7i)], xok3 && tw3 >= 0i && j3 < 8i);
+        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 7i) * 4i], xok3 && tw3 >= 0i && j3 < 8i);
         let k0 = b1[wo + (u * 4i + v) * 128i + c0];
         let k1 = b1[wo + (u * 4i + v) * 128i + c1];
         let k2 = b1[wo + (u * 4i + v) * 128i + c2];
@@ -2115,8 +2661,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 25: first used by forward_backward_009_conv2dInputGrad_D1_conv2_pack
-const shader25 = `
+// shader 31: first used by forward_backward_009_conv2dInputGrad_D1_conv2_pack
+const shader31 = `
 // repack conv weights f32[128,64,4,4] as [2048][64] (transposed)
 // threads 131072, workgroup 64; FLOPs 0; bytes 1048576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2126,25 +2672,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 131072i) { return; }
   let q = gi % 64i;
-  let r = gi / 64i;
+  let r = min(gi / 64i, 2047i);
   let o = r / 16i;
   let tap = r % 16i;
-  b1[gi] = select(0.0f, b0[(o * 64i + min(q, 63i)) * 16i + tap], q < 64i);
+  b1[gi] = select(0.0f, b0[(o * 64i + min(q, 63i)) * 16i + tap], q < 64i && gi / 64i < 2048i);
 }
 `;
 
-// shader 26: first used by forward_backward_009_conv2dInputGrad_D1_conv2_cpu
-const shader26 = `
+// shader 32: first used by forward_backward_009_conv2dInputGrad_D1_conv2_cpu
+const shader32 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,16,17] through f32[128,64,4,4] -> [1,64,32,35]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,32,35]
-// 16 same-phase pixels x 32 channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 18x2x4
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 9x2x4
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -2152,16 +2701,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let cl = min(c4, 15i);
   let phh = i32(wid.z) / 2i;
   let phw = i32(wid.z) % 2i;
-  let q0 = min(i32(wid.x) * 16i + 0i + lane, 287i);
+  let q0 = min(i32(wid.x) * 32i + 0i + lane, 287i);
   let n0 = q0 / 288i;
   let h0 = phh + 2i * ((q0 / 18i) % 16i);
   let x0 = phw + 2i * (q0 % 18i);
   let ok0 = h0 < 32i && x0 < 35i;
-  let q1 = min(i32(wid.x) * 16i + 8i + lane, 287i);
+  let q1 = min(i32(wid.x) * 32i + 8i + lane, 287i);
   let n1 = q1 / 288i;
   let h1 = phh + 2i * ((q1 / 18i) % 16i);
   let x1 = phw + 2i * (q1 % 18i);
   let ok1 = h1 < 32i && x1 < 35i;
+  let q2 = min(i32(wid.x) * 32i + 16i + lane, 287i);
+  let n2 = q2 / 288i;
+  let h2 = phh + 2i * ((q2 / 18i) % 16i);
+  let x2 = phw + 2i * (q2 % 18i);
+  let ok2 = h2 < 32i && x2 < 35i;
+  let q3 = min(i32(wid.x) * 32i + 24i + lane, 287i);
+  let n3 = q3 / 288i;
+  let h3 = phh + 2i * ((q3 / 18i) % 16i);
+  let x3 = phw + 2i * (q3 % 18i);
+  let ok3 = h3 < 32i && x3 < 35i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -2178,49 +2737,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var o = 0i; o < 128i; o++) {
-    for (var u = 0i; u < 4i; u++) {
-      if (((phh + 1i - u * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-      let th0 = h0 + 1i - u * 1i;
-      let i0 = th0 / 2i;
-      let iok0 = ok0 && th0 >= 0i && i0 < 16i;
-      let row0 = ((n0 * 128i + o) * 16i + clamp(i0, 0i, 15i)) * 17i;
-      let th1 = h1 + 1i - u * 1i;
-      let i1 = th1 / 2i;
-      let iok1 = ok1 && th1 >= 0i && i1 < 16i;
-      let row1 = ((n1 * 128i + o) * 16i + clamp(i1, 0i, 15i)) * 17i;
-      for (var v = 0i; v < 4i; v++) {
-        if (((phw + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-        let wv = b1[((o * 4i + u) * 4i + v) * 16i + cl];
-        let tw0 = x0 + 1i - v * 1i;
-        let jj0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row0 + clamp(jj0, 0i, 16i)], iok0 && tw0 >= 0i && jj0 < 17i);
-        let tw1 = x1 + 1i - v * 1i;
-        let jj1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row1 + clamp(jj1, 0i, 16i)], iok1 && tw1 >= 0i && jj1 < 17i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(g0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(g0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(g0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(g0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(g0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(g0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(g0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(g0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(g1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(g1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(g1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(g1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(g1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(g1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(g1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(g1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  let u0 = select(1i, 0i, phh == 1i);
+  let nu = select(2i, 2i, phh == 1i);
+  let v0 = select(1i, 0i, phw == 1i);
+  let nv = select(2i, 2i, phw == 1i);
+  for (var k = 0i; k < 32i * nu * nv; k++) {
+    let o4 = k / (nu * nv);
+    let u = u0 + ((k / nv) % nu) * 2i;
+    let v = v0 + (k % nv) * 2i;
+    let th0 = h0 + 1i - u * 1i;
+    let tw0 = x0 + 1i - v * 1i;
+    let i0 = th0 / 2i;
+    let jj0 = tw0 / 2i;
+    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 32i + o4) * 16i + clamp(i0, 0i, 15i)) * 17i + clamp(jj0, 0i, 16i)], ok0 && th0 >= 0i && i0 < 16i && tw0 >= 0i && jj0 < 17i);
+    let th1 = h1 + 1i - u * 1i;
+    let tw1 = x1 + 1i - v * 1i;
+    let i1 = th1 / 2i;
+    let jj1 = tw1 / 2i;
+    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 32i + o4) * 16i + clamp(i1, 0i, 15i)) * 17i + clamp(jj1, 0i, 16i)], ok1 && th1 >= 0i && i1 < 16i && tw1 >= 0i && jj1 < 17i);
+    let th2 = h2 + 1i - u * 1i;
+    let tw2 = x2 + 1i - v * 1i;
+    let i2 = th2 / 2i;
+    let jj2 = tw2 / 2i;
+    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 32i + o4) * 16i + clamp(i2, 0i, 15i)) * 17i + clamp(jj2, 0i, 16i)], ok2 && th2 >= 0i && i2 < 16i && tw2 >= 0i && jj2 < 17i);
+    let th3 = h3 + 1i - u * 1i;
+    let tw3 = x3 + 1i - v * 1i;
+    let i3 = th3 / 2i;
+    let jj3 = tw3 / 2i;
+    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 32i + o4) * 16i + clamp(i3, 0i, 15i)) * 17i + clamp(jj3, 0i, 16i)], ok3 && th3 >= 0i && i3 < 16i && tw3 >= 0i && jj3 < 17i);
+    let wr = (o4 * 64i + u * 4i + v) * 16i + cl;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 256i];
+    let y2 = b1[wr + 512i];
+    let y3 = b1[wr + 768i];
+    a0 = mac4(subgroupBroadcast(g0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(g0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(g0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(g0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(g0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(g0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(g0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(g0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(g1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(g1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(g1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(g1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(g1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(g1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(g1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(g1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(g2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(g2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(g2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(g2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(g2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(g2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(g2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(g2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(g3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(g3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(g3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(g3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(g3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(g3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(g3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(g3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let pix = i32(wid.x) * 16i + t;
+      let pix = i32(wid.x) * 32i + t;
       let n = pix / 288i;
       let h = phh + 2i * ((pix / 18i) % 16i);
       let x = phw + 2i * (pix % 18i);
@@ -2237,8 +2839,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 27: first used by forward_backward_009_conv2dInputGrad_D1_conv2
-const shader27 = `
+// shader 33: first used by forward_backward_009_conv2dInputGrad_D1_conv2
+const shader33 = `
 // conv2d input-gradient: f32[1,128,16,17] through f32[128,64,4,4] -> [1,64,32,35]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,32,35]
@@ -2306,26 +2908,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a7_2 = 0.0f;
   var a7_3 = 0.0f;
   for (var o = 0i; o < 128i; o++) {
-    let dyo = (n * 128i + o) * 272i;
+    let dyo = (n * 32i + (o >> 2u)) * 1088i + (o & 3i);
     let wo = o * 1024i;
     for (var u = 0i; u < 4i; u++) {
       let th = h + 1i - u * 1i;
       if (th < 0i || th % 2i != 0i || th / 2i >= 16i) { continue; }
-      let row = dyo + (th / 2i) * 17i;
+      let row = dyo + (th / 2i) * 68i;
       for (var v = 0i; v < 4i; v++) {
         if (((ph + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
         let tw0 = x0 + 1i - v * 1i;
         let j0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 16i)], xok0 && tw0 >= 0i && j0 < 17i);
+        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 16i) * 4i], xok0 && tw0 >= 0i && j0 < 17i);
         let tw1 = x1 + 1i - v * 1i;
         let j1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 16i)], xok1 && tw1 >= 0i && j1 < 17i);
+        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 16i) * 4i], xok1 && tw1 >= 0i && j1 < 17i);
         let tw2 = x2 + 1i - v * 1i;
         let j2 = tw2 / 2i;
-        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 16i)], xok2 && tw2 >= 0i && j2 < 17i);
+        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 16i) * 4i], xok2 && tw2 >= 0i && j2 < 17i);
         let tw3 = x3 + 1i - v * 1i;
         let j3 = tw3 / 2i;
-        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 16i)], xok3 && tw3 >= 0i && j3 < 17i);
+        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 16i) * 4i], xok3 && tw3 >= 0i && j3 < 17i);
         let k0 = b1[wo + (u * 4i + v) * 64i + c0];
         let k1 = b1[wo + (u * 4i + v) * 64i + c1];
         let k2 = b1[wo + (u * 4i + v) * 64i + c2];
@@ -2384,8 +2986,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 28: first used by forward_backward_010_conv2dInputGrad_D1_conv1_pack
-const shader28 = `
+// shader 34: first used by forward_backward_010_conv2dInputGrad_D1_conv1_pack
+const shader34 = `
 // repack conv weights f32[64,19,4,4] as [1024][20] (transposed)
 // threads 20480, workgroup 64; FLOPs 0; bytes 159744
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2395,23 +2997,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 20480i) { return; }
   let q = gi % 20i;
-  let r = gi / 20i;
+  let r = min(gi / 20i, 1023i);
   let o = r / 16i;
   let tap = r % 16i;
-  b1[gi] = select(0.0f, b0[(o * 19i + min(q, 18i)) * 16i + tap], q < 19i);
+  b1[gi] = select(0.0f, b0[(o * 19i + min(q, 18i)) * 16i + tap], q < 19i && gi / 20i < 1024i);
 }
 `;
 
-// shader 29: first used by forward_backward_010_conv2dInputGrad_D1_conv1_cpu
-const shader29 = `
+// shader 35: first used by forward_backward_010_conv2dInputGrad_D1_conv1_cpu
+const shader35 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,32,35] through f32[64,19,4,4] -> [1,19,65,71]
 // stride [2,2], padding [1,1], dilation [1,1]
-// 16 same-phase pixels x 32 channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 75x1x4
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 38x1x4
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -2419,16 +3024,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let cl = min(c4, 4i);
   let phh = i32(wid.z) / 2i;
   let phw = i32(wid.z) % 2i;
-  let q0 = min(i32(wid.x) * 16i + 0i + lane, 1187i);
+  let q0 = min(i32(wid.x) * 32i + 0i + lane, 1187i);
   let n0 = q0 / 1188i;
   let h0 = phh + 2i * ((q0 / 36i) % 33i);
   let x0 = phw + 2i * (q0 % 36i);
   let ok0 = h0 < 65i && x0 < 71i;
-  let q1 = min(i32(wid.x) * 16i + 8i + lane, 1187i);
+  let q1 = min(i32(wid.x) * 32i + 8i + lane, 1187i);
   let n1 = q1 / 1188i;
   let h1 = phh + 2i * ((q1 / 36i) % 33i);
   let x1 = phw + 2i * (q1 % 36i);
   let ok1 = h1 < 65i && x1 < 71i;
+  let q2 = min(i32(wid.x) * 32i + 16i + lane, 1187i);
+  let n2 = q2 / 1188i;
+  let h2 = phh + 2i * ((q2 / 36i) % 33i);
+  let x2 = phw + 2i * (q2 % 36i);
+  let ok2 = h2 < 65i && x2 < 71i;
+  let q3 = min(i32(wid.x) * 32i + 24i + lane, 1187i);
+  let n3 = q3 / 1188i;
+  let h3 = phh + 2i * ((q3 / 36i) % 33i);
+  let x3 = phw + 2i * (q3 % 36i);
+  let ok3 = h3 < 65i && x3 < 71i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -2445,49 +3060,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var o = 0i; o < 64i; o++) {
-    for (var u = 0i; u < 4i; u++) {
-      if (((phh + 1i - u * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-      let th0 = h0 + 1i - u * 1i;
-      let i0 = th0 / 2i;
-      let iok0 = ok0 && th0 >= 0i && i0 < 32i;
-      let row0 = ((n0 * 64i + o) * 32i + clamp(i0, 0i, 31i)) * 35i;
-      let th1 = h1 + 1i - u * 1i;
-      let i1 = th1 / 2i;
-      let iok1 = ok1 && th1 >= 0i && i1 < 32i;
-      let row1 = ((n1 * 64i + o) * 32i + clamp(i1, 0i, 31i)) * 35i;
-      for (var v = 0i; v < 4i; v++) {
-        if (((phw + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-        let wv = b1[((o * 4i + u) * 4i + v) * 5i + cl];
-        let tw0 = x0 + 1i - v * 1i;
-        let jj0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row0 + clamp(jj0, 0i, 34i)], iok0 && tw0 >= 0i && jj0 < 35i);
-        let tw1 = x1 + 1i - v * 1i;
-        let jj1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row1 + clamp(jj1, 0i, 34i)], iok1 && tw1 >= 0i && jj1 < 35i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(g0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(g0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(g0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(g0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(g0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(g0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(g0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(g0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(g1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(g1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(g1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(g1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(g1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(g1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(g1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(g1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  let u0 = select(1i, 0i, phh == 1i);
+  let nu = select(2i, 2i, phh == 1i);
+  let v0 = select(1i, 0i, phw == 1i);
+  let nv = select(2i, 2i, phw == 1i);
+  for (var k = 0i; k < 16i * nu * nv; k++) {
+    let o4 = k / (nu * nv);
+    let u = u0 + ((k / nv) % nu) * 2i;
+    let v = v0 + (k % nv) * 2i;
+    let th0 = h0 + 1i - u * 1i;
+    let tw0 = x0 + 1i - v * 1i;
+    let i0 = th0 / 2i;
+    let jj0 = tw0 / 2i;
+    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 16i + o4) * 32i + clamp(i0, 0i, 31i)) * 35i + clamp(jj0, 0i, 34i)], ok0 && th0 >= 0i && i0 < 32i && tw0 >= 0i && jj0 < 35i);
+    let th1 = h1 + 1i - u * 1i;
+    let tw1 = x1 + 1i - v * 1i;
+    let i1 = th1 / 2i;
+    let jj1 = tw1 / 2i;
+    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 16i + o4) * 32i + clamp(i1, 0i, 31i)) * 35i + clamp(jj1, 0i, 34i)], ok1 && th1 >= 0i && i1 < 32i && tw1 >= 0i && jj1 < 35i);
+    let th2 = h2 + 1i - u * 1i;
+    let tw2 = x2 + 1i - v * 1i;
+    let i2 = th2 / 2i;
+    let jj2 = tw2 / 2i;
+    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 16i + o4) * 32i + clamp(i2, 0i, 31i)) * 35i + clamp(jj2, 0i, 34i)], ok2 && th2 >= 0i && i2 < 32i && tw2 >= 0i && jj2 < 35i);
+    let th3 = h3 + 1i - u * 1i;
+    let tw3 = x3 + 1i - v * 1i;
+    let i3 = th3 / 2i;
+    let jj3 = tw3 / 2i;
+    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 16i + o4) * 32i + clamp(i3, 0i, 31i)) * 35i + clamp(jj3, 0i, 34i)], ok3 && th3 >= 0i && i3 < 32i && tw3 >= 0i && jj3 < 35i);
+    let wr = (o4 * 64i + u * 4i + v) * 5i + cl;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 80i];
+    let y2 = b1[wr + 160i];
+    let y3 = b1[wr + 240i];
+    a0 = mac4(subgroupBroadcast(g0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(g0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(g0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(g0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(g0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(g0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(g0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(g0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(g1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(g1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(g1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(g1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(g1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(g1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(g1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(g1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(g2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(g2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(g2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(g2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(g2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(g2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(g2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(g2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(g3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(g3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(g3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(g3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(g3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(g3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(g3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(g3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let pix = i32(wid.x) * 16i + t;
+      let pix = i32(wid.x) * 32i + t;
       let n = pix / 1188i;
       let h = phh + 2i * ((pix / 36i) % 33i);
       let x = phw + 2i * (pix % 36i);
@@ -2499,8 +3157,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 30: first used by forward_backward_010_conv2dInputGrad_D1_conv1
-const shader30 = `
+// shader 36: first used by forward_backward_010_conv2dInputGrad_D1_conv1
+const shader36 = `
 // conv2d input-gradient: f32[1,64,32,35] through f32[64,19,4,4] -> [1,19,65,71]
 // stride [2,2], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -2566,26 +3224,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a7_2 = 0.0f;
   var a7_3 = 0.0f;
   for (var o = 0i; o < 64i; o++) {
-    let dyo = (n * 64i + o) * 1120i;
+    let dyo = (n * 16i + (o >> 2u)) * 4480i + (o & 3i);
     let wo = o * 320i;
     for (var u = 0i; u < 4i; u++) {
       let th = h + 1i - u * 1i;
       if (th < 0i || th % 2i != 0i || th / 2i >= 32i) { continue; }
-      let row = dyo + (th / 2i) * 35i;
+      let row = dyo + (th / 2i) * 140i;
       for (var v = 0i; v < 4i; v++) {
         if (((ph + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
         let tw0 = x0 + 1i - v * 1i;
         let j0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 34i)], xok0 && tw0 >= 0i && j0 < 35i);
+        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 34i) * 4i], xok0 && tw0 >= 0i && j0 < 35i);
         let tw1 = x1 + 1i - v * 1i;
         let j1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 34i)], xok1 && tw1 >= 0i && j1 < 35i);
+        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 34i) * 4i], xok1 && tw1 >= 0i && j1 < 35i);
         let tw2 = x2 + 1i - v * 1i;
         let j2 = tw2 / 2i;
-        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 34i)], xok2 && tw2 >= 0i && j2 < 35i);
+        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 34i) * 4i], xok2 && tw2 >= 0i && j2 < 35i);
         let tw3 = x3 + 1i - v * 1i;
         let j3 = tw3 / 2i;
-        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 34i)], xok3 && tw3 >= 0i && j3 < 35i);
+        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 34i) * 4i], xok3 && tw3 >= 0i && j3 < 35i);
         let k0 = b1[wo + (u * 4i + v) * 20i + c0];
         let k1 = b1[wo + (u * 4i + v) * 20i + c1];
         let k2 = b1[wo + (u * 4i + v) * 20i + c2];
@@ -2639,117 +3297,326 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 31: first used by forward_backward_011_conv2dWeightGrad_D1_conv2_cpu
-const shader31 = `
+// shader 37: first used by forward_backward_011_conv2dWeightGrad_D1_conv2_cpu
+const shader37 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,19,65,71] with f32[1,64,32,35] -> [64,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 1120
-// 16 out-channels x 32 (c,u,v) columns per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x4x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let col0 = i32(wid.x) * 32i;
-  let o0 = i32(wid.y) * 16i;
-  let n0 = min(col0 + lane + 0i, 303i);
-  let tap0 = n0 % 16i;
-  let xo0 = (n0 / 16i) * 4615i;
-  let du0 = (tap0 / 4i) * 1i - 1i;
-  let dv0 = (tap0 % 4i) * 1i - 1i;
-  let n1 = min(col0 + lane + 8i, 303i);
-  let tap1 = n1 % 16i;
-  let xo1 = (n1 / 16i) * 4615i;
-  let du1 = (tap1 / 4i) * 1i - 1i;
-  let dv1 = (tap1 % 4i) * 1i - 1i;
-  let n2 = min(col0 + lane + 16i, 303i);
-  let tap2 = n2 % 16i;
-  let xo2 = (n2 / 16i) * 4615i;
-  let du2 = (tap2 / 4i) * 1i - 1i;
-  let dv2 = (tap2 % 4i) * 1i - 1i;
-  let n3 = min(col0 + lane + 24i, 303i);
-  let tap3 = n3 % 16i;
-  let xo3 = (n3 / 16i) * 4615i;
-  let du3 = (tap3 / 4i) * 1i - 1i;
-  let dv3 = (tap3 % 4i) * 1i - 1i;
-  let dyo0 = min(o0 + lane + 0i, 63i) * 1120i;
-  let dyo1 = min(o0 + lane + 8i, 63i) * 1120i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  for (var q = 0i; q < 1120i; q++) {
-    let img = q / 1120i;
-    let i = (q / 35i) % 32i;
-    let j = q % 35i;
-    let xi = img * 87685i;
-    let h0 = i * 2i + du0;
-    let w0 = j * 2i + dv0;
-    let x0 = select(0.0f, b0[xi + xo0 + clamp(h0, 0i, 64i) * 71i + clamp(w0, 0i, 70i)], h0 >= 0i && h0 < 65i && w0 >= 0i && w0 < 71i);
-    let h1 = i * 2i + du1;
-    let w1 = j * 2i + dv1;
-    let x1 = select(0.0f, b0[xi + xo1 + clamp(h1, 0i, 64i) * 71i + clamp(w1, 0i, 70i)], h1 >= 0i && h1 < 65i && w1 >= 0i && w1 < 71i);
-    let h2 = i * 2i + du2;
-    let w2 = j * 2i + dv2;
-    let x2 = select(0.0f, b0[xi + xo2 + clamp(h2, 0i, 64i) * 71i + clamp(w2, 0i, 70i)], h2 >= 0i && h2 < 65i && w2 >= 0i && w2 < 71i);
-    let h3 = i * 2i + du3;
-    let w3 = j * 2i + dv3;
-    let x3 = select(0.0f, b0[xi + xo3 + clamp(h3, 0i, 64i) * 71i + clamp(w3, 0i, 70i)], h3 >= 0i && h3 < 65i && w3 >= 0i && w3 < 71i);
-    let xv = vec4<f32>(x0, x1, x2, x3);
-    let di = img * 71680i + i * 35i + j;
-    let d0 = b1[di + dyo0];
-    let d1 = b1[di + dyo1];
-    a0 = fma(vec4<f32>(subgroupBroadcast(d0, 0u)), xv, a0);
-    a1 = fma(vec4<f32>(subgroupBroadcast(d0, 1u)), xv, a1);
-    a2 = fma(vec4<f32>(subgroupBroadcast(d0, 2u)), xv, a2);
-    a3 = fma(vec4<f32>(subgroupBroadcast(d0, 3u)), xv, a3);
-    a4 = fma(vec4<f32>(subgroupBroadcast(d0, 4u)), xv, a4);
-    a5 = fma(vec4<f32>(subgroupBroadcast(d0, 5u)), xv, a5);
-    a6 = fma(vec4<f32>(subgroupBroadcast(d0, 6u)), xv, a6);
-    a7 = fma(vec4<f32>(subgroupBroadcast(d0, 7u)), xv, a7);
-    a8 = fma(vec4<f32>(subgroupBroadcast(d1, 0u)), xv, a8);
-    a9 = fma(vec4<f32>(subgroupBroadcast(d1, 1u)), xv, a9);
-    a10 = fma(vec4<f32>(subgroupBroadcast(d1, 2u)), xv, a10);
-    a11 = fma(vec4<f32>(subgroupBroadcast(d1, 3u)), xv, a11);
-    a12 = fma(vec4<f32>(subgroupBroadcast(d1, 4u)), xv, a12);
-    a13 = fma(vec4<f32>(subgroupBroadcast(d1, 5u)), xv, a13);
-    a14 = fma(vec4<f32>(subgroupBroadcast(d1, 6u)), xv, a14);
-    a15 = fma(vec4<f32>(subgroupBroadcast(d1, 7u)), xv, a15);
+  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let ol0 = min(o4_0, 15i);
+  let o4_1 = i32(wid.y) * 16i + 8i + lane;
+  let ol1 = min(o4_1, 15i);
+  let grp = min(i32(wid.x) * 8i + lane, 79i);
+  let c4 = grp % 5i;
+  let tap = grp / 5i;
+  let du = (tap / 4i) * 1i - 1i;
+  let dv = (tap % 4i) * 1i - 1i;
+  var a0_0 = vec4<f32>(0.0f);
+  var a0_1 = vec4<f32>(0.0f);
+  var a0_2 = vec4<f32>(0.0f);
+  var a0_3 = vec4<f32>(0.0f);
+  var a0_4 = vec4<f32>(0.0f);
+  var a0_5 = vec4<f32>(0.0f);
+  var a0_6 = vec4<f32>(0.0f);
+  var a0_7 = vec4<f32>(0.0f);
+  var a0_8 = vec4<f32>(0.0f);
+  var a0_9 = vec4<f32>(0.0f);
+  var a0_10 = vec4<f32>(0.0f);
+  var a0_11 = vec4<f32>(0.0f);
+  var a0_12 = vec4<f32>(0.0f);
+  var a0_13 = vec4<f32>(0.0f);
+  var a0_14 = vec4<f32>(0.0f);
+  var a0_15 = vec4<f32>(0.0f);
+  var a0_16 = vec4<f32>(0.0f);
+  var a0_17 = vec4<f32>(0.0f);
+  var a0_18 = vec4<f32>(0.0f);
+  var a0_19 = vec4<f32>(0.0f);
+  var a0_20 = vec4<f32>(0.0f);
+  var a0_21 = vec4<f32>(0.0f);
+  var a0_22 = vec4<f32>(0.0f);
+  var a0_23 = vec4<f32>(0.0f);
+  var a0_24 = vec4<f32>(0.0f);
+  var a0_25 = vec4<f32>(0.0f);
+  var a0_26 = vec4<f32>(0.0f);
+  var a0_27 = vec4<f32>(0.0f);
+  var a0_28 = vec4<f32>(0.0f);
+  var a0_29 = vec4<f32>(0.0f);
+  var a0_30 = vec4<f32>(0.0f);
+  var a0_31 = vec4<f32>(0.0f);
+  var a1_0 = vec4<f32>(0.0f);
+  var a1_1 = vec4<f32>(0.0f);
+  var a1_2 = vec4<f32>(0.0f);
+  var a1_3 = vec4<f32>(0.0f);
+  var a1_4 = vec4<f32>(0.0f);
+  var a1_5 = vec4<f32>(0.0f);
+  var a1_6 = vec4<f32>(0.0f);
+  var a1_7 = vec4<f32>(0.0f);
+  var a1_8 = vec4<f32>(0.0f);
+  var a1_9 = vec4<f32>(0.0f);
+  var a1_10 = vec4<f32>(0.0f);
+  var a1_11 = vec4<f32>(0.0f);
+  var a1_12 = vec4<f32>(0.0f);
+  var a1_13 = vec4<f32>(0.0f);
+  var a1_14 = vec4<f32>(0.0f);
+  var a1_15 = vec4<f32>(0.0f);
+  var a1_16 = vec4<f32>(0.0f);
+  var a1_17 = vec4<f32>(0.0f);
+  var a1_18 = vec4<f32>(0.0f);
+  var a1_19 = vec4<f32>(0.0f);
+  var a1_20 = vec4<f32>(0.0f);
+  var a1_21 = vec4<f32>(0.0f);
+  var a1_22 = vec4<f32>(0.0f);
+  var a1_23 = vec4<f32>(0.0f);
+  var a1_24 = vec4<f32>(0.0f);
+  var a1_25 = vec4<f32>(0.0f);
+  var a1_26 = vec4<f32>(0.0f);
+  var a1_27 = vec4<f32>(0.0f);
+  var a1_28 = vec4<f32>(0.0f);
+  var a1_29 = vec4<f32>(0.0f);
+  var a1_30 = vec4<f32>(0.0f);
+  var a1_31 = vec4<f32>(0.0f);
+  let qend = 1120i;
+  var q = 0i;
+  for (; q + 3i < qend; q += 4i) {
+    let img0 = 0i;
+    let iq0 = (q + 0i) / 35i;
+    let h0 = iq0 * 2i + du;
+    let w0 = ((q + 0i) - iq0 * 35i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 5i + c4) * 4615i + i32(min(u32(h0), 64u)) * 71i + i32(min(u32(w0), 70u))], u32(h0) < 65u && u32(w0) < 71u);
+    let dv0_0 = b1[ol0 * 1120i + (q + 0i)];
+    let dv0_1 = b1[ol1 * 1120i + (q + 0i)];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    let img1 = 0i;
+    let iq1 = (q + 1i) / 35i;
+    let h1 = iq1 * 2i + du;
+    let w1 = ((q + 1i) - iq1 * 35i) * 2i + dv;
+    let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 5i + c4) * 4615i + i32(min(u32(h1), 64u)) * 71i + i32(min(u32(w1), 70u))], u32(h1) < 65u && u32(w1) < 71u);
+    let dv1_0 = b1[ol0 * 1120i + (q + 1i)];
+    let dv1_1 = b1[ol1 * 1120i + (q + 1i)];
+    let s1_0 = subgroupBroadcast(xv1, 0u);
+    let s1_1 = subgroupBroadcast(xv1, 1u);
+    let s1_2 = subgroupBroadcast(xv1, 2u);
+    let s1_3 = subgroupBroadcast(xv1, 3u);
+    let s1_4 = subgroupBroadcast(xv1, 4u);
+    let s1_5 = subgroupBroadcast(xv1, 5u);
+    let s1_6 = subgroupBroadcast(xv1, 6u);
+    let s1_7 = subgroupBroadcast(xv1, 7u);
+    let img2 = 0i;
+    let iq2 = (q + 2i) / 35i;
+    let h2 = iq2 * 2i + du;
+    let w2 = ((q + 2i) - iq2 * 35i) * 2i + dv;
+    let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 5i + c4) * 4615i + i32(min(u32(h2), 64u)) * 71i + i32(min(u32(w2), 70u))], u32(h2) < 65u && u32(w2) < 71u);
+    let dv2_0 = b1[ol0 * 1120i + (q + 2i)];
+    let dv2_1 = b1[ol1 * 1120i + (q + 2i)];
+    let s2_0 = subgroupBroadcast(xv2, 0u);
+    let s2_1 = subgroupBroadcast(xv2, 1u);
+    let s2_2 = subgroupBroadcast(xv2, 2u);
+    let s2_3 = subgroupBroadcast(xv2, 3u);
+    let s2_4 = subgroupBroadcast(xv2, 4u);
+    let s2_5 = subgroupBroadcast(xv2, 5u);
+    let s2_6 = subgroupBroadcast(xv2, 6u);
+    let s2_7 = subgroupBroadcast(xv2, 7u);
+    let img3 = 0i;
+    let iq3 = (q + 3i) / 35i;
+    let h3 = iq3 * 2i + du;
+    let w3 = ((q + 3i) - iq3 * 35i) * 2i + dv;
+    let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 5i + c4) * 4615i + i32(min(u32(h3), 64u)) * 71i + i32(min(u32(w3), 70u))], u32(h3) < 65u && u32(w3) < 71u);
+    let dv3_0 = b1[ol0 * 1120i + (q + 3i)];
+    let dv3_1 = b1[ol1 * 1120i + (q + 3i)];
+    let s3_0 = subgroupBroadcast(xv3, 0u);
+    let s3_1 = subgroupBroadcast(xv3, 1u);
+    let s3_2 = subgroupBroadcast(xv3, 2u);
+    let s3_3 = subgroupBroadcast(xv3, 3u);
+    let s3_4 = subgroupBroadcast(xv3, 4u);
+    let s3_5 = subgroupBroadcast(xv3, 5u);
+    let s3_6 = subgroupBroadcast(xv3, 6u);
+    let s3_7 = subgroupBroadcast(xv3, 7u);
+    a0_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_0);
+    a0_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_1);
+    a0_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_2);
+    a0_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_3);
+    a0_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_4);
+    a0_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_5);
+    a0_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_6);
+    a0_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_7);
+    a0_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_8);
+    a0_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_9);
+    a0_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_10);
+    a0_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_11);
+    a0_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_12);
+    a0_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_13);
+    a0_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_14);
+    a0_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_15);
+    a0_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_16);
+    a0_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_17);
+    a0_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_18);
+    a0_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_19);
+    a0_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_20);
+    a0_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_21);
+    a0_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_22);
+    a0_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_23);
+    a0_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_24);
+    a0_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_25);
+    a0_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_26);
+    a0_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_27);
+    a0_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_28);
+    a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
+    a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
+    a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
+    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
+    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
+    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
+    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
+    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
+    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
+    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
+    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
+    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
+    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
+    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
+    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
+    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
+    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
+    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
+    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
+    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
+    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
+    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
+    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
+    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
+    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
+    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
+    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
+    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
+    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
+    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
+    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
+    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
+    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
+    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
+    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  for (; q < qend; q++) {
+    let img0 = 0i;
+    let iq0 = q / 35i;
+    let h0 = iq0 * 2i + du;
+    let w0 = (q - iq0 * 35i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 5i + c4) * 4615i + i32(min(u32(h0), 64u)) * 71i + i32(min(u32(w0), 70u))], u32(h0) < 65u && u32(w0) < 71u);
+    let dv0_0 = b1[ol0 * 1120i + q];
+    let dv0_1 = b1[ol1 * 1120i + q];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    a0_0 = fma(vec4<f32>(s0_0.x), dv0_0, a0_0);
+    a0_1 = fma(vec4<f32>(s0_0.y), dv0_0, a0_1);
+    a0_2 = fma(vec4<f32>(s0_0.z), dv0_0, a0_2);
+    a0_3 = fma(vec4<f32>(s0_0.w), dv0_0, a0_3);
+    a0_4 = fma(vec4<f32>(s0_1.x), dv0_0, a0_4);
+    a0_5 = fma(vec4<f32>(s0_1.y), dv0_0, a0_5);
+    a0_6 = fma(vec4<f32>(s0_1.z), dv0_0, a0_6);
+    a0_7 = fma(vec4<f32>(s0_1.w), dv0_0, a0_7);
+    a0_8 = fma(vec4<f32>(s0_2.x), dv0_0, a0_8);
+    a0_9 = fma(vec4<f32>(s0_2.y), dv0_0, a0_9);
+    a0_10 = fma(vec4<f32>(s0_2.z), dv0_0, a0_10);
+    a0_11 = fma(vec4<f32>(s0_2.w), dv0_0, a0_11);
+    a0_12 = fma(vec4<f32>(s0_3.x), dv0_0, a0_12);
+    a0_13 = fma(vec4<f32>(s0_3.y), dv0_0, a0_13);
+    a0_14 = fma(vec4<f32>(s0_3.z), dv0_0, a0_14);
+    a0_15 = fma(vec4<f32>(s0_3.w), dv0_0, a0_15);
+    a0_16 = fma(vec4<f32>(s0_4.x), dv0_0, a0_16);
+    a0_17 = fma(vec4<f32>(s0_4.y), dv0_0, a0_17);
+    a0_18 = fma(vec4<f32>(s0_4.z), dv0_0, a0_18);
+    a0_19 = fma(vec4<f32>(s0_4.w), dv0_0, a0_19);
+    a0_20 = fma(vec4<f32>(s0_5.x), dv0_0, a0_20);
+    a0_21 = fma(vec4<f32>(s0_5.y), dv0_0, a0_21);
+    a0_22 = fma(vec4<f32>(s0_5.z), dv0_0, a0_22);
+    a0_23 = fma(vec4<f32>(s0_5.w), dv0_0, a0_23);
+    a0_24 = fma(vec4<f32>(s0_6.x), dv0_0, a0_24);
+    a0_25 = fma(vec4<f32>(s0_6.y), dv0_0, a0_25);
+    a0_26 = fma(vec4<f32>(s0_6.z), dv0_0, a0_26);
+    a0_27 = fma(vec4<f32>(s0_6.w), dv0_0, a0_27);
+    a0_28 = fma(vec4<f32>(s0_7.x), dv0_0, a0_28);
+    a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
+    a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
+    a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
+    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
+    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
+    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
+    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
+    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
+    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
+    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
+    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
+    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
+    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
+    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
+    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
+    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
+    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
+    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
+    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
+    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
+    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
+    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
+    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
+    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
+    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
+    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
+    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
+    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
+    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
+    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
+    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
+    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
+    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
+    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
+    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
+  }
+  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let o = o0 + t;
-      let n = col0 + lane + q * 8i;
-      if (o >= 64i || n >= 304i) { continue; }
-      let ci = n / 16i;
-      let u = (n % 16i) / 4i;
-      let v = n % 4i;
+      let row = t % 32i;
+      let gq = i32(wid.x) * 8i + row / 4i;
+      let ci = (gq % 5i) * 4i + row % 4i;
+      let tap = gq / 5i;
+      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      if (gq >= 80i || ci >= 19i || o >= 64i) { continue; }
+      let u = tap / 4i;
+      let v = tap % 4i;
       b2[o * 304i + ci * 16i + u * 4i + v] = tile[t][q];
     }
   }
 }
 `;
 
-// shader 32: first used by forward_backward_011_conv2dWeightGrad_D1_conv2
-const shader32 = `
+// shader 38: first used by forward_backward_011_conv2dWeightGrad_D1_conv2
+const shader38 = `
 // conv2d weight-gradient: f32[1,19,65,71] with f32[1,64,32,35] -> [64,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 1120
-// threads 1280, workgroup 64; FLOPs 43581440; bytes 715284
+// threads 1280, workgroup 64; FLOPs 43581440; bytes 733744
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -2794,16 +3661,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h = i * 2i - 1i + u * 1i;
     let w = j * 2i - 1i + v * 1i;
     let ok = h >= 0i && h < 65i && w >= 0i && w < 71i;
-    let xi = n * 87685i + clamp(h, 0i, 64i) * 71i + clamp(w, 0i, 70i);
-    let di = n * 71680i + i * 35i + j;
-    let d0 = b1[di + o0 * 1120i];
-    let d1 = b1[di + o1 * 1120i];
-    let d2 = b1[di + o2 * 1120i];
-    let d3 = b1[di + o3 * 1120i];
-    let x0 = select(0.0f, b0[xi + c0 * 4615i], ok);
-    let x1 = select(0.0f, b0[xi + c1 * 4615i], ok);
-    let x2 = select(0.0f, b0[xi + c2 * 4615i], ok);
-    let x3 = select(0.0f, b0[xi + c3 * 4615i], ok);
+    let xi = (n * 23075i + clamp(h, 0i, 64i) * 71i + clamp(w, 0i, 70i)) * 4i;
+    let di = (n * 17920i + i * 35i + j) * 4i;
+    let d0 = b1[di + (o0 >> 2u) * 4480i + (o0 & 3i)];
+    let d1 = b1[di + (o1 >> 2u) * 4480i + (o1 & 3i)];
+    let d2 = b1[di + (o2 >> 2u) * 4480i + (o2 & 3i)];
+    let d3 = b1[di + (o3 >> 2u) * 4480i + (o3 & 3i)];
+    let x0 = select(0.0f, b0[xi + (c0 >> 2u) * 18460i + (c0 & 3i)], ok);
+    let x1 = select(0.0f, b0[xi + (c1 >> 2u) * 18460i + (c1 & 3i)], ok);
+    let x2 = select(0.0f, b0[xi + (c2 >> 2u) * 18460i + (c2 & 3i)], ok);
+    let x3 = select(0.0f, b0[xi + (c3 >> 2u) * 18460i + (c3 & 3i)], ok);
     a0_0 = fma(d0, x0, a0_0);
     a0_1 = fma(d0, x1, a0_1);
     a0_2 = fma(d0, x2, a0_2);
@@ -2831,8 +3698,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 33: first used by forward_backward_012_sum_D1_conv2
-const shader33 = `
+// shader 39: first used by forward_backward_012_sum_D1_conv2_cpu
+const shader39 = `
+enable subgroups;
+// sum over axes [0,2,3] of f32[1,64,32,35]: 64 outputs x 1120 elements, 1 split(s)
+// one 8-lane subgroup per output
+// CPU variant: workgroup = one 8-lane subgroup; grid 64x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < 1120i; kk += 8i) {
+    part = part + b0[(o % 64i) * 1120i + ((kk / 35i) % 32i) * 35i + (kk % 35i)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, 4u);
+  acc = acc + subgroupShuffleXor(acc, 2u);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % 64i)] = acc;
+  }
+}
+`;
+
+// shader 40: first used by forward_backward_012_sum_D1_conv2
+const shader40 = `
 // sum over axes [0,2,3] of f32[1,64,32,35]: 64 outputs x 1120 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 71680; bytes 286976
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2849,8 +3742,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 34: first used by forward_backward_013_pointwise_D1_conv2
-const shader34 = `
+// shader 41: first used by forward_backward_013_pointwise_D1_conv2
+const shader41 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2864,114 +3757,323 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 35: first used by forward_backward_014_conv2dWeightGrad_D1_conv1_cpu
-const shader35 = `
+// shader 42: first used by forward_backward_014_conv2dWeightGrad_D1_conv1_cpu
+const shader42 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,32,35] with f32[1,128,16,17] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 272
-// 16 out-channels x 32 (c,u,v) columns per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 32x8x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// CPU variant: workgroup = one 8-lane subgroup; grid 32x2x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let col0 = i32(wid.x) * 32i;
-  let o0 = i32(wid.y) * 16i;
-  let n0 = min(col0 + lane + 0i, 1023i);
-  let tap0 = n0 % 16i;
-  let xo0 = (n0 / 16i) * 1120i;
-  let du0 = (tap0 / 4i) * 1i - 1i;
-  let dv0 = (tap0 % 4i) * 1i - 1i;
-  let n1 = min(col0 + lane + 8i, 1023i);
-  let tap1 = n1 % 16i;
-  let xo1 = (n1 / 16i) * 1120i;
-  let du1 = (tap1 / 4i) * 1i - 1i;
-  let dv1 = (tap1 % 4i) * 1i - 1i;
-  let n2 = min(col0 + lane + 16i, 1023i);
-  let tap2 = n2 % 16i;
-  let xo2 = (n2 / 16i) * 1120i;
-  let du2 = (tap2 / 4i) * 1i - 1i;
-  let dv2 = (tap2 % 4i) * 1i - 1i;
-  let n3 = min(col0 + lane + 24i, 1023i);
-  let tap3 = n3 % 16i;
-  let xo3 = (n3 / 16i) * 1120i;
-  let du3 = (tap3 / 4i) * 1i - 1i;
-  let dv3 = (tap3 % 4i) * 1i - 1i;
-  let dyo0 = min(o0 + lane + 0i, 127i) * 272i;
-  let dyo1 = min(o0 + lane + 8i, 127i) * 272i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  for (var q = 0i; q < 272i; q++) {
-    let img = q / 272i;
-    let i = (q / 17i) % 16i;
-    let j = q % 17i;
-    let xi = img * 71680i;
-    let h0 = i * 2i + du0;
-    let w0 = j * 2i + dv0;
-    let x0 = select(0.0f, b0[xi + xo0 + clamp(h0, 0i, 31i) * 35i + clamp(w0, 0i, 34i)], h0 >= 0i && h0 < 32i && w0 >= 0i && w0 < 35i);
-    let h1 = i * 2i + du1;
-    let w1 = j * 2i + dv1;
-    let x1 = select(0.0f, b0[xi + xo1 + clamp(h1, 0i, 31i) * 35i + clamp(w1, 0i, 34i)], h1 >= 0i && h1 < 32i && w1 >= 0i && w1 < 35i);
-    let h2 = i * 2i + du2;
-    let w2 = j * 2i + dv2;
-    let x2 = select(0.0f, b0[xi + xo2 + clamp(h2, 0i, 31i) * 35i + clamp(w2, 0i, 34i)], h2 >= 0i && h2 < 32i && w2 >= 0i && w2 < 35i);
-    let h3 = i * 2i + du3;
-    let w3 = j * 2i + dv3;
-    let x3 = select(0.0f, b0[xi + xo3 + clamp(h3, 0i, 31i) * 35i + clamp(w3, 0i, 34i)], h3 >= 0i && h3 < 32i && w3 >= 0i && w3 < 35i);
-    let xv = vec4<f32>(x0, x1, x2, x3);
-    let di = img * 34816i + i * 17i + j;
-    let d0 = b1[di + dyo0];
-    let d1 = b1[di + dyo1];
-    a0 = fma(vec4<f32>(subgroupBroadcast(d0, 0u)), xv, a0);
-    a1 = fma(vec4<f32>(subgroupBroadcast(d0, 1u)), xv, a1);
-    a2 = fma(vec4<f32>(subgroupBroadcast(d0, 2u)), xv, a2);
-    a3 = fma(vec4<f32>(subgroupBroadcast(d0, 3u)), xv, a3);
-    a4 = fma(vec4<f32>(subgroupBroadcast(d0, 4u)), xv, a4);
-    a5 = fma(vec4<f32>(subgroupBroadcast(d0, 5u)), xv, a5);
-    a6 = fma(vec4<f32>(subgroupBroadcast(d0, 6u)), xv, a6);
-    a7 = fma(vec4<f32>(subgroupBroadcast(d0, 7u)), xv, a7);
-    a8 = fma(vec4<f32>(subgroupBroadcast(d1, 0u)), xv, a8);
-    a9 = fma(vec4<f32>(subgroupBroadcast(d1, 1u)), xv, a9);
-    a10 = fma(vec4<f32>(subgroupBroadcast(d1, 2u)), xv, a10);
-    a11 = fma(vec4<f32>(subgroupBroadcast(d1, 3u)), xv, a11);
-    a12 = fma(vec4<f32>(subgroupBroadcast(d1, 4u)), xv, a12);
-    a13 = fma(vec4<f32>(subgroupBroadcast(d1, 5u)), xv, a13);
-    a14 = fma(vec4<f32>(subgroupBroadcast(d1, 6u)), xv, a14);
-    a15 = fma(vec4<f32>(subgroupBroadcast(d1, 7u)), xv, a15);
+  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let ol0 = min(o4_0, 31i);
+  let o4_1 = i32(wid.y) * 16i + 8i + lane;
+  let ol1 = min(o4_1, 31i);
+  let grp = min(i32(wid.x) * 8i + lane, 255i);
+  let c4 = grp % 16i;
+  let tap = grp / 16i;
+  let du = (tap / 4i) * 1i - 1i;
+  let dv = (tap % 4i) * 1i - 1i;
+  var a0_0 = vec4<f32>(0.0f);
+  var a0_1 = vec4<f32>(0.0f);
+  var a0_2 = vec4<f32>(0.0f);
+  var a0_3 = vec4<f32>(0.0f);
+  var a0_4 = vec4<f32>(0.0f);
+  var a0_5 = vec4<f32>(0.0f);
+  var a0_6 = vec4<f32>(0.0f);
+  var a0_7 = vec4<f32>(0.0f);
+  var a0_8 = vec4<f32>(0.0f);
+  var a0_9 = vec4<f32>(0.0f);
+  var a0_10 = vec4<f32>(0.0f);
+  var a0_11 = vec4<f32>(0.0f);
+  var a0_12 = vec4<f32>(0.0f);
+  var a0_13 = vec4<f32>(0.0f);
+  var a0_14 = vec4<f32>(0.0f);
+  var a0_15 = vec4<f32>(0.0f);
+  var a0_16 = vec4<f32>(0.0f);
+  var a0_17 = vec4<f32>(0.0f);
+  var a0_18 = vec4<f32>(0.0f);
+  var a0_19 = vec4<f32>(0.0f);
+  var a0_20 = vec4<f32>(0.0f);
+  var a0_21 = vec4<f32>(0.0f);
+  var a0_22 = vec4<f32>(0.0f);
+  var a0_23 = vec4<f32>(0.0f);
+  var a0_24 = vec4<f32>(0.0f);
+  var a0_25 = vec4<f32>(0.0f);
+  var a0_26 = vec4<f32>(0.0f);
+  var a0_27 = vec4<f32>(0.0f);
+  var a0_28 = vec4<f32>(0.0f);
+  var a0_29 = vec4<f32>(0.0f);
+  var a0_30 = vec4<f32>(0.0f);
+  var a0_31 = vec4<f32>(0.0f);
+  var a1_0 = vec4<f32>(0.0f);
+  var a1_1 = vec4<f32>(0.0f);
+  var a1_2 = vec4<f32>(0.0f);
+  var a1_3 = vec4<f32>(0.0f);
+  var a1_4 = vec4<f32>(0.0f);
+  var a1_5 = vec4<f32>(0.0f);
+  var a1_6 = vec4<f32>(0.0f);
+  var a1_7 = vec4<f32>(0.0f);
+  var a1_8 = vec4<f32>(0.0f);
+  var a1_9 = vec4<f32>(0.0f);
+  var a1_10 = vec4<f32>(0.0f);
+  var a1_11 = vec4<f32>(0.0f);
+  var a1_12 = vec4<f32>(0.0f);
+  var a1_13 = vec4<f32>(0.0f);
+  var a1_14 = vec4<f32>(0.0f);
+  var a1_15 = vec4<f32>(0.0f);
+  var a1_16 = vec4<f32>(0.0f);
+  var a1_17 = vec4<f32>(0.0f);
+  var a1_18 = vec4<f32>(0.0f);
+  var a1_19 = vec4<f32>(0.0f);
+  var a1_20 = vec4<f32>(0.0f);
+  var a1_21 = vec4<f32>(0.0f);
+  var a1_22 = vec4<f32>(0.0f);
+  var a1_23 = vec4<f32>(0.0f);
+  var a1_24 = vec4<f32>(0.0f);
+  var a1_25 = vec4<f32>(0.0f);
+  var a1_26 = vec4<f32>(0.0f);
+  var a1_27 = vec4<f32>(0.0f);
+  var a1_28 = vec4<f32>(0.0f);
+  var a1_29 = vec4<f32>(0.0f);
+  var a1_30 = vec4<f32>(0.0f);
+  var a1_31 = vec4<f32>(0.0f);
+  let qend = 272i;
+  var q = 0i;
+  for (; q + 3i < qend; q += 4i) {
+    let img0 = 0i;
+    let iq0 = (q + 0i) / 17i;
+    let h0 = iq0 * 2i + du;
+    let w0 = ((q + 0i) - iq0 * 17i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 16i + c4) * 1120i + i32(min(u32(h0), 31u)) * 35i + i32(min(u32(w0), 34u))], u32(h0) < 32u && u32(w0) < 35u);
+    let dv0_0 = b1[ol0 * 272i + (q + 0i)];
+    let dv0_1 = b1[ol1 * 272i + (q + 0i)];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    let img1 = 0i;
+    let iq1 = (q + 1i) / 17i;
+    let h1 = iq1 * 2i + du;
+    let w1 = ((q + 1i) - iq1 * 17i) * 2i + dv;
+    let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 16i + c4) * 1120i + i32(min(u32(h1), 31u)) * 35i + i32(min(u32(w1), 34u))], u32(h1) < 32u && u32(w1) < 35u);
+    let dv1_0 = b1[ol0 * 272i + (q + 1i)];
+    let dv1_1 = b1[ol1 * 272i + (q + 1i)];
+    let s1_0 = subgroupBroadcast(xv1, 0u);
+    let s1_1 = subgroupBroadcast(xv1, 1u);
+    let s1_2 = subgroupBroadcast(xv1, 2u);
+    let s1_3 = subgroupBroadcast(xv1, 3u);
+    let s1_4 = subgroupBroadcast(xv1, 4u);
+    let s1_5 = subgroupBroadcast(xv1, 5u);
+    let s1_6 = subgroupBroadcast(xv1, 6u);
+    let s1_7 = subgroupBroadcast(xv1, 7u);
+    let img2 = 0i;
+    let iq2 = (q + 2i) / 17i;
+    let h2 = iq2 * 2i + du;
+    let w2 = ((q + 2i) - iq2 * 17i) * 2i + dv;
+    let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 16i + c4) * 1120i + i32(min(u32(h2), 31u)) * 35i + i32(min(u32(w2), 34u))], u32(h2) < 32u && u32(w2) < 35u);
+    let dv2_0 = b1[ol0 * 272i + (q + 2i)];
+    let dv2_1 = b1[ol1 * 272i + (q + 2i)];
+    let s2_0 = subgroupBroadcast(xv2, 0u);
+    let s2_1 = subgroupBroadcast(xv2, 1u);
+    let s2_2 = subgroupBroadcast(xv2, 2u);
+    let s2_3 = subgroupBroadcast(xv2, 3u);
+    let s2_4 = subgroupBroadcast(xv2, 4u);
+    let s2_5 = subgroupBroadcast(xv2, 5u);
+    let s2_6 = subgroupBroadcast(xv2, 6u);
+    let s2_7 = subgroupBroadcast(xv2, 7u);
+    let img3 = 0i;
+    let iq3 = (q + 3i) / 17i;
+    let h3 = iq3 * 2i + du;
+    let w3 = ((q + 3i) - iq3 * 17i) * 2i + dv;
+    let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 16i + c4) * 1120i + i32(min(u32(h3), 31u)) * 35i + i32(min(u32(w3), 34u))], u32(h3) < 32u && u32(w3) < 35u);
+    let dv3_0 = b1[ol0 * 272i + (q + 3i)];
+    let dv3_1 = b1[ol1 * 272i + (q + 3i)];
+    let s3_0 = subgroupBroadcast(xv3, 0u);
+    let s3_1 = subgroupBroadcast(xv3, 1u);
+    let s3_2 = subgroupBroadcast(xv3, 2u);
+    let s3_3 = subgroupBroadcast(xv3, 3u);
+    let s3_4 = subgroupBroadcast(xv3, 4u);
+    let s3_5 = subgroupBroadcast(xv3, 5u);
+    let s3_6 = subgroupBroadcast(xv3, 6u);
+    let s3_7 = subgroupBroadcast(xv3, 7u);
+    a0_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_0);
+    a0_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_1);
+    a0_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_2);
+    a0_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_3);
+    a0_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_4);
+    a0_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_5);
+    a0_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_6);
+    a0_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_7);
+    a0_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_8);
+    a0_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_9);
+    a0_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_10);
+    a0_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_11);
+    a0_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_12);
+    a0_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_13);
+    a0_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_14);
+    a0_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_15);
+    a0_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_16);
+    a0_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_17);
+    a0_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_18);
+    a0_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_19);
+    a0_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_20);
+    a0_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_21);
+    a0_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_22);
+    a0_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_23);
+    a0_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_24);
+    a0_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_25);
+    a0_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_26);
+    a0_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_27);
+    a0_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_28);
+    a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
+    a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
+    a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
+    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
+    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
+    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
+    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
+    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
+    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
+    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
+    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
+    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
+    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
+    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
+    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
+    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
+    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
+    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
+    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
+    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
+    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
+    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
+    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
+    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
+    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
+    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
+    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
+    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
+    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
+    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
+    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
+    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
+    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
+    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
+    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  for (; q < qend; q++) {
+    let img0 = 0i;
+    let iq0 = q / 17i;
+    let h0 = iq0 * 2i + du;
+    let w0 = (q - iq0 * 17i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 16i + c4) * 1120i + i32(min(u32(h0), 31u)) * 35i + i32(min(u32(w0), 34u))], u32(h0) < 32u && u32(w0) < 35u);
+    let dv0_0 = b1[ol0 * 272i + q];
+    let dv0_1 = b1[ol1 * 272i + q];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    a0_0 = fma(vec4<f32>(s0_0.x), dv0_0, a0_0);
+    a0_1 = fma(vec4<f32>(s0_0.y), dv0_0, a0_1);
+    a0_2 = fma(vec4<f32>(s0_0.z), dv0_0, a0_2);
+    a0_3 = fma(vec4<f32>(s0_0.w), dv0_0, a0_3);
+    a0_4 = fma(vec4<f32>(s0_1.x), dv0_0, a0_4);
+    a0_5 = fma(vec4<f32>(s0_1.y), dv0_0, a0_5);
+    a0_6 = fma(vec4<f32>(s0_1.z), dv0_0, a0_6);
+    a0_7 = fma(vec4<f32>(s0_1.w), dv0_0, a0_7);
+    a0_8 = fma(vec4<f32>(s0_2.x), dv0_0, a0_8);
+    a0_9 = fma(vec4<f32>(s0_2.y), dv0_0, a0_9);
+    a0_10 = fma(vec4<f32>(s0_2.z), dv0_0, a0_10);
+    a0_11 = fma(vec4<f32>(s0_2.w), dv0_0, a0_11);
+    a0_12 = fma(vec4<f32>(s0_3.x), dv0_0, a0_12);
+    a0_13 = fma(vec4<f32>(s0_3.y), dv0_0, a0_13);
+    a0_14 = fma(vec4<f32>(s0_3.z), dv0_0, a0_14);
+    a0_15 = fma(vec4<f32>(s0_3.w), dv0_0, a0_15);
+    a0_16 = fma(vec4<f32>(s0_4.x), dv0_0, a0_16);
+    a0_17 = fma(vec4<f32>(s0_4.y), dv0_0, a0_17);
+    a0_18 = fma(vec4<f32>(s0_4.z), dv0_0, a0_18);
+    a0_19 = fma(vec4<f32>(s0_4.w), dv0_0, a0_19);
+    a0_20 = fma(vec4<f32>(s0_5.x), dv0_0, a0_20);
+    a0_21 = fma(vec4<f32>(s0_5.y), dv0_0, a0_21);
+    a0_22 = fma(vec4<f32>(s0_5.z), dv0_0, a0_22);
+    a0_23 = fma(vec4<f32>(s0_5.w), dv0_0, a0_23);
+    a0_24 = fma(vec4<f32>(s0_6.x), dv0_0, a0_24);
+    a0_25 = fma(vec4<f32>(s0_6.y), dv0_0, a0_25);
+    a0_26 = fma(vec4<f32>(s0_6.z), dv0_0, a0_26);
+    a0_27 = fma(vec4<f32>(s0_6.w), dv0_0, a0_27);
+    a0_28 = fma(vec4<f32>(s0_7.x), dv0_0, a0_28);
+    a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
+    a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
+    a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
+    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
+    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
+    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
+    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
+    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
+    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
+    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
+    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
+    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
+    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
+    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
+    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
+    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
+    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
+    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
+    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
+    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
+    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
+    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
+    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
+    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
+    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
+    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
+    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
+    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
+    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
+    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
+    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
+    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
+    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
+    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
+    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
+  }
+  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let o = o0 + t;
-      let n = col0 + lane + q * 8i;
-      if (o >= 128i || n >= 1024i) { continue; }
-      let ci = n / 16i;
-      let u = (n % 16i) / 4i;
-      let v = n % 4i;
+      let row = t % 32i;
+      let gq = i32(wid.x) * 8i + row / 4i;
+      let ci = (gq % 16i) * 4i + row % 4i;
+      let tap = gq / 16i;
+      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      if (gq >= 256i || ci >= 64i || o >= 128i) { continue; }
+      let u = tap / 4i;
+      let v = tap % 4i;
       b2[o * 1024i + ci * 16i + u * 4i + v] = tile[t][q];
     }
   }
 }
 `;
 
-// shader 36: first used by forward_backward_014_conv2dWeightGrad_D1_conv1
-const shader36 = `
+// shader 43: first used by forward_backward_014_conv2dWeightGrad_D1_conv1
+const shader43 = `
 // conv2d weight-gradient: f32[1,64,32,35] with f32[1,128,16,17] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 272
 // threads 8192, workgroup 64; FLOPs 71303168; bytes 950272
@@ -3019,16 +4121,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h = i * 2i - 1i + u * 1i;
     let w = j * 2i - 1i + v * 1i;
     let ok = h >= 0i && h < 32i && w >= 0i && w < 35i;
-    let xi = n * 71680i + clamp(h, 0i, 31i) * 35i + clamp(w, 0i, 34i);
-    let di = n * 34816i + i * 17i + j;
-    let d0 = b1[di + o0 * 272i];
-    let d1 = b1[di + o1 * 272i];
-    let d2 = b1[di + o2 * 272i];
-    let d3 = b1[di + o3 * 272i];
-    let x0 = select(0.0f, b0[xi + c0 * 1120i], ok);
-    let x1 = select(0.0f, b0[xi + c1 * 1120i], ok);
-    let x2 = select(0.0f, b0[xi + c2 * 1120i], ok);
-    let x3 = select(0.0f, b0[xi + c3 * 1120i], ok);
+    let xi = (n * 17920i + clamp(h, 0i, 31i) * 35i + clamp(w, 0i, 34i)) * 4i;
+    let di = (n * 8704i + i * 17i + j) * 4i;
+    let d0 = b1[di + (o0 >> 2u) * 1088i + (o0 & 3i)];
+    let d1 = b1[di + (o1 >> 2u) * 1088i + (o1 & 3i)];
+    let d2 = b1[di + (o2 >> 2u) * 1088i + (o2 & 3i)];
+    let d3 = b1[di + (o3 >> 2u) * 1088i + (o3 & 3i)];
+    let x0 = select(0.0f, b0[xi + (c0 >> 2u) * 4480i + (c0 & 3i)], ok);
+    let x1 = select(0.0f, b0[xi + (c1 >> 2u) * 4480i + (c1 & 3i)], ok);
+    let x2 = select(0.0f, b0[xi + (c2 >> 2u) * 4480i + (c2 & 3i)], ok);
+    let x3 = select(0.0f, b0[xi + (c3 >> 2u) * 4480i + (c3 & 3i)], ok);
     a0_0 = fma(d0, x0, a0_0);
     a0_1 = fma(d0, x1, a0_1);
     a0_2 = fma(d0, x2, a0_2);
@@ -3056,8 +4158,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 37: first used by forward_backward_015_sum_D1_conv3
-const shader37 = `
+// shader 44: first used by forward_backward_015_sum_D1_conv3_cpu
+const shader44 = `
+enable subgroups;
+// sum over axes [0,2,3] of f32[1,128,16,17]: 128 outputs x 272 elements, 1 split(s)
+// one 8-lane subgroup per output
+// CPU variant: workgroup = one 8-lane subgroup; grid 128x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < 272i; kk += 8i) {
+    part = part + b0[(o % 128i) * 272i + ((kk / 17i) % 16i) * 17i + (kk % 17i)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, 4u);
+  acc = acc + subgroupShuffleXor(acc, 2u);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % 128i)] = acc;
+  }
+}
+`;
+
+// shader 45: first used by forward_backward_015_sum_D1_conv3
+const shader45 = `
 // sum over axes [0,2,3] of f32[1,128,16,17]: 128 outputs x 272 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 34816; bytes 139776
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3074,8 +4202,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 38: first used by forward_backward_016_pointwise_D1_conv3
-const shader38 = `
+// shader 46: first used by forward_backward_016_pointwise_D1_conv3
+const shader46 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3089,114 +4217,323 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 39: first used by forward_backward_017_conv2dWeightGrad_D1_conv2_cpu
-const shader39 = `
+// shader 47: first used by forward_backward_017_conv2dWeightGrad_D1_conv2_cpu
+const shader47 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,16,17] with f32[1,256,8,8] -> [256,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 64
-// 16 out-channels x 32 (c,u,v) columns per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 64x16x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// CPU variant: workgroup = one 8-lane subgroup; grid 64x4x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let col0 = i32(wid.x) * 32i;
-  let o0 = i32(wid.y) * 16i;
-  let n0 = min(col0 + lane + 0i, 2047i);
-  let tap0 = n0 % 16i;
-  let xo0 = (n0 / 16i) * 272i;
-  let du0 = (tap0 / 4i) * 1i - 1i;
-  let dv0 = (tap0 % 4i) * 1i - 1i;
-  let n1 = min(col0 + lane + 8i, 2047i);
-  let tap1 = n1 % 16i;
-  let xo1 = (n1 / 16i) * 272i;
-  let du1 = (tap1 / 4i) * 1i - 1i;
-  let dv1 = (tap1 % 4i) * 1i - 1i;
-  let n2 = min(col0 + lane + 16i, 2047i);
-  let tap2 = n2 % 16i;
-  let xo2 = (n2 / 16i) * 272i;
-  let du2 = (tap2 / 4i) * 1i - 1i;
-  let dv2 = (tap2 % 4i) * 1i - 1i;
-  let n3 = min(col0 + lane + 24i, 2047i);
-  let tap3 = n3 % 16i;
-  let xo3 = (n3 / 16i) * 272i;
-  let du3 = (tap3 / 4i) * 1i - 1i;
-  let dv3 = (tap3 % 4i) * 1i - 1i;
-  let dyo0 = min(o0 + lane + 0i, 255i) * 64i;
-  let dyo1 = min(o0 + lane + 8i, 255i) * 64i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  for (var q = 0i; q < 64i; q++) {
-    let img = q / 64i;
-    let i = (q / 8i) % 8i;
-    let j = q % 8i;
-    let xi = img * 34816i;
-    let h0 = i * 2i + du0;
-    let w0 = j * 2i + dv0;
-    let x0 = select(0.0f, b0[xi + xo0 + clamp(h0, 0i, 15i) * 17i + clamp(w0, 0i, 16i)], h0 >= 0i && h0 < 16i && w0 >= 0i && w0 < 17i);
-    let h1 = i * 2i + du1;
-    let w1 = j * 2i + dv1;
-    let x1 = select(0.0f, b0[xi + xo1 + clamp(h1, 0i, 15i) * 17i + clamp(w1, 0i, 16i)], h1 >= 0i && h1 < 16i && w1 >= 0i && w1 < 17i);
-    let h2 = i * 2i + du2;
-    let w2 = j * 2i + dv2;
-    let x2 = select(0.0f, b0[xi + xo2 + clamp(h2, 0i, 15i) * 17i + clamp(w2, 0i, 16i)], h2 >= 0i && h2 < 16i && w2 >= 0i && w2 < 17i);
-    let h3 = i * 2i + du3;
-    let w3 = j * 2i + dv3;
-    let x3 = select(0.0f, b0[xi + xo3 + clamp(h3, 0i, 15i) * 17i + clamp(w3, 0i, 16i)], h3 >= 0i && h3 < 16i && w3 >= 0i && w3 < 17i);
-    let xv = vec4<f32>(x0, x1, x2, x3);
-    let di = img * 16384i + i * 8i + j;
-    let d0 = b1[di + dyo0];
-    let d1 = b1[di + dyo1];
-    a0 = fma(vec4<f32>(subgroupBroadcast(d0, 0u)), xv, a0);
-    a1 = fma(vec4<f32>(subgroupBroadcast(d0, 1u)), xv, a1);
-    a2 = fma(vec4<f32>(subgroupBroadcast(d0, 2u)), xv, a2);
-    a3 = fma(vec4<f32>(subgroupBroadcast(d0, 3u)), xv, a3);
-    a4 = fma(vec4<f32>(subgroupBroadcast(d0, 4u)), xv, a4);
-    a5 = fma(vec4<f32>(subgroupBroadcast(d0, 5u)), xv, a5);
-    a6 = fma(vec4<f32>(subgroupBroadcast(d0, 6u)), xv, a6);
-    a7 = fma(vec4<f32>(subgroupBroadcast(d0, 7u)), xv, a7);
-    a8 = fma(vec4<f32>(subgroupBroadcast(d1, 0u)), xv, a8);
-    a9 = fma(vec4<f32>(subgroupBroadcast(d1, 1u)), xv, a9);
-    a10 = fma(vec4<f32>(subgroupBroadcast(d1, 2u)), xv, a10);
-    a11 = fma(vec4<f32>(subgroupBroadcast(d1, 3u)), xv, a11);
-    a12 = fma(vec4<f32>(subgroupBroadcast(d1, 4u)), xv, a12);
-    a13 = fma(vec4<f32>(subgroupBroadcast(d1, 5u)), xv, a13);
-    a14 = fma(vec4<f32>(subgroupBroadcast(d1, 6u)), xv, a14);
-    a15 = fma(vec4<f32>(subgroupBroadcast(d1, 7u)), xv, a15);
+  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let ol0 = min(o4_0, 63i);
+  let o4_1 = i32(wid.y) * 16i + 8i + lane;
+  let ol1 = min(o4_1, 63i);
+  let grp = min(i32(wid.x) * 8i + lane, 511i);
+  let c4 = grp % 32i;
+  let tap = grp / 32i;
+  let du = (tap / 4i) * 1i - 1i;
+  let dv = (tap % 4i) * 1i - 1i;
+  var a0_0 = vec4<f32>(0.0f);
+  var a0_1 = vec4<f32>(0.0f);
+  var a0_2 = vec4<f32>(0.0f);
+  var a0_3 = vec4<f32>(0.0f);
+  var a0_4 = vec4<f32>(0.0f);
+  var a0_5 = vec4<f32>(0.0f);
+  var a0_6 = vec4<f32>(0.0f);
+  var a0_7 = vec4<f32>(0.0f);
+  var a0_8 = vec4<f32>(0.0f);
+  var a0_9 = vec4<f32>(0.0f);
+  var a0_10 = vec4<f32>(0.0f);
+  var a0_11 = vec4<f32>(0.0f);
+  var a0_12 = vec4<f32>(0.0f);
+  var a0_13 = vec4<f32>(0.0f);
+  var a0_14 = vec4<f32>(0.0f);
+  var a0_15 = vec4<f32>(0.0f);
+  var a0_16 = vec4<f32>(0.0f);
+  var a0_17 = vec4<f32>(0.0f);
+  var a0_18 = vec4<f32>(0.0f);
+  var a0_19 = vec4<f32>(0.0f);
+  var a0_20 = vec4<f32>(0.0f);
+  var a0_21 = vec4<f32>(0.0f);
+  var a0_22 = vec4<f32>(0.0f);
+  var a0_23 = vec4<f32>(0.0f);
+  var a0_24 = vec4<f32>(0.0f);
+  var a0_25 = vec4<f32>(0.0f);
+  var a0_26 = vec4<f32>(0.0f);
+  var a0_27 = vec4<f32>(0.0f);
+  var a0_28 = vec4<f32>(0.0f);
+  var a0_29 = vec4<f32>(0.0f);
+  var a0_30 = vec4<f32>(0.0f);
+  var a0_31 = vec4<f32>(0.0f);
+  var a1_0 = vec4<f32>(0.0f);
+  var a1_1 = vec4<f32>(0.0f);
+  var a1_2 = vec4<f32>(0.0f);
+  var a1_3 = vec4<f32>(0.0f);
+  var a1_4 = vec4<f32>(0.0f);
+  var a1_5 = vec4<f32>(0.0f);
+  var a1_6 = vec4<f32>(0.0f);
+  var a1_7 = vec4<f32>(0.0f);
+  var a1_8 = vec4<f32>(0.0f);
+  var a1_9 = vec4<f32>(0.0f);
+  var a1_10 = vec4<f32>(0.0f);
+  var a1_11 = vec4<f32>(0.0f);
+  var a1_12 = vec4<f32>(0.0f);
+  var a1_13 = vec4<f32>(0.0f);
+  var a1_14 = vec4<f32>(0.0f);
+  var a1_15 = vec4<f32>(0.0f);
+  var a1_16 = vec4<f32>(0.0f);
+  var a1_17 = vec4<f32>(0.0f);
+  var a1_18 = vec4<f32>(0.0f);
+  var a1_19 = vec4<f32>(0.0f);
+  var a1_20 = vec4<f32>(0.0f);
+  var a1_21 = vec4<f32>(0.0f);
+  var a1_22 = vec4<f32>(0.0f);
+  var a1_23 = vec4<f32>(0.0f);
+  var a1_24 = vec4<f32>(0.0f);
+  var a1_25 = vec4<f32>(0.0f);
+  var a1_26 = vec4<f32>(0.0f);
+  var a1_27 = vec4<f32>(0.0f);
+  var a1_28 = vec4<f32>(0.0f);
+  var a1_29 = vec4<f32>(0.0f);
+  var a1_30 = vec4<f32>(0.0f);
+  var a1_31 = vec4<f32>(0.0f);
+  let qend = 64i;
+  var q = 0i;
+  for (; q + 3i < qend; q += 4i) {
+    let img0 = 0i;
+    let iq0 = (q + 0i) / 8i;
+    let h0 = iq0 * 2i + du;
+    let w0 = ((q + 0i) - iq0 * 8i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 272i + i32(min(u32(h0), 15u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 16u && u32(w0) < 17u);
+    let dv0_0 = b1[ol0 * 64i + (q + 0i)];
+    let dv0_1 = b1[ol1 * 64i + (q + 0i)];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    let img1 = 0i;
+    let iq1 = (q + 1i) / 8i;
+    let h1 = iq1 * 2i + du;
+    let w1 = ((q + 1i) - iq1 * 8i) * 2i + dv;
+    let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 32i + c4) * 272i + i32(min(u32(h1), 15u)) * 17i + i32(min(u32(w1), 16u))], u32(h1) < 16u && u32(w1) < 17u);
+    let dv1_0 = b1[ol0 * 64i + (q + 1i)];
+    let dv1_1 = b1[ol1 * 64i + (q + 1i)];
+    let s1_0 = subgroupBroadcast(xv1, 0u);
+    let s1_1 = subgroupBroadcast(xv1, 1u);
+    let s1_2 = subgroupBroadcast(xv1, 2u);
+    let s1_3 = subgroupBroadcast(xv1, 3u);
+    let s1_4 = subgroupBroadcast(xv1, 4u);
+    let s1_5 = subgroupBroadcast(xv1, 5u);
+    let s1_6 = subgroupBroadcast(xv1, 6u);
+    let s1_7 = subgroupBroadcast(xv1, 7u);
+    let img2 = 0i;
+    let iq2 = (q + 2i) / 8i;
+    let h2 = iq2 * 2i + du;
+    let w2 = ((q + 2i) - iq2 * 8i) * 2i + dv;
+    let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 32i + c4) * 272i + i32(min(u32(h2), 15u)) * 17i + i32(min(u32(w2), 16u))], u32(h2) < 16u && u32(w2) < 17u);
+    let dv2_0 = b1[ol0 * 64i + (q + 2i)];
+    let dv2_1 = b1[ol1 * 64i + (q + 2i)];
+    let s2_0 = subgroupBroadcast(xv2, 0u);
+    let s2_1 = subgroupBroadcast(xv2, 1u);
+    let s2_2 = subgroupBroadcast(xv2, 2u);
+    let s2_3 = subgroupBroadcast(xv2, 3u);
+    let s2_4 = subgroupBroadcast(xv2, 4u);
+    let s2_5 = subgroupBroadcast(xv2, 5u);
+    let s2_6 = subgroupBroadcast(xv2, 6u);
+    let s2_7 = subgroupBroadcast(xv2, 7u);
+    let img3 = 0i;
+    let iq3 = (q + 3i) / 8i;
+    let h3 = iq3 * 2i + du;
+    let w3 = ((q + 3i) - iq3 * 8i) * 2i + dv;
+    let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 32i + c4) * 272i + i32(min(u32(h3), 15u)) * 17i + i32(min(u32(w3), 16u))], u32(h3) < 16u && u32(w3) < 17u);
+    let dv3_0 = b1[ol0 * 64i + (q + 3i)];
+    let dv3_1 = b1[ol1 * 64i + (q + 3i)];
+    let s3_0 = subgroupBroadcast(xv3, 0u);
+    let s3_1 = subgroupBroadcast(xv3, 1u);
+    let s3_2 = subgroupBroadcast(xv3, 2u);
+    let s3_3 = subgroupBroadcast(xv3, 3u);
+    let s3_4 = subgroupBroadcast(xv3, 4u);
+    let s3_5 = subgroupBroadcast(xv3, 5u);
+    let s3_6 = subgroupBroadcast(xv3, 6u);
+    let s3_7 = subgroupBroadcast(xv3, 7u);
+    a0_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_0);
+    a0_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_1);
+    a0_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_2);
+    a0_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_3);
+    a0_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_4);
+    a0_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_5);
+    a0_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_6);
+    a0_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_7);
+    a0_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_8);
+    a0_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_9);
+    a0_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_10);
+    a0_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_11);
+    a0_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_12);
+    a0_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_13);
+    a0_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_14);
+    a0_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_15);
+    a0_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_16);
+    a0_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_17);
+    a0_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_18);
+    a0_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_19);
+    a0_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_20);
+    a0_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_21);
+    a0_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_22);
+    a0_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_23);
+    a0_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_24);
+    a0_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_25);
+    a0_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_26);
+    a0_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_27);
+    a0_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_28);
+    a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
+    a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
+    a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
+    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
+    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
+    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
+    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
+    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
+    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
+    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
+    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
+    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
+    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
+    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
+    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
+    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
+    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
+    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
+    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
+    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
+    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
+    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
+    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
+    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
+    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
+    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
+    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
+    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
+    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
+    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
+    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
+    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
+    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
+    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
+    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  for (; q < qend; q++) {
+    let img0 = 0i;
+    let iq0 = q / 8i;
+    let h0 = iq0 * 2i + du;
+    let w0 = (q - iq0 * 8i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 272i + i32(min(u32(h0), 15u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 16u && u32(w0) < 17u);
+    let dv0_0 = b1[ol0 * 64i + q];
+    let dv0_1 = b1[ol1 * 64i + q];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    a0_0 = fma(vec4<f32>(s0_0.x), dv0_0, a0_0);
+    a0_1 = fma(vec4<f32>(s0_0.y), dv0_0, a0_1);
+    a0_2 = fma(vec4<f32>(s0_0.z), dv0_0, a0_2);
+    a0_3 = fma(vec4<f32>(s0_0.w), dv0_0, a0_3);
+    a0_4 = fma(vec4<f32>(s0_1.x), dv0_0, a0_4);
+    a0_5 = fma(vec4<f32>(s0_1.y), dv0_0, a0_5);
+    a0_6 = fma(vec4<f32>(s0_1.z), dv0_0, a0_6);
+    a0_7 = fma(vec4<f32>(s0_1.w), dv0_0, a0_7);
+    a0_8 = fma(vec4<f32>(s0_2.x), dv0_0, a0_8);
+    a0_9 = fma(vec4<f32>(s0_2.y), dv0_0, a0_9);
+    a0_10 = fma(vec4<f32>(s0_2.z), dv0_0, a0_10);
+    a0_11 = fma(vec4<f32>(s0_2.w), dv0_0, a0_11);
+    a0_12 = fma(vec4<f32>(s0_3.x), dv0_0, a0_12);
+    a0_13 = fma(vec4<f32>(s0_3.y), dv0_0, a0_13);
+    a0_14 = fma(vec4<f32>(s0_3.z), dv0_0, a0_14);
+    a0_15 = fma(vec4<f32>(s0_3.w), dv0_0, a0_15);
+    a0_16 = fma(vec4<f32>(s0_4.x), dv0_0, a0_16);
+    a0_17 = fma(vec4<f32>(s0_4.y), dv0_0, a0_17);
+    a0_18 = fma(vec4<f32>(s0_4.z), dv0_0, a0_18);
+    a0_19 = fma(vec4<f32>(s0_4.w), dv0_0, a0_19);
+    a0_20 = fma(vec4<f32>(s0_5.x), dv0_0, a0_20);
+    a0_21 = fma(vec4<f32>(s0_5.y), dv0_0, a0_21);
+    a0_22 = fma(vec4<f32>(s0_5.z), dv0_0, a0_22);
+    a0_23 = fma(vec4<f32>(s0_5.w), dv0_0, a0_23);
+    a0_24 = fma(vec4<f32>(s0_6.x), dv0_0, a0_24);
+    a0_25 = fma(vec4<f32>(s0_6.y), dv0_0, a0_25);
+    a0_26 = fma(vec4<f32>(s0_6.z), dv0_0, a0_26);
+    a0_27 = fma(vec4<f32>(s0_6.w), dv0_0, a0_27);
+    a0_28 = fma(vec4<f32>(s0_7.x), dv0_0, a0_28);
+    a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
+    a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
+    a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
+    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
+    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
+    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
+    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
+    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
+    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
+    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
+    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
+    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
+    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
+    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
+    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
+    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
+    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
+    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
+    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
+    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
+    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
+    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
+    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
+    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
+    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
+    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
+    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
+    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
+    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
+    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
+    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
+    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
+    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
+    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
+    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
+  }
+  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let o = o0 + t;
-      let n = col0 + lane + q * 8i;
-      if (o >= 256i || n >= 2048i) { continue; }
-      let ci = n / 16i;
-      let u = (n % 16i) / 4i;
-      let v = n % 4i;
+      let row = t % 32i;
+      let gq = i32(wid.x) * 8i + row / 4i;
+      let ci = (gq % 32i) * 4i + row % 4i;
+      let tap = gq / 32i;
+      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      if (gq >= 512i || ci >= 128i || o >= 256i) { continue; }
+      let u = tap / 4i;
+      let v = tap % 4i;
       b2[o * 2048i + ci * 16i + u * 4i + v] = tile[t][q];
     }
   }
 }
 `;
 
-// shader 40: first used by forward_backward_017_conv2dWeightGrad_D1_conv2
-const shader40 = `
+// shader 48: first used by forward_backward_017_conv2dWeightGrad_D1_conv2
+const shader48 = `
 // conv2d weight-gradient: f32[1,128,16,17] with f32[1,256,8,8] -> [256,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 64
 // threads 32768, workgroup 64; FLOPs 67108864; bytes 2301952
@@ -3244,16 +4581,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h = i * 2i - 1i + u * 1i;
     let w = j * 2i - 1i + v * 1i;
     let ok = h >= 0i && h < 16i && w >= 0i && w < 17i;
-    let xi = n * 34816i + clamp(h, 0i, 15i) * 17i + clamp(w, 0i, 16i);
-    let di = n * 16384i + i * 8i + j;
-    let d0 = b1[di + o0 * 64i];
-    let d1 = b1[di + o1 * 64i];
-    let d2 = b1[di + o2 * 64i];
-    let d3 = b1[di + o3 * 64i];
-    let x0 = select(0.0f, b0[xi + c0 * 272i], ok);
-    let x1 = select(0.0f, b0[xi + c1 * 272i], ok);
-    let x2 = select(0.0f, b0[xi + c2 * 272i], ok);
-    let x3 = select(0.0f, b0[xi + c3 * 272i], ok);
+    let xi = (n * 8704i + clamp(h, 0i, 15i) * 17i + clamp(w, 0i, 16i)) * 4i;
+    let di = (n * 4096i + i * 8i + j) * 4i;
+    let d0 = b1[di + (o0 >> 2u) * 256i + (o0 & 3i)];
+    let d1 = b1[di + (o1 >> 2u) * 256i + (o1 & 3i)];
+    let d2 = b1[di + (o2 >> 2u) * 256i + (o2 & 3i)];
+    let d3 = b1[di + (o3 >> 2u) * 256i + (o3 & 3i)];
+    let x0 = select(0.0f, b0[xi + (c0 >> 2u) * 1088i + (c0 & 3i)], ok);
+    let x1 = select(0.0f, b0[xi + (c1 >> 2u) * 1088i + (c1 & 3i)], ok);
+    let x2 = select(0.0f, b0[xi + (c2 >> 2u) * 1088i + (c2 & 3i)], ok);
+    let x3 = select(0.0f, b0[xi + (c3 >> 2u) * 1088i + (c3 & 3i)], ok);
     a0_0 = fma(d0, x0, a0_0);
     a0_1 = fma(d0, x1, a0_1);
     a0_2 = fma(d0, x2, a0_2);
@@ -3281,8 +4618,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 41: first used by forward_backward_018_sum_D1_conv4
-const shader41 = `
+// shader 49: first used by forward_backward_018_sum_D1_conv4_cpu
+const shader49 = `
+enable subgroups;
+// sum over axes [0,2,3] of f32[1,256,8,8]: 256 outputs x 64 elements, 1 split(s)
+// one 8-lane subgroup per output
+// CPU variant: workgroup = one 8-lane subgroup; grid 256x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < 64i; kk += 8i) {
+    part = part + b0[(o % 256i) * 64i + ((kk / 8i) % 8i) * 8i + (kk % 8i)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, 4u);
+  acc = acc + subgroupShuffleXor(acc, 2u);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % 256i)] = acc;
+  }
+}
+`;
+
+// shader 50: first used by forward_backward_018_sum_D1_conv4
+const shader50 = `
 // sum over axes [0,2,3] of f32[1,256,8,8]: 256 outputs x 64 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 16384; bytes 66560
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3299,8 +4662,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 42: first used by forward_backward_019_pointwise_D1_conv4
-const shader42 = `
+// shader 51: first used by forward_backward_019_pointwise_D1_conv4
+const shader51 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3314,114 +4677,323 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 43: first used by forward_backward_020_conv2dWeightGrad_D1_conv3_cpu
-const shader43 = `
+// shader 52: first used by forward_backward_020_conv2dWeightGrad_D1_conv3_cpu
+const shader52 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,8,8] with f32[1,512,4,4] -> [512,256,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 16
-// 16 out-channels x 32 (c,u,v) columns per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 128x32x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// CPU variant: workgroup = one 8-lane subgroup; grid 128x8x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let col0 = i32(wid.x) * 32i;
-  let o0 = i32(wid.y) * 16i;
-  let n0 = min(col0 + lane + 0i, 4095i);
-  let tap0 = n0 % 16i;
-  let xo0 = (n0 / 16i) * 64i;
-  let du0 = (tap0 / 4i) * 1i - 1i;
-  let dv0 = (tap0 % 4i) * 1i - 1i;
-  let n1 = min(col0 + lane + 8i, 4095i);
-  let tap1 = n1 % 16i;
-  let xo1 = (n1 / 16i) * 64i;
-  let du1 = (tap1 / 4i) * 1i - 1i;
-  let dv1 = (tap1 % 4i) * 1i - 1i;
-  let n2 = min(col0 + lane + 16i, 4095i);
-  let tap2 = n2 % 16i;
-  let xo2 = (n2 / 16i) * 64i;
-  let du2 = (tap2 / 4i) * 1i - 1i;
-  let dv2 = (tap2 % 4i) * 1i - 1i;
-  let n3 = min(col0 + lane + 24i, 4095i);
-  let tap3 = n3 % 16i;
-  let xo3 = (n3 / 16i) * 64i;
-  let du3 = (tap3 / 4i) * 1i - 1i;
-  let dv3 = (tap3 % 4i) * 1i - 1i;
-  let dyo0 = min(o0 + lane + 0i, 511i) * 16i;
-  let dyo1 = min(o0 + lane + 8i, 511i) * 16i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  for (var q = 0i; q < 16i; q++) {
-    let img = q / 16i;
-    let i = (q / 4i) % 4i;
-    let j = q % 4i;
-    let xi = img * 16384i;
-    let h0 = i * 2i + du0;
-    let w0 = j * 2i + dv0;
-    let x0 = select(0.0f, b0[xi + xo0 + clamp(h0, 0i, 7i) * 8i + clamp(w0, 0i, 7i)], h0 >= 0i && h0 < 8i && w0 >= 0i && w0 < 8i);
-    let h1 = i * 2i + du1;
-    let w1 = j * 2i + dv1;
-    let x1 = select(0.0f, b0[xi + xo1 + clamp(h1, 0i, 7i) * 8i + clamp(w1, 0i, 7i)], h1 >= 0i && h1 < 8i && w1 >= 0i && w1 < 8i);
-    let h2 = i * 2i + du2;
-    let w2 = j * 2i + dv2;
-    let x2 = select(0.0f, b0[xi + xo2 + clamp(h2, 0i, 7i) * 8i + clamp(w2, 0i, 7i)], h2 >= 0i && h2 < 8i && w2 >= 0i && w2 < 8i);
-    let h3 = i * 2i + du3;
-    let w3 = j * 2i + dv3;
-    let x3 = select(0.0f, b0[xi + xo3 + clamp(h3, 0i, 7i) * 8i + clamp(w3, 0i, 7i)], h3 >= 0i && h3 < 8i && w3 >= 0i && w3 < 8i);
-    let xv = vec4<f32>(x0, x1, x2, x3);
-    let di = img * 8192i + i * 4i + j;
-    let d0 = b1[di + dyo0];
-    let d1 = b1[di + dyo1];
-    a0 = fma(vec4<f32>(subgroupBroadcast(d0, 0u)), xv, a0);
-    a1 = fma(vec4<f32>(subgroupBroadcast(d0, 1u)), xv, a1);
-    a2 = fma(vec4<f32>(subgroupBroadcast(d0, 2u)), xv, a2);
-    a3 = fma(vec4<f32>(subgroupBroadcast(d0, 3u)), xv, a3);
-    a4 = fma(vec4<f32>(subgroupBroadcast(d0, 4u)), xv, a4);
-    a5 = fma(vec4<f32>(subgroupBroadcast(d0, 5u)), xv, a5);
-    a6 = fma(vec4<f32>(subgroupBroadcast(d0, 6u)), xv, a6);
-    a7 = fma(vec4<f32>(subgroupBroadcast(d0, 7u)), xv, a7);
-    a8 = fma(vec4<f32>(subgroupBroadcast(d1, 0u)), xv, a8);
-    a9 = fma(vec4<f32>(subgroupBroadcast(d1, 1u)), xv, a9);
-    a10 = fma(vec4<f32>(subgroupBroadcast(d1, 2u)), xv, a10);
-    a11 = fma(vec4<f32>(subgroupBroadcast(d1, 3u)), xv, a11);
-    a12 = fma(vec4<f32>(subgroupBroadcast(d1, 4u)), xv, a12);
-    a13 = fma(vec4<f32>(subgroupBroadcast(d1, 5u)), xv, a13);
-    a14 = fma(vec4<f32>(subgroupBroadcast(d1, 6u)), xv, a14);
-    a15 = fma(vec4<f32>(subgroupBroadcast(d1, 7u)), xv, a15);
+  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let ol0 = min(o4_0, 127i);
+  let o4_1 = i32(wid.y) * 16i + 8i + lane;
+  let ol1 = min(o4_1, 127i);
+  let grp = min(i32(wid.x) * 8i + lane, 1023i);
+  let c4 = grp % 64i;
+  let tap = grp / 64i;
+  let du = (tap / 4i) * 1i - 1i;
+  let dv = (tap % 4i) * 1i - 1i;
+  var a0_0 = vec4<f32>(0.0f);
+  var a0_1 = vec4<f32>(0.0f);
+  var a0_2 = vec4<f32>(0.0f);
+  var a0_3 = vec4<f32>(0.0f);
+  var a0_4 = vec4<f32>(0.0f);
+  var a0_5 = vec4<f32>(0.0f);
+  var a0_6 = vec4<f32>(0.0f);
+  var a0_7 = vec4<f32>(0.0f);
+  var a0_8 = vec4<f32>(0.0f);
+  var a0_9 = vec4<f32>(0.0f);
+  var a0_10 = vec4<f32>(0.0f);
+  var a0_11 = vec4<f32>(0.0f);
+  var a0_12 = vec4<f32>(0.0f);
+  var a0_13 = vec4<f32>(0.0f);
+  var a0_14 = vec4<f32>(0.0f);
+  var a0_15 = vec4<f32>(0.0f);
+  var a0_16 = vec4<f32>(0.0f);
+  var a0_17 = vec4<f32>(0.0f);
+  var a0_18 = vec4<f32>(0.0f);
+  var a0_19 = vec4<f32>(0.0f);
+  var a0_20 = vec4<f32>(0.0f);
+  var a0_21 = vec4<f32>(0.0f);
+  var a0_22 = vec4<f32>(0.0f);
+  var a0_23 = vec4<f32>(0.0f);
+  var a0_24 = vec4<f32>(0.0f);
+  var a0_25 = vec4<f32>(0.0f);
+  var a0_26 = vec4<f32>(0.0f);
+  var a0_27 = vec4<f32>(0.0f);
+  var a0_28 = vec4<f32>(0.0f);
+  var a0_29 = vec4<f32>(0.0f);
+  var a0_30 = vec4<f32>(0.0f);
+  var a0_31 = vec4<f32>(0.0f);
+  var a1_0 = vec4<f32>(0.0f);
+  var a1_1 = vec4<f32>(0.0f);
+  var a1_2 = vec4<f32>(0.0f);
+  var a1_3 = vec4<f32>(0.0f);
+  var a1_4 = vec4<f32>(0.0f);
+  var a1_5 = vec4<f32>(0.0f);
+  var a1_6 = vec4<f32>(0.0f);
+  var a1_7 = vec4<f32>(0.0f);
+  var a1_8 = vec4<f32>(0.0f);
+  var a1_9 = vec4<f32>(0.0f);
+  var a1_10 = vec4<f32>(0.0f);
+  var a1_11 = vec4<f32>(0.0f);
+  var a1_12 = vec4<f32>(0.0f);
+  var a1_13 = vec4<f32>(0.0f);
+  var a1_14 = vec4<f32>(0.0f);
+  var a1_15 = vec4<f32>(0.0f);
+  var a1_16 = vec4<f32>(0.0f);
+  var a1_17 = vec4<f32>(0.0f);
+  var a1_18 = vec4<f32>(0.0f);
+  var a1_19 = vec4<f32>(0.0f);
+  var a1_20 = vec4<f32>(0.0f);
+  var a1_21 = vec4<f32>(0.0f);
+  var a1_22 = vec4<f32>(0.0f);
+  var a1_23 = vec4<f32>(0.0f);
+  var a1_24 = vec4<f32>(0.0f);
+  var a1_25 = vec4<f32>(0.0f);
+  var a1_26 = vec4<f32>(0.0f);
+  var a1_27 = vec4<f32>(0.0f);
+  var a1_28 = vec4<f32>(0.0f);
+  var a1_29 = vec4<f32>(0.0f);
+  var a1_30 = vec4<f32>(0.0f);
+  var a1_31 = vec4<f32>(0.0f);
+  let qend = 16i;
+  var q = 0i;
+  for (; q + 3i < qend; q += 4i) {
+    let img0 = 0i;
+    let iq0 = (q + 0i) / 4i;
+    let h0 = iq0 * 2i + du;
+    let w0 = ((q + 0i) - iq0 * 4i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 64i + i32(min(u32(h0), 7u)) * 8i + i32(min(u32(w0), 7u))], u32(h0) < 8u && u32(w0) < 8u);
+    let dv0_0 = b1[ol0 * 16i + (q + 0i)];
+    let dv0_1 = b1[ol1 * 16i + (q + 0i)];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    let img1 = 0i;
+    let iq1 = (q + 1i) / 4i;
+    let h1 = iq1 * 2i + du;
+    let w1 = ((q + 1i) - iq1 * 4i) * 2i + dv;
+    let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 64i + c4) * 64i + i32(min(u32(h1), 7u)) * 8i + i32(min(u32(w1), 7u))], u32(h1) < 8u && u32(w1) < 8u);
+    let dv1_0 = b1[ol0 * 16i + (q + 1i)];
+    let dv1_1 = b1[ol1 * 16i + (q + 1i)];
+    let s1_0 = subgroupBroadcast(xv1, 0u);
+    let s1_1 = subgroupBroadcast(xv1, 1u);
+    let s1_2 = subgroupBroadcast(xv1, 2u);
+    let s1_3 = subgroupBroadcast(xv1, 3u);
+    let s1_4 = subgroupBroadcast(xv1, 4u);
+    let s1_5 = subgroupBroadcast(xv1, 5u);
+    let s1_6 = subgroupBroadcast(xv1, 6u);
+    let s1_7 = subgroupBroadcast(xv1, 7u);
+    let img2 = 0i;
+    let iq2 = (q + 2i) / 4i;
+    let h2 = iq2 * 2i + du;
+    let w2 = ((q + 2i) - iq2 * 4i) * 2i + dv;
+    let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 64i + c4) * 64i + i32(min(u32(h2), 7u)) * 8i + i32(min(u32(w2), 7u))], u32(h2) < 8u && u32(w2) < 8u);
+    let dv2_0 = b1[ol0 * 16i + (q + 2i)];
+    let dv2_1 = b1[ol1 * 16i + (q + 2i)];
+    let s2_0 = subgroupBroadcast(xv2, 0u);
+    let s2_1 = subgroupBroadcast(xv2, 1u);
+    let s2_2 = subgroupBroadcast(xv2, 2u);
+    let s2_3 = subgroupBroadcast(xv2, 3u);
+    let s2_4 = subgroupBroadcast(xv2, 4u);
+    let s2_5 = subgroupBroadcast(xv2, 5u);
+    let s2_6 = subgroupBroadcast(xv2, 6u);
+    let s2_7 = subgroupBroadcast(xv2, 7u);
+    let img3 = 0i;
+    let iq3 = (q + 3i) / 4i;
+    let h3 = iq3 * 2i + du;
+    let w3 = ((q + 3i) - iq3 * 4i) * 2i + dv;
+    let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 64i + c4) * 64i + i32(min(u32(h3), 7u)) * 8i + i32(min(u32(w3), 7u))], u32(h3) < 8u && u32(w3) < 8u);
+    let dv3_0 = b1[ol0 * 16i + (q + 3i)];
+    let dv3_1 = b1[ol1 * 16i + (q + 3i)];
+    let s3_0 = subgroupBroadcast(xv3, 0u);
+    let s3_1 = subgroupBroadcast(xv3, 1u);
+    let s3_2 = subgroupBroadcast(xv3, 2u);
+    let s3_3 = subgroupBroadcast(xv3, 3u);
+    let s3_4 = subgroupBroadcast(xv3, 4u);
+    let s3_5 = subgroupBroadcast(xv3, 5u);
+    let s3_6 = subgroupBroadcast(xv3, 6u);
+    let s3_7 = subgroupBroadcast(xv3, 7u);
+    a0_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_0);
+    a0_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_1);
+    a0_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_2);
+    a0_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_3);
+    a0_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_4);
+    a0_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_5);
+    a0_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_6);
+    a0_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_7);
+    a0_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_8);
+    a0_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_9);
+    a0_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_10);
+    a0_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_11);
+    a0_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_12);
+    a0_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_13);
+    a0_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_14);
+    a0_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_15);
+    a0_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_16);
+    a0_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_17);
+    a0_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_18);
+    a0_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_19);
+    a0_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_20);
+    a0_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_21);
+    a0_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_22);
+    a0_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_23);
+    a0_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_24);
+    a0_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_25);
+    a0_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_26);
+    a0_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_27);
+    a0_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_28);
+    a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
+    a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
+    a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
+    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
+    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
+    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
+    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
+    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
+    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
+    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
+    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
+    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
+    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
+    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
+    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
+    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
+    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
+    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
+    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
+    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
+    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
+    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
+    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
+    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
+    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
+    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
+    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
+    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
+    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
+    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
+    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
+    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
+    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
+    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
+    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  for (; q < qend; q++) {
+    let img0 = 0i;
+    let iq0 = q / 4i;
+    let h0 = iq0 * 2i + du;
+    let w0 = (q - iq0 * 4i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 64i + i32(min(u32(h0), 7u)) * 8i + i32(min(u32(w0), 7u))], u32(h0) < 8u && u32(w0) < 8u);
+    let dv0_0 = b1[ol0 * 16i + q];
+    let dv0_1 = b1[ol1 * 16i + q];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    a0_0 = fma(vec4<f32>(s0_0.x), dv0_0, a0_0);
+    a0_1 = fma(vec4<f32>(s0_0.y), dv0_0, a0_1);
+    a0_2 = fma(vec4<f32>(s0_0.z), dv0_0, a0_2);
+    a0_3 = fma(vec4<f32>(s0_0.w), dv0_0, a0_3);
+    a0_4 = fma(vec4<f32>(s0_1.x), dv0_0, a0_4);
+    a0_5 = fma(vec4<f32>(s0_1.y), dv0_0, a0_5);
+    a0_6 = fma(vec4<f32>(s0_1.z), dv0_0, a0_6);
+    a0_7 = fma(vec4<f32>(s0_1.w), dv0_0, a0_7);
+    a0_8 = fma(vec4<f32>(s0_2.x), dv0_0, a0_8);
+    a0_9 = fma(vec4<f32>(s0_2.y), dv0_0, a0_9);
+    a0_10 = fma(vec4<f32>(s0_2.z), dv0_0, a0_10);
+    a0_11 = fma(vec4<f32>(s0_2.w), dv0_0, a0_11);
+    a0_12 = fma(vec4<f32>(s0_3.x), dv0_0, a0_12);
+    a0_13 = fma(vec4<f32>(s0_3.y), dv0_0, a0_13);
+    a0_14 = fma(vec4<f32>(s0_3.z), dv0_0, a0_14);
+    a0_15 = fma(vec4<f32>(s0_3.w), dv0_0, a0_15);
+    a0_16 = fma(vec4<f32>(s0_4.x), dv0_0, a0_16);
+    a0_17 = fma(vec4<f32>(s0_4.y), dv0_0, a0_17);
+    a0_18 = fma(vec4<f32>(s0_4.z), dv0_0, a0_18);
+    a0_19 = fma(vec4<f32>(s0_4.w), dv0_0, a0_19);
+    a0_20 = fma(vec4<f32>(s0_5.x), dv0_0, a0_20);
+    a0_21 = fma(vec4<f32>(s0_5.y), dv0_0, a0_21);
+    a0_22 = fma(vec4<f32>(s0_5.z), dv0_0, a0_22);
+    a0_23 = fma(vec4<f32>(s0_5.w), dv0_0, a0_23);
+    a0_24 = fma(vec4<f32>(s0_6.x), dv0_0, a0_24);
+    a0_25 = fma(vec4<f32>(s0_6.y), dv0_0, a0_25);
+    a0_26 = fma(vec4<f32>(s0_6.z), dv0_0, a0_26);
+    a0_27 = fma(vec4<f32>(s0_6.w), dv0_0, a0_27);
+    a0_28 = fma(vec4<f32>(s0_7.x), dv0_0, a0_28);
+    a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
+    a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
+    a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
+    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
+    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
+    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
+    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
+    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
+    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
+    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
+    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
+    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
+    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
+    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
+    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
+    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
+    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
+    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
+    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
+    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
+    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
+    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
+    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
+    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
+    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
+    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
+    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
+    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
+    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
+    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
+    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
+    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
+    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
+    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
+    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
+  }
+  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let o = o0 + t;
-      let n = col0 + lane + q * 8i;
-      if (o >= 512i || n >= 4096i) { continue; }
-      let ci = n / 16i;
-      let u = (n % 16i) / 4i;
-      let v = n % 4i;
+      let row = t % 32i;
+      let gq = i32(wid.x) * 8i + row / 4i;
+      let ci = (gq % 64i) * 4i + row % 4i;
+      let tap = gq / 64i;
+      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      if (gq >= 1024i || ci >= 256i || o >= 512i) { continue; }
+      let u = tap / 4i;
+      let v = tap % 4i;
       b2[o * 4096i + ci * 16i + u * 4i + v] = tile[t][q];
     }
   }
 }
 `;
 
-// shader 44: first used by forward_backward_020_conv2dWeightGrad_D1_conv3
-const shader44 = `
+// shader 53: first used by forward_backward_020_conv2dWeightGrad_D1_conv3
+const shader53 = `
 // conv2d weight-gradient: f32[1,256,8,8] with f32[1,512,4,4] -> [512,256,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 16
 // threads 131072, workgroup 64; FLOPs 67108864; bytes 8486912
@@ -3469,16 +5041,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h = i * 2i - 1i + u * 1i;
     let w = j * 2i - 1i + v * 1i;
     let ok = h >= 0i && h < 8i && w >= 0i && w < 8i;
-    let xi = n * 16384i + clamp(h, 0i, 7i) * 8i + clamp(w, 0i, 7i);
-    let di = n * 8192i + i * 4i + j;
-    let d0 = b1[di + o0 * 16i];
-    let d1 = b1[di + o1 * 16i];
-    let d2 = b1[di + o2 * 16i];
-    let d3 = b1[di + o3 * 16i];
-    let x0 = select(0.0f, b0[xi + c0 * 64i], ok);
-    let x1 = select(0.0f, b0[xi + c1 * 64i], ok);
-    let x2 = select(0.0f, b0[xi + c2 * 64i], ok);
-    let x3 = select(0.0f, b0[xi + c3 * 64i], ok);
+    let xi = (n * 4096i + clamp(h, 0i, 7i) * 8i + clamp(w, 0i, 7i)) * 4i;
+    let di = (n * 2048i + i * 4i + j) * 4i;
+    let d0 = b1[di + (o0 >> 2u) * 64i + (o0 & 3i)];
+    let d1 = b1[di + (o1 >> 2u) * 64i + (o1 & 3i)];
+    let d2 = b1[di + (o2 >> 2u) * 64i + (o2 & 3i)];
+    let d3 = b1[di + (o3 >> 2u) * 64i + (o3 & 3i)];
+    let x0 = select(0.0f, b0[xi + (c0 >> 2u) * 256i + (c0 & 3i)], ok);
+    let x1 = select(0.0f, b0[xi + (c1 >> 2u) * 256i + (c1 & 3i)], ok);
+    let x2 = select(0.0f, b0[xi + (c2 >> 2u) * 256i + (c2 & 3i)], ok);
+    let x3 = select(0.0f, b0[xi + (c3 >> 2u) * 256i + (c3 & 3i)], ok);
     a0_0 = fma(d0, x0, a0_0);
     a0_1 = fma(d0, x1, a0_1);
     a0_2 = fma(d0, x2, a0_2);
@@ -3506,8 +5078,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 45: first used by forward_backward_021_sum_D1_classifier
-const shader45 = `
+// shader 54: first used by forward_backward_021_sum_D1_classifier
+const shader54 = `
 // sum over axes [0,2,3] of f32[1,512,4,4]: 512 outputs x 16 elements, 1 split(s)
 // threads 512, workgroup 64; FLOPs 8192; bytes 34816
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3524,8 +5096,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 46: first used by forward_backward_022_pointwise_D1_classifier
-const shader46 = `
+// shader 55: first used by forward_backward_022_pointwise_D1_classifier
+const shader55 = `
 // pointwise f32[512]
 // threads 512, workgroup 64; FLOPs 512; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3539,117 +5111,326 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 47: first used by forward_backward_023_conv2dWeightGrad_D1_conv4_cpu
-const shader47 = `
+// shader 56: first used by forward_backward_023_conv2dWeightGrad_D1_conv4_cpu
+const shader56 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,4,4] with f32[1,1,2,2] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 4
-// 16 out-channels x 32 (c,u,v) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 256x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let col0 = i32(wid.x) * 32i;
-  let o0 = i32(wid.y) * 16i;
-  let n0 = min(col0 + lane + 0i, 8191i);
-  let tap0 = n0 % 16i;
-  let xo0 = (n0 / 16i) * 16i;
-  let du0 = (tap0 / 4i) * 1i - 1i;
-  let dv0 = (tap0 % 4i) * 1i - 1i;
-  let n1 = min(col0 + lane + 8i, 8191i);
-  let tap1 = n1 % 16i;
-  let xo1 = (n1 / 16i) * 16i;
-  let du1 = (tap1 / 4i) * 1i - 1i;
-  let dv1 = (tap1 % 4i) * 1i - 1i;
-  let n2 = min(col0 + lane + 16i, 8191i);
-  let tap2 = n2 % 16i;
-  let xo2 = (n2 / 16i) * 16i;
-  let du2 = (tap2 / 4i) * 1i - 1i;
-  let dv2 = (tap2 % 4i) * 1i - 1i;
-  let n3 = min(col0 + lane + 24i, 8191i);
-  let tap3 = n3 % 16i;
-  let xo3 = (n3 / 16i) * 16i;
-  let du3 = (tap3 / 4i) * 1i - 1i;
-  let dv3 = (tap3 % 4i) * 1i - 1i;
-  let dyo0 = min(o0 + lane + 0i, 0i) * 4i;
-  let dyo1 = min(o0 + lane + 8i, 0i) * 4i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  for (var q = 0i; q < 4i; q++) {
-    let img = q / 4i;
-    let i = (q / 2i) % 2i;
-    let j = q % 2i;
-    let xi = img * 8192i;
-    let h0 = i * 2i + du0;
-    let w0 = j * 2i + dv0;
-    let x0 = select(0.0f, b0[xi + xo0 + clamp(h0, 0i, 3i) * 4i + clamp(w0, 0i, 3i)], h0 >= 0i && h0 < 4i && w0 >= 0i && w0 < 4i);
-    let h1 = i * 2i + du1;
-    let w1 = j * 2i + dv1;
-    let x1 = select(0.0f, b0[xi + xo1 + clamp(h1, 0i, 3i) * 4i + clamp(w1, 0i, 3i)], h1 >= 0i && h1 < 4i && w1 >= 0i && w1 < 4i);
-    let h2 = i * 2i + du2;
-    let w2 = j * 2i + dv2;
-    let x2 = select(0.0f, b0[xi + xo2 + clamp(h2, 0i, 3i) * 4i + clamp(w2, 0i, 3i)], h2 >= 0i && h2 < 4i && w2 >= 0i && w2 < 4i);
-    let h3 = i * 2i + du3;
-    let w3 = j * 2i + dv3;
-    let x3 = select(0.0f, b0[xi + xo3 + clamp(h3, 0i, 3i) * 4i + clamp(w3, 0i, 3i)], h3 >= 0i && h3 < 4i && w3 >= 0i && w3 < 4i);
-    let xv = vec4<f32>(x0, x1, x2, x3);
-    let di = img * 4i + i * 2i + j;
-    let d0 = b1[di + dyo0];
-    let d1 = b1[di + dyo1];
-    a0 = fma(vec4<f32>(subgroupBroadcast(d0, 0u)), xv, a0);
-    a1 = fma(vec4<f32>(subgroupBroadcast(d0, 1u)), xv, a1);
-    a2 = fma(vec4<f32>(subgroupBroadcast(d0, 2u)), xv, a2);
-    a3 = fma(vec4<f32>(subgroupBroadcast(d0, 3u)), xv, a3);
-    a4 = fma(vec4<f32>(subgroupBroadcast(d0, 4u)), xv, a4);
-    a5 = fma(vec4<f32>(subgroupBroadcast(d0, 5u)), xv, a5);
-    a6 = fma(vec4<f32>(subgroupBroadcast(d0, 6u)), xv, a6);
-    a7 = fma(vec4<f32>(subgroupBroadcast(d0, 7u)), xv, a7);
-    a8 = fma(vec4<f32>(subgroupBroadcast(d1, 0u)), xv, a8);
-    a9 = fma(vec4<f32>(subgroupBroadcast(d1, 1u)), xv, a9);
-    a10 = fma(vec4<f32>(subgroupBroadcast(d1, 2u)), xv, a10);
-    a11 = fma(vec4<f32>(subgroupBroadcast(d1, 3u)), xv, a11);
-    a12 = fma(vec4<f32>(subgroupBroadcast(d1, 4u)), xv, a12);
-    a13 = fma(vec4<f32>(subgroupBroadcast(d1, 5u)), xv, a13);
-    a14 = fma(vec4<f32>(subgroupBroadcast(d1, 6u)), xv, a14);
-    a15 = fma(vec4<f32>(subgroupBroadcast(d1, 7u)), xv, a15);
+  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let ol0 = min(o4_0, 0i);
+  let o4_1 = i32(wid.y) * 16i + 8i + lane;
+  let ol1 = min(o4_1, 0i);
+  let grp = min(i32(wid.x) * 8i + lane, 2047i);
+  let c4 = grp % 128i;
+  let tap = grp / 128i;
+  let du = (tap / 4i) * 1i - 1i;
+  let dv = (tap % 4i) * 1i - 1i;
+  var a0_0 = vec4<f32>(0.0f);
+  var a0_1 = vec4<f32>(0.0f);
+  var a0_2 = vec4<f32>(0.0f);
+  var a0_3 = vec4<f32>(0.0f);
+  var a0_4 = vec4<f32>(0.0f);
+  var a0_5 = vec4<f32>(0.0f);
+  var a0_6 = vec4<f32>(0.0f);
+  var a0_7 = vec4<f32>(0.0f);
+  var a0_8 = vec4<f32>(0.0f);
+  var a0_9 = vec4<f32>(0.0f);
+  var a0_10 = vec4<f32>(0.0f);
+  var a0_11 = vec4<f32>(0.0f);
+  var a0_12 = vec4<f32>(0.0f);
+  var a0_13 = vec4<f32>(0.0f);
+  var a0_14 = vec4<f32>(0.0f);
+  var a0_15 = vec4<f32>(0.0f);
+  var a0_16 = vec4<f32>(0.0f);
+  var a0_17 = vec4<f32>(0.0f);
+  var a0_18 = vec4<f32>(0.0f);
+  var a0_19 = vec4<f32>(0.0f);
+  var a0_20 = vec4<f32>(0.0f);
+  var a0_21 = vec4<f32>(0.0f);
+  var a0_22 = vec4<f32>(0.0f);
+  var a0_23 = vec4<f32>(0.0f);
+  var a0_24 = vec4<f32>(0.0f);
+  var a0_25 = vec4<f32>(0.0f);
+  var a0_26 = vec4<f32>(0.0f);
+  var a0_27 = vec4<f32>(0.0f);
+  var a0_28 = vec4<f32>(0.0f);
+  var a0_29 = vec4<f32>(0.0f);
+  var a0_30 = vec4<f32>(0.0f);
+  var a0_31 = vec4<f32>(0.0f);
+  var a1_0 = vec4<f32>(0.0f);
+  var a1_1 = vec4<f32>(0.0f);
+  var a1_2 = vec4<f32>(0.0f);
+  var a1_3 = vec4<f32>(0.0f);
+  var a1_4 = vec4<f32>(0.0f);
+  var a1_5 = vec4<f32>(0.0f);
+  var a1_6 = vec4<f32>(0.0f);
+  var a1_7 = vec4<f32>(0.0f);
+  var a1_8 = vec4<f32>(0.0f);
+  var a1_9 = vec4<f32>(0.0f);
+  var a1_10 = vec4<f32>(0.0f);
+  var a1_11 = vec4<f32>(0.0f);
+  var a1_12 = vec4<f32>(0.0f);
+  var a1_13 = vec4<f32>(0.0f);
+  var a1_14 = vec4<f32>(0.0f);
+  var a1_15 = vec4<f32>(0.0f);
+  var a1_16 = vec4<f32>(0.0f);
+  var a1_17 = vec4<f32>(0.0f);
+  var a1_18 = vec4<f32>(0.0f);
+  var a1_19 = vec4<f32>(0.0f);
+  var a1_20 = vec4<f32>(0.0f);
+  var a1_21 = vec4<f32>(0.0f);
+  var a1_22 = vec4<f32>(0.0f);
+  var a1_23 = vec4<f32>(0.0f);
+  var a1_24 = vec4<f32>(0.0f);
+  var a1_25 = vec4<f32>(0.0f);
+  var a1_26 = vec4<f32>(0.0f);
+  var a1_27 = vec4<f32>(0.0f);
+  var a1_28 = vec4<f32>(0.0f);
+  var a1_29 = vec4<f32>(0.0f);
+  var a1_30 = vec4<f32>(0.0f);
+  var a1_31 = vec4<f32>(0.0f);
+  let qend = 4i;
+  var q = 0i;
+  for (; q + 3i < qend; q += 4i) {
+    let img0 = 0i;
+    let iq0 = (q + 0i) / 2i;
+    let h0 = iq0 * 2i + du;
+    let w0 = ((q + 0i) - iq0 * 2i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 128i + c4) * 16i + i32(min(u32(h0), 3u)) * 4i + i32(min(u32(w0), 3u))], u32(h0) < 4u && u32(w0) < 4u);
+    let dv0_0 = b1[ol0 * 4i + (q + 0i)];
+    let dv0_1 = b1[ol1 * 4i + (q + 0i)];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    let img1 = 0i;
+    let iq1 = (q + 1i) / 2i;
+    let h1 = iq1 * 2i + du;
+    let w1 = ((q + 1i) - iq1 * 2i) * 2i + dv;
+    let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 128i + c4) * 16i + i32(min(u32(h1), 3u)) * 4i + i32(min(u32(w1), 3u))], u32(h1) < 4u && u32(w1) < 4u);
+    let dv1_0 = b1[ol0 * 4i + (q + 1i)];
+    let dv1_1 = b1[ol1 * 4i + (q + 1i)];
+    let s1_0 = subgroupBroadcast(xv1, 0u);
+    let s1_1 = subgroupBroadcast(xv1, 1u);
+    let s1_2 = subgroupBroadcast(xv1, 2u);
+    let s1_3 = subgroupBroadcast(xv1, 3u);
+    let s1_4 = subgroupBroadcast(xv1, 4u);
+    let s1_5 = subgroupBroadcast(xv1, 5u);
+    let s1_6 = subgroupBroadcast(xv1, 6u);
+    let s1_7 = subgroupBroadcast(xv1, 7u);
+    let img2 = 0i;
+    let iq2 = (q + 2i) / 2i;
+    let h2 = iq2 * 2i + du;
+    let w2 = ((q + 2i) - iq2 * 2i) * 2i + dv;
+    let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 128i + c4) * 16i + i32(min(u32(h2), 3u)) * 4i + i32(min(u32(w2), 3u))], u32(h2) < 4u && u32(w2) < 4u);
+    let dv2_0 = b1[ol0 * 4i + (q + 2i)];
+    let dv2_1 = b1[ol1 * 4i + (q + 2i)];
+    let s2_0 = subgroupBroadcast(xv2, 0u);
+    let s2_1 = subgroupBroadcast(xv2, 1u);
+    let s2_2 = subgroupBroadcast(xv2, 2u);
+    let s2_3 = subgroupBroadcast(xv2, 3u);
+    let s2_4 = subgroupBroadcast(xv2, 4u);
+    let s2_5 = subgroupBroadcast(xv2, 5u);
+    let s2_6 = subgroupBroadcast(xv2, 6u);
+    let s2_7 = subgroupBroadcast(xv2, 7u);
+    let img3 = 0i;
+    let iq3 = (q + 3i) / 2i;
+    let h3 = iq3 * 2i + du;
+    let w3 = ((q + 3i) - iq3 * 2i) * 2i + dv;
+    let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 128i + c4) * 16i + i32(min(u32(h3), 3u)) * 4i + i32(min(u32(w3), 3u))], u32(h3) < 4u && u32(w3) < 4u);
+    let dv3_0 = b1[ol0 * 4i + (q + 3i)];
+    let dv3_1 = b1[ol1 * 4i + (q + 3i)];
+    let s3_0 = subgroupBroadcast(xv3, 0u);
+    let s3_1 = subgroupBroadcast(xv3, 1u);
+    let s3_2 = subgroupBroadcast(xv3, 2u);
+    let s3_3 = subgroupBroadcast(xv3, 3u);
+    let s3_4 = subgroupBroadcast(xv3, 4u);
+    let s3_5 = subgroupBroadcast(xv3, 5u);
+    let s3_6 = subgroupBroadcast(xv3, 6u);
+    let s3_7 = subgroupBroadcast(xv3, 7u);
+    a0_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_0);
+    a0_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_1);
+    a0_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_2);
+    a0_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_3);
+    a0_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_4);
+    a0_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_5);
+    a0_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_6);
+    a0_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_7);
+    a0_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_8);
+    a0_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_9);
+    a0_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_10);
+    a0_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_11);
+    a0_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_12);
+    a0_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_13);
+    a0_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_14);
+    a0_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_15);
+    a0_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_16);
+    a0_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_17);
+    a0_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_18);
+    a0_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_19);
+    a0_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_20);
+    a0_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_21);
+    a0_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_22);
+    a0_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_23);
+    a0_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_24);
+    a0_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_25);
+    a0_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_26);
+    a0_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_27);
+    a0_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_28);
+    a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
+    a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
+    a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
+    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
+    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
+    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
+    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
+    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
+    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
+    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
+    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
+    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
+    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
+    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
+    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
+    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
+    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
+    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
+    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
+    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
+    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
+    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
+    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
+    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
+    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
+    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
+    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
+    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
+    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
+    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
+    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
+    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
+    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
+    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
+    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  for (; q < qend; q++) {
+    let img0 = 0i;
+    let iq0 = q / 2i;
+    let h0 = iq0 * 2i + du;
+    let w0 = (q - iq0 * 2i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 128i + c4) * 16i + i32(min(u32(h0), 3u)) * 4i + i32(min(u32(w0), 3u))], u32(h0) < 4u && u32(w0) < 4u);
+    let dv0_0 = b1[ol0 * 4i + q];
+    let dv0_1 = b1[ol1 * 4i + q];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    a0_0 = fma(vec4<f32>(s0_0.x), dv0_0, a0_0);
+    a0_1 = fma(vec4<f32>(s0_0.y), dv0_0, a0_1);
+    a0_2 = fma(vec4<f32>(s0_0.z), dv0_0, a0_2);
+    a0_3 = fma(vec4<f32>(s0_0.w), dv0_0, a0_3);
+    a0_4 = fma(vec4<f32>(s0_1.x), dv0_0, a0_4);
+    a0_5 = fma(vec4<f32>(s0_1.y), dv0_0, a0_5);
+    a0_6 = fma(vec4<f32>(s0_1.z), dv0_0, a0_6);
+    a0_7 = fma(vec4<f32>(s0_1.w), dv0_0, a0_7);
+    a0_8 = fma(vec4<f32>(s0_2.x), dv0_0, a0_8);
+    a0_9 = fma(vec4<f32>(s0_2.y), dv0_0, a0_9);
+    a0_10 = fma(vec4<f32>(s0_2.z), dv0_0, a0_10);
+    a0_11 = fma(vec4<f32>(s0_2.w), dv0_0, a0_11);
+    a0_12 = fma(vec4<f32>(s0_3.x), dv0_0, a0_12);
+    a0_13 = fma(vec4<f32>(s0_3.y), dv0_0, a0_13);
+    a0_14 = fma(vec4<f32>(s0_3.z), dv0_0, a0_14);
+    a0_15 = fma(vec4<f32>(s0_3.w), dv0_0, a0_15);
+    a0_16 = fma(vec4<f32>(s0_4.x), dv0_0, a0_16);
+    a0_17 = fma(vec4<f32>(s0_4.y), dv0_0, a0_17);
+    a0_18 = fma(vec4<f32>(s0_4.z), dv0_0, a0_18);
+    a0_19 = fma(vec4<f32>(s0_4.w), dv0_0, a0_19);
+    a0_20 = fma(vec4<f32>(s0_5.x), dv0_0, a0_20);
+    a0_21 = fma(vec4<f32>(s0_5.y), dv0_0, a0_21);
+    a0_22 = fma(vec4<f32>(s0_5.z), dv0_0, a0_22);
+    a0_23 = fma(vec4<f32>(s0_5.w), dv0_0, a0_23);
+    a0_24 = fma(vec4<f32>(s0_6.x), dv0_0, a0_24);
+    a0_25 = fma(vec4<f32>(s0_6.y), dv0_0, a0_25);
+    a0_26 = fma(vec4<f32>(s0_6.z), dv0_0, a0_26);
+    a0_27 = fma(vec4<f32>(s0_6.w), dv0_0, a0_27);
+    a0_28 = fma(vec4<f32>(s0_7.x), dv0_0, a0_28);
+    a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
+    a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
+    a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
+    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
+    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
+    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
+    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
+    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
+    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
+    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
+    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
+    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
+    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
+    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
+    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
+    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
+    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
+    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
+    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
+    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
+    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
+    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
+    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
+    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
+    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
+    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
+    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
+    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
+    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
+    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
+    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
+    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
+    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
+    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
+    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
+  }
+  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let o = o0 + t;
-      let n = col0 + lane + q * 8i;
-      if (o >= 1i || n >= 8192i) { continue; }
-      let ci = n / 16i;
-      let u = (n % 16i) / 4i;
-      let v = n % 4i;
+      let row = t % 32i;
+      let gq = i32(wid.x) * 8i + row / 4i;
+      let ci = (gq % 128i) * 4i + row % 4i;
+      let tap = gq / 128i;
+      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      if (gq >= 2048i || ci >= 512i || o >= 1i) { continue; }
+      let u = tap / 4i;
+      let v = tap % 4i;
       b2[ci * 16i + u * 4i + v] = tile[t][q];
     }
   }
 }
 `;
 
-// shader 48: first used by forward_backward_023_conv2dWeightGrad_D1_conv4
-const shader48 = `
+// shader 57: first used by forward_backward_023_conv2dWeightGrad_D1_conv4
+const shader57 = `
 // conv2d weight-gradient: f32[1,512,4,4] with f32[1,1,2,2] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 4
-// threads 2048, workgroup 64; FLOPs 65536; bytes 65552
+// threads 2048, workgroup 64; FLOPs 65536; bytes 65600
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -3679,13 +5460,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h = i * 2i - 1i + u * 1i;
     let w = j * 2i - 1i + v * 1i;
     let ok = h >= 0i && h < 4i && w >= 0i && w < 4i;
-    let xi = n * 8192i + clamp(h, 0i, 3i) * 4i + clamp(w, 0i, 3i);
-    let di = n * 4i + i * 2i + j;
-    let d0 = b1[di + o0 * 4i];
-    let x0 = select(0.0f, b0[xi + c0 * 16i], ok);
-    let x1 = select(0.0f, b0[xi + c1 * 16i], ok);
-    let x2 = select(0.0f, b0[xi + c2 * 16i], ok);
-    let x3 = select(0.0f, b0[xi + c3 * 16i], ok);
+    let xi = (n * 2048i + clamp(h, 0i, 3i) * 4i + clamp(w, 0i, 3i)) * 4i;
+    let di = (n * 4i + i * 2i + j) * 4i;
+    let d0 = b1[di + (o0 >> 2u) * 16i + (o0 & 3i)];
+    let x0 = select(0.0f, b0[xi + (c0 >> 2u) * 64i + (c0 & 3i)], ok);
+    let x1 = select(0.0f, b0[xi + (c1 >> 2u) * 64i + (c1 & 3i)], ok);
+    let x2 = select(0.0f, b0[xi + (c2 >> 2u) * 64i + (c2 & 3i)], ok);
+    let x3 = select(0.0f, b0[xi + (c3 >> 2u) * 64i + (c3 & 3i)], ok);
     a0_0 = fma(d0, x0, a0_0);
     a0_1 = fma(d0, x1, a0_1);
     a0_2 = fma(d0, x2, a0_2);
@@ -3701,8 +5482,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 49: first used by forward_backward_024_sum
-const shader49 = `
+// shader 58: first used by forward_backward_024_sum
+const shader58 = `
 // sum over axes [0,2,3] of f32[1,1,2,2]: 1 outputs x 4 elements, 1 split(s)
 // threads 1, workgroup 64; FLOPs 4; bytes 20
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3719,8 +5500,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 50: first used by forward_backward_025_pointwise
-const shader50 = `
+// shader 59: first used by forward_backward_025_pointwise
+const shader59 = `
 // pointwise f32[1]
 // threads 1, workgroup 64; FLOPs 1; bytes 8
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3733,37 +5514,72 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 51: first used by forward_backward_026_conv2d_D2_conv1_cpu
-const shader51 = `
+// shader 60: first used by forward_backward_026_conv2d_D2_conv1_packc
+const shader60 = `
+// repack f32[1,19,49,67] as [1][5][49][67] x vec4 (4 channels per element)
+// threads 16415, workgroup 64; FLOPs 0; bytes 512148
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 16415i) { return; }
+  let hw = gi % 3283i;
+  let c4 = (gi / 3283i) % 5i;
+  let n = gi / 16415i;
+  let base = n * 62377i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 3283i], select(0.0f, b0[base + min(c4 * 4i + 1i, 18i) * 3283i], c4 * 4i + 1i < 19i), select(0.0f, b0[base + min(c4 * 4i + 2i, 18i) * 3283i], c4 * 4i + 2i < 19i), select(0.0f, b0[base + min(c4 * 4i + 3i, 18i) * 3283i], c4 * 4i + 3i < 19i));
+}
+`;
+
+// shader 61: first used by forward_backward_026_conv2d_D2_conv1_cpu
+const shader61 = `
 enable subgroups;
 // conv2d f32[1,19,49,67] * f32[64,19,4,4] + f32[64] -> [1,64,24,33]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,24,33]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 50x2x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 25x2x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 15i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 791i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 791i);
   let n0 = p0 / 792i;
   let i0 = (p0 / 33i) % 24i;
   let j0 = p0 % 33i;
   let hb0 = i0 * 2i - 1i;
   let wb0 = j0 * 2i - 1i;
-  let xo0 = n0 * 62377i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 791i);
+  let xo0 = n0 * 65660i;
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 791i);
   let n1 = p1 / 792i;
   let i1 = (p1 / 33i) % 24i;
   let j1 = p1 % 33i;
   let hb1 = i1 * 2i - 1i;
   let wb1 = j1 * 2i - 1i;
-  let xo1 = n1 * 62377i;
+  let xo1 = n1 * 65660i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 791i);
+  let n2 = p2 / 792i;
+  let i2 = (p2 / 33i) % 24i;
+  let j2 = p2 % 33i;
+  let hb2 = i2 * 2i - 1i;
+  let wb2 = j2 * 2i - 1i;
+  let xo2 = n2 * 65660i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 791i);
+  let n3 = p3 / 792i;
+  let i3 = (p3 / 33i) % 24i;
+  let j3 = p3 % 33i;
+  let hb3 = i3 * 2i - 1i;
+  let wb3 = j3 * 2i - 1i;
+  let xo3 = n3 * 65660i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -3780,43 +5596,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 19i; c++) {
-    for (var u = 0i; u < 4i; u++) {
-      let h0 = hb0 + u * 1i;
-      let hok0 = h0 >= 0i && h0 < 49i;
-      let xr0 = xo0 + (c * 49i + clamp(h0, 0i, 48i)) * 67i;
-      let h1 = hb1 + u * 1i;
-      let hok1 = h1 >= 0i && h1 < 49i;
-      let xr1 = xo1 + (c * 49i + clamp(h1, 0i, 48i)) * 67i;
-      for (var v = 0i; v < 4i; v++) {
-        let wv = b1[((c * 4i + u) * 4i + v) * 16i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 66i)], hok0 && w0 >= 0i && w0 < 67i);
-        let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 66i)], hok1 && w1 >= 0i && w1 < 67i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 80i; k++) {
+    let c4 = k / 16i;
+    let u = (k / 4i) % 4i;
+    let v = k % 4i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 5i + c4) * 3283i + clamp(h0, 0i, 48i) * 67i + clamp(w0, 0i, 66i)], h0 >= 0i && h0 < 49i && w0 >= 0i && w0 < 67i);
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 5i + c4) * 3283i + clamp(h1, 0i, 48i) * 67i + clamp(w1, 0i, 66i)], h1 >= 0i && h1 < 49i && w1 >= 0i && w1 < 67i);
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 5i + c4) * 3283i + clamp(h2, 0i, 48i) * 67i + clamp(w2, 0i, 66i)], h2 >= 0i && h2 < 49i && w2 >= 0i && w2 < 67i);
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 5i + c4) * 3283i + clamp(h3, 0i, 48i) * 67i + clamp(w3, 0i, 66i)], h3 >= 0i && h3 < 49i && w3 >= 0i && w3 < 67i);
+    let wr = (c4 * 64i + u * 4i + v) * 16i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 256i];
+    let y2 = b1[wr + 512i];
+    let y3 = b1[wr + 768i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 792i || o >= 64i) { continue; }
       let n = p / 792i;
@@ -3830,13 +5683,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 52: first used by forward_backward_026_conv2d_D2_conv1
-const shader52 = `
+// shader 62: first used by forward_backward_026_conv2d_D2_conv1
+const shader62 = `
 // conv2d f32[1,19,49,67] * f32[64,19,4,4] + f32[64] -> [1,64,24,33]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,24,33]
 // tile 8 out-channels x 4 pixels
-// threads 1584, workgroup 64; FLOPs 30818304; bytes 530340
+// threads 1584, workgroup 64; FLOPs 30818304; bytes 547568
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -3853,28 +5706,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let j0 = p0 % 33i;
   let hb0 = i0 * 2i - 1i;
   let wb0 = j0 * 2i - 1i;
-  let xo0 = n0 * 62377i;
+  let xo0 = n0 * 65660i;
   let p1 = min(pb * 4i + 1i, 791i);
   let n1 = p1 / 792i;
   let i1 = (p1 / 33i) % 24i;
   let j1 = p1 % 33i;
   let hb1 = i1 * 2i - 1i;
   let wb1 = j1 * 2i - 1i;
-  let xo1 = n1 * 62377i;
+  let xo1 = n1 * 65660i;
   let p2 = min(pb * 4i + 2i, 791i);
   let n2 = p2 / 792i;
   let i2 = (p2 / 33i) % 24i;
   let j2 = p2 % 33i;
   let hb2 = i2 * 2i - 1i;
   let wb2 = j2 * 2i - 1i;
-  let xo2 = n2 * 62377i;
+  let xo2 = n2 * 65660i;
   let p3 = min(pb * 4i + 3i, 791i);
   let n3 = p3 / 792i;
   let i3 = (p3 / 33i) % 24i;
   let j3 = p3 % 33i;
   let hb3 = i3 * 2i - 1i;
   let wb3 = j3 * 2i - 1i;
-  let xo3 = n3 * 62377i;
+  let xo3 = n3 * 65660i;
   let o0 = min(ob * 8i + 0i, 63i);
   let o1 = min(ob * 8i + 1i, 63i);
   let o2 = min(ob * 8i + 2i, 63i);
@@ -3919,26 +5772,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 4i; u++) {
       let h0 = hb0 + u * 1i;
       let hok0 = h0 >= 0i && h0 < 49i;
-      let xr0 = xo0 + (c * 49i + clamp(h0, 0i, 48i)) * 67i;
+      let xr0 = xo0 + ((c >> 2u) * 3283i + clamp(h0, 0i, 48i) * 67i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
       let hok1 = h1 >= 0i && h1 < 49i;
-      let xr1 = xo1 + (c * 49i + clamp(h1, 0i, 48i)) * 67i;
+      let xr1 = xo1 + ((c >> 2u) * 3283i + clamp(h1, 0i, 48i) * 67i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
       let hok2 = h2 >= 0i && h2 < 49i;
-      let xr2 = xo2 + (c * 49i + clamp(h2, 0i, 48i)) * 67i;
+      let xr2 = xo2 + ((c >> 2u) * 3283i + clamp(h2, 0i, 48i) * 67i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
       let hok3 = h3 >= 0i && h3 < 49i;
-      let xr3 = xo3 + (c * 49i + clamp(h3, 0i, 48i)) * 67i;
+      let xr3 = xo3 + ((c >> 2u) * 3283i + clamp(h3, 0i, 48i) * 67i) * 4i + (c & 3i);
       for (var v = 0i; v < 4i; v++) {
         let tap = ((c * 4i + u) * 4i + v) * 64i;
         let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 66i)], hok0 && w0 >= 0i && w0 < 67i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 66i) * 4i], hok0 && w0 >= 0i && w0 < 67i);
         let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 66i)], hok1 && w1 >= 0i && w1 < 67i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 66i) * 4i], hok1 && w1 >= 0i && w1 < 67i);
         let w2 = wb2 + v * 1i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 66i)], hok2 && w2 >= 0i && w2 < 67i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 66i) * 4i], hok2 && w2 >= 0i && w2 < 67i);
         let w3 = wb3 + v * 1i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 66i)], hok3 && w3 >= 0i && w3 < 67i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 66i) * 4i], hok3 && w3 >= 0i && w3 < 67i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -3997,37 +5850,72 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 53: first used by forward_backward_027_conv2d_D2_conv2_cpu
-const shader53 = `
+// shader 63: first used by forward_backward_027_conv2d_D2_conv2_packc
+const shader63 = `
+// repack f32[1,64,24,33] as [1][16][24][33] x vec4 (4 channels per element)
+// threads 12672, workgroup 64; FLOPs 0; bytes 405504
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 12672i) { return; }
+  let hw = gi % 792i;
+  let c4 = (gi / 792i) % 16i;
+  let n = gi / 12672i;
+  let base = n * 50688i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 792i], b0[base + (c4 * 4i + 1i) * 792i], b0[base + (c4 * 4i + 2i) * 792i], b0[base + (c4 * 4i + 3i) * 792i]);
+}
+`;
+
+// shader 64: first used by forward_backward_027_conv2d_D2_conv2_cpu
+const shader64 = `
 enable subgroups;
 // conv2d f32[1,64,24,33] * f32[128,64,4,4] + f32[128] -> [1,128,12,16]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,12,16]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 12x4x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 6x4x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 31i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 191i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 191i);
   let n0 = p0 / 192i;
   let i0 = (p0 / 16i) % 12i;
   let j0 = p0 % 16i;
   let hb0 = i0 * 2i - 1i;
   let wb0 = j0 * 2i - 1i;
   let xo0 = n0 * 50688i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 191i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 191i);
   let n1 = p1 / 192i;
   let i1 = (p1 / 16i) % 12i;
   let j1 = p1 % 16i;
   let hb1 = i1 * 2i - 1i;
   let wb1 = j1 * 2i - 1i;
   let xo1 = n1 * 50688i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 191i);
+  let n2 = p2 / 192i;
+  let i2 = (p2 / 16i) % 12i;
+  let j2 = p2 % 16i;
+  let hb2 = i2 * 2i - 1i;
+  let wb2 = j2 * 2i - 1i;
+  let xo2 = n2 * 50688i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 191i);
+  let n3 = p3 / 192i;
+  let i3 = (p3 / 16i) % 12i;
+  let j3 = p3 % 16i;
+  let hb3 = i3 * 2i - 1i;
+  let wb3 = j3 * 2i - 1i;
+  let xo3 = n3 * 50688i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -4044,43 +5932,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 64i; c++) {
-    for (var u = 0i; u < 4i; u++) {
-      let h0 = hb0 + u * 1i;
-      let hok0 = h0 >= 0i && h0 < 24i;
-      let xr0 = xo0 + (c * 24i + clamp(h0, 0i, 23i)) * 33i;
-      let h1 = hb1 + u * 1i;
-      let hok1 = h1 >= 0i && h1 < 24i;
-      let xr1 = xo1 + (c * 24i + clamp(h1, 0i, 23i)) * 33i;
-      for (var v = 0i; v < 4i; v++) {
-        let wv = b1[((c * 4i + u) * 4i + v) * 32i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 32i)], hok0 && w0 >= 0i && w0 < 33i);
-        let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 32i)], hok1 && w1 >= 0i && w1 < 33i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 256i; k++) {
+    let c4 = k / 16i;
+    let u = (k / 4i) % 4i;
+    let v = k % 4i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 16i + c4) * 792i + clamp(h0, 0i, 23i) * 33i + clamp(w0, 0i, 32i)], h0 >= 0i && h0 < 24i && w0 >= 0i && w0 < 33i);
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 16i + c4) * 792i + clamp(h1, 0i, 23i) * 33i + clamp(w1, 0i, 32i)], h1 >= 0i && h1 < 24i && w1 >= 0i && w1 < 33i);
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 16i + c4) * 792i + clamp(h2, 0i, 23i) * 33i + clamp(w2, 0i, 32i)], h2 >= 0i && h2 < 24i && w2 >= 0i && w2 < 33i);
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 16i + c4) * 792i + clamp(h3, 0i, 23i) * 33i + clamp(w3, 0i, 32i)], h3 >= 0i && h3 < 24i && w3 >= 0i && w3 < 33i);
+    let wr = (c4 * 64i + u * 4i + v) * 32i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 512i];
+    let y2 = b1[wr + 1024i];
+    let y3 = b1[wr + 1536i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 192i || o >= 128i) { continue; }
       let n = p / 192i;
@@ -4094,8 +6019,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 54: first used by forward_backward_027_conv2d_D2_conv2
-const shader54 = `
+// shader 65: first used by forward_backward_027_conv2d_D2_conv2
+const shader65 = `
 // conv2d f32[1,64,24,33] * f32[128,64,4,4] + f32[128] -> [1,128,12,16]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,12,16]
@@ -4183,26 +6108,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 4i; u++) {
       let h0 = hb0 + u * 1i;
       let hok0 = h0 >= 0i && h0 < 24i;
-      let xr0 = xo0 + (c * 24i + clamp(h0, 0i, 23i)) * 33i;
+      let xr0 = xo0 + ((c >> 2u) * 792i + clamp(h0, 0i, 23i) * 33i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
       let hok1 = h1 >= 0i && h1 < 24i;
-      let xr1 = xo1 + (c * 24i + clamp(h1, 0i, 23i)) * 33i;
+      let xr1 = xo1 + ((c >> 2u) * 792i + clamp(h1, 0i, 23i) * 33i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
       let hok2 = h2 >= 0i && h2 < 24i;
-      let xr2 = xo2 + (c * 24i + clamp(h2, 0i, 23i)) * 33i;
+      let xr2 = xo2 + ((c >> 2u) * 792i + clamp(h2, 0i, 23i) * 33i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
       let hok3 = h3 >= 0i && h3 < 24i;
-      let xr3 = xo3 + (c * 24i + clamp(h3, 0i, 23i)) * 33i;
+      let xr3 = xo3 + ((c >> 2u) * 792i + clamp(h3, 0i, 23i) * 33i) * 4i + (c & 3i);
       for (var v = 0i; v < 4i; v++) {
         let tap = ((c * 4i + u) * 4i + v) * 128i;
         let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 32i)], hok0 && w0 >= 0i && w0 < 33i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 32i) * 4i], hok0 && w0 >= 0i && w0 < 33i);
         let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 32i)], hok1 && w1 >= 0i && w1 < 33i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 32i) * 4i], hok1 && w1 >= 0i && w1 < 33i);
         let w2 = wb2 + v * 1i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 32i)], hok2 && w2 >= 0i && w2 < 33i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 32i) * 4i], hok2 && w2 >= 0i && w2 < 33i);
         let w3 = wb3 + v * 1i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 32i)], hok3 && w3 >= 0i && w3 < 33i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 32i) * 4i], hok3 && w3 >= 0i && w3 < 33i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -4261,37 +6186,72 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 55: first used by forward_backward_028_conv2d_D2_conv3_cpu
-const shader55 = `
+// shader 66: first used by forward_backward_028_conv2d_D2_conv3_packc
+const shader66 = `
+// repack f32[1,128,12,16] as [1][32][12][16] x vec4 (4 channels per element)
+// threads 6144, workgroup 64; FLOPs 0; bytes 196608
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 6144i) { return; }
+  let hw = gi % 192i;
+  let c4 = (gi / 192i) % 32i;
+  let n = gi / 6144i;
+  let base = n * 24576i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 192i], b0[base + (c4 * 4i + 1i) * 192i], b0[base + (c4 * 4i + 2i) * 192i], b0[base + (c4 * 4i + 3i) * 192i]);
+}
+`;
+
+// shader 67: first used by forward_backward_028_conv2d_D2_conv3_cpu
+const shader67 = `
 enable subgroups;
 // conv2d f32[1,128,12,16] * f32[256,128,4,4] + f32[256] -> [1,256,6,8]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,6,8]
-// 16 pixels x 32 out-channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x8x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x8x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 63i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 47i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 47i);
   let n0 = p0 / 48i;
   let i0 = (p0 / 8i) % 6i;
   let j0 = p0 % 8i;
   let hb0 = i0 * 2i - 1i;
   let wb0 = j0 * 2i - 1i;
   let xo0 = n0 * 24576i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 47i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 47i);
   let n1 = p1 / 48i;
   let i1 = (p1 / 8i) % 6i;
   let j1 = p1 % 8i;
   let hb1 = i1 * 2i - 1i;
   let wb1 = j1 * 2i - 1i;
   let xo1 = n1 * 24576i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 47i);
+  let n2 = p2 / 48i;
+  let i2 = (p2 / 8i) % 6i;
+  let j2 = p2 % 8i;
+  let hb2 = i2 * 2i - 1i;
+  let wb2 = j2 * 2i - 1i;
+  let xo2 = n2 * 24576i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 47i);
+  let n3 = p3 / 48i;
+  let i3 = (p3 / 8i) % 6i;
+  let j3 = p3 % 8i;
+  let hb3 = i3 * 2i - 1i;
+  let wb3 = j3 * 2i - 1i;
+  let xo3 = n3 * 24576i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -4308,43 +6268,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 128i; c++) {
-    for (var u = 0i; u < 4i; u++) {
-      let h0 = hb0 + u * 1i;
-      let hok0 = h0 >= 0i && h0 < 12i;
-      let xr0 = xo0 + (c * 12i + clamp(h0, 0i, 11i)) * 16i;
-      let h1 = hb1 + u * 1i;
-      let hok1 = h1 >= 0i && h1 < 12i;
-      let xr1 = xo1 + (c * 12i + clamp(h1, 0i, 11i)) * 16i;
-      for (var v = 0i; v < 4i; v++) {
-        let wv = b1[((c * 4i + u) * 4i + v) * 64i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 15i)], hok0 && w0 >= 0i && w0 < 16i);
-        let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 15i)], hok1 && w1 >= 0i && w1 < 16i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 512i; k++) {
+    let c4 = k / 16i;
+    let u = (k / 4i) % 4i;
+    let v = k % 4i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 32i + c4) * 192i + clamp(h0, 0i, 11i) * 16i + clamp(w0, 0i, 15i)], h0 >= 0i && h0 < 12i && w0 >= 0i && w0 < 16i);
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 32i + c4) * 192i + clamp(h1, 0i, 11i) * 16i + clamp(w1, 0i, 15i)], h1 >= 0i && h1 < 12i && w1 >= 0i && w1 < 16i);
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 32i + c4) * 192i + clamp(h2, 0i, 11i) * 16i + clamp(w2, 0i, 15i)], h2 >= 0i && h2 < 12i && w2 >= 0i && w2 < 16i);
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 32i + c4) * 192i + clamp(h3, 0i, 11i) * 16i + clamp(w3, 0i, 15i)], h3 >= 0i && h3 < 12i && w3 >= 0i && w3 < 16i);
+    let wr = (c4 * 64i + u * 4i + v) * 64i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 1024i];
+    let y2 = b1[wr + 2048i];
+    let y3 = b1[wr + 3072i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 48i || o >= 256i) { continue; }
       let n = p / 48i;
@@ -4358,8 +6355,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 56: first used by forward_backward_028_conv2d_D2_conv3
-const shader56 = `
+// shader 68: first used by forward_backward_028_conv2d_D2_conv3
+const shader68 = `
 // conv2d f32[1,128,12,16] * f32[256,128,4,4] + f32[256] -> [1,256,6,8]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,6,8]
@@ -4447,26 +6444,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 4i; u++) {
       let h0 = hb0 + u * 1i;
       let hok0 = h0 >= 0i && h0 < 12i;
-      let xr0 = xo0 + (c * 12i + clamp(h0, 0i, 11i)) * 16i;
+      let xr0 = xo0 + ((c >> 2u) * 192i + clamp(h0, 0i, 11i) * 16i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
       let hok1 = h1 >= 0i && h1 < 12i;
-      let xr1 = xo1 + (c * 12i + clamp(h1, 0i, 11i)) * 16i;
+      let xr1 = xo1 + ((c >> 2u) * 192i + clamp(h1, 0i, 11i) * 16i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
       let hok2 = h2 >= 0i && h2 < 12i;
-      let xr2 = xo2 + (c * 12i + clamp(h2, 0i, 11i)) * 16i;
+      let xr2 = xo2 + ((c >> 2u) * 192i + clamp(h2, 0i, 11i) * 16i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
       let hok3 = h3 >= 0i && h3 < 12i;
-      let xr3 = xo3 + (c * 12i + clamp(h3, 0i, 11i)) * 16i;
+      let xr3 = xo3 + ((c >> 2u) * 192i + clamp(h3, 0i, 11i) * 16i) * 4i + (c & 3i);
       for (var v = 0i; v < 4i; v++) {
         let tap = ((c * 4i + u) * 4i + v) * 256i;
         let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 15i)], hok0 && w0 >= 0i && w0 < 16i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 15i) * 4i], hok0 && w0 >= 0i && w0 < 16i);
         let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 15i)], hok1 && w1 >= 0i && w1 < 16i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 15i) * 4i], hok1 && w1 >= 0i && w1 < 16i);
         let w2 = wb2 + v * 1i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 15i)], hok2 && w2 >= 0i && w2 < 16i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 15i) * 4i], hok2 && w2 >= 0i && w2 < 16i);
         let w3 = wb3 + v * 1i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 15i)], hok3 && w3 >= 0i && w3 < 16i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 15i) * 4i], hok3 && w3 >= 0i && w3 < 16i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -4525,37 +6522,72 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 57: first used by forward_backward_029_conv2d_D2_conv4_cpu
-const shader57 = `
+// shader 69: first used by forward_backward_029_conv2d_D2_conv4_packc
+const shader69 = `
+// repack f32[1,256,6,8] as [1][64][6][8] x vec4 (4 channels per element)
+// threads 3072, workgroup 64; FLOPs 0; bytes 98304
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 3072i) { return; }
+  let hw = gi % 48i;
+  let c4 = (gi / 48i) % 64i;
+  let n = gi / 3072i;
+  let base = n * 12288i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 48i], b0[base + (c4 * 4i + 1i) * 48i], b0[base + (c4 * 4i + 2i) * 48i], b0[base + (c4 * 4i + 3i) * 48i]);
+}
+`;
+
+// shader 70: first used by forward_backward_029_conv2d_D2_conv4_cpu
+const shader70 = `
 enable subgroups;
 // conv2d f32[1,256,6,8] * f32[512,256,4,4] + f32[512] -> [1,512,3,4]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,3,4]
-// 16 pixels x 32 out-channels per subgroup
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x16x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 127i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 11i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 11i);
   let n0 = p0 / 12i;
   let i0 = (p0 / 4i) % 3i;
   let j0 = p0 % 4i;
   let hb0 = i0 * 2i - 1i;
   let wb0 = j0 * 2i - 1i;
   let xo0 = n0 * 12288i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 11i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 11i);
   let n1 = p1 / 12i;
   let i1 = (p1 / 4i) % 3i;
   let j1 = p1 % 4i;
   let hb1 = i1 * 2i - 1i;
   let wb1 = j1 * 2i - 1i;
   let xo1 = n1 * 12288i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 11i);
+  let n2 = p2 / 12i;
+  let i2 = (p2 / 4i) % 3i;
+  let j2 = p2 % 4i;
+  let hb2 = i2 * 2i - 1i;
+  let wb2 = j2 * 2i - 1i;
+  let xo2 = n2 * 12288i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 11i);
+  let n3 = p3 / 12i;
+  let i3 = (p3 / 4i) % 3i;
+  let j3 = p3 % 4i;
+  let hb3 = i3 * 2i - 1i;
+  let wb3 = j3 * 2i - 1i;
+  let xo3 = n3 * 12288i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -4572,43 +6604,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 256i; c++) {
-    for (var u = 0i; u < 4i; u++) {
-      let h0 = hb0 + u * 1i;
-      let hok0 = h0 >= 0i && h0 < 6i;
-      let xr0 = xo0 + (c * 6i + clamp(h0, 0i, 5i)) * 8i;
-      let h1 = hb1 + u * 1i;
-      let hok1 = h1 >= 0i && h1 < 6i;
-      let xr1 = xo1 + (c * 6i + clamp(h1, 0i, 5i)) * 8i;
-      for (var v = 0i; v < 4i; v++) {
-        let wv = b1[((c * 4i + u) * 4i + v) * 128i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 7i)], hok0 && w0 >= 0i && w0 < 8i);
-        let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 7i)], hok1 && w1 >= 0i && w1 < 8i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 1024i; k++) {
+    let c4 = k / 16i;
+    let u = (k / 4i) % 4i;
+    let v = k % 4i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 64i + c4) * 48i + clamp(h0, 0i, 5i) * 8i + clamp(w0, 0i, 7i)], h0 >= 0i && h0 < 6i && w0 >= 0i && w0 < 8i);
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 64i + c4) * 48i + clamp(h1, 0i, 5i) * 8i + clamp(w1, 0i, 7i)], h1 >= 0i && h1 < 6i && w1 >= 0i && w1 < 8i);
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 64i + c4) * 48i + clamp(h2, 0i, 5i) * 8i + clamp(w2, 0i, 7i)], h2 >= 0i && h2 < 6i && w2 >= 0i && w2 < 8i);
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 64i + c4) * 48i + clamp(h3, 0i, 5i) * 8i + clamp(w3, 0i, 7i)], h3 >= 0i && h3 < 6i && w3 >= 0i && w3 < 8i);
+    let wr = (c4 * 64i + u * 4i + v) * 128i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 2048i];
+    let y2 = b1[wr + 4096i];
+    let y3 = b1[wr + 6144i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 12i || o >= 512i) { continue; }
       let n = p / 12i;
@@ -4622,8 +6691,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 58: first used by forward_backward_029_conv2d_D2_conv4
-const shader58 = `
+// shader 71: first used by forward_backward_029_conv2d_D2_conv4
+const shader71 = `
 // conv2d f32[1,256,6,8] * f32[512,256,4,4] + f32[512] -> [1,512,3,4]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,3,4]
@@ -4711,26 +6780,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 4i; u++) {
       let h0 = hb0 + u * 1i;
       let hok0 = h0 >= 0i && h0 < 6i;
-      let xr0 = xo0 + (c * 6i + clamp(h0, 0i, 5i)) * 8i;
+      let xr0 = xo0 + ((c >> 2u) * 48i + clamp(h0, 0i, 5i) * 8i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
       let hok1 = h1 >= 0i && h1 < 6i;
-      let xr1 = xo1 + (c * 6i + clamp(h1, 0i, 5i)) * 8i;
+      let xr1 = xo1 + ((c >> 2u) * 48i + clamp(h1, 0i, 5i) * 8i) * 4i + (c & 3i);
       let h2 = hb2 + u * 1i;
       let hok2 = h2 >= 0i && h2 < 6i;
-      let xr2 = xo2 + (c * 6i + clamp(h2, 0i, 5i)) * 8i;
+      let xr2 = xo2 + ((c >> 2u) * 48i + clamp(h2, 0i, 5i) * 8i) * 4i + (c & 3i);
       let h3 = hb3 + u * 1i;
       let hok3 = h3 >= 0i && h3 < 6i;
-      let xr3 = xo3 + (c * 6i + clamp(h3, 0i, 5i)) * 8i;
+      let xr3 = xo3 + ((c >> 2u) * 48i + clamp(h3, 0i, 5i) * 8i) * 4i + (c & 3i);
       for (var v = 0i; v < 4i; v++) {
         let tap = ((c * 4i + u) * 4i + v) * 512i;
         let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 7i)], hok0 && w0 >= 0i && w0 < 8i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 7i) * 4i], hok0 && w0 >= 0i && w0 < 8i);
         let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 7i)], hok1 && w1 >= 0i && w1 < 8i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 7i) * 4i], hok1 && w1 >= 0i && w1 < 8i);
         let w2 = wb2 + v * 1i;
-        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 7i)], hok2 && w2 >= 0i && w2 < 8i);
+        let x2 = select(0.0f, b0[xr2 + clamp(w2, 0i, 7i) * 4i], hok2 && w2 >= 0i && w2 < 8i);
         let w3 = wb3 + v * 1i;
-        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 7i)], hok3 && w3 >= 0i && w3 < 8i);
+        let x3 = select(0.0f, b0[xr3 + clamp(w3, 0i, 7i) * 4i], hok3 && w3 >= 0i && w3 < 8i);
         let k0 = b1[tap + o0];
         let k1 = b1[tap + o1];
         let k2 = b1[tap + o2];
@@ -4789,36 +6858,71 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 59: first used by forward_backward_030_conv2d_D2_classifier_cpu
-const shader59 = `
+// shader 72: first used by forward_backward_030_conv2d_D2_classifier_packc
+const shader72 = `
+// repack f32[1,512,3,4] as [1][128][3][4] x vec4 (4 channels per element)
+// threads 1536, workgroup 64; FLOPs 0; bytes 49152
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 1536i) { return; }
+  let hw = gi % 12i;
+  let c4 = (gi / 12i) % 128i;
+  let n = gi / 1536i;
+  let base = n * 6144i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 12i], b0[base + (c4 * 4i + 1i) * 12i], b0[base + (c4 * 4i + 2i) * 12i], b0[base + (c4 * 4i + 3i) * 12i]);
+}
+`;
+
+// shader 73: first used by forward_backward_030_conv2d_D2_classifier_cpu
+const shader73 = `
 enable subgroups;
 // conv2d f32[1,512,3,4] * f32[1,512,4,4] + f32[1] -> [1,1,1,2]
 // stride [2,2], padding [1,1], dilation [1,1]
-// 16 pixels x 32 out-channels per subgroup
+// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 0i);
-  let p0 = min(i32(wid.x) * 16i + 0i + lane, 1i);
+  let p0 = min(i32(wid.x) * 32i + 0i + lane, 1i);
   let n0 = p0 / 2i;
   let i0 = (p0 / 2i) % 1i;
   let j0 = p0 % 2i;
   let hb0 = i0 * 2i - 1i;
   let wb0 = j0 * 2i - 1i;
   let xo0 = n0 * 6144i;
-  let p1 = min(i32(wid.x) * 16i + 8i + lane, 1i);
+  let p1 = min(i32(wid.x) * 32i + 8i + lane, 1i);
   let n1 = p1 / 2i;
   let i1 = (p1 / 2i) % 1i;
   let j1 = p1 % 2i;
   let hb1 = i1 * 2i - 1i;
   let wb1 = j1 * 2i - 1i;
   let xo1 = n1 * 6144i;
+  let p2 = min(i32(wid.x) * 32i + 16i + lane, 1i);
+  let n2 = p2 / 2i;
+  let i2 = (p2 / 2i) % 1i;
+  let j2 = p2 % 2i;
+  let hb2 = i2 * 2i - 1i;
+  let wb2 = j2 * 2i - 1i;
+  let xo2 = n2 * 6144i;
+  let p3 = min(i32(wid.x) * 32i + 24i + lane, 1i);
+  let n3 = p3 / 2i;
+  let i3 = (p3 / 2i) % 1i;
+  let j3 = p3 % 2i;
+  let hb3 = i3 * 2i - 1i;
+  let wb3 = j3 * 2i - 1i;
+  let xo3 = n3 * 6144i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -4835,43 +6939,80 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var c = 0i; c < 512i; c++) {
-    for (var u = 0i; u < 4i; u++) {
-      let h0 = hb0 + u * 1i;
-      let hok0 = h0 >= 0i && h0 < 3i;
-      let xr0 = xo0 + (c * 3i + clamp(h0, 0i, 2i)) * 4i;
-      let h1 = hb1 + u * 1i;
-      let hok1 = h1 >= 0i && h1 < 3i;
-      let xr1 = xo1 + (c * 3i + clamp(h1, 0i, 2i)) * 4i;
-      for (var v = 0i; v < 4i; v++) {
-        let wv = b1[((c * 4i + u) * 4i + v) * 1i + ol];
-        let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 3i)], hok0 && w0 >= 0i && w0 < 4i);
-        let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 3i)], hok1 && w1 >= 0i && w1 < 4i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(x0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(x0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(x0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(x0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(x0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(x0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(x0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(x0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(x1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(x1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(x1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(x1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(x1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(x1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(x1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(x1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  for (var k = 0i; k < 2048i; k++) {
+    let c4 = k / 16i;
+    let u = (k / 4i) % 4i;
+    let v = k % 4i;
+    let h0 = hb0 + u * 1i;
+    let w0 = wb0 + v * 1i;
+    let x0 = select(vec4<f32>(0.0f), b0[(n0 * 128i + c4) * 12i + clamp(h0, 0i, 2i) * 4i + clamp(w0, 0i, 3i)], h0 >= 0i && h0 < 3i && w0 >= 0i && w0 < 4i);
+    let h1 = hb1 + u * 1i;
+    let w1 = wb1 + v * 1i;
+    let x1 = select(vec4<f32>(0.0f), b0[(n1 * 128i + c4) * 12i + clamp(h1, 0i, 2i) * 4i + clamp(w1, 0i, 3i)], h1 >= 0i && h1 < 3i && w1 >= 0i && w1 < 4i);
+    let h2 = hb2 + u * 1i;
+    let w2 = wb2 + v * 1i;
+    let x2 = select(vec4<f32>(0.0f), b0[(n2 * 128i + c4) * 12i + clamp(h2, 0i, 2i) * 4i + clamp(w2, 0i, 3i)], h2 >= 0i && h2 < 3i && w2 >= 0i && w2 < 4i);
+    let h3 = hb3 + u * 1i;
+    let w3 = wb3 + v * 1i;
+    let x3 = select(vec4<f32>(0.0f), b0[(n3 * 128i + c4) * 12i + clamp(h3, 0i, 2i) * 4i + clamp(w3, 0i, 3i)], h3 >= 0i && h3 < 3i && w3 >= 0i && w3 < 4i);
+    let wr = (c4 * 64i + u * 4i + v) * 1i + ol;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 16i];
+    let y2 = b1[wr + 32i];
+    let y3 = b1[wr + 48i];
+    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 16i + t;
+      let p = i32(wid.x) * 32i + t;
       let o = o4 * 4i + q;
       if (p >= 2i || o >= 1i) { continue; }
       let n = p / 2i;
@@ -4884,8 +7025,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 60: first used by forward_backward_030_conv2d_D2_classifier
-const shader60 = `
+// shader 74: first used by forward_backward_030_conv2d_D2_classifier
+const shader74 = `
 // conv2d f32[1,512,3,4] * f32[1,512,4,4] + f32[1] -> [1,1,1,2]
 // stride [2,2], padding [1,1], dilation [1,1]
 // tile 1 out-channels x 2 pixels
@@ -4921,16 +7062,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var u = 0i; u < 4i; u++) {
       let h0 = hb0 + u * 1i;
       let hok0 = h0 >= 0i && h0 < 3i;
-      let xr0 = xo0 + (c * 3i + clamp(h0, 0i, 2i)) * 4i;
+      let xr0 = xo0 + ((c >> 2u) * 12i + clamp(h0, 0i, 2i) * 4i) * 4i + (c & 3i);
       let h1 = hb1 + u * 1i;
       let hok1 = h1 >= 0i && h1 < 3i;
-      let xr1 = xo1 + (c * 3i + clamp(h1, 0i, 2i)) * 4i;
+      let xr1 = xo1 + ((c >> 2u) * 12i + clamp(h1, 0i, 2i) * 4i) * 4i + (c & 3i);
       for (var v = 0i; v < 4i; v++) {
         let tap = ((c * 4i + u) * 4i + v) * 4i;
         let w0 = wb0 + v * 1i;
-        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 3i)], hok0 && w0 >= 0i && w0 < 4i);
+        let x0 = select(0.0f, b0[xr0 + clamp(w0, 0i, 3i) * 4i], hok0 && w0 >= 0i && w0 < 4i);
         let w1 = wb1 + v * 1i;
-        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 3i)], hok1 && w1 >= 0i && w1 < 4i);
+        let x1 = select(0.0f, b0[xr1 + clamp(w1, 0i, 3i) * 4i], hok1 && w1 >= 0i && w1 < 4i);
         let k0 = b1[tap + o0];
         a0_0 = fma(k0, x0, a0_0);
         a0_1 = fma(k0, x1, a0_1);
@@ -4951,8 +7092,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 61: first used by forward_backward_031_pointwise
-const shader61 = `
+// shader 75: first used by forward_backward_031_pointwise
+const shader75 = `
 // pointwise f32[1,1,1,2]
 // threads 2, workgroup 64; FLOPs 2; bytes 16
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4967,18 +7108,39 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 62: first used by forward_backward_032_conv2dInputGrad_D2_classifier_cpu
-const shader62 = `
+// shader 76: first used by forward_backward_032_conv2dInputGrad_D2_classifier_packc
+const shader76 = `
+// repack f32[1,1,1,2] as [1][1][1][2] x vec4 (4 channels per element)
+// threads 2, workgroup 64; FLOPs 0; bytes 40
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 2i) { return; }
+  let hw = gi % 2i;
+  let c4 = (gi / 2i) % 1i;
+  let n = gi / 2i;
+  let base = n * 2i + hw;
+  b1[gi] = vec4<f32>(b0[base + (c4 * 4i + 0i) * 2i], select(0.0f, b0[base + min(c4 * 4i + 1i, 0i) * 2i], c4 * 4i + 1i < 1i), select(0.0f, b0[base + min(c4 * 4i + 2i, 0i) * 2i], c4 * 4i + 2i < 1i), select(0.0f, b0[base + min(c4 * 4i + 3i, 0i) * 2i], c4 * 4i + 3i < 1i));
+}
+`;
+
+// shader 77: first used by forward_backward_032_conv2dInputGrad_D2_classifier_cpu
+const shader77 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,1,1,2] through f32[1,512,4,4] -> [1,512,3,4]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,3,4]
-// 16 same-phase pixels x 32 channels per subgroup
+// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x16x4
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -4986,16 +7148,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let cl = min(c4, 127i);
   let phh = i32(wid.z) / 2i;
   let phw = i32(wid.z) % 2i;
-  let q0 = min(i32(wid.x) * 16i + 0i + lane, 3i);
+  let q0 = min(i32(wid.x) * 32i + 0i + lane, 3i);
   let n0 = q0 / 4i;
   let h0 = phh + 2i * ((q0 / 2i) % 2i);
   let x0 = phw + 2i * (q0 % 2i);
   let ok0 = h0 < 3i && x0 < 4i;
-  let q1 = min(i32(wid.x) * 16i + 8i + lane, 3i);
+  let q1 = min(i32(wid.x) * 32i + 8i + lane, 3i);
   let n1 = q1 / 4i;
   let h1 = phh + 2i * ((q1 / 2i) % 2i);
   let x1 = phw + 2i * (q1 % 2i);
   let ok1 = h1 < 3i && x1 < 4i;
+  let q2 = min(i32(wid.x) * 32i + 16i + lane, 3i);
+  let n2 = q2 / 4i;
+  let h2 = phh + 2i * ((q2 / 2i) % 2i);
+  let x2 = phw + 2i * (q2 % 2i);
+  let ok2 = h2 < 3i && x2 < 4i;
+  let q3 = min(i32(wid.x) * 32i + 24i + lane, 3i);
+  let n3 = q3 / 4i;
+  let h3 = phh + 2i * ((q3 / 2i) % 2i);
+  let x3 = phw + 2i * (q3 % 2i);
+  let ok3 = h3 < 3i && x3 < 4i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -5012,49 +7184,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var o = 0i; o < 1i; o++) {
-    for (var u = 0i; u < 4i; u++) {
-      if (((phh + 1i - u * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-      let th0 = h0 + 1i - u * 1i;
-      let i0 = th0 / 2i;
-      let iok0 = ok0 && th0 >= 0i && i0 < 1i;
-      let row0 = ((n0 * 1i + o) * 1i + clamp(i0, 0i, 0i)) * 2i;
-      let th1 = h1 + 1i - u * 1i;
-      let i1 = th1 / 2i;
-      let iok1 = ok1 && th1 >= 0i && i1 < 1i;
-      let row1 = ((n1 * 1i + o) * 1i + clamp(i1, 0i, 0i)) * 2i;
-      for (var v = 0i; v < 4i; v++) {
-        if (((phw + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-        let wv = b1[((o * 4i + u) * 4i + v) * 128i + cl];
-        let tw0 = x0 + 1i - v * 1i;
-        let jj0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row0 + clamp(jj0, 0i, 1i)], iok0 && tw0 >= 0i && jj0 < 2i);
-        let tw1 = x1 + 1i - v * 1i;
-        let jj1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row1 + clamp(jj1, 0i, 1i)], iok1 && tw1 >= 0i && jj1 < 2i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(g0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(g0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(g0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(g0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(g0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(g0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(g0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(g0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(g1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(g1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(g1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(g1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(g1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(g1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(g1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(g1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  let u0 = select(1i, 0i, phh == 1i);
+  let nu = select(2i, 2i, phh == 1i);
+  let v0 = select(1i, 0i, phw == 1i);
+  let nv = select(2i, 2i, phw == 1i);
+  for (var k = 0i; k < 1i * nu * nv; k++) {
+    let o4 = k / (nu * nv);
+    let u = u0 + ((k / nv) % nu) * 2i;
+    let v = v0 + (k % nv) * 2i;
+    let th0 = h0 + 1i - u * 1i;
+    let tw0 = x0 + 1i - v * 1i;
+    let i0 = th0 / 2i;
+    let jj0 = tw0 / 2i;
+    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 1i + o4) * 1i + clamp(i0, 0i, 0i)) * 2i + clamp(jj0, 0i, 1i)], ok0 && th0 >= 0i && i0 < 1i && tw0 >= 0i && jj0 < 2i);
+    let th1 = h1 + 1i - u * 1i;
+    let tw1 = x1 + 1i - v * 1i;
+    let i1 = th1 / 2i;
+    let jj1 = tw1 / 2i;
+    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 1i + o4) * 1i + clamp(i1, 0i, 0i)) * 2i + clamp(jj1, 0i, 1i)], ok1 && th1 >= 0i && i1 < 1i && tw1 >= 0i && jj1 < 2i);
+    let th2 = h2 + 1i - u * 1i;
+    let tw2 = x2 + 1i - v * 1i;
+    let i2 = th2 / 2i;
+    let jj2 = tw2 / 2i;
+    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 1i + o4) * 1i + clamp(i2, 0i, 0i)) * 2i + clamp(jj2, 0i, 1i)], ok2 && th2 >= 0i && i2 < 1i && tw2 >= 0i && jj2 < 2i);
+    let th3 = h3 + 1i - u * 1i;
+    let tw3 = x3 + 1i - v * 1i;
+    let i3 = th3 / 2i;
+    let jj3 = tw3 / 2i;
+    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 1i + o4) * 1i + clamp(i3, 0i, 0i)) * 2i + clamp(jj3, 0i, 1i)], ok3 && th3 >= 0i && i3 < 1i && tw3 >= 0i && jj3 < 2i);
+    let wr = (o4 * 64i + u * 4i + v) * 128i + cl;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 2048i];
+    let y2 = b1[wr + 4096i];
+    let y3 = b1[wr + 6144i];
+    a0 = mac4(subgroupBroadcast(g0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(g0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(g0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(g0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(g0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(g0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(g0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(g0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(g1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(g1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(g1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(g1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(g1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(g1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(g1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(g1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(g2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(g2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(g2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(g2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(g2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(g2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(g2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(g2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(g3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(g3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(g3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(g3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(g3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(g3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(g3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(g3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let pix = i32(wid.x) * 16i + t;
+      let pix = i32(wid.x) * 32i + t;
       let n = pix / 4i;
       let h = phh + 2i * ((pix / 2i) % 2i);
       let x = phw + 2i * (pix % 2i);
@@ -5071,13 +7286,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 63: first used by forward_backward_032_conv2dInputGrad_D2_classifier
-const shader63 = `
+// shader 78: first used by forward_backward_032_conv2dInputGrad_D2_classifier
+const shader78 = `
 // conv2d input-gradient: f32[1,1,1,2] through f32[1,512,4,4] -> [1,512,3,4]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,3,4]
 // tile 8 channels x 2 same-phase pixels
-// threads 384, workgroup 64; FLOPs 32768; bytes 81928
+// threads 384, workgroup 64; FLOPs 32768; bytes 180256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -5120,20 +7335,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a7_0 = 0.0f;
   var a7_1 = 0.0f;
   for (var o = 0i; o < 1i; o++) {
-    let dyo = (n * 1i + o) * 2i;
+    let dyo = (n * 1i + (o >> 2u)) * 8i + (o & 3i);
     let wo = o * 8192i;
     for (var u = 0i; u < 4i; u++) {
       let th = h + 1i - u * 1i;
       if (th < 0i || th % 2i != 0i || th / 2i >= 1i) { continue; }
-      let row = dyo + (th / 2i) * 2i;
+      let row = dyo + (th / 2i) * 8i;
       for (var v = 0i; v < 4i; v++) {
         if (((ph + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
         let tw0 = x0 + 1i - v * 1i;
         let j0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 1i)], xok0 && tw0 >= 0i && j0 < 2i);
+        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 1i) * 4i], xok0 && tw0 >= 0i && j0 < 2i);
         let tw1 = x1 + 1i - v * 1i;
         let j1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 1i)], xok1 && tw1 >= 0i && j1 < 2i);
+        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 1i) * 4i], xok1 && tw1 >= 0i && j1 < 2i);
         let k0 = b1[wo + (u * 4i + v) * 512i + c0];
         let k1 = b1[wo + (u * 4i + v) * 512i + c1];
         let k2 = b1[wo + (u * 4i + v) * 512i + c2];
@@ -5176,18 +7391,21 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 64: first used by forward_backward_033_conv2dInputGrad_D2_conv4_cpu
-const shader64 = `
+// shader 79: first used by forward_backward_033_conv2dInputGrad_D2_conv4_cpu
+const shader79 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,3,4] through f32[512,256,4,4] -> [1,256,6,8]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,6,8]
-// 16 same-phase pixels x 32 channels per subgroup
+// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x8x4
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -5195,16 +7413,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let cl = min(c4, 63i);
   let phh = i32(wid.z) / 2i;
   let phw = i32(wid.z) % 2i;
-  let q0 = min(i32(wid.x) * 16i + 0i + lane, 11i);
+  let q0 = min(i32(wid.x) * 32i + 0i + lane, 11i);
   let n0 = q0 / 12i;
   let h0 = phh + 2i * ((q0 / 4i) % 3i);
   let x0 = phw + 2i * (q0 % 4i);
   let ok0 = h0 < 6i && x0 < 8i;
-  let q1 = min(i32(wid.x) * 16i + 8i + lane, 11i);
+  let q1 = min(i32(wid.x) * 32i + 8i + lane, 11i);
   let n1 = q1 / 12i;
   let h1 = phh + 2i * ((q1 / 4i) % 3i);
   let x1 = phw + 2i * (q1 % 4i);
   let ok1 = h1 < 6i && x1 < 8i;
+  let q2 = min(i32(wid.x) * 32i + 16i + lane, 11i);
+  let n2 = q2 / 12i;
+  let h2 = phh + 2i * ((q2 / 4i) % 3i);
+  let x2 = phw + 2i * (q2 % 4i);
+  let ok2 = h2 < 6i && x2 < 8i;
+  let q3 = min(i32(wid.x) * 32i + 24i + lane, 11i);
+  let n3 = q3 / 12i;
+  let h3 = phh + 2i * ((q3 / 4i) % 3i);
+  let x3 = phw + 2i * (q3 % 4i);
+  let ok3 = h3 < 6i && x3 < 8i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -5221,49 +7449,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var o = 0i; o < 512i; o++) {
-    for (var u = 0i; u < 4i; u++) {
-      if (((phh + 1i - u * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-      let th0 = h0 + 1i - u * 1i;
-      let i0 = th0 / 2i;
-      let iok0 = ok0 && th0 >= 0i && i0 < 3i;
-      let row0 = ((n0 * 512i + o) * 3i + clamp(i0, 0i, 2i)) * 4i;
-      let th1 = h1 + 1i - u * 1i;
-      let i1 = th1 / 2i;
-      let iok1 = ok1 && th1 >= 0i && i1 < 3i;
-      let row1 = ((n1 * 512i + o) * 3i + clamp(i1, 0i, 2i)) * 4i;
-      for (var v = 0i; v < 4i; v++) {
-        if (((phw + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-        let wv = b1[((o * 4i + u) * 4i + v) * 64i + cl];
-        let tw0 = x0 + 1i - v * 1i;
-        let jj0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row0 + clamp(jj0, 0i, 3i)], iok0 && tw0 >= 0i && jj0 < 4i);
-        let tw1 = x1 + 1i - v * 1i;
-        let jj1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row1 + clamp(jj1, 0i, 3i)], iok1 && tw1 >= 0i && jj1 < 4i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(g0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(g0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(g0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(g0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(g0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(g0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(g0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(g0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(g1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(g1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(g1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(g1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(g1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(g1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(g1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(g1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  let u0 = select(1i, 0i, phh == 1i);
+  let nu = select(2i, 2i, phh == 1i);
+  let v0 = select(1i, 0i, phw == 1i);
+  let nv = select(2i, 2i, phw == 1i);
+  for (var k = 0i; k < 128i * nu * nv; k++) {
+    let o4 = k / (nu * nv);
+    let u = u0 + ((k / nv) % nu) * 2i;
+    let v = v0 + (k % nv) * 2i;
+    let th0 = h0 + 1i - u * 1i;
+    let tw0 = x0 + 1i - v * 1i;
+    let i0 = th0 / 2i;
+    let jj0 = tw0 / 2i;
+    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 128i + o4) * 3i + clamp(i0, 0i, 2i)) * 4i + clamp(jj0, 0i, 3i)], ok0 && th0 >= 0i && i0 < 3i && tw0 >= 0i && jj0 < 4i);
+    let th1 = h1 + 1i - u * 1i;
+    let tw1 = x1 + 1i - v * 1i;
+    let i1 = th1 / 2i;
+    let jj1 = tw1 / 2i;
+    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 128i + o4) * 3i + clamp(i1, 0i, 2i)) * 4i + clamp(jj1, 0i, 3i)], ok1 && th1 >= 0i && i1 < 3i && tw1 >= 0i && jj1 < 4i);
+    let th2 = h2 + 1i - u * 1i;
+    let tw2 = x2 + 1i - v * 1i;
+    let i2 = th2 / 2i;
+    let jj2 = tw2 / 2i;
+    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 128i + o4) * 3i + clamp(i2, 0i, 2i)) * 4i + clamp(jj2, 0i, 3i)], ok2 && th2 >= 0i && i2 < 3i && tw2 >= 0i && jj2 < 4i);
+    let th3 = h3 + 1i - u * 1i;
+    let tw3 = x3 + 1i - v * 1i;
+    let i3 = th3 / 2i;
+    let jj3 = tw3 / 2i;
+    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 128i + o4) * 3i + clamp(i3, 0i, 2i)) * 4i + clamp(jj3, 0i, 3i)], ok3 && th3 >= 0i && i3 < 3i && tw3 >= 0i && jj3 < 4i);
+    let wr = (o4 * 64i + u * 4i + v) * 64i + cl;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 1024i];
+    let y2 = b1[wr + 2048i];
+    let y3 = b1[wr + 3072i];
+    a0 = mac4(subgroupBroadcast(g0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(g0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(g0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(g0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(g0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(g0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(g0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(g0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(g1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(g1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(g1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(g1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(g1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(g1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(g1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(g1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(g2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(g2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(g2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(g2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(g2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(g2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(g2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(g2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(g3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(g3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(g3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(g3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(g3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(g3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(g3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(g3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let pix = i32(wid.x) * 16i + t;
+      let pix = i32(wid.x) * 32i + t;
       let n = pix / 12i;
       let h = phh + 2i * ((pix / 4i) % 3i);
       let x = phw + 2i * (pix % 4i);
@@ -5280,8 +7551,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 65: first used by forward_backward_033_conv2dInputGrad_D2_conv4
-const shader65 = `
+// shader 80: first used by forward_backward_033_conv2dInputGrad_D2_conv4
+const shader80 = `
 // conv2d input-gradient: f32[1,512,3,4] through f32[512,256,4,4] -> [1,256,6,8]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,6,8]
@@ -5349,26 +7620,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a7_2 = 0.0f;
   var a7_3 = 0.0f;
   for (var o = 0i; o < 512i; o++) {
-    let dyo = (n * 512i + o) * 12i;
+    let dyo = (n * 128i + (o >> 2u)) * 48i + (o & 3i);
     let wo = o * 4096i;
     for (var u = 0i; u < 4i; u++) {
       let th = h + 1i - u * 1i;
       if (th < 0i || th % 2i != 0i || th / 2i >= 3i) { continue; }
-      let row = dyo + (th / 2i) * 4i;
+      let row = dyo + (th / 2i) * 16i;
       for (var v = 0i; v < 4i; v++) {
         if (((ph + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
         let tw0 = x0 + 1i - v * 1i;
         let j0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 3i)], xok0 && tw0 >= 0i && j0 < 4i);
+        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 3i) * 4i], xok0 && tw0 >= 0i && j0 < 4i);
         let tw1 = x1 + 1i - v * 1i;
         let j1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 3i)], xok1 && tw1 >= 0i && j1 < 4i);
+        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 3i) * 4i], xok1 && tw1 >= 0i && j1 < 4i);
         let tw2 = x2 + 1i - v * 1i;
         let j2 = tw2 / 2i;
-        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 3i)], xok2 && tw2 >= 0i && j2 < 4i);
+        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 3i) * 4i], xok2 && tw2 >= 0i && j2 < 4i);
         let tw3 = x3 + 1i - v * 1i;
         let j3 = tw3 / 2i;
-        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 3i)], xok3 && tw3 >= 0i && j3 < 4i);
+        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 3i) * 4i], xok3 && tw3 >= 0i && j3 < 4i);
         let k0 = b1[wo + (u * 4i + v) * 256i + c0];
         let k1 = b1[wo + (u * 4i + v) * 256i + c1];
         let k2 = b1[wo + (u * 4i + v) * 256i + c2];
@@ -5427,18 +7698,21 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 66: first used by forward_backward_034_conv2dInputGrad_D2_conv3_cpu
-const shader66 = `
+// shader 81: first used by forward_backward_034_conv2dInputGrad_D2_conv3_cpu
+const shader81 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,6,8] through f32[256,128,4,4] -> [1,128,12,16]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,12,16]
-// 16 same-phase pixels x 32 channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x4x4
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x4x4
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -5446,16 +7720,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let cl = min(c4, 31i);
   let phh = i32(wid.z) / 2i;
   let phw = i32(wid.z) % 2i;
-  let q0 = min(i32(wid.x) * 16i + 0i + lane, 47i);
+  let q0 = min(i32(wid.x) * 32i + 0i + lane, 47i);
   let n0 = q0 / 48i;
   let h0 = phh + 2i * ((q0 / 8i) % 6i);
   let x0 = phw + 2i * (q0 % 8i);
   let ok0 = h0 < 12i && x0 < 16i;
-  let q1 = min(i32(wid.x) * 16i + 8i + lane, 47i);
+  let q1 = min(i32(wid.x) * 32i + 8i + lane, 47i);
   let n1 = q1 / 48i;
   let h1 = phh + 2i * ((q1 / 8i) % 6i);
   let x1 = phw + 2i * (q1 % 8i);
   let ok1 = h1 < 12i && x1 < 16i;
+  let q2 = min(i32(wid.x) * 32i + 16i + lane, 47i);
+  let n2 = q2 / 48i;
+  let h2 = phh + 2i * ((q2 / 8i) % 6i);
+  let x2 = phw + 2i * (q2 % 8i);
+  let ok2 = h2 < 12i && x2 < 16i;
+  let q3 = min(i32(wid.x) * 32i + 24i + lane, 47i);
+  let n3 = q3 / 48i;
+  let h3 = phh + 2i * ((q3 / 8i) % 6i);
+  let x3 = phw + 2i * (q3 % 8i);
+  let ok3 = h3 < 12i && x3 < 16i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -5472,49 +7756,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var o = 0i; o < 256i; o++) {
-    for (var u = 0i; u < 4i; u++) {
-      if (((phh + 1i - u * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-      let th0 = h0 + 1i - u * 1i;
-      let i0 = th0 / 2i;
-      let iok0 = ok0 && th0 >= 0i && i0 < 6i;
-      let row0 = ((n0 * 256i + o) * 6i + clamp(i0, 0i, 5i)) * 8i;
-      let th1 = h1 + 1i - u * 1i;
-      let i1 = th1 / 2i;
-      let iok1 = ok1 && th1 >= 0i && i1 < 6i;
-      let row1 = ((n1 * 256i + o) * 6i + clamp(i1, 0i, 5i)) * 8i;
-      for (var v = 0i; v < 4i; v++) {
-        if (((phw + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-        let wv = b1[((o * 4i + u) * 4i + v) * 32i + cl];
-        let tw0 = x0 + 1i - v * 1i;
-        let jj0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row0 + clamp(jj0, 0i, 7i)], iok0 && tw0 >= 0i && jj0 < 8i);
-        let tw1 = x1 + 1i - v * 1i;
-        let jj1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row1 + clamp(jj1, 0i, 7i)], iok1 && tw1 >= 0i && jj1 < 8i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(g0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(g0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(g0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(g0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(g0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(g0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(g0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(g0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(g1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(g1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(g1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(g1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(g1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(g1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(g1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(g1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  let u0 = select(1i, 0i, phh == 1i);
+  let nu = select(2i, 2i, phh == 1i);
+  let v0 = select(1i, 0i, phw == 1i);
+  let nv = select(2i, 2i, phw == 1i);
+  for (var k = 0i; k < 64i * nu * nv; k++) {
+    let o4 = k / (nu * nv);
+    let u = u0 + ((k / nv) % nu) * 2i;
+    let v = v0 + (k % nv) * 2i;
+    let th0 = h0 + 1i - u * 1i;
+    let tw0 = x0 + 1i - v * 1i;
+    let i0 = th0 / 2i;
+    let jj0 = tw0 / 2i;
+    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 64i + o4) * 6i + clamp(i0, 0i, 5i)) * 8i + clamp(jj0, 0i, 7i)], ok0 && th0 >= 0i && i0 < 6i && tw0 >= 0i && jj0 < 8i);
+    let th1 = h1 + 1i - u * 1i;
+    let tw1 = x1 + 1i - v * 1i;
+    let i1 = th1 / 2i;
+    let jj1 = tw1 / 2i;
+    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 64i + o4) * 6i + clamp(i1, 0i, 5i)) * 8i + clamp(jj1, 0i, 7i)], ok1 && th1 >= 0i && i1 < 6i && tw1 >= 0i && jj1 < 8i);
+    let th2 = h2 + 1i - u * 1i;
+    let tw2 = x2 + 1i - v * 1i;
+    let i2 = th2 / 2i;
+    let jj2 = tw2 / 2i;
+    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 64i + o4) * 6i + clamp(i2, 0i, 5i)) * 8i + clamp(jj2, 0i, 7i)], ok2 && th2 >= 0i && i2 < 6i && tw2 >= 0i && jj2 < 8i);
+    let th3 = h3 + 1i - u * 1i;
+    let tw3 = x3 + 1i - v * 1i;
+    let i3 = th3 / 2i;
+    let jj3 = tw3 / 2i;
+    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 64i + o4) * 6i + clamp(i3, 0i, 5i)) * 8i + clamp(jj3, 0i, 7i)], ok3 && th3 >= 0i && i3 < 6i && tw3 >= 0i && jj3 < 8i);
+    let wr = (o4 * 64i + u * 4i + v) * 32i + cl;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 512i];
+    let y2 = b1[wr + 1024i];
+    let y3 = b1[wr + 1536i];
+    a0 = mac4(subgroupBroadcast(g0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(g0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(g0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(g0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(g0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(g0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(g0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(g0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(g1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(g1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(g1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(g1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(g1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(g1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(g1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(g1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(g2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(g2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(g2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(g2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(g2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(g2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(g2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(g2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(g3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(g3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(g3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(g3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(g3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(g3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(g3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(g3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let pix = i32(wid.x) * 16i + t;
+      let pix = i32(wid.x) * 32i + t;
       let n = pix / 48i;
       let h = phh + 2i * ((pix / 8i) % 6i);
       let x = phw + 2i * (pix % 8i);
@@ -5531,8 +7858,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 67: first used by forward_backward_034_conv2dInputGrad_D2_conv3
-const shader67 = `
+// shader 82: first used by forward_backward_034_conv2dInputGrad_D2_conv3
+const shader82 = `
 // conv2d input-gradient: f32[1,256,6,8] through f32[256,128,4,4] -> [1,128,12,16]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,12,16]
@@ -5600,26 +7927,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a7_2 = 0.0f;
   var a7_3 = 0.0f;
   for (var o = 0i; o < 256i; o++) {
-    let dyo = (n * 256i + o) * 48i;
+    let dyo = (n * 64i + (o >> 2u)) * 192i + (o & 3i);
     let wo = o * 2048i;
     for (var u = 0i; u < 4i; u++) {
       let th = h + 1i - u * 1i;
       if (th < 0i || th % 2i != 0i || th / 2i >= 6i) { continue; }
-      let row = dyo + (th / 2i) * 8i;
+      let row = dyo + (th / 2i) * 32i;
       for (var v = 0i; v < 4i; v++) {
         if (((ph + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
         let tw0 = x0 + 1i - v * 1i;
         let j0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 7i)], xok0 && tw0 >= 0i && j0 < 8i);
+        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 7i) * 4i], xok0 && tw0 >= 0i && j0 < 8i);
         let tw1 = x1 + 1i - v * 1i;
         let j1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 7i)], xok1 && tw1 >= 0i && j1 < 8i);
+        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 7i) * 4i], xok1 && tw1 >= 0i && j1 < 8i);
         let tw2 = x2 + 1i - v * 1i;
         let j2 = tw2 / 2i;
-        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 7i)], xok2 && tw2 >= 0i && j2 < 8i);
+        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 7i) * 4i], xok2 && tw2 >= 0i && j2 < 8i);
         let tw3 = x3 + 1i - v * 1i;
         let j3 = tw3 / 2i;
-        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 7i)], xok3 && tw3 >= 0i && j3 < 8i);
+        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 7i) * 4i], xok3 && tw3 >= 0i && j3 < 8i);
         let k0 = b1[wo + (u * 4i + v) * 128i + c0];
         let k1 = b1[wo + (u * 4i + v) * 128i + c1];
         let k2 = b1[wo + (u * 4i + v) * 128i + c2];
@@ -5678,18 +8005,21 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 68: first used by forward_backward_035_conv2dInputGrad_D2_conv2_cpu
-const shader68 = `
+// shader 83: first used by forward_backward_035_conv2dInputGrad_D2_conv2_cpu
+const shader83 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,12,16] through f32[128,64,4,4] -> [1,64,24,33]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,24,33]
-// 16 same-phase pixels x 32 channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 13x2x4
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 7x2x4
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -5697,16 +8027,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let cl = min(c4, 15i);
   let phh = i32(wid.z) / 2i;
   let phw = i32(wid.z) % 2i;
-  let q0 = min(i32(wid.x) * 16i + 0i + lane, 203i);
+  let q0 = min(i32(wid.x) * 32i + 0i + lane, 203i);
   let n0 = q0 / 204i;
   let h0 = phh + 2i * ((q0 / 17i) % 12i);
   let x0 = phw + 2i * (q0 % 17i);
   let ok0 = h0 < 24i && x0 < 33i;
-  let q1 = min(i32(wid.x) * 16i + 8i + lane, 203i);
+  let q1 = min(i32(wid.x) * 32i + 8i + lane, 203i);
   let n1 = q1 / 204i;
   let h1 = phh + 2i * ((q1 / 17i) % 12i);
   let x1 = phw + 2i * (q1 % 17i);
   let ok1 = h1 < 24i && x1 < 33i;
+  let q2 = min(i32(wid.x) * 32i + 16i + lane, 203i);
+  let n2 = q2 / 204i;
+  let h2 = phh + 2i * ((q2 / 17i) % 12i);
+  let x2 = phw + 2i * (q2 % 17i);
+  let ok2 = h2 < 24i && x2 < 33i;
+  let q3 = min(i32(wid.x) * 32i + 24i + lane, 203i);
+  let n3 = q3 / 204i;
+  let h3 = phh + 2i * ((q3 / 17i) % 12i);
+  let x3 = phw + 2i * (q3 % 17i);
+  let ok3 = h3 < 24i && x3 < 33i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -5723,49 +8063,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var o = 0i; o < 128i; o++) {
-    for (var u = 0i; u < 4i; u++) {
-      if (((phh + 1i - u * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-      let th0 = h0 + 1i - u * 1i;
-      let i0 = th0 / 2i;
-      let iok0 = ok0 && th0 >= 0i && i0 < 12i;
-      let row0 = ((n0 * 128i + o) * 12i + clamp(i0, 0i, 11i)) * 16i;
-      let th1 = h1 + 1i - u * 1i;
-      let i1 = th1 / 2i;
-      let iok1 = ok1 && th1 >= 0i && i1 < 12i;
-      let row1 = ((n1 * 128i + o) * 12i + clamp(i1, 0i, 11i)) * 16i;
-      for (var v = 0i; v < 4i; v++) {
-        if (((phw + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-        let wv = b1[((o * 4i + u) * 4i + v) * 16i + cl];
-        let tw0 = x0 + 1i - v * 1i;
-        let jj0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row0 + clamp(jj0, 0i, 15i)], iok0 && tw0 >= 0i && jj0 < 16i);
-        let tw1 = x1 + 1i - v * 1i;
-        let jj1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row1 + clamp(jj1, 0i, 15i)], iok1 && tw1 >= 0i && jj1 < 16i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(g0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(g0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(g0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(g0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(g0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(g0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(g0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(g0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(g1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(g1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(g1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(g1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(g1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(g1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(g1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(g1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  let u0 = select(1i, 0i, phh == 1i);
+  let nu = select(2i, 2i, phh == 1i);
+  let v0 = select(1i, 0i, phw == 1i);
+  let nv = select(2i, 2i, phw == 1i);
+  for (var k = 0i; k < 32i * nu * nv; k++) {
+    let o4 = k / (nu * nv);
+    let u = u0 + ((k / nv) % nu) * 2i;
+    let v = v0 + (k % nv) * 2i;
+    let th0 = h0 + 1i - u * 1i;
+    let tw0 = x0 + 1i - v * 1i;
+    let i0 = th0 / 2i;
+    let jj0 = tw0 / 2i;
+    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 32i + o4) * 12i + clamp(i0, 0i, 11i)) * 16i + clamp(jj0, 0i, 15i)], ok0 && th0 >= 0i && i0 < 12i && tw0 >= 0i && jj0 < 16i);
+    let th1 = h1 + 1i - u * 1i;
+    let tw1 = x1 + 1i - v * 1i;
+    let i1 = th1 / 2i;
+    let jj1 = tw1 / 2i;
+    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 32i + o4) * 12i + clamp(i1, 0i, 11i)) * 16i + clamp(jj1, 0i, 15i)], ok1 && th1 >= 0i && i1 < 12i && tw1 >= 0i && jj1 < 16i);
+    let th2 = h2 + 1i - u * 1i;
+    let tw2 = x2 + 1i - v * 1i;
+    let i2 = th2 / 2i;
+    let jj2 = tw2 / 2i;
+    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 32i + o4) * 12i + clamp(i2, 0i, 11i)) * 16i + clamp(jj2, 0i, 15i)], ok2 && th2 >= 0i && i2 < 12i && tw2 >= 0i && jj2 < 16i);
+    let th3 = h3 + 1i - u * 1i;
+    let tw3 = x3 + 1i - v * 1i;
+    let i3 = th3 / 2i;
+    let jj3 = tw3 / 2i;
+    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 32i + o4) * 12i + clamp(i3, 0i, 11i)) * 16i + clamp(jj3, 0i, 15i)], ok3 && th3 >= 0i && i3 < 12i && tw3 >= 0i && jj3 < 16i);
+    let wr = (o4 * 64i + u * 4i + v) * 16i + cl;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 256i];
+    let y2 = b1[wr + 512i];
+    let y3 = b1[wr + 768i];
+    a0 = mac4(subgroupBroadcast(g0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(g0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(g0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(g0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(g0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(g0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(g0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(g0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(g1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(g1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(g1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(g1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(g1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(g1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(g1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(g1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(g2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(g2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(g2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(g2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(g2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(g2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(g2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(g2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(g3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(g3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(g3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(g3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(g3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(g3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(g3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(g3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let pix = i32(wid.x) * 16i + t;
+      let pix = i32(wid.x) * 32i + t;
       let n = pix / 204i;
       let h = phh + 2i * ((pix / 17i) % 12i);
       let x = phw + 2i * (pix % 17i);
@@ -5782,8 +8165,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 69: first used by forward_backward_035_conv2dInputGrad_D2_conv2
-const shader69 = `
+// shader 84: first used by forward_backward_035_conv2dInputGrad_D2_conv2
+const shader84 = `
 // conv2d input-gradient: f32[1,128,12,16] through f32[128,64,4,4] -> [1,64,24,33]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,24,33]
@@ -5851,26 +8234,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a7_2 = 0.0f;
   var a7_3 = 0.0f;
   for (var o = 0i; o < 128i; o++) {
-    let dyo = (n * 128i + o) * 192i;
+    let dyo = (n * 32i + (o >> 2u)) * 768i + (o & 3i);
     let wo = o * 1024i;
     for (var u = 0i; u < 4i; u++) {
       let th = h + 1i - u * 1i;
       if (th < 0i || th % 2i != 0i || th / 2i >= 12i) { continue; }
-      let row = dyo + (th / 2i) * 16i;
+      let row = dyo + (th / 2i) * 64i;
       for (var v = 0i; v < 4i; v++) {
         if (((ph + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
         let tw0 = x0 + 1i - v * 1i;
         let j0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 15i)], xok0 && tw0 >= 0i && j0 < 16i);
+        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 15i) * 4i], xok0 && tw0 >= 0i && j0 < 16i);
         let tw1 = x1 + 1i - v * 1i;
         let j1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 15i)], xok1 && tw1 >= 0i && j1 < 16i);
+        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 15i) * 4i], xok1 && tw1 >= 0i && j1 < 16i);
         let tw2 = x2 + 1i - v * 1i;
         let j2 = tw2 / 2i;
-        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 15i)], xok2 && tw2 >= 0i && j2 < 16i);
+        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 15i) * 4i], xok2 && tw2 >= 0i && j2 < 16i);
         let tw3 = x3 + 1i - v * 1i;
         let j3 = tw3 / 2i;
-        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 15i)], xok3 && tw3 >= 0i && j3 < 16i);
+        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 15i) * 4i], xok3 && tw3 >= 0i && j3 < 16i);
         let k0 = b1[wo + (u * 4i + v) * 64i + c0];
         let k1 = b1[wo + (u * 4i + v) * 64i + c1];
         let k2 = b1[wo + (u * 4i + v) * 64i + c2];
@@ -5929,16 +8312,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 70: first used by forward_backward_036_conv2dInputGrad_D2_conv1_cpu
-const shader70 = `
+// shader 85: first used by forward_backward_036_conv2dInputGrad_D2_conv1_cpu
+const shader85 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,24,33] through f32[64,19,4,4] -> [1,19,49,67]
 // stride [2,2], padding [1,1], dilation [1,1]
-// 16 same-phase pixels x 32 channels per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 54x1x4
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+// 32 same-phase pixels x 32 channels per subgroup, 4 out-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 27x1x4
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
@@ -5946,16 +8332,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let cl = min(c4, 4i);
   let phh = i32(wid.z) / 2i;
   let phw = i32(wid.z) % 2i;
-  let q0 = min(i32(wid.x) * 16i + 0i + lane, 849i);
+  let q0 = min(i32(wid.x) * 32i + 0i + lane, 849i);
   let n0 = q0 / 850i;
   let h0 = phh + 2i * ((q0 / 34i) % 25i);
   let x0 = phw + 2i * (q0 % 34i);
   let ok0 = h0 < 49i && x0 < 67i;
-  let q1 = min(i32(wid.x) * 16i + 8i + lane, 849i);
+  let q1 = min(i32(wid.x) * 32i + 8i + lane, 849i);
   let n1 = q1 / 850i;
   let h1 = phh + 2i * ((q1 / 34i) % 25i);
   let x1 = phw + 2i * (q1 % 34i);
   let ok1 = h1 < 49i && x1 < 67i;
+  let q2 = min(i32(wid.x) * 32i + 16i + lane, 849i);
+  let n2 = q2 / 850i;
+  let h2 = phh + 2i * ((q2 / 34i) % 25i);
+  let x2 = phw + 2i * (q2 % 34i);
+  let ok2 = h2 < 49i && x2 < 67i;
+  let q3 = min(i32(wid.x) * 32i + 24i + lane, 849i);
+  let n3 = q3 / 850i;
+  let h3 = phh + 2i * ((q3 / 34i) % 25i);
+  let x3 = phw + 2i * (q3 % 34i);
+  let ok3 = h3 < 49i && x3 < 67i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -5972,49 +8368,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a13 = vec4<f32>(0.0f);
   var a14 = vec4<f32>(0.0f);
   var a15 = vec4<f32>(0.0f);
-  for (var o = 0i; o < 64i; o++) {
-    for (var u = 0i; u < 4i; u++) {
-      if (((phh + 1i - u * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-      let th0 = h0 + 1i - u * 1i;
-      let i0 = th0 / 2i;
-      let iok0 = ok0 && th0 >= 0i && i0 < 24i;
-      let row0 = ((n0 * 64i + o) * 24i + clamp(i0, 0i, 23i)) * 33i;
-      let th1 = h1 + 1i - u * 1i;
-      let i1 = th1 / 2i;
-      let iok1 = ok1 && th1 >= 0i && i1 < 24i;
-      let row1 = ((n1 * 64i + o) * 24i + clamp(i1, 0i, 23i)) * 33i;
-      for (var v = 0i; v < 4i; v++) {
-        if (((phw + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
-        let wv = b1[((o * 4i + u) * 4i + v) * 5i + cl];
-        let tw0 = x0 + 1i - v * 1i;
-        let jj0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row0 + clamp(jj0, 0i, 32i)], iok0 && tw0 >= 0i && jj0 < 33i);
-        let tw1 = x1 + 1i - v * 1i;
-        let jj1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row1 + clamp(jj1, 0i, 32i)], iok1 && tw1 >= 0i && jj1 < 33i);
-        a0 = fma(vec4<f32>(subgroupBroadcast(g0, 0u)), wv, a0);
-        a1 = fma(vec4<f32>(subgroupBroadcast(g0, 1u)), wv, a1);
-        a2 = fma(vec4<f32>(subgroupBroadcast(g0, 2u)), wv, a2);
-        a3 = fma(vec4<f32>(subgroupBroadcast(g0, 3u)), wv, a3);
-        a4 = fma(vec4<f32>(subgroupBroadcast(g0, 4u)), wv, a4);
-        a5 = fma(vec4<f32>(subgroupBroadcast(g0, 5u)), wv, a5);
-        a6 = fma(vec4<f32>(subgroupBroadcast(g0, 6u)), wv, a6);
-        a7 = fma(vec4<f32>(subgroupBroadcast(g0, 7u)), wv, a7);
-        a8 = fma(vec4<f32>(subgroupBroadcast(g1, 0u)), wv, a8);
-        a9 = fma(vec4<f32>(subgroupBroadcast(g1, 1u)), wv, a9);
-        a10 = fma(vec4<f32>(subgroupBroadcast(g1, 2u)), wv, a10);
-        a11 = fma(vec4<f32>(subgroupBroadcast(g1, 3u)), wv, a11);
-        a12 = fma(vec4<f32>(subgroupBroadcast(g1, 4u)), wv, a12);
-        a13 = fma(vec4<f32>(subgroupBroadcast(g1, 5u)), wv, a13);
-        a14 = fma(vec4<f32>(subgroupBroadcast(g1, 6u)), wv, a14);
-        a15 = fma(vec4<f32>(subgroupBroadcast(g1, 7u)), wv, a15);
-      }
-    }
+  var a16 = vec4<f32>(0.0f);
+  var a17 = vec4<f32>(0.0f);
+  var a18 = vec4<f32>(0.0f);
+  var a19 = vec4<f32>(0.0f);
+  var a20 = vec4<f32>(0.0f);
+  var a21 = vec4<f32>(0.0f);
+  var a22 = vec4<f32>(0.0f);
+  var a23 = vec4<f32>(0.0f);
+  var a24 = vec4<f32>(0.0f);
+  var a25 = vec4<f32>(0.0f);
+  var a26 = vec4<f32>(0.0f);
+  var a27 = vec4<f32>(0.0f);
+  var a28 = vec4<f32>(0.0f);
+  var a29 = vec4<f32>(0.0f);
+  var a30 = vec4<f32>(0.0f);
+  var a31 = vec4<f32>(0.0f);
+  let u0 = select(1i, 0i, phh == 1i);
+  let nu = select(2i, 2i, phh == 1i);
+  let v0 = select(1i, 0i, phw == 1i);
+  let nv = select(2i, 2i, phw == 1i);
+  for (var k = 0i; k < 16i * nu * nv; k++) {
+    let o4 = k / (nu * nv);
+    let u = u0 + ((k / nv) % nu) * 2i;
+    let v = v0 + (k % nv) * 2i;
+    let th0 = h0 + 1i - u * 1i;
+    let tw0 = x0 + 1i - v * 1i;
+    let i0 = th0 / 2i;
+    let jj0 = tw0 / 2i;
+    let g0 = select(vec4<f32>(0.0f), b0[((n0 * 16i + o4) * 24i + clamp(i0, 0i, 23i)) * 33i + clamp(jj0, 0i, 32i)], ok0 && th0 >= 0i && i0 < 24i && tw0 >= 0i && jj0 < 33i);
+    let th1 = h1 + 1i - u * 1i;
+    let tw1 = x1 + 1i - v * 1i;
+    let i1 = th1 / 2i;
+    let jj1 = tw1 / 2i;
+    let g1 = select(vec4<f32>(0.0f), b0[((n1 * 16i + o4) * 24i + clamp(i1, 0i, 23i)) * 33i + clamp(jj1, 0i, 32i)], ok1 && th1 >= 0i && i1 < 24i && tw1 >= 0i && jj1 < 33i);
+    let th2 = h2 + 1i - u * 1i;
+    let tw2 = x2 + 1i - v * 1i;
+    let i2 = th2 / 2i;
+    let jj2 = tw2 / 2i;
+    let g2 = select(vec4<f32>(0.0f), b0[((n2 * 16i + o4) * 24i + clamp(i2, 0i, 23i)) * 33i + clamp(jj2, 0i, 32i)], ok2 && th2 >= 0i && i2 < 24i && tw2 >= 0i && jj2 < 33i);
+    let th3 = h3 + 1i - u * 1i;
+    let tw3 = x3 + 1i - v * 1i;
+    let i3 = th3 / 2i;
+    let jj3 = tw3 / 2i;
+    let g3 = select(vec4<f32>(0.0f), b0[((n3 * 16i + o4) * 24i + clamp(i3, 0i, 23i)) * 33i + clamp(jj3, 0i, 32i)], ok3 && th3 >= 0i && i3 < 24i && tw3 >= 0i && jj3 < 33i);
+    let wr = (o4 * 64i + u * 4i + v) * 5i + cl;
+    let y0 = b1[wr + 0i];
+    let y1 = b1[wr + 80i];
+    let y2 = b1[wr + 160i];
+    let y3 = b1[wr + 240i];
+    a0 = mac4(subgroupBroadcast(g0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupBroadcast(g0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupBroadcast(g0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupBroadcast(g0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupBroadcast(g0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupBroadcast(g0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupBroadcast(g0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupBroadcast(g0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupBroadcast(g1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupBroadcast(g1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupBroadcast(g1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupBroadcast(g1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupBroadcast(g1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupBroadcast(g1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupBroadcast(g1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupBroadcast(g1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupBroadcast(g2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupBroadcast(g2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupBroadcast(g2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupBroadcast(g2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupBroadcast(g2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupBroadcast(g2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupBroadcast(g2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupBroadcast(g2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupBroadcast(g3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupBroadcast(g3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupBroadcast(g3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupBroadcast(g3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupBroadcast(g3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupBroadcast(g3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupBroadcast(g3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupBroadcast(g3, 7u), y0, y1, y2, y3, a31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let pix = i32(wid.x) * 16i + t;
+      let pix = i32(wid.x) * 32i + t;
       let n = pix / 850i;
       let h = phh + 2i * ((pix / 34i) % 25i);
       let x = phw + 2i * (pix % 34i);
@@ -6026,8 +8465,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 71: first used by forward_backward_036_conv2dInputGrad_D2_conv1
-const shader71 = `
+// shader 86: first used by forward_backward_036_conv2dInputGrad_D2_conv1
+const shader86 = `
 // conv2d input-gradient: f32[1,64,24,33] through f32[64,19,4,4] -> [1,19,49,67]
 // stride [2,2], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -6093,26 +8532,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a7_2 = 0.0f;
   var a7_3 = 0.0f;
   for (var o = 0i; o < 64i; o++) {
-    let dyo = (n * 64i + o) * 792i;
+    let dyo = (n * 16i + (o >> 2u)) * 3168i + (o & 3i);
     let wo = o * 320i;
     for (var u = 0i; u < 4i; u++) {
       let th = h + 1i - u * 1i;
       if (th < 0i || th % 2i != 0i || th / 2i >= 24i) { continue; }
-      let row = dyo + (th / 2i) * 33i;
+      let row = dyo + (th / 2i) * 132i;
       for (var v = 0i; v < 4i; v++) {
         if (((ph + 1i - v * 1i) % 2i + 2i) % 2i != 0i) { continue; }
         let tw0 = x0 + 1i - v * 1i;
         let j0 = tw0 / 2i;
-        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 32i)], xok0 && tw0 >= 0i && j0 < 33i);
+        let g0 = select(0.0f, b0[row + clamp(j0, 0i, 32i) * 4i], xok0 && tw0 >= 0i && j0 < 33i);
         let tw1 = x1 + 1i - v * 1i;
         let j1 = tw1 / 2i;
-        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 32i)], xok1 && tw1 >= 0i && j1 < 33i);
+        let g1 = select(0.0f, b0[row + clamp(j1, 0i, 32i) * 4i], xok1 && tw1 >= 0i && j1 < 33i);
         let tw2 = x2 + 1i - v * 1i;
         let j2 = tw2 / 2i;
-        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 32i)], xok2 && tw2 >= 0i && j2 < 33i);
+        let g2 = select(0.0f, b0[row + clamp(j2, 0i, 32i) * 4i], xok2 && tw2 >= 0i && j2 < 33i);
         let tw3 = x3 + 1i - v * 1i;
         let j3 = tw3 / 2i;
-        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 32i)], xok3 && tw3 >= 0i && j3 < 33i);
+        let g3 = select(0.0f, b0[row + clamp(j3, 0i, 32i) * 4i], xok3 && tw3 >= 0i && j3 < 33i);
         let k0 = b1[wo + (u * 4i + v) * 20i + c0];
         let k1 = b1[wo + (u * 4i + v) * 20i + c1];
         let k2 = b1[wo + (u * 4i + v) * 20i + c2];
@@ -6166,117 +8605,326 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 72: first used by forward_backward_037_conv2dWeightGrad_D2_conv2_cpu
-const shader72 = `
+// shader 87: first used by forward_backward_037_conv2dWeightGrad_D2_conv2_cpu
+const shader87 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,19,49,67] with f32[1,64,24,33] -> [64,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 792
-// 16 out-channels x 32 (c,u,v) columns per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 10x4x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let col0 = i32(wid.x) * 32i;
-  let o0 = i32(wid.y) * 16i;
-  let n0 = min(col0 + lane + 0i, 303i);
-  let tap0 = n0 % 16i;
-  let xo0 = (n0 / 16i) * 3283i;
-  let du0 = (tap0 / 4i) * 1i - 1i;
-  let dv0 = (tap0 % 4i) * 1i - 1i;
-  let n1 = min(col0 + lane + 8i, 303i);
-  let tap1 = n1 % 16i;
-  let xo1 = (n1 / 16i) * 3283i;
-  let du1 = (tap1 / 4i) * 1i - 1i;
-  let dv1 = (tap1 % 4i) * 1i - 1i;
-  let n2 = min(col0 + lane + 16i, 303i);
-  let tap2 = n2 % 16i;
-  let xo2 = (n2 / 16i) * 3283i;
-  let du2 = (tap2 / 4i) * 1i - 1i;
-  let dv2 = (tap2 % 4i) * 1i - 1i;
-  let n3 = min(col0 + lane + 24i, 303i);
-  let tap3 = n3 % 16i;
-  let xo3 = (n3 / 16i) * 3283i;
-  let du3 = (tap3 / 4i) * 1i - 1i;
-  let dv3 = (tap3 % 4i) * 1i - 1i;
-  let dyo0 = min(o0 + lane + 0i, 63i) * 792i;
-  let dyo1 = min(o0 + lane + 8i, 63i) * 792i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  for (var q = 0i; q < 792i; q++) {
-    let img = q / 792i;
-    let i = (q / 33i) % 24i;
-    let j = q % 33i;
-    let xi = img * 62377i;
-    let h0 = i * 2i + du0;
-    let w0 = j * 2i + dv0;
-    let x0 = select(0.0f, b0[xi + xo0 + clamp(h0, 0i, 48i) * 67i + clamp(w0, 0i, 66i)], h0 >= 0i && h0 < 49i && w0 >= 0i && w0 < 67i);
-    let h1 = i * 2i + du1;
-    let w1 = j * 2i + dv1;
-    let x1 = select(0.0f, b0[xi + xo1 + clamp(h1, 0i, 48i) * 67i + clamp(w1, 0i, 66i)], h1 >= 0i && h1 < 49i && w1 >= 0i && w1 < 67i);
-    let h2 = i * 2i + du2;
-    let w2 = j * 2i + dv2;
-    let x2 = select(0.0f, b0[xi + xo2 + clamp(h2, 0i, 48i) * 67i + clamp(w2, 0i, 66i)], h2 >= 0i && h2 < 49i && w2 >= 0i && w2 < 67i);
-    let h3 = i * 2i + du3;
-    let w3 = j * 2i + dv3;
-    let x3 = select(0.0f, b0[xi + xo3 + clamp(h3, 0i, 48i) * 67i + clamp(w3, 0i, 66i)], h3 >= 0i && h3 < 49i && w3 >= 0i && w3 < 67i);
-    let xv = vec4<f32>(x0, x1, x2, x3);
-    let di = img * 50688i + i * 33i + j;
-    let d0 = b1[di + dyo0];
-    let d1 = b1[di + dyo1];
-    a0 = fma(vec4<f32>(subgroupBroadcast(d0, 0u)), xv, a0);
-    a1 = fma(vec4<f32>(subgroupBroadcast(d0, 1u)), xv, a1);
-    a2 = fma(vec4<f32>(subgroupBroadcast(d0, 2u)), xv, a2);
-    a3 = fma(vec4<f32>(subgroupBroadcast(d0, 3u)), xv, a3);
-    a4 = fma(vec4<f32>(subgroupBroadcast(d0, 4u)), xv, a4);
-    a5 = fma(vec4<f32>(subgroupBroadcast(d0, 5u)), xv, a5);
-    a6 = fma(vec4<f32>(subgroupBroadcast(d0, 6u)), xv, a6);
-    a7 = fma(vec4<f32>(subgroupBroadcast(d0, 7u)), xv, a7);
-    a8 = fma(vec4<f32>(subgroupBroadcast(d1, 0u)), xv, a8);
-    a9 = fma(vec4<f32>(subgroupBroadcast(d1, 1u)), xv, a9);
-    a10 = fma(vec4<f32>(subgroupBroadcast(d1, 2u)), xv, a10);
-    a11 = fma(vec4<f32>(subgroupBroadcast(d1, 3u)), xv, a11);
-    a12 = fma(vec4<f32>(subgroupBroadcast(d1, 4u)), xv, a12);
-    a13 = fma(vec4<f32>(subgroupBroadcast(d1, 5u)), xv, a13);
-    a14 = fma(vec4<f32>(subgroupBroadcast(d1, 6u)), xv, a14);
-    a15 = fma(vec4<f32>(subgroupBroadcast(d1, 7u)), xv, a15);
+  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let ol0 = min(o4_0, 15i);
+  let o4_1 = i32(wid.y) * 16i + 8i + lane;
+  let ol1 = min(o4_1, 15i);
+  let grp = min(i32(wid.x) * 8i + lane, 79i);
+  let c4 = grp % 5i;
+  let tap = grp / 5i;
+  let du = (tap / 4i) * 1i - 1i;
+  let dv = (tap % 4i) * 1i - 1i;
+  var a0_0 = vec4<f32>(0.0f);
+  var a0_1 = vec4<f32>(0.0f);
+  var a0_2 = vec4<f32>(0.0f);
+  var a0_3 = vec4<f32>(0.0f);
+  var a0_4 = vec4<f32>(0.0f);
+  var a0_5 = vec4<f32>(0.0f);
+  var a0_6 = vec4<f32>(0.0f);
+  var a0_7 = vec4<f32>(0.0f);
+  var a0_8 = vec4<f32>(0.0f);
+  var a0_9 = vec4<f32>(0.0f);
+  var a0_10 = vec4<f32>(0.0f);
+  var a0_11 = vec4<f32>(0.0f);
+  var a0_12 = vec4<f32>(0.0f);
+  var a0_13 = vec4<f32>(0.0f);
+  var a0_14 = vec4<f32>(0.0f);
+  var a0_15 = vec4<f32>(0.0f);
+  var a0_16 = vec4<f32>(0.0f);
+  var a0_17 = vec4<f32>(0.0f);
+  var a0_18 = vec4<f32>(0.0f);
+  var a0_19 = vec4<f32>(0.0f);
+  var a0_20 = vec4<f32>(0.0f);
+  var a0_21 = vec4<f32>(0.0f);
+  var a0_22 = vec4<f32>(0.0f);
+  var a0_23 = vec4<f32>(0.0f);
+  var a0_24 = vec4<f32>(0.0f);
+  var a0_25 = vec4<f32>(0.0f);
+  var a0_26 = vec4<f32>(0.0f);
+  var a0_27 = vec4<f32>(0.0f);
+  var a0_28 = vec4<f32>(0.0f);
+  var a0_29 = vec4<f32>(0.0f);
+  var a0_30 = vec4<f32>(0.0f);
+  var a0_31 = vec4<f32>(0.0f);
+  var a1_0 = vec4<f32>(0.0f);
+  var a1_1 = vec4<f32>(0.0f);
+  var a1_2 = vec4<f32>(0.0f);
+  var a1_3 = vec4<f32>(0.0f);
+  var a1_4 = vec4<f32>(0.0f);
+  var a1_5 = vec4<f32>(0.0f);
+  var a1_6 = vec4<f32>(0.0f);
+  var a1_7 = vec4<f32>(0.0f);
+  var a1_8 = vec4<f32>(0.0f);
+  var a1_9 = vec4<f32>(0.0f);
+  var a1_10 = vec4<f32>(0.0f);
+  var a1_11 = vec4<f32>(0.0f);
+  var a1_12 = vec4<f32>(0.0f);
+  var a1_13 = vec4<f32>(0.0f);
+  var a1_14 = vec4<f32>(0.0f);
+  var a1_15 = vec4<f32>(0.0f);
+  var a1_16 = vec4<f32>(0.0f);
+  var a1_17 = vec4<f32>(0.0f);
+  var a1_18 = vec4<f32>(0.0f);
+  var a1_19 = vec4<f32>(0.0f);
+  var a1_20 = vec4<f32>(0.0f);
+  var a1_21 = vec4<f32>(0.0f);
+  var a1_22 = vec4<f32>(0.0f);
+  var a1_23 = vec4<f32>(0.0f);
+  var a1_24 = vec4<f32>(0.0f);
+  var a1_25 = vec4<f32>(0.0f);
+  var a1_26 = vec4<f32>(0.0f);
+  var a1_27 = vec4<f32>(0.0f);
+  var a1_28 = vec4<f32>(0.0f);
+  var a1_29 = vec4<f32>(0.0f);
+  var a1_30 = vec4<f32>(0.0f);
+  var a1_31 = vec4<f32>(0.0f);
+  let qend = 792i;
+  var q = 0i;
+  for (; q + 3i < qend; q += 4i) {
+    let img0 = 0i;
+    let iq0 = (q + 0i) / 33i;
+    let h0 = iq0 * 2i + du;
+    let w0 = ((q + 0i) - iq0 * 33i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 5i + c4) * 3283i + i32(min(u32(h0), 48u)) * 67i + i32(min(u32(w0), 66u))], u32(h0) < 49u && u32(w0) < 67u);
+    let dv0_0 = b1[ol0 * 792i + (q + 0i)];
+    let dv0_1 = b1[ol1 * 792i + (q + 0i)];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    let img1 = 0i;
+    let iq1 = (q + 1i) / 33i;
+    let h1 = iq1 * 2i + du;
+    let w1 = ((q + 1i) - iq1 * 33i) * 2i + dv;
+    let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 5i + c4) * 3283i + i32(min(u32(h1), 48u)) * 67i + i32(min(u32(w1), 66u))], u32(h1) < 49u && u32(w1) < 67u);
+    let dv1_0 = b1[ol0 * 792i + (q + 1i)];
+    let dv1_1 = b1[ol1 * 792i + (q + 1i)];
+    let s1_0 = subgroupBroadcast(xv1, 0u);
+    let s1_1 = subgroupBroadcast(xv1, 1u);
+    let s1_2 = subgroupBroadcast(xv1, 2u);
+    let s1_3 = subgroupBroadcast(xv1, 3u);
+    let s1_4 = subgroupBroadcast(xv1, 4u);
+    let s1_5 = subgroupBroadcast(xv1, 5u);
+    let s1_6 = subgroupBroadcast(xv1, 6u);
+    let s1_7 = subgroupBroadcast(xv1, 7u);
+    let img2 = 0i;
+    let iq2 = (q + 2i) / 33i;
+    let h2 = iq2 * 2i + du;
+    let w2 = ((q + 2i) - iq2 * 33i) * 2i + dv;
+    let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 5i + c4) * 3283i + i32(min(u32(h2), 48u)) * 67i + i32(min(u32(w2), 66u))], u32(h2) < 49u && u32(w2) < 67u);
+    let dv2_0 = b1[ol0 * 792i + (q + 2i)];
+    let dv2_1 = b1[ol1 * 792i + (q + 2i)];
+    let s2_0 = subgroupBroadcast(xv2, 0u);
+    let s2_1 = subgroupBroadcast(xv2, 1u);
+    let s2_2 = subgroupBroadcast(xv2, 2u);
+    let s2_3 = subgroupBroadcast(xv2, 3u);
+    let s2_4 = subgroupBroadcast(xv2, 4u);
+    let s2_5 = subgroupBroadcast(xv2, 5u);
+    let s2_6 = subgroupBroadcast(xv2, 6u);
+    let s2_7 = subgroupBroadcast(xv2, 7u);
+    let img3 = 0i;
+    let iq3 = (q + 3i) / 33i;
+    let h3 = iq3 * 2i + du;
+    let w3 = ((q + 3i) - iq3 * 33i) * 2i + dv;
+    let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 5i + c4) * 3283i + i32(min(u32(h3), 48u)) * 67i + i32(min(u32(w3), 66u))], u32(h3) < 49u && u32(w3) < 67u);
+    let dv3_0 = b1[ol0 * 792i + (q + 3i)];
+    let dv3_1 = b1[ol1 * 792i + (q + 3i)];
+    let s3_0 = subgroupBroadcast(xv3, 0u);
+    let s3_1 = subgroupBroadcast(xv3, 1u);
+    let s3_2 = subgroupBroadcast(xv3, 2u);
+    let s3_3 = subgroupBroadcast(xv3, 3u);
+    let s3_4 = subgroupBroadcast(xv3, 4u);
+    let s3_5 = subgroupBroadcast(xv3, 5u);
+    let s3_6 = subgroupBroadcast(xv3, 6u);
+    let s3_7 = subgroupBroadcast(xv3, 7u);
+    a0_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_0);
+    a0_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_1);
+    a0_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_2);
+    a0_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_3);
+    a0_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_4);
+    a0_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_5);
+    a0_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_6);
+    a0_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_7);
+    a0_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_8);
+    a0_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_9);
+    a0_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_10);
+    a0_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_11);
+    a0_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_12);
+    a0_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_13);
+    a0_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_14);
+    a0_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_15);
+    a0_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_16);
+    a0_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_17);
+    a0_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_18);
+    a0_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_19);
+    a0_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_20);
+    a0_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_21);
+    a0_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_22);
+    a0_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_23);
+    a0_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_24);
+    a0_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_25);
+    a0_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_26);
+    a0_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_27);
+    a0_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_28);
+    a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
+    a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
+    a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
+    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
+    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
+    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
+    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
+    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
+    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
+    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
+    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
+    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
+    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
+    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
+    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
+    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
+    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
+    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
+    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
+    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
+    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
+    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
+    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
+    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
+    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
+    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
+    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
+    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
+    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
+    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
+    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
+    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
+    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
+    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
+    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  for (; q < qend; q++) {
+    let img0 = 0i;
+    let iq0 = q / 33i;
+    let h0 = iq0 * 2i + du;
+    let w0 = (q - iq0 * 33i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 5i + c4) * 3283i + i32(min(u32(h0), 48u)) * 67i + i32(min(u32(w0), 66u))], u32(h0) < 49u && u32(w0) < 67u);
+    let dv0_0 = b1[ol0 * 792i + q];
+    let dv0_1 = b1[ol1 * 792i + q];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    a0_0 = fma(vec4<f32>(s0_0.x), dv0_0, a0_0);
+    a0_1 = fma(vec4<f32>(s0_0.y), dv0_0, a0_1);
+    a0_2 = fma(vec4<f32>(s0_0.z), dv0_0, a0_2);
+    a0_3 = fma(vec4<f32>(s0_0.w), dv0_0, a0_3);
+    a0_4 = fma(vec4<f32>(s0_1.x), dv0_0, a0_4);
+    a0_5 = fma(vec4<f32>(s0_1.y), dv0_0, a0_5);
+    a0_6 = fma(vec4<f32>(s0_1.z), dv0_0, a0_6);
+    a0_7 = fma(vec4<f32>(s0_1.w), dv0_0, a0_7);
+    a0_8 = fma(vec4<f32>(s0_2.x), dv0_0, a0_8);
+    a0_9 = fma(vec4<f32>(s0_2.y), dv0_0, a0_9);
+    a0_10 = fma(vec4<f32>(s0_2.z), dv0_0, a0_10);
+    a0_11 = fma(vec4<f32>(s0_2.w), dv0_0, a0_11);
+    a0_12 = fma(vec4<f32>(s0_3.x), dv0_0, a0_12);
+    a0_13 = fma(vec4<f32>(s0_3.y), dv0_0, a0_13);
+    a0_14 = fma(vec4<f32>(s0_3.z), dv0_0, a0_14);
+    a0_15 = fma(vec4<f32>(s0_3.w), dv0_0, a0_15);
+    a0_16 = fma(vec4<f32>(s0_4.x), dv0_0, a0_16);
+    a0_17 = fma(vec4<f32>(s0_4.y), dv0_0, a0_17);
+    a0_18 = fma(vec4<f32>(s0_4.z), dv0_0, a0_18);
+    a0_19 = fma(vec4<f32>(s0_4.w), dv0_0, a0_19);
+    a0_20 = fma(vec4<f32>(s0_5.x), dv0_0, a0_20);
+    a0_21 = fma(vec4<f32>(s0_5.y), dv0_0, a0_21);
+    a0_22 = fma(vec4<f32>(s0_5.z), dv0_0, a0_22);
+    a0_23 = fma(vec4<f32>(s0_5.w), dv0_0, a0_23);
+    a0_24 = fma(vec4<f32>(s0_6.x), dv0_0, a0_24);
+    a0_25 = fma(vec4<f32>(s0_6.y), dv0_0, a0_25);
+    a0_26 = fma(vec4<f32>(s0_6.z), dv0_0, a0_26);
+    a0_27 = fma(vec4<f32>(s0_6.w), dv0_0, a0_27);
+    a0_28 = fma(vec4<f32>(s0_7.x), dv0_0, a0_28);
+    a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
+    a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
+    a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
+    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
+    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
+    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
+    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
+    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
+    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
+    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
+    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
+    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
+    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
+    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
+    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
+    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
+    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
+    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
+    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
+    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
+    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
+    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
+    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
+    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
+    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
+    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
+    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
+    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
+    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
+    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
+    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
+    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
+    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
+    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
+    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
+  }
+  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let o = o0 + t;
-      let n = col0 + lane + q * 8i;
-      if (o >= 64i || n >= 304i) { continue; }
-      let ci = n / 16i;
-      let u = (n % 16i) / 4i;
-      let v = n % 4i;
+      let row = t % 32i;
+      let gq = i32(wid.x) * 8i + row / 4i;
+      let ci = (gq % 5i) * 4i + row % 4i;
+      let tap = gq / 5i;
+      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      if (gq >= 80i || ci >= 19i || o >= 64i) { continue; }
+      let u = tap / 4i;
+      let v = tap % 4i;
       b2[o * 304i + ci * 16i + u * 4i + v] = tile[t][q];
     }
   }
 }
 `;
 
-// shader 73: first used by forward_backward_037_conv2dWeightGrad_D2_conv2
-const shader73 = `
+// shader 88: first used by forward_backward_037_conv2dWeightGrad_D2_conv2
+const shader88 = `
 // conv2d weight-gradient: f32[1,19,49,67] with f32[1,64,24,33] -> [64,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 792
-// threads 1280, workgroup 64; FLOPs 30818304; bytes 530084
+// threads 1280, workgroup 64; FLOPs 30818304; bytes 543216
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -6321,16 +8969,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h = i * 2i - 1i + u * 1i;
     let w = j * 2i - 1i + v * 1i;
     let ok = h >= 0i && h < 49i && w >= 0i && w < 67i;
-    let xi = n * 62377i + clamp(h, 0i, 48i) * 67i + clamp(w, 0i, 66i);
-    let di = n * 50688i + i * 33i + j;
-    let d0 = b1[di + o0 * 792i];
-    let d1 = b1[di + o1 * 792i];
-    let d2 = b1[di + o2 * 792i];
-    let d3 = b1[di + o3 * 792i];
-    let x0 = select(0.0f, b0[xi + c0 * 3283i], ok);
-    let x1 = select(0.0f, b0[xi + c1 * 3283i], ok);
-    let x2 = select(0.0f, b0[xi + c2 * 3283i], ok);
-    let x3 = select(0.0f, b0[xi + c3 * 3283i], ok);
+    let xi = (n * 16415i + clamp(h, 0i, 48i) * 67i + clamp(w, 0i, 66i)) * 4i;
+    let di = (n * 12672i + i * 33i + j) * 4i;
+    let d0 = b1[di + (o0 >> 2u) * 3168i + (o0 & 3i)];
+    let d1 = b1[di + (o1 >> 2u) * 3168i + (o1 & 3i)];
+    let d2 = b1[di + (o2 >> 2u) * 3168i + (o2 & 3i)];
+    let d3 = b1[di + (o3 >> 2u) * 3168i + (o3 & 3i)];
+    let x0 = select(0.0f, b0[xi + (c0 >> 2u) * 13132i + (c0 & 3i)], ok);
+    let x1 = select(0.0f, b0[xi + (c1 >> 2u) * 13132i + (c1 & 3i)], ok);
+    let x2 = select(0.0f, b0[xi + (c2 >> 2u) * 13132i + (c2 & 3i)], ok);
+    let x3 = select(0.0f, b0[xi + (c3 >> 2u) * 13132i + (c3 & 3i)], ok);
     a0_0 = fma(d0, x0, a0_0);
     a0_1 = fma(d0, x1, a0_1);
     a0_2 = fma(d0, x2, a0_2);
@@ -6358,8 +9006,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 74: first used by forward_backward_038_sum_D2_conv2
-const shader74 = `
+// shader 89: first used by forward_backward_038_sum_D2_conv2_cpu
+const shader89 = `
+enable subgroups;
+// sum over axes [0,2,3] of f32[1,64,24,33]: 64 outputs x 792 elements, 1 split(s)
+// one 8-lane subgroup per output
+// CPU variant: workgroup = one 8-lane subgroup; grid 64x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < 792i; kk += 8i) {
+    part = part + b0[(o % 64i) * 792i + ((kk / 33i) % 24i) * 33i + (kk % 33i)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, 4u);
+  acc = acc + subgroupShuffleXor(acc, 2u);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % 64i)] = acc;
+  }
+}
+`;
+
+// shader 90: first used by forward_backward_038_sum_D2_conv2
+const shader90 = `
 // sum over axes [0,2,3] of f32[1,64,24,33]: 64 outputs x 792 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 50688; bytes 203008
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6376,114 +9050,323 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 75: first used by forward_backward_040_conv2dWeightGrad_D2_conv1_cpu
-const shader75 = `
+// shader 91: first used by forward_backward_040_conv2dWeightGrad_D2_conv1_cpu
+const shader91 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,24,33] with f32[1,128,12,16] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 192
-// 16 out-channels x 32 (c,u,v) columns per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 32x8x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// CPU variant: workgroup = one 8-lane subgroup; grid 32x2x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let col0 = i32(wid.x) * 32i;
-  let o0 = i32(wid.y) * 16i;
-  let n0 = min(col0 + lane + 0i, 1023i);
-  let tap0 = n0 % 16i;
-  let xo0 = (n0 / 16i) * 792i;
-  let du0 = (tap0 / 4i) * 1i - 1i;
-  let dv0 = (tap0 % 4i) * 1i - 1i;
-  let n1 = min(col0 + lane + 8i, 1023i);
-  let tap1 = n1 % 16i;
-  let xo1 = (n1 / 16i) * 792i;
-  let du1 = (tap1 / 4i) * 1i - 1i;
-  let dv1 = (tap1 % 4i) * 1i - 1i;
-  let n2 = min(col0 + lane + 16i, 1023i);
-  let tap2 = n2 % 16i;
-  let xo2 = (n2 / 16i) * 792i;
-  let du2 = (tap2 / 4i) * 1i - 1i;
-  let dv2 = (tap2 % 4i) * 1i - 1i;
-  let n3 = min(col0 + lane + 24i, 1023i);
-  let tap3 = n3 % 16i;
-  let xo3 = (n3 / 16i) * 792i;
-  let du3 = (tap3 / 4i) * 1i - 1i;
-  let dv3 = (tap3 % 4i) * 1i - 1i;
-  let dyo0 = min(o0 + lane + 0i, 127i) * 192i;
-  let dyo1 = min(o0 + lane + 8i, 127i) * 192i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  for (var q = 0i; q < 192i; q++) {
-    let img = q / 192i;
-    let i = (q / 16i) % 12i;
-    let j = q % 16i;
-    let xi = img * 50688i;
-    let h0 = i * 2i + du0;
-    let w0 = j * 2i + dv0;
-    let x0 = select(0.0f, b0[xi + xo0 + clamp(h0, 0i, 23i) * 33i + clamp(w0, 0i, 32i)], h0 >= 0i && h0 < 24i && w0 >= 0i && w0 < 33i);
-    let h1 = i * 2i + du1;
-    let w1 = j * 2i + dv1;
-    let x1 = select(0.0f, b0[xi + xo1 + clamp(h1, 0i, 23i) * 33i + clamp(w1, 0i, 32i)], h1 >= 0i && h1 < 24i && w1 >= 0i && w1 < 33i);
-    let h2 = i * 2i + du2;
-    let w2 = j * 2i + dv2;
-    let x2 = select(0.0f, b0[xi + xo2 + clamp(h2, 0i, 23i) * 33i + clamp(w2, 0i, 32i)], h2 >= 0i && h2 < 24i && w2 >= 0i && w2 < 33i);
-    let h3 = i * 2i + du3;
-    let w3 = j * 2i + dv3;
-    let x3 = select(0.0f, b0[xi + xo3 + clamp(h3, 0i, 23i) * 33i + clamp(w3, 0i, 32i)], h3 >= 0i && h3 < 24i && w3 >= 0i && w3 < 33i);
-    let xv = vec4<f32>(x0, x1, x2, x3);
-    let di = img * 24576i + i * 16i + j;
-    let d0 = b1[di + dyo0];
-    let d1 = b1[di + dyo1];
-    a0 = fma(vec4<f32>(subgroupBroadcast(d0, 0u)), xv, a0);
-    a1 = fma(vec4<f32>(subgroupBroadcast(d0, 1u)), xv, a1);
-    a2 = fma(vec4<f32>(subgroupBroadcast(d0, 2u)), xv, a2);
-    a3 = fma(vec4<f32>(subgroupBroadcast(d0, 3u)), xv, a3);
-    a4 = fma(vec4<f32>(subgroupBroadcast(d0, 4u)), xv, a4);
-    a5 = fma(vec4<f32>(subgroupBroadcast(d0, 5u)), xv, a5);
-    a6 = fma(vec4<f32>(subgroupBroadcast(d0, 6u)), xv, a6);
-    a7 = fma(vec4<f32>(subgroupBroadcast(d0, 7u)), xv, a7);
-    a8 = fma(vec4<f32>(subgroupBroadcast(d1, 0u)), xv, a8);
-    a9 = fma(vec4<f32>(subgroupBroadcast(d1, 1u)), xv, a9);
-    a10 = fma(vec4<f32>(subgroupBroadcast(d1, 2u)), xv, a10);
-    a11 = fma(vec4<f32>(subgroupBroadcast(d1, 3u)), xv, a11);
-    a12 = fma(vec4<f32>(subgroupBroadcast(d1, 4u)), xv, a12);
-    a13 = fma(vec4<f32>(subgroupBroadcast(d1, 5u)), xv, a13);
-    a14 = fma(vec4<f32>(subgroupBroadcast(d1, 6u)), xv, a14);
-    a15 = fma(vec4<f32>(subgroupBroadcast(d1, 7u)), xv, a15);
+  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let ol0 = min(o4_0, 31i);
+  let o4_1 = i32(wid.y) * 16i + 8i + lane;
+  let ol1 = min(o4_1, 31i);
+  let grp = min(i32(wid.x) * 8i + lane, 255i);
+  let c4 = grp % 16i;
+  let tap = grp / 16i;
+  let du = (tap / 4i) * 1i - 1i;
+  let dv = (tap % 4i) * 1i - 1i;
+  var a0_0 = vec4<f32>(0.0f);
+  var a0_1 = vec4<f32>(0.0f);
+  var a0_2 = vec4<f32>(0.0f);
+  var a0_3 = vec4<f32>(0.0f);
+  var a0_4 = vec4<f32>(0.0f);
+  var a0_5 = vec4<f32>(0.0f);
+  var a0_6 = vec4<f32>(0.0f);
+  var a0_7 = vec4<f32>(0.0f);
+  var a0_8 = vec4<f32>(0.0f);
+  var a0_9 = vec4<f32>(0.0f);
+  var a0_10 = vec4<f32>(0.0f);
+  var a0_11 = vec4<f32>(0.0f);
+  var a0_12 = vec4<f32>(0.0f);
+  var a0_13 = vec4<f32>(0.0f);
+  var a0_14 = vec4<f32>(0.0f);
+  var a0_15 = vec4<f32>(0.0f);
+  var a0_16 = vec4<f32>(0.0f);
+  var a0_17 = vec4<f32>(0.0f);
+  var a0_18 = vec4<f32>(0.0f);
+  var a0_19 = vec4<f32>(0.0f);
+  var a0_20 = vec4<f32>(0.0f);
+  var a0_21 = vec4<f32>(0.0f);
+  var a0_22 = vec4<f32>(0.0f);
+  var a0_23 = vec4<f32>(0.0f);
+  var a0_24 = vec4<f32>(0.0f);
+  var a0_25 = vec4<f32>(0.0f);
+  var a0_26 = vec4<f32>(0.0f);
+  var a0_27 = vec4<f32>(0.0f);
+  var a0_28 = vec4<f32>(0.0f);
+  var a0_29 = vec4<f32>(0.0f);
+  var a0_30 = vec4<f32>(0.0f);
+  var a0_31 = vec4<f32>(0.0f);
+  var a1_0 = vec4<f32>(0.0f);
+  var a1_1 = vec4<f32>(0.0f);
+  var a1_2 = vec4<f32>(0.0f);
+  var a1_3 = vec4<f32>(0.0f);
+  var a1_4 = vec4<f32>(0.0f);
+  var a1_5 = vec4<f32>(0.0f);
+  var a1_6 = vec4<f32>(0.0f);
+  var a1_7 = vec4<f32>(0.0f);
+  var a1_8 = vec4<f32>(0.0f);
+  var a1_9 = vec4<f32>(0.0f);
+  var a1_10 = vec4<f32>(0.0f);
+  var a1_11 = vec4<f32>(0.0f);
+  var a1_12 = vec4<f32>(0.0f);
+  var a1_13 = vec4<f32>(0.0f);
+  var a1_14 = vec4<f32>(0.0f);
+  var a1_15 = vec4<f32>(0.0f);
+  var a1_16 = vec4<f32>(0.0f);
+  var a1_17 = vec4<f32>(0.0f);
+  var a1_18 = vec4<f32>(0.0f);
+  var a1_19 = vec4<f32>(0.0f);
+  var a1_20 = vec4<f32>(0.0f);
+  var a1_21 = vec4<f32>(0.0f);
+  var a1_22 = vec4<f32>(0.0f);
+  var a1_23 = vec4<f32>(0.0f);
+  var a1_24 = vec4<f32>(0.0f);
+  var a1_25 = vec4<f32>(0.0f);
+  var a1_26 = vec4<f32>(0.0f);
+  var a1_27 = vec4<f32>(0.0f);
+  var a1_28 = vec4<f32>(0.0f);
+  var a1_29 = vec4<f32>(0.0f);
+  var a1_30 = vec4<f32>(0.0f);
+  var a1_31 = vec4<f32>(0.0f);
+  let qend = 192i;
+  var q = 0i;
+  for (; q + 3i < qend; q += 4i) {
+    let img0 = 0i;
+    let iq0 = (q + 0i) / 16i;
+    let h0 = iq0 * 2i + du;
+    let w0 = ((q + 0i) - iq0 * 16i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 16i + c4) * 792i + i32(min(u32(h0), 23u)) * 33i + i32(min(u32(w0), 32u))], u32(h0) < 24u && u32(w0) < 33u);
+    let dv0_0 = b1[ol0 * 192i + (q + 0i)];
+    let dv0_1 = b1[ol1 * 192i + (q + 0i)];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    let img1 = 0i;
+    let iq1 = (q + 1i) / 16i;
+    let h1 = iq1 * 2i + du;
+    let w1 = ((q + 1i) - iq1 * 16i) * 2i + dv;
+    let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 16i + c4) * 792i + i32(min(u32(h1), 23u)) * 33i + i32(min(u32(w1), 32u))], u32(h1) < 24u && u32(w1) < 33u);
+    let dv1_0 = b1[ol0 * 192i + (q + 1i)];
+    let dv1_1 = b1[ol1 * 192i + (q + 1i)];
+    let s1_0 = subgroupBroadcast(xv1, 0u);
+    let s1_1 = subgroupBroadcast(xv1, 1u);
+    let s1_2 = subgroupBroadcast(xv1, 2u);
+    let s1_3 = subgroupBroadcast(xv1, 3u);
+    let s1_4 = subgroupBroadcast(xv1, 4u);
+    let s1_5 = subgroupBroadcast(xv1, 5u);
+    let s1_6 = subgroupBroadcast(xv1, 6u);
+    let s1_7 = subgroupBroadcast(xv1, 7u);
+    let img2 = 0i;
+    let iq2 = (q + 2i) / 16i;
+    let h2 = iq2 * 2i + du;
+    let w2 = ((q + 2i) - iq2 * 16i) * 2i + dv;
+    let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 16i + c4) * 792i + i32(min(u32(h2), 23u)) * 33i + i32(min(u32(w2), 32u))], u32(h2) < 24u && u32(w2) < 33u);
+    let dv2_0 = b1[ol0 * 192i + (q + 2i)];
+    let dv2_1 = b1[ol1 * 192i + (q + 2i)];
+    let s2_0 = subgroupBroadcast(xv2, 0u);
+    let s2_1 = subgroupBroadcast(xv2, 1u);
+    let s2_2 = subgroupBroadcast(xv2, 2u);
+    let s2_3 = subgroupBroadcast(xv2, 3u);
+    let s2_4 = subgroupBroadcast(xv2, 4u);
+    let s2_5 = subgroupBroadcast(xv2, 5u);
+    let s2_6 = subgroupBroadcast(xv2, 6u);
+    let s2_7 = subgroupBroadcast(xv2, 7u);
+    let img3 = 0i;
+    let iq3 = (q + 3i) / 16i;
+    let h3 = iq3 * 2i + du;
+    let w3 = ((q + 3i) - iq3 * 16i) * 2i + dv;
+    let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 16i + c4) * 792i + i32(min(u32(h3), 23u)) * 33i + i32(min(u32(w3), 32u))], u32(h3) < 24u && u32(w3) < 33u);
+    let dv3_0 = b1[ol0 * 192i + (q + 3i)];
+    let dv3_1 = b1[ol1 * 192i + (q + 3i)];
+    let s3_0 = subgroupBroadcast(xv3, 0u);
+    let s3_1 = subgroupBroadcast(xv3, 1u);
+    let s3_2 = subgroupBroadcast(xv3, 2u);
+    let s3_3 = subgroupBroadcast(xv3, 3u);
+    let s3_4 = subgroupBroadcast(xv3, 4u);
+    let s3_5 = subgroupBroadcast(xv3, 5u);
+    let s3_6 = subgroupBroadcast(xv3, 6u);
+    let s3_7 = subgroupBroadcast(xv3, 7u);
+    a0_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_0);
+    a0_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_1);
+    a0_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_2);
+    a0_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_3);
+    a0_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_4);
+    a0_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_5);
+    a0_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_6);
+    a0_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_7);
+    a0_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_8);
+    a0_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_9);
+    a0_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_10);
+    a0_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_11);
+    a0_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_12);
+    a0_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_13);
+    a0_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_14);
+    a0_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_15);
+    a0_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_16);
+    a0_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_17);
+    a0_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_18);
+    a0_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_19);
+    a0_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_20);
+    a0_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_21);
+    a0_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_22);
+    a0_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_23);
+    a0_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_24);
+    a0_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_25);
+    a0_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_26);
+    a0_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_27);
+    a0_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_28);
+    a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
+    a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
+    a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
+    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
+    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
+    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
+    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
+    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
+    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
+    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
+    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
+    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
+    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
+    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
+    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
+    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
+    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
+    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
+    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
+    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
+    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
+    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
+    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
+    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
+    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
+    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
+    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
+    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
+    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
+    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
+    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
+    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
+    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
+    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
+    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  for (; q < qend; q++) {
+    let img0 = 0i;
+    let iq0 = q / 16i;
+    let h0 = iq0 * 2i + du;
+    let w0 = (q - iq0 * 16i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 16i + c4) * 792i + i32(min(u32(h0), 23u)) * 33i + i32(min(u32(w0), 32u))], u32(h0) < 24u && u32(w0) < 33u);
+    let dv0_0 = b1[ol0 * 192i + q];
+    let dv0_1 = b1[ol1 * 192i + q];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    a0_0 = fma(vec4<f32>(s0_0.x), dv0_0, a0_0);
+    a0_1 = fma(vec4<f32>(s0_0.y), dv0_0, a0_1);
+    a0_2 = fma(vec4<f32>(s0_0.z), dv0_0, a0_2);
+    a0_3 = fma(vec4<f32>(s0_0.w), dv0_0, a0_3);
+    a0_4 = fma(vec4<f32>(s0_1.x), dv0_0, a0_4);
+    a0_5 = fma(vec4<f32>(s0_1.y), dv0_0, a0_5);
+    a0_6 = fma(vec4<f32>(s0_1.z), dv0_0, a0_6);
+    a0_7 = fma(vec4<f32>(s0_1.w), dv0_0, a0_7);
+    a0_8 = fma(vec4<f32>(s0_2.x), dv0_0, a0_8);
+    a0_9 = fma(vec4<f32>(s0_2.y), dv0_0, a0_9);
+    a0_10 = fma(vec4<f32>(s0_2.z), dv0_0, a0_10);
+    a0_11 = fma(vec4<f32>(s0_2.w), dv0_0, a0_11);
+    a0_12 = fma(vec4<f32>(s0_3.x), dv0_0, a0_12);
+    a0_13 = fma(vec4<f32>(s0_3.y), dv0_0, a0_13);
+    a0_14 = fma(vec4<f32>(s0_3.z), dv0_0, a0_14);
+    a0_15 = fma(vec4<f32>(s0_3.w), dv0_0, a0_15);
+    a0_16 = fma(vec4<f32>(s0_4.x), dv0_0, a0_16);
+    a0_17 = fma(vec4<f32>(s0_4.y), dv0_0, a0_17);
+    a0_18 = fma(vec4<f32>(s0_4.z), dv0_0, a0_18);
+    a0_19 = fma(vec4<f32>(s0_4.w), dv0_0, a0_19);
+    a0_20 = fma(vec4<f32>(s0_5.x), dv0_0, a0_20);
+    a0_21 = fma(vec4<f32>(s0_5.y), dv0_0, a0_21);
+    a0_22 = fma(vec4<f32>(s0_5.z), dv0_0, a0_22);
+    a0_23 = fma(vec4<f32>(s0_5.w), dv0_0, a0_23);
+    a0_24 = fma(vec4<f32>(s0_6.x), dv0_0, a0_24);
+    a0_25 = fma(vec4<f32>(s0_6.y), dv0_0, a0_25);
+    a0_26 = fma(vec4<f32>(s0_6.z), dv0_0, a0_26);
+    a0_27 = fma(vec4<f32>(s0_6.w), dv0_0, a0_27);
+    a0_28 = fma(vec4<f32>(s0_7.x), dv0_0, a0_28);
+    a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
+    a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
+    a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
+    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
+    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
+    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
+    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
+    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
+    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
+    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
+    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
+    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
+    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
+    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
+    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
+    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
+    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
+    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
+    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
+    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
+    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
+    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
+    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
+    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
+    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
+    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
+    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
+    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
+    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
+    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
+    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
+    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
+    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
+    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
+    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
+  }
+  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let o = o0 + t;
-      let n = col0 + lane + q * 8i;
-      if (o >= 128i || n >= 1024i) { continue; }
-      let ci = n / 16i;
-      let u = (n % 16i) / 4i;
-      let v = n % 4i;
+      let row = t % 32i;
+      let gq = i32(wid.x) * 8i + row / 4i;
+      let ci = (gq % 16i) * 4i + row % 4i;
+      let tap = gq / 16i;
+      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      if (gq >= 256i || ci >= 64i || o >= 128i) { continue; }
+      let u = tap / 4i;
+      let v = tap % 4i;
       b2[o * 1024i + ci * 16i + u * 4i + v] = tile[t][q];
     }
   }
 }
 `;
 
-// shader 76: first used by forward_backward_040_conv2dWeightGrad_D2_conv1
-const shader76 = `
+// shader 92: first used by forward_backward_040_conv2dWeightGrad_D2_conv1
+const shader92 = `
 // conv2d weight-gradient: f32[1,64,24,33] with f32[1,128,12,16] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 192
 // threads 8192, workgroup 64; FLOPs 50331648; bytes 825344
@@ -6531,16 +9414,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h = i * 2i - 1i + u * 1i;
     let w = j * 2i - 1i + v * 1i;
     let ok = h >= 0i && h < 24i && w >= 0i && w < 33i;
-    let xi = n * 50688i + clamp(h, 0i, 23i) * 33i + clamp(w, 0i, 32i);
-    let di = n * 24576i + i * 16i + j;
-    let d0 = b1[di + o0 * 192i];
-    let d1 = b1[di + o1 * 192i];
-    let d2 = b1[di + o2 * 192i];
-    let d3 = b1[di + o3 * 192i];
-    let x0 = select(0.0f, b0[xi + c0 * 792i], ok);
-    let x1 = select(0.0f, b0[xi + c1 * 792i], ok);
-    let x2 = select(0.0f, b0[xi + c2 * 792i], ok);
-    let x3 = select(0.0f, b0[xi + c3 * 792i], ok);
+    let xi = (n * 12672i + clamp(h, 0i, 23i) * 33i + clamp(w, 0i, 32i)) * 4i;
+    let di = (n * 6144i + i * 16i + j) * 4i;
+    let d0 = b1[di + (o0 >> 2u) * 768i + (o0 & 3i)];
+    let d1 = b1[di + (o1 >> 2u) * 768i + (o1 & 3i)];
+    let d2 = b1[di + (o2 >> 2u) * 768i + (o2 & 3i)];
+    let d3 = b1[di + (o3 >> 2u) * 768i + (o3 & 3i)];
+    let x0 = select(0.0f, b0[xi + (c0 >> 2u) * 3168i + (c0 & 3i)], ok);
+    let x1 = select(0.0f, b0[xi + (c1 >> 2u) * 3168i + (c1 & 3i)], ok);
+    let x2 = select(0.0f, b0[xi + (c2 >> 2u) * 3168i + (c2 & 3i)], ok);
+    let x3 = select(0.0f, b0[xi + (c3 >> 2u) * 3168i + (c3 & 3i)], ok);
     a0_0 = fma(d0, x0, a0_0);
     a0_1 = fma(d0, x1, a0_1);
     a0_2 = fma(d0, x2, a0_2);
@@ -6568,8 +9451,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 77: first used by forward_backward_041_sum_D2_conv3
-const shader77 = `
+// shader 93: first used by forward_backward_041_sum_D2_conv3_cpu
+const shader93 = `
+enable subgroups;
+// sum over axes [0,2,3] of f32[1,128,12,16]: 128 outputs x 192 elements, 1 split(s)
+// one 8-lane subgroup per output
+// CPU variant: workgroup = one 8-lane subgroup; grid 128x1x1
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@compute @workgroup_size(8)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let lane = i32(lid.x);
+  let o = i32(wid.x);
+  var part = 0.0f;
+  for (var kk = lane; kk < 192i; kk += 8i) {
+    part = part + b0[(o % 128i) * 192i + ((kk / 16i) % 12i) * 16i + (kk % 16i)];
+  }
+  var acc = part;
+  acc = acc + subgroupShuffleXor(acc, 4u);
+  acc = acc + subgroupShuffleXor(acc, 2u);
+  acc = acc + subgroupShuffleXor(acc, 1u);
+  if (lane == 0i) {
+    b1[(o % 128i)] = acc;
+  }
+}
+`;
+
+// shader 94: first used by forward_backward_041_sum_D2_conv3
+const shader94 = `
 // sum over axes [0,2,3] of f32[1,128,12,16]: 128 outputs x 192 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 24576; bytes 98816
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6586,114 +9495,323 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 78: first used by forward_backward_043_conv2dWeightGrad_D2_conv2_cpu
-const shader78 = `
+// shader 95: first used by forward_backward_043_conv2dWeightGrad_D2_conv2_cpu
+const shader95 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,12,16] with f32[1,256,6,8] -> [256,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 48
-// 16 out-channels x 32 (c,u,v) columns per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 64x16x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// CPU variant: workgroup = one 8-lane subgroup; grid 64x4x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let col0 = i32(wid.x) * 32i;
-  let o0 = i32(wid.y) * 16i;
-  let n0 = min(col0 + lane + 0i, 2047i);
-  let tap0 = n0 % 16i;
-  let xo0 = (n0 / 16i) * 192i;
-  let du0 = (tap0 / 4i) * 1i - 1i;
-  let dv0 = (tap0 % 4i) * 1i - 1i;
-  let n1 = min(col0 + lane + 8i, 2047i);
-  let tap1 = n1 % 16i;
-  let xo1 = (n1 / 16i) * 192i;
-  let du1 = (tap1 / 4i) * 1i - 1i;
-  let dv1 = (tap1 % 4i) * 1i - 1i;
-  let n2 = min(col0 + lane + 16i, 2047i);
-  let tap2 = n2 % 16i;
-  let xo2 = (n2 / 16i) * 192i;
-  let du2 = (tap2 / 4i) * 1i - 1i;
-  let dv2 = (tap2 % 4i) * 1i - 1i;
-  let n3 = min(col0 + lane + 24i, 2047i);
-  let tap3 = n3 % 16i;
-  let xo3 = (n3 / 16i) * 192i;
-  let du3 = (tap3 / 4i) * 1i - 1i;
-  let dv3 = (tap3 % 4i) * 1i - 1i;
-  let dyo0 = min(o0 + lane + 0i, 255i) * 48i;
-  let dyo1 = min(o0 + lane + 8i, 255i) * 48i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  for (var q = 0i; q < 48i; q++) {
-    let img = q / 48i;
-    let i = (q / 8i) % 6i;
-    let j = q % 8i;
-    let xi = img * 24576i;
-    let h0 = i * 2i + du0;
-    let w0 = j * 2i + dv0;
-    let x0 = select(0.0f, b0[xi + xo0 + clamp(h0, 0i, 11i) * 16i + clamp(w0, 0i, 15i)], h0 >= 0i && h0 < 12i && w0 >= 0i && w0 < 16i);
-    let h1 = i * 2i + du1;
-    let w1 = j * 2i + dv1;
-    let x1 = select(0.0f, b0[xi + xo1 + clamp(h1, 0i, 11i) * 16i + clamp(w1, 0i, 15i)], h1 >= 0i && h1 < 12i && w1 >= 0i && w1 < 16i);
-    let h2 = i * 2i + du2;
-    let w2 = j * 2i + dv2;
-    let x2 = select(0.0f, b0[xi + xo2 + clamp(h2, 0i, 11i) * 16i + clamp(w2, 0i, 15i)], h2 >= 0i && h2 < 12i && w2 >= 0i && w2 < 16i);
-    let h3 = i * 2i + du3;
-    let w3 = j * 2i + dv3;
-    let x3 = select(0.0f, b0[xi + xo3 + clamp(h3, 0i, 11i) * 16i + clamp(w3, 0i, 15i)], h3 >= 0i && h3 < 12i && w3 >= 0i && w3 < 16i);
-    let xv = vec4<f32>(x0, x1, x2, x3);
-    let di = img * 12288i + i * 8i + j;
-    let d0 = b1[di + dyo0];
-    let d1 = b1[di + dyo1];
-    a0 = fma(vec4<f32>(subgroupBroadcast(d0, 0u)), xv, a0);
-    a1 = fma(vec4<f32>(subgroupBroadcast(d0, 1u)), xv, a1);
-    a2 = fma(vec4<f32>(subgroupBroadcast(d0, 2u)), xv, a2);
-    a3 = fma(vec4<f32>(subgroupBroadcast(d0, 3u)), xv, a3);
-    a4 = fma(vec4<f32>(subgroupBroadcast(d0, 4u)), xv, a4);
-    a5 = fma(vec4<f32>(subgroupBroadcast(d0, 5u)), xv, a5);
-    a6 = fma(vec4<f32>(subgroupBroadcast(d0, 6u)), xv, a6);
-    a7 = fma(vec4<f32>(subgroupBroadcast(d0, 7u)), xv, a7);
-    a8 = fma(vec4<f32>(subgroupBroadcast(d1, 0u)), xv, a8);
-    a9 = fma(vec4<f32>(subgroupBroadcast(d1, 1u)), xv, a9);
-    a10 = fma(vec4<f32>(subgroupBroadcast(d1, 2u)), xv, a10);
-    a11 = fma(vec4<f32>(subgroupBroadcast(d1, 3u)), xv, a11);
-    a12 = fma(vec4<f32>(subgroupBroadcast(d1, 4u)), xv, a12);
-    a13 = fma(vec4<f32>(subgroupBroadcast(d1, 5u)), xv, a13);
-    a14 = fma(vec4<f32>(subgroupBroadcast(d1, 6u)), xv, a14);
-    a15 = fma(vec4<f32>(subgroupBroadcast(d1, 7u)), xv, a15);
+  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let ol0 = min(o4_0, 63i);
+  let o4_1 = i32(wid.y) * 16i + 8i + lane;
+  let ol1 = min(o4_1, 63i);
+  let grp = min(i32(wid.x) * 8i + lane, 511i);
+  let c4 = grp % 32i;
+  let tap = grp / 32i;
+  let du = (tap / 4i) * 1i - 1i;
+  let dv = (tap % 4i) * 1i - 1i;
+  var a0_0 = vec4<f32>(0.0f);
+  var a0_1 = vec4<f32>(0.0f);
+  var a0_2 = vec4<f32>(0.0f);
+  var a0_3 = vec4<f32>(0.0f);
+  var a0_4 = vec4<f32>(0.0f);
+  var a0_5 = vec4<f32>(0.0f);
+  var a0_6 = vec4<f32>(0.0f);
+  var a0_7 = vec4<f32>(0.0f);
+  var a0_8 = vec4<f32>(0.0f);
+  var a0_9 = vec4<f32>(0.0f);
+  var a0_10 = vec4<f32>(0.0f);
+  var a0_11 = vec4<f32>(0.0f);
+  var a0_12 = vec4<f32>(0.0f);
+  var a0_13 = vec4<f32>(0.0f);
+  var a0_14 = vec4<f32>(0.0f);
+  var a0_15 = vec4<f32>(0.0f);
+  var a0_16 = vec4<f32>(0.0f);
+  var a0_17 = vec4<f32>(0.0f);
+  var a0_18 = vec4<f32>(0.0f);
+  var a0_19 = vec4<f32>(0.0f);
+  var a0_20 = vec4<f32>(0.0f);
+  var a0_21 = vec4<f32>(0.0f);
+  var a0_22 = vec4<f32>(0.0f);
+  var a0_23 = vec4<f32>(0.0f);
+  var a0_24 = vec4<f32>(0.0f);
+  var a0_25 = vec4<f32>(0.0f);
+  var a0_26 = vec4<f32>(0.0f);
+  var a0_27 = vec4<f32>(0.0f);
+  var a0_28 = vec4<f32>(0.0f);
+  var a0_29 = vec4<f32>(0.0f);
+  var a0_30 = vec4<f32>(0.0f);
+  var a0_31 = vec4<f32>(0.0f);
+  var a1_0 = vec4<f32>(0.0f);
+  var a1_1 = vec4<f32>(0.0f);
+  var a1_2 = vec4<f32>(0.0f);
+  var a1_3 = vec4<f32>(0.0f);
+  var a1_4 = vec4<f32>(0.0f);
+  var a1_5 = vec4<f32>(0.0f);
+  var a1_6 = vec4<f32>(0.0f);
+  var a1_7 = vec4<f32>(0.0f);
+  var a1_8 = vec4<f32>(0.0f);
+  var a1_9 = vec4<f32>(0.0f);
+  var a1_10 = vec4<f32>(0.0f);
+  var a1_11 = vec4<f32>(0.0f);
+  var a1_12 = vec4<f32>(0.0f);
+  var a1_13 = vec4<f32>(0.0f);
+  var a1_14 = vec4<f32>(0.0f);
+  var a1_15 = vec4<f32>(0.0f);
+  var a1_16 = vec4<f32>(0.0f);
+  var a1_17 = vec4<f32>(0.0f);
+  var a1_18 = vec4<f32>(0.0f);
+  var a1_19 = vec4<f32>(0.0f);
+  var a1_20 = vec4<f32>(0.0f);
+  var a1_21 = vec4<f32>(0.0f);
+  var a1_22 = vec4<f32>(0.0f);
+  var a1_23 = vec4<f32>(0.0f);
+  var a1_24 = vec4<f32>(0.0f);
+  var a1_25 = vec4<f32>(0.0f);
+  var a1_26 = vec4<f32>(0.0f);
+  var a1_27 = vec4<f32>(0.0f);
+  var a1_28 = vec4<f32>(0.0f);
+  var a1_29 = vec4<f32>(0.0f);
+  var a1_30 = vec4<f32>(0.0f);
+  var a1_31 = vec4<f32>(0.0f);
+  let qend = 48i;
+  var q = 0i;
+  for (; q + 3i < qend; q += 4i) {
+    let img0 = 0i;
+    let iq0 = (q + 0i) / 8i;
+    let h0 = iq0 * 2i + du;
+    let w0 = ((q + 0i) - iq0 * 8i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 192i + i32(min(u32(h0), 11u)) * 16i + i32(min(u32(w0), 15u))], u32(h0) < 12u && u32(w0) < 16u);
+    let dv0_0 = b1[ol0 * 48i + (q + 0i)];
+    let dv0_1 = b1[ol1 * 48i + (q + 0i)];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    let img1 = 0i;
+    let iq1 = (q + 1i) / 8i;
+    let h1 = iq1 * 2i + du;
+    let w1 = ((q + 1i) - iq1 * 8i) * 2i + dv;
+    let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 32i + c4) * 192i + i32(min(u32(h1), 11u)) * 16i + i32(min(u32(w1), 15u))], u32(h1) < 12u && u32(w1) < 16u);
+    let dv1_0 = b1[ol0 * 48i + (q + 1i)];
+    let dv1_1 = b1[ol1 * 48i + (q + 1i)];
+    let s1_0 = subgroupBroadcast(xv1, 0u);
+    let s1_1 = subgroupBroadcast(xv1, 1u);
+    let s1_2 = subgroupBroadcast(xv1, 2u);
+    let s1_3 = subgroupBroadcast(xv1, 3u);
+    let s1_4 = subgroupBroadcast(xv1, 4u);
+    let s1_5 = subgroupBroadcast(xv1, 5u);
+    let s1_6 = subgroupBroadcast(xv1, 6u);
+    let s1_7 = subgroupBroadcast(xv1, 7u);
+    let img2 = 0i;
+    let iq2 = (q + 2i) / 8i;
+    let h2 = iq2 * 2i + du;
+    let w2 = ((q + 2i) - iq2 * 8i) * 2i + dv;
+    let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 32i + c4) * 192i + i32(min(u32(h2), 11u)) * 16i + i32(min(u32(w2), 15u))], u32(h2) < 12u && u32(w2) < 16u);
+    let dv2_0 = b1[ol0 * 48i + (q + 2i)];
+    let dv2_1 = b1[ol1 * 48i + (q + 2i)];
+    let s2_0 = subgroupBroadcast(xv2, 0u);
+    let s2_1 = subgroupBroadcast(xv2, 1u);
+    let s2_2 = subgroupBroadcast(xv2, 2u);
+    let s2_3 = subgroupBroadcast(xv2, 3u);
+    let s2_4 = subgroupBroadcast(xv2, 4u);
+    let s2_5 = subgroupBroadcast(xv2, 5u);
+    let s2_6 = subgroupBroadcast(xv2, 6u);
+    let s2_7 = subgroupBroadcast(xv2, 7u);
+    let img3 = 0i;
+    let iq3 = (q + 3i) / 8i;
+    let h3 = iq3 * 2i + du;
+    let w3 = ((q + 3i) - iq3 * 8i) * 2i + dv;
+    let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 32i + c4) * 192i + i32(min(u32(h3), 11u)) * 16i + i32(min(u32(w3), 15u))], u32(h3) < 12u && u32(w3) < 16u);
+    let dv3_0 = b1[ol0 * 48i + (q + 3i)];
+    let dv3_1 = b1[ol1 * 48i + (q + 3i)];
+    let s3_0 = subgroupBroadcast(xv3, 0u);
+    let s3_1 = subgroupBroadcast(xv3, 1u);
+    let s3_2 = subgroupBroadcast(xv3, 2u);
+    let s3_3 = subgroupBroadcast(xv3, 3u);
+    let s3_4 = subgroupBroadcast(xv3, 4u);
+    let s3_5 = subgroupBroadcast(xv3, 5u);
+    let s3_6 = subgroupBroadcast(xv3, 6u);
+    let s3_7 = subgroupBroadcast(xv3, 7u);
+    a0_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_0);
+    a0_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_1);
+    a0_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_2);
+    a0_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_3);
+    a0_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_4);
+    a0_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_5);
+    a0_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_6);
+    a0_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_7);
+    a0_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_8);
+    a0_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_9);
+    a0_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_10);
+    a0_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_11);
+    a0_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_12);
+    a0_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_13);
+    a0_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_14);
+    a0_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_15);
+    a0_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_16);
+    a0_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_17);
+    a0_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_18);
+    a0_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_19);
+    a0_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_20);
+    a0_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_21);
+    a0_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_22);
+    a0_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_23);
+    a0_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_24);
+    a0_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_25);
+    a0_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_26);
+    a0_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_27);
+    a0_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_28);
+    a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
+    a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
+    a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
+    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
+    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
+    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
+    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
+    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
+    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
+    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
+    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
+    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
+    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
+    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
+    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
+    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
+    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
+    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
+    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
+    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
+    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
+    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
+    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
+    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
+    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
+    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
+    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
+    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
+    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
+    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
+    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
+    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
+    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
+    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
+    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  for (; q < qend; q++) {
+    let img0 = 0i;
+    let iq0 = q / 8i;
+    let h0 = iq0 * 2i + du;
+    let w0 = (q - iq0 * 8i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 192i + i32(min(u32(h0), 11u)) * 16i + i32(min(u32(w0), 15u))], u32(h0) < 12u && u32(w0) < 16u);
+    let dv0_0 = b1[ol0 * 48i + q];
+    let dv0_1 = b1[ol1 * 48i + q];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    a0_0 = fma(vec4<f32>(s0_0.x), dv0_0, a0_0);
+    a0_1 = fma(vec4<f32>(s0_0.y), dv0_0, a0_1);
+    a0_2 = fma(vec4<f32>(s0_0.z), dv0_0, a0_2);
+    a0_3 = fma(vec4<f32>(s0_0.w), dv0_0, a0_3);
+    a0_4 = fma(vec4<f32>(s0_1.x), dv0_0, a0_4);
+    a0_5 = fma(vec4<f32>(s0_1.y), dv0_0, a0_5);
+    a0_6 = fma(vec4<f32>(s0_1.z), dv0_0, a0_6);
+    a0_7 = fma(vec4<f32>(s0_1.w), dv0_0, a0_7);
+    a0_8 = fma(vec4<f32>(s0_2.x), dv0_0, a0_8);
+    a0_9 = fma(vec4<f32>(s0_2.y), dv0_0, a0_9);
+    a0_10 = fma(vec4<f32>(s0_2.z), dv0_0, a0_10);
+    a0_11 = fma(vec4<f32>(s0_2.w), dv0_0, a0_11);
+    a0_12 = fma(vec4<f32>(s0_3.x), dv0_0, a0_12);
+    a0_13 = fma(vec4<f32>(s0_3.y), dv0_0, a0_13);
+    a0_14 = fma(vec4<f32>(s0_3.z), dv0_0, a0_14);
+    a0_15 = fma(vec4<f32>(s0_3.w), dv0_0, a0_15);
+    a0_16 = fma(vec4<f32>(s0_4.x), dv0_0, a0_16);
+    a0_17 = fma(vec4<f32>(s0_4.y), dv0_0, a0_17);
+    a0_18 = fma(vec4<f32>(s0_4.z), dv0_0, a0_18);
+    a0_19 = fma(vec4<f32>(s0_4.w), dv0_0, a0_19);
+    a0_20 = fma(vec4<f32>(s0_5.x), dv0_0, a0_20);
+    a0_21 = fma(vec4<f32>(s0_5.y), dv0_0, a0_21);
+    a0_22 = fma(vec4<f32>(s0_5.z), dv0_0, a0_22);
+    a0_23 = fma(vec4<f32>(s0_5.w), dv0_0, a0_23);
+    a0_24 = fma(vec4<f32>(s0_6.x), dv0_0, a0_24);
+    a0_25 = fma(vec4<f32>(s0_6.y), dv0_0, a0_25);
+    a0_26 = fma(vec4<f32>(s0_6.z), dv0_0, a0_26);
+    a0_27 = fma(vec4<f32>(s0_6.w), dv0_0, a0_27);
+    a0_28 = fma(vec4<f32>(s0_7.x), dv0_0, a0_28);
+    a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
+    a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
+    a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
+    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
+    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
+    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
+    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
+    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
+    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
+    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
+    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
+    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
+    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
+    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
+    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
+    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
+    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
+    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
+    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
+    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
+    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
+    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
+    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
+    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
+    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
+    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
+    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
+    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
+    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
+    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
+    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
+    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
+    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
+    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
+    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
+  }
+  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let o = o0 + t;
-      let n = col0 + lane + q * 8i;
-      if (o >= 256i || n >= 2048i) { continue; }
-      let ci = n / 16i;
-      let u = (n % 16i) / 4i;
-      let v = n % 4i;
+      let row = t % 32i;
+      let gq = i32(wid.x) * 8i + row / 4i;
+      let ci = (gq % 32i) * 4i + row % 4i;
+      let tap = gq / 32i;
+      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      if (gq >= 512i || ci >= 128i || o >= 256i) { continue; }
+      let u = tap / 4i;
+      let v = tap % 4i;
       b2[o * 2048i + ci * 16i + u * 4i + v] = tile[t][q];
     }
   }
 }
 `;
 
-// shader 79: first used by forward_backward_043_conv2dWeightGrad_D2_conv2
-const shader79 = `
+// shader 96: first used by forward_backward_043_conv2dWeightGrad_D2_conv2
+const shader96 = `
 // conv2d weight-gradient: f32[1,128,12,16] with f32[1,256,6,8] -> [256,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 48
 // threads 32768, workgroup 64; FLOPs 50331648; bytes 2244608
@@ -6741,16 +9859,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h = i * 2i - 1i + u * 1i;
     let w = j * 2i - 1i + v * 1i;
     let ok = h >= 0i && h < 12i && w >= 0i && w < 16i;
-    let xi = n * 24576i + clamp(h, 0i, 11i) * 16i + clamp(w, 0i, 15i);
-    let di = n * 12288i + i * 8i + j;
-    let d0 = b1[di + o0 * 48i];
-    let d1 = b1[di + o1 * 48i];
-    let d2 = b1[di + o2 * 48i];
-    let d3 = b1[di + o3 * 48i];
-    let x0 = select(0.0f, b0[xi + c0 * 192i], ok);
-    let x1 = select(0.0f, b0[xi + c1 * 192i], ok);
-    let x2 = select(0.0f, b0[xi + c2 * 192i], ok);
-    let x3 = select(0.0f, b0[xi + c3 * 192i], ok);
+    let xi = (n * 6144i + clamp(h, 0i, 11i) * 16i + clamp(w, 0i, 15i)) * 4i;
+    let di = (n * 3072i + i * 8i + j) * 4i;
+    let d0 = b1[di + (o0 >> 2u) * 192i + (o0 & 3i)];
+    let d1 = b1[di + (o1 >> 2u) * 192i + (o1 & 3i)];
+    let d2 = b1[di + (o2 >> 2u) * 192i + (o2 & 3i)];
+    let d3 = b1[di + (o3 >> 2u) * 192i + (o3 & 3i)];
+    let x0 = select(0.0f, b0[xi + (c0 >> 2u) * 768i + (c0 & 3i)], ok);
+    let x1 = select(0.0f, b0[xi + (c1 >> 2u) * 768i + (c1 & 3i)], ok);
+    let x2 = select(0.0f, b0[xi + (c2 >> 2u) * 768i + (c2 & 3i)], ok);
+    let x3 = select(0.0f, b0[xi + (c3 >> 2u) * 768i + (c3 & 3i)], ok);
     a0_0 = fma(d0, x0, a0_0);
     a0_1 = fma(d0, x1, a0_1);
     a0_2 = fma(d0, x2, a0_2);
@@ -6778,8 +9896,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 80: first used by forward_backward_044_sum_D2_conv4
-const shader80 = `
+// shader 97: first used by forward_backward_044_sum_D2_conv4
+const shader97 = `
 // sum over axes [0,2,3] of f32[1,256,6,8]: 256 outputs x 48 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 12288; bytes 50176
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6796,114 +9914,323 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 81: first used by forward_backward_046_conv2dWeightGrad_D2_conv3_cpu
-const shader81 = `
+// shader 98: first used by forward_backward_046_conv2dWeightGrad_D2_conv3_cpu
+const shader98 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,6,8] with f32[1,512,3,4] -> [512,256,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 12
-// 16 out-channels x 32 (c,u,v) columns per subgroup
-// CPU variant: workgroup = one 8-lane subgroup; grid 128x32x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// CPU variant: workgroup = one 8-lane subgroup; grid 128x8x1
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let col0 = i32(wid.x) * 32i;
-  let o0 = i32(wid.y) * 16i;
-  let n0 = min(col0 + lane + 0i, 4095i);
-  let tap0 = n0 % 16i;
-  let xo0 = (n0 / 16i) * 48i;
-  let du0 = (tap0 / 4i) * 1i - 1i;
-  let dv0 = (tap0 % 4i) * 1i - 1i;
-  let n1 = min(col0 + lane + 8i, 4095i);
-  let tap1 = n1 % 16i;
-  let xo1 = (n1 / 16i) * 48i;
-  let du1 = (tap1 / 4i) * 1i - 1i;
-  let dv1 = (tap1 % 4i) * 1i - 1i;
-  let n2 = min(col0 + lane + 16i, 4095i);
-  let tap2 = n2 % 16i;
-  let xo2 = (n2 / 16i) * 48i;
-  let du2 = (tap2 / 4i) * 1i - 1i;
-  let dv2 = (tap2 % 4i) * 1i - 1i;
-  let n3 = min(col0 + lane + 24i, 4095i);
-  let tap3 = n3 % 16i;
-  let xo3 = (n3 / 16i) * 48i;
-  let du3 = (tap3 / 4i) * 1i - 1i;
-  let dv3 = (tap3 % 4i) * 1i - 1i;
-  let dyo0 = min(o0 + lane + 0i, 511i) * 12i;
-  let dyo1 = min(o0 + lane + 8i, 511i) * 12i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  for (var q = 0i; q < 12i; q++) {
-    let img = q / 12i;
-    let i = (q / 4i) % 3i;
-    let j = q % 4i;
-    let xi = img * 12288i;
-    let h0 = i * 2i + du0;
-    let w0 = j * 2i + dv0;
-    let x0 = select(0.0f, b0[xi + xo0 + clamp(h0, 0i, 5i) * 8i + clamp(w0, 0i, 7i)], h0 >= 0i && h0 < 6i && w0 >= 0i && w0 < 8i);
-    let h1 = i * 2i + du1;
-    let w1 = j * 2i + dv1;
-    let x1 = select(0.0f, b0[xi + xo1 + clamp(h1, 0i, 5i) * 8i + clamp(w1, 0i, 7i)], h1 >= 0i && h1 < 6i && w1 >= 0i && w1 < 8i);
-    let h2 = i * 2i + du2;
-    let w2 = j * 2i + dv2;
-    let x2 = select(0.0f, b0[xi + xo2 + clamp(h2, 0i, 5i) * 8i + clamp(w2, 0i, 7i)], h2 >= 0i && h2 < 6i && w2 >= 0i && w2 < 8i);
-    let h3 = i * 2i + du3;
-    let w3 = j * 2i + dv3;
-    let x3 = select(0.0f, b0[xi + xo3 + clamp(h3, 0i, 5i) * 8i + clamp(w3, 0i, 7i)], h3 >= 0i && h3 < 6i && w3 >= 0i && w3 < 8i);
-    let xv = vec4<f32>(x0, x1, x2, x3);
-    let di = img * 6144i + i * 4i + j;
-    let d0 = b1[di + dyo0];
-    let d1 = b1[di + dyo1];
-    a0 = fma(vec4<f32>(subgroupBroadcast(d0, 0u)), xv, a0);
-    a1 = fma(vec4<f32>(subgroupBroadcast(d0, 1u)), xv, a1);
-    a2 = fma(vec4<f32>(subgroupBroadcast(d0, 2u)), xv, a2);
-    a3 = fma(vec4<f32>(subgroupBroadcast(d0, 3u)), xv, a3);
-    a4 = fma(vec4<f32>(subgroupBroadcast(d0, 4u)), xv, a4);
-    a5 = fma(vec4<f32>(subgroupBroadcast(d0, 5u)), xv, a5);
-    a6 = fma(vec4<f32>(subgroupBroadcast(d0, 6u)), xv, a6);
-    a7 = fma(vec4<f32>(subgroupBroadcast(d0, 7u)), xv, a7);
-    a8 = fma(vec4<f32>(subgroupBroadcast(d1, 0u)), xv, a8);
-    a9 = fma(vec4<f32>(subgroupBroadcast(d1, 1u)), xv, a9);
-    a10 = fma(vec4<f32>(subgroupBroadcast(d1, 2u)), xv, a10);
-    a11 = fma(vec4<f32>(subgroupBroadcast(d1, 3u)), xv, a11);
-    a12 = fma(vec4<f32>(subgroupBroadcast(d1, 4u)), xv, a12);
-    a13 = fma(vec4<f32>(subgroupBroadcast(d1, 5u)), xv, a13);
-    a14 = fma(vec4<f32>(subgroupBroadcast(d1, 6u)), xv, a14);
-    a15 = fma(vec4<f32>(subgroupBroadcast(d1, 7u)), xv, a15);
+  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let ol0 = min(o4_0, 127i);
+  let o4_1 = i32(wid.y) * 16i + 8i + lane;
+  let ol1 = min(o4_1, 127i);
+  let grp = min(i32(wid.x) * 8i + lane, 1023i);
+  let c4 = grp % 64i;
+  let tap = grp / 64i;
+  let du = (tap / 4i) * 1i - 1i;
+  let dv = (tap % 4i) * 1i - 1i;
+  var a0_0 = vec4<f32>(0.0f);
+  var a0_1 = vec4<f32>(0.0f);
+  var a0_2 = vec4<f32>(0.0f);
+  var a0_3 = vec4<f32>(0.0f);
+  var a0_4 = vec4<f32>(0.0f);
+  var a0_5 = vec4<f32>(0.0f);
+  var a0_6 = vec4<f32>(0.0f);
+  var a0_7 = vec4<f32>(0.0f);
+  var a0_8 = vec4<f32>(0.0f);
+  var a0_9 = vec4<f32>(0.0f);
+  var a0_10 = vec4<f32>(0.0f);
+  var a0_11 = vec4<f32>(0.0f);
+  var a0_12 = vec4<f32>(0.0f);
+  var a0_13 = vec4<f32>(0.0f);
+  var a0_14 = vec4<f32>(0.0f);
+  var a0_15 = vec4<f32>(0.0f);
+  var a0_16 = vec4<f32>(0.0f);
+  var a0_17 = vec4<f32>(0.0f);
+  var a0_18 = vec4<f32>(0.0f);
+  var a0_19 = vec4<f32>(0.0f);
+  var a0_20 = vec4<f32>(0.0f);
+  var a0_21 = vec4<f32>(0.0f);
+  var a0_22 = vec4<f32>(0.0f);
+  var a0_23 = vec4<f32>(0.0f);
+  var a0_24 = vec4<f32>(0.0f);
+  var a0_25 = vec4<f32>(0.0f);
+  var a0_26 = vec4<f32>(0.0f);
+  var a0_27 = vec4<f32>(0.0f);
+  var a0_28 = vec4<f32>(0.0f);
+  var a0_29 = vec4<f32>(0.0f);
+  var a0_30 = vec4<f32>(0.0f);
+  var a0_31 = vec4<f32>(0.0f);
+  var a1_0 = vec4<f32>(0.0f);
+  var a1_1 = vec4<f32>(0.0f);
+  var a1_2 = vec4<f32>(0.0f);
+  var a1_3 = vec4<f32>(0.0f);
+  var a1_4 = vec4<f32>(0.0f);
+  var a1_5 = vec4<f32>(0.0f);
+  var a1_6 = vec4<f32>(0.0f);
+  var a1_7 = vec4<f32>(0.0f);
+  var a1_8 = vec4<f32>(0.0f);
+  var a1_9 = vec4<f32>(0.0f);
+  var a1_10 = vec4<f32>(0.0f);
+  var a1_11 = vec4<f32>(0.0f);
+  var a1_12 = vec4<f32>(0.0f);
+  var a1_13 = vec4<f32>(0.0f);
+  var a1_14 = vec4<f32>(0.0f);
+  var a1_15 = vec4<f32>(0.0f);
+  var a1_16 = vec4<f32>(0.0f);
+  var a1_17 = vec4<f32>(0.0f);
+  var a1_18 = vec4<f32>(0.0f);
+  var a1_19 = vec4<f32>(0.0f);
+  var a1_20 = vec4<f32>(0.0f);
+  var a1_21 = vec4<f32>(0.0f);
+  var a1_22 = vec4<f32>(0.0f);
+  var a1_23 = vec4<f32>(0.0f);
+  var a1_24 = vec4<f32>(0.0f);
+  var a1_25 = vec4<f32>(0.0f);
+  var a1_26 = vec4<f32>(0.0f);
+  var a1_27 = vec4<f32>(0.0f);
+  var a1_28 = vec4<f32>(0.0f);
+  var a1_29 = vec4<f32>(0.0f);
+  var a1_30 = vec4<f32>(0.0f);
+  var a1_31 = vec4<f32>(0.0f);
+  let qend = 12i;
+  var q = 0i;
+  for (; q + 3i < qend; q += 4i) {
+    let img0 = 0i;
+    let iq0 = (q + 0i) / 4i;
+    let h0 = iq0 * 2i + du;
+    let w0 = ((q + 0i) - iq0 * 4i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 48i + i32(min(u32(h0), 5u)) * 8i + i32(min(u32(w0), 7u))], u32(h0) < 6u && u32(w0) < 8u);
+    let dv0_0 = b1[ol0 * 12i + (q + 0i)];
+    let dv0_1 = b1[ol1 * 12i + (q + 0i)];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    let img1 = 0i;
+    let iq1 = (q + 1i) / 4i;
+    let h1 = iq1 * 2i + du;
+    let w1 = ((q + 1i) - iq1 * 4i) * 2i + dv;
+    let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 64i + c4) * 48i + i32(min(u32(h1), 5u)) * 8i + i32(min(u32(w1), 7u))], u32(h1) < 6u && u32(w1) < 8u);
+    let dv1_0 = b1[ol0 * 12i + (q + 1i)];
+    let dv1_1 = b1[ol1 * 12i + (q + 1i)];
+    let s1_0 = subgroupBroadcast(xv1, 0u);
+    let s1_1 = subgroupBroadcast(xv1, 1u);
+    let s1_2 = subgroupBroadcast(xv1, 2u);
+    let s1_3 = subgroupBroadcast(xv1, 3u);
+    let s1_4 = subgroupBroadcast(xv1, 4u);
+    let s1_5 = subgroupBroadcast(xv1, 5u);
+    let s1_6 = subgroupBroadcast(xv1, 6u);
+    let s1_7 = subgroupBroadcast(xv1, 7u);
+    let img2 = 0i;
+    let iq2 = (q + 2i) / 4i;
+    let h2 = iq2 * 2i + du;
+    let w2 = ((q + 2i) - iq2 * 4i) * 2i + dv;
+    let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 64i + c4) * 48i + i32(min(u32(h2), 5u)) * 8i + i32(min(u32(w2), 7u))], u32(h2) < 6u && u32(w2) < 8u);
+    let dv2_0 = b1[ol0 * 12i + (q + 2i)];
+    let dv2_1 = b1[ol1 * 12i + (q + 2i)];
+    let s2_0 = subgroupBroadcast(xv2, 0u);
+    let s2_1 = subgroupBroadcast(xv2, 1u);
+    let s2_2 = subgroupBroadcast(xv2, 2u);
+    let s2_3 = subgroupBroadcast(xv2, 3u);
+    let s2_4 = subgroupBroadcast(xv2, 4u);
+    let s2_5 = subgroupBroadcast(xv2, 5u);
+    let s2_6 = subgroupBroadcast(xv2, 6u);
+    let s2_7 = subgroupBroadcast(xv2, 7u);
+    let img3 = 0i;
+    let iq3 = (q + 3i) / 4i;
+    let h3 = iq3 * 2i + du;
+    let w3 = ((q + 3i) - iq3 * 4i) * 2i + dv;
+    let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 64i + c4) * 48i + i32(min(u32(h3), 5u)) * 8i + i32(min(u32(w3), 7u))], u32(h3) < 6u && u32(w3) < 8u);
+    let dv3_0 = b1[ol0 * 12i + (q + 3i)];
+    let dv3_1 = b1[ol1 * 12i + (q + 3i)];
+    let s3_0 = subgroupBroadcast(xv3, 0u);
+    let s3_1 = subgroupBroadcast(xv3, 1u);
+    let s3_2 = subgroupBroadcast(xv3, 2u);
+    let s3_3 = subgroupBroadcast(xv3, 3u);
+    let s3_4 = subgroupBroadcast(xv3, 4u);
+    let s3_5 = subgroupBroadcast(xv3, 5u);
+    let s3_6 = subgroupBroadcast(xv3, 6u);
+    let s3_7 = subgroupBroadcast(xv3, 7u);
+    a0_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_0);
+    a0_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_1);
+    a0_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_2);
+    a0_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_3);
+    a0_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_4);
+    a0_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_5);
+    a0_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_6);
+    a0_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_7);
+    a0_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_8);
+    a0_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_9);
+    a0_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_10);
+    a0_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_11);
+    a0_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_12);
+    a0_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_13);
+    a0_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_14);
+    a0_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_15);
+    a0_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_16);
+    a0_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_17);
+    a0_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_18);
+    a0_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_19);
+    a0_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_20);
+    a0_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_21);
+    a0_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_22);
+    a0_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_23);
+    a0_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_24);
+    a0_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_25);
+    a0_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_26);
+    a0_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_27);
+    a0_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_28);
+    a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
+    a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
+    a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
+    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
+    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
+    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
+    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
+    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
+    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
+    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
+    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
+    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
+    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
+    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
+    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
+    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
+    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
+    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
+    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
+    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
+    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
+    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
+    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
+    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
+    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
+    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
+    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
+    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
+    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
+    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
+    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
+    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
+    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
+    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
+    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  for (; q < qend; q++) {
+    let img0 = 0i;
+    let iq0 = q / 4i;
+    let h0 = iq0 * 2i + du;
+    let w0 = (q - iq0 * 4i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 48i + i32(min(u32(h0), 5u)) * 8i + i32(min(u32(w0), 7u))], u32(h0) < 6u && u32(w0) < 8u);
+    let dv0_0 = b1[ol0 * 12i + q];
+    let dv0_1 = b1[ol1 * 12i + q];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    a0_0 = fma(vec4<f32>(s0_0.x), dv0_0, a0_0);
+    a0_1 = fma(vec4<f32>(s0_0.y), dv0_0, a0_1);
+    a0_2 = fma(vec4<f32>(s0_0.z), dv0_0, a0_2);
+    a0_3 = fma(vec4<f32>(s0_0.w), dv0_0, a0_3);
+    a0_4 = fma(vec4<f32>(s0_1.x), dv0_0, a0_4);
+    a0_5 = fma(vec4<f32>(s0_1.y), dv0_0, a0_5);
+    a0_6 = fma(vec4<f32>(s0_1.z), dv0_0, a0_6);
+    a0_7 = fma(vec4<f32>(s0_1.w), dv0_0, a0_7);
+    a0_8 = fma(vec4<f32>(s0_2.x), dv0_0, a0_8);
+    a0_9 = fma(vec4<f32>(s0_2.y), dv0_0, a0_9);
+    a0_10 = fma(vec4<f32>(s0_2.z), dv0_0, a0_10);
+    a0_11 = fma(vec4<f32>(s0_2.w), dv0_0, a0_11);
+    a0_12 = fma(vec4<f32>(s0_3.x), dv0_0, a0_12);
+    a0_13 = fma(vec4<f32>(s0_3.y), dv0_0, a0_13);
+    a0_14 = fma(vec4<f32>(s0_3.z), dv0_0, a0_14);
+    a0_15 = fma(vec4<f32>(s0_3.w), dv0_0, a0_15);
+    a0_16 = fma(vec4<f32>(s0_4.x), dv0_0, a0_16);
+    a0_17 = fma(vec4<f32>(s0_4.y), dv0_0, a0_17);
+    a0_18 = fma(vec4<f32>(s0_4.z), dv0_0, a0_18);
+    a0_19 = fma(vec4<f32>(s0_4.w), dv0_0, a0_19);
+    a0_20 = fma(vec4<f32>(s0_5.x), dv0_0, a0_20);
+    a0_21 = fma(vec4<f32>(s0_5.y), dv0_0, a0_21);
+    a0_22 = fma(vec4<f32>(s0_5.z), dv0_0, a0_22);
+    a0_23 = fma(vec4<f32>(s0_5.w), dv0_0, a0_23);
+    a0_24 = fma(vec4<f32>(s0_6.x), dv0_0, a0_24);
+    a0_25 = fma(vec4<f32>(s0_6.y), dv0_0, a0_25);
+    a0_26 = fma(vec4<f32>(s0_6.z), dv0_0, a0_26);
+    a0_27 = fma(vec4<f32>(s0_6.w), dv0_0, a0_27);
+    a0_28 = fma(vec4<f32>(s0_7.x), dv0_0, a0_28);
+    a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
+    a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
+    a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
+    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
+    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
+    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
+    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
+    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
+    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
+    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
+    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
+    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
+    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
+    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
+    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
+    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
+    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
+    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
+    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
+    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
+    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
+    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
+    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
+    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
+    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
+    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
+    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
+    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
+    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
+    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
+    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
+    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
+    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
+    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
+    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
+  }
+  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let o = o0 + t;
-      let n = col0 + lane + q * 8i;
-      if (o >= 512i || n >= 4096i) { continue; }
-      let ci = n / 16i;
-      let u = (n % 16i) / 4i;
-      let v = n % 4i;
+      let row = t % 32i;
+      let gq = i32(wid.x) * 8i + row / 4i;
+      let ci = (gq % 64i) * 4i + row % 4i;
+      let tap = gq / 64i;
+      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      if (gq >= 1024i || ci >= 256i || o >= 512i) { continue; }
+      let u = tap / 4i;
+      let v = tap % 4i;
       b2[o * 4096i + ci * 16i + u * 4i + v] = tile[t][q];
     }
   }
 }
 `;
 
-// shader 82: first used by forward_backward_046_conv2dWeightGrad_D2_conv3
-const shader82 = `
+// shader 99: first used by forward_backward_046_conv2dWeightGrad_D2_conv3
+const shader99 = `
 // conv2d weight-gradient: f32[1,256,6,8] with f32[1,512,3,4] -> [512,256,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 12
 // threads 131072, workgroup 64; FLOPs 50331648; bytes 8462336
@@ -6951,16 +10278,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h = i * 2i - 1i + u * 1i;
     let w = j * 2i - 1i + v * 1i;
     let ok = h >= 0i && h < 6i && w >= 0i && w < 8i;
-    let xi = n * 12288i + clamp(h, 0i, 5i) * 8i + clamp(w, 0i, 7i);
-    let di = n * 6144i + i * 4i + j;
-    let d0 = b1[di + o0 * 12i];
-    let d1 = b1[di + o1 * 12i];
-    let d2 = b1[di + o2 * 12i];
-    let d3 = b1[di + o3 * 12i];
-    let x0 = select(0.0f, b0[xi + c0 * 48i], ok);
-    let x1 = select(0.0f, b0[xi + c1 * 48i], ok);
-    let x2 = select(0.0f, b0[xi + c2 * 48i], ok);
-    let x3 = select(0.0f, b0[xi + c3 * 48i], ok);
+    let xi = (n * 3072i + clamp(h, 0i, 5i) * 8i + clamp(w, 0i, 7i)) * 4i;
+    let di = (n * 1536i + i * 4i + j) * 4i;
+    let d0 = b1[di + (o0 >> 2u) * 48i + (o0 & 3i)];
+    let d1 = b1[di + (o1 >> 2u) * 48i + (o1 & 3i)];
+    let d2 = b1[di + (o2 >> 2u) * 48i + (o2 & 3i)];
+    let d3 = b1[di + (o3 >> 2u) * 48i + (o3 & 3i)];
+    let x0 = select(0.0f, b0[xi + (c0 >> 2u) * 192i + (c0 & 3i)], ok);
+    let x1 = select(0.0f, b0[xi + (c1 >> 2u) * 192i + (c1 & 3i)], ok);
+    let x2 = select(0.0f, b0[xi + (c2 >> 2u) * 192i + (c2 & 3i)], ok);
+    let x3 = select(0.0f, b0[xi + (c3 >> 2u) * 192i + (c3 & 3i)], ok);
     a0_0 = fma(d0, x0, a0_0);
     a0_1 = fma(d0, x1, a0_1);
     a0_2 = fma(d0, x2, a0_2);
@@ -6988,8 +10315,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 83: first used by forward_backward_047_sum_D2_classifier
-const shader83 = `
+// shader 100: first used by forward_backward_047_sum_D2_classifier
+const shader100 = `
 // sum over axes [0,2,3] of f32[1,512,3,4]: 512 outputs x 12 elements, 1 split(s)
 // threads 512, workgroup 64; FLOPs 6144; bytes 26624
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7006,117 +10333,326 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 84: first used by forward_backward_049_conv2dWeightGrad_D2_conv4_cpu
-const shader84 = `
+// shader 101: first used by forward_backward_049_conv2dWeightGrad_D2_conv4_cpu
+const shader101 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,3,4] with f32[1,1,1,2] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 2
-// 16 out-channels x 32 (c,u,v) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 256x1x1
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
+}
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let col0 = i32(wid.x) * 32i;
-  let o0 = i32(wid.y) * 16i;
-  let n0 = min(col0 + lane + 0i, 8191i);
-  let tap0 = n0 % 16i;
-  let xo0 = (n0 / 16i) * 12i;
-  let du0 = (tap0 / 4i) * 1i - 1i;
-  let dv0 = (tap0 % 4i) * 1i - 1i;
-  let n1 = min(col0 + lane + 8i, 8191i);
-  let tap1 = n1 % 16i;
-  let xo1 = (n1 / 16i) * 12i;
-  let du1 = (tap1 / 4i) * 1i - 1i;
-  let dv1 = (tap1 % 4i) * 1i - 1i;
-  let n2 = min(col0 + lane + 16i, 8191i);
-  let tap2 = n2 % 16i;
-  let xo2 = (n2 / 16i) * 12i;
-  let du2 = (tap2 / 4i) * 1i - 1i;
-  let dv2 = (tap2 % 4i) * 1i - 1i;
-  let n3 = min(col0 + lane + 24i, 8191i);
-  let tap3 = n3 % 16i;
-  let xo3 = (n3 / 16i) * 12i;
-  let du3 = (tap3 / 4i) * 1i - 1i;
-  let dv3 = (tap3 % 4i) * 1i - 1i;
-  let dyo0 = min(o0 + lane + 0i, 0i) * 2i;
-  let dyo1 = min(o0 + lane + 8i, 0i) * 2i;
-  var a0 = vec4<f32>(0.0f);
-  var a1 = vec4<f32>(0.0f);
-  var a2 = vec4<f32>(0.0f);
-  var a3 = vec4<f32>(0.0f);
-  var a4 = vec4<f32>(0.0f);
-  var a5 = vec4<f32>(0.0f);
-  var a6 = vec4<f32>(0.0f);
-  var a7 = vec4<f32>(0.0f);
-  var a8 = vec4<f32>(0.0f);
-  var a9 = vec4<f32>(0.0f);
-  var a10 = vec4<f32>(0.0f);
-  var a11 = vec4<f32>(0.0f);
-  var a12 = vec4<f32>(0.0f);
-  var a13 = vec4<f32>(0.0f);
-  var a14 = vec4<f32>(0.0f);
-  var a15 = vec4<f32>(0.0f);
-  for (var q = 0i; q < 2i; q++) {
-    let img = q / 2i;
-    let i = (q / 2i) % 1i;
-    let j = q % 2i;
-    let xi = img * 6144i;
-    let h0 = i * 2i + du0;
-    let w0 = j * 2i + dv0;
-    let x0 = select(0.0f, b0[xi + xo0 + clamp(h0, 0i, 2i) * 4i + clamp(w0, 0i, 3i)], h0 >= 0i && h0 < 3i && w0 >= 0i && w0 < 4i);
-    let h1 = i * 2i + du1;
-    let w1 = j * 2i + dv1;
-    let x1 = select(0.0f, b0[xi + xo1 + clamp(h1, 0i, 2i) * 4i + clamp(w1, 0i, 3i)], h1 >= 0i && h1 < 3i && w1 >= 0i && w1 < 4i);
-    let h2 = i * 2i + du2;
-    let w2 = j * 2i + dv2;
-    let x2 = select(0.0f, b0[xi + xo2 + clamp(h2, 0i, 2i) * 4i + clamp(w2, 0i, 3i)], h2 >= 0i && h2 < 3i && w2 >= 0i && w2 < 4i);
-    let h3 = i * 2i + du3;
-    let w3 = j * 2i + dv3;
-    let x3 = select(0.0f, b0[xi + xo3 + clamp(h3, 0i, 2i) * 4i + clamp(w3, 0i, 3i)], h3 >= 0i && h3 < 3i && w3 >= 0i && w3 < 4i);
-    let xv = vec4<f32>(x0, x1, x2, x3);
-    let di = img * 2i + i * 2i + j;
-    let d0 = b1[di + dyo0];
-    let d1 = b1[di + dyo1];
-    a0 = fma(vec4<f32>(subgroupBroadcast(d0, 0u)), xv, a0);
-    a1 = fma(vec4<f32>(subgroupBroadcast(d0, 1u)), xv, a1);
-    a2 = fma(vec4<f32>(subgroupBroadcast(d0, 2u)), xv, a2);
-    a3 = fma(vec4<f32>(subgroupBroadcast(d0, 3u)), xv, a3);
-    a4 = fma(vec4<f32>(subgroupBroadcast(d0, 4u)), xv, a4);
-    a5 = fma(vec4<f32>(subgroupBroadcast(d0, 5u)), xv, a5);
-    a6 = fma(vec4<f32>(subgroupBroadcast(d0, 6u)), xv, a6);
-    a7 = fma(vec4<f32>(subgroupBroadcast(d0, 7u)), xv, a7);
-    a8 = fma(vec4<f32>(subgroupBroadcast(d1, 0u)), xv, a8);
-    a9 = fma(vec4<f32>(subgroupBroadcast(d1, 1u)), xv, a9);
-    a10 = fma(vec4<f32>(subgroupBroadcast(d1, 2u)), xv, a10);
-    a11 = fma(vec4<f32>(subgroupBroadcast(d1, 3u)), xv, a11);
-    a12 = fma(vec4<f32>(subgroupBroadcast(d1, 4u)), xv, a12);
-    a13 = fma(vec4<f32>(subgroupBroadcast(d1, 5u)), xv, a13);
-    a14 = fma(vec4<f32>(subgroupBroadcast(d1, 6u)), xv, a14);
-    a15 = fma(vec4<f32>(subgroupBroadcast(d1, 7u)), xv, a15);
+  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let ol0 = min(o4_0, 0i);
+  let o4_1 = i32(wid.y) * 16i + 8i + lane;
+  let ol1 = min(o4_1, 0i);
+  let grp = min(i32(wid.x) * 8i + lane, 2047i);
+  let c4 = grp % 128i;
+  let tap = grp / 128i;
+  let du = (tap / 4i) * 1i - 1i;
+  let dv = (tap % 4i) * 1i - 1i;
+  var a0_0 = vec4<f32>(0.0f);
+  var a0_1 = vec4<f32>(0.0f);
+  var a0_2 = vec4<f32>(0.0f);
+  var a0_3 = vec4<f32>(0.0f);
+  var a0_4 = vec4<f32>(0.0f);
+  var a0_5 = vec4<f32>(0.0f);
+  var a0_6 = vec4<f32>(0.0f);
+  var a0_7 = vec4<f32>(0.0f);
+  var a0_8 = vec4<f32>(0.0f);
+  var a0_9 = vec4<f32>(0.0f);
+  var a0_10 = vec4<f32>(0.0f);
+  var a0_11 = vec4<f32>(0.0f);
+  var a0_12 = vec4<f32>(0.0f);
+  var a0_13 = vec4<f32>(0.0f);
+  var a0_14 = vec4<f32>(0.0f);
+  var a0_15 = vec4<f32>(0.0f);
+  var a0_16 = vec4<f32>(0.0f);
+  var a0_17 = vec4<f32>(0.0f);
+  var a0_18 = vec4<f32>(0.0f);
+  var a0_19 = vec4<f32>(0.0f);
+  var a0_20 = vec4<f32>(0.0f);
+  var a0_21 = vec4<f32>(0.0f);
+  var a0_22 = vec4<f32>(0.0f);
+  var a0_23 = vec4<f32>(0.0f);
+  var a0_24 = vec4<f32>(0.0f);
+  var a0_25 = vec4<f32>(0.0f);
+  var a0_26 = vec4<f32>(0.0f);
+  var a0_27 = vec4<f32>(0.0f);
+  var a0_28 = vec4<f32>(0.0f);
+  var a0_29 = vec4<f32>(0.0f);
+  var a0_30 = vec4<f32>(0.0f);
+  var a0_31 = vec4<f32>(0.0f);
+  var a1_0 = vec4<f32>(0.0f);
+  var a1_1 = vec4<f32>(0.0f);
+  var a1_2 = vec4<f32>(0.0f);
+  var a1_3 = vec4<f32>(0.0f);
+  var a1_4 = vec4<f32>(0.0f);
+  var a1_5 = vec4<f32>(0.0f);
+  var a1_6 = vec4<f32>(0.0f);
+  var a1_7 = vec4<f32>(0.0f);
+  var a1_8 = vec4<f32>(0.0f);
+  var a1_9 = vec4<f32>(0.0f);
+  var a1_10 = vec4<f32>(0.0f);
+  var a1_11 = vec4<f32>(0.0f);
+  var a1_12 = vec4<f32>(0.0f);
+  var a1_13 = vec4<f32>(0.0f);
+  var a1_14 = vec4<f32>(0.0f);
+  var a1_15 = vec4<f32>(0.0f);
+  var a1_16 = vec4<f32>(0.0f);
+  var a1_17 = vec4<f32>(0.0f);
+  var a1_18 = vec4<f32>(0.0f);
+  var a1_19 = vec4<f32>(0.0f);
+  var a1_20 = vec4<f32>(0.0f);
+  var a1_21 = vec4<f32>(0.0f);
+  var a1_22 = vec4<f32>(0.0f);
+  var a1_23 = vec4<f32>(0.0f);
+  var a1_24 = vec4<f32>(0.0f);
+  var a1_25 = vec4<f32>(0.0f);
+  var a1_26 = vec4<f32>(0.0f);
+  var a1_27 = vec4<f32>(0.0f);
+  var a1_28 = vec4<f32>(0.0f);
+  var a1_29 = vec4<f32>(0.0f);
+  var a1_30 = vec4<f32>(0.0f);
+  var a1_31 = vec4<f32>(0.0f);
+  let qend = 2i;
+  var q = 0i;
+  for (; q + 3i < qend; q += 4i) {
+    let img0 = 0i;
+    let iq0 = (q + 0i) / 2i;
+    let h0 = iq0 * 2i + du;
+    let w0 = ((q + 0i) - iq0 * 2i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 128i + c4) * 12i + i32(min(u32(h0), 2u)) * 4i + i32(min(u32(w0), 3u))], u32(h0) < 3u && u32(w0) < 4u);
+    let dv0_0 = b1[ol0 * 2i + (q + 0i)];
+    let dv0_1 = b1[ol1 * 2i + (q + 0i)];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    let img1 = 0i;
+    let iq1 = (q + 1i) / 2i;
+    let h1 = iq1 * 2i + du;
+    let w1 = ((q + 1i) - iq1 * 2i) * 2i + dv;
+    let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 128i + c4) * 12i + i32(min(u32(h1), 2u)) * 4i + i32(min(u32(w1), 3u))], u32(h1) < 3u && u32(w1) < 4u);
+    let dv1_0 = b1[ol0 * 2i + (q + 1i)];
+    let dv1_1 = b1[ol1 * 2i + (q + 1i)];
+    let s1_0 = subgroupBroadcast(xv1, 0u);
+    let s1_1 = subgroupBroadcast(xv1, 1u);
+    let s1_2 = subgroupBroadcast(xv1, 2u);
+    let s1_3 = subgroupBroadcast(xv1, 3u);
+    let s1_4 = subgroupBroadcast(xv1, 4u);
+    let s1_5 = subgroupBroadcast(xv1, 5u);
+    let s1_6 = subgroupBroadcast(xv1, 6u);
+    let s1_7 = subgroupBroadcast(xv1, 7u);
+    let img2 = 0i;
+    let iq2 = (q + 2i) / 2i;
+    let h2 = iq2 * 2i + du;
+    let w2 = ((q + 2i) - iq2 * 2i) * 2i + dv;
+    let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 128i + c4) * 12i + i32(min(u32(h2), 2u)) * 4i + i32(min(u32(w2), 3u))], u32(h2) < 3u && u32(w2) < 4u);
+    let dv2_0 = b1[ol0 * 2i + (q + 2i)];
+    let dv2_1 = b1[ol1 * 2i + (q + 2i)];
+    let s2_0 = subgroupBroadcast(xv2, 0u);
+    let s2_1 = subgroupBroadcast(xv2, 1u);
+    let s2_2 = subgroupBroadcast(xv2, 2u);
+    let s2_3 = subgroupBroadcast(xv2, 3u);
+    let s2_4 = subgroupBroadcast(xv2, 4u);
+    let s2_5 = subgroupBroadcast(xv2, 5u);
+    let s2_6 = subgroupBroadcast(xv2, 6u);
+    let s2_7 = subgroupBroadcast(xv2, 7u);
+    let img3 = 0i;
+    let iq3 = (q + 3i) / 2i;
+    let h3 = iq3 * 2i + du;
+    let w3 = ((q + 3i) - iq3 * 2i) * 2i + dv;
+    let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 128i + c4) * 12i + i32(min(u32(h3), 2u)) * 4i + i32(min(u32(w3), 3u))], u32(h3) < 3u && u32(w3) < 4u);
+    let dv3_0 = b1[ol0 * 2i + (q + 3i)];
+    let dv3_1 = b1[ol1 * 2i + (q + 3i)];
+    let s3_0 = subgroupBroadcast(xv3, 0u);
+    let s3_1 = subgroupBroadcast(xv3, 1u);
+    let s3_2 = subgroupBroadcast(xv3, 2u);
+    let s3_3 = subgroupBroadcast(xv3, 3u);
+    let s3_4 = subgroupBroadcast(xv3, 4u);
+    let s3_5 = subgroupBroadcast(xv3, 5u);
+    let s3_6 = subgroupBroadcast(xv3, 6u);
+    let s3_7 = subgroupBroadcast(xv3, 7u);
+    a0_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_0);
+    a0_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_1);
+    a0_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_2);
+    a0_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_3);
+    a0_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_4);
+    a0_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_5);
+    a0_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_6);
+    a0_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_7);
+    a0_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_8);
+    a0_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_9);
+    a0_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_10);
+    a0_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_11);
+    a0_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_12);
+    a0_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_13);
+    a0_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_14);
+    a0_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_15);
+    a0_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_16);
+    a0_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_17);
+    a0_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_18);
+    a0_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_19);
+    a0_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_20);
+    a0_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_21);
+    a0_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_22);
+    a0_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_23);
+    a0_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_24);
+    a0_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_25);
+    a0_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_26);
+    a0_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_27);
+    a0_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_0, dv1_0, dv2_0, dv3_0, a0_28);
+    a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
+    a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
+    a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
+    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
+    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
+    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
+    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
+    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
+    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
+    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
+    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
+    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
+    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
+    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
+    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
+    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
+    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
+    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
+    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
+    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
+    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
+    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
+    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
+    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
+    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
+    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
+    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
+    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
+    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
+    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
+    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
+    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
+    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
+    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
+    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
-  var tile = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-  for (var t = 0i; t < 16i; t++) {
+  for (; q < qend; q++) {
+    let img0 = 0i;
+    let iq0 = q / 2i;
+    let h0 = iq0 * 2i + du;
+    let w0 = (q - iq0 * 2i) * 2i + dv;
+    let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 128i + c4) * 12i + i32(min(u32(h0), 2u)) * 4i + i32(min(u32(w0), 3u))], u32(h0) < 3u && u32(w0) < 4u);
+    let dv0_0 = b1[ol0 * 2i + q];
+    let dv0_1 = b1[ol1 * 2i + q];
+    let s0_0 = subgroupBroadcast(xv0, 0u);
+    let s0_1 = subgroupBroadcast(xv0, 1u);
+    let s0_2 = subgroupBroadcast(xv0, 2u);
+    let s0_3 = subgroupBroadcast(xv0, 3u);
+    let s0_4 = subgroupBroadcast(xv0, 4u);
+    let s0_5 = subgroupBroadcast(xv0, 5u);
+    let s0_6 = subgroupBroadcast(xv0, 6u);
+    let s0_7 = subgroupBroadcast(xv0, 7u);
+    a0_0 = fma(vec4<f32>(s0_0.x), dv0_0, a0_0);
+    a0_1 = fma(vec4<f32>(s0_0.y), dv0_0, a0_1);
+    a0_2 = fma(vec4<f32>(s0_0.z), dv0_0, a0_2);
+    a0_3 = fma(vec4<f32>(s0_0.w), dv0_0, a0_3);
+    a0_4 = fma(vec4<f32>(s0_1.x), dv0_0, a0_4);
+    a0_5 = fma(vec4<f32>(s0_1.y), dv0_0, a0_5);
+    a0_6 = fma(vec4<f32>(s0_1.z), dv0_0, a0_6);
+    a0_7 = fma(vec4<f32>(s0_1.w), dv0_0, a0_7);
+    a0_8 = fma(vec4<f32>(s0_2.x), dv0_0, a0_8);
+    a0_9 = fma(vec4<f32>(s0_2.y), dv0_0, a0_9);
+    a0_10 = fma(vec4<f32>(s0_2.z), dv0_0, a0_10);
+    a0_11 = fma(vec4<f32>(s0_2.w), dv0_0, a0_11);
+    a0_12 = fma(vec4<f32>(s0_3.x), dv0_0, a0_12);
+    a0_13 = fma(vec4<f32>(s0_3.y), dv0_0, a0_13);
+    a0_14 = fma(vec4<f32>(s0_3.z), dv0_0, a0_14);
+    a0_15 = fma(vec4<f32>(s0_3.w), dv0_0, a0_15);
+    a0_16 = fma(vec4<f32>(s0_4.x), dv0_0, a0_16);
+    a0_17 = fma(vec4<f32>(s0_4.y), dv0_0, a0_17);
+    a0_18 = fma(vec4<f32>(s0_4.z), dv0_0, a0_18);
+    a0_19 = fma(vec4<f32>(s0_4.w), dv0_0, a0_19);
+    a0_20 = fma(vec4<f32>(s0_5.x), dv0_0, a0_20);
+    a0_21 = fma(vec4<f32>(s0_5.y), dv0_0, a0_21);
+    a0_22 = fma(vec4<f32>(s0_5.z), dv0_0, a0_22);
+    a0_23 = fma(vec4<f32>(s0_5.w), dv0_0, a0_23);
+    a0_24 = fma(vec4<f32>(s0_6.x), dv0_0, a0_24);
+    a0_25 = fma(vec4<f32>(s0_6.y), dv0_0, a0_25);
+    a0_26 = fma(vec4<f32>(s0_6.z), dv0_0, a0_26);
+    a0_27 = fma(vec4<f32>(s0_6.w), dv0_0, a0_27);
+    a0_28 = fma(vec4<f32>(s0_7.x), dv0_0, a0_28);
+    a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
+    a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
+    a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
+    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
+    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
+    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
+    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
+    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
+    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
+    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
+    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
+    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
+    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
+    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
+    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
+    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
+    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
+    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
+    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
+    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
+    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
+    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
+    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
+    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
+    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
+    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
+    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
+    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
+    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
+    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
+    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
+    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
+    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
+    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
+    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
+  }
+  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let o = o0 + t;
-      let n = col0 + lane + q * 8i;
-      if (o >= 1i || n >= 8192i) { continue; }
-      let ci = n / 16i;
-      let u = (n % 16i) / 4i;
-      let v = n % 4i;
+      let row = t % 32i;
+      let gq = i32(wid.x) * 8i + row / 4i;
+      let ci = (gq % 128i) * 4i + row % 4i;
+      let tap = gq / 128i;
+      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      if (gq >= 2048i || ci >= 512i || o >= 1i) { continue; }
+      let u = tap / 4i;
+      let v = tap % 4i;
       b2[ci * 16i + u * 4i + v] = tile[t][q];
     }
   }
 }
 `;
 
-// shader 85: first used by forward_backward_049_conv2dWeightGrad_D2_conv4
-const shader85 = `
+// shader 102: first used by forward_backward_049_conv2dWeightGrad_D2_conv4
+const shader102 = `
 // conv2d weight-gradient: f32[1,512,3,4] with f32[1,1,1,2] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 2
-// threads 2048, workgroup 64; FLOPs 32768; bytes 57352
+// threads 2048, workgroup 64; FLOPs 32768; bytes 57376
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -7146,13 +10682,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h = i * 2i - 1i + u * 1i;
     let w = j * 2i - 1i + v * 1i;
     let ok = h >= 0i && h < 3i && w >= 0i && w < 4i;
-    let xi = n * 6144i + clamp(h, 0i, 2i) * 4i + clamp(w, 0i, 3i);
-    let di = n * 2i + i * 2i + j;
-    let d0 = b1[di + o0 * 2i];
-    let x0 = select(0.0f, b0[xi + c0 * 12i], ok);
-    let x1 = select(0.0f, b0[xi + c1 * 12i], ok);
-    let x2 = select(0.0f, b0[xi + c2 * 12i], ok);
-    let x3 = select(0.0f, b0[xi + c3 * 12i], ok);
+    let xi = (n * 1536i + clamp(h, 0i, 2i) * 4i + clamp(w, 0i, 3i)) * 4i;
+    let di = (n * 2i + i * 2i + j) * 4i;
+    let d0 = b1[di + (o0 >> 2u) * 8i + (o0 & 3i)];
+    let x0 = select(0.0f, b0[xi + (c0 >> 2u) * 48i + (c0 & 3i)], ok);
+    let x1 = select(0.0f, b0[xi + (c1 >> 2u) * 48i + (c1 & 3i)], ok);
+    let x2 = select(0.0f, b0[xi + (c2 >> 2u) * 48i + (c2 & 3i)], ok);
+    let x3 = select(0.0f, b0[xi + (c3 >> 2u) * 48i + (c3 & 3i)], ok);
     a0_0 = fma(d0, x0, a0_0);
     a0_1 = fma(d0, x1, a0_1);
     a0_2 = fma(d0, x2, a0_2);
@@ -7168,8 +10704,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 86: first used by forward_backward_050_sum
-const shader86 = `
+// shader 103: first used by forward_backward_050_sum
+const shader103 = `
 // sum over axes [0,2,3] of f32[1,1,1,2]: 1 outputs x 2 elements, 1 split(s)
 // threads 1, workgroup 64; FLOPs 2; bytes 12
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7192,7 +10728,7 @@ export const module: GeneratedModule = {
     limits: {"maxStorageBufferBindingSize":8388608,"maxBufferSize":45701120,"maxStorageBuffersPerShaderStage":4},
     arenas: [
       {"name":"persistent0","bytes":45701120,"kind":"persistent"},
-      {"name":"scratch0","bytes":9011456,"kind":"scratch"},
+      {"name":"scratch0","bytes":9413888,"kind":"scratch"},
     ],
     tensors: [
       {"name":"D1_r","role":"input","shape":[1,1,2,2],"dtype":"f32","bytes":16,"arena":0,"offset":0},
@@ -7249,170 +10785,215 @@ export const module: GeneratedModule = {
     ],
     shaders: [
       { name: "forward_backward_000_conv2d_D1_conv1_pack", wgsl: shader0 },
-      { name: "forward_backward_000_conv2d_D1_conv1_cpu", wgsl: shader1 },
-      { name: "forward_backward_000_conv2d_D1_conv1", wgsl: shader2 },
-      { name: "forward_backward_001_conv2d_D1_conv2_pack", wgsl: shader3 },
-      { name: "forward_backward_001_conv2d_D1_conv2_cpu", wgsl: shader4 },
-      { name: "forward_backward_001_conv2d_D1_conv2", wgsl: shader5 },
-      { name: "forward_backward_002_conv2d_D1_conv3_pack", wgsl: shader6 },
-      { name: "forward_backward_002_conv2d_D1_conv3_cpu", wgsl: shader7 },
-      { name: "forward_backward_002_conv2d_D1_conv3", wgsl: shader8 },
-      { name: "forward_backward_003_conv2d_D1_conv4_pack", wgsl: shader9 },
-      { name: "forward_backward_003_conv2d_D1_conv4_cpu", wgsl: shader10 },
-      { name: "forward_backward_003_conv2d_D1_conv4", wgsl: shader11 },
-      { name: "forward_backward_004_conv2d_D1_classifier_pack", wgsl: shader12 },
-      { name: "forward_backward_004_conv2d_D1_classifier_cpu", wgsl: shader13 },
-      { name: "forward_backward_004_conv2d_D1_classifier", wgsl: shader14 },
-      { name: "forward_backward_005_pointwise", wgsl: shader15 },
-      { name: "forward_backward_006_conv2dInputGrad_D1_classifier_pack", wgsl: shader16 },
-      { name: "forward_backward_006_conv2dInputGrad_D1_classifier_cpu", wgsl: shader17 },
-      { name: "forward_backward_006_conv2dInputGrad_D1_classifier", wgsl: shader18 },
-      { name: "forward_backward_007_conv2dInputGrad_D1_conv4_pack", wgsl: shader19 },
-      { name: "forward_backward_007_conv2dInputGrad_D1_conv4_cpu", wgsl: shader20 },
-      { name: "forward_backward_007_conv2dInputGrad_D1_conv4", wgsl: shader21 },
-      { name: "forward_backward_008_conv2dInputGrad_D1_conv3_pack", wgsl: shader22 },
-      { name: "forward_backward_008_conv2dInputGrad_D1_conv3_cpu", wgsl: shader23 },
-      { name: "forward_backward_008_conv2dInputGrad_D1_conv3", wgsl: shader24 },
-      { name: "forward_backward_009_conv2dInputGrad_D1_conv2_pack", wgsl: shader25 },
-      { name: "forward_backward_009_conv2dInputGrad_D1_conv2_cpu", wgsl: shader26 },
-      { name: "forward_backward_009_conv2dInputGrad_D1_conv2", wgsl: shader27 },
-      { name: "forward_backward_010_conv2dInputGrad_D1_conv1_pack", wgsl: shader28 },
-      { name: "forward_backward_010_conv2dInputGrad_D1_conv1_cpu", wgsl: shader29 },
-      { name: "forward_backward_010_conv2dInputGrad_D1_conv1", wgsl: shader30 },
-      { name: "forward_backward_011_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader31 },
-      { name: "forward_backward_011_conv2dWeightGrad_D1_conv2", wgsl: shader32 },
-      { name: "forward_backward_012_sum_D1_conv2", wgsl: shader33 },
-      { name: "forward_backward_013_pointwise_D1_conv2", wgsl: shader34 },
-      { name: "forward_backward_014_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader35 },
-      { name: "forward_backward_014_conv2dWeightGrad_D1_conv1", wgsl: shader36 },
-      { name: "forward_backward_015_sum_D1_conv3", wgsl: shader37 },
-      { name: "forward_backward_016_pointwise_D1_conv3", wgsl: shader38 },
-      { name: "forward_backward_017_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader39 },
-      { name: "forward_backward_017_conv2dWeightGrad_D1_conv2", wgsl: shader40 },
-      { name: "forward_backward_018_sum_D1_conv4", wgsl: shader41 },
-      { name: "forward_backward_019_pointwise_D1_conv4", wgsl: shader42 },
-      { name: "forward_backward_020_conv2dWeightGrad_D1_conv3_cpu", wgsl: shader43 },
-      { name: "forward_backward_020_conv2dWeightGrad_D1_conv3", wgsl: shader44 },
-      { name: "forward_backward_021_sum_D1_classifier", wgsl: shader45 },
-      { name: "forward_backward_022_pointwise_D1_classifier", wgsl: shader46 },
-      { name: "forward_backward_023_conv2dWeightGrad_D1_conv4_cpu", wgsl: shader47 },
-      { name: "forward_backward_023_conv2dWeightGrad_D1_conv4", wgsl: shader48 },
-      { name: "forward_backward_024_sum", wgsl: shader49 },
-      { name: "forward_backward_025_pointwise", wgsl: shader50 },
-      { name: "forward_backward_026_conv2d_D2_conv1_cpu", wgsl: shader51 },
-      { name: "forward_backward_026_conv2d_D2_conv1", wgsl: shader52 },
-      { name: "forward_backward_027_conv2d_D2_conv2_cpu", wgsl: shader53 },
-      { name: "forward_backward_027_conv2d_D2_conv2", wgsl: shader54 },
-      { name: "forward_backward_028_conv2d_D2_conv3_cpu", wgsl: shader55 },
-      { name: "forward_backward_028_conv2d_D2_conv3", wgsl: shader56 },
-      { name: "forward_backward_029_conv2d_D2_conv4_cpu", wgsl: shader57 },
-      { name: "forward_backward_029_conv2d_D2_conv4", wgsl: shader58 },
-      { name: "forward_backward_030_conv2d_D2_classifier_cpu", wgsl: shader59 },
-      { name: "forward_backward_030_conv2d_D2_classifier", wgsl: shader60 },
-      { name: "forward_backward_031_pointwise", wgsl: shader61 },
-      { name: "forward_backward_032_conv2dInputGrad_D2_classifier_cpu", wgsl: shader62 },
-      { name: "forward_backward_032_conv2dInputGrad_D2_classifier", wgsl: shader63 },
-      { name: "forward_backward_033_conv2dInputGrad_D2_conv4_cpu", wgsl: shader64 },
-      { name: "forward_backward_033_conv2dInputGrad_D2_conv4", wgsl: shader65 },
-      { name: "forward_backward_034_conv2dInputGrad_D2_conv3_cpu", wgsl: shader66 },
-      { name: "forward_backward_034_conv2dInputGrad_D2_conv3", wgsl: shader67 },
-      { name: "forward_backward_035_conv2dInputGrad_D2_conv2_cpu", wgsl: shader68 },
-      { name: "forward_backward_035_conv2dInputGrad_D2_conv2", wgsl: shader69 },
-      { name: "forward_backward_036_conv2dInputGrad_D2_conv1_cpu", wgsl: shader70 },
-      { name: "forward_backward_036_conv2dInputGrad_D2_conv1", wgsl: shader71 },
-      { name: "forward_backward_037_conv2dWeightGrad_D2_conv2_cpu", wgsl: shader72 },
-      { name: "forward_backward_037_conv2dWeightGrad_D2_conv2", wgsl: shader73 },
-      { name: "forward_backward_038_sum_D2_conv2", wgsl: shader74 },
-      { name: "forward_backward_040_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader75 },
-      { name: "forward_backward_040_conv2dWeightGrad_D2_conv1", wgsl: shader76 },
-      { name: "forward_backward_041_sum_D2_conv3", wgsl: shader77 },
-      { name: "forward_backward_043_conv2dWeightGrad_D2_conv2_cpu", wgsl: shader78 },
-      { name: "forward_backward_043_conv2dWeightGrad_D2_conv2", wgsl: shader79 },
-      { name: "forward_backward_044_sum_D2_conv4", wgsl: shader80 },
-      { name: "forward_backward_046_conv2dWeightGrad_D2_conv3_cpu", wgsl: shader81 },
-      { name: "forward_backward_046_conv2dWeightGrad_D2_conv3", wgsl: shader82 },
-      { name: "forward_backward_047_sum_D2_classifier", wgsl: shader83 },
-      { name: "forward_backward_049_conv2dWeightGrad_D2_conv4_cpu", wgsl: shader84 },
-      { name: "forward_backward_049_conv2dWeightGrad_D2_conv4", wgsl: shader85 },
-      { name: "forward_backward_050_sum", wgsl: shader86 },
+      { name: "forward_backward_000_conv2d_D1_conv1_packc", wgsl: shader1 },
+      { name: "forward_backward_000_conv2d_D1_conv1_cpu", wgsl: shader2 },
+      { name: "forward_backward_000_conv2d_D1_conv1", wgsl: shader3 },
+      { name: "forward_backward_001_conv2d_D1_conv2_pack", wgsl: shader4 },
+      { name: "forward_backward_001_conv2d_D1_conv2_packc", wgsl: shader5 },
+      { name: "forward_backward_001_conv2d_D1_conv2_cpu", wgsl: shader6 },
+      { name: "forward_backward_001_conv2d_D1_conv2", wgsl: shader7 },
+      { name: "forward_backward_002_conv2d_D1_conv3_pack", wgsl: shader8 },
+      { name: "forward_backward_002_conv2d_D1_conv3_packc", wgsl: shader9 },
+      { name: "forward_backward_002_conv2d_D1_conv3_cpu", wgsl: shader10 },
+      { name: "forward_backward_002_conv2d_D1_conv3", wgsl: shader11 },
+      { name: "forward_backward_003_conv2d_D1_conv4_pack", wgsl: shader12 },
+      { name: "forward_backward_003_conv2d_D1_conv4_packc", wgsl: shader13 },
+      { name: "forward_backward_003_conv2d_D1_conv4_cpu", wgsl: shader14 },
+      { name: "forward_backward_003_conv2d_D1_conv4", wgsl: shader15 },
+      { name: "forward_backward_004_conv2d_D1_classifier_pack", wgsl: shader16 },
+      { name: "forward_backward_004_conv2d_D1_classifier_packc", wgsl: shader17 },
+      { name: "forward_backward_004_conv2d_D1_classifier_cpu", wgsl: shader18 },
+      { name: "forward_backward_004_conv2d_D1_classifier", wgsl: shader19 },
+      { name: "forward_backward_005_pointwise", wgsl: shader20 },
+      { name: "forward_backward_006_conv2dInputGrad_D1_classifier_pack", wgsl: shader21 },
+      { name: "forward_backward_006_conv2dInputGrad_D1_classifier_packc", wgsl: shader22 },
+      { name: "forward_backward_006_conv2dInputGrad_D1_classifier_cpu", wgsl: shader23 },
+      { name: "forward_backward_006_conv2dInputGrad_D1_classifier", wgsl: shader24 },
+      { name: "forward_backward_007_conv2dInputGrad_D1_conv4_pack", wgsl: shader25 },
+      { name: "forward_backward_007_conv2dInputGrad_D1_conv4_cpu", wgsl: shader26 },
+      { name: "forward_backward_007_conv2dInputGrad_D1_conv4", wgsl: shader27 },
+      { name: "forward_backward_008_conv2dInputGrad_D1_conv3_pack", wgsl: shader28 },
+      { name: "forward_backward_008_conv2dInputGrad_D1_conv3_cpu", wgsl: shader29 },
+      { name: "forward_backward_008_conv2dInputGrad_D1_conv3", wgsl: shader30 },
+      { name: "forward_backward_009_conv2dInputGrad_D1_conv2_pack", wgsl: shader31 },
+      { name: "forward_backward_009_conv2dInputGrad_D1_conv2_cpu", wgsl: shader32 },
+      { name: "forward_backward_009_conv2dInputGrad_D1_conv2", wgsl: shader33 },
+      { name: "forward_backward_010_conv2dInputGrad_D1_conv1_pack", wgsl: shader34 },
+      { name: "forward_backward_010_conv2dInputGrad_D1_conv1_cpu", wgsl: shader35 },
+      { name: "forward_backward_010_conv2dInputGrad_D1_conv1", wgsl: shader36 },
+      { name: "forward_backward_011_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader37 },
+      { name: "forward_backward_011_conv2dWeightGrad_D1_conv2", wgsl: shader38 },
+      { name: "forward_backward_012_sum_D1_conv2_cpu", wgsl: shader39 },
+      { name: "forward_backward_012_sum_D1_conv2", wgsl: shader40 },
+      { name: "forward_backward_013_pointwise_D1_conv2", wgsl: shader41 },
+      { name: "forward_backward_014_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader42 },
+      { name: "forward_backward_014_conv2dWeightGrad_D1_conv1", wgsl: shader43 },
+      { name: "forward_backward_015_sum_D1_conv3_cpu", wgsl: shader44 },
+      { name: "forward_backward_015_sum_D1_conv3", wgsl: shader45 },
+      { name: "forward_backward_016_pointwise_D1_conv3", wgsl: shader46 },
+      { name: "forward_backward_017_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader47 },
+      { name: "forward_backward_017_conv2dWeightGrad_D1_conv2", wgsl: shader48 },
+      { name: "forward_backward_018_sum_D1_conv4_cpu", wgsl: shader49 },
+      { name: "forward_backward_018_sum_D1_conv4", wgsl: shader50 },
+      { name: "forward_backward_019_pointwise_D1_conv4", wgsl: shader51 },
+      { name: "forward_backward_020_conv2dWeightGrad_D1_conv3_cpu", wgsl: shader52 },
+      { name: "forward_backward_020_conv2dWeightGrad_D1_conv3", wgsl: shader53 },
+      { name: "forward_backward_021_sum_D1_classifier", wgsl: shader54 },
+      { name: "forward_backward_022_pointwise_D1_classifier", wgsl: shader55 },
+      { name: "forward_backward_023_conv2dWeightGrad_D1_conv4_cpu", wgsl: shader56 },
+      { name: "forward_backward_023_conv2dWeightGrad_D1_conv4", wgsl: shader57 },
+      { name: "forward_backward_024_sum", wgsl: shader58 },
+      { name: "forward_backward_025_pointwise", wgsl: shader59 },
+      { name: "forward_backward_026_conv2d_D2_conv1_packc", wgsl: shader60 },
+      { name: "forward_backward_026_conv2d_D2_conv1_cpu", wgsl: shader61 },
+      { name: "forward_backward_026_conv2d_D2_conv1", wgsl: shader62 },
+      { name: "forward_backward_027_conv2d_D2_conv2_packc", wgsl: shader63 },
+      { name: "forward_backward_027_conv2d_D2_conv2_cpu", wgsl: shader64 },
+      { name: "forward_backward_027_conv2d_D2_conv2", wgsl: shader65 },
+      { name: "forward_backward_028_conv2d_D2_conv3_packc", wgsl: shader66 },
+      { name: "forward_backward_028_conv2d_D2_conv3_cpu", wgsl: shader67 },
+      { name: "forward_backward_028_conv2d_D2_conv3", wgsl: shader68 },
+      { name: "forward_backward_029_conv2d_D2_conv4_packc", wgsl: shader69 },
+      { name: "forward_backward_029_conv2d_D2_conv4_cpu", wgsl: shader70 },
+      { name: "forward_backward_029_conv2d_D2_conv4", wgsl: shader71 },
+      { name: "forward_backward_030_conv2d_D2_classifier_packc", wgsl: shader72 },
+      { name: "forward_backward_030_conv2d_D2_classifier_cpu", wgsl: shader73 },
+      { name: "forward_backward_030_conv2d_D2_classifier", wgsl: shader74 },
+      { name: "forward_backward_031_pointwise", wgsl: shader75 },
+      { name: "forward_backward_032_conv2dInputGrad_D2_classifier_packc", wgsl: shader76 },
+      { name: "forward_backward_032_conv2dInputGrad_D2_classifier_cpu", wgsl: shader77 },
+      { name: "forward_backward_032_conv2dInputGrad_D2_classifier", wgsl: shader78 },
+      { name: "forward_backward_033_conv2dInputGrad_D2_conv4_cpu", wgsl: shader79 },
+      { name: "forward_backward_033_conv2dInputGrad_D2_conv4", wgsl: shader80 },
+      { name: "forward_backward_034_conv2dInputGrad_D2_conv3_cpu", wgsl: shader81 },
+      { name: "forward_backward_034_conv2dInputGrad_D2_conv3", wgsl: shader82 },
+      { name: "forward_backward_035_conv2dInputGrad_D2_conv2_cpu", wgsl: shader83 },
+      { name: "forward_backward_035_conv2dInputGrad_D2_conv2", wgsl: shader84 },
+      { name: "forward_backward_036_conv2dInputGrad_D2_conv1_cpu", wgsl: shader85 },
+      { name: "forward_backward_036_conv2dInputGrad_D2_conv1", wgsl: shader86 },
+      { name: "forward_backward_037_conv2dWeightGrad_D2_conv2_cpu", wgsl: shader87 },
+      { name: "forward_backward_037_conv2dWeightGrad_D2_conv2", wgsl: shader88 },
+      { name: "forward_backward_038_sum_D2_conv2_cpu", wgsl: shader89 },
+      { name: "forward_backward_038_sum_D2_conv2", wgsl: shader90 },
+      { name: "forward_backward_040_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader91 },
+      { name: "forward_backward_040_conv2dWeightGrad_D2_conv1", wgsl: shader92 },
+      { name: "forward_backward_041_sum_D2_conv3_cpu", wgsl: shader93 },
+      { name: "forward_backward_041_sum_D2_conv3", wgsl: shader94 },
+      { name: "forward_backward_043_conv2dWeightGrad_D2_conv2_cpu", wgsl: shader95 },
+      { name: "forward_backward_043_conv2dWeightGrad_D2_conv2", wgsl: shader96 },
+      { name: "forward_backward_044_sum_D2_conv4", wgsl: shader97 },
+      { name: "forward_backward_046_conv2dWeightGrad_D2_conv3_cpu", wgsl: shader98 },
+      { name: "forward_backward_046_conv2dWeightGrad_D2_conv3", wgsl: shader99 },
+      { name: "forward_backward_047_sum_D2_classifier", wgsl: shader100 },
+      { name: "forward_backward_049_conv2dWeightGrad_D2_conv4_cpu", wgsl: shader101 },
+      { name: "forward_backward_049_conv2dWeightGrad_D2_conv4", wgsl: shader102 },
+      { name: "forward_backward_050_sum", wgsl: shader103 },
     ],
     phases: [
     {
       name: "forward_backward",
       outputs: ["D1_out","D1_input_grad","D1_grad.conv1.weight","D1_grad.conv1.bias","D1_grad.conv2.weight","D1_grad.conv2.bias","D1_grad.conv3.weight","D1_grad.conv3.bias","D1_grad.conv4.weight","D1_grad.conv4.bias","D1_grad.classifier.weight","D1_grad.classifier.bias","D2_out","D2_input_grad","D2_grad.conv1.weight","D2_grad.conv1.bias","D2_grad.conv2.weight","D2_grad.conv2.bias","D2_grad.conv3.weight","D2_grad.conv3.bias","D2_grad.conv4.weight","D2_grad.conv4.bias","D2_grad.classifier.weight","D2_grad.classifier.bias"],
       dispatches: [
-        dispatch("forward_backward_000_conv2d_D1_conv1_pack", [at(0, 601088, 77824), at(1, 0, 77824)], { shader: 0, workgroups: [304,1,1] }),
-        dispatch("forward_backward_000_conv2d_D1_conv1", [at(0, 256, 350740), at(1, 0, 77824), at(0, 678912, 256), at(1, 8388608, 286720)], { adapter: "cpu", features: ["subgroups"], shader: 1, workgroups: [70,2,1] }, { shader: 2, workgroups: [35,1,1] }),
-        dispatch("forward_backward_001_conv2d_D1_conv2_pack", [at(0, 679168, 524288), at(1, 0, 524288)], { shader: 3, workgroups: [2048,1,1] }),
-        dispatch("forward_backward_001_conv2d_D1_conv2", [at(1, 8388608, 286720), at(1, 0, 524288), at(0, 1203456, 512), at(1, 8675328, 139264)], { adapter: "cpu", features: ["subgroups"], shader: 4, workgroups: [17,4,1] }, { shader: 5, workgroups: [17,1,1] }),
-        dispatch("forward_backward_002_conv2d_D1_conv3_pack", [at(0, 1203968, 2097152), at(1, 0, 2097152)], { shader: 6, workgroups: [8192,1,1] }),
-        dispatch("forward_backward_002_conv2d_D1_conv3", [at(1, 8675328, 139264), at(1, 0, 2097152), at(0, 3301120, 1024), at(1, 8814592, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 7, workgroups: [4,8,1] }, { shader: 8, workgroups: [8,1,1] }),
-        dispatch("forward_backward_003_conv2d_D1_conv4_pack", [at(0, 3302144, 8388608), at(1, 0, 8388608)], { shader: 9, workgroups: [32768,1,1] }),
-        dispatch("forward_backward_003_conv2d_D1_conv4", [at(1, 8814592, 65536), at(1, 0, 8388608), at(0, 11690752, 2048), at(1, 8945664, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 10, workgroups: [1,16,1] }, { shader: 11, workgroups: [4,1,1] }),
-        dispatch("forward_backward_004_conv2d_D1_classifier_pack", [at(0, 11692800, 32768), at(1, 0, 131072)], { shader: 12, workgroups: [512,1,1] }),
-        dispatch("forward_backward_004_conv2d_D1_classifier", [at(1, 8945664, 32768), at(1, 0, 131072), at(0, 11725568, 4), at(0, 22850560, 16)], { adapter: "cpu", features: ["subgroups"], shader: 13, workgroups: [1,1,1] }, { shader: 14, workgroups: [1,1,1] }),
-        dispatch("forward_backward_005_pointwise", [at(0, 0, 16), at(1, 9011200, 16)], { shader: 15, workgroups: [1,1,1] }),
-        dispatch("forward_backward_006_conv2dInputGrad_D1_classifier_pack", [at(0, 11692800, 32768), at(1, 0, 32768)], { shader: 16, workgroups: [128,1,1] }),
-        dispatch("forward_backward_006_conv2dInputGrad_D1_classifier", [at(1, 9011200, 16), at(1, 0, 32768), at(1, 8945664, 32768), at(1, 8978432, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 17, workgroups: [1,16,4] }, { shader: 18, workgroups: [8,1,1] }),
-        dispatch("forward_backward_007_conv2dInputGrad_D1_conv4_pack", [at(0, 3302144, 8388608), at(1, 0, 8388608)], { shader: 19, workgroups: [32768,1,1] }),
-        dispatch("forward_backward_007_conv2dInputGrad_D1_conv4", [at(1, 8978432, 32768), at(1, 0, 8388608), at(1, 8814592, 65536), at(1, 8880128, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 20, workgroups: [1,8,4] }, { shader: 21, workgroups: [8,1,1] }),
-        dispatch("forward_backward_008_conv2dInputGrad_D1_conv3_pack", [at(0, 1203968, 2097152), at(1, 0, 2097152)], { shader: 22, workgroups: [8192,1,1] }),
-        dispatch("forward_backward_008_conv2dInputGrad_D1_conv3", [at(1, 8880128, 65536), at(1, 0, 2097152), at(1, 8675328, 139264), at(1, 2097152, 139264)], { adapter: "cpu", features: ["subgroups"], shader: 23, workgroups: [5,4,4] }, { shader: 24, workgroups: [24,1,1] }),
-        dispatch("forward_backward_009_conv2dInputGrad_D1_conv2_pack", [at(0, 679168, 524288), at(1, 0, 524288)], { shader: 25, workgroups: [2048,1,1] }),
-        dispatch("forward_backward_009_conv2dInputGrad_D1_conv2", [at(1, 2097152, 139264), at(1, 0, 524288), at(1, 8388608, 286720), at(1, 524288, 286720)], { adapter: "cpu", features: ["subgroups"], shader: 26, workgroups: [18,2,4] }, { shader: 27, workgroups: [40,1,1] }),
-        dispatch("forward_backward_010_conv2dInputGrad_D1_conv1_pack", [at(0, 601088, 77824), at(1, 0, 81920)], { shader: 28, workgroups: [320,1,1] }),
-        dispatch("forward_backward_010_conv2dInputGrad_D1_conv1", [at(1, 524288, 286720), at(1, 0, 81920), at(0, 22850816, 350740)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [75,1,4] }, { shader: 30, workgroups: [55,1,1] }),
-        dispatch("forward_backward_011_conv2dWeightGrad_D1_conv2", [at(0, 256, 350740), at(1, 524288, 286720), at(0, 23201792, 77824)], { adapter: "cpu", features: ["subgroups"], shader: 31, workgroups: [10,4,1] }, { shader: 32, workgroups: [20,1,1] }),
-        dispatch("forward_backward_012_sum_D1_conv2", [at(1, 524288, 286720), at(1, 0, 256)], { shader: 33, workgroups: [1,1,1] }),
-        dispatch("forward_backward_013_pointwise_D1_conv2", [at(1, 0, 256), at(0, 23279616, 256)], { shader: 34, workgroups: [1,1,1] }),
-        dispatch("forward_backward_014_conv2dWeightGrad_D1_conv1", [at(1, 8388608, 286720), at(1, 2097152, 139264), at(0, 23279872, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 35, workgroups: [32,8,1] }, { shader: 36, workgroups: [128,1,1] }),
-        dispatch("forward_backward_015_sum_D1_conv3", [at(1, 2097152, 139264), at(1, 0, 512)], { shader: 37, workgroups: [2,1,1] }),
-        dispatch("forward_backward_016_pointwise_D1_conv3", [at(1, 0, 512), at(0, 23804160, 512)], { shader: 38, workgroups: [2,1,1] }),
-        dispatch("forward_backward_017_conv2dWeightGrad_D1_conv2", [at(1, 8675328, 139264), at(1, 8880128, 65536), at(0, 23804672, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [64,16,1] }, { shader: 40, workgroups: [512,1,1] }),
-        dispatch("forward_backward_018_sum_D1_conv4", [at(1, 8880128, 65536), at(1, 0, 1024)], { shader: 41, workgroups: [4,1,1] }),
-        dispatch("forward_backward_019_pointwise_D1_conv4", [at(1, 0, 1024), at(0, 25901824, 1024)], { shader: 42, workgroups: [4,1,1] }),
-        dispatch("forward_backward_020_conv2dWeightGrad_D1_conv3", [at(1, 8814592, 65536), at(1, 8978432, 32768), at(0, 25902848, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 43, workgroups: [128,32,1] }, { shader: 44, workgroups: [2048,1,1] }),
-        dispatch("forward_backward_021_sum_D1_classifier", [at(1, 8978432, 32768), at(1, 0, 2048)], { shader: 45, workgroups: [8,1,1] }),
-        dispatch("forward_backward_022_pointwise_D1_classifier", [at(1, 0, 2048), at(0, 34291456, 2048)], { shader: 46, workgroups: [8,1,1] }),
-        dispatch("forward_backward_023_conv2dWeightGrad_D1_conv4", [at(1, 8945664, 32768), at(1, 9011200, 16), at(0, 34293504, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [256,1,1] }, { shader: 48, workgroups: [32,1,1] }),
-        dispatch("forward_backward_024_sum", [at(1, 9011200, 16), at(1, 0, 4)], { shader: 49, workgroups: [1,1,1] }),
-        dispatch("forward_backward_025_pointwise", [at(1, 0, 4), at(0, 34326272, 4)], { shader: 50, workgroups: [1,1,1] }),
-        dispatch("forward_backward_026_conv2d_D2_conv1_pack", [at(0, 11725824, 77824), at(1, 0, 77824)], { shader: 0, workgroups: [304,1,1] }),
-        dispatch("forward_backward_026_conv2d_D2_conv1", [at(0, 351488, 249508), at(1, 0, 77824), at(0, 11803648, 256), at(1, 8388608, 202752)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [50,2,1] }, { shader: 52, workgroups: [25,1,1] }),
-        dispatch("forward_backward_027_conv2d_D2_conv2_pack", [at(0, 11803904, 524288), at(1, 0, 524288)], { shader: 3, workgroups: [2048,1,1] }),
-        dispatch("forward_backward_027_conv2d_D2_conv2", [at(1, 8388608, 202752), at(1, 0, 524288), at(0, 12328192, 512), at(1, 8591360, 98304)], { adapter: "cpu", features: ["subgroups"], shader: 53, workgroups: [12,4,1] }, { shader: 54, workgroups: [12,1,1] }),
-        dispatch("forward_backward_028_conv2d_D2_conv3_pack", [at(0, 12328704, 2097152), at(1, 0, 2097152)], { shader: 6, workgroups: [8192,1,1] }),
-        dispatch("forward_backward_028_conv2d_D2_conv3", [at(1, 8591360, 98304), at(1, 0, 2097152), at(0, 14425856, 1024), at(1, 8689664, 49152)], { adapter: "cpu", features: ["subgroups"], shader: 55, workgroups: [3,8,1] }, { shader: 56, workgroups: [6,1,1] }),
-        dispatch("forward_backward_029_conv2d_D2_conv4_pack", [at(0, 14426880, 8388608), at(1, 0, 8388608)], { shader: 9, workgroups: [32768,1,1] }),
-        dispatch("forward_backward_029_conv2d_D2_conv4", [at(1, 8689664, 49152), at(1, 0, 8388608), at(0, 22815488, 2048), at(1, 8787968, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [1,16,1] }, { shader: 58, workgroups: [3,1,1] }),
-        dispatch("forward_backward_030_conv2d_D2_classifier_pack", [at(0, 22817536, 32768), at(1, 0, 131072)], { shader: 12, workgroups: [512,1,1] }),
-        dispatch("forward_backward_030_conv2d_D2_classifier", [at(1, 8787968, 24576), at(1, 0, 131072), at(0, 22850304, 4), at(0, 34326528, 8)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [1,1,1] }, { shader: 60, workgroups: [1,1,1] }),
-        dispatch("forward_backward_031_pointwise", [at(0, 351232, 8), at(1, 8837120, 8)], { shader: 61, workgroups: [1,1,1] }),
-        dispatch("forward_backward_032_conv2dInputGrad_D2_classifier_pack", [at(0, 22817536, 32768), at(1, 0, 32768)], { shader: 16, workgroups: [128,1,1] }),
-        dispatch("forward_backward_032_conv2dInputGrad_D2_classifier", [at(1, 8837120, 8), at(1, 0, 32768), at(1, 8787968, 24576), at(1, 8812544, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 62, workgroups: [1,16,4] }, { shader: 63, workgroups: [6,1,1] }),
-        dispatch("forward_backward_033_conv2dInputGrad_D2_conv4_pack", [at(0, 14426880, 8388608), at(1, 0, 8388608)], { shader: 19, workgroups: [32768,1,1] }),
-        dispatch("forward_backward_033_conv2dInputGrad_D2_conv4", [at(1, 8812544, 24576), at(1, 0, 8388608), at(1, 8689664, 49152), at(1, 8738816, 49152)], { adapter: "cpu", features: ["subgroups"], shader: 64, workgroups: [1,8,4] }, { shader: 65, workgroups: [6,1,1] }),
-        dispatch("forward_backward_034_conv2dInputGrad_D2_conv3_pack", [at(0, 12328704, 2097152), at(1, 0, 2097152)], { shader: 22, workgroups: [8192,1,1] }),
-        dispatch("forward_backward_034_conv2dInputGrad_D2_conv3", [at(1, 8738816, 49152), at(1, 0, 2097152), at(1, 8591360, 98304), at(1, 2097152, 98304)], { adapter: "cpu", features: ["subgroups"], shader: 66, workgroups: [3,4,4] }, { shader: 67, workgroups: [12,1,1] }),
-        dispatch("forward_backward_035_conv2dInputGrad_D2_conv2_pack", [at(0, 11803904, 524288), at(1, 0, 524288)], { shader: 25, workgroups: [2048,1,1] }),
-        dispatch("forward_backward_035_conv2dInputGrad_D2_conv2", [at(1, 2097152, 98304), at(1, 0, 524288), at(1, 8388608, 202752), at(1, 524288, 202752)], { adapter: "cpu", features: ["subgroups"], shader: 68, workgroups: [13,2,4] }, { shader: 69, workgroups: [30,1,1] }),
-        dispatch("forward_backward_036_conv2dInputGrad_D2_conv1_pack", [at(0, 11725824, 77824), at(1, 0, 81920)], { shader: 28, workgroups: [320,1,1] }),
-        dispatch("forward_backward_036_conv2dInputGrad_D2_conv1", [at(1, 524288, 202752), at(1, 0, 81920), at(0, 34326784, 249508)], { adapter: "cpu", features: ["subgroups"], shader: 70, workgroups: [54,1,4] }, { shader: 71, workgroups: [42,1,1] }),
-        dispatch("forward_backward_037_conv2dWeightGrad_D2_conv2", [at(0, 351488, 249508), at(1, 524288, 202752), at(0, 34576384, 77824)], { adapter: "cpu", features: ["subgroups"], shader: 72, workgroups: [10,4,1] }, { shader: 73, workgroups: [20,1,1] }),
-        dispatch("forward_backward_038_sum_D2_conv2", [at(1, 524288, 202752), at(1, 0, 256)], { shader: 74, workgroups: [1,1,1] }),
-        dispatch("forward_backward_039_pointwise_D2_conv2", [at(1, 0, 256), at(0, 34654208, 256)], { shader: 34, workgroups: [1,1,1] }),
-        dispatch("forward_backward_040_conv2dWeightGrad_D2_conv1", [at(1, 8388608, 202752), at(1, 2097152, 98304), at(0, 34654464, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 75, workgroups: [32,8,1] }, { shader: 76, workgroups: [128,1,1] }),
-        dispatch("forward_backward_041_sum_D2_conv3", [at(1, 2097152, 98304), at(1, 0, 512)], { shader: 77, workgroups: [2,1,1] }),
-        dispatch("forward_backward_042_pointwise_D2_conv3", [at(1, 0, 512), at(0, 35178752, 512)], { shader: 38, workgroups: [2,1,1] }),
-        dispatch("forward_backward_043_conv2dWeightGrad_D2_conv2", [at(1, 8591360, 98304), at(1, 8738816, 49152), at(0, 35179264, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [64,16,1] }, { shader: 79, workgroups: [512,1,1] }),
-        dispatch("forward_backward_044_sum_D2_conv4", [at(1, 8738816, 49152), at(1, 0, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("forward_backward_045_pointwise_D2_conv4", [at(1, 0, 1024), at(0, 37276416, 1024)], { shader: 42, workgroups: [4,1,1] }),
-        dispatch("forward_backward_046_conv2dWeightGrad_D2_conv3", [at(1, 8689664, 49152), at(1, 8812544, 24576), at(0, 37277440, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 81, workgroups: [128,32,1] }, { shader: 82, workgroups: [2048,1,1] }),
-        dispatch("forward_backward_047_sum_D2_classifier", [at(1, 8812544, 24576), at(1, 0, 2048)], { shader: 83, workgroups: [8,1,1] }),
-        dispatch("forward_backward_048_pointwise_D2_classifier", [at(1, 0, 2048), at(0, 45666048, 2048)], { shader: 46, workgroups: [8,1,1] }),
-        dispatch("forward_backward_049_conv2dWeightGrad_D2_conv4", [at(1, 8787968, 24576), at(1, 8837120, 8), at(0, 45668096, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 84, workgroups: [256,1,1] }, { shader: 85, workgroups: [32,1,1] }),
-        dispatch("forward_backward_050_sum", [at(1, 8837120, 8), at(1, 0, 4)], { shader: 86, workgroups: [1,1,1] }),
-        dispatch("forward_backward_051_pointwise", [at(1, 0, 4), at(0, 45700864, 4)], { shader: 50, workgroups: [1,1,1] }),
+        dispatch("forward_backward_000_conv2d_D1_conv1_pack", [at(0, 601088, 77824), at(1, 0, 81920)], { shader: 0, workgroups: [320,1,1] }),
+        dispatch("forward_backward_000_conv2d_D1_conv1_packc", [at(0, 256, 350740), at(1, 8388608, 369200)], { shader: 1, workgroups: [361,1,1] }),
+        dispatch("forward_backward_000_conv2d_D1_conv1", [at(1, 8388608, 369200), at(1, 0, 81920), at(0, 678912, 256), at(1, 8758016, 286720)], { adapter: "cpu", features: ["subgroups"], shader: 2, workgroups: [35,2,1] }, { shader: 3, workgroups: [35,1,1] }),
+        dispatch("forward_backward_001_conv2d_D1_conv2_pack", [at(0, 679168, 524288), at(1, 0, 524288)], { shader: 4, workgroups: [2048,1,1] }),
+        dispatch("forward_backward_001_conv2d_D1_conv2_packc", [at(1, 8758016, 286720), at(1, 524288, 286720)], { shader: 5, workgroups: [280,1,1] }),
+        dispatch("forward_backward_001_conv2d_D1_conv2", [at(1, 524288, 286720), at(1, 0, 524288), at(0, 1203456, 512), at(1, 9044736, 139264)], { adapter: "cpu", features: ["subgroups"], shader: 6, workgroups: [9,4,1] }, { shader: 7, workgroups: [17,1,1] }),
+        dispatch("forward_backward_002_conv2d_D1_conv3_pack", [at(0, 1203968, 2097152), at(1, 0, 2097152)], { shader: 8, workgroups: [8192,1,1] }),
+        dispatch("forward_backward_002_conv2d_D1_conv3_packc", [at(1, 9044736, 139264), at(1, 2097152, 139264)], { shader: 9, workgroups: [136,1,1] }),
+        dispatch("forward_backward_002_conv2d_D1_conv3", [at(1, 2097152, 139264), at(1, 0, 2097152), at(0, 3301120, 1024), at(1, 9184000, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 10, workgroups: [2,8,1] }, { shader: 11, workgroups: [8,1,1] }),
+        dispatch("forward_backward_003_conv2d_D1_conv4_pack", [at(0, 3302144, 8388608), at(1, 0, 8388608)], { shader: 12, workgroups: [32768,1,1] }),
+        dispatch("forward_backward_003_conv2d_D1_conv4_packc", [at(1, 9184000, 65536), at(1, 9249536, 65536)], { shader: 13, workgroups: [64,1,1] }),
+        dispatch("forward_backward_003_conv2d_D1_conv4", [at(1, 9249536, 65536), at(1, 0, 8388608), at(0, 11690752, 2048), at(1, 9315072, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 14, workgroups: [1,16,1] }, { shader: 15, workgroups: [4,1,1] }),
+        dispatch("forward_backward_004_conv2d_D1_classifier_pack", [at(0, 11692800, 32768), at(1, 0, 131072)], { shader: 16, workgroups: [512,1,1] }),
+        dispatch("forward_backward_004_conv2d_D1_classifier_packc", [at(1, 9315072, 32768), at(1, 131072, 32768)], { shader: 17, workgroups: [32,1,1] }),
+        dispatch("forward_backward_004_conv2d_D1_classifier", [at(1, 131072, 32768), at(1, 0, 131072), at(0, 11725568, 4), at(0, 22850560, 16)], { adapter: "cpu", features: ["subgroups"], shader: 18, workgroups: [1,1,1] }, { shader: 19, workgroups: [1,1,1] }),
+        dispatch("forward_backward_005_pointwise", [at(0, 0, 16), at(1, 9413632, 16)], { shader: 20, workgroups: [1,1,1] }),
+        dispatch("forward_backward_006_conv2dInputGrad_D1_classifier_pack", [at(0, 11692800, 32768), at(1, 0, 131072)], { shader: 21, workgroups: [512,1,1] }),
+        dispatch("forward_backward_006_conv2dInputGrad_D1_classifier_packc", [at(1, 9413632, 16), at(1, 9413376, 64)], { shader: 22, workgroups: [1,1,1] }),
+        dispatch("forward_backward_006_conv2dInputGrad_D1_classifier", [at(1, 9413376, 64), at(1, 0, 131072), at(1, 9315072, 32768), at(1, 9347840, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 23, workgroups: [1,16,4] }, { shader: 24, workgroups: [8,1,1] }),
+        dispatch("forward_backward_007_conv2dInputGrad_D1_conv4_pack", [at(0, 3302144, 8388608), at(1, 0, 8388608)], { shader: 25, workgroups: [32768,1,1] }),
+        dispatch("forward_backward_007_conv2dInputGrad_D1_conv4_packc", [at(1, 9347840, 32768), at(1, 9380608, 32768)], { shader: 17, workgroups: [32,1,1] }),
+        dispatch("forward_backward_007_conv2dInputGrad_D1_conv4", [at(1, 9380608, 32768), at(1, 0, 8388608), at(1, 9184000, 65536), at(1, 9249536, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 26, workgroups: [1,8,4] }, { shader: 27, workgroups: [8,1,1] }),
+        dispatch("forward_backward_008_conv2dInputGrad_D1_conv3_pack", [at(0, 1203968, 2097152), at(1, 0, 2097152)], { shader: 28, workgroups: [8192,1,1] }),
+        dispatch("forward_backward_008_conv2dInputGrad_D1_conv3_packc", [at(1, 9249536, 65536), at(1, 2236416, 65536)], { shader: 13, workgroups: [64,1,1] }),
+        dispatch("forward_backward_008_conv2dInputGrad_D1_conv3", [at(1, 2236416, 65536), at(1, 0, 2097152), at(1, 9044736, 139264), at(1, 2097152, 139264)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [3,4,4] }, { shader: 30, workgroups: [24,1,1] }),
+        dispatch("forward_backward_009_conv2dInputGrad_D1_conv2_pack", [at(0, 679168, 524288), at(1, 0, 524288)], { shader: 31, workgroups: [2048,1,1] }),
+        dispatch("forward_backward_009_conv2dInputGrad_D1_conv2_packc", [at(1, 2097152, 139264), at(1, 811008, 139264)], { shader: 9, workgroups: [136,1,1] }),
+        dispatch("forward_backward_009_conv2dInputGrad_D1_conv2", [at(1, 811008, 139264), at(1, 0, 524288), at(1, 8758016, 286720), at(1, 524288, 286720)], { adapter: "cpu", features: ["subgroups"], shader: 32, workgroups: [9,2,4] }, { shader: 33, workgroups: [40,1,1] }),
+        dispatch("forward_backward_010_conv2dInputGrad_D1_conv1_pack", [at(0, 601088, 77824), at(1, 286720, 81920)], { shader: 34, workgroups: [320,1,1] }),
+        dispatch("forward_backward_010_conv2dInputGrad_D1_conv1_packc", [at(1, 524288, 286720), at(1, 0, 286720)], { shader: 5, workgroups: [280,1,1] }),
+        dispatch("forward_backward_010_conv2dInputGrad_D1_conv1", [at(1, 0, 286720), at(1, 286720, 81920), at(0, 22850816, 350740)], { adapter: "cpu", features: ["subgroups"], shader: 35, workgroups: [38,1,4] }, { shader: 36, workgroups: [55,1,1] }),
+        dispatch("forward_backward_011_conv2dWeightGrad_D1_conv2", [at(1, 8388608, 369200), at(1, 0, 286720), at(0, 23201792, 77824)], { adapter: "cpu", features: ["subgroups"], shader: 37, workgroups: [10,1,1] }, { shader: 38, workgroups: [20,1,1] }),
+        dispatch("forward_backward_012_sum_D1_conv2", [at(1, 524288, 286720), at(1, 0, 256)], { adapter: "cpu", features: ["subgroups"], shader: 39, workgroups: [64,1,1] }, { shader: 40, workgroups: [1,1,1] }),
+        dispatch("forward_backward_013_pointwise_D1_conv2", [at(1, 0, 256), at(0, 23279616, 256)], { shader: 41, workgroups: [1,1,1] }),
+        dispatch("forward_backward_014_conv2dWeightGrad_D1_conv1_packc", [at(1, 8758016, 286720), at(1, 0, 286720)], { shader: 5, workgroups: [280,1,1] }),
+        dispatch("forward_backward_014_conv2dWeightGrad_D1_conv1", [at(1, 0, 286720), at(1, 811008, 139264), at(0, 23279872, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 42, workgroups: [32,2,1] }, { shader: 43, workgroups: [128,1,1] }),
+        dispatch("forward_backward_015_sum_D1_conv3", [at(1, 2097152, 139264), at(1, 0, 512)], { adapter: "cpu", features: ["subgroups"], shader: 44, workgroups: [128,1,1] }, { shader: 45, workgroups: [2,1,1] }),
+        dispatch("forward_backward_016_pointwise_D1_conv3", [at(1, 0, 512), at(0, 23804160, 512)], { shader: 46, workgroups: [2,1,1] }),
+        dispatch("forward_backward_017_conv2dWeightGrad_D1_conv2_packc", [at(1, 9044736, 139264), at(1, 0, 139264)], { shader: 9, workgroups: [136,1,1] }),
+        dispatch("forward_backward_017_conv2dWeightGrad_D1_conv2", [at(1, 0, 139264), at(1, 2236416, 65536), at(0, 23804672, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [64,4,1] }, { shader: 48, workgroups: [512,1,1] }),
+        dispatch("forward_backward_018_sum_D1_conv4", [at(1, 9249536, 65536), at(1, 0, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 49, workgroups: [256,1,1] }, { shader: 50, workgroups: [4,1,1] }),
+        dispatch("forward_backward_019_pointwise_D1_conv4", [at(1, 0, 1024), at(0, 25901824, 1024)], { shader: 51, workgroups: [4,1,1] }),
+        dispatch("forward_backward_020_conv2dWeightGrad_D1_conv3_packc", [at(1, 9184000, 65536), at(1, 0, 65536)], { shader: 13, workgroups: [64,1,1] }),
+        dispatch("forward_backward_020_conv2dWeightGrad_D1_conv3", [at(1, 0, 65536), at(1, 9380608, 32768), at(0, 25902848, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [128,8,1] }, { shader: 53, workgroups: [2048,1,1] }),
+        dispatch("forward_backward_021_sum_D1_classifier", [at(1, 9347840, 32768), at(1, 0, 2048)], { shader: 54, workgroups: [8,1,1] }),
+        dispatch("forward_backward_022_pointwise_D1_classifier", [at(1, 0, 2048), at(0, 34291456, 2048)], { shader: 55, workgroups: [8,1,1] }),
+        dispatch("forward_backward_023_conv2dWeightGrad_D1_conv4_packc", [at(1, 9315072, 32768), at(1, 0, 32768)], { shader: 17, workgroups: [32,1,1] }),
+        dispatch("forward_backward_023_conv2dWeightGrad_D1_conv4", [at(1, 0, 32768), at(1, 9413376, 64), at(0, 34293504, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 56, workgroups: [256,1,1] }, { shader: 57, workgroups: [32,1,1] }),
+        dispatch("forward_backward_024_sum", [at(1, 9413632, 16), at(1, 0, 4)], { shader: 58, workgroups: [1,1,1] }),
+        dispatch("forward_backward_025_pointwise", [at(1, 0, 4), at(0, 34326272, 4)], { shader: 59, workgroups: [1,1,1] }),
+        dispatch("forward_backward_026_conv2d_D2_conv1_pack", [at(0, 11725824, 77824), at(1, 0, 81920)], { shader: 0, workgroups: [320,1,1] }),
+        dispatch("forward_backward_026_conv2d_D2_conv1_packc", [at(0, 351488, 249508), at(1, 8388608, 262640)], { shader: 60, workgroups: [257,1,1] }),
+        dispatch("forward_backward_026_conv2d_D2_conv1", [at(1, 8388608, 262640), at(1, 0, 81920), at(0, 11803648, 256), at(1, 8651264, 202752)], { adapter: "cpu", features: ["subgroups"], shader: 61, workgroups: [25,2,1] }, { shader: 62, workgroups: [25,1,1] }),
+        dispatch("forward_backward_027_conv2d_D2_conv2_pack", [at(0, 11803904, 524288), at(1, 0, 524288)], { shader: 4, workgroups: [2048,1,1] }),
+        dispatch("forward_backward_027_conv2d_D2_conv2_packc", [at(1, 8651264, 202752), at(1, 524288, 202752)], { shader: 63, workgroups: [198,1,1] }),
+        dispatch("forward_backward_027_conv2d_D2_conv2", [at(1, 524288, 202752), at(1, 0, 524288), at(0, 12328192, 512), at(1, 8854016, 98304)], { adapter: "cpu", features: ["subgroups"], shader: 64, workgroups: [6,4,1] }, { shader: 65, workgroups: [12,1,1] }),
+        dispatch("forward_backward_028_conv2d_D2_conv3_pack", [at(0, 12328704, 2097152), at(1, 0, 2097152)], { shader: 8, workgroups: [8192,1,1] }),
+        dispatch("forward_backward_028_conv2d_D2_conv3_packc", [at(1, 8854016, 98304), at(1, 2097152, 98304)], { shader: 66, workgroups: [96,1,1] }),
+        dispatch("forward_backward_028_conv2d_D2_conv3", [at(1, 2097152, 98304), at(1, 0, 2097152), at(0, 14425856, 1024), at(1, 8952320, 49152)], { adapter: "cpu", features: ["subgroups"], shader: 67, workgroups: [2,8,1] }, { shader: 68, workgroups: [6,1,1] }),
+        dispatch("forward_backward_029_conv2d_D2_conv4_pack", [at(0, 14426880, 8388608), at(1, 0, 8388608)], { shader: 12, workgroups: [32768,1,1] }),
+        dispatch("forward_backward_029_conv2d_D2_conv4_packc", [at(1, 8952320, 49152), at(1, 9001472, 49152)], { shader: 69, workgroups: [48,1,1] }),
+        dispatch("forward_backward_029_conv2d_D2_conv4", [at(1, 9001472, 49152), at(1, 0, 8388608), at(0, 22815488, 2048), at(1, 9050624, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 70, workgroups: [1,16,1] }, { shader: 71, workgroups: [3,1,1] }),
+        dispatch("forward_backward_030_conv2d_D2_classifier_pack", [at(0, 22817536, 32768), at(1, 0, 131072)], { shader: 16, workgroups: [512,1,1] }),
+        dispatch("forward_backward_030_conv2d_D2_classifier_packc", [at(1, 9050624, 24576), at(1, 131072, 24576)], { shader: 72, workgroups: [24,1,1] }),
+        dispatch("forward_backward_030_conv2d_D2_classifier", [at(1, 131072, 24576), at(1, 0, 131072), at(0, 22850304, 4), at(0, 34326528, 8)], { adapter: "cpu", features: ["subgroups"], shader: 73, workgroups: [1,1,1] }, { shader: 74, workgroups: [1,1,1] }),
+        dispatch("forward_backward_031_pointwise", [at(0, 351232, 8), at(1, 9124608, 8)], { shader: 75, workgroups: [1,1,1] }),
+        dispatch("forward_backward_032_conv2dInputGrad_D2_classifier_pack", [at(0, 22817536, 32768), at(1, 0, 131072)], { shader: 21, workgroups: [512,1,1] }),
+        dispatch("forward_backward_032_conv2dInputGrad_D2_classifier_packc", [at(1, 9124608, 8), at(1, 9124352, 32)], { shader: 76, workgroups: [1,1,1] }),
+        dispatch("forward_backward_032_conv2dInputGrad_D2_classifier", [at(1, 9124352, 32), at(1, 0, 131072), at(1, 9050624, 24576), at(1, 9075200, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 77, workgroups: [1,16,4] }, { shader: 78, workgroups: [6,1,1] }),
+        dispatch("forward_backward_033_conv2dInputGrad_D2_conv4_pack", [at(0, 14426880, 8388608), at(1, 0, 8388608)], { shader: 25, workgroups: [32768,1,1] }),
+        dispatch("forward_backward_033_conv2dInputGrad_D2_conv4_packc", [at(1, 9075200, 24576), at(1, 9099776, 24576)], { shader: 72, workgroups: [24,1,1] }),
+        dispatch("forward_backward_033_conv2dInputGrad_D2_conv4", [at(1, 9099776, 24576), at(1, 0, 8388608), at(1, 8952320, 49152), at(1, 9001472, 49152)], { adapter: "cpu", features: ["subgroups"], shader: 79, workgroups: [1,8,4] }, { shader: 80, workgroups: [6,1,1] }),
+        dispatch("forward_backward_034_conv2dInputGrad_D2_conv3_pack", [at(0, 12328704, 2097152), at(1, 0, 2097152)], { shader: 28, workgroups: [8192,1,1] }),
+        dispatch("forward_backward_034_conv2dInputGrad_D2_conv3_packc", [at(1, 9001472, 49152), at(1, 2195456, 49152)], { shader: 69, workgroups: [48,1,1] }),
+        dispatch("forward_backward_034_conv2dInputGrad_D2_conv3", [at(1, 2195456, 49152), at(1, 0, 2097152), at(1, 8854016, 98304), at(1, 2097152, 98304)], { adapter: "cpu", features: ["subgroups"], shader: 81, workgroups: [2,4,4] }, { shader: 82, workgroups: [12,1,1] }),
+        dispatch("forward_backward_035_conv2dInputGrad_D2_conv2_pack", [at(0, 11803904, 524288), at(1, 0, 524288)], { shader: 31, workgroups: [2048,1,1] }),
+        dispatch("forward_backward_035_conv2dInputGrad_D2_conv2_packc", [at(1, 2097152, 98304), at(1, 727040, 98304)], { shader: 66, workgroups: [96,1,1] }),
+        dispatch("forward_backward_035_conv2dInputGrad_D2_conv2", [at(1, 727040, 98304), at(1, 0, 524288), at(1, 8651264, 202752), at(1, 524288, 202752)], { adapter: "cpu", features: ["subgroups"], shader: 83, workgroups: [7,2,4] }, { shader: 84, workgroups: [30,1,1] }),
+        dispatch("forward_backward_036_conv2dInputGrad_D2_conv1_pack", [at(0, 11725824, 77824), at(1, 202752, 81920)], { shader: 34, workgroups: [320,1,1] }),
+        dispatch("forward_backward_036_conv2dInputGrad_D2_conv1_packc", [at(1, 524288, 202752), at(1, 0, 202752)], { shader: 63, workgroups: [198,1,1] }),
+        dispatch("forward_backward_036_conv2dInputGrad_D2_conv1", [at(1, 0, 202752), at(1, 202752, 81920), at(0, 34326784, 249508)], { adapter: "cpu", features: ["subgroups"], shader: 85, workgroups: [27,1,4] }, { shader: 86, workgroups: [42,1,1] }),
+        dispatch("forward_backward_037_conv2dWeightGrad_D2_conv2", [at(1, 8388608, 262640), at(1, 0, 202752), at(0, 34576384, 77824)], { adapter: "cpu", features: ["subgroups"], shader: 87, workgroups: [10,1,1] }, { shader: 88, workgroups: [20,1,1] }),
+        dispatch("forward_backward_038_sum_D2_conv2", [at(1, 524288, 202752), at(1, 0, 256)], { adapter: "cpu", features: ["subgroups"], shader: 89, workgroups: [64,1,1] }, { shader: 90, workgroups: [1,1,1] }),
+        dispatch("forward_backward_039_pointwise_D2_conv2", [at(1, 0, 256), at(0, 34654208, 256)], { shader: 41, workgroups: [1,1,1] }),
+        dispatch("forward_backward_040_conv2dWeightGrad_D2_conv1_packc", [at(1, 8651264, 202752), at(1, 0, 202752)], { shader: 63, workgroups: [198,1,1] }),
+        dispatch("forward_backward_040_conv2dWeightGrad_D2_conv1", [at(1, 0, 202752), at(1, 727040, 98304), at(0, 34654464, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 91, workgroups: [32,2,1] }, { shader: 92, workgroups: [128,1,1] }),
+        dispatch("forward_backward_041_sum_D2_conv3", [at(1, 2097152, 98304), at(1, 0, 512)], { adapter: "cpu", features: ["subgroups"], shader: 93, workgroups: [128,1,1] }, { shader: 94, workgroups: [2,1,1] }),
+        dispatch("forward_backward_042_pointwise_D2_conv3", [at(1, 0, 512), at(0, 35178752, 512)], { shader: 46, workgroups: [2,1,1] }),
+        dispatch("forward_backward_043_conv2dWeightGrad_D2_conv2_packc", [at(1, 8854016, 98304), at(1, 0, 98304)], { shader: 66, workgroups: [96,1,1] }),
+        dispatch("forward_backward_043_conv2dWeightGrad_D2_conv2", [at(1, 0, 98304), at(1, 2195456, 49152), at(0, 35179264, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 95, workgroups: [64,4,1] }, { shader: 96, workgroups: [512,1,1] }),
+        dispatch("forward_backward_044_sum_D2_conv4", [at(1, 9001472, 49152), at(1, 0, 1024)], { shader: 97, workgroups: [4,1,1] }),
+        dispatch("forward_backward_045_pointwise_D2_conv4", [at(1, 0, 1024), at(0, 37276416, 1024)], { shader: 51, workgroups: [4,1,1] }),
+        dispatch("forward_backward_046_conv2dWeightGrad_D2_conv3_packc", [at(1, 8952320, 49152), at(1, 0, 49152)], { shader: 69, workgroups: [48,1,1] }),
+        dispatch("forward_backward_046_conv2dWeightGrad_D2_conv3", [at(1, 0, 49152), at(1, 9099776, 24576), at(0, 37277440, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 98, workgroups: [128,8,1] }, { shader: 99, workgroups: [2048,1,1] }),
+        dispatch("forward_backward_047_sum_D2_classifier", [at(1, 9075200, 24576), at(1, 0, 2048)], { shader: 100, workgroups: [8,1,1] }),
+        dispatch("forward_backward_048_pointwise_D2_classifier", [at(1, 0, 2048), at(0, 45666048, 2048)], { shader: 55, workgroups: [8,1,1] }),
+        dispatch("forward_backward_049_conv2dWeightGrad_D2_conv4_packc", [at(1, 9050624, 24576), at(1, 0, 24576)], { shader: 72, workgroups: [24,1,1] }),
+        dispatch("forward_backward_049_conv2dWeightGrad_D2_conv4", [at(1, 0, 24576), at(1, 9124352, 32), at(0, 45668096, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 101, workgroups: [256,1,1] }, { shader: 102, workgroups: [32,1,1] }),
+        dispatch("forward_backward_050_sum", [at(1, 9124608, 8), at(1, 0, 4)], { shader: 103, workgroups: [1,1,1] }),
+        dispatch("forward_backward_051_pointwise", [at(1, 0, 4), at(0, 45700864, 4)], { shader: 59, workgroups: [1,1,1] }),
       ],
       copies: [
 
