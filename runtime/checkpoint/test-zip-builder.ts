@@ -2,7 +2,7 @@
 // so the reader's paths that PyTorch's own archives do not exercise are covered too.
 
 import { deflateRawSync } from "node:zlib";
-import { crc32 } from "./zip";
+import { crc32 } from "../crc32";
 
 export interface ZipInput {
   readonly name: string;

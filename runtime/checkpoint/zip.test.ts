@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { renderCheckpointError } from "./errors";
 import { fixtureBytes } from "./test-fixtures";
 import { buildZip } from "./test-zip-builder";
-import { crc32, isZip, readZipDirectory, readZipEntry } from "./zip";
+import { crc32 } from "../crc32";
+import { isZip, readZipDirectory, readZipEntry } from "./zip";
 
 const text = (s: string) => new TextEncoder().encode(s);
 

@@ -10,6 +10,7 @@
 import { inflateRawSync } from "node:zlib";
 import * as E from "fp-ts/lib/Either.js";
 import { checkpointError, describeIoError, type CheckpointError } from "./errors";
+import { crc32 } from "../crc32";
 
 export interface ZipEntry {
   readonly name: string;
@@ -180,19 +181,3 @@ export function readZipEntry(file: string, bytes: Uint8Array, entry: ZipEntry): 
   return E.right(data);
 }
 
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** CRC-32 (IEEE 802.3, reflected, as zip uses it). node:zlib only gained crc32 in Node 22. */
-export function crc32(data: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}

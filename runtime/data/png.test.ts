@@ -1,7 +1,8 @@
 import * as E from "fp-ts/lib/Either.js";
 import sharp from "sharp";
 import { describe, expect, test } from "vitest";
-import { type DecodedPng, crc32, decodePng, encodePng, firstChannel } from "./png";
+import { crc32 } from "../crc32";
+import { type DecodedPng, decodePng, encodePng, firstChannel } from "./png";
 
 function decodeOk(bytes: Uint8Array): DecodedPng {
   const r = decodePng(bytes, "mem.png");
