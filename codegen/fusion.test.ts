@@ -1,5 +1,5 @@
-// The fusion rules of fusion.ts (M1-M4: what is materialised; E1: epilogue fusion) on tiny
-// graphs, after canonicalisation as compileProgram runs them.
+// The fusion rules of fusion.ts (M1-M4: what is materialised; E1: epilogue fusion; S1: sibling
+// fusion) on tiny graphs, after canonicalisation as compileProgram runs them.
 
 import { describe, expect, it } from "vitest";
 import * as d from "../dsl/index";
@@ -15,7 +15,9 @@ function plan(roots: readonly Tensor[]) {
   const canon = canonicalize(roots);
   const fusion = planFusion(canon);
   /** One line per kernel: its root's op, and the anchor it is built around (if any). */
-  const kernels = fusion.kernels.map((k) => `${k.root.node.op}${k.anchor && k.anchor !== k.root ? ` <- ${k.anchor.node.op}` : ""}`);
+  const kernels = fusion.kernels.map(
+    (k) => `${k.root.node.op}${k.anchor && k.anchor !== k.root ? ` <- ${k.anchor.node.op}` : ""}${k.siblings ? ` + ${k.siblings.map((t) => t.node.op).join(" + ")}` : ""}`,
+  );
   const materializedOps = fusion.order.filter((t) => fusion.materialized.has(t.id) && t.node.op !== "input").map((t) => t.node.op);
   return { canon, fusion, kernels, materializedOps };
 }
@@ -54,7 +56,9 @@ describe("planFusion", () => {
   it("E1 does not fuse an anchor that has another reader", () => {
     const c = conv(x());
     const { kernels } = plan([d.relu(c), d.add(c, 1)]);
-    expect(kernels).toEqual(["conv2d", "relu", "add"]);
+    // (The two readers, roots of one shape reading only the stored conv, then share one
+    // pointwise kernel: S1.)
+    expect(kernels).toEqual(["conv2d", "relu + add"]);
   });
 
   it("E1 does not fuse through a view (the anchor would be read at another index)", () => {
@@ -136,5 +140,27 @@ describe("planFusion", () => {
     // once for w0's input-gradient by one kernel: the later input-gradient's, which reads the
     // earlier one from its buffer.
     expect(kernels).toEqual(["conv2d", "conv2dInputGrad", "where <- conv2dInputGrad", "conv2dInputGrad"]);
+  });
+  it("S1: two roots of one shape whose inputs are ready share a pointwise kernel (Adam's moments)", () => {
+    const g = d.input("g", [4, 3], "f32") as F32<2>;
+    const m = d.input("m", [4, 3], "f32", "state") as F32<2>;
+    const v = d.input("v", [4, 3], "f32", "state") as F32<2>;
+    const m1 = d.add(d.mul(m, 0.9), d.mul(g, 0.1));
+    const v1 = d.add(d.mul(v, 0.999), d.mul(d.mul(g, g), 0.001));
+    expect(plan([m1, v1]).kernels).toEqual(["add + add"]);
+  });
+
+  it("S1: no sharing when the later root reads the earlier one, or its input comes later", () => {
+    const g = d.input("g", [4, 3], "f32") as F32<2>;
+    const m = d.input("m", [4, 3], "f32", "state") as F32<2>;
+    const m1 = d.add(d.mul(m, 0.9), d.mul(g, 0.1));
+    // p reads m1, written by the kernel it would join
+    const p = d.sub(d.input("p", [4, 3], "f32", "param") as F32<2>, d.mul(m1, 0.01));
+    expect(plan([m1, p]).kernels).toEqual(["add", "sub"]);
+    // s reads a reduction scheduled after m1's kernel; and shapes must match
+    const total = d.sum(d.mul(g, g), [0], { keepdims: true });
+    const s = d.mul(g, total);
+    expect(plan([m1, s]).kernels).toEqual(["add", "sum", "mul"]);
+    expect(plan([m1, d.sum(g, [0])]).kernels).toEqual(["add", "sum", "reshape"]);
   });
 });

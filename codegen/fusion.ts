@@ -26,6 +26,10 @@
 // is fused and the others are read from their buffers: each value still has one writer.
 // This gives conv + bias + BN affine + residual + ReLU in one kernel, and the input-gradient
 // with its ReLU mask and gradient accumulation.
+//
+// S1 (sibling fusion, mergeSiblings). Pointwise kernels that store roots of one shape share a
+// dispatch when the later one's inputs are ready at the earlier one's place (Adam's two
+// moments, BatchNorm's running statistics).
 
 import { type Node, type Tensor, topoSort } from "../dsl/index";
 
@@ -126,6 +130,8 @@ export interface KernelPlan {
   readonly root: Tensor;
   /** The template's op; undefined for a pointwise kernel over root's elements. */
   readonly anchor: Tensor | undefined;
+  /** Pointwise kernels only: more values of root's shape stored by the same kernel (rule S1). */
+  readonly siblings?: readonly Tensor[];
 }
 
 export interface FusionResult {
@@ -332,5 +338,75 @@ export function planFusion(roots: readonly Tensor[]): FusionResult {
     if (anchor) anchorOf.set(anchor.id, t);
     kernels.push({ root: t, anchor });
   }
-  return { kernels, materialized, fusedAnchors, order };
+  return { kernels: mergeSiblings(kernels, materialized, rootIds), materialized, fusedAnchors, order };
+}
+
+/** Most values one sibling kernel stores, so its bindings stay well inside the device limit. */
+const MAX_SIBLINGS = 4;
+/** Most buffers (read and written) a sibling kernel binds. */
+const MAX_SIBLING_BINDINGS = 12;
+
+/**
+ * The buffers a pointwise kernel computing `t` reads: the materialised values its inlined
+ * expression reaches.
+ */
+function bufferInputs(t: Tensor, materialized: ReadonlySet<number>): Set<Tensor> {
+  const found = new Set<Tensor>();
+  const seen = new Set<number>();
+  const walk = (x: Tensor): void => {
+    if (seen.has(x.id)) return;
+    seen.add(x.id);
+    if (x !== t && materialized.has(x.id)) {
+      found.add(x);
+      return;
+    }
+    x.node.inputs.forEach(walk);
+  };
+  walk(t);
+  return found;
+}
+
+/**
+ * S1 (sibling fusion). A pointwise kernel storing a root (a phase output or a state update)
+ * joins an earlier pointwise kernel storing another root of the same shape when every buffer
+ * it reads is already written by then and it reads none of that kernel's values: one
+ * dispatch then stores both, at the same index, sharing the loads they have in common. Safe
+ * because the moved kernel only runs earlier, after all of its inputs, and its readers
+ * still come later. Optimizer updates (Adam's two moments) and BatchNorm's running
+ * statistics are the typical siblings. Only roots move, so no scratch value lives longer
+ * than before except those roots, which live to the end of the phase anyway.
+ */
+function mergeSiblings(kernels: readonly KernelPlan[], materialized: ReadonlySet<number>, rootIds: ReadonlySet<number>): KernelPlan[] {
+  const out: { root: Tensor; anchor: Tensor | undefined; siblings: Tensor[]; reads: Set<Tensor> }[] = [];
+  /** Tensor id -> index in `out` of the kernel that writes it. */
+  const writtenAt = new Map<number, number>();
+  for (const plan of kernels) {
+    const reads = plan.anchor ? new Set<Tensor>() : bufferInputs(plan.root, materialized);
+    if (!plan.anchor && rootIds.has(plan.root.id)) {
+      const ready = (g: number) => [...reads].every((r) => r.node.op === "input" || (writtenAt.get(r.id) ?? Infinity) < g);
+      const shape = plan.root.shape.join(",");
+      // The latest such kernel: the moved root then lives the least longer.
+      const target = out.findLastIndex(
+        (k, g) =>
+          !k.anchor &&
+          rootIds.has(k.root.id) &&
+          k.root.shape.join(",") === shape &&
+          k.root.dtype === plan.root.dtype &&
+          k.siblings.length + 1 < MAX_SIBLINGS &&
+          new Set([...k.reads, ...reads]).size + k.siblings.length + 2 <= MAX_SIBLING_BINDINGS &&
+          ![k.root, ...k.siblings].some((w) => reads.has(w)) &&
+          ready(g),
+      );
+      if (target >= 0) {
+        const k = out[target]!;
+        k.siblings.push(plan.root);
+        for (const r of reads) k.reads.add(r);
+        writtenAt.set(plan.root.id, target);
+        continue;
+      }
+    }
+    writtenAt.set(plan.root.id, out.length);
+    out.push({ root: plan.root, anchor: plan.anchor, siblings: [], reads });
+  }
+  return out.map((k) => (k.siblings.length ? { root: k.root, anchor: k.anchor, siblings: k.siblings } : { root: k.root, anchor: k.anchor }));
 }

@@ -12,7 +12,8 @@ import { bitMismatch, differential, mismatch, rng, uniformF32 } from "./testing/
 describe("the differential harness", () => {
   it("reports the output of a kernel that computes the wrong thing", async () => {
     const x = d.input("x", [3, 5], "f32") as F32<2>;
-    const p = program({ p: d.add(x, 1), q: d.mul(x, 2) });
+    // q is x transposed (another shape), so the two stay separate kernels (no sibling fusion).
+    const p = program({ p: d.add(x, 1), q: d.mul(d.permute(x, [1, 0]), 2) });
     const compiled = compileProgram(p);
     // Both kernels read x and write their result: give p's dispatch q's shader.
     const [phase] = compiled.module.phases;

@@ -21,7 +21,9 @@ function withVariants(compiled: Compiled, index: number, variants: Dispatch["var
 /** Two pointwise kernels with the same bindings (read x, write the result): p = x + 1, q = 2x. */
 function twoKernels() {
   const x = d.input("x", [3, 5], "f32") as F32<2>;
-  const compiled = compileProgram(program({ p: d.add(x, 1), q: d.mul(x, 2) }));
+  // q is x transposed (another shape), so the two stay separate kernels (no sibling fusion)
+  // with the same bindings: x in, 15 floats out.
+  const compiled = compileProgram(program({ p: d.add(x, 1), q: d.mul(d.permute(x, [1, 0]), 2) }));
   const [dp, dq] = compiled.module.phases[0]!.dispatches as [Dispatch, Dispatch];
   return { compiled, dp, dq, data: new Map([["x", uniformF32(15, rng(71))]]) };
 }

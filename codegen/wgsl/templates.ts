@@ -47,9 +47,12 @@ export function pointwise(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const n = numel(root.shape);
   const idx = unflatten(root.shape, "gi").map((e, a) => (root.shape[a] === 1 ? e : s.bind(`idx${a}`, `i${a}`, e)));
   storeRoot(k, s, root, undefined, undefined, idx);
+  // Sibling roots (fusion rule S1) at the same index; common subexpressions are loaded once.
+  for (const sib of plan.siblings ?? []) storeRoot(k, s, sib, undefined, undefined, idx);
   // Several elements per invocation once there are enough of them (see KernelText).
   const perInvocation = n >= POINTWISE_PER_INVOCATION * WORKGROUP * 8 ? POINTWISE_PER_INVOCATION : 1;
-  return [assemble(k, { name: ctx.name, header: [`pointwise ${sig(root)}`], body: s, threads: n, flops: n, perInvocation })];
+  const stores = plan.siblings?.length ? ` and ${plan.siblings.length} sibling(s)` : "";
+  return [assemble(k, { name: ctx.name, header: [`pointwise ${sig(root)}${stores}`], body: s, threads: n, flops: n * (1 + (plan.siblings?.length ?? 0)), perInvocation })];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1214,7 +1217,11 @@ export function resizeGrad(plan: KernelPlan, ctx: TemplateContext): Stage[] {
 
 /** The dispatches of a kernel plan, with the nodes they compute recorded as provenance. */
 export function emitKernel(plan: KernelPlan, ctx: TemplateContext): Stage[] {
-  const computes = [`computes ${describe(plan.root)}`, ...(plan.anchor && plan.anchor !== plan.root ? [`fused anchor ${describe(plan.anchor)}`] : [])];
+  const computes = [
+    `computes ${describe(plan.root)}`,
+    ...(plan.siblings ?? []).map((t) => `computes ${describe(t)}`),
+    ...(plan.anchor && plan.anchor !== plan.root ? [`fused anchor ${describe(plan.anchor)}`] : []),
+  ];
   return chooseTemplate(plan, ctx).map((st) => ({ ...st, provenance: [...computes, ...st.provenance] }));
 }
 

@@ -9232,11 +9232,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 137: first used by step_526_pointwise_G_bn1_running_var
 const shader137 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 768
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9247,31 +9250,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 64i)] * 0.000030163182600517757f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 138: first used by step_527_pointwise_G_layer1_0_bn1_running_mean
+// shader 138: first used by step_527_pointwise_G_layer1_0_conv1
 const shader138 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 768
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 64i)] * 0.000030163182600517757f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-}
-`;
-
-// shader 139: first used by step_528_pointwise_G_layer1_0_conv1
-const shader139 = `
 // pointwise f32[1,64,129,257]
 // threads 2121792 (8 per invocation), workgroup 64; FLOPs 2121792; bytes 16974592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9293,8 +9281,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 140: first used by step_529_sum_G_layer1_0_conv1_stage1
-const shader140 = `
+// shader 139: first used by step_528_sum_G_layer1_0_conv1_stage1
+const shader139 = `
 // sum over axes [0,2,3] of f32[1,64,129,257]: 64 outputs x 33153 elements, 32 split(s)
 // threads 2048, workgroup 64; FLOPs 2121792; bytes 8495360
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9314,13 +9302,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 141: first used by step_530_pointwise_G_layer1_0_bn1_running_var
-const shader141 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 768
+// shader 140: first used by step_529_pointwise_G_layer1_0_bn1_running_var
+const shader140 = `
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9331,11 +9322,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 64i)] * 0.000030163182600517757f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 142: first used by step_535_pointwise_G_layer1_0_bn3_running_mean
-const shader142 = `
+// shader 141: first used by step_533_pointwise_G_layer1_0_bn3_running_mean
+const shader141 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9354,8 +9350,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 143: first used by step_536_pointwise_G_layer1_0_conv3
-const shader143 = `
+// shader 142: first used by step_534_pointwise_G_layer1_0_conv3
+const shader142 = `
 // pointwise f32[1,256,129,257]
 // threads 8487168 (8 per invocation), workgroup 64; FLOPs 8487168; bytes 67898368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9377,8 +9373,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 144: first used by step_537_sum_G_layer1_0_conv3_stage1
-const shader144 = `
+// shader 143: first used by step_535_sum_G_layer1_0_conv3_stage1
+const shader143 = `
 // sum over axes [0,2,3] of f32[1,256,129,257]: 256 outputs x 33153 elements, 16 split(s)
 // threads 4096, workgroup 64; FLOPs 8487168; bytes 33965056
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9398,13 +9394,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 145: first used by step_538_pointwise_G_layer1_0_bn3_running_var
-const shader145 = `
-// pointwise f32[256]
-// threads 256, workgroup 64; FLOPs 256; bytes 3072
+// shader 144: first used by step_536_pointwise_G_layer1_0_bn3_running_var
+const shader144 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 6144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9415,11 +9414,64 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 256i)] * 0.000030163182600517757f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 146: first used by step_567_pointwise_G_layer2_0_bn1_running_mean
+// shader 145: first used by step_554_pointwise_G_layer1_2_bn2_running_var
+const shader145 = `
+// pointwise f32[64]
+// threads 64, workgroup 64; FLOPs 64; bytes 768
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 64i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 64i)] / 33152.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+}
+`;
+
+// shader 146: first used by step_557_pointwise_G_layer1_2_bn3_running_var
 const shader146 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 6144
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 256i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 256i)] / 33152.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 256i)] * 0.00011926058505196124f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 147: first used by step_558_pointwise_G_layer2_0_bn1_running_mean
+const shader147 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9438,8 +9490,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 147: first used by step_568_pointwise_G_layer2_0_conv1
-const shader147 = `
+// shader 148: first used by step_559_pointwise_G_layer2_0_conv1
+const shader148 = `
 // pointwise f32[1,128,65,129]
 // threads 1073280 (8 per invocation), workgroup 64; FLOPs 1073280; bytes 8586752
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9461,8 +9513,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 148: first used by step_569_sum_G_layer2_0_conv1_stage1
-const shader148 = `
+// shader 149: first used by step_560_sum_G_layer2_0_conv1_stage1
+const shader149 = `
 // sum over axes [0,2,3] of f32[1,128,65,129]: 128 outputs x 8385 elements, 8 split(s)
 // threads 1024, workgroup 64; FLOPs 1073280; bytes 4297216
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9482,13 +9534,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 149: first used by step_570_pointwise_G_layer2_0_bn1_running_var
-const shader149 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 1536
+// shader 150: first used by step_561_pointwise_G_layer2_0_bn1_running_var
+const shader150 = `
+// pointwise f32[128] and 1 sibling(s)
+// threads 128, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9499,11 +9554,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 128i)] * 0.00011926058505196124f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 150: first used by step_575_pointwise_G_layer2_0_bn3_running_mean
-const shader150 = `
+// shader 151: first used by step_565_pointwise_G_layer2_0_bn3_running_mean
+const shader151 = `
 // pointwise f32[512]
 // threads 512, workgroup 64; FLOPs 512; bytes 6144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9522,8 +9582,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 151: first used by step_576_pointwise_G_layer2_0_conv3
-const shader151 = `
+// shader 152: first used by step_566_pointwise_G_layer2_0_conv3
+const shader152 = `
 // pointwise f32[1,512,65,129]
 // threads 4293120 (8 per invocation), workgroup 64; FLOPs 4293120; bytes 34347008
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9545,8 +9605,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 152: first used by step_577_sum_G_layer2_0_conv3_stage1
-const shader152 = `
+// shader 153: first used by step_567_sum_G_layer2_0_conv3_stage1
+const shader153 = `
 // sum over axes [0,2,3] of f32[1,512,65,129]: 512 outputs x 8385 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 4293120; bytes 17188864
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9566,13 +9626,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 153: first used by step_578_pointwise_G_layer2_0_bn3_running_var
-const shader153 = `
-// pointwise f32[512]
-// threads 512, workgroup 64; FLOPs 512; bytes 6144
+// shader 154: first used by step_568_pointwise_G_layer2_0_bn3_running_var
+const shader154 = `
+// pointwise f32[512] and 1 sibling(s)
+// threads 512, workgroup 64; FLOPs 1024; bytes 12288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9583,31 +9646,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 512i)] * 0.00011926058505196124f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 154: first used by step_619_pointwise_G_layer3_0_bn1_running_mean
-const shader154 = `
-// pointwise f32[256]
-// threads 256, workgroup 64; FLOPs 256; bytes 3072
+// shader 155: first used by step_595_pointwise_G_layer2_3_bn2_running_var
+const shader155 = `
+// pointwise f32[128]
+// threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 256i) { return; }
+  if (gi >= 128i) { return; }
   let i0 = gi;
   let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 256i)] * 0.00011926058505196124f);
+  let v_1 = (b1[(i0 % 128i)] / 8384.0f);
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
 }
 `;
 
-// shader 155: first used by step_620_pointwise_G_layer3_0_conv1
-const shader155 = `
+// shader 156: first used by step_599_pointwise_G_layer3_0_conv1
+const shader156 = `
 // pointwise f32[1,256,65,129]
 // threads 2146560 (8 per invocation), workgroup 64; FLOPs 2146560; bytes 17173504
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9629,8 +9697,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 156: first used by step_621_sum_G_layer3_0_conv1_stage1
-const shader156 = `
+// shader 157: first used by step_600_sum_G_layer3_0_conv1_stage1
+const shader157 = `
 // sum over axes [0,2,3] of f32[1,256,65,129]: 256 outputs x 8385 elements, 8 split(s)
 // threads 2048, workgroup 64; FLOPs 2146560; bytes 8594432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9650,13 +9718,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 157: first used by step_622_pointwise_G_layer3_0_bn1_running_var
-const shader157 = `
-// pointwise f32[256]
-// threads 256, workgroup 64; FLOPs 256; bytes 3072
+// shader 158: first used by step_601_pointwise_G_layer3_0_bn1_running_var
+const shader158 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 6144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9667,11 +9738,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 256i)] * 0.00011926058505196124f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 158: first used by step_627_pointwise_G_layer3_0_bn3_running_mean
-const shader158 = `
+// shader 159: first used by step_605_pointwise_G_layer3_0_bn3_running_mean
+const shader159 = `
 // pointwise f32[1024]
 // threads 1024, workgroup 64; FLOPs 1024; bytes 12288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9690,8 +9766,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 159: first used by step_628_pointwise_G_layer3_0_conv3
-const shader159 = `
+// shader 160: first used by step_606_pointwise_G_layer3_0_conv3
+const shader160 = `
 // pointwise f32[1,1024,65,129]
 // threads 8586240 (8 per invocation), workgroup 64; FLOPs 8586240; bytes 68694016
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9713,8 +9789,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 160: first used by step_629_sum_G_layer3_0_conv3_stage1
-const shader160 = `
+// shader 161: first used by step_607_sum_G_layer3_0_conv3_stage1
+const shader161 = `
 // sum over axes [0,2,3] of f32[1,1024,65,129]: 1024 outputs x 8385 elements, 4 split(s)
 // threads 4096, workgroup 64; FLOPs 8586240; bytes 34361344
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9734,8 +9810,56 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 161: first used by step_630_pointwise_G_layer3_0_bn3_running_var
-const shader161 = `
+// shader 162: first used by step_608_pointwise_G_layer3_0_bn3_running_var
+const shader162 = `
+// pointwise f32[1024] and 1 sibling(s)
+// threads 1024, workgroup 64; FLOPs 2048; bytes 24576
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 1024i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 1024i)] / 8384.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 1024i)] * 0.00011926058505196124f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 163: first used by step_806_pointwise_G_layer3_22_bn2_running_var
+const shader163 = `
+// pointwise f32[256]
+// threads 256, workgroup 64; FLOPs 256; bytes 3072
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 256i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 256i)] / 8384.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+}
+`;
+
+// shader 164: first used by step_809_pointwise_G_layer3_22_bn3_running_var
+const shader164 = `
 // pointwise f32[1024]
 // threads 1024, workgroup 64; FLOPs 1024; bytes 12288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9754,8 +9878,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 162: first used by step_907_pointwise_G_layer4_0_bn3_running_mean
-const shader162 = `
+// shader 165: first used by step_816_pointwise_G_layer4_0_bn3_running_mean
+const shader165 = `
 // pointwise f32[2048]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9774,8 +9898,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 163: first used by step_908_pointwise_G_layer4_0_conv3
-const shader163 = `
+// shader 166: first used by step_817_pointwise_G_layer4_0_conv3
+const shader166 = `
 // pointwise f32[1,2048,65,129]
 // threads 17172480 (8 per invocation), workgroup 64; FLOPs 17172480; bytes 137388032
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9797,8 +9921,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 164: first used by step_909_sum_G_layer4_0_conv3_stage1
-const shader164 = `
+// shader 167: first used by step_818_sum_G_layer4_0_conv3_stage1
+const shader167 = `
 // sum over axes [0,2,3] of f32[1,2048,65,129]: 2048 outputs x 8385 elements, 2 split(s)
 // threads 4096, workgroup 64; FLOPs 17172480; bytes 68706304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9818,8 +9942,56 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 165: first used by step_910_pointwise_G_layer4_0_bn3_running_var
-const shader165 = `
+// shader 168: first used by step_819_pointwise_G_layer4_0_bn3_running_var
+const shader168 = `
+// pointwise f32[2048] and 1 sibling(s)
+// threads 2048, workgroup 64; FLOPs 4096; bytes 49152
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 2048i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 2048i)] / 8384.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 2048i)] * 0.00011926058505196124f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 169: first used by step_837_pointwise_G_layer4_2_bn2_running_var
+const shader169 = `
+// pointwise f32[512]
+// threads 512, workgroup 64; FLOPs 512; bytes 6144
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 512i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 512i)] / 8384.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+}
+`;
+
+// shader 170: first used by step_840_pointwise_G_layer4_2_bn3_running_var
+const shader170 = `
 // pointwise f32[2048]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9838,8 +10010,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 166: first used by step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
-const shader166 = `
+// shader 171: first used by step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
+const shader171 = `
 // softmax cross-entropy of f32[1,19,512,1024] with labels i32[1,512,1024], ignore 255, 256 split(s)
 // threads 256, workgroup 64; FLOPs 39845888; bytes 3373720
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -9884,8 +10056,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 167: first used by step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
-const shader167 = `
+// shader 172: first used by step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
+const shader172 = `
 // final combine of the partials
 // threads 1, workgroup 64; FLOPs 512; bytes 2052
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9902,8 +10074,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 168: first used by step_941_pointwise
-const shader168 = `
+// shader 173: first used by step_843_pointwise
+const shader173 = `
 // pointwise bool[1,512,1024]
 // threads 524288 (8 per invocation), workgroup 64; FLOPs 524288; bytes 4194304
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -9926,8 +10098,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 169: first used by step_942_sum_stage1
-const shader169 = `
+// shader 174: first used by step_844_sum_stage1
+const shader174 = `
 // sum over axes [0,1,2] of f32[1,512,1024]: 1 outputs x 524288 elements, 256 split(s)
 // threads 256, workgroup 64; FLOPs 524288; bytes 2098176
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -9947,8 +10119,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 170: first used by step_942_sum_stage2
-const shader170 = `
+// shader 175: first used by step_844_sum_stage2
+const shader175 = `
 // final 256-way combine of the partials
 // threads 1, workgroup 64; FLOPs 256; bytes 1028
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9963,8 +10135,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 171: first used by step_943_softmax_G_layer5_conv2d_list_0
-const shader171 = `
+// shader 176: first used by step_845_softmax_G_layer5_conv2d_list_0
+const shader176 = `
 // softmax along axis 1 (19) of f32[1,19,512,1024]
 // with a fused elementwise epilogue producing f32[1,19,512,1024]
 // threads 524288, workgroup 64; FLOPs 39845888; bytes 45314716
@@ -10016,8 +10188,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 172: first used by step_944_resizeGrad
-const shader172 = `
+// shader 177: first used by step_846_resizeGrad
+const shader177 = `
 // resize adjoint (gather) f32[1,19,512,1024] -> [1,19,65,129], alignCorners true
 // threads 159315, workgroup 64; FLOPs 39845888; bytes 40508508
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -10045,8 +10217,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 173: first used by step_945_conv2dInputGrad_G_layer5_conv2d_list_1_pack
-const shader173 = `
+// shader 178: first used by step_847_conv2dInputGrad_G_layer5_conv2d_list_1_pack
+const shader178 = `
 // repack conv weights f32[19,1024,3,3] as [180][1024] (transposed)
 // threads 184320, workgroup 64; FLOPs 0; bytes 1437696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10063,8 +10235,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 174: first used by step_945_conv2dInputGrad_G_layer5_conv2d_list_1_packc
-const shader174 = `
+// shader 179: first used by step_847_conv2dInputGrad_G_layer5_conv2d_list_1_packc
+const shader179 = `
 // repack f32[1,19,65,129] as [1][5][65][129] x vec4 (4 channels per element)
 // threads 41925, workgroup 64; FLOPs 0; bytes 1308060
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10081,8 +10253,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 175: first used by step_945_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
-const shader175 = `
+// shader 180: first used by step_847_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
+const shader180 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,65,129] through f32[19,1024,3,3] -> [1,1024,65,129]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -10234,8 +10406,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 176: first used by step_945_conv2dInputGrad_G_layer5_conv2d_list_1
-const shader176 = `
+// shader 181: first used by step_847_conv2dInputGrad_G_layer5_conv2d_list_1
+const shader181 = `
 // conv2d input-gradient: f32[1,19,65,129] through f32[19,1024,3,3] -> [1,1024,65,129]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 channels x 4 same-phase pixels
@@ -10373,8 +10545,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 177: first used by step_946_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
-const shader177 = `
+// shader 182: first used by step_848_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
+const shader182 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,65,129] through f32[19,1024,3,3] -> [1,1024,65,129]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -10526,8 +10698,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 178: first used by step_946_conv2dInputGrad_G_layer5_conv2d_list_0
-const shader178 = `
+// shader 183: first used by step_848_conv2dInputGrad_G_layer5_conv2d_list_0
+const shader183 = `
 // conv2d input-gradient: f32[1,19,65,129] through f32[19,1024,3,3] -> [1,1024,65,129]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 channels x 4 same-phase pixels
@@ -10665,8 +10837,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 179: first used by step_947_softmax_G_layer6_conv2d_list_0
-const shader179 = `
+// shader 184: first used by step_849_softmax_G_layer6_conv2d_list_0
+const shader184 = `
 // softmax along axis 1 (19) of f32[1,19,512,1024]
 // with a fused elementwise epilogue producing f32[1,19,512,1024]
 // threads 524288, workgroup 64; FLOPs 39845888; bytes 45314716
@@ -10717,8 +10889,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 180: first used by step_949_conv2dInputGrad_G_layer6_conv2d_list_1_pack
-const shader180 = `
+// shader 185: first used by step_851_conv2dInputGrad_G_layer6_conv2d_list_1_pack
+const shader185 = `
 // repack conv weights f32[19,2048,3,3] as [180][2048] (transposed)
 // threads 368640, workgroup 64; FLOPs 0; bytes 2875392
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10735,8 +10907,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 181: first used by step_949_conv2dInputGrad_G_layer6_conv2d_list_1_cpu
-const shader181 = `
+// shader 186: first used by step_851_conv2dInputGrad_G_layer6_conv2d_list_1_cpu
+const shader186 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,65,129] through f32[19,2048,3,3] -> [1,2048,65,129]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -10888,8 +11060,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 182: first used by step_949_conv2dInputGrad_G_layer6_conv2d_list_1
-const shader182 = `
+// shader 187: first used by step_851_conv2dInputGrad_G_layer6_conv2d_list_1
+const shader187 = `
 // conv2d input-gradient: f32[1,19,65,129] through f32[19,2048,3,3] -> [1,2048,65,129]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 channels x 4 same-phase pixels
@@ -11027,8 +11199,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 183: first used by step_950_conv2dInputGrad_G_layer6_conv2d_list_0_cpu
-const shader183 = `
+// shader 188: first used by step_852_conv2dInputGrad_G_layer6_conv2d_list_0_cpu
+const shader188 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,65,129] through f32[19,2048,3,3] -> [1,2048,65,129]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -11180,8 +11352,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 184: first used by step_950_conv2dInputGrad_G_layer6_conv2d_list_0
-const shader184 = `
+// shader 189: first used by step_852_conv2dInputGrad_G_layer6_conv2d_list_0
+const shader189 = `
 // conv2d input-gradient: f32[1,19,65,129] through f32[19,2048,3,3] -> [1,2048,65,129]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 channels x 4 same-phase pixels
@@ -11319,8 +11491,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 185: first used by step_951_sum_G_layer6_conv2d_list_1_stage1
-const shader185 = `
+// shader 190: first used by step_853_sum_G_layer6_conv2d_list_1_stage1
+const shader190 = `
 // sum over axes [0,2,3] of f32[1,2048,65,129]: 2048 outputs x 8385 elements, 2 split(s)
 // threads 4096, workgroup 64; FLOPs 17172480; bytes 206086144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11344,8 +11516,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 186: first used by step_952_sum_G_layer6_conv2d_list_1_stage1
-const shader186 = `
+// shader 191: first used by step_854_sum_G_layer6_conv2d_list_1_stage1
+const shader191 = `
 // sum over axes [0,2,3] of f32[1,2048,65,129]: 2048 outputs x 8385 elements, 2 split(s)
 // threads 4096, workgroup 64; FLOPs 17172480; bytes 274776064
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11371,8 +11543,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 187: first used by step_953_pointwise_G_layer4_2_bn3
-const shader187 = `
+// shader 192: first used by step_855_pointwise_G_layer4_2_bn3
+const shader192 = `
 // pointwise f32[1,2048,65,129]
 // threads 17172480 (8 per invocation), workgroup 64; FLOPs 17172480; bytes 343482368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11408,8 +11580,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 188: first used by step_954_conv2dInputGrad_G_layer4_2_conv3_pack
-const shader188 = `
+// shader 193: first used by step_856_conv2dInputGrad_G_layer4_2_conv3_pack
+const shader193 = `
 // repack conv weights f32[2048,512,1,1] as [2048][512] (transposed)
 // threads 1048576, workgroup 64; FLOPs 0; bytes 8388608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11426,8 +11598,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 189: first used by step_954_conv2dInputGrad_G_layer4_2_conv3_cpu
-const shader189 = `
+// shader 194: first used by step_856_conv2dInputGrad_G_layer4_2_conv3_cpu
+const shader194 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,2048,65,129] through f32[2048,512,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -11579,8 +11751,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 190: first used by step_954_conv2dInputGrad_G_layer4_2_conv3
-const shader190 = `
+// shader 195: first used by step_856_conv2dInputGrad_G_layer4_2_conv3
+const shader195 = `
 // conv2d input-gradient: f32[1,2048,65,129] through f32[2048,512,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -11718,8 +11890,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 191: first used by step_955_sum_G_layer4_2_conv3_stage1
-const shader191 = `
+// shader 196: first used by step_857_sum_G_layer4_2_conv3_stage1
+const shader196 = `
 // sum over axes [0,2,3] of f32[1,512,65,129]: 512 outputs x 8385 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 4293120; bytes 34361344
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11741,8 +11913,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 192: first used by step_956_sum_G_layer4_2_conv3_stage1
-const shader192 = `
+// shader 197: first used by step_858_sum_G_layer4_2_conv3_stage1
+const shader197 = `
 // sum over axes [0,2,3] of f32[1,512,65,129]: 512 outputs x 8385 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 4293120; bytes 51533824
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11766,8 +11938,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 193: first used by step_957_pointwise_G_layer4_2_bn2
-const shader193 = `
+// shader 198: first used by step_859_pointwise_G_layer4_2_bn2
+const shader198 = `
 // pointwise f32[1,512,65,129]
 // threads 4293120 (8 per invocation), workgroup 64; FLOPs 4293120; bytes 68698112
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11801,8 +11973,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 194: first used by step_958_conv2dInputGrad_G_layer4_2_conv2_pack
-const shader194 = `
+// shader 199: first used by step_860_conv2dInputGrad_G_layer4_2_conv2_pack
+const shader199 = `
 // repack conv weights f32[512,512,3,3] as [4608][512] (transposed)
 // threads 2359296, workgroup 64; FLOPs 0; bytes 18874368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11819,8 +11991,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 195: first used by step_958_conv2dInputGrad_G_layer4_2_conv2_cpu
-const shader195 = `
+// shader 200: first used by step_860_conv2dInputGrad_G_layer4_2_conv2_cpu
+const shader200 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,65,129] through f32[512,512,3,3] -> [1,512,65,129]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -11972,8 +12144,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 196: first used by step_958_conv2dInputGrad_G_layer4_2_conv2
-const shader196 = `
+// shader 201: first used by step_860_conv2dInputGrad_G_layer4_2_conv2
+const shader201 = `
 // conv2d input-gradient: f32[1,512,65,129] through f32[512,512,3,3] -> [1,512,65,129]
 // stride [1,1], padding [4,4], dilation [4,4]
 // tile 8 channels x 4 same-phase pixels
@@ -12111,8 +12283,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 197: first used by step_962_conv2dInputGrad_G_layer4_2_conv1_pack
-const shader197 = `
+// shader 202: first used by step_864_conv2dInputGrad_G_layer4_2_conv1_pack
+const shader202 = `
 // repack conv weights f32[512,2048,1,1] as [512][2048] (transposed)
 // threads 1048576, workgroup 64; FLOPs 0; bytes 8388608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12129,8 +12301,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 198: first used by step_962_conv2dInputGrad_G_layer4_2_conv1_cpu
-const shader198 = `
+// shader 203: first used by step_864_conv2dInputGrad_G_layer4_2_conv1_cpu
+const shader203 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,65,129] through f32[512,2048,1,1] -> [1,2048,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12293,8 +12465,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 199: first used by step_962_conv2dInputGrad_G_layer4_2_conv1
-const shader199 = `
+// shader 204: first used by step_864_conv2dInputGrad_G_layer4_2_conv1
+const shader204 = `
 // conv2d input-gradient: f32[1,512,65,129] through f32[512,2048,1,1] -> [1,2048,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,2048,65,129]
@@ -12443,8 +12615,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 200: first used by step_964_sum_G_layer4_2_conv1_stage1
-const shader200 = `
+// shader 205: first used by step_866_sum_G_layer4_2_conv1_stage1
+const shader205 = `
 // sum over axes [0,2,3] of f32[1,2048,65,129]: 2048 outputs x 8385 elements, 2 split(s)
 // threads 4096, workgroup 64; FLOPs 17172480; bytes 137396224
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12465,8 +12637,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 201: first used by step_965_pointwise_G_layer4_1_bn3
-const shader201 = `
+// shader 206: first used by step_867_pointwise_G_layer4_1_bn3
+const shader206 = `
 // pointwise f32[1,2048,65,129]
 // threads 17172480 (8 per invocation), workgroup 64; FLOPs 17172480; bytes 206102528
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12497,8 +12669,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 202: first used by step_974_conv2dInputGrad_G_layer4_1_conv1_cpu
-const shader202 = `
+// shader 207: first used by step_876_conv2dInputGrad_G_layer4_1_conv1_cpu
+const shader207 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,65,129] through f32[512,2048,1,1] -> [1,2048,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12650,8 +12822,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 203: first used by step_974_conv2dInputGrad_G_layer4_1_conv1
-const shader203 = `
+// shader 208: first used by step_876_conv2dInputGrad_G_layer4_1_conv1
+const shader208 = `
 // conv2d input-gradient: f32[1,512,65,129] through f32[512,2048,1,1] -> [1,2048,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -12789,8 +12961,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 204: first used by step_976_pointwise_G_layer4_1_conv1
-const shader204 = `
+// shader 209: first used by step_878_pointwise_G_layer4_1_conv1
+const shader209 = `
 // pointwise f32[1,2048,65,129]
 // threads 17172480 (8 per invocation), workgroup 64; FLOPs 17172480; bytes 274767872
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12817,8 +12989,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 205: first used by step_978_pointwise_G_layer4_0_downsample_1
-const shader205 = `
+// shader 210: first used by step_880_pointwise_G_layer4_0_downsample_1
+const shader210 = `
 // pointwise f32[1,2048,65,129]
 // threads 17172480 (8 per invocation), workgroup 64; FLOPs 17172480; bytes 206094336
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12846,8 +13018,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 206: first used by step_979_conv2dInputGrad_G_layer4_0_downsample_0_pack
-const shader206 = `
+// shader 211: first used by step_881_conv2dInputGrad_G_layer4_0_downsample_0_pack
+const shader211 = `
 // repack conv weights f32[2048,1024,1,1] as [2048][1024] (transposed)
 // threads 2097152, workgroup 64; FLOPs 0; bytes 16777216
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12864,8 +13036,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 207: first used by step_979_conv2dInputGrad_G_layer4_0_downsample_0_cpu
-const shader207 = `
+// shader 212: first used by step_881_conv2dInputGrad_G_layer4_0_downsample_0_cpu
+const shader212 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,2048,65,129] through f32[2048,1024,1,1] -> [1,1024,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -13017,8 +13189,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 208: first used by step_979_conv2dInputGrad_G_layer4_0_downsample_0
-const shader208 = `
+// shader 213: first used by step_881_conv2dInputGrad_G_layer4_0_downsample_0
+const shader213 = `
 // conv2d input-gradient: f32[1,2048,65,129] through f32[2048,1024,1,1] -> [1,1024,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -13156,8 +13328,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 209: first used by step_990_conv2dInputGrad_G_layer4_0_conv1_pack
-const shader209 = `
+// shader 214: first used by step_892_conv2dInputGrad_G_layer4_0_conv1_pack
+const shader214 = `
 // repack conv weights f32[512,1024,1,1] as [512][1024] (transposed)
 // threads 524288, workgroup 64; FLOPs 0; bytes 4194304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13174,8 +13346,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 210: first used by step_990_conv2dInputGrad_G_layer4_0_conv1_cpu
-const shader210 = `
+// shader 215: first used by step_892_conv2dInputGrad_G_layer4_0_conv1_cpu
+const shader215 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,65,129] through f32[512,1024,1,1] -> [1,1024,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -13337,8 +13509,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 211: first used by step_990_conv2dInputGrad_G_layer4_0_conv1
-const shader211 = `
+// shader 216: first used by step_892_conv2dInputGrad_G_layer4_0_conv1
+const shader216 = `
 // conv2d input-gradient: f32[1,512,65,129] through f32[512,1024,1,1] -> [1,1024,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,1024,65,129]
@@ -13486,8 +13658,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 212: first used by step_992_sum_G_layer4_0_conv1_stage1
-const shader212 = `
+// shader 217: first used by step_894_sum_G_layer4_0_conv1_stage1
+const shader217 = `
 // sum over axes [0,2,3] of f32[1,1024,65,129]: 1024 outputs x 8385 elements, 4 split(s)
 // threads 4096, workgroup 64; FLOPs 8586240; bytes 68706304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13508,8 +13680,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 213: first used by step_993_pointwise_G_layer3_22_bn3
-const shader213 = `
+// shader 218: first used by step_895_pointwise_G_layer3_22_bn3
+const shader218 = `
 // pointwise f32[1,1024,65,129]
 // threads 8586240 (8 per invocation), workgroup 64; FLOPs 8586240; bytes 103051264
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13540,8 +13712,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 214: first used by step_994_conv2dInputGrad_G_layer3_22_conv3_pack
-const shader214 = `
+// shader 219: first used by step_896_conv2dInputGrad_G_layer3_22_conv3_pack
+const shader219 = `
 // repack conv weights f32[1024,256,1,1] as [1024][256] (transposed)
 // threads 262144, workgroup 64; FLOPs 0; bytes 2097152
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13558,8 +13730,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 215: first used by step_994_conv2dInputGrad_G_layer3_22_conv3_cpu
-const shader215 = `
+// shader 220: first used by step_896_conv2dInputGrad_G_layer3_22_conv3_cpu
+const shader220 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,1024,65,129] through f32[1024,256,1,1] -> [1,256,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -13711,8 +13883,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 216: first used by step_994_conv2dInputGrad_G_layer3_22_conv3
-const shader216 = `
+// shader 221: first used by step_896_conv2dInputGrad_G_layer3_22_conv3
+const shader221 = `
 // conv2d input-gradient: f32[1,1024,65,129] through f32[1024,256,1,1] -> [1,256,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -13850,8 +14022,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 217: first used by step_995_sum_G_layer3_22_conv3_stage1
-const shader217 = `
+// shader 222: first used by step_897_sum_G_layer3_22_conv3_stage1
+const shader222 = `
 // sum over axes [0,2,3] of f32[1,256,65,129]: 256 outputs x 8385 elements, 8 split(s)
 // threads 2048, workgroup 64; FLOPs 2146560; bytes 17180672
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13873,8 +14045,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 218: first used by step_996_sum_G_layer3_22_conv3_stage1
-const shader218 = `
+// shader 223: first used by step_898_sum_G_layer3_22_conv3_stage1
+const shader223 = `
 // sum over axes [0,2,3] of f32[1,256,65,129]: 256 outputs x 8385 elements, 8 split(s)
 // threads 2048, workgroup 64; FLOPs 2146560; bytes 25766912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13898,8 +14070,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 219: first used by step_997_pointwise_G_layer3_22_bn2
-const shader219 = `
+// shader 224: first used by step_899_pointwise_G_layer3_22_bn2
+const shader224 = `
 // pointwise f32[1,256,65,129]
 // threads 2146560 (8 per invocation), workgroup 64; FLOPs 2146560; bytes 34349056
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13933,8 +14105,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 220: first used by step_998_conv2dInputGrad_G_layer3_22_conv2_pack
-const shader220 = `
+// shader 225: first used by step_900_conv2dInputGrad_G_layer3_22_conv2_pack
+const shader225 = `
 // repack conv weights f32[256,256,3,3] as [2304][256] (transposed)
 // threads 589824, workgroup 64; FLOPs 0; bytes 4718592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13951,8 +14123,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 221: first used by step_998_conv2dInputGrad_G_layer3_22_conv2_cpu
-const shader221 = `
+// shader 226: first used by step_900_conv2dInputGrad_G_layer3_22_conv2_cpu
+const shader226 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,65,129] through f32[256,256,3,3] -> [1,256,65,129]
 // stride [1,1], padding [2,2], dilation [2,2]
@@ -14104,8 +14276,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 222: first used by step_998_conv2dInputGrad_G_layer3_22_conv2
-const shader222 = `
+// shader 227: first used by step_900_conv2dInputGrad_G_layer3_22_conv2
+const shader227 = `
 // conv2d input-gradient: f32[1,256,65,129] through f32[256,256,3,3] -> [1,256,65,129]
 // stride [1,1], padding [2,2], dilation [2,2]
 // tile 8 channels x 4 same-phase pixels
@@ -14243,8 +14415,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 223: first used by step_1002_conv2dInputGrad_G_layer3_22_conv1_pack
-const shader223 = `
+// shader 228: first used by step_904_conv2dInputGrad_G_layer3_22_conv1_pack
+const shader228 = `
 // repack conv weights f32[256,1024,1,1] as [256][1024] (transposed)
 // threads 262144, workgroup 64; FLOPs 0; bytes 2097152
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14261,8 +14433,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 224: first used by step_1002_conv2dInputGrad_G_layer3_22_conv1_cpu
-const shader224 = `
+// shader 229: first used by step_904_conv2dInputGrad_G_layer3_22_conv1_cpu
+const shader229 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,65,129] through f32[256,1024,1,1] -> [1,1024,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -14414,8 +14586,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 225: first used by step_1002_conv2dInputGrad_G_layer3_22_conv1
-const shader225 = `
+// shader 230: first used by step_904_conv2dInputGrad_G_layer3_22_conv1
+const shader230 = `
 // conv2d input-gradient: f32[1,256,65,129] through f32[256,1024,1,1] -> [1,1024,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -14553,8 +14725,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 226: first used by step_1003_sum_G_layer3_22_conv1_stage1
-const shader226 = `
+// shader 231: first used by step_905_sum_G_layer3_22_conv1_stage1
+const shader231 = `
 // sum over axes [0,2,3] of f32[1,1024,65,129]: 1024 outputs x 8385 elements, 4 split(s)
 // threads 4096, workgroup 64; FLOPs 8586240; bytes 103051264
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14578,8 +14750,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 227: first used by step_1004_sum_G_layer3_22_conv1_stage1
-const shader227 = `
+// shader 232: first used by step_906_sum_G_layer3_22_conv1_stage1
+const shader232 = `
 // sum over axes [0,2,3] of f32[1,1024,65,129]: 1024 outputs x 8385 elements, 4 split(s)
 // threads 4096, workgroup 64; FLOPs 8586240; bytes 137396224
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14605,8 +14777,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 228: first used by step_1005_pointwise_G_layer3_21_bn3
-const shader228 = `
+// shader 233: first used by step_907_pointwise_G_layer3_21_bn3
+const shader233 = `
 // pointwise f32[1,1024,65,129]
 // threads 8586240 (8 per invocation), workgroup 64; FLOPs 8586240; bytes 171741184
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14642,8 +14814,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 229: first used by step_1014_conv2dInputGrad_G_layer3_21_conv1_cpu
-const shader229 = `
+// shader 234: first used by step_916_conv2dInputGrad_G_layer3_21_conv1_cpu
+const shader234 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,65,129] through f32[256,1024,1,1] -> [1,1024,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -14806,8 +14978,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 230: first used by step_1014_conv2dInputGrad_G_layer3_21_conv1
-const shader230 = `
+// shader 235: first used by step_916_conv2dInputGrad_G_layer3_21_conv1
+const shader235 = `
 // conv2d input-gradient: f32[1,256,65,129] through f32[256,1024,1,1] -> [1,1024,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,1024,65,129]
@@ -14956,8 +15128,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 231: first used by step_1258_conv2dInputGrad_G_layer3_0_downsample_0_pack
-const shader231 = `
+// shader 236: first used by step_1160_conv2dInputGrad_G_layer3_0_downsample_0_pack
+const shader236 = `
 // repack conv weights f32[1024,512,1,1] as [1024][512] (transposed)
 // threads 524288, workgroup 64; FLOPs 0; bytes 4194304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14974,8 +15146,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 232: first used by step_1258_conv2dInputGrad_G_layer3_0_downsample_0_cpu
-const shader232 = `
+// shader 237: first used by step_1160_conv2dInputGrad_G_layer3_0_downsample_0_cpu
+const shader237 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,1024,65,129] through f32[1024,512,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -15127,8 +15299,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 233: first used by step_1258_conv2dInputGrad_G_layer3_0_downsample_0
-const shader233 = `
+// shader 238: first used by step_1160_conv2dInputGrad_G_layer3_0_downsample_0
+const shader238 = `
 // conv2d input-gradient: f32[1,1024,65,129] through f32[1024,512,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -15266,8 +15438,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 234: first used by step_1269_conv2dInputGrad_G_layer3_0_conv1_pack
-const shader234 = `
+// shader 239: first used by step_1171_conv2dInputGrad_G_layer3_0_conv1_pack
+const shader239 = `
 // repack conv weights f32[256,512,1,1] as [256][512] (transposed)
 // threads 131072, workgroup 64; FLOPs 0; bytes 1048576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15284,8 +15456,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 235: first used by step_1269_conv2dInputGrad_G_layer3_0_conv1_cpu
-const shader235 = `
+// shader 240: first used by step_1171_conv2dInputGrad_G_layer3_0_conv1_cpu
+const shader240 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,65,129] through f32[256,512,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -15437,8 +15609,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 236: first used by step_1269_conv2dInputGrad_G_layer3_0_conv1
-const shader236 = `
+// shader 241: first used by step_1171_conv2dInputGrad_G_layer3_0_conv1
+const shader241 = `
 // conv2d input-gradient: f32[1,256,65,129] through f32[256,512,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -15576,8 +15748,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 237: first used by step_1270_sum_G_layer3_0_downsample_0_stage1
-const shader237 = `
+// shader 242: first used by step_1172_sum_G_layer3_0_downsample_0_stage1
+const shader242 = `
 // sum over axes [0,2,3] of f32[1,512,65,129]: 512 outputs x 8385 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 4293120; bytes 51533824
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15601,8 +15773,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 238: first used by step_1271_sum_G_layer3_0_downsample_0_stage1
-const shader238 = `
+// shader 243: first used by step_1173_sum_G_layer3_0_downsample_0_stage1
+const shader243 = `
 // sum over axes [0,2,3] of f32[1,512,65,129]: 512 outputs x 8385 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 4293120; bytes 68706304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15628,8 +15800,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 239: first used by step_1272_pointwise_G_layer2_3_bn3
-const shader239 = `
+// shader 244: first used by step_1174_pointwise_G_layer2_3_bn3
+const shader244 = `
 // pointwise f32[1,512,65,129]
 // threads 4293120 (8 per invocation), workgroup 64; FLOPs 4293120; bytes 85870592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15665,8 +15837,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 240: first used by step_1273_conv2dInputGrad_G_layer2_3_conv3_pack
-const shader240 = `
+// shader 245: first used by step_1175_conv2dInputGrad_G_layer2_3_conv3_pack
+const shader245 = `
 // repack conv weights f32[512,128,1,1] as [512][128] (transposed)
 // threads 65536, workgroup 64; FLOPs 0; bytes 524288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15683,8 +15855,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 241: first used by step_1273_conv2dInputGrad_G_layer2_3_conv3_cpu
-const shader241 = `
+// shader 246: first used by step_1175_conv2dInputGrad_G_layer2_3_conv3_cpu
+const shader246 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,65,129] through f32[512,128,1,1] -> [1,128,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -15836,8 +16008,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 242: first used by step_1273_conv2dInputGrad_G_layer2_3_conv3
-const shader242 = `
+// shader 247: first used by step_1175_conv2dInputGrad_G_layer2_3_conv3
+const shader247 = `
 // conv2d input-gradient: f32[1,512,65,129] through f32[512,128,1,1] -> [1,128,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -15975,8 +16147,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 243: first used by step_1274_sum_G_layer2_3_conv3_stage1
-const shader243 = `
+// shader 248: first used by step_1176_sum_G_layer2_3_conv3_stage1
+const shader248 = `
 // sum over axes [0,2,3] of f32[1,128,65,129]: 128 outputs x 8385 elements, 8 split(s)
 // threads 1024, workgroup 64; FLOPs 1073280; bytes 8590336
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15998,8 +16170,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 244: first used by step_1275_sum_G_layer2_3_conv3_stage1
-const shader244 = `
+// shader 249: first used by step_1177_sum_G_layer2_3_conv3_stage1
+const shader249 = `
 // sum over axes [0,2,3] of f32[1,128,65,129]: 128 outputs x 8385 elements, 8 split(s)
 // threads 1024, workgroup 64; FLOPs 1073280; bytes 12883456
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16023,8 +16195,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 245: first used by step_1276_pointwise_G_layer2_3_bn2
-const shader245 = `
+// shader 250: first used by step_1178_pointwise_G_layer2_3_bn2
+const shader250 = `
 // pointwise f32[1,128,65,129]
 // threads 1073280 (8 per invocation), workgroup 64; FLOPs 1073280; bytes 17174528
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16058,8 +16230,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 246: first used by step_1277_conv2dInputGrad_G_layer2_3_conv2_pack
-const shader246 = `
+// shader 251: first used by step_1179_conv2dInputGrad_G_layer2_3_conv2_pack
+const shader251 = `
 // repack conv weights f32[128,128,3,3] as [1152][128] (transposed)
 // threads 147456, workgroup 64; FLOPs 0; bytes 1179648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16076,8 +16248,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 247: first used by step_1277_conv2dInputGrad_G_layer2_3_conv2_cpu
-const shader247 = `
+// shader 252: first used by step_1179_conv2dInputGrad_G_layer2_3_conv2_cpu
+const shader252 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,65,129] through f32[128,128,3,3] -> [1,128,65,129]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -16229,8 +16401,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 248: first used by step_1277_conv2dInputGrad_G_layer2_3_conv2
-const shader248 = `
+// shader 253: first used by step_1179_conv2dInputGrad_G_layer2_3_conv2
+const shader253 = `
 // conv2d input-gradient: f32[1,128,65,129] through f32[128,128,3,3] -> [1,128,65,129]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -16368,8 +16540,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 249: first used by step_1281_conv2dInputGrad_G_layer2_3_conv1_pack
-const shader249 = `
+// shader 254: first used by step_1183_conv2dInputGrad_G_layer2_3_conv1_pack
+const shader254 = `
 // repack conv weights f32[128,512,1,1] as [128][512] (transposed)
 // threads 65536, workgroup 64; FLOPs 0; bytes 524288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16386,8 +16558,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 250: first used by step_1281_conv2dInputGrad_G_layer2_3_conv1_cpu
-const shader250 = `
+// shader 255: first used by step_1183_conv2dInputGrad_G_layer2_3_conv1_cpu
+const shader255 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,65,129] through f32[128,512,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -16550,8 +16722,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 251: first used by step_1281_conv2dInputGrad_G_layer2_3_conv1
-const shader251 = `
+// shader 256: first used by step_1183_conv2dInputGrad_G_layer2_3_conv1
+const shader256 = `
 // conv2d input-gradient: f32[1,128,65,129] through f32[128,512,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,65,129]
@@ -16700,8 +16872,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 252: first used by step_1283_sum_G_layer2_3_conv1_stage1
-const shader252 = `
+// shader 257: first used by step_1185_sum_G_layer2_3_conv1_stage1
+const shader257 = `
 // sum over axes [0,2,3] of f32[1,512,65,129]: 512 outputs x 8385 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 4293120; bytes 34361344
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16722,8 +16894,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 253: first used by step_1284_pointwise_G_layer2_2_bn3
-const shader253 = `
+// shader 258: first used by step_1186_pointwise_G_layer2_2_bn3
+const shader258 = `
 // pointwise f32[1,512,65,129]
 // threads 4293120 (8 per invocation), workgroup 64; FLOPs 4293120; bytes 51525632
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16754,8 +16926,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 254: first used by step_1293_conv2dInputGrad_G_layer2_2_conv1_cpu
-const shader254 = `
+// shader 259: first used by step_1195_conv2dInputGrad_G_layer2_2_conv1_cpu
+const shader259 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,65,129] through f32[128,512,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -16907,8 +17079,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 255: first used by step_1293_conv2dInputGrad_G_layer2_2_conv1
-const shader255 = `
+// shader 260: first used by step_1195_conv2dInputGrad_G_layer2_2_conv1
+const shader260 = `
 // conv2d input-gradient: f32[1,128,65,129] through f32[128,512,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -17046,8 +17218,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 256: first used by step_1309_conv2dInputGrad_G_layer2_0_downsample_0_pack
-const shader256 = `
+// shader 261: first used by step_1211_conv2dInputGrad_G_layer2_0_downsample_0_pack
+const shader261 = `
 // repack conv weights f32[512,256,1,1] as [512][256] (transposed)
 // threads 131072, workgroup 64; FLOPs 0; bytes 1048576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17064,8 +17236,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 257: first used by step_1309_conv2dInputGrad_G_layer2_0_downsample_0_cpu
-const shader257 = `
+// shader 262: first used by step_1211_conv2dInputGrad_G_layer2_0_downsample_0_cpu
+const shader262 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,65,129] through f32[512,256,1,1] -> [1,256,129,257]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -17217,8 +17389,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 258: first used by step_1309_conv2dInputGrad_G_layer2_0_downsample_0
-const shader258 = `
+// shader 263: first used by step_1211_conv2dInputGrad_G_layer2_0_downsample_0
+const shader263 = `
 // conv2d input-gradient: f32[1,512,65,129] through f32[512,256,1,1] -> [1,256,129,257]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -17357,8 +17529,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 259: first used by step_1320_conv2dInputGrad_G_layer2_0_conv1_pack
-const shader259 = `
+// shader 264: first used by step_1222_conv2dInputGrad_G_layer2_0_conv1_pack
+const shader264 = `
 // repack conv weights f32[128,256,1,1] as [128][256] (transposed)
 // threads 32768, workgroup 64; FLOPs 0; bytes 262144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17375,8 +17547,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 260: first used by step_1320_conv2dInputGrad_G_layer2_0_conv1_cpu
-const shader260 = `
+// shader 265: first used by step_1222_conv2dInputGrad_G_layer2_0_conv1_cpu
+const shader265 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,65,129] through f32[128,256,1,1] -> [1,256,129,257]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -17528,8 +17700,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 261: first used by step_1320_conv2dInputGrad_G_layer2_0_conv1
-const shader261 = `
+// shader 266: first used by step_1222_conv2dInputGrad_G_layer2_0_conv1
+const shader266 = `
 // conv2d input-gradient: f32[1,128,65,129] through f32[128,256,1,1] -> [1,256,129,257]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -17668,8 +17840,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 262: first used by step_1321_sum_G_layer2_0_downsample_0_stage1
-const shader262 = `
+// shader 267: first used by step_1223_sum_G_layer2_0_downsample_0_stage1
+const shader267 = `
 // sum over axes [0,2,3] of f32[1,256,129,257]: 256 outputs x 33153 elements, 16 split(s)
 // threads 4096, workgroup 64; FLOPs 8487168; bytes 101862400
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17693,8 +17865,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 263: first used by step_1322_sum_G_layer2_0_downsample_0_stage1
-const shader263 = `
+// shader 268: first used by step_1224_sum_G_layer2_0_downsample_0_stage1
+const shader268 = `
 // sum over axes [0,2,3] of f32[1,256,129,257]: 256 outputs x 33153 elements, 16 split(s)
 // threads 4096, workgroup 64; FLOPs 8487168; bytes 135811072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17720,8 +17892,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 264: first used by step_1323_pointwise_G_layer1_2_bn3
-const shader264 = `
+// shader 269: first used by step_1225_pointwise_G_layer1_2_bn3
+const shader269 = `
 // pointwise f32[1,256,129,257]
 // threads 8487168 (8 per invocation), workgroup 64; FLOPs 8487168; bytes 169747456
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17757,8 +17929,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 265: first used by step_1324_conv2dInputGrad_G_layer1_2_conv3_pack
-const shader265 = `
+// shader 270: first used by step_1226_conv2dInputGrad_G_layer1_2_conv3_pack
+const shader270 = `
 // repack conv weights f32[256,64,1,1] as [256][64] (transposed)
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17775,8 +17947,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 266: first used by step_1324_conv2dInputGrad_G_layer1_2_conv3_cpu
-const shader266 = `
+// shader 271: first used by step_1226_conv2dInputGrad_G_layer1_2_conv3_cpu
+const shader271 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,129,257] through f32[256,64,1,1] -> [1,64,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -17928,8 +18100,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 267: first used by step_1324_conv2dInputGrad_G_layer1_2_conv3
-const shader267 = `
+// shader 272: first used by step_1226_conv2dInputGrad_G_layer1_2_conv3
+const shader272 = `
 // conv2d input-gradient: f32[1,256,129,257] through f32[256,64,1,1] -> [1,64,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -18067,8 +18239,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 268: first used by step_1325_sum_G_layer1_2_conv3_stage1
-const shader268 = `
+// shader 273: first used by step_1227_sum_G_layer1_2_conv3_stage1
+const shader273 = `
 // sum over axes [0,2,3] of f32[1,64,129,257]: 64 outputs x 33153 elements, 32 split(s)
 // threads 2048, workgroup 64; FLOPs 2121792; bytes 16982528
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18090,8 +18262,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 269: first used by step_1326_sum_G_layer1_2_conv3_stage1
-const shader269 = `
+// shader 274: first used by step_1228_sum_G_layer1_2_conv3_stage1
+const shader274 = `
 // sum over axes [0,2,3] of f32[1,64,129,257]: 64 outputs x 33153 elements, 32 split(s)
 // threads 2048, workgroup 64; FLOPs 2121792; bytes 25469696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18115,8 +18287,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 270: first used by step_1327_pointwise_G_layer1_2_bn2
-const shader270 = `
+// shader 275: first used by step_1229_pointwise_G_layer1_2_bn2
+const shader275 = `
 // pointwise f32[1,64,129,257]
 // threads 2121792 (8 per invocation), workgroup 64; FLOPs 2121792; bytes 33949696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18150,8 +18322,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 271: first used by step_1328_conv2dInputGrad_G_layer1_2_conv2_pack
-const shader271 = `
+// shader 276: first used by step_1230_conv2dInputGrad_G_layer1_2_conv2_pack
+const shader276 = `
 // repack conv weights f32[64,64,3,3] as [576][64] (transposed)
 // threads 36864, workgroup 64; FLOPs 0; bytes 294912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18168,8 +18340,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 272: first used by step_1328_conv2dInputGrad_G_layer1_2_conv2_cpu
-const shader272 = `
+// shader 277: first used by step_1230_conv2dInputGrad_G_layer1_2_conv2_cpu
+const shader277 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,129,257] through f32[64,64,3,3] -> [1,64,129,257]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -18321,8 +18493,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 273: first used by step_1328_conv2dInputGrad_G_layer1_2_conv2
-const shader273 = `
+// shader 278: first used by step_1230_conv2dInputGrad_G_layer1_2_conv2
+const shader278 = `
 // conv2d input-gradient: f32[1,64,129,257] through f32[64,64,3,3] -> [1,64,129,257]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -18460,8 +18632,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 274: first used by step_1332_conv2dInputGrad_G_layer1_2_conv1_pack
-const shader274 = `
+// shader 279: first used by step_1234_conv2dInputGrad_G_layer1_2_conv1_pack
+const shader279 = `
 // repack conv weights f32[64,256,1,1] as [64][256] (transposed)
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18478,8 +18650,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 275: first used by step_1332_conv2dInputGrad_G_layer1_2_conv1_cpu
-const shader275 = `
+// shader 280: first used by step_1234_conv2dInputGrad_G_layer1_2_conv1_cpu
+const shader280 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,129,257] through f32[64,256,1,1] -> [1,256,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -18642,8 +18814,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 276: first used by step_1332_conv2dInputGrad_G_layer1_2_conv1
-const shader276 = `
+// shader 281: first used by step_1234_conv2dInputGrad_G_layer1_2_conv1
+const shader281 = `
 // conv2d input-gradient: f32[1,64,129,257] through f32[64,256,1,1] -> [1,256,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,129,257]
@@ -18792,8 +18964,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 277: first used by step_1334_sum_G_layer1_2_conv1_stage1
-const shader277 = `
+// shader 282: first used by step_1236_sum_G_layer1_2_conv1_stage1
+const shader282 = `
 // sum over axes [0,2,3] of f32[1,256,129,257]: 256 outputs x 33153 elements, 16 split(s)
 // threads 4096, workgroup 64; FLOPs 8487168; bytes 67913728
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18814,8 +18986,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 278: first used by step_1335_pointwise_G_layer1_1_bn3
-const shader278 = `
+// shader 283: first used by step_1237_pointwise_G_layer1_1_bn3
+const shader283 = `
 // pointwise f32[1,256,129,257]
 // threads 8487168 (8 per invocation), workgroup 64; FLOPs 8487168; bytes 101850112
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18846,8 +19018,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 279: first used by step_1344_conv2dInputGrad_G_layer1_1_conv1_cpu
-const shader279 = `
+// shader 284: first used by step_1246_conv2dInputGrad_G_layer1_1_conv1_cpu
+const shader284 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,129,257] through f32[64,256,1,1] -> [1,256,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -18999,8 +19171,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 280: first used by step_1344_conv2dInputGrad_G_layer1_1_conv1
-const shader280 = `
+// shader 285: first used by step_1246_conv2dInputGrad_G_layer1_1_conv1
+const shader285 = `
 // conv2d input-gradient: f32[1,64,129,257] through f32[64,256,1,1] -> [1,256,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -19138,8 +19310,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 281: first used by step_1346_pointwise_G_layer1_1_conv1
-const shader281 = `
+// shader 286: first used by step_1248_pointwise_G_layer1_1_conv1
+const shader286 = `
 // pointwise f32[1,256,129,257]
 // threads 8487168 (8 per invocation), workgroup 64; FLOPs 8487168; bytes 135795712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19166,8 +19338,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 282: first used by step_1348_pointwise_G_layer1_0_downsample_1
-const shader282 = `
+// shader 287: first used by step_1250_pointwise_G_layer1_0_downsample_1
+const shader287 = `
 // pointwise f32[1,256,129,257]
 // threads 8487168 (8 per invocation), workgroup 64; FLOPs 8487168; bytes 101849088
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19195,8 +19367,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 283: first used by step_1360_conv2dInputGrad_G_layer1_0_conv1_pack
-const shader283 = `
+// shader 288: first used by step_1262_conv2dInputGrad_G_layer1_0_conv1_pack
+const shader288 = `
 // repack conv weights f32[64,64,1,1] as [64][64] (transposed)
 // threads 4096, workgroup 64; FLOPs 0; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19213,8 +19385,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 284: first used by step_1360_conv2dInputGrad_G_layer1_0_conv1_cpu
-const shader284 = `
+// shader 289: first used by step_1262_conv2dInputGrad_G_layer1_0_conv1_cpu
+const shader289 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,129,257] through f32[64,64,1,1] -> [1,64,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -19369,8 +19541,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 285: first used by step_1360_conv2dInputGrad_G_layer1_0_conv1
-const shader285 = `
+// shader 290: first used by step_1262_conv2dInputGrad_G_layer1_0_conv1
+const shader290 = `
 // conv2d input-gradient: f32[1,64,129,257] through f32[64,64,1,1] -> [1,64,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,129,257]
@@ -19511,8 +19683,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 286: first used by step_1361_maxPool2dGrad_G_layer1_0_downsample_0
-const shader286 = `
+// shader 291: first used by step_1263_maxPool2dGrad_G_layer1_0_downsample_0
+const shader291 = `
 // maxPool2d gradient (gather) for f32[1,64,256,512]: kernel [3,3], stride [2,2], padding [1,1]
 // threads 8388608, workgroup 64; FLOPs 301989888; bytes 75596032
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19551,8 +19723,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 287: first used by step_1362_sum_G_layer1_0_downsample_0_stage1
-const shader287 = `
+// shader 292: first used by step_1264_sum_G_layer1_0_downsample_0_stage1
+const shader292 = `
 // sum over axes [0,2,3] of f32[1,64,256,512]: 64 outputs x 131072 elements, 64 split(s)
 // threads 4096, workgroup 64; FLOPs 8388608; bytes 67125248
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19574,8 +19746,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 288: first used by step_1363_sum_G_conv1_stage1
-const shader288 = `
+// shader 293: first used by step_1265_sum_G_conv1_stage1
+const shader293 = `
 // sum over axes [0,2,3] of f32[1,64,256,512]: 64 outputs x 131072 elements, 64 split(s)
 // threads 4096, workgroup 64; FLOPs 8388608; bytes 100679680
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19599,8 +19771,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 289: first used by step_1364_pointwise_G_bn1
-const shader289 = `
+// shader 294: first used by step_1266_pointwise_G_bn1
+const shader294 = `
 // pointwise f32[1,64,256,512]
 // threads 8388608 (8 per invocation), workgroup 64; FLOPs 8388608; bytes 134218752
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19634,8 +19806,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 290: first used by step_1365_conv2dWeightGrad_G_bn1_packc
-const shader290 = `
+// shader 295: first used by step_1267_conv2dWeightGrad_G_bn1_packc
+const shader295 = `
 // repack f32[1,64,256,512] as [1][16][256][512] x vec4 (4 channels per element)
 // threads 2097152, workgroup 64; FLOPs 0; bytes 67108864
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19652,8 +19824,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 291: first used by step_1365_conv2dWeightGrad_G_bn1_stage1_cpu
-const shader291 = `
+// shader 296: first used by step_1267_conv2dWeightGrad_G_bn1_stage1_cpu
+const shader296 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,3,512,1024] with f32[1,64,256,512] -> [64,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 11 K-split(s) of 11916
@@ -19966,8 +20138,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 292: first used by step_1365_conv2dWeightGrad_G_bn1_stage1
-const shader292 = `
+// shader 297: first used by step_1267_conv2dWeightGrad_G_bn1_stage1
+const shader297 = `
 // conv2d weight-gradient: f32[1,3,512,1024] with f32[1,64,256,512] -> [64,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 11 K-split(s) of 11916
 // with a fused elementwise epilogue producing f32[64,3,7,7]
@@ -20043,8 +20215,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 293: first used by step_1365_conv2dWeightGrad_G_bn1_stage2
-const shader293 = `
+// shader 298: first used by step_1267_conv2dWeightGrad_G_bn1_stage2
+const shader298 = `
 // final 11-way combine of the partials
 // with a fused elementwise epilogue producing f32[64,3,7,7]
 // threads 9408, workgroup 64; FLOPs 103488; bytes 526848
@@ -20066,8 +20238,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 294: first used by step_1366_pointwise_G_conv1
-const shader294 = `
+// shader 299: first used by step_1268_pointwise_G_conv1
+const shader299 = `
 // pointwise f32[64,3,7,7]
 // threads 9408 (8 per invocation), workgroup 64; FLOPs 9408; bytes 112900
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20091,8 +20263,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 295: first used by step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu
-const shader295 = `
+// shader 300: first used by step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu
+const shader300 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,129,257] with f32[1,64,129,257] -> [64,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 32 K-split(s) of 1037
@@ -20405,8 +20577,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 296: first used by step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage1
-const shader296 = `
+// shader 301: first used by step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage1
+const shader301 = `
 // conv2d weight-gradient: f32[1,64,129,257] with f32[1,64,129,257] -> [64,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 32 K-split(s) of 1037
 // with a fused elementwise epilogue producing f32[64,64,1,1]
@@ -20492,8 +20664,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 297: first used by step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage2
-const shader297 = `
+// shader 302: first used by step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage2
+const shader302 = `
 // final 32-way combine of the partials
 // with a fused elementwise epilogue producing f32[64,64,1,1]
 // threads 4096, workgroup 64; FLOPs 131072; bytes 573440
@@ -20515,8 +20687,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 298: first used by step_1368_pointwise_G_layer1_0_conv1
-const shader298 = `
+// shader 303: first used by step_1270_pointwise_G_layer1_0_conv1
+const shader303 = `
 // pointwise f32[64,64,1,1]
 // threads 4096 (8 per invocation), workgroup 64; FLOPs 4096; bytes 49156
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20538,8 +20710,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 299: first used by step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu
-const shader299 = `
+// shader 304: first used by step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu
+const shader304 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,129,257] with f32[1,64,129,257] -> [64,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 8289
@@ -20852,8 +21024,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 300: first used by step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage1
-const shader300 = `
+// shader 305: first used by step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage1
+const shader305 = `
 // conv2d weight-gradient: f32[1,64,129,257] with f32[1,64,129,257] -> [64,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 8289
 // with a fused elementwise epilogue producing f32[64,64,3,3]
@@ -20939,8 +21111,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 301: first used by step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage2
-const shader301 = `
+// shader 306: first used by step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage2
+const shader306 = `
 // final 4-way combine of the partials
 // with a fused elementwise epilogue producing f32[64,64,3,3]
 // threads 36864, workgroup 64; FLOPs 147456; bytes 1032192
@@ -20962,8 +21134,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 302: first used by step_1370_pointwise_G_layer1_0_conv2
-const shader302 = `
+// shader 307: first used by step_1272_pointwise_G_layer1_0_conv2
+const shader307 = `
 // pointwise f32[64,64,3,3]
 // threads 36864 (8 per invocation), workgroup 64; FLOPs 36864; bytes 442372
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20987,8 +21159,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 303: first used by step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage1_cpu
-const shader303 = `
+// shader 308: first used by step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage1_cpu
+const shader308 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,129,257] with f32[1,256,129,257] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 4145
@@ -21301,8 +21473,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 304: first used by step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage1
-const shader304 = `
+// shader 309: first used by step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage1
+const shader309 = `
 // conv2d weight-gradient: f32[1,64,129,257] with f32[1,256,129,257] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 4145
 // with a fused elementwise epilogue producing f32[256,64,1,1]
@@ -21388,8 +21560,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 305: first used by step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage2
-const shader305 = `
+// shader 310: first used by step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage2
+const shader310 = `
 // final 8-way combine of the partials
 // with a fused elementwise epilogue producing f32[256,64,1,1]
 // threads 16384, workgroup 64; FLOPs 131072; bytes 720896
@@ -21411,8 +21583,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 306: first used by step_1372_pointwise_G_layer1_0_conv3
-const shader306 = `
+// shader 311: first used by step_1274_pointwise_G_layer1_0_conv3
+const shader311 = `
 // pointwise f32[256,64,1,1]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196612
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21434,8 +21606,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 307: first used by step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage1_cpu
-const shader307 = `
+// shader 312: first used by step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage1_cpu
+const shader312 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,129,257] with f32[1,64,129,257] -> [64,256,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 4145
@@ -21748,8 +21920,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 308: first used by step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage1
-const shader308 = `
+// shader 313: first used by step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage1
+const shader313 = `
 // conv2d weight-gradient: f32[1,256,129,257] with f32[1,64,129,257] -> [64,256,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 4145
 // with a fused elementwise epilogue producing f32[64,256,1,1]
@@ -21835,8 +22007,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 309: first used by step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage2
-const shader309 = `
+// shader 314: first used by step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage2
+const shader314 = `
 // final 8-way combine of the partials
 // with a fused elementwise epilogue producing f32[64,256,1,1]
 // threads 16384, workgroup 64; FLOPs 131072; bytes 720896
@@ -21858,8 +22030,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 310: first used by step_1376_pointwise_G_layer1_1_conv1
-const shader310 = `
+// shader 315: first used by step_1278_pointwise_G_layer1_1_conv1
+const shader315 = `
 // pointwise f32[64,256,1,1]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196612
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21881,8 +22053,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 311: first used by step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage1_cpu
-const shader311 = `
+// shader 316: first used by step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage1_cpu
+const shader316 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,129,257] with f32[1,128,65,129] -> [128,256,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 2097
@@ -22195,8 +22367,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 312: first used by step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage1
-const shader312 = `
+// shader 317: first used by step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage1
+const shader317 = `
 // conv2d weight-gradient: f32[1,256,129,257] with f32[1,128,65,129] -> [128,256,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 2097
 // with a fused elementwise epilogue producing f32[128,256,1,1]
@@ -22282,8 +22454,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 313: first used by step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage2
-const shader313 = `
+// shader 318: first used by step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage2
+const shader318 = `
 // final 4-way combine of the partials
 // with a fused elementwise epilogue producing f32[128,256,1,1]
 // threads 32768, workgroup 64; FLOPs 131072; bytes 917504
@@ -22305,8 +22477,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 314: first used by step_1388_pointwise_G_layer2_0_conv1
-const shader314 = `
+// shader 319: first used by step_1290_pointwise_G_layer2_0_conv1
+const shader319 = `
 // pointwise f32[128,256,1,1]
 // threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 393220
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -22328,8 +22500,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 315: first used by step_1389_conv2dWeightGrad_G_layer2_0_bn1_cpu
-const shader315 = `
+// shader 320: first used by step_1291_conv2dWeightGrad_G_layer2_0_bn1_cpu
+const shader320 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,65,129] with f32[1,128,65,129] -> [128,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -22650,8 +22822,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 316: first used by step_1389_conv2dWeightGrad_G_layer2_0_bn1
-const shader316 = `
+// shader 321: first used by step_1291_conv2dWeightGrad_G_layer2_0_bn1
+const shader321 = `
 // conv2d weight-gradient: f32[1,128,65,129] with f32[1,128,65,129] -> [128,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[128,128,3,3]
@@ -22743,8 +22915,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 317: first used by step_1390_pointwise_G_layer2_0_conv2
-const shader317 = `
+// shader 322: first used by step_1292_pointwise_G_layer2_0_conv2
+const shader322 = `
 // pointwise f32[128,128,3,3]
 // threads 147456 (8 per invocation), workgroup 64; FLOPs 147456; bytes 1769476
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -22768,8 +22940,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 318: first used by step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage1_cpu
-const shader318 = `
+// shader 323: first used by step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage1_cpu
+const shader323 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,65,129] with f32[1,512,65,129] -> [512,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 4193
@@ -23082,8 +23254,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 319: first used by step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage1
-const shader319 = `
+// shader 324: first used by step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage1
+const shader324 = `
 // conv2d weight-gradient: f32[1,128,65,129] with f32[1,512,65,129] -> [512,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 4193
 // with a fused elementwise epilogue producing f32[512,128,1,1]
@@ -23169,8 +23341,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 320: first used by step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage2
-const shader320 = `
+// shader 325: first used by step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage2
+const shader325 = `
 // final 2-way combine of the partials
 // with a fused elementwise epilogue producing f32[512,128,1,1]
 // threads 65536, workgroup 64; FLOPs 131072; bytes 1310720
@@ -23192,8 +23364,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 321: first used by step_1392_pointwise_G_layer2_0_conv3
-const shader321 = `
+// shader 326: first used by step_1294_pointwise_G_layer2_0_conv3
+const shader326 = `
 // pointwise f32[512,128,1,1]
 // threads 65536 (8 per invocation), workgroup 64; FLOPs 65536; bytes 786436
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23215,8 +23387,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 322: first used by step_1393_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
-const shader322 = `
+// shader 327: first used by step_1295_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
+const shader327 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,129,257] with f32[1,512,65,129] -> [512,256,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -23537,8 +23709,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 323: first used by step_1393_conv2dWeightGrad_G_layer2_0_downsample_1
-const shader323 = `
+// shader 328: first used by step_1295_conv2dWeightGrad_G_layer2_0_downsample_1
+const shader328 = `
 // conv2d weight-gradient: f32[1,256,129,257] with f32[1,512,65,129] -> [512,256,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[512,256,1,1]
@@ -23630,8 +23802,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 324: first used by step_1394_pointwise_G_layer2_0_downsample_0
-const shader324 = `
+// shader 329: first used by step_1296_pointwise_G_layer2_0_downsample_0
+const shader329 = `
 // pointwise f32[512,256,1,1]
 // threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 1572868
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23653,8 +23825,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 325: first used by step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage1_cpu
-const shader325 = `
+// shader 330: first used by step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage1_cpu
+const shader330 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,128,65,129] -> [128,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 4193
@@ -23967,8 +24139,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 326: first used by step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage1
-const shader326 = `
+// shader 331: first used by step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage1
+const shader331 = `
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,128,65,129] -> [128,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 4193
 // with a fused elementwise epilogue producing f32[128,512,1,1]
@@ -24054,8 +24226,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 327: first used by step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage2
-const shader327 = `
+// shader 332: first used by step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage2
+const shader332 = `
 // final 2-way combine of the partials
 // with a fused elementwise epilogue producing f32[128,512,1,1]
 // threads 65536, workgroup 64; FLOPs 131072; bytes 1310720
@@ -24077,8 +24249,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 328: first used by step_1396_pointwise_G_layer2_1_conv1
-const shader328 = `
+// shader 333: first used by step_1298_pointwise_G_layer2_1_conv1
+const shader333 = `
 // pointwise f32[128,512,1,1]
 // threads 65536 (8 per invocation), workgroup 64; FLOPs 65536; bytes 786436
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -24100,8 +24272,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 329: first used by step_1413_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader329 = `
+// shader 334: first used by step_1315_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader334 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,256,65,129] -> [256,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -24422,8 +24594,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 330: first used by step_1413_conv2dWeightGrad_G_layer3_0_bn1
-const shader330 = `
+// shader 335: first used by step_1315_conv2dWeightGrad_G_layer3_0_bn1
+const shader335 = `
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,256,65,129] -> [256,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[256,512,1,1]
@@ -24515,8 +24687,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 331: first used by step_1414_pointwise_G_layer3_0_conv1
-const shader331 = `
+// shader 336: first used by step_1316_pointwise_G_layer3_0_conv1
+const shader336 = `
 // pointwise f32[256,512,1,1]
 // threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 1572868
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -24538,8 +24710,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 332: first used by step_1415_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader332 = `
+// shader 337: first used by step_1317_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader337 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,65,129] with f32[1,256,65,129] -> [256,256,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -24860,8 +25032,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 333: first used by step_1415_conv2dWeightGrad_G_layer3_0_bn1
-const shader333 = `
+// shader 338: first used by step_1317_conv2dWeightGrad_G_layer3_0_bn1
+const shader338 = `
 // conv2d weight-gradient: f32[1,256,65,129] with f32[1,256,65,129] -> [256,256,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[256,256,3,3]
@@ -24953,8 +25125,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 334: first used by step_1416_pointwise_G_layer3_0_conv2
-const shader334 = `
+// shader 339: first used by step_1318_pointwise_G_layer3_0_conv2
+const shader339 = `
 // pointwise f32[256,256,3,3]
 // threads 589824 (8 per invocation), workgroup 64; FLOPs 589824; bytes 7077892
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -24978,8 +25150,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 335: first used by step_1417_conv2dWeightGrad_G_layer3_0_bn2_cpu
-const shader335 = `
+// shader 340: first used by step_1319_conv2dWeightGrad_G_layer3_0_bn2_cpu
+const shader340 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,65,129] with f32[1,1024,65,129] -> [1024,256,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -25300,8 +25472,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 336: first used by step_1417_conv2dWeightGrad_G_layer3_0_bn2
-const shader336 = `
+// shader 341: first used by step_1319_conv2dWeightGrad_G_layer3_0_bn2
+const shader341 = `
 // conv2d weight-gradient: f32[1,256,65,129] with f32[1,1024,65,129] -> [1024,256,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[1024,256,1,1]
@@ -25393,8 +25565,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 337: first used by step_1418_pointwise_G_layer3_0_conv3
-const shader337 = `
+// shader 342: first used by step_1320_pointwise_G_layer3_0_conv3
+const shader342 = `
 // pointwise f32[1024,256,1,1]
 // threads 262144 (8 per invocation), workgroup 64; FLOPs 262144; bytes 3145732
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -25416,8 +25588,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 338: first used by step_1419_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
-const shader338 = `
+// shader 343: first used by step_1321_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
+const shader343 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,1024,65,129] -> [1024,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -25738,8 +25910,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 339: first used by step_1419_conv2dWeightGrad_G_layer3_0_downsample_1
-const shader339 = `
+// shader 344: first used by step_1321_conv2dWeightGrad_G_layer3_0_downsample_1
+const shader344 = `
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,1024,65,129] -> [1024,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[1024,512,1,1]
@@ -25831,8 +26003,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 340: first used by step_1420_pointwise_G_layer3_0_downsample_0
-const shader340 = `
+// shader 345: first used by step_1322_pointwise_G_layer3_0_downsample_0
+const shader345 = `
 // pointwise f32[1024,512,1,1]
 // threads 524288 (8 per invocation), workgroup 64; FLOPs 524288; bytes 6291460
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -25854,8 +26026,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 341: first used by step_1421_conv2dWeightGrad_G_layer3_1_bn1_cpu
-const shader341 = `
+// shader 346: first used by step_1323_conv2dWeightGrad_G_layer3_1_bn1_cpu
+const shader346 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,256,65,129] -> [256,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -26176,8 +26348,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 342: first used by step_1421_conv2dWeightGrad_G_layer3_1_bn1
-const shader342 = `
+// shader 347: first used by step_1323_conv2dWeightGrad_G_layer3_1_bn1
+const shader347 = `
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,256,65,129] -> [256,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[256,1024,1,1]
@@ -26269,8 +26441,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 343: first used by step_1422_pointwise_G_layer3_1_conv1
-const shader343 = `
+// shader 348: first used by step_1324_pointwise_G_layer3_1_conv1
+const shader348 = `
 // pointwise f32[256,1024,1,1]
 // threads 262144 (8 per invocation), workgroup 64; FLOPs 262144; bytes 3145732
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -26292,8 +26464,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 344: first used by step_1553_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader344 = `
+// shader 349: first used by step_1455_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader349 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,512,65,129] -> [512,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -26614,8 +26786,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 345: first used by step_1553_conv2dWeightGrad_G_layer4_0_bn1
-const shader345 = `
+// shader 350: first used by step_1455_conv2dWeightGrad_G_layer4_0_bn1
+const shader350 = `
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,512,65,129] -> [512,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[512,1024,1,1]
@@ -26707,8 +26879,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 346: first used by step_1554_pointwise_G_layer4_0_conv1
-const shader346 = `
+// shader 351: first used by step_1456_pointwise_G_layer4_0_conv1
+const shader351 = `
 // pointwise f32[512,1024,1,1]
 // threads 524288 (8 per invocation), workgroup 64; FLOPs 524288; bytes 6291460
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -26730,8 +26902,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 347: first used by step_1555_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader347 = `
+// shader 352: first used by step_1457_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader352 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,512,65,129] -> [512,512,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -27052,8 +27224,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 348: first used by step_1555_conv2dWeightGrad_G_layer4_0_bn1
-const shader348 = `
+// shader 353: first used by step_1457_conv2dWeightGrad_G_layer4_0_bn1
+const shader353 = `
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,512,65,129] -> [512,512,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[512,512,3,3]
@@ -27145,8 +27317,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 349: first used by step_1556_pointwise_G_layer4_0_conv2
-const shader349 = `
+// shader 354: first used by step_1458_pointwise_G_layer4_0_conv2
+const shader354 = `
 // pointwise f32[512,512,3,3]
 // threads 2359296 (8 per invocation), workgroup 64; FLOPs 2359296; bytes 28311556
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -27170,8 +27342,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 350: first used by step_1557_conv2dWeightGrad_G_layer4_0_bn2_cpu
-const shader350 = `
+// shader 355: first used by step_1459_conv2dWeightGrad_G_layer4_0_bn2_cpu
+const shader355 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,2048,65,129] -> [2048,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -27492,8 +27664,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 351: first used by step_1557_conv2dWeightGrad_G_layer4_0_bn2
-const shader351 = `
+// shader 356: first used by step_1459_conv2dWeightGrad_G_layer4_0_bn2
+const shader356 = `
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,2048,65,129] -> [2048,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[2048,512,1,1]
@@ -27585,8 +27757,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 352: first used by step_1558_pointwise_G_layer4_0_conv3
-const shader352 = `
+// shader 357: first used by step_1460_pointwise_G_layer4_0_conv3
+const shader357 = `
 // pointwise f32[2048,512,1,1]
 // threads 1048576 (8 per invocation), workgroup 64; FLOPs 1048576; bytes 12582916
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -27608,8 +27780,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 353: first used by step_1559_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
-const shader353 = `
+// shader 358: first used by step_1461_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
+const shader358 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,2048,65,129] -> [2048,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -27930,8 +28102,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 354: first used by step_1559_conv2dWeightGrad_G_layer4_0_downsample_1
-const shader354 = `
+// shader 359: first used by step_1461_conv2dWeightGrad_G_layer4_0_downsample_1
+const shader359 = `
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,2048,65,129] -> [2048,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[2048,1024,1,1]
@@ -28023,8 +28195,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 355: first used by step_1560_pointwise_G_layer4_0_downsample_0
-const shader355 = `
+// shader 360: first used by step_1462_pointwise_G_layer4_0_downsample_0
+const shader360 = `
 // pointwise f32[2048,1024,1,1]
 // threads 2097152 (8 per invocation), workgroup 64; FLOPs 2097152; bytes 25165828
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28046,8 +28218,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 356: first used by step_1561_conv2dWeightGrad_G_layer4_1_bn1_cpu
-const shader356 = `
+// shader 361: first used by step_1463_conv2dWeightGrad_G_layer4_1_bn1_cpu
+const shader361 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,512,65,129] -> [512,2048,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -28368,8 +28540,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 357: first used by step_1561_conv2dWeightGrad_G_layer4_1_bn1
-const shader357 = `
+// shader 362: first used by step_1463_conv2dWeightGrad_G_layer4_1_bn1
+const shader362 = `
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,512,65,129] -> [512,2048,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[512,2048,1,1]
@@ -28461,8 +28633,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 358: first used by step_1562_pointwise_G_layer4_1_conv1
-const shader358 = `
+// shader 363: first used by step_1464_pointwise_G_layer4_1_conv1
+const shader363 = `
 // pointwise f32[512,2048,1,1]
 // threads 1048576 (8 per invocation), workgroup 64; FLOPs 1048576; bytes 12582916
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28484,8 +28656,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 359: first used by step_1573_conv2dWeightGrad_cpu
-const shader359 = `
+// shader 364: first used by step_1475_conv2dWeightGrad_cpu
+const shader364 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,19,65,129] -> [19,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -28806,8 +28978,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 360: first used by step_1573_conv2dWeightGrad
-const shader360 = `
+// shader 365: first used by step_1475_conv2dWeightGrad
+const shader365 = `
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,19,65,129] -> [19,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[19,1024,3,3]
@@ -28899,8 +29071,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 361: first used by step_1574_pointwise_G_layer5_conv2d_list_0
-const shader361 = `
+// shader 366: first used by step_1476_pointwise_G_layer5_conv2d_list_0
+const shader366 = `
 // pointwise f32[19,1024,3,3]
 // threads 175104 (8 per invocation), workgroup 64; FLOPs 175104; bytes 2101252
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28924,8 +29096,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 362: first used by step_1575_sum_stage1
-const shader362 = `
+// shader 367: first used by step_1477_sum_stage1
+const shader367 = `
 // sum over axes [0,2,3] of f32[1,19,65,129]: 19 outputs x 8385 elements, 8 split(s)
 // threads 152, workgroup 64; FLOPs 159315; bytes 637868
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28944,8 +29116,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 363: first used by step_1575_sum_stage2
-const shader363 = `
+// shader 368: first used by step_1477_sum_stage2
+const shader368 = `
 // final 8-way combine of the partials
 // threads 19, workgroup 64; FLOPs 152; bytes 684
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28960,8 +29132,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 364: first used by step_1576_pointwise_sgd_G_G_layer5_conv2d_list_0
-const shader364 = `
+// shader 369: first used by step_1478_pointwise_sgd_G_G_layer5_conv2d_list_0
+const shader369 = `
 // pointwise f32[19]
 // threads 19, workgroup 64; FLOPs 19; bytes 304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28981,14 +29153,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 365: first used by step_1577_pointwise_G_layer5_conv2d_list_0
-const shader365 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 232
+// shader 370: first used by step_1479_pointwise_G_layer5_conv2d_list_0
+const shader370 = `
+// pointwise f32[19] and 1 sibling(s)
+// threads 19, workgroup 64; FLOPs 38; bytes 536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -28997,11 +29173,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (b1[i0] * b2[0i]);
   let v_1 = (b0[i0] - v_0);
   b3[i0] = v_1;
+  let v_2 = (b4[i0] * 0.8999999761581421f);
+  let v_3 = (b6[i0] * 0.0005000000237487257f);
+  let v_4 = (b5[(i0 % 19i)] + v_3);
+  let v_5 = (v_2 + v_4);
+  b7[i0] = v_5;
 }
 `;
 
-// shader 366: first used by step_1578_conv2dWeightGrad_cpu
-const shader366 = `
+// shader 371: first used by step_1480_conv2dWeightGrad_cpu
+const shader371 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,19,65,129] -> [19,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -29322,8 +29503,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 367: first used by step_1578_conv2dWeightGrad
-const shader367 = `
+// shader 372: first used by step_1480_conv2dWeightGrad
+const shader372 = `
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,19,65,129] -> [19,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[19,1024,3,3]
@@ -29415,8 +29596,27 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 368: first used by step_1582_conv2dWeightGrad_cpu
-const shader368 = `
+// shader 373: first used by step_1482_pointwise_G_layer5_conv2d_list_1
+const shader373 = `
+// pointwise f32[19]
+// threads 19, workgroup 64; FLOPs 19; bytes 232
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+}
+`;
+
+// shader 374: first used by step_1483_conv2dWeightGrad_cpu
+const shader374 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,19,65,129] -> [19,2048,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -29737,8 +29937,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 369: first used by step_1582_conv2dWeightGrad
-const shader369 = `
+// shader 375: first used by step_1483_conv2dWeightGrad
+const shader375 = `
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,19,65,129] -> [19,2048,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[19,2048,3,3]
@@ -29830,8 +30030,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 370: first used by step_1583_pointwise_G_layer6_conv2d_list_0
-const shader370 = `
+// shader 376: first used by step_1484_pointwise_G_layer6_conv2d_list_0
+const shader376 = `
 // pointwise f32[19,2048,3,3]
 // threads 350208 (8 per invocation), workgroup 64; FLOPs 350208; bytes 4202500
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -29855,8 +30055,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 371: first used by step_1587_conv2dWeightGrad_cpu
-const shader371 = `
+// shader 377: first used by step_1488_conv2dWeightGrad_cpu
+const shader377 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,19,65,129] -> [19,2048,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -30177,8 +30377,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 372: first used by step_1587_conv2dWeightGrad
-const shader372 = `
+// shader 378: first used by step_1488_conv2dWeightGrad
+const shader378 = `
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,19,65,129] -> [19,2048,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[19,2048,3,3]
@@ -31081,241 +31281,247 @@ export const module: GeneratedModule = {
       { name: "step_524_pointwise_G_conv1", wgsl: shader135 },
       { name: "step_525_sum_G_conv1_stage1", wgsl: shader136 },
       { name: "step_526_pointwise_G_bn1_running_var", wgsl: shader137 },
-      { name: "step_527_pointwise_G_layer1_0_bn1_running_mean", wgsl: shader138 },
-      { name: "step_528_pointwise_G_layer1_0_conv1", wgsl: shader139 },
-      { name: "step_529_sum_G_layer1_0_conv1_stage1", wgsl: shader140 },
-      { name: "step_530_pointwise_G_layer1_0_bn1_running_var", wgsl: shader141 },
-      { name: "step_535_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader142 },
-      { name: "step_536_pointwise_G_layer1_0_conv3", wgsl: shader143 },
-      { name: "step_537_sum_G_layer1_0_conv3_stage1", wgsl: shader144 },
-      { name: "step_538_pointwise_G_layer1_0_bn3_running_var", wgsl: shader145 },
-      { name: "step_567_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader146 },
-      { name: "step_568_pointwise_G_layer2_0_conv1", wgsl: shader147 },
-      { name: "step_569_sum_G_layer2_0_conv1_stage1", wgsl: shader148 },
-      { name: "step_570_pointwise_G_layer2_0_bn1_running_var", wgsl: shader149 },
-      { name: "step_575_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader150 },
-      { name: "step_576_pointwise_G_layer2_0_conv3", wgsl: shader151 },
-      { name: "step_577_sum_G_layer2_0_conv3_stage1", wgsl: shader152 },
-      { name: "step_578_pointwise_G_layer2_0_bn3_running_var", wgsl: shader153 },
-      { name: "step_619_pointwise_G_layer3_0_bn1_running_mean", wgsl: shader154 },
-      { name: "step_620_pointwise_G_layer3_0_conv1", wgsl: shader155 },
-      { name: "step_621_sum_G_layer3_0_conv1_stage1", wgsl: shader156 },
-      { name: "step_622_pointwise_G_layer3_0_bn1_running_var", wgsl: shader157 },
-      { name: "step_627_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader158 },
-      { name: "step_628_pointwise_G_layer3_0_conv3", wgsl: shader159 },
-      { name: "step_629_sum_G_layer3_0_conv3_stage1", wgsl: shader160 },
-      { name: "step_630_pointwise_G_layer3_0_bn3_running_var", wgsl: shader161 },
-      { name: "step_907_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader162 },
-      { name: "step_908_pointwise_G_layer4_0_conv3", wgsl: shader163 },
-      { name: "step_909_sum_G_layer4_0_conv3_stage1", wgsl: shader164 },
-      { name: "step_910_pointwise_G_layer4_0_bn3_running_var", wgsl: shader165 },
-      { name: "step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader166 },
-      { name: "step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader167 },
-      { name: "step_941_pointwise", wgsl: shader168 },
-      { name: "step_942_sum_stage1", wgsl: shader169 },
-      { name: "step_942_sum_stage2", wgsl: shader170 },
-      { name: "step_943_softmax_G_layer5_conv2d_list_0", wgsl: shader171 },
-      { name: "step_944_resizeGrad", wgsl: shader172 },
-      { name: "step_945_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader173 },
-      { name: "step_945_conv2dInputGrad_G_layer5_conv2d_list_1_packc", wgsl: shader174 },
-      { name: "step_945_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader175 },
-      { name: "step_945_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader176 },
-      { name: "step_946_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader177 },
-      { name: "step_946_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader178 },
-      { name: "step_947_softmax_G_layer6_conv2d_list_0", wgsl: shader179 },
-      { name: "step_949_conv2dInputGrad_G_layer6_conv2d_list_1_pack", wgsl: shader180 },
-      { name: "step_949_conv2dInputGrad_G_layer6_conv2d_list_1_cpu", wgsl: shader181 },
-      { name: "step_949_conv2dInputGrad_G_layer6_conv2d_list_1", wgsl: shader182 },
-      { name: "step_950_conv2dInputGrad_G_layer6_conv2d_list_0_cpu", wgsl: shader183 },
-      { name: "step_950_conv2dInputGrad_G_layer6_conv2d_list_0", wgsl: shader184 },
-      { name: "step_951_sum_G_layer6_conv2d_list_1_stage1", wgsl: shader185 },
-      { name: "step_952_sum_G_layer6_conv2d_list_1_stage1", wgsl: shader186 },
-      { name: "step_953_pointwise_G_layer4_2_bn3", wgsl: shader187 },
-      { name: "step_954_conv2dInputGrad_G_layer4_2_conv3_pack", wgsl: shader188 },
-      { name: "step_954_conv2dInputGrad_G_layer4_2_conv3_cpu", wgsl: shader189 },
-      { name: "step_954_conv2dInputGrad_G_layer4_2_conv3", wgsl: shader190 },
-      { name: "step_955_sum_G_layer4_2_conv3_stage1", wgsl: shader191 },
-      { name: "step_956_sum_G_layer4_2_conv3_stage1", wgsl: shader192 },
-      { name: "step_957_pointwise_G_layer4_2_bn2", wgsl: shader193 },
-      { name: "step_958_conv2dInputGrad_G_layer4_2_conv2_pack", wgsl: shader194 },
-      { name: "step_958_conv2dInputGrad_G_layer4_2_conv2_cpu", wgsl: shader195 },
-      { name: "step_958_conv2dInputGrad_G_layer4_2_conv2", wgsl: shader196 },
-      { name: "step_962_conv2dInputGrad_G_layer4_2_conv1_pack", wgsl: shader197 },
-      { name: "step_962_conv2dInputGrad_G_layer4_2_conv1_cpu", wgsl: shader198 },
-      { name: "step_962_conv2dInputGrad_G_layer4_2_conv1", wgsl: shader199 },
-      { name: "step_964_sum_G_layer4_2_conv1_stage1", wgsl: shader200 },
-      { name: "step_965_pointwise_G_layer4_1_bn3", wgsl: shader201 },
-      { name: "step_974_conv2dInputGrad_G_layer4_1_conv1_cpu", wgsl: shader202 },
-      { name: "step_974_conv2dInputGrad_G_layer4_1_conv1", wgsl: shader203 },
-      { name: "step_976_pointwise_G_layer4_1_conv1", wgsl: shader204 },
-      { name: "step_978_pointwise_G_layer4_0_downsample_1", wgsl: shader205 },
-      { name: "step_979_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader206 },
-      { name: "step_979_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader207 },
-      { name: "step_979_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader208 },
-      { name: "step_990_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader209 },
-      { name: "step_990_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader210 },
-      { name: "step_990_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader211 },
-      { name: "step_992_sum_G_layer4_0_conv1_stage1", wgsl: shader212 },
-      { name: "step_993_pointwise_G_layer3_22_bn3", wgsl: shader213 },
-      { name: "step_994_conv2dInputGrad_G_layer3_22_conv3_pack", wgsl: shader214 },
-      { name: "step_994_conv2dInputGrad_G_layer3_22_conv3_cpu", wgsl: shader215 },
-      { name: "step_994_conv2dInputGrad_G_layer3_22_conv3", wgsl: shader216 },
-      { name: "step_995_sum_G_layer3_22_conv3_stage1", wgsl: shader217 },
-      { name: "step_996_sum_G_layer3_22_conv3_stage1", wgsl: shader218 },
-      { name: "step_997_pointwise_G_layer3_22_bn2", wgsl: shader219 },
-      { name: "step_998_conv2dInputGrad_G_layer3_22_conv2_pack", wgsl: shader220 },
-      { name: "step_998_conv2dInputGrad_G_layer3_22_conv2_cpu", wgsl: shader221 },
-      { name: "step_998_conv2dInputGrad_G_layer3_22_conv2", wgsl: shader222 },
-      { name: "step_1002_conv2dInputGrad_G_layer3_22_conv1_pack", wgsl: shader223 },
-      { name: "step_1002_conv2dInputGrad_G_layer3_22_conv1_cpu", wgsl: shader224 },
-      { name: "step_1002_conv2dInputGrad_G_layer3_22_conv1", wgsl: shader225 },
-      { name: "step_1003_sum_G_layer3_22_conv1_stage1", wgsl: shader226 },
-      { name: "step_1004_sum_G_layer3_22_conv1_stage1", wgsl: shader227 },
-      { name: "step_1005_pointwise_G_layer3_21_bn3", wgsl: shader228 },
-      { name: "step_1014_conv2dInputGrad_G_layer3_21_conv1_cpu", wgsl: shader229 },
-      { name: "step_1014_conv2dInputGrad_G_layer3_21_conv1", wgsl: shader230 },
-      { name: "step_1258_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader231 },
-      { name: "step_1258_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader232 },
-      { name: "step_1258_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader233 },
-      { name: "step_1269_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader234 },
-      { name: "step_1269_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader235 },
-      { name: "step_1269_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader236 },
-      { name: "step_1270_sum_G_layer3_0_downsample_0_stage1", wgsl: shader237 },
-      { name: "step_1271_sum_G_layer3_0_downsample_0_stage1", wgsl: shader238 },
-      { name: "step_1272_pointwise_G_layer2_3_bn3", wgsl: shader239 },
-      { name: "step_1273_conv2dInputGrad_G_layer2_3_conv3_pack", wgsl: shader240 },
-      { name: "step_1273_conv2dInputGrad_G_layer2_3_conv3_cpu", wgsl: shader241 },
-      { name: "step_1273_conv2dInputGrad_G_layer2_3_conv3", wgsl: shader242 },
-      { name: "step_1274_sum_G_layer2_3_conv3_stage1", wgsl: shader243 },
-      { name: "step_1275_sum_G_layer2_3_conv3_stage1", wgsl: shader244 },
-      { name: "step_1276_pointwise_G_layer2_3_bn2", wgsl: shader245 },
-      { name: "step_1277_conv2dInputGrad_G_layer2_3_conv2_pack", wgsl: shader246 },
-      { name: "step_1277_conv2dInputGrad_G_layer2_3_conv2_cpu", wgsl: shader247 },
-      { name: "step_1277_conv2dInputGrad_G_layer2_3_conv2", wgsl: shader248 },
-      { name: "step_1281_conv2dInputGrad_G_layer2_3_conv1_pack", wgsl: shader249 },
-      { name: "step_1281_conv2dInputGrad_G_layer2_3_conv1_cpu", wgsl: shader250 },
-      { name: "step_1281_conv2dInputGrad_G_layer2_3_conv1", wgsl: shader251 },
-      { name: "step_1283_sum_G_layer2_3_conv1_stage1", wgsl: shader252 },
-      { name: "step_1284_pointwise_G_layer2_2_bn3", wgsl: shader253 },
-      { name: "step_1293_conv2dInputGrad_G_layer2_2_conv1_cpu", wgsl: shader254 },
-      { name: "step_1293_conv2dInputGrad_G_layer2_2_conv1", wgsl: shader255 },
-      { name: "step_1309_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader256 },
-      { name: "step_1309_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader257 },
-      { name: "step_1309_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader258 },
-      { name: "step_1320_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader259 },
-      { name: "step_1320_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader260 },
-      { name: "step_1320_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader261 },
-      { name: "step_1321_sum_G_layer2_0_downsample_0_stage1", wgsl: shader262 },
-      { name: "step_1322_sum_G_layer2_0_downsample_0_stage1", wgsl: shader263 },
-      { name: "step_1323_pointwise_G_layer1_2_bn3", wgsl: shader264 },
-      { name: "step_1324_conv2dInputGrad_G_layer1_2_conv3_pack", wgsl: shader265 },
-      { name: "step_1324_conv2dInputGrad_G_layer1_2_conv3_cpu", wgsl: shader266 },
-      { name: "step_1324_conv2dInputGrad_G_layer1_2_conv3", wgsl: shader267 },
-      { name: "step_1325_sum_G_layer1_2_conv3_stage1", wgsl: shader268 },
-      { name: "step_1326_sum_G_layer1_2_conv3_stage1", wgsl: shader269 },
-      { name: "step_1327_pointwise_G_layer1_2_bn2", wgsl: shader270 },
-      { name: "step_1328_conv2dInputGrad_G_layer1_2_conv2_pack", wgsl: shader271 },
-      { name: "step_1328_conv2dInputGrad_G_layer1_2_conv2_cpu", wgsl: shader272 },
-      { name: "step_1328_conv2dInputGrad_G_layer1_2_conv2", wgsl: shader273 },
-      { name: "step_1332_conv2dInputGrad_G_layer1_2_conv1_pack", wgsl: shader274 },
-      { name: "step_1332_conv2dInputGrad_G_layer1_2_conv1_cpu", wgsl: shader275 },
-      { name: "step_1332_conv2dInputGrad_G_layer1_2_conv1", wgsl: shader276 },
-      { name: "step_1334_sum_G_layer1_2_conv1_stage1", wgsl: shader277 },
-      { name: "step_1335_pointwise_G_layer1_1_bn3", wgsl: shader278 },
-      { name: "step_1344_conv2dInputGrad_G_layer1_1_conv1_cpu", wgsl: shader279 },
-      { name: "step_1344_conv2dInputGrad_G_layer1_1_conv1", wgsl: shader280 },
-      { name: "step_1346_pointwise_G_layer1_1_conv1", wgsl: shader281 },
-      { name: "step_1348_pointwise_G_layer1_0_downsample_1", wgsl: shader282 },
-      { name: "step_1360_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader283 },
-      { name: "step_1360_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader284 },
-      { name: "step_1360_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader285 },
-      { name: "step_1361_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader286 },
-      { name: "step_1362_sum_G_layer1_0_downsample_0_stage1", wgsl: shader287 },
-      { name: "step_1363_sum_G_conv1_stage1", wgsl: shader288 },
-      { name: "step_1364_pointwise_G_bn1", wgsl: shader289 },
-      { name: "step_1365_conv2dWeightGrad_G_bn1_packc", wgsl: shader290 },
-      { name: "step_1365_conv2dWeightGrad_G_bn1_stage1_cpu", wgsl: shader291 },
-      { name: "step_1365_conv2dWeightGrad_G_bn1_stage1", wgsl: shader292 },
-      { name: "step_1365_conv2dWeightGrad_G_bn1_stage2", wgsl: shader293 },
-      { name: "step_1366_pointwise_G_conv1", wgsl: shader294 },
-      { name: "step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu", wgsl: shader295 },
-      { name: "step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage1", wgsl: shader296 },
-      { name: "step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage2", wgsl: shader297 },
-      { name: "step_1368_pointwise_G_layer1_0_conv1", wgsl: shader298 },
-      { name: "step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu", wgsl: shader299 },
-      { name: "step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage1", wgsl: shader300 },
-      { name: "step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage2", wgsl: shader301 },
-      { name: "step_1370_pointwise_G_layer1_0_conv2", wgsl: shader302 },
-      { name: "step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage1_cpu", wgsl: shader303 },
-      { name: "step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage1", wgsl: shader304 },
-      { name: "step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage2", wgsl: shader305 },
-      { name: "step_1372_pointwise_G_layer1_0_conv3", wgsl: shader306 },
-      { name: "step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage1_cpu", wgsl: shader307 },
-      { name: "step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage1", wgsl: shader308 },
-      { name: "step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage2", wgsl: shader309 },
-      { name: "step_1376_pointwise_G_layer1_1_conv1", wgsl: shader310 },
-      { name: "step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage1_cpu", wgsl: shader311 },
-      { name: "step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage1", wgsl: shader312 },
-      { name: "step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage2", wgsl: shader313 },
-      { name: "step_1388_pointwise_G_layer2_0_conv1", wgsl: shader314 },
-      { name: "step_1389_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader315 },
-      { name: "step_1389_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader316 },
-      { name: "step_1390_pointwise_G_layer2_0_conv2", wgsl: shader317 },
-      { name: "step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage1_cpu", wgsl: shader318 },
-      { name: "step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage1", wgsl: shader319 },
-      { name: "step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage2", wgsl: shader320 },
-      { name: "step_1392_pointwise_G_layer2_0_conv3", wgsl: shader321 },
-      { name: "step_1393_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader322 },
-      { name: "step_1393_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader323 },
-      { name: "step_1394_pointwise_G_layer2_0_downsample_0", wgsl: shader324 },
-      { name: "step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage1_cpu", wgsl: shader325 },
-      { name: "step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage1", wgsl: shader326 },
-      { name: "step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage2", wgsl: shader327 },
-      { name: "step_1396_pointwise_G_layer2_1_conv1", wgsl: shader328 },
-      { name: "step_1413_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader329 },
-      { name: "step_1413_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader330 },
-      { name: "step_1414_pointwise_G_layer3_0_conv1", wgsl: shader331 },
-      { name: "step_1415_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader332 },
-      { name: "step_1415_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader333 },
-      { name: "step_1416_pointwise_G_layer3_0_conv2", wgsl: shader334 },
-      { name: "step_1417_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader335 },
-      { name: "step_1417_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader336 },
-      { name: "step_1418_pointwise_G_layer3_0_conv3", wgsl: shader337 },
-      { name: "step_1419_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader338 },
-      { name: "step_1419_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader339 },
-      { name: "step_1420_pointwise_G_layer3_0_downsample_0", wgsl: shader340 },
-      { name: "step_1421_conv2dWeightGrad_G_layer3_1_bn1_cpu", wgsl: shader341 },
-      { name: "step_1421_conv2dWeightGrad_G_layer3_1_bn1", wgsl: shader342 },
-      { name: "step_1422_pointwise_G_layer3_1_conv1", wgsl: shader343 },
-      { name: "step_1553_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader344 },
-      { name: "step_1553_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader345 },
-      { name: "step_1554_pointwise_G_layer4_0_conv1", wgsl: shader346 },
-      { name: "step_1555_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader347 },
-      { name: "step_1555_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader348 },
-      { name: "step_1556_pointwise_G_layer4_0_conv2", wgsl: shader349 },
-      { name: "step_1557_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader350 },
-      { name: "step_1557_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader351 },
-      { name: "step_1558_pointwise_G_layer4_0_conv3", wgsl: shader352 },
-      { name: "step_1559_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader353 },
-      { name: "step_1559_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader354 },
-      { name: "step_1560_pointwise_G_layer4_0_downsample_0", wgsl: shader355 },
-      { name: "step_1561_conv2dWeightGrad_G_layer4_1_bn1_cpu", wgsl: shader356 },
-      { name: "step_1561_conv2dWeightGrad_G_layer4_1_bn1", wgsl: shader357 },
-      { name: "step_1562_pointwise_G_layer4_1_conv1", wgsl: shader358 },
-      { name: "step_1573_conv2dWeightGrad_cpu", wgsl: shader359 },
-      { name: "step_1573_conv2dWeightGrad", wgsl: shader360 },
-      { name: "step_1574_pointwise_G_layer5_conv2d_list_0", wgsl: shader361 },
-      { name: "step_1575_sum_stage1", wgsl: shader362 },
-      { name: "step_1575_sum_stage2", wgsl: shader363 },
-      { name: "step_1576_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader364 },
-      { name: "step_1577_pointwise_G_layer5_conv2d_list_0", wgsl: shader365 },
-      { name: "step_1578_conv2dWeightGrad_cpu", wgsl: shader366 },
-      { name: "step_1578_conv2dWeightGrad", wgsl: shader367 },
-      { name: "step_1582_conv2dWeightGrad_cpu", wgsl: shader368 },
-      { name: "step_1582_conv2dWeightGrad", wgsl: shader369 },
-      { name: "step_1583_pointwise_G_layer6_conv2d_list_0", wgsl: shader370 },
-      { name: "step_1587_conv2dWeightGrad_cpu", wgsl: shader371 },
-      { name: "step_1587_conv2dWeightGrad", wgsl: shader372 },
+      { name: "step_527_pointwise_G_layer1_0_conv1", wgsl: shader138 },
+      { name: "step_528_sum_G_layer1_0_conv1_stage1", wgsl: shader139 },
+      { name: "step_529_pointwise_G_layer1_0_bn1_running_var", wgsl: shader140 },
+      { name: "step_533_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader141 },
+      { name: "step_534_pointwise_G_layer1_0_conv3", wgsl: shader142 },
+      { name: "step_535_sum_G_layer1_0_conv3_stage1", wgsl: shader143 },
+      { name: "step_536_pointwise_G_layer1_0_bn3_running_var", wgsl: shader144 },
+      { name: "step_554_pointwise_G_layer1_2_bn2_running_var", wgsl: shader145 },
+      { name: "step_557_pointwise_G_layer1_2_bn3_running_var", wgsl: shader146 },
+      { name: "step_558_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader147 },
+      { name: "step_559_pointwise_G_layer2_0_conv1", wgsl: shader148 },
+      { name: "step_560_sum_G_layer2_0_conv1_stage1", wgsl: shader149 },
+      { name: "step_561_pointwise_G_layer2_0_bn1_running_var", wgsl: shader150 },
+      { name: "step_565_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader151 },
+      { name: "step_566_pointwise_G_layer2_0_conv3", wgsl: shader152 },
+      { name: "step_567_sum_G_layer2_0_conv3_stage1", wgsl: shader153 },
+      { name: "step_568_pointwise_G_layer2_0_bn3_running_var", wgsl: shader154 },
+      { name: "step_595_pointwise_G_layer2_3_bn2_running_var", wgsl: shader155 },
+      { name: "step_599_pointwise_G_layer3_0_conv1", wgsl: shader156 },
+      { name: "step_600_sum_G_layer3_0_conv1_stage1", wgsl: shader157 },
+      { name: "step_601_pointwise_G_layer3_0_bn1_running_var", wgsl: shader158 },
+      { name: "step_605_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader159 },
+      { name: "step_606_pointwise_G_layer3_0_conv3", wgsl: shader160 },
+      { name: "step_607_sum_G_layer3_0_conv3_stage1", wgsl: shader161 },
+      { name: "step_608_pointwise_G_layer3_0_bn3_running_var", wgsl: shader162 },
+      { name: "step_806_pointwise_G_layer3_22_bn2_running_var", wgsl: shader163 },
+      { name: "step_809_pointwise_G_layer3_22_bn3_running_var", wgsl: shader164 },
+      { name: "step_816_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader165 },
+      { name: "step_817_pointwise_G_layer4_0_conv3", wgsl: shader166 },
+      { name: "step_818_sum_G_layer4_0_conv3_stage1", wgsl: shader167 },
+      { name: "step_819_pointwise_G_layer4_0_bn3_running_var", wgsl: shader168 },
+      { name: "step_837_pointwise_G_layer4_2_bn2_running_var", wgsl: shader169 },
+      { name: "step_840_pointwise_G_layer4_2_bn3_running_var", wgsl: shader170 },
+      { name: "step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader171 },
+      { name: "step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader172 },
+      { name: "step_843_pointwise", wgsl: shader173 },
+      { name: "step_844_sum_stage1", wgsl: shader174 },
+      { name: "step_844_sum_stage2", wgsl: shader175 },
+      { name: "step_845_softmax_G_layer5_conv2d_list_0", wgsl: shader176 },
+      { name: "step_846_resizeGrad", wgsl: shader177 },
+      { name: "step_847_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader178 },
+      { name: "step_847_conv2dInputGrad_G_layer5_conv2d_list_1_packc", wgsl: shader179 },
+      { name: "step_847_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader180 },
+      { name: "step_847_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader181 },
+      { name: "step_848_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader182 },
+      { name: "step_848_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader183 },
+      { name: "step_849_softmax_G_layer6_conv2d_list_0", wgsl: shader184 },
+      { name: "step_851_conv2dInputGrad_G_layer6_conv2d_list_1_pack", wgsl: shader185 },
+      { name: "step_851_conv2dInputGrad_G_layer6_conv2d_list_1_cpu", wgsl: shader186 },
+      { name: "step_851_conv2dInputGrad_G_layer6_conv2d_list_1", wgsl: shader187 },
+      { name: "step_852_conv2dInputGrad_G_layer6_conv2d_list_0_cpu", wgsl: shader188 },
+      { name: "step_852_conv2dInputGrad_G_layer6_conv2d_list_0", wgsl: shader189 },
+      { name: "step_853_sum_G_layer6_conv2d_list_1_stage1", wgsl: shader190 },
+      { name: "step_854_sum_G_layer6_conv2d_list_1_stage1", wgsl: shader191 },
+      { name: "step_855_pointwise_G_layer4_2_bn3", wgsl: shader192 },
+      { name: "step_856_conv2dInputGrad_G_layer4_2_conv3_pack", wgsl: shader193 },
+      { name: "step_856_conv2dInputGrad_G_layer4_2_conv3_cpu", wgsl: shader194 },
+      { name: "step_856_conv2dInputGrad_G_layer4_2_conv3", wgsl: shader195 },
+      { name: "step_857_sum_G_layer4_2_conv3_stage1", wgsl: shader196 },
+      { name: "step_858_sum_G_layer4_2_conv3_stage1", wgsl: shader197 },
+      { name: "step_859_pointwise_G_layer4_2_bn2", wgsl: shader198 },
+      { name: "step_860_conv2dInputGrad_G_layer4_2_conv2_pack", wgsl: shader199 },
+      { name: "step_860_conv2dInputGrad_G_layer4_2_conv2_cpu", wgsl: shader200 },
+      { name: "step_860_conv2dInputGrad_G_layer4_2_conv2", wgsl: shader201 },
+      { name: "step_864_conv2dInputGrad_G_layer4_2_conv1_pack", wgsl: shader202 },
+      { name: "step_864_conv2dInputGrad_G_layer4_2_conv1_cpu", wgsl: shader203 },
+      { name: "step_864_conv2dInputGrad_G_layer4_2_conv1", wgsl: shader204 },
+      { name: "step_866_sum_G_layer4_2_conv1_stage1", wgsl: shader205 },
+      { name: "step_867_pointwise_G_layer4_1_bn3", wgsl: shader206 },
+      { name: "step_876_conv2dInputGrad_G_layer4_1_conv1_cpu", wgsl: shader207 },
+      { name: "step_876_conv2dInputGrad_G_layer4_1_conv1", wgsl: shader208 },
+      { name: "step_878_pointwise_G_layer4_1_conv1", wgsl: shader209 },
+      { name: "step_880_pointwise_G_layer4_0_downsample_1", wgsl: shader210 },
+      { name: "step_881_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader211 },
+      { name: "step_881_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader212 },
+      { name: "step_881_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader213 },
+      { name: "step_892_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader214 },
+      { name: "step_892_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader215 },
+      { name: "step_892_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader216 },
+      { name: "step_894_sum_G_layer4_0_conv1_stage1", wgsl: shader217 },
+      { name: "step_895_pointwise_G_layer3_22_bn3", wgsl: shader218 },
+      { name: "step_896_conv2dInputGrad_G_layer3_22_conv3_pack", wgsl: shader219 },
+      { name: "step_896_conv2dInputGrad_G_layer3_22_conv3_cpu", wgsl: shader220 },
+      { name: "step_896_conv2dInputGrad_G_layer3_22_conv3", wgsl: shader221 },
+      { name: "step_897_sum_G_layer3_22_conv3_stage1", wgsl: shader222 },
+      { name: "step_898_sum_G_layer3_22_conv3_stage1", wgsl: shader223 },
+      { name: "step_899_pointwise_G_layer3_22_bn2", wgsl: shader224 },
+      { name: "step_900_conv2dInputGrad_G_layer3_22_conv2_pack", wgsl: shader225 },
+      { name: "step_900_conv2dInputGrad_G_layer3_22_conv2_cpu", wgsl: shader226 },
+      { name: "step_900_conv2dInputGrad_G_layer3_22_conv2", wgsl: shader227 },
+      { name: "step_904_conv2dInputGrad_G_layer3_22_conv1_pack", wgsl: shader228 },
+      { name: "step_904_conv2dInputGrad_G_layer3_22_conv1_cpu", wgsl: shader229 },
+      { name: "step_904_conv2dInputGrad_G_layer3_22_conv1", wgsl: shader230 },
+      { name: "step_905_sum_G_layer3_22_conv1_stage1", wgsl: shader231 },
+      { name: "step_906_sum_G_layer3_22_conv1_stage1", wgsl: shader232 },
+      { name: "step_907_pointwise_G_layer3_21_bn3", wgsl: shader233 },
+      { name: "step_916_conv2dInputGrad_G_layer3_21_conv1_cpu", wgsl: shader234 },
+      { name: "step_916_conv2dInputGrad_G_layer3_21_conv1", wgsl: shader235 },
+      { name: "step_1160_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader236 },
+      { name: "step_1160_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader237 },
+      { name: "step_1160_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader238 },
+      { name: "step_1171_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader239 },
+      { name: "step_1171_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader240 },
+      { name: "step_1171_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader241 },
+      { name: "step_1172_sum_G_layer3_0_downsample_0_stage1", wgsl: shader242 },
+      { name: "step_1173_sum_G_layer3_0_downsample_0_stage1", wgsl: shader243 },
+      { name: "step_1174_pointwise_G_layer2_3_bn3", wgsl: shader244 },
+      { name: "step_1175_conv2dInputGrad_G_layer2_3_conv3_pack", wgsl: shader245 },
+      { name: "step_1175_conv2dInputGrad_G_layer2_3_conv3_cpu", wgsl: shader246 },
+      { name: "step_1175_conv2dInputGrad_G_layer2_3_conv3", wgsl: shader247 },
+      { name: "step_1176_sum_G_layer2_3_conv3_stage1", wgsl: shader248 },
+      { name: "step_1177_sum_G_layer2_3_conv3_stage1", wgsl: shader249 },
+      { name: "step_1178_pointwise_G_layer2_3_bn2", wgsl: shader250 },
+      { name: "step_1179_conv2dInputGrad_G_layer2_3_conv2_pack", wgsl: shader251 },
+      { name: "step_1179_conv2dInputGrad_G_layer2_3_conv2_cpu", wgsl: shader252 },
+      { name: "step_1179_conv2dInputGrad_G_layer2_3_conv2", wgsl: shader253 },
+      { name: "step_1183_conv2dInputGrad_G_layer2_3_conv1_pack", wgsl: shader254 },
+      { name: "step_1183_conv2dInputGrad_G_layer2_3_conv1_cpu", wgsl: shader255 },
+      { name: "step_1183_conv2dInputGrad_G_layer2_3_conv1", wgsl: shader256 },
+      { name: "step_1185_sum_G_layer2_3_conv1_stage1", wgsl: shader257 },
+      { name: "step_1186_pointwise_G_layer2_2_bn3", wgsl: shader258 },
+      { name: "step_1195_conv2dInputGrad_G_layer2_2_conv1_cpu", wgsl: shader259 },
+      { name: "step_1195_conv2dInputGrad_G_layer2_2_conv1", wgsl: shader260 },
+      { name: "step_1211_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader261 },
+      { name: "step_1211_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader262 },
+      { name: "step_1211_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader263 },
+      { name: "step_1222_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader264 },
+      { name: "step_1222_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader265 },
+      { name: "step_1222_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader266 },
+      { name: "step_1223_sum_G_layer2_0_downsample_0_stage1", wgsl: shader267 },
+      { name: "step_1224_sum_G_layer2_0_downsample_0_stage1", wgsl: shader268 },
+      { name: "step_1225_pointwise_G_layer1_2_bn3", wgsl: shader269 },
+      { name: "step_1226_conv2dInputGrad_G_layer1_2_conv3_pack", wgsl: shader270 },
+      { name: "step_1226_conv2dInputGrad_G_layer1_2_conv3_cpu", wgsl: shader271 },
+      { name: "step_1226_conv2dInputGrad_G_layer1_2_conv3", wgsl: shader272 },
+      { name: "step_1227_sum_G_layer1_2_conv3_stage1", wgsl: shader273 },
+      { name: "step_1228_sum_G_layer1_2_conv3_stage1", wgsl: shader274 },
+      { name: "step_1229_pointwise_G_layer1_2_bn2", wgsl: shader275 },
+      { name: "step_1230_conv2dInputGrad_G_layer1_2_conv2_pack", wgsl: shader276 },
+      { name: "step_1230_conv2dInputGrad_G_layer1_2_conv2_cpu", wgsl: shader277 },
+      { name: "step_1230_conv2dInputGrad_G_layer1_2_conv2", wgsl: shader278 },
+      { name: "step_1234_conv2dInputGrad_G_layer1_2_conv1_pack", wgsl: shader279 },
+      { name: "step_1234_conv2dInputGrad_G_layer1_2_conv1_cpu", wgsl: shader280 },
+      { name: "step_1234_conv2dInputGrad_G_layer1_2_conv1", wgsl: shader281 },
+      { name: "step_1236_sum_G_layer1_2_conv1_stage1", wgsl: shader282 },
+      { name: "step_1237_pointwise_G_layer1_1_bn3", wgsl: shader283 },
+      { name: "step_1246_conv2dInputGrad_G_layer1_1_conv1_cpu", wgsl: shader284 },
+      { name: "step_1246_conv2dInputGrad_G_layer1_1_conv1", wgsl: shader285 },
+      { name: "step_1248_pointwise_G_layer1_1_conv1", wgsl: shader286 },
+      { name: "step_1250_pointwise_G_layer1_0_downsample_1", wgsl: shader287 },
+      { name: "step_1262_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader288 },
+      { name: "step_1262_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader289 },
+      { name: "step_1262_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader290 },
+      { name: "step_1263_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader291 },
+      { name: "step_1264_sum_G_layer1_0_downsample_0_stage1", wgsl: shader292 },
+      { name: "step_1265_sum_G_conv1_stage1", wgsl: shader293 },
+      { name: "step_1266_pointwise_G_bn1", wgsl: shader294 },
+      { name: "step_1267_conv2dWeightGrad_G_bn1_packc", wgsl: shader295 },
+      { name: "step_1267_conv2dWeightGrad_G_bn1_stage1_cpu", wgsl: shader296 },
+      { name: "step_1267_conv2dWeightGrad_G_bn1_stage1", wgsl: shader297 },
+      { name: "step_1267_conv2dWeightGrad_G_bn1_stage2", wgsl: shader298 },
+      { name: "step_1268_pointwise_G_conv1", wgsl: shader299 },
+      { name: "step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu", wgsl: shader300 },
+      { name: "step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage1", wgsl: shader301 },
+      { name: "step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage2", wgsl: shader302 },
+      { name: "step_1270_pointwise_G_layer1_0_conv1", wgsl: shader303 },
+      { name: "step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu", wgsl: shader304 },
+      { name: "step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage1", wgsl: shader305 },
+      { name: "step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage2", wgsl: shader306 },
+      { name: "step_1272_pointwise_G_layer1_0_conv2", wgsl: shader307 },
+      { name: "step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage1_cpu", wgsl: shader308 },
+      { name: "step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage1", wgsl: shader309 },
+      { name: "step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage2", wgsl: shader310 },
+      { name: "step_1274_pointwise_G_layer1_0_conv3", wgsl: shader311 },
+      { name: "step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage1_cpu", wgsl: shader312 },
+      { name: "step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage1", wgsl: shader313 },
+      { name: "step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage2", wgsl: shader314 },
+      { name: "step_1278_pointwise_G_layer1_1_conv1", wgsl: shader315 },
+      { name: "step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage1_cpu", wgsl: shader316 },
+      { name: "step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage1", wgsl: shader317 },
+      { name: "step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage2", wgsl: shader318 },
+      { name: "step_1290_pointwise_G_layer2_0_conv1", wgsl: shader319 },
+      { name: "step_1291_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader320 },
+      { name: "step_1291_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader321 },
+      { name: "step_1292_pointwise_G_layer2_0_conv2", wgsl: shader322 },
+      { name: "step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage1_cpu", wgsl: shader323 },
+      { name: "step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage1", wgsl: shader324 },
+      { name: "step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage2", wgsl: shader325 },
+      { name: "step_1294_pointwise_G_layer2_0_conv3", wgsl: shader326 },
+      { name: "step_1295_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader327 },
+      { name: "step_1295_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader328 },
+      { name: "step_1296_pointwise_G_layer2_0_downsample_0", wgsl: shader329 },
+      { name: "step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage1_cpu", wgsl: shader330 },
+      { name: "step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage1", wgsl: shader331 },
+      { name: "step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage2", wgsl: shader332 },
+      { name: "step_1298_pointwise_G_layer2_1_conv1", wgsl: shader333 },
+      { name: "step_1315_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader334 },
+      { name: "step_1315_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader335 },
+      { name: "step_1316_pointwise_G_layer3_0_conv1", wgsl: shader336 },
+      { name: "step_1317_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader337 },
+      { name: "step_1317_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader338 },
+      { name: "step_1318_pointwise_G_layer3_0_conv2", wgsl: shader339 },
+      { name: "step_1319_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader340 },
+      { name: "step_1319_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader341 },
+      { name: "step_1320_pointwise_G_layer3_0_conv3", wgsl: shader342 },
+      { name: "step_1321_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader343 },
+      { name: "step_1321_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader344 },
+      { name: "step_1322_pointwise_G_layer3_0_downsample_0", wgsl: shader345 },
+      { name: "step_1323_conv2dWeightGrad_G_layer3_1_bn1_cpu", wgsl: shader346 },
+      { name: "step_1323_conv2dWeightGrad_G_layer3_1_bn1", wgsl: shader347 },
+      { name: "step_1324_pointwise_G_layer3_1_conv1", wgsl: shader348 },
+      { name: "step_1455_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader349 },
+      { name: "step_1455_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader350 },
+      { name: "step_1456_pointwise_G_layer4_0_conv1", wgsl: shader351 },
+      { name: "step_1457_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader352 },
+      { name: "step_1457_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader353 },
+      { name: "step_1458_pointwise_G_layer4_0_conv2", wgsl: shader354 },
+      { name: "step_1459_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader355 },
+      { name: "step_1459_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader356 },
+      { name: "step_1460_pointwise_G_layer4_0_conv3", wgsl: shader357 },
+      { name: "step_1461_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader358 },
+      { name: "step_1461_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader359 },
+      { name: "step_1462_pointwise_G_layer4_0_downsample_0", wgsl: shader360 },
+      { name: "step_1463_conv2dWeightGrad_G_layer4_1_bn1_cpu", wgsl: shader361 },
+      { name: "step_1463_conv2dWeightGrad_G_layer4_1_bn1", wgsl: shader362 },
+      { name: "step_1464_pointwise_G_layer4_1_conv1", wgsl: shader363 },
+      { name: "step_1475_conv2dWeightGrad_cpu", wgsl: shader364 },
+      { name: "step_1475_conv2dWeightGrad", wgsl: shader365 },
+      { name: "step_1476_pointwise_G_layer5_conv2d_list_0", wgsl: shader366 },
+      { name: "step_1477_sum_stage1", wgsl: shader367 },
+      { name: "step_1477_sum_stage2", wgsl: shader368 },
+      { name: "step_1478_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader369 },
+      { name: "step_1479_pointwise_G_layer5_conv2d_list_0", wgsl: shader370 },
+      { name: "step_1480_conv2dWeightGrad_cpu", wgsl: shader371 },
+      { name: "step_1480_conv2dWeightGrad", wgsl: shader372 },
+      { name: "step_1482_pointwise_G_layer5_conv2d_list_1", wgsl: shader373 },
+      { name: "step_1483_conv2dWeightGrad_cpu", wgsl: shader374 },
+      { name: "step_1483_conv2dWeightGrad", wgsl: shader375 },
+      { name: "step_1484_pointwise_G_layer6_conv2d_list_0", wgsl: shader376 },
+      { name: "step_1488_conv2dWeightGrad_cpu", wgsl: shader377 },
+      { name: "step_1488_conv2dWeightGrad", wgsl: shader378 },
     ],
     phases: [
     {
@@ -32273,1722 +32479,1622 @@ export const module: GeneratedModule = {
         dispatch("step_524_pointwise_G_conv1", [at(4, 442125312, 33554432), at(1, 1073697792, 256), at(1, 755589120, 33554432)], { shader: 135, workgroups: [16384,1,1] }),
         dispatch("step_525_sum_G_conv1_stage1", [at(1, 755589120, 33554432), at(1, 789143552, 16384)], { shader: 136, workgroups: [64,1,1] }),
         dispatch("step_525_sum_G_conv1_stage2", [at(1, 789143552, 16384), at(1, 755589120, 256)], { shader: 7, workgroups: [1,1,1] }),
-        dispatch("step_526_pointwise_G_bn1_running_var", [at(0, 8427264, 256), at(1, 755589120, 256), at(2, 1073683456, 256)], { shader: 137, workgroups: [1,1,1] }),
-        dispatch("step_527_pointwise_G_layer1_0_bn1_running_mean", [at(0, 8444416, 256), at(1, 1073698304, 256), at(2, 1073683712, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_528_pointwise_G_layer1_0_conv1", [at(6, 120108288, 8487168), at(1, 1073698304, 256), at(1, 755589120, 8487168)], { shader: 139, workgroups: [4145,1,1] }),
-        dispatch("step_529_sum_G_layer1_0_conv1_stage1", [at(1, 755589120, 8487168), at(1, 764076288, 8192)], { shader: 140, workgroups: [32,1,1] }),
-        dispatch("step_529_sum_G_layer1_0_conv1_stage2", [at(1, 764076288, 8192), at(1, 755589120, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_530_pointwise_G_layer1_0_bn1_running_var", [at(0, 8444672, 256), at(1, 755589120, 256), at(2, 1073683968, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_531_pointwise_G_layer1_0_bn2_running_mean", [at(0, 8592896, 256), at(1, 1073698816, 256), at(2, 1073684224, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_532_pointwise_G_layer1_0_conv2", [at(6, 145569792, 8487168), at(1, 1073698816, 256), at(1, 755589120, 8487168)], { shader: 139, workgroups: [4145,1,1] }),
-        dispatch("step_533_sum_G_layer1_0_conv2_stage1", [at(1, 755589120, 8487168), at(1, 764076288, 8192)], { shader: 140, workgroups: [32,1,1] }),
-        dispatch("step_533_sum_G_layer1_0_conv2_stage2", [at(1, 764076288, 8192), at(1, 755589120, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_534_pointwise_G_layer1_0_bn2_running_var", [at(0, 8593152, 256), at(1, 755589120, 256), at(2, 1073684480, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_535_pointwise_G_layer1_0_bn3_running_mean", [at(0, 8660992, 1024), at(1, 1073587200, 1024), at(2, 1073572864, 1024)], { shader: 142, workgroups: [4,1,1] }),
-        dispatch("step_536_pointwise_G_layer1_0_conv3", [at(4, 68689920, 33948672), at(1, 1073587200, 1024), at(1, 755589120, 33948672)], { shader: 143, workgroups: [16577,1,1] }),
-        dispatch("step_537_sum_G_layer1_0_conv3_stage1", [at(1, 755589120, 33948672), at(1, 789537792, 16384)], { shader: 144, workgroups: [64,1,1] }),
-        dispatch("step_537_sum_G_layer1_0_conv3_stage2", [at(1, 789537792, 16384), at(1, 755589120, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_538_pointwise_G_layer1_0_bn3_running_var", [at(0, 8662016, 1024), at(1, 755589120, 1024), at(2, 1073573888, 1024)], { shader: 145, workgroups: [4,1,1] }),
-        dispatch("step_539_pointwise_G_layer1_0_downsample_1_running_mean", [at(0, 8730624, 1024), at(1, 1073589248, 1024), at(2, 1073574912, 1024)], { shader: 142, workgroups: [4,1,1] }),
-        dispatch("step_540_pointwise_G_layer1_0_downsample_0", [at(4, 136587264, 33948672), at(1, 1073589248, 1024), at(1, 755589120, 33948672)], { shader: 143, workgroups: [16577,1,1] }),
-        dispatch("step_541_sum_G_layer1_0_downsample_0_stage1", [at(1, 755589120, 33948672), at(1, 789537792, 16384)], { shader: 144, workgroups: [64,1,1] }),
-        dispatch("step_541_sum_G_layer1_0_downsample_0_stage2", [at(1, 789537792, 16384), at(1, 755589120, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_542_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 8731648, 1024), at(1, 755589120, 1024), at(2, 1073575936, 1024)], { shader: 145, workgroups: [4,1,1] }),
-        dispatch("step_543_pointwise_G_layer1_1_bn1_running_mean", [at(0, 8798720, 256), at(1, 1073699328, 256), at(2, 1073684736, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_544_pointwise_G_layer1_1_conv1", [at(6, 171031296, 8487168), at(1, 1073699328, 256), at(1, 755589120, 8487168)], { shader: 139, workgroups: [4145,1,1] }),
-        dispatch("step_545_sum_G_layer1_1_conv1_stage1", [at(1, 755589120, 8487168), at(1, 764076288, 8192)], { shader: 140, workgroups: [32,1,1] }),
-        dispatch("step_545_sum_G_layer1_1_conv1_stage2", [at(1, 764076288, 8192), at(1, 755589120, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_546_pointwise_G_layer1_1_bn1_running_var", [at(0, 8798976, 256), at(1, 755589120, 256), at(2, 1073684992, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_547_pointwise_G_layer1_1_bn2_running_mean", [at(0, 8947200, 256), at(1, 1073699840, 256), at(2, 1073685248, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_548_pointwise_G_layer1_1_conv2", [at(6, 196492800, 8487168), at(1, 1073699840, 256), at(1, 755589120, 8487168)], { shader: 139, workgroups: [4145,1,1] }),
-        dispatch("step_549_sum_G_layer1_1_conv2_stage1", [at(1, 755589120, 8487168), at(1, 764076288, 8192)], { shader: 140, workgroups: [32,1,1] }),
-        dispatch("step_549_sum_G_layer1_1_conv2_stage2", [at(1, 764076288, 8192), at(1, 755589120, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_550_pointwise_G_layer1_1_bn2_running_var", [at(0, 8947456, 256), at(1, 755589120, 256), at(2, 1073685504, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_551_pointwise_G_layer1_1_bn3_running_mean", [at(0, 9015296, 1024), at(1, 1073591296, 1024), at(2, 1073576960, 1024)], { shader: 142, workgroups: [4,1,1] }),
-        dispatch("step_552_pointwise_G_layer1_1_conv3", [at(4, 238433280, 33948672), at(1, 1073591296, 1024), at(1, 755589120, 33948672)], { shader: 143, workgroups: [16577,1,1] }),
-        dispatch("step_553_sum_G_layer1_1_conv3_stage1", [at(1, 755589120, 33948672), at(1, 789537792, 16384)], { shader: 144, workgroups: [64,1,1] }),
-        dispatch("step_553_sum_G_layer1_1_conv3_stage2", [at(1, 789537792, 16384), at(1, 755589120, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_554_pointwise_G_layer1_1_bn3_running_var", [at(0, 9016320, 1024), at(1, 755589120, 1024), at(2, 1073577984, 1024)], { shader: 145, workgroups: [4,1,1] }),
-        dispatch("step_555_pointwise_G_layer1_2_bn1_running_mean", [at(0, 9083392, 256), at(1, 1073700352, 256), at(2, 1073685760, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_556_pointwise_G_layer1_2_conv1", [at(6, 221954304, 8487168), at(1, 1073700352, 256), at(1, 755589120, 8487168)], { shader: 139, workgroups: [4145,1,1] }),
-        dispatch("step_557_sum_G_layer1_2_conv1_stage1", [at(1, 755589120, 8487168), at(1, 764076288, 8192)], { shader: 140, workgroups: [32,1,1] }),
-        dispatch("step_557_sum_G_layer1_2_conv1_stage2", [at(1, 764076288, 8192), at(1, 755589120, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_558_pointwise_G_layer1_2_bn1_running_var", [at(0, 9083648, 256), at(1, 755589120, 256), at(2, 1073686016, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_559_pointwise_G_layer1_2_bn2_running_mean", [at(0, 9231872, 256), at(1, 1073700864, 256), at(2, 1073686272, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_560_pointwise_G_layer1_2_conv2", [at(6, 247415808, 8487168), at(1, 1073700864, 256), at(1, 755589120, 8487168)], { shader: 139, workgroups: [4145,1,1] }),
-        dispatch("step_561_sum_G_layer1_2_conv2_stage1", [at(1, 755589120, 8487168), at(1, 764076288, 8192)], { shader: 140, workgroups: [32,1,1] }),
-        dispatch("step_561_sum_G_layer1_2_conv2_stage2", [at(1, 764076288, 8192), at(1, 755589120, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_562_pointwise_G_layer1_2_bn2_running_var", [at(0, 9232128, 256), at(1, 755589120, 256), at(2, 1073686528, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_563_pointwise_G_layer1_2_bn3_running_mean", [at(0, 9299968, 1024), at(1, 1073593344, 1024), at(2, 1073579008, 1024)], { shader: 142, workgroups: [4,1,1] }),
-        dispatch("step_564_pointwise_G_layer1_2_conv3", [at(4, 340279296, 33948672), at(1, 1073593344, 1024), at(1, 755589120, 33948672)], { shader: 143, workgroups: [16577,1,1] }),
-        dispatch("step_565_sum_G_layer1_2_conv3_stage1", [at(1, 755589120, 33948672), at(1, 789537792, 16384)], { shader: 144, workgroups: [64,1,1] }),
-        dispatch("step_565_sum_G_layer1_2_conv3_stage2", [at(1, 789537792, 16384), at(1, 755589120, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_566_pointwise_G_layer1_2_bn3_running_var", [at(0, 9300992, 1024), at(1, 755589120, 1024), at(2, 1073580032, 1024)], { shader: 145, workgroups: [4,1,1] }),
-        dispatch("step_567_pointwise_G_layer2_0_bn1_running_mean", [at(0, 9434112, 512), at(1, 1073689600, 512), at(2, 1073675264, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_568_pointwise_G_layer2_0_conv1", [at(4, 1066549248, 4293120), at(1, 1073689600, 512), at(1, 755589120, 4293120)], { shader: 147, workgroups: [2097,1,1] }),
-        dispatch("step_569_sum_G_layer2_0_conv1_stage1", [at(1, 755589120, 4293120), at(1, 759882240, 4096)], { shader: 148, workgroups: [16,1,1] }),
-        dispatch("step_569_sum_G_layer2_0_conv1_stage2", [at(1, 759882240, 4096), at(1, 755589120, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_570_pointwise_G_layer2_0_bn1_running_var", [at(0, 9434624, 512), at(1, 755589120, 512), at(2, 1073675776, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_571_pointwise_G_layer2_0_bn2_running_mean", [at(0, 10025984, 512), at(1, 1073690624, 512), at(2, 1073676288, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_572_pointwise_G_layer2_0_conv2", [at(6, 289852160, 4293120), at(1, 1073690624, 512), at(1, 755589120, 4293120)], { shader: 147, workgroups: [2097,1,1] }),
-        dispatch("step_573_sum_G_layer2_0_conv2_stage1", [at(1, 755589120, 4293120), at(1, 759882240, 4096)], { shader: 148, workgroups: [16,1,1] }),
-        dispatch("step_573_sum_G_layer2_0_conv2_stage2", [at(1, 759882240, 4096), at(1, 755589120, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_574_pointwise_G_layer2_0_bn2_running_var", [at(0, 10026496, 512), at(1, 755589120, 512), at(2, 1073676800, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_575_pointwise_G_layer2_0_bn3_running_mean", [at(0, 10293248, 2048), at(1, 1073542144, 2048), at(1, 1073739520, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_576_pointwise_G_layer2_0_conv3", [at(4, 542788608, 17172480), at(1, 1073542144, 2048), at(1, 755589120, 17172480)], { shader: 151, workgroups: [8385,1,1] }),
-        dispatch("step_577_sum_G_layer2_0_conv3_stage1", [at(1, 755589120, 17172480), at(1, 772761600, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_577_sum_G_layer2_0_conv3_stage2", [at(1, 772761600, 16384), at(1, 755589120, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_578_pointwise_G_layer2_0_bn3_running_var", [at(0, 10295296, 2048), at(1, 755589120, 2048), at(2, 1073529856, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_579_pointwise_G_layer2_0_downsample_1_running_mean", [at(0, 10825728, 2048), at(1, 1073546240, 2048), at(2, 1073531904, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_580_pointwise_G_layer2_0_downsample_0", [at(4, 577133568, 17172480), at(1, 1073546240, 2048), at(1, 755589120, 17172480)], { shader: 151, workgroups: [8385,1,1] }),
-        dispatch("step_581_sum_G_layer2_0_downsample_0_stage1", [at(1, 755589120, 17172480), at(1, 772761600, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_581_sum_G_layer2_0_downsample_0_stage2", [at(1, 772761600, 16384), at(1, 755589120, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_582_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 10827776, 2048), at(1, 755589120, 2048), at(2, 1073533952, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_583_pointwise_G_layer2_1_bn1_running_mean", [at(0, 11092992, 512), at(1, 1073691648, 512), at(2, 1073677312, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_584_pointwise_G_layer2_1_conv1", [at(6, 302731520, 4293120), at(1, 1073691648, 512), at(1, 755589120, 4293120)], { shader: 147, workgroups: [2097,1,1] }),
-        dispatch("step_585_sum_G_layer2_1_conv1_stage1", [at(1, 755589120, 4293120), at(1, 759882240, 4096)], { shader: 148, workgroups: [16,1,1] }),
-        dispatch("step_585_sum_G_layer2_1_conv1_stage2", [at(1, 759882240, 4096), at(1, 755589120, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_586_pointwise_G_layer2_1_bn1_running_var", [at(0, 11093504, 512), at(1, 755589120, 512), at(2, 1073677824, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_587_pointwise_G_layer2_1_bn2_running_mean", [at(0, 11684864, 512), at(1, 1073692672, 512), at(2, 1073678336, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_588_pointwise_G_layer2_1_conv2", [at(6, 315610880, 4293120), at(1, 1073692672, 512), at(1, 755589120, 4293120)], { shader: 147, workgroups: [2097,1,1] }),
-        dispatch("step_589_sum_G_layer2_1_conv2_stage1", [at(1, 755589120, 4293120), at(1, 759882240, 4096)], { shader: 148, workgroups: [16,1,1] }),
-        dispatch("step_589_sum_G_layer2_1_conv2_stage2", [at(1, 759882240, 4096), at(1, 755589120, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_590_pointwise_G_layer2_1_bn2_running_var", [at(0, 11685376, 512), at(1, 755589120, 512), at(2, 1073678848, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_591_pointwise_G_layer2_1_bn3_running_mean", [at(0, 11952128, 2048), at(1, 1073550336, 2048), at(2, 1073536000, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_592_pointwise_G_layer2_1_conv3", [at(4, 628651008, 17172480), at(1, 1073550336, 2048), at(1, 755589120, 17172480)], { shader: 151, workgroups: [8385,1,1] }),
-        dispatch("step_593_sum_G_layer2_1_conv3_stage1", [at(1, 755589120, 17172480), at(1, 772761600, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_593_sum_G_layer2_1_conv3_stage2", [at(1, 772761600, 16384), at(1, 755589120, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_594_pointwise_G_layer2_1_bn3_running_var", [at(0, 11954176, 2048), at(1, 755589120, 2048), at(2, 1073538048, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_595_pointwise_G_layer2_2_bn1_running_mean", [at(0, 12219392, 512), at(1, 1073693696, 512), at(2, 1073679360, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_596_pointwise_G_layer2_2_conv1", [at(6, 328490240, 4293120), at(1, 1073693696, 512), at(1, 755589120, 4293120)], { shader: 147, workgroups: [2097,1,1] }),
-        dispatch("step_597_sum_G_layer2_2_conv1_stage1", [at(1, 755589120, 4293120), at(1, 759882240, 4096)], { shader: 148, workgroups: [16,1,1] }),
-        dispatch("step_597_sum_G_layer2_2_conv1_stage2", [at(1, 759882240, 4096), at(1, 755589120, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_598_pointwise_G_layer2_2_bn1_running_var", [at(0, 12219904, 512), at(1, 755589120, 512), at(2, 1073679872, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_599_pointwise_G_layer2_2_bn2_running_mean", [at(0, 12811264, 512), at(1, 1073694720, 512), at(2, 1073680384, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_600_pointwise_G_layer2_2_conv2", [at(6, 341369600, 4293120), at(1, 1073694720, 512), at(1, 755589120, 4293120)], { shader: 147, workgroups: [2097,1,1] }),
-        dispatch("step_601_sum_G_layer2_2_conv2_stage1", [at(1, 755589120, 4293120), at(1, 759882240, 4096)], { shader: 148, workgroups: [16,1,1] }),
-        dispatch("step_601_sum_G_layer2_2_conv2_stage2", [at(1, 759882240, 4096), at(1, 755589120, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_602_pointwise_G_layer2_2_bn2_running_var", [at(0, 12811776, 512), at(1, 755589120, 512), at(2, 1073680896, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_603_pointwise_G_layer2_2_bn3_running_mean", [at(0, 13078528, 2048), at(1, 1073554432, 2048), at(2, 1073540096, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_604_pointwise_G_layer2_2_conv3", [at(4, 680168448, 17172480), at(1, 1073554432, 2048), at(1, 755589120, 17172480)], { shader: 151, workgroups: [8385,1,1] }),
-        dispatch("step_605_sum_G_layer2_2_conv3_stage1", [at(1, 755589120, 17172480), at(1, 772761600, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_605_sum_G_layer2_2_conv3_stage2", [at(1, 772761600, 16384), at(1, 755589120, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_606_pointwise_G_layer2_2_bn3_running_var", [at(0, 13080576, 2048), at(1, 755589120, 2048), at(2, 1073542144, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_607_pointwise_G_layer2_3_bn1_running_mean", [at(0, 13345792, 512), at(1, 1073695744, 512), at(2, 1073681408, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_608_pointwise_G_layer2_3_conv1", [at(6, 354248960, 4293120), at(1, 1073695744, 512), at(1, 755589120, 4293120)], { shader: 147, workgroups: [2097,1,1] }),
-        dispatch("step_609_sum_G_layer2_3_conv1_stage1", [at(1, 755589120, 4293120), at(1, 759882240, 4096)], { shader: 148, workgroups: [16,1,1] }),
-        dispatch("step_609_sum_G_layer2_3_conv1_stage2", [at(1, 759882240, 4096), at(1, 755589120, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_610_pointwise_G_layer2_3_bn1_running_var", [at(0, 13346304, 512), at(1, 755589120, 512), at(2, 1073681920, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_611_pointwise_G_layer2_3_bn2_running_mean", [at(0, 13937664, 512), at(1, 1073696768, 512), at(2, 1073682432, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_612_pointwise_G_layer2_3_conv2", [at(6, 367128320, 4293120), at(1, 1073696768, 512), at(1, 755589120, 4293120)], { shader: 147, workgroups: [2097,1,1] }),
-        dispatch("step_613_sum_G_layer2_3_conv2_stage1", [at(1, 755589120, 4293120), at(1, 759882240, 4096)], { shader: 148, workgroups: [16,1,1] }),
-        dispatch("step_613_sum_G_layer2_3_conv2_stage2", [at(1, 759882240, 4096), at(1, 755589120, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_614_pointwise_G_layer2_3_bn2_running_var", [at(0, 13938176, 512), at(1, 755589120, 512), at(2, 1073682944, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_615_pointwise_G_layer2_3_bn3_running_mean", [at(0, 14204928, 2048), at(1, 1073558528, 2048), at(2, 1073544192, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_616_pointwise_G_layer2_3_conv3", [at(4, 731685888, 17172480), at(1, 1073558528, 2048), at(1, 755589120, 17172480)], { shader: 151, workgroups: [8385,1,1] }),
-        dispatch("step_617_sum_G_layer2_3_conv3_stage1", [at(1, 755589120, 17172480), at(1, 772761600, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_617_sum_G_layer2_3_conv3_stage2", [at(1, 772761600, 16384), at(1, 755589120, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_618_pointwise_G_layer2_3_bn3_running_var", [at(0, 14206976, 2048), at(1, 755589120, 2048), at(2, 1073546240, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_619_pointwise_G_layer3_0_bn1_running_mean", [at(0, 14735360, 1024), at(1, 1073595392, 1024), at(2, 1073581056, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_620_pointwise_G_layer3_0_conv1", [at(1, 1064693760, 8586240), at(1, 1073595392, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_621_sum_G_layer3_0_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_621_sum_G_layer3_0_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_622_pointwise_G_layer3_0_bn1_running_var", [at(0, 14736384, 1024), at(1, 755589120, 1024), at(2, 1073582080, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_623_pointwise_G_layer3_0_bn2_running_mean", [at(0, 17098752, 1024), at(1, 1073597440, 1024), at(2, 1073583104, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_624_pointwise_G_layer3_0_conv2", [at(4, 1057963008, 8586240), at(1, 1073597440, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_625_sum_G_layer3_0_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_625_sum_G_layer3_0_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_626_pointwise_G_layer3_0_bn2_running_var", [at(0, 17099776, 1024), at(1, 755589120, 1024), at(2, 1073584128, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_627_pointwise_G_layer3_0_bn3_running_mean", [at(0, 18157568, 4096), at(1, 1073345536, 4096), at(1, 1073735424, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_628_pointwise_G_layer3_0_conv3", [at(1, 824279040, 34344960), at(1, 1073345536, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_629_sum_G_layer3_0_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_629_sum_G_layer3_0_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_630_pointwise_G_layer3_0_bn3_running_var", [at(0, 18161664, 4096), at(1, 755589120, 4096), at(2, 1073337344, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_631_pointwise_G_layer3_0_downsample_1_running_mean", [at(0, 20271104, 4096), at(1, 1073353728, 4096), at(2, 1073341440, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_632_pointwise_G_layer3_0_downsample_0", [at(1, 892968960, 34344960), at(1, 1073353728, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_633_sum_G_layer3_0_downsample_0_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_633_sum_G_layer3_0_downsample_0_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_634_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 20275200, 4096), at(1, 755589120, 4096), at(2, 1073345536, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_635_pointwise_G_layer3_1_bn1_running_mean", [at(0, 21329920, 1024), at(1, 1073599488, 1024), at(2, 1073585152, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_636_pointwise_G_layer3_1_conv1", [at(5, 51517440, 8586240), at(1, 1073599488, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_637_sum_G_layer3_1_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_637_sum_G_layer3_1_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_638_pointwise_G_layer3_1_bn1_running_var", [at(0, 21330944, 1024), at(1, 755589120, 1024), at(2, 1073586176, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_639_pointwise_G_layer3_1_bn2_running_mean", [at(0, 23693312, 1024), at(1, 1073601536, 1024), at(2, 1073587200, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_640_pointwise_G_layer3_1_conv2", [at(5, 77276160, 8586240), at(1, 1073601536, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_641_sum_G_layer3_1_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_641_sum_G_layer3_1_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_642_pointwise_G_layer3_1_bn2_running_var", [at(0, 23694336, 1024), at(1, 755589120, 1024), at(2, 1073588224, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_643_pointwise_G_layer3_1_bn3_running_mean", [at(0, 24752128, 4096), at(1, 1073361920, 4096), at(2, 1073349632, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_644_pointwise_G_layer3_1_conv3", [at(1, 996003840, 34344960), at(1, 1073361920, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_645_sum_G_layer3_1_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_645_sum_G_layer3_1_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_646_pointwise_G_layer3_1_bn3_running_var", [at(0, 24756224, 4096), at(1, 755589120, 4096), at(2, 1073353728, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_647_pointwise_G_layer3_2_bn1_running_mean", [at(0, 25810944, 1024), at(1, 1073603584, 1024), at(2, 1073589248, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_648_pointwise_G_layer3_2_conv1", [at(5, 103034880, 8586240), at(1, 1073603584, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_649_sum_G_layer3_2_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_649_sum_G_layer3_2_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_650_pointwise_G_layer3_2_bn1_running_var", [at(0, 25811968, 1024), at(1, 755589120, 1024), at(2, 1073590272, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_651_pointwise_G_layer3_2_bn2_running_mean", [at(0, 28174336, 1024), at(1, 1073605632, 1024), at(2, 1073591296, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_652_pointwise_G_layer3_2_conv2", [at(5, 128793600, 8586240), at(1, 1073605632, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_653_sum_G_layer3_2_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_653_sum_G_layer3_2_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_654_pointwise_G_layer3_2_bn2_running_var", [at(0, 28175360, 1024), at(1, 755589120, 1024), at(2, 1073592320, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_655_pointwise_G_layer3_2_bn3_running_mean", [at(0, 29233152, 4096), at(1, 1073370112, 4096), at(2, 1073357824, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_656_pointwise_G_layer3_2_conv3", [at(2, 34344960, 34344960), at(1, 1073370112, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_657_sum_G_layer3_2_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_657_sum_G_layer3_2_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_658_pointwise_G_layer3_2_bn3_running_var", [at(0, 29237248, 4096), at(1, 755589120, 4096), at(2, 1073361920, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_659_pointwise_G_layer3_3_bn1_running_mean", [at(0, 30291968, 1024), at(1, 1073607680, 1024), at(2, 1073593344, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_660_pointwise_G_layer3_3_conv1", [at(5, 154552320, 8586240), at(1, 1073607680, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_661_sum_G_layer3_3_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_661_sum_G_layer3_3_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_662_pointwise_G_layer3_3_bn1_running_var", [at(0, 30292992, 1024), at(1, 755589120, 1024), at(2, 1073594368, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_663_pointwise_G_layer3_3_bn2_running_mean", [at(0, 32655360, 1024), at(1, 1073609728, 1024), at(2, 1073595392, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_664_pointwise_G_layer3_3_conv2", [at(5, 180311040, 8586240), at(1, 1073609728, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_665_sum_G_layer3_3_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_665_sum_G_layer3_3_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_666_pointwise_G_layer3_3_bn2_running_var", [at(0, 32656384, 1024), at(1, 755589120, 1024), at(2, 1073596416, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_667_pointwise_G_layer3_3_bn3_running_mean", [at(0, 33714176, 4096), at(1, 1073378304, 4096), at(2, 1073366016, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_668_pointwise_G_layer3_3_conv3", [at(2, 137379840, 34344960), at(1, 1073378304, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_669_sum_G_layer3_3_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_669_sum_G_layer3_3_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_670_pointwise_G_layer3_3_bn3_running_var", [at(0, 33718272, 4096), at(1, 755589120, 4096), at(2, 1073370112, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_671_pointwise_G_layer3_4_bn1_running_mean", [at(0, 34772992, 1024), at(1, 1073611776, 1024), at(2, 1073597440, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_672_pointwise_G_layer3_4_conv1", [at(5, 206069760, 8586240), at(1, 1073611776, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_673_sum_G_layer3_4_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_673_sum_G_layer3_4_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_674_pointwise_G_layer3_4_bn1_running_var", [at(0, 34774016, 1024), at(1, 755589120, 1024), at(2, 1073598464, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_675_pointwise_G_layer3_4_bn2_running_mean", [at(0, 37136384, 1024), at(1, 1073613824, 1024), at(2, 1073599488, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_676_pointwise_G_layer3_4_conv2", [at(5, 231828480, 8586240), at(1, 1073613824, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_677_sum_G_layer3_4_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_677_sum_G_layer3_4_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_678_pointwise_G_layer3_4_bn2_running_var", [at(0, 37137408, 1024), at(1, 755589120, 1024), at(2, 1073600512, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_679_pointwise_G_layer3_4_bn3_running_mean", [at(0, 38195200, 4096), at(1, 1073386496, 4096), at(2, 1073374208, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_680_pointwise_G_layer3_4_conv3", [at(2, 240414720, 34344960), at(1, 1073386496, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_681_sum_G_layer3_4_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_681_sum_G_layer3_4_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_682_pointwise_G_layer3_4_bn3_running_var", [at(0, 38199296, 4096), at(1, 755589120, 4096), at(2, 1073378304, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_683_pointwise_G_layer3_5_bn1_running_mean", [at(0, 39254016, 1024), at(1, 1073615872, 1024), at(2, 1073601536, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_684_pointwise_G_layer3_5_conv1", [at(5, 257587200, 8586240), at(1, 1073615872, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_685_sum_G_layer3_5_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_685_sum_G_layer3_5_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_686_pointwise_G_layer3_5_bn1_running_var", [at(0, 39255040, 1024), at(1, 755589120, 1024), at(2, 1073602560, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_687_pointwise_G_layer3_5_bn2_running_mean", [at(0, 41617408, 1024), at(1, 1073617920, 1024), at(2, 1073603584, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_688_pointwise_G_layer3_5_conv2", [at(5, 283345920, 8586240), at(1, 1073617920, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_689_sum_G_layer3_5_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_689_sum_G_layer3_5_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_690_pointwise_G_layer3_5_bn2_running_var", [at(0, 41618432, 1024), at(1, 755589120, 1024), at(2, 1073604608, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_691_pointwise_G_layer3_5_bn3_running_mean", [at(0, 42676224, 4096), at(1, 1073394688, 4096), at(2, 1073382400, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_692_pointwise_G_layer3_5_conv3", [at(2, 343449600, 34344960), at(1, 1073394688, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_693_sum_G_layer3_5_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_693_sum_G_layer3_5_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_694_pointwise_G_layer3_5_bn3_running_var", [at(0, 42680320, 4096), at(1, 755589120, 4096), at(2, 1073386496, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_695_pointwise_G_layer3_6_bn1_running_mean", [at(0, 43735040, 1024), at(1, 1073619968, 1024), at(2, 1073605632, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_696_pointwise_G_layer3_6_conv1", [at(5, 309104640, 8586240), at(1, 1073619968, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_697_sum_G_layer3_6_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_697_sum_G_layer3_6_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_698_pointwise_G_layer3_6_bn1_running_var", [at(0, 43736064, 1024), at(1, 755589120, 1024), at(2, 1073606656, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_699_pointwise_G_layer3_6_bn2_running_mean", [at(0, 46098432, 1024), at(1, 1073622016, 1024), at(2, 1073607680, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_700_pointwise_G_layer3_6_conv2", [at(5, 334863360, 8586240), at(1, 1073622016, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_701_sum_G_layer3_6_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_701_sum_G_layer3_6_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_702_pointwise_G_layer3_6_bn2_running_var", [at(0, 46099456, 1024), at(1, 755589120, 1024), at(2, 1073608704, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_703_pointwise_G_layer3_6_bn3_running_mean", [at(0, 47157248, 4096), at(1, 1073402880, 4096), at(2, 1073390592, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_704_pointwise_G_layer3_6_conv3", [at(2, 446484480, 34344960), at(1, 1073402880, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_705_sum_G_layer3_6_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_705_sum_G_layer3_6_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_706_pointwise_G_layer3_6_bn3_running_var", [at(0, 47161344, 4096), at(1, 755589120, 4096), at(2, 1073394688, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_707_pointwise_G_layer3_7_bn1_running_mean", [at(0, 48216064, 1024), at(1, 1073624064, 1024), at(2, 1073609728, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_708_pointwise_G_layer3_7_conv1", [at(5, 360622080, 8586240), at(1, 1073624064, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_709_sum_G_layer3_7_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_709_sum_G_layer3_7_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_710_pointwise_G_layer3_7_bn1_running_var", [at(0, 48217088, 1024), at(1, 755589120, 1024), at(2, 1073610752, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_711_pointwise_G_layer3_7_bn2_running_mean", [at(0, 50579456, 1024), at(1, 1073626112, 1024), at(2, 1073611776, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_712_pointwise_G_layer3_7_conv2", [at(5, 386380800, 8586240), at(1, 1073626112, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_713_sum_G_layer3_7_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_713_sum_G_layer3_7_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_714_pointwise_G_layer3_7_bn2_running_var", [at(0, 50580480, 1024), at(1, 755589120, 1024), at(2, 1073612800, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_715_pointwise_G_layer3_7_bn3_running_mean", [at(0, 51638272, 4096), at(1, 1073411072, 4096), at(2, 1073398784, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_716_pointwise_G_layer3_7_conv3", [at(2, 549519360, 34344960), at(1, 1073411072, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_717_sum_G_layer3_7_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_717_sum_G_layer3_7_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_718_pointwise_G_layer3_7_bn3_running_var", [at(0, 51642368, 4096), at(1, 755589120, 4096), at(2, 1073402880, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_719_pointwise_G_layer3_8_bn1_running_mean", [at(0, 52697088, 1024), at(1, 1073628160, 1024), at(2, 1073613824, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_720_pointwise_G_layer3_8_conv1", [at(5, 412139520, 8586240), at(1, 1073628160, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_721_sum_G_layer3_8_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_721_sum_G_layer3_8_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_722_pointwise_G_layer3_8_bn1_running_var", [at(0, 52698112, 1024), at(1, 755589120, 1024), at(2, 1073614848, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_723_pointwise_G_layer3_8_bn2_running_mean", [at(0, 55060480, 1024), at(1, 1073630208, 1024), at(2, 1073615872, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_724_pointwise_G_layer3_8_conv2", [at(5, 437898240, 8586240), at(1, 1073630208, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_725_sum_G_layer3_8_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_725_sum_G_layer3_8_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_726_pointwise_G_layer3_8_bn2_running_var", [at(0, 55061504, 1024), at(1, 755589120, 1024), at(2, 1073616896, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_727_pointwise_G_layer3_8_bn3_running_mean", [at(0, 56119296, 4096), at(1, 1073419264, 4096), at(2, 1073406976, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_728_pointwise_G_layer3_8_conv3", [at(2, 652554240, 34344960), at(1, 1073419264, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_729_sum_G_layer3_8_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_729_sum_G_layer3_8_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_730_pointwise_G_layer3_8_bn3_running_var", [at(0, 56123392, 4096), at(1, 755589120, 4096), at(2, 1073411072, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_731_pointwise_G_layer3_9_bn1_running_mean", [at(0, 57178112, 1024), at(1, 1073632256, 1024), at(2, 1073617920, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_732_pointwise_G_layer3_9_conv1", [at(5, 463656960, 8586240), at(1, 1073632256, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_733_sum_G_layer3_9_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_733_sum_G_layer3_9_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_734_pointwise_G_layer3_9_bn1_running_var", [at(0, 57179136, 1024), at(1, 755589120, 1024), at(2, 1073618944, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_735_pointwise_G_layer3_9_bn2_running_mean", [at(0, 59541504, 1024), at(1, 1073634304, 1024), at(2, 1073619968, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_736_pointwise_G_layer3_9_conv2", [at(5, 489415680, 8586240), at(1, 1073634304, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_737_sum_G_layer3_9_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_737_sum_G_layer3_9_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_738_pointwise_G_layer3_9_bn2_running_var", [at(0, 59542528, 1024), at(1, 755589120, 1024), at(2, 1073620992, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_739_pointwise_G_layer3_9_bn3_running_mean", [at(0, 60600320, 4096), at(1, 1073427456, 4096), at(2, 1073415168, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_740_pointwise_G_layer3_9_conv3", [at(2, 755589120, 34344960), at(1, 1073427456, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_741_sum_G_layer3_9_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_741_sum_G_layer3_9_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_742_pointwise_G_layer3_9_bn3_running_var", [at(0, 60604416, 4096), at(1, 755589120, 4096), at(2, 1073419264, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_743_pointwise_G_layer3_10_bn1_running_mean", [at(0, 61659136, 1024), at(1, 1073636352, 1024), at(2, 1073622016, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_744_pointwise_G_layer3_10_conv1", [at(5, 515174400, 8586240), at(1, 1073636352, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_745_sum_G_layer3_10_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_745_sum_G_layer3_10_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_746_pointwise_G_layer3_10_bn1_running_var", [at(0, 61660160, 1024), at(1, 755589120, 1024), at(2, 1073623040, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_747_pointwise_G_layer3_10_bn2_running_mean", [at(0, 64022528, 1024), at(1, 1073638400, 1024), at(2, 1073624064, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_748_pointwise_G_layer3_10_conv2", [at(5, 540933120, 8586240), at(1, 1073638400, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_749_sum_G_layer3_10_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_749_sum_G_layer3_10_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_750_pointwise_G_layer3_10_bn2_running_var", [at(0, 64023552, 1024), at(1, 755589120, 1024), at(2, 1073625088, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_751_pointwise_G_layer3_10_bn3_running_mean", [at(0, 65081344, 4096), at(1, 1073435648, 4096), at(2, 1073423360, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_752_pointwise_G_layer3_10_conv3", [at(2, 858624000, 34344960), at(1, 1073435648, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_753_sum_G_layer3_10_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_753_sum_G_layer3_10_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_754_pointwise_G_layer3_10_bn3_running_var", [at(0, 65085440, 4096), at(1, 755589120, 4096), at(2, 1073427456, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_755_pointwise_G_layer3_11_bn1_running_mean", [at(0, 66140160, 1024), at(1, 1073640448, 1024), at(2, 1073626112, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_756_pointwise_G_layer3_11_conv1", [at(5, 566691840, 8586240), at(1, 1073640448, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_757_sum_G_layer3_11_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_757_sum_G_layer3_11_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_758_pointwise_G_layer3_11_bn1_running_var", [at(0, 66141184, 1024), at(1, 755589120, 1024), at(2, 1073627136, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_759_pointwise_G_layer3_11_bn2_running_mean", [at(0, 68503552, 1024), at(1, 1073642496, 1024), at(2, 1073628160, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_760_pointwise_G_layer3_11_conv2", [at(5, 592450560, 8586240), at(1, 1073642496, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_761_sum_G_layer3_11_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_761_sum_G_layer3_11_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_762_pointwise_G_layer3_11_bn2_running_var", [at(0, 68504576, 1024), at(1, 755589120, 1024), at(2, 1073629184, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_763_pointwise_G_layer3_11_bn3_running_mean", [at(0, 69562368, 4096), at(1, 1073443840, 4096), at(2, 1073431552, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_764_pointwise_G_layer3_11_conv3", [at(2, 961658880, 34344960), at(1, 1073443840, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_765_sum_G_layer3_11_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_765_sum_G_layer3_11_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_766_pointwise_G_layer3_11_bn3_running_var", [at(0, 69566464, 4096), at(1, 755589120, 4096), at(2, 1073435648, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_767_pointwise_G_layer3_12_bn1_running_mean", [at(0, 70621184, 1024), at(1, 1073644544, 1024), at(2, 1073630208, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_768_pointwise_G_layer3_12_conv1", [at(5, 618209280, 8586240), at(1, 1073644544, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_769_sum_G_layer3_12_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_769_sum_G_layer3_12_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_770_pointwise_G_layer3_12_bn1_running_var", [at(0, 70622208, 1024), at(1, 755589120, 1024), at(2, 1073631232, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_771_pointwise_G_layer3_12_bn2_running_mean", [at(0, 72984576, 1024), at(1, 1073646592, 1024), at(2, 1073632256, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_772_pointwise_G_layer3_12_conv2", [at(5, 643968000, 8586240), at(1, 1073646592, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_773_sum_G_layer3_12_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_773_sum_G_layer3_12_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_774_pointwise_G_layer3_12_bn2_running_var", [at(0, 72985600, 1024), at(1, 755589120, 1024), at(2, 1073633280, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_775_pointwise_G_layer3_12_bn3_running_mean", [at(0, 74043392, 4096), at(1, 1073452032, 4096), at(2, 1073439744, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_776_pointwise_G_layer3_12_conv3", [at(3, 0, 34344960), at(1, 1073452032, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_777_sum_G_layer3_12_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_777_sum_G_layer3_12_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_778_pointwise_G_layer3_12_bn3_running_var", [at(0, 74047488, 4096), at(1, 755589120, 4096), at(2, 1073443840, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_779_pointwise_G_layer3_13_bn1_running_mean", [at(0, 75102208, 1024), at(1, 1073648640, 1024), at(2, 1073634304, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_780_pointwise_G_layer3_13_conv1", [at(5, 669726720, 8586240), at(1, 1073648640, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_781_sum_G_layer3_13_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_781_sum_G_layer3_13_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_782_pointwise_G_layer3_13_bn1_running_var", [at(0, 75103232, 1024), at(1, 755589120, 1024), at(2, 1073635328, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_783_pointwise_G_layer3_13_bn2_running_mean", [at(0, 77465600, 1024), at(1, 1073650688, 1024), at(2, 1073636352, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_784_pointwise_G_layer3_13_conv2", [at(5, 695485440, 8586240), at(1, 1073650688, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_785_sum_G_layer3_13_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_785_sum_G_layer3_13_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_786_pointwise_G_layer3_13_bn2_running_var", [at(0, 77466624, 1024), at(1, 755589120, 1024), at(2, 1073637376, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_787_pointwise_G_layer3_13_bn3_running_mean", [at(0, 78524416, 4096), at(1, 1073460224, 4096), at(2, 1073447936, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_788_pointwise_G_layer3_13_conv3", [at(3, 103034880, 34344960), at(1, 1073460224, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_789_sum_G_layer3_13_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_789_sum_G_layer3_13_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_790_pointwise_G_layer3_13_bn3_running_var", [at(0, 78528512, 4096), at(1, 755589120, 4096), at(2, 1073452032, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_791_pointwise_G_layer3_14_bn1_running_mean", [at(0, 79583232, 1024), at(1, 1073652736, 1024), at(2, 1073638400, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_792_pointwise_G_layer3_14_conv1", [at(5, 721244160, 8586240), at(1, 1073652736, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_793_sum_G_layer3_14_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_793_sum_G_layer3_14_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_794_pointwise_G_layer3_14_bn1_running_var", [at(0, 79584256, 1024), at(1, 755589120, 1024), at(2, 1073639424, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_795_pointwise_G_layer3_14_bn2_running_mean", [at(0, 81946624, 1024), at(1, 1073654784, 1024), at(2, 1073640448, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_796_pointwise_G_layer3_14_conv2", [at(5, 747002880, 8586240), at(1, 1073654784, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_797_sum_G_layer3_14_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_797_sum_G_layer3_14_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_798_pointwise_G_layer3_14_bn2_running_var", [at(0, 81947648, 1024), at(1, 755589120, 1024), at(2, 1073641472, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_799_pointwise_G_layer3_14_bn3_running_mean", [at(0, 83005440, 4096), at(1, 1073468416, 4096), at(2, 1073456128, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_800_pointwise_G_layer3_14_conv3", [at(3, 206069760, 34344960), at(1, 1073468416, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_801_sum_G_layer3_14_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_801_sum_G_layer3_14_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_802_pointwise_G_layer3_14_bn3_running_var", [at(0, 83009536, 4096), at(1, 755589120, 4096), at(2, 1073460224, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_803_pointwise_G_layer3_15_bn1_running_mean", [at(0, 84064256, 1024), at(1, 1073656832, 1024), at(2, 1073642496, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_804_pointwise_G_layer3_15_conv1", [at(5, 772761600, 8586240), at(1, 1073656832, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_805_sum_G_layer3_15_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_805_sum_G_layer3_15_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_806_pointwise_G_layer3_15_bn1_running_var", [at(0, 84065280, 1024), at(1, 755589120, 1024), at(2, 1073643520, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_807_pointwise_G_layer3_15_bn2_running_mean", [at(0, 86427648, 1024), at(1, 1073658880, 1024), at(2, 1073644544, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_808_pointwise_G_layer3_15_conv2", [at(5, 798520320, 8586240), at(1, 1073658880, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_809_sum_G_layer3_15_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_809_sum_G_layer3_15_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_810_pointwise_G_layer3_15_bn2_running_var", [at(0, 86428672, 1024), at(1, 755589120, 1024), at(2, 1073645568, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_811_pointwise_G_layer3_15_bn3_running_mean", [at(0, 87486464, 4096), at(1, 1073476608, 4096), at(2, 1073464320, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_812_pointwise_G_layer3_15_conv3", [at(3, 309104640, 34344960), at(1, 1073476608, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_813_sum_G_layer3_15_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_813_sum_G_layer3_15_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_814_pointwise_G_layer3_15_bn3_running_var", [at(0, 87490560, 4096), at(1, 755589120, 4096), at(2, 1073468416, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_815_pointwise_G_layer3_16_bn1_running_mean", [at(0, 88545280, 1024), at(1, 1073660928, 1024), at(2, 1073646592, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_816_pointwise_G_layer3_16_conv1", [at(5, 824279040, 8586240), at(1, 1073660928, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_817_sum_G_layer3_16_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_817_sum_G_layer3_16_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_818_pointwise_G_layer3_16_bn1_running_var", [at(0, 88546304, 1024), at(1, 755589120, 1024), at(2, 1073647616, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_819_pointwise_G_layer3_16_bn2_running_mean", [at(0, 90908672, 1024), at(1, 1073662976, 1024), at(2, 1073648640, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_820_pointwise_G_layer3_16_conv2", [at(5, 850037760, 8586240), at(1, 1073662976, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_821_sum_G_layer3_16_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_821_sum_G_layer3_16_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_822_pointwise_G_layer3_16_bn2_running_var", [at(0, 90909696, 1024), at(1, 755589120, 1024), at(2, 1073649664, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_823_pointwise_G_layer3_16_bn3_running_mean", [at(0, 91967488, 4096), at(1, 1073484800, 4096), at(2, 1073472512, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_824_pointwise_G_layer3_16_conv3", [at(3, 412139520, 34344960), at(1, 1073484800, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_825_sum_G_layer3_16_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_825_sum_G_layer3_16_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_826_pointwise_G_layer3_16_bn3_running_var", [at(0, 91971584, 4096), at(1, 755589120, 4096), at(2, 1073476608, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_827_pointwise_G_layer3_17_bn1_running_mean", [at(0, 93026304, 1024), at(1, 1073665024, 1024), at(2, 1073650688, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_828_pointwise_G_layer3_17_conv1", [at(5, 875796480, 8586240), at(1, 1073665024, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_829_sum_G_layer3_17_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_829_sum_G_layer3_17_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_830_pointwise_G_layer3_17_bn1_running_var", [at(0, 93027328, 1024), at(1, 755589120, 1024), at(2, 1073651712, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_831_pointwise_G_layer3_17_bn2_running_mean", [at(0, 95389696, 1024), at(1, 1073667072, 1024), at(2, 1073652736, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_832_pointwise_G_layer3_17_conv2", [at(5, 901555200, 8586240), at(1, 1073667072, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_833_sum_G_layer3_17_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_833_sum_G_layer3_17_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_834_pointwise_G_layer3_17_bn2_running_var", [at(0, 95390720, 1024), at(1, 755589120, 1024), at(2, 1073653760, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_835_pointwise_G_layer3_17_bn3_running_mean", [at(0, 96448512, 4096), at(1, 1073492992, 4096), at(2, 1073480704, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_836_pointwise_G_layer3_17_conv3", [at(3, 515174400, 34344960), at(1, 1073492992, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_837_sum_G_layer3_17_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_837_sum_G_layer3_17_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_838_pointwise_G_layer3_17_bn3_running_var", [at(0, 96452608, 4096), at(1, 755589120, 4096), at(2, 1073484800, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_839_pointwise_G_layer3_18_bn1_running_mean", [at(0, 97507328, 1024), at(1, 1073669120, 1024), at(2, 1073654784, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_840_pointwise_G_layer3_18_conv1", [at(5, 927313920, 8586240), at(1, 1073669120, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_841_sum_G_layer3_18_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_841_sum_G_layer3_18_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_842_pointwise_G_layer3_18_bn1_running_var", [at(0, 97508352, 1024), at(1, 755589120, 1024), at(2, 1073655808, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_843_pointwise_G_layer3_18_bn2_running_mean", [at(0, 99870720, 1024), at(1, 1073671168, 1024), at(2, 1073656832, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_844_pointwise_G_layer3_18_conv2", [at(5, 953072640, 8586240), at(1, 1073671168, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_845_sum_G_layer3_18_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_845_sum_G_layer3_18_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_846_pointwise_G_layer3_18_bn2_running_var", [at(0, 99871744, 1024), at(1, 755589120, 1024), at(2, 1073657856, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_847_pointwise_G_layer3_18_bn3_running_mean", [at(0, 100929536, 4096), at(1, 1073501184, 4096), at(2, 1073488896, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_848_pointwise_G_layer3_18_conv3", [at(3, 618209280, 34344960), at(1, 1073501184, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_849_sum_G_layer3_18_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_849_sum_G_layer3_18_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_850_pointwise_G_layer3_18_bn3_running_var", [at(0, 100933632, 4096), at(1, 755589120, 4096), at(2, 1073492992, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_851_pointwise_G_layer3_19_bn1_running_mean", [at(0, 101988352, 1024), at(1, 1073673216, 1024), at(2, 1073658880, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_852_pointwise_G_layer3_19_conv1", [at(5, 978831360, 8586240), at(1, 1073673216, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_853_sum_G_layer3_19_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_853_sum_G_layer3_19_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_854_pointwise_G_layer3_19_bn1_running_var", [at(0, 101989376, 1024), at(1, 755589120, 1024), at(2, 1073659904, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_855_pointwise_G_layer3_19_bn2_running_mean", [at(0, 104351744, 1024), at(1, 1073675264, 1024), at(2, 1073660928, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_856_pointwise_G_layer3_19_conv2", [at(5, 1004590080, 8586240), at(1, 1073675264, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_857_sum_G_layer3_19_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_857_sum_G_layer3_19_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_858_pointwise_G_layer3_19_bn2_running_var", [at(0, 104352768, 1024), at(1, 755589120, 1024), at(2, 1073661952, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_859_pointwise_G_layer3_19_bn3_running_mean", [at(0, 105410560, 4096), at(1, 1073509376, 4096), at(2, 1073497088, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_860_pointwise_G_layer3_19_conv3", [at(3, 721244160, 34344960), at(1, 1073509376, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_861_sum_G_layer3_19_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_861_sum_G_layer3_19_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_862_pointwise_G_layer3_19_bn3_running_var", [at(0, 105414656, 4096), at(1, 755589120, 4096), at(2, 1073501184, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_863_pointwise_G_layer3_20_bn1_running_mean", [at(0, 106469376, 1024), at(1, 1073677312, 1024), at(2, 1073662976, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_864_pointwise_G_layer3_20_conv1", [at(5, 1030348800, 8586240), at(1, 1073677312, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_865_sum_G_layer3_20_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_865_sum_G_layer3_20_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_866_pointwise_G_layer3_20_bn1_running_var", [at(0, 106470400, 1024), at(1, 755589120, 1024), at(2, 1073664000, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_867_pointwise_G_layer3_20_bn2_running_mean", [at(0, 108832768, 1024), at(1, 1073679360, 1024), at(2, 1073665024, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_868_pointwise_G_layer3_20_conv2", [at(5, 1056107520, 8586240), at(1, 1073679360, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_869_sum_G_layer3_20_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_869_sum_G_layer3_20_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_870_pointwise_G_layer3_20_bn2_running_var", [at(0, 108833792, 1024), at(1, 755589120, 1024), at(2, 1073666048, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_871_pointwise_G_layer3_20_bn3_running_mean", [at(0, 109891584, 4096), at(1, 1073517568, 4096), at(2, 1073505280, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_872_pointwise_G_layer3_20_conv3", [at(3, 824279040, 34344960), at(1, 1073517568, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_873_sum_G_layer3_20_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_873_sum_G_layer3_20_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_874_pointwise_G_layer3_20_bn3_running_var", [at(0, 109895680, 4096), at(1, 755589120, 4096), at(2, 1073509376, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_875_pointwise_G_layer3_21_bn1_running_mean", [at(0, 110950400, 1024), at(1, 1073681408, 1024), at(2, 1073667072, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_876_pointwise_G_layer3_21_conv1", [at(6, 8586240, 8586240), at(1, 1073681408, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_877_sum_G_layer3_21_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_877_sum_G_layer3_21_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_878_pointwise_G_layer3_21_bn1_running_var", [at(0, 110951424, 1024), at(1, 755589120, 1024), at(2, 1073668096, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_879_pointwise_G_layer3_21_bn2_running_mean", [at(0, 113313792, 1024), at(1, 1073683456, 1024), at(2, 1073669120, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_880_pointwise_G_layer3_21_conv2", [at(6, 34344960, 8586240), at(1, 1073683456, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_881_sum_G_layer3_21_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_881_sum_G_layer3_21_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_882_pointwise_G_layer3_21_bn2_running_var", [at(0, 113314816, 1024), at(1, 755589120, 1024), at(2, 1073670144, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_883_pointwise_G_layer3_21_bn3_running_mean", [at(0, 114372608, 4096), at(1, 1073525760, 4096), at(2, 1073513472, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_884_pointwise_G_layer3_21_conv3", [at(3, 927313920, 34344960), at(1, 1073525760, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_885_sum_G_layer3_21_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_885_sum_G_layer3_21_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_886_pointwise_G_layer3_21_bn3_running_var", [at(0, 114376704, 4096), at(1, 755589120, 4096), at(2, 1073517568, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_887_pointwise_G_layer3_22_bn1_running_mean", [at(0, 115431424, 1024), at(1, 1073685504, 1024), at(2, 1073671168, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_888_pointwise_G_layer3_22_conv1", [at(6, 60103680, 8586240), at(1, 1073685504, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_889_sum_G_layer3_22_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_889_sum_G_layer3_22_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_890_pointwise_G_layer3_22_bn1_running_var", [at(0, 115432448, 1024), at(1, 755589120, 1024), at(2, 1073672192, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_891_pointwise_G_layer3_22_bn2_running_mean", [at(0, 117794816, 1024), at(1, 1073687552, 1024), at(2, 1073673216, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_892_pointwise_G_layer3_22_conv2", [at(6, 85862400, 8586240), at(1, 1073687552, 1024), at(1, 755589120, 8586240)], { shader: 155, workgroups: [4193,1,1] }),
-        dispatch("step_893_sum_G_layer3_22_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 156, workgroups: [32,1,1] }),
-        dispatch("step_893_sum_G_layer3_22_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_894_pointwise_G_layer3_22_bn2_running_var", [at(0, 117795840, 1024), at(1, 755589120, 1024), at(2, 1073674240, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_895_pointwise_G_layer3_22_bn3_running_mean", [at(0, 118853632, 4096), at(1, 1073533952, 4096), at(2, 1073521664, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_896_pointwise_G_layer3_22_conv3", [at(3, 1030348800, 34344960), at(1, 1073533952, 4096), at(1, 755589120, 34344960)], { shader: 159, workgroups: [16770,1,1] }),
-        dispatch("step_897_sum_G_layer3_22_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_897_sum_G_layer3_22_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_898_pointwise_G_layer3_22_bn3_running_var", [at(0, 118857728, 4096), at(1, 755589120, 4096), at(2, 1073525760, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_899_pointwise_G_layer4_0_bn1_running_mean", [at(0, 120963072, 2048), at(1, 1073562624, 2048), at(2, 1073548288, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_900_pointwise_G_layer4_0_conv1", [at(4, 783203328, 17172480), at(1, 1073562624, 2048), at(1, 755589120, 17172480)], { shader: 151, workgroups: [8385,1,1] }),
-        dispatch("step_901_sum_G_layer4_0_conv1_stage1", [at(1, 755589120, 17172480), at(1, 772761600, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_901_sum_G_layer4_0_conv1_stage2", [at(1, 772761600, 16384), at(1, 755589120, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_902_pointwise_G_layer4_0_bn1_running_var", [at(0, 120965120, 2048), at(1, 755589120, 2048), at(2, 1073550336, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_903_pointwise_G_layer4_0_bn2_running_mean", [at(0, 130408448, 2048), at(1, 1073566720, 2048), at(2, 1073552384, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_904_pointwise_G_layer4_0_conv2", [at(4, 834720768, 17172480), at(1, 1073566720, 2048), at(1, 755589120, 17172480)], { shader: 151, workgroups: [8385,1,1] }),
-        dispatch("step_905_sum_G_layer4_0_conv2_stage1", [at(1, 755589120, 17172480), at(1, 772761600, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_905_sum_G_layer4_0_conv2_stage2", [at(1, 772761600, 16384), at(1, 755589120, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_906_pointwise_G_layer4_0_bn2_running_var", [at(0, 130410496, 2048), at(1, 755589120, 2048), at(2, 1073554432, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_907_pointwise_G_layer4_0_bn3_running_mean", [at(0, 134623232, 8192), at(1, 1073280000, 8192), at(1, 1073727232, 8192)], { shader: 162, workgroups: [32,1,1] }),
-        dispatch("step_908_pointwise_G_layer4_0_conv3", [at(1, 0, 68689920), at(1, 1073280000, 8192), at(1, 755589120, 68689920)], { shader: 163, workgroups: [32768,2,1] }),
-        dispatch("step_909_sum_G_layer4_0_conv3_stage1", [at(1, 755589120, 68689920), at(1, 0, 16384)], { shader: 164, workgroups: [64,1,1] }),
-        dispatch("step_909_sum_G_layer4_0_conv3_stage2", [at(1, 0, 16384), at(1, 16384, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_910_pointwise_G_layer4_0_bn3_running_var", [at(0, 134631424, 8192), at(1, 16384, 8192), at(2, 1073280000, 8192)], { shader: 165, workgroups: [32,1,1] }),
-        dispatch("step_911_pointwise_G_layer4_0_downsample_1_running_mean", [at(0, 143044608, 8192), at(1, 1073296384, 8192), at(2, 1073288192, 8192)], { shader: 162, workgroups: [32,1,1] }),
-        dispatch("step_912_pointwise_G_layer4_0_downsample_0", [at(1, 137379840, 68689920), at(1, 1073296384, 8192), at(1, 0, 68689920)], { shader: 163, workgroups: [32768,2,1] }),
-        dispatch("step_913_sum_G_layer4_0_downsample_0_stage1", [at(1, 0, 68689920), at(1, 137379840, 16384)], { shader: 164, workgroups: [64,1,1] }),
-        dispatch("step_913_sum_G_layer4_0_downsample_0_stage2", [at(1, 137379840, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_914_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 143052800, 8192), at(1, 0, 8192), at(2, 1073296384, 8192)], { shader: 165, workgroups: [32,1,1] }),
-        dispatch("step_915_pointwise_G_layer4_1_bn1_running_mean", [at(0, 147259392, 2048), at(1, 1073570816, 2048), at(2, 1073556480, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_916_pointwise_G_layer4_1_conv1", [at(4, 886238208, 17172480), at(1, 1073570816, 2048), at(1, 0, 17172480)], { shader: 151, workgroups: [8385,1,1] }),
-        dispatch("step_917_sum_G_layer4_1_conv1_stage1", [at(1, 0, 17172480), at(1, 17172480, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_917_sum_G_layer4_1_conv1_stage2", [at(1, 17172480, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_918_pointwise_G_layer4_1_bn1_running_var", [at(0, 147261440, 2048), at(1, 0, 2048), at(2, 1073558528, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_919_pointwise_G_layer4_1_bn2_running_mean", [at(0, 156704768, 2048), at(1, 1073574912, 2048), at(2, 1073560576, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_920_pointwise_G_layer4_1_conv2", [at(4, 937755648, 17172480), at(1, 1073574912, 2048), at(1, 0, 17172480)], { shader: 151, workgroups: [8385,1,1] }),
-        dispatch("step_921_sum_G_layer4_1_conv2_stage1", [at(1, 0, 17172480), at(1, 17172480, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_921_sum_G_layer4_1_conv2_stage2", [at(1, 17172480, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_922_pointwise_G_layer4_1_bn2_running_var", [at(0, 156706816, 2048), at(1, 0, 2048), at(2, 1073562624, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_923_pointwise_G_layer4_1_bn3_running_mean", [at(0, 160919552, 8192), at(1, 1073312768, 8192), at(2, 1073304576, 8192)], { shader: 162, workgroups: [32,1,1] }),
-        dispatch("step_924_pointwise_G_layer4_1_conv3", [at(1, 343449600, 68689920), at(1, 1073312768, 8192), at(1, 0, 68689920)], { shader: 163, workgroups: [32768,2,1] }),
-        dispatch("step_925_sum_G_layer4_1_conv3_stage1", [at(1, 0, 68689920), at(1, 137379840, 16384)], { shader: 164, workgroups: [64,1,1] }),
-        dispatch("step_925_sum_G_layer4_1_conv3_stage2", [at(1, 137379840, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_926_pointwise_G_layer4_1_bn3_running_var", [at(0, 160927744, 8192), at(1, 0, 8192), at(2, 1073312768, 8192)], { shader: 165, workgroups: [32,1,1] }),
-        dispatch("step_927_pointwise_G_layer4_2_bn1_running_mean", [at(0, 165134336, 2048), at(1, 1073579008, 2048), at(2, 1073564672, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_928_pointwise_G_layer4_2_conv1", [at(4, 989273088, 17172480), at(1, 1073579008, 2048), at(1, 0, 17172480)], { shader: 151, workgroups: [8385,1,1] }),
-        dispatch("step_929_sum_G_layer4_2_conv1_stage1", [at(1, 0, 17172480), at(1, 17172480, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_929_sum_G_layer4_2_conv1_stage2", [at(1, 17172480, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_930_pointwise_G_layer4_2_bn1_running_var", [at(0, 165136384, 2048), at(1, 0, 2048), at(2, 1073566720, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_931_pointwise_G_layer4_2_bn2_running_mean", [at(0, 174579712, 2048), at(1, 1073583104, 2048), at(2, 1073568768, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_932_pointwise_G_layer4_2_conv2", [at(4, 1040790528, 17172480), at(1, 1073583104, 2048), at(1, 0, 17172480)], { shader: 151, workgroups: [8385,1,1] }),
-        dispatch("step_933_sum_G_layer4_2_conv2_stage1", [at(1, 0, 17172480), at(1, 17172480, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_933_sum_G_layer4_2_conv2_stage2", [at(1, 17172480, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_934_pointwise_G_layer4_2_bn2_running_var", [at(0, 174581760, 2048), at(1, 0, 2048), at(2, 1073570816, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_935_pointwise_G_layer4_2_bn3_running_mean", [at(0, 178794496, 8192), at(1, 1073329152, 8192), at(2, 1073320960, 8192)], { shader: 162, workgroups: [32,1,1] }),
-        dispatch("step_936_pointwise_G_layer4_2_conv3", [at(1, 549519360, 68689920), at(1, 1073329152, 8192), at(1, 0, 68689920)], { shader: 163, workgroups: [32768,2,1] }),
-        dispatch("step_937_sum_G_layer4_2_conv3_stage1", [at(1, 0, 68689920), at(1, 137379840, 16384)], { shader: 164, workgroups: [64,1,1] }),
-        dispatch("step_937_sum_G_layer4_2_conv3_stage2", [at(1, 137379840, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_938_pointwise_G_layer4_2_bn3_running_var", [at(0, 178802688, 8192), at(1, 0, 8192), at(2, 1073329152, 8192)], { shader: 165, workgroups: [32,1,1] }),
-        dispatch("step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 6291712, 2097152), at(4, 1072316928, 637260), at(4, 1072954368, 637260), at(1, 0, 2048)], { shader: 166, workgroups: [4,1,1] }),
-        dispatch("step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 2048), at(0, 361000704, 4)], { shader: 167, workgroups: [1,1,1] }),
-        dispatch("step_940_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage1", [at(0, 6291712, 2097152), at(6, 380007680, 637260), at(6, 380645120, 637260), at(1, 0, 2048)], { shader: 166, workgroups: [4,1,1] }),
-        dispatch("step_940_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage2", [at(1, 0, 2048), at(0, 361000960, 4)], { shader: 167, workgroups: [1,1,1] }),
-        dispatch("step_941_pointwise", [at(0, 6291712, 2097152), at(1, 39845888, 2097152)], { shader: 168, workgroups: [1024,1,1] }),
-        dispatch("step_942_sum_stage1", [at(1, 39845888, 2097152), at(1, 0, 1024)], { shader: 169, workgroups: [4,1,1] }),
-        dispatch("step_942_sum_stage2", [at(1, 0, 1024), at(1, 41943040, 4)], { shader: 170, workgroups: [1,1,1] }),
-        dispatch("step_943_softmax_G_layer5_conv2d_list_0", [at(4, 1072316928, 637260), at(4, 1072954368, 637260), at(0, 6291712, 2097152), at(1, 41943040, 4), at(1, 39845888, 2097152), at(1, 0, 39845888)], { shader: 171, workgroups: [8192,1,1] }),
-        dispatch("step_944_resizeGrad", [at(0, 361018368, 8456), at(0, 361001216, 16904), at(1, 0, 39845888), at(3, 722586112, 637260)], { shader: 172, workgroups: [2490,1,1] }),
-        dispatch("step_945_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 179511552, 700416), at(1, 0, 737280)], { shader: 173, workgroups: [2880,1,1] }),
-        dispatch("step_945_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(3, 722586112, 637260), at(3, 721244160, 670800)], { shader: 174, workgroups: [656,1,1] }),
-        dispatch("step_945_conv2dInputGrad_G_layer5_conv2d_list_1", [at(3, 721244160, 670800), at(1, 0, 737280), at(1, 755589120, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 175, workgroups: [263,32,1] }, { shader: 176, workgroups: [4290,1,1] }),
-        dispatch("step_946_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 178810880, 700416), at(1, 0, 737280)], { shader: 173, workgroups: [2880,1,1] }),
-        dispatch("step_946_conv2dInputGrad_G_layer5_conv2d_list_0", [at(3, 721244160, 670800), at(1, 0, 737280), at(1, 789934080, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 177, workgroups: [263,32,1] }, { shader: 178, workgroups: [4290,1,1] }),
-        dispatch("step_947_softmax_G_layer6_conv2d_list_0", [at(6, 380007680, 637260), at(6, 380645120, 637260), at(0, 6291712, 2097152), at(1, 41943040, 4), at(1, 39845888, 2097152), at(1, 0, 39845888)], { shader: 179, workgroups: [8192,1,1] }),
-        dispatch("step_948_resizeGrad", [at(0, 361018368, 8456), at(0, 361001216, 16904), at(1, 0, 39845888), at(3, 723223552, 637260)], { shader: 172, workgroups: [2490,1,1] }),
-        dispatch("step_949_conv2dInputGrad_G_layer6_conv2d_list_1_pack", [at(0, 183014656, 1400832), at(1, 137379840, 1474560)], { shader: 180, workgroups: [5760,1,1] }),
-        dispatch("step_949_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(3, 723223552, 637260), at(3, 721915136, 670800)], { shader: 174, workgroups: [656,1,1] }),
-        dispatch("step_949_conv2dInputGrad_G_layer6_conv2d_list_1", [at(3, 721915136, 670800), at(1, 137379840, 1474560), at(1, 0, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [263,64,1] }, { shader: 182, workgroups: [8580,1,1] }),
-        dispatch("step_950_conv2dInputGrad_G_layer6_conv2d_list_0_pack", [at(0, 181613568, 1400832), at(1, 343449600, 1474560)], { shader: 180, workgroups: [5760,1,1] }),
-        dispatch("step_950_conv2dInputGrad_G_layer6_conv2d_list_0", [at(3, 721915136, 670800), at(1, 343449600, 1474560), at(1, 137379840, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 183, workgroups: [263,64,1] }, { shader: 184, workgroups: [8580,1,1] }),
-        dispatch("step_951_sum_G_layer6_conv2d_list_1_stage1", [at(1, 0, 68689920), at(1, 137379840, 68689920), at(1, 686899200, 68689920), at(1, 343449600, 16384)], { shader: 185, workgroups: [64,1,1] }),
-        dispatch("step_951_sum_G_layer6_conv2d_list_1_stage2", [at(1, 343449600, 16384), at(1, 549519360, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_952_sum_G_layer6_conv2d_list_1_stage1", [at(1, 0, 68689920), at(1, 137379840, 68689920), at(1, 686899200, 68689920), at(1, 618209280, 68689920), at(1, 343449600, 16384)], { shader: 186, workgroups: [64,1,1] }),
-        dispatch("step_952_sum_G_layer6_conv2d_list_1_stage2", [at(1, 343449600, 16384), at(1, 549527552, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_953_pointwise_G_layer4_2_bn3", [at(0, 178778112, 8192), at(1, 1073337344, 8192), at(1, 0, 68689920), at(1, 137379840, 68689920), at(1, 686899200, 68689920), at(1, 549519360, 8192), at(1, 618209280, 68689920), at(1, 549527552, 8192), at(1, 343449600, 68689920)], { shader: 187, workgroups: [32768,2,1] }),
-        dispatch("step_954_conv2dInputGrad_G_layer4_2_conv3_pack", [at(0, 174583808, 4194304), at(1, 618209280, 4194304)], { shader: 188, workgroups: [16384,1,1] }),
-        dispatch("step_954_conv2dInputGrad_G_layer4_2_conv3_packc", [at(1, 343449600, 68689920), at(1, 549519360, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
-        dispatch("step_954_conv2dInputGrad_G_layer4_2_conv3", [at(1, 549519360, 68689920), at(1, 618209280, 4194304), at(1, 343449600, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [263,16,1] }, { shader: 190, workgroups: [2145,1,1] }),
-        dispatch("step_955_sum_G_layer4_2_conv3_stage1", [at(1, 343449600, 17172480), at(5, 17172480, 17172480), at(1, 360622080, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_955_sum_G_layer4_2_conv3_stage2", [at(1, 360622080, 16384), at(1, 377794560, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_956_sum_G_layer4_2_conv3_stage1", [at(1, 343449600, 17172480), at(5, 17172480, 17172480), at(5, 0, 17172480), at(1, 360622080, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_956_sum_G_layer4_2_conv3_stage2", [at(1, 360622080, 16384), at(1, 377796608, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_957_pointwise_G_layer4_2_bn2", [at(0, 174575616, 2048), at(1, 1073585152, 2048), at(1, 343449600, 17172480), at(5, 17172480, 17172480), at(1, 377794560, 2048), at(5, 0, 17172480), at(1, 377796608, 2048), at(1, 360622080, 17172480)], { shader: 193, workgroups: [8385,1,1] }),
-        dispatch("step_958_conv2dInputGrad_G_layer4_2_conv2_pack", [at(0, 165138432, 9437184), at(1, 377794560, 9437184)], { shader: 194, workgroups: [32768,2,1] }),
-        dispatch("step_958_conv2dInputGrad_G_layer4_2_conv2_packc", [at(1, 360622080, 17172480), at(2, 858624000, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_958_conv2dInputGrad_G_layer4_2_conv2", [at(2, 858624000, 17172480), at(1, 377794560, 9437184), at(1, 343449600, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 195, workgroups: [263,16,1] }, { shader: 196, workgroups: [2145,1,1] }),
-        dispatch("step_959_sum_G_layer4_2_conv2_stage1", [at(1, 343449600, 17172480), at(4, 1023618048, 17172480), at(1, 360622080, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_959_sum_G_layer4_2_conv2_stage2", [at(1, 360622080, 16384), at(1, 377794560, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_960_sum_G_layer4_2_conv2_stage1", [at(1, 343449600, 17172480), at(4, 1023618048, 17172480), at(4, 1006445568, 17172480), at(1, 360622080, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_960_sum_G_layer4_2_conv2_stage2", [at(1, 360622080, 16384), at(1, 377796608, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_961_pointwise_G_layer4_2_bn1", [at(0, 165130240, 2048), at(1, 1073581056, 2048), at(1, 343449600, 17172480), at(4, 1023618048, 17172480), at(1, 377794560, 2048), at(4, 1006445568, 17172480), at(1, 377796608, 2048), at(1, 360622080, 17172480)], { shader: 193, workgroups: [8385,1,1] }),
-        dispatch("step_962_conv2dInputGrad_G_layer4_2_conv1_pack", [at(0, 160935936, 4194304), at(1, 618209280, 4194304)], { shader: 197, workgroups: [16384,1,1] }),
-        dispatch("step_962_conv2dInputGrad_G_layer4_2_conv1_packc", [at(1, 360622080, 17172480), at(2, 875796480, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_962_conv2dInputGrad_G_layer4_2_conv1", [at(2, 875796480, 17172480), at(1, 618209280, 4194304), at(1, 0, 68689920), at(1, 137379840, 68689920), at(1, 686899200, 68689920), at(1, 480829440, 68689920), at(1, 343449600, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 198, workgroups: [263,64,1] }, { shader: 199, workgroups: [8580,1,1] }),
-        dispatch("step_963_sum_G_layer4_2_conv1_stage1", [at(1, 343449600, 68689920), at(1, 0, 16384)], { shader: 115, workgroups: [64,1,1] }),
-        dispatch("step_963_sum_G_layer4_2_conv1_stage2", [at(1, 0, 16384), at(1, 137379840, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_964_sum_G_layer4_2_conv1_stage1", [at(1, 343449600, 68689920), at(1, 412139520, 68689920), at(1, 0, 16384)], { shader: 200, workgroups: [64,1,1] }),
-        dispatch("step_964_sum_G_layer4_2_conv1_stage2", [at(1, 0, 16384), at(1, 137388032, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_965_pointwise_G_layer4_1_bn3", [at(0, 160903168, 8192), at(1, 1073320960, 8192), at(1, 343449600, 68689920), at(1, 137379840, 8192), at(1, 412139520, 68689920), at(1, 137388032, 8192), at(1, 0, 68689920)], { shader: 201, workgroups: [32768,2,1] }),
-        dispatch("step_966_conv2dInputGrad_G_layer4_1_conv3_pack", [at(0, 156708864, 4194304), at(1, 412139520, 4194304)], { shader: 188, workgroups: [16384,1,1] }),
-        dispatch("step_966_conv2dInputGrad_G_layer4_1_conv3_packc", [at(1, 0, 68689920), at(1, 137379840, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
-        dispatch("step_966_conv2dInputGrad_G_layer4_1_conv3", [at(1, 137379840, 68689920), at(1, 412139520, 4194304), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [263,16,1] }, { shader: 190, workgroups: [2145,1,1] }),
-        dispatch("step_967_sum_G_layer4_1_conv3_stage1", [at(1, 0, 17172480), at(4, 972100608, 17172480), at(1, 17172480, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_967_sum_G_layer4_1_conv3_stage2", [at(1, 17172480, 16384), at(1, 34344960, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_968_sum_G_layer4_1_conv3_stage1", [at(1, 0, 17172480), at(4, 972100608, 17172480), at(4, 954928128, 17172480), at(1, 17172480, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_968_sum_G_layer4_1_conv3_stage2", [at(1, 17172480, 16384), at(1, 34347008, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_969_pointwise_G_layer4_1_bn2", [at(0, 156700672, 2048), at(1, 1073576960, 2048), at(1, 0, 17172480), at(4, 972100608, 17172480), at(1, 34344960, 2048), at(4, 954928128, 17172480), at(1, 34347008, 2048), at(1, 17172480, 17172480)], { shader: 193, workgroups: [8385,1,1] }),
-        dispatch("step_970_conv2dInputGrad_G_layer4_1_conv2_pack", [at(0, 147263488, 9437184), at(1, 34344960, 9437184)], { shader: 194, workgroups: [32768,2,1] }),
-        dispatch("step_970_conv2dInputGrad_G_layer4_1_conv2_packc", [at(1, 17172480, 17172480), at(2, 961658880, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_970_conv2dInputGrad_G_layer4_1_conv2", [at(2, 961658880, 17172480), at(1, 34344960, 9437184), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 195, workgroups: [263,16,1] }, { shader: 196, workgroups: [2145,1,1] }),
-        dispatch("step_971_sum_G_layer4_1_conv2_stage1", [at(1, 0, 17172480), at(4, 920583168, 17172480), at(1, 17172480, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_971_sum_G_layer4_1_conv2_stage2", [at(1, 17172480, 16384), at(1, 34344960, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_972_sum_G_layer4_1_conv2_stage1", [at(1, 0, 17172480), at(4, 920583168, 17172480), at(4, 903410688, 17172480), at(1, 17172480, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_972_sum_G_layer4_1_conv2_stage2", [at(1, 17172480, 16384), at(1, 34347008, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_973_pointwise_G_layer4_1_bn1", [at(0, 147255296, 2048), at(1, 1073572864, 2048), at(1, 0, 17172480), at(4, 920583168, 17172480), at(1, 34344960, 2048), at(4, 903410688, 17172480), at(1, 34347008, 2048), at(1, 17172480, 17172480)], { shader: 193, workgroups: [8385,1,1] }),
-        dispatch("step_974_conv2dInputGrad_G_layer4_1_conv1_pack", [at(0, 143060992, 4194304), at(1, 412139520, 4194304)], { shader: 197, workgroups: [16384,1,1] }),
-        dispatch("step_974_conv2dInputGrad_G_layer4_1_conv1_packc", [at(1, 17172480, 17172480), at(2, 978831360, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_974_conv2dInputGrad_G_layer4_1_conv1", [at(2, 978831360, 17172480), at(1, 412139520, 4194304), at(1, 0, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 202, workgroups: [263,64,1] }, { shader: 203, workgroups: [8580,1,1] }),
-        dispatch("step_975_sum_G_layer4_1_conv1_stage1", [at(1, 343449600, 68689920), at(1, 0, 68689920), at(1, 274759680, 68689920), at(1, 412139520, 16384)], { shader: 185, workgroups: [64,1,1] }),
-        dispatch("step_975_sum_G_layer4_1_conv1_stage2", [at(1, 412139520, 16384), at(1, 618209280, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_976_pointwise_G_layer4_1_conv1", [at(1, 343449600, 68689920), at(1, 0, 68689920), at(1, 274759680, 68689920), at(1, 618209280, 8192), at(1, 412139520, 68689920)], { shader: 204, workgroups: [32768,2,1] }),
-        dispatch("step_977_sum_G_layer4_1_conv1_stage1", [at(1, 343449600, 68689920), at(1, 0, 68689920), at(1, 274759680, 68689920), at(1, 206069760, 68689920), at(1, 618209280, 16384)], { shader: 186, workgroups: [64,1,1] }),
-        dispatch("step_977_sum_G_layer4_1_conv1_stage2", [at(1, 618209280, 16384), at(1, 824279040, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_978_pointwise_G_layer4_0_downsample_1", [at(0, 143028224, 8192), at(1, 1073304576, 8192), at(1, 412139520, 68689920), at(1, 206069760, 68689920), at(1, 824279040, 8192), at(1, 618209280, 68689920)], { shader: 205, workgroups: [32768,2,1] }),
-        dispatch("step_979_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 134639616, 8388608), at(1, 824279040, 8388608)], { shader: 206, workgroups: [32768,1,1] }),
-        dispatch("step_979_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(1, 618209280, 68689920), at(1, 206069760, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
-        dispatch("step_979_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 206069760, 68689920), at(1, 824279040, 8388608), at(1, 618209280, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 207, workgroups: [263,32,1] }, { shader: 208, workgroups: [4290,1,1] }),
-        dispatch("step_980_sum_G_layer4_1_conv1_stage1", [at(1, 343449600, 68689920), at(1, 0, 68689920), at(1, 274759680, 68689920), at(1, 68689920, 68689920), at(1, 652554240, 16384)], { shader: 186, workgroups: [64,1,1] }),
-        dispatch("step_980_sum_G_layer4_1_conv1_stage2", [at(1, 652554240, 16384), at(1, 343449600, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_981_pointwise_G_layer4_0_bn3", [at(0, 134606848, 8192), at(1, 1073288192, 8192), at(1, 412139520, 68689920), at(1, 68689920, 68689920), at(1, 343449600, 8192), at(1, 0, 68689920)], { shader: 205, workgroups: [32768,2,1] }),
-        dispatch("step_982_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 130412544, 4194304), at(1, 343449600, 4194304)], { shader: 188, workgroups: [16384,1,1] }),
-        dispatch("step_982_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 0, 68689920), at(1, 68689920, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
-        dispatch("step_982_conv2dInputGrad_G_layer4_0_conv3", [at(1, 68689920, 68689920), at(1, 343449600, 4194304), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [263,16,1] }, { shader: 190, workgroups: [2145,1,1] }),
-        dispatch("step_983_sum_G_layer4_0_conv3_stage1", [at(1, 0, 17172480), at(4, 869065728, 17172480), at(1, 17172480, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_983_sum_G_layer4_0_conv3_stage2", [at(1, 17172480, 16384), at(1, 34344960, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_984_sum_G_layer4_0_conv3_stage1", [at(1, 0, 17172480), at(4, 869065728, 17172480), at(4, 851893248, 17172480), at(1, 17172480, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_984_sum_G_layer4_0_conv3_stage2", [at(1, 17172480, 16384), at(1, 34347008, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_985_pointwise_G_layer4_0_bn2", [at(0, 130404352, 2048), at(1, 1073568768, 2048), at(1, 0, 17172480), at(4, 869065728, 17172480), at(1, 34344960, 2048), at(4, 851893248, 17172480), at(1, 34347008, 2048), at(1, 17172480, 17172480)], { shader: 193, workgroups: [8385,1,1] }),
-        dispatch("step_986_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 120967168, 9437184), at(1, 34344960, 9437184)], { shader: 194, workgroups: [32768,2,1] }),
-        dispatch("step_986_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 17172480, 17172480), at(3, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_986_conv2dInputGrad_G_layer4_0_conv2", [at(3, 0, 17172480), at(1, 34344960, 9437184), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 195, workgroups: [263,16,1] }, { shader: 196, workgroups: [2145,1,1] }),
-        dispatch("step_987_sum_G_layer4_0_conv2_stage1", [at(1, 0, 17172480), at(4, 817548288, 17172480), at(1, 17172480, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_987_sum_G_layer4_0_conv2_stage2", [at(1, 17172480, 16384), at(1, 34344960, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_988_sum_G_layer4_0_conv2_stage1", [at(1, 0, 17172480), at(4, 817548288, 17172480), at(4, 800375808, 17172480), at(1, 17172480, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_988_sum_G_layer4_0_conv2_stage2", [at(1, 17172480, 16384), at(1, 34347008, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_989_pointwise_G_layer4_0_bn1", [at(0, 120958976, 2048), at(1, 1073564672, 2048), at(1, 0, 17172480), at(4, 817548288, 17172480), at(1, 34344960, 2048), at(4, 800375808, 17172480), at(1, 34347008, 2048), at(1, 17172480, 17172480)], { shader: 193, workgroups: [8385,1,1] }),
-        dispatch("step_990_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 118861824, 2097152), at(1, 34344960, 2097152)], { shader: 209, workgroups: [8192,1,1] }),
-        dispatch("step_990_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 17172480, 17172480), at(3, 17172480, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_990_conv2dInputGrad_G_layer4_0_conv1", [at(3, 17172480, 17172480), at(1, 34344960, 2097152), at(1, 755589120, 34344960), at(1, 789934080, 34344960), at(1, 618209280, 34344960), at(4, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 210, workgroups: [263,32,1] }, { shader: 211, workgroups: [4290,1,1] }),
-        dispatch("step_991_sum_G_layer4_0_conv1_stage1", [at(1, 0, 34344960), at(1, 34344960, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_991_sum_G_layer4_0_conv1_stage2", [at(1, 34344960, 16384), at(1, 343449600, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_992_sum_G_layer4_0_conv1_stage1", [at(1, 0, 34344960), at(4, 0, 34344960), at(1, 34344960, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_992_sum_G_layer4_0_conv1_stage2", [at(1, 34344960, 16384), at(1, 343453696, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_993_pointwise_G_layer3_22_bn3", [at(0, 118845440, 4096), at(1, 1073538048, 4096), at(1, 0, 34344960), at(1, 343449600, 4096), at(4, 0, 34344960), at(1, 343453696, 4096), at(1, 34344960, 34344960)], { shader: 213, workgroups: [16770,1,1] }),
-        dispatch("step_994_conv2dInputGrad_G_layer3_22_conv3_pack", [at(0, 117796864, 1048576), at(1, 377794560, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_994_conv2dInputGrad_G_layer3_22_conv3_packc", [at(1, 34344960, 34344960), at(1, 343449600, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_994_conv2dInputGrad_G_layer3_22_conv3", [at(1, 343449600, 34344960), at(1, 377794560, 1048576), at(1, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_995_sum_G_layer3_22_conv3_stage1", [at(1, 34344960, 8586240), at(6, 103034880, 8586240), at(1, 42931200, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_995_sum_G_layer3_22_conv3_stage2", [at(1, 42931200, 8192), at(1, 51517440, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_996_sum_G_layer3_22_conv3_stage1", [at(1, 34344960, 8586240), at(6, 103034880, 8586240), at(6, 94448640, 8586240), at(1, 42931200, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_996_sum_G_layer3_22_conv3_stage2", [at(1, 42931200, 8192), at(1, 51518464, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_997_pointwise_G_layer3_22_bn2", [at(0, 117792768, 1024), at(1, 1073688576, 1024), at(1, 34344960, 8586240), at(6, 103034880, 8586240), at(1, 51517440, 1024), at(6, 94448640, 8586240), at(1, 51518464, 1024), at(1, 42931200, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_998_conv2dInputGrad_G_layer3_22_conv2_pack", [at(0, 115433472, 2359296), at(1, 51517440, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_998_conv2dInputGrad_G_layer3_22_conv2_packc", [at(1, 42931200, 8586240), at(1, 1064693760, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_998_conv2dInputGrad_G_layer3_22_conv2", [at(1, 1064693760, 8586240), at(1, 51517440, 2359296), at(1, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_999_sum_G_layer3_22_conv2_stage1", [at(1, 34344960, 8586240), at(6, 77276160, 8586240), at(1, 42931200, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_999_sum_G_layer3_22_conv2_stage2", [at(1, 42931200, 8192), at(1, 51517440, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1000_sum_G_layer3_22_conv2_stage1", [at(1, 34344960, 8586240), at(6, 77276160, 8586240), at(6, 68689920, 8586240), at(1, 42931200, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1000_sum_G_layer3_22_conv2_stage2", [at(1, 42931200, 8192), at(1, 51518464, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1001_pointwise_G_layer3_22_bn1", [at(0, 115429376, 1024), at(1, 1073686528, 1024), at(1, 34344960, 8586240), at(6, 77276160, 8586240), at(1, 51517440, 1024), at(6, 68689920, 8586240), at(1, 51518464, 1024), at(1, 42931200, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1002_conv2dInputGrad_G_layer3_22_conv1_pack", [at(0, 114380800, 1048576), at(1, 377794560, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1002_conv2dInputGrad_G_layer3_22_conv1_packc", [at(1, 42931200, 8586240), at(3, 103034880, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1002_conv2dInputGrad_G_layer3_22_conv1", [at(3, 103034880, 8586240), at(1, 377794560, 1048576), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [263,32,1] }, { shader: 225, workgroups: [4290,1,1] }),
-        dispatch("step_1003_sum_G_layer3_22_conv1_stage1", [at(1, 0, 34344960), at(1, 34344960, 34344960), at(3, 996003840, 34344960), at(1, 377794560, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1003_sum_G_layer3_22_conv1_stage2", [at(1, 377794560, 16384), at(1, 412139520, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1004_sum_G_layer3_22_conv1_stage1", [at(1, 0, 34344960), at(1, 34344960, 34344960), at(3, 996003840, 34344960), at(3, 961658880, 34344960), at(1, 377794560, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1004_sum_G_layer3_22_conv1_stage2", [at(1, 377794560, 16384), at(1, 412143616, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1005_pointwise_G_layer3_21_bn3", [at(0, 114364416, 4096), at(1, 1073529856, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960), at(3, 996003840, 34344960), at(1, 412139520, 4096), at(3, 961658880, 34344960), at(1, 412143616, 4096), at(1, 377794560, 34344960)], { shader: 228, workgroups: [16770,1,1] }),
-        dispatch("step_1006_conv2dInputGrad_G_layer3_21_conv3_pack", [at(0, 113315840, 1048576), at(1, 446484480, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1006_conv2dInputGrad_G_layer3_21_conv3_packc", [at(1, 377794560, 34344960), at(1, 412139520, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1006_conv2dInputGrad_G_layer3_21_conv3", [at(1, 412139520, 34344960), at(1, 446484480, 1048576), at(1, 377794560, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1007_sum_G_layer3_21_conv3_stage1", [at(1, 377794560, 8586240), at(6, 51517440, 8586240), at(1, 386380800, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1007_sum_G_layer3_21_conv3_stage2", [at(1, 386380800, 8192), at(1, 394967040, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1008_sum_G_layer3_21_conv3_stage1", [at(1, 377794560, 8586240), at(6, 51517440, 8586240), at(6, 42931200, 8586240), at(1, 386380800, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1008_sum_G_layer3_21_conv3_stage2", [at(1, 386380800, 8192), at(1, 394968064, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1009_pointwise_G_layer3_21_bn2", [at(0, 113311744, 1024), at(1, 1073684480, 1024), at(1, 377794560, 8586240), at(6, 51517440, 8586240), at(1, 394967040, 1024), at(6, 42931200, 8586240), at(1, 394968064, 1024), at(1, 386380800, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1010_conv2dInputGrad_G_layer3_21_conv2_pack", [at(0, 110952448, 2359296), at(1, 394967040, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1010_conv2dInputGrad_G_layer3_21_conv2_packc", [at(1, 386380800, 8586240), at(3, 111621120, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1010_conv2dInputGrad_G_layer3_21_conv2", [at(3, 111621120, 8586240), at(1, 394967040, 2359296), at(1, 377794560, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1011_sum_G_layer3_21_conv2_stage1", [at(1, 377794560, 8586240), at(6, 25758720, 8586240), at(1, 386380800, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1011_sum_G_layer3_21_conv2_stage2", [at(1, 386380800, 8192), at(1, 394967040, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1012_sum_G_layer3_21_conv2_stage1", [at(1, 377794560, 8586240), at(6, 25758720, 8586240), at(6, 17172480, 8586240), at(1, 386380800, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1012_sum_G_layer3_21_conv2_stage2", [at(1, 386380800, 8192), at(1, 394968064, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1013_pointwise_G_layer3_21_bn1", [at(0, 110948352, 1024), at(1, 1073682432, 1024), at(1, 377794560, 8586240), at(6, 25758720, 8586240), at(1, 394967040, 1024), at(6, 17172480, 8586240), at(1, 394968064, 1024), at(1, 386380800, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1014_conv2dInputGrad_G_layer3_21_conv1_pack", [at(0, 109899776, 1048576), at(1, 446484480, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1014_conv2dInputGrad_G_layer3_21_conv1_packc", [at(1, 386380800, 8586240), at(3, 120207360, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1014_conv2dInputGrad_G_layer3_21_conv1", [at(3, 120207360, 8586240), at(1, 446484480, 1048576), at(1, 0, 34344960), at(1, 34344960, 34344960), at(3, 996003840, 34344960), at(3, 892968960, 34344960), at(1, 377794560, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
-        dispatch("step_1015_sum_G_layer3_21_conv1_stage1", [at(1, 377794560, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1015_sum_G_layer3_21_conv1_stage2", [at(1, 0, 16384), at(1, 34344960, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1016_sum_G_layer3_21_conv1_stage1", [at(1, 377794560, 34344960), at(3, 858624000, 34344960), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1016_sum_G_layer3_21_conv1_stage2", [at(1, 0, 16384), at(1, 34349056, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1017_pointwise_G_layer3_20_bn3", [at(0, 109883392, 4096), at(1, 1073521664, 4096), at(1, 377794560, 34344960), at(1, 34344960, 4096), at(3, 858624000, 34344960), at(1, 34349056, 4096), at(1, 0, 34344960)], { shader: 213, workgroups: [16770,1,1] }),
-        dispatch("step_1018_conv2dInputGrad_G_layer3_20_conv3_pack", [at(0, 108834816, 1048576), at(1, 446484480, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1018_conv2dInputGrad_G_layer3_20_conv3_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1018_conv2dInputGrad_G_layer3_20_conv3", [at(1, 34344960, 34344960), at(1, 446484480, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1019_sum_G_layer3_20_conv3_stage1", [at(1, 0, 8586240), at(6, 0, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1019_sum_G_layer3_20_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1020_sum_G_layer3_20_conv3_stage1", [at(1, 0, 8586240), at(6, 0, 8586240), at(5, 1064693760, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1020_sum_G_layer3_20_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1021_pointwise_G_layer3_20_bn2", [at(0, 108830720, 1024), at(1, 1073680384, 1024), at(1, 0, 8586240), at(6, 0, 8586240), at(1, 17172480, 1024), at(5, 1064693760, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1022_conv2dInputGrad_G_layer3_20_conv2_pack", [at(0, 106471424, 2359296), at(1, 17172480, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1022_conv2dInputGrad_G_layer3_20_conv2_packc", [at(1, 8586240, 8586240), at(3, 128793600, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1022_conv2dInputGrad_G_layer3_20_conv2", [at(3, 128793600, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1023_sum_G_layer3_20_conv2_stage1", [at(1, 0, 8586240), at(5, 1047521280, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1023_sum_G_layer3_20_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1024_sum_G_layer3_20_conv2_stage1", [at(1, 0, 8586240), at(5, 1047521280, 8586240), at(5, 1038935040, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1024_sum_G_layer3_20_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1025_pointwise_G_layer3_20_bn1", [at(0, 106467328, 1024), at(1, 1073678336, 1024), at(1, 0, 8586240), at(5, 1047521280, 8586240), at(1, 17172480, 1024), at(5, 1038935040, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1026_conv2dInputGrad_G_layer3_20_conv1_pack", [at(0, 105418752, 1048576), at(1, 446484480, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1026_conv2dInputGrad_G_layer3_20_conv1_packc", [at(1, 8586240, 8586240), at(3, 206069760, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1026_conv2dInputGrad_G_layer3_20_conv1", [at(3, 206069760, 8586240), at(1, 446484480, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [263,32,1] }, { shader: 225, workgroups: [4290,1,1] }),
-        dispatch("step_1027_sum_G_layer3_20_conv1_stage1", [at(1, 377794560, 34344960), at(1, 0, 34344960), at(3, 789934080, 34344960), at(1, 446484480, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1027_sum_G_layer3_20_conv1_stage2", [at(1, 446484480, 16384), at(1, 618209280, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1028_sum_G_layer3_20_conv1_stage1", [at(1, 377794560, 34344960), at(1, 0, 34344960), at(3, 789934080, 34344960), at(3, 755589120, 34344960), at(1, 446484480, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1028_sum_G_layer3_20_conv1_stage2", [at(1, 446484480, 16384), at(1, 618213376, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1029_pointwise_G_layer3_19_bn3", [at(0, 105402368, 4096), at(1, 1073513472, 4096), at(1, 377794560, 34344960), at(1, 0, 34344960), at(3, 789934080, 34344960), at(1, 618209280, 4096), at(3, 755589120, 34344960), at(1, 618213376, 4096), at(1, 446484480, 34344960)], { shader: 228, workgroups: [16770,1,1] }),
-        dispatch("step_1030_conv2dInputGrad_G_layer3_19_conv3_pack", [at(0, 104353792, 1048576), at(1, 652554240, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1030_conv2dInputGrad_G_layer3_19_conv3_packc", [at(1, 446484480, 34344960), at(1, 618209280, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1030_conv2dInputGrad_G_layer3_19_conv3", [at(1, 618209280, 34344960), at(1, 652554240, 1048576), at(1, 446484480, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1031_sum_G_layer3_19_conv3_stage1", [at(1, 446484480, 8586240), at(5, 1021762560, 8586240), at(1, 455070720, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1031_sum_G_layer3_19_conv3_stage2", [at(1, 455070720, 8192), at(1, 463656960, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1032_sum_G_layer3_19_conv3_stage1", [at(1, 446484480, 8586240), at(5, 1021762560, 8586240), at(5, 1013176320, 8586240), at(1, 455070720, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1032_sum_G_layer3_19_conv3_stage2", [at(1, 455070720, 8192), at(1, 463657984, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1033_pointwise_G_layer3_19_bn2", [at(0, 104349696, 1024), at(1, 1073676288, 1024), at(1, 446484480, 8586240), at(5, 1021762560, 8586240), at(1, 463656960, 1024), at(5, 1013176320, 8586240), at(1, 463657984, 1024), at(1, 455070720, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1034_conv2dInputGrad_G_layer3_19_conv2_pack", [at(0, 101990400, 2359296), at(1, 463656960, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1034_conv2dInputGrad_G_layer3_19_conv2_packc", [at(1, 455070720, 8586240), at(3, 214656000, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1034_conv2dInputGrad_G_layer3_19_conv2", [at(3, 214656000, 8586240), at(1, 463656960, 2359296), at(1, 446484480, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1035_sum_G_layer3_19_conv2_stage1", [at(1, 446484480, 8586240), at(5, 996003840, 8586240), at(1, 455070720, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1035_sum_G_layer3_19_conv2_stage2", [at(1, 455070720, 8192), at(1, 463656960, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1036_sum_G_layer3_19_conv2_stage1", [at(1, 446484480, 8586240), at(5, 996003840, 8586240), at(5, 987417600, 8586240), at(1, 455070720, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1036_sum_G_layer3_19_conv2_stage2", [at(1, 455070720, 8192), at(1, 463657984, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1037_pointwise_G_layer3_19_bn1", [at(0, 101986304, 1024), at(1, 1073674240, 1024), at(1, 446484480, 8586240), at(5, 996003840, 8586240), at(1, 463656960, 1024), at(5, 987417600, 8586240), at(1, 463657984, 1024), at(1, 455070720, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1038_conv2dInputGrad_G_layer3_19_conv1_pack", [at(0, 100937728, 1048576), at(1, 652554240, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1038_conv2dInputGrad_G_layer3_19_conv1_packc", [at(1, 455070720, 8586240), at(3, 223242240, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1038_conv2dInputGrad_G_layer3_19_conv1", [at(3, 223242240, 8586240), at(1, 652554240, 1048576), at(1, 377794560, 34344960), at(1, 0, 34344960), at(3, 789934080, 34344960), at(3, 686899200, 34344960), at(1, 446484480, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
-        dispatch("step_1039_sum_G_layer3_19_conv1_stage1", [at(1, 446484480, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1039_sum_G_layer3_19_conv1_stage2", [at(1, 0, 16384), at(1, 377794560, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1040_sum_G_layer3_19_conv1_stage1", [at(1, 446484480, 34344960), at(3, 652554240, 34344960), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1040_sum_G_layer3_19_conv1_stage2", [at(1, 0, 16384), at(1, 377798656, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1041_pointwise_G_layer3_18_bn3", [at(0, 100921344, 4096), at(1, 1073505280, 4096), at(1, 446484480, 34344960), at(1, 377794560, 4096), at(3, 652554240, 34344960), at(1, 377798656, 4096), at(1, 0, 34344960)], { shader: 213, workgroups: [16770,1,1] }),
-        dispatch("step_1042_conv2dInputGrad_G_layer3_18_conv3_pack", [at(0, 99872768, 1048576), at(1, 652554240, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1042_conv2dInputGrad_G_layer3_18_conv3_packc", [at(1, 0, 34344960), at(1, 377794560, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1042_conv2dInputGrad_G_layer3_18_conv3", [at(1, 377794560, 34344960), at(1, 652554240, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1043_sum_G_layer3_18_conv3_stage1", [at(1, 0, 8586240), at(5, 970245120, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1043_sum_G_layer3_18_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1044_sum_G_layer3_18_conv3_stage1", [at(1, 0, 8586240), at(5, 970245120, 8586240), at(5, 961658880, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1044_sum_G_layer3_18_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1045_pointwise_G_layer3_18_bn2", [at(0, 99868672, 1024), at(1, 1073672192, 1024), at(1, 0, 8586240), at(5, 970245120, 8586240), at(1, 17172480, 1024), at(5, 961658880, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1046_conv2dInputGrad_G_layer3_18_conv2_pack", [at(0, 97509376, 2359296), at(1, 17172480, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1046_conv2dInputGrad_G_layer3_18_conv2_packc", [at(1, 8586240, 8586240), at(3, 231828480, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1046_conv2dInputGrad_G_layer3_18_conv2", [at(3, 231828480, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1047_sum_G_layer3_18_conv2_stage1", [at(1, 0, 8586240), at(5, 944486400, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1047_sum_G_layer3_18_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1048_sum_G_layer3_18_conv2_stage1", [at(1, 0, 8586240), at(5, 944486400, 8586240), at(5, 935900160, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1048_sum_G_layer3_18_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1049_pointwise_G_layer3_18_bn1", [at(0, 97505280, 1024), at(1, 1073670144, 1024), at(1, 0, 8586240), at(5, 944486400, 8586240), at(1, 17172480, 1024), at(5, 935900160, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1050_conv2dInputGrad_G_layer3_18_conv1_pack", [at(0, 96456704, 1048576), at(1, 652554240, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1050_conv2dInputGrad_G_layer3_18_conv1_packc", [at(1, 8586240, 8586240), at(3, 309104640, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1050_conv2dInputGrad_G_layer3_18_conv1", [at(3, 309104640, 8586240), at(1, 652554240, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [263,32,1] }, { shader: 225, workgroups: [4290,1,1] }),
-        dispatch("step_1051_sum_G_layer3_18_conv1_stage1", [at(1, 446484480, 34344960), at(1, 0, 34344960), at(3, 583864320, 34344960), at(1, 652554240, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1051_sum_G_layer3_18_conv1_stage2", [at(1, 652554240, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1052_sum_G_layer3_18_conv1_stage1", [at(1, 446484480, 34344960), at(1, 0, 34344960), at(3, 583864320, 34344960), at(3, 549519360, 34344960), at(1, 652554240, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1052_sum_G_layer3_18_conv1_stage2", [at(1, 652554240, 16384), at(1, 755593216, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1053_pointwise_G_layer3_17_bn3", [at(0, 96440320, 4096), at(1, 1073497088, 4096), at(1, 446484480, 34344960), at(1, 0, 34344960), at(3, 583864320, 34344960), at(1, 755589120, 4096), at(3, 549519360, 34344960), at(1, 755593216, 4096), at(1, 652554240, 34344960)], { shader: 228, workgroups: [16770,1,1] }),
-        dispatch("step_1054_conv2dInputGrad_G_layer3_17_conv3_pack", [at(0, 95391744, 1048576), at(1, 789934080, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1054_conv2dInputGrad_G_layer3_17_conv3_packc", [at(1, 652554240, 34344960), at(1, 755589120, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1054_conv2dInputGrad_G_layer3_17_conv3", [at(1, 755589120, 34344960), at(1, 789934080, 1048576), at(1, 652554240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1055_sum_G_layer3_17_conv3_stage1", [at(1, 652554240, 8586240), at(5, 918727680, 8586240), at(1, 661140480, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1055_sum_G_layer3_17_conv3_stage2", [at(1, 661140480, 8192), at(1, 669726720, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1056_sum_G_layer3_17_conv3_stage1", [at(1, 652554240, 8586240), at(5, 918727680, 8586240), at(5, 910141440, 8586240), at(1, 661140480, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1056_sum_G_layer3_17_conv3_stage2", [at(1, 661140480, 8192), at(1, 669727744, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1057_pointwise_G_layer3_17_bn2", [at(0, 95387648, 1024), at(1, 1073668096, 1024), at(1, 652554240, 8586240), at(5, 918727680, 8586240), at(1, 669726720, 1024), at(5, 910141440, 8586240), at(1, 669727744, 1024), at(1, 661140480, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1058_conv2dInputGrad_G_layer3_17_conv2_pack", [at(0, 93028352, 2359296), at(1, 669726720, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1058_conv2dInputGrad_G_layer3_17_conv2_packc", [at(1, 661140480, 8586240), at(3, 317690880, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1058_conv2dInputGrad_G_layer3_17_conv2", [at(3, 317690880, 8586240), at(1, 669726720, 2359296), at(1, 652554240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1059_sum_G_layer3_17_conv2_stage1", [at(1, 652554240, 8586240), at(5, 892968960, 8586240), at(1, 661140480, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1059_sum_G_layer3_17_conv2_stage2", [at(1, 661140480, 8192), at(1, 669726720, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1060_sum_G_layer3_17_conv2_stage1", [at(1, 652554240, 8586240), at(5, 892968960, 8586240), at(5, 884382720, 8586240), at(1, 661140480, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1060_sum_G_layer3_17_conv2_stage2", [at(1, 661140480, 8192), at(1, 669727744, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1061_pointwise_G_layer3_17_bn1", [at(0, 93024256, 1024), at(1, 1073666048, 1024), at(1, 652554240, 8586240), at(5, 892968960, 8586240), at(1, 669726720, 1024), at(5, 884382720, 8586240), at(1, 669727744, 1024), at(1, 661140480, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1062_conv2dInputGrad_G_layer3_17_conv1_pack", [at(0, 91975680, 1048576), at(1, 789934080, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1062_conv2dInputGrad_G_layer3_17_conv1_packc", [at(1, 661140480, 8586240), at(3, 326277120, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1062_conv2dInputGrad_G_layer3_17_conv1", [at(3, 326277120, 8586240), at(1, 789934080, 1048576), at(1, 446484480, 34344960), at(1, 0, 34344960), at(3, 583864320, 34344960), at(3, 480829440, 34344960), at(1, 652554240, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
-        dispatch("step_1063_sum_G_layer3_17_conv1_stage1", [at(1, 652554240, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1063_sum_G_layer3_17_conv1_stage2", [at(1, 0, 16384), at(1, 446484480, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1064_sum_G_layer3_17_conv1_stage1", [at(1, 652554240, 34344960), at(3, 446484480, 34344960), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1064_sum_G_layer3_17_conv1_stage2", [at(1, 0, 16384), at(1, 446488576, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1065_pointwise_G_layer3_16_bn3", [at(0, 91959296, 4096), at(1, 1073488896, 4096), at(1, 652554240, 34344960), at(1, 446484480, 4096), at(3, 446484480, 34344960), at(1, 446488576, 4096), at(1, 0, 34344960)], { shader: 213, workgroups: [16770,1,1] }),
-        dispatch("step_1066_conv2dInputGrad_G_layer3_16_conv3_pack", [at(0, 90910720, 1048576), at(1, 789934080, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1066_conv2dInputGrad_G_layer3_16_conv3_packc", [at(1, 0, 34344960), at(1, 446484480, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1066_conv2dInputGrad_G_layer3_16_conv3", [at(1, 446484480, 34344960), at(1, 789934080, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1067_sum_G_layer3_16_conv3_stage1", [at(1, 0, 8586240), at(5, 867210240, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1067_sum_G_layer3_16_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1068_sum_G_layer3_16_conv3_stage1", [at(1, 0, 8586240), at(5, 867210240, 8586240), at(5, 858624000, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1068_sum_G_layer3_16_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1069_pointwise_G_layer3_16_bn2", [at(0, 90906624, 1024), at(1, 1073664000, 1024), at(1, 0, 8586240), at(5, 867210240, 8586240), at(1, 17172480, 1024), at(5, 858624000, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1070_conv2dInputGrad_G_layer3_16_conv2_pack", [at(0, 88547328, 2359296), at(1, 17172480, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1070_conv2dInputGrad_G_layer3_16_conv2_packc", [at(1, 8586240, 8586240), at(3, 334863360, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1070_conv2dInputGrad_G_layer3_16_conv2", [at(3, 334863360, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1071_sum_G_layer3_16_conv2_stage1", [at(1, 0, 8586240), at(5, 841451520, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1071_sum_G_layer3_16_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1072_sum_G_layer3_16_conv2_stage1", [at(1, 0, 8586240), at(5, 841451520, 8586240), at(5, 832865280, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1072_sum_G_layer3_16_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1073_pointwise_G_layer3_16_bn1", [at(0, 88543232, 1024), at(1, 1073661952, 1024), at(1, 0, 8586240), at(5, 841451520, 8586240), at(1, 17172480, 1024), at(5, 832865280, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1074_conv2dInputGrad_G_layer3_16_conv1_pack", [at(0, 87494656, 1048576), at(1, 789934080, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1074_conv2dInputGrad_G_layer3_16_conv1_packc", [at(1, 8586240, 8586240), at(3, 412139520, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1074_conv2dInputGrad_G_layer3_16_conv1", [at(3, 412139520, 8586240), at(1, 789934080, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [263,32,1] }, { shader: 225, workgroups: [4290,1,1] }),
-        dispatch("step_1075_sum_G_layer3_16_conv1_stage1", [at(1, 652554240, 34344960), at(1, 0, 34344960), at(3, 377794560, 34344960), at(1, 789934080, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1075_sum_G_layer3_16_conv1_stage2", [at(1, 789934080, 16384), at(1, 824279040, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1076_sum_G_layer3_16_conv1_stage1", [at(1, 652554240, 34344960), at(1, 0, 34344960), at(3, 377794560, 34344960), at(3, 343449600, 34344960), at(1, 789934080, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1076_sum_G_layer3_16_conv1_stage2", [at(1, 789934080, 16384), at(1, 824283136, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1077_pointwise_G_layer3_15_bn3", [at(0, 87478272, 4096), at(1, 1073480704, 4096), at(1, 652554240, 34344960), at(1, 0, 34344960), at(3, 377794560, 34344960), at(1, 824279040, 4096), at(3, 343449600, 34344960), at(1, 824283136, 4096), at(1, 789934080, 34344960)], { shader: 228, workgroups: [16770,1,1] }),
-        dispatch("step_1078_conv2dInputGrad_G_layer3_15_conv3_pack", [at(0, 86429696, 1048576), at(1, 892968960, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1078_conv2dInputGrad_G_layer3_15_conv3_packc", [at(1, 789934080, 34344960), at(1, 824279040, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1078_conv2dInputGrad_G_layer3_15_conv3", [at(1, 824279040, 34344960), at(1, 892968960, 1048576), at(1, 789934080, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1079_sum_G_layer3_15_conv3_stage1", [at(1, 789934080, 8586240), at(5, 815692800, 8586240), at(1, 798520320, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1079_sum_G_layer3_15_conv3_stage2", [at(1, 798520320, 8192), at(1, 807106560, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1080_sum_G_layer3_15_conv3_stage1", [at(1, 789934080, 8586240), at(5, 815692800, 8586240), at(5, 807106560, 8586240), at(1, 798520320, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1080_sum_G_layer3_15_conv3_stage2", [at(1, 798520320, 8192), at(1, 807107584, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1081_pointwise_G_layer3_15_bn2", [at(0, 86425600, 1024), at(1, 1073659904, 1024), at(1, 789934080, 8586240), at(5, 815692800, 8586240), at(1, 807106560, 1024), at(5, 807106560, 8586240), at(1, 807107584, 1024), at(1, 798520320, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1082_conv2dInputGrad_G_layer3_15_conv2_pack", [at(0, 84066304, 2359296), at(1, 807106560, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1082_conv2dInputGrad_G_layer3_15_conv2_packc", [at(1, 798520320, 8586240), at(3, 343449600, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1082_conv2dInputGrad_G_layer3_15_conv2", [at(3, 343449600, 8586240), at(1, 807106560, 2359296), at(1, 789934080, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1083_sum_G_layer3_15_conv2_stage1", [at(1, 789934080, 8586240), at(5, 789934080, 8586240), at(1, 798520320, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1083_sum_G_layer3_15_conv2_stage2", [at(1, 798520320, 8192), at(1, 807106560, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1084_sum_G_layer3_15_conv2_stage1", [at(1, 789934080, 8586240), at(5, 789934080, 8586240), at(5, 781347840, 8586240), at(1, 798520320, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1084_sum_G_layer3_15_conv2_stage2", [at(1, 798520320, 8192), at(1, 807107584, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1085_pointwise_G_layer3_15_bn1", [at(0, 84062208, 1024), at(1, 1073657856, 1024), at(1, 789934080, 8586240), at(5, 789934080, 8586240), at(1, 807106560, 1024), at(5, 781347840, 8586240), at(1, 807107584, 1024), at(1, 798520320, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1086_conv2dInputGrad_G_layer3_15_conv1_pack", [at(0, 83013632, 1048576), at(1, 892968960, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1086_conv2dInputGrad_G_layer3_15_conv1_packc", [at(1, 798520320, 8586240), at(3, 352035840, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1086_conv2dInputGrad_G_layer3_15_conv1", [at(3, 352035840, 8586240), at(1, 892968960, 1048576), at(1, 652554240, 34344960), at(1, 0, 34344960), at(3, 377794560, 34344960), at(3, 274759680, 34344960), at(1, 789934080, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
-        dispatch("step_1087_sum_G_layer3_15_conv1_stage1", [at(1, 789934080, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1087_sum_G_layer3_15_conv1_stage2", [at(1, 0, 16384), at(1, 652554240, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1088_sum_G_layer3_15_conv1_stage1", [at(1, 789934080, 34344960), at(3, 240414720, 34344960), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1088_sum_G_layer3_15_conv1_stage2", [at(1, 0, 16384), at(1, 652558336, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1089_pointwise_G_layer3_14_bn3", [at(0, 82997248, 4096), at(1, 1073472512, 4096), at(1, 789934080, 34344960), at(1, 652554240, 4096), at(3, 240414720, 34344960), at(1, 652558336, 4096), at(1, 0, 34344960)], { shader: 213, workgroups: [16770,1,1] }),
-        dispatch("step_1090_conv2dInputGrad_G_layer3_14_conv3_pack", [at(0, 81948672, 1048576), at(1, 892968960, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1090_conv2dInputGrad_G_layer3_14_conv3_packc", [at(1, 0, 34344960), at(1, 652554240, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1090_conv2dInputGrad_G_layer3_14_conv3", [at(1, 652554240, 34344960), at(1, 892968960, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1091_sum_G_layer3_14_conv3_stage1", [at(1, 0, 8586240), at(5, 764175360, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1091_sum_G_layer3_14_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1092_sum_G_layer3_14_conv3_stage1", [at(1, 0, 8586240), at(5, 764175360, 8586240), at(5, 755589120, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1092_sum_G_layer3_14_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1093_pointwise_G_layer3_14_bn2", [at(0, 81944576, 1024), at(1, 1073655808, 1024), at(1, 0, 8586240), at(5, 764175360, 8586240), at(1, 17172480, 1024), at(5, 755589120, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1094_conv2dInputGrad_G_layer3_14_conv2_pack", [at(0, 79585280, 2359296), at(1, 17172480, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1094_conv2dInputGrad_G_layer3_14_conv2_packc", [at(1, 8586240, 8586240), at(3, 240414720, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1094_conv2dInputGrad_G_layer3_14_conv2", [at(3, 240414720, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1095_sum_G_layer3_14_conv2_stage1", [at(1, 0, 8586240), at(5, 738416640, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1095_sum_G_layer3_14_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1096_sum_G_layer3_14_conv2_stage1", [at(1, 0, 8586240), at(5, 738416640, 8586240), at(5, 729830400, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1096_sum_G_layer3_14_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1097_pointwise_G_layer3_14_bn1", [at(0, 79581184, 1024), at(1, 1073653760, 1024), at(1, 0, 8586240), at(5, 738416640, 8586240), at(1, 17172480, 1024), at(5, 729830400, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1098_conv2dInputGrad_G_layer3_14_conv1_pack", [at(0, 78532608, 1048576), at(1, 892968960, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1098_conv2dInputGrad_G_layer3_14_conv1_packc", [at(1, 8586240, 8586240), at(3, 249000960, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1098_conv2dInputGrad_G_layer3_14_conv1", [at(3, 249000960, 8586240), at(1, 892968960, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [263,32,1] }, { shader: 225, workgroups: [4290,1,1] }),
-        dispatch("step_1099_sum_G_layer3_14_conv1_stage1", [at(1, 789934080, 34344960), at(1, 0, 34344960), at(3, 171724800, 34344960), at(1, 892968960, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1099_sum_G_layer3_14_conv1_stage2", [at(1, 892968960, 16384), at(1, 996003840, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1100_sum_G_layer3_14_conv1_stage1", [at(1, 789934080, 34344960), at(1, 0, 34344960), at(3, 171724800, 34344960), at(3, 137379840, 34344960), at(1, 892968960, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1100_sum_G_layer3_14_conv1_stage2", [at(1, 892968960, 16384), at(1, 996007936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1101_pointwise_G_layer3_13_bn3", [at(0, 78516224, 4096), at(1, 1073464320, 4096), at(1, 789934080, 34344960), at(1, 0, 34344960), at(3, 171724800, 34344960), at(1, 996003840, 4096), at(3, 137379840, 34344960), at(1, 996007936, 4096), at(1, 892968960, 34344960)], { shader: 228, workgroups: [16770,1,1] }),
-        dispatch("step_1102_conv2dInputGrad_G_layer3_13_conv3_pack", [at(0, 77467648, 1048576), at(2, 34344960, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1102_conv2dInputGrad_G_layer3_13_conv3_packc", [at(1, 892968960, 34344960), at(1, 996003840, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1102_conv2dInputGrad_G_layer3_13_conv3", [at(1, 996003840, 34344960), at(2, 34344960, 1048576), at(1, 892968960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1103_sum_G_layer3_13_conv3_stage1", [at(1, 892968960, 8586240), at(5, 712657920, 8586240), at(1, 901555200, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1103_sum_G_layer3_13_conv3_stage2", [at(1, 901555200, 8192), at(1, 910141440, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1104_sum_G_layer3_13_conv3_stage1", [at(1, 892968960, 8586240), at(5, 712657920, 8586240), at(5, 704071680, 8586240), at(1, 901555200, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1104_sum_G_layer3_13_conv3_stage2", [at(1, 901555200, 8192), at(1, 910142464, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1105_pointwise_G_layer3_13_bn2", [at(0, 77463552, 1024), at(1, 1073651712, 1024), at(1, 892968960, 8586240), at(5, 712657920, 8586240), at(1, 910141440, 1024), at(5, 704071680, 8586240), at(1, 910142464, 1024), at(1, 901555200, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1106_conv2dInputGrad_G_layer3_13_conv2_pack", [at(0, 75104256, 2359296), at(1, 910141440, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1106_conv2dInputGrad_G_layer3_13_conv2_packc", [at(1, 901555200, 8586240), at(3, 137379840, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1106_conv2dInputGrad_G_layer3_13_conv2", [at(3, 137379840, 8586240), at(1, 910141440, 2359296), at(1, 892968960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1107_sum_G_layer3_13_conv2_stage1", [at(1, 892968960, 8586240), at(5, 686899200, 8586240), at(1, 901555200, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1107_sum_G_layer3_13_conv2_stage2", [at(1, 901555200, 8192), at(1, 910141440, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1108_sum_G_layer3_13_conv2_stage1", [at(1, 892968960, 8586240), at(5, 686899200, 8586240), at(5, 678312960, 8586240), at(1, 901555200, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1108_sum_G_layer3_13_conv2_stage2", [at(1, 901555200, 8192), at(1, 910142464, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1109_pointwise_G_layer3_13_bn1", [at(0, 75100160, 1024), at(1, 1073649664, 1024), at(1, 892968960, 8586240), at(5, 686899200, 8586240), at(1, 910141440, 1024), at(5, 678312960, 8586240), at(1, 910142464, 1024), at(1, 901555200, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1110_conv2dInputGrad_G_layer3_13_conv1_pack", [at(0, 74051584, 1048576), at(2, 34344960, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1110_conv2dInputGrad_G_layer3_13_conv1_packc", [at(1, 901555200, 8586240), at(3, 145966080, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1110_conv2dInputGrad_G_layer3_13_conv1", [at(3, 145966080, 8586240), at(2, 34344960, 1048576), at(1, 789934080, 34344960), at(1, 0, 34344960), at(3, 171724800, 34344960), at(3, 68689920, 34344960), at(1, 892968960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
-        dispatch("step_1111_sum_G_layer3_13_conv1_stage1", [at(1, 892968960, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1111_sum_G_layer3_13_conv1_stage2", [at(1, 0, 16384), at(1, 789934080, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1112_sum_G_layer3_13_conv1_stage1", [at(1, 892968960, 34344960), at(3, 34344960, 34344960), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1112_sum_G_layer3_13_conv1_stage2", [at(1, 0, 16384), at(1, 789938176, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1113_pointwise_G_layer3_12_bn3", [at(0, 74035200, 4096), at(1, 1073456128, 4096), at(1, 892968960, 34344960), at(1, 789934080, 4096), at(3, 34344960, 34344960), at(1, 789938176, 4096), at(1, 0, 34344960)], { shader: 213, workgroups: [16770,1,1] }),
-        dispatch("step_1114_conv2dInputGrad_G_layer3_12_conv3_pack", [at(0, 72986624, 1048576), at(2, 34344960, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1114_conv2dInputGrad_G_layer3_12_conv3_packc", [at(1, 0, 34344960), at(1, 789934080, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1114_conv2dInputGrad_G_layer3_12_conv3", [at(1, 789934080, 34344960), at(2, 34344960, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1115_sum_G_layer3_12_conv3_stage1", [at(1, 0, 8586240), at(5, 661140480, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1115_sum_G_layer3_12_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1116_sum_G_layer3_12_conv3_stage1", [at(1, 0, 8586240), at(5, 661140480, 8586240), at(5, 652554240, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1116_sum_G_layer3_12_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1117_pointwise_G_layer3_12_bn2", [at(0, 72982528, 1024), at(1, 1073647616, 1024), at(1, 0, 8586240), at(5, 661140480, 8586240), at(1, 17172480, 1024), at(5, 652554240, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1118_conv2dInputGrad_G_layer3_12_conv2_pack", [at(0, 70623232, 2359296), at(1, 17172480, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1118_conv2dInputGrad_G_layer3_12_conv2_packc", [at(1, 8586240, 8586240), at(3, 34344960, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1118_conv2dInputGrad_G_layer3_12_conv2", [at(3, 34344960, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1119_sum_G_layer3_12_conv2_stage1", [at(1, 0, 8586240), at(5, 635381760, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1119_sum_G_layer3_12_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1120_sum_G_layer3_12_conv2_stage1", [at(1, 0, 8586240), at(5, 635381760, 8586240), at(5, 626795520, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1120_sum_G_layer3_12_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1121_pointwise_G_layer3_12_bn1", [at(0, 70619136, 1024), at(1, 1073645568, 1024), at(1, 0, 8586240), at(5, 635381760, 8586240), at(1, 17172480, 1024), at(5, 626795520, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1122_conv2dInputGrad_G_layer3_12_conv1_pack", [at(0, 69570560, 1048576), at(2, 34344960, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1122_conv2dInputGrad_G_layer3_12_conv1_packc", [at(1, 8586240, 8586240), at(3, 42931200, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1122_conv2dInputGrad_G_layer3_12_conv1", [at(3, 42931200, 8586240), at(2, 34344960, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [263,32,1] }, { shader: 225, workgroups: [4290,1,1] }),
-        dispatch("step_1123_sum_G_layer3_12_conv1_stage1", [at(1, 892968960, 34344960), at(1, 0, 34344960), at(2, 1030348800, 34344960), at(1, 1073280000, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1123_sum_G_layer3_12_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073296384, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1124_sum_G_layer3_12_conv1_stage1", [at(1, 892968960, 34344960), at(1, 0, 34344960), at(2, 1030348800, 34344960), at(2, 996003840, 34344960), at(1, 1073280000, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1124_sum_G_layer3_12_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073300480, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1125_pointwise_G_layer3_11_bn3", [at(0, 69554176, 4096), at(1, 1073447936, 4096), at(1, 892968960, 34344960), at(1, 0, 34344960), at(2, 1030348800, 34344960), at(1, 1073296384, 4096), at(2, 996003840, 34344960), at(1, 1073300480, 4096), at(2, 34344960, 34344960)], { shader: 228, workgroups: [16770,1,1] }),
-        dispatch("step_1126_conv2dInputGrad_G_layer3_11_conv3_pack", [at(0, 68505600, 1048576), at(2, 240414720, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1126_conv2dInputGrad_G_layer3_11_conv3_packc", [at(2, 34344960, 34344960), at(2, 137379840, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1126_conv2dInputGrad_G_layer3_11_conv3", [at(2, 137379840, 34344960), at(2, 240414720, 1048576), at(2, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1127_sum_G_layer3_11_conv3_stage1", [at(2, 34344960, 8586240), at(5, 609623040, 8586240), at(1, 1073280000, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1127_sum_G_layer3_11_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1128_sum_G_layer3_11_conv3_stage1", [at(2, 34344960, 8586240), at(5, 609623040, 8586240), at(5, 601036800, 8586240), at(1, 1073280000, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1128_sum_G_layer3_11_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1129_pointwise_G_layer3_11_bn2", [at(0, 68501504, 1024), at(1, 1073643520, 1024), at(2, 34344960, 8586240), at(5, 609623040, 8586240), at(1, 1073288192, 1024), at(5, 601036800, 8586240), at(1, 1073289216, 1024), at(2, 42931200, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1130_conv2dInputGrad_G_layer3_11_conv2_pack", [at(0, 66142208, 2359296), at(2, 51517440, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1130_conv2dInputGrad_G_layer3_11_conv2_packc", [at(2, 42931200, 8586240), at(2, 1013176320, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1130_conv2dInputGrad_G_layer3_11_conv2", [at(2, 1013176320, 8586240), at(2, 51517440, 2359296), at(2, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1131_sum_G_layer3_11_conv2_stage1", [at(2, 34344960, 8586240), at(5, 583864320, 8586240), at(1, 1073280000, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1131_sum_G_layer3_11_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1132_sum_G_layer3_11_conv2_stage1", [at(2, 34344960, 8586240), at(5, 583864320, 8586240), at(5, 575278080, 8586240), at(1, 1073280000, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1132_sum_G_layer3_11_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1133_pointwise_G_layer3_11_bn1", [at(0, 66138112, 1024), at(1, 1073641472, 1024), at(2, 34344960, 8586240), at(5, 583864320, 8586240), at(1, 1073288192, 1024), at(5, 575278080, 8586240), at(1, 1073289216, 1024), at(2, 42931200, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1134_conv2dInputGrad_G_layer3_11_conv1_pack", [at(0, 65089536, 1048576), at(2, 240414720, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1134_conv2dInputGrad_G_layer3_11_conv1_packc", [at(2, 42931200, 8586240), at(2, 1021762560, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1134_conv2dInputGrad_G_layer3_11_conv1", [at(2, 1021762560, 8586240), at(2, 240414720, 1048576), at(1, 892968960, 34344960), at(1, 0, 34344960), at(2, 1030348800, 34344960), at(2, 927313920, 34344960), at(2, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
-        dispatch("step_1135_sum_G_layer3_11_conv1_stage1", [at(2, 34344960, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1135_sum_G_layer3_11_conv1_stage2", [at(1, 0, 16384), at(1, 892968960, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1136_sum_G_layer3_11_conv1_stage1", [at(2, 34344960, 34344960), at(2, 892968960, 34344960), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1136_sum_G_layer3_11_conv1_stage2", [at(1, 0, 16384), at(1, 892973056, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1137_pointwise_G_layer3_10_bn3", [at(0, 65073152, 4096), at(1, 1073439744, 4096), at(2, 34344960, 34344960), at(1, 892968960, 4096), at(2, 892968960, 34344960), at(1, 892973056, 4096), at(1, 0, 34344960)], { shader: 213, workgroups: [16770,1,1] }),
-        dispatch("step_1138_conv2dInputGrad_G_layer3_10_conv3_pack", [at(0, 64024576, 1048576), at(2, 240414720, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1138_conv2dInputGrad_G_layer3_10_conv3_packc", [at(1, 0, 34344960), at(1, 892968960, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1138_conv2dInputGrad_G_layer3_10_conv3", [at(1, 892968960, 34344960), at(2, 240414720, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1139_sum_G_layer3_10_conv3_stage1", [at(1, 0, 8586240), at(5, 558105600, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1139_sum_G_layer3_10_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1140_sum_G_layer3_10_conv3_stage1", [at(1, 0, 8586240), at(5, 558105600, 8586240), at(5, 549519360, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1140_sum_G_layer3_10_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1141_pointwise_G_layer3_10_bn2", [at(0, 64020480, 1024), at(1, 1073639424, 1024), at(1, 0, 8586240), at(5, 558105600, 8586240), at(1, 17172480, 1024), at(5, 549519360, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1142_conv2dInputGrad_G_layer3_10_conv2_pack", [at(0, 61661184, 2359296), at(1, 17172480, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1142_conv2dInputGrad_G_layer3_10_conv2_packc", [at(1, 8586240, 8586240), at(3, 51517440, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1142_conv2dInputGrad_G_layer3_10_conv2", [at(3, 51517440, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1143_sum_G_layer3_10_conv2_stage1", [at(1, 0, 8586240), at(5, 532346880, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1143_sum_G_layer3_10_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1144_sum_G_layer3_10_conv2_stage1", [at(1, 0, 8586240), at(5, 532346880, 8586240), at(5, 523760640, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1144_sum_G_layer3_10_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1145_pointwise_G_layer3_10_bn1", [at(0, 61657088, 1024), at(1, 1073637376, 1024), at(1, 0, 8586240), at(5, 532346880, 8586240), at(1, 17172480, 1024), at(5, 523760640, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1146_conv2dInputGrad_G_layer3_10_conv1_pack", [at(0, 60608512, 1048576), at(2, 240414720, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1146_conv2dInputGrad_G_layer3_10_conv1_packc", [at(1, 8586240, 8586240), at(3, 60103680, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1146_conv2dInputGrad_G_layer3_10_conv1", [at(3, 60103680, 8586240), at(2, 240414720, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [263,32,1] }, { shader: 225, workgroups: [4290,1,1] }),
-        dispatch("step_1147_sum_G_layer3_10_conv1_stage1", [at(2, 34344960, 34344960), at(1, 0, 34344960), at(2, 824279040, 34344960), at(1, 1073280000, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1147_sum_G_layer3_10_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073296384, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1148_sum_G_layer3_10_conv1_stage1", [at(2, 34344960, 34344960), at(1, 0, 34344960), at(2, 824279040, 34344960), at(2, 789934080, 34344960), at(1, 1073280000, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1148_sum_G_layer3_10_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073300480, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1149_pointwise_G_layer3_9_bn3", [at(0, 60592128, 4096), at(1, 1073431552, 4096), at(2, 34344960, 34344960), at(1, 0, 34344960), at(2, 824279040, 34344960), at(1, 1073296384, 4096), at(2, 789934080, 34344960), at(1, 1073300480, 4096), at(2, 240414720, 34344960)], { shader: 228, workgroups: [16770,1,1] }),
-        dispatch("step_1150_conv2dInputGrad_G_layer3_9_conv3_pack", [at(0, 59543552, 1048576), at(2, 446484480, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1150_conv2dInputGrad_G_layer3_9_conv3_packc", [at(2, 240414720, 34344960), at(2, 343449600, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1150_conv2dInputGrad_G_layer3_9_conv3", [at(2, 343449600, 34344960), at(2, 446484480, 1048576), at(2, 240414720, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1151_sum_G_layer3_9_conv3_stage1", [at(2, 240414720, 8586240), at(5, 506588160, 8586240), at(1, 1073280000, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1151_sum_G_layer3_9_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1152_sum_G_layer3_9_conv3_stage1", [at(2, 240414720, 8586240), at(5, 506588160, 8586240), at(5, 498001920, 8586240), at(1, 1073280000, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1152_sum_G_layer3_9_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1153_pointwise_G_layer3_9_bn2", [at(0, 59539456, 1024), at(1, 1073635328, 1024), at(2, 240414720, 8586240), at(5, 506588160, 8586240), at(1, 1073288192, 1024), at(5, 498001920, 8586240), at(1, 1073289216, 1024), at(2, 249000960, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1154_conv2dInputGrad_G_layer3_9_conv2_pack", [at(0, 57180160, 2359296), at(2, 257587200, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1154_conv2dInputGrad_G_layer3_9_conv2_packc", [at(2, 249000960, 8586240), at(3, 154552320, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1154_conv2dInputGrad_G_layer3_9_conv2", [at(3, 154552320, 8586240), at(2, 257587200, 2359296), at(2, 240414720, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1155_sum_G_layer3_9_conv2_stage1", [at(2, 240414720, 8586240), at(5, 480829440, 8586240), at(1, 1073280000, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1155_sum_G_layer3_9_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1156_sum_G_layer3_9_conv2_stage1", [at(2, 240414720, 8586240), at(5, 480829440, 8586240), at(5, 472243200, 8586240), at(1, 1073280000, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1156_sum_G_layer3_9_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1157_pointwise_G_layer3_9_bn1", [at(0, 57176064, 1024), at(1, 1073633280, 1024), at(2, 240414720, 8586240), at(5, 480829440, 8586240), at(1, 1073288192, 1024), at(5, 472243200, 8586240), at(1, 1073289216, 1024), at(2, 249000960, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1158_conv2dInputGrad_G_layer3_9_conv1_pack", [at(0, 56127488, 1048576), at(2, 446484480, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1158_conv2dInputGrad_G_layer3_9_conv1_packc", [at(2, 249000960, 8586240), at(3, 163138560, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1158_conv2dInputGrad_G_layer3_9_conv1", [at(3, 163138560, 8586240), at(2, 446484480, 1048576), at(2, 34344960, 34344960), at(1, 0, 34344960), at(2, 824279040, 34344960), at(2, 721244160, 34344960), at(2, 240414720, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
-        dispatch("step_1159_sum_G_layer3_9_conv1_stage1", [at(2, 240414720, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1159_sum_G_layer3_9_conv1_stage2", [at(1, 0, 16384), at(1, 1073280000, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1160_sum_G_layer3_9_conv1_stage1", [at(2, 240414720, 34344960), at(2, 686899200, 34344960), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1160_sum_G_layer3_9_conv1_stage2", [at(1, 0, 16384), at(1, 1073284096, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1161_pointwise_G_layer3_8_bn3", [at(0, 56111104, 4096), at(1, 1073423360, 4096), at(2, 240414720, 34344960), at(1, 1073280000, 4096), at(2, 686899200, 34344960), at(1, 1073284096, 4096), at(1, 0, 34344960)], { shader: 213, workgroups: [16770,1,1] }),
-        dispatch("step_1162_conv2dInputGrad_G_layer3_8_conv3_pack", [at(0, 55062528, 1048576), at(2, 446484480, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1162_conv2dInputGrad_G_layer3_8_conv3_packc", [at(1, 0, 34344960), at(2, 34344960, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1162_conv2dInputGrad_G_layer3_8_conv3", [at(2, 34344960, 34344960), at(2, 446484480, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1163_sum_G_layer3_8_conv3_stage1", [at(1, 0, 8586240), at(5, 455070720, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1163_sum_G_layer3_8_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1164_sum_G_layer3_8_conv3_stage1", [at(1, 0, 8586240), at(5, 455070720, 8586240), at(5, 446484480, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1164_sum_G_layer3_8_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1165_pointwise_G_layer3_8_bn2", [at(0, 55058432, 1024), at(1, 1073631232, 1024), at(1, 0, 8586240), at(5, 455070720, 8586240), at(1, 17172480, 1024), at(5, 446484480, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1166_conv2dInputGrad_G_layer3_8_conv2_pack", [at(0, 52699136, 2359296), at(1, 17172480, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1166_conv2dInputGrad_G_layer3_8_conv2_packc", [at(1, 8586240, 8586240), at(3, 257587200, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1166_conv2dInputGrad_G_layer3_8_conv2", [at(3, 257587200, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1167_sum_G_layer3_8_conv2_stage1", [at(1, 0, 8586240), at(5, 429312000, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1167_sum_G_layer3_8_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1168_sum_G_layer3_8_conv2_stage1", [at(1, 0, 8586240), at(5, 429312000, 8586240), at(5, 420725760, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1168_sum_G_layer3_8_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1169_pointwise_G_layer3_8_bn1", [at(0, 52695040, 1024), at(1, 1073629184, 1024), at(1, 0, 8586240), at(5, 429312000, 8586240), at(1, 17172480, 1024), at(5, 420725760, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1170_conv2dInputGrad_G_layer3_8_conv1_pack", [at(0, 51646464, 1048576), at(2, 446484480, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1170_conv2dInputGrad_G_layer3_8_conv1_packc", [at(1, 8586240, 8586240), at(3, 266173440, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1170_conv2dInputGrad_G_layer3_8_conv1", [at(3, 266173440, 8586240), at(2, 446484480, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [263,32,1] }, { shader: 225, workgroups: [4290,1,1] }),
-        dispatch("step_1171_sum_G_layer3_8_conv1_stage1", [at(2, 240414720, 34344960), at(1, 0, 34344960), at(2, 618209280, 34344960), at(1, 1073280000, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1171_sum_G_layer3_8_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073296384, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1172_sum_G_layer3_8_conv1_stage1", [at(2, 240414720, 34344960), at(1, 0, 34344960), at(2, 618209280, 34344960), at(2, 583864320, 34344960), at(1, 1073280000, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1172_sum_G_layer3_8_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073300480, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1173_pointwise_G_layer3_7_bn3", [at(0, 51630080, 4096), at(1, 1073415168, 4096), at(2, 240414720, 34344960), at(1, 0, 34344960), at(2, 618209280, 34344960), at(1, 1073296384, 4096), at(2, 583864320, 34344960), at(1, 1073300480, 4096), at(2, 446484480, 34344960)], { shader: 228, workgroups: [16770,1,1] }),
-        dispatch("step_1174_conv2dInputGrad_G_layer3_7_conv3_pack", [at(0, 50581504, 1048576), at(2, 583864320, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1174_conv2dInputGrad_G_layer3_7_conv3_packc", [at(2, 446484480, 34344960), at(2, 549519360, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1174_conv2dInputGrad_G_layer3_7_conv3", [at(2, 549519360, 34344960), at(2, 583864320, 1048576), at(2, 446484480, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1175_sum_G_layer3_7_conv3_stage1", [at(2, 446484480, 8586240), at(5, 403553280, 8586240), at(1, 1073280000, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1175_sum_G_layer3_7_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1176_sum_G_layer3_7_conv3_stage1", [at(2, 446484480, 8586240), at(5, 403553280, 8586240), at(5, 394967040, 8586240), at(1, 1073280000, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1176_sum_G_layer3_7_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1177_pointwise_G_layer3_7_bn2", [at(0, 50577408, 1024), at(1, 1073627136, 1024), at(2, 446484480, 8586240), at(5, 403553280, 8586240), at(1, 1073288192, 1024), at(5, 394967040, 8586240), at(1, 1073289216, 1024), at(2, 455070720, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1178_conv2dInputGrad_G_layer3_7_conv2_pack", [at(0, 48218112, 2359296), at(2, 463656960, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1178_conv2dInputGrad_G_layer3_7_conv2_packc", [at(2, 455070720, 8586240), at(3, 360622080, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1178_conv2dInputGrad_G_layer3_7_conv2", [at(3, 360622080, 8586240), at(2, 463656960, 2359296), at(2, 446484480, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1179_sum_G_layer3_7_conv2_stage1", [at(2, 446484480, 8586240), at(5, 377794560, 8586240), at(1, 1073280000, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1179_sum_G_layer3_7_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1180_sum_G_layer3_7_conv2_stage1", [at(2, 446484480, 8586240), at(5, 377794560, 8586240), at(5, 369208320, 8586240), at(1, 1073280000, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1180_sum_G_layer3_7_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1181_pointwise_G_layer3_7_bn1", [at(0, 48214016, 1024), at(1, 1073625088, 1024), at(2, 446484480, 8586240), at(5, 377794560, 8586240), at(1, 1073288192, 1024), at(5, 369208320, 8586240), at(1, 1073289216, 1024), at(2, 455070720, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1182_conv2dInputGrad_G_layer3_7_conv1_pack", [at(0, 47165440, 1048576), at(2, 583864320, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1182_conv2dInputGrad_G_layer3_7_conv1_packc", [at(2, 455070720, 8586240), at(3, 369208320, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1182_conv2dInputGrad_G_layer3_7_conv1", [at(3, 369208320, 8586240), at(2, 583864320, 1048576), at(2, 240414720, 34344960), at(1, 0, 34344960), at(2, 618209280, 34344960), at(2, 515174400, 34344960), at(2, 446484480, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
-        dispatch("step_1183_sum_G_layer3_7_conv1_stage1", [at(2, 446484480, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1183_sum_G_layer3_7_conv1_stage2", [at(1, 0, 16384), at(1, 1073280000, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1184_sum_G_layer3_7_conv1_stage1", [at(2, 446484480, 34344960), at(2, 480829440, 34344960), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1184_sum_G_layer3_7_conv1_stage2", [at(1, 0, 16384), at(1, 1073284096, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1185_pointwise_G_layer3_6_bn3", [at(0, 47149056, 4096), at(1, 1073406976, 4096), at(2, 446484480, 34344960), at(1, 1073280000, 4096), at(2, 480829440, 34344960), at(1, 1073284096, 4096), at(1, 0, 34344960)], { shader: 213, workgroups: [16770,1,1] }),
-        dispatch("step_1186_conv2dInputGrad_G_layer3_6_conv3_pack", [at(0, 46100480, 1048576), at(2, 480829440, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1186_conv2dInputGrad_G_layer3_6_conv3_packc", [at(1, 0, 34344960), at(2, 240414720, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1186_conv2dInputGrad_G_layer3_6_conv3", [at(2, 240414720, 34344960), at(2, 480829440, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1187_sum_G_layer3_6_conv3_stage1", [at(1, 0, 8586240), at(5, 352035840, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1187_sum_G_layer3_6_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1188_sum_G_layer3_6_conv3_stage1", [at(1, 0, 8586240), at(5, 352035840, 8586240), at(5, 343449600, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1188_sum_G_layer3_6_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1189_pointwise_G_layer3_6_bn2", [at(0, 46096384, 1024), at(1, 1073623040, 1024), at(1, 0, 8586240), at(5, 352035840, 8586240), at(1, 17172480, 1024), at(5, 343449600, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1190_conv2dInputGrad_G_layer3_6_conv2_pack", [at(0, 43737088, 2359296), at(1, 17172480, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1190_conv2dInputGrad_G_layer3_6_conv2_packc", [at(1, 8586240, 8586240), at(3, 420725760, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1190_conv2dInputGrad_G_layer3_6_conv2", [at(3, 420725760, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1191_sum_G_layer3_6_conv2_stage1", [at(1, 0, 8586240), at(5, 326277120, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1191_sum_G_layer3_6_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1192_sum_G_layer3_6_conv2_stage1", [at(1, 0, 8586240), at(5, 326277120, 8586240), at(5, 317690880, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1192_sum_G_layer3_6_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1193_pointwise_G_layer3_6_bn1", [at(0, 43732992, 1024), at(1, 1073620992, 1024), at(1, 0, 8586240), at(5, 326277120, 8586240), at(1, 17172480, 1024), at(5, 317690880, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1194_conv2dInputGrad_G_layer3_6_conv1_pack", [at(0, 42684416, 1048576), at(2, 480829440, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1194_conv2dInputGrad_G_layer3_6_conv1_packc", [at(1, 8586240, 8586240), at(3, 429312000, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1194_conv2dInputGrad_G_layer3_6_conv1", [at(3, 429312000, 8586240), at(2, 480829440, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [263,32,1] }, { shader: 225, workgroups: [4290,1,1] }),
-        dispatch("step_1195_sum_G_layer3_6_conv1_stage1", [at(2, 446484480, 34344960), at(1, 0, 34344960), at(2, 412139520, 34344960), at(1, 1073280000, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1195_sum_G_layer3_6_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073296384, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1196_sum_G_layer3_6_conv1_stage1", [at(2, 446484480, 34344960), at(1, 0, 34344960), at(2, 412139520, 34344960), at(2, 377794560, 34344960), at(1, 1073280000, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1196_sum_G_layer3_6_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073300480, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1197_pointwise_G_layer3_5_bn3", [at(0, 42668032, 4096), at(1, 1073398784, 4096), at(2, 446484480, 34344960), at(1, 0, 34344960), at(2, 412139520, 34344960), at(1, 1073296384, 4096), at(2, 377794560, 34344960), at(1, 1073300480, 4096), at(2, 480829440, 34344960)], { shader: 228, workgroups: [16770,1,1] }),
-        dispatch("step_1198_conv2dInputGrad_G_layer3_5_conv3_pack", [at(0, 41619456, 1048576), at(2, 583864320, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1198_conv2dInputGrad_G_layer3_5_conv3_packc", [at(2, 480829440, 34344960), at(2, 377794560, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1198_conv2dInputGrad_G_layer3_5_conv3", [at(2, 377794560, 34344960), at(2, 583864320, 1048576), at(2, 480829440, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1199_sum_G_layer3_5_conv3_stage1", [at(2, 480829440, 8586240), at(5, 300518400, 8586240), at(1, 1073280000, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1199_sum_G_layer3_5_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1200_sum_G_layer3_5_conv3_stage1", [at(2, 480829440, 8586240), at(5, 300518400, 8586240), at(5, 291932160, 8586240), at(1, 1073280000, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1200_sum_G_layer3_5_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1201_pointwise_G_layer3_5_bn2", [at(0, 41615360, 1024), at(1, 1073618944, 1024), at(2, 480829440, 8586240), at(5, 300518400, 8586240), at(1, 1073288192, 1024), at(5, 291932160, 8586240), at(1, 1073289216, 1024), at(2, 489415680, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1202_conv2dInputGrad_G_layer3_5_conv2_pack", [at(0, 39256064, 2359296), at(2, 498001920, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1202_conv2dInputGrad_G_layer3_5_conv2_packc", [at(2, 489415680, 8586240), at(3, 437898240, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1202_conv2dInputGrad_G_layer3_5_conv2", [at(3, 437898240, 8586240), at(2, 498001920, 2359296), at(2, 480829440, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1203_sum_G_layer3_5_conv2_stage1", [at(2, 480829440, 8586240), at(5, 274759680, 8586240), at(1, 1073280000, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1203_sum_G_layer3_5_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1204_sum_G_layer3_5_conv2_stage1", [at(2, 480829440, 8586240), at(5, 274759680, 8586240), at(5, 266173440, 8586240), at(1, 1073280000, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1204_sum_G_layer3_5_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1205_pointwise_G_layer3_5_bn1", [at(0, 39251968, 1024), at(1, 1073616896, 1024), at(2, 480829440, 8586240), at(5, 274759680, 8586240), at(1, 1073288192, 1024), at(5, 266173440, 8586240), at(1, 1073289216, 1024), at(2, 489415680, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1206_conv2dInputGrad_G_layer3_5_conv1_pack", [at(0, 38203392, 1048576), at(2, 583864320, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1206_conv2dInputGrad_G_layer3_5_conv1_packc", [at(2, 489415680, 8586240), at(3, 446484480, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1206_conv2dInputGrad_G_layer3_5_conv1", [at(3, 446484480, 8586240), at(2, 583864320, 1048576), at(2, 446484480, 34344960), at(1, 0, 34344960), at(2, 412139520, 34344960), at(2, 309104640, 34344960), at(2, 480829440, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
-        dispatch("step_1207_sum_G_layer3_5_conv1_stage1", [at(2, 480829440, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1207_sum_G_layer3_5_conv1_stage2", [at(1, 0, 16384), at(1, 1073280000, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1208_sum_G_layer3_5_conv1_stage1", [at(2, 480829440, 34344960), at(2, 274759680, 34344960), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1208_sum_G_layer3_5_conv1_stage2", [at(1, 0, 16384), at(1, 1073284096, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1209_pointwise_G_layer3_4_bn3", [at(0, 38187008, 4096), at(1, 1073390592, 4096), at(2, 480829440, 34344960), at(1, 1073280000, 4096), at(2, 274759680, 34344960), at(1, 1073284096, 4096), at(1, 0, 34344960)], { shader: 213, workgroups: [16770,1,1] }),
-        dispatch("step_1210_conv2dInputGrad_G_layer3_4_conv3_pack", [at(0, 37138432, 1048576), at(2, 446484480, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1210_conv2dInputGrad_G_layer3_4_conv3_packc", [at(1, 0, 34344960), at(2, 274759680, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1210_conv2dInputGrad_G_layer3_4_conv3", [at(2, 274759680, 34344960), at(2, 446484480, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1211_sum_G_layer3_4_conv3_stage1", [at(1, 0, 8586240), at(5, 249000960, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1211_sum_G_layer3_4_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1212_sum_G_layer3_4_conv3_stage1", [at(1, 0, 8586240), at(5, 249000960, 8586240), at(5, 240414720, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1212_sum_G_layer3_4_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1213_pointwise_G_layer3_4_bn2", [at(0, 37134336, 1024), at(1, 1073614848, 1024), at(1, 0, 8586240), at(5, 249000960, 8586240), at(1, 17172480, 1024), at(5, 240414720, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1214_conv2dInputGrad_G_layer3_4_conv2_pack", [at(0, 34775040, 2359296), at(1, 17172480, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1214_conv2dInputGrad_G_layer3_4_conv2_packc", [at(1, 8586240, 8586240), at(3, 455070720, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1214_conv2dInputGrad_G_layer3_4_conv2", [at(3, 455070720, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1215_sum_G_layer3_4_conv2_stage1", [at(1, 0, 8586240), at(5, 223242240, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1215_sum_G_layer3_4_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1216_sum_G_layer3_4_conv2_stage1", [at(1, 0, 8586240), at(5, 223242240, 8586240), at(5, 214656000, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1216_sum_G_layer3_4_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1217_pointwise_G_layer3_4_bn1", [at(0, 34770944, 1024), at(1, 1073612800, 1024), at(1, 0, 8586240), at(5, 223242240, 8586240), at(1, 17172480, 1024), at(5, 214656000, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1218_conv2dInputGrad_G_layer3_4_conv1_pack", [at(0, 33722368, 1048576), at(2, 446484480, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1218_conv2dInputGrad_G_layer3_4_conv1_packc", [at(1, 8586240, 8586240), at(3, 463656960, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1218_conv2dInputGrad_G_layer3_4_conv1", [at(3, 463656960, 8586240), at(2, 446484480, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [263,32,1] }, { shader: 225, workgroups: [4290,1,1] }),
-        dispatch("step_1219_sum_G_layer3_4_conv1_stage1", [at(2, 480829440, 34344960), at(1, 0, 34344960), at(2, 206069760, 34344960), at(1, 1073280000, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1219_sum_G_layer3_4_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073296384, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1220_sum_G_layer3_4_conv1_stage1", [at(2, 480829440, 34344960), at(1, 0, 34344960), at(2, 206069760, 34344960), at(2, 171724800, 34344960), at(1, 1073280000, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1220_sum_G_layer3_4_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073300480, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1221_pointwise_G_layer3_3_bn3", [at(0, 33705984, 4096), at(1, 1073382400, 4096), at(2, 480829440, 34344960), at(1, 0, 34344960), at(2, 206069760, 34344960), at(1, 1073296384, 4096), at(2, 171724800, 34344960), at(1, 1073300480, 4096), at(2, 446484480, 34344960)], { shader: 228, workgroups: [16770,1,1] }),
-        dispatch("step_1222_conv2dInputGrad_G_layer3_3_conv3_pack", [at(0, 32657408, 1048576), at(2, 583864320, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1222_conv2dInputGrad_G_layer3_3_conv3_packc", [at(2, 446484480, 34344960), at(2, 171724800, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1222_conv2dInputGrad_G_layer3_3_conv3", [at(2, 171724800, 34344960), at(2, 583864320, 1048576), at(2, 446484480, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1223_sum_G_layer3_3_conv3_stage1", [at(2, 446484480, 8586240), at(5, 197483520, 8586240), at(1, 1073280000, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1223_sum_G_layer3_3_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1224_sum_G_layer3_3_conv3_stage1", [at(2, 446484480, 8586240), at(5, 197483520, 8586240), at(5, 188897280, 8586240), at(1, 1073280000, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1224_sum_G_layer3_3_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1225_pointwise_G_layer3_3_bn2", [at(0, 32653312, 1024), at(1, 1073610752, 1024), at(2, 446484480, 8586240), at(5, 197483520, 8586240), at(1, 1073288192, 1024), at(5, 188897280, 8586240), at(1, 1073289216, 1024), at(2, 455070720, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1226_conv2dInputGrad_G_layer3_3_conv2_pack", [at(0, 30294016, 2359296), at(2, 463656960, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1226_conv2dInputGrad_G_layer3_3_conv2_packc", [at(2, 455070720, 8586240), at(3, 472243200, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1226_conv2dInputGrad_G_layer3_3_conv2", [at(3, 472243200, 8586240), at(2, 463656960, 2359296), at(2, 446484480, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1227_sum_G_layer3_3_conv2_stage1", [at(2, 446484480, 8586240), at(5, 171724800, 8586240), at(1, 1073280000, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1227_sum_G_layer3_3_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1228_sum_G_layer3_3_conv2_stage1", [at(2, 446484480, 8586240), at(5, 171724800, 8586240), at(5, 163138560, 8586240), at(1, 1073280000, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1228_sum_G_layer3_3_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1229_pointwise_G_layer3_3_bn1", [at(0, 30289920, 1024), at(1, 1073608704, 1024), at(2, 446484480, 8586240), at(5, 171724800, 8586240), at(1, 1073288192, 1024), at(5, 163138560, 8586240), at(1, 1073289216, 1024), at(2, 455070720, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1230_conv2dInputGrad_G_layer3_3_conv1_pack", [at(0, 29241344, 1048576), at(2, 583864320, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1230_conv2dInputGrad_G_layer3_3_conv1_packc", [at(2, 455070720, 8586240), at(3, 515174400, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1230_conv2dInputGrad_G_layer3_3_conv1", [at(3, 515174400, 8586240), at(2, 583864320, 1048576), at(2, 480829440, 34344960), at(1, 0, 34344960), at(2, 206069760, 34344960), at(2, 103034880, 34344960), at(2, 446484480, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
-        dispatch("step_1231_sum_G_layer3_3_conv1_stage1", [at(2, 446484480, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1231_sum_G_layer3_3_conv1_stage2", [at(1, 0, 16384), at(1, 1073280000, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1232_sum_G_layer3_3_conv1_stage1", [at(2, 446484480, 34344960), at(2, 68689920, 34344960), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1232_sum_G_layer3_3_conv1_stage2", [at(1, 0, 16384), at(1, 1073284096, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1233_pointwise_G_layer3_2_bn3", [at(0, 29224960, 4096), at(1, 1073374208, 4096), at(2, 446484480, 34344960), at(1, 1073280000, 4096), at(2, 68689920, 34344960), at(1, 1073284096, 4096), at(1, 0, 34344960)], { shader: 213, workgroups: [16770,1,1] }),
-        dispatch("step_1234_conv2dInputGrad_G_layer3_2_conv3_pack", [at(0, 28176384, 1048576), at(2, 480829440, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1234_conv2dInputGrad_G_layer3_2_conv3_packc", [at(1, 0, 34344960), at(2, 68689920, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1234_conv2dInputGrad_G_layer3_2_conv3", [at(2, 68689920, 34344960), at(2, 480829440, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1235_sum_G_layer3_2_conv3_stage1", [at(1, 0, 8586240), at(5, 145966080, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1235_sum_G_layer3_2_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1236_sum_G_layer3_2_conv3_stage1", [at(1, 0, 8586240), at(5, 145966080, 8586240), at(5, 137379840, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1236_sum_G_layer3_2_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1237_pointwise_G_layer3_2_bn2", [at(0, 28172288, 1024), at(1, 1073606656, 1024), at(1, 0, 8586240), at(5, 145966080, 8586240), at(1, 17172480, 1024), at(5, 137379840, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1238_conv2dInputGrad_G_layer3_2_conv2_pack", [at(0, 25812992, 2359296), at(1, 17172480, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1238_conv2dInputGrad_G_layer3_2_conv2_packc", [at(1, 8586240, 8586240), at(3, 523760640, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1238_conv2dInputGrad_G_layer3_2_conv2", [at(3, 523760640, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1239_sum_G_layer3_2_conv2_stage1", [at(1, 0, 8586240), at(5, 120207360, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1239_sum_G_layer3_2_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1240_sum_G_layer3_2_conv2_stage1", [at(1, 0, 8586240), at(5, 120207360, 8586240), at(5, 111621120, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1240_sum_G_layer3_2_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1241_pointwise_G_layer3_2_bn1", [at(0, 25808896, 1024), at(1, 1073604608, 1024), at(1, 0, 8586240), at(5, 120207360, 8586240), at(1, 17172480, 1024), at(5, 111621120, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1242_conv2dInputGrad_G_layer3_2_conv1_pack", [at(0, 24760320, 1048576), at(2, 480829440, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1242_conv2dInputGrad_G_layer3_2_conv1_packc", [at(1, 8586240, 8586240), at(3, 532346880, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1242_conv2dInputGrad_G_layer3_2_conv1", [at(3, 532346880, 8586240), at(2, 480829440, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [263,32,1] }, { shader: 225, workgroups: [4290,1,1] }),
-        dispatch("step_1243_sum_G_layer3_2_conv1_stage1", [at(2, 446484480, 34344960), at(1, 0, 34344960), at(2, 0, 34344960), at(1, 1073280000, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1243_sum_G_layer3_2_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073296384, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1244_sum_G_layer3_2_conv1_stage1", [at(2, 446484480, 34344960), at(1, 0, 34344960), at(2, 0, 34344960), at(1, 1030348800, 34344960), at(1, 1073280000, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1244_sum_G_layer3_2_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073300480, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1245_pointwise_G_layer3_1_bn3", [at(0, 24743936, 4096), at(1, 1073366016, 4096), at(2, 446484480, 34344960), at(1, 0, 34344960), at(2, 0, 34344960), at(1, 1073296384, 4096), at(1, 1030348800, 34344960), at(1, 1073300480, 4096), at(2, 480829440, 34344960)], { shader: 228, workgroups: [16770,1,1] }),
-        dispatch("step_1246_conv2dInputGrad_G_layer3_1_conv3_pack", [at(0, 23695360, 1048576), at(2, 583864320, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1246_conv2dInputGrad_G_layer3_1_conv3_packc", [at(2, 480829440, 34344960), at(1, 1030348800, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1246_conv2dInputGrad_G_layer3_1_conv3", [at(1, 1030348800, 34344960), at(2, 583864320, 1048576), at(2, 480829440, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1247_sum_G_layer3_1_conv3_stage1", [at(2, 480829440, 8586240), at(5, 94448640, 8586240), at(1, 1073280000, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1247_sum_G_layer3_1_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1248_sum_G_layer3_1_conv3_stage1", [at(2, 480829440, 8586240), at(5, 94448640, 8586240), at(5, 85862400, 8586240), at(1, 1073280000, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1248_sum_G_layer3_1_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1249_pointwise_G_layer3_1_bn2", [at(0, 23691264, 1024), at(1, 1073602560, 1024), at(2, 480829440, 8586240), at(5, 94448640, 8586240), at(1, 1073288192, 1024), at(5, 85862400, 8586240), at(1, 1073289216, 1024), at(2, 489415680, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1250_conv2dInputGrad_G_layer3_1_conv2_pack", [at(0, 21331968, 2359296), at(2, 498001920, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1250_conv2dInputGrad_G_layer3_1_conv2_packc", [at(2, 489415680, 8586240), at(3, 540933120, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1250_conv2dInputGrad_G_layer3_1_conv2", [at(3, 540933120, 8586240), at(2, 498001920, 2359296), at(2, 480829440, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1251_sum_G_layer3_1_conv2_stage1", [at(2, 480829440, 8586240), at(5, 68689920, 8586240), at(1, 1073280000, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1251_sum_G_layer3_1_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1252_sum_G_layer3_1_conv2_stage1", [at(2, 480829440, 8586240), at(5, 68689920, 8586240), at(5, 60103680, 8586240), at(1, 1073280000, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1252_sum_G_layer3_1_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1253_pointwise_G_layer3_1_bn1", [at(0, 21327872, 1024), at(1, 1073600512, 1024), at(2, 480829440, 8586240), at(5, 68689920, 8586240), at(1, 1073288192, 1024), at(5, 60103680, 8586240), at(1, 1073289216, 1024), at(2, 489415680, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1254_conv2dInputGrad_G_layer3_1_conv1_pack", [at(0, 20279296, 1048576), at(2, 583864320, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1254_conv2dInputGrad_G_layer3_1_conv1_packc", [at(2, 489415680, 8586240), at(3, 549519360, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1254_conv2dInputGrad_G_layer3_1_conv1", [at(3, 549519360, 8586240), at(2, 583864320, 1048576), at(2, 446484480, 34344960), at(1, 0, 34344960), at(2, 0, 34344960), at(1, 961658880, 34344960), at(2, 480829440, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
-        dispatch("step_1255_sum_G_layer3_1_conv1_stage1", [at(2, 480829440, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1255_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1073280000, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1256_sum_G_layer3_1_conv1_stage1", [at(2, 480829440, 34344960), at(1, 927313920, 34344960), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1256_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1073284096, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1257_pointwise_G_layer3_0_downsample_1", [at(0, 20262912, 4096), at(1, 1073357824, 4096), at(2, 480829440, 34344960), at(1, 1073280000, 4096), at(1, 927313920, 34344960), at(1, 1073284096, 4096), at(1, 0, 34344960)], { shader: 213, workgroups: [16770,1,1] }),
-        dispatch("step_1258_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 18165760, 2097152), at(2, 463656960, 2097152)], { shader: 231, workgroups: [8192,1,1] }),
-        dispatch("step_1258_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 0, 34344960), at(1, 927313920, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1258_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 927313920, 34344960), at(2, 463656960, 2097152), at(2, 446484480, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [263,16,1] }, { shader: 233, workgroups: [2145,1,1] }),
-        dispatch("step_1259_sum_G_layer3_1_conv1_stage1", [at(2, 480829440, 34344960), at(1, 858624000, 34344960), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1259_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1073284096, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1260_pointwise_G_layer3_0_bn3", [at(0, 18149376, 4096), at(1, 1073349632, 4096), at(2, 480829440, 34344960), at(1, 1073280000, 4096), at(1, 858624000, 34344960), at(1, 1073284096, 4096), at(1, 0, 34344960)], { shader: 213, workgroups: [16770,1,1] }),
-        dispatch("step_1261_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 17100800, 1048576), at(2, 463656960, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1261_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 0, 34344960), at(1, 858624000, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1261_conv2dInputGrad_G_layer3_0_conv3", [at(1, 858624000, 34344960), at(2, 463656960, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,8,1] }, { shader: 216, workgroups: [1073,1,1] }),
-        dispatch("step_1262_sum_G_layer3_0_conv3_stage1", [at(1, 0, 8586240), at(5, 42931200, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1262_sum_G_layer3_0_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1263_sum_G_layer3_0_conv3_stage1", [at(1, 0, 8586240), at(5, 42931200, 8586240), at(5, 34344960, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1263_sum_G_layer3_0_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1264_pointwise_G_layer3_0_bn2", [at(0, 17096704, 1024), at(1, 1073598464, 1024), at(1, 0, 8586240), at(5, 42931200, 8586240), at(1, 17172480, 1024), at(5, 34344960, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1265_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 14737408, 2359296), at(1, 17172480, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1265_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 8586240, 8586240), at(3, 558105600, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1265_conv2dInputGrad_G_layer3_0_conv2", [at(3, 558105600, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [263,8,1] }, { shader: 222, workgroups: [1073,1,1] }),
-        dispatch("step_1266_sum_G_layer3_0_conv2_stage1", [at(1, 0, 8586240), at(3, 1064693760, 8586240), at(1, 8586240, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_1266_sum_G_layer3_0_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1267_sum_G_layer3_0_conv2_stage1", [at(1, 0, 8586240), at(3, 1064693760, 8586240), at(2, 1064693760, 8586240), at(1, 8586240, 8192)], { shader: 218, workgroups: [32,1,1] }),
-        dispatch("step_1267_sum_G_layer3_0_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1268_pointwise_G_layer3_0_bn1", [at(0, 14733312, 1024), at(1, 1073596416, 1024), at(1, 0, 8586240), at(3, 1064693760, 8586240), at(1, 17172480, 1024), at(2, 1064693760, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 219, workgroups: [4193,1,1] }),
-        dispatch("step_1269_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 14209024, 524288), at(1, 17172480, 524288)], { shader: 234, workgroups: [2048,1,1] }),
-        dispatch("step_1269_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 8586240, 8586240), at(2, 1064693760, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1269_conv2dInputGrad_G_layer3_0_conv1", [at(2, 1064693760, 8586240), at(1, 17172480, 524288), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 235, workgroups: [263,16,1] }, { shader: 236, workgroups: [2145,1,1] }),
-        dispatch("step_1270_sum_G_layer3_0_downsample_0_stage1", [at(2, 446484480, 17172480), at(1, 0, 17172480), at(4, 766030848, 17172480), at(1, 17172480, 16384)], { shader: 237, workgroups: [64,1,1] }),
-        dispatch("step_1270_sum_G_layer3_0_downsample_0_stage2", [at(1, 17172480, 16384), at(1, 1073280000, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1271_sum_G_layer3_0_downsample_0_stage1", [at(2, 446484480, 17172480), at(1, 0, 17172480), at(4, 766030848, 17172480), at(4, 748858368, 17172480), at(1, 17172480, 16384)], { shader: 238, workgroups: [64,1,1] }),
-        dispatch("step_1271_sum_G_layer3_0_downsample_0_stage2", [at(1, 17172480, 16384), at(1, 1073282048, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1272_pointwise_G_layer2_3_bn3", [at(0, 14200832, 2048), at(1, 1073560576, 2048), at(2, 446484480, 17172480), at(1, 0, 17172480), at(4, 766030848, 17172480), at(1, 1073280000, 2048), at(4, 748858368, 17172480), at(1, 1073282048, 2048), at(1, 17172480, 17172480)], { shader: 239, workgroups: [8385,1,1] }),
-        dispatch("step_1273_conv2dInputGrad_G_layer2_3_conv3_pack", [at(0, 13938688, 262144), at(1, 1073280000, 262144)], { shader: 240, workgroups: [1024,1,1] }),
-        dispatch("step_1273_conv2dInputGrad_G_layer2_3_conv3_packc", [at(1, 17172480, 17172480), at(2, 789537792, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_1273_conv2dInputGrad_G_layer2_3_conv3", [at(2, 789537792, 17172480), at(1, 1073280000, 262144), at(1, 17172480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [263,4,1] }, { shader: 242, workgroups: [537,1,1] }),
-        dispatch("step_1274_sum_G_layer2_3_conv3_stage1", [at(1, 17172480, 4293120), at(6, 375714560, 4293120), at(1, 21465600, 4096)], { shader: 243, workgroups: [16,1,1] }),
-        dispatch("step_1274_sum_G_layer2_3_conv3_stage2", [at(1, 21465600, 4096), at(1, 25758720, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1275_sum_G_layer2_3_conv3_stage1", [at(1, 17172480, 4293120), at(6, 375714560, 4293120), at(6, 371421440, 4293120), at(1, 21465600, 4096)], { shader: 244, workgroups: [16,1,1] }),
-        dispatch("step_1275_sum_G_layer2_3_conv3_stage2", [at(1, 21465600, 4096), at(1, 25759232, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1276_pointwise_G_layer2_3_bn2", [at(0, 13936640, 512), at(1, 1073697280, 512), at(1, 17172480, 4293120), at(6, 375714560, 4293120), at(1, 25758720, 512), at(6, 371421440, 4293120), at(1, 25759232, 512), at(1, 21465600, 4293120)], { shader: 245, workgroups: [2097,1,1] }),
-        dispatch("step_1277_conv2dInputGrad_G_layer2_3_conv2_pack", [at(0, 13346816, 589824), at(1, 25758720, 589824)], { shader: 246, workgroups: [2304,1,1] }),
-        dispatch("step_1277_conv2dInputGrad_G_layer2_3_conv2_packc", [at(1, 21465600, 4293120), at(3, 635183616, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
-        dispatch("step_1277_conv2dInputGrad_G_layer2_3_conv2", [at(3, 635183616, 4293120), at(1, 25758720, 589824), at(1, 17172480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [263,4,1] }, { shader: 248, workgroups: [537,1,1] }),
-        dispatch("step_1278_sum_G_layer2_3_conv2_stage1", [at(1, 17172480, 4293120), at(6, 362835200, 4293120), at(1, 21465600, 4096)], { shader: 243, workgroups: [16,1,1] }),
-        dispatch("step_1278_sum_G_layer2_3_conv2_stage2", [at(1, 21465600, 4096), at(1, 25758720, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1279_sum_G_layer2_3_conv2_stage1", [at(1, 17172480, 4293120), at(6, 362835200, 4293120), at(6, 358542080, 4293120), at(1, 21465600, 4096)], { shader: 244, workgroups: [16,1,1] }),
-        dispatch("step_1279_sum_G_layer2_3_conv2_stage2", [at(1, 21465600, 4096), at(1, 25759232, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1280_pointwise_G_layer2_3_bn1", [at(0, 13344768, 512), at(1, 1073696256, 512), at(1, 17172480, 4293120), at(6, 362835200, 4293120), at(1, 25758720, 512), at(6, 358542080, 4293120), at(1, 25759232, 512), at(1, 21465600, 4293120)], { shader: 245, workgroups: [2097,1,1] }),
-        dispatch("step_1281_conv2dInputGrad_G_layer2_3_conv1_pack", [at(0, 13082624, 262144), at(1, 1073280000, 262144)], { shader: 249, workgroups: [1024,1,1] }),
-        dispatch("step_1281_conv2dInputGrad_G_layer2_3_conv1_packc", [at(1, 21465600, 4293120), at(3, 639476736, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
-        dispatch("step_1281_conv2dInputGrad_G_layer2_3_conv1", [at(3, 639476736, 4293120), at(1, 1073280000, 262144), at(2, 446484480, 17172480), at(1, 0, 17172480), at(4, 766030848, 17172480), at(4, 714513408, 17172480), at(1, 17172480, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 250, workgroups: [263,16,1] }, { shader: 251, workgroups: [2145,1,1] }),
-        dispatch("step_1282_sum_G_layer2_3_conv1_stage1", [at(1, 17172480, 17172480), at(1, 0, 16384)], { shader: 56, workgroups: [64,1,1] }),
-        dispatch("step_1282_sum_G_layer2_3_conv1_stage2", [at(1, 0, 16384), at(1, 1073280000, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1283_sum_G_layer2_3_conv1_stage1", [at(1, 17172480, 17172480), at(4, 697340928, 17172480), at(1, 0, 16384)], { shader: 252, workgroups: [64,1,1] }),
-        dispatch("step_1283_sum_G_layer2_3_conv1_stage2", [at(1, 0, 16384), at(1, 1073282048, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1284_pointwise_G_layer2_2_bn3", [at(0, 13074432, 2048), at(1, 1073556480, 2048), at(1, 17172480, 17172480), at(1, 1073280000, 2048), at(4, 697340928, 17172480), at(1, 1073282048, 2048), at(1, 0, 17172480)], { shader: 253, workgroups: [8385,1,1] }),
-        dispatch("step_1285_conv2dInputGrad_G_layer2_2_conv3_pack", [at(0, 12812288, 262144), at(1, 1073280000, 262144)], { shader: 240, workgroups: [1024,1,1] }),
-        dispatch("step_1285_conv2dInputGrad_G_layer2_2_conv3_packc", [at(1, 0, 17172480), at(2, 806710272, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_1285_conv2dInputGrad_G_layer2_2_conv3", [at(2, 806710272, 17172480), at(1, 1073280000, 262144), at(1, 0, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [263,4,1] }, { shader: 242, workgroups: [537,1,1] }),
-        dispatch("step_1286_sum_G_layer2_2_conv3_stage1", [at(1, 0, 4293120), at(6, 349955840, 4293120), at(1, 4293120, 4096)], { shader: 243, workgroups: [16,1,1] }),
-        dispatch("step_1286_sum_G_layer2_2_conv3_stage2", [at(1, 4293120, 4096), at(1, 8586240, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1287_sum_G_layer2_2_conv3_stage1", [at(1, 0, 4293120), at(6, 349955840, 4293120), at(6, 345662720, 4293120), at(1, 4293120, 4096)], { shader: 244, workgroups: [16,1,1] }),
-        dispatch("step_1287_sum_G_layer2_2_conv3_stage2", [at(1, 4293120, 4096), at(1, 8586752, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1288_pointwise_G_layer2_2_bn2", [at(0, 12810240, 512), at(1, 1073695232, 512), at(1, 0, 4293120), at(6, 349955840, 4293120), at(1, 8586240, 512), at(6, 345662720, 4293120), at(1, 8586752, 512), at(1, 4293120, 4293120)], { shader: 245, workgroups: [2097,1,1] }),
-        dispatch("step_1289_conv2dInputGrad_G_layer2_2_conv2_pack", [at(0, 12220416, 589824), at(1, 8586240, 589824)], { shader: 246, workgroups: [2304,1,1] }),
-        dispatch("step_1289_conv2dInputGrad_G_layer2_2_conv2_packc", [at(1, 4293120, 4293120), at(3, 643769856, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
-        dispatch("step_1289_conv2dInputGrad_G_layer2_2_conv2", [at(3, 643769856, 4293120), at(1, 8586240, 589824), at(1, 0, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [263,4,1] }, { shader: 248, workgroups: [537,1,1] }),
-        dispatch("step_1290_sum_G_layer2_2_conv2_stage1", [at(1, 0, 4293120), at(6, 337076480, 4293120), at(1, 4293120, 4096)], { shader: 243, workgroups: [16,1,1] }),
-        dispatch("step_1290_sum_G_layer2_2_conv2_stage2", [at(1, 4293120, 4096), at(1, 8586240, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1291_sum_G_layer2_2_conv2_stage1", [at(1, 0, 4293120), at(6, 337076480, 4293120), at(6, 332783360, 4293120), at(1, 4293120, 4096)], { shader: 244, workgroups: [16,1,1] }),
-        dispatch("step_1291_sum_G_layer2_2_conv2_stage2", [at(1, 4293120, 4096), at(1, 8586752, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1292_pointwise_G_layer2_2_bn1", [at(0, 12218368, 512), at(1, 1073694208, 512), at(1, 0, 4293120), at(6, 337076480, 4293120), at(1, 8586240, 512), at(6, 332783360, 4293120), at(1, 8586752, 512), at(1, 4293120, 4293120)], { shader: 245, workgroups: [2097,1,1] }),
-        dispatch("step_1293_conv2dInputGrad_G_layer2_2_conv1_pack", [at(0, 11956224, 262144), at(1, 1073280000, 262144)], { shader: 249, workgroups: [1024,1,1] }),
-        dispatch("step_1293_conv2dInputGrad_G_layer2_2_conv1_packc", [at(1, 4293120, 4293120), at(3, 648062976, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
-        dispatch("step_1293_conv2dInputGrad_G_layer2_2_conv1", [at(3, 648062976, 4293120), at(1, 1073280000, 262144), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 254, workgroups: [263,16,1] }, { shader: 255, workgroups: [2145,1,1] }),
-        dispatch("step_1294_sum_G_layer2_2_conv1_stage1", [at(1, 17172480, 17172480), at(1, 0, 17172480), at(4, 662995968, 17172480), at(1, 1073280000, 16384)], { shader: 237, workgroups: [64,1,1] }),
-        dispatch("step_1294_sum_G_layer2_2_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073296384, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1295_sum_G_layer2_2_conv1_stage1", [at(1, 17172480, 17172480), at(1, 0, 17172480), at(4, 662995968, 17172480), at(4, 645823488, 17172480), at(1, 1073280000, 16384)], { shader: 238, workgroups: [64,1,1] }),
-        dispatch("step_1295_sum_G_layer2_2_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073298432, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1296_pointwise_G_layer2_1_bn3", [at(0, 11948032, 2048), at(1, 1073552384, 2048), at(1, 17172480, 17172480), at(1, 0, 17172480), at(4, 662995968, 17172480), at(1, 1073296384, 2048), at(4, 645823488, 17172480), at(1, 1073298432, 2048), at(2, 446484480, 17172480)], { shader: 239, workgroups: [8385,1,1] }),
-        dispatch("step_1297_conv2dInputGrad_G_layer2_1_conv3_pack", [at(0, 11685888, 262144), at(1, 1073280000, 262144)], { shader: 240, workgroups: [1024,1,1] }),
-        dispatch("step_1297_conv2dInputGrad_G_layer2_1_conv3_packc", [at(2, 446484480, 17172480), at(2, 892968960, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_1297_conv2dInputGrad_G_layer2_1_conv3", [at(2, 892968960, 17172480), at(1, 1073280000, 262144), at(2, 446484480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [263,4,1] }, { shader: 242, workgroups: [537,1,1] }),
-        dispatch("step_1298_sum_G_layer2_1_conv3_stage1", [at(2, 446484480, 4293120), at(6, 324197120, 4293120), at(1, 1073280000, 4096)], { shader: 243, workgroups: [16,1,1] }),
-        dispatch("step_1298_sum_G_layer2_1_conv3_stage2", [at(1, 1073280000, 4096), at(1, 1073284096, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1299_sum_G_layer2_1_conv3_stage1", [at(2, 446484480, 4293120), at(6, 324197120, 4293120), at(6, 319904000, 4293120), at(1, 1073280000, 4096)], { shader: 244, workgroups: [16,1,1] }),
-        dispatch("step_1299_sum_G_layer2_1_conv3_stage2", [at(1, 1073280000, 4096), at(1, 1073284608, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1300_pointwise_G_layer2_1_bn2", [at(0, 11683840, 512), at(1, 1073693184, 512), at(2, 446484480, 4293120), at(6, 324197120, 4293120), at(1, 1073284096, 512), at(6, 319904000, 4293120), at(1, 1073284608, 512), at(2, 450777600, 4293120)], { shader: 245, workgroups: [2097,1,1] }),
-        dispatch("step_1301_conv2dInputGrad_G_layer2_1_conv2_pack", [at(0, 11094016, 589824), at(2, 455070720, 589824)], { shader: 246, workgroups: [2304,1,1] }),
-        dispatch("step_1301_conv2dInputGrad_G_layer2_1_conv2_packc", [at(2, 450777600, 4293120), at(3, 652356096, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
-        dispatch("step_1301_conv2dInputGrad_G_layer2_1_conv2", [at(3, 652356096, 4293120), at(2, 455070720, 589824), at(2, 446484480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [263,4,1] }, { shader: 248, workgroups: [537,1,1] }),
-        dispatch("step_1302_sum_G_layer2_1_conv2_stage1", [at(2, 446484480, 4293120), at(6, 311317760, 4293120), at(1, 1073280000, 4096)], { shader: 243, workgroups: [16,1,1] }),
-        dispatch("step_1302_sum_G_layer2_1_conv2_stage2", [at(1, 1073280000, 4096), at(1, 1073284096, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1303_sum_G_layer2_1_conv2_stage1", [at(2, 446484480, 4293120), at(6, 311317760, 4293120), at(6, 307024640, 4293120), at(1, 1073280000, 4096)], { shader: 244, workgroups: [16,1,1] }),
-        dispatch("step_1303_sum_G_layer2_1_conv2_stage2", [at(1, 1073280000, 4096), at(1, 1073284608, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1304_pointwise_G_layer2_1_bn1", [at(0, 11091968, 512), at(1, 1073692160, 512), at(2, 446484480, 4293120), at(6, 311317760, 4293120), at(1, 1073284096, 512), at(6, 307024640, 4293120), at(1, 1073284608, 512), at(2, 450777600, 4293120)], { shader: 245, workgroups: [2097,1,1] }),
-        dispatch("step_1305_conv2dInputGrad_G_layer2_1_conv1_pack", [at(0, 10829824, 262144), at(1, 1073280000, 262144)], { shader: 249, workgroups: [1024,1,1] }),
-        dispatch("step_1305_conv2dInputGrad_G_layer2_1_conv1_packc", [at(2, 450777600, 4293120), at(3, 656649216, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
-        dispatch("step_1305_conv2dInputGrad_G_layer2_1_conv1", [at(3, 656649216, 4293120), at(1, 1073280000, 262144), at(1, 17172480, 17172480), at(1, 0, 17172480), at(4, 662995968, 17172480), at(4, 611478528, 17172480), at(2, 446484480, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 250, workgroups: [263,16,1] }, { shader: 251, workgroups: [2145,1,1] }),
-        dispatch("step_1306_sum_G_layer2_1_conv1_stage1", [at(2, 446484480, 17172480), at(1, 0, 16384)], { shader: 56, workgroups: [64,1,1] }),
-        dispatch("step_1306_sum_G_layer2_1_conv1_stage2", [at(1, 0, 16384), at(1, 33965056, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1307_sum_G_layer2_1_conv1_stage1", [at(2, 446484480, 17172480), at(4, 594306048, 17172480), at(1, 0, 16384)], { shader: 252, workgroups: [64,1,1] }),
-        dispatch("step_1307_sum_G_layer2_1_conv1_stage2", [at(1, 0, 16384), at(1, 17172480, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1308_pointwise_G_layer2_0_downsample_1", [at(0, 10821632, 2048), at(1, 1073548288, 2048), at(2, 446484480, 17172480), at(1, 33965056, 2048), at(4, 594306048, 17172480), at(1, 17172480, 2048), at(1, 0, 17172480)], { shader: 253, workgroups: [8385,1,1] }),
-        dispatch("step_1309_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 10297344, 524288), at(2, 463656960, 524288)], { shader: 256, workgroups: [2048,1,1] }),
-        dispatch("step_1309_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 0, 17172480), at(2, 910141440, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_1309_conv2dInputGrad_G_layer2_0_downsample_0", [at(2, 910141440, 17172480), at(2, 463656960, 524288), at(1, 0, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 257, workgroups: [263,8,4] }, { shader: 258, workgroups: [4257,1,1] }),
-        dispatch("step_1310_sum_G_layer2_1_conv1_stage1", [at(2, 446484480, 17172480), at(4, 559961088, 17172480), at(1, 33948672, 16384)], { shader: 252, workgroups: [64,1,1] }),
-        dispatch("step_1310_sum_G_layer2_1_conv1_stage2", [at(1, 33948672, 16384), at(1, 33967104, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1311_pointwise_G_layer2_0_bn3", [at(0, 10289152, 2048), at(1, 1073544192, 2048), at(2, 446484480, 17172480), at(1, 33965056, 2048), at(4, 559961088, 17172480), at(1, 33967104, 2048), at(2, 463656960, 17172480)], { shader: 253, workgroups: [8385,1,1] }),
-        dispatch("step_1312_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 10027008, 262144), at(1, 33948672, 262144)], { shader: 240, workgroups: [1024,1,1] }),
-        dispatch("step_1312_conv2dInputGrad_G_layer2_0_conv3_packc", [at(2, 463656960, 17172480), at(2, 996003840, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_1312_conv2dInputGrad_G_layer2_0_conv3", [at(2, 996003840, 17172480), at(1, 33948672, 262144), at(2, 446484480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [263,4,1] }, { shader: 242, workgroups: [537,1,1] }),
-        dispatch("step_1313_sum_G_layer2_0_conv3_stage1", [at(2, 446484480, 4293120), at(6, 298438400, 4293120), at(1, 33948672, 4096)], { shader: 243, workgroups: [16,1,1] }),
-        dispatch("step_1313_sum_G_layer2_0_conv3_stage2", [at(1, 33948672, 4096), at(1, 33952768, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1314_sum_G_layer2_0_conv3_stage1", [at(2, 446484480, 4293120), at(6, 298438400, 4293120), at(6, 294145280, 4293120), at(1, 33948672, 4096)], { shader: 244, workgroups: [16,1,1] }),
-        dispatch("step_1314_sum_G_layer2_0_conv3_stage2", [at(1, 33948672, 4096), at(1, 33953280, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1315_pointwise_G_layer2_0_bn2", [at(0, 10024960, 512), at(1, 1073691136, 512), at(2, 446484480, 4293120), at(6, 298438400, 4293120), at(1, 33952768, 512), at(6, 294145280, 4293120), at(1, 33953280, 512), at(2, 450777600, 4293120)], { shader: 245, workgroups: [2097,1,1] }),
-        dispatch("step_1316_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 9435136, 589824), at(2, 455070720, 589824)], { shader: 246, workgroups: [2304,1,1] }),
-        dispatch("step_1316_conv2dInputGrad_G_layer2_0_conv2_packc", [at(2, 450777600, 4293120), at(3, 660942336, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
-        dispatch("step_1316_conv2dInputGrad_G_layer2_0_conv2", [at(3, 660942336, 4293120), at(2, 455070720, 589824), at(2, 446484480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [263,4,1] }, { shader: 248, workgroups: [537,1,1] }),
-        dispatch("step_1317_sum_G_layer2_0_conv2_stage1", [at(2, 446484480, 4293120), at(6, 285559040, 4293120), at(1, 33948672, 4096)], { shader: 243, workgroups: [16,1,1] }),
-        dispatch("step_1317_sum_G_layer2_0_conv2_stage2", [at(1, 33948672, 4096), at(1, 33952768, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1318_sum_G_layer2_0_conv2_stage1", [at(2, 446484480, 4293120), at(6, 285559040, 4293120), at(6, 281265920, 4293120), at(1, 33948672, 4096)], { shader: 244, workgroups: [16,1,1] }),
-        dispatch("step_1318_sum_G_layer2_0_conv2_stage2", [at(1, 33948672, 4096), at(1, 33953280, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1319_pointwise_G_layer2_0_bn1", [at(0, 9433088, 512), at(1, 1073690112, 512), at(2, 446484480, 4293120), at(6, 285559040, 4293120), at(1, 33952768, 512), at(6, 281265920, 4293120), at(1, 33953280, 512), at(2, 450777600, 4293120)], { shader: 245, workgroups: [2097,1,1] }),
-        dispatch("step_1320_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 9302016, 131072), at(1, 33948672, 131072)], { shader: 259, workgroups: [512,1,1] }),
-        dispatch("step_1320_conv2dInputGrad_G_layer2_0_conv1_packc", [at(2, 450777600, 4293120), at(3, 665235456, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
-        dispatch("step_1320_conv2dInputGrad_G_layer2_0_conv1", [at(3, 665235456, 4293120), at(1, 33948672, 131072), at(2, 446484480, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 260, workgroups: [263,8,4] }, { shader: 261, workgroups: [4257,1,1] }),
-        dispatch("step_1321_sum_G_layer2_0_downsample_0_stage1", [at(1, 0, 33948672), at(2, 446484480, 33948672), at(4, 408176640, 33948672), at(1, 33948672, 16384)], { shader: 262, workgroups: [64,1,1] }),
-        dispatch("step_1321_sum_G_layer2_0_downsample_0_stage2", [at(1, 33948672, 16384), at(1, 33965056, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1322_sum_G_layer2_0_downsample_0_stage1", [at(1, 0, 33948672), at(2, 446484480, 33948672), at(4, 408176640, 33948672), at(4, 374227968, 33948672), at(1, 33948672, 16384)], { shader: 263, workgroups: [64,1,1] }),
-        dispatch("step_1322_sum_G_layer2_0_downsample_0_stage2", [at(1, 33948672, 16384), at(1, 33966080, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1323_pointwise_G_layer1_2_bn3", [at(0, 9297920, 1024), at(1, 1073594368, 1024), at(1, 0, 33948672), at(2, 446484480, 33948672), at(4, 408176640, 33948672), at(1, 33965056, 1024), at(4, 374227968, 33948672), at(1, 33966080, 1024), at(2, 480433152, 33948672)], { shader: 264, workgroups: [16577,1,1] }),
-        dispatch("step_1324_conv2dInputGrad_G_layer1_2_conv3_pack", [at(0, 9232384, 65536), at(1, 33948672, 65536)], { shader: 265, workgroups: [256,1,1] }),
-        dispatch("step_1324_conv2dInputGrad_G_layer1_2_conv3_packc", [at(2, 480433152, 33948672), at(2, 583864320, 33948672)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1324_conv2dInputGrad_G_layer1_2_conv3", [at(2, 583864320, 33948672), at(1, 33948672, 65536), at(2, 480433152, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [1037,2,1] }, { shader: 267, workgroups: [1049,1,1] }),
-        dispatch("step_1325_sum_G_layer1_2_conv3_stage1", [at(2, 480433152, 8487168), at(6, 264390144, 8487168), at(1, 33948672, 8192)], { shader: 268, workgroups: [32,1,1] }),
-        dispatch("step_1325_sum_G_layer1_2_conv3_stage2", [at(1, 33948672, 8192), at(1, 33956864, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1326_sum_G_layer1_2_conv3_stage1", [at(2, 480433152, 8487168), at(6, 264390144, 8487168), at(6, 255902976, 8487168), at(1, 33948672, 8192)], { shader: 269, workgroups: [32,1,1] }),
-        dispatch("step_1326_sum_G_layer1_2_conv3_stage2", [at(1, 33948672, 8192), at(1, 33957120, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1327_pointwise_G_layer1_2_bn2", [at(0, 9231360, 256), at(1, 1073701120, 256), at(2, 480433152, 8487168), at(6, 264390144, 8487168), at(1, 33956864, 256), at(6, 255902976, 8487168), at(1, 33957120, 256), at(2, 488920320, 8487168)], { shader: 270, workgroups: [4145,1,1] }),
-        dispatch("step_1328_conv2dInputGrad_G_layer1_2_conv2_pack", [at(0, 9083904, 147456), at(1, 33948672, 147456)], { shader: 271, workgroups: [576,1,1] }),
-        dispatch("step_1328_conv2dInputGrad_G_layer1_2_conv2_packc", [at(2, 488920320, 8487168), at(3, 566691840, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
-        dispatch("step_1328_conv2dInputGrad_G_layer1_2_conv2", [at(3, 566691840, 8487168), at(1, 33948672, 147456), at(2, 480433152, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 272, workgroups: [1037,2,1] }, { shader: 273, workgroups: [1049,1,1] }),
-        dispatch("step_1329_sum_G_layer1_2_conv2_stage1", [at(2, 480433152, 8487168), at(6, 238928640, 8487168), at(1, 33948672, 8192)], { shader: 268, workgroups: [32,1,1] }),
-        dispatch("step_1329_sum_G_layer1_2_conv2_stage2", [at(1, 33948672, 8192), at(1, 33956864, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1330_sum_G_layer1_2_conv2_stage1", [at(2, 480433152, 8487168), at(6, 238928640, 8487168), at(6, 230441472, 8487168), at(1, 33948672, 8192)], { shader: 269, workgroups: [32,1,1] }),
-        dispatch("step_1330_sum_G_layer1_2_conv2_stage2", [at(1, 33948672, 8192), at(1, 33957120, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1331_pointwise_G_layer1_2_bn1", [at(0, 9082880, 256), at(1, 1073700608, 256), at(2, 480433152, 8487168), at(6, 238928640, 8487168), at(1, 33956864, 256), at(6, 230441472, 8487168), at(1, 33957120, 256), at(2, 488920320, 8487168)], { shader: 270, workgroups: [4145,1,1] }),
-        dispatch("step_1332_conv2dInputGrad_G_layer1_2_conv1_pack", [at(0, 9017344, 65536), at(1, 33948672, 65536)], { shader: 274, workgroups: [256,1,1] }),
-        dispatch("step_1332_conv2dInputGrad_G_layer1_2_conv1_packc", [at(2, 488920320, 8487168), at(3, 575179008, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
-        dispatch("step_1332_conv2dInputGrad_G_layer1_2_conv1", [at(3, 575179008, 8487168), at(1, 33948672, 65536), at(1, 0, 33948672), at(2, 446484480, 33948672), at(4, 408176640, 33948672), at(4, 306330624, 33948672), at(2, 480433152, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 275, workgroups: [1037,8,1] }, { shader: 276, workgroups: [4193,1,1] }),
-        dispatch("step_1333_sum_G_layer1_2_conv1_stage1", [at(2, 480433152, 33948672), at(1, 0, 16384)], { shader: 29, workgroups: [64,1,1] }),
-        dispatch("step_1333_sum_G_layer1_2_conv1_stage2", [at(1, 0, 16384), at(1, 33948672, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1334_sum_G_layer1_2_conv1_stage1", [at(2, 480433152, 33948672), at(4, 272381952, 33948672), at(1, 0, 16384)], { shader: 277, workgroups: [64,1,1] }),
-        dispatch("step_1334_sum_G_layer1_2_conv1_stage2", [at(1, 0, 16384), at(1, 33949696, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1335_pointwise_G_layer1_1_bn3", [at(0, 9013248, 1024), at(1, 1073592320, 1024), at(2, 480433152, 33948672), at(1, 33948672, 1024), at(4, 272381952, 33948672), at(1, 33949696, 1024), at(1, 0, 33948672)], { shader: 278, workgroups: [16577,1,1] }),
-        dispatch("step_1336_conv2dInputGrad_G_layer1_1_conv3_pack", [at(0, 8947712, 65536), at(1, 33948672, 65536)], { shader: 265, workgroups: [256,1,1] }),
-        dispatch("step_1336_conv2dInputGrad_G_layer1_1_conv3_packc", [at(1, 0, 33948672), at(2, 446484480, 33948672)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1336_conv2dInputGrad_G_layer1_1_conv3", [at(2, 446484480, 33948672), at(1, 33948672, 65536), at(1, 0, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [1037,2,1] }, { shader: 267, workgroups: [1049,1,1] }),
-        dispatch("step_1337_sum_G_layer1_1_conv3_stage1", [at(1, 0, 8487168), at(6, 213467136, 8487168), at(1, 8487168, 8192)], { shader: 268, workgroups: [32,1,1] }),
-        dispatch("step_1337_sum_G_layer1_1_conv3_stage2", [at(1, 8487168, 8192), at(1, 16974336, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1338_sum_G_layer1_1_conv3_stage1", [at(1, 0, 8487168), at(6, 213467136, 8487168), at(6, 204979968, 8487168), at(1, 8487168, 8192)], { shader: 269, workgroups: [32,1,1] }),
-        dispatch("step_1338_sum_G_layer1_1_conv3_stage2", [at(1, 8487168, 8192), at(1, 16974592, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1339_pointwise_G_layer1_1_bn2", [at(0, 8946688, 256), at(1, 1073700096, 256), at(1, 0, 8487168), at(6, 213467136, 8487168), at(1, 16974336, 256), at(6, 204979968, 8487168), at(1, 16974592, 256), at(1, 8487168, 8487168)], { shader: 270, workgroups: [4145,1,1] }),
-        dispatch("step_1340_conv2dInputGrad_G_layer1_1_conv2_pack", [at(0, 8799232, 147456), at(1, 16974336, 147456)], { shader: 271, workgroups: [576,1,1] }),
-        dispatch("step_1340_conv2dInputGrad_G_layer1_1_conv2_packc", [at(1, 8487168, 8487168), at(3, 618209280, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
-        dispatch("step_1340_conv2dInputGrad_G_layer1_1_conv2", [at(3, 618209280, 8487168), at(1, 16974336, 147456), at(1, 0, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 272, workgroups: [1037,2,1] }, { shader: 273, workgroups: [1049,1,1] }),
-        dispatch("step_1341_sum_G_layer1_1_conv2_stage1", [at(1, 0, 8487168), at(6, 188005632, 8487168), at(1, 8487168, 8192)], { shader: 268, workgroups: [32,1,1] }),
-        dispatch("step_1341_sum_G_layer1_1_conv2_stage2", [at(1, 8487168, 8192), at(1, 16974336, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1342_sum_G_layer1_1_conv2_stage1", [at(1, 0, 8487168), at(6, 188005632, 8487168), at(6, 179518464, 8487168), at(1, 8487168, 8192)], { shader: 269, workgroups: [32,1,1] }),
-        dispatch("step_1342_sum_G_layer1_1_conv2_stage2", [at(1, 8487168, 8192), at(1, 16974592, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1343_pointwise_G_layer1_1_bn1", [at(0, 8798208, 256), at(1, 1073699584, 256), at(1, 0, 8487168), at(6, 188005632, 8487168), at(1, 16974336, 256), at(6, 179518464, 8487168), at(1, 16974592, 256), at(1, 8487168, 8487168)], { shader: 270, workgroups: [4145,1,1] }),
-        dispatch("step_1344_conv2dInputGrad_G_layer1_1_conv1_pack", [at(0, 8732672, 65536), at(1, 33948672, 65536)], { shader: 274, workgroups: [256,1,1] }),
-        dispatch("step_1344_conv2dInputGrad_G_layer1_1_conv1_packc", [at(1, 8487168, 8487168), at(3, 626696448, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
-        dispatch("step_1344_conv2dInputGrad_G_layer1_1_conv1", [at(3, 626696448, 8487168), at(1, 33948672, 65536), at(1, 0, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 279, workgroups: [1037,8,1] }, { shader: 280, workgroups: [4193,1,1] }),
-        dispatch("step_1345_sum_G_layer1_1_conv1_stage1", [at(2, 480433152, 33948672), at(1, 0, 33948672), at(4, 204484608, 33948672), at(1, 33948672, 16384)], { shader: 262, workgroups: [64,1,1] }),
-        dispatch("step_1345_sum_G_layer1_1_conv1_stage2", [at(1, 33948672, 16384), at(1, 33965056, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1346_pointwise_G_layer1_1_conv1", [at(2, 480433152, 33948672), at(1, 0, 33948672), at(4, 204484608, 33948672), at(1, 33965056, 1024), at(2, 652554240, 33948672)], { shader: 281, workgroups: [16577,1,1] }),
-        dispatch("step_1347_sum_G_layer1_1_conv1_stage1", [at(2, 480433152, 33948672), at(1, 0, 33948672), at(4, 204484608, 33948672), at(4, 170535936, 33948672), at(1, 33948672, 16384)], { shader: 263, workgroups: [64,1,1] }),
-        dispatch("step_1347_sum_G_layer1_1_conv1_stage2", [at(1, 33948672, 16384), at(1, 33965056, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1348_pointwise_G_layer1_0_downsample_1", [at(0, 8728576, 1024), at(1, 1073590272, 1024), at(2, 652554240, 33948672), at(4, 170535936, 33948672), at(1, 33965056, 1024), at(2, 686502912, 33948672)], { shader: 282, workgroups: [16577,1,1] }),
-        dispatch("step_1349_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 8663040, 65536), at(1, 33948672, 65536)], { shader: 265, workgroups: [256,1,1] }),
-        dispatch("step_1349_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(2, 686502912, 33948672), at(2, 755589120, 33948672)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1349_conv2dInputGrad_G_layer1_0_downsample_0", [at(2, 755589120, 33948672), at(1, 33948672, 65536), at(2, 686502912, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [1037,2,1] }, { shader: 267, workgroups: [1049,1,1] }),
-        dispatch("step_1350_sum_G_layer1_1_conv1_stage1", [at(2, 480433152, 33948672), at(1, 0, 33948672), at(4, 204484608, 33948672), at(4, 102638592, 33948672), at(1, 33948672, 16384)], { shader: 263, workgroups: [64,1,1] }),
-        dispatch("step_1350_sum_G_layer1_1_conv1_stage2", [at(1, 33948672, 16384), at(1, 33965056, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1351_pointwise_G_layer1_0_bn3", [at(0, 8658944, 1024), at(1, 1073588224, 1024), at(2, 652554240, 33948672), at(4, 102638592, 33948672), at(1, 33965056, 1024), at(1, 0, 33948672)], { shader: 282, workgroups: [16577,1,1] }),
-        dispatch("step_1352_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 8593408, 65536), at(1, 33948672, 65536)], { shader: 265, workgroups: [256,1,1] }),
-        dispatch("step_1352_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 0, 33948672), at(2, 480433152, 33948672)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1352_conv2dInputGrad_G_layer1_0_conv3", [at(2, 480433152, 33948672), at(1, 33948672, 65536), at(1, 0, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [1037,2,1] }, { shader: 267, workgroups: [1049,1,1] }),
-        dispatch("step_1353_sum_G_layer1_0_conv3_stage1", [at(1, 0, 8487168), at(6, 162544128, 8487168), at(1, 8487168, 8192)], { shader: 268, workgroups: [32,1,1] }),
-        dispatch("step_1353_sum_G_layer1_0_conv3_stage2", [at(1, 8487168, 8192), at(1, 16974336, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1354_sum_G_layer1_0_conv3_stage1", [at(1, 0, 8487168), at(6, 162544128, 8487168), at(6, 154056960, 8487168), at(1, 8487168, 8192)], { shader: 269, workgroups: [32,1,1] }),
-        dispatch("step_1354_sum_G_layer1_0_conv3_stage2", [at(1, 8487168, 8192), at(1, 16974592, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1355_pointwise_G_layer1_0_bn2", [at(0, 8592384, 256), at(1, 1073699072, 256), at(1, 0, 8487168), at(6, 162544128, 8487168), at(1, 16974336, 256), at(6, 154056960, 8487168), at(1, 16974592, 256), at(1, 8487168, 8487168)], { shader: 270, workgroups: [4145,1,1] }),
-        dispatch("step_1356_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 8444928, 147456), at(1, 16974336, 147456)], { shader: 271, workgroups: [576,1,1] }),
-        dispatch("step_1356_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 8487168, 8487168), at(2, 694990080, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
-        dispatch("step_1356_conv2dInputGrad_G_layer1_0_conv2", [at(2, 694990080, 8487168), at(1, 16974336, 147456), at(1, 0, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 272, workgroups: [1037,2,1] }, { shader: 273, workgroups: [1049,1,1] }),
-        dispatch("step_1357_sum_G_layer1_0_conv2_stage1", [at(1, 0, 8487168), at(6, 137082624, 8487168), at(1, 8487168, 8192)], { shader: 268, workgroups: [32,1,1] }),
-        dispatch("step_1357_sum_G_layer1_0_conv2_stage2", [at(1, 8487168, 8192), at(1, 16974336, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1358_sum_G_layer1_0_conv2_stage1", [at(1, 0, 8487168), at(6, 137082624, 8487168), at(6, 128595456, 8487168), at(1, 8487168, 8192)], { shader: 269, workgroups: [32,1,1] }),
-        dispatch("step_1358_sum_G_layer1_0_conv2_stage2", [at(1, 8487168, 8192), at(1, 16974592, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1359_pointwise_G_layer1_0_bn1", [at(0, 8443904, 256), at(1, 1073698560, 256), at(1, 0, 8487168), at(6, 137082624, 8487168), at(1, 16974336, 256), at(6, 128595456, 8487168), at(1, 16974592, 256), at(1, 8487168, 8487168)], { shader: 270, workgroups: [4145,1,1] }),
-        dispatch("step_1360_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 8427520, 16384), at(1, 0, 16384)], { shader: 283, workgroups: [64,1,1] }),
-        dispatch("step_1360_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 8487168, 8487168), at(2, 703477248, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
-        dispatch("step_1360_conv2dInputGrad_G_layer1_0_conv1", [at(2, 703477248, 8487168), at(1, 0, 16384), at(2, 686502912, 8487168), at(2, 652554240, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 284, workgroups: [1037,2,1] }, { shader: 285, workgroups: [1049,1,1] }),
-        dispatch("step_1361_maxPool2dGrad_G_layer1_0_downsample_0", [at(4, 509234176, 33554432), at(2, 652554240, 8487168), at(1, 0, 33554432)], { shader: 286, workgroups: [32768,4,1] }),
-        dispatch("step_1362_sum_G_layer1_0_downsample_0_stage1", [at(1, 0, 33554432), at(4, 509234176, 33554432), at(1, 33554432, 16384)], { shader: 287, workgroups: [64,1,1] }),
-        dispatch("step_1362_sum_G_layer1_0_downsample_0_stage2", [at(1, 33554432, 16384), at(1, 33570816, 256)], { shader: 7, workgroups: [1,1,1] }),
-        dispatch("step_1363_sum_G_conv1_stage1", [at(1, 0, 33554432), at(4, 509234176, 33554432), at(4, 475679744, 33554432), at(1, 33554432, 16384)], { shader: 288, workgroups: [64,1,1] }),
-        dispatch("step_1363_sum_G_conv1_stage2", [at(1, 33554432, 16384), at(1, 33571072, 256)], { shader: 7, workgroups: [1,1,1] }),
-        dispatch("step_1364_pointwise_G_bn1", [at(0, 8426496, 256), at(1, 1073698048, 256), at(1, 0, 33554432), at(4, 509234176, 33554432), at(1, 33570816, 256), at(4, 475679744, 33554432), at(1, 33571072, 256), at(2, 652554240, 33554432)], { shader: 289, workgroups: [16384,1,1] }),
-        dispatch("step_1365_conv2dWeightGrad_G_bn1_packc", [at(2, 652554240, 33554432), at(1, 0, 33554432)], { shader: 290, workgroups: [32768,1,1] }),
-        dispatch("step_1365_conv2dWeightGrad_G_bn1_stage1", [at(6, 272877312, 8388608), at(1, 0, 33554432), at(1, 33554432, 413952)], { adapter: "cpu", features: ["subgroups"], shader: 291, workgroups: [7,1,11] }, { shader: 292, workgroups: [135,1,1] }),
-        dispatch("step_1365_conv2dWeightGrad_G_bn1_stage2", [at(1, 33554432, 413952), at(0, 187217920, 37632), at(0, 8388864, 37632), at(1, 1073689600, 37632)], { shader: 293, workgroups: [147,1,1] }),
-        dispatch("step_1366_pointwise_G_conv1", [at(0, 8388864, 37632), at(1, 1073689600, 37632), at(2, 1073686784, 4), at(2, 514529280, 37632)], { shader: 294, workgroups: [19,1,1] }),
-        dispatch("step_1367_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(6, 111621120, 8487168), at(1, 0, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
-        dispatch("step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage1", [at(1, 0, 8487168), at(2, 703477248, 8487168), at(1, 8487168, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 295, workgroups: [2,1,32] }, { shader: 296, workgroups: [128,1,1] }),
-        dispatch("step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage2", [at(1, 8487168, 524288), at(0, 187255552, 16384), at(0, 8427520, 16384), at(2, 514566912, 16384)], { shader: 297, workgroups: [64,1,1] }),
-        dispatch("step_1368_pointwise_G_layer1_0_conv1", [at(0, 8427520, 16384), at(2, 514566912, 16384), at(2, 1073686784, 4), at(2, 514583296, 16384)], { shader: 298, workgroups: [8,1,1] }),
-        dispatch("step_1369_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(6, 137082624, 8487168), at(1, 0, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
-        dispatch("step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage1", [at(1, 0, 8487168), at(2, 694990080, 8487168), at(1, 8487168, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 299, workgroups: [18,1,4] }, { shader: 300, workgroups: [144,1,1] }),
-        dispatch("step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage2", [at(1, 8487168, 589824), at(0, 187271936, 147456), at(0, 8444928, 147456), at(1, 1073542144, 147456)], { shader: 301, workgroups: [576,1,1] }),
-        dispatch("step_1370_pointwise_G_layer1_0_conv2", [at(0, 8444928, 147456), at(1, 1073542144, 147456), at(2, 1073686784, 4), at(2, 514381824, 147456)], { shader: 302, workgroups: [72,1,1] }),
-        dispatch("step_1371_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(6, 162544128, 8487168), at(1, 0, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
-        dispatch("step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage1", [at(1, 0, 8487168), at(2, 480433152, 33948672), at(1, 8487168, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [2,4,8] }, { shader: 304, workgroups: [128,1,1] }),
-        dispatch("step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage2", [at(1, 8487168, 524288), at(0, 187419392, 65536), at(0, 8593408, 65536), at(2, 480957440, 65536)], { shader: 305, workgroups: [256,1,1] }),
-        dispatch("step_1372_pointwise_G_layer1_0_conv3", [at(0, 8593408, 65536), at(2, 480957440, 65536), at(2, 1073686784, 4), at(2, 481022976, 65536)], { shader: 306, workgroups: [32,1,1] }),
-        dispatch("step_1373_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(6, 111621120, 8487168), at(1, 0, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
-        dispatch("step_1373_conv2dWeightGrad_G_layer1_0_downsample_1_stage1", [at(1, 0, 8487168), at(2, 755589120, 33948672), at(1, 8487168, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [2,4,8] }, { shader: 304, workgroups: [128,1,1] }),
-        dispatch("step_1373_conv2dWeightGrad_G_layer1_0_downsample_1_stage2", [at(1, 8487168, 524288), at(0, 187484928, 65536), at(0, 8663040, 65536), at(2, 481088512, 65536)], { shader: 305, workgroups: [256,1,1] }),
-        dispatch("step_1374_pointwise_G_layer1_0_downsample_0", [at(0, 8663040, 65536), at(2, 481088512, 65536), at(2, 1073686784, 4), at(2, 481154048, 65536)], { shader: 306, workgroups: [32,1,1] }),
-        dispatch("step_1375_conv2dWeightGrad_G_layer1_1_bn1_packc", [at(4, 204484608, 33948672), at(1, 0, 33948672)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage1", [at(1, 0, 33948672), at(3, 626696448, 8487168), at(2, 480433152, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [8,1,8] }, { shader: 308, workgroups: [128,1,1] }),
-        dispatch("step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage2", [at(2, 480433152, 524288), at(0, 187550464, 65536), at(0, 8732672, 65536), at(2, 481219584, 65536)], { shader: 309, workgroups: [256,1,1] }),
-        dispatch("step_1376_pointwise_G_layer1_1_conv1", [at(0, 8732672, 65536), at(2, 481219584, 65536), at(2, 1073686784, 4), at(2, 480728064, 65536)], { shader: 310, workgroups: [32,1,1] }),
-        dispatch("step_1377_conv2dWeightGrad_G_layer1_1_bn1_packc", [at(6, 188005632, 8487168), at(1, 0, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
-        dispatch("step_1377_conv2dWeightGrad_G_layer1_1_bn1_stage1", [at(1, 0, 8487168), at(3, 618209280, 8487168), at(1, 8487168, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 299, workgroups: [18,1,4] }, { shader: 300, workgroups: [144,1,1] }),
-        dispatch("step_1377_conv2dWeightGrad_G_layer1_1_bn1_stage2", [at(1, 8487168, 589824), at(0, 187616000, 147456), at(0, 8799232, 147456), at(2, 480433152, 147456)], { shader: 301, workgroups: [576,1,1] }),
-        dispatch("step_1378_pointwise_G_layer1_1_conv2", [at(0, 8799232, 147456), at(2, 480433152, 147456), at(2, 1073686784, 4), at(2, 480580608, 147456)], { shader: 302, workgroups: [72,1,1] }),
-        dispatch("step_1379_conv2dWeightGrad_G_layer1_1_bn2_packc", [at(6, 213467136, 8487168), at(1, 0, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
-        dispatch("step_1379_conv2dWeightGrad_G_layer1_1_bn2_stage1", [at(1, 0, 8487168), at(2, 446484480, 33948672), at(1, 8487168, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [2,4,8] }, { shader: 304, workgroups: [128,1,1] }),
-        dispatch("step_1379_conv2dWeightGrad_G_layer1_1_bn2_stage2", [at(1, 8487168, 524288), at(0, 187763456, 65536), at(0, 8947712, 65536), at(2, 466178048, 65536)], { shader: 305, workgroups: [256,1,1] }),
-        dispatch("step_1380_pointwise_G_layer1_1_conv3", [at(0, 8947712, 65536), at(2, 466178048, 65536), at(2, 1073686784, 4), at(2, 466243584, 65536)], { shader: 306, workgroups: [32,1,1] }),
-        dispatch("step_1381_conv2dWeightGrad_G_layer1_2_bn1_packc", [at(4, 306330624, 33948672), at(1, 0, 33948672)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1381_conv2dWeightGrad_G_layer1_2_bn1_stage1", [at(1, 0, 33948672), at(3, 575179008, 8487168), at(2, 446484480, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [8,1,8] }, { shader: 308, workgroups: [128,1,1] }),
-        dispatch("step_1381_conv2dWeightGrad_G_layer1_2_bn1_stage2", [at(2, 446484480, 524288), at(0, 187828992, 65536), at(0, 9017344, 65536), at(2, 466309120, 65536)], { shader: 309, workgroups: [256,1,1] }),
-        dispatch("step_1382_pointwise_G_layer1_2_conv1", [at(0, 9017344, 65536), at(2, 466309120, 65536), at(2, 1073686784, 4), at(2, 466374656, 65536)], { shader: 310, workgroups: [32,1,1] }),
-        dispatch("step_1383_conv2dWeightGrad_G_layer1_2_bn1_packc", [at(6, 238928640, 8487168), at(1, 0, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
-        dispatch("step_1383_conv2dWeightGrad_G_layer1_2_bn1_stage1", [at(1, 0, 8487168), at(3, 566691840, 8487168), at(1, 8487168, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 299, workgroups: [18,1,4] }, { shader: 300, workgroups: [144,1,1] }),
-        dispatch("step_1383_conv2dWeightGrad_G_layer1_2_bn1_stage2", [at(1, 8487168, 589824), at(0, 187894528, 147456), at(0, 9083904, 147456), at(2, 465620992, 147456)], { shader: 301, workgroups: [576,1,1] }),
-        dispatch("step_1384_pointwise_G_layer1_2_conv2", [at(0, 9083904, 147456), at(2, 465620992, 147456), at(2, 1073686784, 4), at(2, 465768448, 147456)], { shader: 302, workgroups: [72,1,1] }),
-        dispatch("step_1385_conv2dWeightGrad_G_layer1_2_bn2_packc", [at(6, 264390144, 8487168), at(1, 0, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
-        dispatch("step_1385_conv2dWeightGrad_G_layer1_2_bn2_stage1", [at(1, 0, 8487168), at(2, 583864320, 33948672), at(1, 8487168, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [2,4,8] }, { shader: 304, workgroups: [128,1,1] }),
-        dispatch("step_1385_conv2dWeightGrad_G_layer1_2_bn2_stage2", [at(1, 8487168, 524288), at(0, 188041984, 65536), at(0, 9232384, 65536), at(2, 466440192, 65536)], { shader: 305, workgroups: [256,1,1] }),
-        dispatch("step_1386_pointwise_G_layer1_2_conv3", [at(0, 9232384, 65536), at(2, 466440192, 65536), at(2, 1073686784, 4), at(2, 466505728, 65536)], { shader: 306, workgroups: [32,1,1] }),
-        dispatch("step_1387_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(4, 408176640, 33948672), at(1, 0, 33948672)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage1", [at(1, 0, 33948672), at(3, 665235456, 4293120), at(2, 446484480, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 311, workgroups: [8,2,4] }, { shader: 312, workgroups: [128,1,1] }),
-        dispatch("step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage2", [at(2, 446484480, 524288), at(0, 188107520, 131072), at(0, 9302016, 131072), at(2, 465915904, 131072)], { shader: 313, workgroups: [512,1,1] }),
-        dispatch("step_1388_pointwise_G_layer2_0_conv1", [at(0, 9302016, 131072), at(2, 465915904, 131072), at(2, 1073686784, 4), at(2, 466046976, 131072)], { shader: 314, workgroups: [64,1,1] }),
-        dispatch("step_1389_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(6, 285559040, 4293120), at(1, 0, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
-        dispatch("step_1389_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 4293120), at(3, 660942336, 4293120), at(0, 188238592, 589824), at(0, 9435136, 589824), at(2, 455397376, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 315, workgroups: [36,2,1] }, { shader: 316, workgroups: [144,1,1] }),
-        dispatch("step_1390_pointwise_G_layer2_0_conv2", [at(0, 9435136, 589824), at(2, 455397376, 589824), at(2, 1073686784, 4), at(2, 455987200, 589824)], { shader: 317, workgroups: [288,1,1] }),
-        dispatch("step_1391_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(6, 298438400, 4293120), at(1, 0, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
-        dispatch("step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage1", [at(1, 0, 4293120), at(2, 996003840, 17172480), at(1, 4293120, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [4,8,2] }, { shader: 319, workgroups: [128,1,1] }),
-        dispatch("step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage2", [at(1, 4293120, 524288), at(0, 188828416, 262144), at(0, 10027008, 262144), at(1, 1073280000, 262144)], { shader: 320, workgroups: [1024,1,1] }),
-        dispatch("step_1392_pointwise_G_layer2_0_conv3", [at(0, 10027008, 262144), at(1, 1073280000, 262144), at(2, 1073686784, 4), at(2, 462213120, 262144)], { shader: 321, workgroups: [128,1,1] }),
-        dispatch("step_1393_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(4, 408176640, 33948672), at(1, 0, 33948672)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1393_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 0, 33948672), at(2, 910141440, 17172480), at(0, 189090560, 524288), at(0, 10297344, 524288), at(2, 460115968, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 322, workgroups: [8,8,1] }, { shader: 323, workgroups: [128,1,1] }),
-        dispatch("step_1394_pointwise_G_layer2_0_downsample_0", [at(0, 10297344, 524288), at(2, 460115968, 524288), at(2, 1073686784, 4), at(2, 460640256, 524288)], { shader: 324, workgroups: [256,1,1] }),
-        dispatch("step_1395_conv2dWeightGrad_G_layer2_1_bn1_packc", [at(4, 611478528, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage1", [at(1, 0, 17172480), at(3, 656649216, 4293120), at(1, 17172480, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 325, workgroups: [16,2,2] }, { shader: 326, workgroups: [128,1,1] }),
-        dispatch("step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage2", [at(1, 17172480, 524288), at(0, 189614848, 262144), at(0, 10829824, 262144), at(2, 462475264, 262144)], { shader: 327, workgroups: [1024,1,1] }),
-        dispatch("step_1396_pointwise_G_layer2_1_conv1", [at(0, 10829824, 262144), at(2, 462475264, 262144), at(2, 1073686784, 4), at(2, 462737408, 262144)], { shader: 328, workgroups: [128,1,1] }),
-        dispatch("step_1397_conv2dWeightGrad_G_layer2_1_bn1_packc", [at(6, 311317760, 4293120), at(1, 0, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
-        dispatch("step_1397_conv2dWeightGrad_G_layer2_1_bn1", [at(1, 0, 4293120), at(3, 652356096, 4293120), at(0, 189876992, 589824), at(0, 11094016, 589824), at(2, 456577024, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 315, workgroups: [36,2,1] }, { shader: 316, workgroups: [144,1,1] }),
-        dispatch("step_1398_pointwise_G_layer2_1_conv2", [at(0, 11094016, 589824), at(2, 456577024, 589824), at(2, 1073686784, 4), at(2, 457166848, 589824)], { shader: 317, workgroups: [288,1,1] }),
-        dispatch("step_1399_conv2dWeightGrad_G_layer2_1_bn2_packc", [at(6, 324197120, 4293120), at(1, 0, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
-        dispatch("step_1399_conv2dWeightGrad_G_layer2_1_bn2_stage1", [at(1, 0, 4293120), at(2, 892968960, 17172480), at(1, 4293120, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [4,8,2] }, { shader: 319, workgroups: [128,1,1] }),
-        dispatch("step_1399_conv2dWeightGrad_G_layer2_1_bn2_stage2", [at(1, 4293120, 524288), at(0, 190466816, 262144), at(0, 11685888, 262144), at(2, 462999552, 262144)], { shader: 320, workgroups: [1024,1,1] }),
-        dispatch("step_1400_pointwise_G_layer2_1_conv3", [at(0, 11685888, 262144), at(2, 462999552, 262144), at(2, 1073686784, 4), at(2, 463261696, 262144)], { shader: 321, workgroups: [128,1,1] }),
-        dispatch("step_1401_conv2dWeightGrad_G_layer2_2_bn1_packc", [at(4, 662995968, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_1401_conv2dWeightGrad_G_layer2_2_bn1_stage1", [at(1, 0, 17172480), at(3, 648062976, 4293120), at(1, 17172480, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 325, workgroups: [16,2,2] }, { shader: 326, workgroups: [128,1,1] }),
-        dispatch("step_1401_conv2dWeightGrad_G_layer2_2_bn1_stage2", [at(1, 17172480, 524288), at(0, 190728960, 262144), at(0, 11956224, 262144), at(2, 463523840, 262144)], { shader: 327, workgroups: [1024,1,1] }),
-        dispatch("step_1402_pointwise_G_layer2_2_conv1", [at(0, 11956224, 262144), at(2, 463523840, 262144), at(2, 1073686784, 4), at(2, 463785984, 262144)], { shader: 328, workgroups: [128,1,1] }),
-        dispatch("step_1403_conv2dWeightGrad_G_layer2_2_bn1_packc", [at(6, 337076480, 4293120), at(1, 0, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
-        dispatch("step_1403_conv2dWeightGrad_G_layer2_2_bn1", [at(1, 0, 4293120), at(3, 643769856, 4293120), at(0, 190991104, 589824), at(0, 12220416, 589824), at(2, 457756672, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 315, workgroups: [36,2,1] }, { shader: 316, workgroups: [144,1,1] }),
-        dispatch("step_1404_pointwise_G_layer2_2_conv2", [at(0, 12220416, 589824), at(2, 457756672, 589824), at(2, 1073686784, 4), at(2, 458346496, 589824)], { shader: 317, workgroups: [288,1,1] }),
-        dispatch("step_1405_conv2dWeightGrad_G_layer2_2_bn2_packc", [at(6, 349955840, 4293120), at(1, 0, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
-        dispatch("step_1405_conv2dWeightGrad_G_layer2_2_bn2_stage1", [at(1, 0, 4293120), at(2, 806710272, 17172480), at(1, 4293120, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [4,8,2] }, { shader: 319, workgroups: [128,1,1] }),
-        dispatch("step_1405_conv2dWeightGrad_G_layer2_2_bn2_stage2", [at(1, 4293120, 524288), at(0, 191580928, 262144), at(0, 12812288, 262144), at(2, 464048128, 262144)], { shader: 320, workgroups: [1024,1,1] }),
-        dispatch("step_1406_pointwise_G_layer2_2_conv3", [at(0, 12812288, 262144), at(2, 464048128, 262144), at(2, 1073686784, 4), at(2, 464310272, 262144)], { shader: 321, workgroups: [128,1,1] }),
-        dispatch("step_1407_conv2dWeightGrad_G_layer2_3_bn1_packc", [at(4, 714513408, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_1407_conv2dWeightGrad_G_layer2_3_bn1_stage1", [at(1, 0, 17172480), at(3, 639476736, 4293120), at(1, 17172480, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 325, workgroups: [16,2,2] }, { shader: 326, workgroups: [128,1,1] }),
-        dispatch("step_1407_conv2dWeightGrad_G_layer2_3_bn1_stage2", [at(1, 17172480, 524288), at(0, 191843072, 262144), at(0, 13082624, 262144), at(2, 464572416, 262144)], { shader: 327, workgroups: [1024,1,1] }),
-        dispatch("step_1408_pointwise_G_layer2_3_conv1", [at(0, 13082624, 262144), at(2, 464572416, 262144), at(2, 1073686784, 4), at(2, 464834560, 262144)], { shader: 328, workgroups: [128,1,1] }),
-        dispatch("step_1409_conv2dWeightGrad_G_layer2_3_bn1_packc", [at(6, 362835200, 4293120), at(1, 0, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
-        dispatch("step_1409_conv2dWeightGrad_G_layer2_3_bn1", [at(1, 0, 4293120), at(3, 635183616, 4293120), at(0, 192105216, 589824), at(0, 13346816, 589824), at(2, 458936320, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 315, workgroups: [36,2,1] }, { shader: 316, workgroups: [144,1,1] }),
-        dispatch("step_1410_pointwise_G_layer2_3_conv2", [at(0, 13346816, 589824), at(2, 458936320, 589824), at(2, 1073686784, 4), at(2, 459526144, 589824)], { shader: 317, workgroups: [288,1,1] }),
-        dispatch("step_1411_conv2dWeightGrad_G_layer2_3_bn2_packc", [at(6, 375714560, 4293120), at(1, 0, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
-        dispatch("step_1411_conv2dWeightGrad_G_layer2_3_bn2_stage1", [at(1, 0, 4293120), at(2, 789537792, 17172480), at(1, 4293120, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [4,8,2] }, { shader: 319, workgroups: [128,1,1] }),
-        dispatch("step_1411_conv2dWeightGrad_G_layer2_3_bn2_stage2", [at(1, 4293120, 524288), at(0, 192695040, 262144), at(0, 13938688, 262144), at(2, 465096704, 262144)], { shader: 320, workgroups: [1024,1,1] }),
-        dispatch("step_1412_pointwise_G_layer2_3_conv3", [at(0, 13938688, 262144), at(2, 465096704, 262144), at(2, 1073686784, 4), at(2, 465358848, 262144)], { shader: 321, workgroups: [128,1,1] }),
-        dispatch("step_1413_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(4, 766030848, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_1413_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 17172480), at(2, 1064693760, 8586240), at(0, 192957184, 524288), at(0, 14209024, 524288), at(2, 461164544, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 329, workgroups: [16,4,1] }, { shader: 330, workgroups: [128,1,1] }),
-        dispatch("step_1414_pointwise_G_layer3_0_conv1", [at(0, 14209024, 524288), at(2, 461164544, 524288), at(2, 1073686784, 4), at(2, 461688832, 524288)], { shader: 331, workgroups: [256,1,1] }),
-        dispatch("step_1415_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(3, 1064693760, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1415_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 8586240), at(3, 558105600, 8586240), at(0, 193481472, 2359296), at(0, 14737408, 2359296), at(2, 446484480, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1416_pointwise_G_layer3_0_conv2", [at(0, 14737408, 2359296), at(2, 446484480, 2359296), at(2, 1073686784, 4), at(2, 448843776, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1417_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(5, 42931200, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1417_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 0, 8586240), at(1, 858624000, 34344960), at(0, 195840768, 1048576), at(0, 17100800, 1048576), at(2, 453300224, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1418_pointwise_G_layer3_0_conv3", [at(0, 17100800, 1048576), at(2, 453300224, 1048576), at(2, 1073686784, 4), at(2, 454348800, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1419_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(4, 766030848, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_1419_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 0, 17172480), at(1, 927313920, 34344960), at(0, 196889344, 2097152), at(0, 18165760, 2097152), at(2, 451203072, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 338, workgroups: [16,16,1] }, { shader: 339, workgroups: [512,1,1] }),
-        dispatch("step_1420_pointwise_G_layer3_0_downsample_0", [at(0, 18165760, 2097152), at(2, 451203072, 2097152), at(2, 1073686784, 4), at(1, 941469696, 2097152)], { shader: 340, workgroups: [1024,1,1] }),
-        dispatch("step_1421_conv2dWeightGrad_G_layer3_1_bn1_packc", [at(1, 961658880, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1421_conv2dWeightGrad_G_layer3_1_bn1", [at(1, 0, 34344960), at(3, 549519360, 8586240), at(0, 198986496, 1048576), at(0, 20279296, 1048576), at(1, 943566848, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1422_pointwise_G_layer3_1_conv1", [at(0, 20279296, 1048576), at(1, 943566848, 1048576), at(2, 1073686784, 4), at(1, 944615424, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1423_conv2dWeightGrad_G_layer3_1_bn1_packc", [at(5, 68689920, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1423_conv2dWeightGrad_G_layer3_1_bn1", [at(1, 0, 8586240), at(3, 540933120, 8586240), at(0, 200035072, 2359296), at(0, 21331968, 2359296), at(1, 858624000, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1424_pointwise_G_layer3_1_conv2", [at(0, 21331968, 2359296), at(1, 858624000, 2359296), at(2, 1073686784, 4), at(1, 860983296, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1425_conv2dWeightGrad_G_layer3_1_bn2_packc", [at(5, 94448640, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1425_conv2dWeightGrad_G_layer3_1_bn2", [at(1, 0, 8586240), at(1, 1030348800, 34344960), at(0, 202394368, 1048576), at(0, 23695360, 1048576), at(1, 945664000, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1426_pointwise_G_layer3_1_conv3", [at(0, 23695360, 1048576), at(1, 945664000, 1048576), at(2, 1073686784, 4), at(1, 946712576, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1427_conv2dWeightGrad_G_layer3_2_bn1_packc", [at(2, 0, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1427_conv2dWeightGrad_G_layer3_2_bn1", [at(1, 0, 34344960), at(3, 532346880, 8586240), at(0, 203442944, 1048576), at(0, 24760320, 1048576), at(1, 947761152, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1428_pointwise_G_layer3_2_conv1", [at(0, 24760320, 1048576), at(1, 947761152, 1048576), at(2, 1073686784, 4), at(1, 948809728, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1429_conv2dWeightGrad_G_layer3_2_bn1_packc", [at(5, 120207360, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1429_conv2dWeightGrad_G_layer3_2_bn1", [at(1, 0, 8586240), at(3, 523760640, 8586240), at(0, 204491520, 2359296), at(0, 25812992, 2359296), at(1, 863342592, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1430_pointwise_G_layer3_2_conv2", [at(0, 25812992, 2359296), at(1, 863342592, 2359296), at(2, 1073686784, 4), at(1, 865701888, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1431_conv2dWeightGrad_G_layer3_2_bn2_packc", [at(5, 145966080, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1431_conv2dWeightGrad_G_layer3_2_bn2", [at(1, 0, 8586240), at(2, 68689920, 34344960), at(0, 206850816, 1048576), at(0, 28176384, 1048576), at(1, 949858304, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1432_pointwise_G_layer3_2_conv3", [at(0, 28176384, 1048576), at(1, 949858304, 1048576), at(2, 1073686784, 4), at(1, 950906880, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1433_conv2dWeightGrad_G_layer3_3_bn1_packc", [at(2, 103034880, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1433_conv2dWeightGrad_G_layer3_3_bn1", [at(1, 0, 34344960), at(3, 515174400, 8586240), at(0, 207899392, 1048576), at(0, 29241344, 1048576), at(1, 951955456, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1434_pointwise_G_layer3_3_conv1", [at(0, 29241344, 1048576), at(1, 951955456, 1048576), at(2, 1073686784, 4), at(1, 953004032, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1435_conv2dWeightGrad_G_layer3_3_bn1_packc", [at(5, 171724800, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1435_conv2dWeightGrad_G_layer3_3_bn1", [at(1, 0, 8586240), at(3, 472243200, 8586240), at(0, 208947968, 2359296), at(0, 30294016, 2359296), at(1, 868061184, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1436_pointwise_G_layer3_3_conv2", [at(0, 30294016, 2359296), at(1, 868061184, 2359296), at(2, 1073686784, 4), at(1, 870420480, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1437_conv2dWeightGrad_G_layer3_3_bn2_packc", [at(5, 197483520, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1437_conv2dWeightGrad_G_layer3_3_bn2", [at(1, 0, 8586240), at(2, 171724800, 34344960), at(0, 211307264, 1048576), at(0, 32657408, 1048576), at(1, 954052608, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1438_pointwise_G_layer3_3_conv3", [at(0, 32657408, 1048576), at(1, 954052608, 1048576), at(2, 1073686784, 4), at(1, 955101184, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1439_conv2dWeightGrad_G_layer3_4_bn1_packc", [at(2, 206069760, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1439_conv2dWeightGrad_G_layer3_4_bn1", [at(1, 0, 34344960), at(3, 463656960, 8586240), at(0, 212355840, 1048576), at(0, 33722368, 1048576), at(1, 956149760, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1440_pointwise_G_layer3_4_conv1", [at(0, 33722368, 1048576), at(1, 956149760, 1048576), at(2, 1073686784, 4), at(1, 957198336, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1441_conv2dWeightGrad_G_layer3_4_bn1_packc", [at(5, 223242240, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1441_conv2dWeightGrad_G_layer3_4_bn1", [at(1, 0, 8586240), at(3, 455070720, 8586240), at(0, 213404416, 2359296), at(0, 34775040, 2359296), at(1, 872779776, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1442_pointwise_G_layer3_4_conv2", [at(0, 34775040, 2359296), at(1, 872779776, 2359296), at(2, 1073686784, 4), at(1, 875139072, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1443_conv2dWeightGrad_G_layer3_4_bn2_packc", [at(5, 249000960, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1443_conv2dWeightGrad_G_layer3_4_bn2", [at(1, 0, 8586240), at(2, 274759680, 34344960), at(0, 215763712, 1048576), at(0, 37138432, 1048576), at(1, 958246912, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1444_pointwise_G_layer3_4_conv3", [at(0, 37138432, 1048576), at(1, 958246912, 1048576), at(2, 1073686784, 4), at(1, 959295488, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1445_conv2dWeightGrad_G_layer3_5_bn1_packc", [at(2, 309104640, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1445_conv2dWeightGrad_G_layer3_5_bn1", [at(1, 0, 34344960), at(3, 446484480, 8586240), at(0, 216812288, 1048576), at(0, 38203392, 1048576), at(1, 960344064, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1446_pointwise_G_layer3_5_conv1", [at(0, 38203392, 1048576), at(1, 960344064, 1048576), at(2, 1073686784, 4), at(1, 961392640, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1447_conv2dWeightGrad_G_layer3_5_bn1_packc", [at(5, 274759680, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1447_conv2dWeightGrad_G_layer3_5_bn1", [at(1, 0, 8586240), at(3, 437898240, 8586240), at(0, 217860864, 2359296), at(0, 39256064, 2359296), at(1, 877498368, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1448_pointwise_G_layer3_5_conv2", [at(0, 39256064, 2359296), at(1, 877498368, 2359296), at(2, 1073686784, 4), at(1, 879857664, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1449_conv2dWeightGrad_G_layer3_5_bn2_packc", [at(5, 300518400, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1449_conv2dWeightGrad_G_layer3_5_bn2", [at(1, 0, 8586240), at(2, 377794560, 34344960), at(0, 220220160, 1048576), at(0, 41619456, 1048576), at(1, 962441216, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1450_pointwise_G_layer3_5_conv3", [at(0, 41619456, 1048576), at(1, 962441216, 1048576), at(2, 1073686784, 4), at(1, 963489792, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1451_conv2dWeightGrad_G_layer3_6_bn1_packc", [at(2, 412139520, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1451_conv2dWeightGrad_G_layer3_6_bn1", [at(1, 0, 34344960), at(3, 429312000, 8586240), at(0, 221268736, 1048576), at(0, 42684416, 1048576), at(1, 964538368, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1452_pointwise_G_layer3_6_conv1", [at(0, 42684416, 1048576), at(1, 964538368, 1048576), at(2, 1073686784, 4), at(1, 965586944, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1453_conv2dWeightGrad_G_layer3_6_bn1_packc", [at(5, 326277120, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1453_conv2dWeightGrad_G_layer3_6_bn1", [at(1, 0, 8586240), at(3, 420725760, 8586240), at(0, 222317312, 2359296), at(0, 43737088, 2359296), at(1, 882216960, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1454_pointwise_G_layer3_6_conv2", [at(0, 43737088, 2359296), at(1, 882216960, 2359296), at(2, 1073686784, 4), at(1, 884576256, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1455_conv2dWeightGrad_G_layer3_6_bn2_packc", [at(5, 352035840, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1455_conv2dWeightGrad_G_layer3_6_bn2", [at(1, 0, 8586240), at(2, 240414720, 34344960), at(0, 224676608, 1048576), at(0, 46100480, 1048576), at(1, 966635520, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1456_pointwise_G_layer3_6_conv3", [at(0, 46100480, 1048576), at(1, 966635520, 1048576), at(2, 1073686784, 4), at(1, 967684096, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1457_conv2dWeightGrad_G_layer3_7_bn1_packc", [at(2, 515174400, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1457_conv2dWeightGrad_G_layer3_7_bn1", [at(1, 0, 34344960), at(3, 369208320, 8586240), at(0, 225725184, 1048576), at(0, 47165440, 1048576), at(1, 968732672, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1458_pointwise_G_layer3_7_conv1", [at(0, 47165440, 1048576), at(1, 968732672, 1048576), at(2, 1073686784, 4), at(1, 969781248, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1459_conv2dWeightGrad_G_layer3_7_bn1_packc", [at(5, 377794560, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1459_conv2dWeightGrad_G_layer3_7_bn1", [at(1, 0, 8586240), at(3, 360622080, 8586240), at(0, 226773760, 2359296), at(0, 48218112, 2359296), at(1, 886935552, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1460_pointwise_G_layer3_7_conv2", [at(0, 48218112, 2359296), at(1, 886935552, 2359296), at(2, 1073686784, 4), at(1, 889294848, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1461_conv2dWeightGrad_G_layer3_7_bn2_packc", [at(5, 403553280, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1461_conv2dWeightGrad_G_layer3_7_bn2", [at(1, 0, 8586240), at(2, 549519360, 34344960), at(0, 229133056, 1048576), at(0, 50581504, 1048576), at(1, 970829824, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1462_pointwise_G_layer3_7_conv3", [at(0, 50581504, 1048576), at(1, 970829824, 1048576), at(2, 1073686784, 4), at(1, 971878400, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1463_conv2dWeightGrad_G_layer3_8_bn1_packc", [at(2, 618209280, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1463_conv2dWeightGrad_G_layer3_8_bn1", [at(1, 0, 34344960), at(3, 266173440, 8586240), at(0, 230181632, 1048576), at(0, 51646464, 1048576), at(1, 972926976, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1464_pointwise_G_layer3_8_conv1", [at(0, 51646464, 1048576), at(1, 972926976, 1048576), at(2, 1073686784, 4), at(1, 973975552, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1465_conv2dWeightGrad_G_layer3_8_bn1_packc", [at(5, 429312000, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1465_conv2dWeightGrad_G_layer3_8_bn1", [at(1, 0, 8586240), at(3, 257587200, 8586240), at(0, 231230208, 2359296), at(0, 52699136, 2359296), at(1, 927313920, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1466_pointwise_G_layer3_8_conv2", [at(0, 52699136, 2359296), at(1, 927313920, 2359296), at(2, 1073686784, 4), at(1, 929673216, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1467_conv2dWeightGrad_G_layer3_8_bn2_packc", [at(5, 455070720, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1467_conv2dWeightGrad_G_layer3_8_bn2", [at(1, 0, 8586240), at(2, 34344960, 34344960), at(0, 233589504, 1048576), at(0, 55062528, 1048576), at(1, 975024128, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1468_pointwise_G_layer3_8_conv3", [at(0, 55062528, 1048576), at(1, 975024128, 1048576), at(2, 1073686784, 4), at(1, 976072704, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1469_conv2dWeightGrad_G_layer3_9_bn1_packc", [at(2, 721244160, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1469_conv2dWeightGrad_G_layer3_9_bn1", [at(1, 0, 34344960), at(3, 163138560, 8586240), at(0, 234638080, 1048576), at(0, 56127488, 1048576), at(1, 977121280, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1470_pointwise_G_layer3_9_conv1", [at(0, 56127488, 1048576), at(1, 977121280, 1048576), at(2, 1073686784, 4), at(1, 978169856, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1471_conv2dWeightGrad_G_layer3_9_bn1_packc", [at(5, 480829440, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1471_conv2dWeightGrad_G_layer3_9_bn1", [at(1, 0, 8586240), at(3, 154552320, 8586240), at(0, 235686656, 2359296), at(0, 57180160, 2359296), at(1, 932032512, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1472_pointwise_G_layer3_9_conv2", [at(0, 57180160, 2359296), at(1, 932032512, 2359296), at(2, 1073686784, 4), at(1, 934391808, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1473_conv2dWeightGrad_G_layer3_9_bn2_packc", [at(5, 506588160, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1473_conv2dWeightGrad_G_layer3_9_bn2", [at(1, 0, 8586240), at(2, 343449600, 34344960), at(0, 238045952, 1048576), at(0, 59543552, 1048576), at(1, 979218432, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1474_pointwise_G_layer3_9_conv3", [at(0, 59543552, 1048576), at(1, 979218432, 1048576), at(2, 1073686784, 4), at(1, 980267008, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1475_conv2dWeightGrad_G_layer3_10_bn1_packc", [at(2, 824279040, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1475_conv2dWeightGrad_G_layer3_10_bn1", [at(1, 0, 34344960), at(3, 60103680, 8586240), at(0, 239094528, 1048576), at(0, 60608512, 1048576), at(1, 981315584, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1476_pointwise_G_layer3_10_conv1", [at(0, 60608512, 1048576), at(1, 981315584, 1048576), at(2, 1073686784, 4), at(1, 982364160, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1477_conv2dWeightGrad_G_layer3_10_bn1_packc", [at(5, 532346880, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1477_conv2dWeightGrad_G_layer3_10_bn1", [at(1, 0, 8586240), at(3, 51517440, 8586240), at(0, 240143104, 2359296), at(0, 61661184, 2359296), at(1, 936751104, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1478_pointwise_G_layer3_10_conv2", [at(0, 61661184, 2359296), at(1, 936751104, 2359296), at(2, 1073686784, 4), at(1, 939110400, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1479_conv2dWeightGrad_G_layer3_10_bn2_packc", [at(5, 558105600, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1479_conv2dWeightGrad_G_layer3_10_bn2", [at(1, 0, 8586240), at(1, 892968960, 34344960), at(0, 242502400, 1048576), at(0, 64024576, 1048576), at(1, 983412736, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1480_pointwise_G_layer3_10_conv3", [at(0, 64024576, 1048576), at(1, 983412736, 1048576), at(2, 1073686784, 4), at(1, 901091328, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1481_conv2dWeightGrad_G_layer3_11_bn1_packc", [at(2, 927313920, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1481_conv2dWeightGrad_G_layer3_11_bn1", [at(1, 0, 34344960), at(2, 1021762560, 8586240), at(0, 243550976, 1048576), at(0, 65089536, 1048576), at(1, 902139904, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1482_pointwise_G_layer3_11_conv1", [at(0, 65089536, 1048576), at(1, 902139904, 1048576), at(2, 1073686784, 4), at(1, 903188480, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1483_conv2dWeightGrad_G_layer3_11_bn1_packc", [at(5, 583864320, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1483_conv2dWeightGrad_G_layer3_11_bn1", [at(1, 0, 8586240), at(2, 1013176320, 8586240), at(0, 244599552, 2359296), at(0, 66142208, 2359296), at(1, 891654144, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1484_pointwise_G_layer3_11_conv2", [at(0, 66142208, 2359296), at(1, 891654144, 2359296), at(2, 1073686784, 4), at(1, 894013440, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1485_conv2dWeightGrad_G_layer3_11_bn2_packc", [at(5, 609623040, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1485_conv2dWeightGrad_G_layer3_11_bn2", [at(1, 0, 8586240), at(2, 137379840, 34344960), at(0, 246958848, 1048576), at(0, 68505600, 1048576), at(1, 904237056, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1486_pointwise_G_layer3_11_conv3", [at(0, 68505600, 1048576), at(1, 904237056, 1048576), at(2, 1073686784, 4), at(1, 905285632, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1487_conv2dWeightGrad_G_layer3_12_bn1_packc", [at(2, 1030348800, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1487_conv2dWeightGrad_G_layer3_12_bn1", [at(1, 0, 34344960), at(3, 42931200, 8586240), at(0, 248007424, 1048576), at(0, 69570560, 1048576), at(1, 906334208, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1488_pointwise_G_layer3_12_conv1", [at(0, 69570560, 1048576), at(1, 906334208, 1048576), at(2, 1073686784, 4), at(1, 907382784, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1489_conv2dWeightGrad_G_layer3_12_bn1_packc", [at(5, 635381760, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1489_conv2dWeightGrad_G_layer3_12_bn1", [at(1, 0, 8586240), at(3, 34344960, 8586240), at(0, 249056000, 2359296), at(0, 70623232, 2359296), at(1, 896372736, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1490_pointwise_G_layer3_12_conv2", [at(0, 70623232, 2359296), at(1, 896372736, 2359296), at(2, 1073686784, 4), at(1, 898732032, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1491_conv2dWeightGrad_G_layer3_12_bn2_packc", [at(5, 661140480, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1491_conv2dWeightGrad_G_layer3_12_bn2", [at(1, 0, 8586240), at(1, 789934080, 34344960), at(0, 251415296, 1048576), at(0, 72986624, 1048576), at(1, 908431360, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1492_pointwise_G_layer3_12_conv3", [at(0, 72986624, 1048576), at(1, 908431360, 1048576), at(2, 1073686784, 4), at(1, 799371264, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1493_conv2dWeightGrad_G_layer3_13_bn1_packc", [at(3, 68689920, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1493_conv2dWeightGrad_G_layer3_13_bn1", [at(1, 0, 34344960), at(3, 145966080, 8586240), at(0, 252463872, 1048576), at(0, 74051584, 1048576), at(1, 800419840, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1494_pointwise_G_layer3_13_conv1", [at(0, 74051584, 1048576), at(1, 800419840, 1048576), at(2, 1073686784, 4), at(1, 801468416, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1495_conv2dWeightGrad_G_layer3_13_bn1_packc", [at(5, 686899200, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1495_conv2dWeightGrad_G_layer3_13_bn1", [at(1, 0, 8586240), at(3, 137379840, 8586240), at(0, 253512448, 2359296), at(0, 75104256, 2359296), at(1, 789934080, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1496_pointwise_G_layer3_13_conv2", [at(0, 75104256, 2359296), at(1, 789934080, 2359296), at(2, 1073686784, 4), at(1, 792293376, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1497_conv2dWeightGrad_G_layer3_13_bn2_packc", [at(5, 712657920, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1497_conv2dWeightGrad_G_layer3_13_bn2", [at(1, 0, 8586240), at(1, 996003840, 34344960), at(0, 255871744, 1048576), at(0, 77467648, 1048576), at(1, 802516992, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1498_pointwise_G_layer3_13_conv3", [at(0, 77467648, 1048576), at(1, 802516992, 1048576), at(2, 1073686784, 4), at(1, 803565568, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1499_conv2dWeightGrad_G_layer3_14_bn1_packc", [at(3, 171724800, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1499_conv2dWeightGrad_G_layer3_14_bn1", [at(1, 0, 34344960), at(3, 249000960, 8586240), at(0, 256920320, 1048576), at(0, 78532608, 1048576), at(1, 804614144, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1500_pointwise_G_layer3_14_conv1", [at(0, 78532608, 1048576), at(1, 804614144, 1048576), at(2, 1073686784, 4), at(1, 805662720, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1501_conv2dWeightGrad_G_layer3_14_bn1_packc", [at(5, 738416640, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1501_conv2dWeightGrad_G_layer3_14_bn1", [at(1, 0, 8586240), at(3, 240414720, 8586240), at(0, 257968896, 2359296), at(0, 79585280, 2359296), at(1, 794652672, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1502_pointwise_G_layer3_14_conv2", [at(0, 79585280, 2359296), at(1, 794652672, 2359296), at(2, 1073686784, 4), at(1, 797011968, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1503_conv2dWeightGrad_G_layer3_14_bn2_packc", [at(5, 764175360, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1503_conv2dWeightGrad_G_layer3_14_bn2", [at(1, 0, 8586240), at(1, 652554240, 34344960), at(0, 260328192, 1048576), at(0, 81948672, 1048576), at(1, 806711296, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1504_pointwise_G_layer3_14_conv3", [at(0, 81948672, 1048576), at(1, 806711296, 1048576), at(2, 1073686784, 4), at(1, 661991424, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1505_conv2dWeightGrad_G_layer3_15_bn1_packc", [at(3, 274759680, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1505_conv2dWeightGrad_G_layer3_15_bn1", [at(1, 0, 34344960), at(3, 352035840, 8586240), at(0, 261376768, 1048576), at(0, 83013632, 1048576), at(1, 663040000, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1506_pointwise_G_layer3_15_conv1", [at(0, 83013632, 1048576), at(1, 663040000, 1048576), at(2, 1073686784, 4), at(1, 664088576, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1507_conv2dWeightGrad_G_layer3_15_bn1_packc", [at(5, 789934080, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1507_conv2dWeightGrad_G_layer3_15_bn1", [at(1, 0, 8586240), at(3, 343449600, 8586240), at(0, 262425344, 2359296), at(0, 84066304, 2359296), at(1, 652554240, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1508_pointwise_G_layer3_15_conv2", [at(0, 84066304, 2359296), at(1, 652554240, 2359296), at(2, 1073686784, 4), at(1, 654913536, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1509_conv2dWeightGrad_G_layer3_15_bn2_packc", [at(5, 815692800, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1509_conv2dWeightGrad_G_layer3_15_bn2", [at(1, 0, 8586240), at(1, 824279040, 34344960), at(0, 264784640, 1048576), at(0, 86429696, 1048576), at(1, 665137152, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1510_pointwise_G_layer3_15_conv3", [at(0, 86429696, 1048576), at(1, 665137152, 1048576), at(2, 1073686784, 4), at(1, 666185728, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1511_conv2dWeightGrad_G_layer3_16_bn1_packc", [at(3, 377794560, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1511_conv2dWeightGrad_G_layer3_16_bn1", [at(1, 0, 34344960), at(3, 412139520, 8586240), at(0, 265833216, 1048576), at(0, 87494656, 1048576), at(1, 667234304, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1512_pointwise_G_layer3_16_conv1", [at(0, 87494656, 1048576), at(1, 667234304, 1048576), at(2, 1073686784, 4), at(1, 668282880, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1513_conv2dWeightGrad_G_layer3_16_bn1_packc", [at(5, 841451520, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1513_conv2dWeightGrad_G_layer3_16_bn1", [at(1, 0, 8586240), at(3, 334863360, 8586240), at(0, 266881792, 2359296), at(0, 88547328, 2359296), at(1, 657272832, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1514_pointwise_G_layer3_16_conv2", [at(0, 88547328, 2359296), at(1, 657272832, 2359296), at(2, 1073686784, 4), at(1, 659632128, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1515_conv2dWeightGrad_G_layer3_16_bn2_packc", [at(5, 867210240, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1515_conv2dWeightGrad_G_layer3_16_bn2", [at(1, 0, 8586240), at(1, 446484480, 34344960), at(0, 269241088, 1048576), at(0, 90910720, 1048576), at(1, 669331456, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1516_pointwise_G_layer3_16_conv3", [at(0, 90910720, 1048576), at(1, 669331456, 1048576), at(2, 1073686784, 4), at(1, 455921664, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1517_conv2dWeightGrad_G_layer3_17_bn1_packc", [at(3, 480829440, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1517_conv2dWeightGrad_G_layer3_17_bn1", [at(1, 0, 34344960), at(3, 326277120, 8586240), at(0, 270289664, 1048576), at(0, 91975680, 1048576), at(1, 456970240, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1518_pointwise_G_layer3_17_conv1", [at(0, 91975680, 1048576), at(1, 456970240, 1048576), at(2, 1073686784, 4), at(1, 458018816, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1519_conv2dWeightGrad_G_layer3_17_bn1_packc", [at(5, 892968960, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1519_conv2dWeightGrad_G_layer3_17_bn1", [at(1, 0, 8586240), at(3, 317690880, 8586240), at(0, 271338240, 2359296), at(0, 93028352, 2359296), at(1, 446484480, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1520_pointwise_G_layer3_17_conv2", [at(0, 93028352, 2359296), at(1, 446484480, 2359296), at(2, 1073686784, 4), at(1, 448843776, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1521_conv2dWeightGrad_G_layer3_17_bn2_packc", [at(5, 918727680, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1521_conv2dWeightGrad_G_layer3_17_bn2", [at(1, 0, 8586240), at(1, 755589120, 34344960), at(0, 273697536, 1048576), at(0, 95391744, 1048576), at(1, 459067392, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1522_pointwise_G_layer3_17_conv3", [at(0, 95391744, 1048576), at(1, 459067392, 1048576), at(2, 1073686784, 4), at(1, 460115968, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1523_conv2dWeightGrad_G_layer3_18_bn1_packc", [at(3, 583864320, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1523_conv2dWeightGrad_G_layer3_18_bn1", [at(1, 0, 34344960), at(3, 309104640, 8586240), at(0, 274746112, 1048576), at(0, 96456704, 1048576), at(1, 461164544, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1524_pointwise_G_layer3_18_conv1", [at(0, 96456704, 1048576), at(1, 461164544, 1048576), at(2, 1073686784, 4), at(1, 462213120, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1525_conv2dWeightGrad_G_layer3_18_bn1_packc", [at(5, 944486400, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1525_conv2dWeightGrad_G_layer3_18_bn1", [at(1, 0, 8586240), at(3, 231828480, 8586240), at(0, 275794688, 2359296), at(0, 97509376, 2359296), at(1, 451203072, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1526_pointwise_G_layer3_18_conv2", [at(0, 97509376, 2359296), at(1, 451203072, 2359296), at(2, 1073686784, 4), at(1, 453562368, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1527_conv2dWeightGrad_G_layer3_18_bn2_packc", [at(5, 970245120, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1527_conv2dWeightGrad_G_layer3_18_bn2", [at(1, 0, 8586240), at(1, 377794560, 34344960), at(0, 278153984, 1048576), at(0, 99872768, 1048576), at(1, 463261696, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1528_pointwise_G_layer3_18_conv3", [at(0, 99872768, 1048576), at(1, 463261696, 1048576), at(2, 1073686784, 4), at(1, 396668928, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1529_conv2dWeightGrad_G_layer3_19_bn1_packc", [at(3, 686899200, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1529_conv2dWeightGrad_G_layer3_19_bn1", [at(1, 0, 34344960), at(3, 223242240, 8586240), at(0, 279202560, 1048576), at(0, 100937728, 1048576), at(1, 397717504, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1530_pointwise_G_layer3_19_conv1", [at(0, 100937728, 1048576), at(1, 397717504, 1048576), at(2, 1073686784, 4), at(1, 398766080, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1531_conv2dWeightGrad_G_layer3_19_bn1_packc", [at(5, 996003840, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1531_conv2dWeightGrad_G_layer3_19_bn1", [at(1, 0, 8586240), at(3, 214656000, 8586240), at(0, 280251136, 2359296), at(0, 101990400, 2359296), at(1, 377794560, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1532_pointwise_G_layer3_19_conv2", [at(0, 101990400, 2359296), at(1, 377794560, 2359296), at(2, 1073686784, 4), at(1, 380153856, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1533_conv2dWeightGrad_G_layer3_19_bn2_packc", [at(5, 1021762560, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1533_conv2dWeightGrad_G_layer3_19_bn2", [at(1, 0, 8586240), at(1, 618209280, 34344960), at(0, 282610432, 1048576), at(0, 104353792, 1048576), at(1, 399814656, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1534_pointwise_G_layer3_19_conv3", [at(0, 104353792, 1048576), at(1, 399814656, 1048576), at(2, 1073686784, 4), at(1, 400863232, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1535_conv2dWeightGrad_G_layer3_20_bn1_packc", [at(3, 789934080, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1535_conv2dWeightGrad_G_layer3_20_bn1", [at(1, 0, 34344960), at(3, 206069760, 8586240), at(0, 283659008, 1048576), at(0, 105418752, 1048576), at(1, 401911808, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1536_pointwise_G_layer3_20_conv1", [at(0, 105418752, 1048576), at(1, 401911808, 1048576), at(2, 1073686784, 4), at(1, 402960384, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1537_conv2dWeightGrad_G_layer3_20_bn1_packc", [at(5, 1047521280, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1537_conv2dWeightGrad_G_layer3_20_bn1", [at(1, 0, 8586240), at(3, 128793600, 8586240), at(0, 284707584, 2359296), at(0, 106471424, 2359296), at(1, 382513152, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1538_pointwise_G_layer3_20_conv2", [at(0, 106471424, 2359296), at(1, 382513152, 2359296), at(2, 1073686784, 4), at(1, 384872448, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1539_conv2dWeightGrad_G_layer3_20_bn2_packc", [at(6, 0, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1539_conv2dWeightGrad_G_layer3_20_bn2", [at(1, 0, 8586240), at(1, 34344960, 34344960), at(0, 287066880, 1048576), at(0, 108834816, 1048576), at(1, 404008960, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1540_pointwise_G_layer3_20_conv3", [at(0, 108834816, 1048576), at(1, 404008960, 1048576), at(2, 1073686784, 4), at(1, 405057536, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1541_conv2dWeightGrad_G_layer3_21_bn1_packc", [at(3, 892968960, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1541_conv2dWeightGrad_G_layer3_21_bn1", [at(1, 0, 34344960), at(3, 120207360, 8586240), at(0, 288115456, 1048576), at(0, 109899776, 1048576), at(1, 406106112, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1542_pointwise_G_layer3_21_conv1", [at(0, 109899776, 1048576), at(1, 406106112, 1048576), at(2, 1073686784, 4), at(1, 407154688, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1543_conv2dWeightGrad_G_layer3_21_bn1_packc", [at(6, 25758720, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1543_conv2dWeightGrad_G_layer3_21_bn1", [at(1, 0, 8586240), at(3, 111621120, 8586240), at(0, 289164032, 2359296), at(0, 110952448, 2359296), at(1, 387231744, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1544_pointwise_G_layer3_21_conv2", [at(0, 110952448, 2359296), at(1, 387231744, 2359296), at(2, 1073686784, 4), at(1, 389591040, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1545_conv2dWeightGrad_G_layer3_21_bn2_packc", [at(6, 51517440, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1545_conv2dWeightGrad_G_layer3_21_bn2", [at(1, 0, 8586240), at(1, 412139520, 34344960), at(0, 291523328, 1048576), at(0, 113315840, 1048576), at(1, 408203264, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1546_pointwise_G_layer3_21_conv3", [at(0, 113315840, 1048576), at(1, 408203264, 1048576), at(2, 1073686784, 4), at(1, 409251840, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1547_conv2dWeightGrad_G_layer3_22_bn1_packc", [at(3, 996003840, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1547_conv2dWeightGrad_G_layer3_22_bn1", [at(1, 0, 34344960), at(3, 103034880, 8586240), at(0, 292571904, 1048576), at(0, 114380800, 1048576), at(1, 410300416, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1548_pointwise_G_layer3_22_conv1", [at(0, 114380800, 1048576), at(1, 410300416, 1048576), at(2, 1073686784, 4), at(1, 411348992, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1549_conv2dWeightGrad_G_layer3_22_bn1_packc", [at(6, 77276160, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1549_conv2dWeightGrad_G_layer3_22_bn1", [at(1, 0, 8586240), at(1, 1064693760, 8586240), at(0, 293620480, 2359296), at(0, 115433472, 2359296), at(1, 391950336, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1550_pointwise_G_layer3_22_conv2", [at(0, 115433472, 2359296), at(1, 391950336, 2359296), at(2, 1073686784, 4), at(1, 394309632, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1551_conv2dWeightGrad_G_layer3_22_bn2_packc", [at(6, 103034880, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
-        dispatch("step_1551_conv2dWeightGrad_G_layer3_22_bn2", [at(1, 0, 8586240), at(1, 343449600, 34344960), at(0, 295979776, 1048576), at(0, 117796864, 1048576), at(1, 412397568, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1552_pointwise_G_layer3_22_conv3", [at(0, 117796864, 1048576), at(1, 412397568, 1048576), at(2, 1073686784, 4), at(1, 370712576, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1553_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(4, 34344960, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1553_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 34344960), at(3, 17172480, 17172480), at(0, 297028352, 2097152), at(0, 118861824, 2097152), at(1, 366518272, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 344, workgroups: [32,8,1] }, { shader: 345, workgroups: [512,1,1] }),
-        dispatch("step_1554_pointwise_G_layer4_0_conv1", [at(0, 118861824, 2097152), at(1, 366518272, 2097152), at(2, 1073686784, 4), at(1, 368615424, 2097152)], { shader: 346, workgroups: [1024,1,1] }),
-        dispatch("step_1555_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(4, 817548288, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_1555_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 17172480), at(3, 0, 17172480), at(0, 299125504, 9437184), at(0, 120967168, 9437184), at(1, 343449600, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 347, workgroups: [144,8,1] }, { shader: 348, workgroups: [2304,1,1] }),
-        dispatch("step_1556_pointwise_G_layer4_0_conv2", [at(0, 120967168, 9437184), at(1, 343449600, 9437184), at(2, 1073686784, 4), at(1, 352886784, 9437184)], { shader: 349, workgroups: [4608,1,1] }),
-        dispatch("step_1557_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(4, 869065728, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_1557_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 0, 17172480), at(1, 68689920, 68689920), at(0, 308562688, 4194304), at(0, 130412544, 4194304), at(1, 362323968, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [16,32,1] }, { shader: 351, workgroups: [1024,1,1] }),
-        dispatch("step_1558_pointwise_G_layer4_0_conv3", [at(0, 130412544, 4194304), at(1, 362323968, 4194304), at(2, 1073686784, 4), at(1, 123215872, 4194304)], { shader: 352, workgroups: [2048,1,1] }),
-        dispatch("step_1559_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(4, 34344960, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1559_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 34344960), at(1, 206069760, 68689920), at(0, 312756992, 8388608), at(0, 134639616, 8388608), at(1, 106438656, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 353, workgroups: [32,32,1] }, { shader: 354, workgroups: [2048,1,1] }),
-        dispatch("step_1560_pointwise_G_layer4_0_downsample_0", [at(0, 134639616, 8388608), at(1, 106438656, 8388608), at(2, 1073686784, 4), at(1, 114827264, 8388608)], { shader: 355, workgroups: [4096,1,1] }),
-        dispatch("step_1561_conv2dWeightGrad_G_layer4_1_bn1_packc", [at(1, 274759680, 68689920), at(1, 0, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
-        dispatch("step_1561_conv2dWeightGrad_G_layer4_1_bn1", [at(1, 0, 68689920), at(2, 978831360, 17172480), at(0, 321145600, 4194304), at(0, 143060992, 4194304), at(1, 127410176, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 356, workgroups: [64,8,1] }, { shader: 357, workgroups: [1024,1,1] }),
-        dispatch("step_1562_pointwise_G_layer4_1_conv1", [at(0, 143060992, 4194304), at(1, 127410176, 4194304), at(2, 1073686784, 4), at(1, 131604480, 4194304)], { shader: 358, workgroups: [2048,1,1] }),
-        dispatch("step_1563_conv2dWeightGrad_G_layer4_1_bn1_packc", [at(4, 920583168, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_1563_conv2dWeightGrad_G_layer4_1_bn1", [at(1, 0, 17172480), at(2, 961658880, 17172480), at(0, 325339904, 9437184), at(0, 147263488, 9437184), at(1, 68689920, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 347, workgroups: [144,8,1] }, { shader: 348, workgroups: [2304,1,1] }),
-        dispatch("step_1564_pointwise_G_layer4_1_conv2", [at(0, 147263488, 9437184), at(1, 68689920, 9437184), at(2, 1073686784, 4), at(1, 78127104, 9437184)], { shader: 349, workgroups: [4608,1,1] }),
-        dispatch("step_1565_conv2dWeightGrad_G_layer4_1_bn2_packc", [at(4, 972100608, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_1565_conv2dWeightGrad_G_layer4_1_bn2", [at(1, 0, 17172480), at(1, 137379840, 68689920), at(0, 334777088, 4194304), at(0, 156708864, 4194304), at(1, 206069760, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [16,32,1] }, { shader: 351, workgroups: [1024,1,1] }),
-        dispatch("step_1566_pointwise_G_layer4_1_conv3", [at(0, 156708864, 4194304), at(1, 206069760, 4194304), at(2, 1073686784, 4), at(1, 135798784, 4194304)], { shader: 352, workgroups: [2048,1,1] }),
-        dispatch("step_1567_conv2dWeightGrad_G_layer4_2_bn1_packc", [at(1, 480829440, 68689920), at(1, 0, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
-        dispatch("step_1567_conv2dWeightGrad_G_layer4_2_bn1", [at(1, 0, 68689920), at(2, 875796480, 17172480), at(0, 338971392, 4194304), at(0, 160935936, 4194304), at(1, 139993088, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 356, workgroups: [64,8,1] }, { shader: 357, workgroups: [1024,1,1] }),
-        dispatch("step_1568_pointwise_G_layer4_2_conv1", [at(0, 160935936, 4194304), at(1, 139993088, 4194304), at(2, 1073686784, 4), at(1, 144187392, 4194304)], { shader: 358, workgroups: [2048,1,1] }),
-        dispatch("step_1569_conv2dWeightGrad_G_layer4_2_bn1_packc", [at(4, 1023618048, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_1569_conv2dWeightGrad_G_layer4_2_bn1", [at(1, 0, 17172480), at(2, 858624000, 17172480), at(0, 343165696, 9437184), at(0, 165138432, 9437184), at(1, 87564288, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 347, workgroups: [144,8,1] }, { shader: 348, workgroups: [2304,1,1] }),
-        dispatch("step_1570_pointwise_G_layer4_2_conv2", [at(0, 165138432, 9437184), at(1, 87564288, 9437184), at(2, 1073686784, 4), at(1, 97001472, 9437184)], { shader: 349, workgroups: [4608,1,1] }),
-        dispatch("step_1571_conv2dWeightGrad_G_layer4_2_bn2_packc", [at(5, 17172480, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
-        dispatch("step_1571_conv2dWeightGrad_G_layer4_2_bn2", [at(1, 0, 17172480), at(1, 549519360, 68689920), at(0, 352602880, 4194304), at(0, 174583808, 4194304), at(1, 148381696, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [16,32,1] }, { shader: 351, workgroups: [1024,1,1] }),
-        dispatch("step_1572_pointwise_G_layer4_2_conv3", [at(0, 174583808, 4194304), at(1, 148381696, 4194304), at(2, 1073686784, 4), at(1, 152576000, 4194304)], { shader: 352, workgroups: [2048,1,1] }),
-        dispatch("step_1573_conv2dWeightGrad_packc", [at(4, 34344960, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1573_conv2dWeightGrad", [at(1, 0, 34344960), at(3, 721244160, 670800), at(0, 356797184, 700416), at(0, 178810880, 700416), at(1, 160972800, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [288,1,1] }, { shader: 360, workgroups: [180,1,1] }),
-        dispatch("step_1574_pointwise_G_layer5_conv2d_list_0", [at(0, 178810880, 700416), at(1, 160972800, 700416), at(2, 1073687040, 4), at(1, 161673216, 700416)], { shader: 361, workgroups: [342,1,1] }),
-        dispatch("step_1575_sum_stage1", [at(3, 722586112, 637260), at(1, 0, 608)], { shader: 362, workgroups: [3,1,1] }),
-        dispatch("step_1575_sum_stage2", [at(1, 0, 608), at(1, 34344960, 76)], { shader: 363, workgroups: [1,1,1] }),
-        dispatch("step_1576_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 357497600, 76), at(1, 34344960, 76), at(0, 179511296, 76), at(1, 163774464, 76)], { shader: 364, workgroups: [1,1,1] }),
-        dispatch("step_1577_pointwise_G_layer5_conv2d_list_0", [at(0, 179511296, 76), at(1, 163774464, 76), at(2, 1073687040, 4), at(1, 163774720, 76)], { shader: 365, workgroups: [1,1,1] }),
-        dispatch("step_1578_conv2dWeightGrad_packc", [at(4, 34344960, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1578_conv2dWeightGrad", [at(1, 0, 34344960), at(3, 721244160, 670800), at(0, 357497856, 700416), at(0, 179511552, 700416), at(1, 162373632, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 366, workgroups: [288,1,1] }, { shader: 367, workgroups: [180,1,1] }),
-        dispatch("step_1579_pointwise_G_layer5_conv2d_list_1", [at(0, 179511552, 700416), at(1, 162373632, 700416), at(2, 1073687040, 4), at(1, 163074048, 700416)], { shader: 361, workgroups: [342,1,1] }),
-        dispatch("step_1580_pointwise_sgd_G_G_layer5_conv2d_list_1", [at(0, 358198272, 76), at(1, 34344960, 76), at(0, 180211968, 76), at(1, 163774976, 76)], { shader: 364, workgroups: [1,1,1] }),
-        dispatch("step_1581_pointwise_G_layer5_conv2d_list_1", [at(0, 180211968, 76), at(1, 163774976, 76), at(2, 1073687040, 4), at(1, 163775232, 76)], { shader: 365, workgroups: [1,1,1] }),
-        dispatch("step_1582_conv2dWeightGrad_packc", [at(1, 686899200, 68689920), at(1, 0, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
-        dispatch("step_1582_conv2dWeightGrad", [at(1, 0, 68689920), at(3, 721915136, 670800), at(0, 358198528, 1400832), at(0, 181613568, 1400832), at(1, 156770304, 1400832)], { adapter: "cpu", features: ["subgroups"], shader: 368, workgroups: [576,1,1] }, { shader: 369, workgroups: [360,1,1] }),
-        dispatch("step_1583_pointwise_G_layer6_conv2d_list_0", [at(0, 181613568, 1400832), at(1, 156770304, 1400832), at(2, 1073687040, 4), at(1, 158171136, 1400832)], { shader: 370, workgroups: [684,1,1] }),
-        dispatch("step_1584_sum_stage1", [at(3, 723223552, 637260), at(1, 0, 608)], { shader: 362, workgroups: [3,1,1] }),
-        dispatch("step_1584_sum_stage2", [at(1, 0, 608), at(1, 163775488, 76)], { shader: 363, workgroups: [1,1,1] }),
-        dispatch("step_1585_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 359599360, 76), at(1, 163775488, 76), at(0, 183014400, 76), at(1, 163775744, 76)], { shader: 364, workgroups: [1,1,1] }),
-        dispatch("step_1586_pointwise_G_layer6_conv2d_list_0", [at(0, 183014400, 76), at(1, 163775744, 76), at(2, 1073687040, 4), at(1, 163776000, 76)], { shader: 365, workgroups: [1,1,1] }),
-        dispatch("step_1587_conv2dWeightGrad_packc", [at(1, 686899200, 68689920), at(1, 0, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
-        dispatch("step_1587_conv2dWeightGrad", [at(1, 0, 68689920), at(3, 721915136, 670800), at(0, 359599616, 1400832), at(0, 183014656, 1400832), at(1, 159571968, 1400832)], { adapter: "cpu", features: ["subgroups"], shader: 371, workgroups: [576,1,1] }, { shader: 372, workgroups: [360,1,1] }),
-        dispatch("step_1588_pointwise_G_layer6_conv2d_list_1", [at(0, 183014656, 1400832), at(1, 159571968, 1400832), at(2, 1073687040, 4), at(1, 0, 1400832)], { shader: 370, workgroups: [684,1,1] }),
-        dispatch("step_1589_pointwise_sgd_G_G_layer6_conv2d_list_1", [at(0, 361000448, 76), at(1, 163775488, 76), at(0, 184415488, 76), at(1, 1400832, 76)], { shader: 364, workgroups: [1,1,1] }),
-        dispatch("step_1590_pointwise_G_layer6_conv2d_list_1", [at(0, 184415488, 76), at(1, 1400832, 76), at(2, 1073687040, 4), at(1, 1401088, 76)], { shader: 365, workgroups: [1,1,1] }),
+        dispatch("step_526_pointwise_G_bn1_running_var", [at(0, 8427264, 256), at(1, 755589120, 256), at(2, 1073683456, 256), at(0, 8444416, 256), at(1, 1073698304, 256), at(2, 1073683712, 256)], { shader: 137, workgroups: [1,1,1] }),
+        dispatch("step_527_pointwise_G_layer1_0_conv1", [at(6, 120108288, 8487168), at(1, 1073698304, 256), at(1, 755589120, 8487168)], { shader: 138, workgroups: [4145,1,1] }),
+        dispatch("step_528_sum_G_layer1_0_conv1_stage1", [at(1, 755589120, 8487168), at(1, 764076288, 8192)], { shader: 139, workgroups: [32,1,1] }),
+        dispatch("step_528_sum_G_layer1_0_conv1_stage2", [at(1, 764076288, 8192), at(1, 755589120, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_529_pointwise_G_layer1_0_bn1_running_var", [at(0, 8444672, 256), at(1, 755589120, 256), at(2, 1073683968, 256), at(0, 8592896, 256), at(1, 1073698816, 256), at(2, 1073684224, 256)], { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_530_pointwise_G_layer1_0_conv2", [at(6, 145569792, 8487168), at(1, 1073698816, 256), at(1, 755589120, 8487168)], { shader: 138, workgroups: [4145,1,1] }),
+        dispatch("step_531_sum_G_layer1_0_conv2_stage1", [at(1, 755589120, 8487168), at(1, 764076288, 8192)], { shader: 139, workgroups: [32,1,1] }),
+        dispatch("step_531_sum_G_layer1_0_conv2_stage2", [at(1, 764076288, 8192), at(1, 755589120, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_532_pointwise_G_layer1_0_bn2_running_var", [at(0, 8593152, 256), at(1, 755589120, 256), at(2, 1073684480, 256), at(0, 8798720, 256), at(1, 1073699328, 256), at(2, 1073684736, 256)], { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_533_pointwise_G_layer1_0_bn3_running_mean", [at(0, 8660992, 1024), at(1, 1073587200, 1024), at(2, 1073572864, 1024)], { shader: 141, workgroups: [4,1,1] }),
+        dispatch("step_534_pointwise_G_layer1_0_conv3", [at(4, 68689920, 33948672), at(1, 1073587200, 1024), at(1, 755589120, 33948672)], { shader: 142, workgroups: [16577,1,1] }),
+        dispatch("step_535_sum_G_layer1_0_conv3_stage1", [at(1, 755589120, 33948672), at(1, 789537792, 16384)], { shader: 143, workgroups: [64,1,1] }),
+        dispatch("step_535_sum_G_layer1_0_conv3_stage2", [at(1, 789537792, 16384), at(1, 755589120, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_536_pointwise_G_layer1_0_bn3_running_var", [at(0, 8662016, 1024), at(1, 755589120, 1024), at(2, 1073573888, 1024), at(0, 8730624, 1024), at(1, 1073589248, 1024), at(2, 1073574912, 1024)], { shader: 144, workgroups: [4,1,1] }),
+        dispatch("step_537_pointwise_G_layer1_0_downsample_0", [at(4, 136587264, 33948672), at(1, 1073589248, 1024), at(1, 755589120, 33948672)], { shader: 142, workgroups: [16577,1,1] }),
+        dispatch("step_538_sum_G_layer1_0_downsample_0_stage1", [at(1, 755589120, 33948672), at(1, 789537792, 16384)], { shader: 143, workgroups: [64,1,1] }),
+        dispatch("step_538_sum_G_layer1_0_downsample_0_stage2", [at(1, 789537792, 16384), at(1, 755589120, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_539_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 8731648, 1024), at(1, 755589120, 1024), at(2, 1073575936, 1024), at(0, 9015296, 1024), at(1, 1073591296, 1024), at(2, 1073576960, 1024)], { shader: 144, workgroups: [4,1,1] }),
+        dispatch("step_540_pointwise_G_layer1_1_conv1", [at(6, 171031296, 8487168), at(1, 1073699328, 256), at(1, 755589120, 8487168)], { shader: 138, workgroups: [4145,1,1] }),
+        dispatch("step_541_sum_G_layer1_1_conv1_stage1", [at(1, 755589120, 8487168), at(1, 764076288, 8192)], { shader: 139, workgroups: [32,1,1] }),
+        dispatch("step_541_sum_G_layer1_1_conv1_stage2", [at(1, 764076288, 8192), at(1, 755589120, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_542_pointwise_G_layer1_1_bn1_running_var", [at(0, 8798976, 256), at(1, 755589120, 256), at(2, 1073684992, 256), at(0, 8947200, 256), at(1, 1073699840, 256), at(2, 1073685248, 256)], { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_543_pointwise_G_layer1_1_conv2", [at(6, 196492800, 8487168), at(1, 1073699840, 256), at(1, 755589120, 8487168)], { shader: 138, workgroups: [4145,1,1] }),
+        dispatch("step_544_sum_G_layer1_1_conv2_stage1", [at(1, 755589120, 8487168), at(1, 764076288, 8192)], { shader: 139, workgroups: [32,1,1] }),
+        dispatch("step_544_sum_G_layer1_1_conv2_stage2", [at(1, 764076288, 8192), at(1, 755589120, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_545_pointwise_G_layer1_1_bn2_running_var", [at(0, 8947456, 256), at(1, 755589120, 256), at(2, 1073685504, 256), at(0, 9083392, 256), at(1, 1073700352, 256), at(2, 1073685760, 256)], { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_546_pointwise_G_layer1_1_conv3", [at(4, 238433280, 33948672), at(1, 1073591296, 1024), at(1, 755589120, 33948672)], { shader: 142, workgroups: [16577,1,1] }),
+        dispatch("step_547_sum_G_layer1_1_conv3_stage1", [at(1, 755589120, 33948672), at(1, 789537792, 16384)], { shader: 143, workgroups: [64,1,1] }),
+        dispatch("step_547_sum_G_layer1_1_conv3_stage2", [at(1, 789537792, 16384), at(1, 755589120, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_548_pointwise_G_layer1_1_bn3_running_var", [at(0, 9016320, 1024), at(1, 755589120, 1024), at(2, 1073577984, 1024), at(0, 9299968, 1024), at(1, 1073593344, 1024), at(2, 1073579008, 1024)], { shader: 144, workgroups: [4,1,1] }),
+        dispatch("step_549_pointwise_G_layer1_2_conv1", [at(6, 221954304, 8487168), at(1, 1073700352, 256), at(1, 755589120, 8487168)], { shader: 138, workgroups: [4145,1,1] }),
+        dispatch("step_550_sum_G_layer1_2_conv1_stage1", [at(1, 755589120, 8487168), at(1, 764076288, 8192)], { shader: 139, workgroups: [32,1,1] }),
+        dispatch("step_550_sum_G_layer1_2_conv1_stage2", [at(1, 764076288, 8192), at(1, 755589120, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_551_pointwise_G_layer1_2_bn1_running_var", [at(0, 9083648, 256), at(1, 755589120, 256), at(2, 1073686016, 256), at(0, 9231872, 256), at(1, 1073700864, 256), at(2, 1073686272, 256)], { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_552_pointwise_G_layer1_2_conv2", [at(6, 247415808, 8487168), at(1, 1073700864, 256), at(1, 755589120, 8487168)], { shader: 138, workgroups: [4145,1,1] }),
+        dispatch("step_553_sum_G_layer1_2_conv2_stage1", [at(1, 755589120, 8487168), at(1, 764076288, 8192)], { shader: 139, workgroups: [32,1,1] }),
+        dispatch("step_553_sum_G_layer1_2_conv2_stage2", [at(1, 764076288, 8192), at(1, 755589120, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_554_pointwise_G_layer1_2_bn2_running_var", [at(0, 9232128, 256), at(1, 755589120, 256), at(2, 1073686528, 256)], { shader: 145, workgroups: [1,1,1] }),
+        dispatch("step_555_pointwise_G_layer1_2_conv3", [at(4, 340279296, 33948672), at(1, 1073593344, 1024), at(1, 755589120, 33948672)], { shader: 142, workgroups: [16577,1,1] }),
+        dispatch("step_556_sum_G_layer1_2_conv3_stage1", [at(1, 755589120, 33948672), at(1, 789537792, 16384)], { shader: 143, workgroups: [64,1,1] }),
+        dispatch("step_556_sum_G_layer1_2_conv3_stage2", [at(1, 789537792, 16384), at(1, 755589120, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_557_pointwise_G_layer1_2_bn3_running_var", [at(0, 9300992, 1024), at(1, 755589120, 1024), at(2, 1073580032, 1024), at(0, 14735360, 1024), at(1, 1073595392, 1024), at(2, 1073581056, 1024)], { shader: 146, workgroups: [4,1,1] }),
+        dispatch("step_558_pointwise_G_layer2_0_bn1_running_mean", [at(0, 9434112, 512), at(1, 1073689600, 512), at(2, 1073675264, 512)], { shader: 147, workgroups: [2,1,1] }),
+        dispatch("step_559_pointwise_G_layer2_0_conv1", [at(4, 1066549248, 4293120), at(1, 1073689600, 512), at(1, 755589120, 4293120)], { shader: 148, workgroups: [2097,1,1] }),
+        dispatch("step_560_sum_G_layer2_0_conv1_stage1", [at(1, 755589120, 4293120), at(1, 759882240, 4096)], { shader: 149, workgroups: [16,1,1] }),
+        dispatch("step_560_sum_G_layer2_0_conv1_stage2", [at(1, 759882240, 4096), at(1, 755589120, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_561_pointwise_G_layer2_0_bn1_running_var", [at(0, 9434624, 512), at(1, 755589120, 512), at(2, 1073675776, 512), at(0, 10025984, 512), at(1, 1073690624, 512), at(2, 1073676288, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_562_pointwise_G_layer2_0_conv2", [at(6, 289852160, 4293120), at(1, 1073690624, 512), at(1, 755589120, 4293120)], { shader: 148, workgroups: [2097,1,1] }),
+        dispatch("step_563_sum_G_layer2_0_conv2_stage1", [at(1, 755589120, 4293120), at(1, 759882240, 4096)], { shader: 149, workgroups: [16,1,1] }),
+        dispatch("step_563_sum_G_layer2_0_conv2_stage2", [at(1, 759882240, 4096), at(1, 755589120, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_564_pointwise_G_layer2_0_bn2_running_var", [at(0, 10026496, 512), at(1, 755589120, 512), at(2, 1073676800, 512), at(0, 11092992, 512), at(1, 1073691648, 512), at(2, 1073677312, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_565_pointwise_G_layer2_0_bn3_running_mean", [at(0, 10293248, 2048), at(1, 1073542144, 2048), at(1, 1073739520, 2048)], { shader: 151, workgroups: [8,1,1] }),
+        dispatch("step_566_pointwise_G_layer2_0_conv3", [at(4, 542788608, 17172480), at(1, 1073542144, 2048), at(1, 755589120, 17172480)], { shader: 152, workgroups: [8385,1,1] }),
+        dispatch("step_567_sum_G_layer2_0_conv3_stage1", [at(1, 755589120, 17172480), at(1, 772761600, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_567_sum_G_layer2_0_conv3_stage2", [at(1, 772761600, 16384), at(1, 755589120, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_568_pointwise_G_layer2_0_bn3_running_var", [at(0, 10295296, 2048), at(1, 755589120, 2048), at(2, 1073529856, 2048), at(0, 10825728, 2048), at(1, 1073546240, 2048), at(2, 1073531904, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_569_pointwise_G_layer2_0_downsample_0", [at(4, 577133568, 17172480), at(1, 1073546240, 2048), at(1, 755589120, 17172480)], { shader: 152, workgroups: [8385,1,1] }),
+        dispatch("step_570_sum_G_layer2_0_downsample_0_stage1", [at(1, 755589120, 17172480), at(1, 772761600, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_570_sum_G_layer2_0_downsample_0_stage2", [at(1, 772761600, 16384), at(1, 755589120, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_571_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 10827776, 2048), at(1, 755589120, 2048), at(2, 1073533952, 2048), at(0, 11952128, 2048), at(1, 1073550336, 2048), at(2, 1073536000, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_572_pointwise_G_layer2_1_conv1", [at(6, 302731520, 4293120), at(1, 1073691648, 512), at(1, 755589120, 4293120)], { shader: 148, workgroups: [2097,1,1] }),
+        dispatch("step_573_sum_G_layer2_1_conv1_stage1", [at(1, 755589120, 4293120), at(1, 759882240, 4096)], { shader: 149, workgroups: [16,1,1] }),
+        dispatch("step_573_sum_G_layer2_1_conv1_stage2", [at(1, 759882240, 4096), at(1, 755589120, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_574_pointwise_G_layer2_1_bn1_running_var", [at(0, 11093504, 512), at(1, 755589120, 512), at(2, 1073677824, 512), at(0, 11684864, 512), at(1, 1073692672, 512), at(2, 1073678336, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_575_pointwise_G_layer2_1_conv2", [at(6, 315610880, 4293120), at(1, 1073692672, 512), at(1, 755589120, 4293120)], { shader: 148, workgroups: [2097,1,1] }),
+        dispatch("step_576_sum_G_layer2_1_conv2_stage1", [at(1, 755589120, 4293120), at(1, 759882240, 4096)], { shader: 149, workgroups: [16,1,1] }),
+        dispatch("step_576_sum_G_layer2_1_conv2_stage2", [at(1, 759882240, 4096), at(1, 755589120, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_577_pointwise_G_layer2_1_bn2_running_var", [at(0, 11685376, 512), at(1, 755589120, 512), at(2, 1073678848, 512), at(0, 12219392, 512), at(1, 1073693696, 512), at(2, 1073679360, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_578_pointwise_G_layer2_1_conv3", [at(4, 628651008, 17172480), at(1, 1073550336, 2048), at(1, 755589120, 17172480)], { shader: 152, workgroups: [8385,1,1] }),
+        dispatch("step_579_sum_G_layer2_1_conv3_stage1", [at(1, 755589120, 17172480), at(1, 772761600, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_579_sum_G_layer2_1_conv3_stage2", [at(1, 772761600, 16384), at(1, 755589120, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_580_pointwise_G_layer2_1_bn3_running_var", [at(0, 11954176, 2048), at(1, 755589120, 2048), at(2, 1073538048, 2048), at(0, 13078528, 2048), at(1, 1073554432, 2048), at(2, 1073540096, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_581_pointwise_G_layer2_2_conv1", [at(6, 328490240, 4293120), at(1, 1073693696, 512), at(1, 755589120, 4293120)], { shader: 148, workgroups: [2097,1,1] }),
+        dispatch("step_582_sum_G_layer2_2_conv1_stage1", [at(1, 755589120, 4293120), at(1, 759882240, 4096)], { shader: 149, workgroups: [16,1,1] }),
+        dispatch("step_582_sum_G_layer2_2_conv1_stage2", [at(1, 759882240, 4096), at(1, 755589120, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_583_pointwise_G_layer2_2_bn1_running_var", [at(0, 12219904, 512), at(1, 755589120, 512), at(2, 1073679872, 512), at(0, 12811264, 512), at(1, 1073694720, 512), at(2, 1073680384, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_584_pointwise_G_layer2_2_conv2", [at(6, 341369600, 4293120), at(1, 1073694720, 512), at(1, 755589120, 4293120)], { shader: 148, workgroups: [2097,1,1] }),
+        dispatch("step_585_sum_G_layer2_2_conv2_stage1", [at(1, 755589120, 4293120), at(1, 759882240, 4096)], { shader: 149, workgroups: [16,1,1] }),
+        dispatch("step_585_sum_G_layer2_2_conv2_stage2", [at(1, 759882240, 4096), at(1, 755589120, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_586_pointwise_G_layer2_2_bn2_running_var", [at(0, 12811776, 512), at(1, 755589120, 512), at(2, 1073680896, 512), at(0, 13345792, 512), at(1, 1073695744, 512), at(2, 1073681408, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_587_pointwise_G_layer2_2_conv3", [at(4, 680168448, 17172480), at(1, 1073554432, 2048), at(1, 755589120, 17172480)], { shader: 152, workgroups: [8385,1,1] }),
+        dispatch("step_588_sum_G_layer2_2_conv3_stage1", [at(1, 755589120, 17172480), at(1, 772761600, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_588_sum_G_layer2_2_conv3_stage2", [at(1, 772761600, 16384), at(1, 755589120, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_589_pointwise_G_layer2_2_bn3_running_var", [at(0, 13080576, 2048), at(1, 755589120, 2048), at(2, 1073542144, 2048), at(0, 14204928, 2048), at(1, 1073558528, 2048), at(2, 1073544192, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_590_pointwise_G_layer2_3_conv1", [at(6, 354248960, 4293120), at(1, 1073695744, 512), at(1, 755589120, 4293120)], { shader: 148, workgroups: [2097,1,1] }),
+        dispatch("step_591_sum_G_layer2_3_conv1_stage1", [at(1, 755589120, 4293120), at(1, 759882240, 4096)], { shader: 149, workgroups: [16,1,1] }),
+        dispatch("step_591_sum_G_layer2_3_conv1_stage2", [at(1, 759882240, 4096), at(1, 755589120, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_592_pointwise_G_layer2_3_bn1_running_var", [at(0, 13346304, 512), at(1, 755589120, 512), at(2, 1073681920, 512), at(0, 13937664, 512), at(1, 1073696768, 512), at(2, 1073682432, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_593_pointwise_G_layer2_3_conv2", [at(6, 367128320, 4293120), at(1, 1073696768, 512), at(1, 755589120, 4293120)], { shader: 148, workgroups: [2097,1,1] }),
+        dispatch("step_594_sum_G_layer2_3_conv2_stage1", [at(1, 755589120, 4293120), at(1, 759882240, 4096)], { shader: 149, workgroups: [16,1,1] }),
+        dispatch("step_594_sum_G_layer2_3_conv2_stage2", [at(1, 759882240, 4096), at(1, 755589120, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_595_pointwise_G_layer2_3_bn2_running_var", [at(0, 13938176, 512), at(1, 755589120, 512), at(2, 1073682944, 512)], { shader: 155, workgroups: [2,1,1] }),
+        dispatch("step_596_pointwise_G_layer2_3_conv3", [at(4, 731685888, 17172480), at(1, 1073558528, 2048), at(1, 755589120, 17172480)], { shader: 152, workgroups: [8385,1,1] }),
+        dispatch("step_597_sum_G_layer2_3_conv3_stage1", [at(1, 755589120, 17172480), at(1, 772761600, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_597_sum_G_layer2_3_conv3_stage2", [at(1, 772761600, 16384), at(1, 755589120, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_598_pointwise_G_layer2_3_bn3_running_var", [at(0, 14206976, 2048), at(1, 755589120, 2048), at(2, 1073546240, 2048), at(0, 120963072, 2048), at(1, 1073562624, 2048), at(2, 1073548288, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_599_pointwise_G_layer3_0_conv1", [at(1, 1064693760, 8586240), at(1, 1073595392, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_600_sum_G_layer3_0_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_600_sum_G_layer3_0_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_601_pointwise_G_layer3_0_bn1_running_var", [at(0, 14736384, 1024), at(1, 755589120, 1024), at(2, 1073582080, 1024), at(0, 17098752, 1024), at(1, 1073597440, 1024), at(2, 1073583104, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_602_pointwise_G_layer3_0_conv2", [at(4, 1057963008, 8586240), at(1, 1073597440, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_603_sum_G_layer3_0_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_603_sum_G_layer3_0_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_604_pointwise_G_layer3_0_bn2_running_var", [at(0, 17099776, 1024), at(1, 755589120, 1024), at(2, 1073584128, 1024), at(0, 21329920, 1024), at(1, 1073599488, 1024), at(2, 1073585152, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_605_pointwise_G_layer3_0_bn3_running_mean", [at(0, 18157568, 4096), at(1, 1073345536, 4096), at(1, 1073735424, 4096)], { shader: 159, workgroups: [16,1,1] }),
+        dispatch("step_606_pointwise_G_layer3_0_conv3", [at(1, 824279040, 34344960), at(1, 1073345536, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_607_sum_G_layer3_0_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_607_sum_G_layer3_0_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_608_pointwise_G_layer3_0_bn3_running_var", [at(0, 18161664, 4096), at(1, 755589120, 4096), at(2, 1073337344, 4096), at(0, 20271104, 4096), at(1, 1073353728, 4096), at(2, 1073341440, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_609_pointwise_G_layer3_0_downsample_0", [at(1, 892968960, 34344960), at(1, 1073353728, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_610_sum_G_layer3_0_downsample_0_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_610_sum_G_layer3_0_downsample_0_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_611_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 20275200, 4096), at(1, 755589120, 4096), at(2, 1073345536, 4096), at(0, 24752128, 4096), at(1, 1073361920, 4096), at(2, 1073349632, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_612_pointwise_G_layer3_1_conv1", [at(5, 51517440, 8586240), at(1, 1073599488, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_613_sum_G_layer3_1_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_613_sum_G_layer3_1_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_614_pointwise_G_layer3_1_bn1_running_var", [at(0, 21330944, 1024), at(1, 755589120, 1024), at(2, 1073586176, 1024), at(0, 23693312, 1024), at(1, 1073601536, 1024), at(2, 1073587200, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_615_pointwise_G_layer3_1_conv2", [at(5, 77276160, 8586240), at(1, 1073601536, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_616_sum_G_layer3_1_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_616_sum_G_layer3_1_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_617_pointwise_G_layer3_1_bn2_running_var", [at(0, 23694336, 1024), at(1, 755589120, 1024), at(2, 1073588224, 1024), at(0, 25810944, 1024), at(1, 1073603584, 1024), at(2, 1073589248, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_618_pointwise_G_layer3_1_conv3", [at(1, 996003840, 34344960), at(1, 1073361920, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_619_sum_G_layer3_1_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_619_sum_G_layer3_1_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_620_pointwise_G_layer3_1_bn3_running_var", [at(0, 24756224, 4096), at(1, 755589120, 4096), at(2, 1073353728, 4096), at(0, 29233152, 4096), at(1, 1073370112, 4096), at(2, 1073357824, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_621_pointwise_G_layer3_2_conv1", [at(5, 103034880, 8586240), at(1, 1073603584, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_622_sum_G_layer3_2_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_622_sum_G_layer3_2_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_623_pointwise_G_layer3_2_bn1_running_var", [at(0, 25811968, 1024), at(1, 755589120, 1024), at(2, 1073590272, 1024), at(0, 28174336, 1024), at(1, 1073605632, 1024), at(2, 1073591296, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_624_pointwise_G_layer3_2_conv2", [at(5, 128793600, 8586240), at(1, 1073605632, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_625_sum_G_layer3_2_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_625_sum_G_layer3_2_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_626_pointwise_G_layer3_2_bn2_running_var", [at(0, 28175360, 1024), at(1, 755589120, 1024), at(2, 1073592320, 1024), at(0, 30291968, 1024), at(1, 1073607680, 1024), at(2, 1073593344, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_627_pointwise_G_layer3_2_conv3", [at(2, 34344960, 34344960), at(1, 1073370112, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_628_sum_G_layer3_2_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_628_sum_G_layer3_2_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_629_pointwise_G_layer3_2_bn3_running_var", [at(0, 29237248, 4096), at(1, 755589120, 4096), at(2, 1073361920, 4096), at(0, 33714176, 4096), at(1, 1073378304, 4096), at(2, 1073366016, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_630_pointwise_G_layer3_3_conv1", [at(5, 154552320, 8586240), at(1, 1073607680, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_631_sum_G_layer3_3_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_631_sum_G_layer3_3_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_632_pointwise_G_layer3_3_bn1_running_var", [at(0, 30292992, 1024), at(1, 755589120, 1024), at(2, 1073594368, 1024), at(0, 32655360, 1024), at(1, 1073609728, 1024), at(2, 1073595392, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_633_pointwise_G_layer3_3_conv2", [at(5, 180311040, 8586240), at(1, 1073609728, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_634_sum_G_layer3_3_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_634_sum_G_layer3_3_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_635_pointwise_G_layer3_3_bn2_running_var", [at(0, 32656384, 1024), at(1, 755589120, 1024), at(2, 1073596416, 1024), at(0, 34772992, 1024), at(1, 1073611776, 1024), at(2, 1073597440, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_636_pointwise_G_layer3_3_conv3", [at(2, 137379840, 34344960), at(1, 1073378304, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_637_sum_G_layer3_3_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_637_sum_G_layer3_3_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_638_pointwise_G_layer3_3_bn3_running_var", [at(0, 33718272, 4096), at(1, 755589120, 4096), at(2, 1073370112, 4096), at(0, 38195200, 4096), at(1, 1073386496, 4096), at(2, 1073374208, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_639_pointwise_G_layer3_4_conv1", [at(5, 206069760, 8586240), at(1, 1073611776, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_640_sum_G_layer3_4_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_640_sum_G_layer3_4_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_641_pointwise_G_layer3_4_bn1_running_var", [at(0, 34774016, 1024), at(1, 755589120, 1024), at(2, 1073598464, 1024), at(0, 37136384, 1024), at(1, 1073613824, 1024), at(2, 1073599488, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_642_pointwise_G_layer3_4_conv2", [at(5, 231828480, 8586240), at(1, 1073613824, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_643_sum_G_layer3_4_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_643_sum_G_layer3_4_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_644_pointwise_G_layer3_4_bn2_running_var", [at(0, 37137408, 1024), at(1, 755589120, 1024), at(2, 1073600512, 1024), at(0, 39254016, 1024), at(1, 1073615872, 1024), at(2, 1073601536, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_645_pointwise_G_layer3_4_conv3", [at(2, 240414720, 34344960), at(1, 1073386496, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_646_sum_G_layer3_4_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_646_sum_G_layer3_4_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_647_pointwise_G_layer3_4_bn3_running_var", [at(0, 38199296, 4096), at(1, 755589120, 4096), at(2, 1073378304, 4096), at(0, 42676224, 4096), at(1, 1073394688, 4096), at(2, 1073382400, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_648_pointwise_G_layer3_5_conv1", [at(5, 257587200, 8586240), at(1, 1073615872, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_649_sum_G_layer3_5_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_649_sum_G_layer3_5_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_650_pointwise_G_layer3_5_bn1_running_var", [at(0, 39255040, 1024), at(1, 755589120, 1024), at(2, 1073602560, 1024), at(0, 41617408, 1024), at(1, 1073617920, 1024), at(2, 1073603584, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_651_pointwise_G_layer3_5_conv2", [at(5, 283345920, 8586240), at(1, 1073617920, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_652_sum_G_layer3_5_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_652_sum_G_layer3_5_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_653_pointwise_G_layer3_5_bn2_running_var", [at(0, 41618432, 1024), at(1, 755589120, 1024), at(2, 1073604608, 1024), at(0, 43735040, 1024), at(1, 1073619968, 1024), at(2, 1073605632, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_654_pointwise_G_layer3_5_conv3", [at(2, 343449600, 34344960), at(1, 1073394688, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_655_sum_G_layer3_5_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_655_sum_G_layer3_5_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_656_pointwise_G_layer3_5_bn3_running_var", [at(0, 42680320, 4096), at(1, 755589120, 4096), at(2, 1073386496, 4096), at(0, 47157248, 4096), at(1, 1073402880, 4096), at(2, 1073390592, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_657_pointwise_G_layer3_6_conv1", [at(5, 309104640, 8586240), at(1, 1073619968, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_658_sum_G_layer3_6_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_658_sum_G_layer3_6_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_659_pointwise_G_layer3_6_bn1_running_var", [at(0, 43736064, 1024), at(1, 755589120, 1024), at(2, 1073606656, 1024), at(0, 46098432, 1024), at(1, 1073622016, 1024), at(2, 1073607680, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_660_pointwise_G_layer3_6_conv2", [at(5, 334863360, 8586240), at(1, 1073622016, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_661_sum_G_layer3_6_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_661_sum_G_layer3_6_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_662_pointwise_G_layer3_6_bn2_running_var", [at(0, 46099456, 1024), at(1, 755589120, 1024), at(2, 1073608704, 1024), at(0, 48216064, 1024), at(1, 1073624064, 1024), at(2, 1073609728, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_663_pointwise_G_layer3_6_conv3", [at(2, 446484480, 34344960), at(1, 1073402880, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_664_sum_G_layer3_6_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_664_sum_G_layer3_6_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_665_pointwise_G_layer3_6_bn3_running_var", [at(0, 47161344, 4096), at(1, 755589120, 4096), at(2, 1073394688, 4096), at(0, 51638272, 4096), at(1, 1073411072, 4096), at(2, 1073398784, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_666_pointwise_G_layer3_7_conv1", [at(5, 360622080, 8586240), at(1, 1073624064, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_667_sum_G_layer3_7_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_667_sum_G_layer3_7_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_668_pointwise_G_layer3_7_bn1_running_var", [at(0, 48217088, 1024), at(1, 755589120, 1024), at(2, 1073610752, 1024), at(0, 50579456, 1024), at(1, 1073626112, 1024), at(2, 1073611776, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_669_pointwise_G_layer3_7_conv2", [at(5, 386380800, 8586240), at(1, 1073626112, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_670_sum_G_layer3_7_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_670_sum_G_layer3_7_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_671_pointwise_G_layer3_7_bn2_running_var", [at(0, 50580480, 1024), at(1, 755589120, 1024), at(2, 1073612800, 1024), at(0, 52697088, 1024), at(1, 1073628160, 1024), at(2, 1073613824, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_672_pointwise_G_layer3_7_conv3", [at(2, 549519360, 34344960), at(1, 1073411072, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_673_sum_G_layer3_7_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_673_sum_G_layer3_7_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_674_pointwise_G_layer3_7_bn3_running_var", [at(0, 51642368, 4096), at(1, 755589120, 4096), at(2, 1073402880, 4096), at(0, 56119296, 4096), at(1, 1073419264, 4096), at(2, 1073406976, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_675_pointwise_G_layer3_8_conv1", [at(5, 412139520, 8586240), at(1, 1073628160, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_676_sum_G_layer3_8_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_676_sum_G_layer3_8_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_677_pointwise_G_layer3_8_bn1_running_var", [at(0, 52698112, 1024), at(1, 755589120, 1024), at(2, 1073614848, 1024), at(0, 55060480, 1024), at(1, 1073630208, 1024), at(2, 1073615872, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_678_pointwise_G_layer3_8_conv2", [at(5, 437898240, 8586240), at(1, 1073630208, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_679_sum_G_layer3_8_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_679_sum_G_layer3_8_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_680_pointwise_G_layer3_8_bn2_running_var", [at(0, 55061504, 1024), at(1, 755589120, 1024), at(2, 1073616896, 1024), at(0, 57178112, 1024), at(1, 1073632256, 1024), at(2, 1073617920, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_681_pointwise_G_layer3_8_conv3", [at(2, 652554240, 34344960), at(1, 1073419264, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_682_sum_G_layer3_8_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_682_sum_G_layer3_8_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_683_pointwise_G_layer3_8_bn3_running_var", [at(0, 56123392, 4096), at(1, 755589120, 4096), at(2, 1073411072, 4096), at(0, 60600320, 4096), at(1, 1073427456, 4096), at(2, 1073415168, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_684_pointwise_G_layer3_9_conv1", [at(5, 463656960, 8586240), at(1, 1073632256, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_685_sum_G_layer3_9_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_685_sum_G_layer3_9_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_686_pointwise_G_layer3_9_bn1_running_var", [at(0, 57179136, 1024), at(1, 755589120, 1024), at(2, 1073618944, 1024), at(0, 59541504, 1024), at(1, 1073634304, 1024), at(2, 1073619968, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_687_pointwise_G_layer3_9_conv2", [at(5, 489415680, 8586240), at(1, 1073634304, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_688_sum_G_layer3_9_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_688_sum_G_layer3_9_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_689_pointwise_G_layer3_9_bn2_running_var", [at(0, 59542528, 1024), at(1, 755589120, 1024), at(2, 1073620992, 1024), at(0, 61659136, 1024), at(1, 1073636352, 1024), at(2, 1073622016, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_690_pointwise_G_layer3_9_conv3", [at(2, 755589120, 34344960), at(1, 1073427456, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_691_sum_G_layer3_9_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_691_sum_G_layer3_9_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_692_pointwise_G_layer3_9_bn3_running_var", [at(0, 60604416, 4096), at(1, 755589120, 4096), at(2, 1073419264, 4096), at(0, 65081344, 4096), at(1, 1073435648, 4096), at(2, 1073423360, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_693_pointwise_G_layer3_10_conv1", [at(5, 515174400, 8586240), at(1, 1073636352, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_694_sum_G_layer3_10_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_694_sum_G_layer3_10_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_695_pointwise_G_layer3_10_bn1_running_var", [at(0, 61660160, 1024), at(1, 755589120, 1024), at(2, 1073623040, 1024), at(0, 64022528, 1024), at(1, 1073638400, 1024), at(2, 1073624064, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_696_pointwise_G_layer3_10_conv2", [at(5, 540933120, 8586240), at(1, 1073638400, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_697_sum_G_layer3_10_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_697_sum_G_layer3_10_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_698_pointwise_G_layer3_10_bn2_running_var", [at(0, 64023552, 1024), at(1, 755589120, 1024), at(2, 1073625088, 1024), at(0, 66140160, 1024), at(1, 1073640448, 1024), at(2, 1073626112, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_699_pointwise_G_layer3_10_conv3", [at(2, 858624000, 34344960), at(1, 1073435648, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_700_sum_G_layer3_10_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_700_sum_G_layer3_10_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_701_pointwise_G_layer3_10_bn3_running_var", [at(0, 65085440, 4096), at(1, 755589120, 4096), at(2, 1073427456, 4096), at(0, 69562368, 4096), at(1, 1073443840, 4096), at(2, 1073431552, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_702_pointwise_G_layer3_11_conv1", [at(5, 566691840, 8586240), at(1, 1073640448, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_703_sum_G_layer3_11_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_703_sum_G_layer3_11_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_704_pointwise_G_layer3_11_bn1_running_var", [at(0, 66141184, 1024), at(1, 755589120, 1024), at(2, 1073627136, 1024), at(0, 68503552, 1024), at(1, 1073642496, 1024), at(2, 1073628160, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_705_pointwise_G_layer3_11_conv2", [at(5, 592450560, 8586240), at(1, 1073642496, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_706_sum_G_layer3_11_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_706_sum_G_layer3_11_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_707_pointwise_G_layer3_11_bn2_running_var", [at(0, 68504576, 1024), at(1, 755589120, 1024), at(2, 1073629184, 1024), at(0, 70621184, 1024), at(1, 1073644544, 1024), at(2, 1073630208, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_708_pointwise_G_layer3_11_conv3", [at(2, 961658880, 34344960), at(1, 1073443840, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_709_sum_G_layer3_11_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_709_sum_G_layer3_11_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_710_pointwise_G_layer3_11_bn3_running_var", [at(0, 69566464, 4096), at(1, 755589120, 4096), at(2, 1073435648, 4096), at(0, 74043392, 4096), at(1, 1073452032, 4096), at(2, 1073439744, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_711_pointwise_G_layer3_12_conv1", [at(5, 618209280, 8586240), at(1, 1073644544, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_712_sum_G_layer3_12_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_712_sum_G_layer3_12_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_713_pointwise_G_layer3_12_bn1_running_var", [at(0, 70622208, 1024), at(1, 755589120, 1024), at(2, 1073631232, 1024), at(0, 72984576, 1024), at(1, 1073646592, 1024), at(2, 1073632256, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_714_pointwise_G_layer3_12_conv2", [at(5, 643968000, 8586240), at(1, 1073646592, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_715_sum_G_layer3_12_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_715_sum_G_layer3_12_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_716_pointwise_G_layer3_12_bn2_running_var", [at(0, 72985600, 1024), at(1, 755589120, 1024), at(2, 1073633280, 1024), at(0, 75102208, 1024), at(1, 1073648640, 1024), at(2, 1073634304, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_717_pointwise_G_layer3_12_conv3", [at(3, 0, 34344960), at(1, 1073452032, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_718_sum_G_layer3_12_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_718_sum_G_layer3_12_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_719_pointwise_G_layer3_12_bn3_running_var", [at(0, 74047488, 4096), at(1, 755589120, 4096), at(2, 1073443840, 4096), at(0, 78524416, 4096), at(1, 1073460224, 4096), at(2, 1073447936, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_720_pointwise_G_layer3_13_conv1", [at(5, 669726720, 8586240), at(1, 1073648640, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_721_sum_G_layer3_13_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_721_sum_G_layer3_13_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_722_pointwise_G_layer3_13_bn1_running_var", [at(0, 75103232, 1024), at(1, 755589120, 1024), at(2, 1073635328, 1024), at(0, 77465600, 1024), at(1, 1073650688, 1024), at(2, 1073636352, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_723_pointwise_G_layer3_13_conv2", [at(5, 695485440, 8586240), at(1, 1073650688, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_724_sum_G_layer3_13_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_724_sum_G_layer3_13_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_725_pointwise_G_layer3_13_bn2_running_var", [at(0, 77466624, 1024), at(1, 755589120, 1024), at(2, 1073637376, 1024), at(0, 79583232, 1024), at(1, 1073652736, 1024), at(2, 1073638400, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_726_pointwise_G_layer3_13_conv3", [at(3, 103034880, 34344960), at(1, 1073460224, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_727_sum_G_layer3_13_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_727_sum_G_layer3_13_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_728_pointwise_G_layer3_13_bn3_running_var", [at(0, 78528512, 4096), at(1, 755589120, 4096), at(2, 1073452032, 4096), at(0, 83005440, 4096), at(1, 1073468416, 4096), at(2, 1073456128, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_729_pointwise_G_layer3_14_conv1", [at(5, 721244160, 8586240), at(1, 1073652736, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_730_sum_G_layer3_14_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_730_sum_G_layer3_14_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_731_pointwise_G_layer3_14_bn1_running_var", [at(0, 79584256, 1024), at(1, 755589120, 1024), at(2, 1073639424, 1024), at(0, 81946624, 1024), at(1, 1073654784, 1024), at(2, 1073640448, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_732_pointwise_G_layer3_14_conv2", [at(5, 747002880, 8586240), at(1, 1073654784, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_733_sum_G_layer3_14_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_733_sum_G_layer3_14_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_734_pointwise_G_layer3_14_bn2_running_var", [at(0, 81947648, 1024), at(1, 755589120, 1024), at(2, 1073641472, 1024), at(0, 84064256, 1024), at(1, 1073656832, 1024), at(2, 1073642496, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_735_pointwise_G_layer3_14_conv3", [at(3, 206069760, 34344960), at(1, 1073468416, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_736_sum_G_layer3_14_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_736_sum_G_layer3_14_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_737_pointwise_G_layer3_14_bn3_running_var", [at(0, 83009536, 4096), at(1, 755589120, 4096), at(2, 1073460224, 4096), at(0, 87486464, 4096), at(1, 1073476608, 4096), at(2, 1073464320, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_738_pointwise_G_layer3_15_conv1", [at(5, 772761600, 8586240), at(1, 1073656832, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_739_sum_G_layer3_15_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_739_sum_G_layer3_15_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_740_pointwise_G_layer3_15_bn1_running_var", [at(0, 84065280, 1024), at(1, 755589120, 1024), at(2, 1073643520, 1024), at(0, 86427648, 1024), at(1, 1073658880, 1024), at(2, 1073644544, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_741_pointwise_G_layer3_15_conv2", [at(5, 798520320, 8586240), at(1, 1073658880, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_742_sum_G_layer3_15_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_742_sum_G_layer3_15_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_743_pointwise_G_layer3_15_bn2_running_var", [at(0, 86428672, 1024), at(1, 755589120, 1024), at(2, 1073645568, 1024), at(0, 88545280, 1024), at(1, 1073660928, 1024), at(2, 1073646592, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_744_pointwise_G_layer3_15_conv3", [at(3, 309104640, 34344960), at(1, 1073476608, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_745_sum_G_layer3_15_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_745_sum_G_layer3_15_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_746_pointwise_G_layer3_15_bn3_running_var", [at(0, 87490560, 4096), at(1, 755589120, 4096), at(2, 1073468416, 4096), at(0, 91967488, 4096), at(1, 1073484800, 4096), at(2, 1073472512, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_747_pointwise_G_layer3_16_conv1", [at(5, 824279040, 8586240), at(1, 1073660928, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_748_sum_G_layer3_16_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_748_sum_G_layer3_16_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_749_pointwise_G_layer3_16_bn1_running_var", [at(0, 88546304, 1024), at(1, 755589120, 1024), at(2, 1073647616, 1024), at(0, 90908672, 1024), at(1, 1073662976, 1024), at(2, 1073648640, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_750_pointwise_G_layer3_16_conv2", [at(5, 850037760, 8586240), at(1, 1073662976, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_751_sum_G_layer3_16_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_751_sum_G_layer3_16_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_752_pointwise_G_layer3_16_bn2_running_var", [at(0, 90909696, 1024), at(1, 755589120, 1024), at(2, 1073649664, 1024), at(0, 93026304, 1024), at(1, 1073665024, 1024), at(2, 1073650688, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_753_pointwise_G_layer3_16_conv3", [at(3, 412139520, 34344960), at(1, 1073484800, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_754_sum_G_layer3_16_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_754_sum_G_layer3_16_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_755_pointwise_G_layer3_16_bn3_running_var", [at(0, 91971584, 4096), at(1, 755589120, 4096), at(2, 1073476608, 4096), at(0, 96448512, 4096), at(1, 1073492992, 4096), at(2, 1073480704, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_756_pointwise_G_layer3_17_conv1", [at(5, 875796480, 8586240), at(1, 1073665024, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_757_sum_G_layer3_17_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_757_sum_G_layer3_17_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_758_pointwise_G_layer3_17_bn1_running_var", [at(0, 93027328, 1024), at(1, 755589120, 1024), at(2, 1073651712, 1024), at(0, 95389696, 1024), at(1, 1073667072, 1024), at(2, 1073652736, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_759_pointwise_G_layer3_17_conv2", [at(5, 901555200, 8586240), at(1, 1073667072, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_760_sum_G_layer3_17_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_760_sum_G_layer3_17_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_761_pointwise_G_layer3_17_bn2_running_var", [at(0, 95390720, 1024), at(1, 755589120, 1024), at(2, 1073653760, 1024), at(0, 97507328, 1024), at(1, 1073669120, 1024), at(2, 1073654784, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_762_pointwise_G_layer3_17_conv3", [at(3, 515174400, 34344960), at(1, 1073492992, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_763_sum_G_layer3_17_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_763_sum_G_layer3_17_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_764_pointwise_G_layer3_17_bn3_running_var", [at(0, 96452608, 4096), at(1, 755589120, 4096), at(2, 1073484800, 4096), at(0, 100929536, 4096), at(1, 1073501184, 4096), at(2, 1073488896, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_765_pointwise_G_layer3_18_conv1", [at(5, 927313920, 8586240), at(1, 1073669120, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_766_sum_G_layer3_18_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_766_sum_G_layer3_18_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_767_pointwise_G_layer3_18_bn1_running_var", [at(0, 97508352, 1024), at(1, 755589120, 1024), at(2, 1073655808, 1024), at(0, 99870720, 1024), at(1, 1073671168, 1024), at(2, 1073656832, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_768_pointwise_G_layer3_18_conv2", [at(5, 953072640, 8586240), at(1, 1073671168, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_769_sum_G_layer3_18_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_769_sum_G_layer3_18_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_770_pointwise_G_layer3_18_bn2_running_var", [at(0, 99871744, 1024), at(1, 755589120, 1024), at(2, 1073657856, 1024), at(0, 101988352, 1024), at(1, 1073673216, 1024), at(2, 1073658880, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_771_pointwise_G_layer3_18_conv3", [at(3, 618209280, 34344960), at(1, 1073501184, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_772_sum_G_layer3_18_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_772_sum_G_layer3_18_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_773_pointwise_G_layer3_18_bn3_running_var", [at(0, 100933632, 4096), at(1, 755589120, 4096), at(2, 1073492992, 4096), at(0, 105410560, 4096), at(1, 1073509376, 4096), at(2, 1073497088, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_774_pointwise_G_layer3_19_conv1", [at(5, 978831360, 8586240), at(1, 1073673216, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_775_sum_G_layer3_19_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_775_sum_G_layer3_19_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_776_pointwise_G_layer3_19_bn1_running_var", [at(0, 101989376, 1024), at(1, 755589120, 1024), at(2, 1073659904, 1024), at(0, 104351744, 1024), at(1, 1073675264, 1024), at(2, 1073660928, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_777_pointwise_G_layer3_19_conv2", [at(5, 1004590080, 8586240), at(1, 1073675264, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_778_sum_G_layer3_19_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_778_sum_G_layer3_19_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_779_pointwise_G_layer3_19_bn2_running_var", [at(0, 104352768, 1024), at(1, 755589120, 1024), at(2, 1073661952, 1024), at(0, 106469376, 1024), at(1, 1073677312, 1024), at(2, 1073662976, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_780_pointwise_G_layer3_19_conv3", [at(3, 721244160, 34344960), at(1, 1073509376, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_781_sum_G_layer3_19_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_781_sum_G_layer3_19_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_782_pointwise_G_layer3_19_bn3_running_var", [at(0, 105414656, 4096), at(1, 755589120, 4096), at(2, 1073501184, 4096), at(0, 109891584, 4096), at(1, 1073517568, 4096), at(2, 1073505280, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_783_pointwise_G_layer3_20_conv1", [at(5, 1030348800, 8586240), at(1, 1073677312, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_784_sum_G_layer3_20_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_784_sum_G_layer3_20_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_785_pointwise_G_layer3_20_bn1_running_var", [at(0, 106470400, 1024), at(1, 755589120, 1024), at(2, 1073664000, 1024), at(0, 108832768, 1024), at(1, 1073679360, 1024), at(2, 1073665024, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_786_pointwise_G_layer3_20_conv2", [at(5, 1056107520, 8586240), at(1, 1073679360, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_787_sum_G_layer3_20_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_787_sum_G_layer3_20_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_788_pointwise_G_layer3_20_bn2_running_var", [at(0, 108833792, 1024), at(1, 755589120, 1024), at(2, 1073666048, 1024), at(0, 110950400, 1024), at(1, 1073681408, 1024), at(2, 1073667072, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_789_pointwise_G_layer3_20_conv3", [at(3, 824279040, 34344960), at(1, 1073517568, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_790_sum_G_layer3_20_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_790_sum_G_layer3_20_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_791_pointwise_G_layer3_20_bn3_running_var", [at(0, 109895680, 4096), at(1, 755589120, 4096), at(2, 1073509376, 4096), at(0, 114372608, 4096), at(1, 1073525760, 4096), at(2, 1073513472, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_792_pointwise_G_layer3_21_conv1", [at(6, 8586240, 8586240), at(1, 1073681408, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_793_sum_G_layer3_21_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_793_sum_G_layer3_21_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_794_pointwise_G_layer3_21_bn1_running_var", [at(0, 110951424, 1024), at(1, 755589120, 1024), at(2, 1073668096, 1024), at(0, 113313792, 1024), at(1, 1073683456, 1024), at(2, 1073669120, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_795_pointwise_G_layer3_21_conv2", [at(6, 34344960, 8586240), at(1, 1073683456, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_796_sum_G_layer3_21_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_796_sum_G_layer3_21_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_797_pointwise_G_layer3_21_bn2_running_var", [at(0, 113314816, 1024), at(1, 755589120, 1024), at(2, 1073670144, 1024), at(0, 115431424, 1024), at(1, 1073685504, 1024), at(2, 1073671168, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_798_pointwise_G_layer3_21_conv3", [at(3, 927313920, 34344960), at(1, 1073525760, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_799_sum_G_layer3_21_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_799_sum_G_layer3_21_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_800_pointwise_G_layer3_21_bn3_running_var", [at(0, 114376704, 4096), at(1, 755589120, 4096), at(2, 1073517568, 4096), at(0, 118853632, 4096), at(1, 1073533952, 4096), at(2, 1073521664, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_801_pointwise_G_layer3_22_conv1", [at(6, 60103680, 8586240), at(1, 1073685504, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_802_sum_G_layer3_22_conv1_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_802_sum_G_layer3_22_conv1_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_803_pointwise_G_layer3_22_bn1_running_var", [at(0, 115432448, 1024), at(1, 755589120, 1024), at(2, 1073672192, 1024), at(0, 117794816, 1024), at(1, 1073687552, 1024), at(2, 1073673216, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_804_pointwise_G_layer3_22_conv2", [at(6, 85862400, 8586240), at(1, 1073687552, 1024), at(1, 755589120, 8586240)], { shader: 156, workgroups: [4193,1,1] }),
+        dispatch("step_805_sum_G_layer3_22_conv2_stage1", [at(1, 755589120, 8586240), at(1, 764175360, 8192)], { shader: 157, workgroups: [32,1,1] }),
+        dispatch("step_805_sum_G_layer3_22_conv2_stage2", [at(1, 764175360, 8192), at(1, 755589120, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_806_pointwise_G_layer3_22_bn2_running_var", [at(0, 117795840, 1024), at(1, 755589120, 1024), at(2, 1073674240, 1024)], { shader: 163, workgroups: [4,1,1] }),
+        dispatch("step_807_pointwise_G_layer3_22_conv3", [at(3, 1030348800, 34344960), at(1, 1073533952, 4096), at(1, 755589120, 34344960)], { shader: 160, workgroups: [16770,1,1] }),
+        dispatch("step_808_sum_G_layer3_22_conv3_stage1", [at(1, 755589120, 34344960), at(1, 789934080, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_808_sum_G_layer3_22_conv3_stage2", [at(1, 789934080, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_809_pointwise_G_layer3_22_bn3_running_var", [at(0, 118857728, 4096), at(1, 755589120, 4096), at(2, 1073525760, 4096)], { shader: 164, workgroups: [16,1,1] }),
+        dispatch("step_810_pointwise_G_layer4_0_conv1", [at(4, 783203328, 17172480), at(1, 1073562624, 2048), at(1, 755589120, 17172480)], { shader: 152, workgroups: [8385,1,1] }),
+        dispatch("step_811_sum_G_layer4_0_conv1_stage1", [at(1, 755589120, 17172480), at(1, 772761600, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_811_sum_G_layer4_0_conv1_stage2", [at(1, 772761600, 16384), at(1, 755589120, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_812_pointwise_G_layer4_0_bn1_running_var", [at(0, 120965120, 2048), at(1, 755589120, 2048), at(2, 1073550336, 2048), at(0, 130408448, 2048), at(1, 1073566720, 2048), at(2, 1073552384, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_813_pointwise_G_layer4_0_conv2", [at(4, 834720768, 17172480), at(1, 1073566720, 2048), at(1, 755589120, 17172480)], { shader: 152, workgroups: [8385,1,1] }),
+        dispatch("step_814_sum_G_layer4_0_conv2_stage1", [at(1, 755589120, 17172480), at(1, 772761600, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_814_sum_G_layer4_0_conv2_stage2", [at(1, 772761600, 16384), at(1, 755589120, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_815_pointwise_G_layer4_0_bn2_running_var", [at(0, 130410496, 2048), at(1, 755589120, 2048), at(2, 1073554432, 2048), at(0, 147259392, 2048), at(1, 1073570816, 2048), at(2, 1073556480, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_816_pointwise_G_layer4_0_bn3_running_mean", [at(0, 134623232, 8192), at(1, 1073280000, 8192), at(1, 1073727232, 8192)], { shader: 165, workgroups: [32,1,1] }),
+        dispatch("step_817_pointwise_G_layer4_0_conv3", [at(1, 0, 68689920), at(1, 1073280000, 8192), at(1, 755589120, 68689920)], { shader: 166, workgroups: [32768,2,1] }),
+        dispatch("step_818_sum_G_layer4_0_conv3_stage1", [at(1, 755589120, 68689920), at(1, 0, 16384)], { shader: 167, workgroups: [64,1,1] }),
+        dispatch("step_818_sum_G_layer4_0_conv3_stage2", [at(1, 0, 16384), at(1, 16384, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_819_pointwise_G_layer4_0_bn3_running_var", [at(0, 134631424, 8192), at(1, 16384, 8192), at(2, 1073280000, 8192), at(0, 143044608, 8192), at(1, 1073296384, 8192), at(2, 1073288192, 8192)], { shader: 168, workgroups: [32,1,1] }),
+        dispatch("step_820_pointwise_G_layer4_0_downsample_0", [at(1, 137379840, 68689920), at(1, 1073296384, 8192), at(1, 0, 68689920)], { shader: 166, workgroups: [32768,2,1] }),
+        dispatch("step_821_sum_G_layer4_0_downsample_0_stage1", [at(1, 0, 68689920), at(1, 137379840, 16384)], { shader: 167, workgroups: [64,1,1] }),
+        dispatch("step_821_sum_G_layer4_0_downsample_0_stage2", [at(1, 137379840, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_822_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 143052800, 8192), at(1, 0, 8192), at(2, 1073296384, 8192), at(0, 160919552, 8192), at(1, 1073312768, 8192), at(2, 1073304576, 8192)], { shader: 168, workgroups: [32,1,1] }),
+        dispatch("step_823_pointwise_G_layer4_1_conv1", [at(4, 886238208, 17172480), at(1, 1073570816, 2048), at(1, 0, 17172480)], { shader: 152, workgroups: [8385,1,1] }),
+        dispatch("step_824_sum_G_layer4_1_conv1_stage1", [at(1, 0, 17172480), at(1, 17172480, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_824_sum_G_layer4_1_conv1_stage2", [at(1, 17172480, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_825_pointwise_G_layer4_1_bn1_running_var", [at(0, 147261440, 2048), at(1, 0, 2048), at(2, 1073558528, 2048), at(0, 156704768, 2048), at(1, 1073574912, 2048), at(2, 1073560576, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_826_pointwise_G_layer4_1_conv2", [at(4, 937755648, 17172480), at(1, 1073574912, 2048), at(1, 0, 17172480)], { shader: 152, workgroups: [8385,1,1] }),
+        dispatch("step_827_sum_G_layer4_1_conv2_stage1", [at(1, 0, 17172480), at(1, 17172480, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_827_sum_G_layer4_1_conv2_stage2", [at(1, 17172480, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_828_pointwise_G_layer4_1_bn2_running_var", [at(0, 156706816, 2048), at(1, 0, 2048), at(2, 1073562624, 2048), at(0, 165134336, 2048), at(1, 1073579008, 2048), at(2, 1073564672, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_829_pointwise_G_layer4_1_conv3", [at(1, 343449600, 68689920), at(1, 1073312768, 8192), at(1, 0, 68689920)], { shader: 166, workgroups: [32768,2,1] }),
+        dispatch("step_830_sum_G_layer4_1_conv3_stage1", [at(1, 0, 68689920), at(1, 137379840, 16384)], { shader: 167, workgroups: [64,1,1] }),
+        dispatch("step_830_sum_G_layer4_1_conv3_stage2", [at(1, 137379840, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_831_pointwise_G_layer4_1_bn3_running_var", [at(0, 160927744, 8192), at(1, 0, 8192), at(2, 1073312768, 8192), at(0, 178794496, 8192), at(1, 1073329152, 8192), at(2, 1073320960, 8192)], { shader: 168, workgroups: [32,1,1] }),
+        dispatch("step_832_pointwise_G_layer4_2_conv1", [at(4, 989273088, 17172480), at(1, 1073579008, 2048), at(1, 0, 17172480)], { shader: 152, workgroups: [8385,1,1] }),
+        dispatch("step_833_sum_G_layer4_2_conv1_stage1", [at(1, 0, 17172480), at(1, 17172480, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_833_sum_G_layer4_2_conv1_stage2", [at(1, 17172480, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_834_pointwise_G_layer4_2_bn1_running_var", [at(0, 165136384, 2048), at(1, 0, 2048), at(2, 1073566720, 2048), at(0, 174579712, 2048), at(1, 1073583104, 2048), at(2, 1073568768, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_835_pointwise_G_layer4_2_conv2", [at(4, 1040790528, 17172480), at(1, 1073583104, 2048), at(1, 0, 17172480)], { shader: 152, workgroups: [8385,1,1] }),
+        dispatch("step_836_sum_G_layer4_2_conv2_stage1", [at(1, 0, 17172480), at(1, 17172480, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_836_sum_G_layer4_2_conv2_stage2", [at(1, 17172480, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_837_pointwise_G_layer4_2_bn2_running_var", [at(0, 174581760, 2048), at(1, 0, 2048), at(2, 1073570816, 2048)], { shader: 169, workgroups: [8,1,1] }),
+        dispatch("step_838_pointwise_G_layer4_2_conv3", [at(1, 549519360, 68689920), at(1, 1073329152, 8192), at(1, 0, 68689920)], { shader: 166, workgroups: [32768,2,1] }),
+        dispatch("step_839_sum_G_layer4_2_conv3_stage1", [at(1, 0, 68689920), at(1, 137379840, 16384)], { shader: 167, workgroups: [64,1,1] }),
+        dispatch("step_839_sum_G_layer4_2_conv3_stage2", [at(1, 137379840, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_840_pointwise_G_layer4_2_bn3_running_var", [at(0, 178802688, 8192), at(1, 0, 8192), at(2, 1073329152, 8192)], { shader: 170, workgroups: [32,1,1] }),
+        dispatch("step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 6291712, 2097152), at(4, 1072316928, 637260), at(4, 1072954368, 637260), at(1, 0, 2048)], { shader: 171, workgroups: [4,1,1] }),
+        dispatch("step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 2048), at(0, 361000704, 4)], { shader: 172, workgroups: [1,1,1] }),
+        dispatch("step_842_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage1", [at(0, 6291712, 2097152), at(6, 380007680, 637260), at(6, 380645120, 637260), at(1, 0, 2048)], { shader: 171, workgroups: [4,1,1] }),
+        dispatch("step_842_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage2", [at(1, 0, 2048), at(0, 361000960, 4)], { shader: 172, workgroups: [1,1,1] }),
+        dispatch("step_843_pointwise", [at(0, 6291712, 2097152), at(1, 39845888, 2097152)], { shader: 173, workgroups: [1024,1,1] }),
+        dispatch("step_844_sum_stage1", [at(1, 39845888, 2097152), at(1, 0, 1024)], { shader: 174, workgroups: [4,1,1] }),
+        dispatch("step_844_sum_stage2", [at(1, 0, 1024), at(1, 41943040, 4)], { shader: 175, workgroups: [1,1,1] }),
+        dispatch("step_845_softmax_G_layer5_conv2d_list_0", [at(4, 1072316928, 637260), at(4, 1072954368, 637260), at(0, 6291712, 2097152), at(1, 41943040, 4), at(1, 39845888, 2097152), at(1, 0, 39845888)], { shader: 176, workgroups: [8192,1,1] }),
+        dispatch("step_846_resizeGrad", [at(0, 361018368, 8456), at(0, 361001216, 16904), at(1, 0, 39845888), at(3, 722586112, 637260)], { shader: 177, workgroups: [2490,1,1] }),
+        dispatch("step_847_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 179511552, 700416), at(1, 0, 737280)], { shader: 178, workgroups: [2880,1,1] }),
+        dispatch("step_847_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(3, 722586112, 637260), at(3, 721244160, 670800)], { shader: 179, workgroups: [656,1,1] }),
+        dispatch("step_847_conv2dInputGrad_G_layer5_conv2d_list_1", [at(3, 721244160, 670800), at(1, 0, 737280), at(1, 755589120, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 180, workgroups: [263,32,1] }, { shader: 181, workgroups: [4290,1,1] }),
+        dispatch("step_848_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 178810880, 700416), at(1, 0, 737280)], { shader: 178, workgroups: [2880,1,1] }),
+        dispatch("step_848_conv2dInputGrad_G_layer5_conv2d_list_0", [at(3, 721244160, 670800), at(1, 0, 737280), at(1, 789934080, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 182, workgroups: [263,32,1] }, { shader: 183, workgroups: [4290,1,1] }),
+        dispatch("step_849_softmax_G_layer6_conv2d_list_0", [at(6, 380007680, 637260), at(6, 380645120, 637260), at(0, 6291712, 2097152), at(1, 41943040, 4), at(1, 39845888, 2097152), at(1, 0, 39845888)], { shader: 184, workgroups: [8192,1,1] }),
+        dispatch("step_850_resizeGrad", [at(0, 361018368, 8456), at(0, 361001216, 16904), at(1, 0, 39845888), at(3, 723223552, 637260)], { shader: 177, workgroups: [2490,1,1] }),
+        dispatch("step_851_conv2dInputGrad_G_layer6_conv2d_list_1_pack", [at(0, 183014656, 1400832), at(1, 137379840, 1474560)], { shader: 185, workgroups: [5760,1,1] }),
+        dispatch("step_851_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(3, 723223552, 637260), at(3, 721915136, 670800)], { shader: 179, workgroups: [656,1,1] }),
+        dispatch("step_851_conv2dInputGrad_G_layer6_conv2d_list_1", [at(3, 721915136, 670800), at(1, 137379840, 1474560), at(1, 0, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 186, workgroups: [263,64,1] }, { shader: 187, workgroups: [8580,1,1] }),
+        dispatch("step_852_conv2dInputGrad_G_layer6_conv2d_list_0_pack", [at(0, 181613568, 1400832), at(1, 343449600, 1474560)], { shader: 185, workgroups: [5760,1,1] }),
+        dispatch("step_852_conv2dInputGrad_G_layer6_conv2d_list_0", [at(3, 721915136, 670800), at(1, 343449600, 1474560), at(1, 137379840, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 188, workgroups: [263,64,1] }, { shader: 189, workgroups: [8580,1,1] }),
+        dispatch("step_853_sum_G_layer6_conv2d_list_1_stage1", [at(1, 0, 68689920), at(1, 137379840, 68689920), at(1, 686899200, 68689920), at(1, 343449600, 16384)], { shader: 190, workgroups: [64,1,1] }),
+        dispatch("step_853_sum_G_layer6_conv2d_list_1_stage2", [at(1, 343449600, 16384), at(1, 549519360, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_854_sum_G_layer6_conv2d_list_1_stage1", [at(1, 0, 68689920), at(1, 137379840, 68689920), at(1, 686899200, 68689920), at(1, 618209280, 68689920), at(1, 343449600, 16384)], { shader: 191, workgroups: [64,1,1] }),
+        dispatch("step_854_sum_G_layer6_conv2d_list_1_stage2", [at(1, 343449600, 16384), at(1, 549527552, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_855_pointwise_G_layer4_2_bn3", [at(0, 178778112, 8192), at(1, 1073337344, 8192), at(1, 0, 68689920), at(1, 137379840, 68689920), at(1, 686899200, 68689920), at(1, 549519360, 8192), at(1, 618209280, 68689920), at(1, 549527552, 8192), at(1, 343449600, 68689920)], { shader: 192, workgroups: [32768,2,1] }),
+        dispatch("step_856_conv2dInputGrad_G_layer4_2_conv3_pack", [at(0, 174583808, 4194304), at(1, 618209280, 4194304)], { shader: 193, workgroups: [16384,1,1] }),
+        dispatch("step_856_conv2dInputGrad_G_layer4_2_conv3_packc", [at(1, 343449600, 68689920), at(1, 549519360, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
+        dispatch("step_856_conv2dInputGrad_G_layer4_2_conv3", [at(1, 549519360, 68689920), at(1, 618209280, 4194304), at(1, 343449600, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [263,16,1] }, { shader: 195, workgroups: [2145,1,1] }),
+        dispatch("step_857_sum_G_layer4_2_conv3_stage1", [at(1, 343449600, 17172480), at(5, 17172480, 17172480), at(1, 360622080, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_857_sum_G_layer4_2_conv3_stage2", [at(1, 360622080, 16384), at(1, 377794560, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_858_sum_G_layer4_2_conv3_stage1", [at(1, 343449600, 17172480), at(5, 17172480, 17172480), at(5, 0, 17172480), at(1, 360622080, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_858_sum_G_layer4_2_conv3_stage2", [at(1, 360622080, 16384), at(1, 377796608, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_859_pointwise_G_layer4_2_bn2", [at(0, 174575616, 2048), at(1, 1073585152, 2048), at(1, 343449600, 17172480), at(5, 17172480, 17172480), at(1, 377794560, 2048), at(5, 0, 17172480), at(1, 377796608, 2048), at(1, 360622080, 17172480)], { shader: 198, workgroups: [8385,1,1] }),
+        dispatch("step_860_conv2dInputGrad_G_layer4_2_conv2_pack", [at(0, 165138432, 9437184), at(1, 377794560, 9437184)], { shader: 199, workgroups: [32768,2,1] }),
+        dispatch("step_860_conv2dInputGrad_G_layer4_2_conv2_packc", [at(1, 360622080, 17172480), at(2, 858624000, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_860_conv2dInputGrad_G_layer4_2_conv2", [at(2, 858624000, 17172480), at(1, 377794560, 9437184), at(1, 343449600, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [263,16,1] }, { shader: 201, workgroups: [2145,1,1] }),
+        dispatch("step_861_sum_G_layer4_2_conv2_stage1", [at(1, 343449600, 17172480), at(4, 1023618048, 17172480), at(1, 360622080, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_861_sum_G_layer4_2_conv2_stage2", [at(1, 360622080, 16384), at(1, 377794560, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_862_sum_G_layer4_2_conv2_stage1", [at(1, 343449600, 17172480), at(4, 1023618048, 17172480), at(4, 1006445568, 17172480), at(1, 360622080, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_862_sum_G_layer4_2_conv2_stage2", [at(1, 360622080, 16384), at(1, 377796608, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_863_pointwise_G_layer4_2_bn1", [at(0, 165130240, 2048), at(1, 1073581056, 2048), at(1, 343449600, 17172480), at(4, 1023618048, 17172480), at(1, 377794560, 2048), at(4, 1006445568, 17172480), at(1, 377796608, 2048), at(1, 360622080, 17172480)], { shader: 198, workgroups: [8385,1,1] }),
+        dispatch("step_864_conv2dInputGrad_G_layer4_2_conv1_pack", [at(0, 160935936, 4194304), at(1, 618209280, 4194304)], { shader: 202, workgroups: [16384,1,1] }),
+        dispatch("step_864_conv2dInputGrad_G_layer4_2_conv1_packc", [at(1, 360622080, 17172480), at(2, 875796480, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_864_conv2dInputGrad_G_layer4_2_conv1", [at(2, 875796480, 17172480), at(1, 618209280, 4194304), at(1, 0, 68689920), at(1, 137379840, 68689920), at(1, 686899200, 68689920), at(1, 480829440, 68689920), at(1, 343449600, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [263,64,1] }, { shader: 204, workgroups: [8580,1,1] }),
+        dispatch("step_865_sum_G_layer4_2_conv1_stage1", [at(1, 343449600, 68689920), at(1, 0, 16384)], { shader: 115, workgroups: [64,1,1] }),
+        dispatch("step_865_sum_G_layer4_2_conv1_stage2", [at(1, 0, 16384), at(1, 137379840, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_866_sum_G_layer4_2_conv1_stage1", [at(1, 343449600, 68689920), at(1, 412139520, 68689920), at(1, 0, 16384)], { shader: 205, workgroups: [64,1,1] }),
+        dispatch("step_866_sum_G_layer4_2_conv1_stage2", [at(1, 0, 16384), at(1, 137388032, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_867_pointwise_G_layer4_1_bn3", [at(0, 160903168, 8192), at(1, 1073320960, 8192), at(1, 343449600, 68689920), at(1, 137379840, 8192), at(1, 412139520, 68689920), at(1, 137388032, 8192), at(1, 0, 68689920)], { shader: 206, workgroups: [32768,2,1] }),
+        dispatch("step_868_conv2dInputGrad_G_layer4_1_conv3_pack", [at(0, 156708864, 4194304), at(1, 412139520, 4194304)], { shader: 193, workgroups: [16384,1,1] }),
+        dispatch("step_868_conv2dInputGrad_G_layer4_1_conv3_packc", [at(1, 0, 68689920), at(1, 137379840, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
+        dispatch("step_868_conv2dInputGrad_G_layer4_1_conv3", [at(1, 137379840, 68689920), at(1, 412139520, 4194304), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [263,16,1] }, { shader: 195, workgroups: [2145,1,1] }),
+        dispatch("step_869_sum_G_layer4_1_conv3_stage1", [at(1, 0, 17172480), at(4, 972100608, 17172480), at(1, 17172480, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_869_sum_G_layer4_1_conv3_stage2", [at(1, 17172480, 16384), at(1, 34344960, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_870_sum_G_layer4_1_conv3_stage1", [at(1, 0, 17172480), at(4, 972100608, 17172480), at(4, 954928128, 17172480), at(1, 17172480, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_870_sum_G_layer4_1_conv3_stage2", [at(1, 17172480, 16384), at(1, 34347008, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_871_pointwise_G_layer4_1_bn2", [at(0, 156700672, 2048), at(1, 1073576960, 2048), at(1, 0, 17172480), at(4, 972100608, 17172480), at(1, 34344960, 2048), at(4, 954928128, 17172480), at(1, 34347008, 2048), at(1, 17172480, 17172480)], { shader: 198, workgroups: [8385,1,1] }),
+        dispatch("step_872_conv2dInputGrad_G_layer4_1_conv2_pack", [at(0, 147263488, 9437184), at(1, 34344960, 9437184)], { shader: 199, workgroups: [32768,2,1] }),
+        dispatch("step_872_conv2dInputGrad_G_layer4_1_conv2_packc", [at(1, 17172480, 17172480), at(2, 961658880, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_872_conv2dInputGrad_G_layer4_1_conv2", [at(2, 961658880, 17172480), at(1, 34344960, 9437184), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [263,16,1] }, { shader: 201, workgroups: [2145,1,1] }),
+        dispatch("step_873_sum_G_layer4_1_conv2_stage1", [at(1, 0, 17172480), at(4, 920583168, 17172480), at(1, 17172480, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_873_sum_G_layer4_1_conv2_stage2", [at(1, 17172480, 16384), at(1, 34344960, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_874_sum_G_layer4_1_conv2_stage1", [at(1, 0, 17172480), at(4, 920583168, 17172480), at(4, 903410688, 17172480), at(1, 17172480, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_874_sum_G_layer4_1_conv2_stage2", [at(1, 17172480, 16384), at(1, 34347008, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_875_pointwise_G_layer4_1_bn1", [at(0, 147255296, 2048), at(1, 1073572864, 2048), at(1, 0, 17172480), at(4, 920583168, 17172480), at(1, 34344960, 2048), at(4, 903410688, 17172480), at(1, 34347008, 2048), at(1, 17172480, 17172480)], { shader: 198, workgroups: [8385,1,1] }),
+        dispatch("step_876_conv2dInputGrad_G_layer4_1_conv1_pack", [at(0, 143060992, 4194304), at(1, 412139520, 4194304)], { shader: 202, workgroups: [16384,1,1] }),
+        dispatch("step_876_conv2dInputGrad_G_layer4_1_conv1_packc", [at(1, 17172480, 17172480), at(2, 978831360, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_876_conv2dInputGrad_G_layer4_1_conv1", [at(2, 978831360, 17172480), at(1, 412139520, 4194304), at(1, 0, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 207, workgroups: [263,64,1] }, { shader: 208, workgroups: [8580,1,1] }),
+        dispatch("step_877_sum_G_layer4_1_conv1_stage1", [at(1, 343449600, 68689920), at(1, 0, 68689920), at(1, 274759680, 68689920), at(1, 412139520, 16384)], { shader: 190, workgroups: [64,1,1] }),
+        dispatch("step_877_sum_G_layer4_1_conv1_stage2", [at(1, 412139520, 16384), at(1, 618209280, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_878_pointwise_G_layer4_1_conv1", [at(1, 343449600, 68689920), at(1, 0, 68689920), at(1, 274759680, 68689920), at(1, 618209280, 8192), at(1, 412139520, 68689920)], { shader: 209, workgroups: [32768,2,1] }),
+        dispatch("step_879_sum_G_layer4_1_conv1_stage1", [at(1, 343449600, 68689920), at(1, 0, 68689920), at(1, 274759680, 68689920), at(1, 206069760, 68689920), at(1, 618209280, 16384)], { shader: 191, workgroups: [64,1,1] }),
+        dispatch("step_879_sum_G_layer4_1_conv1_stage2", [at(1, 618209280, 16384), at(1, 824279040, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_880_pointwise_G_layer4_0_downsample_1", [at(0, 143028224, 8192), at(1, 1073304576, 8192), at(1, 412139520, 68689920), at(1, 206069760, 68689920), at(1, 824279040, 8192), at(1, 618209280, 68689920)], { shader: 210, workgroups: [32768,2,1] }),
+        dispatch("step_881_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 134639616, 8388608), at(1, 824279040, 8388608)], { shader: 211, workgroups: [32768,1,1] }),
+        dispatch("step_881_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(1, 618209280, 68689920), at(1, 206069760, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
+        dispatch("step_881_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 206069760, 68689920), at(1, 824279040, 8388608), at(1, 618209280, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 212, workgroups: [263,32,1] }, { shader: 213, workgroups: [4290,1,1] }),
+        dispatch("step_882_sum_G_layer4_1_conv1_stage1", [at(1, 343449600, 68689920), at(1, 0, 68689920), at(1, 274759680, 68689920), at(1, 68689920, 68689920), at(1, 652554240, 16384)], { shader: 191, workgroups: [64,1,1] }),
+        dispatch("step_882_sum_G_layer4_1_conv1_stage2", [at(1, 652554240, 16384), at(1, 343449600, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_883_pointwise_G_layer4_0_bn3", [at(0, 134606848, 8192), at(1, 1073288192, 8192), at(1, 412139520, 68689920), at(1, 68689920, 68689920), at(1, 343449600, 8192), at(1, 0, 68689920)], { shader: 210, workgroups: [32768,2,1] }),
+        dispatch("step_884_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 130412544, 4194304), at(1, 343449600, 4194304)], { shader: 193, workgroups: [16384,1,1] }),
+        dispatch("step_884_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 0, 68689920), at(1, 68689920, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
+        dispatch("step_884_conv2dInputGrad_G_layer4_0_conv3", [at(1, 68689920, 68689920), at(1, 343449600, 4194304), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [263,16,1] }, { shader: 195, workgroups: [2145,1,1] }),
+        dispatch("step_885_sum_G_layer4_0_conv3_stage1", [at(1, 0, 17172480), at(4, 869065728, 17172480), at(1, 17172480, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_885_sum_G_layer4_0_conv3_stage2", [at(1, 17172480, 16384), at(1, 34344960, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_886_sum_G_layer4_0_conv3_stage1", [at(1, 0, 17172480), at(4, 869065728, 17172480), at(4, 851893248, 17172480), at(1, 17172480, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_886_sum_G_layer4_0_conv3_stage2", [at(1, 17172480, 16384), at(1, 34347008, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_887_pointwise_G_layer4_0_bn2", [at(0, 130404352, 2048), at(1, 1073568768, 2048), at(1, 0, 17172480), at(4, 869065728, 17172480), at(1, 34344960, 2048), at(4, 851893248, 17172480), at(1, 34347008, 2048), at(1, 17172480, 17172480)], { shader: 198, workgroups: [8385,1,1] }),
+        dispatch("step_888_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 120967168, 9437184), at(1, 34344960, 9437184)], { shader: 199, workgroups: [32768,2,1] }),
+        dispatch("step_888_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 17172480, 17172480), at(3, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_888_conv2dInputGrad_G_layer4_0_conv2", [at(3, 0, 17172480), at(1, 34344960, 9437184), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [263,16,1] }, { shader: 201, workgroups: [2145,1,1] }),
+        dispatch("step_889_sum_G_layer4_0_conv2_stage1", [at(1, 0, 17172480), at(4, 817548288, 17172480), at(1, 17172480, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_889_sum_G_layer4_0_conv2_stage2", [at(1, 17172480, 16384), at(1, 34344960, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_890_sum_G_layer4_0_conv2_stage1", [at(1, 0, 17172480), at(4, 817548288, 17172480), at(4, 800375808, 17172480), at(1, 17172480, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_890_sum_G_layer4_0_conv2_stage2", [at(1, 17172480, 16384), at(1, 34347008, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_891_pointwise_G_layer4_0_bn1", [at(0, 120958976, 2048), at(1, 1073564672, 2048), at(1, 0, 17172480), at(4, 817548288, 17172480), at(1, 34344960, 2048), at(4, 800375808, 17172480), at(1, 34347008, 2048), at(1, 17172480, 17172480)], { shader: 198, workgroups: [8385,1,1] }),
+        dispatch("step_892_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 118861824, 2097152), at(1, 34344960, 2097152)], { shader: 214, workgroups: [8192,1,1] }),
+        dispatch("step_892_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 17172480, 17172480), at(3, 17172480, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_892_conv2dInputGrad_G_layer4_0_conv1", [at(3, 17172480, 17172480), at(1, 34344960, 2097152), at(1, 755589120, 34344960), at(1, 789934080, 34344960), at(1, 618209280, 34344960), at(4, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [263,32,1] }, { shader: 216, workgroups: [4290,1,1] }),
+        dispatch("step_893_sum_G_layer4_0_conv1_stage1", [at(1, 0, 34344960), at(1, 34344960, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_893_sum_G_layer4_0_conv1_stage2", [at(1, 34344960, 16384), at(1, 343449600, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_894_sum_G_layer4_0_conv1_stage1", [at(1, 0, 34344960), at(4, 0, 34344960), at(1, 34344960, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_894_sum_G_layer4_0_conv1_stage2", [at(1, 34344960, 16384), at(1, 343453696, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_895_pointwise_G_layer3_22_bn3", [at(0, 118845440, 4096), at(1, 1073538048, 4096), at(1, 0, 34344960), at(1, 343449600, 4096), at(4, 0, 34344960), at(1, 343453696, 4096), at(1, 34344960, 34344960)], { shader: 218, workgroups: [16770,1,1] }),
+        dispatch("step_896_conv2dInputGrad_G_layer3_22_conv3_pack", [at(0, 117796864, 1048576), at(1, 377794560, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_896_conv2dInputGrad_G_layer3_22_conv3_packc", [at(1, 34344960, 34344960), at(1, 343449600, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_896_conv2dInputGrad_G_layer3_22_conv3", [at(1, 343449600, 34344960), at(1, 377794560, 1048576), at(1, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_897_sum_G_layer3_22_conv3_stage1", [at(1, 34344960, 8586240), at(6, 103034880, 8586240), at(1, 42931200, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_897_sum_G_layer3_22_conv3_stage2", [at(1, 42931200, 8192), at(1, 51517440, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_898_sum_G_layer3_22_conv3_stage1", [at(1, 34344960, 8586240), at(6, 103034880, 8586240), at(6, 94448640, 8586240), at(1, 42931200, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_898_sum_G_layer3_22_conv3_stage2", [at(1, 42931200, 8192), at(1, 51518464, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_899_pointwise_G_layer3_22_bn2", [at(0, 117792768, 1024), at(1, 1073688576, 1024), at(1, 34344960, 8586240), at(6, 103034880, 8586240), at(1, 51517440, 1024), at(6, 94448640, 8586240), at(1, 51518464, 1024), at(1, 42931200, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_900_conv2dInputGrad_G_layer3_22_conv2_pack", [at(0, 115433472, 2359296), at(1, 51517440, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_900_conv2dInputGrad_G_layer3_22_conv2_packc", [at(1, 42931200, 8586240), at(1, 1064693760, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_900_conv2dInputGrad_G_layer3_22_conv2", [at(1, 1064693760, 8586240), at(1, 51517440, 2359296), at(1, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_901_sum_G_layer3_22_conv2_stage1", [at(1, 34344960, 8586240), at(6, 77276160, 8586240), at(1, 42931200, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_901_sum_G_layer3_22_conv2_stage2", [at(1, 42931200, 8192), at(1, 51517440, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_902_sum_G_layer3_22_conv2_stage1", [at(1, 34344960, 8586240), at(6, 77276160, 8586240), at(6, 68689920, 8586240), at(1, 42931200, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_902_sum_G_layer3_22_conv2_stage2", [at(1, 42931200, 8192), at(1, 51518464, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_903_pointwise_G_layer3_22_bn1", [at(0, 115429376, 1024), at(1, 1073686528, 1024), at(1, 34344960, 8586240), at(6, 77276160, 8586240), at(1, 51517440, 1024), at(6, 68689920, 8586240), at(1, 51518464, 1024), at(1, 42931200, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_904_conv2dInputGrad_G_layer3_22_conv1_pack", [at(0, 114380800, 1048576), at(1, 377794560, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_904_conv2dInputGrad_G_layer3_22_conv1_packc", [at(1, 42931200, 8586240), at(3, 103034880, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_904_conv2dInputGrad_G_layer3_22_conv1", [at(3, 103034880, 8586240), at(1, 377794560, 1048576), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
+        dispatch("step_905_sum_G_layer3_22_conv1_stage1", [at(1, 0, 34344960), at(1, 34344960, 34344960), at(3, 996003840, 34344960), at(1, 377794560, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_905_sum_G_layer3_22_conv1_stage2", [at(1, 377794560, 16384), at(1, 412139520, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_906_sum_G_layer3_22_conv1_stage1", [at(1, 0, 34344960), at(1, 34344960, 34344960), at(3, 996003840, 34344960), at(3, 961658880, 34344960), at(1, 377794560, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_906_sum_G_layer3_22_conv1_stage2", [at(1, 377794560, 16384), at(1, 412143616, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_907_pointwise_G_layer3_21_bn3", [at(0, 114364416, 4096), at(1, 1073529856, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960), at(3, 996003840, 34344960), at(1, 412139520, 4096), at(3, 961658880, 34344960), at(1, 412143616, 4096), at(1, 377794560, 34344960)], { shader: 233, workgroups: [16770,1,1] }),
+        dispatch("step_908_conv2dInputGrad_G_layer3_21_conv3_pack", [at(0, 113315840, 1048576), at(1, 446484480, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_908_conv2dInputGrad_G_layer3_21_conv3_packc", [at(1, 377794560, 34344960), at(1, 412139520, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_908_conv2dInputGrad_G_layer3_21_conv3", [at(1, 412139520, 34344960), at(1, 446484480, 1048576), at(1, 377794560, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_909_sum_G_layer3_21_conv3_stage1", [at(1, 377794560, 8586240), at(6, 51517440, 8586240), at(1, 386380800, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_909_sum_G_layer3_21_conv3_stage2", [at(1, 386380800, 8192), at(1, 394967040, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_910_sum_G_layer3_21_conv3_stage1", [at(1, 377794560, 8586240), at(6, 51517440, 8586240), at(6, 42931200, 8586240), at(1, 386380800, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_910_sum_G_layer3_21_conv3_stage2", [at(1, 386380800, 8192), at(1, 394968064, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_911_pointwise_G_layer3_21_bn2", [at(0, 113311744, 1024), at(1, 1073684480, 1024), at(1, 377794560, 8586240), at(6, 51517440, 8586240), at(1, 394967040, 1024), at(6, 42931200, 8586240), at(1, 394968064, 1024), at(1, 386380800, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_912_conv2dInputGrad_G_layer3_21_conv2_pack", [at(0, 110952448, 2359296), at(1, 394967040, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_912_conv2dInputGrad_G_layer3_21_conv2_packc", [at(1, 386380800, 8586240), at(3, 111621120, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_912_conv2dInputGrad_G_layer3_21_conv2", [at(3, 111621120, 8586240), at(1, 394967040, 2359296), at(1, 377794560, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_913_sum_G_layer3_21_conv2_stage1", [at(1, 377794560, 8586240), at(6, 25758720, 8586240), at(1, 386380800, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_913_sum_G_layer3_21_conv2_stage2", [at(1, 386380800, 8192), at(1, 394967040, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_914_sum_G_layer3_21_conv2_stage1", [at(1, 377794560, 8586240), at(6, 25758720, 8586240), at(6, 17172480, 8586240), at(1, 386380800, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_914_sum_G_layer3_21_conv2_stage2", [at(1, 386380800, 8192), at(1, 394968064, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_915_pointwise_G_layer3_21_bn1", [at(0, 110948352, 1024), at(1, 1073682432, 1024), at(1, 377794560, 8586240), at(6, 25758720, 8586240), at(1, 394967040, 1024), at(6, 17172480, 8586240), at(1, 394968064, 1024), at(1, 386380800, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_916_conv2dInputGrad_G_layer3_21_conv1_pack", [at(0, 109899776, 1048576), at(1, 446484480, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_916_conv2dInputGrad_G_layer3_21_conv1_packc", [at(1, 386380800, 8586240), at(3, 120207360, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_916_conv2dInputGrad_G_layer3_21_conv1", [at(3, 120207360, 8586240), at(1, 446484480, 1048576), at(1, 0, 34344960), at(1, 34344960, 34344960), at(3, 996003840, 34344960), at(3, 892968960, 34344960), at(1, 377794560, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [263,32,1] }, { shader: 235, workgroups: [4290,1,1] }),
+        dispatch("step_917_sum_G_layer3_21_conv1_stage1", [at(1, 377794560, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_917_sum_G_layer3_21_conv1_stage2", [at(1, 0, 16384), at(1, 34344960, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_918_sum_G_layer3_21_conv1_stage1", [at(1, 377794560, 34344960), at(3, 858624000, 34344960), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_918_sum_G_layer3_21_conv1_stage2", [at(1, 0, 16384), at(1, 34349056, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_919_pointwise_G_layer3_20_bn3", [at(0, 109883392, 4096), at(1, 1073521664, 4096), at(1, 377794560, 34344960), at(1, 34344960, 4096), at(3, 858624000, 34344960), at(1, 34349056, 4096), at(1, 0, 34344960)], { shader: 218, workgroups: [16770,1,1] }),
+        dispatch("step_920_conv2dInputGrad_G_layer3_20_conv3_pack", [at(0, 108834816, 1048576), at(1, 446484480, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_920_conv2dInputGrad_G_layer3_20_conv3_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_920_conv2dInputGrad_G_layer3_20_conv3", [at(1, 34344960, 34344960), at(1, 446484480, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_921_sum_G_layer3_20_conv3_stage1", [at(1, 0, 8586240), at(6, 0, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_921_sum_G_layer3_20_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_922_sum_G_layer3_20_conv3_stage1", [at(1, 0, 8586240), at(6, 0, 8586240), at(5, 1064693760, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_922_sum_G_layer3_20_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_923_pointwise_G_layer3_20_bn2", [at(0, 108830720, 1024), at(1, 1073680384, 1024), at(1, 0, 8586240), at(6, 0, 8586240), at(1, 17172480, 1024), at(5, 1064693760, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_924_conv2dInputGrad_G_layer3_20_conv2_pack", [at(0, 106471424, 2359296), at(1, 17172480, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_924_conv2dInputGrad_G_layer3_20_conv2_packc", [at(1, 8586240, 8586240), at(3, 128793600, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_924_conv2dInputGrad_G_layer3_20_conv2", [at(3, 128793600, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_925_sum_G_layer3_20_conv2_stage1", [at(1, 0, 8586240), at(5, 1047521280, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_925_sum_G_layer3_20_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_926_sum_G_layer3_20_conv2_stage1", [at(1, 0, 8586240), at(5, 1047521280, 8586240), at(5, 1038935040, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_926_sum_G_layer3_20_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_927_pointwise_G_layer3_20_bn1", [at(0, 106467328, 1024), at(1, 1073678336, 1024), at(1, 0, 8586240), at(5, 1047521280, 8586240), at(1, 17172480, 1024), at(5, 1038935040, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_928_conv2dInputGrad_G_layer3_20_conv1_pack", [at(0, 105418752, 1048576), at(1, 446484480, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_928_conv2dInputGrad_G_layer3_20_conv1_packc", [at(1, 8586240, 8586240), at(3, 206069760, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_928_conv2dInputGrad_G_layer3_20_conv1", [at(3, 206069760, 8586240), at(1, 446484480, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
+        dispatch("step_929_sum_G_layer3_20_conv1_stage1", [at(1, 377794560, 34344960), at(1, 0, 34344960), at(3, 789934080, 34344960), at(1, 446484480, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_929_sum_G_layer3_20_conv1_stage2", [at(1, 446484480, 16384), at(1, 618209280, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_930_sum_G_layer3_20_conv1_stage1", [at(1, 377794560, 34344960), at(1, 0, 34344960), at(3, 789934080, 34344960), at(3, 755589120, 34344960), at(1, 446484480, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_930_sum_G_layer3_20_conv1_stage2", [at(1, 446484480, 16384), at(1, 618213376, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_931_pointwise_G_layer3_19_bn3", [at(0, 105402368, 4096), at(1, 1073513472, 4096), at(1, 377794560, 34344960), at(1, 0, 34344960), at(3, 789934080, 34344960), at(1, 618209280, 4096), at(3, 755589120, 34344960), at(1, 618213376, 4096), at(1, 446484480, 34344960)], { shader: 233, workgroups: [16770,1,1] }),
+        dispatch("step_932_conv2dInputGrad_G_layer3_19_conv3_pack", [at(0, 104353792, 1048576), at(1, 652554240, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_932_conv2dInputGrad_G_layer3_19_conv3_packc", [at(1, 446484480, 34344960), at(1, 618209280, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_932_conv2dInputGrad_G_layer3_19_conv3", [at(1, 618209280, 34344960), at(1, 652554240, 1048576), at(1, 446484480, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_933_sum_G_layer3_19_conv3_stage1", [at(1, 446484480, 8586240), at(5, 1021762560, 8586240), at(1, 455070720, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_933_sum_G_layer3_19_conv3_stage2", [at(1, 455070720, 8192), at(1, 463656960, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_934_sum_G_layer3_19_conv3_stage1", [at(1, 446484480, 8586240), at(5, 1021762560, 8586240), at(5, 1013176320, 8586240), at(1, 455070720, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_934_sum_G_layer3_19_conv3_stage2", [at(1, 455070720, 8192), at(1, 463657984, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_935_pointwise_G_layer3_19_bn2", [at(0, 104349696, 1024), at(1, 1073676288, 1024), at(1, 446484480, 8586240), at(5, 1021762560, 8586240), at(1, 463656960, 1024), at(5, 1013176320, 8586240), at(1, 463657984, 1024), at(1, 455070720, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_936_conv2dInputGrad_G_layer3_19_conv2_pack", [at(0, 101990400, 2359296), at(1, 463656960, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_936_conv2dInputGrad_G_layer3_19_conv2_packc", [at(1, 455070720, 8586240), at(3, 214656000, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_936_conv2dInputGrad_G_layer3_19_conv2", [at(3, 214656000, 8586240), at(1, 463656960, 2359296), at(1, 446484480, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_937_sum_G_layer3_19_conv2_stage1", [at(1, 446484480, 8586240), at(5, 996003840, 8586240), at(1, 455070720, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_937_sum_G_layer3_19_conv2_stage2", [at(1, 455070720, 8192), at(1, 463656960, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_938_sum_G_layer3_19_conv2_stage1", [at(1, 446484480, 8586240), at(5, 996003840, 8586240), at(5, 987417600, 8586240), at(1, 455070720, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_938_sum_G_layer3_19_conv2_stage2", [at(1, 455070720, 8192), at(1, 463657984, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_939_pointwise_G_layer3_19_bn1", [at(0, 101986304, 1024), at(1, 1073674240, 1024), at(1, 446484480, 8586240), at(5, 996003840, 8586240), at(1, 463656960, 1024), at(5, 987417600, 8586240), at(1, 463657984, 1024), at(1, 455070720, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_940_conv2dInputGrad_G_layer3_19_conv1_pack", [at(0, 100937728, 1048576), at(1, 652554240, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_940_conv2dInputGrad_G_layer3_19_conv1_packc", [at(1, 455070720, 8586240), at(3, 223242240, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_940_conv2dInputGrad_G_layer3_19_conv1", [at(3, 223242240, 8586240), at(1, 652554240, 1048576), at(1, 377794560, 34344960), at(1, 0, 34344960), at(3, 789934080, 34344960), at(3, 686899200, 34344960), at(1, 446484480, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [263,32,1] }, { shader: 235, workgroups: [4290,1,1] }),
+        dispatch("step_941_sum_G_layer3_19_conv1_stage1", [at(1, 446484480, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_941_sum_G_layer3_19_conv1_stage2", [at(1, 0, 16384), at(1, 377794560, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_942_sum_G_layer3_19_conv1_stage1", [at(1, 446484480, 34344960), at(3, 652554240, 34344960), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_942_sum_G_layer3_19_conv1_stage2", [at(1, 0, 16384), at(1, 377798656, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_943_pointwise_G_layer3_18_bn3", [at(0, 100921344, 4096), at(1, 1073505280, 4096), at(1, 446484480, 34344960), at(1, 377794560, 4096), at(3, 652554240, 34344960), at(1, 377798656, 4096), at(1, 0, 34344960)], { shader: 218, workgroups: [16770,1,1] }),
+        dispatch("step_944_conv2dInputGrad_G_layer3_18_conv3_pack", [at(0, 99872768, 1048576), at(1, 652554240, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_944_conv2dInputGrad_G_layer3_18_conv3_packc", [at(1, 0, 34344960), at(1, 377794560, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_944_conv2dInputGrad_G_layer3_18_conv3", [at(1, 377794560, 34344960), at(1, 652554240, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_945_sum_G_layer3_18_conv3_stage1", [at(1, 0, 8586240), at(5, 970245120, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_945_sum_G_layer3_18_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_946_sum_G_layer3_18_conv3_stage1", [at(1, 0, 8586240), at(5, 970245120, 8586240), at(5, 961658880, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_946_sum_G_layer3_18_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_947_pointwise_G_layer3_18_bn2", [at(0, 99868672, 1024), at(1, 1073672192, 1024), at(1, 0, 8586240), at(5, 970245120, 8586240), at(1, 17172480, 1024), at(5, 961658880, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_948_conv2dInputGrad_G_layer3_18_conv2_pack", [at(0, 97509376, 2359296), at(1, 17172480, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_948_conv2dInputGrad_G_layer3_18_conv2_packc", [at(1, 8586240, 8586240), at(3, 231828480, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_948_conv2dInputGrad_G_layer3_18_conv2", [at(3, 231828480, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_949_sum_G_layer3_18_conv2_stage1", [at(1, 0, 8586240), at(5, 944486400, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_949_sum_G_layer3_18_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_950_sum_G_layer3_18_conv2_stage1", [at(1, 0, 8586240), at(5, 944486400, 8586240), at(5, 935900160, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_950_sum_G_layer3_18_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_951_pointwise_G_layer3_18_bn1", [at(0, 97505280, 1024), at(1, 1073670144, 1024), at(1, 0, 8586240), at(5, 944486400, 8586240), at(1, 17172480, 1024), at(5, 935900160, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_952_conv2dInputGrad_G_layer3_18_conv1_pack", [at(0, 96456704, 1048576), at(1, 652554240, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_952_conv2dInputGrad_G_layer3_18_conv1_packc", [at(1, 8586240, 8586240), at(3, 309104640, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_952_conv2dInputGrad_G_layer3_18_conv1", [at(3, 309104640, 8586240), at(1, 652554240, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
+        dispatch("step_953_sum_G_layer3_18_conv1_stage1", [at(1, 446484480, 34344960), at(1, 0, 34344960), at(3, 583864320, 34344960), at(1, 652554240, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_953_sum_G_layer3_18_conv1_stage2", [at(1, 652554240, 16384), at(1, 755589120, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_954_sum_G_layer3_18_conv1_stage1", [at(1, 446484480, 34344960), at(1, 0, 34344960), at(3, 583864320, 34344960), at(3, 549519360, 34344960), at(1, 652554240, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_954_sum_G_layer3_18_conv1_stage2", [at(1, 652554240, 16384), at(1, 755593216, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_955_pointwise_G_layer3_17_bn3", [at(0, 96440320, 4096), at(1, 1073497088, 4096), at(1, 446484480, 34344960), at(1, 0, 34344960), at(3, 583864320, 34344960), at(1, 755589120, 4096), at(3, 549519360, 34344960), at(1, 755593216, 4096), at(1, 652554240, 34344960)], { shader: 233, workgroups: [16770,1,1] }),
+        dispatch("step_956_conv2dInputGrad_G_layer3_17_conv3_pack", [at(0, 95391744, 1048576), at(1, 789934080, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_956_conv2dInputGrad_G_layer3_17_conv3_packc", [at(1, 652554240, 34344960), at(1, 755589120, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_956_conv2dInputGrad_G_layer3_17_conv3", [at(1, 755589120, 34344960), at(1, 789934080, 1048576), at(1, 652554240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_957_sum_G_layer3_17_conv3_stage1", [at(1, 652554240, 8586240), at(5, 918727680, 8586240), at(1, 661140480, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_957_sum_G_layer3_17_conv3_stage2", [at(1, 661140480, 8192), at(1, 669726720, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_958_sum_G_layer3_17_conv3_stage1", [at(1, 652554240, 8586240), at(5, 918727680, 8586240), at(5, 910141440, 8586240), at(1, 661140480, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_958_sum_G_layer3_17_conv3_stage2", [at(1, 661140480, 8192), at(1, 669727744, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_959_pointwise_G_layer3_17_bn2", [at(0, 95387648, 1024), at(1, 1073668096, 1024), at(1, 652554240, 8586240), at(5, 918727680, 8586240), at(1, 669726720, 1024), at(5, 910141440, 8586240), at(1, 669727744, 1024), at(1, 661140480, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_960_conv2dInputGrad_G_layer3_17_conv2_pack", [at(0, 93028352, 2359296), at(1, 669726720, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_960_conv2dInputGrad_G_layer3_17_conv2_packc", [at(1, 661140480, 8586240), at(3, 317690880, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_960_conv2dInputGrad_G_layer3_17_conv2", [at(3, 317690880, 8586240), at(1, 669726720, 2359296), at(1, 652554240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_961_sum_G_layer3_17_conv2_stage1", [at(1, 652554240, 8586240), at(5, 892968960, 8586240), at(1, 661140480, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_961_sum_G_layer3_17_conv2_stage2", [at(1, 661140480, 8192), at(1, 669726720, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_962_sum_G_layer3_17_conv2_stage1", [at(1, 652554240, 8586240), at(5, 892968960, 8586240), at(5, 884382720, 8586240), at(1, 661140480, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_962_sum_G_layer3_17_conv2_stage2", [at(1, 661140480, 8192), at(1, 669727744, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_963_pointwise_G_layer3_17_bn1", [at(0, 93024256, 1024), at(1, 1073666048, 1024), at(1, 652554240, 8586240), at(5, 892968960, 8586240), at(1, 669726720, 1024), at(5, 884382720, 8586240), at(1, 669727744, 1024), at(1, 661140480, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_964_conv2dInputGrad_G_layer3_17_conv1_pack", [at(0, 91975680, 1048576), at(1, 789934080, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_964_conv2dInputGrad_G_layer3_17_conv1_packc", [at(1, 661140480, 8586240), at(3, 326277120, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_964_conv2dInputGrad_G_layer3_17_conv1", [at(3, 326277120, 8586240), at(1, 789934080, 1048576), at(1, 446484480, 34344960), at(1, 0, 34344960), at(3, 583864320, 34344960), at(3, 480829440, 34344960), at(1, 652554240, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [263,32,1] }, { shader: 235, workgroups: [4290,1,1] }),
+        dispatch("step_965_sum_G_layer3_17_conv1_stage1", [at(1, 652554240, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_965_sum_G_layer3_17_conv1_stage2", [at(1, 0, 16384), at(1, 446484480, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_966_sum_G_layer3_17_conv1_stage1", [at(1, 652554240, 34344960), at(3, 446484480, 34344960), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_966_sum_G_layer3_17_conv1_stage2", [at(1, 0, 16384), at(1, 446488576, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_967_pointwise_G_layer3_16_bn3", [at(0, 91959296, 4096), at(1, 1073488896, 4096), at(1, 652554240, 34344960), at(1, 446484480, 4096), at(3, 446484480, 34344960), at(1, 446488576, 4096), at(1, 0, 34344960)], { shader: 218, workgroups: [16770,1,1] }),
+        dispatch("step_968_conv2dInputGrad_G_layer3_16_conv3_pack", [at(0, 90910720, 1048576), at(1, 789934080, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_968_conv2dInputGrad_G_layer3_16_conv3_packc", [at(1, 0, 34344960), at(1, 446484480, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_968_conv2dInputGrad_G_layer3_16_conv3", [at(1, 446484480, 34344960), at(1, 789934080, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_969_sum_G_layer3_16_conv3_stage1", [at(1, 0, 8586240), at(5, 867210240, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_969_sum_G_layer3_16_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_970_sum_G_layer3_16_conv3_stage1", [at(1, 0, 8586240), at(5, 867210240, 8586240), at(5, 858624000, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_970_sum_G_layer3_16_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_971_pointwise_G_layer3_16_bn2", [at(0, 90906624, 1024), at(1, 1073664000, 1024), at(1, 0, 8586240), at(5, 867210240, 8586240), at(1, 17172480, 1024), at(5, 858624000, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_972_conv2dInputGrad_G_layer3_16_conv2_pack", [at(0, 88547328, 2359296), at(1, 17172480, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_972_conv2dInputGrad_G_layer3_16_conv2_packc", [at(1, 8586240, 8586240), at(3, 334863360, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_972_conv2dInputGrad_G_layer3_16_conv2", [at(3, 334863360, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_973_sum_G_layer3_16_conv2_stage1", [at(1, 0, 8586240), at(5, 841451520, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_973_sum_G_layer3_16_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_974_sum_G_layer3_16_conv2_stage1", [at(1, 0, 8586240), at(5, 841451520, 8586240), at(5, 832865280, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_974_sum_G_layer3_16_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_975_pointwise_G_layer3_16_bn1", [at(0, 88543232, 1024), at(1, 1073661952, 1024), at(1, 0, 8586240), at(5, 841451520, 8586240), at(1, 17172480, 1024), at(5, 832865280, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_976_conv2dInputGrad_G_layer3_16_conv1_pack", [at(0, 87494656, 1048576), at(1, 789934080, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_976_conv2dInputGrad_G_layer3_16_conv1_packc", [at(1, 8586240, 8586240), at(3, 412139520, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_976_conv2dInputGrad_G_layer3_16_conv1", [at(3, 412139520, 8586240), at(1, 789934080, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
+        dispatch("step_977_sum_G_layer3_16_conv1_stage1", [at(1, 652554240, 34344960), at(1, 0, 34344960), at(3, 377794560, 34344960), at(1, 789934080, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_977_sum_G_layer3_16_conv1_stage2", [at(1, 789934080, 16384), at(1, 824279040, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_978_sum_G_layer3_16_conv1_stage1", [at(1, 652554240, 34344960), at(1, 0, 34344960), at(3, 377794560, 34344960), at(3, 343449600, 34344960), at(1, 789934080, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_978_sum_G_layer3_16_conv1_stage2", [at(1, 789934080, 16384), at(1, 824283136, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_979_pointwise_G_layer3_15_bn3", [at(0, 87478272, 4096), at(1, 1073480704, 4096), at(1, 652554240, 34344960), at(1, 0, 34344960), at(3, 377794560, 34344960), at(1, 824279040, 4096), at(3, 343449600, 34344960), at(1, 824283136, 4096), at(1, 789934080, 34344960)], { shader: 233, workgroups: [16770,1,1] }),
+        dispatch("step_980_conv2dInputGrad_G_layer3_15_conv3_pack", [at(0, 86429696, 1048576), at(1, 892968960, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_980_conv2dInputGrad_G_layer3_15_conv3_packc", [at(1, 789934080, 34344960), at(1, 824279040, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_980_conv2dInputGrad_G_layer3_15_conv3", [at(1, 824279040, 34344960), at(1, 892968960, 1048576), at(1, 789934080, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_981_sum_G_layer3_15_conv3_stage1", [at(1, 789934080, 8586240), at(5, 815692800, 8586240), at(1, 798520320, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_981_sum_G_layer3_15_conv3_stage2", [at(1, 798520320, 8192), at(1, 807106560, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_982_sum_G_layer3_15_conv3_stage1", [at(1, 789934080, 8586240), at(5, 815692800, 8586240), at(5, 807106560, 8586240), at(1, 798520320, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_982_sum_G_layer3_15_conv3_stage2", [at(1, 798520320, 8192), at(1, 807107584, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_983_pointwise_G_layer3_15_bn2", [at(0, 86425600, 1024), at(1, 1073659904, 1024), at(1, 789934080, 8586240), at(5, 815692800, 8586240), at(1, 807106560, 1024), at(5, 807106560, 8586240), at(1, 807107584, 1024), at(1, 798520320, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_984_conv2dInputGrad_G_layer3_15_conv2_pack", [at(0, 84066304, 2359296), at(1, 807106560, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_984_conv2dInputGrad_G_layer3_15_conv2_packc", [at(1, 798520320, 8586240), at(3, 343449600, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_984_conv2dInputGrad_G_layer3_15_conv2", [at(3, 343449600, 8586240), at(1, 807106560, 2359296), at(1, 789934080, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_985_sum_G_layer3_15_conv2_stage1", [at(1, 789934080, 8586240), at(5, 789934080, 8586240), at(1, 798520320, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_985_sum_G_layer3_15_conv2_stage2", [at(1, 798520320, 8192), at(1, 807106560, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_986_sum_G_layer3_15_conv2_stage1", [at(1, 789934080, 8586240), at(5, 789934080, 8586240), at(5, 781347840, 8586240), at(1, 798520320, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_986_sum_G_layer3_15_conv2_stage2", [at(1, 798520320, 8192), at(1, 807107584, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_987_pointwise_G_layer3_15_bn1", [at(0, 84062208, 1024), at(1, 1073657856, 1024), at(1, 789934080, 8586240), at(5, 789934080, 8586240), at(1, 807106560, 1024), at(5, 781347840, 8586240), at(1, 807107584, 1024), at(1, 798520320, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_988_conv2dInputGrad_G_layer3_15_conv1_pack", [at(0, 83013632, 1048576), at(1, 892968960, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_988_conv2dInputGrad_G_layer3_15_conv1_packc", [at(1, 798520320, 8586240), at(3, 352035840, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_988_conv2dInputGrad_G_layer3_15_conv1", [at(3, 352035840, 8586240), at(1, 892968960, 1048576), at(1, 652554240, 34344960), at(1, 0, 34344960), at(3, 377794560, 34344960), at(3, 274759680, 34344960), at(1, 789934080, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [263,32,1] }, { shader: 235, workgroups: [4290,1,1] }),
+        dispatch("step_989_sum_G_layer3_15_conv1_stage1", [at(1, 789934080, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_989_sum_G_layer3_15_conv1_stage2", [at(1, 0, 16384), at(1, 652554240, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_990_sum_G_layer3_15_conv1_stage1", [at(1, 789934080, 34344960), at(3, 240414720, 34344960), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_990_sum_G_layer3_15_conv1_stage2", [at(1, 0, 16384), at(1, 652558336, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_991_pointwise_G_layer3_14_bn3", [at(0, 82997248, 4096), at(1, 1073472512, 4096), at(1, 789934080, 34344960), at(1, 652554240, 4096), at(3, 240414720, 34344960), at(1, 652558336, 4096), at(1, 0, 34344960)], { shader: 218, workgroups: [16770,1,1] }),
+        dispatch("step_992_conv2dInputGrad_G_layer3_14_conv3_pack", [at(0, 81948672, 1048576), at(1, 892968960, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_992_conv2dInputGrad_G_layer3_14_conv3_packc", [at(1, 0, 34344960), at(1, 652554240, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_992_conv2dInputGrad_G_layer3_14_conv3", [at(1, 652554240, 34344960), at(1, 892968960, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_993_sum_G_layer3_14_conv3_stage1", [at(1, 0, 8586240), at(5, 764175360, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_993_sum_G_layer3_14_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_994_sum_G_layer3_14_conv3_stage1", [at(1, 0, 8586240), at(5, 764175360, 8586240), at(5, 755589120, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_994_sum_G_layer3_14_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_995_pointwise_G_layer3_14_bn2", [at(0, 81944576, 1024), at(1, 1073655808, 1024), at(1, 0, 8586240), at(5, 764175360, 8586240), at(1, 17172480, 1024), at(5, 755589120, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_996_conv2dInputGrad_G_layer3_14_conv2_pack", [at(0, 79585280, 2359296), at(1, 17172480, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_996_conv2dInputGrad_G_layer3_14_conv2_packc", [at(1, 8586240, 8586240), at(3, 240414720, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_996_conv2dInputGrad_G_layer3_14_conv2", [at(3, 240414720, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_997_sum_G_layer3_14_conv2_stage1", [at(1, 0, 8586240), at(5, 738416640, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_997_sum_G_layer3_14_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_998_sum_G_layer3_14_conv2_stage1", [at(1, 0, 8586240), at(5, 738416640, 8586240), at(5, 729830400, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_998_sum_G_layer3_14_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_999_pointwise_G_layer3_14_bn1", [at(0, 79581184, 1024), at(1, 1073653760, 1024), at(1, 0, 8586240), at(5, 738416640, 8586240), at(1, 17172480, 1024), at(5, 729830400, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1000_conv2dInputGrad_G_layer3_14_conv1_pack", [at(0, 78532608, 1048576), at(1, 892968960, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1000_conv2dInputGrad_G_layer3_14_conv1_packc", [at(1, 8586240, 8586240), at(3, 249000960, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1000_conv2dInputGrad_G_layer3_14_conv1", [at(3, 249000960, 8586240), at(1, 892968960, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
+        dispatch("step_1001_sum_G_layer3_14_conv1_stage1", [at(1, 789934080, 34344960), at(1, 0, 34344960), at(3, 171724800, 34344960), at(1, 892968960, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1001_sum_G_layer3_14_conv1_stage2", [at(1, 892968960, 16384), at(1, 996003840, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1002_sum_G_layer3_14_conv1_stage1", [at(1, 789934080, 34344960), at(1, 0, 34344960), at(3, 171724800, 34344960), at(3, 137379840, 34344960), at(1, 892968960, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1002_sum_G_layer3_14_conv1_stage2", [at(1, 892968960, 16384), at(1, 996007936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1003_pointwise_G_layer3_13_bn3", [at(0, 78516224, 4096), at(1, 1073464320, 4096), at(1, 789934080, 34344960), at(1, 0, 34344960), at(3, 171724800, 34344960), at(1, 996003840, 4096), at(3, 137379840, 34344960), at(1, 996007936, 4096), at(1, 892968960, 34344960)], { shader: 233, workgroups: [16770,1,1] }),
+        dispatch("step_1004_conv2dInputGrad_G_layer3_13_conv3_pack", [at(0, 77467648, 1048576), at(2, 34344960, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1004_conv2dInputGrad_G_layer3_13_conv3_packc", [at(1, 892968960, 34344960), at(1, 996003840, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1004_conv2dInputGrad_G_layer3_13_conv3", [at(1, 996003840, 34344960), at(2, 34344960, 1048576), at(1, 892968960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_1005_sum_G_layer3_13_conv3_stage1", [at(1, 892968960, 8586240), at(5, 712657920, 8586240), at(1, 901555200, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1005_sum_G_layer3_13_conv3_stage2", [at(1, 901555200, 8192), at(1, 910141440, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1006_sum_G_layer3_13_conv3_stage1", [at(1, 892968960, 8586240), at(5, 712657920, 8586240), at(5, 704071680, 8586240), at(1, 901555200, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1006_sum_G_layer3_13_conv3_stage2", [at(1, 901555200, 8192), at(1, 910142464, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1007_pointwise_G_layer3_13_bn2", [at(0, 77463552, 1024), at(1, 1073651712, 1024), at(1, 892968960, 8586240), at(5, 712657920, 8586240), at(1, 910141440, 1024), at(5, 704071680, 8586240), at(1, 910142464, 1024), at(1, 901555200, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1008_conv2dInputGrad_G_layer3_13_conv2_pack", [at(0, 75104256, 2359296), at(1, 910141440, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1008_conv2dInputGrad_G_layer3_13_conv2_packc", [at(1, 901555200, 8586240), at(3, 137379840, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1008_conv2dInputGrad_G_layer3_13_conv2", [at(3, 137379840, 8586240), at(1, 910141440, 2359296), at(1, 892968960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_1009_sum_G_layer3_13_conv2_stage1", [at(1, 892968960, 8586240), at(5, 686899200, 8586240), at(1, 901555200, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1009_sum_G_layer3_13_conv2_stage2", [at(1, 901555200, 8192), at(1, 910141440, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1010_sum_G_layer3_13_conv2_stage1", [at(1, 892968960, 8586240), at(5, 686899200, 8586240), at(5, 678312960, 8586240), at(1, 901555200, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1010_sum_G_layer3_13_conv2_stage2", [at(1, 901555200, 8192), at(1, 910142464, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1011_pointwise_G_layer3_13_bn1", [at(0, 75100160, 1024), at(1, 1073649664, 1024), at(1, 892968960, 8586240), at(5, 686899200, 8586240), at(1, 910141440, 1024), at(5, 678312960, 8586240), at(1, 910142464, 1024), at(1, 901555200, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1012_conv2dInputGrad_G_layer3_13_conv1_pack", [at(0, 74051584, 1048576), at(2, 34344960, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1012_conv2dInputGrad_G_layer3_13_conv1_packc", [at(1, 901555200, 8586240), at(3, 145966080, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1012_conv2dInputGrad_G_layer3_13_conv1", [at(3, 145966080, 8586240), at(2, 34344960, 1048576), at(1, 789934080, 34344960), at(1, 0, 34344960), at(3, 171724800, 34344960), at(3, 68689920, 34344960), at(1, 892968960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [263,32,1] }, { shader: 235, workgroups: [4290,1,1] }),
+        dispatch("step_1013_sum_G_layer3_13_conv1_stage1", [at(1, 892968960, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1013_sum_G_layer3_13_conv1_stage2", [at(1, 0, 16384), at(1, 789934080, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1014_sum_G_layer3_13_conv1_stage1", [at(1, 892968960, 34344960), at(3, 34344960, 34344960), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1014_sum_G_layer3_13_conv1_stage2", [at(1, 0, 16384), at(1, 789938176, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1015_pointwise_G_layer3_12_bn3", [at(0, 74035200, 4096), at(1, 1073456128, 4096), at(1, 892968960, 34344960), at(1, 789934080, 4096), at(3, 34344960, 34344960), at(1, 789938176, 4096), at(1, 0, 34344960)], { shader: 218, workgroups: [16770,1,1] }),
+        dispatch("step_1016_conv2dInputGrad_G_layer3_12_conv3_pack", [at(0, 72986624, 1048576), at(2, 34344960, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1016_conv2dInputGrad_G_layer3_12_conv3_packc", [at(1, 0, 34344960), at(1, 789934080, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1016_conv2dInputGrad_G_layer3_12_conv3", [at(1, 789934080, 34344960), at(2, 34344960, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_1017_sum_G_layer3_12_conv3_stage1", [at(1, 0, 8586240), at(5, 661140480, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1017_sum_G_layer3_12_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1018_sum_G_layer3_12_conv3_stage1", [at(1, 0, 8586240), at(5, 661140480, 8586240), at(5, 652554240, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1018_sum_G_layer3_12_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1019_pointwise_G_layer3_12_bn2", [at(0, 72982528, 1024), at(1, 1073647616, 1024), at(1, 0, 8586240), at(5, 661140480, 8586240), at(1, 17172480, 1024), at(5, 652554240, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1020_conv2dInputGrad_G_layer3_12_conv2_pack", [at(0, 70623232, 2359296), at(1, 17172480, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1020_conv2dInputGrad_G_layer3_12_conv2_packc", [at(1, 8586240, 8586240), at(3, 34344960, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1020_conv2dInputGrad_G_layer3_12_conv2", [at(3, 34344960, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_1021_sum_G_layer3_12_conv2_stage1", [at(1, 0, 8586240), at(5, 635381760, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1021_sum_G_layer3_12_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1022_sum_G_layer3_12_conv2_stage1", [at(1, 0, 8586240), at(5, 635381760, 8586240), at(5, 626795520, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1022_sum_G_layer3_12_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1023_pointwise_G_layer3_12_bn1", [at(0, 70619136, 1024), at(1, 1073645568, 1024), at(1, 0, 8586240), at(5, 635381760, 8586240), at(1, 17172480, 1024), at(5, 626795520, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1024_conv2dInputGrad_G_layer3_12_conv1_pack", [at(0, 69570560, 1048576), at(2, 34344960, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1024_conv2dInputGrad_G_layer3_12_conv1_packc", [at(1, 8586240, 8586240), at(3, 42931200, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1024_conv2dInputGrad_G_layer3_12_conv1", [at(3, 42931200, 8586240), at(2, 34344960, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
+        dispatch("step_1025_sum_G_layer3_12_conv1_stage1", [at(1, 892968960, 34344960), at(1, 0, 34344960), at(2, 1030348800, 34344960), at(1, 1073280000, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1025_sum_G_layer3_12_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073296384, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1026_sum_G_layer3_12_conv1_stage1", [at(1, 892968960, 34344960), at(1, 0, 34344960), at(2, 1030348800, 34344960), at(2, 996003840, 34344960), at(1, 1073280000, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1026_sum_G_layer3_12_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073300480, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1027_pointwise_G_layer3_11_bn3", [at(0, 69554176, 4096), at(1, 1073447936, 4096), at(1, 892968960, 34344960), at(1, 0, 34344960), at(2, 1030348800, 34344960), at(1, 1073296384, 4096), at(2, 996003840, 34344960), at(1, 1073300480, 4096), at(2, 34344960, 34344960)], { shader: 233, workgroups: [16770,1,1] }),
+        dispatch("step_1028_conv2dInputGrad_G_layer3_11_conv3_pack", [at(0, 68505600, 1048576), at(2, 240414720, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1028_conv2dInputGrad_G_layer3_11_conv3_packc", [at(2, 34344960, 34344960), at(2, 137379840, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1028_conv2dInputGrad_G_layer3_11_conv3", [at(2, 137379840, 34344960), at(2, 240414720, 1048576), at(2, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_1029_sum_G_layer3_11_conv3_stage1", [at(2, 34344960, 8586240), at(5, 609623040, 8586240), at(1, 1073280000, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1029_sum_G_layer3_11_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1030_sum_G_layer3_11_conv3_stage1", [at(2, 34344960, 8586240), at(5, 609623040, 8586240), at(5, 601036800, 8586240), at(1, 1073280000, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1030_sum_G_layer3_11_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1031_pointwise_G_layer3_11_bn2", [at(0, 68501504, 1024), at(1, 1073643520, 1024), at(2, 34344960, 8586240), at(5, 609623040, 8586240), at(1, 1073288192, 1024), at(5, 601036800, 8586240), at(1, 1073289216, 1024), at(2, 42931200, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1032_conv2dInputGrad_G_layer3_11_conv2_pack", [at(0, 66142208, 2359296), at(2, 51517440, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1032_conv2dInputGrad_G_layer3_11_conv2_packc", [at(2, 42931200, 8586240), at(2, 1013176320, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1032_conv2dInputGrad_G_layer3_11_conv2", [at(2, 1013176320, 8586240), at(2, 51517440, 2359296), at(2, 34344960, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_1033_sum_G_layer3_11_conv2_stage1", [at(2, 34344960, 8586240), at(5, 583864320, 8586240), at(1, 1073280000, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1033_sum_G_layer3_11_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1034_sum_G_layer3_11_conv2_stage1", [at(2, 34344960, 8586240), at(5, 583864320, 8586240), at(5, 575278080, 8586240), at(1, 1073280000, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1034_sum_G_layer3_11_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1035_pointwise_G_layer3_11_bn1", [at(0, 66138112, 1024), at(1, 1073641472, 1024), at(2, 34344960, 8586240), at(5, 583864320, 8586240), at(1, 1073288192, 1024), at(5, 575278080, 8586240), at(1, 1073289216, 1024), at(2, 42931200, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1036_conv2dInputGrad_G_layer3_11_conv1_pack", [at(0, 65089536, 1048576), at(2, 240414720, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1036_conv2dInputGrad_G_layer3_11_conv1_packc", [at(2, 42931200, 8586240), at(2, 1021762560, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1036_conv2dInputGrad_G_layer3_11_conv1", [at(2, 1021762560, 8586240), at(2, 240414720, 1048576), at(1, 892968960, 34344960), at(1, 0, 34344960), at(2, 1030348800, 34344960), at(2, 927313920, 34344960), at(2, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [263,32,1] }, { shader: 235, workgroups: [4290,1,1] }),
+        dispatch("step_1037_sum_G_layer3_11_conv1_stage1", [at(2, 34344960, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1037_sum_G_layer3_11_conv1_stage2", [at(1, 0, 16384), at(1, 892968960, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1038_sum_G_layer3_11_conv1_stage1", [at(2, 34344960, 34344960), at(2, 892968960, 34344960), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1038_sum_G_layer3_11_conv1_stage2", [at(1, 0, 16384), at(1, 892973056, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1039_pointwise_G_layer3_10_bn3", [at(0, 65073152, 4096), at(1, 1073439744, 4096), at(2, 34344960, 34344960), at(1, 892968960, 4096), at(2, 892968960, 34344960), at(1, 892973056, 4096), at(1, 0, 34344960)], { shader: 218, workgroups: [16770,1,1] }),
+        dispatch("step_1040_conv2dInputGrad_G_layer3_10_conv3_pack", [at(0, 64024576, 1048576), at(2, 240414720, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1040_conv2dInputGrad_G_layer3_10_conv3_packc", [at(1, 0, 34344960), at(1, 892968960, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1040_conv2dInputGrad_G_layer3_10_conv3", [at(1, 892968960, 34344960), at(2, 240414720, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_1041_sum_G_layer3_10_conv3_stage1", [at(1, 0, 8586240), at(5, 558105600, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1041_sum_G_layer3_10_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1042_sum_G_layer3_10_conv3_stage1", [at(1, 0, 8586240), at(5, 558105600, 8586240), at(5, 549519360, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1042_sum_G_layer3_10_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1043_pointwise_G_layer3_10_bn2", [at(0, 64020480, 1024), at(1, 1073639424, 1024), at(1, 0, 8586240), at(5, 558105600, 8586240), at(1, 17172480, 1024), at(5, 549519360, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1044_conv2dInputGrad_G_layer3_10_conv2_pack", [at(0, 61661184, 2359296), at(1, 17172480, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1044_conv2dInputGrad_G_layer3_10_conv2_packc", [at(1, 8586240, 8586240), at(3, 51517440, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1044_conv2dInputGrad_G_layer3_10_conv2", [at(3, 51517440, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_1045_sum_G_layer3_10_conv2_stage1", [at(1, 0, 8586240), at(5, 532346880, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1045_sum_G_layer3_10_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1046_sum_G_layer3_10_conv2_stage1", [at(1, 0, 8586240), at(5, 532346880, 8586240), at(5, 523760640, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1046_sum_G_layer3_10_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1047_pointwise_G_layer3_10_bn1", [at(0, 61657088, 1024), at(1, 1073637376, 1024), at(1, 0, 8586240), at(5, 532346880, 8586240), at(1, 17172480, 1024), at(5, 523760640, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1048_conv2dInputGrad_G_layer3_10_conv1_pack", [at(0, 60608512, 1048576), at(2, 240414720, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1048_conv2dInputGrad_G_layer3_10_conv1_packc", [at(1, 8586240, 8586240), at(3, 60103680, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1048_conv2dInputGrad_G_layer3_10_conv1", [at(3, 60103680, 8586240), at(2, 240414720, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
+        dispatch("step_1049_sum_G_layer3_10_conv1_stage1", [at(2, 34344960, 34344960), at(1, 0, 34344960), at(2, 824279040, 34344960), at(1, 1073280000, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1049_sum_G_layer3_10_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073296384, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1050_sum_G_layer3_10_conv1_stage1", [at(2, 34344960, 34344960), at(1, 0, 34344960), at(2, 824279040, 34344960), at(2, 789934080, 34344960), at(1, 1073280000, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1050_sum_G_layer3_10_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073300480, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1051_pointwise_G_layer3_9_bn3", [at(0, 60592128, 4096), at(1, 1073431552, 4096), at(2, 34344960, 34344960), at(1, 0, 34344960), at(2, 824279040, 34344960), at(1, 1073296384, 4096), at(2, 789934080, 34344960), at(1, 1073300480, 4096), at(2, 240414720, 34344960)], { shader: 233, workgroups: [16770,1,1] }),
+        dispatch("step_1052_conv2dInputGrad_G_layer3_9_conv3_pack", [at(0, 59543552, 1048576), at(2, 446484480, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1052_conv2dInputGrad_G_layer3_9_conv3_packc", [at(2, 240414720, 34344960), at(2, 343449600, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1052_conv2dInputGrad_G_layer3_9_conv3", [at(2, 343449600, 34344960), at(2, 446484480, 1048576), at(2, 240414720, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_1053_sum_G_layer3_9_conv3_stage1", [at(2, 240414720, 8586240), at(5, 506588160, 8586240), at(1, 1073280000, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1053_sum_G_layer3_9_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1054_sum_G_layer3_9_conv3_stage1", [at(2, 240414720, 8586240), at(5, 506588160, 8586240), at(5, 498001920, 8586240), at(1, 1073280000, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1054_sum_G_layer3_9_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1055_pointwise_G_layer3_9_bn2", [at(0, 59539456, 1024), at(1, 1073635328, 1024), at(2, 240414720, 8586240), at(5, 506588160, 8586240), at(1, 1073288192, 1024), at(5, 498001920, 8586240), at(1, 1073289216, 1024), at(2, 249000960, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1056_conv2dInputGrad_G_layer3_9_conv2_pack", [at(0, 57180160, 2359296), at(2, 257587200, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1056_conv2dInputGrad_G_layer3_9_conv2_packc", [at(2, 249000960, 8586240), at(3, 154552320, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1056_conv2dInputGrad_G_layer3_9_conv2", [at(3, 154552320, 8586240), at(2, 257587200, 2359296), at(2, 240414720, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_1057_sum_G_layer3_9_conv2_stage1", [at(2, 240414720, 8586240), at(5, 480829440, 8586240), at(1, 1073280000, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1057_sum_G_layer3_9_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1058_sum_G_layer3_9_conv2_stage1", [at(2, 240414720, 8586240), at(5, 480829440, 8586240), at(5, 472243200, 8586240), at(1, 1073280000, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1058_sum_G_layer3_9_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1059_pointwise_G_layer3_9_bn1", [at(0, 57176064, 1024), at(1, 1073633280, 1024), at(2, 240414720, 8586240), at(5, 480829440, 8586240), at(1, 1073288192, 1024), at(5, 472243200, 8586240), at(1, 1073289216, 1024), at(2, 249000960, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1060_conv2dInputGrad_G_layer3_9_conv1_pack", [at(0, 56127488, 1048576), at(2, 446484480, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1060_conv2dInputGrad_G_layer3_9_conv1_packc", [at(2, 249000960, 8586240), at(3, 163138560, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1060_conv2dInputGrad_G_layer3_9_conv1", [at(3, 163138560, 8586240), at(2, 446484480, 1048576), at(2, 34344960, 34344960), at(1, 0, 34344960), at(2, 824279040, 34344960), at(2, 721244160, 34344960), at(2, 240414720, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [263,32,1] }, { shader: 235, workgroups: [4290,1,1] }),
+        dispatch("step_1061_sum_G_layer3_9_conv1_stage1", [at(2, 240414720, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1061_sum_G_layer3_9_conv1_stage2", [at(1, 0, 16384), at(1, 1073280000, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1062_sum_G_layer3_9_conv1_stage1", [at(2, 240414720, 34344960), at(2, 686899200, 34344960), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1062_sum_G_layer3_9_conv1_stage2", [at(1, 0, 16384), at(1, 1073284096, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1063_pointwise_G_layer3_8_bn3", [at(0, 56111104, 4096), at(1, 1073423360, 4096), at(2, 240414720, 34344960), at(1, 1073280000, 4096), at(2, 686899200, 34344960), at(1, 1073284096, 4096), at(1, 0, 34344960)], { shader: 218, workgroups: [16770,1,1] }),
+        dispatch("step_1064_conv2dInputGrad_G_layer3_8_conv3_pack", [at(0, 55062528, 1048576), at(2, 446484480, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1064_conv2dInputGrad_G_layer3_8_conv3_packc", [at(1, 0, 34344960), at(2, 34344960, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1064_conv2dInputGrad_G_layer3_8_conv3", [at(2, 34344960, 34344960), at(2, 446484480, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_1065_sum_G_layer3_8_conv3_stage1", [at(1, 0, 8586240), at(5, 455070720, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1065_sum_G_layer3_8_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1066_sum_G_layer3_8_conv3_stage1", [at(1, 0, 8586240), at(5, 455070720, 8586240), at(5, 446484480, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1066_sum_G_layer3_8_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1067_pointwise_G_layer3_8_bn2", [at(0, 55058432, 1024), at(1, 1073631232, 1024), at(1, 0, 8586240), at(5, 455070720, 8586240), at(1, 17172480, 1024), at(5, 446484480, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1068_conv2dInputGrad_G_layer3_8_conv2_pack", [at(0, 52699136, 2359296), at(1, 17172480, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1068_conv2dInputGrad_G_layer3_8_conv2_packc", [at(1, 8586240, 8586240), at(3, 257587200, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1068_conv2dInputGrad_G_layer3_8_conv2", [at(3, 257587200, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_1069_sum_G_layer3_8_conv2_stage1", [at(1, 0, 8586240), at(5, 429312000, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1069_sum_G_layer3_8_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1070_sum_G_layer3_8_conv2_stage1", [at(1, 0, 8586240), at(5, 429312000, 8586240), at(5, 420725760, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1070_sum_G_layer3_8_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1071_pointwise_G_layer3_8_bn1", [at(0, 52695040, 1024), at(1, 1073629184, 1024), at(1, 0, 8586240), at(5, 429312000, 8586240), at(1, 17172480, 1024), at(5, 420725760, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1072_conv2dInputGrad_G_layer3_8_conv1_pack", [at(0, 51646464, 1048576), at(2, 446484480, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1072_conv2dInputGrad_G_layer3_8_conv1_packc", [at(1, 8586240, 8586240), at(3, 266173440, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1072_conv2dInputGrad_G_layer3_8_conv1", [at(3, 266173440, 8586240), at(2, 446484480, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
+        dispatch("step_1073_sum_G_layer3_8_conv1_stage1", [at(2, 240414720, 34344960), at(1, 0, 34344960), at(2, 618209280, 34344960), at(1, 1073280000, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1073_sum_G_layer3_8_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073296384, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1074_sum_G_layer3_8_conv1_stage1", [at(2, 240414720, 34344960), at(1, 0, 34344960), at(2, 618209280, 34344960), at(2, 583864320, 34344960), at(1, 1073280000, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1074_sum_G_layer3_8_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073300480, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1075_pointwise_G_layer3_7_bn3", [at(0, 51630080, 4096), at(1, 1073415168, 4096), at(2, 240414720, 34344960), at(1, 0, 34344960), at(2, 618209280, 34344960), at(1, 1073296384, 4096), at(2, 583864320, 34344960), at(1, 1073300480, 4096), at(2, 446484480, 34344960)], { shader: 233, workgroups: [16770,1,1] }),
+        dispatch("step_1076_conv2dInputGrad_G_layer3_7_conv3_pack", [at(0, 50581504, 1048576), at(2, 583864320, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1076_conv2dInputGrad_G_layer3_7_conv3_packc", [at(2, 446484480, 34344960), at(2, 549519360, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1076_conv2dInputGrad_G_layer3_7_conv3", [at(2, 549519360, 34344960), at(2, 583864320, 1048576), at(2, 446484480, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_1077_sum_G_layer3_7_conv3_stage1", [at(2, 446484480, 8586240), at(5, 403553280, 8586240), at(1, 1073280000, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1077_sum_G_layer3_7_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1078_sum_G_layer3_7_conv3_stage1", [at(2, 446484480, 8586240), at(5, 403553280, 8586240), at(5, 394967040, 8586240), at(1, 1073280000, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1078_sum_G_layer3_7_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1079_pointwise_G_layer3_7_bn2", [at(0, 50577408, 1024), at(1, 1073627136, 1024), at(2, 446484480, 8586240), at(5, 403553280, 8586240), at(1, 1073288192, 1024), at(5, 394967040, 8586240), at(1, 1073289216, 1024), at(2, 455070720, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1080_conv2dInputGrad_G_layer3_7_conv2_pack", [at(0, 48218112, 2359296), at(2, 463656960, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1080_conv2dInputGrad_G_layer3_7_conv2_packc", [at(2, 455070720, 8586240), at(3, 360622080, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1080_conv2dInputGrad_G_layer3_7_conv2", [at(3, 360622080, 8586240), at(2, 463656960, 2359296), at(2, 446484480, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_1081_sum_G_layer3_7_conv2_stage1", [at(2, 446484480, 8586240), at(5, 377794560, 8586240), at(1, 1073280000, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1081_sum_G_layer3_7_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1082_sum_G_layer3_7_conv2_stage1", [at(2, 446484480, 8586240), at(5, 377794560, 8586240), at(5, 369208320, 8586240), at(1, 1073280000, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1082_sum_G_layer3_7_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1083_pointwise_G_layer3_7_bn1", [at(0, 48214016, 1024), at(1, 1073625088, 1024), at(2, 446484480, 8586240), at(5, 377794560, 8586240), at(1, 1073288192, 1024), at(5, 369208320, 8586240), at(1, 1073289216, 1024), at(2, 455070720, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1084_conv2dInputGrad_G_layer3_7_conv1_pack", [at(0, 47165440, 1048576), at(2, 583864320, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1084_conv2dInputGrad_G_layer3_7_conv1_packc", [at(2, 455070720, 8586240), at(3, 369208320, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1084_conv2dInputGrad_G_layer3_7_conv1", [at(3, 369208320, 8586240), at(2, 583864320, 1048576), at(2, 240414720, 34344960), at(1, 0, 34344960), at(2, 618209280, 34344960), at(2, 515174400, 34344960), at(2, 446484480, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [263,32,1] }, { shader: 235, workgroups: [4290,1,1] }),
+        dispatch("step_1085_sum_G_layer3_7_conv1_stage1", [at(2, 446484480, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1085_sum_G_layer3_7_conv1_stage2", [at(1, 0, 16384), at(1, 1073280000, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1086_sum_G_layer3_7_conv1_stage1", [at(2, 446484480, 34344960), at(2, 480829440, 34344960), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1086_sum_G_layer3_7_conv1_stage2", [at(1, 0, 16384), at(1, 1073284096, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1087_pointwise_G_layer3_6_bn3", [at(0, 47149056, 4096), at(1, 1073406976, 4096), at(2, 446484480, 34344960), at(1, 1073280000, 4096), at(2, 480829440, 34344960), at(1, 1073284096, 4096), at(1, 0, 34344960)], { shader: 218, workgroups: [16770,1,1] }),
+        dispatch("step_1088_conv2dInputGrad_G_layer3_6_conv3_pack", [at(0, 46100480, 1048576), at(2, 480829440, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1088_conv2dInputGrad_G_layer3_6_conv3_packc", [at(1, 0, 34344960), at(2, 240414720, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1088_conv2dInputGrad_G_layer3_6_conv3", [at(2, 240414720, 34344960), at(2, 480829440, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_1089_sum_G_layer3_6_conv3_stage1", [at(1, 0, 8586240), at(5, 352035840, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1089_sum_G_layer3_6_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1090_sum_G_layer3_6_conv3_stage1", [at(1, 0, 8586240), at(5, 352035840, 8586240), at(5, 343449600, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1090_sum_G_layer3_6_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1091_pointwise_G_layer3_6_bn2", [at(0, 46096384, 1024), at(1, 1073623040, 1024), at(1, 0, 8586240), at(5, 352035840, 8586240), at(1, 17172480, 1024), at(5, 343449600, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1092_conv2dInputGrad_G_layer3_6_conv2_pack", [at(0, 43737088, 2359296), at(1, 17172480, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1092_conv2dInputGrad_G_layer3_6_conv2_packc", [at(1, 8586240, 8586240), at(3, 420725760, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1092_conv2dInputGrad_G_layer3_6_conv2", [at(3, 420725760, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_1093_sum_G_layer3_6_conv2_stage1", [at(1, 0, 8586240), at(5, 326277120, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1093_sum_G_layer3_6_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1094_sum_G_layer3_6_conv2_stage1", [at(1, 0, 8586240), at(5, 326277120, 8586240), at(5, 317690880, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1094_sum_G_layer3_6_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1095_pointwise_G_layer3_6_bn1", [at(0, 43732992, 1024), at(1, 1073620992, 1024), at(1, 0, 8586240), at(5, 326277120, 8586240), at(1, 17172480, 1024), at(5, 317690880, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1096_conv2dInputGrad_G_layer3_6_conv1_pack", [at(0, 42684416, 1048576), at(2, 480829440, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1096_conv2dInputGrad_G_layer3_6_conv1_packc", [at(1, 8586240, 8586240), at(3, 429312000, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1096_conv2dInputGrad_G_layer3_6_conv1", [at(3, 429312000, 8586240), at(2, 480829440, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
+        dispatch("step_1097_sum_G_layer3_6_conv1_stage1", [at(2, 446484480, 34344960), at(1, 0, 34344960), at(2, 412139520, 34344960), at(1, 1073280000, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1097_sum_G_layer3_6_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073296384, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1098_sum_G_layer3_6_conv1_stage1", [at(2, 446484480, 34344960), at(1, 0, 34344960), at(2, 412139520, 34344960), at(2, 377794560, 34344960), at(1, 1073280000, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1098_sum_G_layer3_6_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073300480, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1099_pointwise_G_layer3_5_bn3", [at(0, 42668032, 4096), at(1, 1073398784, 4096), at(2, 446484480, 34344960), at(1, 0, 34344960), at(2, 412139520, 34344960), at(1, 1073296384, 4096), at(2, 377794560, 34344960), at(1, 1073300480, 4096), at(2, 480829440, 34344960)], { shader: 233, workgroups: [16770,1,1] }),
+        dispatch("step_1100_conv2dInputGrad_G_layer3_5_conv3_pack", [at(0, 41619456, 1048576), at(2, 583864320, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1100_conv2dInputGrad_G_layer3_5_conv3_packc", [at(2, 480829440, 34344960), at(2, 377794560, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1100_conv2dInputGrad_G_layer3_5_conv3", [at(2, 377794560, 34344960), at(2, 583864320, 1048576), at(2, 480829440, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_1101_sum_G_layer3_5_conv3_stage1", [at(2, 480829440, 8586240), at(5, 300518400, 8586240), at(1, 1073280000, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1101_sum_G_layer3_5_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1102_sum_G_layer3_5_conv3_stage1", [at(2, 480829440, 8586240), at(5, 300518400, 8586240), at(5, 291932160, 8586240), at(1, 1073280000, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1102_sum_G_layer3_5_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1103_pointwise_G_layer3_5_bn2", [at(0, 41615360, 1024), at(1, 1073618944, 1024), at(2, 480829440, 8586240), at(5, 300518400, 8586240), at(1, 1073288192, 1024), at(5, 291932160, 8586240), at(1, 1073289216, 1024), at(2, 489415680, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1104_conv2dInputGrad_G_layer3_5_conv2_pack", [at(0, 39256064, 2359296), at(2, 498001920, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1104_conv2dInputGrad_G_layer3_5_conv2_packc", [at(2, 489415680, 8586240), at(3, 437898240, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1104_conv2dInputGrad_G_layer3_5_conv2", [at(3, 437898240, 8586240), at(2, 498001920, 2359296), at(2, 480829440, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_1105_sum_G_layer3_5_conv2_stage1", [at(2, 480829440, 8586240), at(5, 274759680, 8586240), at(1, 1073280000, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1105_sum_G_layer3_5_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1106_sum_G_layer3_5_conv2_stage1", [at(2, 480829440, 8586240), at(5, 274759680, 8586240), at(5, 266173440, 8586240), at(1, 1073280000, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1106_sum_G_layer3_5_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1107_pointwise_G_layer3_5_bn1", [at(0, 39251968, 1024), at(1, 1073616896, 1024), at(2, 480829440, 8586240), at(5, 274759680, 8586240), at(1, 1073288192, 1024), at(5, 266173440, 8586240), at(1, 1073289216, 1024), at(2, 489415680, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1108_conv2dInputGrad_G_layer3_5_conv1_pack", [at(0, 38203392, 1048576), at(2, 583864320, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1108_conv2dInputGrad_G_layer3_5_conv1_packc", [at(2, 489415680, 8586240), at(3, 446484480, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1108_conv2dInputGrad_G_layer3_5_conv1", [at(3, 446484480, 8586240), at(2, 583864320, 1048576), at(2, 446484480, 34344960), at(1, 0, 34344960), at(2, 412139520, 34344960), at(2, 309104640, 34344960), at(2, 480829440, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [263,32,1] }, { shader: 235, workgroups: [4290,1,1] }),
+        dispatch("step_1109_sum_G_layer3_5_conv1_stage1", [at(2, 480829440, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1109_sum_G_layer3_5_conv1_stage2", [at(1, 0, 16384), at(1, 1073280000, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1110_sum_G_layer3_5_conv1_stage1", [at(2, 480829440, 34344960), at(2, 274759680, 34344960), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1110_sum_G_layer3_5_conv1_stage2", [at(1, 0, 16384), at(1, 1073284096, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1111_pointwise_G_layer3_4_bn3", [at(0, 38187008, 4096), at(1, 1073390592, 4096), at(2, 480829440, 34344960), at(1, 1073280000, 4096), at(2, 274759680, 34344960), at(1, 1073284096, 4096), at(1, 0, 34344960)], { shader: 218, workgroups: [16770,1,1] }),
+        dispatch("step_1112_conv2dInputGrad_G_layer3_4_conv3_pack", [at(0, 37138432, 1048576), at(2, 446484480, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1112_conv2dInputGrad_G_layer3_4_conv3_packc", [at(1, 0, 34344960), at(2, 274759680, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1112_conv2dInputGrad_G_layer3_4_conv3", [at(2, 274759680, 34344960), at(2, 446484480, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_1113_sum_G_layer3_4_conv3_stage1", [at(1, 0, 8586240), at(5, 249000960, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1113_sum_G_layer3_4_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1114_sum_G_layer3_4_conv3_stage1", [at(1, 0, 8586240), at(5, 249000960, 8586240), at(5, 240414720, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1114_sum_G_layer3_4_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1115_pointwise_G_layer3_4_bn2", [at(0, 37134336, 1024), at(1, 1073614848, 1024), at(1, 0, 8586240), at(5, 249000960, 8586240), at(1, 17172480, 1024), at(5, 240414720, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1116_conv2dInputGrad_G_layer3_4_conv2_pack", [at(0, 34775040, 2359296), at(1, 17172480, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1116_conv2dInputGrad_G_layer3_4_conv2_packc", [at(1, 8586240, 8586240), at(3, 455070720, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1116_conv2dInputGrad_G_layer3_4_conv2", [at(3, 455070720, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_1117_sum_G_layer3_4_conv2_stage1", [at(1, 0, 8586240), at(5, 223242240, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1117_sum_G_layer3_4_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1118_sum_G_layer3_4_conv2_stage1", [at(1, 0, 8586240), at(5, 223242240, 8586240), at(5, 214656000, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1118_sum_G_layer3_4_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1119_pointwise_G_layer3_4_bn1", [at(0, 34770944, 1024), at(1, 1073612800, 1024), at(1, 0, 8586240), at(5, 223242240, 8586240), at(1, 17172480, 1024), at(5, 214656000, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1120_conv2dInputGrad_G_layer3_4_conv1_pack", [at(0, 33722368, 1048576), at(2, 446484480, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1120_conv2dInputGrad_G_layer3_4_conv1_packc", [at(1, 8586240, 8586240), at(3, 463656960, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1120_conv2dInputGrad_G_layer3_4_conv1", [at(3, 463656960, 8586240), at(2, 446484480, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
+        dispatch("step_1121_sum_G_layer3_4_conv1_stage1", [at(2, 480829440, 34344960), at(1, 0, 34344960), at(2, 206069760, 34344960), at(1, 1073280000, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1121_sum_G_layer3_4_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073296384, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1122_sum_G_layer3_4_conv1_stage1", [at(2, 480829440, 34344960), at(1, 0, 34344960), at(2, 206069760, 34344960), at(2, 171724800, 34344960), at(1, 1073280000, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1122_sum_G_layer3_4_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073300480, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1123_pointwise_G_layer3_3_bn3", [at(0, 33705984, 4096), at(1, 1073382400, 4096), at(2, 480829440, 34344960), at(1, 0, 34344960), at(2, 206069760, 34344960), at(1, 1073296384, 4096), at(2, 171724800, 34344960), at(1, 1073300480, 4096), at(2, 446484480, 34344960)], { shader: 233, workgroups: [16770,1,1] }),
+        dispatch("step_1124_conv2dInputGrad_G_layer3_3_conv3_pack", [at(0, 32657408, 1048576), at(2, 583864320, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1124_conv2dInputGrad_G_layer3_3_conv3_packc", [at(2, 446484480, 34344960), at(2, 171724800, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1124_conv2dInputGrad_G_layer3_3_conv3", [at(2, 171724800, 34344960), at(2, 583864320, 1048576), at(2, 446484480, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_1125_sum_G_layer3_3_conv3_stage1", [at(2, 446484480, 8586240), at(5, 197483520, 8586240), at(1, 1073280000, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1125_sum_G_layer3_3_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1126_sum_G_layer3_3_conv3_stage1", [at(2, 446484480, 8586240), at(5, 197483520, 8586240), at(5, 188897280, 8586240), at(1, 1073280000, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1126_sum_G_layer3_3_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1127_pointwise_G_layer3_3_bn2", [at(0, 32653312, 1024), at(1, 1073610752, 1024), at(2, 446484480, 8586240), at(5, 197483520, 8586240), at(1, 1073288192, 1024), at(5, 188897280, 8586240), at(1, 1073289216, 1024), at(2, 455070720, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1128_conv2dInputGrad_G_layer3_3_conv2_pack", [at(0, 30294016, 2359296), at(2, 463656960, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1128_conv2dInputGrad_G_layer3_3_conv2_packc", [at(2, 455070720, 8586240), at(3, 472243200, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1128_conv2dInputGrad_G_layer3_3_conv2", [at(3, 472243200, 8586240), at(2, 463656960, 2359296), at(2, 446484480, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_1129_sum_G_layer3_3_conv2_stage1", [at(2, 446484480, 8586240), at(5, 171724800, 8586240), at(1, 1073280000, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1129_sum_G_layer3_3_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1130_sum_G_layer3_3_conv2_stage1", [at(2, 446484480, 8586240), at(5, 171724800, 8586240), at(5, 163138560, 8586240), at(1, 1073280000, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1130_sum_G_layer3_3_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1131_pointwise_G_layer3_3_bn1", [at(0, 30289920, 1024), at(1, 1073608704, 1024), at(2, 446484480, 8586240), at(5, 171724800, 8586240), at(1, 1073288192, 1024), at(5, 163138560, 8586240), at(1, 1073289216, 1024), at(2, 455070720, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1132_conv2dInputGrad_G_layer3_3_conv1_pack", [at(0, 29241344, 1048576), at(2, 583864320, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1132_conv2dInputGrad_G_layer3_3_conv1_packc", [at(2, 455070720, 8586240), at(3, 515174400, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1132_conv2dInputGrad_G_layer3_3_conv1", [at(3, 515174400, 8586240), at(2, 583864320, 1048576), at(2, 480829440, 34344960), at(1, 0, 34344960), at(2, 206069760, 34344960), at(2, 103034880, 34344960), at(2, 446484480, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [263,32,1] }, { shader: 235, workgroups: [4290,1,1] }),
+        dispatch("step_1133_sum_G_layer3_3_conv1_stage1", [at(2, 446484480, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1133_sum_G_layer3_3_conv1_stage2", [at(1, 0, 16384), at(1, 1073280000, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1134_sum_G_layer3_3_conv1_stage1", [at(2, 446484480, 34344960), at(2, 68689920, 34344960), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1134_sum_G_layer3_3_conv1_stage2", [at(1, 0, 16384), at(1, 1073284096, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1135_pointwise_G_layer3_2_bn3", [at(0, 29224960, 4096), at(1, 1073374208, 4096), at(2, 446484480, 34344960), at(1, 1073280000, 4096), at(2, 68689920, 34344960), at(1, 1073284096, 4096), at(1, 0, 34344960)], { shader: 218, workgroups: [16770,1,1] }),
+        dispatch("step_1136_conv2dInputGrad_G_layer3_2_conv3_pack", [at(0, 28176384, 1048576), at(2, 480829440, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1136_conv2dInputGrad_G_layer3_2_conv3_packc", [at(1, 0, 34344960), at(2, 68689920, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1136_conv2dInputGrad_G_layer3_2_conv3", [at(2, 68689920, 34344960), at(2, 480829440, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_1137_sum_G_layer3_2_conv3_stage1", [at(1, 0, 8586240), at(5, 145966080, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1137_sum_G_layer3_2_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1138_sum_G_layer3_2_conv3_stage1", [at(1, 0, 8586240), at(5, 145966080, 8586240), at(5, 137379840, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1138_sum_G_layer3_2_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1139_pointwise_G_layer3_2_bn2", [at(0, 28172288, 1024), at(1, 1073606656, 1024), at(1, 0, 8586240), at(5, 145966080, 8586240), at(1, 17172480, 1024), at(5, 137379840, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1140_conv2dInputGrad_G_layer3_2_conv2_pack", [at(0, 25812992, 2359296), at(1, 17172480, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1140_conv2dInputGrad_G_layer3_2_conv2_packc", [at(1, 8586240, 8586240), at(3, 523760640, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1140_conv2dInputGrad_G_layer3_2_conv2", [at(3, 523760640, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_1141_sum_G_layer3_2_conv2_stage1", [at(1, 0, 8586240), at(5, 120207360, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1141_sum_G_layer3_2_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1142_sum_G_layer3_2_conv2_stage1", [at(1, 0, 8586240), at(5, 120207360, 8586240), at(5, 111621120, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1142_sum_G_layer3_2_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1143_pointwise_G_layer3_2_bn1", [at(0, 25808896, 1024), at(1, 1073604608, 1024), at(1, 0, 8586240), at(5, 120207360, 8586240), at(1, 17172480, 1024), at(5, 111621120, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1144_conv2dInputGrad_G_layer3_2_conv1_pack", [at(0, 24760320, 1048576), at(2, 480829440, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1144_conv2dInputGrad_G_layer3_2_conv1_packc", [at(1, 8586240, 8586240), at(3, 532346880, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1144_conv2dInputGrad_G_layer3_2_conv1", [at(3, 532346880, 8586240), at(2, 480829440, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [263,32,1] }, { shader: 230, workgroups: [4290,1,1] }),
+        dispatch("step_1145_sum_G_layer3_2_conv1_stage1", [at(2, 446484480, 34344960), at(1, 0, 34344960), at(2, 0, 34344960), at(1, 1073280000, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1145_sum_G_layer3_2_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073296384, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1146_sum_G_layer3_2_conv1_stage1", [at(2, 446484480, 34344960), at(1, 0, 34344960), at(2, 0, 34344960), at(1, 1030348800, 34344960), at(1, 1073280000, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1146_sum_G_layer3_2_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073300480, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1147_pointwise_G_layer3_1_bn3", [at(0, 24743936, 4096), at(1, 1073366016, 4096), at(2, 446484480, 34344960), at(1, 0, 34344960), at(2, 0, 34344960), at(1, 1073296384, 4096), at(1, 1030348800, 34344960), at(1, 1073300480, 4096), at(2, 480829440, 34344960)], { shader: 233, workgroups: [16770,1,1] }),
+        dispatch("step_1148_conv2dInputGrad_G_layer3_1_conv3_pack", [at(0, 23695360, 1048576), at(2, 583864320, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1148_conv2dInputGrad_G_layer3_1_conv3_packc", [at(2, 480829440, 34344960), at(1, 1030348800, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1148_conv2dInputGrad_G_layer3_1_conv3", [at(1, 1030348800, 34344960), at(2, 583864320, 1048576), at(2, 480829440, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_1149_sum_G_layer3_1_conv3_stage1", [at(2, 480829440, 8586240), at(5, 94448640, 8586240), at(1, 1073280000, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1149_sum_G_layer3_1_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1150_sum_G_layer3_1_conv3_stage1", [at(2, 480829440, 8586240), at(5, 94448640, 8586240), at(5, 85862400, 8586240), at(1, 1073280000, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1150_sum_G_layer3_1_conv3_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1151_pointwise_G_layer3_1_bn2", [at(0, 23691264, 1024), at(1, 1073602560, 1024), at(2, 480829440, 8586240), at(5, 94448640, 8586240), at(1, 1073288192, 1024), at(5, 85862400, 8586240), at(1, 1073289216, 1024), at(2, 489415680, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1152_conv2dInputGrad_G_layer3_1_conv2_pack", [at(0, 21331968, 2359296), at(2, 498001920, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1152_conv2dInputGrad_G_layer3_1_conv2_packc", [at(2, 489415680, 8586240), at(3, 540933120, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1152_conv2dInputGrad_G_layer3_1_conv2", [at(3, 540933120, 8586240), at(2, 498001920, 2359296), at(2, 480829440, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_1153_sum_G_layer3_1_conv2_stage1", [at(2, 480829440, 8586240), at(5, 68689920, 8586240), at(1, 1073280000, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1153_sum_G_layer3_1_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073288192, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1154_sum_G_layer3_1_conv2_stage1", [at(2, 480829440, 8586240), at(5, 68689920, 8586240), at(5, 60103680, 8586240), at(1, 1073280000, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1154_sum_G_layer3_1_conv2_stage2", [at(1, 1073280000, 8192), at(1, 1073289216, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1155_pointwise_G_layer3_1_bn1", [at(0, 21327872, 1024), at(1, 1073600512, 1024), at(2, 480829440, 8586240), at(5, 68689920, 8586240), at(1, 1073288192, 1024), at(5, 60103680, 8586240), at(1, 1073289216, 1024), at(2, 489415680, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1156_conv2dInputGrad_G_layer3_1_conv1_pack", [at(0, 20279296, 1048576), at(2, 583864320, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1156_conv2dInputGrad_G_layer3_1_conv1_packc", [at(2, 489415680, 8586240), at(3, 549519360, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1156_conv2dInputGrad_G_layer3_1_conv1", [at(3, 549519360, 8586240), at(2, 583864320, 1048576), at(2, 446484480, 34344960), at(1, 0, 34344960), at(2, 0, 34344960), at(1, 961658880, 34344960), at(2, 480829440, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [263,32,1] }, { shader: 235, workgroups: [4290,1,1] }),
+        dispatch("step_1157_sum_G_layer3_1_conv1_stage1", [at(2, 480829440, 34344960), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1157_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1073280000, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1158_sum_G_layer3_1_conv1_stage1", [at(2, 480829440, 34344960), at(1, 927313920, 34344960), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1158_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1073284096, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1159_pointwise_G_layer3_0_downsample_1", [at(0, 20262912, 4096), at(1, 1073357824, 4096), at(2, 480829440, 34344960), at(1, 1073280000, 4096), at(1, 927313920, 34344960), at(1, 1073284096, 4096), at(1, 0, 34344960)], { shader: 218, workgroups: [16770,1,1] }),
+        dispatch("step_1160_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 18165760, 2097152), at(2, 463656960, 2097152)], { shader: 236, workgroups: [8192,1,1] }),
+        dispatch("step_1160_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 0, 34344960), at(1, 927313920, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1160_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 927313920, 34344960), at(2, 463656960, 2097152), at(2, 446484480, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [263,16,1] }, { shader: 238, workgroups: [2145,1,1] }),
+        dispatch("step_1161_sum_G_layer3_1_conv1_stage1", [at(2, 480829440, 34344960), at(1, 858624000, 34344960), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1161_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1073284096, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1162_pointwise_G_layer3_0_bn3", [at(0, 18149376, 4096), at(1, 1073349632, 4096), at(2, 480829440, 34344960), at(1, 1073280000, 4096), at(1, 858624000, 34344960), at(1, 1073284096, 4096), at(1, 0, 34344960)], { shader: 218, workgroups: [16770,1,1] }),
+        dispatch("step_1163_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 17100800, 1048576), at(2, 463656960, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1163_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 0, 34344960), at(1, 858624000, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1163_conv2dInputGrad_G_layer3_0_conv3", [at(1, 858624000, 34344960), at(2, 463656960, 1048576), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [263,8,1] }, { shader: 221, workgroups: [1073,1,1] }),
+        dispatch("step_1164_sum_G_layer3_0_conv3_stage1", [at(1, 0, 8586240), at(5, 42931200, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1164_sum_G_layer3_0_conv3_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1165_sum_G_layer3_0_conv3_stage1", [at(1, 0, 8586240), at(5, 42931200, 8586240), at(5, 34344960, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1165_sum_G_layer3_0_conv3_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1166_pointwise_G_layer3_0_bn2", [at(0, 17096704, 1024), at(1, 1073598464, 1024), at(1, 0, 8586240), at(5, 42931200, 8586240), at(1, 17172480, 1024), at(5, 34344960, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1167_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 14737408, 2359296), at(1, 17172480, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1167_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 8586240, 8586240), at(3, 558105600, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1167_conv2dInputGrad_G_layer3_0_conv2", [at(3, 558105600, 8586240), at(1, 17172480, 2359296), at(1, 0, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [263,8,1] }, { shader: 227, workgroups: [1073,1,1] }),
+        dispatch("step_1168_sum_G_layer3_0_conv2_stage1", [at(1, 0, 8586240), at(3, 1064693760, 8586240), at(1, 8586240, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_1168_sum_G_layer3_0_conv2_stage2", [at(1, 8586240, 8192), at(1, 17172480, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1169_sum_G_layer3_0_conv2_stage1", [at(1, 0, 8586240), at(3, 1064693760, 8586240), at(2, 1064693760, 8586240), at(1, 8586240, 8192)], { shader: 223, workgroups: [32,1,1] }),
+        dispatch("step_1169_sum_G_layer3_0_conv2_stage2", [at(1, 8586240, 8192), at(1, 17173504, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1170_pointwise_G_layer3_0_bn1", [at(0, 14733312, 1024), at(1, 1073596416, 1024), at(1, 0, 8586240), at(3, 1064693760, 8586240), at(1, 17172480, 1024), at(2, 1064693760, 8586240), at(1, 17173504, 1024), at(1, 8586240, 8586240)], { shader: 224, workgroups: [4193,1,1] }),
+        dispatch("step_1171_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 14209024, 524288), at(1, 17172480, 524288)], { shader: 239, workgroups: [2048,1,1] }),
+        dispatch("step_1171_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 8586240, 8586240), at(2, 1064693760, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1171_conv2dInputGrad_G_layer3_0_conv1", [at(2, 1064693760, 8586240), at(1, 17172480, 524288), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 240, workgroups: [263,16,1] }, { shader: 241, workgroups: [2145,1,1] }),
+        dispatch("step_1172_sum_G_layer3_0_downsample_0_stage1", [at(2, 446484480, 17172480), at(1, 0, 17172480), at(4, 766030848, 17172480), at(1, 17172480, 16384)], { shader: 242, workgroups: [64,1,1] }),
+        dispatch("step_1172_sum_G_layer3_0_downsample_0_stage2", [at(1, 17172480, 16384), at(1, 1073280000, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1173_sum_G_layer3_0_downsample_0_stage1", [at(2, 446484480, 17172480), at(1, 0, 17172480), at(4, 766030848, 17172480), at(4, 748858368, 17172480), at(1, 17172480, 16384)], { shader: 243, workgroups: [64,1,1] }),
+        dispatch("step_1173_sum_G_layer3_0_downsample_0_stage2", [at(1, 17172480, 16384), at(1, 1073282048, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1174_pointwise_G_layer2_3_bn3", [at(0, 14200832, 2048), at(1, 1073560576, 2048), at(2, 446484480, 17172480), at(1, 0, 17172480), at(4, 766030848, 17172480), at(1, 1073280000, 2048), at(4, 748858368, 17172480), at(1, 1073282048, 2048), at(1, 17172480, 17172480)], { shader: 244, workgroups: [8385,1,1] }),
+        dispatch("step_1175_conv2dInputGrad_G_layer2_3_conv3_pack", [at(0, 13938688, 262144), at(1, 1073280000, 262144)], { shader: 245, workgroups: [1024,1,1] }),
+        dispatch("step_1175_conv2dInputGrad_G_layer2_3_conv3_packc", [at(1, 17172480, 17172480), at(2, 789537792, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_1175_conv2dInputGrad_G_layer2_3_conv3", [at(2, 789537792, 17172480), at(1, 1073280000, 262144), at(1, 17172480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [263,4,1] }, { shader: 247, workgroups: [537,1,1] }),
+        dispatch("step_1176_sum_G_layer2_3_conv3_stage1", [at(1, 17172480, 4293120), at(6, 375714560, 4293120), at(1, 21465600, 4096)], { shader: 248, workgroups: [16,1,1] }),
+        dispatch("step_1176_sum_G_layer2_3_conv3_stage2", [at(1, 21465600, 4096), at(1, 25758720, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1177_sum_G_layer2_3_conv3_stage1", [at(1, 17172480, 4293120), at(6, 375714560, 4293120), at(6, 371421440, 4293120), at(1, 21465600, 4096)], { shader: 249, workgroups: [16,1,1] }),
+        dispatch("step_1177_sum_G_layer2_3_conv3_stage2", [at(1, 21465600, 4096), at(1, 25759232, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1178_pointwise_G_layer2_3_bn2", [at(0, 13936640, 512), at(1, 1073697280, 512), at(1, 17172480, 4293120), at(6, 375714560, 4293120), at(1, 25758720, 512), at(6, 371421440, 4293120), at(1, 25759232, 512), at(1, 21465600, 4293120)], { shader: 250, workgroups: [2097,1,1] }),
+        dispatch("step_1179_conv2dInputGrad_G_layer2_3_conv2_pack", [at(0, 13346816, 589824), at(1, 25758720, 589824)], { shader: 251, workgroups: [2304,1,1] }),
+        dispatch("step_1179_conv2dInputGrad_G_layer2_3_conv2_packc", [at(1, 21465600, 4293120), at(3, 635183616, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
+        dispatch("step_1179_conv2dInputGrad_G_layer2_3_conv2", [at(3, 635183616, 4293120), at(1, 25758720, 589824), at(1, 17172480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 252, workgroups: [263,4,1] }, { shader: 253, workgroups: [537,1,1] }),
+        dispatch("step_1180_sum_G_layer2_3_conv2_stage1", [at(1, 17172480, 4293120), at(6, 362835200, 4293120), at(1, 21465600, 4096)], { shader: 248, workgroups: [16,1,1] }),
+        dispatch("step_1180_sum_G_layer2_3_conv2_stage2", [at(1, 21465600, 4096), at(1, 25758720, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1181_sum_G_layer2_3_conv2_stage1", [at(1, 17172480, 4293120), at(6, 362835200, 4293120), at(6, 358542080, 4293120), at(1, 21465600, 4096)], { shader: 249, workgroups: [16,1,1] }),
+        dispatch("step_1181_sum_G_layer2_3_conv2_stage2", [at(1, 21465600, 4096), at(1, 25759232, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1182_pointwise_G_layer2_3_bn1", [at(0, 13344768, 512), at(1, 1073696256, 512), at(1, 17172480, 4293120), at(6, 362835200, 4293120), at(1, 25758720, 512), at(6, 358542080, 4293120), at(1, 25759232, 512), at(1, 21465600, 4293120)], { shader: 250, workgroups: [2097,1,1] }),
+        dispatch("step_1183_conv2dInputGrad_G_layer2_3_conv1_pack", [at(0, 13082624, 262144), at(1, 1073280000, 262144)], { shader: 254, workgroups: [1024,1,1] }),
+        dispatch("step_1183_conv2dInputGrad_G_layer2_3_conv1_packc", [at(1, 21465600, 4293120), at(3, 639476736, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
+        dispatch("step_1183_conv2dInputGrad_G_layer2_3_conv1", [at(3, 639476736, 4293120), at(1, 1073280000, 262144), at(2, 446484480, 17172480), at(1, 0, 17172480), at(4, 766030848, 17172480), at(4, 714513408, 17172480), at(1, 17172480, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [263,16,1] }, { shader: 256, workgroups: [2145,1,1] }),
+        dispatch("step_1184_sum_G_layer2_3_conv1_stage1", [at(1, 17172480, 17172480), at(1, 0, 16384)], { shader: 56, workgroups: [64,1,1] }),
+        dispatch("step_1184_sum_G_layer2_3_conv1_stage2", [at(1, 0, 16384), at(1, 1073280000, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1185_sum_G_layer2_3_conv1_stage1", [at(1, 17172480, 17172480), at(4, 697340928, 17172480), at(1, 0, 16384)], { shader: 257, workgroups: [64,1,1] }),
+        dispatch("step_1185_sum_G_layer2_3_conv1_stage2", [at(1, 0, 16384), at(1, 1073282048, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1186_pointwise_G_layer2_2_bn3", [at(0, 13074432, 2048), at(1, 1073556480, 2048), at(1, 17172480, 17172480), at(1, 1073280000, 2048), at(4, 697340928, 17172480), at(1, 1073282048, 2048), at(1, 0, 17172480)], { shader: 258, workgroups: [8385,1,1] }),
+        dispatch("step_1187_conv2dInputGrad_G_layer2_2_conv3_pack", [at(0, 12812288, 262144), at(1, 1073280000, 262144)], { shader: 245, workgroups: [1024,1,1] }),
+        dispatch("step_1187_conv2dInputGrad_G_layer2_2_conv3_packc", [at(1, 0, 17172480), at(2, 806710272, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_1187_conv2dInputGrad_G_layer2_2_conv3", [at(2, 806710272, 17172480), at(1, 1073280000, 262144), at(1, 0, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [263,4,1] }, { shader: 247, workgroups: [537,1,1] }),
+        dispatch("step_1188_sum_G_layer2_2_conv3_stage1", [at(1, 0, 4293120), at(6, 349955840, 4293120), at(1, 4293120, 4096)], { shader: 248, workgroups: [16,1,1] }),
+        dispatch("step_1188_sum_G_layer2_2_conv3_stage2", [at(1, 4293120, 4096), at(1, 8586240, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1189_sum_G_layer2_2_conv3_stage1", [at(1, 0, 4293120), at(6, 349955840, 4293120), at(6, 345662720, 4293120), at(1, 4293120, 4096)], { shader: 249, workgroups: [16,1,1] }),
+        dispatch("step_1189_sum_G_layer2_2_conv3_stage2", [at(1, 4293120, 4096), at(1, 8586752, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1190_pointwise_G_layer2_2_bn2", [at(0, 12810240, 512), at(1, 1073695232, 512), at(1, 0, 4293120), at(6, 349955840, 4293120), at(1, 8586240, 512), at(6, 345662720, 4293120), at(1, 8586752, 512), at(1, 4293120, 4293120)], { shader: 250, workgroups: [2097,1,1] }),
+        dispatch("step_1191_conv2dInputGrad_G_layer2_2_conv2_pack", [at(0, 12220416, 589824), at(1, 8586240, 589824)], { shader: 251, workgroups: [2304,1,1] }),
+        dispatch("step_1191_conv2dInputGrad_G_layer2_2_conv2_packc", [at(1, 4293120, 4293120), at(3, 643769856, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
+        dispatch("step_1191_conv2dInputGrad_G_layer2_2_conv2", [at(3, 643769856, 4293120), at(1, 8586240, 589824), at(1, 0, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 252, workgroups: [263,4,1] }, { shader: 253, workgroups: [537,1,1] }),
+        dispatch("step_1192_sum_G_layer2_2_conv2_stage1", [at(1, 0, 4293120), at(6, 337076480, 4293120), at(1, 4293120, 4096)], { shader: 248, workgroups: [16,1,1] }),
+        dispatch("step_1192_sum_G_layer2_2_conv2_stage2", [at(1, 4293120, 4096), at(1, 8586240, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1193_sum_G_layer2_2_conv2_stage1", [at(1, 0, 4293120), at(6, 337076480, 4293120), at(6, 332783360, 4293120), at(1, 4293120, 4096)], { shader: 249, workgroups: [16,1,1] }),
+        dispatch("step_1193_sum_G_layer2_2_conv2_stage2", [at(1, 4293120, 4096), at(1, 8586752, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1194_pointwise_G_layer2_2_bn1", [at(0, 12218368, 512), at(1, 1073694208, 512), at(1, 0, 4293120), at(6, 337076480, 4293120), at(1, 8586240, 512), at(6, 332783360, 4293120), at(1, 8586752, 512), at(1, 4293120, 4293120)], { shader: 250, workgroups: [2097,1,1] }),
+        dispatch("step_1195_conv2dInputGrad_G_layer2_2_conv1_pack", [at(0, 11956224, 262144), at(1, 1073280000, 262144)], { shader: 254, workgroups: [1024,1,1] }),
+        dispatch("step_1195_conv2dInputGrad_G_layer2_2_conv1_packc", [at(1, 4293120, 4293120), at(3, 648062976, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
+        dispatch("step_1195_conv2dInputGrad_G_layer2_2_conv1", [at(3, 648062976, 4293120), at(1, 1073280000, 262144), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [263,16,1] }, { shader: 260, workgroups: [2145,1,1] }),
+        dispatch("step_1196_sum_G_layer2_2_conv1_stage1", [at(1, 17172480, 17172480), at(1, 0, 17172480), at(4, 662995968, 17172480), at(1, 1073280000, 16384)], { shader: 242, workgroups: [64,1,1] }),
+        dispatch("step_1196_sum_G_layer2_2_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073296384, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1197_sum_G_layer2_2_conv1_stage1", [at(1, 17172480, 17172480), at(1, 0, 17172480), at(4, 662995968, 17172480), at(4, 645823488, 17172480), at(1, 1073280000, 16384)], { shader: 243, workgroups: [64,1,1] }),
+        dispatch("step_1197_sum_G_layer2_2_conv1_stage2", [at(1, 1073280000, 16384), at(1, 1073298432, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1198_pointwise_G_layer2_1_bn3", [at(0, 11948032, 2048), at(1, 1073552384, 2048), at(1, 17172480, 17172480), at(1, 0, 17172480), at(4, 662995968, 17172480), at(1, 1073296384, 2048), at(4, 645823488, 17172480), at(1, 1073298432, 2048), at(2, 446484480, 17172480)], { shader: 244, workgroups: [8385,1,1] }),
+        dispatch("step_1199_conv2dInputGrad_G_layer2_1_conv3_pack", [at(0, 11685888, 262144), at(1, 1073280000, 262144)], { shader: 245, workgroups: [1024,1,1] }),
+        dispatch("step_1199_conv2dInputGrad_G_layer2_1_conv3_packc", [at(2, 446484480, 17172480), at(2, 892968960, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_1199_conv2dInputGrad_G_layer2_1_conv3", [at(2, 892968960, 17172480), at(1, 1073280000, 262144), at(2, 446484480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [263,4,1] }, { shader: 247, workgroups: [537,1,1] }),
+        dispatch("step_1200_sum_G_layer2_1_conv3_stage1", [at(2, 446484480, 4293120), at(6, 324197120, 4293120), at(1, 1073280000, 4096)], { shader: 248, workgroups: [16,1,1] }),
+        dispatch("step_1200_sum_G_layer2_1_conv3_stage2", [at(1, 1073280000, 4096), at(1, 1073284096, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1201_sum_G_layer2_1_conv3_stage1", [at(2, 446484480, 4293120), at(6, 324197120, 4293120), at(6, 319904000, 4293120), at(1, 1073280000, 4096)], { shader: 249, workgroups: [16,1,1] }),
+        dispatch("step_1201_sum_G_layer2_1_conv3_stage2", [at(1, 1073280000, 4096), at(1, 1073284608, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1202_pointwise_G_layer2_1_bn2", [at(0, 11683840, 512), at(1, 1073693184, 512), at(2, 446484480, 4293120), at(6, 324197120, 4293120), at(1, 1073284096, 512), at(6, 319904000, 4293120), at(1, 1073284608, 512), at(2, 450777600, 4293120)], { shader: 250, workgroups: [2097,1,1] }),
+        dispatch("step_1203_conv2dInputGrad_G_layer2_1_conv2_pack", [at(0, 11094016, 589824), at(2, 455070720, 589824)], { shader: 251, workgroups: [2304,1,1] }),
+        dispatch("step_1203_conv2dInputGrad_G_layer2_1_conv2_packc", [at(2, 450777600, 4293120), at(3, 652356096, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
+        dispatch("step_1203_conv2dInputGrad_G_layer2_1_conv2", [at(3, 652356096, 4293120), at(2, 455070720, 589824), at(2, 446484480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 252, workgroups: [263,4,1] }, { shader: 253, workgroups: [537,1,1] }),
+        dispatch("step_1204_sum_G_layer2_1_conv2_stage1", [at(2, 446484480, 4293120), at(6, 311317760, 4293120), at(1, 1073280000, 4096)], { shader: 248, workgroups: [16,1,1] }),
+        dispatch("step_1204_sum_G_layer2_1_conv2_stage2", [at(1, 1073280000, 4096), at(1, 1073284096, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1205_sum_G_layer2_1_conv2_stage1", [at(2, 446484480, 4293120), at(6, 311317760, 4293120), at(6, 307024640, 4293120), at(1, 1073280000, 4096)], { shader: 249, workgroups: [16,1,1] }),
+        dispatch("step_1205_sum_G_layer2_1_conv2_stage2", [at(1, 1073280000, 4096), at(1, 1073284608, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1206_pointwise_G_layer2_1_bn1", [at(0, 11091968, 512), at(1, 1073692160, 512), at(2, 446484480, 4293120), at(6, 311317760, 4293120), at(1, 1073284096, 512), at(6, 307024640, 4293120), at(1, 1073284608, 512), at(2, 450777600, 4293120)], { shader: 250, workgroups: [2097,1,1] }),
+        dispatch("step_1207_conv2dInputGrad_G_layer2_1_conv1_pack", [at(0, 10829824, 262144), at(1, 1073280000, 262144)], { shader: 254, workgroups: [1024,1,1] }),
+        dispatch("step_1207_conv2dInputGrad_G_layer2_1_conv1_packc", [at(2, 450777600, 4293120), at(3, 656649216, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
+        dispatch("step_1207_conv2dInputGrad_G_layer2_1_conv1", [at(3, 656649216, 4293120), at(1, 1073280000, 262144), at(1, 17172480, 17172480), at(1, 0, 17172480), at(4, 662995968, 17172480), at(4, 611478528, 17172480), at(2, 446484480, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [263,16,1] }, { shader: 256, workgroups: [2145,1,1] }),
+        dispatch("step_1208_sum_G_layer2_1_conv1_stage1", [at(2, 446484480, 17172480), at(1, 0, 16384)], { shader: 56, workgroups: [64,1,1] }),
+        dispatch("step_1208_sum_G_layer2_1_conv1_stage2", [at(1, 0, 16384), at(1, 33965056, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1209_sum_G_layer2_1_conv1_stage1", [at(2, 446484480, 17172480), at(4, 594306048, 17172480), at(1, 0, 16384)], { shader: 257, workgroups: [64,1,1] }),
+        dispatch("step_1209_sum_G_layer2_1_conv1_stage2", [at(1, 0, 16384), at(1, 17172480, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1210_pointwise_G_layer2_0_downsample_1", [at(0, 10821632, 2048), at(1, 1073548288, 2048), at(2, 446484480, 17172480), at(1, 33965056, 2048), at(4, 594306048, 17172480), at(1, 17172480, 2048), at(1, 0, 17172480)], { shader: 258, workgroups: [8385,1,1] }),
+        dispatch("step_1211_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 10297344, 524288), at(2, 463656960, 524288)], { shader: 261, workgroups: [2048,1,1] }),
+        dispatch("step_1211_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 0, 17172480), at(2, 910141440, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_1211_conv2dInputGrad_G_layer2_0_downsample_0", [at(2, 910141440, 17172480), at(2, 463656960, 524288), at(1, 0, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 262, workgroups: [263,8,4] }, { shader: 263, workgroups: [4257,1,1] }),
+        dispatch("step_1212_sum_G_layer2_1_conv1_stage1", [at(2, 446484480, 17172480), at(4, 559961088, 17172480), at(1, 33948672, 16384)], { shader: 257, workgroups: [64,1,1] }),
+        dispatch("step_1212_sum_G_layer2_1_conv1_stage2", [at(1, 33948672, 16384), at(1, 33967104, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1213_pointwise_G_layer2_0_bn3", [at(0, 10289152, 2048), at(1, 1073544192, 2048), at(2, 446484480, 17172480), at(1, 33965056, 2048), at(4, 559961088, 17172480), at(1, 33967104, 2048), at(2, 463656960, 17172480)], { shader: 258, workgroups: [8385,1,1] }),
+        dispatch("step_1214_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 10027008, 262144), at(1, 33948672, 262144)], { shader: 245, workgroups: [1024,1,1] }),
+        dispatch("step_1214_conv2dInputGrad_G_layer2_0_conv3_packc", [at(2, 463656960, 17172480), at(2, 996003840, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_1214_conv2dInputGrad_G_layer2_0_conv3", [at(2, 996003840, 17172480), at(1, 33948672, 262144), at(2, 446484480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [263,4,1] }, { shader: 247, workgroups: [537,1,1] }),
+        dispatch("step_1215_sum_G_layer2_0_conv3_stage1", [at(2, 446484480, 4293120), at(6, 298438400, 4293120), at(1, 33948672, 4096)], { shader: 248, workgroups: [16,1,1] }),
+        dispatch("step_1215_sum_G_layer2_0_conv3_stage2", [at(1, 33948672, 4096), at(1, 33952768, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1216_sum_G_layer2_0_conv3_stage1", [at(2, 446484480, 4293120), at(6, 298438400, 4293120), at(6, 294145280, 4293120), at(1, 33948672, 4096)], { shader: 249, workgroups: [16,1,1] }),
+        dispatch("step_1216_sum_G_layer2_0_conv3_stage2", [at(1, 33948672, 4096), at(1, 33953280, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1217_pointwise_G_layer2_0_bn2", [at(0, 10024960, 512), at(1, 1073691136, 512), at(2, 446484480, 4293120), at(6, 298438400, 4293120), at(1, 33952768, 512), at(6, 294145280, 4293120), at(1, 33953280, 512), at(2, 450777600, 4293120)], { shader: 250, workgroups: [2097,1,1] }),
+        dispatch("step_1218_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 9435136, 589824), at(2, 455070720, 589824)], { shader: 251, workgroups: [2304,1,1] }),
+        dispatch("step_1218_conv2dInputGrad_G_layer2_0_conv2_packc", [at(2, 450777600, 4293120), at(3, 660942336, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
+        dispatch("step_1218_conv2dInputGrad_G_layer2_0_conv2", [at(3, 660942336, 4293120), at(2, 455070720, 589824), at(2, 446484480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 252, workgroups: [263,4,1] }, { shader: 253, workgroups: [537,1,1] }),
+        dispatch("step_1219_sum_G_layer2_0_conv2_stage1", [at(2, 446484480, 4293120), at(6, 285559040, 4293120), at(1, 33948672, 4096)], { shader: 248, workgroups: [16,1,1] }),
+        dispatch("step_1219_sum_G_layer2_0_conv2_stage2", [at(1, 33948672, 4096), at(1, 33952768, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1220_sum_G_layer2_0_conv2_stage1", [at(2, 446484480, 4293120), at(6, 285559040, 4293120), at(6, 281265920, 4293120), at(1, 33948672, 4096)], { shader: 249, workgroups: [16,1,1] }),
+        dispatch("step_1220_sum_G_layer2_0_conv2_stage2", [at(1, 33948672, 4096), at(1, 33953280, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1221_pointwise_G_layer2_0_bn1", [at(0, 9433088, 512), at(1, 1073690112, 512), at(2, 446484480, 4293120), at(6, 285559040, 4293120), at(1, 33952768, 512), at(6, 281265920, 4293120), at(1, 33953280, 512), at(2, 450777600, 4293120)], { shader: 250, workgroups: [2097,1,1] }),
+        dispatch("step_1222_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 9302016, 131072), at(1, 33948672, 131072)], { shader: 264, workgroups: [512,1,1] }),
+        dispatch("step_1222_conv2dInputGrad_G_layer2_0_conv1_packc", [at(2, 450777600, 4293120), at(3, 665235456, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
+        dispatch("step_1222_conv2dInputGrad_G_layer2_0_conv1", [at(3, 665235456, 4293120), at(1, 33948672, 131072), at(2, 446484480, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 265, workgroups: [263,8,4] }, { shader: 266, workgroups: [4257,1,1] }),
+        dispatch("step_1223_sum_G_layer2_0_downsample_0_stage1", [at(1, 0, 33948672), at(2, 446484480, 33948672), at(4, 408176640, 33948672), at(1, 33948672, 16384)], { shader: 267, workgroups: [64,1,1] }),
+        dispatch("step_1223_sum_G_layer2_0_downsample_0_stage2", [at(1, 33948672, 16384), at(1, 33965056, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1224_sum_G_layer2_0_downsample_0_stage1", [at(1, 0, 33948672), at(2, 446484480, 33948672), at(4, 408176640, 33948672), at(4, 374227968, 33948672), at(1, 33948672, 16384)], { shader: 268, workgroups: [64,1,1] }),
+        dispatch("step_1224_sum_G_layer2_0_downsample_0_stage2", [at(1, 33948672, 16384), at(1, 33966080, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1225_pointwise_G_layer1_2_bn3", [at(0, 9297920, 1024), at(1, 1073594368, 1024), at(1, 0, 33948672), at(2, 446484480, 33948672), at(4, 408176640, 33948672), at(1, 33965056, 1024), at(4, 374227968, 33948672), at(1, 33966080, 1024), at(2, 480433152, 33948672)], { shader: 269, workgroups: [16577,1,1] }),
+        dispatch("step_1226_conv2dInputGrad_G_layer1_2_conv3_pack", [at(0, 9232384, 65536), at(1, 33948672, 65536)], { shader: 270, workgroups: [256,1,1] }),
+        dispatch("step_1226_conv2dInputGrad_G_layer1_2_conv3_packc", [at(2, 480433152, 33948672), at(2, 583864320, 33948672)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1226_conv2dInputGrad_G_layer1_2_conv3", [at(2, 583864320, 33948672), at(1, 33948672, 65536), at(2, 480433152, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [1037,2,1] }, { shader: 272, workgroups: [1049,1,1] }),
+        dispatch("step_1227_sum_G_layer1_2_conv3_stage1", [at(2, 480433152, 8487168), at(6, 264390144, 8487168), at(1, 33948672, 8192)], { shader: 273, workgroups: [32,1,1] }),
+        dispatch("step_1227_sum_G_layer1_2_conv3_stage2", [at(1, 33948672, 8192), at(1, 33956864, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1228_sum_G_layer1_2_conv3_stage1", [at(2, 480433152, 8487168), at(6, 264390144, 8487168), at(6, 255902976, 8487168), at(1, 33948672, 8192)], { shader: 274, workgroups: [32,1,1] }),
+        dispatch("step_1228_sum_G_layer1_2_conv3_stage2", [at(1, 33948672, 8192), at(1, 33957120, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1229_pointwise_G_layer1_2_bn2", [at(0, 9231360, 256), at(1, 1073701120, 256), at(2, 480433152, 8487168), at(6, 264390144, 8487168), at(1, 33956864, 256), at(6, 255902976, 8487168), at(1, 33957120, 256), at(2, 488920320, 8487168)], { shader: 275, workgroups: [4145,1,1] }),
+        dispatch("step_1230_conv2dInputGrad_G_layer1_2_conv2_pack", [at(0, 9083904, 147456), at(1, 33948672, 147456)], { shader: 276, workgroups: [576,1,1] }),
+        dispatch("step_1230_conv2dInputGrad_G_layer1_2_conv2_packc", [at(2, 488920320, 8487168), at(3, 566691840, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
+        dispatch("step_1230_conv2dInputGrad_G_layer1_2_conv2", [at(3, 566691840, 8487168), at(1, 33948672, 147456), at(2, 480433152, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 277, workgroups: [1037,2,1] }, { shader: 278, workgroups: [1049,1,1] }),
+        dispatch("step_1231_sum_G_layer1_2_conv2_stage1", [at(2, 480433152, 8487168), at(6, 238928640, 8487168), at(1, 33948672, 8192)], { shader: 273, workgroups: [32,1,1] }),
+        dispatch("step_1231_sum_G_layer1_2_conv2_stage2", [at(1, 33948672, 8192), at(1, 33956864, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1232_sum_G_layer1_2_conv2_stage1", [at(2, 480433152, 8487168), at(6, 238928640, 8487168), at(6, 230441472, 8487168), at(1, 33948672, 8192)], { shader: 274, workgroups: [32,1,1] }),
+        dispatch("step_1232_sum_G_layer1_2_conv2_stage2", [at(1, 33948672, 8192), at(1, 33957120, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1233_pointwise_G_layer1_2_bn1", [at(0, 9082880, 256), at(1, 1073700608, 256), at(2, 480433152, 8487168), at(6, 238928640, 8487168), at(1, 33956864, 256), at(6, 230441472, 8487168), at(1, 33957120, 256), at(2, 488920320, 8487168)], { shader: 275, workgroups: [4145,1,1] }),
+        dispatch("step_1234_conv2dInputGrad_G_layer1_2_conv1_pack", [at(0, 9017344, 65536), at(1, 33948672, 65536)], { shader: 279, workgroups: [256,1,1] }),
+        dispatch("step_1234_conv2dInputGrad_G_layer1_2_conv1_packc", [at(2, 488920320, 8487168), at(3, 575179008, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
+        dispatch("step_1234_conv2dInputGrad_G_layer1_2_conv1", [at(3, 575179008, 8487168), at(1, 33948672, 65536), at(1, 0, 33948672), at(2, 446484480, 33948672), at(4, 408176640, 33948672), at(4, 306330624, 33948672), at(2, 480433152, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 280, workgroups: [1037,8,1] }, { shader: 281, workgroups: [4193,1,1] }),
+        dispatch("step_1235_sum_G_layer1_2_conv1_stage1", [at(2, 480433152, 33948672), at(1, 0, 16384)], { shader: 29, workgroups: [64,1,1] }),
+        dispatch("step_1235_sum_G_layer1_2_conv1_stage2", [at(1, 0, 16384), at(1, 33948672, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1236_sum_G_layer1_2_conv1_stage1", [at(2, 480433152, 33948672), at(4, 272381952, 33948672), at(1, 0, 16384)], { shader: 282, workgroups: [64,1,1] }),
+        dispatch("step_1236_sum_G_layer1_2_conv1_stage2", [at(1, 0, 16384), at(1, 33949696, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1237_pointwise_G_layer1_1_bn3", [at(0, 9013248, 1024), at(1, 1073592320, 1024), at(2, 480433152, 33948672), at(1, 33948672, 1024), at(4, 272381952, 33948672), at(1, 33949696, 1024), at(1, 0, 33948672)], { shader: 283, workgroups: [16577,1,1] }),
+        dispatch("step_1238_conv2dInputGrad_G_layer1_1_conv3_pack", [at(0, 8947712, 65536), at(1, 33948672, 65536)], { shader: 270, workgroups: [256,1,1] }),
+        dispatch("step_1238_conv2dInputGrad_G_layer1_1_conv3_packc", [at(1, 0, 33948672), at(2, 446484480, 33948672)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1238_conv2dInputGrad_G_layer1_1_conv3", [at(2, 446484480, 33948672), at(1, 33948672, 65536), at(1, 0, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [1037,2,1] }, { shader: 272, workgroups: [1049,1,1] }),
+        dispatch("step_1239_sum_G_layer1_1_conv3_stage1", [at(1, 0, 8487168), at(6, 213467136, 8487168), at(1, 8487168, 8192)], { shader: 273, workgroups: [32,1,1] }),
+        dispatch("step_1239_sum_G_layer1_1_conv3_stage2", [at(1, 8487168, 8192), at(1, 16974336, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1240_sum_G_layer1_1_conv3_stage1", [at(1, 0, 8487168), at(6, 213467136, 8487168), at(6, 204979968, 8487168), at(1, 8487168, 8192)], { shader: 274, workgroups: [32,1,1] }),
+        dispatch("step_1240_sum_G_layer1_1_conv3_stage2", [at(1, 8487168, 8192), at(1, 16974592, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1241_pointwise_G_layer1_1_bn2", [at(0, 8946688, 256), at(1, 1073700096, 256), at(1, 0, 8487168), at(6, 213467136, 8487168), at(1, 16974336, 256), at(6, 204979968, 8487168), at(1, 16974592, 256), at(1, 8487168, 8487168)], { shader: 275, workgroups: [4145,1,1] }),
+        dispatch("step_1242_conv2dInputGrad_G_layer1_1_conv2_pack", [at(0, 8799232, 147456), at(1, 16974336, 147456)], { shader: 276, workgroups: [576,1,1] }),
+        dispatch("step_1242_conv2dInputGrad_G_layer1_1_conv2_packc", [at(1, 8487168, 8487168), at(3, 618209280, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
+        dispatch("step_1242_conv2dInputGrad_G_layer1_1_conv2", [at(3, 618209280, 8487168), at(1, 16974336, 147456), at(1, 0, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 277, workgroups: [1037,2,1] }, { shader: 278, workgroups: [1049,1,1] }),
+        dispatch("step_1243_sum_G_layer1_1_conv2_stage1", [at(1, 0, 8487168), at(6, 188005632, 8487168), at(1, 8487168, 8192)], { shader: 273, workgroups: [32,1,1] }),
+        dispatch("step_1243_sum_G_layer1_1_conv2_stage2", [at(1, 8487168, 8192), at(1, 16974336, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1244_sum_G_layer1_1_conv2_stage1", [at(1, 0, 8487168), at(6, 188005632, 8487168), at(6, 179518464, 8487168), at(1, 8487168, 8192)], { shader: 274, workgroups: [32,1,1] }),
+        dispatch("step_1244_sum_G_layer1_1_conv2_stage2", [at(1, 8487168, 8192), at(1, 16974592, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1245_pointwise_G_layer1_1_bn1", [at(0, 8798208, 256), at(1, 1073699584, 256), at(1, 0, 8487168), at(6, 188005632, 8487168), at(1, 16974336, 256), at(6, 179518464, 8487168), at(1, 16974592, 256), at(1, 8487168, 8487168)], { shader: 275, workgroups: [4145,1,1] }),
+        dispatch("step_1246_conv2dInputGrad_G_layer1_1_conv1_pack", [at(0, 8732672, 65536), at(1, 33948672, 65536)], { shader: 279, workgroups: [256,1,1] }),
+        dispatch("step_1246_conv2dInputGrad_G_layer1_1_conv1_packc", [at(1, 8487168, 8487168), at(3, 626696448, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
+        dispatch("step_1246_conv2dInputGrad_G_layer1_1_conv1", [at(3, 626696448, 8487168), at(1, 33948672, 65536), at(1, 0, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 284, workgroups: [1037,8,1] }, { shader: 285, workgroups: [4193,1,1] }),
+        dispatch("step_1247_sum_G_layer1_1_conv1_stage1", [at(2, 480433152, 33948672), at(1, 0, 33948672), at(4, 204484608, 33948672), at(1, 33948672, 16384)], { shader: 267, workgroups: [64,1,1] }),
+        dispatch("step_1247_sum_G_layer1_1_conv1_stage2", [at(1, 33948672, 16384), at(1, 33965056, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1248_pointwise_G_layer1_1_conv1", [at(2, 480433152, 33948672), at(1, 0, 33948672), at(4, 204484608, 33948672), at(1, 33965056, 1024), at(2, 652554240, 33948672)], { shader: 286, workgroups: [16577,1,1] }),
+        dispatch("step_1249_sum_G_layer1_1_conv1_stage1", [at(2, 480433152, 33948672), at(1, 0, 33948672), at(4, 204484608, 33948672), at(4, 170535936, 33948672), at(1, 33948672, 16384)], { shader: 268, workgroups: [64,1,1] }),
+        dispatch("step_1249_sum_G_layer1_1_conv1_stage2", [at(1, 33948672, 16384), at(1, 33965056, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1250_pointwise_G_layer1_0_downsample_1", [at(0, 8728576, 1024), at(1, 1073590272, 1024), at(2, 652554240, 33948672), at(4, 170535936, 33948672), at(1, 33965056, 1024), at(2, 686502912, 33948672)], { shader: 287, workgroups: [16577,1,1] }),
+        dispatch("step_1251_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 8663040, 65536), at(1, 33948672, 65536)], { shader: 270, workgroups: [256,1,1] }),
+        dispatch("step_1251_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(2, 686502912, 33948672), at(2, 755589120, 33948672)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1251_conv2dInputGrad_G_layer1_0_downsample_0", [at(2, 755589120, 33948672), at(1, 33948672, 65536), at(2, 686502912, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [1037,2,1] }, { shader: 272, workgroups: [1049,1,1] }),
+        dispatch("step_1252_sum_G_layer1_1_conv1_stage1", [at(2, 480433152, 33948672), at(1, 0, 33948672), at(4, 204484608, 33948672), at(4, 102638592, 33948672), at(1, 33948672, 16384)], { shader: 268, workgroups: [64,1,1] }),
+        dispatch("step_1252_sum_G_layer1_1_conv1_stage2", [at(1, 33948672, 16384), at(1, 33965056, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1253_pointwise_G_layer1_0_bn3", [at(0, 8658944, 1024), at(1, 1073588224, 1024), at(2, 652554240, 33948672), at(4, 102638592, 33948672), at(1, 33965056, 1024), at(1, 0, 33948672)], { shader: 287, workgroups: [16577,1,1] }),
+        dispatch("step_1254_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 8593408, 65536), at(1, 33948672, 65536)], { shader: 270, workgroups: [256,1,1] }),
+        dispatch("step_1254_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 0, 33948672), at(2, 480433152, 33948672)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1254_conv2dInputGrad_G_layer1_0_conv3", [at(2, 480433152, 33948672), at(1, 33948672, 65536), at(1, 0, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [1037,2,1] }, { shader: 272, workgroups: [1049,1,1] }),
+        dispatch("step_1255_sum_G_layer1_0_conv3_stage1", [at(1, 0, 8487168), at(6, 162544128, 8487168), at(1, 8487168, 8192)], { shader: 273, workgroups: [32,1,1] }),
+        dispatch("step_1255_sum_G_layer1_0_conv3_stage2", [at(1, 8487168, 8192), at(1, 16974336, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1256_sum_G_layer1_0_conv3_stage1", [at(1, 0, 8487168), at(6, 162544128, 8487168), at(6, 154056960, 8487168), at(1, 8487168, 8192)], { shader: 274, workgroups: [32,1,1] }),
+        dispatch("step_1256_sum_G_layer1_0_conv3_stage2", [at(1, 8487168, 8192), at(1, 16974592, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1257_pointwise_G_layer1_0_bn2", [at(0, 8592384, 256), at(1, 1073699072, 256), at(1, 0, 8487168), at(6, 162544128, 8487168), at(1, 16974336, 256), at(6, 154056960, 8487168), at(1, 16974592, 256), at(1, 8487168, 8487168)], { shader: 275, workgroups: [4145,1,1] }),
+        dispatch("step_1258_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 8444928, 147456), at(1, 16974336, 147456)], { shader: 276, workgroups: [576,1,1] }),
+        dispatch("step_1258_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 8487168, 8487168), at(2, 694990080, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
+        dispatch("step_1258_conv2dInputGrad_G_layer1_0_conv2", [at(2, 694990080, 8487168), at(1, 16974336, 147456), at(1, 0, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 277, workgroups: [1037,2,1] }, { shader: 278, workgroups: [1049,1,1] }),
+        dispatch("step_1259_sum_G_layer1_0_conv2_stage1", [at(1, 0, 8487168), at(6, 137082624, 8487168), at(1, 8487168, 8192)], { shader: 273, workgroups: [32,1,1] }),
+        dispatch("step_1259_sum_G_layer1_0_conv2_stage2", [at(1, 8487168, 8192), at(1, 16974336, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1260_sum_G_layer1_0_conv2_stage1", [at(1, 0, 8487168), at(6, 137082624, 8487168), at(6, 128595456, 8487168), at(1, 8487168, 8192)], { shader: 274, workgroups: [32,1,1] }),
+        dispatch("step_1260_sum_G_layer1_0_conv2_stage2", [at(1, 8487168, 8192), at(1, 16974592, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1261_pointwise_G_layer1_0_bn1", [at(0, 8443904, 256), at(1, 1073698560, 256), at(1, 0, 8487168), at(6, 137082624, 8487168), at(1, 16974336, 256), at(6, 128595456, 8487168), at(1, 16974592, 256), at(1, 8487168, 8487168)], { shader: 275, workgroups: [4145,1,1] }),
+        dispatch("step_1262_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 8427520, 16384), at(1, 0, 16384)], { shader: 288, workgroups: [64,1,1] }),
+        dispatch("step_1262_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 8487168, 8487168), at(2, 703477248, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
+        dispatch("step_1262_conv2dInputGrad_G_layer1_0_conv1", [at(2, 703477248, 8487168), at(1, 0, 16384), at(2, 686502912, 8487168), at(2, 652554240, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 289, workgroups: [1037,2,1] }, { shader: 290, workgroups: [1049,1,1] }),
+        dispatch("step_1263_maxPool2dGrad_G_layer1_0_downsample_0", [at(4, 509234176, 33554432), at(2, 652554240, 8487168), at(1, 0, 33554432)], { shader: 291, workgroups: [32768,4,1] }),
+        dispatch("step_1264_sum_G_layer1_0_downsample_0_stage1", [at(1, 0, 33554432), at(4, 509234176, 33554432), at(1, 33554432, 16384)], { shader: 292, workgroups: [64,1,1] }),
+        dispatch("step_1264_sum_G_layer1_0_downsample_0_stage2", [at(1, 33554432, 16384), at(1, 33570816, 256)], { shader: 7, workgroups: [1,1,1] }),
+        dispatch("step_1265_sum_G_conv1_stage1", [at(1, 0, 33554432), at(4, 509234176, 33554432), at(4, 475679744, 33554432), at(1, 33554432, 16384)], { shader: 293, workgroups: [64,1,1] }),
+        dispatch("step_1265_sum_G_conv1_stage2", [at(1, 33554432, 16384), at(1, 33571072, 256)], { shader: 7, workgroups: [1,1,1] }),
+        dispatch("step_1266_pointwise_G_bn1", [at(0, 8426496, 256), at(1, 1073698048, 256), at(1, 0, 33554432), at(4, 509234176, 33554432), at(1, 33570816, 256), at(4, 475679744, 33554432), at(1, 33571072, 256), at(2, 652554240, 33554432)], { shader: 294, workgroups: [16384,1,1] }),
+        dispatch("step_1267_conv2dWeightGrad_G_bn1_packc", [at(2, 652554240, 33554432), at(1, 0, 33554432)], { shader: 295, workgroups: [32768,1,1] }),
+        dispatch("step_1267_conv2dWeightGrad_G_bn1_stage1", [at(6, 272877312, 8388608), at(1, 0, 33554432), at(1, 33554432, 413952)], { adapter: "cpu", features: ["subgroups"], shader: 296, workgroups: [7,1,11] }, { shader: 297, workgroups: [135,1,1] }),
+        dispatch("step_1267_conv2dWeightGrad_G_bn1_stage2", [at(1, 33554432, 413952), at(0, 187217920, 37632), at(0, 8388864, 37632), at(1, 1073689600, 37632)], { shader: 298, workgroups: [147,1,1] }),
+        dispatch("step_1268_pointwise_G_conv1", [at(0, 8388864, 37632), at(1, 1073689600, 37632), at(2, 1073686784, 4), at(2, 514529280, 37632)], { shader: 299, workgroups: [19,1,1] }),
+        dispatch("step_1269_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(6, 111621120, 8487168), at(1, 0, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
+        dispatch("step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage1", [at(1, 0, 8487168), at(2, 703477248, 8487168), at(1, 8487168, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 300, workgroups: [2,1,32] }, { shader: 301, workgroups: [128,1,1] }),
+        dispatch("step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage2", [at(1, 8487168, 524288), at(0, 187255552, 16384), at(0, 8427520, 16384), at(2, 514566912, 16384)], { shader: 302, workgroups: [64,1,1] }),
+        dispatch("step_1270_pointwise_G_layer1_0_conv1", [at(0, 8427520, 16384), at(2, 514566912, 16384), at(2, 1073686784, 4), at(2, 514583296, 16384)], { shader: 303, workgroups: [8,1,1] }),
+        dispatch("step_1271_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(6, 137082624, 8487168), at(1, 0, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
+        dispatch("step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage1", [at(1, 0, 8487168), at(2, 694990080, 8487168), at(1, 8487168, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 304, workgroups: [18,1,4] }, { shader: 305, workgroups: [144,1,1] }),
+        dispatch("step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage2", [at(1, 8487168, 589824), at(0, 187271936, 147456), at(0, 8444928, 147456), at(1, 1073542144, 147456)], { shader: 306, workgroups: [576,1,1] }),
+        dispatch("step_1272_pointwise_G_layer1_0_conv2", [at(0, 8444928, 147456), at(1, 1073542144, 147456), at(2, 1073686784, 4), at(2, 514381824, 147456)], { shader: 307, workgroups: [72,1,1] }),
+        dispatch("step_1273_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(6, 162544128, 8487168), at(1, 0, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
+        dispatch("step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage1", [at(1, 0, 8487168), at(2, 480433152, 33948672), at(1, 8487168, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 308, workgroups: [2,4,8] }, { shader: 309, workgroups: [128,1,1] }),
+        dispatch("step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage2", [at(1, 8487168, 524288), at(0, 187419392, 65536), at(0, 8593408, 65536), at(2, 480957440, 65536)], { shader: 310, workgroups: [256,1,1] }),
+        dispatch("step_1274_pointwise_G_layer1_0_conv3", [at(0, 8593408, 65536), at(2, 480957440, 65536), at(2, 1073686784, 4), at(2, 481022976, 65536)], { shader: 311, workgroups: [32,1,1] }),
+        dispatch("step_1275_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(6, 111621120, 8487168), at(1, 0, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
+        dispatch("step_1275_conv2dWeightGrad_G_layer1_0_downsample_1_stage1", [at(1, 0, 8487168), at(2, 755589120, 33948672), at(1, 8487168, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 308, workgroups: [2,4,8] }, { shader: 309, workgroups: [128,1,1] }),
+        dispatch("step_1275_conv2dWeightGrad_G_layer1_0_downsample_1_stage2", [at(1, 8487168, 524288), at(0, 187484928, 65536), at(0, 8663040, 65536), at(2, 481088512, 65536)], { shader: 310, workgroups: [256,1,1] }),
+        dispatch("step_1276_pointwise_G_layer1_0_downsample_0", [at(0, 8663040, 65536), at(2, 481088512, 65536), at(2, 1073686784, 4), at(2, 481154048, 65536)], { shader: 311, workgroups: [32,1,1] }),
+        dispatch("step_1277_conv2dWeightGrad_G_layer1_1_bn1_packc", [at(4, 204484608, 33948672), at(1, 0, 33948672)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage1", [at(1, 0, 33948672), at(3, 626696448, 8487168), at(2, 480433152, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 312, workgroups: [8,1,8] }, { shader: 313, workgroups: [128,1,1] }),
+        dispatch("step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage2", [at(2, 480433152, 524288), at(0, 187550464, 65536), at(0, 8732672, 65536), at(2, 481219584, 65536)], { shader: 314, workgroups: [256,1,1] }),
+        dispatch("step_1278_pointwise_G_layer1_1_conv1", [at(0, 8732672, 65536), at(2, 481219584, 65536), at(2, 1073686784, 4), at(2, 480728064, 65536)], { shader: 315, workgroups: [32,1,1] }),
+        dispatch("step_1279_conv2dWeightGrad_G_layer1_1_bn1_packc", [at(6, 188005632, 8487168), at(1, 0, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
+        dispatch("step_1279_conv2dWeightGrad_G_layer1_1_bn1_stage1", [at(1, 0, 8487168), at(3, 618209280, 8487168), at(1, 8487168, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 304, workgroups: [18,1,4] }, { shader: 305, workgroups: [144,1,1] }),
+        dispatch("step_1279_conv2dWeightGrad_G_layer1_1_bn1_stage2", [at(1, 8487168, 589824), at(0, 187616000, 147456), at(0, 8799232, 147456), at(2, 480433152, 147456)], { shader: 306, workgroups: [576,1,1] }),
+        dispatch("step_1280_pointwise_G_layer1_1_conv2", [at(0, 8799232, 147456), at(2, 480433152, 147456), at(2, 1073686784, 4), at(2, 480580608, 147456)], { shader: 307, workgroups: [72,1,1] }),
+        dispatch("step_1281_conv2dWeightGrad_G_layer1_1_bn2_packc", [at(6, 213467136, 8487168), at(1, 0, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
+        dispatch("step_1281_conv2dWeightGrad_G_layer1_1_bn2_stage1", [at(1, 0, 8487168), at(2, 446484480, 33948672), at(1, 8487168, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 308, workgroups: [2,4,8] }, { shader: 309, workgroups: [128,1,1] }),
+        dispatch("step_1281_conv2dWeightGrad_G_layer1_1_bn2_stage2", [at(1, 8487168, 524288), at(0, 187763456, 65536), at(0, 8947712, 65536), at(2, 466178048, 65536)], { shader: 310, workgroups: [256,1,1] }),
+        dispatch("step_1282_pointwise_G_layer1_1_conv3", [at(0, 8947712, 65536), at(2, 466178048, 65536), at(2, 1073686784, 4), at(2, 466243584, 65536)], { shader: 311, workgroups: [32,1,1] }),
+        dispatch("step_1283_conv2dWeightGrad_G_layer1_2_bn1_packc", [at(4, 306330624, 33948672), at(1, 0, 33948672)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1283_conv2dWeightGrad_G_layer1_2_bn1_stage1", [at(1, 0, 33948672), at(3, 575179008, 8487168), at(2, 446484480, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 312, workgroups: [8,1,8] }, { shader: 313, workgroups: [128,1,1] }),
+        dispatch("step_1283_conv2dWeightGrad_G_layer1_2_bn1_stage2", [at(2, 446484480, 524288), at(0, 187828992, 65536), at(0, 9017344, 65536), at(2, 466309120, 65536)], { shader: 314, workgroups: [256,1,1] }),
+        dispatch("step_1284_pointwise_G_layer1_2_conv1", [at(0, 9017344, 65536), at(2, 466309120, 65536), at(2, 1073686784, 4), at(2, 466374656, 65536)], { shader: 315, workgroups: [32,1,1] }),
+        dispatch("step_1285_conv2dWeightGrad_G_layer1_2_bn1_packc", [at(6, 238928640, 8487168), at(1, 0, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
+        dispatch("step_1285_conv2dWeightGrad_G_layer1_2_bn1_stage1", [at(1, 0, 8487168), at(3, 566691840, 8487168), at(1, 8487168, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 304, workgroups: [18,1,4] }, { shader: 305, workgroups: [144,1,1] }),
+        dispatch("step_1285_conv2dWeightGrad_G_layer1_2_bn1_stage2", [at(1, 8487168, 589824), at(0, 187894528, 147456), at(0, 9083904, 147456), at(2, 465620992, 147456)], { shader: 306, workgroups: [576,1,1] }),
+        dispatch("step_1286_pointwise_G_layer1_2_conv2", [at(0, 9083904, 147456), at(2, 465620992, 147456), at(2, 1073686784, 4), at(2, 465768448, 147456)], { shader: 307, workgroups: [72,1,1] }),
+        dispatch("step_1287_conv2dWeightGrad_G_layer1_2_bn2_packc", [at(6, 264390144, 8487168), at(1, 0, 8487168)], { shader: 14, workgroups: [8289,1,1] }),
+        dispatch("step_1287_conv2dWeightGrad_G_layer1_2_bn2_stage1", [at(1, 0, 8487168), at(2, 583864320, 33948672), at(1, 8487168, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 308, workgroups: [2,4,8] }, { shader: 309, workgroups: [128,1,1] }),
+        dispatch("step_1287_conv2dWeightGrad_G_layer1_2_bn2_stage2", [at(1, 8487168, 524288), at(0, 188041984, 65536), at(0, 9232384, 65536), at(2, 466440192, 65536)], { shader: 310, workgroups: [256,1,1] }),
+        dispatch("step_1288_pointwise_G_layer1_2_conv3", [at(0, 9232384, 65536), at(2, 466440192, 65536), at(2, 1073686784, 4), at(2, 466505728, 65536)], { shader: 311, workgroups: [32,1,1] }),
+        dispatch("step_1289_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(4, 408176640, 33948672), at(1, 0, 33948672)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage1", [at(1, 0, 33948672), at(3, 665235456, 4293120), at(2, 446484480, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 316, workgroups: [8,2,4] }, { shader: 317, workgroups: [128,1,1] }),
+        dispatch("step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage2", [at(2, 446484480, 524288), at(0, 188107520, 131072), at(0, 9302016, 131072), at(2, 465915904, 131072)], { shader: 318, workgroups: [512,1,1] }),
+        dispatch("step_1290_pointwise_G_layer2_0_conv1", [at(0, 9302016, 131072), at(2, 465915904, 131072), at(2, 1073686784, 4), at(2, 466046976, 131072)], { shader: 319, workgroups: [64,1,1] }),
+        dispatch("step_1291_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(6, 285559040, 4293120), at(1, 0, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
+        dispatch("step_1291_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 4293120), at(3, 660942336, 4293120), at(0, 188238592, 589824), at(0, 9435136, 589824), at(2, 455397376, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [36,2,1] }, { shader: 321, workgroups: [144,1,1] }),
+        dispatch("step_1292_pointwise_G_layer2_0_conv2", [at(0, 9435136, 589824), at(2, 455397376, 589824), at(2, 1073686784, 4), at(2, 455987200, 589824)], { shader: 322, workgroups: [288,1,1] }),
+        dispatch("step_1293_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(6, 298438400, 4293120), at(1, 0, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
+        dispatch("step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage1", [at(1, 0, 4293120), at(2, 996003840, 17172480), at(1, 4293120, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 323, workgroups: [4,8,2] }, { shader: 324, workgroups: [128,1,1] }),
+        dispatch("step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage2", [at(1, 4293120, 524288), at(0, 188828416, 262144), at(0, 10027008, 262144), at(1, 1073280000, 262144)], { shader: 325, workgroups: [1024,1,1] }),
+        dispatch("step_1294_pointwise_G_layer2_0_conv3", [at(0, 10027008, 262144), at(1, 1073280000, 262144), at(2, 1073686784, 4), at(2, 462213120, 262144)], { shader: 326, workgroups: [128,1,1] }),
+        dispatch("step_1295_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(4, 408176640, 33948672), at(1, 0, 33948672)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1295_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 0, 33948672), at(2, 910141440, 17172480), at(0, 189090560, 524288), at(0, 10297344, 524288), at(2, 460115968, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 327, workgroups: [8,8,1] }, { shader: 328, workgroups: [128,1,1] }),
+        dispatch("step_1296_pointwise_G_layer2_0_downsample_0", [at(0, 10297344, 524288), at(2, 460115968, 524288), at(2, 1073686784, 4), at(2, 460640256, 524288)], { shader: 329, workgroups: [256,1,1] }),
+        dispatch("step_1297_conv2dWeightGrad_G_layer2_1_bn1_packc", [at(4, 611478528, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage1", [at(1, 0, 17172480), at(3, 656649216, 4293120), at(1, 17172480, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [16,2,2] }, { shader: 331, workgroups: [128,1,1] }),
+        dispatch("step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage2", [at(1, 17172480, 524288), at(0, 189614848, 262144), at(0, 10829824, 262144), at(2, 462475264, 262144)], { shader: 332, workgroups: [1024,1,1] }),
+        dispatch("step_1298_pointwise_G_layer2_1_conv1", [at(0, 10829824, 262144), at(2, 462475264, 262144), at(2, 1073686784, 4), at(2, 462737408, 262144)], { shader: 333, workgroups: [128,1,1] }),
+        dispatch("step_1299_conv2dWeightGrad_G_layer2_1_bn1_packc", [at(6, 311317760, 4293120), at(1, 0, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
+        dispatch("step_1299_conv2dWeightGrad_G_layer2_1_bn1", [at(1, 0, 4293120), at(3, 652356096, 4293120), at(0, 189876992, 589824), at(0, 11094016, 589824), at(2, 456577024, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [36,2,1] }, { shader: 321, workgroups: [144,1,1] }),
+        dispatch("step_1300_pointwise_G_layer2_1_conv2", [at(0, 11094016, 589824), at(2, 456577024, 589824), at(2, 1073686784, 4), at(2, 457166848, 589824)], { shader: 322, workgroups: [288,1,1] }),
+        dispatch("step_1301_conv2dWeightGrad_G_layer2_1_bn2_packc", [at(6, 324197120, 4293120), at(1, 0, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
+        dispatch("step_1301_conv2dWeightGrad_G_layer2_1_bn2_stage1", [at(1, 0, 4293120), at(2, 892968960, 17172480), at(1, 4293120, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 323, workgroups: [4,8,2] }, { shader: 324, workgroups: [128,1,1] }),
+        dispatch("step_1301_conv2dWeightGrad_G_layer2_1_bn2_stage2", [at(1, 4293120, 524288), at(0, 190466816, 262144), at(0, 11685888, 262144), at(2, 462999552, 262144)], { shader: 325, workgroups: [1024,1,1] }),
+        dispatch("step_1302_pointwise_G_layer2_1_conv3", [at(0, 11685888, 262144), at(2, 462999552, 262144), at(2, 1073686784, 4), at(2, 463261696, 262144)], { shader: 326, workgroups: [128,1,1] }),
+        dispatch("step_1303_conv2dWeightGrad_G_layer2_2_bn1_packc", [at(4, 662995968, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_1303_conv2dWeightGrad_G_layer2_2_bn1_stage1", [at(1, 0, 17172480), at(3, 648062976, 4293120), at(1, 17172480, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [16,2,2] }, { shader: 331, workgroups: [128,1,1] }),
+        dispatch("step_1303_conv2dWeightGrad_G_layer2_2_bn1_stage2", [at(1, 17172480, 524288), at(0, 190728960, 262144), at(0, 11956224, 262144), at(2, 463523840, 262144)], { shader: 332, workgroups: [1024,1,1] }),
+        dispatch("step_1304_pointwise_G_layer2_2_conv1", [at(0, 11956224, 262144), at(2, 463523840, 262144), at(2, 1073686784, 4), at(2, 463785984, 262144)], { shader: 333, workgroups: [128,1,1] }),
+        dispatch("step_1305_conv2dWeightGrad_G_layer2_2_bn1_packc", [at(6, 337076480, 4293120), at(1, 0, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
+        dispatch("step_1305_conv2dWeightGrad_G_layer2_2_bn1", [at(1, 0, 4293120), at(3, 643769856, 4293120), at(0, 190991104, 589824), at(0, 12220416, 589824), at(2, 457756672, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [36,2,1] }, { shader: 321, workgroups: [144,1,1] }),
+        dispatch("step_1306_pointwise_G_layer2_2_conv2", [at(0, 12220416, 589824), at(2, 457756672, 589824), at(2, 1073686784, 4), at(2, 458346496, 589824)], { shader: 322, workgroups: [288,1,1] }),
+        dispatch("step_1307_conv2dWeightGrad_G_layer2_2_bn2_packc", [at(6, 349955840, 4293120), at(1, 0, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
+        dispatch("step_1307_conv2dWeightGrad_G_layer2_2_bn2_stage1", [at(1, 0, 4293120), at(2, 806710272, 17172480), at(1, 4293120, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 323, workgroups: [4,8,2] }, { shader: 324, workgroups: [128,1,1] }),
+        dispatch("step_1307_conv2dWeightGrad_G_layer2_2_bn2_stage2", [at(1, 4293120, 524288), at(0, 191580928, 262144), at(0, 12812288, 262144), at(2, 464048128, 262144)], { shader: 325, workgroups: [1024,1,1] }),
+        dispatch("step_1308_pointwise_G_layer2_2_conv3", [at(0, 12812288, 262144), at(2, 464048128, 262144), at(2, 1073686784, 4), at(2, 464310272, 262144)], { shader: 326, workgroups: [128,1,1] }),
+        dispatch("step_1309_conv2dWeightGrad_G_layer2_3_bn1_packc", [at(4, 714513408, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_1309_conv2dWeightGrad_G_layer2_3_bn1_stage1", [at(1, 0, 17172480), at(3, 639476736, 4293120), at(1, 17172480, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [16,2,2] }, { shader: 331, workgroups: [128,1,1] }),
+        dispatch("step_1309_conv2dWeightGrad_G_layer2_3_bn1_stage2", [at(1, 17172480, 524288), at(0, 191843072, 262144), at(0, 13082624, 262144), at(2, 464572416, 262144)], { shader: 332, workgroups: [1024,1,1] }),
+        dispatch("step_1310_pointwise_G_layer2_3_conv1", [at(0, 13082624, 262144), at(2, 464572416, 262144), at(2, 1073686784, 4), at(2, 464834560, 262144)], { shader: 333, workgroups: [128,1,1] }),
+        dispatch("step_1311_conv2dWeightGrad_G_layer2_3_bn1_packc", [at(6, 362835200, 4293120), at(1, 0, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
+        dispatch("step_1311_conv2dWeightGrad_G_layer2_3_bn1", [at(1, 0, 4293120), at(3, 635183616, 4293120), at(0, 192105216, 589824), at(0, 13346816, 589824), at(2, 458936320, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [36,2,1] }, { shader: 321, workgroups: [144,1,1] }),
+        dispatch("step_1312_pointwise_G_layer2_3_conv2", [at(0, 13346816, 589824), at(2, 458936320, 589824), at(2, 1073686784, 4), at(2, 459526144, 589824)], { shader: 322, workgroups: [288,1,1] }),
+        dispatch("step_1313_conv2dWeightGrad_G_layer2_3_bn2_packc", [at(6, 375714560, 4293120), at(1, 0, 4293120)], { shader: 50, workgroups: [4193,1,1] }),
+        dispatch("step_1313_conv2dWeightGrad_G_layer2_3_bn2_stage1", [at(1, 0, 4293120), at(2, 789537792, 17172480), at(1, 4293120, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 323, workgroups: [4,8,2] }, { shader: 324, workgroups: [128,1,1] }),
+        dispatch("step_1313_conv2dWeightGrad_G_layer2_3_bn2_stage2", [at(1, 4293120, 524288), at(0, 192695040, 262144), at(0, 13938688, 262144), at(2, 465096704, 262144)], { shader: 325, workgroups: [1024,1,1] }),
+        dispatch("step_1314_pointwise_G_layer2_3_conv3", [at(0, 13938688, 262144), at(2, 465096704, 262144), at(2, 1073686784, 4), at(2, 465358848, 262144)], { shader: 326, workgroups: [128,1,1] }),
+        dispatch("step_1315_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(4, 766030848, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_1315_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 17172480), at(2, 1064693760, 8586240), at(0, 192957184, 524288), at(0, 14209024, 524288), at(2, 461164544, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 334, workgroups: [16,4,1] }, { shader: 335, workgroups: [128,1,1] }),
+        dispatch("step_1316_pointwise_G_layer3_0_conv1", [at(0, 14209024, 524288), at(2, 461164544, 524288), at(2, 1073686784, 4), at(2, 461688832, 524288)], { shader: 336, workgroups: [256,1,1] }),
+        dispatch("step_1317_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(3, 1064693760, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1317_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 8586240), at(3, 558105600, 8586240), at(0, 193481472, 2359296), at(0, 14737408, 2359296), at(2, 446484480, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1318_pointwise_G_layer3_0_conv2", [at(0, 14737408, 2359296), at(2, 446484480, 2359296), at(2, 1073686784, 4), at(2, 448843776, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1319_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(5, 42931200, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1319_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 0, 8586240), at(1, 858624000, 34344960), at(0, 195840768, 1048576), at(0, 17100800, 1048576), at(2, 453300224, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1320_pointwise_G_layer3_0_conv3", [at(0, 17100800, 1048576), at(2, 453300224, 1048576), at(2, 1073686784, 4), at(2, 454348800, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1321_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(4, 766030848, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_1321_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 0, 17172480), at(1, 927313920, 34344960), at(0, 196889344, 2097152), at(0, 18165760, 2097152), at(2, 451203072, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 343, workgroups: [16,16,1] }, { shader: 344, workgroups: [512,1,1] }),
+        dispatch("step_1322_pointwise_G_layer3_0_downsample_0", [at(0, 18165760, 2097152), at(2, 451203072, 2097152), at(2, 1073686784, 4), at(1, 941469696, 2097152)], { shader: 345, workgroups: [1024,1,1] }),
+        dispatch("step_1323_conv2dWeightGrad_G_layer3_1_bn1_packc", [at(1, 961658880, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1323_conv2dWeightGrad_G_layer3_1_bn1", [at(1, 0, 34344960), at(3, 549519360, 8586240), at(0, 198986496, 1048576), at(0, 20279296, 1048576), at(1, 943566848, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1324_pointwise_G_layer3_1_conv1", [at(0, 20279296, 1048576), at(1, 943566848, 1048576), at(2, 1073686784, 4), at(1, 944615424, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1325_conv2dWeightGrad_G_layer3_1_bn1_packc", [at(5, 68689920, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1325_conv2dWeightGrad_G_layer3_1_bn1", [at(1, 0, 8586240), at(3, 540933120, 8586240), at(0, 200035072, 2359296), at(0, 21331968, 2359296), at(1, 858624000, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1326_pointwise_G_layer3_1_conv2", [at(0, 21331968, 2359296), at(1, 858624000, 2359296), at(2, 1073686784, 4), at(1, 860983296, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1327_conv2dWeightGrad_G_layer3_1_bn2_packc", [at(5, 94448640, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1327_conv2dWeightGrad_G_layer3_1_bn2", [at(1, 0, 8586240), at(1, 1030348800, 34344960), at(0, 202394368, 1048576), at(0, 23695360, 1048576), at(1, 945664000, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1328_pointwise_G_layer3_1_conv3", [at(0, 23695360, 1048576), at(1, 945664000, 1048576), at(2, 1073686784, 4), at(1, 946712576, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1329_conv2dWeightGrad_G_layer3_2_bn1_packc", [at(2, 0, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1329_conv2dWeightGrad_G_layer3_2_bn1", [at(1, 0, 34344960), at(3, 532346880, 8586240), at(0, 203442944, 1048576), at(0, 24760320, 1048576), at(1, 947761152, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1330_pointwise_G_layer3_2_conv1", [at(0, 24760320, 1048576), at(1, 947761152, 1048576), at(2, 1073686784, 4), at(1, 948809728, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1331_conv2dWeightGrad_G_layer3_2_bn1_packc", [at(5, 120207360, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1331_conv2dWeightGrad_G_layer3_2_bn1", [at(1, 0, 8586240), at(3, 523760640, 8586240), at(0, 204491520, 2359296), at(0, 25812992, 2359296), at(1, 863342592, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1332_pointwise_G_layer3_2_conv2", [at(0, 25812992, 2359296), at(1, 863342592, 2359296), at(2, 1073686784, 4), at(1, 865701888, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1333_conv2dWeightGrad_G_layer3_2_bn2_packc", [at(5, 145966080, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1333_conv2dWeightGrad_G_layer3_2_bn2", [at(1, 0, 8586240), at(2, 68689920, 34344960), at(0, 206850816, 1048576), at(0, 28176384, 1048576), at(1, 949858304, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1334_pointwise_G_layer3_2_conv3", [at(0, 28176384, 1048576), at(1, 949858304, 1048576), at(2, 1073686784, 4), at(1, 950906880, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1335_conv2dWeightGrad_G_layer3_3_bn1_packc", [at(2, 103034880, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1335_conv2dWeightGrad_G_layer3_3_bn1", [at(1, 0, 34344960), at(3, 515174400, 8586240), at(0, 207899392, 1048576), at(0, 29241344, 1048576), at(1, 951955456, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1336_pointwise_G_layer3_3_conv1", [at(0, 29241344, 1048576), at(1, 951955456, 1048576), at(2, 1073686784, 4), at(1, 953004032, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1337_conv2dWeightGrad_G_layer3_3_bn1_packc", [at(5, 171724800, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1337_conv2dWeightGrad_G_layer3_3_bn1", [at(1, 0, 8586240), at(3, 472243200, 8586240), at(0, 208947968, 2359296), at(0, 30294016, 2359296), at(1, 868061184, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1338_pointwise_G_layer3_3_conv2", [at(0, 30294016, 2359296), at(1, 868061184, 2359296), at(2, 1073686784, 4), at(1, 870420480, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1339_conv2dWeightGrad_G_layer3_3_bn2_packc", [at(5, 197483520, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1339_conv2dWeightGrad_G_layer3_3_bn2", [at(1, 0, 8586240), at(2, 171724800, 34344960), at(0, 211307264, 1048576), at(0, 32657408, 1048576), at(1, 954052608, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1340_pointwise_G_layer3_3_conv3", [at(0, 32657408, 1048576), at(1, 954052608, 1048576), at(2, 1073686784, 4), at(1, 955101184, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1341_conv2dWeightGrad_G_layer3_4_bn1_packc", [at(2, 206069760, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1341_conv2dWeightGrad_G_layer3_4_bn1", [at(1, 0, 34344960), at(3, 463656960, 8586240), at(0, 212355840, 1048576), at(0, 33722368, 1048576), at(1, 956149760, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1342_pointwise_G_layer3_4_conv1", [at(0, 33722368, 1048576), at(1, 956149760, 1048576), at(2, 1073686784, 4), at(1, 957198336, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1343_conv2dWeightGrad_G_layer3_4_bn1_packc", [at(5, 223242240, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1343_conv2dWeightGrad_G_layer3_4_bn1", [at(1, 0, 8586240), at(3, 455070720, 8586240), at(0, 213404416, 2359296), at(0, 34775040, 2359296), at(1, 872779776, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1344_pointwise_G_layer3_4_conv2", [at(0, 34775040, 2359296), at(1, 872779776, 2359296), at(2, 1073686784, 4), at(1, 875139072, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1345_conv2dWeightGrad_G_layer3_4_bn2_packc", [at(5, 249000960, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1345_conv2dWeightGrad_G_layer3_4_bn2", [at(1, 0, 8586240), at(2, 274759680, 34344960), at(0, 215763712, 1048576), at(0, 37138432, 1048576), at(1, 958246912, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1346_pointwise_G_layer3_4_conv3", [at(0, 37138432, 1048576), at(1, 958246912, 1048576), at(2, 1073686784, 4), at(1, 959295488, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1347_conv2dWeightGrad_G_layer3_5_bn1_packc", [at(2, 309104640, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1347_conv2dWeightGrad_G_layer3_5_bn1", [at(1, 0, 34344960), at(3, 446484480, 8586240), at(0, 216812288, 1048576), at(0, 38203392, 1048576), at(1, 960344064, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1348_pointwise_G_layer3_5_conv1", [at(0, 38203392, 1048576), at(1, 960344064, 1048576), at(2, 1073686784, 4), at(1, 961392640, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1349_conv2dWeightGrad_G_layer3_5_bn1_packc", [at(5, 274759680, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1349_conv2dWeightGrad_G_layer3_5_bn1", [at(1, 0, 8586240), at(3, 437898240, 8586240), at(0, 217860864, 2359296), at(0, 39256064, 2359296), at(1, 877498368, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1350_pointwise_G_layer3_5_conv2", [at(0, 39256064, 2359296), at(1, 877498368, 2359296), at(2, 1073686784, 4), at(1, 879857664, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1351_conv2dWeightGrad_G_layer3_5_bn2_packc", [at(5, 300518400, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1351_conv2dWeightGrad_G_layer3_5_bn2", [at(1, 0, 8586240), at(2, 377794560, 34344960), at(0, 220220160, 1048576), at(0, 41619456, 1048576), at(1, 962441216, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1352_pointwise_G_layer3_5_conv3", [at(0, 41619456, 1048576), at(1, 962441216, 1048576), at(2, 1073686784, 4), at(1, 963489792, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1353_conv2dWeightGrad_G_layer3_6_bn1_packc", [at(2, 412139520, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1353_conv2dWeightGrad_G_layer3_6_bn1", [at(1, 0, 34344960), at(3, 429312000, 8586240), at(0, 221268736, 1048576), at(0, 42684416, 1048576), at(1, 964538368, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1354_pointwise_G_layer3_6_conv1", [at(0, 42684416, 1048576), at(1, 964538368, 1048576), at(2, 1073686784, 4), at(1, 965586944, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1355_conv2dWeightGrad_G_layer3_6_bn1_packc", [at(5, 326277120, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1355_conv2dWeightGrad_G_layer3_6_bn1", [at(1, 0, 8586240), at(3, 420725760, 8586240), at(0, 222317312, 2359296), at(0, 43737088, 2359296), at(1, 882216960, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1356_pointwise_G_layer3_6_conv2", [at(0, 43737088, 2359296), at(1, 882216960, 2359296), at(2, 1073686784, 4), at(1, 884576256, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1357_conv2dWeightGrad_G_layer3_6_bn2_packc", [at(5, 352035840, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1357_conv2dWeightGrad_G_layer3_6_bn2", [at(1, 0, 8586240), at(2, 240414720, 34344960), at(0, 224676608, 1048576), at(0, 46100480, 1048576), at(1, 966635520, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1358_pointwise_G_layer3_6_conv3", [at(0, 46100480, 1048576), at(1, 966635520, 1048576), at(2, 1073686784, 4), at(1, 967684096, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1359_conv2dWeightGrad_G_layer3_7_bn1_packc", [at(2, 515174400, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1359_conv2dWeightGrad_G_layer3_7_bn1", [at(1, 0, 34344960), at(3, 369208320, 8586240), at(0, 225725184, 1048576), at(0, 47165440, 1048576), at(1, 968732672, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1360_pointwise_G_layer3_7_conv1", [at(0, 47165440, 1048576), at(1, 968732672, 1048576), at(2, 1073686784, 4), at(1, 969781248, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1361_conv2dWeightGrad_G_layer3_7_bn1_packc", [at(5, 377794560, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1361_conv2dWeightGrad_G_layer3_7_bn1", [at(1, 0, 8586240), at(3, 360622080, 8586240), at(0, 226773760, 2359296), at(0, 48218112, 2359296), at(1, 886935552, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1362_pointwise_G_layer3_7_conv2", [at(0, 48218112, 2359296), at(1, 886935552, 2359296), at(2, 1073686784, 4), at(1, 889294848, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1363_conv2dWeightGrad_G_layer3_7_bn2_packc", [at(5, 403553280, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1363_conv2dWeightGrad_G_layer3_7_bn2", [at(1, 0, 8586240), at(2, 549519360, 34344960), at(0, 229133056, 1048576), at(0, 50581504, 1048576), at(1, 970829824, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1364_pointwise_G_layer3_7_conv3", [at(0, 50581504, 1048576), at(1, 970829824, 1048576), at(2, 1073686784, 4), at(1, 971878400, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1365_conv2dWeightGrad_G_layer3_8_bn1_packc", [at(2, 618209280, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1365_conv2dWeightGrad_G_layer3_8_bn1", [at(1, 0, 34344960), at(3, 266173440, 8586240), at(0, 230181632, 1048576), at(0, 51646464, 1048576), at(1, 972926976, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1366_pointwise_G_layer3_8_conv1", [at(0, 51646464, 1048576), at(1, 972926976, 1048576), at(2, 1073686784, 4), at(1, 973975552, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1367_conv2dWeightGrad_G_layer3_8_bn1_packc", [at(5, 429312000, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1367_conv2dWeightGrad_G_layer3_8_bn1", [at(1, 0, 8586240), at(3, 257587200, 8586240), at(0, 231230208, 2359296), at(0, 52699136, 2359296), at(1, 927313920, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1368_pointwise_G_layer3_8_conv2", [at(0, 52699136, 2359296), at(1, 927313920, 2359296), at(2, 1073686784, 4), at(1, 929673216, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1369_conv2dWeightGrad_G_layer3_8_bn2_packc", [at(5, 455070720, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1369_conv2dWeightGrad_G_layer3_8_bn2", [at(1, 0, 8586240), at(2, 34344960, 34344960), at(0, 233589504, 1048576), at(0, 55062528, 1048576), at(1, 975024128, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1370_pointwise_G_layer3_8_conv3", [at(0, 55062528, 1048576), at(1, 975024128, 1048576), at(2, 1073686784, 4), at(1, 976072704, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1371_conv2dWeightGrad_G_layer3_9_bn1_packc", [at(2, 721244160, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1371_conv2dWeightGrad_G_layer3_9_bn1", [at(1, 0, 34344960), at(3, 163138560, 8586240), at(0, 234638080, 1048576), at(0, 56127488, 1048576), at(1, 977121280, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1372_pointwise_G_layer3_9_conv1", [at(0, 56127488, 1048576), at(1, 977121280, 1048576), at(2, 1073686784, 4), at(1, 978169856, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1373_conv2dWeightGrad_G_layer3_9_bn1_packc", [at(5, 480829440, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1373_conv2dWeightGrad_G_layer3_9_bn1", [at(1, 0, 8586240), at(3, 154552320, 8586240), at(0, 235686656, 2359296), at(0, 57180160, 2359296), at(1, 932032512, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1374_pointwise_G_layer3_9_conv2", [at(0, 57180160, 2359296), at(1, 932032512, 2359296), at(2, 1073686784, 4), at(1, 934391808, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1375_conv2dWeightGrad_G_layer3_9_bn2_packc", [at(5, 506588160, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1375_conv2dWeightGrad_G_layer3_9_bn2", [at(1, 0, 8586240), at(2, 343449600, 34344960), at(0, 238045952, 1048576), at(0, 59543552, 1048576), at(1, 979218432, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1376_pointwise_G_layer3_9_conv3", [at(0, 59543552, 1048576), at(1, 979218432, 1048576), at(2, 1073686784, 4), at(1, 980267008, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1377_conv2dWeightGrad_G_layer3_10_bn1_packc", [at(2, 824279040, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1377_conv2dWeightGrad_G_layer3_10_bn1", [at(1, 0, 34344960), at(3, 60103680, 8586240), at(0, 239094528, 1048576), at(0, 60608512, 1048576), at(1, 981315584, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1378_pointwise_G_layer3_10_conv1", [at(0, 60608512, 1048576), at(1, 981315584, 1048576), at(2, 1073686784, 4), at(1, 982364160, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1379_conv2dWeightGrad_G_layer3_10_bn1_packc", [at(5, 532346880, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1379_conv2dWeightGrad_G_layer3_10_bn1", [at(1, 0, 8586240), at(3, 51517440, 8586240), at(0, 240143104, 2359296), at(0, 61661184, 2359296), at(1, 936751104, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1380_pointwise_G_layer3_10_conv2", [at(0, 61661184, 2359296), at(1, 936751104, 2359296), at(2, 1073686784, 4), at(1, 939110400, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1381_conv2dWeightGrad_G_layer3_10_bn2_packc", [at(5, 558105600, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1381_conv2dWeightGrad_G_layer3_10_bn2", [at(1, 0, 8586240), at(1, 892968960, 34344960), at(0, 242502400, 1048576), at(0, 64024576, 1048576), at(1, 983412736, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1382_pointwise_G_layer3_10_conv3", [at(0, 64024576, 1048576), at(1, 983412736, 1048576), at(2, 1073686784, 4), at(1, 901091328, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1383_conv2dWeightGrad_G_layer3_11_bn1_packc", [at(2, 927313920, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1383_conv2dWeightGrad_G_layer3_11_bn1", [at(1, 0, 34344960), at(2, 1021762560, 8586240), at(0, 243550976, 1048576), at(0, 65089536, 1048576), at(1, 902139904, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1384_pointwise_G_layer3_11_conv1", [at(0, 65089536, 1048576), at(1, 902139904, 1048576), at(2, 1073686784, 4), at(1, 903188480, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1385_conv2dWeightGrad_G_layer3_11_bn1_packc", [at(5, 583864320, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1385_conv2dWeightGrad_G_layer3_11_bn1", [at(1, 0, 8586240), at(2, 1013176320, 8586240), at(0, 244599552, 2359296), at(0, 66142208, 2359296), at(1, 891654144, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1386_pointwise_G_layer3_11_conv2", [at(0, 66142208, 2359296), at(1, 891654144, 2359296), at(2, 1073686784, 4), at(1, 894013440, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1387_conv2dWeightGrad_G_layer3_11_bn2_packc", [at(5, 609623040, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1387_conv2dWeightGrad_G_layer3_11_bn2", [at(1, 0, 8586240), at(2, 137379840, 34344960), at(0, 246958848, 1048576), at(0, 68505600, 1048576), at(1, 904237056, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1388_pointwise_G_layer3_11_conv3", [at(0, 68505600, 1048576), at(1, 904237056, 1048576), at(2, 1073686784, 4), at(1, 905285632, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1389_conv2dWeightGrad_G_layer3_12_bn1_packc", [at(2, 1030348800, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1389_conv2dWeightGrad_G_layer3_12_bn1", [at(1, 0, 34344960), at(3, 42931200, 8586240), at(0, 248007424, 1048576), at(0, 69570560, 1048576), at(1, 906334208, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1390_pointwise_G_layer3_12_conv1", [at(0, 69570560, 1048576), at(1, 906334208, 1048576), at(2, 1073686784, 4), at(1, 907382784, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1391_conv2dWeightGrad_G_layer3_12_bn1_packc", [at(5, 635381760, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1391_conv2dWeightGrad_G_layer3_12_bn1", [at(1, 0, 8586240), at(3, 34344960, 8586240), at(0, 249056000, 2359296), at(0, 70623232, 2359296), at(1, 896372736, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1392_pointwise_G_layer3_12_conv2", [at(0, 70623232, 2359296), at(1, 896372736, 2359296), at(2, 1073686784, 4), at(1, 898732032, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1393_conv2dWeightGrad_G_layer3_12_bn2_packc", [at(5, 661140480, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1393_conv2dWeightGrad_G_layer3_12_bn2", [at(1, 0, 8586240), at(1, 789934080, 34344960), at(0, 251415296, 1048576), at(0, 72986624, 1048576), at(1, 908431360, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1394_pointwise_G_layer3_12_conv3", [at(0, 72986624, 1048576), at(1, 908431360, 1048576), at(2, 1073686784, 4), at(1, 799371264, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1395_conv2dWeightGrad_G_layer3_13_bn1_packc", [at(3, 68689920, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1395_conv2dWeightGrad_G_layer3_13_bn1", [at(1, 0, 34344960), at(3, 145966080, 8586240), at(0, 252463872, 1048576), at(0, 74051584, 1048576), at(1, 800419840, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1396_pointwise_G_layer3_13_conv1", [at(0, 74051584, 1048576), at(1, 800419840, 1048576), at(2, 1073686784, 4), at(1, 801468416, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1397_conv2dWeightGrad_G_layer3_13_bn1_packc", [at(5, 686899200, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1397_conv2dWeightGrad_G_layer3_13_bn1", [at(1, 0, 8586240), at(3, 137379840, 8586240), at(0, 253512448, 2359296), at(0, 75104256, 2359296), at(1, 789934080, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1398_pointwise_G_layer3_13_conv2", [at(0, 75104256, 2359296), at(1, 789934080, 2359296), at(2, 1073686784, 4), at(1, 792293376, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1399_conv2dWeightGrad_G_layer3_13_bn2_packc", [at(5, 712657920, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1399_conv2dWeightGrad_G_layer3_13_bn2", [at(1, 0, 8586240), at(1, 996003840, 34344960), at(0, 255871744, 1048576), at(0, 77467648, 1048576), at(1, 802516992, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1400_pointwise_G_layer3_13_conv3", [at(0, 77467648, 1048576), at(1, 802516992, 1048576), at(2, 1073686784, 4), at(1, 803565568, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1401_conv2dWeightGrad_G_layer3_14_bn1_packc", [at(3, 171724800, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1401_conv2dWeightGrad_G_layer3_14_bn1", [at(1, 0, 34344960), at(3, 249000960, 8586240), at(0, 256920320, 1048576), at(0, 78532608, 1048576), at(1, 804614144, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1402_pointwise_G_layer3_14_conv1", [at(0, 78532608, 1048576), at(1, 804614144, 1048576), at(2, 1073686784, 4), at(1, 805662720, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1403_conv2dWeightGrad_G_layer3_14_bn1_packc", [at(5, 738416640, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1403_conv2dWeightGrad_G_layer3_14_bn1", [at(1, 0, 8586240), at(3, 240414720, 8586240), at(0, 257968896, 2359296), at(0, 79585280, 2359296), at(1, 794652672, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1404_pointwise_G_layer3_14_conv2", [at(0, 79585280, 2359296), at(1, 794652672, 2359296), at(2, 1073686784, 4), at(1, 797011968, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1405_conv2dWeightGrad_G_layer3_14_bn2_packc", [at(5, 764175360, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1405_conv2dWeightGrad_G_layer3_14_bn2", [at(1, 0, 8586240), at(1, 652554240, 34344960), at(0, 260328192, 1048576), at(0, 81948672, 1048576), at(1, 806711296, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1406_pointwise_G_layer3_14_conv3", [at(0, 81948672, 1048576), at(1, 806711296, 1048576), at(2, 1073686784, 4), at(1, 661991424, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1407_conv2dWeightGrad_G_layer3_15_bn1_packc", [at(3, 274759680, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1407_conv2dWeightGrad_G_layer3_15_bn1", [at(1, 0, 34344960), at(3, 352035840, 8586240), at(0, 261376768, 1048576), at(0, 83013632, 1048576), at(1, 663040000, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1408_pointwise_G_layer3_15_conv1", [at(0, 83013632, 1048576), at(1, 663040000, 1048576), at(2, 1073686784, 4), at(1, 664088576, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1409_conv2dWeightGrad_G_layer3_15_bn1_packc", [at(5, 789934080, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1409_conv2dWeightGrad_G_layer3_15_bn1", [at(1, 0, 8586240), at(3, 343449600, 8586240), at(0, 262425344, 2359296), at(0, 84066304, 2359296), at(1, 652554240, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1410_pointwise_G_layer3_15_conv2", [at(0, 84066304, 2359296), at(1, 652554240, 2359296), at(2, 1073686784, 4), at(1, 654913536, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1411_conv2dWeightGrad_G_layer3_15_bn2_packc", [at(5, 815692800, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1411_conv2dWeightGrad_G_layer3_15_bn2", [at(1, 0, 8586240), at(1, 824279040, 34344960), at(0, 264784640, 1048576), at(0, 86429696, 1048576), at(1, 665137152, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1412_pointwise_G_layer3_15_conv3", [at(0, 86429696, 1048576), at(1, 665137152, 1048576), at(2, 1073686784, 4), at(1, 666185728, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1413_conv2dWeightGrad_G_layer3_16_bn1_packc", [at(3, 377794560, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1413_conv2dWeightGrad_G_layer3_16_bn1", [at(1, 0, 34344960), at(3, 412139520, 8586240), at(0, 265833216, 1048576), at(0, 87494656, 1048576), at(1, 667234304, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1414_pointwise_G_layer3_16_conv1", [at(0, 87494656, 1048576), at(1, 667234304, 1048576), at(2, 1073686784, 4), at(1, 668282880, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1415_conv2dWeightGrad_G_layer3_16_bn1_packc", [at(5, 841451520, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1415_conv2dWeightGrad_G_layer3_16_bn1", [at(1, 0, 8586240), at(3, 334863360, 8586240), at(0, 266881792, 2359296), at(0, 88547328, 2359296), at(1, 657272832, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1416_pointwise_G_layer3_16_conv2", [at(0, 88547328, 2359296), at(1, 657272832, 2359296), at(2, 1073686784, 4), at(1, 659632128, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1417_conv2dWeightGrad_G_layer3_16_bn2_packc", [at(5, 867210240, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1417_conv2dWeightGrad_G_layer3_16_bn2", [at(1, 0, 8586240), at(1, 446484480, 34344960), at(0, 269241088, 1048576), at(0, 90910720, 1048576), at(1, 669331456, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1418_pointwise_G_layer3_16_conv3", [at(0, 90910720, 1048576), at(1, 669331456, 1048576), at(2, 1073686784, 4), at(1, 455921664, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1419_conv2dWeightGrad_G_layer3_17_bn1_packc", [at(3, 480829440, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1419_conv2dWeightGrad_G_layer3_17_bn1", [at(1, 0, 34344960), at(3, 326277120, 8586240), at(0, 270289664, 1048576), at(0, 91975680, 1048576), at(1, 456970240, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1420_pointwise_G_layer3_17_conv1", [at(0, 91975680, 1048576), at(1, 456970240, 1048576), at(2, 1073686784, 4), at(1, 458018816, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1421_conv2dWeightGrad_G_layer3_17_bn1_packc", [at(5, 892968960, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1421_conv2dWeightGrad_G_layer3_17_bn1", [at(1, 0, 8586240), at(3, 317690880, 8586240), at(0, 271338240, 2359296), at(0, 93028352, 2359296), at(1, 446484480, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1422_pointwise_G_layer3_17_conv2", [at(0, 93028352, 2359296), at(1, 446484480, 2359296), at(2, 1073686784, 4), at(1, 448843776, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1423_conv2dWeightGrad_G_layer3_17_bn2_packc", [at(5, 918727680, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1423_conv2dWeightGrad_G_layer3_17_bn2", [at(1, 0, 8586240), at(1, 755589120, 34344960), at(0, 273697536, 1048576), at(0, 95391744, 1048576), at(1, 459067392, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1424_pointwise_G_layer3_17_conv3", [at(0, 95391744, 1048576), at(1, 459067392, 1048576), at(2, 1073686784, 4), at(1, 460115968, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1425_conv2dWeightGrad_G_layer3_18_bn1_packc", [at(3, 583864320, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1425_conv2dWeightGrad_G_layer3_18_bn1", [at(1, 0, 34344960), at(3, 309104640, 8586240), at(0, 274746112, 1048576), at(0, 96456704, 1048576), at(1, 461164544, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1426_pointwise_G_layer3_18_conv1", [at(0, 96456704, 1048576), at(1, 461164544, 1048576), at(2, 1073686784, 4), at(1, 462213120, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1427_conv2dWeightGrad_G_layer3_18_bn1_packc", [at(5, 944486400, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1427_conv2dWeightGrad_G_layer3_18_bn1", [at(1, 0, 8586240), at(3, 231828480, 8586240), at(0, 275794688, 2359296), at(0, 97509376, 2359296), at(1, 451203072, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1428_pointwise_G_layer3_18_conv2", [at(0, 97509376, 2359296), at(1, 451203072, 2359296), at(2, 1073686784, 4), at(1, 453562368, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1429_conv2dWeightGrad_G_layer3_18_bn2_packc", [at(5, 970245120, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1429_conv2dWeightGrad_G_layer3_18_bn2", [at(1, 0, 8586240), at(1, 377794560, 34344960), at(0, 278153984, 1048576), at(0, 99872768, 1048576), at(1, 463261696, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1430_pointwise_G_layer3_18_conv3", [at(0, 99872768, 1048576), at(1, 463261696, 1048576), at(2, 1073686784, 4), at(1, 396668928, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1431_conv2dWeightGrad_G_layer3_19_bn1_packc", [at(3, 686899200, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1431_conv2dWeightGrad_G_layer3_19_bn1", [at(1, 0, 34344960), at(3, 223242240, 8586240), at(0, 279202560, 1048576), at(0, 100937728, 1048576), at(1, 397717504, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1432_pointwise_G_layer3_19_conv1", [at(0, 100937728, 1048576), at(1, 397717504, 1048576), at(2, 1073686784, 4), at(1, 398766080, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1433_conv2dWeightGrad_G_layer3_19_bn1_packc", [at(5, 996003840, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1433_conv2dWeightGrad_G_layer3_19_bn1", [at(1, 0, 8586240), at(3, 214656000, 8586240), at(0, 280251136, 2359296), at(0, 101990400, 2359296), at(1, 377794560, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1434_pointwise_G_layer3_19_conv2", [at(0, 101990400, 2359296), at(1, 377794560, 2359296), at(2, 1073686784, 4), at(1, 380153856, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1435_conv2dWeightGrad_G_layer3_19_bn2_packc", [at(5, 1021762560, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1435_conv2dWeightGrad_G_layer3_19_bn2", [at(1, 0, 8586240), at(1, 618209280, 34344960), at(0, 282610432, 1048576), at(0, 104353792, 1048576), at(1, 399814656, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1436_pointwise_G_layer3_19_conv3", [at(0, 104353792, 1048576), at(1, 399814656, 1048576), at(2, 1073686784, 4), at(1, 400863232, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1437_conv2dWeightGrad_G_layer3_20_bn1_packc", [at(3, 789934080, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1437_conv2dWeightGrad_G_layer3_20_bn1", [at(1, 0, 34344960), at(3, 206069760, 8586240), at(0, 283659008, 1048576), at(0, 105418752, 1048576), at(1, 401911808, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1438_pointwise_G_layer3_20_conv1", [at(0, 105418752, 1048576), at(1, 401911808, 1048576), at(2, 1073686784, 4), at(1, 402960384, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1439_conv2dWeightGrad_G_layer3_20_bn1_packc", [at(5, 1047521280, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1439_conv2dWeightGrad_G_layer3_20_bn1", [at(1, 0, 8586240), at(3, 128793600, 8586240), at(0, 284707584, 2359296), at(0, 106471424, 2359296), at(1, 382513152, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1440_pointwise_G_layer3_20_conv2", [at(0, 106471424, 2359296), at(1, 382513152, 2359296), at(2, 1073686784, 4), at(1, 384872448, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1441_conv2dWeightGrad_G_layer3_20_bn2_packc", [at(6, 0, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1441_conv2dWeightGrad_G_layer3_20_bn2", [at(1, 0, 8586240), at(1, 34344960, 34344960), at(0, 287066880, 1048576), at(0, 108834816, 1048576), at(1, 404008960, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1442_pointwise_G_layer3_20_conv3", [at(0, 108834816, 1048576), at(1, 404008960, 1048576), at(2, 1073686784, 4), at(1, 405057536, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1443_conv2dWeightGrad_G_layer3_21_bn1_packc", [at(3, 892968960, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1443_conv2dWeightGrad_G_layer3_21_bn1", [at(1, 0, 34344960), at(3, 120207360, 8586240), at(0, 288115456, 1048576), at(0, 109899776, 1048576), at(1, 406106112, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1444_pointwise_G_layer3_21_conv1", [at(0, 109899776, 1048576), at(1, 406106112, 1048576), at(2, 1073686784, 4), at(1, 407154688, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1445_conv2dWeightGrad_G_layer3_21_bn1_packc", [at(6, 25758720, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1445_conv2dWeightGrad_G_layer3_21_bn1", [at(1, 0, 8586240), at(3, 111621120, 8586240), at(0, 289164032, 2359296), at(0, 110952448, 2359296), at(1, 387231744, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1446_pointwise_G_layer3_21_conv2", [at(0, 110952448, 2359296), at(1, 387231744, 2359296), at(2, 1073686784, 4), at(1, 389591040, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1447_conv2dWeightGrad_G_layer3_21_bn2_packc", [at(6, 51517440, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1447_conv2dWeightGrad_G_layer3_21_bn2", [at(1, 0, 8586240), at(1, 412139520, 34344960), at(0, 291523328, 1048576), at(0, 113315840, 1048576), at(1, 408203264, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1448_pointwise_G_layer3_21_conv3", [at(0, 113315840, 1048576), at(1, 408203264, 1048576), at(2, 1073686784, 4), at(1, 409251840, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1449_conv2dWeightGrad_G_layer3_22_bn1_packc", [at(3, 996003840, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1449_conv2dWeightGrad_G_layer3_22_bn1", [at(1, 0, 34344960), at(3, 103034880, 8586240), at(0, 292571904, 1048576), at(0, 114380800, 1048576), at(1, 410300416, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1450_pointwise_G_layer3_22_conv1", [at(0, 114380800, 1048576), at(1, 410300416, 1048576), at(2, 1073686784, 4), at(1, 411348992, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1451_conv2dWeightGrad_G_layer3_22_bn1_packc", [at(6, 77276160, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1451_conv2dWeightGrad_G_layer3_22_bn1", [at(1, 0, 8586240), at(1, 1064693760, 8586240), at(0, 293620480, 2359296), at(0, 115433472, 2359296), at(1, 391950336, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1452_pointwise_G_layer3_22_conv2", [at(0, 115433472, 2359296), at(1, 391950336, 2359296), at(2, 1073686784, 4), at(1, 394309632, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1453_conv2dWeightGrad_G_layer3_22_bn2_packc", [at(6, 103034880, 8586240), at(1, 0, 8586240)], { shader: 80, workgroups: [8385,1,1] }),
+        dispatch("step_1453_conv2dWeightGrad_G_layer3_22_bn2", [at(1, 0, 8586240), at(1, 343449600, 34344960), at(0, 295979776, 1048576), at(0, 117796864, 1048576), at(1, 412397568, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1454_pointwise_G_layer3_22_conv3", [at(0, 117796864, 1048576), at(1, 412397568, 1048576), at(2, 1073686784, 4), at(1, 370712576, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1455_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(4, 34344960, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1455_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 34344960), at(3, 17172480, 17172480), at(0, 297028352, 2097152), at(0, 118861824, 2097152), at(1, 366518272, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 349, workgroups: [32,8,1] }, { shader: 350, workgroups: [512,1,1] }),
+        dispatch("step_1456_pointwise_G_layer4_0_conv1", [at(0, 118861824, 2097152), at(1, 366518272, 2097152), at(2, 1073686784, 4), at(1, 368615424, 2097152)], { shader: 351, workgroups: [1024,1,1] }),
+        dispatch("step_1457_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(4, 817548288, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_1457_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 17172480), at(3, 0, 17172480), at(0, 299125504, 9437184), at(0, 120967168, 9437184), at(1, 343449600, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 352, workgroups: [144,8,1] }, { shader: 353, workgroups: [2304,1,1] }),
+        dispatch("step_1458_pointwise_G_layer4_0_conv2", [at(0, 120967168, 9437184), at(1, 343449600, 9437184), at(2, 1073686784, 4), at(1, 352886784, 9437184)], { shader: 354, workgroups: [4608,1,1] }),
+        dispatch("step_1459_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(4, 869065728, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_1459_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 0, 17172480), at(1, 68689920, 68689920), at(0, 308562688, 4194304), at(0, 130412544, 4194304), at(1, 362323968, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [16,32,1] }, { shader: 356, workgroups: [1024,1,1] }),
+        dispatch("step_1460_pointwise_G_layer4_0_conv3", [at(0, 130412544, 4194304), at(1, 362323968, 4194304), at(2, 1073686784, 4), at(1, 123215872, 4194304)], { shader: 357, workgroups: [2048,1,1] }),
+        dispatch("step_1461_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(4, 34344960, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1461_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 34344960), at(1, 206069760, 68689920), at(0, 312756992, 8388608), at(0, 134639616, 8388608), at(1, 106438656, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 358, workgroups: [32,32,1] }, { shader: 359, workgroups: [2048,1,1] }),
+        dispatch("step_1462_pointwise_G_layer4_0_downsample_0", [at(0, 134639616, 8388608), at(1, 106438656, 8388608), at(2, 1073686784, 4), at(1, 114827264, 8388608)], { shader: 360, workgroups: [4096,1,1] }),
+        dispatch("step_1463_conv2dWeightGrad_G_layer4_1_bn1_packc", [at(1, 274759680, 68689920), at(1, 0, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
+        dispatch("step_1463_conv2dWeightGrad_G_layer4_1_bn1", [at(1, 0, 68689920), at(2, 978831360, 17172480), at(0, 321145600, 4194304), at(0, 143060992, 4194304), at(1, 127410176, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 361, workgroups: [64,8,1] }, { shader: 362, workgroups: [1024,1,1] }),
+        dispatch("step_1464_pointwise_G_layer4_1_conv1", [at(0, 143060992, 4194304), at(1, 127410176, 4194304), at(2, 1073686784, 4), at(1, 131604480, 4194304)], { shader: 363, workgroups: [2048,1,1] }),
+        dispatch("step_1465_conv2dWeightGrad_G_layer4_1_bn1_packc", [at(4, 920583168, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_1465_conv2dWeightGrad_G_layer4_1_bn1", [at(1, 0, 17172480), at(2, 961658880, 17172480), at(0, 325339904, 9437184), at(0, 147263488, 9437184), at(1, 68689920, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 352, workgroups: [144,8,1] }, { shader: 353, workgroups: [2304,1,1] }),
+        dispatch("step_1466_pointwise_G_layer4_1_conv2", [at(0, 147263488, 9437184), at(1, 68689920, 9437184), at(2, 1073686784, 4), at(1, 78127104, 9437184)], { shader: 354, workgroups: [4608,1,1] }),
+        dispatch("step_1467_conv2dWeightGrad_G_layer4_1_bn2_packc", [at(4, 972100608, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_1467_conv2dWeightGrad_G_layer4_1_bn2", [at(1, 0, 17172480), at(1, 137379840, 68689920), at(0, 334777088, 4194304), at(0, 156708864, 4194304), at(1, 206069760, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [16,32,1] }, { shader: 356, workgroups: [1024,1,1] }),
+        dispatch("step_1468_pointwise_G_layer4_1_conv3", [at(0, 156708864, 4194304), at(1, 206069760, 4194304), at(2, 1073686784, 4), at(1, 135798784, 4194304)], { shader: 357, workgroups: [2048,1,1] }),
+        dispatch("step_1469_conv2dWeightGrad_G_layer4_2_bn1_packc", [at(1, 480829440, 68689920), at(1, 0, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
+        dispatch("step_1469_conv2dWeightGrad_G_layer4_2_bn1", [at(1, 0, 68689920), at(2, 875796480, 17172480), at(0, 338971392, 4194304), at(0, 160935936, 4194304), at(1, 139993088, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 361, workgroups: [64,8,1] }, { shader: 362, workgroups: [1024,1,1] }),
+        dispatch("step_1470_pointwise_G_layer4_2_conv1", [at(0, 160935936, 4194304), at(1, 139993088, 4194304), at(2, 1073686784, 4), at(1, 144187392, 4194304)], { shader: 363, workgroups: [2048,1,1] }),
+        dispatch("step_1471_conv2dWeightGrad_G_layer4_2_bn1_packc", [at(4, 1023618048, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_1471_conv2dWeightGrad_G_layer4_2_bn1", [at(1, 0, 17172480), at(2, 858624000, 17172480), at(0, 343165696, 9437184), at(0, 165138432, 9437184), at(1, 87564288, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 352, workgroups: [144,8,1] }, { shader: 353, workgroups: [2304,1,1] }),
+        dispatch("step_1472_pointwise_G_layer4_2_conv2", [at(0, 165138432, 9437184), at(1, 87564288, 9437184), at(2, 1073686784, 4), at(1, 97001472, 9437184)], { shader: 354, workgroups: [4608,1,1] }),
+        dispatch("step_1473_conv2dWeightGrad_G_layer4_2_bn2_packc", [at(5, 17172480, 17172480), at(1, 0, 17172480)], { shader: 66, workgroups: [16770,1,1] }),
+        dispatch("step_1473_conv2dWeightGrad_G_layer4_2_bn2", [at(1, 0, 17172480), at(1, 549519360, 68689920), at(0, 352602880, 4194304), at(0, 174583808, 4194304), at(1, 148381696, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [16,32,1] }, { shader: 356, workgroups: [1024,1,1] }),
+        dispatch("step_1474_pointwise_G_layer4_2_conv3", [at(0, 174583808, 4194304), at(1, 148381696, 4194304), at(2, 1073686784, 4), at(1, 152576000, 4194304)], { shader: 357, workgroups: [2048,1,1] }),
+        dispatch("step_1475_conv2dWeightGrad_packc", [at(4, 34344960, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1475_conv2dWeightGrad", [at(1, 0, 34344960), at(3, 721244160, 670800), at(0, 356797184, 700416), at(0, 178810880, 700416), at(1, 160972800, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [288,1,1] }, { shader: 365, workgroups: [180,1,1] }),
+        dispatch("step_1476_pointwise_G_layer5_conv2d_list_0", [at(0, 178810880, 700416), at(1, 160972800, 700416), at(2, 1073687040, 4), at(1, 161673216, 700416)], { shader: 366, workgroups: [342,1,1] }),
+        dispatch("step_1477_sum_stage1", [at(3, 722586112, 637260), at(1, 0, 608)], { shader: 367, workgroups: [3,1,1] }),
+        dispatch("step_1477_sum_stage2", [at(1, 0, 608), at(1, 768, 76)], { shader: 368, workgroups: [1,1,1] }),
+        dispatch("step_1478_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 357497600, 76), at(1, 768, 76), at(0, 179511296, 76), at(1, 163774464, 76)], { shader: 369, workgroups: [1,1,1] }),
+        dispatch("step_1479_pointwise_G_layer5_conv2d_list_0", [at(0, 179511296, 76), at(1, 163774464, 76), at(2, 1073687040, 4), at(1, 163774720, 76), at(0, 358198272, 76), at(1, 768, 76), at(0, 180211968, 76), at(1, 163774976, 76)], { shader: 370, workgroups: [1,1,1] }),
+        dispatch("step_1480_conv2dWeightGrad_packc", [at(4, 34344960, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1480_conv2dWeightGrad", [at(1, 0, 34344960), at(3, 721244160, 670800), at(0, 357497856, 700416), at(0, 179511552, 700416), at(1, 162373632, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 371, workgroups: [288,1,1] }, { shader: 372, workgroups: [180,1,1] }),
+        dispatch("step_1481_pointwise_G_layer5_conv2d_list_1", [at(0, 179511552, 700416), at(1, 162373632, 700416), at(2, 1073687040, 4), at(1, 163074048, 700416)], { shader: 366, workgroups: [342,1,1] }),
+        dispatch("step_1482_pointwise_G_layer5_conv2d_list_1", [at(0, 180211968, 76), at(1, 163774976, 76), at(2, 1073687040, 4), at(1, 163775232, 76)], { shader: 373, workgroups: [1,1,1] }),
+        dispatch("step_1483_conv2dWeightGrad_packc", [at(1, 686899200, 68689920), at(1, 0, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
+        dispatch("step_1483_conv2dWeightGrad", [at(1, 0, 68689920), at(3, 721915136, 670800), at(0, 358198528, 1400832), at(0, 181613568, 1400832), at(1, 156770304, 1400832)], { adapter: "cpu", features: ["subgroups"], shader: 374, workgroups: [576,1,1] }, { shader: 375, workgroups: [360,1,1] }),
+        dispatch("step_1484_pointwise_G_layer6_conv2d_list_0", [at(0, 181613568, 1400832), at(1, 156770304, 1400832), at(2, 1073687040, 4), at(1, 158171136, 1400832)], { shader: 376, workgroups: [684,1,1] }),
+        dispatch("step_1485_sum_stage1", [at(3, 723223552, 637260), at(1, 0, 608)], { shader: 367, workgroups: [3,1,1] }),
+        dispatch("step_1485_sum_stage2", [at(1, 0, 608), at(1, 768, 76)], { shader: 368, workgroups: [1,1,1] }),
+        dispatch("step_1486_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 359599360, 76), at(1, 768, 76), at(0, 183014400, 76), at(1, 163775488, 76)], { shader: 369, workgroups: [1,1,1] }),
+        dispatch("step_1487_pointwise_G_layer6_conv2d_list_0", [at(0, 183014400, 76), at(1, 163775488, 76), at(2, 1073687040, 4), at(1, 163775744, 76), at(0, 361000448, 76), at(1, 768, 76), at(0, 184415488, 76), at(1, 163776000, 76)], { shader: 370, workgroups: [1,1,1] }),
+        dispatch("step_1488_conv2dWeightGrad_packc", [at(1, 686899200, 68689920), at(1, 0, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
+        dispatch("step_1488_conv2dWeightGrad", [at(1, 0, 68689920), at(3, 721915136, 670800), at(0, 359599616, 1400832), at(0, 183014656, 1400832), at(1, 159571968, 1400832)], { adapter: "cpu", features: ["subgroups"], shader: 377, workgroups: [576,1,1] }, { shader: 378, workgroups: [360,1,1] }),
+        dispatch("step_1489_pointwise_G_layer6_conv2d_list_1", [at(0, 183014656, 1400832), at(1, 159571968, 1400832), at(2, 1073687040, 4), at(1, 0, 1400832)], { shader: 376, workgroups: [684,1,1] }),
+        dispatch("step_1490_pointwise_G_layer6_conv2d_list_1", [at(0, 184415488, 76), at(1, 163776000, 76), at(2, 1073687040, 4), at(1, 1400832, 76)], { shader: 373, workgroups: [1,1,1] }),
       ],
       copies: [
         { from: at(2, 514529280, 37632), to: at(0, 8388864, 37632) },
@@ -34209,12 +34315,12 @@ export const module: GeneratedModule = {
         { from: at(1, 163774976, 76), to: at(0, 358198272, 76) },
         { from: at(1, 158171136, 1400832), to: at(0, 181613568, 1400832) },
         { from: at(1, 156770304, 1400832), to: at(0, 358198528, 1400832) },
-        { from: at(1, 163776000, 76), to: at(0, 183014400, 76) },
-        { from: at(1, 163775744, 76), to: at(0, 359599360, 76) },
+        { from: at(1, 163775744, 76), to: at(0, 183014400, 76) },
+        { from: at(1, 163775488, 76), to: at(0, 359599360, 76) },
         { from: at(1, 0, 1400832), to: at(0, 183014656, 1400832) },
         { from: at(1, 159571968, 1400832), to: at(0, 359599616, 1400832) },
-        { from: at(1, 1401088, 76), to: at(0, 184415488, 76) },
-        { from: at(1, 1400832, 76), to: at(0, 361000448, 76) },
+        { from: at(1, 1400832, 76), to: at(0, 184415488, 76) },
+        { from: at(1, 163776000, 76), to: at(0, 361000448, 76) },
         { from: at(1, 1073741568, 256), to: at(0, 8427008, 256) },
         { from: at(2, 1073683456, 256), to: at(0, 8427264, 256) },
         { from: at(2, 1073683712, 256), to: at(0, 8444416, 256) },

@@ -31719,12 +31719,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 336: first used by forward_1263_pointwise_G_bn1_running_var
 const shader336 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1024
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -31739,36 +31743,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 64i)] * 0.0034602077212184668f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 64i)] * 0.003508772002533078f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 337: first used by forward_1264_pointwise_G_layer1_0_bn1_running_mean
+// shader 337: first used by forward_1264_pointwise_G_layer1_0_conv1
 const shader337 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1024
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 64i)] * 0.0034602077212184668f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 64i)] * 0.003508772002533078f);
-  let v_6 = (v_5 * 0.10000000149011612f);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`;
-
-// shader 338: first used by forward_1265_pointwise_G_layer1_0_conv1
-const shader338 = `
 // pointwise f32[1,64,15,19]
 // threads 18240 (8 per invocation), workgroup 64; FLOPs 18240; bytes 146176
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -31790,8 +31778,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 339: first used by forward_1266_sum_G_layer1_0_conv1_cpu
-const shader339 = `
+// shader 338: first used by forward_1265_sum_G_layer1_0_conv1_cpu
+const shader338 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,15,19]: 64 outputs x 285 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -31817,8 +31805,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 340: first used by forward_1266_sum_G_layer1_0_conv1
-const shader340 = `
+// shader 339: first used by forward_1265_sum_G_layer1_0_conv1
+const shader339 = `
 // sum over axes [0,2,3] of f32[1,64,15,19]: 64 outputs x 285 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 18240; bytes 73216
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -31836,14 +31824,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 341: first used by forward_1267_pointwise_G_layer1_0_bn1_running_var
-const shader341 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1024
+// shader 340: first used by forward_1266_pointwise_G_layer1_0_bn1_running_var
+const shader340 = `
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -31858,11 +31850,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 64i)] * 0.0034602077212184668f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 64i)] * 0.003508772002533078f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 342: first used by forward_1272_pointwise_G_layer1_0_bn3_running_mean
-const shader342 = `
+// shader 341: first used by forward_1270_pointwise_G_layer1_0_bn3_running_mean
+const shader341 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -31886,8 +31887,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 343: first used by forward_1273_pointwise_G_layer1_0_conv3
-const shader343 = `
+// shader 342: first used by forward_1271_pointwise_G_layer1_0_conv3
+const shader342 = `
 // pointwise f32[1,256,15,19]
 // threads 72960 (8 per invocation), workgroup 64; FLOPs 72960; bytes 584704
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -31909,8 +31910,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 344: first used by forward_1274_sum_G_layer1_0_conv3_cpu
-const shader344 = `
+// shader 343: first used by forward_1272_sum_G_layer1_0_conv3_cpu
+const shader343 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,15,19]: 256 outputs x 285 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -31936,8 +31937,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 345: first used by forward_1274_sum_G_layer1_0_conv3
-const shader345 = `
+// shader 344: first used by forward_1272_sum_G_layer1_0_conv3
+const shader344 = `
 // sum over axes [0,2,3] of f32[1,256,15,19]: 256 outputs x 285 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 72960; bytes 292864
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -31955,14 +31956,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 346: first used by forward_1275_pointwise_G_layer1_0_bn3_running_var
-const shader346 = `
-// pointwise f32[256]
-// threads 256, workgroup 64; FLOPs 256; bytes 4096
+// shader 345: first used by forward_1273_pointwise_G_layer1_0_bn3_running_var
+const shader345 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -31977,11 +31982,83 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 256i)] * 0.0034602077212184668f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 256i)] * 0.003508772002533078f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 347: first used by forward_1304_pointwise_G_layer2_0_bn1_running_mean
+// shader 346: first used by forward_1291_pointwise_G_layer1_2_bn2_running_var
+const shader346 = `
+// pointwise f32[64]
+// threads 64, workgroup 64; FLOPs 64; bytes 1024
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 64i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 64i)] / 288.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 64i)] / 284.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 347: first used by forward_1294_pointwise_G_layer1_2_bn3_running_var
 const shader347 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 8192
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 256i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 256i)] / 288.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 256i)] / 284.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 256i)] * 0.012345679104328156f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 256i)] * 0.012500000186264515f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 348: first used by forward_1295_pointwise_G_layer2_0_bn1_running_mean
+const shader348 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32005,8 +32082,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 348: first used by forward_1305_pointwise_G_layer2_0_conv1
-const shader348 = `
+// shader 349: first used by forward_1296_pointwise_G_layer2_0_conv1
+const shader349 = `
 // pointwise f32[1,128,8,10]
 // threads 10240 (8 per invocation), workgroup 64; FLOPs 10240; bytes 82432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32028,8 +32105,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 349: first used by forward_1306_sum_G_layer2_0_conv1_cpu
-const shader349 = `
+// shader 350: first used by forward_1297_sum_G_layer2_0_conv1_cpu
+const shader350 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,8,10]: 128 outputs x 80 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -32055,8 +32132,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 350: first used by forward_1306_sum_G_layer2_0_conv1
-const shader350 = `
+// shader 351: first used by forward_1297_sum_G_layer2_0_conv1
+const shader351 = `
 // sum over axes [0,2,3] of f32[1,128,8,10]: 128 outputs x 80 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 10240; bytes 41472
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32074,14 +32151,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 351: first used by forward_1307_pointwise_G_layer2_0_bn1_running_var
-const shader351 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 2048
+// shader 352: first used by forward_1298_pointwise_G_layer2_0_bn1_running_var
+const shader352 = `
+// pointwise f32[128] and 1 sibling(s)
+// threads 128, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -32096,11 +32177,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 128i)] * 0.012345679104328156f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 128i)] * 0.012500000186264515f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 352: first used by forward_1312_pointwise_G_layer2_0_bn3_running_mean
-const shader352 = `
+// shader 353: first used by forward_1302_pointwise_G_layer2_0_bn3_running_mean
+const shader353 = `
 // pointwise f32[512]
 // threads 512, workgroup 64; FLOPs 512; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32124,8 +32214,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 353: first used by forward_1313_pointwise_G_layer2_0_conv3
-const shader353 = `
+// shader 354: first used by forward_1303_pointwise_G_layer2_0_conv3
+const shader354 = `
 // pointwise f32[1,512,8,10]
 // threads 40960 (8 per invocation), workgroup 64; FLOPs 40960; bytes 329728
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32147,8 +32237,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 354: first used by forward_1314_sum_G_layer2_0_conv3_cpu
-const shader354 = `
+// shader 355: first used by forward_1304_sum_G_layer2_0_conv3_cpu
+const shader355 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,512,8,10]: 512 outputs x 80 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -32174,8 +32264,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 355: first used by forward_1314_sum_G_layer2_0_conv3
-const shader355 = `
+// shader 356: first used by forward_1304_sum_G_layer2_0_conv3
+const shader356 = `
 // sum over axes [0,2,3] of f32[1,512,8,10]: 512 outputs x 80 elements, 1 split(s)
 // threads 512, workgroup 64; FLOPs 40960; bytes 165888
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32193,14 +32283,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 356: first used by forward_1315_pointwise_G_layer2_0_bn3_running_var
-const shader356 = `
-// pointwise f32[512]
-// threads 512, workgroup 64; FLOPs 512; bytes 8192
+// shader 357: first used by forward_1305_pointwise_G_layer2_0_bn3_running_var
+const shader357 = `
+// pointwise f32[512] and 1 sibling(s)
+// threads 512, workgroup 64; FLOPs 1024; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -32215,13 +32309,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 512i)] * 0.012345679104328156f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 512i)] * 0.012500000186264515f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 357: first used by forward_1356_pointwise_G_layer3_0_bn1_running_mean
-const shader357 = `
-// pointwise f32[256]
-// threads 256, workgroup 64; FLOPs 256; bytes 4096
+// shader 358: first used by forward_1332_pointwise_G_layer2_3_bn2_running_var
+const shader358 = `
+// pointwise f32[128]
+// threads 128, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -32229,22 +32332,22 @@ const shader357 = `
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 256i) { return; }
+  if (gi >= 128i) { return; }
   let i0 = gi;
   let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 256i)] * 0.012345679104328156f);
+  let v_1 = (b1[(i0 % 128i)] / 80.0f);
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 256i)] * 0.012500000186264515f);
+  let v_5 = (b2[(i0 % 128i)] / 79.0f);
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
 }
 `;
 
-// shader 358: first used by forward_1357_pointwise_G_layer3_0_conv1
-const shader358 = `
+// shader 359: first used by forward_1336_pointwise_G_layer3_0_conv1
+const shader359 = `
 // pointwise f32[1,256,8,10]
 // threads 20480 (8 per invocation), workgroup 64; FLOPs 20480; bytes 164864
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32266,8 +32369,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 359: first used by forward_1358_sum_G_layer3_0_conv1_cpu
-const shader359 = `
+// shader 360: first used by forward_1337_sum_G_layer3_0_conv1_cpu
+const shader360 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,8,10]: 256 outputs x 80 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -32293,8 +32396,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 360: first used by forward_1358_sum_G_layer3_0_conv1
-const shader360 = `
+// shader 361: first used by forward_1337_sum_G_layer3_0_conv1
+const shader361 = `
 // sum over axes [0,2,3] of f32[1,256,8,10]: 256 outputs x 80 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 20480; bytes 82944
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32312,14 +32415,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 361: first used by forward_1359_pointwise_G_layer3_0_bn1_running_var
-const shader361 = `
-// pointwise f32[256]
-// threads 256, workgroup 64; FLOPs 256; bytes 4096
+// shader 362: first used by forward_1338_pointwise_G_layer3_0_bn1_running_var
+const shader362 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -32334,11 +32441,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 256i)] * 0.012345679104328156f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 256i)] * 0.012500000186264515f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 362: first used by forward_1364_pointwise_G_layer3_0_bn3_running_mean
-const shader362 = `
+// shader 363: first used by forward_1342_pointwise_G_layer3_0_bn3_running_mean
+const shader363 = `
 // pointwise f32[1024]
 // threads 1024, workgroup 64; FLOPs 1024; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32362,8 +32478,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 363: first used by forward_1365_pointwise_G_layer3_0_conv3
-const shader363 = `
+// shader 364: first used by forward_1343_pointwise_G_layer3_0_conv3
+const shader364 = `
 // pointwise f32[1,1024,8,10]
 // threads 81920 (8 per invocation), workgroup 64; FLOPs 81920; bytes 659456
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32385,8 +32501,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 364: first used by forward_1366_sum_G_layer3_0_conv3_cpu
-const shader364 = `
+// shader 365: first used by forward_1344_sum_G_layer3_0_conv3_cpu
+const shader365 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,1024,8,10]: 1024 outputs x 80 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -32412,8 +32528,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 365: first used by forward_1366_sum_G_layer3_0_conv3
-const shader365 = `
+// shader 366: first used by forward_1344_sum_G_layer3_0_conv3
+const shader366 = `
 // sum over axes [0,2,3] of f32[1,1024,8,10]: 1024 outputs x 80 elements, 1 split(s)
 // threads 1024, workgroup 64; FLOPs 81920; bytes 331776
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32431,8 +32547,71 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 366: first used by forward_1367_pointwise_G_layer3_0_bn3_running_var
-const shader366 = `
+// shader 367: first used by forward_1345_pointwise_G_layer3_0_bn3_running_var
+const shader367 = `
+// pointwise f32[1024] and 1 sibling(s)
+// threads 1024, workgroup 64; FLOPs 2048; bytes 32768
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 1024i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 1024i)] / 80.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 1024i)] / 79.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 1024i)] * 0.012345679104328156f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 1024i)] * 0.012500000186264515f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 368: first used by forward_1543_pointwise_G_layer3_22_bn2_running_var
+const shader368 = `
+// pointwise f32[256]
+// threads 256, workgroup 64; FLOPs 256; bytes 4096
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 256i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 256i)] / 80.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 256i)] / 79.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 369: first used by forward_1546_pointwise_G_layer3_22_bn3_running_var
+const shader369 = `
 // pointwise f32[1024]
 // threads 1024, workgroup 64; FLOPs 1024; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32456,8 +32635,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 367: first used by forward_1644_pointwise_G_layer4_0_bn3_running_mean
-const shader367 = `
+// shader 370: first used by forward_1553_pointwise_G_layer4_0_bn3_running_mean
+const shader370 = `
 // pointwise f32[2048]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32481,8 +32660,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 368: first used by forward_1645_pointwise_G_layer4_0_conv3
-const shader368 = `
+// shader 371: first used by forward_1554_pointwise_G_layer4_0_conv3
+const shader371 = `
 // pointwise f32[1,2048,8,10]
 // threads 163840 (8 per invocation), workgroup 64; FLOPs 163840; bytes 1318912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32504,8 +32683,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 369: first used by forward_1646_sum_G_layer4_0_conv3_cpu
-const shader369 = `
+// shader 372: first used by forward_1555_sum_G_layer4_0_conv3_cpu
+const shader372 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,2048,8,10]: 2048 outputs x 80 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -32531,8 +32710,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 370: first used by forward_1646_sum_G_layer4_0_conv3
-const shader370 = `
+// shader 373: first used by forward_1555_sum_G_layer4_0_conv3
+const shader373 = `
 // sum over axes [0,2,3] of f32[1,2048,8,10]: 2048 outputs x 80 elements, 1 split(s)
 // threads 2048, workgroup 64; FLOPs 163840; bytes 663552
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32550,8 +32729,71 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 371: first used by forward_1647_pointwise_G_layer4_0_bn3_running_var
-const shader371 = `
+// shader 374: first used by forward_1556_pointwise_G_layer4_0_bn3_running_var
+const shader374 = `
+// pointwise f32[2048] and 1 sibling(s)
+// threads 2048, workgroup 64; FLOPs 4096; bytes 65536
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 2048i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 2048i)] / 80.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 2048i)] / 79.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 2048i)] * 0.012345679104328156f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 2048i)] * 0.012500000186264515f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 375: first used by forward_1574_pointwise_G_layer4_2_bn2_running_var
+const shader375 = `
+// pointwise f32[512]
+// threads 512, workgroup 64; FLOPs 512; bytes 8192
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 512i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 512i)] / 80.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 512i)] / 79.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 376: first used by forward_1577_pointwise_G_layer4_2_bn3_running_var
+const shader376 = `
 // pointwise f32[2048]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -33476,41 +33718,46 @@ export const module: GeneratedModule = {
       { name: "forward_1262_sum_G_conv1_cpu", wgsl: shader334 },
       { name: "forward_1262_sum_G_conv1", wgsl: shader335 },
       { name: "forward_1263_pointwise_G_bn1_running_var", wgsl: shader336 },
-      { name: "forward_1264_pointwise_G_layer1_0_bn1_running_mean", wgsl: shader337 },
-      { name: "forward_1265_pointwise_G_layer1_0_conv1", wgsl: shader338 },
-      { name: "forward_1266_sum_G_layer1_0_conv1_cpu", wgsl: shader339 },
-      { name: "forward_1266_sum_G_layer1_0_conv1", wgsl: shader340 },
-      { name: "forward_1267_pointwise_G_layer1_0_bn1_running_var", wgsl: shader341 },
-      { name: "forward_1272_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader342 },
-      { name: "forward_1273_pointwise_G_layer1_0_conv3", wgsl: shader343 },
-      { name: "forward_1274_sum_G_layer1_0_conv3_cpu", wgsl: shader344 },
-      { name: "forward_1274_sum_G_layer1_0_conv3", wgsl: shader345 },
-      { name: "forward_1275_pointwise_G_layer1_0_bn3_running_var", wgsl: shader346 },
-      { name: "forward_1304_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader347 },
-      { name: "forward_1305_pointwise_G_layer2_0_conv1", wgsl: shader348 },
-      { name: "forward_1306_sum_G_layer2_0_conv1_cpu", wgsl: shader349 },
-      { name: "forward_1306_sum_G_layer2_0_conv1", wgsl: shader350 },
-      { name: "forward_1307_pointwise_G_layer2_0_bn1_running_var", wgsl: shader351 },
-      { name: "forward_1312_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader352 },
-      { name: "forward_1313_pointwise_G_layer2_0_conv3", wgsl: shader353 },
-      { name: "forward_1314_sum_G_layer2_0_conv3_cpu", wgsl: shader354 },
-      { name: "forward_1314_sum_G_layer2_0_conv3", wgsl: shader355 },
-      { name: "forward_1315_pointwise_G_layer2_0_bn3_running_var", wgsl: shader356 },
-      { name: "forward_1356_pointwise_G_layer3_0_bn1_running_mean", wgsl: shader357 },
-      { name: "forward_1357_pointwise_G_layer3_0_conv1", wgsl: shader358 },
-      { name: "forward_1358_sum_G_layer3_0_conv1_cpu", wgsl: shader359 },
-      { name: "forward_1358_sum_G_layer3_0_conv1", wgsl: shader360 },
-      { name: "forward_1359_pointwise_G_layer3_0_bn1_running_var", wgsl: shader361 },
-      { name: "forward_1364_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader362 },
-      { name: "forward_1365_pointwise_G_layer3_0_conv3", wgsl: shader363 },
-      { name: "forward_1366_sum_G_layer3_0_conv3_cpu", wgsl: shader364 },
-      { name: "forward_1366_sum_G_layer3_0_conv3", wgsl: shader365 },
-      { name: "forward_1367_pointwise_G_layer3_0_bn3_running_var", wgsl: shader366 },
-      { name: "forward_1644_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader367 },
-      { name: "forward_1645_pointwise_G_layer4_0_conv3", wgsl: shader368 },
-      { name: "forward_1646_sum_G_layer4_0_conv3_cpu", wgsl: shader369 },
-      { name: "forward_1646_sum_G_layer4_0_conv3", wgsl: shader370 },
-      { name: "forward_1647_pointwise_G_layer4_0_bn3_running_var", wgsl: shader371 },
+      { name: "forward_1264_pointwise_G_layer1_0_conv1", wgsl: shader337 },
+      { name: "forward_1265_sum_G_layer1_0_conv1_cpu", wgsl: shader338 },
+      { name: "forward_1265_sum_G_layer1_0_conv1", wgsl: shader339 },
+      { name: "forward_1266_pointwise_G_layer1_0_bn1_running_var", wgsl: shader340 },
+      { name: "forward_1270_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader341 },
+      { name: "forward_1271_pointwise_G_layer1_0_conv3", wgsl: shader342 },
+      { name: "forward_1272_sum_G_layer1_0_conv3_cpu", wgsl: shader343 },
+      { name: "forward_1272_sum_G_layer1_0_conv3", wgsl: shader344 },
+      { name: "forward_1273_pointwise_G_layer1_0_bn3_running_var", wgsl: shader345 },
+      { name: "forward_1291_pointwise_G_layer1_2_bn2_running_var", wgsl: shader346 },
+      { name: "forward_1294_pointwise_G_layer1_2_bn3_running_var", wgsl: shader347 },
+      { name: "forward_1295_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader348 },
+      { name: "forward_1296_pointwise_G_layer2_0_conv1", wgsl: shader349 },
+      { name: "forward_1297_sum_G_layer2_0_conv1_cpu", wgsl: shader350 },
+      { name: "forward_1297_sum_G_layer2_0_conv1", wgsl: shader351 },
+      { name: "forward_1298_pointwise_G_layer2_0_bn1_running_var", wgsl: shader352 },
+      { name: "forward_1302_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader353 },
+      { name: "forward_1303_pointwise_G_layer2_0_conv3", wgsl: shader354 },
+      { name: "forward_1304_sum_G_layer2_0_conv3_cpu", wgsl: shader355 },
+      { name: "forward_1304_sum_G_layer2_0_conv3", wgsl: shader356 },
+      { name: "forward_1305_pointwise_G_layer2_0_bn3_running_var", wgsl: shader357 },
+      { name: "forward_1332_pointwise_G_layer2_3_bn2_running_var", wgsl: shader358 },
+      { name: "forward_1336_pointwise_G_layer3_0_conv1", wgsl: shader359 },
+      { name: "forward_1337_sum_G_layer3_0_conv1_cpu", wgsl: shader360 },
+      { name: "forward_1337_sum_G_layer3_0_conv1", wgsl: shader361 },
+      { name: "forward_1338_pointwise_G_layer3_0_bn1_running_var", wgsl: shader362 },
+      { name: "forward_1342_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader363 },
+      { name: "forward_1343_pointwise_G_layer3_0_conv3", wgsl: shader364 },
+      { name: "forward_1344_sum_G_layer3_0_conv3_cpu", wgsl: shader365 },
+      { name: "forward_1344_sum_G_layer3_0_conv3", wgsl: shader366 },
+      { name: "forward_1345_pointwise_G_layer3_0_bn3_running_var", wgsl: shader367 },
+      { name: "forward_1543_pointwise_G_layer3_22_bn2_running_var", wgsl: shader368 },
+      { name: "forward_1546_pointwise_G_layer3_22_bn3_running_var", wgsl: shader369 },
+      { name: "forward_1553_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader370 },
+      { name: "forward_1554_pointwise_G_layer4_0_conv3", wgsl: shader371 },
+      { name: "forward_1555_sum_G_layer4_0_conv3_cpu", wgsl: shader372 },
+      { name: "forward_1555_sum_G_layer4_0_conv3", wgsl: shader373 },
+      { name: "forward_1556_pointwise_G_layer4_0_bn3_running_var", wgsl: shader374 },
+      { name: "forward_1574_pointwise_G_layer4_2_bn2_running_var", wgsl: shader375 },
+      { name: "forward_1577_pointwise_G_layer4_2_bn3_running_var", wgsl: shader376 },
     ],
     phases: [
     {
@@ -35315,610 +35562,512 @@ export const module: GeneratedModule = {
         dispatch("forward_1258_conv2d_G_layer6_conv2d_list_0", [at(1, 2621440, 655360), at(1, 116129792, 1474560), at(0, 174726656, 76), at(1, 3940352, 6080)], { adapter: "cpu", features: ["subgroups"], shader: 253, workgroups: [3,1,1] }, { shader: 254, workgroups: [1,1,1] }),
         dispatch("forward_1259_conv2d_G_layer6_conv2d_list_1_packc", [at(0, 180962816, 655360), at(1, 2621440, 655360)], { shader: 248, workgroups: [640,1,1] }),
         dispatch("forward_1259_conv2d_G_layer6_conv2d_list_1", [at(1, 2621440, 655360), at(1, 117604352, 1474560), at(0, 176127744, 76), at(1, 3940352, 6080), at(0, 180956672, 6080)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [3,1,1] }, { shader: 256, workgroups: [1,1,1] }),
-        dispatch("forward_1260_pointwise_G_bn1_running_mean", [at(0, 139264, 256), at(1, 193540864, 256), at(1, 174739968, 256), at(1, 4317184, 256)], { shader: 332, workgroups: [1,1,1] }),
+        dispatch("forward_1260_pointwise_G_bn1_running_mean", [at(0, 139264, 256), at(1, 193540864, 256), at(1, 174739968, 256), at(1, 4319232, 256)], { shader: 332, workgroups: [1,1,1] }),
         dispatch("forward_1261_pointwise_G_conv1", [at(1, 169490432, 274688), at(1, 174739968, 256), at(1, 2621440, 274688)], { shader: 333, workgroups: [135,1,1] }),
         dispatch("forward_1262_sum_G_conv1", [at(1, 2621440, 274688), at(1, 2896128, 256)], { adapter: "cpu", features: ["subgroups"], shader: 334, workgroups: [64,1,1] }, { shader: 335, workgroups: [1,1,1] }),
-        dispatch("forward_1263_pointwise_G_bn1_running_var", [at(0, 139520, 256), at(1, 183611392, 256), at(1, 2896128, 256), at(1, 4317440, 256)], { shader: 336, workgroups: [1,1,1] }),
-        dispatch("forward_1264_pointwise_G_layer1_0_bn1_running_mean", [at(0, 156672, 256), at(1, 193541120, 256), at(1, 174740224, 256), at(1, 4317696, 256)], { shader: 337, workgroups: [1,1,1] }),
-        dispatch("forward_1265_pointwise_G_layer1_0_conv1", [at(1, 170584320, 72960), at(1, 174740224, 256), at(1, 2621440, 72960)], { shader: 338, workgroups: [36,1,1] }),
-        dispatch("forward_1266_sum_G_layer1_0_conv1", [at(1, 2621440, 72960), at(1, 2694400, 256)], { adapter: "cpu", features: ["subgroups"], shader: 339, workgroups: [64,1,1] }, { shader: 340, workgroups: [1,1,1] }),
-        dispatch("forward_1267_pointwise_G_layer1_0_bn1_running_var", [at(0, 156928, 256), at(1, 183611648, 256), at(1, 2694400, 256), at(1, 4317952, 256)], { shader: 341, workgroups: [1,1,1] }),
-        dispatch("forward_1268_pointwise_G_layer1_0_bn2_running_mean", [at(0, 305152, 256), at(1, 193541376, 256), at(1, 174740480, 256), at(1, 4318208, 256)], { shader: 337, workgroups: [1,1,1] }),
-        dispatch("forward_1269_pointwise_G_layer1_0_conv2", [at(1, 170657280, 72960), at(1, 174740480, 256), at(1, 2621440, 72960)], { shader: 338, workgroups: [36,1,1] }),
-        dispatch("forward_1270_sum_G_layer1_0_conv2", [at(1, 2621440, 72960), at(1, 2694400, 256)], { adapter: "cpu", features: ["subgroups"], shader: 339, workgroups: [64,1,1] }, { shader: 340, workgroups: [1,1,1] }),
-        dispatch("forward_1271_pointwise_G_layer1_0_bn2_running_var", [at(0, 305408, 256), at(1, 183611904, 256), at(1, 2694400, 256), at(1, 4318464, 256)], { shader: 341, workgroups: [1,1,1] }),
-        dispatch("forward_1272_pointwise_G_layer1_0_bn3_running_mean", [at(0, 373248, 1024), at(1, 193485568, 1024), at(1, 174735360, 1024), at(1, 4206592, 1024)], { shader: 342, workgroups: [4,1,1] }),
-        dispatch("forward_1273_pointwise_G_layer1_0_conv3", [at(1, 167739392, 291840), at(1, 174735360, 1024), at(1, 2621440, 291840)], { shader: 343, workgroups: [143,1,1] }),
-        dispatch("forward_1274_sum_G_layer1_0_conv3", [at(1, 2621440, 291840), at(1, 2913280, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 344, workgroups: [256,1,1] }, { shader: 345, workgroups: [4,1,1] }),
-        dispatch("forward_1275_pointwise_G_layer1_0_bn3_running_var", [at(0, 374272, 1024), at(1, 182437888, 1024), at(1, 2913280, 1024), at(1, 4207616, 1024)], { shader: 346, workgroups: [4,1,1] }),
-        dispatch("forward_1276_pointwise_G_layer1_0_downsample_1_running_mean", [at(0, 442880, 1024), at(1, 193486592, 1024), at(1, 174736384, 1024), at(1, 4208640, 1024)], { shader: 342, workgroups: [4,1,1] }),
-        dispatch("forward_1277_pointwise_G_layer1_0_downsample_0", [at(1, 168031232, 291840), at(1, 174736384, 1024), at(1, 2621440, 291840)], { shader: 343, workgroups: [143,1,1] }),
-        dispatch("forward_1278_sum_G_layer1_0_downsample_0", [at(1, 2621440, 291840), at(1, 2913280, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 344, workgroups: [256,1,1] }, { shader: 345, workgroups: [4,1,1] }),
-        dispatch("forward_1279_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 443904, 1024), at(1, 182438912, 1024), at(1, 2913280, 1024), at(1, 4209664, 1024)], { shader: 346, workgroups: [4,1,1] }),
-        dispatch("forward_1280_pointwise_G_layer1_1_bn1_running_mean", [at(0, 510976, 256), at(1, 193541632, 256), at(1, 174740736, 256), at(1, 4318720, 256)], { shader: 337, workgroups: [1,1,1] }),
-        dispatch("forward_1281_pointwise_G_layer1_1_conv1", [at(1, 170730240, 72960), at(1, 174740736, 256), at(1, 2621440, 72960)], { shader: 338, workgroups: [36,1,1] }),
-        dispatch("forward_1282_sum_G_layer1_1_conv1", [at(1, 2621440, 72960), at(1, 2694400, 256)], { adapter: "cpu", features: ["subgroups"], shader: 339, workgroups: [64,1,1] }, { shader: 340, workgroups: [1,1,1] }),
-        dispatch("forward_1283_pointwise_G_layer1_1_bn1_running_var", [at(0, 511232, 256), at(1, 182448128, 256), at(1, 2694400, 256), at(1, 4318976, 256)], { shader: 341, workgroups: [1,1,1] }),
-        dispatch("forward_1284_pointwise_G_layer1_1_bn2_running_mean", [at(0, 659456, 256), at(1, 193541888, 256), at(1, 174740992, 256), at(1, 4319232, 256)], { shader: 337, workgroups: [1,1,1] }),
-        dispatch("forward_1285_pointwise_G_layer1_1_conv2", [at(1, 170803200, 72960), at(1, 174740992, 256), at(1, 2621440, 72960)], { shader: 338, workgroups: [36,1,1] }),
-        dispatch("forward_1286_sum_G_layer1_1_conv2", [at(1, 2621440, 72960), at(1, 2694400, 256)], { adapter: "cpu", features: ["subgroups"], shader: 339, workgroups: [64,1,1] }, { shader: 340, workgroups: [1,1,1] }),
-        dispatch("forward_1287_pointwise_G_layer1_1_bn2_running_var", [at(0, 659712, 256), at(1, 182448384, 256), at(1, 2694400, 256), at(1, 4319488, 256)], { shader: 341, workgroups: [1,1,1] }),
-        dispatch("forward_1288_pointwise_G_layer1_1_bn3_running_mean", [at(0, 727552, 1024), at(1, 193487616, 1024), at(1, 174737408, 1024), at(1, 4210688, 1024)], { shader: 342, workgroups: [4,1,1] }),
-        dispatch("forward_1289_pointwise_G_layer1_1_conv3", [at(1, 168614912, 291840), at(1, 174737408, 1024), at(1, 2621440, 291840)], { shader: 343, workgroups: [143,1,1] }),
-        dispatch("forward_1290_sum_G_layer1_1_conv3", [at(1, 2621440, 291840), at(1, 2913280, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 344, workgroups: [256,1,1] }, { shader: 345, workgroups: [4,1,1] }),
-        dispatch("forward_1291_pointwise_G_layer1_1_bn3_running_var", [at(0, 728576, 1024), at(1, 182439936, 1024), at(1, 2913280, 1024), at(1, 4211712, 1024)], { shader: 346, workgroups: [4,1,1] }),
-        dispatch("forward_1292_pointwise_G_layer1_2_bn1_running_mean", [at(0, 795648, 256), at(1, 193542144, 256), at(1, 174741248, 256), at(1, 4319744, 256)], { shader: 337, workgroups: [1,1,1] }),
-        dispatch("forward_1293_pointwise_G_layer1_2_conv1", [at(1, 170876160, 72960), at(1, 174741248, 256), at(1, 2621440, 72960)], { shader: 338, workgroups: [36,1,1] }),
-        dispatch("forward_1294_sum_G_layer1_2_conv1", [at(1, 2621440, 72960), at(1, 2694400, 256)], { adapter: "cpu", features: ["subgroups"], shader: 339, workgroups: [64,1,1] }, { shader: 340, workgroups: [1,1,1] }),
-        dispatch("forward_1295_pointwise_G_layer1_2_bn1_running_var", [at(0, 795904, 256), at(1, 182448640, 256), at(1, 2694400, 256), at(1, 4320000, 256)], { shader: 341, workgroups: [1,1,1] }),
-        dispatch("forward_1296_pointwise_G_layer1_2_bn2_running_mean", [at(0, 944128, 256), at(1, 193542400, 256), at(1, 174741504, 256), at(1, 4320256, 256)], { shader: 337, workgroups: [1,1,1] }),
-        dispatch("forward_1297_pointwise_G_layer1_2_conv2", [at(1, 170949120, 72960), at(1, 174741504, 256), at(1, 2621440, 72960)], { shader: 338, workgroups: [36,1,1] }),
-        dispatch("forward_1298_sum_G_layer1_2_conv2", [at(1, 2621440, 72960), at(1, 2694400, 256)], { adapter: "cpu", features: ["subgroups"], shader: 339, workgroups: [64,1,1] }, { shader: 340, workgroups: [1,1,1] }),
-        dispatch("forward_1299_pointwise_G_layer1_2_bn2_running_var", [at(0, 944384, 256), at(1, 182448896, 256), at(1, 2694400, 256), at(1, 4320512, 256)], { shader: 341, workgroups: [1,1,1] }),
-        dispatch("forward_1300_pointwise_G_layer1_2_bn3_running_mean", [at(0, 1012224, 1024), at(1, 193488640, 1024), at(1, 174738432, 1024), at(1, 4212736, 1024)], { shader: 342, workgroups: [4,1,1] }),
-        dispatch("forward_1301_pointwise_G_layer1_2_conv3", [at(1, 168323072, 291840), at(1, 174738432, 1024), at(1, 2621440, 291840)], { shader: 343, workgroups: [143,1,1] }),
-        dispatch("forward_1302_sum_G_layer1_2_conv3", [at(1, 2621440, 291840), at(1, 2913280, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 344, workgroups: [256,1,1] }, { shader: 345, workgroups: [4,1,1] }),
-        dispatch("forward_1303_pointwise_G_layer1_2_bn3_running_var", [at(0, 1013248, 1024), at(1, 182440960, 1024), at(1, 2913280, 1024), at(1, 4213760, 1024)], { shader: 346, workgroups: [4,1,1] }),
-        dispatch("forward_1304_pointwise_G_layer2_0_bn1_running_mean", [at(0, 1146368, 512), at(1, 193536768, 512), at(1, 174739456, 512), at(1, 4308992, 512)], { shader: 347, workgroups: [2,1,1] }),
-        dispatch("forward_1305_pointwise_G_layer2_0_conv1", [at(1, 174465024, 40960), at(1, 174739456, 512), at(1, 2621440, 40960)], { shader: 348, workgroups: [20,1,1] }),
-        dispatch("forward_1306_sum_G_layer2_0_conv1", [at(1, 2621440, 40960), at(1, 2662400, 512)], { adapter: "cpu", features: ["subgroups"], shader: 349, workgroups: [128,1,1] }, { shader: 350, workgroups: [2,1,1] }),
-        dispatch("forward_1307_pointwise_G_layer2_0_bn1_running_var", [at(0, 1146880, 512), at(1, 182444032, 512), at(1, 2662400, 512), at(1, 4309504, 512)], { shader: 351, workgroups: [2,1,1] }),
-        dispatch("forward_1308_pointwise_G_layer2_0_bn2_running_mean", [at(0, 1738240, 512), at(1, 193537280, 512), at(1, 171187968, 512), at(1, 4310016, 512)], { shader: 347, workgroups: [2,1,1] }),
-        dispatch("forward_1309_pointwise_G_layer2_0_conv2", [at(1, 174505984, 40960), at(1, 171187968, 512), at(1, 2621440, 40960)], { shader: 348, workgroups: [20,1,1] }),
-        dispatch("forward_1310_sum_G_layer2_0_conv2", [at(1, 2621440, 40960), at(1, 2662400, 512)], { adapter: "cpu", features: ["subgroups"], shader: 349, workgroups: [128,1,1] }, { shader: 350, workgroups: [2,1,1] }),
-        dispatch("forward_1311_pointwise_G_layer2_0_bn2_running_var", [at(0, 1738752, 512), at(1, 182444544, 512), at(1, 2662400, 512), at(1, 4310528, 512)], { shader: 351, workgroups: [2,1,1] }),
-        dispatch("forward_1312_pointwise_G_layer2_0_bn3_running_mean", [at(0, 2005504, 2048), at(1, 193463040, 2048), at(1, 171185920, 2048), at(1, 4179968, 2048)], { shader: 352, workgroups: [8,1,1] }),
-        dispatch("forward_1313_pointwise_G_layer2_0_conv3", [at(1, 169765120, 163840), at(1, 171185920, 2048), at(1, 2621440, 163840)], { shader: 353, workgroups: [80,1,1] }),
-        dispatch("forward_1314_sum_G_layer2_0_conv3", [at(1, 2621440, 163840), at(1, 2785280, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 354, workgroups: [512,1,1] }, { shader: 355, workgroups: [8,1,1] }),
-        dispatch("forward_1315_pointwise_G_layer2_0_bn3_running_var", [at(0, 2007552, 2048), at(1, 182427648, 2048), at(1, 2785280, 2048), at(1, 4182016, 2048)], { shader: 356, workgroups: [8,1,1] }),
-        dispatch("forward_1316_pointwise_G_layer2_0_downsample_1_running_mean", [at(0, 2537984, 2048), at(1, 193465088, 2048), at(1, 169193472, 2048), at(1, 4184064, 2048)], { shader: 352, workgroups: [8,1,1] }),
-        dispatch("forward_1317_pointwise_G_layer2_0_downsample_0", [at(1, 169198592, 163840), at(1, 169193472, 2048), at(1, 2621440, 163840)], { shader: 353, workgroups: [80,1,1] }),
-        dispatch("forward_1318_sum_G_layer2_0_downsample_0", [at(1, 2621440, 163840), at(1, 2785280, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 354, workgroups: [512,1,1] }, { shader: 355, workgroups: [8,1,1] }),
-        dispatch("forward_1319_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 2540032, 2048), at(1, 182429696, 2048), at(1, 2785280, 2048), at(1, 4186112, 2048)], { shader: 356, workgroups: [8,1,1] }),
-        dispatch("forward_1320_pointwise_G_layer2_1_bn1_running_mean", [at(0, 2805248, 512), at(1, 193537792, 512), at(1, 171188480, 512), at(1, 4311040, 512)], { shader: 347, workgroups: [2,1,1] }),
-        dispatch("forward_1321_pointwise_G_layer2_1_conv1", [at(1, 169152512, 40960), at(1, 171188480, 512), at(1, 2621440, 40960)], { shader: 348, workgroups: [20,1,1] }),
-        dispatch("forward_1322_sum_G_layer2_1_conv1", [at(1, 2621440, 40960), at(1, 2662400, 512)], { adapter: "cpu", features: ["subgroups"], shader: 349, workgroups: [128,1,1] }, { shader: 350, workgroups: [2,1,1] }),
-        dispatch("forward_1323_pointwise_G_layer2_1_bn1_running_var", [at(0, 2805760, 512), at(1, 182445056, 512), at(1, 2662400, 512), at(1, 4311552, 512)], { shader: 351, workgroups: [2,1,1] }),
-        dispatch("forward_1324_pointwise_G_layer2_1_bn2_running_mean", [at(0, 3397120, 512), at(1, 193538304, 512), at(1, 171188992, 512), at(1, 4312064, 512)], { shader: 347, workgroups: [2,1,1] }),
-        dispatch("forward_1325_pointwise_G_layer2_1_conv2", [at(1, 169444352, 40960), at(1, 171188992, 512), at(1, 2621440, 40960)], { shader: 348, workgroups: [20,1,1] }),
-        dispatch("forward_1326_sum_G_layer2_1_conv2", [at(1, 2621440, 40960), at(1, 2662400, 512)], { adapter: "cpu", features: ["subgroups"], shader: 349, workgroups: [128,1,1] }, { shader: 350, workgroups: [2,1,1] }),
-        dispatch("forward_1327_pointwise_G_layer2_1_bn2_running_var", [at(0, 3397632, 512), at(1, 182445568, 512), at(1, 2662400, 512), at(1, 4312576, 512)], { shader: 351, workgroups: [2,1,1] }),
-        dispatch("forward_1328_pointwise_G_layer2_1_bn3_running_mean", [at(0, 3664384, 2048), at(1, 193467136, 2048), at(1, 169195520, 2048), at(1, 4188160, 2048)], { shader: 352, workgroups: [8,1,1] }),
-        dispatch("forward_1329_pointwise_G_layer2_1_conv3", [at(1, 169928960, 163840), at(1, 169195520, 2048), at(1, 2621440, 163840)], { shader: 353, workgroups: [80,1,1] }),
-        dispatch("forward_1330_sum_G_layer2_1_conv3", [at(1, 2621440, 163840), at(1, 2785280, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 354, workgroups: [512,1,1] }, { shader: 355, workgroups: [8,1,1] }),
-        dispatch("forward_1331_pointwise_G_layer2_1_bn3_running_var", [at(0, 3666432, 2048), at(1, 182431744, 2048), at(1, 2785280, 2048), at(1, 4190208, 2048)], { shader: 356, workgroups: [8,1,1] }),
-        dispatch("forward_1332_pointwise_G_layer2_2_bn1_running_mean", [at(0, 3931648, 512), at(1, 193538816, 512), at(1, 171189504, 512), at(1, 4313088, 512)], { shader: 347, workgroups: [2,1,1] }),
-        dispatch("forward_1333_pointwise_G_layer2_2_conv1", [at(1, 171022080, 40960), at(1, 171189504, 512), at(1, 2621440, 40960)], { shader: 348, workgroups: [20,1,1] }),
-        dispatch("forward_1334_sum_G_layer2_2_conv1", [at(1, 2621440, 40960), at(1, 2662400, 512)], { adapter: "cpu", features: ["subgroups"], shader: 349, workgroups: [128,1,1] }, { shader: 350, workgroups: [2,1,1] }),
-        dispatch("forward_1335_pointwise_G_layer2_2_bn1_running_var", [at(0, 3932160, 512), at(1, 182446080, 512), at(1, 2662400, 512), at(1, 4313600, 512)], { shader: 351, workgroups: [2,1,1] }),
-        dispatch("forward_1336_pointwise_G_layer2_2_bn2_running_mean", [at(0, 4523520, 512), at(1, 193539328, 512), at(1, 171190016, 512), at(1, 4314112, 512)], { shader: 347, workgroups: [2,1,1] }),
-        dispatch("forward_1337_pointwise_G_layer2_2_conv2", [at(1, 171063040, 40960), at(1, 171190016, 512), at(1, 2621440, 40960)], { shader: 348, workgroups: [20,1,1] }),
-        dispatch("forward_1338_sum_G_layer2_2_conv2", [at(1, 2621440, 40960), at(1, 2662400, 512)], { adapter: "cpu", features: ["subgroups"], shader: 349, workgroups: [128,1,1] }, { shader: 350, workgroups: [2,1,1] }),
-        dispatch("forward_1339_pointwise_G_layer2_2_bn2_running_var", [at(0, 4524032, 512), at(1, 182446592, 512), at(1, 2662400, 512), at(1, 4314624, 512)], { shader: 351, workgroups: [2,1,1] }),
-        dispatch("forward_1340_pointwise_G_layer2_2_bn3_running_mean", [at(0, 4790784, 2048), at(1, 193469184, 2048), at(1, 169485312, 2048), at(1, 4192256, 2048)], { shader: 352, workgroups: [8,1,1] }),
-        dispatch("forward_1341_pointwise_G_layer2_2_conv3", [at(1, 168906752, 163840), at(1, 169485312, 2048), at(1, 2621440, 163840)], { shader: 353, workgroups: [80,1,1] }),
-        dispatch("forward_1342_sum_G_layer2_2_conv3", [at(1, 2621440, 163840), at(1, 2785280, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 354, workgroups: [512,1,1] }, { shader: 355, workgroups: [8,1,1] }),
-        dispatch("forward_1343_pointwise_G_layer2_2_bn3_running_var", [at(0, 4792832, 2048), at(1, 182433792, 2048), at(1, 2785280, 2048), at(1, 4194304, 2048)], { shader: 356, workgroups: [8,1,1] }),
-        dispatch("forward_1344_pointwise_G_layer2_3_bn1_running_mean", [at(0, 5058048, 512), at(1, 193539840, 512), at(1, 171190528, 512), at(1, 4315136, 512)], { shader: 347, workgroups: [2,1,1] }),
-        dispatch("forward_1345_pointwise_G_layer2_3_conv1", [at(1, 171104000, 40960), at(1, 171190528, 512), at(1, 2621440, 40960)], { shader: 348, workgroups: [20,1,1] }),
-        dispatch("forward_1346_sum_G_layer2_3_conv1", [at(1, 2621440, 40960), at(1, 2662400, 512)], { adapter: "cpu", features: ["subgroups"], shader: 349, workgroups: [128,1,1] }, { shader: 350, workgroups: [2,1,1] }),
-        dispatch("forward_1347_pointwise_G_layer2_3_bn1_running_var", [at(0, 5058560, 512), at(1, 182447104, 512), at(1, 2662400, 512), at(1, 4315648, 512)], { shader: 351, workgroups: [2,1,1] }),
-        dispatch("forward_1348_pointwise_G_layer2_3_bn2_running_mean", [at(0, 5649920, 512), at(1, 193540352, 512), at(1, 171191040, 512), at(1, 4316160, 512)], { shader: 347, workgroups: [2,1,1] }),
-        dispatch("forward_1349_pointwise_G_layer2_3_conv2", [at(1, 171144960, 40960), at(1, 171191040, 512), at(1, 2621440, 40960)], { shader: 348, workgroups: [20,1,1] }),
-        dispatch("forward_1350_sum_G_layer2_3_conv2", [at(1, 2621440, 40960), at(1, 2662400, 512)], { adapter: "cpu", features: ["subgroups"], shader: 349, workgroups: [128,1,1] }, { shader: 350, workgroups: [2,1,1] }),
-        dispatch("forward_1351_pointwise_G_layer2_3_bn2_running_var", [at(0, 5650432, 512), at(1, 182447616, 512), at(1, 2662400, 512), at(1, 4316672, 512)], { shader: 351, workgroups: [2,1,1] }),
-        dispatch("forward_1352_pointwise_G_layer2_3_bn3_running_mean", [at(0, 5917184, 2048), at(1, 193471232, 2048), at(1, 169487360, 2048), at(1, 4196352, 2048)], { shader: 352, workgroups: [8,1,1] }),
-        dispatch("forward_1353_pointwise_G_layer2_3_conv3", [at(1, 170092800, 163840), at(1, 169487360, 2048), at(1, 2621440, 163840)], { shader: 353, workgroups: [80,1,1] }),
-        dispatch("forward_1354_sum_G_layer2_3_conv3", [at(1, 2621440, 163840), at(1, 2785280, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 354, workgroups: [512,1,1] }, { shader: 355, workgroups: [8,1,1] }),
-        dispatch("forward_1355_pointwise_G_layer2_3_bn3_running_var", [at(0, 5919232, 2048), at(1, 182435840, 2048), at(1, 2785280, 2048), at(1, 4198400, 2048)], { shader: 356, workgroups: [8,1,1] }),
-        dispatch("forward_1356_pointwise_G_layer3_0_bn1_running_mean", [at(0, 6447616, 1024), at(1, 193489664, 1024), at(1, 169197568, 1024), at(1, 4214784, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1357_pointwise_G_layer3_0_conv1", [at(1, 169070592, 81920), at(1, 169197568, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1358_sum_G_layer3_0_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1359_pointwise_G_layer3_0_bn1_running_var", [at(0, 6448640, 1024), at(1, 182441984, 1024), at(1, 2703360, 1024), at(1, 4215808, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1360_pointwise_G_layer3_0_bn2_running_mean", [at(0, 8811008, 1024), at(1, 193490688, 1024), at(1, 169489408, 1024), at(1, 4216832, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1361_pointwise_G_layer3_0_conv2", [at(1, 169362432, 81920), at(1, 169489408, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1362_sum_G_layer3_0_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1363_pointwise_G_layer3_0_bn2_running_var", [at(0, 8812032, 1024), at(1, 182443008, 1024), at(1, 2703360, 1024), at(1, 4217856, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1364_pointwise_G_layer3_0_bn3_running_mean", [at(0, 9869824, 4096), at(1, 193364736, 4096), at(1, 119078912, 4096), at(1, 3948544, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1365_pointwise_G_layer3_0_conv3", [at(1, 57671680, 327680), at(1, 119078912, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1366_sum_G_layer3_0_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1367_pointwise_G_layer3_0_bn3_running_var", [at(0, 9873920, 4096), at(1, 174579712, 4096), at(1, 2949120, 4096), at(1, 3952640, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1368_pointwise_G_layer3_0_downsample_1_running_mean", [at(0, 11983360, 4096), at(1, 193368832, 4096), at(1, 112427008, 4096), at(1, 3956736, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1369_pointwise_G_layer3_0_downsample_0", [at(1, 57999360, 327680), at(1, 112427008, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1370_sum_G_layer3_0_downsample_0", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1371_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 11987456, 4096), at(1, 174583808, 4096), at(1, 2949120, 4096), at(1, 3960832, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1372_pointwise_G_layer3_1_bn1_running_mean", [at(0, 13042176, 1024), at(1, 193491712, 1024), at(1, 112447488, 1024), at(1, 4218880, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1373_pointwise_G_layer3_1_conv1", [at(1, 111935488, 81920), at(1, 112447488, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1374_sum_G_layer3_1_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1375_pointwise_G_layer3_1_bn1_running_var", [at(0, 13043200, 1024), at(1, 174690304, 1024), at(1, 2703360, 1024), at(1, 4219904, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1376_pointwise_G_layer3_1_bn2_running_mean", [at(0, 15405568, 1024), at(1, 193492736, 1024), at(1, 112448512, 1024), at(1, 4220928, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1377_pointwise_G_layer3_1_conv2", [at(1, 112017408, 81920), at(1, 112448512, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1378_sum_G_layer3_1_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1379_pointwise_G_layer3_1_bn2_running_var", [at(0, 15406592, 1024), at(1, 174691328, 1024), at(1, 2703360, 1024), at(1, 4221952, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1380_pointwise_G_layer3_1_bn3_running_mean", [at(0, 16464384, 4096), at(1, 193372928, 4096), at(1, 112431104, 4096), at(1, 3964928, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1381_pointwise_G_layer3_1_conv3", [at(1, 58654720, 327680), at(1, 112431104, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1382_sum_G_layer3_1_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1383_pointwise_G_layer3_1_bn3_running_var", [at(0, 16468480, 4096), at(1, 174587904, 4096), at(1, 2949120, 4096), at(1, 3969024, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1384_pointwise_G_layer3_2_bn1_running_mean", [at(0, 17523200, 1024), at(1, 193493760, 1024), at(1, 112449536, 1024), at(1, 4222976, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1385_pointwise_G_layer3_2_conv1", [at(1, 112099328, 81920), at(1, 112449536, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1386_sum_G_layer3_2_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1387_pointwise_G_layer3_2_bn1_running_var", [at(0, 17524224, 1024), at(1, 174692352, 1024), at(1, 2703360, 1024), at(1, 4224000, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1388_pointwise_G_layer3_2_bn2_running_mean", [at(0, 19886592, 1024), at(1, 193494784, 1024), at(1, 112450560, 1024), at(1, 4225024, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1389_pointwise_G_layer3_2_conv2", [at(1, 112181248, 81920), at(1, 112450560, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1390_sum_G_layer3_2_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1391_pointwise_G_layer3_2_bn2_running_var", [at(0, 19887616, 1024), at(1, 174693376, 1024), at(1, 2703360, 1024), at(1, 4226048, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1392_pointwise_G_layer3_2_bn3_running_mean", [at(0, 20945408, 4096), at(1, 193377024, 4096), at(1, 112435200, 4096), at(1, 3973120, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1393_pointwise_G_layer3_2_conv3", [at(1, 58327040, 327680), at(1, 112435200, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1394_sum_G_layer3_2_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1395_pointwise_G_layer3_2_bn3_running_var", [at(0, 20949504, 4096), at(1, 174592000, 4096), at(1, 2949120, 4096), at(1, 3977216, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1396_pointwise_G_layer3_3_bn1_running_mean", [at(0, 22004224, 1024), at(1, 193495808, 1024), at(1, 112451584, 1024), at(1, 4227072, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1397_pointwise_G_layer3_3_conv1", [at(1, 112263168, 81920), at(1, 112451584, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1398_sum_G_layer3_3_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1399_pointwise_G_layer3_3_bn1_running_var", [at(0, 22005248, 1024), at(1, 174694400, 1024), at(1, 2703360, 1024), at(1, 4228096, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1400_pointwise_G_layer3_3_bn2_running_mean", [at(0, 24367616, 1024), at(1, 193496832, 1024), at(1, 112452608, 1024), at(1, 4229120, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1401_pointwise_G_layer3_3_conv2", [at(1, 112345088, 81920), at(1, 112452608, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1402_sum_G_layer3_3_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1403_pointwise_G_layer3_3_bn2_running_var", [at(0, 24368640, 1024), at(1, 174695424, 1024), at(1, 2703360, 1024), at(1, 4230144, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1404_pointwise_G_layer3_3_bn3_running_mean", [at(0, 25426432, 4096), at(1, 193381120, 4096), at(1, 112439296, 4096), at(1, 3981312, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1405_pointwise_G_layer3_3_conv3", [at(1, 58982400, 327680), at(1, 112439296, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1406_sum_G_layer3_3_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1407_pointwise_G_layer3_3_bn3_running_var", [at(0, 25430528, 4096), at(1, 174596096, 4096), at(1, 2949120, 4096), at(1, 3985408, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1408_pointwise_G_layer3_4_bn1_running_mean", [at(0, 26485248, 1024), at(1, 193497856, 1024), at(1, 112453632, 1024), at(1, 4231168, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1409_pointwise_G_layer3_4_conv1", [at(1, 66355200, 81920), at(1, 112453632, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1410_sum_G_layer3_4_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1411_pointwise_G_layer3_4_bn1_running_var", [at(0, 26486272, 1024), at(1, 174696448, 1024), at(1, 2703360, 1024), at(1, 4232192, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1412_pointwise_G_layer3_4_bn2_running_mean", [at(0, 28848640, 1024), at(1, 193498880, 1024), at(1, 112454656, 1024), at(1, 4233216, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1413_pointwise_G_layer3_4_conv2", [at(1, 66437120, 81920), at(1, 112454656, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1414_sum_G_layer3_4_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1415_pointwise_G_layer3_4_bn2_running_var", [at(0, 28849664, 1024), at(1, 174697472, 1024), at(1, 2703360, 1024), at(1, 4234240, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1416_pointwise_G_layer3_4_bn3_running_mean", [at(0, 29907456, 4096), at(1, 193385216, 4096), at(1, 112443392, 4096), at(1, 3989504, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1417_pointwise_G_layer3_4_conv3", [at(1, 59310080, 327680), at(1, 112443392, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1418_sum_G_layer3_4_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1419_pointwise_G_layer3_4_bn3_running_var", [at(0, 29911552, 4096), at(1, 174600192, 4096), at(1, 2949120, 4096), at(1, 3993600, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1420_pointwise_G_layer3_5_bn1_running_mean", [at(0, 30966272, 1024), at(1, 193499904, 1024), at(1, 112455680, 1024), at(1, 4235264, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1421_pointwise_G_layer3_5_conv1", [at(1, 66519040, 81920), at(1, 112455680, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1422_sum_G_layer3_5_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1423_pointwise_G_layer3_5_bn1_running_var", [at(0, 30967296, 1024), at(1, 174698496, 1024), at(1, 2703360, 1024), at(1, 4236288, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1424_pointwise_G_layer3_5_bn2_running_mean", [at(0, 33329664, 1024), at(1, 193500928, 1024), at(1, 69543936, 1024), at(1, 4237312, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1425_pointwise_G_layer3_5_conv2", [at(1, 66600960, 81920), at(1, 69543936, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1426_sum_G_layer3_5_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1427_pointwise_G_layer3_5_bn2_running_var", [at(0, 33330688, 1024), at(1, 174699520, 1024), at(1, 2703360, 1024), at(1, 4238336, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1428_pointwise_G_layer3_5_bn3_running_mean", [at(0, 34388480, 4096), at(1, 193389312, 4096), at(1, 69468160, 4096), at(1, 3997696, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1429_pointwise_G_layer3_5_conv3", [at(1, 59637760, 327680), at(1, 69468160, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1430_sum_G_layer3_5_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1431_pointwise_G_layer3_5_bn3_running_var", [at(0, 34392576, 4096), at(1, 174604288, 4096), at(1, 2949120, 4096), at(1, 4001792, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1432_pointwise_G_layer3_6_bn1_running_mean", [at(0, 35447296, 1024), at(1, 193501952, 1024), at(1, 69544960, 1024), at(1, 4239360, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1433_pointwise_G_layer3_6_conv1", [at(1, 66682880, 81920), at(1, 69544960, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1434_sum_G_layer3_6_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1435_pointwise_G_layer3_6_bn1_running_var", [at(0, 35448320, 1024), at(1, 174700544, 1024), at(1, 2703360, 1024), at(1, 4240384, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1436_pointwise_G_layer3_6_bn2_running_mean", [at(0, 37810688, 1024), at(1, 193502976, 1024), at(1, 69545984, 1024), at(1, 4241408, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1437_pointwise_G_layer3_6_conv2", [at(1, 66764800, 81920), at(1, 69545984, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1438_sum_G_layer3_6_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1439_pointwise_G_layer3_6_bn2_running_var", [at(0, 37811712, 1024), at(1, 174701568, 1024), at(1, 2703360, 1024), at(1, 4242432, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1440_pointwise_G_layer3_6_bn3_running_mean", [at(0, 38869504, 4096), at(1, 193393408, 4096), at(1, 69472256, 4096), at(1, 4005888, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1441_pointwise_G_layer3_6_conv3", [at(1, 59965440, 327680), at(1, 69472256, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1442_sum_G_layer3_6_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1443_pointwise_G_layer3_6_bn3_running_var", [at(0, 38873600, 4096), at(1, 174608384, 4096), at(1, 2949120, 4096), at(1, 4009984, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1444_pointwise_G_layer3_7_bn1_running_mean", [at(0, 39928320, 1024), at(1, 193504000, 1024), at(1, 69547008, 1024), at(1, 4243456, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1445_pointwise_G_layer3_7_conv1", [at(1, 66846720, 81920), at(1, 69547008, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1446_sum_G_layer3_7_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1447_pointwise_G_layer3_7_bn1_running_var", [at(0, 39929344, 1024), at(1, 174702592, 1024), at(1, 2703360, 1024), at(1, 4244480, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1448_pointwise_G_layer3_7_bn2_running_mean", [at(0, 42291712, 1024), at(1, 193505024, 1024), at(1, 69548032, 1024), at(1, 4245504, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1449_pointwise_G_layer3_7_conv2", [at(1, 66928640, 81920), at(1, 69548032, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1450_sum_G_layer3_7_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1451_pointwise_G_layer3_7_bn2_running_var", [at(0, 42292736, 1024), at(1, 174703616, 1024), at(1, 2703360, 1024), at(1, 4246528, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1452_pointwise_G_layer3_7_bn3_running_mean", [at(0, 43350528, 4096), at(1, 193397504, 4096), at(1, 69476352, 4096), at(1, 4014080, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1453_pointwise_G_layer3_7_conv3", [at(1, 60293120, 327680), at(1, 69476352, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1454_sum_G_layer3_7_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1455_pointwise_G_layer3_7_bn3_running_var", [at(0, 43354624, 4096), at(1, 174612480, 4096), at(1, 2949120, 4096), at(1, 4018176, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1456_pointwise_G_layer3_8_bn1_running_mean", [at(0, 44409344, 1024), at(1, 193506048, 1024), at(1, 69549056, 1024), at(1, 4247552, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1457_pointwise_G_layer3_8_conv1", [at(1, 67010560, 81920), at(1, 69549056, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1458_sum_G_layer3_8_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1459_pointwise_G_layer3_8_bn1_running_var", [at(0, 44410368, 1024), at(1, 174704640, 1024), at(1, 2703360, 1024), at(1, 4248576, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1460_pointwise_G_layer3_8_bn2_running_mean", [at(0, 46772736, 1024), at(1, 193507072, 1024), at(1, 69550080, 1024), at(1, 4249600, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1461_pointwise_G_layer3_8_conv2", [at(1, 67092480, 81920), at(1, 69550080, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1462_sum_G_layer3_8_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1463_pointwise_G_layer3_8_bn2_running_var", [at(0, 46773760, 1024), at(1, 174705664, 1024), at(1, 2703360, 1024), at(1, 4250624, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1464_pointwise_G_layer3_8_bn3_running_mean", [at(0, 47831552, 4096), at(1, 193401600, 4096), at(1, 69480448, 4096), at(1, 4022272, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1465_pointwise_G_layer3_8_conv3", [at(1, 60620800, 327680), at(1, 69480448, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1466_sum_G_layer3_8_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1467_pointwise_G_layer3_8_bn3_running_var", [at(0, 47835648, 4096), at(1, 174616576, 4096), at(1, 2949120, 4096), at(1, 4026368, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1468_pointwise_G_layer3_9_bn1_running_mean", [at(0, 48890368, 1024), at(1, 193508096, 1024), at(1, 69551104, 1024), at(1, 4251648, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1469_pointwise_G_layer3_9_conv1", [at(1, 67174400, 81920), at(1, 69551104, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1470_sum_G_layer3_9_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1471_pointwise_G_layer3_9_bn1_running_var", [at(0, 48891392, 1024), at(1, 174706688, 1024), at(1, 2703360, 1024), at(1, 4252672, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1472_pointwise_G_layer3_9_bn2_running_mean", [at(0, 51253760, 1024), at(1, 193509120, 1024), at(1, 69552128, 1024), at(1, 4253696, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1473_pointwise_G_layer3_9_conv2", [at(1, 67256320, 81920), at(1, 69552128, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1474_sum_G_layer3_9_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1475_pointwise_G_layer3_9_bn2_running_var", [at(0, 51254784, 1024), at(1, 174707712, 1024), at(1, 2703360, 1024), at(1, 4254720, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1476_pointwise_G_layer3_9_bn3_running_mean", [at(0, 52312576, 4096), at(1, 193405696, 4096), at(1, 69484544, 4096), at(1, 4030464, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1477_pointwise_G_layer3_9_conv3", [at(1, 60948480, 327680), at(1, 69484544, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1478_sum_G_layer3_9_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1479_pointwise_G_layer3_9_bn3_running_var", [at(0, 52316672, 4096), at(1, 174620672, 4096), at(1, 2949120, 4096), at(1, 4034560, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1480_pointwise_G_layer3_10_bn1_running_mean", [at(0, 53371392, 1024), at(1, 193510144, 1024), at(1, 69553152, 1024), at(1, 4255744, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1481_pointwise_G_layer3_10_conv1", [at(1, 67338240, 81920), at(1, 69553152, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1482_sum_G_layer3_10_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1483_pointwise_G_layer3_10_bn1_running_var", [at(0, 53372416, 1024), at(1, 174708736, 1024), at(1, 2703360, 1024), at(1, 4256768, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1484_pointwise_G_layer3_10_bn2_running_mean", [at(0, 55734784, 1024), at(1, 193511168, 1024), at(1, 69554176, 1024), at(1, 4257792, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1485_pointwise_G_layer3_10_conv2", [at(1, 67420160, 81920), at(1, 69554176, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1486_sum_G_layer3_10_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1487_pointwise_G_layer3_10_bn2_running_var", [at(0, 55735808, 1024), at(1, 174709760, 1024), at(1, 2703360, 1024), at(1, 4258816, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1488_pointwise_G_layer3_10_bn3_running_mean", [at(0, 56793600, 4096), at(1, 193409792, 4096), at(1, 69488640, 4096), at(1, 4038656, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1489_pointwise_G_layer3_10_conv3", [at(1, 61276160, 327680), at(1, 69488640, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1490_sum_G_layer3_10_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1491_pointwise_G_layer3_10_bn3_running_var", [at(0, 56797696, 4096), at(1, 174624768, 4096), at(1, 2949120, 4096), at(1, 4042752, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1492_pointwise_G_layer3_11_bn1_running_mean", [at(0, 57852416, 1024), at(1, 193512192, 1024), at(1, 69555200, 1024), at(1, 4259840, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1493_pointwise_G_layer3_11_conv1", [at(1, 67502080, 81920), at(1, 69555200, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1494_sum_G_layer3_11_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1495_pointwise_G_layer3_11_bn1_running_var", [at(0, 57853440, 1024), at(1, 174710784, 1024), at(1, 2703360, 1024), at(1, 4260864, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1496_pointwise_G_layer3_11_bn2_running_mean", [at(0, 60215808, 1024), at(1, 193513216, 1024), at(1, 69556224, 1024), at(1, 4261888, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1497_pointwise_G_layer3_11_conv2", [at(1, 67584000, 81920), at(1, 69556224, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1498_sum_G_layer3_11_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1499_pointwise_G_layer3_11_bn2_running_var", [at(0, 60216832, 1024), at(1, 174711808, 1024), at(1, 2703360, 1024), at(1, 4262912, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1500_pointwise_G_layer3_11_bn3_running_mean", [at(0, 61274624, 4096), at(1, 193413888, 4096), at(1, 69492736, 4096), at(1, 4046848, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1501_pointwise_G_layer3_11_conv3", [at(1, 61603840, 327680), at(1, 69492736, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1502_sum_G_layer3_11_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1503_pointwise_G_layer3_11_bn3_running_var", [at(0, 61278720, 4096), at(1, 174628864, 4096), at(1, 2949120, 4096), at(1, 4050944, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1504_pointwise_G_layer3_12_bn1_running_mean", [at(0, 62333440, 1024), at(1, 193514240, 1024), at(1, 69557248, 1024), at(1, 4263936, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1505_pointwise_G_layer3_12_conv1", [at(1, 67665920, 81920), at(1, 69557248, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1506_sum_G_layer3_12_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1507_pointwise_G_layer3_12_bn1_running_var", [at(0, 62334464, 1024), at(1, 174712832, 1024), at(1, 2703360, 1024), at(1, 4264960, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1508_pointwise_G_layer3_12_bn2_running_mean", [at(0, 64696832, 1024), at(1, 193515264, 1024), at(1, 69558272, 1024), at(1, 4265984, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1509_pointwise_G_layer3_12_conv2", [at(1, 67747840, 81920), at(1, 69558272, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1510_sum_G_layer3_12_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1511_pointwise_G_layer3_12_bn2_running_var", [at(0, 64697856, 1024), at(1, 174713856, 1024), at(1, 2703360, 1024), at(1, 4267008, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1512_pointwise_G_layer3_12_bn3_running_mean", [at(0, 65755648, 4096), at(1, 193417984, 4096), at(1, 69496832, 4096), at(1, 4055040, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1513_pointwise_G_layer3_12_conv3", [at(1, 61931520, 327680), at(1, 69496832, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1514_sum_G_layer3_12_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1515_pointwise_G_layer3_12_bn3_running_var", [at(0, 65759744, 4096), at(1, 174632960, 4096), at(1, 2949120, 4096), at(1, 4059136, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1516_pointwise_G_layer3_13_bn1_running_mean", [at(0, 66814464, 1024), at(1, 193516288, 1024), at(1, 69559296, 1024), at(1, 4268032, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1517_pointwise_G_layer3_13_conv1", [at(1, 67829760, 81920), at(1, 69559296, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1518_sum_G_layer3_13_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1519_pointwise_G_layer3_13_bn1_running_var", [at(0, 66815488, 1024), at(1, 174714880, 1024), at(1, 2703360, 1024), at(1, 4269056, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1520_pointwise_G_layer3_13_bn2_running_mean", [at(0, 69177856, 1024), at(1, 193517312, 1024), at(1, 69560320, 1024), at(1, 4270080, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1521_pointwise_G_layer3_13_conv2", [at(1, 67911680, 81920), at(1, 69560320, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1522_sum_G_layer3_13_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1523_pointwise_G_layer3_13_bn2_running_var", [at(0, 69178880, 1024), at(1, 174715904, 1024), at(1, 2703360, 1024), at(1, 4271104, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1524_pointwise_G_layer3_13_bn3_running_mean", [at(0, 70236672, 4096), at(1, 193422080, 4096), at(1, 69500928, 4096), at(1, 4063232, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1525_pointwise_G_layer3_13_conv3", [at(1, 62259200, 327680), at(1, 69500928, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1526_sum_G_layer3_13_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1527_pointwise_G_layer3_13_bn3_running_var", [at(0, 70240768, 4096), at(1, 174637056, 4096), at(1, 2949120, 4096), at(1, 4067328, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1528_pointwise_G_layer3_14_bn1_running_mean", [at(0, 71295488, 1024), at(1, 193518336, 1024), at(1, 69561344, 1024), at(1, 4272128, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1529_pointwise_G_layer3_14_conv1", [at(1, 67993600, 81920), at(1, 69561344, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1530_sum_G_layer3_14_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1531_pointwise_G_layer3_14_bn1_running_var", [at(0, 71296512, 1024), at(1, 174716928, 1024), at(1, 2703360, 1024), at(1, 4273152, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1532_pointwise_G_layer3_14_bn2_running_mean", [at(0, 73658880, 1024), at(1, 193519360, 1024), at(1, 69562368, 1024), at(1, 4274176, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1533_pointwise_G_layer3_14_conv2", [at(1, 68075520, 81920), at(1, 69562368, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1534_sum_G_layer3_14_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1535_pointwise_G_layer3_14_bn2_running_var", [at(0, 73659904, 1024), at(1, 174717952, 1024), at(1, 2703360, 1024), at(1, 4275200, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1536_pointwise_G_layer3_14_bn3_running_mean", [at(0, 74717696, 4096), at(1, 193426176, 4096), at(1, 69505024, 4096), at(1, 4071424, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1537_pointwise_G_layer3_14_conv3", [at(1, 62586880, 327680), at(1, 69505024, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1538_sum_G_layer3_14_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1539_pointwise_G_layer3_14_bn3_running_var", [at(0, 74721792, 4096), at(1, 174641152, 4096), at(1, 2949120, 4096), at(1, 4075520, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1540_pointwise_G_layer3_15_bn1_running_mean", [at(0, 75776512, 1024), at(1, 193520384, 1024), at(1, 69563392, 1024), at(1, 4276224, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1541_pointwise_G_layer3_15_conv1", [at(1, 68157440, 81920), at(1, 69563392, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1542_sum_G_layer3_15_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1543_pointwise_G_layer3_15_bn1_running_var", [at(0, 75777536, 1024), at(1, 174718976, 1024), at(1, 2703360, 1024), at(1, 4277248, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1544_pointwise_G_layer3_15_bn2_running_mean", [at(0, 78139904, 1024), at(1, 193521408, 1024), at(1, 69564416, 1024), at(1, 4278272, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1545_pointwise_G_layer3_15_conv2", [at(1, 68239360, 81920), at(1, 69564416, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1546_sum_G_layer3_15_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1547_pointwise_G_layer3_15_bn2_running_var", [at(0, 78140928, 1024), at(1, 174720000, 1024), at(1, 2703360, 1024), at(1, 4279296, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1548_pointwise_G_layer3_15_bn3_running_mean", [at(0, 79198720, 4096), at(1, 193430272, 4096), at(1, 69509120, 4096), at(1, 4079616, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1549_pointwise_G_layer3_15_conv3", [at(1, 62914560, 327680), at(1, 69509120, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1550_sum_G_layer3_15_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1551_pointwise_G_layer3_15_bn3_running_var", [at(0, 79202816, 4096), at(1, 174645248, 4096), at(1, 2949120, 4096), at(1, 4083712, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1552_pointwise_G_layer3_16_bn1_running_mean", [at(0, 80257536, 1024), at(1, 193522432, 1024), at(1, 69565440, 1024), at(1, 4280320, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1553_pointwise_G_layer3_16_conv1", [at(1, 68321280, 81920), at(1, 69565440, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1554_sum_G_layer3_16_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1555_pointwise_G_layer3_16_bn1_running_var", [at(0, 80258560, 1024), at(1, 174721024, 1024), at(1, 2703360, 1024), at(1, 4281344, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1556_pointwise_G_layer3_16_bn2_running_mean", [at(0, 82620928, 1024), at(1, 193523456, 1024), at(1, 69566464, 1024), at(1, 4282368, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1557_pointwise_G_layer3_16_conv2", [at(1, 68403200, 81920), at(1, 69566464, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1558_sum_G_layer3_16_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1559_pointwise_G_layer3_16_bn2_running_var", [at(0, 82621952, 1024), at(1, 174722048, 1024), at(1, 2703360, 1024), at(1, 4283392, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1560_pointwise_G_layer3_16_bn3_running_mean", [at(0, 83679744, 4096), at(1, 193434368, 4096), at(1, 69513216, 4096), at(1, 4087808, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1561_pointwise_G_layer3_16_conv3", [at(1, 63242240, 327680), at(1, 69513216, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1562_sum_G_layer3_16_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1563_pointwise_G_layer3_16_bn3_running_var", [at(0, 83683840, 4096), at(1, 174649344, 4096), at(1, 2949120, 4096), at(1, 4091904, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1564_pointwise_G_layer3_17_bn1_running_mean", [at(0, 84738560, 1024), at(1, 193524480, 1024), at(1, 69567488, 1024), at(1, 4284416, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1565_pointwise_G_layer3_17_conv1", [at(1, 68485120, 81920), at(1, 69567488, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1566_sum_G_layer3_17_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1567_pointwise_G_layer3_17_bn1_running_var", [at(0, 84739584, 1024), at(1, 174723072, 1024), at(1, 2703360, 1024), at(1, 4285440, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1568_pointwise_G_layer3_17_bn2_running_mean", [at(0, 87101952, 1024), at(1, 193525504, 1024), at(1, 69568512, 1024), at(1, 4286464, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1569_pointwise_G_layer3_17_conv2", [at(1, 68567040, 81920), at(1, 69568512, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1570_sum_G_layer3_17_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1571_pointwise_G_layer3_17_bn2_running_var", [at(0, 87102976, 1024), at(1, 174724096, 1024), at(1, 2703360, 1024), at(1, 4287488, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1572_pointwise_G_layer3_17_bn3_running_mean", [at(0, 88160768, 4096), at(1, 193438464, 4096), at(1, 69517312, 4096), at(1, 4120576, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1573_pointwise_G_layer3_17_conv3", [at(1, 63569920, 327680), at(1, 69517312, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1574_sum_G_layer3_17_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1575_pointwise_G_layer3_17_bn3_running_var", [at(0, 88164864, 4096), at(1, 174653440, 4096), at(1, 2949120, 4096), at(1, 4124672, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1576_pointwise_G_layer3_18_bn1_running_mean", [at(0, 89219584, 1024), at(1, 193526528, 1024), at(1, 69569536, 1024), at(1, 4288512, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1577_pointwise_G_layer3_18_conv1", [at(1, 68648960, 81920), at(1, 69569536, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1578_sum_G_layer3_18_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1579_pointwise_G_layer3_18_bn1_running_var", [at(0, 89220608, 1024), at(1, 174725120, 1024), at(1, 2703360, 1024), at(1, 4289536, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1580_pointwise_G_layer3_18_bn2_running_mean", [at(0, 91582976, 1024), at(1, 193527552, 1024), at(1, 69570560, 1024), at(1, 4290560, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1581_pointwise_G_layer3_18_conv2", [at(1, 68730880, 81920), at(1, 69570560, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1582_sum_G_layer3_18_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1583_pointwise_G_layer3_18_bn2_running_var", [at(0, 91584000, 1024), at(1, 174726144, 1024), at(1, 2703360, 1024), at(1, 4291584, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1584_pointwise_G_layer3_18_bn3_running_mean", [at(0, 92641792, 4096), at(1, 193442560, 4096), at(1, 69521408, 4096), at(1, 4128768, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1585_pointwise_G_layer3_18_conv3", [at(1, 63897600, 327680), at(1, 69521408, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1586_sum_G_layer3_18_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1587_pointwise_G_layer3_18_bn3_running_var", [at(0, 92645888, 4096), at(1, 174657536, 4096), at(1, 2949120, 4096), at(1, 4132864, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1588_pointwise_G_layer3_19_bn1_running_mean", [at(0, 93700608, 1024), at(1, 193528576, 1024), at(1, 69571584, 1024), at(1, 4292608, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1589_pointwise_G_layer3_19_conv1", [at(1, 68812800, 81920), at(1, 69571584, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1590_sum_G_layer3_19_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1591_pointwise_G_layer3_19_bn1_running_var", [at(0, 93701632, 1024), at(1, 174727168, 1024), at(1, 2703360, 1024), at(1, 4293632, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1592_pointwise_G_layer3_19_bn2_running_mean", [at(0, 96064000, 1024), at(1, 193529600, 1024), at(1, 69572608, 1024), at(1, 4294656, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1593_pointwise_G_layer3_19_conv2", [at(1, 68894720, 81920), at(1, 69572608, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1594_sum_G_layer3_19_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1595_pointwise_G_layer3_19_bn2_running_var", [at(0, 96065024, 1024), at(1, 174728192, 1024), at(1, 2703360, 1024), at(1, 4295680, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1596_pointwise_G_layer3_19_bn3_running_mean", [at(0, 97122816, 4096), at(1, 193446656, 4096), at(1, 69525504, 4096), at(1, 4136960, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1597_pointwise_G_layer3_19_conv3", [at(1, 64225280, 327680), at(1, 69525504, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1598_sum_G_layer3_19_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1599_pointwise_G_layer3_19_bn3_running_var", [at(0, 97126912, 4096), at(1, 174661632, 4096), at(1, 2949120, 4096), at(1, 4141056, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1600_pointwise_G_layer3_20_bn1_running_mean", [at(0, 98181632, 1024), at(1, 193530624, 1024), at(1, 69573632, 1024), at(1, 4296704, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1601_pointwise_G_layer3_20_conv1", [at(1, 68976640, 81920), at(1, 69573632, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1602_sum_G_layer3_20_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1603_pointwise_G_layer3_20_bn1_running_var", [at(0, 98182656, 1024), at(1, 174729216, 1024), at(1, 2703360, 1024), at(1, 4297728, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1604_pointwise_G_layer3_20_bn2_running_mean", [at(0, 100545024, 1024), at(1, 193531648, 1024), at(1, 69574656, 1024), at(1, 4298752, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1605_pointwise_G_layer3_20_conv2", [at(1, 69058560, 81920), at(1, 69574656, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1606_sum_G_layer3_20_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1607_pointwise_G_layer3_20_bn2_running_var", [at(0, 100546048, 1024), at(1, 174730240, 1024), at(1, 2703360, 1024), at(1, 4299776, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1608_pointwise_G_layer3_20_bn3_running_mean", [at(0, 101603840, 4096), at(1, 193450752, 4096), at(1, 69529600, 4096), at(1, 4145152, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1609_pointwise_G_layer3_20_conv3", [at(1, 64552960, 327680), at(1, 69529600, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1610_sum_G_layer3_20_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1611_pointwise_G_layer3_20_bn3_running_var", [at(0, 101607936, 4096), at(1, 174665728, 4096), at(1, 2949120, 4096), at(1, 4149248, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1612_pointwise_G_layer3_21_bn1_running_mean", [at(0, 102662656, 1024), at(1, 193532672, 1024), at(1, 69575680, 1024), at(1, 4300800, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1613_pointwise_G_layer3_21_conv1", [at(1, 69140480, 81920), at(1, 69575680, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1614_sum_G_layer3_21_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1615_pointwise_G_layer3_21_bn1_running_var", [at(0, 102663680, 1024), at(1, 174731264, 1024), at(1, 2703360, 1024), at(1, 4301824, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1616_pointwise_G_layer3_21_bn2_running_mean", [at(0, 105026048, 1024), at(1, 193533696, 1024), at(1, 69576704, 1024), at(1, 4302848, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1617_pointwise_G_layer3_21_conv2", [at(1, 69222400, 81920), at(1, 69576704, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1618_sum_G_layer3_21_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1619_pointwise_G_layer3_21_bn2_running_var", [at(0, 105027072, 1024), at(1, 174732288, 1024), at(1, 2703360, 1024), at(1, 4303872, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1620_pointwise_G_layer3_21_bn3_running_mean", [at(0, 106084864, 4096), at(1, 193454848, 4096), at(1, 69533696, 4096), at(1, 4153344, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1621_pointwise_G_layer3_21_conv3", [at(1, 64880640, 327680), at(1, 69533696, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1622_sum_G_layer3_21_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1623_pointwise_G_layer3_21_bn3_running_var", [at(0, 106088960, 4096), at(1, 174669824, 4096), at(1, 2949120, 4096), at(1, 4157440, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1624_pointwise_G_layer3_22_bn1_running_mean", [at(0, 107143680, 1024), at(1, 193534720, 1024), at(1, 69577728, 1024), at(1, 4304896, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1625_pointwise_G_layer3_22_conv1", [at(1, 69304320, 81920), at(1, 69577728, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1626_sum_G_layer3_22_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1627_pointwise_G_layer3_22_bn1_running_var", [at(0, 107144704, 1024), at(1, 174733312, 1024), at(1, 2703360, 1024), at(1, 4305920, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1628_pointwise_G_layer3_22_bn2_running_mean", [at(0, 109507072, 1024), at(1, 193535744, 1024), at(1, 69578752, 1024), at(1, 4306944, 1024)], { shader: 357, workgroups: [4,1,1] }),
-        dispatch("forward_1629_pointwise_G_layer3_22_conv2", [at(1, 69386240, 81920), at(1, 69578752, 1024), at(1, 2621440, 81920)], { shader: 358, workgroups: [40,1,1] }),
-        dispatch("forward_1630_sum_G_layer3_22_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [256,1,1] }, { shader: 360, workgroups: [4,1,1] }),
-        dispatch("forward_1631_pointwise_G_layer3_22_bn2_running_var", [at(0, 109508096, 1024), at(1, 174734336, 1024), at(1, 2703360, 1024), at(1, 4307968, 1024)], { shader: 361, workgroups: [4,1,1] }),
-        dispatch("forward_1632_pointwise_G_layer3_22_bn3_running_mean", [at(0, 110565888, 4096), at(1, 193458944, 4096), at(1, 69537792, 4096), at(1, 4161536, 4096)], { shader: 362, workgroups: [16,1,1] }),
-        dispatch("forward_1633_pointwise_G_layer3_22_conv3", [at(1, 65208320, 327680), at(1, 69537792, 4096), at(1, 2621440, 327680)], { shader: 363, workgroups: [160,1,1] }),
-        dispatch("forward_1634_sum_G_layer3_22_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [1024,1,1] }, { shader: 365, workgroups: [16,1,1] }),
-        dispatch("forward_1635_pointwise_G_layer3_22_bn3_running_var", [at(0, 110569984, 4096), at(1, 174673920, 4096), at(1, 2949120, 4096), at(1, 4165632, 4096)], { shader: 366, workgroups: [16,1,1] }),
-        dispatch("forward_1636_pointwise_G_layer4_0_bn1_running_mean", [at(0, 112675328, 2048), at(1, 193473280, 2048), at(1, 69541888, 2048), at(1, 4200448, 2048)], { shader: 352, workgroups: [8,1,1] }),
-        dispatch("forward_1637_pointwise_G_layer4_0_conv1", [at(1, 66191360, 163840), at(1, 69541888, 2048), at(1, 2621440, 163840)], { shader: 353, workgroups: [80,1,1] }),
-        dispatch("forward_1638_sum_G_layer4_0_conv1", [at(1, 2621440, 163840), at(1, 2785280, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 354, workgroups: [512,1,1] }, { shader: 355, workgroups: [8,1,1] }),
-        dispatch("forward_1639_pointwise_G_layer4_0_bn1_running_var", [at(0, 112677376, 2048), at(1, 174678016, 2048), at(1, 2785280, 2048), at(1, 4202496, 2048)], { shader: 356, workgroups: [8,1,1] }),
-        dispatch("forward_1640_pointwise_G_layer4_0_bn2_running_mean", [at(0, 122120704, 2048), at(1, 193475328, 2048), at(1, 4169728, 2048), at(1, 4204544, 2048)], { shader: 352, workgroups: [8,1,1] }),
-        dispatch("forward_1641_pointwise_G_layer4_0_conv2", [at(1, 65536000, 163840), at(1, 4169728, 2048), at(1, 2621440, 163840)], { shader: 353, workgroups: [80,1,1] }),
-        dispatch("forward_1642_sum_G_layer4_0_conv2", [at(1, 2621440, 163840), at(1, 2785280, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 354, workgroups: [512,1,1] }, { shader: 355, workgroups: [8,1,1] }),
-        dispatch("forward_1643_pointwise_G_layer4_0_bn2_running_var", [at(0, 122122752, 2048), at(1, 174680064, 2048), at(1, 2785280, 2048), at(1, 4169728, 2048)], { shader: 356, workgroups: [8,1,1] }),
-        dispatch("forward_1644_pointwise_G_layer4_0_bn3_running_mean", [at(0, 126335488, 8192), at(1, 193340160, 8192), at(1, 4096000, 8192), at(1, 3940352, 8192)], { shader: 367, workgroups: [32,1,1] }),
-        dispatch("forward_1645_pointwise_G_layer4_0_conv3", [at(1, 0, 655360), at(1, 4096000, 8192), at(1, 2621440, 655360)], { shader: 368, workgroups: [320,1,1] }),
-        dispatch("forward_1646_sum_G_layer4_0_conv3", [at(1, 2621440, 655360), at(1, 0, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 369, workgroups: [2048,1,1] }, { shader: 370, workgroups: [32,1,1] }),
-        dispatch("forward_1647_pointwise_G_layer4_0_bn3_running_var", [at(0, 126343680, 8192), at(1, 174546944, 8192), at(1, 0, 8192), at(1, 2621440, 8192)], { shader: 371, workgroups: [32,1,1] }),
-        dispatch("forward_1648_pointwise_G_layer4_0_downsample_1_running_mean", [at(0, 134756864, 8192), at(1, 193348352, 8192), at(1, 4104192, 8192), at(1, 2629632, 8192)], { shader: 367, workgroups: [32,1,1] }),
-        dispatch("forward_1649_pointwise_G_layer4_0_downsample_0", [at(1, 655360, 655360), at(1, 4104192, 8192), at(1, 0, 655360)], { shader: 368, workgroups: [320,1,1] }),
-        dispatch("forward_1650_sum_G_layer4_0_downsample_0", [at(1, 0, 655360), at(1, 655360, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 369, workgroups: [2048,1,1] }, { shader: 370, workgroups: [32,1,1] }),
-        dispatch("forward_1651_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 134765056, 8192), at(1, 174555136, 8192), at(1, 655360, 8192), at(1, 663552, 8192)], { shader: 371, workgroups: [32,1,1] }),
-        dispatch("forward_1652_pointwise_G_layer4_1_bn1_running_mean", [at(0, 138971648, 2048), at(1, 193477376, 2048), at(1, 4171776, 2048), at(1, 696320, 2048)], { shader: 352, workgroups: [8,1,1] }),
-        dispatch("forward_1653_pointwise_G_layer4_1_conv1", [at(1, 3276800, 163840), at(1, 4171776, 2048), at(1, 0, 163840)], { shader: 353, workgroups: [80,1,1] }),
-        dispatch("forward_1654_sum_G_layer4_1_conv1", [at(1, 0, 163840), at(1, 163840, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 354, workgroups: [512,1,1] }, { shader: 355, workgroups: [8,1,1] }),
-        dispatch("forward_1655_pointwise_G_layer4_1_bn1_running_var", [at(0, 138973696, 2048), at(1, 174682112, 2048), at(1, 163840, 2048), at(1, 698368, 2048)], { shader: 356, workgroups: [8,1,1] }),
-        dispatch("forward_1656_pointwise_G_layer4_1_bn2_running_mean", [at(0, 148417024, 2048), at(1, 193479424, 2048), at(1, 4173824, 2048), at(1, 700416, 2048)], { shader: 352, workgroups: [8,1,1] }),
-        dispatch("forward_1657_pointwise_G_layer4_1_conv2", [at(1, 3440640, 163840), at(1, 4173824, 2048), at(1, 0, 163840)], { shader: 353, workgroups: [80,1,1] }),
-        dispatch("forward_1658_sum_G_layer4_1_conv2", [at(1, 0, 163840), at(1, 163840, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 354, workgroups: [512,1,1] }, { shader: 355, workgroups: [8,1,1] }),
-        dispatch("forward_1659_pointwise_G_layer4_1_bn2_running_var", [at(0, 148419072, 2048), at(1, 174684160, 2048), at(1, 163840, 2048), at(1, 702464, 2048)], { shader: 356, workgroups: [8,1,1] }),
-        dispatch("forward_1660_pointwise_G_layer4_1_bn3_running_mean", [at(0, 152631808, 8192), at(1, 193356544, 8192), at(1, 4112384, 8192), at(1, 655360, 8192)], { shader: 367, workgroups: [32,1,1] }),
-        dispatch("forward_1661_pointwise_G_layer4_1_conv3", [at(1, 1966080, 655360), at(1, 4112384, 8192), at(1, 0, 655360)], { shader: 368, workgroups: [320,1,1] }),
-        dispatch("forward_1662_sum_G_layer4_1_conv3", [at(1, 0, 655360), at(1, 671744, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 369, workgroups: [2048,1,1] }, { shader: 370, workgroups: [32,1,1] }),
-        dispatch("forward_1663_pointwise_G_layer4_1_bn3_running_var", [at(0, 152640000, 8192), at(1, 174563328, 8192), at(1, 671744, 8192), at(1, 679936, 8192)], { shader: 371, workgroups: [32,1,1] }),
-        dispatch("forward_1664_pointwise_G_layer4_2_bn1_running_mean", [at(0, 156846592, 2048), at(1, 193481472, 2048), at(1, 4175872, 2048), at(1, 704512, 2048)], { shader: 352, workgroups: [8,1,1] }),
-        dispatch("forward_1665_pointwise_G_layer4_2_conv1", [at(1, 3604480, 163840), at(1, 4175872, 2048), at(1, 0, 163840)], { shader: 353, workgroups: [80,1,1] }),
-        dispatch("forward_1666_sum_G_layer4_2_conv1", [at(1, 0, 163840), at(1, 163840, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 354, workgroups: [512,1,1] }, { shader: 355, workgroups: [8,1,1] }),
-        dispatch("forward_1667_pointwise_G_layer4_2_bn1_running_var", [at(0, 156848640, 2048), at(1, 174686208, 2048), at(1, 163840, 2048), at(1, 706560, 2048)], { shader: 356, workgroups: [8,1,1] }),
-        dispatch("forward_1668_pointwise_G_layer4_2_bn2_running_mean", [at(0, 166291968, 2048), at(1, 193483520, 2048), at(1, 4177920, 2048), at(1, 708608, 2048)], { shader: 352, workgroups: [8,1,1] }),
-        dispatch("forward_1669_pointwise_G_layer4_2_conv2", [at(1, 3768320, 163840), at(1, 4177920, 2048), at(1, 0, 163840)], { shader: 353, workgroups: [80,1,1] }),
-        dispatch("forward_1670_sum_G_layer4_2_conv2", [at(1, 0, 163840), at(1, 163840, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 354, workgroups: [512,1,1] }, { shader: 355, workgroups: [8,1,1] }),
-        dispatch("forward_1671_pointwise_G_layer4_2_bn2_running_var", [at(0, 166294016, 2048), at(1, 174688256, 2048), at(1, 163840, 2048), at(1, 710656, 2048)], { shader: 356, workgroups: [8,1,1] }),
-        dispatch("forward_1672_pointwise_G_layer4_2_bn3_running_mean", [at(0, 170506752, 8192), at(1, 187549952, 8192), at(1, 3932160, 8192), at(1, 671744, 8192)], { shader: 367, workgroups: [32,1,1] }),
-        dispatch("forward_1673_pointwise_G_layer4_2_conv3", [at(1, 1310720, 655360), at(1, 3932160, 8192), at(1, 0, 655360)], { shader: 368, workgroups: [320,1,1] }),
-        dispatch("forward_1674_sum_G_layer4_2_conv3", [at(1, 0, 655360), at(1, 688128, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 369, workgroups: [2048,1,1] }, { shader: 370, workgroups: [32,1,1] }),
-        dispatch("forward_1675_pointwise_G_layer4_2_bn3_running_var", [at(0, 170514944, 8192), at(1, 174571520, 8192), at(1, 688128, 8192), at(1, 0, 8192)], { shader: 371, workgroups: [32,1,1] }),
+        dispatch("forward_1263_pointwise_G_bn1_running_var", [at(0, 139520, 256), at(1, 183611392, 256), at(1, 2896128, 256), at(1, 4319488, 256), at(0, 156672, 256), at(1, 193541120, 256), at(1, 174740224, 256), at(1, 4319744, 256)], { shader: 336, workgroups: [1,1,1] }),
+        dispatch("forward_1264_pointwise_G_layer1_0_conv1", [at(1, 170584320, 72960), at(1, 174740224, 256), at(1, 2621440, 72960)], { shader: 337, workgroups: [36,1,1] }),
+        dispatch("forward_1265_sum_G_layer1_0_conv1", [at(1, 2621440, 72960), at(1, 2694400, 256)], { adapter: "cpu", features: ["subgroups"], shader: 338, workgroups: [64,1,1] }, { shader: 339, workgroups: [1,1,1] }),
+        dispatch("forward_1266_pointwise_G_layer1_0_bn1_running_var", [at(0, 156928, 256), at(1, 183611648, 256), at(1, 2694400, 256), at(1, 4320000, 256), at(0, 305152, 256), at(1, 193541376, 256), at(1, 174740480, 256), at(1, 4320256, 256)], { shader: 340, workgroups: [1,1,1] }),
+        dispatch("forward_1267_pointwise_G_layer1_0_conv2", [at(1, 170657280, 72960), at(1, 174740480, 256), at(1, 2621440, 72960)], { shader: 337, workgroups: [36,1,1] }),
+        dispatch("forward_1268_sum_G_layer1_0_conv2", [at(1, 2621440, 72960), at(1, 2694400, 256)], { adapter: "cpu", features: ["subgroups"], shader: 338, workgroups: [64,1,1] }, { shader: 339, workgroups: [1,1,1] }),
+        dispatch("forward_1269_pointwise_G_layer1_0_bn2_running_var", [at(0, 305408, 256), at(1, 183611904, 256), at(1, 2694400, 256), at(1, 4320512, 256), at(0, 510976, 256), at(1, 193541632, 256), at(1, 174740736, 256), at(1, 4320768, 256)], { shader: 340, workgroups: [1,1,1] }),
+        dispatch("forward_1270_pointwise_G_layer1_0_bn3_running_mean", [at(0, 373248, 1024), at(1, 193485568, 1024), at(1, 174735360, 1024), at(1, 4208640, 1024)], { shader: 341, workgroups: [4,1,1] }),
+        dispatch("forward_1271_pointwise_G_layer1_0_conv3", [at(1, 167739392, 291840), at(1, 174735360, 1024), at(1, 2621440, 291840)], { shader: 342, workgroups: [143,1,1] }),
+        dispatch("forward_1272_sum_G_layer1_0_conv3", [at(1, 2621440, 291840), at(1, 2913280, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 343, workgroups: [256,1,1] }, { shader: 344, workgroups: [4,1,1] }),
+        dispatch("forward_1273_pointwise_G_layer1_0_bn3_running_var", [at(0, 374272, 1024), at(1, 182437888, 1024), at(1, 2913280, 1024), at(1, 4209664, 1024), at(0, 442880, 1024), at(1, 193486592, 1024), at(1, 174736384, 1024), at(1, 4210688, 1024)], { shader: 345, workgroups: [4,1,1] }),
+        dispatch("forward_1274_pointwise_G_layer1_0_downsample_0", [at(1, 168031232, 291840), at(1, 174736384, 1024), at(1, 2621440, 291840)], { shader: 342, workgroups: [143,1,1] }),
+        dispatch("forward_1275_sum_G_layer1_0_downsample_0", [at(1, 2621440, 291840), at(1, 2913280, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 343, workgroups: [256,1,1] }, { shader: 344, workgroups: [4,1,1] }),
+        dispatch("forward_1276_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 443904, 1024), at(1, 182438912, 1024), at(1, 2913280, 1024), at(1, 4211712, 1024), at(0, 727552, 1024), at(1, 193487616, 1024), at(1, 174737408, 1024), at(1, 4212736, 1024)], { shader: 345, workgroups: [4,1,1] }),
+        dispatch("forward_1277_pointwise_G_layer1_1_conv1", [at(1, 170730240, 72960), at(1, 174740736, 256), at(1, 2621440, 72960)], { shader: 337, workgroups: [36,1,1] }),
+        dispatch("forward_1278_sum_G_layer1_1_conv1", [at(1, 2621440, 72960), at(1, 2694400, 256)], { adapter: "cpu", features: ["subgroups"], shader: 338, workgroups: [64,1,1] }, { shader: 339, workgroups: [1,1,1] }),
+        dispatch("forward_1279_pointwise_G_layer1_1_bn1_running_var", [at(0, 511232, 256), at(1, 182448128, 256), at(1, 2694400, 256), at(1, 4321024, 256), at(0, 659456, 256), at(1, 193541888, 256), at(1, 174740992, 256), at(1, 4321280, 256)], { shader: 340, workgroups: [1,1,1] }),
+        dispatch("forward_1280_pointwise_G_layer1_1_conv2", [at(1, 170803200, 72960), at(1, 174740992, 256), at(1, 2621440, 72960)], { shader: 337, workgroups: [36,1,1] }),
+        dispatch("forward_1281_sum_G_layer1_1_conv2", [at(1, 2621440, 72960), at(1, 2694400, 256)], { adapter: "cpu", features: ["subgroups"], shader: 338, workgroups: [64,1,1] }, { shader: 339, workgroups: [1,1,1] }),
+        dispatch("forward_1282_pointwise_G_layer1_1_bn2_running_var", [at(0, 659712, 256), at(1, 182448384, 256), at(1, 2694400, 256), at(1, 4321536, 256), at(0, 795648, 256), at(1, 193542144, 256), at(1, 174741248, 256), at(1, 4321792, 256)], { shader: 340, workgroups: [1,1,1] }),
+        dispatch("forward_1283_pointwise_G_layer1_1_conv3", [at(1, 168614912, 291840), at(1, 174737408, 1024), at(1, 2621440, 291840)], { shader: 342, workgroups: [143,1,1] }),
+        dispatch("forward_1284_sum_G_layer1_1_conv3", [at(1, 2621440, 291840), at(1, 2913280, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 343, workgroups: [256,1,1] }, { shader: 344, workgroups: [4,1,1] }),
+        dispatch("forward_1285_pointwise_G_layer1_1_bn3_running_var", [at(0, 728576, 1024), at(1, 182439936, 1024), at(1, 2913280, 1024), at(1, 4213760, 1024), at(0, 1012224, 1024), at(1, 193488640, 1024), at(1, 174738432, 1024), at(1, 4214784, 1024)], { shader: 345, workgroups: [4,1,1] }),
+        dispatch("forward_1286_pointwise_G_layer1_2_conv1", [at(1, 170876160, 72960), at(1, 174741248, 256), at(1, 2621440, 72960)], { shader: 337, workgroups: [36,1,1] }),
+        dispatch("forward_1287_sum_G_layer1_2_conv1", [at(1, 2621440, 72960), at(1, 2694400, 256)], { adapter: "cpu", features: ["subgroups"], shader: 338, workgroups: [64,1,1] }, { shader: 339, workgroups: [1,1,1] }),
+        dispatch("forward_1288_pointwise_G_layer1_2_bn1_running_var", [at(0, 795904, 256), at(1, 182448640, 256), at(1, 2694400, 256), at(1, 4322048, 256), at(0, 944128, 256), at(1, 193542400, 256), at(1, 174741504, 256), at(1, 4322304, 256)], { shader: 340, workgroups: [1,1,1] }),
+        dispatch("forward_1289_pointwise_G_layer1_2_conv2", [at(1, 170949120, 72960), at(1, 174741504, 256), at(1, 2621440, 72960)], { shader: 337, workgroups: [36,1,1] }),
+        dispatch("forward_1290_sum_G_layer1_2_conv2", [at(1, 2621440, 72960), at(1, 2694400, 256)], { adapter: "cpu", features: ["subgroups"], shader: 338, workgroups: [64,1,1] }, { shader: 339, workgroups: [1,1,1] }),
+        dispatch("forward_1291_pointwise_G_layer1_2_bn2_running_var", [at(0, 944384, 256), at(1, 182448896, 256), at(1, 2694400, 256), at(1, 4322560, 256)], { shader: 346, workgroups: [1,1,1] }),
+        dispatch("forward_1292_pointwise_G_layer1_2_conv3", [at(1, 168323072, 291840), at(1, 174738432, 1024), at(1, 2621440, 291840)], { shader: 342, workgroups: [143,1,1] }),
+        dispatch("forward_1293_sum_G_layer1_2_conv3", [at(1, 2621440, 291840), at(1, 2913280, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 343, workgroups: [256,1,1] }, { shader: 344, workgroups: [4,1,1] }),
+        dispatch("forward_1294_pointwise_G_layer1_2_bn3_running_var", [at(0, 1013248, 1024), at(1, 182440960, 1024), at(1, 2913280, 1024), at(1, 4215808, 1024), at(0, 6447616, 1024), at(1, 193489664, 1024), at(1, 169197568, 1024), at(1, 4216832, 1024)], { shader: 347, workgroups: [4,1,1] }),
+        dispatch("forward_1295_pointwise_G_layer2_0_bn1_running_mean", [at(0, 1146368, 512), at(1, 193536768, 512), at(1, 174739456, 512), at(1, 4311040, 512)], { shader: 348, workgroups: [2,1,1] }),
+        dispatch("forward_1296_pointwise_G_layer2_0_conv1", [at(1, 174465024, 40960), at(1, 174739456, 512), at(1, 2621440, 40960)], { shader: 349, workgroups: [20,1,1] }),
+        dispatch("forward_1297_sum_G_layer2_0_conv1", [at(1, 2621440, 40960), at(1, 2662400, 512)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [128,1,1] }, { shader: 351, workgroups: [2,1,1] }),
+        dispatch("forward_1298_pointwise_G_layer2_0_bn1_running_var", [at(0, 1146880, 512), at(1, 182444032, 512), at(1, 2662400, 512), at(1, 4311552, 512), at(0, 1738240, 512), at(1, 193537280, 512), at(1, 171187968, 512), at(1, 4312064, 512)], { shader: 352, workgroups: [2,1,1] }),
+        dispatch("forward_1299_pointwise_G_layer2_0_conv2", [at(1, 174505984, 40960), at(1, 171187968, 512), at(1, 2621440, 40960)], { shader: 349, workgroups: [20,1,1] }),
+        dispatch("forward_1300_sum_G_layer2_0_conv2", [at(1, 2621440, 40960), at(1, 2662400, 512)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [128,1,1] }, { shader: 351, workgroups: [2,1,1] }),
+        dispatch("forward_1301_pointwise_G_layer2_0_bn2_running_var", [at(0, 1738752, 512), at(1, 182444544, 512), at(1, 2662400, 512), at(1, 4312576, 512), at(0, 2805248, 512), at(1, 193537792, 512), at(1, 171188480, 512), at(1, 4313088, 512)], { shader: 352, workgroups: [2,1,1] }),
+        dispatch("forward_1302_pointwise_G_layer2_0_bn3_running_mean", [at(0, 2005504, 2048), at(1, 193463040, 2048), at(1, 171185920, 2048), at(1, 4179968, 2048)], { shader: 353, workgroups: [8,1,1] }),
+        dispatch("forward_1303_pointwise_G_layer2_0_conv3", [at(1, 169765120, 163840), at(1, 171185920, 2048), at(1, 2621440, 163840)], { shader: 354, workgroups: [80,1,1] }),
+        dispatch("forward_1304_sum_G_layer2_0_conv3", [at(1, 2621440, 163840), at(1, 2785280, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [512,1,1] }, { shader: 356, workgroups: [8,1,1] }),
+        dispatch("forward_1305_pointwise_G_layer2_0_bn3_running_var", [at(0, 2007552, 2048), at(1, 182427648, 2048), at(1, 2785280, 2048), at(1, 4182016, 2048), at(0, 2537984, 2048), at(1, 193465088, 2048), at(1, 169193472, 2048), at(1, 4184064, 2048)], { shader: 357, workgroups: [8,1,1] }),
+        dispatch("forward_1306_pointwise_G_layer2_0_downsample_0", [at(1, 169198592, 163840), at(1, 169193472, 2048), at(1, 2621440, 163840)], { shader: 354, workgroups: [80,1,1] }),
+        dispatch("forward_1307_sum_G_layer2_0_downsample_0", [at(1, 2621440, 163840), at(1, 2785280, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [512,1,1] }, { shader: 356, workgroups: [8,1,1] }),
+        dispatch("forward_1308_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 2540032, 2048), at(1, 182429696, 2048), at(1, 2785280, 2048), at(1, 4186112, 2048), at(0, 3664384, 2048), at(1, 193467136, 2048), at(1, 169195520, 2048), at(1, 4188160, 2048)], { shader: 357, workgroups: [8,1,1] }),
+        dispatch("forward_1309_pointwise_G_layer2_1_conv1", [at(1, 169152512, 40960), at(1, 171188480, 512), at(1, 2621440, 40960)], { shader: 349, workgroups: [20,1,1] }),
+        dispatch("forward_1310_sum_G_layer2_1_conv1", [at(1, 2621440, 40960), at(1, 2662400, 512)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [128,1,1] }, { shader: 351, workgroups: [2,1,1] }),
+        dispatch("forward_1311_pointwise_G_layer2_1_bn1_running_var", [at(0, 2805760, 512), at(1, 182445056, 512), at(1, 2662400, 512), at(1, 4313600, 512), at(0, 3397120, 512), at(1, 193538304, 512), at(1, 171188992, 512), at(1, 4314112, 512)], { shader: 352, workgroups: [2,1,1] }),
+        dispatch("forward_1312_pointwise_G_layer2_1_conv2", [at(1, 169444352, 40960), at(1, 171188992, 512), at(1, 2621440, 40960)], { shader: 349, workgroups: [20,1,1] }),
+        dispatch("forward_1313_sum_G_layer2_1_conv2", [at(1, 2621440, 40960), at(1, 2662400, 512)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [128,1,1] }, { shader: 351, workgroups: [2,1,1] }),
+        dispatch("forward_1314_pointwise_G_layer2_1_bn2_running_var", [at(0, 3397632, 512), at(1, 182445568, 512), at(1, 2662400, 512), at(1, 4314624, 512), at(0, 3931648, 512), at(1, 193538816, 512), at(1, 171189504, 512), at(1, 4315136, 512)], { shader: 352, workgroups: [2,1,1] }),
+        dispatch("forward_1315_pointwise_G_layer2_1_conv3", [at(1, 169928960, 163840), at(1, 169195520, 2048), at(1, 2621440, 163840)], { shader: 354, workgroups: [80,1,1] }),
+        dispatch("forward_1316_sum_G_layer2_1_conv3", [at(1, 2621440, 163840), at(1, 2785280, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [512,1,1] }, { shader: 356, workgroups: [8,1,1] }),
+        dispatch("forward_1317_pointwise_G_layer2_1_bn3_running_var", [at(0, 3666432, 2048), at(1, 182431744, 2048), at(1, 2785280, 2048), at(1, 4190208, 2048), at(0, 4790784, 2048), at(1, 193469184, 2048), at(1, 169485312, 2048), at(1, 4192256, 2048)], { shader: 357, workgroups: [8,1,1] }),
+        dispatch("forward_1318_pointwise_G_layer2_2_conv1", [at(1, 171022080, 40960), at(1, 171189504, 512), at(1, 2621440, 40960)], { shader: 349, workgroups: [20,1,1] }),
+        dispatch("forward_1319_sum_G_layer2_2_conv1", [at(1, 2621440, 40960), at(1, 2662400, 512)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [128,1,1] }, { shader: 351, workgroups: [2,1,1] }),
+        dispatch("forward_1320_pointwise_G_layer2_2_bn1_running_var", [at(0, 3932160, 512), at(1, 182446080, 512), at(1, 2662400, 512), at(1, 4315648, 512), at(0, 4523520, 512), at(1, 193539328, 512), at(1, 171190016, 512), at(1, 4316160, 512)], { shader: 352, workgroups: [2,1,1] }),
+        dispatch("forward_1321_pointwise_G_layer2_2_conv2", [at(1, 171063040, 40960), at(1, 171190016, 512), at(1, 2621440, 40960)], { shader: 349, workgroups: [20,1,1] }),
+        dispatch("forward_1322_sum_G_layer2_2_conv2", [at(1, 2621440, 40960), at(1, 2662400, 512)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [128,1,1] }, { shader: 351, workgroups: [2,1,1] }),
+        dispatch("forward_1323_pointwise_G_layer2_2_bn2_running_var", [at(0, 4524032, 512), at(1, 182446592, 512), at(1, 2662400, 512), at(1, 4316672, 512), at(0, 5058048, 512), at(1, 193539840, 512), at(1, 171190528, 512), at(1, 4317184, 512)], { shader: 352, workgroups: [2,1,1] }),
+        dispatch("forward_1324_pointwise_G_layer2_2_conv3", [at(1, 168906752, 163840), at(1, 169485312, 2048), at(1, 2621440, 163840)], { shader: 354, workgroups: [80,1,1] }),
+        dispatch("forward_1325_sum_G_layer2_2_conv3", [at(1, 2621440, 163840), at(1, 2785280, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [512,1,1] }, { shader: 356, workgroups: [8,1,1] }),
+        dispatch("forward_1326_pointwise_G_layer2_2_bn3_running_var", [at(0, 4792832, 2048), at(1, 182433792, 2048), at(1, 2785280, 2048), at(1, 4194304, 2048), at(0, 5917184, 2048), at(1, 193471232, 2048), at(1, 169487360, 2048), at(1, 4196352, 2048)], { shader: 357, workgroups: [8,1,1] }),
+        dispatch("forward_1327_pointwise_G_layer2_3_conv1", [at(1, 171104000, 40960), at(1, 171190528, 512), at(1, 2621440, 40960)], { shader: 349, workgroups: [20,1,1] }),
+        dispatch("forward_1328_sum_G_layer2_3_conv1", [at(1, 2621440, 40960), at(1, 2662400, 512)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [128,1,1] }, { shader: 351, workgroups: [2,1,1] }),
+        dispatch("forward_1329_pointwise_G_layer2_3_bn1_running_var", [at(0, 5058560, 512), at(1, 182447104, 512), at(1, 2662400, 512), at(1, 4317696, 512), at(0, 5649920, 512), at(1, 193540352, 512), at(1, 171191040, 512), at(1, 4318208, 512)], { shader: 352, workgroups: [2,1,1] }),
+        dispatch("forward_1330_pointwise_G_layer2_3_conv2", [at(1, 171144960, 40960), at(1, 171191040, 512), at(1, 2621440, 40960)], { shader: 349, workgroups: [20,1,1] }),
+        dispatch("forward_1331_sum_G_layer2_3_conv2", [at(1, 2621440, 40960), at(1, 2662400, 512)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [128,1,1] }, { shader: 351, workgroups: [2,1,1] }),
+        dispatch("forward_1332_pointwise_G_layer2_3_bn2_running_var", [at(0, 5650432, 512), at(1, 182447616, 512), at(1, 2662400, 512), at(1, 4318720, 512)], { shader: 358, workgroups: [2,1,1] }),
+        dispatch("forward_1333_pointwise_G_layer2_3_conv3", [at(1, 170092800, 163840), at(1, 169487360, 2048), at(1, 2621440, 163840)], { shader: 354, workgroups: [80,1,1] }),
+        dispatch("forward_1334_sum_G_layer2_3_conv3", [at(1, 2621440, 163840), at(1, 2785280, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [512,1,1] }, { shader: 356, workgroups: [8,1,1] }),
+        dispatch("forward_1335_pointwise_G_layer2_3_bn3_running_var", [at(0, 5919232, 2048), at(1, 182435840, 2048), at(1, 2785280, 2048), at(1, 4198400, 2048), at(0, 112675328, 2048), at(1, 193473280, 2048), at(1, 69541888, 2048), at(1, 4200448, 2048)], { shader: 357, workgroups: [8,1,1] }),
+        dispatch("forward_1336_pointwise_G_layer3_0_conv1", [at(1, 169070592, 81920), at(1, 169197568, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1337_sum_G_layer3_0_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1338_pointwise_G_layer3_0_bn1_running_var", [at(0, 6448640, 1024), at(1, 182441984, 1024), at(1, 2703360, 1024), at(1, 4217856, 1024), at(0, 8811008, 1024), at(1, 193490688, 1024), at(1, 169489408, 1024), at(1, 4218880, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1339_pointwise_G_layer3_0_conv2", [at(1, 169362432, 81920), at(1, 169489408, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1340_sum_G_layer3_0_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1341_pointwise_G_layer3_0_bn2_running_var", [at(0, 8812032, 1024), at(1, 182443008, 1024), at(1, 2703360, 1024), at(1, 4219904, 1024), at(0, 13042176, 1024), at(1, 193491712, 1024), at(1, 112447488, 1024), at(1, 4220928, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1342_pointwise_G_layer3_0_bn3_running_mean", [at(0, 9869824, 4096), at(1, 193364736, 4096), at(1, 119078912, 4096), at(1, 3948544, 4096)], { shader: 363, workgroups: [16,1,1] }),
+        dispatch("forward_1343_pointwise_G_layer3_0_conv3", [at(1, 57671680, 327680), at(1, 119078912, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1344_sum_G_layer3_0_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1345_pointwise_G_layer3_0_bn3_running_var", [at(0, 9873920, 4096), at(1, 174579712, 4096), at(1, 2949120, 4096), at(1, 3952640, 4096), at(0, 11983360, 4096), at(1, 193368832, 4096), at(1, 112427008, 4096), at(1, 3956736, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1346_pointwise_G_layer3_0_downsample_0", [at(1, 57999360, 327680), at(1, 112427008, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1347_sum_G_layer3_0_downsample_0", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1348_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 11987456, 4096), at(1, 174583808, 4096), at(1, 2949120, 4096), at(1, 3960832, 4096), at(0, 16464384, 4096), at(1, 193372928, 4096), at(1, 112431104, 4096), at(1, 3964928, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1349_pointwise_G_layer3_1_conv1", [at(1, 111935488, 81920), at(1, 112447488, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1350_sum_G_layer3_1_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1351_pointwise_G_layer3_1_bn1_running_var", [at(0, 13043200, 1024), at(1, 174690304, 1024), at(1, 2703360, 1024), at(1, 4221952, 1024), at(0, 15405568, 1024), at(1, 193492736, 1024), at(1, 112448512, 1024), at(1, 4222976, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1352_pointwise_G_layer3_1_conv2", [at(1, 112017408, 81920), at(1, 112448512, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1353_sum_G_layer3_1_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1354_pointwise_G_layer3_1_bn2_running_var", [at(0, 15406592, 1024), at(1, 174691328, 1024), at(1, 2703360, 1024), at(1, 4224000, 1024), at(0, 17523200, 1024), at(1, 193493760, 1024), at(1, 112449536, 1024), at(1, 4225024, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1355_pointwise_G_layer3_1_conv3", [at(1, 58654720, 327680), at(1, 112431104, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1356_sum_G_layer3_1_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1357_pointwise_G_layer3_1_bn3_running_var", [at(0, 16468480, 4096), at(1, 174587904, 4096), at(1, 2949120, 4096), at(1, 3969024, 4096), at(0, 20945408, 4096), at(1, 193377024, 4096), at(1, 112435200, 4096), at(1, 3973120, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1358_pointwise_G_layer3_2_conv1", [at(1, 112099328, 81920), at(1, 112449536, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1359_sum_G_layer3_2_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1360_pointwise_G_layer3_2_bn1_running_var", [at(0, 17524224, 1024), at(1, 174692352, 1024), at(1, 2703360, 1024), at(1, 4226048, 1024), at(0, 19886592, 1024), at(1, 193494784, 1024), at(1, 112450560, 1024), at(1, 4227072, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1361_pointwise_G_layer3_2_conv2", [at(1, 112181248, 81920), at(1, 112450560, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1362_sum_G_layer3_2_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1363_pointwise_G_layer3_2_bn2_running_var", [at(0, 19887616, 1024), at(1, 174693376, 1024), at(1, 2703360, 1024), at(1, 4228096, 1024), at(0, 22004224, 1024), at(1, 193495808, 1024), at(1, 112451584, 1024), at(1, 4229120, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1364_pointwise_G_layer3_2_conv3", [at(1, 58327040, 327680), at(1, 112435200, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1365_sum_G_layer3_2_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1366_pointwise_G_layer3_2_bn3_running_var", [at(0, 20949504, 4096), at(1, 174592000, 4096), at(1, 2949120, 4096), at(1, 3977216, 4096), at(0, 25426432, 4096), at(1, 193381120, 4096), at(1, 112439296, 4096), at(1, 3981312, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1367_pointwise_G_layer3_3_conv1", [at(1, 112263168, 81920), at(1, 112451584, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1368_sum_G_layer3_3_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1369_pointwise_G_layer3_3_bn1_running_var", [at(0, 22005248, 1024), at(1, 174694400, 1024), at(1, 2703360, 1024), at(1, 4230144, 1024), at(0, 24367616, 1024), at(1, 193496832, 1024), at(1, 112452608, 1024), at(1, 4231168, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1370_pointwise_G_layer3_3_conv2", [at(1, 112345088, 81920), at(1, 112452608, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1371_sum_G_layer3_3_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1372_pointwise_G_layer3_3_bn2_running_var", [at(0, 24368640, 1024), at(1, 174695424, 1024), at(1, 2703360, 1024), at(1, 4232192, 1024), at(0, 26485248, 1024), at(1, 193497856, 1024), at(1, 112453632, 1024), at(1, 4233216, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1373_pointwise_G_layer3_3_conv3", [at(1, 58982400, 327680), at(1, 112439296, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1374_sum_G_layer3_3_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1375_pointwise_G_layer3_3_bn3_running_var", [at(0, 25430528, 4096), at(1, 174596096, 4096), at(1, 2949120, 4096), at(1, 3985408, 4096), at(0, 29907456, 4096), at(1, 193385216, 4096), at(1, 112443392, 4096), at(1, 3989504, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1376_pointwise_G_layer3_4_conv1", [at(1, 66355200, 81920), at(1, 112453632, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1377_sum_G_layer3_4_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1378_pointwise_G_layer3_4_bn1_running_var", [at(0, 26486272, 1024), at(1, 174696448, 1024), at(1, 2703360, 1024), at(1, 4234240, 1024), at(0, 28848640, 1024), at(1, 193498880, 1024), at(1, 112454656, 1024), at(1, 4235264, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1379_pointwise_G_layer3_4_conv2", [at(1, 66437120, 81920), at(1, 112454656, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1380_sum_G_layer3_4_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1381_pointwise_G_layer3_4_bn2_running_var", [at(0, 28849664, 1024), at(1, 174697472, 1024), at(1, 2703360, 1024), at(1, 4236288, 1024), at(0, 30966272, 1024), at(1, 193499904, 1024), at(1, 112455680, 1024), at(1, 4237312, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1382_pointwise_G_layer3_4_conv3", [at(1, 59310080, 327680), at(1, 112443392, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1383_sum_G_layer3_4_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1384_pointwise_G_layer3_4_bn3_running_var", [at(0, 29911552, 4096), at(1, 174600192, 4096), at(1, 2949120, 4096), at(1, 3993600, 4096), at(0, 34388480, 4096), at(1, 193389312, 4096), at(1, 69468160, 4096), at(1, 3997696, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1385_pointwise_G_layer3_5_conv1", [at(1, 66519040, 81920), at(1, 112455680, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1386_sum_G_layer3_5_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1387_pointwise_G_layer3_5_bn1_running_var", [at(0, 30967296, 1024), at(1, 174698496, 1024), at(1, 2703360, 1024), at(1, 4238336, 1024), at(0, 33329664, 1024), at(1, 193500928, 1024), at(1, 69543936, 1024), at(1, 4239360, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1388_pointwise_G_layer3_5_conv2", [at(1, 66600960, 81920), at(1, 69543936, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1389_sum_G_layer3_5_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1390_pointwise_G_layer3_5_bn2_running_var", [at(0, 33330688, 1024), at(1, 174699520, 1024), at(1, 2703360, 1024), at(1, 4240384, 1024), at(0, 35447296, 1024), at(1, 193501952, 1024), at(1, 69544960, 1024), at(1, 4241408, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1391_pointwise_G_layer3_5_conv3", [at(1, 59637760, 327680), at(1, 69468160, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1392_sum_G_layer3_5_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1393_pointwise_G_layer3_5_bn3_running_var", [at(0, 34392576, 4096), at(1, 174604288, 4096), at(1, 2949120, 4096), at(1, 4001792, 4096), at(0, 38869504, 4096), at(1, 193393408, 4096), at(1, 69472256, 4096), at(1, 4005888, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1394_pointwise_G_layer3_6_conv1", [at(1, 66682880, 81920), at(1, 69544960, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1395_sum_G_layer3_6_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1396_pointwise_G_layer3_6_bn1_running_var", [at(0, 35448320, 1024), at(1, 174700544, 1024), at(1, 2703360, 1024), at(1, 4242432, 1024), at(0, 37810688, 1024), at(1, 193502976, 1024), at(1, 69545984, 1024), at(1, 4243456, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1397_pointwise_G_layer3_6_conv2", [at(1, 66764800, 81920), at(1, 69545984, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1398_sum_G_layer3_6_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1399_pointwise_G_layer3_6_bn2_running_var", [at(0, 37811712, 1024), at(1, 174701568, 1024), at(1, 2703360, 1024), at(1, 4244480, 1024), at(0, 39928320, 1024), at(1, 193504000, 1024), at(1, 69547008, 1024), at(1, 4245504, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1400_pointwise_G_layer3_6_conv3", [at(1, 59965440, 327680), at(1, 69472256, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1401_sum_G_layer3_6_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1402_pointwise_G_layer3_6_bn3_running_var", [at(0, 38873600, 4096), at(1, 174608384, 4096), at(1, 2949120, 4096), at(1, 4009984, 4096), at(0, 43350528, 4096), at(1, 193397504, 4096), at(1, 69476352, 4096), at(1, 4014080, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1403_pointwise_G_layer3_7_conv1", [at(1, 66846720, 81920), at(1, 69547008, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1404_sum_G_layer3_7_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1405_pointwise_G_layer3_7_bn1_running_var", [at(0, 39929344, 1024), at(1, 174702592, 1024), at(1, 2703360, 1024), at(1, 4246528, 1024), at(0, 42291712, 1024), at(1, 193505024, 1024), at(1, 69548032, 1024), at(1, 4247552, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1406_pointwise_G_layer3_7_conv2", [at(1, 66928640, 81920), at(1, 69548032, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1407_sum_G_layer3_7_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1408_pointwise_G_layer3_7_bn2_running_var", [at(0, 42292736, 1024), at(1, 174703616, 1024), at(1, 2703360, 1024), at(1, 4248576, 1024), at(0, 44409344, 1024), at(1, 193506048, 1024), at(1, 69549056, 1024), at(1, 4249600, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1409_pointwise_G_layer3_7_conv3", [at(1, 60293120, 327680), at(1, 69476352, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1410_sum_G_layer3_7_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1411_pointwise_G_layer3_7_bn3_running_var", [at(0, 43354624, 4096), at(1, 174612480, 4096), at(1, 2949120, 4096), at(1, 4018176, 4096), at(0, 47831552, 4096), at(1, 193401600, 4096), at(1, 69480448, 4096), at(1, 4022272, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1412_pointwise_G_layer3_8_conv1", [at(1, 67010560, 81920), at(1, 69549056, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1413_sum_G_layer3_8_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1414_pointwise_G_layer3_8_bn1_running_var", [at(0, 44410368, 1024), at(1, 174704640, 1024), at(1, 2703360, 1024), at(1, 4250624, 1024), at(0, 46772736, 1024), at(1, 193507072, 1024), at(1, 69550080, 1024), at(1, 4251648, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1415_pointwise_G_layer3_8_conv2", [at(1, 67092480, 81920), at(1, 69550080, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1416_sum_G_layer3_8_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1417_pointwise_G_layer3_8_bn2_running_var", [at(0, 46773760, 1024), at(1, 174705664, 1024), at(1, 2703360, 1024), at(1, 4252672, 1024), at(0, 48890368, 1024), at(1, 193508096, 1024), at(1, 69551104, 1024), at(1, 4253696, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1418_pointwise_G_layer3_8_conv3", [at(1, 60620800, 327680), at(1, 69480448, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1419_sum_G_layer3_8_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1420_pointwise_G_layer3_8_bn3_running_var", [at(0, 47835648, 4096), at(1, 174616576, 4096), at(1, 2949120, 4096), at(1, 4026368, 4096), at(0, 52312576, 4096), at(1, 193405696, 4096), at(1, 69484544, 4096), at(1, 4030464, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1421_pointwise_G_layer3_9_conv1", [at(1, 67174400, 81920), at(1, 69551104, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1422_sum_G_layer3_9_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1423_pointwise_G_layer3_9_bn1_running_var", [at(0, 48891392, 1024), at(1, 174706688, 1024), at(1, 2703360, 1024), at(1, 4254720, 1024), at(0, 51253760, 1024), at(1, 193509120, 1024), at(1, 69552128, 1024), at(1, 4255744, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1424_pointwise_G_layer3_9_conv2", [at(1, 67256320, 81920), at(1, 69552128, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1425_sum_G_layer3_9_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1426_pointwise_G_layer3_9_bn2_running_var", [at(0, 51254784, 1024), at(1, 174707712, 1024), at(1, 2703360, 1024), at(1, 4256768, 1024), at(0, 53371392, 1024), at(1, 193510144, 1024), at(1, 69553152, 1024), at(1, 4257792, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1427_pointwise_G_layer3_9_conv3", [at(1, 60948480, 327680), at(1, 69484544, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1428_sum_G_layer3_9_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1429_pointwise_G_layer3_9_bn3_running_var", [at(0, 52316672, 4096), at(1, 174620672, 4096), at(1, 2949120, 4096), at(1, 4034560, 4096), at(0, 56793600, 4096), at(1, 193409792, 4096), at(1, 69488640, 4096), at(1, 4038656, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1430_pointwise_G_layer3_10_conv1", [at(1, 67338240, 81920), at(1, 69553152, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1431_sum_G_layer3_10_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1432_pointwise_G_layer3_10_bn1_running_var", [at(0, 53372416, 1024), at(1, 174708736, 1024), at(1, 2703360, 1024), at(1, 4258816, 1024), at(0, 55734784, 1024), at(1, 193511168, 1024), at(1, 69554176, 1024), at(1, 4259840, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1433_pointwise_G_layer3_10_conv2", [at(1, 67420160, 81920), at(1, 69554176, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1434_sum_G_layer3_10_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1435_pointwise_G_layer3_10_bn2_running_var", [at(0, 55735808, 1024), at(1, 174709760, 1024), at(1, 2703360, 1024), at(1, 4260864, 1024), at(0, 57852416, 1024), at(1, 193512192, 1024), at(1, 69555200, 1024), at(1, 4261888, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1436_pointwise_G_layer3_10_conv3", [at(1, 61276160, 327680), at(1, 69488640, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1437_sum_G_layer3_10_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1438_pointwise_G_layer3_10_bn3_running_var", [at(0, 56797696, 4096), at(1, 174624768, 4096), at(1, 2949120, 4096), at(1, 4042752, 4096), at(0, 61274624, 4096), at(1, 193413888, 4096), at(1, 69492736, 4096), at(1, 4046848, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1439_pointwise_G_layer3_11_conv1", [at(1, 67502080, 81920), at(1, 69555200, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1440_sum_G_layer3_11_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1441_pointwise_G_layer3_11_bn1_running_var", [at(0, 57853440, 1024), at(1, 174710784, 1024), at(1, 2703360, 1024), at(1, 4262912, 1024), at(0, 60215808, 1024), at(1, 193513216, 1024), at(1, 69556224, 1024), at(1, 4263936, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1442_pointwise_G_layer3_11_conv2", [at(1, 67584000, 81920), at(1, 69556224, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1443_sum_G_layer3_11_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1444_pointwise_G_layer3_11_bn2_running_var", [at(0, 60216832, 1024), at(1, 174711808, 1024), at(1, 2703360, 1024), at(1, 4264960, 1024), at(0, 62333440, 1024), at(1, 193514240, 1024), at(1, 69557248, 1024), at(1, 4265984, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1445_pointwise_G_layer3_11_conv3", [at(1, 61603840, 327680), at(1, 69492736, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1446_sum_G_layer3_11_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1447_pointwise_G_layer3_11_bn3_running_var", [at(0, 61278720, 4096), at(1, 174628864, 4096), at(1, 2949120, 4096), at(1, 4050944, 4096), at(0, 65755648, 4096), at(1, 193417984, 4096), at(1, 69496832, 4096), at(1, 4055040, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1448_pointwise_G_layer3_12_conv1", [at(1, 67665920, 81920), at(1, 69557248, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1449_sum_G_layer3_12_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1450_pointwise_G_layer3_12_bn1_running_var", [at(0, 62334464, 1024), at(1, 174712832, 1024), at(1, 2703360, 1024), at(1, 4267008, 1024), at(0, 64696832, 1024), at(1, 193515264, 1024), at(1, 69558272, 1024), at(1, 4268032, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1451_pointwise_G_layer3_12_conv2", [at(1, 67747840, 81920), at(1, 69558272, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1452_sum_G_layer3_12_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1453_pointwise_G_layer3_12_bn2_running_var", [at(0, 64697856, 1024), at(1, 174713856, 1024), at(1, 2703360, 1024), at(1, 4269056, 1024), at(0, 66814464, 1024), at(1, 193516288, 1024), at(1, 69559296, 1024), at(1, 4270080, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1454_pointwise_G_layer3_12_conv3", [at(1, 61931520, 327680), at(1, 69496832, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1455_sum_G_layer3_12_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1456_pointwise_G_layer3_12_bn3_running_var", [at(0, 65759744, 4096), at(1, 174632960, 4096), at(1, 2949120, 4096), at(1, 4059136, 4096), at(0, 70236672, 4096), at(1, 193422080, 4096), at(1, 69500928, 4096), at(1, 4063232, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1457_pointwise_G_layer3_13_conv1", [at(1, 67829760, 81920), at(1, 69559296, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1458_sum_G_layer3_13_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1459_pointwise_G_layer3_13_bn1_running_var", [at(0, 66815488, 1024), at(1, 174714880, 1024), at(1, 2703360, 1024), at(1, 4271104, 1024), at(0, 69177856, 1024), at(1, 193517312, 1024), at(1, 69560320, 1024), at(1, 4272128, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1460_pointwise_G_layer3_13_conv2", [at(1, 67911680, 81920), at(1, 69560320, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1461_sum_G_layer3_13_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1462_pointwise_G_layer3_13_bn2_running_var", [at(0, 69178880, 1024), at(1, 174715904, 1024), at(1, 2703360, 1024), at(1, 4273152, 1024), at(0, 71295488, 1024), at(1, 193518336, 1024), at(1, 69561344, 1024), at(1, 4274176, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1463_pointwise_G_layer3_13_conv3", [at(1, 62259200, 327680), at(1, 69500928, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1464_sum_G_layer3_13_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1465_pointwise_G_layer3_13_bn3_running_var", [at(0, 70240768, 4096), at(1, 174637056, 4096), at(1, 2949120, 4096), at(1, 4067328, 4096), at(0, 74717696, 4096), at(1, 193426176, 4096), at(1, 69505024, 4096), at(1, 4071424, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1466_pointwise_G_layer3_14_conv1", [at(1, 67993600, 81920), at(1, 69561344, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1467_sum_G_layer3_14_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1468_pointwise_G_layer3_14_bn1_running_var", [at(0, 71296512, 1024), at(1, 174716928, 1024), at(1, 2703360, 1024), at(1, 4275200, 1024), at(0, 73658880, 1024), at(1, 193519360, 1024), at(1, 69562368, 1024), at(1, 4276224, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1469_pointwise_G_layer3_14_conv2", [at(1, 68075520, 81920), at(1, 69562368, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1470_sum_G_layer3_14_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1471_pointwise_G_layer3_14_bn2_running_var", [at(0, 73659904, 1024), at(1, 174717952, 1024), at(1, 2703360, 1024), at(1, 4277248, 1024), at(0, 75776512, 1024), at(1, 193520384, 1024), at(1, 69563392, 1024), at(1, 4278272, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1472_pointwise_G_layer3_14_conv3", [at(1, 62586880, 327680), at(1, 69505024, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1473_sum_G_layer3_14_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1474_pointwise_G_layer3_14_bn3_running_var", [at(0, 74721792, 4096), at(1, 174641152, 4096), at(1, 2949120, 4096), at(1, 4075520, 4096), at(0, 79198720, 4096), at(1, 193430272, 4096), at(1, 69509120, 4096), at(1, 4079616, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1475_pointwise_G_layer3_15_conv1", [at(1, 68157440, 81920), at(1, 69563392, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1476_sum_G_layer3_15_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1477_pointwise_G_layer3_15_bn1_running_var", [at(0, 75777536, 1024), at(1, 174718976, 1024), at(1, 2703360, 1024), at(1, 4279296, 1024), at(0, 78139904, 1024), at(1, 193521408, 1024), at(1, 69564416, 1024), at(1, 4280320, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1478_pointwise_G_layer3_15_conv2", [at(1, 68239360, 81920), at(1, 69564416, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1479_sum_G_layer3_15_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1480_pointwise_G_layer3_15_bn2_running_var", [at(0, 78140928, 1024), at(1, 174720000, 1024), at(1, 2703360, 1024), at(1, 4281344, 1024), at(0, 80257536, 1024), at(1, 193522432, 1024), at(1, 69565440, 1024), at(1, 4282368, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1481_pointwise_G_layer3_15_conv3", [at(1, 62914560, 327680), at(1, 69509120, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1482_sum_G_layer3_15_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1483_pointwise_G_layer3_15_bn3_running_var", [at(0, 79202816, 4096), at(1, 174645248, 4096), at(1, 2949120, 4096), at(1, 4083712, 4096), at(0, 83679744, 4096), at(1, 193434368, 4096), at(1, 69513216, 4096), at(1, 4087808, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1484_pointwise_G_layer3_16_conv1", [at(1, 68321280, 81920), at(1, 69565440, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1485_sum_G_layer3_16_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1486_pointwise_G_layer3_16_bn1_running_var", [at(0, 80258560, 1024), at(1, 174721024, 1024), at(1, 2703360, 1024), at(1, 4283392, 1024), at(0, 82620928, 1024), at(1, 193523456, 1024), at(1, 69566464, 1024), at(1, 4284416, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1487_pointwise_G_layer3_16_conv2", [at(1, 68403200, 81920), at(1, 69566464, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1488_sum_G_layer3_16_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1489_pointwise_G_layer3_16_bn2_running_var", [at(0, 82621952, 1024), at(1, 174722048, 1024), at(1, 2703360, 1024), at(1, 4285440, 1024), at(0, 84738560, 1024), at(1, 193524480, 1024), at(1, 69567488, 1024), at(1, 4286464, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1490_pointwise_G_layer3_16_conv3", [at(1, 63242240, 327680), at(1, 69513216, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1491_sum_G_layer3_16_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1492_pointwise_G_layer3_16_bn3_running_var", [at(0, 83683840, 4096), at(1, 174649344, 4096), at(1, 2949120, 4096), at(1, 4091904, 4096), at(0, 88160768, 4096), at(1, 193438464, 4096), at(1, 69517312, 4096), at(1, 4120576, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1493_pointwise_G_layer3_17_conv1", [at(1, 68485120, 81920), at(1, 69567488, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1494_sum_G_layer3_17_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1495_pointwise_G_layer3_17_bn1_running_var", [at(0, 84739584, 1024), at(1, 174723072, 1024), at(1, 2703360, 1024), at(1, 4287488, 1024), at(0, 87101952, 1024), at(1, 193525504, 1024), at(1, 69568512, 1024), at(1, 4288512, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1496_pointwise_G_layer3_17_conv2", [at(1, 68567040, 81920), at(1, 69568512, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1497_sum_G_layer3_17_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1498_pointwise_G_layer3_17_bn2_running_var", [at(0, 87102976, 1024), at(1, 174724096, 1024), at(1, 2703360, 1024), at(1, 4289536, 1024), at(0, 89219584, 1024), at(1, 193526528, 1024), at(1, 69569536, 1024), at(1, 4290560, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1499_pointwise_G_layer3_17_conv3", [at(1, 63569920, 327680), at(1, 69517312, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1500_sum_G_layer3_17_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1501_pointwise_G_layer3_17_bn3_running_var", [at(0, 88164864, 4096), at(1, 174653440, 4096), at(1, 2949120, 4096), at(1, 4124672, 4096), at(0, 92641792, 4096), at(1, 193442560, 4096), at(1, 69521408, 4096), at(1, 4128768, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1502_pointwise_G_layer3_18_conv1", [at(1, 68648960, 81920), at(1, 69569536, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1503_sum_G_layer3_18_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1504_pointwise_G_layer3_18_bn1_running_var", [at(0, 89220608, 1024), at(1, 174725120, 1024), at(1, 2703360, 1024), at(1, 4291584, 1024), at(0, 91582976, 1024), at(1, 193527552, 1024), at(1, 69570560, 1024), at(1, 4292608, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1505_pointwise_G_layer3_18_conv2", [at(1, 68730880, 81920), at(1, 69570560, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1506_sum_G_layer3_18_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1507_pointwise_G_layer3_18_bn2_running_var", [at(0, 91584000, 1024), at(1, 174726144, 1024), at(1, 2703360, 1024), at(1, 4293632, 1024), at(0, 93700608, 1024), at(1, 193528576, 1024), at(1, 69571584, 1024), at(1, 4294656, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1508_pointwise_G_layer3_18_conv3", [at(1, 63897600, 327680), at(1, 69521408, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1509_sum_G_layer3_18_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1510_pointwise_G_layer3_18_bn3_running_var", [at(0, 92645888, 4096), at(1, 174657536, 4096), at(1, 2949120, 4096), at(1, 4132864, 4096), at(0, 97122816, 4096), at(1, 193446656, 4096), at(1, 69525504, 4096), at(1, 4136960, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1511_pointwise_G_layer3_19_conv1", [at(1, 68812800, 81920), at(1, 69571584, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1512_sum_G_layer3_19_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1513_pointwise_G_layer3_19_bn1_running_var", [at(0, 93701632, 1024), at(1, 174727168, 1024), at(1, 2703360, 1024), at(1, 4295680, 1024), at(0, 96064000, 1024), at(1, 193529600, 1024), at(1, 69572608, 1024), at(1, 4296704, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1514_pointwise_G_layer3_19_conv2", [at(1, 68894720, 81920), at(1, 69572608, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1515_sum_G_layer3_19_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1516_pointwise_G_layer3_19_bn2_running_var", [at(0, 96065024, 1024), at(1, 174728192, 1024), at(1, 2703360, 1024), at(1, 4297728, 1024), at(0, 98181632, 1024), at(1, 193530624, 1024), at(1, 69573632, 1024), at(1, 4298752, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1517_pointwise_G_layer3_19_conv3", [at(1, 64225280, 327680), at(1, 69525504, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1518_sum_G_layer3_19_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1519_pointwise_G_layer3_19_bn3_running_var", [at(0, 97126912, 4096), at(1, 174661632, 4096), at(1, 2949120, 4096), at(1, 4141056, 4096), at(0, 101603840, 4096), at(1, 193450752, 4096), at(1, 69529600, 4096), at(1, 4145152, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1520_pointwise_G_layer3_20_conv1", [at(1, 68976640, 81920), at(1, 69573632, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1521_sum_G_layer3_20_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1522_pointwise_G_layer3_20_bn1_running_var", [at(0, 98182656, 1024), at(1, 174729216, 1024), at(1, 2703360, 1024), at(1, 4299776, 1024), at(0, 100545024, 1024), at(1, 193531648, 1024), at(1, 69574656, 1024), at(1, 4300800, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1523_pointwise_G_layer3_20_conv2", [at(1, 69058560, 81920), at(1, 69574656, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1524_sum_G_layer3_20_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1525_pointwise_G_layer3_20_bn2_running_var", [at(0, 100546048, 1024), at(1, 174730240, 1024), at(1, 2703360, 1024), at(1, 4301824, 1024), at(0, 102662656, 1024), at(1, 193532672, 1024), at(1, 69575680, 1024), at(1, 4302848, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1526_pointwise_G_layer3_20_conv3", [at(1, 64552960, 327680), at(1, 69529600, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1527_sum_G_layer3_20_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1528_pointwise_G_layer3_20_bn3_running_var", [at(0, 101607936, 4096), at(1, 174665728, 4096), at(1, 2949120, 4096), at(1, 4149248, 4096), at(0, 106084864, 4096), at(1, 193454848, 4096), at(1, 69533696, 4096), at(1, 4153344, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1529_pointwise_G_layer3_21_conv1", [at(1, 69140480, 81920), at(1, 69575680, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1530_sum_G_layer3_21_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1531_pointwise_G_layer3_21_bn1_running_var", [at(0, 102663680, 1024), at(1, 174731264, 1024), at(1, 2703360, 1024), at(1, 4303872, 1024), at(0, 105026048, 1024), at(1, 193533696, 1024), at(1, 69576704, 1024), at(1, 4304896, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1532_pointwise_G_layer3_21_conv2", [at(1, 69222400, 81920), at(1, 69576704, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1533_sum_G_layer3_21_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1534_pointwise_G_layer3_21_bn2_running_var", [at(0, 105027072, 1024), at(1, 174732288, 1024), at(1, 2703360, 1024), at(1, 4305920, 1024), at(0, 107143680, 1024), at(1, 193534720, 1024), at(1, 69577728, 1024), at(1, 4306944, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1535_pointwise_G_layer3_21_conv3", [at(1, 64880640, 327680), at(1, 69533696, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1536_sum_G_layer3_21_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1537_pointwise_G_layer3_21_bn3_running_var", [at(0, 106088960, 4096), at(1, 174669824, 4096), at(1, 2949120, 4096), at(1, 4157440, 4096), at(0, 110565888, 4096), at(1, 193458944, 4096), at(1, 69537792, 4096), at(1, 4161536, 4096)], { shader: 367, workgroups: [16,1,1] }),
+        dispatch("forward_1538_pointwise_G_layer3_22_conv1", [at(1, 69304320, 81920), at(1, 69577728, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1539_sum_G_layer3_22_conv1", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1540_pointwise_G_layer3_22_bn1_running_var", [at(0, 107144704, 1024), at(1, 174733312, 1024), at(1, 2703360, 1024), at(1, 4307968, 1024), at(0, 109507072, 1024), at(1, 193535744, 1024), at(1, 69578752, 1024), at(1, 4308992, 1024)], { shader: 362, workgroups: [4,1,1] }),
+        dispatch("forward_1541_pointwise_G_layer3_22_conv2", [at(1, 69386240, 81920), at(1, 69578752, 1024), at(1, 2621440, 81920)], { shader: 359, workgroups: [40,1,1] }),
+        dispatch("forward_1542_sum_G_layer3_22_conv2", [at(1, 2621440, 81920), at(1, 2703360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 360, workgroups: [256,1,1] }, { shader: 361, workgroups: [4,1,1] }),
+        dispatch("forward_1543_pointwise_G_layer3_22_bn2_running_var", [at(0, 109508096, 1024), at(1, 174734336, 1024), at(1, 2703360, 1024), at(1, 4310016, 1024)], { shader: 368, workgroups: [4,1,1] }),
+        dispatch("forward_1544_pointwise_G_layer3_22_conv3", [at(1, 65208320, 327680), at(1, 69537792, 4096), at(1, 2621440, 327680)], { shader: 364, workgroups: [160,1,1] }),
+        dispatch("forward_1545_sum_G_layer3_22_conv3", [at(1, 2621440, 327680), at(1, 2949120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1024,1,1] }, { shader: 366, workgroups: [16,1,1] }),
+        dispatch("forward_1546_pointwise_G_layer3_22_bn3_running_var", [at(0, 110569984, 4096), at(1, 174673920, 4096), at(1, 2949120, 4096), at(1, 4165632, 4096)], { shader: 369, workgroups: [16,1,1] }),
+        dispatch("forward_1547_pointwise_G_layer4_0_conv1", [at(1, 66191360, 163840), at(1, 69541888, 2048), at(1, 2621440, 163840)], { shader: 354, workgroups: [80,1,1] }),
+        dispatch("forward_1548_sum_G_layer4_0_conv1", [at(1, 2621440, 163840), at(1, 2785280, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [512,1,1] }, { shader: 356, workgroups: [8,1,1] }),
+        dispatch("forward_1549_pointwise_G_layer4_0_bn1_running_var", [at(0, 112677376, 2048), at(1, 174678016, 2048), at(1, 2785280, 2048), at(1, 4202496, 2048), at(0, 122120704, 2048), at(1, 193475328, 2048), at(1, 4169728, 2048), at(1, 4204544, 2048)], { shader: 357, workgroups: [8,1,1] }),
+        dispatch("forward_1550_pointwise_G_layer4_0_conv2", [at(1, 65536000, 163840), at(1, 4169728, 2048), at(1, 2621440, 163840)], { shader: 354, workgroups: [80,1,1] }),
+        dispatch("forward_1551_sum_G_layer4_0_conv2", [at(1, 2621440, 163840), at(1, 2785280, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [512,1,1] }, { shader: 356, workgroups: [8,1,1] }),
+        dispatch("forward_1552_pointwise_G_layer4_0_bn2_running_var", [at(0, 122122752, 2048), at(1, 174680064, 2048), at(1, 2785280, 2048), at(1, 4169728, 2048), at(0, 138971648, 2048), at(1, 193477376, 2048), at(1, 4171776, 2048), at(1, 4206592, 2048)], { shader: 357, workgroups: [8,1,1] }),
+        dispatch("forward_1553_pointwise_G_layer4_0_bn3_running_mean", [at(0, 126335488, 8192), at(1, 193340160, 8192), at(1, 4096000, 8192), at(1, 3940352, 8192)], { shader: 370, workgroups: [32,1,1] }),
+        dispatch("forward_1554_pointwise_G_layer4_0_conv3", [at(1, 0, 655360), at(1, 4096000, 8192), at(1, 2621440, 655360)], { shader: 371, workgroups: [320,1,1] }),
+        dispatch("forward_1555_sum_G_layer4_0_conv3", [at(1, 2621440, 655360), at(1, 0, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 372, workgroups: [2048,1,1] }, { shader: 373, workgroups: [32,1,1] }),
+        dispatch("forward_1556_pointwise_G_layer4_0_bn3_running_var", [at(0, 126343680, 8192), at(1, 174546944, 8192), at(1, 0, 8192), at(1, 2621440, 8192), at(0, 134756864, 8192), at(1, 193348352, 8192), at(1, 4104192, 8192), at(1, 2629632, 8192)], { shader: 374, workgroups: [32,1,1] }),
+        dispatch("forward_1557_pointwise_G_layer4_0_downsample_0", [at(1, 655360, 655360), at(1, 4104192, 8192), at(1, 0, 655360)], { shader: 371, workgroups: [320,1,1] }),
+        dispatch("forward_1558_sum_G_layer4_0_downsample_0", [at(1, 0, 655360), at(1, 655360, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 372, workgroups: [2048,1,1] }, { shader: 373, workgroups: [32,1,1] }),
+        dispatch("forward_1559_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 134765056, 8192), at(1, 174555136, 8192), at(1, 655360, 8192), at(1, 663552, 8192), at(0, 152631808, 8192), at(1, 193356544, 8192), at(1, 4112384, 8192), at(1, 671744, 8192)], { shader: 374, workgroups: [32,1,1] }),
+        dispatch("forward_1560_pointwise_G_layer4_1_conv1", [at(1, 3276800, 163840), at(1, 4171776, 2048), at(1, 0, 163840)], { shader: 354, workgroups: [80,1,1] }),
+        dispatch("forward_1561_sum_G_layer4_1_conv1", [at(1, 0, 163840), at(1, 163840, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [512,1,1] }, { shader: 356, workgroups: [8,1,1] }),
+        dispatch("forward_1562_pointwise_G_layer4_1_bn1_running_var", [at(0, 138973696, 2048), at(1, 174682112, 2048), at(1, 163840, 2048), at(1, 696320, 2048), at(0, 148417024, 2048), at(1, 193479424, 2048), at(1, 4173824, 2048), at(1, 698368, 2048)], { shader: 357, workgroups: [8,1,1] }),
+        dispatch("forward_1563_pointwise_G_layer4_1_conv2", [at(1, 3440640, 163840), at(1, 4173824, 2048), at(1, 0, 163840)], { shader: 354, workgroups: [80,1,1] }),
+        dispatch("forward_1564_sum_G_layer4_1_conv2", [at(1, 0, 163840), at(1, 163840, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [512,1,1] }, { shader: 356, workgroups: [8,1,1] }),
+        dispatch("forward_1565_pointwise_G_layer4_1_bn2_running_var", [at(0, 148419072, 2048), at(1, 174684160, 2048), at(1, 163840, 2048), at(1, 700416, 2048), at(0, 156846592, 2048), at(1, 193481472, 2048), at(1, 4175872, 2048), at(1, 702464, 2048)], { shader: 357, workgroups: [8,1,1] }),
+        dispatch("forward_1566_pointwise_G_layer4_1_conv3", [at(1, 1966080, 655360), at(1, 4112384, 8192), at(1, 0, 655360)], { shader: 371, workgroups: [320,1,1] }),
+        dispatch("forward_1567_sum_G_layer4_1_conv3", [at(1, 0, 655360), at(1, 655360, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 372, workgroups: [2048,1,1] }, { shader: 373, workgroups: [32,1,1] }),
+        dispatch("forward_1568_pointwise_G_layer4_1_bn3_running_var", [at(0, 152640000, 8192), at(1, 174563328, 8192), at(1, 655360, 8192), at(1, 679936, 8192), at(0, 170506752, 8192), at(1, 187549952, 8192), at(1, 3932160, 8192), at(1, 688128, 8192)], { shader: 374, workgroups: [32,1,1] }),
+        dispatch("forward_1569_pointwise_G_layer4_2_conv1", [at(1, 3604480, 163840), at(1, 4175872, 2048), at(1, 0, 163840)], { shader: 354, workgroups: [80,1,1] }),
+        dispatch("forward_1570_sum_G_layer4_2_conv1", [at(1, 0, 163840), at(1, 163840, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [512,1,1] }, { shader: 356, workgroups: [8,1,1] }),
+        dispatch("forward_1571_pointwise_G_layer4_2_bn1_running_var", [at(0, 156848640, 2048), at(1, 174686208, 2048), at(1, 163840, 2048), at(1, 704512, 2048), at(0, 166291968, 2048), at(1, 193483520, 2048), at(1, 4177920, 2048), at(1, 706560, 2048)], { shader: 357, workgroups: [8,1,1] }),
+        dispatch("forward_1572_pointwise_G_layer4_2_conv2", [at(1, 3768320, 163840), at(1, 4177920, 2048), at(1, 0, 163840)], { shader: 354, workgroups: [80,1,1] }),
+        dispatch("forward_1573_sum_G_layer4_2_conv2", [at(1, 0, 163840), at(1, 163840, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [512,1,1] }, { shader: 356, workgroups: [8,1,1] }),
+        dispatch("forward_1574_pointwise_G_layer4_2_bn2_running_var", [at(0, 166294016, 2048), at(1, 174688256, 2048), at(1, 163840, 2048), at(1, 708608, 2048)], { shader: 375, workgroups: [8,1,1] }),
+        dispatch("forward_1575_pointwise_G_layer4_2_conv3", [at(1, 1310720, 655360), at(1, 3932160, 8192), at(1, 0, 655360)], { shader: 371, workgroups: [320,1,1] }),
+        dispatch("forward_1576_sum_G_layer4_2_conv3", [at(1, 0, 655360), at(1, 655360, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 372, workgroups: [2048,1,1] }, { shader: 373, workgroups: [32,1,1] }),
+        dispatch("forward_1577_pointwise_G_layer4_2_bn3_running_var", [at(0, 170514944, 8192), at(1, 174571520, 8192), at(1, 655360, 8192), at(1, 0, 8192)], { shader: 376, workgroups: [32,1,1] }),
       ],
       copies: [
-        { from: at(1, 4317184, 256), to: at(0, 139264, 256) },
-        { from: at(1, 4317440, 256), to: at(0, 139520, 256) },
-        { from: at(1, 4317696, 256), to: at(0, 156672, 256) },
-        { from: at(1, 4317952, 256), to: at(0, 156928, 256) },
-        { from: at(1, 4318208, 256), to: at(0, 305152, 256) },
-        { from: at(1, 4318464, 256), to: at(0, 305408, 256) },
-        { from: at(1, 4206592, 1024), to: at(0, 373248, 1024) },
-        { from: at(1, 4207616, 1024), to: at(0, 374272, 1024) },
-        { from: at(1, 4208640, 1024), to: at(0, 442880, 1024) },
-        { from: at(1, 4209664, 1024), to: at(0, 443904, 1024) },
-        { from: at(1, 4318720, 256), to: at(0, 510976, 256) },
-        { from: at(1, 4318976, 256), to: at(0, 511232, 256) },
-        { from: at(1, 4319232, 256), to: at(0, 659456, 256) },
-        { from: at(1, 4319488, 256), to: at(0, 659712, 256) },
-        { from: at(1, 4210688, 1024), to: at(0, 727552, 1024) },
-        { from: at(1, 4211712, 1024), to: at(0, 728576, 1024) },
-        { from: at(1, 4319744, 256), to: at(0, 795648, 256) },
-        { from: at(1, 4320000, 256), to: at(0, 795904, 256) },
-        { from: at(1, 4320256, 256), to: at(0, 944128, 256) },
-        { from: at(1, 4320512, 256), to: at(0, 944384, 256) },
-        { from: at(1, 4212736, 1024), to: at(0, 1012224, 1024) },
-        { from: at(1, 4213760, 1024), to: at(0, 1013248, 1024) },
-        { from: at(1, 4308992, 512), to: at(0, 1146368, 512) },
-        { from: at(1, 4309504, 512), to: at(0, 1146880, 512) },
-        { from: at(1, 4310016, 512), to: at(0, 1738240, 512) },
-        { from: at(1, 4310528, 512), to: at(0, 1738752, 512) },
+        { from: at(1, 4319232, 256), to: at(0, 139264, 256) },
+        { from: at(1, 4319488, 256), to: at(0, 139520, 256) },
+        { from: at(1, 4319744, 256), to: at(0, 156672, 256) },
+        { from: at(1, 4320000, 256), to: at(0, 156928, 256) },
+        { from: at(1, 4320256, 256), to: at(0, 305152, 256) },
+        { from: at(1, 4320512, 256), to: at(0, 305408, 256) },
+        { from: at(1, 4208640, 1024), to: at(0, 373248, 1024) },
+        { from: at(1, 4209664, 1024), to: at(0, 374272, 1024) },
+        { from: at(1, 4210688, 1024), to: at(0, 442880, 1024) },
+        { from: at(1, 4211712, 1024), to: at(0, 443904, 1024) },
+        { from: at(1, 4320768, 256), to: at(0, 510976, 256) },
+        { from: at(1, 4321024, 256), to: at(0, 511232, 256) },
+        { from: at(1, 4321280, 256), to: at(0, 659456, 256) },
+        { from: at(1, 4321536, 256), to: at(0, 659712, 256) },
+        { from: at(1, 4212736, 1024), to: at(0, 727552, 1024) },
+        { from: at(1, 4213760, 1024), to: at(0, 728576, 1024) },
+        { from: at(1, 4321792, 256), to: at(0, 795648, 256) },
+        { from: at(1, 4322048, 256), to: at(0, 795904, 256) },
+        { from: at(1, 4322304, 256), to: at(0, 944128, 256) },
+        { from: at(1, 4322560, 256), to: at(0, 944384, 256) },
+        { from: at(1, 4214784, 1024), to: at(0, 1012224, 1024) },
+        { from: at(1, 4215808, 1024), to: at(0, 1013248, 1024) },
+        { from: at(1, 4311040, 512), to: at(0, 1146368, 512) },
+        { from: at(1, 4311552, 512), to: at(0, 1146880, 512) },
+        { from: at(1, 4312064, 512), to: at(0, 1738240, 512) },
+        { from: at(1, 4312576, 512), to: at(0, 1738752, 512) },
         { from: at(1, 4179968, 2048), to: at(0, 2005504, 2048) },
         { from: at(1, 4182016, 2048), to: at(0, 2007552, 2048) },
         { from: at(1, 4184064, 2048), to: at(0, 2537984, 2048) },
         { from: at(1, 4186112, 2048), to: at(0, 2540032, 2048) },
-        { from: at(1, 4311040, 512), to: at(0, 2805248, 512) },
-        { from: at(1, 4311552, 512), to: at(0, 2805760, 512) },
-        { from: at(1, 4312064, 512), to: at(0, 3397120, 512) },
-        { from: at(1, 4312576, 512), to: at(0, 3397632, 512) },
+        { from: at(1, 4313088, 512), to: at(0, 2805248, 512) },
+        { from: at(1, 4313600, 512), to: at(0, 2805760, 512) },
+        { from: at(1, 4314112, 512), to: at(0, 3397120, 512) },
+        { from: at(1, 4314624, 512), to: at(0, 3397632, 512) },
         { from: at(1, 4188160, 2048), to: at(0, 3664384, 2048) },
         { from: at(1, 4190208, 2048), to: at(0, 3666432, 2048) },
-        { from: at(1, 4313088, 512), to: at(0, 3931648, 512) },
-        { from: at(1, 4313600, 512), to: at(0, 3932160, 512) },
-        { from: at(1, 4314112, 512), to: at(0, 4523520, 512) },
-        { from: at(1, 4314624, 512), to: at(0, 4524032, 512) },
+        { from: at(1, 4315136, 512), to: at(0, 3931648, 512) },
+        { from: at(1, 4315648, 512), to: at(0, 3932160, 512) },
+        { from: at(1, 4316160, 512), to: at(0, 4523520, 512) },
+        { from: at(1, 4316672, 512), to: at(0, 4524032, 512) },
         { from: at(1, 4192256, 2048), to: at(0, 4790784, 2048) },
         { from: at(1, 4194304, 2048), to: at(0, 4792832, 2048) },
-        { from: at(1, 4315136, 512), to: at(0, 5058048, 512) },
-        { from: at(1, 4315648, 512), to: at(0, 5058560, 512) },
-        { from: at(1, 4316160, 512), to: at(0, 5649920, 512) },
-        { from: at(1, 4316672, 512), to: at(0, 5650432, 512) },
+        { from: at(1, 4317184, 512), to: at(0, 5058048, 512) },
+        { from: at(1, 4317696, 512), to: at(0, 5058560, 512) },
+        { from: at(1, 4318208, 512), to: at(0, 5649920, 512) },
+        { from: at(1, 4318720, 512), to: at(0, 5650432, 512) },
         { from: at(1, 4196352, 2048), to: at(0, 5917184, 2048) },
         { from: at(1, 4198400, 2048), to: at(0, 5919232, 2048) },
-        { from: at(1, 4214784, 1024), to: at(0, 6447616, 1024) },
-        { from: at(1, 4215808, 1024), to: at(0, 6448640, 1024) },
-        { from: at(1, 4216832, 1024), to: at(0, 8811008, 1024) },
-        { from: at(1, 4217856, 1024), to: at(0, 8812032, 1024) },
+        { from: at(1, 4216832, 1024), to: at(0, 6447616, 1024) },
+        { from: at(1, 4217856, 1024), to: at(0, 6448640, 1024) },
+        { from: at(1, 4218880, 1024), to: at(0, 8811008, 1024) },
+        { from: at(1, 4219904, 1024), to: at(0, 8812032, 1024) },
         { from: at(1, 3948544, 4096), to: at(0, 9869824, 4096) },
         { from: at(1, 3952640, 4096), to: at(0, 9873920, 4096) },
         { from: at(1, 3956736, 4096), to: at(0, 11983360, 4096) },
         { from: at(1, 3960832, 4096), to: at(0, 11987456, 4096) },
-        { from: at(1, 4218880, 1024), to: at(0, 13042176, 1024) },
-        { from: at(1, 4219904, 1024), to: at(0, 13043200, 1024) },
-        { from: at(1, 4220928, 1024), to: at(0, 15405568, 1024) },
-        { from: at(1, 4221952, 1024), to: at(0, 15406592, 1024) },
+        { from: at(1, 4220928, 1024), to: at(0, 13042176, 1024) },
+        { from: at(1, 4221952, 1024), to: at(0, 13043200, 1024) },
+        { from: at(1, 4222976, 1024), to: at(0, 15405568, 1024) },
+        { from: at(1, 4224000, 1024), to: at(0, 15406592, 1024) },
         { from: at(1, 3964928, 4096), to: at(0, 16464384, 4096) },
         { from: at(1, 3969024, 4096), to: at(0, 16468480, 4096) },
-        { from: at(1, 4222976, 1024), to: at(0, 17523200, 1024) },
-        { from: at(1, 4224000, 1024), to: at(0, 17524224, 1024) },
-        { from: at(1, 4225024, 1024), to: at(0, 19886592, 1024) },
-        { from: at(1, 4226048, 1024), to: at(0, 19887616, 1024) },
+        { from: at(1, 4225024, 1024), to: at(0, 17523200, 1024) },
+        { from: at(1, 4226048, 1024), to: at(0, 17524224, 1024) },
+        { from: at(1, 4227072, 1024), to: at(0, 19886592, 1024) },
+        { from: at(1, 4228096, 1024), to: at(0, 19887616, 1024) },
         { from: at(1, 3973120, 4096), to: at(0, 20945408, 4096) },
         { from: at(1, 3977216, 4096), to: at(0, 20949504, 4096) },
-        { from: at(1, 4227072, 1024), to: at(0, 22004224, 1024) },
-        { from: at(1, 4228096, 1024), to: at(0, 22005248, 1024) },
-        { from: at(1, 4229120, 1024), to: at(0, 24367616, 1024) },
-        { from: at(1, 4230144, 1024), to: at(0, 24368640, 1024) },
+        { from: at(1, 4229120, 1024), to: at(0, 22004224, 1024) },
+        { from: at(1, 4230144, 1024), to: at(0, 22005248, 1024) },
+        { from: at(1, 4231168, 1024), to: at(0, 24367616, 1024) },
+        { from: at(1, 4232192, 1024), to: at(0, 24368640, 1024) },
         { from: at(1, 3981312, 4096), to: at(0, 25426432, 4096) },
         { from: at(1, 3985408, 4096), to: at(0, 25430528, 4096) },
-        { from: at(1, 4231168, 1024), to: at(0, 26485248, 1024) },
-        { from: at(1, 4232192, 1024), to: at(0, 26486272, 1024) },
-        { from: at(1, 4233216, 1024), to: at(0, 28848640, 1024) },
-        { from: at(1, 4234240, 1024), to: at(0, 28849664, 1024) },
+        { from: at(1, 4233216, 1024), to: at(0, 26485248, 1024) },
+        { from: at(1, 4234240, 1024), to: at(0, 26486272, 1024) },
+        { from: at(1, 4235264, 1024), to: at(0, 28848640, 1024) },
+        { from: at(1, 4236288, 1024), to: at(0, 28849664, 1024) },
         { from: at(1, 3989504, 4096), to: at(0, 29907456, 4096) },
         { from: at(1, 3993600, 4096), to: at(0, 29911552, 4096) },
-        { from: at(1, 4235264, 1024), to: at(0, 30966272, 1024) },
-        { from: at(1, 4236288, 1024), to: at(0, 30967296, 1024) },
-        { from: at(1, 4237312, 1024), to: at(0, 33329664, 1024) },
-        { from: at(1, 4238336, 1024), to: at(0, 33330688, 1024) },
+        { from: at(1, 4237312, 1024), to: at(0, 30966272, 1024) },
+        { from: at(1, 4238336, 1024), to: at(0, 30967296, 1024) },
+        { from: at(1, 4239360, 1024), to: at(0, 33329664, 1024) },
+        { from: at(1, 4240384, 1024), to: at(0, 33330688, 1024) },
         { from: at(1, 3997696, 4096), to: at(0, 34388480, 4096) },
         { from: at(1, 4001792, 4096), to: at(0, 34392576, 4096) },
-        { from: at(1, 4239360, 1024), to: at(0, 35447296, 1024) },
-        { from: at(1, 4240384, 1024), to: at(0, 35448320, 1024) },
-        { from: at(1, 4241408, 1024), to: at(0, 37810688, 1024) },
-        { from: at(1, 4242432, 1024), to: at(0, 37811712, 1024) },
+        { from: at(1, 4241408, 1024), to: at(0, 35447296, 1024) },
+        { from: at(1, 4242432, 1024), to: at(0, 35448320, 1024) },
+        { from: at(1, 4243456, 1024), to: at(0, 37810688, 1024) },
+        { from: at(1, 4244480, 1024), to: at(0, 37811712, 1024) },
         { from: at(1, 4005888, 4096), to: at(0, 38869504, 4096) },
         { from: at(1, 4009984, 4096), to: at(0, 38873600, 4096) },
-        { from: at(1, 4243456, 1024), to: at(0, 39928320, 1024) },
-        { from: at(1, 4244480, 1024), to: at(0, 39929344, 1024) },
-        { from: at(1, 4245504, 1024), to: at(0, 42291712, 1024) },
-        { from: at(1, 4246528, 1024), to: at(0, 42292736, 1024) },
+        { from: at(1, 4245504, 1024), to: at(0, 39928320, 1024) },
+        { from: at(1, 4246528, 1024), to: at(0, 39929344, 1024) },
+        { from: at(1, 4247552, 1024), to: at(0, 42291712, 1024) },
+        { from: at(1, 4248576, 1024), to: at(0, 42292736, 1024) },
         { from: at(1, 4014080, 4096), to: at(0, 43350528, 4096) },
         { from: at(1, 4018176, 4096), to: at(0, 43354624, 4096) },
-        { from: at(1, 4247552, 1024), to: at(0, 44409344, 1024) },
-        { from: at(1, 4248576, 1024), to: at(0, 44410368, 1024) },
-        { from: at(1, 4249600, 1024), to: at(0, 46772736, 1024) },
-        { from: at(1, 4250624, 1024), to: at(0, 46773760, 1024) },
+        { from: at(1, 4249600, 1024), to: at(0, 44409344, 1024) },
+        { from: at(1, 4250624, 1024), to: at(0, 44410368, 1024) },
+        { from: at(1, 4251648, 1024), to: at(0, 46772736, 1024) },
+        { from: at(1, 4252672, 1024), to: at(0, 46773760, 1024) },
         { from: at(1, 4022272, 4096), to: at(0, 47831552, 4096) },
         { from: at(1, 4026368, 4096), to: at(0, 47835648, 4096) },
-        { from: at(1, 4251648, 1024), to: at(0, 48890368, 1024) },
-        { from: at(1, 4252672, 1024), to: at(0, 48891392, 1024) },
-        { from: at(1, 4253696, 1024), to: at(0, 51253760, 1024) },
-        { from: at(1, 4254720, 1024), to: at(0, 51254784, 1024) },
+        { from: at(1, 4253696, 1024), to: at(0, 48890368, 1024) },
+        { from: at(1, 4254720, 1024), to: at(0, 48891392, 1024) },
+        { from: at(1, 4255744, 1024), to: at(0, 51253760, 1024) },
+        { from: at(1, 4256768, 1024), to: at(0, 51254784, 1024) },
         { from: at(1, 4030464, 4096), to: at(0, 52312576, 4096) },
         { from: at(1, 4034560, 4096), to: at(0, 52316672, 4096) },
-        { from: at(1, 4255744, 1024), to: at(0, 53371392, 1024) },
-        { from: at(1, 4256768, 1024), to: at(0, 53372416, 1024) },
-        { from: at(1, 4257792, 1024), to: at(0, 55734784, 1024) },
-        { from: at(1, 4258816, 1024), to: at(0, 55735808, 1024) },
+        { from: at(1, 4257792, 1024), to: at(0, 53371392, 1024) },
+        { from: at(1, 4258816, 1024), to: at(0, 53372416, 1024) },
+        { from: at(1, 4259840, 1024), to: at(0, 55734784, 1024) },
+        { from: at(1, 4260864, 1024), to: at(0, 55735808, 1024) },
         { from: at(1, 4038656, 4096), to: at(0, 56793600, 4096) },
         { from: at(1, 4042752, 4096), to: at(0, 56797696, 4096) },
-        { from: at(1, 4259840, 1024), to: at(0, 57852416, 1024) },
-        { from: at(1, 4260864, 1024), to: at(0, 57853440, 1024) },
-        { from: at(1, 4261888, 1024), to: at(0, 60215808, 1024) },
-        { from: at(1, 4262912, 1024), to: at(0, 60216832, 1024) },
+        { from: at(1, 4261888, 1024), to: at(0, 57852416, 1024) },
+        { from: at(1, 4262912, 1024), to: at(0, 57853440, 1024) },
+        { from: at(1, 4263936, 1024), to: at(0, 60215808, 1024) },
+        { from: at(1, 4264960, 1024), to: at(0, 60216832, 1024) },
         { from: at(1, 4046848, 4096), to: at(0, 61274624, 4096) },
         { from: at(1, 4050944, 4096), to: at(0, 61278720, 4096) },
-        { from: at(1, 4263936, 1024), to: at(0, 62333440, 1024) },
-        { from: at(1, 4264960, 1024), to: at(0, 62334464, 1024) },
-        { from: at(1, 4265984, 1024), to: at(0, 64696832, 1024) },
-        { from: at(1, 4267008, 1024), to: at(0, 64697856, 1024) },
+        { from: at(1, 4265984, 1024), to: at(0, 62333440, 1024) },
+        { from: at(1, 4267008, 1024), to: at(0, 62334464, 1024) },
+        { from: at(1, 4268032, 1024), to: at(0, 64696832, 1024) },
+        { from: at(1, 4269056, 1024), to: at(0, 64697856, 1024) },
         { from: at(1, 4055040, 4096), to: at(0, 65755648, 4096) },
         { from: at(1, 4059136, 4096), to: at(0, 65759744, 4096) },
-        { from: at(1, 4268032, 1024), to: at(0, 66814464, 1024) },
-        { from: at(1, 4269056, 1024), to: at(0, 66815488, 1024) },
-        { from: at(1, 4270080, 1024), to: at(0, 69177856, 1024) },
-        { from: at(1, 4271104, 1024), to: at(0, 69178880, 1024) },
+        { from: at(1, 4270080, 1024), to: at(0, 66814464, 1024) },
+        { from: at(1, 4271104, 1024), to: at(0, 66815488, 1024) },
+        { from: at(1, 4272128, 1024), to: at(0, 69177856, 1024) },
+        { from: at(1, 4273152, 1024), to: at(0, 69178880, 1024) },
         { from: at(1, 4063232, 4096), to: at(0, 70236672, 4096) },
         { from: at(1, 4067328, 4096), to: at(0, 70240768, 4096) },
-        { from: at(1, 4272128, 1024), to: at(0, 71295488, 1024) },
-        { from: at(1, 4273152, 1024), to: at(0, 71296512, 1024) },
-        { from: at(1, 4274176, 1024), to: at(0, 73658880, 1024) },
-        { from: at(1, 4275200, 1024), to: at(0, 73659904, 1024) },
+        { from: at(1, 4274176, 1024), to: at(0, 71295488, 1024) },
+        { from: at(1, 4275200, 1024), to: at(0, 71296512, 1024) },
+        { from: at(1, 4276224, 1024), to: at(0, 73658880, 1024) },
+        { from: at(1, 4277248, 1024), to: at(0, 73659904, 1024) },
         { from: at(1, 4071424, 4096), to: at(0, 74717696, 4096) },
         { from: at(1, 4075520, 4096), to: at(0, 74721792, 4096) },
-        { from: at(1, 4276224, 1024), to: at(0, 75776512, 1024) },
-        { from: at(1, 4277248, 1024), to: at(0, 75777536, 1024) },
-        { from: at(1, 4278272, 1024), to: at(0, 78139904, 1024) },
-        { from: at(1, 4279296, 1024), to: at(0, 78140928, 1024) },
+        { from: at(1, 4278272, 1024), to: at(0, 75776512, 1024) },
+        { from: at(1, 4279296, 1024), to: at(0, 75777536, 1024) },
+        { from: at(1, 4280320, 1024), to: at(0, 78139904, 1024) },
+        { from: at(1, 4281344, 1024), to: at(0, 78140928, 1024) },
         { from: at(1, 4079616, 4096), to: at(0, 79198720, 4096) },
         { from: at(1, 4083712, 4096), to: at(0, 79202816, 4096) },
-        { from: at(1, 4280320, 1024), to: at(0, 80257536, 1024) },
-        { from: at(1, 4281344, 1024), to: at(0, 80258560, 1024) },
-        { from: at(1, 4282368, 1024), to: at(0, 82620928, 1024) },
-        { from: at(1, 4283392, 1024), to: at(0, 82621952, 1024) },
+        { from: at(1, 4282368, 1024), to: at(0, 80257536, 1024) },
+        { from: at(1, 4283392, 1024), to: at(0, 80258560, 1024) },
+        { from: at(1, 4284416, 1024), to: at(0, 82620928, 1024) },
+        { from: at(1, 4285440, 1024), to: at(0, 82621952, 1024) },
         { from: at(1, 4087808, 4096), to: at(0, 83679744, 4096) },
         { from: at(1, 4091904, 4096), to: at(0, 83683840, 4096) },
-        { from: at(1, 4284416, 1024), to: at(0, 84738560, 1024) },
-        { from: at(1, 4285440, 1024), to: at(0, 84739584, 1024) },
-        { from: at(1, 4286464, 1024), to: at(0, 87101952, 1024) },
-        { from: at(1, 4287488, 1024), to: at(0, 87102976, 1024) },
+        { from: at(1, 4286464, 1024), to: at(0, 84738560, 1024) },
+        { from: at(1, 4287488, 1024), to: at(0, 84739584, 1024) },
+        { from: at(1, 4288512, 1024), to: at(0, 87101952, 1024) },
+        { from: at(1, 4289536, 1024), to: at(0, 87102976, 1024) },
         { from: at(1, 4120576, 4096), to: at(0, 88160768, 4096) },
         { from: at(1, 4124672, 4096), to: at(0, 88164864, 4096) },
-        { from: at(1, 4288512, 1024), to: at(0, 89219584, 1024) },
-        { from: at(1, 4289536, 1024), to: at(0, 89220608, 1024) },
-        { from: at(1, 4290560, 1024), to: at(0, 91582976, 1024) },
-        { from: at(1, 4291584, 1024), to: at(0, 91584000, 1024) },
+        { from: at(1, 4290560, 1024), to: at(0, 89219584, 1024) },
+        { from: at(1, 4291584, 1024), to: at(0, 89220608, 1024) },
+        { from: at(1, 4292608, 1024), to: at(0, 91582976, 1024) },
+        { from: at(1, 4293632, 1024), to: at(0, 91584000, 1024) },
         { from: at(1, 4128768, 4096), to: at(0, 92641792, 4096) },
         { from: at(1, 4132864, 4096), to: at(0, 92645888, 4096) },
-        { from: at(1, 4292608, 1024), to: at(0, 93700608, 1024) },
-        { from: at(1, 4293632, 1024), to: at(0, 93701632, 1024) },
-        { from: at(1, 4294656, 1024), to: at(0, 96064000, 1024) },
-        { from: at(1, 4295680, 1024), to: at(0, 96065024, 1024) },
+        { from: at(1, 4294656, 1024), to: at(0, 93700608, 1024) },
+        { from: at(1, 4295680, 1024), to: at(0, 93701632, 1024) },
+        { from: at(1, 4296704, 1024), to: at(0, 96064000, 1024) },
+        { from: at(1, 4297728, 1024), to: at(0, 96065024, 1024) },
         { from: at(1, 4136960, 4096), to: at(0, 97122816, 4096) },
         { from: at(1, 4141056, 4096), to: at(0, 97126912, 4096) },
-        { from: at(1, 4296704, 1024), to: at(0, 98181632, 1024) },
-        { from: at(1, 4297728, 1024), to: at(0, 98182656, 1024) },
-        { from: at(1, 4298752, 1024), to: at(0, 100545024, 1024) },
-        { from: at(1, 4299776, 1024), to: at(0, 100546048, 1024) },
+        { from: at(1, 4298752, 1024), to: at(0, 98181632, 1024) },
+        { from: at(1, 4299776, 1024), to: at(0, 98182656, 1024) },
+        { from: at(1, 4300800, 1024), to: at(0, 100545024, 1024) },
+        { from: at(1, 4301824, 1024), to: at(0, 100546048, 1024) },
         { from: at(1, 4145152, 4096), to: at(0, 101603840, 4096) },
         { from: at(1, 4149248, 4096), to: at(0, 101607936, 4096) },
-        { from: at(1, 4300800, 1024), to: at(0, 102662656, 1024) },
-        { from: at(1, 4301824, 1024), to: at(0, 102663680, 1024) },
-        { from: at(1, 4302848, 1024), to: at(0, 105026048, 1024) },
-        { from: at(1, 4303872, 1024), to: at(0, 105027072, 1024) },
+        { from: at(1, 4302848, 1024), to: at(0, 102662656, 1024) },
+        { from: at(1, 4303872, 1024), to: at(0, 102663680, 1024) },
+        { from: at(1, 4304896, 1024), to: at(0, 105026048, 1024) },
+        { from: at(1, 4305920, 1024), to: at(0, 105027072, 1024) },
         { from: at(1, 4153344, 4096), to: at(0, 106084864, 4096) },
         { from: at(1, 4157440, 4096), to: at(0, 106088960, 4096) },
-        { from: at(1, 4304896, 1024), to: at(0, 107143680, 1024) },
-        { from: at(1, 4305920, 1024), to: at(0, 107144704, 1024) },
-        { from: at(1, 4306944, 1024), to: at(0, 109507072, 1024) },
-        { from: at(1, 4307968, 1024), to: at(0, 109508096, 1024) },
+        { from: at(1, 4306944, 1024), to: at(0, 107143680, 1024) },
+        { from: at(1, 4307968, 1024), to: at(0, 107144704, 1024) },
+        { from: at(1, 4308992, 1024), to: at(0, 109507072, 1024) },
+        { from: at(1, 4310016, 1024), to: at(0, 109508096, 1024) },
         { from: at(1, 4161536, 4096), to: at(0, 110565888, 4096) },
         { from: at(1, 4165632, 4096), to: at(0, 110569984, 4096) },
         { from: at(1, 4200448, 2048), to: at(0, 112675328, 2048) },
@@ -35929,17 +36078,17 @@ export const module: GeneratedModule = {
         { from: at(1, 2621440, 8192), to: at(0, 126343680, 8192) },
         { from: at(1, 2629632, 8192), to: at(0, 134756864, 8192) },
         { from: at(1, 663552, 8192), to: at(0, 134765056, 8192) },
-        { from: at(1, 696320, 2048), to: at(0, 138971648, 2048) },
-        { from: at(1, 698368, 2048), to: at(0, 138973696, 2048) },
-        { from: at(1, 700416, 2048), to: at(0, 148417024, 2048) },
-        { from: at(1, 702464, 2048), to: at(0, 148419072, 2048) },
-        { from: at(1, 655360, 8192), to: at(0, 152631808, 8192) },
+        { from: at(1, 4206592, 2048), to: at(0, 138971648, 2048) },
+        { from: at(1, 696320, 2048), to: at(0, 138973696, 2048) },
+        { from: at(1, 698368, 2048), to: at(0, 148417024, 2048) },
+        { from: at(1, 700416, 2048), to: at(0, 148419072, 2048) },
+        { from: at(1, 671744, 8192), to: at(0, 152631808, 8192) },
         { from: at(1, 679936, 8192), to: at(0, 152640000, 8192) },
-        { from: at(1, 704512, 2048), to: at(0, 156846592, 2048) },
-        { from: at(1, 706560, 2048), to: at(0, 156848640, 2048) },
-        { from: at(1, 708608, 2048), to: at(0, 166291968, 2048) },
-        { from: at(1, 710656, 2048), to: at(0, 166294016, 2048) },
-        { from: at(1, 671744, 8192), to: at(0, 170506752, 8192) },
+        { from: at(1, 702464, 2048), to: at(0, 156846592, 2048) },
+        { from: at(1, 704512, 2048), to: at(0, 156848640, 2048) },
+        { from: at(1, 706560, 2048), to: at(0, 166291968, 2048) },
+        { from: at(1, 708608, 2048), to: at(0, 166294016, 2048) },
+        { from: at(1, 688128, 8192), to: at(0, 170506752, 8192) },
         { from: at(1, 0, 8192), to: at(0, 170514944, 8192) },
       ],
     },

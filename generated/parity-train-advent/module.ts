@@ -60728,12 +60728,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 658: first used by step_548_pointwise_G_layer5_conv2d_list_0
 const shader658 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 232
+// pointwise f32[19] and 1 sibling(s)
+// threads 19, workgroup 64; FLOPs 38; bytes 612
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -60742,6 +60747,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (b1[i0] * b2[0i]);
   let v_1 = (b0[i0] - v_0);
   b3[i0] = v_1;
+  let v_2 = (b4[i0] * 0.8999999761581421f);
+  let v_3 = (b5[(i0 % 19i)] + b6[(i0 % 19i)]);
+  let v_4 = (b7[i0] * 0.0005000000237487257f);
+  let v_5 = (v_3 + v_4);
+  let v_6 = (v_2 + v_5);
+  b8[i0] = v_6;
 }
 `;
 
@@ -61164,7 +61175,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 661: first used by step_553_conv2dWeightGrad_cpu
+// shader 661: first used by step_552_conv2dWeightGrad_cpu
 const shader661 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
@@ -61488,7 +61499,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 662: first used by step_553_conv2dWeightGrad
+// shader 662: first used by step_552_conv2dWeightGrad
 const shader662 = `
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [18,18], dilation [18,18]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -61583,7 +61594,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 663: first used by step_557_conv2dWeightGrad_cpu
+// shader 663: first used by step_555_conv2dWeightGrad_cpu
 const shader663 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
@@ -61907,7 +61918,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 664: first used by step_557_conv2dWeightGrad
+// shader 664: first used by step_555_conv2dWeightGrad
 const shader664 = `
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [24,24], dilation [24,24]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -62002,8 +62013,27 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 665: first used by step_561_conv2dWeightGrad_cpu
+// shader 665: first used by step_557_pointwise_G_layer5_conv2d_list_3
 const shader665 = `
+// pointwise f32[19]
+// threads 19, workgroup 64; FLOPs 19; bytes 232
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+}
+`;
+
+// shader 666: first used by step_558_conv2dWeightGrad_cpu
+const shader666 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -62326,8 +62356,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 666: first used by step_561_conv2dWeightGrad
-const shader666 = `
+// shader 667: first used by step_558_conv2dWeightGrad
+const shader667 = `
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -62421,8 +62451,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 667: first used by step_562_pointwise_G_layer6_conv2d_list_0
-const shader667 = `
+// shader 668: first used by step_559_pointwise_G_layer6_conv2d_list_0
+const shader668 = `
 // pointwise f32[19,256,3,3]
 // threads 43776 (8 per invocation), workgroup 64; FLOPs 43776; bytes 525316
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -62446,8 +62476,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 668: first used by step_566_conv2dWeightGrad_cpu
-const shader668 = `
+// shader 669: first used by step_563_conv2dWeightGrad_cpu
+const shader669 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -62770,8 +62800,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 669: first used by step_566_conv2dWeightGrad
-const shader669 = `
+// shader 670: first used by step_563_conv2dWeightGrad
+const shader670 = `
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -62865,8 +62895,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 670: first used by step_570_conv2dWeightGrad_cpu
-const shader670 = `
+// shader 671: first used by step_566_conv2dWeightGrad_cpu
+const shader671 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [18,18], dilation [18,18]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -63189,8 +63219,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 671: first used by step_570_conv2dWeightGrad
-const shader671 = `
+// shader 672: first used by step_566_conv2dWeightGrad
+const shader672 = `
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [18,18], dilation [18,18]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -63284,8 +63314,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 672: first used by step_574_conv2dWeightGrad_cpu
-const shader672 = `
+// shader 673: first used by step_569_conv2dWeightGrad_cpu
+const shader673 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [24,24], dilation [24,24]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -63608,8 +63638,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 673: first used by step_574_conv2dWeightGrad
-const shader673 = `
+// shader 674: first used by step_569_conv2dWeightGrad
+const shader674 = `
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [24,24], dilation [24,24]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -63703,8 +63733,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 674: first used by step_578_pointwise_D1_classifier
-const shader674 = `
+// shader 675: first used by step_572_pointwise_D1_classifier
+const shader675 = `
 // pointwise f32[1,1,1,2]
 // threads 2, workgroup 64; FLOPs 2; bytes 16
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -63726,8 +63756,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 675: first used by step_579_pointwise_D1_classifier
-const shader675 = `
+// shader 676: first used by step_573_pointwise_D1_classifier
+const shader676 = `
 // pointwise f32[1,1,1,2]
 // threads 2, workgroup 64; FLOPs 2; bytes 32
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -63757,8 +63787,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 676: first used by step_584_conv2dWeightGrad_D1_conv2_cpu
-const shader676 = `
+// shader 677: first used by step_578_conv2dWeightGrad_D1_conv2_cpu
+const shader677 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,19,49,67] with f32[1,16,24,33] -> [16,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 792
@@ -64072,8 +64102,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 677: first used by step_584_conv2dWeightGrad_D1_conv2
-const shader677 = `
+// shader 678: first used by step_578_conv2dWeightGrad_D1_conv2
+const shader678 = `
 // conv2d weight-gradient: f32[1,19,49,67] with f32[1,16,24,33] -> [16,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 792
 // threads 320, workgroup 64; FLOPs 7704576; bytes 332784
@@ -64158,14 +64188,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 678: first used by step_585_pointwise_adam_D1_D1_conv1_weight_exp_avg
-const shader678 = `
-// pointwise f32[16,19,4,4]
-// threads 4864 (8 per invocation), workgroup 64; FLOPs 4864; bytes 77824
+// shader 679: first used by step_579_pointwise_adam_D1_D1_conv1_weight_exp_avg
+const shader679 = `
+// pointwise f32[16,19,4,4] and 1 sibling(s)
+// threads 4864 (8 per invocation), workgroup 64; FLOPs 9728; bytes 116736
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -64181,39 +64213,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_1 * 0.10000000149011612f);
     let v_3 = (v_0 + v_2);
     b3[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_3;
+    let v_4 = (b4[i0 * 304i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * 0.009999999776482582f);
+    let v_7 = (v_4 + v_6);
+    b5[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_7;
   }
 }
 `;
 
-// shader 679: first used by step_586_pointwise_adam_D1_D1_conv1_weight_exp_avg_sq
-const shader679 = `
-// pointwise f32[16,19,4,4]
-// threads 4864 (8 per invocation), workgroup 64; FLOPs 4864; bytes 77824
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 4864i) { break; }
-    let i0 = (gi / 304i);
-    let i1 = ((gi / 16i) % 19i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b0[i0 * 304i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
-    let v_1 = (b1[i0 * 304i + i1 * 16i + i2 * 4i + i3] + b2[i0 * 304i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * 0.009999999776482582f);
-    let v_4 = (v_0 + v_3);
-    b3[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_4;
-  }
-}
-`;
-
-// shader 680: first used by step_587_pointwise_D1_conv1
+// shader 680: first used by step_580_pointwise_D1_conv1
 const shader680 = `
 // pointwise f32[16,19,4,4]
 // threads 4864 (8 per invocation), workgroup 64; FLOPs 4864; bytes 77832
@@ -64244,7 +64253,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 681: first used by step_588_sum_D1_conv2_cpu
+// shader 681: first used by step_581_sum_D1_conv2_cpu
 const shader681 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,24,33]: 16 outputs x 792 elements, 1 split(s)
@@ -64270,7 +64279,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 682: first used by step_588_sum_D1_conv2
+// shader 682: first used by step_581_sum_D1_conv2
 const shader682 = `
 // sum over axes [0,2,3] of f32[1,16,24,33]: 16 outputs x 792 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 12672; bytes 50752
@@ -64288,14 +64297,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 683: first used by step_589_pointwise_adam_D1_D1_conv1_bias_exp_avg
+// shader 683: first used by step_582_pointwise_adam_D1_D1_conv1_bias_exp_avg
 const shader683 = `
-// pointwise f32[16]
-// threads 16, workgroup 64; FLOPs 16; bytes 256
+// pointwise f32[16] and 1 sibling(s)
+// threads 16, workgroup 64; FLOPs 32; bytes 384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -64306,33 +64317,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[i0] = v_3;
+  let v_4 = (b4[i0] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 684: first used by step_590_pointwise_adam_D1_D1_conv1_bias_exp_avg_sq
+// shader 684: first used by step_583_pointwise_D1_conv1
 const shader684 = `
-// pointwise f32[16]
-// threads 16, workgroup 64; FLOPs 16; bytes 256
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 16i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.9900000095367432f);
-  let v_1 = (b1[(i0 % 16i)] + b2[(i0 % 16i)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[i0] = v_4;
-}
-`;
-
-// shader 685: first used by step_591_pointwise_D1_conv1
-const shader685 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 264
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -64356,8 +64350,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 686: first used by step_592_conv2dWeightGrad_D1_conv1_cpu
-const shader686 = `
+// shader 685: first used by step_584_conv2dWeightGrad_D1_conv1_cpu
+const shader685 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,24,33] with f32[1,32,12,16] -> [32,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 192
@@ -64671,8 +64665,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 687: first used by step_592_conv2dWeightGrad_D1_conv1
-const shader687 = `
+// shader 686: first used by step_584_conv2dWeightGrad_D1_conv1
+const shader686 = `
 // conv2d weight-gradient: f32[1,16,24,33] with f32[1,32,12,16] -> [32,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 192
 // threads 512, workgroup 64; FLOPs 3145728; bytes 108032
@@ -64757,14 +64751,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 688: first used by step_593_pointwise_adam_D1_D1_conv2_weight_exp_avg
-const shader688 = `
-// pointwise f32[32,16,4,4]
-// threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 131072
+// shader 687: first used by step_585_pointwise_adam_D1_D1_conv2_weight_exp_avg
+const shader687 = `
+// pointwise f32[32,16,4,4] and 1 sibling(s)
+// threads 8192 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -64780,40 +64776,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_1 * 0.10000000149011612f);
     let v_3 = (v_0 + v_2);
     b3[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_3;
+    let v_4 = (b4[i0 * 256i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * 0.009999999776482582f);
+    let v_7 = (v_4 + v_6);
+    b5[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_7;
   }
 }
 `;
 
-// shader 689: first used by step_594_pointwise_adam_D1_D1_conv2_weight_exp_avg_sq
-const shader689 = `
-// pointwise f32[32,16,4,4]
-// threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 131072
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 8192i) { break; }
-    let i0 = (gi / 256i);
-    let i1 = ((gi / 16i) % 16i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b0[i0 * 256i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
-    let v_1 = (b1[i0 * 256i + i1 * 16i + i2 * 4i + i3] + b2[i0 * 256i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * 0.009999999776482582f);
-    let v_4 = (v_0 + v_3);
-    b3[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_4;
-  }
-}
-`;
-
-// shader 690: first used by step_595_pointwise_D1_conv2
-const shader690 = `
+// shader 688: first used by step_586_pointwise_D1_conv2
+const shader688 = `
 // pointwise f32[32,16,4,4]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 131080
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -64843,8 +64816,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 691: first used by step_596_sum_D1_conv3_cpu
-const shader691 = `
+// shader 689: first used by step_587_sum_D1_conv3_cpu
+const shader689 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,12,16]: 32 outputs x 192 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -64869,8 +64842,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 692: first used by step_596_sum_D1_conv3
-const shader692 = `
+// shader 690: first used by step_587_sum_D1_conv3
+const shader690 = `
 // sum over axes [0,2,3] of f32[1,32,12,16]: 32 outputs x 192 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 6144; bytes 24704
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -64887,14 +64860,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 693: first used by step_597_pointwise_adam_D1_D1_conv2_bias_exp_avg
-const shader693 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 512
+// shader 691: first used by step_588_pointwise_adam_D1_D1_conv2_bias_exp_avg
+const shader691 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -64905,33 +64880,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[i0] = v_3;
+  let v_4 = (b4[i0] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 694: first used by step_598_pointwise_adam_D1_D1_conv2_bias_exp_avg_sq
-const shader694 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 512
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 32i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.9900000095367432f);
-  let v_1 = (b1[(i0 % 32i)] + b2[(i0 % 32i)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[i0] = v_4;
-}
-`;
-
-// shader 695: first used by step_599_pointwise_D1_conv2
-const shader695 = `
+// shader 692: first used by step_589_pointwise_D1_conv2
+const shader692 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 520
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -64955,8 +64913,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 696: first used by step_600_conv2dWeightGrad_D1_conv2_cpu
-const shader696 = `
+// shader 693: first used by step_590_conv2dWeightGrad_D1_conv2_cpu
+const shader693 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,12,16] with f32[1,64,6,8] -> [64,32,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 48
@@ -65270,8 +65228,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 697: first used by step_600_conv2dWeightGrad_D1_conv2
-const shader697 = `
+// shader 694: first used by step_590_conv2dWeightGrad_D1_conv2
+const shader694 = `
 // conv2d weight-gradient: f32[1,32,12,16] with f32[1,64,6,8] -> [64,32,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 48
 // threads 2048, workgroup 64; FLOPs 3145728; bytes 167936
@@ -65356,14 +65314,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 698: first used by step_601_pointwise_adam_D1_D1_conv3_weight_exp_avg
-const shader698 = `
-// pointwise f32[64,32,4,4]
-// threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 524288
+// shader 695: first used by step_591_pointwise_adam_D1_D1_conv3_weight_exp_avg
+const shader695 = `
+// pointwise f32[64,32,4,4] and 1 sibling(s)
+// threads 32768 (8 per invocation), workgroup 64; FLOPs 65536; bytes 786432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -65379,40 +65339,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_1 * 0.10000000149011612f);
     let v_3 = (v_0 + v_2);
     b3[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_3;
+    let v_4 = (b4[i0 * 512i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * 0.009999999776482582f);
+    let v_7 = (v_4 + v_6);
+    b5[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_7;
   }
 }
 `;
 
-// shader 699: first used by step_602_pointwise_adam_D1_D1_conv3_weight_exp_avg_sq
-const shader699 = `
-// pointwise f32[64,32,4,4]
-// threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 524288
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 32768i) { break; }
-    let i0 = (gi / 512i);
-    let i1 = ((gi / 16i) % 32i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b0[i0 * 512i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
-    let v_1 = (b1[i0 * 512i + i1 * 16i + i2 * 4i + i3] + b2[i0 * 512i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * 0.009999999776482582f);
-    let v_4 = (v_0 + v_3);
-    b3[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_4;
-  }
-}
-`;
-
-// shader 700: first used by step_603_pointwise_D1_conv3
-const shader700 = `
+// shader 696: first used by step_592_pointwise_D1_conv3
+const shader696 = `
 // pointwise f32[64,32,4,4]
 // threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 524296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -65442,8 +65379,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 701: first used by step_604_sum_D1_conv4
-const shader701 = `
+// shader 697: first used by step_593_sum_D1_conv4
+const shader697 = `
 // sum over axes [0,2,3] of f32[1,64,6,8]: 64 outputs x 48 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 3072; bytes 12544
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -65460,14 +65397,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 702: first used by step_605_pointwise_adam_D1_D1_conv3_bias_exp_avg
-const shader702 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1024
+// shader 698: first used by step_594_pointwise_adam_D1_D1_conv3_bias_exp_avg
+const shader698 = `
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -65478,33 +65417,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[i0] = v_3;
+  let v_4 = (b4[i0] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 703: first used by step_606_pointwise_adam_D1_D1_conv3_bias_exp_avg_sq
-const shader703 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1024
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.9900000095367432f);
-  let v_1 = (b1[(i0 % 64i)] + b2[(i0 % 64i)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[i0] = v_4;
-}
-`;
-
-// shader 704: first used by step_607_pointwise_D1_conv3
-const shader704 = `
+// shader 699: first used by step_595_pointwise_D1_conv3
+const shader699 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 1032
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -65528,8 +65450,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 705: first used by step_608_conv2dWeightGrad_D1_conv3_cpu
-const shader705 = `
+// shader 700: first used by step_596_conv2dWeightGrad_D1_conv3_cpu
+const shader700 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,6,8] with f32[1,128,3,4] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 12
@@ -65843,8 +65765,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 706: first used by step_608_conv2dWeightGrad_D1_conv3
-const shader706 = `
+// shader 701: first used by step_596_conv2dWeightGrad_D1_conv3
+const shader701 = `
 // conv2d weight-gradient: f32[1,64,6,8] with f32[1,128,3,4] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 12
 // threads 8192, workgroup 64; FLOPs 3145728; bytes 542720
@@ -65929,14 +65851,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 707: first used by step_609_pointwise_adam_D1_D1_conv4_weight_exp_avg
-const shader707 = `
-// pointwise f32[128,64,4,4]
-// threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 2097152
+// shader 702: first used by step_597_pointwise_adam_D1_D1_conv4_weight_exp_avg
+const shader702 = `
+// pointwise f32[128,64,4,4] and 1 sibling(s)
+// threads 131072 (8 per invocation), workgroup 64; FLOPs 262144; bytes 3145728
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -65952,40 +65876,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_1 * 0.10000000149011612f);
     let v_3 = (v_0 + v_2);
     b3[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_3;
+    let v_4 = (b4[i0 * 1024i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * 0.009999999776482582f);
+    let v_7 = (v_4 + v_6);
+    b5[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_7;
   }
 }
 `;
 
-// shader 708: first used by step_610_pointwise_adam_D1_D1_conv4_weight_exp_avg_sq
-const shader708 = `
-// pointwise f32[128,64,4,4]
-// threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 2097152
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 131072i) { break; }
-    let i0 = (gi / 1024i);
-    let i1 = ((gi / 16i) % 64i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b0[i0 * 1024i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
-    let v_1 = (b1[i0 * 1024i + i1 * 16i + i2 * 4i + i3] + b2[i0 * 1024i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * 0.009999999776482582f);
-    let v_4 = (v_0 + v_3);
-    b3[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_4;
-  }
-}
-`;
-
-// shader 709: first used by step_611_pointwise_D1_conv4
-const shader709 = `
+// shader 703: first used by step_598_pointwise_D1_conv4
+const shader703 = `
 // pointwise f32[128,64,4,4]
 // threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 2097160
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66015,8 +65916,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 710: first used by step_612_sum_D1_classifier
-const shader710 = `
+// shader 704: first used by step_599_sum_D1_classifier
+const shader704 = `
 // sum over axes [0,2,3] of f32[1,128,3,4]: 128 outputs x 12 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 1536; bytes 6656
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66033,14 +65934,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 711: first used by step_613_pointwise_adam_D1_D1_conv4_bias_exp_avg
-const shader711 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 2048
+// shader 705: first used by step_600_pointwise_adam_D1_D1_conv4_bias_exp_avg
+const shader705 = `
+// pointwise f32[128] and 1 sibling(s)
+// threads 128, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -66051,33 +65954,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[i0] = v_3;
+  let v_4 = (b4[i0] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 712: first used by step_614_pointwise_adam_D1_D1_conv4_bias_exp_avg_sq
-const shader712 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 2048
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 128i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.9900000095367432f);
-  let v_1 = (b1[(i0 % 128i)] + b2[(i0 % 128i)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[i0] = v_4;
-}
-`;
-
-// shader 713: first used by step_615_pointwise_D1_conv4
-const shader713 = `
+// shader 706: first used by step_601_pointwise_D1_conv4
+const shader706 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 2056
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66101,8 +65987,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 714: first used by step_616_conv2dWeightGrad_D1_conv4_cpu
-const shader714 = `
+// shader 707: first used by step_602_conv2dWeightGrad_D1_conv4_cpu
+const shader707 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,3,4] with f32[1,1,1,2] -> [1,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 2
@@ -66416,8 +66302,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 715: first used by step_616_conv2dWeightGrad_D1_conv4
-const shader715 = `
+// shader 708: first used by step_602_conv2dWeightGrad_D1_conv4
+const shader708 = `
 // conv2d weight-gradient: f32[1,128,3,4] with f32[1,1,1,2] -> [1,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 2
 // threads 512, workgroup 64; FLOPs 8192; bytes 14368
@@ -66472,14 +66358,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 716: first used by step_617_pointwise_adam_D1_D1_classifier_weight_exp_avg
-const shader716 = `
-// pointwise f32[1,128,4,4]
-// threads 2048, workgroup 64; FLOPs 2048; bytes 32768
+// shader 709: first used by step_603_pointwise_adam_D1_D1_classifier_weight_exp_avg
+const shader709 = `
+// pointwise f32[1,128,4,4] and 1 sibling(s)
+// threads 2048, workgroup 64; FLOPs 4096; bytes 49152
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -66492,35 +66380,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[i1 * 16i + i2 * 4i + i3] = v_3;
+  let v_4 = (b4[i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[i1 * 16i + i2 * 4i + i3] = v_7;
 }
 `;
 
-// shader 717: first used by step_618_pointwise_adam_D1_D1_classifier_weight_exp_avg_sq
-const shader717 = `
-// pointwise f32[1,128,4,4]
-// threads 2048, workgroup 64; FLOPs 2048; bytes 32768
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 2048i) { return; }
-  let i1 = ((gi / 16i) % 128i);
-  let i2 = ((gi / 4i) % 4i);
-  let i3 = (gi % 4i);
-  let v_0 = (b0[i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
-  let v_1 = (b1[i1 * 16i + i2 * 4i + i3] + b2[i1 * 16i + i2 * 4i + i3]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[i1 * 16i + i2 * 4i + i3] = v_4;
-}
-`;
-
-// shader 718: first used by step_619_pointwise_D1_classifier
-const shader718 = `
+// shader 710: first used by step_604_pointwise_D1_classifier
+const shader710 = `
 // pointwise f32[1,128,4,4]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 32776
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66546,8 +66415,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 719: first used by step_620_sum
-const shader719 = `
+// shader 711: first used by step_605_sum
+const shader711 = `
 // sum over axes [0,2,3] of f32[1,1,1,2]: 1 outputs x 2 elements, 1 split(s)
 // threads 1, workgroup 64; FLOPs 2; bytes 12
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66564,14 +66433,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 720: first used by step_621_pointwise_adam_D1_D1_classifier_bias_exp_avg
-const shader720 = `
-// pointwise f32[1]
-// threads 1, workgroup 64; FLOPs 1; bytes 16
+// shader 712: first used by step_606_pointwise_adam_D1_D1_classifier_bias_exp_avg
+const shader712 = `
+// pointwise f32[1] and 1 sibling(s)
+// threads 1, workgroup 64; FLOPs 2; bytes 24
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -66581,32 +66452,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[0i] = v_3;
+  let v_4 = (b4[0i] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[0i] = v_7;
 }
 `;
 
-// shader 721: first used by step_622_pointwise_adam_D1_D1_classifier_bias_exp_avg_sq
-const shader721 = `
-// pointwise f32[1]
-// threads 1, workgroup 64; FLOPs 1; bytes 16
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * 0.9900000095367432f);
-  let v_1 = (b1[0i] + b2[0i]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[0i] = v_4;
-}
-`;
-
-// shader 722: first used by step_623_pointwise_D1_classifier
-const shader722 = `
+// shader 713: first used by step_607_pointwise_D1_classifier
+const shader713 = `
 // pointwise f32[1]
 // threads 1, workgroup 64; FLOPs 1; bytes 24
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66629,8 +66484,160 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 723: first used by step_670_pointwise_G_bn1_running_mean
-const shader723 = `
+// shader 714: first used by step_619_pointwise_D2_conv1
+const shader714 = `
+// pointwise f32[16] and 1 sibling(s)
+// threads 16, workgroup 64; FLOPs 32; bytes 520
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 16i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + 9.99999993922529e-9f);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[i0] - v_4);
+  b5[i0] = v_5;
+  let v_6 = (b6[i0] * 0.8999999761581421f);
+  let v_7 = (b7[(i0 % 16i)] * 0.011111111380159855f);
+  let v_8 = (v_7 * 0.10000000149011612f);
+  let v_9 = (v_6 + v_8);
+  let v_10 = (v_9 * 0.8999999761581421f);
+  let v_11 = (b8[(i0 % 16i)] * 0.01587301678955555f);
+  let v_12 = (v_11 * 0.10000000149011612f);
+  let v_13 = (v_10 + v_12);
+  b9[i0] = v_13;
+}
+`;
+
+// shader 715: first used by step_625_pointwise_D2_conv2
+const shader715 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 1032
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 32i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + 9.99999993922529e-9f);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[i0] - v_4);
+  b5[i0] = v_5;
+  let v_6 = (b6[i0] * 0.8999999761581421f);
+  let v_7 = (b7[(i0 % 32i)] * 0.0030959751456975937f);
+  let v_8 = (v_7 * 0.10000000149011612f);
+  let v_9 = (v_6 + v_8);
+  let v_10 = (v_9 * 0.8999999761581421f);
+  let v_11 = (b8[(i0 % 32i)] * 0.004273504484444857f);
+  let v_12 = (v_11 * 0.10000000149011612f);
+  let v_13 = (v_10 + v_12);
+  b9[i0] = v_13;
+}
+`;
+
+// shader 716: first used by step_631_pointwise_D2_conv3
+const shader716 = `
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 2056
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 64i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + 9.99999993922529e-9f);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[i0] - v_4);
+  b5[i0] = v_5;
+  let v_6 = (b6[i0] * 0.8999999761581421f);
+  let v_7 = (b7[(i0 % 64i)] * 0.011111111380159855f);
+  let v_8 = (v_7 * 0.10000000149011612f);
+  let v_9 = (v_6 + v_8);
+  let v_10 = (v_9 * 0.8999999761581421f);
+  let v_11 = (b8[(i0 % 64i)] * 0.01587301678955555f);
+  let v_12 = (v_11 * 0.10000000149011612f);
+  let v_13 = (v_10 + v_12);
+  b9[i0] = v_13;
+}
+`;
+
+// shader 717: first used by step_637_pointwise_D2_conv4
+const shader717 = `
+// pointwise f32[128] and 1 sibling(s)
+// threads 128, workgroup 64; FLOPs 256; bytes 4104
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 128i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + 9.99999993922529e-9f);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[i0] - v_4);
+  b5[i0] = v_5;
+  let v_6 = (b6[i0] * 0.8999999761581421f);
+  let v_7 = (b7[(i0 % 128i)] * 0.011111111380159855f);
+  let v_8 = (v_7 * 0.10000000149011612f);
+  let v_9 = (v_6 + v_8);
+  let v_10 = (v_9 * 0.8999999761581421f);
+  let v_11 = (b8[(i0 % 128i)] * 0.01587301678955555f);
+  let v_12 = (v_11 * 0.10000000149011612f);
+  let v_13 = (v_10 + v_12);
+  b9[i0] = v_13;
+}
+`;
+
+// shader 718: first used by step_644_pointwise_G_bn1_running_mean
+const shader718 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66654,8 +66661,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 724: first used by step_671_pointwise_G_conv1
-const shader724 = `
+// shader 719: first used by step_645_pointwise_G_conv1
+const shader719 = `
 // pointwise f32[1,8,25,34]
 // threads 6800 (8 per invocation), workgroup 64; FLOPs 6800; bytes 54432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66677,8 +66684,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 725: first used by step_672_sum_G_conv1_cpu
-const shader725 = `
+// shader 720: first used by step_646_sum_G_conv1_cpu
+const shader720 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,25,34]: 8 outputs x 850 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -66704,8 +66711,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 726: first used by step_672_sum_G_conv1
-const shader726 = `
+// shader 721: first used by step_646_sum_G_conv1
+const shader721 = `
 // sum over axes [0,2,3] of f32[1,8,25,34]: 8 outputs x 850 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 6800; bytes 27232
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66723,14 +66730,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 727: first used by step_673_pointwise_G_bn1_running_var
-const shader727 = `
-// pointwise f32[8]
-// threads 8, workgroup 64; FLOPs 8; bytes 128
+// shader 722: first used by step_647_pointwise_G_bn1_running_var
+const shader722 = `
+// pointwise f32[8] and 1 sibling(s)
+// threads 8, workgroup 64; FLOPs 16; bytes 256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -66745,36 +66756,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 8i)] * 0.0030959751456975937f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 8i)] * 0.004273504484444857f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 728: first used by step_674_pointwise_G_layer1_0_bn1_running_mean
-const shader728 = `
-// pointwise f32[8]
-// threads 8, workgroup 64; FLOPs 8; bytes 128
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 8i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 8i)] * 0.0030959751456975937f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 8i)] * 0.004273504484444857f);
-  let v_6 = (v_5 * 0.10000000149011612f);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`;
-
-// shader 729: first used by step_675_pointwise_G_layer1_0_conv1
-const shader729 = `
+// shader 723: first used by step_648_pointwise_G_layer1_0_conv1
+const shader723 = `
 // pointwise f32[1,8,13,18]
 // threads 1872, workgroup 64; FLOPs 1872; bytes 15008
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66793,8 +66788,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 730: first used by step_676_sum_G_layer1_0_conv1_cpu
-const shader730 = `
+// shader 724: first used by step_649_sum_G_layer1_0_conv1_cpu
+const shader724 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,13,18]: 8 outputs x 234 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -66820,8 +66815,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 731: first used by step_676_sum_G_layer1_0_conv1
-const shader731 = `
+// shader 725: first used by step_649_sum_G_layer1_0_conv1
+const shader725 = `
 // sum over axes [0,2,3] of f32[1,8,13,18]: 8 outputs x 234 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 1872; bytes 7520
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66839,8 +66834,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 732: first used by step_677_pointwise_G_layer1_0_bn1_running_var
-const shader732 = `
+// shader 726: first used by step_650_pointwise_G_layer1_0_bn1_running_var
+const shader726 = `
+// pointwise f32[8] and 1 sibling(s)
+// threads 8, workgroup 64; FLOPs 16; bytes 256
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 8i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 8i)] / 322.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 8i)] / 233.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 8i)] * 0.0030959751456975937f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 8i)] * 0.004273504484444857f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 727: first used by step_653_pointwise_G_layer1_0_bn2_running_var
+const shader727 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66864,33 +66897,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 733: first used by step_682_pointwise_G_layer1_0_bn3_running_mean
-const shader733 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 512
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 32i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 32i)] * 0.0030959751456975937f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 32i)] * 0.004273504484444857f);
-  let v_6 = (v_5 * 0.10000000149011612f);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`;
-
-// shader 734: first used by step_683_pointwise_G_layer1_0_conv3
-const shader734 = `
+// shader 728: first used by step_654_pointwise_G_layer1_0_conv3
+const shader728 = `
 // pointwise f32[1,32,13,18]
 // threads 7488 (8 per invocation), workgroup 64; FLOPs 7488; bytes 60032
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66912,8 +66920,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 735: first used by step_684_sum_G_layer1_0_conv3_cpu
-const shader735 = `
+// shader 729: first used by step_655_sum_G_layer1_0_conv3_cpu
+const shader729 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,13,18]: 32 outputs x 234 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -66939,8 +66947,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 736: first used by step_684_sum_G_layer1_0_conv3
-const shader736 = `
+// shader 730: first used by step_655_sum_G_layer1_0_conv3
+const shader730 = `
 // sum over axes [0,2,3] of f32[1,32,13,18]: 32 outputs x 234 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 7488; bytes 30080
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66958,14 +66966,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 737: first used by step_685_pointwise_G_layer1_0_bn3_running_var
-const shader737 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 512
+// shader 731: first used by step_656_pointwise_G_layer1_0_bn3_running_var
+const shader731 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -66980,36 +66992,58 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 32i)] * 0.0030959751456975937f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 32i)] * 0.004273504484444857f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 738: first used by step_690_pointwise_G_layer2_0_bn1_running_mean
-const shader738 = `
-// pointwise f32[16]
-// threads 16, workgroup 64; FLOPs 16; bytes 256
+// shader 732: first used by step_659_pointwise_G_layer1_0_downsample_1_running_var
+const shader732 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 16i) { return; }
+  if (gi >= 32i) { return; }
   let i0 = gi;
   let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 16i)] * 0.011111111380159855f);
+  let v_1 = (b1[(i0 % 32i)] / 322.0f);
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 16i)] * 0.01587301678955555f);
+  let v_5 = (b2[(i0 % 32i)] / 233.0f);
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 32i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 32i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 739: first used by step_691_pointwise_G_layer2_0_conv1
-const shader739 = `
+// shader 733: first used by step_660_pointwise_G_layer2_0_conv1
+const shader733 = `
 // pointwise f32[1,16,7,9]
 // threads 1008, workgroup 64; FLOPs 1008; bytes 8128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67028,8 +67062,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 740: first used by step_692_sum_G_layer2_0_conv1
-const shader740 = `
+// shader 734: first used by step_661_sum_G_layer2_0_conv1
+const shader734 = `
 // sum over axes [0,2,3] of f32[1,16,7,9]: 16 outputs x 63 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 1008; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67047,8 +67081,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 741: first used by step_693_pointwise_G_layer2_0_bn1_running_var
-const shader741 = `
+// shader 735: first used by step_662_pointwise_G_layer2_0_bn1_running_var
+const shader735 = `
+// pointwise f32[16] and 1 sibling(s)
+// threads 16, workgroup 64; FLOPs 32; bytes 512
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 16i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 16i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 16i)] / 62.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 16i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 16i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 736: first used by step_665_pointwise_G_layer2_0_bn2_running_var
+const shader736 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67072,33 +67144,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 742: first used by step_698_pointwise_G_layer2_0_bn3_running_mean
-const shader742 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1024
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 64i)] * 0.011111111380159855f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 64i)] * 0.01587301678955555f);
-  let v_6 = (v_5 * 0.10000000149011612f);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`;
-
-// shader 743: first used by step_699_pointwise_G_layer2_0_conv3
-const shader743 = `
+// shader 737: first used by step_666_pointwise_G_layer2_0_conv3
+const shader737 = `
 // pointwise f32[1,64,7,9]
 // threads 4032, workgroup 64; FLOPs 4032; bytes 32512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67117,8 +67164,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 744: first used by step_700_sum_G_layer2_0_conv3
-const shader744 = `
+// shader 738: first used by step_667_sum_G_layer2_0_conv3
+const shader738 = `
 // sum over axes [0,2,3] of f32[1,64,7,9]: 64 outputs x 63 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 4032; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67136,14 +67183,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 745: first used by step_701_pointwise_G_layer2_0_bn3_running_var
-const shader745 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1024
+// shader 739: first used by step_668_pointwise_G_layer2_0_bn3_running_var
+const shader739 = `
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -67158,36 +67209,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 64i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 64i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 746: first used by step_706_pointwise_G_layer3_0_bn1_running_mean
-const shader746 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 512
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 32i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 32i)] * 0.011111111380159855f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 32i)] * 0.01587301678955555f);
-  let v_6 = (v_5 * 0.10000000149011612f);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`;
-
-// shader 747: first used by step_707_pointwise_G_layer3_0_conv1
-const shader747 = `
+// shader 740: first used by step_672_pointwise_G_layer3_0_conv1
+const shader740 = `
 // pointwise f32[1,32,7,9]
 // threads 2016, workgroup 64; FLOPs 2016; bytes 16256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67206,8 +67241,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 748: first used by step_708_sum_G_layer3_0_conv1
-const shader748 = `
+// shader 741: first used by step_673_sum_G_layer3_0_conv1
+const shader741 = `
 // sum over axes [0,2,3] of f32[1,32,7,9]: 32 outputs x 63 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 2016; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67225,8 +67260,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 749: first used by step_709_pointwise_G_layer3_0_bn1_running_var
-const shader749 = `
+// shader 742: first used by step_674_pointwise_G_layer3_0_bn1_running_var
+const shader742 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 1024
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 32i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 32i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 32i)] / 62.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 32i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 32i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 743: first used by step_677_pointwise_G_layer3_0_bn2_running_var
+const shader743 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67250,33 +67323,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 750: first used by step_714_pointwise_G_layer3_0_bn3_running_mean
-const shader750 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 2048
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 128i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 128i)] * 0.011111111380159855f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 128i)] * 0.01587301678955555f);
-  let v_6 = (v_5 * 0.10000000149011612f);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`;
-
-// shader 751: first used by step_715_pointwise_G_layer3_0_conv3
-const shader751 = `
+// shader 744: first used by step_678_pointwise_G_layer3_0_conv3
+const shader744 = `
 // pointwise f32[1,128,7,9]
 // threads 8064 (8 per invocation), workgroup 64; FLOPs 8064; bytes 65024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67298,8 +67346,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 752: first used by step_716_sum_G_layer3_0_conv3
-const shader752 = `
+// shader 745: first used by step_679_sum_G_layer3_0_conv3
+const shader745 = `
 // sum over axes [0,2,3] of f32[1,128,7,9]: 128 outputs x 63 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 8064; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67317,8 +67365,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 753: first used by step_717_pointwise_G_layer3_0_bn3_running_var
-const shader753 = `
+// shader 746: first used by step_680_pointwise_G_layer3_0_bn3_running_var
+const shader746 = `
+// pointwise f32[128] and 1 sibling(s)
+// threads 128, workgroup 64; FLOPs 256; bytes 4096
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 128i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 128i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 128i)] / 62.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 128i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 128i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 747: first used by step_683_pointwise_G_layer3_0_downsample_1_running_var
+const shader747 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67342,8 +67428,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 754: first used by step_730_pointwise_G_layer4_0_bn3_running_mean
-const shader754 = `
+// shader 748: first used by step_689_pointwise_G_layer4_0_bn2_running_var
+const shader748 = `
+// pointwise f32[64]
+// threads 64, workgroup 64; FLOPs 64; bytes 1024
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 64i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 64i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 64i)] / 62.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 749: first used by step_690_pointwise_G_layer4_0_bn3_running_mean
+const shader749 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67367,8 +67478,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 755: first used by step_731_pointwise_G_layer4_0_conv3
-const shader755 = `
+// shader 750: first used by step_691_pointwise_G_layer4_0_conv3
+const shader750 = `
 // pointwise f32[1,256,7,9]
 // threads 16128 (8 per invocation), workgroup 64; FLOPs 16128; bytes 130048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67390,8 +67501,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 756: first used by step_732_sum_G_layer4_0_conv3
-const shader756 = `
+// shader 751: first used by step_692_sum_G_layer4_0_conv3
+const shader751 = `
 // sum over axes [0,2,3] of f32[1,256,7,9]: 256 outputs x 63 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 16128; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67409,8 +67520,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 757: first used by step_733_pointwise_G_layer4_0_bn3_running_var
-const shader757 = `
+// shader 752: first used by step_693_pointwise_G_layer4_0_bn3_running_var
+const shader752 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 8192
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 256i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 256i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 256i)] / 62.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 256i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 256i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 753: first used by step_696_pointwise_G_layer4_0_downsample_1_running_var
+const shader753 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67437,7 +67586,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const module: GeneratedModule = {
     name: "parity-train-advent",
     config: {"variant":"advent","numClasses":19,"sourceSize":[65,71],"targetSize":[49,67],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":4},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.01,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":10,"lambdaSeg":0.1,"lambdaAdvTarget1":0.2,"lambdaAdvTarget2":1,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
-    limits: {"maxStorageBufferBindingSize":524288,"maxBufferSize":11051776,"maxStorageBuffersPerShaderStage":9},
+    limits: {"maxStorageBufferBindingSize":524288,"maxBufferSize":11051776,"maxStorageBuffersPerShaderStage":10},
     arenas: [
       {"name":"persistent0","bytes":7563264,"kind":"persistent"},
       {"name":"scratch0","bytes":11051776,"kind":"scratch"},
@@ -68316,103 +68465,99 @@ export const module: GeneratedModule = {
       { name: "step_548_pointwise_G_layer5_conv2d_list_0", wgsl: shader658 },
       { name: "step_549_conv2dWeightGrad_cpu", wgsl: shader659 },
       { name: "step_549_conv2dWeightGrad", wgsl: shader660 },
-      { name: "step_553_conv2dWeightGrad_cpu", wgsl: shader661 },
-      { name: "step_553_conv2dWeightGrad", wgsl: shader662 },
-      { name: "step_557_conv2dWeightGrad_cpu", wgsl: shader663 },
-      { name: "step_557_conv2dWeightGrad", wgsl: shader664 },
-      { name: "step_561_conv2dWeightGrad_cpu", wgsl: shader665 },
-      { name: "step_561_conv2dWeightGrad", wgsl: shader666 },
-      { name: "step_562_pointwise_G_layer6_conv2d_list_0", wgsl: shader667 },
-      { name: "step_566_conv2dWeightGrad_cpu", wgsl: shader668 },
-      { name: "step_566_conv2dWeightGrad", wgsl: shader669 },
-      { name: "step_570_conv2dWeightGrad_cpu", wgsl: shader670 },
-      { name: "step_570_conv2dWeightGrad", wgsl: shader671 },
-      { name: "step_574_conv2dWeightGrad_cpu", wgsl: shader672 },
-      { name: "step_574_conv2dWeightGrad", wgsl: shader673 },
-      { name: "step_578_pointwise_D1_classifier", wgsl: shader674 },
-      { name: "step_579_pointwise_D1_classifier", wgsl: shader675 },
-      { name: "step_584_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader676 },
-      { name: "step_584_conv2dWeightGrad_D1_conv2", wgsl: shader677 },
-      { name: "step_585_pointwise_adam_D1_D1_conv1_weight_exp_avg", wgsl: shader678 },
-      { name: "step_586_pointwise_adam_D1_D1_conv1_weight_exp_avg_sq", wgsl: shader679 },
-      { name: "step_587_pointwise_D1_conv1", wgsl: shader680 },
-      { name: "step_588_sum_D1_conv2_cpu", wgsl: shader681 },
-      { name: "step_588_sum_D1_conv2", wgsl: shader682 },
-      { name: "step_589_pointwise_adam_D1_D1_conv1_bias_exp_avg", wgsl: shader683 },
-      { name: "step_590_pointwise_adam_D1_D1_conv1_bias_exp_avg_sq", wgsl: shader684 },
-      { name: "step_591_pointwise_D1_conv1", wgsl: shader685 },
-      { name: "step_592_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader686 },
-      { name: "step_592_conv2dWeightGrad_D1_conv1", wgsl: shader687 },
-      { name: "step_593_pointwise_adam_D1_D1_conv2_weight_exp_avg", wgsl: shader688 },
-      { name: "step_594_pointwise_adam_D1_D1_conv2_weight_exp_avg_sq", wgsl: shader689 },
-      { name: "step_595_pointwise_D1_conv2", wgsl: shader690 },
-      { name: "step_596_sum_D1_conv3_cpu", wgsl: shader691 },
-      { name: "step_596_sum_D1_conv3", wgsl: shader692 },
-      { name: "step_597_pointwise_adam_D1_D1_conv2_bias_exp_avg", wgsl: shader693 },
-      { name: "step_598_pointwise_adam_D1_D1_conv2_bias_exp_avg_sq", wgsl: shader694 },
-      { name: "step_599_pointwise_D1_conv2", wgsl: shader695 },
-      { name: "step_600_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader696 },
-      { name: "step_600_conv2dWeightGrad_D1_conv2", wgsl: shader697 },
-      { name: "step_601_pointwise_adam_D1_D1_conv3_weight_exp_avg", wgsl: shader698 },
-      { name: "step_602_pointwise_adam_D1_D1_conv3_weight_exp_avg_sq", wgsl: shader699 },
-      { name: "step_603_pointwise_D1_conv3", wgsl: shader700 },
-      { name: "step_604_sum_D1_conv4", wgsl: shader701 },
-      { name: "step_605_pointwise_adam_D1_D1_conv3_bias_exp_avg", wgsl: shader702 },
-      { name: "step_606_pointwise_adam_D1_D1_conv3_bias_exp_avg_sq", wgsl: shader703 },
-      { name: "step_607_pointwise_D1_conv3", wgsl: shader704 },
-      { name: "step_608_conv2dWeightGrad_D1_conv3_cpu", wgsl: shader705 },
-      { name: "step_608_conv2dWeightGrad_D1_conv3", wgsl: shader706 },
-      { name: "step_609_pointwise_adam_D1_D1_conv4_weight_exp_avg", wgsl: shader707 },
-      { name: "step_610_pointwise_adam_D1_D1_conv4_weight_exp_avg_sq", wgsl: shader708 },
-      { name: "step_611_pointwise_D1_conv4", wgsl: shader709 },
-      { name: "step_612_sum_D1_classifier", wgsl: shader710 },
-      { name: "step_613_pointwise_adam_D1_D1_conv4_bias_exp_avg", wgsl: shader711 },
-      { name: "step_614_pointwise_adam_D1_D1_conv4_bias_exp_avg_sq", wgsl: shader712 },
-      { name: "step_615_pointwise_D1_conv4", wgsl: shader713 },
-      { name: "step_616_conv2dWeightGrad_D1_conv4_cpu", wgsl: shader714 },
-      { name: "step_616_conv2dWeightGrad_D1_conv4", wgsl: shader715 },
-      { name: "step_617_pointwise_adam_D1_D1_classifier_weight_exp_avg", wgsl: shader716 },
-      { name: "step_618_pointwise_adam_D1_D1_classifier_weight_exp_avg_sq", wgsl: shader717 },
-      { name: "step_619_pointwise_D1_classifier", wgsl: shader718 },
-      { name: "step_620_sum", wgsl: shader719 },
-      { name: "step_621_pointwise_adam_D1_D1_classifier_bias_exp_avg", wgsl: shader720 },
-      { name: "step_622_pointwise_adam_D1_D1_classifier_bias_exp_avg_sq", wgsl: shader721 },
-      { name: "step_623_pointwise_D1_classifier", wgsl: shader722 },
-      { name: "step_670_pointwise_G_bn1_running_mean", wgsl: shader723 },
-      { name: "step_671_pointwise_G_conv1", wgsl: shader724 },
-      { name: "step_672_sum_G_conv1_cpu", wgsl: shader725 },
-      { name: "step_672_sum_G_conv1", wgsl: shader726 },
-      { name: "step_673_pointwise_G_bn1_running_var", wgsl: shader727 },
-      { name: "step_674_pointwise_G_layer1_0_bn1_running_mean", wgsl: shader728 },
-      { name: "step_675_pointwise_G_layer1_0_conv1", wgsl: shader729 },
-      { name: "step_676_sum_G_layer1_0_conv1_cpu", wgsl: shader730 },
-      { name: "step_676_sum_G_layer1_0_conv1", wgsl: shader731 },
-      { name: "step_677_pointwise_G_layer1_0_bn1_running_var", wgsl: shader732 },
-      { name: "step_682_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader733 },
-      { name: "step_683_pointwise_G_layer1_0_conv3", wgsl: shader734 },
-      { name: "step_684_sum_G_layer1_0_conv3_cpu", wgsl: shader735 },
-      { name: "step_684_sum_G_layer1_0_conv3", wgsl: shader736 },
-      { name: "step_685_pointwise_G_layer1_0_bn3_running_var", wgsl: shader737 },
-      { name: "step_690_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader738 },
-      { name: "step_691_pointwise_G_layer2_0_conv1", wgsl: shader739 },
-      { name: "step_692_sum_G_layer2_0_conv1", wgsl: shader740 },
-      { name: "step_693_pointwise_G_layer2_0_bn1_running_var", wgsl: shader741 },
-      { name: "step_698_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader742 },
-      { name: "step_699_pointwise_G_layer2_0_conv3", wgsl: shader743 },
-      { name: "step_700_sum_G_layer2_0_conv3", wgsl: shader744 },
-      { name: "step_701_pointwise_G_layer2_0_bn3_running_var", wgsl: shader745 },
-      { name: "step_706_pointwise_G_layer3_0_bn1_running_mean", wgsl: shader746 },
-      { name: "step_707_pointwise_G_layer3_0_conv1", wgsl: shader747 },
-      { name: "step_708_sum_G_layer3_0_conv1", wgsl: shader748 },
-      { name: "step_709_pointwise_G_layer3_0_bn1_running_var", wgsl: shader749 },
-      { name: "step_714_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader750 },
-      { name: "step_715_pointwise_G_layer3_0_conv3", wgsl: shader751 },
-      { name: "step_716_sum_G_layer3_0_conv3", wgsl: shader752 },
-      { name: "step_717_pointwise_G_layer3_0_bn3_running_var", wgsl: shader753 },
-      { name: "step_730_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader754 },
-      { name: "step_731_pointwise_G_layer4_0_conv3", wgsl: shader755 },
-      { name: "step_732_sum_G_layer4_0_conv3", wgsl: shader756 },
-      { name: "step_733_pointwise_G_layer4_0_bn3_running_var", wgsl: shader757 },
+      { name: "step_552_conv2dWeightGrad_cpu", wgsl: shader661 },
+      { name: "step_552_conv2dWeightGrad", wgsl: shader662 },
+      { name: "step_555_conv2dWeightGrad_cpu", wgsl: shader663 },
+      { name: "step_555_conv2dWeightGrad", wgsl: shader664 },
+      { name: "step_557_pointwise_G_layer5_conv2d_list_3", wgsl: shader665 },
+      { name: "step_558_conv2dWeightGrad_cpu", wgsl: shader666 },
+      { name: "step_558_conv2dWeightGrad", wgsl: shader667 },
+      { name: "step_559_pointwise_G_layer6_conv2d_list_0", wgsl: shader668 },
+      { name: "step_563_conv2dWeightGrad_cpu", wgsl: shader669 },
+      { name: "step_563_conv2dWeightGrad", wgsl: shader670 },
+      { name: "step_566_conv2dWeightGrad_cpu", wgsl: shader671 },
+      { name: "step_566_conv2dWeightGrad", wgsl: shader672 },
+      { name: "step_569_conv2dWeightGrad_cpu", wgsl: shader673 },
+      { name: "step_569_conv2dWeightGrad", wgsl: shader674 },
+      { name: "step_572_pointwise_D1_classifier", wgsl: shader675 },
+      { name: "step_573_pointwise_D1_classifier", wgsl: shader676 },
+      { name: "step_578_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader677 },
+      { name: "step_578_conv2dWeightGrad_D1_conv2", wgsl: shader678 },
+      { name: "step_579_pointwise_adam_D1_D1_conv1_weight_exp_avg", wgsl: shader679 },
+      { name: "step_580_pointwise_D1_conv1", wgsl: shader680 },
+      { name: "step_581_sum_D1_conv2_cpu", wgsl: shader681 },
+      { name: "step_581_sum_D1_conv2", wgsl: shader682 },
+      { name: "step_582_pointwise_adam_D1_D1_conv1_bias_exp_avg", wgsl: shader683 },
+      { name: "step_583_pointwise_D1_conv1", wgsl: shader684 },
+      { name: "step_584_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader685 },
+      { name: "step_584_conv2dWeightGrad_D1_conv1", wgsl: shader686 },
+      { name: "step_585_pointwise_adam_D1_D1_conv2_weight_exp_avg", wgsl: shader687 },
+      { name: "step_586_pointwise_D1_conv2", wgsl: shader688 },
+      { name: "step_587_sum_D1_conv3_cpu", wgsl: shader689 },
+      { name: "step_587_sum_D1_conv3", wgsl: shader690 },
+      { name: "step_588_pointwise_adam_D1_D1_conv2_bias_exp_avg", wgsl: shader691 },
+      { name: "step_589_pointwise_D1_conv2", wgsl: shader692 },
+      { name: "step_590_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader693 },
+      { name: "step_590_conv2dWeightGrad_D1_conv2", wgsl: shader694 },
+      { name: "step_591_pointwise_adam_D1_D1_conv3_weight_exp_avg", wgsl: shader695 },
+      { name: "step_592_pointwise_D1_conv3", wgsl: shader696 },
+      { name: "step_593_sum_D1_conv4", wgsl: shader697 },
+      { name: "step_594_pointwise_adam_D1_D1_conv3_bias_exp_avg", wgsl: shader698 },
+      { name: "step_595_pointwise_D1_conv3", wgsl: shader699 },
+      { name: "step_596_conv2dWeightGrad_D1_conv3_cpu", wgsl: shader700 },
+      { name: "step_596_conv2dWeightGrad_D1_conv3", wgsl: shader701 },
+      { name: "step_597_pointwise_adam_D1_D1_conv4_weight_exp_avg", wgsl: shader702 },
+      { name: "step_598_pointwise_D1_conv4", wgsl: shader703 },
+      { name: "step_599_sum_D1_classifier", wgsl: shader704 },
+      { name: "step_600_pointwise_adam_D1_D1_conv4_bias_exp_avg", wgsl: shader705 },
+      { name: "step_601_pointwise_D1_conv4", wgsl: shader706 },
+      { name: "step_602_conv2dWeightGrad_D1_conv4_cpu", wgsl: shader707 },
+      { name: "step_602_conv2dWeightGrad_D1_conv4", wgsl: shader708 },
+      { name: "step_603_pointwise_adam_D1_D1_classifier_weight_exp_avg", wgsl: shader709 },
+      { name: "step_604_pointwise_D1_classifier", wgsl: shader710 },
+      { name: "step_605_sum", wgsl: shader711 },
+      { name: "step_606_pointwise_adam_D1_D1_classifier_bias_exp_avg", wgsl: shader712 },
+      { name: "step_607_pointwise_D1_classifier", wgsl: shader713 },
+      { name: "step_619_pointwise_D2_conv1", wgsl: shader714 },
+      { name: "step_625_pointwise_D2_conv2", wgsl: shader715 },
+      { name: "step_631_pointwise_D2_conv3", wgsl: shader716 },
+      { name: "step_637_pointwise_D2_conv4", wgsl: shader717 },
+      { name: "step_644_pointwise_G_bn1_running_mean", wgsl: shader718 },
+      { name: "step_645_pointwise_G_conv1", wgsl: shader719 },
+      { name: "step_646_sum_G_conv1_cpu", wgsl: shader720 },
+      { name: "step_646_sum_G_conv1", wgsl: shader721 },
+      { name: "step_647_pointwise_G_bn1_running_var", wgsl: shader722 },
+      { name: "step_648_pointwise_G_layer1_0_conv1", wgsl: shader723 },
+      { name: "step_649_sum_G_layer1_0_conv1_cpu", wgsl: shader724 },
+      { name: "step_649_sum_G_layer1_0_conv1", wgsl: shader725 },
+      { name: "step_650_pointwise_G_layer1_0_bn1_running_var", wgsl: shader726 },
+      { name: "step_653_pointwise_G_layer1_0_bn2_running_var", wgsl: shader727 },
+      { name: "step_654_pointwise_G_layer1_0_conv3", wgsl: shader728 },
+      { name: "step_655_sum_G_layer1_0_conv3_cpu", wgsl: shader729 },
+      { name: "step_655_sum_G_layer1_0_conv3", wgsl: shader730 },
+      { name: "step_656_pointwise_G_layer1_0_bn3_running_var", wgsl: shader731 },
+      { name: "step_659_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader732 },
+      { name: "step_660_pointwise_G_layer2_0_conv1", wgsl: shader733 },
+      { name: "step_661_sum_G_layer2_0_conv1", wgsl: shader734 },
+      { name: "step_662_pointwise_G_layer2_0_bn1_running_var", wgsl: shader735 },
+      { name: "step_665_pointwise_G_layer2_0_bn2_running_var", wgsl: shader736 },
+      { name: "step_666_pointwise_G_layer2_0_conv3", wgsl: shader737 },
+      { name: "step_667_sum_G_layer2_0_conv3", wgsl: shader738 },
+      { name: "step_668_pointwise_G_layer2_0_bn3_running_var", wgsl: shader739 },
+      { name: "step_672_pointwise_G_layer3_0_conv1", wgsl: shader740 },
+      { name: "step_673_sum_G_layer3_0_conv1", wgsl: shader741 },
+      { name: "step_674_pointwise_G_layer3_0_bn1_running_var", wgsl: shader742 },
+      { name: "step_677_pointwise_G_layer3_0_bn2_running_var", wgsl: shader743 },
+      { name: "step_678_pointwise_G_layer3_0_conv3", wgsl: shader744 },
+      { name: "step_679_sum_G_layer3_0_conv3", wgsl: shader745 },
+      { name: "step_680_pointwise_G_layer3_0_bn3_running_var", wgsl: shader746 },
+      { name: "step_683_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader747 },
+      { name: "step_689_pointwise_G_layer4_0_bn2_running_var", wgsl: shader748 },
+      { name: "step_690_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader749 },
+      { name: "step_691_pointwise_G_layer4_0_conv3", wgsl: shader750 },
+      { name: "step_692_sum_G_layer4_0_conv3", wgsl: shader751 },
+      { name: "step_693_pointwise_G_layer4_0_bn3_running_var", wgsl: shader752 },
+      { name: "step_696_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader753 },
     ],
     phases: [
     {
@@ -69218,223 +69363,182 @@ export const module: GeneratedModule = {
         dispatch("step_545_pointwise_G_layer5_conv2d_list_0", [at(0, 643584, 87552), at(1, 6969088, 87552), at(1, 11049984, 4), at(1, 7056640, 87552)], { shader: 655, workgroups: [43,1,1] }),
         dispatch("step_546_sum", [at(1, 270336, 4788), at(1, 32256, 76)], { shader: 656, workgroups: [1,1,1] }),
         dispatch("step_547_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 3722496, 76), at(1, 32256, 76), at(1, 11043328, 76), at(0, 731136, 76), at(1, 8241920, 76)], { shader: 657, workgroups: [1,1,1] }),
-        dispatch("step_548_pointwise_G_layer5_conv2d_list_0", [at(0, 731136, 76), at(1, 8241920, 76), at(1, 11049984, 4), at(1, 8242176, 76)], { shader: 658, workgroups: [1,1,1] }),
+        dispatch("step_548_pointwise_G_layer5_conv2d_list_0", [at(0, 731136, 76), at(1, 8241920, 76), at(1, 11049984, 4), at(1, 8242176, 76), at(0, 3810304, 76), at(1, 32256, 76), at(1, 11043328, 76), at(0, 818944, 76), at(1, 8242432, 76)], { shader: 658, workgroups: [1,1,1] }),
         dispatch("step_549_conv2dWeightGrad_packc", [at(1, 10336512, 32256), at(1, 0, 32256)], { shader: 446, workgroups: [32,1,1] }),
         dispatch("step_549_conv2dWeightGrad", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3722752, 87552), at(1, 9061632, 87552), at(0, 731392, 87552), at(1, 7144192, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 659, workgroups: [36,1,1] }, { shader: 660, workgroups: [23,1,1] }),
         dispatch("step_550_pointwise_G_layer5_conv2d_list_1", [at(0, 731392, 87552), at(1, 7144192, 87552), at(1, 11049984, 4), at(1, 7231744, 87552)], { shader: 655, workgroups: [43,1,1] }),
-        dispatch("step_551_pointwise_sgd_G_G_layer5_conv2d_list_1", [at(0, 3810304, 76), at(1, 32256, 76), at(1, 11043328, 76), at(0, 818944, 76), at(1, 8242432, 76)], { shader: 657, workgroups: [1,1,1] }),
-        dispatch("step_552_pointwise_G_layer5_conv2d_list_1", [at(0, 818944, 76), at(1, 8242432, 76), at(1, 11049984, 4), at(1, 8242688, 76)], { shader: 658, workgroups: [1,1,1] }),
-        dispatch("step_553_conv2dWeightGrad_packc", [at(1, 10336512, 32256), at(1, 0, 32256)], { shader: 446, workgroups: [32,1,1] }),
-        dispatch("step_553_conv2dWeightGrad", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3810560, 87552), at(1, 9149184, 87552), at(0, 819200, 87552), at(1, 7319296, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 661, workgroups: [36,1,1] }, { shader: 662, workgroups: [23,1,1] }),
-        dispatch("step_554_pointwise_G_layer5_conv2d_list_2", [at(0, 819200, 87552), at(1, 7319296, 87552), at(1, 11049984, 4), at(1, 7406848, 87552)], { shader: 655, workgroups: [43,1,1] }),
-        dispatch("step_555_pointwise_sgd_G_G_layer5_conv2d_list_2", [at(0, 3898112, 76), at(1, 32256, 76), at(1, 11043328, 76), at(0, 906752, 76), at(1, 8242944, 76)], { shader: 657, workgroups: [1,1,1] }),
-        dispatch("step_556_pointwise_G_layer5_conv2d_list_2", [at(0, 906752, 76), at(1, 8242944, 76), at(1, 11049984, 4), at(1, 8243200, 76)], { shader: 658, workgroups: [1,1,1] }),
-        dispatch("step_557_conv2dWeightGrad_packc", [at(1, 10336512, 32256), at(1, 0, 32256)], { shader: 446, workgroups: [32,1,1] }),
-        dispatch("step_557_conv2dWeightGrad", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3898368, 87552), at(1, 9236736, 87552), at(0, 907008, 87552), at(1, 8066816, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 663, workgroups: [36,1,1] }, { shader: 664, workgroups: [23,1,1] }),
-        dispatch("step_558_pointwise_G_layer5_conv2d_list_3", [at(0, 907008, 87552), at(1, 8066816, 87552), at(1, 11049984, 4), at(1, 8154368, 87552)], { shader: 655, workgroups: [43,1,1] }),
-        dispatch("step_559_pointwise_sgd_G_G_layer5_conv2d_list_3", [at(0, 3985920, 76), at(1, 32256, 76), at(1, 11043328, 76), at(0, 994560, 76), at(1, 8243456, 76)], { shader: 657, workgroups: [1,1,1] }),
-        dispatch("step_560_pointwise_G_layer5_conv2d_list_3", [at(0, 994560, 76), at(1, 8243456, 76), at(1, 11049984, 4), at(1, 8243712, 76)], { shader: 658, workgroups: [1,1,1] }),
-        dispatch("step_561_conv2dWeightGrad_packc", [at(1, 8589056, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
-        dispatch("step_561_conv2dWeightGrad", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 3986176, 175104), at(1, 6006528, 175104), at(0, 994816, 175104), at(1, 3670016, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 665, workgroups: [72,1,1] }, { shader: 666, workgroups: [45,1,1] }),
-        dispatch("step_562_pointwise_G_layer6_conv2d_list_0", [at(0, 994816, 175104), at(1, 3670016, 175104), at(1, 11049984, 4), at(1, 4406784, 175104)], { shader: 667, workgroups: [86,1,1] }),
-        dispatch("step_563_sum", [at(1, 837120, 4788), at(1, 64512, 76)], { shader: 656, workgroups: [1,1,1] }),
-        dispatch("step_564_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 4161280, 76), at(1, 64512, 76), at(1, 11043584, 76), at(0, 1169920, 76), at(1, 8243968, 76)], { shader: 657, workgroups: [1,1,1] }),
-        dispatch("step_565_pointwise_G_layer6_conv2d_list_0", [at(0, 1169920, 76), at(1, 8243968, 76), at(1, 11049984, 4), at(1, 8244224, 76)], { shader: 658, workgroups: [1,1,1] }),
+        dispatch("step_551_pointwise_G_layer5_conv2d_list_1", [at(0, 818944, 76), at(1, 8242432, 76), at(1, 11049984, 4), at(1, 8242688, 76), at(0, 3898112, 76), at(1, 32256, 76), at(1, 11043328, 76), at(0, 906752, 76), at(1, 8242944, 76)], { shader: 658, workgroups: [1,1,1] }),
+        dispatch("step_552_conv2dWeightGrad_packc", [at(1, 10336512, 32256), at(1, 0, 32256)], { shader: 446, workgroups: [32,1,1] }),
+        dispatch("step_552_conv2dWeightGrad", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3810560, 87552), at(1, 9149184, 87552), at(0, 819200, 87552), at(1, 7319296, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 661, workgroups: [36,1,1] }, { shader: 662, workgroups: [23,1,1] }),
+        dispatch("step_553_pointwise_G_layer5_conv2d_list_2", [at(0, 819200, 87552), at(1, 7319296, 87552), at(1, 11049984, 4), at(1, 7406848, 87552)], { shader: 655, workgroups: [43,1,1] }),
+        dispatch("step_554_pointwise_G_layer5_conv2d_list_2", [at(0, 906752, 76), at(1, 8242944, 76), at(1, 11049984, 4), at(1, 8243200, 76), at(0, 3985920, 76), at(1, 32256, 76), at(1, 11043328, 76), at(0, 994560, 76), at(1, 8243456, 76)], { shader: 658, workgroups: [1,1,1] }),
+        dispatch("step_555_conv2dWeightGrad_packc", [at(1, 10336512, 32256), at(1, 0, 32256)], { shader: 446, workgroups: [32,1,1] }),
+        dispatch("step_555_conv2dWeightGrad", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3898368, 87552), at(1, 9236736, 87552), at(0, 907008, 87552), at(1, 8066816, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 663, workgroups: [36,1,1] }, { shader: 664, workgroups: [23,1,1] }),
+        dispatch("step_556_pointwise_G_layer5_conv2d_list_3", [at(0, 907008, 87552), at(1, 8066816, 87552), at(1, 11049984, 4), at(1, 8154368, 87552)], { shader: 655, workgroups: [43,1,1] }),
+        dispatch("step_557_pointwise_G_layer5_conv2d_list_3", [at(0, 994560, 76), at(1, 8243456, 76), at(1, 11049984, 4), at(1, 8243712, 76)], { shader: 665, workgroups: [1,1,1] }),
+        dispatch("step_558_conv2dWeightGrad_packc", [at(1, 8589056, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
+        dispatch("step_558_conv2dWeightGrad", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 3986176, 175104), at(1, 6006528, 175104), at(0, 994816, 175104), at(1, 3670016, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 666, workgroups: [72,1,1] }, { shader: 667, workgroups: [45,1,1] }),
+        dispatch("step_559_pointwise_G_layer6_conv2d_list_0", [at(0, 994816, 175104), at(1, 3670016, 175104), at(1, 11049984, 4), at(1, 4406784, 175104)], { shader: 668, workgroups: [86,1,1] }),
+        dispatch("step_560_sum", [at(1, 837120, 4788), at(1, 64512, 76)], { shader: 656, workgroups: [1,1,1] }),
+        dispatch("step_561_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 4161280, 76), at(1, 64512, 76), at(1, 11043584, 76), at(0, 1169920, 76), at(1, 8243968, 76)], { shader: 657, workgroups: [1,1,1] }),
+        dispatch("step_562_pointwise_G_layer6_conv2d_list_0", [at(0, 1169920, 76), at(1, 8243968, 76), at(1, 11049984, 4), at(1, 8244224, 76), at(0, 4336640, 76), at(1, 64512, 76), at(1, 11043584, 76), at(0, 1345280, 76), at(1, 8244480, 76)], { shader: 658, workgroups: [1,1,1] }),
+        dispatch("step_563_conv2dWeightGrad_packc", [at(1, 8589056, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
+        dispatch("step_563_conv2dWeightGrad", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 4161536, 175104), at(1, 6181632, 175104), at(0, 1170176, 175104), at(1, 4581888, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 669, workgroups: [72,1,1] }, { shader: 670, workgroups: [45,1,1] }),
+        dispatch("step_564_pointwise_G_layer6_conv2d_list_1", [at(0, 1170176, 175104), at(1, 4581888, 175104), at(1, 11049984, 4), at(1, 4756992, 175104)], { shader: 668, workgroups: [86,1,1] }),
+        dispatch("step_565_pointwise_G_layer6_conv2d_list_1", [at(0, 1345280, 76), at(1, 8244480, 76), at(1, 11049984, 4), at(1, 8244736, 76), at(0, 4512000, 76), at(1, 64512, 76), at(1, 11043584, 76), at(0, 1520640, 76), at(1, 8244992, 76)], { shader: 658, workgroups: [1,1,1] }),
         dispatch("step_566_conv2dWeightGrad_packc", [at(1, 8589056, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
-        dispatch("step_566_conv2dWeightGrad", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 4161536, 175104), at(1, 6181632, 175104), at(0, 1170176, 175104), at(1, 4581888, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 668, workgroups: [72,1,1] }, { shader: 669, workgroups: [45,1,1] }),
-        dispatch("step_567_pointwise_G_layer6_conv2d_list_1", [at(0, 1170176, 175104), at(1, 4581888, 175104), at(1, 11049984, 4), at(1, 4756992, 175104)], { shader: 667, workgroups: [86,1,1] }),
-        dispatch("step_568_pointwise_sgd_G_G_layer6_conv2d_list_1", [at(0, 4336640, 76), at(1, 64512, 76), at(1, 11043584, 76), at(0, 1345280, 76), at(1, 8244480, 76)], { shader: 657, workgroups: [1,1,1] }),
-        dispatch("step_569_pointwise_G_layer6_conv2d_list_1", [at(0, 1345280, 76), at(1, 8244480, 76), at(1, 11049984, 4), at(1, 8244736, 76)], { shader: 658, workgroups: [1,1,1] }),
-        dispatch("step_570_conv2dWeightGrad_packc", [at(1, 8589056, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
-        dispatch("step_570_conv2dWeightGrad", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 4336896, 175104), at(1, 6356736, 175104), at(0, 1345536, 175104), at(1, 4932096, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 670, workgroups: [72,1,1] }, { shader: 671, workgroups: [45,1,1] }),
-        dispatch("step_571_pointwise_G_layer6_conv2d_list_2", [at(0, 1345536, 175104), at(1, 4932096, 175104), at(1, 11049984, 4), at(1, 5107200, 175104)], { shader: 667, workgroups: [86,1,1] }),
-        dispatch("step_572_pointwise_sgd_G_G_layer6_conv2d_list_2", [at(0, 4512000, 76), at(1, 64512, 76), at(1, 11043584, 76), at(0, 1520640, 76), at(1, 6503936, 76)], { shader: 657, workgroups: [1,1,1] }),
-        dispatch("step_573_pointwise_G_layer6_conv2d_list_2", [at(0, 1520640, 76), at(1, 6503936, 76), at(1, 11049984, 4), at(1, 6504192, 76)], { shader: 658, workgroups: [1,1,1] }),
-        dispatch("step_574_conv2dWeightGrad_packc", [at(1, 8589056, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
-        dispatch("step_574_conv2dWeightGrad", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 4512256, 175104), at(1, 6531840, 175104), at(0, 1520896, 175104), at(1, 5282304, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 672, workgroups: [72,1,1] }, { shader: 673, workgroups: [45,1,1] }),
-        dispatch("step_575_pointwise_G_layer6_conv2d_list_3", [at(0, 1520896, 175104), at(1, 5282304, 175104), at(1, 11049984, 4), at(1, 5457408, 175104)], { shader: 667, workgroups: [86,1,1] }),
-        dispatch("step_576_pointwise_sgd_G_G_layer6_conv2d_list_3", [at(0, 4687360, 76), at(1, 64512, 76), at(1, 11043584, 76), at(0, 1696000, 76), at(1, 6504448, 76)], { shader: 657, workgroups: [1,1,1] }),
-        dispatch("step_577_pointwise_G_layer6_conv2d_list_3", [at(0, 1696000, 76), at(1, 6504448, 76), at(1, 11049984, 4), at(1, 6504704, 76)], { shader: 658, workgroups: [1,1,1] }),
-        dispatch("step_578_pointwise_D1_classifier", [at(1, 3408128, 8), at(1, 0, 8)], { shader: 674, workgroups: [1,1,1] }),
-        dispatch("step_579_pointwise_D1_classifier", [at(1, 0, 8), at(1, 3408128, 8), at(1, 11049472, 8), at(1, 3152128, 8)], { shader: 675, workgroups: [1,1,1] }),
-        dispatch("step_580_conv2dInputGrad_D1_classifier_packc", [at(1, 3152128, 8), at(1, 3151872, 32)], { shader: 502, workgroups: [1,1,1] }),
-        dispatch("step_580_conv2dInputGrad_D1_classifier", [at(1, 3151872, 32), at(1, 9912576, 32768), at(1, 825856, 6144), at(1, 3145728, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 503, workgroups: [1,4,4] }, { shader: 504, workgroups: [2,1,1] }),
-        dispatch("step_581_conv2dInputGrad_D1_conv4_packc", [at(1, 3145728, 6144), at(1, 536576, 6144)], { shader: 470, workgroups: [6,1,1] }),
-        dispatch("step_581_conv2dInputGrad_D1_conv4", [at(1, 536576, 6144), at(1, 1048576, 524288), at(1, 813568, 12288), at(1, 432640, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 506, workgroups: [1,2,4] }, { shader: 507, workgroups: [2,1,1] }),
-        dispatch("step_582_conv2dInputGrad_D1_conv3_packc", [at(1, 432640, 12288), at(1, 444928, 12288)], { shader: 467, workgroups: [12,1,1] }),
-        dispatch("step_582_conv2dInputGrad_D1_conv3", [at(1, 444928, 12288), at(1, 7542528, 131072), at(1, 743424, 24576), at(1, 364032, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 509, workgroups: [2,1,4] }, { shader: 510, workgroups: [3,1,1] }),
-        dispatch("step_583_conv2dInputGrad_D1_conv2_packc", [at(1, 364032, 24576), at(1, 388608, 24576)], { shader: 464, workgroups: [24,1,1] }),
-        dispatch("step_583_conv2dInputGrad_D1_conv2", [at(1, 388608, 24576), at(1, 9945344, 32768), at(1, 628224, 50688), at(1, 262656, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 512, workgroups: [7,1,4] }, { shader: 513, workgroups: [8,1,1] }),
-        dispatch("step_584_conv2dWeightGrad_D1_conv2_packc", [at(1, 3907584, 249508), at(1, 0, 262640)], { shader: 458, workgroups: [257,1,1] }),
-        dispatch("step_584_conv2dWeightGrad_D1_conv2_packc", [at(1, 262656, 50688), at(1, 313344, 50688)], { shader: 461, workgroups: [50,1,1] }),
-        dispatch("step_584_conv2dWeightGrad_D1_conv2", [at(1, 0, 262640), at(1, 313344, 50688), at(1, 413184, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 676, workgroups: [10,1,1] }, { shader: 677, workgroups: [5,1,1] }),
-        dispatch("step_585_pointwise_adam_D1_D1_conv1_weight_exp_avg", [at(0, 4687616, 19456), at(1, 413184, 19456), at(1, 10645760, 19456), at(1, 6353408, 19456)], { shader: 678, workgroups: [10,1,1] }),
-        dispatch("step_586_pointwise_adam_D1_D1_conv1_weight_exp_avg_sq", [at(0, 4707072, 19456), at(1, 413184, 19456), at(1, 10645760, 19456), at(1, 6372864, 19456)], { shader: 679, workgroups: [10,1,1] }),
-        dispatch("step_587_pointwise_D1_conv1", [at(0, 1696256, 19456), at(1, 6353408, 19456), at(1, 11050240, 4), at(1, 6372864, 19456), at(1, 11050496, 4), at(1, 6392320, 19456)], { shader: 680, workgroups: [10,1,1] }),
-        dispatch("step_588_sum_D1_conv2", [at(1, 262656, 50688), at(1, 0, 64)], { adapter: "cpu", features: ["subgroups"], shader: 681, workgroups: [16,1,1] }, { shader: 682, workgroups: [1,1,1] }),
-        dispatch("step_589_pointwise_adam_D1_D1_conv1_bias_exp_avg", [at(0, 4726528, 64), at(1, 0, 64), at(1, 11044352, 64), at(1, 6504960, 64)], { shader: 683, workgroups: [1,1,1] }),
-        dispatch("step_590_pointwise_adam_D1_D1_conv1_bias_exp_avg_sq", [at(0, 4726784, 64), at(1, 0, 64), at(1, 11044352, 64), at(1, 6505216, 64)], { shader: 684, workgroups: [1,1,1] }),
-        dispatch("step_591_pointwise_D1_conv1", [at(0, 1715712, 64), at(1, 6504960, 64), at(1, 11050240, 4), at(1, 6505216, 64), at(1, 11050496, 4), at(1, 6505472, 64)], { shader: 685, workgroups: [1,1,1] }),
-        dispatch("step_592_conv2dWeightGrad_D1_conv1_packc", [at(1, 9573632, 50688), at(1, 0, 50688)], { shader: 461, workgroups: [50,1,1] }),
-        dispatch("step_592_conv2dWeightGrad_D1_conv1", [at(1, 0, 50688), at(1, 388608, 24576), at(1, 50688, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 686, workgroups: [8,1,1] }, { shader: 687, workgroups: [8,1,1] }),
-        dispatch("step_593_pointwise_adam_D1_D1_conv2_weight_exp_avg", [at(0, 4727040, 32768), at(1, 50688, 32768), at(1, 9978112, 32768), at(1, 6189568, 32768)], { shader: 688, workgroups: [16,1,1] }),
-        dispatch("step_594_pointwise_adam_D1_D1_conv2_weight_exp_avg_sq", [at(0, 4759808, 32768), at(1, 50688, 32768), at(1, 9978112, 32768), at(1, 6222336, 32768)], { shader: 689, workgroups: [16,1,1] }),
-        dispatch("step_595_pointwise_D1_conv2", [at(0, 1715968, 32768), at(1, 6189568, 32768), at(1, 11050240, 4), at(1, 6222336, 32768), at(1, 11050496, 4), at(1, 6255104, 32768)], { shader: 690, workgroups: [16,1,1] }),
-        dispatch("step_596_sum_D1_conv3", [at(1, 364032, 24576), at(1, 0, 128)], { adapter: "cpu", features: ["subgroups"], shader: 691, workgroups: [32,1,1] }, { shader: 692, workgroups: [1,1,1] }),
-        dispatch("step_597_pointwise_adam_D1_D1_conv2_bias_exp_avg", [at(0, 4792576, 128), at(1, 0, 128), at(1, 11039744, 128), at(1, 6503168, 128)], { shader: 693, workgroups: [1,1,1] }),
-        dispatch("step_598_pointwise_adam_D1_D1_conv2_bias_exp_avg_sq", [at(0, 4792832, 128), at(1, 0, 128), at(1, 11039744, 128), at(1, 6503424, 128)], { shader: 694, workgroups: [1,1,1] }),
-        dispatch("step_599_pointwise_D1_conv2", [at(0, 1748736, 128), at(1, 6503168, 128), at(1, 11050240, 4), at(1, 6503424, 128), at(1, 11050496, 4), at(1, 6503680, 128)], { shader: 695, workgroups: [1,1,1] }),
-        dispatch("step_600_conv2dWeightGrad_D1_conv2_packc", [at(1, 10600704, 24576), at(1, 131072, 24576)], { shader: 464, workgroups: [24,1,1] }),
-        dispatch("step_600_conv2dWeightGrad_D1_conv2", [at(1, 131072, 24576), at(1, 444928, 12288), at(1, 0, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 696, workgroups: [16,1,1] }, { shader: 697, workgroups: [32,1,1] }),
-        dispatch("step_601_pointwise_adam_D1_D1_conv3_weight_exp_avg", [at(0, 4793088, 131072), at(1, 0, 131072), at(1, 7673600, 131072), at(1, 3845120, 131072)], { shader: 698, workgroups: [64,1,1] }),
-        dispatch("step_602_pointwise_adam_D1_D1_conv3_weight_exp_avg_sq", [at(0, 4924160, 131072), at(1, 0, 131072), at(1, 7673600, 131072), at(1, 3976192, 131072)], { shader: 699, workgroups: [64,1,1] }),
-        dispatch("step_603_pointwise_D1_conv3", [at(0, 1748992, 131072), at(1, 3845120, 131072), at(1, 11050240, 4), at(1, 3976192, 131072), at(1, 11050496, 4), at(1, 5927424, 131072)], { shader: 700, workgroups: [64,1,1] }),
-        dispatch("step_604_sum_D1_conv4", [at(1, 432640, 12288), at(1, 0, 256)], { shader: 701, workgroups: [1,1,1] }),
-        dispatch("step_605_pointwise_adam_D1_D1_conv3_bias_exp_avg", [at(0, 5055232, 256), at(1, 0, 256), at(1, 11035392, 256), at(1, 6502400, 256)], { shader: 702, workgroups: [1,1,1] }),
-        dispatch("step_606_pointwise_adam_D1_D1_conv3_bias_exp_avg_sq", [at(0, 5055488, 256), at(1, 0, 256), at(1, 11035392, 256), at(1, 6502656, 256)], { shader: 703, workgroups: [1,1,1] }),
-        dispatch("step_607_pointwise_D1_conv3", [at(0, 1880064, 256), at(1, 6502400, 256), at(1, 11050240, 4), at(1, 6502656, 256), at(1, 11050496, 4), at(1, 6502912, 256)], { shader: 704, workgroups: [1,1,1] }),
-        dispatch("step_608_conv2dWeightGrad_D1_conv3_packc", [at(1, 3395328, 12288), at(1, 524288, 12288)], { shader: 467, workgroups: [12,1,1] }),
-        dispatch("step_608_conv2dWeightGrad_D1_conv3", [at(1, 524288, 12288), at(1, 536576, 6144), at(1, 0, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 705, workgroups: [32,2,1] }, { shader: 706, workgroups: [128,1,1] }),
-        dispatch("step_609_pointwise_adam_D1_D1_conv4_weight_exp_avg", [at(0, 5055744, 524288), at(1, 0, 524288), at(1, 1572864, 524288), at(1, 524288, 524288)], { shader: 707, workgroups: [256,1,1] }),
-        dispatch("step_610_pointwise_adam_D1_D1_conv4_weight_exp_avg_sq", [at(0, 5580032, 524288), at(1, 0, 524288), at(1, 1572864, 524288), at(1, 1048576, 524288)], { shader: 708, workgroups: [256,1,1] }),
-        dispatch("step_611_pointwise_D1_conv4", [at(0, 1880320, 524288), at(1, 524288, 524288), at(1, 11050240, 4), at(1, 1048576, 524288), at(1, 11050496, 4), at(1, 0, 524288)], { shader: 709, workgroups: [256,1,1] }),
-        dispatch("step_612_sum_D1_classifier", [at(1, 3145728, 6144), at(1, 1572864, 512)], { shader: 710, workgroups: [2,1,1] }),
-        dispatch("step_613_pointwise_adam_D1_D1_conv4_bias_exp_avg", [at(0, 6104320, 512), at(1, 1572864, 512), at(1, 11030272, 512), at(1, 6500864, 512)], { shader: 711, workgroups: [2,1,1] }),
-        dispatch("step_614_pointwise_adam_D1_D1_conv4_bias_exp_avg_sq", [at(0, 6104832, 512), at(1, 1572864, 512), at(1, 11030272, 512), at(1, 6501376, 512)], { shader: 712, workgroups: [2,1,1] }),
-        dispatch("step_615_pointwise_D1_conv4", [at(0, 2404608, 512), at(1, 6500864, 512), at(1, 11050240, 4), at(1, 6501376, 512), at(1, 11050496, 4), at(1, 6501888, 512)], { shader: 713, workgroups: [2,1,1] }),
-        dispatch("step_616_conv2dWeightGrad_D1_conv4_packc", [at(1, 10968576, 6144), at(1, 1581056, 6144)], { shader: 470, workgroups: [6,1,1] }),
-        dispatch("step_616_conv2dWeightGrad_D1_conv4", [at(1, 1581056, 6144), at(1, 3151872, 32), at(1, 1572864, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 714, workgroups: [64,1,1] }, { shader: 715, workgroups: [8,1,1] }),
-        dispatch("step_617_pointwise_adam_D1_D1_classifier_weight_exp_avg", [at(0, 6105344, 8192), at(1, 1572864, 8192), at(1, 10816512, 8192), at(1, 6470144, 8192)], { shader: 716, workgroups: [32,1,1] }),
-        dispatch("step_618_pointwise_adam_D1_D1_classifier_weight_exp_avg_sq", [at(0, 6113536, 8192), at(1, 1572864, 8192), at(1, 10816512, 8192), at(1, 6478336, 8192)], { shader: 717, workgroups: [32,1,1] }),
-        dispatch("step_619_pointwise_D1_classifier", [at(0, 2405120, 8192), at(1, 6470144, 8192), at(1, 11050240, 4), at(1, 6478336, 8192), at(1, 11050496, 4), at(1, 6486528, 8192)], { shader: 718, workgroups: [32,1,1] }),
-        dispatch("step_620_sum", [at(1, 3152128, 8), at(1, 1572864, 4)], { shader: 719, workgroups: [1,1,1] }),
-        dispatch("step_621_pointwise_adam_D1_D1_classifier_bias_exp_avg", [at(0, 6121728, 4), at(1, 1572864, 4), at(1, 11051264, 4), at(1, 6506240, 4)], { shader: 720, workgroups: [1,1,1] }),
-        dispatch("step_622_pointwise_adam_D1_D1_classifier_bias_exp_avg_sq", [at(0, 6121984, 4), at(1, 1572864, 4), at(1, 11051264, 4), at(1, 6506496, 4)], { shader: 721, workgroups: [1,1,1] }),
-        dispatch("step_623_pointwise_D1_classifier", [at(0, 2413312, 4), at(1, 6506240, 4), at(1, 11050240, 4), at(1, 6506496, 4), at(1, 11050496, 4), at(1, 6506752, 4)], { shader: 722, workgroups: [1,1,1] }),
-        dispatch("step_624_pointwise_D2_classifier", [at(1, 9389312, 8), at(1, 1572864, 8)], { shader: 674, workgroups: [1,1,1] }),
-        dispatch("step_625_pointwise_D2_classifier", [at(1, 1572864, 8), at(1, 9389312, 8), at(1, 11049472, 8), at(1, 6505984, 8)], { shader: 675, workgroups: [1,1,1] }),
-        dispatch("step_626_conv2dInputGrad_D2_classifier_packc", [at(1, 6505984, 8), at(1, 6505728, 32)], { shader: 502, workgroups: [1,1,1] }),
-        dispatch("step_626_conv2dInputGrad_D2_classifier", [at(1, 6505728, 32), at(1, 10010880, 32768), at(1, 9848576, 6144), at(1, 6494720, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 503, workgroups: [1,4,4] }, { shader: 504, workgroups: [2,1,1] }),
-        dispatch("step_627_conv2dInputGrad_D2_conv4_packc", [at(1, 6494720, 6144), at(1, 3145728, 6144)], { shader: 470, workgroups: [6,1,1] }),
-        dispatch("step_627_conv2dInputGrad_D2_conv4", [at(1, 3145728, 6144), at(1, 2097152, 524288), at(1, 9830144, 12288), at(1, 2005504, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 506, workgroups: [1,2,4] }, { shader: 507, workgroups: [2,1,1] }),
-        dispatch("step_628_conv2dInputGrad_D2_conv3_packc", [at(1, 2005504, 12288), at(1, 2017792, 12288)], { shader: 467, workgroups: [12,1,1] }),
-        dispatch("step_628_conv2dInputGrad_D2_conv3", [at(1, 2017792, 12288), at(1, 7804672, 131072), at(1, 9773312, 24576), at(1, 1936896, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 509, workgroups: [2,1,4] }, { shader: 510, workgroups: [3,1,1] }),
-        dispatch("step_629_conv2dInputGrad_D2_conv2_packc", [at(1, 1936896, 24576), at(1, 1961472, 24576)], { shader: 464, workgroups: [24,1,1] }),
-        dispatch("step_629_conv2dInputGrad_D2_conv2", [at(1, 1961472, 24576), at(1, 10043648, 32768), at(1, 9624320, 50688), at(1, 1835520, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 512, workgroups: [7,1,4] }, { shader: 513, workgroups: [8,1,1] }),
-        dispatch("step_630_conv2dWeightGrad_D2_conv2_packc", [at(1, 4157184, 249508), at(1, 1572864, 262640)], { shader: 458, workgroups: [257,1,1] }),
-        dispatch("step_630_conv2dWeightGrad_D2_conv2_packc", [at(1, 1835520, 50688), at(1, 1886208, 50688)], { shader: 461, workgroups: [50,1,1] }),
-        dispatch("step_630_conv2dWeightGrad_D2_conv2", [at(1, 1572864, 262640), at(1, 1886208, 50688), at(1, 1986048, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 676, workgroups: [10,1,1] }, { shader: 677, workgroups: [5,1,1] }),
-        dispatch("step_631_pointwise_adam_D2_D2_conv1_weight_exp_avg", [at(0, 6122240, 19456), at(1, 1986048, 19456), at(1, 10665216, 19456), at(1, 6411776, 19456)], { shader: 678, workgroups: [10,1,1] }),
-        dispatch("step_632_pointwise_adam_D2_D2_conv1_weight_exp_avg_sq", [at(0, 6141696, 19456), at(1, 1986048, 19456), at(1, 10665216, 19456), at(1, 6431232, 19456)], { shader: 679, workgroups: [10,1,1] }),
-        dispatch("step_633_pointwise_D2_conv1", [at(0, 2413568, 19456), at(1, 6411776, 19456), at(1, 11050240, 4), at(1, 6431232, 19456), at(1, 11050496, 4), at(1, 6450688, 19456)], { shader: 680, workgroups: [10,1,1] }),
-        dispatch("step_634_sum_D2_conv2", [at(1, 1835520, 50688), at(1, 1572864, 64)], { adapter: "cpu", features: ["subgroups"], shader: 681, workgroups: [16,1,1] }, { shader: 682, workgroups: [1,1,1] }),
-        dispatch("step_635_pointwise_adam_D2_D2_conv1_bias_exp_avg", [at(0, 6161152, 64), at(1, 1572864, 64), at(1, 11044608, 64), at(1, 4403712, 64)], { shader: 683, workgroups: [1,1,1] }),
-        dispatch("step_636_pointwise_adam_D2_D2_conv1_bias_exp_avg_sq", [at(0, 6161408, 64), at(1, 1572864, 64), at(1, 11044608, 64), at(1, 4403968, 64)], { shader: 684, workgroups: [1,1,1] }),
-        dispatch("step_637_pointwise_D2_conv1", [at(0, 2433024, 64), at(1, 4403712, 64), at(1, 11050240, 4), at(1, 4403968, 64), at(1, 11050496, 4), at(1, 4404224, 64)], { shader: 685, workgroups: [1,1,1] }),
-        dispatch("step_638_conv2dWeightGrad_D2_conv1_packc", [at(1, 9324288, 50688), at(1, 1572864, 50688)], { shader: 461, workgroups: [50,1,1] }),
-        dispatch("step_638_conv2dWeightGrad_D2_conv1", [at(1, 1572864, 50688), at(1, 1961472, 24576), at(1, 1623552, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 686, workgroups: [8,1,1] }, { shader: 687, workgroups: [8,1,1] }),
-        dispatch("step_639_pointwise_adam_D2_D2_conv2_weight_exp_avg", [at(0, 6161664, 32768), at(1, 1623552, 32768), at(1, 10076416, 32768), at(1, 4369408, 32768)], { shader: 688, workgroups: [16,1,1] }),
-        dispatch("step_640_pointwise_adam_D2_D2_conv2_weight_exp_avg_sq", [at(0, 6194432, 32768), at(1, 1623552, 32768), at(1, 10076416, 32768), at(1, 6287872, 32768)], { shader: 689, workgroups: [16,1,1] }),
-        dispatch("step_641_pointwise_D2_conv2", [at(0, 2433280, 32768), at(1, 4369408, 32768), at(1, 11050240, 4), at(1, 6287872, 32768), at(1, 11050496, 4), at(1, 6320640, 32768)], { shader: 690, workgroups: [16,1,1] }),
-        dispatch("step_642_sum_D2_conv3", [at(1, 1936896, 24576), at(1, 1572864, 128)], { adapter: "cpu", features: ["subgroups"], shader: 691, workgroups: [32,1,1] }, { shader: 692, workgroups: [1,1,1] }),
-        dispatch("step_643_pointwise_adam_D2_D2_conv2_bias_exp_avg", [at(0, 6227200, 128), at(1, 1572864, 128), at(1, 11040000, 128), at(1, 4402944, 128)], { shader: 693, workgroups: [1,1,1] }),
-        dispatch("step_644_pointwise_adam_D2_D2_conv2_bias_exp_avg_sq", [at(0, 6227456, 128), at(1, 1572864, 128), at(1, 11040000, 128), at(1, 4403200, 128)], { shader: 694, workgroups: [1,1,1] }),
-        dispatch("step_645_pointwise_D2_conv2", [at(0, 2466048, 128), at(1, 4402944, 128), at(1, 11050240, 4), at(1, 4403200, 128), at(1, 11050496, 4), at(1, 4403456, 128)], { shader: 695, workgroups: [1,1,1] }),
-        dispatch("step_646_conv2dWeightGrad_D2_conv2_packc", [at(1, 9748736, 24576), at(1, 1703936, 24576)], { shader: 464, workgroups: [24,1,1] }),
-        dispatch("step_646_conv2dWeightGrad_D2_conv2", [at(1, 1703936, 24576), at(1, 2017792, 12288), at(1, 1572864, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 696, workgroups: [16,1,1] }, { shader: 697, workgroups: [32,1,1] }),
-        dispatch("step_647_pointwise_adam_D2_D2_conv3_weight_exp_avg", [at(0, 6227712, 131072), at(1, 1572864, 131072), at(1, 7935744, 131072), at(1, 4107264, 131072)], { shader: 698, workgroups: [64,1,1] }),
-        dispatch("step_648_pointwise_adam_D2_D2_conv3_weight_exp_avg_sq", [at(0, 6358784, 131072), at(1, 1572864, 131072), at(1, 7935744, 131072), at(1, 4238336, 131072)], { shader: 699, workgroups: [64,1,1] }),
-        dispatch("step_649_pointwise_D2_conv3", [at(0, 2466304, 131072), at(1, 4107264, 131072), at(1, 11050240, 4), at(1, 4238336, 131072), at(1, 11050496, 4), at(1, 6058496, 131072)], { shader: 700, workgroups: [64,1,1] }),
-        dispatch("step_650_sum_D2_conv4", [at(1, 2005504, 12288), at(1, 1572864, 256)], { shader: 701, workgroups: [1,1,1] }),
-        dispatch("step_651_pointwise_adam_D2_D2_conv3_bias_exp_avg", [at(0, 6489856, 256), at(1, 1572864, 256), at(1, 11035648, 256), at(1, 4402176, 256)], { shader: 702, workgroups: [1,1,1] }),
-        dispatch("step_652_pointwise_adam_D2_D2_conv3_bias_exp_avg_sq", [at(0, 6490112, 256), at(1, 1572864, 256), at(1, 11035648, 256), at(1, 4402432, 256)], { shader: 703, workgroups: [1,1,1] }),
-        dispatch("step_653_pointwise_D2_conv3", [at(0, 2597376, 256), at(1, 4402176, 256), at(1, 11050240, 4), at(1, 4402432, 256), at(1, 11050496, 4), at(1, 4402688, 256)], { shader: 704, workgroups: [1,1,1] }),
-        dispatch("step_654_conv2dWeightGrad_D2_conv3_packc", [at(1, 9374976, 12288), at(1, 2097152, 12288)], { shader: 467, workgroups: [12,1,1] }),
-        dispatch("step_654_conv2dWeightGrad_D2_conv3", [at(1, 2097152, 12288), at(1, 3145728, 6144), at(1, 1572864, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 705, workgroups: [32,2,1] }, { shader: 706, workgroups: [128,1,1] }),
-        dispatch("step_655_pointwise_adam_D2_D2_conv4_weight_exp_avg", [at(0, 6490368, 524288), at(1, 1572864, 524288), at(1, 2621440, 524288), at(1, 2097152, 524288)], { shader: 707, workgroups: [256,1,1] }),
-        dispatch("step_656_pointwise_adam_D2_D2_conv4_weight_exp_avg_sq", [at(0, 7014656, 524288), at(1, 1572864, 524288), at(1, 2621440, 524288), at(1, 3145728, 524288)], { shader: 708, workgroups: [256,1,1] }),
-        dispatch("step_657_pointwise_D2_conv4", [at(0, 2597632, 524288), at(1, 2097152, 524288), at(1, 11050240, 4), at(1, 3145728, 524288), at(1, 11050496, 4), at(1, 1572864, 524288)], { shader: 709, workgroups: [256,1,1] }),
-        dispatch("step_658_sum_D2_classifier", [at(1, 6494720, 6144), at(1, 2621440, 512)], { shader: 710, workgroups: [2,1,1] }),
-        dispatch("step_659_pointwise_adam_D2_D2_conv4_bias_exp_avg", [at(0, 7538944, 512), at(1, 2621440, 512), at(1, 11030784, 512), at(1, 2714624, 512)], { shader: 711, workgroups: [2,1,1] }),
-        dispatch("step_660_pointwise_adam_D2_D2_conv4_bias_exp_avg_sq", [at(0, 7539456, 512), at(1, 2621440, 512), at(1, 11030784, 512), at(1, 2715136, 512)], { shader: 712, workgroups: [2,1,1] }),
-        dispatch("step_661_pointwise_D2_conv4", [at(0, 3121920, 512), at(1, 2714624, 512), at(1, 11050240, 4), at(1, 2715136, 512), at(1, 11050496, 4), at(1, 2715648, 512)], { shader: 713, workgroups: [2,1,1] }),
-        dispatch("step_662_conv2dWeightGrad_D2_conv4_packc", [at(1, 9842432, 6144), at(1, 2629632, 6144)], { shader: 470, workgroups: [6,1,1] }),
-        dispatch("step_662_conv2dWeightGrad_D2_conv4", [at(1, 2629632, 6144), at(1, 6505728, 32), at(1, 2621440, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 714, workgroups: [64,1,1] }, { shader: 715, workgroups: [8,1,1] }),
-        dispatch("step_663_pointwise_adam_D2_D2_classifier_weight_exp_avg", [at(0, 7539968, 8192), at(1, 2621440, 8192), at(1, 10824704, 8192), at(1, 2685952, 8192)], { shader: 716, workgroups: [32,1,1] }),
-        dispatch("step_664_pointwise_adam_D2_D2_classifier_weight_exp_avg_sq", [at(0, 7548160, 8192), at(1, 2621440, 8192), at(1, 10824704, 8192), at(1, 2694144, 8192)], { shader: 717, workgroups: [32,1,1] }),
-        dispatch("step_665_pointwise_D2_classifier", [at(0, 3122432, 8192), at(1, 2685952, 8192), at(1, 11050240, 4), at(1, 2694144, 8192), at(1, 11050496, 4), at(1, 2702336, 8192)], { shader: 718, workgroups: [32,1,1] }),
-        dispatch("step_666_sum", [at(1, 6505984, 8), at(1, 2621440, 4)], { shader: 719, workgroups: [1,1,1] }),
-        dispatch("step_667_pointwise_adam_D2_D2_classifier_bias_exp_avg", [at(0, 7556352, 4), at(1, 2621440, 4), at(1, 11051520, 4), at(1, 2724864, 4)], { shader: 720, workgroups: [1,1,1] }),
-        dispatch("step_668_pointwise_adam_D2_D2_classifier_bias_exp_avg_sq", [at(0, 7556608, 4), at(1, 2621440, 4), at(1, 11051520, 4), at(1, 2725120, 4)], { shader: 721, workgroups: [1,1,1] }),
-        dispatch("step_669_pointwise_D2_classifier", [at(0, 3130624, 4), at(1, 2724864, 4), at(1, 11050240, 4), at(1, 2725120, 4), at(1, 11050496, 4), at(1, 2725376, 4)], { shader: 722, workgroups: [1,1,1] }),
-        dispatch("step_670_pointwise_G_bn1_running_mean", [at(0, 119296, 32), at(1, 11046400, 32), at(1, 11047936, 32), at(1, 2723328, 32)], { shader: 723, workgroups: [1,1,1] }),
-        dispatch("step_671_pointwise_G_conv1", [at(1, 10518528, 27200), at(1, 11047936, 32), at(1, 2621440, 27200)], { shader: 724, workgroups: [14,1,1] }),
-        dispatch("step_672_sum_G_conv1", [at(1, 2621440, 27200), at(1, 2648832, 32)], { adapter: "cpu", features: ["subgroups"], shader: 725, workgroups: [8,1,1] }, { shader: 726, workgroups: [1,1,1] }),
-        dispatch("step_673_pointwise_G_bn1_running_var", [at(0, 119552, 32), at(1, 11047168, 32), at(1, 2648832, 32), at(1, 2723584, 32)], { shader: 727, workgroups: [1,1,1] }),
-        dispatch("step_674_pointwise_G_layer1_0_bn1_running_mean", [at(0, 120576, 32), at(1, 11046656, 32), at(1, 11048448, 32), at(1, 2723840, 32)], { shader: 728, workgroups: [1,1,1] }),
-        dispatch("step_675_pointwise_G_layer1_0_conv1", [at(1, 10922496, 7488), at(1, 11048448, 32), at(1, 2621440, 7488)], { shader: 729, workgroups: [30,1,1] }),
-        dispatch("step_676_sum_G_layer1_0_conv1", [at(1, 2621440, 7488), at(1, 2629120, 32)], { adapter: "cpu", features: ["subgroups"], shader: 730, workgroups: [8,1,1] }, { shader: 731, workgroups: [1,1,1] }),
-        dispatch("step_677_pointwise_G_layer1_0_bn1_running_var", [at(0, 120832, 32), at(1, 11047424, 32), at(1, 2629120, 32), at(1, 2724096, 32)], { shader: 732, workgroups: [1,1,1] }),
-        dispatch("step_678_pointwise_G_layer1_0_bn2_running_mean", [at(0, 123904, 32), at(1, 11046912, 32), at(1, 11048960, 32), at(1, 2724352, 32)], { shader: 728, workgroups: [1,1,1] }),
-        dispatch("step_679_pointwise_G_layer1_0_conv2", [at(1, 10945536, 7488), at(1, 11048960, 32), at(1, 2621440, 7488)], { shader: 729, workgroups: [30,1,1] }),
-        dispatch("step_680_sum_G_layer1_0_conv2", [at(1, 2621440, 7488), at(1, 2629120, 32)], { adapter: "cpu", features: ["subgroups"], shader: 730, workgroups: [8,1,1] }, { shader: 731, workgroups: [1,1,1] }),
-        dispatch("step_681_pointwise_G_layer1_0_bn2_running_var", [at(0, 124160, 32), at(1, 11047680, 32), at(1, 2629120, 32), at(1, 2724608, 32)], { shader: 732, workgroups: [1,1,1] }),
-        dispatch("step_682_pointwise_G_layer1_0_bn3_running_mean", [at(0, 125952, 128), at(1, 11038720, 128), at(1, 11041280, 128), at(1, 2720256, 128)], { shader: 733, workgroups: [1,1,1] }),
-        dispatch("step_683_pointwise_G_layer1_0_conv3", [at(1, 10368768, 29952), at(1, 11041280, 128), at(1, 2621440, 29952)], { shader: 734, workgroups: [15,1,1] }),
-        dispatch("step_684_sum_G_layer1_0_conv3", [at(1, 2621440, 29952), at(1, 2651392, 128)], { adapter: "cpu", features: ["subgroups"], shader: 735, workgroups: [32,1,1] }, { shader: 736, workgroups: [1,1,1] }),
-        dispatch("step_685_pointwise_G_layer1_0_bn3_running_var", [at(0, 126208, 128), at(1, 11040256, 128), at(1, 2651392, 128), at(1, 2720512, 128)], { shader: 737, workgroups: [1,1,1] }),
-        dispatch("step_686_pointwise_G_layer1_0_downsample_1_running_mean", [at(0, 128000, 128), at(1, 11038976, 128), at(1, 11041792, 128), at(1, 2720768, 128)], { shader: 733, workgroups: [1,1,1] }),
-        dispatch("step_687_pointwise_G_layer1_0_downsample_0", [at(1, 10428672, 29952), at(1, 11041792, 128), at(1, 2621440, 29952)], { shader: 734, workgroups: [15,1,1] }),
-        dispatch("step_688_sum_G_layer1_0_downsample_0", [at(1, 2621440, 29952), at(1, 2651392, 128)], { adapter: "cpu", features: ["subgroups"], shader: 735, workgroups: [32,1,1] }, { shader: 736, workgroups: [1,1,1] }),
-        dispatch("step_689_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 128256, 128), at(1, 11040512, 128), at(1, 2651392, 128), at(1, 2721024, 128)], { shader: 737, workgroups: [1,1,1] }),
-        dispatch("step_690_pointwise_G_layer2_0_bn1_running_mean", [at(0, 131072, 64), at(1, 11043840, 64), at(1, 11045376, 64), at(1, 2722304, 64)], { shader: 738, workgroups: [1,1,1] }),
-        dispatch("step_691_pointwise_G_layer2_0_conv1", [at(1, 10987776, 4032), at(1, 11045376, 64), at(1, 2621440, 4032)], { shader: 739, workgroups: [16,1,1] }),
-        dispatch("step_692_sum_G_layer2_0_conv1", [at(1, 2621440, 4032), at(1, 2625536, 64)], { shader: 740, workgroups: [1,1,1] }),
-        dispatch("step_693_pointwise_G_layer2_0_bn1_running_var", [at(0, 131328, 64), at(1, 11044864, 64), at(1, 2625536, 64), at(1, 2722560, 64)], { shader: 741, workgroups: [1,1,1] }),
-        dispatch("step_694_pointwise_G_layer2_0_bn2_running_mean", [at(0, 141312, 64), at(1, 11044096, 64), at(1, 11045888, 64), at(1, 2722816, 64)], { shader: 738, workgroups: [1,1,1] }),
-        dispatch("step_695_pointwise_G_layer2_0_conv2", [at(1, 11000064, 4032), at(1, 11045888, 64), at(1, 2621440, 4032)], { shader: 739, workgroups: [16,1,1] }),
-        dispatch("step_696_sum_G_layer2_0_conv2", [at(1, 2621440, 4032), at(1, 2625536, 64)], { shader: 740, workgroups: [1,1,1] }),
-        dispatch("step_697_pointwise_G_layer2_0_bn2_running_var", [at(0, 141568, 64), at(1, 11045120, 64), at(1, 2625536, 64), at(1, 2723072, 64)], { shader: 741, workgroups: [1,1,1] }),
-        dispatch("step_698_pointwise_G_layer2_0_bn3_running_mean", [at(0, 146432, 256), at(1, 11034368, 256), at(1, 11037184, 256), at(1, 2718208, 256)], { shader: 742, workgroups: [1,1,1] }),
-        dispatch("step_699_pointwise_G_layer2_0_conv3", [at(1, 10717440, 16128), at(1, 11037184, 256), at(1, 2621440, 16128)], { shader: 743, workgroups: [63,1,1] }),
-        dispatch("step_700_sum_G_layer2_0_conv3", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 744, workgroups: [1,1,1] }),
-        dispatch("step_701_pointwise_G_layer2_0_bn3_running_var", [at(0, 146688, 256), at(1, 11035904, 256), at(1, 2637568, 256), at(1, 2718464, 256)], { shader: 745, workgroups: [1,1,1] }),
-        dispatch("step_702_pointwise_G_layer2_0_downsample_1_running_mean", [at(0, 155648, 256), at(1, 11034624, 256), at(1, 11037696, 256), at(1, 2718720, 256)], { shader: 742, workgroups: [1,1,1] }),
-        dispatch("step_703_pointwise_G_layer2_0_downsample_0", [at(1, 10749696, 16128), at(1, 11037696, 256), at(1, 2621440, 16128)], { shader: 743, workgroups: [63,1,1] }),
-        dispatch("step_704_sum_G_layer2_0_downsample_0", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 744, workgroups: [1,1,1] }),
-        dispatch("step_705_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 155904, 256), at(1, 11036160, 256), at(1, 2637568, 256), at(1, 2718976, 256)], { shader: 745, workgroups: [1,1,1] }),
-        dispatch("step_706_pointwise_G_layer3_0_bn1_running_mean", [at(0, 164864, 128), at(1, 11039232, 128), at(1, 11042304, 128), at(1, 2721280, 128)], { shader: 746, workgroups: [1,1,1] }),
-        dispatch("step_707_pointwise_G_layer3_0_conv1", [at(1, 10865664, 8064), at(1, 11042304, 128), at(1, 2621440, 8064)], { shader: 747, workgroups: [32,1,1] }),
-        dispatch("step_708_sum_G_layer3_0_conv1", [at(1, 2621440, 8064), at(1, 2629632, 128)], { shader: 748, workgroups: [1,1,1] }),
-        dispatch("step_709_pointwise_G_layer3_0_bn1_running_var", [at(0, 165120, 128), at(1, 11040768, 128), at(1, 2629632, 128), at(1, 2721536, 128)], { shader: 749, workgroups: [1,1,1] }),
-        dispatch("step_710_pointwise_G_layer3_0_bn2_running_mean", [at(0, 202752, 128), at(1, 11039488, 128), at(1, 11042816, 128), at(1, 2721792, 128)], { shader: 746, workgroups: [1,1,1] }),
-        dispatch("step_711_pointwise_G_layer3_0_conv2", [at(1, 10890240, 8064), at(1, 11042816, 128), at(1, 2621440, 8064)], { shader: 747, workgroups: [32,1,1] }),
-        dispatch("step_712_sum_G_layer3_0_conv2", [at(1, 2621440, 8064), at(1, 2629632, 128)], { shader: 748, workgroups: [1,1,1] }),
-        dispatch("step_713_pointwise_G_layer3_0_bn2_running_var", [at(0, 203008, 128), at(1, 11041024, 128), at(1, 2629632, 128), at(1, 2722048, 128)], { shader: 749, workgroups: [1,1,1] }),
-        dispatch("step_714_pointwise_G_layer3_0_bn3_running_mean", [at(0, 220672, 512), at(1, 11029248, 512), at(1, 11032320, 512), at(1, 2716160, 512)], { shader: 750, workgroups: [2,1,1] }),
-        dispatch("step_715_pointwise_G_layer3_0_conv3", [at(1, 10207488, 32256), at(1, 11032320, 512), at(1, 2621440, 32256)], { shader: 751, workgroups: [16,1,1] }),
-        dispatch("step_716_sum_G_layer3_0_conv3", [at(1, 2621440, 32256), at(1, 2653696, 512)], { shader: 752, workgroups: [2,1,1] }),
-        dispatch("step_717_pointwise_G_layer3_0_bn3_running_var", [at(0, 221184, 512), at(1, 11031296, 512), at(1, 2653696, 512), at(1, 2716672, 512)], { shader: 753, workgroups: [2,1,1] }),
-        dispatch("step_718_pointwise_G_layer3_0_downsample_1_running_mean", [at(0, 255488, 512), at(1, 11029760, 512), at(1, 11033344, 512), at(1, 2717184, 512)], { shader: 750, workgroups: [2,1,1] }),
-        dispatch("step_719_pointwise_G_layer3_0_downsample_0", [at(1, 10272000, 32256), at(1, 11033344, 512), at(1, 2621440, 32256)], { shader: 751, workgroups: [16,1,1] }),
-        dispatch("step_720_sum_G_layer3_0_downsample_0", [at(1, 2621440, 32256), at(1, 2653696, 512)], { shader: 752, workgroups: [2,1,1] }),
-        dispatch("step_721_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 256000, 512), at(1, 11031808, 512), at(1, 2653696, 512), at(1, 2717696, 512)], { shader: 753, workgroups: [2,1,1] }),
-        dispatch("step_722_pointwise_G_layer4_0_bn1_running_mean", [at(0, 289792, 256), at(1, 11034880, 256), at(1, 11038208, 256), at(1, 2719232, 256)], { shader: 742, workgroups: [1,1,1] }),
-        dispatch("step_723_pointwise_G_layer4_0_conv1", [at(1, 9797888, 16128), at(1, 11038208, 256), at(1, 2621440, 16128)], { shader: 743, workgroups: [63,1,1] }),
-        dispatch("step_724_sum_G_layer4_0_conv1", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 744, workgroups: [1,1,1] }),
-        dispatch("step_725_pointwise_G_layer4_0_bn1_running_var", [at(0, 290048, 256), at(1, 11036416, 256), at(1, 2637568, 256), at(1, 2719488, 256)], { shader: 745, workgroups: [1,1,1] }),
-        dispatch("step_726_pointwise_G_layer4_0_bn2_running_mean", [at(0, 438272, 256), at(1, 11035136, 256), at(1, 11038464, 256), at(1, 2719744, 256)], { shader: 742, workgroups: [1,1,1] }),
-        dispatch("step_727_pointwise_G_layer4_0_conv2", [at(1, 9814016, 16128), at(1, 11038464, 256), at(1, 2621440, 16128)], { shader: 743, workgroups: [63,1,1] }),
-        dispatch("step_728_sum_G_layer4_0_conv2", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 744, workgroups: [1,1,1] }),
-        dispatch("step_729_pointwise_G_layer4_0_bn2_running_var", [at(0, 438528, 256), at(1, 11036672, 256), at(1, 2637568, 256), at(1, 2720000, 256)], { shader: 745, workgroups: [1,1,1] }),
-        dispatch("step_730_pointwise_G_layer4_0_bn3_running_mean", [at(0, 506368, 1024), at(1, 11021056, 1024), at(1, 9387264, 1024), at(1, 2710528, 1024)], { shader: 754, workgroups: [4,1,1] }),
-        dispatch("step_731_pointwise_G_layer4_0_conv3", [at(1, 8460032, 64512), at(1, 9387264, 1024), at(1, 2621440, 64512)], { shader: 755, workgroups: [32,1,1] }),
-        dispatch("step_732_sum_G_layer4_0_conv3", [at(1, 2621440, 64512), at(1, 2711552, 1024)], { shader: 756, workgroups: [4,1,1] }),
-        dispatch("step_733_pointwise_G_layer4_0_bn3_running_var", [at(0, 507392, 1024), at(1, 11023104, 1024), at(1, 2711552, 1024), at(1, 2712576, 1024)], { shader: 757, workgroups: [4,1,1] }),
-        dispatch("step_734_pointwise_G_layer4_0_downsample_1_running_mean", [at(0, 641536, 1024), at(1, 11022080, 1024), at(1, 9388288, 1024), at(1, 2711552, 1024)], { shader: 754, workgroups: [4,1,1] }),
-        dispatch("step_735_pointwise_G_layer4_0_downsample_0", [at(1, 8524544, 64512), at(1, 9388288, 1024), at(1, 2621440, 64512)], { shader: 755, workgroups: [32,1,1] }),
-        dispatch("step_736_sum_G_layer4_0_downsample_0", [at(1, 2621440, 64512), at(1, 2713600, 1024)], { shader: 756, workgroups: [4,1,1] }),
-        dispatch("step_737_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 642560, 1024), at(1, 11024128, 1024), at(1, 2713600, 1024), at(1, 2621440, 1024)], { shader: 757, workgroups: [4,1,1] }),
+        dispatch("step_566_conv2dWeightGrad", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 4336896, 175104), at(1, 6356736, 175104), at(0, 1345536, 175104), at(1, 4932096, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 671, workgroups: [72,1,1] }, { shader: 672, workgroups: [45,1,1] }),
+        dispatch("step_567_pointwise_G_layer6_conv2d_list_2", [at(0, 1345536, 175104), at(1, 4932096, 175104), at(1, 11049984, 4), at(1, 5107200, 175104)], { shader: 668, workgroups: [86,1,1] }),
+        dispatch("step_568_pointwise_G_layer6_conv2d_list_2", [at(0, 1520640, 76), at(1, 8244992, 76), at(1, 11049984, 4), at(1, 6503936, 76), at(0, 4687360, 76), at(1, 64512, 76), at(1, 11043584, 76), at(0, 1696000, 76), at(1, 6504192, 76)], { shader: 658, workgroups: [1,1,1] }),
+        dispatch("step_569_conv2dWeightGrad_packc", [at(1, 8589056, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
+        dispatch("step_569_conv2dWeightGrad", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 4512256, 175104), at(1, 6531840, 175104), at(0, 1520896, 175104), at(1, 5282304, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 673, workgroups: [72,1,1] }, { shader: 674, workgroups: [45,1,1] }),
+        dispatch("step_570_pointwise_G_layer6_conv2d_list_3", [at(0, 1520896, 175104), at(1, 5282304, 175104), at(1, 11049984, 4), at(1, 5457408, 175104)], { shader: 668, workgroups: [86,1,1] }),
+        dispatch("step_571_pointwise_G_layer6_conv2d_list_3", [at(0, 1696000, 76), at(1, 6504192, 76), at(1, 11049984, 4), at(1, 6504448, 76)], { shader: 665, workgroups: [1,1,1] }),
+        dispatch("step_572_pointwise_D1_classifier", [at(1, 3408128, 8), at(1, 0, 8)], { shader: 675, workgroups: [1,1,1] }),
+        dispatch("step_573_pointwise_D1_classifier", [at(1, 0, 8), at(1, 3408128, 8), at(1, 11049472, 8), at(1, 3152128, 8)], { shader: 676, workgroups: [1,1,1] }),
+        dispatch("step_574_conv2dInputGrad_D1_classifier_packc", [at(1, 3152128, 8), at(1, 3151872, 32)], { shader: 502, workgroups: [1,1,1] }),
+        dispatch("step_574_conv2dInputGrad_D1_classifier", [at(1, 3151872, 32), at(1, 9912576, 32768), at(1, 825856, 6144), at(1, 3145728, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 503, workgroups: [1,4,4] }, { shader: 504, workgroups: [2,1,1] }),
+        dispatch("step_575_conv2dInputGrad_D1_conv4_packc", [at(1, 3145728, 6144), at(1, 536576, 6144)], { shader: 470, workgroups: [6,1,1] }),
+        dispatch("step_575_conv2dInputGrad_D1_conv4", [at(1, 536576, 6144), at(1, 1048576, 524288), at(1, 813568, 12288), at(1, 432640, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 506, workgroups: [1,2,4] }, { shader: 507, workgroups: [2,1,1] }),
+        dispatch("step_576_conv2dInputGrad_D1_conv3_packc", [at(1, 432640, 12288), at(1, 444928, 12288)], { shader: 467, workgroups: [12,1,1] }),
+        dispatch("step_576_conv2dInputGrad_D1_conv3", [at(1, 444928, 12288), at(1, 7542528, 131072), at(1, 743424, 24576), at(1, 364032, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 509, workgroups: [2,1,4] }, { shader: 510, workgroups: [3,1,1] }),
+        dispatch("step_577_conv2dInputGrad_D1_conv2_packc", [at(1, 364032, 24576), at(1, 388608, 24576)], { shader: 464, workgroups: [24,1,1] }),
+        dispatch("step_577_conv2dInputGrad_D1_conv2", [at(1, 388608, 24576), at(1, 9945344, 32768), at(1, 628224, 50688), at(1, 262656, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 512, workgroups: [7,1,4] }, { shader: 513, workgroups: [8,1,1] }),
+        dispatch("step_578_conv2dWeightGrad_D1_conv2_packc", [at(1, 3907584, 249508), at(1, 0, 262640)], { shader: 458, workgroups: [257,1,1] }),
+        dispatch("step_578_conv2dWeightGrad_D1_conv2_packc", [at(1, 262656, 50688), at(1, 313344, 50688)], { shader: 461, workgroups: [50,1,1] }),
+        dispatch("step_578_conv2dWeightGrad_D1_conv2", [at(1, 0, 262640), at(1, 313344, 50688), at(1, 413184, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 677, workgroups: [10,1,1] }, { shader: 678, workgroups: [5,1,1] }),
+        dispatch("step_579_pointwise_adam_D1_D1_conv1_weight_exp_avg", [at(0, 4687616, 19456), at(1, 413184, 19456), at(1, 10645760, 19456), at(1, 6353408, 19456), at(0, 4707072, 19456), at(1, 6372864, 19456)], { shader: 679, workgroups: [10,1,1] }),
+        dispatch("step_580_pointwise_D1_conv1", [at(0, 1696256, 19456), at(1, 6353408, 19456), at(1, 11050240, 4), at(1, 6372864, 19456), at(1, 11050496, 4), at(1, 6392320, 19456)], { shader: 680, workgroups: [10,1,1] }),
+        dispatch("step_581_sum_D1_conv2", [at(1, 262656, 50688), at(1, 0, 64)], { adapter: "cpu", features: ["subgroups"], shader: 681, workgroups: [16,1,1] }, { shader: 682, workgroups: [1,1,1] }),
+        dispatch("step_582_pointwise_adam_D1_D1_conv1_bias_exp_avg", [at(0, 4726528, 64), at(1, 0, 64), at(1, 11044352, 64), at(1, 6504704, 64), at(0, 4726784, 64), at(1, 6504960, 64)], { shader: 683, workgroups: [1,1,1] }),
+        dispatch("step_583_pointwise_D1_conv1", [at(0, 1715712, 64), at(1, 6504704, 64), at(1, 11050240, 4), at(1, 6504960, 64), at(1, 11050496, 4), at(1, 6505216, 64)], { shader: 684, workgroups: [1,1,1] }),
+        dispatch("step_584_conv2dWeightGrad_D1_conv1_packc", [at(1, 9573632, 50688), at(1, 0, 50688)], { shader: 461, workgroups: [50,1,1] }),
+        dispatch("step_584_conv2dWeightGrad_D1_conv1", [at(1, 0, 50688), at(1, 388608, 24576), at(1, 50688, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 685, workgroups: [8,1,1] }, { shader: 686, workgroups: [8,1,1] }),
+        dispatch("step_585_pointwise_adam_D1_D1_conv2_weight_exp_avg", [at(0, 4727040, 32768), at(1, 50688, 32768), at(1, 9978112, 32768), at(1, 6189568, 32768), at(0, 4759808, 32768), at(1, 6222336, 32768)], { shader: 687, workgroups: [16,1,1] }),
+        dispatch("step_586_pointwise_D1_conv2", [at(0, 1715968, 32768), at(1, 6189568, 32768), at(1, 11050240, 4), at(1, 6222336, 32768), at(1, 11050496, 4), at(1, 6255104, 32768)], { shader: 688, workgroups: [16,1,1] }),
+        dispatch("step_587_sum_D1_conv3", [at(1, 364032, 24576), at(1, 0, 128)], { adapter: "cpu", features: ["subgroups"], shader: 689, workgroups: [32,1,1] }, { shader: 690, workgroups: [1,1,1] }),
+        dispatch("step_588_pointwise_adam_D1_D1_conv2_bias_exp_avg", [at(0, 4792576, 128), at(1, 0, 128), at(1, 11039744, 128), at(1, 6503168, 128), at(0, 4792832, 128), at(1, 6503424, 128)], { shader: 691, workgroups: [1,1,1] }),
+        dispatch("step_589_pointwise_D1_conv2", [at(0, 1748736, 128), at(1, 6503168, 128), at(1, 11050240, 4), at(1, 6503424, 128), at(1, 11050496, 4), at(1, 6503680, 128)], { shader: 692, workgroups: [1,1,1] }),
+        dispatch("step_590_conv2dWeightGrad_D1_conv2_packc", [at(1, 10600704, 24576), at(1, 131072, 24576)], { shader: 464, workgroups: [24,1,1] }),
+        dispatch("step_590_conv2dWeightGrad_D1_conv2", [at(1, 131072, 24576), at(1, 444928, 12288), at(1, 0, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 693, workgroups: [16,1,1] }, { shader: 694, workgroups: [32,1,1] }),
+        dispatch("step_591_pointwise_adam_D1_D1_conv3_weight_exp_avg", [at(0, 4793088, 131072), at(1, 0, 131072), at(1, 7673600, 131072), at(1, 3845120, 131072), at(0, 4924160, 131072), at(1, 3976192, 131072)], { shader: 695, workgroups: [64,1,1] }),
+        dispatch("step_592_pointwise_D1_conv3", [at(0, 1748992, 131072), at(1, 3845120, 131072), at(1, 11050240, 4), at(1, 3976192, 131072), at(1, 11050496, 4), at(1, 5927424, 131072)], { shader: 696, workgroups: [64,1,1] }),
+        dispatch("step_593_sum_D1_conv4", [at(1, 432640, 12288), at(1, 0, 256)], { shader: 697, workgroups: [1,1,1] }),
+        dispatch("step_594_pointwise_adam_D1_D1_conv3_bias_exp_avg", [at(0, 5055232, 256), at(1, 0, 256), at(1, 11035392, 256), at(1, 6502400, 256), at(0, 5055488, 256), at(1, 6502656, 256)], { shader: 698, workgroups: [1,1,1] }),
+        dispatch("step_595_pointwise_D1_conv3", [at(0, 1880064, 256), at(1, 6502400, 256), at(1, 11050240, 4), at(1, 6502656, 256), at(1, 11050496, 4), at(1, 6502912, 256)], { shader: 699, workgroups: [1,1,1] }),
+        dispatch("step_596_conv2dWeightGrad_D1_conv3_packc", [at(1, 3395328, 12288), at(1, 524288, 12288)], { shader: 467, workgroups: [12,1,1] }),
+        dispatch("step_596_conv2dWeightGrad_D1_conv3", [at(1, 524288, 12288), at(1, 536576, 6144), at(1, 0, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 700, workgroups: [32,2,1] }, { shader: 701, workgroups: [128,1,1] }),
+        dispatch("step_597_pointwise_adam_D1_D1_conv4_weight_exp_avg", [at(0, 5055744, 524288), at(1, 0, 524288), at(1, 1572864, 524288), at(1, 524288, 524288), at(0, 5580032, 524288), at(1, 1048576, 524288)], { shader: 702, workgroups: [256,1,1] }),
+        dispatch("step_598_pointwise_D1_conv4", [at(0, 1880320, 524288), at(1, 524288, 524288), at(1, 11050240, 4), at(1, 1048576, 524288), at(1, 11050496, 4), at(1, 0, 524288)], { shader: 703, workgroups: [256,1,1] }),
+        dispatch("step_599_sum_D1_classifier", [at(1, 3145728, 6144), at(1, 1572864, 512)], { shader: 704, workgroups: [2,1,1] }),
+        dispatch("step_600_pointwise_adam_D1_D1_conv4_bias_exp_avg", [at(0, 6104320, 512), at(1, 1572864, 512), at(1, 11030272, 512), at(1, 6500864, 512), at(0, 6104832, 512), at(1, 6501376, 512)], { shader: 705, workgroups: [2,1,1] }),
+        dispatch("step_601_pointwise_D1_conv4", [at(0, 2404608, 512), at(1, 6500864, 512), at(1, 11050240, 4), at(1, 6501376, 512), at(1, 11050496, 4), at(1, 6501888, 512)], { shader: 706, workgroups: [2,1,1] }),
+        dispatch("step_602_conv2dWeightGrad_D1_conv4_packc", [at(1, 10968576, 6144), at(1, 1581056, 6144)], { shader: 470, workgroups: [6,1,1] }),
+        dispatch("step_602_conv2dWeightGrad_D1_conv4", [at(1, 1581056, 6144), at(1, 3151872, 32), at(1, 1572864, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 707, workgroups: [64,1,1] }, { shader: 708, workgroups: [8,1,1] }),
+        dispatch("step_603_pointwise_adam_D1_D1_classifier_weight_exp_avg", [at(0, 6105344, 8192), at(1, 1572864, 8192), at(1, 10816512, 8192), at(1, 6470144, 8192), at(0, 6113536, 8192), at(1, 6478336, 8192)], { shader: 709, workgroups: [32,1,1] }),
+        dispatch("step_604_pointwise_D1_classifier", [at(0, 2405120, 8192), at(1, 6470144, 8192), at(1, 11050240, 4), at(1, 6478336, 8192), at(1, 11050496, 4), at(1, 6486528, 8192)], { shader: 710, workgroups: [32,1,1] }),
+        dispatch("step_605_sum", [at(1, 3152128, 8), at(1, 1572864, 4)], { shader: 711, workgroups: [1,1,1] }),
+        dispatch("step_606_pointwise_adam_D1_D1_classifier_bias_exp_avg", [at(0, 6121728, 4), at(1, 1572864, 4), at(1, 11051264, 4), at(1, 6505984, 4), at(0, 6121984, 4), at(1, 6506240, 4)], { shader: 712, workgroups: [1,1,1] }),
+        dispatch("step_607_pointwise_D1_classifier", [at(0, 2413312, 4), at(1, 6505984, 4), at(1, 11050240, 4), at(1, 6506240, 4), at(1, 11050496, 4), at(1, 6506496, 4)], { shader: 713, workgroups: [1,1,1] }),
+        dispatch("step_608_pointwise_D2_classifier", [at(1, 9389312, 8), at(1, 1572864, 8)], { shader: 675, workgroups: [1,1,1] }),
+        dispatch("step_609_pointwise_D2_classifier", [at(1, 1572864, 8), at(1, 9389312, 8), at(1, 11049472, 8), at(1, 6505728, 8)], { shader: 676, workgroups: [1,1,1] }),
+        dispatch("step_610_conv2dInputGrad_D2_classifier_packc", [at(1, 6505728, 8), at(1, 6505472, 32)], { shader: 502, workgroups: [1,1,1] }),
+        dispatch("step_610_conv2dInputGrad_D2_classifier", [at(1, 6505472, 32), at(1, 10010880, 32768), at(1, 9848576, 6144), at(1, 6494720, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 503, workgroups: [1,4,4] }, { shader: 504, workgroups: [2,1,1] }),
+        dispatch("step_611_conv2dInputGrad_D2_conv4_packc", [at(1, 6494720, 6144), at(1, 3145728, 6144)], { shader: 470, workgroups: [6,1,1] }),
+        dispatch("step_611_conv2dInputGrad_D2_conv4", [at(1, 3145728, 6144), at(1, 2097152, 524288), at(1, 9830144, 12288), at(1, 2005504, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 506, workgroups: [1,2,4] }, { shader: 507, workgroups: [2,1,1] }),
+        dispatch("step_612_conv2dInputGrad_D2_conv3_packc", [at(1, 2005504, 12288), at(1, 2017792, 12288)], { shader: 467, workgroups: [12,1,1] }),
+        dispatch("step_612_conv2dInputGrad_D2_conv3", [at(1, 2017792, 12288), at(1, 7804672, 131072), at(1, 9773312, 24576), at(1, 1936896, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 509, workgroups: [2,1,4] }, { shader: 510, workgroups: [3,1,1] }),
+        dispatch("step_613_conv2dInputGrad_D2_conv2_packc", [at(1, 1936896, 24576), at(1, 1961472, 24576)], { shader: 464, workgroups: [24,1,1] }),
+        dispatch("step_613_conv2dInputGrad_D2_conv2", [at(1, 1961472, 24576), at(1, 10043648, 32768), at(1, 9624320, 50688), at(1, 1835520, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 512, workgroups: [7,1,4] }, { shader: 513, workgroups: [8,1,1] }),
+        dispatch("step_614_conv2dWeightGrad_D2_conv2_packc", [at(1, 4157184, 249508), at(1, 1572864, 262640)], { shader: 458, workgroups: [257,1,1] }),
+        dispatch("step_614_conv2dWeightGrad_D2_conv2_packc", [at(1, 1835520, 50688), at(1, 1886208, 50688)], { shader: 461, workgroups: [50,1,1] }),
+        dispatch("step_614_conv2dWeightGrad_D2_conv2", [at(1, 1572864, 262640), at(1, 1886208, 50688), at(1, 1986048, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 677, workgroups: [10,1,1] }, { shader: 678, workgroups: [5,1,1] }),
+        dispatch("step_615_pointwise_adam_D2_D2_conv1_weight_exp_avg", [at(0, 6122240, 19456), at(1, 1986048, 19456), at(1, 10665216, 19456), at(1, 6411776, 19456), at(0, 6141696, 19456), at(1, 6431232, 19456)], { shader: 679, workgroups: [10,1,1] }),
+        dispatch("step_616_pointwise_D2_conv1", [at(0, 2413568, 19456), at(1, 6411776, 19456), at(1, 11050240, 4), at(1, 6431232, 19456), at(1, 11050496, 4), at(1, 6450688, 19456)], { shader: 680, workgroups: [10,1,1] }),
+        dispatch("step_617_sum_D2_conv2", [at(1, 1835520, 50688), at(1, 1572864, 64)], { adapter: "cpu", features: ["subgroups"], shader: 681, workgroups: [16,1,1] }, { shader: 682, workgroups: [1,1,1] }),
+        dispatch("step_618_pointwise_adam_D2_D2_conv1_bias_exp_avg", [at(0, 6161152, 64), at(1, 1572864, 64), at(1, 11044608, 64), at(1, 4404224, 64), at(0, 6161408, 64), at(1, 4404480, 64)], { shader: 683, workgroups: [1,1,1] }),
+        dispatch("step_619_pointwise_D2_conv1", [at(0, 2433024, 64), at(1, 4404224, 64), at(1, 11050240, 4), at(1, 4404480, 64), at(1, 11050496, 4), at(1, 4404736, 64), at(0, 131072, 64), at(1, 11043840, 64), at(1, 11045376, 64), at(1, 4404992, 64)], { shader: 714, workgroups: [1,1,1] }),
+        dispatch("step_620_conv2dWeightGrad_D2_conv1_packc", [at(1, 9324288, 50688), at(1, 1572864, 50688)], { shader: 461, workgroups: [50,1,1] }),
+        dispatch("step_620_conv2dWeightGrad_D2_conv1", [at(1, 1572864, 50688), at(1, 1961472, 24576), at(1, 1623552, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 685, workgroups: [8,1,1] }, { shader: 686, workgroups: [8,1,1] }),
+        dispatch("step_621_pointwise_adam_D2_D2_conv2_weight_exp_avg", [at(0, 6161664, 32768), at(1, 1623552, 32768), at(1, 10076416, 32768), at(1, 4369408, 32768), at(0, 6194432, 32768), at(1, 6287872, 32768)], { shader: 687, workgroups: [16,1,1] }),
+        dispatch("step_622_pointwise_D2_conv2", [at(0, 2433280, 32768), at(1, 4369408, 32768), at(1, 11050240, 4), at(1, 6287872, 32768), at(1, 11050496, 4), at(1, 6320640, 32768)], { shader: 688, workgroups: [16,1,1] }),
+        dispatch("step_623_sum_D2_conv3", [at(1, 1936896, 24576), at(1, 1572864, 128)], { adapter: "cpu", features: ["subgroups"], shader: 689, workgroups: [32,1,1] }, { shader: 690, workgroups: [1,1,1] }),
+        dispatch("step_624_pointwise_adam_D2_D2_conv2_bias_exp_avg", [at(0, 6227200, 128), at(1, 1572864, 128), at(1, 11040000, 128), at(1, 4403200, 128), at(0, 6227456, 128), at(1, 4403456, 128)], { shader: 691, workgroups: [1,1,1] }),
+        dispatch("step_625_pointwise_D2_conv2", [at(0, 2466048, 128), at(1, 4403200, 128), at(1, 11050240, 4), at(1, 4403456, 128), at(1, 11050496, 4), at(1, 4403712, 128), at(0, 125952, 128), at(1, 11038720, 128), at(1, 11041280, 128), at(1, 4403968, 128)], { shader: 715, workgroups: [1,1,1] }),
+        dispatch("step_626_conv2dWeightGrad_D2_conv2_packc", [at(1, 9748736, 24576), at(1, 1703936, 24576)], { shader: 464, workgroups: [24,1,1] }),
+        dispatch("step_626_conv2dWeightGrad_D2_conv2", [at(1, 1703936, 24576), at(1, 2017792, 12288), at(1, 1572864, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 693, workgroups: [16,1,1] }, { shader: 694, workgroups: [32,1,1] }),
+        dispatch("step_627_pointwise_adam_D2_D2_conv3_weight_exp_avg", [at(0, 6227712, 131072), at(1, 1572864, 131072), at(1, 7935744, 131072), at(1, 4107264, 131072), at(0, 6358784, 131072), at(1, 4238336, 131072)], { shader: 695, workgroups: [64,1,1] }),
+        dispatch("step_628_pointwise_D2_conv3", [at(0, 2466304, 131072), at(1, 4107264, 131072), at(1, 11050240, 4), at(1, 4238336, 131072), at(1, 11050496, 4), at(1, 6058496, 131072)], { shader: 696, workgroups: [64,1,1] }),
+        dispatch("step_629_sum_D2_conv4", [at(1, 2005504, 12288), at(1, 1572864, 256)], { shader: 697, workgroups: [1,1,1] }),
+        dispatch("step_630_pointwise_adam_D2_D2_conv3_bias_exp_avg", [at(0, 6489856, 256), at(1, 1572864, 256), at(1, 11035648, 256), at(1, 4402176, 256), at(0, 6490112, 256), at(1, 4402432, 256)], { shader: 698, workgroups: [1,1,1] }),
+        dispatch("step_631_pointwise_D2_conv3", [at(0, 2597376, 256), at(1, 4402176, 256), at(1, 11050240, 4), at(1, 4402432, 256), at(1, 11050496, 4), at(1, 4402688, 256), at(0, 146432, 256), at(1, 11034368, 256), at(1, 11037184, 256), at(1, 4402944, 256)], { shader: 716, workgroups: [1,1,1] }),
+        dispatch("step_632_conv2dWeightGrad_D2_conv3_packc", [at(1, 9374976, 12288), at(1, 2097152, 12288)], { shader: 467, workgroups: [12,1,1] }),
+        dispatch("step_632_conv2dWeightGrad_D2_conv3", [at(1, 2097152, 12288), at(1, 3145728, 6144), at(1, 1572864, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 700, workgroups: [32,2,1] }, { shader: 701, workgroups: [128,1,1] }),
+        dispatch("step_633_pointwise_adam_D2_D2_conv4_weight_exp_avg", [at(0, 6490368, 524288), at(1, 1572864, 524288), at(1, 2621440, 524288), at(1, 2097152, 524288), at(0, 7014656, 524288), at(1, 3145728, 524288)], { shader: 702, workgroups: [256,1,1] }),
+        dispatch("step_634_pointwise_D2_conv4", [at(0, 2597632, 524288), at(1, 2097152, 524288), at(1, 11050240, 4), at(1, 3145728, 524288), at(1, 11050496, 4), at(1, 1572864, 524288)], { shader: 703, workgroups: [256,1,1] }),
+        dispatch("step_635_sum_D2_classifier", [at(1, 6494720, 6144), at(1, 2621440, 512)], { shader: 704, workgroups: [2,1,1] }),
+        dispatch("step_636_pointwise_adam_D2_D2_conv4_bias_exp_avg", [at(0, 7538944, 512), at(1, 2621440, 512), at(1, 11030784, 512), at(1, 2714624, 512), at(0, 7539456, 512), at(1, 2715136, 512)], { shader: 705, workgroups: [2,1,1] }),
+        dispatch("step_637_pointwise_D2_conv4", [at(0, 3121920, 512), at(1, 2714624, 512), at(1, 11050240, 4), at(1, 2715136, 512), at(1, 11050496, 4), at(1, 2715648, 512), at(0, 220672, 512), at(1, 11029248, 512), at(1, 11032320, 512), at(1, 2716160, 512)], { shader: 717, workgroups: [2,1,1] }),
+        dispatch("step_638_conv2dWeightGrad_D2_conv4_packc", [at(1, 9842432, 6144), at(1, 2629632, 6144)], { shader: 470, workgroups: [6,1,1] }),
+        dispatch("step_638_conv2dWeightGrad_D2_conv4", [at(1, 2629632, 6144), at(1, 6505472, 32), at(1, 2621440, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 707, workgroups: [64,1,1] }, { shader: 708, workgroups: [8,1,1] }),
+        dispatch("step_639_pointwise_adam_D2_D2_classifier_weight_exp_avg", [at(0, 7539968, 8192), at(1, 2621440, 8192), at(1, 10824704, 8192), at(1, 2685952, 8192), at(0, 7548160, 8192), at(1, 2694144, 8192)], { shader: 709, workgroups: [32,1,1] }),
+        dispatch("step_640_pointwise_D2_classifier", [at(0, 3122432, 8192), at(1, 2685952, 8192), at(1, 11050240, 4), at(1, 2694144, 8192), at(1, 11050496, 4), at(1, 2702336, 8192)], { shader: 710, workgroups: [32,1,1] }),
+        dispatch("step_641_sum", [at(1, 6505728, 8), at(1, 2621440, 4)], { shader: 711, workgroups: [1,1,1] }),
+        dispatch("step_642_pointwise_adam_D2_D2_classifier_bias_exp_avg", [at(0, 7556352, 4), at(1, 2621440, 4), at(1, 11051520, 4), at(1, 2724096, 4), at(0, 7556608, 4), at(1, 2724352, 4)], { shader: 712, workgroups: [1,1,1] }),
+        dispatch("step_643_pointwise_D2_classifier", [at(0, 3130624, 4), at(1, 2724096, 4), at(1, 11050240, 4), at(1, 2724352, 4), at(1, 11050496, 4), at(1, 2724608, 4)], { shader: 713, workgroups: [1,1,1] }),
+        dispatch("step_644_pointwise_G_bn1_running_mean", [at(0, 119296, 32), at(1, 11046400, 32), at(1, 11047936, 32), at(1, 2722560, 32)], { shader: 718, workgroups: [1,1,1] }),
+        dispatch("step_645_pointwise_G_conv1", [at(1, 10518528, 27200), at(1, 11047936, 32), at(1, 2621440, 27200)], { shader: 719, workgroups: [14,1,1] }),
+        dispatch("step_646_sum_G_conv1", [at(1, 2621440, 27200), at(1, 2648832, 32)], { adapter: "cpu", features: ["subgroups"], shader: 720, workgroups: [8,1,1] }, { shader: 721, workgroups: [1,1,1] }),
+        dispatch("step_647_pointwise_G_bn1_running_var", [at(0, 119552, 32), at(1, 11047168, 32), at(1, 2648832, 32), at(1, 2722816, 32), at(0, 120576, 32), at(1, 11046656, 32), at(1, 11048448, 32), at(1, 2723072, 32)], { shader: 722, workgroups: [1,1,1] }),
+        dispatch("step_648_pointwise_G_layer1_0_conv1", [at(1, 10922496, 7488), at(1, 11048448, 32), at(1, 2621440, 7488)], { shader: 723, workgroups: [30,1,1] }),
+        dispatch("step_649_sum_G_layer1_0_conv1", [at(1, 2621440, 7488), at(1, 2629120, 32)], { adapter: "cpu", features: ["subgroups"], shader: 724, workgroups: [8,1,1] }, { shader: 725, workgroups: [1,1,1] }),
+        dispatch("step_650_pointwise_G_layer1_0_bn1_running_var", [at(0, 120832, 32), at(1, 11047424, 32), at(1, 2629120, 32), at(1, 2723328, 32), at(0, 123904, 32), at(1, 11046912, 32), at(1, 11048960, 32), at(1, 2723584, 32)], { shader: 726, workgroups: [1,1,1] }),
+        dispatch("step_651_pointwise_G_layer1_0_conv2", [at(1, 10945536, 7488), at(1, 11048960, 32), at(1, 2621440, 7488)], { shader: 723, workgroups: [30,1,1] }),
+        dispatch("step_652_sum_G_layer1_0_conv2", [at(1, 2621440, 7488), at(1, 2629120, 32)], { adapter: "cpu", features: ["subgroups"], shader: 724, workgroups: [8,1,1] }, { shader: 725, workgroups: [1,1,1] }),
+        dispatch("step_653_pointwise_G_layer1_0_bn2_running_var", [at(0, 124160, 32), at(1, 11047680, 32), at(1, 2629120, 32), at(1, 2723840, 32)], { shader: 727, workgroups: [1,1,1] }),
+        dispatch("step_654_pointwise_G_layer1_0_conv3", [at(1, 10368768, 29952), at(1, 11041280, 128), at(1, 2621440, 29952)], { shader: 728, workgroups: [15,1,1] }),
+        dispatch("step_655_sum_G_layer1_0_conv3", [at(1, 2621440, 29952), at(1, 2651392, 128)], { adapter: "cpu", features: ["subgroups"], shader: 729, workgroups: [32,1,1] }, { shader: 730, workgroups: [1,1,1] }),
+        dispatch("step_656_pointwise_G_layer1_0_bn3_running_var", [at(0, 126208, 128), at(1, 11040256, 128), at(1, 2651392, 128), at(1, 2720000, 128), at(0, 128000, 128), at(1, 11038976, 128), at(1, 11041792, 128), at(1, 2720256, 128)], { shader: 731, workgroups: [1,1,1] }),
+        dispatch("step_657_pointwise_G_layer1_0_downsample_0", [at(1, 10428672, 29952), at(1, 11041792, 128), at(1, 2621440, 29952)], { shader: 728, workgroups: [15,1,1] }),
+        dispatch("step_658_sum_G_layer1_0_downsample_0", [at(1, 2621440, 29952), at(1, 2651392, 128)], { adapter: "cpu", features: ["subgroups"], shader: 729, workgroups: [32,1,1] }, { shader: 730, workgroups: [1,1,1] }),
+        dispatch("step_659_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 128256, 128), at(1, 11040512, 128), at(1, 2651392, 128), at(1, 2720512, 128), at(0, 164864, 128), at(1, 11039232, 128), at(1, 11042304, 128), at(1, 2720768, 128)], { shader: 732, workgroups: [1,1,1] }),
+        dispatch("step_660_pointwise_G_layer2_0_conv1", [at(1, 10987776, 4032), at(1, 11045376, 64), at(1, 2621440, 4032)], { shader: 733, workgroups: [16,1,1] }),
+        dispatch("step_661_sum_G_layer2_0_conv1", [at(1, 2621440, 4032), at(1, 2625536, 64)], { shader: 734, workgroups: [1,1,1] }),
+        dispatch("step_662_pointwise_G_layer2_0_bn1_running_var", [at(0, 131328, 64), at(1, 11044864, 64), at(1, 2625536, 64), at(1, 2721792, 64), at(0, 141312, 64), at(1, 11044096, 64), at(1, 11045888, 64), at(1, 2722048, 64)], { shader: 735, workgroups: [1,1,1] }),
+        dispatch("step_663_pointwise_G_layer2_0_conv2", [at(1, 11000064, 4032), at(1, 11045888, 64), at(1, 2621440, 4032)], { shader: 733, workgroups: [16,1,1] }),
+        dispatch("step_664_sum_G_layer2_0_conv2", [at(1, 2621440, 4032), at(1, 2625536, 64)], { shader: 734, workgroups: [1,1,1] }),
+        dispatch("step_665_pointwise_G_layer2_0_bn2_running_var", [at(0, 141568, 64), at(1, 11045120, 64), at(1, 2625536, 64), at(1, 2722304, 64)], { shader: 736, workgroups: [1,1,1] }),
+        dispatch("step_666_pointwise_G_layer2_0_conv3", [at(1, 10717440, 16128), at(1, 11037184, 256), at(1, 2621440, 16128)], { shader: 737, workgroups: [63,1,1] }),
+        dispatch("step_667_sum_G_layer2_0_conv3", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 738, workgroups: [1,1,1] }),
+        dispatch("step_668_pointwise_G_layer2_0_bn3_running_var", [at(0, 146688, 256), at(1, 11035904, 256), at(1, 2637568, 256), at(1, 2718208, 256), at(0, 155648, 256), at(1, 11034624, 256), at(1, 11037696, 256), at(1, 2718464, 256)], { shader: 739, workgroups: [1,1,1] }),
+        dispatch("step_669_pointwise_G_layer2_0_downsample_0", [at(1, 10749696, 16128), at(1, 11037696, 256), at(1, 2621440, 16128)], { shader: 737, workgroups: [63,1,1] }),
+        dispatch("step_670_sum_G_layer2_0_downsample_0", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 738, workgroups: [1,1,1] }),
+        dispatch("step_671_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 155904, 256), at(1, 11036160, 256), at(1, 2637568, 256), at(1, 2718720, 256), at(0, 289792, 256), at(1, 11034880, 256), at(1, 11038208, 256), at(1, 2718976, 256)], { shader: 739, workgroups: [1,1,1] }),
+        dispatch("step_672_pointwise_G_layer3_0_conv1", [at(1, 10865664, 8064), at(1, 11042304, 128), at(1, 2621440, 8064)], { shader: 740, workgroups: [32,1,1] }),
+        dispatch("step_673_sum_G_layer3_0_conv1", [at(1, 2621440, 8064), at(1, 2629632, 128)], { shader: 741, workgroups: [1,1,1] }),
+        dispatch("step_674_pointwise_G_layer3_0_bn1_running_var", [at(0, 165120, 128), at(1, 11040768, 128), at(1, 2629632, 128), at(1, 2721024, 128), at(0, 202752, 128), at(1, 11039488, 128), at(1, 11042816, 128), at(1, 2721280, 128)], { shader: 742, workgroups: [1,1,1] }),
+        dispatch("step_675_pointwise_G_layer3_0_conv2", [at(1, 10890240, 8064), at(1, 11042816, 128), at(1, 2621440, 8064)], { shader: 740, workgroups: [32,1,1] }),
+        dispatch("step_676_sum_G_layer3_0_conv2", [at(1, 2621440, 8064), at(1, 2629632, 128)], { shader: 741, workgroups: [1,1,1] }),
+        dispatch("step_677_pointwise_G_layer3_0_bn2_running_var", [at(0, 203008, 128), at(1, 11041024, 128), at(1, 2629632, 128), at(1, 2721536, 128)], { shader: 743, workgroups: [1,1,1] }),
+        dispatch("step_678_pointwise_G_layer3_0_conv3", [at(1, 10207488, 32256), at(1, 11032320, 512), at(1, 2621440, 32256)], { shader: 744, workgroups: [16,1,1] }),
+        dispatch("step_679_sum_G_layer3_0_conv3", [at(1, 2621440, 32256), at(1, 2653696, 512)], { shader: 745, workgroups: [2,1,1] }),
+        dispatch("step_680_pointwise_G_layer3_0_bn3_running_var", [at(0, 221184, 512), at(1, 11031296, 512), at(1, 2653696, 512), at(1, 2716672, 512), at(0, 255488, 512), at(1, 11029760, 512), at(1, 11033344, 512), at(1, 2717184, 512)], { shader: 746, workgroups: [2,1,1] }),
+        dispatch("step_681_pointwise_G_layer3_0_downsample_0", [at(1, 10272000, 32256), at(1, 11033344, 512), at(1, 2621440, 32256)], { shader: 744, workgroups: [16,1,1] }),
+        dispatch("step_682_sum_G_layer3_0_downsample_0", [at(1, 2621440, 32256), at(1, 2653696, 512)], { shader: 745, workgroups: [2,1,1] }),
+        dispatch("step_683_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 256000, 512), at(1, 11031808, 512), at(1, 2653696, 512), at(1, 2717696, 512)], { shader: 747, workgroups: [2,1,1] }),
+        dispatch("step_684_pointwise_G_layer4_0_conv1", [at(1, 9797888, 16128), at(1, 11038208, 256), at(1, 2621440, 16128)], { shader: 737, workgroups: [63,1,1] }),
+        dispatch("step_685_sum_G_layer4_0_conv1", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 738, workgroups: [1,1,1] }),
+        dispatch("step_686_pointwise_G_layer4_0_bn1_running_var", [at(0, 290048, 256), at(1, 11036416, 256), at(1, 2637568, 256), at(1, 2719232, 256), at(0, 438272, 256), at(1, 11035136, 256), at(1, 11038464, 256), at(1, 2719488, 256)], { shader: 739, workgroups: [1,1,1] }),
+        dispatch("step_687_pointwise_G_layer4_0_conv2", [at(1, 9814016, 16128), at(1, 11038464, 256), at(1, 2621440, 16128)], { shader: 737, workgroups: [63,1,1] }),
+        dispatch("step_688_sum_G_layer4_0_conv2", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 738, workgroups: [1,1,1] }),
+        dispatch("step_689_pointwise_G_layer4_0_bn2_running_var", [at(0, 438528, 256), at(1, 11036672, 256), at(1, 2637568, 256), at(1, 2719744, 256)], { shader: 748, workgroups: [1,1,1] }),
+        dispatch("step_690_pointwise_G_layer4_0_bn3_running_mean", [at(0, 506368, 1024), at(1, 11021056, 1024), at(1, 9387264, 1024), at(1, 2710528, 1024)], { shader: 749, workgroups: [4,1,1] }),
+        dispatch("step_691_pointwise_G_layer4_0_conv3", [at(1, 8460032, 64512), at(1, 9387264, 1024), at(1, 2621440, 64512)], { shader: 750, workgroups: [32,1,1] }),
+        dispatch("step_692_sum_G_layer4_0_conv3", [at(1, 2621440, 64512), at(1, 2711552, 1024)], { shader: 751, workgroups: [4,1,1] }),
+        dispatch("step_693_pointwise_G_layer4_0_bn3_running_var", [at(0, 507392, 1024), at(1, 11023104, 1024), at(1, 2711552, 1024), at(1, 2712576, 1024), at(0, 641536, 1024), at(1, 11022080, 1024), at(1, 9388288, 1024), at(1, 2713600, 1024)], { shader: 752, workgroups: [4,1,1] }),
+        dispatch("step_694_pointwise_G_layer4_0_downsample_0", [at(1, 8524544, 64512), at(1, 9388288, 1024), at(1, 2621440, 64512)], { shader: 750, workgroups: [32,1,1] }),
+        dispatch("step_695_sum_G_layer4_0_downsample_0", [at(1, 2621440, 64512), at(1, 2711552, 1024)], { shader: 751, workgroups: [4,1,1] }),
+        dispatch("step_696_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 642560, 1024), at(1, 11024128, 1024), at(1, 2711552, 1024), at(1, 2621440, 1024)], { shader: 753, workgroups: [4,1,1] }),
       ],
       copies: [
         { from: at(1, 8901120, 4704), to: at(0, 113920, 4704) },
@@ -69497,18 +69601,18 @@ export const module: GeneratedModule = {
         { from: at(1, 8244480, 76), to: at(0, 4336640, 76) },
         { from: at(1, 5107200, 175104), to: at(0, 1345536, 175104) },
         { from: at(1, 4932096, 175104), to: at(0, 4336896, 175104) },
-        { from: at(1, 6504192, 76), to: at(0, 1520640, 76) },
-        { from: at(1, 6503936, 76), to: at(0, 4512000, 76) },
+        { from: at(1, 6503936, 76), to: at(0, 1520640, 76) },
+        { from: at(1, 8244992, 76), to: at(0, 4512000, 76) },
         { from: at(1, 5457408, 175104), to: at(0, 1520896, 175104) },
         { from: at(1, 5282304, 175104), to: at(0, 4512256, 175104) },
-        { from: at(1, 6504704, 76), to: at(0, 1696000, 76) },
-        { from: at(1, 6504448, 76), to: at(0, 4687360, 76) },
+        { from: at(1, 6504448, 76), to: at(0, 1696000, 76) },
+        { from: at(1, 6504192, 76), to: at(0, 4687360, 76) },
         { from: at(1, 6392320, 19456), to: at(0, 1696256, 19456) },
         { from: at(1, 6353408, 19456), to: at(0, 4687616, 19456) },
         { from: at(1, 6372864, 19456), to: at(0, 4707072, 19456) },
-        { from: at(1, 6505472, 64), to: at(0, 1715712, 64) },
-        { from: at(1, 6504960, 64), to: at(0, 4726528, 64) },
-        { from: at(1, 6505216, 64), to: at(0, 4726784, 64) },
+        { from: at(1, 6505216, 64), to: at(0, 1715712, 64) },
+        { from: at(1, 6504704, 64), to: at(0, 4726528, 64) },
+        { from: at(1, 6504960, 64), to: at(0, 4726784, 64) },
         { from: at(1, 6255104, 32768), to: at(0, 1715968, 32768) },
         { from: at(1, 6189568, 32768), to: at(0, 4727040, 32768) },
         { from: at(1, 6222336, 32768), to: at(0, 4759808, 32768) },
@@ -69530,21 +69634,21 @@ export const module: GeneratedModule = {
         { from: at(1, 6486528, 8192), to: at(0, 2405120, 8192) },
         { from: at(1, 6470144, 8192), to: at(0, 6105344, 8192) },
         { from: at(1, 6478336, 8192), to: at(0, 6113536, 8192) },
-        { from: at(1, 6506752, 4), to: at(0, 2413312, 4) },
-        { from: at(1, 6506240, 4), to: at(0, 6121728, 4) },
-        { from: at(1, 6506496, 4), to: at(0, 6121984, 4) },
+        { from: at(1, 6506496, 4), to: at(0, 2413312, 4) },
+        { from: at(1, 6505984, 4), to: at(0, 6121728, 4) },
+        { from: at(1, 6506240, 4), to: at(0, 6121984, 4) },
         { from: at(1, 6450688, 19456), to: at(0, 2413568, 19456) },
         { from: at(1, 6411776, 19456), to: at(0, 6122240, 19456) },
         { from: at(1, 6431232, 19456), to: at(0, 6141696, 19456) },
-        { from: at(1, 4404224, 64), to: at(0, 2433024, 64) },
-        { from: at(1, 4403712, 64), to: at(0, 6161152, 64) },
-        { from: at(1, 4403968, 64), to: at(0, 6161408, 64) },
+        { from: at(1, 4404736, 64), to: at(0, 2433024, 64) },
+        { from: at(1, 4404224, 64), to: at(0, 6161152, 64) },
+        { from: at(1, 4404480, 64), to: at(0, 6161408, 64) },
         { from: at(1, 6320640, 32768), to: at(0, 2433280, 32768) },
         { from: at(1, 4369408, 32768), to: at(0, 6161664, 32768) },
         { from: at(1, 6287872, 32768), to: at(0, 6194432, 32768) },
-        { from: at(1, 4403456, 128), to: at(0, 2466048, 128) },
-        { from: at(1, 4402944, 128), to: at(0, 6227200, 128) },
-        { from: at(1, 4403200, 128), to: at(0, 6227456, 128) },
+        { from: at(1, 4403712, 128), to: at(0, 2466048, 128) },
+        { from: at(1, 4403200, 128), to: at(0, 6227200, 128) },
+        { from: at(1, 4403456, 128), to: at(0, 6227456, 128) },
         { from: at(1, 6058496, 131072), to: at(0, 2466304, 131072) },
         { from: at(1, 4107264, 131072), to: at(0, 6227712, 131072) },
         { from: at(1, 4238336, 131072), to: at(0, 6358784, 131072) },
@@ -69560,42 +69664,42 @@ export const module: GeneratedModule = {
         { from: at(1, 2702336, 8192), to: at(0, 3122432, 8192) },
         { from: at(1, 2685952, 8192), to: at(0, 7539968, 8192) },
         { from: at(1, 2694144, 8192), to: at(0, 7548160, 8192) },
-        { from: at(1, 2725376, 4), to: at(0, 3130624, 4) },
-        { from: at(1, 2724864, 4), to: at(0, 7556352, 4) },
-        { from: at(1, 2725120, 4), to: at(0, 7556608, 4) },
-        { from: at(1, 2723328, 32), to: at(0, 119296, 32) },
-        { from: at(1, 2723584, 32), to: at(0, 119552, 32) },
-        { from: at(1, 2723840, 32), to: at(0, 120576, 32) },
-        { from: at(1, 2724096, 32), to: at(0, 120832, 32) },
-        { from: at(1, 2724352, 32), to: at(0, 123904, 32) },
-        { from: at(1, 2724608, 32), to: at(0, 124160, 32) },
-        { from: at(1, 2720256, 128), to: at(0, 125952, 128) },
-        { from: at(1, 2720512, 128), to: at(0, 126208, 128) },
-        { from: at(1, 2720768, 128), to: at(0, 128000, 128) },
-        { from: at(1, 2721024, 128), to: at(0, 128256, 128) },
-        { from: at(1, 2722304, 64), to: at(0, 131072, 64) },
-        { from: at(1, 2722560, 64), to: at(0, 131328, 64) },
-        { from: at(1, 2722816, 64), to: at(0, 141312, 64) },
-        { from: at(1, 2723072, 64), to: at(0, 141568, 64) },
-        { from: at(1, 2718208, 256), to: at(0, 146432, 256) },
-        { from: at(1, 2718464, 256), to: at(0, 146688, 256) },
-        { from: at(1, 2718720, 256), to: at(0, 155648, 256) },
-        { from: at(1, 2718976, 256), to: at(0, 155904, 256) },
-        { from: at(1, 2721280, 128), to: at(0, 164864, 128) },
-        { from: at(1, 2721536, 128), to: at(0, 165120, 128) },
-        { from: at(1, 2721792, 128), to: at(0, 202752, 128) },
-        { from: at(1, 2722048, 128), to: at(0, 203008, 128) },
+        { from: at(1, 2724608, 4), to: at(0, 3130624, 4) },
+        { from: at(1, 2724096, 4), to: at(0, 7556352, 4) },
+        { from: at(1, 2724352, 4), to: at(0, 7556608, 4) },
+        { from: at(1, 2722560, 32), to: at(0, 119296, 32) },
+        { from: at(1, 2722816, 32), to: at(0, 119552, 32) },
+        { from: at(1, 2723072, 32), to: at(0, 120576, 32) },
+        { from: at(1, 2723328, 32), to: at(0, 120832, 32) },
+        { from: at(1, 2723584, 32), to: at(0, 123904, 32) },
+        { from: at(1, 2723840, 32), to: at(0, 124160, 32) },
+        { from: at(1, 4403968, 128), to: at(0, 125952, 128) },
+        { from: at(1, 2720000, 128), to: at(0, 126208, 128) },
+        { from: at(1, 2720256, 128), to: at(0, 128000, 128) },
+        { from: at(1, 2720512, 128), to: at(0, 128256, 128) },
+        { from: at(1, 4404992, 64), to: at(0, 131072, 64) },
+        { from: at(1, 2721792, 64), to: at(0, 131328, 64) },
+        { from: at(1, 2722048, 64), to: at(0, 141312, 64) },
+        { from: at(1, 2722304, 64), to: at(0, 141568, 64) },
+        { from: at(1, 4402944, 256), to: at(0, 146432, 256) },
+        { from: at(1, 2718208, 256), to: at(0, 146688, 256) },
+        { from: at(1, 2718464, 256), to: at(0, 155648, 256) },
+        { from: at(1, 2718720, 256), to: at(0, 155904, 256) },
+        { from: at(1, 2720768, 128), to: at(0, 164864, 128) },
+        { from: at(1, 2721024, 128), to: at(0, 165120, 128) },
+        { from: at(1, 2721280, 128), to: at(0, 202752, 128) },
+        { from: at(1, 2721536, 128), to: at(0, 203008, 128) },
         { from: at(1, 2716160, 512), to: at(0, 220672, 512) },
         { from: at(1, 2716672, 512), to: at(0, 221184, 512) },
         { from: at(1, 2717184, 512), to: at(0, 255488, 512) },
         { from: at(1, 2717696, 512), to: at(0, 256000, 512) },
-        { from: at(1, 2719232, 256), to: at(0, 289792, 256) },
-        { from: at(1, 2719488, 256), to: at(0, 290048, 256) },
-        { from: at(1, 2719744, 256), to: at(0, 438272, 256) },
-        { from: at(1, 2720000, 256), to: at(0, 438528, 256) },
+        { from: at(1, 2718976, 256), to: at(0, 289792, 256) },
+        { from: at(1, 2719232, 256), to: at(0, 290048, 256) },
+        { from: at(1, 2719488, 256), to: at(0, 438272, 256) },
+        { from: at(1, 2719744, 256), to: at(0, 438528, 256) },
         { from: at(1, 2710528, 1024), to: at(0, 506368, 1024) },
         { from: at(1, 2712576, 1024), to: at(0, 507392, 1024) },
-        { from: at(1, 2711552, 1024), to: at(0, 641536, 1024) },
+        { from: at(1, 2713600, 1024), to: at(0, 641536, 1024) },
         { from: at(1, 2621440, 1024), to: at(0, 642560, 1024) },
       ],
     },

@@ -54088,12 +54088,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 615: first used by step_518_pointwise_G_layer5_conv2d_list_0
 const shader615 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 232
+// pointwise f32[19] and 1 sibling(s)
+// threads 19, workgroup 64; FLOPs 38; bytes 612
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -54102,6 +54107,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (b1[i0] * b2[0i]);
   let v_1 = (b0[i0] - v_0);
   b3[i0] = v_1;
+  let v_2 = (b4[i0] * 0.8999999761581421f);
+  let v_3 = (b5[(i0 % 19i)] + b6[(i0 % 19i)]);
+  let v_4 = (b7[i0] * 0.0005000000237487257f);
+  let v_5 = (v_3 + v_4);
+  let v_6 = (v_2 + v_5);
+  b8[i0] = v_6;
 }
 `;
 
@@ -54524,8 +54535,27 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 618: first used by step_523_conv2dWeightGrad_D2_conv1_cpu
+// shader 618: first used by step_521_pointwise_G_layer5_conv2d_list_1
 const shader618 = `
+// pointwise f32[19]
+// threads 19, workgroup 64; FLOPs 19; bytes 232
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+}
+`;
+
+// shader 619: first used by step_522_conv2dWeightGrad_D2_conv1_cpu
+const shader619 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -54848,8 +54878,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 619: first used by step_523_conv2dWeightGrad_D2_conv1
-const shader619 = `
+// shader 620: first used by step_522_conv2dWeightGrad_D2_conv1
+const shader620 = `
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -54943,8 +54973,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 620: first used by step_524_pointwise_G_layer6_conv2d_list_0
-const shader620 = `
+// shader 621: first used by step_523_pointwise_G_layer6_conv2d_list_0
+const shader621 = `
 // pointwise f32[19,256,3,3]
 // threads 43776 (8 per invocation), workgroup 64; FLOPs 43776; bytes 525316
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -54968,8 +54998,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 621: first used by step_528_conv2dWeightGrad_D2_conv1_cpu
-const shader621 = `
+// shader 622: first used by step_527_conv2dWeightGrad_D2_conv1_cpu
+const shader622 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -55292,8 +55322,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 622: first used by step_528_conv2dWeightGrad_D2_conv1
-const shader622 = `
+// shader 623: first used by step_527_conv2dWeightGrad_D2_conv1
+const shader623 = `
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -55387,8 +55417,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 623: first used by step_532_pointwise_D1_classifier
-const shader623 = `
+// shader 624: first used by step_530_pointwise_D1_classifier
+const shader624 = `
 // pointwise f32[1,1,1,2]
 // threads 2, workgroup 64; FLOPs 2; bytes 16
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -55406,8 +55436,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 624: first used by step_538_conv2dWeightGrad_D1_conv2_cpu
-const shader624 = `
+// shader 625: first used by step_536_conv2dWeightGrad_D1_conv2_cpu
+const shader625 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,19,49,67] with f32[1,16,24,33] -> [16,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 792
@@ -55721,8 +55751,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 625: first used by step_538_conv2dWeightGrad_D1_conv2
-const shader625 = `
+// shader 626: first used by step_536_conv2dWeightGrad_D1_conv2
+const shader626 = `
 // conv2d weight-gradient: f32[1,19,49,67] with f32[1,16,24,33] -> [16,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 792
 // threads 320, workgroup 64; FLOPs 7704576; bytes 332784
@@ -55807,14 +55837,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 626: first used by step_539_pointwise_adam_D1_D1_conv1_weight_exp_avg
-const shader626 = `
-// pointwise f32[16,19,4,4]
-// threads 4864 (8 per invocation), workgroup 64; FLOPs 4864; bytes 77824
+// shader 627: first used by step_537_pointwise_adam_D1_D1_conv1_weight_exp_avg
+const shader627 = `
+// pointwise f32[16,19,4,4] and 1 sibling(s)
+// threads 4864 (8 per invocation), workgroup 64; FLOPs 9728; bytes 116736
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -55830,39 +55862,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_1 * 0.10000000149011612f);
     let v_3 = (v_0 + v_2);
     b3[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_3;
+    let v_4 = (b4[i0 * 304i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * 0.009999999776482582f);
+    let v_7 = (v_4 + v_6);
+    b5[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_7;
   }
 }
 `;
 
-// shader 627: first used by step_540_pointwise_adam_D1_D1_conv1_weight_exp_avg_sq
-const shader627 = `
-// pointwise f32[16,19,4,4]
-// threads 4864 (8 per invocation), workgroup 64; FLOPs 4864; bytes 77824
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 4864i) { break; }
-    let i0 = (gi / 304i);
-    let i1 = ((gi / 16i) % 19i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b0[i0 * 304i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
-    let v_1 = (b1[i0 * 304i + i1 * 16i + i2 * 4i + i3] + b2[i0 * 304i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * 0.009999999776482582f);
-    let v_4 = (v_0 + v_3);
-    b3[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_4;
-  }
-}
-`;
-
-// shader 628: first used by step_541_pointwise_D1_conv1
+// shader 628: first used by step_538_pointwise_D1_conv1
 const shader628 = `
 // pointwise f32[16,19,4,4]
 // threads 4864 (8 per invocation), workgroup 64; FLOPs 4864; bytes 77832
@@ -55893,7 +55902,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 629: first used by step_542_sum_D1_conv2_cpu
+// shader 629: first used by step_539_sum_D1_conv2_cpu
 const shader629 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,24,33]: 16 outputs x 792 elements, 1 split(s)
@@ -55919,7 +55928,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 630: first used by step_542_sum_D1_conv2
+// shader 630: first used by step_539_sum_D1_conv2
 const shader630 = `
 // sum over axes [0,2,3] of f32[1,16,24,33]: 16 outputs x 792 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 12672; bytes 50752
@@ -55937,14 +55946,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 631: first used by step_543_pointwise_adam_D1_D1_conv1_bias_exp_avg
+// shader 631: first used by step_540_pointwise_adam_D1_D1_conv1_bias_exp_avg
 const shader631 = `
-// pointwise f32[16]
-// threads 16, workgroup 64; FLOPs 16; bytes 256
+// pointwise f32[16] and 1 sibling(s)
+// threads 16, workgroup 64; FLOPs 32; bytes 384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -55955,33 +55966,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[i0] = v_3;
+  let v_4 = (b4[i0] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 632: first used by step_544_pointwise_adam_D1_D1_conv1_bias_exp_avg_sq
+// shader 632: first used by step_541_pointwise_D1_conv1
 const shader632 = `
-// pointwise f32[16]
-// threads 16, workgroup 64; FLOPs 16; bytes 256
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 16i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.9900000095367432f);
-  let v_1 = (b1[(i0 % 16i)] + b2[(i0 % 16i)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[i0] = v_4;
-}
-`;
-
-// shader 633: first used by step_545_pointwise_D1_conv1
-const shader633 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 264
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -56005,8 +55999,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 634: first used by step_546_conv2dWeightGrad_D1_conv1_cpu
-const shader634 = `
+// shader 633: first used by step_542_conv2dWeightGrad_D1_conv1_cpu
+const shader633 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,24,33] with f32[1,32,12,16] -> [32,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 192
@@ -56320,8 +56314,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 635: first used by step_546_conv2dWeightGrad_D1_conv1
-const shader635 = `
+// shader 634: first used by step_542_conv2dWeightGrad_D1_conv1
+const shader634 = `
 // conv2d weight-gradient: f32[1,16,24,33] with f32[1,32,12,16] -> [32,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 192
 // threads 512, workgroup 64; FLOPs 3145728; bytes 108032
@@ -56406,14 +56400,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 636: first used by step_547_pointwise_adam_D1_D1_conv2_weight_exp_avg
-const shader636 = `
-// pointwise f32[32,16,4,4]
-// threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 131072
+// shader 635: first used by step_543_pointwise_adam_D1_D1_conv2_weight_exp_avg
+const shader635 = `
+// pointwise f32[32,16,4,4] and 1 sibling(s)
+// threads 8192 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -56429,40 +56425,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_1 * 0.10000000149011612f);
     let v_3 = (v_0 + v_2);
     b3[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_3;
+    let v_4 = (b4[i0 * 256i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * 0.009999999776482582f);
+    let v_7 = (v_4 + v_6);
+    b5[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_7;
   }
 }
 `;
 
-// shader 637: first used by step_548_pointwise_adam_D1_D1_conv2_weight_exp_avg_sq
-const shader637 = `
-// pointwise f32[32,16,4,4]
-// threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 131072
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 8192i) { break; }
-    let i0 = (gi / 256i);
-    let i1 = ((gi / 16i) % 16i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b0[i0 * 256i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
-    let v_1 = (b1[i0 * 256i + i1 * 16i + i2 * 4i + i3] + b2[i0 * 256i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * 0.009999999776482582f);
-    let v_4 = (v_0 + v_3);
-    b3[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_4;
-  }
-}
-`;
-
-// shader 638: first used by step_549_pointwise_D1_conv2
-const shader638 = `
+// shader 636: first used by step_544_pointwise_D1_conv2
+const shader636 = `
 // pointwise f32[32,16,4,4]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 131080
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -56492,8 +56465,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 639: first used by step_550_sum_D1_conv3_cpu
-const shader639 = `
+// shader 637: first used by step_545_sum_D1_conv3_cpu
+const shader637 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,12,16]: 32 outputs x 192 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -56518,8 +56491,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 640: first used by step_550_sum_D1_conv3
-const shader640 = `
+// shader 638: first used by step_545_sum_D1_conv3
+const shader638 = `
 // sum over axes [0,2,3] of f32[1,32,12,16]: 32 outputs x 192 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 6144; bytes 24704
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -56536,14 +56509,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 641: first used by step_551_pointwise_adam_D1_D1_conv2_bias_exp_avg
-const shader641 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 512
+// shader 639: first used by step_546_pointwise_adam_D1_D1_conv2_bias_exp_avg
+const shader639 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -56554,33 +56529,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[i0] = v_3;
+  let v_4 = (b4[i0] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 642: first used by step_552_pointwise_adam_D1_D1_conv2_bias_exp_avg_sq
-const shader642 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 512
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 32i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.9900000095367432f);
-  let v_1 = (b1[(i0 % 32i)] + b2[(i0 % 32i)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[i0] = v_4;
-}
-`;
-
-// shader 643: first used by step_553_pointwise_D1_conv2
-const shader643 = `
+// shader 640: first used by step_547_pointwise_D1_conv2
+const shader640 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 520
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -56604,8 +56562,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 644: first used by step_554_conv2dWeightGrad_D1_conv2_cpu
-const shader644 = `
+// shader 641: first used by step_548_conv2dWeightGrad_D1_conv2_cpu
+const shader641 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,12,16] with f32[1,64,6,8] -> [64,32,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 48
@@ -56919,8 +56877,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 645: first used by step_554_conv2dWeightGrad_D1_conv2
-const shader645 = `
+// shader 642: first used by step_548_conv2dWeightGrad_D1_conv2
+const shader642 = `
 // conv2d weight-gradient: f32[1,32,12,16] with f32[1,64,6,8] -> [64,32,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 48
 // threads 2048, workgroup 64; FLOPs 3145728; bytes 167936
@@ -57005,14 +56963,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 646: first used by step_555_pointwise_adam_D1_D1_conv3_weight_exp_avg
-const shader646 = `
-// pointwise f32[64,32,4,4]
-// threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 524288
+// shader 643: first used by step_549_pointwise_adam_D1_D1_conv3_weight_exp_avg
+const shader643 = `
+// pointwise f32[64,32,4,4] and 1 sibling(s)
+// threads 32768 (8 per invocation), workgroup 64; FLOPs 65536; bytes 786432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -57028,40 +56988,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_1 * 0.10000000149011612f);
     let v_3 = (v_0 + v_2);
     b3[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_3;
+    let v_4 = (b4[i0 * 512i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * 0.009999999776482582f);
+    let v_7 = (v_4 + v_6);
+    b5[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_7;
   }
 }
 `;
 
-// shader 647: first used by step_556_pointwise_adam_D1_D1_conv3_weight_exp_avg_sq
-const shader647 = `
-// pointwise f32[64,32,4,4]
-// threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 524288
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 32768i) { break; }
-    let i0 = (gi / 512i);
-    let i1 = ((gi / 16i) % 32i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b0[i0 * 512i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
-    let v_1 = (b1[i0 * 512i + i1 * 16i + i2 * 4i + i3] + b2[i0 * 512i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * 0.009999999776482582f);
-    let v_4 = (v_0 + v_3);
-    b3[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_4;
-  }
-}
-`;
-
-// shader 648: first used by step_557_pointwise_D1_conv3
-const shader648 = `
+// shader 644: first used by step_550_pointwise_D1_conv3
+const shader644 = `
 // pointwise f32[64,32,4,4]
 // threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 524296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -57091,8 +57028,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 649: first used by step_558_sum_D1_conv4
-const shader649 = `
+// shader 645: first used by step_551_sum_D1_conv4
+const shader645 = `
 // sum over axes [0,2,3] of f32[1,64,6,8]: 64 outputs x 48 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 3072; bytes 12544
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -57109,14 +57046,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 650: first used by step_559_pointwise_adam_D1_D1_conv3_bias_exp_avg
-const shader650 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1024
+// shader 646: first used by step_552_pointwise_adam_D1_D1_conv3_bias_exp_avg
+const shader646 = `
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -57127,33 +57066,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[i0] = v_3;
+  let v_4 = (b4[i0] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 651: first used by step_560_pointwise_adam_D1_D1_conv3_bias_exp_avg_sq
-const shader651 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1024
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.9900000095367432f);
-  let v_1 = (b1[(i0 % 64i)] + b2[(i0 % 64i)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[i0] = v_4;
-}
-`;
-
-// shader 652: first used by step_561_pointwise_D1_conv3
-const shader652 = `
+// shader 647: first used by step_553_pointwise_D1_conv3
+const shader647 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 1032
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -57177,8 +57099,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 653: first used by step_562_conv2dWeightGrad_D1_conv3_cpu
-const shader653 = `
+// shader 648: first used by step_554_conv2dWeightGrad_D1_conv3_cpu
+const shader648 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,6,8] with f32[1,128,3,4] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 12
@@ -57492,8 +57414,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 654: first used by step_562_conv2dWeightGrad_D1_conv3
-const shader654 = `
+// shader 649: first used by step_554_conv2dWeightGrad_D1_conv3
+const shader649 = `
 // conv2d weight-gradient: f32[1,64,6,8] with f32[1,128,3,4] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 12
 // threads 8192, workgroup 64; FLOPs 3145728; bytes 542720
@@ -57578,14 +57500,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 655: first used by step_563_pointwise_adam_D1_D1_conv4_weight_exp_avg
-const shader655 = `
-// pointwise f32[128,64,4,4]
-// threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 2097152
+// shader 650: first used by step_555_pointwise_adam_D1_D1_conv4_weight_exp_avg
+const shader650 = `
+// pointwise f32[128,64,4,4] and 1 sibling(s)
+// threads 131072 (8 per invocation), workgroup 64; FLOPs 262144; bytes 3145728
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -57601,40 +57525,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_1 * 0.10000000149011612f);
     let v_3 = (v_0 + v_2);
     b3[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_3;
+    let v_4 = (b4[i0 * 1024i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * 0.009999999776482582f);
+    let v_7 = (v_4 + v_6);
+    b5[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_7;
   }
 }
 `;
 
-// shader 656: first used by step_564_pointwise_adam_D1_D1_conv4_weight_exp_avg_sq
-const shader656 = `
-// pointwise f32[128,64,4,4]
-// threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 2097152
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 131072i) { break; }
-    let i0 = (gi / 1024i);
-    let i1 = ((gi / 16i) % 64i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b0[i0 * 1024i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
-    let v_1 = (b1[i0 * 1024i + i1 * 16i + i2 * 4i + i3] + b2[i0 * 1024i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * 0.009999999776482582f);
-    let v_4 = (v_0 + v_3);
-    b3[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_4;
-  }
-}
-`;
-
-// shader 657: first used by step_565_pointwise_D1_conv4
-const shader657 = `
+// shader 651: first used by step_556_pointwise_D1_conv4
+const shader651 = `
 // pointwise f32[128,64,4,4]
 // threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 2097160
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -57664,8 +57565,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 658: first used by step_566_sum_D1_classifier
-const shader658 = `
+// shader 652: first used by step_557_sum_D1_classifier
+const shader652 = `
 // sum over axes [0,2,3] of f32[1,128,3,4]: 128 outputs x 12 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 1536; bytes 6656
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -57682,14 +57583,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 659: first used by step_567_pointwise_adam_D1_D1_conv4_bias_exp_avg
-const shader659 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 2048
+// shader 653: first used by step_558_pointwise_adam_D1_D1_conv4_bias_exp_avg
+const shader653 = `
+// pointwise f32[128] and 1 sibling(s)
+// threads 128, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -57700,33 +57603,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[i0] = v_3;
+  let v_4 = (b4[i0] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 660: first used by step_568_pointwise_adam_D1_D1_conv4_bias_exp_avg_sq
-const shader660 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 2048
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 128i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.9900000095367432f);
-  let v_1 = (b1[(i0 % 128i)] + b2[(i0 % 128i)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[i0] = v_4;
-}
-`;
-
-// shader 661: first used by step_569_pointwise_D1_conv4
-const shader661 = `
+// shader 654: first used by step_559_pointwise_D1_conv4
+const shader654 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 2056
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -57750,8 +57636,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 662: first used by step_570_conv2dWeightGrad_D1_conv4_cpu
-const shader662 = `
+// shader 655: first used by step_560_conv2dWeightGrad_D1_conv4_cpu
+const shader655 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,3,4] with f32[1,1,1,2] -> [1,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 2
@@ -58065,8 +57951,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 663: first used by step_570_conv2dWeightGrad_D1_conv4
-const shader663 = `
+// shader 656: first used by step_560_conv2dWeightGrad_D1_conv4
+const shader656 = `
 // conv2d weight-gradient: f32[1,128,3,4] with f32[1,1,1,2] -> [1,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 2
 // threads 512, workgroup 64; FLOPs 8192; bytes 14368
@@ -58121,14 +58007,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 664: first used by step_571_pointwise_adam_D1_D1_classifier_weight_exp_avg
-const shader664 = `
-// pointwise f32[1,128,4,4]
-// threads 2048, workgroup 64; FLOPs 2048; bytes 32768
+// shader 657: first used by step_561_pointwise_adam_D1_D1_classifier_weight_exp_avg
+const shader657 = `
+// pointwise f32[1,128,4,4] and 1 sibling(s)
+// threads 2048, workgroup 64; FLOPs 4096; bytes 49152
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -58141,35 +58029,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[i1 * 16i + i2 * 4i + i3] = v_3;
+  let v_4 = (b4[i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[i1 * 16i + i2 * 4i + i3] = v_7;
 }
 `;
 
-// shader 665: first used by step_572_pointwise_adam_D1_D1_classifier_weight_exp_avg_sq
-const shader665 = `
-// pointwise f32[1,128,4,4]
-// threads 2048, workgroup 64; FLOPs 2048; bytes 32768
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 2048i) { return; }
-  let i1 = ((gi / 16i) % 128i);
-  let i2 = ((gi / 4i) % 4i);
-  let i3 = (gi % 4i);
-  let v_0 = (b0[i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
-  let v_1 = (b1[i1 * 16i + i2 * 4i + i3] + b2[i1 * 16i + i2 * 4i + i3]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[i1 * 16i + i2 * 4i + i3] = v_4;
-}
-`;
-
-// shader 666: first used by step_573_pointwise_D1_classifier
-const shader666 = `
+// shader 658: first used by step_562_pointwise_D1_classifier
+const shader658 = `
 // pointwise f32[1,128,4,4]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 32776
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58195,8 +58064,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 667: first used by step_574_sum_D1_classifier
-const shader667 = `
+// shader 659: first used by step_563_sum_D1_classifier
+const shader659 = `
 // sum over axes [0,2,3] of f32[1,1,1,2]: 1 outputs x 2 elements, 1 split(s)
 // threads 1, workgroup 64; FLOPs 2; bytes 12
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58213,14 +58082,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 668: first used by step_575_pointwise_adam_D1_D1_classifier_bias_exp_avg
-const shader668 = `
-// pointwise f32[1]
-// threads 1, workgroup 64; FLOPs 1; bytes 16
+// shader 660: first used by step_564_pointwise_adam_D1_D1_classifier_bias_exp_avg
+const shader660 = `
+// pointwise f32[1] and 1 sibling(s)
+// threads 1, workgroup 64; FLOPs 2; bytes 24
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -58230,32 +58101,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[0i] = v_3;
+  let v_4 = (b4[0i] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[0i] = v_7;
 }
 `;
 
-// shader 669: first used by step_576_pointwise_adam_D1_D1_classifier_bias_exp_avg_sq
-const shader669 = `
-// pointwise f32[1]
-// threads 1, workgroup 64; FLOPs 1; bytes 16
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * 0.9900000095367432f);
-  let v_1 = (b1[0i] + b2[0i]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[0i] = v_4;
-}
-`;
-
-// shader 670: first used by step_577_pointwise_D1_classifier
-const shader670 = `
+// shader 661: first used by step_565_pointwise_D1_classifier
+const shader661 = `
 // pointwise f32[1]
 // threads 1, workgroup 64; FLOPs 1; bytes 24
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58278,8 +58133,160 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 671: first used by step_624_pointwise_G_bn1_running_mean
-const shader671 = `
+// shader 662: first used by step_577_pointwise_D2_conv1
+const shader662 = `
+// pointwise f32[16] and 1 sibling(s)
+// threads 16, workgroup 64; FLOPs 32; bytes 520
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 16i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + 9.99999993922529e-9f);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[i0] - v_4);
+  b5[i0] = v_5;
+  let v_6 = (b6[i0] * 0.8999999761581421f);
+  let v_7 = (b7[(i0 % 16i)] * 0.011111111380159855f);
+  let v_8 = (v_7 * 0.10000000149011612f);
+  let v_9 = (v_6 + v_8);
+  let v_10 = (v_9 * 0.8999999761581421f);
+  let v_11 = (b8[(i0 % 16i)] * 0.01587301678955555f);
+  let v_12 = (v_11 * 0.10000000149011612f);
+  let v_13 = (v_10 + v_12);
+  b9[i0] = v_13;
+}
+`;
+
+// shader 663: first used by step_583_pointwise_D2_conv2
+const shader663 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 1032
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 32i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + 9.99999993922529e-9f);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[i0] - v_4);
+  b5[i0] = v_5;
+  let v_6 = (b6[i0] * 0.8999999761581421f);
+  let v_7 = (b7[(i0 % 32i)] * 0.0030959751456975937f);
+  let v_8 = (v_7 * 0.10000000149011612f);
+  let v_9 = (v_6 + v_8);
+  let v_10 = (v_9 * 0.8999999761581421f);
+  let v_11 = (b8[(i0 % 32i)] * 0.004273504484444857f);
+  let v_12 = (v_11 * 0.10000000149011612f);
+  let v_13 = (v_10 + v_12);
+  b9[i0] = v_13;
+}
+`;
+
+// shader 664: first used by step_589_pointwise_D2_conv3
+const shader664 = `
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 2056
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 64i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + 9.99999993922529e-9f);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[i0] - v_4);
+  b5[i0] = v_5;
+  let v_6 = (b6[i0] * 0.8999999761581421f);
+  let v_7 = (b7[(i0 % 64i)] * 0.011111111380159855f);
+  let v_8 = (v_7 * 0.10000000149011612f);
+  let v_9 = (v_6 + v_8);
+  let v_10 = (v_9 * 0.8999999761581421f);
+  let v_11 = (b8[(i0 % 64i)] * 0.01587301678955555f);
+  let v_12 = (v_11 * 0.10000000149011612f);
+  let v_13 = (v_10 + v_12);
+  b9[i0] = v_13;
+}
+`;
+
+// shader 665: first used by step_595_pointwise_D2_conv4
+const shader665 = `
+// pointwise f32[128] and 1 sibling(s)
+// threads 128, workgroup 64; FLOPs 256; bytes 4104
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 128i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 / b4[0i]);
+  let v_3 = (v_2 + 9.99999993922529e-9f);
+  let v_4 = (v_0 / v_3);
+  let v_5 = (b0[i0] - v_4);
+  b5[i0] = v_5;
+  let v_6 = (b6[i0] * 0.8999999761581421f);
+  let v_7 = (b7[(i0 % 128i)] * 0.011111111380159855f);
+  let v_8 = (v_7 * 0.10000000149011612f);
+  let v_9 = (v_6 + v_8);
+  let v_10 = (v_9 * 0.8999999761581421f);
+  let v_11 = (b8[(i0 % 128i)] * 0.01587301678955555f);
+  let v_12 = (v_11 * 0.10000000149011612f);
+  let v_13 = (v_10 + v_12);
+  b9[i0] = v_13;
+}
+`;
+
+// shader 666: first used by step_602_pointwise_G_bn1_running_mean
+const shader666 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58303,8 +58310,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 672: first used by step_625_pointwise_G_conv1
-const shader672 = `
+// shader 667: first used by step_603_pointwise_G_conv1
+const shader667 = `
 // pointwise f32[1,8,25,34]
 // threads 6800 (8 per invocation), workgroup 64; FLOPs 6800; bytes 54432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58326,8 +58333,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 673: first used by step_626_sum_G_conv1_cpu
-const shader673 = `
+// shader 668: first used by step_604_sum_G_conv1_cpu
+const shader668 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,25,34]: 8 outputs x 850 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -58353,8 +58360,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 674: first used by step_626_sum_G_conv1
-const shader674 = `
+// shader 669: first used by step_604_sum_G_conv1
+const shader669 = `
 // sum over axes [0,2,3] of f32[1,8,25,34]: 8 outputs x 850 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 6800; bytes 27232
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58372,14 +58379,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 675: first used by step_627_pointwise_G_bn1_running_var
-const shader675 = `
-// pointwise f32[8]
-// threads 8, workgroup 64; FLOPs 8; bytes 128
+// shader 670: first used by step_605_pointwise_G_bn1_running_var
+const shader670 = `
+// pointwise f32[8] and 1 sibling(s)
+// threads 8, workgroup 64; FLOPs 16; bytes 256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -58394,36 +58405,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 8i)] * 0.0030959751456975937f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 8i)] * 0.004273504484444857f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 676: first used by step_628_pointwise_G_layer1_0_bn1_running_mean
-const shader676 = `
-// pointwise f32[8]
-// threads 8, workgroup 64; FLOPs 8; bytes 128
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 8i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 8i)] * 0.0030959751456975937f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 8i)] * 0.004273504484444857f);
-  let v_6 = (v_5 * 0.10000000149011612f);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`;
-
-// shader 677: first used by step_629_pointwise_G_layer1_0_conv1
-const shader677 = `
+// shader 671: first used by step_606_pointwise_G_layer1_0_conv1
+const shader671 = `
 // pointwise f32[1,8,13,18]
 // threads 1872, workgroup 64; FLOPs 1872; bytes 15008
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58442,8 +58437,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 678: first used by step_630_sum_G_layer1_0_conv1_cpu
-const shader678 = `
+// shader 672: first used by step_607_sum_G_layer1_0_conv1_cpu
+const shader672 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,13,18]: 8 outputs x 234 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -58469,8 +58464,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 679: first used by step_630_sum_G_layer1_0_conv1
-const shader679 = `
+// shader 673: first used by step_607_sum_G_layer1_0_conv1
+const shader673 = `
 // sum over axes [0,2,3] of f32[1,8,13,18]: 8 outputs x 234 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 1872; bytes 7520
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58488,8 +58483,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 680: first used by step_631_pointwise_G_layer1_0_bn1_running_var
-const shader680 = `
+// shader 674: first used by step_608_pointwise_G_layer1_0_bn1_running_var
+const shader674 = `
+// pointwise f32[8] and 1 sibling(s)
+// threads 8, workgroup 64; FLOPs 16; bytes 256
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 8i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 8i)] / 322.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 8i)] / 233.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 8i)] * 0.0030959751456975937f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 8i)] * 0.004273504484444857f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 675: first used by step_611_pointwise_G_layer1_0_bn2_running_var
+const shader675 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58513,33 +58546,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 681: first used by step_636_pointwise_G_layer1_0_bn3_running_mean
-const shader681 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 512
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 32i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 32i)] * 0.0030959751456975937f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 32i)] * 0.004273504484444857f);
-  let v_6 = (v_5 * 0.10000000149011612f);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`;
-
-// shader 682: first used by step_637_pointwise_G_layer1_0_conv3
-const shader682 = `
+// shader 676: first used by step_612_pointwise_G_layer1_0_conv3
+const shader676 = `
 // pointwise f32[1,32,13,18]
 // threads 7488 (8 per invocation), workgroup 64; FLOPs 7488; bytes 60032
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58561,8 +58569,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 683: first used by step_638_sum_G_layer1_0_conv3_cpu
-const shader683 = `
+// shader 677: first used by step_613_sum_G_layer1_0_conv3_cpu
+const shader677 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,13,18]: 32 outputs x 234 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -58588,8 +58596,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 684: first used by step_638_sum_G_layer1_0_conv3
-const shader684 = `
+// shader 678: first used by step_613_sum_G_layer1_0_conv3
+const shader678 = `
 // sum over axes [0,2,3] of f32[1,32,13,18]: 32 outputs x 234 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 7488; bytes 30080
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58607,14 +58615,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 685: first used by step_639_pointwise_G_layer1_0_bn3_running_var
-const shader685 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 512
+// shader 679: first used by step_614_pointwise_G_layer1_0_bn3_running_var
+const shader679 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -58629,36 +58641,58 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 32i)] * 0.0030959751456975937f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 32i)] * 0.004273504484444857f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 686: first used by step_644_pointwise_G_layer2_0_bn1_running_mean
-const shader686 = `
-// pointwise f32[16]
-// threads 16, workgroup 64; FLOPs 16; bytes 256
+// shader 680: first used by step_617_pointwise_G_layer1_0_downsample_1_running_var
+const shader680 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 16i) { return; }
+  if (gi >= 32i) { return; }
   let i0 = gi;
   let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 16i)] * 0.011111111380159855f);
+  let v_1 = (b1[(i0 % 32i)] / 322.0f);
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 16i)] * 0.01587301678955555f);
+  let v_5 = (b2[(i0 % 32i)] / 233.0f);
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 32i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 32i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 687: first used by step_645_pointwise_G_layer2_0_conv1
-const shader687 = `
+// shader 681: first used by step_618_pointwise_G_layer2_0_conv1
+const shader681 = `
 // pointwise f32[1,16,7,9]
 // threads 1008, workgroup 64; FLOPs 1008; bytes 8128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58677,8 +58711,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 688: first used by step_646_sum_G_layer2_0_conv1
-const shader688 = `
+// shader 682: first used by step_619_sum_G_layer2_0_conv1
+const shader682 = `
 // sum over axes [0,2,3] of f32[1,16,7,9]: 16 outputs x 63 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 1008; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58696,8 +58730,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 689: first used by step_647_pointwise_G_layer2_0_bn1_running_var
-const shader689 = `
+// shader 683: first used by step_620_pointwise_G_layer2_0_bn1_running_var
+const shader683 = `
+// pointwise f32[16] and 1 sibling(s)
+// threads 16, workgroup 64; FLOPs 32; bytes 512
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 16i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 16i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 16i)] / 62.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 16i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 16i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 684: first used by step_623_pointwise_G_layer2_0_bn2_running_var
+const shader684 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58721,33 +58793,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 690: first used by step_652_pointwise_G_layer2_0_bn3_running_mean
-const shader690 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1024
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 64i)] * 0.011111111380159855f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 64i)] * 0.01587301678955555f);
-  let v_6 = (v_5 * 0.10000000149011612f);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`;
-
-// shader 691: first used by step_653_pointwise_G_layer2_0_conv3
-const shader691 = `
+// shader 685: first used by step_624_pointwise_G_layer2_0_conv3
+const shader685 = `
 // pointwise f32[1,64,7,9]
 // threads 4032, workgroup 64; FLOPs 4032; bytes 32512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58766,8 +58813,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 692: first used by step_654_sum_G_layer2_0_conv3
-const shader692 = `
+// shader 686: first used by step_625_sum_G_layer2_0_conv3
+const shader686 = `
 // sum over axes [0,2,3] of f32[1,64,7,9]: 64 outputs x 63 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 4032; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58785,14 +58832,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 693: first used by step_655_pointwise_G_layer2_0_bn3_running_var
-const shader693 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1024
+// shader 687: first used by step_626_pointwise_G_layer2_0_bn3_running_var
+const shader687 = `
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -58807,36 +58858,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 64i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 64i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 694: first used by step_660_pointwise_G_layer3_0_bn1_running_mean
-const shader694 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 512
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 32i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 32i)] * 0.011111111380159855f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 32i)] * 0.01587301678955555f);
-  let v_6 = (v_5 * 0.10000000149011612f);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`;
-
-// shader 695: first used by step_661_pointwise_G_layer3_0_conv1
-const shader695 = `
+// shader 688: first used by step_630_pointwise_G_layer3_0_conv1
+const shader688 = `
 // pointwise f32[1,32,7,9]
 // threads 2016, workgroup 64; FLOPs 2016; bytes 16256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58855,8 +58890,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 696: first used by step_662_sum_G_layer3_0_conv1
-const shader696 = `
+// shader 689: first used by step_631_sum_G_layer3_0_conv1
+const shader689 = `
 // sum over axes [0,2,3] of f32[1,32,7,9]: 32 outputs x 63 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 2016; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58874,8 +58909,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 697: first used by step_663_pointwise_G_layer3_0_bn1_running_var
-const shader697 = `
+// shader 690: first used by step_632_pointwise_G_layer3_0_bn1_running_var
+const shader690 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 1024
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 32i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 32i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 32i)] / 62.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 32i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 32i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 691: first used by step_635_pointwise_G_layer3_0_bn2_running_var
+const shader691 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58899,33 +58972,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 698: first used by step_668_pointwise_G_layer3_0_bn3_running_mean
-const shader698 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 2048
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 128i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 128i)] * 0.011111111380159855f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 128i)] * 0.01587301678955555f);
-  let v_6 = (v_5 * 0.10000000149011612f);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`;
-
-// shader 699: first used by step_669_pointwise_G_layer3_0_conv3
-const shader699 = `
+// shader 692: first used by step_636_pointwise_G_layer3_0_conv3
+const shader692 = `
 // pointwise f32[1,128,7,9]
 // threads 8064 (8 per invocation), workgroup 64; FLOPs 8064; bytes 65024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58947,8 +58995,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 700: first used by step_670_sum_G_layer3_0_conv3
-const shader700 = `
+// shader 693: first used by step_637_sum_G_layer3_0_conv3
+const shader693 = `
 // sum over axes [0,2,3] of f32[1,128,7,9]: 128 outputs x 63 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 8064; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58966,8 +59014,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 701: first used by step_671_pointwise_G_layer3_0_bn3_running_var
-const shader701 = `
+// shader 694: first used by step_638_pointwise_G_layer3_0_bn3_running_var
+const shader694 = `
+// pointwise f32[128] and 1 sibling(s)
+// threads 128, workgroup 64; FLOPs 256; bytes 4096
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 128i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 128i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 128i)] / 62.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 128i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 128i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 695: first used by step_641_pointwise_G_layer3_0_downsample_1_running_var
+const shader695 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58991,8 +59077,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 702: first used by step_684_pointwise_G_layer4_0_bn3_running_mean
-const shader702 = `
+// shader 696: first used by step_647_pointwise_G_layer4_0_bn2_running_var
+const shader696 = `
+// pointwise f32[64]
+// threads 64, workgroup 64; FLOPs 64; bytes 1024
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 64i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 64i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 64i)] / 62.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 697: first used by step_648_pointwise_G_layer4_0_bn3_running_mean
+const shader697 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59016,8 +59127,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 703: first used by step_685_pointwise_G_layer4_0_conv3
-const shader703 = `
+// shader 698: first used by step_649_pointwise_G_layer4_0_conv3
+const shader698 = `
 // pointwise f32[1,256,7,9]
 // threads 16128 (8 per invocation), workgroup 64; FLOPs 16128; bytes 130048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59039,8 +59150,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 704: first used by step_686_sum_G_layer4_0_conv3
-const shader704 = `
+// shader 699: first used by step_650_sum_G_layer4_0_conv3
+const shader699 = `
 // sum over axes [0,2,3] of f32[1,256,7,9]: 256 outputs x 63 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 16128; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59058,8 +59169,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 705: first used by step_687_pointwise_G_layer4_0_bn3_running_var
-const shader705 = `
+// shader 700: first used by step_651_pointwise_G_layer4_0_bn3_running_var
+const shader700 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 8192
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 256i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 256i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 256i)] / 62.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 256i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 256i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 701: first used by step_654_pointwise_G_layer4_0_downsample_1_running_var
+const shader701 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59086,7 +59235,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const module: GeneratedModule = {
     name: "parity-train-ls-gan",
     config: {"variant":"ls-gan","numClasses":19,"sourceSize":[65,71],"targetSize":[49,67],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.01,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":10,"lambdaSeg":0,"lambdaAdvTarget1":0,"lambdaAdvTarget2":10,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"LS","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
-    limits: {"maxStorageBufferBindingSize":524288,"maxBufferSize":8687360,"maxStorageBuffersPerShaderStage":8},
+    limits: {"maxStorageBufferBindingSize":524288,"maxBufferSize":8687360,"maxStorageBuffersPerShaderStage":10},
     arenas: [
       {"name":"persistent0","bytes":7036928,"kind":"persistent"},
       {"name":"scratch0","bytes":8687360,"kind":"scratch"},
@@ -59914,94 +60063,90 @@ export const module: GeneratedModule = {
       { name: "step_518_pointwise_G_layer5_conv2d_list_0", wgsl: shader615 },
       { name: "step_519_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader616 },
       { name: "step_519_conv2dWeightGrad_D1_conv1", wgsl: shader617 },
-      { name: "step_523_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader618 },
-      { name: "step_523_conv2dWeightGrad_D2_conv1", wgsl: shader619 },
-      { name: "step_524_pointwise_G_layer6_conv2d_list_0", wgsl: shader620 },
-      { name: "step_528_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader621 },
-      { name: "step_528_conv2dWeightGrad_D2_conv1", wgsl: shader622 },
-      { name: "step_532_pointwise_D1_classifier", wgsl: shader623 },
-      { name: "step_538_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader624 },
-      { name: "step_538_conv2dWeightGrad_D1_conv2", wgsl: shader625 },
-      { name: "step_539_pointwise_adam_D1_D1_conv1_weight_exp_avg", wgsl: shader626 },
-      { name: "step_540_pointwise_adam_D1_D1_conv1_weight_exp_avg_sq", wgsl: shader627 },
-      { name: "step_541_pointwise_D1_conv1", wgsl: shader628 },
-      { name: "step_542_sum_D1_conv2_cpu", wgsl: shader629 },
-      { name: "step_542_sum_D1_conv2", wgsl: shader630 },
-      { name: "step_543_pointwise_adam_D1_D1_conv1_bias_exp_avg", wgsl: shader631 },
-      { name: "step_544_pointwise_adam_D1_D1_conv1_bias_exp_avg_sq", wgsl: shader632 },
-      { name: "step_545_pointwise_D1_conv1", wgsl: shader633 },
-      { name: "step_546_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader634 },
-      { name: "step_546_conv2dWeightGrad_D1_conv1", wgsl: shader635 },
-      { name: "step_547_pointwise_adam_D1_D1_conv2_weight_exp_avg", wgsl: shader636 },
-      { name: "step_548_pointwise_adam_D1_D1_conv2_weight_exp_avg_sq", wgsl: shader637 },
-      { name: "step_549_pointwise_D1_conv2", wgsl: shader638 },
-      { name: "step_550_sum_D1_conv3_cpu", wgsl: shader639 },
-      { name: "step_550_sum_D1_conv3", wgsl: shader640 },
-      { name: "step_551_pointwise_adam_D1_D1_conv2_bias_exp_avg", wgsl: shader641 },
-      { name: "step_552_pointwise_adam_D1_D1_conv2_bias_exp_avg_sq", wgsl: shader642 },
-      { name: "step_553_pointwise_D1_conv2", wgsl: shader643 },
-      { name: "step_554_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader644 },
-      { name: "step_554_conv2dWeightGrad_D1_conv2", wgsl: shader645 },
-      { name: "step_555_pointwise_adam_D1_D1_conv3_weight_exp_avg", wgsl: shader646 },
-      { name: "step_556_pointwise_adam_D1_D1_conv3_weight_exp_avg_sq", wgsl: shader647 },
-      { name: "step_557_pointwise_D1_conv3", wgsl: shader648 },
-      { name: "step_558_sum_D1_conv4", wgsl: shader649 },
-      { name: "step_559_pointwise_adam_D1_D1_conv3_bias_exp_avg", wgsl: shader650 },
-      { name: "step_560_pointwise_adam_D1_D1_conv3_bias_exp_avg_sq", wgsl: shader651 },
-      { name: "step_561_pointwise_D1_conv3", wgsl: shader652 },
-      { name: "step_562_conv2dWeightGrad_D1_conv3_cpu", wgsl: shader653 },
-      { name: "step_562_conv2dWeightGrad_D1_conv3", wgsl: shader654 },
-      { name: "step_563_pointwise_adam_D1_D1_conv4_weight_exp_avg", wgsl: shader655 },
-      { name: "step_564_pointwise_adam_D1_D1_conv4_weight_exp_avg_sq", wgsl: shader656 },
-      { name: "step_565_pointwise_D1_conv4", wgsl: shader657 },
-      { name: "step_566_sum_D1_classifier", wgsl: shader658 },
-      { name: "step_567_pointwise_adam_D1_D1_conv4_bias_exp_avg", wgsl: shader659 },
-      { name: "step_568_pointwise_adam_D1_D1_conv4_bias_exp_avg_sq", wgsl: shader660 },
-      { name: "step_569_pointwise_D1_conv4", wgsl: shader661 },
-      { name: "step_570_conv2dWeightGrad_D1_conv4_cpu", wgsl: shader662 },
-      { name: "step_570_conv2dWeightGrad_D1_conv4", wgsl: shader663 },
-      { name: "step_571_pointwise_adam_D1_D1_classifier_weight_exp_avg", wgsl: shader664 },
-      { name: "step_572_pointwise_adam_D1_D1_classifier_weight_exp_avg_sq", wgsl: shader665 },
-      { name: "step_573_pointwise_D1_classifier", wgsl: shader666 },
-      { name: "step_574_sum_D1_classifier", wgsl: shader667 },
-      { name: "step_575_pointwise_adam_D1_D1_classifier_bias_exp_avg", wgsl: shader668 },
-      { name: "step_576_pointwise_adam_D1_D1_classifier_bias_exp_avg_sq", wgsl: shader669 },
-      { name: "step_577_pointwise_D1_classifier", wgsl: shader670 },
-      { name: "step_624_pointwise_G_bn1_running_mean", wgsl: shader671 },
-      { name: "step_625_pointwise_G_conv1", wgsl: shader672 },
-      { name: "step_626_sum_G_conv1_cpu", wgsl: shader673 },
-      { name: "step_626_sum_G_conv1", wgsl: shader674 },
-      { name: "step_627_pointwise_G_bn1_running_var", wgsl: shader675 },
-      { name: "step_628_pointwise_G_layer1_0_bn1_running_mean", wgsl: shader676 },
-      { name: "step_629_pointwise_G_layer1_0_conv1", wgsl: shader677 },
-      { name: "step_630_sum_G_layer1_0_conv1_cpu", wgsl: shader678 },
-      { name: "step_630_sum_G_layer1_0_conv1", wgsl: shader679 },
-      { name: "step_631_pointwise_G_layer1_0_bn1_running_var", wgsl: shader680 },
-      { name: "step_636_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader681 },
-      { name: "step_637_pointwise_G_layer1_0_conv3", wgsl: shader682 },
-      { name: "step_638_sum_G_layer1_0_conv3_cpu", wgsl: shader683 },
-      { name: "step_638_sum_G_layer1_0_conv3", wgsl: shader684 },
-      { name: "step_639_pointwise_G_layer1_0_bn3_running_var", wgsl: shader685 },
-      { name: "step_644_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader686 },
-      { name: "step_645_pointwise_G_layer2_0_conv1", wgsl: shader687 },
-      { name: "step_646_sum_G_layer2_0_conv1", wgsl: shader688 },
-      { name: "step_647_pointwise_G_layer2_0_bn1_running_var", wgsl: shader689 },
-      { name: "step_652_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader690 },
-      { name: "step_653_pointwise_G_layer2_0_conv3", wgsl: shader691 },
-      { name: "step_654_sum_G_layer2_0_conv3", wgsl: shader692 },
-      { name: "step_655_pointwise_G_layer2_0_bn3_running_var", wgsl: shader693 },
-      { name: "step_660_pointwise_G_layer3_0_bn1_running_mean", wgsl: shader694 },
-      { name: "step_661_pointwise_G_layer3_0_conv1", wgsl: shader695 },
-      { name: "step_662_sum_G_layer3_0_conv1", wgsl: shader696 },
-      { name: "step_663_pointwise_G_layer3_0_bn1_running_var", wgsl: shader697 },
-      { name: "step_668_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader698 },
-      { name: "step_669_pointwise_G_layer3_0_conv3", wgsl: shader699 },
-      { name: "step_670_sum_G_layer3_0_conv3", wgsl: shader700 },
-      { name: "step_671_pointwise_G_layer3_0_bn3_running_var", wgsl: shader701 },
-      { name: "step_684_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader702 },
-      { name: "step_685_pointwise_G_layer4_0_conv3", wgsl: shader703 },
-      { name: "step_686_sum_G_layer4_0_conv3", wgsl: shader704 },
-      { name: "step_687_pointwise_G_layer4_0_bn3_running_var", wgsl: shader705 },
+      { name: "step_521_pointwise_G_layer5_conv2d_list_1", wgsl: shader618 },
+      { name: "step_522_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader619 },
+      { name: "step_522_conv2dWeightGrad_D2_conv1", wgsl: shader620 },
+      { name: "step_523_pointwise_G_layer6_conv2d_list_0", wgsl: shader621 },
+      { name: "step_527_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader622 },
+      { name: "step_527_conv2dWeightGrad_D2_conv1", wgsl: shader623 },
+      { name: "step_530_pointwise_D1_classifier", wgsl: shader624 },
+      { name: "step_536_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader625 },
+      { name: "step_536_conv2dWeightGrad_D1_conv2", wgsl: shader626 },
+      { name: "step_537_pointwise_adam_D1_D1_conv1_weight_exp_avg", wgsl: shader627 },
+      { name: "step_538_pointwise_D1_conv1", wgsl: shader628 },
+      { name: "step_539_sum_D1_conv2_cpu", wgsl: shader629 },
+      { name: "step_539_sum_D1_conv2", wgsl: shader630 },
+      { name: "step_540_pointwise_adam_D1_D1_conv1_bias_exp_avg", wgsl: shader631 },
+      { name: "step_541_pointwise_D1_conv1", wgsl: shader632 },
+      { name: "step_542_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader633 },
+      { name: "step_542_conv2dWeightGrad_D1_conv1", wgsl: shader634 },
+      { name: "step_543_pointwise_adam_D1_D1_conv2_weight_exp_avg", wgsl: shader635 },
+      { name: "step_544_pointwise_D1_conv2", wgsl: shader636 },
+      { name: "step_545_sum_D1_conv3_cpu", wgsl: shader637 },
+      { name: "step_545_sum_D1_conv3", wgsl: shader638 },
+      { name: "step_546_pointwise_adam_D1_D1_conv2_bias_exp_avg", wgsl: shader639 },
+      { name: "step_547_pointwise_D1_conv2", wgsl: shader640 },
+      { name: "step_548_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader641 },
+      { name: "step_548_conv2dWeightGrad_D1_conv2", wgsl: shader642 },
+      { name: "step_549_pointwise_adam_D1_D1_conv3_weight_exp_avg", wgsl: shader643 },
+      { name: "step_550_pointwise_D1_conv3", wgsl: shader644 },
+      { name: "step_551_sum_D1_conv4", wgsl: shader645 },
+      { name: "step_552_pointwise_adam_D1_D1_conv3_bias_exp_avg", wgsl: shader646 },
+      { name: "step_553_pointwise_D1_conv3", wgsl: shader647 },
+      { name: "step_554_conv2dWeightGrad_D1_conv3_cpu", wgsl: shader648 },
+      { name: "step_554_conv2dWeightGrad_D1_conv3", wgsl: shader649 },
+      { name: "step_555_pointwise_adam_D1_D1_conv4_weight_exp_avg", wgsl: shader650 },
+      { name: "step_556_pointwise_D1_conv4", wgsl: shader651 },
+      { name: "step_557_sum_D1_classifier", wgsl: shader652 },
+      { name: "step_558_pointwise_adam_D1_D1_conv4_bias_exp_avg", wgsl: shader653 },
+      { name: "step_559_pointwise_D1_conv4", wgsl: shader654 },
+      { name: "step_560_conv2dWeightGrad_D1_conv4_cpu", wgsl: shader655 },
+      { name: "step_560_conv2dWeightGrad_D1_conv4", wgsl: shader656 },
+      { name: "step_561_pointwise_adam_D1_D1_classifier_weight_exp_avg", wgsl: shader657 },
+      { name: "step_562_pointwise_D1_classifier", wgsl: shader658 },
+      { name: "step_563_sum_D1_classifier", wgsl: shader659 },
+      { name: "step_564_pointwise_adam_D1_D1_classifier_bias_exp_avg", wgsl: shader660 },
+      { name: "step_565_pointwise_D1_classifier", wgsl: shader661 },
+      { name: "step_577_pointwise_D2_conv1", wgsl: shader662 },
+      { name: "step_583_pointwise_D2_conv2", wgsl: shader663 },
+      { name: "step_589_pointwise_D2_conv3", wgsl: shader664 },
+      { name: "step_595_pointwise_D2_conv4", wgsl: shader665 },
+      { name: "step_602_pointwise_G_bn1_running_mean", wgsl: shader666 },
+      { name: "step_603_pointwise_G_conv1", wgsl: shader667 },
+      { name: "step_604_sum_G_conv1_cpu", wgsl: shader668 },
+      { name: "step_604_sum_G_conv1", wgsl: shader669 },
+      { name: "step_605_pointwise_G_bn1_running_var", wgsl: shader670 },
+      { name: "step_606_pointwise_G_layer1_0_conv1", wgsl: shader671 },
+      { name: "step_607_sum_G_layer1_0_conv1_cpu", wgsl: shader672 },
+      { name: "step_607_sum_G_layer1_0_conv1", wgsl: shader673 },
+      { name: "step_608_pointwise_G_layer1_0_bn1_running_var", wgsl: shader674 },
+      { name: "step_611_pointwise_G_layer1_0_bn2_running_var", wgsl: shader675 },
+      { name: "step_612_pointwise_G_layer1_0_conv3", wgsl: shader676 },
+      { name: "step_613_sum_G_layer1_0_conv3_cpu", wgsl: shader677 },
+      { name: "step_613_sum_G_layer1_0_conv3", wgsl: shader678 },
+      { name: "step_614_pointwise_G_layer1_0_bn3_running_var", wgsl: shader679 },
+      { name: "step_617_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader680 },
+      { name: "step_618_pointwise_G_layer2_0_conv1", wgsl: shader681 },
+      { name: "step_619_sum_G_layer2_0_conv1", wgsl: shader682 },
+      { name: "step_620_pointwise_G_layer2_0_bn1_running_var", wgsl: shader683 },
+      { name: "step_623_pointwise_G_layer2_0_bn2_running_var", wgsl: shader684 },
+      { name: "step_624_pointwise_G_layer2_0_conv3", wgsl: shader685 },
+      { name: "step_625_sum_G_layer2_0_conv3", wgsl: shader686 },
+      { name: "step_626_pointwise_G_layer2_0_bn3_running_var", wgsl: shader687 },
+      { name: "step_630_pointwise_G_layer3_0_conv1", wgsl: shader688 },
+      { name: "step_631_sum_G_layer3_0_conv1", wgsl: shader689 },
+      { name: "step_632_pointwise_G_layer3_0_bn1_running_var", wgsl: shader690 },
+      { name: "step_635_pointwise_G_layer3_0_bn2_running_var", wgsl: shader691 },
+      { name: "step_636_pointwise_G_layer3_0_conv3", wgsl: shader692 },
+      { name: "step_637_sum_G_layer3_0_conv3", wgsl: shader693 },
+      { name: "step_638_pointwise_G_layer3_0_bn3_running_var", wgsl: shader694 },
+      { name: "step_641_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader695 },
+      { name: "step_647_pointwise_G_layer4_0_bn2_running_var", wgsl: shader696 },
+      { name: "step_648_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader697 },
+      { name: "step_649_pointwise_G_layer4_0_conv3", wgsl: shader698 },
+      { name: "step_650_sum_G_layer4_0_conv3", wgsl: shader699 },
+      { name: "step_651_pointwise_G_layer4_0_bn3_running_var", wgsl: shader700 },
+      { name: "step_654_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader701 },
     ],
     phases: [
     {
@@ -60755,205 +60900,168 @@ export const module: GeneratedModule = {
         dispatch("step_514_conv2dWeightGrad_D1_conv1_packc", [at(1, 7994624, 32256), at(1, 0, 32256)], { shader: 421, workgroups: [32,1,1] }),
         dispatch("step_514_conv2dWeightGrad_D1_conv1", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3634944, 87552), at(1, 6760704, 87552), at(0, 643584, 87552), at(1, 6129920, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 610, workgroups: [36,1,1] }, { shader: 611, workgroups: [23,1,1] }),
         dispatch("step_515_pointwise_G_layer5_conv2d_list_0", [at(0, 643584, 87552), at(1, 6129920, 87552), at(1, 8685568, 4), at(1, 6217472, 87552)], { shader: 612, workgroups: [43,1,1] }),
-        dispatch("step_516_sum_D1_conv1", [at(1, 800256, 4788), at(1, 32256, 76)], { shader: 613, workgroups: [1,1,1] }),
-        dispatch("step_517_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 3722496, 76), at(1, 32256, 76), at(1, 8679168, 76), at(0, 731136, 76), at(1, 7066880, 76)], { shader: 614, workgroups: [1,1,1] }),
-        dispatch("step_518_pointwise_G_layer5_conv2d_list_0", [at(0, 731136, 76), at(1, 7066880, 76), at(1, 8685568, 4), at(1, 7067136, 76)], { shader: 615, workgroups: [1,1,1] }),
+        dispatch("step_516_sum_D1_conv1", [at(1, 800256, 4788), at(1, 0, 76)], { shader: 613, workgroups: [1,1,1] }),
+        dispatch("step_517_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 3722496, 76), at(1, 0, 76), at(1, 8679168, 76), at(0, 731136, 76), at(1, 7066880, 76)], { shader: 614, workgroups: [1,1,1] }),
+        dispatch("step_518_pointwise_G_layer5_conv2d_list_0", [at(0, 731136, 76), at(1, 7066880, 76), at(1, 8685568, 4), at(1, 7067136, 76), at(0, 3810304, 76), at(1, 0, 76), at(1, 8679168, 76), at(0, 818944, 76), at(1, 7067392, 76)], { shader: 615, workgroups: [1,1,1] }),
         dispatch("step_519_conv2dWeightGrad_D1_conv1_packc", [at(1, 7994624, 32256), at(1, 0, 32256)], { shader: 421, workgroups: [32,1,1] }),
         dispatch("step_519_conv2dWeightGrad_D1_conv1", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3722752, 87552), at(1, 6848256, 87552), at(0, 731392, 87552), at(1, 6305024, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 616, workgroups: [36,1,1] }, { shader: 617, workgroups: [23,1,1] }),
         dispatch("step_520_pointwise_G_layer5_conv2d_list_1", [at(0, 731392, 87552), at(1, 6305024, 87552), at(1, 8685568, 4), at(1, 6392576, 87552)], { shader: 612, workgroups: [43,1,1] }),
-        dispatch("step_521_pointwise_sgd_G_G_layer5_conv2d_list_1", [at(0, 3810304, 76), at(1, 32256, 76), at(1, 8679168, 76), at(0, 818944, 76), at(1, 6934528, 76)], { shader: 614, workgroups: [1,1,1] }),
-        dispatch("step_522_pointwise_G_layer5_conv2d_list_1", [at(0, 818944, 76), at(1, 6934528, 76), at(1, 8685568, 4), at(1, 6934784, 76)], { shader: 615, workgroups: [1,1,1] }),
-        dispatch("step_523_conv2dWeightGrad_D2_conv1_packc", [at(1, 5327104, 64512), at(1, 0, 64512)], { shader: 457, workgroups: [63,1,1] }),
-        dispatch("step_523_conv2dWeightGrad_D2_conv1", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 3810560, 175104), at(1, 4567296, 175104), at(0, 994816, 175104), at(1, 3670016, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 618, workgroups: [72,1,1] }, { shader: 619, workgroups: [45,1,1] }),
-        dispatch("step_524_pointwise_G_layer6_conv2d_list_0", [at(0, 994816, 175104), at(1, 3670016, 175104), at(1, 8685568, 4), at(1, 3845120, 175104)], { shader: 620, workgroups: [86,1,1] }),
-        dispatch("step_525_sum_D2_conv1", [at(1, 837120, 4788), at(1, 64512, 76)], { shader: 613, workgroups: [1,1,1] }),
-        dispatch("step_526_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 3985664, 76), at(1, 64512, 76), at(1, 8679424, 76), at(0, 1169920, 76), at(1, 6935040, 76)], { shader: 614, workgroups: [1,1,1] }),
-        dispatch("step_527_pointwise_G_layer6_conv2d_list_0", [at(0, 1169920, 76), at(1, 6935040, 76), at(1, 8685568, 4), at(1, 6935296, 76)], { shader: 615, workgroups: [1,1,1] }),
-        dispatch("step_528_conv2dWeightGrad_D2_conv1_packc", [at(1, 5327104, 64512), at(1, 0, 64512)], { shader: 457, workgroups: [63,1,1] }),
-        dispatch("step_528_conv2dWeightGrad_D2_conv1", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 3985920, 175104), at(1, 4742400, 175104), at(0, 1170176, 175104), at(1, 4020224, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 621, workgroups: [72,1,1] }, { shader: 622, workgroups: [45,1,1] }),
-        dispatch("step_529_pointwise_G_layer6_conv2d_list_1", [at(0, 1170176, 175104), at(1, 4020224, 175104), at(1, 8685568, 4), at(1, 4195328, 175104)], { shader: 620, workgroups: [86,1,1] }),
-        dispatch("step_530_pointwise_sgd_G_G_layer6_conv2d_list_1", [at(0, 4161024, 76), at(1, 64512, 76), at(1, 8679424, 76), at(0, 1345280, 76), at(1, 6935552, 76)], { shader: 614, workgroups: [1,1,1] }),
-        dispatch("step_531_pointwise_G_layer6_conv2d_list_1", [at(0, 1345280, 76), at(1, 6935552, 76), at(1, 8685568, 4), at(1, 7067392, 76)], { shader: 615, workgroups: [1,1,1] }),
-        dispatch("step_532_pointwise_D1_classifier", [at(1, 3408128, 8), at(1, 0, 8)], { shader: 623, workgroups: [1,1,1] }),
-        dispatch("step_533_pointwise_D1_classifier", [at(1, 0, 8), at(1, 3407872, 8)], { shader: 465, workgroups: [1,1,1] }),
-        dispatch("step_534_conv2dInputGrad_D1_classifier_packc", [at(1, 3407872, 8), at(1, 3407616, 32)], { shader: 467, workgroups: [1,1,1] }),
-        dispatch("step_534_conv2dInputGrad_D1_classifier", [at(1, 3407616, 32), at(1, 7537920, 32768), at(1, 825856, 6144), at(1, 3657984, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 468, workgroups: [1,4,4] }, { shader: 469, workgroups: [2,1,1] }),
-        dispatch("step_535_conv2dInputGrad_D1_conv4_packc", [at(1, 3657984, 6144), at(1, 536576, 6144)], { shader: 439, workgroups: [6,1,1] }),
-        dispatch("step_535_conv2dInputGrad_D1_conv4", [at(1, 536576, 6144), at(1, 1048576, 524288), at(1, 813568, 12288), at(1, 432640, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 471, workgroups: [1,2,4] }, { shader: 472, workgroups: [2,1,1] }),
-        dispatch("step_536_conv2dInputGrad_D1_conv3_packc", [at(1, 432640, 12288), at(1, 444928, 12288)], { shader: 436, workgroups: [12,1,1] }),
-        dispatch("step_536_conv2dInputGrad_D1_conv3", [at(1, 444928, 12288), at(1, 5605632, 131072), at(1, 743424, 24576), at(1, 364032, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 474, workgroups: [2,1,4] }, { shader: 475, workgroups: [3,1,1] }),
-        dispatch("step_537_conv2dInputGrad_D1_conv2_packc", [at(1, 364032, 24576), at(1, 388608, 24576)], { shader: 433, workgroups: [24,1,1] }),
-        dispatch("step_537_conv2dInputGrad_D1_conv2", [at(1, 388608, 24576), at(1, 7570688, 32768), at(1, 628224, 50688), at(1, 262656, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 477, workgroups: [7,1,4] }, { shader: 478, workgroups: [8,1,1] }),
-        dispatch("step_538_conv2dWeightGrad_D1_conv2_packc", [at(1, 3408384, 249508), at(1, 0, 262640)], { shader: 427, workgroups: [257,1,1] }),
-        dispatch("step_538_conv2dWeightGrad_D1_conv2_packc", [at(1, 262656, 50688), at(1, 313344, 50688)], { shader: 430, workgroups: [50,1,1] }),
-        dispatch("step_538_conv2dWeightGrad_D1_conv2", [at(1, 0, 262640), at(1, 313344, 50688), at(1, 413184, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 624, workgroups: [10,1,1] }, { shader: 625, workgroups: [5,1,1] }),
-        dispatch("step_539_pointwise_adam_D1_D1_conv1_weight_exp_avg", [at(0, 4161280, 19456), at(1, 413184, 19456), at(1, 8303872, 19456), at(1, 6848768, 19456)], { shader: 626, workgroups: [10,1,1] }),
-        dispatch("step_540_pointwise_adam_D1_D1_conv1_weight_exp_avg_sq", [at(0, 4180736, 19456), at(1, 413184, 19456), at(1, 8303872, 19456), at(1, 6868224, 19456)], { shader: 627, workgroups: [10,1,1] }),
-        dispatch("step_541_pointwise_D1_conv1", [at(0, 1696256, 19456), at(1, 6848768, 19456), at(1, 8685824, 4), at(1, 6868224, 19456), at(1, 8686080, 4), at(1, 6887680, 19456)], { shader: 628, workgroups: [10,1,1] }),
-        dispatch("step_542_sum_D1_conv2", [at(1, 262656, 50688), at(1, 0, 64)], { adapter: "cpu", features: ["subgroups"], shader: 629, workgroups: [16,1,1] }, { shader: 630, workgroups: [1,1,1] }),
-        dispatch("step_543_pointwise_adam_D1_D1_conv1_bias_exp_avg", [at(0, 4200192, 64), at(1, 0, 64), at(1, 8680192, 64), at(1, 7067648, 64)], { shader: 631, workgroups: [1,1,1] }),
-        dispatch("step_544_pointwise_adam_D1_D1_conv1_bias_exp_avg_sq", [at(0, 4200448, 64), at(1, 0, 64), at(1, 8680192, 64), at(1, 7067904, 64)], { shader: 632, workgroups: [1,1,1] }),
-        dispatch("step_545_pointwise_D1_conv1", [at(0, 1715712, 64), at(1, 7067648, 64), at(1, 8685824, 4), at(1, 7067904, 64), at(1, 8686080, 4), at(1, 7068160, 64)], { shader: 633, workgroups: [1,1,1] }),
-        dispatch("step_546_conv2dWeightGrad_D1_conv1_packc", [at(1, 7249664, 50688), at(1, 0, 50688)], { shader: 430, workgroups: [50,1,1] }),
-        dispatch("step_546_conv2dWeightGrad_D1_conv1", [at(1, 0, 50688), at(1, 388608, 24576), at(1, 50688, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 634, workgroups: [8,1,1] }, { shader: 635, workgroups: [8,1,1] }),
-        dispatch("step_547_pointwise_adam_D1_D1_conv2_weight_exp_avg", [at(0, 4200704, 32768), at(1, 50688, 32768), at(1, 7603456, 32768), at(1, 6750464, 32768)], { shader: 636, workgroups: [16,1,1] }),
-        dispatch("step_548_pointwise_adam_D1_D1_conv2_weight_exp_avg_sq", [at(0, 4233472, 32768), at(1, 50688, 32768), at(1, 7603456, 32768), at(1, 6783232, 32768)], { shader: 637, workgroups: [16,1,1] }),
-        dispatch("step_549_pointwise_D1_conv2", [at(0, 1715968, 32768), at(1, 6750464, 32768), at(1, 8685824, 4), at(1, 6783232, 32768), at(1, 8686080, 4), at(1, 6816000, 32768)], { shader: 638, workgroups: [16,1,1] }),
-        dispatch("step_550_sum_D1_conv3", [at(1, 364032, 24576), at(1, 0, 128)], { adapter: "cpu", features: ["subgroups"], shader: 639, workgroups: [32,1,1] }, { shader: 640, workgroups: [1,1,1] }),
-        dispatch("step_551_pointwise_adam_D1_D1_conv2_bias_exp_avg", [at(0, 4266240, 128), at(1, 0, 128), at(1, 8675584, 128), at(1, 6933760, 128)], { shader: 641, workgroups: [1,1,1] }),
-        dispatch("step_552_pointwise_adam_D1_D1_conv2_bias_exp_avg_sq", [at(0, 4266496, 128), at(1, 0, 128), at(1, 8675584, 128), at(1, 6934016, 128)], { shader: 642, workgroups: [1,1,1] }),
-        dispatch("step_553_pointwise_D1_conv2", [at(0, 1748736, 128), at(1, 6933760, 128), at(1, 8685824, 4), at(1, 6934016, 128), at(1, 8686080, 4), at(1, 6934272, 128)], { shader: 643, workgroups: [1,1,1] }),
-        dispatch("step_554_conv2dWeightGrad_D1_conv2_packc", [at(1, 8258816, 24576), at(1, 131072, 24576)], { shader: 433, workgroups: [24,1,1] }),
-        dispatch("step_554_conv2dWeightGrad_D1_conv2", [at(1, 131072, 24576), at(1, 444928, 12288), at(1, 0, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 644, workgroups: [16,1,1] }, { shader: 645, workgroups: [32,1,1] }),
-        dispatch("step_555_pointwise_adam_D1_D1_conv3_weight_exp_avg", [at(0, 4266752, 131072), at(1, 0, 131072), at(1, 5736704, 131072), at(1, 4517888, 131072)], { shader: 646, workgroups: [64,1,1] }),
-        dispatch("step_556_pointwise_adam_D1_D1_conv3_weight_exp_avg_sq", [at(0, 4397824, 131072), at(1, 0, 131072), at(1, 5736704, 131072), at(1, 4648960, 131072)], { shader: 647, workgroups: [64,1,1] }),
-        dispatch("step_557_pointwise_D1_conv3", [at(0, 1748992, 131072), at(1, 4517888, 131072), at(1, 8685824, 4), at(1, 4648960, 131072), at(1, 8686080, 4), at(1, 4780032, 131072)], { shader: 648, workgroups: [64,1,1] }),
-        dispatch("step_558_sum_D1_conv4", [at(1, 432640, 12288), at(1, 0, 256)], { shader: 649, workgroups: [1,1,1] }),
-        dispatch("step_559_pointwise_adam_D1_D1_conv3_bias_exp_avg", [at(0, 4528896, 256), at(1, 0, 256), at(1, 8671232, 256), at(1, 4917248, 256)], { shader: 650, workgroups: [1,1,1] }),
-        dispatch("step_560_pointwise_adam_D1_D1_conv3_bias_exp_avg_sq", [at(0, 4529152, 256), at(1, 0, 256), at(1, 8671232, 256), at(1, 6933248, 256)], { shader: 651, workgroups: [1,1,1] }),
-        dispatch("step_561_pointwise_D1_conv3", [at(0, 1880064, 256), at(1, 4917248, 256), at(1, 8685824, 4), at(1, 6933248, 256), at(1, 8686080, 4), at(1, 6933504, 256)], { shader: 652, workgroups: [1,1,1] }),
-        dispatch("step_562_conv2dWeightGrad_D1_conv3_packc", [at(1, 3395328, 12288), at(1, 524288, 12288)], { shader: 436, workgroups: [12,1,1] }),
-        dispatch("step_562_conv2dWeightGrad_D1_conv3", [at(1, 524288, 12288), at(1, 536576, 6144), at(1, 0, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 653, workgroups: [32,2,1] }, { shader: 654, workgroups: [128,1,1] }),
-        dispatch("step_563_pointwise_adam_D1_D1_conv4_weight_exp_avg", [at(0, 4529408, 524288), at(1, 0, 524288), at(1, 1572864, 524288), at(1, 524288, 524288)], { shader: 655, workgroups: [256,1,1] }),
-        dispatch("step_564_pointwise_adam_D1_D1_conv4_weight_exp_avg_sq", [at(0, 5053696, 524288), at(1, 0, 524288), at(1, 1572864, 524288), at(1, 1048576, 524288)], { shader: 656, workgroups: [256,1,1] }),
-        dispatch("step_565_pointwise_D1_conv4", [at(0, 1880320, 524288), at(1, 524288, 524288), at(1, 8685824, 4), at(1, 1048576, 524288), at(1, 8686080, 4), at(1, 0, 524288)], { shader: 657, workgroups: [256,1,1] }),
-        dispatch("step_566_sum_D1_classifier", [at(1, 3657984, 6144), at(1, 1572864, 512)], { shader: 658, workgroups: [2,1,1] }),
-        dispatch("step_567_pointwise_adam_D1_D1_conv4_bias_exp_avg", [at(0, 5577984, 512), at(1, 1572864, 512), at(1, 8666112, 512), at(1, 6931712, 512)], { shader: 659, workgroups: [2,1,1] }),
-        dispatch("step_568_pointwise_adam_D1_D1_conv4_bias_exp_avg_sq", [at(0, 5578496, 512), at(1, 1572864, 512), at(1, 8666112, 512), at(1, 6932224, 512)], { shader: 660, workgroups: [2,1,1] }),
-        dispatch("step_569_pointwise_D1_conv4", [at(0, 2404608, 512), at(1, 6931712, 512), at(1, 8685824, 4), at(1, 6932224, 512), at(1, 8686080, 4), at(1, 6932736, 512)], { shader: 661, workgroups: [2,1,1] }),
-        dispatch("step_570_conv2dWeightGrad_D1_conv4_packc", [at(1, 8602368, 6144), at(1, 1581056, 6144)], { shader: 439, workgroups: [6,1,1] }),
-        dispatch("step_570_conv2dWeightGrad_D1_conv4", [at(1, 1581056, 6144), at(1, 3407616, 32), at(1, 1572864, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 662, workgroups: [64,1,1] }, { shader: 663, workgroups: [8,1,1] }),
-        dispatch("step_571_pointwise_adam_D1_D1_classifier_weight_exp_avg", [at(0, 5579008, 8192), at(1, 1572864, 8192), at(1, 8458496, 8192), at(1, 6907136, 8192)], { shader: 664, workgroups: [32,1,1] }),
-        dispatch("step_572_pointwise_adam_D1_D1_classifier_weight_exp_avg_sq", [at(0, 5587200, 8192), at(1, 1572864, 8192), at(1, 8458496, 8192), at(1, 6915328, 8192)], { shader: 665, workgroups: [32,1,1] }),
-        dispatch("step_573_pointwise_D1_classifier", [at(0, 2405120, 8192), at(1, 6907136, 8192), at(1, 8685824, 4), at(1, 6915328, 8192), at(1, 8686080, 4), at(1, 6923520, 8192)], { shader: 666, workgroups: [32,1,1] }),
-        dispatch("step_574_sum_D1_classifier", [at(1, 3407872, 8), at(1, 1572864, 4)], { shader: 667, workgroups: [1,1,1] }),
-        dispatch("step_575_pointwise_adam_D1_D1_classifier_bias_exp_avg", [at(0, 5595392, 4), at(1, 1572864, 4), at(1, 8686848, 4), at(1, 7068928, 4)], { shader: 668, workgroups: [1,1,1] }),
-        dispatch("step_576_pointwise_adam_D1_D1_classifier_bias_exp_avg_sq", [at(0, 5595648, 4), at(1, 1572864, 4), at(1, 8686848, 4), at(1, 7069184, 4)], { shader: 669, workgroups: [1,1,1] }),
-        dispatch("step_577_pointwise_D1_classifier", [at(0, 2413312, 4), at(1, 7068928, 4), at(1, 8685824, 4), at(1, 7069184, 4), at(1, 8686080, 4), at(1, 7069440, 4)], { shader: 670, workgroups: [1,1,1] }),
-        dispatch("step_578_pointwise_D2_classifier", [at(1, 5536000, 8), at(1, 1572864, 8)], { shader: 623, workgroups: [1,1,1] }),
-        dispatch("step_579_pointwise_D2_classifier", [at(1, 1572864, 8), at(1, 7068672, 8)], { shader: 465, workgroups: [1,1,1] }),
-        dispatch("step_580_conv2dInputGrad_D2_classifier_packc", [at(1, 7068672, 8), at(1, 7068416, 32)], { shader: 467, workgroups: [1,1,1] }),
-        dispatch("step_580_conv2dInputGrad_D2_classifier", [at(1, 7068416, 32), at(1, 7636224, 32768), at(1, 5529856, 6144), at(1, 4911104, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 468, workgroups: [1,4,4] }, { shader: 469, workgroups: [2,1,1] }),
-        dispatch("step_581_conv2dInputGrad_D2_conv4_packc", [at(1, 4911104, 6144), at(1, 3395328, 6144)], { shader: 439, workgroups: [6,1,1] }),
-        dispatch("step_581_conv2dInputGrad_D2_conv4", [at(1, 3395328, 6144), at(1, 2097152, 524288), at(1, 5517568, 12288), at(1, 2005504, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 471, workgroups: [1,2,4] }, { shader: 472, workgroups: [2,1,1] }),
-        dispatch("step_582_conv2dInputGrad_D2_conv3_packc", [at(1, 2005504, 12288), at(1, 2017792, 12288)], { shader: 436, workgroups: [12,1,1] }),
-        dispatch("step_582_conv2dInputGrad_D2_conv3", [at(1, 2017792, 12288), at(1, 5867776, 131072), at(1, 5492992, 24576), at(1, 1936896, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 474, workgroups: [2,1,4] }, { shader: 475, workgroups: [3,1,1] }),
-        dispatch("step_583_conv2dInputGrad_D2_conv2_packc", [at(1, 1936896, 24576), at(1, 1961472, 24576)], { shader: 433, workgroups: [24,1,1] }),
-        dispatch("step_583_conv2dInputGrad_D2_conv2", [at(1, 1961472, 24576), at(1, 7668992, 32768), at(1, 5442304, 50688), at(1, 1835520, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 477, workgroups: [7,1,4] }, { shader: 478, workgroups: [8,1,1] }),
-        dispatch("step_584_conv2dWeightGrad_D2_conv2_packc", [at(1, 3145728, 249508), at(1, 1572864, 262640)], { shader: 427, workgroups: [257,1,1] }),
-        dispatch("step_584_conv2dWeightGrad_D2_conv2_packc", [at(1, 1835520, 50688), at(1, 1886208, 50688)], { shader: 430, workgroups: [50,1,1] }),
-        dispatch("step_584_conv2dWeightGrad_D2_conv2", [at(1, 1572864, 262640), at(1, 1886208, 50688), at(1, 1986048, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 624, workgroups: [10,1,1] }, { shader: 625, workgroups: [5,1,1] }),
-        dispatch("step_585_pointwise_adam_D2_D2_conv1_weight_exp_avg", [at(0, 5595904, 19456), at(1, 1986048, 19456), at(1, 8323328, 19456), at(1, 5818624, 19456)], { shader: 626, workgroups: [10,1,1] }),
-        dispatch("step_586_pointwise_adam_D2_D2_conv1_weight_exp_avg_sq", [at(0, 5615360, 19456), at(1, 1986048, 19456), at(1, 8323328, 19456), at(1, 5838080, 19456)], { shader: 627, workgroups: [10,1,1] }),
-        dispatch("step_587_pointwise_D2_conv1", [at(0, 2413568, 19456), at(1, 5818624, 19456), at(1, 8685824, 4), at(1, 5838080, 19456), at(1, 8686080, 4), at(1, 5857536, 19456)], { shader: 628, workgroups: [10,1,1] }),
-        dispatch("step_588_sum_D2_conv2", [at(1, 1835520, 50688), at(1, 1572864, 64)], { adapter: "cpu", features: ["subgroups"], shader: 629, workgroups: [16,1,1] }, { shader: 630, workgroups: [1,1,1] }),
-        dispatch("step_589_pointwise_adam_D2_D2_conv1_bias_exp_avg", [at(0, 5634816, 64), at(1, 1572864, 64), at(1, 8680448, 64), at(1, 5878528, 64)], { shader: 631, workgroups: [1,1,1] }),
-        dispatch("step_590_pointwise_adam_D2_D2_conv1_bias_exp_avg_sq", [at(0, 5635072, 64), at(1, 1572864, 64), at(1, 8680448, 64), at(1, 5878784, 64)], { shader: 632, workgroups: [1,1,1] }),
-        dispatch("step_591_pointwise_D2_conv1", [at(0, 2433024, 64), at(1, 5878528, 64), at(1, 8685824, 4), at(1, 5878784, 64), at(1, 8686080, 4), at(1, 5879040, 64)], { shader: 633, workgroups: [1,1,1] }),
-        dispatch("step_592_conv2dWeightGrad_D2_conv1_packc", [at(1, 5391616, 50688), at(1, 1572864, 50688)], { shader: 430, workgroups: [50,1,1] }),
-        dispatch("step_592_conv2dWeightGrad_D2_conv1", [at(1, 1572864, 50688), at(1, 1961472, 24576), at(1, 1623552, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 634, workgroups: [8,1,1] }, { shader: 635, workgroups: [8,1,1] }),
-        dispatch("step_593_pointwise_adam_D2_D2_conv2_weight_exp_avg", [at(0, 5635328, 32768), at(1, 1623552, 32768), at(1, 7701760, 32768), at(1, 5720320, 32768)], { shader: 636, workgroups: [16,1,1] }),
-        dispatch("step_594_pointwise_adam_D2_D2_conv2_weight_exp_avg_sq", [at(0, 5668096, 32768), at(1, 1623552, 32768), at(1, 7701760, 32768), at(1, 5753088, 32768)], { shader: 637, workgroups: [16,1,1] }),
-        dispatch("step_595_pointwise_D2_conv2", [at(0, 2433280, 32768), at(1, 5720320, 32768), at(1, 8685824, 4), at(1, 5753088, 32768), at(1, 8686080, 4), at(1, 5785856, 32768)], { shader: 638, workgroups: [16,1,1] }),
-        dispatch("step_596_sum_D2_conv3", [at(1, 1936896, 24576), at(1, 1572864, 128)], { adapter: "cpu", features: ["subgroups"], shader: 639, workgroups: [32,1,1] }, { shader: 640, workgroups: [1,1,1] }),
-        dispatch("step_597_pointwise_adam_D2_D2_conv2_bias_exp_avg", [at(0, 5700864, 128), at(1, 1572864, 128), at(1, 8675840, 128), at(1, 5877760, 128)], { shader: 641, workgroups: [1,1,1] }),
-        dispatch("step_598_pointwise_adam_D2_D2_conv2_bias_exp_avg_sq", [at(0, 5701120, 128), at(1, 1572864, 128), at(1, 8675840, 128), at(1, 5878016, 128)], { shader: 642, workgroups: [1,1,1] }),
-        dispatch("step_599_pointwise_D2_conv2", [at(0, 2466048, 128), at(1, 5877760, 128), at(1, 8685824, 4), at(1, 5878016, 128), at(1, 8686080, 4), at(1, 5878272, 128)], { shader: 643, workgroups: [1,1,1] }),
-        dispatch("step_600_conv2dWeightGrad_D2_conv2_packc", [at(1, 7374080, 24576), at(1, 1703936, 24576)], { shader: 433, workgroups: [24,1,1] }),
-        dispatch("step_600_conv2dWeightGrad_D2_conv2", [at(1, 1703936, 24576), at(1, 2017792, 12288), at(1, 1572864, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 644, workgroups: [16,1,1] }, { shader: 645, workgroups: [32,1,1] }),
-        dispatch("step_601_pointwise_adam_D2_D2_conv3_weight_exp_avg", [at(0, 5701376, 131072), at(1, 1572864, 131072), at(1, 5998848, 131072), at(1, 5327104, 131072)], { shader: 646, workgroups: [64,1,1] }),
-        dispatch("step_602_pointwise_adam_D2_D2_conv3_weight_exp_avg_sq", [at(0, 5832448, 131072), at(1, 1572864, 131072), at(1, 5998848, 131072), at(1, 5458176, 131072)], { shader: 647, workgroups: [64,1,1] }),
-        dispatch("step_603_pointwise_D2_conv3", [at(0, 2466304, 131072), at(1, 5327104, 131072), at(1, 8685824, 4), at(1, 5458176, 131072), at(1, 8686080, 4), at(1, 5589248, 131072)], { shader: 648, workgroups: [64,1,1] }),
-        dispatch("step_604_sum_D2_conv4", [at(1, 2005504, 12288), at(1, 1572864, 256)], { shader: 649, workgroups: [1,1,1] }),
-        dispatch("step_605_pointwise_adam_D2_D2_conv3_bias_exp_avg", [at(0, 5963520, 256), at(1, 1572864, 256), at(1, 8671488, 256), at(1, 5876992, 256)], { shader: 650, workgroups: [1,1,1] }),
-        dispatch("step_606_pointwise_adam_D2_D2_conv3_bias_exp_avg_sq", [at(0, 5963776, 256), at(1, 1572864, 256), at(1, 8671488, 256), at(1, 5877248, 256)], { shader: 651, workgroups: [1,1,1] }),
-        dispatch("step_607_pointwise_D2_conv3", [at(0, 2597376, 256), at(1, 5876992, 256), at(1, 8685824, 4), at(1, 5877248, 256), at(1, 8686080, 4), at(1, 5877504, 256)], { shader: 652, workgroups: [1,1,1] }),
-        dispatch("step_608_conv2dWeightGrad_D2_conv3_packc", [at(1, 7439104, 12288), at(1, 2097152, 12288)], { shader: 436, workgroups: [12,1,1] }),
-        dispatch("step_608_conv2dWeightGrad_D2_conv3", [at(1, 2097152, 12288), at(1, 3395328, 6144), at(1, 1572864, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 653, workgroups: [32,2,1] }, { shader: 654, workgroups: [128,1,1] }),
-        dispatch("step_609_pointwise_adam_D2_D2_conv4_weight_exp_avg", [at(0, 5964032, 524288), at(1, 1572864, 524288), at(1, 2621440, 524288), at(1, 2097152, 524288)], { shader: 655, workgroups: [256,1,1] }),
-        dispatch("step_610_pointwise_adam_D2_D2_conv4_weight_exp_avg_sq", [at(0, 6488320, 524288), at(1, 1572864, 524288), at(1, 2621440, 524288), at(1, 3145728, 524288)], { shader: 656, workgroups: [256,1,1] }),
-        dispatch("step_611_pointwise_D2_conv4", [at(0, 2597632, 524288), at(1, 2097152, 524288), at(1, 8685824, 4), at(1, 3145728, 524288), at(1, 8686080, 4), at(1, 1572864, 524288)], { shader: 657, workgroups: [256,1,1] }),
-        dispatch("step_612_sum_D2_classifier", [at(1, 4911104, 6144), at(1, 2621440, 512)], { shader: 658, workgroups: [2,1,1] }),
-        dispatch("step_613_pointwise_adam_D2_D2_conv4_bias_exp_avg", [at(0, 7012608, 512), at(1, 2621440, 512), at(1, 8666624, 512), at(1, 2714624, 512)], { shader: 659, workgroups: [2,1,1] }),
-        dispatch("step_614_pointwise_adam_D2_D2_conv4_bias_exp_avg_sq", [at(0, 7013120, 512), at(1, 2621440, 512), at(1, 8666624, 512), at(1, 2715136, 512)], { shader: 660, workgroups: [2,1,1] }),
-        dispatch("step_615_pointwise_D2_conv4", [at(0, 3121920, 512), at(1, 2714624, 512), at(1, 8685824, 4), at(1, 2715136, 512), at(1, 8686080, 4), at(1, 2715648, 512)], { shader: 661, workgroups: [2,1,1] }),
-        dispatch("step_616_conv2dWeightGrad_D2_conv4_packc", [at(1, 7398656, 6144), at(1, 2629632, 6144)], { shader: 439, workgroups: [6,1,1] }),
-        dispatch("step_616_conv2dWeightGrad_D2_conv4", [at(1, 2629632, 6144), at(1, 7068416, 32), at(1, 2621440, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 662, workgroups: [64,1,1] }, { shader: 663, workgroups: [8,1,1] }),
-        dispatch("step_617_pointwise_adam_D2_D2_classifier_weight_exp_avg", [at(0, 7013632, 8192), at(1, 2621440, 8192), at(1, 8466688, 8192), at(1, 2685952, 8192)], { shader: 664, workgroups: [32,1,1] }),
-        dispatch("step_618_pointwise_adam_D2_D2_classifier_weight_exp_avg_sq", [at(0, 7021824, 8192), at(1, 2621440, 8192), at(1, 8466688, 8192), at(1, 2694144, 8192)], { shader: 665, workgroups: [32,1,1] }),
-        dispatch("step_619_pointwise_D2_classifier", [at(0, 3122432, 8192), at(1, 2685952, 8192), at(1, 8685824, 4), at(1, 2694144, 8192), at(1, 8686080, 4), at(1, 2702336, 8192)], { shader: 666, workgroups: [32,1,1] }),
-        dispatch("step_620_sum_D2_classifier", [at(1, 7068672, 8), at(1, 2621440, 4)], { shader: 667, workgroups: [1,1,1] }),
-        dispatch("step_621_pointwise_adam_D2_D2_classifier_bias_exp_avg", [at(0, 7030016, 4), at(1, 2621440, 4), at(1, 8687104, 4), at(1, 2724864, 4)], { shader: 668, workgroups: [1,1,1] }),
-        dispatch("step_622_pointwise_adam_D2_D2_classifier_bias_exp_avg_sq", [at(0, 7030272, 4), at(1, 2621440, 4), at(1, 8687104, 4), at(1, 2725120, 4)], { shader: 669, workgroups: [1,1,1] }),
-        dispatch("step_623_pointwise_D2_classifier", [at(0, 3130624, 4), at(1, 2724864, 4), at(1, 8685824, 4), at(1, 2725120, 4), at(1, 8686080, 4), at(1, 2725376, 4)], { shader: 670, workgroups: [1,1,1] }),
-        dispatch("step_624_pointwise_G_bn1_running_mean", [at(0, 119296, 32), at(1, 8682240, 32), at(1, 8683776, 32), at(1, 2723328, 32)], { shader: 671, workgroups: [1,1,1] }),
-        dispatch("step_625_pointwise_G_conv1", [at(1, 8176640, 27200), at(1, 8683776, 32), at(1, 2621440, 27200)], { shader: 672, workgroups: [14,1,1] }),
-        dispatch("step_626_sum_G_conv1", [at(1, 2621440, 27200), at(1, 2648832, 32)], { adapter: "cpu", features: ["subgroups"], shader: 673, workgroups: [8,1,1] }, { shader: 674, workgroups: [1,1,1] }),
-        dispatch("step_627_pointwise_G_bn1_running_var", [at(0, 119552, 32), at(1, 8683008, 32), at(1, 2648832, 32), at(1, 2723584, 32)], { shader: 675, workgroups: [1,1,1] }),
-        dispatch("step_628_pointwise_G_layer1_0_bn1_running_mean", [at(0, 120576, 32), at(1, 8682496, 32), at(1, 8684288, 32), at(1, 2723840, 32)], { shader: 676, workgroups: [1,1,1] }),
-        dispatch("step_629_pointwise_G_layer1_0_conv1", [at(1, 8556288, 7488), at(1, 8684288, 32), at(1, 2621440, 7488)], { shader: 677, workgroups: [30,1,1] }),
-        dispatch("step_630_sum_G_layer1_0_conv1", [at(1, 2621440, 7488), at(1, 2629120, 32)], { adapter: "cpu", features: ["subgroups"], shader: 678, workgroups: [8,1,1] }, { shader: 679, workgroups: [1,1,1] }),
-        dispatch("step_631_pointwise_G_layer1_0_bn1_running_var", [at(0, 120832, 32), at(1, 8683264, 32), at(1, 2629120, 32), at(1, 2724096, 32)], { shader: 680, workgroups: [1,1,1] }),
-        dispatch("step_632_pointwise_G_layer1_0_bn2_running_mean", [at(0, 123904, 32), at(1, 8682752, 32), at(1, 8684800, 32), at(1, 2724352, 32)], { shader: 676, workgroups: [1,1,1] }),
-        dispatch("step_633_pointwise_G_layer1_0_conv2", [at(1, 8579328, 7488), at(1, 8684800, 32), at(1, 2621440, 7488)], { shader: 677, workgroups: [30,1,1] }),
-        dispatch("step_634_sum_G_layer1_0_conv2", [at(1, 2621440, 7488), at(1, 2629120, 32)], { adapter: "cpu", features: ["subgroups"], shader: 678, workgroups: [8,1,1] }, { shader: 679, workgroups: [1,1,1] }),
-        dispatch("step_635_pointwise_G_layer1_0_bn2_running_var", [at(0, 124160, 32), at(1, 8683520, 32), at(1, 2629120, 32), at(1, 2724608, 32)], { shader: 680, workgroups: [1,1,1] }),
-        dispatch("step_636_pointwise_G_layer1_0_bn3_running_mean", [at(0, 125952, 128), at(1, 8674560, 128), at(1, 8677120, 128), at(1, 2720256, 128)], { shader: 681, workgroups: [1,1,1] }),
-        dispatch("step_637_pointwise_G_layer1_0_conv3", [at(1, 8026880, 29952), at(1, 8677120, 128), at(1, 2621440, 29952)], { shader: 682, workgroups: [15,1,1] }),
-        dispatch("step_638_sum_G_layer1_0_conv3", [at(1, 2621440, 29952), at(1, 2651392, 128)], { adapter: "cpu", features: ["subgroups"], shader: 683, workgroups: [32,1,1] }, { shader: 684, workgroups: [1,1,1] }),
-        dispatch("step_639_pointwise_G_layer1_0_bn3_running_var", [at(0, 126208, 128), at(1, 8676096, 128), at(1, 2651392, 128), at(1, 2720512, 128)], { shader: 685, workgroups: [1,1,1] }),
-        dispatch("step_640_pointwise_G_layer1_0_downsample_1_running_mean", [at(0, 128000, 128), at(1, 8674816, 128), at(1, 8677632, 128), at(1, 2720768, 128)], { shader: 681, workgroups: [1,1,1] }),
-        dispatch("step_641_pointwise_G_layer1_0_downsample_0", [at(1, 8086784, 29952), at(1, 8677632, 128), at(1, 2621440, 29952)], { shader: 682, workgroups: [15,1,1] }),
-        dispatch("step_642_sum_G_layer1_0_downsample_0", [at(1, 2621440, 29952), at(1, 2651392, 128)], { adapter: "cpu", features: ["subgroups"], shader: 683, workgroups: [32,1,1] }, { shader: 684, workgroups: [1,1,1] }),
-        dispatch("step_643_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 128256, 128), at(1, 8676352, 128), at(1, 2651392, 128), at(1, 2721024, 128)], { shader: 685, workgroups: [1,1,1] }),
-        dispatch("step_644_pointwise_G_layer2_0_bn1_running_mean", [at(0, 131072, 64), at(1, 8679680, 64), at(1, 8681216, 64), at(1, 2722304, 64)], { shader: 686, workgroups: [1,1,1] }),
-        dispatch("step_645_pointwise_G_layer2_0_conv1", [at(1, 8621568, 4032), at(1, 8681216, 64), at(1, 2621440, 4032)], { shader: 687, workgroups: [16,1,1] }),
-        dispatch("step_646_sum_G_layer2_0_conv1", [at(1, 2621440, 4032), at(1, 2625536, 64)], { shader: 688, workgroups: [1,1,1] }),
-        dispatch("step_647_pointwise_G_layer2_0_bn1_running_var", [at(0, 131328, 64), at(1, 8680704, 64), at(1, 2625536, 64), at(1, 2722560, 64)], { shader: 689, workgroups: [1,1,1] }),
-        dispatch("step_648_pointwise_G_layer2_0_bn2_running_mean", [at(0, 141312, 64), at(1, 8679936, 64), at(1, 8681728, 64), at(1, 2722816, 64)], { shader: 686, workgroups: [1,1,1] }),
-        dispatch("step_649_pointwise_G_layer2_0_conv2", [at(1, 8633856, 4032), at(1, 8681728, 64), at(1, 2621440, 4032)], { shader: 687, workgroups: [16,1,1] }),
-        dispatch("step_650_sum_G_layer2_0_conv2", [at(1, 2621440, 4032), at(1, 2625536, 64)], { shader: 688, workgroups: [1,1,1] }),
-        dispatch("step_651_pointwise_G_layer2_0_bn2_running_var", [at(0, 141568, 64), at(1, 8680960, 64), at(1, 2625536, 64), at(1, 2723072, 64)], { shader: 689, workgroups: [1,1,1] }),
-        dispatch("step_652_pointwise_G_layer2_0_bn3_running_mean", [at(0, 146432, 256), at(1, 8670208, 256), at(1, 8673024, 256), at(1, 2718208, 256)], { shader: 690, workgroups: [1,1,1] }),
-        dispatch("step_653_pointwise_G_layer2_0_conv3", [at(1, 8375552, 16128), at(1, 8673024, 256), at(1, 2621440, 16128)], { shader: 691, workgroups: [63,1,1] }),
-        dispatch("step_654_sum_G_layer2_0_conv3", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 692, workgroups: [1,1,1] }),
-        dispatch("step_655_pointwise_G_layer2_0_bn3_running_var", [at(0, 146688, 256), at(1, 8671744, 256), at(1, 2637568, 256), at(1, 2718464, 256)], { shader: 693, workgroups: [1,1,1] }),
-        dispatch("step_656_pointwise_G_layer2_0_downsample_1_running_mean", [at(0, 155648, 256), at(1, 8670464, 256), at(1, 8673536, 256), at(1, 2718720, 256)], { shader: 690, workgroups: [1,1,1] }),
-        dispatch("step_657_pointwise_G_layer2_0_downsample_0", [at(1, 8391680, 16128), at(1, 8673536, 256), at(1, 2621440, 16128)], { shader: 691, workgroups: [63,1,1] }),
-        dispatch("step_658_sum_G_layer2_0_downsample_0", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 692, workgroups: [1,1,1] }),
-        dispatch("step_659_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 155904, 256), at(1, 8672000, 256), at(1, 2637568, 256), at(1, 2718976, 256)], { shader: 693, workgroups: [1,1,1] }),
-        dispatch("step_660_pointwise_G_layer3_0_bn1_running_mean", [at(0, 164864, 128), at(1, 8675072, 128), at(1, 8678144, 128), at(1, 2721280, 128)], { shader: 694, workgroups: [1,1,1] }),
-        dispatch("step_661_pointwise_G_layer3_0_conv1", [at(1, 8507648, 8064), at(1, 8678144, 128), at(1, 2621440, 8064)], { shader: 695, workgroups: [32,1,1] }),
-        dispatch("step_662_sum_G_layer3_0_conv1", [at(1, 2621440, 8064), at(1, 2629632, 128)], { shader: 696, workgroups: [1,1,1] }),
-        dispatch("step_663_pointwise_G_layer3_0_bn1_running_var", [at(0, 165120, 128), at(1, 8676608, 128), at(1, 2629632, 128), at(1, 2721536, 128)], { shader: 697, workgroups: [1,1,1] }),
-        dispatch("step_664_pointwise_G_layer3_0_bn2_running_mean", [at(0, 202752, 128), at(1, 8675328, 128), at(1, 8678656, 128), at(1, 2721792, 128)], { shader: 694, workgroups: [1,1,1] }),
-        dispatch("step_665_pointwise_G_layer3_0_conv2", [at(1, 8524032, 8064), at(1, 8678656, 128), at(1, 2621440, 8064)], { shader: 695, workgroups: [32,1,1] }),
-        dispatch("step_666_sum_G_layer3_0_conv2", [at(1, 2621440, 8064), at(1, 2629632, 128)], { shader: 696, workgroups: [1,1,1] }),
-        dispatch("step_667_pointwise_G_layer3_0_bn2_running_var", [at(0, 203008, 128), at(1, 8676864, 128), at(1, 2629632, 128), at(1, 2722048, 128)], { shader: 697, workgroups: [1,1,1] }),
-        dispatch("step_668_pointwise_G_layer3_0_bn3_running_mean", [at(0, 220672, 512), at(1, 8665088, 512), at(1, 8668160, 512), at(1, 2716160, 512)], { shader: 698, workgroups: [2,1,1] }),
-        dispatch("step_669_pointwise_G_layer3_0_conv3", [at(1, 7865600, 32256), at(1, 8668160, 512), at(1, 2621440, 32256)], { shader: 699, workgroups: [16,1,1] }),
-        dispatch("step_670_sum_G_layer3_0_conv3", [at(1, 2621440, 32256), at(1, 2653696, 512)], { shader: 700, workgroups: [2,1,1] }),
-        dispatch("step_671_pointwise_G_layer3_0_bn3_running_var", [at(0, 221184, 512), at(1, 8667136, 512), at(1, 2653696, 512), at(1, 2716672, 512)], { shader: 701, workgroups: [2,1,1] }),
-        dispatch("step_672_pointwise_G_layer3_0_downsample_1_running_mean", [at(0, 255488, 512), at(1, 8665600, 512), at(1, 8669184, 512), at(1, 2717184, 512)], { shader: 698, workgroups: [2,1,1] }),
-        dispatch("step_673_pointwise_G_layer3_0_downsample_0", [at(1, 7930112, 32256), at(1, 8669184, 512), at(1, 2621440, 32256)], { shader: 699, workgroups: [16,1,1] }),
-        dispatch("step_674_sum_G_layer3_0_downsample_0", [at(1, 2621440, 32256), at(1, 2653696, 512)], { shader: 700, workgroups: [2,1,1] }),
-        dispatch("step_675_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 256000, 512), at(1, 8667648, 512), at(1, 2653696, 512), at(1, 2717696, 512)], { shader: 701, workgroups: [2,1,1] }),
-        dispatch("step_676_pointwise_G_layer4_0_bn1_running_mean", [at(0, 289792, 256), at(1, 8670720, 256), at(1, 8674048, 256), at(1, 2719232, 256)], { shader: 690, workgroups: [1,1,1] }),
-        dispatch("step_677_pointwise_G_layer4_0_conv1", [at(1, 7406848, 16128), at(1, 8674048, 256), at(1, 2621440, 16128)], { shader: 691, workgroups: [63,1,1] }),
-        dispatch("step_678_sum_G_layer4_0_conv1", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 692, workgroups: [1,1,1] }),
-        dispatch("step_679_pointwise_G_layer4_0_bn1_running_var", [at(0, 290048, 256), at(1, 8672256, 256), at(1, 2637568, 256), at(1, 2719488, 256)], { shader: 693, workgroups: [1,1,1] }),
-        dispatch("step_680_pointwise_G_layer4_0_bn2_running_mean", [at(0, 438272, 256), at(1, 8670976, 256), at(1, 8674304, 256), at(1, 2719744, 256)], { shader: 690, workgroups: [1,1,1] }),
-        dispatch("step_681_pointwise_G_layer4_0_conv2", [at(1, 7422976, 16128), at(1, 8674304, 256), at(1, 2621440, 16128)], { shader: 691, workgroups: [63,1,1] }),
-        dispatch("step_682_sum_G_layer4_0_conv2", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 692, workgroups: [1,1,1] }),
-        dispatch("step_683_pointwise_G_layer4_0_bn2_running_var", [at(0, 438528, 256), at(1, 8672512, 256), at(1, 2637568, 256), at(1, 2720000, 256)], { shader: 693, workgroups: [1,1,1] }),
-        dispatch("step_684_pointwise_G_layer4_0_bn3_running_mean", [at(0, 506368, 1024), at(1, 8654848, 1024), at(1, 8663040, 1024), at(1, 2710528, 1024)], { shader: 702, workgroups: [4,1,1] }),
-        dispatch("step_685_pointwise_G_layer4_0_conv3", [at(1, 7132416, 64512), at(1, 8663040, 1024), at(1, 2621440, 64512)], { shader: 703, workgroups: [32,1,1] }),
-        dispatch("step_686_sum_G_layer4_0_conv3", [at(1, 2621440, 64512), at(1, 2711552, 1024)], { shader: 704, workgroups: [4,1,1] }),
-        dispatch("step_687_pointwise_G_layer4_0_bn3_running_var", [at(0, 507392, 1024), at(1, 8656896, 1024), at(1, 2711552, 1024), at(1, 2712576, 1024)], { shader: 705, workgroups: [4,1,1] }),
-        dispatch("step_688_pointwise_G_layer4_0_downsample_1_running_mean", [at(0, 641536, 1024), at(1, 8655872, 1024), at(1, 8664064, 1024), at(1, 2711552, 1024)], { shader: 702, workgroups: [4,1,1] }),
-        dispatch("step_689_pointwise_G_layer4_0_downsample_0", [at(1, 6935808, 64512), at(1, 8664064, 1024), at(1, 2621440, 64512)], { shader: 703, workgroups: [32,1,1] }),
-        dispatch("step_690_sum_G_layer4_0_downsample_0", [at(1, 2621440, 64512), at(1, 2713600, 1024)], { shader: 704, workgroups: [4,1,1] }),
-        dispatch("step_691_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 642560, 1024), at(1, 8657920, 1024), at(1, 2713600, 1024), at(1, 2621440, 1024)], { shader: 705, workgroups: [4,1,1] }),
+        dispatch("step_521_pointwise_G_layer5_conv2d_list_1", [at(0, 818944, 76), at(1, 7067392, 76), at(1, 8685568, 4), at(1, 6934528, 76)], { shader: 618, workgroups: [1,1,1] }),
+        dispatch("step_522_conv2dWeightGrad_D2_conv1_packc", [at(1, 5327104, 64512), at(1, 0, 64512)], { shader: 457, workgroups: [63,1,1] }),
+        dispatch("step_522_conv2dWeightGrad_D2_conv1", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 3810560, 175104), at(1, 4567296, 175104), at(0, 994816, 175104), at(1, 3670016, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 619, workgroups: [72,1,1] }, { shader: 620, workgroups: [45,1,1] }),
+        dispatch("step_523_pointwise_G_layer6_conv2d_list_0", [at(0, 994816, 175104), at(1, 3670016, 175104), at(1, 8685568, 4), at(1, 3845120, 175104)], { shader: 621, workgroups: [86,1,1] }),
+        dispatch("step_524_sum_D2_conv1", [at(1, 837120, 4788), at(1, 0, 76)], { shader: 613, workgroups: [1,1,1] }),
+        dispatch("step_525_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 3985664, 76), at(1, 0, 76), at(1, 8679424, 76), at(0, 1169920, 76), at(1, 6934784, 76)], { shader: 614, workgroups: [1,1,1] }),
+        dispatch("step_526_pointwise_G_layer6_conv2d_list_0", [at(0, 1169920, 76), at(1, 6934784, 76), at(1, 8685568, 4), at(1, 6935040, 76), at(0, 4161024, 76), at(1, 0, 76), at(1, 8679424, 76), at(0, 1345280, 76), at(1, 6935296, 76)], { shader: 615, workgroups: [1,1,1] }),
+        dispatch("step_527_conv2dWeightGrad_D2_conv1_packc", [at(1, 5327104, 64512), at(1, 0, 64512)], { shader: 457, workgroups: [63,1,1] }),
+        dispatch("step_527_conv2dWeightGrad_D2_conv1", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 3985920, 175104), at(1, 4742400, 175104), at(0, 1170176, 175104), at(1, 4020224, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 622, workgroups: [72,1,1] }, { shader: 623, workgroups: [45,1,1] }),
+        dispatch("step_528_pointwise_G_layer6_conv2d_list_1", [at(0, 1170176, 175104), at(1, 4020224, 175104), at(1, 8685568, 4), at(1, 4195328, 175104)], { shader: 621, workgroups: [86,1,1] }),
+        dispatch("step_529_pointwise_G_layer6_conv2d_list_1", [at(0, 1345280, 76), at(1, 6935296, 76), at(1, 8685568, 4), at(1, 6935552, 76)], { shader: 618, workgroups: [1,1,1] }),
+        dispatch("step_530_pointwise_D1_classifier", [at(1, 3408128, 8), at(1, 0, 8)], { shader: 624, workgroups: [1,1,1] }),
+        dispatch("step_531_pointwise_D1_classifier", [at(1, 0, 8), at(1, 3407872, 8)], { shader: 465, workgroups: [1,1,1] }),
+        dispatch("step_532_conv2dInputGrad_D1_classifier_packc", [at(1, 3407872, 8), at(1, 3407616, 32)], { shader: 467, workgroups: [1,1,1] }),
+        dispatch("step_532_conv2dInputGrad_D1_classifier", [at(1, 3407616, 32), at(1, 7537920, 32768), at(1, 825856, 6144), at(1, 3657984, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 468, workgroups: [1,4,4] }, { shader: 469, workgroups: [2,1,1] }),
+        dispatch("step_533_conv2dInputGrad_D1_conv4_packc", [at(1, 3657984, 6144), at(1, 536576, 6144)], { shader: 439, workgroups: [6,1,1] }),
+        dispatch("step_533_conv2dInputGrad_D1_conv4", [at(1, 536576, 6144), at(1, 1048576, 524288), at(1, 813568, 12288), at(1, 432640, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 471, workgroups: [1,2,4] }, { shader: 472, workgroups: [2,1,1] }),
+        dispatch("step_534_conv2dInputGrad_D1_conv3_packc", [at(1, 432640, 12288), at(1, 444928, 12288)], { shader: 436, workgroups: [12,1,1] }),
+        dispatch("step_534_conv2dInputGrad_D1_conv3", [at(1, 444928, 12288), at(1, 5605632, 131072), at(1, 743424, 24576), at(1, 364032, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 474, workgroups: [2,1,4] }, { shader: 475, workgroups: [3,1,1] }),
+        dispatch("step_535_conv2dInputGrad_D1_conv2_packc", [at(1, 364032, 24576), at(1, 388608, 24576)], { shader: 433, workgroups: [24,1,1] }),
+        dispatch("step_535_conv2dInputGrad_D1_conv2", [at(1, 388608, 24576), at(1, 7570688, 32768), at(1, 628224, 50688), at(1, 262656, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 477, workgroups: [7,1,4] }, { shader: 478, workgroups: [8,1,1] }),
+        dispatch("step_536_conv2dWeightGrad_D1_conv2_packc", [at(1, 3408384, 249508), at(1, 0, 262640)], { shader: 427, workgroups: [257,1,1] }),
+        dispatch("step_536_conv2dWeightGrad_D1_conv2_packc", [at(1, 262656, 50688), at(1, 313344, 50688)], { shader: 430, workgroups: [50,1,1] }),
+        dispatch("step_536_conv2dWeightGrad_D1_conv2", [at(1, 0, 262640), at(1, 313344, 50688), at(1, 413184, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 625, workgroups: [10,1,1] }, { shader: 626, workgroups: [5,1,1] }),
+        dispatch("step_537_pointwise_adam_D1_D1_conv1_weight_exp_avg", [at(0, 4161280, 19456), at(1, 413184, 19456), at(1, 8303872, 19456), at(1, 6848768, 19456), at(0, 4180736, 19456), at(1, 6868224, 19456)], { shader: 627, workgroups: [10,1,1] }),
+        dispatch("step_538_pointwise_D1_conv1", [at(0, 1696256, 19456), at(1, 6848768, 19456), at(1, 8685824, 4), at(1, 6868224, 19456), at(1, 8686080, 4), at(1, 6887680, 19456)], { shader: 628, workgroups: [10,1,1] }),
+        dispatch("step_539_sum_D1_conv2", [at(1, 262656, 50688), at(1, 0, 64)], { adapter: "cpu", features: ["subgroups"], shader: 629, workgroups: [16,1,1] }, { shader: 630, workgroups: [1,1,1] }),
+        dispatch("step_540_pointwise_adam_D1_D1_conv1_bias_exp_avg", [at(0, 4200192, 64), at(1, 0, 64), at(1, 8680192, 64), at(1, 7067648, 64), at(0, 4200448, 64), at(1, 7067904, 64)], { shader: 631, workgroups: [1,1,1] }),
+        dispatch("step_541_pointwise_D1_conv1", [at(0, 1715712, 64), at(1, 7067648, 64), at(1, 8685824, 4), at(1, 7067904, 64), at(1, 8686080, 4), at(1, 7068160, 64)], { shader: 632, workgroups: [1,1,1] }),
+        dispatch("step_542_conv2dWeightGrad_D1_conv1_packc", [at(1, 7249664, 50688), at(1, 0, 50688)], { shader: 430, workgroups: [50,1,1] }),
+        dispatch("step_542_conv2dWeightGrad_D1_conv1", [at(1, 0, 50688), at(1, 388608, 24576), at(1, 50688, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 633, workgroups: [8,1,1] }, { shader: 634, workgroups: [8,1,1] }),
+        dispatch("step_543_pointwise_adam_D1_D1_conv2_weight_exp_avg", [at(0, 4200704, 32768), at(1, 50688, 32768), at(1, 7603456, 32768), at(1, 6750464, 32768), at(0, 4233472, 32768), at(1, 6783232, 32768)], { shader: 635, workgroups: [16,1,1] }),
+        dispatch("step_544_pointwise_D1_conv2", [at(0, 1715968, 32768), at(1, 6750464, 32768), at(1, 8685824, 4), at(1, 6783232, 32768), at(1, 8686080, 4), at(1, 6816000, 32768)], { shader: 636, workgroups: [16,1,1] }),
+        dispatch("step_545_sum_D1_conv3", [at(1, 364032, 24576), at(1, 0, 128)], { adapter: "cpu", features: ["subgroups"], shader: 637, workgroups: [32,1,1] }, { shader: 638, workgroups: [1,1,1] }),
+        dispatch("step_546_pointwise_adam_D1_D1_conv2_bias_exp_avg", [at(0, 4266240, 128), at(1, 0, 128), at(1, 8675584, 128), at(1, 6933760, 128), at(0, 4266496, 128), at(1, 6934016, 128)], { shader: 639, workgroups: [1,1,1] }),
+        dispatch("step_547_pointwise_D1_conv2", [at(0, 1748736, 128), at(1, 6933760, 128), at(1, 8685824, 4), at(1, 6934016, 128), at(1, 8686080, 4), at(1, 6934272, 128)], { shader: 640, workgroups: [1,1,1] }),
+        dispatch("step_548_conv2dWeightGrad_D1_conv2_packc", [at(1, 8258816, 24576), at(1, 131072, 24576)], { shader: 433, workgroups: [24,1,1] }),
+        dispatch("step_548_conv2dWeightGrad_D1_conv2", [at(1, 131072, 24576), at(1, 444928, 12288), at(1, 0, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 641, workgroups: [16,1,1] }, { shader: 642, workgroups: [32,1,1] }),
+        dispatch("step_549_pointwise_adam_D1_D1_conv3_weight_exp_avg", [at(0, 4266752, 131072), at(1, 0, 131072), at(1, 5736704, 131072), at(1, 4517888, 131072), at(0, 4397824, 131072), at(1, 4648960, 131072)], { shader: 643, workgroups: [64,1,1] }),
+        dispatch("step_550_pointwise_D1_conv3", [at(0, 1748992, 131072), at(1, 4517888, 131072), at(1, 8685824, 4), at(1, 4648960, 131072), at(1, 8686080, 4), at(1, 4780032, 131072)], { shader: 644, workgroups: [64,1,1] }),
+        dispatch("step_551_sum_D1_conv4", [at(1, 432640, 12288), at(1, 0, 256)], { shader: 645, workgroups: [1,1,1] }),
+        dispatch("step_552_pointwise_adam_D1_D1_conv3_bias_exp_avg", [at(0, 4528896, 256), at(1, 0, 256), at(1, 8671232, 256), at(1, 4917248, 256), at(0, 4529152, 256), at(1, 6933248, 256)], { shader: 646, workgroups: [1,1,1] }),
+        dispatch("step_553_pointwise_D1_conv3", [at(0, 1880064, 256), at(1, 4917248, 256), at(1, 8685824, 4), at(1, 6933248, 256), at(1, 8686080, 4), at(1, 6933504, 256)], { shader: 647, workgroups: [1,1,1] }),
+        dispatch("step_554_conv2dWeightGrad_D1_conv3_packc", [at(1, 3395328, 12288), at(1, 524288, 12288)], { shader: 436, workgroups: [12,1,1] }),
+        dispatch("step_554_conv2dWeightGrad_D1_conv3", [at(1, 524288, 12288), at(1, 536576, 6144), at(1, 0, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 648, workgroups: [32,2,1] }, { shader: 649, workgroups: [128,1,1] }),
+        dispatch("step_555_pointwise_adam_D1_D1_conv4_weight_exp_avg", [at(0, 4529408, 524288), at(1, 0, 524288), at(1, 1572864, 524288), at(1, 524288, 524288), at(0, 5053696, 524288), at(1, 1048576, 524288)], { shader: 650, workgroups: [256,1,1] }),
+        dispatch("step_556_pointwise_D1_conv4", [at(0, 1880320, 524288), at(1, 524288, 524288), at(1, 8685824, 4), at(1, 1048576, 524288), at(1, 8686080, 4), at(1, 0, 524288)], { shader: 651, workgroups: [256,1,1] }),
+        dispatch("step_557_sum_D1_classifier", [at(1, 3657984, 6144), at(1, 1572864, 512)], { shader: 652, workgroups: [2,1,1] }),
+        dispatch("step_558_pointwise_adam_D1_D1_conv4_bias_exp_avg", [at(0, 5577984, 512), at(1, 1572864, 512), at(1, 8666112, 512), at(1, 6931712, 512), at(0, 5578496, 512), at(1, 6932224, 512)], { shader: 653, workgroups: [2,1,1] }),
+        dispatch("step_559_pointwise_D1_conv4", [at(0, 2404608, 512), at(1, 6931712, 512), at(1, 8685824, 4), at(1, 6932224, 512), at(1, 8686080, 4), at(1, 6932736, 512)], { shader: 654, workgroups: [2,1,1] }),
+        dispatch("step_560_conv2dWeightGrad_D1_conv4_packc", [at(1, 8602368, 6144), at(1, 1581056, 6144)], { shader: 439, workgroups: [6,1,1] }),
+        dispatch("step_560_conv2dWeightGrad_D1_conv4", [at(1, 1581056, 6144), at(1, 3407616, 32), at(1, 1572864, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 655, workgroups: [64,1,1] }, { shader: 656, workgroups: [8,1,1] }),
+        dispatch("step_561_pointwise_adam_D1_D1_classifier_weight_exp_avg", [at(0, 5579008, 8192), at(1, 1572864, 8192), at(1, 8458496, 8192), at(1, 6907136, 8192), at(0, 5587200, 8192), at(1, 6915328, 8192)], { shader: 657, workgroups: [32,1,1] }),
+        dispatch("step_562_pointwise_D1_classifier", [at(0, 2405120, 8192), at(1, 6907136, 8192), at(1, 8685824, 4), at(1, 6915328, 8192), at(1, 8686080, 4), at(1, 6923520, 8192)], { shader: 658, workgroups: [32,1,1] }),
+        dispatch("step_563_sum_D1_classifier", [at(1, 3407872, 8), at(1, 1572864, 4)], { shader: 659, workgroups: [1,1,1] }),
+        dispatch("step_564_pointwise_adam_D1_D1_classifier_bias_exp_avg", [at(0, 5595392, 4), at(1, 1572864, 4), at(1, 8686848, 4), at(1, 7068928, 4), at(0, 5595648, 4), at(1, 7069184, 4)], { shader: 660, workgroups: [1,1,1] }),
+        dispatch("step_565_pointwise_D1_classifier", [at(0, 2413312, 4), at(1, 7068928, 4), at(1, 8685824, 4), at(1, 7069184, 4), at(1, 8686080, 4), at(1, 7069440, 4)], { shader: 661, workgroups: [1,1,1] }),
+        dispatch("step_566_pointwise_D2_classifier", [at(1, 5536000, 8), at(1, 1572864, 8)], { shader: 624, workgroups: [1,1,1] }),
+        dispatch("step_567_pointwise_D2_classifier", [at(1, 1572864, 8), at(1, 7068672, 8)], { shader: 465, workgroups: [1,1,1] }),
+        dispatch("step_568_conv2dInputGrad_D2_classifier_packc", [at(1, 7068672, 8), at(1, 7068416, 32)], { shader: 467, workgroups: [1,1,1] }),
+        dispatch("step_568_conv2dInputGrad_D2_classifier", [at(1, 7068416, 32), at(1, 7636224, 32768), at(1, 5529856, 6144), at(1, 4911104, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 468, workgroups: [1,4,4] }, { shader: 469, workgroups: [2,1,1] }),
+        dispatch("step_569_conv2dInputGrad_D2_conv4_packc", [at(1, 4911104, 6144), at(1, 3395328, 6144)], { shader: 439, workgroups: [6,1,1] }),
+        dispatch("step_569_conv2dInputGrad_D2_conv4", [at(1, 3395328, 6144), at(1, 2097152, 524288), at(1, 5517568, 12288), at(1, 2005504, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 471, workgroups: [1,2,4] }, { shader: 472, workgroups: [2,1,1] }),
+        dispatch("step_570_conv2dInputGrad_D2_conv3_packc", [at(1, 2005504, 12288), at(1, 2017792, 12288)], { shader: 436, workgroups: [12,1,1] }),
+        dispatch("step_570_conv2dInputGrad_D2_conv3", [at(1, 2017792, 12288), at(1, 5867776, 131072), at(1, 5492992, 24576), at(1, 1936896, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 474, workgroups: [2,1,4] }, { shader: 475, workgroups: [3,1,1] }),
+        dispatch("step_571_conv2dInputGrad_D2_conv2_packc", [at(1, 1936896, 24576), at(1, 1961472, 24576)], { shader: 433, workgroups: [24,1,1] }),
+        dispatch("step_571_conv2dInputGrad_D2_conv2", [at(1, 1961472, 24576), at(1, 7668992, 32768), at(1, 5442304, 50688), at(1, 1835520, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 477, workgroups: [7,1,4] }, { shader: 478, workgroups: [8,1,1] }),
+        dispatch("step_572_conv2dWeightGrad_D2_conv2_packc", [at(1, 3145728, 249508), at(1, 1572864, 262640)], { shader: 427, workgroups: [257,1,1] }),
+        dispatch("step_572_conv2dWeightGrad_D2_conv2_packc", [at(1, 1835520, 50688), at(1, 1886208, 50688)], { shader: 430, workgroups: [50,1,1] }),
+        dispatch("step_572_conv2dWeightGrad_D2_conv2", [at(1, 1572864, 262640), at(1, 1886208, 50688), at(1, 1986048, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 625, workgroups: [10,1,1] }, { shader: 626, workgroups: [5,1,1] }),
+        dispatch("step_573_pointwise_adam_D2_D2_conv1_weight_exp_avg", [at(0, 5595904, 19456), at(1, 1986048, 19456), at(1, 8323328, 19456), at(1, 5818624, 19456), at(0, 5615360, 19456), at(1, 5838080, 19456)], { shader: 627, workgroups: [10,1,1] }),
+        dispatch("step_574_pointwise_D2_conv1", [at(0, 2413568, 19456), at(1, 5818624, 19456), at(1, 8685824, 4), at(1, 5838080, 19456), at(1, 8686080, 4), at(1, 5857536, 19456)], { shader: 628, workgroups: [10,1,1] }),
+        dispatch("step_575_sum_D2_conv2", [at(1, 1835520, 50688), at(1, 1572864, 64)], { adapter: "cpu", features: ["subgroups"], shader: 629, workgroups: [16,1,1] }, { shader: 630, workgroups: [1,1,1] }),
+        dispatch("step_576_pointwise_adam_D2_D2_conv1_bias_exp_avg", [at(0, 5634816, 64), at(1, 1572864, 64), at(1, 8680448, 64), at(1, 5879040, 64), at(0, 5635072, 64), at(1, 5879296, 64)], { shader: 631, workgroups: [1,1,1] }),
+        dispatch("step_577_pointwise_D2_conv1", [at(0, 2433024, 64), at(1, 5879040, 64), at(1, 8685824, 4), at(1, 5879296, 64), at(1, 8686080, 4), at(1, 5879552, 64), at(0, 131072, 64), at(1, 8679680, 64), at(1, 8681216, 64), at(1, 5879808, 64)], { shader: 662, workgroups: [1,1,1] }),
+        dispatch("step_578_conv2dWeightGrad_D2_conv1_packc", [at(1, 5391616, 50688), at(1, 1572864, 50688)], { shader: 430, workgroups: [50,1,1] }),
+        dispatch("step_578_conv2dWeightGrad_D2_conv1", [at(1, 1572864, 50688), at(1, 1961472, 24576), at(1, 1623552, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 633, workgroups: [8,1,1] }, { shader: 634, workgroups: [8,1,1] }),
+        dispatch("step_579_pointwise_adam_D2_D2_conv2_weight_exp_avg", [at(0, 5635328, 32768), at(1, 1623552, 32768), at(1, 7701760, 32768), at(1, 5720320, 32768), at(0, 5668096, 32768), at(1, 5753088, 32768)], { shader: 635, workgroups: [16,1,1] }),
+        dispatch("step_580_pointwise_D2_conv2", [at(0, 2433280, 32768), at(1, 5720320, 32768), at(1, 8685824, 4), at(1, 5753088, 32768), at(1, 8686080, 4), at(1, 5785856, 32768)], { shader: 636, workgroups: [16,1,1] }),
+        dispatch("step_581_sum_D2_conv3", [at(1, 1936896, 24576), at(1, 1572864, 128)], { adapter: "cpu", features: ["subgroups"], shader: 637, workgroups: [32,1,1] }, { shader: 638, workgroups: [1,1,1] }),
+        dispatch("step_582_pointwise_adam_D2_D2_conv2_bias_exp_avg", [at(0, 5700864, 128), at(1, 1572864, 128), at(1, 8675840, 128), at(1, 5878016, 128), at(0, 5701120, 128), at(1, 5878272, 128)], { shader: 639, workgroups: [1,1,1] }),
+        dispatch("step_583_pointwise_D2_conv2", [at(0, 2466048, 128), at(1, 5878016, 128), at(1, 8685824, 4), at(1, 5878272, 128), at(1, 8686080, 4), at(1, 5878528, 128), at(0, 125952, 128), at(1, 8674560, 128), at(1, 8677120, 128), at(1, 5878784, 128)], { shader: 663, workgroups: [1,1,1] }),
+        dispatch("step_584_conv2dWeightGrad_D2_conv2_packc", [at(1, 7374080, 24576), at(1, 1703936, 24576)], { shader: 433, workgroups: [24,1,1] }),
+        dispatch("step_584_conv2dWeightGrad_D2_conv2", [at(1, 1703936, 24576), at(1, 2017792, 12288), at(1, 1572864, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 641, workgroups: [16,1,1] }, { shader: 642, workgroups: [32,1,1] }),
+        dispatch("step_585_pointwise_adam_D2_D2_conv3_weight_exp_avg", [at(0, 5701376, 131072), at(1, 1572864, 131072), at(1, 5998848, 131072), at(1, 5327104, 131072), at(0, 5832448, 131072), at(1, 5458176, 131072)], { shader: 643, workgroups: [64,1,1] }),
+        dispatch("step_586_pointwise_D2_conv3", [at(0, 2466304, 131072), at(1, 5327104, 131072), at(1, 8685824, 4), at(1, 5458176, 131072), at(1, 8686080, 4), at(1, 5589248, 131072)], { shader: 644, workgroups: [64,1,1] }),
+        dispatch("step_587_sum_D2_conv4", [at(1, 2005504, 12288), at(1, 1572864, 256)], { shader: 645, workgroups: [1,1,1] }),
+        dispatch("step_588_pointwise_adam_D2_D2_conv3_bias_exp_avg", [at(0, 5963520, 256), at(1, 1572864, 256), at(1, 8671488, 256), at(1, 5876992, 256), at(0, 5963776, 256), at(1, 5877248, 256)], { shader: 646, workgroups: [1,1,1] }),
+        dispatch("step_589_pointwise_D2_conv3", [at(0, 2597376, 256), at(1, 5876992, 256), at(1, 8685824, 4), at(1, 5877248, 256), at(1, 8686080, 4), at(1, 5877504, 256), at(0, 146432, 256), at(1, 8670208, 256), at(1, 8673024, 256), at(1, 5877760, 256)], { shader: 664, workgroups: [1,1,1] }),
+        dispatch("step_590_conv2dWeightGrad_D2_conv3_packc", [at(1, 7439104, 12288), at(1, 2097152, 12288)], { shader: 436, workgroups: [12,1,1] }),
+        dispatch("step_590_conv2dWeightGrad_D2_conv3", [at(1, 2097152, 12288), at(1, 3395328, 6144), at(1, 1572864, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 648, workgroups: [32,2,1] }, { shader: 649, workgroups: [128,1,1] }),
+        dispatch("step_591_pointwise_adam_D2_D2_conv4_weight_exp_avg", [at(0, 5964032, 524288), at(1, 1572864, 524288), at(1, 2621440, 524288), at(1, 2097152, 524288), at(0, 6488320, 524288), at(1, 3145728, 524288)], { shader: 650, workgroups: [256,1,1] }),
+        dispatch("step_592_pointwise_D2_conv4", [at(0, 2597632, 524288), at(1, 2097152, 524288), at(1, 8685824, 4), at(1, 3145728, 524288), at(1, 8686080, 4), at(1, 1572864, 524288)], { shader: 651, workgroups: [256,1,1] }),
+        dispatch("step_593_sum_D2_classifier", [at(1, 4911104, 6144), at(1, 2621440, 512)], { shader: 652, workgroups: [2,1,1] }),
+        dispatch("step_594_pointwise_adam_D2_D2_conv4_bias_exp_avg", [at(0, 7012608, 512), at(1, 2621440, 512), at(1, 8666624, 512), at(1, 2714624, 512), at(0, 7013120, 512), at(1, 2715136, 512)], { shader: 653, workgroups: [2,1,1] }),
+        dispatch("step_595_pointwise_D2_conv4", [at(0, 3121920, 512), at(1, 2714624, 512), at(1, 8685824, 4), at(1, 2715136, 512), at(1, 8686080, 4), at(1, 2715648, 512), at(0, 220672, 512), at(1, 8665088, 512), at(1, 8668160, 512), at(1, 2716160, 512)], { shader: 665, workgroups: [2,1,1] }),
+        dispatch("step_596_conv2dWeightGrad_D2_conv4_packc", [at(1, 7398656, 6144), at(1, 2629632, 6144)], { shader: 439, workgroups: [6,1,1] }),
+        dispatch("step_596_conv2dWeightGrad_D2_conv4", [at(1, 2629632, 6144), at(1, 7068416, 32), at(1, 2621440, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 655, workgroups: [64,1,1] }, { shader: 656, workgroups: [8,1,1] }),
+        dispatch("step_597_pointwise_adam_D2_D2_classifier_weight_exp_avg", [at(0, 7013632, 8192), at(1, 2621440, 8192), at(1, 8466688, 8192), at(1, 2685952, 8192), at(0, 7021824, 8192), at(1, 2694144, 8192)], { shader: 657, workgroups: [32,1,1] }),
+        dispatch("step_598_pointwise_D2_classifier", [at(0, 3122432, 8192), at(1, 2685952, 8192), at(1, 8685824, 4), at(1, 2694144, 8192), at(1, 8686080, 4), at(1, 2702336, 8192)], { shader: 658, workgroups: [32,1,1] }),
+        dispatch("step_599_sum_D2_classifier", [at(1, 7068672, 8), at(1, 2621440, 4)], { shader: 659, workgroups: [1,1,1] }),
+        dispatch("step_600_pointwise_adam_D2_D2_classifier_bias_exp_avg", [at(0, 7030016, 4), at(1, 2621440, 4), at(1, 8687104, 4), at(1, 2724096, 4), at(0, 7030272, 4), at(1, 2724352, 4)], { shader: 660, workgroups: [1,1,1] }),
+        dispatch("step_601_pointwise_D2_classifier", [at(0, 3130624, 4), at(1, 2724096, 4), at(1, 8685824, 4), at(1, 2724352, 4), at(1, 8686080, 4), at(1, 2724608, 4)], { shader: 661, workgroups: [1,1,1] }),
+        dispatch("step_602_pointwise_G_bn1_running_mean", [at(0, 119296, 32), at(1, 8682240, 32), at(1, 8683776, 32), at(1, 2722560, 32)], { shader: 666, workgroups: [1,1,1] }),
+        dispatch("step_603_pointwise_G_conv1", [at(1, 8176640, 27200), at(1, 8683776, 32), at(1, 2621440, 27200)], { shader: 667, workgroups: [14,1,1] }),
+        dispatch("step_604_sum_G_conv1", [at(1, 2621440, 27200), at(1, 2648832, 32)], { adapter: "cpu", features: ["subgroups"], shader: 668, workgroups: [8,1,1] }, { shader: 669, workgroups: [1,1,1] }),
+        dispatch("step_605_pointwise_G_bn1_running_var", [at(0, 119552, 32), at(1, 8683008, 32), at(1, 2648832, 32), at(1, 2722816, 32), at(0, 120576, 32), at(1, 8682496, 32), at(1, 8684288, 32), at(1, 2723072, 32)], { shader: 670, workgroups: [1,1,1] }),
+        dispatch("step_606_pointwise_G_layer1_0_conv1", [at(1, 8556288, 7488), at(1, 8684288, 32), at(1, 2621440, 7488)], { shader: 671, workgroups: [30,1,1] }),
+        dispatch("step_607_sum_G_layer1_0_conv1", [at(1, 2621440, 7488), at(1, 2629120, 32)], { adapter: "cpu", features: ["subgroups"], shader: 672, workgroups: [8,1,1] }, { shader: 673, workgroups: [1,1,1] }),
+        dispatch("step_608_pointwise_G_layer1_0_bn1_running_var", [at(0, 120832, 32), at(1, 8683264, 32), at(1, 2629120, 32), at(1, 2723328, 32), at(0, 123904, 32), at(1, 8682752, 32), at(1, 8684800, 32), at(1, 2723584, 32)], { shader: 674, workgroups: [1,1,1] }),
+        dispatch("step_609_pointwise_G_layer1_0_conv2", [at(1, 8579328, 7488), at(1, 8684800, 32), at(1, 2621440, 7488)], { shader: 671, workgroups: [30,1,1] }),
+        dispatch("step_610_sum_G_layer1_0_conv2", [at(1, 2621440, 7488), at(1, 2629120, 32)], { adapter: "cpu", features: ["subgroups"], shader: 672, workgroups: [8,1,1] }, { shader: 673, workgroups: [1,1,1] }),
+        dispatch("step_611_pointwise_G_layer1_0_bn2_running_var", [at(0, 124160, 32), at(1, 8683520, 32), at(1, 2629120, 32), at(1, 2723840, 32)], { shader: 675, workgroups: [1,1,1] }),
+        dispatch("step_612_pointwise_G_layer1_0_conv3", [at(1, 8026880, 29952), at(1, 8677120, 128), at(1, 2621440, 29952)], { shader: 676, workgroups: [15,1,1] }),
+        dispatch("step_613_sum_G_layer1_0_conv3", [at(1, 2621440, 29952), at(1, 2651392, 128)], { adapter: "cpu", features: ["subgroups"], shader: 677, workgroups: [32,1,1] }, { shader: 678, workgroups: [1,1,1] }),
+        dispatch("step_614_pointwise_G_layer1_0_bn3_running_var", [at(0, 126208, 128), at(1, 8676096, 128), at(1, 2651392, 128), at(1, 2720000, 128), at(0, 128000, 128), at(1, 8674816, 128), at(1, 8677632, 128), at(1, 2720256, 128)], { shader: 679, workgroups: [1,1,1] }),
+        dispatch("step_615_pointwise_G_layer1_0_downsample_0", [at(1, 8086784, 29952), at(1, 8677632, 128), at(1, 2621440, 29952)], { shader: 676, workgroups: [15,1,1] }),
+        dispatch("step_616_sum_G_layer1_0_downsample_0", [at(1, 2621440, 29952), at(1, 2651392, 128)], { adapter: "cpu", features: ["subgroups"], shader: 677, workgroups: [32,1,1] }, { shader: 678, workgroups: [1,1,1] }),
+        dispatch("step_617_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 128256, 128), at(1, 8676352, 128), at(1, 2651392, 128), at(1, 2720512, 128), at(0, 164864, 128), at(1, 8675072, 128), at(1, 8678144, 128), at(1, 2720768, 128)], { shader: 680, workgroups: [1,1,1] }),
+        dispatch("step_618_pointwise_G_layer2_0_conv1", [at(1, 8621568, 4032), at(1, 8681216, 64), at(1, 2621440, 4032)], { shader: 681, workgroups: [16,1,1] }),
+        dispatch("step_619_sum_G_layer2_0_conv1", [at(1, 2621440, 4032), at(1, 2625536, 64)], { shader: 682, workgroups: [1,1,1] }),
+        dispatch("step_620_pointwise_G_layer2_0_bn1_running_var", [at(0, 131328, 64), at(1, 8680704, 64), at(1, 2625536, 64), at(1, 2721792, 64), at(0, 141312, 64), at(1, 8679936, 64), at(1, 8681728, 64), at(1, 2722048, 64)], { shader: 683, workgroups: [1,1,1] }),
+        dispatch("step_621_pointwise_G_layer2_0_conv2", [at(1, 8633856, 4032), at(1, 8681728, 64), at(1, 2621440, 4032)], { shader: 681, workgroups: [16,1,1] }),
+        dispatch("step_622_sum_G_layer2_0_conv2", [at(1, 2621440, 4032), at(1, 2625536, 64)], { shader: 682, workgroups: [1,1,1] }),
+        dispatch("step_623_pointwise_G_layer2_0_bn2_running_var", [at(0, 141568, 64), at(1, 8680960, 64), at(1, 2625536, 64), at(1, 2722304, 64)], { shader: 684, workgroups: [1,1,1] }),
+        dispatch("step_624_pointwise_G_layer2_0_conv3", [at(1, 8375552, 16128), at(1, 8673024, 256), at(1, 2621440, 16128)], { shader: 685, workgroups: [63,1,1] }),
+        dispatch("step_625_sum_G_layer2_0_conv3", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 686, workgroups: [1,1,1] }),
+        dispatch("step_626_pointwise_G_layer2_0_bn3_running_var", [at(0, 146688, 256), at(1, 8671744, 256), at(1, 2637568, 256), at(1, 2718208, 256), at(0, 155648, 256), at(1, 8670464, 256), at(1, 8673536, 256), at(1, 2718464, 256)], { shader: 687, workgroups: [1,1,1] }),
+        dispatch("step_627_pointwise_G_layer2_0_downsample_0", [at(1, 8391680, 16128), at(1, 8673536, 256), at(1, 2621440, 16128)], { shader: 685, workgroups: [63,1,1] }),
+        dispatch("step_628_sum_G_layer2_0_downsample_0", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 686, workgroups: [1,1,1] }),
+        dispatch("step_629_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 155904, 256), at(1, 8672000, 256), at(1, 2637568, 256), at(1, 2718720, 256), at(0, 289792, 256), at(1, 8670720, 256), at(1, 8674048, 256), at(1, 2718976, 256)], { shader: 687, workgroups: [1,1,1] }),
+        dispatch("step_630_pointwise_G_layer3_0_conv1", [at(1, 8507648, 8064), at(1, 8678144, 128), at(1, 2621440, 8064)], { shader: 688, workgroups: [32,1,1] }),
+        dispatch("step_631_sum_G_layer3_0_conv1", [at(1, 2621440, 8064), at(1, 2629632, 128)], { shader: 689, workgroups: [1,1,1] }),
+        dispatch("step_632_pointwise_G_layer3_0_bn1_running_var", [at(0, 165120, 128), at(1, 8676608, 128), at(1, 2629632, 128), at(1, 2721024, 128), at(0, 202752, 128), at(1, 8675328, 128), at(1, 8678656, 128), at(1, 2721280, 128)], { shader: 690, workgroups: [1,1,1] }),
+        dispatch("step_633_pointwise_G_layer3_0_conv2", [at(1, 8524032, 8064), at(1, 8678656, 128), at(1, 2621440, 8064)], { shader: 688, workgroups: [32,1,1] }),
+        dispatch("step_634_sum_G_layer3_0_conv2", [at(1, 2621440, 8064), at(1, 2629632, 128)], { shader: 689, workgroups: [1,1,1] }),
+        dispatch("step_635_pointwise_G_layer3_0_bn2_running_var", [at(0, 203008, 128), at(1, 8676864, 128), at(1, 2629632, 128), at(1, 2721536, 128)], { shader: 691, workgroups: [1,1,1] }),
+        dispatch("step_636_pointwise_G_layer3_0_conv3", [at(1, 7865600, 32256), at(1, 8668160, 512), at(1, 2621440, 32256)], { shader: 692, workgroups: [16,1,1] }),
+        dispatch("step_637_sum_G_layer3_0_conv3", [at(1, 2621440, 32256), at(1, 2653696, 512)], { shader: 693, workgroups: [2,1,1] }),
+        dispatch("step_638_pointwise_G_layer3_0_bn3_running_var", [at(0, 221184, 512), at(1, 8667136, 512), at(1, 2653696, 512), at(1, 2716672, 512), at(0, 255488, 512), at(1, 8665600, 512), at(1, 8669184, 512), at(1, 2717184, 512)], { shader: 694, workgroups: [2,1,1] }),
+        dispatch("step_639_pointwise_G_layer3_0_downsample_0", [at(1, 7930112, 32256), at(1, 8669184, 512), at(1, 2621440, 32256)], { shader: 692, workgroups: [16,1,1] }),
+        dispatch("step_640_sum_G_layer3_0_downsample_0", [at(1, 2621440, 32256), at(1, 2653696, 512)], { shader: 693, workgroups: [2,1,1] }),
+        dispatch("step_641_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 256000, 512), at(1, 8667648, 512), at(1, 2653696, 512), at(1, 2717696, 512)], { shader: 695, workgroups: [2,1,1] }),
+        dispatch("step_642_pointwise_G_layer4_0_conv1", [at(1, 7406848, 16128), at(1, 8674048, 256), at(1, 2621440, 16128)], { shader: 685, workgroups: [63,1,1] }),
+        dispatch("step_643_sum_G_layer4_0_conv1", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 686, workgroups: [1,1,1] }),
+        dispatch("step_644_pointwise_G_layer4_0_bn1_running_var", [at(0, 290048, 256), at(1, 8672256, 256), at(1, 2637568, 256), at(1, 2719232, 256), at(0, 438272, 256), at(1, 8670976, 256), at(1, 8674304, 256), at(1, 2719488, 256)], { shader: 687, workgroups: [1,1,1] }),
+        dispatch("step_645_pointwise_G_layer4_0_conv2", [at(1, 7422976, 16128), at(1, 8674304, 256), at(1, 2621440, 16128)], { shader: 685, workgroups: [63,1,1] }),
+        dispatch("step_646_sum_G_layer4_0_conv2", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 686, workgroups: [1,1,1] }),
+        dispatch("step_647_pointwise_G_layer4_0_bn2_running_var", [at(0, 438528, 256), at(1, 8672512, 256), at(1, 2637568, 256), at(1, 2719744, 256)], { shader: 696, workgroups: [1,1,1] }),
+        dispatch("step_648_pointwise_G_layer4_0_bn3_running_mean", [at(0, 506368, 1024), at(1, 8654848, 1024), at(1, 8663040, 1024), at(1, 2710528, 1024)], { shader: 697, workgroups: [4,1,1] }),
+        dispatch("step_649_pointwise_G_layer4_0_conv3", [at(1, 7132416, 64512), at(1, 8663040, 1024), at(1, 2621440, 64512)], { shader: 698, workgroups: [32,1,1] }),
+        dispatch("step_650_sum_G_layer4_0_conv3", [at(1, 2621440, 64512), at(1, 2711552, 1024)], { shader: 699, workgroups: [4,1,1] }),
+        dispatch("step_651_pointwise_G_layer4_0_bn3_running_var", [at(0, 507392, 1024), at(1, 8656896, 1024), at(1, 2711552, 1024), at(1, 2712576, 1024), at(0, 641536, 1024), at(1, 8655872, 1024), at(1, 8664064, 1024), at(1, 2713600, 1024)], { shader: 700, workgroups: [4,1,1] }),
+        dispatch("step_652_pointwise_G_layer4_0_downsample_0", [at(1, 6935808, 64512), at(1, 8664064, 1024), at(1, 2621440, 64512)], { shader: 698, workgroups: [32,1,1] }),
+        dispatch("step_653_sum_G_layer4_0_downsample_0", [at(1, 2621440, 64512), at(1, 2711552, 1024)], { shader: 699, workgroups: [4,1,1] }),
+        dispatch("step_654_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 642560, 1024), at(1, 8657920, 1024), at(1, 2711552, 1024), at(1, 2621440, 1024)], { shader: 701, workgroups: [4,1,1] }),
       ],
       copies: [
         { from: at(1, 7456256, 4704), to: at(0, 113920, 4704) },
@@ -60996,16 +61104,16 @@ export const module: GeneratedModule = {
         { from: at(1, 7066880, 76), to: at(0, 3722496, 76) },
         { from: at(1, 6392576, 87552), to: at(0, 731392, 87552) },
         { from: at(1, 6305024, 87552), to: at(0, 3722752, 87552) },
-        { from: at(1, 6934784, 76), to: at(0, 818944, 76) },
-        { from: at(1, 6934528, 76), to: at(0, 3810304, 76) },
+        { from: at(1, 6934528, 76), to: at(0, 818944, 76) },
+        { from: at(1, 7067392, 76), to: at(0, 3810304, 76) },
         { from: at(1, 3845120, 175104), to: at(0, 994816, 175104) },
         { from: at(1, 3670016, 175104), to: at(0, 3810560, 175104) },
-        { from: at(1, 6935296, 76), to: at(0, 1169920, 76) },
-        { from: at(1, 6935040, 76), to: at(0, 3985664, 76) },
+        { from: at(1, 6935040, 76), to: at(0, 1169920, 76) },
+        { from: at(1, 6934784, 76), to: at(0, 3985664, 76) },
         { from: at(1, 4195328, 175104), to: at(0, 1170176, 175104) },
         { from: at(1, 4020224, 175104), to: at(0, 3985920, 175104) },
-        { from: at(1, 7067392, 76), to: at(0, 1345280, 76) },
-        { from: at(1, 6935552, 76), to: at(0, 4161024, 76) },
+        { from: at(1, 6935552, 76), to: at(0, 1345280, 76) },
+        { from: at(1, 6935296, 76), to: at(0, 4161024, 76) },
         { from: at(1, 6887680, 19456), to: at(0, 1696256, 19456) },
         { from: at(1, 6848768, 19456), to: at(0, 4161280, 19456) },
         { from: at(1, 6868224, 19456), to: at(0, 4180736, 19456) },
@@ -61039,15 +61147,15 @@ export const module: GeneratedModule = {
         { from: at(1, 5857536, 19456), to: at(0, 2413568, 19456) },
         { from: at(1, 5818624, 19456), to: at(0, 5595904, 19456) },
         { from: at(1, 5838080, 19456), to: at(0, 5615360, 19456) },
-        { from: at(1, 5879040, 64), to: at(0, 2433024, 64) },
-        { from: at(1, 5878528, 64), to: at(0, 5634816, 64) },
-        { from: at(1, 5878784, 64), to: at(0, 5635072, 64) },
+        { from: at(1, 5879552, 64), to: at(0, 2433024, 64) },
+        { from: at(1, 5879040, 64), to: at(0, 5634816, 64) },
+        { from: at(1, 5879296, 64), to: at(0, 5635072, 64) },
         { from: at(1, 5785856, 32768), to: at(0, 2433280, 32768) },
         { from: at(1, 5720320, 32768), to: at(0, 5635328, 32768) },
         { from: at(1, 5753088, 32768), to: at(0, 5668096, 32768) },
-        { from: at(1, 5878272, 128), to: at(0, 2466048, 128) },
-        { from: at(1, 5877760, 128), to: at(0, 5700864, 128) },
-        { from: at(1, 5878016, 128), to: at(0, 5701120, 128) },
+        { from: at(1, 5878528, 128), to: at(0, 2466048, 128) },
+        { from: at(1, 5878016, 128), to: at(0, 5700864, 128) },
+        { from: at(1, 5878272, 128), to: at(0, 5701120, 128) },
         { from: at(1, 5589248, 131072), to: at(0, 2466304, 131072) },
         { from: at(1, 5327104, 131072), to: at(0, 5701376, 131072) },
         { from: at(1, 5458176, 131072), to: at(0, 5832448, 131072) },
@@ -61063,42 +61171,42 @@ export const module: GeneratedModule = {
         { from: at(1, 2702336, 8192), to: at(0, 3122432, 8192) },
         { from: at(1, 2685952, 8192), to: at(0, 7013632, 8192) },
         { from: at(1, 2694144, 8192), to: at(0, 7021824, 8192) },
-        { from: at(1, 2725376, 4), to: at(0, 3130624, 4) },
-        { from: at(1, 2724864, 4), to: at(0, 7030016, 4) },
-        { from: at(1, 2725120, 4), to: at(0, 7030272, 4) },
-        { from: at(1, 2723328, 32), to: at(0, 119296, 32) },
-        { from: at(1, 2723584, 32), to: at(0, 119552, 32) },
-        { from: at(1, 2723840, 32), to: at(0, 120576, 32) },
-        { from: at(1, 2724096, 32), to: at(0, 120832, 32) },
-        { from: at(1, 2724352, 32), to: at(0, 123904, 32) },
-        { from: at(1, 2724608, 32), to: at(0, 124160, 32) },
-        { from: at(1, 2720256, 128), to: at(0, 125952, 128) },
-        { from: at(1, 2720512, 128), to: at(0, 126208, 128) },
-        { from: at(1, 2720768, 128), to: at(0, 128000, 128) },
-        { from: at(1, 2721024, 128), to: at(0, 128256, 128) },
-        { from: at(1, 2722304, 64), to: at(0, 131072, 64) },
-        { from: at(1, 2722560, 64), to: at(0, 131328, 64) },
-        { from: at(1, 2722816, 64), to: at(0, 141312, 64) },
-        { from: at(1, 2723072, 64), to: at(0, 141568, 64) },
-        { from: at(1, 2718208, 256), to: at(0, 146432, 256) },
-        { from: at(1, 2718464, 256), to: at(0, 146688, 256) },
-        { from: at(1, 2718720, 256), to: at(0, 155648, 256) },
-        { from: at(1, 2718976, 256), to: at(0, 155904, 256) },
-        { from: at(1, 2721280, 128), to: at(0, 164864, 128) },
-        { from: at(1, 2721536, 128), to: at(0, 165120, 128) },
-        { from: at(1, 2721792, 128), to: at(0, 202752, 128) },
-        { from: at(1, 2722048, 128), to: at(0, 203008, 128) },
+        { from: at(1, 2724608, 4), to: at(0, 3130624, 4) },
+        { from: at(1, 2724096, 4), to: at(0, 7030016, 4) },
+        { from: at(1, 2724352, 4), to: at(0, 7030272, 4) },
+        { from: at(1, 2722560, 32), to: at(0, 119296, 32) },
+        { from: at(1, 2722816, 32), to: at(0, 119552, 32) },
+        { from: at(1, 2723072, 32), to: at(0, 120576, 32) },
+        { from: at(1, 2723328, 32), to: at(0, 120832, 32) },
+        { from: at(1, 2723584, 32), to: at(0, 123904, 32) },
+        { from: at(1, 2723840, 32), to: at(0, 124160, 32) },
+        { from: at(1, 5878784, 128), to: at(0, 125952, 128) },
+        { from: at(1, 2720000, 128), to: at(0, 126208, 128) },
+        { from: at(1, 2720256, 128), to: at(0, 128000, 128) },
+        { from: at(1, 2720512, 128), to: at(0, 128256, 128) },
+        { from: at(1, 5879808, 64), to: at(0, 131072, 64) },
+        { from: at(1, 2721792, 64), to: at(0, 131328, 64) },
+        { from: at(1, 2722048, 64), to: at(0, 141312, 64) },
+        { from: at(1, 2722304, 64), to: at(0, 141568, 64) },
+        { from: at(1, 5877760, 256), to: at(0, 146432, 256) },
+        { from: at(1, 2718208, 256), to: at(0, 146688, 256) },
+        { from: at(1, 2718464, 256), to: at(0, 155648, 256) },
+        { from: at(1, 2718720, 256), to: at(0, 155904, 256) },
+        { from: at(1, 2720768, 128), to: at(0, 164864, 128) },
+        { from: at(1, 2721024, 128), to: at(0, 165120, 128) },
+        { from: at(1, 2721280, 128), to: at(0, 202752, 128) },
+        { from: at(1, 2721536, 128), to: at(0, 203008, 128) },
         { from: at(1, 2716160, 512), to: at(0, 220672, 512) },
         { from: at(1, 2716672, 512), to: at(0, 221184, 512) },
         { from: at(1, 2717184, 512), to: at(0, 255488, 512) },
         { from: at(1, 2717696, 512), to: at(0, 256000, 512) },
-        { from: at(1, 2719232, 256), to: at(0, 289792, 256) },
-        { from: at(1, 2719488, 256), to: at(0, 290048, 256) },
-        { from: at(1, 2719744, 256), to: at(0, 438272, 256) },
-        { from: at(1, 2720000, 256), to: at(0, 438528, 256) },
+        { from: at(1, 2718976, 256), to: at(0, 289792, 256) },
+        { from: at(1, 2719232, 256), to: at(0, 290048, 256) },
+        { from: at(1, 2719488, 256), to: at(0, 438272, 256) },
+        { from: at(1, 2719744, 256), to: at(0, 438528, 256) },
         { from: at(1, 2710528, 1024), to: at(0, 506368, 1024) },
         { from: at(1, 2712576, 1024), to: at(0, 507392, 1024) },
-        { from: at(1, 2711552, 1024), to: at(0, 641536, 1024) },
+        { from: at(1, 2713600, 1024), to: at(0, 641536, 1024) },
         { from: at(1, 2621440, 1024), to: at(0, 642560, 1024) },
       ],
     },

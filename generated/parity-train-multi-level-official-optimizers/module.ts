@@ -55705,12 +55705,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 682: first used by step_587_pointwise_G_layer5_conv2d_list_0
 const shader682 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 232
+// pointwise f32[19] and 1 sibling(s)
+// threads 19, workgroup 64; FLOPs 38; bytes 612
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -55719,6 +55724,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (b1[i0] * b2[0i]);
   let v_1 = (b0[i0] - v_0);
   b3[i0] = v_1;
+  let v_2 = (b4[i0] * 0.8999999761581421f);
+  let v_3 = (b5[(i0 % 19i)] + b6[(i0 % 19i)]);
+  let v_4 = (b7[i0] * 0.0005000000237487257f);
+  let v_5 = (v_3 + v_4);
+  let v_6 = (v_2 + v_5);
+  b8[i0] = v_6;
 }
 `;
 
@@ -56141,8 +56152,27 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 685: first used by step_592_conv2dWeightGrad_D2_conv1_cpu
+// shader 685: first used by step_590_pointwise_G_layer5_conv2d_list_1
 const shader685 = `
+// pointwise f32[19]
+// threads 19, workgroup 64; FLOPs 19; bytes 232
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+}
+`;
+
+// shader 686: first used by step_591_conv2dWeightGrad_D2_conv1_cpu
+const shader686 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -56465,8 +56495,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 686: first used by step_592_conv2dWeightGrad_D2_conv1
-const shader686 = `
+// shader 687: first used by step_591_conv2dWeightGrad_D2_conv1
+const shader687 = `
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -56560,8 +56590,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 687: first used by step_593_pointwise_G_layer6_conv2d_list_0
-const shader687 = `
+// shader 688: first used by step_592_pointwise_G_layer6_conv2d_list_0
+const shader688 = `
 // pointwise f32[19,256,3,3]
 // threads 43776 (8 per invocation), workgroup 64; FLOPs 43776; bytes 525316
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -56585,8 +56615,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 688: first used by step_597_conv2dWeightGrad_D2_conv1_cpu
-const shader688 = `
+// shader 689: first used by step_596_conv2dWeightGrad_D2_conv1_cpu
+const shader689 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -56909,8 +56939,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 689: first used by step_597_conv2dWeightGrad_D2_conv1
-const shader689 = `
+// shader 690: first used by step_596_conv2dWeightGrad_D2_conv1
+const shader690 = `
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -57004,8 +57034,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 690: first used by step_601_pointwise_D1_classifier
-const shader690 = `
+// shader 691: first used by step_599_pointwise_D1_classifier
+const shader691 = `
 // pointwise f32[1,1,1,2]
 // threads 2, workgroup 64; FLOPs 2; bytes 16
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -57027,8 +57057,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 691: first used by step_602_pointwise_D1_classifier
-const shader691 = `
+// shader 692: first used by step_600_pointwise_D1_classifier
+const shader692 = `
 // pointwise f32[1,1,1,2]
 // threads 2, workgroup 64; FLOPs 2; bytes 32
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -57058,8 +57088,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 692: first used by step_607_conv2dWeightGrad_D1_conv2_cpu
-const shader692 = `
+// shader 693: first used by step_605_conv2dWeightGrad_D1_conv2_cpu
+const shader693 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,19,49,67] with f32[1,16,24,33] -> [16,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 792
@@ -57373,8 +57403,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 693: first used by step_607_conv2dWeightGrad_D1_conv2
-const shader693 = `
+// shader 694: first used by step_605_conv2dWeightGrad_D1_conv2
+const shader694 = `
 // conv2d weight-gradient: f32[1,19,49,67] with f32[1,16,24,33] -> [16,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 792
 // threads 320, workgroup 64; FLOPs 7704576; bytes 332784
@@ -57459,14 +57489,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 694: first used by step_608_pointwise_adam_D1_D1_conv1_weight_exp_avg
-const shader694 = `
-// pointwise f32[16,19,4,4]
-// threads 4864 (8 per invocation), workgroup 64; FLOPs 4864; bytes 77824
+// shader 695: first used by step_606_pointwise_adam_D1_D1_conv1_weight_exp_avg
+const shader695 = `
+// pointwise f32[16,19,4,4] and 1 sibling(s)
+// threads 4864 (8 per invocation), workgroup 64; FLOPs 9728; bytes 116736
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -57482,39 +57514,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_1 * 0.10000000149011612f);
     let v_3 = (v_0 + v_2);
     b3[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_3;
+    let v_4 = (b4[i0 * 304i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * 0.009999999776482582f);
+    let v_7 = (v_4 + v_6);
+    b5[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_7;
   }
 }
 `;
 
-// shader 695: first used by step_609_pointwise_adam_D1_D1_conv1_weight_exp_avg_sq
-const shader695 = `
-// pointwise f32[16,19,4,4]
-// threads 4864 (8 per invocation), workgroup 64; FLOPs 4864; bytes 77824
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 4864i) { break; }
-    let i0 = (gi / 304i);
-    let i1 = ((gi / 16i) % 19i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b0[i0 * 304i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
-    let v_1 = (b1[i0 * 304i + i1 * 16i + i2 * 4i + i3] + b2[i0 * 304i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * 0.009999999776482582f);
-    let v_4 = (v_0 + v_3);
-    b3[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_4;
-  }
-}
-`;
-
-// shader 696: first used by step_610_pointwise_D1_conv1
+// shader 696: first used by step_607_pointwise_D1_conv1
 const shader696 = `
 // pointwise f32[16,19,4,4]
 // threads 4864 (8 per invocation), workgroup 64; FLOPs 4864; bytes 77828
@@ -57543,7 +57552,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 697: first used by step_611_sum_D1_conv2_cpu
+// shader 697: first used by step_608_sum_D1_conv2_cpu
 const shader697 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,24,33]: 16 outputs x 792 elements, 1 split(s)
@@ -57569,7 +57578,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 698: first used by step_611_sum_D1_conv2
+// shader 698: first used by step_608_sum_D1_conv2
 const shader698 = `
 // sum over axes [0,2,3] of f32[1,16,24,33]: 16 outputs x 792 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 12672; bytes 50752
@@ -57587,14 +57596,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 699: first used by step_612_pointwise_adam_D1_D1_conv1_bias_exp_avg
+// shader 699: first used by step_609_pointwise_adam_D1_D1_conv1_bias_exp_avg
 const shader699 = `
-// pointwise f32[16]
-// threads 16, workgroup 64; FLOPs 16; bytes 256
+// pointwise f32[16] and 1 sibling(s)
+// threads 16, workgroup 64; FLOPs 32; bytes 384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -57605,33 +57616,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[i0] = v_3;
+  let v_4 = (b4[i0] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 700: first used by step_613_pointwise_adam_D1_D1_conv1_bias_exp_avg_sq
+// shader 700: first used by step_610_pointwise_D1_conv1
 const shader700 = `
-// pointwise f32[16]
-// threads 16, workgroup 64; FLOPs 16; bytes 256
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 16i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.9900000095367432f);
-  let v_1 = (b1[(i0 % 16i)] + b2[(i0 % 16i)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[i0] = v_4;
-}
-`;
-
-// shader 701: first used by step_614_pointwise_D1_conv1
-const shader701 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 260
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -57653,8 +57647,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 702: first used by step_615_conv2dWeightGrad_D1_conv1_cpu
-const shader702 = `
+// shader 701: first used by step_611_conv2dWeightGrad_D1_conv1_cpu
+const shader701 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,24,33] with f32[1,32,12,16] -> [32,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 192
@@ -57968,8 +57962,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 703: first used by step_615_conv2dWeightGrad_D1_conv1
-const shader703 = `
+// shader 702: first used by step_611_conv2dWeightGrad_D1_conv1
+const shader702 = `
 // conv2d weight-gradient: f32[1,16,24,33] with f32[1,32,12,16] -> [32,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 192
 // threads 512, workgroup 64; FLOPs 3145728; bytes 108032
@@ -58054,14 +58048,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 704: first used by step_616_pointwise_adam_D1_D1_conv2_weight_exp_avg
-const shader704 = `
-// pointwise f32[32,16,4,4]
-// threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 131072
+// shader 703: first used by step_612_pointwise_adam_D1_D1_conv2_weight_exp_avg
+const shader703 = `
+// pointwise f32[32,16,4,4] and 1 sibling(s)
+// threads 8192 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -58077,40 +58073,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_1 * 0.10000000149011612f);
     let v_3 = (v_0 + v_2);
     b3[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_3;
+    let v_4 = (b4[i0 * 256i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * 0.009999999776482582f);
+    let v_7 = (v_4 + v_6);
+    b5[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_7;
   }
 }
 `;
 
-// shader 705: first used by step_617_pointwise_adam_D1_D1_conv2_weight_exp_avg_sq
-const shader705 = `
-// pointwise f32[32,16,4,4]
-// threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 131072
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 8192i) { break; }
-    let i0 = (gi / 256i);
-    let i1 = ((gi / 16i) % 16i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b0[i0 * 256i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
-    let v_1 = (b1[i0 * 256i + i1 * 16i + i2 * 4i + i3] + b2[i0 * 256i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * 0.009999999776482582f);
-    let v_4 = (v_0 + v_3);
-    b3[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_4;
-  }
-}
-`;
-
-// shader 706: first used by step_618_pointwise_D1_conv2
-const shader706 = `
+// shader 704: first used by step_613_pointwise_D1_conv2
+const shader704 = `
 // pointwise f32[32,16,4,4]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 131076
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58138,8 +58111,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 707: first used by step_619_sum_D1_conv3_cpu
-const shader707 = `
+// shader 705: first used by step_614_sum_D1_conv3_cpu
+const shader705 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,12,16]: 32 outputs x 192 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -58164,8 +58137,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 708: first used by step_619_sum_D1_conv3
-const shader708 = `
+// shader 706: first used by step_614_sum_D1_conv3
+const shader706 = `
 // sum over axes [0,2,3] of f32[1,32,12,16]: 32 outputs x 192 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 6144; bytes 24704
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58182,14 +58155,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 709: first used by step_620_pointwise_adam_D1_D1_conv2_bias_exp_avg
-const shader709 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 512
+// shader 707: first used by step_615_pointwise_adam_D1_D1_conv2_bias_exp_avg
+const shader707 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -58200,33 +58175,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[i0] = v_3;
+  let v_4 = (b4[i0] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 710: first used by step_621_pointwise_adam_D1_D1_conv2_bias_exp_avg_sq
-const shader710 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 512
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 32i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.9900000095367432f);
-  let v_1 = (b1[(i0 % 32i)] + b2[(i0 % 32i)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[i0] = v_4;
-}
-`;
-
-// shader 711: first used by step_622_pointwise_D1_conv2
-const shader711 = `
+// shader 708: first used by step_616_pointwise_D1_conv2
+const shader708 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 516
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58248,8 +58206,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 712: first used by step_623_conv2dWeightGrad_D1_conv2_cpu
-const shader712 = `
+// shader 709: first used by step_617_conv2dWeightGrad_D1_conv2_cpu
+const shader709 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,12,16] with f32[1,64,6,8] -> [64,32,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 48
@@ -58563,8 +58521,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 713: first used by step_623_conv2dWeightGrad_D1_conv2
-const shader713 = `
+// shader 710: first used by step_617_conv2dWeightGrad_D1_conv2
+const shader710 = `
 // conv2d weight-gradient: f32[1,32,12,16] with f32[1,64,6,8] -> [64,32,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 48
 // threads 2048, workgroup 64; FLOPs 3145728; bytes 167936
@@ -58649,14 +58607,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 714: first used by step_624_pointwise_adam_D1_D1_conv3_weight_exp_avg
-const shader714 = `
-// pointwise f32[64,32,4,4]
-// threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 524288
+// shader 711: first used by step_618_pointwise_adam_D1_D1_conv3_weight_exp_avg
+const shader711 = `
+// pointwise f32[64,32,4,4] and 1 sibling(s)
+// threads 32768 (8 per invocation), workgroup 64; FLOPs 65536; bytes 786432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -58672,40 +58632,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_1 * 0.10000000149011612f);
     let v_3 = (v_0 + v_2);
     b3[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_3;
+    let v_4 = (b4[i0 * 512i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * 0.009999999776482582f);
+    let v_7 = (v_4 + v_6);
+    b5[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_7;
   }
 }
 `;
 
-// shader 715: first used by step_625_pointwise_adam_D1_D1_conv3_weight_exp_avg_sq
-const shader715 = `
-// pointwise f32[64,32,4,4]
-// threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 524288
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 32768i) { break; }
-    let i0 = (gi / 512i);
-    let i1 = ((gi / 16i) % 32i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b0[i0 * 512i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
-    let v_1 = (b1[i0 * 512i + i1 * 16i + i2 * 4i + i3] + b2[i0 * 512i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * 0.009999999776482582f);
-    let v_4 = (v_0 + v_3);
-    b3[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_4;
-  }
-}
-`;
-
-// shader 716: first used by step_626_pointwise_D1_conv3
-const shader716 = `
+// shader 712: first used by step_619_pointwise_D1_conv3
+const shader712 = `
 // pointwise f32[64,32,4,4]
 // threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 524292
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58733,8 +58670,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 717: first used by step_627_sum_D1_conv4
-const shader717 = `
+// shader 713: first used by step_620_sum_D1_conv4
+const shader713 = `
 // sum over axes [0,2,3] of f32[1,64,6,8]: 64 outputs x 48 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 3072; bytes 12544
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58751,14 +58688,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 718: first used by step_628_pointwise_adam_D1_D1_conv3_bias_exp_avg
-const shader718 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1024
+// shader 714: first used by step_621_pointwise_adam_D1_D1_conv3_bias_exp_avg
+const shader714 = `
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -58769,33 +58708,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[i0] = v_3;
+  let v_4 = (b4[i0] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 719: first used by step_629_pointwise_adam_D1_D1_conv3_bias_exp_avg_sq
-const shader719 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1024
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.9900000095367432f);
-  let v_1 = (b1[(i0 % 64i)] + b2[(i0 % 64i)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[i0] = v_4;
-}
-`;
-
-// shader 720: first used by step_630_pointwise_D1_conv3
-const shader720 = `
+// shader 715: first used by step_622_pointwise_D1_conv3
+const shader715 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 1028
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58817,8 +58739,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 721: first used by step_631_conv2dWeightGrad_D1_conv3_cpu
-const shader721 = `
+// shader 716: first used by step_623_conv2dWeightGrad_D1_conv3_cpu
+const shader716 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,6,8] with f32[1,128,3,4] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 12
@@ -59132,8 +59054,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 722: first used by step_631_conv2dWeightGrad_D1_conv3
-const shader722 = `
+// shader 717: first used by step_623_conv2dWeightGrad_D1_conv3
+const shader717 = `
 // conv2d weight-gradient: f32[1,64,6,8] with f32[1,128,3,4] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 12
 // threads 8192, workgroup 64; FLOPs 3145728; bytes 542720
@@ -59218,14 +59140,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 723: first used by step_632_pointwise_adam_D1_D1_conv4_weight_exp_avg
-const shader723 = `
-// pointwise f32[128,64,4,4]
-// threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 2097152
+// shader 718: first used by step_624_pointwise_adam_D1_D1_conv4_weight_exp_avg
+const shader718 = `
+// pointwise f32[128,64,4,4] and 1 sibling(s)
+// threads 131072 (8 per invocation), workgroup 64; FLOPs 262144; bytes 3145728
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -59241,40 +59165,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (v_1 * 0.10000000149011612f);
     let v_3 = (v_0 + v_2);
     b3[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_3;
+    let v_4 = (b4[i0 * 1024i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
+    let v_5 = (v_1 * v_1);
+    let v_6 = (v_5 * 0.009999999776482582f);
+    let v_7 = (v_4 + v_6);
+    b5[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_7;
   }
 }
 `;
 
-// shader 724: first used by step_633_pointwise_adam_D1_D1_conv4_weight_exp_avg_sq
-const shader724 = `
-// pointwise f32[128,64,4,4]
-// threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 2097152
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 131072i) { break; }
-    let i0 = (gi / 1024i);
-    let i1 = ((gi / 16i) % 64i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b0[i0 * 1024i + i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
-    let v_1 = (b1[i0 * 1024i + i1 * 16i + i2 * 4i + i3] + b2[i0 * 1024i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 * v_1);
-    let v_3 = (v_2 * 0.009999999776482582f);
-    let v_4 = (v_0 + v_3);
-    b3[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_4;
-  }
-}
-`;
-
-// shader 725: first used by step_634_pointwise_D1_conv4
-const shader725 = `
+// shader 719: first used by step_625_pointwise_D1_conv4
+const shader719 = `
 // pointwise f32[128,64,4,4]
 // threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 2097156
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59302,8 +59203,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 726: first used by step_635_sum_D1_classifier
-const shader726 = `
+// shader 720: first used by step_626_sum_D1_classifier
+const shader720 = `
 // sum over axes [0,2,3] of f32[1,128,3,4]: 128 outputs x 12 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 1536; bytes 6656
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59320,14 +59221,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 727: first used by step_636_pointwise_adam_D1_D1_conv4_bias_exp_avg
-const shader727 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 2048
+// shader 721: first used by step_627_pointwise_adam_D1_D1_conv4_bias_exp_avg
+const shader721 = `
+// pointwise f32[128] and 1 sibling(s)
+// threads 128, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -59338,33 +59241,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[i0] = v_3;
+  let v_4 = (b4[i0] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 728: first used by step_637_pointwise_adam_D1_D1_conv4_bias_exp_avg_sq
-const shader728 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 2048
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 128i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.9900000095367432f);
-  let v_1 = (b1[(i0 % 128i)] + b2[(i0 % 128i)]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[i0] = v_4;
-}
-`;
-
-// shader 729: first used by step_638_pointwise_D1_conv4
-const shader729 = `
+// shader 722: first used by step_628_pointwise_D1_conv4
+const shader722 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 2052
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59386,8 +59272,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 730: first used by step_639_conv2dWeightGrad_D1_conv4_cpu
-const shader730 = `
+// shader 723: first used by step_629_conv2dWeightGrad_D1_conv4_cpu
+const shader723 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,3,4] with f32[1,1,1,2] -> [1,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 2
@@ -59701,8 +59587,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 731: first used by step_639_conv2dWeightGrad_D1_conv4
-const shader731 = `
+// shader 724: first used by step_629_conv2dWeightGrad_D1_conv4
+const shader724 = `
 // conv2d weight-gradient: f32[1,128,3,4] with f32[1,1,1,2] -> [1,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 2
 // threads 512, workgroup 64; FLOPs 8192; bytes 14368
@@ -59757,14 +59643,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 732: first used by step_640_pointwise_adam_D1_D1_classifier_weight_exp_avg
-const shader732 = `
-// pointwise f32[1,128,4,4]
-// threads 2048, workgroup 64; FLOPs 2048; bytes 32768
+// shader 725: first used by step_630_pointwise_adam_D1_D1_classifier_weight_exp_avg
+const shader725 = `
+// pointwise f32[1,128,4,4] and 1 sibling(s)
+// threads 2048, workgroup 64; FLOPs 4096; bytes 49152
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -59777,35 +59665,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[i1 * 16i + i2 * 4i + i3] = v_3;
+  let v_4 = (b4[i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[i1 * 16i + i2 * 4i + i3] = v_7;
 }
 `;
 
-// shader 733: first used by step_641_pointwise_adam_D1_D1_classifier_weight_exp_avg_sq
-const shader733 = `
-// pointwise f32[1,128,4,4]
-// threads 2048, workgroup 64; FLOPs 2048; bytes 32768
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 2048i) { return; }
-  let i1 = ((gi / 16i) % 128i);
-  let i2 = ((gi / 4i) % 4i);
-  let i3 = (gi % 4i);
-  let v_0 = (b0[i1 * 16i + i2 * 4i + i3] * 0.9900000095367432f);
-  let v_1 = (b1[i1 * 16i + i2 * 4i + i3] + b2[i1 * 16i + i2 * 4i + i3]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[i1 * 16i + i2 * 4i + i3] = v_4;
-}
-`;
-
-// shader 734: first used by step_642_pointwise_D1_classifier
-const shader734 = `
+// shader 726: first used by step_631_pointwise_D1_classifier
+const shader726 = `
 // pointwise f32[1,128,4,4]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 32772
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59829,8 +59698,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 735: first used by step_643_sum
-const shader735 = `
+// shader 727: first used by step_632_sum
+const shader727 = `
 // sum over axes [0,2,3] of f32[1,1,1,2]: 1 outputs x 2 elements, 1 split(s)
 // threads 1, workgroup 64; FLOPs 2; bytes 12
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59847,14 +59716,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 736: first used by step_644_pointwise_adam_D1_D1_classifier_bias_exp_avg
-const shader736 = `
-// pointwise f32[1]
-// threads 1, workgroup 64; FLOPs 1; bytes 16
+// shader 728: first used by step_633_pointwise_adam_D1_D1_classifier_bias_exp_avg
+const shader728 = `
+// pointwise f32[1] and 1 sibling(s)
+// threads 1, workgroup 64; FLOPs 2; bytes 24
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -59864,32 +59735,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b3[0i] = v_3;
+  let v_4 = (b4[0i] * 0.9900000095367432f);
+  let v_5 = (v_1 * v_1);
+  let v_6 = (v_5 * 0.009999999776482582f);
+  let v_7 = (v_4 + v_6);
+  b5[0i] = v_7;
 }
 `;
 
-// shader 737: first used by step_645_pointwise_adam_D1_D1_classifier_bias_exp_avg_sq
-const shader737 = `
-// pointwise f32[1]
-// threads 1, workgroup 64; FLOPs 1; bytes 16
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b0[0i] * 0.9900000095367432f);
-  let v_1 = (b1[0i] + b2[0i]);
-  let v_2 = (v_1 * v_1);
-  let v_3 = (v_2 * 0.009999999776482582f);
-  let v_4 = (v_0 + v_3);
-  b3[0i] = v_4;
-}
-`;
-
-// shader 738: first used by step_646_pointwise_D1_classifier
-const shader738 = `
+// shader 729: first used by step_634_pointwise_D1_classifier
+const shader729 = `
 // pointwise f32[1]
 // threads 1, workgroup 64; FLOPs 1; bytes 20
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59910,8 +59765,152 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 739: first used by step_693_pointwise_G_bn1_running_mean
-const shader739 = `
+// shader 730: first used by step_646_pointwise_D2_conv1
+const shader730 = `
+// pointwise f32[16] and 1 sibling(s)
+// threads 16, workgroup 64; FLOPs 32; bytes 516
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 16i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 + 9.99999993922529e-9f);
+  let v_3 = (v_0 / v_2);
+  let v_4 = (b0[i0] - v_3);
+  b4[i0] = v_4;
+  let v_5 = (b5[i0] * 0.8999999761581421f);
+  let v_6 = (b6[(i0 % 16i)] * 0.011111111380159855f);
+  let v_7 = (v_6 * 0.10000000149011612f);
+  let v_8 = (v_5 + v_7);
+  let v_9 = (v_8 * 0.8999999761581421f);
+  let v_10 = (b7[(i0 % 16i)] * 0.01587301678955555f);
+  let v_11 = (v_10 * 0.10000000149011612f);
+  let v_12 = (v_9 + v_11);
+  b8[i0] = v_12;
+}
+`;
+
+// shader 731: first used by step_652_pointwise_D2_conv2
+const shader731 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 1028
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 32i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 + 9.99999993922529e-9f);
+  let v_3 = (v_0 / v_2);
+  let v_4 = (b0[i0] - v_3);
+  b4[i0] = v_4;
+  let v_5 = (b5[i0] * 0.8999999761581421f);
+  let v_6 = (b6[(i0 % 32i)] * 0.0030959751456975937f);
+  let v_7 = (v_6 * 0.10000000149011612f);
+  let v_8 = (v_5 + v_7);
+  let v_9 = (v_8 * 0.8999999761581421f);
+  let v_10 = (b7[(i0 % 32i)] * 0.004273504484444857f);
+  let v_11 = (v_10 * 0.10000000149011612f);
+  let v_12 = (v_9 + v_11);
+  b8[i0] = v_12;
+}
+`;
+
+// shader 732: first used by step_658_pointwise_D2_conv3
+const shader732 = `
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 2052
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 64i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 + 9.99999993922529e-9f);
+  let v_3 = (v_0 / v_2);
+  let v_4 = (b0[i0] - v_3);
+  b4[i0] = v_4;
+  let v_5 = (b5[i0] * 0.8999999761581421f);
+  let v_6 = (b6[(i0 % 64i)] * 0.011111111380159855f);
+  let v_7 = (v_6 * 0.10000000149011612f);
+  let v_8 = (v_5 + v_7);
+  let v_9 = (v_8 * 0.8999999761581421f);
+  let v_10 = (b7[(i0 % 64i)] * 0.01587301678955555f);
+  let v_11 = (v_10 * 0.10000000149011612f);
+  let v_12 = (v_9 + v_11);
+  b8[i0] = v_12;
+}
+`;
+
+// shader 733: first used by step_664_pointwise_D2_conv4
+const shader733 = `
+// pointwise f32[128] and 1 sibling(s)
+// threads 128, workgroup 64; FLOPs 256; bytes 4100
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 128i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = sqrt(b3[i0]);
+  let v_2 = (v_1 + 9.99999993922529e-9f);
+  let v_3 = (v_0 / v_2);
+  let v_4 = (b0[i0] - v_3);
+  b4[i0] = v_4;
+  let v_5 = (b5[i0] * 0.8999999761581421f);
+  let v_6 = (b6[(i0 % 128i)] * 0.011111111380159855f);
+  let v_7 = (v_6 * 0.10000000149011612f);
+  let v_8 = (v_5 + v_7);
+  let v_9 = (v_8 * 0.8999999761581421f);
+  let v_10 = (b7[(i0 % 128i)] * 0.01587301678955555f);
+  let v_11 = (v_10 * 0.10000000149011612f);
+  let v_12 = (v_9 + v_11);
+  b8[i0] = v_12;
+}
+`;
+
+// shader 734: first used by step_671_pointwise_G_bn1_running_mean
+const shader734 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59935,8 +59934,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 740: first used by step_694_pointwise_G_conv1
-const shader740 = `
+// shader 735: first used by step_672_pointwise_G_conv1
+const shader735 = `
 // pointwise f32[1,8,25,34]
 // threads 6800 (8 per invocation), workgroup 64; FLOPs 6800; bytes 54432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59958,8 +59957,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 741: first used by step_695_sum_G_conv1_cpu
-const shader741 = `
+// shader 736: first used by step_673_sum_G_conv1_cpu
+const shader736 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,25,34]: 8 outputs x 850 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -59985,8 +59984,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 742: first used by step_695_sum_G_conv1
-const shader742 = `
+// shader 737: first used by step_673_sum_G_conv1
+const shader737 = `
 // sum over axes [0,2,3] of f32[1,8,25,34]: 8 outputs x 850 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 6800; bytes 27232
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60004,14 +60003,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 743: first used by step_696_pointwise_G_bn1_running_var
-const shader743 = `
-// pointwise f32[8]
-// threads 8, workgroup 64; FLOPs 8; bytes 128
+// shader 738: first used by step_674_pointwise_G_bn1_running_var
+const shader738 = `
+// pointwise f32[8] and 1 sibling(s)
+// threads 8, workgroup 64; FLOPs 16; bytes 256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -60026,36 +60029,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 8i)] * 0.0030959751456975937f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 8i)] * 0.004273504484444857f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 744: first used by step_697_pointwise_G_layer1_0_bn1_running_mean
-const shader744 = `
-// pointwise f32[8]
-// threads 8, workgroup 64; FLOPs 8; bytes 128
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 8i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 8i)] * 0.0030959751456975937f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 8i)] * 0.004273504484444857f);
-  let v_6 = (v_5 * 0.10000000149011612f);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`;
-
-// shader 745: first used by step_698_pointwise_G_layer1_0_conv1
-const shader745 = `
+// shader 739: first used by step_675_pointwise_G_layer1_0_conv1
+const shader739 = `
 // pointwise f32[1,8,13,18]
 // threads 1872, workgroup 64; FLOPs 1872; bytes 15008
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60074,8 +60061,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 746: first used by step_699_sum_G_layer1_0_conv1_cpu
-const shader746 = `
+// shader 740: first used by step_676_sum_G_layer1_0_conv1_cpu
+const shader740 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,13,18]: 8 outputs x 234 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -60101,8 +60088,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 747: first used by step_699_sum_G_layer1_0_conv1
-const shader747 = `
+// shader 741: first used by step_676_sum_G_layer1_0_conv1
+const shader741 = `
 // sum over axes [0,2,3] of f32[1,8,13,18]: 8 outputs x 234 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 1872; bytes 7520
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60120,8 +60107,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 748: first used by step_700_pointwise_G_layer1_0_bn1_running_var
-const shader748 = `
+// shader 742: first used by step_677_pointwise_G_layer1_0_bn1_running_var
+const shader742 = `
+// pointwise f32[8] and 1 sibling(s)
+// threads 8, workgroup 64; FLOPs 16; bytes 256
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 8i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 8i)] / 322.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 8i)] / 233.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 8i)] * 0.0030959751456975937f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 8i)] * 0.004273504484444857f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 743: first used by step_680_pointwise_G_layer1_0_bn2_running_var
+const shader743 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60145,33 +60170,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 749: first used by step_705_pointwise_G_layer1_0_bn3_running_mean
-const shader749 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 512
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 32i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 32i)] * 0.0030959751456975937f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 32i)] * 0.004273504484444857f);
-  let v_6 = (v_5 * 0.10000000149011612f);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`;
-
-// shader 750: first used by step_706_pointwise_G_layer1_0_conv3
-const shader750 = `
+// shader 744: first used by step_681_pointwise_G_layer1_0_conv3
+const shader744 = `
 // pointwise f32[1,32,13,18]
 // threads 7488 (8 per invocation), workgroup 64; FLOPs 7488; bytes 60032
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60193,8 +60193,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 751: first used by step_707_sum_G_layer1_0_conv3_cpu
-const shader751 = `
+// shader 745: first used by step_682_sum_G_layer1_0_conv3_cpu
+const shader745 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,13,18]: 32 outputs x 234 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -60220,8 +60220,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 752: first used by step_707_sum_G_layer1_0_conv3
-const shader752 = `
+// shader 746: first used by step_682_sum_G_layer1_0_conv3
+const shader746 = `
 // sum over axes [0,2,3] of f32[1,32,13,18]: 32 outputs x 234 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 7488; bytes 30080
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60239,14 +60239,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 753: first used by step_708_pointwise_G_layer1_0_bn3_running_var
-const shader753 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 512
+// shader 747: first used by step_683_pointwise_G_layer1_0_bn3_running_var
+const shader747 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -60261,36 +60265,58 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 32i)] * 0.0030959751456975937f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 32i)] * 0.004273504484444857f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 754: first used by step_713_pointwise_G_layer2_0_bn1_running_mean
-const shader754 = `
-// pointwise f32[16]
-// threads 16, workgroup 64; FLOPs 16; bytes 256
+// shader 748: first used by step_686_pointwise_G_layer1_0_downsample_1_running_var
+const shader748 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 16i) { return; }
+  if (gi >= 32i) { return; }
   let i0 = gi;
   let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 16i)] * 0.011111111380159855f);
+  let v_1 = (b1[(i0 % 32i)] / 322.0f);
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 16i)] * 0.01587301678955555f);
+  let v_5 = (b2[(i0 % 32i)] / 233.0f);
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 32i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 32i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 755: first used by step_714_pointwise_G_layer2_0_conv1
-const shader755 = `
+// shader 749: first used by step_687_pointwise_G_layer2_0_conv1
+const shader749 = `
 // pointwise f32[1,16,7,9]
 // threads 1008, workgroup 64; FLOPs 1008; bytes 8128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60309,8 +60335,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 756: first used by step_715_sum_G_layer2_0_conv1
-const shader756 = `
+// shader 750: first used by step_688_sum_G_layer2_0_conv1
+const shader750 = `
 // sum over axes [0,2,3] of f32[1,16,7,9]: 16 outputs x 63 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 1008; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60328,8 +60354,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 757: first used by step_716_pointwise_G_layer2_0_bn1_running_var
-const shader757 = `
+// shader 751: first used by step_689_pointwise_G_layer2_0_bn1_running_var
+const shader751 = `
+// pointwise f32[16] and 1 sibling(s)
+// threads 16, workgroup 64; FLOPs 32; bytes 512
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 16i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 16i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 16i)] / 62.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 16i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 16i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 752: first used by step_692_pointwise_G_layer2_0_bn2_running_var
+const shader752 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60353,33 +60417,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 758: first used by step_721_pointwise_G_layer2_0_bn3_running_mean
-const shader758 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1024
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 64i)] * 0.011111111380159855f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 64i)] * 0.01587301678955555f);
-  let v_6 = (v_5 * 0.10000000149011612f);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`;
-
-// shader 759: first used by step_722_pointwise_G_layer2_0_conv3
-const shader759 = `
+// shader 753: first used by step_693_pointwise_G_layer2_0_conv3
+const shader753 = `
 // pointwise f32[1,64,7,9]
 // threads 4032, workgroup 64; FLOPs 4032; bytes 32512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60398,8 +60437,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 760: first used by step_723_sum_G_layer2_0_conv3
-const shader760 = `
+// shader 754: first used by step_694_sum_G_layer2_0_conv3
+const shader754 = `
 // sum over axes [0,2,3] of f32[1,64,7,9]: 64 outputs x 63 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 4032; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60417,14 +60456,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 761: first used by step_724_pointwise_G_layer2_0_bn3_running_var
-const shader761 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1024
+// shader 755: first used by step_695_pointwise_G_layer2_0_bn3_running_var
+const shader755 = `
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -60439,36 +60482,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.10000000149011612f);
   let v_7 = (v_4 + v_6);
   b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 64i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 64i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
 }
 `;
 
-// shader 762: first used by step_729_pointwise_G_layer3_0_bn1_running_mean
-const shader762 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 512
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 32i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 32i)] * 0.011111111380159855f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 32i)] * 0.01587301678955555f);
-  let v_6 = (v_5 * 0.10000000149011612f);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`;
-
-// shader 763: first used by step_730_pointwise_G_layer3_0_conv1
-const shader763 = `
+// shader 756: first used by step_699_pointwise_G_layer3_0_conv1
+const shader756 = `
 // pointwise f32[1,32,7,9]
 // threads 2016, workgroup 64; FLOPs 2016; bytes 16256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60487,8 +60514,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 764: first used by step_731_sum_G_layer3_0_conv1
-const shader764 = `
+// shader 757: first used by step_700_sum_G_layer3_0_conv1
+const shader757 = `
 // sum over axes [0,2,3] of f32[1,32,7,9]: 32 outputs x 63 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 2016; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60506,8 +60533,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 765: first used by step_732_pointwise_G_layer3_0_bn1_running_var
-const shader765 = `
+// shader 758: first used by step_701_pointwise_G_layer3_0_bn1_running_var
+const shader758 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 1024
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 32i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 32i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 32i)] / 62.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 32i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 32i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 759: first used by step_704_pointwise_G_layer3_0_bn2_running_var
+const shader759 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60531,33 +60596,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 766: first used by step_737_pointwise_G_layer3_0_bn3_running_mean
-const shader766 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 2048
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 128i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 128i)] * 0.011111111380159855f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  let v_4 = (v_3 * 0.8999999761581421f);
-  let v_5 = (b2[(i0 % 128i)] * 0.01587301678955555f);
-  let v_6 = (v_5 * 0.10000000149011612f);
-  let v_7 = (v_4 + v_6);
-  b3[i0] = v_7;
-}
-`;
-
-// shader 767: first used by step_738_pointwise_G_layer3_0_conv3
-const shader767 = `
+// shader 760: first used by step_705_pointwise_G_layer3_0_conv3
+const shader760 = `
 // pointwise f32[1,128,7,9]
 // threads 8064 (8 per invocation), workgroup 64; FLOPs 8064; bytes 65024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60579,8 +60619,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 768: first used by step_739_sum_G_layer3_0_conv3
-const shader768 = `
+// shader 761: first used by step_706_sum_G_layer3_0_conv3
+const shader761 = `
 // sum over axes [0,2,3] of f32[1,128,7,9]: 128 outputs x 63 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 8064; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60598,8 +60638,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 769: first used by step_740_pointwise_G_layer3_0_bn3_running_var
-const shader769 = `
+// shader 762: first used by step_707_pointwise_G_layer3_0_bn3_running_var
+const shader762 = `
+// pointwise f32[128] and 1 sibling(s)
+// threads 128, workgroup 64; FLOPs 256; bytes 4096
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 128i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 128i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 128i)] / 62.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 128i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 128i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 763: first used by step_710_pointwise_G_layer3_0_downsample_1_running_var
+const shader763 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60623,8 +60701,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 770: first used by step_753_pointwise_G_layer4_0_bn3_running_mean
-const shader770 = `
+// shader 764: first used by step_716_pointwise_G_layer4_0_bn2_running_var
+const shader764 = `
+// pointwise f32[64]
+// threads 64, workgroup 64; FLOPs 64; bytes 1024
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 64i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 64i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 64i)] / 62.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 765: first used by step_717_pointwise_G_layer4_0_bn3_running_mean
+const shader765 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60648,8 +60751,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 771: first used by step_754_pointwise_G_layer4_0_conv3
-const shader771 = `
+// shader 766: first used by step_718_pointwise_G_layer4_0_conv3
+const shader766 = `
 // pointwise f32[1,256,7,9]
 // threads 16128 (8 per invocation), workgroup 64; FLOPs 16128; bytes 130048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60671,8 +60774,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 772: first used by step_755_sum_G_layer4_0_conv3
-const shader772 = `
+// shader 767: first used by step_719_sum_G_layer4_0_conv3
+const shader767 = `
 // sum over axes [0,2,3] of f32[1,256,7,9]: 256 outputs x 63 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 16128; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60690,8 +60793,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 773: first used by step_756_pointwise_G_layer4_0_bn3_running_var
-const shader773 = `
+// shader 768: first used by step_720_pointwise_G_layer4_0_bn3_running_var
+const shader768 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 8192
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 256i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 256i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 256i)] / 62.0f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+  let v_8 = (b4[i0] * 0.8999999761581421f);
+  let v_9 = (b5[(i0 % 256i)] * 0.011111111380159855f);
+  let v_10 = (v_9 * 0.10000000149011612f);
+  let v_11 = (v_8 + v_10);
+  let v_12 = (v_11 * 0.8999999761581421f);
+  let v_13 = (b6[(i0 % 256i)] * 0.01587301678955555f);
+  let v_14 = (v_13 * 0.10000000149011612f);
+  let v_15 = (v_12 + v_14);
+  b7[i0] = v_15;
+}
+`;
+
+// shader 769: first used by step_723_pointwise_G_layer4_0_downsample_1_running_var
+const shader769 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -60718,7 +60859,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const module: GeneratedModule = {
     name: "parity-train-multi-level-official-optimizers",
     config: {"variant":"multi-level","numClasses":19,"sourceSize":[65,71],"targetSize":[49,67],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.01,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":10,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":true,"adamEps":"pytorch0.4","ignoreLabel":255},
-    limits: {"maxStorageBufferBindingSize":524288,"maxBufferSize":8687360,"maxStorageBuffersPerShaderStage":8},
+    limits: {"maxStorageBufferBindingSize":524288,"maxBufferSize":8687360,"maxStorageBuffersPerShaderStage":9},
     arenas: [
       {"name":"persistent0","bytes":7036928,"kind":"persistent"},
       {"name":"scratch0","bytes":8687360,"kind":"scratch"},
@@ -61613,95 +61754,91 @@ export const module: GeneratedModule = {
       { name: "step_587_pointwise_G_layer5_conv2d_list_0", wgsl: shader682 },
       { name: "step_588_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader683 },
       { name: "step_588_conv2dWeightGrad_D1_conv1", wgsl: shader684 },
-      { name: "step_592_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader685 },
-      { name: "step_592_conv2dWeightGrad_D2_conv1", wgsl: shader686 },
-      { name: "step_593_pointwise_G_layer6_conv2d_list_0", wgsl: shader687 },
-      { name: "step_597_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader688 },
-      { name: "step_597_conv2dWeightGrad_D2_conv1", wgsl: shader689 },
-      { name: "step_601_pointwise_D1_classifier", wgsl: shader690 },
-      { name: "step_602_pointwise_D1_classifier", wgsl: shader691 },
-      { name: "step_607_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader692 },
-      { name: "step_607_conv2dWeightGrad_D1_conv2", wgsl: shader693 },
-      { name: "step_608_pointwise_adam_D1_D1_conv1_weight_exp_avg", wgsl: shader694 },
-      { name: "step_609_pointwise_adam_D1_D1_conv1_weight_exp_avg_sq", wgsl: shader695 },
-      { name: "step_610_pointwise_D1_conv1", wgsl: shader696 },
-      { name: "step_611_sum_D1_conv2_cpu", wgsl: shader697 },
-      { name: "step_611_sum_D1_conv2", wgsl: shader698 },
-      { name: "step_612_pointwise_adam_D1_D1_conv1_bias_exp_avg", wgsl: shader699 },
-      { name: "step_613_pointwise_adam_D1_D1_conv1_bias_exp_avg_sq", wgsl: shader700 },
-      { name: "step_614_pointwise_D1_conv1", wgsl: shader701 },
-      { name: "step_615_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader702 },
-      { name: "step_615_conv2dWeightGrad_D1_conv1", wgsl: shader703 },
-      { name: "step_616_pointwise_adam_D1_D1_conv2_weight_exp_avg", wgsl: shader704 },
-      { name: "step_617_pointwise_adam_D1_D1_conv2_weight_exp_avg_sq", wgsl: shader705 },
-      { name: "step_618_pointwise_D1_conv2", wgsl: shader706 },
-      { name: "step_619_sum_D1_conv3_cpu", wgsl: shader707 },
-      { name: "step_619_sum_D1_conv3", wgsl: shader708 },
-      { name: "step_620_pointwise_adam_D1_D1_conv2_bias_exp_avg", wgsl: shader709 },
-      { name: "step_621_pointwise_adam_D1_D1_conv2_bias_exp_avg_sq", wgsl: shader710 },
-      { name: "step_622_pointwise_D1_conv2", wgsl: shader711 },
-      { name: "step_623_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader712 },
-      { name: "step_623_conv2dWeightGrad_D1_conv2", wgsl: shader713 },
-      { name: "step_624_pointwise_adam_D1_D1_conv3_weight_exp_avg", wgsl: shader714 },
-      { name: "step_625_pointwise_adam_D1_D1_conv3_weight_exp_avg_sq", wgsl: shader715 },
-      { name: "step_626_pointwise_D1_conv3", wgsl: shader716 },
-      { name: "step_627_sum_D1_conv4", wgsl: shader717 },
-      { name: "step_628_pointwise_adam_D1_D1_conv3_bias_exp_avg", wgsl: shader718 },
-      { name: "step_629_pointwise_adam_D1_D1_conv3_bias_exp_avg_sq", wgsl: shader719 },
-      { name: "step_630_pointwise_D1_conv3", wgsl: shader720 },
-      { name: "step_631_conv2dWeightGrad_D1_conv3_cpu", wgsl: shader721 },
-      { name: "step_631_conv2dWeightGrad_D1_conv3", wgsl: shader722 },
-      { name: "step_632_pointwise_adam_D1_D1_conv4_weight_exp_avg", wgsl: shader723 },
-      { name: "step_633_pointwise_adam_D1_D1_conv4_weight_exp_avg_sq", wgsl: shader724 },
-      { name: "step_634_pointwise_D1_conv4", wgsl: shader725 },
-      { name: "step_635_sum_D1_classifier", wgsl: shader726 },
-      { name: "step_636_pointwise_adam_D1_D1_conv4_bias_exp_avg", wgsl: shader727 },
-      { name: "step_637_pointwise_adam_D1_D1_conv4_bias_exp_avg_sq", wgsl: shader728 },
-      { name: "step_638_pointwise_D1_conv4", wgsl: shader729 },
-      { name: "step_639_conv2dWeightGrad_D1_conv4_cpu", wgsl: shader730 },
-      { name: "step_639_conv2dWeightGrad_D1_conv4", wgsl: shader731 },
-      { name: "step_640_pointwise_adam_D1_D1_classifier_weight_exp_avg", wgsl: shader732 },
-      { name: "step_641_pointwise_adam_D1_D1_classifier_weight_exp_avg_sq", wgsl: shader733 },
-      { name: "step_642_pointwise_D1_classifier", wgsl: shader734 },
-      { name: "step_643_sum", wgsl: shader735 },
-      { name: "step_644_pointwise_adam_D1_D1_classifier_bias_exp_avg", wgsl: shader736 },
-      { name: "step_645_pointwise_adam_D1_D1_classifier_bias_exp_avg_sq", wgsl: shader737 },
-      { name: "step_646_pointwise_D1_classifier", wgsl: shader738 },
-      { name: "step_693_pointwise_G_bn1_running_mean", wgsl: shader739 },
-      { name: "step_694_pointwise_G_conv1", wgsl: shader740 },
-      { name: "step_695_sum_G_conv1_cpu", wgsl: shader741 },
-      { name: "step_695_sum_G_conv1", wgsl: shader742 },
-      { name: "step_696_pointwise_G_bn1_running_var", wgsl: shader743 },
-      { name: "step_697_pointwise_G_layer1_0_bn1_running_mean", wgsl: shader744 },
-      { name: "step_698_pointwise_G_layer1_0_conv1", wgsl: shader745 },
-      { name: "step_699_sum_G_layer1_0_conv1_cpu", wgsl: shader746 },
-      { name: "step_699_sum_G_layer1_0_conv1", wgsl: shader747 },
-      { name: "step_700_pointwise_G_layer1_0_bn1_running_var", wgsl: shader748 },
-      { name: "step_705_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader749 },
-      { name: "step_706_pointwise_G_layer1_0_conv3", wgsl: shader750 },
-      { name: "step_707_sum_G_layer1_0_conv3_cpu", wgsl: shader751 },
-      { name: "step_707_sum_G_layer1_0_conv3", wgsl: shader752 },
-      { name: "step_708_pointwise_G_layer1_0_bn3_running_var", wgsl: shader753 },
-      { name: "step_713_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader754 },
-      { name: "step_714_pointwise_G_layer2_0_conv1", wgsl: shader755 },
-      { name: "step_715_sum_G_layer2_0_conv1", wgsl: shader756 },
-      { name: "step_716_pointwise_G_layer2_0_bn1_running_var", wgsl: shader757 },
-      { name: "step_721_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader758 },
-      { name: "step_722_pointwise_G_layer2_0_conv3", wgsl: shader759 },
-      { name: "step_723_sum_G_layer2_0_conv3", wgsl: shader760 },
-      { name: "step_724_pointwise_G_layer2_0_bn3_running_var", wgsl: shader761 },
-      { name: "step_729_pointwise_G_layer3_0_bn1_running_mean", wgsl: shader762 },
-      { name: "step_730_pointwise_G_layer3_0_conv1", wgsl: shader763 },
-      { name: "step_731_sum_G_layer3_0_conv1", wgsl: shader764 },
-      { name: "step_732_pointwise_G_layer3_0_bn1_running_var", wgsl: shader765 },
-      { name: "step_737_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader766 },
-      { name: "step_738_pointwise_G_layer3_0_conv3", wgsl: shader767 },
-      { name: "step_739_sum_G_layer3_0_conv3", wgsl: shader768 },
-      { name: "step_740_pointwise_G_layer3_0_bn3_running_var", wgsl: shader769 },
-      { name: "step_753_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader770 },
-      { name: "step_754_pointwise_G_layer4_0_conv3", wgsl: shader771 },
-      { name: "step_755_sum_G_layer4_0_conv3", wgsl: shader772 },
-      { name: "step_756_pointwise_G_layer4_0_bn3_running_var", wgsl: shader773 },
+      { name: "step_590_pointwise_G_layer5_conv2d_list_1", wgsl: shader685 },
+      { name: "step_591_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader686 },
+      { name: "step_591_conv2dWeightGrad_D2_conv1", wgsl: shader687 },
+      { name: "step_592_pointwise_G_layer6_conv2d_list_0", wgsl: shader688 },
+      { name: "step_596_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader689 },
+      { name: "step_596_conv2dWeightGrad_D2_conv1", wgsl: shader690 },
+      { name: "step_599_pointwise_D1_classifier", wgsl: shader691 },
+      { name: "step_600_pointwise_D1_classifier", wgsl: shader692 },
+      { name: "step_605_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader693 },
+      { name: "step_605_conv2dWeightGrad_D1_conv2", wgsl: shader694 },
+      { name: "step_606_pointwise_adam_D1_D1_conv1_weight_exp_avg", wgsl: shader695 },
+      { name: "step_607_pointwise_D1_conv1", wgsl: shader696 },
+      { name: "step_608_sum_D1_conv2_cpu", wgsl: shader697 },
+      { name: "step_608_sum_D1_conv2", wgsl: shader698 },
+      { name: "step_609_pointwise_adam_D1_D1_conv1_bias_exp_avg", wgsl: shader699 },
+      { name: "step_610_pointwise_D1_conv1", wgsl: shader700 },
+      { name: "step_611_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader701 },
+      { name: "step_611_conv2dWeightGrad_D1_conv1", wgsl: shader702 },
+      { name: "step_612_pointwise_adam_D1_D1_conv2_weight_exp_avg", wgsl: shader703 },
+      { name: "step_613_pointwise_D1_conv2", wgsl: shader704 },
+      { name: "step_614_sum_D1_conv3_cpu", wgsl: shader705 },
+      { name: "step_614_sum_D1_conv3", wgsl: shader706 },
+      { name: "step_615_pointwise_adam_D1_D1_conv2_bias_exp_avg", wgsl: shader707 },
+      { name: "step_616_pointwise_D1_conv2", wgsl: shader708 },
+      { name: "step_617_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader709 },
+      { name: "step_617_conv2dWeightGrad_D1_conv2", wgsl: shader710 },
+      { name: "step_618_pointwise_adam_D1_D1_conv3_weight_exp_avg", wgsl: shader711 },
+      { name: "step_619_pointwise_D1_conv3", wgsl: shader712 },
+      { name: "step_620_sum_D1_conv4", wgsl: shader713 },
+      { name: "step_621_pointwise_adam_D1_D1_conv3_bias_exp_avg", wgsl: shader714 },
+      { name: "step_622_pointwise_D1_conv3", wgsl: shader715 },
+      { name: "step_623_conv2dWeightGrad_D1_conv3_cpu", wgsl: shader716 },
+      { name: "step_623_conv2dWeightGrad_D1_conv3", wgsl: shader717 },
+      { name: "step_624_pointwise_adam_D1_D1_conv4_weight_exp_avg", wgsl: shader718 },
+      { name: "step_625_pointwise_D1_conv4", wgsl: shader719 },
+      { name: "step_626_sum_D1_classifier", wgsl: shader720 },
+      { name: "step_627_pointwise_adam_D1_D1_conv4_bias_exp_avg", wgsl: shader721 },
+      { name: "step_628_pointwise_D1_conv4", wgsl: shader722 },
+      { name: "step_629_conv2dWeightGrad_D1_conv4_cpu", wgsl: shader723 },
+      { name: "step_629_conv2dWeightGrad_D1_conv4", wgsl: shader724 },
+      { name: "step_630_pointwise_adam_D1_D1_classifier_weight_exp_avg", wgsl: shader725 },
+      { name: "step_631_pointwise_D1_classifier", wgsl: shader726 },
+      { name: "step_632_sum", wgsl: shader727 },
+      { name: "step_633_pointwise_adam_D1_D1_classifier_bias_exp_avg", wgsl: shader728 },
+      { name: "step_634_pointwise_D1_classifier", wgsl: shader729 },
+      { name: "step_646_pointwise_D2_conv1", wgsl: shader730 },
+      { name: "step_652_pointwise_D2_conv2", wgsl: shader731 },
+      { name: "step_658_pointwise_D2_conv3", wgsl: shader732 },
+      { name: "step_664_pointwise_D2_conv4", wgsl: shader733 },
+      { name: "step_671_pointwise_G_bn1_running_mean", wgsl: shader734 },
+      { name: "step_672_pointwise_G_conv1", wgsl: shader735 },
+      { name: "step_673_sum_G_conv1_cpu", wgsl: shader736 },
+      { name: "step_673_sum_G_conv1", wgsl: shader737 },
+      { name: "step_674_pointwise_G_bn1_running_var", wgsl: shader738 },
+      { name: "step_675_pointwise_G_layer1_0_conv1", wgsl: shader739 },
+      { name: "step_676_sum_G_layer1_0_conv1_cpu", wgsl: shader740 },
+      { name: "step_676_sum_G_layer1_0_conv1", wgsl: shader741 },
+      { name: "step_677_pointwise_G_layer1_0_bn1_running_var", wgsl: shader742 },
+      { name: "step_680_pointwise_G_layer1_0_bn2_running_var", wgsl: shader743 },
+      { name: "step_681_pointwise_G_layer1_0_conv3", wgsl: shader744 },
+      { name: "step_682_sum_G_layer1_0_conv3_cpu", wgsl: shader745 },
+      { name: "step_682_sum_G_layer1_0_conv3", wgsl: shader746 },
+      { name: "step_683_pointwise_G_layer1_0_bn3_running_var", wgsl: shader747 },
+      { name: "step_686_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader748 },
+      { name: "step_687_pointwise_G_layer2_0_conv1", wgsl: shader749 },
+      { name: "step_688_sum_G_layer2_0_conv1", wgsl: shader750 },
+      { name: "step_689_pointwise_G_layer2_0_bn1_running_var", wgsl: shader751 },
+      { name: "step_692_pointwise_G_layer2_0_bn2_running_var", wgsl: shader752 },
+      { name: "step_693_pointwise_G_layer2_0_conv3", wgsl: shader753 },
+      { name: "step_694_sum_G_layer2_0_conv3", wgsl: shader754 },
+      { name: "step_695_pointwise_G_layer2_0_bn3_running_var", wgsl: shader755 },
+      { name: "step_699_pointwise_G_layer3_0_conv1", wgsl: shader756 },
+      { name: "step_700_sum_G_layer3_0_conv1", wgsl: shader757 },
+      { name: "step_701_pointwise_G_layer3_0_bn1_running_var", wgsl: shader758 },
+      { name: "step_704_pointwise_G_layer3_0_bn2_running_var", wgsl: shader759 },
+      { name: "step_705_pointwise_G_layer3_0_conv3", wgsl: shader760 },
+      { name: "step_706_sum_G_layer3_0_conv3", wgsl: shader761 },
+      { name: "step_707_pointwise_G_layer3_0_bn3_running_var", wgsl: shader762 },
+      { name: "step_710_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader763 },
+      { name: "step_716_pointwise_G_layer4_0_bn2_running_var", wgsl: shader764 },
+      { name: "step_717_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader765 },
+      { name: "step_718_pointwise_G_layer4_0_conv3", wgsl: shader766 },
+      { name: "step_719_sum_G_layer4_0_conv3", wgsl: shader767 },
+      { name: "step_720_pointwise_G_layer4_0_bn3_running_var", wgsl: shader768 },
+      { name: "step_723_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader769 },
     ],
     phases: [
     {
@@ -62524,205 +62661,168 @@ export const module: GeneratedModule = {
         dispatch("step_583_conv2dWeightGrad_D1_conv1_packc", [at(1, 7994624, 32256), at(1, 0, 32256)], { shader: 422, workgroups: [32,1,1] }),
         dispatch("step_583_conv2dWeightGrad_D1_conv1", [at(1, 0, 32256), at(1, 800256, 5040), at(0, 3634944, 87552), at(1, 6760704, 87552), at(0, 643584, 87552), at(1, 6129920, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 677, workgroups: [36,1,1] }, { shader: 678, workgroups: [23,1,1] }),
         dispatch("step_584_pointwise_G_layer5_conv2d_list_0", [at(0, 643584, 87552), at(1, 6129920, 87552), at(1, 8685824, 4), at(1, 6217472, 87552)], { shader: 679, workgroups: [43,1,1] }),
-        dispatch("step_585_sum_D1_conv1", [at(1, 805376, 4788), at(1, 32256, 76)], { shader: 680, workgroups: [1,1,1] }),
-        dispatch("step_586_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 3722496, 76), at(1, 32256, 76), at(1, 8679168, 76), at(0, 731136, 76), at(1, 7066880, 76)], { shader: 681, workgroups: [1,1,1] }),
-        dispatch("step_587_pointwise_G_layer5_conv2d_list_0", [at(0, 731136, 76), at(1, 7066880, 76), at(1, 8685824, 4), at(1, 7067136, 76)], { shader: 682, workgroups: [1,1,1] }),
+        dispatch("step_585_sum_D1_conv1", [at(1, 805376, 4788), at(1, 0, 76)], { shader: 680, workgroups: [1,1,1] }),
+        dispatch("step_586_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 3722496, 76), at(1, 0, 76), at(1, 8679168, 76), at(0, 731136, 76), at(1, 7066880, 76)], { shader: 681, workgroups: [1,1,1] }),
+        dispatch("step_587_pointwise_G_layer5_conv2d_list_0", [at(0, 731136, 76), at(1, 7066880, 76), at(1, 8685824, 4), at(1, 7067136, 76), at(0, 3810304, 76), at(1, 0, 76), at(1, 8679168, 76), at(0, 818944, 76), at(1, 7067392, 76)], { shader: 682, workgroups: [1,1,1] }),
         dispatch("step_588_conv2dWeightGrad_D1_conv1_packc", [at(1, 7994624, 32256), at(1, 0, 32256)], { shader: 422, workgroups: [32,1,1] }),
         dispatch("step_588_conv2dWeightGrad_D1_conv1", [at(1, 0, 32256), at(1, 800256, 5040), at(0, 3722752, 87552), at(1, 6848256, 87552), at(0, 731392, 87552), at(1, 6305024, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 683, workgroups: [36,1,1] }, { shader: 684, workgroups: [23,1,1] }),
         dispatch("step_589_pointwise_G_layer5_conv2d_list_1", [at(0, 731392, 87552), at(1, 6305024, 87552), at(1, 8685824, 4), at(1, 6392576, 87552)], { shader: 679, workgroups: [43,1,1] }),
-        dispatch("step_590_pointwise_sgd_G_G_layer5_conv2d_list_1", [at(0, 3810304, 76), at(1, 32256, 76), at(1, 8679168, 76), at(0, 818944, 76), at(1, 6934528, 76)], { shader: 681, workgroups: [1,1,1] }),
-        dispatch("step_591_pointwise_G_layer5_conv2d_list_1", [at(0, 818944, 76), at(1, 6934528, 76), at(1, 8685824, 4), at(1, 6934784, 76)], { shader: 682, workgroups: [1,1,1] }),
-        dispatch("step_592_conv2dWeightGrad_D2_conv1_packc", [at(1, 5327104, 64512), at(1, 0, 64512)], { shader: 458, workgroups: [63,1,1] }),
-        dispatch("step_592_conv2dWeightGrad_D2_conv1", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 3810560, 175104), at(1, 4567296, 175104), at(0, 994816, 175104), at(1, 3670016, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 685, workgroups: [72,1,1] }, { shader: 686, workgroups: [45,1,1] }),
-        dispatch("step_593_pointwise_G_layer6_conv2d_list_0", [at(0, 994816, 175104), at(1, 3670016, 175104), at(1, 8685824, 4), at(1, 3845120, 175104)], { shader: 687, workgroups: [86,1,1] }),
-        dispatch("step_594_sum_D2_conv1", [at(1, 837120, 4788), at(1, 64512, 76)], { shader: 680, workgroups: [1,1,1] }),
-        dispatch("step_595_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 3985664, 76), at(1, 64512, 76), at(1, 8679424, 76), at(0, 1169920, 76), at(1, 6935040, 76)], { shader: 681, workgroups: [1,1,1] }),
-        dispatch("step_596_pointwise_G_layer6_conv2d_list_0", [at(0, 1169920, 76), at(1, 6935040, 76), at(1, 8685824, 4), at(1, 6935296, 76)], { shader: 682, workgroups: [1,1,1] }),
-        dispatch("step_597_conv2dWeightGrad_D2_conv1_packc", [at(1, 5327104, 64512), at(1, 0, 64512)], { shader: 458, workgroups: [63,1,1] }),
-        dispatch("step_597_conv2dWeightGrad_D2_conv1", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 3985920, 175104), at(1, 4742400, 175104), at(0, 1170176, 175104), at(1, 4020224, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 688, workgroups: [72,1,1] }, { shader: 689, workgroups: [45,1,1] }),
-        dispatch("step_598_pointwise_G_layer6_conv2d_list_1", [at(0, 1170176, 175104), at(1, 4020224, 175104), at(1, 8685824, 4), at(1, 4195328, 175104)], { shader: 687, workgroups: [86,1,1] }),
-        dispatch("step_599_pointwise_sgd_G_G_layer6_conv2d_list_1", [at(0, 4161024, 76), at(1, 64512, 76), at(1, 8679424, 76), at(0, 1345280, 76), at(1, 6935552, 76)], { shader: 681, workgroups: [1,1,1] }),
-        dispatch("step_600_pointwise_G_layer6_conv2d_list_1", [at(0, 1345280, 76), at(1, 6935552, 76), at(1, 8685824, 4), at(1, 7067392, 76)], { shader: 682, workgroups: [1,1,1] }),
-        dispatch("step_601_pointwise_D1_classifier", [at(1, 3408128, 8), at(1, 0, 8)], { shader: 690, workgroups: [1,1,1] }),
-        dispatch("step_602_pointwise_D1_classifier", [at(1, 0, 8), at(1, 3408128, 8), at(1, 8685312, 8), at(1, 3407872, 8)], { shader: 691, workgroups: [1,1,1] }),
-        dispatch("step_603_conv2dInputGrad_D1_classifier_packc", [at(1, 3407872, 8), at(1, 3407616, 32)], { shader: 468, workgroups: [1,1,1] }),
-        dispatch("step_603_conv2dInputGrad_D1_classifier", [at(1, 3407616, 32), at(1, 7537920, 32768), at(1, 825856, 6144), at(1, 3657984, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 469, workgroups: [1,4,4] }, { shader: 470, workgroups: [2,1,1] }),
-        dispatch("step_604_conv2dInputGrad_D1_conv4_packc", [at(1, 3657984, 6144), at(1, 536576, 6144)], { shader: 440, workgroups: [6,1,1] }),
-        dispatch("step_604_conv2dInputGrad_D1_conv4", [at(1, 536576, 6144), at(1, 1048576, 524288), at(1, 813568, 12288), at(1, 432640, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 472, workgroups: [1,2,4] }, { shader: 473, workgroups: [2,1,1] }),
-        dispatch("step_605_conv2dInputGrad_D1_conv3_packc", [at(1, 432640, 12288), at(1, 444928, 12288)], { shader: 437, workgroups: [12,1,1] }),
-        dispatch("step_605_conv2dInputGrad_D1_conv3", [at(1, 444928, 12288), at(1, 5605632, 131072), at(1, 743424, 24576), at(1, 364032, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 475, workgroups: [2,1,4] }, { shader: 476, workgroups: [3,1,1] }),
-        dispatch("step_606_conv2dInputGrad_D1_conv2_packc", [at(1, 364032, 24576), at(1, 388608, 24576)], { shader: 434, workgroups: [24,1,1] }),
-        dispatch("step_606_conv2dInputGrad_D1_conv2", [at(1, 388608, 24576), at(1, 7570688, 32768), at(1, 628224, 50688), at(1, 262656, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 478, workgroups: [7,1,4] }, { shader: 479, workgroups: [8,1,1] }),
-        dispatch("step_607_conv2dWeightGrad_D1_conv2_packc", [at(1, 3408384, 249508), at(1, 0, 262640)], { shader: 428, workgroups: [257,1,1] }),
-        dispatch("step_607_conv2dWeightGrad_D1_conv2_packc", [at(1, 262656, 50688), at(1, 313344, 50688)], { shader: 431, workgroups: [50,1,1] }),
-        dispatch("step_607_conv2dWeightGrad_D1_conv2", [at(1, 0, 262640), at(1, 313344, 50688), at(1, 413184, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 692, workgroups: [10,1,1] }, { shader: 693, workgroups: [5,1,1] }),
-        dispatch("step_608_pointwise_adam_D1_D1_conv1_weight_exp_avg", [at(0, 4161280, 19456), at(1, 413184, 19456), at(1, 8303872, 19456), at(1, 6848768, 19456)], { shader: 694, workgroups: [10,1,1] }),
-        dispatch("step_609_pointwise_adam_D1_D1_conv1_weight_exp_avg_sq", [at(0, 4180736, 19456), at(1, 413184, 19456), at(1, 8303872, 19456), at(1, 6868224, 19456)], { shader: 695, workgroups: [10,1,1] }),
-        dispatch("step_610_pointwise_D1_conv1", [at(0, 1696256, 19456), at(1, 6848768, 19456), at(1, 8686080, 4), at(1, 6868224, 19456), at(1, 6887680, 19456)], { shader: 696, workgroups: [10,1,1] }),
-        dispatch("step_611_sum_D1_conv2", [at(1, 262656, 50688), at(1, 0, 64)], { adapter: "cpu", features: ["subgroups"], shader: 697, workgroups: [16,1,1] }, { shader: 698, workgroups: [1,1,1] }),
-        dispatch("step_612_pointwise_adam_D1_D1_conv1_bias_exp_avg", [at(0, 4200192, 64), at(1, 0, 64), at(1, 8680192, 64), at(1, 7067648, 64)], { shader: 699, workgroups: [1,1,1] }),
-        dispatch("step_613_pointwise_adam_D1_D1_conv1_bias_exp_avg_sq", [at(0, 4200448, 64), at(1, 0, 64), at(1, 8680192, 64), at(1, 7067904, 64)], { shader: 700, workgroups: [1,1,1] }),
-        dispatch("step_614_pointwise_D1_conv1", [at(0, 1715712, 64), at(1, 7067648, 64), at(1, 8686080, 4), at(1, 7067904, 64), at(1, 7068160, 64)], { shader: 701, workgroups: [1,1,1] }),
-        dispatch("step_615_conv2dWeightGrad_D1_conv1_packc", [at(1, 7249664, 50688), at(1, 0, 50688)], { shader: 431, workgroups: [50,1,1] }),
-        dispatch("step_615_conv2dWeightGrad_D1_conv1", [at(1, 0, 50688), at(1, 388608, 24576), at(1, 50688, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 702, workgroups: [8,1,1] }, { shader: 703, workgroups: [8,1,1] }),
-        dispatch("step_616_pointwise_adam_D1_D1_conv2_weight_exp_avg", [at(0, 4200704, 32768), at(1, 50688, 32768), at(1, 7603456, 32768), at(1, 6750464, 32768)], { shader: 704, workgroups: [16,1,1] }),
-        dispatch("step_617_pointwise_adam_D1_D1_conv2_weight_exp_avg_sq", [at(0, 4233472, 32768), at(1, 50688, 32768), at(1, 7603456, 32768), at(1, 6783232, 32768)], { shader: 705, workgroups: [16,1,1] }),
-        dispatch("step_618_pointwise_D1_conv2", [at(0, 1715968, 32768), at(1, 6750464, 32768), at(1, 8686080, 4), at(1, 6783232, 32768), at(1, 6816000, 32768)], { shader: 706, workgroups: [16,1,1] }),
-        dispatch("step_619_sum_D1_conv3", [at(1, 364032, 24576), at(1, 0, 128)], { adapter: "cpu", features: ["subgroups"], shader: 707, workgroups: [32,1,1] }, { shader: 708, workgroups: [1,1,1] }),
-        dispatch("step_620_pointwise_adam_D1_D1_conv2_bias_exp_avg", [at(0, 4266240, 128), at(1, 0, 128), at(1, 8675584, 128), at(1, 6933760, 128)], { shader: 709, workgroups: [1,1,1] }),
-        dispatch("step_621_pointwise_adam_D1_D1_conv2_bias_exp_avg_sq", [at(0, 4266496, 128), at(1, 0, 128), at(1, 8675584, 128), at(1, 6934016, 128)], { shader: 710, workgroups: [1,1,1] }),
-        dispatch("step_622_pointwise_D1_conv2", [at(0, 1748736, 128), at(1, 6933760, 128), at(1, 8686080, 4), at(1, 6934016, 128), at(1, 6934272, 128)], { shader: 711, workgroups: [1,1,1] }),
-        dispatch("step_623_conv2dWeightGrad_D1_conv2_packc", [at(1, 8258816, 24576), at(1, 131072, 24576)], { shader: 434, workgroups: [24,1,1] }),
-        dispatch("step_623_conv2dWeightGrad_D1_conv2", [at(1, 131072, 24576), at(1, 444928, 12288), at(1, 0, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 712, workgroups: [16,1,1] }, { shader: 713, workgroups: [32,1,1] }),
-        dispatch("step_624_pointwise_adam_D1_D1_conv3_weight_exp_avg", [at(0, 4266752, 131072), at(1, 0, 131072), at(1, 5736704, 131072), at(1, 4517888, 131072)], { shader: 714, workgroups: [64,1,1] }),
-        dispatch("step_625_pointwise_adam_D1_D1_conv3_weight_exp_avg_sq", [at(0, 4397824, 131072), at(1, 0, 131072), at(1, 5736704, 131072), at(1, 4648960, 131072)], { shader: 715, workgroups: [64,1,1] }),
-        dispatch("step_626_pointwise_D1_conv3", [at(0, 1748992, 131072), at(1, 4517888, 131072), at(1, 8686080, 4), at(1, 4648960, 131072), at(1, 4780032, 131072)], { shader: 716, workgroups: [64,1,1] }),
-        dispatch("step_627_sum_D1_conv4", [at(1, 432640, 12288), at(1, 0, 256)], { shader: 717, workgroups: [1,1,1] }),
-        dispatch("step_628_pointwise_adam_D1_D1_conv3_bias_exp_avg", [at(0, 4528896, 256), at(1, 0, 256), at(1, 8671232, 256), at(1, 4917248, 256)], { shader: 718, workgroups: [1,1,1] }),
-        dispatch("step_629_pointwise_adam_D1_D1_conv3_bias_exp_avg_sq", [at(0, 4529152, 256), at(1, 0, 256), at(1, 8671232, 256), at(1, 6933248, 256)], { shader: 719, workgroups: [1,1,1] }),
-        dispatch("step_630_pointwise_D1_conv3", [at(0, 1880064, 256), at(1, 4917248, 256), at(1, 8686080, 4), at(1, 6933248, 256), at(1, 6933504, 256)], { shader: 720, workgroups: [1,1,1] }),
-        dispatch("step_631_conv2dWeightGrad_D1_conv3_packc", [at(1, 3395328, 12288), at(1, 524288, 12288)], { shader: 437, workgroups: [12,1,1] }),
-        dispatch("step_631_conv2dWeightGrad_D1_conv3", [at(1, 524288, 12288), at(1, 536576, 6144), at(1, 0, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 721, workgroups: [32,2,1] }, { shader: 722, workgroups: [128,1,1] }),
-        dispatch("step_632_pointwise_adam_D1_D1_conv4_weight_exp_avg", [at(0, 4529408, 524288), at(1, 0, 524288), at(1, 1572864, 524288), at(1, 524288, 524288)], { shader: 723, workgroups: [256,1,1] }),
-        dispatch("step_633_pointwise_adam_D1_D1_conv4_weight_exp_avg_sq", [at(0, 5053696, 524288), at(1, 0, 524288), at(1, 1572864, 524288), at(1, 1048576, 524288)], { shader: 724, workgroups: [256,1,1] }),
-        dispatch("step_634_pointwise_D1_conv4", [at(0, 1880320, 524288), at(1, 524288, 524288), at(1, 8686080, 4), at(1, 1048576, 524288), at(1, 0, 524288)], { shader: 725, workgroups: [256,1,1] }),
-        dispatch("step_635_sum_D1_classifier", [at(1, 3657984, 6144), at(1, 1572864, 512)], { shader: 726, workgroups: [2,1,1] }),
-        dispatch("step_636_pointwise_adam_D1_D1_conv4_bias_exp_avg", [at(0, 5577984, 512), at(1, 1572864, 512), at(1, 8666112, 512), at(1, 6931712, 512)], { shader: 727, workgroups: [2,1,1] }),
-        dispatch("step_637_pointwise_adam_D1_D1_conv4_bias_exp_avg_sq", [at(0, 5578496, 512), at(1, 1572864, 512), at(1, 8666112, 512), at(1, 6932224, 512)], { shader: 728, workgroups: [2,1,1] }),
-        dispatch("step_638_pointwise_D1_conv4", [at(0, 2404608, 512), at(1, 6931712, 512), at(1, 8686080, 4), at(1, 6932224, 512), at(1, 6932736, 512)], { shader: 729, workgroups: [2,1,1] }),
-        dispatch("step_639_conv2dWeightGrad_D1_conv4_packc", [at(1, 8602368, 6144), at(1, 1581056, 6144)], { shader: 440, workgroups: [6,1,1] }),
-        dispatch("step_639_conv2dWeightGrad_D1_conv4", [at(1, 1581056, 6144), at(1, 3407616, 32), at(1, 1572864, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 730, workgroups: [64,1,1] }, { shader: 731, workgroups: [8,1,1] }),
-        dispatch("step_640_pointwise_adam_D1_D1_classifier_weight_exp_avg", [at(0, 5579008, 8192), at(1, 1572864, 8192), at(1, 8458496, 8192), at(1, 6907136, 8192)], { shader: 732, workgroups: [32,1,1] }),
-        dispatch("step_641_pointwise_adam_D1_D1_classifier_weight_exp_avg_sq", [at(0, 5587200, 8192), at(1, 1572864, 8192), at(1, 8458496, 8192), at(1, 6915328, 8192)], { shader: 733, workgroups: [32,1,1] }),
-        dispatch("step_642_pointwise_D1_classifier", [at(0, 2405120, 8192), at(1, 6907136, 8192), at(1, 8686080, 4), at(1, 6915328, 8192), at(1, 6923520, 8192)], { shader: 734, workgroups: [32,1,1] }),
-        dispatch("step_643_sum", [at(1, 3407872, 8), at(1, 1572864, 4)], { shader: 735, workgroups: [1,1,1] }),
-        dispatch("step_644_pointwise_adam_D1_D1_classifier_bias_exp_avg", [at(0, 5595392, 4), at(1, 1572864, 4), at(1, 8686848, 4), at(1, 7068928, 4)], { shader: 736, workgroups: [1,1,1] }),
-        dispatch("step_645_pointwise_adam_D1_D1_classifier_bias_exp_avg_sq", [at(0, 5595648, 4), at(1, 1572864, 4), at(1, 8686848, 4), at(1, 7069184, 4)], { shader: 737, workgroups: [1,1,1] }),
-        dispatch("step_646_pointwise_D1_classifier", [at(0, 2413312, 4), at(1, 7068928, 4), at(1, 8686080, 4), at(1, 7069184, 4), at(1, 7069440, 4)], { shader: 738, workgroups: [1,1,1] }),
-        dispatch("step_647_pointwise_D2_classifier", [at(1, 5536000, 8), at(1, 1572864, 8)], { shader: 690, workgroups: [1,1,1] }),
-        dispatch("step_648_pointwise_D2_classifier", [at(1, 1572864, 8), at(1, 5536000, 8), at(1, 8685312, 8), at(1, 7068672, 8)], { shader: 691, workgroups: [1,1,1] }),
-        dispatch("step_649_conv2dInputGrad_D2_classifier_packc", [at(1, 7068672, 8), at(1, 7068416, 32)], { shader: 468, workgroups: [1,1,1] }),
-        dispatch("step_649_conv2dInputGrad_D2_classifier", [at(1, 7068416, 32), at(1, 7636224, 32768), at(1, 5529856, 6144), at(1, 4911104, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 469, workgroups: [1,4,4] }, { shader: 470, workgroups: [2,1,1] }),
-        dispatch("step_650_conv2dInputGrad_D2_conv4_packc", [at(1, 4911104, 6144), at(1, 3395328, 6144)], { shader: 440, workgroups: [6,1,1] }),
-        dispatch("step_650_conv2dInputGrad_D2_conv4", [at(1, 3395328, 6144), at(1, 2097152, 524288), at(1, 5517568, 12288), at(1, 2005504, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 472, workgroups: [1,2,4] }, { shader: 473, workgroups: [2,1,1] }),
-        dispatch("step_651_conv2dInputGrad_D2_conv3_packc", [at(1, 2005504, 12288), at(1, 2017792, 12288)], { shader: 437, workgroups: [12,1,1] }),
-        dispatch("step_651_conv2dInputGrad_D2_conv3", [at(1, 2017792, 12288), at(1, 5867776, 131072), at(1, 5492992, 24576), at(1, 1936896, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 475, workgroups: [2,1,4] }, { shader: 476, workgroups: [3,1,1] }),
-        dispatch("step_652_conv2dInputGrad_D2_conv2_packc", [at(1, 1936896, 24576), at(1, 1961472, 24576)], { shader: 434, workgroups: [24,1,1] }),
-        dispatch("step_652_conv2dInputGrad_D2_conv2", [at(1, 1961472, 24576), at(1, 7668992, 32768), at(1, 5442304, 50688), at(1, 1835520, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 478, workgroups: [7,1,4] }, { shader: 479, workgroups: [8,1,1] }),
-        dispatch("step_653_conv2dWeightGrad_D2_conv2_packc", [at(1, 3145728, 249508), at(1, 1572864, 262640)], { shader: 428, workgroups: [257,1,1] }),
-        dispatch("step_653_conv2dWeightGrad_D2_conv2_packc", [at(1, 1835520, 50688), at(1, 1886208, 50688)], { shader: 431, workgroups: [50,1,1] }),
-        dispatch("step_653_conv2dWeightGrad_D2_conv2", [at(1, 1572864, 262640), at(1, 1886208, 50688), at(1, 1986048, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 692, workgroups: [10,1,1] }, { shader: 693, workgroups: [5,1,1] }),
-        dispatch("step_654_pointwise_adam_D2_D2_conv1_weight_exp_avg", [at(0, 5595904, 19456), at(1, 1986048, 19456), at(1, 8323328, 19456), at(1, 5818624, 19456)], { shader: 694, workgroups: [10,1,1] }),
-        dispatch("step_655_pointwise_adam_D2_D2_conv1_weight_exp_avg_sq", [at(0, 5615360, 19456), at(1, 1986048, 19456), at(1, 8323328, 19456), at(1, 5838080, 19456)], { shader: 695, workgroups: [10,1,1] }),
-        dispatch("step_656_pointwise_D2_conv1", [at(0, 2413568, 19456), at(1, 5818624, 19456), at(1, 8686080, 4), at(1, 5838080, 19456), at(1, 5857536, 19456)], { shader: 696, workgroups: [10,1,1] }),
-        dispatch("step_657_sum_D2_conv2", [at(1, 1835520, 50688), at(1, 1572864, 64)], { adapter: "cpu", features: ["subgroups"], shader: 697, workgroups: [16,1,1] }, { shader: 698, workgroups: [1,1,1] }),
-        dispatch("step_658_pointwise_adam_D2_D2_conv1_bias_exp_avg", [at(0, 5634816, 64), at(1, 1572864, 64), at(1, 8680448, 64), at(1, 5878528, 64)], { shader: 699, workgroups: [1,1,1] }),
-        dispatch("step_659_pointwise_adam_D2_D2_conv1_bias_exp_avg_sq", [at(0, 5635072, 64), at(1, 1572864, 64), at(1, 8680448, 64), at(1, 5878784, 64)], { shader: 700, workgroups: [1,1,1] }),
-        dispatch("step_660_pointwise_D2_conv1", [at(0, 2433024, 64), at(1, 5878528, 64), at(1, 8686080, 4), at(1, 5878784, 64), at(1, 5879040, 64)], { shader: 701, workgroups: [1,1,1] }),
-        dispatch("step_661_conv2dWeightGrad_D2_conv1_packc", [at(1, 5391616, 50688), at(1, 1572864, 50688)], { shader: 431, workgroups: [50,1,1] }),
-        dispatch("step_661_conv2dWeightGrad_D2_conv1", [at(1, 1572864, 50688), at(1, 1961472, 24576), at(1, 1623552, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 702, workgroups: [8,1,1] }, { shader: 703, workgroups: [8,1,1] }),
-        dispatch("step_662_pointwise_adam_D2_D2_conv2_weight_exp_avg", [at(0, 5635328, 32768), at(1, 1623552, 32768), at(1, 7701760, 32768), at(1, 5720320, 32768)], { shader: 704, workgroups: [16,1,1] }),
-        dispatch("step_663_pointwise_adam_D2_D2_conv2_weight_exp_avg_sq", [at(0, 5668096, 32768), at(1, 1623552, 32768), at(1, 7701760, 32768), at(1, 5753088, 32768)], { shader: 705, workgroups: [16,1,1] }),
-        dispatch("step_664_pointwise_D2_conv2", [at(0, 2433280, 32768), at(1, 5720320, 32768), at(1, 8686080, 4), at(1, 5753088, 32768), at(1, 5785856, 32768)], { shader: 706, workgroups: [16,1,1] }),
-        dispatch("step_665_sum_D2_conv3", [at(1, 1936896, 24576), at(1, 1572864, 128)], { adapter: "cpu", features: ["subgroups"], shader: 707, workgroups: [32,1,1] }, { shader: 708, workgroups: [1,1,1] }),
-        dispatch("step_666_pointwise_adam_D2_D2_conv2_bias_exp_avg", [at(0, 5700864, 128), at(1, 1572864, 128), at(1, 8675840, 128), at(1, 5877760, 128)], { shader: 709, workgroups: [1,1,1] }),
-        dispatch("step_667_pointwise_adam_D2_D2_conv2_bias_exp_avg_sq", [at(0, 5701120, 128), at(1, 1572864, 128), at(1, 8675840, 128), at(1, 5878016, 128)], { shader: 710, workgroups: [1,1,1] }),
-        dispatch("step_668_pointwise_D2_conv2", [at(0, 2466048, 128), at(1, 5877760, 128), at(1, 8686080, 4), at(1, 5878016, 128), at(1, 5878272, 128)], { shader: 711, workgroups: [1,1,1] }),
-        dispatch("step_669_conv2dWeightGrad_D2_conv2_packc", [at(1, 7374080, 24576), at(1, 1703936, 24576)], { shader: 434, workgroups: [24,1,1] }),
-        dispatch("step_669_conv2dWeightGrad_D2_conv2", [at(1, 1703936, 24576), at(1, 2017792, 12288), at(1, 1572864, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 712, workgroups: [16,1,1] }, { shader: 713, workgroups: [32,1,1] }),
-        dispatch("step_670_pointwise_adam_D2_D2_conv3_weight_exp_avg", [at(0, 5701376, 131072), at(1, 1572864, 131072), at(1, 5998848, 131072), at(1, 5327104, 131072)], { shader: 714, workgroups: [64,1,1] }),
-        dispatch("step_671_pointwise_adam_D2_D2_conv3_weight_exp_avg_sq", [at(0, 5832448, 131072), at(1, 1572864, 131072), at(1, 5998848, 131072), at(1, 5458176, 131072)], { shader: 715, workgroups: [64,1,1] }),
-        dispatch("step_672_pointwise_D2_conv3", [at(0, 2466304, 131072), at(1, 5327104, 131072), at(1, 8686080, 4), at(1, 5458176, 131072), at(1, 5589248, 131072)], { shader: 716, workgroups: [64,1,1] }),
-        dispatch("step_673_sum_D2_conv4", [at(1, 2005504, 12288), at(1, 1572864, 256)], { shader: 717, workgroups: [1,1,1] }),
-        dispatch("step_674_pointwise_adam_D2_D2_conv3_bias_exp_avg", [at(0, 5963520, 256), at(1, 1572864, 256), at(1, 8671488, 256), at(1, 5876992, 256)], { shader: 718, workgroups: [1,1,1] }),
-        dispatch("step_675_pointwise_adam_D2_D2_conv3_bias_exp_avg_sq", [at(0, 5963776, 256), at(1, 1572864, 256), at(1, 8671488, 256), at(1, 5877248, 256)], { shader: 719, workgroups: [1,1,1] }),
-        dispatch("step_676_pointwise_D2_conv3", [at(0, 2597376, 256), at(1, 5876992, 256), at(1, 8686080, 4), at(1, 5877248, 256), at(1, 5877504, 256)], { shader: 720, workgroups: [1,1,1] }),
-        dispatch("step_677_conv2dWeightGrad_D2_conv3_packc", [at(1, 7439104, 12288), at(1, 2097152, 12288)], { shader: 437, workgroups: [12,1,1] }),
-        dispatch("step_677_conv2dWeightGrad_D2_conv3", [at(1, 2097152, 12288), at(1, 3395328, 6144), at(1, 1572864, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 721, workgroups: [32,2,1] }, { shader: 722, workgroups: [128,1,1] }),
-        dispatch("step_678_pointwise_adam_D2_D2_conv4_weight_exp_avg", [at(0, 5964032, 524288), at(1, 1572864, 524288), at(1, 2621440, 524288), at(1, 2097152, 524288)], { shader: 723, workgroups: [256,1,1] }),
-        dispatch("step_679_pointwise_adam_D2_D2_conv4_weight_exp_avg_sq", [at(0, 6488320, 524288), at(1, 1572864, 524288), at(1, 2621440, 524288), at(1, 3145728, 524288)], { shader: 724, workgroups: [256,1,1] }),
-        dispatch("step_680_pointwise_D2_conv4", [at(0, 2597632, 524288), at(1, 2097152, 524288), at(1, 8686080, 4), at(1, 3145728, 524288), at(1, 1572864, 524288)], { shader: 725, workgroups: [256,1,1] }),
-        dispatch("step_681_sum_D2_classifier", [at(1, 4911104, 6144), at(1, 2621440, 512)], { shader: 726, workgroups: [2,1,1] }),
-        dispatch("step_682_pointwise_adam_D2_D2_conv4_bias_exp_avg", [at(0, 7012608, 512), at(1, 2621440, 512), at(1, 8666624, 512), at(1, 2714624, 512)], { shader: 727, workgroups: [2,1,1] }),
-        dispatch("step_683_pointwise_adam_D2_D2_conv4_bias_exp_avg_sq", [at(0, 7013120, 512), at(1, 2621440, 512), at(1, 8666624, 512), at(1, 2715136, 512)], { shader: 728, workgroups: [2,1,1] }),
-        dispatch("step_684_pointwise_D2_conv4", [at(0, 3121920, 512), at(1, 2714624, 512), at(1, 8686080, 4), at(1, 2715136, 512), at(1, 2715648, 512)], { shader: 729, workgroups: [2,1,1] }),
-        dispatch("step_685_conv2dWeightGrad_D2_conv4_packc", [at(1, 7398656, 6144), at(1, 2629632, 6144)], { shader: 440, workgroups: [6,1,1] }),
-        dispatch("step_685_conv2dWeightGrad_D2_conv4", [at(1, 2629632, 6144), at(1, 7068416, 32), at(1, 2621440, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 730, workgroups: [64,1,1] }, { shader: 731, workgroups: [8,1,1] }),
-        dispatch("step_686_pointwise_adam_D2_D2_classifier_weight_exp_avg", [at(0, 7013632, 8192), at(1, 2621440, 8192), at(1, 8466688, 8192), at(1, 2685952, 8192)], { shader: 732, workgroups: [32,1,1] }),
-        dispatch("step_687_pointwise_adam_D2_D2_classifier_weight_exp_avg_sq", [at(0, 7021824, 8192), at(1, 2621440, 8192), at(1, 8466688, 8192), at(1, 2694144, 8192)], { shader: 733, workgroups: [32,1,1] }),
-        dispatch("step_688_pointwise_D2_classifier", [at(0, 3122432, 8192), at(1, 2685952, 8192), at(1, 8686080, 4), at(1, 2694144, 8192), at(1, 2702336, 8192)], { shader: 734, workgroups: [32,1,1] }),
-        dispatch("step_689_sum", [at(1, 7068672, 8), at(1, 2621440, 4)], { shader: 735, workgroups: [1,1,1] }),
-        dispatch("step_690_pointwise_adam_D2_D2_classifier_bias_exp_avg", [at(0, 7030016, 4), at(1, 2621440, 4), at(1, 8687104, 4), at(1, 2724864, 4)], { shader: 736, workgroups: [1,1,1] }),
-        dispatch("step_691_pointwise_adam_D2_D2_classifier_bias_exp_avg_sq", [at(0, 7030272, 4), at(1, 2621440, 4), at(1, 8687104, 4), at(1, 2725120, 4)], { shader: 737, workgroups: [1,1,1] }),
-        dispatch("step_692_pointwise_D2_classifier", [at(0, 3130624, 4), at(1, 2724864, 4), at(1, 8686080, 4), at(1, 2725120, 4), at(1, 2725376, 4)], { shader: 738, workgroups: [1,1,1] }),
-        dispatch("step_693_pointwise_G_bn1_running_mean", [at(0, 119296, 32), at(1, 8682240, 32), at(1, 8683776, 32), at(1, 2723328, 32)], { shader: 739, workgroups: [1,1,1] }),
-        dispatch("step_694_pointwise_G_conv1", [at(1, 8176640, 27200), at(1, 8683776, 32), at(1, 2621440, 27200)], { shader: 740, workgroups: [14,1,1] }),
-        dispatch("step_695_sum_G_conv1", [at(1, 2621440, 27200), at(1, 2648832, 32)], { adapter: "cpu", features: ["subgroups"], shader: 741, workgroups: [8,1,1] }, { shader: 742, workgroups: [1,1,1] }),
-        dispatch("step_696_pointwise_G_bn1_running_var", [at(0, 119552, 32), at(1, 8683008, 32), at(1, 2648832, 32), at(1, 2723584, 32)], { shader: 743, workgroups: [1,1,1] }),
-        dispatch("step_697_pointwise_G_layer1_0_bn1_running_mean", [at(0, 120576, 32), at(1, 8682496, 32), at(1, 8684288, 32), at(1, 2723840, 32)], { shader: 744, workgroups: [1,1,1] }),
-        dispatch("step_698_pointwise_G_layer1_0_conv1", [at(1, 8556288, 7488), at(1, 8684288, 32), at(1, 2621440, 7488)], { shader: 745, workgroups: [30,1,1] }),
-        dispatch("step_699_sum_G_layer1_0_conv1", [at(1, 2621440, 7488), at(1, 2629120, 32)], { adapter: "cpu", features: ["subgroups"], shader: 746, workgroups: [8,1,1] }, { shader: 747, workgroups: [1,1,1] }),
-        dispatch("step_700_pointwise_G_layer1_0_bn1_running_var", [at(0, 120832, 32), at(1, 8683264, 32), at(1, 2629120, 32), at(1, 2724096, 32)], { shader: 748, workgroups: [1,1,1] }),
-        dispatch("step_701_pointwise_G_layer1_0_bn2_running_mean", [at(0, 123904, 32), at(1, 8682752, 32), at(1, 8684800, 32), at(1, 2724352, 32)], { shader: 744, workgroups: [1,1,1] }),
-        dispatch("step_702_pointwise_G_layer1_0_conv2", [at(1, 8579328, 7488), at(1, 8684800, 32), at(1, 2621440, 7488)], { shader: 745, workgroups: [30,1,1] }),
-        dispatch("step_703_sum_G_layer1_0_conv2", [at(1, 2621440, 7488), at(1, 2629120, 32)], { adapter: "cpu", features: ["subgroups"], shader: 746, workgroups: [8,1,1] }, { shader: 747, workgroups: [1,1,1] }),
-        dispatch("step_704_pointwise_G_layer1_0_bn2_running_var", [at(0, 124160, 32), at(1, 8683520, 32), at(1, 2629120, 32), at(1, 2724608, 32)], { shader: 748, workgroups: [1,1,1] }),
-        dispatch("step_705_pointwise_G_layer1_0_bn3_running_mean", [at(0, 125952, 128), at(1, 8674560, 128), at(1, 8677120, 128), at(1, 2720256, 128)], { shader: 749, workgroups: [1,1,1] }),
-        dispatch("step_706_pointwise_G_layer1_0_conv3", [at(1, 8026880, 29952), at(1, 8677120, 128), at(1, 2621440, 29952)], { shader: 750, workgroups: [15,1,1] }),
-        dispatch("step_707_sum_G_layer1_0_conv3", [at(1, 2621440, 29952), at(1, 2651392, 128)], { adapter: "cpu", features: ["subgroups"], shader: 751, workgroups: [32,1,1] }, { shader: 752, workgroups: [1,1,1] }),
-        dispatch("step_708_pointwise_G_layer1_0_bn3_running_var", [at(0, 126208, 128), at(1, 8676096, 128), at(1, 2651392, 128), at(1, 2720512, 128)], { shader: 753, workgroups: [1,1,1] }),
-        dispatch("step_709_pointwise_G_layer1_0_downsample_1_running_mean", [at(0, 128000, 128), at(1, 8674816, 128), at(1, 8677632, 128), at(1, 2720768, 128)], { shader: 749, workgroups: [1,1,1] }),
-        dispatch("step_710_pointwise_G_layer1_0_downsample_0", [at(1, 8086784, 29952), at(1, 8677632, 128), at(1, 2621440, 29952)], { shader: 750, workgroups: [15,1,1] }),
-        dispatch("step_711_sum_G_layer1_0_downsample_0", [at(1, 2621440, 29952), at(1, 2651392, 128)], { adapter: "cpu", features: ["subgroups"], shader: 751, workgroups: [32,1,1] }, { shader: 752, workgroups: [1,1,1] }),
-        dispatch("step_712_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 128256, 128), at(1, 8676352, 128), at(1, 2651392, 128), at(1, 2721024, 128)], { shader: 753, workgroups: [1,1,1] }),
-        dispatch("step_713_pointwise_G_layer2_0_bn1_running_mean", [at(0, 131072, 64), at(1, 8679680, 64), at(1, 8681216, 64), at(1, 2722304, 64)], { shader: 754, workgroups: [1,1,1] }),
-        dispatch("step_714_pointwise_G_layer2_0_conv1", [at(1, 8621568, 4032), at(1, 8681216, 64), at(1, 2621440, 4032)], { shader: 755, workgroups: [16,1,1] }),
-        dispatch("step_715_sum_G_layer2_0_conv1", [at(1, 2621440, 4032), at(1, 2625536, 64)], { shader: 756, workgroups: [1,1,1] }),
-        dispatch("step_716_pointwise_G_layer2_0_bn1_running_var", [at(0, 131328, 64), at(1, 8680704, 64), at(1, 2625536, 64), at(1, 2722560, 64)], { shader: 757, workgroups: [1,1,1] }),
-        dispatch("step_717_pointwise_G_layer2_0_bn2_running_mean", [at(0, 141312, 64), at(1, 8679936, 64), at(1, 8681728, 64), at(1, 2722816, 64)], { shader: 754, workgroups: [1,1,1] }),
-        dispatch("step_718_pointwise_G_layer2_0_conv2", [at(1, 8633856, 4032), at(1, 8681728, 64), at(1, 2621440, 4032)], { shader: 755, workgroups: [16,1,1] }),
-        dispatch("step_719_sum_G_layer2_0_conv2", [at(1, 2621440, 4032), at(1, 2625536, 64)], { shader: 756, workgroups: [1,1,1] }),
-        dispatch("step_720_pointwise_G_layer2_0_bn2_running_var", [at(0, 141568, 64), at(1, 8680960, 64), at(1, 2625536, 64), at(1, 2723072, 64)], { shader: 757, workgroups: [1,1,1] }),
-        dispatch("step_721_pointwise_G_layer2_0_bn3_running_mean", [at(0, 146432, 256), at(1, 8670208, 256), at(1, 8673024, 256), at(1, 2718208, 256)], { shader: 758, workgroups: [1,1,1] }),
-        dispatch("step_722_pointwise_G_layer2_0_conv3", [at(1, 8375552, 16128), at(1, 8673024, 256), at(1, 2621440, 16128)], { shader: 759, workgroups: [63,1,1] }),
-        dispatch("step_723_sum_G_layer2_0_conv3", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 760, workgroups: [1,1,1] }),
-        dispatch("step_724_pointwise_G_layer2_0_bn3_running_var", [at(0, 146688, 256), at(1, 8671744, 256), at(1, 2637568, 256), at(1, 2718464, 256)], { shader: 761, workgroups: [1,1,1] }),
-        dispatch("step_725_pointwise_G_layer2_0_downsample_1_running_mean", [at(0, 155648, 256), at(1, 8670464, 256), at(1, 8673536, 256), at(1, 2718720, 256)], { shader: 758, workgroups: [1,1,1] }),
-        dispatch("step_726_pointwise_G_layer2_0_downsample_0", [at(1, 8391680, 16128), at(1, 8673536, 256), at(1, 2621440, 16128)], { shader: 759, workgroups: [63,1,1] }),
-        dispatch("step_727_sum_G_layer2_0_downsample_0", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 760, workgroups: [1,1,1] }),
-        dispatch("step_728_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 155904, 256), at(1, 8672000, 256), at(1, 2637568, 256), at(1, 2718976, 256)], { shader: 761, workgroups: [1,1,1] }),
-        dispatch("step_729_pointwise_G_layer3_0_bn1_running_mean", [at(0, 164864, 128), at(1, 8675072, 128), at(1, 8678144, 128), at(1, 2721280, 128)], { shader: 762, workgroups: [1,1,1] }),
-        dispatch("step_730_pointwise_G_layer3_0_conv1", [at(1, 8507648, 8064), at(1, 8678144, 128), at(1, 2621440, 8064)], { shader: 763, workgroups: [32,1,1] }),
-        dispatch("step_731_sum_G_layer3_0_conv1", [at(1, 2621440, 8064), at(1, 2629632, 128)], { shader: 764, workgroups: [1,1,1] }),
-        dispatch("step_732_pointwise_G_layer3_0_bn1_running_var", [at(0, 165120, 128), at(1, 8676608, 128), at(1, 2629632, 128), at(1, 2721536, 128)], { shader: 765, workgroups: [1,1,1] }),
-        dispatch("step_733_pointwise_G_layer3_0_bn2_running_mean", [at(0, 202752, 128), at(1, 8675328, 128), at(1, 8678656, 128), at(1, 2721792, 128)], { shader: 762, workgroups: [1,1,1] }),
-        dispatch("step_734_pointwise_G_layer3_0_conv2", [at(1, 8524032, 8064), at(1, 8678656, 128), at(1, 2621440, 8064)], { shader: 763, workgroups: [32,1,1] }),
-        dispatch("step_735_sum_G_layer3_0_conv2", [at(1, 2621440, 8064), at(1, 2629632, 128)], { shader: 764, workgroups: [1,1,1] }),
-        dispatch("step_736_pointwise_G_layer3_0_bn2_running_var", [at(0, 203008, 128), at(1, 8676864, 128), at(1, 2629632, 128), at(1, 2722048, 128)], { shader: 765, workgroups: [1,1,1] }),
-        dispatch("step_737_pointwise_G_layer3_0_bn3_running_mean", [at(0, 220672, 512), at(1, 8665088, 512), at(1, 8668160, 512), at(1, 2716160, 512)], { shader: 766, workgroups: [2,1,1] }),
-        dispatch("step_738_pointwise_G_layer3_0_conv3", [at(1, 7865600, 32256), at(1, 8668160, 512), at(1, 2621440, 32256)], { shader: 767, workgroups: [16,1,1] }),
-        dispatch("step_739_sum_G_layer3_0_conv3", [at(1, 2621440, 32256), at(1, 2653696, 512)], { shader: 768, workgroups: [2,1,1] }),
-        dispatch("step_740_pointwise_G_layer3_0_bn3_running_var", [at(0, 221184, 512), at(1, 8667136, 512), at(1, 2653696, 512), at(1, 2716672, 512)], { shader: 769, workgroups: [2,1,1] }),
-        dispatch("step_741_pointwise_G_layer3_0_downsample_1_running_mean", [at(0, 255488, 512), at(1, 8665600, 512), at(1, 8669184, 512), at(1, 2717184, 512)], { shader: 766, workgroups: [2,1,1] }),
-        dispatch("step_742_pointwise_G_layer3_0_downsample_0", [at(1, 7930112, 32256), at(1, 8669184, 512), at(1, 2621440, 32256)], { shader: 767, workgroups: [16,1,1] }),
-        dispatch("step_743_sum_G_layer3_0_downsample_0", [at(1, 2621440, 32256), at(1, 2653696, 512)], { shader: 768, workgroups: [2,1,1] }),
-        dispatch("step_744_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 256000, 512), at(1, 8667648, 512), at(1, 2653696, 512), at(1, 2717696, 512)], { shader: 769, workgroups: [2,1,1] }),
-        dispatch("step_745_pointwise_G_layer4_0_bn1_running_mean", [at(0, 289792, 256), at(1, 8670720, 256), at(1, 8674048, 256), at(1, 2719232, 256)], { shader: 758, workgroups: [1,1,1] }),
-        dispatch("step_746_pointwise_G_layer4_0_conv1", [at(1, 7406848, 16128), at(1, 8674048, 256), at(1, 2621440, 16128)], { shader: 759, workgroups: [63,1,1] }),
-        dispatch("step_747_sum_G_layer4_0_conv1", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 760, workgroups: [1,1,1] }),
-        dispatch("step_748_pointwise_G_layer4_0_bn1_running_var", [at(0, 290048, 256), at(1, 8672256, 256), at(1, 2637568, 256), at(1, 2719488, 256)], { shader: 761, workgroups: [1,1,1] }),
-        dispatch("step_749_pointwise_G_layer4_0_bn2_running_mean", [at(0, 438272, 256), at(1, 8670976, 256), at(1, 8674304, 256), at(1, 2719744, 256)], { shader: 758, workgroups: [1,1,1] }),
-        dispatch("step_750_pointwise_G_layer4_0_conv2", [at(1, 7422976, 16128), at(1, 8674304, 256), at(1, 2621440, 16128)], { shader: 759, workgroups: [63,1,1] }),
-        dispatch("step_751_sum_G_layer4_0_conv2", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 760, workgroups: [1,1,1] }),
-        dispatch("step_752_pointwise_G_layer4_0_bn2_running_var", [at(0, 438528, 256), at(1, 8672512, 256), at(1, 2637568, 256), at(1, 2720000, 256)], { shader: 761, workgroups: [1,1,1] }),
-        dispatch("step_753_pointwise_G_layer4_0_bn3_running_mean", [at(0, 506368, 1024), at(1, 8654848, 1024), at(1, 8663040, 1024), at(1, 2710528, 1024)], { shader: 770, workgroups: [4,1,1] }),
-        dispatch("step_754_pointwise_G_layer4_0_conv3", [at(1, 7132416, 64512), at(1, 8663040, 1024), at(1, 2621440, 64512)], { shader: 771, workgroups: [32,1,1] }),
-        dispatch("step_755_sum_G_layer4_0_conv3", [at(1, 2621440, 64512), at(1, 2711552, 1024)], { shader: 772, workgroups: [4,1,1] }),
-        dispatch("step_756_pointwise_G_layer4_0_bn3_running_var", [at(0, 507392, 1024), at(1, 8656896, 1024), at(1, 2711552, 1024), at(1, 2712576, 1024)], { shader: 773, workgroups: [4,1,1] }),
-        dispatch("step_757_pointwise_G_layer4_0_downsample_1_running_mean", [at(0, 641536, 1024), at(1, 8655872, 1024), at(1, 8664064, 1024), at(1, 2711552, 1024)], { shader: 770, workgroups: [4,1,1] }),
-        dispatch("step_758_pointwise_G_layer4_0_downsample_0", [at(1, 6935808, 64512), at(1, 8664064, 1024), at(1, 2621440, 64512)], { shader: 771, workgroups: [32,1,1] }),
-        dispatch("step_759_sum_G_layer4_0_downsample_0", [at(1, 2621440, 64512), at(1, 2713600, 1024)], { shader: 772, workgroups: [4,1,1] }),
-        dispatch("step_760_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 642560, 1024), at(1, 8657920, 1024), at(1, 2713600, 1024), at(1, 2621440, 1024)], { shader: 773, workgroups: [4,1,1] }),
+        dispatch("step_590_pointwise_G_layer5_conv2d_list_1", [at(0, 818944, 76), at(1, 7067392, 76), at(1, 8685824, 4), at(1, 6934528, 76)], { shader: 685, workgroups: [1,1,1] }),
+        dispatch("step_591_conv2dWeightGrad_D2_conv1_packc", [at(1, 5327104, 64512), at(1, 0, 64512)], { shader: 458, workgroups: [63,1,1] }),
+        dispatch("step_591_conv2dWeightGrad_D2_conv1", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 3810560, 175104), at(1, 4567296, 175104), at(0, 994816, 175104), at(1, 3670016, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 686, workgroups: [72,1,1] }, { shader: 687, workgroups: [45,1,1] }),
+        dispatch("step_592_pointwise_G_layer6_conv2d_list_0", [at(0, 994816, 175104), at(1, 3670016, 175104), at(1, 8685824, 4), at(1, 3845120, 175104)], { shader: 688, workgroups: [86,1,1] }),
+        dispatch("step_593_sum_D2_conv1", [at(1, 837120, 4788), at(1, 0, 76)], { shader: 680, workgroups: [1,1,1] }),
+        dispatch("step_594_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 3985664, 76), at(1, 0, 76), at(1, 8679424, 76), at(0, 1169920, 76), at(1, 6934784, 76)], { shader: 681, workgroups: [1,1,1] }),
+        dispatch("step_595_pointwise_G_layer6_conv2d_list_0", [at(0, 1169920, 76), at(1, 6934784, 76), at(1, 8685824, 4), at(1, 6935040, 76), at(0, 4161024, 76), at(1, 0, 76), at(1, 8679424, 76), at(0, 1345280, 76), at(1, 6935296, 76)], { shader: 682, workgroups: [1,1,1] }),
+        dispatch("step_596_conv2dWeightGrad_D2_conv1_packc", [at(1, 5327104, 64512), at(1, 0, 64512)], { shader: 458, workgroups: [63,1,1] }),
+        dispatch("step_596_conv2dWeightGrad_D2_conv1", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 3985920, 175104), at(1, 4742400, 175104), at(0, 1170176, 175104), at(1, 4020224, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 689, workgroups: [72,1,1] }, { shader: 690, workgroups: [45,1,1] }),
+        dispatch("step_597_pointwise_G_layer6_conv2d_list_1", [at(0, 1170176, 175104), at(1, 4020224, 175104), at(1, 8685824, 4), at(1, 4195328, 175104)], { shader: 688, workgroups: [86,1,1] }),
+        dispatch("step_598_pointwise_G_layer6_conv2d_list_1", [at(0, 1345280, 76), at(1, 6935296, 76), at(1, 8685824, 4), at(1, 6935552, 76)], { shader: 685, workgroups: [1,1,1] }),
+        dispatch("step_599_pointwise_D1_classifier", [at(1, 3408128, 8), at(1, 0, 8)], { shader: 691, workgroups: [1,1,1] }),
+        dispatch("step_600_pointwise_D1_classifier", [at(1, 0, 8), at(1, 3408128, 8), at(1, 8685312, 8), at(1, 3407872, 8)], { shader: 692, workgroups: [1,1,1] }),
+        dispatch("step_601_conv2dInputGrad_D1_classifier_packc", [at(1, 3407872, 8), at(1, 3407616, 32)], { shader: 468, workgroups: [1,1,1] }),
+        dispatch("step_601_conv2dInputGrad_D1_classifier", [at(1, 3407616, 32), at(1, 7537920, 32768), at(1, 825856, 6144), at(1, 3657984, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 469, workgroups: [1,4,4] }, { shader: 470, workgroups: [2,1,1] }),
+        dispatch("step_602_conv2dInputGrad_D1_conv4_packc", [at(1, 3657984, 6144), at(1, 536576, 6144)], { shader: 440, workgroups: [6,1,1] }),
+        dispatch("step_602_conv2dInputGrad_D1_conv4", [at(1, 536576, 6144), at(1, 1048576, 524288), at(1, 813568, 12288), at(1, 432640, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 472, workgroups: [1,2,4] }, { shader: 473, workgroups: [2,1,1] }),
+        dispatch("step_603_conv2dInputGrad_D1_conv3_packc", [at(1, 432640, 12288), at(1, 444928, 12288)], { shader: 437, workgroups: [12,1,1] }),
+        dispatch("step_603_conv2dInputGrad_D1_conv3", [at(1, 444928, 12288), at(1, 5605632, 131072), at(1, 743424, 24576), at(1, 364032, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 475, workgroups: [2,1,4] }, { shader: 476, workgroups: [3,1,1] }),
+        dispatch("step_604_conv2dInputGrad_D1_conv2_packc", [at(1, 364032, 24576), at(1, 388608, 24576)], { shader: 434, workgroups: [24,1,1] }),
+        dispatch("step_604_conv2dInputGrad_D1_conv2", [at(1, 388608, 24576), at(1, 7570688, 32768), at(1, 628224, 50688), at(1, 262656, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 478, workgroups: [7,1,4] }, { shader: 479, workgroups: [8,1,1] }),
+        dispatch("step_605_conv2dWeightGrad_D1_conv2_packc", [at(1, 3408384, 249508), at(1, 0, 262640)], { shader: 428, workgroups: [257,1,1] }),
+        dispatch("step_605_conv2dWeightGrad_D1_conv2_packc", [at(1, 262656, 50688), at(1, 313344, 50688)], { shader: 431, workgroups: [50,1,1] }),
+        dispatch("step_605_conv2dWeightGrad_D1_conv2", [at(1, 0, 262640), at(1, 313344, 50688), at(1, 413184, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 693, workgroups: [10,1,1] }, { shader: 694, workgroups: [5,1,1] }),
+        dispatch("step_606_pointwise_adam_D1_D1_conv1_weight_exp_avg", [at(0, 4161280, 19456), at(1, 413184, 19456), at(1, 8303872, 19456), at(1, 6848768, 19456), at(0, 4180736, 19456), at(1, 6868224, 19456)], { shader: 695, workgroups: [10,1,1] }),
+        dispatch("step_607_pointwise_D1_conv1", [at(0, 1696256, 19456), at(1, 6848768, 19456), at(1, 8686080, 4), at(1, 6868224, 19456), at(1, 6887680, 19456)], { shader: 696, workgroups: [10,1,1] }),
+        dispatch("step_608_sum_D1_conv2", [at(1, 262656, 50688), at(1, 0, 64)], { adapter: "cpu", features: ["subgroups"], shader: 697, workgroups: [16,1,1] }, { shader: 698, workgroups: [1,1,1] }),
+        dispatch("step_609_pointwise_adam_D1_D1_conv1_bias_exp_avg", [at(0, 4200192, 64), at(1, 0, 64), at(1, 8680192, 64), at(1, 7067648, 64), at(0, 4200448, 64), at(1, 7067904, 64)], { shader: 699, workgroups: [1,1,1] }),
+        dispatch("step_610_pointwise_D1_conv1", [at(0, 1715712, 64), at(1, 7067648, 64), at(1, 8686080, 4), at(1, 7067904, 64), at(1, 7068160, 64)], { shader: 700, workgroups: [1,1,1] }),
+        dispatch("step_611_conv2dWeightGrad_D1_conv1_packc", [at(1, 7249664, 50688), at(1, 0, 50688)], { shader: 431, workgroups: [50,1,1] }),
+        dispatch("step_611_conv2dWeightGrad_D1_conv1", [at(1, 0, 50688), at(1, 388608, 24576), at(1, 50688, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 701, workgroups: [8,1,1] }, { shader: 702, workgroups: [8,1,1] }),
+        dispatch("step_612_pointwise_adam_D1_D1_conv2_weight_exp_avg", [at(0, 4200704, 32768), at(1, 50688, 32768), at(1, 7603456, 32768), at(1, 6750464, 32768), at(0, 4233472, 32768), at(1, 6783232, 32768)], { shader: 703, workgroups: [16,1,1] }),
+        dispatch("step_613_pointwise_D1_conv2", [at(0, 1715968, 32768), at(1, 6750464, 32768), at(1, 8686080, 4), at(1, 6783232, 32768), at(1, 6816000, 32768)], { shader: 704, workgroups: [16,1,1] }),
+        dispatch("step_614_sum_D1_conv3", [at(1, 364032, 24576), at(1, 0, 128)], { adapter: "cpu", features: ["subgroups"], shader: 705, workgroups: [32,1,1] }, { shader: 706, workgroups: [1,1,1] }),
+        dispatch("step_615_pointwise_adam_D1_D1_conv2_bias_exp_avg", [at(0, 4266240, 128), at(1, 0, 128), at(1, 8675584, 128), at(1, 6933760, 128), at(0, 4266496, 128), at(1, 6934016, 128)], { shader: 707, workgroups: [1,1,1] }),
+        dispatch("step_616_pointwise_D1_conv2", [at(0, 1748736, 128), at(1, 6933760, 128), at(1, 8686080, 4), at(1, 6934016, 128), at(1, 6934272, 128)], { shader: 708, workgroups: [1,1,1] }),
+        dispatch("step_617_conv2dWeightGrad_D1_conv2_packc", [at(1, 8258816, 24576), at(1, 131072, 24576)], { shader: 434, workgroups: [24,1,1] }),
+        dispatch("step_617_conv2dWeightGrad_D1_conv2", [at(1, 131072, 24576), at(1, 444928, 12288), at(1, 0, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 709, workgroups: [16,1,1] }, { shader: 710, workgroups: [32,1,1] }),
+        dispatch("step_618_pointwise_adam_D1_D1_conv3_weight_exp_avg", [at(0, 4266752, 131072), at(1, 0, 131072), at(1, 5736704, 131072), at(1, 4517888, 131072), at(0, 4397824, 131072), at(1, 4648960, 131072)], { shader: 711, workgroups: [64,1,1] }),
+        dispatch("step_619_pointwise_D1_conv3", [at(0, 1748992, 131072), at(1, 4517888, 131072), at(1, 8686080, 4), at(1, 4648960, 131072), at(1, 4780032, 131072)], { shader: 712, workgroups: [64,1,1] }),
+        dispatch("step_620_sum_D1_conv4", [at(1, 432640, 12288), at(1, 0, 256)], { shader: 713, workgroups: [1,1,1] }),
+        dispatch("step_621_pointwise_adam_D1_D1_conv3_bias_exp_avg", [at(0, 4528896, 256), at(1, 0, 256), at(1, 8671232, 256), at(1, 4917248, 256), at(0, 4529152, 256), at(1, 6933248, 256)], { shader: 714, workgroups: [1,1,1] }),
+        dispatch("step_622_pointwise_D1_conv3", [at(0, 1880064, 256), at(1, 4917248, 256), at(1, 8686080, 4), at(1, 6933248, 256), at(1, 6933504, 256)], { shader: 715, workgroups: [1,1,1] }),
+        dispatch("step_623_conv2dWeightGrad_D1_conv3_packc", [at(1, 3395328, 12288), at(1, 524288, 12288)], { shader: 437, workgroups: [12,1,1] }),
+        dispatch("step_623_conv2dWeightGrad_D1_conv3", [at(1, 524288, 12288), at(1, 536576, 6144), at(1, 0, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 716, workgroups: [32,2,1] }, { shader: 717, workgroups: [128,1,1] }),
+        dispatch("step_624_pointwise_adam_D1_D1_conv4_weight_exp_avg", [at(0, 4529408, 524288), at(1, 0, 524288), at(1, 1572864, 524288), at(1, 524288, 524288), at(0, 5053696, 524288), at(1, 1048576, 524288)], { shader: 718, workgroups: [256,1,1] }),
+        dispatch("step_625_pointwise_D1_conv4", [at(0, 1880320, 524288), at(1, 524288, 524288), at(1, 8686080, 4), at(1, 1048576, 524288), at(1, 0, 524288)], { shader: 719, workgroups: [256,1,1] }),
+        dispatch("step_626_sum_D1_classifier", [at(1, 3657984, 6144), at(1, 1572864, 512)], { shader: 720, workgroups: [2,1,1] }),
+        dispatch("step_627_pointwise_adam_D1_D1_conv4_bias_exp_avg", [at(0, 5577984, 512), at(1, 1572864, 512), at(1, 8666112, 512), at(1, 6931712, 512), at(0, 5578496, 512), at(1, 6932224, 512)], { shader: 721, workgroups: [2,1,1] }),
+        dispatch("step_628_pointwise_D1_conv4", [at(0, 2404608, 512), at(1, 6931712, 512), at(1, 8686080, 4), at(1, 6932224, 512), at(1, 6932736, 512)], { shader: 722, workgroups: [2,1,1] }),
+        dispatch("step_629_conv2dWeightGrad_D1_conv4_packc", [at(1, 8602368, 6144), at(1, 1581056, 6144)], { shader: 440, workgroups: [6,1,1] }),
+        dispatch("step_629_conv2dWeightGrad_D1_conv4", [at(1, 1581056, 6144), at(1, 3407616, 32), at(1, 1572864, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 723, workgroups: [64,1,1] }, { shader: 724, workgroups: [8,1,1] }),
+        dispatch("step_630_pointwise_adam_D1_D1_classifier_weight_exp_avg", [at(0, 5579008, 8192), at(1, 1572864, 8192), at(1, 8458496, 8192), at(1, 6907136, 8192), at(0, 5587200, 8192), at(1, 6915328, 8192)], { shader: 725, workgroups: [32,1,1] }),
+        dispatch("step_631_pointwise_D1_classifier", [at(0, 2405120, 8192), at(1, 6907136, 8192), at(1, 8686080, 4), at(1, 6915328, 8192), at(1, 6923520, 8192)], { shader: 726, workgroups: [32,1,1] }),
+        dispatch("step_632_sum", [at(1, 3407872, 8), at(1, 1572864, 4)], { shader: 727, workgroups: [1,1,1] }),
+        dispatch("step_633_pointwise_adam_D1_D1_classifier_bias_exp_avg", [at(0, 5595392, 4), at(1, 1572864, 4), at(1, 8686848, 4), at(1, 7068928, 4), at(0, 5595648, 4), at(1, 7069184, 4)], { shader: 728, workgroups: [1,1,1] }),
+        dispatch("step_634_pointwise_D1_classifier", [at(0, 2413312, 4), at(1, 7068928, 4), at(1, 8686080, 4), at(1, 7069184, 4), at(1, 7069440, 4)], { shader: 729, workgroups: [1,1,1] }),
+        dispatch("step_635_pointwise_D2_classifier", [at(1, 5536000, 8), at(1, 1572864, 8)], { shader: 691, workgroups: [1,1,1] }),
+        dispatch("step_636_pointwise_D2_classifier", [at(1, 1572864, 8), at(1, 5536000, 8), at(1, 8685312, 8), at(1, 7068672, 8)], { shader: 692, workgroups: [1,1,1] }),
+        dispatch("step_637_conv2dInputGrad_D2_classifier_packc", [at(1, 7068672, 8), at(1, 7068416, 32)], { shader: 468, workgroups: [1,1,1] }),
+        dispatch("step_637_conv2dInputGrad_D2_classifier", [at(1, 7068416, 32), at(1, 7636224, 32768), at(1, 5529856, 6144), at(1, 4911104, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 469, workgroups: [1,4,4] }, { shader: 470, workgroups: [2,1,1] }),
+        dispatch("step_638_conv2dInputGrad_D2_conv4_packc", [at(1, 4911104, 6144), at(1, 3395328, 6144)], { shader: 440, workgroups: [6,1,1] }),
+        dispatch("step_638_conv2dInputGrad_D2_conv4", [at(1, 3395328, 6144), at(1, 2097152, 524288), at(1, 5517568, 12288), at(1, 2005504, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 472, workgroups: [1,2,4] }, { shader: 473, workgroups: [2,1,1] }),
+        dispatch("step_639_conv2dInputGrad_D2_conv3_packc", [at(1, 2005504, 12288), at(1, 2017792, 12288)], { shader: 437, workgroups: [12,1,1] }),
+        dispatch("step_639_conv2dInputGrad_D2_conv3", [at(1, 2017792, 12288), at(1, 5867776, 131072), at(1, 5492992, 24576), at(1, 1936896, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 475, workgroups: [2,1,4] }, { shader: 476, workgroups: [3,1,1] }),
+        dispatch("step_640_conv2dInputGrad_D2_conv2_packc", [at(1, 1936896, 24576), at(1, 1961472, 24576)], { shader: 434, workgroups: [24,1,1] }),
+        dispatch("step_640_conv2dInputGrad_D2_conv2", [at(1, 1961472, 24576), at(1, 7668992, 32768), at(1, 5442304, 50688), at(1, 1835520, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 478, workgroups: [7,1,4] }, { shader: 479, workgroups: [8,1,1] }),
+        dispatch("step_641_conv2dWeightGrad_D2_conv2_packc", [at(1, 3145728, 249508), at(1, 1572864, 262640)], { shader: 428, workgroups: [257,1,1] }),
+        dispatch("step_641_conv2dWeightGrad_D2_conv2_packc", [at(1, 1835520, 50688), at(1, 1886208, 50688)], { shader: 431, workgroups: [50,1,1] }),
+        dispatch("step_641_conv2dWeightGrad_D2_conv2", [at(1, 1572864, 262640), at(1, 1886208, 50688), at(1, 1986048, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 693, workgroups: [10,1,1] }, { shader: 694, workgroups: [5,1,1] }),
+        dispatch("step_642_pointwise_adam_D2_D2_conv1_weight_exp_avg", [at(0, 5595904, 19456), at(1, 1986048, 19456), at(1, 8323328, 19456), at(1, 5818624, 19456), at(0, 5615360, 19456), at(1, 5838080, 19456)], { shader: 695, workgroups: [10,1,1] }),
+        dispatch("step_643_pointwise_D2_conv1", [at(0, 2413568, 19456), at(1, 5818624, 19456), at(1, 8686080, 4), at(1, 5838080, 19456), at(1, 5857536, 19456)], { shader: 696, workgroups: [10,1,1] }),
+        dispatch("step_644_sum_D2_conv2", [at(1, 1835520, 50688), at(1, 1572864, 64)], { adapter: "cpu", features: ["subgroups"], shader: 697, workgroups: [16,1,1] }, { shader: 698, workgroups: [1,1,1] }),
+        dispatch("step_645_pointwise_adam_D2_D2_conv1_bias_exp_avg", [at(0, 5634816, 64), at(1, 1572864, 64), at(1, 8680448, 64), at(1, 5879040, 64), at(0, 5635072, 64), at(1, 5879296, 64)], { shader: 699, workgroups: [1,1,1] }),
+        dispatch("step_646_pointwise_D2_conv1", [at(0, 2433024, 64), at(1, 5879040, 64), at(1, 8686080, 4), at(1, 5879296, 64), at(1, 5879552, 64), at(0, 131072, 64), at(1, 8679680, 64), at(1, 8681216, 64), at(1, 5879808, 64)], { shader: 730, workgroups: [1,1,1] }),
+        dispatch("step_647_conv2dWeightGrad_D2_conv1_packc", [at(1, 5391616, 50688), at(1, 1572864, 50688)], { shader: 431, workgroups: [50,1,1] }),
+        dispatch("step_647_conv2dWeightGrad_D2_conv1", [at(1, 1572864, 50688), at(1, 1961472, 24576), at(1, 1623552, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 701, workgroups: [8,1,1] }, { shader: 702, workgroups: [8,1,1] }),
+        dispatch("step_648_pointwise_adam_D2_D2_conv2_weight_exp_avg", [at(0, 5635328, 32768), at(1, 1623552, 32768), at(1, 7701760, 32768), at(1, 5720320, 32768), at(0, 5668096, 32768), at(1, 5753088, 32768)], { shader: 703, workgroups: [16,1,1] }),
+        dispatch("step_649_pointwise_D2_conv2", [at(0, 2433280, 32768), at(1, 5720320, 32768), at(1, 8686080, 4), at(1, 5753088, 32768), at(1, 5785856, 32768)], { shader: 704, workgroups: [16,1,1] }),
+        dispatch("step_650_sum_D2_conv3", [at(1, 1936896, 24576), at(1, 1572864, 128)], { adapter: "cpu", features: ["subgroups"], shader: 705, workgroups: [32,1,1] }, { shader: 706, workgroups: [1,1,1] }),
+        dispatch("step_651_pointwise_adam_D2_D2_conv2_bias_exp_avg", [at(0, 5700864, 128), at(1, 1572864, 128), at(1, 8675840, 128), at(1, 5878016, 128), at(0, 5701120, 128), at(1, 5878272, 128)], { shader: 707, workgroups: [1,1,1] }),
+        dispatch("step_652_pointwise_D2_conv2", [at(0, 2466048, 128), at(1, 5878016, 128), at(1, 8686080, 4), at(1, 5878272, 128), at(1, 5878528, 128), at(0, 125952, 128), at(1, 8674560, 128), at(1, 8677120, 128), at(1, 5878784, 128)], { shader: 731, workgroups: [1,1,1] }),
+        dispatch("step_653_conv2dWeightGrad_D2_conv2_packc", [at(1, 7374080, 24576), at(1, 1703936, 24576)], { shader: 434, workgroups: [24,1,1] }),
+        dispatch("step_653_conv2dWeightGrad_D2_conv2", [at(1, 1703936, 24576), at(1, 2017792, 12288), at(1, 1572864, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 709, workgroups: [16,1,1] }, { shader: 710, workgroups: [32,1,1] }),
+        dispatch("step_654_pointwise_adam_D2_D2_conv3_weight_exp_avg", [at(0, 5701376, 131072), at(1, 1572864, 131072), at(1, 5998848, 131072), at(1, 5327104, 131072), at(0, 5832448, 131072), at(1, 5458176, 131072)], { shader: 711, workgroups: [64,1,1] }),
+        dispatch("step_655_pointwise_D2_conv3", [at(0, 2466304, 131072), at(1, 5327104, 131072), at(1, 8686080, 4), at(1, 5458176, 131072), at(1, 5589248, 131072)], { shader: 712, workgroups: [64,1,1] }),
+        dispatch("step_656_sum_D2_conv4", [at(1, 2005504, 12288), at(1, 1572864, 256)], { shader: 713, workgroups: [1,1,1] }),
+        dispatch("step_657_pointwise_adam_D2_D2_conv3_bias_exp_avg", [at(0, 5963520, 256), at(1, 1572864, 256), at(1, 8671488, 256), at(1, 5876992, 256), at(0, 5963776, 256), at(1, 5877248, 256)], { shader: 714, workgroups: [1,1,1] }),
+        dispatch("step_658_pointwise_D2_conv3", [at(0, 2597376, 256), at(1, 5876992, 256), at(1, 8686080, 4), at(1, 5877248, 256), at(1, 5877504, 256), at(0, 146432, 256), at(1, 8670208, 256), at(1, 8673024, 256), at(1, 5877760, 256)], { shader: 732, workgroups: [1,1,1] }),
+        dispatch("step_659_conv2dWeightGrad_D2_conv3_packc", [at(1, 7439104, 12288), at(1, 2097152, 12288)], { shader: 437, workgroups: [12,1,1] }),
+        dispatch("step_659_conv2dWeightGrad_D2_conv3", [at(1, 2097152, 12288), at(1, 3395328, 6144), at(1, 1572864, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 716, workgroups: [32,2,1] }, { shader: 717, workgroups: [128,1,1] }),
+        dispatch("step_660_pointwise_adam_D2_D2_conv4_weight_exp_avg", [at(0, 5964032, 524288), at(1, 1572864, 524288), at(1, 2621440, 524288), at(1, 2097152, 524288), at(0, 6488320, 524288), at(1, 3145728, 524288)], { shader: 718, workgroups: [256,1,1] }),
+        dispatch("step_661_pointwise_D2_conv4", [at(0, 2597632, 524288), at(1, 2097152, 524288), at(1, 8686080, 4), at(1, 3145728, 524288), at(1, 1572864, 524288)], { shader: 719, workgroups: [256,1,1] }),
+        dispatch("step_662_sum_D2_classifier", [at(1, 4911104, 6144), at(1, 2621440, 512)], { shader: 720, workgroups: [2,1,1] }),
+        dispatch("step_663_pointwise_adam_D2_D2_conv4_bias_exp_avg", [at(0, 7012608, 512), at(1, 2621440, 512), at(1, 8666624, 512), at(1, 2714624, 512), at(0, 7013120, 512), at(1, 2715136, 512)], { shader: 721, workgroups: [2,1,1] }),
+        dispatch("step_664_pointwise_D2_conv4", [at(0, 3121920, 512), at(1, 2714624, 512), at(1, 8686080, 4), at(1, 2715136, 512), at(1, 2715648, 512), at(0, 220672, 512), at(1, 8665088, 512), at(1, 8668160, 512), at(1, 2716160, 512)], { shader: 733, workgroups: [2,1,1] }),
+        dispatch("step_665_conv2dWeightGrad_D2_conv4_packc", [at(1, 7398656, 6144), at(1, 2629632, 6144)], { shader: 440, workgroups: [6,1,1] }),
+        dispatch("step_665_conv2dWeightGrad_D2_conv4", [at(1, 2629632, 6144), at(1, 7068416, 32), at(1, 2621440, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 723, workgroups: [64,1,1] }, { shader: 724, workgroups: [8,1,1] }),
+        dispatch("step_666_pointwise_adam_D2_D2_classifier_weight_exp_avg", [at(0, 7013632, 8192), at(1, 2621440, 8192), at(1, 8466688, 8192), at(1, 2685952, 8192), at(0, 7021824, 8192), at(1, 2694144, 8192)], { shader: 725, workgroups: [32,1,1] }),
+        dispatch("step_667_pointwise_D2_classifier", [at(0, 3122432, 8192), at(1, 2685952, 8192), at(1, 8686080, 4), at(1, 2694144, 8192), at(1, 2702336, 8192)], { shader: 726, workgroups: [32,1,1] }),
+        dispatch("step_668_sum", [at(1, 7068672, 8), at(1, 2621440, 4)], { shader: 727, workgroups: [1,1,1] }),
+        dispatch("step_669_pointwise_adam_D2_D2_classifier_bias_exp_avg", [at(0, 7030016, 4), at(1, 2621440, 4), at(1, 8687104, 4), at(1, 2724096, 4), at(0, 7030272, 4), at(1, 2724352, 4)], { shader: 728, workgroups: [1,1,1] }),
+        dispatch("step_670_pointwise_D2_classifier", [at(0, 3130624, 4), at(1, 2724096, 4), at(1, 8686080, 4), at(1, 2724352, 4), at(1, 2724608, 4)], { shader: 729, workgroups: [1,1,1] }),
+        dispatch("step_671_pointwise_G_bn1_running_mean", [at(0, 119296, 32), at(1, 8682240, 32), at(1, 8683776, 32), at(1, 2722560, 32)], { shader: 734, workgroups: [1,1,1] }),
+        dispatch("step_672_pointwise_G_conv1", [at(1, 8176640, 27200), at(1, 8683776, 32), at(1, 2621440, 27200)], { shader: 735, workgroups: [14,1,1] }),
+        dispatch("step_673_sum_G_conv1", [at(1, 2621440, 27200), at(1, 2648832, 32)], { adapter: "cpu", features: ["subgroups"], shader: 736, workgroups: [8,1,1] }, { shader: 737, workgroups: [1,1,1] }),
+        dispatch("step_674_pointwise_G_bn1_running_var", [at(0, 119552, 32), at(1, 8683008, 32), at(1, 2648832, 32), at(1, 2722816, 32), at(0, 120576, 32), at(1, 8682496, 32), at(1, 8684288, 32), at(1, 2723072, 32)], { shader: 738, workgroups: [1,1,1] }),
+        dispatch("step_675_pointwise_G_layer1_0_conv1", [at(1, 8556288, 7488), at(1, 8684288, 32), at(1, 2621440, 7488)], { shader: 739, workgroups: [30,1,1] }),
+        dispatch("step_676_sum_G_layer1_0_conv1", [at(1, 2621440, 7488), at(1, 2629120, 32)], { adapter: "cpu", features: ["subgroups"], shader: 740, workgroups: [8,1,1] }, { shader: 741, workgroups: [1,1,1] }),
+        dispatch("step_677_pointwise_G_layer1_0_bn1_running_var", [at(0, 120832, 32), at(1, 8683264, 32), at(1, 2629120, 32), at(1, 2723328, 32), at(0, 123904, 32), at(1, 8682752, 32), at(1, 8684800, 32), at(1, 2723584, 32)], { shader: 742, workgroups: [1,1,1] }),
+        dispatch("step_678_pointwise_G_layer1_0_conv2", [at(1, 8579328, 7488), at(1, 8684800, 32), at(1, 2621440, 7488)], { shader: 739, workgroups: [30,1,1] }),
+        dispatch("step_679_sum_G_layer1_0_conv2", [at(1, 2621440, 7488), at(1, 2629120, 32)], { adapter: "cpu", features: ["subgroups"], shader: 740, workgroups: [8,1,1] }, { shader: 741, workgroups: [1,1,1] }),
+        dispatch("step_680_pointwise_G_layer1_0_bn2_running_var", [at(0, 124160, 32), at(1, 8683520, 32), at(1, 2629120, 32), at(1, 2723840, 32)], { shader: 743, workgroups: [1,1,1] }),
+        dispatch("step_681_pointwise_G_layer1_0_conv3", [at(1, 8026880, 29952), at(1, 8677120, 128), at(1, 2621440, 29952)], { shader: 744, workgroups: [15,1,1] }),
+        dispatch("step_682_sum_G_layer1_0_conv3", [at(1, 2621440, 29952), at(1, 2651392, 128)], { adapter: "cpu", features: ["subgroups"], shader: 745, workgroups: [32,1,1] }, { shader: 746, workgroups: [1,1,1] }),
+        dispatch("step_683_pointwise_G_layer1_0_bn3_running_var", [at(0, 126208, 128), at(1, 8676096, 128), at(1, 2651392, 128), at(1, 2720000, 128), at(0, 128000, 128), at(1, 8674816, 128), at(1, 8677632, 128), at(1, 2720256, 128)], { shader: 747, workgroups: [1,1,1] }),
+        dispatch("step_684_pointwise_G_layer1_0_downsample_0", [at(1, 8086784, 29952), at(1, 8677632, 128), at(1, 2621440, 29952)], { shader: 744, workgroups: [15,1,1] }),
+        dispatch("step_685_sum_G_layer1_0_downsample_0", [at(1, 2621440, 29952), at(1, 2651392, 128)], { adapter: "cpu", features: ["subgroups"], shader: 745, workgroups: [32,1,1] }, { shader: 746, workgroups: [1,1,1] }),
+        dispatch("step_686_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 128256, 128), at(1, 8676352, 128), at(1, 2651392, 128), at(1, 2720512, 128), at(0, 164864, 128), at(1, 8675072, 128), at(1, 8678144, 128), at(1, 2720768, 128)], { shader: 748, workgroups: [1,1,1] }),
+        dispatch("step_687_pointwise_G_layer2_0_conv1", [at(1, 8621568, 4032), at(1, 8681216, 64), at(1, 2621440, 4032)], { shader: 749, workgroups: [16,1,1] }),
+        dispatch("step_688_sum_G_layer2_0_conv1", [at(1, 2621440, 4032), at(1, 2625536, 64)], { shader: 750, workgroups: [1,1,1] }),
+        dispatch("step_689_pointwise_G_layer2_0_bn1_running_var", [at(0, 131328, 64), at(1, 8680704, 64), at(1, 2625536, 64), at(1, 2721792, 64), at(0, 141312, 64), at(1, 8679936, 64), at(1, 8681728, 64), at(1, 2722048, 64)], { shader: 751, workgroups: [1,1,1] }),
+        dispatch("step_690_pointwise_G_layer2_0_conv2", [at(1, 8633856, 4032), at(1, 8681728, 64), at(1, 2621440, 4032)], { shader: 749, workgroups: [16,1,1] }),
+        dispatch("step_691_sum_G_layer2_0_conv2", [at(1, 2621440, 4032), at(1, 2625536, 64)], { shader: 750, workgroups: [1,1,1] }),
+        dispatch("step_692_pointwise_G_layer2_0_bn2_running_var", [at(0, 141568, 64), at(1, 8680960, 64), at(1, 2625536, 64), at(1, 2722304, 64)], { shader: 752, workgroups: [1,1,1] }),
+        dispatch("step_693_pointwise_G_layer2_0_conv3", [at(1, 8375552, 16128), at(1, 8673024, 256), at(1, 2621440, 16128)], { shader: 753, workgroups: [63,1,1] }),
+        dispatch("step_694_sum_G_layer2_0_conv3", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 754, workgroups: [1,1,1] }),
+        dispatch("step_695_pointwise_G_layer2_0_bn3_running_var", [at(0, 146688, 256), at(1, 8671744, 256), at(1, 2637568, 256), at(1, 2718208, 256), at(0, 155648, 256), at(1, 8670464, 256), at(1, 8673536, 256), at(1, 2718464, 256)], { shader: 755, workgroups: [1,1,1] }),
+        dispatch("step_696_pointwise_G_layer2_0_downsample_0", [at(1, 8391680, 16128), at(1, 8673536, 256), at(1, 2621440, 16128)], { shader: 753, workgroups: [63,1,1] }),
+        dispatch("step_697_sum_G_layer2_0_downsample_0", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 754, workgroups: [1,1,1] }),
+        dispatch("step_698_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 155904, 256), at(1, 8672000, 256), at(1, 2637568, 256), at(1, 2718720, 256), at(0, 289792, 256), at(1, 8670720, 256), at(1, 8674048, 256), at(1, 2718976, 256)], { shader: 755, workgroups: [1,1,1] }),
+        dispatch("step_699_pointwise_G_layer3_0_conv1", [at(1, 8507648, 8064), at(1, 8678144, 128), at(1, 2621440, 8064)], { shader: 756, workgroups: [32,1,1] }),
+        dispatch("step_700_sum_G_layer3_0_conv1", [at(1, 2621440, 8064), at(1, 2629632, 128)], { shader: 757, workgroups: [1,1,1] }),
+        dispatch("step_701_pointwise_G_layer3_0_bn1_running_var", [at(0, 165120, 128), at(1, 8676608, 128), at(1, 2629632, 128), at(1, 2721024, 128), at(0, 202752, 128), at(1, 8675328, 128), at(1, 8678656, 128), at(1, 2721280, 128)], { shader: 758, workgroups: [1,1,1] }),
+        dispatch("step_702_pointwise_G_layer3_0_conv2", [at(1, 8524032, 8064), at(1, 8678656, 128), at(1, 2621440, 8064)], { shader: 756, workgroups: [32,1,1] }),
+        dispatch("step_703_sum_G_layer3_0_conv2", [at(1, 2621440, 8064), at(1, 2629632, 128)], { shader: 757, workgroups: [1,1,1] }),
+        dispatch("step_704_pointwise_G_layer3_0_bn2_running_var", [at(0, 203008, 128), at(1, 8676864, 128), at(1, 2629632, 128), at(1, 2721536, 128)], { shader: 759, workgroups: [1,1,1] }),
+        dispatch("step_705_pointwise_G_layer3_0_conv3", [at(1, 7865600, 32256), at(1, 8668160, 512), at(1, 2621440, 32256)], { shader: 760, workgroups: [16,1,1] }),
+        dispatch("step_706_sum_G_layer3_0_conv3", [at(1, 2621440, 32256), at(1, 2653696, 512)], { shader: 761, workgroups: [2,1,1] }),
+        dispatch("step_707_pointwise_G_layer3_0_bn3_running_var", [at(0, 221184, 512), at(1, 8667136, 512), at(1, 2653696, 512), at(1, 2716672, 512), at(0, 255488, 512), at(1, 8665600, 512), at(1, 8669184, 512), at(1, 2717184, 512)], { shader: 762, workgroups: [2,1,1] }),
+        dispatch("step_708_pointwise_G_layer3_0_downsample_0", [at(1, 7930112, 32256), at(1, 8669184, 512), at(1, 2621440, 32256)], { shader: 760, workgroups: [16,1,1] }),
+        dispatch("step_709_sum_G_layer3_0_downsample_0", [at(1, 2621440, 32256), at(1, 2653696, 512)], { shader: 761, workgroups: [2,1,1] }),
+        dispatch("step_710_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 256000, 512), at(1, 8667648, 512), at(1, 2653696, 512), at(1, 2717696, 512)], { shader: 763, workgroups: [2,1,1] }),
+        dispatch("step_711_pointwise_G_layer4_0_conv1", [at(1, 7406848, 16128), at(1, 8674048, 256), at(1, 2621440, 16128)], { shader: 753, workgroups: [63,1,1] }),
+        dispatch("step_712_sum_G_layer4_0_conv1", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 754, workgroups: [1,1,1] }),
+        dispatch("step_713_pointwise_G_layer4_0_bn1_running_var", [at(0, 290048, 256), at(1, 8672256, 256), at(1, 2637568, 256), at(1, 2719232, 256), at(0, 438272, 256), at(1, 8670976, 256), at(1, 8674304, 256), at(1, 2719488, 256)], { shader: 755, workgroups: [1,1,1] }),
+        dispatch("step_714_pointwise_G_layer4_0_conv2", [at(1, 7422976, 16128), at(1, 8674304, 256), at(1, 2621440, 16128)], { shader: 753, workgroups: [63,1,1] }),
+        dispatch("step_715_sum_G_layer4_0_conv2", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 754, workgroups: [1,1,1] }),
+        dispatch("step_716_pointwise_G_layer4_0_bn2_running_var", [at(0, 438528, 256), at(1, 8672512, 256), at(1, 2637568, 256), at(1, 2719744, 256)], { shader: 764, workgroups: [1,1,1] }),
+        dispatch("step_717_pointwise_G_layer4_0_bn3_running_mean", [at(0, 506368, 1024), at(1, 8654848, 1024), at(1, 8663040, 1024), at(1, 2710528, 1024)], { shader: 765, workgroups: [4,1,1] }),
+        dispatch("step_718_pointwise_G_layer4_0_conv3", [at(1, 7132416, 64512), at(1, 8663040, 1024), at(1, 2621440, 64512)], { shader: 766, workgroups: [32,1,1] }),
+        dispatch("step_719_sum_G_layer4_0_conv3", [at(1, 2621440, 64512), at(1, 2711552, 1024)], { shader: 767, workgroups: [4,1,1] }),
+        dispatch("step_720_pointwise_G_layer4_0_bn3_running_var", [at(0, 507392, 1024), at(1, 8656896, 1024), at(1, 2711552, 1024), at(1, 2712576, 1024), at(0, 641536, 1024), at(1, 8655872, 1024), at(1, 8664064, 1024), at(1, 2713600, 1024)], { shader: 768, workgroups: [4,1,1] }),
+        dispatch("step_721_pointwise_G_layer4_0_downsample_0", [at(1, 6935808, 64512), at(1, 8664064, 1024), at(1, 2621440, 64512)], { shader: 766, workgroups: [32,1,1] }),
+        dispatch("step_722_sum_G_layer4_0_downsample_0", [at(1, 2621440, 64512), at(1, 2711552, 1024)], { shader: 767, workgroups: [4,1,1] }),
+        dispatch("step_723_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 642560, 1024), at(1, 8657920, 1024), at(1, 2711552, 1024), at(1, 2621440, 1024)], { shader: 769, workgroups: [4,1,1] }),
       ],
       copies: [
         { from: at(1, 7456256, 4704), to: at(0, 113920, 4704) },
@@ -62765,16 +62865,16 @@ export const module: GeneratedModule = {
         { from: at(1, 7066880, 76), to: at(0, 3722496, 76) },
         { from: at(1, 6392576, 87552), to: at(0, 731392, 87552) },
         { from: at(1, 6305024, 87552), to: at(0, 3722752, 87552) },
-        { from: at(1, 6934784, 76), to: at(0, 818944, 76) },
-        { from: at(1, 6934528, 76), to: at(0, 3810304, 76) },
+        { from: at(1, 6934528, 76), to: at(0, 818944, 76) },
+        { from: at(1, 7067392, 76), to: at(0, 3810304, 76) },
         { from: at(1, 3845120, 175104), to: at(0, 994816, 175104) },
         { from: at(1, 3670016, 175104), to: at(0, 3810560, 175104) },
-        { from: at(1, 6935296, 76), to: at(0, 1169920, 76) },
-        { from: at(1, 6935040, 76), to: at(0, 3985664, 76) },
+        { from: at(1, 6935040, 76), to: at(0, 1169920, 76) },
+        { from: at(1, 6934784, 76), to: at(0, 3985664, 76) },
         { from: at(1, 4195328, 175104), to: at(0, 1170176, 175104) },
         { from: at(1, 4020224, 175104), to: at(0, 3985920, 175104) },
-        { from: at(1, 7067392, 76), to: at(0, 1345280, 76) },
-        { from: at(1, 6935552, 76), to: at(0, 4161024, 76) },
+        { from: at(1, 6935552, 76), to: at(0, 1345280, 76) },
+        { from: at(1, 6935296, 76), to: at(0, 4161024, 76) },
         { from: at(1, 6887680, 19456), to: at(0, 1696256, 19456) },
         { from: at(1, 6848768, 19456), to: at(0, 4161280, 19456) },
         { from: at(1, 6868224, 19456), to: at(0, 4180736, 19456) },
@@ -62808,15 +62908,15 @@ export const module: GeneratedModule = {
         { from: at(1, 5857536, 19456), to: at(0, 2413568, 19456) },
         { from: at(1, 5818624, 19456), to: at(0, 5595904, 19456) },
         { from: at(1, 5838080, 19456), to: at(0, 5615360, 19456) },
-        { from: at(1, 5879040, 64), to: at(0, 2433024, 64) },
-        { from: at(1, 5878528, 64), to: at(0, 5634816, 64) },
-        { from: at(1, 5878784, 64), to: at(0, 5635072, 64) },
+        { from: at(1, 5879552, 64), to: at(0, 2433024, 64) },
+        { from: at(1, 5879040, 64), to: at(0, 5634816, 64) },
+        { from: at(1, 5879296, 64), to: at(0, 5635072, 64) },
         { from: at(1, 5785856, 32768), to: at(0, 2433280, 32768) },
         { from: at(1, 5720320, 32768), to: at(0, 5635328, 32768) },
         { from: at(1, 5753088, 32768), to: at(0, 5668096, 32768) },
-        { from: at(1, 5878272, 128), to: at(0, 2466048, 128) },
-        { from: at(1, 5877760, 128), to: at(0, 5700864, 128) },
-        { from: at(1, 5878016, 128), to: at(0, 5701120, 128) },
+        { from: at(1, 5878528, 128), to: at(0, 2466048, 128) },
+        { from: at(1, 5878016, 128), to: at(0, 5700864, 128) },
+        { from: at(1, 5878272, 128), to: at(0, 5701120, 128) },
         { from: at(1, 5589248, 131072), to: at(0, 2466304, 131072) },
         { from: at(1, 5327104, 131072), to: at(0, 5701376, 131072) },
         { from: at(1, 5458176, 131072), to: at(0, 5832448, 131072) },
@@ -62832,42 +62932,42 @@ export const module: GeneratedModule = {
         { from: at(1, 2702336, 8192), to: at(0, 3122432, 8192) },
         { from: at(1, 2685952, 8192), to: at(0, 7013632, 8192) },
         { from: at(1, 2694144, 8192), to: at(0, 7021824, 8192) },
-        { from: at(1, 2725376, 4), to: at(0, 3130624, 4) },
-        { from: at(1, 2724864, 4), to: at(0, 7030016, 4) },
-        { from: at(1, 2725120, 4), to: at(0, 7030272, 4) },
-        { from: at(1, 2723328, 32), to: at(0, 119296, 32) },
-        { from: at(1, 2723584, 32), to: at(0, 119552, 32) },
-        { from: at(1, 2723840, 32), to: at(0, 120576, 32) },
-        { from: at(1, 2724096, 32), to: at(0, 120832, 32) },
-        { from: at(1, 2724352, 32), to: at(0, 123904, 32) },
-        { from: at(1, 2724608, 32), to: at(0, 124160, 32) },
-        { from: at(1, 2720256, 128), to: at(0, 125952, 128) },
-        { from: at(1, 2720512, 128), to: at(0, 126208, 128) },
-        { from: at(1, 2720768, 128), to: at(0, 128000, 128) },
-        { from: at(1, 2721024, 128), to: at(0, 128256, 128) },
-        { from: at(1, 2722304, 64), to: at(0, 131072, 64) },
-        { from: at(1, 2722560, 64), to: at(0, 131328, 64) },
-        { from: at(1, 2722816, 64), to: at(0, 141312, 64) },
-        { from: at(1, 2723072, 64), to: at(0, 141568, 64) },
-        { from: at(1, 2718208, 256), to: at(0, 146432, 256) },
-        { from: at(1, 2718464, 256), to: at(0, 146688, 256) },
-        { from: at(1, 2718720, 256), to: at(0, 155648, 256) },
-        { from: at(1, 2718976, 256), to: at(0, 155904, 256) },
-        { from: at(1, 2721280, 128), to: at(0, 164864, 128) },
-        { from: at(1, 2721536, 128), to: at(0, 165120, 128) },
-        { from: at(1, 2721792, 128), to: at(0, 202752, 128) },
-        { from: at(1, 2722048, 128), to: at(0, 203008, 128) },
+        { from: at(1, 2724608, 4), to: at(0, 3130624, 4) },
+        { from: at(1, 2724096, 4), to: at(0, 7030016, 4) },
+        { from: at(1, 2724352, 4), to: at(0, 7030272, 4) },
+        { from: at(1, 2722560, 32), to: at(0, 119296, 32) },
+        { from: at(1, 2722816, 32), to: at(0, 119552, 32) },
+        { from: at(1, 2723072, 32), to: at(0, 120576, 32) },
+        { from: at(1, 2723328, 32), to: at(0, 120832, 32) },
+        { from: at(1, 2723584, 32), to: at(0, 123904, 32) },
+        { from: at(1, 2723840, 32), to: at(0, 124160, 32) },
+        { from: at(1, 5878784, 128), to: at(0, 125952, 128) },
+        { from: at(1, 2720000, 128), to: at(0, 126208, 128) },
+        { from: at(1, 2720256, 128), to: at(0, 128000, 128) },
+        { from: at(1, 2720512, 128), to: at(0, 128256, 128) },
+        { from: at(1, 5879808, 64), to: at(0, 131072, 64) },
+        { from: at(1, 2721792, 64), to: at(0, 131328, 64) },
+        { from: at(1, 2722048, 64), to: at(0, 141312, 64) },
+        { from: at(1, 2722304, 64), to: at(0, 141568, 64) },
+        { from: at(1, 5877760, 256), to: at(0, 146432, 256) },
+        { from: at(1, 2718208, 256), to: at(0, 146688, 256) },
+        { from: at(1, 2718464, 256), to: at(0, 155648, 256) },
+        { from: at(1, 2718720, 256), to: at(0, 155904, 256) },
+        { from: at(1, 2720768, 128), to: at(0, 164864, 128) },
+        { from: at(1, 2721024, 128), to: at(0, 165120, 128) },
+        { from: at(1, 2721280, 128), to: at(0, 202752, 128) },
+        { from: at(1, 2721536, 128), to: at(0, 203008, 128) },
         { from: at(1, 2716160, 512), to: at(0, 220672, 512) },
         { from: at(1, 2716672, 512), to: at(0, 221184, 512) },
         { from: at(1, 2717184, 512), to: at(0, 255488, 512) },
         { from: at(1, 2717696, 512), to: at(0, 256000, 512) },
-        { from: at(1, 2719232, 256), to: at(0, 289792, 256) },
-        { from: at(1, 2719488, 256), to: at(0, 290048, 256) },
-        { from: at(1, 2719744, 256), to: at(0, 438272, 256) },
-        { from: at(1, 2720000, 256), to: at(0, 438528, 256) },
+        { from: at(1, 2718976, 256), to: at(0, 289792, 256) },
+        { from: at(1, 2719232, 256), to: at(0, 290048, 256) },
+        { from: at(1, 2719488, 256), to: at(0, 438272, 256) },
+        { from: at(1, 2719744, 256), to: at(0, 438528, 256) },
         { from: at(1, 2710528, 1024), to: at(0, 506368, 1024) },
         { from: at(1, 2712576, 1024), to: at(0, 507392, 1024) },
-        { from: at(1, 2711552, 1024), to: at(0, 641536, 1024) },
+        { from: at(1, 2713600, 1024), to: at(0, 641536, 1024) },
         { from: at(1, 2621440, 1024), to: at(0, 642560, 1024) },
       ],
     },

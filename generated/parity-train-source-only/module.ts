@@ -8035,11 +8035,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 122: first used by step_091_pointwise_G_bn1_running_var
 const shader122 = `
-// pointwise f32[8]
-// threads 8, workgroup 64; FLOPs 8; bytes 96
+// pointwise f32[8] and 1 sibling(s)
+// threads 8, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -8050,31 +8053,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 8i)] * 0.0030959751456975937f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 123: first used by step_092_pointwise_G_layer1_0_bn1_running_mean
+// shader 123: first used by step_092_pointwise_G_layer1_0_conv1
 const shader123 = `
-// pointwise f32[8]
-// threads 8, workgroup 64; FLOPs 8; bytes 96
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 8i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 8i)] * 0.0030959751456975937f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-}
-`;
-
-// shader 124: first used by step_093_pointwise_G_layer1_0_conv1
-const shader124 = `
 // pointwise f32[1,8,17,19]
 // threads 2584, workgroup 64; FLOPs 2584; bytes 20704
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8093,8 +8081,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 125: first used by step_094_sum_G_layer1_0_conv1_cpu
-const shader125 = `
+// shader 124: first used by step_093_sum_G_layer1_0_conv1_cpu
+const shader124 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,19]: 8 outputs x 323 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8120,8 +8108,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 126: first used by step_094_sum_G_layer1_0_conv1
-const shader126 = `
+// shader 125: first used by step_093_sum_G_layer1_0_conv1
+const shader125 = `
 // sum over axes [0,2,3] of f32[1,8,17,19]: 8 outputs x 323 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 2584; bytes 10368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8139,7 +8127,35 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 127: first used by step_095_pointwise_G_layer1_0_bn1_running_var
+// shader 126: first used by step_094_pointwise_G_layer1_0_bn1_running_var
+const shader126 = `
+// pointwise f32[8] and 1 sibling(s)
+// threads 8, workgroup 64; FLOPs 16; bytes 192
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 8i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 8i)] / 322.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 8i)] * 0.0030959751456975937f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 127: first used by step_097_pointwise_G_layer1_0_bn2_running_var
 const shader127 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 96
@@ -8159,7 +8175,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 128: first used by step_100_pointwise_G_layer1_0_bn3_running_mean
+// shader 128: first used by step_098_pointwise_G_layer1_0_bn3_running_mean
 const shader128 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 384
@@ -8179,7 +8195,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 129: first used by step_101_pointwise_G_layer1_0_conv3
+// shader 129: first used by step_099_pointwise_G_layer1_0_conv3
 const shader129 = `
 // pointwise f32[1,32,17,19]
 // threads 10336 (8 per invocation), workgroup 64; FLOPs 10336; bytes 82816
@@ -8202,7 +8218,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 130: first used by step_102_sum_G_layer1_0_conv3_cpu
+// shader 130: first used by step_100_sum_G_layer1_0_conv3_cpu
 const shader130 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,19]: 32 outputs x 323 elements, 1 split(s)
@@ -8229,7 +8245,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 131: first used by step_102_sum_G_layer1_0_conv3
+// shader 131: first used by step_100_sum_G_layer1_0_conv3
 const shader131 = `
 // sum over axes [0,2,3] of f32[1,32,17,19]: 32 outputs x 323 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 10336; bytes 41472
@@ -8248,13 +8264,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 132: first used by step_103_pointwise_G_layer1_0_bn3_running_var
+// shader 132: first used by step_101_pointwise_G_layer1_0_bn3_running_var
 const shader132 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 384
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -8265,11 +8284,44 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 32i)] * 0.0030959751456975937f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 133: first used by step_108_pointwise_G_layer2_0_bn1_running_mean
+// shader 133: first used by step_104_pointwise_G_layer1_0_downsample_1_running_var
 const shader133 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 768
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 32i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 32i)] / 322.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 32i)] * 0.011111111380159855f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 134: first used by step_105_pointwise_G_layer2_0_bn1_running_mean
+const shader134 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8288,8 +8340,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 134: first used by step_109_pointwise_G_layer2_0_conv1
-const shader134 = `
+// shader 135: first used by step_106_pointwise_G_layer2_0_conv1
+const shader135 = `
 // pointwise f32[1,16,9,10]
 // threads 1440, workgroup 64; FLOPs 1440; bytes 11584
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8308,8 +8360,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 135: first used by step_110_sum_G_layer2_0_conv1_cpu
-const shader135 = `
+// shader 136: first used by step_107_sum_G_layer2_0_conv1_cpu
+const shader136 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,10]: 16 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8335,8 +8387,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 136: first used by step_110_sum_G_layer2_0_conv1
-const shader136 = `
+// shader 137: first used by step_107_sum_G_layer2_0_conv1
+const shader137 = `
 // sum over axes [0,2,3] of f32[1,16,9,10]: 16 outputs x 90 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 1440; bytes 5824
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8354,8 +8406,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 137: first used by step_111_pointwise_G_layer2_0_bn1_running_var
-const shader137 = `
+// shader 138: first used by step_108_pointwise_G_layer2_0_bn1_running_var
+const shader138 = `
+// pointwise f32[16] and 1 sibling(s)
+// threads 16, workgroup 64; FLOPs 32; bytes 384
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 16i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 16i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 16i)] * 0.011111111380159855f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 139: first used by step_111_pointwise_G_layer2_0_bn2_running_var
+const shader139 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8374,8 +8454,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 138: first used by step_116_pointwise_G_layer2_0_bn3_running_mean
-const shader138 = `
+// shader 140: first used by step_112_pointwise_G_layer2_0_bn3_running_mean
+const shader140 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8394,8 +8474,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 139: first used by step_117_pointwise_G_layer2_0_conv3
-const shader139 = `
+// shader 141: first used by step_113_pointwise_G_layer2_0_conv3
+const shader141 = `
 // pointwise f32[1,64,9,10]
 // threads 5760 (8 per invocation), workgroup 64; FLOPs 5760; bytes 46336
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8417,8 +8497,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 140: first used by step_118_sum_G_layer2_0_conv3_cpu
-const shader140 = `
+// shader 142: first used by step_114_sum_G_layer2_0_conv3_cpu
+const shader142 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8444,8 +8524,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 141: first used by step_118_sum_G_layer2_0_conv3
-const shader141 = `
+// shader 143: first used by step_114_sum_G_layer2_0_conv3
+const shader143 = `
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 5760; bytes 23296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8463,13 +8543,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 142: first used by step_119_pointwise_G_layer2_0_bn3_running_var
-const shader142 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 768
+// shader 144: first used by step_115_pointwise_G_layer2_0_bn3_running_var
+const shader144 = `
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -8480,31 +8563,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 64i)] * 0.011111111380159855f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 143: first used by step_124_pointwise_G_layer3_0_bn1_running_mean
-const shader143 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 384
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 32i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 32i)] * 0.011111111380159855f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-}
-`;
-
-// shader 144: first used by step_125_pointwise_G_layer3_0_conv1
-const shader144 = `
+// shader 145: first used by step_119_pointwise_G_layer3_0_conv1
+const shader145 = `
 // pointwise f32[1,32,9,10]
 // threads 2880, workgroup 64; FLOPs 2880; bytes 23168
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8523,8 +8591,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 145: first used by step_126_sum_G_layer3_0_conv1_cpu
-const shader145 = `
+// shader 146: first used by step_120_sum_G_layer3_0_conv1_cpu
+const shader146 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,10]: 32 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8550,8 +8618,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 146: first used by step_126_sum_G_layer3_0_conv1
-const shader146 = `
+// shader 147: first used by step_120_sum_G_layer3_0_conv1
+const shader147 = `
 // sum over axes [0,2,3] of f32[1,32,9,10]: 32 outputs x 90 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 2880; bytes 11648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8569,8 +8637,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 147: first used by step_127_pointwise_G_layer3_0_bn1_running_var
-const shader147 = `
+// shader 148: first used by step_121_pointwise_G_layer3_0_bn1_running_var
+const shader148 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 768
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 32i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 32i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 32i)] * 0.011111111380159855f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 149: first used by step_124_pointwise_G_layer3_0_bn2_running_var
+const shader149 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8589,8 +8685,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 148: first used by step_132_pointwise_G_layer3_0_bn3_running_mean
-const shader148 = `
+// shader 150: first used by step_125_pointwise_G_layer3_0_bn3_running_mean
+const shader150 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8609,8 +8705,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 149: first used by step_133_pointwise_G_layer3_0_conv3
-const shader149 = `
+// shader 151: first used by step_126_pointwise_G_layer3_0_conv3
+const shader151 = `
 // pointwise f32[1,128,9,10]
 // threads 11520 (8 per invocation), workgroup 64; FLOPs 11520; bytes 92672
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8632,8 +8728,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 150: first used by step_134_sum_G_layer3_0_conv3_cpu
-const shader150 = `
+// shader 152: first used by step_127_sum_G_layer3_0_conv3_cpu
+const shader152 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,10]: 128 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8659,8 +8755,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 151: first used by step_134_sum_G_layer3_0_conv3
-const shader151 = `
+// shader 153: first used by step_127_sum_G_layer3_0_conv3
+const shader153 = `
 // sum over axes [0,2,3] of f32[1,128,9,10]: 128 outputs x 90 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 11520; bytes 46592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8678,8 +8774,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 152: first used by step_135_pointwise_G_layer3_0_bn3_running_var
-const shader152 = `
+// shader 154: first used by step_128_pointwise_G_layer3_0_bn3_running_var
+const shader154 = `
+// pointwise f32[128] and 1 sibling(s)
+// threads 128, workgroup 64; FLOPs 256; bytes 3072
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 128i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 128i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 128i)] * 0.011111111380159855f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 155: first used by step_131_pointwise_G_layer3_0_downsample_1_running_var
+const shader155 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8698,8 +8822,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 153: first used by step_148_pointwise_G_layer4_0_bn3_running_mean
-const shader153 = `
+// shader 156: first used by step_137_pointwise_G_layer4_0_bn2_running_var
+const shader156 = `
+// pointwise f32[64]
+// threads 64, workgroup 64; FLOPs 64; bytes 768
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 64i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 64i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+}
+`;
+
+// shader 157: first used by step_138_pointwise_G_layer4_0_bn3_running_mean
+const shader157 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8718,8 +8862,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 154: first used by step_149_pointwise_G_layer4_0_conv3
-const shader154 = `
+// shader 158: first used by step_139_pointwise_G_layer4_0_conv3
+const shader158 = `
 // pointwise f32[1,256,9,10]
 // threads 23040 (8 per invocation), workgroup 64; FLOPs 23040; bytes 185344
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8741,8 +8885,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 155: first used by step_150_sum_G_layer4_0_conv3_cpu
-const shader155 = `
+// shader 159: first used by step_140_sum_G_layer4_0_conv3_cpu
+const shader159 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,10]: 256 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8768,8 +8912,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 156: first used by step_150_sum_G_layer4_0_conv3
-const shader156 = `
+// shader 160: first used by step_140_sum_G_layer4_0_conv3
+const shader160 = `
 // sum over axes [0,2,3] of f32[1,256,9,10]: 256 outputs x 90 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 23040; bytes 93184
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8787,8 +8931,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 157: first used by step_151_pointwise_G_layer4_0_bn3_running_var
-const shader157 = `
+// shader 161: first used by step_141_pointwise_G_layer4_0_bn3_running_var
+const shader161 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 6144
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 256i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 256i)] / 89.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 256i)] * 0.011111111380159855f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 162: first used by step_144_pointwise_G_layer4_0_downsample_1_running_var
+const shader162 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8807,8 +8979,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 158: first used by step_156_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
-const shader158 = `
+// shader 163: first used by step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
+const shader163 = `
 // softmax cross-entropy of f32[1,19,65,71] with labels i32[1,65,71], ignore 255, 3 split(s)
 // threads 3, workgroup 64; FLOPs 350740; bytes 32164
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -8853,8 +9025,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 159: first used by step_156_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
-const shader159 = `
+// shader 164: first used by step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
+const shader164 = `
 // final combine of the partials
 // threads 1, workgroup 64; FLOPs 6; bytes 28
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8871,8 +9043,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 160: first used by step_158_pointwise
-const shader160 = `
+// shader 165: first used by step_147_pointwise
+const shader165 = `
 // pointwise bool[1,65,71]
 // threads 4615 (8 per invocation), workgroup 64; FLOPs 4615; bytes 36920
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -8895,8 +9067,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 161: first used by step_159_sum_stage1
-const shader161 = `
+// shader 166: first used by step_148_sum_stage1
+const shader166 = `
 // sum over axes [0,1,2] of f32[1,65,71]: 1 outputs x 4615 elements, 4 split(s)
 // threads 4, workgroup 64; FLOPs 4615; bytes 18476
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -8916,8 +9088,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 162: first used by step_159_sum_stage2
-const shader162 = `
+// shader 167: first used by step_148_sum_stage2
+const shader167 = `
 // final 4-way combine of the partials
 // threads 1, workgroup 64; FLOPs 4; bytes 20
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8932,8 +9104,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 163: first used by step_160_softmax_G_layer5_conv2d_list_0
-const shader163 = `
+// shader 168: first used by step_149_softmax_G_layer5_conv2d_list_0
+const shader168 = `
 // softmax along axis 1 (19) of f32[1,19,65,71]
 // with a fused elementwise epilogue producing f32[1,19,65,71]
 // threads 4615, workgroup 64; FLOPs 350740; bytes 401344
@@ -8985,8 +9157,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 164: first used by step_161_resizeGrad
-const shader164 = `
+// shader 169: first used by step_150_resizeGrad
+const shader169 = `
 // resize adjoint (gather) f32[1,19,65,71] -> [1,19,9,10], alignCorners true
 // threads 1710, workgroup 64; FLOPs 350740; bytes 359840
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -9014,8 +9186,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 165: first used by step_162_conv2dInputGrad_G_layer5_conv2d_list_1_pack
-const shader165 = `
+// shader 170: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1_pack
+const shader170 = `
 // repack conv weights f32[19,128,3,3] as [180][128] (transposed)
 // threads 23040, workgroup 64; FLOPs 0; bytes 179712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9032,8 +9204,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 166: first used by step_162_conv2dInputGrad_G_layer5_conv2d_list_1_packc
-const shader166 = `
+// shader 171: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1_packc
+const shader171 = `
 // repack f32[1,19,9,10] as [1][5][9][10] x vec4 (4 channels per element)
 // threads 450, workgroup 64; FLOPs 0; bytes 14040
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9050,8 +9222,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 167: first used by step_162_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
-const shader167 = `
+// shader 172: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
+const shader172 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,9,10] through f32[19,128,3,3] -> [1,128,9,10]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -9203,8 +9375,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 168: first used by step_162_conv2dInputGrad_G_layer5_conv2d_list_1
-const shader168 = `
+// shader 173: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1
+const shader173 = `
 // conv2d input-gradient: f32[1,19,9,10] through f32[19,128,3,3] -> [1,128,9,10]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 channels x 4 same-phase pixels
@@ -9342,8 +9514,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 169: first used by step_163_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
-const shader169 = `
+// shader 174: first used by step_152_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
+const shader174 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,9,10] through f32[19,128,3,3] -> [1,128,9,10]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -9495,8 +9667,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 170: first used by step_163_conv2dInputGrad_G_layer5_conv2d_list_0
-const shader170 = `
+// shader 175: first used by step_152_conv2dInputGrad_G_layer5_conv2d_list_0
+const shader175 = `
 // conv2d input-gradient: f32[1,19,9,10] through f32[19,128,3,3] -> [1,128,9,10]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 channels x 4 same-phase pixels
@@ -9634,8 +9806,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 171: first used by step_164_softmax_G_layer6_conv2d_list_0
-const shader171 = `
+// shader 176: first used by step_153_softmax_G_layer6_conv2d_list_0
+const shader176 = `
 // softmax along axis 1 (19) of f32[1,19,65,71]
 // with a fused elementwise epilogue producing f32[1,19,65,71]
 // threads 4615, workgroup 64; FLOPs 350740; bytes 401344
@@ -9686,8 +9858,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 172: first used by step_166_conv2dInputGrad_G_layer6_conv2d_list_1_pack
-const shader172 = `
+// shader 177: first used by step_155_conv2dInputGrad_G_layer6_conv2d_list_1_pack
+const shader177 = `
 // repack conv weights f32[19,256,3,3] as [180][256] (transposed)
 // threads 46080, workgroup 64; FLOPs 0; bytes 359424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9704,8 +9876,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 173: first used by step_166_conv2dInputGrad_G_layer6_conv2d_list_1_cpu
-const shader173 = `
+// shader 178: first used by step_155_conv2dInputGrad_G_layer6_conv2d_list_1_cpu
+const shader178 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,9,10] through f32[19,256,3,3] -> [1,256,9,10]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -9857,8 +10029,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 174: first used by step_166_conv2dInputGrad_G_layer6_conv2d_list_1
-const shader174 = `
+// shader 179: first used by step_155_conv2dInputGrad_G_layer6_conv2d_list_1
+const shader179 = `
 // conv2d input-gradient: f32[1,19,9,10] through f32[19,256,3,3] -> [1,256,9,10]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 channels x 4 same-phase pixels
@@ -9996,8 +10168,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 175: first used by step_167_conv2dInputGrad_G_layer6_conv2d_list_0_cpu
-const shader175 = `
+// shader 180: first used by step_156_conv2dInputGrad_G_layer6_conv2d_list_0_cpu
+const shader180 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,9,10] through f32[19,256,3,3] -> [1,256,9,10]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -10149,8 +10321,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 176: first used by step_167_conv2dInputGrad_G_layer6_conv2d_list_0
-const shader176 = `
+// shader 181: first used by step_156_conv2dInputGrad_G_layer6_conv2d_list_0
+const shader181 = `
 // conv2d input-gradient: f32[1,19,9,10] through f32[19,256,3,3] -> [1,256,9,10]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 channels x 4 same-phase pixels
@@ -10288,8 +10460,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 177: first used by step_168_sum_G_layer6_conv2d_list_1_cpu
-const shader177 = `
+// shader 182: first used by step_157_sum_G_layer6_conv2d_list_1_cpu
+const shader182 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,10]: 256 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -10319,8 +10491,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 178: first used by step_168_sum_G_layer6_conv2d_list_1
-const shader178 = `
+// shader 183: first used by step_157_sum_G_layer6_conv2d_list_1
+const shader183 = `
 // sum over axes [0,2,3] of f32[1,256,9,10]: 256 outputs x 90 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 23040; bytes 277504
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10342,8 +10514,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 179: first used by step_169_pointwise_G_layer6_conv2d_list_1
-const shader179 = `
+// shader 184: first used by step_158_pointwise_G_layer6_conv2d_list_1
+const shader184 = `
 // pointwise f32[1,256,9,10]
 // threads 23040 (8 per invocation), workgroup 64; FLOPs 23040; bytes 369664
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10370,8 +10542,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 180: first used by step_170_sum_G_layer6_conv2d_list_1_cpu
-const shader180 = `
+// shader 185: first used by step_159_sum_G_layer6_conv2d_list_1_cpu
+const shader185 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,10]: 256 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -10403,8 +10575,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 181: first used by step_170_sum_G_layer6_conv2d_list_1
-const shader181 = `
+// shader 186: first used by step_159_sum_G_layer6_conv2d_list_1
+const shader186 = `
 // sum over axes [0,2,3] of f32[1,256,9,10]: 256 outputs x 90 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 23040; bytes 369664
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10428,8 +10600,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 182: first used by step_171_pointwise_G_layer4_0_downsample_1
-const shader182 = `
+// shader 187: first used by step_160_pointwise_G_layer4_0_downsample_1
+const shader187 = `
 // pointwise f32[1,256,9,10]
 // threads 23040 (8 per invocation), workgroup 64; FLOPs 23040; bytes 279552
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10457,8 +10629,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 183: first used by step_172_conv2dInputGrad_G_layer4_0_downsample_0_pack
-const shader183 = `
+// shader 188: first used by step_161_conv2dInputGrad_G_layer4_0_downsample_0_pack
+const shader188 = `
 // repack conv weights f32[256,128,1,1] as [256][128] (transposed)
 // threads 32768, workgroup 64; FLOPs 0; bytes 262144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10475,8 +10647,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 184: first used by step_172_conv2dInputGrad_G_layer4_0_downsample_0_cpu
-const shader184 = `
+// shader 189: first used by step_161_conv2dInputGrad_G_layer4_0_downsample_0_cpu
+const shader189 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,9,10] through f32[256,128,1,1] -> [1,128,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -10628,8 +10800,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 185: first used by step_172_conv2dInputGrad_G_layer4_0_downsample_0
-const shader185 = `
+// shader 190: first used by step_161_conv2dInputGrad_G_layer4_0_downsample_0
+const shader190 = `
 // conv2d input-gradient: f32[1,256,9,10] through f32[256,128,1,1] -> [1,128,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -10767,8 +10939,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 186: first used by step_175_conv2dInputGrad_G_layer4_0_conv3_pack
-const shader186 = `
+// shader 191: first used by step_164_conv2dInputGrad_G_layer4_0_conv3_pack
+const shader191 = `
 // repack conv weights f32[256,64,1,1] as [256][64] (transposed)
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10785,8 +10957,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 187: first used by step_175_conv2dInputGrad_G_layer4_0_conv3_cpu
-const shader187 = `
+// shader 192: first used by step_164_conv2dInputGrad_G_layer4_0_conv3_cpu
+const shader192 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,9,10] through f32[256,64,1,1] -> [1,64,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -10938,8 +11110,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 188: first used by step_175_conv2dInputGrad_G_layer4_0_conv3
-const shader188 = `
+// shader 193: first used by step_164_conv2dInputGrad_G_layer4_0_conv3
+const shader193 = `
 // conv2d input-gradient: f32[1,256,9,10] through f32[256,64,1,1] -> [1,64,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -11077,8 +11249,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 189: first used by step_176_sum_G_layer4_0_conv3_cpu
-const shader189 = `
+// shader 194: first used by step_165_sum_G_layer4_0_conv3_cpu
+const shader194 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -11106,8 +11278,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 190: first used by step_176_sum_G_layer4_0_conv3
-const shader190 = `
+// shader 195: first used by step_165_sum_G_layer4_0_conv3
+const shader195 = `
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 5760; bytes 46336
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11127,8 +11299,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 191: first used by step_177_sum_G_layer4_0_conv3_cpu
-const shader191 = `
+// shader 196: first used by step_166_sum_G_layer4_0_conv3_cpu
+const shader196 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -11158,8 +11330,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 192: first used by step_177_sum_G_layer4_0_conv3
-const shader192 = `
+// shader 197: first used by step_166_sum_G_layer4_0_conv3
+const shader197 = `
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 5760; bytes 69376
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11181,8 +11353,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 193: first used by step_178_pointwise_G_layer4_0_bn2
-const shader193 = `
+// shader 198: first used by step_167_pointwise_G_layer4_0_bn2
+const shader198 = `
 // pointwise f32[1,64,9,10]
 // threads 5760 (8 per invocation), workgroup 64; FLOPs 5760; bytes 93184
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11216,8 +11388,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 194: first used by step_179_conv2dInputGrad_G_layer4_0_conv2_pack
-const shader194 = `
+// shader 199: first used by step_168_conv2dInputGrad_G_layer4_0_conv2_pack
+const shader199 = `
 // repack conv weights f32[64,64,3,3] as [576][64] (transposed)
 // threads 36864, workgroup 64; FLOPs 0; bytes 294912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11234,8 +11406,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 195: first used by step_179_conv2dInputGrad_G_layer4_0_conv2_cpu
-const shader195 = `
+// shader 200: first used by step_168_conv2dInputGrad_G_layer4_0_conv2_cpu
+const shader200 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,10] through f32[64,64,3,3] -> [1,64,9,10]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -11387,8 +11559,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 196: first used by step_179_conv2dInputGrad_G_layer4_0_conv2
-const shader196 = `
+// shader 201: first used by step_168_conv2dInputGrad_G_layer4_0_conv2
+const shader201 = `
 // conv2d input-gradient: f32[1,64,9,10] through f32[64,64,3,3] -> [1,64,9,10]
 // stride [1,1], padding [4,4], dilation [4,4]
 // tile 8 channels x 4 same-phase pixels
@@ -11526,8 +11698,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 197: first used by step_183_conv2dInputGrad_G_layer4_0_conv1_pack
-const shader197 = `
+// shader 202: first used by step_172_conv2dInputGrad_G_layer4_0_conv1_pack
+const shader202 = `
 // repack conv weights f32[64,128,1,1] as [64][128] (transposed)
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11544,8 +11716,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 198: first used by step_183_conv2dInputGrad_G_layer4_0_conv1_cpu
-const shader198 = `
+// shader 203: first used by step_172_conv2dInputGrad_G_layer4_0_conv1_cpu
+const shader203 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,10] through f32[64,128,1,1] -> [1,128,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -11707,8 +11879,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 199: first used by step_183_conv2dInputGrad_G_layer4_0_conv1
-const shader199 = `
+// shader 204: first used by step_172_conv2dInputGrad_G_layer4_0_conv1
+const shader204 = `
 // conv2d input-gradient: f32[1,64,9,10] through f32[64,128,1,1] -> [1,128,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,9,10]
@@ -11856,8 +12028,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 200: first used by step_185_sum_G_layer4_0_conv1_cpu
-const shader200 = `
+// shader 205: first used by step_174_sum_G_layer4_0_conv1_cpu
+const shader205 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,10]: 128 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -11884,8 +12056,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 201: first used by step_185_sum_G_layer4_0_conv1
-const shader201 = `
+// shader 206: first used by step_174_sum_G_layer4_0_conv1
+const shader206 = `
 // sum over axes [0,2,3] of f32[1,128,9,10]: 128 outputs x 90 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 11520; bytes 92672
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11904,8 +12076,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 202: first used by step_186_pointwise_G_layer3_0_downsample_1
-const shader202 = `
+// shader 207: first used by step_175_pointwise_G_layer3_0_downsample_1
+const shader207 = `
 // pointwise f32[1,128,9,10]
 // threads 11520 (8 per invocation), workgroup 64; FLOPs 11520; bytes 140288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11936,8 +12108,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 203: first used by step_187_conv2dInputGrad_G_layer3_0_downsample_0_pack
-const shader203 = `
+// shader 208: first used by step_176_conv2dInputGrad_G_layer3_0_downsample_0_pack
+const shader208 = `
 // repack conv weights f32[128,64,1,1] as [128][64] (transposed)
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11954,8 +12126,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 204: first used by step_187_conv2dInputGrad_G_layer3_0_downsample_0_cpu
-const shader204 = `
+// shader 209: first used by step_176_conv2dInputGrad_G_layer3_0_downsample_0_cpu
+const shader209 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,9,10] through f32[128,64,1,1] -> [1,64,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12107,8 +12279,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 205: first used by step_187_conv2dInputGrad_G_layer3_0_downsample_0
-const shader205 = `
+// shader 210: first used by step_176_conv2dInputGrad_G_layer3_0_downsample_0
+const shader210 = `
 // conv2d input-gradient: f32[1,128,9,10] through f32[128,64,1,1] -> [1,64,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -12246,8 +12418,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 206: first used by step_190_conv2dInputGrad_G_layer3_0_conv3_pack
-const shader206 = `
+// shader 211: first used by step_179_conv2dInputGrad_G_layer3_0_conv3_pack
+const shader211 = `
 // repack conv weights f32[128,32,1,1] as [128][32] (transposed)
 // threads 4096, workgroup 64; FLOPs 0; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12264,8 +12436,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 207: first used by step_190_conv2dInputGrad_G_layer3_0_conv3_cpu
-const shader207 = `
+// shader 212: first used by step_179_conv2dInputGrad_G_layer3_0_conv3_cpu
+const shader212 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,9,10] through f32[128,32,1,1] -> [1,32,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12417,8 +12589,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 208: first used by step_190_conv2dInputGrad_G_layer3_0_conv3
-const shader208 = `
+// shader 213: first used by step_179_conv2dInputGrad_G_layer3_0_conv3
+const shader213 = `
 // conv2d input-gradient: f32[1,128,9,10] through f32[128,32,1,1] -> [1,32,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -12556,8 +12728,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 209: first used by step_191_sum_G_layer3_0_conv3_cpu
-const shader209 = `
+// shader 214: first used by step_180_sum_G_layer3_0_conv3_cpu
+const shader214 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,10]: 32 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -12585,8 +12757,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 210: first used by step_191_sum_G_layer3_0_conv3
-const shader210 = `
+// shader 215: first used by step_180_sum_G_layer3_0_conv3
+const shader215 = `
 // sum over axes [0,2,3] of f32[1,32,9,10]: 32 outputs x 90 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 2880; bytes 23168
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12606,8 +12778,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 211: first used by step_192_sum_G_layer3_0_conv3_cpu
-const shader211 = `
+// shader 216: first used by step_181_sum_G_layer3_0_conv3_cpu
+const shader216 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,10]: 32 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -12637,8 +12809,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 212: first used by step_192_sum_G_layer3_0_conv3
-const shader212 = `
+// shader 217: first used by step_181_sum_G_layer3_0_conv3
+const shader217 = `
 // sum over axes [0,2,3] of f32[1,32,9,10]: 32 outputs x 90 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 2880; bytes 34688
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12660,8 +12832,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 213: first used by step_193_pointwise_G_layer3_0_bn2
-const shader213 = `
+// shader 218: first used by step_182_pointwise_G_layer3_0_bn2
+const shader218 = `
 // pointwise f32[1,32,9,10]
 // threads 2880, workgroup 64; FLOPs 2880; bytes 46592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12692,8 +12864,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 214: first used by step_194_conv2dInputGrad_G_layer3_0_conv2_pack
-const shader214 = `
+// shader 219: first used by step_183_conv2dInputGrad_G_layer3_0_conv2_pack
+const shader219 = `
 // repack conv weights f32[32,32,3,3] as [288][32] (transposed)
 // threads 9216, workgroup 64; FLOPs 0; bytes 73728
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12710,8 +12882,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 215: first used by step_194_conv2dInputGrad_G_layer3_0_conv2_cpu
-const shader215 = `
+// shader 220: first used by step_183_conv2dInputGrad_G_layer3_0_conv2_cpu
+const shader220 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,9,10] through f32[32,32,3,3] -> [1,32,9,10]
 // stride [1,1], padding [2,2], dilation [2,2]
@@ -12863,8 +13035,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 216: first used by step_194_conv2dInputGrad_G_layer3_0_conv2
-const shader216 = `
+// shader 221: first used by step_183_conv2dInputGrad_G_layer3_0_conv2
+const shader221 = `
 // conv2d input-gradient: f32[1,32,9,10] through f32[32,32,3,3] -> [1,32,9,10]
 // stride [1,1], padding [2,2], dilation [2,2]
 // tile 8 channels x 4 same-phase pixels
@@ -13002,8 +13174,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 217: first used by step_198_conv2dInputGrad_G_layer3_0_conv1_pack
-const shader217 = `
+// shader 222: first used by step_187_conv2dInputGrad_G_layer3_0_conv1_pack
+const shader222 = `
 // repack conv weights f32[32,64,1,1] as [32][64] (transposed)
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13020,8 +13192,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 218: first used by step_198_conv2dInputGrad_G_layer3_0_conv1_cpu
-const shader218 = `
+// shader 223: first used by step_187_conv2dInputGrad_G_layer3_0_conv1_cpu
+const shader223 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,9,10] through f32[32,64,1,1] -> [1,64,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -13173,8 +13345,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 219: first used by step_198_conv2dInputGrad_G_layer3_0_conv1
-const shader219 = `
+// shader 224: first used by step_187_conv2dInputGrad_G_layer3_0_conv1
+const shader224 = `
 // conv2d input-gradient: f32[1,32,9,10] through f32[32,64,1,1] -> [1,64,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -13312,8 +13484,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 220: first used by step_199_sum_G_layer3_0_downsample_0_cpu
-const shader220 = `
+// shader 225: first used by step_188_sum_G_layer3_0_downsample_0_cpu
+const shader225 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -13343,8 +13515,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 221: first used by step_199_sum_G_layer3_0_downsample_0
-const shader221 = `
+// shader 226: first used by step_188_sum_G_layer3_0_downsample_0
+const shader226 = `
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 5760; bytes 69376
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13366,8 +13538,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 222: first used by step_200_pointwise_G_layer3_0_downsample_0
-const shader222 = `
+// shader 227: first used by step_189_pointwise_G_layer3_0_downsample_0
+const shader227 = `
 // pointwise f32[1,64,9,10]
 // threads 5760 (8 per invocation), workgroup 64; FLOPs 5760; bytes 92416
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13394,8 +13566,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 223: first used by step_201_sum_G_layer3_0_downsample_0_cpu
-const shader223 = `
+// shader 228: first used by step_190_sum_G_layer3_0_downsample_0_cpu
+const shader228 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -13427,8 +13599,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 224: first used by step_201_sum_G_layer3_0_downsample_0
-const shader224 = `
+// shader 229: first used by step_190_sum_G_layer3_0_downsample_0
+const shader229 = `
 // sum over axes [0,2,3] of f32[1,64,9,10]: 64 outputs x 90 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 5760; bytes 92416
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13452,8 +13624,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 225: first used by step_202_pointwise_G_layer2_0_downsample_1
-const shader225 = `
+// shader 230: first used by step_191_pointwise_G_layer2_0_downsample_1
+const shader230 = `
 // pointwise f32[1,64,9,10]
 // threads 5760 (8 per invocation), workgroup 64; FLOPs 5760; bytes 69888
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13481,8 +13653,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 226: first used by step_203_conv2dInputGrad_G_layer2_0_downsample_0_pack
-const shader226 = `
+// shader 231: first used by step_192_conv2dInputGrad_G_layer2_0_downsample_0_pack
+const shader231 = `
 // repack conv weights f32[64,32,1,1] as [64][32] (transposed)
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13499,8 +13671,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 227: first used by step_203_conv2dInputGrad_G_layer2_0_downsample_0_cpu
-const shader227 = `
+// shader 232: first used by step_192_conv2dInputGrad_G_layer2_0_downsample_0_cpu
+const shader232 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,10] through f32[64,32,1,1] -> [1,32,17,19]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -13652,8 +13824,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 228: first used by step_203_conv2dInputGrad_G_layer2_0_downsample_0
-const shader228 = `
+// shader 233: first used by step_192_conv2dInputGrad_G_layer2_0_downsample_0
+const shader233 = `
 // conv2d input-gradient: f32[1,64,9,10] through f32[64,32,1,1] -> [1,32,17,19]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -13792,8 +13964,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 229: first used by step_206_conv2dInputGrad_G_layer2_0_conv3_pack
-const shader229 = `
+// shader 234: first used by step_195_conv2dInputGrad_G_layer2_0_conv3_pack
+const shader234 = `
 // repack conv weights f32[64,16,1,1] as [64][16] (transposed)
 // threads 1024, workgroup 64; FLOPs 0; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13810,8 +13982,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 230: first used by step_206_conv2dInputGrad_G_layer2_0_conv3_cpu
-const shader230 = `
+// shader 235: first used by step_195_conv2dInputGrad_G_layer2_0_conv3_cpu
+const shader235 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,10] through f32[64,16,1,1] -> [1,16,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -13963,8 +14135,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 231: first used by step_206_conv2dInputGrad_G_layer2_0_conv3
-const shader231 = `
+// shader 236: first used by step_195_conv2dInputGrad_G_layer2_0_conv3
+const shader236 = `
 // conv2d input-gradient: f32[1,64,9,10] through f32[64,16,1,1] -> [1,16,9,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -14102,8 +14274,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 232: first used by step_207_sum_G_layer2_0_conv3_cpu
-const shader232 = `
+// shader 237: first used by step_196_sum_G_layer2_0_conv3_cpu
+const shader237 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,10]: 16 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -14131,8 +14303,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 233: first used by step_207_sum_G_layer2_0_conv3
-const shader233 = `
+// shader 238: first used by step_196_sum_G_layer2_0_conv3
+const shader238 = `
 // sum over axes [0,2,3] of f32[1,16,9,10]: 16 outputs x 90 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 1440; bytes 11584
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14152,8 +14324,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 234: first used by step_208_sum_G_layer2_0_conv3_cpu
-const shader234 = `
+// shader 239: first used by step_197_sum_G_layer2_0_conv3_cpu
+const shader239 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,10]: 16 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -14183,8 +14355,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 235: first used by step_208_sum_G_layer2_0_conv3
-const shader235 = `
+// shader 240: first used by step_197_sum_G_layer2_0_conv3
+const shader240 = `
 // sum over axes [0,2,3] of f32[1,16,9,10]: 16 outputs x 90 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 1440; bytes 17344
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14206,8 +14378,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 236: first used by step_209_pointwise_G_layer2_0_bn2
-const shader236 = `
+// shader 241: first used by step_198_pointwise_G_layer2_0_bn2
+const shader241 = `
 // pointwise f32[1,16,9,10]
 // threads 1440, workgroup 64; FLOPs 1440; bytes 23296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14238,8 +14410,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 237: first used by step_210_conv2dInputGrad_G_layer2_0_conv2_pack
-const shader237 = `
+// shader 242: first used by step_199_conv2dInputGrad_G_layer2_0_conv2_pack
+const shader242 = `
 // repack conv weights f32[16,16,3,3] as [144][16] (transposed)
 // threads 2304, workgroup 64; FLOPs 0; bytes 18432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14256,8 +14428,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 238: first used by step_210_conv2dInputGrad_G_layer2_0_conv2_cpu
-const shader238 = `
+// shader 243: first used by step_199_conv2dInputGrad_G_layer2_0_conv2_cpu
+const shader243 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,16,9,10] through f32[16,16,3,3] -> [1,16,9,10]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -14409,8 +14581,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 239: first used by step_210_conv2dInputGrad_G_layer2_0_conv2
-const shader239 = `
+// shader 244: first used by step_199_conv2dInputGrad_G_layer2_0_conv2
+const shader244 = `
 // conv2d input-gradient: f32[1,16,9,10] through f32[16,16,3,3] -> [1,16,9,10]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -14548,8 +14720,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 240: first used by step_214_conv2dInputGrad_G_layer2_0_conv1_pack
-const shader240 = `
+// shader 245: first used by step_203_conv2dInputGrad_G_layer2_0_conv1_pack
+const shader245 = `
 // repack conv weights f32[16,32,1,1] as [16][32] (transposed)
 // threads 512, workgroup 64; FLOPs 0; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14566,8 +14738,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 241: first used by step_214_conv2dInputGrad_G_layer2_0_conv1_cpu
-const shader241 = `
+// shader 246: first used by step_203_conv2dInputGrad_G_layer2_0_conv1_cpu
+const shader246 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,16,9,10] through f32[16,32,1,1] -> [1,32,17,19]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -14719,8 +14891,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 242: first used by step_214_conv2dInputGrad_G_layer2_0_conv1
-const shader242 = `
+// shader 247: first used by step_203_conv2dInputGrad_G_layer2_0_conv1
+const shader247 = `
 // conv2d input-gradient: f32[1,16,9,10] through f32[16,32,1,1] -> [1,32,17,19]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -14859,8 +15031,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 243: first used by step_215_sum_G_layer2_0_downsample_0_cpu
-const shader243 = `
+// shader 248: first used by step_204_sum_G_layer2_0_downsample_0_cpu
+const shader248 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,19]: 32 outputs x 323 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -14890,8 +15062,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 244: first used by step_215_sum_G_layer2_0_downsample_0
-const shader244 = `
+// shader 249: first used by step_204_sum_G_layer2_0_downsample_0
+const shader249 = `
 // sum over axes [0,2,3] of f32[1,32,17,19]: 32 outputs x 323 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 10336; bytes 124160
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14913,8 +15085,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 245: first used by step_216_pointwise_G_layer2_0_downsample_0
-const shader245 = `
+// shader 250: first used by step_205_pointwise_G_layer2_0_downsample_0
+const shader250 = `
 // pointwise f32[1,32,17,19]
 // threads 10336 (8 per invocation), workgroup 64; FLOPs 10336; bytes 165504
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14941,8 +15113,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 246: first used by step_217_sum_G_layer2_0_downsample_0_cpu
-const shader246 = `
+// shader 251: first used by step_206_sum_G_layer2_0_downsample_0_cpu
+const shader251 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,19]: 32 outputs x 323 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -14974,8 +15146,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 247: first used by step_217_sum_G_layer2_0_downsample_0
-const shader247 = `
+// shader 252: first used by step_206_sum_G_layer2_0_downsample_0
+const shader252 = `
 // sum over axes [0,2,3] of f32[1,32,17,19]: 32 outputs x 323 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 10336; bytes 165504
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14999,8 +15171,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 248: first used by step_218_pointwise_G_layer1_0_downsample_1
-const shader248 = `
+// shader 253: first used by step_207_pointwise_G_layer1_0_downsample_1
+const shader253 = `
 // pointwise f32[1,32,17,19]
 // threads 10336 (8 per invocation), workgroup 64; FLOPs 10336; bytes 124416
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15028,8 +15200,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 249: first used by step_219_conv2dInputGrad_G_layer1_0_downsample_0_pack
-const shader249 = `
+// shader 254: first used by step_208_conv2dInputGrad_G_layer1_0_downsample_0_pack
+const shader254 = `
 // repack conv weights f32[32,8,1,1] as [32][8] (transposed)
 // threads 256, workgroup 64; FLOPs 0; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15046,8 +15218,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 250: first used by step_219_conv2dInputGrad_G_layer1_0_downsample_0_cpu
-const shader250 = `
+// shader 255: first used by step_208_conv2dInputGrad_G_layer1_0_downsample_0_cpu
+const shader255 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,17,19] through f32[32,8,1,1] -> [1,8,17,19]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -15199,8 +15371,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 251: first used by step_219_conv2dInputGrad_G_layer1_0_downsample_0
-const shader251 = `
+// shader 256: first used by step_208_conv2dInputGrad_G_layer1_0_downsample_0
+const shader256 = `
 // conv2d input-gradient: f32[1,32,17,19] through f32[32,8,1,1] -> [1,8,17,19]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -15338,8 +15510,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 252: first used by step_223_sum_G_layer1_0_conv3_cpu
-const shader252 = `
+// shader 257: first used by step_212_sum_G_layer1_0_conv3_cpu
+const shader257 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,19]: 8 outputs x 323 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -15367,8 +15539,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 253: first used by step_223_sum_G_layer1_0_conv3
-const shader253 = `
+// shader 258: first used by step_212_sum_G_layer1_0_conv3
+const shader258 = `
 // sum over axes [0,2,3] of f32[1,8,17,19]: 8 outputs x 323 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 2584; bytes 20704
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15388,8 +15560,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 254: first used by step_224_sum_G_layer1_0_conv3_cpu
-const shader254 = `
+// shader 259: first used by step_213_sum_G_layer1_0_conv3_cpu
+const shader259 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,19]: 8 outputs x 323 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -15419,8 +15591,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 255: first used by step_224_sum_G_layer1_0_conv3
-const shader255 = `
+// shader 260: first used by step_213_sum_G_layer1_0_conv3
+const shader260 = `
 // sum over axes [0,2,3] of f32[1,8,17,19]: 8 outputs x 323 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 2584; bytes 31040
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15442,8 +15614,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 256: first used by step_225_pointwise_G_layer1_0_bn2
-const shader256 = `
+// shader 261: first used by step_214_pointwise_G_layer1_0_bn2
+const shader261 = `
 // pointwise f32[1,8,17,19]
 // threads 2584, workgroup 64; FLOPs 2584; bytes 41472
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15474,8 +15646,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 257: first used by step_226_conv2dInputGrad_G_layer1_0_conv2_pack
-const shader257 = `
+// shader 262: first used by step_215_conv2dInputGrad_G_layer1_0_conv2_pack
+const shader262 = `
 // repack conv weights f32[8,8,3,3] as [72][8] (transposed)
 // threads 576, workgroup 64; FLOPs 0; bytes 4608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15492,8 +15664,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 258: first used by step_226_conv2dInputGrad_G_layer1_0_conv2_cpu
-const shader258 = `
+// shader 263: first used by step_215_conv2dInputGrad_G_layer1_0_conv2_cpu
+const shader263 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,8,17,19] through f32[8,8,3,3] -> [1,8,17,19]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -15645,8 +15817,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 259: first used by step_226_conv2dInputGrad_G_layer1_0_conv2
-const shader259 = `
+// shader 264: first used by step_215_conv2dInputGrad_G_layer1_0_conv2
+const shader264 = `
 // conv2d input-gradient: f32[1,8,17,19] through f32[8,8,3,3] -> [1,8,17,19]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -15784,8 +15956,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 260: first used by step_230_conv2dInputGrad_G_layer1_0_conv1_pack
-const shader260 = `
+// shader 265: first used by step_219_conv2dInputGrad_G_layer1_0_conv1_pack
+const shader265 = `
 // repack conv weights f32[8,8,1,1] as [8][8] (transposed)
 // threads 64, workgroup 64; FLOPs 0; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15802,8 +15974,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 261: first used by step_230_conv2dInputGrad_G_layer1_0_conv1_cpu
-const shader261 = `
+// shader 266: first used by step_219_conv2dInputGrad_G_layer1_0_conv1_cpu
+const shader266 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,8,17,19] through f32[8,8,1,1] -> [1,8,17,19]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -15958,8 +16130,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 262: first used by step_230_conv2dInputGrad_G_layer1_0_conv1
-const shader262 = `
+// shader 267: first used by step_219_conv2dInputGrad_G_layer1_0_conv1
+const shader267 = `
 // conv2d input-gradient: f32[1,8,17,19] through f32[8,8,1,1] -> [1,8,17,19]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,8,17,19]
@@ -16100,8 +16272,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 263: first used by step_231_maxPool2dGrad_G_layer1_0_downsample_0
-const shader263 = `
+// shader 268: first used by step_220_maxPool2dGrad_G_layer1_0_downsample_0
+const shader268 = `
 // maxPool2d gradient (gather) for f32[1,8,33,36]: kernel [3,3], stride [2,2], padding [1,1]
 // threads 9504, workgroup 64; FLOPs 342144; bytes 86368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16140,8 +16312,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 264: first used by step_232_sum_G_layer1_0_downsample_0_cpu
-const shader264 = `
+// shader 269: first used by step_221_sum_G_layer1_0_downsample_0_cpu
+const shader269 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,33,36]: 8 outputs x 1188 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -16169,8 +16341,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 265: first used by step_232_sum_G_layer1_0_downsample_0
-const shader265 = `
+// shader 270: first used by step_221_sum_G_layer1_0_downsample_0
+const shader270 = `
 // sum over axes [0,2,3] of f32[1,8,33,36]: 8 outputs x 1188 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 9504; bytes 76064
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16190,8 +16362,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 266: first used by step_233_sum_G_conv1_cpu
-const shader266 = `
+// shader 271: first used by step_222_sum_G_conv1_cpu
+const shader271 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,33,36]: 8 outputs x 1188 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -16221,8 +16393,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 267: first used by step_233_sum_G_conv1
-const shader267 = `
+// shader 272: first used by step_222_sum_G_conv1
+const shader272 = `
 // sum over axes [0,2,3] of f32[1,8,33,36]: 8 outputs x 1188 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 9504; bytes 114080
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16244,8 +16416,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 268: first used by step_234_pointwise_G_bn1
-const shader268 = `
+// shader 273: first used by step_223_pointwise_G_bn1
+const shader273 = `
 // pointwise f32[1,8,33,36]
 // threads 9504 (8 per invocation), workgroup 64; FLOPs 9504; bytes 152192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16279,8 +16451,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 269: first used by step_235_conv2dWeightGrad_G_bn1_packc
-const shader269 = `
+// shader 274: first used by step_224_conv2dWeightGrad_G_bn1_packc
+const shader274 = `
 // repack f32[1,8,33,36] as [1][2][33][36] x vec4 (4 channels per element)
 // threads 2376, workgroup 64; FLOPs 0; bytes 76032
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16297,8 +16469,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 270: first used by step_235_conv2dWeightGrad_G_bn1_cpu
-const shader270 = `
+// shader 275: first used by step_224_conv2dWeightGrad_G_bn1_cpu
+const shader275 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,3,65,71] with f32[1,8,33,36] -> [8,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 1 K-split(s) of 1188
@@ -16619,8 +16791,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 271: first used by step_235_conv2dWeightGrad_G_bn1
-const shader271 = `
+// shader 276: first used by step_224_conv2dWeightGrad_G_bn1
+const shader276 = `
 // conv2d weight-gradient: f32[1,3,65,71] with f32[1,8,33,36] -> [8,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 1 K-split(s) of 1188
 // with a fused elementwise epilogue producing f32[8,3,7,7]
@@ -16702,8 +16874,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 272: first used by step_236_pointwise_G_conv1
-const shader272 = `
+// shader 277: first used by step_225_pointwise_G_conv1
+const shader277 = `
 // pointwise f32[8,3,7,7]
 // threads 1176, workgroup 64; FLOPs 1176; bytes 14116
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16724,8 +16896,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 273: first used by step_237_conv2dWeightGrad_G_layer1_0_bn1_cpu
-const shader273 = `
+// shader 278: first used by step_226_conv2dWeightGrad_G_layer1_0_bn1_cpu
+const shader278 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,8,17,19] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
@@ -17046,8 +17218,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 274: first used by step_237_conv2dWeightGrad_G_layer1_0_bn1
-const shader274 = `
+// shader 279: first used by step_226_conv2dWeightGrad_G_layer1_0_bn1
+const shader279 = `
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,8,17,19] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
 // with a fused elementwise epilogue producing f32[8,8,1,1]
@@ -17139,8 +17311,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 275: first used by step_238_pointwise_G_layer1_0_conv1
-const shader275 = `
+// shader 280: first used by step_227_pointwise_G_layer1_0_conv1
+const shader280 = `
 // pointwise f32[8,8,1,1]
 // threads 64, workgroup 64; FLOPs 64; bytes 772
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17159,8 +17331,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 276: first used by step_239_conv2dWeightGrad_G_layer1_0_bn1_cpu
-const shader276 = `
+// shader 281: first used by step_228_conv2dWeightGrad_G_layer1_0_bn1_cpu
+const shader281 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,8,17,19] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
@@ -17481,8 +17653,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 277: first used by step_239_conv2dWeightGrad_G_layer1_0_bn1
-const shader277 = `
+// shader 282: first used by step_228_conv2dWeightGrad_G_layer1_0_bn1
+const shader282 = `
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,8,17,19] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
 // with a fused elementwise epilogue producing f32[8,8,3,3]
@@ -17574,8 +17746,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 278: first used by step_240_pointwise_G_layer1_0_conv2
-const shader278 = `
+// shader 283: first used by step_229_pointwise_G_layer1_0_conv2
+const shader283 = `
 // pointwise f32[8,8,3,3]
 // threads 576, workgroup 64; FLOPs 576; bytes 6916
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17596,8 +17768,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 279: first used by step_241_conv2dWeightGrad_G_layer1_0_bn2_cpu
-const shader279 = `
+// shader 284: first used by step_230_conv2dWeightGrad_G_layer1_0_bn2_cpu
+const shader284 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,32,17,19] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
@@ -17918,8 +18090,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 280: first used by step_241_conv2dWeightGrad_G_layer1_0_bn2
-const shader280 = `
+// shader 285: first used by step_230_conv2dWeightGrad_G_layer1_0_bn2
+const shader285 = `
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,32,17,19] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
 // with a fused elementwise epilogue producing f32[32,8,1,1]
@@ -18011,8 +18183,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 281: first used by step_242_pointwise_G_layer1_0_conv3
-const shader281 = `
+// shader 286: first used by step_231_pointwise_G_layer1_0_conv3
+const shader286 = `
 // pointwise f32[32,8,1,1]
 // threads 256, workgroup 64; FLOPs 256; bytes 3076
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18031,8 +18203,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 282: first used by step_245_conv2dWeightGrad_G_layer2_0_bn1_cpu
-const shader282 = `
+// shader 287: first used by step_234_conv2dWeightGrad_G_layer2_0_bn1_cpu
+const shader287 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,19] with f32[1,16,9,10] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -18353,8 +18525,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 283: first used by step_245_conv2dWeightGrad_G_layer2_0_bn1
-const shader283 = `
+// shader 288: first used by step_234_conv2dWeightGrad_G_layer2_0_bn1
+const shader288 = `
 // conv2d weight-gradient: f32[1,32,17,19] with f32[1,16,9,10] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[16,32,1,1]
@@ -18446,8 +18618,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 284: first used by step_246_pointwise_G_layer2_0_conv1
-const shader284 = `
+// shader 289: first used by step_235_pointwise_G_layer2_0_conv1
+const shader289 = `
 // pointwise f32[16,32,1,1]
 // threads 512, workgroup 64; FLOPs 512; bytes 6148
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18466,8 +18638,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 285: first used by step_247_conv2dWeightGrad_G_layer2_0_bn1_cpu
-const shader285 = `
+// shader 290: first used by step_236_conv2dWeightGrad_G_layer2_0_bn1_cpu
+const shader290 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,10] with f32[1,16,9,10] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -18788,8 +18960,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 286: first used by step_247_conv2dWeightGrad_G_layer2_0_bn1
-const shader286 = `
+// shader 291: first used by step_236_conv2dWeightGrad_G_layer2_0_bn1
+const shader291 = `
 // conv2d weight-gradient: f32[1,16,9,10] with f32[1,16,9,10] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[16,16,3,3]
@@ -18881,8 +19053,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 287: first used by step_248_pointwise_G_layer2_0_conv2
-const shader287 = `
+// shader 292: first used by step_237_pointwise_G_layer2_0_conv2
+const shader292 = `
 // pointwise f32[16,16,3,3]
 // threads 2304, workgroup 64; FLOPs 2304; bytes 27652
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18903,8 +19075,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 288: first used by step_249_conv2dWeightGrad_G_layer2_0_bn2_cpu
-const shader288 = `
+// shader 293: first used by step_238_conv2dWeightGrad_G_layer2_0_bn2_cpu
+const shader293 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,10] with f32[1,64,9,10] -> [64,16,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -19225,8 +19397,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 289: first used by step_249_conv2dWeightGrad_G_layer2_0_bn2
-const shader289 = `
+// shader 294: first used by step_238_conv2dWeightGrad_G_layer2_0_bn2
+const shader294 = `
 // conv2d weight-gradient: f32[1,16,9,10] with f32[1,64,9,10] -> [64,16,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[64,16,1,1]
@@ -19318,8 +19490,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 290: first used by step_250_pointwise_G_layer2_0_conv3
-const shader290 = `
+// shader 295: first used by step_239_pointwise_G_layer2_0_conv3
+const shader295 = `
 // pointwise f32[64,16,1,1]
 // threads 1024, workgroup 64; FLOPs 1024; bytes 12292
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19338,8 +19510,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 291: first used by step_251_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
-const shader291 = `
+// shader 296: first used by step_240_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
+const shader296 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,19] with f32[1,64,9,10] -> [64,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -19660,8 +19832,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 292: first used by step_251_conv2dWeightGrad_G_layer2_0_downsample_1
-const shader292 = `
+// shader 297: first used by step_240_conv2dWeightGrad_G_layer2_0_downsample_1
+const shader297 = `
 // conv2d weight-gradient: f32[1,32,17,19] with f32[1,64,9,10] -> [64,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[64,32,1,1]
@@ -19753,8 +19925,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 293: first used by step_252_pointwise_G_layer2_0_downsample_0
-const shader293 = `
+// shader 298: first used by step_241_pointwise_G_layer2_0_downsample_0
+const shader298 = `
 // pointwise f32[64,32,1,1]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24580
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19773,8 +19945,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 294: first used by step_253_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader294 = `
+// shader 299: first used by step_242_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader299 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,32,9,10] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -20095,8 +20267,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 295: first used by step_253_conv2dWeightGrad_G_layer3_0_bn1
-const shader295 = `
+// shader 300: first used by step_242_conv2dWeightGrad_G_layer3_0_bn1
+const shader300 = `
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,32,9,10] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[32,64,1,1]
@@ -20188,8 +20360,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 296: first used by step_254_pointwise_G_layer3_0_conv1
-const shader296 = `
+// shader 301: first used by step_243_pointwise_G_layer3_0_conv1
+const shader301 = `
 // pointwise f32[32,64,1,1]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24580
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20208,8 +20380,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 297: first used by step_255_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader297 = `
+// shader 302: first used by step_244_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader302 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,10] with f32[1,32,9,10] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -20530,8 +20702,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 298: first used by step_255_conv2dWeightGrad_G_layer3_0_bn1
-const shader298 = `
+// shader 303: first used by step_244_conv2dWeightGrad_G_layer3_0_bn1
+const shader303 = `
 // conv2d weight-gradient: f32[1,32,9,10] with f32[1,32,9,10] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[32,32,3,3]
@@ -20623,8 +20795,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 299: first used by step_256_pointwise_G_layer3_0_conv2
-const shader299 = `
+// shader 304: first used by step_245_pointwise_G_layer3_0_conv2
+const shader304 = `
 // pointwise f32[32,32,3,3]
 // threads 9216 (8 per invocation), workgroup 64; FLOPs 9216; bytes 110596
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20648,8 +20820,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 300: first used by step_257_conv2dWeightGrad_G_layer3_0_bn2_cpu
-const shader300 = `
+// shader 305: first used by step_246_conv2dWeightGrad_G_layer3_0_bn2_cpu
+const shader305 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,10] with f32[1,128,9,10] -> [128,32,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -20970,8 +21142,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 301: first used by step_257_conv2dWeightGrad_G_layer3_0_bn2
-const shader301 = `
+// shader 306: first used by step_246_conv2dWeightGrad_G_layer3_0_bn2
+const shader306 = `
 // conv2d weight-gradient: f32[1,32,9,10] with f32[1,128,9,10] -> [128,32,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[128,32,1,1]
@@ -21063,8 +21235,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 302: first used by step_258_pointwise_G_layer3_0_conv3
-const shader302 = `
+// shader 307: first used by step_247_pointwise_G_layer3_0_conv3
+const shader307 = `
 // pointwise f32[128,32,1,1]
 // threads 4096 (8 per invocation), workgroup 64; FLOPs 4096; bytes 49156
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21086,8 +21258,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 303: first used by step_259_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
-const shader303 = `
+// shader 308: first used by step_248_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
+const shader308 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,128,9,10] -> [128,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -21408,8 +21580,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 304: first used by step_259_conv2dWeightGrad_G_layer3_0_downsample_1
-const shader304 = `
+// shader 309: first used by step_248_conv2dWeightGrad_G_layer3_0_downsample_1
+const shader309 = `
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,128,9,10] -> [128,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[128,64,1,1]
@@ -21501,8 +21673,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 305: first used by step_260_pointwise_G_layer3_0_downsample_0
-const shader305 = `
+// shader 310: first used by step_249_pointwise_G_layer3_0_downsample_0
+const shader310 = `
 // pointwise f32[128,64,1,1]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 98308
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21524,8 +21696,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 306: first used by step_261_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader306 = `
+// shader 311: first used by step_250_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader311 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,64,9,10] -> [64,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -21846,8 +22018,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 307: first used by step_261_conv2dWeightGrad_G_layer4_0_bn1
-const shader307 = `
+// shader 312: first used by step_250_conv2dWeightGrad_G_layer4_0_bn1
+const shader312 = `
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,64,9,10] -> [64,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[64,128,1,1]
@@ -21939,8 +22111,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 308: first used by step_262_pointwise_G_layer4_0_conv1
-const shader308 = `
+// shader 313: first used by step_251_pointwise_G_layer4_0_conv1
+const shader313 = `
 // pointwise f32[64,128,1,1]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 98308
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21962,8 +22134,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 309: first used by step_263_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader309 = `
+// shader 314: first used by step_252_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader314 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,64,9,10] -> [64,64,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -22284,8 +22456,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 310: first used by step_263_conv2dWeightGrad_G_layer4_0_bn1
-const shader310 = `
+// shader 315: first used by step_252_conv2dWeightGrad_G_layer4_0_bn1
+const shader315 = `
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,64,9,10] -> [64,64,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[64,64,3,3]
@@ -22377,8 +22549,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 311: first used by step_264_pointwise_G_layer4_0_conv2
-const shader311 = `
+// shader 316: first used by step_253_pointwise_G_layer4_0_conv2
+const shader316 = `
 // pointwise f32[64,64,3,3]
 // threads 36864 (8 per invocation), workgroup 64; FLOPs 36864; bytes 442372
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -22402,8 +22574,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 312: first used by step_265_conv2dWeightGrad_G_layer4_0_bn2_cpu
-const shader312 = `
+// shader 317: first used by step_254_conv2dWeightGrad_G_layer4_0_bn2_cpu
+const shader317 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,256,9,10] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -22724,8 +22896,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 313: first used by step_265_conv2dWeightGrad_G_layer4_0_bn2
-const shader313 = `
+// shader 318: first used by step_254_conv2dWeightGrad_G_layer4_0_bn2
+const shader318 = `
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,256,9,10] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[256,64,1,1]
@@ -22817,8 +22989,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 314: first used by step_266_pointwise_G_layer4_0_conv3
-const shader314 = `
+// shader 319: first used by step_255_pointwise_G_layer4_0_conv3
+const shader319 = `
 // pointwise f32[256,64,1,1]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196612
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -22840,8 +23012,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 315: first used by step_267_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
-const shader315 = `
+// shader 320: first used by step_256_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
+const shader320 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,256,9,10] -> [256,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -23162,8 +23334,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 316: first used by step_267_conv2dWeightGrad_G_layer4_0_downsample_1
-const shader316 = `
+// shader 321: first used by step_256_conv2dWeightGrad_G_layer4_0_downsample_1
+const shader321 = `
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,256,9,10] -> [256,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[256,128,1,1]
@@ -23255,8 +23427,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 317: first used by step_268_pointwise_G_layer4_0_downsample_0
-const shader317 = `
+// shader 322: first used by step_257_pointwise_G_layer4_0_downsample_0
+const shader322 = `
 // pointwise f32[256,128,1,1]
 // threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 393220
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23278,8 +23450,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 318: first used by step_269_conv2dWeightGrad_cpu
-const shader318 = `
+// shader 323: first used by step_258_conv2dWeightGrad_cpu
+const shader323 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -23600,8 +23772,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 319: first used by step_269_conv2dWeightGrad
-const shader319 = `
+// shader 324: first used by step_258_conv2dWeightGrad
+const shader324 = `
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[19,128,3,3]
@@ -23693,8 +23865,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 320: first used by step_270_pointwise_G_layer5_conv2d_list_0
-const shader320 = `
+// shader 325: first used by step_259_pointwise_G_layer5_conv2d_list_0
+const shader325 = `
 // pointwise f32[19,128,3,3]
 // threads 21888 (8 per invocation), workgroup 64; FLOPs 21888; bytes 262660
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23718,8 +23890,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 321: first used by step_271_sum_cpu
-const shader321 = `
+// shader 326: first used by step_260_sum_cpu
+const shader326 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,19,9,10]: 19 outputs x 90 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -23744,8 +23916,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 322: first used by step_271_sum
-const shader322 = `
+// shader 327: first used by step_260_sum
+const shader327 = `
 // sum over axes [0,2,3] of f32[1,19,9,10]: 19 outputs x 90 elements, 1 split(s)
 // threads 19, workgroup 64; FLOPs 1710; bytes 6916
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23762,8 +23934,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 323: first used by step_272_pointwise_sgd_G_G_layer5_conv2d_list_0
-const shader323 = `
+// shader 328: first used by step_261_pointwise_sgd_G_G_layer5_conv2d_list_0
+const shader328 = `
 // pointwise f32[19]
 // threads 19, workgroup 64; FLOPs 19; bytes 304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23783,14 +23955,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 324: first used by step_273_pointwise_G_layer5_conv2d_list_0
-const shader324 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 232
+// shader 329: first used by step_262_pointwise_G_layer5_conv2d_list_0
+const shader329 = `
+// pointwise f32[19] and 1 sibling(s)
+// threads 19, workgroup 64; FLOPs 38; bytes 536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -23799,11 +23975,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (b1[i0] * b2[0i]);
   let v_1 = (b0[i0] - v_0);
   b3[i0] = v_1;
+  let v_2 = (b4[i0] * 0.8999999761581421f);
+  let v_3 = (b6[i0] * 0.0005000000237487257f);
+  let v_4 = (b5[(i0 % 19i)] + v_3);
+  let v_5 = (v_2 + v_4);
+  b7[i0] = v_5;
 }
 `;
 
-// shader 325: first used by step_274_conv2dWeightGrad_cpu
-const shader325 = `
+// shader 330: first used by step_263_conv2dWeightGrad_cpu
+const shader330 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -24124,8 +24305,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 326: first used by step_274_conv2dWeightGrad
-const shader326 = `
+// shader 331: first used by step_263_conv2dWeightGrad
+const shader331 = `
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[19,128,3,3]
@@ -24217,8 +24398,27 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 327: first used by step_278_conv2dWeightGrad_cpu
-const shader327 = `
+// shader 332: first used by step_265_pointwise_G_layer5_conv2d_list_1
+const shader332 = `
+// pointwise f32[19]
+// threads 19, workgroup 64; FLOPs 19; bytes 232
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+}
+`;
+
+// shader 333: first used by step_266_conv2dWeightGrad_cpu
+const shader333 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -24539,8 +24739,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 328: first used by step_278_conv2dWeightGrad
-const shader328 = `
+// shader 334: first used by step_266_conv2dWeightGrad
+const shader334 = `
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -24632,8 +24832,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 329: first used by step_279_pointwise_G_layer6_conv2d_list_0
-const shader329 = `
+// shader 335: first used by step_267_pointwise_G_layer6_conv2d_list_0
+const shader335 = `
 // pointwise f32[19,256,3,3]
 // threads 43776 (8 per invocation), workgroup 64; FLOPs 43776; bytes 525316
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -24657,8 +24857,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 330: first used by step_283_conv2dWeightGrad_cpu
-const shader330 = `
+// shader 336: first used by step_271_conv2dWeightGrad_cpu
+const shader336 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -24979,8 +25179,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 331: first used by step_283_conv2dWeightGrad
-const shader331 = `
+// shader 337: first used by step_271_conv2dWeightGrad
+const shader337 = `
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -25078,7 +25278,7 @@ export const module: GeneratedModule = {
     limits: {"maxStorageBufferBindingSize":350740,"maxBufferSize":2690304,"maxStorageBuffersPerShaderStage":8},
     arenas: [
       {"name":"persistent0","bytes":2690304,"kind":"persistent"},
-      {"name":"scratch0","bytes":2179584,"kind":"scratch"},
+      {"name":"scratch0","bytes":2179328,"kind":"scratch"},
     ],
     tensors: [
       {"name":"iteration","role":"input","shape":[],"dtype":"i32","bytes":4,"arena":0,"offset":0},
@@ -25341,215 +25541,221 @@ export const module: GeneratedModule = {
       { name: "step_090_sum_G_conv1_cpu", wgsl: shader120 },
       { name: "step_090_sum_G_conv1", wgsl: shader121 },
       { name: "step_091_pointwise_G_bn1_running_var", wgsl: shader122 },
-      { name: "step_092_pointwise_G_layer1_0_bn1_running_mean", wgsl: shader123 },
-      { name: "step_093_pointwise_G_layer1_0_conv1", wgsl: shader124 },
-      { name: "step_094_sum_G_layer1_0_conv1_cpu", wgsl: shader125 },
-      { name: "step_094_sum_G_layer1_0_conv1", wgsl: shader126 },
-      { name: "step_095_pointwise_G_layer1_0_bn1_running_var", wgsl: shader127 },
-      { name: "step_100_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader128 },
-      { name: "step_101_pointwise_G_layer1_0_conv3", wgsl: shader129 },
-      { name: "step_102_sum_G_layer1_0_conv3_cpu", wgsl: shader130 },
-      { name: "step_102_sum_G_layer1_0_conv3", wgsl: shader131 },
-      { name: "step_103_pointwise_G_layer1_0_bn3_running_var", wgsl: shader132 },
-      { name: "step_108_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader133 },
-      { name: "step_109_pointwise_G_layer2_0_conv1", wgsl: shader134 },
-      { name: "step_110_sum_G_layer2_0_conv1_cpu", wgsl: shader135 },
-      { name: "step_110_sum_G_layer2_0_conv1", wgsl: shader136 },
-      { name: "step_111_pointwise_G_layer2_0_bn1_running_var", wgsl: shader137 },
-      { name: "step_116_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader138 },
-      { name: "step_117_pointwise_G_layer2_0_conv3", wgsl: shader139 },
-      { name: "step_118_sum_G_layer2_0_conv3_cpu", wgsl: shader140 },
-      { name: "step_118_sum_G_layer2_0_conv3", wgsl: shader141 },
-      { name: "step_119_pointwise_G_layer2_0_bn3_running_var", wgsl: shader142 },
-      { name: "step_124_pointwise_G_layer3_0_bn1_running_mean", wgsl: shader143 },
-      { name: "step_125_pointwise_G_layer3_0_conv1", wgsl: shader144 },
-      { name: "step_126_sum_G_layer3_0_conv1_cpu", wgsl: shader145 },
-      { name: "step_126_sum_G_layer3_0_conv1", wgsl: shader146 },
-      { name: "step_127_pointwise_G_layer3_0_bn1_running_var", wgsl: shader147 },
-      { name: "step_132_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader148 },
-      { name: "step_133_pointwise_G_layer3_0_conv3", wgsl: shader149 },
-      { name: "step_134_sum_G_layer3_0_conv3_cpu", wgsl: shader150 },
-      { name: "step_134_sum_G_layer3_0_conv3", wgsl: shader151 },
-      { name: "step_135_pointwise_G_layer3_0_bn3_running_var", wgsl: shader152 },
-      { name: "step_148_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader153 },
-      { name: "step_149_pointwise_G_layer4_0_conv3", wgsl: shader154 },
-      { name: "step_150_sum_G_layer4_0_conv3_cpu", wgsl: shader155 },
-      { name: "step_150_sum_G_layer4_0_conv3", wgsl: shader156 },
-      { name: "step_151_pointwise_G_layer4_0_bn3_running_var", wgsl: shader157 },
-      { name: "step_156_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader158 },
-      { name: "step_156_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader159 },
-      { name: "step_158_pointwise", wgsl: shader160 },
-      { name: "step_159_sum_stage1", wgsl: shader161 },
-      { name: "step_159_sum_stage2", wgsl: shader162 },
-      { name: "step_160_softmax_G_layer5_conv2d_list_0", wgsl: shader163 },
-      { name: "step_161_resizeGrad", wgsl: shader164 },
-      { name: "step_162_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader165 },
-      { name: "step_162_conv2dInputGrad_G_layer5_conv2d_list_1_packc", wgsl: shader166 },
-      { name: "step_162_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader167 },
-      { name: "step_162_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader168 },
-      { name: "step_163_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader169 },
-      { name: "step_163_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader170 },
-      { name: "step_164_softmax_G_layer6_conv2d_list_0", wgsl: shader171 },
-      { name: "step_166_conv2dInputGrad_G_layer6_conv2d_list_1_pack", wgsl: shader172 },
-      { name: "step_166_conv2dInputGrad_G_layer6_conv2d_list_1_cpu", wgsl: shader173 },
-      { name: "step_166_conv2dInputGrad_G_layer6_conv2d_list_1", wgsl: shader174 },
-      { name: "step_167_conv2dInputGrad_G_layer6_conv2d_list_0_cpu", wgsl: shader175 },
-      { name: "step_167_conv2dInputGrad_G_layer6_conv2d_list_0", wgsl: shader176 },
-      { name: "step_168_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader177 },
-      { name: "step_168_sum_G_layer6_conv2d_list_1", wgsl: shader178 },
-      { name: "step_169_pointwise_G_layer6_conv2d_list_1", wgsl: shader179 },
-      { name: "step_170_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader180 },
-      { name: "step_170_sum_G_layer6_conv2d_list_1", wgsl: shader181 },
-      { name: "step_171_pointwise_G_layer4_0_downsample_1", wgsl: shader182 },
-      { name: "step_172_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader183 },
-      { name: "step_172_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader184 },
-      { name: "step_172_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader185 },
-      { name: "step_175_conv2dInputGrad_G_layer4_0_conv3_pack", wgsl: shader186 },
-      { name: "step_175_conv2dInputGrad_G_layer4_0_conv3_cpu", wgsl: shader187 },
-      { name: "step_175_conv2dInputGrad_G_layer4_0_conv3", wgsl: shader188 },
-      { name: "step_176_sum_G_layer4_0_conv3_cpu", wgsl: shader189 },
-      { name: "step_176_sum_G_layer4_0_conv3", wgsl: shader190 },
-      { name: "step_177_sum_G_layer4_0_conv3_cpu", wgsl: shader191 },
-      { name: "step_177_sum_G_layer4_0_conv3", wgsl: shader192 },
-      { name: "step_178_pointwise_G_layer4_0_bn2", wgsl: shader193 },
-      { name: "step_179_conv2dInputGrad_G_layer4_0_conv2_pack", wgsl: shader194 },
-      { name: "step_179_conv2dInputGrad_G_layer4_0_conv2_cpu", wgsl: shader195 },
-      { name: "step_179_conv2dInputGrad_G_layer4_0_conv2", wgsl: shader196 },
-      { name: "step_183_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader197 },
-      { name: "step_183_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader198 },
-      { name: "step_183_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader199 },
-      { name: "step_185_sum_G_layer4_0_conv1_cpu", wgsl: shader200 },
-      { name: "step_185_sum_G_layer4_0_conv1", wgsl: shader201 },
-      { name: "step_186_pointwise_G_layer3_0_downsample_1", wgsl: shader202 },
-      { name: "step_187_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader203 },
-      { name: "step_187_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader204 },
-      { name: "step_187_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader205 },
-      { name: "step_190_conv2dInputGrad_G_layer3_0_conv3_pack", wgsl: shader206 },
-      { name: "step_190_conv2dInputGrad_G_layer3_0_conv3_cpu", wgsl: shader207 },
-      { name: "step_190_conv2dInputGrad_G_layer3_0_conv3", wgsl: shader208 },
-      { name: "step_191_sum_G_layer3_0_conv3_cpu", wgsl: shader209 },
-      { name: "step_191_sum_G_layer3_0_conv3", wgsl: shader210 },
-      { name: "step_192_sum_G_layer3_0_conv3_cpu", wgsl: shader211 },
-      { name: "step_192_sum_G_layer3_0_conv3", wgsl: shader212 },
-      { name: "step_193_pointwise_G_layer3_0_bn2", wgsl: shader213 },
-      { name: "step_194_conv2dInputGrad_G_layer3_0_conv2_pack", wgsl: shader214 },
-      { name: "step_194_conv2dInputGrad_G_layer3_0_conv2_cpu", wgsl: shader215 },
-      { name: "step_194_conv2dInputGrad_G_layer3_0_conv2", wgsl: shader216 },
-      { name: "step_198_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader217 },
-      { name: "step_198_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader218 },
-      { name: "step_198_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader219 },
-      { name: "step_199_sum_G_layer3_0_downsample_0_cpu", wgsl: shader220 },
-      { name: "step_199_sum_G_layer3_0_downsample_0", wgsl: shader221 },
-      { name: "step_200_pointwise_G_layer3_0_downsample_0", wgsl: shader222 },
-      { name: "step_201_sum_G_layer3_0_downsample_0_cpu", wgsl: shader223 },
-      { name: "step_201_sum_G_layer3_0_downsample_0", wgsl: shader224 },
-      { name: "step_202_pointwise_G_layer2_0_downsample_1", wgsl: shader225 },
-      { name: "step_203_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader226 },
-      { name: "step_203_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader227 },
-      { name: "step_203_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader228 },
-      { name: "step_206_conv2dInputGrad_G_layer2_0_conv3_pack", wgsl: shader229 },
-      { name: "step_206_conv2dInputGrad_G_layer2_0_conv3_cpu", wgsl: shader230 },
-      { name: "step_206_conv2dInputGrad_G_layer2_0_conv3", wgsl: shader231 },
-      { name: "step_207_sum_G_layer2_0_conv3_cpu", wgsl: shader232 },
-      { name: "step_207_sum_G_layer2_0_conv3", wgsl: shader233 },
-      { name: "step_208_sum_G_layer2_0_conv3_cpu", wgsl: shader234 },
-      { name: "step_208_sum_G_layer2_0_conv3", wgsl: shader235 },
-      { name: "step_209_pointwise_G_layer2_0_bn2", wgsl: shader236 },
-      { name: "step_210_conv2dInputGrad_G_layer2_0_conv2_pack", wgsl: shader237 },
-      { name: "step_210_conv2dInputGrad_G_layer2_0_conv2_cpu", wgsl: shader238 },
-      { name: "step_210_conv2dInputGrad_G_layer2_0_conv2", wgsl: shader239 },
-      { name: "step_214_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader240 },
-      { name: "step_214_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader241 },
-      { name: "step_214_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader242 },
-      { name: "step_215_sum_G_layer2_0_downsample_0_cpu", wgsl: shader243 },
-      { name: "step_215_sum_G_layer2_0_downsample_0", wgsl: shader244 },
-      { name: "step_216_pointwise_G_layer2_0_downsample_0", wgsl: shader245 },
-      { name: "step_217_sum_G_layer2_0_downsample_0_cpu", wgsl: shader246 },
-      { name: "step_217_sum_G_layer2_0_downsample_0", wgsl: shader247 },
-      { name: "step_218_pointwise_G_layer1_0_downsample_1", wgsl: shader248 },
-      { name: "step_219_conv2dInputGrad_G_layer1_0_downsample_0_pack", wgsl: shader249 },
-      { name: "step_219_conv2dInputGrad_G_layer1_0_downsample_0_cpu", wgsl: shader250 },
-      { name: "step_219_conv2dInputGrad_G_layer1_0_downsample_0", wgsl: shader251 },
-      { name: "step_223_sum_G_layer1_0_conv3_cpu", wgsl: shader252 },
-      { name: "step_223_sum_G_layer1_0_conv3", wgsl: shader253 },
-      { name: "step_224_sum_G_layer1_0_conv3_cpu", wgsl: shader254 },
-      { name: "step_224_sum_G_layer1_0_conv3", wgsl: shader255 },
-      { name: "step_225_pointwise_G_layer1_0_bn2", wgsl: shader256 },
-      { name: "step_226_conv2dInputGrad_G_layer1_0_conv2_pack", wgsl: shader257 },
-      { name: "step_226_conv2dInputGrad_G_layer1_0_conv2_cpu", wgsl: shader258 },
-      { name: "step_226_conv2dInputGrad_G_layer1_0_conv2", wgsl: shader259 },
-      { name: "step_230_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader260 },
-      { name: "step_230_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader261 },
-      { name: "step_230_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader262 },
-      { name: "step_231_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader263 },
-      { name: "step_232_sum_G_layer1_0_downsample_0_cpu", wgsl: shader264 },
-      { name: "step_232_sum_G_layer1_0_downsample_0", wgsl: shader265 },
-      { name: "step_233_sum_G_conv1_cpu", wgsl: shader266 },
-      { name: "step_233_sum_G_conv1", wgsl: shader267 },
-      { name: "step_234_pointwise_G_bn1", wgsl: shader268 },
-      { name: "step_235_conv2dWeightGrad_G_bn1_packc", wgsl: shader269 },
-      { name: "step_235_conv2dWeightGrad_G_bn1_cpu", wgsl: shader270 },
-      { name: "step_235_conv2dWeightGrad_G_bn1", wgsl: shader271 },
-      { name: "step_236_pointwise_G_conv1", wgsl: shader272 },
-      { name: "step_237_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader273 },
-      { name: "step_237_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader274 },
-      { name: "step_238_pointwise_G_layer1_0_conv1", wgsl: shader275 },
-      { name: "step_239_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader276 },
-      { name: "step_239_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader277 },
-      { name: "step_240_pointwise_G_layer1_0_conv2", wgsl: shader278 },
-      { name: "step_241_conv2dWeightGrad_G_layer1_0_bn2_cpu", wgsl: shader279 },
-      { name: "step_241_conv2dWeightGrad_G_layer1_0_bn2", wgsl: shader280 },
-      { name: "step_242_pointwise_G_layer1_0_conv3", wgsl: shader281 },
-      { name: "step_245_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader282 },
-      { name: "step_245_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader283 },
-      { name: "step_246_pointwise_G_layer2_0_conv1", wgsl: shader284 },
-      { name: "step_247_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader285 },
-      { name: "step_247_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader286 },
-      { name: "step_248_pointwise_G_layer2_0_conv2", wgsl: shader287 },
-      { name: "step_249_conv2dWeightGrad_G_layer2_0_bn2_cpu", wgsl: shader288 },
-      { name: "step_249_conv2dWeightGrad_G_layer2_0_bn2", wgsl: shader289 },
-      { name: "step_250_pointwise_G_layer2_0_conv3", wgsl: shader290 },
-      { name: "step_251_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader291 },
-      { name: "step_251_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader292 },
-      { name: "step_252_pointwise_G_layer2_0_downsample_0", wgsl: shader293 },
-      { name: "step_253_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader294 },
-      { name: "step_253_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader295 },
-      { name: "step_254_pointwise_G_layer3_0_conv1", wgsl: shader296 },
-      { name: "step_255_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader297 },
-      { name: "step_255_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader298 },
-      { name: "step_256_pointwise_G_layer3_0_conv2", wgsl: shader299 },
-      { name: "step_257_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader300 },
-      { name: "step_257_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader301 },
-      { name: "step_258_pointwise_G_layer3_0_conv3", wgsl: shader302 },
-      { name: "step_259_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader303 },
-      { name: "step_259_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader304 },
-      { name: "step_260_pointwise_G_layer3_0_downsample_0", wgsl: shader305 },
-      { name: "step_261_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader306 },
-      { name: "step_261_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader307 },
-      { name: "step_262_pointwise_G_layer4_0_conv1", wgsl: shader308 },
-      { name: "step_263_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader309 },
-      { name: "step_263_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader310 },
-      { name: "step_264_pointwise_G_layer4_0_conv2", wgsl: shader311 },
-      { name: "step_265_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader312 },
-      { name: "step_265_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader313 },
-      { name: "step_266_pointwise_G_layer4_0_conv3", wgsl: shader314 },
-      { name: "step_267_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader315 },
-      { name: "step_267_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader316 },
-      { name: "step_268_pointwise_G_layer4_0_downsample_0", wgsl: shader317 },
-      { name: "step_269_conv2dWeightGrad_cpu", wgsl: shader318 },
-      { name: "step_269_conv2dWeightGrad", wgsl: shader319 },
-      { name: "step_270_pointwise_G_layer5_conv2d_list_0", wgsl: shader320 },
-      { name: "step_271_sum_cpu", wgsl: shader321 },
-      { name: "step_271_sum", wgsl: shader322 },
-      { name: "step_272_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader323 },
-      { name: "step_273_pointwise_G_layer5_conv2d_list_0", wgsl: shader324 },
-      { name: "step_274_conv2dWeightGrad_cpu", wgsl: shader325 },
-      { name: "step_274_conv2dWeightGrad", wgsl: shader326 },
-      { name: "step_278_conv2dWeightGrad_cpu", wgsl: shader327 },
-      { name: "step_278_conv2dWeightGrad", wgsl: shader328 },
-      { name: "step_279_pointwise_G_layer6_conv2d_list_0", wgsl: shader329 },
-      { name: "step_283_conv2dWeightGrad_cpu", wgsl: shader330 },
-      { name: "step_283_conv2dWeightGrad", wgsl: shader331 },
+      { name: "step_092_pointwise_G_layer1_0_conv1", wgsl: shader123 },
+      { name: "step_093_sum_G_layer1_0_conv1_cpu", wgsl: shader124 },
+      { name: "step_093_sum_G_layer1_0_conv1", wgsl: shader125 },
+      { name: "step_094_pointwise_G_layer1_0_bn1_running_var", wgsl: shader126 },
+      { name: "step_097_pointwise_G_layer1_0_bn2_running_var", wgsl: shader127 },
+      { name: "step_098_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader128 },
+      { name: "step_099_pointwise_G_layer1_0_conv3", wgsl: shader129 },
+      { name: "step_100_sum_G_layer1_0_conv3_cpu", wgsl: shader130 },
+      { name: "step_100_sum_G_layer1_0_conv3", wgsl: shader131 },
+      { name: "step_101_pointwise_G_layer1_0_bn3_running_var", wgsl: shader132 },
+      { name: "step_104_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader133 },
+      { name: "step_105_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader134 },
+      { name: "step_106_pointwise_G_layer2_0_conv1", wgsl: shader135 },
+      { name: "step_107_sum_G_layer2_0_conv1_cpu", wgsl: shader136 },
+      { name: "step_107_sum_G_layer2_0_conv1", wgsl: shader137 },
+      { name: "step_108_pointwise_G_layer2_0_bn1_running_var", wgsl: shader138 },
+      { name: "step_111_pointwise_G_layer2_0_bn2_running_var", wgsl: shader139 },
+      { name: "step_112_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader140 },
+      { name: "step_113_pointwise_G_layer2_0_conv3", wgsl: shader141 },
+      { name: "step_114_sum_G_layer2_0_conv3_cpu", wgsl: shader142 },
+      { name: "step_114_sum_G_layer2_0_conv3", wgsl: shader143 },
+      { name: "step_115_pointwise_G_layer2_0_bn3_running_var", wgsl: shader144 },
+      { name: "step_119_pointwise_G_layer3_0_conv1", wgsl: shader145 },
+      { name: "step_120_sum_G_layer3_0_conv1_cpu", wgsl: shader146 },
+      { name: "step_120_sum_G_layer3_0_conv1", wgsl: shader147 },
+      { name: "step_121_pointwise_G_layer3_0_bn1_running_var", wgsl: shader148 },
+      { name: "step_124_pointwise_G_layer3_0_bn2_running_var", wgsl: shader149 },
+      { name: "step_125_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader150 },
+      { name: "step_126_pointwise_G_layer3_0_conv3", wgsl: shader151 },
+      { name: "step_127_sum_G_layer3_0_conv3_cpu", wgsl: shader152 },
+      { name: "step_127_sum_G_layer3_0_conv3", wgsl: shader153 },
+      { name: "step_128_pointwise_G_layer3_0_bn3_running_var", wgsl: shader154 },
+      { name: "step_131_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader155 },
+      { name: "step_137_pointwise_G_layer4_0_bn2_running_var", wgsl: shader156 },
+      { name: "step_138_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader157 },
+      { name: "step_139_pointwise_G_layer4_0_conv3", wgsl: shader158 },
+      { name: "step_140_sum_G_layer4_0_conv3_cpu", wgsl: shader159 },
+      { name: "step_140_sum_G_layer4_0_conv3", wgsl: shader160 },
+      { name: "step_141_pointwise_G_layer4_0_bn3_running_var", wgsl: shader161 },
+      { name: "step_144_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader162 },
+      { name: "step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader163 },
+      { name: "step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader164 },
+      { name: "step_147_pointwise", wgsl: shader165 },
+      { name: "step_148_sum_stage1", wgsl: shader166 },
+      { name: "step_148_sum_stage2", wgsl: shader167 },
+      { name: "step_149_softmax_G_layer5_conv2d_list_0", wgsl: shader168 },
+      { name: "step_150_resizeGrad", wgsl: shader169 },
+      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader170 },
+      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1_packc", wgsl: shader171 },
+      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader172 },
+      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader173 },
+      { name: "step_152_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader174 },
+      { name: "step_152_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader175 },
+      { name: "step_153_softmax_G_layer6_conv2d_list_0", wgsl: shader176 },
+      { name: "step_155_conv2dInputGrad_G_layer6_conv2d_list_1_pack", wgsl: shader177 },
+      { name: "step_155_conv2dInputGrad_G_layer6_conv2d_list_1_cpu", wgsl: shader178 },
+      { name: "step_155_conv2dInputGrad_G_layer6_conv2d_list_1", wgsl: shader179 },
+      { name: "step_156_conv2dInputGrad_G_layer6_conv2d_list_0_cpu", wgsl: shader180 },
+      { name: "step_156_conv2dInputGrad_G_layer6_conv2d_list_0", wgsl: shader181 },
+      { name: "step_157_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader182 },
+      { name: "step_157_sum_G_layer6_conv2d_list_1", wgsl: shader183 },
+      { name: "step_158_pointwise_G_layer6_conv2d_list_1", wgsl: shader184 },
+      { name: "step_159_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader185 },
+      { name: "step_159_sum_G_layer6_conv2d_list_1", wgsl: shader186 },
+      { name: "step_160_pointwise_G_layer4_0_downsample_1", wgsl: shader187 },
+      { name: "step_161_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader188 },
+      { name: "step_161_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader189 },
+      { name: "step_161_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader190 },
+      { name: "step_164_conv2dInputGrad_G_layer4_0_conv3_pack", wgsl: shader191 },
+      { name: "step_164_conv2dInputGrad_G_layer4_0_conv3_cpu", wgsl: shader192 },
+      { name: "step_164_conv2dInputGrad_G_layer4_0_conv3", wgsl: shader193 },
+      { name: "step_165_sum_G_layer4_0_conv3_cpu", wgsl: shader194 },
+      { name: "step_165_sum_G_layer4_0_conv3", wgsl: shader195 },
+      { name: "step_166_sum_G_layer4_0_conv3_cpu", wgsl: shader196 },
+      { name: "step_166_sum_G_layer4_0_conv3", wgsl: shader197 },
+      { name: "step_167_pointwise_G_layer4_0_bn2", wgsl: shader198 },
+      { name: "step_168_conv2dInputGrad_G_layer4_0_conv2_pack", wgsl: shader199 },
+      { name: "step_168_conv2dInputGrad_G_layer4_0_conv2_cpu", wgsl: shader200 },
+      { name: "step_168_conv2dInputGrad_G_layer4_0_conv2", wgsl: shader201 },
+      { name: "step_172_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader202 },
+      { name: "step_172_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader203 },
+      { name: "step_172_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader204 },
+      { name: "step_174_sum_G_layer4_0_conv1_cpu", wgsl: shader205 },
+      { name: "step_174_sum_G_layer4_0_conv1", wgsl: shader206 },
+      { name: "step_175_pointwise_G_layer3_0_downsample_1", wgsl: shader207 },
+      { name: "step_176_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader208 },
+      { name: "step_176_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader209 },
+      { name: "step_176_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader210 },
+      { name: "step_179_conv2dInputGrad_G_layer3_0_conv3_pack", wgsl: shader211 },
+      { name: "step_179_conv2dInputGrad_G_layer3_0_conv3_cpu", wgsl: shader212 },
+      { name: "step_179_conv2dInputGrad_G_layer3_0_conv3", wgsl: shader213 },
+      { name: "step_180_sum_G_layer3_0_conv3_cpu", wgsl: shader214 },
+      { name: "step_180_sum_G_layer3_0_conv3", wgsl: shader215 },
+      { name: "step_181_sum_G_layer3_0_conv3_cpu", wgsl: shader216 },
+      { name: "step_181_sum_G_layer3_0_conv3", wgsl: shader217 },
+      { name: "step_182_pointwise_G_layer3_0_bn2", wgsl: shader218 },
+      { name: "step_183_conv2dInputGrad_G_layer3_0_conv2_pack", wgsl: shader219 },
+      { name: "step_183_conv2dInputGrad_G_layer3_0_conv2_cpu", wgsl: shader220 },
+      { name: "step_183_conv2dInputGrad_G_layer3_0_conv2", wgsl: shader221 },
+      { name: "step_187_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader222 },
+      { name: "step_187_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader223 },
+      { name: "step_187_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader224 },
+      { name: "step_188_sum_G_layer3_0_downsample_0_cpu", wgsl: shader225 },
+      { name: "step_188_sum_G_layer3_0_downsample_0", wgsl: shader226 },
+      { name: "step_189_pointwise_G_layer3_0_downsample_0", wgsl: shader227 },
+      { name: "step_190_sum_G_layer3_0_downsample_0_cpu", wgsl: shader228 },
+      { name: "step_190_sum_G_layer3_0_downsample_0", wgsl: shader229 },
+      { name: "step_191_pointwise_G_layer2_0_downsample_1", wgsl: shader230 },
+      { name: "step_192_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader231 },
+      { name: "step_192_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader232 },
+      { name: "step_192_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader233 },
+      { name: "step_195_conv2dInputGrad_G_layer2_0_conv3_pack", wgsl: shader234 },
+      { name: "step_195_conv2dInputGrad_G_layer2_0_conv3_cpu", wgsl: shader235 },
+      { name: "step_195_conv2dInputGrad_G_layer2_0_conv3", wgsl: shader236 },
+      { name: "step_196_sum_G_layer2_0_conv3_cpu", wgsl: shader237 },
+      { name: "step_196_sum_G_layer2_0_conv3", wgsl: shader238 },
+      { name: "step_197_sum_G_layer2_0_conv3_cpu", wgsl: shader239 },
+      { name: "step_197_sum_G_layer2_0_conv3", wgsl: shader240 },
+      { name: "step_198_pointwise_G_layer2_0_bn2", wgsl: shader241 },
+      { name: "step_199_conv2dInputGrad_G_layer2_0_conv2_pack", wgsl: shader242 },
+      { name: "step_199_conv2dInputGrad_G_layer2_0_conv2_cpu", wgsl: shader243 },
+      { name: "step_199_conv2dInputGrad_G_layer2_0_conv2", wgsl: shader244 },
+      { name: "step_203_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader245 },
+      { name: "step_203_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader246 },
+      { name: "step_203_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader247 },
+      { name: "step_204_sum_G_layer2_0_downsample_0_cpu", wgsl: shader248 },
+      { name: "step_204_sum_G_layer2_0_downsample_0", wgsl: shader249 },
+      { name: "step_205_pointwise_G_layer2_0_downsample_0", wgsl: shader250 },
+      { name: "step_206_sum_G_layer2_0_downsample_0_cpu", wgsl: shader251 },
+      { name: "step_206_sum_G_layer2_0_downsample_0", wgsl: shader252 },
+      { name: "step_207_pointwise_G_layer1_0_downsample_1", wgsl: shader253 },
+      { name: "step_208_conv2dInputGrad_G_layer1_0_downsample_0_pack", wgsl: shader254 },
+      { name: "step_208_conv2dInputGrad_G_layer1_0_downsample_0_cpu", wgsl: shader255 },
+      { name: "step_208_conv2dInputGrad_G_layer1_0_downsample_0", wgsl: shader256 },
+      { name: "step_212_sum_G_layer1_0_conv3_cpu", wgsl: shader257 },
+      { name: "step_212_sum_G_layer1_0_conv3", wgsl: shader258 },
+      { name: "step_213_sum_G_layer1_0_conv3_cpu", wgsl: shader259 },
+      { name: "step_213_sum_G_layer1_0_conv3", wgsl: shader260 },
+      { name: "step_214_pointwise_G_layer1_0_bn2", wgsl: shader261 },
+      { name: "step_215_conv2dInputGrad_G_layer1_0_conv2_pack", wgsl: shader262 },
+      { name: "step_215_conv2dInputGrad_G_layer1_0_conv2_cpu", wgsl: shader263 },
+      { name: "step_215_conv2dInputGrad_G_layer1_0_conv2", wgsl: shader264 },
+      { name: "step_219_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader265 },
+      { name: "step_219_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader266 },
+      { name: "step_219_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader267 },
+      { name: "step_220_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader268 },
+      { name: "step_221_sum_G_layer1_0_downsample_0_cpu", wgsl: shader269 },
+      { name: "step_221_sum_G_layer1_0_downsample_0", wgsl: shader270 },
+      { name: "step_222_sum_G_conv1_cpu", wgsl: shader271 },
+      { name: "step_222_sum_G_conv1", wgsl: shader272 },
+      { name: "step_223_pointwise_G_bn1", wgsl: shader273 },
+      { name: "step_224_conv2dWeightGrad_G_bn1_packc", wgsl: shader274 },
+      { name: "step_224_conv2dWeightGrad_G_bn1_cpu", wgsl: shader275 },
+      { name: "step_224_conv2dWeightGrad_G_bn1", wgsl: shader276 },
+      { name: "step_225_pointwise_G_conv1", wgsl: shader277 },
+      { name: "step_226_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader278 },
+      { name: "step_226_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader279 },
+      { name: "step_227_pointwise_G_layer1_0_conv1", wgsl: shader280 },
+      { name: "step_228_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader281 },
+      { name: "step_228_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader282 },
+      { name: "step_229_pointwise_G_layer1_0_conv2", wgsl: shader283 },
+      { name: "step_230_conv2dWeightGrad_G_layer1_0_bn2_cpu", wgsl: shader284 },
+      { name: "step_230_conv2dWeightGrad_G_layer1_0_bn2", wgsl: shader285 },
+      { name: "step_231_pointwise_G_layer1_0_conv3", wgsl: shader286 },
+      { name: "step_234_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader287 },
+      { name: "step_234_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader288 },
+      { name: "step_235_pointwise_G_layer2_0_conv1", wgsl: shader289 },
+      { name: "step_236_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader290 },
+      { name: "step_236_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader291 },
+      { name: "step_237_pointwise_G_layer2_0_conv2", wgsl: shader292 },
+      { name: "step_238_conv2dWeightGrad_G_layer2_0_bn2_cpu", wgsl: shader293 },
+      { name: "step_238_conv2dWeightGrad_G_layer2_0_bn2", wgsl: shader294 },
+      { name: "step_239_pointwise_G_layer2_0_conv3", wgsl: shader295 },
+      { name: "step_240_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader296 },
+      { name: "step_240_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader297 },
+      { name: "step_241_pointwise_G_layer2_0_downsample_0", wgsl: shader298 },
+      { name: "step_242_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader299 },
+      { name: "step_242_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader300 },
+      { name: "step_243_pointwise_G_layer3_0_conv1", wgsl: shader301 },
+      { name: "step_244_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader302 },
+      { name: "step_244_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader303 },
+      { name: "step_245_pointwise_G_layer3_0_conv2", wgsl: shader304 },
+      { name: "step_246_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader305 },
+      { name: "step_246_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader306 },
+      { name: "step_247_pointwise_G_layer3_0_conv3", wgsl: shader307 },
+      { name: "step_248_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader308 },
+      { name: "step_248_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader309 },
+      { name: "step_249_pointwise_G_layer3_0_downsample_0", wgsl: shader310 },
+      { name: "step_250_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader311 },
+      { name: "step_250_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader312 },
+      { name: "step_251_pointwise_G_layer4_0_conv1", wgsl: shader313 },
+      { name: "step_252_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader314 },
+      { name: "step_252_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader315 },
+      { name: "step_253_pointwise_G_layer4_0_conv2", wgsl: shader316 },
+      { name: "step_254_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader317 },
+      { name: "step_254_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader318 },
+      { name: "step_255_pointwise_G_layer4_0_conv3", wgsl: shader319 },
+      { name: "step_256_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader320 },
+      { name: "step_256_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader321 },
+      { name: "step_257_pointwise_G_layer4_0_downsample_0", wgsl: shader322 },
+      { name: "step_258_conv2dWeightGrad_cpu", wgsl: shader323 },
+      { name: "step_258_conv2dWeightGrad", wgsl: shader324 },
+      { name: "step_259_pointwise_G_layer5_conv2d_list_0", wgsl: shader325 },
+      { name: "step_260_sum_cpu", wgsl: shader326 },
+      { name: "step_260_sum", wgsl: shader327 },
+      { name: "step_261_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader328 },
+      { name: "step_262_pointwise_G_layer5_conv2d_list_0", wgsl: shader329 },
+      { name: "step_263_conv2dWeightGrad_cpu", wgsl: shader330 },
+      { name: "step_263_conv2dWeightGrad", wgsl: shader331 },
+      { name: "step_265_pointwise_G_layer5_conv2d_list_1", wgsl: shader332 },
+      { name: "step_266_conv2dWeightGrad_cpu", wgsl: shader333 },
+      { name: "step_266_conv2dWeightGrad", wgsl: shader334 },
+      { name: "step_267_pointwise_G_layer6_conv2d_list_0", wgsl: shader335 },
+      { name: "step_271_conv2dWeightGrad_cpu", wgsl: shader336 },
+      { name: "step_271_conv2dWeightGrad", wgsl: shader337 },
     ],
     phases: [
     {
@@ -25557,7 +25763,7 @@ export const module: GeneratedModule = {
       outputs: ["loss_seg1","loss_seg2"],
       dispatches: [
         dispatch("step_000_pointwise", [at(0, 0, 4), at(1, 2175488, 4)], { shader: 0, workgroups: [1,1,1] }),
-        dispatch("step_001_pointwise", [at(1, 2175488, 4), at(1, 2179328, 4)], { shader: 1, workgroups: [1,1,1] }),
+        dispatch("step_001_pointwise", [at(1, 2175488, 4), at(1, 2179072, 4)], { shader: 1, workgroups: [1,1,1] }),
         dispatch("step_002_conv2d_G_conv1_pack", [at(0, 74496, 4704), at(1, 0, 6272)], { shader: 2, workgroups: [25,1,1] }),
         dispatch("step_002_conv2d_G_conv1_packc", [at(0, 256, 55380), at(1, 811776, 73840)], { shader: 3, workgroups: [73,1,1] }),
         dispatch("step_002_conv2d_G_conv1", [at(1, 811776, 73840), at(1, 0, 6272), at(1, 1019392, 38016)], { adapter: "cpu", features: ["subgroups"], shader: 4, workgroups: [38,1,1] }, { shader: 5, workgroups: [5,1,1] }),
@@ -25686,267 +25892,254 @@ export const module: GeneratedModule = {
         dispatch("step_087_conv2d_G_layer6_conv2d_list_1_pack", [at(0, 1130752, 175104), at(1, 0, 184320)], { shader: 112, workgroups: [720,1,1] }),
         dispatch("step_087_conv2d_G_layer6_conv2d_list_1_packc", [at(1, 1257472, 92160), at(1, 627456, 92160)], { shader: 113, workgroups: [90,1,1] }),
         dispatch("step_087_conv2d_G_layer6_conv2d_list_1", [at(1, 627456, 92160), at(1, 0, 184320), at(0, 1305856, 76), at(1, 1796352, 6840)], { adapter: "cpu", features: ["subgroups"], shader: 116, workgroups: [3,1,1] }, { shader: 117, workgroups: [2,1,1] }),
-        dispatch("step_088_pointwise_G_bn1_running_mean", [at(0, 79872, 32), at(1, 807424, 32), at(1, 2177792, 32)], { shader: 118, workgroups: [1,1,1] }),
+        dispatch("step_088_pointwise_G_bn1_running_mean", [at(0, 79872, 32), at(1, 807424, 32), at(1, 2177536, 32)], { shader: 118, workgroups: [1,1,1] }),
         dispatch("step_089_pointwise_G_conv1", [at(1, 1019392, 38016), at(1, 807424, 32), at(1, 0, 38016)], { shader: 119, workgroups: [19,1,1] }),
         dispatch("step_090_sum_G_conv1", [at(1, 0, 38016), at(1, 38144, 32)], { adapter: "cpu", features: ["subgroups"], shader: 120, workgroups: [8,1,1] }, { shader: 121, workgroups: [1,1,1] }),
-        dispatch("step_091_pointwise_G_bn1_running_var", [at(0, 80128, 32), at(1, 38144, 32), at(1, 2178048, 32)], { shader: 122, workgroups: [1,1,1] }),
-        dispatch("step_092_pointwise_G_layer1_0_bn1_running_mean", [at(0, 81152, 32), at(1, 807680, 32), at(1, 2178304, 32)], { shader: 123, workgroups: [1,1,1] }),
-        dispatch("step_093_pointwise_G_layer1_0_conv1", [at(1, 1719552, 10336), at(1, 807680, 32), at(1, 0, 10336)], { shader: 124, workgroups: [41,1,1] }),
-        dispatch("step_094_sum_G_layer1_0_conv1", [at(1, 0, 10336), at(1, 10496, 32)], { adapter: "cpu", features: ["subgroups"], shader: 125, workgroups: [8,1,1] }, { shader: 126, workgroups: [1,1,1] }),
-        dispatch("step_095_pointwise_G_layer1_0_bn1_running_var", [at(0, 81408, 32), at(1, 10496, 32), at(1, 2178560, 32)], { shader: 127, workgroups: [1,1,1] }),
-        dispatch("step_096_pointwise_G_layer1_0_bn2_running_mean", [at(0, 84480, 32), at(1, 807936, 32), at(1, 2178816, 32)], { shader: 123, workgroups: [1,1,1] }),
-        dispatch("step_097_pointwise_G_layer1_0_conv2", [at(1, 1751040, 10336), at(1, 807936, 32), at(1, 0, 10336)], { shader: 124, workgroups: [41,1,1] }),
-        dispatch("step_098_sum_G_layer1_0_conv2", [at(1, 0, 10336), at(1, 10496, 32)], { adapter: "cpu", features: ["subgroups"], shader: 125, workgroups: [8,1,1] }, { shader: 126, workgroups: [1,1,1] }),
-        dispatch("step_099_pointwise_G_layer1_0_bn2_running_var", [at(0, 84736, 32), at(1, 10496, 32), at(1, 2179072, 32)], { shader: 127, workgroups: [1,1,1] }),
-        dispatch("step_100_pointwise_G_layer1_0_bn3_running_mean", [at(0, 86528, 128), at(1, 349696, 128), at(1, 2173440, 128)], { shader: 128, workgroups: [1,1,1] }),
-        dispatch("step_101_pointwise_G_layer1_0_conv3", [at(1, 765696, 41344), at(1, 349696, 128), at(1, 0, 41344)], { shader: 129, workgroups: [21,1,1] }),
-        dispatch("step_102_sum_G_layer1_0_conv3", [at(1, 0, 41344), at(1, 41472, 128)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [32,1,1] }, { shader: 131, workgroups: [1,1,1] }),
-        dispatch("step_103_pointwise_G_layer1_0_bn3_running_var", [at(0, 86784, 128), at(1, 41472, 128), at(1, 2173696, 128)], { shader: 132, workgroups: [1,1,1] }),
-        dispatch("step_104_pointwise_G_layer1_0_downsample_1_running_mean", [at(0, 88576, 128), at(1, 349952, 128), at(1, 2173952, 128)], { shader: 128, workgroups: [1,1,1] }),
-        dispatch("step_105_pointwise_G_layer1_0_downsample_0", [at(1, 977920, 41344), at(1, 349952, 128), at(1, 0, 41344)], { shader: 129, workgroups: [21,1,1] }),
-        dispatch("step_106_sum_G_layer1_0_downsample_0", [at(1, 0, 41344), at(1, 41472, 128)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [32,1,1] }, { shader: 131, workgroups: [1,1,1] }),
-        dispatch("step_107_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 88832, 128), at(1, 41472, 128), at(1, 2174208, 128)], { shader: 132, workgroups: [1,1,1] }),
-        dispatch("step_108_pointwise_G_layer2_0_bn1_running_mean", [at(0, 91648, 64), at(1, 350720, 64), at(1, 2176768, 64)], { shader: 133, workgroups: [1,1,1] }),
-        dispatch("step_109_pointwise_G_layer2_0_conv1", [at(1, 1803264, 5760), at(1, 350720, 64), at(1, 0, 5760)], { shader: 134, workgroups: [23,1,1] }),
-        dispatch("step_110_sum_G_layer2_0_conv1", [at(1, 0, 5760), at(1, 5888, 64)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [16,1,1] }, { shader: 136, workgroups: [1,1,1] }),
-        dispatch("step_111_pointwise_G_layer2_0_bn1_running_var", [at(0, 91904, 64), at(1, 5888, 64), at(1, 2177024, 64)], { shader: 137, workgroups: [1,1,1] }),
-        dispatch("step_112_pointwise_G_layer2_0_bn2_running_mean", [at(0, 101888, 64), at(1, 807168, 64), at(1, 2177280, 64)], { shader: 133, workgroups: [1,1,1] }),
-        dispatch("step_113_pointwise_G_layer2_0_conv2", [at(1, 1820928, 5760), at(1, 807168, 64), at(1, 0, 5760)], { shader: 134, workgroups: [23,1,1] }),
-        dispatch("step_114_sum_G_layer2_0_conv2", [at(1, 0, 5760), at(1, 5888, 64)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [16,1,1] }, { shader: 136, workgroups: [1,1,1] }),
-        dispatch("step_115_pointwise_G_layer2_0_bn2_running_var", [at(0, 102144, 64), at(1, 5888, 64), at(1, 2177536, 64)], { shader: 137, workgroups: [1,1,1] }),
-        dispatch("step_116_pointwise_G_layer2_0_bn3_running_mean", [at(0, 107008, 256), at(1, 348672, 256), at(1, 2170880, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_117_pointwise_G_layer2_0_conv3", [at(1, 322560, 23040), at(1, 348672, 256), at(1, 0, 23040)], { shader: 139, workgroups: [12,1,1] }),
-        dispatch("step_118_sum_G_layer2_0_conv3", [at(1, 0, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [64,1,1] }, { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_119_pointwise_G_layer2_0_bn3_running_var", [at(0, 107264, 256), at(1, 23040, 256), at(1, 2171136, 256)], { shader: 142, workgroups: [1,1,1] }),
-        dispatch("step_120_pointwise_G_layer2_0_downsample_1_running_mean", [at(0, 116224, 256), at(1, 348928, 256), at(1, 2171392, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_121_pointwise_G_layer2_0_downsample_0", [at(1, 1387776, 23040), at(1, 348928, 256), at(1, 0, 23040)], { shader: 139, workgroups: [12,1,1] }),
-        dispatch("step_122_sum_G_layer2_0_downsample_0", [at(1, 0, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [64,1,1] }, { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_123_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 116480, 256), at(1, 23040, 256), at(1, 2171648, 256)], { shader: 142, workgroups: [1,1,1] }),
-        dispatch("step_124_pointwise_G_layer3_0_bn1_running_mean", [at(0, 125440, 128), at(1, 350208, 128), at(1, 2174464, 128)], { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_125_pointwise_G_layer3_0_conv1", [at(1, 1057536, 11520), at(1, 350208, 128), at(1, 0, 11520)], { shader: 144, workgroups: [45,1,1] }),
-        dispatch("step_126_sum_G_layer3_0_conv1", [at(1, 0, 11520), at(1, 11520, 128)], { adapter: "cpu", features: ["subgroups"], shader: 145, workgroups: [32,1,1] }, { shader: 146, workgroups: [1,1,1] }),
-        dispatch("step_127_pointwise_G_layer3_0_bn1_running_var", [at(0, 125696, 128), at(1, 11520, 128), at(1, 2174720, 128)], { shader: 147, workgroups: [1,1,1] }),
-        dispatch("step_128_pointwise_G_layer3_0_bn2_running_mean", [at(0, 163328, 128), at(1, 350464, 128), at(1, 2174976, 128)], { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_129_pointwise_G_layer3_0_conv2", [at(1, 1674496, 11520), at(1, 350464, 128), at(1, 0, 11520)], { shader: 144, workgroups: [45,1,1] }),
-        dispatch("step_130_sum_G_layer3_0_conv2", [at(1, 0, 11520), at(1, 11520, 128)], { adapter: "cpu", features: ["subgroups"], shader: 145, workgroups: [32,1,1] }, { shader: 146, workgroups: [1,1,1] }),
-        dispatch("step_131_pointwise_G_layer3_0_bn2_running_var", [at(0, 163584, 128), at(1, 11520, 128), at(1, 2175232, 128)], { shader: 147, workgroups: [1,1,1] }),
-        dispatch("step_132_pointwise_G_layer3_0_bn3_running_mean", [at(0, 181248, 512), at(1, 347648, 512), at(1, 2168832, 512)], { shader: 148, workgroups: [2,1,1] }),
-        dispatch("step_133_pointwise_G_layer3_0_conv3", [at(1, 276480, 46080), at(1, 347648, 512), at(1, 0, 46080)], { shader: 149, workgroups: [23,1,1] }),
-        dispatch("step_134_sum_G_layer3_0_conv3", [at(1, 0, 46080), at(1, 46080, 512)], { adapter: "cpu", features: ["subgroups"], shader: 150, workgroups: [128,1,1] }, { shader: 151, workgroups: [2,1,1] }),
-        dispatch("step_135_pointwise_G_layer3_0_bn3_running_var", [at(0, 181760, 512), at(1, 46080, 512), at(1, 2169344, 512)], { shader: 152, workgroups: [2,1,1] }),
-        dispatch("step_136_pointwise_G_layer3_0_downsample_1_running_mean", [at(0, 216064, 512), at(1, 348160, 512), at(1, 2169856, 512)], { shader: 148, workgroups: [2,1,1] }),
-        dispatch("step_137_pointwise_G_layer3_0_downsample_0", [at(1, 719616, 46080), at(1, 348160, 512), at(1, 0, 46080)], { shader: 149, workgroups: [23,1,1] }),
-        dispatch("step_138_sum_G_layer3_0_downsample_0", [at(1, 0, 46080), at(1, 46080, 512)], { adapter: "cpu", features: ["subgroups"], shader: 150, workgroups: [128,1,1] }, { shader: 151, workgroups: [2,1,1] }),
-        dispatch("step_139_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 216576, 512), at(1, 46080, 512), at(1, 2170368, 512)], { shader: 152, workgroups: [2,1,1] }),
-        dispatch("step_140_pointwise_G_layer4_0_bn1_running_mean", [at(0, 250368, 256), at(1, 349184, 256), at(1, 2171904, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_141_pointwise_G_layer4_0_conv1", [at(1, 1456896, 23040), at(1, 349184, 256), at(1, 0, 23040)], { shader: 139, workgroups: [12,1,1] }),
-        dispatch("step_142_sum_G_layer4_0_conv1", [at(1, 0, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [64,1,1] }, { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_143_pointwise_G_layer4_0_bn1_running_var", [at(0, 250624, 256), at(1, 23040, 256), at(1, 2172160, 256)], { shader: 142, workgroups: [1,1,1] }),
-        dispatch("step_144_pointwise_G_layer4_0_bn2_running_mean", [at(0, 398848, 256), at(1, 349440, 256), at(1, 2172416, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_145_pointwise_G_layer4_0_conv2", [at(1, 1593856, 23040), at(1, 349440, 256), at(1, 0, 23040)], { shader: 139, workgroups: [12,1,1] }),
-        dispatch("step_146_sum_G_layer4_0_conv2", [at(1, 0, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [64,1,1] }, { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_147_pointwise_G_layer4_0_bn2_running_var", [at(0, 399104, 256), at(1, 23040, 256), at(1, 2172672, 256)], { shader: 142, workgroups: [1,1,1] }),
-        dispatch("step_148_pointwise_G_layer4_0_bn3_running_mean", [at(0, 466944, 1024), at(1, 345600, 1024), at(1, 2160640, 1024)], { shader: 153, workgroups: [4,1,1] }),
-        dispatch("step_149_pointwise_G_layer4_0_conv3", [at(1, 184320, 92160), at(1, 345600, 1024), at(1, 0, 92160)], { shader: 154, workgroups: [45,1,1] }),
-        dispatch("step_150_sum_G_layer4_0_conv3", [at(1, 0, 92160), at(1, 92160, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 155, workgroups: [256,1,1] }, { shader: 156, workgroups: [4,1,1] }),
-        dispatch("step_151_pointwise_G_layer4_0_bn3_running_var", [at(0, 467968, 1024), at(1, 92160, 1024), at(1, 2161664, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_152_pointwise_G_layer4_0_downsample_1_running_mean", [at(0, 602112, 1024), at(1, 346624, 1024), at(1, 2162688, 1024)], { shader: 153, workgroups: [4,1,1] }),
-        dispatch("step_153_pointwise_G_layer4_0_downsample_0", [at(1, 443136, 92160), at(1, 346624, 1024), at(1, 0, 92160)], { shader: 154, workgroups: [45,1,1] }),
-        dispatch("step_154_sum_G_layer4_0_downsample_0", [at(1, 0, 92160), at(1, 92160, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 155, workgroups: [256,1,1] }, { shader: 156, workgroups: [4,1,1] }),
-        dispatch("step_155_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 603136, 1024), at(1, 92160, 1024), at(1, 2163712, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_156_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 55808, 18460), at(1, 1514496, 6840), at(1, 1782528, 6840), at(1, 0, 24)], { shader: 158, workgroups: [1,1,1] }),
-        dispatch("step_156_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 24), at(0, 2687232, 4)], { shader: 159, workgroups: [1,1,1] }),
-        dispatch("step_157_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage1", [at(0, 55808, 18460), at(1, 1789440, 6840), at(1, 1796352, 6840), at(1, 0, 24)], { shader: 158, workgroups: [1,1,1] }),
-        dispatch("step_157_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage2", [at(1, 0, 24), at(0, 2687488, 4)], { shader: 159, workgroups: [1,1,1] }),
-        dispatch("step_158_pointwise", [at(0, 55808, 18460), at(1, 443136, 18460)], { shader: 160, workgroups: [10,1,1] }),
-        dispatch("step_159_sum_stage1", [at(1, 443136, 18460), at(1, 0, 16)], { shader: 161, workgroups: [1,1,1] }),
-        dispatch("step_159_sum_stage2", [at(1, 0, 16), at(1, 461824, 4)], { shader: 162, workgroups: [1,1,1] }),
-        dispatch("step_160_softmax_G_layer5_conv2d_list_0", [at(1, 1514496, 6840), at(1, 1782528, 6840), at(0, 55808, 18460), at(1, 461824, 4), at(1, 443136, 18460), at(1, 0, 350740)], { shader: 163, workgroups: [73,1,1] }),
-        dispatch("step_161_resizeGrad", [at(0, 2689024, 1080), at(0, 2687744, 1180), at(1, 0, 350740), at(1, 1593856, 6840)], { shader: 164, workgroups: [27,1,1] }),
-        dispatch("step_162_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 691968, 87552), at(1, 0, 92160)], { shader: 165, workgroups: [360,1,1] }),
-        dispatch("step_162_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(1, 1593856, 6840), at(1, 1674496, 7200)], { shader: 166, workgroups: [8,1,1] }),
-        dispatch("step_162_conv2dInputGrad_G_layer5_conv2d_list_1", [at(1, 1674496, 7200), at(1, 0, 92160), at(1, 977920, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 167, workgroups: [3,4,1] }, { shader: 168, workgroups: [7,1,1] }),
-        dispatch("step_163_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 604160, 87552), at(1, 0, 92160)], { shader: 165, workgroups: [360,1,1] }),
-        dispatch("step_163_conv2dInputGrad_G_layer5_conv2d_list_0", [at(1, 1674496, 7200), at(1, 0, 92160), at(1, 1024000, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 169, workgroups: [3,4,1] }, { shader: 170, workgroups: [7,1,1] }),
-        dispatch("step_164_softmax_G_layer6_conv2d_list_0", [at(1, 1789440, 6840), at(1, 1796352, 6840), at(0, 55808, 18460), at(1, 461824, 4), at(1, 443136, 18460), at(1, 0, 350740)], { shader: 171, workgroups: [73,1,1] }),
-        dispatch("step_165_resizeGrad", [at(0, 2689024, 1080), at(0, 2687744, 1180), at(1, 0, 350740), at(1, 2127104, 6840)], { shader: 164, workgroups: [27,1,1] }),
-        dispatch("step_166_conv2dInputGrad_G_layer6_conv2d_list_1_pack", [at(0, 1130752, 175104), at(1, 0, 184320)], { shader: 172, workgroups: [720,1,1] }),
-        dispatch("step_166_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(1, 2127104, 6840), at(1, 2119680, 7200)], { shader: 166, workgroups: [8,1,1] }),
-        dispatch("step_166_conv2dInputGrad_G_layer6_conv2d_list_1", [at(1, 2119680, 7200), at(1, 0, 184320), at(1, 184320, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 173, workgroups: [3,8,1] }, { shader: 174, workgroups: [14,1,1] }),
-        dispatch("step_167_conv2dInputGrad_G_layer6_conv2d_list_0_pack", [at(0, 955392, 175104), at(1, 0, 184320)], { shader: 172, workgroups: [720,1,1] }),
-        dispatch("step_167_conv2dInputGrad_G_layer6_conv2d_list_0", [at(1, 2119680, 7200), at(1, 0, 184320), at(1, 443136, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 175, workgroups: [3,8,1] }, { shader: 176, workgroups: [14,1,1] }),
-        dispatch("step_168_sum_G_layer6_conv2d_list_1", [at(1, 184320, 92160), at(1, 443136, 92160), at(1, 1257472, 92160), at(1, 0, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 177, workgroups: [256,1,1] }, { shader: 178, workgroups: [4,1,1] }),
-        dispatch("step_169_pointwise_G_layer6_conv2d_list_1", [at(1, 184320, 92160), at(1, 443136, 92160), at(1, 1257472, 92160), at(1, 0, 1024), at(1, 627456, 92160)], { shader: 179, workgroups: [45,1,1] }),
-        dispatch("step_170_sum_G_layer6_conv2d_list_1", [at(1, 184320, 92160), at(1, 443136, 92160), at(1, 1257472, 92160), at(1, 535296, 92160), at(1, 0, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 180, workgroups: [256,1,1] }, { shader: 181, workgroups: [4,1,1] }),
-        dispatch("step_171_pointwise_G_layer4_0_downsample_1", [at(0, 600064, 1024), at(1, 1521408, 1024), at(1, 627456, 92160), at(1, 535296, 92160), at(1, 0, 1024), at(1, 719616, 92160)], { shader: 182, workgroups: [45,1,1] }),
-        dispatch("step_172_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 468992, 131072), at(1, 0, 131072)], { shader: 183, workgroups: [512,1,1] }),
-        dispatch("step_172_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(1, 719616, 92160), at(1, 535296, 92160)], { shader: 113, workgroups: [90,1,1] }),
-        dispatch("step_172_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 535296, 92160), at(1, 0, 131072), at(1, 719616, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 184, workgroups: [3,4,1] }, { shader: 185, workgroups: [7,1,1] }),
-        dispatch("step_173_sum_G_layer6_conv2d_list_1", [at(1, 184320, 92160), at(1, 443136, 92160), at(1, 1257472, 92160), at(1, 350976, 92160), at(1, 92160, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 180, workgroups: [256,1,1] }, { shader: 181, workgroups: [4,1,1] }),
-        dispatch("step_174_pointwise_G_layer4_0_bn3", [at(0, 464896, 1024), at(1, 1255680, 1024), at(1, 627456, 92160), at(1, 350976, 92160), at(1, 92160, 1024), at(1, 0, 92160)], { shader: 182, workgroups: [45,1,1] }),
-        dispatch("step_175_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 399360, 65536), at(1, 239616, 65536)], { shader: 186, workgroups: [256,1,1] }),
-        dispatch("step_175_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 0, 92160), at(1, 147456, 92160)], { shader: 113, workgroups: [90,1,1] }),
-        dispatch("step_175_conv2dInputGrad_G_layer4_0_conv3", [at(1, 147456, 92160), at(1, 239616, 65536), at(1, 0, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 187, workgroups: [3,2,1] }, { shader: 188, workgroups: [4,1,1] }),
-        dispatch("step_176_sum_G_layer4_0_conv3", [at(1, 0, 23040), at(1, 1639936, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [64,1,1] }, { shader: 190, workgroups: [1,1,1] }),
-        dispatch("step_177_sum_G_layer4_0_conv3", [at(1, 0, 23040), at(1, 1639936, 23040), at(1, 1616896, 23040), at(1, 23296, 256)], { adapter: "cpu", features: ["subgroups"], shader: 191, workgroups: [64,1,1] }, { shader: 192, workgroups: [1,1,1] }),
-        dispatch("step_178_pointwise_G_layer4_0_bn2", [at(0, 398336, 256), at(1, 1523456, 256), at(1, 0, 23040), at(1, 1639936, 23040), at(1, 23040, 256), at(1, 1616896, 23040), at(1, 23296, 256), at(1, 239616, 23040)], { shader: 193, workgroups: [12,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 250880, 147456), at(1, 0, 147456)], { shader: 194, workgroups: [576,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 239616, 23040), at(1, 405504, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer4_0_conv2", [at(1, 405504, 23040), at(1, 0, 147456), at(1, 239616, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 195, workgroups: [3,2,1] }, { shader: 196, workgroups: [4,1,1] }),
-        dispatch("step_180_sum_G_layer4_0_conv2", [at(1, 239616, 23040), at(1, 1570816, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [64,1,1] }, { shader: 190, workgroups: [1,1,1] }),
-        dispatch("step_181_sum_G_layer4_0_conv2", [at(1, 239616, 23040), at(1, 1570816, 23040), at(1, 1479936, 23040), at(1, 23296, 256)], { adapter: "cpu", features: ["subgroups"], shader: 191, workgroups: [64,1,1] }, { shader: 192, workgroups: [1,1,1] }),
-        dispatch("step_182_pointwise_G_layer4_0_bn1", [at(0, 249856, 256), at(1, 1523200, 256), at(1, 239616, 23040), at(1, 1570816, 23040), at(1, 23040, 256), at(1, 1479936, 23040), at(1, 23296, 256), at(1, 0, 23040)], { shader: 193, workgroups: [12,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 217088, 32768), at(1, 46080, 32768)], { shader: 197, workgroups: [128,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 0, 23040), at(1, 428544, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer4_0_conv1", [at(1, 428544, 23040), at(1, 46080, 32768), at(1, 977920, 46080), at(1, 1024000, 46080), at(1, 719616, 46080), at(1, 1524736, 46080), at(1, 0, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 198, workgroups: [3,4,1] }, { shader: 199, workgroups: [7,1,1] }),
-        dispatch("step_184_sum_G_layer4_0_conv1", [at(1, 0, 46080), at(1, 138240, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
-        dispatch("step_185_sum_G_layer4_0_conv1", [at(1, 0, 46080), at(1, 931840, 46080), at(1, 92160, 512)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [128,1,1] }, { shader: 201, workgroups: [2,1,1] }),
-        dispatch("step_186_pointwise_G_layer3_0_downsample_1", [at(0, 215040, 512), at(1, 1522432, 512), at(1, 0, 46080), at(1, 138240, 512), at(1, 931840, 46080), at(1, 92160, 512), at(1, 46080, 46080)], { shader: 202, workgroups: [23,1,1] }),
-        dispatch("step_187_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 182272, 32768), at(1, 239616, 32768)], { shader: 203, workgroups: [128,1,1] }),
-        dispatch("step_187_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 46080, 46080), at(1, 92160, 46080)], { shader: 88, workgroups: [45,1,1] }),
-        dispatch("step_187_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 92160, 46080), at(1, 239616, 32768), at(1, 272384, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 204, workgroups: [3,2,1] }, { shader: 205, workgroups: [4,1,1] }),
-        dispatch("step_188_sum_G_layer4_0_conv1", [at(1, 0, 46080), at(1, 885760, 46080), at(1, 138752, 512)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [128,1,1] }, { shader: 201, workgroups: [2,1,1] }),
-        dispatch("step_189_pointwise_G_layer3_0_bn3", [at(0, 180224, 512), at(1, 1256704, 512), at(1, 0, 46080), at(1, 138240, 512), at(1, 885760, 46080), at(1, 138752, 512), at(1, 46080, 46080)], { shader: 202, workgroups: [23,1,1] }),
-        dispatch("step_190_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 163840, 16384), at(1, 239616, 16384)], { shader: 206, workgroups: [64,1,1] }),
-        dispatch("step_190_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 46080, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
-        dispatch("step_190_conv2dInputGrad_G_layer3_0_conv3", [at(1, 0, 46080), at(1, 239616, 16384), at(1, 46080, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 207, workgroups: [3,1,1] }, { shader: 208, workgroups: [2,1,1] }),
-        dispatch("step_191_sum_G_layer3_0_conv3", [at(1, 46080, 11520), at(1, 1697536, 11520), at(1, 57600, 128)], { adapter: "cpu", features: ["subgroups"], shader: 209, workgroups: [32,1,1] }, { shader: 210, workgroups: [1,1,1] }),
-        dispatch("step_192_sum_G_layer3_0_conv3", [at(1, 46080, 11520), at(1, 1697536, 11520), at(1, 1686016, 11520), at(1, 57856, 128)], { adapter: "cpu", features: ["subgroups"], shader: 211, workgroups: [32,1,1] }, { shader: 212, workgroups: [1,1,1] }),
-        dispatch("step_193_pointwise_G_layer3_0_bn2", [at(0, 162816, 128), at(1, 1524480, 128), at(1, 46080, 11520), at(1, 1697536, 11520), at(1, 57600, 128), at(1, 1686016, 11520), at(1, 57856, 128), at(1, 239616, 11520)], { shader: 213, workgroups: [45,1,1] }),
-        dispatch("step_194_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 125952, 36864), at(1, 46080, 36864)], { shader: 214, workgroups: [144,1,1] }),
-        dispatch("step_194_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 239616, 11520), at(1, 497664, 11520)], { shader: 72, workgroups: [12,1,1] }),
-        dispatch("step_194_conv2dInputGrad_G_layer3_0_conv2", [at(1, 497664, 11520), at(1, 46080, 36864), at(1, 239616, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [3,1,1] }, { shader: 216, workgroups: [2,1,1] }),
-        dispatch("step_195_sum_G_layer3_0_conv2", [at(1, 239616, 11520), at(1, 1662976, 11520), at(1, 57600, 128)], { adapter: "cpu", features: ["subgroups"], shader: 209, workgroups: [32,1,1] }, { shader: 210, workgroups: [1,1,1] }),
-        dispatch("step_196_sum_G_layer3_0_conv2", [at(1, 239616, 11520), at(1, 1662976, 11520), at(1, 1502976, 11520), at(1, 57856, 128)], { adapter: "cpu", features: ["subgroups"], shader: 211, workgroups: [32,1,1] }, { shader: 212, workgroups: [1,1,1] }),
-        dispatch("step_197_pointwise_G_layer3_0_bn1", [at(0, 124928, 128), at(1, 1524224, 128), at(1, 239616, 11520), at(1, 1662976, 11520), at(1, 57600, 128), at(1, 1502976, 11520), at(1, 57856, 128), at(1, 46080, 11520)], { shader: 213, workgroups: [45,1,1] }),
-        dispatch("step_198_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 116736, 8192), at(1, 57600, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_198_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 46080, 11520), at(1, 509184, 11520)], { shader: 72, workgroups: [12,1,1] }),
-        dispatch("step_198_conv2dInputGrad_G_layer3_0_conv1", [at(1, 509184, 11520), at(1, 57600, 8192), at(1, 239616, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 218, workgroups: [3,2,1] }, { shader: 219, workgroups: [4,1,1] }),
-        dispatch("step_199_sum_G_layer3_0_downsample_0", [at(1, 272384, 23040), at(1, 239616, 23040), at(1, 1433856, 23040), at(1, 46080, 256)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [64,1,1] }, { shader: 221, workgroups: [1,1,1] }),
-        dispatch("step_200_pointwise_G_layer3_0_downsample_0", [at(1, 272384, 23040), at(1, 239616, 23040), at(1, 1433856, 23040), at(1, 46080, 256), at(1, 295424, 23040)], { shader: 222, workgroups: [12,1,1] }),
-        dispatch("step_201_sum_G_layer3_0_downsample_0", [at(1, 272384, 23040), at(1, 239616, 23040), at(1, 1433856, 23040), at(1, 1410816, 23040), at(1, 69120, 256)], { adapter: "cpu", features: ["subgroups"], shader: 223, workgroups: [64,1,1] }, { shader: 224, workgroups: [1,1,1] }),
-        dispatch("step_202_pointwise_G_layer2_0_downsample_1", [at(0, 115712, 256), at(1, 1522944, 256), at(1, 295424, 23040), at(1, 1410816, 23040), at(1, 69120, 256), at(1, 46080, 23040)], { shader: 225, workgroups: [12,1,1] }),
-        dispatch("step_203_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 107520, 8192), at(1, 138240, 8192)], { shader: 226, workgroups: [32,1,1] }),
-        dispatch("step_203_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 46080, 23040), at(1, 451584, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_203_conv2dInputGrad_G_layer2_0_downsample_0", [at(1, 451584, 23040), at(1, 138240, 8192), at(1, 46080, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,1,4] }, { shader: 228, workgroups: [7,1,1] }),
-        dispatch("step_204_sum_G_layer3_0_downsample_0", [at(1, 272384, 23040), at(1, 239616, 23040), at(1, 1433856, 23040), at(1, 1232640, 23040), at(1, 87552, 256)], { adapter: "cpu", features: ["subgroups"], shader: 223, workgroups: [64,1,1] }, { shader: 224, workgroups: [1,1,1] }),
-        dispatch("step_205_pointwise_G_layer2_0_bn3", [at(0, 106496, 256), at(1, 1257216, 256), at(1, 295424, 23040), at(1, 1232640, 23040), at(1, 87552, 256), at(1, 239616, 23040)], { shader: 225, workgroups: [12,1,1] }),
-        dispatch("step_206_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 102400, 4096), at(1, 87552, 4096)], { shader: 229, workgroups: [16,1,1] }),
-        dispatch("step_206_conv2dInputGrad_G_layer2_0_conv3_packc", [at(1, 239616, 23040), at(1, 474624, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_206_conv2dInputGrad_G_layer2_0_conv3", [at(1, 474624, 23040), at(1, 87552, 4096), at(1, 138240, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 230, workgroups: [3,1,1] }, { shader: 231, workgroups: [1,1,1] }),
-        dispatch("step_207_sum_G_layer2_0_conv3", [at(1, 138240, 5760), at(1, 1832704, 5760), at(1, 87552, 64)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [16,1,1] }, { shader: 233, workgroups: [1,1,1] }),
-        dispatch("step_208_sum_G_layer2_0_conv3", [at(1, 138240, 5760), at(1, 1832704, 5760), at(1, 1826816, 5760), at(1, 87808, 64)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [16,1,1] }, { shader: 235, workgroups: [1,1,1] }),
-        dispatch("step_209_pointwise_G_layer2_0_bn2", [at(0, 101376, 64), at(1, 1838848, 64), at(1, 138240, 5760), at(1, 1832704, 5760), at(1, 87552, 64), at(1, 1826816, 5760), at(1, 87808, 64), at(1, 239616, 5760)], { shader: 236, workgroups: [23,1,1] }),
-        dispatch("step_210_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 92160, 9216), at(1, 138240, 9216)], { shader: 237, workgroups: [36,1,1] }),
-        dispatch("step_210_conv2dInputGrad_G_layer2_0_conv2_packc", [at(1, 239616, 5760), at(1, 520704, 5760)], { shader: 46, workgroups: [6,1,1] }),
-        dispatch("step_210_conv2dInputGrad_G_layer2_0_conv2", [at(1, 520704, 5760), at(1, 138240, 9216), at(1, 239616, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 238, workgroups: [3,1,1] }, { shader: 239, workgroups: [1,1,1] }),
-        dispatch("step_211_sum_G_layer2_0_conv2", [at(1, 239616, 5760), at(1, 1815040, 5760), at(1, 87552, 64)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [16,1,1] }, { shader: 233, workgroups: [1,1,1] }),
-        dispatch("step_212_sum_G_layer2_0_conv2", [at(1, 239616, 5760), at(1, 1815040, 5760), at(1, 1809152, 5760), at(1, 87808, 64)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [16,1,1] }, { shader: 235, workgroups: [1,1,1] }),
-        dispatch("step_213_pointwise_G_layer2_0_bn1", [at(0, 91136, 64), at(1, 1838592, 64), at(1, 239616, 5760), at(1, 1815040, 5760), at(1, 87552, 64), at(1, 1809152, 5760), at(1, 87808, 64), at(1, 138240, 5760)], { shader: 236, workgroups: [23,1,1] }),
-        dispatch("step_214_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 89088, 2048), at(1, 87552, 2048)], { shader: 240, workgroups: [8,1,1] }),
-        dispatch("step_214_conv2dInputGrad_G_layer2_0_conv1_packc", [at(1, 138240, 5760), at(1, 526592, 5760)], { shader: 46, workgroups: [6,1,1] }),
-        dispatch("step_214_conv2dInputGrad_G_layer2_0_conv1", [at(1, 526592, 5760), at(1, 87552, 2048), at(1, 239616, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [3,1,4] }, { shader: 242, workgroups: [7,1,1] }),
-        dispatch("step_215_sum_G_layer2_0_downsample_0", [at(1, 46080, 41344), at(1, 239616, 41344), at(1, 1153024, 41344), at(1, 87552, 128)], { adapter: "cpu", features: ["subgroups"], shader: 243, workgroups: [32,1,1] }, { shader: 244, workgroups: [1,1,1] }),
-        dispatch("step_216_pointwise_G_layer2_0_downsample_0", [at(1, 46080, 41344), at(1, 239616, 41344), at(1, 1153024, 41344), at(1, 87552, 128), at(1, 281088, 41344)], { shader: 245, workgroups: [21,1,1] }),
-        dispatch("step_217_sum_G_layer2_0_downsample_0", [at(1, 46080, 41344), at(1, 239616, 41344), at(1, 1153024, 41344), at(1, 1111552, 41344), at(1, 87552, 128)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [32,1,1] }, { shader: 247, workgroups: [1,1,1] }),
-        dispatch("step_218_pointwise_G_layer1_0_downsample_1", [at(0, 88064, 128), at(1, 1523968, 128), at(1, 281088, 41344), at(1, 1111552, 41344), at(1, 87552, 128), at(1, 322560, 41344)], { shader: 248, workgroups: [21,1,1] }),
-        dispatch("step_219_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 87040, 1024), at(1, 87552, 1024)], { shader: 249, workgroups: [4,1,1] }),
-        dispatch("step_219_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(1, 322560, 41344), at(1, 364032, 41344)], { shader: 36, workgroups: [41,1,1] }),
-        dispatch("step_219_conv2dInputGrad_G_layer1_0_downsample_0", [at(1, 364032, 41344), at(1, 87552, 1024), at(1, 322560, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 250, workgroups: [11,1,1] }, { shader: 251, workgroups: [2,1,1] }),
-        dispatch("step_220_sum_G_layer2_0_downsample_0", [at(1, 46080, 41344), at(1, 239616, 41344), at(1, 1153024, 41344), at(1, 1070080, 41344), at(1, 87552, 128)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [32,1,1] }, { shader: 247, workgroups: [1,1,1] }),
-        dispatch("step_221_pointwise_G_layer1_0_bn3", [at(0, 86016, 128), at(1, 1523712, 128), at(1, 281088, 41344), at(1, 1070080, 41344), at(1, 87552, 128), at(1, 46080, 41344)], { shader: 248, workgroups: [21,1,1] }),
-        dispatch("step_222_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 84992, 1024), at(1, 87552, 1024)], { shader: 249, workgroups: [4,1,1] }),
-        dispatch("step_222_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 46080, 41344), at(1, 239616, 41344)], { shader: 36, workgroups: [41,1,1] }),
-        dispatch("step_222_conv2dInputGrad_G_layer1_0_conv3", [at(1, 239616, 41344), at(1, 87552, 1024), at(1, 46080, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 250, workgroups: [11,1,1] }, { shader: 251, workgroups: [2,1,1] }),
-        dispatch("step_223_sum_G_layer1_0_conv3", [at(1, 46080, 10336), at(1, 1772032, 10336), at(1, 67072, 32)], { adapter: "cpu", features: ["subgroups"], shader: 252, workgroups: [8,1,1] }, { shader: 253, workgroups: [1,1,1] }),
-        dispatch("step_224_sum_G_layer1_0_conv3", [at(1, 46080, 10336), at(1, 1772032, 10336), at(1, 1761536, 10336), at(1, 67328, 32)], { adapter: "cpu", features: ["subgroups"], shader: 254, workgroups: [8,1,1] }, { shader: 255, workgroups: [1,1,1] }),
-        dispatch("step_225_pointwise_G_layer1_0_bn2", [at(0, 83968, 32), at(1, 1839616, 32), at(1, 46080, 10336), at(1, 1772032, 10336), at(1, 67072, 32), at(1, 1761536, 10336), at(1, 67328, 32), at(1, 56576, 10336)], { shader: 256, workgroups: [41,1,1] }),
-        dispatch("step_226_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 81664, 2304), at(1, 67072, 2304)], { shader: 257, workgroups: [9,1,1] }),
-        dispatch("step_226_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 56576, 10336), at(1, 333056, 10336)], { shader: 14, workgroups: [11,1,1] }),
-        dispatch("step_226_conv2dInputGrad_G_layer1_0_conv2", [at(1, 333056, 10336), at(1, 67072, 2304), at(1, 46080, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 258, workgroups: [11,1,1] }, { shader: 259, workgroups: [2,1,1] }),
-        dispatch("step_227_sum_G_layer1_0_conv2", [at(1, 46080, 10336), at(1, 1740544, 10336), at(1, 67072, 32)], { adapter: "cpu", features: ["subgroups"], shader: 252, workgroups: [8,1,1] }, { shader: 253, workgroups: [1,1,1] }),
-        dispatch("step_228_sum_G_layer1_0_conv2", [at(1, 46080, 10336), at(1, 1740544, 10336), at(1, 1730048, 10336), at(1, 67328, 32)], { adapter: "cpu", features: ["subgroups"], shader: 254, workgroups: [8,1,1] }, { shader: 255, workgroups: [1,1,1] }),
-        dispatch("step_229_pointwise_G_layer1_0_bn1", [at(0, 80640, 32), at(1, 1839360, 32), at(1, 46080, 10336), at(1, 1740544, 10336), at(1, 67072, 32), at(1, 1730048, 10336), at(1, 67328, 32), at(1, 56576, 10336)], { shader: 256, workgroups: [41,1,1] }),
-        dispatch("step_230_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 80384, 256), at(1, 46080, 256)], { shader: 260, workgroups: [1,1,1] }),
-        dispatch("step_230_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 56576, 10336), at(1, 343552, 10336)], { shader: 14, workgroups: [11,1,1] }),
-        dispatch("step_230_conv2dInputGrad_G_layer1_0_conv1", [at(1, 343552, 10336), at(1, 46080, 256), at(1, 322560, 10336), at(1, 281088, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 261, workgroups: [11,1,1] }, { shader: 262, workgroups: [2,1,1] }),
-        dispatch("step_231_maxPool2dGrad_G_layer1_0_downsample_0", [at(1, 1349632, 38016), at(1, 281088, 10336), at(1, 46080, 38016)], { shader: 263, workgroups: [149,1,1] }),
-        dispatch("step_232_sum_G_layer1_0_downsample_0", [at(1, 46080, 38016), at(1, 1349632, 38016), at(1, 84224, 32)], { adapter: "cpu", features: ["subgroups"], shader: 264, workgroups: [8,1,1] }, { shader: 265, workgroups: [1,1,1] }),
-        dispatch("step_233_sum_G_conv1", [at(1, 46080, 38016), at(1, 1349632, 38016), at(1, 1194496, 38016), at(1, 84480, 32)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [8,1,1] }, { shader: 267, workgroups: [1,1,1] }),
-        dispatch("step_234_pointwise_G_bn1", [at(0, 79360, 32), at(1, 1839104, 32), at(1, 46080, 38016), at(1, 1349632, 38016), at(1, 84224, 32), at(1, 1194496, 38016), at(1, 84480, 32), at(1, 281088, 38016)], { shader: 268, workgroups: [19,1,1] }),
-        dispatch("step_235_conv2dWeightGrad_G_bn1_packc", [at(1, 281088, 38016), at(1, 46080, 38016)], { shader: 269, workgroups: [38,1,1] }),
-        dispatch("step_235_conv2dWeightGrad_G_bn1", [at(1, 811776, 73840), at(1, 46080, 38016), at(0, 1656832, 4704), at(0, 74496, 4704), at(1, 2134016, 4704)], { adapter: "cpu", features: ["subgroups"], shader: 270, workgroups: [7,1,1] }, { shader: 271, workgroups: [2,1,1] }),
-        dispatch("step_236_pointwise_G_conv1", [at(0, 74496, 4704), at(1, 2134016, 4704), at(1, 2175488, 4), at(1, 2138880, 4704)], { shader: 272, workgroups: [19,1,1] }),
-        dispatch("step_237_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 1709056, 10336), at(1, 46080, 10336)], { shader: 14, workgroups: [11,1,1] }),
-        dispatch("step_237_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 46080, 10336), at(1, 343552, 10336), at(0, 1661696, 256), at(0, 80384, 256), at(1, 2172928, 256)], { adapter: "cpu", features: ["subgroups"], shader: 273, workgroups: [1,1,1] }, { shader: 274, workgroups: [1,1,1] }),
-        dispatch("step_238_pointwise_G_layer1_0_conv1", [at(0, 80384, 256), at(1, 2172928, 256), at(1, 2175488, 4), at(1, 2173184, 256)], { shader: 275, workgroups: [1,1,1] }),
-        dispatch("step_239_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 1740544, 10336), at(1, 46080, 10336)], { shader: 14, workgroups: [11,1,1] }),
-        dispatch("step_239_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 46080, 10336), at(1, 333056, 10336), at(0, 1661952, 2304), at(0, 81664, 2304), at(1, 2151936, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 276, workgroups: [3,1,1] }, { shader: 277, workgroups: [1,1,1] }),
-        dispatch("step_240_pointwise_G_layer1_0_conv2", [at(0, 81664, 2304), at(1, 2151936, 2304), at(1, 2175488, 4), at(1, 2154240, 2304)], { shader: 278, workgroups: [9,1,1] }),
-        dispatch("step_241_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 1772032, 10336), at(1, 46080, 10336)], { shader: 14, workgroups: [11,1,1] }),
-        dispatch("step_241_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 46080, 10336), at(1, 239616, 41344), at(0, 1664256, 1024), at(0, 84992, 1024), at(1, 2164736, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 279, workgroups: [1,1,1] }, { shader: 280, workgroups: [1,1,1] }),
-        dispatch("step_242_pointwise_G_layer1_0_conv3", [at(0, 84992, 1024), at(1, 2164736, 1024), at(1, 2175488, 4), at(1, 2165760, 1024)], { shader: 281, workgroups: [4,1,1] }),
-        dispatch("step_243_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(1, 1709056, 10336), at(1, 46080, 10336)], { shader: 14, workgroups: [11,1,1] }),
-        dispatch("step_243_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 46080, 10336), at(1, 364032, 41344), at(0, 1665280, 1024), at(0, 87040, 1024), at(1, 2166784, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 279, workgroups: [1,1,1] }, { shader: 280, workgroups: [1,1,1] }),
-        dispatch("step_244_pointwise_G_layer1_0_downsample_0", [at(0, 87040, 1024), at(1, 2166784, 1024), at(1, 2175488, 4), at(1, 2167808, 1024)], { shader: 281, workgroups: [4,1,1] }),
-        dispatch("step_245_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 1153024, 41344), at(1, 46080, 41344)], { shader: 36, workgroups: [41,1,1] }),
-        dispatch("step_245_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 46080, 41344), at(1, 526592, 5760), at(0, 1666304, 2048), at(0, 89088, 2048), at(1, 2156544, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 282, workgroups: [1,1,1] }, { shader: 283, workgroups: [1,1,1] }),
-        dispatch("step_246_pointwise_G_layer2_0_conv1", [at(0, 89088, 2048), at(1, 2156544, 2048), at(1, 2175488, 4), at(1, 2158592, 2048)], { shader: 284, workgroups: [8,1,1] }),
-        dispatch("step_247_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 1815040, 5760), at(1, 46080, 5760)], { shader: 46, workgroups: [6,1,1] }),
-        dispatch("step_247_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 46080, 5760), at(1, 520704, 5760), at(0, 1668352, 9216), at(0, 92160, 9216), at(1, 2068480, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 285, workgroups: [5,1,1] }, { shader: 286, workgroups: [3,1,1] }),
-        dispatch("step_248_pointwise_G_layer2_0_conv2", [at(0, 92160, 9216), at(1, 2068480, 9216), at(1, 2175488, 4), at(1, 2077696, 9216)], { shader: 287, workgroups: [36,1,1] }),
-        dispatch("step_249_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(1, 1832704, 5760), at(1, 46080, 5760)], { shader: 46, workgroups: [6,1,1] }),
-        dispatch("step_249_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 46080, 5760), at(1, 474624, 23040), at(0, 1677568, 4096), at(0, 102400, 4096), at(1, 2143744, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 288, workgroups: [1,1,1] }, { shader: 289, workgroups: [1,1,1] }),
-        dispatch("step_250_pointwise_G_layer2_0_conv3", [at(0, 102400, 4096), at(1, 2143744, 4096), at(1, 2175488, 4), at(1, 2147840, 4096)], { shader: 290, workgroups: [16,1,1] }),
-        dispatch("step_251_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(1, 1153024, 41344), at(1, 46080, 41344)], { shader: 36, workgroups: [41,1,1] }),
-        dispatch("step_251_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 46080, 41344), at(1, 451584, 23040), at(0, 1681664, 8192), at(0, 107520, 8192), at(1, 2086912, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 291, workgroups: [1,1,1] }, { shader: 292, workgroups: [2,1,1] }),
-        dispatch("step_252_pointwise_G_layer2_0_downsample_0", [at(0, 107520, 8192), at(1, 2086912, 8192), at(1, 2175488, 4), at(1, 2095104, 8192)], { shader: 293, workgroups: [32,1,1] }),
-        dispatch("step_253_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 1433856, 23040), at(1, 46080, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_253_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 46080, 23040), at(1, 509184, 11520), at(0, 1689856, 8192), at(0, 116736, 8192), at(1, 2103296, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 294, workgroups: [2,1,1] }, { shader: 295, workgroups: [2,1,1] }),
-        dispatch("step_254_pointwise_G_layer3_0_conv1", [at(0, 116736, 8192), at(1, 2103296, 8192), at(1, 2175488, 4), at(1, 2111488, 8192)], { shader: 296, workgroups: [32,1,1] }),
-        dispatch("step_255_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 1662976, 11520), at(1, 46080, 11520)], { shader: 72, workgroups: [12,1,1] }),
-        dispatch("step_255_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 46080, 11520), at(1, 497664, 11520), at(0, 1698048, 36864), at(0, 125952, 36864), at(1, 1830912, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 297, workgroups: [9,1,1] }, { shader: 298, workgroups: [9,1,1] }),
-        dispatch("step_256_pointwise_G_layer3_0_conv2", [at(0, 125952, 36864), at(1, 1830912, 36864), at(1, 2175488, 4), at(1, 1867776, 36864)], { shader: 299, workgroups: [18,1,1] }),
-        dispatch("step_257_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(1, 1697536, 11520), at(1, 46080, 11520)], { shader: 72, workgroups: [12,1,1] }),
-        dispatch("step_257_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 46080, 11520), at(1, 0, 46080), at(0, 1734912, 16384), at(0, 163840, 16384), at(1, 2035712, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 300, workgroups: [1,2,1] }, { shader: 301, workgroups: [4,1,1] }),
-        dispatch("step_258_pointwise_G_layer3_0_conv3", [at(0, 163840, 16384), at(1, 2035712, 16384), at(1, 2175488, 4), at(1, 2052096, 16384)], { shader: 302, workgroups: [8,1,1] }),
-        dispatch("step_259_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(1, 1433856, 23040), at(1, 0, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_259_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 0, 23040), at(1, 92160, 46080), at(0, 1751296, 32768), at(0, 182272, 32768), at(1, 1904640, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [2,2,1] }, { shader: 304, workgroups: [8,1,1] }),
-        dispatch("step_260_pointwise_G_layer3_0_downsample_0", [at(0, 182272, 32768), at(1, 1904640, 32768), at(1, 2175488, 4), at(1, 1937408, 32768)], { shader: 305, workgroups: [16,1,1] }),
-        dispatch("step_261_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
-        dispatch("step_261_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 46080), at(1, 428544, 23040), at(0, 1784064, 32768), at(0, 217088, 32768), at(1, 1970176, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 306, workgroups: [4,1,1] }, { shader: 307, workgroups: [8,1,1] }),
-        dispatch("step_262_pointwise_G_layer4_0_conv1", [at(0, 217088, 32768), at(1, 1970176, 32768), at(1, 2175488, 4), at(1, 2002944, 32768)], { shader: 308, workgroups: [16,1,1] }),
-        dispatch("step_263_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 1570816, 23040), at(1, 0, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_263_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 23040), at(1, 405504, 23040), at(0, 1816832, 147456), at(0, 250880, 147456), at(1, 700416, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [18,1,1] }, { shader: 310, workgroups: [36,1,1] }),
-        dispatch("step_264_pointwise_G_layer4_0_conv2", [at(0, 250880, 147456), at(1, 700416, 147456), at(1, 2175488, 4), at(1, 847872, 147456)], { shader: 311, workgroups: [72,1,1] }),
-        dispatch("step_265_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(1, 1639936, 23040), at(1, 0, 23040)], { shader: 62, workgroups: [23,1,1] }),
-        dispatch("step_265_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 0, 23040), at(1, 147456, 92160), at(0, 1964288, 65536), at(0, 399360, 65536), at(1, 1699840, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 312, workgroups: [2,4,1] }, { shader: 313, workgroups: [16,1,1] }),
-        dispatch("step_266_pointwise_G_layer4_0_conv3", [at(0, 399360, 65536), at(1, 1699840, 65536), at(1, 2175488, 4), at(1, 1765376, 65536)], { shader: 314, workgroups: [32,1,1] }),
-        dispatch("step_267_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
-        dispatch("step_267_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 46080), at(1, 535296, 92160), at(0, 2029824, 131072), at(0, 468992, 131072), at(1, 995328, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 315, workgroups: [4,4,1] }, { shader: 316, workgroups: [32,1,1] }),
-        dispatch("step_268_pointwise_G_layer4_0_downsample_0", [at(0, 468992, 131072), at(1, 995328, 131072), at(1, 2175488, 4), at(1, 1126400, 131072)], { shader: 317, workgroups: [64,1,1] }),
-        dispatch("step_269_conv2dWeightGrad_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
-        dispatch("step_269_conv2dWeightGrad", [at(1, 0, 46080), at(1, 1674496, 7200), at(0, 2160896, 87552), at(0, 604160, 87552), at(1, 1349632, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [36,1,1] }, { shader: 319, workgroups: [23,1,1] }),
-        dispatch("step_270_pointwise_G_layer5_conv2d_list_0", [at(0, 604160, 87552), at(1, 1349632, 87552), at(1, 2179328, 4), at(1, 1437184, 87552)], { shader: 320, workgroups: [43,1,1] }),
-        dispatch("step_271_sum", [at(1, 1593856, 6840), at(1, 46080, 76)], { adapter: "cpu", features: ["subgroups"], shader: 321, workgroups: [19,1,1] }, { shader: 322, workgroups: [1,1,1] }),
-        dispatch("step_272_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 2248448, 76), at(1, 46080, 76), at(0, 691712, 76), at(1, 2175488, 76)], { shader: 323, workgroups: [1,1,1] }),
-        dispatch("step_273_pointwise_G_layer5_conv2d_list_0", [at(0, 691712, 76), at(1, 2175488, 76), at(1, 2179328, 4), at(1, 2175744, 76)], { shader: 324, workgroups: [1,1,1] }),
-        dispatch("step_274_conv2dWeightGrad_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
-        dispatch("step_274_conv2dWeightGrad", [at(1, 0, 46080), at(1, 1674496, 7200), at(0, 2248704, 87552), at(0, 691968, 87552), at(1, 1524736, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 325, workgroups: [36,1,1] }, { shader: 326, workgroups: [23,1,1] }),
-        dispatch("step_275_pointwise_G_layer5_conv2d_list_1", [at(0, 691968, 87552), at(1, 1524736, 87552), at(1, 2179328, 4), at(1, 1612288, 87552)], { shader: 320, workgroups: [43,1,1] }),
-        dispatch("step_276_pointwise_sgd_G_G_layer5_conv2d_list_1", [at(0, 2336256, 76), at(1, 46080, 76), at(0, 779520, 76), at(1, 2176000, 76)], { shader: 323, workgroups: [1,1,1] }),
-        dispatch("step_277_pointwise_G_layer5_conv2d_list_1", [at(0, 779520, 76), at(1, 2176000, 76), at(1, 2179328, 4), at(1, 2176256, 76)], { shader: 324, workgroups: [1,1,1] }),
-        dispatch("step_278_conv2dWeightGrad_packc", [at(1, 1257472, 92160), at(1, 175104, 92160)], { shader: 113, workgroups: [90,1,1] }),
-        dispatch("step_278_conv2dWeightGrad", [at(1, 175104, 92160), at(1, 2119680, 7200), at(0, 2336512, 175104), at(0, 955392, 175104), at(1, 0, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 327, workgroups: [72,1,1] }, { shader: 328, workgroups: [45,1,1] }),
-        dispatch("step_279_pointwise_G_layer6_conv2d_list_0", [at(0, 955392, 175104), at(1, 0, 175104), at(1, 2179328, 4), at(1, 175104, 175104)], { shader: 329, workgroups: [86,1,1] }),
-        dispatch("step_280_sum", [at(1, 2127104, 6840), at(1, 2176512, 76)], { adapter: "cpu", features: ["subgroups"], shader: 321, workgroups: [19,1,1] }, { shader: 322, workgroups: [1,1,1] }),
-        dispatch("step_281_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 2511616, 76), at(1, 2176512, 76), at(0, 1130496, 76), at(1, 2127104, 76)], { shader: 323, workgroups: [1,1,1] }),
-        dispatch("step_282_pointwise_G_layer6_conv2d_list_0", [at(0, 1130496, 76), at(1, 2127104, 76), at(1, 2179328, 4), at(1, 2127360, 76)], { shader: 324, workgroups: [1,1,1] }),
-        dispatch("step_283_conv2dWeightGrad_packc", [at(1, 1257472, 92160), at(1, 525312, 92160)], { shader: 113, workgroups: [90,1,1] }),
-        dispatch("step_283_conv2dWeightGrad", [at(1, 525312, 92160), at(1, 2119680, 7200), at(0, 2511872, 175104), at(0, 1130752, 175104), at(1, 350208, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [72,1,1] }, { shader: 331, workgroups: [45,1,1] }),
-        dispatch("step_284_pointwise_G_layer6_conv2d_list_1", [at(0, 1130752, 175104), at(1, 350208, 175104), at(1, 2179328, 4), at(1, 525312, 175104)], { shader: 329, workgroups: [86,1,1] }),
-        dispatch("step_285_pointwise_sgd_G_G_layer6_conv2d_list_1", [at(0, 2686976, 76), at(1, 2176512, 76), at(0, 1305856, 76), at(1, 1257472, 76)], { shader: 323, workgroups: [1,1,1] }),
-        dispatch("step_286_pointwise_G_layer6_conv2d_list_1", [at(0, 1305856, 76), at(1, 1257472, 76), at(1, 2179328, 4), at(1, 1257728, 76)], { shader: 324, workgroups: [1,1,1] }),
+        dispatch("step_091_pointwise_G_bn1_running_var", [at(0, 80128, 32), at(1, 38144, 32), at(1, 2177792, 32), at(0, 81152, 32), at(1, 807680, 32), at(1, 2178048, 32)], { shader: 122, workgroups: [1,1,1] }),
+        dispatch("step_092_pointwise_G_layer1_0_conv1", [at(1, 1719552, 10336), at(1, 807680, 32), at(1, 0, 10336)], { shader: 123, workgroups: [41,1,1] }),
+        dispatch("step_093_sum_G_layer1_0_conv1", [at(1, 0, 10336), at(1, 10496, 32)], { adapter: "cpu", features: ["subgroups"], shader: 124, workgroups: [8,1,1] }, { shader: 125, workgroups: [1,1,1] }),
+        dispatch("step_094_pointwise_G_layer1_0_bn1_running_var", [at(0, 81408, 32), at(1, 10496, 32), at(1, 2178304, 32), at(0, 84480, 32), at(1, 807936, 32), at(1, 2178560, 32)], { shader: 126, workgroups: [1,1,1] }),
+        dispatch("step_095_pointwise_G_layer1_0_conv2", [at(1, 1751040, 10336), at(1, 807936, 32), at(1, 0, 10336)], { shader: 123, workgroups: [41,1,1] }),
+        dispatch("step_096_sum_G_layer1_0_conv2", [at(1, 0, 10336), at(1, 10496, 32)], { adapter: "cpu", features: ["subgroups"], shader: 124, workgroups: [8,1,1] }, { shader: 125, workgroups: [1,1,1] }),
+        dispatch("step_097_pointwise_G_layer1_0_bn2_running_var", [at(0, 84736, 32), at(1, 10496, 32), at(1, 2178816, 32)], { shader: 127, workgroups: [1,1,1] }),
+        dispatch("step_098_pointwise_G_layer1_0_bn3_running_mean", [at(0, 86528, 128), at(1, 349696, 128), at(1, 2173440, 128)], { shader: 128, workgroups: [1,1,1] }),
+        dispatch("step_099_pointwise_G_layer1_0_conv3", [at(1, 765696, 41344), at(1, 349696, 128), at(1, 0, 41344)], { shader: 129, workgroups: [21,1,1] }),
+        dispatch("step_100_sum_G_layer1_0_conv3", [at(1, 0, 41344), at(1, 41472, 128)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [32,1,1] }, { shader: 131, workgroups: [1,1,1] }),
+        dispatch("step_101_pointwise_G_layer1_0_bn3_running_var", [at(0, 86784, 128), at(1, 41472, 128), at(1, 2173696, 128), at(0, 88576, 128), at(1, 349952, 128), at(1, 2173952, 128)], { shader: 132, workgroups: [1,1,1] }),
+        dispatch("step_102_pointwise_G_layer1_0_downsample_0", [at(1, 977920, 41344), at(1, 349952, 128), at(1, 0, 41344)], { shader: 129, workgroups: [21,1,1] }),
+        dispatch("step_103_sum_G_layer1_0_downsample_0", [at(1, 0, 41344), at(1, 41472, 128)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [32,1,1] }, { shader: 131, workgroups: [1,1,1] }),
+        dispatch("step_104_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 88832, 128), at(1, 41472, 128), at(1, 2174208, 128), at(0, 125440, 128), at(1, 350208, 128), at(1, 2174464, 128)], { shader: 133, workgroups: [1,1,1] }),
+        dispatch("step_105_pointwise_G_layer2_0_bn1_running_mean", [at(0, 91648, 64), at(1, 350720, 64), at(1, 2176512, 64)], { shader: 134, workgroups: [1,1,1] }),
+        dispatch("step_106_pointwise_G_layer2_0_conv1", [at(1, 1803264, 5760), at(1, 350720, 64), at(1, 0, 5760)], { shader: 135, workgroups: [23,1,1] }),
+        dispatch("step_107_sum_G_layer2_0_conv1", [at(1, 0, 5760), at(1, 5888, 64)], { adapter: "cpu", features: ["subgroups"], shader: 136, workgroups: [16,1,1] }, { shader: 137, workgroups: [1,1,1] }),
+        dispatch("step_108_pointwise_G_layer2_0_bn1_running_var", [at(0, 91904, 64), at(1, 5888, 64), at(1, 2176768, 64), at(0, 101888, 64), at(1, 807168, 64), at(1, 2177024, 64)], { shader: 138, workgroups: [1,1,1] }),
+        dispatch("step_109_pointwise_G_layer2_0_conv2", [at(1, 1820928, 5760), at(1, 807168, 64), at(1, 0, 5760)], { shader: 135, workgroups: [23,1,1] }),
+        dispatch("step_110_sum_G_layer2_0_conv2", [at(1, 0, 5760), at(1, 5888, 64)], { adapter: "cpu", features: ["subgroups"], shader: 136, workgroups: [16,1,1] }, { shader: 137, workgroups: [1,1,1] }),
+        dispatch("step_111_pointwise_G_layer2_0_bn2_running_var", [at(0, 102144, 64), at(1, 5888, 64), at(1, 2177280, 64)], { shader: 139, workgroups: [1,1,1] }),
+        dispatch("step_112_pointwise_G_layer2_0_bn3_running_mean", [at(0, 107008, 256), at(1, 348672, 256), at(1, 2170880, 256)], { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_113_pointwise_G_layer2_0_conv3", [at(1, 322560, 23040), at(1, 348672, 256), at(1, 0, 23040)], { shader: 141, workgroups: [12,1,1] }),
+        dispatch("step_114_sum_G_layer2_0_conv3", [at(1, 0, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
+        dispatch("step_115_pointwise_G_layer2_0_bn3_running_var", [at(0, 107264, 256), at(1, 23040, 256), at(1, 2171136, 256), at(0, 116224, 256), at(1, 348928, 256), at(1, 2171392, 256)], { shader: 144, workgroups: [1,1,1] }),
+        dispatch("step_116_pointwise_G_layer2_0_downsample_0", [at(1, 1387776, 23040), at(1, 348928, 256), at(1, 0, 23040)], { shader: 141, workgroups: [12,1,1] }),
+        dispatch("step_117_sum_G_layer2_0_downsample_0", [at(1, 0, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
+        dispatch("step_118_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 116480, 256), at(1, 23040, 256), at(1, 2171648, 256), at(0, 250368, 256), at(1, 349184, 256), at(1, 2171904, 256)], { shader: 144, workgroups: [1,1,1] }),
+        dispatch("step_119_pointwise_G_layer3_0_conv1", [at(1, 1057536, 11520), at(1, 350208, 128), at(1, 0, 11520)], { shader: 145, workgroups: [45,1,1] }),
+        dispatch("step_120_sum_G_layer3_0_conv1", [at(1, 0, 11520), at(1, 11520, 128)], { adapter: "cpu", features: ["subgroups"], shader: 146, workgroups: [32,1,1] }, { shader: 147, workgroups: [1,1,1] }),
+        dispatch("step_121_pointwise_G_layer3_0_bn1_running_var", [at(0, 125696, 128), at(1, 11520, 128), at(1, 2174720, 128), at(0, 163328, 128), at(1, 350464, 128), at(1, 2174976, 128)], { shader: 148, workgroups: [1,1,1] }),
+        dispatch("step_122_pointwise_G_layer3_0_conv2", [at(1, 1674496, 11520), at(1, 350464, 128), at(1, 0, 11520)], { shader: 145, workgroups: [45,1,1] }),
+        dispatch("step_123_sum_G_layer3_0_conv2", [at(1, 0, 11520), at(1, 11520, 128)], { adapter: "cpu", features: ["subgroups"], shader: 146, workgroups: [32,1,1] }, { shader: 147, workgroups: [1,1,1] }),
+        dispatch("step_124_pointwise_G_layer3_0_bn2_running_var", [at(0, 163584, 128), at(1, 11520, 128), at(1, 2175232, 128)], { shader: 149, workgroups: [1,1,1] }),
+        dispatch("step_125_pointwise_G_layer3_0_bn3_running_mean", [at(0, 181248, 512), at(1, 347648, 512), at(1, 2168832, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_126_pointwise_G_layer3_0_conv3", [at(1, 276480, 46080), at(1, 347648, 512), at(1, 0, 46080)], { shader: 151, workgroups: [23,1,1] }),
+        dispatch("step_127_sum_G_layer3_0_conv3", [at(1, 0, 46080), at(1, 46080, 512)], { adapter: "cpu", features: ["subgroups"], shader: 152, workgroups: [128,1,1] }, { shader: 153, workgroups: [2,1,1] }),
+        dispatch("step_128_pointwise_G_layer3_0_bn3_running_var", [at(0, 181760, 512), at(1, 46080, 512), at(1, 2169344, 512), at(0, 216064, 512), at(1, 348160, 512), at(1, 2169856, 512)], { shader: 154, workgroups: [2,1,1] }),
+        dispatch("step_129_pointwise_G_layer3_0_downsample_0", [at(1, 719616, 46080), at(1, 348160, 512), at(1, 0, 46080)], { shader: 151, workgroups: [23,1,1] }),
+        dispatch("step_130_sum_G_layer3_0_downsample_0", [at(1, 0, 46080), at(1, 46080, 512)], { adapter: "cpu", features: ["subgroups"], shader: 152, workgroups: [128,1,1] }, { shader: 153, workgroups: [2,1,1] }),
+        dispatch("step_131_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 216576, 512), at(1, 46080, 512), at(1, 2170368, 512)], { shader: 155, workgroups: [2,1,1] }),
+        dispatch("step_132_pointwise_G_layer4_0_conv1", [at(1, 1456896, 23040), at(1, 349184, 256), at(1, 0, 23040)], { shader: 141, workgroups: [12,1,1] }),
+        dispatch("step_133_sum_G_layer4_0_conv1", [at(1, 0, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
+        dispatch("step_134_pointwise_G_layer4_0_bn1_running_var", [at(0, 250624, 256), at(1, 23040, 256), at(1, 2172160, 256), at(0, 398848, 256), at(1, 349440, 256), at(1, 2172416, 256)], { shader: 144, workgroups: [1,1,1] }),
+        dispatch("step_135_pointwise_G_layer4_0_conv2", [at(1, 1593856, 23040), at(1, 349440, 256), at(1, 0, 23040)], { shader: 141, workgroups: [12,1,1] }),
+        dispatch("step_136_sum_G_layer4_0_conv2", [at(1, 0, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
+        dispatch("step_137_pointwise_G_layer4_0_bn2_running_var", [at(0, 399104, 256), at(1, 23040, 256), at(1, 2172672, 256)], { shader: 156, workgroups: [1,1,1] }),
+        dispatch("step_138_pointwise_G_layer4_0_bn3_running_mean", [at(0, 466944, 1024), at(1, 345600, 1024), at(1, 2160640, 1024)], { shader: 157, workgroups: [4,1,1] }),
+        dispatch("step_139_pointwise_G_layer4_0_conv3", [at(1, 184320, 92160), at(1, 345600, 1024), at(1, 0, 92160)], { shader: 158, workgroups: [45,1,1] }),
+        dispatch("step_140_sum_G_layer4_0_conv3", [at(1, 0, 92160), at(1, 92160, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 159, workgroups: [256,1,1] }, { shader: 160, workgroups: [4,1,1] }),
+        dispatch("step_141_pointwise_G_layer4_0_bn3_running_var", [at(0, 467968, 1024), at(1, 92160, 1024), at(1, 2161664, 1024), at(0, 602112, 1024), at(1, 346624, 1024), at(1, 2162688, 1024)], { shader: 161, workgroups: [4,1,1] }),
+        dispatch("step_142_pointwise_G_layer4_0_downsample_0", [at(1, 443136, 92160), at(1, 346624, 1024), at(1, 0, 92160)], { shader: 158, workgroups: [45,1,1] }),
+        dispatch("step_143_sum_G_layer4_0_downsample_0", [at(1, 0, 92160), at(1, 92160, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 159, workgroups: [256,1,1] }, { shader: 160, workgroups: [4,1,1] }),
+        dispatch("step_144_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 603136, 1024), at(1, 92160, 1024), at(1, 2163712, 1024)], { shader: 162, workgroups: [4,1,1] }),
+        dispatch("step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 55808, 18460), at(1, 1514496, 6840), at(1, 1782528, 6840), at(1, 0, 24)], { shader: 163, workgroups: [1,1,1] }),
+        dispatch("step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 24), at(0, 2687232, 4)], { shader: 164, workgroups: [1,1,1] }),
+        dispatch("step_146_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage1", [at(0, 55808, 18460), at(1, 1789440, 6840), at(1, 1796352, 6840), at(1, 0, 24)], { shader: 163, workgroups: [1,1,1] }),
+        dispatch("step_146_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage2", [at(1, 0, 24), at(0, 2687488, 4)], { shader: 164, workgroups: [1,1,1] }),
+        dispatch("step_147_pointwise", [at(0, 55808, 18460), at(1, 443136, 18460)], { shader: 165, workgroups: [10,1,1] }),
+        dispatch("step_148_sum_stage1", [at(1, 443136, 18460), at(1, 0, 16)], { shader: 166, workgroups: [1,1,1] }),
+        dispatch("step_148_sum_stage2", [at(1, 0, 16), at(1, 461824, 4)], { shader: 167, workgroups: [1,1,1] }),
+        dispatch("step_149_softmax_G_layer5_conv2d_list_0", [at(1, 1514496, 6840), at(1, 1782528, 6840), at(0, 55808, 18460), at(1, 461824, 4), at(1, 443136, 18460), at(1, 0, 350740)], { shader: 168, workgroups: [73,1,1] }),
+        dispatch("step_150_resizeGrad", [at(0, 2689024, 1080), at(0, 2687744, 1180), at(1, 0, 350740), at(1, 1593856, 6840)], { shader: 169, workgroups: [27,1,1] }),
+        dispatch("step_151_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 691968, 87552), at(1, 0, 92160)], { shader: 170, workgroups: [360,1,1] }),
+        dispatch("step_151_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(1, 1593856, 6840), at(1, 1674496, 7200)], { shader: 171, workgroups: [8,1,1] }),
+        dispatch("step_151_conv2dInputGrad_G_layer5_conv2d_list_1", [at(1, 1674496, 7200), at(1, 0, 92160), at(1, 977920, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [3,4,1] }, { shader: 173, workgroups: [7,1,1] }),
+        dispatch("step_152_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 604160, 87552), at(1, 0, 92160)], { shader: 170, workgroups: [360,1,1] }),
+        dispatch("step_152_conv2dInputGrad_G_layer5_conv2d_list_0", [at(1, 1674496, 7200), at(1, 0, 92160), at(1, 1024000, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [3,4,1] }, { shader: 175, workgroups: [7,1,1] }),
+        dispatch("step_153_softmax_G_layer6_conv2d_list_0", [at(1, 1789440, 6840), at(1, 1796352, 6840), at(0, 55808, 18460), at(1, 461824, 4), at(1, 443136, 18460), at(1, 0, 350740)], { shader: 176, workgroups: [73,1,1] }),
+        dispatch("step_154_resizeGrad", [at(0, 2689024, 1080), at(0, 2687744, 1180), at(1, 0, 350740), at(1, 2127104, 6840)], { shader: 169, workgroups: [27,1,1] }),
+        dispatch("step_155_conv2dInputGrad_G_layer6_conv2d_list_1_pack", [at(0, 1130752, 175104), at(1, 0, 184320)], { shader: 177, workgroups: [720,1,1] }),
+        dispatch("step_155_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(1, 2127104, 6840), at(1, 2119680, 7200)], { shader: 171, workgroups: [8,1,1] }),
+        dispatch("step_155_conv2dInputGrad_G_layer6_conv2d_list_1", [at(1, 2119680, 7200), at(1, 0, 184320), at(1, 184320, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 178, workgroups: [3,8,1] }, { shader: 179, workgroups: [14,1,1] }),
+        dispatch("step_156_conv2dInputGrad_G_layer6_conv2d_list_0_pack", [at(0, 955392, 175104), at(1, 0, 184320)], { shader: 177, workgroups: [720,1,1] }),
+        dispatch("step_156_conv2dInputGrad_G_layer6_conv2d_list_0", [at(1, 2119680, 7200), at(1, 0, 184320), at(1, 443136, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 180, workgroups: [3,8,1] }, { shader: 181, workgroups: [14,1,1] }),
+        dispatch("step_157_sum_G_layer6_conv2d_list_1", [at(1, 184320, 92160), at(1, 443136, 92160), at(1, 1257472, 92160), at(1, 0, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 182, workgroups: [256,1,1] }, { shader: 183, workgroups: [4,1,1] }),
+        dispatch("step_158_pointwise_G_layer6_conv2d_list_1", [at(1, 184320, 92160), at(1, 443136, 92160), at(1, 1257472, 92160), at(1, 0, 1024), at(1, 627456, 92160)], { shader: 184, workgroups: [45,1,1] }),
+        dispatch("step_159_sum_G_layer6_conv2d_list_1", [at(1, 184320, 92160), at(1, 443136, 92160), at(1, 1257472, 92160), at(1, 535296, 92160), at(1, 0, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [256,1,1] }, { shader: 186, workgroups: [4,1,1] }),
+        dispatch("step_160_pointwise_G_layer4_0_downsample_1", [at(0, 600064, 1024), at(1, 1521408, 1024), at(1, 627456, 92160), at(1, 535296, 92160), at(1, 0, 1024), at(1, 719616, 92160)], { shader: 187, workgroups: [45,1,1] }),
+        dispatch("step_161_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 468992, 131072), at(1, 0, 131072)], { shader: 188, workgroups: [512,1,1] }),
+        dispatch("step_161_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(1, 719616, 92160), at(1, 535296, 92160)], { shader: 113, workgroups: [90,1,1] }),
+        dispatch("step_161_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 535296, 92160), at(1, 0, 131072), at(1, 719616, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [3,4,1] }, { shader: 190, workgroups: [7,1,1] }),
+        dispatch("step_162_sum_G_layer6_conv2d_list_1", [at(1, 184320, 92160), at(1, 443136, 92160), at(1, 1257472, 92160), at(1, 350976, 92160), at(1, 92160, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [256,1,1] }, { shader: 186, workgroups: [4,1,1] }),
+        dispatch("step_163_pointwise_G_layer4_0_bn3", [at(0, 464896, 1024), at(1, 1255680, 1024), at(1, 627456, 92160), at(1, 350976, 92160), at(1, 92160, 1024), at(1, 0, 92160)], { shader: 187, workgroups: [45,1,1] }),
+        dispatch("step_164_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 399360, 65536), at(1, 239616, 65536)], { shader: 191, workgroups: [256,1,1] }),
+        dispatch("step_164_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 0, 92160), at(1, 147456, 92160)], { shader: 113, workgroups: [90,1,1] }),
+        dispatch("step_164_conv2dInputGrad_G_layer4_0_conv3", [at(1, 147456, 92160), at(1, 239616, 65536), at(1, 0, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 192, workgroups: [3,2,1] }, { shader: 193, workgroups: [4,1,1] }),
+        dispatch("step_165_sum_G_layer4_0_conv3", [at(1, 0, 23040), at(1, 1639936, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [64,1,1] }, { shader: 195, workgroups: [1,1,1] }),
+        dispatch("step_166_sum_G_layer4_0_conv3", [at(1, 0, 23040), at(1, 1639936, 23040), at(1, 1616896, 23040), at(1, 23296, 256)], { adapter: "cpu", features: ["subgroups"], shader: 196, workgroups: [64,1,1] }, { shader: 197, workgroups: [1,1,1] }),
+        dispatch("step_167_pointwise_G_layer4_0_bn2", [at(0, 398336, 256), at(1, 1523456, 256), at(1, 0, 23040), at(1, 1639936, 23040), at(1, 23040, 256), at(1, 1616896, 23040), at(1, 23296, 256), at(1, 239616, 23040)], { shader: 198, workgroups: [12,1,1] }),
+        dispatch("step_168_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 250880, 147456), at(1, 0, 147456)], { shader: 199, workgroups: [576,1,1] }),
+        dispatch("step_168_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 239616, 23040), at(1, 405504, 23040)], { shader: 62, workgroups: [23,1,1] }),
+        dispatch("step_168_conv2dInputGrad_G_layer4_0_conv2", [at(1, 405504, 23040), at(1, 0, 147456), at(1, 239616, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [3,2,1] }, { shader: 201, workgroups: [4,1,1] }),
+        dispatch("step_169_sum_G_layer4_0_conv2", [at(1, 239616, 23040), at(1, 1570816, 23040), at(1, 23040, 256)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [64,1,1] }, { shader: 195, workgroups: [1,1,1] }),
+        dispatch("step_170_sum_G_layer4_0_conv2", [at(1, 239616, 23040), at(1, 1570816, 23040), at(1, 1479936, 23040), at(1, 23296, 256)], { adapter: "cpu", features: ["subgroups"], shader: 196, workgroups: [64,1,1] }, { shader: 197, workgroups: [1,1,1] }),
+        dispatch("step_171_pointwise_G_layer4_0_bn1", [at(0, 249856, 256), at(1, 1523200, 256), at(1, 239616, 23040), at(1, 1570816, 23040), at(1, 23040, 256), at(1, 1479936, 23040), at(1, 23296, 256), at(1, 0, 23040)], { shader: 198, workgroups: [12,1,1] }),
+        dispatch("step_172_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 217088, 32768), at(1, 46080, 32768)], { shader: 202, workgroups: [128,1,1] }),
+        dispatch("step_172_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 0, 23040), at(1, 428544, 23040)], { shader: 62, workgroups: [23,1,1] }),
+        dispatch("step_172_conv2dInputGrad_G_layer4_0_conv1", [at(1, 428544, 23040), at(1, 46080, 32768), at(1, 977920, 46080), at(1, 1024000, 46080), at(1, 719616, 46080), at(1, 1524736, 46080), at(1, 0, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [3,4,1] }, { shader: 204, workgroups: [7,1,1] }),
+        dispatch("step_173_sum_G_layer4_0_conv1", [at(1, 0, 46080), at(1, 138240, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
+        dispatch("step_174_sum_G_layer4_0_conv1", [at(1, 0, 46080), at(1, 931840, 46080), at(1, 92160, 512)], { adapter: "cpu", features: ["subgroups"], shader: 205, workgroups: [128,1,1] }, { shader: 206, workgroups: [2,1,1] }),
+        dispatch("step_175_pointwise_G_layer3_0_downsample_1", [at(0, 215040, 512), at(1, 1522432, 512), at(1, 0, 46080), at(1, 138240, 512), at(1, 931840, 46080), at(1, 92160, 512), at(1, 46080, 46080)], { shader: 207, workgroups: [23,1,1] }),
+        dispatch("step_176_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 182272, 32768), at(1, 239616, 32768)], { shader: 208, workgroups: [128,1,1] }),
+        dispatch("step_176_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 46080, 46080), at(1, 92160, 46080)], { shader: 88, workgroups: [45,1,1] }),
+        dispatch("step_176_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 92160, 46080), at(1, 239616, 32768), at(1, 272384, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 209, workgroups: [3,2,1] }, { shader: 210, workgroups: [4,1,1] }),
+        dispatch("step_177_sum_G_layer4_0_conv1", [at(1, 0, 46080), at(1, 885760, 46080), at(1, 138752, 512)], { adapter: "cpu", features: ["subgroups"], shader: 205, workgroups: [128,1,1] }, { shader: 206, workgroups: [2,1,1] }),
+        dispatch("step_178_pointwise_G_layer3_0_bn3", [at(0, 180224, 512), at(1, 1256704, 512), at(1, 0, 46080), at(1, 138240, 512), at(1, 885760, 46080), at(1, 138752, 512), at(1, 46080, 46080)], { shader: 207, workgroups: [23,1,1] }),
+        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 163840, 16384), at(1, 239616, 16384)], { shader: 211, workgroups: [64,1,1] }),
+        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 46080, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
+        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv3", [at(1, 0, 46080), at(1, 239616, 16384), at(1, 46080, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 212, workgroups: [3,1,1] }, { shader: 213, workgroups: [2,1,1] }),
+        dispatch("step_180_sum_G_layer3_0_conv3", [at(1, 46080, 11520), at(1, 1697536, 11520), at(1, 57600, 128)], { adapter: "cpu", features: ["subgroups"], shader: 214, workgroups: [32,1,1] }, { shader: 215, workgroups: [1,1,1] }),
+        dispatch("step_181_sum_G_layer3_0_conv3", [at(1, 46080, 11520), at(1, 1697536, 11520), at(1, 1686016, 11520), at(1, 57856, 128)], { adapter: "cpu", features: ["subgroups"], shader: 216, workgroups: [32,1,1] }, { shader: 217, workgroups: [1,1,1] }),
+        dispatch("step_182_pointwise_G_layer3_0_bn2", [at(0, 162816, 128), at(1, 1524480, 128), at(1, 46080, 11520), at(1, 1697536, 11520), at(1, 57600, 128), at(1, 1686016, 11520), at(1, 57856, 128), at(1, 239616, 11520)], { shader: 218, workgroups: [45,1,1] }),
+        dispatch("step_183_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 125952, 36864), at(1, 46080, 36864)], { shader: 219, workgroups: [144,1,1] }),
+        dispatch("step_183_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 239616, 11520), at(1, 497664, 11520)], { shader: 72, workgroups: [12,1,1] }),
+        dispatch("step_183_conv2dInputGrad_G_layer3_0_conv2", [at(1, 497664, 11520), at(1, 46080, 36864), at(1, 239616, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [3,1,1] }, { shader: 221, workgroups: [2,1,1] }),
+        dispatch("step_184_sum_G_layer3_0_conv2", [at(1, 239616, 11520), at(1, 1662976, 11520), at(1, 57600, 128)], { adapter: "cpu", features: ["subgroups"], shader: 214, workgroups: [32,1,1] }, { shader: 215, workgroups: [1,1,1] }),
+        dispatch("step_185_sum_G_layer3_0_conv2", [at(1, 239616, 11520), at(1, 1662976, 11520), at(1, 1502976, 11520), at(1, 57856, 128)], { adapter: "cpu", features: ["subgroups"], shader: 216, workgroups: [32,1,1] }, { shader: 217, workgroups: [1,1,1] }),
+        dispatch("step_186_pointwise_G_layer3_0_bn1", [at(0, 124928, 128), at(1, 1524224, 128), at(1, 239616, 11520), at(1, 1662976, 11520), at(1, 57600, 128), at(1, 1502976, 11520), at(1, 57856, 128), at(1, 46080, 11520)], { shader: 218, workgroups: [45,1,1] }),
+        dispatch("step_187_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 116736, 8192), at(1, 57600, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_187_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 46080, 11520), at(1, 509184, 11520)], { shader: 72, workgroups: [12,1,1] }),
+        dispatch("step_187_conv2dInputGrad_G_layer3_0_conv1", [at(1, 509184, 11520), at(1, 57600, 8192), at(1, 239616, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 223, workgroups: [3,2,1] }, { shader: 224, workgroups: [4,1,1] }),
+        dispatch("step_188_sum_G_layer3_0_downsample_0", [at(1, 272384, 23040), at(1, 239616, 23040), at(1, 1433856, 23040), at(1, 46080, 256)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [64,1,1] }, { shader: 226, workgroups: [1,1,1] }),
+        dispatch("step_189_pointwise_G_layer3_0_downsample_0", [at(1, 272384, 23040), at(1, 239616, 23040), at(1, 1433856, 23040), at(1, 46080, 256), at(1, 295424, 23040)], { shader: 227, workgroups: [12,1,1] }),
+        dispatch("step_190_sum_G_layer3_0_downsample_0", [at(1, 272384, 23040), at(1, 239616, 23040), at(1, 1433856, 23040), at(1, 1410816, 23040), at(1, 69120, 256)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [64,1,1] }, { shader: 229, workgroups: [1,1,1] }),
+        dispatch("step_191_pointwise_G_layer2_0_downsample_1", [at(0, 115712, 256), at(1, 1522944, 256), at(1, 295424, 23040), at(1, 1410816, 23040), at(1, 69120, 256), at(1, 46080, 23040)], { shader: 230, workgroups: [12,1,1] }),
+        dispatch("step_192_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 107520, 8192), at(1, 138240, 8192)], { shader: 231, workgroups: [32,1,1] }),
+        dispatch("step_192_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 46080, 23040), at(1, 451584, 23040)], { shader: 62, workgroups: [23,1,1] }),
+        dispatch("step_192_conv2dInputGrad_G_layer2_0_downsample_0", [at(1, 451584, 23040), at(1, 138240, 8192), at(1, 46080, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,1,4] }, { shader: 233, workgroups: [7,1,1] }),
+        dispatch("step_193_sum_G_layer3_0_downsample_0", [at(1, 272384, 23040), at(1, 239616, 23040), at(1, 1433856, 23040), at(1, 1232640, 23040), at(1, 87552, 256)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [64,1,1] }, { shader: 229, workgroups: [1,1,1] }),
+        dispatch("step_194_pointwise_G_layer2_0_bn3", [at(0, 106496, 256), at(1, 1257216, 256), at(1, 295424, 23040), at(1, 1232640, 23040), at(1, 87552, 256), at(1, 239616, 23040)], { shader: 230, workgroups: [12,1,1] }),
+        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 102400, 4096), at(1, 87552, 4096)], { shader: 234, workgroups: [16,1,1] }),
+        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv3_packc", [at(1, 239616, 23040), at(1, 474624, 23040)], { shader: 62, workgroups: [23,1,1] }),
+        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv3", [at(1, 474624, 23040), at(1, 87552, 4096), at(1, 138240, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 235, workgroups: [3,1,1] }, { shader: 236, workgroups: [1,1,1] }),
+        dispatch("step_196_sum_G_layer2_0_conv3", [at(1, 138240, 5760), at(1, 1832704, 5760), at(1, 87552, 64)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [16,1,1] }, { shader: 238, workgroups: [1,1,1] }),
+        dispatch("step_197_sum_G_layer2_0_conv3", [at(1, 138240, 5760), at(1, 1832704, 5760), at(1, 1826816, 5760), at(1, 87808, 64)], { adapter: "cpu", features: ["subgroups"], shader: 239, workgroups: [16,1,1] }, { shader: 240, workgroups: [1,1,1] }),
+        dispatch("step_198_pointwise_G_layer2_0_bn2", [at(0, 101376, 64), at(1, 1838848, 64), at(1, 138240, 5760), at(1, 1832704, 5760), at(1, 87552, 64), at(1, 1826816, 5760), at(1, 87808, 64), at(1, 239616, 5760)], { shader: 241, workgroups: [23,1,1] }),
+        dispatch("step_199_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 92160, 9216), at(1, 138240, 9216)], { shader: 242, workgroups: [36,1,1] }),
+        dispatch("step_199_conv2dInputGrad_G_layer2_0_conv2_packc", [at(1, 239616, 5760), at(1, 520704, 5760)], { shader: 46, workgroups: [6,1,1] }),
+        dispatch("step_199_conv2dInputGrad_G_layer2_0_conv2", [at(1, 520704, 5760), at(1, 138240, 9216), at(1, 239616, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 243, workgroups: [3,1,1] }, { shader: 244, workgroups: [1,1,1] }),
+        dispatch("step_200_sum_G_layer2_0_conv2", [at(1, 239616, 5760), at(1, 1815040, 5760), at(1, 87552, 64)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [16,1,1] }, { shader: 238, workgroups: [1,1,1] }),
+        dispatch("step_201_sum_G_layer2_0_conv2", [at(1, 239616, 5760), at(1, 1815040, 5760), at(1, 1809152, 5760), at(1, 87808, 64)], { adapter: "cpu", features: ["subgroups"], shader: 239, workgroups: [16,1,1] }, { shader: 240, workgroups: [1,1,1] }),
+        dispatch("step_202_pointwise_G_layer2_0_bn1", [at(0, 91136, 64), at(1, 1838592, 64), at(1, 239616, 5760), at(1, 1815040, 5760), at(1, 87552, 64), at(1, 1809152, 5760), at(1, 87808, 64), at(1, 138240, 5760)], { shader: 241, workgroups: [23,1,1] }),
+        dispatch("step_203_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 89088, 2048), at(1, 87552, 2048)], { shader: 245, workgroups: [8,1,1] }),
+        dispatch("step_203_conv2dInputGrad_G_layer2_0_conv1_packc", [at(1, 138240, 5760), at(1, 526592, 5760)], { shader: 46, workgroups: [6,1,1] }),
+        dispatch("step_203_conv2dInputGrad_G_layer2_0_conv1", [at(1, 526592, 5760), at(1, 87552, 2048), at(1, 239616, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [3,1,4] }, { shader: 247, workgroups: [7,1,1] }),
+        dispatch("step_204_sum_G_layer2_0_downsample_0", [at(1, 46080, 41344), at(1, 239616, 41344), at(1, 1153024, 41344), at(1, 87552, 128)], { adapter: "cpu", features: ["subgroups"], shader: 248, workgroups: [32,1,1] }, { shader: 249, workgroups: [1,1,1] }),
+        dispatch("step_205_pointwise_G_layer2_0_downsample_0", [at(1, 46080, 41344), at(1, 239616, 41344), at(1, 1153024, 41344), at(1, 87552, 128), at(1, 281088, 41344)], { shader: 250, workgroups: [21,1,1] }),
+        dispatch("step_206_sum_G_layer2_0_downsample_0", [at(1, 46080, 41344), at(1, 239616, 41344), at(1, 1153024, 41344), at(1, 1111552, 41344), at(1, 87552, 128)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [32,1,1] }, { shader: 252, workgroups: [1,1,1] }),
+        dispatch("step_207_pointwise_G_layer1_0_downsample_1", [at(0, 88064, 128), at(1, 1523968, 128), at(1, 281088, 41344), at(1, 1111552, 41344), at(1, 87552, 128), at(1, 322560, 41344)], { shader: 253, workgroups: [21,1,1] }),
+        dispatch("step_208_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 87040, 1024), at(1, 87552, 1024)], { shader: 254, workgroups: [4,1,1] }),
+        dispatch("step_208_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(1, 322560, 41344), at(1, 364032, 41344)], { shader: 36, workgroups: [41,1,1] }),
+        dispatch("step_208_conv2dInputGrad_G_layer1_0_downsample_0", [at(1, 364032, 41344), at(1, 87552, 1024), at(1, 322560, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [11,1,1] }, { shader: 256, workgroups: [2,1,1] }),
+        dispatch("step_209_sum_G_layer2_0_downsample_0", [at(1, 46080, 41344), at(1, 239616, 41344), at(1, 1153024, 41344), at(1, 1070080, 41344), at(1, 87552, 128)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [32,1,1] }, { shader: 252, workgroups: [1,1,1] }),
+        dispatch("step_210_pointwise_G_layer1_0_bn3", [at(0, 86016, 128), at(1, 1523712, 128), at(1, 281088, 41344), at(1, 1070080, 41344), at(1, 87552, 128), at(1, 46080, 41344)], { shader: 253, workgroups: [21,1,1] }),
+        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 84992, 1024), at(1, 87552, 1024)], { shader: 254, workgroups: [4,1,1] }),
+        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 46080, 41344), at(1, 239616, 41344)], { shader: 36, workgroups: [41,1,1] }),
+        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv3", [at(1, 239616, 41344), at(1, 87552, 1024), at(1, 46080, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [11,1,1] }, { shader: 256, workgroups: [2,1,1] }),
+        dispatch("step_212_sum_G_layer1_0_conv3", [at(1, 46080, 10336), at(1, 1772032, 10336), at(1, 67072, 32)], { adapter: "cpu", features: ["subgroups"], shader: 257, workgroups: [8,1,1] }, { shader: 258, workgroups: [1,1,1] }),
+        dispatch("step_213_sum_G_layer1_0_conv3", [at(1, 46080, 10336), at(1, 1772032, 10336), at(1, 1761536, 10336), at(1, 67328, 32)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [8,1,1] }, { shader: 260, workgroups: [1,1,1] }),
+        dispatch("step_214_pointwise_G_layer1_0_bn2", [at(0, 83968, 32), at(1, 1839616, 32), at(1, 46080, 10336), at(1, 1772032, 10336), at(1, 67072, 32), at(1, 1761536, 10336), at(1, 67328, 32), at(1, 56576, 10336)], { shader: 261, workgroups: [41,1,1] }),
+        dispatch("step_215_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 81664, 2304), at(1, 67072, 2304)], { shader: 262, workgroups: [9,1,1] }),
+        dispatch("step_215_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 56576, 10336), at(1, 333056, 10336)], { shader: 14, workgroups: [11,1,1] }),
+        dispatch("step_215_conv2dInputGrad_G_layer1_0_conv2", [at(1, 333056, 10336), at(1, 67072, 2304), at(1, 46080, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 263, workgroups: [11,1,1] }, { shader: 264, workgroups: [2,1,1] }),
+        dispatch("step_216_sum_G_layer1_0_conv2", [at(1, 46080, 10336), at(1, 1740544, 10336), at(1, 67072, 32)], { adapter: "cpu", features: ["subgroups"], shader: 257, workgroups: [8,1,1] }, { shader: 258, workgroups: [1,1,1] }),
+        dispatch("step_217_sum_G_layer1_0_conv2", [at(1, 46080, 10336), at(1, 1740544, 10336), at(1, 1730048, 10336), at(1, 67328, 32)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [8,1,1] }, { shader: 260, workgroups: [1,1,1] }),
+        dispatch("step_218_pointwise_G_layer1_0_bn1", [at(0, 80640, 32), at(1, 1839360, 32), at(1, 46080, 10336), at(1, 1740544, 10336), at(1, 67072, 32), at(1, 1730048, 10336), at(1, 67328, 32), at(1, 56576, 10336)], { shader: 261, workgroups: [41,1,1] }),
+        dispatch("step_219_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 80384, 256), at(1, 46080, 256)], { shader: 265, workgroups: [1,1,1] }),
+        dispatch("step_219_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 56576, 10336), at(1, 343552, 10336)], { shader: 14, workgroups: [11,1,1] }),
+        dispatch("step_219_conv2dInputGrad_G_layer1_0_conv1", [at(1, 343552, 10336), at(1, 46080, 256), at(1, 322560, 10336), at(1, 281088, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [11,1,1] }, { shader: 267, workgroups: [2,1,1] }),
+        dispatch("step_220_maxPool2dGrad_G_layer1_0_downsample_0", [at(1, 1349632, 38016), at(1, 281088, 10336), at(1, 46080, 38016)], { shader: 268, workgroups: [149,1,1] }),
+        dispatch("step_221_sum_G_layer1_0_downsample_0", [at(1, 46080, 38016), at(1, 1349632, 38016), at(1, 84224, 32)], { adapter: "cpu", features: ["subgroups"], shader: 269, workgroups: [8,1,1] }, { shader: 270, workgroups: [1,1,1] }),
+        dispatch("step_222_sum_G_conv1", [at(1, 46080, 38016), at(1, 1349632, 38016), at(1, 1194496, 38016), at(1, 84480, 32)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [8,1,1] }, { shader: 272, workgroups: [1,1,1] }),
+        dispatch("step_223_pointwise_G_bn1", [at(0, 79360, 32), at(1, 1839104, 32), at(1, 46080, 38016), at(1, 1349632, 38016), at(1, 84224, 32), at(1, 1194496, 38016), at(1, 84480, 32), at(1, 281088, 38016)], { shader: 273, workgroups: [19,1,1] }),
+        dispatch("step_224_conv2dWeightGrad_G_bn1_packc", [at(1, 281088, 38016), at(1, 46080, 38016)], { shader: 274, workgroups: [38,1,1] }),
+        dispatch("step_224_conv2dWeightGrad_G_bn1", [at(1, 811776, 73840), at(1, 46080, 38016), at(0, 1656832, 4704), at(0, 74496, 4704), at(1, 2134016, 4704)], { adapter: "cpu", features: ["subgroups"], shader: 275, workgroups: [7,1,1] }, { shader: 276, workgroups: [2,1,1] }),
+        dispatch("step_225_pointwise_G_conv1", [at(0, 74496, 4704), at(1, 2134016, 4704), at(1, 2175488, 4), at(1, 2138880, 4704)], { shader: 277, workgroups: [19,1,1] }),
+        dispatch("step_226_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 1709056, 10336), at(1, 46080, 10336)], { shader: 14, workgroups: [11,1,1] }),
+        dispatch("step_226_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 46080, 10336), at(1, 343552, 10336), at(0, 1661696, 256), at(0, 80384, 256), at(1, 2172928, 256)], { adapter: "cpu", features: ["subgroups"], shader: 278, workgroups: [1,1,1] }, { shader: 279, workgroups: [1,1,1] }),
+        dispatch("step_227_pointwise_G_layer1_0_conv1", [at(0, 80384, 256), at(1, 2172928, 256), at(1, 2175488, 4), at(1, 2173184, 256)], { shader: 280, workgroups: [1,1,1] }),
+        dispatch("step_228_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 1740544, 10336), at(1, 46080, 10336)], { shader: 14, workgroups: [11,1,1] }),
+        dispatch("step_228_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 46080, 10336), at(1, 333056, 10336), at(0, 1661952, 2304), at(0, 81664, 2304), at(1, 2151936, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 281, workgroups: [3,1,1] }, { shader: 282, workgroups: [1,1,1] }),
+        dispatch("step_229_pointwise_G_layer1_0_conv2", [at(0, 81664, 2304), at(1, 2151936, 2304), at(1, 2175488, 4), at(1, 2154240, 2304)], { shader: 283, workgroups: [9,1,1] }),
+        dispatch("step_230_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 1772032, 10336), at(1, 46080, 10336)], { shader: 14, workgroups: [11,1,1] }),
+        dispatch("step_230_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 46080, 10336), at(1, 239616, 41344), at(0, 1664256, 1024), at(0, 84992, 1024), at(1, 2164736, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 284, workgroups: [1,1,1] }, { shader: 285, workgroups: [1,1,1] }),
+        dispatch("step_231_pointwise_G_layer1_0_conv3", [at(0, 84992, 1024), at(1, 2164736, 1024), at(1, 2175488, 4), at(1, 2165760, 1024)], { shader: 286, workgroups: [4,1,1] }),
+        dispatch("step_232_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(1, 1709056, 10336), at(1, 46080, 10336)], { shader: 14, workgroups: [11,1,1] }),
+        dispatch("step_232_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 46080, 10336), at(1, 364032, 41344), at(0, 1665280, 1024), at(0, 87040, 1024), at(1, 2166784, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 284, workgroups: [1,1,1] }, { shader: 285, workgroups: [1,1,1] }),
+        dispatch("step_233_pointwise_G_layer1_0_downsample_0", [at(0, 87040, 1024), at(1, 2166784, 1024), at(1, 2175488, 4), at(1, 2167808, 1024)], { shader: 286, workgroups: [4,1,1] }),
+        dispatch("step_234_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 1153024, 41344), at(1, 46080, 41344)], { shader: 36, workgroups: [41,1,1] }),
+        dispatch("step_234_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 46080, 41344), at(1, 526592, 5760), at(0, 1666304, 2048), at(0, 89088, 2048), at(1, 2156544, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 287, workgroups: [1,1,1] }, { shader: 288, workgroups: [1,1,1] }),
+        dispatch("step_235_pointwise_G_layer2_0_conv1", [at(0, 89088, 2048), at(1, 2156544, 2048), at(1, 2175488, 4), at(1, 2158592, 2048)], { shader: 289, workgroups: [8,1,1] }),
+        dispatch("step_236_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 1815040, 5760), at(1, 46080, 5760)], { shader: 46, workgroups: [6,1,1] }),
+        dispatch("step_236_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 46080, 5760), at(1, 520704, 5760), at(0, 1668352, 9216), at(0, 92160, 9216), at(1, 2068480, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 290, workgroups: [5,1,1] }, { shader: 291, workgroups: [3,1,1] }),
+        dispatch("step_237_pointwise_G_layer2_0_conv2", [at(0, 92160, 9216), at(1, 2068480, 9216), at(1, 2175488, 4), at(1, 2077696, 9216)], { shader: 292, workgroups: [36,1,1] }),
+        dispatch("step_238_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(1, 1832704, 5760), at(1, 46080, 5760)], { shader: 46, workgroups: [6,1,1] }),
+        dispatch("step_238_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 46080, 5760), at(1, 474624, 23040), at(0, 1677568, 4096), at(0, 102400, 4096), at(1, 2143744, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 293, workgroups: [1,1,1] }, { shader: 294, workgroups: [1,1,1] }),
+        dispatch("step_239_pointwise_G_layer2_0_conv3", [at(0, 102400, 4096), at(1, 2143744, 4096), at(1, 2175488, 4), at(1, 2147840, 4096)], { shader: 295, workgroups: [16,1,1] }),
+        dispatch("step_240_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(1, 1153024, 41344), at(1, 46080, 41344)], { shader: 36, workgroups: [41,1,1] }),
+        dispatch("step_240_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 46080, 41344), at(1, 451584, 23040), at(0, 1681664, 8192), at(0, 107520, 8192), at(1, 2086912, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 296, workgroups: [1,1,1] }, { shader: 297, workgroups: [2,1,1] }),
+        dispatch("step_241_pointwise_G_layer2_0_downsample_0", [at(0, 107520, 8192), at(1, 2086912, 8192), at(1, 2175488, 4), at(1, 2095104, 8192)], { shader: 298, workgroups: [32,1,1] }),
+        dispatch("step_242_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 1433856, 23040), at(1, 46080, 23040)], { shader: 62, workgroups: [23,1,1] }),
+        dispatch("step_242_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 46080, 23040), at(1, 509184, 11520), at(0, 1689856, 8192), at(0, 116736, 8192), at(1, 2103296, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 299, workgroups: [2,1,1] }, { shader: 300, workgroups: [2,1,1] }),
+        dispatch("step_243_pointwise_G_layer3_0_conv1", [at(0, 116736, 8192), at(1, 2103296, 8192), at(1, 2175488, 4), at(1, 2111488, 8192)], { shader: 301, workgroups: [32,1,1] }),
+        dispatch("step_244_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 1662976, 11520), at(1, 46080, 11520)], { shader: 72, workgroups: [12,1,1] }),
+        dispatch("step_244_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 46080, 11520), at(1, 497664, 11520), at(0, 1698048, 36864), at(0, 125952, 36864), at(1, 1830912, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [9,1,1] }, { shader: 303, workgroups: [9,1,1] }),
+        dispatch("step_245_pointwise_G_layer3_0_conv2", [at(0, 125952, 36864), at(1, 1830912, 36864), at(1, 2175488, 4), at(1, 1867776, 36864)], { shader: 304, workgroups: [18,1,1] }),
+        dispatch("step_246_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(1, 1697536, 11520), at(1, 46080, 11520)], { shader: 72, workgroups: [12,1,1] }),
+        dispatch("step_246_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 46080, 11520), at(1, 0, 46080), at(0, 1734912, 16384), at(0, 163840, 16384), at(1, 2035712, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 305, workgroups: [1,2,1] }, { shader: 306, workgroups: [4,1,1] }),
+        dispatch("step_247_pointwise_G_layer3_0_conv3", [at(0, 163840, 16384), at(1, 2035712, 16384), at(1, 2175488, 4), at(1, 2052096, 16384)], { shader: 307, workgroups: [8,1,1] }),
+        dispatch("step_248_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(1, 1433856, 23040), at(1, 0, 23040)], { shader: 62, workgroups: [23,1,1] }),
+        dispatch("step_248_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 0, 23040), at(1, 92160, 46080), at(0, 1751296, 32768), at(0, 182272, 32768), at(1, 1904640, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 308, workgroups: [2,2,1] }, { shader: 309, workgroups: [8,1,1] }),
+        dispatch("step_249_pointwise_G_layer3_0_downsample_0", [at(0, 182272, 32768), at(1, 1904640, 32768), at(1, 2175488, 4), at(1, 1937408, 32768)], { shader: 310, workgroups: [16,1,1] }),
+        dispatch("step_250_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
+        dispatch("step_250_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 46080), at(1, 428544, 23040), at(0, 1784064, 32768), at(0, 217088, 32768), at(1, 1970176, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 311, workgroups: [4,1,1] }, { shader: 312, workgroups: [8,1,1] }),
+        dispatch("step_251_pointwise_G_layer4_0_conv1", [at(0, 217088, 32768), at(1, 1970176, 32768), at(1, 2175488, 4), at(1, 2002944, 32768)], { shader: 313, workgroups: [16,1,1] }),
+        dispatch("step_252_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 1570816, 23040), at(1, 0, 23040)], { shader: 62, workgroups: [23,1,1] }),
+        dispatch("step_252_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 23040), at(1, 405504, 23040), at(0, 1816832, 147456), at(0, 250880, 147456), at(1, 700416, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 314, workgroups: [18,1,1] }, { shader: 315, workgroups: [36,1,1] }),
+        dispatch("step_253_pointwise_G_layer4_0_conv2", [at(0, 250880, 147456), at(1, 700416, 147456), at(1, 2175488, 4), at(1, 847872, 147456)], { shader: 316, workgroups: [72,1,1] }),
+        dispatch("step_254_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(1, 1639936, 23040), at(1, 0, 23040)], { shader: 62, workgroups: [23,1,1] }),
+        dispatch("step_254_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 0, 23040), at(1, 147456, 92160), at(0, 1964288, 65536), at(0, 399360, 65536), at(1, 1699840, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 317, workgroups: [2,4,1] }, { shader: 318, workgroups: [16,1,1] }),
+        dispatch("step_255_pointwise_G_layer4_0_conv3", [at(0, 399360, 65536), at(1, 1699840, 65536), at(1, 2175488, 4), at(1, 1765376, 65536)], { shader: 319, workgroups: [32,1,1] }),
+        dispatch("step_256_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
+        dispatch("step_256_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 46080), at(1, 535296, 92160), at(0, 2029824, 131072), at(0, 468992, 131072), at(1, 995328, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [4,4,1] }, { shader: 321, workgroups: [32,1,1] }),
+        dispatch("step_257_pointwise_G_layer4_0_downsample_0", [at(0, 468992, 131072), at(1, 995328, 131072), at(1, 2175488, 4), at(1, 1126400, 131072)], { shader: 322, workgroups: [64,1,1] }),
+        dispatch("step_258_conv2dWeightGrad_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
+        dispatch("step_258_conv2dWeightGrad", [at(1, 0, 46080), at(1, 1674496, 7200), at(0, 2160896, 87552), at(0, 604160, 87552), at(1, 1349632, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 323, workgroups: [36,1,1] }, { shader: 324, workgroups: [23,1,1] }),
+        dispatch("step_259_pointwise_G_layer5_conv2d_list_0", [at(0, 604160, 87552), at(1, 1349632, 87552), at(1, 2179072, 4), at(1, 1437184, 87552)], { shader: 325, workgroups: [43,1,1] }),
+        dispatch("step_260_sum", [at(1, 1593856, 6840), at(1, 0, 76)], { adapter: "cpu", features: ["subgroups"], shader: 326, workgroups: [19,1,1] }, { shader: 327, workgroups: [1,1,1] }),
+        dispatch("step_261_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 2248448, 76), at(1, 0, 76), at(0, 691712, 76), at(1, 2175488, 76)], { shader: 328, workgroups: [1,1,1] }),
+        dispatch("step_262_pointwise_G_layer5_conv2d_list_0", [at(0, 691712, 76), at(1, 2175488, 76), at(1, 2179072, 4), at(1, 2175744, 76), at(0, 2336256, 76), at(1, 0, 76), at(0, 779520, 76), at(1, 2176000, 76)], { shader: 329, workgroups: [1,1,1] }),
+        dispatch("step_263_conv2dWeightGrad_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
+        dispatch("step_263_conv2dWeightGrad", [at(1, 0, 46080), at(1, 1674496, 7200), at(0, 2248704, 87552), at(0, 691968, 87552), at(1, 1524736, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [36,1,1] }, { shader: 331, workgroups: [23,1,1] }),
+        dispatch("step_264_pointwise_G_layer5_conv2d_list_1", [at(0, 691968, 87552), at(1, 1524736, 87552), at(1, 2179072, 4), at(1, 1612288, 87552)], { shader: 325, workgroups: [43,1,1] }),
+        dispatch("step_265_pointwise_G_layer5_conv2d_list_1", [at(0, 779520, 76), at(1, 2176000, 76), at(1, 2179072, 4), at(1, 2176256, 76)], { shader: 332, workgroups: [1,1,1] }),
+        dispatch("step_266_conv2dWeightGrad_packc", [at(1, 1257472, 92160), at(1, 175104, 92160)], { shader: 113, workgroups: [90,1,1] }),
+        dispatch("step_266_conv2dWeightGrad", [at(1, 175104, 92160), at(1, 2119680, 7200), at(0, 2336512, 175104), at(0, 955392, 175104), at(1, 0, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 333, workgroups: [72,1,1] }, { shader: 334, workgroups: [45,1,1] }),
+        dispatch("step_267_pointwise_G_layer6_conv2d_list_0", [at(0, 955392, 175104), at(1, 0, 175104), at(1, 2179072, 4), at(1, 175104, 175104)], { shader: 335, workgroups: [86,1,1] }),
+        dispatch("step_268_sum", [at(1, 2127104, 6840), at(1, 350208, 76)], { adapter: "cpu", features: ["subgroups"], shader: 326, workgroups: [19,1,1] }, { shader: 327, workgroups: [1,1,1] }),
+        dispatch("step_269_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 2511616, 76), at(1, 350208, 76), at(0, 1130496, 76), at(1, 2127104, 76)], { shader: 328, workgroups: [1,1,1] }),
+        dispatch("step_270_pointwise_G_layer6_conv2d_list_0", [at(0, 1130496, 76), at(1, 2127104, 76), at(1, 2179072, 4), at(1, 2127360, 76), at(0, 2686976, 76), at(1, 350208, 76), at(0, 1305856, 76), at(1, 2127616, 76)], { shader: 329, workgroups: [1,1,1] }),
+        dispatch("step_271_conv2dWeightGrad_packc", [at(1, 1257472, 92160), at(1, 525312, 92160)], { shader: 113, workgroups: [90,1,1] }),
+        dispatch("step_271_conv2dWeightGrad", [at(1, 525312, 92160), at(1, 2119680, 7200), at(0, 2511872, 175104), at(0, 1130752, 175104), at(1, 350208, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 336, workgroups: [72,1,1] }, { shader: 337, workgroups: [45,1,1] }),
+        dispatch("step_272_pointwise_G_layer6_conv2d_list_1", [at(0, 1130752, 175104), at(1, 350208, 175104), at(1, 2179072, 4), at(1, 525312, 175104)], { shader: 335, workgroups: [86,1,1] }),
+        dispatch("step_273_pointwise_G_layer6_conv2d_list_1", [at(0, 1305856, 76), at(1, 2127616, 76), at(1, 2179072, 4), at(1, 1257472, 76)], { shader: 332, workgroups: [1,1,1] }),
       ],
       copies: [
         { from: at(1, 2138880, 4704), to: at(0, 74496, 4704) },
@@ -25997,22 +26190,22 @@ export const module: GeneratedModule = {
         { from: at(1, 2127104, 76), to: at(0, 2511616, 76) },
         { from: at(1, 525312, 175104), to: at(0, 1130752, 175104) },
         { from: at(1, 350208, 175104), to: at(0, 2511872, 175104) },
-        { from: at(1, 1257728, 76), to: at(0, 1305856, 76) },
-        { from: at(1, 1257472, 76), to: at(0, 2686976, 76) },
-        { from: at(1, 2177792, 32), to: at(0, 79872, 32) },
-        { from: at(1, 2178048, 32), to: at(0, 80128, 32) },
-        { from: at(1, 2178304, 32), to: at(0, 81152, 32) },
-        { from: at(1, 2178560, 32), to: at(0, 81408, 32) },
-        { from: at(1, 2178816, 32), to: at(0, 84480, 32) },
-        { from: at(1, 2179072, 32), to: at(0, 84736, 32) },
+        { from: at(1, 1257472, 76), to: at(0, 1305856, 76) },
+        { from: at(1, 2127616, 76), to: at(0, 2686976, 76) },
+        { from: at(1, 2177536, 32), to: at(0, 79872, 32) },
+        { from: at(1, 2177792, 32), to: at(0, 80128, 32) },
+        { from: at(1, 2178048, 32), to: at(0, 81152, 32) },
+        { from: at(1, 2178304, 32), to: at(0, 81408, 32) },
+        { from: at(1, 2178560, 32), to: at(0, 84480, 32) },
+        { from: at(1, 2178816, 32), to: at(0, 84736, 32) },
         { from: at(1, 2173440, 128), to: at(0, 86528, 128) },
         { from: at(1, 2173696, 128), to: at(0, 86784, 128) },
         { from: at(1, 2173952, 128), to: at(0, 88576, 128) },
         { from: at(1, 2174208, 128), to: at(0, 88832, 128) },
-        { from: at(1, 2176768, 64), to: at(0, 91648, 64) },
-        { from: at(1, 2177024, 64), to: at(0, 91904, 64) },
-        { from: at(1, 2177280, 64), to: at(0, 101888, 64) },
-        { from: at(1, 2177536, 64), to: at(0, 102144, 64) },
+        { from: at(1, 2176512, 64), to: at(0, 91648, 64) },
+        { from: at(1, 2176768, 64), to: at(0, 91904, 64) },
+        { from: at(1, 2177024, 64), to: at(0, 101888, 64) },
+        { from: at(1, 2177280, 64), to: at(0, 102144, 64) },
         { from: at(1, 2170880, 256), to: at(0, 107008, 256) },
         { from: at(1, 2171136, 256), to: at(0, 107264, 256) },
         { from: at(1, 2171392, 256), to: at(0, 116224, 256) },

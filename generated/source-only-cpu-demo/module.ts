@@ -8047,11 +8047,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 122: first used by step_091_pointwise_G_bn1_running_var
 const shader122 = `
-// pointwise f32[8]
-// threads 8, workgroup 64; FLOPs 8; bytes 96
+// pointwise f32[8] and 1 sibling(s)
+// threads 8, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -8062,31 +8065,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 8i)] * 0.001782531151548028f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 123: first used by step_092_pointwise_G_layer1_0_bn1_running_mean
+// shader 123: first used by step_092_pointwise_G_layer1_0_conv1
 const shader123 = `
-// pointwise f32[8]
-// threads 8, workgroup 64; FLOPs 8; bytes 96
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 8i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 8i)] * 0.001782531151548028f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-}
-`;
-
-// shader 124: first used by step_093_pointwise_G_layer1_0_conv1
-const shader124 = `
 // pointwise f32[1,8,17,33]
 // threads 4488 (8 per invocation), workgroup 64; FLOPs 4488; bytes 35936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8108,8 +8096,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 125: first used by step_094_sum_G_layer1_0_conv1_cpu
-const shader125 = `
+// shader 124: first used by step_093_sum_G_layer1_0_conv1_cpu
+const shader124 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8135,8 +8123,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 126: first used by step_094_sum_G_layer1_0_conv1
-const shader126 = `
+// shader 125: first used by step_093_sum_G_layer1_0_conv1
+const shader125 = `
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 4488; bytes 17984
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8154,7 +8142,35 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 127: first used by step_095_pointwise_G_layer1_0_bn1_running_var
+// shader 126: first used by step_094_pointwise_G_layer1_0_bn1_running_var
+const shader126 = `
+// pointwise f32[8] and 1 sibling(s)
+// threads 8, workgroup 64; FLOPs 16; bytes 192
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 8i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 8i)] / 560.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 8i)] * 0.001782531151548028f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 127: first used by step_097_pointwise_G_layer1_0_bn2_running_var
 const shader127 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 96
@@ -8174,7 +8190,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 128: first used by step_100_pointwise_G_layer1_0_bn3_running_mean
+// shader 128: first used by step_098_pointwise_G_layer1_0_bn3_running_mean
 const shader128 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 384
@@ -8194,7 +8210,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 129: first used by step_101_pointwise_G_layer1_0_conv3
+// shader 129: first used by step_099_pointwise_G_layer1_0_conv3
 const shader129 = `
 // pointwise f32[1,32,17,33]
 // threads 17952 (8 per invocation), workgroup 64; FLOPs 17952; bytes 143744
@@ -8217,7 +8233,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 130: first used by step_102_sum_G_layer1_0_conv3_cpu
+// shader 130: first used by step_100_sum_G_layer1_0_conv3_cpu
 const shader130 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
@@ -8244,7 +8260,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 131: first used by step_102_sum_G_layer1_0_conv3
+// shader 131: first used by step_100_sum_G_layer1_0_conv3
 const shader131 = `
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 17952; bytes 71936
@@ -8263,13 +8279,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 132: first used by step_103_pointwise_G_layer1_0_bn3_running_var
+// shader 132: first used by step_101_pointwise_G_layer1_0_bn3_running_var
 const shader132 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 384
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -8280,11 +8299,44 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 32i)] * 0.001782531151548028f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 133: first used by step_108_pointwise_G_layer2_0_bn1_running_mean
+// shader 133: first used by step_104_pointwise_G_layer1_0_downsample_1_running_var
 const shader133 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 768
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 32i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 32i)] / 560.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 32i)] * 0.006535947788506746f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 134: first used by step_105_pointwise_G_layer2_0_bn1_running_mean
+const shader134 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8303,8 +8355,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 134: first used by step_109_pointwise_G_layer2_0_conv1
-const shader134 = `
+// shader 135: first used by step_106_pointwise_G_layer2_0_conv1
+const shader135 = `
 // pointwise f32[1,16,9,17]
 // threads 2448, workgroup 64; FLOPs 2448; bytes 19648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8323,8 +8375,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 135: first used by step_110_sum_G_layer2_0_conv1_cpu
-const shader135 = `
+// shader 136: first used by step_107_sum_G_layer2_0_conv1_cpu
+const shader136 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8350,8 +8402,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 136: first used by step_110_sum_G_layer2_0_conv1
-const shader136 = `
+// shader 137: first used by step_107_sum_G_layer2_0_conv1
+const shader137 = `
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 2448; bytes 9856
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8369,8 +8421,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 137: first used by step_111_pointwise_G_layer2_0_bn1_running_var
-const shader137 = `
+// shader 138: first used by step_108_pointwise_G_layer2_0_bn1_running_var
+const shader138 = `
+// pointwise f32[16] and 1 sibling(s)
+// threads 16, workgroup 64; FLOPs 32; bytes 384
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 16i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 16i)] / 152.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 16i)] * 0.006535947788506746f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 139: first used by step_111_pointwise_G_layer2_0_bn2_running_var
+const shader139 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8389,8 +8469,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 138: first used by step_116_pointwise_G_layer2_0_bn3_running_mean
-const shader138 = `
+// shader 140: first used by step_112_pointwise_G_layer2_0_bn3_running_mean
+const shader140 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8409,8 +8489,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 139: first used by step_117_pointwise_G_layer2_0_conv3
-const shader139 = `
+// shader 141: first used by step_113_pointwise_G_layer2_0_conv3
+const shader141 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 78592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8432,8 +8512,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 140: first used by step_118_sum_G_layer2_0_conv3_cpu
-const shader140 = `
+// shader 142: first used by step_114_sum_G_layer2_0_conv3_cpu
+const shader142 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8459,8 +8539,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 141: first used by step_118_sum_G_layer2_0_conv3
-const shader141 = `
+// shader 143: first used by step_114_sum_G_layer2_0_conv3
+const shader143 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 39424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8478,13 +8558,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 142: first used by step_119_pointwise_G_layer2_0_bn3_running_var
-const shader142 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 768
+// shader 144: first used by step_115_pointwise_G_layer2_0_bn3_running_var
+const shader144 = `
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -8495,31 +8578,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 64i)] * 0.006535947788506746f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 143: first used by step_124_pointwise_G_layer3_0_bn1_running_mean
-const shader143 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 384
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 32i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 32i)] * 0.006535947788506746f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-}
-`;
-
-// shader 144: first used by step_125_pointwise_G_layer3_0_conv1
-const shader144 = `
+// shader 145: first used by step_119_pointwise_G_layer3_0_conv1
+const shader145 = `
 // pointwise f32[1,32,9,17]
 // threads 4896 (8 per invocation), workgroup 64; FLOPs 4896; bytes 39296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8541,8 +8609,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 145: first used by step_126_sum_G_layer3_0_conv1_cpu
-const shader145 = `
+// shader 146: first used by step_120_sum_G_layer3_0_conv1_cpu
+const shader146 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8568,8 +8636,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 146: first used by step_126_sum_G_layer3_0_conv1
-const shader146 = `
+// shader 147: first used by step_120_sum_G_layer3_0_conv1
+const shader147 = `
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 4896; bytes 19712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8587,8 +8655,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 147: first used by step_127_pointwise_G_layer3_0_bn1_running_var
-const shader147 = `
+// shader 148: first used by step_121_pointwise_G_layer3_0_bn1_running_var
+const shader148 = `
+// pointwise f32[32] and 1 sibling(s)
+// threads 32, workgroup 64; FLOPs 64; bytes 768
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 32i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 32i)] / 152.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 32i)] * 0.006535947788506746f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 149: first used by step_124_pointwise_G_layer3_0_bn2_running_var
+const shader149 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8607,8 +8703,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 148: first used by step_132_pointwise_G_layer3_0_bn3_running_mean
-const shader148 = `
+// shader 150: first used by step_125_pointwise_G_layer3_0_bn3_running_mean
+const shader150 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8627,8 +8723,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 149: first used by step_133_pointwise_G_layer3_0_conv3
-const shader149 = `
+// shader 151: first used by step_126_pointwise_G_layer3_0_conv3
+const shader151 = `
 // pointwise f32[1,128,9,17]
 // threads 19584 (8 per invocation), workgroup 64; FLOPs 19584; bytes 157184
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8650,8 +8746,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 150: first used by step_134_sum_G_layer3_0_conv3_cpu
-const shader150 = `
+// shader 152: first used by step_127_sum_G_layer3_0_conv3_cpu
+const shader152 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8677,8 +8773,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 151: first used by step_134_sum_G_layer3_0_conv3
-const shader151 = `
+// shader 153: first used by step_127_sum_G_layer3_0_conv3
+const shader153 = `
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 19584; bytes 78848
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8696,8 +8792,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 152: first used by step_135_pointwise_G_layer3_0_bn3_running_var
-const shader152 = `
+// shader 154: first used by step_128_pointwise_G_layer3_0_bn3_running_var
+const shader154 = `
+// pointwise f32[128] and 1 sibling(s)
+// threads 128, workgroup 64; FLOPs 256; bytes 3072
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 128i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 128i)] / 152.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 128i)] * 0.006535947788506746f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 155: first used by step_131_pointwise_G_layer3_0_downsample_1_running_var
+const shader155 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8716,8 +8840,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 153: first used by step_148_pointwise_G_layer4_0_bn3_running_mean
-const shader153 = `
+// shader 156: first used by step_137_pointwise_G_layer4_0_bn2_running_var
+const shader156 = `
+// pointwise f32[64]
+// threads 64, workgroup 64; FLOPs 64; bytes 768
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 64i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 64i)] / 152.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+}
+`;
+
+// shader 157: first used by step_138_pointwise_G_layer4_0_bn3_running_mean
+const shader157 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8736,8 +8880,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 154: first used by step_149_pointwise_G_layer4_0_conv3
-const shader154 = `
+// shader 158: first used by step_139_pointwise_G_layer4_0_conv3
+const shader158 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 314368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8759,8 +8903,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 155: first used by step_150_sum_G_layer4_0_conv3_cpu
-const shader155 = `
+// shader 159: first used by step_140_sum_G_layer4_0_conv3_cpu
+const shader159 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -8786,8 +8930,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 156: first used by step_150_sum_G_layer4_0_conv3
-const shader156 = `
+// shader 160: first used by step_140_sum_G_layer4_0_conv3
+const shader160 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 39168; bytes 157696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8805,8 +8949,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 157: first used by step_151_pointwise_G_layer4_0_bn3_running_var
-const shader157 = `
+// shader 161: first used by step_141_pointwise_G_layer4_0_bn3_running_var
+const shader161 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 6144
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 256i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 256i)] / 152.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 256i)] * 0.006535947788506746f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 162: first used by step_144_pointwise_G_layer4_0_downsample_1_running_var
+const shader162 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8825,8 +8997,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 158: first used by step_156_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
-const shader158 = `
+// shader 163: first used by step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
+const shader163 = `
 // softmax cross-entropy of f32[1,19,64,128] with labels i32[1,64,128], ignore 255, 4 split(s)
 // threads 4, workgroup 64; FLOPs 622592; bytes 56056
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -8871,8 +9043,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 159: first used by step_156_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
-const shader159 = `
+// shader 164: first used by step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
+const shader164 = `
 // final combine of the partials
 // threads 1, workgroup 64; FLOPs 8; bytes 36
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8889,8 +9061,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 160: first used by step_158_pointwise
-const shader160 = `
+// shader 165: first used by step_147_pointwise
+const shader165 = `
 // pointwise bool[1,64,128]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -8913,8 +9085,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 161: first used by step_159_sum_stage1
-const shader161 = `
+// shader 166: first used by step_148_sum_stage1
+const shader166 = `
 // sum over axes [0,1,2] of f32[1,64,128]: 1 outputs x 8192 elements, 8 split(s)
 // threads 8, workgroup 64; FLOPs 8192; bytes 32800
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -8934,8 +9106,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 162: first used by step_159_sum_stage2
-const shader162 = `
+// shader 167: first used by step_148_sum_stage2
+const shader167 = `
 // final 8-way combine of the partials
 // threads 1, workgroup 64; FLOPs 8; bytes 36
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8950,8 +9122,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 163: first used by step_160_softmax_G_layer5_conv2d_list_0
-const shader163 = `
+// shader 168: first used by step_149_softmax_G_layer5_conv2d_list_0
+const shader168 = `
 // softmax along axis 1 (19) of f32[1,19,64,128]
 // with a fused elementwise epilogue producing f32[1,19,64,128]
 // threads 8192, workgroup 64; FLOPs 622592; bytes 711388
@@ -9003,8 +9175,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 164: first used by step_161_resizeGrad
-const shader164 = `
+// shader 169: first used by step_150_resizeGrad
+const shader169 = `
 // resize adjoint (gather) f32[1,19,64,128] -> [1,19,9,17], alignCorners true
 // threads 2907, workgroup 64; FLOPs 622592; bytes 637404
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -9032,8 +9204,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 165: first used by step_162_conv2dInputGrad_G_layer5_conv2d_list_1_pack
-const shader165 = `
+// shader 170: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1_pack
+const shader170 = `
 // repack conv weights f32[19,128,3,3] as [180][128] (transposed)
 // threads 23040, workgroup 64; FLOPs 0; bytes 179712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9050,8 +9222,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 166: first used by step_162_conv2dInputGrad_G_layer5_conv2d_list_1_packc
-const shader166 = `
+// shader 171: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1_packc
+const shader171 = `
 // repack f32[1,19,9,17] as [1][5][9][17] x vec4 (4 channels per element)
 // threads 765, workgroup 64; FLOPs 0; bytes 23868
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9068,8 +9240,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 167: first used by step_162_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
-const shader167 = `
+// shader 172: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
+const shader172 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,128,3,3] -> [1,128,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -9221,8 +9393,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 168: first used by step_162_conv2dInputGrad_G_layer5_conv2d_list_1
-const shader168 = `
+// shader 173: first used by step_151_conv2dInputGrad_G_layer5_conv2d_list_1
+const shader173 = `
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,128,3,3] -> [1,128,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 channels x 4 same-phase pixels
@@ -9360,8 +9532,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 169: first used by step_163_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
-const shader169 = `
+// shader 174: first used by step_152_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
+const shader174 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,128,3,3] -> [1,128,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -9513,8 +9685,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 170: first used by step_163_conv2dInputGrad_G_layer5_conv2d_list_0
-const shader170 = `
+// shader 175: first used by step_152_conv2dInputGrad_G_layer5_conv2d_list_0
+const shader175 = `
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,128,3,3] -> [1,128,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 channels x 4 same-phase pixels
@@ -9652,8 +9824,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 171: first used by step_164_softmax_G_layer6_conv2d_list_0
-const shader171 = `
+// shader 176: first used by step_153_softmax_G_layer6_conv2d_list_0
+const shader176 = `
 // softmax along axis 1 (19) of f32[1,19,64,128]
 // with a fused elementwise epilogue producing f32[1,19,64,128]
 // threads 8192, workgroup 64; FLOPs 622592; bytes 711388
@@ -9704,8 +9876,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 172: first used by step_166_conv2dInputGrad_G_layer6_conv2d_list_1_pack
-const shader172 = `
+// shader 177: first used by step_155_conv2dInputGrad_G_layer6_conv2d_list_1_pack
+const shader177 = `
 // repack conv weights f32[19,256,3,3] as [180][256] (transposed)
 // threads 46080, workgroup 64; FLOPs 0; bytes 359424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9722,8 +9894,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 173: first used by step_166_conv2dInputGrad_G_layer6_conv2d_list_1_cpu
-const shader173 = `
+// shader 178: first used by step_155_conv2dInputGrad_G_layer6_conv2d_list_1_cpu
+const shader178 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,256,3,3] -> [1,256,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -9875,8 +10047,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 174: first used by step_166_conv2dInputGrad_G_layer6_conv2d_list_1
-const shader174 = `
+// shader 179: first used by step_155_conv2dInputGrad_G_layer6_conv2d_list_1
+const shader179 = `
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,256,3,3] -> [1,256,9,17]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 channels x 4 same-phase pixels
@@ -10014,8 +10186,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 175: first used by step_167_conv2dInputGrad_G_layer6_conv2d_list_0_cpu
-const shader175 = `
+// shader 180: first used by step_156_conv2dInputGrad_G_layer6_conv2d_list_0_cpu
+const shader180 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,256,3,3] -> [1,256,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -10167,8 +10339,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 176: first used by step_167_conv2dInputGrad_G_layer6_conv2d_list_0
-const shader176 = `
+// shader 181: first used by step_156_conv2dInputGrad_G_layer6_conv2d_list_0
+const shader181 = `
 // conv2d input-gradient: f32[1,19,9,17] through f32[19,256,3,3] -> [1,256,9,17]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 channels x 4 same-phase pixels
@@ -10306,8 +10478,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 177: first used by step_168_sum_G_layer6_conv2d_list_1_cpu
-const shader177 = `
+// shader 182: first used by step_157_sum_G_layer6_conv2d_list_1_cpu
+const shader182 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -10337,8 +10509,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 178: first used by step_168_sum_G_layer6_conv2d_list_1
-const shader178 = `
+// shader 183: first used by step_157_sum_G_layer6_conv2d_list_1
+const shader183 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 39168; bytes 471040
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10360,8 +10532,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 179: first used by step_169_pointwise_G_layer6_conv2d_list_1
-const shader179 = `
+// shader 184: first used by step_158_pointwise_G_layer6_conv2d_list_1
+const shader184 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 627712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10388,8 +10560,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 180: first used by step_170_sum_G_layer6_conv2d_list_1_cpu
-const shader180 = `
+// shader 185: first used by step_159_sum_G_layer6_conv2d_list_1_cpu
+const shader185 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -10421,8 +10593,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 181: first used by step_170_sum_G_layer6_conv2d_list_1
-const shader181 = `
+// shader 186: first used by step_159_sum_G_layer6_conv2d_list_1
+const shader186 = `
 // sum over axes [0,2,3] of f32[1,256,9,17]: 256 outputs x 153 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 39168; bytes 627712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10446,8 +10618,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 182: first used by step_171_pointwise_G_layer4_0_downsample_1
-const shader182 = `
+// shader 187: first used by step_160_pointwise_G_layer4_0_downsample_1
+const shader187 = `
 // pointwise f32[1,256,9,17]
 // threads 39168 (8 per invocation), workgroup 64; FLOPs 39168; bytes 473088
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10475,8 +10647,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 183: first used by step_172_conv2dInputGrad_G_layer4_0_downsample_0_pack
-const shader183 = `
+// shader 188: first used by step_161_conv2dInputGrad_G_layer4_0_downsample_0_pack
+const shader188 = `
 // repack conv weights f32[256,128,1,1] as [256][128] (transposed)
 // threads 32768, workgroup 64; FLOPs 0; bytes 262144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10493,8 +10665,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 184: first used by step_172_conv2dInputGrad_G_layer4_0_downsample_0_cpu
-const shader184 = `
+// shader 189: first used by step_161_conv2dInputGrad_G_layer4_0_downsample_0_cpu
+const shader189 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,9,17] through f32[256,128,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -10646,8 +10818,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 185: first used by step_172_conv2dInputGrad_G_layer4_0_downsample_0
-const shader185 = `
+// shader 190: first used by step_161_conv2dInputGrad_G_layer4_0_downsample_0
+const shader190 = `
 // conv2d input-gradient: f32[1,256,9,17] through f32[256,128,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -10785,8 +10957,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 186: first used by step_175_conv2dInputGrad_G_layer4_0_conv3_pack
-const shader186 = `
+// shader 191: first used by step_164_conv2dInputGrad_G_layer4_0_conv3_pack
+const shader191 = `
 // repack conv weights f32[256,64,1,1] as [256][64] (transposed)
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10803,8 +10975,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 187: first used by step_175_conv2dInputGrad_G_layer4_0_conv3_cpu
-const shader187 = `
+// shader 192: first used by step_164_conv2dInputGrad_G_layer4_0_conv3_cpu
+const shader192 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,9,17] through f32[256,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -10956,8 +11128,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 188: first used by step_175_conv2dInputGrad_G_layer4_0_conv3
-const shader188 = `
+// shader 193: first used by step_164_conv2dInputGrad_G_layer4_0_conv3
+const shader193 = `
 // conv2d input-gradient: f32[1,256,9,17] through f32[256,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -11095,8 +11267,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 189: first used by step_176_sum_G_layer4_0_conv3_cpu
-const shader189 = `
+// shader 194: first used by step_165_sum_G_layer4_0_conv3_cpu
+const shader194 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -11124,8 +11296,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 190: first used by step_176_sum_G_layer4_0_conv3
-const shader190 = `
+// shader 195: first used by step_165_sum_G_layer4_0_conv3
+const shader195 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 78592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11145,8 +11317,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 191: first used by step_177_sum_G_layer4_0_conv3_cpu
-const shader191 = `
+// shader 196: first used by step_166_sum_G_layer4_0_conv3_cpu
+const shader196 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -11176,8 +11348,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 192: first used by step_177_sum_G_layer4_0_conv3
-const shader192 = `
+// shader 197: first used by step_166_sum_G_layer4_0_conv3
+const shader197 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 117760
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11199,8 +11371,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 193: first used by step_178_pointwise_G_layer4_0_bn2
-const shader193 = `
+// shader 198: first used by step_167_pointwise_G_layer4_0_bn2
+const shader198 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 157696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11234,8 +11406,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 194: first used by step_179_conv2dInputGrad_G_layer4_0_conv2_pack
-const shader194 = `
+// shader 199: first used by step_168_conv2dInputGrad_G_layer4_0_conv2_pack
+const shader199 = `
 // repack conv weights f32[64,64,3,3] as [576][64] (transposed)
 // threads 36864, workgroup 64; FLOPs 0; bytes 294912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11252,8 +11424,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 195: first used by step_179_conv2dInputGrad_G_layer4_0_conv2_cpu
-const shader195 = `
+// shader 200: first used by step_168_conv2dInputGrad_G_layer4_0_conv2_cpu
+const shader200 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,64,3,3] -> [1,64,9,17]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -11405,8 +11577,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 196: first used by step_179_conv2dInputGrad_G_layer4_0_conv2
-const shader196 = `
+// shader 201: first used by step_168_conv2dInputGrad_G_layer4_0_conv2
+const shader201 = `
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,64,3,3] -> [1,64,9,17]
 // stride [1,1], padding [4,4], dilation [4,4]
 // tile 8 channels x 4 same-phase pixels
@@ -11544,8 +11716,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 197: first used by step_183_conv2dInputGrad_G_layer4_0_conv1_pack
-const shader197 = `
+// shader 202: first used by step_172_conv2dInputGrad_G_layer4_0_conv1_pack
+const shader202 = `
 // repack conv weights f32[64,128,1,1] as [64][128] (transposed)
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11562,8 +11734,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 198: first used by step_183_conv2dInputGrad_G_layer4_0_conv1_cpu
-const shader198 = `
+// shader 203: first used by step_172_conv2dInputGrad_G_layer4_0_conv1_cpu
+const shader203 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,128,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -11725,8 +11897,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 199: first used by step_183_conv2dInputGrad_G_layer4_0_conv1
-const shader199 = `
+// shader 204: first used by step_172_conv2dInputGrad_G_layer4_0_conv1
+const shader204 = `
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,128,1,1] -> [1,128,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,9,17]
@@ -11874,8 +12046,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 200: first used by step_185_sum_G_layer4_0_conv1_cpu
-const shader200 = `
+// shader 205: first used by step_174_sum_G_layer4_0_conv1_cpu
+const shader205 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -11902,8 +12074,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 201: first used by step_185_sum_G_layer4_0_conv1
-const shader201 = `
+// shader 206: first used by step_174_sum_G_layer4_0_conv1
+const shader206 = `
 // sum over axes [0,2,3] of f32[1,128,9,17]: 128 outputs x 153 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 19584; bytes 157184
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11922,8 +12094,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 202: first used by step_186_pointwise_G_layer3_0_downsample_1
-const shader202 = `
+// shader 207: first used by step_175_pointwise_G_layer3_0_downsample_1
+const shader207 = `
 // pointwise f32[1,128,9,17]
 // threads 19584 (8 per invocation), workgroup 64; FLOPs 19584; bytes 237056
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11954,8 +12126,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 203: first used by step_187_conv2dInputGrad_G_layer3_0_downsample_0_pack
-const shader203 = `
+// shader 208: first used by step_176_conv2dInputGrad_G_layer3_0_downsample_0_pack
+const shader208 = `
 // repack conv weights f32[128,64,1,1] as [128][64] (transposed)
 // threads 8192, workgroup 64; FLOPs 0; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11972,8 +12144,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 204: first used by step_187_conv2dInputGrad_G_layer3_0_downsample_0_cpu
-const shader204 = `
+// shader 209: first used by step_176_conv2dInputGrad_G_layer3_0_downsample_0_cpu
+const shader209 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,9,17] through f32[128,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12125,8 +12297,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 205: first used by step_187_conv2dInputGrad_G_layer3_0_downsample_0
-const shader205 = `
+// shader 210: first used by step_176_conv2dInputGrad_G_layer3_0_downsample_0
+const shader210 = `
 // conv2d input-gradient: f32[1,128,9,17] through f32[128,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -12264,8 +12436,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 206: first used by step_190_conv2dInputGrad_G_layer3_0_conv3_pack
-const shader206 = `
+// shader 211: first used by step_179_conv2dInputGrad_G_layer3_0_conv3_pack
+const shader211 = `
 // repack conv weights f32[128,32,1,1] as [128][32] (transposed)
 // threads 4096, workgroup 64; FLOPs 0; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12282,8 +12454,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 207: first used by step_190_conv2dInputGrad_G_layer3_0_conv3_cpu
-const shader207 = `
+// shader 212: first used by step_179_conv2dInputGrad_G_layer3_0_conv3_cpu
+const shader212 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,9,17] through f32[128,32,1,1] -> [1,32,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12435,8 +12607,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 208: first used by step_190_conv2dInputGrad_G_layer3_0_conv3
-const shader208 = `
+// shader 213: first used by step_179_conv2dInputGrad_G_layer3_0_conv3
+const shader213 = `
 // conv2d input-gradient: f32[1,128,9,17] through f32[128,32,1,1] -> [1,32,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -12574,8 +12746,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 209: first used by step_191_sum_G_layer3_0_conv3_cpu
-const shader209 = `
+// shader 214: first used by step_180_sum_G_layer3_0_conv3_cpu
+const shader214 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -12603,8 +12775,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 210: first used by step_191_sum_G_layer3_0_conv3
-const shader210 = `
+// shader 215: first used by step_180_sum_G_layer3_0_conv3
+const shader215 = `
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 4896; bytes 39296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12624,8 +12796,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 211: first used by step_192_sum_G_layer3_0_conv3_cpu
-const shader211 = `
+// shader 216: first used by step_181_sum_G_layer3_0_conv3_cpu
+const shader216 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -12655,8 +12827,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 212: first used by step_192_sum_G_layer3_0_conv3
-const shader212 = `
+// shader 217: first used by step_181_sum_G_layer3_0_conv3
+const shader217 = `
 // sum over axes [0,2,3] of f32[1,32,9,17]: 32 outputs x 153 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 4896; bytes 58880
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12678,8 +12850,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 213: first used by step_193_pointwise_G_layer3_0_bn2
-const shader213 = `
+// shader 218: first used by step_182_pointwise_G_layer3_0_bn2
+const shader218 = `
 // pointwise f32[1,32,9,17]
 // threads 4896 (8 per invocation), workgroup 64; FLOPs 4896; bytes 78848
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12713,8 +12885,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 214: first used by step_194_conv2dInputGrad_G_layer3_0_conv2_pack
-const shader214 = `
+// shader 219: first used by step_183_conv2dInputGrad_G_layer3_0_conv2_pack
+const shader219 = `
 // repack conv weights f32[32,32,3,3] as [288][32] (transposed)
 // threads 9216, workgroup 64; FLOPs 0; bytes 73728
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12731,8 +12903,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 215: first used by step_194_conv2dInputGrad_G_layer3_0_conv2_cpu
-const shader215 = `
+// shader 220: first used by step_183_conv2dInputGrad_G_layer3_0_conv2_cpu
+const shader220 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,9,17] through f32[32,32,3,3] -> [1,32,9,17]
 // stride [1,1], padding [2,2], dilation [2,2]
@@ -12884,8 +13056,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 216: first used by step_194_conv2dInputGrad_G_layer3_0_conv2
-const shader216 = `
+// shader 221: first used by step_183_conv2dInputGrad_G_layer3_0_conv2
+const shader221 = `
 // conv2d input-gradient: f32[1,32,9,17] through f32[32,32,3,3] -> [1,32,9,17]
 // stride [1,1], padding [2,2], dilation [2,2]
 // tile 8 channels x 4 same-phase pixels
@@ -13023,8 +13195,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 217: first used by step_198_conv2dInputGrad_G_layer3_0_conv1_pack
-const shader217 = `
+// shader 222: first used by step_187_conv2dInputGrad_G_layer3_0_conv1_pack
+const shader222 = `
 // repack conv weights f32[32,64,1,1] as [32][64] (transposed)
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13041,8 +13213,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 218: first used by step_198_conv2dInputGrad_G_layer3_0_conv1_cpu
-const shader218 = `
+// shader 223: first used by step_187_conv2dInputGrad_G_layer3_0_conv1_cpu
+const shader223 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,9,17] through f32[32,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -13194,8 +13366,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 219: first used by step_198_conv2dInputGrad_G_layer3_0_conv1
-const shader219 = `
+// shader 224: first used by step_187_conv2dInputGrad_G_layer3_0_conv1
+const shader224 = `
 // conv2d input-gradient: f32[1,32,9,17] through f32[32,64,1,1] -> [1,64,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -13333,8 +13505,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 220: first used by step_199_sum_G_layer3_0_downsample_0_cpu
-const shader220 = `
+// shader 225: first used by step_188_sum_G_layer3_0_downsample_0_cpu
+const shader225 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -13364,8 +13536,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 221: first used by step_199_sum_G_layer3_0_downsample_0
-const shader221 = `
+// shader 226: first used by step_188_sum_G_layer3_0_downsample_0
+const shader226 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 117760
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13387,8 +13559,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 222: first used by step_200_pointwise_G_layer3_0_downsample_0
-const shader222 = `
+// shader 227: first used by step_189_pointwise_G_layer3_0_downsample_0
+const shader227 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 156928
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13415,8 +13587,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 223: first used by step_201_sum_G_layer3_0_downsample_0_cpu
-const shader223 = `
+// shader 228: first used by step_190_sum_G_layer3_0_downsample_0_cpu
+const shader228 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -13448,8 +13620,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 224: first used by step_201_sum_G_layer3_0_downsample_0
-const shader224 = `
+// shader 229: first used by step_190_sum_G_layer3_0_downsample_0
+const shader229 = `
 // sum over axes [0,2,3] of f32[1,64,9,17]: 64 outputs x 153 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 9792; bytes 156928
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13473,8 +13645,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 225: first used by step_202_pointwise_G_layer2_0_downsample_1
-const shader225 = `
+// shader 230: first used by step_191_pointwise_G_layer2_0_downsample_1
+const shader230 = `
 // pointwise f32[1,64,9,17]
 // threads 9792 (8 per invocation), workgroup 64; FLOPs 9792; bytes 118272
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13502,8 +13674,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 226: first used by step_203_conv2dInputGrad_G_layer2_0_downsample_0_pack
-const shader226 = `
+// shader 231: first used by step_192_conv2dInputGrad_G_layer2_0_downsample_0_pack
+const shader231 = `
 // repack conv weights f32[64,32,1,1] as [64][32] (transposed)
 // threads 2048, workgroup 64; FLOPs 0; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13520,8 +13692,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 227: first used by step_203_conv2dInputGrad_G_layer2_0_downsample_0_cpu
-const shader227 = `
+// shader 232: first used by step_192_conv2dInputGrad_G_layer2_0_downsample_0_cpu
+const shader232 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,32,1,1] -> [1,32,17,33]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -13673,8 +13845,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 228: first used by step_203_conv2dInputGrad_G_layer2_0_downsample_0
-const shader228 = `
+// shader 233: first used by step_192_conv2dInputGrad_G_layer2_0_downsample_0
+const shader233 = `
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,32,1,1] -> [1,32,17,33]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -13813,8 +13985,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 229: first used by step_206_conv2dInputGrad_G_layer2_0_conv3_pack
-const shader229 = `
+// shader 234: first used by step_195_conv2dInputGrad_G_layer2_0_conv3_pack
+const shader234 = `
 // repack conv weights f32[64,16,1,1] as [64][16] (transposed)
 // threads 1024, workgroup 64; FLOPs 0; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13831,8 +14003,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 230: first used by step_206_conv2dInputGrad_G_layer2_0_conv3_cpu
-const shader230 = `
+// shader 235: first used by step_195_conv2dInputGrad_G_layer2_0_conv3_cpu
+const shader235 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,16,1,1] -> [1,16,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -13984,8 +14156,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 231: first used by step_206_conv2dInputGrad_G_layer2_0_conv3
-const shader231 = `
+// shader 236: first used by step_195_conv2dInputGrad_G_layer2_0_conv3
+const shader236 = `
 // conv2d input-gradient: f32[1,64,9,17] through f32[64,16,1,1] -> [1,16,9,17]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -14123,8 +14295,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 232: first used by step_207_sum_G_layer2_0_conv3_cpu
-const shader232 = `
+// shader 237: first used by step_196_sum_G_layer2_0_conv3_cpu
+const shader237 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -14152,8 +14324,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 233: first used by step_207_sum_G_layer2_0_conv3
-const shader233 = `
+// shader 238: first used by step_196_sum_G_layer2_0_conv3
+const shader238 = `
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 2448; bytes 19648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14173,8 +14345,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 234: first used by step_208_sum_G_layer2_0_conv3_cpu
-const shader234 = `
+// shader 239: first used by step_197_sum_G_layer2_0_conv3_cpu
+const shader239 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -14204,8 +14376,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 235: first used by step_208_sum_G_layer2_0_conv3
-const shader235 = `
+// shader 240: first used by step_197_sum_G_layer2_0_conv3
+const shader240 = `
 // sum over axes [0,2,3] of f32[1,16,9,17]: 16 outputs x 153 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 2448; bytes 29440
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14227,8 +14399,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 236: first used by step_209_pointwise_G_layer2_0_bn2
-const shader236 = `
+// shader 241: first used by step_198_pointwise_G_layer2_0_bn2
+const shader241 = `
 // pointwise f32[1,16,9,17]
 // threads 2448, workgroup 64; FLOPs 2448; bytes 39424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14259,8 +14431,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 237: first used by step_210_conv2dInputGrad_G_layer2_0_conv2_pack
-const shader237 = `
+// shader 242: first used by step_199_conv2dInputGrad_G_layer2_0_conv2_pack
+const shader242 = `
 // repack conv weights f32[16,16,3,3] as [144][16] (transposed)
 // threads 2304, workgroup 64; FLOPs 0; bytes 18432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14277,8 +14449,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 238: first used by step_210_conv2dInputGrad_G_layer2_0_conv2_cpu
-const shader238 = `
+// shader 243: first used by step_199_conv2dInputGrad_G_layer2_0_conv2_cpu
+const shader243 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,16,9,17] through f32[16,16,3,3] -> [1,16,9,17]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -14430,8 +14602,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 239: first used by step_210_conv2dInputGrad_G_layer2_0_conv2
-const shader239 = `
+// shader 244: first used by step_199_conv2dInputGrad_G_layer2_0_conv2
+const shader244 = `
 // conv2d input-gradient: f32[1,16,9,17] through f32[16,16,3,3] -> [1,16,9,17]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -14569,8 +14741,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 240: first used by step_214_conv2dInputGrad_G_layer2_0_conv1_pack
-const shader240 = `
+// shader 245: first used by step_203_conv2dInputGrad_G_layer2_0_conv1_pack
+const shader245 = `
 // repack conv weights f32[16,32,1,1] as [16][32] (transposed)
 // threads 512, workgroup 64; FLOPs 0; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14587,8 +14759,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 241: first used by step_214_conv2dInputGrad_G_layer2_0_conv1_cpu
-const shader241 = `
+// shader 246: first used by step_203_conv2dInputGrad_G_layer2_0_conv1_cpu
+const shader246 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,16,9,17] through f32[16,32,1,1] -> [1,32,17,33]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -14740,8 +14912,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 242: first used by step_214_conv2dInputGrad_G_layer2_0_conv1
-const shader242 = `
+// shader 247: first used by step_203_conv2dInputGrad_G_layer2_0_conv1
+const shader247 = `
 // conv2d input-gradient: f32[1,16,9,17] through f32[16,32,1,1] -> [1,32,17,33]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -14880,8 +15052,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 243: first used by step_215_sum_G_layer2_0_downsample_0_cpu
-const shader243 = `
+// shader 248: first used by step_204_sum_G_layer2_0_downsample_0_cpu
+const shader248 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -14911,8 +15083,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 244: first used by step_215_sum_G_layer2_0_downsample_0
-const shader244 = `
+// shader 249: first used by step_204_sum_G_layer2_0_downsample_0
+const shader249 = `
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 17952; bytes 215552
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14934,8 +15106,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 245: first used by step_216_pointwise_G_layer2_0_downsample_0
-const shader245 = `
+// shader 250: first used by step_205_pointwise_G_layer2_0_downsample_0
+const shader250 = `
 // pointwise f32[1,32,17,33]
 // threads 17952 (8 per invocation), workgroup 64; FLOPs 17952; bytes 287360
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14962,8 +15134,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 246: first used by step_217_sum_G_layer2_0_downsample_0_cpu
-const shader246 = `
+// shader 251: first used by step_206_sum_G_layer2_0_downsample_0_cpu
+const shader251 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -14995,8 +15167,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 247: first used by step_217_sum_G_layer2_0_downsample_0
-const shader247 = `
+// shader 252: first used by step_206_sum_G_layer2_0_downsample_0
+const shader252 = `
 // sum over axes [0,2,3] of f32[1,32,17,33]: 32 outputs x 561 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 17952; bytes 287360
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15020,8 +15192,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 248: first used by step_218_pointwise_G_layer1_0_downsample_1
-const shader248 = `
+// shader 253: first used by step_207_pointwise_G_layer1_0_downsample_1
+const shader253 = `
 // pointwise f32[1,32,17,33]
 // threads 17952 (8 per invocation), workgroup 64; FLOPs 17952; bytes 215808
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15049,8 +15221,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 249: first used by step_219_conv2dInputGrad_G_layer1_0_downsample_0_pack
-const shader249 = `
+// shader 254: first used by step_208_conv2dInputGrad_G_layer1_0_downsample_0_pack
+const shader254 = `
 // repack conv weights f32[32,8,1,1] as [32][8] (transposed)
 // threads 256, workgroup 64; FLOPs 0; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15067,8 +15239,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 250: first used by step_219_conv2dInputGrad_G_layer1_0_downsample_0_cpu
-const shader250 = `
+// shader 255: first used by step_208_conv2dInputGrad_G_layer1_0_downsample_0_cpu
+const shader255 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,32,17,33] through f32[32,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -15220,8 +15392,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 251: first used by step_219_conv2dInputGrad_G_layer1_0_downsample_0
-const shader251 = `
+// shader 256: first used by step_208_conv2dInputGrad_G_layer1_0_downsample_0
+const shader256 = `
 // conv2d input-gradient: f32[1,32,17,33] through f32[32,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -15359,8 +15531,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 252: first used by step_223_sum_G_layer1_0_conv3_cpu
-const shader252 = `
+// shader 257: first used by step_212_sum_G_layer1_0_conv3_cpu
+const shader257 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -15388,8 +15560,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 253: first used by step_223_sum_G_layer1_0_conv3
-const shader253 = `
+// shader 258: first used by step_212_sum_G_layer1_0_conv3
+const shader258 = `
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 4488; bytes 35936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15409,8 +15581,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 254: first used by step_224_sum_G_layer1_0_conv3_cpu
-const shader254 = `
+// shader 259: first used by step_213_sum_G_layer1_0_conv3_cpu
+const shader259 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -15440,8 +15612,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 255: first used by step_224_sum_G_layer1_0_conv3
-const shader255 = `
+// shader 260: first used by step_213_sum_G_layer1_0_conv3
+const shader260 = `
 // sum over axes [0,2,3] of f32[1,8,17,33]: 8 outputs x 561 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 4488; bytes 53888
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15463,8 +15635,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 256: first used by step_225_pointwise_G_layer1_0_bn2
-const shader256 = `
+// shader 261: first used by step_214_pointwise_G_layer1_0_bn2
+const shader261 = `
 // pointwise f32[1,8,17,33]
 // threads 4488 (8 per invocation), workgroup 64; FLOPs 4488; bytes 71936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15498,8 +15670,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 257: first used by step_226_conv2dInputGrad_G_layer1_0_conv2_pack
-const shader257 = `
+// shader 262: first used by step_215_conv2dInputGrad_G_layer1_0_conv2_pack
+const shader262 = `
 // repack conv weights f32[8,8,3,3] as [72][8] (transposed)
 // threads 576, workgroup 64; FLOPs 0; bytes 4608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15516,8 +15688,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 258: first used by step_226_conv2dInputGrad_G_layer1_0_conv2_cpu
-const shader258 = `
+// shader 263: first used by step_215_conv2dInputGrad_G_layer1_0_conv2_cpu
+const shader263 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,8,17,33] through f32[8,8,3,3] -> [1,8,17,33]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -15669,8 +15841,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 259: first used by step_226_conv2dInputGrad_G_layer1_0_conv2
-const shader259 = `
+// shader 264: first used by step_215_conv2dInputGrad_G_layer1_0_conv2
+const shader264 = `
 // conv2d input-gradient: f32[1,8,17,33] through f32[8,8,3,3] -> [1,8,17,33]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -15808,8 +15980,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 260: first used by step_230_conv2dInputGrad_G_layer1_0_conv1_pack
-const shader260 = `
+// shader 265: first used by step_219_conv2dInputGrad_G_layer1_0_conv1_pack
+const shader265 = `
 // repack conv weights f32[8,8,1,1] as [8][8] (transposed)
 // threads 64, workgroup 64; FLOPs 0; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15826,8 +15998,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 261: first used by step_230_conv2dInputGrad_G_layer1_0_conv1_cpu
-const shader261 = `
+// shader 266: first used by step_219_conv2dInputGrad_G_layer1_0_conv1_cpu
+const shader266 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,8,17,33] through f32[8,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -15982,8 +16154,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 262: first used by step_230_conv2dInputGrad_G_layer1_0_conv1
-const shader262 = `
+// shader 267: first used by step_219_conv2dInputGrad_G_layer1_0_conv1
+const shader267 = `
 // conv2d input-gradient: f32[1,8,17,33] through f32[8,8,1,1] -> [1,8,17,33]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,8,17,33]
@@ -16124,8 +16296,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 263: first used by step_231_maxPool2dGrad_G_layer1_0_downsample_0
-const shader263 = `
+// shader 268: first used by step_220_maxPool2dGrad_G_layer1_0_downsample_0
+const shader268 = `
 // maxPool2d gradient (gather) for f32[1,8,32,64]: kernel [3,3], stride [2,2], padding [1,1]
 // threads 16384, workgroup 64; FLOPs 589824; bytes 149024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16164,8 +16336,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 264: first used by step_232_sum_G_layer1_0_downsample_0_cpu
-const shader264 = `
+// shader 269: first used by step_221_sum_G_layer1_0_downsample_0_cpu
+const shader269 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -16193,8 +16365,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 265: first used by step_232_sum_G_layer1_0_downsample_0
-const shader265 = `
+// shader 270: first used by step_221_sum_G_layer1_0_downsample_0
+const shader270 = `
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 16384; bytes 131104
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16214,8 +16386,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 266: first used by step_233_sum_G_conv1_cpu
-const shader266 = `
+// shader 271: first used by step_222_sum_G_conv1_cpu
+const shader271 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -16245,8 +16417,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 267: first used by step_233_sum_G_conv1
-const shader267 = `
+// shader 272: first used by step_222_sum_G_conv1
+const shader272 = `
 // sum over axes [0,2,3] of f32[1,8,32,64]: 8 outputs x 2048 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 16384; bytes 196640
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16268,8 +16440,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 268: first used by step_234_pointwise_G_bn1
-const shader268 = `
+// shader 273: first used by step_223_pointwise_G_bn1
+const shader273 = `
 // pointwise f32[1,8,32,64]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 262272
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16303,8 +16475,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 269: first used by step_235_conv2dWeightGrad_G_bn1_packc
-const shader269 = `
+// shader 274: first used by step_224_conv2dWeightGrad_G_bn1_packc
+const shader274 = `
 // repack f32[1,8,32,64] as [1][2][32][64] x vec4 (4 channels per element)
 // threads 4096, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16321,8 +16493,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 270: first used by step_235_conv2dWeightGrad_G_bn1_stage1_cpu
-const shader270 = `
+// shader 275: first used by step_224_conv2dWeightGrad_G_bn1_stage1_cpu
+const shader275 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,3,64,128] with f32[1,8,32,64] -> [8,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 4 K-split(s) of 512
@@ -16635,8 +16807,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 271: first used by step_235_conv2dWeightGrad_G_bn1_stage1
-const shader271 = `
+// shader 276: first used by step_224_conv2dWeightGrad_G_bn1_stage1
+const shader276 = `
 // conv2d weight-gradient: f32[1,3,64,128] with f32[1,8,32,64] -> [8,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 4 K-split(s) of 512
 // with a fused elementwise epilogue producing f32[8,3,7,7]
@@ -16712,8 +16884,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 272: first used by step_235_conv2dWeightGrad_G_bn1_stage2
-const shader272 = `
+// shader 277: first used by step_224_conv2dWeightGrad_G_bn1_stage2
+const shader277 = `
 // final 4-way combine of the partials
 // with a fused elementwise epilogue producing f32[8,3,7,7]
 // threads 1176, workgroup 64; FLOPs 4704; bytes 32928
@@ -16735,8 +16907,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 273: first used by step_236_pointwise_G_conv1
-const shader273 = `
+// shader 278: first used by step_225_pointwise_G_conv1
+const shader278 = `
 // pointwise f32[8,3,7,7]
 // threads 1176, workgroup 64; FLOPs 1176; bytes 14116
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16757,8 +16929,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 274: first used by step_237_conv2dWeightGrad_G_layer1_0_bn1_cpu
-const shader274 = `
+// shader 279: first used by step_226_conv2dWeightGrad_G_layer1_0_bn1_cpu
+const shader279 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
@@ -17079,8 +17251,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 275: first used by step_237_conv2dWeightGrad_G_layer1_0_bn1
-const shader275 = `
+// shader 280: first used by step_226_conv2dWeightGrad_G_layer1_0_bn1
+const shader280 = `
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
 // with a fused elementwise epilogue producing f32[8,8,1,1]
@@ -17172,8 +17344,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 276: first used by step_238_pointwise_G_layer1_0_conv1
-const shader276 = `
+// shader 281: first used by step_227_pointwise_G_layer1_0_conv1
+const shader281 = `
 // pointwise f32[8,8,1,1]
 // threads 64, workgroup 64; FLOPs 64; bytes 772
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17192,8 +17364,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 277: first used by step_239_conv2dWeightGrad_G_layer1_0_bn1_cpu
-const shader277 = `
+// shader 282: first used by step_228_conv2dWeightGrad_G_layer1_0_bn1_cpu
+const shader282 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
@@ -17514,8 +17686,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 278: first used by step_239_conv2dWeightGrad_G_layer1_0_bn1
-const shader278 = `
+// shader 283: first used by step_228_conv2dWeightGrad_G_layer1_0_bn1
+const shader283 = `
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
 // with a fused elementwise epilogue producing f32[8,8,3,3]
@@ -17607,8 +17779,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 279: first used by step_240_pointwise_G_layer1_0_conv2
-const shader279 = `
+// shader 284: first used by step_229_pointwise_G_layer1_0_conv2
+const shader284 = `
 // pointwise f32[8,8,3,3]
 // threads 576, workgroup 64; FLOPs 576; bytes 6916
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17629,8 +17801,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 280: first used by step_241_conv2dWeightGrad_G_layer1_0_bn2_cpu
-const shader280 = `
+// shader 285: first used by step_230_conv2dWeightGrad_G_layer1_0_bn2_cpu
+const shader285 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,32,17,33] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
@@ -17951,8 +18123,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 281: first used by step_241_conv2dWeightGrad_G_layer1_0_bn2
-const shader281 = `
+// shader 286: first used by step_230_conv2dWeightGrad_G_layer1_0_bn2
+const shader286 = `
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,32,17,33] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
 // with a fused elementwise epilogue producing f32[32,8,1,1]
@@ -18044,8 +18216,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 282: first used by step_242_pointwise_G_layer1_0_conv3
-const shader282 = `
+// shader 287: first used by step_231_pointwise_G_layer1_0_conv3
+const shader287 = `
 // pointwise f32[32,8,1,1]
 // threads 256, workgroup 64; FLOPs 256; bytes 3076
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18064,8 +18236,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 283: first used by step_245_conv2dWeightGrad_G_layer2_0_bn1_cpu
-const shader283 = `
+// shader 288: first used by step_234_conv2dWeightGrad_G_layer2_0_bn1_cpu
+const shader288 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,33] with f32[1,16,9,17] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -18386,8 +18558,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 284: first used by step_245_conv2dWeightGrad_G_layer2_0_bn1
-const shader284 = `
+// shader 289: first used by step_234_conv2dWeightGrad_G_layer2_0_bn1
+const shader289 = `
 // conv2d weight-gradient: f32[1,32,17,33] with f32[1,16,9,17] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[16,32,1,1]
@@ -18479,8 +18651,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 285: first used by step_246_pointwise_G_layer2_0_conv1
-const shader285 = `
+// shader 290: first used by step_235_pointwise_G_layer2_0_conv1
+const shader290 = `
 // pointwise f32[16,32,1,1]
 // threads 512, workgroup 64; FLOPs 512; bytes 6148
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18499,8 +18671,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 286: first used by step_247_conv2dWeightGrad_G_layer2_0_bn1_cpu
-const shader286 = `
+// shader 291: first used by step_236_conv2dWeightGrad_G_layer2_0_bn1_cpu
+const shader291 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,17] with f32[1,16,9,17] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -18821,8 +18993,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 287: first used by step_247_conv2dWeightGrad_G_layer2_0_bn1
-const shader287 = `
+// shader 292: first used by step_236_conv2dWeightGrad_G_layer2_0_bn1
+const shader292 = `
 // conv2d weight-gradient: f32[1,16,9,17] with f32[1,16,9,17] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[16,16,3,3]
@@ -18914,8 +19086,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 288: first used by step_248_pointwise_G_layer2_0_conv2
-const shader288 = `
+// shader 293: first used by step_237_pointwise_G_layer2_0_conv2
+const shader293 = `
 // pointwise f32[16,16,3,3]
 // threads 2304, workgroup 64; FLOPs 2304; bytes 27652
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18936,8 +19108,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 289: first used by step_249_conv2dWeightGrad_G_layer2_0_bn2_cpu
-const shader289 = `
+// shader 294: first used by step_238_conv2dWeightGrad_G_layer2_0_bn2_cpu
+const shader294 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,17] with f32[1,64,9,17] -> [64,16,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -19258,8 +19430,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 290: first used by step_249_conv2dWeightGrad_G_layer2_0_bn2
-const shader290 = `
+// shader 295: first used by step_238_conv2dWeightGrad_G_layer2_0_bn2
+const shader295 = `
 // conv2d weight-gradient: f32[1,16,9,17] with f32[1,64,9,17] -> [64,16,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[64,16,1,1]
@@ -19351,8 +19523,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 291: first used by step_250_pointwise_G_layer2_0_conv3
-const shader291 = `
+// shader 296: first used by step_239_pointwise_G_layer2_0_conv3
+const shader296 = `
 // pointwise f32[64,16,1,1]
 // threads 1024, workgroup 64; FLOPs 1024; bytes 12292
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19371,8 +19543,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 292: first used by step_251_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
-const shader292 = `
+// shader 297: first used by step_240_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
+const shader297 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,33] with f32[1,64,9,17] -> [64,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -19693,8 +19865,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 293: first used by step_251_conv2dWeightGrad_G_layer2_0_downsample_1
-const shader293 = `
+// shader 298: first used by step_240_conv2dWeightGrad_G_layer2_0_downsample_1
+const shader298 = `
 // conv2d weight-gradient: f32[1,32,17,33] with f32[1,64,9,17] -> [64,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[64,32,1,1]
@@ -19786,8 +19958,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 294: first used by step_252_pointwise_G_layer2_0_downsample_0
-const shader294 = `
+// shader 299: first used by step_241_pointwise_G_layer2_0_downsample_0
+const shader299 = `
 // pointwise f32[64,32,1,1]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24580
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19806,8 +19978,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 295: first used by step_253_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader295 = `
+// shader 300: first used by step_242_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader300 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,32,9,17] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -20128,8 +20300,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 296: first used by step_253_conv2dWeightGrad_G_layer3_0_bn1
-const shader296 = `
+// shader 301: first used by step_242_conv2dWeightGrad_G_layer3_0_bn1
+const shader301 = `
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,32,9,17] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[32,64,1,1]
@@ -20221,8 +20393,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 297: first used by step_254_pointwise_G_layer3_0_conv1
-const shader297 = `
+// shader 302: first used by step_243_pointwise_G_layer3_0_conv1
+const shader302 = `
 // pointwise f32[32,64,1,1]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24580
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20241,8 +20413,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 298: first used by step_255_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader298 = `
+// shader 303: first used by step_244_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader303 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,17] with f32[1,32,9,17] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -20563,8 +20735,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 299: first used by step_255_conv2dWeightGrad_G_layer3_0_bn1
-const shader299 = `
+// shader 304: first used by step_244_conv2dWeightGrad_G_layer3_0_bn1
+const shader304 = `
 // conv2d weight-gradient: f32[1,32,9,17] with f32[1,32,9,17] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[32,32,3,3]
@@ -20656,8 +20828,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 300: first used by step_256_pointwise_G_layer3_0_conv2
-const shader300 = `
+// shader 305: first used by step_245_pointwise_G_layer3_0_conv2
+const shader305 = `
 // pointwise f32[32,32,3,3]
 // threads 9216 (8 per invocation), workgroup 64; FLOPs 9216; bytes 110596
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20681,8 +20853,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 301: first used by step_257_conv2dWeightGrad_G_layer3_0_bn2_cpu
-const shader301 = `
+// shader 306: first used by step_246_conv2dWeightGrad_G_layer3_0_bn2_cpu
+const shader306 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,17] with f32[1,128,9,17] -> [128,32,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -21003,8 +21175,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 302: first used by step_257_conv2dWeightGrad_G_layer3_0_bn2
-const shader302 = `
+// shader 307: first used by step_246_conv2dWeightGrad_G_layer3_0_bn2
+const shader307 = `
 // conv2d weight-gradient: f32[1,32,9,17] with f32[1,128,9,17] -> [128,32,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[128,32,1,1]
@@ -21096,8 +21268,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 303: first used by step_258_pointwise_G_layer3_0_conv3
-const shader303 = `
+// shader 308: first used by step_247_pointwise_G_layer3_0_conv3
+const shader308 = `
 // pointwise f32[128,32,1,1]
 // threads 4096 (8 per invocation), workgroup 64; FLOPs 4096; bytes 49156
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21119,8 +21291,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 304: first used by step_259_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
-const shader304 = `
+// shader 309: first used by step_248_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
+const shader309 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,128,9,17] -> [128,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -21441,8 +21613,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 305: first used by step_259_conv2dWeightGrad_G_layer3_0_downsample_1
-const shader305 = `
+// shader 310: first used by step_248_conv2dWeightGrad_G_layer3_0_downsample_1
+const shader310 = `
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,128,9,17] -> [128,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[128,64,1,1]
@@ -21534,8 +21706,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 306: first used by step_260_pointwise_G_layer3_0_downsample_0
-const shader306 = `
+// shader 311: first used by step_249_pointwise_G_layer3_0_downsample_0
+const shader311 = `
 // pointwise f32[128,64,1,1]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 98308
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21557,8 +21729,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 307: first used by step_261_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader307 = `
+// shader 312: first used by step_250_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader312 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,64,9,17] -> [64,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -21879,8 +22051,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 308: first used by step_261_conv2dWeightGrad_G_layer4_0_bn1
-const shader308 = `
+// shader 313: first used by step_250_conv2dWeightGrad_G_layer4_0_bn1
+const shader313 = `
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,64,9,17] -> [64,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[64,128,1,1]
@@ -21972,8 +22144,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 309: first used by step_262_pointwise_G_layer4_0_conv1
-const shader309 = `
+// shader 314: first used by step_251_pointwise_G_layer4_0_conv1
+const shader314 = `
 // pointwise f32[64,128,1,1]
 // threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 98308
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21995,8 +22167,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 310: first used by step_263_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader310 = `
+// shader 315: first used by step_252_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader315 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,64,9,17] -> [64,64,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -22317,8 +22489,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 311: first used by step_263_conv2dWeightGrad_G_layer4_0_bn1
-const shader311 = `
+// shader 316: first used by step_252_conv2dWeightGrad_G_layer4_0_bn1
+const shader316 = `
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,64,9,17] -> [64,64,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[64,64,3,3]
@@ -22410,8 +22582,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 312: first used by step_264_pointwise_G_layer4_0_conv2
-const shader312 = `
+// shader 317: first used by step_253_pointwise_G_layer4_0_conv2
+const shader317 = `
 // pointwise f32[64,64,3,3]
 // threads 36864 (8 per invocation), workgroup 64; FLOPs 36864; bytes 442372
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -22435,8 +22607,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 313: first used by step_265_conv2dWeightGrad_G_layer4_0_bn2_cpu
-const shader313 = `
+// shader 318: first used by step_254_conv2dWeightGrad_G_layer4_0_bn2_cpu
+const shader318 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,256,9,17] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -22757,8 +22929,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 314: first used by step_265_conv2dWeightGrad_G_layer4_0_bn2
-const shader314 = `
+// shader 319: first used by step_254_conv2dWeightGrad_G_layer4_0_bn2
+const shader319 = `
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,256,9,17] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[256,64,1,1]
@@ -22850,8 +23022,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 315: first used by step_266_pointwise_G_layer4_0_conv3
-const shader315 = `
+// shader 320: first used by step_255_pointwise_G_layer4_0_conv3
+const shader320 = `
 // pointwise f32[256,64,1,1]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196612
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -22873,8 +23045,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 316: first used by step_267_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
-const shader316 = `
+// shader 321: first used by step_256_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
+const shader321 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,256,9,17] -> [256,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -23195,8 +23367,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 317: first used by step_267_conv2dWeightGrad_G_layer4_0_downsample_1
-const shader317 = `
+// shader 322: first used by step_256_conv2dWeightGrad_G_layer4_0_downsample_1
+const shader322 = `
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,256,9,17] -> [256,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[256,128,1,1]
@@ -23288,8 +23460,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 318: first used by step_268_pointwise_G_layer4_0_downsample_0
-const shader318 = `
+// shader 323: first used by step_257_pointwise_G_layer4_0_downsample_0
+const shader323 = `
 // pointwise f32[256,128,1,1]
 // threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 393220
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23311,8 +23483,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 319: first used by step_269_conv2dWeightGrad_cpu
-const shader319 = `
+// shader 324: first used by step_258_conv2dWeightGrad_cpu
+const shader324 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -23633,8 +23805,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 320: first used by step_269_conv2dWeightGrad
-const shader320 = `
+// shader 325: first used by step_258_conv2dWeightGrad
+const shader325 = `
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,128,3,3]
@@ -23726,8 +23898,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 321: first used by step_270_pointwise_G_layer5_conv2d_list_0
-const shader321 = `
+// shader 326: first used by step_259_pointwise_G_layer5_conv2d_list_0
+const shader326 = `
 // pointwise f32[19,128,3,3]
 // threads 21888 (8 per invocation), workgroup 64; FLOPs 21888; bytes 262660
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23751,8 +23923,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 322: first used by step_271_sum_cpu
-const shader322 = `
+// shader 327: first used by step_260_sum_cpu
+const shader327 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,19,9,17]: 19 outputs x 153 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -23777,8 +23949,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 323: first used by step_271_sum
-const shader323 = `
+// shader 328: first used by step_260_sum
+const shader328 = `
 // sum over axes [0,2,3] of f32[1,19,9,17]: 19 outputs x 153 elements, 1 split(s)
 // threads 19, workgroup 64; FLOPs 2907; bytes 11704
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23795,8 +23967,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 324: first used by step_272_pointwise_sgd_G_G_layer5_conv2d_list_0
-const shader324 = `
+// shader 329: first used by step_261_pointwise_sgd_G_G_layer5_conv2d_list_0
+const shader329 = `
 // pointwise f32[19]
 // threads 19, workgroup 64; FLOPs 19; bytes 304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23816,14 +23988,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 325: first used by step_273_pointwise_G_layer5_conv2d_list_0
-const shader325 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 232
+// shader 330: first used by step_262_pointwise_G_layer5_conv2d_list_0
+const shader330 = `
+// pointwise f32[19] and 1 sibling(s)
+// threads 19, workgroup 64; FLOPs 38; bytes 536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -23832,11 +24008,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (b1[i0] * b2[0i]);
   let v_1 = (b0[i0] - v_0);
   b3[i0] = v_1;
+  let v_2 = (b4[i0] * 0.8999999761581421f);
+  let v_3 = (b6[i0] * 0.0005000000237487257f);
+  let v_4 = (b5[(i0 % 19i)] + v_3);
+  let v_5 = (v_2 + v_4);
+  b7[i0] = v_5;
 }
 `;
 
-// shader 326: first used by step_274_conv2dWeightGrad_cpu
-const shader326 = `
+// shader 331: first used by step_263_conv2dWeightGrad_cpu
+const shader331 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -24157,8 +24338,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 327: first used by step_274_conv2dWeightGrad
-const shader327 = `
+// shader 332: first used by step_263_conv2dWeightGrad
+const shader332 = `
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,128,3,3]
@@ -24250,8 +24431,27 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 328: first used by step_278_conv2dWeightGrad_cpu
-const shader328 = `
+// shader 333: first used by step_265_pointwise_G_layer5_conv2d_list_1
+const shader333 = `
+// pointwise f32[19]
+// threads 19, workgroup 64; FLOPs 19; bytes 232
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+}
+`;
+
+// shader 334: first used by step_266_conv2dWeightGrad_cpu
+const shader334 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -24572,8 +24772,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 329: first used by step_278_conv2dWeightGrad
-const shader329 = `
+// shader 335: first used by step_266_conv2dWeightGrad
+const shader335 = `
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -24665,8 +24865,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 330: first used by step_279_pointwise_G_layer6_conv2d_list_0
-const shader330 = `
+// shader 336: first used by step_267_pointwise_G_layer6_conv2d_list_0
+const shader336 = `
 // pointwise f32[19,256,3,3]
 // threads 43776 (8 per invocation), workgroup 64; FLOPs 43776; bytes 525316
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -24690,8 +24890,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 331: first used by step_283_conv2dWeightGrad_cpu
-const shader331 = `
+// shader 337: first used by step_271_conv2dWeightGrad_cpu
+const shader337 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -25012,8 +25212,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 332: first used by step_283_conv2dWeightGrad
-const shader332 = `
+// shader 338: first used by step_271_conv2dWeightGrad
+const shader338 = `
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -25374,216 +25574,222 @@ export const module: GeneratedModule = {
       { name: "step_090_sum_G_conv1_cpu", wgsl: shader120 },
       { name: "step_090_sum_G_conv1", wgsl: shader121 },
       { name: "step_091_pointwise_G_bn1_running_var", wgsl: shader122 },
-      { name: "step_092_pointwise_G_layer1_0_bn1_running_mean", wgsl: shader123 },
-      { name: "step_093_pointwise_G_layer1_0_conv1", wgsl: shader124 },
-      { name: "step_094_sum_G_layer1_0_conv1_cpu", wgsl: shader125 },
-      { name: "step_094_sum_G_layer1_0_conv1", wgsl: shader126 },
-      { name: "step_095_pointwise_G_layer1_0_bn1_running_var", wgsl: shader127 },
-      { name: "step_100_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader128 },
-      { name: "step_101_pointwise_G_layer1_0_conv3", wgsl: shader129 },
-      { name: "step_102_sum_G_layer1_0_conv3_cpu", wgsl: shader130 },
-      { name: "step_102_sum_G_layer1_0_conv3", wgsl: shader131 },
-      { name: "step_103_pointwise_G_layer1_0_bn3_running_var", wgsl: shader132 },
-      { name: "step_108_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader133 },
-      { name: "step_109_pointwise_G_layer2_0_conv1", wgsl: shader134 },
-      { name: "step_110_sum_G_layer2_0_conv1_cpu", wgsl: shader135 },
-      { name: "step_110_sum_G_layer2_0_conv1", wgsl: shader136 },
-      { name: "step_111_pointwise_G_layer2_0_bn1_running_var", wgsl: shader137 },
-      { name: "step_116_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader138 },
-      { name: "step_117_pointwise_G_layer2_0_conv3", wgsl: shader139 },
-      { name: "step_118_sum_G_layer2_0_conv3_cpu", wgsl: shader140 },
-      { name: "step_118_sum_G_layer2_0_conv3", wgsl: shader141 },
-      { name: "step_119_pointwise_G_layer2_0_bn3_running_var", wgsl: shader142 },
-      { name: "step_124_pointwise_G_layer3_0_bn1_running_mean", wgsl: shader143 },
-      { name: "step_125_pointwise_G_layer3_0_conv1", wgsl: shader144 },
-      { name: "step_126_sum_G_layer3_0_conv1_cpu", wgsl: shader145 },
-      { name: "step_126_sum_G_layer3_0_conv1", wgsl: shader146 },
-      { name: "step_127_pointwise_G_layer3_0_bn1_running_var", wgsl: shader147 },
-      { name: "step_132_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader148 },
-      { name: "step_133_pointwise_G_layer3_0_conv3", wgsl: shader149 },
-      { name: "step_134_sum_G_layer3_0_conv3_cpu", wgsl: shader150 },
-      { name: "step_134_sum_G_layer3_0_conv3", wgsl: shader151 },
-      { name: "step_135_pointwise_G_layer3_0_bn3_running_var", wgsl: shader152 },
-      { name: "step_148_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader153 },
-      { name: "step_149_pointwise_G_layer4_0_conv3", wgsl: shader154 },
-      { name: "step_150_sum_G_layer4_0_conv3_cpu", wgsl: shader155 },
-      { name: "step_150_sum_G_layer4_0_conv3", wgsl: shader156 },
-      { name: "step_151_pointwise_G_layer4_0_bn3_running_var", wgsl: shader157 },
-      { name: "step_156_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader158 },
-      { name: "step_156_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader159 },
-      { name: "step_158_pointwise", wgsl: shader160 },
-      { name: "step_159_sum_stage1", wgsl: shader161 },
-      { name: "step_159_sum_stage2", wgsl: shader162 },
-      { name: "step_160_softmax_G_layer5_conv2d_list_0", wgsl: shader163 },
-      { name: "step_161_resizeGrad", wgsl: shader164 },
-      { name: "step_162_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader165 },
-      { name: "step_162_conv2dInputGrad_G_layer5_conv2d_list_1_packc", wgsl: shader166 },
-      { name: "step_162_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader167 },
-      { name: "step_162_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader168 },
-      { name: "step_163_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader169 },
-      { name: "step_163_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader170 },
-      { name: "step_164_softmax_G_layer6_conv2d_list_0", wgsl: shader171 },
-      { name: "step_166_conv2dInputGrad_G_layer6_conv2d_list_1_pack", wgsl: shader172 },
-      { name: "step_166_conv2dInputGrad_G_layer6_conv2d_list_1_cpu", wgsl: shader173 },
-      { name: "step_166_conv2dInputGrad_G_layer6_conv2d_list_1", wgsl: shader174 },
-      { name: "step_167_conv2dInputGrad_G_layer6_conv2d_list_0_cpu", wgsl: shader175 },
-      { name: "step_167_conv2dInputGrad_G_layer6_conv2d_list_0", wgsl: shader176 },
-      { name: "step_168_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader177 },
-      { name: "step_168_sum_G_layer6_conv2d_list_1", wgsl: shader178 },
-      { name: "step_169_pointwise_G_layer6_conv2d_list_1", wgsl: shader179 },
-      { name: "step_170_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader180 },
-      { name: "step_170_sum_G_layer6_conv2d_list_1", wgsl: shader181 },
-      { name: "step_171_pointwise_G_layer4_0_downsample_1", wgsl: shader182 },
-      { name: "step_172_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader183 },
-      { name: "step_172_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader184 },
-      { name: "step_172_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader185 },
-      { name: "step_175_conv2dInputGrad_G_layer4_0_conv3_pack", wgsl: shader186 },
-      { name: "step_175_conv2dInputGrad_G_layer4_0_conv3_cpu", wgsl: shader187 },
-      { name: "step_175_conv2dInputGrad_G_layer4_0_conv3", wgsl: shader188 },
-      { name: "step_176_sum_G_layer4_0_conv3_cpu", wgsl: shader189 },
-      { name: "step_176_sum_G_layer4_0_conv3", wgsl: shader190 },
-      { name: "step_177_sum_G_layer4_0_conv3_cpu", wgsl: shader191 },
-      { name: "step_177_sum_G_layer4_0_conv3", wgsl: shader192 },
-      { name: "step_178_pointwise_G_layer4_0_bn2", wgsl: shader193 },
-      { name: "step_179_conv2dInputGrad_G_layer4_0_conv2_pack", wgsl: shader194 },
-      { name: "step_179_conv2dInputGrad_G_layer4_0_conv2_cpu", wgsl: shader195 },
-      { name: "step_179_conv2dInputGrad_G_layer4_0_conv2", wgsl: shader196 },
-      { name: "step_183_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader197 },
-      { name: "step_183_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader198 },
-      { name: "step_183_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader199 },
-      { name: "step_185_sum_G_layer4_0_conv1_cpu", wgsl: shader200 },
-      { name: "step_185_sum_G_layer4_0_conv1", wgsl: shader201 },
-      { name: "step_186_pointwise_G_layer3_0_downsample_1", wgsl: shader202 },
-      { name: "step_187_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader203 },
-      { name: "step_187_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader204 },
-      { name: "step_187_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader205 },
-      { name: "step_190_conv2dInputGrad_G_layer3_0_conv3_pack", wgsl: shader206 },
-      { name: "step_190_conv2dInputGrad_G_layer3_0_conv3_cpu", wgsl: shader207 },
-      { name: "step_190_conv2dInputGrad_G_layer3_0_conv3", wgsl: shader208 },
-      { name: "step_191_sum_G_layer3_0_conv3_cpu", wgsl: shader209 },
-      { name: "step_191_sum_G_layer3_0_conv3", wgsl: shader210 },
-      { name: "step_192_sum_G_layer3_0_conv3_cpu", wgsl: shader211 },
-      { name: "step_192_sum_G_layer3_0_conv3", wgsl: shader212 },
-      { name: "step_193_pointwise_G_layer3_0_bn2", wgsl: shader213 },
-      { name: "step_194_conv2dInputGrad_G_layer3_0_conv2_pack", wgsl: shader214 },
-      { name: "step_194_conv2dInputGrad_G_layer3_0_conv2_cpu", wgsl: shader215 },
-      { name: "step_194_conv2dInputGrad_G_layer3_0_conv2", wgsl: shader216 },
-      { name: "step_198_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader217 },
-      { name: "step_198_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader218 },
-      { name: "step_198_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader219 },
-      { name: "step_199_sum_G_layer3_0_downsample_0_cpu", wgsl: shader220 },
-      { name: "step_199_sum_G_layer3_0_downsample_0", wgsl: shader221 },
-      { name: "step_200_pointwise_G_layer3_0_downsample_0", wgsl: shader222 },
-      { name: "step_201_sum_G_layer3_0_downsample_0_cpu", wgsl: shader223 },
-      { name: "step_201_sum_G_layer3_0_downsample_0", wgsl: shader224 },
-      { name: "step_202_pointwise_G_layer2_0_downsample_1", wgsl: shader225 },
-      { name: "step_203_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader226 },
-      { name: "step_203_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader227 },
-      { name: "step_203_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader228 },
-      { name: "step_206_conv2dInputGrad_G_layer2_0_conv3_pack", wgsl: shader229 },
-      { name: "step_206_conv2dInputGrad_G_layer2_0_conv3_cpu", wgsl: shader230 },
-      { name: "step_206_conv2dInputGrad_G_layer2_0_conv3", wgsl: shader231 },
-      { name: "step_207_sum_G_layer2_0_conv3_cpu", wgsl: shader232 },
-      { name: "step_207_sum_G_layer2_0_conv3", wgsl: shader233 },
-      { name: "step_208_sum_G_layer2_0_conv3_cpu", wgsl: shader234 },
-      { name: "step_208_sum_G_layer2_0_conv3", wgsl: shader235 },
-      { name: "step_209_pointwise_G_layer2_0_bn2", wgsl: shader236 },
-      { name: "step_210_conv2dInputGrad_G_layer2_0_conv2_pack", wgsl: shader237 },
-      { name: "step_210_conv2dInputGrad_G_layer2_0_conv2_cpu", wgsl: shader238 },
-      { name: "step_210_conv2dInputGrad_G_layer2_0_conv2", wgsl: shader239 },
-      { name: "step_214_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader240 },
-      { name: "step_214_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader241 },
-      { name: "step_214_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader242 },
-      { name: "step_215_sum_G_layer2_0_downsample_0_cpu", wgsl: shader243 },
-      { name: "step_215_sum_G_layer2_0_downsample_0", wgsl: shader244 },
-      { name: "step_216_pointwise_G_layer2_0_downsample_0", wgsl: shader245 },
-      { name: "step_217_sum_G_layer2_0_downsample_0_cpu", wgsl: shader246 },
-      { name: "step_217_sum_G_layer2_0_downsample_0", wgsl: shader247 },
-      { name: "step_218_pointwise_G_layer1_0_downsample_1", wgsl: shader248 },
-      { name: "step_219_conv2dInputGrad_G_layer1_0_downsample_0_pack", wgsl: shader249 },
-      { name: "step_219_conv2dInputGrad_G_layer1_0_downsample_0_cpu", wgsl: shader250 },
-      { name: "step_219_conv2dInputGrad_G_layer1_0_downsample_0", wgsl: shader251 },
-      { name: "step_223_sum_G_layer1_0_conv3_cpu", wgsl: shader252 },
-      { name: "step_223_sum_G_layer1_0_conv3", wgsl: shader253 },
-      { name: "step_224_sum_G_layer1_0_conv3_cpu", wgsl: shader254 },
-      { name: "step_224_sum_G_layer1_0_conv3", wgsl: shader255 },
-      { name: "step_225_pointwise_G_layer1_0_bn2", wgsl: shader256 },
-      { name: "step_226_conv2dInputGrad_G_layer1_0_conv2_pack", wgsl: shader257 },
-      { name: "step_226_conv2dInputGrad_G_layer1_0_conv2_cpu", wgsl: shader258 },
-      { name: "step_226_conv2dInputGrad_G_layer1_0_conv2", wgsl: shader259 },
-      { name: "step_230_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader260 },
-      { name: "step_230_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader261 },
-      { name: "step_230_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader262 },
-      { name: "step_231_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader263 },
-      { name: "step_232_sum_G_layer1_0_downsample_0_cpu", wgsl: shader264 },
-      { name: "step_232_sum_G_layer1_0_downsample_0", wgsl: shader265 },
-      { name: "step_233_sum_G_conv1_cpu", wgsl: shader266 },
-      { name: "step_233_sum_G_conv1", wgsl: shader267 },
-      { name: "step_234_pointwise_G_bn1", wgsl: shader268 },
-      { name: "step_235_conv2dWeightGrad_G_bn1_packc", wgsl: shader269 },
-      { name: "step_235_conv2dWeightGrad_G_bn1_stage1_cpu", wgsl: shader270 },
-      { name: "step_235_conv2dWeightGrad_G_bn1_stage1", wgsl: shader271 },
-      { name: "step_235_conv2dWeightGrad_G_bn1_stage2", wgsl: shader272 },
-      { name: "step_236_pointwise_G_conv1", wgsl: shader273 },
-      { name: "step_237_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader274 },
-      { name: "step_237_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader275 },
-      { name: "step_238_pointwise_G_layer1_0_conv1", wgsl: shader276 },
-      { name: "step_239_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader277 },
-      { name: "step_239_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader278 },
-      { name: "step_240_pointwise_G_layer1_0_conv2", wgsl: shader279 },
-      { name: "step_241_conv2dWeightGrad_G_layer1_0_bn2_cpu", wgsl: shader280 },
-      { name: "step_241_conv2dWeightGrad_G_layer1_0_bn2", wgsl: shader281 },
-      { name: "step_242_pointwise_G_layer1_0_conv3", wgsl: shader282 },
-      { name: "step_245_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader283 },
-      { name: "step_245_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader284 },
-      { name: "step_246_pointwise_G_layer2_0_conv1", wgsl: shader285 },
-      { name: "step_247_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader286 },
-      { name: "step_247_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader287 },
-      { name: "step_248_pointwise_G_layer2_0_conv2", wgsl: shader288 },
-      { name: "step_249_conv2dWeightGrad_G_layer2_0_bn2_cpu", wgsl: shader289 },
-      { name: "step_249_conv2dWeightGrad_G_layer2_0_bn2", wgsl: shader290 },
-      { name: "step_250_pointwise_G_layer2_0_conv3", wgsl: shader291 },
-      { name: "step_251_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader292 },
-      { name: "step_251_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader293 },
-      { name: "step_252_pointwise_G_layer2_0_downsample_0", wgsl: shader294 },
-      { name: "step_253_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader295 },
-      { name: "step_253_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader296 },
-      { name: "step_254_pointwise_G_layer3_0_conv1", wgsl: shader297 },
-      { name: "step_255_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader298 },
-      { name: "step_255_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader299 },
-      { name: "step_256_pointwise_G_layer3_0_conv2", wgsl: shader300 },
-      { name: "step_257_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader301 },
-      { name: "step_257_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader302 },
-      { name: "step_258_pointwise_G_layer3_0_conv3", wgsl: shader303 },
-      { name: "step_259_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader304 },
-      { name: "step_259_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader305 },
-      { name: "step_260_pointwise_G_layer3_0_downsample_0", wgsl: shader306 },
-      { name: "step_261_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader307 },
-      { name: "step_261_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader308 },
-      { name: "step_262_pointwise_G_layer4_0_conv1", wgsl: shader309 },
-      { name: "step_263_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader310 },
-      { name: "step_263_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader311 },
-      { name: "step_264_pointwise_G_layer4_0_conv2", wgsl: shader312 },
-      { name: "step_265_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader313 },
-      { name: "step_265_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader314 },
-      { name: "step_266_pointwise_G_layer4_0_conv3", wgsl: shader315 },
-      { name: "step_267_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader316 },
-      { name: "step_267_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader317 },
-      { name: "step_268_pointwise_G_layer4_0_downsample_0", wgsl: shader318 },
-      { name: "step_269_conv2dWeightGrad_cpu", wgsl: shader319 },
-      { name: "step_269_conv2dWeightGrad", wgsl: shader320 },
-      { name: "step_270_pointwise_G_layer5_conv2d_list_0", wgsl: shader321 },
-      { name: "step_271_sum_cpu", wgsl: shader322 },
-      { name: "step_271_sum", wgsl: shader323 },
-      { name: "step_272_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader324 },
-      { name: "step_273_pointwise_G_layer5_conv2d_list_0", wgsl: shader325 },
-      { name: "step_274_conv2dWeightGrad_cpu", wgsl: shader326 },
-      { name: "step_274_conv2dWeightGrad", wgsl: shader327 },
-      { name: "step_278_conv2dWeightGrad_cpu", wgsl: shader328 },
-      { name: "step_278_conv2dWeightGrad", wgsl: shader329 },
-      { name: "step_279_pointwise_G_layer6_conv2d_list_0", wgsl: shader330 },
-      { name: "step_283_conv2dWeightGrad_cpu", wgsl: shader331 },
-      { name: "step_283_conv2dWeightGrad", wgsl: shader332 },
+      { name: "step_092_pointwise_G_layer1_0_conv1", wgsl: shader123 },
+      { name: "step_093_sum_G_layer1_0_conv1_cpu", wgsl: shader124 },
+      { name: "step_093_sum_G_layer1_0_conv1", wgsl: shader125 },
+      { name: "step_094_pointwise_G_layer1_0_bn1_running_var", wgsl: shader126 },
+      { name: "step_097_pointwise_G_layer1_0_bn2_running_var", wgsl: shader127 },
+      { name: "step_098_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader128 },
+      { name: "step_099_pointwise_G_layer1_0_conv3", wgsl: shader129 },
+      { name: "step_100_sum_G_layer1_0_conv3_cpu", wgsl: shader130 },
+      { name: "step_100_sum_G_layer1_0_conv3", wgsl: shader131 },
+      { name: "step_101_pointwise_G_layer1_0_bn3_running_var", wgsl: shader132 },
+      { name: "step_104_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader133 },
+      { name: "step_105_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader134 },
+      { name: "step_106_pointwise_G_layer2_0_conv1", wgsl: shader135 },
+      { name: "step_107_sum_G_layer2_0_conv1_cpu", wgsl: shader136 },
+      { name: "step_107_sum_G_layer2_0_conv1", wgsl: shader137 },
+      { name: "step_108_pointwise_G_layer2_0_bn1_running_var", wgsl: shader138 },
+      { name: "step_111_pointwise_G_layer2_0_bn2_running_var", wgsl: shader139 },
+      { name: "step_112_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader140 },
+      { name: "step_113_pointwise_G_layer2_0_conv3", wgsl: shader141 },
+      { name: "step_114_sum_G_layer2_0_conv3_cpu", wgsl: shader142 },
+      { name: "step_114_sum_G_layer2_0_conv3", wgsl: shader143 },
+      { name: "step_115_pointwise_G_layer2_0_bn3_running_var", wgsl: shader144 },
+      { name: "step_119_pointwise_G_layer3_0_conv1", wgsl: shader145 },
+      { name: "step_120_sum_G_layer3_0_conv1_cpu", wgsl: shader146 },
+      { name: "step_120_sum_G_layer3_0_conv1", wgsl: shader147 },
+      { name: "step_121_pointwise_G_layer3_0_bn1_running_var", wgsl: shader148 },
+      { name: "step_124_pointwise_G_layer3_0_bn2_running_var", wgsl: shader149 },
+      { name: "step_125_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader150 },
+      { name: "step_126_pointwise_G_layer3_0_conv3", wgsl: shader151 },
+      { name: "step_127_sum_G_layer3_0_conv3_cpu", wgsl: shader152 },
+      { name: "step_127_sum_G_layer3_0_conv3", wgsl: shader153 },
+      { name: "step_128_pointwise_G_layer3_0_bn3_running_var", wgsl: shader154 },
+      { name: "step_131_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader155 },
+      { name: "step_137_pointwise_G_layer4_0_bn2_running_var", wgsl: shader156 },
+      { name: "step_138_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader157 },
+      { name: "step_139_pointwise_G_layer4_0_conv3", wgsl: shader158 },
+      { name: "step_140_sum_G_layer4_0_conv3_cpu", wgsl: shader159 },
+      { name: "step_140_sum_G_layer4_0_conv3", wgsl: shader160 },
+      { name: "step_141_pointwise_G_layer4_0_bn3_running_var", wgsl: shader161 },
+      { name: "step_144_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader162 },
+      { name: "step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader163 },
+      { name: "step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader164 },
+      { name: "step_147_pointwise", wgsl: shader165 },
+      { name: "step_148_sum_stage1", wgsl: shader166 },
+      { name: "step_148_sum_stage2", wgsl: shader167 },
+      { name: "step_149_softmax_G_layer5_conv2d_list_0", wgsl: shader168 },
+      { name: "step_150_resizeGrad", wgsl: shader169 },
+      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader170 },
+      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1_packc", wgsl: shader171 },
+      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader172 },
+      { name: "step_151_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader173 },
+      { name: "step_152_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader174 },
+      { name: "step_152_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader175 },
+      { name: "step_153_softmax_G_layer6_conv2d_list_0", wgsl: shader176 },
+      { name: "step_155_conv2dInputGrad_G_layer6_conv2d_list_1_pack", wgsl: shader177 },
+      { name: "step_155_conv2dInputGrad_G_layer6_conv2d_list_1_cpu", wgsl: shader178 },
+      { name: "step_155_conv2dInputGrad_G_layer6_conv2d_list_1", wgsl: shader179 },
+      { name: "step_156_conv2dInputGrad_G_layer6_conv2d_list_0_cpu", wgsl: shader180 },
+      { name: "step_156_conv2dInputGrad_G_layer6_conv2d_list_0", wgsl: shader181 },
+      { name: "step_157_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader182 },
+      { name: "step_157_sum_G_layer6_conv2d_list_1", wgsl: shader183 },
+      { name: "step_158_pointwise_G_layer6_conv2d_list_1", wgsl: shader184 },
+      { name: "step_159_sum_G_layer6_conv2d_list_1_cpu", wgsl: shader185 },
+      { name: "step_159_sum_G_layer6_conv2d_list_1", wgsl: shader186 },
+      { name: "step_160_pointwise_G_layer4_0_downsample_1", wgsl: shader187 },
+      { name: "step_161_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader188 },
+      { name: "step_161_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader189 },
+      { name: "step_161_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader190 },
+      { name: "step_164_conv2dInputGrad_G_layer4_0_conv3_pack", wgsl: shader191 },
+      { name: "step_164_conv2dInputGrad_G_layer4_0_conv3_cpu", wgsl: shader192 },
+      { name: "step_164_conv2dInputGrad_G_layer4_0_conv3", wgsl: shader193 },
+      { name: "step_165_sum_G_layer4_0_conv3_cpu", wgsl: shader194 },
+      { name: "step_165_sum_G_layer4_0_conv3", wgsl: shader195 },
+      { name: "step_166_sum_G_layer4_0_conv3_cpu", wgsl: shader196 },
+      { name: "step_166_sum_G_layer4_0_conv3", wgsl: shader197 },
+      { name: "step_167_pointwise_G_layer4_0_bn2", wgsl: shader198 },
+      { name: "step_168_conv2dInputGrad_G_layer4_0_conv2_pack", wgsl: shader199 },
+      { name: "step_168_conv2dInputGrad_G_layer4_0_conv2_cpu", wgsl: shader200 },
+      { name: "step_168_conv2dInputGrad_G_layer4_0_conv2", wgsl: shader201 },
+      { name: "step_172_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader202 },
+      { name: "step_172_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader203 },
+      { name: "step_172_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader204 },
+      { name: "step_174_sum_G_layer4_0_conv1_cpu", wgsl: shader205 },
+      { name: "step_174_sum_G_layer4_0_conv1", wgsl: shader206 },
+      { name: "step_175_pointwise_G_layer3_0_downsample_1", wgsl: shader207 },
+      { name: "step_176_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader208 },
+      { name: "step_176_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader209 },
+      { name: "step_176_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader210 },
+      { name: "step_179_conv2dInputGrad_G_layer3_0_conv3_pack", wgsl: shader211 },
+      { name: "step_179_conv2dInputGrad_G_layer3_0_conv3_cpu", wgsl: shader212 },
+      { name: "step_179_conv2dInputGrad_G_layer3_0_conv3", wgsl: shader213 },
+      { name: "step_180_sum_G_layer3_0_conv3_cpu", wgsl: shader214 },
+      { name: "step_180_sum_G_layer3_0_conv3", wgsl: shader215 },
+      { name: "step_181_sum_G_layer3_0_conv3_cpu", wgsl: shader216 },
+      { name: "step_181_sum_G_layer3_0_conv3", wgsl: shader217 },
+      { name: "step_182_pointwise_G_layer3_0_bn2", wgsl: shader218 },
+      { name: "step_183_conv2dInputGrad_G_layer3_0_conv2_pack", wgsl: shader219 },
+      { name: "step_183_conv2dInputGrad_G_layer3_0_conv2_cpu", wgsl: shader220 },
+      { name: "step_183_conv2dInputGrad_G_layer3_0_conv2", wgsl: shader221 },
+      { name: "step_187_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader222 },
+      { name: "step_187_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader223 },
+      { name: "step_187_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader224 },
+      { name: "step_188_sum_G_layer3_0_downsample_0_cpu", wgsl: shader225 },
+      { name: "step_188_sum_G_layer3_0_downsample_0", wgsl: shader226 },
+      { name: "step_189_pointwise_G_layer3_0_downsample_0", wgsl: shader227 },
+      { name: "step_190_sum_G_layer3_0_downsample_0_cpu", wgsl: shader228 },
+      { name: "step_190_sum_G_layer3_0_downsample_0", wgsl: shader229 },
+      { name: "step_191_pointwise_G_layer2_0_downsample_1", wgsl: shader230 },
+      { name: "step_192_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader231 },
+      { name: "step_192_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader232 },
+      { name: "step_192_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader233 },
+      { name: "step_195_conv2dInputGrad_G_layer2_0_conv3_pack", wgsl: shader234 },
+      { name: "step_195_conv2dInputGrad_G_layer2_0_conv3_cpu", wgsl: shader235 },
+      { name: "step_195_conv2dInputGrad_G_layer2_0_conv3", wgsl: shader236 },
+      { name: "step_196_sum_G_layer2_0_conv3_cpu", wgsl: shader237 },
+      { name: "step_196_sum_G_layer2_0_conv3", wgsl: shader238 },
+      { name: "step_197_sum_G_layer2_0_conv3_cpu", wgsl: shader239 },
+      { name: "step_197_sum_G_layer2_0_conv3", wgsl: shader240 },
+      { name: "step_198_pointwise_G_layer2_0_bn2", wgsl: shader241 },
+      { name: "step_199_conv2dInputGrad_G_layer2_0_conv2_pack", wgsl: shader242 },
+      { name: "step_199_conv2dInputGrad_G_layer2_0_conv2_cpu", wgsl: shader243 },
+      { name: "step_199_conv2dInputGrad_G_layer2_0_conv2", wgsl: shader244 },
+      { name: "step_203_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader245 },
+      { name: "step_203_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader246 },
+      { name: "step_203_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader247 },
+      { name: "step_204_sum_G_layer2_0_downsample_0_cpu", wgsl: shader248 },
+      { name: "step_204_sum_G_layer2_0_downsample_0", wgsl: shader249 },
+      { name: "step_205_pointwise_G_layer2_0_downsample_0", wgsl: shader250 },
+      { name: "step_206_sum_G_layer2_0_downsample_0_cpu", wgsl: shader251 },
+      { name: "step_206_sum_G_layer2_0_downsample_0", wgsl: shader252 },
+      { name: "step_207_pointwise_G_layer1_0_downsample_1", wgsl: shader253 },
+      { name: "step_208_conv2dInputGrad_G_layer1_0_downsample_0_pack", wgsl: shader254 },
+      { name: "step_208_conv2dInputGrad_G_layer1_0_downsample_0_cpu", wgsl: shader255 },
+      { name: "step_208_conv2dInputGrad_G_layer1_0_downsample_0", wgsl: shader256 },
+      { name: "step_212_sum_G_layer1_0_conv3_cpu", wgsl: shader257 },
+      { name: "step_212_sum_G_layer1_0_conv3", wgsl: shader258 },
+      { name: "step_213_sum_G_layer1_0_conv3_cpu", wgsl: shader259 },
+      { name: "step_213_sum_G_layer1_0_conv3", wgsl: shader260 },
+      { name: "step_214_pointwise_G_layer1_0_bn2", wgsl: shader261 },
+      { name: "step_215_conv2dInputGrad_G_layer1_0_conv2_pack", wgsl: shader262 },
+      { name: "step_215_conv2dInputGrad_G_layer1_0_conv2_cpu", wgsl: shader263 },
+      { name: "step_215_conv2dInputGrad_G_layer1_0_conv2", wgsl: shader264 },
+      { name: "step_219_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader265 },
+      { name: "step_219_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader266 },
+      { name: "step_219_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader267 },
+      { name: "step_220_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader268 },
+      { name: "step_221_sum_G_layer1_0_downsample_0_cpu", wgsl: shader269 },
+      { name: "step_221_sum_G_layer1_0_downsample_0", wgsl: shader270 },
+      { name: "step_222_sum_G_conv1_cpu", wgsl: shader271 },
+      { name: "step_222_sum_G_conv1", wgsl: shader272 },
+      { name: "step_223_pointwise_G_bn1", wgsl: shader273 },
+      { name: "step_224_conv2dWeightGrad_G_bn1_packc", wgsl: shader274 },
+      { name: "step_224_conv2dWeightGrad_G_bn1_stage1_cpu", wgsl: shader275 },
+      { name: "step_224_conv2dWeightGrad_G_bn1_stage1", wgsl: shader276 },
+      { name: "step_224_conv2dWeightGrad_G_bn1_stage2", wgsl: shader277 },
+      { name: "step_225_pointwise_G_conv1", wgsl: shader278 },
+      { name: "step_226_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader279 },
+      { name: "step_226_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader280 },
+      { name: "step_227_pointwise_G_layer1_0_conv1", wgsl: shader281 },
+      { name: "step_228_conv2dWeightGrad_G_layer1_0_bn1_cpu", wgsl: shader282 },
+      { name: "step_228_conv2dWeightGrad_G_layer1_0_bn1", wgsl: shader283 },
+      { name: "step_229_pointwise_G_layer1_0_conv2", wgsl: shader284 },
+      { name: "step_230_conv2dWeightGrad_G_layer1_0_bn2_cpu", wgsl: shader285 },
+      { name: "step_230_conv2dWeightGrad_G_layer1_0_bn2", wgsl: shader286 },
+      { name: "step_231_pointwise_G_layer1_0_conv3", wgsl: shader287 },
+      { name: "step_234_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader288 },
+      { name: "step_234_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader289 },
+      { name: "step_235_pointwise_G_layer2_0_conv1", wgsl: shader290 },
+      { name: "step_236_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader291 },
+      { name: "step_236_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader292 },
+      { name: "step_237_pointwise_G_layer2_0_conv2", wgsl: shader293 },
+      { name: "step_238_conv2dWeightGrad_G_layer2_0_bn2_cpu", wgsl: shader294 },
+      { name: "step_238_conv2dWeightGrad_G_layer2_0_bn2", wgsl: shader295 },
+      { name: "step_239_pointwise_G_layer2_0_conv3", wgsl: shader296 },
+      { name: "step_240_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader297 },
+      { name: "step_240_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader298 },
+      { name: "step_241_pointwise_G_layer2_0_downsample_0", wgsl: shader299 },
+      { name: "step_242_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader300 },
+      { name: "step_242_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader301 },
+      { name: "step_243_pointwise_G_layer3_0_conv1", wgsl: shader302 },
+      { name: "step_244_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader303 },
+      { name: "step_244_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader304 },
+      { name: "step_245_pointwise_G_layer3_0_conv2", wgsl: shader305 },
+      { name: "step_246_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader306 },
+      { name: "step_246_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader307 },
+      { name: "step_247_pointwise_G_layer3_0_conv3", wgsl: shader308 },
+      { name: "step_248_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader309 },
+      { name: "step_248_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader310 },
+      { name: "step_249_pointwise_G_layer3_0_downsample_0", wgsl: shader311 },
+      { name: "step_250_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader312 },
+      { name: "step_250_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader313 },
+      { name: "step_251_pointwise_G_layer4_0_conv1", wgsl: shader314 },
+      { name: "step_252_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader315 },
+      { name: "step_252_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader316 },
+      { name: "step_253_pointwise_G_layer4_0_conv2", wgsl: shader317 },
+      { name: "step_254_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader318 },
+      { name: "step_254_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader319 },
+      { name: "step_255_pointwise_G_layer4_0_conv3", wgsl: shader320 },
+      { name: "step_256_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader321 },
+      { name: "step_256_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader322 },
+      { name: "step_257_pointwise_G_layer4_0_downsample_0", wgsl: shader323 },
+      { name: "step_258_conv2dWeightGrad_cpu", wgsl: shader324 },
+      { name: "step_258_conv2dWeightGrad", wgsl: shader325 },
+      { name: "step_259_pointwise_G_layer5_conv2d_list_0", wgsl: shader326 },
+      { name: "step_260_sum_cpu", wgsl: shader327 },
+      { name: "step_260_sum", wgsl: shader328 },
+      { name: "step_261_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader329 },
+      { name: "step_262_pointwise_G_layer5_conv2d_list_0", wgsl: shader330 },
+      { name: "step_263_conv2dWeightGrad_cpu", wgsl: shader331 },
+      { name: "step_263_conv2dWeightGrad", wgsl: shader332 },
+      { name: "step_265_pointwise_G_layer5_conv2d_list_1", wgsl: shader333 },
+      { name: "step_266_conv2dWeightGrad_cpu", wgsl: shader334 },
+      { name: "step_266_conv2dWeightGrad", wgsl: shader335 },
+      { name: "step_267_pointwise_G_layer6_conv2d_list_0", wgsl: shader336 },
+      { name: "step_271_conv2dWeightGrad_cpu", wgsl: shader337 },
+      { name: "step_271_conv2dWeightGrad", wgsl: shader338 },
     ],
     phases: [
     {
@@ -25723,265 +25929,252 @@ export const module: GeneratedModule = {
         dispatch("step_088_pointwise_G_bn1_running_mean", [at(0, 136704, 32), at(1, 620800, 32), at(1, 3002368, 32)], { shader: 118, workgroups: [1,1,1] }),
         dispatch("step_089_pointwise_G_conv1", [at(1, 2118912, 65536), at(1, 620800, 32), at(1, 0, 65536)], { shader: 119, workgroups: [32,1,1] }),
         dispatch("step_090_sum_G_conv1", [at(1, 0, 65536), at(1, 65536, 32)], { adapter: "cpu", features: ["subgroups"], shader: 120, workgroups: [8,1,1] }, { shader: 121, workgroups: [1,1,1] }),
-        dispatch("step_091_pointwise_G_bn1_running_var", [at(0, 136960, 32), at(1, 65536, 32), at(1, 3002624, 32)], { shader: 122, workgroups: [1,1,1] }),
-        dispatch("step_092_pointwise_G_layer1_0_bn1_running_mean", [at(0, 137984, 32), at(1, 621056, 32), at(1, 3002880, 32)], { shader: 123, workgroups: [1,1,1] }),
-        dispatch("step_093_pointwise_G_layer1_0_conv1", [at(1, 2804480, 17952), at(1, 621056, 32), at(1, 0, 17952)], { shader: 124, workgroups: [9,1,1] }),
-        dispatch("step_094_sum_G_layer1_0_conv1", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 125, workgroups: [8,1,1] }, { shader: 126, workgroups: [1,1,1] }),
-        dispatch("step_095_pointwise_G_layer1_0_bn1_running_var", [at(0, 138240, 32), at(1, 18176, 32), at(1, 2807808, 32)], { shader: 127, workgroups: [1,1,1] }),
-        dispatch("step_096_pointwise_G_layer1_0_bn2_running_mean", [at(0, 141312, 32), at(1, 621312, 32), at(1, 2808064, 32)], { shader: 123, workgroups: [1,1,1] }),
-        dispatch("step_097_pointwise_G_layer1_0_conv2", [at(1, 2859008, 17952), at(1, 621312, 32), at(1, 0, 17952)], { shader: 124, workgroups: [9,1,1] }),
-        dispatch("step_098_sum_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 125, workgroups: [8,1,1] }, { shader: 126, workgroups: [1,1,1] }),
-        dispatch("step_099_pointwise_G_layer1_0_bn2_running_var", [at(0, 141568, 32), at(1, 18176, 32), at(1, 2808320, 32)], { shader: 127, workgroups: [1,1,1] }),
-        dispatch("step_100_pointwise_G_layer1_0_bn3_running_mean", [at(0, 143360, 128), at(1, 619264, 128), at(1, 2805504, 128)], { shader: 128, workgroups: [1,1,1] }),
-        dispatch("step_101_pointwise_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 0, 71808)], { shader: 129, workgroups: [36,1,1] }),
-        dispatch("step_102_sum_G_layer1_0_conv3", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [32,1,1] }, { shader: 131, workgroups: [1,1,1] }),
-        dispatch("step_103_pointwise_G_layer1_0_bn3_running_var", [at(0, 143616, 128), at(1, 71936, 128), at(1, 2805760, 128)], { shader: 132, workgroups: [1,1,1] }),
-        dispatch("step_104_pointwise_G_layer1_0_downsample_1_running_mean", [at(0, 145408, 128), at(1, 619520, 128), at(1, 2806016, 128)], { shader: 128, workgroups: [1,1,1] }),
-        dispatch("step_105_pointwise_G_layer1_0_downsample_0", [at(1, 1818368, 71808), at(1, 619520, 128), at(1, 0, 71808)], { shader: 129, workgroups: [36,1,1] }),
-        dispatch("step_106_sum_G_layer1_0_downsample_0", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [32,1,1] }, { shader: 131, workgroups: [1,1,1] }),
-        dispatch("step_107_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 145664, 128), at(1, 71936, 128), at(1, 2806272, 128)], { shader: 132, workgroups: [1,1,1] }),
-        dispatch("step_108_pointwise_G_layer2_0_bn1_running_mean", [at(0, 148480, 64), at(1, 620288, 64), at(1, 2806784, 64)], { shader: 133, workgroups: [1,1,1] }),
-        dispatch("step_109_pointwise_G_layer2_0_conv1", [at(1, 2937088, 9792), at(1, 620288, 64), at(1, 0, 9792)], { shader: 134, workgroups: [39,1,1] }),
-        dispatch("step_110_sum_G_layer2_0_conv1", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [16,1,1] }, { shader: 136, workgroups: [1,1,1] }),
-        dispatch("step_111_pointwise_G_layer2_0_bn1_running_var", [at(0, 148736, 64), at(1, 9984, 64), at(1, 2807040, 64)], { shader: 137, workgroups: [1,1,1] }),
-        dispatch("step_112_pointwise_G_layer2_0_bn2_running_mean", [at(0, 158720, 64), at(1, 620544, 64), at(1, 2807296, 64)], { shader: 133, workgroups: [1,1,1] }),
-        dispatch("step_113_pointwise_G_layer2_0_conv2", [at(1, 2967040, 9792), at(1, 620544, 64), at(1, 0, 9792)], { shader: 134, workgroups: [39,1,1] }),
-        dispatch("step_114_sum_G_layer2_0_conv2", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [16,1,1] }, { shader: 136, workgroups: [1,1,1] }),
-        dispatch("step_115_pointwise_G_layer2_0_bn2_running_var", [at(0, 158976, 64), at(1, 9984, 64), at(1, 2807552, 64)], { shader: 137, workgroups: [1,1,1] }),
-        dispatch("step_116_pointwise_G_layer2_0_bn3_running_mean", [at(0, 163840, 256), at(1, 618240, 256), at(1, 2804480, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_117_pointwise_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 0, 39168)], { shader: 139, workgroups: [20,1,1] }),
-        dispatch("step_118_sum_G_layer2_0_conv3", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [64,1,1] }, { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_119_pointwise_G_layer2_0_bn3_running_var", [at(0, 164096, 256), at(1, 39168, 256), at(1, 2804736, 256)], { shader: 142, workgroups: [1,1,1] }),
-        dispatch("step_120_pointwise_G_layer2_0_downsample_1_running_mean", [at(0, 173056, 256), at(1, 618496, 256), at(1, 2804992, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_121_pointwise_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 0, 39168)], { shader: 139, workgroups: [20,1,1] }),
-        dispatch("step_122_sum_G_layer2_0_downsample_0", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [64,1,1] }, { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_123_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 173312, 256), at(1, 39168, 256), at(1, 2805248, 256)], { shader: 142, workgroups: [1,1,1] }),
-        dispatch("step_124_pointwise_G_layer3_0_bn1_running_mean", [at(0, 182272, 128), at(1, 619776, 128), at(1, 2806528, 128)], { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_125_pointwise_G_layer3_0_conv1", [at(1, 2668032, 19584), at(1, 619776, 128), at(1, 0, 19584)], { shader: 144, workgroups: [10,1,1] }),
-        dispatch("step_126_sum_G_layer3_0_conv1", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 145, workgroups: [32,1,1] }, { shader: 146, workgroups: [1,1,1] }),
-        dispatch("step_127_pointwise_G_layer3_0_bn1_running_var", [at(0, 182528, 128), at(1, 19712, 128), at(1, 2670336, 128)], { shader: 147, workgroups: [1,1,1] }),
-        dispatch("step_128_pointwise_G_layer3_0_bn2_running_mean", [at(0, 220160, 128), at(1, 620032, 128), at(1, 2670592, 128)], { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_129_pointwise_G_layer3_0_conv2", [at(1, 2727168, 19584), at(1, 620032, 128), at(1, 0, 19584)], { shader: 144, workgroups: [10,1,1] }),
-        dispatch("step_130_sum_G_layer3_0_conv2", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 145, workgroups: [32,1,1] }, { shader: 146, workgroups: [1,1,1] }),
-        dispatch("step_131_pointwise_G_layer3_0_bn2_running_var", [at(0, 220416, 128), at(1, 19712, 128), at(1, 2670848, 128)], { shader: 147, workgroups: [1,1,1] }),
-        dispatch("step_132_pointwise_G_layer3_0_bn3_running_mean", [at(0, 238080, 512), at(1, 617216, 512), at(1, 2668032, 512)], { shader: 148, workgroups: [2,1,1] }),
-        dispatch("step_133_pointwise_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 0, 78336)], { shader: 149, workgroups: [39,1,1] }),
-        dispatch("step_134_sum_G_layer3_0_conv3", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 150, workgroups: [128,1,1] }, { shader: 151, workgroups: [2,1,1] }),
-        dispatch("step_135_pointwise_G_layer3_0_bn3_running_var", [at(0, 238592, 512), at(1, 78336, 512), at(1, 2668544, 512)], { shader: 152, workgroups: [2,1,1] }),
-        dispatch("step_136_pointwise_G_layer3_0_downsample_1_running_mean", [at(0, 272896, 512), at(1, 617728, 512), at(1, 2669056, 512)], { shader: 148, workgroups: [2,1,1] }),
-        dispatch("step_137_pointwise_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 0, 78336)], { shader: 149, workgroups: [39,1,1] }),
-        dispatch("step_138_sum_G_layer3_0_downsample_0", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 150, workgroups: [128,1,1] }, { shader: 151, workgroups: [2,1,1] }),
-        dispatch("step_139_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 273408, 512), at(1, 78336, 512), at(1, 2669568, 512)], { shader: 152, workgroups: [2,1,1] }),
-        dispatch("step_140_pointwise_G_layer4_0_bn1_running_mean", [at(0, 307200, 256), at(1, 618752, 256), at(1, 2670080, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_141_pointwise_G_layer4_0_conv1", [at(1, 2433024, 39168), at(1, 618752, 256), at(1, 0, 39168)], { shader: 139, workgroups: [20,1,1] }),
-        dispatch("step_142_sum_G_layer4_0_conv1", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [64,1,1] }, { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_143_pointwise_G_layer4_0_bn1_running_var", [at(0, 307456, 256), at(1, 39168, 256), at(1, 2460672, 256)], { shader: 142, workgroups: [1,1,1] }),
-        dispatch("step_144_pointwise_G_layer4_0_bn2_running_mean", [at(0, 455680, 256), at(1, 619008, 256), at(1, 2460928, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_145_pointwise_G_layer4_0_conv2", [at(1, 2550528, 39168), at(1, 619008, 256), at(1, 0, 39168)], { shader: 139, workgroups: [20,1,1] }),
-        dispatch("step_146_sum_G_layer4_0_conv2", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [64,1,1] }, { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_147_pointwise_G_layer4_0_bn2_running_var", [at(0, 455936, 256), at(1, 39168, 256), at(1, 2461184, 256)], { shader: 142, workgroups: [1,1,1] }),
-        dispatch("step_148_pointwise_G_layer4_0_bn3_running_mean", [at(0, 523776, 1024), at(1, 615168, 1024), at(1, 2456576, 1024)], { shader: 153, workgroups: [4,1,1] }),
-        dispatch("step_149_pointwise_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 0, 156672)], { shader: 154, workgroups: [77,1,1] }),
-        dispatch("step_150_sum_G_layer4_0_conv3", [at(1, 0, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 155, workgroups: [256,1,1] }, { shader: 156, workgroups: [4,1,1] }),
-        dispatch("step_151_pointwise_G_layer4_0_bn3_running_var", [at(0, 524800, 1024), at(1, 156672, 1024), at(1, 2457600, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_152_pointwise_G_layer4_0_downsample_1_running_mean", [at(0, 658944, 1024), at(1, 616192, 1024), at(1, 2458624, 1024)], { shader: 153, workgroups: [4,1,1] }),
-        dispatch("step_153_pointwise_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 0, 156672)], { shader: 154, workgroups: [77,1,1] }),
-        dispatch("step_154_sum_G_layer4_0_downsample_0", [at(1, 0, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 155, workgroups: [256,1,1] }, { shader: 156, workgroups: [4,1,1] }),
-        dispatch("step_155_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 659968, 1024), at(1, 156672, 1024), at(1, 2459648, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_156_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 98560, 32768), at(1, 1497856, 11628), at(1, 1890304, 11628), at(1, 0, 32)], { shader: 158, workgroups: [1,1,1] }),
-        dispatch("step_156_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 32), at(0, 2744064, 4)], { shader: 159, workgroups: [1,1,1] }),
-        dispatch("step_157_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage1", [at(0, 98560, 32768), at(1, 2913536, 11628), at(1, 2925312, 11628), at(1, 0, 32)], { shader: 158, workgroups: [1,1,1] }),
-        dispatch("step_157_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage2", [at(1, 0, 32), at(0, 2744320, 4)], { shader: 159, workgroups: [1,1,1] }),
-        dispatch("step_158_pointwise", [at(0, 98560, 32768), at(1, 1092608, 32768)], { shader: 160, workgroups: [16,1,1] }),
-        dispatch("step_159_sum_stage1", [at(1, 1092608, 32768), at(1, 0, 32)], { shader: 161, workgroups: [1,1,1] }),
-        dispatch("step_159_sum_stage2", [at(1, 0, 32), at(1, 1125376, 4)], { shader: 162, workgroups: [1,1,1] }),
-        dispatch("step_160_softmax_G_layer5_conv2d_list_0", [at(1, 1497856, 11628), at(1, 1890304, 11628), at(0, 98560, 32768), at(1, 1125376, 4), at(1, 1092608, 32768), at(1, 0, 622592)], { shader: 163, workgroups: [128,1,1] }),
-        dispatch("step_161_resizeGrad", [at(0, 2746880, 1064), at(0, 2744576, 2120), at(1, 0, 622592), at(1, 2433024, 11628)], { shader: 164, workgroups: [46,1,1] }),
-        dispatch("step_162_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 748800, 87552), at(1, 0, 92160)], { shader: 165, workgroups: [360,1,1] }),
-        dispatch("step_162_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(1, 2433024, 11628), at(1, 2149888, 12240)], { shader: 166, workgroups: [12,1,1] }),
-        dispatch("step_162_conv2dInputGrad_G_layer5_conv2d_list_1", [at(1, 2149888, 12240), at(1, 0, 92160), at(1, 1746432, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 167, workgroups: [5,4,1] }, { shader: 168, workgroups: [12,1,1] }),
-        dispatch("step_163_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 660992, 87552), at(1, 0, 92160)], { shader: 165, workgroups: [360,1,1] }),
-        dispatch("step_163_conv2dInputGrad_G_layer5_conv2d_list_0", [at(1, 2149888, 12240), at(1, 0, 92160), at(1, 1824768, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 169, workgroups: [5,4,1] }, { shader: 170, workgroups: [12,1,1] }),
-        dispatch("step_164_softmax_G_layer6_conv2d_list_0", [at(1, 2913536, 11628), at(1, 2925312, 11628), at(0, 98560, 32768), at(1, 1125376, 4), at(1, 1092608, 32768), at(1, 0, 622592)], { shader: 171, workgroups: [128,1,1] }),
-        dispatch("step_165_resizeGrad", [at(0, 2746880, 1064), at(0, 2744576, 2120), at(1, 0, 622592), at(1, 2444800, 11628)], { shader: 164, workgroups: [46,1,1] }),
-        dispatch("step_166_conv2dInputGrad_G_layer6_conv2d_list_1_pack", [at(0, 1187584, 175104), at(1, 0, 184320)], { shader: 172, workgroups: [720,1,1] }),
-        dispatch("step_166_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(1, 2444800, 11628), at(1, 2162176, 12240)], { shader: 166, workgroups: [12,1,1] }),
-        dispatch("step_166_conv2dInputGrad_G_layer6_conv2d_list_1", [at(1, 2162176, 12240), at(1, 0, 184320), at(1, 184320, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 173, workgroups: [5,8,1] }, { shader: 174, workgroups: [23,1,1] }),
-        dispatch("step_167_conv2dInputGrad_G_layer6_conv2d_list_0_pack", [at(0, 1012224, 175104), at(1, 0, 184320)], { shader: 172, workgroups: [720,1,1] }),
-        dispatch("step_167_conv2dInputGrad_G_layer6_conv2d_list_0", [at(1, 2162176, 12240), at(1, 0, 184320), at(1, 340992, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 175, workgroups: [5,8,1] }, { shader: 176, workgroups: [23,1,1] }),
-        dispatch("step_168_sum_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 177, workgroups: [256,1,1] }, { shader: 178, workgroups: [4,1,1] }),
-        dispatch("step_169_pointwise_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 156672, 1024), at(1, 0, 156672)], { shader: 179, workgroups: [77,1,1] }),
-        dispatch("step_170_sum_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 779264, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 180, workgroups: [256,1,1] }, { shader: 181, workgroups: [4,1,1] }),
-        dispatch("step_171_pointwise_G_layer4_0_downsample_1", [at(0, 656896, 1024), at(1, 1509632, 1024), at(1, 0, 156672), at(1, 779264, 156672), at(1, 156672, 1024), at(1, 1092608, 156672)], { shader: 182, workgroups: [77,1,1] }),
-        dispatch("step_172_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 525824, 131072), at(1, 1380352, 131072)], { shader: 183, workgroups: [512,1,1] }),
-        dispatch("step_172_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(1, 1092608, 156672), at(1, 779264, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_172_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 779264, 156672), at(1, 1380352, 131072), at(1, 497664, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 184, workgroups: [5,4,1] }, { shader: 185, workgroups: [12,1,1] }),
-        dispatch("step_173_sum_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 622592, 156672), at(1, 576000, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 180, workgroups: [256,1,1] }, { shader: 181, workgroups: [4,1,1] }),
-        dispatch("step_174_pointwise_G_layer4_0_bn3", [at(0, 521728, 1024), at(1, 2996992, 1024), at(1, 0, 156672), at(1, 622592, 156672), at(1, 576000, 1024), at(1, 156672, 156672)], { shader: 182, workgroups: [77,1,1] }),
-        dispatch("step_175_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 456192, 65536), at(1, 313344, 65536)], { shader: 186, workgroups: [256,1,1] }),
-        dispatch("step_175_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 156672, 156672), at(1, 0, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_175_conv2dInputGrad_G_layer4_0_conv3", [at(1, 0, 156672), at(1, 313344, 65536), at(1, 156672, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 187, workgroups: [5,2,1] }, { shader: 188, workgroups: [6,1,1] }),
-        dispatch("step_176_sum_G_layer4_0_conv3", [at(1, 156672, 39168), at(1, 2628864, 39168), at(1, 195840, 256)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [64,1,1] }, { shader: 190, workgroups: [1,1,1] }),
-        dispatch("step_177_sum_G_layer4_0_conv3", [at(1, 156672, 39168), at(1, 2628864, 39168), at(1, 2589696, 39168), at(1, 196096, 256)], { adapter: "cpu", features: ["subgroups"], shader: 191, workgroups: [64,1,1] }, { shader: 192, workgroups: [1,1,1] }),
-        dispatch("step_178_pointwise_G_layer4_0_bn2", [at(0, 455168, 256), at(1, 2999808, 256), at(1, 156672, 39168), at(1, 2628864, 39168), at(1, 195840, 256), at(1, 2589696, 39168), at(1, 196096, 256), at(1, 304128, 39168)], { shader: 193, workgroups: [20,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 307712, 147456), at(1, 156672, 147456)], { shader: 194, workgroups: [576,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 304128, 39168), at(1, 679424, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer4_0_conv2", [at(1, 679424, 39168), at(1, 156672, 147456), at(1, 304128, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 195, workgroups: [5,2,1] }, { shader: 196, workgroups: [6,1,1] }),
-        dispatch("step_180_sum_G_layer4_0_conv2", [at(1, 304128, 39168), at(1, 2511360, 39168), at(1, 195840, 256)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [64,1,1] }, { shader: 190, workgroups: [1,1,1] }),
-        dispatch("step_181_sum_G_layer4_0_conv2", [at(1, 304128, 39168), at(1, 2511360, 39168), at(1, 2472192, 39168), at(1, 196096, 256)], { adapter: "cpu", features: ["subgroups"], shader: 191, workgroups: [64,1,1] }, { shader: 192, workgroups: [1,1,1] }),
-        dispatch("step_182_pointwise_G_layer4_0_bn1", [at(0, 306688, 256), at(1, 2999552, 256), at(1, 304128, 39168), at(1, 2511360, 39168), at(1, 195840, 256), at(1, 2472192, 39168), at(1, 196096, 256), at(1, 156672, 39168)], { shader: 193, workgroups: [20,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 273920, 32768), at(1, 235008, 32768)], { shader: 197, workgroups: [128,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 156672, 39168), at(1, 718592, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer4_0_conv1", [at(1, 718592, 39168), at(1, 235008, 32768), at(1, 1746432, 78336), at(1, 1824768, 78336), at(1, 497664, 78336), at(1, 1668096, 78336), at(1, 156672, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 198, workgroups: [5,4,1] }, { shader: 199, workgroups: [12,1,1] }),
-        dispatch("step_184_sum_G_layer4_0_conv1", [at(1, 156672, 78336), at(1, 463616, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
-        dispatch("step_185_sum_G_layer4_0_conv1", [at(1, 156672, 78336), at(1, 1589760, 78336), at(1, 313344, 512)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [128,1,1] }, { shader: 201, workgroups: [2,1,1] }),
-        dispatch("step_186_pointwise_G_layer3_0_downsample_1", [at(0, 271872, 512), at(1, 2998528, 512), at(1, 156672, 78336), at(1, 463616, 512), at(1, 1589760, 78336), at(1, 313344, 512), at(1, 235008, 78336)], { shader: 202, workgroups: [39,1,1] }),
-        dispatch("step_187_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 239104, 32768), at(1, 430848, 32768)], { shader: 203, workgroups: [128,1,1] }),
-        dispatch("step_187_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 235008, 78336), at(1, 313344, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_187_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 313344, 78336), at(1, 430848, 32768), at(1, 391680, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 204, workgroups: [5,2,1] }, { shader: 205, workgroups: [6,1,1] }),
-        dispatch("step_188_sum_G_layer4_0_conv1", [at(1, 156672, 78336), at(1, 1511424, 78336), at(1, 430848, 512)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [128,1,1] }, { shader: 201, workgroups: [2,1,1] }),
-        dispatch("step_189_pointwise_G_layer3_0_bn3", [at(0, 237056, 512), at(1, 2998016, 512), at(1, 156672, 78336), at(1, 463616, 512), at(1, 1511424, 78336), at(1, 430848, 512), at(1, 235008, 78336)], { shader: 202, workgroups: [39,1,1] }),
-        dispatch("step_190_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 220672, 16384), at(1, 430848, 16384)], { shader: 206, workgroups: [64,1,1] }),
-        dispatch("step_190_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 235008, 78336), at(1, 156672, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_190_conv2dInputGrad_G_layer3_0_conv3", [at(1, 156672, 78336), at(1, 430848, 16384), at(1, 235008, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 207, workgroups: [5,1,1] }, { shader: 208, workgroups: [3,1,1] }),
-        dispatch("step_191_sum_G_layer3_0_conv3", [at(1, 235008, 19584), at(1, 2766592, 19584), at(1, 254720, 128)], { adapter: "cpu", features: ["subgroups"], shader: 209, workgroups: [32,1,1] }, { shader: 210, workgroups: [1,1,1] }),
-        dispatch("step_192_sum_G_layer3_0_conv3", [at(1, 235008, 19584), at(1, 2766592, 19584), at(1, 2746880, 19584), at(1, 254976, 128)], { adapter: "cpu", features: ["subgroups"], shader: 211, workgroups: [32,1,1] }, { shader: 212, workgroups: [1,1,1] }),
-        dispatch("step_193_pointwise_G_layer3_0_bn2", [at(0, 219648, 128), at(1, 3000832, 128), at(1, 235008, 19584), at(1, 2766592, 19584), at(1, 254720, 128), at(1, 2746880, 19584), at(1, 254976, 128), at(1, 271872, 19584)], { shader: 213, workgroups: [10,1,1] }),
-        dispatch("step_194_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 182784, 36864), at(1, 235008, 36864)], { shader: 214, workgroups: [144,1,1] }),
-        dispatch("step_194_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 271872, 19584), at(1, 757760, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_194_conv2dInputGrad_G_layer3_0_conv2", [at(1, 757760, 19584), at(1, 235008, 36864), at(1, 271872, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [5,1,1] }, { shader: 216, workgroups: [3,1,1] }),
-        dispatch("step_195_sum_G_layer3_0_conv2", [at(1, 271872, 19584), at(1, 2707456, 19584), at(1, 254720, 128)], { adapter: "cpu", features: ["subgroups"], shader: 209, workgroups: [32,1,1] }, { shader: 210, workgroups: [1,1,1] }),
-        dispatch("step_196_sum_G_layer3_0_conv2", [at(1, 271872, 19584), at(1, 2707456, 19584), at(1, 2687744, 19584), at(1, 254976, 128)], { adapter: "cpu", features: ["subgroups"], shader: 211, workgroups: [32,1,1] }, { shader: 212, workgroups: [1,1,1] }),
-        dispatch("step_197_pointwise_G_layer3_0_bn1", [at(0, 181760, 128), at(1, 3000576, 128), at(1, 271872, 19584), at(1, 2707456, 19584), at(1, 254720, 128), at(1, 2687744, 19584), at(1, 254976, 128), at(1, 235008, 19584)], { shader: 213, workgroups: [10,1,1] }),
-        dispatch("step_198_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 173568, 8192), at(1, 254720, 8192)], { shader: 217, workgroups: [32,1,1] }),
-        dispatch("step_198_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 235008, 19584), at(1, 1170944, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_198_conv2dInputGrad_G_layer3_0_conv1", [at(1, 1170944, 19584), at(1, 254720, 8192), at(1, 430848, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 218, workgroups: [5,2,1] }, { shader: 219, workgroups: [6,1,1] }),
-        dispatch("step_199_sum_G_layer3_0_downsample_0", [at(1, 391680, 39168), at(1, 430848, 39168), at(1, 2393856, 39168), at(1, 235008, 256)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [64,1,1] }, { shader: 221, workgroups: [1,1,1] }),
-        dispatch("step_200_pointwise_G_layer3_0_downsample_0", [at(1, 391680, 39168), at(1, 430848, 39168), at(1, 2393856, 39168), at(1, 235008, 256), at(1, 470016, 39168)], { shader: 222, workgroups: [20,1,1] }),
-        dispatch("step_201_sum_G_layer3_0_downsample_0", [at(1, 391680, 39168), at(1, 430848, 39168), at(1, 2393856, 39168), at(1, 2354688, 39168), at(1, 274176, 256)], { adapter: "cpu", features: ["subgroups"], shader: 223, workgroups: [64,1,1] }, { shader: 224, workgroups: [1,1,1] }),
-        dispatch("step_202_pointwise_G_layer2_0_downsample_1", [at(0, 172544, 256), at(1, 2999296, 256), at(1, 470016, 39168), at(1, 2354688, 39168), at(1, 274176, 256), at(1, 235008, 39168)], { shader: 225, workgroups: [20,1,1] }),
-        dispatch("step_203_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 164352, 8192), at(1, 509184, 8192)], { shader: 226, workgroups: [32,1,1] }),
-        dispatch("step_203_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 235008, 39168), at(1, 1092608, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_203_conv2dInputGrad_G_layer2_0_downsample_0", [at(1, 1092608, 39168), at(1, 509184, 8192), at(1, 235008, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [5,1,4] }, { shader: 228, workgroups: [11,1,1] }),
-        dispatch("step_204_sum_G_layer3_0_downsample_0", [at(1, 391680, 39168), at(1, 430848, 39168), at(1, 2393856, 39168), at(1, 2315520, 39168), at(1, 306944, 256)], { adapter: "cpu", features: ["subgroups"], shader: 223, workgroups: [64,1,1] }, { shader: 224, workgroups: [1,1,1] }),
-        dispatch("step_205_pointwise_G_layer2_0_bn3", [at(0, 163328, 256), at(1, 2999040, 256), at(1, 470016, 39168), at(1, 2315520, 39168), at(1, 306944, 256), at(1, 391680, 39168)], { shader: 225, workgroups: [20,1,1] }),
-        dispatch("step_206_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 159232, 4096), at(1, 306944, 4096)], { shader: 229, workgroups: [16,1,1] }),
-        dispatch("step_206_conv2dInputGrad_G_layer2_0_conv3_packc", [at(1, 391680, 39168), at(1, 1131776, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_206_conv2dInputGrad_G_layer2_0_conv3", [at(1, 1131776, 39168), at(1, 306944, 4096), at(1, 391680, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 230, workgroups: [5,1,1] }, { shader: 231, workgroups: [2,1,1] }),
-        dispatch("step_207_sum_G_layer2_0_conv3", [at(1, 391680, 9792), at(1, 2987008, 9792), at(1, 306944, 64)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [16,1,1] }, { shader: 233, workgroups: [1,1,1] }),
-        dispatch("step_208_sum_G_layer2_0_conv3", [at(1, 391680, 9792), at(1, 2987008, 9792), at(1, 2977024, 9792), at(1, 307200, 64)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [16,1,1] }, { shader: 235, workgroups: [1,1,1] }),
-        dispatch("step_209_pointwise_G_layer2_0_bn2", [at(0, 158208, 64), at(1, 3001344, 64), at(1, 391680, 9792), at(1, 2987008, 9792), at(1, 306944, 64), at(1, 2977024, 9792), at(1, 307200, 64), at(1, 401664, 9792)], { shader: 236, workgroups: [39,1,1] }),
-        dispatch("step_210_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 148992, 9216), at(1, 411648, 9216)], { shader: 237, workgroups: [36,1,1] }),
-        dispatch("step_210_conv2dInputGrad_G_layer2_0_conv2_packc", [at(1, 401664, 9792), at(1, 1190656, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_210_conv2dInputGrad_G_layer2_0_conv2", [at(1, 1190656, 9792), at(1, 411648, 9216), at(1, 391680, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 238, workgroups: [5,1,1] }, { shader: 239, workgroups: [2,1,1] }),
-        dispatch("step_211_sum_G_layer2_0_conv2", [at(1, 391680, 9792), at(1, 2957056, 9792), at(1, 306944, 64)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [16,1,1] }, { shader: 233, workgroups: [1,1,1] }),
-        dispatch("step_212_sum_G_layer2_0_conv2", [at(1, 391680, 9792), at(1, 2957056, 9792), at(1, 2947072, 9792), at(1, 307200, 64)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [16,1,1] }, { shader: 235, workgroups: [1,1,1] }),
-        dispatch("step_213_pointwise_G_layer2_0_bn1", [at(0, 147968, 64), at(1, 3001088, 64), at(1, 391680, 9792), at(1, 2957056, 9792), at(1, 306944, 64), at(1, 2947072, 9792), at(1, 307200, 64), at(1, 401664, 9792)], { shader: 236, workgroups: [39,1,1] }),
-        dispatch("step_214_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 145920, 2048), at(1, 306944, 2048)], { shader: 240, workgroups: [8,1,1] }),
-        dispatch("step_214_conv2dInputGrad_G_layer2_0_conv1_packc", [at(1, 401664, 9792), at(1, 1200640, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_214_conv2dInputGrad_G_layer2_0_conv1", [at(1, 1200640, 9792), at(1, 306944, 2048), at(1, 391680, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [5,1,4] }, { shader: 242, workgroups: [11,1,1] }),
-        dispatch("step_215_sum_G_layer2_0_downsample_0", [at(1, 235008, 71808), at(1, 391680, 71808), at(1, 2046976, 71808), at(1, 306944, 128)], { adapter: "cpu", features: ["subgroups"], shader: 243, workgroups: [32,1,1] }, { shader: 244, workgroups: [1,1,1] }),
-        dispatch("step_216_pointwise_G_layer2_0_downsample_0", [at(1, 235008, 71808), at(1, 391680, 71808), at(1, 2046976, 71808), at(1, 306944, 128), at(1, 463616, 71808)], { shader: 245, workgroups: [36,1,1] }),
-        dispatch("step_217_sum_G_layer2_0_downsample_0", [at(1, 235008, 71808), at(1, 391680, 71808), at(1, 2046976, 71808), at(1, 1975040, 71808), at(1, 306944, 128)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [32,1,1] }, { shader: 247, workgroups: [1,1,1] }),
-        dispatch("step_218_pointwise_G_layer1_0_downsample_1", [at(0, 144896, 128), at(1, 3000320, 128), at(1, 463616, 71808), at(1, 1975040, 71808), at(1, 306944, 128), at(1, 535552, 71808)], { shader: 248, workgroups: [36,1,1] }),
-        dispatch("step_219_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 143872, 1024), at(1, 306944, 1024)], { shader: 249, workgroups: [4,1,1] }),
-        dispatch("step_219_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(1, 535552, 71808), at(1, 607488, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_219_conv2dInputGrad_G_layer1_0_downsample_0", [at(1, 607488, 71808), at(1, 306944, 1024), at(1, 535552, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 250, workgroups: [18,1,1] }, { shader: 251, workgroups: [3,1,1] }),
-        dispatch("step_220_sum_G_layer2_0_downsample_0", [at(1, 235008, 71808), at(1, 391680, 71808), at(1, 2046976, 71808), at(1, 1903104, 71808), at(1, 306944, 128)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [32,1,1] }, { shader: 247, workgroups: [1,1,1] }),
-        dispatch("step_221_pointwise_G_layer1_0_bn3", [at(0, 142848, 128), at(1, 3000064, 128), at(1, 463616, 71808), at(1, 1903104, 71808), at(1, 306944, 128), at(1, 235008, 71808)], { shader: 248, workgroups: [36,1,1] }),
-        dispatch("step_222_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 141824, 1024), at(1, 306944, 1024)], { shader: 249, workgroups: [4,1,1] }),
-        dispatch("step_222_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 235008, 71808), at(1, 391680, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_222_conv2dInputGrad_G_layer1_0_conv3", [at(1, 391680, 71808), at(1, 306944, 1024), at(1, 235008, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 250, workgroups: [18,1,1] }, { shader: 251, workgroups: [3,1,1] }),
-        dispatch("step_223_sum_G_layer1_0_conv3", [at(1, 235008, 17952), at(1, 2895360, 17952), at(1, 271360, 32)], { adapter: "cpu", features: ["subgroups"], shader: 252, workgroups: [8,1,1] }, { shader: 253, workgroups: [1,1,1] }),
-        dispatch("step_224_sum_G_layer1_0_conv3", [at(1, 235008, 17952), at(1, 2895360, 17952), at(1, 2877184, 17952), at(1, 271616, 32)], { adapter: "cpu", features: ["subgroups"], shader: 254, workgroups: [8,1,1] }, { shader: 255, workgroups: [1,1,1] }),
-        dispatch("step_225_pointwise_G_layer1_0_bn2", [at(0, 140800, 32), at(1, 3002112, 32), at(1, 235008, 17952), at(1, 2895360, 17952), at(1, 271360, 32), at(1, 2877184, 17952), at(1, 271616, 32), at(1, 253184, 17952)], { shader: 256, workgroups: [9,1,1] }),
-        dispatch("step_226_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 138496, 2304), at(1, 271360, 2304)], { shader: 257, workgroups: [9,1,1] }),
-        dispatch("step_226_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 253184, 17952), at(1, 553728, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_226_conv2dInputGrad_G_layer1_0_conv2", [at(1, 553728, 17952), at(1, 271360, 2304), at(1, 235008, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 258, workgroups: [18,1,1] }, { shader: 259, workgroups: [3,1,1] }),
-        dispatch("step_227_sum_G_layer1_0_conv2", [at(1, 235008, 17952), at(1, 2840832, 17952), at(1, 271360, 32)], { adapter: "cpu", features: ["subgroups"], shader: 252, workgroups: [8,1,1] }, { shader: 253, workgroups: [1,1,1] }),
-        dispatch("step_228_sum_G_layer1_0_conv2", [at(1, 235008, 17952), at(1, 2840832, 17952), at(1, 2822656, 17952), at(1, 271616, 32)], { adapter: "cpu", features: ["subgroups"], shader: 254, workgroups: [8,1,1] }, { shader: 255, workgroups: [1,1,1] }),
-        dispatch("step_229_pointwise_G_layer1_0_bn1", [at(0, 137472, 32), at(1, 3001856, 32), at(1, 235008, 17952), at(1, 2840832, 17952), at(1, 271360, 32), at(1, 2822656, 17952), at(1, 271616, 32), at(1, 253184, 17952)], { shader: 256, workgroups: [9,1,1] }),
-        dispatch("step_230_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 137216, 256), at(1, 235008, 256)], { shader: 260, workgroups: [1,1,1] }),
-        dispatch("step_230_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 253184, 17952), at(1, 571904, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_230_conv2dInputGrad_G_layer1_0_conv1", [at(1, 571904, 17952), at(1, 235008, 256), at(1, 535552, 17952), at(1, 463616, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 261, workgroups: [18,1,1] }, { shader: 262, workgroups: [3,1,1] }),
-        dispatch("step_231_maxPool2dGrad_G_layer1_0_downsample_0", [at(1, 2249984, 65536), at(1, 463616, 17952), at(1, 235008, 65536)], { shader: 263, workgroups: [256,1,1] }),
-        dispatch("step_232_sum_G_layer1_0_downsample_0", [at(1, 235008, 65536), at(1, 2249984, 65536), at(1, 300544, 32)], { adapter: "cpu", features: ["subgroups"], shader: 264, workgroups: [8,1,1] }, { shader: 265, workgroups: [1,1,1] }),
-        dispatch("step_233_sum_G_conv1", [at(1, 235008, 65536), at(1, 2249984, 65536), at(1, 2184448, 65536), at(1, 300800, 32)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [8,1,1] }, { shader: 267, workgroups: [1,1,1] }),
-        dispatch("step_234_pointwise_G_bn1", [at(0, 136192, 32), at(1, 3001600, 32), at(1, 235008, 65536), at(1, 2249984, 65536), at(1, 300544, 32), at(1, 2184448, 65536), at(1, 300800, 32), at(1, 463616, 65536)], { shader: 268, workgroups: [32,1,1] }),
-        dispatch("step_235_conv2dWeightGrad_G_bn1_packc", [at(1, 463616, 65536), at(1, 235008, 65536)], { shader: 269, workgroups: [64,1,1] }),
-        dispatch("step_235_conv2dWeightGrad_G_bn1_stage1", [at(1, 1249280, 131072), at(1, 235008, 65536), at(1, 463616, 18816)], { adapter: "cpu", features: ["subgroups"], shader: 270, workgroups: [7,1,4] }, { shader: 271, workgroups: [7,1,1] }),
-        dispatch("step_235_conv2dWeightGrad_G_bn1_stage2", [at(1, 463616, 18816), at(0, 1713664, 4704), at(0, 131328, 4704), at(1, 2225664, 4704)], { shader: 272, workgroups: [19,1,1] }),
-        dispatch("step_236_pointwise_G_conv1", [at(0, 131328, 4704), at(1, 2225664, 4704), at(1, 3003136, 4), at(1, 2230528, 4704)], { shader: 273, workgroups: [19,1,1] }),
-        dispatch("step_237_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 2786304, 17952), at(1, 235008, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_237_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 235008, 17952), at(1, 571904, 17952), at(0, 1718528, 256), at(0, 137216, 256), at(1, 2256384, 256)], { adapter: "cpu", features: ["subgroups"], shader: 274, workgroups: [1,1,1] }, { shader: 275, workgroups: [1,1,1] }),
-        dispatch("step_238_pointwise_G_layer1_0_conv1", [at(0, 137216, 256), at(1, 2256384, 256), at(1, 3003136, 4), at(1, 2256640, 256)], { shader: 276, workgroups: [1,1,1] }),
-        dispatch("step_239_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 2840832, 17952), at(1, 235008, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_239_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 235008, 17952), at(1, 553728, 17952), at(0, 1718784, 2304), at(0, 138496, 2304), at(1, 2243584, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 277, workgroups: [3,1,1] }, { shader: 278, workgroups: [1,1,1] }),
-        dispatch("step_240_pointwise_G_layer1_0_conv2", [at(0, 138496, 2304), at(1, 2243584, 2304), at(1, 3003136, 4), at(1, 2245888, 2304)], { shader: 279, workgroups: [9,1,1] }),
-        dispatch("step_241_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 2895360, 17952), at(1, 235008, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_241_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 235008, 17952), at(1, 391680, 71808), at(0, 1721088, 1024), at(0, 141824, 1024), at(1, 2252288, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 280, workgroups: [1,1,1] }, { shader: 281, workgroups: [1,1,1] }),
-        dispatch("step_242_pointwise_G_layer1_0_conv3", [at(0, 141824, 1024), at(1, 2252288, 1024), at(1, 3003136, 4), at(1, 2253312, 1024)], { shader: 282, workgroups: [4,1,1] }),
-        dispatch("step_243_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(1, 2786304, 17952), at(1, 235008, 17952)], { shader: 14, workgroups: [18,1,1] }),
-        dispatch("step_243_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 235008, 17952), at(1, 607488, 71808), at(0, 1722112, 1024), at(0, 143872, 1024), at(1, 2254336, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 280, workgroups: [1,1,1] }, { shader: 281, workgroups: [1,1,1] }),
-        dispatch("step_244_pointwise_G_layer1_0_downsample_0", [at(0, 143872, 1024), at(1, 2254336, 1024), at(1, 3003136, 4), at(1, 2255360, 1024)], { shader: 282, workgroups: [4,1,1] }),
-        dispatch("step_245_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 2046976, 71808), at(1, 235008, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_245_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 235008, 71808), at(1, 1200640, 9792), at(0, 1723136, 2048), at(0, 145920, 2048), at(1, 2248192, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 283, workgroups: [1,1,1] }, { shader: 284, workgroups: [1,1,1] }),
-        dispatch("step_246_pointwise_G_layer2_0_conv1", [at(0, 145920, 2048), at(1, 2248192, 2048), at(1, 3003136, 4), at(1, 2250240, 2048)], { shader: 285, workgroups: [8,1,1] }),
-        dispatch("step_247_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 2957056, 9792), at(1, 235008, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_247_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 235008, 9792), at(1, 1190656, 9792), at(0, 1725184, 9216), at(0, 148992, 9216), at(1, 2174464, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 286, workgroups: [5,1,1] }, { shader: 287, workgroups: [3,1,1] }),
-        dispatch("step_248_pointwise_G_layer2_0_conv2", [at(0, 148992, 9216), at(1, 2174464, 9216), at(1, 3003136, 4), at(1, 2183680, 9216)], { shader: 288, workgroups: [36,1,1] }),
-        dispatch("step_249_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(1, 2987008, 9792), at(1, 235008, 9792)], { shader: 46, workgroups: [10,1,1] }),
-        dispatch("step_249_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 235008, 9792), at(1, 1131776, 39168), at(0, 1734400, 4096), at(0, 159232, 4096), at(1, 2235392, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 289, workgroups: [1,1,1] }, { shader: 290, workgroups: [1,1,1] }),
-        dispatch("step_250_pointwise_G_layer2_0_conv3", [at(0, 159232, 4096), at(1, 2235392, 4096), at(1, 3003136, 4), at(1, 2239488, 4096)], { shader: 291, workgroups: [16,1,1] }),
-        dispatch("step_251_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(1, 2046976, 71808), at(1, 235008, 71808)], { shader: 36, workgroups: [71,1,1] }),
-        dispatch("step_251_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 235008, 71808), at(1, 1092608, 39168), at(0, 1738496, 8192), at(0, 164352, 8192), at(1, 2192896, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 292, workgroups: [1,1,1] }, { shader: 293, workgroups: [2,1,1] }),
-        dispatch("step_252_pointwise_G_layer2_0_downsample_0", [at(0, 164352, 8192), at(1, 2192896, 8192), at(1, 3003136, 4), at(1, 2201088, 8192)], { shader: 294, workgroups: [32,1,1] }),
-        dispatch("step_253_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 2393856, 39168), at(1, 235008, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_253_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 235008, 39168), at(1, 1170944, 19584), at(0, 1746688, 8192), at(0, 173568, 8192), at(1, 2209280, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 295, workgroups: [2,1,1] }, { shader: 296, workgroups: [2,1,1] }),
-        dispatch("step_254_pointwise_G_layer3_0_conv1", [at(0, 173568, 8192), at(1, 2209280, 8192), at(1, 3003136, 4), at(1, 2217472, 8192)], { shader: 297, workgroups: [32,1,1] }),
-        dispatch("step_255_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 2707456, 19584), at(1, 235008, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_255_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 235008, 19584), at(1, 757760, 19584), at(0, 1754880, 36864), at(0, 182784, 36864), at(1, 1912320, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 298, workgroups: [9,1,1] }, { shader: 299, workgroups: [9,1,1] }),
-        dispatch("step_256_pointwise_G_layer3_0_conv2", [at(0, 182784, 36864), at(1, 1912320, 36864), at(1, 3003136, 4), at(1, 1949184, 36864)], { shader: 300, workgroups: [18,1,1] }),
-        dispatch("step_257_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(1, 2766592, 19584), at(1, 235008, 19584)], { shader: 72, workgroups: [20,1,1] }),
-        dispatch("step_257_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 235008, 19584), at(1, 156672, 78336), at(0, 1791744, 16384), at(0, 220672, 16384), at(1, 2117120, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 301, workgroups: [1,2,1] }, { shader: 302, workgroups: [4,1,1] }),
-        dispatch("step_258_pointwise_G_layer3_0_conv3", [at(0, 220672, 16384), at(1, 2117120, 16384), at(1, 3003136, 4), at(1, 2133504, 16384)], { shader: 303, workgroups: [8,1,1] }),
-        dispatch("step_259_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(1, 2393856, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_259_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 156672, 39168), at(1, 313344, 78336), at(0, 1808128, 32768), at(0, 239104, 32768), at(1, 1986048, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 304, workgroups: [2,2,1] }, { shader: 305, workgroups: [8,1,1] }),
-        dispatch("step_260_pointwise_G_layer3_0_downsample_0", [at(0, 239104, 32768), at(1, 1986048, 32768), at(1, 3003136, 4), at(1, 2018816, 32768)], { shader: 306, workgroups: [16,1,1] }),
-        dispatch("step_261_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 1668096, 78336), at(1, 156672, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_261_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 156672, 78336), at(1, 718592, 39168), at(0, 1840896, 32768), at(0, 273920, 32768), at(1, 2051584, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [4,1,1] }, { shader: 308, workgroups: [8,1,1] }),
-        dispatch("step_262_pointwise_G_layer4_0_conv1", [at(0, 273920, 32768), at(1, 2051584, 32768), at(1, 3003136, 4), at(1, 2084352, 32768)], { shader: 309, workgroups: [16,1,1] }),
-        dispatch("step_263_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 2511360, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_263_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 156672, 39168), at(1, 679424, 39168), at(0, 1873664, 147456), at(0, 307712, 147456), at(1, 1092608, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 310, workgroups: [18,1,1] }, { shader: 311, workgroups: [36,1,1] }),
-        dispatch("step_264_pointwise_G_layer4_0_conv2", [at(0, 307712, 147456), at(1, 1092608, 147456), at(1, 3003136, 4), at(1, 1240064, 147456)], { shader: 312, workgroups: [72,1,1] }),
-        dispatch("step_265_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(1, 2628864, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
-        dispatch("step_265_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 156672, 39168), at(1, 0, 156672), at(0, 2021120, 65536), at(0, 456192, 65536), at(1, 1781248, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 313, workgroups: [2,4,1] }, { shader: 314, workgroups: [16,1,1] }),
-        dispatch("step_266_pointwise_G_layer4_0_conv3", [at(0, 456192, 65536), at(1, 1781248, 65536), at(1, 3003136, 4), at(1, 1846784, 65536)], { shader: 315, workgroups: [32,1,1] }),
-        dispatch("step_267_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_267_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 78336), at(1, 779264, 156672), at(0, 2086656, 131072), at(0, 525824, 131072), at(1, 1387520, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 316, workgroups: [4,4,1] }, { shader: 317, workgroups: [32,1,1] }),
-        dispatch("step_268_pointwise_G_layer4_0_downsample_0", [at(0, 525824, 131072), at(1, 1387520, 131072), at(1, 3003136, 4), at(1, 700416, 131072)], { shader: 318, workgroups: [64,1,1] }),
-        dispatch("step_269_conv2dWeightGrad_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_269_conv2dWeightGrad", [at(1, 0, 78336), at(1, 2149888, 12240), at(0, 2217728, 87552), at(0, 660992, 87552), at(1, 831488, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 319, workgroups: [36,1,1] }, { shader: 320, workgroups: [23,1,1] }),
-        dispatch("step_270_pointwise_G_layer5_conv2d_list_0", [at(0, 660992, 87552), at(1, 831488, 87552), at(1, 3003392, 4), at(1, 1518592, 87552)], { shader: 321, workgroups: [43,1,1] }),
-        dispatch("step_271_sum", [at(1, 2433024, 11628), at(1, 78336, 76)], { adapter: "cpu", features: ["subgroups"], shader: 322, workgroups: [19,1,1] }, { shader: 323, workgroups: [1,1,1] }),
-        dispatch("step_272_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 2305280, 76), at(1, 78336, 76), at(0, 748544, 76), at(1, 919040, 76)], { shader: 324, workgroups: [1,1,1] }),
-        dispatch("step_273_pointwise_G_layer5_conv2d_list_0", [at(0, 748544, 76), at(1, 919040, 76), at(1, 3003392, 4), at(1, 919296, 76)], { shader: 325, workgroups: [1,1,1] }),
-        dispatch("step_274_conv2dWeightGrad_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_274_conv2dWeightGrad", [at(1, 0, 78336), at(1, 2149888, 12240), at(0, 2305536, 87552), at(0, 748800, 87552), at(1, 1606144, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 326, workgroups: [36,1,1] }, { shader: 327, workgroups: [23,1,1] }),
-        dispatch("step_275_pointwise_G_layer5_conv2d_list_1", [at(0, 748800, 87552), at(1, 1606144, 87552), at(1, 3003392, 4), at(1, 1693696, 87552)], { shader: 321, workgroups: [43,1,1] }),
-        dispatch("step_276_pointwise_sgd_G_G_layer5_conv2d_list_1", [at(0, 2393088, 76), at(1, 78336, 76), at(0, 836352, 76), at(1, 919552, 76)], { shader: 324, workgroups: [1,1,1] }),
-        dispatch("step_277_pointwise_G_layer5_conv2d_list_1", [at(0, 836352, 76), at(1, 919552, 76), at(1, 3003392, 4), at(1, 919808, 76)], { shader: 325, workgroups: [1,1,1] }),
-        dispatch("step_278_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 175104, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_278_conv2dWeightGrad", [at(1, 175104, 156672), at(1, 2162176, 12240), at(0, 2393344, 175104), at(0, 1012224, 175104), at(1, 0, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 328, workgroups: [72,1,1] }, { shader: 329, workgroups: [45,1,1] }),
-        dispatch("step_279_pointwise_G_layer6_conv2d_list_0", [at(0, 1012224, 175104), at(1, 0, 175104), at(1, 3003392, 4), at(1, 175104, 175104)], { shader: 330, workgroups: [86,1,1] }),
-        dispatch("step_280_sum", [at(1, 2444800, 11628), at(1, 920064, 76)], { adapter: "cpu", features: ["subgroups"], shader: 322, workgroups: [19,1,1] }, { shader: 323, workgroups: [1,1,1] }),
-        dispatch("step_281_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 2568448, 76), at(1, 920064, 76), at(0, 1187328, 76), at(1, 920320, 76)], { shader: 324, workgroups: [1,1,1] }),
-        dispatch("step_282_pointwise_G_layer6_conv2d_list_0", [at(0, 1187328, 76), at(1, 920320, 76), at(1, 3003392, 4), at(1, 920576, 76)], { shader: 325, workgroups: [1,1,1] }),
-        dispatch("step_283_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 525312, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_283_conv2dWeightGrad", [at(1, 525312, 156672), at(1, 2162176, 12240), at(0, 2568704, 175104), at(0, 1187584, 175104), at(1, 350208, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 331, workgroups: [72,1,1] }, { shader: 332, workgroups: [45,1,1] }),
-        dispatch("step_284_pointwise_G_layer6_conv2d_list_1", [at(0, 1187584, 175104), at(1, 350208, 175104), at(1, 3003392, 4), at(1, 525312, 175104)], { shader: 330, workgroups: [86,1,1] }),
-        dispatch("step_285_pointwise_sgd_G_G_layer6_conv2d_list_1", [at(0, 2743808, 76), at(1, 920064, 76), at(0, 1362688, 76), at(1, 920832, 76)], { shader: 324, workgroups: [1,1,1] }),
-        dispatch("step_286_pointwise_G_layer6_conv2d_list_1", [at(0, 1362688, 76), at(1, 920832, 76), at(1, 3003392, 4), at(1, 920064, 76)], { shader: 325, workgroups: [1,1,1] }),
+        dispatch("step_091_pointwise_G_bn1_running_var", [at(0, 136960, 32), at(1, 65536, 32), at(1, 3002624, 32), at(0, 137984, 32), at(1, 621056, 32), at(1, 3002880, 32)], { shader: 122, workgroups: [1,1,1] }),
+        dispatch("step_092_pointwise_G_layer1_0_conv1", [at(1, 2804480, 17952), at(1, 621056, 32), at(1, 0, 17952)], { shader: 123, workgroups: [9,1,1] }),
+        dispatch("step_093_sum_G_layer1_0_conv1", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 124, workgroups: [8,1,1] }, { shader: 125, workgroups: [1,1,1] }),
+        dispatch("step_094_pointwise_G_layer1_0_bn1_running_var", [at(0, 138240, 32), at(1, 18176, 32), at(1, 2808064, 32), at(0, 141312, 32), at(1, 621312, 32), at(1, 2808320, 32)], { shader: 126, workgroups: [1,1,1] }),
+        dispatch("step_095_pointwise_G_layer1_0_conv2", [at(1, 2859008, 17952), at(1, 621312, 32), at(1, 0, 17952)], { shader: 123, workgroups: [9,1,1] }),
+        dispatch("step_096_sum_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 124, workgroups: [8,1,1] }, { shader: 125, workgroups: [1,1,1] }),
+        dispatch("step_097_pointwise_G_layer1_0_bn2_running_var", [at(0, 141568, 32), at(1, 18176, 32), at(1, 2808576, 32)], { shader: 127, workgroups: [1,1,1] }),
+        dispatch("step_098_pointwise_G_layer1_0_bn3_running_mean", [at(0, 143360, 128), at(1, 619264, 128), at(1, 2805760, 128)], { shader: 128, workgroups: [1,1,1] }),
+        dispatch("step_099_pointwise_G_layer1_0_conv3", [at(1, 1746432, 71808), at(1, 619264, 128), at(1, 0, 71808)], { shader: 129, workgroups: [36,1,1] }),
+        dispatch("step_100_sum_G_layer1_0_conv3", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [32,1,1] }, { shader: 131, workgroups: [1,1,1] }),
+        dispatch("step_101_pointwise_G_layer1_0_bn3_running_var", [at(0, 143616, 128), at(1, 71936, 128), at(1, 2806016, 128), at(0, 145408, 128), at(1, 619520, 128), at(1, 2806272, 128)], { shader: 132, workgroups: [1,1,1] }),
+        dispatch("step_102_pointwise_G_layer1_0_downsample_0", [at(1, 1818368, 71808), at(1, 619520, 128), at(1, 0, 71808)], { shader: 129, workgroups: [36,1,1] }),
+        dispatch("step_103_sum_G_layer1_0_downsample_0", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [32,1,1] }, { shader: 131, workgroups: [1,1,1] }),
+        dispatch("step_104_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 145664, 128), at(1, 71936, 128), at(1, 2806528, 128), at(0, 182272, 128), at(1, 619776, 128), at(1, 2806784, 128)], { shader: 133, workgroups: [1,1,1] }),
+        dispatch("step_105_pointwise_G_layer2_0_bn1_running_mean", [at(0, 148480, 64), at(1, 620288, 64), at(1, 2807040, 64)], { shader: 134, workgroups: [1,1,1] }),
+        dispatch("step_106_pointwise_G_layer2_0_conv1", [at(1, 2937088, 9792), at(1, 620288, 64), at(1, 0, 9792)], { shader: 135, workgroups: [39,1,1] }),
+        dispatch("step_107_sum_G_layer2_0_conv1", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 136, workgroups: [16,1,1] }, { shader: 137, workgroups: [1,1,1] }),
+        dispatch("step_108_pointwise_G_layer2_0_bn1_running_var", [at(0, 148736, 64), at(1, 9984, 64), at(1, 2807296, 64), at(0, 158720, 64), at(1, 620544, 64), at(1, 2807552, 64)], { shader: 138, workgroups: [1,1,1] }),
+        dispatch("step_109_pointwise_G_layer2_0_conv2", [at(1, 2967040, 9792), at(1, 620544, 64), at(1, 0, 9792)], { shader: 135, workgroups: [39,1,1] }),
+        dispatch("step_110_sum_G_layer2_0_conv2", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 136, workgroups: [16,1,1] }, { shader: 137, workgroups: [1,1,1] }),
+        dispatch("step_111_pointwise_G_layer2_0_bn2_running_var", [at(0, 158976, 64), at(1, 9984, 64), at(1, 2807808, 64)], { shader: 139, workgroups: [1,1,1] }),
+        dispatch("step_112_pointwise_G_layer2_0_bn3_running_mean", [at(0, 163840, 256), at(1, 618240, 256), at(1, 2804480, 256)], { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_113_pointwise_G_layer2_0_conv3", [at(1, 576000, 39168), at(1, 618240, 256), at(1, 0, 39168)], { shader: 141, workgroups: [20,1,1] }),
+        dispatch("step_114_sum_G_layer2_0_conv3", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
+        dispatch("step_115_pointwise_G_layer2_0_bn3_running_var", [at(0, 164096, 256), at(1, 39168, 256), at(1, 2804736, 256), at(0, 173056, 256), at(1, 618496, 256), at(1, 2804992, 256)], { shader: 144, workgroups: [1,1,1] }),
+        dispatch("step_116_pointwise_G_layer2_0_downsample_0", [at(1, 1458688, 39168), at(1, 618496, 256), at(1, 0, 39168)], { shader: 141, workgroups: [20,1,1] }),
+        dispatch("step_117_sum_G_layer2_0_downsample_0", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
+        dispatch("step_118_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 173312, 256), at(1, 39168, 256), at(1, 2805248, 256), at(0, 307200, 256), at(1, 618752, 256), at(1, 2805504, 256)], { shader: 144, workgroups: [1,1,1] }),
+        dispatch("step_119_pointwise_G_layer3_0_conv1", [at(1, 2668032, 19584), at(1, 619776, 128), at(1, 0, 19584)], { shader: 145, workgroups: [10,1,1] }),
+        dispatch("step_120_sum_G_layer3_0_conv1", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 146, workgroups: [32,1,1] }, { shader: 147, workgroups: [1,1,1] }),
+        dispatch("step_121_pointwise_G_layer3_0_bn1_running_var", [at(0, 182528, 128), at(1, 19712, 128), at(1, 2670080, 128), at(0, 220160, 128), at(1, 620032, 128), at(1, 2670336, 128)], { shader: 148, workgroups: [1,1,1] }),
+        dispatch("step_122_pointwise_G_layer3_0_conv2", [at(1, 2727168, 19584), at(1, 620032, 128), at(1, 0, 19584)], { shader: 145, workgroups: [10,1,1] }),
+        dispatch("step_123_sum_G_layer3_0_conv2", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 146, workgroups: [32,1,1] }, { shader: 147, workgroups: [1,1,1] }),
+        dispatch("step_124_pointwise_G_layer3_0_bn2_running_var", [at(0, 220416, 128), at(1, 19712, 128), at(1, 2670592, 128)], { shader: 149, workgroups: [1,1,1] }),
+        dispatch("step_125_pointwise_G_layer3_0_bn3_running_mean", [at(0, 238080, 512), at(1, 617216, 512), at(1, 2668032, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_126_pointwise_G_layer3_0_conv3", [at(1, 497664, 78336), at(1, 617216, 512), at(1, 0, 78336)], { shader: 151, workgroups: [39,1,1] }),
+        dispatch("step_127_sum_G_layer3_0_conv3", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 152, workgroups: [128,1,1] }, { shader: 153, workgroups: [2,1,1] }),
+        dispatch("step_128_pointwise_G_layer3_0_bn3_running_var", [at(0, 238592, 512), at(1, 78336, 512), at(1, 2668544, 512), at(0, 272896, 512), at(1, 617728, 512), at(1, 2669056, 512)], { shader: 154, workgroups: [2,1,1] }),
+        dispatch("step_129_pointwise_G_layer3_0_downsample_0", [at(1, 1380352, 78336), at(1, 617728, 512), at(1, 0, 78336)], { shader: 151, workgroups: [39,1,1] }),
+        dispatch("step_130_sum_G_layer3_0_downsample_0", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 152, workgroups: [128,1,1] }, { shader: 153, workgroups: [2,1,1] }),
+        dispatch("step_131_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 273408, 512), at(1, 78336, 512), at(1, 2669568, 512)], { shader: 155, workgroups: [2,1,1] }),
+        dispatch("step_132_pointwise_G_layer4_0_conv1", [at(1, 2433024, 39168), at(1, 618752, 256), at(1, 0, 39168)], { shader: 141, workgroups: [20,1,1] }),
+        dispatch("step_133_sum_G_layer4_0_conv1", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
+        dispatch("step_134_pointwise_G_layer4_0_bn1_running_var", [at(0, 307456, 256), at(1, 39168, 256), at(1, 2460672, 256), at(0, 455680, 256), at(1, 619008, 256), at(1, 2460928, 256)], { shader: 144, workgroups: [1,1,1] }),
+        dispatch("step_135_pointwise_G_layer4_0_conv2", [at(1, 2550528, 39168), at(1, 619008, 256), at(1, 0, 39168)], { shader: 141, workgroups: [20,1,1] }),
+        dispatch("step_136_sum_G_layer4_0_conv2", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [64,1,1] }, { shader: 143, workgroups: [1,1,1] }),
+        dispatch("step_137_pointwise_G_layer4_0_bn2_running_var", [at(0, 455936, 256), at(1, 39168, 256), at(1, 2461184, 256)], { shader: 156, workgroups: [1,1,1] }),
+        dispatch("step_138_pointwise_G_layer4_0_bn3_running_mean", [at(0, 523776, 1024), at(1, 615168, 1024), at(1, 2456576, 1024)], { shader: 157, workgroups: [4,1,1] }),
+        dispatch("step_139_pointwise_G_layer4_0_conv3", [at(1, 184320, 156672), at(1, 615168, 1024), at(1, 0, 156672)], { shader: 158, workgroups: [77,1,1] }),
+        dispatch("step_140_sum_G_layer4_0_conv3", [at(1, 0, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 159, workgroups: [256,1,1] }, { shader: 160, workgroups: [4,1,1] }),
+        dispatch("step_141_pointwise_G_layer4_0_bn3_running_var", [at(0, 524800, 1024), at(1, 156672, 1024), at(1, 2457600, 1024), at(0, 658944, 1024), at(1, 616192, 1024), at(1, 2458624, 1024)], { shader: 161, workgroups: [4,1,1] }),
+        dispatch("step_142_pointwise_G_layer4_0_downsample_0", [at(1, 340992, 156672), at(1, 616192, 1024), at(1, 0, 156672)], { shader: 158, workgroups: [77,1,1] }),
+        dispatch("step_143_sum_G_layer4_0_downsample_0", [at(1, 0, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 159, workgroups: [256,1,1] }, { shader: 160, workgroups: [4,1,1] }),
+        dispatch("step_144_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 659968, 1024), at(1, 156672, 1024), at(1, 2459648, 1024)], { shader: 162, workgroups: [4,1,1] }),
+        dispatch("step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 98560, 32768), at(1, 1497856, 11628), at(1, 1890304, 11628), at(1, 0, 32)], { shader: 163, workgroups: [1,1,1] }),
+        dispatch("step_145_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 32), at(0, 2744064, 4)], { shader: 164, workgroups: [1,1,1] }),
+        dispatch("step_146_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage1", [at(0, 98560, 32768), at(1, 2913536, 11628), at(1, 2925312, 11628), at(1, 0, 32)], { shader: 163, workgroups: [1,1,1] }),
+        dispatch("step_146_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage2", [at(1, 0, 32), at(0, 2744320, 4)], { shader: 164, workgroups: [1,1,1] }),
+        dispatch("step_147_pointwise", [at(0, 98560, 32768), at(1, 1092608, 32768)], { shader: 165, workgroups: [16,1,1] }),
+        dispatch("step_148_sum_stage1", [at(1, 1092608, 32768), at(1, 0, 32)], { shader: 166, workgroups: [1,1,1] }),
+        dispatch("step_148_sum_stage2", [at(1, 0, 32), at(1, 1125376, 4)], { shader: 167, workgroups: [1,1,1] }),
+        dispatch("step_149_softmax_G_layer5_conv2d_list_0", [at(1, 1497856, 11628), at(1, 1890304, 11628), at(0, 98560, 32768), at(1, 1125376, 4), at(1, 1092608, 32768), at(1, 0, 622592)], { shader: 168, workgroups: [128,1,1] }),
+        dispatch("step_150_resizeGrad", [at(0, 2746880, 1064), at(0, 2744576, 2120), at(1, 0, 622592), at(1, 2433024, 11628)], { shader: 169, workgroups: [46,1,1] }),
+        dispatch("step_151_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 748800, 87552), at(1, 0, 92160)], { shader: 170, workgroups: [360,1,1] }),
+        dispatch("step_151_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(1, 2433024, 11628), at(1, 2149888, 12240)], { shader: 171, workgroups: [12,1,1] }),
+        dispatch("step_151_conv2dInputGrad_G_layer5_conv2d_list_1", [at(1, 2149888, 12240), at(1, 0, 92160), at(1, 1746432, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [5,4,1] }, { shader: 173, workgroups: [12,1,1] }),
+        dispatch("step_152_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 660992, 87552), at(1, 0, 92160)], { shader: 170, workgroups: [360,1,1] }),
+        dispatch("step_152_conv2dInputGrad_G_layer5_conv2d_list_0", [at(1, 2149888, 12240), at(1, 0, 92160), at(1, 1824768, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [5,4,1] }, { shader: 175, workgroups: [12,1,1] }),
+        dispatch("step_153_softmax_G_layer6_conv2d_list_0", [at(1, 2913536, 11628), at(1, 2925312, 11628), at(0, 98560, 32768), at(1, 1125376, 4), at(1, 1092608, 32768), at(1, 0, 622592)], { shader: 176, workgroups: [128,1,1] }),
+        dispatch("step_154_resizeGrad", [at(0, 2746880, 1064), at(0, 2744576, 2120), at(1, 0, 622592), at(1, 2444800, 11628)], { shader: 169, workgroups: [46,1,1] }),
+        dispatch("step_155_conv2dInputGrad_G_layer6_conv2d_list_1_pack", [at(0, 1187584, 175104), at(1, 0, 184320)], { shader: 177, workgroups: [720,1,1] }),
+        dispatch("step_155_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(1, 2444800, 11628), at(1, 2162176, 12240)], { shader: 171, workgroups: [12,1,1] }),
+        dispatch("step_155_conv2dInputGrad_G_layer6_conv2d_list_1", [at(1, 2162176, 12240), at(1, 0, 184320), at(1, 184320, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 178, workgroups: [5,8,1] }, { shader: 179, workgroups: [23,1,1] }),
+        dispatch("step_156_conv2dInputGrad_G_layer6_conv2d_list_0_pack", [at(0, 1012224, 175104), at(1, 0, 184320)], { shader: 177, workgroups: [720,1,1] }),
+        dispatch("step_156_conv2dInputGrad_G_layer6_conv2d_list_0", [at(1, 2162176, 12240), at(1, 0, 184320), at(1, 340992, 156672)], { adapter: "cpu", features: ["subgroups"], shader: 180, workgroups: [5,8,1] }, { shader: 181, workgroups: [23,1,1] }),
+        dispatch("step_157_sum_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 182, workgroups: [256,1,1] }, { shader: 183, workgroups: [4,1,1] }),
+        dispatch("step_158_pointwise_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 156672, 1024), at(1, 0, 156672)], { shader: 184, workgroups: [77,1,1] }),
+        dispatch("step_159_sum_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 779264, 156672), at(1, 156672, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [256,1,1] }, { shader: 186, workgroups: [4,1,1] }),
+        dispatch("step_160_pointwise_G_layer4_0_downsample_1", [at(0, 656896, 1024), at(1, 1509632, 1024), at(1, 0, 156672), at(1, 779264, 156672), at(1, 156672, 1024), at(1, 1092608, 156672)], { shader: 187, workgroups: [77,1,1] }),
+        dispatch("step_161_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 525824, 131072), at(1, 1380352, 131072)], { shader: 188, workgroups: [512,1,1] }),
+        dispatch("step_161_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(1, 1092608, 156672), at(1, 779264, 156672)], { shader: 113, workgroups: [153,1,1] }),
+        dispatch("step_161_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 779264, 156672), at(1, 1380352, 131072), at(1, 497664, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [5,4,1] }, { shader: 190, workgroups: [12,1,1] }),
+        dispatch("step_162_sum_G_layer6_conv2d_list_1", [at(1, 184320, 156672), at(1, 340992, 156672), at(1, 935936, 156672), at(1, 622592, 156672), at(1, 576000, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [256,1,1] }, { shader: 186, workgroups: [4,1,1] }),
+        dispatch("step_163_pointwise_G_layer4_0_bn3", [at(0, 521728, 1024), at(1, 2996992, 1024), at(1, 0, 156672), at(1, 622592, 156672), at(1, 576000, 1024), at(1, 156672, 156672)], { shader: 187, workgroups: [77,1,1] }),
+        dispatch("step_164_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 456192, 65536), at(1, 313344, 65536)], { shader: 191, workgroups: [256,1,1] }),
+        dispatch("step_164_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 156672, 156672), at(1, 0, 156672)], { shader: 113, workgroups: [153,1,1] }),
+        dispatch("step_164_conv2dInputGrad_G_layer4_0_conv3", [at(1, 0, 156672), at(1, 313344, 65536), at(1, 156672, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 192, workgroups: [5,2,1] }, { shader: 193, workgroups: [6,1,1] }),
+        dispatch("step_165_sum_G_layer4_0_conv3", [at(1, 156672, 39168), at(1, 2628864, 39168), at(1, 195840, 256)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [64,1,1] }, { shader: 195, workgroups: [1,1,1] }),
+        dispatch("step_166_sum_G_layer4_0_conv3", [at(1, 156672, 39168), at(1, 2628864, 39168), at(1, 2589696, 39168), at(1, 196096, 256)], { adapter: "cpu", features: ["subgroups"], shader: 196, workgroups: [64,1,1] }, { shader: 197, workgroups: [1,1,1] }),
+        dispatch("step_167_pointwise_G_layer4_0_bn2", [at(0, 455168, 256), at(1, 2999808, 256), at(1, 156672, 39168), at(1, 2628864, 39168), at(1, 195840, 256), at(1, 2589696, 39168), at(1, 196096, 256), at(1, 304128, 39168)], { shader: 198, workgroups: [20,1,1] }),
+        dispatch("step_168_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 307712, 147456), at(1, 156672, 147456)], { shader: 199, workgroups: [576,1,1] }),
+        dispatch("step_168_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 304128, 39168), at(1, 679424, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_168_conv2dInputGrad_G_layer4_0_conv2", [at(1, 679424, 39168), at(1, 156672, 147456), at(1, 304128, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [5,2,1] }, { shader: 201, workgroups: [6,1,1] }),
+        dispatch("step_169_sum_G_layer4_0_conv2", [at(1, 304128, 39168), at(1, 2511360, 39168), at(1, 195840, 256)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [64,1,1] }, { shader: 195, workgroups: [1,1,1] }),
+        dispatch("step_170_sum_G_layer4_0_conv2", [at(1, 304128, 39168), at(1, 2511360, 39168), at(1, 2472192, 39168), at(1, 196096, 256)], { adapter: "cpu", features: ["subgroups"], shader: 196, workgroups: [64,1,1] }, { shader: 197, workgroups: [1,1,1] }),
+        dispatch("step_171_pointwise_G_layer4_0_bn1", [at(0, 306688, 256), at(1, 2999552, 256), at(1, 304128, 39168), at(1, 2511360, 39168), at(1, 195840, 256), at(1, 2472192, 39168), at(1, 196096, 256), at(1, 156672, 39168)], { shader: 198, workgroups: [20,1,1] }),
+        dispatch("step_172_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 273920, 32768), at(1, 235008, 32768)], { shader: 202, workgroups: [128,1,1] }),
+        dispatch("step_172_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 156672, 39168), at(1, 718592, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_172_conv2dInputGrad_G_layer4_0_conv1", [at(1, 718592, 39168), at(1, 235008, 32768), at(1, 1746432, 78336), at(1, 1824768, 78336), at(1, 497664, 78336), at(1, 1668096, 78336), at(1, 156672, 78336)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [5,4,1] }, { shader: 204, workgroups: [12,1,1] }),
+        dispatch("step_173_sum_G_layer4_0_conv1", [at(1, 156672, 78336), at(1, 463616, 512)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [128,1,1] }, { shader: 79, workgroups: [2,1,1] }),
+        dispatch("step_174_sum_G_layer4_0_conv1", [at(1, 156672, 78336), at(1, 1589760, 78336), at(1, 313344, 512)], { adapter: "cpu", features: ["subgroups"], shader: 205, workgroups: [128,1,1] }, { shader: 206, workgroups: [2,1,1] }),
+        dispatch("step_175_pointwise_G_layer3_0_downsample_1", [at(0, 271872, 512), at(1, 2998528, 512), at(1, 156672, 78336), at(1, 463616, 512), at(1, 1589760, 78336), at(1, 313344, 512), at(1, 235008, 78336)], { shader: 207, workgroups: [39,1,1] }),
+        dispatch("step_176_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 239104, 32768), at(1, 430848, 32768)], { shader: 208, workgroups: [128,1,1] }),
+        dispatch("step_176_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 235008, 78336), at(1, 313344, 78336)], { shader: 88, workgroups: [77,1,1] }),
+        dispatch("step_176_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 313344, 78336), at(1, 430848, 32768), at(1, 391680, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 209, workgroups: [5,2,1] }, { shader: 210, workgroups: [6,1,1] }),
+        dispatch("step_177_sum_G_layer4_0_conv1", [at(1, 156672, 78336), at(1, 1511424, 78336), at(1, 430848, 512)], { adapter: "cpu", features: ["subgroups"], shader: 205, workgroups: [128,1,1] }, { shader: 206, workgroups: [2,1,1] }),
+        dispatch("step_178_pointwise_G_layer3_0_bn3", [at(0, 237056, 512), at(1, 2998016, 512), at(1, 156672, 78336), at(1, 463616, 512), at(1, 1511424, 78336), at(1, 430848, 512), at(1, 235008, 78336)], { shader: 207, workgroups: [39,1,1] }),
+        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 220672, 16384), at(1, 430848, 16384)], { shader: 211, workgroups: [64,1,1] }),
+        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 235008, 78336), at(1, 156672, 78336)], { shader: 88, workgroups: [77,1,1] }),
+        dispatch("step_179_conv2dInputGrad_G_layer3_0_conv3", [at(1, 156672, 78336), at(1, 430848, 16384), at(1, 235008, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 212, workgroups: [5,1,1] }, { shader: 213, workgroups: [3,1,1] }),
+        dispatch("step_180_sum_G_layer3_0_conv3", [at(1, 235008, 19584), at(1, 2766592, 19584), at(1, 254720, 128)], { adapter: "cpu", features: ["subgroups"], shader: 214, workgroups: [32,1,1] }, { shader: 215, workgroups: [1,1,1] }),
+        dispatch("step_181_sum_G_layer3_0_conv3", [at(1, 235008, 19584), at(1, 2766592, 19584), at(1, 2746880, 19584), at(1, 254976, 128)], { adapter: "cpu", features: ["subgroups"], shader: 216, workgroups: [32,1,1] }, { shader: 217, workgroups: [1,1,1] }),
+        dispatch("step_182_pointwise_G_layer3_0_bn2", [at(0, 219648, 128), at(1, 3000832, 128), at(1, 235008, 19584), at(1, 2766592, 19584), at(1, 254720, 128), at(1, 2746880, 19584), at(1, 254976, 128), at(1, 271872, 19584)], { shader: 218, workgroups: [10,1,1] }),
+        dispatch("step_183_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 182784, 36864), at(1, 235008, 36864)], { shader: 219, workgroups: [144,1,1] }),
+        dispatch("step_183_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 271872, 19584), at(1, 757760, 19584)], { shader: 72, workgroups: [20,1,1] }),
+        dispatch("step_183_conv2dInputGrad_G_layer3_0_conv2", [at(1, 757760, 19584), at(1, 235008, 36864), at(1, 271872, 19584)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [5,1,1] }, { shader: 221, workgroups: [3,1,1] }),
+        dispatch("step_184_sum_G_layer3_0_conv2", [at(1, 271872, 19584), at(1, 2707456, 19584), at(1, 254720, 128)], { adapter: "cpu", features: ["subgroups"], shader: 214, workgroups: [32,1,1] }, { shader: 215, workgroups: [1,1,1] }),
+        dispatch("step_185_sum_G_layer3_0_conv2", [at(1, 271872, 19584), at(1, 2707456, 19584), at(1, 2687744, 19584), at(1, 254976, 128)], { adapter: "cpu", features: ["subgroups"], shader: 216, workgroups: [32,1,1] }, { shader: 217, workgroups: [1,1,1] }),
+        dispatch("step_186_pointwise_G_layer3_0_bn1", [at(0, 181760, 128), at(1, 3000576, 128), at(1, 271872, 19584), at(1, 2707456, 19584), at(1, 254720, 128), at(1, 2687744, 19584), at(1, 254976, 128), at(1, 235008, 19584)], { shader: 218, workgroups: [10,1,1] }),
+        dispatch("step_187_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 173568, 8192), at(1, 254720, 8192)], { shader: 222, workgroups: [32,1,1] }),
+        dispatch("step_187_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 235008, 19584), at(1, 1170944, 19584)], { shader: 72, workgroups: [20,1,1] }),
+        dispatch("step_187_conv2dInputGrad_G_layer3_0_conv1", [at(1, 1170944, 19584), at(1, 254720, 8192), at(1, 430848, 39168)], { adapter: "cpu", features: ["subgroups"], shader: 223, workgroups: [5,2,1] }, { shader: 224, workgroups: [6,1,1] }),
+        dispatch("step_188_sum_G_layer3_0_downsample_0", [at(1, 391680, 39168), at(1, 430848, 39168), at(1, 2393856, 39168), at(1, 235008, 256)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [64,1,1] }, { shader: 226, workgroups: [1,1,1] }),
+        dispatch("step_189_pointwise_G_layer3_0_downsample_0", [at(1, 391680, 39168), at(1, 430848, 39168), at(1, 2393856, 39168), at(1, 235008, 256), at(1, 470016, 39168)], { shader: 227, workgroups: [20,1,1] }),
+        dispatch("step_190_sum_G_layer3_0_downsample_0", [at(1, 391680, 39168), at(1, 430848, 39168), at(1, 2393856, 39168), at(1, 2354688, 39168), at(1, 274176, 256)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [64,1,1] }, { shader: 229, workgroups: [1,1,1] }),
+        dispatch("step_191_pointwise_G_layer2_0_downsample_1", [at(0, 172544, 256), at(1, 2999296, 256), at(1, 470016, 39168), at(1, 2354688, 39168), at(1, 274176, 256), at(1, 235008, 39168)], { shader: 230, workgroups: [20,1,1] }),
+        dispatch("step_192_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 164352, 8192), at(1, 509184, 8192)], { shader: 231, workgroups: [32,1,1] }),
+        dispatch("step_192_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 235008, 39168), at(1, 1092608, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_192_conv2dInputGrad_G_layer2_0_downsample_0", [at(1, 1092608, 39168), at(1, 509184, 8192), at(1, 235008, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [5,1,4] }, { shader: 233, workgroups: [11,1,1] }),
+        dispatch("step_193_sum_G_layer3_0_downsample_0", [at(1, 391680, 39168), at(1, 430848, 39168), at(1, 2393856, 39168), at(1, 2315520, 39168), at(1, 306944, 256)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [64,1,1] }, { shader: 229, workgroups: [1,1,1] }),
+        dispatch("step_194_pointwise_G_layer2_0_bn3", [at(0, 163328, 256), at(1, 2999040, 256), at(1, 470016, 39168), at(1, 2315520, 39168), at(1, 306944, 256), at(1, 391680, 39168)], { shader: 230, workgroups: [20,1,1] }),
+        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 159232, 4096), at(1, 306944, 4096)], { shader: 234, workgroups: [16,1,1] }),
+        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv3_packc", [at(1, 391680, 39168), at(1, 1131776, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_195_conv2dInputGrad_G_layer2_0_conv3", [at(1, 1131776, 39168), at(1, 306944, 4096), at(1, 391680, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 235, workgroups: [5,1,1] }, { shader: 236, workgroups: [2,1,1] }),
+        dispatch("step_196_sum_G_layer2_0_conv3", [at(1, 391680, 9792), at(1, 2987008, 9792), at(1, 306944, 64)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [16,1,1] }, { shader: 238, workgroups: [1,1,1] }),
+        dispatch("step_197_sum_G_layer2_0_conv3", [at(1, 391680, 9792), at(1, 2987008, 9792), at(1, 2977024, 9792), at(1, 307200, 64)], { adapter: "cpu", features: ["subgroups"], shader: 239, workgroups: [16,1,1] }, { shader: 240, workgroups: [1,1,1] }),
+        dispatch("step_198_pointwise_G_layer2_0_bn2", [at(0, 158208, 64), at(1, 3001344, 64), at(1, 391680, 9792), at(1, 2987008, 9792), at(1, 306944, 64), at(1, 2977024, 9792), at(1, 307200, 64), at(1, 401664, 9792)], { shader: 241, workgroups: [39,1,1] }),
+        dispatch("step_199_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 148992, 9216), at(1, 411648, 9216)], { shader: 242, workgroups: [36,1,1] }),
+        dispatch("step_199_conv2dInputGrad_G_layer2_0_conv2_packc", [at(1, 401664, 9792), at(1, 1190656, 9792)], { shader: 46, workgroups: [10,1,1] }),
+        dispatch("step_199_conv2dInputGrad_G_layer2_0_conv2", [at(1, 1190656, 9792), at(1, 411648, 9216), at(1, 391680, 9792)], { adapter: "cpu", features: ["subgroups"], shader: 243, workgroups: [5,1,1] }, { shader: 244, workgroups: [2,1,1] }),
+        dispatch("step_200_sum_G_layer2_0_conv2", [at(1, 391680, 9792), at(1, 2957056, 9792), at(1, 306944, 64)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [16,1,1] }, { shader: 238, workgroups: [1,1,1] }),
+        dispatch("step_201_sum_G_layer2_0_conv2", [at(1, 391680, 9792), at(1, 2957056, 9792), at(1, 2947072, 9792), at(1, 307200, 64)], { adapter: "cpu", features: ["subgroups"], shader: 239, workgroups: [16,1,1] }, { shader: 240, workgroups: [1,1,1] }),
+        dispatch("step_202_pointwise_G_layer2_0_bn1", [at(0, 147968, 64), at(1, 3001088, 64), at(1, 391680, 9792), at(1, 2957056, 9792), at(1, 306944, 64), at(1, 2947072, 9792), at(1, 307200, 64), at(1, 401664, 9792)], { shader: 241, workgroups: [39,1,1] }),
+        dispatch("step_203_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 145920, 2048), at(1, 306944, 2048)], { shader: 245, workgroups: [8,1,1] }),
+        dispatch("step_203_conv2dInputGrad_G_layer2_0_conv1_packc", [at(1, 401664, 9792), at(1, 1200640, 9792)], { shader: 46, workgroups: [10,1,1] }),
+        dispatch("step_203_conv2dInputGrad_G_layer2_0_conv1", [at(1, 1200640, 9792), at(1, 306944, 2048), at(1, 391680, 71808)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [5,1,4] }, { shader: 247, workgroups: [11,1,1] }),
+        dispatch("step_204_sum_G_layer2_0_downsample_0", [at(1, 235008, 71808), at(1, 391680, 71808), at(1, 2046976, 71808), at(1, 306944, 128)], { adapter: "cpu", features: ["subgroups"], shader: 248, workgroups: [32,1,1] }, { shader: 249, workgroups: [1,1,1] }),
+        dispatch("step_205_pointwise_G_layer2_0_downsample_0", [at(1, 235008, 71808), at(1, 391680, 71808), at(1, 2046976, 71808), at(1, 306944, 128), at(1, 463616, 71808)], { shader: 250, workgroups: [36,1,1] }),
+        dispatch("step_206_sum_G_layer2_0_downsample_0", [at(1, 235008, 71808), at(1, 391680, 71808), at(1, 2046976, 71808), at(1, 1975040, 71808), at(1, 306944, 128)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [32,1,1] }, { shader: 252, workgroups: [1,1,1] }),
+        dispatch("step_207_pointwise_G_layer1_0_downsample_1", [at(0, 144896, 128), at(1, 3000320, 128), at(1, 463616, 71808), at(1, 1975040, 71808), at(1, 306944, 128), at(1, 535552, 71808)], { shader: 253, workgroups: [36,1,1] }),
+        dispatch("step_208_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 143872, 1024), at(1, 306944, 1024)], { shader: 254, workgroups: [4,1,1] }),
+        dispatch("step_208_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(1, 535552, 71808), at(1, 607488, 71808)], { shader: 36, workgroups: [71,1,1] }),
+        dispatch("step_208_conv2dInputGrad_G_layer1_0_downsample_0", [at(1, 607488, 71808), at(1, 306944, 1024), at(1, 535552, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [18,1,1] }, { shader: 256, workgroups: [3,1,1] }),
+        dispatch("step_209_sum_G_layer2_0_downsample_0", [at(1, 235008, 71808), at(1, 391680, 71808), at(1, 2046976, 71808), at(1, 1903104, 71808), at(1, 306944, 128)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [32,1,1] }, { shader: 252, workgroups: [1,1,1] }),
+        dispatch("step_210_pointwise_G_layer1_0_bn3", [at(0, 142848, 128), at(1, 3000064, 128), at(1, 463616, 71808), at(1, 1903104, 71808), at(1, 306944, 128), at(1, 235008, 71808)], { shader: 253, workgroups: [36,1,1] }),
+        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 141824, 1024), at(1, 306944, 1024)], { shader: 254, workgroups: [4,1,1] }),
+        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 235008, 71808), at(1, 391680, 71808)], { shader: 36, workgroups: [71,1,1] }),
+        dispatch("step_211_conv2dInputGrad_G_layer1_0_conv3", [at(1, 391680, 71808), at(1, 306944, 1024), at(1, 235008, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [18,1,1] }, { shader: 256, workgroups: [3,1,1] }),
+        dispatch("step_212_sum_G_layer1_0_conv3", [at(1, 235008, 17952), at(1, 2895360, 17952), at(1, 271360, 32)], { adapter: "cpu", features: ["subgroups"], shader: 257, workgroups: [8,1,1] }, { shader: 258, workgroups: [1,1,1] }),
+        dispatch("step_213_sum_G_layer1_0_conv3", [at(1, 235008, 17952), at(1, 2895360, 17952), at(1, 2877184, 17952), at(1, 271616, 32)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [8,1,1] }, { shader: 260, workgroups: [1,1,1] }),
+        dispatch("step_214_pointwise_G_layer1_0_bn2", [at(0, 140800, 32), at(1, 3002112, 32), at(1, 235008, 17952), at(1, 2895360, 17952), at(1, 271360, 32), at(1, 2877184, 17952), at(1, 271616, 32), at(1, 253184, 17952)], { shader: 261, workgroups: [9,1,1] }),
+        dispatch("step_215_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 138496, 2304), at(1, 271360, 2304)], { shader: 262, workgroups: [9,1,1] }),
+        dispatch("step_215_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 253184, 17952), at(1, 553728, 17952)], { shader: 14, workgroups: [18,1,1] }),
+        dispatch("step_215_conv2dInputGrad_G_layer1_0_conv2", [at(1, 553728, 17952), at(1, 271360, 2304), at(1, 235008, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 263, workgroups: [18,1,1] }, { shader: 264, workgroups: [3,1,1] }),
+        dispatch("step_216_sum_G_layer1_0_conv2", [at(1, 235008, 17952), at(1, 2840832, 17952), at(1, 271360, 32)], { adapter: "cpu", features: ["subgroups"], shader: 257, workgroups: [8,1,1] }, { shader: 258, workgroups: [1,1,1] }),
+        dispatch("step_217_sum_G_layer1_0_conv2", [at(1, 235008, 17952), at(1, 2840832, 17952), at(1, 2822656, 17952), at(1, 271616, 32)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [8,1,1] }, { shader: 260, workgroups: [1,1,1] }),
+        dispatch("step_218_pointwise_G_layer1_0_bn1", [at(0, 137472, 32), at(1, 3001856, 32), at(1, 235008, 17952), at(1, 2840832, 17952), at(1, 271360, 32), at(1, 2822656, 17952), at(1, 271616, 32), at(1, 253184, 17952)], { shader: 261, workgroups: [9,1,1] }),
+        dispatch("step_219_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 137216, 256), at(1, 235008, 256)], { shader: 265, workgroups: [1,1,1] }),
+        dispatch("step_219_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 253184, 17952), at(1, 571904, 17952)], { shader: 14, workgroups: [18,1,1] }),
+        dispatch("step_219_conv2dInputGrad_G_layer1_0_conv1", [at(1, 571904, 17952), at(1, 235008, 256), at(1, 535552, 17952), at(1, 463616, 17952)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [18,1,1] }, { shader: 267, workgroups: [3,1,1] }),
+        dispatch("step_220_maxPool2dGrad_G_layer1_0_downsample_0", [at(1, 2249984, 65536), at(1, 463616, 17952), at(1, 235008, 65536)], { shader: 268, workgroups: [256,1,1] }),
+        dispatch("step_221_sum_G_layer1_0_downsample_0", [at(1, 235008, 65536), at(1, 2249984, 65536), at(1, 300544, 32)], { adapter: "cpu", features: ["subgroups"], shader: 269, workgroups: [8,1,1] }, { shader: 270, workgroups: [1,1,1] }),
+        dispatch("step_222_sum_G_conv1", [at(1, 235008, 65536), at(1, 2249984, 65536), at(1, 2184448, 65536), at(1, 300800, 32)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [8,1,1] }, { shader: 272, workgroups: [1,1,1] }),
+        dispatch("step_223_pointwise_G_bn1", [at(0, 136192, 32), at(1, 3001600, 32), at(1, 235008, 65536), at(1, 2249984, 65536), at(1, 300544, 32), at(1, 2184448, 65536), at(1, 300800, 32), at(1, 463616, 65536)], { shader: 273, workgroups: [32,1,1] }),
+        dispatch("step_224_conv2dWeightGrad_G_bn1_packc", [at(1, 463616, 65536), at(1, 235008, 65536)], { shader: 274, workgroups: [64,1,1] }),
+        dispatch("step_224_conv2dWeightGrad_G_bn1_stage1", [at(1, 1249280, 131072), at(1, 235008, 65536), at(1, 463616, 18816)], { adapter: "cpu", features: ["subgroups"], shader: 275, workgroups: [7,1,4] }, { shader: 276, workgroups: [7,1,1] }),
+        dispatch("step_224_conv2dWeightGrad_G_bn1_stage2", [at(1, 463616, 18816), at(0, 1713664, 4704), at(0, 131328, 4704), at(1, 2225664, 4704)], { shader: 277, workgroups: [19,1,1] }),
+        dispatch("step_225_pointwise_G_conv1", [at(0, 131328, 4704), at(1, 2225664, 4704), at(1, 3003136, 4), at(1, 2230528, 4704)], { shader: 278, workgroups: [19,1,1] }),
+        dispatch("step_226_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 2786304, 17952), at(1, 235008, 17952)], { shader: 14, workgroups: [18,1,1] }),
+        dispatch("step_226_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 235008, 17952), at(1, 571904, 17952), at(0, 1718528, 256), at(0, 137216, 256), at(1, 2256384, 256)], { adapter: "cpu", features: ["subgroups"], shader: 279, workgroups: [1,1,1] }, { shader: 280, workgroups: [1,1,1] }),
+        dispatch("step_227_pointwise_G_layer1_0_conv1", [at(0, 137216, 256), at(1, 2256384, 256), at(1, 3003136, 4), at(1, 2256640, 256)], { shader: 281, workgroups: [1,1,1] }),
+        dispatch("step_228_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 2840832, 17952), at(1, 235008, 17952)], { shader: 14, workgroups: [18,1,1] }),
+        dispatch("step_228_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 235008, 17952), at(1, 553728, 17952), at(0, 1718784, 2304), at(0, 138496, 2304), at(1, 2243584, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 282, workgroups: [3,1,1] }, { shader: 283, workgroups: [1,1,1] }),
+        dispatch("step_229_pointwise_G_layer1_0_conv2", [at(0, 138496, 2304), at(1, 2243584, 2304), at(1, 3003136, 4), at(1, 2245888, 2304)], { shader: 284, workgroups: [9,1,1] }),
+        dispatch("step_230_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 2895360, 17952), at(1, 235008, 17952)], { shader: 14, workgroups: [18,1,1] }),
+        dispatch("step_230_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 235008, 17952), at(1, 391680, 71808), at(0, 1721088, 1024), at(0, 141824, 1024), at(1, 2252288, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 285, workgroups: [1,1,1] }, { shader: 286, workgroups: [1,1,1] }),
+        dispatch("step_231_pointwise_G_layer1_0_conv3", [at(0, 141824, 1024), at(1, 2252288, 1024), at(1, 3003136, 4), at(1, 2253312, 1024)], { shader: 287, workgroups: [4,1,1] }),
+        dispatch("step_232_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(1, 2786304, 17952), at(1, 235008, 17952)], { shader: 14, workgroups: [18,1,1] }),
+        dispatch("step_232_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 235008, 17952), at(1, 607488, 71808), at(0, 1722112, 1024), at(0, 143872, 1024), at(1, 2254336, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 285, workgroups: [1,1,1] }, { shader: 286, workgroups: [1,1,1] }),
+        dispatch("step_233_pointwise_G_layer1_0_downsample_0", [at(0, 143872, 1024), at(1, 2254336, 1024), at(1, 3003136, 4), at(1, 2255360, 1024)], { shader: 287, workgroups: [4,1,1] }),
+        dispatch("step_234_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 2046976, 71808), at(1, 235008, 71808)], { shader: 36, workgroups: [71,1,1] }),
+        dispatch("step_234_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 235008, 71808), at(1, 1200640, 9792), at(0, 1723136, 2048), at(0, 145920, 2048), at(1, 2248192, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 288, workgroups: [1,1,1] }, { shader: 289, workgroups: [1,1,1] }),
+        dispatch("step_235_pointwise_G_layer2_0_conv1", [at(0, 145920, 2048), at(1, 2248192, 2048), at(1, 3003136, 4), at(1, 2250240, 2048)], { shader: 290, workgroups: [8,1,1] }),
+        dispatch("step_236_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 2957056, 9792), at(1, 235008, 9792)], { shader: 46, workgroups: [10,1,1] }),
+        dispatch("step_236_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 235008, 9792), at(1, 1190656, 9792), at(0, 1725184, 9216), at(0, 148992, 9216), at(1, 2174464, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 291, workgroups: [5,1,1] }, { shader: 292, workgroups: [3,1,1] }),
+        dispatch("step_237_pointwise_G_layer2_0_conv2", [at(0, 148992, 9216), at(1, 2174464, 9216), at(1, 3003136, 4), at(1, 2183680, 9216)], { shader: 293, workgroups: [36,1,1] }),
+        dispatch("step_238_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(1, 2987008, 9792), at(1, 235008, 9792)], { shader: 46, workgroups: [10,1,1] }),
+        dispatch("step_238_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 235008, 9792), at(1, 1131776, 39168), at(0, 1734400, 4096), at(0, 159232, 4096), at(1, 2235392, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 294, workgroups: [1,1,1] }, { shader: 295, workgroups: [1,1,1] }),
+        dispatch("step_239_pointwise_G_layer2_0_conv3", [at(0, 159232, 4096), at(1, 2235392, 4096), at(1, 3003136, 4), at(1, 2239488, 4096)], { shader: 296, workgroups: [16,1,1] }),
+        dispatch("step_240_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(1, 2046976, 71808), at(1, 235008, 71808)], { shader: 36, workgroups: [71,1,1] }),
+        dispatch("step_240_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 235008, 71808), at(1, 1092608, 39168), at(0, 1738496, 8192), at(0, 164352, 8192), at(1, 2192896, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 297, workgroups: [1,1,1] }, { shader: 298, workgroups: [2,1,1] }),
+        dispatch("step_241_pointwise_G_layer2_0_downsample_0", [at(0, 164352, 8192), at(1, 2192896, 8192), at(1, 3003136, 4), at(1, 2201088, 8192)], { shader: 299, workgroups: [32,1,1] }),
+        dispatch("step_242_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 2393856, 39168), at(1, 235008, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_242_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 235008, 39168), at(1, 1170944, 19584), at(0, 1746688, 8192), at(0, 173568, 8192), at(1, 2209280, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 300, workgroups: [2,1,1] }, { shader: 301, workgroups: [2,1,1] }),
+        dispatch("step_243_pointwise_G_layer3_0_conv1", [at(0, 173568, 8192), at(1, 2209280, 8192), at(1, 3003136, 4), at(1, 2217472, 8192)], { shader: 302, workgroups: [32,1,1] }),
+        dispatch("step_244_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 2707456, 19584), at(1, 235008, 19584)], { shader: 72, workgroups: [20,1,1] }),
+        dispatch("step_244_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 235008, 19584), at(1, 757760, 19584), at(0, 1754880, 36864), at(0, 182784, 36864), at(1, 1912320, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [9,1,1] }, { shader: 304, workgroups: [9,1,1] }),
+        dispatch("step_245_pointwise_G_layer3_0_conv2", [at(0, 182784, 36864), at(1, 1912320, 36864), at(1, 3003136, 4), at(1, 1949184, 36864)], { shader: 305, workgroups: [18,1,1] }),
+        dispatch("step_246_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(1, 2766592, 19584), at(1, 235008, 19584)], { shader: 72, workgroups: [20,1,1] }),
+        dispatch("step_246_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 235008, 19584), at(1, 156672, 78336), at(0, 1791744, 16384), at(0, 220672, 16384), at(1, 2117120, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 306, workgroups: [1,2,1] }, { shader: 307, workgroups: [4,1,1] }),
+        dispatch("step_247_pointwise_G_layer3_0_conv3", [at(0, 220672, 16384), at(1, 2117120, 16384), at(1, 3003136, 4), at(1, 2133504, 16384)], { shader: 308, workgroups: [8,1,1] }),
+        dispatch("step_248_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(1, 2393856, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_248_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 156672, 39168), at(1, 313344, 78336), at(0, 1808128, 32768), at(0, 239104, 32768), at(1, 1986048, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [2,2,1] }, { shader: 310, workgroups: [8,1,1] }),
+        dispatch("step_249_pointwise_G_layer3_0_downsample_0", [at(0, 239104, 32768), at(1, 1986048, 32768), at(1, 3003136, 4), at(1, 2018816, 32768)], { shader: 311, workgroups: [16,1,1] }),
+        dispatch("step_250_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 1668096, 78336), at(1, 156672, 78336)], { shader: 88, workgroups: [77,1,1] }),
+        dispatch("step_250_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 156672, 78336), at(1, 718592, 39168), at(0, 1840896, 32768), at(0, 273920, 32768), at(1, 2051584, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 312, workgroups: [4,1,1] }, { shader: 313, workgroups: [8,1,1] }),
+        dispatch("step_251_pointwise_G_layer4_0_conv1", [at(0, 273920, 32768), at(1, 2051584, 32768), at(1, 3003136, 4), at(1, 2084352, 32768)], { shader: 314, workgroups: [16,1,1] }),
+        dispatch("step_252_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 2511360, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_252_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 156672, 39168), at(1, 679424, 39168), at(0, 1873664, 147456), at(0, 307712, 147456), at(1, 1092608, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 315, workgroups: [18,1,1] }, { shader: 316, workgroups: [36,1,1] }),
+        dispatch("step_253_pointwise_G_layer4_0_conv2", [at(0, 307712, 147456), at(1, 1092608, 147456), at(1, 3003136, 4), at(1, 1240064, 147456)], { shader: 317, workgroups: [72,1,1] }),
+        dispatch("step_254_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(1, 2628864, 39168), at(1, 156672, 39168)], { shader: 62, workgroups: [39,1,1] }),
+        dispatch("step_254_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 156672, 39168), at(1, 0, 156672), at(0, 2021120, 65536), at(0, 456192, 65536), at(1, 1781248, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [2,4,1] }, { shader: 319, workgroups: [16,1,1] }),
+        dispatch("step_255_pointwise_G_layer4_0_conv3", [at(0, 456192, 65536), at(1, 1781248, 65536), at(1, 3003136, 4), at(1, 1846784, 65536)], { shader: 320, workgroups: [32,1,1] }),
+        dispatch("step_256_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
+        dispatch("step_256_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 78336), at(1, 779264, 156672), at(0, 2086656, 131072), at(0, 525824, 131072), at(1, 1387520, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 321, workgroups: [4,4,1] }, { shader: 322, workgroups: [32,1,1] }),
+        dispatch("step_257_pointwise_G_layer4_0_downsample_0", [at(0, 525824, 131072), at(1, 1387520, 131072), at(1, 3003136, 4), at(1, 700416, 131072)], { shader: 323, workgroups: [64,1,1] }),
+        dispatch("step_258_conv2dWeightGrad_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
+        dispatch("step_258_conv2dWeightGrad", [at(1, 0, 78336), at(1, 2149888, 12240), at(0, 2217728, 87552), at(0, 660992, 87552), at(1, 831488, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 324, workgroups: [36,1,1] }, { shader: 325, workgroups: [23,1,1] }),
+        dispatch("step_259_pointwise_G_layer5_conv2d_list_0", [at(0, 660992, 87552), at(1, 831488, 87552), at(1, 3003392, 4), at(1, 1518592, 87552)], { shader: 326, workgroups: [43,1,1] }),
+        dispatch("step_260_sum", [at(1, 2433024, 11628), at(1, 0, 76)], { adapter: "cpu", features: ["subgroups"], shader: 327, workgroups: [19,1,1] }, { shader: 328, workgroups: [1,1,1] }),
+        dispatch("step_261_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 2305280, 76), at(1, 0, 76), at(0, 748544, 76), at(1, 919040, 76)], { shader: 329, workgroups: [1,1,1] }),
+        dispatch("step_262_pointwise_G_layer5_conv2d_list_0", [at(0, 748544, 76), at(1, 919040, 76), at(1, 3003392, 4), at(1, 919296, 76), at(0, 2393088, 76), at(1, 0, 76), at(0, 836352, 76), at(1, 919552, 76)], { shader: 330, workgroups: [1,1,1] }),
+        dispatch("step_263_conv2dWeightGrad_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
+        dispatch("step_263_conv2dWeightGrad", [at(1, 0, 78336), at(1, 2149888, 12240), at(0, 2305536, 87552), at(0, 748800, 87552), at(1, 1606144, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 331, workgroups: [36,1,1] }, { shader: 332, workgroups: [23,1,1] }),
+        dispatch("step_264_pointwise_G_layer5_conv2d_list_1", [at(0, 748800, 87552), at(1, 1606144, 87552), at(1, 3003392, 4), at(1, 1693696, 87552)], { shader: 326, workgroups: [43,1,1] }),
+        dispatch("step_265_pointwise_G_layer5_conv2d_list_1", [at(0, 836352, 76), at(1, 919552, 76), at(1, 3003392, 4), at(1, 919808, 76)], { shader: 333, workgroups: [1,1,1] }),
+        dispatch("step_266_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 175104, 156672)], { shader: 113, workgroups: [153,1,1] }),
+        dispatch("step_266_conv2dWeightGrad", [at(1, 175104, 156672), at(1, 2162176, 12240), at(0, 2393344, 175104), at(0, 1012224, 175104), at(1, 0, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 334, workgroups: [72,1,1] }, { shader: 335, workgroups: [45,1,1] }),
+        dispatch("step_267_pointwise_G_layer6_conv2d_list_0", [at(0, 1012224, 175104), at(1, 0, 175104), at(1, 3003392, 4), at(1, 175104, 175104)], { shader: 336, workgroups: [86,1,1] }),
+        dispatch("step_268_sum", [at(1, 2444800, 11628), at(1, 350208, 76)], { adapter: "cpu", features: ["subgroups"], shader: 327, workgroups: [19,1,1] }, { shader: 328, workgroups: [1,1,1] }),
+        dispatch("step_269_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 2568448, 76), at(1, 350208, 76), at(0, 1187328, 76), at(1, 920064, 76)], { shader: 329, workgroups: [1,1,1] }),
+        dispatch("step_270_pointwise_G_layer6_conv2d_list_0", [at(0, 1187328, 76), at(1, 920064, 76), at(1, 3003392, 4), at(1, 920320, 76), at(0, 2743808, 76), at(1, 350208, 76), at(0, 1362688, 76), at(1, 920576, 76)], { shader: 330, workgroups: [1,1,1] }),
+        dispatch("step_271_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 525312, 156672)], { shader: 113, workgroups: [153,1,1] }),
+        dispatch("step_271_conv2dWeightGrad", [at(1, 525312, 156672), at(1, 2162176, 12240), at(0, 2568704, 175104), at(0, 1187584, 175104), at(1, 350208, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,1,1] }, { shader: 338, workgroups: [45,1,1] }),
+        dispatch("step_272_pointwise_G_layer6_conv2d_list_1", [at(0, 1187584, 175104), at(1, 350208, 175104), at(1, 3003392, 4), at(1, 525312, 175104)], { shader: 336, workgroups: [86,1,1] }),
+        dispatch("step_273_pointwise_G_layer6_conv2d_list_1", [at(0, 1362688, 76), at(1, 920576, 76), at(1, 3003392, 4), at(1, 920832, 76)], { shader: 333, workgroups: [1,1,1] }),
       ],
       copies: [
         { from: at(1, 2230528, 4704), to: at(0, 131328, 4704) },
@@ -26028,39 +26221,39 @@ export const module: GeneratedModule = {
         { from: at(1, 919552, 76), to: at(0, 2393088, 76) },
         { from: at(1, 175104, 175104), to: at(0, 1012224, 175104) },
         { from: at(1, 0, 175104), to: at(0, 2393344, 175104) },
-        { from: at(1, 920576, 76), to: at(0, 1187328, 76) },
-        { from: at(1, 920320, 76), to: at(0, 2568448, 76) },
+        { from: at(1, 920320, 76), to: at(0, 1187328, 76) },
+        { from: at(1, 920064, 76), to: at(0, 2568448, 76) },
         { from: at(1, 525312, 175104), to: at(0, 1187584, 175104) },
         { from: at(1, 350208, 175104), to: at(0, 2568704, 175104) },
-        { from: at(1, 920064, 76), to: at(0, 1362688, 76) },
-        { from: at(1, 920832, 76), to: at(0, 2743808, 76) },
+        { from: at(1, 920832, 76), to: at(0, 1362688, 76) },
+        { from: at(1, 920576, 76), to: at(0, 2743808, 76) },
         { from: at(1, 3002368, 32), to: at(0, 136704, 32) },
         { from: at(1, 3002624, 32), to: at(0, 136960, 32) },
         { from: at(1, 3002880, 32), to: at(0, 137984, 32) },
-        { from: at(1, 2807808, 32), to: at(0, 138240, 32) },
-        { from: at(1, 2808064, 32), to: at(0, 141312, 32) },
-        { from: at(1, 2808320, 32), to: at(0, 141568, 32) },
-        { from: at(1, 2805504, 128), to: at(0, 143360, 128) },
-        { from: at(1, 2805760, 128), to: at(0, 143616, 128) },
-        { from: at(1, 2806016, 128), to: at(0, 145408, 128) },
-        { from: at(1, 2806272, 128), to: at(0, 145664, 128) },
-        { from: at(1, 2806784, 64), to: at(0, 148480, 64) },
-        { from: at(1, 2807040, 64), to: at(0, 148736, 64) },
-        { from: at(1, 2807296, 64), to: at(0, 158720, 64) },
-        { from: at(1, 2807552, 64), to: at(0, 158976, 64) },
+        { from: at(1, 2808064, 32), to: at(0, 138240, 32) },
+        { from: at(1, 2808320, 32), to: at(0, 141312, 32) },
+        { from: at(1, 2808576, 32), to: at(0, 141568, 32) },
+        { from: at(1, 2805760, 128), to: at(0, 143360, 128) },
+        { from: at(1, 2806016, 128), to: at(0, 143616, 128) },
+        { from: at(1, 2806272, 128), to: at(0, 145408, 128) },
+        { from: at(1, 2806528, 128), to: at(0, 145664, 128) },
+        { from: at(1, 2807040, 64), to: at(0, 148480, 64) },
+        { from: at(1, 2807296, 64), to: at(0, 148736, 64) },
+        { from: at(1, 2807552, 64), to: at(0, 158720, 64) },
+        { from: at(1, 2807808, 64), to: at(0, 158976, 64) },
         { from: at(1, 2804480, 256), to: at(0, 163840, 256) },
         { from: at(1, 2804736, 256), to: at(0, 164096, 256) },
         { from: at(1, 2804992, 256), to: at(0, 173056, 256) },
         { from: at(1, 2805248, 256), to: at(0, 173312, 256) },
-        { from: at(1, 2806528, 128), to: at(0, 182272, 128) },
-        { from: at(1, 2670336, 128), to: at(0, 182528, 128) },
-        { from: at(1, 2670592, 128), to: at(0, 220160, 128) },
-        { from: at(1, 2670848, 128), to: at(0, 220416, 128) },
+        { from: at(1, 2806784, 128), to: at(0, 182272, 128) },
+        { from: at(1, 2670080, 128), to: at(0, 182528, 128) },
+        { from: at(1, 2670336, 128), to: at(0, 220160, 128) },
+        { from: at(1, 2670592, 128), to: at(0, 220416, 128) },
         { from: at(1, 2668032, 512), to: at(0, 238080, 512) },
         { from: at(1, 2668544, 512), to: at(0, 238592, 512) },
         { from: at(1, 2669056, 512), to: at(0, 272896, 512) },
         { from: at(1, 2669568, 512), to: at(0, 273408, 512) },
-        { from: at(1, 2670080, 256), to: at(0, 307200, 256) },
+        { from: at(1, 2805504, 256), to: at(0, 307200, 256) },
         { from: at(1, 2460672, 256), to: at(0, 307456, 256) },
         { from: at(1, 2460928, 256), to: at(0, 455680, 256) },
         { from: at(1, 2461184, 256), to: at(0, 455936, 256) },

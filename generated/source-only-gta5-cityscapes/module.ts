@@ -9232,11 +9232,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 137: first used by step_526_pointwise_G_bn1_running_var
 const shader137 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 768
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9247,31 +9250,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 64i)] * 0.000017211406884598546f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 138: first used by step_527_pointwise_G_layer1_0_bn1_running_mean
+// shader 138: first used by step_527_pointwise_G_layer1_0_conv1
 const shader138 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 768
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 64i)] * 0.000017211406884598546f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-}
-`;
-
-// shader 139: first used by step_528_pointwise_G_layer1_0_conv1
-const shader139 = `
 // pointwise f32[1,64,181,321]
 // threads 3718464 (8 per invocation), workgroup 64; FLOPs 3718464; bytes 29747968
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9293,8 +9281,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 140: first used by step_529_sum_G_layer1_0_conv1_stage1
-const shader140 = `
+// shader 139: first used by step_528_sum_G_layer1_0_conv1_stage1
+const shader139 = `
 // sum over axes [0,2,3] of f32[1,64,181,321]: 64 outputs x 58101 elements, 56 split(s)
 // threads 3584, workgroup 64; FLOPs 3718464; bytes 14888192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9314,13 +9302,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 141: first used by step_530_pointwise_G_layer1_0_bn1_running_var
-const shader141 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 768
+// shader 140: first used by step_529_pointwise_G_layer1_0_bn1_running_var
+const shader140 = `
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9331,11 +9322,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 64i)] * 0.000017211406884598546f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 142: first used by step_535_pointwise_G_layer1_0_bn3_running_mean
-const shader142 = `
+// shader 141: first used by step_533_pointwise_G_layer1_0_bn3_running_mean
+const shader141 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9354,8 +9350,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 143: first used by step_536_pointwise_G_layer1_0_conv3
-const shader143 = `
+// shader 142: first used by step_534_pointwise_G_layer1_0_conv3
+const shader142 = `
 // pointwise f32[1,256,181,321]
 // threads 14873856 (8 per invocation), workgroup 64; FLOPs 14873856; bytes 118991872
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9377,8 +9373,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 144: first used by step_537_sum_G_layer1_0_conv3_stage1
-const shader144 = `
+// shader 143: first used by step_535_sum_G_layer1_0_conv3_stage1
+const shader143 = `
 // sum over axes [0,2,3] of f32[1,256,181,321]: 256 outputs x 58101 elements, 16 split(s)
 // threads 4096, workgroup 64; FLOPs 14873856; bytes 59511808
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9398,13 +9394,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 145: first used by step_538_pointwise_G_layer1_0_bn3_running_var
-const shader145 = `
-// pointwise f32[256]
-// threads 256, workgroup 64; FLOPs 256; bytes 3072
+// shader 144: first used by step_536_pointwise_G_layer1_0_bn3_running_var
+const shader144 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 6144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9415,11 +9414,64 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 256i)] * 0.000017211406884598546f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 146: first used by step_567_pointwise_G_layer2_0_bn1_running_mean
+// shader 145: first used by step_554_pointwise_G_layer1_2_bn2_running_var
+const shader145 = `
+// pointwise f32[64]
+// threads 64, workgroup 64; FLOPs 64; bytes 768
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 64i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 64i)] / 58100.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+}
+`;
+
+// shader 146: first used by step_557_pointwise_G_layer1_2_bn3_running_var
 const shader146 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 6144
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 256i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 256i)] / 58100.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 256i)] * 0.0000682547251926735f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 147: first used by step_558_pointwise_G_layer2_0_bn1_running_mean
+const shader147 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9438,8 +9490,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 147: first used by step_568_pointwise_G_layer2_0_conv1
-const shader147 = `
+// shader 148: first used by step_559_pointwise_G_layer2_0_conv1
+const shader148 = `
 // pointwise f32[1,128,91,161]
 // threads 1875328 (8 per invocation), workgroup 64; FLOPs 1875328; bytes 15003136
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9461,8 +9513,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 148: first used by step_569_sum_G_layer2_0_conv1_stage1
-const shader148 = `
+// shader 149: first used by step_560_sum_G_layer2_0_conv1_stage1
+const shader149 = `
 // sum over axes [0,2,3] of f32[1,128,91,161]: 128 outputs x 14651 elements, 14 split(s)
 // threads 1792, workgroup 64; FLOPs 1875328; bytes 7508480
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9482,13 +9534,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 149: first used by step_570_pointwise_G_layer2_0_bn1_running_var
-const shader149 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 1536
+// shader 150: first used by step_561_pointwise_G_layer2_0_bn1_running_var
+const shader150 = `
+// pointwise f32[128] and 1 sibling(s)
+// threads 128, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9499,11 +9554,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 128i)] * 0.0000682547251926735f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 150: first used by step_575_pointwise_G_layer2_0_bn3_running_mean
-const shader150 = `
+// shader 151: first used by step_565_pointwise_G_layer2_0_bn3_running_mean
+const shader151 = `
 // pointwise f32[512]
 // threads 512, workgroup 64; FLOPs 512; bytes 6144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9522,8 +9582,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 151: first used by step_576_pointwise_G_layer2_0_conv3
-const shader151 = `
+// shader 152: first used by step_566_pointwise_G_layer2_0_conv3
+const shader152 = `
 // pointwise f32[1,512,91,161]
 // threads 7501312 (8 per invocation), workgroup 64; FLOPs 7501312; bytes 60012544
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9545,8 +9605,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 152: first used by step_577_sum_G_layer2_0_conv3_stage1
-const shader152 = `
+// shader 153: first used by step_567_sum_G_layer2_0_conv3_stage1
+const shader153 = `
 // sum over axes [0,2,3] of f32[1,512,91,161]: 512 outputs x 14651 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 7501312; bytes 30021632
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9566,13 +9626,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 153: first used by step_578_pointwise_G_layer2_0_bn3_running_var
-const shader153 = `
-// pointwise f32[512]
-// threads 512, workgroup 64; FLOPs 512; bytes 6144
+// shader 154: first used by step_568_pointwise_G_layer2_0_bn3_running_var
+const shader154 = `
+// pointwise f32[512] and 1 sibling(s)
+// threads 512, workgroup 64; FLOPs 1024; bytes 12288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9583,31 +9646,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 512i)] * 0.0000682547251926735f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 154: first used by step_619_pointwise_G_layer3_0_bn1_running_mean
-const shader154 = `
-// pointwise f32[256]
-// threads 256, workgroup 64; FLOPs 256; bytes 3072
+// shader 155: first used by step_595_pointwise_G_layer2_3_bn2_running_var
+const shader155 = `
+// pointwise f32[128]
+// threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 256i) { return; }
+  if (gi >= 128i) { return; }
   let i0 = gi;
   let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 256i)] * 0.0000682547251926735f);
+  let v_1 = (b1[(i0 % 128i)] / 14650.0f);
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
 }
 `;
 
-// shader 155: first used by step_620_pointwise_G_layer3_0_conv1
-const shader155 = `
+// shader 156: first used by step_599_pointwise_G_layer3_0_conv1
+const shader156 = `
 // pointwise f32[1,256,91,161]
 // threads 3750656 (8 per invocation), workgroup 64; FLOPs 3750656; bytes 30006272
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9629,8 +9697,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 156: first used by step_621_sum_G_layer3_0_conv1_stage1
-const shader156 = `
+// shader 157: first used by step_600_sum_G_layer3_0_conv1_stage1
+const shader157 = `
 // sum over axes [0,2,3] of f32[1,256,91,161]: 256 outputs x 14651 elements, 14 split(s)
 // threads 3584, workgroup 64; FLOPs 3750656; bytes 15016960
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9650,13 +9718,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 157: first used by step_622_pointwise_G_layer3_0_bn1_running_var
-const shader157 = `
-// pointwise f32[256]
-// threads 256, workgroup 64; FLOPs 256; bytes 3072
+// shader 158: first used by step_601_pointwise_G_layer3_0_bn1_running_var
+const shader158 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 6144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9667,11 +9738,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 256i)] * 0.0000682547251926735f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 158: first used by step_627_pointwise_G_layer3_0_bn3_running_mean
-const shader158 = `
+// shader 159: first used by step_605_pointwise_G_layer3_0_bn3_running_mean
+const shader159 = `
 // pointwise f32[1024]
 // threads 1024, workgroup 64; FLOPs 1024; bytes 12288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9690,8 +9766,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 159: first used by step_628_pointwise_G_layer3_0_conv3
-const shader159 = `
+// shader 160: first used by step_606_pointwise_G_layer3_0_conv3
+const shader160 = `
 // pointwise f32[1,1024,91,161]
 // threads 15002624 (8 per invocation), workgroup 64; FLOPs 15002624; bytes 120025088
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9713,8 +9789,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 160: first used by step_629_sum_G_layer3_0_conv3_stage1
-const shader160 = `
+// shader 161: first used by step_607_sum_G_layer3_0_conv3_stage1
+const shader161 = `
 // sum over axes [0,2,3] of f32[1,1024,91,161]: 1024 outputs x 14651 elements, 4 split(s)
 // threads 4096, workgroup 64; FLOPs 15002624; bytes 60026880
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9734,8 +9810,56 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 161: first used by step_630_pointwise_G_layer3_0_bn3_running_var
-const shader161 = `
+// shader 162: first used by step_608_pointwise_G_layer3_0_bn3_running_var
+const shader162 = `
+// pointwise f32[1024] and 1 sibling(s)
+// threads 1024, workgroup 64; FLOPs 2048; bytes 24576
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 1024i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 1024i)] / 14650.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 1024i)] * 0.0000682547251926735f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 163: first used by step_806_pointwise_G_layer3_22_bn2_running_var
+const shader163 = `
+// pointwise f32[256]
+// threads 256, workgroup 64; FLOPs 256; bytes 3072
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 256i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 256i)] / 14650.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+}
+`;
+
+// shader 164: first used by step_809_pointwise_G_layer3_22_bn3_running_var
+const shader164 = `
 // pointwise f32[1024]
 // threads 1024, workgroup 64; FLOPs 1024; bytes 12288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9754,8 +9878,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 162: first used by step_907_pointwise_G_layer4_0_bn3_running_mean
-const shader162 = `
+// shader 165: first used by step_816_pointwise_G_layer4_0_bn3_running_mean
+const shader165 = `
 // pointwise f32[2048]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9774,8 +9898,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 163: first used by step_908_pointwise_G_layer4_0_conv3
-const shader163 = `
+// shader 166: first used by step_817_pointwise_G_layer4_0_conv3
+const shader166 = `
 // pointwise f32[1,2048,91,161]
 // threads 30005248 (8 per invocation), workgroup 64; FLOPs 30005248; bytes 240050176
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9797,8 +9921,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 164: first used by step_909_sum_G_layer4_0_conv3_stage1
-const shader164 = `
+// shader 167: first used by step_818_sum_G_layer4_0_conv3_stage1
+const shader167 = `
 // sum over axes [0,2,3] of f32[1,2048,91,161]: 2048 outputs x 14651 elements, 2 split(s)
 // threads 4096, workgroup 64; FLOPs 30005248; bytes 120037376
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9818,8 +9942,56 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 165: first used by step_910_pointwise_G_layer4_0_bn3_running_var
-const shader165 = `
+// shader 168: first used by step_819_pointwise_G_layer4_0_bn3_running_var
+const shader168 = `
+// pointwise f32[2048] and 1 sibling(s)
+// threads 2048, workgroup 64; FLOPs 4096; bytes 49152
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 2048i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 2048i)] / 14650.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 2048i)] * 0.0000682547251926735f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 169: first used by step_837_pointwise_G_layer4_2_bn2_running_var
+const shader169 = `
+// pointwise f32[512]
+// threads 512, workgroup 64; FLOPs 512; bytes 6144
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 512i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 512i)] / 14650.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+}
+`;
+
+// shader 170: first used by step_840_pointwise_G_layer4_2_bn3_running_var
+const shader170 = `
 // pointwise f32[2048]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9838,8 +10010,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 166: first used by step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
-const shader166 = `
+// shader 171: first used by step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
+const shader171 = `
 // softmax cross-entropy of f32[1,19,720,1280] with labels i32[1,720,1280], ignore 255, 256 split(s)
 // threads 256, workgroup 64; FLOPs 70041600; bytes 5915400
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -9884,8 +10056,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 167: first used by step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
-const shader167 = `
+// shader 172: first used by step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
+const shader172 = `
 // final combine of the partials
 // threads 1, workgroup 64; FLOPs 512; bytes 2052
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9902,8 +10074,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 168: first used by step_941_pointwise
-const shader168 = `
+// shader 173: first used by step_843_pointwise
+const shader173 = `
 // pointwise bool[1,720,1280]
 // threads 921600 (8 per invocation), workgroup 64; FLOPs 921600; bytes 7372800
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -9926,8 +10098,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 169: first used by step_942_sum_stage1
-const shader169 = `
+// shader 174: first used by step_844_sum_stage1
+const shader174 = `
 // sum over axes [0,1,2] of f32[1,720,1280]: 1 outputs x 921600 elements, 256 split(s)
 // threads 256, workgroup 64; FLOPs 921600; bytes 3687424
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -9947,8 +10119,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 170: first used by step_942_sum_stage2
-const shader170 = `
+// shader 175: first used by step_844_sum_stage2
+const shader175 = `
 // final 256-way combine of the partials
 // threads 1, workgroup 64; FLOPs 256; bytes 1028
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9963,8 +10135,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 171: first used by step_943_softmax_G_layer5_conv2d_list_0
-const shader171 = `
+// shader 176: first used by step_845_softmax_G_layer5_conv2d_list_0
+const shader176 = `
 // softmax along axis 1 (19) of f32[1,19,720,1280]
 // with a fused elementwise epilogue producing f32[1,19,720,1280]
 // threads 921600, workgroup 64; FLOPs 70041600; bytes 79641356
@@ -10016,8 +10188,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 172: first used by step_944_resizeGrad
-const shader172 = `
+// shader 177: first used by step_846_resizeGrad
+const shader177 = `
 // resize adjoint (gather) f32[1,19,720,1280] -> [1,19,91,161], alignCorners true
 // threads 278369, workgroup 64; FLOPs 70041600; bytes 71188092
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -10045,8 +10217,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 173: first used by step_945_conv2dInputGrad_G_layer5_conv2d_list_1_pack
-const shader173 = `
+// shader 178: first used by step_847_conv2dInputGrad_G_layer5_conv2d_list_1_pack
+const shader178 = `
 // repack conv weights f32[19,1024,3,3] as [180][1024] (transposed)
 // threads 184320, workgroup 64; FLOPs 0; bytes 1437696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10063,8 +10235,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 174: first used by step_945_conv2dInputGrad_G_layer5_conv2d_list_1_packc
-const shader174 = `
+// shader 179: first used by step_847_conv2dInputGrad_G_layer5_conv2d_list_1_packc
+const shader179 = `
 // repack f32[1,19,91,161] as [1][5][91][161] x vec4 (4 channels per element)
 // threads 73255, workgroup 64; FLOPs 0; bytes 2285556
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10081,8 +10253,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 175: first used by step_945_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
-const shader175 = `
+// shader 180: first used by step_847_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
+const shader180 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,91,161] through f32[19,1024,3,3] -> [1,1024,91,161]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -10234,8 +10406,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 176: first used by step_945_conv2dInputGrad_G_layer5_conv2d_list_1
-const shader176 = `
+// shader 181: first used by step_847_conv2dInputGrad_G_layer5_conv2d_list_1
+const shader181 = `
 // conv2d input-gradient: f32[1,19,91,161] through f32[19,1024,3,3] -> [1,1024,91,161]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 channels x 4 same-phase pixels
@@ -10373,8 +10545,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 177: first used by step_946_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
-const shader177 = `
+// shader 182: first used by step_848_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
+const shader182 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,91,161] through f32[19,1024,3,3] -> [1,1024,91,161]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -10526,8 +10698,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 178: first used by step_946_conv2dInputGrad_G_layer5_conv2d_list_0
-const shader178 = `
+// shader 183: first used by step_848_conv2dInputGrad_G_layer5_conv2d_list_0
+const shader183 = `
 // conv2d input-gradient: f32[1,19,91,161] through f32[19,1024,3,3] -> [1,1024,91,161]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 channels x 4 same-phase pixels
@@ -10665,8 +10837,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 179: first used by step_947_softmax_G_layer6_conv2d_list_0
-const shader179 = `
+// shader 184: first used by step_849_softmax_G_layer6_conv2d_list_0
+const shader184 = `
 // softmax along axis 1 (19) of f32[1,19,720,1280]
 // with a fused elementwise epilogue producing f32[1,19,720,1280]
 // threads 921600, workgroup 64; FLOPs 70041600; bytes 79641356
@@ -10717,8 +10889,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 180: first used by step_949_conv2dInputGrad_G_layer6_conv2d_list_1_pack
-const shader180 = `
+// shader 185: first used by step_851_conv2dInputGrad_G_layer6_conv2d_list_1_pack
+const shader185 = `
 // repack conv weights f32[19,2048,3,3] as [180][2048] (transposed)
 // threads 368640, workgroup 64; FLOPs 0; bytes 2875392
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10735,8 +10907,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 181: first used by step_949_conv2dInputGrad_G_layer6_conv2d_list_1_cpu
-const shader181 = `
+// shader 186: first used by step_851_conv2dInputGrad_G_layer6_conv2d_list_1_cpu
+const shader186 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,91,161] through f32[19,2048,3,3] -> [1,2048,91,161]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -10888,8 +11060,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 182: first used by step_949_conv2dInputGrad_G_layer6_conv2d_list_1
-const shader182 = `
+// shader 187: first used by step_851_conv2dInputGrad_G_layer6_conv2d_list_1
+const shader187 = `
 // conv2d input-gradient: f32[1,19,91,161] through f32[19,2048,3,3] -> [1,2048,91,161]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 channels x 4 same-phase pixels
@@ -11027,8 +11199,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 183: first used by step_950_conv2dInputGrad_G_layer6_conv2d_list_0_cpu
-const shader183 = `
+// shader 188: first used by step_852_conv2dInputGrad_G_layer6_conv2d_list_0_cpu
+const shader188 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,91,161] through f32[19,2048,3,3] -> [1,2048,91,161]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -11180,8 +11352,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 184: first used by step_950_conv2dInputGrad_G_layer6_conv2d_list_0
-const shader184 = `
+// shader 189: first used by step_852_conv2dInputGrad_G_layer6_conv2d_list_0
+const shader189 = `
 // conv2d input-gradient: f32[1,19,91,161] through f32[19,2048,3,3] -> [1,2048,91,161]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 channels x 4 same-phase pixels
@@ -11319,8 +11491,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 185: first used by step_951_sum_G_layer6_conv2d_list_1_stage1
-const shader185 = `
+// shader 190: first used by step_853_sum_G_layer6_conv2d_list_1_stage1
+const shader190 = `
 // sum over axes [0,2,3] of f32[1,2048,91,161]: 2048 outputs x 14651 elements, 2 split(s)
 // threads 4096, workgroup 64; FLOPs 30005248; bytes 360079360
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11344,8 +11516,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 186: first used by step_952_sum_G_layer6_conv2d_list_1_stage1
-const shader186 = `
+// shader 191: first used by step_854_sum_G_layer6_conv2d_list_1_stage1
+const shader191 = `
 // sum over axes [0,2,3] of f32[1,2048,91,161]: 2048 outputs x 14651 elements, 2 split(s)
 // threads 4096, workgroup 64; FLOPs 30005248; bytes 480100352
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11371,8 +11543,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 187: first used by step_953_pointwise_G_layer4_2_bn3
-const shader187 = `
+// shader 192: first used by step_855_pointwise_G_layer4_2_bn3
+const shader192 = `
 // pointwise f32[1,2048,91,161]
 // threads 30005248 (8 per invocation), workgroup 64; FLOPs 30005248; bytes 600137728
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11408,8 +11580,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 188: first used by step_954_conv2dInputGrad_G_layer4_2_conv3_pack
-const shader188 = `
+// shader 193: first used by step_856_conv2dInputGrad_G_layer4_2_conv3_pack
+const shader193 = `
 // repack conv weights f32[2048,512,1,1] as [2048][512] (transposed)
 // threads 1048576, workgroup 64; FLOPs 0; bytes 8388608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11426,8 +11598,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 189: first used by step_954_conv2dInputGrad_G_layer4_2_conv3_cpu
-const shader189 = `
+// shader 194: first used by step_856_conv2dInputGrad_G_layer4_2_conv3_cpu
+const shader194 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,2048,91,161] through f32[2048,512,1,1] -> [1,512,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -11579,8 +11751,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 190: first used by step_954_conv2dInputGrad_G_layer4_2_conv3
-const shader190 = `
+// shader 195: first used by step_856_conv2dInputGrad_G_layer4_2_conv3
+const shader195 = `
 // conv2d input-gradient: f32[1,2048,91,161] through f32[2048,512,1,1] -> [1,512,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -11718,8 +11890,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 191: first used by step_955_sum_G_layer4_2_conv3_stage1
-const shader191 = `
+// shader 196: first used by step_857_sum_G_layer4_2_conv3_stage1
+const shader196 = `
 // sum over axes [0,2,3] of f32[1,512,91,161]: 512 outputs x 14651 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 7501312; bytes 60026880
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11741,8 +11913,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 192: first used by step_956_sum_G_layer4_2_conv3_stage1
-const shader192 = `
+// shader 197: first used by step_858_sum_G_layer4_2_conv3_stage1
+const shader197 = `
 // sum over axes [0,2,3] of f32[1,512,91,161]: 512 outputs x 14651 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 7501312; bytes 90032128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11766,8 +11938,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 193: first used by step_957_pointwise_G_layer4_2_bn2
-const shader193 = `
+// shader 198: first used by step_859_pointwise_G_layer4_2_bn2
+const shader198 = `
 // pointwise f32[1,512,91,161]
 // threads 7501312 (8 per invocation), workgroup 64; FLOPs 7501312; bytes 120029184
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11801,8 +11973,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 194: first used by step_958_conv2dInputGrad_G_layer4_2_conv2_pack
-const shader194 = `
+// shader 199: first used by step_860_conv2dInputGrad_G_layer4_2_conv2_pack
+const shader199 = `
 // repack conv weights f32[512,512,3,3] as [4608][512] (transposed)
 // threads 2359296, workgroup 64; FLOPs 0; bytes 18874368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11819,8 +11991,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 195: first used by step_958_conv2dInputGrad_G_layer4_2_conv2_cpu
-const shader195 = `
+// shader 200: first used by step_860_conv2dInputGrad_G_layer4_2_conv2_cpu
+const shader200 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,91,161] through f32[512,512,3,3] -> [1,512,91,161]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -11972,8 +12144,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 196: first used by step_958_conv2dInputGrad_G_layer4_2_conv2
-const shader196 = `
+// shader 201: first used by step_860_conv2dInputGrad_G_layer4_2_conv2
+const shader201 = `
 // conv2d input-gradient: f32[1,512,91,161] through f32[512,512,3,3] -> [1,512,91,161]
 // stride [1,1], padding [4,4], dilation [4,4]
 // tile 8 channels x 4 same-phase pixels
@@ -12111,8 +12283,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 197: first used by step_962_conv2dInputGrad_G_layer4_2_conv1_pack
-const shader197 = `
+// shader 202: first used by step_864_conv2dInputGrad_G_layer4_2_conv1_pack
+const shader202 = `
 // repack conv weights f32[512,2048,1,1] as [512][2048] (transposed)
 // threads 1048576, workgroup 64; FLOPs 0; bytes 8388608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12129,8 +12301,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 198: first used by step_962_conv2dInputGrad_G_layer4_2_conv1_cpu
-const shader198 = `
+// shader 203: first used by step_864_conv2dInputGrad_G_layer4_2_conv1_cpu
+const shader203 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,91,161] through f32[512,2048,1,1] -> [1,2048,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12293,8 +12465,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 199: first used by step_962_conv2dInputGrad_G_layer4_2_conv1
-const shader199 = `
+// shader 204: first used by step_864_conv2dInputGrad_G_layer4_2_conv1
+const shader204 = `
 // conv2d input-gradient: f32[1,512,91,161] through f32[512,2048,1,1] -> [1,2048,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,2048,91,161]
@@ -12443,8 +12615,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 200: first used by step_964_sum_G_layer4_2_conv1_stage1
-const shader200 = `
+// shader 205: first used by step_866_sum_G_layer4_2_conv1_stage1
+const shader205 = `
 // sum over axes [0,2,3] of f32[1,2048,91,161]: 2048 outputs x 14651 elements, 2 split(s)
 // threads 4096, workgroup 64; FLOPs 30005248; bytes 240058368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12465,8 +12637,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 201: first used by step_965_pointwise_G_layer4_1_bn3
-const shader201 = `
+// shader 206: first used by step_867_pointwise_G_layer4_1_bn3
+const shader206 = `
 // pointwise f32[1,2048,91,161]
 // threads 30005248 (8 per invocation), workgroup 64; FLOPs 30005248; bytes 360095744
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12497,8 +12669,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 202: first used by step_974_conv2dInputGrad_G_layer4_1_conv1_cpu
-const shader202 = `
+// shader 207: first used by step_876_conv2dInputGrad_G_layer4_1_conv1_cpu
+const shader207 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,91,161] through f32[512,2048,1,1] -> [1,2048,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12650,8 +12822,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 203: first used by step_974_conv2dInputGrad_G_layer4_1_conv1
-const shader203 = `
+// shader 208: first used by step_876_conv2dInputGrad_G_layer4_1_conv1
+const shader208 = `
 // conv2d input-gradient: f32[1,512,91,161] through f32[512,2048,1,1] -> [1,2048,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -12789,8 +12961,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 204: first used by step_976_pointwise_G_layer4_1_conv1
-const shader204 = `
+// shader 209: first used by step_878_pointwise_G_layer4_1_conv1
+const shader209 = `
 // pointwise f32[1,2048,91,161]
 // threads 30005248 (8 per invocation), workgroup 64; FLOPs 30005248; bytes 480092160
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12817,8 +12989,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 205: first used by step_978_pointwise_G_layer4_0_downsample_1
-const shader205 = `
+// shader 210: first used by step_880_pointwise_G_layer4_0_downsample_1
+const shader210 = `
 // pointwise f32[1,2048,91,161]
 // threads 30005248 (8 per invocation), workgroup 64; FLOPs 30005248; bytes 360087552
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12846,8 +13018,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 206: first used by step_979_conv2dInputGrad_G_layer4_0_downsample_0_pack
-const shader206 = `
+// shader 211: first used by step_881_conv2dInputGrad_G_layer4_0_downsample_0_pack
+const shader211 = `
 // repack conv weights f32[2048,1024,1,1] as [2048][1024] (transposed)
 // threads 2097152, workgroup 64; FLOPs 0; bytes 16777216
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12864,8 +13036,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 207: first used by step_979_conv2dInputGrad_G_layer4_0_downsample_0_cpu
-const shader207 = `
+// shader 212: first used by step_881_conv2dInputGrad_G_layer4_0_downsample_0_cpu
+const shader212 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,2048,91,161] through f32[2048,1024,1,1] -> [1,1024,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -13017,8 +13189,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 208: first used by step_979_conv2dInputGrad_G_layer4_0_downsample_0
-const shader208 = `
+// shader 213: first used by step_881_conv2dInputGrad_G_layer4_0_downsample_0
+const shader213 = `
 // conv2d input-gradient: f32[1,2048,91,161] through f32[2048,1024,1,1] -> [1,1024,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -13156,8 +13328,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 209: first used by step_990_conv2dInputGrad_G_layer4_0_conv1_pack
-const shader209 = `
+// shader 214: first used by step_892_conv2dInputGrad_G_layer4_0_conv1_pack
+const shader214 = `
 // repack conv weights f32[512,1024,1,1] as [512][1024] (transposed)
 // threads 524288, workgroup 64; FLOPs 0; bytes 4194304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13174,8 +13346,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 210: first used by step_990_conv2dInputGrad_G_layer4_0_conv1_cpu
-const shader210 = `
+// shader 215: first used by step_892_conv2dInputGrad_G_layer4_0_conv1_cpu
+const shader215 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,91,161] through f32[512,1024,1,1] -> [1,1024,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -13337,8 +13509,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 211: first used by step_990_conv2dInputGrad_G_layer4_0_conv1
-const shader211 = `
+// shader 216: first used by step_892_conv2dInputGrad_G_layer4_0_conv1
+const shader216 = `
 // conv2d input-gradient: f32[1,512,91,161] through f32[512,1024,1,1] -> [1,1024,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,1024,91,161]
@@ -13486,8 +13658,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 212: first used by step_992_sum_G_layer4_0_conv1_stage1
-const shader212 = `
+// shader 217: first used by step_894_sum_G_layer4_0_conv1_stage1
+const shader217 = `
 // sum over axes [0,2,3] of f32[1,1024,91,161]: 1024 outputs x 14651 elements, 4 split(s)
 // threads 4096, workgroup 64; FLOPs 15002624; bytes 120037376
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13508,8 +13680,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 213: first used by step_993_pointwise_G_layer3_22_bn3
-const shader213 = `
+// shader 218: first used by step_895_pointwise_G_layer3_22_bn3
+const shader218 = `
 // pointwise f32[1,1024,91,161]
 // threads 15002624 (8 per invocation), workgroup 64; FLOPs 15002624; bytes 180047872
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13540,8 +13712,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 214: first used by step_994_conv2dInputGrad_G_layer3_22_conv3_pack
-const shader214 = `
+// shader 219: first used by step_896_conv2dInputGrad_G_layer3_22_conv3_pack
+const shader219 = `
 // repack conv weights f32[1024,256,1,1] as [1024][256] (transposed)
 // threads 262144, workgroup 64; FLOPs 0; bytes 2097152
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13558,8 +13730,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 215: first used by step_994_conv2dInputGrad_G_layer3_22_conv3_cpu
-const shader215 = `
+// shader 220: first used by step_896_conv2dInputGrad_G_layer3_22_conv3_cpu
+const shader220 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,1024,91,161] through f32[1024,256,1,1] -> [1,256,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -13711,8 +13883,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 216: first used by step_994_conv2dInputGrad_G_layer3_22_conv3
-const shader216 = `
+// shader 221: first used by step_896_conv2dInputGrad_G_layer3_22_conv3
+const shader221 = `
 // conv2d input-gradient: f32[1,1024,91,161] through f32[1024,256,1,1] -> [1,256,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -13850,8 +14022,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 217: first used by step_995_sum_G_layer3_22_conv3_stage1
-const shader217 = `
+// shader 222: first used by step_897_sum_G_layer3_22_conv3_stage1
+const shader222 = `
 // sum over axes [0,2,3] of f32[1,256,91,161]: 256 outputs x 14651 elements, 14 split(s)
 // threads 3584, workgroup 64; FLOPs 3750656; bytes 30019584
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13873,8 +14045,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 218: first used by step_996_sum_G_layer3_22_conv3_stage1
-const shader218 = `
+// shader 223: first used by step_898_sum_G_layer3_22_conv3_stage1
+const shader223 = `
 // sum over axes [0,2,3] of f32[1,256,91,161]: 256 outputs x 14651 elements, 14 split(s)
 // threads 3584, workgroup 64; FLOPs 3750656; bytes 45022208
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13898,8 +14070,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 219: first used by step_997_pointwise_G_layer3_22_bn2
-const shader219 = `
+// shader 224: first used by step_899_pointwise_G_layer3_22_bn2
+const shader224 = `
 // pointwise f32[1,256,91,161]
 // threads 3750656 (8 per invocation), workgroup 64; FLOPs 3750656; bytes 60014592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13933,8 +14105,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 220: first used by step_998_conv2dInputGrad_G_layer3_22_conv2_pack
-const shader220 = `
+// shader 225: first used by step_900_conv2dInputGrad_G_layer3_22_conv2_pack
+const shader225 = `
 // repack conv weights f32[256,256,3,3] as [2304][256] (transposed)
 // threads 589824, workgroup 64; FLOPs 0; bytes 4718592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13951,8 +14123,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 221: first used by step_998_conv2dInputGrad_G_layer3_22_conv2_cpu
-const shader221 = `
+// shader 226: first used by step_900_conv2dInputGrad_G_layer3_22_conv2_cpu
+const shader226 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,91,161] through f32[256,256,3,3] -> [1,256,91,161]
 // stride [1,1], padding [2,2], dilation [2,2]
@@ -14104,8 +14276,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 222: first used by step_998_conv2dInputGrad_G_layer3_22_conv2
-const shader222 = `
+// shader 227: first used by step_900_conv2dInputGrad_G_layer3_22_conv2
+const shader227 = `
 // conv2d input-gradient: f32[1,256,91,161] through f32[256,256,3,3] -> [1,256,91,161]
 // stride [1,1], padding [2,2], dilation [2,2]
 // tile 8 channels x 4 same-phase pixels
@@ -14243,8 +14415,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 223: first used by step_1002_conv2dInputGrad_G_layer3_22_conv1_pack
-const shader223 = `
+// shader 228: first used by step_904_conv2dInputGrad_G_layer3_22_conv1_pack
+const shader228 = `
 // repack conv weights f32[256,1024,1,1] as [256][1024] (transposed)
 // threads 262144, workgroup 64; FLOPs 0; bytes 2097152
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14261,8 +14433,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 224: first used by step_1002_conv2dInputGrad_G_layer3_22_conv1_cpu
-const shader224 = `
+// shader 229: first used by step_904_conv2dInputGrad_G_layer3_22_conv1_cpu
+const shader229 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,91,161] through f32[256,1024,1,1] -> [1,1024,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -14414,8 +14586,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 225: first used by step_1002_conv2dInputGrad_G_layer3_22_conv1
-const shader225 = `
+// shader 230: first used by step_904_conv2dInputGrad_G_layer3_22_conv1
+const shader230 = `
 // conv2d input-gradient: f32[1,256,91,161] through f32[256,1024,1,1] -> [1,1024,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -14553,8 +14725,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 226: first used by step_1003_sum_G_layer3_22_conv1_stage1
-const shader226 = `
+// shader 231: first used by step_905_sum_G_layer3_22_conv1_stage1
+const shader231 = `
 // sum over axes [0,2,3] of f32[1,1024,91,161]: 1024 outputs x 14651 elements, 4 split(s)
 // threads 4096, workgroup 64; FLOPs 15002624; bytes 180047872
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14578,8 +14750,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 227: first used by step_1004_sum_G_layer3_22_conv1_stage1
-const shader227 = `
+// shader 232: first used by step_906_sum_G_layer3_22_conv1_stage1
+const shader232 = `
 // sum over axes [0,2,3] of f32[1,1024,91,161]: 1024 outputs x 14651 elements, 4 split(s)
 // threads 4096, workgroup 64; FLOPs 15002624; bytes 240058368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14605,8 +14777,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 228: first used by step_1005_pointwise_G_layer3_21_bn3
-const shader228 = `
+// shader 233: first used by step_907_pointwise_G_layer3_21_bn3
+const shader233 = `
 // pointwise f32[1,1024,91,161]
 // threads 15002624 (8 per invocation), workgroup 64; FLOPs 15002624; bytes 300068864
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14642,8 +14814,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 229: first used by step_1014_conv2dInputGrad_G_layer3_21_conv1_cpu
-const shader229 = `
+// shader 234: first used by step_916_conv2dInputGrad_G_layer3_21_conv1_cpu
+const shader234 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,91,161] through f32[256,1024,1,1] -> [1,1024,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -14806,8 +14978,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 230: first used by step_1014_conv2dInputGrad_G_layer3_21_conv1
-const shader230 = `
+// shader 235: first used by step_916_conv2dInputGrad_G_layer3_21_conv1
+const shader235 = `
 // conv2d input-gradient: f32[1,256,91,161] through f32[256,1024,1,1] -> [1,1024,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,1024,91,161]
@@ -14956,8 +15128,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 231: first used by step_1258_conv2dInputGrad_G_layer3_0_downsample_0_pack
-const shader231 = `
+// shader 236: first used by step_1160_conv2dInputGrad_G_layer3_0_downsample_0_pack
+const shader236 = `
 // repack conv weights f32[1024,512,1,1] as [1024][512] (transposed)
 // threads 524288, workgroup 64; FLOPs 0; bytes 4194304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14974,8 +15146,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 232: first used by step_1258_conv2dInputGrad_G_layer3_0_downsample_0_cpu
-const shader232 = `
+// shader 237: first used by step_1160_conv2dInputGrad_G_layer3_0_downsample_0_cpu
+const shader237 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,1024,91,161] through f32[1024,512,1,1] -> [1,512,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -15127,8 +15299,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 233: first used by step_1258_conv2dInputGrad_G_layer3_0_downsample_0
-const shader233 = `
+// shader 238: first used by step_1160_conv2dInputGrad_G_layer3_0_downsample_0
+const shader238 = `
 // conv2d input-gradient: f32[1,1024,91,161] through f32[1024,512,1,1] -> [1,512,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -15266,8 +15438,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 234: first used by step_1269_conv2dInputGrad_G_layer3_0_conv1_pack
-const shader234 = `
+// shader 239: first used by step_1171_conv2dInputGrad_G_layer3_0_conv1_pack
+const shader239 = `
 // repack conv weights f32[256,512,1,1] as [256][512] (transposed)
 // threads 131072, workgroup 64; FLOPs 0; bytes 1048576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15284,8 +15456,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 235: first used by step_1269_conv2dInputGrad_G_layer3_0_conv1_cpu
-const shader235 = `
+// shader 240: first used by step_1171_conv2dInputGrad_G_layer3_0_conv1_cpu
+const shader240 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,91,161] through f32[256,512,1,1] -> [1,512,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -15437,8 +15609,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 236: first used by step_1269_conv2dInputGrad_G_layer3_0_conv1
-const shader236 = `
+// shader 241: first used by step_1171_conv2dInputGrad_G_layer3_0_conv1
+const shader241 = `
 // conv2d input-gradient: f32[1,256,91,161] through f32[256,512,1,1] -> [1,512,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -15576,8 +15748,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 237: first used by step_1270_sum_G_layer3_0_downsample_0_stage1
-const shader237 = `
+// shader 242: first used by step_1172_sum_G_layer3_0_downsample_0_stage1
+const shader242 = `
 // sum over axes [0,2,3] of f32[1,512,91,161]: 512 outputs x 14651 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 7501312; bytes 90032128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15601,8 +15773,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 238: first used by step_1271_sum_G_layer3_0_downsample_0_stage1
-const shader238 = `
+// shader 243: first used by step_1173_sum_G_layer3_0_downsample_0_stage1
+const shader243 = `
 // sum over axes [0,2,3] of f32[1,512,91,161]: 512 outputs x 14651 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 7501312; bytes 120037376
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15628,8 +15800,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 239: first used by step_1272_pointwise_G_layer2_3_bn3
-const shader239 = `
+// shader 244: first used by step_1174_pointwise_G_layer2_3_bn3
+const shader244 = `
 // pointwise f32[1,512,91,161]
 // threads 7501312 (8 per invocation), workgroup 64; FLOPs 7501312; bytes 150034432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15665,8 +15837,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 240: first used by step_1273_conv2dInputGrad_G_layer2_3_conv3_pack
-const shader240 = `
+// shader 245: first used by step_1175_conv2dInputGrad_G_layer2_3_conv3_pack
+const shader245 = `
 // repack conv weights f32[512,128,1,1] as [512][128] (transposed)
 // threads 65536, workgroup 64; FLOPs 0; bytes 524288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15683,8 +15855,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 241: first used by step_1273_conv2dInputGrad_G_layer2_3_conv3_cpu
-const shader241 = `
+// shader 246: first used by step_1175_conv2dInputGrad_G_layer2_3_conv3_cpu
+const shader246 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,91,161] through f32[512,128,1,1] -> [1,128,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -15836,8 +16008,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 242: first used by step_1273_conv2dInputGrad_G_layer2_3_conv3
-const shader242 = `
+// shader 247: first used by step_1175_conv2dInputGrad_G_layer2_3_conv3
+const shader247 = `
 // conv2d input-gradient: f32[1,512,91,161] through f32[512,128,1,1] -> [1,128,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -15975,8 +16147,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 243: first used by step_1274_sum_G_layer2_3_conv3_stage1
-const shader243 = `
+// shader 248: first used by step_1176_sum_G_layer2_3_conv3_stage1
+const shader248 = `
 // sum over axes [0,2,3] of f32[1,128,91,161]: 128 outputs x 14651 elements, 14 split(s)
 // threads 1792, workgroup 64; FLOPs 1875328; bytes 15009792
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15998,8 +16170,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 244: first used by step_1275_sum_G_layer2_3_conv3_stage1
-const shader244 = `
+// shader 249: first used by step_1177_sum_G_layer2_3_conv3_stage1
+const shader249 = `
 // sum over axes [0,2,3] of f32[1,128,91,161]: 128 outputs x 14651 elements, 14 split(s)
 // threads 1792, workgroup 64; FLOPs 1875328; bytes 22511104
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16023,8 +16195,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 245: first used by step_1276_pointwise_G_layer2_3_bn2
-const shader245 = `
+// shader 250: first used by step_1178_pointwise_G_layer2_3_bn2
+const shader250 = `
 // pointwise f32[1,128,91,161]
 // threads 1875328 (8 per invocation), workgroup 64; FLOPs 1875328; bytes 30007296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16058,8 +16230,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 246: first used by step_1277_conv2dInputGrad_G_layer2_3_conv2_pack
-const shader246 = `
+// shader 251: first used by step_1179_conv2dInputGrad_G_layer2_3_conv2_pack
+const shader251 = `
 // repack conv weights f32[128,128,3,3] as [1152][128] (transposed)
 // threads 147456, workgroup 64; FLOPs 0; bytes 1179648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16076,8 +16248,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 247: first used by step_1277_conv2dInputGrad_G_layer2_3_conv2_cpu
-const shader247 = `
+// shader 252: first used by step_1179_conv2dInputGrad_G_layer2_3_conv2_cpu
+const shader252 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,91,161] through f32[128,128,3,3] -> [1,128,91,161]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -16229,8 +16401,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 248: first used by step_1277_conv2dInputGrad_G_layer2_3_conv2
-const shader248 = `
+// shader 253: first used by step_1179_conv2dInputGrad_G_layer2_3_conv2
+const shader253 = `
 // conv2d input-gradient: f32[1,128,91,161] through f32[128,128,3,3] -> [1,128,91,161]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -16368,8 +16540,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 249: first used by step_1281_conv2dInputGrad_G_layer2_3_conv1_pack
-const shader249 = `
+// shader 254: first used by step_1183_conv2dInputGrad_G_layer2_3_conv1_pack
+const shader254 = `
 // repack conv weights f32[128,512,1,1] as [128][512] (transposed)
 // threads 65536, workgroup 64; FLOPs 0; bytes 524288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16386,8 +16558,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 250: first used by step_1281_conv2dInputGrad_G_layer2_3_conv1_cpu
-const shader250 = `
+// shader 255: first used by step_1183_conv2dInputGrad_G_layer2_3_conv1_cpu
+const shader255 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,91,161] through f32[128,512,1,1] -> [1,512,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -16550,8 +16722,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 251: first used by step_1281_conv2dInputGrad_G_layer2_3_conv1
-const shader251 = `
+// shader 256: first used by step_1183_conv2dInputGrad_G_layer2_3_conv1
+const shader256 = `
 // conv2d input-gradient: f32[1,128,91,161] through f32[128,512,1,1] -> [1,512,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,91,161]
@@ -16700,8 +16872,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 252: first used by step_1283_sum_G_layer2_3_conv1_stage1
-const shader252 = `
+// shader 257: first used by step_1185_sum_G_layer2_3_conv1_stage1
+const shader257 = `
 // sum over axes [0,2,3] of f32[1,512,91,161]: 512 outputs x 14651 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 7501312; bytes 60026880
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16722,8 +16894,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 253: first used by step_1284_pointwise_G_layer2_2_bn3
-const shader253 = `
+// shader 258: first used by step_1186_pointwise_G_layer2_2_bn3
+const shader258 = `
 // pointwise f32[1,512,91,161]
 // threads 7501312 (8 per invocation), workgroup 64; FLOPs 7501312; bytes 90023936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16754,8 +16926,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 254: first used by step_1293_conv2dInputGrad_G_layer2_2_conv1_cpu
-const shader254 = `
+// shader 259: first used by step_1195_conv2dInputGrad_G_layer2_2_conv1_cpu
+const shader259 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,91,161] through f32[128,512,1,1] -> [1,512,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -16907,8 +17079,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 255: first used by step_1293_conv2dInputGrad_G_layer2_2_conv1
-const shader255 = `
+// shader 260: first used by step_1195_conv2dInputGrad_G_layer2_2_conv1
+const shader260 = `
 // conv2d input-gradient: f32[1,128,91,161] through f32[128,512,1,1] -> [1,512,91,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -17046,8 +17218,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 256: first used by step_1309_conv2dInputGrad_G_layer2_0_downsample_0_pack
-const shader256 = `
+// shader 261: first used by step_1211_conv2dInputGrad_G_layer2_0_downsample_0_pack
+const shader261 = `
 // repack conv weights f32[512,256,1,1] as [512][256] (transposed)
 // threads 131072, workgroup 64; FLOPs 0; bytes 1048576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17064,8 +17236,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 257: first used by step_1309_conv2dInputGrad_G_layer2_0_downsample_0_cpu
-const shader257 = `
+// shader 262: first used by step_1211_conv2dInputGrad_G_layer2_0_downsample_0_cpu
+const shader262 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,91,161] through f32[512,256,1,1] -> [1,256,181,321]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -17217,8 +17389,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 258: first used by step_1309_conv2dInputGrad_G_layer2_0_downsample_0
-const shader258 = `
+// shader 263: first used by step_1211_conv2dInputGrad_G_layer2_0_downsample_0
+const shader263 = `
 // conv2d input-gradient: f32[1,512,91,161] through f32[512,256,1,1] -> [1,256,181,321]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -17357,8 +17529,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 259: first used by step_1320_conv2dInputGrad_G_layer2_0_conv1_pack
-const shader259 = `
+// shader 264: first used by step_1222_conv2dInputGrad_G_layer2_0_conv1_pack
+const shader264 = `
 // repack conv weights f32[128,256,1,1] as [128][256] (transposed)
 // threads 32768, workgroup 64; FLOPs 0; bytes 262144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17375,8 +17547,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 260: first used by step_1320_conv2dInputGrad_G_layer2_0_conv1_cpu
-const shader260 = `
+// shader 265: first used by step_1222_conv2dInputGrad_G_layer2_0_conv1_cpu
+const shader265 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,91,161] through f32[128,256,1,1] -> [1,256,181,321]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -17528,8 +17700,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 261: first used by step_1320_conv2dInputGrad_G_layer2_0_conv1
-const shader261 = `
+// shader 266: first used by step_1222_conv2dInputGrad_G_layer2_0_conv1
+const shader266 = `
 // conv2d input-gradient: f32[1,128,91,161] through f32[128,256,1,1] -> [1,256,181,321]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -17668,8 +17840,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 262: first used by step_1321_sum_G_layer2_0_downsample_0_stage1
-const shader262 = `
+// shader 267: first used by step_1223_sum_G_layer2_0_downsample_0_stage1
+const shader267 = `
 // sum over axes [0,2,3] of f32[1,256,181,321]: 256 outputs x 58101 elements, 16 split(s)
 // threads 4096, workgroup 64; FLOPs 14873856; bytes 178502656
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17693,8 +17865,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 263: first used by step_1322_sum_G_layer2_0_downsample_0_stage1
-const shader263 = `
+// shader 268: first used by step_1224_sum_G_layer2_0_downsample_0_stage1
+const shader268 = `
 // sum over axes [0,2,3] of f32[1,256,181,321]: 256 outputs x 58101 elements, 16 split(s)
 // threads 4096, workgroup 64; FLOPs 14873856; bytes 237998080
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17720,8 +17892,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 264: first used by step_1323_pointwise_G_layer1_2_bn3
-const shader264 = `
+// shader 269: first used by step_1225_pointwise_G_layer1_2_bn3
+const shader269 = `
 // pointwise f32[1,256,181,321]
 // threads 14873856 (8 per invocation), workgroup 64; FLOPs 14873856; bytes 297481216
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17757,8 +17929,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 265: first used by step_1324_conv2dInputGrad_G_layer1_2_conv3_pack
-const shader265 = `
+// shader 270: first used by step_1226_conv2dInputGrad_G_layer1_2_conv3_pack
+const shader270 = `
 // repack conv weights f32[256,64,1,1] as [256][64] (transposed)
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17775,8 +17947,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 266: first used by step_1324_conv2dInputGrad_G_layer1_2_conv3_cpu
-const shader266 = `
+// shader 271: first used by step_1226_conv2dInputGrad_G_layer1_2_conv3_cpu
+const shader271 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,181,321] through f32[256,64,1,1] -> [1,64,181,321]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -17928,8 +18100,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 267: first used by step_1324_conv2dInputGrad_G_layer1_2_conv3
-const shader267 = `
+// shader 272: first used by step_1226_conv2dInputGrad_G_layer1_2_conv3
+const shader272 = `
 // conv2d input-gradient: f32[1,256,181,321] through f32[256,64,1,1] -> [1,64,181,321]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -18067,8 +18239,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 268: first used by step_1325_sum_G_layer1_2_conv3_stage1
-const shader268 = `
+// shader 273: first used by step_1227_sum_G_layer1_2_conv3_stage1
+const shader273 = `
 // sum over axes [0,2,3] of f32[1,64,181,321]: 64 outputs x 58101 elements, 56 split(s)
 // threads 3584, workgroup 64; FLOPs 3718464; bytes 29762048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18090,8 +18262,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 269: first used by step_1326_sum_G_layer1_2_conv3_stage1
-const shader269 = `
+// shader 274: first used by step_1228_sum_G_layer1_2_conv3_stage1
+const shader274 = `
 // sum over axes [0,2,3] of f32[1,64,181,321]: 64 outputs x 58101 elements, 56 split(s)
 // threads 3584, workgroup 64; FLOPs 3718464; bytes 44635904
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18115,8 +18287,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 270: first used by step_1327_pointwise_G_layer1_2_bn2
-const shader270 = `
+// shader 275: first used by step_1229_pointwise_G_layer1_2_bn2
+const shader275 = `
 // pointwise f32[1,64,181,321]
 // threads 3718464 (8 per invocation), workgroup 64; FLOPs 3718464; bytes 59496448
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18150,8 +18322,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 271: first used by step_1328_conv2dInputGrad_G_layer1_2_conv2_pack
-const shader271 = `
+// shader 276: first used by step_1230_conv2dInputGrad_G_layer1_2_conv2_pack
+const shader276 = `
 // repack conv weights f32[64,64,3,3] as [576][64] (transposed)
 // threads 36864, workgroup 64; FLOPs 0; bytes 294912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18168,8 +18340,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 272: first used by step_1328_conv2dInputGrad_G_layer1_2_conv2_cpu
-const shader272 = `
+// shader 277: first used by step_1230_conv2dInputGrad_G_layer1_2_conv2_cpu
+const shader277 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,181,321] through f32[64,64,3,3] -> [1,64,181,321]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -18321,8 +18493,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 273: first used by step_1328_conv2dInputGrad_G_layer1_2_conv2
-const shader273 = `
+// shader 278: first used by step_1230_conv2dInputGrad_G_layer1_2_conv2
+const shader278 = `
 // conv2d input-gradient: f32[1,64,181,321] through f32[64,64,3,3] -> [1,64,181,321]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -18460,8 +18632,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 274: first used by step_1332_conv2dInputGrad_G_layer1_2_conv1_pack
-const shader274 = `
+// shader 279: first used by step_1234_conv2dInputGrad_G_layer1_2_conv1_pack
+const shader279 = `
 // repack conv weights f32[64,256,1,1] as [64][256] (transposed)
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18478,8 +18650,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 275: first used by step_1332_conv2dInputGrad_G_layer1_2_conv1_cpu
-const shader275 = `
+// shader 280: first used by step_1234_conv2dInputGrad_G_layer1_2_conv1_cpu
+const shader280 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,181,321] through f32[64,256,1,1] -> [1,256,181,321]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -18642,8 +18814,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 276: first used by step_1332_conv2dInputGrad_G_layer1_2_conv1
-const shader276 = `
+// shader 281: first used by step_1234_conv2dInputGrad_G_layer1_2_conv1
+const shader281 = `
 // conv2d input-gradient: f32[1,64,181,321] through f32[64,256,1,1] -> [1,256,181,321]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,181,321]
@@ -18792,8 +18964,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 277: first used by step_1334_sum_G_layer1_2_conv1_stage1
-const shader277 = `
+// shader 282: first used by step_1236_sum_G_layer1_2_conv1_stage1
+const shader282 = `
 // sum over axes [0,2,3] of f32[1,256,181,321]: 256 outputs x 58101 elements, 16 split(s)
 // threads 4096, workgroup 64; FLOPs 14873856; bytes 119007232
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18814,8 +18986,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 278: first used by step_1335_pointwise_G_layer1_1_bn3
-const shader278 = `
+// shader 283: first used by step_1237_pointwise_G_layer1_1_bn3
+const shader283 = `
 // pointwise f32[1,256,181,321]
 // threads 14873856 (8 per invocation), workgroup 64; FLOPs 14873856; bytes 178490368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18846,8 +19018,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 279: first used by step_1344_conv2dInputGrad_G_layer1_1_conv1_cpu
-const shader279 = `
+// shader 284: first used by step_1246_conv2dInputGrad_G_layer1_1_conv1_cpu
+const shader284 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,181,321] through f32[64,256,1,1] -> [1,256,181,321]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -18999,8 +19171,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 280: first used by step_1344_conv2dInputGrad_G_layer1_1_conv1
-const shader280 = `
+// shader 285: first used by step_1246_conv2dInputGrad_G_layer1_1_conv1
+const shader285 = `
 // conv2d input-gradient: f32[1,64,181,321] through f32[64,256,1,1] -> [1,256,181,321]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -19138,8 +19310,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 281: first used by step_1346_pointwise_G_layer1_1_conv1
-const shader281 = `
+// shader 286: first used by step_1248_pointwise_G_layer1_1_conv1
+const shader286 = `
 // pointwise f32[1,256,181,321]
 // threads 14873856 (8 per invocation), workgroup 64; FLOPs 14873856; bytes 237982720
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19166,8 +19338,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 282: first used by step_1348_pointwise_G_layer1_0_downsample_1
-const shader282 = `
+// shader 287: first used by step_1250_pointwise_G_layer1_0_downsample_1
+const shader287 = `
 // pointwise f32[1,256,181,321]
 // threads 14873856 (8 per invocation), workgroup 64; FLOPs 14873856; bytes 178489344
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19195,8 +19367,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 283: first used by step_1360_conv2dInputGrad_G_layer1_0_conv1_pack
-const shader283 = `
+// shader 288: first used by step_1262_conv2dInputGrad_G_layer1_0_conv1_pack
+const shader288 = `
 // repack conv weights f32[64,64,1,1] as [64][64] (transposed)
 // threads 4096, workgroup 64; FLOPs 0; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19213,8 +19385,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 284: first used by step_1360_conv2dInputGrad_G_layer1_0_conv1_cpu
-const shader284 = `
+// shader 289: first used by step_1262_conv2dInputGrad_G_layer1_0_conv1_cpu
+const shader289 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,181,321] through f32[64,64,1,1] -> [1,64,181,321]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -19369,8 +19541,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 285: first used by step_1360_conv2dInputGrad_G_layer1_0_conv1
-const shader285 = `
+// shader 290: first used by step_1262_conv2dInputGrad_G_layer1_0_conv1
+const shader290 = `
 // conv2d input-gradient: f32[1,64,181,321] through f32[64,64,1,1] -> [1,64,181,321]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,181,321]
@@ -19511,8 +19683,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 286: first used by step_1361_maxPool2dGrad_G_layer1_0_downsample_0
-const shader286 = `
+// shader 291: first used by step_1263_maxPool2dGrad_G_layer1_0_downsample_0
+const shader291 = `
 // maxPool2d gradient (gather) for f32[1,64,360,640]: kernel [3,3], stride [2,2], padding [1,1]
 // threads 14745600, workgroup 64; FLOPs 530841600; bytes 132838656
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19551,8 +19723,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 287: first used by step_1362_sum_G_layer1_0_downsample_0_stage1
-const shader287 = `
+// shader 292: first used by step_1264_sum_G_layer1_0_downsample_0_stage1
+const shader292 = `
 // sum over axes [0,2,3] of f32[1,64,360,640]: 64 outputs x 230400 elements, 64 split(s)
 // threads 4096, workgroup 64; FLOPs 14745600; bytes 117981184
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19574,8 +19746,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 288: first used by step_1363_sum_G_conv1_stage1
-const shader288 = `
+// shader 293: first used by step_1265_sum_G_conv1_stage1
+const shader293 = `
 // sum over axes [0,2,3] of f32[1,64,360,640]: 64 outputs x 230400 elements, 64 split(s)
 // threads 4096, workgroup 64; FLOPs 14745600; bytes 176963584
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19599,8 +19771,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 289: first used by step_1364_pointwise_G_bn1
-const shader289 = `
+// shader 294: first used by step_1266_pointwise_G_bn1
+const shader294 = `
 // pointwise f32[1,64,360,640]
 // threads 14745600 (8 per invocation), workgroup 64; FLOPs 14745600; bytes 235930624
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19634,8 +19806,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 290: first used by step_1365_conv2dWeightGrad_G_bn1_packc
-const shader290 = `
+// shader 295: first used by step_1267_conv2dWeightGrad_G_bn1_packc
+const shader295 = `
 // repack f32[1,64,360,640] as [1][16][360][640] x vec4 (4 channels per element)
 // threads 3686400, workgroup 64; FLOPs 0; bytes 117964800
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19652,8 +19824,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 291: first used by step_1365_conv2dWeightGrad_G_bn1_stage1_cpu
-const shader291 = `
+// shader 296: first used by step_1267_conv2dWeightGrad_G_bn1_stage1_cpu
+const shader296 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,3,720,1280] with f32[1,64,360,640] -> [64,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 11 K-split(s) of 20946
@@ -19966,8 +20138,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 292: first used by step_1365_conv2dWeightGrad_G_bn1_stage1
-const shader292 = `
+// shader 297: first used by step_1267_conv2dWeightGrad_G_bn1_stage1
+const shader297 = `
 // conv2d weight-gradient: f32[1,3,720,1280] with f32[1,64,360,640] -> [64,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 11 K-split(s) of 20946
 // with a fused elementwise epilogue producing f32[64,3,7,7]
@@ -20043,8 +20215,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 293: first used by step_1365_conv2dWeightGrad_G_bn1_stage2
-const shader293 = `
+// shader 298: first used by step_1267_conv2dWeightGrad_G_bn1_stage2
+const shader298 = `
 // final 11-way combine of the partials
 // with a fused elementwise epilogue producing f32[64,3,7,7]
 // threads 9408, workgroup 64; FLOPs 103488; bytes 526848
@@ -20066,8 +20238,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 294: first used by step_1366_pointwise_G_conv1
-const shader294 = `
+// shader 299: first used by step_1268_pointwise_G_conv1
+const shader299 = `
 // pointwise f32[64,3,7,7]
 // threads 9408 (8 per invocation), workgroup 64; FLOPs 9408; bytes 112900
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20091,8 +20263,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 295: first used by step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu
-const shader295 = `
+// shader 300: first used by step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu
+const shader300 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,181,321] with f32[1,64,181,321] -> [64,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 32 K-split(s) of 1816
@@ -20405,8 +20577,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 296: first used by step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage1
-const shader296 = `
+// shader 301: first used by step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage1
+const shader301 = `
 // conv2d weight-gradient: f32[1,64,181,321] with f32[1,64,181,321] -> [64,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 32 K-split(s) of 1816
 // with a fused elementwise epilogue producing f32[64,64,1,1]
@@ -20492,8 +20664,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 297: first used by step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage2
-const shader297 = `
+// shader 302: first used by step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage2
+const shader302 = `
 // final 32-way combine of the partials
 // with a fused elementwise epilogue producing f32[64,64,1,1]
 // threads 4096, workgroup 64; FLOPs 131072; bytes 573440
@@ -20515,8 +20687,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 298: first used by step_1368_pointwise_G_layer1_0_conv1
-const shader298 = `
+// shader 303: first used by step_1270_pointwise_G_layer1_0_conv1
+const shader303 = `
 // pointwise f32[64,64,1,1]
 // threads 4096 (8 per invocation), workgroup 64; FLOPs 4096; bytes 49156
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20538,8 +20710,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 299: first used by step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu
-const shader299 = `
+// shader 304: first used by step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu
+const shader304 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,181,321] with f32[1,64,181,321] -> [64,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 14526
@@ -20852,8 +21024,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 300: first used by step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage1
-const shader300 = `
+// shader 305: first used by step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage1
+const shader305 = `
 // conv2d weight-gradient: f32[1,64,181,321] with f32[1,64,181,321] -> [64,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 14526
 // with a fused elementwise epilogue producing f32[64,64,3,3]
@@ -20939,8 +21111,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 301: first used by step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage2
-const shader301 = `
+// shader 306: first used by step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage2
+const shader306 = `
 // final 4-way combine of the partials
 // with a fused elementwise epilogue producing f32[64,64,3,3]
 // threads 36864, workgroup 64; FLOPs 147456; bytes 1032192
@@ -20962,8 +21134,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 302: first used by step_1370_pointwise_G_layer1_0_conv2
-const shader302 = `
+// shader 307: first used by step_1272_pointwise_G_layer1_0_conv2
+const shader307 = `
 // pointwise f32[64,64,3,3]
 // threads 36864 (8 per invocation), workgroup 64; FLOPs 36864; bytes 442372
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20987,8 +21159,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 303: first used by step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage1_cpu
-const shader303 = `
+// shader 308: first used by step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage1_cpu
+const shader308 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,181,321] with f32[1,256,181,321] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 7263
@@ -21301,8 +21473,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 304: first used by step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage1
-const shader304 = `
+// shader 309: first used by step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage1
+const shader309 = `
 // conv2d weight-gradient: f32[1,64,181,321] with f32[1,256,181,321] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 7263
 // with a fused elementwise epilogue producing f32[256,64,1,1]
@@ -21388,8 +21560,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 305: first used by step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage2
-const shader305 = `
+// shader 310: first used by step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage2
+const shader310 = `
 // final 8-way combine of the partials
 // with a fused elementwise epilogue producing f32[256,64,1,1]
 // threads 16384, workgroup 64; FLOPs 131072; bytes 720896
@@ -21411,8 +21583,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 306: first used by step_1372_pointwise_G_layer1_0_conv3
-const shader306 = `
+// shader 311: first used by step_1274_pointwise_G_layer1_0_conv3
+const shader311 = `
 // pointwise f32[256,64,1,1]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196612
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21434,8 +21606,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 307: first used by step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage1_cpu
-const shader307 = `
+// shader 312: first used by step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage1_cpu
+const shader312 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,181,321] with f32[1,64,181,321] -> [64,256,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 7263
@@ -21748,8 +21920,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 308: first used by step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage1
-const shader308 = `
+// shader 313: first used by step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage1
+const shader313 = `
 // conv2d weight-gradient: f32[1,256,181,321] with f32[1,64,181,321] -> [64,256,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 7263
 // with a fused elementwise epilogue producing f32[64,256,1,1]
@@ -21835,8 +22007,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 309: first used by step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage2
-const shader309 = `
+// shader 314: first used by step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage2
+const shader314 = `
 // final 8-way combine of the partials
 // with a fused elementwise epilogue producing f32[64,256,1,1]
 // threads 16384, workgroup 64; FLOPs 131072; bytes 720896
@@ -21858,8 +22030,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 310: first used by step_1376_pointwise_G_layer1_1_conv1
-const shader310 = `
+// shader 315: first used by step_1278_pointwise_G_layer1_1_conv1
+const shader315 = `
 // pointwise f32[64,256,1,1]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196612
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21881,8 +22053,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 311: first used by step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage1_cpu
-const shader311 = `
+// shader 316: first used by step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage1_cpu
+const shader316 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,181,321] with f32[1,128,91,161] -> [128,256,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 3663
@@ -22195,8 +22367,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 312: first used by step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage1
-const shader312 = `
+// shader 317: first used by step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage1
+const shader317 = `
 // conv2d weight-gradient: f32[1,256,181,321] with f32[1,128,91,161] -> [128,256,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 3663
 // with a fused elementwise epilogue producing f32[128,256,1,1]
@@ -22282,8 +22454,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 313: first used by step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage2
-const shader313 = `
+// shader 318: first used by step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage2
+const shader318 = `
 // final 4-way combine of the partials
 // with a fused elementwise epilogue producing f32[128,256,1,1]
 // threads 32768, workgroup 64; FLOPs 131072; bytes 917504
@@ -22305,8 +22477,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 314: first used by step_1388_pointwise_G_layer2_0_conv1
-const shader314 = `
+// shader 319: first used by step_1290_pointwise_G_layer2_0_conv1
+const shader319 = `
 // pointwise f32[128,256,1,1]
 // threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 393220
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -22328,8 +22500,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 315: first used by step_1389_conv2dWeightGrad_G_layer2_0_bn1_cpu
-const shader315 = `
+// shader 320: first used by step_1291_conv2dWeightGrad_G_layer2_0_bn1_cpu
+const shader320 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,91,161] with f32[1,128,91,161] -> [128,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
@@ -22650,8 +22822,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 316: first used by step_1389_conv2dWeightGrad_G_layer2_0_bn1
-const shader316 = `
+// shader 321: first used by step_1291_conv2dWeightGrad_G_layer2_0_bn1
+const shader321 = `
 // conv2d weight-gradient: f32[1,128,91,161] with f32[1,128,91,161] -> [128,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
 // with a fused elementwise epilogue producing f32[128,128,3,3]
@@ -22743,8 +22915,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 317: first used by step_1390_pointwise_G_layer2_0_conv2
-const shader317 = `
+// shader 322: first used by step_1292_pointwise_G_layer2_0_conv2
+const shader322 = `
 // pointwise f32[128,128,3,3]
 // threads 147456 (8 per invocation), workgroup 64; FLOPs 147456; bytes 1769476
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -22768,8 +22940,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 318: first used by step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage1_cpu
-const shader318 = `
+// shader 323: first used by step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage1_cpu
+const shader323 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,91,161] with f32[1,512,91,161] -> [512,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 7326
@@ -23082,8 +23254,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 319: first used by step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage1
-const shader319 = `
+// shader 324: first used by step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage1
+const shader324 = `
 // conv2d weight-gradient: f32[1,128,91,161] with f32[1,512,91,161] -> [512,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 7326
 // with a fused elementwise epilogue producing f32[512,128,1,1]
@@ -23169,8 +23341,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 320: first used by step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage2
-const shader320 = `
+// shader 325: first used by step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage2
+const shader325 = `
 // final 2-way combine of the partials
 // with a fused elementwise epilogue producing f32[512,128,1,1]
 // threads 65536, workgroup 64; FLOPs 131072; bytes 1310720
@@ -23192,8 +23364,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 321: first used by step_1392_pointwise_G_layer2_0_conv3
-const shader321 = `
+// shader 326: first used by step_1294_pointwise_G_layer2_0_conv3
+const shader326 = `
 // pointwise f32[512,128,1,1]
 // threads 65536 (8 per invocation), workgroup 64; FLOPs 65536; bytes 786436
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23215,8 +23387,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 322: first used by step_1393_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
-const shader322 = `
+// shader 327: first used by step_1295_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
+const shader327 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,181,321] with f32[1,512,91,161] -> [512,256,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
@@ -23537,8 +23709,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 323: first used by step_1393_conv2dWeightGrad_G_layer2_0_downsample_1
-const shader323 = `
+// shader 328: first used by step_1295_conv2dWeightGrad_G_layer2_0_downsample_1
+const shader328 = `
 // conv2d weight-gradient: f32[1,256,181,321] with f32[1,512,91,161] -> [512,256,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
 // with a fused elementwise epilogue producing f32[512,256,1,1]
@@ -23630,8 +23802,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 324: first used by step_1394_pointwise_G_layer2_0_downsample_0
-const shader324 = `
+// shader 329: first used by step_1296_pointwise_G_layer2_0_downsample_0
+const shader329 = `
 // pointwise f32[512,256,1,1]
 // threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 1572868
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23653,8 +23825,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 325: first used by step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage1_cpu
-const shader325 = `
+// shader 330: first used by step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage1_cpu
+const shader330 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,91,161] with f32[1,128,91,161] -> [128,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 7326
@@ -23967,8 +24139,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 326: first used by step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage1
-const shader326 = `
+// shader 331: first used by step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage1
+const shader331 = `
 // conv2d weight-gradient: f32[1,512,91,161] with f32[1,128,91,161] -> [128,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 7326
 // with a fused elementwise epilogue producing f32[128,512,1,1]
@@ -24054,8 +24226,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 327: first used by step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage2
-const shader327 = `
+// shader 332: first used by step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage2
+const shader332 = `
 // final 2-way combine of the partials
 // with a fused elementwise epilogue producing f32[128,512,1,1]
 // threads 65536, workgroup 64; FLOPs 131072; bytes 1310720
@@ -24077,8 +24249,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 328: first used by step_1396_pointwise_G_layer2_1_conv1
-const shader328 = `
+// shader 333: first used by step_1298_pointwise_G_layer2_1_conv1
+const shader333 = `
 // pointwise f32[128,512,1,1]
 // threads 65536 (8 per invocation), workgroup 64; FLOPs 65536; bytes 786436
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -24100,8 +24272,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 329: first used by step_1413_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader329 = `
+// shader 334: first used by step_1315_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader334 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,91,161] with f32[1,256,91,161] -> [256,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
@@ -24422,8 +24594,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 330: first used by step_1413_conv2dWeightGrad_G_layer3_0_bn1
-const shader330 = `
+// shader 335: first used by step_1315_conv2dWeightGrad_G_layer3_0_bn1
+const shader335 = `
 // conv2d weight-gradient: f32[1,512,91,161] with f32[1,256,91,161] -> [256,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
 // with a fused elementwise epilogue producing f32[256,512,1,1]
@@ -24515,8 +24687,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 331: first used by step_1414_pointwise_G_layer3_0_conv1
-const shader331 = `
+// shader 336: first used by step_1316_pointwise_G_layer3_0_conv1
+const shader336 = `
 // pointwise f32[256,512,1,1]
 // threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 1572868
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -24538,8 +24710,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 332: first used by step_1415_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader332 = `
+// shader 337: first used by step_1317_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader337 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,91,161] with f32[1,256,91,161] -> [256,256,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
@@ -24860,8 +25032,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 333: first used by step_1415_conv2dWeightGrad_G_layer3_0_bn1
-const shader333 = `
+// shader 338: first used by step_1317_conv2dWeightGrad_G_layer3_0_bn1
+const shader338 = `
 // conv2d weight-gradient: f32[1,256,91,161] with f32[1,256,91,161] -> [256,256,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
 // with a fused elementwise epilogue producing f32[256,256,3,3]
@@ -24953,8 +25125,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 334: first used by step_1416_pointwise_G_layer3_0_conv2
-const shader334 = `
+// shader 339: first used by step_1318_pointwise_G_layer3_0_conv2
+const shader339 = `
 // pointwise f32[256,256,3,3]
 // threads 589824 (8 per invocation), workgroup 64; FLOPs 589824; bytes 7077892
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -24978,8 +25150,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 335: first used by step_1417_conv2dWeightGrad_G_layer3_0_bn2_cpu
-const shader335 = `
+// shader 340: first used by step_1319_conv2dWeightGrad_G_layer3_0_bn2_cpu
+const shader340 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,91,161] with f32[1,1024,91,161] -> [1024,256,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
@@ -25300,8 +25472,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 336: first used by step_1417_conv2dWeightGrad_G_layer3_0_bn2
-const shader336 = `
+// shader 341: first used by step_1319_conv2dWeightGrad_G_layer3_0_bn2
+const shader341 = `
 // conv2d weight-gradient: f32[1,256,91,161] with f32[1,1024,91,161] -> [1024,256,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
 // with a fused elementwise epilogue producing f32[1024,256,1,1]
@@ -25393,8 +25565,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 337: first used by step_1418_pointwise_G_layer3_0_conv3
-const shader337 = `
+// shader 342: first used by step_1320_pointwise_G_layer3_0_conv3
+const shader342 = `
 // pointwise f32[1024,256,1,1]
 // threads 262144 (8 per invocation), workgroup 64; FLOPs 262144; bytes 3145732
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -25416,8 +25588,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 338: first used by step_1419_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
-const shader338 = `
+// shader 343: first used by step_1321_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
+const shader343 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,91,161] with f32[1,1024,91,161] -> [1024,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
@@ -25738,8 +25910,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 339: first used by step_1419_conv2dWeightGrad_G_layer3_0_downsample_1
-const shader339 = `
+// shader 344: first used by step_1321_conv2dWeightGrad_G_layer3_0_downsample_1
+const shader344 = `
 // conv2d weight-gradient: f32[1,512,91,161] with f32[1,1024,91,161] -> [1024,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
 // with a fused elementwise epilogue producing f32[1024,512,1,1]
@@ -25831,8 +26003,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 340: first used by step_1420_pointwise_G_layer3_0_downsample_0
-const shader340 = `
+// shader 345: first used by step_1322_pointwise_G_layer3_0_downsample_0
+const shader345 = `
 // pointwise f32[1024,512,1,1]
 // threads 524288 (8 per invocation), workgroup 64; FLOPs 524288; bytes 6291460
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -25854,8 +26026,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 341: first used by step_1421_conv2dWeightGrad_G_layer3_1_bn1_cpu
-const shader341 = `
+// shader 346: first used by step_1323_conv2dWeightGrad_G_layer3_1_bn1_cpu
+const shader346 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,91,161] with f32[1,256,91,161] -> [256,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
@@ -26176,8 +26348,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 342: first used by step_1421_conv2dWeightGrad_G_layer3_1_bn1
-const shader342 = `
+// shader 347: first used by step_1323_conv2dWeightGrad_G_layer3_1_bn1
+const shader347 = `
 // conv2d weight-gradient: f32[1,1024,91,161] with f32[1,256,91,161] -> [256,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
 // with a fused elementwise epilogue producing f32[256,1024,1,1]
@@ -26269,8 +26441,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 343: first used by step_1422_pointwise_G_layer3_1_conv1
-const shader343 = `
+// shader 348: first used by step_1324_pointwise_G_layer3_1_conv1
+const shader348 = `
 // pointwise f32[256,1024,1,1]
 // threads 262144 (8 per invocation), workgroup 64; FLOPs 262144; bytes 3145732
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -26292,8 +26464,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 344: first used by step_1553_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader344 = `
+// shader 349: first used by step_1455_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader349 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,91,161] with f32[1,512,91,161] -> [512,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
@@ -26614,8 +26786,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 345: first used by step_1553_conv2dWeightGrad_G_layer4_0_bn1
-const shader345 = `
+// shader 350: first used by step_1455_conv2dWeightGrad_G_layer4_0_bn1
+const shader350 = `
 // conv2d weight-gradient: f32[1,1024,91,161] with f32[1,512,91,161] -> [512,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
 // with a fused elementwise epilogue producing f32[512,1024,1,1]
@@ -26707,8 +26879,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 346: first used by step_1554_pointwise_G_layer4_0_conv1
-const shader346 = `
+// shader 351: first used by step_1456_pointwise_G_layer4_0_conv1
+const shader351 = `
 // pointwise f32[512,1024,1,1]
 // threads 524288 (8 per invocation), workgroup 64; FLOPs 524288; bytes 6291460
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -26730,8 +26902,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 347: first used by step_1555_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader347 = `
+// shader 352: first used by step_1457_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader352 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,91,161] with f32[1,512,91,161] -> [512,512,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
@@ -27052,8 +27224,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 348: first used by step_1555_conv2dWeightGrad_G_layer4_0_bn1
-const shader348 = `
+// shader 353: first used by step_1457_conv2dWeightGrad_G_layer4_0_bn1
+const shader353 = `
 // conv2d weight-gradient: f32[1,512,91,161] with f32[1,512,91,161] -> [512,512,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
 // with a fused elementwise epilogue producing f32[512,512,3,3]
@@ -27145,8 +27317,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 349: first used by step_1556_pointwise_G_layer4_0_conv2
-const shader349 = `
+// shader 354: first used by step_1458_pointwise_G_layer4_0_conv2
+const shader354 = `
 // pointwise f32[512,512,3,3]
 // threads 2359296 (8 per invocation), workgroup 64; FLOPs 2359296; bytes 28311556
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -27170,8 +27342,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 350: first used by step_1557_conv2dWeightGrad_G_layer4_0_bn2_cpu
-const shader350 = `
+// shader 355: first used by step_1459_conv2dWeightGrad_G_layer4_0_bn2_cpu
+const shader355 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,91,161] with f32[1,2048,91,161] -> [2048,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
@@ -27492,8 +27664,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 351: first used by step_1557_conv2dWeightGrad_G_layer4_0_bn2
-const shader351 = `
+// shader 356: first used by step_1459_conv2dWeightGrad_G_layer4_0_bn2
+const shader356 = `
 // conv2d weight-gradient: f32[1,512,91,161] with f32[1,2048,91,161] -> [2048,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
 // with a fused elementwise epilogue producing f32[2048,512,1,1]
@@ -27585,8 +27757,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 352: first used by step_1558_pointwise_G_layer4_0_conv3
-const shader352 = `
+// shader 357: first used by step_1460_pointwise_G_layer4_0_conv3
+const shader357 = `
 // pointwise f32[2048,512,1,1]
 // threads 1048576 (8 per invocation), workgroup 64; FLOPs 1048576; bytes 12582916
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -27608,8 +27780,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 353: first used by step_1559_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
-const shader353 = `
+// shader 358: first used by step_1461_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
+const shader358 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,91,161] with f32[1,2048,91,161] -> [2048,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
@@ -27930,8 +28102,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 354: first used by step_1559_conv2dWeightGrad_G_layer4_0_downsample_1
-const shader354 = `
+// shader 359: first used by step_1461_conv2dWeightGrad_G_layer4_0_downsample_1
+const shader359 = `
 // conv2d weight-gradient: f32[1,1024,91,161] with f32[1,2048,91,161] -> [2048,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
 // with a fused elementwise epilogue producing f32[2048,1024,1,1]
@@ -28023,8 +28195,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 355: first used by step_1560_pointwise_G_layer4_0_downsample_0
-const shader355 = `
+// shader 360: first used by step_1462_pointwise_G_layer4_0_downsample_0
+const shader360 = `
 // pointwise f32[2048,1024,1,1]
 // threads 2097152 (8 per invocation), workgroup 64; FLOPs 2097152; bytes 25165828
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28046,8 +28218,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 356: first used by step_1561_conv2dWeightGrad_G_layer4_1_bn1_cpu
-const shader356 = `
+// shader 361: first used by step_1463_conv2dWeightGrad_G_layer4_1_bn1_cpu
+const shader361 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,91,161] with f32[1,512,91,161] -> [512,2048,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
@@ -28368,8 +28540,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 357: first used by step_1561_conv2dWeightGrad_G_layer4_1_bn1
-const shader357 = `
+// shader 362: first used by step_1463_conv2dWeightGrad_G_layer4_1_bn1
+const shader362 = `
 // conv2d weight-gradient: f32[1,2048,91,161] with f32[1,512,91,161] -> [512,2048,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
 // with a fused elementwise epilogue producing f32[512,2048,1,1]
@@ -28461,8 +28633,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 358: first used by step_1562_pointwise_G_layer4_1_conv1
-const shader358 = `
+// shader 363: first used by step_1464_pointwise_G_layer4_1_conv1
+const shader363 = `
 // pointwise f32[512,2048,1,1]
 // threads 1048576 (8 per invocation), workgroup 64; FLOPs 1048576; bytes 12582916
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28484,8 +28656,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 359: first used by step_1573_conv2dWeightGrad_cpu
-const shader359 = `
+// shader 364: first used by step_1475_conv2dWeightGrad_cpu
+const shader364 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,91,161] with f32[1,19,91,161] -> [19,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
@@ -28806,8 +28978,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 360: first used by step_1573_conv2dWeightGrad
-const shader360 = `
+// shader 365: first used by step_1475_conv2dWeightGrad
+const shader365 = `
 // conv2d weight-gradient: f32[1,1024,91,161] with f32[1,19,91,161] -> [19,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
 // with a fused elementwise epilogue producing f32[19,1024,3,3]
@@ -28899,8 +29071,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 361: first used by step_1574_pointwise_G_layer5_conv2d_list_0
-const shader361 = `
+// shader 366: first used by step_1476_pointwise_G_layer5_conv2d_list_0
+const shader366 = `
 // pointwise f32[19,1024,3,3]
 // threads 175104 (8 per invocation), workgroup 64; FLOPs 175104; bytes 2101252
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28924,8 +29096,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 362: first used by step_1575_sum_stage1
-const shader362 = `
+// shader 367: first used by step_1477_sum_stage1
+const shader367 = `
 // sum over axes [0,2,3] of f32[1,19,91,161]: 19 outputs x 14651 elements, 14 split(s)
 // threads 266, workgroup 64; FLOPs 278369; bytes 1114540
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28944,8 +29116,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 363: first used by step_1575_sum_stage2
-const shader363 = `
+// shader 368: first used by step_1477_sum_stage2
+const shader368 = `
 // final 14-way combine of the partials
 // threads 19, workgroup 64; FLOPs 266; bytes 1140
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28960,8 +29132,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 364: first used by step_1576_pointwise_sgd_G_G_layer5_conv2d_list_0
-const shader364 = `
+// shader 369: first used by step_1478_pointwise_sgd_G_G_layer5_conv2d_list_0
+const shader369 = `
 // pointwise f32[19]
 // threads 19, workgroup 64; FLOPs 19; bytes 304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28981,14 +29153,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 365: first used by step_1577_pointwise_G_layer5_conv2d_list_0
-const shader365 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 232
+// shader 370: first used by step_1479_pointwise_G_layer5_conv2d_list_0
+const shader370 = `
+// pointwise f32[19] and 1 sibling(s)
+// threads 19, workgroup 64; FLOPs 38; bytes 536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -28997,11 +29173,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (b1[i0] * b2[0i]);
   let v_1 = (b0[i0] - v_0);
   b3[i0] = v_1;
+  let v_2 = (b4[i0] * 0.8999999761581421f);
+  let v_3 = (b6[i0] * 0.0005000000237487257f);
+  let v_4 = (b5[(i0 % 19i)] + v_3);
+  let v_5 = (v_2 + v_4);
+  b7[i0] = v_5;
 }
 `;
 
-// shader 366: first used by step_1578_conv2dWeightGrad_cpu
-const shader366 = `
+// shader 371: first used by step_1480_conv2dWeightGrad_cpu
+const shader371 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,91,161] with f32[1,19,91,161] -> [19,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
@@ -29322,8 +29503,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 367: first used by step_1578_conv2dWeightGrad
-const shader367 = `
+// shader 372: first used by step_1480_conv2dWeightGrad
+const shader372 = `
 // conv2d weight-gradient: f32[1,1024,91,161] with f32[1,19,91,161] -> [19,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
 // with a fused elementwise epilogue producing f32[19,1024,3,3]
@@ -29415,8 +29596,27 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 368: first used by step_1582_conv2dWeightGrad_cpu
-const shader368 = `
+// shader 373: first used by step_1482_pointwise_G_layer5_conv2d_list_1
+const shader373 = `
+// pointwise f32[19]
+// threads 19, workgroup 64; FLOPs 19; bytes 232
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+}
+`;
+
+// shader 374: first used by step_1483_conv2dWeightGrad_cpu
+const shader374 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,91,161] with f32[1,19,91,161] -> [19,2048,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
@@ -29737,8 +29937,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 369: first used by step_1582_conv2dWeightGrad
-const shader369 = `
+// shader 375: first used by step_1483_conv2dWeightGrad
+const shader375 = `
 // conv2d weight-gradient: f32[1,2048,91,161] with f32[1,19,91,161] -> [19,2048,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
 // with a fused elementwise epilogue producing f32[19,2048,3,3]
@@ -29830,8 +30030,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 370: first used by step_1583_pointwise_G_layer6_conv2d_list_0
-const shader370 = `
+// shader 376: first used by step_1484_pointwise_G_layer6_conv2d_list_0
+const shader376 = `
 // pointwise f32[19,2048,3,3]
 // threads 350208 (8 per invocation), workgroup 64; FLOPs 350208; bytes 4202500
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -29855,8 +30055,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 371: first used by step_1587_conv2dWeightGrad_cpu
-const shader371 = `
+// shader 377: first used by step_1488_conv2dWeightGrad_cpu
+const shader377 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,91,161] with f32[1,19,91,161] -> [19,2048,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
@@ -30177,8 +30377,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 372: first used by step_1587_conv2dWeightGrad
-const shader372 = `
+// shader 378: first used by step_1488_conv2dWeightGrad
+const shader378 = `
 // conv2d weight-gradient: f32[1,2048,91,161] with f32[1,19,91,161] -> [19,2048,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14651
 // with a fused elementwise epilogue producing f32[19,2048,3,3]
@@ -31085,249 +31285,255 @@ export const module: GeneratedModule = {
       { name: "step_524_pointwise_G_conv1", wgsl: shader135 },
       { name: "step_525_sum_G_conv1_stage1", wgsl: shader136 },
       { name: "step_526_pointwise_G_bn1_running_var", wgsl: shader137 },
-      { name: "step_527_pointwise_G_layer1_0_bn1_running_mean", wgsl: shader138 },
-      { name: "step_528_pointwise_G_layer1_0_conv1", wgsl: shader139 },
-      { name: "step_529_sum_G_layer1_0_conv1_stage1", wgsl: shader140 },
-      { name: "step_530_pointwise_G_layer1_0_bn1_running_var", wgsl: shader141 },
-      { name: "step_535_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader142 },
-      { name: "step_536_pointwise_G_layer1_0_conv3", wgsl: shader143 },
-      { name: "step_537_sum_G_layer1_0_conv3_stage1", wgsl: shader144 },
-      { name: "step_538_pointwise_G_layer1_0_bn3_running_var", wgsl: shader145 },
-      { name: "step_567_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader146 },
-      { name: "step_568_pointwise_G_layer2_0_conv1", wgsl: shader147 },
-      { name: "step_569_sum_G_layer2_0_conv1_stage1", wgsl: shader148 },
-      { name: "step_570_pointwise_G_layer2_0_bn1_running_var", wgsl: shader149 },
-      { name: "step_575_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader150 },
-      { name: "step_576_pointwise_G_layer2_0_conv3", wgsl: shader151 },
-      { name: "step_577_sum_G_layer2_0_conv3_stage1", wgsl: shader152 },
-      { name: "step_578_pointwise_G_layer2_0_bn3_running_var", wgsl: shader153 },
-      { name: "step_619_pointwise_G_layer3_0_bn1_running_mean", wgsl: shader154 },
-      { name: "step_620_pointwise_G_layer3_0_conv1", wgsl: shader155 },
-      { name: "step_621_sum_G_layer3_0_conv1_stage1", wgsl: shader156 },
-      { name: "step_622_pointwise_G_layer3_0_bn1_running_var", wgsl: shader157 },
-      { name: "step_627_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader158 },
-      { name: "step_628_pointwise_G_layer3_0_conv3", wgsl: shader159 },
-      { name: "step_629_sum_G_layer3_0_conv3_stage1", wgsl: shader160 },
-      { name: "step_630_pointwise_G_layer3_0_bn3_running_var", wgsl: shader161 },
-      { name: "step_907_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader162 },
-      { name: "step_908_pointwise_G_layer4_0_conv3", wgsl: shader163 },
-      { name: "step_909_sum_G_layer4_0_conv3_stage1", wgsl: shader164 },
-      { name: "step_910_pointwise_G_layer4_0_bn3_running_var", wgsl: shader165 },
-      { name: "step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader166 },
-      { name: "step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader167 },
-      { name: "step_941_pointwise", wgsl: shader168 },
-      { name: "step_942_sum_stage1", wgsl: shader169 },
-      { name: "step_942_sum_stage2", wgsl: shader170 },
-      { name: "step_943_softmax_G_layer5_conv2d_list_0", wgsl: shader171 },
-      { name: "step_944_resizeGrad", wgsl: shader172 },
-      { name: "step_945_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader173 },
-      { name: "step_945_conv2dInputGrad_G_layer5_conv2d_list_1_packc", wgsl: shader174 },
-      { name: "step_945_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader175 },
-      { name: "step_945_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader176 },
-      { name: "step_946_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader177 },
-      { name: "step_946_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader178 },
-      { name: "step_947_softmax_G_layer6_conv2d_list_0", wgsl: shader179 },
-      { name: "step_949_conv2dInputGrad_G_layer6_conv2d_list_1_pack", wgsl: shader180 },
-      { name: "step_949_conv2dInputGrad_G_layer6_conv2d_list_1_cpu", wgsl: shader181 },
-      { name: "step_949_conv2dInputGrad_G_layer6_conv2d_list_1", wgsl: shader182 },
-      { name: "step_950_conv2dInputGrad_G_layer6_conv2d_list_0_cpu", wgsl: shader183 },
-      { name: "step_950_conv2dInputGrad_G_layer6_conv2d_list_0", wgsl: shader184 },
-      { name: "step_951_sum_G_layer6_conv2d_list_1_stage1", wgsl: shader185 },
-      { name: "step_952_sum_G_layer6_conv2d_list_1_stage1", wgsl: shader186 },
-      { name: "step_953_pointwise_G_layer4_2_bn3", wgsl: shader187 },
-      { name: "step_954_conv2dInputGrad_G_layer4_2_conv3_pack", wgsl: shader188 },
-      { name: "step_954_conv2dInputGrad_G_layer4_2_conv3_cpu", wgsl: shader189 },
-      { name: "step_954_conv2dInputGrad_G_layer4_2_conv3", wgsl: shader190 },
-      { name: "step_955_sum_G_layer4_2_conv3_stage1", wgsl: shader191 },
-      { name: "step_956_sum_G_layer4_2_conv3_stage1", wgsl: shader192 },
-      { name: "step_957_pointwise_G_layer4_2_bn2", wgsl: shader193 },
-      { name: "step_958_conv2dInputGrad_G_layer4_2_conv2_pack", wgsl: shader194 },
-      { name: "step_958_conv2dInputGrad_G_layer4_2_conv2_cpu", wgsl: shader195 },
-      { name: "step_958_conv2dInputGrad_G_layer4_2_conv2", wgsl: shader196 },
-      { name: "step_962_conv2dInputGrad_G_layer4_2_conv1_pack", wgsl: shader197 },
-      { name: "step_962_conv2dInputGrad_G_layer4_2_conv1_cpu", wgsl: shader198 },
-      { name: "step_962_conv2dInputGrad_G_layer4_2_conv1", wgsl: shader199 },
-      { name: "step_964_sum_G_layer4_2_conv1_stage1", wgsl: shader200 },
-      { name: "step_965_pointwise_G_layer4_1_bn3", wgsl: shader201 },
-      { name: "step_974_conv2dInputGrad_G_layer4_1_conv1_cpu", wgsl: shader202 },
-      { name: "step_974_conv2dInputGrad_G_layer4_1_conv1", wgsl: shader203 },
-      { name: "step_976_pointwise_G_layer4_1_conv1", wgsl: shader204 },
-      { name: "step_978_pointwise_G_layer4_0_downsample_1", wgsl: shader205 },
-      { name: "step_979_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader206 },
-      { name: "step_979_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader207 },
-      { name: "step_979_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader208 },
-      { name: "step_990_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader209 },
-      { name: "step_990_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader210 },
-      { name: "step_990_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader211 },
-      { name: "step_992_sum_G_layer4_0_conv1_stage1", wgsl: shader212 },
-      { name: "step_993_pointwise_G_layer3_22_bn3", wgsl: shader213 },
-      { name: "step_994_conv2dInputGrad_G_layer3_22_conv3_pack", wgsl: shader214 },
-      { name: "step_994_conv2dInputGrad_G_layer3_22_conv3_cpu", wgsl: shader215 },
-      { name: "step_994_conv2dInputGrad_G_layer3_22_conv3", wgsl: shader216 },
-      { name: "step_995_sum_G_layer3_22_conv3_stage1", wgsl: shader217 },
-      { name: "step_996_sum_G_layer3_22_conv3_stage1", wgsl: shader218 },
-      { name: "step_997_pointwise_G_layer3_22_bn2", wgsl: shader219 },
-      { name: "step_998_conv2dInputGrad_G_layer3_22_conv2_pack", wgsl: shader220 },
-      { name: "step_998_conv2dInputGrad_G_layer3_22_conv2_cpu", wgsl: shader221 },
-      { name: "step_998_conv2dInputGrad_G_layer3_22_conv2", wgsl: shader222 },
-      { name: "step_1002_conv2dInputGrad_G_layer3_22_conv1_pack", wgsl: shader223 },
-      { name: "step_1002_conv2dInputGrad_G_layer3_22_conv1_cpu", wgsl: shader224 },
-      { name: "step_1002_conv2dInputGrad_G_layer3_22_conv1", wgsl: shader225 },
-      { name: "step_1003_sum_G_layer3_22_conv1_stage1", wgsl: shader226 },
-      { name: "step_1004_sum_G_layer3_22_conv1_stage1", wgsl: shader227 },
-      { name: "step_1005_pointwise_G_layer3_21_bn3", wgsl: shader228 },
-      { name: "step_1014_conv2dInputGrad_G_layer3_21_conv1_cpu", wgsl: shader229 },
-      { name: "step_1014_conv2dInputGrad_G_layer3_21_conv1", wgsl: shader230 },
-      { name: "step_1258_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader231 },
-      { name: "step_1258_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader232 },
-      { name: "step_1258_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader233 },
-      { name: "step_1269_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader234 },
-      { name: "step_1269_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader235 },
-      { name: "step_1269_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader236 },
-      { name: "step_1270_sum_G_layer3_0_downsample_0_stage1", wgsl: shader237 },
-      { name: "step_1271_sum_G_layer3_0_downsample_0_stage1", wgsl: shader238 },
-      { name: "step_1272_pointwise_G_layer2_3_bn3", wgsl: shader239 },
-      { name: "step_1273_conv2dInputGrad_G_layer2_3_conv3_pack", wgsl: shader240 },
-      { name: "step_1273_conv2dInputGrad_G_layer2_3_conv3_cpu", wgsl: shader241 },
-      { name: "step_1273_conv2dInputGrad_G_layer2_3_conv3", wgsl: shader242 },
-      { name: "step_1274_sum_G_layer2_3_conv3_stage1", wgsl: shader243 },
-      { name: "step_1275_sum_G_layer2_3_conv3_stage1", wgsl: shader244 },
-      { name: "step_1276_pointwise_G_layer2_3_bn2", wgsl: shader245 },
-      { name: "step_1277_conv2dInputGrad_G_layer2_3_conv2_pack", wgsl: shader246 },
-      { name: "step_1277_conv2dInputGrad_G_layer2_3_conv2_cpu", wgsl: shader247 },
-      { name: "step_1277_conv2dInputGrad_G_layer2_3_conv2", wgsl: shader248 },
-      { name: "step_1281_conv2dInputGrad_G_layer2_3_conv1_pack", wgsl: shader249 },
-      { name: "step_1281_conv2dInputGrad_G_layer2_3_conv1_cpu", wgsl: shader250 },
-      { name: "step_1281_conv2dInputGrad_G_layer2_3_conv1", wgsl: shader251 },
-      { name: "step_1283_sum_G_layer2_3_conv1_stage1", wgsl: shader252 },
-      { name: "step_1284_pointwise_G_layer2_2_bn3", wgsl: shader253 },
-      { name: "step_1293_conv2dInputGrad_G_layer2_2_conv1_cpu", wgsl: shader254 },
-      { name: "step_1293_conv2dInputGrad_G_layer2_2_conv1", wgsl: shader255 },
-      { name: "step_1309_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader256 },
-      { name: "step_1309_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader257 },
-      { name: "step_1309_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader258 },
-      { name: "step_1320_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader259 },
-      { name: "step_1320_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader260 },
-      { name: "step_1320_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader261 },
-      { name: "step_1321_sum_G_layer2_0_downsample_0_stage1", wgsl: shader262 },
-      { name: "step_1322_sum_G_layer2_0_downsample_0_stage1", wgsl: shader263 },
-      { name: "step_1323_pointwise_G_layer1_2_bn3", wgsl: shader264 },
-      { name: "step_1324_conv2dInputGrad_G_layer1_2_conv3_pack", wgsl: shader265 },
-      { name: "step_1324_conv2dInputGrad_G_layer1_2_conv3_cpu", wgsl: shader266 },
-      { name: "step_1324_conv2dInputGrad_G_layer1_2_conv3", wgsl: shader267 },
-      { name: "step_1325_sum_G_layer1_2_conv3_stage1", wgsl: shader268 },
-      { name: "step_1326_sum_G_layer1_2_conv3_stage1", wgsl: shader269 },
-      { name: "step_1327_pointwise_G_layer1_2_bn2", wgsl: shader270 },
-      { name: "step_1328_conv2dInputGrad_G_layer1_2_conv2_pack", wgsl: shader271 },
-      { name: "step_1328_conv2dInputGrad_G_layer1_2_conv2_cpu", wgsl: shader272 },
-      { name: "step_1328_conv2dInputGrad_G_layer1_2_conv2", wgsl: shader273 },
-      { name: "step_1332_conv2dInputGrad_G_layer1_2_conv1_pack", wgsl: shader274 },
-      { name: "step_1332_conv2dInputGrad_G_layer1_2_conv1_cpu", wgsl: shader275 },
-      { name: "step_1332_conv2dInputGrad_G_layer1_2_conv1", wgsl: shader276 },
-      { name: "step_1334_sum_G_layer1_2_conv1_stage1", wgsl: shader277 },
-      { name: "step_1335_pointwise_G_layer1_1_bn3", wgsl: shader278 },
-      { name: "step_1344_conv2dInputGrad_G_layer1_1_conv1_cpu", wgsl: shader279 },
-      { name: "step_1344_conv2dInputGrad_G_layer1_1_conv1", wgsl: shader280 },
-      { name: "step_1346_pointwise_G_layer1_1_conv1", wgsl: shader281 },
-      { name: "step_1348_pointwise_G_layer1_0_downsample_1", wgsl: shader282 },
-      { name: "step_1360_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader283 },
-      { name: "step_1360_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader284 },
-      { name: "step_1360_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader285 },
-      { name: "step_1361_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader286 },
-      { name: "step_1362_sum_G_layer1_0_downsample_0_stage1", wgsl: shader287 },
-      { name: "step_1363_sum_G_conv1_stage1", wgsl: shader288 },
-      { name: "step_1364_pointwise_G_bn1", wgsl: shader289 },
-      { name: "step_1365_conv2dWeightGrad_G_bn1_packc", wgsl: shader290 },
-      { name: "step_1365_conv2dWeightGrad_G_bn1_stage1_cpu", wgsl: shader291 },
-      { name: "step_1365_conv2dWeightGrad_G_bn1_stage1", wgsl: shader292 },
-      { name: "step_1365_conv2dWeightGrad_G_bn1_stage2", wgsl: shader293 },
-      { name: "step_1366_pointwise_G_conv1", wgsl: shader294 },
-      { name: "step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu", wgsl: shader295 },
-      { name: "step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage1", wgsl: shader296 },
-      { name: "step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage2", wgsl: shader297 },
-      { name: "step_1368_pointwise_G_layer1_0_conv1", wgsl: shader298 },
-      { name: "step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu", wgsl: shader299 },
-      { name: "step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage1", wgsl: shader300 },
-      { name: "step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage2", wgsl: shader301 },
-      { name: "step_1370_pointwise_G_layer1_0_conv2", wgsl: shader302 },
-      { name: "step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage1_cpu", wgsl: shader303 },
-      { name: "step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage1", wgsl: shader304 },
-      { name: "step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage2", wgsl: shader305 },
-      { name: "step_1372_pointwise_G_layer1_0_conv3", wgsl: shader306 },
-      { name: "step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage1_cpu", wgsl: shader307 },
-      { name: "step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage1", wgsl: shader308 },
-      { name: "step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage2", wgsl: shader309 },
-      { name: "step_1376_pointwise_G_layer1_1_conv1", wgsl: shader310 },
-      { name: "step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage1_cpu", wgsl: shader311 },
-      { name: "step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage1", wgsl: shader312 },
-      { name: "step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage2", wgsl: shader313 },
-      { name: "step_1388_pointwise_G_layer2_0_conv1", wgsl: shader314 },
-      { name: "step_1389_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader315 },
-      { name: "step_1389_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader316 },
-      { name: "step_1390_pointwise_G_layer2_0_conv2", wgsl: shader317 },
-      { name: "step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage1_cpu", wgsl: shader318 },
-      { name: "step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage1", wgsl: shader319 },
-      { name: "step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage2", wgsl: shader320 },
-      { name: "step_1392_pointwise_G_layer2_0_conv3", wgsl: shader321 },
-      { name: "step_1393_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader322 },
-      { name: "step_1393_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader323 },
-      { name: "step_1394_pointwise_G_layer2_0_downsample_0", wgsl: shader324 },
-      { name: "step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage1_cpu", wgsl: shader325 },
-      { name: "step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage1", wgsl: shader326 },
-      { name: "step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage2", wgsl: shader327 },
-      { name: "step_1396_pointwise_G_layer2_1_conv1", wgsl: shader328 },
-      { name: "step_1413_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader329 },
-      { name: "step_1413_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader330 },
-      { name: "step_1414_pointwise_G_layer3_0_conv1", wgsl: shader331 },
-      { name: "step_1415_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader332 },
-      { name: "step_1415_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader333 },
-      { name: "step_1416_pointwise_G_layer3_0_conv2", wgsl: shader334 },
-      { name: "step_1417_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader335 },
-      { name: "step_1417_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader336 },
-      { name: "step_1418_pointwise_G_layer3_0_conv3", wgsl: shader337 },
-      { name: "step_1419_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader338 },
-      { name: "step_1419_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader339 },
-      { name: "step_1420_pointwise_G_layer3_0_downsample_0", wgsl: shader340 },
-      { name: "step_1421_conv2dWeightGrad_G_layer3_1_bn1_cpu", wgsl: shader341 },
-      { name: "step_1421_conv2dWeightGrad_G_layer3_1_bn1", wgsl: shader342 },
-      { name: "step_1422_pointwise_G_layer3_1_conv1", wgsl: shader343 },
-      { name: "step_1553_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader344 },
-      { name: "step_1553_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader345 },
-      { name: "step_1554_pointwise_G_layer4_0_conv1", wgsl: shader346 },
-      { name: "step_1555_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader347 },
-      { name: "step_1555_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader348 },
-      { name: "step_1556_pointwise_G_layer4_0_conv2", wgsl: shader349 },
-      { name: "step_1557_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader350 },
-      { name: "step_1557_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader351 },
-      { name: "step_1558_pointwise_G_layer4_0_conv3", wgsl: shader352 },
-      { name: "step_1559_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader353 },
-      { name: "step_1559_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader354 },
-      { name: "step_1560_pointwise_G_layer4_0_downsample_0", wgsl: shader355 },
-      { name: "step_1561_conv2dWeightGrad_G_layer4_1_bn1_cpu", wgsl: shader356 },
-      { name: "step_1561_conv2dWeightGrad_G_layer4_1_bn1", wgsl: shader357 },
-      { name: "step_1562_pointwise_G_layer4_1_conv1", wgsl: shader358 },
-      { name: "step_1573_conv2dWeightGrad_cpu", wgsl: shader359 },
-      { name: "step_1573_conv2dWeightGrad", wgsl: shader360 },
-      { name: "step_1574_pointwise_G_layer5_conv2d_list_0", wgsl: shader361 },
-      { name: "step_1575_sum_stage1", wgsl: shader362 },
-      { name: "step_1575_sum_stage2", wgsl: shader363 },
-      { name: "step_1576_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader364 },
-      { name: "step_1577_pointwise_G_layer5_conv2d_list_0", wgsl: shader365 },
-      { name: "step_1578_conv2dWeightGrad_cpu", wgsl: shader366 },
-      { name: "step_1578_conv2dWeightGrad", wgsl: shader367 },
-      { name: "step_1582_conv2dWeightGrad_cpu", wgsl: shader368 },
-      { name: "step_1582_conv2dWeightGrad", wgsl: shader369 },
-      { name: "step_1583_pointwise_G_layer6_conv2d_list_0", wgsl: shader370 },
-      { name: "step_1587_conv2dWeightGrad_cpu", wgsl: shader371 },
-      { name: "step_1587_conv2dWeightGrad", wgsl: shader372 },
+      { name: "step_527_pointwise_G_layer1_0_conv1", wgsl: shader138 },
+      { name: "step_528_sum_G_layer1_0_conv1_stage1", wgsl: shader139 },
+      { name: "step_529_pointwise_G_layer1_0_bn1_running_var", wgsl: shader140 },
+      { name: "step_533_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader141 },
+      { name: "step_534_pointwise_G_layer1_0_conv3", wgsl: shader142 },
+      { name: "step_535_sum_G_layer1_0_conv3_stage1", wgsl: shader143 },
+      { name: "step_536_pointwise_G_layer1_0_bn3_running_var", wgsl: shader144 },
+      { name: "step_554_pointwise_G_layer1_2_bn2_running_var", wgsl: shader145 },
+      { name: "step_557_pointwise_G_layer1_2_bn3_running_var", wgsl: shader146 },
+      { name: "step_558_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader147 },
+      { name: "step_559_pointwise_G_layer2_0_conv1", wgsl: shader148 },
+      { name: "step_560_sum_G_layer2_0_conv1_stage1", wgsl: shader149 },
+      { name: "step_561_pointwise_G_layer2_0_bn1_running_var", wgsl: shader150 },
+      { name: "step_565_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader151 },
+      { name: "step_566_pointwise_G_layer2_0_conv3", wgsl: shader152 },
+      { name: "step_567_sum_G_layer2_0_conv3_stage1", wgsl: shader153 },
+      { name: "step_568_pointwise_G_layer2_0_bn3_running_var", wgsl: shader154 },
+      { name: "step_595_pointwise_G_layer2_3_bn2_running_var", wgsl: shader155 },
+      { name: "step_599_pointwise_G_layer3_0_conv1", wgsl: shader156 },
+      { name: "step_600_sum_G_layer3_0_conv1_stage1", wgsl: shader157 },
+      { name: "step_601_pointwise_G_layer3_0_bn1_running_var", wgsl: shader158 },
+      { name: "step_605_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader159 },
+      { name: "step_606_pointwise_G_layer3_0_conv3", wgsl: shader160 },
+      { name: "step_607_sum_G_layer3_0_conv3_stage1", wgsl: shader161 },
+      { name: "step_608_pointwise_G_layer3_0_bn3_running_var", wgsl: shader162 },
+      { name: "step_806_pointwise_G_layer3_22_bn2_running_var", wgsl: shader163 },
+      { name: "step_809_pointwise_G_layer3_22_bn3_running_var", wgsl: shader164 },
+      { name: "step_816_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader165 },
+      { name: "step_817_pointwise_G_layer4_0_conv3", wgsl: shader166 },
+      { name: "step_818_sum_G_layer4_0_conv3_stage1", wgsl: shader167 },
+      { name: "step_819_pointwise_G_layer4_0_bn3_running_var", wgsl: shader168 },
+      { name: "step_837_pointwise_G_layer4_2_bn2_running_var", wgsl: shader169 },
+      { name: "step_840_pointwise_G_layer4_2_bn3_running_var", wgsl: shader170 },
+      { name: "step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader171 },
+      { name: "step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader172 },
+      { name: "step_843_pointwise", wgsl: shader173 },
+      { name: "step_844_sum_stage1", wgsl: shader174 },
+      { name: "step_844_sum_stage2", wgsl: shader175 },
+      { name: "step_845_softmax_G_layer5_conv2d_list_0", wgsl: shader176 },
+      { name: "step_846_resizeGrad", wgsl: shader177 },
+      { name: "step_847_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader178 },
+      { name: "step_847_conv2dInputGrad_G_layer5_conv2d_list_1_packc", wgsl: shader179 },
+      { name: "step_847_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader180 },
+      { name: "step_847_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader181 },
+      { name: "step_848_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader182 },
+      { name: "step_848_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader183 },
+      { name: "step_849_softmax_G_layer6_conv2d_list_0", wgsl: shader184 },
+      { name: "step_851_conv2dInputGrad_G_layer6_conv2d_list_1_pack", wgsl: shader185 },
+      { name: "step_851_conv2dInputGrad_G_layer6_conv2d_list_1_cpu", wgsl: shader186 },
+      { name: "step_851_conv2dInputGrad_G_layer6_conv2d_list_1", wgsl: shader187 },
+      { name: "step_852_conv2dInputGrad_G_layer6_conv2d_list_0_cpu", wgsl: shader188 },
+      { name: "step_852_conv2dInputGrad_G_layer6_conv2d_list_0", wgsl: shader189 },
+      { name: "step_853_sum_G_layer6_conv2d_list_1_stage1", wgsl: shader190 },
+      { name: "step_854_sum_G_layer6_conv2d_list_1_stage1", wgsl: shader191 },
+      { name: "step_855_pointwise_G_layer4_2_bn3", wgsl: shader192 },
+      { name: "step_856_conv2dInputGrad_G_layer4_2_conv3_pack", wgsl: shader193 },
+      { name: "step_856_conv2dInputGrad_G_layer4_2_conv3_cpu", wgsl: shader194 },
+      { name: "step_856_conv2dInputGrad_G_layer4_2_conv3", wgsl: shader195 },
+      { name: "step_857_sum_G_layer4_2_conv3_stage1", wgsl: shader196 },
+      { name: "step_858_sum_G_layer4_2_conv3_stage1", wgsl: shader197 },
+      { name: "step_859_pointwise_G_layer4_2_bn2", wgsl: shader198 },
+      { name: "step_860_conv2dInputGrad_G_layer4_2_conv2_pack", wgsl: shader199 },
+      { name: "step_860_conv2dInputGrad_G_layer4_2_conv2_cpu", wgsl: shader200 },
+      { name: "step_860_conv2dInputGrad_G_layer4_2_conv2", wgsl: shader201 },
+      { name: "step_864_conv2dInputGrad_G_layer4_2_conv1_pack", wgsl: shader202 },
+      { name: "step_864_conv2dInputGrad_G_layer4_2_conv1_cpu", wgsl: shader203 },
+      { name: "step_864_conv2dInputGrad_G_layer4_2_conv1", wgsl: shader204 },
+      { name: "step_866_sum_G_layer4_2_conv1_stage1", wgsl: shader205 },
+      { name: "step_867_pointwise_G_layer4_1_bn3", wgsl: shader206 },
+      { name: "step_876_conv2dInputGrad_G_layer4_1_conv1_cpu", wgsl: shader207 },
+      { name: "step_876_conv2dInputGrad_G_layer4_1_conv1", wgsl: shader208 },
+      { name: "step_878_pointwise_G_layer4_1_conv1", wgsl: shader209 },
+      { name: "step_880_pointwise_G_layer4_0_downsample_1", wgsl: shader210 },
+      { name: "step_881_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader211 },
+      { name: "step_881_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader212 },
+      { name: "step_881_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader213 },
+      { name: "step_892_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader214 },
+      { name: "step_892_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader215 },
+      { name: "step_892_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader216 },
+      { name: "step_894_sum_G_layer4_0_conv1_stage1", wgsl: shader217 },
+      { name: "step_895_pointwise_G_layer3_22_bn3", wgsl: shader218 },
+      { name: "step_896_conv2dInputGrad_G_layer3_22_conv3_pack", wgsl: shader219 },
+      { name: "step_896_conv2dInputGrad_G_layer3_22_conv3_cpu", wgsl: shader220 },
+      { name: "step_896_conv2dInputGrad_G_layer3_22_conv3", wgsl: shader221 },
+      { name: "step_897_sum_G_layer3_22_conv3_stage1", wgsl: shader222 },
+      { name: "step_898_sum_G_layer3_22_conv3_stage1", wgsl: shader223 },
+      { name: "step_899_pointwise_G_layer3_22_bn2", wgsl: shader224 },
+      { name: "step_900_conv2dInputGrad_G_layer3_22_conv2_pack", wgsl: shader225 },
+      { name: "step_900_conv2dInputGrad_G_layer3_22_conv2_cpu", wgsl: shader226 },
+      { name: "step_900_conv2dInputGrad_G_layer3_22_conv2", wgsl: shader227 },
+      { name: "step_904_conv2dInputGrad_G_layer3_22_conv1_pack", wgsl: shader228 },
+      { name: "step_904_conv2dInputGrad_G_layer3_22_conv1_cpu", wgsl: shader229 },
+      { name: "step_904_conv2dInputGrad_G_layer3_22_conv1", wgsl: shader230 },
+      { name: "step_905_sum_G_layer3_22_conv1_stage1", wgsl: shader231 },
+      { name: "step_906_sum_G_layer3_22_conv1_stage1", wgsl: shader232 },
+      { name: "step_907_pointwise_G_layer3_21_bn3", wgsl: shader233 },
+      { name: "step_916_conv2dInputGrad_G_layer3_21_conv1_cpu", wgsl: shader234 },
+      { name: "step_916_conv2dInputGrad_G_layer3_21_conv1", wgsl: shader235 },
+      { name: "step_1160_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader236 },
+      { name: "step_1160_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader237 },
+      { name: "step_1160_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader238 },
+      { name: "step_1171_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader239 },
+      { name: "step_1171_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader240 },
+      { name: "step_1171_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader241 },
+      { name: "step_1172_sum_G_layer3_0_downsample_0_stage1", wgsl: shader242 },
+      { name: "step_1173_sum_G_layer3_0_downsample_0_stage1", wgsl: shader243 },
+      { name: "step_1174_pointwise_G_layer2_3_bn3", wgsl: shader244 },
+      { name: "step_1175_conv2dInputGrad_G_layer2_3_conv3_pack", wgsl: shader245 },
+      { name: "step_1175_conv2dInputGrad_G_layer2_3_conv3_cpu", wgsl: shader246 },
+      { name: "step_1175_conv2dInputGrad_G_layer2_3_conv3", wgsl: shader247 },
+      { name: "step_1176_sum_G_layer2_3_conv3_stage1", wgsl: shader248 },
+      { name: "step_1177_sum_G_layer2_3_conv3_stage1", wgsl: shader249 },
+      { name: "step_1178_pointwise_G_layer2_3_bn2", wgsl: shader250 },
+      { name: "step_1179_conv2dInputGrad_G_layer2_3_conv2_pack", wgsl: shader251 },
+      { name: "step_1179_conv2dInputGrad_G_layer2_3_conv2_cpu", wgsl: shader252 },
+      { name: "step_1179_conv2dInputGrad_G_layer2_3_conv2", wgsl: shader253 },
+      { name: "step_1183_conv2dInputGrad_G_layer2_3_conv1_pack", wgsl: shader254 },
+      { name: "step_1183_conv2dInputGrad_G_layer2_3_conv1_cpu", wgsl: shader255 },
+      { name: "step_1183_conv2dInputGrad_G_layer2_3_conv1", wgsl: shader256 },
+      { name: "step_1185_sum_G_layer2_3_conv1_stage1", wgsl: shader257 },
+      { name: "step_1186_pointwise_G_layer2_2_bn3", wgsl: shader258 },
+      { name: "step_1195_conv2dInputGrad_G_layer2_2_conv1_cpu", wgsl: shader259 },
+      { name: "step_1195_conv2dInputGrad_G_layer2_2_conv1", wgsl: shader260 },
+      { name: "step_1211_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader261 },
+      { name: "step_1211_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader262 },
+      { name: "step_1211_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader263 },
+      { name: "step_1222_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader264 },
+      { name: "step_1222_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader265 },
+      { name: "step_1222_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader266 },
+      { name: "step_1223_sum_G_layer2_0_downsample_0_stage1", wgsl: shader267 },
+      { name: "step_1224_sum_G_layer2_0_downsample_0_stage1", wgsl: shader268 },
+      { name: "step_1225_pointwise_G_layer1_2_bn3", wgsl: shader269 },
+      { name: "step_1226_conv2dInputGrad_G_layer1_2_conv3_pack", wgsl: shader270 },
+      { name: "step_1226_conv2dInputGrad_G_layer1_2_conv3_cpu", wgsl: shader271 },
+      { name: "step_1226_conv2dInputGrad_G_layer1_2_conv3", wgsl: shader272 },
+      { name: "step_1227_sum_G_layer1_2_conv3_stage1", wgsl: shader273 },
+      { name: "step_1228_sum_G_layer1_2_conv3_stage1", wgsl: shader274 },
+      { name: "step_1229_pointwise_G_layer1_2_bn2", wgsl: shader275 },
+      { name: "step_1230_conv2dInputGrad_G_layer1_2_conv2_pack", wgsl: shader276 },
+      { name: "step_1230_conv2dInputGrad_G_layer1_2_conv2_cpu", wgsl: shader277 },
+      { name: "step_1230_conv2dInputGrad_G_layer1_2_conv2", wgsl: shader278 },
+      { name: "step_1234_conv2dInputGrad_G_layer1_2_conv1_pack", wgsl: shader279 },
+      { name: "step_1234_conv2dInputGrad_G_layer1_2_conv1_cpu", wgsl: shader280 },
+      { name: "step_1234_conv2dInputGrad_G_layer1_2_conv1", wgsl: shader281 },
+      { name: "step_1236_sum_G_layer1_2_conv1_stage1", wgsl: shader282 },
+      { name: "step_1237_pointwise_G_layer1_1_bn3", wgsl: shader283 },
+      { name: "step_1246_conv2dInputGrad_G_layer1_1_conv1_cpu", wgsl: shader284 },
+      { name: "step_1246_conv2dInputGrad_G_layer1_1_conv1", wgsl: shader285 },
+      { name: "step_1248_pointwise_G_layer1_1_conv1", wgsl: shader286 },
+      { name: "step_1250_pointwise_G_layer1_0_downsample_1", wgsl: shader287 },
+      { name: "step_1262_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader288 },
+      { name: "step_1262_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader289 },
+      { name: "step_1262_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader290 },
+      { name: "step_1263_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader291 },
+      { name: "step_1264_sum_G_layer1_0_downsample_0_stage1", wgsl: shader292 },
+      { name: "step_1265_sum_G_conv1_stage1", wgsl: shader293 },
+      { name: "step_1266_pointwise_G_bn1", wgsl: shader294 },
+      { name: "step_1267_conv2dWeightGrad_G_bn1_packc", wgsl: shader295 },
+      { name: "step_1267_conv2dWeightGrad_G_bn1_stage1_cpu", wgsl: shader296 },
+      { name: "step_1267_conv2dWeightGrad_G_bn1_stage1", wgsl: shader297 },
+      { name: "step_1267_conv2dWeightGrad_G_bn1_stage2", wgsl: shader298 },
+      { name: "step_1268_pointwise_G_conv1", wgsl: shader299 },
+      { name: "step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu", wgsl: shader300 },
+      { name: "step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage1", wgsl: shader301 },
+      { name: "step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage2", wgsl: shader302 },
+      { name: "step_1270_pointwise_G_layer1_0_conv1", wgsl: shader303 },
+      { name: "step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu", wgsl: shader304 },
+      { name: "step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage1", wgsl: shader305 },
+      { name: "step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage2", wgsl: shader306 },
+      { name: "step_1272_pointwise_G_layer1_0_conv2", wgsl: shader307 },
+      { name: "step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage1_cpu", wgsl: shader308 },
+      { name: "step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage1", wgsl: shader309 },
+      { name: "step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage2", wgsl: shader310 },
+      { name: "step_1274_pointwise_G_layer1_0_conv3", wgsl: shader311 },
+      { name: "step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage1_cpu", wgsl: shader312 },
+      { name: "step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage1", wgsl: shader313 },
+      { name: "step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage2", wgsl: shader314 },
+      { name: "step_1278_pointwise_G_layer1_1_conv1", wgsl: shader315 },
+      { name: "step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage1_cpu", wgsl: shader316 },
+      { name: "step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage1", wgsl: shader317 },
+      { name: "step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage2", wgsl: shader318 },
+      { name: "step_1290_pointwise_G_layer2_0_conv1", wgsl: shader319 },
+      { name: "step_1291_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader320 },
+      { name: "step_1291_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader321 },
+      { name: "step_1292_pointwise_G_layer2_0_conv2", wgsl: shader322 },
+      { name: "step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage1_cpu", wgsl: shader323 },
+      { name: "step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage1", wgsl: shader324 },
+      { name: "step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage2", wgsl: shader325 },
+      { name: "step_1294_pointwise_G_layer2_0_conv3", wgsl: shader326 },
+      { name: "step_1295_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader327 },
+      { name: "step_1295_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader328 },
+      { name: "step_1296_pointwise_G_layer2_0_downsample_0", wgsl: shader329 },
+      { name: "step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage1_cpu", wgsl: shader330 },
+      { name: "step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage1", wgsl: shader331 },
+      { name: "step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage2", wgsl: shader332 },
+      { name: "step_1298_pointwise_G_layer2_1_conv1", wgsl: shader333 },
+      { name: "step_1315_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader334 },
+      { name: "step_1315_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader335 },
+      { name: "step_1316_pointwise_G_layer3_0_conv1", wgsl: shader336 },
+      { name: "step_1317_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader337 },
+      { name: "step_1317_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader338 },
+      { name: "step_1318_pointwise_G_layer3_0_conv2", wgsl: shader339 },
+      { name: "step_1319_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader340 },
+      { name: "step_1319_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader341 },
+      { name: "step_1320_pointwise_G_layer3_0_conv3", wgsl: shader342 },
+      { name: "step_1321_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader343 },
+      { name: "step_1321_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader344 },
+      { name: "step_1322_pointwise_G_layer3_0_downsample_0", wgsl: shader345 },
+      { name: "step_1323_conv2dWeightGrad_G_layer3_1_bn1_cpu", wgsl: shader346 },
+      { name: "step_1323_conv2dWeightGrad_G_layer3_1_bn1", wgsl: shader347 },
+      { name: "step_1324_pointwise_G_layer3_1_conv1", wgsl: shader348 },
+      { name: "step_1455_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader349 },
+      { name: "step_1455_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader350 },
+      { name: "step_1456_pointwise_G_layer4_0_conv1", wgsl: shader351 },
+      { name: "step_1457_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader352 },
+      { name: "step_1457_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader353 },
+      { name: "step_1458_pointwise_G_layer4_0_conv2", wgsl: shader354 },
+      { name: "step_1459_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader355 },
+      { name: "step_1459_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader356 },
+      { name: "step_1460_pointwise_G_layer4_0_conv3", wgsl: shader357 },
+      { name: "step_1461_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader358 },
+      { name: "step_1461_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader359 },
+      { name: "step_1462_pointwise_G_layer4_0_downsample_0", wgsl: shader360 },
+      { name: "step_1463_conv2dWeightGrad_G_layer4_1_bn1_cpu", wgsl: shader361 },
+      { name: "step_1463_conv2dWeightGrad_G_layer4_1_bn1", wgsl: shader362 },
+      { name: "step_1464_pointwise_G_layer4_1_conv1", wgsl: shader363 },
+      { name: "step_1475_conv2dWeightGrad_cpu", wgsl: shader364 },
+      { name: "step_1475_conv2dWeightGrad", wgsl: shader365 },
+      { name: "step_1476_pointwise_G_layer5_conv2d_list_0", wgsl: shader366 },
+      { name: "step_1477_sum_stage1", wgsl: shader367 },
+      { name: "step_1477_sum_stage2", wgsl: shader368 },
+      { name: "step_1478_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader369 },
+      { name: "step_1479_pointwise_G_layer5_conv2d_list_0", wgsl: shader370 },
+      { name: "step_1480_conv2dWeightGrad_cpu", wgsl: shader371 },
+      { name: "step_1480_conv2dWeightGrad", wgsl: shader372 },
+      { name: "step_1482_pointwise_G_layer5_conv2d_list_1", wgsl: shader373 },
+      { name: "step_1483_conv2dWeightGrad_cpu", wgsl: shader374 },
+      { name: "step_1483_conv2dWeightGrad", wgsl: shader375 },
+      { name: "step_1484_pointwise_G_layer6_conv2d_list_0", wgsl: shader376 },
+      { name: "step_1488_conv2dWeightGrad_cpu", wgsl: shader377 },
+      { name: "step_1488_conv2dWeightGrad", wgsl: shader378 },
     ],
     phases: [
     {
       name: "step",
       outputs: ["loss_seg1","loss_seg2"],
       dispatches: [
-        dispatch("step_000_pointwise", [at(0, 0, 4), at(3, 1072703744, 4)], { shader: 0, workgroups: [1,1,1] }),
-        dispatch("step_001_pointwise", [at(3, 1072703744, 4), at(3, 1072704000, 4)], { shader: 1, workgroups: [1,1,1] }),
+        dispatch("step_000_pointwise", [at(0, 0, 4), at(3, 1072705280, 4)], { shader: 0, workgroups: [1,1,1] }),
+        dispatch("step_001_pointwise", [at(3, 1072705280, 4), at(3, 1072705536, 4)], { shader: 1, workgroups: [1,1,1] }),
         dispatch("step_002_conv2d_G_conv1_pack", [at(0, 14745856, 37632), at(1, 0, 50176)], { shader: 2, workgroups: [196,1,1] }),
         dispatch("step_002_conv2d_G_conv1_packc", [at(0, 256, 11059200), at(10, 267729408, 14745600)], { shader: 3, workgroups: [14400,1,1] }),
         dispatch("step_002_conv2d_G_conv1", [at(10, 267729408, 14745600), at(1, 0, 50176), at(7, 237981696, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 4, workgroups: [7200,2,1] }, { shader: 5, workgroups: [7200,1,1] }),
@@ -32277,1722 +32483,1622 @@ export const module: GeneratedModule = {
         dispatch("step_524_pointwise_G_conv1", [at(7, 237981696, 58982400), at(1, 1073112064, 256), at(2, 360062976, 58982400)], { shader: 135, workgroups: [28800,1,1] }),
         dispatch("step_525_sum_G_conv1_stage1", [at(2, 360062976, 58982400), at(1, 1072687616, 16384)], { shader: 136, workgroups: [64,1,1] }),
         dispatch("step_525_sum_G_conv1_stage2", [at(1, 1072687616, 16384), at(1, 1073112064, 256)], { shader: 7, workgroups: [1,1,1] }),
-        dispatch("step_526_pointwise_G_bn1_running_var", [at(0, 14784256, 256), at(1, 1073112064, 256), at(3, 1072700416, 256)], { shader: 137, workgroups: [1,1,1] }),
-        dispatch("step_527_pointwise_G_layer1_0_bn1_running_mean", [at(0, 14801408, 256), at(1, 1073112320, 256), at(3, 1072700672, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_528_pointwise_G_layer1_0_conv1", [at(10, 0, 14873856), at(1, 1073112320, 256), at(2, 360062976, 14873856)], { shader: 139, workgroups: [7263,1,1] }),
-        dispatch("step_529_sum_G_layer1_0_conv1_stage1", [at(2, 360062976, 14873856), at(1, 1072687616, 14336)], { shader: 140, workgroups: [56,1,1] }),
-        dispatch("step_529_sum_G_layer1_0_conv1_stage2", [at(1, 1072687616, 14336), at(1, 1072701952, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_530_pointwise_G_layer1_0_bn1_running_var", [at(0, 14801664, 256), at(1, 1072701952, 256), at(3, 1072700928, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_531_pointwise_G_layer1_0_bn2_running_mean", [at(0, 14949888, 256), at(1, 1073112576, 256), at(3, 1072701184, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_532_pointwise_G_layer1_0_conv2", [at(10, 44621568, 14873856), at(1, 1073112576, 256), at(2, 360062976, 14873856)], { shader: 139, workgroups: [7263,1,1] }),
-        dispatch("step_533_sum_G_layer1_0_conv2_stage1", [at(2, 360062976, 14873856), at(1, 1072687616, 14336)], { shader: 140, workgroups: [56,1,1] }),
-        dispatch("step_533_sum_G_layer1_0_conv2_stage2", [at(1, 1072687616, 14336), at(1, 1072701952, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_534_pointwise_G_layer1_0_bn2_running_var", [at(0, 14950144, 256), at(1, 1072701952, 256), at(3, 1072701440, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_535_pointwise_G_layer1_0_bn3_running_mean", [at(0, 15017984, 1024), at(1, 1073007104, 1024), at(1, 1073740800, 1024)], { shader: 142, workgroups: [4,1,1] }),
-        dispatch("step_536_pointwise_G_layer1_0_conv3", [at(6, 600104960, 59495424), at(1, 1073007104, 1024), at(2, 360062976, 59495424)], { shader: 143, workgroups: [29051,1,1] }),
-        dispatch("step_537_sum_G_layer1_0_conv3_stage1", [at(2, 360062976, 59495424), at(1, 1072687616, 16384)], { shader: 144, workgroups: [64,1,1] }),
-        dispatch("step_537_sum_G_layer1_0_conv3_stage2", [at(1, 1072687616, 16384), at(1, 1073007104, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_538_pointwise_G_layer1_0_bn3_running_var", [at(0, 15019008, 1024), at(1, 1073007104, 1024), at(3, 1072691712, 1024)], { shader: 145, workgroups: [4,1,1] }),
-        dispatch("step_539_pointwise_G_layer1_0_downsample_1_running_mean", [at(0, 15087616, 1024), at(1, 1073008128, 1024), at(3, 1072692736, 1024)], { shader: 142, workgroups: [4,1,1] }),
-        dispatch("step_540_pointwise_G_layer1_0_downsample_0", [at(6, 719095808, 59495424), at(1, 1073008128, 1024), at(2, 360062976, 59495424)], { shader: 143, workgroups: [29051,1,1] }),
-        dispatch("step_541_sum_G_layer1_0_downsample_0_stage1", [at(2, 360062976, 59495424), at(1, 1072687616, 16384)], { shader: 144, workgroups: [64,1,1] }),
-        dispatch("step_541_sum_G_layer1_0_downsample_0_stage2", [at(1, 1072687616, 16384), at(1, 1073007104, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_542_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 15088640, 1024), at(1, 1073007104, 1024), at(3, 1072693760, 1024)], { shader: 145, workgroups: [4,1,1] }),
-        dispatch("step_543_pointwise_G_layer1_1_bn1_running_mean", [at(0, 15155712, 256), at(1, 1073112832, 256), at(3, 1072701696, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_544_pointwise_G_layer1_1_conv1", [at(10, 89243136, 14873856), at(1, 1073112832, 256), at(2, 360062976, 14873856)], { shader: 139, workgroups: [7263,1,1] }),
-        dispatch("step_545_sum_G_layer1_1_conv1_stage1", [at(2, 360062976, 14873856), at(1, 1072687616, 14336)], { shader: 140, workgroups: [56,1,1] }),
-        dispatch("step_545_sum_G_layer1_1_conv1_stage2", [at(1, 1072687616, 14336), at(1, 1072701952, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_546_pointwise_G_layer1_1_bn1_running_var", [at(0, 15155968, 256), at(1, 1072701952, 256), at(3, 1072701952, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_547_pointwise_G_layer1_1_bn2_running_mean", [at(0, 15304192, 256), at(1, 1073113088, 256), at(3, 1072702208, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_548_pointwise_G_layer1_1_conv2", [at(10, 133864704, 14873856), at(1, 1073113088, 256), at(2, 360062976, 14873856)], { shader: 139, workgroups: [7263,1,1] }),
-        dispatch("step_549_sum_G_layer1_1_conv2_stage1", [at(2, 360062976, 14873856), at(1, 1072687616, 14336)], { shader: 140, workgroups: [56,1,1] }),
-        dispatch("step_549_sum_G_layer1_1_conv2_stage2", [at(1, 1072687616, 14336), at(1, 1072701952, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_550_pointwise_G_layer1_1_bn2_running_var", [at(0, 15304448, 256), at(1, 1072701952, 256), at(3, 1072702464, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_551_pointwise_G_layer1_1_bn3_running_mean", [at(0, 15372288, 1024), at(1, 1073009152, 1024), at(3, 1072694784, 1024)], { shader: 142, workgroups: [4,1,1] }),
-        dispatch("step_552_pointwise_G_layer1_1_conv3", [at(6, 897582080, 59495424), at(1, 1073009152, 1024), at(2, 360062976, 59495424)], { shader: 143, workgroups: [29051,1,1] }),
-        dispatch("step_553_sum_G_layer1_1_conv3_stage1", [at(2, 360062976, 59495424), at(1, 1072687616, 16384)], { shader: 144, workgroups: [64,1,1] }),
-        dispatch("step_553_sum_G_layer1_1_conv3_stage2", [at(1, 1072687616, 16384), at(1, 1073007104, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_554_pointwise_G_layer1_1_bn3_running_var", [at(0, 15373312, 1024), at(1, 1073007104, 1024), at(3, 1072695808, 1024)], { shader: 145, workgroups: [4,1,1] }),
-        dispatch("step_555_pointwise_G_layer1_2_bn1_running_mean", [at(0, 15440384, 256), at(1, 1073113344, 256), at(3, 1072702720, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_556_pointwise_G_layer1_2_conv1", [at(10, 178486272, 14873856), at(1, 1073113344, 256), at(2, 360062976, 14873856)], { shader: 139, workgroups: [7263,1,1] }),
-        dispatch("step_557_sum_G_layer1_2_conv1_stage1", [at(2, 360062976, 14873856), at(1, 1072687616, 14336)], { shader: 140, workgroups: [56,1,1] }),
-        dispatch("step_557_sum_G_layer1_2_conv1_stage2", [at(1, 1072687616, 14336), at(1, 1072701952, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_558_pointwise_G_layer1_2_bn1_running_var", [at(0, 15440640, 256), at(1, 1072701952, 256), at(3, 1072702976, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_559_pointwise_G_layer1_2_bn2_running_mean", [at(0, 15588864, 256), at(1, 1073113600, 256), at(3, 1072703232, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_560_pointwise_G_layer1_2_conv2", [at(10, 223107840, 14873856), at(1, 1073113600, 256), at(2, 360062976, 14873856)], { shader: 139, workgroups: [7263,1,1] }),
-        dispatch("step_561_sum_G_layer1_2_conv2_stage1", [at(2, 360062976, 14873856), at(1, 1072687616, 14336)], { shader: 140, workgroups: [56,1,1] }),
-        dispatch("step_561_sum_G_layer1_2_conv2_stage2", [at(1, 1072687616, 14336), at(1, 1072701952, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_562_pointwise_G_layer1_2_bn2_running_var", [at(0, 15589120, 256), at(1, 1072701952, 256), at(3, 1072703488, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_563_pointwise_G_layer1_2_bn3_running_mean", [at(0, 15656960, 1024), at(1, 1073010176, 1024), at(3, 1072696832, 1024)], { shader: 142, workgroups: [4,1,1] }),
-        dispatch("step_564_pointwise_G_layer1_2_conv3", [at(7, 59495424, 59495424), at(1, 1073010176, 1024), at(2, 360062976, 59495424)], { shader: 143, workgroups: [29051,1,1] }),
-        dispatch("step_565_sum_G_layer1_2_conv3_stage1", [at(2, 360062976, 59495424), at(1, 1072687616, 16384)], { shader: 144, workgroups: [64,1,1] }),
-        dispatch("step_565_sum_G_layer1_2_conv3_stage2", [at(1, 1072687616, 16384), at(1, 1073007104, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_566_pointwise_G_layer1_2_bn3_running_var", [at(0, 15657984, 1024), at(1, 1073007104, 1024), at(3, 1072697856, 1024)], { shader: 145, workgroups: [4,1,1] }),
-        dispatch("step_567_pointwise_G_layer2_0_bn1_running_mean", [at(0, 15791104, 512), at(1, 1073105408, 512), at(2, 1073741056, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_568_pointwise_G_layer2_0_conv1", [at(1, 1065186304, 7501312), at(1, 1073105408, 512), at(2, 360062976, 7501312)], { shader: 147, workgroups: [3663,1,1] }),
-        dispatch("step_569_sum_G_layer2_0_conv1_stage1", [at(2, 360062976, 7501312), at(1, 1065186304, 7168)], { shader: 148, workgroups: [28,1,1] }),
-        dispatch("step_569_sum_G_layer2_0_conv1_stage2", [at(1, 1065186304, 7168), at(1, 1065193472, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_570_pointwise_G_layer2_0_bn1_running_var", [at(0, 15791616, 512), at(1, 1065193472, 512), at(3, 1072698880, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_571_pointwise_G_layer2_0_bn2_running_mean", [at(0, 16382976, 512), at(1, 1073105920, 512), at(3, 1072699392, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_572_pointwise_G_layer2_0_conv2", [at(4, 1065186304, 7501312), at(1, 1073105920, 512), at(1, 1065186304, 7501312)], { shader: 147, workgroups: [3663,1,1] }),
-        dispatch("step_573_sum_G_layer2_0_conv2_stage1", [at(1, 1065186304, 7501312), at(1, 1072687616, 7168)], { shader: 148, workgroups: [28,1,1] }),
-        dispatch("step_573_sum_G_layer2_0_conv2_stage2", [at(1, 1072687616, 7168), at(1, 1065186304, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_574_pointwise_G_layer2_0_bn2_running_var", [at(0, 16383488, 512), at(1, 1065186304, 512), at(3, 1072699904, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_575_pointwise_G_layer2_0_bn3_running_mean", [at(0, 16650240, 2048), at(1, 1072966144, 2048), at(1, 1073738752, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_576_pointwise_G_layer2_0_conv3", [at(1, 1020178432, 30005248), at(1, 1072966144, 2048), at(2, 360062976, 30005248)], { shader: 151, workgroups: [14651,1,1] }),
-        dispatch("step_577_sum_G_layer2_0_conv3_stage1", [at(2, 360062976, 30005248), at(1, 1020178432, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_577_sum_G_layer2_0_conv3_stage2", [at(1, 1020178432, 16384), at(1, 1020194816, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_578_pointwise_G_layer2_0_bn3_running_var", [at(0, 16652288, 2048), at(1, 1020194816, 2048), at(3, 1072687616, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_579_pointwise_G_layer2_0_downsample_1_running_mean", [at(0, 17182720, 2048), at(1, 1072968192, 2048), at(3, 1072689664, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_580_pointwise_G_layer2_0_downsample_0", [at(3, 1020178432, 30005248), at(1, 1072968192, 2048), at(1, 1020178432, 30005248)], { shader: 151, workgroups: [14651,1,1] }),
-        dispatch("step_581_sum_G_layer2_0_downsample_0_stage1", [at(1, 1020178432, 30005248), at(1, 1065186304, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_581_sum_G_layer2_0_downsample_0_stage2", [at(1, 1065186304, 16384), at(1, 1020178432, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_582_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 17184768, 2048), at(1, 1020178432, 2048), at(3, 1049930752, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_583_pointwise_G_layer2_1_bn1_running_mean", [at(0, 17449984, 512), at(1, 1073106432, 512), at(3, 1050063872, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_584_pointwise_G_layer2_1_conv1", [at(7, 1060041728, 7501312), at(1, 1073106432, 512), at(1, 1020178432, 7501312)], { shader: 147, workgroups: [3663,1,1] }),
-        dispatch("step_585_sum_G_layer2_1_conv1_stage1", [at(1, 1020178432, 7501312), at(1, 1027679744, 7168)], { shader: 148, workgroups: [28,1,1] }),
-        dispatch("step_585_sum_G_layer2_1_conv1_stage2", [at(1, 1027679744, 7168), at(1, 1020178432, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_586_pointwise_G_layer2_1_bn1_running_var", [at(0, 17450496, 512), at(1, 1020178432, 512), at(3, 1050064384, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_587_pointwise_G_layer2_1_bn2_running_mean", [at(0, 18041856, 512), at(1, 1073106944, 512), at(3, 1050064896, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_588_pointwise_G_layer2_1_conv2", [at(10, 282475008, 7501312), at(1, 1073106944, 512), at(1, 1020178432, 7501312)], { shader: 147, workgroups: [3663,1,1] }),
-        dispatch("step_589_sum_G_layer2_1_conv2_stage1", [at(1, 1020178432, 7501312), at(1, 1027679744, 7168)], { shader: 148, workgroups: [28,1,1] }),
-        dispatch("step_589_sum_G_layer2_1_conv2_stage2", [at(1, 1027679744, 7168), at(1, 1020178432, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_590_pointwise_G_layer2_1_bn2_running_var", [at(0, 18042368, 512), at(1, 1020178432, 512), at(3, 1050065408, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_591_pointwise_G_layer2_1_bn3_running_mean", [at(0, 18309120, 2048), at(1, 1072970240, 2048), at(3, 1049932800, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_592_pointwise_G_layer2_1_conv3", [at(6, 1016572928, 30005248), at(1, 1072970240, 2048), at(1, 1020178432, 30005248)], { shader: 151, workgroups: [14651,1,1] }),
-        dispatch("step_593_sum_G_layer2_1_conv3_stage1", [at(1, 1020178432, 30005248), at(1, 1065186304, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_593_sum_G_layer2_1_conv3_stage2", [at(1, 1065186304, 16384), at(1, 1020178432, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_594_pointwise_G_layer2_1_bn3_running_var", [at(0, 18311168, 2048), at(1, 1020178432, 2048), at(3, 1049934848, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_595_pointwise_G_layer2_2_bn1_running_mean", [at(0, 18576384, 512), at(1, 1073107968, 512), at(3, 1050065920, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_596_pointwise_G_layer2_2_conv1", [at(10, 304978944, 7501312), at(1, 1073107968, 512), at(1, 1020178432, 7501312)], { shader: 147, workgroups: [3663,1,1] }),
-        dispatch("step_597_sum_G_layer2_2_conv1_stage1", [at(1, 1020178432, 7501312), at(1, 1027679744, 7168)], { shader: 148, workgroups: [28,1,1] }),
-        dispatch("step_597_sum_G_layer2_2_conv1_stage2", [at(1, 1027679744, 7168), at(1, 1020178432, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_598_pointwise_G_layer2_2_bn1_running_var", [at(0, 18576896, 512), at(1, 1020178432, 512), at(3, 1050066432, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_599_pointwise_G_layer2_2_bn2_running_mean", [at(0, 19168256, 512), at(1, 1073108992, 512), at(3, 1050066944, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_600_pointwise_G_layer2_2_conv2", [at(10, 327482880, 7501312), at(1, 1073108992, 512), at(1, 1020178432, 7501312)], { shader: 147, workgroups: [3663,1,1] }),
-        dispatch("step_601_sum_G_layer2_2_conv2_stage1", [at(1, 1020178432, 7501312), at(1, 1027679744, 7168)], { shader: 148, workgroups: [28,1,1] }),
-        dispatch("step_601_sum_G_layer2_2_conv2_stage2", [at(1, 1027679744, 7168), at(1, 1020178432, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_602_pointwise_G_layer2_2_bn2_running_var", [at(0, 19168768, 512), at(1, 1020178432, 512), at(3, 1050067456, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_603_pointwise_G_layer2_2_bn3_running_mean", [at(0, 19435520, 2048), at(1, 1072974336, 2048), at(3, 1049936896, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_604_pointwise_G_layer2_2_conv3", [at(7, 474939392, 30005248), at(1, 1072974336, 2048), at(1, 1020178432, 30005248)], { shader: 151, workgroups: [14651,1,1] }),
-        dispatch("step_605_sum_G_layer2_2_conv3_stage1", [at(1, 1020178432, 30005248), at(1, 1065186304, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_605_sum_G_layer2_2_conv3_stage2", [at(1, 1065186304, 16384), at(1, 1020178432, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_606_pointwise_G_layer2_2_bn3_running_var", [at(0, 19437568, 2048), at(1, 1020178432, 2048), at(3, 1049938944, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_607_pointwise_G_layer2_3_bn1_running_mean", [at(0, 19702784, 512), at(1, 1073110016, 512), at(3, 1050067968, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_608_pointwise_G_layer2_3_conv1", [at(10, 349986816, 7501312), at(1, 1073110016, 512), at(1, 1020178432, 7501312)], { shader: 147, workgroups: [3663,1,1] }),
-        dispatch("step_609_sum_G_layer2_3_conv1_stage1", [at(1, 1020178432, 7501312), at(1, 1027679744, 7168)], { shader: 148, workgroups: [28,1,1] }),
-        dispatch("step_609_sum_G_layer2_3_conv1_stage2", [at(1, 1027679744, 7168), at(1, 1020178432, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_610_pointwise_G_layer2_3_bn1_running_var", [at(0, 19703296, 512), at(1, 1020178432, 512), at(3, 1050068480, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_611_pointwise_G_layer2_3_bn2_running_mean", [at(0, 20294656, 512), at(1, 1073111040, 512), at(3, 1050068992, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_612_pointwise_G_layer2_3_conv2", [at(10, 372490752, 7501312), at(1, 1073111040, 512), at(1, 1020178432, 7501312)], { shader: 147, workgroups: [3663,1,1] }),
-        dispatch("step_613_sum_G_layer2_3_conv2_stage1", [at(1, 1020178432, 7501312), at(1, 1027679744, 7168)], { shader: 148, workgroups: [28,1,1] }),
-        dispatch("step_613_sum_G_layer2_3_conv2_stage2", [at(1, 1027679744, 7168), at(1, 1020178432, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_614_pointwise_G_layer2_3_bn2_running_var", [at(0, 20295168, 512), at(1, 1020178432, 512), at(3, 1050069504, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_615_pointwise_G_layer2_3_bn3_running_mean", [at(0, 20561920, 2048), at(1, 1072978432, 2048), at(3, 1049940992, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_616_pointwise_G_layer2_3_conv3", [at(7, 564955136, 30005248), at(1, 1072978432, 2048), at(1, 1020178432, 30005248)], { shader: 151, workgroups: [14651,1,1] }),
-        dispatch("step_617_sum_G_layer2_3_conv3_stage1", [at(1, 1020178432, 30005248), at(1, 1065186304, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_617_sum_G_layer2_3_conv3_stage2", [at(1, 1065186304, 16384), at(1, 1020178432, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_618_pointwise_G_layer2_3_bn3_running_var", [at(0, 20563968, 2048), at(1, 1020178432, 2048), at(3, 1049943040, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_619_pointwise_G_layer3_0_bn1_running_mean", [at(0, 21092352, 1024), at(1, 1073011200, 1024), at(3, 1049969664, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_620_pointwise_G_layer3_0_conv1", [at(1, 1050183680, 15002624), at(1, 1073011200, 1024), at(1, 1020178432, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_621_sum_G_layer3_0_conv1_stage1", [at(1, 1020178432, 15002624), at(1, 1035181056, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_621_sum_G_layer3_0_conv1_stage2", [at(1, 1035181056, 14336), at(1, 1020178432, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_622_pointwise_G_layer3_0_bn1_running_var", [at(0, 21093376, 1024), at(1, 1020178432, 1024), at(3, 1049970688, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_623_pointwise_G_layer3_0_bn2_running_mean", [at(0, 23455744, 1024), at(1, 1073013248, 1024), at(3, 1049971712, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_624_pointwise_G_layer3_0_conv2", [at(4, 1050183680, 15002624), at(1, 1073013248, 1024), at(1, 1020178432, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_625_sum_G_layer3_0_conv2_stage1", [at(1, 1020178432, 15002624), at(1, 1035181056, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_625_sum_G_layer3_0_conv2_stage2", [at(1, 1035181056, 14336), at(1, 1020178432, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_626_pointwise_G_layer3_0_bn2_running_var", [at(0, 23456768, 1024), at(1, 1020178432, 1024), at(3, 1049972736, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_627_pointwise_G_layer3_0_bn3_running_mean", [at(0, 24514560, 4096), at(1, 1072769536, 4096), at(3, 1049734144, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_628_pointwise_G_layer3_0_conv3", [at(1, 960167936, 60010496), at(1, 1072769536, 4096), at(2, 360062976, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_629_sum_G_layer3_0_conv3_stage1", [at(2, 360062976, 60010496), at(1, 960167936, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_629_sum_G_layer3_0_conv3_stage2", [at(1, 960167936, 16384), at(1, 960184320, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_630_pointwise_G_layer3_0_bn3_running_var", [at(0, 24518656, 4096), at(1, 960184320, 4096), at(3, 1049738240, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_631_pointwise_G_layer3_0_downsample_1_running_mean", [at(0, 26628096, 4096), at(1, 1072777728, 4096), at(3, 1049742336, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_632_pointwise_G_layer3_0_downsample_0", [at(2, 540094464, 60010496), at(1, 1072777728, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_633_sum_G_layer3_0_downsample_0_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_633_sum_G_layer3_0_downsample_0_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_634_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 26632192, 4096), at(1, 960167936, 4096), at(3, 1049746432, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_635_pointwise_G_layer3_1_bn1_running_mean", [at(0, 27686912, 1024), at(1, 1073015296, 1024), at(3, 1049973760, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_636_pointwise_G_layer3_1_conv1", [at(7, 1045039104, 15002624), at(1, 1073015296, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_637_sum_G_layer3_1_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_637_sum_G_layer3_1_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_638_pointwise_G_layer3_1_bn1_running_var", [at(0, 27687936, 1024), at(1, 960167936, 1024), at(3, 1049974784, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_639_pointwise_G_layer3_1_bn2_running_mean", [at(0, 30050304, 1024), at(1, 1073017344, 1024), at(3, 1049975808, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_640_pointwise_G_layer3_1_conv2", [at(8, 180031488, 15002624), at(1, 1073017344, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_641_sum_G_layer3_1_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_641_sum_G_layer3_1_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_642_pointwise_G_layer3_1_bn2_running_var", [at(0, 30051328, 1024), at(1, 960167936, 1024), at(3, 1049976832, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_643_pointwise_G_layer3_1_bn3_running_mean", [at(0, 31109120, 4096), at(1, 1072785920, 4096), at(3, 1049750528, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_644_pointwise_G_layer3_1_conv3", [at(2, 720125952, 60010496), at(1, 1072785920, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_645_sum_G_layer3_1_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_645_sum_G_layer3_1_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_646_pointwise_G_layer3_1_bn3_running_var", [at(0, 31113216, 4096), at(1, 960167936, 4096), at(3, 1049754624, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_647_pointwise_G_layer3_2_bn1_running_mean", [at(0, 32167936, 1024), at(1, 1073019392, 1024), at(3, 1049977856, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_648_pointwise_G_layer3_2_conv1", [at(8, 225039360, 15002624), at(1, 1073019392, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_649_sum_G_layer3_2_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_649_sum_G_layer3_2_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_650_pointwise_G_layer3_2_bn1_running_var", [at(0, 32168960, 1024), at(1, 960167936, 1024), at(3, 1049978880, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_651_pointwise_G_layer3_2_bn2_running_mean", [at(0, 34531328, 1024), at(1, 1073021440, 1024), at(3, 1049979904, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_652_pointwise_G_layer3_2_conv2", [at(8, 270047232, 15002624), at(1, 1073021440, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_653_sum_G_layer3_2_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_653_sum_G_layer3_2_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_654_pointwise_G_layer3_2_bn2_running_var", [at(0, 34532352, 1024), at(1, 960167936, 1024), at(3, 1049980928, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_655_pointwise_G_layer3_2_bn3_running_mean", [at(0, 35590144, 4096), at(1, 1072794112, 4096), at(3, 1049758720, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_656_pointwise_G_layer3_2_conv3", [at(2, 900157440, 60010496), at(1, 1072794112, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_657_sum_G_layer3_2_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_657_sum_G_layer3_2_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_658_pointwise_G_layer3_2_bn3_running_var", [at(0, 35594240, 4096), at(1, 960167936, 4096), at(3, 1049762816, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_659_pointwise_G_layer3_3_bn1_running_mean", [at(0, 36648960, 1024), at(1, 1073023488, 1024), at(3, 1049981952, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_660_pointwise_G_layer3_3_conv1", [at(8, 315055104, 15002624), at(1, 1073023488, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_661_sum_G_layer3_3_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_661_sum_G_layer3_3_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_662_pointwise_G_layer3_3_bn1_running_var", [at(0, 36649984, 1024), at(1, 960167936, 1024), at(3, 1049982976, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_663_pointwise_G_layer3_3_bn2_running_mean", [at(0, 39012352, 1024), at(1, 1073025536, 1024), at(3, 1049984000, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_664_pointwise_G_layer3_3_conv2", [at(8, 360062976, 15002624), at(1, 1073025536, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_665_sum_G_layer3_3_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_665_sum_G_layer3_3_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_666_pointwise_G_layer3_3_bn2_running_var", [at(0, 39013376, 1024), at(1, 960167936, 1024), at(3, 1049985024, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_667_pointwise_G_layer3_3_bn3_running_mean", [at(0, 40071168, 4096), at(1, 1072802304, 4096), at(3, 1049766912, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_668_pointwise_G_layer3_3_conv3", [at(3, 60010496, 60010496), at(1, 1072802304, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_669_sum_G_layer3_3_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_669_sum_G_layer3_3_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_670_pointwise_G_layer3_3_bn3_running_var", [at(0, 40075264, 4096), at(1, 960167936, 4096), at(3, 1049771008, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_671_pointwise_G_layer3_4_bn1_running_mean", [at(0, 41129984, 1024), at(1, 1073027584, 1024), at(3, 1049986048, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_672_pointwise_G_layer3_4_conv1", [at(8, 405070848, 15002624), at(1, 1073027584, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_673_sum_G_layer3_4_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_673_sum_G_layer3_4_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_674_pointwise_G_layer3_4_bn1_running_var", [at(0, 41131008, 1024), at(1, 960167936, 1024), at(3, 1049987072, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_675_pointwise_G_layer3_4_bn2_running_mean", [at(0, 43493376, 1024), at(1, 1073029632, 1024), at(3, 1049988096, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_676_pointwise_G_layer3_4_conv2", [at(8, 450078720, 15002624), at(1, 1073029632, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_677_sum_G_layer3_4_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_677_sum_G_layer3_4_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_678_pointwise_G_layer3_4_bn2_running_var", [at(0, 43494400, 1024), at(1, 960167936, 1024), at(3, 1049989120, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_679_pointwise_G_layer3_4_bn3_running_mean", [at(0, 44552192, 4096), at(1, 1072810496, 4096), at(3, 1049775104, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_680_pointwise_G_layer3_4_conv3", [at(3, 240041984, 60010496), at(1, 1072810496, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_681_sum_G_layer3_4_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_681_sum_G_layer3_4_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_682_pointwise_G_layer3_4_bn3_running_var", [at(0, 44556288, 4096), at(1, 960167936, 4096), at(3, 1049779200, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_683_pointwise_G_layer3_5_bn1_running_mean", [at(0, 45611008, 1024), at(1, 1073031680, 1024), at(3, 1049990144, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_684_pointwise_G_layer3_5_conv1", [at(8, 495086592, 15002624), at(1, 1073031680, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_685_sum_G_layer3_5_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_685_sum_G_layer3_5_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_686_pointwise_G_layer3_5_bn1_running_var", [at(0, 45612032, 1024), at(1, 960167936, 1024), at(3, 1049991168, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_687_pointwise_G_layer3_5_bn2_running_mean", [at(0, 47974400, 1024), at(1, 1073033728, 1024), at(3, 1049992192, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_688_pointwise_G_layer3_5_conv2", [at(8, 540094464, 15002624), at(1, 1073033728, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_689_sum_G_layer3_5_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_689_sum_G_layer3_5_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_690_pointwise_G_layer3_5_bn2_running_var", [at(0, 47975424, 1024), at(1, 960167936, 1024), at(3, 1049993216, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_691_pointwise_G_layer3_5_bn3_running_mean", [at(0, 49033216, 4096), at(1, 1072818688, 4096), at(3, 1049783296, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_692_pointwise_G_layer3_5_conv3", [at(3, 420073472, 60010496), at(1, 1072818688, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_693_sum_G_layer3_5_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_693_sum_G_layer3_5_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_694_pointwise_G_layer3_5_bn3_running_var", [at(0, 49037312, 4096), at(1, 960167936, 4096), at(3, 1049787392, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_695_pointwise_G_layer3_6_bn1_running_mean", [at(0, 50092032, 1024), at(1, 1073035776, 1024), at(3, 1049994240, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_696_pointwise_G_layer3_6_conv1", [at(8, 585102336, 15002624), at(1, 1073035776, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_697_sum_G_layer3_6_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_697_sum_G_layer3_6_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_698_pointwise_G_layer3_6_bn1_running_var", [at(0, 50093056, 1024), at(1, 960167936, 1024), at(3, 1049995264, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_699_pointwise_G_layer3_6_bn2_running_mean", [at(0, 52455424, 1024), at(1, 1073037824, 1024), at(3, 1049996288, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_700_pointwise_G_layer3_6_conv2", [at(8, 630110208, 15002624), at(1, 1073037824, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_701_sum_G_layer3_6_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_701_sum_G_layer3_6_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_702_pointwise_G_layer3_6_bn2_running_var", [at(0, 52456448, 1024), at(1, 960167936, 1024), at(3, 1049997312, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_703_pointwise_G_layer3_6_bn3_running_mean", [at(0, 53514240, 4096), at(1, 1072826880, 4096), at(3, 1049791488, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_704_pointwise_G_layer3_6_conv3", [at(3, 600104960, 60010496), at(1, 1072826880, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_705_sum_G_layer3_6_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_705_sum_G_layer3_6_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_706_pointwise_G_layer3_6_bn3_running_var", [at(0, 53518336, 4096), at(1, 960167936, 4096), at(3, 1049795584, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_707_pointwise_G_layer3_7_bn1_running_mean", [at(0, 54573056, 1024), at(1, 1073039872, 1024), at(3, 1049998336, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_708_pointwise_G_layer3_7_conv1", [at(8, 675118080, 15002624), at(1, 1073039872, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_709_sum_G_layer3_7_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_709_sum_G_layer3_7_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_710_pointwise_G_layer3_7_bn1_running_var", [at(0, 54574080, 1024), at(1, 960167936, 1024), at(3, 1049999360, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_711_pointwise_G_layer3_7_bn2_running_mean", [at(0, 56936448, 1024), at(1, 1073041920, 1024), at(3, 1050000384, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_712_pointwise_G_layer3_7_conv2", [at(8, 720125952, 15002624), at(1, 1073041920, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_713_sum_G_layer3_7_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_713_sum_G_layer3_7_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_714_pointwise_G_layer3_7_bn2_running_var", [at(0, 56937472, 1024), at(1, 960167936, 1024), at(3, 1050001408, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_715_pointwise_G_layer3_7_bn3_running_mean", [at(0, 57995264, 4096), at(1, 1072835072, 4096), at(3, 1049799680, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_716_pointwise_G_layer3_7_conv3", [at(3, 780136448, 60010496), at(1, 1072835072, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_717_sum_G_layer3_7_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_717_sum_G_layer3_7_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_718_pointwise_G_layer3_7_bn3_running_var", [at(0, 57999360, 4096), at(1, 960167936, 4096), at(3, 1049803776, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_719_pointwise_G_layer3_8_bn1_running_mean", [at(0, 59054080, 1024), at(1, 1073043968, 1024), at(3, 1050002432, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_720_pointwise_G_layer3_8_conv1", [at(8, 765133824, 15002624), at(1, 1073043968, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_721_sum_G_layer3_8_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_721_sum_G_layer3_8_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_722_pointwise_G_layer3_8_bn1_running_var", [at(0, 59055104, 1024), at(1, 960167936, 1024), at(3, 1050003456, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_723_pointwise_G_layer3_8_bn2_running_mean", [at(0, 61417472, 1024), at(1, 1073046016, 1024), at(3, 1050004480, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_724_pointwise_G_layer3_8_conv2", [at(8, 810141696, 15002624), at(1, 1073046016, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_725_sum_G_layer3_8_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_725_sum_G_layer3_8_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_726_pointwise_G_layer3_8_bn2_running_var", [at(0, 61418496, 1024), at(1, 960167936, 1024), at(3, 1050005504, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_727_pointwise_G_layer3_8_bn3_running_mean", [at(0, 62476288, 4096), at(1, 1072843264, 4096), at(3, 1049807872, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_728_pointwise_G_layer3_8_conv3", [at(3, 960167936, 60010496), at(1, 1072843264, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_729_sum_G_layer3_8_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_729_sum_G_layer3_8_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_730_pointwise_G_layer3_8_bn3_running_var", [at(0, 62480384, 4096), at(1, 960167936, 4096), at(3, 1049811968, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_731_pointwise_G_layer3_9_bn1_running_mean", [at(0, 63535104, 1024), at(1, 1073048064, 1024), at(3, 1050006528, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_732_pointwise_G_layer3_9_conv1", [at(8, 855149568, 15002624), at(1, 1073048064, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_733_sum_G_layer3_9_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_733_sum_G_layer3_9_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_734_pointwise_G_layer3_9_bn1_running_var", [at(0, 63536128, 1024), at(1, 960167936, 1024), at(3, 1050007552, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_735_pointwise_G_layer3_9_bn2_running_mean", [at(0, 65898496, 1024), at(1, 1073050112, 1024), at(3, 1050008576, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_736_pointwise_G_layer3_9_conv2", [at(8, 900157440, 15002624), at(1, 1073050112, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_737_sum_G_layer3_9_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_737_sum_G_layer3_9_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_738_pointwise_G_layer3_9_bn2_running_var", [at(0, 65899520, 1024), at(1, 960167936, 1024), at(3, 1050009600, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_739_pointwise_G_layer3_9_bn3_running_mean", [at(0, 66957312, 4096), at(1, 1072851456, 4096), at(3, 1049816064, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_740_pointwise_G_layer3_9_conv3", [at(4, 120020992, 60010496), at(1, 1072851456, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_741_sum_G_layer3_9_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_741_sum_G_layer3_9_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_742_pointwise_G_layer3_9_bn3_running_var", [at(0, 66961408, 4096), at(1, 960167936, 4096), at(3, 1049820160, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_743_pointwise_G_layer3_10_bn1_running_mean", [at(0, 68016128, 1024), at(1, 1073052160, 1024), at(3, 1050010624, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_744_pointwise_G_layer3_10_conv1", [at(8, 945165312, 15002624), at(1, 1073052160, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_745_sum_G_layer3_10_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_745_sum_G_layer3_10_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_746_pointwise_G_layer3_10_bn1_running_var", [at(0, 68017152, 1024), at(1, 960167936, 1024), at(3, 1050011648, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_747_pointwise_G_layer3_10_bn2_running_mean", [at(0, 70379520, 1024), at(1, 1073054208, 1024), at(3, 1050012672, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_748_pointwise_G_layer3_10_conv2", [at(8, 990173184, 15002624), at(1, 1073054208, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_749_sum_G_layer3_10_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_749_sum_G_layer3_10_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_750_pointwise_G_layer3_10_bn2_running_var", [at(0, 70380544, 1024), at(1, 960167936, 1024), at(3, 1050013696, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_751_pointwise_G_layer3_10_bn3_running_mean", [at(0, 71438336, 4096), at(1, 1072859648, 4096), at(3, 1049824256, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_752_pointwise_G_layer3_10_conv3", [at(4, 300052480, 60010496), at(1, 1072859648, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_753_sum_G_layer3_10_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_753_sum_G_layer3_10_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_754_pointwise_G_layer3_10_bn3_running_var", [at(0, 71442432, 4096), at(1, 960167936, 4096), at(3, 1049828352, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_755_pointwise_G_layer3_11_bn1_running_mean", [at(0, 72497152, 1024), at(1, 1073056256, 1024), at(3, 1050014720, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_756_pointwise_G_layer3_11_conv1", [at(8, 1035181056, 15002624), at(1, 1073056256, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_757_sum_G_layer3_11_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_757_sum_G_layer3_11_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_758_pointwise_G_layer3_11_bn1_running_var", [at(0, 72498176, 1024), at(1, 960167936, 1024), at(3, 1050015744, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_759_pointwise_G_layer3_11_bn2_running_mean", [at(0, 74860544, 1024), at(1, 1073058304, 1024), at(3, 1050016768, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_760_pointwise_G_layer3_11_conv2", [at(9, 15002624, 15002624), at(1, 1073058304, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_761_sum_G_layer3_11_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_761_sum_G_layer3_11_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_762_pointwise_G_layer3_11_bn2_running_var", [at(0, 74861568, 1024), at(1, 960167936, 1024), at(3, 1050017792, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_763_pointwise_G_layer3_11_bn3_running_mean", [at(0, 75919360, 4096), at(1, 1072867840, 4096), at(3, 1049832448, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_764_pointwise_G_layer3_11_conv3", [at(4, 480083968, 60010496), at(1, 1072867840, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_765_sum_G_layer3_11_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_765_sum_G_layer3_11_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_766_pointwise_G_layer3_11_bn3_running_var", [at(0, 75923456, 4096), at(1, 960167936, 4096), at(3, 1049836544, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_767_pointwise_G_layer3_12_bn1_running_mean", [at(0, 76978176, 1024), at(1, 1073060352, 1024), at(3, 1050018816, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_768_pointwise_G_layer3_12_conv1", [at(9, 60010496, 15002624), at(1, 1073060352, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_769_sum_G_layer3_12_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_769_sum_G_layer3_12_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_770_pointwise_G_layer3_12_bn1_running_var", [at(0, 76979200, 1024), at(1, 960167936, 1024), at(3, 1050019840, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_771_pointwise_G_layer3_12_bn2_running_mean", [at(0, 79341568, 1024), at(1, 1073062400, 1024), at(3, 1050020864, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_772_pointwise_G_layer3_12_conv2", [at(9, 105018368, 15002624), at(1, 1073062400, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_773_sum_G_layer3_12_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_773_sum_G_layer3_12_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_774_pointwise_G_layer3_12_bn2_running_var", [at(0, 79342592, 1024), at(1, 960167936, 1024), at(3, 1050021888, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_775_pointwise_G_layer3_12_bn3_running_mean", [at(0, 80400384, 4096), at(1, 1072876032, 4096), at(3, 1049840640, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_776_pointwise_G_layer3_12_conv3", [at(4, 660115456, 60010496), at(1, 1072876032, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_777_sum_G_layer3_12_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_777_sum_G_layer3_12_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_778_pointwise_G_layer3_12_bn3_running_var", [at(0, 80404480, 4096), at(1, 960167936, 4096), at(3, 1049844736, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_779_pointwise_G_layer3_13_bn1_running_mean", [at(0, 81459200, 1024), at(1, 1073064448, 1024), at(3, 1050022912, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_780_pointwise_G_layer3_13_conv1", [at(9, 150026240, 15002624), at(1, 1073064448, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_781_sum_G_layer3_13_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_781_sum_G_layer3_13_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_782_pointwise_G_layer3_13_bn1_running_var", [at(0, 81460224, 1024), at(1, 960167936, 1024), at(3, 1050023936, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_783_pointwise_G_layer3_13_bn2_running_mean", [at(0, 83822592, 1024), at(1, 1073066496, 1024), at(3, 1050024960, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_784_pointwise_G_layer3_13_conv2", [at(9, 195034112, 15002624), at(1, 1073066496, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_785_sum_G_layer3_13_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_785_sum_G_layer3_13_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_786_pointwise_G_layer3_13_bn2_running_var", [at(0, 83823616, 1024), at(1, 960167936, 1024), at(3, 1050025984, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_787_pointwise_G_layer3_13_bn3_running_mean", [at(0, 84881408, 4096), at(1, 1072884224, 4096), at(3, 1049848832, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_788_pointwise_G_layer3_13_conv3", [at(4, 840146944, 60010496), at(1, 1072884224, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_789_sum_G_layer3_13_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_789_sum_G_layer3_13_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_790_pointwise_G_layer3_13_bn3_running_var", [at(0, 84885504, 4096), at(1, 960167936, 4096), at(3, 1049852928, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_791_pointwise_G_layer3_14_bn1_running_mean", [at(0, 85940224, 1024), at(1, 1073068544, 1024), at(3, 1050027008, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_792_pointwise_G_layer3_14_conv1", [at(9, 240041984, 15002624), at(1, 1073068544, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_793_sum_G_layer3_14_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_793_sum_G_layer3_14_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_794_pointwise_G_layer3_14_bn1_running_var", [at(0, 85941248, 1024), at(1, 960167936, 1024), at(3, 1050028032, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_795_pointwise_G_layer3_14_bn2_running_mean", [at(0, 88303616, 1024), at(1, 1073070592, 1024), at(3, 1050029056, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_796_pointwise_G_layer3_14_conv2", [at(9, 285049856, 15002624), at(1, 1073070592, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_797_sum_G_layer3_14_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_797_sum_G_layer3_14_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_798_pointwise_G_layer3_14_bn2_running_var", [at(0, 88304640, 1024), at(1, 960167936, 1024), at(3, 1050030080, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_799_pointwise_G_layer3_14_bn3_running_mean", [at(0, 89362432, 4096), at(1, 1072892416, 4096), at(3, 1049857024, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_800_pointwise_G_layer3_14_conv3", [at(5, 0, 60010496), at(1, 1072892416, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_801_sum_G_layer3_14_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_801_sum_G_layer3_14_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_802_pointwise_G_layer3_14_bn3_running_var", [at(0, 89366528, 4096), at(1, 960167936, 4096), at(3, 1049861120, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_803_pointwise_G_layer3_15_bn1_running_mean", [at(0, 90421248, 1024), at(1, 1073072640, 1024), at(3, 1050031104, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_804_pointwise_G_layer3_15_conv1", [at(9, 330057728, 15002624), at(1, 1073072640, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_805_sum_G_layer3_15_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_805_sum_G_layer3_15_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_806_pointwise_G_layer3_15_bn1_running_var", [at(0, 90422272, 1024), at(1, 960167936, 1024), at(3, 1050032128, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_807_pointwise_G_layer3_15_bn2_running_mean", [at(0, 92784640, 1024), at(1, 1073074688, 1024), at(3, 1050033152, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_808_pointwise_G_layer3_15_conv2", [at(9, 375065600, 15002624), at(1, 1073074688, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_809_sum_G_layer3_15_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_809_sum_G_layer3_15_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_810_pointwise_G_layer3_15_bn2_running_var", [at(0, 92785664, 1024), at(1, 960167936, 1024), at(3, 1050034176, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_811_pointwise_G_layer3_15_bn3_running_mean", [at(0, 93843456, 4096), at(1, 1072900608, 4096), at(3, 1049865216, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_812_pointwise_G_layer3_15_conv3", [at(5, 180031488, 60010496), at(1, 1072900608, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_813_sum_G_layer3_15_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_813_sum_G_layer3_15_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_814_pointwise_G_layer3_15_bn3_running_var", [at(0, 93847552, 4096), at(1, 960167936, 4096), at(3, 1049869312, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_815_pointwise_G_layer3_16_bn1_running_mean", [at(0, 94902272, 1024), at(1, 1073076736, 1024), at(3, 1050035200, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_816_pointwise_G_layer3_16_conv1", [at(9, 420073472, 15002624), at(1, 1073076736, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_817_sum_G_layer3_16_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_817_sum_G_layer3_16_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_818_pointwise_G_layer3_16_bn1_running_var", [at(0, 94903296, 1024), at(1, 960167936, 1024), at(3, 1050036224, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_819_pointwise_G_layer3_16_bn2_running_mean", [at(0, 97265664, 1024), at(1, 1073078784, 1024), at(3, 1050037248, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_820_pointwise_G_layer3_16_conv2", [at(9, 465081344, 15002624), at(1, 1073078784, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_821_sum_G_layer3_16_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_821_sum_G_layer3_16_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_822_pointwise_G_layer3_16_bn2_running_var", [at(0, 97266688, 1024), at(1, 960167936, 1024), at(3, 1050038272, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_823_pointwise_G_layer3_16_bn3_running_mean", [at(0, 98324480, 4096), at(1, 1072908800, 4096), at(3, 1049873408, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_824_pointwise_G_layer3_16_conv3", [at(5, 360062976, 60010496), at(1, 1072908800, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_825_sum_G_layer3_16_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_825_sum_G_layer3_16_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_826_pointwise_G_layer3_16_bn3_running_var", [at(0, 98328576, 4096), at(1, 960167936, 4096), at(3, 1049877504, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_827_pointwise_G_layer3_17_bn1_running_mean", [at(0, 99383296, 1024), at(1, 1073080832, 1024), at(3, 1050039296, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_828_pointwise_G_layer3_17_conv1", [at(9, 510089216, 15002624), at(1, 1073080832, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_829_sum_G_layer3_17_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_829_sum_G_layer3_17_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_830_pointwise_G_layer3_17_bn1_running_var", [at(0, 99384320, 1024), at(1, 960167936, 1024), at(3, 1050040320, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_831_pointwise_G_layer3_17_bn2_running_mean", [at(0, 101746688, 1024), at(1, 1073082880, 1024), at(3, 1050041344, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_832_pointwise_G_layer3_17_conv2", [at(9, 555097088, 15002624), at(1, 1073082880, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_833_sum_G_layer3_17_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_833_sum_G_layer3_17_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_834_pointwise_G_layer3_17_bn2_running_var", [at(0, 101747712, 1024), at(1, 960167936, 1024), at(3, 1050042368, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_835_pointwise_G_layer3_17_bn3_running_mean", [at(0, 102805504, 4096), at(1, 1072916992, 4096), at(3, 1049881600, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_836_pointwise_G_layer3_17_conv3", [at(5, 540094464, 60010496), at(1, 1072916992, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_837_sum_G_layer3_17_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_837_sum_G_layer3_17_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_838_pointwise_G_layer3_17_bn3_running_var", [at(0, 102809600, 4096), at(1, 960167936, 4096), at(3, 1049885696, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_839_pointwise_G_layer3_18_bn1_running_mean", [at(0, 103864320, 1024), at(1, 1073084928, 1024), at(3, 1050043392, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_840_pointwise_G_layer3_18_conv1", [at(9, 600104960, 15002624), at(1, 1073084928, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_841_sum_G_layer3_18_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_841_sum_G_layer3_18_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_842_pointwise_G_layer3_18_bn1_running_var", [at(0, 103865344, 1024), at(1, 960167936, 1024), at(3, 1050044416, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_843_pointwise_G_layer3_18_bn2_running_mean", [at(0, 106227712, 1024), at(1, 1073086976, 1024), at(3, 1050045440, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_844_pointwise_G_layer3_18_conv2", [at(9, 645112832, 15002624), at(1, 1073086976, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_845_sum_G_layer3_18_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_845_sum_G_layer3_18_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_846_pointwise_G_layer3_18_bn2_running_var", [at(0, 106228736, 1024), at(1, 960167936, 1024), at(3, 1050046464, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_847_pointwise_G_layer3_18_bn3_running_mean", [at(0, 107286528, 4096), at(1, 1072925184, 4096), at(3, 1049889792, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_848_pointwise_G_layer3_18_conv3", [at(5, 720125952, 60010496), at(1, 1072925184, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_849_sum_G_layer3_18_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_849_sum_G_layer3_18_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_850_pointwise_G_layer3_18_bn3_running_var", [at(0, 107290624, 4096), at(1, 960167936, 4096), at(3, 1049893888, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_851_pointwise_G_layer3_19_bn1_running_mean", [at(0, 108345344, 1024), at(1, 1073089024, 1024), at(3, 1050047488, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_852_pointwise_G_layer3_19_conv1", [at(9, 690120704, 15002624), at(1, 1073089024, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_853_sum_G_layer3_19_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_853_sum_G_layer3_19_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_854_pointwise_G_layer3_19_bn1_running_var", [at(0, 108346368, 1024), at(1, 960167936, 1024), at(3, 1050048512, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_855_pointwise_G_layer3_19_bn2_running_mean", [at(0, 110708736, 1024), at(1, 1073091072, 1024), at(3, 1050049536, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_856_pointwise_G_layer3_19_conv2", [at(9, 735128576, 15002624), at(1, 1073091072, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_857_sum_G_layer3_19_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_857_sum_G_layer3_19_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_858_pointwise_G_layer3_19_bn2_running_var", [at(0, 110709760, 1024), at(1, 960167936, 1024), at(3, 1050050560, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_859_pointwise_G_layer3_19_bn3_running_mean", [at(0, 111767552, 4096), at(1, 1072933376, 4096), at(3, 1049897984, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_860_pointwise_G_layer3_19_conv3", [at(5, 900157440, 60010496), at(1, 1072933376, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_861_sum_G_layer3_19_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_861_sum_G_layer3_19_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_862_pointwise_G_layer3_19_bn3_running_var", [at(0, 111771648, 4096), at(1, 960167936, 4096), at(3, 1049902080, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_863_pointwise_G_layer3_20_bn1_running_mean", [at(0, 112826368, 1024), at(1, 1073093120, 1024), at(3, 1050051584, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_864_pointwise_G_layer3_20_conv1", [at(9, 780136448, 15002624), at(1, 1073093120, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_865_sum_G_layer3_20_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_865_sum_G_layer3_20_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_866_pointwise_G_layer3_20_bn1_running_var", [at(0, 112827392, 1024), at(1, 960167936, 1024), at(3, 1050052608, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_867_pointwise_G_layer3_20_bn2_running_mean", [at(0, 115189760, 1024), at(1, 1073095168, 1024), at(3, 1050053632, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_868_pointwise_G_layer3_20_conv2", [at(9, 825144320, 15002624), at(1, 1073095168, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_869_sum_G_layer3_20_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_869_sum_G_layer3_20_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_870_pointwise_G_layer3_20_bn2_running_var", [at(0, 115190784, 1024), at(1, 960167936, 1024), at(3, 1050054656, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_871_pointwise_G_layer3_20_bn3_running_mean", [at(0, 116248576, 4096), at(1, 1072941568, 4096), at(3, 1049906176, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_872_pointwise_G_layer3_20_conv3", [at(6, 60010496, 60010496), at(1, 1072941568, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_873_sum_G_layer3_20_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_873_sum_G_layer3_20_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_874_pointwise_G_layer3_20_bn3_running_var", [at(0, 116252672, 4096), at(1, 960167936, 4096), at(3, 1049910272, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_875_pointwise_G_layer3_21_bn1_running_mean", [at(0, 117307392, 1024), at(1, 1073097216, 1024), at(3, 1050055680, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_876_pointwise_G_layer3_21_conv1", [at(9, 870152192, 15002624), at(1, 1073097216, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_877_sum_G_layer3_21_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_877_sum_G_layer3_21_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_878_pointwise_G_layer3_21_bn1_running_var", [at(0, 117308416, 1024), at(1, 960167936, 1024), at(3, 1050056704, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_879_pointwise_G_layer3_21_bn2_running_mean", [at(0, 119670784, 1024), at(1, 1073099264, 1024), at(3, 1050057728, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_880_pointwise_G_layer3_21_conv2", [at(9, 915160064, 15002624), at(1, 1073099264, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_881_sum_G_layer3_21_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_881_sum_G_layer3_21_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_882_pointwise_G_layer3_21_bn2_running_var", [at(0, 119671808, 1024), at(1, 960167936, 1024), at(3, 1050058752, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_883_pointwise_G_layer3_21_bn3_running_mean", [at(0, 120729600, 4096), at(1, 1072949760, 4096), at(3, 1049914368, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_884_pointwise_G_layer3_21_conv3", [at(6, 240041984, 60010496), at(1, 1072949760, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_885_sum_G_layer3_21_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_885_sum_G_layer3_21_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_886_pointwise_G_layer3_21_bn3_running_var", [at(0, 120733696, 4096), at(1, 960167936, 4096), at(3, 1049918464, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_887_pointwise_G_layer3_22_bn1_running_mean", [at(0, 121788416, 1024), at(1, 1073101312, 1024), at(3, 1050059776, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_888_pointwise_G_layer3_22_conv1", [at(9, 960167936, 15002624), at(1, 1073101312, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_889_sum_G_layer3_22_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_889_sum_G_layer3_22_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_890_pointwise_G_layer3_22_bn1_running_var", [at(0, 121789440, 1024), at(1, 960167936, 1024), at(3, 1050060800, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_891_pointwise_G_layer3_22_bn2_running_mean", [at(0, 124151808, 1024), at(1, 1073103360, 1024), at(3, 1050061824, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_892_pointwise_G_layer3_22_conv2", [at(9, 1005175808, 15002624), at(1, 1073103360, 1024), at(1, 960167936, 15002624)], { shader: 155, workgroups: [7326,1,1] }),
-        dispatch("step_893_sum_G_layer3_22_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 156, workgroups: [56,1,1] }),
-        dispatch("step_893_sum_G_layer3_22_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_894_pointwise_G_layer3_22_bn2_running_var", [at(0, 124152832, 1024), at(1, 960167936, 1024), at(3, 1050062848, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_895_pointwise_G_layer3_22_bn3_running_mean", [at(0, 125210624, 4096), at(1, 1072957952, 4096), at(3, 1049922560, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_896_pointwise_G_layer3_22_conv3", [at(6, 420073472, 60010496), at(1, 1072957952, 4096), at(1, 960167936, 60010496)], { shader: 159, workgroups: [29302,1,1] }),
-        dispatch("step_897_sum_G_layer3_22_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_897_sum_G_layer3_22_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_898_pointwise_G_layer3_22_bn3_running_var", [at(0, 125214720, 4096), at(1, 960167936, 4096), at(3, 1049926656, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_899_pointwise_G_layer4_0_bn1_running_mean", [at(0, 127320064, 2048), at(1, 1072982528, 2048), at(3, 1049945088, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_900_pointwise_G_layer4_0_conv1", [at(7, 654970880, 30005248), at(1, 1072982528, 2048), at(1, 960167936, 30005248)], { shader: 151, workgroups: [14651,1,1] }),
-        dispatch("step_901_sum_G_layer4_0_conv1_stage1", [at(1, 960167936, 30005248), at(1, 990173184, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_901_sum_G_layer4_0_conv1_stage2", [at(1, 990173184, 16384), at(1, 960167936, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_902_pointwise_G_layer4_0_bn1_running_var", [at(0, 127322112, 2048), at(1, 960167936, 2048), at(3, 1049947136, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_903_pointwise_G_layer4_0_bn2_running_mean", [at(0, 136765440, 2048), at(1, 1072986624, 2048), at(3, 1049949184, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_904_pointwise_G_layer4_0_conv2", [at(7, 744986624, 30005248), at(1, 1072986624, 2048), at(1, 960167936, 30005248)], { shader: 151, workgroups: [14651,1,1] }),
-        dispatch("step_905_sum_G_layer4_0_conv2_stage1", [at(1, 960167936, 30005248), at(1, 990173184, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_905_sum_G_layer4_0_conv2_stage2", [at(1, 990173184, 16384), at(1, 960167936, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_906_pointwise_G_layer4_0_bn2_running_var", [at(0, 136767488, 2048), at(1, 960167936, 2048), at(3, 1049951232, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_907_pointwise_G_layer4_0_bn3_running_mean", [at(0, 140980224, 8192), at(1, 1072704000, 8192), at(3, 1049668608, 8192)], { shader: 162, workgroups: [32,1,1] }),
-        dispatch("step_908_pointwise_G_layer4_0_conv3", [at(1, 0, 120020992), at(1, 1072704000, 8192), at(2, 360062976, 120020992)], { shader: 163, workgroups: [32768,2,1] }),
-        dispatch("step_909_sum_G_layer4_0_conv3_stage1", [at(2, 360062976, 120020992), at(1, 0, 16384)], { shader: 164, workgroups: [64,1,1] }),
-        dispatch("step_909_sum_G_layer4_0_conv3_stage2", [at(1, 0, 16384), at(1, 16384, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_910_pointwise_G_layer4_0_bn3_running_var", [at(0, 140988416, 8192), at(1, 16384, 8192), at(3, 1049676800, 8192)], { shader: 165, workgroups: [32,1,1] }),
-        dispatch("step_911_pointwise_G_layer4_0_downsample_1_running_mean", [at(0, 149401600, 8192), at(1, 1072720384, 8192), at(3, 1049684992, 8192)], { shader: 162, workgroups: [32,1,1] }),
-        dispatch("step_912_pointwise_G_layer4_0_downsample_0", [at(1, 240041984, 120020992), at(1, 1072720384, 8192), at(1, 0, 120020992)], { shader: 163, workgroups: [32768,2,1] }),
-        dispatch("step_913_sum_G_layer4_0_downsample_0_stage1", [at(1, 0, 120020992), at(1, 240041984, 16384)], { shader: 164, workgroups: [64,1,1] }),
-        dispatch("step_913_sum_G_layer4_0_downsample_0_stage2", [at(1, 240041984, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_914_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 149409792, 8192), at(1, 0, 8192), at(3, 1049693184, 8192)], { shader: 165, workgroups: [32,1,1] }),
-        dispatch("step_915_pointwise_G_layer4_1_bn1_running_mean", [at(0, 153616384, 2048), at(1, 1072990720, 2048), at(3, 1049953280, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_916_pointwise_G_layer4_1_conv1", [at(7, 835002368, 30005248), at(1, 1072990720, 2048), at(1, 0, 30005248)], { shader: 151, workgroups: [14651,1,1] }),
-        dispatch("step_917_sum_G_layer4_1_conv1_stage1", [at(1, 0, 30005248), at(1, 30005248, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_917_sum_G_layer4_1_conv1_stage2", [at(1, 30005248, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_918_pointwise_G_layer4_1_bn1_running_var", [at(0, 153618432, 2048), at(1, 0, 2048), at(3, 1049955328, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_919_pointwise_G_layer4_1_bn2_running_mean", [at(0, 163061760, 2048), at(1, 1072994816, 2048), at(3, 1049957376, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_920_pointwise_G_layer4_1_conv2", [at(7, 925018112, 30005248), at(1, 1072994816, 2048), at(1, 0, 30005248)], { shader: 151, workgroups: [14651,1,1] }),
-        dispatch("step_921_sum_G_layer4_1_conv2_stage1", [at(1, 0, 30005248), at(1, 30005248, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_921_sum_G_layer4_1_conv2_stage2", [at(1, 30005248, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_922_pointwise_G_layer4_1_bn2_running_var", [at(0, 163063808, 2048), at(1, 0, 2048), at(3, 1049959424, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_923_pointwise_G_layer4_1_bn3_running_mean", [at(0, 167276544, 8192), at(1, 1072736768, 8192), at(3, 1049701376, 8192)], { shader: 162, workgroups: [32,1,1] }),
-        dispatch("step_924_pointwise_G_layer4_1_conv3", [at(1, 600104960, 120020992), at(1, 1072736768, 8192), at(1, 0, 120020992)], { shader: 163, workgroups: [32768,2,1] }),
-        dispatch("step_925_sum_G_layer4_1_conv3_stage1", [at(1, 0, 120020992), at(1, 240041984, 16384)], { shader: 164, workgroups: [64,1,1] }),
-        dispatch("step_925_sum_G_layer4_1_conv3_stage2", [at(1, 240041984, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_926_pointwise_G_layer4_1_bn3_running_var", [at(0, 167284736, 8192), at(1, 0, 8192), at(3, 1049709568, 8192)], { shader: 165, workgroups: [32,1,1] }),
-        dispatch("step_927_pointwise_G_layer4_2_bn1_running_mean", [at(0, 171491328, 2048), at(1, 1072998912, 2048), at(3, 1049961472, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_928_pointwise_G_layer4_2_conv1", [at(7, 1015033856, 30005248), at(1, 1072998912, 2048), at(1, 0, 30005248)], { shader: 151, workgroups: [14651,1,1] }),
-        dispatch("step_929_sum_G_layer4_2_conv1_stage1", [at(1, 0, 30005248), at(1, 30005248, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_929_sum_G_layer4_2_conv1_stage2", [at(1, 30005248, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_930_pointwise_G_layer4_2_bn1_running_var", [at(0, 171493376, 2048), at(1, 0, 2048), at(3, 1049963520, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_931_pointwise_G_layer4_2_bn2_running_mean", [at(0, 180936704, 2048), at(1, 1073003008, 2048), at(3, 1049965568, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_932_pointwise_G_layer4_2_conv2", [at(8, 60010496, 30005248), at(1, 1073003008, 2048), at(1, 0, 30005248)], { shader: 151, workgroups: [14651,1,1] }),
-        dispatch("step_933_sum_G_layer4_2_conv2_stage1", [at(1, 0, 30005248), at(1, 30005248, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_933_sum_G_layer4_2_conv2_stage2", [at(1, 30005248, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_934_pointwise_G_layer4_2_bn2_running_var", [at(0, 180938752, 2048), at(1, 0, 2048), at(3, 1049967616, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_935_pointwise_G_layer4_2_bn3_running_mean", [at(0, 185151488, 8192), at(1, 1072753152, 8192), at(3, 1049717760, 8192)], { shader: 162, workgroups: [32,1,1] }),
-        dispatch("step_936_pointwise_G_layer4_2_conv3", [at(2, 0, 120020992), at(1, 1072753152, 8192), at(1, 0, 120020992)], { shader: 163, workgroups: [32768,2,1] }),
-        dispatch("step_937_sum_G_layer4_2_conv3_stage1", [at(1, 0, 120020992), at(1, 240041984, 16384)], { shader: 164, workgroups: [64,1,1] }),
-        dispatch("step_937_sum_G_layer4_2_conv3_stage2", [at(1, 240041984, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_938_pointwise_G_layer4_2_bn3_running_var", [at(0, 185159680, 8192), at(1, 0, 8192), at(3, 1049725952, 8192)], { shader: 165, workgroups: [32,1,1] }),
-        dispatch("step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 11059456, 3686400), at(6, 1070556672, 1113476), at(6, 1071670272, 1113476), at(1, 0, 2048)], { shader: 166, workgroups: [4,1,1] }),
-        dispatch("step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 2048), at(0, 367357696, 4)], { shader: 167, workgroups: [1,1,1] }),
-        dispatch("step_940_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage1", [at(0, 11059456, 3686400), at(7, 1067543040, 1113476), at(7, 1068656640, 1113476), at(1, 0, 2048)], { shader: 166, workgroups: [4,1,1] }),
-        dispatch("step_940_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage2", [at(1, 0, 2048), at(0, 367357952, 4)], { shader: 167, workgroups: [1,1,1] }),
-        dispatch("step_941_pointwise", [at(0, 11059456, 3686400), at(1, 70041600, 3686400)], { shader: 168, workgroups: [1800,1,1] }),
-        dispatch("step_942_sum_stage1", [at(1, 70041600, 3686400), at(1, 0, 1024)], { shader: 169, workgroups: [4,1,1] }),
-        dispatch("step_942_sum_stage2", [at(1, 0, 1024), at(1, 73728000, 4)], { shader: 170, workgroups: [1,1,1] }),
-        dispatch("step_943_softmax_G_layer5_conv2d_list_0", [at(6, 1070556672, 1113476), at(6, 1071670272, 1113476), at(0, 11059456, 3686400), at(1, 73728000, 4), at(1, 70041600, 3686400), at(1, 0, 70041600)], { shader: 171, workgroups: [14400,1,1] }),
-        dispatch("step_944_resizeGrad", [at(0, 367379456, 11888), at(0, 367358208, 21128), at(1, 0, 70041600), at(5, 594819328, 1113476)], { shader: 172, workgroups: [4350,1,1] }),
-        dispatch("step_945_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 185868544, 700416), at(1, 0, 737280)], { shader: 173, workgroups: [2880,1,1] }),
-        dispatch("step_945_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(5, 594819328, 1113476), at(5, 592474880, 1172080)], { shader: 174, workgroups: [1145,1,1] }),
-        dispatch("step_945_conv2dInputGrad_G_layer5_conv2d_list_1", [at(5, 592474880, 1172080), at(1, 0, 737280), at(1, 960167936, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 175, workgroups: [458,32,1] }, { shader: 176, workgroups: [7462,1,1] }),
-        dispatch("step_946_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 185167872, 700416), at(1, 0, 737280)], { shader: 173, workgroups: [2880,1,1] }),
-        dispatch("step_946_conv2dInputGrad_G_layer5_conv2d_list_0", [at(5, 592474880, 1172080), at(1, 0, 737280), at(2, 360062976, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 177, workgroups: [458,32,1] }, { shader: 178, workgroups: [7462,1,1] }),
-        dispatch("step_947_softmax_G_layer6_conv2d_list_0", [at(7, 1067543040, 1113476), at(7, 1068656640, 1113476), at(0, 11059456, 3686400), at(1, 73728000, 4), at(1, 70041600, 3686400), at(1, 0, 70041600)], { shader: 179, workgroups: [14400,1,1] }),
-        dispatch("step_948_resizeGrad", [at(0, 367379456, 11888), at(0, 367358208, 21128), at(1, 0, 70041600), at(5, 595932928, 1113476)], { shader: 172, workgroups: [4350,1,1] }),
-        dispatch("step_949_conv2dInputGrad_G_layer6_conv2d_list_1_pack", [at(0, 189371648, 1400832), at(1, 240041984, 1474560)], { shader: 180, workgroups: [5760,1,1] }),
-        dispatch("step_949_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(5, 595932928, 1113476), at(5, 593647104, 1172080)], { shader: 174, workgroups: [1145,1,1] }),
-        dispatch("step_949_conv2dInputGrad_G_layer6_conv2d_list_1", [at(5, 593647104, 1172080), at(1, 240041984, 1474560), at(1, 0, 120020992)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [458,64,1] }, { shader: 182, workgroups: [14924,1,1] }),
-        dispatch("step_950_conv2dInputGrad_G_layer6_conv2d_list_0_pack", [at(0, 187970560, 1400832), at(1, 600104960, 1474560)], { shader: 180, workgroups: [5760,1,1] }),
-        dispatch("step_950_conv2dInputGrad_G_layer6_conv2d_list_0", [at(5, 593647104, 1172080), at(1, 600104960, 1474560), at(1, 240041984, 120020992)], { adapter: "cpu", features: ["subgroups"], shader: 183, workgroups: [458,64,1] }, { shader: 184, workgroups: [14924,1,1] }),
-        dispatch("step_951_sum_G_layer6_conv2d_list_1_stage1", [at(1, 0, 120020992), at(1, 240041984, 120020992), at(2, 240041984, 120020992), at(1, 600104960, 16384)], { shader: 185, workgroups: [64,1,1] }),
-        dispatch("step_951_sum_G_layer6_conv2d_list_1_stage2", [at(1, 600104960, 16384), at(1, 1020178432, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_952_sum_G_layer6_conv2d_list_1_stage1", [at(1, 0, 120020992), at(1, 240041984, 120020992), at(2, 240041984, 120020992), at(2, 120020992, 120020992), at(1, 600104960, 16384)], { shader: 186, workgroups: [64,1,1] }),
-        dispatch("step_952_sum_G_layer6_conv2d_list_1_stage2", [at(1, 600104960, 16384), at(1, 1020186624, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_953_pointwise_G_layer4_2_bn3", [at(0, 185135104, 8192), at(1, 1072761344, 8192), at(1, 0, 120020992), at(1, 240041984, 120020992), at(2, 240041984, 120020992), at(1, 1020178432, 8192), at(2, 120020992, 120020992), at(1, 1020186624, 8192), at(1, 600104960, 120020992)], { shader: 187, workgroups: [32768,2,1] }),
-        dispatch("step_954_conv2dInputGrad_G_layer4_2_conv3_pack", [at(0, 180940800, 4194304), at(1, 1020178432, 4194304)], { shader: 188, workgroups: [16384,1,1] }),
-        dispatch("step_954_conv2dInputGrad_G_layer4_2_conv3_packc", [at(1, 600104960, 120020992), at(2, 0, 120020992)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_954_conv2dInputGrad_G_layer4_2_conv3", [at(2, 0, 120020992), at(1, 1020178432, 4194304), at(1, 600104960, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [458,16,1] }, { shader: 190, workgroups: [3731,1,1] }),
-        dispatch("step_955_sum_G_layer4_2_conv3_stage1", [at(1, 600104960, 30005248), at(8, 120020992, 30005248), at(1, 630110208, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_955_sum_G_layer4_2_conv3_stage2", [at(1, 630110208, 16384), at(1, 660115456, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_956_sum_G_layer4_2_conv3_stage1", [at(1, 600104960, 30005248), at(8, 120020992, 30005248), at(8, 90015744, 30005248), at(1, 630110208, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_956_sum_G_layer4_2_conv3_stage2", [at(1, 630110208, 16384), at(1, 660117504, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_957_pointwise_G_layer4_2_bn2", [at(0, 180932608, 2048), at(1, 1073005056, 2048), at(1, 600104960, 30005248), at(8, 120020992, 30005248), at(1, 660115456, 2048), at(8, 90015744, 30005248), at(1, 660117504, 2048), at(1, 630110208, 30005248)], { shader: 193, workgroups: [14651,1,1] }),
-        dispatch("step_958_conv2dInputGrad_G_layer4_2_conv2_pack", [at(0, 171495424, 9437184), at(1, 660115456, 9437184)], { shader: 194, workgroups: [32768,2,1] }),
-        dispatch("step_958_conv2dInputGrad_G_layer4_2_conv2_packc", [at(1, 630110208, 30005248), at(1, 1020178432, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_958_conv2dInputGrad_G_layer4_2_conv2", [at(1, 1020178432, 30005248), at(1, 660115456, 9437184), at(1, 600104960, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 195, workgroups: [458,16,1] }, { shader: 196, workgroups: [3731,1,1] }),
-        dispatch("step_959_sum_G_layer4_2_conv2_stage1", [at(1, 600104960, 30005248), at(8, 30005248, 30005248), at(1, 630110208, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_959_sum_G_layer4_2_conv2_stage2", [at(1, 630110208, 16384), at(1, 660115456, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_960_sum_G_layer4_2_conv2_stage1", [at(1, 600104960, 30005248), at(8, 30005248, 30005248), at(8, 0, 30005248), at(1, 630110208, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_960_sum_G_layer4_2_conv2_stage2", [at(1, 630110208, 16384), at(1, 660117504, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_961_pointwise_G_layer4_2_bn1", [at(0, 171487232, 2048), at(1, 1073000960, 2048), at(1, 600104960, 30005248), at(8, 30005248, 30005248), at(1, 660115456, 2048), at(8, 0, 30005248), at(1, 660117504, 2048), at(1, 630110208, 30005248)], { shader: 193, workgroups: [14651,1,1] }),
-        dispatch("step_962_conv2dInputGrad_G_layer4_2_conv1_pack", [at(0, 167292928, 4194304), at(1, 1050183680, 4194304)], { shader: 197, workgroups: [16384,1,1] }),
-        dispatch("step_962_conv2dInputGrad_G_layer4_2_conv1_packc", [at(1, 630110208, 30005248), at(3, 1019663360, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_962_conv2dInputGrad_G_layer4_2_conv1", [at(3, 1019663360, 30005248), at(1, 1050183680, 4194304), at(1, 0, 120020992), at(1, 240041984, 120020992), at(2, 240041984, 120020992), at(1, 840146944, 120020992), at(1, 600104960, 120020992)], { adapter: "cpu", features: ["subgroups"], shader: 198, workgroups: [458,64,1] }, { shader: 199, workgroups: [14924,1,1] }),
-        dispatch("step_963_sum_G_layer4_2_conv1_stage1", [at(1, 600104960, 120020992), at(1, 0, 16384)], { shader: 115, workgroups: [64,1,1] }),
-        dispatch("step_963_sum_G_layer4_2_conv1_stage2", [at(1, 0, 16384), at(1, 240041984, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_964_sum_G_layer4_2_conv1_stage1", [at(1, 600104960, 120020992), at(1, 720125952, 120020992), at(1, 0, 16384)], { shader: 200, workgroups: [64,1,1] }),
-        dispatch("step_964_sum_G_layer4_2_conv1_stage2", [at(1, 0, 16384), at(1, 240050176, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_965_pointwise_G_layer4_1_bn3", [at(0, 167260160, 8192), at(1, 1072744960, 8192), at(1, 600104960, 120020992), at(1, 240041984, 8192), at(1, 720125952, 120020992), at(1, 240050176, 8192), at(1, 0, 120020992)], { shader: 201, workgroups: [32768,2,1] }),
-        dispatch("step_966_conv2dInputGrad_G_layer4_1_conv3_pack", [at(0, 163065856, 4194304), at(1, 720125952, 4194304)], { shader: 188, workgroups: [16384,1,1] }),
-        dispatch("step_966_conv2dInputGrad_G_layer4_1_conv3_packc", [at(1, 0, 120020992), at(1, 240041984, 120020992)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_966_conv2dInputGrad_G_layer4_1_conv3", [at(1, 240041984, 120020992), at(1, 720125952, 4194304), at(1, 0, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [458,16,1] }, { shader: 190, workgroups: [3731,1,1] }),
-        dispatch("step_967_sum_G_layer4_1_conv3_stage1", [at(1, 0, 30005248), at(7, 985028608, 30005248), at(1, 30005248, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_967_sum_G_layer4_1_conv3_stage2", [at(1, 30005248, 16384), at(1, 60010496, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_968_sum_G_layer4_1_conv3_stage1", [at(1, 0, 30005248), at(7, 985028608, 30005248), at(7, 955023360, 30005248), at(1, 30005248, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_968_sum_G_layer4_1_conv3_stage2", [at(1, 30005248, 16384), at(1, 60012544, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_969_pointwise_G_layer4_1_bn2", [at(0, 163057664, 2048), at(1, 1072996864, 2048), at(1, 0, 30005248), at(7, 985028608, 30005248), at(1, 60010496, 2048), at(7, 955023360, 30005248), at(1, 60012544, 2048), at(1, 30005248, 30005248)], { shader: 193, workgroups: [14651,1,1] }),
-        dispatch("step_970_conv2dInputGrad_G_layer4_1_conv2_pack", [at(0, 153620480, 9437184), at(1, 60010496, 9437184)], { shader: 194, workgroups: [32768,2,1] }),
-        dispatch("step_970_conv2dInputGrad_G_layer4_1_conv2_packc", [at(1, 30005248, 30005248), at(4, 300052480, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_970_conv2dInputGrad_G_layer4_1_conv2", [at(4, 300052480, 30005248), at(1, 60010496, 9437184), at(1, 0, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 195, workgroups: [458,16,1] }, { shader: 196, workgroups: [3731,1,1] }),
-        dispatch("step_971_sum_G_layer4_1_conv2_stage1", [at(1, 0, 30005248), at(7, 895012864, 30005248), at(1, 30005248, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_971_sum_G_layer4_1_conv2_stage2", [at(1, 30005248, 16384), at(1, 60010496, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_972_sum_G_layer4_1_conv2_stage1", [at(1, 0, 30005248), at(7, 895012864, 30005248), at(7, 865007616, 30005248), at(1, 30005248, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_972_sum_G_layer4_1_conv2_stage2", [at(1, 30005248, 16384), at(1, 60012544, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_973_pointwise_G_layer4_1_bn1", [at(0, 153612288, 2048), at(1, 1072992768, 2048), at(1, 0, 30005248), at(7, 895012864, 30005248), at(1, 60010496, 2048), at(7, 865007616, 30005248), at(1, 60012544, 2048), at(1, 30005248, 30005248)], { shader: 193, workgroups: [14651,1,1] }),
-        dispatch("step_974_conv2dInputGrad_G_layer4_1_conv1_pack", [at(0, 149417984, 4194304), at(1, 720125952, 4194304)], { shader: 197, workgroups: [16384,1,1] }),
-        dispatch("step_974_conv2dInputGrad_G_layer4_1_conv1_packc", [at(1, 30005248, 30005248), at(4, 330057728, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_974_conv2dInputGrad_G_layer4_1_conv1", [at(4, 330057728, 30005248), at(1, 720125952, 4194304), at(1, 0, 120020992)], { adapter: "cpu", features: ["subgroups"], shader: 202, workgroups: [458,64,1] }, { shader: 203, workgroups: [14924,1,1] }),
-        dispatch("step_975_sum_G_layer4_1_conv1_stage1", [at(1, 600104960, 120020992), at(1, 0, 120020992), at(1, 480083968, 120020992), at(1, 720125952, 16384)], { shader: 185, workgroups: [64,1,1] }),
-        dispatch("step_975_sum_G_layer4_1_conv1_stage2", [at(1, 720125952, 16384), at(1, 1050183680, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_976_pointwise_G_layer4_1_conv1", [at(1, 600104960, 120020992), at(1, 0, 120020992), at(1, 480083968, 120020992), at(1, 1050183680, 8192), at(1, 720125952, 120020992)], { shader: 204, workgroups: [32768,2,1] }),
-        dispatch("step_977_sum_G_layer4_1_conv1_stage1", [at(1, 600104960, 120020992), at(1, 0, 120020992), at(1, 480083968, 120020992), at(1, 360062976, 120020992), at(1, 1050183680, 16384)], { shader: 186, workgroups: [64,1,1] }),
-        dispatch("step_977_sum_G_layer4_1_conv1_stage2", [at(1, 1050183680, 16384), at(1, 1050200064, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_978_pointwise_G_layer4_0_downsample_1", [at(0, 149385216, 8192), at(1, 1072728576, 8192), at(1, 720125952, 120020992), at(1, 360062976, 120020992), at(1, 1050200064, 8192), at(2, 120020992, 120020992)], { shader: 205, workgroups: [32768,2,1] }),
-        dispatch("step_979_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 140996608, 8388608), at(1, 1050183680, 8388608)], { shader: 206, workgroups: [32768,1,1] }),
-        dispatch("step_979_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(2, 120020992, 120020992), at(1, 360062976, 120020992)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_979_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 360062976, 120020992), at(1, 1050183680, 8388608), at(2, 120020992, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 207, workgroups: [458,32,1] }, { shader: 208, workgroups: [7462,1,1] }),
-        dispatch("step_980_sum_G_layer4_1_conv1_stage1", [at(1, 600104960, 120020992), at(1, 0, 120020992), at(1, 480083968, 120020992), at(1, 120020992, 120020992), at(1, 1050183680, 16384)], { shader: 186, workgroups: [64,1,1] }),
-        dispatch("step_980_sum_G_layer4_1_conv1_stage2", [at(1, 1050183680, 16384), at(1, 600104960, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_981_pointwise_G_layer4_0_bn3", [at(0, 140963840, 8192), at(1, 1072712192, 8192), at(1, 720125952, 120020992), at(1, 120020992, 120020992), at(1, 600104960, 8192), at(1, 0, 120020992)], { shader: 205, workgroups: [32768,2,1] }),
-        dispatch("step_982_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 136769536, 4194304), at(1, 600104960, 4194304)], { shader: 188, workgroups: [16384,1,1] }),
-        dispatch("step_982_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 0, 120020992), at(1, 120020992, 120020992)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_982_conv2dInputGrad_G_layer4_0_conv3", [at(1, 120020992, 120020992), at(1, 600104960, 4194304), at(1, 0, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [458,16,1] }, { shader: 190, workgroups: [3731,1,1] }),
-        dispatch("step_983_sum_G_layer4_0_conv3_stage1", [at(1, 0, 30005248), at(7, 804997120, 30005248), at(1, 30005248, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_983_sum_G_layer4_0_conv3_stage2", [at(1, 30005248, 16384), at(1, 60010496, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_984_sum_G_layer4_0_conv3_stage1", [at(1, 0, 30005248), at(7, 804997120, 30005248), at(7, 774991872, 30005248), at(1, 30005248, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_984_sum_G_layer4_0_conv3_stage2", [at(1, 30005248, 16384), at(1, 60012544, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_985_pointwise_G_layer4_0_bn2", [at(0, 136761344, 2048), at(1, 1072988672, 2048), at(1, 0, 30005248), at(7, 804997120, 30005248), at(1, 60010496, 2048), at(7, 774991872, 30005248), at(1, 60012544, 2048), at(1, 30005248, 30005248)], { shader: 193, workgroups: [14651,1,1] }),
-        dispatch("step_986_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 127324160, 9437184), at(1, 60010496, 9437184)], { shader: 194, workgroups: [32768,2,1] }),
-        dispatch("step_986_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 30005248, 30005248), at(4, 480083968, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_986_conv2dInputGrad_G_layer4_0_conv2", [at(4, 480083968, 30005248), at(1, 60010496, 9437184), at(1, 0, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 195, workgroups: [458,16,1] }, { shader: 196, workgroups: [3731,1,1] }),
-        dispatch("step_987_sum_G_layer4_0_conv2_stage1", [at(1, 0, 30005248), at(7, 714981376, 30005248), at(1, 30005248, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_987_sum_G_layer4_0_conv2_stage2", [at(1, 30005248, 16384), at(1, 60010496, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_988_sum_G_layer4_0_conv2_stage1", [at(1, 0, 30005248), at(7, 714981376, 30005248), at(7, 684976128, 30005248), at(1, 30005248, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_988_sum_G_layer4_0_conv2_stage2", [at(1, 30005248, 16384), at(1, 60012544, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_989_pointwise_G_layer4_0_bn1", [at(0, 127315968, 2048), at(1, 1072984576, 2048), at(1, 0, 30005248), at(7, 714981376, 30005248), at(1, 60010496, 2048), at(7, 684976128, 30005248), at(1, 60012544, 2048), at(1, 30005248, 30005248)], { shader: 193, workgroups: [14651,1,1] }),
-        dispatch("step_990_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 125218816, 2097152), at(1, 60010496, 2097152)], { shader: 209, workgroups: [8192,1,1] }),
-        dispatch("step_990_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 30005248, 30005248), at(4, 510089216, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_990_conv2dInputGrad_G_layer4_0_conv1", [at(4, 510089216, 30005248), at(1, 60010496, 2097152), at(1, 960167936, 60010496), at(2, 360062976, 60010496), at(2, 120020992, 60010496), at(6, 540094464, 60010496), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 210, workgroups: [458,32,1] }, { shader: 211, workgroups: [7462,1,1] }),
-        dispatch("step_991_sum_G_layer4_0_conv1_stage1", [at(1, 0, 60010496), at(1, 60010496, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_991_sum_G_layer4_0_conv1_stage2", [at(1, 60010496, 16384), at(1, 600104960, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_992_sum_G_layer4_0_conv1_stage1", [at(1, 0, 60010496), at(6, 480083968, 60010496), at(1, 60010496, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_992_sum_G_layer4_0_conv1_stage2", [at(1, 60010496, 16384), at(1, 600109056, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_993_pointwise_G_layer3_22_bn3", [at(0, 125202432, 4096), at(1, 1072962048, 4096), at(1, 0, 60010496), at(1, 600104960, 4096), at(6, 480083968, 60010496), at(1, 600109056, 4096), at(1, 60010496, 60010496)], { shader: 213, workgroups: [29302,1,1] }),
-        dispatch("step_994_conv2dInputGrad_G_layer3_22_conv3_pack", [at(0, 124153856, 1048576), at(1, 660115456, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_994_conv2dInputGrad_G_layer3_22_conv3_packc", [at(1, 60010496, 60010496), at(1, 600104960, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_994_conv2dInputGrad_G_layer3_22_conv3", [at(1, 600104960, 60010496), at(1, 660115456, 1048576), at(1, 60010496, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_995_sum_G_layer3_22_conv3_stage1", [at(1, 60010496, 15002624), at(9, 1035181056, 15002624), at(1, 75013120, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_995_sum_G_layer3_22_conv3_stage2", [at(1, 75013120, 14336), at(1, 90015744, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_996_sum_G_layer3_22_conv3_stage1", [at(1, 60010496, 15002624), at(9, 1035181056, 15002624), at(9, 1020178432, 15002624), at(1, 75013120, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_996_sum_G_layer3_22_conv3_stage2", [at(1, 75013120, 14336), at(1, 90016768, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_997_pointwise_G_layer3_22_bn2", [at(0, 124149760, 1024), at(1, 1073104384, 1024), at(1, 60010496, 15002624), at(9, 1035181056, 15002624), at(1, 90015744, 1024), at(9, 1020178432, 15002624), at(1, 90016768, 1024), at(1, 75013120, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_998_conv2dInputGrad_G_layer3_22_conv2_pack", [at(0, 121790464, 2359296), at(1, 90015744, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_998_conv2dInputGrad_G_layer3_22_conv2_packc", [at(1, 75013120, 15002624), at(1, 1050183680, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_998_conv2dInputGrad_G_layer3_22_conv2", [at(1, 1050183680, 15002624), at(1, 90015744, 2359296), at(1, 60010496, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_999_sum_G_layer3_22_conv2_stage1", [at(1, 60010496, 15002624), at(9, 990173184, 15002624), at(1, 75013120, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_999_sum_G_layer3_22_conv2_stage2", [at(1, 75013120, 14336), at(1, 90015744, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1000_sum_G_layer3_22_conv2_stage1", [at(1, 60010496, 15002624), at(9, 990173184, 15002624), at(9, 975170560, 15002624), at(1, 75013120, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1000_sum_G_layer3_22_conv2_stage2", [at(1, 75013120, 14336), at(1, 90016768, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1001_pointwise_G_layer3_22_bn1", [at(0, 121786368, 1024), at(1, 1073102336, 1024), at(1, 60010496, 15002624), at(9, 990173184, 15002624), at(1, 90015744, 1024), at(9, 975170560, 15002624), at(1, 90016768, 1024), at(1, 75013120, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1002_conv2dInputGrad_G_layer3_22_conv1_pack", [at(0, 120737792, 1048576), at(1, 660115456, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1002_conv2dInputGrad_G_layer3_22_conv1_packc", [at(1, 75013120, 15002624), at(4, 660115456, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1002_conv2dInputGrad_G_layer3_22_conv1", [at(4, 660115456, 15002624), at(1, 660115456, 1048576), at(1, 60010496, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [458,32,1] }, { shader: 225, workgroups: [7462,1,1] }),
-        dispatch("step_1003_sum_G_layer3_22_conv1_stage1", [at(1, 0, 60010496), at(1, 60010496, 60010496), at(6, 360062976, 60010496), at(1, 660115456, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1003_sum_G_layer3_22_conv1_stage2", [at(1, 660115456, 16384), at(1, 720125952, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1004_sum_G_layer3_22_conv1_stage1", [at(1, 0, 60010496), at(1, 60010496, 60010496), at(6, 360062976, 60010496), at(6, 300052480, 60010496), at(1, 660115456, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1004_sum_G_layer3_22_conv1_stage2", [at(1, 660115456, 16384), at(1, 720130048, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1005_pointwise_G_layer3_21_bn3", [at(0, 120721408, 4096), at(1, 1072953856, 4096), at(1, 0, 60010496), at(1, 60010496, 60010496), at(6, 360062976, 60010496), at(1, 720125952, 4096), at(6, 300052480, 60010496), at(1, 720130048, 4096), at(1, 660115456, 60010496)], { shader: 228, workgroups: [29302,1,1] }),
-        dispatch("step_1006_conv2dInputGrad_G_layer3_21_conv3_pack", [at(0, 119672832, 1048576), at(1, 780136448, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1006_conv2dInputGrad_G_layer3_21_conv3_packc", [at(1, 660115456, 60010496), at(1, 720125952, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1006_conv2dInputGrad_G_layer3_21_conv3", [at(1, 720125952, 60010496), at(1, 780136448, 1048576), at(1, 660115456, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1007_sum_G_layer3_21_conv3_stage1", [at(1, 660115456, 15002624), at(9, 945165312, 15002624), at(1, 675118080, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1007_sum_G_layer3_21_conv3_stage2", [at(1, 675118080, 14336), at(1, 690120704, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1008_sum_G_layer3_21_conv3_stage1", [at(1, 660115456, 15002624), at(9, 945165312, 15002624), at(9, 930162688, 15002624), at(1, 675118080, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1008_sum_G_layer3_21_conv3_stage2", [at(1, 675118080, 14336), at(1, 690121728, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1009_pointwise_G_layer3_21_bn2", [at(0, 119668736, 1024), at(1, 1073100288, 1024), at(1, 660115456, 15002624), at(9, 945165312, 15002624), at(1, 690120704, 1024), at(9, 930162688, 15002624), at(1, 690121728, 1024), at(1, 675118080, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1010_conv2dInputGrad_G_layer3_21_conv2_pack", [at(0, 117309440, 2359296), at(1, 690120704, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1010_conv2dInputGrad_G_layer3_21_conv2_packc", [at(1, 675118080, 15002624), at(4, 675118080, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1010_conv2dInputGrad_G_layer3_21_conv2", [at(4, 675118080, 15002624), at(1, 690120704, 2359296), at(1, 660115456, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1011_sum_G_layer3_21_conv2_stage1", [at(1, 660115456, 15002624), at(9, 900157440, 15002624), at(1, 675118080, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1011_sum_G_layer3_21_conv2_stage2", [at(1, 675118080, 14336), at(1, 690120704, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1012_sum_G_layer3_21_conv2_stage1", [at(1, 660115456, 15002624), at(9, 900157440, 15002624), at(9, 885154816, 15002624), at(1, 675118080, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1012_sum_G_layer3_21_conv2_stage2", [at(1, 675118080, 14336), at(1, 690121728, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1013_pointwise_G_layer3_21_bn1", [at(0, 117305344, 1024), at(1, 1073098240, 1024), at(1, 660115456, 15002624), at(9, 900157440, 15002624), at(1, 690120704, 1024), at(9, 885154816, 15002624), at(1, 690121728, 1024), at(1, 675118080, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1014_conv2dInputGrad_G_layer3_21_conv1_pack", [at(0, 116256768, 1048576), at(1, 780136448, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1014_conv2dInputGrad_G_layer3_21_conv1_packc", [at(1, 675118080, 15002624), at(4, 690120704, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1014_conv2dInputGrad_G_layer3_21_conv1", [at(4, 690120704, 15002624), at(1, 780136448, 1048576), at(1, 0, 60010496), at(1, 60010496, 60010496), at(6, 360062976, 60010496), at(6, 180031488, 60010496), at(1, 660115456, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
-        dispatch("step_1015_sum_G_layer3_21_conv1_stage1", [at(1, 660115456, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1015_sum_G_layer3_21_conv1_stage2", [at(1, 0, 16384), at(1, 60010496, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1016_sum_G_layer3_21_conv1_stage1", [at(1, 660115456, 60010496), at(6, 120020992, 60010496), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1016_sum_G_layer3_21_conv1_stage2", [at(1, 0, 16384), at(1, 60014592, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1017_pointwise_G_layer3_20_bn3", [at(0, 116240384, 4096), at(1, 1072945664, 4096), at(1, 660115456, 60010496), at(1, 60010496, 4096), at(6, 120020992, 60010496), at(1, 60014592, 4096), at(1, 0, 60010496)], { shader: 213, workgroups: [29302,1,1] }),
-        dispatch("step_1018_conv2dInputGrad_G_layer3_20_conv3_pack", [at(0, 115191808, 1048576), at(1, 780136448, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1018_conv2dInputGrad_G_layer3_20_conv3_packc", [at(1, 0, 60010496), at(1, 60010496, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1018_conv2dInputGrad_G_layer3_20_conv3", [at(1, 60010496, 60010496), at(1, 780136448, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1019_sum_G_layer3_20_conv3_stage1", [at(1, 0, 15002624), at(9, 855149568, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1019_sum_G_layer3_20_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1020_sum_G_layer3_20_conv3_stage1", [at(1, 0, 15002624), at(9, 855149568, 15002624), at(9, 840146944, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1020_sum_G_layer3_20_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1021_pointwise_G_layer3_20_bn2", [at(0, 115187712, 1024), at(1, 1073096192, 1024), at(1, 0, 15002624), at(9, 855149568, 15002624), at(1, 30005248, 1024), at(9, 840146944, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1022_conv2dInputGrad_G_layer3_20_conv2_pack", [at(0, 112828416, 2359296), at(1, 30005248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1022_conv2dInputGrad_G_layer3_20_conv2_packc", [at(1, 15002624, 15002624), at(4, 705123328, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1022_conv2dInputGrad_G_layer3_20_conv2", [at(4, 705123328, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1023_sum_G_layer3_20_conv2_stage1", [at(1, 0, 15002624), at(9, 810141696, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1023_sum_G_layer3_20_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1024_sum_G_layer3_20_conv2_stage1", [at(1, 0, 15002624), at(9, 810141696, 15002624), at(9, 795139072, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1024_sum_G_layer3_20_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1025_pointwise_G_layer3_20_bn1", [at(0, 112824320, 1024), at(1, 1073094144, 1024), at(1, 0, 15002624), at(9, 810141696, 15002624), at(1, 30005248, 1024), at(9, 795139072, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1026_conv2dInputGrad_G_layer3_20_conv1_pack", [at(0, 111775744, 1048576), at(1, 780136448, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1026_conv2dInputGrad_G_layer3_20_conv1_packc", [at(1, 15002624, 15002624), at(4, 840146944, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1026_conv2dInputGrad_G_layer3_20_conv1", [at(4, 840146944, 15002624), at(1, 780136448, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [458,32,1] }, { shader: 225, workgroups: [7462,1,1] }),
-        dispatch("step_1027_sum_G_layer3_20_conv1_stage1", [at(1, 660115456, 60010496), at(1, 0, 60010496), at(6, 0, 60010496), at(1, 780136448, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1027_sum_G_layer3_20_conv1_stage2", [at(1, 780136448, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1028_sum_G_layer3_20_conv1_stage1", [at(1, 660115456, 60010496), at(1, 0, 60010496), at(6, 0, 60010496), at(5, 960167936, 60010496), at(1, 780136448, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1028_sum_G_layer3_20_conv1_stage2", [at(1, 780136448, 16384), at(1, 960172032, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1029_pointwise_G_layer3_19_bn3", [at(0, 111759360, 4096), at(1, 1072937472, 4096), at(1, 660115456, 60010496), at(1, 0, 60010496), at(6, 0, 60010496), at(1, 960167936, 4096), at(5, 960167936, 60010496), at(1, 960172032, 4096), at(1, 780136448, 60010496)], { shader: 228, workgroups: [29302,1,1] }),
-        dispatch("step_1030_conv2dInputGrad_G_layer3_19_conv3_pack", [at(0, 110710784, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1030_conv2dInputGrad_G_layer3_19_conv3_packc", [at(1, 780136448, 60010496), at(1, 960167936, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1030_conv2dInputGrad_G_layer3_19_conv3", [at(1, 960167936, 60010496), at(1, 1065186304, 1048576), at(1, 780136448, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1031_sum_G_layer3_19_conv3_stage1", [at(1, 780136448, 15002624), at(9, 765133824, 15002624), at(1, 795139072, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1031_sum_G_layer3_19_conv3_stage2", [at(1, 795139072, 14336), at(1, 810141696, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1032_sum_G_layer3_19_conv3_stage1", [at(1, 780136448, 15002624), at(9, 765133824, 15002624), at(9, 750131200, 15002624), at(1, 795139072, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1032_sum_G_layer3_19_conv3_stage2", [at(1, 795139072, 14336), at(1, 810142720, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1033_pointwise_G_layer3_19_bn2", [at(0, 110706688, 1024), at(1, 1073092096, 1024), at(1, 780136448, 15002624), at(9, 765133824, 15002624), at(1, 810141696, 1024), at(9, 750131200, 15002624), at(1, 810142720, 1024), at(1, 795139072, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1034_conv2dInputGrad_G_layer3_19_conv2_pack", [at(0, 108347392, 2359296), at(1, 810141696, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1034_conv2dInputGrad_G_layer3_19_conv2_packc", [at(1, 795139072, 15002624), at(4, 855149568, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1034_conv2dInputGrad_G_layer3_19_conv2", [at(4, 855149568, 15002624), at(1, 810141696, 2359296), at(1, 780136448, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1035_sum_G_layer3_19_conv2_stage1", [at(1, 780136448, 15002624), at(9, 720125952, 15002624), at(1, 795139072, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1035_sum_G_layer3_19_conv2_stage2", [at(1, 795139072, 14336), at(1, 810141696, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1036_sum_G_layer3_19_conv2_stage1", [at(1, 780136448, 15002624), at(9, 720125952, 15002624), at(9, 705123328, 15002624), at(1, 795139072, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1036_sum_G_layer3_19_conv2_stage2", [at(1, 795139072, 14336), at(1, 810142720, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1037_pointwise_G_layer3_19_bn1", [at(0, 108343296, 1024), at(1, 1073090048, 1024), at(1, 780136448, 15002624), at(9, 720125952, 15002624), at(1, 810141696, 1024), at(9, 705123328, 15002624), at(1, 810142720, 1024), at(1, 795139072, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1038_conv2dInputGrad_G_layer3_19_conv1_pack", [at(0, 107294720, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1038_conv2dInputGrad_G_layer3_19_conv1_packc", [at(1, 795139072, 15002624), at(4, 870152192, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1038_conv2dInputGrad_G_layer3_19_conv1", [at(4, 870152192, 15002624), at(1, 1065186304, 1048576), at(1, 660115456, 60010496), at(1, 0, 60010496), at(6, 0, 60010496), at(5, 840146944, 60010496), at(1, 780136448, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
-        dispatch("step_1039_sum_G_layer3_19_conv1_stage1", [at(1, 780136448, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1039_sum_G_layer3_19_conv1_stage2", [at(1, 0, 16384), at(1, 660115456, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1040_sum_G_layer3_19_conv1_stage1", [at(1, 780136448, 60010496), at(5, 780136448, 60010496), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1040_sum_G_layer3_19_conv1_stage2", [at(1, 0, 16384), at(1, 660119552, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1041_pointwise_G_layer3_18_bn3", [at(0, 107278336, 4096), at(1, 1072929280, 4096), at(1, 780136448, 60010496), at(1, 660115456, 4096), at(5, 780136448, 60010496), at(1, 660119552, 4096), at(1, 0, 60010496)], { shader: 213, workgroups: [29302,1,1] }),
-        dispatch("step_1042_conv2dInputGrad_G_layer3_18_conv3_pack", [at(0, 106229760, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1042_conv2dInputGrad_G_layer3_18_conv3_packc", [at(1, 0, 60010496), at(1, 660115456, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1042_conv2dInputGrad_G_layer3_18_conv3", [at(1, 660115456, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1043_sum_G_layer3_18_conv3_stage1", [at(1, 0, 15002624), at(9, 675118080, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1043_sum_G_layer3_18_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1044_sum_G_layer3_18_conv3_stage1", [at(1, 0, 15002624), at(9, 675118080, 15002624), at(9, 660115456, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1044_sum_G_layer3_18_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1045_pointwise_G_layer3_18_bn2", [at(0, 106225664, 1024), at(1, 1073088000, 1024), at(1, 0, 15002624), at(9, 675118080, 15002624), at(1, 30005248, 1024), at(9, 660115456, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1046_conv2dInputGrad_G_layer3_18_conv2_pack", [at(0, 103866368, 2359296), at(1, 30005248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1046_conv2dInputGrad_G_layer3_18_conv2_packc", [at(1, 15002624, 15002624), at(4, 885154816, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1046_conv2dInputGrad_G_layer3_18_conv2", [at(4, 885154816, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1047_sum_G_layer3_18_conv2_stage1", [at(1, 0, 15002624), at(9, 630110208, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1047_sum_G_layer3_18_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1048_sum_G_layer3_18_conv2_stage1", [at(1, 0, 15002624), at(9, 630110208, 15002624), at(9, 615107584, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1048_sum_G_layer3_18_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1049_pointwise_G_layer3_18_bn1", [at(0, 103862272, 1024), at(1, 1073085952, 1024), at(1, 0, 15002624), at(9, 630110208, 15002624), at(1, 30005248, 1024), at(9, 615107584, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1050_conv2dInputGrad_G_layer3_18_conv1_pack", [at(0, 102813696, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1050_conv2dInputGrad_G_layer3_18_conv1_packc", [at(1, 15002624, 15002624), at(4, 1050183680, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1050_conv2dInputGrad_G_layer3_18_conv1", [at(4, 1050183680, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [458,32,1] }, { shader: 225, workgroups: [7462,1,1] }),
-        dispatch("step_1051_sum_G_layer3_18_conv1_stage1", [at(1, 780136448, 60010496), at(1, 0, 60010496), at(5, 660115456, 60010496), at(1, 1065186304, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1051_sum_G_layer3_18_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1052_sum_G_layer3_18_conv1_stage1", [at(1, 780136448, 60010496), at(1, 0, 60010496), at(5, 660115456, 60010496), at(5, 600104960, 60010496), at(1, 1065186304, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1052_sum_G_layer3_18_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1053_pointwise_G_layer3_17_bn3", [at(0, 102797312, 4096), at(1, 1072921088, 4096), at(1, 780136448, 60010496), at(1, 0, 60010496), at(5, 660115456, 60010496), at(1, 1065202688, 4096), at(5, 600104960, 60010496), at(1, 1065206784, 4096), at(2, 120020992, 60010496)], { shader: 228, workgroups: [29302,1,1] }),
-        dispatch("step_1054_conv2dInputGrad_G_layer3_17_conv3_pack", [at(0, 101748736, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1054_conv2dInputGrad_G_layer3_17_conv3_packc", [at(2, 120020992, 60010496), at(2, 180031488, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1054_conv2dInputGrad_G_layer3_17_conv3", [at(2, 180031488, 60010496), at(1, 1065186304, 1048576), at(2, 120020992, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1055_sum_G_layer3_17_conv3_stage1", [at(2, 120020992, 15002624), at(9, 585102336, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1055_sum_G_layer3_17_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1056_sum_G_layer3_17_conv3_stage1", [at(2, 120020992, 15002624), at(9, 585102336, 15002624), at(9, 570099712, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1056_sum_G_layer3_17_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1057_pointwise_G_layer3_17_bn2", [at(0, 101744640, 1024), at(1, 1073083904, 1024), at(2, 120020992, 15002624), at(9, 585102336, 15002624), at(1, 1065200640, 1024), at(9, 570099712, 15002624), at(1, 1065201664, 1024), at(2, 135023616, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1058_conv2dInputGrad_G_layer3_17_conv2_pack", [at(0, 99385344, 2359296), at(1, 1065186304, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1058_conv2dInputGrad_G_layer3_17_conv2_packc", [at(2, 135023616, 15002624), at(5, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1058_conv2dInputGrad_G_layer3_17_conv2", [at(5, 0, 15002624), at(1, 1065186304, 2359296), at(2, 120020992, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1059_sum_G_layer3_17_conv2_stage1", [at(2, 120020992, 15002624), at(9, 540094464, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1059_sum_G_layer3_17_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1060_sum_G_layer3_17_conv2_stage1", [at(2, 120020992, 15002624), at(9, 540094464, 15002624), at(9, 525091840, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1060_sum_G_layer3_17_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1061_pointwise_G_layer3_17_bn1", [at(0, 99381248, 1024), at(1, 1073081856, 1024), at(2, 120020992, 15002624), at(9, 540094464, 15002624), at(1, 1065200640, 1024), at(9, 525091840, 15002624), at(1, 1065201664, 1024), at(2, 135023616, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1062_conv2dInputGrad_G_layer3_17_conv1_pack", [at(0, 98332672, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1062_conv2dInputGrad_G_layer3_17_conv1_packc", [at(2, 135023616, 15002624), at(5, 15002624, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1062_conv2dInputGrad_G_layer3_17_conv1", [at(5, 15002624, 15002624), at(1, 1065186304, 1048576), at(1, 780136448, 60010496), at(1, 0, 60010496), at(5, 660115456, 60010496), at(5, 480083968, 60010496), at(2, 120020992, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
-        dispatch("step_1063_sum_G_layer3_17_conv1_stage1", [at(2, 120020992, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1063_sum_G_layer3_17_conv1_stage2", [at(1, 0, 16384), at(1, 780136448, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1064_sum_G_layer3_17_conv1_stage1", [at(2, 120020992, 60010496), at(5, 420073472, 60010496), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1064_sum_G_layer3_17_conv1_stage2", [at(1, 0, 16384), at(1, 780140544, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1065_pointwise_G_layer3_16_bn3", [at(0, 98316288, 4096), at(1, 1072912896, 4096), at(2, 120020992, 60010496), at(1, 780136448, 4096), at(5, 420073472, 60010496), at(1, 780140544, 4096), at(1, 0, 60010496)], { shader: 213, workgroups: [29302,1,1] }),
-        dispatch("step_1066_conv2dInputGrad_G_layer3_16_conv3_pack", [at(0, 97267712, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1066_conv2dInputGrad_G_layer3_16_conv3_packc", [at(1, 0, 60010496), at(1, 780136448, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1066_conv2dInputGrad_G_layer3_16_conv3", [at(1, 780136448, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1067_sum_G_layer3_16_conv3_stage1", [at(1, 0, 15002624), at(9, 495086592, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1067_sum_G_layer3_16_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1068_sum_G_layer3_16_conv3_stage1", [at(1, 0, 15002624), at(9, 495086592, 15002624), at(9, 480083968, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1068_sum_G_layer3_16_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1069_pointwise_G_layer3_16_bn2", [at(0, 97263616, 1024), at(1, 1073079808, 1024), at(1, 0, 15002624), at(9, 495086592, 15002624), at(1, 30005248, 1024), at(9, 480083968, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1070_conv2dInputGrad_G_layer3_16_conv2_pack", [at(0, 94904320, 2359296), at(1, 30005248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1070_conv2dInputGrad_G_layer3_16_conv2_packc", [at(1, 15002624, 15002624), at(5, 30005248, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1070_conv2dInputGrad_G_layer3_16_conv2", [at(5, 30005248, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1071_sum_G_layer3_16_conv2_stage1", [at(1, 0, 15002624), at(9, 450078720, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1071_sum_G_layer3_16_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1072_sum_G_layer3_16_conv2_stage1", [at(1, 0, 15002624), at(9, 450078720, 15002624), at(9, 435076096, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1072_sum_G_layer3_16_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1073_pointwise_G_layer3_16_bn1", [at(0, 94900224, 1024), at(1, 1073077760, 1024), at(1, 0, 15002624), at(9, 450078720, 15002624), at(1, 30005248, 1024), at(9, 435076096, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1074_conv2dInputGrad_G_layer3_16_conv1_pack", [at(0, 93851648, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1074_conv2dInputGrad_G_layer3_16_conv1_packc", [at(1, 15002624, 15002624), at(5, 45007872, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1074_conv2dInputGrad_G_layer3_16_conv1", [at(5, 45007872, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [458,32,1] }, { shader: 225, workgroups: [7462,1,1] }),
-        dispatch("step_1075_sum_G_layer3_16_conv1_stage1", [at(2, 120020992, 60010496), at(1, 0, 60010496), at(5, 300052480, 60010496), at(1, 1065186304, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1075_sum_G_layer3_16_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1076_sum_G_layer3_16_conv1_stage1", [at(2, 120020992, 60010496), at(1, 0, 60010496), at(5, 300052480, 60010496), at(5, 240041984, 60010496), at(1, 1065186304, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1076_sum_G_layer3_16_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1077_pointwise_G_layer3_15_bn3", [at(0, 93835264, 4096), at(1, 1072904704, 4096), at(2, 120020992, 60010496), at(1, 0, 60010496), at(5, 300052480, 60010496), at(1, 1065202688, 4096), at(5, 240041984, 60010496), at(1, 1065206784, 4096), at(2, 360062976, 60010496)], { shader: 228, workgroups: [29302,1,1] }),
-        dispatch("step_1078_conv2dInputGrad_G_layer3_15_conv3_pack", [at(0, 92786688, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1078_conv2dInputGrad_G_layer3_15_conv3_packc", [at(2, 360062976, 60010496), at(2, 420073472, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1078_conv2dInputGrad_G_layer3_15_conv3", [at(2, 420073472, 60010496), at(1, 1065186304, 1048576), at(2, 360062976, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1079_sum_G_layer3_15_conv3_stage1", [at(2, 360062976, 15002624), at(9, 405070848, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1079_sum_G_layer3_15_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1080_sum_G_layer3_15_conv3_stage1", [at(2, 360062976, 15002624), at(9, 405070848, 15002624), at(9, 390068224, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1080_sum_G_layer3_15_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1081_pointwise_G_layer3_15_bn2", [at(0, 92782592, 1024), at(1, 1073075712, 1024), at(2, 360062976, 15002624), at(9, 405070848, 15002624), at(1, 1065200640, 1024), at(9, 390068224, 15002624), at(1, 1065201664, 1024), at(2, 375065600, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1082_conv2dInputGrad_G_layer3_15_conv2_pack", [at(0, 90423296, 2359296), at(1, 1065186304, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1082_conv2dInputGrad_G_layer3_15_conv2_packc", [at(2, 375065600, 15002624), at(5, 180031488, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1082_conv2dInputGrad_G_layer3_15_conv2", [at(5, 180031488, 15002624), at(1, 1065186304, 2359296), at(2, 360062976, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1083_sum_G_layer3_15_conv2_stage1", [at(2, 360062976, 15002624), at(9, 360062976, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1083_sum_G_layer3_15_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1084_sum_G_layer3_15_conv2_stage1", [at(2, 360062976, 15002624), at(9, 360062976, 15002624), at(9, 345060352, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1084_sum_G_layer3_15_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1085_pointwise_G_layer3_15_bn1", [at(0, 90419200, 1024), at(1, 1073073664, 1024), at(2, 360062976, 15002624), at(9, 360062976, 15002624), at(1, 1065200640, 1024), at(9, 345060352, 15002624), at(1, 1065201664, 1024), at(2, 375065600, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1086_conv2dInputGrad_G_layer3_15_conv1_pack", [at(0, 89370624, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1086_conv2dInputGrad_G_layer3_15_conv1_packc", [at(2, 375065600, 15002624), at(5, 195034112, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1086_conv2dInputGrad_G_layer3_15_conv1", [at(5, 195034112, 15002624), at(1, 1065186304, 1048576), at(2, 120020992, 60010496), at(1, 0, 60010496), at(5, 300052480, 60010496), at(5, 120020992, 60010496), at(2, 360062976, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
-        dispatch("step_1087_sum_G_layer3_15_conv1_stage1", [at(2, 360062976, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1087_sum_G_layer3_15_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1088_sum_G_layer3_15_conv1_stage1", [at(2, 360062976, 60010496), at(5, 60010496, 60010496), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1088_sum_G_layer3_15_conv1_stage2", [at(1, 0, 16384), at(1, 1065190400, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1089_pointwise_G_layer3_14_bn3", [at(0, 89354240, 4096), at(1, 1072896512, 4096), at(2, 360062976, 60010496), at(1, 1065186304, 4096), at(5, 60010496, 60010496), at(1, 1065190400, 4096), at(1, 0, 60010496)], { shader: 213, workgroups: [29302,1,1] }),
-        dispatch("step_1090_conv2dInputGrad_G_layer3_14_conv3_pack", [at(0, 88305664, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1090_conv2dInputGrad_G_layer3_14_conv3_packc", [at(1, 0, 60010496), at(2, 120020992, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1090_conv2dInputGrad_G_layer3_14_conv3", [at(2, 120020992, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1091_sum_G_layer3_14_conv3_stage1", [at(1, 0, 15002624), at(9, 315055104, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1091_sum_G_layer3_14_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1092_sum_G_layer3_14_conv3_stage1", [at(1, 0, 15002624), at(9, 315055104, 15002624), at(9, 300052480, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1092_sum_G_layer3_14_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1093_pointwise_G_layer3_14_bn2", [at(0, 88301568, 1024), at(1, 1073071616, 1024), at(1, 0, 15002624), at(9, 315055104, 15002624), at(1, 30005248, 1024), at(9, 300052480, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1094_conv2dInputGrad_G_layer3_14_conv2_pack", [at(0, 85942272, 2359296), at(1, 30005248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1094_conv2dInputGrad_G_layer3_14_conv2_packc", [at(1, 15002624, 15002624), at(5, 60010496, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1094_conv2dInputGrad_G_layer3_14_conv2", [at(5, 60010496, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1095_sum_G_layer3_14_conv2_stage1", [at(1, 0, 15002624), at(9, 270047232, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1095_sum_G_layer3_14_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1096_sum_G_layer3_14_conv2_stage1", [at(1, 0, 15002624), at(9, 270047232, 15002624), at(9, 255044608, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1096_sum_G_layer3_14_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1097_pointwise_G_layer3_14_bn1", [at(0, 85938176, 1024), at(1, 1073069568, 1024), at(1, 0, 15002624), at(9, 270047232, 15002624), at(1, 30005248, 1024), at(9, 255044608, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1098_conv2dInputGrad_G_layer3_14_conv1_pack", [at(0, 84889600, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1098_conv2dInputGrad_G_layer3_14_conv1_packc", [at(1, 15002624, 15002624), at(5, 75013120, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1098_conv2dInputGrad_G_layer3_14_conv1", [at(5, 75013120, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [458,32,1] }, { shader: 225, workgroups: [7462,1,1] }),
-        dispatch("step_1099_sum_G_layer3_14_conv1_stage1", [at(2, 360062976, 60010496), at(1, 0, 60010496), at(4, 960167936, 60010496), at(1, 1065186304, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1099_sum_G_layer3_14_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1100_sum_G_layer3_14_conv1_stage1", [at(2, 360062976, 60010496), at(1, 0, 60010496), at(4, 960167936, 60010496), at(4, 900157440, 60010496), at(1, 1065186304, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1100_sum_G_layer3_14_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1101_pointwise_G_layer3_13_bn3", [at(0, 84873216, 4096), at(1, 1072888320, 4096), at(2, 360062976, 60010496), at(1, 0, 60010496), at(4, 960167936, 60010496), at(1, 1065202688, 4096), at(4, 900157440, 60010496), at(1, 1065206784, 4096), at(2, 540094464, 60010496)], { shader: 228, workgroups: [29302,1,1] }),
-        dispatch("step_1102_conv2dInputGrad_G_layer3_13_conv3_pack", [at(0, 83824640, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1102_conv2dInputGrad_G_layer3_13_conv3_packc", [at(2, 540094464, 60010496), at(2, 720125952, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1102_conv2dInputGrad_G_layer3_13_conv3", [at(2, 720125952, 60010496), at(1, 1065186304, 1048576), at(2, 540094464, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1103_sum_G_layer3_13_conv3_stage1", [at(2, 540094464, 15002624), at(9, 225039360, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1103_sum_G_layer3_13_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1104_sum_G_layer3_13_conv3_stage1", [at(2, 540094464, 15002624), at(9, 225039360, 15002624), at(9, 210036736, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1104_sum_G_layer3_13_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1105_pointwise_G_layer3_13_bn2", [at(0, 83820544, 1024), at(1, 1073067520, 1024), at(2, 540094464, 15002624), at(9, 225039360, 15002624), at(1, 1065200640, 1024), at(9, 210036736, 15002624), at(1, 1065201664, 1024), at(2, 555097088, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1106_conv2dInputGrad_G_layer3_13_conv2_pack", [at(0, 81461248, 2359296), at(1, 1065186304, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1106_conv2dInputGrad_G_layer3_13_conv2_packc", [at(2, 555097088, 15002624), at(4, 900157440, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1106_conv2dInputGrad_G_layer3_13_conv2", [at(4, 900157440, 15002624), at(1, 1065186304, 2359296), at(2, 540094464, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1107_sum_G_layer3_13_conv2_stage1", [at(2, 540094464, 15002624), at(9, 180031488, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1107_sum_G_layer3_13_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1108_sum_G_layer3_13_conv2_stage1", [at(2, 540094464, 15002624), at(9, 180031488, 15002624), at(9, 165028864, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1108_sum_G_layer3_13_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1109_pointwise_G_layer3_13_bn1", [at(0, 81457152, 1024), at(1, 1073065472, 1024), at(2, 540094464, 15002624), at(9, 180031488, 15002624), at(1, 1065200640, 1024), at(9, 165028864, 15002624), at(1, 1065201664, 1024), at(2, 555097088, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1110_conv2dInputGrad_G_layer3_13_conv1_pack", [at(0, 80408576, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1110_conv2dInputGrad_G_layer3_13_conv1_packc", [at(2, 555097088, 15002624), at(4, 915160064, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1110_conv2dInputGrad_G_layer3_13_conv1", [at(4, 915160064, 15002624), at(1, 1065186304, 1048576), at(2, 360062976, 60010496), at(1, 0, 60010496), at(4, 960167936, 60010496), at(4, 780136448, 60010496), at(2, 540094464, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
-        dispatch("step_1111_sum_G_layer3_13_conv1_stage1", [at(2, 540094464, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1111_sum_G_layer3_13_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1112_sum_G_layer3_13_conv1_stage1", [at(2, 540094464, 60010496), at(4, 720125952, 60010496), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1112_sum_G_layer3_13_conv1_stage2", [at(1, 0, 16384), at(1, 1065190400, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1113_pointwise_G_layer3_12_bn3", [at(0, 80392192, 4096), at(1, 1072880128, 4096), at(2, 540094464, 60010496), at(1, 1065186304, 4096), at(4, 720125952, 60010496), at(1, 1065190400, 4096), at(1, 0, 60010496)], { shader: 213, workgroups: [29302,1,1] }),
-        dispatch("step_1114_conv2dInputGrad_G_layer3_12_conv3_pack", [at(0, 79343616, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1114_conv2dInputGrad_G_layer3_12_conv3_packc", [at(1, 0, 60010496), at(2, 360062976, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1114_conv2dInputGrad_G_layer3_12_conv3", [at(2, 360062976, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1115_sum_G_layer3_12_conv3_stage1", [at(1, 0, 15002624), at(9, 135023616, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1115_sum_G_layer3_12_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1116_sum_G_layer3_12_conv3_stage1", [at(1, 0, 15002624), at(9, 135023616, 15002624), at(9, 120020992, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1116_sum_G_layer3_12_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1117_pointwise_G_layer3_12_bn2", [at(0, 79339520, 1024), at(1, 1073063424, 1024), at(1, 0, 15002624), at(9, 135023616, 15002624), at(1, 30005248, 1024), at(9, 120020992, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1118_conv2dInputGrad_G_layer3_12_conv2_pack", [at(0, 76980224, 2359296), at(1, 30005248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1118_conv2dInputGrad_G_layer3_12_conv2_packc", [at(1, 15002624, 15002624), at(4, 720125952, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1118_conv2dInputGrad_G_layer3_12_conv2", [at(4, 720125952, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1119_sum_G_layer3_12_conv2_stage1", [at(1, 0, 15002624), at(9, 90015744, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1119_sum_G_layer3_12_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1120_sum_G_layer3_12_conv2_stage1", [at(1, 0, 15002624), at(9, 90015744, 15002624), at(9, 75013120, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1120_sum_G_layer3_12_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1121_pointwise_G_layer3_12_bn1", [at(0, 76976128, 1024), at(1, 1073061376, 1024), at(1, 0, 15002624), at(9, 90015744, 15002624), at(1, 30005248, 1024), at(9, 75013120, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1122_conv2dInputGrad_G_layer3_12_conv1_pack", [at(0, 75927552, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1122_conv2dInputGrad_G_layer3_12_conv1_packc", [at(1, 15002624, 15002624), at(4, 735128576, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1122_conv2dInputGrad_G_layer3_12_conv1", [at(4, 735128576, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [458,32,1] }, { shader: 225, workgroups: [7462,1,1] }),
-        dispatch("step_1123_sum_G_layer3_12_conv1_stage1", [at(2, 540094464, 60010496), at(1, 0, 60010496), at(4, 600104960, 60010496), at(1, 1065186304, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1123_sum_G_layer3_12_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1124_sum_G_layer3_12_conv1_stage1", [at(2, 540094464, 60010496), at(1, 0, 60010496), at(4, 600104960, 60010496), at(4, 540094464, 60010496), at(1, 1065186304, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1124_sum_G_layer3_12_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1125_pointwise_G_layer3_11_bn3", [at(0, 75911168, 4096), at(1, 1072871936, 4096), at(2, 540094464, 60010496), at(1, 0, 60010496), at(4, 600104960, 60010496), at(1, 1065202688, 4096), at(4, 540094464, 60010496), at(1, 1065206784, 4096), at(2, 900157440, 60010496)], { shader: 228, workgroups: [29302,1,1] }),
-        dispatch("step_1126_conv2dInputGrad_G_layer3_11_conv3_pack", [at(0, 74862592, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1126_conv2dInputGrad_G_layer3_11_conv3_packc", [at(2, 900157440, 60010496), at(3, 60010496, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1126_conv2dInputGrad_G_layer3_11_conv3", [at(3, 60010496, 60010496), at(1, 1065186304, 1048576), at(2, 900157440, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1127_sum_G_layer3_11_conv3_stage1", [at(2, 900157440, 15002624), at(9, 45007872, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1127_sum_G_layer3_11_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1128_sum_G_layer3_11_conv3_stage1", [at(2, 900157440, 15002624), at(9, 45007872, 15002624), at(9, 30005248, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1128_sum_G_layer3_11_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1129_pointwise_G_layer3_11_bn2", [at(0, 74858496, 1024), at(1, 1073059328, 1024), at(2, 900157440, 15002624), at(9, 45007872, 15002624), at(1, 1065200640, 1024), at(9, 30005248, 15002624), at(1, 1065201664, 1024), at(2, 915160064, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1130_conv2dInputGrad_G_layer3_11_conv2_pack", [at(0, 72499200, 2359296), at(1, 1065186304, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1130_conv2dInputGrad_G_layer3_11_conv2_packc", [at(2, 915160064, 15002624), at(4, 540094464, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1130_conv2dInputGrad_G_layer3_11_conv2", [at(4, 540094464, 15002624), at(1, 1065186304, 2359296), at(2, 900157440, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1131_sum_G_layer3_11_conv2_stage1", [at(2, 900157440, 15002624), at(9, 0, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1131_sum_G_layer3_11_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1132_sum_G_layer3_11_conv2_stage1", [at(2, 900157440, 15002624), at(9, 0, 15002624), at(8, 1050183680, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1132_sum_G_layer3_11_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1133_pointwise_G_layer3_11_bn1", [at(0, 72495104, 1024), at(1, 1073057280, 1024), at(2, 900157440, 15002624), at(9, 0, 15002624), at(1, 1065200640, 1024), at(8, 1050183680, 15002624), at(1, 1065201664, 1024), at(2, 915160064, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1134_conv2dInputGrad_G_layer3_11_conv1_pack", [at(0, 71446528, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1134_conv2dInputGrad_G_layer3_11_conv1_packc", [at(2, 915160064, 15002624), at(4, 555097088, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1134_conv2dInputGrad_G_layer3_11_conv1", [at(4, 555097088, 15002624), at(1, 1065186304, 1048576), at(2, 540094464, 60010496), at(1, 0, 60010496), at(4, 600104960, 60010496), at(4, 420073472, 60010496), at(2, 900157440, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
-        dispatch("step_1135_sum_G_layer3_11_conv1_stage1", [at(2, 900157440, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1135_sum_G_layer3_11_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1136_sum_G_layer3_11_conv1_stage1", [at(2, 900157440, 60010496), at(4, 360062976, 60010496), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1136_sum_G_layer3_11_conv1_stage2", [at(1, 0, 16384), at(1, 1065190400, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1137_pointwise_G_layer3_10_bn3", [at(0, 71430144, 4096), at(1, 1072863744, 4096), at(2, 900157440, 60010496), at(1, 1065186304, 4096), at(4, 360062976, 60010496), at(1, 1065190400, 4096), at(1, 0, 60010496)], { shader: 213, workgroups: [29302,1,1] }),
-        dispatch("step_1138_conv2dInputGrad_G_layer3_10_conv3_pack", [at(0, 70381568, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1138_conv2dInputGrad_G_layer3_10_conv3_packc", [at(1, 0, 60010496), at(2, 540094464, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1138_conv2dInputGrad_G_layer3_10_conv3", [at(2, 540094464, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1139_sum_G_layer3_10_conv3_stage1", [at(1, 0, 15002624), at(8, 1020178432, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1139_sum_G_layer3_10_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1140_sum_G_layer3_10_conv3_stage1", [at(1, 0, 15002624), at(8, 1020178432, 15002624), at(8, 1005175808, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1140_sum_G_layer3_10_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1141_pointwise_G_layer3_10_bn2", [at(0, 70377472, 1024), at(1, 1073055232, 1024), at(1, 0, 15002624), at(8, 1020178432, 15002624), at(1, 30005248, 1024), at(8, 1005175808, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1142_conv2dInputGrad_G_layer3_10_conv2_pack", [at(0, 68018176, 2359296), at(1, 30005248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1142_conv2dInputGrad_G_layer3_10_conv2_packc", [at(1, 15002624, 15002624), at(4, 570099712, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1142_conv2dInputGrad_G_layer3_10_conv2", [at(4, 570099712, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1143_sum_G_layer3_10_conv2_stage1", [at(1, 0, 15002624), at(8, 975170560, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1143_sum_G_layer3_10_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1144_sum_G_layer3_10_conv2_stage1", [at(1, 0, 15002624), at(8, 975170560, 15002624), at(8, 960167936, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1144_sum_G_layer3_10_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1145_pointwise_G_layer3_10_bn1", [at(0, 68014080, 1024), at(1, 1073053184, 1024), at(1, 0, 15002624), at(8, 975170560, 15002624), at(1, 30005248, 1024), at(8, 960167936, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1146_conv2dInputGrad_G_layer3_10_conv1_pack", [at(0, 66965504, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1146_conv2dInputGrad_G_layer3_10_conv1_packc", [at(1, 15002624, 15002624), at(4, 585102336, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1146_conv2dInputGrad_G_layer3_10_conv1", [at(4, 585102336, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [458,32,1] }, { shader: 225, workgroups: [7462,1,1] }),
-        dispatch("step_1147_sum_G_layer3_10_conv1_stage1", [at(2, 900157440, 60010496), at(1, 0, 60010496), at(4, 240041984, 60010496), at(1, 1065186304, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1147_sum_G_layer3_10_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1148_sum_G_layer3_10_conv1_stage1", [at(2, 900157440, 60010496), at(1, 0, 60010496), at(4, 240041984, 60010496), at(4, 180031488, 60010496), at(1, 1065186304, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1148_sum_G_layer3_10_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1149_pointwise_G_layer3_9_bn3", [at(0, 66949120, 4096), at(1, 1072855552, 4096), at(2, 900157440, 60010496), at(1, 0, 60010496), at(4, 240041984, 60010496), at(1, 1065202688, 4096), at(4, 180031488, 60010496), at(1, 1065206784, 4096), at(3, 240041984, 60010496)], { shader: 228, workgroups: [29302,1,1] }),
-        dispatch("step_1150_conv2dInputGrad_G_layer3_9_conv3_pack", [at(0, 65900544, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1150_conv2dInputGrad_G_layer3_9_conv3_packc", [at(3, 240041984, 60010496), at(3, 420073472, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1150_conv2dInputGrad_G_layer3_9_conv3", [at(3, 420073472, 60010496), at(1, 1065186304, 1048576), at(3, 240041984, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1151_sum_G_layer3_9_conv3_stage1", [at(3, 240041984, 15002624), at(8, 930162688, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1151_sum_G_layer3_9_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1152_sum_G_layer3_9_conv3_stage1", [at(3, 240041984, 15002624), at(8, 930162688, 15002624), at(8, 915160064, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1152_sum_G_layer3_9_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1153_pointwise_G_layer3_9_bn2", [at(0, 65896448, 1024), at(1, 1073051136, 1024), at(3, 240041984, 15002624), at(8, 930162688, 15002624), at(1, 1065200640, 1024), at(8, 915160064, 15002624), at(1, 1065201664, 1024), at(3, 255044608, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1154_conv2dInputGrad_G_layer3_9_conv2_pack", [at(0, 63537152, 2359296), at(1, 1065186304, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1154_conv2dInputGrad_G_layer3_9_conv2_packc", [at(3, 255044608, 15002624), at(4, 750131200, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1154_conv2dInputGrad_G_layer3_9_conv2", [at(4, 750131200, 15002624), at(1, 1065186304, 2359296), at(3, 240041984, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1155_sum_G_layer3_9_conv2_stage1", [at(3, 240041984, 15002624), at(8, 885154816, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1155_sum_G_layer3_9_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1156_sum_G_layer3_9_conv2_stage1", [at(3, 240041984, 15002624), at(8, 885154816, 15002624), at(8, 870152192, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1156_sum_G_layer3_9_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1157_pointwise_G_layer3_9_bn1", [at(0, 63533056, 1024), at(1, 1073049088, 1024), at(3, 240041984, 15002624), at(8, 885154816, 15002624), at(1, 1065200640, 1024), at(8, 870152192, 15002624), at(1, 1065201664, 1024), at(3, 255044608, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1158_conv2dInputGrad_G_layer3_9_conv1_pack", [at(0, 62484480, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1158_conv2dInputGrad_G_layer3_9_conv1_packc", [at(3, 255044608, 15002624), at(4, 765133824, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1158_conv2dInputGrad_G_layer3_9_conv1", [at(4, 765133824, 15002624), at(1, 1065186304, 1048576), at(2, 900157440, 60010496), at(1, 0, 60010496), at(4, 240041984, 60010496), at(4, 60010496, 60010496), at(3, 240041984, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
-        dispatch("step_1159_sum_G_layer3_9_conv1_stage1", [at(3, 240041984, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1159_sum_G_layer3_9_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1160_sum_G_layer3_9_conv1_stage1", [at(3, 240041984, 60010496), at(4, 0, 60010496), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1160_sum_G_layer3_9_conv1_stage2", [at(1, 0, 16384), at(1, 1065190400, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1161_pointwise_G_layer3_8_bn3", [at(0, 62468096, 4096), at(1, 1072847360, 4096), at(3, 240041984, 60010496), at(1, 1065186304, 4096), at(4, 0, 60010496), at(1, 1065190400, 4096), at(1, 0, 60010496)], { shader: 213, workgroups: [29302,1,1] }),
-        dispatch("step_1162_conv2dInputGrad_G_layer3_8_conv3_pack", [at(0, 61419520, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1162_conv2dInputGrad_G_layer3_8_conv3_packc", [at(1, 0, 60010496), at(2, 900157440, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1162_conv2dInputGrad_G_layer3_8_conv3", [at(2, 900157440, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1163_sum_G_layer3_8_conv3_stage1", [at(1, 0, 15002624), at(8, 840146944, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1163_sum_G_layer3_8_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1164_sum_G_layer3_8_conv3_stage1", [at(1, 0, 15002624), at(8, 840146944, 15002624), at(8, 825144320, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1164_sum_G_layer3_8_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1165_pointwise_G_layer3_8_bn2", [at(0, 61415424, 1024), at(1, 1073047040, 1024), at(1, 0, 15002624), at(8, 840146944, 15002624), at(1, 30005248, 1024), at(8, 825144320, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1166_conv2dInputGrad_G_layer3_8_conv2_pack", [at(0, 59056128, 2359296), at(1, 30005248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1166_conv2dInputGrad_G_layer3_8_conv2_packc", [at(1, 15002624, 15002624), at(4, 930162688, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1166_conv2dInputGrad_G_layer3_8_conv2", [at(4, 930162688, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1167_sum_G_layer3_8_conv2_stage1", [at(1, 0, 15002624), at(8, 795139072, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1167_sum_G_layer3_8_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1168_sum_G_layer3_8_conv2_stage1", [at(1, 0, 15002624), at(8, 795139072, 15002624), at(8, 780136448, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1168_sum_G_layer3_8_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1169_pointwise_G_layer3_8_bn1", [at(0, 59052032, 1024), at(1, 1073044992, 1024), at(1, 0, 15002624), at(8, 795139072, 15002624), at(1, 30005248, 1024), at(8, 780136448, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1170_conv2dInputGrad_G_layer3_8_conv1_pack", [at(0, 58003456, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1170_conv2dInputGrad_G_layer3_8_conv1_packc", [at(1, 15002624, 15002624), at(4, 945165312, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1170_conv2dInputGrad_G_layer3_8_conv1", [at(4, 945165312, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [458,32,1] }, { shader: 225, workgroups: [7462,1,1] }),
-        dispatch("step_1171_sum_G_layer3_8_conv1_stage1", [at(3, 240041984, 60010496), at(1, 0, 60010496), at(3, 900157440, 60010496), at(1, 1065186304, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1171_sum_G_layer3_8_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1172_sum_G_layer3_8_conv1_stage1", [at(3, 240041984, 60010496), at(1, 0, 60010496), at(3, 900157440, 60010496), at(3, 840146944, 60010496), at(1, 1065186304, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1172_sum_G_layer3_8_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1173_pointwise_G_layer3_7_bn3", [at(0, 57987072, 4096), at(1, 1072839168, 4096), at(3, 240041984, 60010496), at(1, 0, 60010496), at(3, 900157440, 60010496), at(1, 1065202688, 4096), at(3, 840146944, 60010496), at(1, 1065206784, 4096), at(3, 600104960, 60010496)], { shader: 228, workgroups: [29302,1,1] }),
-        dispatch("step_1174_conv2dInputGrad_G_layer3_7_conv3_pack", [at(0, 56938496, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1174_conv2dInputGrad_G_layer3_7_conv3_packc", [at(3, 600104960, 60010496), at(3, 780136448, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1174_conv2dInputGrad_G_layer3_7_conv3", [at(3, 780136448, 60010496), at(1, 1065186304, 1048576), at(3, 600104960, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1175_sum_G_layer3_7_conv3_stage1", [at(3, 600104960, 15002624), at(8, 750131200, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1175_sum_G_layer3_7_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1176_sum_G_layer3_7_conv3_stage1", [at(3, 600104960, 15002624), at(8, 750131200, 15002624), at(8, 735128576, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1176_sum_G_layer3_7_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1177_pointwise_G_layer3_7_bn2", [at(0, 56934400, 1024), at(1, 1073042944, 1024), at(3, 600104960, 15002624), at(8, 750131200, 15002624), at(1, 1065200640, 1024), at(8, 735128576, 15002624), at(1, 1065201664, 1024), at(3, 615107584, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1178_conv2dInputGrad_G_layer3_7_conv2_pack", [at(0, 54575104, 2359296), at(1, 1065186304, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1178_conv2dInputGrad_G_layer3_7_conv2_packc", [at(3, 615107584, 15002624), at(5, 90015744, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1178_conv2dInputGrad_G_layer3_7_conv2", [at(5, 90015744, 15002624), at(1, 1065186304, 2359296), at(3, 600104960, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1179_sum_G_layer3_7_conv2_stage1", [at(3, 600104960, 15002624), at(8, 705123328, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1179_sum_G_layer3_7_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1180_sum_G_layer3_7_conv2_stage1", [at(3, 600104960, 15002624), at(8, 705123328, 15002624), at(8, 690120704, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1180_sum_G_layer3_7_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1181_pointwise_G_layer3_7_bn1", [at(0, 54571008, 1024), at(1, 1073040896, 1024), at(3, 600104960, 15002624), at(8, 705123328, 15002624), at(1, 1065200640, 1024), at(8, 690120704, 15002624), at(1, 1065201664, 1024), at(3, 615107584, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1182_conv2dInputGrad_G_layer3_7_conv1_pack", [at(0, 53522432, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1182_conv2dInputGrad_G_layer3_7_conv1_packc", [at(3, 615107584, 15002624), at(5, 105018368, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1182_conv2dInputGrad_G_layer3_7_conv1", [at(5, 105018368, 15002624), at(1, 1065186304, 1048576), at(3, 240041984, 60010496), at(1, 0, 60010496), at(3, 900157440, 60010496), at(3, 720125952, 60010496), at(3, 600104960, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
-        dispatch("step_1183_sum_G_layer3_7_conv1_stage1", [at(3, 600104960, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1183_sum_G_layer3_7_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1184_sum_G_layer3_7_conv1_stage1", [at(3, 600104960, 60010496), at(3, 660115456, 60010496), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1184_sum_G_layer3_7_conv1_stage2", [at(1, 0, 16384), at(1, 1065190400, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1185_pointwise_G_layer3_6_bn3", [at(0, 53506048, 4096), at(1, 1072830976, 4096), at(3, 600104960, 60010496), at(1, 1065186304, 4096), at(3, 660115456, 60010496), at(1, 1065190400, 4096), at(1, 0, 60010496)], { shader: 213, workgroups: [29302,1,1] }),
-        dispatch("step_1186_conv2dInputGrad_G_layer3_6_conv3_pack", [at(0, 52457472, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1186_conv2dInputGrad_G_layer3_6_conv3_packc", [at(1, 0, 60010496), at(3, 240041984, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1186_conv2dInputGrad_G_layer3_6_conv3", [at(3, 240041984, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1187_sum_G_layer3_6_conv3_stage1", [at(1, 0, 15002624), at(8, 660115456, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1187_sum_G_layer3_6_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1188_sum_G_layer3_6_conv3_stage1", [at(1, 0, 15002624), at(8, 660115456, 15002624), at(8, 645112832, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1188_sum_G_layer3_6_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1189_pointwise_G_layer3_6_bn2", [at(0, 52453376, 1024), at(1, 1073038848, 1024), at(1, 0, 15002624), at(8, 660115456, 15002624), at(1, 30005248, 1024), at(8, 645112832, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1190_conv2dInputGrad_G_layer3_6_conv2_pack", [at(0, 50094080, 2359296), at(1, 30005248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1190_conv2dInputGrad_G_layer3_6_conv2_packc", [at(1, 15002624, 15002624), at(5, 210036736, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1190_conv2dInputGrad_G_layer3_6_conv2", [at(5, 210036736, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1191_sum_G_layer3_6_conv2_stage1", [at(1, 0, 15002624), at(8, 615107584, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1191_sum_G_layer3_6_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1192_sum_G_layer3_6_conv2_stage1", [at(1, 0, 15002624), at(8, 615107584, 15002624), at(8, 600104960, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1192_sum_G_layer3_6_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1193_pointwise_G_layer3_6_bn1", [at(0, 50089984, 1024), at(1, 1073036800, 1024), at(1, 0, 15002624), at(8, 615107584, 15002624), at(1, 30005248, 1024), at(8, 600104960, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1194_conv2dInputGrad_G_layer3_6_conv1_pack", [at(0, 49041408, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1194_conv2dInputGrad_G_layer3_6_conv1_packc", [at(1, 15002624, 15002624), at(5, 225039360, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1194_conv2dInputGrad_G_layer3_6_conv1", [at(5, 225039360, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [458,32,1] }, { shader: 225, workgroups: [7462,1,1] }),
-        dispatch("step_1195_sum_G_layer3_6_conv1_stage1", [at(3, 600104960, 60010496), at(1, 0, 60010496), at(3, 540094464, 60010496), at(1, 1065186304, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1195_sum_G_layer3_6_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1196_sum_G_layer3_6_conv1_stage1", [at(3, 600104960, 60010496), at(1, 0, 60010496), at(3, 540094464, 60010496), at(3, 480083968, 60010496), at(1, 1065186304, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1196_sum_G_layer3_6_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1197_pointwise_G_layer3_5_bn3", [at(0, 49025024, 4096), at(1, 1072822784, 4096), at(3, 600104960, 60010496), at(1, 0, 60010496), at(3, 540094464, 60010496), at(1, 1065202688, 4096), at(3, 480083968, 60010496), at(1, 1065206784, 4096), at(3, 660115456, 60010496)], { shader: 228, workgroups: [29302,1,1] }),
-        dispatch("step_1198_conv2dInputGrad_G_layer3_5_conv3_pack", [at(0, 47976448, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1198_conv2dInputGrad_G_layer3_5_conv3_packc", [at(3, 660115456, 60010496), at(3, 480083968, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1198_conv2dInputGrad_G_layer3_5_conv3", [at(3, 480083968, 60010496), at(1, 1065186304, 1048576), at(3, 660115456, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1199_sum_G_layer3_5_conv3_stage1", [at(3, 660115456, 15002624), at(8, 570099712, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1199_sum_G_layer3_5_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1200_sum_G_layer3_5_conv3_stage1", [at(3, 660115456, 15002624), at(8, 570099712, 15002624), at(8, 555097088, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1200_sum_G_layer3_5_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1201_pointwise_G_layer3_5_bn2", [at(0, 47972352, 1024), at(1, 1073034752, 1024), at(3, 660115456, 15002624), at(8, 570099712, 15002624), at(1, 1065200640, 1024), at(8, 555097088, 15002624), at(1, 1065201664, 1024), at(3, 675118080, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1202_conv2dInputGrad_G_layer3_5_conv2_pack", [at(0, 45613056, 2359296), at(1, 1065186304, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1202_conv2dInputGrad_G_layer3_5_conv2_packc", [at(3, 675118080, 15002624), at(5, 240041984, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1202_conv2dInputGrad_G_layer3_5_conv2", [at(5, 240041984, 15002624), at(1, 1065186304, 2359296), at(3, 660115456, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1203_sum_G_layer3_5_conv2_stage1", [at(3, 660115456, 15002624), at(8, 525091840, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1203_sum_G_layer3_5_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1204_sum_G_layer3_5_conv2_stage1", [at(3, 660115456, 15002624), at(8, 525091840, 15002624), at(8, 510089216, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1204_sum_G_layer3_5_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1205_pointwise_G_layer3_5_bn1", [at(0, 45608960, 1024), at(1, 1073032704, 1024), at(3, 660115456, 15002624), at(8, 525091840, 15002624), at(1, 1065200640, 1024), at(8, 510089216, 15002624), at(1, 1065201664, 1024), at(3, 675118080, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1206_conv2dInputGrad_G_layer3_5_conv1_pack", [at(0, 44560384, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1206_conv2dInputGrad_G_layer3_5_conv1_packc", [at(3, 675118080, 15002624), at(5, 255044608, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1206_conv2dInputGrad_G_layer3_5_conv1", [at(5, 255044608, 15002624), at(1, 1065186304, 1048576), at(3, 600104960, 60010496), at(1, 0, 60010496), at(3, 540094464, 60010496), at(3, 360062976, 60010496), at(3, 660115456, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
-        dispatch("step_1207_sum_G_layer3_5_conv1_stage1", [at(3, 660115456, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1207_sum_G_layer3_5_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1208_sum_G_layer3_5_conv1_stage1", [at(3, 660115456, 60010496), at(3, 300052480, 60010496), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1208_sum_G_layer3_5_conv1_stage2", [at(1, 0, 16384), at(1, 1065190400, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1209_pointwise_G_layer3_4_bn3", [at(0, 44544000, 4096), at(1, 1072814592, 4096), at(3, 660115456, 60010496), at(1, 1065186304, 4096), at(3, 300052480, 60010496), at(1, 1065190400, 4096), at(1, 0, 60010496)], { shader: 213, workgroups: [29302,1,1] }),
-        dispatch("step_1210_conv2dInputGrad_G_layer3_4_conv3_pack", [at(0, 43495424, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1210_conv2dInputGrad_G_layer3_4_conv3_packc", [at(1, 0, 60010496), at(3, 300052480, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1210_conv2dInputGrad_G_layer3_4_conv3", [at(3, 300052480, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1211_sum_G_layer3_4_conv3_stage1", [at(1, 0, 15002624), at(8, 480083968, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1211_sum_G_layer3_4_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1212_sum_G_layer3_4_conv3_stage1", [at(1, 0, 15002624), at(8, 480083968, 15002624), at(8, 465081344, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1212_sum_G_layer3_4_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1213_pointwise_G_layer3_4_bn2", [at(0, 43491328, 1024), at(1, 1073030656, 1024), at(1, 0, 15002624), at(8, 480083968, 15002624), at(1, 30005248, 1024), at(8, 465081344, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1214_conv2dInputGrad_G_layer3_4_conv2_pack", [at(0, 41132032, 2359296), at(1, 30005248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1214_conv2dInputGrad_G_layer3_4_conv2_packc", [at(1, 15002624, 15002624), at(5, 270047232, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1214_conv2dInputGrad_G_layer3_4_conv2", [at(5, 270047232, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1215_sum_G_layer3_4_conv2_stage1", [at(1, 0, 15002624), at(8, 435076096, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1215_sum_G_layer3_4_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1216_sum_G_layer3_4_conv2_stage1", [at(1, 0, 15002624), at(8, 435076096, 15002624), at(8, 420073472, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1216_sum_G_layer3_4_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1217_pointwise_G_layer3_4_bn1", [at(0, 41127936, 1024), at(1, 1073028608, 1024), at(1, 0, 15002624), at(8, 435076096, 15002624), at(1, 30005248, 1024), at(8, 420073472, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1218_conv2dInputGrad_G_layer3_4_conv1_pack", [at(0, 40079360, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1218_conv2dInputGrad_G_layer3_4_conv1_packc", [at(1, 15002624, 15002624), at(5, 285049856, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1218_conv2dInputGrad_G_layer3_4_conv1", [at(5, 285049856, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [458,32,1] }, { shader: 225, workgroups: [7462,1,1] }),
-        dispatch("step_1219_sum_G_layer3_4_conv1_stage1", [at(3, 660115456, 60010496), at(1, 0, 60010496), at(3, 180031488, 60010496), at(1, 1065186304, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1219_sum_G_layer3_4_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1220_sum_G_layer3_4_conv1_stage1", [at(3, 660115456, 60010496), at(1, 0, 60010496), at(3, 180031488, 60010496), at(3, 120020992, 60010496), at(1, 1065186304, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1220_sum_G_layer3_4_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1221_pointwise_G_layer3_3_bn3", [at(0, 40062976, 4096), at(1, 1072806400, 4096), at(3, 660115456, 60010496), at(1, 0, 60010496), at(3, 180031488, 60010496), at(1, 1065202688, 4096), at(3, 120020992, 60010496), at(1, 1065206784, 4096), at(3, 600104960, 60010496)], { shader: 228, workgroups: [29302,1,1] }),
-        dispatch("step_1222_conv2dInputGrad_G_layer3_3_conv3_pack", [at(0, 39014400, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1222_conv2dInputGrad_G_layer3_3_conv3_packc", [at(3, 600104960, 60010496), at(3, 120020992, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1222_conv2dInputGrad_G_layer3_3_conv3", [at(3, 120020992, 60010496), at(1, 1065186304, 1048576), at(3, 600104960, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1223_sum_G_layer3_3_conv3_stage1", [at(3, 600104960, 15002624), at(8, 390068224, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1223_sum_G_layer3_3_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1224_sum_G_layer3_3_conv3_stage1", [at(3, 600104960, 15002624), at(8, 390068224, 15002624), at(8, 375065600, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1224_sum_G_layer3_3_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1225_pointwise_G_layer3_3_bn2", [at(0, 39010304, 1024), at(1, 1073026560, 1024), at(3, 600104960, 15002624), at(8, 390068224, 15002624), at(1, 1065200640, 1024), at(8, 375065600, 15002624), at(1, 1065201664, 1024), at(3, 615107584, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1226_conv2dInputGrad_G_layer3_3_conv2_pack", [at(0, 36651008, 2359296), at(1, 1065186304, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1226_conv2dInputGrad_G_layer3_3_conv2_packc", [at(3, 615107584, 15002624), at(5, 360062976, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1226_conv2dInputGrad_G_layer3_3_conv2", [at(5, 360062976, 15002624), at(1, 1065186304, 2359296), at(3, 600104960, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1227_sum_G_layer3_3_conv2_stage1", [at(3, 600104960, 15002624), at(8, 345060352, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1227_sum_G_layer3_3_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1228_sum_G_layer3_3_conv2_stage1", [at(3, 600104960, 15002624), at(8, 345060352, 15002624), at(8, 330057728, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1228_sum_G_layer3_3_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1229_pointwise_G_layer3_3_bn1", [at(0, 36646912, 1024), at(1, 1073024512, 1024), at(3, 600104960, 15002624), at(8, 345060352, 15002624), at(1, 1065200640, 1024), at(8, 330057728, 15002624), at(1, 1065201664, 1024), at(3, 615107584, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1230_conv2dInputGrad_G_layer3_3_conv1_pack", [at(0, 35598336, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1230_conv2dInputGrad_G_layer3_3_conv1_packc", [at(3, 615107584, 15002624), at(5, 375065600, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1230_conv2dInputGrad_G_layer3_3_conv1", [at(5, 375065600, 15002624), at(1, 1065186304, 1048576), at(3, 660115456, 60010496), at(1, 0, 60010496), at(3, 180031488, 60010496), at(3, 0, 60010496), at(3, 600104960, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
-        dispatch("step_1231_sum_G_layer3_3_conv1_stage1", [at(3, 600104960, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1231_sum_G_layer3_3_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1232_sum_G_layer3_3_conv1_stage1", [at(3, 600104960, 60010496), at(2, 960167936, 60010496), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1232_sum_G_layer3_3_conv1_stage2", [at(1, 0, 16384), at(1, 1065190400, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1233_pointwise_G_layer3_2_bn3", [at(0, 35581952, 4096), at(1, 1072798208, 4096), at(3, 600104960, 60010496), at(1, 1065186304, 4096), at(2, 960167936, 60010496), at(1, 1065190400, 4096), at(1, 0, 60010496)], { shader: 213, workgroups: [29302,1,1] }),
-        dispatch("step_1234_conv2dInputGrad_G_layer3_2_conv3_pack", [at(0, 34533376, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1234_conv2dInputGrad_G_layer3_2_conv3_packc", [at(1, 0, 60010496), at(2, 960167936, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1234_conv2dInputGrad_G_layer3_2_conv3", [at(2, 960167936, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1235_sum_G_layer3_2_conv3_stage1", [at(1, 0, 15002624), at(8, 300052480, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1235_sum_G_layer3_2_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1236_sum_G_layer3_2_conv3_stage1", [at(1, 0, 15002624), at(8, 300052480, 15002624), at(8, 285049856, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1236_sum_G_layer3_2_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1237_pointwise_G_layer3_2_bn2", [at(0, 34529280, 1024), at(1, 1073022464, 1024), at(1, 0, 15002624), at(8, 300052480, 15002624), at(1, 30005248, 1024), at(8, 285049856, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1238_conv2dInputGrad_G_layer3_2_conv2_pack", [at(0, 32169984, 2359296), at(1, 30005248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1238_conv2dInputGrad_G_layer3_2_conv2_packc", [at(1, 15002624, 15002624), at(5, 390068224, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1238_conv2dInputGrad_G_layer3_2_conv2", [at(5, 390068224, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1239_sum_G_layer3_2_conv2_stage1", [at(1, 0, 15002624), at(8, 255044608, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1239_sum_G_layer3_2_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1240_sum_G_layer3_2_conv2_stage1", [at(1, 0, 15002624), at(8, 255044608, 15002624), at(8, 240041984, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1240_sum_G_layer3_2_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1241_pointwise_G_layer3_2_bn1", [at(0, 32165888, 1024), at(1, 1073020416, 1024), at(1, 0, 15002624), at(8, 255044608, 15002624), at(1, 30005248, 1024), at(8, 240041984, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1242_conv2dInputGrad_G_layer3_2_conv1_pack", [at(0, 31117312, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1242_conv2dInputGrad_G_layer3_2_conv1_packc", [at(1, 15002624, 15002624), at(5, 405070848, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1242_conv2dInputGrad_G_layer3_2_conv1", [at(5, 405070848, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [458,32,1] }, { shader: 225, workgroups: [7462,1,1] }),
-        dispatch("step_1243_sum_G_layer3_2_conv1_stage1", [at(3, 600104960, 60010496), at(1, 0, 60010496), at(2, 840146944, 60010496), at(1, 1065186304, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1243_sum_G_layer3_2_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1244_sum_G_layer3_2_conv1_stage1", [at(3, 600104960, 60010496), at(1, 0, 60010496), at(2, 840146944, 60010496), at(2, 780136448, 60010496), at(1, 1065186304, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1244_sum_G_layer3_2_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1245_pointwise_G_layer3_1_bn3", [at(0, 31100928, 4096), at(1, 1072790016, 4096), at(3, 600104960, 60010496), at(1, 0, 60010496), at(2, 840146944, 60010496), at(1, 1065202688, 4096), at(2, 780136448, 60010496), at(1, 1065206784, 4096), at(3, 660115456, 60010496)], { shader: 228, workgroups: [29302,1,1] }),
-        dispatch("step_1246_conv2dInputGrad_G_layer3_1_conv3_pack", [at(0, 30052352, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1246_conv2dInputGrad_G_layer3_1_conv3_packc", [at(3, 660115456, 60010496), at(2, 780136448, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1246_conv2dInputGrad_G_layer3_1_conv3", [at(2, 780136448, 60010496), at(1, 1065186304, 1048576), at(3, 660115456, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1247_sum_G_layer3_1_conv3_stage1", [at(3, 660115456, 15002624), at(8, 210036736, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1247_sum_G_layer3_1_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1248_sum_G_layer3_1_conv3_stage1", [at(3, 660115456, 15002624), at(8, 210036736, 15002624), at(8, 195034112, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1248_sum_G_layer3_1_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1249_pointwise_G_layer3_1_bn2", [at(0, 30048256, 1024), at(1, 1073018368, 1024), at(3, 660115456, 15002624), at(8, 210036736, 15002624), at(1, 1065200640, 1024), at(8, 195034112, 15002624), at(1, 1065201664, 1024), at(3, 675118080, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1250_conv2dInputGrad_G_layer3_1_conv2_pack", [at(0, 27688960, 2359296), at(1, 1065186304, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1250_conv2dInputGrad_G_layer3_1_conv2_packc", [at(3, 675118080, 15002624), at(5, 420073472, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1250_conv2dInputGrad_G_layer3_1_conv2", [at(5, 420073472, 15002624), at(1, 1065186304, 2359296), at(3, 660115456, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1251_sum_G_layer3_1_conv2_stage1", [at(3, 660115456, 15002624), at(8, 165028864, 15002624), at(1, 1065186304, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1251_sum_G_layer3_1_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1252_sum_G_layer3_1_conv2_stage1", [at(3, 660115456, 15002624), at(8, 165028864, 15002624), at(8, 150026240, 15002624), at(1, 1065186304, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1252_sum_G_layer3_1_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1253_pointwise_G_layer3_1_bn1", [at(0, 27684864, 1024), at(1, 1073016320, 1024), at(3, 660115456, 15002624), at(8, 165028864, 15002624), at(1, 1065200640, 1024), at(8, 150026240, 15002624), at(1, 1065201664, 1024), at(3, 675118080, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1254_conv2dInputGrad_G_layer3_1_conv1_pack", [at(0, 26636288, 1048576), at(1, 1065186304, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1254_conv2dInputGrad_G_layer3_1_conv1_packc", [at(3, 675118080, 15002624), at(5, 435076096, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1254_conv2dInputGrad_G_layer3_1_conv1", [at(5, 435076096, 15002624), at(1, 1065186304, 1048576), at(3, 600104960, 60010496), at(1, 0, 60010496), at(2, 840146944, 60010496), at(2, 660115456, 60010496), at(3, 660115456, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
-        dispatch("step_1255_sum_G_layer3_1_conv1_stage1", [at(3, 660115456, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1255_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1067283456, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1256_sum_G_layer3_1_conv1_stage1", [at(3, 660115456, 60010496), at(2, 600104960, 60010496), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1256_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1257_pointwise_G_layer3_0_downsample_1", [at(0, 26619904, 4096), at(1, 1072781824, 4096), at(3, 660115456, 60010496), at(1, 1067283456, 4096), at(2, 600104960, 60010496), at(1, 1065186304, 4096), at(1, 0, 60010496)], { shader: 213, workgroups: [29302,1,1] }),
-        dispatch("step_1258_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 24522752, 2097152), at(1, 1065186304, 2097152)], { shader: 231, workgroups: [8192,1,1] }),
-        dispatch("step_1258_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 0, 60010496), at(2, 600104960, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1258_conv2dInputGrad_G_layer3_0_downsample_0", [at(2, 600104960, 60010496), at(1, 1065186304, 2097152), at(3, 600104960, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [458,16,1] }, { shader: 233, workgroups: [3731,1,1] }),
-        dispatch("step_1259_sum_G_layer3_1_conv1_stage1", [at(3, 660115456, 60010496), at(2, 480083968, 60010496), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1259_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1260_pointwise_G_layer3_0_bn3", [at(0, 24506368, 4096), at(1, 1072773632, 4096), at(3, 660115456, 60010496), at(1, 1067283456, 4096), at(2, 480083968, 60010496), at(1, 1065186304, 4096), at(1, 0, 60010496)], { shader: 213, workgroups: [29302,1,1] }),
-        dispatch("step_1261_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 23457792, 1048576), at(1, 1065186304, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1261_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 0, 60010496), at(2, 480083968, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1261_conv2dInputGrad_G_layer3_0_conv3", [at(2, 480083968, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,8,1] }, { shader: 216, workgroups: [1866,1,1] }),
-        dispatch("step_1262_sum_G_layer3_0_conv3_stage1", [at(1, 0, 15002624), at(6, 1046578176, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1262_sum_G_layer3_0_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1263_sum_G_layer3_0_conv3_stage1", [at(1, 0, 15002624), at(6, 1046578176, 15002624), at(5, 1050183680, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1263_sum_G_layer3_0_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1264_pointwise_G_layer3_0_bn2", [at(0, 23453696, 1024), at(1, 1073014272, 1024), at(1, 0, 15002624), at(6, 1046578176, 15002624), at(1, 30005248, 1024), at(5, 1050183680, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1265_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 21094400, 2359296), at(1, 30005248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1265_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 15002624, 15002624), at(5, 450078720, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1265_conv2dInputGrad_G_layer3_0_conv2", [at(5, 450078720, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [458,8,1] }, { shader: 222, workgroups: [1866,1,1] }),
-        dispatch("step_1266_sum_G_layer3_0_conv2_stage1", [at(1, 0, 15002624), at(3, 1050183680, 15002624), at(1, 15002624, 14336)], { shader: 217, workgroups: [56,1,1] }),
-        dispatch("step_1266_sum_G_layer3_0_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1267_sum_G_layer3_0_conv2_stage1", [at(1, 0, 15002624), at(3, 1050183680, 15002624), at(2, 1050183680, 15002624), at(1, 15002624, 14336)], { shader: 218, workgroups: [56,1,1] }),
-        dispatch("step_1267_sum_G_layer3_0_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1268_pointwise_G_layer3_0_bn1", [at(0, 21090304, 1024), at(1, 1073012224, 1024), at(1, 0, 15002624), at(3, 1050183680, 15002624), at(1, 30005248, 1024), at(2, 1050183680, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 219, workgroups: [7326,1,1] }),
-        dispatch("step_1269_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 20566016, 524288), at(1, 30005248, 524288)], { shader: 234, workgroups: [2048,1,1] }),
-        dispatch("step_1269_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 15002624, 15002624), at(2, 1050183680, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1269_conv2dInputGrad_G_layer3_0_conv1", [at(2, 1050183680, 15002624), at(1, 30005248, 524288), at(1, 0, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 235, workgroups: [458,16,1] }, { shader: 236, workgroups: [3731,1,1] }),
-        dispatch("step_1270_sum_G_layer3_0_downsample_0_stage1", [at(3, 600104960, 30005248), at(1, 0, 30005248), at(7, 624965632, 30005248), at(1, 30005248, 16384)], { shader: 237, workgroups: [64,1,1] }),
-        dispatch("step_1270_sum_G_layer3_0_downsample_0_stage2", [at(1, 30005248, 16384), at(1, 1065186304, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1271_sum_G_layer3_0_downsample_0_stage1", [at(3, 600104960, 30005248), at(1, 0, 30005248), at(7, 624965632, 30005248), at(7, 594960384, 30005248), at(1, 30005248, 16384)], { shader: 238, workgroups: [64,1,1] }),
-        dispatch("step_1271_sum_G_layer3_0_downsample_0_stage2", [at(1, 30005248, 16384), at(1, 1065188352, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1272_pointwise_G_layer2_3_bn3", [at(0, 20557824, 2048), at(1, 1072980480, 2048), at(3, 600104960, 30005248), at(1, 0, 30005248), at(7, 624965632, 30005248), at(1, 1065186304, 2048), at(7, 594960384, 30005248), at(1, 1065188352, 2048), at(1, 30005248, 30005248)], { shader: 239, workgroups: [14651,1,1] }),
-        dispatch("step_1273_conv2dInputGrad_G_layer2_3_conv3_pack", [at(0, 20295680, 262144), at(1, 1065186304, 262144)], { shader: 240, workgroups: [1024,1,1] }),
-        dispatch("step_1273_conv2dInputGrad_G_layer2_3_conv3_packc", [at(1, 30005248, 30005248), at(4, 179516416, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_1273_conv2dInputGrad_G_layer2_3_conv3", [at(4, 179516416, 30005248), at(1, 1065186304, 262144), at(1, 30005248, 7501312)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [458,4,1] }, { shader: 242, workgroups: [933,1,1] }),
-        dispatch("step_1274_sum_G_layer2_3_conv3_stage1", [at(1, 30005248, 7501312), at(10, 387493376, 7501312), at(1, 37506560, 7168)], { shader: 243, workgroups: [28,1,1] }),
-        dispatch("step_1274_sum_G_layer2_3_conv3_stage2", [at(1, 37506560, 7168), at(1, 45007872, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1275_sum_G_layer2_3_conv3_stage1", [at(1, 30005248, 7501312), at(10, 387493376, 7501312), at(10, 379992064, 7501312), at(1, 37506560, 7168)], { shader: 244, workgroups: [28,1,1] }),
-        dispatch("step_1275_sum_G_layer2_3_conv3_stage2", [at(1, 37506560, 7168), at(1, 45008384, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1276_pointwise_G_layer2_3_bn2", [at(0, 20293632, 512), at(1, 1073111552, 512), at(1, 30005248, 7501312), at(10, 387493376, 7501312), at(1, 45007872, 512), at(10, 379992064, 7501312), at(1, 45008384, 512), at(1, 37506560, 7501312)], { shader: 245, workgroups: [3663,1,1] }),
-        dispatch("step_1277_conv2dInputGrad_G_layer2_3_conv2_pack", [at(0, 19703808, 589824), at(1, 45007872, 589824)], { shader: 246, workgroups: [2304,1,1] }),
-        dispatch("step_1277_conv2dInputGrad_G_layer2_3_conv2_packc", [at(1, 37506560, 7501312), at(1, 1065186304, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
-        dispatch("step_1277_conv2dInputGrad_G_layer2_3_conv2", [at(1, 1065186304, 7501312), at(1, 45007872, 589824), at(1, 30005248, 7501312)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [458,4,1] }, { shader: 248, workgroups: [933,1,1] }),
-        dispatch("step_1278_sum_G_layer2_3_conv2_stage1", [at(1, 30005248, 7501312), at(10, 364989440, 7501312), at(1, 37506560, 7168)], { shader: 243, workgroups: [28,1,1] }),
-        dispatch("step_1278_sum_G_layer2_3_conv2_stage2", [at(1, 37506560, 7168), at(1, 45007872, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1279_sum_G_layer2_3_conv2_stage1", [at(1, 30005248, 7501312), at(10, 364989440, 7501312), at(10, 357488128, 7501312), at(1, 37506560, 7168)], { shader: 244, workgroups: [28,1,1] }),
-        dispatch("step_1279_sum_G_layer2_3_conv2_stage2", [at(1, 37506560, 7168), at(1, 45008384, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1280_pointwise_G_layer2_3_bn1", [at(0, 19701760, 512), at(1, 1073110528, 512), at(1, 30005248, 7501312), at(10, 364989440, 7501312), at(1, 45007872, 512), at(10, 357488128, 7501312), at(1, 45008384, 512), at(1, 37506560, 7501312)], { shader: 245, workgroups: [3663,1,1] }),
-        dispatch("step_1281_conv2dInputGrad_G_layer2_3_conv1_pack", [at(0, 19439616, 262144), at(1, 1072687616, 262144)], { shader: 249, workgroups: [1024,1,1] }),
-        dispatch("step_1281_conv2dInputGrad_G_layer2_3_conv1_packc", [at(1, 37506560, 7501312), at(4, 1065186304, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
-        dispatch("step_1281_conv2dInputGrad_G_layer2_3_conv1", [at(4, 1065186304, 7501312), at(1, 1072687616, 262144), at(3, 600104960, 30005248), at(1, 0, 30005248), at(7, 624965632, 30005248), at(7, 534949888, 30005248), at(1, 30005248, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 250, workgroups: [458,16,1] }, { shader: 251, workgroups: [3731,1,1] }),
-        dispatch("step_1282_sum_G_layer2_3_conv1_stage1", [at(1, 30005248, 30005248), at(1, 0, 16384)], { shader: 56, workgroups: [64,1,1] }),
-        dispatch("step_1282_sum_G_layer2_3_conv1_stage2", [at(1, 0, 16384), at(1, 1072687616, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1283_sum_G_layer2_3_conv1_stage1", [at(1, 30005248, 30005248), at(7, 504944640, 30005248), at(1, 0, 16384)], { shader: 252, workgroups: [64,1,1] }),
-        dispatch("step_1283_sum_G_layer2_3_conv1_stage2", [at(1, 0, 16384), at(1, 1072689664, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1284_pointwise_G_layer2_2_bn3", [at(0, 19431424, 2048), at(1, 1072976384, 2048), at(1, 30005248, 30005248), at(1, 1072687616, 2048), at(7, 504944640, 30005248), at(1, 1072689664, 2048), at(1, 0, 30005248)], { shader: 253, workgroups: [14651,1,1] }),
-        dispatch("step_1285_conv2dInputGrad_G_layer2_2_conv3_pack", [at(0, 19169280, 262144), at(1, 1072687616, 262144)], { shader: 240, workgroups: [1024,1,1] }),
-        dispatch("step_1285_conv2dInputGrad_G_layer2_2_conv3_packc", [at(1, 0, 30005248), at(4, 209521664, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_1285_conv2dInputGrad_G_layer2_2_conv3", [at(4, 209521664, 30005248), at(1, 1072687616, 262144), at(1, 0, 7501312)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [458,4,1] }, { shader: 242, workgroups: [933,1,1] }),
-        dispatch("step_1286_sum_G_layer2_2_conv3_stage1", [at(1, 0, 7501312), at(10, 342485504, 7501312), at(1, 7501312, 7168)], { shader: 243, workgroups: [28,1,1] }),
-        dispatch("step_1286_sum_G_layer2_2_conv3_stage2", [at(1, 7501312, 7168), at(1, 15002624, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1287_sum_G_layer2_2_conv3_stage1", [at(1, 0, 7501312), at(10, 342485504, 7501312), at(10, 334984192, 7501312), at(1, 7501312, 7168)], { shader: 244, workgroups: [28,1,1] }),
-        dispatch("step_1287_sum_G_layer2_2_conv3_stage2", [at(1, 7501312, 7168), at(1, 15003136, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1288_pointwise_G_layer2_2_bn2", [at(0, 19167232, 512), at(1, 1073109504, 512), at(1, 0, 7501312), at(10, 342485504, 7501312), at(1, 15002624, 512), at(10, 334984192, 7501312), at(1, 15003136, 512), at(1, 7501312, 7501312)], { shader: 245, workgroups: [3663,1,1] }),
-        dispatch("step_1289_conv2dInputGrad_G_layer2_2_conv2_pack", [at(0, 18577408, 589824), at(1, 15002624, 589824)], { shader: 246, workgroups: [2304,1,1] }),
-        dispatch("step_1289_conv2dInputGrad_G_layer2_2_conv2_packc", [at(1, 7501312, 7501312), at(5, 554968320, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
-        dispatch("step_1289_conv2dInputGrad_G_layer2_2_conv2", [at(5, 554968320, 7501312), at(1, 15002624, 589824), at(1, 0, 7501312)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [458,4,1] }, { shader: 248, workgroups: [933,1,1] }),
-        dispatch("step_1290_sum_G_layer2_2_conv2_stage1", [at(1, 0, 7501312), at(10, 319981568, 7501312), at(1, 7501312, 7168)], { shader: 243, workgroups: [28,1,1] }),
-        dispatch("step_1290_sum_G_layer2_2_conv2_stage2", [at(1, 7501312, 7168), at(1, 15002624, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1291_sum_G_layer2_2_conv2_stage1", [at(1, 0, 7501312), at(10, 319981568, 7501312), at(10, 312480256, 7501312), at(1, 7501312, 7168)], { shader: 244, workgroups: [28,1,1] }),
-        dispatch("step_1291_sum_G_layer2_2_conv2_stage2", [at(1, 7501312, 7168), at(1, 15003136, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1292_pointwise_G_layer2_2_bn1", [at(0, 18575360, 512), at(1, 1073108480, 512), at(1, 0, 7501312), at(10, 319981568, 7501312), at(1, 15002624, 512), at(10, 312480256, 7501312), at(1, 15003136, 512), at(1, 7501312, 7501312)], { shader: 245, workgroups: [3663,1,1] }),
-        dispatch("step_1293_conv2dInputGrad_G_layer2_2_conv1_pack", [at(0, 18313216, 262144), at(1, 1072687616, 262144)], { shader: 249, workgroups: [1024,1,1] }),
-        dispatch("step_1293_conv2dInputGrad_G_layer2_2_conv1_packc", [at(1, 7501312, 7501312), at(5, 562469632, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
-        dispatch("step_1293_conv2dInputGrad_G_layer2_2_conv1", [at(5, 562469632, 7501312), at(1, 1072687616, 262144), at(1, 0, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 254, workgroups: [458,16,1] }, { shader: 255, workgroups: [3731,1,1] }),
-        dispatch("step_1294_sum_G_layer2_2_conv1_stage1", [at(1, 30005248, 30005248), at(1, 0, 30005248), at(7, 444934144, 30005248), at(1, 1072687616, 16384)], { shader: 237, workgroups: [64,1,1] }),
-        dispatch("step_1294_sum_G_layer2_2_conv1_stage2", [at(1, 1072687616, 16384), at(1, 1072704000, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1295_sum_G_layer2_2_conv1_stage1", [at(1, 30005248, 30005248), at(1, 0, 30005248), at(7, 444934144, 30005248), at(7, 414928896, 30005248), at(1, 1072687616, 16384)], { shader: 238, workgroups: [64,1,1] }),
-        dispatch("step_1295_sum_G_layer2_2_conv1_stage2", [at(1, 1072687616, 16384), at(1, 1072706048, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1296_pointwise_G_layer2_1_bn3", [at(0, 18305024, 2048), at(1, 1072972288, 2048), at(1, 30005248, 30005248), at(1, 0, 30005248), at(7, 444934144, 30005248), at(1, 1072704000, 2048), at(7, 414928896, 30005248), at(1, 1072706048, 2048), at(3, 600104960, 30005248)], { shader: 239, workgroups: [14651,1,1] }),
-        dispatch("step_1297_conv2dInputGrad_G_layer2_1_conv3_pack", [at(0, 18042880, 262144), at(1, 1072687616, 262144)], { shader: 240, workgroups: [1024,1,1] }),
-        dispatch("step_1297_conv2dInputGrad_G_layer2_1_conv3_packc", [at(3, 600104960, 30005248), at(4, 360062976, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_1297_conv2dInputGrad_G_layer2_1_conv3", [at(4, 360062976, 30005248), at(1, 1072687616, 262144), at(3, 600104960, 7501312)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [458,4,1] }, { shader: 242, workgroups: [933,1,1] }),
-        dispatch("step_1298_sum_G_layer2_1_conv3_stage1", [at(3, 600104960, 7501312), at(10, 297477632, 7501312), at(1, 1072687616, 7168)], { shader: 243, workgroups: [28,1,1] }),
-        dispatch("step_1298_sum_G_layer2_1_conv3_stage2", [at(1, 1072687616, 7168), at(1, 1072694784, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1299_sum_G_layer2_1_conv3_stage1", [at(3, 600104960, 7501312), at(10, 297477632, 7501312), at(10, 289976320, 7501312), at(1, 1072687616, 7168)], { shader: 244, workgroups: [28,1,1] }),
-        dispatch("step_1299_sum_G_layer2_1_conv3_stage2", [at(1, 1072687616, 7168), at(1, 1072695296, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1300_pointwise_G_layer2_1_bn2", [at(0, 18040832, 512), at(1, 1073107456, 512), at(3, 600104960, 7501312), at(10, 297477632, 7501312), at(1, 1072694784, 512), at(10, 289976320, 7501312), at(1, 1072695296, 512), at(3, 607606272, 7501312)], { shader: 245, workgroups: [3663,1,1] }),
-        dispatch("step_1301_conv2dInputGrad_G_layer2_1_conv2_pack", [at(0, 17451008, 589824), at(1, 1072687616, 589824)], { shader: 246, workgroups: [2304,1,1] }),
-        dispatch("step_1301_conv2dInputGrad_G_layer2_1_conv2_packc", [at(3, 607606272, 7501312), at(5, 569970944, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
-        dispatch("step_1301_conv2dInputGrad_G_layer2_1_conv2", [at(5, 569970944, 7501312), at(1, 1072687616, 589824), at(3, 600104960, 7501312)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [458,4,1] }, { shader: 248, workgroups: [933,1,1] }),
-        dispatch("step_1302_sum_G_layer2_1_conv2_stage1", [at(3, 600104960, 7501312), at(9, 1065057536, 7501312), at(1, 1072687616, 7168)], { shader: 243, workgroups: [28,1,1] }),
-        dispatch("step_1302_sum_G_layer2_1_conv2_stage2", [at(1, 1072687616, 7168), at(1, 1072694784, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1303_sum_G_layer2_1_conv2_stage1", [at(3, 600104960, 7501312), at(9, 1065057536, 7501312), at(8, 1065186304, 7501312), at(1, 1072687616, 7168)], { shader: 244, workgroups: [28,1,1] }),
-        dispatch("step_1303_sum_G_layer2_1_conv2_stage2", [at(1, 1072687616, 7168), at(1, 1072695296, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1304_pointwise_G_layer2_1_bn1", [at(0, 17448960, 512), at(1, 1073286656, 512), at(3, 600104960, 7501312), at(9, 1065057536, 7501312), at(1, 1072694784, 512), at(8, 1065186304, 7501312), at(1, 1072695296, 512), at(3, 607606272, 7501312)], { shader: 245, workgroups: [3663,1,1] }),
-        dispatch("step_1305_conv2dInputGrad_G_layer2_1_conv1_pack", [at(0, 17186816, 262144), at(1, 1072687616, 262144)], { shader: 249, workgroups: [1024,1,1] }),
-        dispatch("step_1305_conv2dInputGrad_G_layer2_1_conv1_packc", [at(3, 607606272, 7501312), at(5, 577472256, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
-        dispatch("step_1305_conv2dInputGrad_G_layer2_1_conv1", [at(5, 577472256, 7501312), at(1, 1072687616, 262144), at(1, 30005248, 30005248), at(1, 0, 30005248), at(7, 444934144, 30005248), at(5, 1020178432, 30005248), at(3, 600104960, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 250, workgroups: [458,16,1] }, { shader: 251, workgroups: [3731,1,1] }),
-        dispatch("step_1306_sum_G_layer2_1_conv1_stage1", [at(3, 600104960, 30005248), at(1, 0, 16384)], { shader: 56, workgroups: [64,1,1] }),
-        dispatch("step_1306_sum_G_layer2_1_conv1_stage2", [at(1, 0, 16384), at(1, 59511808, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1307_sum_G_layer2_1_conv1_stage1", [at(3, 600104960, 30005248), at(4, 1020178432, 30005248), at(1, 0, 16384)], { shader: 252, workgroups: [64,1,1] }),
-        dispatch("step_1307_sum_G_layer2_1_conv1_stage2", [at(1, 0, 16384), at(1, 30005248, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1308_pointwise_G_layer2_0_downsample_1", [at(0, 17178624, 2048), at(1, 1073279488, 2048), at(3, 600104960, 30005248), at(1, 59511808, 2048), at(4, 1020178432, 30005248), at(1, 30005248, 2048), at(1, 0, 30005248)], { shader: 253, workgroups: [14651,1,1] }),
-        dispatch("step_1309_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 16654336, 524288), at(1, 1072687616, 524288)], { shader: 256, workgroups: [2048,1,1] }),
-        dispatch("step_1309_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 0, 30005248), at(4, 390068224, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_1309_conv2dInputGrad_G_layer2_0_downsample_0", [at(4, 390068224, 30005248), at(1, 1072687616, 524288), at(1, 0, 59495424)], { adapter: "cpu", features: ["subgroups"], shader: 257, workgroups: [458,8,4] }, { shader: 258, workgroups: [7421,1,1] }),
-        dispatch("step_1310_sum_G_layer2_1_conv1_stage1", [at(3, 600104960, 30005248), at(2, 1020178432, 30005248), at(1, 59495424, 16384)], { shader: 252, workgroups: [64,1,1] }),
-        dispatch("step_1310_sum_G_layer2_1_conv1_stage2", [at(1, 59495424, 16384), at(1, 59513856, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1311_pointwise_G_layer2_0_bn3", [at(0, 16646144, 2048), at(1, 1073277440, 2048), at(3, 600104960, 30005248), at(1, 59511808, 2048), at(2, 1020178432, 30005248), at(1, 59513856, 2048), at(3, 630110208, 30005248)], { shader: 253, workgroups: [14651,1,1] }),
-        dispatch("step_1312_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 16384000, 262144), at(1, 59495424, 262144)], { shader: 240, workgroups: [1024,1,1] }),
-        dispatch("step_1312_conv2dInputGrad_G_layer2_0_conv3_packc", [at(3, 630110208, 30005248), at(2, 1020178432, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_1312_conv2dInputGrad_G_layer2_0_conv3", [at(2, 1020178432, 30005248), at(1, 59495424, 262144), at(3, 600104960, 7501312)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [458,4,1] }, { shader: 242, workgroups: [933,1,1] }),
-        dispatch("step_1313_sum_G_layer2_0_conv3_stage1", [at(3, 600104960, 7501312), at(6, 1061580800, 7501312), at(1, 59495424, 7168)], { shader: 243, workgroups: [28,1,1] }),
-        dispatch("step_1313_sum_G_layer2_0_conv3_stage2", [at(1, 59495424, 7168), at(1, 59502592, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1314_sum_G_layer2_0_conv3_stage1", [at(3, 600104960, 7501312), at(6, 1061580800, 7501312), at(5, 1065186304, 7501312), at(1, 59495424, 7168)], { shader: 244, workgroups: [28,1,1] }),
-        dispatch("step_1314_sum_G_layer2_0_conv3_stage2", [at(1, 59495424, 7168), at(1, 59503104, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1315_pointwise_G_layer2_0_bn2", [at(0, 16381952, 512), at(1, 1073286144, 512), at(3, 600104960, 7501312), at(6, 1061580800, 7501312), at(1, 59502592, 512), at(5, 1065186304, 7501312), at(1, 59503104, 512), at(3, 607606272, 7501312)], { shader: 245, workgroups: [3663,1,1] }),
-        dispatch("step_1316_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 15792128, 589824), at(1, 1072687616, 589824)], { shader: 246, workgroups: [2304,1,1] }),
-        dispatch("step_1316_conv2dInputGrad_G_layer2_0_conv2_packc", [at(3, 607606272, 7501312), at(5, 584973568, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
-        dispatch("step_1316_conv2dInputGrad_G_layer2_0_conv2", [at(5, 584973568, 7501312), at(1, 1072687616, 589824), at(3, 600104960, 7501312)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [458,4,1] }, { shader: 248, workgroups: [933,1,1] }),
-        dispatch("step_1317_sum_G_layer2_0_conv2_stage1", [at(3, 600104960, 7501312), at(3, 1065186304, 7501312), at(1, 59495424, 7168)], { shader: 243, workgroups: [28,1,1] }),
-        dispatch("step_1317_sum_G_layer2_0_conv2_stage2", [at(1, 59495424, 7168), at(1, 59502592, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1318_sum_G_layer2_0_conv2_stage1", [at(3, 600104960, 7501312), at(3, 1065186304, 7501312), at(2, 1065186304, 7501312), at(1, 59495424, 7168)], { shader: 244, workgroups: [28,1,1] }),
-        dispatch("step_1318_sum_G_layer2_0_conv2_stage2", [at(1, 59495424, 7168), at(1, 59503104, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1319_pointwise_G_layer2_0_bn1", [at(0, 15790080, 512), at(1, 1073285632, 512), at(3, 600104960, 7501312), at(3, 1065186304, 7501312), at(1, 59502592, 512), at(2, 1065186304, 7501312), at(1, 59503104, 512), at(3, 607606272, 7501312)], { shader: 245, workgroups: [3663,1,1] }),
-        dispatch("step_1320_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 15659008, 131072), at(1, 59495424, 131072)], { shader: 259, workgroups: [512,1,1] }),
-        dispatch("step_1320_conv2dInputGrad_G_layer2_0_conv1_packc", [at(3, 607606272, 7501312), at(2, 1065186304, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
-        dispatch("step_1320_conv2dInputGrad_G_layer2_0_conv1", [at(2, 1065186304, 7501312), at(1, 59495424, 131072), at(3, 600104960, 59495424)], { adapter: "cpu", features: ["subgroups"], shader: 260, workgroups: [458,8,4] }, { shader: 261, workgroups: [7421,1,1] }),
-        dispatch("step_1321_sum_G_layer2_0_downsample_0_stage1", [at(1, 0, 59495424), at(3, 600104960, 59495424), at(7, 178486272, 59495424), at(1, 59495424, 16384)], { shader: 262, workgroups: [64,1,1] }),
-        dispatch("step_1321_sum_G_layer2_0_downsample_0_stage2", [at(1, 59495424, 16384), at(1, 59511808, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1322_sum_G_layer2_0_downsample_0_stage1", [at(1, 0, 59495424), at(3, 600104960, 59495424), at(7, 178486272, 59495424), at(7, 118990848, 59495424), at(1, 59495424, 16384)], { shader: 263, workgroups: [64,1,1] }),
-        dispatch("step_1322_sum_G_layer2_0_downsample_0_stage2", [at(1, 59495424, 16384), at(1, 59512832, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1323_pointwise_G_layer1_2_bn3", [at(0, 15654912, 1024), at(1, 1073284608, 1024), at(1, 0, 59495424), at(3, 600104960, 59495424), at(7, 178486272, 59495424), at(1, 59511808, 1024), at(7, 118990848, 59495424), at(1, 59512832, 1024), at(3, 659600384, 59495424)], { shader: 264, workgroups: [29051,1,1] }),
-        dispatch("step_1324_conv2dInputGrad_G_layer1_2_conv3_pack", [at(0, 15589376, 65536), at(1, 59495424, 65536)], { shader: 265, workgroups: [256,1,1] }),
-        dispatch("step_1324_conv2dInputGrad_G_layer1_2_conv3_packc", [at(3, 659600384, 59495424), at(3, 840146944, 59495424)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1324_conv2dInputGrad_G_layer1_2_conv3", [at(3, 840146944, 59495424), at(1, 59495424, 65536), at(3, 659600384, 14873856)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [1816,2,1] }, { shader: 267, workgroups: [1833,1,1] }),
-        dispatch("step_1325_sum_G_layer1_2_conv3_stage1", [at(3, 659600384, 14873856), at(10, 252855552, 14873856), at(1, 59495424, 14336)], { shader: 268, workgroups: [56,1,1] }),
-        dispatch("step_1325_sum_G_layer1_2_conv3_stage2", [at(1, 59495424, 14336), at(1, 59509760, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1326_sum_G_layer1_2_conv3_stage1", [at(3, 659600384, 14873856), at(10, 252855552, 14873856), at(10, 237981696, 14873856), at(1, 59495424, 14336)], { shader: 269, workgroups: [56,1,1] }),
-        dispatch("step_1326_sum_G_layer1_2_conv3_stage2", [at(1, 59495424, 14336), at(1, 59510016, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1327_pointwise_G_layer1_2_bn2", [at(0, 15588352, 256), at(1, 1073288704, 256), at(3, 659600384, 14873856), at(10, 252855552, 14873856), at(1, 59509760, 256), at(10, 237981696, 14873856), at(1, 59510016, 256), at(3, 674474240, 14873856)], { shader: 270, workgroups: [7263,1,1] }),
-        dispatch("step_1328_conv2dInputGrad_G_layer1_2_conv2_pack", [at(0, 15440896, 147456), at(1, 59495424, 147456)], { shader: 271, workgroups: [576,1,1] }),
-        dispatch("step_1328_conv2dInputGrad_G_layer1_2_conv2_packc", [at(3, 674474240, 14873856), at(4, 1020178432, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
-        dispatch("step_1328_conv2dInputGrad_G_layer1_2_conv2", [at(4, 1020178432, 14873856), at(1, 59495424, 147456), at(3, 659600384, 14873856)], { adapter: "cpu", features: ["subgroups"], shader: 272, workgroups: [1816,2,1] }, { shader: 273, workgroups: [1833,1,1] }),
-        dispatch("step_1329_sum_G_layer1_2_conv2_stage1", [at(3, 659600384, 14873856), at(10, 208233984, 14873856), at(1, 59495424, 14336)], { shader: 268, workgroups: [56,1,1] }),
-        dispatch("step_1329_sum_G_layer1_2_conv2_stage2", [at(1, 59495424, 14336), at(1, 59509760, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1330_sum_G_layer1_2_conv2_stage1", [at(3, 659600384, 14873856), at(10, 208233984, 14873856), at(10, 193360128, 14873856), at(1, 59495424, 14336)], { shader: 269, workgroups: [56,1,1] }),
-        dispatch("step_1330_sum_G_layer1_2_conv2_stage2", [at(1, 59495424, 14336), at(1, 59510016, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1331_pointwise_G_layer1_2_bn1", [at(0, 15439872, 256), at(1, 1073288448, 256), at(3, 659600384, 14873856), at(10, 208233984, 14873856), at(1, 59509760, 256), at(10, 193360128, 14873856), at(1, 59510016, 256), at(3, 674474240, 14873856)], { shader: 270, workgroups: [7263,1,1] }),
-        dispatch("step_1332_conv2dInputGrad_G_layer1_2_conv1_pack", [at(0, 15374336, 65536), at(1, 59495424, 65536)], { shader: 274, workgroups: [256,1,1] }),
-        dispatch("step_1332_conv2dInputGrad_G_layer1_2_conv1_packc", [at(3, 674474240, 14873856), at(4, 1035052288, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
-        dispatch("step_1332_conv2dInputGrad_G_layer1_2_conv1", [at(4, 1035052288, 14873856), at(1, 59495424, 65536), at(1, 0, 59495424), at(3, 600104960, 59495424), at(7, 178486272, 59495424), at(7, 0, 59495424), at(3, 659600384, 59495424)], { adapter: "cpu", features: ["subgroups"], shader: 275, workgroups: [1816,8,1] }, { shader: 276, workgroups: [7331,1,1] }),
-        dispatch("step_1333_sum_G_layer1_2_conv1_stage1", [at(3, 659600384, 59495424), at(1, 0, 16384)], { shader: 29, workgroups: [64,1,1] }),
-        dispatch("step_1333_sum_G_layer1_2_conv1_stage2", [at(1, 0, 16384), at(1, 59495424, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1334_sum_G_layer1_2_conv1_stage1", [at(3, 659600384, 59495424), at(6, 957077504, 59495424), at(1, 0, 16384)], { shader: 277, workgroups: [64,1,1] }),
-        dispatch("step_1334_sum_G_layer1_2_conv1_stage2", [at(1, 0, 16384), at(1, 59496448, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1335_pointwise_G_layer1_1_bn3", [at(0, 15370240, 1024), at(1, 1073283584, 1024), at(3, 659600384, 59495424), at(1, 59495424, 1024), at(6, 957077504, 59495424), at(1, 59496448, 1024), at(1, 0, 59495424)], { shader: 278, workgroups: [29051,1,1] }),
-        dispatch("step_1336_conv2dInputGrad_G_layer1_1_conv3_pack", [at(0, 15304704, 65536), at(1, 59495424, 65536)], { shader: 265, workgroups: [256,1,1] }),
-        dispatch("step_1336_conv2dInputGrad_G_layer1_1_conv3_packc", [at(1, 0, 59495424), at(3, 600104960, 59495424)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1336_conv2dInputGrad_G_layer1_1_conv3", [at(3, 600104960, 59495424), at(1, 59495424, 65536), at(1, 0, 14873856)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [1816,2,1] }, { shader: 267, workgroups: [1833,1,1] }),
-        dispatch("step_1337_sum_G_layer1_1_conv3_stage1", [at(1, 0, 14873856), at(10, 163612416, 14873856), at(1, 14873856, 14336)], { shader: 268, workgroups: [56,1,1] }),
-        dispatch("step_1337_sum_G_layer1_1_conv3_stage2", [at(1, 14873856, 14336), at(1, 29747712, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1338_sum_G_layer1_1_conv3_stage1", [at(1, 0, 14873856), at(10, 163612416, 14873856), at(10, 148738560, 14873856), at(1, 14873856, 14336)], { shader: 269, workgroups: [56,1,1] }),
-        dispatch("step_1338_sum_G_layer1_1_conv3_stage2", [at(1, 14873856, 14336), at(1, 29747968, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1339_pointwise_G_layer1_1_bn2", [at(0, 15303680, 256), at(1, 1073288192, 256), at(1, 0, 14873856), at(10, 163612416, 14873856), at(1, 29747712, 256), at(10, 148738560, 14873856), at(1, 29747968, 256), at(1, 14873856, 14873856)], { shader: 270, workgroups: [7263,1,1] }),
-        dispatch("step_1340_conv2dInputGrad_G_layer1_1_conv2_pack", [at(0, 15156224, 147456), at(1, 29747712, 147456)], { shader: 271, workgroups: [576,1,1] }),
-        dispatch("step_1340_conv2dInputGrad_G_layer1_1_conv2_packc", [at(1, 14873856, 14873856), at(5, 465081344, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
-        dispatch("step_1340_conv2dInputGrad_G_layer1_1_conv2", [at(5, 465081344, 14873856), at(1, 29747712, 147456), at(1, 0, 14873856)], { adapter: "cpu", features: ["subgroups"], shader: 272, workgroups: [1816,2,1] }, { shader: 273, workgroups: [1833,1,1] }),
-        dispatch("step_1341_sum_G_layer1_1_conv2_stage1", [at(1, 0, 14873856), at(10, 118990848, 14873856), at(1, 14873856, 14336)], { shader: 268, workgroups: [56,1,1] }),
-        dispatch("step_1341_sum_G_layer1_1_conv2_stage2", [at(1, 14873856, 14336), at(1, 29747712, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1342_sum_G_layer1_1_conv2_stage1", [at(1, 0, 14873856), at(10, 118990848, 14873856), at(10, 104116992, 14873856), at(1, 14873856, 14336)], { shader: 269, workgroups: [56,1,1] }),
-        dispatch("step_1342_sum_G_layer1_1_conv2_stage2", [at(1, 14873856, 14336), at(1, 29747968, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1343_pointwise_G_layer1_1_bn1", [at(0, 15155200, 256), at(1, 1073287936, 256), at(1, 0, 14873856), at(10, 118990848, 14873856), at(1, 29747712, 256), at(10, 104116992, 14873856), at(1, 29747968, 256), at(1, 14873856, 14873856)], { shader: 270, workgroups: [7263,1,1] }),
-        dispatch("step_1344_conv2dInputGrad_G_layer1_1_conv1_pack", [at(0, 15089664, 65536), at(1, 59495424, 65536)], { shader: 274, workgroups: [256,1,1] }),
-        dispatch("step_1344_conv2dInputGrad_G_layer1_1_conv1_packc", [at(1, 14873856, 14873856), at(5, 540094464, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
-        dispatch("step_1344_conv2dInputGrad_G_layer1_1_conv1", [at(5, 540094464, 14873856), at(1, 59495424, 65536), at(1, 0, 59495424)], { adapter: "cpu", features: ["subgroups"], shader: 279, workgroups: [1816,8,1] }, { shader: 280, workgroups: [7331,1,1] }),
-        dispatch("step_1345_sum_G_layer1_1_conv1_stage1", [at(3, 659600384, 59495424), at(1, 0, 59495424), at(6, 838086656, 59495424), at(1, 59495424, 16384)], { shader: 262, workgroups: [64,1,1] }),
-        dispatch("step_1345_sum_G_layer1_1_conv1_stage2", [at(1, 59495424, 16384), at(1, 59511808, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1346_pointwise_G_layer1_1_conv1", [at(3, 659600384, 59495424), at(1, 0, 59495424), at(6, 838086656, 59495424), at(1, 59511808, 1024), at(3, 960167936, 59495424)], { shader: 281, workgroups: [29051,1,1] }),
-        dispatch("step_1347_sum_G_layer1_1_conv1_stage1", [at(3, 659600384, 59495424), at(1, 0, 59495424), at(6, 838086656, 59495424), at(6, 778591232, 59495424), at(1, 59495424, 16384)], { shader: 263, workgroups: [64,1,1] }),
-        dispatch("step_1347_sum_G_layer1_1_conv1_stage2", [at(1, 59495424, 16384), at(1, 59511808, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1348_pointwise_G_layer1_0_downsample_1", [at(0, 15085568, 1024), at(1, 1073282560, 1024), at(3, 960167936, 59495424), at(6, 778591232, 59495424), at(1, 59511808, 1024), at(4, 0, 59495424)], { shader: 282, workgroups: [29051,1,1] }),
-        dispatch("step_1349_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 15020032, 65536), at(1, 59495424, 65536)], { shader: 265, workgroups: [256,1,1] }),
-        dispatch("step_1349_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(4, 0, 59495424), at(4, 120020992, 59495424)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1349_conv2dInputGrad_G_layer1_0_downsample_0", [at(4, 120020992, 59495424), at(1, 59495424, 65536), at(4, 0, 14873856)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [1816,2,1] }, { shader: 267, workgroups: [1833,1,1] }),
-        dispatch("step_1350_sum_G_layer1_1_conv1_stage1", [at(3, 659600384, 59495424), at(1, 0, 59495424), at(6, 838086656, 59495424), at(6, 659600384, 59495424), at(1, 59495424, 16384)], { shader: 263, workgroups: [64,1,1] }),
-        dispatch("step_1350_sum_G_layer1_1_conv1_stage2", [at(1, 59495424, 16384), at(1, 59511808, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1351_pointwise_G_layer1_0_bn3", [at(0, 15015936, 1024), at(1, 1073281536, 1024), at(3, 960167936, 59495424), at(6, 659600384, 59495424), at(1, 59511808, 1024), at(1, 0, 59495424)], { shader: 282, workgroups: [29051,1,1] }),
-        dispatch("step_1352_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 14950400, 65536), at(1, 59495424, 65536)], { shader: 265, workgroups: [256,1,1] }),
-        dispatch("step_1352_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 0, 59495424), at(3, 659600384, 59495424)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1352_conv2dInputGrad_G_layer1_0_conv3", [at(3, 659600384, 59495424), at(1, 59495424, 65536), at(1, 0, 14873856)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [1816,2,1] }, { shader: 267, workgroups: [1833,1,1] }),
-        dispatch("step_1353_sum_G_layer1_0_conv3_stage1", [at(1, 0, 14873856), at(10, 74369280, 14873856), at(1, 14873856, 14336)], { shader: 268, workgroups: [56,1,1] }),
-        dispatch("step_1353_sum_G_layer1_0_conv3_stage2", [at(1, 14873856, 14336), at(1, 29747712, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1354_sum_G_layer1_0_conv3_stage1", [at(1, 0, 14873856), at(10, 74369280, 14873856), at(10, 59495424, 14873856), at(1, 14873856, 14336)], { shader: 269, workgroups: [56,1,1] }),
-        dispatch("step_1354_sum_G_layer1_0_conv3_stage2", [at(1, 14873856, 14336), at(1, 29747968, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1355_pointwise_G_layer1_0_bn2", [at(0, 14949376, 256), at(1, 1073287680, 256), at(1, 0, 14873856), at(10, 74369280, 14873856), at(1, 29747712, 256), at(10, 59495424, 14873856), at(1, 29747968, 256), at(1, 14873856, 14873856)], { shader: 270, workgroups: [7263,1,1] }),
-        dispatch("step_1356_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 14801920, 147456), at(1, 29747712, 147456)], { shader: 271, workgroups: [576,1,1] }),
-        dispatch("step_1356_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 14873856, 14873856), at(4, 14873856, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
-        dispatch("step_1356_conv2dInputGrad_G_layer1_0_conv2", [at(4, 14873856, 14873856), at(1, 29747712, 147456), at(1, 0, 14873856)], { adapter: "cpu", features: ["subgroups"], shader: 272, workgroups: [1816,2,1] }, { shader: 273, workgroups: [1833,1,1] }),
-        dispatch("step_1357_sum_G_layer1_0_conv2_stage1", [at(1, 0, 14873856), at(10, 29747712, 14873856), at(1, 14873856, 14336)], { shader: 268, workgroups: [56,1,1] }),
-        dispatch("step_1357_sum_G_layer1_0_conv2_stage2", [at(1, 14873856, 14336), at(1, 29747712, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1358_sum_G_layer1_0_conv2_stage1", [at(1, 0, 14873856), at(10, 29747712, 14873856), at(10, 14873856, 14873856), at(1, 14873856, 14336)], { shader: 269, workgroups: [56,1,1] }),
-        dispatch("step_1358_sum_G_layer1_0_conv2_stage2", [at(1, 14873856, 14336), at(1, 29747968, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1359_pointwise_G_layer1_0_bn1", [at(0, 14800896, 256), at(1, 1073287424, 256), at(1, 0, 14873856), at(10, 29747712, 14873856), at(1, 29747712, 256), at(10, 14873856, 14873856), at(1, 29747968, 256), at(1, 14873856, 14873856)], { shader: 270, workgroups: [7263,1,1] }),
-        dispatch("step_1360_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 14784512, 16384), at(1, 0, 16384)], { shader: 283, workgroups: [64,1,1] }),
-        dispatch("step_1360_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 14873856, 14873856), at(4, 29747712, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
-        dispatch("step_1360_conv2dInputGrad_G_layer1_0_conv1", [at(4, 29747712, 14873856), at(1, 0, 16384), at(4, 0, 14873856), at(3, 960167936, 14873856)], { adapter: "cpu", features: ["subgroups"], shader: 284, workgroups: [1816,2,1] }, { shader: 285, workgroups: [1833,1,1] }),
-        dispatch("step_1361_maxPool2dGrad_G_layer1_0_downsample_0", [at(7, 355946496, 58982400), at(3, 960167936, 14873856), at(1, 0, 58982400)], { shader: 286, workgroups: [32768,8,1] }),
-        dispatch("step_1362_sum_G_layer1_0_downsample_0_stage1", [at(1, 0, 58982400), at(7, 355946496, 58982400), at(1, 58982400, 16384)], { shader: 287, workgroups: [64,1,1] }),
-        dispatch("step_1362_sum_G_layer1_0_downsample_0_stage2", [at(1, 58982400, 16384), at(1, 58998784, 256)], { shader: 7, workgroups: [1,1,1] }),
-        dispatch("step_1363_sum_G_conv1_stage1", [at(1, 0, 58982400), at(7, 355946496, 58982400), at(7, 296964096, 58982400), at(1, 58982400, 16384)], { shader: 288, workgroups: [64,1,1] }),
-        dispatch("step_1363_sum_G_conv1_stage2", [at(1, 58982400, 16384), at(1, 58999040, 256)], { shader: 7, workgroups: [1,1,1] }),
-        dispatch("step_1364_pointwise_G_bn1", [at(0, 14783488, 256), at(1, 1073287168, 256), at(1, 0, 58982400), at(7, 355946496, 58982400), at(1, 58998784, 256), at(7, 296964096, 58982400), at(1, 58999040, 256), at(3, 960167936, 58982400)], { shader: 289, workgroups: [28800,1,1] }),
-        dispatch("step_1365_conv2dWeightGrad_G_bn1_packc", [at(3, 960167936, 58982400), at(1, 0, 58982400)], { shader: 290, workgroups: [32768,2,1] }),
-        dispatch("step_1365_conv2dWeightGrad_G_bn1_stage1", [at(10, 267729408, 14745600), at(1, 0, 58982400), at(1, 58982400, 413952)], { adapter: "cpu", features: ["subgroups"], shader: 291, workgroups: [7,1,11] }, { shader: 292, workgroups: [135,1,1] }),
-        dispatch("step_1365_conv2dWeightGrad_G_bn1_stage2", [at(1, 58982400, 413952), at(0, 193574912, 37632), at(0, 14745856, 37632), at(2, 1073687040, 37632)], { shader: 293, workgroups: [147,1,1] }),
-        dispatch("step_1366_pointwise_G_conv1", [at(0, 14745856, 37632), at(2, 1073687040, 37632), at(3, 1072703744, 4), at(3, 719095808, 37632)], { shader: 294, workgroups: [19,1,1] }),
-        dispatch("step_1367_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(9, 1050183680, 14873856), at(1, 0, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
-        dispatch("step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage1", [at(1, 0, 14873856), at(4, 29747712, 14873856), at(1, 14873856, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 295, workgroups: [2,1,32] }, { shader: 296, workgroups: [128,1,1] }),
-        dispatch("step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage2", [at(1, 14873856, 524288), at(0, 193612544, 16384), at(0, 14784512, 16384), at(1, 1073722368, 16384)], { shader: 297, workgroups: [64,1,1] }),
-        dispatch("step_1368_pointwise_G_layer1_0_conv1", [at(0, 14784512, 16384), at(1, 1073722368, 16384), at(3, 1072703744, 4), at(2, 1073724672, 16384)], { shader: 298, workgroups: [8,1,1] }),
-        dispatch("step_1369_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(10, 29747712, 14873856), at(1, 0, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
-        dispatch("step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage1", [at(1, 0, 14873856), at(4, 14873856, 14873856), at(1, 14873856, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 299, workgroups: [18,1,4] }, { shader: 300, workgroups: [144,1,1] }),
-        dispatch("step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage2", [at(1, 14873856, 589824), at(0, 193628928, 147456), at(0, 14801920, 147456), at(1, 1073574912, 147456)], { shader: 301, workgroups: [576,1,1] }),
-        dispatch("step_1370_pointwise_G_layer1_0_conv2", [at(0, 14801920, 147456), at(1, 1073574912, 147456), at(3, 1072703744, 4), at(2, 1072687616, 147456)], { shader: 302, workgroups: [72,1,1] }),
-        dispatch("step_1371_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(10, 74369280, 14873856), at(1, 0, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
-        dispatch("step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage1", [at(1, 0, 14873856), at(3, 659600384, 59495424), at(1, 14873856, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [2,4,8] }, { shader: 304, workgroups: [128,1,1] }),
-        dispatch("step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage2", [at(1, 14873856, 524288), at(0, 193776384, 65536), at(0, 14950400, 65536), at(2, 1073424896, 65536)], { shader: 305, workgroups: [256,1,1] }),
-        dispatch("step_1372_pointwise_G_layer1_0_conv3", [at(0, 14950400, 65536), at(2, 1073424896, 65536), at(3, 1072703744, 4), at(2, 1073490432, 65536)], { shader: 306, workgroups: [32,1,1] }),
-        dispatch("step_1373_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(9, 1050183680, 14873856), at(1, 0, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
-        dispatch("step_1373_conv2dWeightGrad_G_layer1_0_downsample_1_stage1", [at(1, 0, 14873856), at(4, 120020992, 59495424), at(1, 14873856, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [2,4,8] }, { shader: 304, workgroups: [128,1,1] }),
-        dispatch("step_1373_conv2dWeightGrad_G_layer1_0_downsample_1_stage2", [at(1, 14873856, 524288), at(0, 193841920, 65536), at(0, 15020032, 65536), at(2, 1073555968, 65536)], { shader: 305, workgroups: [256,1,1] }),
-        dispatch("step_1374_pointwise_G_layer1_0_downsample_0", [at(0, 15020032, 65536), at(2, 1073555968, 65536), at(3, 1072703744, 4), at(2, 1073621504, 65536)], { shader: 306, workgroups: [32,1,1] }),
-        dispatch("step_1375_conv2dWeightGrad_G_layer1_1_bn1_packc", [at(6, 838086656, 59495424), at(1, 0, 59495424)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage1", [at(1, 0, 59495424), at(5, 540094464, 14873856), at(1, 1072687616, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [8,1,8] }, { shader: 308, workgroups: [128,1,1] }),
-        dispatch("step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage2", [at(1, 1072687616, 524288), at(0, 193907456, 65536), at(0, 15089664, 65536), at(3, 659600384, 65536)], { shader: 309, workgroups: [256,1,1] }),
-        dispatch("step_1376_pointwise_G_layer1_1_conv1", [at(0, 15089664, 65536), at(3, 659600384, 65536), at(3, 1072703744, 4), at(3, 659665920, 65536)], { shader: 310, workgroups: [32,1,1] }),
-        dispatch("step_1377_conv2dWeightGrad_G_layer1_1_bn1_packc", [at(10, 118990848, 14873856), at(1, 0, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
-        dispatch("step_1377_conv2dWeightGrad_G_layer1_1_bn1_stage1", [at(1, 0, 14873856), at(5, 465081344, 14873856), at(1, 14873856, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 299, workgroups: [18,1,4] }, { shader: 300, workgroups: [144,1,1] }),
-        dispatch("step_1377_conv2dWeightGrad_G_layer1_1_bn1_stage2", [at(1, 14873856, 589824), at(0, 193972992, 147456), at(0, 15156224, 147456), at(2, 1072835072, 147456)], { shader: 301, workgroups: [576,1,1] }),
-        dispatch("step_1378_pointwise_G_layer1_1_conv2", [at(0, 15156224, 147456), at(2, 1072835072, 147456), at(3, 1072703744, 4), at(2, 1072982528, 147456)], { shader: 302, workgroups: [72,1,1] }),
-        dispatch("step_1379_conv2dWeightGrad_G_layer1_1_bn2_packc", [at(10, 163612416, 14873856), at(1, 0, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
-        dispatch("step_1379_conv2dWeightGrad_G_layer1_1_bn2_stage1", [at(1, 0, 14873856), at(3, 600104960, 59495424), at(1, 14873856, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [2,4,8] }, { shader: 304, workgroups: [128,1,1] }),
-        dispatch("step_1379_conv2dWeightGrad_G_layer1_1_bn2_stage2", [at(1, 14873856, 524288), at(0, 194120448, 65536), at(0, 15304704, 65536), at(3, 600104960, 65536)], { shader: 305, workgroups: [256,1,1] }),
-        dispatch("step_1380_pointwise_G_layer1_1_conv3", [at(0, 15304704, 65536), at(3, 600104960, 65536), at(3, 1072703744, 4), at(3, 600170496, 65536)], { shader: 306, workgroups: [32,1,1] }),
-        dispatch("step_1381_conv2dWeightGrad_G_layer1_2_bn1_packc", [at(7, 0, 59495424), at(1, 0, 59495424)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1381_conv2dWeightGrad_G_layer1_2_bn1_stage1", [at(1, 0, 59495424), at(4, 1035052288, 14873856), at(1, 1072687616, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [8,1,8] }, { shader: 308, workgroups: [128,1,1] }),
-        dispatch("step_1381_conv2dWeightGrad_G_layer1_2_bn1_stage2", [at(1, 1072687616, 524288), at(0, 194185984, 65536), at(0, 15374336, 65536), at(3, 600236032, 65536)], { shader: 309, workgroups: [256,1,1] }),
-        dispatch("step_1382_pointwise_G_layer1_2_conv1", [at(0, 15374336, 65536), at(3, 600236032, 65536), at(3, 1072703744, 4), at(3, 600301568, 65536)], { shader: 310, workgroups: [32,1,1] }),
-        dispatch("step_1383_conv2dWeightGrad_G_layer1_2_bn1_packc", [at(10, 208233984, 14873856), at(1, 0, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
-        dispatch("step_1383_conv2dWeightGrad_G_layer1_2_bn1_stage1", [at(1, 0, 14873856), at(4, 1020178432, 14873856), at(1, 14873856, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 299, workgroups: [18,1,4] }, { shader: 300, workgroups: [144,1,1] }),
-        dispatch("step_1383_conv2dWeightGrad_G_layer1_2_bn1_stage2", [at(1, 14873856, 589824), at(0, 194251520, 147456), at(0, 15440896, 147456), at(2, 1073129984, 147456)], { shader: 301, workgroups: [576,1,1] }),
-        dispatch("step_1384_pointwise_G_layer1_2_conv2", [at(0, 15440896, 147456), at(2, 1073129984, 147456), at(3, 1072703744, 4), at(2, 1073277440, 147456)], { shader: 302, workgroups: [72,1,1] }),
-        dispatch("step_1385_conv2dWeightGrad_G_layer1_2_bn2_packc", [at(10, 252855552, 14873856), at(1, 0, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
-        dispatch("step_1385_conv2dWeightGrad_G_layer1_2_bn2_stage1", [at(1, 0, 14873856), at(3, 840146944, 59495424), at(1, 14873856, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [2,4,8] }, { shader: 304, workgroups: [128,1,1] }),
-        dispatch("step_1385_conv2dWeightGrad_G_layer1_2_bn2_stage2", [at(1, 14873856, 524288), at(0, 194398976, 65536), at(0, 15589376, 65536), at(3, 600367104, 65536)], { shader: 305, workgroups: [256,1,1] }),
-        dispatch("step_1386_pointwise_G_layer1_2_conv3", [at(0, 15589376, 65536), at(3, 600367104, 65536), at(3, 1072703744, 4), at(3, 600432640, 65536)], { shader: 306, workgroups: [32,1,1] }),
-        dispatch("step_1387_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(7, 178486272, 59495424), at(1, 0, 59495424)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage1", [at(1, 0, 59495424), at(2, 1065186304, 7501312), at(1, 1072687616, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 311, workgroups: [8,2,4] }, { shader: 312, workgroups: [128,1,1] }),
-        dispatch("step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage2", [at(1, 1072687616, 524288), at(0, 194464512, 131072), at(0, 15659008, 131072), at(2, 1066365952, 131072)], { shader: 313, workgroups: [512,1,1] }),
-        dispatch("step_1388_pointwise_G_layer2_0_conv1", [at(0, 15659008, 131072), at(2, 1066365952, 131072), at(3, 1072703744, 4), at(2, 1066497024, 131072)], { shader: 314, workgroups: [64,1,1] }),
-        dispatch("step_1389_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(3, 1065186304, 7501312), at(1, 0, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
-        dispatch("step_1389_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 7501312), at(5, 584973568, 7501312), at(0, 194595584, 589824), at(0, 15792128, 589824), at(2, 1065186304, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 315, workgroups: [36,2,1] }, { shader: 316, workgroups: [144,1,1] }),
-        dispatch("step_1390_pointwise_G_layer2_0_conv2", [at(0, 15792128, 589824), at(2, 1065186304, 589824), at(3, 1072703744, 4), at(2, 1065776128, 589824)], { shader: 317, workgroups: [288,1,1] }),
-        dispatch("step_1391_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(6, 1061580800, 7501312), at(1, 0, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
-        dispatch("step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage1", [at(1, 0, 7501312), at(2, 1020178432, 30005248), at(1, 7501312, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [4,8,2] }, { shader: 319, workgroups: [128,1,1] }),
-        dispatch("step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage2", [at(1, 7501312, 524288), at(0, 195185408, 262144), at(0, 16384000, 262144), at(1, 1073312768, 262144)], { shader: 320, workgroups: [1024,1,1] }),
-        dispatch("step_1392_pointwise_G_layer2_0_conv3", [at(0, 16384000, 262144), at(1, 1073312768, 262144), at(3, 1072703744, 4), at(2, 1025814528, 262144)], { shader: 321, workgroups: [128,1,1] }),
-        dispatch("step_1393_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(7, 178486272, 59495424), at(1, 0, 59495424)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1393_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 0, 59495424), at(4, 390068224, 30005248), at(0, 195447552, 524288), at(0, 16654336, 524288), at(2, 1023717376, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 322, workgroups: [8,8,1] }, { shader: 323, workgroups: [128,1,1] }),
-        dispatch("step_1394_pointwise_G_layer2_0_downsample_0", [at(0, 16654336, 524288), at(2, 1023717376, 524288), at(3, 1072703744, 4), at(2, 1024241664, 524288)], { shader: 324, workgroups: [256,1,1] }),
-        dispatch("step_1395_conv2dWeightGrad_G_layer2_1_bn1_packc", [at(5, 1020178432, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage1", [at(1, 0, 30005248), at(5, 577472256, 7501312), at(1, 30005248, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 325, workgroups: [16,2,2] }, { shader: 326, workgroups: [128,1,1] }),
-        dispatch("step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage2", [at(1, 30005248, 524288), at(0, 195971840, 262144), at(0, 17186816, 262144), at(2, 1026076672, 262144)], { shader: 327, workgroups: [1024,1,1] }),
-        dispatch("step_1396_pointwise_G_layer2_1_conv1", [at(0, 17186816, 262144), at(2, 1026076672, 262144), at(3, 1072703744, 4), at(2, 1026338816, 262144)], { shader: 328, workgroups: [128,1,1] }),
-        dispatch("step_1397_conv2dWeightGrad_G_layer2_1_bn1_packc", [at(9, 1065057536, 7501312), at(1, 0, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
-        dispatch("step_1397_conv2dWeightGrad_G_layer2_1_bn1", [at(1, 0, 7501312), at(5, 569970944, 7501312), at(0, 196233984, 589824), at(0, 17451008, 589824), at(2, 1020178432, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 315, workgroups: [36,2,1] }, { shader: 316, workgroups: [144,1,1] }),
-        dispatch("step_1398_pointwise_G_layer2_1_conv2", [at(0, 17451008, 589824), at(2, 1020178432, 589824), at(3, 1072703744, 4), at(2, 1020768256, 589824)], { shader: 317, workgroups: [288,1,1] }),
-        dispatch("step_1399_conv2dWeightGrad_G_layer2_1_bn2_packc", [at(10, 297477632, 7501312), at(1, 0, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
-        dispatch("step_1399_conv2dWeightGrad_G_layer2_1_bn2_stage1", [at(1, 0, 7501312), at(4, 360062976, 30005248), at(1, 7501312, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [4,8,2] }, { shader: 319, workgroups: [128,1,1] }),
-        dispatch("step_1399_conv2dWeightGrad_G_layer2_1_bn2_stage2", [at(1, 7501312, 524288), at(0, 196823808, 262144), at(0, 18042880, 262144), at(2, 1026600960, 262144)], { shader: 320, workgroups: [1024,1,1] }),
-        dispatch("step_1400_pointwise_G_layer2_1_conv3", [at(0, 18042880, 262144), at(2, 1026600960, 262144), at(3, 1072703744, 4), at(2, 1026863104, 262144)], { shader: 321, workgroups: [128,1,1] }),
-        dispatch("step_1401_conv2dWeightGrad_G_layer2_2_bn1_packc", [at(7, 444934144, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_1401_conv2dWeightGrad_G_layer2_2_bn1_stage1", [at(1, 0, 30005248), at(5, 562469632, 7501312), at(1, 30005248, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 325, workgroups: [16,2,2] }, { shader: 326, workgroups: [128,1,1] }),
-        dispatch("step_1401_conv2dWeightGrad_G_layer2_2_bn1_stage2", [at(1, 30005248, 524288), at(0, 197085952, 262144), at(0, 18313216, 262144), at(2, 1027125248, 262144)], { shader: 327, workgroups: [1024,1,1] }),
-        dispatch("step_1402_pointwise_G_layer2_2_conv1", [at(0, 18313216, 262144), at(2, 1027125248, 262144), at(3, 1072703744, 4), at(2, 1027387392, 262144)], { shader: 328, workgroups: [128,1,1] }),
-        dispatch("step_1403_conv2dWeightGrad_G_layer2_2_bn1_packc", [at(10, 319981568, 7501312), at(1, 0, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
-        dispatch("step_1403_conv2dWeightGrad_G_layer2_2_bn1", [at(1, 0, 7501312), at(5, 554968320, 7501312), at(0, 197348096, 589824), at(0, 18577408, 589824), at(2, 1021358080, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 315, workgroups: [36,2,1] }, { shader: 316, workgroups: [144,1,1] }),
-        dispatch("step_1404_pointwise_G_layer2_2_conv2", [at(0, 18577408, 589824), at(2, 1021358080, 589824), at(3, 1072703744, 4), at(2, 1021947904, 589824)], { shader: 317, workgroups: [288,1,1] }),
-        dispatch("step_1405_conv2dWeightGrad_G_layer2_2_bn2_packc", [at(10, 342485504, 7501312), at(1, 0, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
-        dispatch("step_1405_conv2dWeightGrad_G_layer2_2_bn2_stage1", [at(1, 0, 7501312), at(4, 209521664, 30005248), at(1, 7501312, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [4,8,2] }, { shader: 319, workgroups: [128,1,1] }),
-        dispatch("step_1405_conv2dWeightGrad_G_layer2_2_bn2_stage2", [at(1, 7501312, 524288), at(0, 197937920, 262144), at(0, 19169280, 262144), at(2, 1027649536, 262144)], { shader: 320, workgroups: [1024,1,1] }),
-        dispatch("step_1406_pointwise_G_layer2_2_conv3", [at(0, 19169280, 262144), at(2, 1027649536, 262144), at(3, 1072703744, 4), at(2, 1027911680, 262144)], { shader: 321, workgroups: [128,1,1] }),
-        dispatch("step_1407_conv2dWeightGrad_G_layer2_3_bn1_packc", [at(7, 534949888, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_1407_conv2dWeightGrad_G_layer2_3_bn1_stage1", [at(1, 0, 30005248), at(4, 1065186304, 7501312), at(1, 30005248, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 325, workgroups: [16,2,2] }, { shader: 326, workgroups: [128,1,1] }),
-        dispatch("step_1407_conv2dWeightGrad_G_layer2_3_bn1_stage2", [at(1, 30005248, 524288), at(0, 198200064, 262144), at(0, 19439616, 262144), at(2, 1028173824, 262144)], { shader: 327, workgroups: [1024,1,1] }),
-        dispatch("step_1408_pointwise_G_layer2_3_conv1", [at(0, 19439616, 262144), at(2, 1028173824, 262144), at(3, 1072703744, 4), at(2, 1028435968, 262144)], { shader: 328, workgroups: [128,1,1] }),
-        dispatch("step_1409_conv2dWeightGrad_G_layer2_3_bn1_packc", [at(10, 364989440, 7501312), at(1, 0, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
-        dispatch("step_1409_conv2dWeightGrad_G_layer2_3_bn1", [at(1, 0, 7501312), at(1, 1065186304, 7501312), at(0, 198462208, 589824), at(0, 19703808, 589824), at(2, 1022537728, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 315, workgroups: [36,2,1] }, { shader: 316, workgroups: [144,1,1] }),
-        dispatch("step_1410_pointwise_G_layer2_3_conv2", [at(0, 19703808, 589824), at(2, 1022537728, 589824), at(3, 1072703744, 4), at(2, 1023127552, 589824)], { shader: 317, workgroups: [288,1,1] }),
-        dispatch("step_1411_conv2dWeightGrad_G_layer2_3_bn2_packc", [at(10, 387493376, 7501312), at(1, 0, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
-        dispatch("step_1411_conv2dWeightGrad_G_layer2_3_bn2_stage1", [at(1, 0, 7501312), at(4, 179516416, 30005248), at(1, 7501312, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [4,8,2] }, { shader: 319, workgroups: [128,1,1] }),
-        dispatch("step_1411_conv2dWeightGrad_G_layer2_3_bn2_stage2", [at(1, 7501312, 524288), at(0, 199052032, 262144), at(0, 20295680, 262144), at(2, 1028698112, 262144)], { shader: 320, workgroups: [1024,1,1] }),
-        dispatch("step_1412_pointwise_G_layer2_3_conv3", [at(0, 20295680, 262144), at(2, 1028698112, 262144), at(3, 1072703744, 4), at(2, 1028960256, 262144)], { shader: 321, workgroups: [128,1,1] }),
-        dispatch("step_1413_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(7, 624965632, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_1413_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 30005248), at(2, 1050183680, 15002624), at(0, 199314176, 524288), at(0, 20566016, 524288), at(2, 1024765952, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 329, workgroups: [16,4,1] }, { shader: 330, workgroups: [128,1,1] }),
-        dispatch("step_1414_pointwise_G_layer3_0_conv1", [at(0, 20566016, 524288), at(2, 1024765952, 524288), at(3, 1072703744, 4), at(2, 1025290240, 524288)], { shader: 331, workgroups: [256,1,1] }),
-        dispatch("step_1415_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(3, 1050183680, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1415_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 15002624), at(5, 450078720, 15002624), at(0, 199838464, 2359296), at(0, 21094400, 2359296), at(1, 1065186304, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1416_pointwise_G_layer3_0_conv2", [at(0, 21094400, 2359296), at(1, 1065186304, 2359296), at(3, 1072703744, 4), at(1, 1067545600, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1417_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(6, 1046578176, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1417_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 0, 15002624), at(2, 480083968, 60010496), at(0, 202197760, 1048576), at(0, 23457792, 1048576), at(1, 1072264192, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1418_pointwise_G_layer3_0_conv3", [at(0, 23457792, 1048576), at(1, 1072264192, 1048576), at(3, 1072703744, 4), at(2, 538542080, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1419_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(7, 624965632, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_1419_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 0, 30005248), at(2, 600104960, 60010496), at(0, 203246336, 2097152), at(0, 24522752, 2097152), at(2, 534347776, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 338, workgroups: [16,16,1] }, { shader: 339, workgroups: [512,1,1] }),
-        dispatch("step_1420_pointwise_G_layer3_0_downsample_0", [at(0, 24522752, 2097152), at(2, 534347776, 2097152), at(3, 1072703744, 4), at(2, 536444928, 2097152)], { shader: 340, workgroups: [1024,1,1] }),
-        dispatch("step_1421_conv2dWeightGrad_G_layer3_1_bn1_packc", [at(2, 660115456, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1421_conv2dWeightGrad_G_layer3_1_bn1", [at(1, 0, 60010496), at(5, 435076096, 15002624), at(0, 205343488, 1048576), at(0, 26636288, 1048576), at(2, 600104960, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1422_pointwise_G_layer3_1_conv1", [at(0, 26636288, 1048576), at(2, 600104960, 1048576), at(3, 1072703744, 4), at(2, 601153536, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1423_conv2dWeightGrad_G_layer3_1_bn1_packc", [at(8, 165028864, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1423_conv2dWeightGrad_G_layer3_1_bn1", [at(1, 0, 15002624), at(5, 420073472, 15002624), at(0, 206392064, 2359296), at(0, 27688960, 2359296), at(1, 1069904896, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1424_pointwise_G_layer3_1_conv2", [at(0, 27688960, 2359296), at(1, 1069904896, 2359296), at(3, 1072703744, 4), at(2, 480083968, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1425_conv2dWeightGrad_G_layer3_1_bn2_packc", [at(8, 210036736, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1425_conv2dWeightGrad_G_layer3_1_bn2", [at(1, 0, 15002624), at(2, 780136448, 60010496), at(0, 208751360, 1048576), at(0, 30052352, 1048576), at(2, 602202112, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1426_pointwise_G_layer3_1_conv3", [at(0, 30052352, 1048576), at(2, 602202112, 1048576), at(3, 1072703744, 4), at(2, 603250688, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1427_conv2dWeightGrad_G_layer3_2_bn1_packc", [at(2, 840146944, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1427_conv2dWeightGrad_G_layer3_2_bn1", [at(1, 0, 60010496), at(5, 405070848, 15002624), at(0, 209799936, 1048576), at(0, 31117312, 1048576), at(2, 604299264, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1428_pointwise_G_layer3_2_conv1", [at(0, 31117312, 1048576), at(2, 604299264, 1048576), at(3, 1072703744, 4), at(2, 605347840, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1429_conv2dWeightGrad_G_layer3_2_bn1_packc", [at(8, 255044608, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1429_conv2dWeightGrad_G_layer3_2_bn1", [at(1, 0, 15002624), at(5, 390068224, 15002624), at(0, 210848512, 2359296), at(0, 32169984, 2359296), at(2, 482443264, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1430_pointwise_G_layer3_2_conv2", [at(0, 32169984, 2359296), at(2, 482443264, 2359296), at(3, 1072703744, 4), at(2, 484802560, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1431_conv2dWeightGrad_G_layer3_2_bn2_packc", [at(8, 300052480, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1431_conv2dWeightGrad_G_layer3_2_bn2", [at(1, 0, 15002624), at(2, 960167936, 60010496), at(0, 213207808, 1048576), at(0, 34533376, 1048576), at(2, 606396416, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1432_pointwise_G_layer3_2_conv3", [at(0, 34533376, 1048576), at(2, 606396416, 1048576), at(3, 1072703744, 4), at(2, 607444992, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1433_conv2dWeightGrad_G_layer3_3_bn1_packc", [at(3, 0, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1433_conv2dWeightGrad_G_layer3_3_bn1", [at(1, 0, 60010496), at(5, 375065600, 15002624), at(0, 214256384, 1048576), at(0, 35598336, 1048576), at(2, 608493568, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1434_pointwise_G_layer3_3_conv1", [at(0, 35598336, 1048576), at(2, 608493568, 1048576), at(3, 1072703744, 4), at(2, 609542144, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1435_conv2dWeightGrad_G_layer3_3_bn1_packc", [at(8, 345060352, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1435_conv2dWeightGrad_G_layer3_3_bn1", [at(1, 0, 15002624), at(5, 360062976, 15002624), at(0, 215304960, 2359296), at(0, 36651008, 2359296), at(2, 487161856, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1436_pointwise_G_layer3_3_conv2", [at(0, 36651008, 2359296), at(2, 487161856, 2359296), at(3, 1072703744, 4), at(2, 489521152, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1437_conv2dWeightGrad_G_layer3_3_bn2_packc", [at(8, 390068224, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1437_conv2dWeightGrad_G_layer3_3_bn2", [at(1, 0, 15002624), at(3, 120020992, 60010496), at(0, 217664256, 1048576), at(0, 39014400, 1048576), at(2, 610590720, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1438_pointwise_G_layer3_3_conv3", [at(0, 39014400, 1048576), at(2, 610590720, 1048576), at(3, 1072703744, 4), at(2, 611639296, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1439_conv2dWeightGrad_G_layer3_4_bn1_packc", [at(3, 180031488, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1439_conv2dWeightGrad_G_layer3_4_bn1", [at(1, 0, 60010496), at(5, 285049856, 15002624), at(0, 218712832, 1048576), at(0, 40079360, 1048576), at(2, 612687872, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1440_pointwise_G_layer3_4_conv1", [at(0, 40079360, 1048576), at(2, 612687872, 1048576), at(3, 1072703744, 4), at(2, 613736448, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1441_conv2dWeightGrad_G_layer3_4_bn1_packc", [at(8, 435076096, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1441_conv2dWeightGrad_G_layer3_4_bn1", [at(1, 0, 15002624), at(5, 270047232, 15002624), at(0, 219761408, 2359296), at(0, 41132032, 2359296), at(2, 491880448, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1442_pointwise_G_layer3_4_conv2", [at(0, 41132032, 2359296), at(2, 491880448, 2359296), at(3, 1072703744, 4), at(2, 494239744, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1443_conv2dWeightGrad_G_layer3_4_bn2_packc", [at(8, 480083968, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1443_conv2dWeightGrad_G_layer3_4_bn2", [at(1, 0, 15002624), at(3, 300052480, 60010496), at(0, 222120704, 1048576), at(0, 43495424, 1048576), at(2, 614785024, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1444_pointwise_G_layer3_4_conv3", [at(0, 43495424, 1048576), at(2, 614785024, 1048576), at(3, 1072703744, 4), at(2, 615833600, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1445_conv2dWeightGrad_G_layer3_5_bn1_packc", [at(3, 360062976, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1445_conv2dWeightGrad_G_layer3_5_bn1", [at(1, 0, 60010496), at(5, 255044608, 15002624), at(0, 223169280, 1048576), at(0, 44560384, 1048576), at(2, 616882176, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1446_pointwise_G_layer3_5_conv1", [at(0, 44560384, 1048576), at(2, 616882176, 1048576), at(3, 1072703744, 4), at(2, 617930752, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1447_conv2dWeightGrad_G_layer3_5_bn1_packc", [at(8, 525091840, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1447_conv2dWeightGrad_G_layer3_5_bn1", [at(1, 0, 15002624), at(5, 240041984, 15002624), at(0, 224217856, 2359296), at(0, 45613056, 2359296), at(2, 496599040, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1448_pointwise_G_layer3_5_conv2", [at(0, 45613056, 2359296), at(2, 496599040, 2359296), at(3, 1072703744, 4), at(2, 498958336, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1449_conv2dWeightGrad_G_layer3_5_bn2_packc", [at(8, 570099712, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1449_conv2dWeightGrad_G_layer3_5_bn2", [at(1, 0, 15002624), at(3, 480083968, 60010496), at(0, 226577152, 1048576), at(0, 47976448, 1048576), at(2, 618979328, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1450_pointwise_G_layer3_5_conv3", [at(0, 47976448, 1048576), at(2, 618979328, 1048576), at(3, 1072703744, 4), at(2, 620027904, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1451_conv2dWeightGrad_G_layer3_6_bn1_packc", [at(3, 540094464, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1451_conv2dWeightGrad_G_layer3_6_bn1", [at(1, 0, 60010496), at(5, 225039360, 15002624), at(0, 227625728, 1048576), at(0, 49041408, 1048576), at(2, 621076480, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1452_pointwise_G_layer3_6_conv1", [at(0, 49041408, 1048576), at(2, 621076480, 1048576), at(3, 1072703744, 4), at(2, 622125056, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1453_conv2dWeightGrad_G_layer3_6_bn1_packc", [at(8, 615107584, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1453_conv2dWeightGrad_G_layer3_6_bn1", [at(1, 0, 15002624), at(5, 210036736, 15002624), at(0, 228674304, 2359296), at(0, 50094080, 2359296), at(2, 501317632, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1454_pointwise_G_layer3_6_conv2", [at(0, 50094080, 2359296), at(2, 501317632, 2359296), at(3, 1072703744, 4), at(2, 503676928, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1455_conv2dWeightGrad_G_layer3_6_bn2_packc", [at(8, 660115456, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1455_conv2dWeightGrad_G_layer3_6_bn2", [at(1, 0, 15002624), at(3, 240041984, 60010496), at(0, 231033600, 1048576), at(0, 52457472, 1048576), at(2, 623173632, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1456_pointwise_G_layer3_6_conv3", [at(0, 52457472, 1048576), at(2, 623173632, 1048576), at(3, 1072703744, 4), at(2, 624222208, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1457_conv2dWeightGrad_G_layer3_7_bn1_packc", [at(3, 720125952, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1457_conv2dWeightGrad_G_layer3_7_bn1", [at(1, 0, 60010496), at(5, 105018368, 15002624), at(0, 232082176, 1048576), at(0, 53522432, 1048576), at(2, 625270784, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1458_pointwise_G_layer3_7_conv1", [at(0, 53522432, 1048576), at(2, 625270784, 1048576), at(3, 1072703744, 4), at(2, 626319360, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1459_conv2dWeightGrad_G_layer3_7_bn1_packc", [at(8, 705123328, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1459_conv2dWeightGrad_G_layer3_7_bn1", [at(1, 0, 15002624), at(5, 90015744, 15002624), at(0, 233130752, 2359296), at(0, 54575104, 2359296), at(2, 506036224, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1460_pointwise_G_layer3_7_conv2", [at(0, 54575104, 2359296), at(2, 506036224, 2359296), at(3, 1072703744, 4), at(2, 508395520, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1461_conv2dWeightGrad_G_layer3_7_bn2_packc", [at(8, 750131200, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1461_conv2dWeightGrad_G_layer3_7_bn2", [at(1, 0, 15002624), at(3, 780136448, 60010496), at(0, 235490048, 1048576), at(0, 56938496, 1048576), at(2, 627367936, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1462_pointwise_G_layer3_7_conv3", [at(0, 56938496, 1048576), at(2, 627367936, 1048576), at(3, 1072703744, 4), at(2, 628416512, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1463_conv2dWeightGrad_G_layer3_8_bn1_packc", [at(3, 900157440, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1463_conv2dWeightGrad_G_layer3_8_bn1", [at(1, 0, 60010496), at(4, 945165312, 15002624), at(0, 236538624, 1048576), at(0, 58003456, 1048576), at(2, 629465088, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1464_pointwise_G_layer3_8_conv1", [at(0, 58003456, 1048576), at(2, 629465088, 1048576), at(3, 1072703744, 4), at(2, 630513664, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1465_conv2dWeightGrad_G_layer3_8_bn1_packc", [at(8, 795139072, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1465_conv2dWeightGrad_G_layer3_8_bn1", [at(1, 0, 15002624), at(4, 930162688, 15002624), at(0, 237587200, 2359296), at(0, 59056128, 2359296), at(2, 510754816, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1466_pointwise_G_layer3_8_conv2", [at(0, 59056128, 2359296), at(2, 510754816, 2359296), at(3, 1072703744, 4), at(2, 513114112, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1467_conv2dWeightGrad_G_layer3_8_bn2_packc", [at(8, 840146944, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1467_conv2dWeightGrad_G_layer3_8_bn2", [at(1, 0, 15002624), at(2, 900157440, 60010496), at(0, 239946496, 1048576), at(0, 61419520, 1048576), at(2, 631562240, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1468_pointwise_G_layer3_8_conv3", [at(0, 61419520, 1048576), at(2, 631562240, 1048576), at(3, 1072703744, 4), at(2, 632610816, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1469_conv2dWeightGrad_G_layer3_9_bn1_packc", [at(4, 60010496, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1469_conv2dWeightGrad_G_layer3_9_bn1", [at(1, 0, 60010496), at(4, 765133824, 15002624), at(0, 240995072, 1048576), at(0, 62484480, 1048576), at(2, 633659392, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1470_pointwise_G_layer3_9_conv1", [at(0, 62484480, 1048576), at(2, 633659392, 1048576), at(3, 1072703744, 4), at(2, 634707968, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1471_conv2dWeightGrad_G_layer3_9_bn1_packc", [at(8, 885154816, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1471_conv2dWeightGrad_G_layer3_9_bn1", [at(1, 0, 15002624), at(4, 750131200, 15002624), at(0, 242043648, 2359296), at(0, 63537152, 2359296), at(2, 515473408, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1472_pointwise_G_layer3_9_conv2", [at(0, 63537152, 2359296), at(2, 515473408, 2359296), at(3, 1072703744, 4), at(2, 517832704, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1473_conv2dWeightGrad_G_layer3_9_bn2_packc", [at(8, 930162688, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1473_conv2dWeightGrad_G_layer3_9_bn2", [at(1, 0, 15002624), at(3, 420073472, 60010496), at(0, 244402944, 1048576), at(0, 65900544, 1048576), at(2, 635756544, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1474_pointwise_G_layer3_9_conv3", [at(0, 65900544, 1048576), at(2, 635756544, 1048576), at(3, 1072703744, 4), at(2, 636805120, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1475_conv2dWeightGrad_G_layer3_10_bn1_packc", [at(4, 240041984, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1475_conv2dWeightGrad_G_layer3_10_bn1", [at(1, 0, 60010496), at(4, 585102336, 15002624), at(0, 245451520, 1048576), at(0, 66965504, 1048576), at(2, 637853696, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1476_pointwise_G_layer3_10_conv1", [at(0, 66965504, 1048576), at(2, 637853696, 1048576), at(3, 1072703744, 4), at(2, 638902272, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1477_conv2dWeightGrad_G_layer3_10_bn1_packc", [at(8, 975170560, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1477_conv2dWeightGrad_G_layer3_10_bn1", [at(1, 0, 15002624), at(4, 570099712, 15002624), at(0, 246500096, 2359296), at(0, 68018176, 2359296), at(2, 520192000, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1478_pointwise_G_layer3_10_conv2", [at(0, 68018176, 2359296), at(2, 520192000, 2359296), at(3, 1072703744, 4), at(2, 522551296, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1479_conv2dWeightGrad_G_layer3_10_bn2_packc", [at(8, 1020178432, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1479_conv2dWeightGrad_G_layer3_10_bn2", [at(1, 0, 15002624), at(2, 540094464, 60010496), at(0, 248859392, 1048576), at(0, 70381568, 1048576), at(2, 639950848, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1480_pointwise_G_layer3_10_conv3", [at(0, 70381568, 1048576), at(2, 639950848, 1048576), at(3, 1072703744, 4), at(2, 539590656, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1481_conv2dWeightGrad_G_layer3_11_bn1_packc", [at(4, 420073472, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1481_conv2dWeightGrad_G_layer3_11_bn1", [at(1, 0, 60010496), at(4, 555097088, 15002624), at(0, 249907968, 1048576), at(0, 71446528, 1048576), at(2, 540639232, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1482_pointwise_G_layer3_11_conv1", [at(0, 71446528, 1048576), at(2, 540639232, 1048576), at(3, 1072703744, 4), at(2, 541687808, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1483_conv2dWeightGrad_G_layer3_11_bn1_packc", [at(9, 0, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1483_conv2dWeightGrad_G_layer3_11_bn1", [at(1, 0, 15002624), at(4, 540094464, 15002624), at(0, 250956544, 2359296), at(0, 72499200, 2359296), at(2, 524910592, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1484_pointwise_G_layer3_11_conv2", [at(0, 72499200, 2359296), at(2, 524910592, 2359296), at(3, 1072703744, 4), at(2, 527269888, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1485_conv2dWeightGrad_G_layer3_11_bn2_packc", [at(9, 45007872, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1485_conv2dWeightGrad_G_layer3_11_bn2", [at(1, 0, 15002624), at(3, 60010496, 60010496), at(0, 253315840, 1048576), at(0, 74862592, 1048576), at(2, 542736384, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1486_pointwise_G_layer3_11_conv3", [at(0, 74862592, 1048576), at(2, 542736384, 1048576), at(3, 1072703744, 4), at(2, 543784960, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1487_conv2dWeightGrad_G_layer3_12_bn1_packc", [at(4, 600104960, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1487_conv2dWeightGrad_G_layer3_12_bn1", [at(1, 0, 60010496), at(4, 735128576, 15002624), at(0, 254364416, 1048576), at(0, 75927552, 1048576), at(2, 544833536, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1488_pointwise_G_layer3_12_conv1", [at(0, 75927552, 1048576), at(2, 544833536, 1048576), at(3, 1072703744, 4), at(2, 545882112, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1489_conv2dWeightGrad_G_layer3_12_bn1_packc", [at(9, 90015744, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1489_conv2dWeightGrad_G_layer3_12_bn1", [at(1, 0, 15002624), at(4, 720125952, 15002624), at(0, 255412992, 2359296), at(0, 76980224, 2359296), at(2, 529629184, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1490_pointwise_G_layer3_12_conv2", [at(0, 76980224, 2359296), at(2, 529629184, 2359296), at(3, 1072703744, 4), at(2, 531988480, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1491_conv2dWeightGrad_G_layer3_12_bn2_packc", [at(9, 135023616, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1491_conv2dWeightGrad_G_layer3_12_bn2", [at(1, 0, 15002624), at(2, 360062976, 60010496), at(0, 257772288, 1048576), at(0, 79343616, 1048576), at(2, 546930688, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1492_pointwise_G_layer3_12_conv3", [at(0, 79343616, 1048576), at(2, 546930688, 1048576), at(3, 1072703744, 4), at(2, 369500160, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1493_conv2dWeightGrad_G_layer3_13_bn1_packc", [at(4, 780136448, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1493_conv2dWeightGrad_G_layer3_13_bn1", [at(1, 0, 60010496), at(4, 915160064, 15002624), at(0, 258820864, 1048576), at(0, 80408576, 1048576), at(2, 370548736, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1494_pointwise_G_layer3_13_conv1", [at(0, 80408576, 1048576), at(2, 370548736, 1048576), at(3, 1072703744, 4), at(2, 371597312, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1495_conv2dWeightGrad_G_layer3_13_bn1_packc", [at(9, 180031488, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1495_conv2dWeightGrad_G_layer3_13_bn1", [at(1, 0, 15002624), at(4, 900157440, 15002624), at(0, 259869440, 2359296), at(0, 81461248, 2359296), at(2, 360062976, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1496_pointwise_G_layer3_13_conv2", [at(0, 81461248, 2359296), at(2, 360062976, 2359296), at(3, 1072703744, 4), at(2, 362422272, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1497_conv2dWeightGrad_G_layer3_13_bn2_packc", [at(9, 225039360, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1497_conv2dWeightGrad_G_layer3_13_bn2", [at(1, 0, 15002624), at(2, 720125952, 60010496), at(0, 262228736, 1048576), at(0, 83824640, 1048576), at(2, 372645888, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1498_pointwise_G_layer3_13_conv3", [at(0, 83824640, 1048576), at(2, 372645888, 1048576), at(3, 1072703744, 4), at(2, 373694464, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1499_conv2dWeightGrad_G_layer3_14_bn1_packc", [at(4, 960167936, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1499_conv2dWeightGrad_G_layer3_14_bn1", [at(1, 0, 60010496), at(5, 75013120, 15002624), at(0, 263277312, 1048576), at(0, 84889600, 1048576), at(2, 374743040, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1500_pointwise_G_layer3_14_conv1", [at(0, 84889600, 1048576), at(2, 374743040, 1048576), at(3, 1072703744, 4), at(2, 375791616, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1501_conv2dWeightGrad_G_layer3_14_bn1_packc", [at(9, 270047232, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1501_conv2dWeightGrad_G_layer3_14_bn1", [at(1, 0, 15002624), at(5, 60010496, 15002624), at(0, 264325888, 2359296), at(0, 85942272, 2359296), at(2, 364781568, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1502_pointwise_G_layer3_14_conv2", [at(0, 85942272, 2359296), at(2, 364781568, 2359296), at(3, 1072703744, 4), at(2, 367140864, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1503_conv2dWeightGrad_G_layer3_14_bn2_packc", [at(9, 315055104, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1503_conv2dWeightGrad_G_layer3_14_bn2", [at(1, 0, 15002624), at(2, 120020992, 60010496), at(0, 266685184, 1048576), at(0, 88305664, 1048576), at(2, 376840192, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1504_pointwise_G_layer3_14_conv3", [at(0, 88305664, 1048576), at(2, 376840192, 1048576), at(3, 1072703744, 4), at(2, 129458176, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1505_conv2dWeightGrad_G_layer3_15_bn1_packc", [at(5, 120020992, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1505_conv2dWeightGrad_G_layer3_15_bn1", [at(1, 0, 60010496), at(5, 195034112, 15002624), at(0, 267733760, 1048576), at(0, 89370624, 1048576), at(2, 130506752, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1506_pointwise_G_layer3_15_conv1", [at(0, 89370624, 1048576), at(2, 130506752, 1048576), at(3, 1072703744, 4), at(2, 131555328, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1507_conv2dWeightGrad_G_layer3_15_bn1_packc", [at(9, 360062976, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1507_conv2dWeightGrad_G_layer3_15_bn1", [at(1, 0, 15002624), at(5, 180031488, 15002624), at(0, 268782336, 2359296), at(0, 90423296, 2359296), at(2, 120020992, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1508_pointwise_G_layer3_15_conv2", [at(0, 90423296, 2359296), at(2, 120020992, 2359296), at(3, 1072703744, 4), at(2, 122380288, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1509_conv2dWeightGrad_G_layer3_15_bn2_packc", [at(9, 405070848, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1509_conv2dWeightGrad_G_layer3_15_bn2", [at(1, 0, 15002624), at(2, 420073472, 60010496), at(0, 271141632, 1048576), at(0, 92786688, 1048576), at(2, 132603904, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1510_pointwise_G_layer3_15_conv3", [at(0, 92786688, 1048576), at(2, 132603904, 1048576), at(3, 1072703744, 4), at(2, 133652480, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1511_conv2dWeightGrad_G_layer3_16_bn1_packc", [at(5, 300052480, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1511_conv2dWeightGrad_G_layer3_16_bn1", [at(1, 0, 60010496), at(5, 45007872, 15002624), at(0, 272190208, 1048576), at(0, 93851648, 1048576), at(2, 134701056, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1512_pointwise_G_layer3_16_conv1", [at(0, 93851648, 1048576), at(2, 134701056, 1048576), at(3, 1072703744, 4), at(2, 135749632, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1513_conv2dWeightGrad_G_layer3_16_bn1_packc", [at(9, 450078720, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1513_conv2dWeightGrad_G_layer3_16_bn1", [at(1, 0, 15002624), at(5, 30005248, 15002624), at(0, 273238784, 2359296), at(0, 94904320, 2359296), at(2, 124739584, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1514_pointwise_G_layer3_16_conv2", [at(0, 94904320, 2359296), at(2, 124739584, 2359296), at(3, 1072703744, 4), at(2, 127098880, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1515_conv2dWeightGrad_G_layer3_16_bn2_packc", [at(9, 495086592, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1515_conv2dWeightGrad_G_layer3_16_bn2", [at(1, 0, 15002624), at(1, 780136448, 60010496), at(0, 275598080, 1048576), at(0, 97267712, 1048576), at(2, 136798208, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1516_pointwise_G_layer3_16_conv3", [at(0, 97267712, 1048576), at(2, 136798208, 1048576), at(3, 1072703744, 4), at(1, 789573632, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1517_conv2dWeightGrad_G_layer3_17_bn1_packc", [at(5, 480083968, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1517_conv2dWeightGrad_G_layer3_17_bn1", [at(1, 0, 60010496), at(5, 15002624, 15002624), at(0, 276646656, 1048576), at(0, 98332672, 1048576), at(1, 790622208, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1518_pointwise_G_layer3_17_conv1", [at(0, 98332672, 1048576), at(1, 790622208, 1048576), at(3, 1072703744, 4), at(1, 791670784, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1519_conv2dWeightGrad_G_layer3_17_bn1_packc", [at(9, 540094464, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1519_conv2dWeightGrad_G_layer3_17_bn1", [at(1, 0, 15002624), at(5, 0, 15002624), at(0, 277695232, 2359296), at(0, 99385344, 2359296), at(1, 780136448, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1520_pointwise_G_layer3_17_conv2", [at(0, 99385344, 2359296), at(1, 780136448, 2359296), at(3, 1072703744, 4), at(1, 782495744, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1521_conv2dWeightGrad_G_layer3_17_bn2_packc", [at(9, 585102336, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1521_conv2dWeightGrad_G_layer3_17_bn2", [at(1, 0, 15002624), at(2, 180031488, 60010496), at(0, 280054528, 1048576), at(0, 101748736, 1048576), at(1, 792719360, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1522_pointwise_G_layer3_17_conv3", [at(0, 101748736, 1048576), at(1, 792719360, 1048576), at(3, 1072703744, 4), at(1, 793767936, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1523_conv2dWeightGrad_G_layer3_18_bn1_packc", [at(5, 660115456, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1523_conv2dWeightGrad_G_layer3_18_bn1", [at(1, 0, 60010496), at(4, 1050183680, 15002624), at(0, 281103104, 1048576), at(0, 102813696, 1048576), at(1, 794816512, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1524_pointwise_G_layer3_18_conv1", [at(0, 102813696, 1048576), at(1, 794816512, 1048576), at(3, 1072703744, 4), at(1, 795865088, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1525_conv2dWeightGrad_G_layer3_18_bn1_packc", [at(9, 630110208, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1525_conv2dWeightGrad_G_layer3_18_bn1", [at(1, 0, 15002624), at(4, 885154816, 15002624), at(0, 282151680, 2359296), at(0, 103866368, 2359296), at(1, 784855040, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1526_pointwise_G_layer3_18_conv2", [at(0, 103866368, 2359296), at(1, 784855040, 2359296), at(3, 1072703744, 4), at(1, 787214336, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1527_conv2dWeightGrad_G_layer3_18_bn2_packc", [at(9, 675118080, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1527_conv2dWeightGrad_G_layer3_18_bn2", [at(1, 0, 15002624), at(1, 660115456, 60010496), at(0, 284510976, 1048576), at(0, 106229760, 1048576), at(1, 796913664, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1528_pointwise_G_layer3_18_conv3", [at(0, 106229760, 1048576), at(1, 796913664, 1048576), at(3, 1072703744, 4), at(1, 678989824, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1529_conv2dWeightGrad_G_layer3_19_bn1_packc", [at(5, 840146944, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1529_conv2dWeightGrad_G_layer3_19_bn1", [at(1, 0, 60010496), at(4, 870152192, 15002624), at(0, 285559552, 1048576), at(0, 107294720, 1048576), at(1, 680038400, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1530_pointwise_G_layer3_19_conv1", [at(0, 107294720, 1048576), at(1, 680038400, 1048576), at(3, 1072703744, 4), at(1, 681086976, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1531_conv2dWeightGrad_G_layer3_19_bn1_packc", [at(9, 720125952, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1531_conv2dWeightGrad_G_layer3_19_bn1", [at(1, 0, 15002624), at(4, 855149568, 15002624), at(0, 286608128, 2359296), at(0, 108347392, 2359296), at(1, 660115456, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1532_pointwise_G_layer3_19_conv2", [at(0, 108347392, 2359296), at(1, 660115456, 2359296), at(3, 1072703744, 4), at(1, 662474752, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1533_conv2dWeightGrad_G_layer3_19_bn2_packc", [at(9, 765133824, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1533_conv2dWeightGrad_G_layer3_19_bn2", [at(1, 0, 15002624), at(1, 960167936, 60010496), at(0, 288967424, 1048576), at(0, 110710784, 1048576), at(1, 682135552, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1534_pointwise_G_layer3_19_conv3", [at(0, 110710784, 1048576), at(1, 682135552, 1048576), at(3, 1072703744, 4), at(1, 683184128, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1535_conv2dWeightGrad_G_layer3_20_bn1_packc", [at(6, 0, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1535_conv2dWeightGrad_G_layer3_20_bn1", [at(1, 0, 60010496), at(4, 840146944, 15002624), at(0, 290016000, 1048576), at(0, 111775744, 1048576), at(1, 684232704, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1536_pointwise_G_layer3_20_conv1", [at(0, 111775744, 1048576), at(1, 684232704, 1048576), at(3, 1072703744, 4), at(1, 685281280, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1537_conv2dWeightGrad_G_layer3_20_bn1_packc", [at(9, 810141696, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1537_conv2dWeightGrad_G_layer3_20_bn1", [at(1, 0, 15002624), at(4, 705123328, 15002624), at(0, 291064576, 2359296), at(0, 112828416, 2359296), at(1, 664834048, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1538_pointwise_G_layer3_20_conv2", [at(0, 112828416, 2359296), at(1, 664834048, 2359296), at(3, 1072703744, 4), at(1, 667193344, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1539_conv2dWeightGrad_G_layer3_20_bn2_packc", [at(9, 855149568, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1539_conv2dWeightGrad_G_layer3_20_bn2", [at(1, 0, 15002624), at(1, 60010496, 60010496), at(0, 293423872, 1048576), at(0, 115191808, 1048576), at(1, 686329856, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1540_pointwise_G_layer3_20_conv3", [at(0, 115191808, 1048576), at(1, 686329856, 1048576), at(3, 1072703744, 4), at(1, 687378432, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1541_conv2dWeightGrad_G_layer3_21_bn1_packc", [at(6, 180031488, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1541_conv2dWeightGrad_G_layer3_21_bn1", [at(1, 0, 60010496), at(4, 690120704, 15002624), at(0, 294472448, 1048576), at(0, 116256768, 1048576), at(1, 688427008, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1542_pointwise_G_layer3_21_conv1", [at(0, 116256768, 1048576), at(1, 688427008, 1048576), at(3, 1072703744, 4), at(1, 689475584, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1543_conv2dWeightGrad_G_layer3_21_bn1_packc", [at(9, 900157440, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1543_conv2dWeightGrad_G_layer3_21_bn1", [at(1, 0, 15002624), at(4, 675118080, 15002624), at(0, 295521024, 2359296), at(0, 117309440, 2359296), at(1, 669552640, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1544_pointwise_G_layer3_21_conv2", [at(0, 117309440, 2359296), at(1, 669552640, 2359296), at(3, 1072703744, 4), at(1, 671911936, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1545_conv2dWeightGrad_G_layer3_21_bn2_packc", [at(9, 945165312, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1545_conv2dWeightGrad_G_layer3_21_bn2", [at(1, 0, 15002624), at(1, 720125952, 60010496), at(0, 297880320, 1048576), at(0, 119672832, 1048576), at(1, 690524160, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1546_pointwise_G_layer3_21_conv3", [at(0, 119672832, 1048576), at(1, 690524160, 1048576), at(3, 1072703744, 4), at(1, 691572736, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1547_conv2dWeightGrad_G_layer3_22_bn1_packc", [at(6, 360062976, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1547_conv2dWeightGrad_G_layer3_22_bn1", [at(1, 0, 60010496), at(4, 660115456, 15002624), at(0, 298928896, 1048576), at(0, 120737792, 1048576), at(1, 692621312, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1548_pointwise_G_layer3_22_conv1", [at(0, 120737792, 1048576), at(1, 692621312, 1048576), at(3, 1072703744, 4), at(1, 693669888, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1549_conv2dWeightGrad_G_layer3_22_bn1_packc", [at(9, 990173184, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1549_conv2dWeightGrad_G_layer3_22_bn1", [at(1, 0, 15002624), at(1, 1050183680, 15002624), at(0, 299977472, 2359296), at(0, 121790464, 2359296), at(1, 674271232, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1550_pointwise_G_layer3_22_conv2", [at(0, 121790464, 2359296), at(1, 674271232, 2359296), at(3, 1072703744, 4), at(1, 676630528, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1551_conv2dWeightGrad_G_layer3_22_bn2_packc", [at(9, 1035181056, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
-        dispatch("step_1551_conv2dWeightGrad_G_layer3_22_bn2", [at(1, 0, 15002624), at(1, 600104960, 60010496), at(0, 302336768, 1048576), at(0, 124153856, 1048576), at(1, 694718464, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1552_pointwise_G_layer3_22_conv3", [at(0, 124153856, 1048576), at(1, 694718464, 1048576), at(3, 1072703744, 4), at(1, 627367936, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1553_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(6, 540094464, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1553_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 60010496), at(4, 510089216, 30005248), at(0, 303385344, 2097152), at(0, 125218816, 2097152), at(1, 623173632, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 344, workgroups: [32,8,1] }, { shader: 345, workgroups: [512,1,1] }),
-        dispatch("step_1554_pointwise_G_layer4_0_conv1", [at(0, 125218816, 2097152), at(1, 623173632, 2097152), at(3, 1072703744, 4), at(1, 625270784, 2097152)], { shader: 346, workgroups: [1024,1,1] }),
-        dispatch("step_1555_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(7, 714981376, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_1555_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 30005248), at(4, 480083968, 30005248), at(0, 305482496, 9437184), at(0, 127324160, 9437184), at(1, 600104960, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 347, workgroups: [144,8,1] }, { shader: 348, workgroups: [2304,1,1] }),
-        dispatch("step_1556_pointwise_G_layer4_0_conv2", [at(0, 127324160, 9437184), at(1, 600104960, 9437184), at(3, 1072703744, 4), at(1, 609542144, 9437184)], { shader: 349, workgroups: [4608,1,1] }),
-        dispatch("step_1557_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(7, 804997120, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_1557_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 0, 30005248), at(1, 120020992, 120020992), at(0, 314919680, 4194304), at(0, 136769536, 4194304), at(1, 618979328, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [16,32,1] }, { shader: 351, workgroups: [1024,1,1] }),
-        dispatch("step_1558_pointwise_G_layer4_0_conv3", [at(0, 136769536, 4194304), at(1, 618979328, 4194304), at(3, 1072703744, 4), at(1, 174546944, 4194304)], { shader: 352, workgroups: [2048,1,1] }),
-        dispatch("step_1559_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(6, 540094464, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1559_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 60010496), at(1, 360062976, 120020992), at(0, 319113984, 8388608), at(0, 140996608, 8388608), at(1, 157769728, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 353, workgroups: [32,32,1] }, { shader: 354, workgroups: [2048,1,1] }),
-        dispatch("step_1560_pointwise_G_layer4_0_downsample_0", [at(0, 140996608, 8388608), at(1, 157769728, 8388608), at(3, 1072703744, 4), at(1, 166158336, 8388608)], { shader: 355, workgroups: [4096,1,1] }),
-        dispatch("step_1561_conv2dWeightGrad_G_layer4_1_bn1_packc", [at(1, 480083968, 120020992), at(1, 0, 120020992)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_1561_conv2dWeightGrad_G_layer4_1_bn1", [at(1, 0, 120020992), at(4, 330057728, 30005248), at(0, 327502592, 4194304), at(0, 149417984, 4194304), at(1, 178741248, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 356, workgroups: [64,8,1] }, { shader: 357, workgroups: [1024,1,1] }),
-        dispatch("step_1562_pointwise_G_layer4_1_conv1", [at(0, 149417984, 4194304), at(1, 178741248, 4194304), at(3, 1072703744, 4), at(1, 182935552, 4194304)], { shader: 358, workgroups: [2048,1,1] }),
-        dispatch("step_1563_conv2dWeightGrad_G_layer4_1_bn1_packc", [at(7, 895012864, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_1563_conv2dWeightGrad_G_layer4_1_bn1", [at(1, 0, 30005248), at(4, 300052480, 30005248), at(0, 331696896, 9437184), at(0, 153620480, 9437184), at(1, 120020992, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 347, workgroups: [144,8,1] }, { shader: 348, workgroups: [2304,1,1] }),
-        dispatch("step_1564_pointwise_G_layer4_1_conv2", [at(0, 153620480, 9437184), at(1, 120020992, 9437184), at(3, 1072703744, 4), at(1, 129458176, 9437184)], { shader: 349, workgroups: [4608,1,1] }),
-        dispatch("step_1565_conv2dWeightGrad_G_layer4_1_bn2_packc", [at(7, 985028608, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_1565_conv2dWeightGrad_G_layer4_1_bn2", [at(1, 0, 30005248), at(1, 240041984, 120020992), at(0, 341134080, 4194304), at(0, 163065856, 4194304), at(1, 187129856, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [16,32,1] }, { shader: 351, workgroups: [1024,1,1] }),
-        dispatch("step_1566_pointwise_G_layer4_1_conv3", [at(0, 163065856, 4194304), at(1, 187129856, 4194304), at(3, 1072703744, 4), at(1, 191324160, 4194304)], { shader: 352, workgroups: [2048,1,1] }),
-        dispatch("step_1567_conv2dWeightGrad_G_layer4_2_bn1_packc", [at(1, 840146944, 120020992), at(1, 0, 120020992)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_1567_conv2dWeightGrad_G_layer4_2_bn1", [at(1, 0, 120020992), at(3, 1019663360, 30005248), at(0, 345328384, 4194304), at(0, 167292928, 4194304), at(1, 195518464, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 356, workgroups: [64,8,1] }, { shader: 357, workgroups: [1024,1,1] }),
-        dispatch("step_1568_pointwise_G_layer4_2_conv1", [at(0, 167292928, 4194304), at(1, 195518464, 4194304), at(3, 1072703744, 4), at(1, 199712768, 4194304)], { shader: 358, workgroups: [2048,1,1] }),
-        dispatch("step_1569_conv2dWeightGrad_G_layer4_2_bn1_packc", [at(8, 30005248, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_1569_conv2dWeightGrad_G_layer4_2_bn1", [at(1, 0, 30005248), at(1, 1020178432, 30005248), at(0, 349522688, 9437184), at(0, 171495424, 9437184), at(1, 138895360, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 347, workgroups: [144,8,1] }, { shader: 348, workgroups: [2304,1,1] }),
-        dispatch("step_1570_pointwise_G_layer4_2_conv2", [at(0, 171495424, 9437184), at(1, 138895360, 9437184), at(3, 1072703744, 4), at(1, 148332544, 9437184)], { shader: 349, workgroups: [4608,1,1] }),
-        dispatch("step_1571_conv2dWeightGrad_G_layer4_2_bn2_packc", [at(8, 120020992, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
-        dispatch("step_1571_conv2dWeightGrad_G_layer4_2_bn2", [at(1, 0, 30005248), at(2, 0, 120020992), at(0, 358959872, 4194304), at(0, 180940800, 4194304), at(1, 203907072, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [16,32,1] }, { shader: 351, workgroups: [1024,1,1] }),
-        dispatch("step_1572_pointwise_G_layer4_2_conv3", [at(0, 180940800, 4194304), at(1, 203907072, 4194304), at(3, 1072703744, 4), at(1, 208101376, 4194304)], { shader: 352, workgroups: [2048,1,1] }),
-        dispatch("step_1573_conv2dWeightGrad_packc", [at(6, 540094464, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1573_conv2dWeightGrad", [at(1, 0, 60010496), at(5, 592474880, 1172080), at(0, 363154176, 700416), at(0, 185167872, 700416), at(1, 216498176, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [288,1,1] }, { shader: 360, workgroups: [180,1,1] }),
-        dispatch("step_1574_pointwise_G_layer5_conv2d_list_0", [at(0, 185167872, 700416), at(1, 216498176, 700416), at(3, 1072704000, 4), at(1, 217198592, 700416)], { shader: 361, workgroups: [342,1,1] }),
-        dispatch("step_1575_sum_stage1", [at(5, 594819328, 1113476), at(1, 0, 1064)], { shader: 362, workgroups: [5,1,1] }),
-        dispatch("step_1575_sum_stage2", [at(1, 0, 1064), at(1, 60010496, 76)], { shader: 363, workgroups: [1,1,1] }),
-        dispatch("step_1576_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 363854592, 76), at(1, 60010496, 76), at(0, 185868288, 76), at(1, 219299840, 76)], { shader: 364, workgroups: [1,1,1] }),
-        dispatch("step_1577_pointwise_G_layer5_conv2d_list_0", [at(0, 185868288, 76), at(1, 219299840, 76), at(3, 1072704000, 4), at(1, 219300096, 76)], { shader: 365, workgroups: [1,1,1] }),
-        dispatch("step_1578_conv2dWeightGrad_packc", [at(6, 540094464, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1578_conv2dWeightGrad", [at(1, 0, 60010496), at(5, 592474880, 1172080), at(0, 363854848, 700416), at(0, 185868544, 700416), at(1, 217899008, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 366, workgroups: [288,1,1] }, { shader: 367, workgroups: [180,1,1] }),
-        dispatch("step_1579_pointwise_G_layer5_conv2d_list_1", [at(0, 185868544, 700416), at(1, 217899008, 700416), at(3, 1072704000, 4), at(1, 218599424, 700416)], { shader: 361, workgroups: [342,1,1] }),
-        dispatch("step_1580_pointwise_sgd_G_G_layer5_conv2d_list_1", [at(0, 364555264, 76), at(1, 60010496, 76), at(0, 186568960, 76), at(1, 219300352, 76)], { shader: 364, workgroups: [1,1,1] }),
-        dispatch("step_1581_pointwise_G_layer5_conv2d_list_1", [at(0, 186568960, 76), at(1, 219300352, 76), at(3, 1072704000, 4), at(1, 219300608, 76)], { shader: 365, workgroups: [1,1,1] }),
-        dispatch("step_1582_conv2dWeightGrad_packc", [at(2, 240041984, 120020992), at(1, 0, 120020992)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_1582_conv2dWeightGrad", [at(1, 0, 120020992), at(5, 593647104, 1172080), at(0, 364555520, 1400832), at(0, 187970560, 1400832), at(1, 212295680, 1400832)], { adapter: "cpu", features: ["subgroups"], shader: 368, workgroups: [576,1,1] }, { shader: 369, workgroups: [360,1,1] }),
-        dispatch("step_1583_pointwise_G_layer6_conv2d_list_0", [at(0, 187970560, 1400832), at(1, 212295680, 1400832), at(3, 1072704000, 4), at(1, 213696512, 1400832)], { shader: 370, workgroups: [684,1,1] }),
-        dispatch("step_1584_sum_stage1", [at(5, 595932928, 1113476), at(1, 0, 1064)], { shader: 362, workgroups: [5,1,1] }),
-        dispatch("step_1584_sum_stage2", [at(1, 0, 1064), at(1, 219300864, 76)], { shader: 363, workgroups: [1,1,1] }),
-        dispatch("step_1585_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 365956352, 76), at(1, 219300864, 76), at(0, 189371392, 76), at(1, 219301120, 76)], { shader: 364, workgroups: [1,1,1] }),
-        dispatch("step_1586_pointwise_G_layer6_conv2d_list_0", [at(0, 189371392, 76), at(1, 219301120, 76), at(3, 1072704000, 4), at(1, 219301376, 76)], { shader: 365, workgroups: [1,1,1] }),
-        dispatch("step_1587_conv2dWeightGrad_packc", [at(2, 240041984, 120020992), at(1, 0, 120020992)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_1587_conv2dWeightGrad", [at(1, 0, 120020992), at(5, 593647104, 1172080), at(0, 365956608, 1400832), at(0, 189371648, 1400832), at(1, 215097344, 1400832)], { adapter: "cpu", features: ["subgroups"], shader: 371, workgroups: [576,1,1] }, { shader: 372, workgroups: [360,1,1] }),
-        dispatch("step_1588_pointwise_G_layer6_conv2d_list_1", [at(0, 189371648, 1400832), at(1, 215097344, 1400832), at(3, 1072704000, 4), at(1, 0, 1400832)], { shader: 370, workgroups: [684,1,1] }),
-        dispatch("step_1589_pointwise_sgd_G_G_layer6_conv2d_list_1", [at(0, 367357440, 76), at(1, 219300864, 76), at(0, 190772480, 76), at(1, 1400832, 76)], { shader: 364, workgroups: [1,1,1] }),
-        dispatch("step_1590_pointwise_G_layer6_conv2d_list_1", [at(0, 190772480, 76), at(1, 1400832, 76), at(3, 1072704000, 4), at(1, 1401088, 76)], { shader: 365, workgroups: [1,1,1] }),
+        dispatch("step_526_pointwise_G_bn1_running_var", [at(0, 14784256, 256), at(1, 1073112064, 256), at(3, 1072701952, 256), at(0, 14801408, 256), at(1, 1073112320, 256), at(3, 1072702208, 256)], { shader: 137, workgroups: [1,1,1] }),
+        dispatch("step_527_pointwise_G_layer1_0_conv1", [at(10, 0, 14873856), at(1, 1073112320, 256), at(2, 360062976, 14873856)], { shader: 138, workgroups: [7263,1,1] }),
+        dispatch("step_528_sum_G_layer1_0_conv1_stage1", [at(2, 360062976, 14873856), at(1, 1072687616, 14336)], { shader: 139, workgroups: [56,1,1] }),
+        dispatch("step_528_sum_G_layer1_0_conv1_stage2", [at(1, 1072687616, 14336), at(1, 1072701952, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_529_pointwise_G_layer1_0_bn1_running_var", [at(0, 14801664, 256), at(1, 1072701952, 256), at(3, 1072702464, 256), at(0, 14949888, 256), at(1, 1073112576, 256), at(3, 1072702720, 256)], { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_530_pointwise_G_layer1_0_conv2", [at(10, 44621568, 14873856), at(1, 1073112576, 256), at(2, 360062976, 14873856)], { shader: 138, workgroups: [7263,1,1] }),
+        dispatch("step_531_sum_G_layer1_0_conv2_stage1", [at(2, 360062976, 14873856), at(1, 1072687616, 14336)], { shader: 139, workgroups: [56,1,1] }),
+        dispatch("step_531_sum_G_layer1_0_conv2_stage2", [at(1, 1072687616, 14336), at(1, 1072701952, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_532_pointwise_G_layer1_0_bn2_running_var", [at(0, 14950144, 256), at(1, 1072701952, 256), at(3, 1072702976, 256), at(0, 15155712, 256), at(1, 1073112832, 256), at(3, 1072703232, 256)], { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_533_pointwise_G_layer1_0_bn3_running_mean", [at(0, 15017984, 1024), at(1, 1073007104, 1024), at(1, 1073740800, 1024)], { shader: 141, workgroups: [4,1,1] }),
+        dispatch("step_534_pointwise_G_layer1_0_conv3", [at(6, 600104960, 59495424), at(1, 1073007104, 1024), at(2, 360062976, 59495424)], { shader: 142, workgroups: [29051,1,1] }),
+        dispatch("step_535_sum_G_layer1_0_conv3_stage1", [at(2, 360062976, 59495424), at(1, 1072687616, 16384)], { shader: 143, workgroups: [64,1,1] }),
+        dispatch("step_535_sum_G_layer1_0_conv3_stage2", [at(1, 1072687616, 16384), at(1, 1073007104, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_536_pointwise_G_layer1_0_bn3_running_var", [at(0, 15019008, 1024), at(1, 1073007104, 1024), at(3, 1072691712, 1024), at(0, 15087616, 1024), at(1, 1073008128, 1024), at(3, 1072692736, 1024)], { shader: 144, workgroups: [4,1,1] }),
+        dispatch("step_537_pointwise_G_layer1_0_downsample_0", [at(6, 719095808, 59495424), at(1, 1073008128, 1024), at(2, 360062976, 59495424)], { shader: 142, workgroups: [29051,1,1] }),
+        dispatch("step_538_sum_G_layer1_0_downsample_0_stage1", [at(2, 360062976, 59495424), at(1, 1072687616, 16384)], { shader: 143, workgroups: [64,1,1] }),
+        dispatch("step_538_sum_G_layer1_0_downsample_0_stage2", [at(1, 1072687616, 16384), at(1, 1073007104, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_539_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 15088640, 1024), at(1, 1073007104, 1024), at(3, 1072693760, 1024), at(0, 15372288, 1024), at(1, 1073009152, 1024), at(3, 1072694784, 1024)], { shader: 144, workgroups: [4,1,1] }),
+        dispatch("step_540_pointwise_G_layer1_1_conv1", [at(10, 89243136, 14873856), at(1, 1073112832, 256), at(2, 360062976, 14873856)], { shader: 138, workgroups: [7263,1,1] }),
+        dispatch("step_541_sum_G_layer1_1_conv1_stage1", [at(2, 360062976, 14873856), at(1, 1072687616, 14336)], { shader: 139, workgroups: [56,1,1] }),
+        dispatch("step_541_sum_G_layer1_1_conv1_stage2", [at(1, 1072687616, 14336), at(1, 1072701952, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_542_pointwise_G_layer1_1_bn1_running_var", [at(0, 15155968, 256), at(1, 1072701952, 256), at(3, 1072703488, 256), at(0, 15304192, 256), at(1, 1073113088, 256), at(3, 1072703744, 256)], { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_543_pointwise_G_layer1_1_conv2", [at(10, 133864704, 14873856), at(1, 1073113088, 256), at(2, 360062976, 14873856)], { shader: 138, workgroups: [7263,1,1] }),
+        dispatch("step_544_sum_G_layer1_1_conv2_stage1", [at(2, 360062976, 14873856), at(1, 1072687616, 14336)], { shader: 139, workgroups: [56,1,1] }),
+        dispatch("step_544_sum_G_layer1_1_conv2_stage2", [at(1, 1072687616, 14336), at(1, 1072701952, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_545_pointwise_G_layer1_1_bn2_running_var", [at(0, 15304448, 256), at(1, 1072701952, 256), at(3, 1072704000, 256), at(0, 15440384, 256), at(1, 1073113344, 256), at(3, 1072704256, 256)], { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_546_pointwise_G_layer1_1_conv3", [at(6, 897582080, 59495424), at(1, 1073009152, 1024), at(2, 360062976, 59495424)], { shader: 142, workgroups: [29051,1,1] }),
+        dispatch("step_547_sum_G_layer1_1_conv3_stage1", [at(2, 360062976, 59495424), at(1, 1072687616, 16384)], { shader: 143, workgroups: [64,1,1] }),
+        dispatch("step_547_sum_G_layer1_1_conv3_stage2", [at(1, 1072687616, 16384), at(1, 1073007104, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_548_pointwise_G_layer1_1_bn3_running_var", [at(0, 15373312, 1024), at(1, 1073007104, 1024), at(3, 1072695808, 1024), at(0, 15656960, 1024), at(1, 1073010176, 1024), at(3, 1072696832, 1024)], { shader: 144, workgroups: [4,1,1] }),
+        dispatch("step_549_pointwise_G_layer1_2_conv1", [at(10, 178486272, 14873856), at(1, 1073113344, 256), at(2, 360062976, 14873856)], { shader: 138, workgroups: [7263,1,1] }),
+        dispatch("step_550_sum_G_layer1_2_conv1_stage1", [at(2, 360062976, 14873856), at(1, 1072687616, 14336)], { shader: 139, workgroups: [56,1,1] }),
+        dispatch("step_550_sum_G_layer1_2_conv1_stage2", [at(1, 1072687616, 14336), at(1, 1072701952, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_551_pointwise_G_layer1_2_bn1_running_var", [at(0, 15440640, 256), at(1, 1072701952, 256), at(3, 1072704512, 256), at(0, 15588864, 256), at(1, 1073113600, 256), at(3, 1072704768, 256)], { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_552_pointwise_G_layer1_2_conv2", [at(10, 223107840, 14873856), at(1, 1073113600, 256), at(2, 360062976, 14873856)], { shader: 138, workgroups: [7263,1,1] }),
+        dispatch("step_553_sum_G_layer1_2_conv2_stage1", [at(2, 360062976, 14873856), at(1, 1072687616, 14336)], { shader: 139, workgroups: [56,1,1] }),
+        dispatch("step_553_sum_G_layer1_2_conv2_stage2", [at(1, 1072687616, 14336), at(1, 1072701952, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_554_pointwise_G_layer1_2_bn2_running_var", [at(0, 15589120, 256), at(1, 1072701952, 256), at(3, 1072705024, 256)], { shader: 145, workgroups: [1,1,1] }),
+        dispatch("step_555_pointwise_G_layer1_2_conv3", [at(7, 59495424, 59495424), at(1, 1073010176, 1024), at(2, 360062976, 59495424)], { shader: 142, workgroups: [29051,1,1] }),
+        dispatch("step_556_sum_G_layer1_2_conv3_stage1", [at(2, 360062976, 59495424), at(1, 1072687616, 16384)], { shader: 143, workgroups: [64,1,1] }),
+        dispatch("step_556_sum_G_layer1_2_conv3_stage2", [at(1, 1072687616, 16384), at(1, 1073007104, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_557_pointwise_G_layer1_2_bn3_running_var", [at(0, 15657984, 1024), at(1, 1073007104, 1024), at(3, 1072697856, 1024), at(0, 21092352, 1024), at(1, 1073011200, 1024), at(3, 1072698880, 1024)], { shader: 146, workgroups: [4,1,1] }),
+        dispatch("step_558_pointwise_G_layer2_0_bn1_running_mean", [at(0, 15791104, 512), at(1, 1073105408, 512), at(2, 1073741056, 512)], { shader: 147, workgroups: [2,1,1] }),
+        dispatch("step_559_pointwise_G_layer2_0_conv1", [at(1, 1065186304, 7501312), at(1, 1073105408, 512), at(2, 360062976, 7501312)], { shader: 148, workgroups: [3663,1,1] }),
+        dispatch("step_560_sum_G_layer2_0_conv1_stage1", [at(2, 360062976, 7501312), at(1, 1065186304, 7168)], { shader: 149, workgroups: [28,1,1] }),
+        dispatch("step_560_sum_G_layer2_0_conv1_stage2", [at(1, 1065186304, 7168), at(1, 1065193472, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_561_pointwise_G_layer2_0_bn1_running_var", [at(0, 15791616, 512), at(1, 1065193472, 512), at(3, 1072699904, 512), at(0, 16382976, 512), at(1, 1073105920, 512), at(3, 1072700416, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_562_pointwise_G_layer2_0_conv2", [at(4, 1065186304, 7501312), at(1, 1073105920, 512), at(1, 1065186304, 7501312)], { shader: 148, workgroups: [3663,1,1] }),
+        dispatch("step_563_sum_G_layer2_0_conv2_stage1", [at(1, 1065186304, 7501312), at(1, 1072687616, 7168)], { shader: 149, workgroups: [28,1,1] }),
+        dispatch("step_563_sum_G_layer2_0_conv2_stage2", [at(1, 1072687616, 7168), at(1, 1065186304, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_564_pointwise_G_layer2_0_bn2_running_var", [at(0, 16383488, 512), at(1, 1065186304, 512), at(3, 1072700928, 512), at(0, 17449984, 512), at(1, 1073106432, 512), at(3, 1072701440, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_565_pointwise_G_layer2_0_bn3_running_mean", [at(0, 16650240, 2048), at(1, 1072966144, 2048), at(1, 1073738752, 2048)], { shader: 151, workgroups: [8,1,1] }),
+        dispatch("step_566_pointwise_G_layer2_0_conv3", [at(1, 1020178432, 30005248), at(1, 1072966144, 2048), at(2, 360062976, 30005248)], { shader: 152, workgroups: [14651,1,1] }),
+        dispatch("step_567_sum_G_layer2_0_conv3_stage1", [at(2, 360062976, 30005248), at(1, 1020178432, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_567_sum_G_layer2_0_conv3_stage2", [at(1, 1020178432, 16384), at(1, 1020194816, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_568_pointwise_G_layer2_0_bn3_running_var", [at(0, 16652288, 2048), at(1, 1020194816, 2048), at(3, 1072687616, 2048), at(0, 17182720, 2048), at(1, 1072968192, 2048), at(3, 1072689664, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_569_pointwise_G_layer2_0_downsample_0", [at(3, 1020178432, 30005248), at(1, 1072968192, 2048), at(1, 1020178432, 30005248)], { shader: 152, workgroups: [14651,1,1] }),
+        dispatch("step_570_sum_G_layer2_0_downsample_0_stage1", [at(1, 1020178432, 30005248), at(1, 1065186304, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_570_sum_G_layer2_0_downsample_0_stage2", [at(1, 1065186304, 16384), at(1, 1020178432, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_571_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 17184768, 2048), at(1, 1020178432, 2048), at(3, 1049930752, 2048), at(0, 18309120, 2048), at(1, 1072970240, 2048), at(3, 1049932800, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_572_pointwise_G_layer2_1_conv1", [at(7, 1060041728, 7501312), at(1, 1073106432, 512), at(1, 1020178432, 7501312)], { shader: 148, workgroups: [3663,1,1] }),
+        dispatch("step_573_sum_G_layer2_1_conv1_stage1", [at(1, 1020178432, 7501312), at(1, 1027679744, 7168)], { shader: 149, workgroups: [28,1,1] }),
+        dispatch("step_573_sum_G_layer2_1_conv1_stage2", [at(1, 1027679744, 7168), at(1, 1020178432, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_574_pointwise_G_layer2_1_bn1_running_var", [at(0, 17450496, 512), at(1, 1020178432, 512), at(3, 1050062848, 512), at(0, 18041856, 512), at(1, 1073106944, 512), at(3, 1050063360, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_575_pointwise_G_layer2_1_conv2", [at(10, 282475008, 7501312), at(1, 1073106944, 512), at(1, 1020178432, 7501312)], { shader: 148, workgroups: [3663,1,1] }),
+        dispatch("step_576_sum_G_layer2_1_conv2_stage1", [at(1, 1020178432, 7501312), at(1, 1027679744, 7168)], { shader: 149, workgroups: [28,1,1] }),
+        dispatch("step_576_sum_G_layer2_1_conv2_stage2", [at(1, 1027679744, 7168), at(1, 1020178432, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_577_pointwise_G_layer2_1_bn2_running_var", [at(0, 18042368, 512), at(1, 1020178432, 512), at(3, 1050063872, 512), at(0, 18576384, 512), at(1, 1073107968, 512), at(3, 1050064384, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_578_pointwise_G_layer2_1_conv3", [at(6, 1016572928, 30005248), at(1, 1072970240, 2048), at(1, 1020178432, 30005248)], { shader: 152, workgroups: [14651,1,1] }),
+        dispatch("step_579_sum_G_layer2_1_conv3_stage1", [at(1, 1020178432, 30005248), at(1, 1065186304, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_579_sum_G_layer2_1_conv3_stage2", [at(1, 1065186304, 16384), at(1, 1020178432, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_580_pointwise_G_layer2_1_bn3_running_var", [at(0, 18311168, 2048), at(1, 1020178432, 2048), at(3, 1049934848, 2048), at(0, 19435520, 2048), at(1, 1072974336, 2048), at(3, 1049936896, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_581_pointwise_G_layer2_2_conv1", [at(10, 304978944, 7501312), at(1, 1073107968, 512), at(1, 1020178432, 7501312)], { shader: 148, workgroups: [3663,1,1] }),
+        dispatch("step_582_sum_G_layer2_2_conv1_stage1", [at(1, 1020178432, 7501312), at(1, 1027679744, 7168)], { shader: 149, workgroups: [28,1,1] }),
+        dispatch("step_582_sum_G_layer2_2_conv1_stage2", [at(1, 1027679744, 7168), at(1, 1020178432, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_583_pointwise_G_layer2_2_bn1_running_var", [at(0, 18576896, 512), at(1, 1020178432, 512), at(3, 1050064896, 512), at(0, 19168256, 512), at(1, 1073108992, 512), at(3, 1050065408, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_584_pointwise_G_layer2_2_conv2", [at(10, 327482880, 7501312), at(1, 1073108992, 512), at(1, 1020178432, 7501312)], { shader: 148, workgroups: [3663,1,1] }),
+        dispatch("step_585_sum_G_layer2_2_conv2_stage1", [at(1, 1020178432, 7501312), at(1, 1027679744, 7168)], { shader: 149, workgroups: [28,1,1] }),
+        dispatch("step_585_sum_G_layer2_2_conv2_stage2", [at(1, 1027679744, 7168), at(1, 1020178432, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_586_pointwise_G_layer2_2_bn2_running_var", [at(0, 19168768, 512), at(1, 1020178432, 512), at(3, 1050065920, 512), at(0, 19702784, 512), at(1, 1073110016, 512), at(3, 1050066432, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_587_pointwise_G_layer2_2_conv3", [at(7, 474939392, 30005248), at(1, 1072974336, 2048), at(1, 1020178432, 30005248)], { shader: 152, workgroups: [14651,1,1] }),
+        dispatch("step_588_sum_G_layer2_2_conv3_stage1", [at(1, 1020178432, 30005248), at(1, 1065186304, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_588_sum_G_layer2_2_conv3_stage2", [at(1, 1065186304, 16384), at(1, 1020178432, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_589_pointwise_G_layer2_2_bn3_running_var", [at(0, 19437568, 2048), at(1, 1020178432, 2048), at(3, 1049938944, 2048), at(0, 20561920, 2048), at(1, 1072978432, 2048), at(3, 1049940992, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_590_pointwise_G_layer2_3_conv1", [at(10, 349986816, 7501312), at(1, 1073110016, 512), at(1, 1020178432, 7501312)], { shader: 148, workgroups: [3663,1,1] }),
+        dispatch("step_591_sum_G_layer2_3_conv1_stage1", [at(1, 1020178432, 7501312), at(1, 1027679744, 7168)], { shader: 149, workgroups: [28,1,1] }),
+        dispatch("step_591_sum_G_layer2_3_conv1_stage2", [at(1, 1027679744, 7168), at(1, 1020178432, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_592_pointwise_G_layer2_3_bn1_running_var", [at(0, 19703296, 512), at(1, 1020178432, 512), at(3, 1050066944, 512), at(0, 20294656, 512), at(1, 1073111040, 512), at(3, 1050067456, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_593_pointwise_G_layer2_3_conv2", [at(10, 372490752, 7501312), at(1, 1073111040, 512), at(1, 1020178432, 7501312)], { shader: 148, workgroups: [3663,1,1] }),
+        dispatch("step_594_sum_G_layer2_3_conv2_stage1", [at(1, 1020178432, 7501312), at(1, 1027679744, 7168)], { shader: 149, workgroups: [28,1,1] }),
+        dispatch("step_594_sum_G_layer2_3_conv2_stage2", [at(1, 1027679744, 7168), at(1, 1020178432, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_595_pointwise_G_layer2_3_bn2_running_var", [at(0, 20295168, 512), at(1, 1020178432, 512), at(3, 1050067968, 512)], { shader: 155, workgroups: [2,1,1] }),
+        dispatch("step_596_pointwise_G_layer2_3_conv3", [at(7, 564955136, 30005248), at(1, 1072978432, 2048), at(1, 1020178432, 30005248)], { shader: 152, workgroups: [14651,1,1] }),
+        dispatch("step_597_sum_G_layer2_3_conv3_stage1", [at(1, 1020178432, 30005248), at(1, 1065186304, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_597_sum_G_layer2_3_conv3_stage2", [at(1, 1065186304, 16384), at(1, 1020178432, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_598_pointwise_G_layer2_3_bn3_running_var", [at(0, 20563968, 2048), at(1, 1020178432, 2048), at(3, 1049943040, 2048), at(0, 127320064, 2048), at(1, 1072982528, 2048), at(3, 1049945088, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_599_pointwise_G_layer3_0_conv1", [at(1, 1050183680, 15002624), at(1, 1073011200, 1024), at(1, 1020178432, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_600_sum_G_layer3_0_conv1_stage1", [at(1, 1020178432, 15002624), at(1, 1035181056, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_600_sum_G_layer3_0_conv1_stage2", [at(1, 1035181056, 14336), at(1, 1020178432, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_601_pointwise_G_layer3_0_bn1_running_var", [at(0, 21093376, 1024), at(1, 1020178432, 1024), at(3, 1049969664, 1024), at(0, 23455744, 1024), at(1, 1073013248, 1024), at(3, 1049970688, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_602_pointwise_G_layer3_0_conv2", [at(4, 1050183680, 15002624), at(1, 1073013248, 1024), at(1, 1020178432, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_603_sum_G_layer3_0_conv2_stage1", [at(1, 1020178432, 15002624), at(1, 1035181056, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_603_sum_G_layer3_0_conv2_stage2", [at(1, 1035181056, 14336), at(1, 1020178432, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_604_pointwise_G_layer3_0_bn2_running_var", [at(0, 23456768, 1024), at(1, 1020178432, 1024), at(3, 1049971712, 1024), at(0, 27686912, 1024), at(1, 1073015296, 1024), at(3, 1049972736, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_605_pointwise_G_layer3_0_bn3_running_mean", [at(0, 24514560, 4096), at(1, 1072769536, 4096), at(3, 1049734144, 4096)], { shader: 159, workgroups: [16,1,1] }),
+        dispatch("step_606_pointwise_G_layer3_0_conv3", [at(1, 960167936, 60010496), at(1, 1072769536, 4096), at(2, 360062976, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_607_sum_G_layer3_0_conv3_stage1", [at(2, 360062976, 60010496), at(1, 960167936, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_607_sum_G_layer3_0_conv3_stage2", [at(1, 960167936, 16384), at(1, 960184320, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_608_pointwise_G_layer3_0_bn3_running_var", [at(0, 24518656, 4096), at(1, 960184320, 4096), at(3, 1049738240, 4096), at(0, 26628096, 4096), at(1, 1072777728, 4096), at(3, 1049742336, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_609_pointwise_G_layer3_0_downsample_0", [at(2, 540094464, 60010496), at(1, 1072777728, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_610_sum_G_layer3_0_downsample_0_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_610_sum_G_layer3_0_downsample_0_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_611_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 26632192, 4096), at(1, 960167936, 4096), at(3, 1049746432, 4096), at(0, 31109120, 4096), at(1, 1072785920, 4096), at(3, 1049750528, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_612_pointwise_G_layer3_1_conv1", [at(7, 1045039104, 15002624), at(1, 1073015296, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_613_sum_G_layer3_1_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_613_sum_G_layer3_1_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_614_pointwise_G_layer3_1_bn1_running_var", [at(0, 27687936, 1024), at(1, 960167936, 1024), at(3, 1049973760, 1024), at(0, 30050304, 1024), at(1, 1073017344, 1024), at(3, 1049974784, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_615_pointwise_G_layer3_1_conv2", [at(8, 180031488, 15002624), at(1, 1073017344, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_616_sum_G_layer3_1_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_616_sum_G_layer3_1_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_617_pointwise_G_layer3_1_bn2_running_var", [at(0, 30051328, 1024), at(1, 960167936, 1024), at(3, 1049975808, 1024), at(0, 32167936, 1024), at(1, 1073019392, 1024), at(3, 1049976832, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_618_pointwise_G_layer3_1_conv3", [at(2, 720125952, 60010496), at(1, 1072785920, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_619_sum_G_layer3_1_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_619_sum_G_layer3_1_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_620_pointwise_G_layer3_1_bn3_running_var", [at(0, 31113216, 4096), at(1, 960167936, 4096), at(3, 1049754624, 4096), at(0, 35590144, 4096), at(1, 1072794112, 4096), at(3, 1049758720, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_621_pointwise_G_layer3_2_conv1", [at(8, 225039360, 15002624), at(1, 1073019392, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_622_sum_G_layer3_2_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_622_sum_G_layer3_2_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_623_pointwise_G_layer3_2_bn1_running_var", [at(0, 32168960, 1024), at(1, 960167936, 1024), at(3, 1049977856, 1024), at(0, 34531328, 1024), at(1, 1073021440, 1024), at(3, 1049978880, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_624_pointwise_G_layer3_2_conv2", [at(8, 270047232, 15002624), at(1, 1073021440, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_625_sum_G_layer3_2_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_625_sum_G_layer3_2_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_626_pointwise_G_layer3_2_bn2_running_var", [at(0, 34532352, 1024), at(1, 960167936, 1024), at(3, 1049979904, 1024), at(0, 36648960, 1024), at(1, 1073023488, 1024), at(3, 1049980928, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_627_pointwise_G_layer3_2_conv3", [at(2, 900157440, 60010496), at(1, 1072794112, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_628_sum_G_layer3_2_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_628_sum_G_layer3_2_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_629_pointwise_G_layer3_2_bn3_running_var", [at(0, 35594240, 4096), at(1, 960167936, 4096), at(3, 1049762816, 4096), at(0, 40071168, 4096), at(1, 1072802304, 4096), at(3, 1049766912, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_630_pointwise_G_layer3_3_conv1", [at(8, 315055104, 15002624), at(1, 1073023488, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_631_sum_G_layer3_3_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_631_sum_G_layer3_3_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_632_pointwise_G_layer3_3_bn1_running_var", [at(0, 36649984, 1024), at(1, 960167936, 1024), at(3, 1049981952, 1024), at(0, 39012352, 1024), at(1, 1073025536, 1024), at(3, 1049982976, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_633_pointwise_G_layer3_3_conv2", [at(8, 360062976, 15002624), at(1, 1073025536, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_634_sum_G_layer3_3_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_634_sum_G_layer3_3_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_635_pointwise_G_layer3_3_bn2_running_var", [at(0, 39013376, 1024), at(1, 960167936, 1024), at(3, 1049984000, 1024), at(0, 41129984, 1024), at(1, 1073027584, 1024), at(3, 1049985024, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_636_pointwise_G_layer3_3_conv3", [at(3, 60010496, 60010496), at(1, 1072802304, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_637_sum_G_layer3_3_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_637_sum_G_layer3_3_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_638_pointwise_G_layer3_3_bn3_running_var", [at(0, 40075264, 4096), at(1, 960167936, 4096), at(3, 1049771008, 4096), at(0, 44552192, 4096), at(1, 1072810496, 4096), at(3, 1049775104, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_639_pointwise_G_layer3_4_conv1", [at(8, 405070848, 15002624), at(1, 1073027584, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_640_sum_G_layer3_4_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_640_sum_G_layer3_4_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_641_pointwise_G_layer3_4_bn1_running_var", [at(0, 41131008, 1024), at(1, 960167936, 1024), at(3, 1049986048, 1024), at(0, 43493376, 1024), at(1, 1073029632, 1024), at(3, 1049987072, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_642_pointwise_G_layer3_4_conv2", [at(8, 450078720, 15002624), at(1, 1073029632, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_643_sum_G_layer3_4_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_643_sum_G_layer3_4_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_644_pointwise_G_layer3_4_bn2_running_var", [at(0, 43494400, 1024), at(1, 960167936, 1024), at(3, 1049988096, 1024), at(0, 45611008, 1024), at(1, 1073031680, 1024), at(3, 1049989120, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_645_pointwise_G_layer3_4_conv3", [at(3, 240041984, 60010496), at(1, 1072810496, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_646_sum_G_layer3_4_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_646_sum_G_layer3_4_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_647_pointwise_G_layer3_4_bn3_running_var", [at(0, 44556288, 4096), at(1, 960167936, 4096), at(3, 1049779200, 4096), at(0, 49033216, 4096), at(1, 1072818688, 4096), at(3, 1049783296, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_648_pointwise_G_layer3_5_conv1", [at(8, 495086592, 15002624), at(1, 1073031680, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_649_sum_G_layer3_5_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_649_sum_G_layer3_5_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_650_pointwise_G_layer3_5_bn1_running_var", [at(0, 45612032, 1024), at(1, 960167936, 1024), at(3, 1049990144, 1024), at(0, 47974400, 1024), at(1, 1073033728, 1024), at(3, 1049991168, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_651_pointwise_G_layer3_5_conv2", [at(8, 540094464, 15002624), at(1, 1073033728, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_652_sum_G_layer3_5_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_652_sum_G_layer3_5_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_653_pointwise_G_layer3_5_bn2_running_var", [at(0, 47975424, 1024), at(1, 960167936, 1024), at(3, 1049992192, 1024), at(0, 50092032, 1024), at(1, 1073035776, 1024), at(3, 1049993216, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_654_pointwise_G_layer3_5_conv3", [at(3, 420073472, 60010496), at(1, 1072818688, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_655_sum_G_layer3_5_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_655_sum_G_layer3_5_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_656_pointwise_G_layer3_5_bn3_running_var", [at(0, 49037312, 4096), at(1, 960167936, 4096), at(3, 1049787392, 4096), at(0, 53514240, 4096), at(1, 1072826880, 4096), at(3, 1049791488, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_657_pointwise_G_layer3_6_conv1", [at(8, 585102336, 15002624), at(1, 1073035776, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_658_sum_G_layer3_6_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_658_sum_G_layer3_6_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_659_pointwise_G_layer3_6_bn1_running_var", [at(0, 50093056, 1024), at(1, 960167936, 1024), at(3, 1049994240, 1024), at(0, 52455424, 1024), at(1, 1073037824, 1024), at(3, 1049995264, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_660_pointwise_G_layer3_6_conv2", [at(8, 630110208, 15002624), at(1, 1073037824, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_661_sum_G_layer3_6_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_661_sum_G_layer3_6_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_662_pointwise_G_layer3_6_bn2_running_var", [at(0, 52456448, 1024), at(1, 960167936, 1024), at(3, 1049996288, 1024), at(0, 54573056, 1024), at(1, 1073039872, 1024), at(3, 1049997312, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_663_pointwise_G_layer3_6_conv3", [at(3, 600104960, 60010496), at(1, 1072826880, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_664_sum_G_layer3_6_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_664_sum_G_layer3_6_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_665_pointwise_G_layer3_6_bn3_running_var", [at(0, 53518336, 4096), at(1, 960167936, 4096), at(3, 1049795584, 4096), at(0, 57995264, 4096), at(1, 1072835072, 4096), at(3, 1049799680, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_666_pointwise_G_layer3_7_conv1", [at(8, 675118080, 15002624), at(1, 1073039872, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_667_sum_G_layer3_7_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_667_sum_G_layer3_7_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_668_pointwise_G_layer3_7_bn1_running_var", [at(0, 54574080, 1024), at(1, 960167936, 1024), at(3, 1049998336, 1024), at(0, 56936448, 1024), at(1, 1073041920, 1024), at(3, 1049999360, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_669_pointwise_G_layer3_7_conv2", [at(8, 720125952, 15002624), at(1, 1073041920, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_670_sum_G_layer3_7_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_670_sum_G_layer3_7_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_671_pointwise_G_layer3_7_bn2_running_var", [at(0, 56937472, 1024), at(1, 960167936, 1024), at(3, 1050000384, 1024), at(0, 59054080, 1024), at(1, 1073043968, 1024), at(3, 1050001408, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_672_pointwise_G_layer3_7_conv3", [at(3, 780136448, 60010496), at(1, 1072835072, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_673_sum_G_layer3_7_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_673_sum_G_layer3_7_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_674_pointwise_G_layer3_7_bn3_running_var", [at(0, 57999360, 4096), at(1, 960167936, 4096), at(3, 1049803776, 4096), at(0, 62476288, 4096), at(1, 1072843264, 4096), at(3, 1049807872, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_675_pointwise_G_layer3_8_conv1", [at(8, 765133824, 15002624), at(1, 1073043968, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_676_sum_G_layer3_8_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_676_sum_G_layer3_8_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_677_pointwise_G_layer3_8_bn1_running_var", [at(0, 59055104, 1024), at(1, 960167936, 1024), at(3, 1050002432, 1024), at(0, 61417472, 1024), at(1, 1073046016, 1024), at(3, 1050003456, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_678_pointwise_G_layer3_8_conv2", [at(8, 810141696, 15002624), at(1, 1073046016, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_679_sum_G_layer3_8_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_679_sum_G_layer3_8_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_680_pointwise_G_layer3_8_bn2_running_var", [at(0, 61418496, 1024), at(1, 960167936, 1024), at(3, 1050004480, 1024), at(0, 63535104, 1024), at(1, 1073048064, 1024), at(3, 1050005504, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_681_pointwise_G_layer3_8_conv3", [at(3, 960167936, 60010496), at(1, 1072843264, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_682_sum_G_layer3_8_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_682_sum_G_layer3_8_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_683_pointwise_G_layer3_8_bn3_running_var", [at(0, 62480384, 4096), at(1, 960167936, 4096), at(3, 1049811968, 4096), at(0, 66957312, 4096), at(1, 1072851456, 4096), at(3, 1049816064, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_684_pointwise_G_layer3_9_conv1", [at(8, 855149568, 15002624), at(1, 1073048064, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_685_sum_G_layer3_9_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_685_sum_G_layer3_9_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_686_pointwise_G_layer3_9_bn1_running_var", [at(0, 63536128, 1024), at(1, 960167936, 1024), at(3, 1050006528, 1024), at(0, 65898496, 1024), at(1, 1073050112, 1024), at(3, 1050007552, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_687_pointwise_G_layer3_9_conv2", [at(8, 900157440, 15002624), at(1, 1073050112, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_688_sum_G_layer3_9_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_688_sum_G_layer3_9_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_689_pointwise_G_layer3_9_bn2_running_var", [at(0, 65899520, 1024), at(1, 960167936, 1024), at(3, 1050008576, 1024), at(0, 68016128, 1024), at(1, 1073052160, 1024), at(3, 1050009600, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_690_pointwise_G_layer3_9_conv3", [at(4, 120020992, 60010496), at(1, 1072851456, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_691_sum_G_layer3_9_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_691_sum_G_layer3_9_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_692_pointwise_G_layer3_9_bn3_running_var", [at(0, 66961408, 4096), at(1, 960167936, 4096), at(3, 1049820160, 4096), at(0, 71438336, 4096), at(1, 1072859648, 4096), at(3, 1049824256, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_693_pointwise_G_layer3_10_conv1", [at(8, 945165312, 15002624), at(1, 1073052160, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_694_sum_G_layer3_10_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_694_sum_G_layer3_10_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_695_pointwise_G_layer3_10_bn1_running_var", [at(0, 68017152, 1024), at(1, 960167936, 1024), at(3, 1050010624, 1024), at(0, 70379520, 1024), at(1, 1073054208, 1024), at(3, 1050011648, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_696_pointwise_G_layer3_10_conv2", [at(8, 990173184, 15002624), at(1, 1073054208, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_697_sum_G_layer3_10_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_697_sum_G_layer3_10_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_698_pointwise_G_layer3_10_bn2_running_var", [at(0, 70380544, 1024), at(1, 960167936, 1024), at(3, 1050012672, 1024), at(0, 72497152, 1024), at(1, 1073056256, 1024), at(3, 1050013696, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_699_pointwise_G_layer3_10_conv3", [at(4, 300052480, 60010496), at(1, 1072859648, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_700_sum_G_layer3_10_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_700_sum_G_layer3_10_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_701_pointwise_G_layer3_10_bn3_running_var", [at(0, 71442432, 4096), at(1, 960167936, 4096), at(3, 1049828352, 4096), at(0, 75919360, 4096), at(1, 1072867840, 4096), at(3, 1049832448, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_702_pointwise_G_layer3_11_conv1", [at(8, 1035181056, 15002624), at(1, 1073056256, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_703_sum_G_layer3_11_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_703_sum_G_layer3_11_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_704_pointwise_G_layer3_11_bn1_running_var", [at(0, 72498176, 1024), at(1, 960167936, 1024), at(3, 1050014720, 1024), at(0, 74860544, 1024), at(1, 1073058304, 1024), at(3, 1050015744, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_705_pointwise_G_layer3_11_conv2", [at(9, 15002624, 15002624), at(1, 1073058304, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_706_sum_G_layer3_11_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_706_sum_G_layer3_11_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_707_pointwise_G_layer3_11_bn2_running_var", [at(0, 74861568, 1024), at(1, 960167936, 1024), at(3, 1050016768, 1024), at(0, 76978176, 1024), at(1, 1073060352, 1024), at(3, 1050017792, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_708_pointwise_G_layer3_11_conv3", [at(4, 480083968, 60010496), at(1, 1072867840, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_709_sum_G_layer3_11_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_709_sum_G_layer3_11_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_710_pointwise_G_layer3_11_bn3_running_var", [at(0, 75923456, 4096), at(1, 960167936, 4096), at(3, 1049836544, 4096), at(0, 80400384, 4096), at(1, 1072876032, 4096), at(3, 1049840640, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_711_pointwise_G_layer3_12_conv1", [at(9, 60010496, 15002624), at(1, 1073060352, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_712_sum_G_layer3_12_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_712_sum_G_layer3_12_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_713_pointwise_G_layer3_12_bn1_running_var", [at(0, 76979200, 1024), at(1, 960167936, 1024), at(3, 1050018816, 1024), at(0, 79341568, 1024), at(1, 1073062400, 1024), at(3, 1050019840, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_714_pointwise_G_layer3_12_conv2", [at(9, 105018368, 15002624), at(1, 1073062400, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_715_sum_G_layer3_12_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_715_sum_G_layer3_12_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_716_pointwise_G_layer3_12_bn2_running_var", [at(0, 79342592, 1024), at(1, 960167936, 1024), at(3, 1050020864, 1024), at(0, 81459200, 1024), at(1, 1073064448, 1024), at(3, 1050021888, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_717_pointwise_G_layer3_12_conv3", [at(4, 660115456, 60010496), at(1, 1072876032, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_718_sum_G_layer3_12_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_718_sum_G_layer3_12_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_719_pointwise_G_layer3_12_bn3_running_var", [at(0, 80404480, 4096), at(1, 960167936, 4096), at(3, 1049844736, 4096), at(0, 84881408, 4096), at(1, 1072884224, 4096), at(3, 1049848832, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_720_pointwise_G_layer3_13_conv1", [at(9, 150026240, 15002624), at(1, 1073064448, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_721_sum_G_layer3_13_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_721_sum_G_layer3_13_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_722_pointwise_G_layer3_13_bn1_running_var", [at(0, 81460224, 1024), at(1, 960167936, 1024), at(3, 1050022912, 1024), at(0, 83822592, 1024), at(1, 1073066496, 1024), at(3, 1050023936, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_723_pointwise_G_layer3_13_conv2", [at(9, 195034112, 15002624), at(1, 1073066496, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_724_sum_G_layer3_13_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_724_sum_G_layer3_13_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_725_pointwise_G_layer3_13_bn2_running_var", [at(0, 83823616, 1024), at(1, 960167936, 1024), at(3, 1050024960, 1024), at(0, 85940224, 1024), at(1, 1073068544, 1024), at(3, 1050025984, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_726_pointwise_G_layer3_13_conv3", [at(4, 840146944, 60010496), at(1, 1072884224, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_727_sum_G_layer3_13_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_727_sum_G_layer3_13_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_728_pointwise_G_layer3_13_bn3_running_var", [at(0, 84885504, 4096), at(1, 960167936, 4096), at(3, 1049852928, 4096), at(0, 89362432, 4096), at(1, 1072892416, 4096), at(3, 1049857024, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_729_pointwise_G_layer3_14_conv1", [at(9, 240041984, 15002624), at(1, 1073068544, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_730_sum_G_layer3_14_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_730_sum_G_layer3_14_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_731_pointwise_G_layer3_14_bn1_running_var", [at(0, 85941248, 1024), at(1, 960167936, 1024), at(3, 1050027008, 1024), at(0, 88303616, 1024), at(1, 1073070592, 1024), at(3, 1050028032, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_732_pointwise_G_layer3_14_conv2", [at(9, 285049856, 15002624), at(1, 1073070592, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_733_sum_G_layer3_14_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_733_sum_G_layer3_14_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_734_pointwise_G_layer3_14_bn2_running_var", [at(0, 88304640, 1024), at(1, 960167936, 1024), at(3, 1050029056, 1024), at(0, 90421248, 1024), at(1, 1073072640, 1024), at(3, 1050030080, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_735_pointwise_G_layer3_14_conv3", [at(5, 0, 60010496), at(1, 1072892416, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_736_sum_G_layer3_14_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_736_sum_G_layer3_14_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_737_pointwise_G_layer3_14_bn3_running_var", [at(0, 89366528, 4096), at(1, 960167936, 4096), at(3, 1049861120, 4096), at(0, 93843456, 4096), at(1, 1072900608, 4096), at(3, 1049865216, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_738_pointwise_G_layer3_15_conv1", [at(9, 330057728, 15002624), at(1, 1073072640, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_739_sum_G_layer3_15_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_739_sum_G_layer3_15_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_740_pointwise_G_layer3_15_bn1_running_var", [at(0, 90422272, 1024), at(1, 960167936, 1024), at(3, 1050031104, 1024), at(0, 92784640, 1024), at(1, 1073074688, 1024), at(3, 1050032128, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_741_pointwise_G_layer3_15_conv2", [at(9, 375065600, 15002624), at(1, 1073074688, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_742_sum_G_layer3_15_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_742_sum_G_layer3_15_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_743_pointwise_G_layer3_15_bn2_running_var", [at(0, 92785664, 1024), at(1, 960167936, 1024), at(3, 1050033152, 1024), at(0, 94902272, 1024), at(1, 1073076736, 1024), at(3, 1050034176, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_744_pointwise_G_layer3_15_conv3", [at(5, 180031488, 60010496), at(1, 1072900608, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_745_sum_G_layer3_15_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_745_sum_G_layer3_15_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_746_pointwise_G_layer3_15_bn3_running_var", [at(0, 93847552, 4096), at(1, 960167936, 4096), at(3, 1049869312, 4096), at(0, 98324480, 4096), at(1, 1072908800, 4096), at(3, 1049873408, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_747_pointwise_G_layer3_16_conv1", [at(9, 420073472, 15002624), at(1, 1073076736, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_748_sum_G_layer3_16_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_748_sum_G_layer3_16_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_749_pointwise_G_layer3_16_bn1_running_var", [at(0, 94903296, 1024), at(1, 960167936, 1024), at(3, 1050035200, 1024), at(0, 97265664, 1024), at(1, 1073078784, 1024), at(3, 1050036224, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_750_pointwise_G_layer3_16_conv2", [at(9, 465081344, 15002624), at(1, 1073078784, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_751_sum_G_layer3_16_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_751_sum_G_layer3_16_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_752_pointwise_G_layer3_16_bn2_running_var", [at(0, 97266688, 1024), at(1, 960167936, 1024), at(3, 1050037248, 1024), at(0, 99383296, 1024), at(1, 1073080832, 1024), at(3, 1050038272, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_753_pointwise_G_layer3_16_conv3", [at(5, 360062976, 60010496), at(1, 1072908800, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_754_sum_G_layer3_16_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_754_sum_G_layer3_16_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_755_pointwise_G_layer3_16_bn3_running_var", [at(0, 98328576, 4096), at(1, 960167936, 4096), at(3, 1049877504, 4096), at(0, 102805504, 4096), at(1, 1072916992, 4096), at(3, 1049881600, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_756_pointwise_G_layer3_17_conv1", [at(9, 510089216, 15002624), at(1, 1073080832, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_757_sum_G_layer3_17_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_757_sum_G_layer3_17_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_758_pointwise_G_layer3_17_bn1_running_var", [at(0, 99384320, 1024), at(1, 960167936, 1024), at(3, 1050039296, 1024), at(0, 101746688, 1024), at(1, 1073082880, 1024), at(3, 1050040320, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_759_pointwise_G_layer3_17_conv2", [at(9, 555097088, 15002624), at(1, 1073082880, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_760_sum_G_layer3_17_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_760_sum_G_layer3_17_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_761_pointwise_G_layer3_17_bn2_running_var", [at(0, 101747712, 1024), at(1, 960167936, 1024), at(3, 1050041344, 1024), at(0, 103864320, 1024), at(1, 1073084928, 1024), at(3, 1050042368, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_762_pointwise_G_layer3_17_conv3", [at(5, 540094464, 60010496), at(1, 1072916992, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_763_sum_G_layer3_17_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_763_sum_G_layer3_17_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_764_pointwise_G_layer3_17_bn3_running_var", [at(0, 102809600, 4096), at(1, 960167936, 4096), at(3, 1049885696, 4096), at(0, 107286528, 4096), at(1, 1072925184, 4096), at(3, 1049889792, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_765_pointwise_G_layer3_18_conv1", [at(9, 600104960, 15002624), at(1, 1073084928, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_766_sum_G_layer3_18_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_766_sum_G_layer3_18_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_767_pointwise_G_layer3_18_bn1_running_var", [at(0, 103865344, 1024), at(1, 960167936, 1024), at(3, 1050043392, 1024), at(0, 106227712, 1024), at(1, 1073086976, 1024), at(3, 1050044416, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_768_pointwise_G_layer3_18_conv2", [at(9, 645112832, 15002624), at(1, 1073086976, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_769_sum_G_layer3_18_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_769_sum_G_layer3_18_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_770_pointwise_G_layer3_18_bn2_running_var", [at(0, 106228736, 1024), at(1, 960167936, 1024), at(3, 1050045440, 1024), at(0, 108345344, 1024), at(1, 1073089024, 1024), at(3, 1050046464, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_771_pointwise_G_layer3_18_conv3", [at(5, 720125952, 60010496), at(1, 1072925184, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_772_sum_G_layer3_18_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_772_sum_G_layer3_18_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_773_pointwise_G_layer3_18_bn3_running_var", [at(0, 107290624, 4096), at(1, 960167936, 4096), at(3, 1049893888, 4096), at(0, 111767552, 4096), at(1, 1072933376, 4096), at(3, 1049897984, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_774_pointwise_G_layer3_19_conv1", [at(9, 690120704, 15002624), at(1, 1073089024, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_775_sum_G_layer3_19_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_775_sum_G_layer3_19_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_776_pointwise_G_layer3_19_bn1_running_var", [at(0, 108346368, 1024), at(1, 960167936, 1024), at(3, 1050047488, 1024), at(0, 110708736, 1024), at(1, 1073091072, 1024), at(3, 1050048512, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_777_pointwise_G_layer3_19_conv2", [at(9, 735128576, 15002624), at(1, 1073091072, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_778_sum_G_layer3_19_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_778_sum_G_layer3_19_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_779_pointwise_G_layer3_19_bn2_running_var", [at(0, 110709760, 1024), at(1, 960167936, 1024), at(3, 1050049536, 1024), at(0, 112826368, 1024), at(1, 1073093120, 1024), at(3, 1050050560, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_780_pointwise_G_layer3_19_conv3", [at(5, 900157440, 60010496), at(1, 1072933376, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_781_sum_G_layer3_19_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_781_sum_G_layer3_19_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_782_pointwise_G_layer3_19_bn3_running_var", [at(0, 111771648, 4096), at(1, 960167936, 4096), at(3, 1049902080, 4096), at(0, 116248576, 4096), at(1, 1072941568, 4096), at(3, 1049906176, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_783_pointwise_G_layer3_20_conv1", [at(9, 780136448, 15002624), at(1, 1073093120, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_784_sum_G_layer3_20_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_784_sum_G_layer3_20_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_785_pointwise_G_layer3_20_bn1_running_var", [at(0, 112827392, 1024), at(1, 960167936, 1024), at(3, 1050051584, 1024), at(0, 115189760, 1024), at(1, 1073095168, 1024), at(3, 1050052608, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_786_pointwise_G_layer3_20_conv2", [at(9, 825144320, 15002624), at(1, 1073095168, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_787_sum_G_layer3_20_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_787_sum_G_layer3_20_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_788_pointwise_G_layer3_20_bn2_running_var", [at(0, 115190784, 1024), at(1, 960167936, 1024), at(3, 1050053632, 1024), at(0, 117307392, 1024), at(1, 1073097216, 1024), at(3, 1050054656, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_789_pointwise_G_layer3_20_conv3", [at(6, 60010496, 60010496), at(1, 1072941568, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_790_sum_G_layer3_20_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_790_sum_G_layer3_20_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_791_pointwise_G_layer3_20_bn3_running_var", [at(0, 116252672, 4096), at(1, 960167936, 4096), at(3, 1049910272, 4096), at(0, 120729600, 4096), at(1, 1072949760, 4096), at(3, 1049914368, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_792_pointwise_G_layer3_21_conv1", [at(9, 870152192, 15002624), at(1, 1073097216, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_793_sum_G_layer3_21_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_793_sum_G_layer3_21_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_794_pointwise_G_layer3_21_bn1_running_var", [at(0, 117308416, 1024), at(1, 960167936, 1024), at(3, 1050055680, 1024), at(0, 119670784, 1024), at(1, 1073099264, 1024), at(3, 1050056704, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_795_pointwise_G_layer3_21_conv2", [at(9, 915160064, 15002624), at(1, 1073099264, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_796_sum_G_layer3_21_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_796_sum_G_layer3_21_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_797_pointwise_G_layer3_21_bn2_running_var", [at(0, 119671808, 1024), at(1, 960167936, 1024), at(3, 1050057728, 1024), at(0, 121788416, 1024), at(1, 1073101312, 1024), at(3, 1050058752, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_798_pointwise_G_layer3_21_conv3", [at(6, 240041984, 60010496), at(1, 1072949760, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_799_sum_G_layer3_21_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_799_sum_G_layer3_21_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_800_pointwise_G_layer3_21_bn3_running_var", [at(0, 120733696, 4096), at(1, 960167936, 4096), at(3, 1049918464, 4096), at(0, 125210624, 4096), at(1, 1072957952, 4096), at(3, 1049922560, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_801_pointwise_G_layer3_22_conv1", [at(9, 960167936, 15002624), at(1, 1073101312, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_802_sum_G_layer3_22_conv1_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_802_sum_G_layer3_22_conv1_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_803_pointwise_G_layer3_22_bn1_running_var", [at(0, 121789440, 1024), at(1, 960167936, 1024), at(3, 1050059776, 1024), at(0, 124151808, 1024), at(1, 1073103360, 1024), at(3, 1050060800, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_804_pointwise_G_layer3_22_conv2", [at(9, 1005175808, 15002624), at(1, 1073103360, 1024), at(1, 960167936, 15002624)], { shader: 156, workgroups: [7326,1,1] }),
+        dispatch("step_805_sum_G_layer3_22_conv2_stage1", [at(1, 960167936, 15002624), at(1, 975170560, 14336)], { shader: 157, workgroups: [56,1,1] }),
+        dispatch("step_805_sum_G_layer3_22_conv2_stage2", [at(1, 975170560, 14336), at(1, 960167936, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_806_pointwise_G_layer3_22_bn2_running_var", [at(0, 124152832, 1024), at(1, 960167936, 1024), at(3, 1050061824, 1024)], { shader: 163, workgroups: [4,1,1] }),
+        dispatch("step_807_pointwise_G_layer3_22_conv3", [at(6, 420073472, 60010496), at(1, 1072957952, 4096), at(1, 960167936, 60010496)], { shader: 160, workgroups: [29302,1,1] }),
+        dispatch("step_808_sum_G_layer3_22_conv3_stage1", [at(1, 960167936, 60010496), at(1, 1020178432, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_808_sum_G_layer3_22_conv3_stage2", [at(1, 1020178432, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_809_pointwise_G_layer3_22_bn3_running_var", [at(0, 125214720, 4096), at(1, 960167936, 4096), at(3, 1049926656, 4096)], { shader: 164, workgroups: [16,1,1] }),
+        dispatch("step_810_pointwise_G_layer4_0_conv1", [at(7, 654970880, 30005248), at(1, 1072982528, 2048), at(1, 960167936, 30005248)], { shader: 152, workgroups: [14651,1,1] }),
+        dispatch("step_811_sum_G_layer4_0_conv1_stage1", [at(1, 960167936, 30005248), at(1, 990173184, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_811_sum_G_layer4_0_conv1_stage2", [at(1, 990173184, 16384), at(1, 960167936, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_812_pointwise_G_layer4_0_bn1_running_var", [at(0, 127322112, 2048), at(1, 960167936, 2048), at(3, 1049947136, 2048), at(0, 136765440, 2048), at(1, 1072986624, 2048), at(3, 1049949184, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_813_pointwise_G_layer4_0_conv2", [at(7, 744986624, 30005248), at(1, 1072986624, 2048), at(1, 960167936, 30005248)], { shader: 152, workgroups: [14651,1,1] }),
+        dispatch("step_814_sum_G_layer4_0_conv2_stage1", [at(1, 960167936, 30005248), at(1, 990173184, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_814_sum_G_layer4_0_conv2_stage2", [at(1, 990173184, 16384), at(1, 960167936, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_815_pointwise_G_layer4_0_bn2_running_var", [at(0, 136767488, 2048), at(1, 960167936, 2048), at(3, 1049951232, 2048), at(0, 153616384, 2048), at(1, 1072990720, 2048), at(3, 1049953280, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_816_pointwise_G_layer4_0_bn3_running_mean", [at(0, 140980224, 8192), at(1, 1072704000, 8192), at(3, 1049668608, 8192)], { shader: 165, workgroups: [32,1,1] }),
+        dispatch("step_817_pointwise_G_layer4_0_conv3", [at(1, 0, 120020992), at(1, 1072704000, 8192), at(2, 360062976, 120020992)], { shader: 166, workgroups: [32768,2,1] }),
+        dispatch("step_818_sum_G_layer4_0_conv3_stage1", [at(2, 360062976, 120020992), at(1, 0, 16384)], { shader: 167, workgroups: [64,1,1] }),
+        dispatch("step_818_sum_G_layer4_0_conv3_stage2", [at(1, 0, 16384), at(1, 16384, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_819_pointwise_G_layer4_0_bn3_running_var", [at(0, 140988416, 8192), at(1, 16384, 8192), at(3, 1049676800, 8192), at(0, 149401600, 8192), at(1, 1072720384, 8192), at(3, 1049684992, 8192)], { shader: 168, workgroups: [32,1,1] }),
+        dispatch("step_820_pointwise_G_layer4_0_downsample_0", [at(1, 240041984, 120020992), at(1, 1072720384, 8192), at(1, 0, 120020992)], { shader: 166, workgroups: [32768,2,1] }),
+        dispatch("step_821_sum_G_layer4_0_downsample_0_stage1", [at(1, 0, 120020992), at(1, 240041984, 16384)], { shader: 167, workgroups: [64,1,1] }),
+        dispatch("step_821_sum_G_layer4_0_downsample_0_stage2", [at(1, 240041984, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_822_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 149409792, 8192), at(1, 0, 8192), at(3, 1049693184, 8192), at(0, 167276544, 8192), at(1, 1072736768, 8192), at(3, 1049701376, 8192)], { shader: 168, workgroups: [32,1,1] }),
+        dispatch("step_823_pointwise_G_layer4_1_conv1", [at(7, 835002368, 30005248), at(1, 1072990720, 2048), at(1, 0, 30005248)], { shader: 152, workgroups: [14651,1,1] }),
+        dispatch("step_824_sum_G_layer4_1_conv1_stage1", [at(1, 0, 30005248), at(1, 30005248, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_824_sum_G_layer4_1_conv1_stage2", [at(1, 30005248, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_825_pointwise_G_layer4_1_bn1_running_var", [at(0, 153618432, 2048), at(1, 0, 2048), at(3, 1049955328, 2048), at(0, 163061760, 2048), at(1, 1072994816, 2048), at(3, 1049957376, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_826_pointwise_G_layer4_1_conv2", [at(7, 925018112, 30005248), at(1, 1072994816, 2048), at(1, 0, 30005248)], { shader: 152, workgroups: [14651,1,1] }),
+        dispatch("step_827_sum_G_layer4_1_conv2_stage1", [at(1, 0, 30005248), at(1, 30005248, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_827_sum_G_layer4_1_conv2_stage2", [at(1, 30005248, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_828_pointwise_G_layer4_1_bn2_running_var", [at(0, 163063808, 2048), at(1, 0, 2048), at(3, 1049959424, 2048), at(0, 171491328, 2048), at(1, 1072998912, 2048), at(3, 1049961472, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_829_pointwise_G_layer4_1_conv3", [at(1, 600104960, 120020992), at(1, 1072736768, 8192), at(1, 0, 120020992)], { shader: 166, workgroups: [32768,2,1] }),
+        dispatch("step_830_sum_G_layer4_1_conv3_stage1", [at(1, 0, 120020992), at(1, 240041984, 16384)], { shader: 167, workgroups: [64,1,1] }),
+        dispatch("step_830_sum_G_layer4_1_conv3_stage2", [at(1, 240041984, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_831_pointwise_G_layer4_1_bn3_running_var", [at(0, 167284736, 8192), at(1, 0, 8192), at(3, 1049709568, 8192), at(0, 185151488, 8192), at(1, 1072753152, 8192), at(3, 1049717760, 8192)], { shader: 168, workgroups: [32,1,1] }),
+        dispatch("step_832_pointwise_G_layer4_2_conv1", [at(7, 1015033856, 30005248), at(1, 1072998912, 2048), at(1, 0, 30005248)], { shader: 152, workgroups: [14651,1,1] }),
+        dispatch("step_833_sum_G_layer4_2_conv1_stage1", [at(1, 0, 30005248), at(1, 30005248, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_833_sum_G_layer4_2_conv1_stage2", [at(1, 30005248, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_834_pointwise_G_layer4_2_bn1_running_var", [at(0, 171493376, 2048), at(1, 0, 2048), at(3, 1049963520, 2048), at(0, 180936704, 2048), at(1, 1073003008, 2048), at(3, 1049965568, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_835_pointwise_G_layer4_2_conv2", [at(8, 60010496, 30005248), at(1, 1073003008, 2048), at(1, 0, 30005248)], { shader: 152, workgroups: [14651,1,1] }),
+        dispatch("step_836_sum_G_layer4_2_conv2_stage1", [at(1, 0, 30005248), at(1, 30005248, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_836_sum_G_layer4_2_conv2_stage2", [at(1, 30005248, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_837_pointwise_G_layer4_2_bn2_running_var", [at(0, 180938752, 2048), at(1, 0, 2048), at(3, 1049967616, 2048)], { shader: 169, workgroups: [8,1,1] }),
+        dispatch("step_838_pointwise_G_layer4_2_conv3", [at(2, 0, 120020992), at(1, 1072753152, 8192), at(1, 0, 120020992)], { shader: 166, workgroups: [32768,2,1] }),
+        dispatch("step_839_sum_G_layer4_2_conv3_stage1", [at(1, 0, 120020992), at(1, 240041984, 16384)], { shader: 167, workgroups: [64,1,1] }),
+        dispatch("step_839_sum_G_layer4_2_conv3_stage2", [at(1, 240041984, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_840_pointwise_G_layer4_2_bn3_running_var", [at(0, 185159680, 8192), at(1, 0, 8192), at(3, 1049725952, 8192)], { shader: 170, workgroups: [32,1,1] }),
+        dispatch("step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 11059456, 3686400), at(6, 1070556672, 1113476), at(6, 1071670272, 1113476), at(1, 0, 2048)], { shader: 171, workgroups: [4,1,1] }),
+        dispatch("step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 2048), at(0, 367357696, 4)], { shader: 172, workgroups: [1,1,1] }),
+        dispatch("step_842_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage1", [at(0, 11059456, 3686400), at(7, 1067543040, 1113476), at(7, 1068656640, 1113476), at(1, 0, 2048)], { shader: 171, workgroups: [4,1,1] }),
+        dispatch("step_842_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage2", [at(1, 0, 2048), at(0, 367357952, 4)], { shader: 172, workgroups: [1,1,1] }),
+        dispatch("step_843_pointwise", [at(0, 11059456, 3686400), at(1, 70041600, 3686400)], { shader: 173, workgroups: [1800,1,1] }),
+        dispatch("step_844_sum_stage1", [at(1, 70041600, 3686400), at(1, 0, 1024)], { shader: 174, workgroups: [4,1,1] }),
+        dispatch("step_844_sum_stage2", [at(1, 0, 1024), at(1, 73728000, 4)], { shader: 175, workgroups: [1,1,1] }),
+        dispatch("step_845_softmax_G_layer5_conv2d_list_0", [at(6, 1070556672, 1113476), at(6, 1071670272, 1113476), at(0, 11059456, 3686400), at(1, 73728000, 4), at(1, 70041600, 3686400), at(1, 0, 70041600)], { shader: 176, workgroups: [14400,1,1] }),
+        dispatch("step_846_resizeGrad", [at(0, 367379456, 11888), at(0, 367358208, 21128), at(1, 0, 70041600), at(5, 594819328, 1113476)], { shader: 177, workgroups: [4350,1,1] }),
+        dispatch("step_847_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 185868544, 700416), at(1, 0, 737280)], { shader: 178, workgroups: [2880,1,1] }),
+        dispatch("step_847_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(5, 594819328, 1113476), at(5, 592474880, 1172080)], { shader: 179, workgroups: [1145,1,1] }),
+        dispatch("step_847_conv2dInputGrad_G_layer5_conv2d_list_1", [at(5, 592474880, 1172080), at(1, 0, 737280), at(1, 960167936, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 180, workgroups: [458,32,1] }, { shader: 181, workgroups: [7462,1,1] }),
+        dispatch("step_848_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 185167872, 700416), at(1, 0, 737280)], { shader: 178, workgroups: [2880,1,1] }),
+        dispatch("step_848_conv2dInputGrad_G_layer5_conv2d_list_0", [at(5, 592474880, 1172080), at(1, 0, 737280), at(2, 360062976, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 182, workgroups: [458,32,1] }, { shader: 183, workgroups: [7462,1,1] }),
+        dispatch("step_849_softmax_G_layer6_conv2d_list_0", [at(7, 1067543040, 1113476), at(7, 1068656640, 1113476), at(0, 11059456, 3686400), at(1, 73728000, 4), at(1, 70041600, 3686400), at(1, 0, 70041600)], { shader: 184, workgroups: [14400,1,1] }),
+        dispatch("step_850_resizeGrad", [at(0, 367379456, 11888), at(0, 367358208, 21128), at(1, 0, 70041600), at(5, 595932928, 1113476)], { shader: 177, workgroups: [4350,1,1] }),
+        dispatch("step_851_conv2dInputGrad_G_layer6_conv2d_list_1_pack", [at(0, 189371648, 1400832), at(1, 240041984, 1474560)], { shader: 185, workgroups: [5760,1,1] }),
+        dispatch("step_851_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(5, 595932928, 1113476), at(5, 593647104, 1172080)], { shader: 179, workgroups: [1145,1,1] }),
+        dispatch("step_851_conv2dInputGrad_G_layer6_conv2d_list_1", [at(5, 593647104, 1172080), at(1, 240041984, 1474560), at(1, 0, 120020992)], { adapter: "cpu", features: ["subgroups"], shader: 186, workgroups: [458,64,1] }, { shader: 187, workgroups: [14924,1,1] }),
+        dispatch("step_852_conv2dInputGrad_G_layer6_conv2d_list_0_pack", [at(0, 187970560, 1400832), at(1, 600104960, 1474560)], { shader: 185, workgroups: [5760,1,1] }),
+        dispatch("step_852_conv2dInputGrad_G_layer6_conv2d_list_0", [at(5, 593647104, 1172080), at(1, 600104960, 1474560), at(1, 240041984, 120020992)], { adapter: "cpu", features: ["subgroups"], shader: 188, workgroups: [458,64,1] }, { shader: 189, workgroups: [14924,1,1] }),
+        dispatch("step_853_sum_G_layer6_conv2d_list_1_stage1", [at(1, 0, 120020992), at(1, 240041984, 120020992), at(2, 240041984, 120020992), at(1, 600104960, 16384)], { shader: 190, workgroups: [64,1,1] }),
+        dispatch("step_853_sum_G_layer6_conv2d_list_1_stage2", [at(1, 600104960, 16384), at(1, 1020178432, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_854_sum_G_layer6_conv2d_list_1_stage1", [at(1, 0, 120020992), at(1, 240041984, 120020992), at(2, 240041984, 120020992), at(2, 120020992, 120020992), at(1, 600104960, 16384)], { shader: 191, workgroups: [64,1,1] }),
+        dispatch("step_854_sum_G_layer6_conv2d_list_1_stage2", [at(1, 600104960, 16384), at(1, 1020186624, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_855_pointwise_G_layer4_2_bn3", [at(0, 185135104, 8192), at(1, 1072761344, 8192), at(1, 0, 120020992), at(1, 240041984, 120020992), at(2, 240041984, 120020992), at(1, 1020178432, 8192), at(2, 120020992, 120020992), at(1, 1020186624, 8192), at(1, 600104960, 120020992)], { shader: 192, workgroups: [32768,2,1] }),
+        dispatch("step_856_conv2dInputGrad_G_layer4_2_conv3_pack", [at(0, 180940800, 4194304), at(1, 1020178432, 4194304)], { shader: 193, workgroups: [16384,1,1] }),
+        dispatch("step_856_conv2dInputGrad_G_layer4_2_conv3_packc", [at(1, 600104960, 120020992), at(2, 0, 120020992)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_856_conv2dInputGrad_G_layer4_2_conv3", [at(2, 0, 120020992), at(1, 1020178432, 4194304), at(1, 600104960, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [458,16,1] }, { shader: 195, workgroups: [3731,1,1] }),
+        dispatch("step_857_sum_G_layer4_2_conv3_stage1", [at(1, 600104960, 30005248), at(8, 120020992, 30005248), at(1, 630110208, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_857_sum_G_layer4_2_conv3_stage2", [at(1, 630110208, 16384), at(1, 660115456, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_858_sum_G_layer4_2_conv3_stage1", [at(1, 600104960, 30005248), at(8, 120020992, 30005248), at(8, 90015744, 30005248), at(1, 630110208, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_858_sum_G_layer4_2_conv3_stage2", [at(1, 630110208, 16384), at(1, 660117504, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_859_pointwise_G_layer4_2_bn2", [at(0, 180932608, 2048), at(1, 1073005056, 2048), at(1, 600104960, 30005248), at(8, 120020992, 30005248), at(1, 660115456, 2048), at(8, 90015744, 30005248), at(1, 660117504, 2048), at(1, 630110208, 30005248)], { shader: 198, workgroups: [14651,1,1] }),
+        dispatch("step_860_conv2dInputGrad_G_layer4_2_conv2_pack", [at(0, 171495424, 9437184), at(1, 660115456, 9437184)], { shader: 199, workgroups: [32768,2,1] }),
+        dispatch("step_860_conv2dInputGrad_G_layer4_2_conv2_packc", [at(1, 630110208, 30005248), at(1, 1020178432, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_860_conv2dInputGrad_G_layer4_2_conv2", [at(1, 1020178432, 30005248), at(1, 660115456, 9437184), at(1, 600104960, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [458,16,1] }, { shader: 201, workgroups: [3731,1,1] }),
+        dispatch("step_861_sum_G_layer4_2_conv2_stage1", [at(1, 600104960, 30005248), at(8, 30005248, 30005248), at(1, 630110208, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_861_sum_G_layer4_2_conv2_stage2", [at(1, 630110208, 16384), at(1, 660115456, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_862_sum_G_layer4_2_conv2_stage1", [at(1, 600104960, 30005248), at(8, 30005248, 30005248), at(8, 0, 30005248), at(1, 630110208, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_862_sum_G_layer4_2_conv2_stage2", [at(1, 630110208, 16384), at(1, 660117504, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_863_pointwise_G_layer4_2_bn1", [at(0, 171487232, 2048), at(1, 1073000960, 2048), at(1, 600104960, 30005248), at(8, 30005248, 30005248), at(1, 660115456, 2048), at(8, 0, 30005248), at(1, 660117504, 2048), at(1, 630110208, 30005248)], { shader: 198, workgroups: [14651,1,1] }),
+        dispatch("step_864_conv2dInputGrad_G_layer4_2_conv1_pack", [at(0, 167292928, 4194304), at(1, 1050183680, 4194304)], { shader: 202, workgroups: [16384,1,1] }),
+        dispatch("step_864_conv2dInputGrad_G_layer4_2_conv1_packc", [at(1, 630110208, 30005248), at(3, 1019663360, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_864_conv2dInputGrad_G_layer4_2_conv1", [at(3, 1019663360, 30005248), at(1, 1050183680, 4194304), at(1, 0, 120020992), at(1, 240041984, 120020992), at(2, 240041984, 120020992), at(1, 840146944, 120020992), at(1, 600104960, 120020992)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [458,64,1] }, { shader: 204, workgroups: [14924,1,1] }),
+        dispatch("step_865_sum_G_layer4_2_conv1_stage1", [at(1, 600104960, 120020992), at(1, 0, 16384)], { shader: 115, workgroups: [64,1,1] }),
+        dispatch("step_865_sum_G_layer4_2_conv1_stage2", [at(1, 0, 16384), at(1, 240041984, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_866_sum_G_layer4_2_conv1_stage1", [at(1, 600104960, 120020992), at(1, 720125952, 120020992), at(1, 0, 16384)], { shader: 205, workgroups: [64,1,1] }),
+        dispatch("step_866_sum_G_layer4_2_conv1_stage2", [at(1, 0, 16384), at(1, 240050176, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_867_pointwise_G_layer4_1_bn3", [at(0, 167260160, 8192), at(1, 1072744960, 8192), at(1, 600104960, 120020992), at(1, 240041984, 8192), at(1, 720125952, 120020992), at(1, 240050176, 8192), at(1, 0, 120020992)], { shader: 206, workgroups: [32768,2,1] }),
+        dispatch("step_868_conv2dInputGrad_G_layer4_1_conv3_pack", [at(0, 163065856, 4194304), at(1, 720125952, 4194304)], { shader: 193, workgroups: [16384,1,1] }),
+        dispatch("step_868_conv2dInputGrad_G_layer4_1_conv3_packc", [at(1, 0, 120020992), at(1, 240041984, 120020992)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_868_conv2dInputGrad_G_layer4_1_conv3", [at(1, 240041984, 120020992), at(1, 720125952, 4194304), at(1, 0, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [458,16,1] }, { shader: 195, workgroups: [3731,1,1] }),
+        dispatch("step_869_sum_G_layer4_1_conv3_stage1", [at(1, 0, 30005248), at(7, 985028608, 30005248), at(1, 30005248, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_869_sum_G_layer4_1_conv3_stage2", [at(1, 30005248, 16384), at(1, 60010496, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_870_sum_G_layer4_1_conv3_stage1", [at(1, 0, 30005248), at(7, 985028608, 30005248), at(7, 955023360, 30005248), at(1, 30005248, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_870_sum_G_layer4_1_conv3_stage2", [at(1, 30005248, 16384), at(1, 60012544, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_871_pointwise_G_layer4_1_bn2", [at(0, 163057664, 2048), at(1, 1072996864, 2048), at(1, 0, 30005248), at(7, 985028608, 30005248), at(1, 60010496, 2048), at(7, 955023360, 30005248), at(1, 60012544, 2048), at(1, 30005248, 30005248)], { shader: 198, workgroups: [14651,1,1] }),
+        dispatch("step_872_conv2dInputGrad_G_layer4_1_conv2_pack", [at(0, 153620480, 9437184), at(1, 60010496, 9437184)], { shader: 199, workgroups: [32768,2,1] }),
+        dispatch("step_872_conv2dInputGrad_G_layer4_1_conv2_packc", [at(1, 30005248, 30005248), at(4, 300052480, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_872_conv2dInputGrad_G_layer4_1_conv2", [at(4, 300052480, 30005248), at(1, 60010496, 9437184), at(1, 0, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [458,16,1] }, { shader: 201, workgroups: [3731,1,1] }),
+        dispatch("step_873_sum_G_layer4_1_conv2_stage1", [at(1, 0, 30005248), at(7, 895012864, 30005248), at(1, 30005248, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_873_sum_G_layer4_1_conv2_stage2", [at(1, 30005248, 16384), at(1, 60010496, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_874_sum_G_layer4_1_conv2_stage1", [at(1, 0, 30005248), at(7, 895012864, 30005248), at(7, 865007616, 30005248), at(1, 30005248, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_874_sum_G_layer4_1_conv2_stage2", [at(1, 30005248, 16384), at(1, 60012544, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_875_pointwise_G_layer4_1_bn1", [at(0, 153612288, 2048), at(1, 1072992768, 2048), at(1, 0, 30005248), at(7, 895012864, 30005248), at(1, 60010496, 2048), at(7, 865007616, 30005248), at(1, 60012544, 2048), at(1, 30005248, 30005248)], { shader: 198, workgroups: [14651,1,1] }),
+        dispatch("step_876_conv2dInputGrad_G_layer4_1_conv1_pack", [at(0, 149417984, 4194304), at(1, 720125952, 4194304)], { shader: 202, workgroups: [16384,1,1] }),
+        dispatch("step_876_conv2dInputGrad_G_layer4_1_conv1_packc", [at(1, 30005248, 30005248), at(4, 330057728, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_876_conv2dInputGrad_G_layer4_1_conv1", [at(4, 330057728, 30005248), at(1, 720125952, 4194304), at(1, 0, 120020992)], { adapter: "cpu", features: ["subgroups"], shader: 207, workgroups: [458,64,1] }, { shader: 208, workgroups: [14924,1,1] }),
+        dispatch("step_877_sum_G_layer4_1_conv1_stage1", [at(1, 600104960, 120020992), at(1, 0, 120020992), at(1, 480083968, 120020992), at(1, 720125952, 16384)], { shader: 190, workgroups: [64,1,1] }),
+        dispatch("step_877_sum_G_layer4_1_conv1_stage2", [at(1, 720125952, 16384), at(1, 1050183680, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_878_pointwise_G_layer4_1_conv1", [at(1, 600104960, 120020992), at(1, 0, 120020992), at(1, 480083968, 120020992), at(1, 1050183680, 8192), at(1, 720125952, 120020992)], { shader: 209, workgroups: [32768,2,1] }),
+        dispatch("step_879_sum_G_layer4_1_conv1_stage1", [at(1, 600104960, 120020992), at(1, 0, 120020992), at(1, 480083968, 120020992), at(1, 360062976, 120020992), at(1, 1050183680, 16384)], { shader: 191, workgroups: [64,1,1] }),
+        dispatch("step_879_sum_G_layer4_1_conv1_stage2", [at(1, 1050183680, 16384), at(1, 1050200064, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_880_pointwise_G_layer4_0_downsample_1", [at(0, 149385216, 8192), at(1, 1072728576, 8192), at(1, 720125952, 120020992), at(1, 360062976, 120020992), at(1, 1050200064, 8192), at(2, 120020992, 120020992)], { shader: 210, workgroups: [32768,2,1] }),
+        dispatch("step_881_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 140996608, 8388608), at(1, 1050183680, 8388608)], { shader: 211, workgroups: [32768,1,1] }),
+        dispatch("step_881_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(2, 120020992, 120020992), at(1, 360062976, 120020992)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_881_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 360062976, 120020992), at(1, 1050183680, 8388608), at(2, 120020992, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 212, workgroups: [458,32,1] }, { shader: 213, workgroups: [7462,1,1] }),
+        dispatch("step_882_sum_G_layer4_1_conv1_stage1", [at(1, 600104960, 120020992), at(1, 0, 120020992), at(1, 480083968, 120020992), at(1, 120020992, 120020992), at(1, 1050183680, 16384)], { shader: 191, workgroups: [64,1,1] }),
+        dispatch("step_882_sum_G_layer4_1_conv1_stage2", [at(1, 1050183680, 16384), at(1, 600104960, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_883_pointwise_G_layer4_0_bn3", [at(0, 140963840, 8192), at(1, 1072712192, 8192), at(1, 720125952, 120020992), at(1, 120020992, 120020992), at(1, 600104960, 8192), at(1, 0, 120020992)], { shader: 210, workgroups: [32768,2,1] }),
+        dispatch("step_884_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 136769536, 4194304), at(1, 600104960, 4194304)], { shader: 193, workgroups: [16384,1,1] }),
+        dispatch("step_884_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 0, 120020992), at(1, 120020992, 120020992)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_884_conv2dInputGrad_G_layer4_0_conv3", [at(1, 120020992, 120020992), at(1, 600104960, 4194304), at(1, 0, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [458,16,1] }, { shader: 195, workgroups: [3731,1,1] }),
+        dispatch("step_885_sum_G_layer4_0_conv3_stage1", [at(1, 0, 30005248), at(7, 804997120, 30005248), at(1, 30005248, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_885_sum_G_layer4_0_conv3_stage2", [at(1, 30005248, 16384), at(1, 60010496, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_886_sum_G_layer4_0_conv3_stage1", [at(1, 0, 30005248), at(7, 804997120, 30005248), at(7, 774991872, 30005248), at(1, 30005248, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_886_sum_G_layer4_0_conv3_stage2", [at(1, 30005248, 16384), at(1, 60012544, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_887_pointwise_G_layer4_0_bn2", [at(0, 136761344, 2048), at(1, 1072988672, 2048), at(1, 0, 30005248), at(7, 804997120, 30005248), at(1, 60010496, 2048), at(7, 774991872, 30005248), at(1, 60012544, 2048), at(1, 30005248, 30005248)], { shader: 198, workgroups: [14651,1,1] }),
+        dispatch("step_888_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 127324160, 9437184), at(1, 60010496, 9437184)], { shader: 199, workgroups: [32768,2,1] }),
+        dispatch("step_888_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 30005248, 30005248), at(4, 480083968, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_888_conv2dInputGrad_G_layer4_0_conv2", [at(4, 480083968, 30005248), at(1, 60010496, 9437184), at(1, 0, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [458,16,1] }, { shader: 201, workgroups: [3731,1,1] }),
+        dispatch("step_889_sum_G_layer4_0_conv2_stage1", [at(1, 0, 30005248), at(7, 714981376, 30005248), at(1, 30005248, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_889_sum_G_layer4_0_conv2_stage2", [at(1, 30005248, 16384), at(1, 60010496, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_890_sum_G_layer4_0_conv2_stage1", [at(1, 0, 30005248), at(7, 714981376, 30005248), at(7, 684976128, 30005248), at(1, 30005248, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_890_sum_G_layer4_0_conv2_stage2", [at(1, 30005248, 16384), at(1, 60012544, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_891_pointwise_G_layer4_0_bn1", [at(0, 127315968, 2048), at(1, 1072984576, 2048), at(1, 0, 30005248), at(7, 714981376, 30005248), at(1, 60010496, 2048), at(7, 684976128, 30005248), at(1, 60012544, 2048), at(1, 30005248, 30005248)], { shader: 198, workgroups: [14651,1,1] }),
+        dispatch("step_892_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 125218816, 2097152), at(1, 60010496, 2097152)], { shader: 214, workgroups: [8192,1,1] }),
+        dispatch("step_892_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 30005248, 30005248), at(4, 510089216, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_892_conv2dInputGrad_G_layer4_0_conv1", [at(4, 510089216, 30005248), at(1, 60010496, 2097152), at(1, 960167936, 60010496), at(2, 360062976, 60010496), at(2, 120020992, 60010496), at(6, 540094464, 60010496), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [458,32,1] }, { shader: 216, workgroups: [7462,1,1] }),
+        dispatch("step_893_sum_G_layer4_0_conv1_stage1", [at(1, 0, 60010496), at(1, 60010496, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_893_sum_G_layer4_0_conv1_stage2", [at(1, 60010496, 16384), at(1, 600104960, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_894_sum_G_layer4_0_conv1_stage1", [at(1, 0, 60010496), at(6, 480083968, 60010496), at(1, 60010496, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_894_sum_G_layer4_0_conv1_stage2", [at(1, 60010496, 16384), at(1, 600109056, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_895_pointwise_G_layer3_22_bn3", [at(0, 125202432, 4096), at(1, 1072962048, 4096), at(1, 0, 60010496), at(1, 600104960, 4096), at(6, 480083968, 60010496), at(1, 600109056, 4096), at(1, 60010496, 60010496)], { shader: 218, workgroups: [29302,1,1] }),
+        dispatch("step_896_conv2dInputGrad_G_layer3_22_conv3_pack", [at(0, 124153856, 1048576), at(1, 660115456, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_896_conv2dInputGrad_G_layer3_22_conv3_packc", [at(1, 60010496, 60010496), at(1, 600104960, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_896_conv2dInputGrad_G_layer3_22_conv3", [at(1, 600104960, 60010496), at(1, 660115456, 1048576), at(1, 60010496, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_897_sum_G_layer3_22_conv3_stage1", [at(1, 60010496, 15002624), at(9, 1035181056, 15002624), at(1, 75013120, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_897_sum_G_layer3_22_conv3_stage2", [at(1, 75013120, 14336), at(1, 90015744, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_898_sum_G_layer3_22_conv3_stage1", [at(1, 60010496, 15002624), at(9, 1035181056, 15002624), at(9, 1020178432, 15002624), at(1, 75013120, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_898_sum_G_layer3_22_conv3_stage2", [at(1, 75013120, 14336), at(1, 90016768, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_899_pointwise_G_layer3_22_bn2", [at(0, 124149760, 1024), at(1, 1073104384, 1024), at(1, 60010496, 15002624), at(9, 1035181056, 15002624), at(1, 90015744, 1024), at(9, 1020178432, 15002624), at(1, 90016768, 1024), at(1, 75013120, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_900_conv2dInputGrad_G_layer3_22_conv2_pack", [at(0, 121790464, 2359296), at(1, 90015744, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_900_conv2dInputGrad_G_layer3_22_conv2_packc", [at(1, 75013120, 15002624), at(1, 1050183680, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_900_conv2dInputGrad_G_layer3_22_conv2", [at(1, 1050183680, 15002624), at(1, 90015744, 2359296), at(1, 60010496, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_901_sum_G_layer3_22_conv2_stage1", [at(1, 60010496, 15002624), at(9, 990173184, 15002624), at(1, 75013120, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_901_sum_G_layer3_22_conv2_stage2", [at(1, 75013120, 14336), at(1, 90015744, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_902_sum_G_layer3_22_conv2_stage1", [at(1, 60010496, 15002624), at(9, 990173184, 15002624), at(9, 975170560, 15002624), at(1, 75013120, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_902_sum_G_layer3_22_conv2_stage2", [at(1, 75013120, 14336), at(1, 90016768, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_903_pointwise_G_layer3_22_bn1", [at(0, 121786368, 1024), at(1, 1073102336, 1024), at(1, 60010496, 15002624), at(9, 990173184, 15002624), at(1, 90015744, 1024), at(9, 975170560, 15002624), at(1, 90016768, 1024), at(1, 75013120, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_904_conv2dInputGrad_G_layer3_22_conv1_pack", [at(0, 120737792, 1048576), at(1, 660115456, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_904_conv2dInputGrad_G_layer3_22_conv1_packc", [at(1, 75013120, 15002624), at(4, 660115456, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_904_conv2dInputGrad_G_layer3_22_conv1", [at(4, 660115456, 15002624), at(1, 660115456, 1048576), at(1, 60010496, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
+        dispatch("step_905_sum_G_layer3_22_conv1_stage1", [at(1, 0, 60010496), at(1, 60010496, 60010496), at(6, 360062976, 60010496), at(1, 660115456, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_905_sum_G_layer3_22_conv1_stage2", [at(1, 660115456, 16384), at(1, 720125952, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_906_sum_G_layer3_22_conv1_stage1", [at(1, 0, 60010496), at(1, 60010496, 60010496), at(6, 360062976, 60010496), at(6, 300052480, 60010496), at(1, 660115456, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_906_sum_G_layer3_22_conv1_stage2", [at(1, 660115456, 16384), at(1, 720130048, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_907_pointwise_G_layer3_21_bn3", [at(0, 120721408, 4096), at(1, 1072953856, 4096), at(1, 0, 60010496), at(1, 60010496, 60010496), at(6, 360062976, 60010496), at(1, 720125952, 4096), at(6, 300052480, 60010496), at(1, 720130048, 4096), at(1, 660115456, 60010496)], { shader: 233, workgroups: [29302,1,1] }),
+        dispatch("step_908_conv2dInputGrad_G_layer3_21_conv3_pack", [at(0, 119672832, 1048576), at(1, 780136448, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_908_conv2dInputGrad_G_layer3_21_conv3_packc", [at(1, 660115456, 60010496), at(1, 720125952, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_908_conv2dInputGrad_G_layer3_21_conv3", [at(1, 720125952, 60010496), at(1, 780136448, 1048576), at(1, 660115456, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_909_sum_G_layer3_21_conv3_stage1", [at(1, 660115456, 15002624), at(9, 945165312, 15002624), at(1, 675118080, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_909_sum_G_layer3_21_conv3_stage2", [at(1, 675118080, 14336), at(1, 690120704, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_910_sum_G_layer3_21_conv3_stage1", [at(1, 660115456, 15002624), at(9, 945165312, 15002624), at(9, 930162688, 15002624), at(1, 675118080, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_910_sum_G_layer3_21_conv3_stage2", [at(1, 675118080, 14336), at(1, 690121728, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_911_pointwise_G_layer3_21_bn2", [at(0, 119668736, 1024), at(1, 1073100288, 1024), at(1, 660115456, 15002624), at(9, 945165312, 15002624), at(1, 690120704, 1024), at(9, 930162688, 15002624), at(1, 690121728, 1024), at(1, 675118080, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_912_conv2dInputGrad_G_layer3_21_conv2_pack", [at(0, 117309440, 2359296), at(1, 690120704, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_912_conv2dInputGrad_G_layer3_21_conv2_packc", [at(1, 675118080, 15002624), at(4, 675118080, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_912_conv2dInputGrad_G_layer3_21_conv2", [at(4, 675118080, 15002624), at(1, 690120704, 2359296), at(1, 660115456, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_913_sum_G_layer3_21_conv2_stage1", [at(1, 660115456, 15002624), at(9, 900157440, 15002624), at(1, 675118080, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_913_sum_G_layer3_21_conv2_stage2", [at(1, 675118080, 14336), at(1, 690120704, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_914_sum_G_layer3_21_conv2_stage1", [at(1, 660115456, 15002624), at(9, 900157440, 15002624), at(9, 885154816, 15002624), at(1, 675118080, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_914_sum_G_layer3_21_conv2_stage2", [at(1, 675118080, 14336), at(1, 690121728, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_915_pointwise_G_layer3_21_bn1", [at(0, 117305344, 1024), at(1, 1073098240, 1024), at(1, 660115456, 15002624), at(9, 900157440, 15002624), at(1, 690120704, 1024), at(9, 885154816, 15002624), at(1, 690121728, 1024), at(1, 675118080, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_916_conv2dInputGrad_G_layer3_21_conv1_pack", [at(0, 116256768, 1048576), at(1, 780136448, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_916_conv2dInputGrad_G_layer3_21_conv1_packc", [at(1, 675118080, 15002624), at(4, 690120704, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_916_conv2dInputGrad_G_layer3_21_conv1", [at(4, 690120704, 15002624), at(1, 780136448, 1048576), at(1, 0, 60010496), at(1, 60010496, 60010496), at(6, 360062976, 60010496), at(6, 180031488, 60010496), at(1, 660115456, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [458,32,1] }, { shader: 235, workgroups: [7462,1,1] }),
+        dispatch("step_917_sum_G_layer3_21_conv1_stage1", [at(1, 660115456, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_917_sum_G_layer3_21_conv1_stage2", [at(1, 0, 16384), at(1, 60010496, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_918_sum_G_layer3_21_conv1_stage1", [at(1, 660115456, 60010496), at(6, 120020992, 60010496), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_918_sum_G_layer3_21_conv1_stage2", [at(1, 0, 16384), at(1, 60014592, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_919_pointwise_G_layer3_20_bn3", [at(0, 116240384, 4096), at(1, 1072945664, 4096), at(1, 660115456, 60010496), at(1, 60010496, 4096), at(6, 120020992, 60010496), at(1, 60014592, 4096), at(1, 0, 60010496)], { shader: 218, workgroups: [29302,1,1] }),
+        dispatch("step_920_conv2dInputGrad_G_layer3_20_conv3_pack", [at(0, 115191808, 1048576), at(1, 780136448, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_920_conv2dInputGrad_G_layer3_20_conv3_packc", [at(1, 0, 60010496), at(1, 60010496, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_920_conv2dInputGrad_G_layer3_20_conv3", [at(1, 60010496, 60010496), at(1, 780136448, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_921_sum_G_layer3_20_conv3_stage1", [at(1, 0, 15002624), at(9, 855149568, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_921_sum_G_layer3_20_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_922_sum_G_layer3_20_conv3_stage1", [at(1, 0, 15002624), at(9, 855149568, 15002624), at(9, 840146944, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_922_sum_G_layer3_20_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_923_pointwise_G_layer3_20_bn2", [at(0, 115187712, 1024), at(1, 1073096192, 1024), at(1, 0, 15002624), at(9, 855149568, 15002624), at(1, 30005248, 1024), at(9, 840146944, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_924_conv2dInputGrad_G_layer3_20_conv2_pack", [at(0, 112828416, 2359296), at(1, 30005248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_924_conv2dInputGrad_G_layer3_20_conv2_packc", [at(1, 15002624, 15002624), at(4, 705123328, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_924_conv2dInputGrad_G_layer3_20_conv2", [at(4, 705123328, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_925_sum_G_layer3_20_conv2_stage1", [at(1, 0, 15002624), at(9, 810141696, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_925_sum_G_layer3_20_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_926_sum_G_layer3_20_conv2_stage1", [at(1, 0, 15002624), at(9, 810141696, 15002624), at(9, 795139072, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_926_sum_G_layer3_20_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_927_pointwise_G_layer3_20_bn1", [at(0, 112824320, 1024), at(1, 1073094144, 1024), at(1, 0, 15002624), at(9, 810141696, 15002624), at(1, 30005248, 1024), at(9, 795139072, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_928_conv2dInputGrad_G_layer3_20_conv1_pack", [at(0, 111775744, 1048576), at(1, 780136448, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_928_conv2dInputGrad_G_layer3_20_conv1_packc", [at(1, 15002624, 15002624), at(4, 840146944, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_928_conv2dInputGrad_G_layer3_20_conv1", [at(4, 840146944, 15002624), at(1, 780136448, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
+        dispatch("step_929_sum_G_layer3_20_conv1_stage1", [at(1, 660115456, 60010496), at(1, 0, 60010496), at(6, 0, 60010496), at(1, 780136448, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_929_sum_G_layer3_20_conv1_stage2", [at(1, 780136448, 16384), at(1, 960167936, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_930_sum_G_layer3_20_conv1_stage1", [at(1, 660115456, 60010496), at(1, 0, 60010496), at(6, 0, 60010496), at(5, 960167936, 60010496), at(1, 780136448, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_930_sum_G_layer3_20_conv1_stage2", [at(1, 780136448, 16384), at(1, 960172032, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_931_pointwise_G_layer3_19_bn3", [at(0, 111759360, 4096), at(1, 1072937472, 4096), at(1, 660115456, 60010496), at(1, 0, 60010496), at(6, 0, 60010496), at(1, 960167936, 4096), at(5, 960167936, 60010496), at(1, 960172032, 4096), at(1, 780136448, 60010496)], { shader: 233, workgroups: [29302,1,1] }),
+        dispatch("step_932_conv2dInputGrad_G_layer3_19_conv3_pack", [at(0, 110710784, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_932_conv2dInputGrad_G_layer3_19_conv3_packc", [at(1, 780136448, 60010496), at(1, 960167936, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_932_conv2dInputGrad_G_layer3_19_conv3", [at(1, 960167936, 60010496), at(1, 1065186304, 1048576), at(1, 780136448, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_933_sum_G_layer3_19_conv3_stage1", [at(1, 780136448, 15002624), at(9, 765133824, 15002624), at(1, 795139072, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_933_sum_G_layer3_19_conv3_stage2", [at(1, 795139072, 14336), at(1, 810141696, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_934_sum_G_layer3_19_conv3_stage1", [at(1, 780136448, 15002624), at(9, 765133824, 15002624), at(9, 750131200, 15002624), at(1, 795139072, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_934_sum_G_layer3_19_conv3_stage2", [at(1, 795139072, 14336), at(1, 810142720, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_935_pointwise_G_layer3_19_bn2", [at(0, 110706688, 1024), at(1, 1073092096, 1024), at(1, 780136448, 15002624), at(9, 765133824, 15002624), at(1, 810141696, 1024), at(9, 750131200, 15002624), at(1, 810142720, 1024), at(1, 795139072, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_936_conv2dInputGrad_G_layer3_19_conv2_pack", [at(0, 108347392, 2359296), at(1, 810141696, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_936_conv2dInputGrad_G_layer3_19_conv2_packc", [at(1, 795139072, 15002624), at(4, 855149568, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_936_conv2dInputGrad_G_layer3_19_conv2", [at(4, 855149568, 15002624), at(1, 810141696, 2359296), at(1, 780136448, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_937_sum_G_layer3_19_conv2_stage1", [at(1, 780136448, 15002624), at(9, 720125952, 15002624), at(1, 795139072, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_937_sum_G_layer3_19_conv2_stage2", [at(1, 795139072, 14336), at(1, 810141696, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_938_sum_G_layer3_19_conv2_stage1", [at(1, 780136448, 15002624), at(9, 720125952, 15002624), at(9, 705123328, 15002624), at(1, 795139072, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_938_sum_G_layer3_19_conv2_stage2", [at(1, 795139072, 14336), at(1, 810142720, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_939_pointwise_G_layer3_19_bn1", [at(0, 108343296, 1024), at(1, 1073090048, 1024), at(1, 780136448, 15002624), at(9, 720125952, 15002624), at(1, 810141696, 1024), at(9, 705123328, 15002624), at(1, 810142720, 1024), at(1, 795139072, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_940_conv2dInputGrad_G_layer3_19_conv1_pack", [at(0, 107294720, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_940_conv2dInputGrad_G_layer3_19_conv1_packc", [at(1, 795139072, 15002624), at(4, 870152192, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_940_conv2dInputGrad_G_layer3_19_conv1", [at(4, 870152192, 15002624), at(1, 1065186304, 1048576), at(1, 660115456, 60010496), at(1, 0, 60010496), at(6, 0, 60010496), at(5, 840146944, 60010496), at(1, 780136448, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [458,32,1] }, { shader: 235, workgroups: [7462,1,1] }),
+        dispatch("step_941_sum_G_layer3_19_conv1_stage1", [at(1, 780136448, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_941_sum_G_layer3_19_conv1_stage2", [at(1, 0, 16384), at(1, 660115456, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_942_sum_G_layer3_19_conv1_stage1", [at(1, 780136448, 60010496), at(5, 780136448, 60010496), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_942_sum_G_layer3_19_conv1_stage2", [at(1, 0, 16384), at(1, 660119552, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_943_pointwise_G_layer3_18_bn3", [at(0, 107278336, 4096), at(1, 1072929280, 4096), at(1, 780136448, 60010496), at(1, 660115456, 4096), at(5, 780136448, 60010496), at(1, 660119552, 4096), at(1, 0, 60010496)], { shader: 218, workgroups: [29302,1,1] }),
+        dispatch("step_944_conv2dInputGrad_G_layer3_18_conv3_pack", [at(0, 106229760, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_944_conv2dInputGrad_G_layer3_18_conv3_packc", [at(1, 0, 60010496), at(1, 660115456, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_944_conv2dInputGrad_G_layer3_18_conv3", [at(1, 660115456, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_945_sum_G_layer3_18_conv3_stage1", [at(1, 0, 15002624), at(9, 675118080, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_945_sum_G_layer3_18_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_946_sum_G_layer3_18_conv3_stage1", [at(1, 0, 15002624), at(9, 675118080, 15002624), at(9, 660115456, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_946_sum_G_layer3_18_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_947_pointwise_G_layer3_18_bn2", [at(0, 106225664, 1024), at(1, 1073088000, 1024), at(1, 0, 15002624), at(9, 675118080, 15002624), at(1, 30005248, 1024), at(9, 660115456, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_948_conv2dInputGrad_G_layer3_18_conv2_pack", [at(0, 103866368, 2359296), at(1, 30005248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_948_conv2dInputGrad_G_layer3_18_conv2_packc", [at(1, 15002624, 15002624), at(4, 885154816, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_948_conv2dInputGrad_G_layer3_18_conv2", [at(4, 885154816, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_949_sum_G_layer3_18_conv2_stage1", [at(1, 0, 15002624), at(9, 630110208, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_949_sum_G_layer3_18_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_950_sum_G_layer3_18_conv2_stage1", [at(1, 0, 15002624), at(9, 630110208, 15002624), at(9, 615107584, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_950_sum_G_layer3_18_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_951_pointwise_G_layer3_18_bn1", [at(0, 103862272, 1024), at(1, 1073085952, 1024), at(1, 0, 15002624), at(9, 630110208, 15002624), at(1, 30005248, 1024), at(9, 615107584, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_952_conv2dInputGrad_G_layer3_18_conv1_pack", [at(0, 102813696, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_952_conv2dInputGrad_G_layer3_18_conv1_packc", [at(1, 15002624, 15002624), at(4, 1050183680, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_952_conv2dInputGrad_G_layer3_18_conv1", [at(4, 1050183680, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
+        dispatch("step_953_sum_G_layer3_18_conv1_stage1", [at(1, 780136448, 60010496), at(1, 0, 60010496), at(5, 660115456, 60010496), at(1, 1065186304, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_953_sum_G_layer3_18_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_954_sum_G_layer3_18_conv1_stage1", [at(1, 780136448, 60010496), at(1, 0, 60010496), at(5, 660115456, 60010496), at(5, 600104960, 60010496), at(1, 1065186304, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_954_sum_G_layer3_18_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_955_pointwise_G_layer3_17_bn3", [at(0, 102797312, 4096), at(1, 1072921088, 4096), at(1, 780136448, 60010496), at(1, 0, 60010496), at(5, 660115456, 60010496), at(1, 1065202688, 4096), at(5, 600104960, 60010496), at(1, 1065206784, 4096), at(2, 120020992, 60010496)], { shader: 233, workgroups: [29302,1,1] }),
+        dispatch("step_956_conv2dInputGrad_G_layer3_17_conv3_pack", [at(0, 101748736, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_956_conv2dInputGrad_G_layer3_17_conv3_packc", [at(2, 120020992, 60010496), at(2, 180031488, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_956_conv2dInputGrad_G_layer3_17_conv3", [at(2, 180031488, 60010496), at(1, 1065186304, 1048576), at(2, 120020992, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_957_sum_G_layer3_17_conv3_stage1", [at(2, 120020992, 15002624), at(9, 585102336, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_957_sum_G_layer3_17_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_958_sum_G_layer3_17_conv3_stage1", [at(2, 120020992, 15002624), at(9, 585102336, 15002624), at(9, 570099712, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_958_sum_G_layer3_17_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_959_pointwise_G_layer3_17_bn2", [at(0, 101744640, 1024), at(1, 1073083904, 1024), at(2, 120020992, 15002624), at(9, 585102336, 15002624), at(1, 1065200640, 1024), at(9, 570099712, 15002624), at(1, 1065201664, 1024), at(2, 135023616, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_960_conv2dInputGrad_G_layer3_17_conv2_pack", [at(0, 99385344, 2359296), at(1, 1065186304, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_960_conv2dInputGrad_G_layer3_17_conv2_packc", [at(2, 135023616, 15002624), at(5, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_960_conv2dInputGrad_G_layer3_17_conv2", [at(5, 0, 15002624), at(1, 1065186304, 2359296), at(2, 120020992, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_961_sum_G_layer3_17_conv2_stage1", [at(2, 120020992, 15002624), at(9, 540094464, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_961_sum_G_layer3_17_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_962_sum_G_layer3_17_conv2_stage1", [at(2, 120020992, 15002624), at(9, 540094464, 15002624), at(9, 525091840, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_962_sum_G_layer3_17_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_963_pointwise_G_layer3_17_bn1", [at(0, 99381248, 1024), at(1, 1073081856, 1024), at(2, 120020992, 15002624), at(9, 540094464, 15002624), at(1, 1065200640, 1024), at(9, 525091840, 15002624), at(1, 1065201664, 1024), at(2, 135023616, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_964_conv2dInputGrad_G_layer3_17_conv1_pack", [at(0, 98332672, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_964_conv2dInputGrad_G_layer3_17_conv1_packc", [at(2, 135023616, 15002624), at(5, 15002624, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_964_conv2dInputGrad_G_layer3_17_conv1", [at(5, 15002624, 15002624), at(1, 1065186304, 1048576), at(1, 780136448, 60010496), at(1, 0, 60010496), at(5, 660115456, 60010496), at(5, 480083968, 60010496), at(2, 120020992, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [458,32,1] }, { shader: 235, workgroups: [7462,1,1] }),
+        dispatch("step_965_sum_G_layer3_17_conv1_stage1", [at(2, 120020992, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_965_sum_G_layer3_17_conv1_stage2", [at(1, 0, 16384), at(1, 780136448, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_966_sum_G_layer3_17_conv1_stage1", [at(2, 120020992, 60010496), at(5, 420073472, 60010496), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_966_sum_G_layer3_17_conv1_stage2", [at(1, 0, 16384), at(1, 780140544, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_967_pointwise_G_layer3_16_bn3", [at(0, 98316288, 4096), at(1, 1072912896, 4096), at(2, 120020992, 60010496), at(1, 780136448, 4096), at(5, 420073472, 60010496), at(1, 780140544, 4096), at(1, 0, 60010496)], { shader: 218, workgroups: [29302,1,1] }),
+        dispatch("step_968_conv2dInputGrad_G_layer3_16_conv3_pack", [at(0, 97267712, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_968_conv2dInputGrad_G_layer3_16_conv3_packc", [at(1, 0, 60010496), at(1, 780136448, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_968_conv2dInputGrad_G_layer3_16_conv3", [at(1, 780136448, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_969_sum_G_layer3_16_conv3_stage1", [at(1, 0, 15002624), at(9, 495086592, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_969_sum_G_layer3_16_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_970_sum_G_layer3_16_conv3_stage1", [at(1, 0, 15002624), at(9, 495086592, 15002624), at(9, 480083968, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_970_sum_G_layer3_16_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_971_pointwise_G_layer3_16_bn2", [at(0, 97263616, 1024), at(1, 1073079808, 1024), at(1, 0, 15002624), at(9, 495086592, 15002624), at(1, 30005248, 1024), at(9, 480083968, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_972_conv2dInputGrad_G_layer3_16_conv2_pack", [at(0, 94904320, 2359296), at(1, 30005248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_972_conv2dInputGrad_G_layer3_16_conv2_packc", [at(1, 15002624, 15002624), at(5, 30005248, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_972_conv2dInputGrad_G_layer3_16_conv2", [at(5, 30005248, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_973_sum_G_layer3_16_conv2_stage1", [at(1, 0, 15002624), at(9, 450078720, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_973_sum_G_layer3_16_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_974_sum_G_layer3_16_conv2_stage1", [at(1, 0, 15002624), at(9, 450078720, 15002624), at(9, 435076096, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_974_sum_G_layer3_16_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_975_pointwise_G_layer3_16_bn1", [at(0, 94900224, 1024), at(1, 1073077760, 1024), at(1, 0, 15002624), at(9, 450078720, 15002624), at(1, 30005248, 1024), at(9, 435076096, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_976_conv2dInputGrad_G_layer3_16_conv1_pack", [at(0, 93851648, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_976_conv2dInputGrad_G_layer3_16_conv1_packc", [at(1, 15002624, 15002624), at(5, 45007872, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_976_conv2dInputGrad_G_layer3_16_conv1", [at(5, 45007872, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
+        dispatch("step_977_sum_G_layer3_16_conv1_stage1", [at(2, 120020992, 60010496), at(1, 0, 60010496), at(5, 300052480, 60010496), at(1, 1065186304, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_977_sum_G_layer3_16_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_978_sum_G_layer3_16_conv1_stage1", [at(2, 120020992, 60010496), at(1, 0, 60010496), at(5, 300052480, 60010496), at(5, 240041984, 60010496), at(1, 1065186304, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_978_sum_G_layer3_16_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_979_pointwise_G_layer3_15_bn3", [at(0, 93835264, 4096), at(1, 1072904704, 4096), at(2, 120020992, 60010496), at(1, 0, 60010496), at(5, 300052480, 60010496), at(1, 1065202688, 4096), at(5, 240041984, 60010496), at(1, 1065206784, 4096), at(2, 360062976, 60010496)], { shader: 233, workgroups: [29302,1,1] }),
+        dispatch("step_980_conv2dInputGrad_G_layer3_15_conv3_pack", [at(0, 92786688, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_980_conv2dInputGrad_G_layer3_15_conv3_packc", [at(2, 360062976, 60010496), at(2, 420073472, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_980_conv2dInputGrad_G_layer3_15_conv3", [at(2, 420073472, 60010496), at(1, 1065186304, 1048576), at(2, 360062976, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_981_sum_G_layer3_15_conv3_stage1", [at(2, 360062976, 15002624), at(9, 405070848, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_981_sum_G_layer3_15_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_982_sum_G_layer3_15_conv3_stage1", [at(2, 360062976, 15002624), at(9, 405070848, 15002624), at(9, 390068224, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_982_sum_G_layer3_15_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_983_pointwise_G_layer3_15_bn2", [at(0, 92782592, 1024), at(1, 1073075712, 1024), at(2, 360062976, 15002624), at(9, 405070848, 15002624), at(1, 1065200640, 1024), at(9, 390068224, 15002624), at(1, 1065201664, 1024), at(2, 375065600, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_984_conv2dInputGrad_G_layer3_15_conv2_pack", [at(0, 90423296, 2359296), at(1, 1065186304, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_984_conv2dInputGrad_G_layer3_15_conv2_packc", [at(2, 375065600, 15002624), at(5, 180031488, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_984_conv2dInputGrad_G_layer3_15_conv2", [at(5, 180031488, 15002624), at(1, 1065186304, 2359296), at(2, 360062976, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_985_sum_G_layer3_15_conv2_stage1", [at(2, 360062976, 15002624), at(9, 360062976, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_985_sum_G_layer3_15_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_986_sum_G_layer3_15_conv2_stage1", [at(2, 360062976, 15002624), at(9, 360062976, 15002624), at(9, 345060352, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_986_sum_G_layer3_15_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_987_pointwise_G_layer3_15_bn1", [at(0, 90419200, 1024), at(1, 1073073664, 1024), at(2, 360062976, 15002624), at(9, 360062976, 15002624), at(1, 1065200640, 1024), at(9, 345060352, 15002624), at(1, 1065201664, 1024), at(2, 375065600, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_988_conv2dInputGrad_G_layer3_15_conv1_pack", [at(0, 89370624, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_988_conv2dInputGrad_G_layer3_15_conv1_packc", [at(2, 375065600, 15002624), at(5, 195034112, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_988_conv2dInputGrad_G_layer3_15_conv1", [at(5, 195034112, 15002624), at(1, 1065186304, 1048576), at(2, 120020992, 60010496), at(1, 0, 60010496), at(5, 300052480, 60010496), at(5, 120020992, 60010496), at(2, 360062976, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [458,32,1] }, { shader: 235, workgroups: [7462,1,1] }),
+        dispatch("step_989_sum_G_layer3_15_conv1_stage1", [at(2, 360062976, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_989_sum_G_layer3_15_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_990_sum_G_layer3_15_conv1_stage1", [at(2, 360062976, 60010496), at(5, 60010496, 60010496), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_990_sum_G_layer3_15_conv1_stage2", [at(1, 0, 16384), at(1, 1065190400, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_991_pointwise_G_layer3_14_bn3", [at(0, 89354240, 4096), at(1, 1072896512, 4096), at(2, 360062976, 60010496), at(1, 1065186304, 4096), at(5, 60010496, 60010496), at(1, 1065190400, 4096), at(1, 0, 60010496)], { shader: 218, workgroups: [29302,1,1] }),
+        dispatch("step_992_conv2dInputGrad_G_layer3_14_conv3_pack", [at(0, 88305664, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_992_conv2dInputGrad_G_layer3_14_conv3_packc", [at(1, 0, 60010496), at(2, 120020992, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_992_conv2dInputGrad_G_layer3_14_conv3", [at(2, 120020992, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_993_sum_G_layer3_14_conv3_stage1", [at(1, 0, 15002624), at(9, 315055104, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_993_sum_G_layer3_14_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_994_sum_G_layer3_14_conv3_stage1", [at(1, 0, 15002624), at(9, 315055104, 15002624), at(9, 300052480, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_994_sum_G_layer3_14_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_995_pointwise_G_layer3_14_bn2", [at(0, 88301568, 1024), at(1, 1073071616, 1024), at(1, 0, 15002624), at(9, 315055104, 15002624), at(1, 30005248, 1024), at(9, 300052480, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_996_conv2dInputGrad_G_layer3_14_conv2_pack", [at(0, 85942272, 2359296), at(1, 30005248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_996_conv2dInputGrad_G_layer3_14_conv2_packc", [at(1, 15002624, 15002624), at(5, 60010496, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_996_conv2dInputGrad_G_layer3_14_conv2", [at(5, 60010496, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_997_sum_G_layer3_14_conv2_stage1", [at(1, 0, 15002624), at(9, 270047232, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_997_sum_G_layer3_14_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_998_sum_G_layer3_14_conv2_stage1", [at(1, 0, 15002624), at(9, 270047232, 15002624), at(9, 255044608, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_998_sum_G_layer3_14_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_999_pointwise_G_layer3_14_bn1", [at(0, 85938176, 1024), at(1, 1073069568, 1024), at(1, 0, 15002624), at(9, 270047232, 15002624), at(1, 30005248, 1024), at(9, 255044608, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1000_conv2dInputGrad_G_layer3_14_conv1_pack", [at(0, 84889600, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1000_conv2dInputGrad_G_layer3_14_conv1_packc", [at(1, 15002624, 15002624), at(5, 75013120, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1000_conv2dInputGrad_G_layer3_14_conv1", [at(5, 75013120, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
+        dispatch("step_1001_sum_G_layer3_14_conv1_stage1", [at(2, 360062976, 60010496), at(1, 0, 60010496), at(4, 960167936, 60010496), at(1, 1065186304, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1001_sum_G_layer3_14_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1002_sum_G_layer3_14_conv1_stage1", [at(2, 360062976, 60010496), at(1, 0, 60010496), at(4, 960167936, 60010496), at(4, 900157440, 60010496), at(1, 1065186304, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1002_sum_G_layer3_14_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1003_pointwise_G_layer3_13_bn3", [at(0, 84873216, 4096), at(1, 1072888320, 4096), at(2, 360062976, 60010496), at(1, 0, 60010496), at(4, 960167936, 60010496), at(1, 1065202688, 4096), at(4, 900157440, 60010496), at(1, 1065206784, 4096), at(2, 540094464, 60010496)], { shader: 233, workgroups: [29302,1,1] }),
+        dispatch("step_1004_conv2dInputGrad_G_layer3_13_conv3_pack", [at(0, 83824640, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1004_conv2dInputGrad_G_layer3_13_conv3_packc", [at(2, 540094464, 60010496), at(2, 720125952, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1004_conv2dInputGrad_G_layer3_13_conv3", [at(2, 720125952, 60010496), at(1, 1065186304, 1048576), at(2, 540094464, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_1005_sum_G_layer3_13_conv3_stage1", [at(2, 540094464, 15002624), at(9, 225039360, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1005_sum_G_layer3_13_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1006_sum_G_layer3_13_conv3_stage1", [at(2, 540094464, 15002624), at(9, 225039360, 15002624), at(9, 210036736, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1006_sum_G_layer3_13_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1007_pointwise_G_layer3_13_bn2", [at(0, 83820544, 1024), at(1, 1073067520, 1024), at(2, 540094464, 15002624), at(9, 225039360, 15002624), at(1, 1065200640, 1024), at(9, 210036736, 15002624), at(1, 1065201664, 1024), at(2, 555097088, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1008_conv2dInputGrad_G_layer3_13_conv2_pack", [at(0, 81461248, 2359296), at(1, 1065186304, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1008_conv2dInputGrad_G_layer3_13_conv2_packc", [at(2, 555097088, 15002624), at(4, 900157440, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1008_conv2dInputGrad_G_layer3_13_conv2", [at(4, 900157440, 15002624), at(1, 1065186304, 2359296), at(2, 540094464, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_1009_sum_G_layer3_13_conv2_stage1", [at(2, 540094464, 15002624), at(9, 180031488, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1009_sum_G_layer3_13_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1010_sum_G_layer3_13_conv2_stage1", [at(2, 540094464, 15002624), at(9, 180031488, 15002624), at(9, 165028864, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1010_sum_G_layer3_13_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1011_pointwise_G_layer3_13_bn1", [at(0, 81457152, 1024), at(1, 1073065472, 1024), at(2, 540094464, 15002624), at(9, 180031488, 15002624), at(1, 1065200640, 1024), at(9, 165028864, 15002624), at(1, 1065201664, 1024), at(2, 555097088, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1012_conv2dInputGrad_G_layer3_13_conv1_pack", [at(0, 80408576, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1012_conv2dInputGrad_G_layer3_13_conv1_packc", [at(2, 555097088, 15002624), at(4, 915160064, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1012_conv2dInputGrad_G_layer3_13_conv1", [at(4, 915160064, 15002624), at(1, 1065186304, 1048576), at(2, 360062976, 60010496), at(1, 0, 60010496), at(4, 960167936, 60010496), at(4, 780136448, 60010496), at(2, 540094464, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [458,32,1] }, { shader: 235, workgroups: [7462,1,1] }),
+        dispatch("step_1013_sum_G_layer3_13_conv1_stage1", [at(2, 540094464, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1013_sum_G_layer3_13_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1014_sum_G_layer3_13_conv1_stage1", [at(2, 540094464, 60010496), at(4, 720125952, 60010496), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1014_sum_G_layer3_13_conv1_stage2", [at(1, 0, 16384), at(1, 1065190400, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1015_pointwise_G_layer3_12_bn3", [at(0, 80392192, 4096), at(1, 1072880128, 4096), at(2, 540094464, 60010496), at(1, 1065186304, 4096), at(4, 720125952, 60010496), at(1, 1065190400, 4096), at(1, 0, 60010496)], { shader: 218, workgroups: [29302,1,1] }),
+        dispatch("step_1016_conv2dInputGrad_G_layer3_12_conv3_pack", [at(0, 79343616, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1016_conv2dInputGrad_G_layer3_12_conv3_packc", [at(1, 0, 60010496), at(2, 360062976, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1016_conv2dInputGrad_G_layer3_12_conv3", [at(2, 360062976, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_1017_sum_G_layer3_12_conv3_stage1", [at(1, 0, 15002624), at(9, 135023616, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1017_sum_G_layer3_12_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1018_sum_G_layer3_12_conv3_stage1", [at(1, 0, 15002624), at(9, 135023616, 15002624), at(9, 120020992, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1018_sum_G_layer3_12_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1019_pointwise_G_layer3_12_bn2", [at(0, 79339520, 1024), at(1, 1073063424, 1024), at(1, 0, 15002624), at(9, 135023616, 15002624), at(1, 30005248, 1024), at(9, 120020992, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1020_conv2dInputGrad_G_layer3_12_conv2_pack", [at(0, 76980224, 2359296), at(1, 30005248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1020_conv2dInputGrad_G_layer3_12_conv2_packc", [at(1, 15002624, 15002624), at(4, 720125952, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1020_conv2dInputGrad_G_layer3_12_conv2", [at(4, 720125952, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_1021_sum_G_layer3_12_conv2_stage1", [at(1, 0, 15002624), at(9, 90015744, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1021_sum_G_layer3_12_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1022_sum_G_layer3_12_conv2_stage1", [at(1, 0, 15002624), at(9, 90015744, 15002624), at(9, 75013120, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1022_sum_G_layer3_12_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1023_pointwise_G_layer3_12_bn1", [at(0, 76976128, 1024), at(1, 1073061376, 1024), at(1, 0, 15002624), at(9, 90015744, 15002624), at(1, 30005248, 1024), at(9, 75013120, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1024_conv2dInputGrad_G_layer3_12_conv1_pack", [at(0, 75927552, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1024_conv2dInputGrad_G_layer3_12_conv1_packc", [at(1, 15002624, 15002624), at(4, 735128576, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1024_conv2dInputGrad_G_layer3_12_conv1", [at(4, 735128576, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
+        dispatch("step_1025_sum_G_layer3_12_conv1_stage1", [at(2, 540094464, 60010496), at(1, 0, 60010496), at(4, 600104960, 60010496), at(1, 1065186304, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1025_sum_G_layer3_12_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1026_sum_G_layer3_12_conv1_stage1", [at(2, 540094464, 60010496), at(1, 0, 60010496), at(4, 600104960, 60010496), at(4, 540094464, 60010496), at(1, 1065186304, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1026_sum_G_layer3_12_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1027_pointwise_G_layer3_11_bn3", [at(0, 75911168, 4096), at(1, 1072871936, 4096), at(2, 540094464, 60010496), at(1, 0, 60010496), at(4, 600104960, 60010496), at(1, 1065202688, 4096), at(4, 540094464, 60010496), at(1, 1065206784, 4096), at(2, 900157440, 60010496)], { shader: 233, workgroups: [29302,1,1] }),
+        dispatch("step_1028_conv2dInputGrad_G_layer3_11_conv3_pack", [at(0, 74862592, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1028_conv2dInputGrad_G_layer3_11_conv3_packc", [at(2, 900157440, 60010496), at(3, 60010496, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1028_conv2dInputGrad_G_layer3_11_conv3", [at(3, 60010496, 60010496), at(1, 1065186304, 1048576), at(2, 900157440, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_1029_sum_G_layer3_11_conv3_stage1", [at(2, 900157440, 15002624), at(9, 45007872, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1029_sum_G_layer3_11_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1030_sum_G_layer3_11_conv3_stage1", [at(2, 900157440, 15002624), at(9, 45007872, 15002624), at(9, 30005248, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1030_sum_G_layer3_11_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1031_pointwise_G_layer3_11_bn2", [at(0, 74858496, 1024), at(1, 1073059328, 1024), at(2, 900157440, 15002624), at(9, 45007872, 15002624), at(1, 1065200640, 1024), at(9, 30005248, 15002624), at(1, 1065201664, 1024), at(2, 915160064, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1032_conv2dInputGrad_G_layer3_11_conv2_pack", [at(0, 72499200, 2359296), at(1, 1065186304, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1032_conv2dInputGrad_G_layer3_11_conv2_packc", [at(2, 915160064, 15002624), at(4, 540094464, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1032_conv2dInputGrad_G_layer3_11_conv2", [at(4, 540094464, 15002624), at(1, 1065186304, 2359296), at(2, 900157440, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_1033_sum_G_layer3_11_conv2_stage1", [at(2, 900157440, 15002624), at(9, 0, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1033_sum_G_layer3_11_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1034_sum_G_layer3_11_conv2_stage1", [at(2, 900157440, 15002624), at(9, 0, 15002624), at(8, 1050183680, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1034_sum_G_layer3_11_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1035_pointwise_G_layer3_11_bn1", [at(0, 72495104, 1024), at(1, 1073057280, 1024), at(2, 900157440, 15002624), at(9, 0, 15002624), at(1, 1065200640, 1024), at(8, 1050183680, 15002624), at(1, 1065201664, 1024), at(2, 915160064, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1036_conv2dInputGrad_G_layer3_11_conv1_pack", [at(0, 71446528, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1036_conv2dInputGrad_G_layer3_11_conv1_packc", [at(2, 915160064, 15002624), at(4, 555097088, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1036_conv2dInputGrad_G_layer3_11_conv1", [at(4, 555097088, 15002624), at(1, 1065186304, 1048576), at(2, 540094464, 60010496), at(1, 0, 60010496), at(4, 600104960, 60010496), at(4, 420073472, 60010496), at(2, 900157440, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [458,32,1] }, { shader: 235, workgroups: [7462,1,1] }),
+        dispatch("step_1037_sum_G_layer3_11_conv1_stage1", [at(2, 900157440, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1037_sum_G_layer3_11_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1038_sum_G_layer3_11_conv1_stage1", [at(2, 900157440, 60010496), at(4, 360062976, 60010496), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1038_sum_G_layer3_11_conv1_stage2", [at(1, 0, 16384), at(1, 1065190400, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1039_pointwise_G_layer3_10_bn3", [at(0, 71430144, 4096), at(1, 1072863744, 4096), at(2, 900157440, 60010496), at(1, 1065186304, 4096), at(4, 360062976, 60010496), at(1, 1065190400, 4096), at(1, 0, 60010496)], { shader: 218, workgroups: [29302,1,1] }),
+        dispatch("step_1040_conv2dInputGrad_G_layer3_10_conv3_pack", [at(0, 70381568, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1040_conv2dInputGrad_G_layer3_10_conv3_packc", [at(1, 0, 60010496), at(2, 540094464, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1040_conv2dInputGrad_G_layer3_10_conv3", [at(2, 540094464, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_1041_sum_G_layer3_10_conv3_stage1", [at(1, 0, 15002624), at(8, 1020178432, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1041_sum_G_layer3_10_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1042_sum_G_layer3_10_conv3_stage1", [at(1, 0, 15002624), at(8, 1020178432, 15002624), at(8, 1005175808, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1042_sum_G_layer3_10_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1043_pointwise_G_layer3_10_bn2", [at(0, 70377472, 1024), at(1, 1073055232, 1024), at(1, 0, 15002624), at(8, 1020178432, 15002624), at(1, 30005248, 1024), at(8, 1005175808, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1044_conv2dInputGrad_G_layer3_10_conv2_pack", [at(0, 68018176, 2359296), at(1, 30005248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1044_conv2dInputGrad_G_layer3_10_conv2_packc", [at(1, 15002624, 15002624), at(4, 570099712, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1044_conv2dInputGrad_G_layer3_10_conv2", [at(4, 570099712, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_1045_sum_G_layer3_10_conv2_stage1", [at(1, 0, 15002624), at(8, 975170560, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1045_sum_G_layer3_10_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1046_sum_G_layer3_10_conv2_stage1", [at(1, 0, 15002624), at(8, 975170560, 15002624), at(8, 960167936, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1046_sum_G_layer3_10_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1047_pointwise_G_layer3_10_bn1", [at(0, 68014080, 1024), at(1, 1073053184, 1024), at(1, 0, 15002624), at(8, 975170560, 15002624), at(1, 30005248, 1024), at(8, 960167936, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1048_conv2dInputGrad_G_layer3_10_conv1_pack", [at(0, 66965504, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1048_conv2dInputGrad_G_layer3_10_conv1_packc", [at(1, 15002624, 15002624), at(4, 585102336, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1048_conv2dInputGrad_G_layer3_10_conv1", [at(4, 585102336, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
+        dispatch("step_1049_sum_G_layer3_10_conv1_stage1", [at(2, 900157440, 60010496), at(1, 0, 60010496), at(4, 240041984, 60010496), at(1, 1065186304, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1049_sum_G_layer3_10_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1050_sum_G_layer3_10_conv1_stage1", [at(2, 900157440, 60010496), at(1, 0, 60010496), at(4, 240041984, 60010496), at(4, 180031488, 60010496), at(1, 1065186304, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1050_sum_G_layer3_10_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1051_pointwise_G_layer3_9_bn3", [at(0, 66949120, 4096), at(1, 1072855552, 4096), at(2, 900157440, 60010496), at(1, 0, 60010496), at(4, 240041984, 60010496), at(1, 1065202688, 4096), at(4, 180031488, 60010496), at(1, 1065206784, 4096), at(3, 240041984, 60010496)], { shader: 233, workgroups: [29302,1,1] }),
+        dispatch("step_1052_conv2dInputGrad_G_layer3_9_conv3_pack", [at(0, 65900544, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1052_conv2dInputGrad_G_layer3_9_conv3_packc", [at(3, 240041984, 60010496), at(3, 420073472, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1052_conv2dInputGrad_G_layer3_9_conv3", [at(3, 420073472, 60010496), at(1, 1065186304, 1048576), at(3, 240041984, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_1053_sum_G_layer3_9_conv3_stage1", [at(3, 240041984, 15002624), at(8, 930162688, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1053_sum_G_layer3_9_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1054_sum_G_layer3_9_conv3_stage1", [at(3, 240041984, 15002624), at(8, 930162688, 15002624), at(8, 915160064, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1054_sum_G_layer3_9_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1055_pointwise_G_layer3_9_bn2", [at(0, 65896448, 1024), at(1, 1073051136, 1024), at(3, 240041984, 15002624), at(8, 930162688, 15002624), at(1, 1065200640, 1024), at(8, 915160064, 15002624), at(1, 1065201664, 1024), at(3, 255044608, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1056_conv2dInputGrad_G_layer3_9_conv2_pack", [at(0, 63537152, 2359296), at(1, 1065186304, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1056_conv2dInputGrad_G_layer3_9_conv2_packc", [at(3, 255044608, 15002624), at(4, 750131200, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1056_conv2dInputGrad_G_layer3_9_conv2", [at(4, 750131200, 15002624), at(1, 1065186304, 2359296), at(3, 240041984, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_1057_sum_G_layer3_9_conv2_stage1", [at(3, 240041984, 15002624), at(8, 885154816, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1057_sum_G_layer3_9_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1058_sum_G_layer3_9_conv2_stage1", [at(3, 240041984, 15002624), at(8, 885154816, 15002624), at(8, 870152192, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1058_sum_G_layer3_9_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1059_pointwise_G_layer3_9_bn1", [at(0, 63533056, 1024), at(1, 1073049088, 1024), at(3, 240041984, 15002624), at(8, 885154816, 15002624), at(1, 1065200640, 1024), at(8, 870152192, 15002624), at(1, 1065201664, 1024), at(3, 255044608, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1060_conv2dInputGrad_G_layer3_9_conv1_pack", [at(0, 62484480, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1060_conv2dInputGrad_G_layer3_9_conv1_packc", [at(3, 255044608, 15002624), at(4, 765133824, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1060_conv2dInputGrad_G_layer3_9_conv1", [at(4, 765133824, 15002624), at(1, 1065186304, 1048576), at(2, 900157440, 60010496), at(1, 0, 60010496), at(4, 240041984, 60010496), at(4, 60010496, 60010496), at(3, 240041984, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [458,32,1] }, { shader: 235, workgroups: [7462,1,1] }),
+        dispatch("step_1061_sum_G_layer3_9_conv1_stage1", [at(3, 240041984, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1061_sum_G_layer3_9_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1062_sum_G_layer3_9_conv1_stage1", [at(3, 240041984, 60010496), at(4, 0, 60010496), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1062_sum_G_layer3_9_conv1_stage2", [at(1, 0, 16384), at(1, 1065190400, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1063_pointwise_G_layer3_8_bn3", [at(0, 62468096, 4096), at(1, 1072847360, 4096), at(3, 240041984, 60010496), at(1, 1065186304, 4096), at(4, 0, 60010496), at(1, 1065190400, 4096), at(1, 0, 60010496)], { shader: 218, workgroups: [29302,1,1] }),
+        dispatch("step_1064_conv2dInputGrad_G_layer3_8_conv3_pack", [at(0, 61419520, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1064_conv2dInputGrad_G_layer3_8_conv3_packc", [at(1, 0, 60010496), at(2, 900157440, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1064_conv2dInputGrad_G_layer3_8_conv3", [at(2, 900157440, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_1065_sum_G_layer3_8_conv3_stage1", [at(1, 0, 15002624), at(8, 840146944, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1065_sum_G_layer3_8_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1066_sum_G_layer3_8_conv3_stage1", [at(1, 0, 15002624), at(8, 840146944, 15002624), at(8, 825144320, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1066_sum_G_layer3_8_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1067_pointwise_G_layer3_8_bn2", [at(0, 61415424, 1024), at(1, 1073047040, 1024), at(1, 0, 15002624), at(8, 840146944, 15002624), at(1, 30005248, 1024), at(8, 825144320, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1068_conv2dInputGrad_G_layer3_8_conv2_pack", [at(0, 59056128, 2359296), at(1, 30005248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1068_conv2dInputGrad_G_layer3_8_conv2_packc", [at(1, 15002624, 15002624), at(4, 930162688, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1068_conv2dInputGrad_G_layer3_8_conv2", [at(4, 930162688, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_1069_sum_G_layer3_8_conv2_stage1", [at(1, 0, 15002624), at(8, 795139072, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1069_sum_G_layer3_8_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1070_sum_G_layer3_8_conv2_stage1", [at(1, 0, 15002624), at(8, 795139072, 15002624), at(8, 780136448, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1070_sum_G_layer3_8_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1071_pointwise_G_layer3_8_bn1", [at(0, 59052032, 1024), at(1, 1073044992, 1024), at(1, 0, 15002624), at(8, 795139072, 15002624), at(1, 30005248, 1024), at(8, 780136448, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1072_conv2dInputGrad_G_layer3_8_conv1_pack", [at(0, 58003456, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1072_conv2dInputGrad_G_layer3_8_conv1_packc", [at(1, 15002624, 15002624), at(4, 945165312, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1072_conv2dInputGrad_G_layer3_8_conv1", [at(4, 945165312, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
+        dispatch("step_1073_sum_G_layer3_8_conv1_stage1", [at(3, 240041984, 60010496), at(1, 0, 60010496), at(3, 900157440, 60010496), at(1, 1065186304, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1073_sum_G_layer3_8_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1074_sum_G_layer3_8_conv1_stage1", [at(3, 240041984, 60010496), at(1, 0, 60010496), at(3, 900157440, 60010496), at(3, 840146944, 60010496), at(1, 1065186304, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1074_sum_G_layer3_8_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1075_pointwise_G_layer3_7_bn3", [at(0, 57987072, 4096), at(1, 1072839168, 4096), at(3, 240041984, 60010496), at(1, 0, 60010496), at(3, 900157440, 60010496), at(1, 1065202688, 4096), at(3, 840146944, 60010496), at(1, 1065206784, 4096), at(3, 600104960, 60010496)], { shader: 233, workgroups: [29302,1,1] }),
+        dispatch("step_1076_conv2dInputGrad_G_layer3_7_conv3_pack", [at(0, 56938496, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1076_conv2dInputGrad_G_layer3_7_conv3_packc", [at(3, 600104960, 60010496), at(3, 780136448, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1076_conv2dInputGrad_G_layer3_7_conv3", [at(3, 780136448, 60010496), at(1, 1065186304, 1048576), at(3, 600104960, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_1077_sum_G_layer3_7_conv3_stage1", [at(3, 600104960, 15002624), at(8, 750131200, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1077_sum_G_layer3_7_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1078_sum_G_layer3_7_conv3_stage1", [at(3, 600104960, 15002624), at(8, 750131200, 15002624), at(8, 735128576, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1078_sum_G_layer3_7_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1079_pointwise_G_layer3_7_bn2", [at(0, 56934400, 1024), at(1, 1073042944, 1024), at(3, 600104960, 15002624), at(8, 750131200, 15002624), at(1, 1065200640, 1024), at(8, 735128576, 15002624), at(1, 1065201664, 1024), at(3, 615107584, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1080_conv2dInputGrad_G_layer3_7_conv2_pack", [at(0, 54575104, 2359296), at(1, 1065186304, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1080_conv2dInputGrad_G_layer3_7_conv2_packc", [at(3, 615107584, 15002624), at(5, 90015744, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1080_conv2dInputGrad_G_layer3_7_conv2", [at(5, 90015744, 15002624), at(1, 1065186304, 2359296), at(3, 600104960, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_1081_sum_G_layer3_7_conv2_stage1", [at(3, 600104960, 15002624), at(8, 705123328, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1081_sum_G_layer3_7_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1082_sum_G_layer3_7_conv2_stage1", [at(3, 600104960, 15002624), at(8, 705123328, 15002624), at(8, 690120704, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1082_sum_G_layer3_7_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1083_pointwise_G_layer3_7_bn1", [at(0, 54571008, 1024), at(1, 1073040896, 1024), at(3, 600104960, 15002624), at(8, 705123328, 15002624), at(1, 1065200640, 1024), at(8, 690120704, 15002624), at(1, 1065201664, 1024), at(3, 615107584, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1084_conv2dInputGrad_G_layer3_7_conv1_pack", [at(0, 53522432, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1084_conv2dInputGrad_G_layer3_7_conv1_packc", [at(3, 615107584, 15002624), at(5, 105018368, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1084_conv2dInputGrad_G_layer3_7_conv1", [at(5, 105018368, 15002624), at(1, 1065186304, 1048576), at(3, 240041984, 60010496), at(1, 0, 60010496), at(3, 900157440, 60010496), at(3, 720125952, 60010496), at(3, 600104960, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [458,32,1] }, { shader: 235, workgroups: [7462,1,1] }),
+        dispatch("step_1085_sum_G_layer3_7_conv1_stage1", [at(3, 600104960, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1085_sum_G_layer3_7_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1086_sum_G_layer3_7_conv1_stage1", [at(3, 600104960, 60010496), at(3, 660115456, 60010496), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1086_sum_G_layer3_7_conv1_stage2", [at(1, 0, 16384), at(1, 1065190400, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1087_pointwise_G_layer3_6_bn3", [at(0, 53506048, 4096), at(1, 1072830976, 4096), at(3, 600104960, 60010496), at(1, 1065186304, 4096), at(3, 660115456, 60010496), at(1, 1065190400, 4096), at(1, 0, 60010496)], { shader: 218, workgroups: [29302,1,1] }),
+        dispatch("step_1088_conv2dInputGrad_G_layer3_6_conv3_pack", [at(0, 52457472, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1088_conv2dInputGrad_G_layer3_6_conv3_packc", [at(1, 0, 60010496), at(3, 240041984, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1088_conv2dInputGrad_G_layer3_6_conv3", [at(3, 240041984, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_1089_sum_G_layer3_6_conv3_stage1", [at(1, 0, 15002624), at(8, 660115456, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1089_sum_G_layer3_6_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1090_sum_G_layer3_6_conv3_stage1", [at(1, 0, 15002624), at(8, 660115456, 15002624), at(8, 645112832, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1090_sum_G_layer3_6_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1091_pointwise_G_layer3_6_bn2", [at(0, 52453376, 1024), at(1, 1073038848, 1024), at(1, 0, 15002624), at(8, 660115456, 15002624), at(1, 30005248, 1024), at(8, 645112832, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1092_conv2dInputGrad_G_layer3_6_conv2_pack", [at(0, 50094080, 2359296), at(1, 30005248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1092_conv2dInputGrad_G_layer3_6_conv2_packc", [at(1, 15002624, 15002624), at(5, 210036736, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1092_conv2dInputGrad_G_layer3_6_conv2", [at(5, 210036736, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_1093_sum_G_layer3_6_conv2_stage1", [at(1, 0, 15002624), at(8, 615107584, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1093_sum_G_layer3_6_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1094_sum_G_layer3_6_conv2_stage1", [at(1, 0, 15002624), at(8, 615107584, 15002624), at(8, 600104960, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1094_sum_G_layer3_6_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1095_pointwise_G_layer3_6_bn1", [at(0, 50089984, 1024), at(1, 1073036800, 1024), at(1, 0, 15002624), at(8, 615107584, 15002624), at(1, 30005248, 1024), at(8, 600104960, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1096_conv2dInputGrad_G_layer3_6_conv1_pack", [at(0, 49041408, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1096_conv2dInputGrad_G_layer3_6_conv1_packc", [at(1, 15002624, 15002624), at(5, 225039360, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1096_conv2dInputGrad_G_layer3_6_conv1", [at(5, 225039360, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
+        dispatch("step_1097_sum_G_layer3_6_conv1_stage1", [at(3, 600104960, 60010496), at(1, 0, 60010496), at(3, 540094464, 60010496), at(1, 1065186304, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1097_sum_G_layer3_6_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1098_sum_G_layer3_6_conv1_stage1", [at(3, 600104960, 60010496), at(1, 0, 60010496), at(3, 540094464, 60010496), at(3, 480083968, 60010496), at(1, 1065186304, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1098_sum_G_layer3_6_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1099_pointwise_G_layer3_5_bn3", [at(0, 49025024, 4096), at(1, 1072822784, 4096), at(3, 600104960, 60010496), at(1, 0, 60010496), at(3, 540094464, 60010496), at(1, 1065202688, 4096), at(3, 480083968, 60010496), at(1, 1065206784, 4096), at(3, 660115456, 60010496)], { shader: 233, workgroups: [29302,1,1] }),
+        dispatch("step_1100_conv2dInputGrad_G_layer3_5_conv3_pack", [at(0, 47976448, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1100_conv2dInputGrad_G_layer3_5_conv3_packc", [at(3, 660115456, 60010496), at(3, 480083968, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1100_conv2dInputGrad_G_layer3_5_conv3", [at(3, 480083968, 60010496), at(1, 1065186304, 1048576), at(3, 660115456, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_1101_sum_G_layer3_5_conv3_stage1", [at(3, 660115456, 15002624), at(8, 570099712, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1101_sum_G_layer3_5_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1102_sum_G_layer3_5_conv3_stage1", [at(3, 660115456, 15002624), at(8, 570099712, 15002624), at(8, 555097088, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1102_sum_G_layer3_5_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1103_pointwise_G_layer3_5_bn2", [at(0, 47972352, 1024), at(1, 1073034752, 1024), at(3, 660115456, 15002624), at(8, 570099712, 15002624), at(1, 1065200640, 1024), at(8, 555097088, 15002624), at(1, 1065201664, 1024), at(3, 675118080, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1104_conv2dInputGrad_G_layer3_5_conv2_pack", [at(0, 45613056, 2359296), at(1, 1065186304, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1104_conv2dInputGrad_G_layer3_5_conv2_packc", [at(3, 675118080, 15002624), at(5, 240041984, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1104_conv2dInputGrad_G_layer3_5_conv2", [at(5, 240041984, 15002624), at(1, 1065186304, 2359296), at(3, 660115456, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_1105_sum_G_layer3_5_conv2_stage1", [at(3, 660115456, 15002624), at(8, 525091840, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1105_sum_G_layer3_5_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1106_sum_G_layer3_5_conv2_stage1", [at(3, 660115456, 15002624), at(8, 525091840, 15002624), at(8, 510089216, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1106_sum_G_layer3_5_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1107_pointwise_G_layer3_5_bn1", [at(0, 45608960, 1024), at(1, 1073032704, 1024), at(3, 660115456, 15002624), at(8, 525091840, 15002624), at(1, 1065200640, 1024), at(8, 510089216, 15002624), at(1, 1065201664, 1024), at(3, 675118080, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1108_conv2dInputGrad_G_layer3_5_conv1_pack", [at(0, 44560384, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1108_conv2dInputGrad_G_layer3_5_conv1_packc", [at(3, 675118080, 15002624), at(5, 255044608, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1108_conv2dInputGrad_G_layer3_5_conv1", [at(5, 255044608, 15002624), at(1, 1065186304, 1048576), at(3, 600104960, 60010496), at(1, 0, 60010496), at(3, 540094464, 60010496), at(3, 360062976, 60010496), at(3, 660115456, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [458,32,1] }, { shader: 235, workgroups: [7462,1,1] }),
+        dispatch("step_1109_sum_G_layer3_5_conv1_stage1", [at(3, 660115456, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1109_sum_G_layer3_5_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1110_sum_G_layer3_5_conv1_stage1", [at(3, 660115456, 60010496), at(3, 300052480, 60010496), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1110_sum_G_layer3_5_conv1_stage2", [at(1, 0, 16384), at(1, 1065190400, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1111_pointwise_G_layer3_4_bn3", [at(0, 44544000, 4096), at(1, 1072814592, 4096), at(3, 660115456, 60010496), at(1, 1065186304, 4096), at(3, 300052480, 60010496), at(1, 1065190400, 4096), at(1, 0, 60010496)], { shader: 218, workgroups: [29302,1,1] }),
+        dispatch("step_1112_conv2dInputGrad_G_layer3_4_conv3_pack", [at(0, 43495424, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1112_conv2dInputGrad_G_layer3_4_conv3_packc", [at(1, 0, 60010496), at(3, 300052480, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1112_conv2dInputGrad_G_layer3_4_conv3", [at(3, 300052480, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_1113_sum_G_layer3_4_conv3_stage1", [at(1, 0, 15002624), at(8, 480083968, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1113_sum_G_layer3_4_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1114_sum_G_layer3_4_conv3_stage1", [at(1, 0, 15002624), at(8, 480083968, 15002624), at(8, 465081344, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1114_sum_G_layer3_4_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1115_pointwise_G_layer3_4_bn2", [at(0, 43491328, 1024), at(1, 1073030656, 1024), at(1, 0, 15002624), at(8, 480083968, 15002624), at(1, 30005248, 1024), at(8, 465081344, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1116_conv2dInputGrad_G_layer3_4_conv2_pack", [at(0, 41132032, 2359296), at(1, 30005248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1116_conv2dInputGrad_G_layer3_4_conv2_packc", [at(1, 15002624, 15002624), at(5, 270047232, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1116_conv2dInputGrad_G_layer3_4_conv2", [at(5, 270047232, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_1117_sum_G_layer3_4_conv2_stage1", [at(1, 0, 15002624), at(8, 435076096, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1117_sum_G_layer3_4_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1118_sum_G_layer3_4_conv2_stage1", [at(1, 0, 15002624), at(8, 435076096, 15002624), at(8, 420073472, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1118_sum_G_layer3_4_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1119_pointwise_G_layer3_4_bn1", [at(0, 41127936, 1024), at(1, 1073028608, 1024), at(1, 0, 15002624), at(8, 435076096, 15002624), at(1, 30005248, 1024), at(8, 420073472, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1120_conv2dInputGrad_G_layer3_4_conv1_pack", [at(0, 40079360, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1120_conv2dInputGrad_G_layer3_4_conv1_packc", [at(1, 15002624, 15002624), at(5, 285049856, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1120_conv2dInputGrad_G_layer3_4_conv1", [at(5, 285049856, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
+        dispatch("step_1121_sum_G_layer3_4_conv1_stage1", [at(3, 660115456, 60010496), at(1, 0, 60010496), at(3, 180031488, 60010496), at(1, 1065186304, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1121_sum_G_layer3_4_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1122_sum_G_layer3_4_conv1_stage1", [at(3, 660115456, 60010496), at(1, 0, 60010496), at(3, 180031488, 60010496), at(3, 120020992, 60010496), at(1, 1065186304, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1122_sum_G_layer3_4_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1123_pointwise_G_layer3_3_bn3", [at(0, 40062976, 4096), at(1, 1072806400, 4096), at(3, 660115456, 60010496), at(1, 0, 60010496), at(3, 180031488, 60010496), at(1, 1065202688, 4096), at(3, 120020992, 60010496), at(1, 1065206784, 4096), at(3, 600104960, 60010496)], { shader: 233, workgroups: [29302,1,1] }),
+        dispatch("step_1124_conv2dInputGrad_G_layer3_3_conv3_pack", [at(0, 39014400, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1124_conv2dInputGrad_G_layer3_3_conv3_packc", [at(3, 600104960, 60010496), at(3, 120020992, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1124_conv2dInputGrad_G_layer3_3_conv3", [at(3, 120020992, 60010496), at(1, 1065186304, 1048576), at(3, 600104960, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_1125_sum_G_layer3_3_conv3_stage1", [at(3, 600104960, 15002624), at(8, 390068224, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1125_sum_G_layer3_3_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1126_sum_G_layer3_3_conv3_stage1", [at(3, 600104960, 15002624), at(8, 390068224, 15002624), at(8, 375065600, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1126_sum_G_layer3_3_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1127_pointwise_G_layer3_3_bn2", [at(0, 39010304, 1024), at(1, 1073026560, 1024), at(3, 600104960, 15002624), at(8, 390068224, 15002624), at(1, 1065200640, 1024), at(8, 375065600, 15002624), at(1, 1065201664, 1024), at(3, 615107584, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1128_conv2dInputGrad_G_layer3_3_conv2_pack", [at(0, 36651008, 2359296), at(1, 1065186304, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1128_conv2dInputGrad_G_layer3_3_conv2_packc", [at(3, 615107584, 15002624), at(5, 360062976, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1128_conv2dInputGrad_G_layer3_3_conv2", [at(5, 360062976, 15002624), at(1, 1065186304, 2359296), at(3, 600104960, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_1129_sum_G_layer3_3_conv2_stage1", [at(3, 600104960, 15002624), at(8, 345060352, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1129_sum_G_layer3_3_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1130_sum_G_layer3_3_conv2_stage1", [at(3, 600104960, 15002624), at(8, 345060352, 15002624), at(8, 330057728, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1130_sum_G_layer3_3_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1131_pointwise_G_layer3_3_bn1", [at(0, 36646912, 1024), at(1, 1073024512, 1024), at(3, 600104960, 15002624), at(8, 345060352, 15002624), at(1, 1065200640, 1024), at(8, 330057728, 15002624), at(1, 1065201664, 1024), at(3, 615107584, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1132_conv2dInputGrad_G_layer3_3_conv1_pack", [at(0, 35598336, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1132_conv2dInputGrad_G_layer3_3_conv1_packc", [at(3, 615107584, 15002624), at(5, 375065600, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1132_conv2dInputGrad_G_layer3_3_conv1", [at(5, 375065600, 15002624), at(1, 1065186304, 1048576), at(3, 660115456, 60010496), at(1, 0, 60010496), at(3, 180031488, 60010496), at(3, 0, 60010496), at(3, 600104960, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [458,32,1] }, { shader: 235, workgroups: [7462,1,1] }),
+        dispatch("step_1133_sum_G_layer3_3_conv1_stage1", [at(3, 600104960, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1133_sum_G_layer3_3_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1134_sum_G_layer3_3_conv1_stage1", [at(3, 600104960, 60010496), at(2, 960167936, 60010496), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1134_sum_G_layer3_3_conv1_stage2", [at(1, 0, 16384), at(1, 1065190400, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1135_pointwise_G_layer3_2_bn3", [at(0, 35581952, 4096), at(1, 1072798208, 4096), at(3, 600104960, 60010496), at(1, 1065186304, 4096), at(2, 960167936, 60010496), at(1, 1065190400, 4096), at(1, 0, 60010496)], { shader: 218, workgroups: [29302,1,1] }),
+        dispatch("step_1136_conv2dInputGrad_G_layer3_2_conv3_pack", [at(0, 34533376, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1136_conv2dInputGrad_G_layer3_2_conv3_packc", [at(1, 0, 60010496), at(2, 960167936, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1136_conv2dInputGrad_G_layer3_2_conv3", [at(2, 960167936, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_1137_sum_G_layer3_2_conv3_stage1", [at(1, 0, 15002624), at(8, 300052480, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1137_sum_G_layer3_2_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1138_sum_G_layer3_2_conv3_stage1", [at(1, 0, 15002624), at(8, 300052480, 15002624), at(8, 285049856, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1138_sum_G_layer3_2_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1139_pointwise_G_layer3_2_bn2", [at(0, 34529280, 1024), at(1, 1073022464, 1024), at(1, 0, 15002624), at(8, 300052480, 15002624), at(1, 30005248, 1024), at(8, 285049856, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1140_conv2dInputGrad_G_layer3_2_conv2_pack", [at(0, 32169984, 2359296), at(1, 30005248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1140_conv2dInputGrad_G_layer3_2_conv2_packc", [at(1, 15002624, 15002624), at(5, 390068224, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1140_conv2dInputGrad_G_layer3_2_conv2", [at(5, 390068224, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_1141_sum_G_layer3_2_conv2_stage1", [at(1, 0, 15002624), at(8, 255044608, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1141_sum_G_layer3_2_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1142_sum_G_layer3_2_conv2_stage1", [at(1, 0, 15002624), at(8, 255044608, 15002624), at(8, 240041984, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1142_sum_G_layer3_2_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1143_pointwise_G_layer3_2_bn1", [at(0, 32165888, 1024), at(1, 1073020416, 1024), at(1, 0, 15002624), at(8, 255044608, 15002624), at(1, 30005248, 1024), at(8, 240041984, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1144_conv2dInputGrad_G_layer3_2_conv1_pack", [at(0, 31117312, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1144_conv2dInputGrad_G_layer3_2_conv1_packc", [at(1, 15002624, 15002624), at(5, 405070848, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1144_conv2dInputGrad_G_layer3_2_conv1", [at(5, 405070848, 15002624), at(1, 1065186304, 1048576), at(1, 0, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [458,32,1] }, { shader: 230, workgroups: [7462,1,1] }),
+        dispatch("step_1145_sum_G_layer3_2_conv1_stage1", [at(3, 600104960, 60010496), at(1, 0, 60010496), at(2, 840146944, 60010496), at(1, 1065186304, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1145_sum_G_layer3_2_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065202688, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1146_sum_G_layer3_2_conv1_stage1", [at(3, 600104960, 60010496), at(1, 0, 60010496), at(2, 840146944, 60010496), at(2, 780136448, 60010496), at(1, 1065186304, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1146_sum_G_layer3_2_conv1_stage2", [at(1, 1065186304, 16384), at(1, 1065206784, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1147_pointwise_G_layer3_1_bn3", [at(0, 31100928, 4096), at(1, 1072790016, 4096), at(3, 600104960, 60010496), at(1, 0, 60010496), at(2, 840146944, 60010496), at(1, 1065202688, 4096), at(2, 780136448, 60010496), at(1, 1065206784, 4096), at(3, 660115456, 60010496)], { shader: 233, workgroups: [29302,1,1] }),
+        dispatch("step_1148_conv2dInputGrad_G_layer3_1_conv3_pack", [at(0, 30052352, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1148_conv2dInputGrad_G_layer3_1_conv3_packc", [at(3, 660115456, 60010496), at(2, 780136448, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1148_conv2dInputGrad_G_layer3_1_conv3", [at(2, 780136448, 60010496), at(1, 1065186304, 1048576), at(3, 660115456, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_1149_sum_G_layer3_1_conv3_stage1", [at(3, 660115456, 15002624), at(8, 210036736, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1149_sum_G_layer3_1_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1150_sum_G_layer3_1_conv3_stage1", [at(3, 660115456, 15002624), at(8, 210036736, 15002624), at(8, 195034112, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1150_sum_G_layer3_1_conv3_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1151_pointwise_G_layer3_1_bn2", [at(0, 30048256, 1024), at(1, 1073018368, 1024), at(3, 660115456, 15002624), at(8, 210036736, 15002624), at(1, 1065200640, 1024), at(8, 195034112, 15002624), at(1, 1065201664, 1024), at(3, 675118080, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1152_conv2dInputGrad_G_layer3_1_conv2_pack", [at(0, 27688960, 2359296), at(1, 1065186304, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1152_conv2dInputGrad_G_layer3_1_conv2_packc", [at(3, 675118080, 15002624), at(5, 420073472, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1152_conv2dInputGrad_G_layer3_1_conv2", [at(5, 420073472, 15002624), at(1, 1065186304, 2359296), at(3, 660115456, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_1153_sum_G_layer3_1_conv2_stage1", [at(3, 660115456, 15002624), at(8, 165028864, 15002624), at(1, 1065186304, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1153_sum_G_layer3_1_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065200640, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1154_sum_G_layer3_1_conv2_stage1", [at(3, 660115456, 15002624), at(8, 165028864, 15002624), at(8, 150026240, 15002624), at(1, 1065186304, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1154_sum_G_layer3_1_conv2_stage2", [at(1, 1065186304, 14336), at(1, 1065201664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1155_pointwise_G_layer3_1_bn1", [at(0, 27684864, 1024), at(1, 1073016320, 1024), at(3, 660115456, 15002624), at(8, 165028864, 15002624), at(1, 1065200640, 1024), at(8, 150026240, 15002624), at(1, 1065201664, 1024), at(3, 675118080, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1156_conv2dInputGrad_G_layer3_1_conv1_pack", [at(0, 26636288, 1048576), at(1, 1065186304, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1156_conv2dInputGrad_G_layer3_1_conv1_packc", [at(3, 675118080, 15002624), at(5, 435076096, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1156_conv2dInputGrad_G_layer3_1_conv1", [at(5, 435076096, 15002624), at(1, 1065186304, 1048576), at(3, 600104960, 60010496), at(1, 0, 60010496), at(2, 840146944, 60010496), at(2, 660115456, 60010496), at(3, 660115456, 60010496)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [458,32,1] }, { shader: 235, workgroups: [7462,1,1] }),
+        dispatch("step_1157_sum_G_layer3_1_conv1_stage1", [at(3, 660115456, 60010496), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1157_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1067283456, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1158_sum_G_layer3_1_conv1_stage1", [at(3, 660115456, 60010496), at(2, 600104960, 60010496), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1158_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1159_pointwise_G_layer3_0_downsample_1", [at(0, 26619904, 4096), at(1, 1072781824, 4096), at(3, 660115456, 60010496), at(1, 1067283456, 4096), at(2, 600104960, 60010496), at(1, 1065186304, 4096), at(1, 0, 60010496)], { shader: 218, workgroups: [29302,1,1] }),
+        dispatch("step_1160_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 24522752, 2097152), at(1, 1065186304, 2097152)], { shader: 236, workgroups: [8192,1,1] }),
+        dispatch("step_1160_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 0, 60010496), at(2, 600104960, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1160_conv2dInputGrad_G_layer3_0_downsample_0", [at(2, 600104960, 60010496), at(1, 1065186304, 2097152), at(3, 600104960, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [458,16,1] }, { shader: 238, workgroups: [3731,1,1] }),
+        dispatch("step_1161_sum_G_layer3_1_conv1_stage1", [at(3, 660115456, 60010496), at(2, 480083968, 60010496), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1161_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1065186304, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1162_pointwise_G_layer3_0_bn3", [at(0, 24506368, 4096), at(1, 1072773632, 4096), at(3, 660115456, 60010496), at(1, 1067283456, 4096), at(2, 480083968, 60010496), at(1, 1065186304, 4096), at(1, 0, 60010496)], { shader: 218, workgroups: [29302,1,1] }),
+        dispatch("step_1163_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 23457792, 1048576), at(1, 1065186304, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1163_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 0, 60010496), at(2, 480083968, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1163_conv2dInputGrad_G_layer3_0_conv3", [at(2, 480083968, 60010496), at(1, 1065186304, 1048576), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [458,8,1] }, { shader: 221, workgroups: [1866,1,1] }),
+        dispatch("step_1164_sum_G_layer3_0_conv3_stage1", [at(1, 0, 15002624), at(6, 1046578176, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1164_sum_G_layer3_0_conv3_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1165_sum_G_layer3_0_conv3_stage1", [at(1, 0, 15002624), at(6, 1046578176, 15002624), at(5, 1050183680, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1165_sum_G_layer3_0_conv3_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1166_pointwise_G_layer3_0_bn2", [at(0, 23453696, 1024), at(1, 1073014272, 1024), at(1, 0, 15002624), at(6, 1046578176, 15002624), at(1, 30005248, 1024), at(5, 1050183680, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1167_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 21094400, 2359296), at(1, 30005248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1167_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 15002624, 15002624), at(5, 450078720, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1167_conv2dInputGrad_G_layer3_0_conv2", [at(5, 450078720, 15002624), at(1, 30005248, 2359296), at(1, 0, 15002624)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [458,8,1] }, { shader: 227, workgroups: [1866,1,1] }),
+        dispatch("step_1168_sum_G_layer3_0_conv2_stage1", [at(1, 0, 15002624), at(3, 1050183680, 15002624), at(1, 15002624, 14336)], { shader: 222, workgroups: [56,1,1] }),
+        dispatch("step_1168_sum_G_layer3_0_conv2_stage2", [at(1, 15002624, 14336), at(1, 30005248, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1169_sum_G_layer3_0_conv2_stage1", [at(1, 0, 15002624), at(3, 1050183680, 15002624), at(2, 1050183680, 15002624), at(1, 15002624, 14336)], { shader: 223, workgroups: [56,1,1] }),
+        dispatch("step_1169_sum_G_layer3_0_conv2_stage2", [at(1, 15002624, 14336), at(1, 30006272, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1170_pointwise_G_layer3_0_bn1", [at(0, 21090304, 1024), at(1, 1073012224, 1024), at(1, 0, 15002624), at(3, 1050183680, 15002624), at(1, 30005248, 1024), at(2, 1050183680, 15002624), at(1, 30006272, 1024), at(1, 15002624, 15002624)], { shader: 224, workgroups: [7326,1,1] }),
+        dispatch("step_1171_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 20566016, 524288), at(1, 30005248, 524288)], { shader: 239, workgroups: [2048,1,1] }),
+        dispatch("step_1171_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 15002624, 15002624), at(2, 1050183680, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1171_conv2dInputGrad_G_layer3_0_conv1", [at(2, 1050183680, 15002624), at(1, 30005248, 524288), at(1, 0, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 240, workgroups: [458,16,1] }, { shader: 241, workgroups: [3731,1,1] }),
+        dispatch("step_1172_sum_G_layer3_0_downsample_0_stage1", [at(3, 600104960, 30005248), at(1, 0, 30005248), at(7, 624965632, 30005248), at(1, 30005248, 16384)], { shader: 242, workgroups: [64,1,1] }),
+        dispatch("step_1172_sum_G_layer3_0_downsample_0_stage2", [at(1, 30005248, 16384), at(1, 1065186304, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1173_sum_G_layer3_0_downsample_0_stage1", [at(3, 600104960, 30005248), at(1, 0, 30005248), at(7, 624965632, 30005248), at(7, 594960384, 30005248), at(1, 30005248, 16384)], { shader: 243, workgroups: [64,1,1] }),
+        dispatch("step_1173_sum_G_layer3_0_downsample_0_stage2", [at(1, 30005248, 16384), at(1, 1065188352, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1174_pointwise_G_layer2_3_bn3", [at(0, 20557824, 2048), at(1, 1072980480, 2048), at(3, 600104960, 30005248), at(1, 0, 30005248), at(7, 624965632, 30005248), at(1, 1065186304, 2048), at(7, 594960384, 30005248), at(1, 1065188352, 2048), at(1, 30005248, 30005248)], { shader: 244, workgroups: [14651,1,1] }),
+        dispatch("step_1175_conv2dInputGrad_G_layer2_3_conv3_pack", [at(0, 20295680, 262144), at(1, 1065186304, 262144)], { shader: 245, workgroups: [1024,1,1] }),
+        dispatch("step_1175_conv2dInputGrad_G_layer2_3_conv3_packc", [at(1, 30005248, 30005248), at(4, 179516416, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_1175_conv2dInputGrad_G_layer2_3_conv3", [at(4, 179516416, 30005248), at(1, 1065186304, 262144), at(1, 30005248, 7501312)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [458,4,1] }, { shader: 247, workgroups: [933,1,1] }),
+        dispatch("step_1176_sum_G_layer2_3_conv3_stage1", [at(1, 30005248, 7501312), at(10, 387493376, 7501312), at(1, 37506560, 7168)], { shader: 248, workgroups: [28,1,1] }),
+        dispatch("step_1176_sum_G_layer2_3_conv3_stage2", [at(1, 37506560, 7168), at(1, 45007872, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1177_sum_G_layer2_3_conv3_stage1", [at(1, 30005248, 7501312), at(10, 387493376, 7501312), at(10, 379992064, 7501312), at(1, 37506560, 7168)], { shader: 249, workgroups: [28,1,1] }),
+        dispatch("step_1177_sum_G_layer2_3_conv3_stage2", [at(1, 37506560, 7168), at(1, 45008384, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1178_pointwise_G_layer2_3_bn2", [at(0, 20293632, 512), at(1, 1073111552, 512), at(1, 30005248, 7501312), at(10, 387493376, 7501312), at(1, 45007872, 512), at(10, 379992064, 7501312), at(1, 45008384, 512), at(1, 37506560, 7501312)], { shader: 250, workgroups: [3663,1,1] }),
+        dispatch("step_1179_conv2dInputGrad_G_layer2_3_conv2_pack", [at(0, 19703808, 589824), at(1, 45007872, 589824)], { shader: 251, workgroups: [2304,1,1] }),
+        dispatch("step_1179_conv2dInputGrad_G_layer2_3_conv2_packc", [at(1, 37506560, 7501312), at(1, 1065186304, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
+        dispatch("step_1179_conv2dInputGrad_G_layer2_3_conv2", [at(1, 1065186304, 7501312), at(1, 45007872, 589824), at(1, 30005248, 7501312)], { adapter: "cpu", features: ["subgroups"], shader: 252, workgroups: [458,4,1] }, { shader: 253, workgroups: [933,1,1] }),
+        dispatch("step_1180_sum_G_layer2_3_conv2_stage1", [at(1, 30005248, 7501312), at(10, 364989440, 7501312), at(1, 37506560, 7168)], { shader: 248, workgroups: [28,1,1] }),
+        dispatch("step_1180_sum_G_layer2_3_conv2_stage2", [at(1, 37506560, 7168), at(1, 45007872, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1181_sum_G_layer2_3_conv2_stage1", [at(1, 30005248, 7501312), at(10, 364989440, 7501312), at(10, 357488128, 7501312), at(1, 37506560, 7168)], { shader: 249, workgroups: [28,1,1] }),
+        dispatch("step_1181_sum_G_layer2_3_conv2_stage2", [at(1, 37506560, 7168), at(1, 45008384, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1182_pointwise_G_layer2_3_bn1", [at(0, 19701760, 512), at(1, 1073110528, 512), at(1, 30005248, 7501312), at(10, 364989440, 7501312), at(1, 45007872, 512), at(10, 357488128, 7501312), at(1, 45008384, 512), at(1, 37506560, 7501312)], { shader: 250, workgroups: [3663,1,1] }),
+        dispatch("step_1183_conv2dInputGrad_G_layer2_3_conv1_pack", [at(0, 19439616, 262144), at(1, 1072687616, 262144)], { shader: 254, workgroups: [1024,1,1] }),
+        dispatch("step_1183_conv2dInputGrad_G_layer2_3_conv1_packc", [at(1, 37506560, 7501312), at(4, 1065186304, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
+        dispatch("step_1183_conv2dInputGrad_G_layer2_3_conv1", [at(4, 1065186304, 7501312), at(1, 1072687616, 262144), at(3, 600104960, 30005248), at(1, 0, 30005248), at(7, 624965632, 30005248), at(7, 534949888, 30005248), at(1, 30005248, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [458,16,1] }, { shader: 256, workgroups: [3731,1,1] }),
+        dispatch("step_1184_sum_G_layer2_3_conv1_stage1", [at(1, 30005248, 30005248), at(1, 0, 16384)], { shader: 56, workgroups: [64,1,1] }),
+        dispatch("step_1184_sum_G_layer2_3_conv1_stage2", [at(1, 0, 16384), at(1, 1072687616, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1185_sum_G_layer2_3_conv1_stage1", [at(1, 30005248, 30005248), at(7, 504944640, 30005248), at(1, 0, 16384)], { shader: 257, workgroups: [64,1,1] }),
+        dispatch("step_1185_sum_G_layer2_3_conv1_stage2", [at(1, 0, 16384), at(1, 1072689664, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1186_pointwise_G_layer2_2_bn3", [at(0, 19431424, 2048), at(1, 1072976384, 2048), at(1, 30005248, 30005248), at(1, 1072687616, 2048), at(7, 504944640, 30005248), at(1, 1072689664, 2048), at(1, 0, 30005248)], { shader: 258, workgroups: [14651,1,1] }),
+        dispatch("step_1187_conv2dInputGrad_G_layer2_2_conv3_pack", [at(0, 19169280, 262144), at(1, 1072687616, 262144)], { shader: 245, workgroups: [1024,1,1] }),
+        dispatch("step_1187_conv2dInputGrad_G_layer2_2_conv3_packc", [at(1, 0, 30005248), at(4, 209521664, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_1187_conv2dInputGrad_G_layer2_2_conv3", [at(4, 209521664, 30005248), at(1, 1072687616, 262144), at(1, 0, 7501312)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [458,4,1] }, { shader: 247, workgroups: [933,1,1] }),
+        dispatch("step_1188_sum_G_layer2_2_conv3_stage1", [at(1, 0, 7501312), at(10, 342485504, 7501312), at(1, 7501312, 7168)], { shader: 248, workgroups: [28,1,1] }),
+        dispatch("step_1188_sum_G_layer2_2_conv3_stage2", [at(1, 7501312, 7168), at(1, 15002624, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1189_sum_G_layer2_2_conv3_stage1", [at(1, 0, 7501312), at(10, 342485504, 7501312), at(10, 334984192, 7501312), at(1, 7501312, 7168)], { shader: 249, workgroups: [28,1,1] }),
+        dispatch("step_1189_sum_G_layer2_2_conv3_stage2", [at(1, 7501312, 7168), at(1, 15003136, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1190_pointwise_G_layer2_2_bn2", [at(0, 19167232, 512), at(1, 1073109504, 512), at(1, 0, 7501312), at(10, 342485504, 7501312), at(1, 15002624, 512), at(10, 334984192, 7501312), at(1, 15003136, 512), at(1, 7501312, 7501312)], { shader: 250, workgroups: [3663,1,1] }),
+        dispatch("step_1191_conv2dInputGrad_G_layer2_2_conv2_pack", [at(0, 18577408, 589824), at(1, 15002624, 589824)], { shader: 251, workgroups: [2304,1,1] }),
+        dispatch("step_1191_conv2dInputGrad_G_layer2_2_conv2_packc", [at(1, 7501312, 7501312), at(5, 554968320, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
+        dispatch("step_1191_conv2dInputGrad_G_layer2_2_conv2", [at(5, 554968320, 7501312), at(1, 15002624, 589824), at(1, 0, 7501312)], { adapter: "cpu", features: ["subgroups"], shader: 252, workgroups: [458,4,1] }, { shader: 253, workgroups: [933,1,1] }),
+        dispatch("step_1192_sum_G_layer2_2_conv2_stage1", [at(1, 0, 7501312), at(10, 319981568, 7501312), at(1, 7501312, 7168)], { shader: 248, workgroups: [28,1,1] }),
+        dispatch("step_1192_sum_G_layer2_2_conv2_stage2", [at(1, 7501312, 7168), at(1, 15002624, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1193_sum_G_layer2_2_conv2_stage1", [at(1, 0, 7501312), at(10, 319981568, 7501312), at(10, 312480256, 7501312), at(1, 7501312, 7168)], { shader: 249, workgroups: [28,1,1] }),
+        dispatch("step_1193_sum_G_layer2_2_conv2_stage2", [at(1, 7501312, 7168), at(1, 15003136, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1194_pointwise_G_layer2_2_bn1", [at(0, 18575360, 512), at(1, 1073108480, 512), at(1, 0, 7501312), at(10, 319981568, 7501312), at(1, 15002624, 512), at(10, 312480256, 7501312), at(1, 15003136, 512), at(1, 7501312, 7501312)], { shader: 250, workgroups: [3663,1,1] }),
+        dispatch("step_1195_conv2dInputGrad_G_layer2_2_conv1_pack", [at(0, 18313216, 262144), at(1, 1072687616, 262144)], { shader: 254, workgroups: [1024,1,1] }),
+        dispatch("step_1195_conv2dInputGrad_G_layer2_2_conv1_packc", [at(1, 7501312, 7501312), at(5, 562469632, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
+        dispatch("step_1195_conv2dInputGrad_G_layer2_2_conv1", [at(5, 562469632, 7501312), at(1, 1072687616, 262144), at(1, 0, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [458,16,1] }, { shader: 260, workgroups: [3731,1,1] }),
+        dispatch("step_1196_sum_G_layer2_2_conv1_stage1", [at(1, 30005248, 30005248), at(1, 0, 30005248), at(7, 444934144, 30005248), at(1, 1072687616, 16384)], { shader: 242, workgroups: [64,1,1] }),
+        dispatch("step_1196_sum_G_layer2_2_conv1_stage2", [at(1, 1072687616, 16384), at(1, 1072704000, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1197_sum_G_layer2_2_conv1_stage1", [at(1, 30005248, 30005248), at(1, 0, 30005248), at(7, 444934144, 30005248), at(7, 414928896, 30005248), at(1, 1072687616, 16384)], { shader: 243, workgroups: [64,1,1] }),
+        dispatch("step_1197_sum_G_layer2_2_conv1_stage2", [at(1, 1072687616, 16384), at(1, 1072706048, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1198_pointwise_G_layer2_1_bn3", [at(0, 18305024, 2048), at(1, 1072972288, 2048), at(1, 30005248, 30005248), at(1, 0, 30005248), at(7, 444934144, 30005248), at(1, 1072704000, 2048), at(7, 414928896, 30005248), at(1, 1072706048, 2048), at(3, 600104960, 30005248)], { shader: 244, workgroups: [14651,1,1] }),
+        dispatch("step_1199_conv2dInputGrad_G_layer2_1_conv3_pack", [at(0, 18042880, 262144), at(1, 1072687616, 262144)], { shader: 245, workgroups: [1024,1,1] }),
+        dispatch("step_1199_conv2dInputGrad_G_layer2_1_conv3_packc", [at(3, 600104960, 30005248), at(4, 360062976, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_1199_conv2dInputGrad_G_layer2_1_conv3", [at(4, 360062976, 30005248), at(1, 1072687616, 262144), at(3, 600104960, 7501312)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [458,4,1] }, { shader: 247, workgroups: [933,1,1] }),
+        dispatch("step_1200_sum_G_layer2_1_conv3_stage1", [at(3, 600104960, 7501312), at(10, 297477632, 7501312), at(1, 1072687616, 7168)], { shader: 248, workgroups: [28,1,1] }),
+        dispatch("step_1200_sum_G_layer2_1_conv3_stage2", [at(1, 1072687616, 7168), at(1, 1072694784, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1201_sum_G_layer2_1_conv3_stage1", [at(3, 600104960, 7501312), at(10, 297477632, 7501312), at(10, 289976320, 7501312), at(1, 1072687616, 7168)], { shader: 249, workgroups: [28,1,1] }),
+        dispatch("step_1201_sum_G_layer2_1_conv3_stage2", [at(1, 1072687616, 7168), at(1, 1072695296, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1202_pointwise_G_layer2_1_bn2", [at(0, 18040832, 512), at(1, 1073107456, 512), at(3, 600104960, 7501312), at(10, 297477632, 7501312), at(1, 1072694784, 512), at(10, 289976320, 7501312), at(1, 1072695296, 512), at(3, 607606272, 7501312)], { shader: 250, workgroups: [3663,1,1] }),
+        dispatch("step_1203_conv2dInputGrad_G_layer2_1_conv2_pack", [at(0, 17451008, 589824), at(1, 1072687616, 589824)], { shader: 251, workgroups: [2304,1,1] }),
+        dispatch("step_1203_conv2dInputGrad_G_layer2_1_conv2_packc", [at(3, 607606272, 7501312), at(5, 569970944, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
+        dispatch("step_1203_conv2dInputGrad_G_layer2_1_conv2", [at(5, 569970944, 7501312), at(1, 1072687616, 589824), at(3, 600104960, 7501312)], { adapter: "cpu", features: ["subgroups"], shader: 252, workgroups: [458,4,1] }, { shader: 253, workgroups: [933,1,1] }),
+        dispatch("step_1204_sum_G_layer2_1_conv2_stage1", [at(3, 600104960, 7501312), at(9, 1065057536, 7501312), at(1, 1072687616, 7168)], { shader: 248, workgroups: [28,1,1] }),
+        dispatch("step_1204_sum_G_layer2_1_conv2_stage2", [at(1, 1072687616, 7168), at(1, 1072694784, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1205_sum_G_layer2_1_conv2_stage1", [at(3, 600104960, 7501312), at(9, 1065057536, 7501312), at(8, 1065186304, 7501312), at(1, 1072687616, 7168)], { shader: 249, workgroups: [28,1,1] }),
+        dispatch("step_1205_sum_G_layer2_1_conv2_stage2", [at(1, 1072687616, 7168), at(1, 1072695296, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1206_pointwise_G_layer2_1_bn1", [at(0, 17448960, 512), at(1, 1073286656, 512), at(3, 600104960, 7501312), at(9, 1065057536, 7501312), at(1, 1072694784, 512), at(8, 1065186304, 7501312), at(1, 1072695296, 512), at(3, 607606272, 7501312)], { shader: 250, workgroups: [3663,1,1] }),
+        dispatch("step_1207_conv2dInputGrad_G_layer2_1_conv1_pack", [at(0, 17186816, 262144), at(1, 1072687616, 262144)], { shader: 254, workgroups: [1024,1,1] }),
+        dispatch("step_1207_conv2dInputGrad_G_layer2_1_conv1_packc", [at(3, 607606272, 7501312), at(5, 577472256, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
+        dispatch("step_1207_conv2dInputGrad_G_layer2_1_conv1", [at(5, 577472256, 7501312), at(1, 1072687616, 262144), at(1, 30005248, 30005248), at(1, 0, 30005248), at(7, 444934144, 30005248), at(5, 1020178432, 30005248), at(3, 600104960, 30005248)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [458,16,1] }, { shader: 256, workgroups: [3731,1,1] }),
+        dispatch("step_1208_sum_G_layer2_1_conv1_stage1", [at(3, 600104960, 30005248), at(1, 0, 16384)], { shader: 56, workgroups: [64,1,1] }),
+        dispatch("step_1208_sum_G_layer2_1_conv1_stage2", [at(1, 0, 16384), at(1, 59511808, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1209_sum_G_layer2_1_conv1_stage1", [at(3, 600104960, 30005248), at(4, 1020178432, 30005248), at(1, 0, 16384)], { shader: 257, workgroups: [64,1,1] }),
+        dispatch("step_1209_sum_G_layer2_1_conv1_stage2", [at(1, 0, 16384), at(1, 30005248, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1210_pointwise_G_layer2_0_downsample_1", [at(0, 17178624, 2048), at(1, 1073279488, 2048), at(3, 600104960, 30005248), at(1, 59511808, 2048), at(4, 1020178432, 30005248), at(1, 30005248, 2048), at(1, 0, 30005248)], { shader: 258, workgroups: [14651,1,1] }),
+        dispatch("step_1211_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 16654336, 524288), at(1, 1072687616, 524288)], { shader: 261, workgroups: [2048,1,1] }),
+        dispatch("step_1211_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 0, 30005248), at(4, 390068224, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_1211_conv2dInputGrad_G_layer2_0_downsample_0", [at(4, 390068224, 30005248), at(1, 1072687616, 524288), at(1, 0, 59495424)], { adapter: "cpu", features: ["subgroups"], shader: 262, workgroups: [458,8,4] }, { shader: 263, workgroups: [7421,1,1] }),
+        dispatch("step_1212_sum_G_layer2_1_conv1_stage1", [at(3, 600104960, 30005248), at(2, 1020178432, 30005248), at(1, 59495424, 16384)], { shader: 257, workgroups: [64,1,1] }),
+        dispatch("step_1212_sum_G_layer2_1_conv1_stage2", [at(1, 59495424, 16384), at(1, 59513856, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1213_pointwise_G_layer2_0_bn3", [at(0, 16646144, 2048), at(1, 1073277440, 2048), at(3, 600104960, 30005248), at(1, 59511808, 2048), at(2, 1020178432, 30005248), at(1, 59513856, 2048), at(3, 630110208, 30005248)], { shader: 258, workgroups: [14651,1,1] }),
+        dispatch("step_1214_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 16384000, 262144), at(1, 59495424, 262144)], { shader: 245, workgroups: [1024,1,1] }),
+        dispatch("step_1214_conv2dInputGrad_G_layer2_0_conv3_packc", [at(3, 630110208, 30005248), at(2, 1020178432, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_1214_conv2dInputGrad_G_layer2_0_conv3", [at(2, 1020178432, 30005248), at(1, 59495424, 262144), at(3, 600104960, 7501312)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [458,4,1] }, { shader: 247, workgroups: [933,1,1] }),
+        dispatch("step_1215_sum_G_layer2_0_conv3_stage1", [at(3, 600104960, 7501312), at(6, 1061580800, 7501312), at(1, 59495424, 7168)], { shader: 248, workgroups: [28,1,1] }),
+        dispatch("step_1215_sum_G_layer2_0_conv3_stage2", [at(1, 59495424, 7168), at(1, 59502592, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1216_sum_G_layer2_0_conv3_stage1", [at(3, 600104960, 7501312), at(6, 1061580800, 7501312), at(5, 1065186304, 7501312), at(1, 59495424, 7168)], { shader: 249, workgroups: [28,1,1] }),
+        dispatch("step_1216_sum_G_layer2_0_conv3_stage2", [at(1, 59495424, 7168), at(1, 59503104, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1217_pointwise_G_layer2_0_bn2", [at(0, 16381952, 512), at(1, 1073286144, 512), at(3, 600104960, 7501312), at(6, 1061580800, 7501312), at(1, 59502592, 512), at(5, 1065186304, 7501312), at(1, 59503104, 512), at(3, 607606272, 7501312)], { shader: 250, workgroups: [3663,1,1] }),
+        dispatch("step_1218_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 15792128, 589824), at(1, 1072687616, 589824)], { shader: 251, workgroups: [2304,1,1] }),
+        dispatch("step_1218_conv2dInputGrad_G_layer2_0_conv2_packc", [at(3, 607606272, 7501312), at(5, 584973568, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
+        dispatch("step_1218_conv2dInputGrad_G_layer2_0_conv2", [at(5, 584973568, 7501312), at(1, 1072687616, 589824), at(3, 600104960, 7501312)], { adapter: "cpu", features: ["subgroups"], shader: 252, workgroups: [458,4,1] }, { shader: 253, workgroups: [933,1,1] }),
+        dispatch("step_1219_sum_G_layer2_0_conv2_stage1", [at(3, 600104960, 7501312), at(3, 1065186304, 7501312), at(1, 59495424, 7168)], { shader: 248, workgroups: [28,1,1] }),
+        dispatch("step_1219_sum_G_layer2_0_conv2_stage2", [at(1, 59495424, 7168), at(1, 59502592, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1220_sum_G_layer2_0_conv2_stage1", [at(3, 600104960, 7501312), at(3, 1065186304, 7501312), at(2, 1065186304, 7501312), at(1, 59495424, 7168)], { shader: 249, workgroups: [28,1,1] }),
+        dispatch("step_1220_sum_G_layer2_0_conv2_stage2", [at(1, 59495424, 7168), at(1, 59503104, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1221_pointwise_G_layer2_0_bn1", [at(0, 15790080, 512), at(1, 1073285632, 512), at(3, 600104960, 7501312), at(3, 1065186304, 7501312), at(1, 59502592, 512), at(2, 1065186304, 7501312), at(1, 59503104, 512), at(3, 607606272, 7501312)], { shader: 250, workgroups: [3663,1,1] }),
+        dispatch("step_1222_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 15659008, 131072), at(1, 59495424, 131072)], { shader: 264, workgroups: [512,1,1] }),
+        dispatch("step_1222_conv2dInputGrad_G_layer2_0_conv1_packc", [at(3, 607606272, 7501312), at(2, 1065186304, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
+        dispatch("step_1222_conv2dInputGrad_G_layer2_0_conv1", [at(2, 1065186304, 7501312), at(1, 59495424, 131072), at(3, 600104960, 59495424)], { adapter: "cpu", features: ["subgroups"], shader: 265, workgroups: [458,8,4] }, { shader: 266, workgroups: [7421,1,1] }),
+        dispatch("step_1223_sum_G_layer2_0_downsample_0_stage1", [at(1, 0, 59495424), at(3, 600104960, 59495424), at(7, 178486272, 59495424), at(1, 59495424, 16384)], { shader: 267, workgroups: [64,1,1] }),
+        dispatch("step_1223_sum_G_layer2_0_downsample_0_stage2", [at(1, 59495424, 16384), at(1, 59511808, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1224_sum_G_layer2_0_downsample_0_stage1", [at(1, 0, 59495424), at(3, 600104960, 59495424), at(7, 178486272, 59495424), at(7, 118990848, 59495424), at(1, 59495424, 16384)], { shader: 268, workgroups: [64,1,1] }),
+        dispatch("step_1224_sum_G_layer2_0_downsample_0_stage2", [at(1, 59495424, 16384), at(1, 59512832, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1225_pointwise_G_layer1_2_bn3", [at(0, 15654912, 1024), at(1, 1073284608, 1024), at(1, 0, 59495424), at(3, 600104960, 59495424), at(7, 178486272, 59495424), at(1, 59511808, 1024), at(7, 118990848, 59495424), at(1, 59512832, 1024), at(3, 659600384, 59495424)], { shader: 269, workgroups: [29051,1,1] }),
+        dispatch("step_1226_conv2dInputGrad_G_layer1_2_conv3_pack", [at(0, 15589376, 65536), at(1, 59495424, 65536)], { shader: 270, workgroups: [256,1,1] }),
+        dispatch("step_1226_conv2dInputGrad_G_layer1_2_conv3_packc", [at(3, 659600384, 59495424), at(3, 840146944, 59495424)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1226_conv2dInputGrad_G_layer1_2_conv3", [at(3, 840146944, 59495424), at(1, 59495424, 65536), at(3, 659600384, 14873856)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [1816,2,1] }, { shader: 272, workgroups: [1833,1,1] }),
+        dispatch("step_1227_sum_G_layer1_2_conv3_stage1", [at(3, 659600384, 14873856), at(10, 252855552, 14873856), at(1, 59495424, 14336)], { shader: 273, workgroups: [56,1,1] }),
+        dispatch("step_1227_sum_G_layer1_2_conv3_stage2", [at(1, 59495424, 14336), at(1, 59509760, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1228_sum_G_layer1_2_conv3_stage1", [at(3, 659600384, 14873856), at(10, 252855552, 14873856), at(10, 237981696, 14873856), at(1, 59495424, 14336)], { shader: 274, workgroups: [56,1,1] }),
+        dispatch("step_1228_sum_G_layer1_2_conv3_stage2", [at(1, 59495424, 14336), at(1, 59510016, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1229_pointwise_G_layer1_2_bn2", [at(0, 15588352, 256), at(1, 1073288704, 256), at(3, 659600384, 14873856), at(10, 252855552, 14873856), at(1, 59509760, 256), at(10, 237981696, 14873856), at(1, 59510016, 256), at(3, 674474240, 14873856)], { shader: 275, workgroups: [7263,1,1] }),
+        dispatch("step_1230_conv2dInputGrad_G_layer1_2_conv2_pack", [at(0, 15440896, 147456), at(1, 59495424, 147456)], { shader: 276, workgroups: [576,1,1] }),
+        dispatch("step_1230_conv2dInputGrad_G_layer1_2_conv2_packc", [at(3, 674474240, 14873856), at(4, 1020178432, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
+        dispatch("step_1230_conv2dInputGrad_G_layer1_2_conv2", [at(4, 1020178432, 14873856), at(1, 59495424, 147456), at(3, 659600384, 14873856)], { adapter: "cpu", features: ["subgroups"], shader: 277, workgroups: [1816,2,1] }, { shader: 278, workgroups: [1833,1,1] }),
+        dispatch("step_1231_sum_G_layer1_2_conv2_stage1", [at(3, 659600384, 14873856), at(10, 208233984, 14873856), at(1, 59495424, 14336)], { shader: 273, workgroups: [56,1,1] }),
+        dispatch("step_1231_sum_G_layer1_2_conv2_stage2", [at(1, 59495424, 14336), at(1, 59509760, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1232_sum_G_layer1_2_conv2_stage1", [at(3, 659600384, 14873856), at(10, 208233984, 14873856), at(10, 193360128, 14873856), at(1, 59495424, 14336)], { shader: 274, workgroups: [56,1,1] }),
+        dispatch("step_1232_sum_G_layer1_2_conv2_stage2", [at(1, 59495424, 14336), at(1, 59510016, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1233_pointwise_G_layer1_2_bn1", [at(0, 15439872, 256), at(1, 1073288448, 256), at(3, 659600384, 14873856), at(10, 208233984, 14873856), at(1, 59509760, 256), at(10, 193360128, 14873856), at(1, 59510016, 256), at(3, 674474240, 14873856)], { shader: 275, workgroups: [7263,1,1] }),
+        dispatch("step_1234_conv2dInputGrad_G_layer1_2_conv1_pack", [at(0, 15374336, 65536), at(1, 59495424, 65536)], { shader: 279, workgroups: [256,1,1] }),
+        dispatch("step_1234_conv2dInputGrad_G_layer1_2_conv1_packc", [at(3, 674474240, 14873856), at(4, 1035052288, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
+        dispatch("step_1234_conv2dInputGrad_G_layer1_2_conv1", [at(4, 1035052288, 14873856), at(1, 59495424, 65536), at(1, 0, 59495424), at(3, 600104960, 59495424), at(7, 178486272, 59495424), at(7, 0, 59495424), at(3, 659600384, 59495424)], { adapter: "cpu", features: ["subgroups"], shader: 280, workgroups: [1816,8,1] }, { shader: 281, workgroups: [7331,1,1] }),
+        dispatch("step_1235_sum_G_layer1_2_conv1_stage1", [at(3, 659600384, 59495424), at(1, 0, 16384)], { shader: 29, workgroups: [64,1,1] }),
+        dispatch("step_1235_sum_G_layer1_2_conv1_stage2", [at(1, 0, 16384), at(1, 59495424, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1236_sum_G_layer1_2_conv1_stage1", [at(3, 659600384, 59495424), at(6, 957077504, 59495424), at(1, 0, 16384)], { shader: 282, workgroups: [64,1,1] }),
+        dispatch("step_1236_sum_G_layer1_2_conv1_stage2", [at(1, 0, 16384), at(1, 59496448, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1237_pointwise_G_layer1_1_bn3", [at(0, 15370240, 1024), at(1, 1073283584, 1024), at(3, 659600384, 59495424), at(1, 59495424, 1024), at(6, 957077504, 59495424), at(1, 59496448, 1024), at(1, 0, 59495424)], { shader: 283, workgroups: [29051,1,1] }),
+        dispatch("step_1238_conv2dInputGrad_G_layer1_1_conv3_pack", [at(0, 15304704, 65536), at(1, 59495424, 65536)], { shader: 270, workgroups: [256,1,1] }),
+        dispatch("step_1238_conv2dInputGrad_G_layer1_1_conv3_packc", [at(1, 0, 59495424), at(3, 600104960, 59495424)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1238_conv2dInputGrad_G_layer1_1_conv3", [at(3, 600104960, 59495424), at(1, 59495424, 65536), at(1, 0, 14873856)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [1816,2,1] }, { shader: 272, workgroups: [1833,1,1] }),
+        dispatch("step_1239_sum_G_layer1_1_conv3_stage1", [at(1, 0, 14873856), at(10, 163612416, 14873856), at(1, 14873856, 14336)], { shader: 273, workgroups: [56,1,1] }),
+        dispatch("step_1239_sum_G_layer1_1_conv3_stage2", [at(1, 14873856, 14336), at(1, 29747712, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1240_sum_G_layer1_1_conv3_stage1", [at(1, 0, 14873856), at(10, 163612416, 14873856), at(10, 148738560, 14873856), at(1, 14873856, 14336)], { shader: 274, workgroups: [56,1,1] }),
+        dispatch("step_1240_sum_G_layer1_1_conv3_stage2", [at(1, 14873856, 14336), at(1, 29747968, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1241_pointwise_G_layer1_1_bn2", [at(0, 15303680, 256), at(1, 1073288192, 256), at(1, 0, 14873856), at(10, 163612416, 14873856), at(1, 29747712, 256), at(10, 148738560, 14873856), at(1, 29747968, 256), at(1, 14873856, 14873856)], { shader: 275, workgroups: [7263,1,1] }),
+        dispatch("step_1242_conv2dInputGrad_G_layer1_1_conv2_pack", [at(0, 15156224, 147456), at(1, 29747712, 147456)], { shader: 276, workgroups: [576,1,1] }),
+        dispatch("step_1242_conv2dInputGrad_G_layer1_1_conv2_packc", [at(1, 14873856, 14873856), at(5, 465081344, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
+        dispatch("step_1242_conv2dInputGrad_G_layer1_1_conv2", [at(5, 465081344, 14873856), at(1, 29747712, 147456), at(1, 0, 14873856)], { adapter: "cpu", features: ["subgroups"], shader: 277, workgroups: [1816,2,1] }, { shader: 278, workgroups: [1833,1,1] }),
+        dispatch("step_1243_sum_G_layer1_1_conv2_stage1", [at(1, 0, 14873856), at(10, 118990848, 14873856), at(1, 14873856, 14336)], { shader: 273, workgroups: [56,1,1] }),
+        dispatch("step_1243_sum_G_layer1_1_conv2_stage2", [at(1, 14873856, 14336), at(1, 29747712, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1244_sum_G_layer1_1_conv2_stage1", [at(1, 0, 14873856), at(10, 118990848, 14873856), at(10, 104116992, 14873856), at(1, 14873856, 14336)], { shader: 274, workgroups: [56,1,1] }),
+        dispatch("step_1244_sum_G_layer1_1_conv2_stage2", [at(1, 14873856, 14336), at(1, 29747968, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1245_pointwise_G_layer1_1_bn1", [at(0, 15155200, 256), at(1, 1073287936, 256), at(1, 0, 14873856), at(10, 118990848, 14873856), at(1, 29747712, 256), at(10, 104116992, 14873856), at(1, 29747968, 256), at(1, 14873856, 14873856)], { shader: 275, workgroups: [7263,1,1] }),
+        dispatch("step_1246_conv2dInputGrad_G_layer1_1_conv1_pack", [at(0, 15089664, 65536), at(1, 59495424, 65536)], { shader: 279, workgroups: [256,1,1] }),
+        dispatch("step_1246_conv2dInputGrad_G_layer1_1_conv1_packc", [at(1, 14873856, 14873856), at(5, 540094464, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
+        dispatch("step_1246_conv2dInputGrad_G_layer1_1_conv1", [at(5, 540094464, 14873856), at(1, 59495424, 65536), at(1, 0, 59495424)], { adapter: "cpu", features: ["subgroups"], shader: 284, workgroups: [1816,8,1] }, { shader: 285, workgroups: [7331,1,1] }),
+        dispatch("step_1247_sum_G_layer1_1_conv1_stage1", [at(3, 659600384, 59495424), at(1, 0, 59495424), at(6, 838086656, 59495424), at(1, 59495424, 16384)], { shader: 267, workgroups: [64,1,1] }),
+        dispatch("step_1247_sum_G_layer1_1_conv1_stage2", [at(1, 59495424, 16384), at(1, 59511808, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1248_pointwise_G_layer1_1_conv1", [at(3, 659600384, 59495424), at(1, 0, 59495424), at(6, 838086656, 59495424), at(1, 59511808, 1024), at(3, 960167936, 59495424)], { shader: 286, workgroups: [29051,1,1] }),
+        dispatch("step_1249_sum_G_layer1_1_conv1_stage1", [at(3, 659600384, 59495424), at(1, 0, 59495424), at(6, 838086656, 59495424), at(6, 778591232, 59495424), at(1, 59495424, 16384)], { shader: 268, workgroups: [64,1,1] }),
+        dispatch("step_1249_sum_G_layer1_1_conv1_stage2", [at(1, 59495424, 16384), at(1, 59511808, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1250_pointwise_G_layer1_0_downsample_1", [at(0, 15085568, 1024), at(1, 1073282560, 1024), at(3, 960167936, 59495424), at(6, 778591232, 59495424), at(1, 59511808, 1024), at(4, 0, 59495424)], { shader: 287, workgroups: [29051,1,1] }),
+        dispatch("step_1251_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 15020032, 65536), at(1, 59495424, 65536)], { shader: 270, workgroups: [256,1,1] }),
+        dispatch("step_1251_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(4, 0, 59495424), at(4, 120020992, 59495424)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1251_conv2dInputGrad_G_layer1_0_downsample_0", [at(4, 120020992, 59495424), at(1, 59495424, 65536), at(4, 0, 14873856)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [1816,2,1] }, { shader: 272, workgroups: [1833,1,1] }),
+        dispatch("step_1252_sum_G_layer1_1_conv1_stage1", [at(3, 659600384, 59495424), at(1, 0, 59495424), at(6, 838086656, 59495424), at(6, 659600384, 59495424), at(1, 59495424, 16384)], { shader: 268, workgroups: [64,1,1] }),
+        dispatch("step_1252_sum_G_layer1_1_conv1_stage2", [at(1, 59495424, 16384), at(1, 59511808, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1253_pointwise_G_layer1_0_bn3", [at(0, 15015936, 1024), at(1, 1073281536, 1024), at(3, 960167936, 59495424), at(6, 659600384, 59495424), at(1, 59511808, 1024), at(1, 0, 59495424)], { shader: 287, workgroups: [29051,1,1] }),
+        dispatch("step_1254_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 14950400, 65536), at(1, 59495424, 65536)], { shader: 270, workgroups: [256,1,1] }),
+        dispatch("step_1254_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 0, 59495424), at(3, 659600384, 59495424)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1254_conv2dInputGrad_G_layer1_0_conv3", [at(3, 659600384, 59495424), at(1, 59495424, 65536), at(1, 0, 14873856)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [1816,2,1] }, { shader: 272, workgroups: [1833,1,1] }),
+        dispatch("step_1255_sum_G_layer1_0_conv3_stage1", [at(1, 0, 14873856), at(10, 74369280, 14873856), at(1, 14873856, 14336)], { shader: 273, workgroups: [56,1,1] }),
+        dispatch("step_1255_sum_G_layer1_0_conv3_stage2", [at(1, 14873856, 14336), at(1, 29747712, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1256_sum_G_layer1_0_conv3_stage1", [at(1, 0, 14873856), at(10, 74369280, 14873856), at(10, 59495424, 14873856), at(1, 14873856, 14336)], { shader: 274, workgroups: [56,1,1] }),
+        dispatch("step_1256_sum_G_layer1_0_conv3_stage2", [at(1, 14873856, 14336), at(1, 29747968, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1257_pointwise_G_layer1_0_bn2", [at(0, 14949376, 256), at(1, 1073287680, 256), at(1, 0, 14873856), at(10, 74369280, 14873856), at(1, 29747712, 256), at(10, 59495424, 14873856), at(1, 29747968, 256), at(1, 14873856, 14873856)], { shader: 275, workgroups: [7263,1,1] }),
+        dispatch("step_1258_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 14801920, 147456), at(1, 29747712, 147456)], { shader: 276, workgroups: [576,1,1] }),
+        dispatch("step_1258_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 14873856, 14873856), at(4, 14873856, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
+        dispatch("step_1258_conv2dInputGrad_G_layer1_0_conv2", [at(4, 14873856, 14873856), at(1, 29747712, 147456), at(1, 0, 14873856)], { adapter: "cpu", features: ["subgroups"], shader: 277, workgroups: [1816,2,1] }, { shader: 278, workgroups: [1833,1,1] }),
+        dispatch("step_1259_sum_G_layer1_0_conv2_stage1", [at(1, 0, 14873856), at(10, 29747712, 14873856), at(1, 14873856, 14336)], { shader: 273, workgroups: [56,1,1] }),
+        dispatch("step_1259_sum_G_layer1_0_conv2_stage2", [at(1, 14873856, 14336), at(1, 29747712, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1260_sum_G_layer1_0_conv2_stage1", [at(1, 0, 14873856), at(10, 29747712, 14873856), at(10, 14873856, 14873856), at(1, 14873856, 14336)], { shader: 274, workgroups: [56,1,1] }),
+        dispatch("step_1260_sum_G_layer1_0_conv2_stage2", [at(1, 14873856, 14336), at(1, 29747968, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1261_pointwise_G_layer1_0_bn1", [at(0, 14800896, 256), at(1, 1073287424, 256), at(1, 0, 14873856), at(10, 29747712, 14873856), at(1, 29747712, 256), at(10, 14873856, 14873856), at(1, 29747968, 256), at(1, 14873856, 14873856)], { shader: 275, workgroups: [7263,1,1] }),
+        dispatch("step_1262_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 14784512, 16384), at(1, 0, 16384)], { shader: 288, workgroups: [64,1,1] }),
+        dispatch("step_1262_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 14873856, 14873856), at(4, 29747712, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
+        dispatch("step_1262_conv2dInputGrad_G_layer1_0_conv1", [at(4, 29747712, 14873856), at(1, 0, 16384), at(4, 0, 14873856), at(3, 960167936, 14873856)], { adapter: "cpu", features: ["subgroups"], shader: 289, workgroups: [1816,2,1] }, { shader: 290, workgroups: [1833,1,1] }),
+        dispatch("step_1263_maxPool2dGrad_G_layer1_0_downsample_0", [at(7, 355946496, 58982400), at(3, 960167936, 14873856), at(1, 0, 58982400)], { shader: 291, workgroups: [32768,8,1] }),
+        dispatch("step_1264_sum_G_layer1_0_downsample_0_stage1", [at(1, 0, 58982400), at(7, 355946496, 58982400), at(1, 58982400, 16384)], { shader: 292, workgroups: [64,1,1] }),
+        dispatch("step_1264_sum_G_layer1_0_downsample_0_stage2", [at(1, 58982400, 16384), at(1, 58998784, 256)], { shader: 7, workgroups: [1,1,1] }),
+        dispatch("step_1265_sum_G_conv1_stage1", [at(1, 0, 58982400), at(7, 355946496, 58982400), at(7, 296964096, 58982400), at(1, 58982400, 16384)], { shader: 293, workgroups: [64,1,1] }),
+        dispatch("step_1265_sum_G_conv1_stage2", [at(1, 58982400, 16384), at(1, 58999040, 256)], { shader: 7, workgroups: [1,1,1] }),
+        dispatch("step_1266_pointwise_G_bn1", [at(0, 14783488, 256), at(1, 1073287168, 256), at(1, 0, 58982400), at(7, 355946496, 58982400), at(1, 58998784, 256), at(7, 296964096, 58982400), at(1, 58999040, 256), at(3, 960167936, 58982400)], { shader: 294, workgroups: [28800,1,1] }),
+        dispatch("step_1267_conv2dWeightGrad_G_bn1_packc", [at(3, 960167936, 58982400), at(1, 0, 58982400)], { shader: 295, workgroups: [32768,2,1] }),
+        dispatch("step_1267_conv2dWeightGrad_G_bn1_stage1", [at(10, 267729408, 14745600), at(1, 0, 58982400), at(1, 58982400, 413952)], { adapter: "cpu", features: ["subgroups"], shader: 296, workgroups: [7,1,11] }, { shader: 297, workgroups: [135,1,1] }),
+        dispatch("step_1267_conv2dWeightGrad_G_bn1_stage2", [at(1, 58982400, 413952), at(0, 193574912, 37632), at(0, 14745856, 37632), at(2, 1073687040, 37632)], { shader: 298, workgroups: [147,1,1] }),
+        dispatch("step_1268_pointwise_G_conv1", [at(0, 14745856, 37632), at(2, 1073687040, 37632), at(3, 1072705280, 4), at(3, 719095808, 37632)], { shader: 299, workgroups: [19,1,1] }),
+        dispatch("step_1269_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(9, 1050183680, 14873856), at(1, 0, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
+        dispatch("step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage1", [at(1, 0, 14873856), at(4, 29747712, 14873856), at(1, 14873856, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 300, workgroups: [2,1,32] }, { shader: 301, workgroups: [128,1,1] }),
+        dispatch("step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage2", [at(1, 14873856, 524288), at(0, 193612544, 16384), at(0, 14784512, 16384), at(1, 1073722368, 16384)], { shader: 302, workgroups: [64,1,1] }),
+        dispatch("step_1270_pointwise_G_layer1_0_conv1", [at(0, 14784512, 16384), at(1, 1073722368, 16384), at(3, 1072705280, 4), at(2, 1073724672, 16384)], { shader: 303, workgroups: [8,1,1] }),
+        dispatch("step_1271_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(10, 29747712, 14873856), at(1, 0, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
+        dispatch("step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage1", [at(1, 0, 14873856), at(4, 14873856, 14873856), at(1, 14873856, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 304, workgroups: [18,1,4] }, { shader: 305, workgroups: [144,1,1] }),
+        dispatch("step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage2", [at(1, 14873856, 589824), at(0, 193628928, 147456), at(0, 14801920, 147456), at(1, 1073574912, 147456)], { shader: 306, workgroups: [576,1,1] }),
+        dispatch("step_1272_pointwise_G_layer1_0_conv2", [at(0, 14801920, 147456), at(1, 1073574912, 147456), at(3, 1072705280, 4), at(2, 1072687616, 147456)], { shader: 307, workgroups: [72,1,1] }),
+        dispatch("step_1273_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(10, 74369280, 14873856), at(1, 0, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
+        dispatch("step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage1", [at(1, 0, 14873856), at(3, 659600384, 59495424), at(1, 14873856, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 308, workgroups: [2,4,8] }, { shader: 309, workgroups: [128,1,1] }),
+        dispatch("step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage2", [at(1, 14873856, 524288), at(0, 193776384, 65536), at(0, 14950400, 65536), at(2, 1073424896, 65536)], { shader: 310, workgroups: [256,1,1] }),
+        dispatch("step_1274_pointwise_G_layer1_0_conv3", [at(0, 14950400, 65536), at(2, 1073424896, 65536), at(3, 1072705280, 4), at(2, 1073490432, 65536)], { shader: 311, workgroups: [32,1,1] }),
+        dispatch("step_1275_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(9, 1050183680, 14873856), at(1, 0, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
+        dispatch("step_1275_conv2dWeightGrad_G_layer1_0_downsample_1_stage1", [at(1, 0, 14873856), at(4, 120020992, 59495424), at(1, 14873856, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 308, workgroups: [2,4,8] }, { shader: 309, workgroups: [128,1,1] }),
+        dispatch("step_1275_conv2dWeightGrad_G_layer1_0_downsample_1_stage2", [at(1, 14873856, 524288), at(0, 193841920, 65536), at(0, 15020032, 65536), at(2, 1073555968, 65536)], { shader: 310, workgroups: [256,1,1] }),
+        dispatch("step_1276_pointwise_G_layer1_0_downsample_0", [at(0, 15020032, 65536), at(2, 1073555968, 65536), at(3, 1072705280, 4), at(2, 1073621504, 65536)], { shader: 311, workgroups: [32,1,1] }),
+        dispatch("step_1277_conv2dWeightGrad_G_layer1_1_bn1_packc", [at(6, 838086656, 59495424), at(1, 0, 59495424)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage1", [at(1, 0, 59495424), at(5, 540094464, 14873856), at(1, 1072687616, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 312, workgroups: [8,1,8] }, { shader: 313, workgroups: [128,1,1] }),
+        dispatch("step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage2", [at(1, 1072687616, 524288), at(0, 193907456, 65536), at(0, 15089664, 65536), at(3, 659600384, 65536)], { shader: 314, workgroups: [256,1,1] }),
+        dispatch("step_1278_pointwise_G_layer1_1_conv1", [at(0, 15089664, 65536), at(3, 659600384, 65536), at(3, 1072705280, 4), at(3, 659665920, 65536)], { shader: 315, workgroups: [32,1,1] }),
+        dispatch("step_1279_conv2dWeightGrad_G_layer1_1_bn1_packc", [at(10, 118990848, 14873856), at(1, 0, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
+        dispatch("step_1279_conv2dWeightGrad_G_layer1_1_bn1_stage1", [at(1, 0, 14873856), at(5, 465081344, 14873856), at(1, 14873856, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 304, workgroups: [18,1,4] }, { shader: 305, workgroups: [144,1,1] }),
+        dispatch("step_1279_conv2dWeightGrad_G_layer1_1_bn1_stage2", [at(1, 14873856, 589824), at(0, 193972992, 147456), at(0, 15156224, 147456), at(2, 1072835072, 147456)], { shader: 306, workgroups: [576,1,1] }),
+        dispatch("step_1280_pointwise_G_layer1_1_conv2", [at(0, 15156224, 147456), at(2, 1072835072, 147456), at(3, 1072705280, 4), at(2, 1072982528, 147456)], { shader: 307, workgroups: [72,1,1] }),
+        dispatch("step_1281_conv2dWeightGrad_G_layer1_1_bn2_packc", [at(10, 163612416, 14873856), at(1, 0, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
+        dispatch("step_1281_conv2dWeightGrad_G_layer1_1_bn2_stage1", [at(1, 0, 14873856), at(3, 600104960, 59495424), at(1, 14873856, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 308, workgroups: [2,4,8] }, { shader: 309, workgroups: [128,1,1] }),
+        dispatch("step_1281_conv2dWeightGrad_G_layer1_1_bn2_stage2", [at(1, 14873856, 524288), at(0, 194120448, 65536), at(0, 15304704, 65536), at(3, 600104960, 65536)], { shader: 310, workgroups: [256,1,1] }),
+        dispatch("step_1282_pointwise_G_layer1_1_conv3", [at(0, 15304704, 65536), at(3, 600104960, 65536), at(3, 1072705280, 4), at(3, 600170496, 65536)], { shader: 311, workgroups: [32,1,1] }),
+        dispatch("step_1283_conv2dWeightGrad_G_layer1_2_bn1_packc", [at(7, 0, 59495424), at(1, 0, 59495424)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1283_conv2dWeightGrad_G_layer1_2_bn1_stage1", [at(1, 0, 59495424), at(4, 1035052288, 14873856), at(1, 1072687616, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 312, workgroups: [8,1,8] }, { shader: 313, workgroups: [128,1,1] }),
+        dispatch("step_1283_conv2dWeightGrad_G_layer1_2_bn1_stage2", [at(1, 1072687616, 524288), at(0, 194185984, 65536), at(0, 15374336, 65536), at(3, 600236032, 65536)], { shader: 314, workgroups: [256,1,1] }),
+        dispatch("step_1284_pointwise_G_layer1_2_conv1", [at(0, 15374336, 65536), at(3, 600236032, 65536), at(3, 1072705280, 4), at(3, 600301568, 65536)], { shader: 315, workgroups: [32,1,1] }),
+        dispatch("step_1285_conv2dWeightGrad_G_layer1_2_bn1_packc", [at(10, 208233984, 14873856), at(1, 0, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
+        dispatch("step_1285_conv2dWeightGrad_G_layer1_2_bn1_stage1", [at(1, 0, 14873856), at(4, 1020178432, 14873856), at(1, 14873856, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 304, workgroups: [18,1,4] }, { shader: 305, workgroups: [144,1,1] }),
+        dispatch("step_1285_conv2dWeightGrad_G_layer1_2_bn1_stage2", [at(1, 14873856, 589824), at(0, 194251520, 147456), at(0, 15440896, 147456), at(2, 1073129984, 147456)], { shader: 306, workgroups: [576,1,1] }),
+        dispatch("step_1286_pointwise_G_layer1_2_conv2", [at(0, 15440896, 147456), at(2, 1073129984, 147456), at(3, 1072705280, 4), at(2, 1073277440, 147456)], { shader: 307, workgroups: [72,1,1] }),
+        dispatch("step_1287_conv2dWeightGrad_G_layer1_2_bn2_packc", [at(10, 252855552, 14873856), at(1, 0, 14873856)], { shader: 14, workgroups: [14526,1,1] }),
+        dispatch("step_1287_conv2dWeightGrad_G_layer1_2_bn2_stage1", [at(1, 0, 14873856), at(3, 840146944, 59495424), at(1, 14873856, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 308, workgroups: [2,4,8] }, { shader: 309, workgroups: [128,1,1] }),
+        dispatch("step_1287_conv2dWeightGrad_G_layer1_2_bn2_stage2", [at(1, 14873856, 524288), at(0, 194398976, 65536), at(0, 15589376, 65536), at(3, 600367104, 65536)], { shader: 310, workgroups: [256,1,1] }),
+        dispatch("step_1288_pointwise_G_layer1_2_conv3", [at(0, 15589376, 65536), at(3, 600367104, 65536), at(3, 1072705280, 4), at(3, 600432640, 65536)], { shader: 311, workgroups: [32,1,1] }),
+        dispatch("step_1289_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(7, 178486272, 59495424), at(1, 0, 59495424)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage1", [at(1, 0, 59495424), at(2, 1065186304, 7501312), at(1, 1072687616, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 316, workgroups: [8,2,4] }, { shader: 317, workgroups: [128,1,1] }),
+        dispatch("step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage2", [at(1, 1072687616, 524288), at(0, 194464512, 131072), at(0, 15659008, 131072), at(2, 1066365952, 131072)], { shader: 318, workgroups: [512,1,1] }),
+        dispatch("step_1290_pointwise_G_layer2_0_conv1", [at(0, 15659008, 131072), at(2, 1066365952, 131072), at(3, 1072705280, 4), at(2, 1066497024, 131072)], { shader: 319, workgroups: [64,1,1] }),
+        dispatch("step_1291_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(3, 1065186304, 7501312), at(1, 0, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
+        dispatch("step_1291_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 7501312), at(5, 584973568, 7501312), at(0, 194595584, 589824), at(0, 15792128, 589824), at(2, 1065186304, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [36,2,1] }, { shader: 321, workgroups: [144,1,1] }),
+        dispatch("step_1292_pointwise_G_layer2_0_conv2", [at(0, 15792128, 589824), at(2, 1065186304, 589824), at(3, 1072705280, 4), at(2, 1065776128, 589824)], { shader: 322, workgroups: [288,1,1] }),
+        dispatch("step_1293_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(6, 1061580800, 7501312), at(1, 0, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
+        dispatch("step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage1", [at(1, 0, 7501312), at(2, 1020178432, 30005248), at(1, 7501312, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 323, workgroups: [4,8,2] }, { shader: 324, workgroups: [128,1,1] }),
+        dispatch("step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage2", [at(1, 7501312, 524288), at(0, 195185408, 262144), at(0, 16384000, 262144), at(1, 1073312768, 262144)], { shader: 325, workgroups: [1024,1,1] }),
+        dispatch("step_1294_pointwise_G_layer2_0_conv3", [at(0, 16384000, 262144), at(1, 1073312768, 262144), at(3, 1072705280, 4), at(2, 1025814528, 262144)], { shader: 326, workgroups: [128,1,1] }),
+        dispatch("step_1295_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(7, 178486272, 59495424), at(1, 0, 59495424)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1295_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 0, 59495424), at(4, 390068224, 30005248), at(0, 195447552, 524288), at(0, 16654336, 524288), at(2, 1023717376, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 327, workgroups: [8,8,1] }, { shader: 328, workgroups: [128,1,1] }),
+        dispatch("step_1296_pointwise_G_layer2_0_downsample_0", [at(0, 16654336, 524288), at(2, 1023717376, 524288), at(3, 1072705280, 4), at(2, 1024241664, 524288)], { shader: 329, workgroups: [256,1,1] }),
+        dispatch("step_1297_conv2dWeightGrad_G_layer2_1_bn1_packc", [at(5, 1020178432, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage1", [at(1, 0, 30005248), at(5, 577472256, 7501312), at(1, 30005248, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [16,2,2] }, { shader: 331, workgroups: [128,1,1] }),
+        dispatch("step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage2", [at(1, 30005248, 524288), at(0, 195971840, 262144), at(0, 17186816, 262144), at(2, 1026076672, 262144)], { shader: 332, workgroups: [1024,1,1] }),
+        dispatch("step_1298_pointwise_G_layer2_1_conv1", [at(0, 17186816, 262144), at(2, 1026076672, 262144), at(3, 1072705280, 4), at(2, 1026338816, 262144)], { shader: 333, workgroups: [128,1,1] }),
+        dispatch("step_1299_conv2dWeightGrad_G_layer2_1_bn1_packc", [at(9, 1065057536, 7501312), at(1, 0, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
+        dispatch("step_1299_conv2dWeightGrad_G_layer2_1_bn1", [at(1, 0, 7501312), at(5, 569970944, 7501312), at(0, 196233984, 589824), at(0, 17451008, 589824), at(2, 1020178432, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [36,2,1] }, { shader: 321, workgroups: [144,1,1] }),
+        dispatch("step_1300_pointwise_G_layer2_1_conv2", [at(0, 17451008, 589824), at(2, 1020178432, 589824), at(3, 1072705280, 4), at(2, 1020768256, 589824)], { shader: 322, workgroups: [288,1,1] }),
+        dispatch("step_1301_conv2dWeightGrad_G_layer2_1_bn2_packc", [at(10, 297477632, 7501312), at(1, 0, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
+        dispatch("step_1301_conv2dWeightGrad_G_layer2_1_bn2_stage1", [at(1, 0, 7501312), at(4, 360062976, 30005248), at(1, 7501312, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 323, workgroups: [4,8,2] }, { shader: 324, workgroups: [128,1,1] }),
+        dispatch("step_1301_conv2dWeightGrad_G_layer2_1_bn2_stage2", [at(1, 7501312, 524288), at(0, 196823808, 262144), at(0, 18042880, 262144), at(2, 1026600960, 262144)], { shader: 325, workgroups: [1024,1,1] }),
+        dispatch("step_1302_pointwise_G_layer2_1_conv3", [at(0, 18042880, 262144), at(2, 1026600960, 262144), at(3, 1072705280, 4), at(2, 1026863104, 262144)], { shader: 326, workgroups: [128,1,1] }),
+        dispatch("step_1303_conv2dWeightGrad_G_layer2_2_bn1_packc", [at(7, 444934144, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_1303_conv2dWeightGrad_G_layer2_2_bn1_stage1", [at(1, 0, 30005248), at(5, 562469632, 7501312), at(1, 30005248, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [16,2,2] }, { shader: 331, workgroups: [128,1,1] }),
+        dispatch("step_1303_conv2dWeightGrad_G_layer2_2_bn1_stage2", [at(1, 30005248, 524288), at(0, 197085952, 262144), at(0, 18313216, 262144), at(2, 1027125248, 262144)], { shader: 332, workgroups: [1024,1,1] }),
+        dispatch("step_1304_pointwise_G_layer2_2_conv1", [at(0, 18313216, 262144), at(2, 1027125248, 262144), at(3, 1072705280, 4), at(2, 1027387392, 262144)], { shader: 333, workgroups: [128,1,1] }),
+        dispatch("step_1305_conv2dWeightGrad_G_layer2_2_bn1_packc", [at(10, 319981568, 7501312), at(1, 0, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
+        dispatch("step_1305_conv2dWeightGrad_G_layer2_2_bn1", [at(1, 0, 7501312), at(5, 554968320, 7501312), at(0, 197348096, 589824), at(0, 18577408, 589824), at(2, 1021358080, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [36,2,1] }, { shader: 321, workgroups: [144,1,1] }),
+        dispatch("step_1306_pointwise_G_layer2_2_conv2", [at(0, 18577408, 589824), at(2, 1021358080, 589824), at(3, 1072705280, 4), at(2, 1021947904, 589824)], { shader: 322, workgroups: [288,1,1] }),
+        dispatch("step_1307_conv2dWeightGrad_G_layer2_2_bn2_packc", [at(10, 342485504, 7501312), at(1, 0, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
+        dispatch("step_1307_conv2dWeightGrad_G_layer2_2_bn2_stage1", [at(1, 0, 7501312), at(4, 209521664, 30005248), at(1, 7501312, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 323, workgroups: [4,8,2] }, { shader: 324, workgroups: [128,1,1] }),
+        dispatch("step_1307_conv2dWeightGrad_G_layer2_2_bn2_stage2", [at(1, 7501312, 524288), at(0, 197937920, 262144), at(0, 19169280, 262144), at(2, 1027649536, 262144)], { shader: 325, workgroups: [1024,1,1] }),
+        dispatch("step_1308_pointwise_G_layer2_2_conv3", [at(0, 19169280, 262144), at(2, 1027649536, 262144), at(3, 1072705280, 4), at(2, 1027911680, 262144)], { shader: 326, workgroups: [128,1,1] }),
+        dispatch("step_1309_conv2dWeightGrad_G_layer2_3_bn1_packc", [at(7, 534949888, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_1309_conv2dWeightGrad_G_layer2_3_bn1_stage1", [at(1, 0, 30005248), at(4, 1065186304, 7501312), at(1, 30005248, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [16,2,2] }, { shader: 331, workgroups: [128,1,1] }),
+        dispatch("step_1309_conv2dWeightGrad_G_layer2_3_bn1_stage2", [at(1, 30005248, 524288), at(0, 198200064, 262144), at(0, 19439616, 262144), at(2, 1028173824, 262144)], { shader: 332, workgroups: [1024,1,1] }),
+        dispatch("step_1310_pointwise_G_layer2_3_conv1", [at(0, 19439616, 262144), at(2, 1028173824, 262144), at(3, 1072705280, 4), at(2, 1028435968, 262144)], { shader: 333, workgroups: [128,1,1] }),
+        dispatch("step_1311_conv2dWeightGrad_G_layer2_3_bn1_packc", [at(10, 364989440, 7501312), at(1, 0, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
+        dispatch("step_1311_conv2dWeightGrad_G_layer2_3_bn1", [at(1, 0, 7501312), at(1, 1065186304, 7501312), at(0, 198462208, 589824), at(0, 19703808, 589824), at(2, 1022537728, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [36,2,1] }, { shader: 321, workgroups: [144,1,1] }),
+        dispatch("step_1312_pointwise_G_layer2_3_conv2", [at(0, 19703808, 589824), at(2, 1022537728, 589824), at(3, 1072705280, 4), at(2, 1023127552, 589824)], { shader: 322, workgroups: [288,1,1] }),
+        dispatch("step_1313_conv2dWeightGrad_G_layer2_3_bn2_packc", [at(10, 387493376, 7501312), at(1, 0, 7501312)], { shader: 50, workgroups: [7326,1,1] }),
+        dispatch("step_1313_conv2dWeightGrad_G_layer2_3_bn2_stage1", [at(1, 0, 7501312), at(4, 179516416, 30005248), at(1, 7501312, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 323, workgroups: [4,8,2] }, { shader: 324, workgroups: [128,1,1] }),
+        dispatch("step_1313_conv2dWeightGrad_G_layer2_3_bn2_stage2", [at(1, 7501312, 524288), at(0, 199052032, 262144), at(0, 20295680, 262144), at(2, 1028698112, 262144)], { shader: 325, workgroups: [1024,1,1] }),
+        dispatch("step_1314_pointwise_G_layer2_3_conv3", [at(0, 20295680, 262144), at(2, 1028698112, 262144), at(3, 1072705280, 4), at(2, 1028960256, 262144)], { shader: 326, workgroups: [128,1,1] }),
+        dispatch("step_1315_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(7, 624965632, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_1315_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 30005248), at(2, 1050183680, 15002624), at(0, 199314176, 524288), at(0, 20566016, 524288), at(2, 1024765952, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 334, workgroups: [16,4,1] }, { shader: 335, workgroups: [128,1,1] }),
+        dispatch("step_1316_pointwise_G_layer3_0_conv1", [at(0, 20566016, 524288), at(2, 1024765952, 524288), at(3, 1072705280, 4), at(2, 1025290240, 524288)], { shader: 336, workgroups: [256,1,1] }),
+        dispatch("step_1317_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(3, 1050183680, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1317_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 15002624), at(5, 450078720, 15002624), at(0, 199838464, 2359296), at(0, 21094400, 2359296), at(1, 1065186304, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1318_pointwise_G_layer3_0_conv2", [at(0, 21094400, 2359296), at(1, 1065186304, 2359296), at(3, 1072705280, 4), at(1, 1067545600, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1319_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(6, 1046578176, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1319_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 0, 15002624), at(2, 480083968, 60010496), at(0, 202197760, 1048576), at(0, 23457792, 1048576), at(1, 1072264192, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1320_pointwise_G_layer3_0_conv3", [at(0, 23457792, 1048576), at(1, 1072264192, 1048576), at(3, 1072705280, 4), at(2, 538542080, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1321_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(7, 624965632, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_1321_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 0, 30005248), at(2, 600104960, 60010496), at(0, 203246336, 2097152), at(0, 24522752, 2097152), at(2, 534347776, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 343, workgroups: [16,16,1] }, { shader: 344, workgroups: [512,1,1] }),
+        dispatch("step_1322_pointwise_G_layer3_0_downsample_0", [at(0, 24522752, 2097152), at(2, 534347776, 2097152), at(3, 1072705280, 4), at(2, 536444928, 2097152)], { shader: 345, workgroups: [1024,1,1] }),
+        dispatch("step_1323_conv2dWeightGrad_G_layer3_1_bn1_packc", [at(2, 660115456, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1323_conv2dWeightGrad_G_layer3_1_bn1", [at(1, 0, 60010496), at(5, 435076096, 15002624), at(0, 205343488, 1048576), at(0, 26636288, 1048576), at(2, 600104960, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1324_pointwise_G_layer3_1_conv1", [at(0, 26636288, 1048576), at(2, 600104960, 1048576), at(3, 1072705280, 4), at(2, 601153536, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1325_conv2dWeightGrad_G_layer3_1_bn1_packc", [at(8, 165028864, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1325_conv2dWeightGrad_G_layer3_1_bn1", [at(1, 0, 15002624), at(5, 420073472, 15002624), at(0, 206392064, 2359296), at(0, 27688960, 2359296), at(1, 1069904896, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1326_pointwise_G_layer3_1_conv2", [at(0, 27688960, 2359296), at(1, 1069904896, 2359296), at(3, 1072705280, 4), at(2, 480083968, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1327_conv2dWeightGrad_G_layer3_1_bn2_packc", [at(8, 210036736, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1327_conv2dWeightGrad_G_layer3_1_bn2", [at(1, 0, 15002624), at(2, 780136448, 60010496), at(0, 208751360, 1048576), at(0, 30052352, 1048576), at(2, 602202112, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1328_pointwise_G_layer3_1_conv3", [at(0, 30052352, 1048576), at(2, 602202112, 1048576), at(3, 1072705280, 4), at(2, 603250688, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1329_conv2dWeightGrad_G_layer3_2_bn1_packc", [at(2, 840146944, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1329_conv2dWeightGrad_G_layer3_2_bn1", [at(1, 0, 60010496), at(5, 405070848, 15002624), at(0, 209799936, 1048576), at(0, 31117312, 1048576), at(2, 604299264, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1330_pointwise_G_layer3_2_conv1", [at(0, 31117312, 1048576), at(2, 604299264, 1048576), at(3, 1072705280, 4), at(2, 605347840, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1331_conv2dWeightGrad_G_layer3_2_bn1_packc", [at(8, 255044608, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1331_conv2dWeightGrad_G_layer3_2_bn1", [at(1, 0, 15002624), at(5, 390068224, 15002624), at(0, 210848512, 2359296), at(0, 32169984, 2359296), at(2, 482443264, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1332_pointwise_G_layer3_2_conv2", [at(0, 32169984, 2359296), at(2, 482443264, 2359296), at(3, 1072705280, 4), at(2, 484802560, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1333_conv2dWeightGrad_G_layer3_2_bn2_packc", [at(8, 300052480, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1333_conv2dWeightGrad_G_layer3_2_bn2", [at(1, 0, 15002624), at(2, 960167936, 60010496), at(0, 213207808, 1048576), at(0, 34533376, 1048576), at(2, 606396416, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1334_pointwise_G_layer3_2_conv3", [at(0, 34533376, 1048576), at(2, 606396416, 1048576), at(3, 1072705280, 4), at(2, 607444992, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1335_conv2dWeightGrad_G_layer3_3_bn1_packc", [at(3, 0, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1335_conv2dWeightGrad_G_layer3_3_bn1", [at(1, 0, 60010496), at(5, 375065600, 15002624), at(0, 214256384, 1048576), at(0, 35598336, 1048576), at(2, 608493568, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1336_pointwise_G_layer3_3_conv1", [at(0, 35598336, 1048576), at(2, 608493568, 1048576), at(3, 1072705280, 4), at(2, 609542144, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1337_conv2dWeightGrad_G_layer3_3_bn1_packc", [at(8, 345060352, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1337_conv2dWeightGrad_G_layer3_3_bn1", [at(1, 0, 15002624), at(5, 360062976, 15002624), at(0, 215304960, 2359296), at(0, 36651008, 2359296), at(2, 487161856, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1338_pointwise_G_layer3_3_conv2", [at(0, 36651008, 2359296), at(2, 487161856, 2359296), at(3, 1072705280, 4), at(2, 489521152, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1339_conv2dWeightGrad_G_layer3_3_bn2_packc", [at(8, 390068224, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1339_conv2dWeightGrad_G_layer3_3_bn2", [at(1, 0, 15002624), at(3, 120020992, 60010496), at(0, 217664256, 1048576), at(0, 39014400, 1048576), at(2, 610590720, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1340_pointwise_G_layer3_3_conv3", [at(0, 39014400, 1048576), at(2, 610590720, 1048576), at(3, 1072705280, 4), at(2, 611639296, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1341_conv2dWeightGrad_G_layer3_4_bn1_packc", [at(3, 180031488, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1341_conv2dWeightGrad_G_layer3_4_bn1", [at(1, 0, 60010496), at(5, 285049856, 15002624), at(0, 218712832, 1048576), at(0, 40079360, 1048576), at(2, 612687872, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1342_pointwise_G_layer3_4_conv1", [at(0, 40079360, 1048576), at(2, 612687872, 1048576), at(3, 1072705280, 4), at(2, 613736448, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1343_conv2dWeightGrad_G_layer3_4_bn1_packc", [at(8, 435076096, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1343_conv2dWeightGrad_G_layer3_4_bn1", [at(1, 0, 15002624), at(5, 270047232, 15002624), at(0, 219761408, 2359296), at(0, 41132032, 2359296), at(2, 491880448, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1344_pointwise_G_layer3_4_conv2", [at(0, 41132032, 2359296), at(2, 491880448, 2359296), at(3, 1072705280, 4), at(2, 494239744, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1345_conv2dWeightGrad_G_layer3_4_bn2_packc", [at(8, 480083968, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1345_conv2dWeightGrad_G_layer3_4_bn2", [at(1, 0, 15002624), at(3, 300052480, 60010496), at(0, 222120704, 1048576), at(0, 43495424, 1048576), at(2, 614785024, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1346_pointwise_G_layer3_4_conv3", [at(0, 43495424, 1048576), at(2, 614785024, 1048576), at(3, 1072705280, 4), at(2, 615833600, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1347_conv2dWeightGrad_G_layer3_5_bn1_packc", [at(3, 360062976, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1347_conv2dWeightGrad_G_layer3_5_bn1", [at(1, 0, 60010496), at(5, 255044608, 15002624), at(0, 223169280, 1048576), at(0, 44560384, 1048576), at(2, 616882176, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1348_pointwise_G_layer3_5_conv1", [at(0, 44560384, 1048576), at(2, 616882176, 1048576), at(3, 1072705280, 4), at(2, 617930752, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1349_conv2dWeightGrad_G_layer3_5_bn1_packc", [at(8, 525091840, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1349_conv2dWeightGrad_G_layer3_5_bn1", [at(1, 0, 15002624), at(5, 240041984, 15002624), at(0, 224217856, 2359296), at(0, 45613056, 2359296), at(2, 496599040, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1350_pointwise_G_layer3_5_conv2", [at(0, 45613056, 2359296), at(2, 496599040, 2359296), at(3, 1072705280, 4), at(2, 498958336, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1351_conv2dWeightGrad_G_layer3_5_bn2_packc", [at(8, 570099712, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1351_conv2dWeightGrad_G_layer3_5_bn2", [at(1, 0, 15002624), at(3, 480083968, 60010496), at(0, 226577152, 1048576), at(0, 47976448, 1048576), at(2, 618979328, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1352_pointwise_G_layer3_5_conv3", [at(0, 47976448, 1048576), at(2, 618979328, 1048576), at(3, 1072705280, 4), at(2, 620027904, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1353_conv2dWeightGrad_G_layer3_6_bn1_packc", [at(3, 540094464, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1353_conv2dWeightGrad_G_layer3_6_bn1", [at(1, 0, 60010496), at(5, 225039360, 15002624), at(0, 227625728, 1048576), at(0, 49041408, 1048576), at(2, 621076480, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1354_pointwise_G_layer3_6_conv1", [at(0, 49041408, 1048576), at(2, 621076480, 1048576), at(3, 1072705280, 4), at(2, 622125056, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1355_conv2dWeightGrad_G_layer3_6_bn1_packc", [at(8, 615107584, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1355_conv2dWeightGrad_G_layer3_6_bn1", [at(1, 0, 15002624), at(5, 210036736, 15002624), at(0, 228674304, 2359296), at(0, 50094080, 2359296), at(2, 501317632, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1356_pointwise_G_layer3_6_conv2", [at(0, 50094080, 2359296), at(2, 501317632, 2359296), at(3, 1072705280, 4), at(2, 503676928, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1357_conv2dWeightGrad_G_layer3_6_bn2_packc", [at(8, 660115456, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1357_conv2dWeightGrad_G_layer3_6_bn2", [at(1, 0, 15002624), at(3, 240041984, 60010496), at(0, 231033600, 1048576), at(0, 52457472, 1048576), at(2, 623173632, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1358_pointwise_G_layer3_6_conv3", [at(0, 52457472, 1048576), at(2, 623173632, 1048576), at(3, 1072705280, 4), at(2, 624222208, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1359_conv2dWeightGrad_G_layer3_7_bn1_packc", [at(3, 720125952, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1359_conv2dWeightGrad_G_layer3_7_bn1", [at(1, 0, 60010496), at(5, 105018368, 15002624), at(0, 232082176, 1048576), at(0, 53522432, 1048576), at(2, 625270784, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1360_pointwise_G_layer3_7_conv1", [at(0, 53522432, 1048576), at(2, 625270784, 1048576), at(3, 1072705280, 4), at(2, 626319360, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1361_conv2dWeightGrad_G_layer3_7_bn1_packc", [at(8, 705123328, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1361_conv2dWeightGrad_G_layer3_7_bn1", [at(1, 0, 15002624), at(5, 90015744, 15002624), at(0, 233130752, 2359296), at(0, 54575104, 2359296), at(2, 506036224, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1362_pointwise_G_layer3_7_conv2", [at(0, 54575104, 2359296), at(2, 506036224, 2359296), at(3, 1072705280, 4), at(2, 508395520, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1363_conv2dWeightGrad_G_layer3_7_bn2_packc", [at(8, 750131200, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1363_conv2dWeightGrad_G_layer3_7_bn2", [at(1, 0, 15002624), at(3, 780136448, 60010496), at(0, 235490048, 1048576), at(0, 56938496, 1048576), at(2, 627367936, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1364_pointwise_G_layer3_7_conv3", [at(0, 56938496, 1048576), at(2, 627367936, 1048576), at(3, 1072705280, 4), at(2, 628416512, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1365_conv2dWeightGrad_G_layer3_8_bn1_packc", [at(3, 900157440, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1365_conv2dWeightGrad_G_layer3_8_bn1", [at(1, 0, 60010496), at(4, 945165312, 15002624), at(0, 236538624, 1048576), at(0, 58003456, 1048576), at(2, 629465088, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1366_pointwise_G_layer3_8_conv1", [at(0, 58003456, 1048576), at(2, 629465088, 1048576), at(3, 1072705280, 4), at(2, 630513664, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1367_conv2dWeightGrad_G_layer3_8_bn1_packc", [at(8, 795139072, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1367_conv2dWeightGrad_G_layer3_8_bn1", [at(1, 0, 15002624), at(4, 930162688, 15002624), at(0, 237587200, 2359296), at(0, 59056128, 2359296), at(2, 510754816, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1368_pointwise_G_layer3_8_conv2", [at(0, 59056128, 2359296), at(2, 510754816, 2359296), at(3, 1072705280, 4), at(2, 513114112, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1369_conv2dWeightGrad_G_layer3_8_bn2_packc", [at(8, 840146944, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1369_conv2dWeightGrad_G_layer3_8_bn2", [at(1, 0, 15002624), at(2, 900157440, 60010496), at(0, 239946496, 1048576), at(0, 61419520, 1048576), at(2, 631562240, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1370_pointwise_G_layer3_8_conv3", [at(0, 61419520, 1048576), at(2, 631562240, 1048576), at(3, 1072705280, 4), at(2, 632610816, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1371_conv2dWeightGrad_G_layer3_9_bn1_packc", [at(4, 60010496, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1371_conv2dWeightGrad_G_layer3_9_bn1", [at(1, 0, 60010496), at(4, 765133824, 15002624), at(0, 240995072, 1048576), at(0, 62484480, 1048576), at(2, 633659392, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1372_pointwise_G_layer3_9_conv1", [at(0, 62484480, 1048576), at(2, 633659392, 1048576), at(3, 1072705280, 4), at(2, 634707968, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1373_conv2dWeightGrad_G_layer3_9_bn1_packc", [at(8, 885154816, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1373_conv2dWeightGrad_G_layer3_9_bn1", [at(1, 0, 15002624), at(4, 750131200, 15002624), at(0, 242043648, 2359296), at(0, 63537152, 2359296), at(2, 515473408, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1374_pointwise_G_layer3_9_conv2", [at(0, 63537152, 2359296), at(2, 515473408, 2359296), at(3, 1072705280, 4), at(2, 517832704, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1375_conv2dWeightGrad_G_layer3_9_bn2_packc", [at(8, 930162688, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1375_conv2dWeightGrad_G_layer3_9_bn2", [at(1, 0, 15002624), at(3, 420073472, 60010496), at(0, 244402944, 1048576), at(0, 65900544, 1048576), at(2, 635756544, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1376_pointwise_G_layer3_9_conv3", [at(0, 65900544, 1048576), at(2, 635756544, 1048576), at(3, 1072705280, 4), at(2, 636805120, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1377_conv2dWeightGrad_G_layer3_10_bn1_packc", [at(4, 240041984, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1377_conv2dWeightGrad_G_layer3_10_bn1", [at(1, 0, 60010496), at(4, 585102336, 15002624), at(0, 245451520, 1048576), at(0, 66965504, 1048576), at(2, 637853696, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1378_pointwise_G_layer3_10_conv1", [at(0, 66965504, 1048576), at(2, 637853696, 1048576), at(3, 1072705280, 4), at(2, 638902272, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1379_conv2dWeightGrad_G_layer3_10_bn1_packc", [at(8, 975170560, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1379_conv2dWeightGrad_G_layer3_10_bn1", [at(1, 0, 15002624), at(4, 570099712, 15002624), at(0, 246500096, 2359296), at(0, 68018176, 2359296), at(2, 520192000, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1380_pointwise_G_layer3_10_conv2", [at(0, 68018176, 2359296), at(2, 520192000, 2359296), at(3, 1072705280, 4), at(2, 522551296, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1381_conv2dWeightGrad_G_layer3_10_bn2_packc", [at(8, 1020178432, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1381_conv2dWeightGrad_G_layer3_10_bn2", [at(1, 0, 15002624), at(2, 540094464, 60010496), at(0, 248859392, 1048576), at(0, 70381568, 1048576), at(2, 639950848, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1382_pointwise_G_layer3_10_conv3", [at(0, 70381568, 1048576), at(2, 639950848, 1048576), at(3, 1072705280, 4), at(2, 539590656, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1383_conv2dWeightGrad_G_layer3_11_bn1_packc", [at(4, 420073472, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1383_conv2dWeightGrad_G_layer3_11_bn1", [at(1, 0, 60010496), at(4, 555097088, 15002624), at(0, 249907968, 1048576), at(0, 71446528, 1048576), at(2, 540639232, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1384_pointwise_G_layer3_11_conv1", [at(0, 71446528, 1048576), at(2, 540639232, 1048576), at(3, 1072705280, 4), at(2, 541687808, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1385_conv2dWeightGrad_G_layer3_11_bn1_packc", [at(9, 0, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1385_conv2dWeightGrad_G_layer3_11_bn1", [at(1, 0, 15002624), at(4, 540094464, 15002624), at(0, 250956544, 2359296), at(0, 72499200, 2359296), at(2, 524910592, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1386_pointwise_G_layer3_11_conv2", [at(0, 72499200, 2359296), at(2, 524910592, 2359296), at(3, 1072705280, 4), at(2, 527269888, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1387_conv2dWeightGrad_G_layer3_11_bn2_packc", [at(9, 45007872, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1387_conv2dWeightGrad_G_layer3_11_bn2", [at(1, 0, 15002624), at(3, 60010496, 60010496), at(0, 253315840, 1048576), at(0, 74862592, 1048576), at(2, 542736384, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1388_pointwise_G_layer3_11_conv3", [at(0, 74862592, 1048576), at(2, 542736384, 1048576), at(3, 1072705280, 4), at(2, 543784960, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1389_conv2dWeightGrad_G_layer3_12_bn1_packc", [at(4, 600104960, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1389_conv2dWeightGrad_G_layer3_12_bn1", [at(1, 0, 60010496), at(4, 735128576, 15002624), at(0, 254364416, 1048576), at(0, 75927552, 1048576), at(2, 544833536, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1390_pointwise_G_layer3_12_conv1", [at(0, 75927552, 1048576), at(2, 544833536, 1048576), at(3, 1072705280, 4), at(2, 545882112, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1391_conv2dWeightGrad_G_layer3_12_bn1_packc", [at(9, 90015744, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1391_conv2dWeightGrad_G_layer3_12_bn1", [at(1, 0, 15002624), at(4, 720125952, 15002624), at(0, 255412992, 2359296), at(0, 76980224, 2359296), at(2, 529629184, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1392_pointwise_G_layer3_12_conv2", [at(0, 76980224, 2359296), at(2, 529629184, 2359296), at(3, 1072705280, 4), at(2, 531988480, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1393_conv2dWeightGrad_G_layer3_12_bn2_packc", [at(9, 135023616, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1393_conv2dWeightGrad_G_layer3_12_bn2", [at(1, 0, 15002624), at(2, 360062976, 60010496), at(0, 257772288, 1048576), at(0, 79343616, 1048576), at(2, 546930688, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1394_pointwise_G_layer3_12_conv3", [at(0, 79343616, 1048576), at(2, 546930688, 1048576), at(3, 1072705280, 4), at(2, 369500160, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1395_conv2dWeightGrad_G_layer3_13_bn1_packc", [at(4, 780136448, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1395_conv2dWeightGrad_G_layer3_13_bn1", [at(1, 0, 60010496), at(4, 915160064, 15002624), at(0, 258820864, 1048576), at(0, 80408576, 1048576), at(2, 370548736, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1396_pointwise_G_layer3_13_conv1", [at(0, 80408576, 1048576), at(2, 370548736, 1048576), at(3, 1072705280, 4), at(2, 371597312, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1397_conv2dWeightGrad_G_layer3_13_bn1_packc", [at(9, 180031488, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1397_conv2dWeightGrad_G_layer3_13_bn1", [at(1, 0, 15002624), at(4, 900157440, 15002624), at(0, 259869440, 2359296), at(0, 81461248, 2359296), at(2, 360062976, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1398_pointwise_G_layer3_13_conv2", [at(0, 81461248, 2359296), at(2, 360062976, 2359296), at(3, 1072705280, 4), at(2, 362422272, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1399_conv2dWeightGrad_G_layer3_13_bn2_packc", [at(9, 225039360, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1399_conv2dWeightGrad_G_layer3_13_bn2", [at(1, 0, 15002624), at(2, 720125952, 60010496), at(0, 262228736, 1048576), at(0, 83824640, 1048576), at(2, 372645888, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1400_pointwise_G_layer3_13_conv3", [at(0, 83824640, 1048576), at(2, 372645888, 1048576), at(3, 1072705280, 4), at(2, 373694464, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1401_conv2dWeightGrad_G_layer3_14_bn1_packc", [at(4, 960167936, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1401_conv2dWeightGrad_G_layer3_14_bn1", [at(1, 0, 60010496), at(5, 75013120, 15002624), at(0, 263277312, 1048576), at(0, 84889600, 1048576), at(2, 374743040, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1402_pointwise_G_layer3_14_conv1", [at(0, 84889600, 1048576), at(2, 374743040, 1048576), at(3, 1072705280, 4), at(2, 375791616, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1403_conv2dWeightGrad_G_layer3_14_bn1_packc", [at(9, 270047232, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1403_conv2dWeightGrad_G_layer3_14_bn1", [at(1, 0, 15002624), at(5, 60010496, 15002624), at(0, 264325888, 2359296), at(0, 85942272, 2359296), at(2, 364781568, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1404_pointwise_G_layer3_14_conv2", [at(0, 85942272, 2359296), at(2, 364781568, 2359296), at(3, 1072705280, 4), at(2, 367140864, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1405_conv2dWeightGrad_G_layer3_14_bn2_packc", [at(9, 315055104, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1405_conv2dWeightGrad_G_layer3_14_bn2", [at(1, 0, 15002624), at(2, 120020992, 60010496), at(0, 266685184, 1048576), at(0, 88305664, 1048576), at(2, 376840192, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1406_pointwise_G_layer3_14_conv3", [at(0, 88305664, 1048576), at(2, 376840192, 1048576), at(3, 1072705280, 4), at(2, 129458176, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1407_conv2dWeightGrad_G_layer3_15_bn1_packc", [at(5, 120020992, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1407_conv2dWeightGrad_G_layer3_15_bn1", [at(1, 0, 60010496), at(5, 195034112, 15002624), at(0, 267733760, 1048576), at(0, 89370624, 1048576), at(2, 130506752, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1408_pointwise_G_layer3_15_conv1", [at(0, 89370624, 1048576), at(2, 130506752, 1048576), at(3, 1072705280, 4), at(2, 131555328, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1409_conv2dWeightGrad_G_layer3_15_bn1_packc", [at(9, 360062976, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1409_conv2dWeightGrad_G_layer3_15_bn1", [at(1, 0, 15002624), at(5, 180031488, 15002624), at(0, 268782336, 2359296), at(0, 90423296, 2359296), at(2, 120020992, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1410_pointwise_G_layer3_15_conv2", [at(0, 90423296, 2359296), at(2, 120020992, 2359296), at(3, 1072705280, 4), at(2, 122380288, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1411_conv2dWeightGrad_G_layer3_15_bn2_packc", [at(9, 405070848, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1411_conv2dWeightGrad_G_layer3_15_bn2", [at(1, 0, 15002624), at(2, 420073472, 60010496), at(0, 271141632, 1048576), at(0, 92786688, 1048576), at(2, 132603904, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1412_pointwise_G_layer3_15_conv3", [at(0, 92786688, 1048576), at(2, 132603904, 1048576), at(3, 1072705280, 4), at(2, 133652480, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1413_conv2dWeightGrad_G_layer3_16_bn1_packc", [at(5, 300052480, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1413_conv2dWeightGrad_G_layer3_16_bn1", [at(1, 0, 60010496), at(5, 45007872, 15002624), at(0, 272190208, 1048576), at(0, 93851648, 1048576), at(2, 134701056, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1414_pointwise_G_layer3_16_conv1", [at(0, 93851648, 1048576), at(2, 134701056, 1048576), at(3, 1072705280, 4), at(2, 135749632, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1415_conv2dWeightGrad_G_layer3_16_bn1_packc", [at(9, 450078720, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1415_conv2dWeightGrad_G_layer3_16_bn1", [at(1, 0, 15002624), at(5, 30005248, 15002624), at(0, 273238784, 2359296), at(0, 94904320, 2359296), at(2, 124739584, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1416_pointwise_G_layer3_16_conv2", [at(0, 94904320, 2359296), at(2, 124739584, 2359296), at(3, 1072705280, 4), at(2, 127098880, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1417_conv2dWeightGrad_G_layer3_16_bn2_packc", [at(9, 495086592, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1417_conv2dWeightGrad_G_layer3_16_bn2", [at(1, 0, 15002624), at(1, 780136448, 60010496), at(0, 275598080, 1048576), at(0, 97267712, 1048576), at(2, 136798208, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1418_pointwise_G_layer3_16_conv3", [at(0, 97267712, 1048576), at(2, 136798208, 1048576), at(3, 1072705280, 4), at(1, 789573632, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1419_conv2dWeightGrad_G_layer3_17_bn1_packc", [at(5, 480083968, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1419_conv2dWeightGrad_G_layer3_17_bn1", [at(1, 0, 60010496), at(5, 15002624, 15002624), at(0, 276646656, 1048576), at(0, 98332672, 1048576), at(1, 790622208, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1420_pointwise_G_layer3_17_conv1", [at(0, 98332672, 1048576), at(1, 790622208, 1048576), at(3, 1072705280, 4), at(1, 791670784, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1421_conv2dWeightGrad_G_layer3_17_bn1_packc", [at(9, 540094464, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1421_conv2dWeightGrad_G_layer3_17_bn1", [at(1, 0, 15002624), at(5, 0, 15002624), at(0, 277695232, 2359296), at(0, 99385344, 2359296), at(1, 780136448, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1422_pointwise_G_layer3_17_conv2", [at(0, 99385344, 2359296), at(1, 780136448, 2359296), at(3, 1072705280, 4), at(1, 782495744, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1423_conv2dWeightGrad_G_layer3_17_bn2_packc", [at(9, 585102336, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1423_conv2dWeightGrad_G_layer3_17_bn2", [at(1, 0, 15002624), at(2, 180031488, 60010496), at(0, 280054528, 1048576), at(0, 101748736, 1048576), at(1, 792719360, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1424_pointwise_G_layer3_17_conv3", [at(0, 101748736, 1048576), at(1, 792719360, 1048576), at(3, 1072705280, 4), at(1, 793767936, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1425_conv2dWeightGrad_G_layer3_18_bn1_packc", [at(5, 660115456, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1425_conv2dWeightGrad_G_layer3_18_bn1", [at(1, 0, 60010496), at(4, 1050183680, 15002624), at(0, 281103104, 1048576), at(0, 102813696, 1048576), at(1, 794816512, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1426_pointwise_G_layer3_18_conv1", [at(0, 102813696, 1048576), at(1, 794816512, 1048576), at(3, 1072705280, 4), at(1, 795865088, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1427_conv2dWeightGrad_G_layer3_18_bn1_packc", [at(9, 630110208, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1427_conv2dWeightGrad_G_layer3_18_bn1", [at(1, 0, 15002624), at(4, 885154816, 15002624), at(0, 282151680, 2359296), at(0, 103866368, 2359296), at(1, 784855040, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1428_pointwise_G_layer3_18_conv2", [at(0, 103866368, 2359296), at(1, 784855040, 2359296), at(3, 1072705280, 4), at(1, 787214336, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1429_conv2dWeightGrad_G_layer3_18_bn2_packc", [at(9, 675118080, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1429_conv2dWeightGrad_G_layer3_18_bn2", [at(1, 0, 15002624), at(1, 660115456, 60010496), at(0, 284510976, 1048576), at(0, 106229760, 1048576), at(1, 796913664, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1430_pointwise_G_layer3_18_conv3", [at(0, 106229760, 1048576), at(1, 796913664, 1048576), at(3, 1072705280, 4), at(1, 678989824, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1431_conv2dWeightGrad_G_layer3_19_bn1_packc", [at(5, 840146944, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1431_conv2dWeightGrad_G_layer3_19_bn1", [at(1, 0, 60010496), at(4, 870152192, 15002624), at(0, 285559552, 1048576), at(0, 107294720, 1048576), at(1, 680038400, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1432_pointwise_G_layer3_19_conv1", [at(0, 107294720, 1048576), at(1, 680038400, 1048576), at(3, 1072705280, 4), at(1, 681086976, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1433_conv2dWeightGrad_G_layer3_19_bn1_packc", [at(9, 720125952, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1433_conv2dWeightGrad_G_layer3_19_bn1", [at(1, 0, 15002624), at(4, 855149568, 15002624), at(0, 286608128, 2359296), at(0, 108347392, 2359296), at(1, 660115456, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1434_pointwise_G_layer3_19_conv2", [at(0, 108347392, 2359296), at(1, 660115456, 2359296), at(3, 1072705280, 4), at(1, 662474752, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1435_conv2dWeightGrad_G_layer3_19_bn2_packc", [at(9, 765133824, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1435_conv2dWeightGrad_G_layer3_19_bn2", [at(1, 0, 15002624), at(1, 960167936, 60010496), at(0, 288967424, 1048576), at(0, 110710784, 1048576), at(1, 682135552, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1436_pointwise_G_layer3_19_conv3", [at(0, 110710784, 1048576), at(1, 682135552, 1048576), at(3, 1072705280, 4), at(1, 683184128, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1437_conv2dWeightGrad_G_layer3_20_bn1_packc", [at(6, 0, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1437_conv2dWeightGrad_G_layer3_20_bn1", [at(1, 0, 60010496), at(4, 840146944, 15002624), at(0, 290016000, 1048576), at(0, 111775744, 1048576), at(1, 684232704, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1438_pointwise_G_layer3_20_conv1", [at(0, 111775744, 1048576), at(1, 684232704, 1048576), at(3, 1072705280, 4), at(1, 685281280, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1439_conv2dWeightGrad_G_layer3_20_bn1_packc", [at(9, 810141696, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1439_conv2dWeightGrad_G_layer3_20_bn1", [at(1, 0, 15002624), at(4, 705123328, 15002624), at(0, 291064576, 2359296), at(0, 112828416, 2359296), at(1, 664834048, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1440_pointwise_G_layer3_20_conv2", [at(0, 112828416, 2359296), at(1, 664834048, 2359296), at(3, 1072705280, 4), at(1, 667193344, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1441_conv2dWeightGrad_G_layer3_20_bn2_packc", [at(9, 855149568, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1441_conv2dWeightGrad_G_layer3_20_bn2", [at(1, 0, 15002624), at(1, 60010496, 60010496), at(0, 293423872, 1048576), at(0, 115191808, 1048576), at(1, 686329856, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1442_pointwise_G_layer3_20_conv3", [at(0, 115191808, 1048576), at(1, 686329856, 1048576), at(3, 1072705280, 4), at(1, 687378432, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1443_conv2dWeightGrad_G_layer3_21_bn1_packc", [at(6, 180031488, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1443_conv2dWeightGrad_G_layer3_21_bn1", [at(1, 0, 60010496), at(4, 690120704, 15002624), at(0, 294472448, 1048576), at(0, 116256768, 1048576), at(1, 688427008, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1444_pointwise_G_layer3_21_conv1", [at(0, 116256768, 1048576), at(1, 688427008, 1048576), at(3, 1072705280, 4), at(1, 689475584, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1445_conv2dWeightGrad_G_layer3_21_bn1_packc", [at(9, 900157440, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1445_conv2dWeightGrad_G_layer3_21_bn1", [at(1, 0, 15002624), at(4, 675118080, 15002624), at(0, 295521024, 2359296), at(0, 117309440, 2359296), at(1, 669552640, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1446_pointwise_G_layer3_21_conv2", [at(0, 117309440, 2359296), at(1, 669552640, 2359296), at(3, 1072705280, 4), at(1, 671911936, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1447_conv2dWeightGrad_G_layer3_21_bn2_packc", [at(9, 945165312, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1447_conv2dWeightGrad_G_layer3_21_bn2", [at(1, 0, 15002624), at(1, 720125952, 60010496), at(0, 297880320, 1048576), at(0, 119672832, 1048576), at(1, 690524160, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1448_pointwise_G_layer3_21_conv3", [at(0, 119672832, 1048576), at(1, 690524160, 1048576), at(3, 1072705280, 4), at(1, 691572736, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1449_conv2dWeightGrad_G_layer3_22_bn1_packc", [at(6, 360062976, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1449_conv2dWeightGrad_G_layer3_22_bn1", [at(1, 0, 60010496), at(4, 660115456, 15002624), at(0, 298928896, 1048576), at(0, 120737792, 1048576), at(1, 692621312, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1450_pointwise_G_layer3_22_conv1", [at(0, 120737792, 1048576), at(1, 692621312, 1048576), at(3, 1072705280, 4), at(1, 693669888, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1451_conv2dWeightGrad_G_layer3_22_bn1_packc", [at(9, 990173184, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1451_conv2dWeightGrad_G_layer3_22_bn1", [at(1, 0, 15002624), at(1, 1050183680, 15002624), at(0, 299977472, 2359296), at(0, 121790464, 2359296), at(1, 674271232, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1452_pointwise_G_layer3_22_conv2", [at(0, 121790464, 2359296), at(1, 674271232, 2359296), at(3, 1072705280, 4), at(1, 676630528, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1453_conv2dWeightGrad_G_layer3_22_bn2_packc", [at(9, 1035181056, 15002624), at(1, 0, 15002624)], { shader: 80, workgroups: [14651,1,1] }),
+        dispatch("step_1453_conv2dWeightGrad_G_layer3_22_bn2", [at(1, 0, 15002624), at(1, 600104960, 60010496), at(0, 302336768, 1048576), at(0, 124153856, 1048576), at(1, 694718464, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1454_pointwise_G_layer3_22_conv3", [at(0, 124153856, 1048576), at(1, 694718464, 1048576), at(3, 1072705280, 4), at(1, 627367936, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1455_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(6, 540094464, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1455_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 60010496), at(4, 510089216, 30005248), at(0, 303385344, 2097152), at(0, 125218816, 2097152), at(1, 623173632, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 349, workgroups: [32,8,1] }, { shader: 350, workgroups: [512,1,1] }),
+        dispatch("step_1456_pointwise_G_layer4_0_conv1", [at(0, 125218816, 2097152), at(1, 623173632, 2097152), at(3, 1072705280, 4), at(1, 625270784, 2097152)], { shader: 351, workgroups: [1024,1,1] }),
+        dispatch("step_1457_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(7, 714981376, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_1457_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 30005248), at(4, 480083968, 30005248), at(0, 305482496, 9437184), at(0, 127324160, 9437184), at(1, 600104960, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 352, workgroups: [144,8,1] }, { shader: 353, workgroups: [2304,1,1] }),
+        dispatch("step_1458_pointwise_G_layer4_0_conv2", [at(0, 127324160, 9437184), at(1, 600104960, 9437184), at(3, 1072705280, 4), at(1, 609542144, 9437184)], { shader: 354, workgroups: [4608,1,1] }),
+        dispatch("step_1459_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(7, 804997120, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_1459_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 0, 30005248), at(1, 120020992, 120020992), at(0, 314919680, 4194304), at(0, 136769536, 4194304), at(1, 618979328, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [16,32,1] }, { shader: 356, workgroups: [1024,1,1] }),
+        dispatch("step_1460_pointwise_G_layer4_0_conv3", [at(0, 136769536, 4194304), at(1, 618979328, 4194304), at(3, 1072705280, 4), at(1, 174546944, 4194304)], { shader: 357, workgroups: [2048,1,1] }),
+        dispatch("step_1461_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(6, 540094464, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1461_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 60010496), at(1, 360062976, 120020992), at(0, 319113984, 8388608), at(0, 140996608, 8388608), at(1, 157769728, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 358, workgroups: [32,32,1] }, { shader: 359, workgroups: [2048,1,1] }),
+        dispatch("step_1462_pointwise_G_layer4_0_downsample_0", [at(0, 140996608, 8388608), at(1, 157769728, 8388608), at(3, 1072705280, 4), at(1, 166158336, 8388608)], { shader: 360, workgroups: [4096,1,1] }),
+        dispatch("step_1463_conv2dWeightGrad_G_layer4_1_bn1_packc", [at(1, 480083968, 120020992), at(1, 0, 120020992)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_1463_conv2dWeightGrad_G_layer4_1_bn1", [at(1, 0, 120020992), at(4, 330057728, 30005248), at(0, 327502592, 4194304), at(0, 149417984, 4194304), at(1, 178741248, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 361, workgroups: [64,8,1] }, { shader: 362, workgroups: [1024,1,1] }),
+        dispatch("step_1464_pointwise_G_layer4_1_conv1", [at(0, 149417984, 4194304), at(1, 178741248, 4194304), at(3, 1072705280, 4), at(1, 182935552, 4194304)], { shader: 363, workgroups: [2048,1,1] }),
+        dispatch("step_1465_conv2dWeightGrad_G_layer4_1_bn1_packc", [at(7, 895012864, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_1465_conv2dWeightGrad_G_layer4_1_bn1", [at(1, 0, 30005248), at(4, 300052480, 30005248), at(0, 331696896, 9437184), at(0, 153620480, 9437184), at(1, 120020992, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 352, workgroups: [144,8,1] }, { shader: 353, workgroups: [2304,1,1] }),
+        dispatch("step_1466_pointwise_G_layer4_1_conv2", [at(0, 153620480, 9437184), at(1, 120020992, 9437184), at(3, 1072705280, 4), at(1, 129458176, 9437184)], { shader: 354, workgroups: [4608,1,1] }),
+        dispatch("step_1467_conv2dWeightGrad_G_layer4_1_bn2_packc", [at(7, 985028608, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_1467_conv2dWeightGrad_G_layer4_1_bn2", [at(1, 0, 30005248), at(1, 240041984, 120020992), at(0, 341134080, 4194304), at(0, 163065856, 4194304), at(1, 187129856, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [16,32,1] }, { shader: 356, workgroups: [1024,1,1] }),
+        dispatch("step_1468_pointwise_G_layer4_1_conv3", [at(0, 163065856, 4194304), at(1, 187129856, 4194304), at(3, 1072705280, 4), at(1, 191324160, 4194304)], { shader: 357, workgroups: [2048,1,1] }),
+        dispatch("step_1469_conv2dWeightGrad_G_layer4_2_bn1_packc", [at(1, 840146944, 120020992), at(1, 0, 120020992)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_1469_conv2dWeightGrad_G_layer4_2_bn1", [at(1, 0, 120020992), at(3, 1019663360, 30005248), at(0, 345328384, 4194304), at(0, 167292928, 4194304), at(1, 195518464, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 361, workgroups: [64,8,1] }, { shader: 362, workgroups: [1024,1,1] }),
+        dispatch("step_1470_pointwise_G_layer4_2_conv1", [at(0, 167292928, 4194304), at(1, 195518464, 4194304), at(3, 1072705280, 4), at(1, 199712768, 4194304)], { shader: 363, workgroups: [2048,1,1] }),
+        dispatch("step_1471_conv2dWeightGrad_G_layer4_2_bn1_packc", [at(8, 30005248, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_1471_conv2dWeightGrad_G_layer4_2_bn1", [at(1, 0, 30005248), at(1, 1020178432, 30005248), at(0, 349522688, 9437184), at(0, 171495424, 9437184), at(1, 138895360, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 352, workgroups: [144,8,1] }, { shader: 353, workgroups: [2304,1,1] }),
+        dispatch("step_1472_pointwise_G_layer4_2_conv2", [at(0, 171495424, 9437184), at(1, 138895360, 9437184), at(3, 1072705280, 4), at(1, 148332544, 9437184)], { shader: 354, workgroups: [4608,1,1] }),
+        dispatch("step_1473_conv2dWeightGrad_G_layer4_2_bn2_packc", [at(8, 120020992, 30005248), at(1, 0, 30005248)], { shader: 66, workgroups: [29302,1,1] }),
+        dispatch("step_1473_conv2dWeightGrad_G_layer4_2_bn2", [at(1, 0, 30005248), at(2, 0, 120020992), at(0, 358959872, 4194304), at(0, 180940800, 4194304), at(1, 203907072, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [16,32,1] }, { shader: 356, workgroups: [1024,1,1] }),
+        dispatch("step_1474_pointwise_G_layer4_2_conv3", [at(0, 180940800, 4194304), at(1, 203907072, 4194304), at(3, 1072705280, 4), at(1, 208101376, 4194304)], { shader: 357, workgroups: [2048,1,1] }),
+        dispatch("step_1475_conv2dWeightGrad_packc", [at(6, 540094464, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1475_conv2dWeightGrad", [at(1, 0, 60010496), at(5, 592474880, 1172080), at(0, 363154176, 700416), at(0, 185167872, 700416), at(1, 216498176, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [288,1,1] }, { shader: 365, workgroups: [180,1,1] }),
+        dispatch("step_1476_pointwise_G_layer5_conv2d_list_0", [at(0, 185167872, 700416), at(1, 216498176, 700416), at(3, 1072705536, 4), at(1, 217198592, 700416)], { shader: 366, workgroups: [342,1,1] }),
+        dispatch("step_1477_sum_stage1", [at(5, 594819328, 1113476), at(1, 0, 1064)], { shader: 367, workgroups: [5,1,1] }),
+        dispatch("step_1477_sum_stage2", [at(1, 0, 1064), at(1, 1280, 76)], { shader: 368, workgroups: [1,1,1] }),
+        dispatch("step_1478_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 363854592, 76), at(1, 1280, 76), at(0, 185868288, 76), at(1, 219299840, 76)], { shader: 369, workgroups: [1,1,1] }),
+        dispatch("step_1479_pointwise_G_layer5_conv2d_list_0", [at(0, 185868288, 76), at(1, 219299840, 76), at(3, 1072705536, 4), at(1, 219300096, 76), at(0, 364555264, 76), at(1, 1280, 76), at(0, 186568960, 76), at(1, 219300352, 76)], { shader: 370, workgroups: [1,1,1] }),
+        dispatch("step_1480_conv2dWeightGrad_packc", [at(6, 540094464, 60010496), at(1, 0, 60010496)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1480_conv2dWeightGrad", [at(1, 0, 60010496), at(5, 592474880, 1172080), at(0, 363854848, 700416), at(0, 185868544, 700416), at(1, 217899008, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 371, workgroups: [288,1,1] }, { shader: 372, workgroups: [180,1,1] }),
+        dispatch("step_1481_pointwise_G_layer5_conv2d_list_1", [at(0, 185868544, 700416), at(1, 217899008, 700416), at(3, 1072705536, 4), at(1, 218599424, 700416)], { shader: 366, workgroups: [342,1,1] }),
+        dispatch("step_1482_pointwise_G_layer5_conv2d_list_1", [at(0, 186568960, 76), at(1, 219300352, 76), at(3, 1072705536, 4), at(1, 219300608, 76)], { shader: 373, workgroups: [1,1,1] }),
+        dispatch("step_1483_conv2dWeightGrad_packc", [at(2, 240041984, 120020992), at(1, 0, 120020992)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_1483_conv2dWeightGrad", [at(1, 0, 120020992), at(5, 593647104, 1172080), at(0, 364555520, 1400832), at(0, 187970560, 1400832), at(1, 212295680, 1400832)], { adapter: "cpu", features: ["subgroups"], shader: 374, workgroups: [576,1,1] }, { shader: 375, workgroups: [360,1,1] }),
+        dispatch("step_1484_pointwise_G_layer6_conv2d_list_0", [at(0, 187970560, 1400832), at(1, 212295680, 1400832), at(3, 1072705536, 4), at(1, 213696512, 1400832)], { shader: 376, workgroups: [684,1,1] }),
+        dispatch("step_1485_sum_stage1", [at(5, 595932928, 1113476), at(1, 0, 1064)], { shader: 367, workgroups: [5,1,1] }),
+        dispatch("step_1485_sum_stage2", [at(1, 0, 1064), at(1, 1280, 76)], { shader: 368, workgroups: [1,1,1] }),
+        dispatch("step_1486_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 365956352, 76), at(1, 1280, 76), at(0, 189371392, 76), at(1, 219300864, 76)], { shader: 369, workgroups: [1,1,1] }),
+        dispatch("step_1487_pointwise_G_layer6_conv2d_list_0", [at(0, 189371392, 76), at(1, 219300864, 76), at(3, 1072705536, 4), at(1, 219301120, 76), at(0, 367357440, 76), at(1, 1280, 76), at(0, 190772480, 76), at(1, 219301376, 76)], { shader: 370, workgroups: [1,1,1] }),
+        dispatch("step_1488_conv2dWeightGrad_packc", [at(2, 240041984, 120020992), at(1, 0, 120020992)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_1488_conv2dWeightGrad", [at(1, 0, 120020992), at(5, 593647104, 1172080), at(0, 365956608, 1400832), at(0, 189371648, 1400832), at(1, 215097344, 1400832)], { adapter: "cpu", features: ["subgroups"], shader: 377, workgroups: [576,1,1] }, { shader: 378, workgroups: [360,1,1] }),
+        dispatch("step_1489_pointwise_G_layer6_conv2d_list_1", [at(0, 189371648, 1400832), at(1, 215097344, 1400832), at(3, 1072705536, 4), at(1, 0, 1400832)], { shader: 376, workgroups: [684,1,1] }),
+        dispatch("step_1490_pointwise_G_layer6_conv2d_list_1", [at(0, 190772480, 76), at(1, 219301376, 76), at(3, 1072705536, 4), at(1, 1400832, 76)], { shader: 373, workgroups: [1,1,1] }),
       ],
       copies: [
         { from: at(3, 719095808, 37632), to: at(0, 14745856, 37632) },
@@ -34213,198 +34319,198 @@ export const module: GeneratedModule = {
         { from: at(1, 219300352, 76), to: at(0, 364555264, 76) },
         { from: at(1, 213696512, 1400832), to: at(0, 187970560, 1400832) },
         { from: at(1, 212295680, 1400832), to: at(0, 364555520, 1400832) },
-        { from: at(1, 219301376, 76), to: at(0, 189371392, 76) },
-        { from: at(1, 219301120, 76), to: at(0, 365956352, 76) },
+        { from: at(1, 219301120, 76), to: at(0, 189371392, 76) },
+        { from: at(1, 219300864, 76), to: at(0, 365956352, 76) },
         { from: at(1, 0, 1400832), to: at(0, 189371648, 1400832) },
         { from: at(1, 215097344, 1400832), to: at(0, 365956608, 1400832) },
-        { from: at(1, 1401088, 76), to: at(0, 190772480, 76) },
-        { from: at(1, 1400832, 76), to: at(0, 367357440, 76) },
+        { from: at(1, 1400832, 76), to: at(0, 190772480, 76) },
+        { from: at(1, 219301376, 76), to: at(0, 367357440, 76) },
         { from: at(2, 1073741568, 256), to: at(0, 14784000, 256) },
-        { from: at(3, 1072700416, 256), to: at(0, 14784256, 256) },
-        { from: at(3, 1072700672, 256), to: at(0, 14801408, 256) },
-        { from: at(3, 1072700928, 256), to: at(0, 14801664, 256) },
-        { from: at(3, 1072701184, 256), to: at(0, 14949888, 256) },
-        { from: at(3, 1072701440, 256), to: at(0, 14950144, 256) },
+        { from: at(3, 1072701952, 256), to: at(0, 14784256, 256) },
+        { from: at(3, 1072702208, 256), to: at(0, 14801408, 256) },
+        { from: at(3, 1072702464, 256), to: at(0, 14801664, 256) },
+        { from: at(3, 1072702720, 256), to: at(0, 14949888, 256) },
+        { from: at(3, 1072702976, 256), to: at(0, 14950144, 256) },
         { from: at(1, 1073740800, 1024), to: at(0, 15017984, 1024) },
         { from: at(3, 1072691712, 1024), to: at(0, 15019008, 1024) },
         { from: at(3, 1072692736, 1024), to: at(0, 15087616, 1024) },
         { from: at(3, 1072693760, 1024), to: at(0, 15088640, 1024) },
-        { from: at(3, 1072701696, 256), to: at(0, 15155712, 256) },
-        { from: at(3, 1072701952, 256), to: at(0, 15155968, 256) },
-        { from: at(3, 1072702208, 256), to: at(0, 15304192, 256) },
-        { from: at(3, 1072702464, 256), to: at(0, 15304448, 256) },
+        { from: at(3, 1072703232, 256), to: at(0, 15155712, 256) },
+        { from: at(3, 1072703488, 256), to: at(0, 15155968, 256) },
+        { from: at(3, 1072703744, 256), to: at(0, 15304192, 256) },
+        { from: at(3, 1072704000, 256), to: at(0, 15304448, 256) },
         { from: at(3, 1072694784, 1024), to: at(0, 15372288, 1024) },
         { from: at(3, 1072695808, 1024), to: at(0, 15373312, 1024) },
-        { from: at(3, 1072702720, 256), to: at(0, 15440384, 256) },
-        { from: at(3, 1072702976, 256), to: at(0, 15440640, 256) },
-        { from: at(3, 1072703232, 256), to: at(0, 15588864, 256) },
-        { from: at(3, 1072703488, 256), to: at(0, 15589120, 256) },
+        { from: at(3, 1072704256, 256), to: at(0, 15440384, 256) },
+        { from: at(3, 1072704512, 256), to: at(0, 15440640, 256) },
+        { from: at(3, 1072704768, 256), to: at(0, 15588864, 256) },
+        { from: at(3, 1072705024, 256), to: at(0, 15589120, 256) },
         { from: at(3, 1072696832, 1024), to: at(0, 15656960, 1024) },
         { from: at(3, 1072697856, 1024), to: at(0, 15657984, 1024) },
         { from: at(2, 1073741056, 512), to: at(0, 15791104, 512) },
-        { from: at(3, 1072698880, 512), to: at(0, 15791616, 512) },
-        { from: at(3, 1072699392, 512), to: at(0, 16382976, 512) },
-        { from: at(3, 1072699904, 512), to: at(0, 16383488, 512) },
+        { from: at(3, 1072699904, 512), to: at(0, 15791616, 512) },
+        { from: at(3, 1072700416, 512), to: at(0, 16382976, 512) },
+        { from: at(3, 1072700928, 512), to: at(0, 16383488, 512) },
         { from: at(1, 1073738752, 2048), to: at(0, 16650240, 2048) },
         { from: at(3, 1072687616, 2048), to: at(0, 16652288, 2048) },
         { from: at(3, 1072689664, 2048), to: at(0, 17182720, 2048) },
         { from: at(3, 1049930752, 2048), to: at(0, 17184768, 2048) },
-        { from: at(3, 1050063872, 512), to: at(0, 17449984, 512) },
-        { from: at(3, 1050064384, 512), to: at(0, 17450496, 512) },
-        { from: at(3, 1050064896, 512), to: at(0, 18041856, 512) },
-        { from: at(3, 1050065408, 512), to: at(0, 18042368, 512) },
+        { from: at(3, 1072701440, 512), to: at(0, 17449984, 512) },
+        { from: at(3, 1050062848, 512), to: at(0, 17450496, 512) },
+        { from: at(3, 1050063360, 512), to: at(0, 18041856, 512) },
+        { from: at(3, 1050063872, 512), to: at(0, 18042368, 512) },
         { from: at(3, 1049932800, 2048), to: at(0, 18309120, 2048) },
         { from: at(3, 1049934848, 2048), to: at(0, 18311168, 2048) },
-        { from: at(3, 1050065920, 512), to: at(0, 18576384, 512) },
-        { from: at(3, 1050066432, 512), to: at(0, 18576896, 512) },
-        { from: at(3, 1050066944, 512), to: at(0, 19168256, 512) },
-        { from: at(3, 1050067456, 512), to: at(0, 19168768, 512) },
+        { from: at(3, 1050064384, 512), to: at(0, 18576384, 512) },
+        { from: at(3, 1050064896, 512), to: at(0, 18576896, 512) },
+        { from: at(3, 1050065408, 512), to: at(0, 19168256, 512) },
+        { from: at(3, 1050065920, 512), to: at(0, 19168768, 512) },
         { from: at(3, 1049936896, 2048), to: at(0, 19435520, 2048) },
         { from: at(3, 1049938944, 2048), to: at(0, 19437568, 2048) },
-        { from: at(3, 1050067968, 512), to: at(0, 19702784, 512) },
-        { from: at(3, 1050068480, 512), to: at(0, 19703296, 512) },
-        { from: at(3, 1050068992, 512), to: at(0, 20294656, 512) },
-        { from: at(3, 1050069504, 512), to: at(0, 20295168, 512) },
+        { from: at(3, 1050066432, 512), to: at(0, 19702784, 512) },
+        { from: at(3, 1050066944, 512), to: at(0, 19703296, 512) },
+        { from: at(3, 1050067456, 512), to: at(0, 20294656, 512) },
+        { from: at(3, 1050067968, 512), to: at(0, 20295168, 512) },
         { from: at(3, 1049940992, 2048), to: at(0, 20561920, 2048) },
         { from: at(3, 1049943040, 2048), to: at(0, 20563968, 2048) },
-        { from: at(3, 1049969664, 1024), to: at(0, 21092352, 1024) },
-        { from: at(3, 1049970688, 1024), to: at(0, 21093376, 1024) },
-        { from: at(3, 1049971712, 1024), to: at(0, 23455744, 1024) },
-        { from: at(3, 1049972736, 1024), to: at(0, 23456768, 1024) },
+        { from: at(3, 1072698880, 1024), to: at(0, 21092352, 1024) },
+        { from: at(3, 1049969664, 1024), to: at(0, 21093376, 1024) },
+        { from: at(3, 1049970688, 1024), to: at(0, 23455744, 1024) },
+        { from: at(3, 1049971712, 1024), to: at(0, 23456768, 1024) },
         { from: at(3, 1049734144, 4096), to: at(0, 24514560, 4096) },
         { from: at(3, 1049738240, 4096), to: at(0, 24518656, 4096) },
         { from: at(3, 1049742336, 4096), to: at(0, 26628096, 4096) },
         { from: at(3, 1049746432, 4096), to: at(0, 26632192, 4096) },
-        { from: at(3, 1049973760, 1024), to: at(0, 27686912, 1024) },
-        { from: at(3, 1049974784, 1024), to: at(0, 27687936, 1024) },
-        { from: at(3, 1049975808, 1024), to: at(0, 30050304, 1024) },
-        { from: at(3, 1049976832, 1024), to: at(0, 30051328, 1024) },
+        { from: at(3, 1049972736, 1024), to: at(0, 27686912, 1024) },
+        { from: at(3, 1049973760, 1024), to: at(0, 27687936, 1024) },
+        { from: at(3, 1049974784, 1024), to: at(0, 30050304, 1024) },
+        { from: at(3, 1049975808, 1024), to: at(0, 30051328, 1024) },
         { from: at(3, 1049750528, 4096), to: at(0, 31109120, 4096) },
         { from: at(3, 1049754624, 4096), to: at(0, 31113216, 4096) },
-        { from: at(3, 1049977856, 1024), to: at(0, 32167936, 1024) },
-        { from: at(3, 1049978880, 1024), to: at(0, 32168960, 1024) },
-        { from: at(3, 1049979904, 1024), to: at(0, 34531328, 1024) },
-        { from: at(3, 1049980928, 1024), to: at(0, 34532352, 1024) },
+        { from: at(3, 1049976832, 1024), to: at(0, 32167936, 1024) },
+        { from: at(3, 1049977856, 1024), to: at(0, 32168960, 1024) },
+        { from: at(3, 1049978880, 1024), to: at(0, 34531328, 1024) },
+        { from: at(3, 1049979904, 1024), to: at(0, 34532352, 1024) },
         { from: at(3, 1049758720, 4096), to: at(0, 35590144, 4096) },
         { from: at(3, 1049762816, 4096), to: at(0, 35594240, 4096) },
-        { from: at(3, 1049981952, 1024), to: at(0, 36648960, 1024) },
-        { from: at(3, 1049982976, 1024), to: at(0, 36649984, 1024) },
-        { from: at(3, 1049984000, 1024), to: at(0, 39012352, 1024) },
-        { from: at(3, 1049985024, 1024), to: at(0, 39013376, 1024) },
+        { from: at(3, 1049980928, 1024), to: at(0, 36648960, 1024) },
+        { from: at(3, 1049981952, 1024), to: at(0, 36649984, 1024) },
+        { from: at(3, 1049982976, 1024), to: at(0, 39012352, 1024) },
+        { from: at(3, 1049984000, 1024), to: at(0, 39013376, 1024) },
         { from: at(3, 1049766912, 4096), to: at(0, 40071168, 4096) },
         { from: at(3, 1049771008, 4096), to: at(0, 40075264, 4096) },
-        { from: at(3, 1049986048, 1024), to: at(0, 41129984, 1024) },
-        { from: at(3, 1049987072, 1024), to: at(0, 41131008, 1024) },
-        { from: at(3, 1049988096, 1024), to: at(0, 43493376, 1024) },
-        { from: at(3, 1049989120, 1024), to: at(0, 43494400, 1024) },
+        { from: at(3, 1049985024, 1024), to: at(0, 41129984, 1024) },
+        { from: at(3, 1049986048, 1024), to: at(0, 41131008, 1024) },
+        { from: at(3, 1049987072, 1024), to: at(0, 43493376, 1024) },
+        { from: at(3, 1049988096, 1024), to: at(0, 43494400, 1024) },
         { from: at(3, 1049775104, 4096), to: at(0, 44552192, 4096) },
         { from: at(3, 1049779200, 4096), to: at(0, 44556288, 4096) },
-        { from: at(3, 1049990144, 1024), to: at(0, 45611008, 1024) },
-        { from: at(3, 1049991168, 1024), to: at(0, 45612032, 1024) },
-        { from: at(3, 1049992192, 1024), to: at(0, 47974400, 1024) },
-        { from: at(3, 1049993216, 1024), to: at(0, 47975424, 1024) },
+        { from: at(3, 1049989120, 1024), to: at(0, 45611008, 1024) },
+        { from: at(3, 1049990144, 1024), to: at(0, 45612032, 1024) },
+        { from: at(3, 1049991168, 1024), to: at(0, 47974400, 1024) },
+        { from: at(3, 1049992192, 1024), to: at(0, 47975424, 1024) },
         { from: at(3, 1049783296, 4096), to: at(0, 49033216, 4096) },
         { from: at(3, 1049787392, 4096), to: at(0, 49037312, 4096) },
-        { from: at(3, 1049994240, 1024), to: at(0, 50092032, 1024) },
-        { from: at(3, 1049995264, 1024), to: at(0, 50093056, 1024) },
-        { from: at(3, 1049996288, 1024), to: at(0, 52455424, 1024) },
-        { from: at(3, 1049997312, 1024), to: at(0, 52456448, 1024) },
+        { from: at(3, 1049993216, 1024), to: at(0, 50092032, 1024) },
+        { from: at(3, 1049994240, 1024), to: at(0, 50093056, 1024) },
+        { from: at(3, 1049995264, 1024), to: at(0, 52455424, 1024) },
+        { from: at(3, 1049996288, 1024), to: at(0, 52456448, 1024) },
         { from: at(3, 1049791488, 4096), to: at(0, 53514240, 4096) },
         { from: at(3, 1049795584, 4096), to: at(0, 53518336, 4096) },
-        { from: at(3, 1049998336, 1024), to: at(0, 54573056, 1024) },
-        { from: at(3, 1049999360, 1024), to: at(0, 54574080, 1024) },
-        { from: at(3, 1050000384, 1024), to: at(0, 56936448, 1024) },
-        { from: at(3, 1050001408, 1024), to: at(0, 56937472, 1024) },
+        { from: at(3, 1049997312, 1024), to: at(0, 54573056, 1024) },
+        { from: at(3, 1049998336, 1024), to: at(0, 54574080, 1024) },
+        { from: at(3, 1049999360, 1024), to: at(0, 56936448, 1024) },
+        { from: at(3, 1050000384, 1024), to: at(0, 56937472, 1024) },
         { from: at(3, 1049799680, 4096), to: at(0, 57995264, 4096) },
         { from: at(3, 1049803776, 4096), to: at(0, 57999360, 4096) },
-        { from: at(3, 1050002432, 1024), to: at(0, 59054080, 1024) },
-        { from: at(3, 1050003456, 1024), to: at(0, 59055104, 1024) },
-        { from: at(3, 1050004480, 1024), to: at(0, 61417472, 1024) },
-        { from: at(3, 1050005504, 1024), to: at(0, 61418496, 1024) },
+        { from: at(3, 1050001408, 1024), to: at(0, 59054080, 1024) },
+        { from: at(3, 1050002432, 1024), to: at(0, 59055104, 1024) },
+        { from: at(3, 1050003456, 1024), to: at(0, 61417472, 1024) },
+        { from: at(3, 1050004480, 1024), to: at(0, 61418496, 1024) },
         { from: at(3, 1049807872, 4096), to: at(0, 62476288, 4096) },
         { from: at(3, 1049811968, 4096), to: at(0, 62480384, 4096) },
-        { from: at(3, 1050006528, 1024), to: at(0, 63535104, 1024) },
-        { from: at(3, 1050007552, 1024), to: at(0, 63536128, 1024) },
-        { from: at(3, 1050008576, 1024), to: at(0, 65898496, 1024) },
-        { from: at(3, 1050009600, 1024), to: at(0, 65899520, 1024) },
+        { from: at(3, 1050005504, 1024), to: at(0, 63535104, 1024) },
+        { from: at(3, 1050006528, 1024), to: at(0, 63536128, 1024) },
+        { from: at(3, 1050007552, 1024), to: at(0, 65898496, 1024) },
+        { from: at(3, 1050008576, 1024), to: at(0, 65899520, 1024) },
         { from: at(3, 1049816064, 4096), to: at(0, 66957312, 4096) },
         { from: at(3, 1049820160, 4096), to: at(0, 66961408, 4096) },
-        { from: at(3, 1050010624, 1024), to: at(0, 68016128, 1024) },
-        { from: at(3, 1050011648, 1024), to: at(0, 68017152, 1024) },
-        { from: at(3, 1050012672, 1024), to: at(0, 70379520, 1024) },
-        { from: at(3, 1050013696, 1024), to: at(0, 70380544, 1024) },
+        { from: at(3, 1050009600, 1024), to: at(0, 68016128, 1024) },
+        { from: at(3, 1050010624, 1024), to: at(0, 68017152, 1024) },
+        { from: at(3, 1050011648, 1024), to: at(0, 70379520, 1024) },
+        { from: at(3, 1050012672, 1024), to: at(0, 70380544, 1024) },
         { from: at(3, 1049824256, 4096), to: at(0, 71438336, 4096) },
         { from: at(3, 1049828352, 4096), to: at(0, 71442432, 4096) },
-        { from: at(3, 1050014720, 1024), to: at(0, 72497152, 1024) },
-        { from: at(3, 1050015744, 1024), to: at(0, 72498176, 1024) },
-        { from: at(3, 1050016768, 1024), to: at(0, 74860544, 1024) },
-        { from: at(3, 1050017792, 1024), to: at(0, 74861568, 1024) },
+        { from: at(3, 1050013696, 1024), to: at(0, 72497152, 1024) },
+        { from: at(3, 1050014720, 1024), to: at(0, 72498176, 1024) },
+        { from: at(3, 1050015744, 1024), to: at(0, 74860544, 1024) },
+        { from: at(3, 1050016768, 1024), to: at(0, 74861568, 1024) },
         { from: at(3, 1049832448, 4096), to: at(0, 75919360, 4096) },
         { from: at(3, 1049836544, 4096), to: at(0, 75923456, 4096) },
-        { from: at(3, 1050018816, 1024), to: at(0, 76978176, 1024) },
-        { from: at(3, 1050019840, 1024), to: at(0, 76979200, 1024) },
-        { from: at(3, 1050020864, 1024), to: at(0, 79341568, 1024) },
-        { from: at(3, 1050021888, 1024), to: at(0, 79342592, 1024) },
+        { from: at(3, 1050017792, 1024), to: at(0, 76978176, 1024) },
+        { from: at(3, 1050018816, 1024), to: at(0, 76979200, 1024) },
+        { from: at(3, 1050019840, 1024), to: at(0, 79341568, 1024) },
+        { from: at(3, 1050020864, 1024), to: at(0, 79342592, 1024) },
         { from: at(3, 1049840640, 4096), to: at(0, 80400384, 4096) },
         { from: at(3, 1049844736, 4096), to: at(0, 80404480, 4096) },
-        { from: at(3, 1050022912, 1024), to: at(0, 81459200, 1024) },
-        { from: at(3, 1050023936, 1024), to: at(0, 81460224, 1024) },
-        { from: at(3, 1050024960, 1024), to: at(0, 83822592, 1024) },
-        { from: at(3, 1050025984, 1024), to: at(0, 83823616, 1024) },
+        { from: at(3, 1050021888, 1024), to: at(0, 81459200, 1024) },
+        { from: at(3, 1050022912, 1024), to: at(0, 81460224, 1024) },
+        { from: at(3, 1050023936, 1024), to: at(0, 83822592, 1024) },
+        { from: at(3, 1050024960, 1024), to: at(0, 83823616, 1024) },
         { from: at(3, 1049848832, 4096), to: at(0, 84881408, 4096) },
         { from: at(3, 1049852928, 4096), to: at(0, 84885504, 4096) },
-        { from: at(3, 1050027008, 1024), to: at(0, 85940224, 1024) },
-        { from: at(3, 1050028032, 1024), to: at(0, 85941248, 1024) },
-        { from: at(3, 1050029056, 1024), to: at(0, 88303616, 1024) },
-        { from: at(3, 1050030080, 1024), to: at(0, 88304640, 1024) },
+        { from: at(3, 1050025984, 1024), to: at(0, 85940224, 1024) },
+        { from: at(3, 1050027008, 1024), to: at(0, 85941248, 1024) },
+        { from: at(3, 1050028032, 1024), to: at(0, 88303616, 1024) },
+        { from: at(3, 1050029056, 1024), to: at(0, 88304640, 1024) },
         { from: at(3, 1049857024, 4096), to: at(0, 89362432, 4096) },
         { from: at(3, 1049861120, 4096), to: at(0, 89366528, 4096) },
-        { from: at(3, 1050031104, 1024), to: at(0, 90421248, 1024) },
-        { from: at(3, 1050032128, 1024), to: at(0, 90422272, 1024) },
-        { from: at(3, 1050033152, 1024), to: at(0, 92784640, 1024) },
-        { from: at(3, 1050034176, 1024), to: at(0, 92785664, 1024) },
+        { from: at(3, 1050030080, 1024), to: at(0, 90421248, 1024) },
+        { from: at(3, 1050031104, 1024), to: at(0, 90422272, 1024) },
+        { from: at(3, 1050032128, 1024), to: at(0, 92784640, 1024) },
+        { from: at(3, 1050033152, 1024), to: at(0, 92785664, 1024) },
         { from: at(3, 1049865216, 4096), to: at(0, 93843456, 4096) },
         { from: at(3, 1049869312, 4096), to: at(0, 93847552, 4096) },
-        { from: at(3, 1050035200, 1024), to: at(0, 94902272, 1024) },
-        { from: at(3, 1050036224, 1024), to: at(0, 94903296, 1024) },
-        { from: at(3, 1050037248, 1024), to: at(0, 97265664, 1024) },
-        { from: at(3, 1050038272, 1024), to: at(0, 97266688, 1024) },
+        { from: at(3, 1050034176, 1024), to: at(0, 94902272, 1024) },
+        { from: at(3, 1050035200, 1024), to: at(0, 94903296, 1024) },
+        { from: at(3, 1050036224, 1024), to: at(0, 97265664, 1024) },
+        { from: at(3, 1050037248, 1024), to: at(0, 97266688, 1024) },
         { from: at(3, 1049873408, 4096), to: at(0, 98324480, 4096) },
         { from: at(3, 1049877504, 4096), to: at(0, 98328576, 4096) },
-        { from: at(3, 1050039296, 1024), to: at(0, 99383296, 1024) },
-        { from: at(3, 1050040320, 1024), to: at(0, 99384320, 1024) },
-        { from: at(3, 1050041344, 1024), to: at(0, 101746688, 1024) },
-        { from: at(3, 1050042368, 1024), to: at(0, 101747712, 1024) },
+        { from: at(3, 1050038272, 1024), to: at(0, 99383296, 1024) },
+        { from: at(3, 1050039296, 1024), to: at(0, 99384320, 1024) },
+        { from: at(3, 1050040320, 1024), to: at(0, 101746688, 1024) },
+        { from: at(3, 1050041344, 1024), to: at(0, 101747712, 1024) },
         { from: at(3, 1049881600, 4096), to: at(0, 102805504, 4096) },
         { from: at(3, 1049885696, 4096), to: at(0, 102809600, 4096) },
-        { from: at(3, 1050043392, 1024), to: at(0, 103864320, 1024) },
-        { from: at(3, 1050044416, 1024), to: at(0, 103865344, 1024) },
-        { from: at(3, 1050045440, 1024), to: at(0, 106227712, 1024) },
-        { from: at(3, 1050046464, 1024), to: at(0, 106228736, 1024) },
+        { from: at(3, 1050042368, 1024), to: at(0, 103864320, 1024) },
+        { from: at(3, 1050043392, 1024), to: at(0, 103865344, 1024) },
+        { from: at(3, 1050044416, 1024), to: at(0, 106227712, 1024) },
+        { from: at(3, 1050045440, 1024), to: at(0, 106228736, 1024) },
         { from: at(3, 1049889792, 4096), to: at(0, 107286528, 4096) },
         { from: at(3, 1049893888, 4096), to: at(0, 107290624, 4096) },
-        { from: at(3, 1050047488, 1024), to: at(0, 108345344, 1024) },
-        { from: at(3, 1050048512, 1024), to: at(0, 108346368, 1024) },
-        { from: at(3, 1050049536, 1024), to: at(0, 110708736, 1024) },
-        { from: at(3, 1050050560, 1024), to: at(0, 110709760, 1024) },
+        { from: at(3, 1050046464, 1024), to: at(0, 108345344, 1024) },
+        { from: at(3, 1050047488, 1024), to: at(0, 108346368, 1024) },
+        { from: at(3, 1050048512, 1024), to: at(0, 110708736, 1024) },
+        { from: at(3, 1050049536, 1024), to: at(0, 110709760, 1024) },
         { from: at(3, 1049897984, 4096), to: at(0, 111767552, 4096) },
         { from: at(3, 1049902080, 4096), to: at(0, 111771648, 4096) },
-        { from: at(3, 1050051584, 1024), to: at(0, 112826368, 1024) },
-        { from: at(3, 1050052608, 1024), to: at(0, 112827392, 1024) },
-        { from: at(3, 1050053632, 1024), to: at(0, 115189760, 1024) },
-        { from: at(3, 1050054656, 1024), to: at(0, 115190784, 1024) },
+        { from: at(3, 1050050560, 1024), to: at(0, 112826368, 1024) },
+        { from: at(3, 1050051584, 1024), to: at(0, 112827392, 1024) },
+        { from: at(3, 1050052608, 1024), to: at(0, 115189760, 1024) },
+        { from: at(3, 1050053632, 1024), to: at(0, 115190784, 1024) },
         { from: at(3, 1049906176, 4096), to: at(0, 116248576, 4096) },
         { from: at(3, 1049910272, 4096), to: at(0, 116252672, 4096) },
-        { from: at(3, 1050055680, 1024), to: at(0, 117307392, 1024) },
-        { from: at(3, 1050056704, 1024), to: at(0, 117308416, 1024) },
-        { from: at(3, 1050057728, 1024), to: at(0, 119670784, 1024) },
-        { from: at(3, 1050058752, 1024), to: at(0, 119671808, 1024) },
+        { from: at(3, 1050054656, 1024), to: at(0, 117307392, 1024) },
+        { from: at(3, 1050055680, 1024), to: at(0, 117308416, 1024) },
+        { from: at(3, 1050056704, 1024), to: at(0, 119670784, 1024) },
+        { from: at(3, 1050057728, 1024), to: at(0, 119671808, 1024) },
         { from: at(3, 1049914368, 4096), to: at(0, 120729600, 4096) },
         { from: at(3, 1049918464, 4096), to: at(0, 120733696, 4096) },
-        { from: at(3, 1050059776, 1024), to: at(0, 121788416, 1024) },
-        { from: at(3, 1050060800, 1024), to: at(0, 121789440, 1024) },
-        { from: at(3, 1050061824, 1024), to: at(0, 124151808, 1024) },
-        { from: at(3, 1050062848, 1024), to: at(0, 124152832, 1024) },
+        { from: at(3, 1050058752, 1024), to: at(0, 121788416, 1024) },
+        { from: at(3, 1050059776, 1024), to: at(0, 121789440, 1024) },
+        { from: at(3, 1050060800, 1024), to: at(0, 124151808, 1024) },
+        { from: at(3, 1050061824, 1024), to: at(0, 124152832, 1024) },
         { from: at(3, 1049922560, 4096), to: at(0, 125210624, 4096) },
         { from: at(3, 1049926656, 4096), to: at(0, 125214720, 4096) },
         { from: at(3, 1049945088, 2048), to: at(0, 127320064, 2048) },

@@ -9232,11 +9232,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 137: first used by step_526_pointwise_G_bn1_running_var
 const shader137 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 768
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9247,31 +9250,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 64i)] * 0.000016310286810039543f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 138: first used by step_527_pointwise_G_layer1_0_bn1_running_mean
+// shader 138: first used by step_527_pointwise_G_layer1_0_conv1
 const shader138 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 768
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 64i)] * 0.000016310286810039543f);
-  let v_2 = (v_1 * 0.10000000149011612f);
-  let v_3 = (v_0 + v_2);
-  b2[i0] = v_3;
-}
-`;
-
-// shader 139: first used by step_528_pointwise_G_layer1_0_conv1
-const shader139 = `
 // pointwise f32[1,64,191,321]
 // threads 3923904 (8 per invocation), workgroup 64; FLOPs 3923904; bytes 31391488
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9293,8 +9281,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 140: first used by step_529_sum_G_layer1_0_conv1_stage1
-const shader140 = `
+// shader 139: first used by step_528_sum_G_layer1_0_conv1_stage1
+const shader139 = `
 // sum over axes [0,2,3] of f32[1,64,191,321]: 64 outputs x 61311 elements, 59 split(s)
 // threads 3776, workgroup 64; FLOPs 3923904; bytes 15710720
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9314,13 +9302,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 141: first used by step_530_pointwise_G_layer1_0_bn1_running_var
-const shader141 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 768
+// shader 140: first used by step_529_pointwise_G_layer1_0_bn1_running_var
+const shader140 = `
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9331,11 +9322,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 64i)] * 0.000016310286810039543f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 142: first used by step_535_pointwise_G_layer1_0_bn3_running_mean
-const shader142 = `
+// shader 141: first used by step_533_pointwise_G_layer1_0_bn3_running_mean
+const shader141 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9354,8 +9350,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 143: first used by step_536_pointwise_G_layer1_0_conv3
-const shader143 = `
+// shader 142: first used by step_534_pointwise_G_layer1_0_conv3
+const shader142 = `
 // pointwise f32[1,256,191,321]
 // threads 15695616 (8 per invocation), workgroup 64; FLOPs 15695616; bytes 125565952
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9377,8 +9373,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 144: first used by step_537_sum_G_layer1_0_conv3_stage1
-const shader144 = `
+// shader 143: first used by step_535_sum_G_layer1_0_conv3_stage1
+const shader143 = `
 // sum over axes [0,2,3] of f32[1,256,191,321]: 256 outputs x 61311 elements, 16 split(s)
 // threads 4096, workgroup 64; FLOPs 15695616; bytes 62798848
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9398,13 +9394,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 145: first used by step_538_pointwise_G_layer1_0_bn3_running_var
-const shader145 = `
-// pointwise f32[256]
-// threads 256, workgroup 64; FLOPs 256; bytes 3072
+// shader 144: first used by step_536_pointwise_G_layer1_0_bn3_running_var
+const shader144 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 6144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9415,11 +9414,64 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 256i)] * 0.000016310286810039543f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 146: first used by step_567_pointwise_G_layer2_0_bn1_running_mean
+// shader 145: first used by step_554_pointwise_G_layer1_2_bn2_running_var
+const shader145 = `
+// pointwise f32[64]
+// threads 64, workgroup 64; FLOPs 64; bytes 768
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 64i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 64i)] / 61310.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+}
+`;
+
+// shader 146: first used by step_557_pointwise_G_layer1_2_bn3_running_var
 const shader146 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 6144
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 256i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 256i)] / 61310.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 256i)] * 0.00006469979416579008f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 147: first used by step_558_pointwise_G_layer2_0_bn1_running_mean
+const shader147 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9438,8 +9490,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 147: first used by step_568_pointwise_G_layer2_0_conv1
-const shader147 = `
+// shader 148: first used by step_559_pointwise_G_layer2_0_conv1
+const shader148 = `
 // pointwise f32[1,128,96,161]
 // threads 1978368 (8 per invocation), workgroup 64; FLOPs 1978368; bytes 15827456
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9461,8 +9513,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 148: first used by step_569_sum_G_layer2_0_conv1_stage1
-const shader148 = `
+// shader 149: first used by step_560_sum_G_layer2_0_conv1_stage1
+const shader149 = `
 // sum over axes [0,2,3] of f32[1,128,96,161]: 128 outputs x 15456 elements, 15 split(s)
 // threads 1920, workgroup 64; FLOPs 1978368; bytes 7921152
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9482,13 +9534,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 149: first used by step_570_pointwise_G_layer2_0_bn1_running_var
-const shader149 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 1536
+// shader 150: first used by step_561_pointwise_G_layer2_0_bn1_running_var
+const shader150 = `
+// pointwise f32[128] and 1 sibling(s)
+// threads 128, workgroup 64; FLOPs 256; bytes 3072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9499,11 +9554,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 128i)] * 0.00006469979416579008f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 150: first used by step_575_pointwise_G_layer2_0_bn3_running_mean
-const shader150 = `
+// shader 151: first used by step_565_pointwise_G_layer2_0_bn3_running_mean
+const shader151 = `
 // pointwise f32[512]
 // threads 512, workgroup 64; FLOPs 512; bytes 6144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9522,8 +9582,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 151: first used by step_576_pointwise_G_layer2_0_conv3
-const shader151 = `
+// shader 152: first used by step_566_pointwise_G_layer2_0_conv3
+const shader152 = `
 // pointwise f32[1,512,96,161]
 // threads 7913472 (8 per invocation), workgroup 64; FLOPs 7913472; bytes 63309824
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9545,8 +9605,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 152: first used by step_577_sum_G_layer2_0_conv3_stage1
-const shader152 = `
+// shader 153: first used by step_567_sum_G_layer2_0_conv3_stage1
+const shader153 = `
 // sum over axes [0,2,3] of f32[1,512,96,161]: 512 outputs x 15456 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 7913472; bytes 31670272
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9566,13 +9626,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 153: first used by step_578_pointwise_G_layer2_0_bn3_running_var
-const shader153 = `
-// pointwise f32[512]
-// threads 512, workgroup 64; FLOPs 512; bytes 6144
+// shader 154: first used by step_568_pointwise_G_layer2_0_bn3_running_var
+const shader154 = `
+// pointwise f32[512] and 1 sibling(s)
+// threads 512, workgroup 64; FLOPs 1024; bytes 12288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9583,31 +9646,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 512i)] * 0.00006469979416579008f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 154: first used by step_619_pointwise_G_layer3_0_bn1_running_mean
-const shader154 = `
-// pointwise f32[256]
-// threads 256, workgroup 64; FLOPs 256; bytes 3072
+// shader 155: first used by step_595_pointwise_G_layer2_3_bn2_running_var
+const shader155 = `
+// pointwise f32[128]
+// threads 128, workgroup 64; FLOPs 128; bytes 1536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 256i) { return; }
+  if (gi >= 128i) { return; }
   let i0 = gi;
   let v_0 = (b0[i0] * 0.8999999761581421f);
-  let v_1 = (b1[(i0 % 256i)] * 0.00006469979416579008f);
+  let v_1 = (b1[(i0 % 128i)] / 15455.0f);
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
 }
 `;
 
-// shader 155: first used by step_620_pointwise_G_layer3_0_conv1
-const shader155 = `
+// shader 156: first used by step_599_pointwise_G_layer3_0_conv1
+const shader156 = `
 // pointwise f32[1,256,96,161]
 // threads 3956736 (8 per invocation), workgroup 64; FLOPs 3956736; bytes 31654912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9629,8 +9697,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 156: first used by step_621_sum_G_layer3_0_conv1_stage1
-const shader156 = `
+// shader 157: first used by step_600_sum_G_layer3_0_conv1_stage1
+const shader157 = `
 // sum over axes [0,2,3] of f32[1,256,96,161]: 256 outputs x 15456 elements, 15 split(s)
 // threads 3840, workgroup 64; FLOPs 3956736; bytes 15842304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9650,13 +9718,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 157: first used by step_622_pointwise_G_layer3_0_bn1_running_var
-const shader157 = `
-// pointwise f32[256]
-// threads 256, workgroup 64; FLOPs 256; bytes 3072
+// shader 158: first used by step_601_pointwise_G_layer3_0_bn1_running_var
+const shader158 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 6144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -9667,11 +9738,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (v_1 * 0.10000000149011612f);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 256i)] * 0.00006469979416579008f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
 }
 `;
 
-// shader 158: first used by step_627_pointwise_G_layer3_0_bn3_running_mean
-const shader158 = `
+// shader 159: first used by step_605_pointwise_G_layer3_0_bn3_running_mean
+const shader159 = `
 // pointwise f32[1024]
 // threads 1024, workgroup 64; FLOPs 1024; bytes 12288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9690,8 +9766,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 159: first used by step_628_pointwise_G_layer3_0_conv3
-const shader159 = `
+// shader 160: first used by step_606_pointwise_G_layer3_0_conv3
+const shader160 = `
 // pointwise f32[1,1024,96,161]
 // threads 15826944 (8 per invocation), workgroup 64; FLOPs 15826944; bytes 126619648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9713,8 +9789,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 160: first used by step_629_sum_G_layer3_0_conv3_stage1
-const shader160 = `
+// shader 161: first used by step_607_sum_G_layer3_0_conv3_stage1
+const shader161 = `
 // sum over axes [0,2,3] of f32[1,1024,96,161]: 1024 outputs x 15456 elements, 4 split(s)
 // threads 4096, workgroup 64; FLOPs 15826944; bytes 63324160
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9734,8 +9810,56 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 161: first used by step_630_pointwise_G_layer3_0_bn3_running_var
-const shader161 = `
+// shader 162: first used by step_608_pointwise_G_layer3_0_bn3_running_var
+const shader162 = `
+// pointwise f32[1024] and 1 sibling(s)
+// threads 1024, workgroup 64; FLOPs 2048; bytes 24576
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 1024i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 1024i)] / 15455.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 1024i)] * 0.00006469979416579008f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 163: first used by step_806_pointwise_G_layer3_22_bn2_running_var
+const shader163 = `
+// pointwise f32[256]
+// threads 256, workgroup 64; FLOPs 256; bytes 3072
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 256i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 256i)] / 15455.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+}
+`;
+
+// shader 164: first used by step_809_pointwise_G_layer3_22_bn3_running_var
+const shader164 = `
 // pointwise f32[1024]
 // threads 1024, workgroup 64; FLOPs 1024; bytes 12288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9754,8 +9878,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 162: first used by step_907_pointwise_G_layer4_0_bn3_running_mean
-const shader162 = `
+// shader 165: first used by step_816_pointwise_G_layer4_0_bn3_running_mean
+const shader165 = `
 // pointwise f32[2048]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9774,8 +9898,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 163: first used by step_908_pointwise_G_layer4_0_conv3
-const shader163 = `
+// shader 166: first used by step_817_pointwise_G_layer4_0_conv3
+const shader166 = `
 // pointwise f32[1,2048,96,161]
 // threads 31653888 (8 per invocation), workgroup 64; FLOPs 31653888; bytes 253239296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9797,8 +9921,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 164: first used by step_909_sum_G_layer4_0_conv3_stage1
-const shader164 = `
+// shader 167: first used by step_818_sum_G_layer4_0_conv3_stage1
+const shader167 = `
 // sum over axes [0,2,3] of f32[1,2048,96,161]: 2048 outputs x 15456 elements, 2 split(s)
 // threads 4096, workgroup 64; FLOPs 31653888; bytes 126631936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9818,8 +9942,56 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 165: first used by step_910_pointwise_G_layer4_0_bn3_running_var
-const shader165 = `
+// shader 168: first used by step_819_pointwise_G_layer4_0_bn3_running_var
+const shader168 = `
+// pointwise f32[2048] and 1 sibling(s)
+// threads 2048, workgroup 64; FLOPs 4096; bytes 49152
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 2048i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 2048i)] / 15455.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+  let v_4 = (b3[i0] * 0.8999999761581421f);
+  let v_5 = (b4[(i0 % 2048i)] * 0.00006469979416579008f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b5[i0] = v_7;
+}
+`;
+
+// shader 169: first used by step_837_pointwise_G_layer4_2_bn2_running_var
+const shader169 = `
+// pointwise f32[512]
+// threads 512, workgroup 64; FLOPs 512; bytes 6144
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 512i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 512i)] / 15455.0f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  b2[i0] = v_3;
+}
+`;
+
+// shader 170: first used by step_840_pointwise_G_layer4_2_bn3_running_var
+const shader170 = `
 // pointwise f32[2048]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 24576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9838,8 +10010,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 166: first used by step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
-const shader166 = `
+// shader 171: first used by step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1
+const shader171 = `
 // softmax cross-entropy of f32[1,16,760,1280] with labels i32[1,760,1280], ignore 255, 256 split(s)
 // threads 256, workgroup 64; FLOPs 62259200; bytes 5871616
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -9884,8 +10056,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 167: first used by step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
-const shader167 = `
+// shader 172: first used by step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2
+const shader172 = `
 // final combine of the partials
 // threads 1, workgroup 64; FLOPs 512; bytes 2052
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9902,8 +10074,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 168: first used by step_941_pointwise
-const shader168 = `
+// shader 173: first used by step_843_pointwise
+const shader173 = `
 // pointwise bool[1,760,1280]
 // threads 972800 (8 per invocation), workgroup 64; FLOPs 972800; bytes 7782400
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -9926,8 +10098,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 169: first used by step_942_sum_stage1
-const shader169 = `
+// shader 174: first used by step_844_sum_stage1
+const shader174 = `
 // sum over axes [0,1,2] of f32[1,760,1280]: 1 outputs x 972800 elements, 256 split(s)
 // threads 256, workgroup 64; FLOPs 972800; bytes 3892224
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -9947,8 +10119,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 170: first used by step_942_sum_stage2
-const shader170 = `
+// shader 175: first used by step_844_sum_stage2
+const shader175 = `
 // final 256-way combine of the partials
 // threads 1, workgroup 64; FLOPs 256; bytes 1028
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9963,8 +10135,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 171: first used by step_943_softmax_G_layer5_conv2d_list_0
-const shader171 = `
+// shader 176: first used by step_845_softmax_G_layer5_conv2d_list_0
+const shader176 = `
 // softmax along axis 1 (16) of f32[1,16,760,1280]
 // with a fused elementwise epilogue producing f32[1,16,760,1280]
 // threads 972800, workgroup 64; FLOPs 62259200; bytes 72019972
@@ -10016,8 +10188,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 172: first used by step_944_resizeGrad
-const shader172 = `
+// shader 177: first used by step_846_resizeGrad
+const shader177 = `
 // resize adjoint (gather) f32[1,16,760,1280] -> [1,16,96,161], alignCorners true
 // threads 247296, workgroup 64; FLOPs 62259200; bytes 63282060
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -10045,8 +10217,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 173: first used by step_945_conv2dInputGrad_G_layer5_conv2d_list_1_pack
-const shader173 = `
+// shader 178: first used by step_847_conv2dInputGrad_G_layer5_conv2d_list_1_pack
+const shader178 = `
 // repack conv weights f32[16,1024,3,3] as [144][1024] (transposed)
 // threads 147456, workgroup 64; FLOPs 0; bytes 1179648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10063,8 +10235,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 174: first used by step_945_conv2dInputGrad_G_layer5_conv2d_list_1_packc
-const shader174 = `
+// shader 179: first used by step_847_conv2dInputGrad_G_layer5_conv2d_list_1_packc
+const shader179 = `
 // repack f32[1,16,96,161] as [1][4][96][161] x vec4 (4 channels per element)
 // threads 61824, workgroup 64; FLOPs 0; bytes 1978368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10081,8 +10253,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 175: first used by step_945_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
-const shader175 = `
+// shader 180: first used by step_847_conv2dInputGrad_G_layer5_conv2d_list_1_cpu
+const shader180 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,16,96,161] through f32[16,1024,3,3] -> [1,1024,96,161]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -10234,8 +10406,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 176: first used by step_945_conv2dInputGrad_G_layer5_conv2d_list_1
-const shader176 = `
+// shader 181: first used by step_847_conv2dInputGrad_G_layer5_conv2d_list_1
+const shader181 = `
 // conv2d input-gradient: f32[1,16,96,161] through f32[16,1024,3,3] -> [1,1024,96,161]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 channels x 4 same-phase pixels
@@ -10373,8 +10545,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 177: first used by step_946_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
-const shader177 = `
+// shader 182: first used by step_848_conv2dInputGrad_G_layer5_conv2d_list_0_cpu
+const shader182 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,16,96,161] through f32[16,1024,3,3] -> [1,1024,96,161]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -10526,8 +10698,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 178: first used by step_946_conv2dInputGrad_G_layer5_conv2d_list_0
-const shader178 = `
+// shader 183: first used by step_848_conv2dInputGrad_G_layer5_conv2d_list_0
+const shader183 = `
 // conv2d input-gradient: f32[1,16,96,161] through f32[16,1024,3,3] -> [1,1024,96,161]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 channels x 4 same-phase pixels
@@ -10665,8 +10837,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 179: first used by step_947_softmax_G_layer6_conv2d_list_0
-const shader179 = `
+// shader 184: first used by step_849_softmax_G_layer6_conv2d_list_0
+const shader184 = `
 // softmax along axis 1 (16) of f32[1,16,760,1280]
 // with a fused elementwise epilogue producing f32[1,16,760,1280]
 // threads 972800, workgroup 64; FLOPs 62259200; bytes 72019972
@@ -10717,8 +10889,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 180: first used by step_949_conv2dInputGrad_G_layer6_conv2d_list_1_pack
-const shader180 = `
+// shader 185: first used by step_851_conv2dInputGrad_G_layer6_conv2d_list_1_pack
+const shader185 = `
 // repack conv weights f32[16,2048,3,3] as [144][2048] (transposed)
 // threads 294912, workgroup 64; FLOPs 0; bytes 2359296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10735,8 +10907,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 181: first used by step_949_conv2dInputGrad_G_layer6_conv2d_list_1_cpu
-const shader181 = `
+// shader 186: first used by step_851_conv2dInputGrad_G_layer6_conv2d_list_1_cpu
+const shader186 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,16,96,161] through f32[16,2048,3,3] -> [1,2048,96,161]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -10888,8 +11060,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 182: first used by step_949_conv2dInputGrad_G_layer6_conv2d_list_1
-const shader182 = `
+// shader 187: first used by step_851_conv2dInputGrad_G_layer6_conv2d_list_1
+const shader187 = `
 // conv2d input-gradient: f32[1,16,96,161] through f32[16,2048,3,3] -> [1,2048,96,161]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 channels x 4 same-phase pixels
@@ -11027,8 +11199,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 183: first used by step_950_conv2dInputGrad_G_layer6_conv2d_list_0_cpu
-const shader183 = `
+// shader 188: first used by step_852_conv2dInputGrad_G_layer6_conv2d_list_0_cpu
+const shader188 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,16,96,161] through f32[16,2048,3,3] -> [1,2048,96,161]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -11180,8 +11352,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 184: first used by step_950_conv2dInputGrad_G_layer6_conv2d_list_0
-const shader184 = `
+// shader 189: first used by step_852_conv2dInputGrad_G_layer6_conv2d_list_0
+const shader189 = `
 // conv2d input-gradient: f32[1,16,96,161] through f32[16,2048,3,3] -> [1,2048,96,161]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 channels x 4 same-phase pixels
@@ -11319,8 +11491,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 185: first used by step_951_sum_G_layer6_conv2d_list_1_stage1
-const shader185 = `
+// shader 190: first used by step_853_sum_G_layer6_conv2d_list_1_stage1
+const shader190 = `
 // sum over axes [0,2,3] of f32[1,2048,96,161]: 2048 outputs x 15456 elements, 2 split(s)
 // threads 4096, workgroup 64; FLOPs 31653888; bytes 379863040
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11344,8 +11516,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 186: first used by step_952_sum_G_layer6_conv2d_list_1_stage1
-const shader186 = `
+// shader 191: first used by step_854_sum_G_layer6_conv2d_list_1_stage1
+const shader191 = `
 // sum over axes [0,2,3] of f32[1,2048,96,161]: 2048 outputs x 15456 elements, 2 split(s)
 // threads 4096, workgroup 64; FLOPs 31653888; bytes 506478592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11371,8 +11543,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 187: first used by step_953_pointwise_G_layer4_2_bn3
-const shader187 = `
+// shader 192: first used by step_855_pointwise_G_layer4_2_bn3
+const shader192 = `
 // pointwise f32[1,2048,96,161]
 // threads 31653888 (8 per invocation), workgroup 64; FLOPs 31653888; bytes 633110528
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11408,8 +11580,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 188: first used by step_954_conv2dInputGrad_G_layer4_2_conv3_pack
-const shader188 = `
+// shader 193: first used by step_856_conv2dInputGrad_G_layer4_2_conv3_pack
+const shader193 = `
 // repack conv weights f32[2048,512,1,1] as [2048][512] (transposed)
 // threads 1048576, workgroup 64; FLOPs 0; bytes 8388608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11426,8 +11598,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 189: first used by step_954_conv2dInputGrad_G_layer4_2_conv3_cpu
-const shader189 = `
+// shader 194: first used by step_856_conv2dInputGrad_G_layer4_2_conv3_cpu
+const shader194 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,2048,96,161] through f32[2048,512,1,1] -> [1,512,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -11579,8 +11751,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 190: first used by step_954_conv2dInputGrad_G_layer4_2_conv3
-const shader190 = `
+// shader 195: first used by step_856_conv2dInputGrad_G_layer4_2_conv3
+const shader195 = `
 // conv2d input-gradient: f32[1,2048,96,161] through f32[2048,512,1,1] -> [1,512,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -11718,8 +11890,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 191: first used by step_955_sum_G_layer4_2_conv3_stage1
-const shader191 = `
+// shader 196: first used by step_857_sum_G_layer4_2_conv3_stage1
+const shader196 = `
 // sum over axes [0,2,3] of f32[1,512,96,161]: 512 outputs x 15456 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 7913472; bytes 63324160
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11741,8 +11913,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 192: first used by step_956_sum_G_layer4_2_conv3_stage1
-const shader192 = `
+// shader 197: first used by step_858_sum_G_layer4_2_conv3_stage1
+const shader197 = `
 // sum over axes [0,2,3] of f32[1,512,96,161]: 512 outputs x 15456 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 7913472; bytes 94978048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11766,8 +11938,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 193: first used by step_957_pointwise_G_layer4_2_bn2
-const shader193 = `
+// shader 198: first used by step_859_pointwise_G_layer4_2_bn2
+const shader198 = `
 // pointwise f32[1,512,96,161]
 // threads 7913472 (8 per invocation), workgroup 64; FLOPs 7913472; bytes 126623744
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11801,8 +11973,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 194: first used by step_958_conv2dInputGrad_G_layer4_2_conv2_pack
-const shader194 = `
+// shader 199: first used by step_860_conv2dInputGrad_G_layer4_2_conv2_pack
+const shader199 = `
 // repack conv weights f32[512,512,3,3] as [4608][512] (transposed)
 // threads 2359296, workgroup 64; FLOPs 0; bytes 18874368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11819,8 +11991,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 195: first used by step_958_conv2dInputGrad_G_layer4_2_conv2_cpu
-const shader195 = `
+// shader 200: first used by step_860_conv2dInputGrad_G_layer4_2_conv2_cpu
+const shader200 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,96,161] through f32[512,512,3,3] -> [1,512,96,161]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -11972,8 +12144,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 196: first used by step_958_conv2dInputGrad_G_layer4_2_conv2
-const shader196 = `
+// shader 201: first used by step_860_conv2dInputGrad_G_layer4_2_conv2
+const shader201 = `
 // conv2d input-gradient: f32[1,512,96,161] through f32[512,512,3,3] -> [1,512,96,161]
 // stride [1,1], padding [4,4], dilation [4,4]
 // tile 8 channels x 4 same-phase pixels
@@ -12111,8 +12283,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 197: first used by step_962_conv2dInputGrad_G_layer4_2_conv1_pack
-const shader197 = `
+// shader 202: first used by step_864_conv2dInputGrad_G_layer4_2_conv1_pack
+const shader202 = `
 // repack conv weights f32[512,2048,1,1] as [512][2048] (transposed)
 // threads 1048576, workgroup 64; FLOPs 0; bytes 8388608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12129,8 +12301,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 198: first used by step_962_conv2dInputGrad_G_layer4_2_conv1_cpu
-const shader198 = `
+// shader 203: first used by step_864_conv2dInputGrad_G_layer4_2_conv1_cpu
+const shader203 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,96,161] through f32[512,2048,1,1] -> [1,2048,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12293,8 +12465,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 199: first used by step_962_conv2dInputGrad_G_layer4_2_conv1
-const shader199 = `
+// shader 204: first used by step_864_conv2dInputGrad_G_layer4_2_conv1
+const shader204 = `
 // conv2d input-gradient: f32[1,512,96,161] through f32[512,2048,1,1] -> [1,2048,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,2048,96,161]
@@ -12443,8 +12615,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 200: first used by step_964_sum_G_layer4_2_conv1_stage1
-const shader200 = `
+// shader 205: first used by step_866_sum_G_layer4_2_conv1_stage1
+const shader205 = `
 // sum over axes [0,2,3] of f32[1,2048,96,161]: 2048 outputs x 15456 elements, 2 split(s)
 // threads 4096, workgroup 64; FLOPs 31653888; bytes 253247488
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12465,8 +12637,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 201: first used by step_965_pointwise_G_layer4_1_bn3
-const shader201 = `
+// shader 206: first used by step_867_pointwise_G_layer4_1_bn3
+const shader206 = `
 // pointwise f32[1,2048,96,161]
 // threads 31653888 (8 per invocation), workgroup 64; FLOPs 31653888; bytes 379879424
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12497,8 +12669,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 202: first used by step_974_conv2dInputGrad_G_layer4_1_conv1_cpu
-const shader202 = `
+// shader 207: first used by step_876_conv2dInputGrad_G_layer4_1_conv1_cpu
+const shader207 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,96,161] through f32[512,2048,1,1] -> [1,2048,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -12650,8 +12822,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 203: first used by step_974_conv2dInputGrad_G_layer4_1_conv1
-const shader203 = `
+// shader 208: first used by step_876_conv2dInputGrad_G_layer4_1_conv1
+const shader208 = `
 // conv2d input-gradient: f32[1,512,96,161] through f32[512,2048,1,1] -> [1,2048,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -12789,8 +12961,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 204: first used by step_976_pointwise_G_layer4_1_conv1
-const shader204 = `
+// shader 209: first used by step_878_pointwise_G_layer4_1_conv1
+const shader209 = `
 // pointwise f32[1,2048,96,161]
 // threads 31653888 (8 per invocation), workgroup 64; FLOPs 31653888; bytes 506470400
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12817,8 +12989,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 205: first used by step_978_pointwise_G_layer4_0_downsample_1
-const shader205 = `
+// shader 210: first used by step_880_pointwise_G_layer4_0_downsample_1
+const shader210 = `
 // pointwise f32[1,2048,96,161]
 // threads 31653888 (8 per invocation), workgroup 64; FLOPs 31653888; bytes 379871232
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12846,8 +13018,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 206: first used by step_979_conv2dInputGrad_G_layer4_0_downsample_0_pack
-const shader206 = `
+// shader 211: first used by step_881_conv2dInputGrad_G_layer4_0_downsample_0_pack
+const shader211 = `
 // repack conv weights f32[2048,1024,1,1] as [2048][1024] (transposed)
 // threads 2097152, workgroup 64; FLOPs 0; bytes 16777216
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12864,8 +13036,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 207: first used by step_979_conv2dInputGrad_G_layer4_0_downsample_0_cpu
-const shader207 = `
+// shader 212: first used by step_881_conv2dInputGrad_G_layer4_0_downsample_0_cpu
+const shader212 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,2048,96,161] through f32[2048,1024,1,1] -> [1,1024,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -13017,8 +13189,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 208: first used by step_979_conv2dInputGrad_G_layer4_0_downsample_0
-const shader208 = `
+// shader 213: first used by step_881_conv2dInputGrad_G_layer4_0_downsample_0
+const shader213 = `
 // conv2d input-gradient: f32[1,2048,96,161] through f32[2048,1024,1,1] -> [1,1024,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -13156,8 +13328,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 209: first used by step_990_conv2dInputGrad_G_layer4_0_conv1_pack
-const shader209 = `
+// shader 214: first used by step_892_conv2dInputGrad_G_layer4_0_conv1_pack
+const shader214 = `
 // repack conv weights f32[512,1024,1,1] as [512][1024] (transposed)
 // threads 524288, workgroup 64; FLOPs 0; bytes 4194304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13174,8 +13346,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 210: first used by step_990_conv2dInputGrad_G_layer4_0_conv1_cpu
-const shader210 = `
+// shader 215: first used by step_892_conv2dInputGrad_G_layer4_0_conv1_cpu
+const shader215 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,96,161] through f32[512,1024,1,1] -> [1,1024,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -13337,8 +13509,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 211: first used by step_990_conv2dInputGrad_G_layer4_0_conv1
-const shader211 = `
+// shader 216: first used by step_892_conv2dInputGrad_G_layer4_0_conv1
+const shader216 = `
 // conv2d input-gradient: f32[1,512,96,161] through f32[512,1024,1,1] -> [1,1024,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,1024,96,161]
@@ -13486,8 +13658,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 212: first used by step_992_sum_G_layer4_0_conv1_stage1
-const shader212 = `
+// shader 217: first used by step_894_sum_G_layer4_0_conv1_stage1
+const shader217 = `
 // sum over axes [0,2,3] of f32[1,1024,96,161]: 1024 outputs x 15456 elements, 4 split(s)
 // threads 4096, workgroup 64; FLOPs 15826944; bytes 126631936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13508,8 +13680,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 213: first used by step_993_pointwise_G_layer3_22_bn3
-const shader213 = `
+// shader 218: first used by step_895_pointwise_G_layer3_22_bn3
+const shader218 = `
 // pointwise f32[1,1024,96,161]
 // threads 15826944 (8 per invocation), workgroup 64; FLOPs 15826944; bytes 189939712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13540,8 +13712,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 214: first used by step_994_conv2dInputGrad_G_layer3_22_conv3_pack
-const shader214 = `
+// shader 219: first used by step_896_conv2dInputGrad_G_layer3_22_conv3_pack
+const shader219 = `
 // repack conv weights f32[1024,256,1,1] as [1024][256] (transposed)
 // threads 262144, workgroup 64; FLOPs 0; bytes 2097152
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13558,8 +13730,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 215: first used by step_994_conv2dInputGrad_G_layer3_22_conv3_cpu
-const shader215 = `
+// shader 220: first used by step_896_conv2dInputGrad_G_layer3_22_conv3_cpu
+const shader220 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,1024,96,161] through f32[1024,256,1,1] -> [1,256,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -13711,8 +13883,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 216: first used by step_994_conv2dInputGrad_G_layer3_22_conv3
-const shader216 = `
+// shader 221: first used by step_896_conv2dInputGrad_G_layer3_22_conv3
+const shader221 = `
 // conv2d input-gradient: f32[1,1024,96,161] through f32[1024,256,1,1] -> [1,256,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -13850,8 +14022,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 217: first used by step_995_sum_G_layer3_22_conv3_stage1
-const shader217 = `
+// shader 222: first used by step_897_sum_G_layer3_22_conv3_stage1
+const shader222 = `
 // sum over axes [0,2,3] of f32[1,256,96,161]: 256 outputs x 15456 elements, 15 split(s)
 // threads 3840, workgroup 64; FLOPs 3956736; bytes 31669248
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13873,8 +14045,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 218: first used by step_996_sum_G_layer3_22_conv3_stage1
-const shader218 = `
+// shader 223: first used by step_898_sum_G_layer3_22_conv3_stage1
+const shader223 = `
 // sum over axes [0,2,3] of f32[1,256,96,161]: 256 outputs x 15456 elements, 15 split(s)
 // threads 3840, workgroup 64; FLOPs 3956736; bytes 47496192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13898,8 +14070,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 219: first used by step_997_pointwise_G_layer3_22_bn2
-const shader219 = `
+// shader 224: first used by step_899_pointwise_G_layer3_22_bn2
+const shader224 = `
 // pointwise f32[1,256,96,161]
 // threads 3956736 (8 per invocation), workgroup 64; FLOPs 3956736; bytes 63311872
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13933,8 +14105,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 220: first used by step_998_conv2dInputGrad_G_layer3_22_conv2_pack
-const shader220 = `
+// shader 225: first used by step_900_conv2dInputGrad_G_layer3_22_conv2_pack
+const shader225 = `
 // repack conv weights f32[256,256,3,3] as [2304][256] (transposed)
 // threads 589824, workgroup 64; FLOPs 0; bytes 4718592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13951,8 +14123,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 221: first used by step_998_conv2dInputGrad_G_layer3_22_conv2_cpu
-const shader221 = `
+// shader 226: first used by step_900_conv2dInputGrad_G_layer3_22_conv2_cpu
+const shader226 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,96,161] through f32[256,256,3,3] -> [1,256,96,161]
 // stride [1,1], padding [2,2], dilation [2,2]
@@ -14104,8 +14276,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 222: first used by step_998_conv2dInputGrad_G_layer3_22_conv2
-const shader222 = `
+// shader 227: first used by step_900_conv2dInputGrad_G_layer3_22_conv2
+const shader227 = `
 // conv2d input-gradient: f32[1,256,96,161] through f32[256,256,3,3] -> [1,256,96,161]
 // stride [1,1], padding [2,2], dilation [2,2]
 // tile 8 channels x 4 same-phase pixels
@@ -14243,8 +14415,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 223: first used by step_1002_conv2dInputGrad_G_layer3_22_conv1_pack
-const shader223 = `
+// shader 228: first used by step_904_conv2dInputGrad_G_layer3_22_conv1_pack
+const shader228 = `
 // repack conv weights f32[256,1024,1,1] as [256][1024] (transposed)
 // threads 262144, workgroup 64; FLOPs 0; bytes 2097152
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14261,8 +14433,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 224: first used by step_1002_conv2dInputGrad_G_layer3_22_conv1_cpu
-const shader224 = `
+// shader 229: first used by step_904_conv2dInputGrad_G_layer3_22_conv1_cpu
+const shader229 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,96,161] through f32[256,1024,1,1] -> [1,1024,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -14414,8 +14586,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 225: first used by step_1002_conv2dInputGrad_G_layer3_22_conv1
-const shader225 = `
+// shader 230: first used by step_904_conv2dInputGrad_G_layer3_22_conv1
+const shader230 = `
 // conv2d input-gradient: f32[1,256,96,161] through f32[256,1024,1,1] -> [1,1024,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -14553,8 +14725,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 226: first used by step_1003_sum_G_layer3_22_conv1_stage1
-const shader226 = `
+// shader 231: first used by step_905_sum_G_layer3_22_conv1_stage1
+const shader231 = `
 // sum over axes [0,2,3] of f32[1,1024,96,161]: 1024 outputs x 15456 elements, 4 split(s)
 // threads 4096, workgroup 64; FLOPs 15826944; bytes 189939712
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14578,8 +14750,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 227: first used by step_1004_sum_G_layer3_22_conv1_stage1
-const shader227 = `
+// shader 232: first used by step_906_sum_G_layer3_22_conv1_stage1
+const shader232 = `
 // sum over axes [0,2,3] of f32[1,1024,96,161]: 1024 outputs x 15456 elements, 4 split(s)
 // threads 4096, workgroup 64; FLOPs 15826944; bytes 253247488
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14605,8 +14777,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 228: first used by step_1005_pointwise_G_layer3_21_bn3
-const shader228 = `
+// shader 233: first used by step_907_pointwise_G_layer3_21_bn3
+const shader233 = `
 // pointwise f32[1,1024,96,161]
 // threads 15826944 (8 per invocation), workgroup 64; FLOPs 15826944; bytes 316555264
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14642,8 +14814,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 229: first used by step_1014_conv2dInputGrad_G_layer3_21_conv1_cpu
-const shader229 = `
+// shader 234: first used by step_916_conv2dInputGrad_G_layer3_21_conv1_cpu
+const shader234 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,96,161] through f32[256,1024,1,1] -> [1,1024,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -14806,8 +14978,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 230: first used by step_1014_conv2dInputGrad_G_layer3_21_conv1
-const shader230 = `
+// shader 235: first used by step_916_conv2dInputGrad_G_layer3_21_conv1
+const shader235 = `
 // conv2d input-gradient: f32[1,256,96,161] through f32[256,1024,1,1] -> [1,1024,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,1024,96,161]
@@ -14956,8 +15128,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 231: first used by step_1258_conv2dInputGrad_G_layer3_0_downsample_0_pack
-const shader231 = `
+// shader 236: first used by step_1160_conv2dInputGrad_G_layer3_0_downsample_0_pack
+const shader236 = `
 // repack conv weights f32[1024,512,1,1] as [1024][512] (transposed)
 // threads 524288, workgroup 64; FLOPs 0; bytes 4194304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14974,8 +15146,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 232: first used by step_1258_conv2dInputGrad_G_layer3_0_downsample_0_cpu
-const shader232 = `
+// shader 237: first used by step_1160_conv2dInputGrad_G_layer3_0_downsample_0_cpu
+const shader237 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,1024,96,161] through f32[1024,512,1,1] -> [1,512,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -15127,8 +15299,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 233: first used by step_1258_conv2dInputGrad_G_layer3_0_downsample_0
-const shader233 = `
+// shader 238: first used by step_1160_conv2dInputGrad_G_layer3_0_downsample_0
+const shader238 = `
 // conv2d input-gradient: f32[1,1024,96,161] through f32[1024,512,1,1] -> [1,512,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -15266,8 +15438,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 234: first used by step_1269_conv2dInputGrad_G_layer3_0_conv1_pack
-const shader234 = `
+// shader 239: first used by step_1171_conv2dInputGrad_G_layer3_0_conv1_pack
+const shader239 = `
 // repack conv weights f32[256,512,1,1] as [256][512] (transposed)
 // threads 131072, workgroup 64; FLOPs 0; bytes 1048576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15284,8 +15456,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 235: first used by step_1269_conv2dInputGrad_G_layer3_0_conv1_cpu
-const shader235 = `
+// shader 240: first used by step_1171_conv2dInputGrad_G_layer3_0_conv1_cpu
+const shader240 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,96,161] through f32[256,512,1,1] -> [1,512,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -15437,8 +15609,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 236: first used by step_1269_conv2dInputGrad_G_layer3_0_conv1
-const shader236 = `
+// shader 241: first used by step_1171_conv2dInputGrad_G_layer3_0_conv1
+const shader241 = `
 // conv2d input-gradient: f32[1,256,96,161] through f32[256,512,1,1] -> [1,512,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -15576,8 +15748,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 237: first used by step_1270_sum_G_layer3_0_downsample_0_stage1
-const shader237 = `
+// shader 242: first used by step_1172_sum_G_layer3_0_downsample_0_stage1
+const shader242 = `
 // sum over axes [0,2,3] of f32[1,512,96,161]: 512 outputs x 15456 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 7913472; bytes 94978048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15601,8 +15773,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 238: first used by step_1271_sum_G_layer3_0_downsample_0_stage1
-const shader238 = `
+// shader 243: first used by step_1173_sum_G_layer3_0_downsample_0_stage1
+const shader243 = `
 // sum over axes [0,2,3] of f32[1,512,96,161]: 512 outputs x 15456 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 7913472; bytes 126631936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15628,8 +15800,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 239: first used by step_1272_pointwise_G_layer2_3_bn3
-const shader239 = `
+// shader 244: first used by step_1174_pointwise_G_layer2_3_bn3
+const shader244 = `
 // pointwise f32[1,512,96,161]
 // threads 7913472 (8 per invocation), workgroup 64; FLOPs 7913472; bytes 158277632
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15665,8 +15837,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 240: first used by step_1273_conv2dInputGrad_G_layer2_3_conv3_pack
-const shader240 = `
+// shader 245: first used by step_1175_conv2dInputGrad_G_layer2_3_conv3_pack
+const shader245 = `
 // repack conv weights f32[512,128,1,1] as [512][128] (transposed)
 // threads 65536, workgroup 64; FLOPs 0; bytes 524288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15683,8 +15855,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 241: first used by step_1273_conv2dInputGrad_G_layer2_3_conv3_cpu
-const shader241 = `
+// shader 246: first used by step_1175_conv2dInputGrad_G_layer2_3_conv3_cpu
+const shader246 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,96,161] through f32[512,128,1,1] -> [1,128,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -15836,8 +16008,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 242: first used by step_1273_conv2dInputGrad_G_layer2_3_conv3
-const shader242 = `
+// shader 247: first used by step_1175_conv2dInputGrad_G_layer2_3_conv3
+const shader247 = `
 // conv2d input-gradient: f32[1,512,96,161] through f32[512,128,1,1] -> [1,128,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -15975,8 +16147,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 243: first used by step_1274_sum_G_layer2_3_conv3_stage1
-const shader243 = `
+// shader 248: first used by step_1176_sum_G_layer2_3_conv3_stage1
+const shader248 = `
 // sum over axes [0,2,3] of f32[1,128,96,161]: 128 outputs x 15456 elements, 15 split(s)
 // threads 1920, workgroup 64; FLOPs 1978368; bytes 15834624
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15998,8 +16170,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 244: first used by step_1275_sum_G_layer2_3_conv3_stage1
-const shader244 = `
+// shader 249: first used by step_1177_sum_G_layer2_3_conv3_stage1
+const shader249 = `
 // sum over axes [0,2,3] of f32[1,128,96,161]: 128 outputs x 15456 elements, 15 split(s)
 // threads 1920, workgroup 64; FLOPs 1978368; bytes 23748096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16023,8 +16195,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 245: first used by step_1276_pointwise_G_layer2_3_bn2
-const shader245 = `
+// shader 250: first used by step_1178_pointwise_G_layer2_3_bn2
+const shader250 = `
 // pointwise f32[1,128,96,161]
 // threads 1978368 (8 per invocation), workgroup 64; FLOPs 1978368; bytes 31655936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16058,8 +16230,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 246: first used by step_1277_conv2dInputGrad_G_layer2_3_conv2_pack
-const shader246 = `
+// shader 251: first used by step_1179_conv2dInputGrad_G_layer2_3_conv2_pack
+const shader251 = `
 // repack conv weights f32[128,128,3,3] as [1152][128] (transposed)
 // threads 147456, workgroup 64; FLOPs 0; bytes 1179648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16076,8 +16248,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 247: first used by step_1277_conv2dInputGrad_G_layer2_3_conv2_cpu
-const shader247 = `
+// shader 252: first used by step_1179_conv2dInputGrad_G_layer2_3_conv2_cpu
+const shader252 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,96,161] through f32[128,128,3,3] -> [1,128,96,161]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -16229,8 +16401,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 248: first used by step_1277_conv2dInputGrad_G_layer2_3_conv2
-const shader248 = `
+// shader 253: first used by step_1179_conv2dInputGrad_G_layer2_3_conv2
+const shader253 = `
 // conv2d input-gradient: f32[1,128,96,161] through f32[128,128,3,3] -> [1,128,96,161]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -16368,8 +16540,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 249: first used by step_1281_conv2dInputGrad_G_layer2_3_conv1_pack
-const shader249 = `
+// shader 254: first used by step_1183_conv2dInputGrad_G_layer2_3_conv1_pack
+const shader254 = `
 // repack conv weights f32[128,512,1,1] as [128][512] (transposed)
 // threads 65536, workgroup 64; FLOPs 0; bytes 524288
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16386,8 +16558,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 250: first used by step_1281_conv2dInputGrad_G_layer2_3_conv1_cpu
-const shader250 = `
+// shader 255: first used by step_1183_conv2dInputGrad_G_layer2_3_conv1_cpu
+const shader255 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,96,161] through f32[128,512,1,1] -> [1,512,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -16550,8 +16722,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 251: first used by step_1281_conv2dInputGrad_G_layer2_3_conv1
-const shader251 = `
+// shader 256: first used by step_1183_conv2dInputGrad_G_layer2_3_conv1
+const shader256 = `
 // conv2d input-gradient: f32[1,128,96,161] through f32[128,512,1,1] -> [1,512,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,96,161]
@@ -16700,8 +16872,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 252: first used by step_1283_sum_G_layer2_3_conv1_stage1
-const shader252 = `
+// shader 257: first used by step_1185_sum_G_layer2_3_conv1_stage1
+const shader257 = `
 // sum over axes [0,2,3] of f32[1,512,96,161]: 512 outputs x 15456 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 7913472; bytes 63324160
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16722,8 +16894,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 253: first used by step_1284_pointwise_G_layer2_2_bn3
-const shader253 = `
+// shader 258: first used by step_1186_pointwise_G_layer2_2_bn3
+const shader258 = `
 // pointwise f32[1,512,96,161]
 // threads 7913472 (8 per invocation), workgroup 64; FLOPs 7913472; bytes 94969856
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16754,8 +16926,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 254: first used by step_1293_conv2dInputGrad_G_layer2_2_conv1_cpu
-const shader254 = `
+// shader 259: first used by step_1195_conv2dInputGrad_G_layer2_2_conv1_cpu
+const shader259 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,96,161] through f32[128,512,1,1] -> [1,512,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -16907,8 +17079,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 255: first used by step_1293_conv2dInputGrad_G_layer2_2_conv1
-const shader255 = `
+// shader 260: first used by step_1195_conv2dInputGrad_G_layer2_2_conv1
+const shader260 = `
 // conv2d input-gradient: f32[1,128,96,161] through f32[128,512,1,1] -> [1,512,96,161]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -17046,8 +17218,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 256: first used by step_1309_conv2dInputGrad_G_layer2_0_downsample_0_pack
-const shader256 = `
+// shader 261: first used by step_1211_conv2dInputGrad_G_layer2_0_downsample_0_pack
+const shader261 = `
 // repack conv weights f32[512,256,1,1] as [512][256] (transposed)
 // threads 131072, workgroup 64; FLOPs 0; bytes 1048576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17064,8 +17236,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 257: first used by step_1309_conv2dInputGrad_G_layer2_0_downsample_0_cpu
-const shader257 = `
+// shader 262: first used by step_1211_conv2dInputGrad_G_layer2_0_downsample_0_cpu
+const shader262 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,96,161] through f32[512,256,1,1] -> [1,256,191,321]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -17217,8 +17389,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 258: first used by step_1309_conv2dInputGrad_G_layer2_0_downsample_0
-const shader258 = `
+// shader 263: first used by step_1211_conv2dInputGrad_G_layer2_0_downsample_0
+const shader263 = `
 // conv2d input-gradient: f32[1,512,96,161] through f32[512,256,1,1] -> [1,256,191,321]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -17357,8 +17529,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 259: first used by step_1320_conv2dInputGrad_G_layer2_0_conv1_pack
-const shader259 = `
+// shader 264: first used by step_1222_conv2dInputGrad_G_layer2_0_conv1_pack
+const shader264 = `
 // repack conv weights f32[128,256,1,1] as [128][256] (transposed)
 // threads 32768, workgroup 64; FLOPs 0; bytes 262144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17375,8 +17547,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 260: first used by step_1320_conv2dInputGrad_G_layer2_0_conv1_cpu
-const shader260 = `
+// shader 265: first used by step_1222_conv2dInputGrad_G_layer2_0_conv1_cpu
+const shader265 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,96,161] through f32[128,256,1,1] -> [1,256,191,321]
 // stride [2,2], padding [0,0], dilation [1,1]
@@ -17528,8 +17700,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 261: first used by step_1320_conv2dInputGrad_G_layer2_0_conv1
-const shader261 = `
+// shader 266: first used by step_1222_conv2dInputGrad_G_layer2_0_conv1
+const shader266 = `
 // conv2d input-gradient: f32[1,128,96,161] through f32[128,256,1,1] -> [1,256,191,321]
 // stride [2,2], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -17668,8 +17840,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 262: first used by step_1321_sum_G_layer2_0_downsample_0_stage1
-const shader262 = `
+// shader 267: first used by step_1223_sum_G_layer2_0_downsample_0_stage1
+const shader267 = `
 // sum over axes [0,2,3] of f32[1,256,191,321]: 256 outputs x 61311 elements, 16 split(s)
 // threads 4096, workgroup 64; FLOPs 15695616; bytes 188363776
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17693,8 +17865,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 263: first used by step_1322_sum_G_layer2_0_downsample_0_stage1
-const shader263 = `
+// shader 268: first used by step_1224_sum_G_layer2_0_downsample_0_stage1
+const shader268 = `
 // sum over axes [0,2,3] of f32[1,256,191,321]: 256 outputs x 61311 elements, 16 split(s)
 // threads 4096, workgroup 64; FLOPs 15695616; bytes 251146240
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17720,8 +17892,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 264: first used by step_1323_pointwise_G_layer1_2_bn3
-const shader264 = `
+// shader 269: first used by step_1225_pointwise_G_layer1_2_bn3
+const shader269 = `
 // pointwise f32[1,256,191,321]
 // threads 15695616 (8 per invocation), workgroup 64; FLOPs 15695616; bytes 313916416
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17757,8 +17929,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 265: first used by step_1324_conv2dInputGrad_G_layer1_2_conv3_pack
-const shader265 = `
+// shader 270: first used by step_1226_conv2dInputGrad_G_layer1_2_conv3_pack
+const shader270 = `
 // repack conv weights f32[256,64,1,1] as [256][64] (transposed)
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17775,8 +17947,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 266: first used by step_1324_conv2dInputGrad_G_layer1_2_conv3_cpu
-const shader266 = `
+// shader 271: first used by step_1226_conv2dInputGrad_G_layer1_2_conv3_cpu
+const shader271 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,191,321] through f32[256,64,1,1] -> [1,64,191,321]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -17928,8 +18100,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 267: first used by step_1324_conv2dInputGrad_G_layer1_2_conv3
-const shader267 = `
+// shader 272: first used by step_1226_conv2dInputGrad_G_layer1_2_conv3
+const shader272 = `
 // conv2d input-gradient: f32[1,256,191,321] through f32[256,64,1,1] -> [1,64,191,321]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -18067,8 +18239,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 268: first used by step_1325_sum_G_layer1_2_conv3_stage1
-const shader268 = `
+// shader 273: first used by step_1227_sum_G_layer1_2_conv3_stage1
+const shader273 = `
 // sum over axes [0,2,3] of f32[1,64,191,321]: 64 outputs x 61311 elements, 59 split(s)
 // threads 3776, workgroup 64; FLOPs 3923904; bytes 31406336
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18090,8 +18262,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 269: first used by step_1326_sum_G_layer1_2_conv3_stage1
-const shader269 = `
+// shader 274: first used by step_1228_sum_G_layer1_2_conv3_stage1
+const shader274 = `
 // sum over axes [0,2,3] of f32[1,64,191,321]: 64 outputs x 61311 elements, 59 split(s)
 // threads 3776, workgroup 64; FLOPs 3923904; bytes 47101952
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18115,8 +18287,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 270: first used by step_1327_pointwise_G_layer1_2_bn2
-const shader270 = `
+// shader 275: first used by step_1229_pointwise_G_layer1_2_bn2
+const shader275 = `
 // pointwise f32[1,64,191,321]
 // threads 3923904 (8 per invocation), workgroup 64; FLOPs 3923904; bytes 62783488
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18150,8 +18322,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 271: first used by step_1328_conv2dInputGrad_G_layer1_2_conv2_pack
-const shader271 = `
+// shader 276: first used by step_1230_conv2dInputGrad_G_layer1_2_conv2_pack
+const shader276 = `
 // repack conv weights f32[64,64,3,3] as [576][64] (transposed)
 // threads 36864, workgroup 64; FLOPs 0; bytes 294912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18168,8 +18340,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 272: first used by step_1328_conv2dInputGrad_G_layer1_2_conv2_cpu
-const shader272 = `
+// shader 277: first used by step_1230_conv2dInputGrad_G_layer1_2_conv2_cpu
+const shader277 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,191,321] through f32[64,64,3,3] -> [1,64,191,321]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -18321,8 +18493,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 273: first used by step_1328_conv2dInputGrad_G_layer1_2_conv2
-const shader273 = `
+// shader 278: first used by step_1230_conv2dInputGrad_G_layer1_2_conv2
+const shader278 = `
 // conv2d input-gradient: f32[1,64,191,321] through f32[64,64,3,3] -> [1,64,191,321]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -18460,8 +18632,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 274: first used by step_1332_conv2dInputGrad_G_layer1_2_conv1_pack
-const shader274 = `
+// shader 279: first used by step_1234_conv2dInputGrad_G_layer1_2_conv1_pack
+const shader279 = `
 // repack conv weights f32[64,256,1,1] as [64][256] (transposed)
 // threads 16384, workgroup 64; FLOPs 0; bytes 131072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18478,8 +18650,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 275: first used by step_1332_conv2dInputGrad_G_layer1_2_conv1_cpu
-const shader275 = `
+// shader 280: first used by step_1234_conv2dInputGrad_G_layer1_2_conv1_cpu
+const shader280 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,191,321] through f32[64,256,1,1] -> [1,256,191,321]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -18642,8 +18814,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 276: first used by step_1332_conv2dInputGrad_G_layer1_2_conv1
-const shader276 = `
+// shader 281: first used by step_1234_conv2dInputGrad_G_layer1_2_conv1
+const shader281 = `
 // conv2d input-gradient: f32[1,64,191,321] through f32[64,256,1,1] -> [1,256,191,321]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,191,321]
@@ -18792,8 +18964,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 277: first used by step_1334_sum_G_layer1_2_conv1_stage1
-const shader277 = `
+// shader 282: first used by step_1236_sum_G_layer1_2_conv1_stage1
+const shader282 = `
 // sum over axes [0,2,3] of f32[1,256,191,321]: 256 outputs x 61311 elements, 16 split(s)
 // threads 4096, workgroup 64; FLOPs 15695616; bytes 125581312
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18814,8 +18986,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 278: first used by step_1335_pointwise_G_layer1_1_bn3
-const shader278 = `
+// shader 283: first used by step_1237_pointwise_G_layer1_1_bn3
+const shader283 = `
 // pointwise f32[1,256,191,321]
 // threads 15695616 (8 per invocation), workgroup 64; FLOPs 15695616; bytes 188351488
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18846,8 +19018,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 279: first used by step_1344_conv2dInputGrad_G_layer1_1_conv1_cpu
-const shader279 = `
+// shader 284: first used by step_1246_conv2dInputGrad_G_layer1_1_conv1_cpu
+const shader284 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,191,321] through f32[64,256,1,1] -> [1,256,191,321]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -18999,8 +19171,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 280: first used by step_1344_conv2dInputGrad_G_layer1_1_conv1
-const shader280 = `
+// shader 285: first used by step_1246_conv2dInputGrad_G_layer1_1_conv1
+const shader285 = `
 // conv2d input-gradient: f32[1,64,191,321] through f32[64,256,1,1] -> [1,256,191,321]
 // stride [1,1], padding [0,0], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -19138,8 +19310,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 281: first used by step_1346_pointwise_G_layer1_1_conv1
-const shader281 = `
+// shader 286: first used by step_1248_pointwise_G_layer1_1_conv1
+const shader286 = `
 // pointwise f32[1,256,191,321]
 // threads 15695616 (8 per invocation), workgroup 64; FLOPs 15695616; bytes 251130880
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19166,8 +19338,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 282: first used by step_1348_pointwise_G_layer1_0_downsample_1
-const shader282 = `
+// shader 287: first used by step_1250_pointwise_G_layer1_0_downsample_1
+const shader287 = `
 // pointwise f32[1,256,191,321]
 // threads 15695616 (8 per invocation), workgroup 64; FLOPs 15695616; bytes 188350464
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19195,8 +19367,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 283: first used by step_1360_conv2dInputGrad_G_layer1_0_conv1_pack
-const shader283 = `
+// shader 288: first used by step_1262_conv2dInputGrad_G_layer1_0_conv1_pack
+const shader288 = `
 // repack conv weights f32[64,64,1,1] as [64][64] (transposed)
 // threads 4096, workgroup 64; FLOPs 0; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19213,8 +19385,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 284: first used by step_1360_conv2dInputGrad_G_layer1_0_conv1_cpu
-const shader284 = `
+// shader 289: first used by step_1262_conv2dInputGrad_G_layer1_0_conv1_cpu
+const shader289 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,191,321] through f32[64,64,1,1] -> [1,64,191,321]
 // stride [1,1], padding [0,0], dilation [1,1]
@@ -19369,8 +19541,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 285: first used by step_1360_conv2dInputGrad_G_layer1_0_conv1
-const shader285 = `
+// shader 290: first used by step_1262_conv2dInputGrad_G_layer1_0_conv1
+const shader290 = `
 // conv2d input-gradient: f32[1,64,191,321] through f32[64,64,1,1] -> [1,64,191,321]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,191,321]
@@ -19511,8 +19683,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 286: first used by step_1361_maxPool2dGrad_G_layer1_0_downsample_0
-const shader286 = `
+// shader 291: first used by step_1263_maxPool2dGrad_G_layer1_0_downsample_0
+const shader291 = `
 // maxPool2d gradient (gather) for f32[1,64,380,640]: kernel [3,3], stride [2,2], padding [1,1]
 // threads 15564800, workgroup 64; FLOPs 560332800; bytes 140214016
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19551,8 +19723,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 287: first used by step_1362_sum_G_layer1_0_downsample_0_stage1
-const shader287 = `
+// shader 292: first used by step_1264_sum_G_layer1_0_downsample_0_stage1
+const shader292 = `
 // sum over axes [0,2,3] of f32[1,64,380,640]: 64 outputs x 243200 elements, 64 split(s)
 // threads 4096, workgroup 64; FLOPs 15564800; bytes 124534784
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19574,8 +19746,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 288: first used by step_1363_sum_G_conv1_stage1
-const shader288 = `
+// shader 293: first used by step_1265_sum_G_conv1_stage1
+const shader293 = `
 // sum over axes [0,2,3] of f32[1,64,380,640]: 64 outputs x 243200 elements, 64 split(s)
 // threads 4096, workgroup 64; FLOPs 15564800; bytes 186793984
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19599,8 +19771,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 289: first used by step_1364_pointwise_G_bn1
-const shader289 = `
+// shader 294: first used by step_1266_pointwise_G_bn1
+const shader294 = `
 // pointwise f32[1,64,380,640]
 // threads 15564800 (8 per invocation), workgroup 64; FLOPs 15564800; bytes 249037824
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19634,8 +19806,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 290: first used by step_1365_conv2dWeightGrad_G_bn1_packc
-const shader290 = `
+// shader 295: first used by step_1267_conv2dWeightGrad_G_bn1_packc
+const shader295 = `
 // repack f32[1,64,380,640] as [1][16][380][640] x vec4 (4 channels per element)
 // threads 3891200, workgroup 64; FLOPs 0; bytes 124518400
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19652,8 +19824,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 291: first used by step_1365_conv2dWeightGrad_G_bn1_stage1_cpu
-const shader291 = `
+// shader 296: first used by step_1267_conv2dWeightGrad_G_bn1_stage1_cpu
+const shader296 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,3,760,1280] with f32[1,64,380,640] -> [64,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 11 K-split(s) of 22110
@@ -19966,8 +20138,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 292: first used by step_1365_conv2dWeightGrad_G_bn1_stage1
-const shader292 = `
+// shader 297: first used by step_1267_conv2dWeightGrad_G_bn1_stage1
+const shader297 = `
 // conv2d weight-gradient: f32[1,3,760,1280] with f32[1,64,380,640] -> [64,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 11 K-split(s) of 22110
 // with a fused elementwise epilogue producing f32[64,3,7,7]
@@ -20043,8 +20215,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 293: first used by step_1365_conv2dWeightGrad_G_bn1_stage2
-const shader293 = `
+// shader 298: first used by step_1267_conv2dWeightGrad_G_bn1_stage2
+const shader298 = `
 // final 11-way combine of the partials
 // with a fused elementwise epilogue producing f32[64,3,7,7]
 // threads 9408, workgroup 64; FLOPs 103488; bytes 526848
@@ -20066,8 +20238,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 294: first used by step_1366_pointwise_G_conv1
-const shader294 = `
+// shader 299: first used by step_1268_pointwise_G_conv1
+const shader299 = `
 // pointwise f32[64,3,7,7]
 // threads 9408 (8 per invocation), workgroup 64; FLOPs 9408; bytes 112900
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20091,8 +20263,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 295: first used by step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu
-const shader295 = `
+// shader 300: first used by step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu
+const shader300 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,191,321] with f32[1,64,191,321] -> [64,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 32 K-split(s) of 1916
@@ -20405,8 +20577,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 296: first used by step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage1
-const shader296 = `
+// shader 301: first used by step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage1
+const shader301 = `
 // conv2d weight-gradient: f32[1,64,191,321] with f32[1,64,191,321] -> [64,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 32 K-split(s) of 1916
 // with a fused elementwise epilogue producing f32[64,64,1,1]
@@ -20492,8 +20664,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 297: first used by step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage2
-const shader297 = `
+// shader 302: first used by step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage2
+const shader302 = `
 // final 32-way combine of the partials
 // with a fused elementwise epilogue producing f32[64,64,1,1]
 // threads 4096, workgroup 64; FLOPs 131072; bytes 573440
@@ -20515,8 +20687,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 298: first used by step_1368_pointwise_G_layer1_0_conv1
-const shader298 = `
+// shader 303: first used by step_1270_pointwise_G_layer1_0_conv1
+const shader303 = `
 // pointwise f32[64,64,1,1]
 // threads 4096 (8 per invocation), workgroup 64; FLOPs 4096; bytes 49156
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20538,8 +20710,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 299: first used by step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu
-const shader299 = `
+// shader 304: first used by step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu
+const shader304 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,191,321] with f32[1,64,191,321] -> [64,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 15328
@@ -20852,8 +21024,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 300: first used by step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage1
-const shader300 = `
+// shader 305: first used by step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage1
+const shader305 = `
 // conv2d weight-gradient: f32[1,64,191,321] with f32[1,64,191,321] -> [64,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 15328
 // with a fused elementwise epilogue producing f32[64,64,3,3]
@@ -20939,8 +21111,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 301: first used by step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage2
-const shader301 = `
+// shader 306: first used by step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage2
+const shader306 = `
 // final 4-way combine of the partials
 // with a fused elementwise epilogue producing f32[64,64,3,3]
 // threads 36864, workgroup 64; FLOPs 147456; bytes 1032192
@@ -20962,8 +21134,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 302: first used by step_1370_pointwise_G_layer1_0_conv2
-const shader302 = `
+// shader 307: first used by step_1272_pointwise_G_layer1_0_conv2
+const shader307 = `
 // pointwise f32[64,64,3,3]
 // threads 36864 (8 per invocation), workgroup 64; FLOPs 36864; bytes 442372
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20987,8 +21159,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 303: first used by step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage1_cpu
-const shader303 = `
+// shader 308: first used by step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage1_cpu
+const shader308 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,191,321] with f32[1,256,191,321] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 7664
@@ -21301,8 +21473,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 304: first used by step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage1
-const shader304 = `
+// shader 309: first used by step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage1
+const shader309 = `
 // conv2d weight-gradient: f32[1,64,191,321] with f32[1,256,191,321] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 7664
 // with a fused elementwise epilogue producing f32[256,64,1,1]
@@ -21388,8 +21560,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 305: first used by step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage2
-const shader305 = `
+// shader 310: first used by step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage2
+const shader310 = `
 // final 8-way combine of the partials
 // with a fused elementwise epilogue producing f32[256,64,1,1]
 // threads 16384, workgroup 64; FLOPs 131072; bytes 720896
@@ -21411,8 +21583,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 306: first used by step_1372_pointwise_G_layer1_0_conv3
-const shader306 = `
+// shader 311: first used by step_1274_pointwise_G_layer1_0_conv3
+const shader311 = `
 // pointwise f32[256,64,1,1]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196612
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21434,8 +21606,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 307: first used by step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage1_cpu
-const shader307 = `
+// shader 312: first used by step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage1_cpu
+const shader312 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,191,321] with f32[1,64,191,321] -> [64,256,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 7664
@@ -21748,8 +21920,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 308: first used by step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage1
-const shader308 = `
+// shader 313: first used by step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage1
+const shader313 = `
 // conv2d weight-gradient: f32[1,256,191,321] with f32[1,64,191,321] -> [64,256,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 7664
 // with a fused elementwise epilogue producing f32[64,256,1,1]
@@ -21835,8 +22007,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 309: first used by step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage2
-const shader309 = `
+// shader 314: first used by step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage2
+const shader314 = `
 // final 8-way combine of the partials
 // with a fused elementwise epilogue producing f32[64,256,1,1]
 // threads 16384, workgroup 64; FLOPs 131072; bytes 720896
@@ -21858,8 +22030,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 310: first used by step_1376_pointwise_G_layer1_1_conv1
-const shader310 = `
+// shader 315: first used by step_1278_pointwise_G_layer1_1_conv1
+const shader315 = `
 // pointwise f32[64,256,1,1]
 // threads 16384 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196612
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21881,8 +22053,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 311: first used by step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage1_cpu
-const shader311 = `
+// shader 316: first used by step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage1_cpu
+const shader316 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,191,321] with f32[1,128,96,161] -> [128,256,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 3864
@@ -22195,8 +22367,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 312: first used by step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage1
-const shader312 = `
+// shader 317: first used by step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage1
+const shader317 = `
 // conv2d weight-gradient: f32[1,256,191,321] with f32[1,128,96,161] -> [128,256,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 3864
 // with a fused elementwise epilogue producing f32[128,256,1,1]
@@ -22282,8 +22454,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 313: first used by step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage2
-const shader313 = `
+// shader 318: first used by step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage2
+const shader318 = `
 // final 4-way combine of the partials
 // with a fused elementwise epilogue producing f32[128,256,1,1]
 // threads 32768, workgroup 64; FLOPs 131072; bytes 917504
@@ -22305,8 +22477,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 314: first used by step_1388_pointwise_G_layer2_0_conv1
-const shader314 = `
+// shader 319: first used by step_1290_pointwise_G_layer2_0_conv1
+const shader319 = `
 // pointwise f32[128,256,1,1]
 // threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 393220
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -22328,8 +22500,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 315: first used by step_1389_conv2dWeightGrad_G_layer2_0_bn1_cpu
-const shader315 = `
+// shader 320: first used by step_1291_conv2dWeightGrad_G_layer2_0_bn1_cpu
+const shader320 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,96,161] with f32[1,128,96,161] -> [128,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -22650,8 +22822,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 316: first used by step_1389_conv2dWeightGrad_G_layer2_0_bn1
-const shader316 = `
+// shader 321: first used by step_1291_conv2dWeightGrad_G_layer2_0_bn1
+const shader321 = `
 // conv2d weight-gradient: f32[1,128,96,161] with f32[1,128,96,161] -> [128,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[128,128,3,3]
@@ -22743,8 +22915,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 317: first used by step_1390_pointwise_G_layer2_0_conv2
-const shader317 = `
+// shader 322: first used by step_1292_pointwise_G_layer2_0_conv2
+const shader322 = `
 // pointwise f32[128,128,3,3]
 // threads 147456 (8 per invocation), workgroup 64; FLOPs 147456; bytes 1769476
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -22768,8 +22940,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 318: first used by step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage1_cpu
-const shader318 = `
+// shader 323: first used by step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage1_cpu
+const shader323 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,96,161] with f32[1,512,96,161] -> [512,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 7728
@@ -23082,8 +23254,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 319: first used by step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage1
-const shader319 = `
+// shader 324: first used by step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage1
+const shader324 = `
 // conv2d weight-gradient: f32[1,128,96,161] with f32[1,512,96,161] -> [512,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 7728
 // with a fused elementwise epilogue producing f32[512,128,1,1]
@@ -23169,8 +23341,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 320: first used by step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage2
-const shader320 = `
+// shader 325: first used by step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage2
+const shader325 = `
 // final 2-way combine of the partials
 // with a fused elementwise epilogue producing f32[512,128,1,1]
 // threads 65536, workgroup 64; FLOPs 131072; bytes 1310720
@@ -23192,8 +23364,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 321: first used by step_1392_pointwise_G_layer2_0_conv3
-const shader321 = `
+// shader 326: first used by step_1294_pointwise_G_layer2_0_conv3
+const shader326 = `
 // pointwise f32[512,128,1,1]
 // threads 65536 (8 per invocation), workgroup 64; FLOPs 65536; bytes 786436
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23215,8 +23387,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 322: first used by step_1393_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
-const shader322 = `
+// shader 327: first used by step_1295_conv2dWeightGrad_G_layer2_0_downsample_1_cpu
+const shader327 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,191,321] with f32[1,512,96,161] -> [512,256,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -23537,8 +23709,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 323: first used by step_1393_conv2dWeightGrad_G_layer2_0_downsample_1
-const shader323 = `
+// shader 328: first used by step_1295_conv2dWeightGrad_G_layer2_0_downsample_1
+const shader328 = `
 // conv2d weight-gradient: f32[1,256,191,321] with f32[1,512,96,161] -> [512,256,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[512,256,1,1]
@@ -23630,8 +23802,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 324: first used by step_1394_pointwise_G_layer2_0_downsample_0
-const shader324 = `
+// shader 329: first used by step_1296_pointwise_G_layer2_0_downsample_0
+const shader329 = `
 // pointwise f32[512,256,1,1]
 // threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 1572868
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23653,8 +23825,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 325: first used by step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage1_cpu
-const shader325 = `
+// shader 330: first used by step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage1_cpu
+const shader330 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,96,161] with f32[1,128,96,161] -> [128,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 7728
@@ -23967,8 +24139,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 326: first used by step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage1
-const shader326 = `
+// shader 331: first used by step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage1
+const shader331 = `
 // conv2d weight-gradient: f32[1,512,96,161] with f32[1,128,96,161] -> [128,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 7728
 // with a fused elementwise epilogue producing f32[128,512,1,1]
@@ -24054,8 +24226,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 327: first used by step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage2
-const shader327 = `
+// shader 332: first used by step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage2
+const shader332 = `
 // final 2-way combine of the partials
 // with a fused elementwise epilogue producing f32[128,512,1,1]
 // threads 65536, workgroup 64; FLOPs 131072; bytes 1310720
@@ -24077,8 +24249,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 328: first used by step_1396_pointwise_G_layer2_1_conv1
-const shader328 = `
+// shader 333: first used by step_1298_pointwise_G_layer2_1_conv1
+const shader333 = `
 // pointwise f32[128,512,1,1]
 // threads 65536 (8 per invocation), workgroup 64; FLOPs 65536; bytes 786436
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -24100,8 +24272,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 329: first used by step_1413_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader329 = `
+// shader 334: first used by step_1315_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader334 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,96,161] with f32[1,256,96,161] -> [256,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -24422,8 +24594,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 330: first used by step_1413_conv2dWeightGrad_G_layer3_0_bn1
-const shader330 = `
+// shader 335: first used by step_1315_conv2dWeightGrad_G_layer3_0_bn1
+const shader335 = `
 // conv2d weight-gradient: f32[1,512,96,161] with f32[1,256,96,161] -> [256,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[256,512,1,1]
@@ -24515,8 +24687,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 331: first used by step_1414_pointwise_G_layer3_0_conv1
-const shader331 = `
+// shader 336: first used by step_1316_pointwise_G_layer3_0_conv1
+const shader336 = `
 // pointwise f32[256,512,1,1]
 // threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 1572868
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -24538,8 +24710,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 332: first used by step_1415_conv2dWeightGrad_G_layer3_0_bn1_cpu
-const shader332 = `
+// shader 337: first used by step_1317_conv2dWeightGrad_G_layer3_0_bn1_cpu
+const shader337 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,96,161] with f32[1,256,96,161] -> [256,256,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -24860,8 +25032,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 333: first used by step_1415_conv2dWeightGrad_G_layer3_0_bn1
-const shader333 = `
+// shader 338: first used by step_1317_conv2dWeightGrad_G_layer3_0_bn1
+const shader338 = `
 // conv2d weight-gradient: f32[1,256,96,161] with f32[1,256,96,161] -> [256,256,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[256,256,3,3]
@@ -24953,8 +25125,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 334: first used by step_1416_pointwise_G_layer3_0_conv2
-const shader334 = `
+// shader 339: first used by step_1318_pointwise_G_layer3_0_conv2
+const shader339 = `
 // pointwise f32[256,256,3,3]
 // threads 589824 (8 per invocation), workgroup 64; FLOPs 589824; bytes 7077892
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -24978,8 +25150,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 335: first used by step_1417_conv2dWeightGrad_G_layer3_0_bn2_cpu
-const shader335 = `
+// shader 340: first used by step_1319_conv2dWeightGrad_G_layer3_0_bn2_cpu
+const shader340 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,96,161] with f32[1,1024,96,161] -> [1024,256,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -25300,8 +25472,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 336: first used by step_1417_conv2dWeightGrad_G_layer3_0_bn2
-const shader336 = `
+// shader 341: first used by step_1319_conv2dWeightGrad_G_layer3_0_bn2
+const shader341 = `
 // conv2d weight-gradient: f32[1,256,96,161] with f32[1,1024,96,161] -> [1024,256,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[1024,256,1,1]
@@ -25393,8 +25565,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 337: first used by step_1418_pointwise_G_layer3_0_conv3
-const shader337 = `
+// shader 342: first used by step_1320_pointwise_G_layer3_0_conv3
+const shader342 = `
 // pointwise f32[1024,256,1,1]
 // threads 262144 (8 per invocation), workgroup 64; FLOPs 262144; bytes 3145732
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -25416,8 +25588,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 338: first used by step_1419_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
-const shader338 = `
+// shader 343: first used by step_1321_conv2dWeightGrad_G_layer3_0_downsample_1_cpu
+const shader343 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,96,161] with f32[1,1024,96,161] -> [1024,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -25738,8 +25910,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 339: first used by step_1419_conv2dWeightGrad_G_layer3_0_downsample_1
-const shader339 = `
+// shader 344: first used by step_1321_conv2dWeightGrad_G_layer3_0_downsample_1
+const shader344 = `
 // conv2d weight-gradient: f32[1,512,96,161] with f32[1,1024,96,161] -> [1024,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[1024,512,1,1]
@@ -25831,8 +26003,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 340: first used by step_1420_pointwise_G_layer3_0_downsample_0
-const shader340 = `
+// shader 345: first used by step_1322_pointwise_G_layer3_0_downsample_0
+const shader345 = `
 // pointwise f32[1024,512,1,1]
 // threads 524288 (8 per invocation), workgroup 64; FLOPs 524288; bytes 6291460
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -25854,8 +26026,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 341: first used by step_1421_conv2dWeightGrad_G_layer3_1_bn1_cpu
-const shader341 = `
+// shader 346: first used by step_1323_conv2dWeightGrad_G_layer3_1_bn1_cpu
+const shader346 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,96,161] with f32[1,256,96,161] -> [256,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -26176,8 +26348,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 342: first used by step_1421_conv2dWeightGrad_G_layer3_1_bn1
-const shader342 = `
+// shader 347: first used by step_1323_conv2dWeightGrad_G_layer3_1_bn1
+const shader347 = `
 // conv2d weight-gradient: f32[1,1024,96,161] with f32[1,256,96,161] -> [256,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[256,1024,1,1]
@@ -26269,8 +26441,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 343: first used by step_1422_pointwise_G_layer3_1_conv1
-const shader343 = `
+// shader 348: first used by step_1324_pointwise_G_layer3_1_conv1
+const shader348 = `
 // pointwise f32[256,1024,1,1]
 // threads 262144 (8 per invocation), workgroup 64; FLOPs 262144; bytes 3145732
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -26292,8 +26464,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 344: first used by step_1553_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader344 = `
+// shader 349: first used by step_1455_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader349 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,96,161] with f32[1,512,96,161] -> [512,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -26614,8 +26786,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 345: first used by step_1553_conv2dWeightGrad_G_layer4_0_bn1
-const shader345 = `
+// shader 350: first used by step_1455_conv2dWeightGrad_G_layer4_0_bn1
+const shader350 = `
 // conv2d weight-gradient: f32[1,1024,96,161] with f32[1,512,96,161] -> [512,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[512,1024,1,1]
@@ -26707,8 +26879,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 346: first used by step_1554_pointwise_G_layer4_0_conv1
-const shader346 = `
+// shader 351: first used by step_1456_pointwise_G_layer4_0_conv1
+const shader351 = `
 // pointwise f32[512,1024,1,1]
 // threads 524288 (8 per invocation), workgroup 64; FLOPs 524288; bytes 6291460
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -26730,8 +26902,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 347: first used by step_1555_conv2dWeightGrad_G_layer4_0_bn1_cpu
-const shader347 = `
+// shader 352: first used by step_1457_conv2dWeightGrad_G_layer4_0_bn1_cpu
+const shader352 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,96,161] with f32[1,512,96,161] -> [512,512,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -27052,8 +27224,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 348: first used by step_1555_conv2dWeightGrad_G_layer4_0_bn1
-const shader348 = `
+// shader 353: first used by step_1457_conv2dWeightGrad_G_layer4_0_bn1
+const shader353 = `
 // conv2d weight-gradient: f32[1,512,96,161] with f32[1,512,96,161] -> [512,512,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[512,512,3,3]
@@ -27145,8 +27317,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 349: first used by step_1556_pointwise_G_layer4_0_conv2
-const shader349 = `
+// shader 354: first used by step_1458_pointwise_G_layer4_0_conv2
+const shader354 = `
 // pointwise f32[512,512,3,3]
 // threads 2359296 (8 per invocation), workgroup 64; FLOPs 2359296; bytes 28311556
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -27170,8 +27342,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 350: first used by step_1557_conv2dWeightGrad_G_layer4_0_bn2_cpu
-const shader350 = `
+// shader 355: first used by step_1459_conv2dWeightGrad_G_layer4_0_bn2_cpu
+const shader355 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,96,161] with f32[1,2048,96,161] -> [2048,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -27492,8 +27664,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 351: first used by step_1557_conv2dWeightGrad_G_layer4_0_bn2
-const shader351 = `
+// shader 356: first used by step_1459_conv2dWeightGrad_G_layer4_0_bn2
+const shader356 = `
 // conv2d weight-gradient: f32[1,512,96,161] with f32[1,2048,96,161] -> [2048,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[2048,512,1,1]
@@ -27585,8 +27757,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 352: first used by step_1558_pointwise_G_layer4_0_conv3
-const shader352 = `
+// shader 357: first used by step_1460_pointwise_G_layer4_0_conv3
+const shader357 = `
 // pointwise f32[2048,512,1,1]
 // threads 1048576 (8 per invocation), workgroup 64; FLOPs 1048576; bytes 12582916
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -27608,8 +27780,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 353: first used by step_1559_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
-const shader353 = `
+// shader 358: first used by step_1461_conv2dWeightGrad_G_layer4_0_downsample_1_cpu
+const shader358 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,96,161] with f32[1,2048,96,161] -> [2048,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -27930,8 +28102,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 354: first used by step_1559_conv2dWeightGrad_G_layer4_0_downsample_1
-const shader354 = `
+// shader 359: first used by step_1461_conv2dWeightGrad_G_layer4_0_downsample_1
+const shader359 = `
 // conv2d weight-gradient: f32[1,1024,96,161] with f32[1,2048,96,161] -> [2048,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[2048,1024,1,1]
@@ -28023,8 +28195,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 355: first used by step_1560_pointwise_G_layer4_0_downsample_0
-const shader355 = `
+// shader 360: first used by step_1462_pointwise_G_layer4_0_downsample_0
+const shader360 = `
 // pointwise f32[2048,1024,1,1]
 // threads 2097152 (8 per invocation), workgroup 64; FLOPs 2097152; bytes 25165828
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28046,8 +28218,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 356: first used by step_1561_conv2dWeightGrad_G_layer4_1_bn1_cpu
-const shader356 = `
+// shader 361: first used by step_1463_conv2dWeightGrad_G_layer4_1_bn1_cpu
+const shader361 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,96,161] with f32[1,512,96,161] -> [512,2048,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -28368,8 +28540,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 357: first used by step_1561_conv2dWeightGrad_G_layer4_1_bn1
-const shader357 = `
+// shader 362: first used by step_1463_conv2dWeightGrad_G_layer4_1_bn1
+const shader362 = `
 // conv2d weight-gradient: f32[1,2048,96,161] with f32[1,512,96,161] -> [512,2048,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[512,2048,1,1]
@@ -28461,8 +28633,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 358: first used by step_1562_pointwise_G_layer4_1_conv1
-const shader358 = `
+// shader 363: first used by step_1464_pointwise_G_layer4_1_conv1
+const shader363 = `
 // pointwise f32[512,2048,1,1]
 // threads 1048576 (8 per invocation), workgroup 64; FLOPs 1048576; bytes 12582916
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28484,8 +28656,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 359: first used by step_1573_conv2dWeightGrad_cpu
-const shader359 = `
+// shader 364: first used by step_1475_conv2dWeightGrad_cpu
+const shader364 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,96,161] with f32[1,16,96,161] -> [16,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -28806,8 +28978,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 360: first used by step_1573_conv2dWeightGrad
-const shader360 = `
+// shader 365: first used by step_1475_conv2dWeightGrad
+const shader365 = `
 // conv2d weight-gradient: f32[1,1024,96,161] with f32[1,16,96,161] -> [16,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[16,1024,3,3]
@@ -28899,8 +29071,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 361: first used by step_1574_pointwise_G_layer5_conv2d_list_0
-const shader361 = `
+// shader 366: first used by step_1476_pointwise_G_layer5_conv2d_list_0
+const shader366 = `
 // pointwise f32[16,1024,3,3]
 // threads 147456 (8 per invocation), workgroup 64; FLOPs 147456; bytes 1769476
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28924,8 +29096,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 362: first used by step_1575_sum_stage1
-const shader362 = `
+// shader 367: first used by step_1477_sum_stage1
+const shader367 = `
 // sum over axes [0,2,3] of f32[1,16,96,161]: 16 outputs x 15456 elements, 15 split(s)
 // threads 240, workgroup 64; FLOPs 247296; bytes 990144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28944,8 +29116,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 363: first used by step_1575_sum_stage2
-const shader363 = `
+// shader 368: first used by step_1477_sum_stage2
+const shader368 = `
 // final 15-way combine of the partials
 // threads 16, workgroup 64; FLOPs 240; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28960,8 +29132,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 364: first used by step_1576_pointwise_sgd_G_G_layer5_conv2d_list_0
-const shader364 = `
+// shader 369: first used by step_1478_pointwise_sgd_G_G_layer5_conv2d_list_0
+const shader369 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -28981,14 +29153,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 365: first used by step_1577_pointwise_G_layer5_conv2d_list_0
-const shader365 = `
-// pointwise f32[16]
-// threads 16, workgroup 64; FLOPs 16; bytes 196
+// shader 370: first used by step_1479_pointwise_G_layer5_conv2d_list_0
+const shader370 = `
+// pointwise f32[16] and 1 sibling(s)
+// threads 16, workgroup 64; FLOPs 32; bytes 452
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -28997,11 +29173,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_0 = (b1[i0] * b2[0i]);
   let v_1 = (b0[i0] - v_0);
   b3[i0] = v_1;
+  let v_2 = (b4[i0] * 0.8999999761581421f);
+  let v_3 = (b6[i0] * 0.0005000000237487257f);
+  let v_4 = (b5[(i0 % 16i)] + v_3);
+  let v_5 = (v_2 + v_4);
+  b7[i0] = v_5;
 }
 `;
 
-// shader 366: first used by step_1578_conv2dWeightGrad_cpu
-const shader366 = `
+// shader 371: first used by step_1480_conv2dWeightGrad_cpu
+const shader371 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,96,161] with f32[1,16,96,161] -> [16,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -29322,8 +29503,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 367: first used by step_1578_conv2dWeightGrad
-const shader367 = `
+// shader 372: first used by step_1480_conv2dWeightGrad
+const shader372 = `
 // conv2d weight-gradient: f32[1,1024,96,161] with f32[1,16,96,161] -> [16,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[16,1024,3,3]
@@ -29415,8 +29596,27 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 368: first used by step_1582_conv2dWeightGrad_cpu
-const shader368 = `
+// shader 373: first used by step_1482_pointwise_G_layer5_conv2d_list_1
+const shader373 = `
+// pointwise f32[16]
+// threads 16, workgroup 64; FLOPs 16; bytes 196
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 16i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+}
+`;
+
+// shader 374: first used by step_1483_conv2dWeightGrad_cpu
+const shader374 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,96,161] with f32[1,16,96,161] -> [16,2048,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -29737,8 +29937,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 369: first used by step_1582_conv2dWeightGrad
-const shader369 = `
+// shader 375: first used by step_1483_conv2dWeightGrad
+const shader375 = `
 // conv2d weight-gradient: f32[1,2048,96,161] with f32[1,16,96,161] -> [16,2048,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[16,2048,3,3]
@@ -29830,8 +30030,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 370: first used by step_1583_pointwise_G_layer6_conv2d_list_0
-const shader370 = `
+// shader 376: first used by step_1484_pointwise_G_layer6_conv2d_list_0
+const shader376 = `
 // pointwise f32[16,2048,3,3]
 // threads 294912 (8 per invocation), workgroup 64; FLOPs 294912; bytes 3538948
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -29855,8 +30055,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 371: first used by step_1587_conv2dWeightGrad_cpu
-const shader371 = `
+// shader 377: first used by step_1488_conv2dWeightGrad_cpu
+const shader377 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,96,161] with f32[1,16,96,161] -> [16,2048,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -30177,8 +30377,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 372: first used by step_1587_conv2dWeightGrad
-const shader372 = `
+// shader 378: first used by step_1488_conv2dWeightGrad
+const shader378 = `
 // conv2d weight-gradient: f32[1,2048,96,161] with f32[1,16,96,161] -> [16,2048,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[16,2048,3,3]
@@ -31085,241 +31285,247 @@ export const module: GeneratedModule = {
       { name: "step_524_pointwise_G_conv1", wgsl: shader135 },
       { name: "step_525_sum_G_conv1_stage1", wgsl: shader136 },
       { name: "step_526_pointwise_G_bn1_running_var", wgsl: shader137 },
-      { name: "step_527_pointwise_G_layer1_0_bn1_running_mean", wgsl: shader138 },
-      { name: "step_528_pointwise_G_layer1_0_conv1", wgsl: shader139 },
-      { name: "step_529_sum_G_layer1_0_conv1_stage1", wgsl: shader140 },
-      { name: "step_530_pointwise_G_layer1_0_bn1_running_var", wgsl: shader141 },
-      { name: "step_535_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader142 },
-      { name: "step_536_pointwise_G_layer1_0_conv3", wgsl: shader143 },
-      { name: "step_537_sum_G_layer1_0_conv3_stage1", wgsl: shader144 },
-      { name: "step_538_pointwise_G_layer1_0_bn3_running_var", wgsl: shader145 },
-      { name: "step_567_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader146 },
-      { name: "step_568_pointwise_G_layer2_0_conv1", wgsl: shader147 },
-      { name: "step_569_sum_G_layer2_0_conv1_stage1", wgsl: shader148 },
-      { name: "step_570_pointwise_G_layer2_0_bn1_running_var", wgsl: shader149 },
-      { name: "step_575_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader150 },
-      { name: "step_576_pointwise_G_layer2_0_conv3", wgsl: shader151 },
-      { name: "step_577_sum_G_layer2_0_conv3_stage1", wgsl: shader152 },
-      { name: "step_578_pointwise_G_layer2_0_bn3_running_var", wgsl: shader153 },
-      { name: "step_619_pointwise_G_layer3_0_bn1_running_mean", wgsl: shader154 },
-      { name: "step_620_pointwise_G_layer3_0_conv1", wgsl: shader155 },
-      { name: "step_621_sum_G_layer3_0_conv1_stage1", wgsl: shader156 },
-      { name: "step_622_pointwise_G_layer3_0_bn1_running_var", wgsl: shader157 },
-      { name: "step_627_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader158 },
-      { name: "step_628_pointwise_G_layer3_0_conv3", wgsl: shader159 },
-      { name: "step_629_sum_G_layer3_0_conv3_stage1", wgsl: shader160 },
-      { name: "step_630_pointwise_G_layer3_0_bn3_running_var", wgsl: shader161 },
-      { name: "step_907_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader162 },
-      { name: "step_908_pointwise_G_layer4_0_conv3", wgsl: shader163 },
-      { name: "step_909_sum_G_layer4_0_conv3_stage1", wgsl: shader164 },
-      { name: "step_910_pointwise_G_layer4_0_bn3_running_var", wgsl: shader165 },
-      { name: "step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader166 },
-      { name: "step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader167 },
-      { name: "step_941_pointwise", wgsl: shader168 },
-      { name: "step_942_sum_stage1", wgsl: shader169 },
-      { name: "step_942_sum_stage2", wgsl: shader170 },
-      { name: "step_943_softmax_G_layer5_conv2d_list_0", wgsl: shader171 },
-      { name: "step_944_resizeGrad", wgsl: shader172 },
-      { name: "step_945_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader173 },
-      { name: "step_945_conv2dInputGrad_G_layer5_conv2d_list_1_packc", wgsl: shader174 },
-      { name: "step_945_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader175 },
-      { name: "step_945_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader176 },
-      { name: "step_946_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader177 },
-      { name: "step_946_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader178 },
-      { name: "step_947_softmax_G_layer6_conv2d_list_0", wgsl: shader179 },
-      { name: "step_949_conv2dInputGrad_G_layer6_conv2d_list_1_pack", wgsl: shader180 },
-      { name: "step_949_conv2dInputGrad_G_layer6_conv2d_list_1_cpu", wgsl: shader181 },
-      { name: "step_949_conv2dInputGrad_G_layer6_conv2d_list_1", wgsl: shader182 },
-      { name: "step_950_conv2dInputGrad_G_layer6_conv2d_list_0_cpu", wgsl: shader183 },
-      { name: "step_950_conv2dInputGrad_G_layer6_conv2d_list_0", wgsl: shader184 },
-      { name: "step_951_sum_G_layer6_conv2d_list_1_stage1", wgsl: shader185 },
-      { name: "step_952_sum_G_layer6_conv2d_list_1_stage1", wgsl: shader186 },
-      { name: "step_953_pointwise_G_layer4_2_bn3", wgsl: shader187 },
-      { name: "step_954_conv2dInputGrad_G_layer4_2_conv3_pack", wgsl: shader188 },
-      { name: "step_954_conv2dInputGrad_G_layer4_2_conv3_cpu", wgsl: shader189 },
-      { name: "step_954_conv2dInputGrad_G_layer4_2_conv3", wgsl: shader190 },
-      { name: "step_955_sum_G_layer4_2_conv3_stage1", wgsl: shader191 },
-      { name: "step_956_sum_G_layer4_2_conv3_stage1", wgsl: shader192 },
-      { name: "step_957_pointwise_G_layer4_2_bn2", wgsl: shader193 },
-      { name: "step_958_conv2dInputGrad_G_layer4_2_conv2_pack", wgsl: shader194 },
-      { name: "step_958_conv2dInputGrad_G_layer4_2_conv2_cpu", wgsl: shader195 },
-      { name: "step_958_conv2dInputGrad_G_layer4_2_conv2", wgsl: shader196 },
-      { name: "step_962_conv2dInputGrad_G_layer4_2_conv1_pack", wgsl: shader197 },
-      { name: "step_962_conv2dInputGrad_G_layer4_2_conv1_cpu", wgsl: shader198 },
-      { name: "step_962_conv2dInputGrad_G_layer4_2_conv1", wgsl: shader199 },
-      { name: "step_964_sum_G_layer4_2_conv1_stage1", wgsl: shader200 },
-      { name: "step_965_pointwise_G_layer4_1_bn3", wgsl: shader201 },
-      { name: "step_974_conv2dInputGrad_G_layer4_1_conv1_cpu", wgsl: shader202 },
-      { name: "step_974_conv2dInputGrad_G_layer4_1_conv1", wgsl: shader203 },
-      { name: "step_976_pointwise_G_layer4_1_conv1", wgsl: shader204 },
-      { name: "step_978_pointwise_G_layer4_0_downsample_1", wgsl: shader205 },
-      { name: "step_979_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader206 },
-      { name: "step_979_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader207 },
-      { name: "step_979_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader208 },
-      { name: "step_990_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader209 },
-      { name: "step_990_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader210 },
-      { name: "step_990_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader211 },
-      { name: "step_992_sum_G_layer4_0_conv1_stage1", wgsl: shader212 },
-      { name: "step_993_pointwise_G_layer3_22_bn3", wgsl: shader213 },
-      { name: "step_994_conv2dInputGrad_G_layer3_22_conv3_pack", wgsl: shader214 },
-      { name: "step_994_conv2dInputGrad_G_layer3_22_conv3_cpu", wgsl: shader215 },
-      { name: "step_994_conv2dInputGrad_G_layer3_22_conv3", wgsl: shader216 },
-      { name: "step_995_sum_G_layer3_22_conv3_stage1", wgsl: shader217 },
-      { name: "step_996_sum_G_layer3_22_conv3_stage1", wgsl: shader218 },
-      { name: "step_997_pointwise_G_layer3_22_bn2", wgsl: shader219 },
-      { name: "step_998_conv2dInputGrad_G_layer3_22_conv2_pack", wgsl: shader220 },
-      { name: "step_998_conv2dInputGrad_G_layer3_22_conv2_cpu", wgsl: shader221 },
-      { name: "step_998_conv2dInputGrad_G_layer3_22_conv2", wgsl: shader222 },
-      { name: "step_1002_conv2dInputGrad_G_layer3_22_conv1_pack", wgsl: shader223 },
-      { name: "step_1002_conv2dInputGrad_G_layer3_22_conv1_cpu", wgsl: shader224 },
-      { name: "step_1002_conv2dInputGrad_G_layer3_22_conv1", wgsl: shader225 },
-      { name: "step_1003_sum_G_layer3_22_conv1_stage1", wgsl: shader226 },
-      { name: "step_1004_sum_G_layer3_22_conv1_stage1", wgsl: shader227 },
-      { name: "step_1005_pointwise_G_layer3_21_bn3", wgsl: shader228 },
-      { name: "step_1014_conv2dInputGrad_G_layer3_21_conv1_cpu", wgsl: shader229 },
-      { name: "step_1014_conv2dInputGrad_G_layer3_21_conv1", wgsl: shader230 },
-      { name: "step_1258_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader231 },
-      { name: "step_1258_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader232 },
-      { name: "step_1258_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader233 },
-      { name: "step_1269_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader234 },
-      { name: "step_1269_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader235 },
-      { name: "step_1269_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader236 },
-      { name: "step_1270_sum_G_layer3_0_downsample_0_stage1", wgsl: shader237 },
-      { name: "step_1271_sum_G_layer3_0_downsample_0_stage1", wgsl: shader238 },
-      { name: "step_1272_pointwise_G_layer2_3_bn3", wgsl: shader239 },
-      { name: "step_1273_conv2dInputGrad_G_layer2_3_conv3_pack", wgsl: shader240 },
-      { name: "step_1273_conv2dInputGrad_G_layer2_3_conv3_cpu", wgsl: shader241 },
-      { name: "step_1273_conv2dInputGrad_G_layer2_3_conv3", wgsl: shader242 },
-      { name: "step_1274_sum_G_layer2_3_conv3_stage1", wgsl: shader243 },
-      { name: "step_1275_sum_G_layer2_3_conv3_stage1", wgsl: shader244 },
-      { name: "step_1276_pointwise_G_layer2_3_bn2", wgsl: shader245 },
-      { name: "step_1277_conv2dInputGrad_G_layer2_3_conv2_pack", wgsl: shader246 },
-      { name: "step_1277_conv2dInputGrad_G_layer2_3_conv2_cpu", wgsl: shader247 },
-      { name: "step_1277_conv2dInputGrad_G_layer2_3_conv2", wgsl: shader248 },
-      { name: "step_1281_conv2dInputGrad_G_layer2_3_conv1_pack", wgsl: shader249 },
-      { name: "step_1281_conv2dInputGrad_G_layer2_3_conv1_cpu", wgsl: shader250 },
-      { name: "step_1281_conv2dInputGrad_G_layer2_3_conv1", wgsl: shader251 },
-      { name: "step_1283_sum_G_layer2_3_conv1_stage1", wgsl: shader252 },
-      { name: "step_1284_pointwise_G_layer2_2_bn3", wgsl: shader253 },
-      { name: "step_1293_conv2dInputGrad_G_layer2_2_conv1_cpu", wgsl: shader254 },
-      { name: "step_1293_conv2dInputGrad_G_layer2_2_conv1", wgsl: shader255 },
-      { name: "step_1309_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader256 },
-      { name: "step_1309_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader257 },
-      { name: "step_1309_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader258 },
-      { name: "step_1320_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader259 },
-      { name: "step_1320_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader260 },
-      { name: "step_1320_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader261 },
-      { name: "step_1321_sum_G_layer2_0_downsample_0_stage1", wgsl: shader262 },
-      { name: "step_1322_sum_G_layer2_0_downsample_0_stage1", wgsl: shader263 },
-      { name: "step_1323_pointwise_G_layer1_2_bn3", wgsl: shader264 },
-      { name: "step_1324_conv2dInputGrad_G_layer1_2_conv3_pack", wgsl: shader265 },
-      { name: "step_1324_conv2dInputGrad_G_layer1_2_conv3_cpu", wgsl: shader266 },
-      { name: "step_1324_conv2dInputGrad_G_layer1_2_conv3", wgsl: shader267 },
-      { name: "step_1325_sum_G_layer1_2_conv3_stage1", wgsl: shader268 },
-      { name: "step_1326_sum_G_layer1_2_conv3_stage1", wgsl: shader269 },
-      { name: "step_1327_pointwise_G_layer1_2_bn2", wgsl: shader270 },
-      { name: "step_1328_conv2dInputGrad_G_layer1_2_conv2_pack", wgsl: shader271 },
-      { name: "step_1328_conv2dInputGrad_G_layer1_2_conv2_cpu", wgsl: shader272 },
-      { name: "step_1328_conv2dInputGrad_G_layer1_2_conv2", wgsl: shader273 },
-      { name: "step_1332_conv2dInputGrad_G_layer1_2_conv1_pack", wgsl: shader274 },
-      { name: "step_1332_conv2dInputGrad_G_layer1_2_conv1_cpu", wgsl: shader275 },
-      { name: "step_1332_conv2dInputGrad_G_layer1_2_conv1", wgsl: shader276 },
-      { name: "step_1334_sum_G_layer1_2_conv1_stage1", wgsl: shader277 },
-      { name: "step_1335_pointwise_G_layer1_1_bn3", wgsl: shader278 },
-      { name: "step_1344_conv2dInputGrad_G_layer1_1_conv1_cpu", wgsl: shader279 },
-      { name: "step_1344_conv2dInputGrad_G_layer1_1_conv1", wgsl: shader280 },
-      { name: "step_1346_pointwise_G_layer1_1_conv1", wgsl: shader281 },
-      { name: "step_1348_pointwise_G_layer1_0_downsample_1", wgsl: shader282 },
-      { name: "step_1360_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader283 },
-      { name: "step_1360_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader284 },
-      { name: "step_1360_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader285 },
-      { name: "step_1361_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader286 },
-      { name: "step_1362_sum_G_layer1_0_downsample_0_stage1", wgsl: shader287 },
-      { name: "step_1363_sum_G_conv1_stage1", wgsl: shader288 },
-      { name: "step_1364_pointwise_G_bn1", wgsl: shader289 },
-      { name: "step_1365_conv2dWeightGrad_G_bn1_packc", wgsl: shader290 },
-      { name: "step_1365_conv2dWeightGrad_G_bn1_stage1_cpu", wgsl: shader291 },
-      { name: "step_1365_conv2dWeightGrad_G_bn1_stage1", wgsl: shader292 },
-      { name: "step_1365_conv2dWeightGrad_G_bn1_stage2", wgsl: shader293 },
-      { name: "step_1366_pointwise_G_conv1", wgsl: shader294 },
-      { name: "step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu", wgsl: shader295 },
-      { name: "step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage1", wgsl: shader296 },
-      { name: "step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage2", wgsl: shader297 },
-      { name: "step_1368_pointwise_G_layer1_0_conv1", wgsl: shader298 },
-      { name: "step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu", wgsl: shader299 },
-      { name: "step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage1", wgsl: shader300 },
-      { name: "step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage2", wgsl: shader301 },
-      { name: "step_1370_pointwise_G_layer1_0_conv2", wgsl: shader302 },
-      { name: "step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage1_cpu", wgsl: shader303 },
-      { name: "step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage1", wgsl: shader304 },
-      { name: "step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage2", wgsl: shader305 },
-      { name: "step_1372_pointwise_G_layer1_0_conv3", wgsl: shader306 },
-      { name: "step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage1_cpu", wgsl: shader307 },
-      { name: "step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage1", wgsl: shader308 },
-      { name: "step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage2", wgsl: shader309 },
-      { name: "step_1376_pointwise_G_layer1_1_conv1", wgsl: shader310 },
-      { name: "step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage1_cpu", wgsl: shader311 },
-      { name: "step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage1", wgsl: shader312 },
-      { name: "step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage2", wgsl: shader313 },
-      { name: "step_1388_pointwise_G_layer2_0_conv1", wgsl: shader314 },
-      { name: "step_1389_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader315 },
-      { name: "step_1389_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader316 },
-      { name: "step_1390_pointwise_G_layer2_0_conv2", wgsl: shader317 },
-      { name: "step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage1_cpu", wgsl: shader318 },
-      { name: "step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage1", wgsl: shader319 },
-      { name: "step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage2", wgsl: shader320 },
-      { name: "step_1392_pointwise_G_layer2_0_conv3", wgsl: shader321 },
-      { name: "step_1393_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader322 },
-      { name: "step_1393_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader323 },
-      { name: "step_1394_pointwise_G_layer2_0_downsample_0", wgsl: shader324 },
-      { name: "step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage1_cpu", wgsl: shader325 },
-      { name: "step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage1", wgsl: shader326 },
-      { name: "step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage2", wgsl: shader327 },
-      { name: "step_1396_pointwise_G_layer2_1_conv1", wgsl: shader328 },
-      { name: "step_1413_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader329 },
-      { name: "step_1413_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader330 },
-      { name: "step_1414_pointwise_G_layer3_0_conv1", wgsl: shader331 },
-      { name: "step_1415_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader332 },
-      { name: "step_1415_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader333 },
-      { name: "step_1416_pointwise_G_layer3_0_conv2", wgsl: shader334 },
-      { name: "step_1417_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader335 },
-      { name: "step_1417_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader336 },
-      { name: "step_1418_pointwise_G_layer3_0_conv3", wgsl: shader337 },
-      { name: "step_1419_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader338 },
-      { name: "step_1419_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader339 },
-      { name: "step_1420_pointwise_G_layer3_0_downsample_0", wgsl: shader340 },
-      { name: "step_1421_conv2dWeightGrad_G_layer3_1_bn1_cpu", wgsl: shader341 },
-      { name: "step_1421_conv2dWeightGrad_G_layer3_1_bn1", wgsl: shader342 },
-      { name: "step_1422_pointwise_G_layer3_1_conv1", wgsl: shader343 },
-      { name: "step_1553_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader344 },
-      { name: "step_1553_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader345 },
-      { name: "step_1554_pointwise_G_layer4_0_conv1", wgsl: shader346 },
-      { name: "step_1555_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader347 },
-      { name: "step_1555_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader348 },
-      { name: "step_1556_pointwise_G_layer4_0_conv2", wgsl: shader349 },
-      { name: "step_1557_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader350 },
-      { name: "step_1557_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader351 },
-      { name: "step_1558_pointwise_G_layer4_0_conv3", wgsl: shader352 },
-      { name: "step_1559_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader353 },
-      { name: "step_1559_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader354 },
-      { name: "step_1560_pointwise_G_layer4_0_downsample_0", wgsl: shader355 },
-      { name: "step_1561_conv2dWeightGrad_G_layer4_1_bn1_cpu", wgsl: shader356 },
-      { name: "step_1561_conv2dWeightGrad_G_layer4_1_bn1", wgsl: shader357 },
-      { name: "step_1562_pointwise_G_layer4_1_conv1", wgsl: shader358 },
-      { name: "step_1573_conv2dWeightGrad_cpu", wgsl: shader359 },
-      { name: "step_1573_conv2dWeightGrad", wgsl: shader360 },
-      { name: "step_1574_pointwise_G_layer5_conv2d_list_0", wgsl: shader361 },
-      { name: "step_1575_sum_stage1", wgsl: shader362 },
-      { name: "step_1575_sum_stage2", wgsl: shader363 },
-      { name: "step_1576_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader364 },
-      { name: "step_1577_pointwise_G_layer5_conv2d_list_0", wgsl: shader365 },
-      { name: "step_1578_conv2dWeightGrad_cpu", wgsl: shader366 },
-      { name: "step_1578_conv2dWeightGrad", wgsl: shader367 },
-      { name: "step_1582_conv2dWeightGrad_cpu", wgsl: shader368 },
-      { name: "step_1582_conv2dWeightGrad", wgsl: shader369 },
-      { name: "step_1583_pointwise_G_layer6_conv2d_list_0", wgsl: shader370 },
-      { name: "step_1587_conv2dWeightGrad_cpu", wgsl: shader371 },
-      { name: "step_1587_conv2dWeightGrad", wgsl: shader372 },
+      { name: "step_527_pointwise_G_layer1_0_conv1", wgsl: shader138 },
+      { name: "step_528_sum_G_layer1_0_conv1_stage1", wgsl: shader139 },
+      { name: "step_529_pointwise_G_layer1_0_bn1_running_var", wgsl: shader140 },
+      { name: "step_533_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader141 },
+      { name: "step_534_pointwise_G_layer1_0_conv3", wgsl: shader142 },
+      { name: "step_535_sum_G_layer1_0_conv3_stage1", wgsl: shader143 },
+      { name: "step_536_pointwise_G_layer1_0_bn3_running_var", wgsl: shader144 },
+      { name: "step_554_pointwise_G_layer1_2_bn2_running_var", wgsl: shader145 },
+      { name: "step_557_pointwise_G_layer1_2_bn3_running_var", wgsl: shader146 },
+      { name: "step_558_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader147 },
+      { name: "step_559_pointwise_G_layer2_0_conv1", wgsl: shader148 },
+      { name: "step_560_sum_G_layer2_0_conv1_stage1", wgsl: shader149 },
+      { name: "step_561_pointwise_G_layer2_0_bn1_running_var", wgsl: shader150 },
+      { name: "step_565_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader151 },
+      { name: "step_566_pointwise_G_layer2_0_conv3", wgsl: shader152 },
+      { name: "step_567_sum_G_layer2_0_conv3_stage1", wgsl: shader153 },
+      { name: "step_568_pointwise_G_layer2_0_bn3_running_var", wgsl: shader154 },
+      { name: "step_595_pointwise_G_layer2_3_bn2_running_var", wgsl: shader155 },
+      { name: "step_599_pointwise_G_layer3_0_conv1", wgsl: shader156 },
+      { name: "step_600_sum_G_layer3_0_conv1_stage1", wgsl: shader157 },
+      { name: "step_601_pointwise_G_layer3_0_bn1_running_var", wgsl: shader158 },
+      { name: "step_605_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader159 },
+      { name: "step_606_pointwise_G_layer3_0_conv3", wgsl: shader160 },
+      { name: "step_607_sum_G_layer3_0_conv3_stage1", wgsl: shader161 },
+      { name: "step_608_pointwise_G_layer3_0_bn3_running_var", wgsl: shader162 },
+      { name: "step_806_pointwise_G_layer3_22_bn2_running_var", wgsl: shader163 },
+      { name: "step_809_pointwise_G_layer3_22_bn3_running_var", wgsl: shader164 },
+      { name: "step_816_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader165 },
+      { name: "step_817_pointwise_G_layer4_0_conv3", wgsl: shader166 },
+      { name: "step_818_sum_G_layer4_0_conv3_stage1", wgsl: shader167 },
+      { name: "step_819_pointwise_G_layer4_0_bn3_running_var", wgsl: shader168 },
+      { name: "step_837_pointwise_G_layer4_2_bn2_running_var", wgsl: shader169 },
+      { name: "step_840_pointwise_G_layer4_2_bn3_running_var", wgsl: shader170 },
+      { name: "step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", wgsl: shader171 },
+      { name: "step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", wgsl: shader172 },
+      { name: "step_843_pointwise", wgsl: shader173 },
+      { name: "step_844_sum_stage1", wgsl: shader174 },
+      { name: "step_844_sum_stage2", wgsl: shader175 },
+      { name: "step_845_softmax_G_layer5_conv2d_list_0", wgsl: shader176 },
+      { name: "step_846_resizeGrad", wgsl: shader177 },
+      { name: "step_847_conv2dInputGrad_G_layer5_conv2d_list_1_pack", wgsl: shader178 },
+      { name: "step_847_conv2dInputGrad_G_layer5_conv2d_list_1_packc", wgsl: shader179 },
+      { name: "step_847_conv2dInputGrad_G_layer5_conv2d_list_1_cpu", wgsl: shader180 },
+      { name: "step_847_conv2dInputGrad_G_layer5_conv2d_list_1", wgsl: shader181 },
+      { name: "step_848_conv2dInputGrad_G_layer5_conv2d_list_0_cpu", wgsl: shader182 },
+      { name: "step_848_conv2dInputGrad_G_layer5_conv2d_list_0", wgsl: shader183 },
+      { name: "step_849_softmax_G_layer6_conv2d_list_0", wgsl: shader184 },
+      { name: "step_851_conv2dInputGrad_G_layer6_conv2d_list_1_pack", wgsl: shader185 },
+      { name: "step_851_conv2dInputGrad_G_layer6_conv2d_list_1_cpu", wgsl: shader186 },
+      { name: "step_851_conv2dInputGrad_G_layer6_conv2d_list_1", wgsl: shader187 },
+      { name: "step_852_conv2dInputGrad_G_layer6_conv2d_list_0_cpu", wgsl: shader188 },
+      { name: "step_852_conv2dInputGrad_G_layer6_conv2d_list_0", wgsl: shader189 },
+      { name: "step_853_sum_G_layer6_conv2d_list_1_stage1", wgsl: shader190 },
+      { name: "step_854_sum_G_layer6_conv2d_list_1_stage1", wgsl: shader191 },
+      { name: "step_855_pointwise_G_layer4_2_bn3", wgsl: shader192 },
+      { name: "step_856_conv2dInputGrad_G_layer4_2_conv3_pack", wgsl: shader193 },
+      { name: "step_856_conv2dInputGrad_G_layer4_2_conv3_cpu", wgsl: shader194 },
+      { name: "step_856_conv2dInputGrad_G_layer4_2_conv3", wgsl: shader195 },
+      { name: "step_857_sum_G_layer4_2_conv3_stage1", wgsl: shader196 },
+      { name: "step_858_sum_G_layer4_2_conv3_stage1", wgsl: shader197 },
+      { name: "step_859_pointwise_G_layer4_2_bn2", wgsl: shader198 },
+      { name: "step_860_conv2dInputGrad_G_layer4_2_conv2_pack", wgsl: shader199 },
+      { name: "step_860_conv2dInputGrad_G_layer4_2_conv2_cpu", wgsl: shader200 },
+      { name: "step_860_conv2dInputGrad_G_layer4_2_conv2", wgsl: shader201 },
+      { name: "step_864_conv2dInputGrad_G_layer4_2_conv1_pack", wgsl: shader202 },
+      { name: "step_864_conv2dInputGrad_G_layer4_2_conv1_cpu", wgsl: shader203 },
+      { name: "step_864_conv2dInputGrad_G_layer4_2_conv1", wgsl: shader204 },
+      { name: "step_866_sum_G_layer4_2_conv1_stage1", wgsl: shader205 },
+      { name: "step_867_pointwise_G_layer4_1_bn3", wgsl: shader206 },
+      { name: "step_876_conv2dInputGrad_G_layer4_1_conv1_cpu", wgsl: shader207 },
+      { name: "step_876_conv2dInputGrad_G_layer4_1_conv1", wgsl: shader208 },
+      { name: "step_878_pointwise_G_layer4_1_conv1", wgsl: shader209 },
+      { name: "step_880_pointwise_G_layer4_0_downsample_1", wgsl: shader210 },
+      { name: "step_881_conv2dInputGrad_G_layer4_0_downsample_0_pack", wgsl: shader211 },
+      { name: "step_881_conv2dInputGrad_G_layer4_0_downsample_0_cpu", wgsl: shader212 },
+      { name: "step_881_conv2dInputGrad_G_layer4_0_downsample_0", wgsl: shader213 },
+      { name: "step_892_conv2dInputGrad_G_layer4_0_conv1_pack", wgsl: shader214 },
+      { name: "step_892_conv2dInputGrad_G_layer4_0_conv1_cpu", wgsl: shader215 },
+      { name: "step_892_conv2dInputGrad_G_layer4_0_conv1", wgsl: shader216 },
+      { name: "step_894_sum_G_layer4_0_conv1_stage1", wgsl: shader217 },
+      { name: "step_895_pointwise_G_layer3_22_bn3", wgsl: shader218 },
+      { name: "step_896_conv2dInputGrad_G_layer3_22_conv3_pack", wgsl: shader219 },
+      { name: "step_896_conv2dInputGrad_G_layer3_22_conv3_cpu", wgsl: shader220 },
+      { name: "step_896_conv2dInputGrad_G_layer3_22_conv3", wgsl: shader221 },
+      { name: "step_897_sum_G_layer3_22_conv3_stage1", wgsl: shader222 },
+      { name: "step_898_sum_G_layer3_22_conv3_stage1", wgsl: shader223 },
+      { name: "step_899_pointwise_G_layer3_22_bn2", wgsl: shader224 },
+      { name: "step_900_conv2dInputGrad_G_layer3_22_conv2_pack", wgsl: shader225 },
+      { name: "step_900_conv2dInputGrad_G_layer3_22_conv2_cpu", wgsl: shader226 },
+      { name: "step_900_conv2dInputGrad_G_layer3_22_conv2", wgsl: shader227 },
+      { name: "step_904_conv2dInputGrad_G_layer3_22_conv1_pack", wgsl: shader228 },
+      { name: "step_904_conv2dInputGrad_G_layer3_22_conv1_cpu", wgsl: shader229 },
+      { name: "step_904_conv2dInputGrad_G_layer3_22_conv1", wgsl: shader230 },
+      { name: "step_905_sum_G_layer3_22_conv1_stage1", wgsl: shader231 },
+      { name: "step_906_sum_G_layer3_22_conv1_stage1", wgsl: shader232 },
+      { name: "step_907_pointwise_G_layer3_21_bn3", wgsl: shader233 },
+      { name: "step_916_conv2dInputGrad_G_layer3_21_conv1_cpu", wgsl: shader234 },
+      { name: "step_916_conv2dInputGrad_G_layer3_21_conv1", wgsl: shader235 },
+      { name: "step_1160_conv2dInputGrad_G_layer3_0_downsample_0_pack", wgsl: shader236 },
+      { name: "step_1160_conv2dInputGrad_G_layer3_0_downsample_0_cpu", wgsl: shader237 },
+      { name: "step_1160_conv2dInputGrad_G_layer3_0_downsample_0", wgsl: shader238 },
+      { name: "step_1171_conv2dInputGrad_G_layer3_0_conv1_pack", wgsl: shader239 },
+      { name: "step_1171_conv2dInputGrad_G_layer3_0_conv1_cpu", wgsl: shader240 },
+      { name: "step_1171_conv2dInputGrad_G_layer3_0_conv1", wgsl: shader241 },
+      { name: "step_1172_sum_G_layer3_0_downsample_0_stage1", wgsl: shader242 },
+      { name: "step_1173_sum_G_layer3_0_downsample_0_stage1", wgsl: shader243 },
+      { name: "step_1174_pointwise_G_layer2_3_bn3", wgsl: shader244 },
+      { name: "step_1175_conv2dInputGrad_G_layer2_3_conv3_pack", wgsl: shader245 },
+      { name: "step_1175_conv2dInputGrad_G_layer2_3_conv3_cpu", wgsl: shader246 },
+      { name: "step_1175_conv2dInputGrad_G_layer2_3_conv3", wgsl: shader247 },
+      { name: "step_1176_sum_G_layer2_3_conv3_stage1", wgsl: shader248 },
+      { name: "step_1177_sum_G_layer2_3_conv3_stage1", wgsl: shader249 },
+      { name: "step_1178_pointwise_G_layer2_3_bn2", wgsl: shader250 },
+      { name: "step_1179_conv2dInputGrad_G_layer2_3_conv2_pack", wgsl: shader251 },
+      { name: "step_1179_conv2dInputGrad_G_layer2_3_conv2_cpu", wgsl: shader252 },
+      { name: "step_1179_conv2dInputGrad_G_layer2_3_conv2", wgsl: shader253 },
+      { name: "step_1183_conv2dInputGrad_G_layer2_3_conv1_pack", wgsl: shader254 },
+      { name: "step_1183_conv2dInputGrad_G_layer2_3_conv1_cpu", wgsl: shader255 },
+      { name: "step_1183_conv2dInputGrad_G_layer2_3_conv1", wgsl: shader256 },
+      { name: "step_1185_sum_G_layer2_3_conv1_stage1", wgsl: shader257 },
+      { name: "step_1186_pointwise_G_layer2_2_bn3", wgsl: shader258 },
+      { name: "step_1195_conv2dInputGrad_G_layer2_2_conv1_cpu", wgsl: shader259 },
+      { name: "step_1195_conv2dInputGrad_G_layer2_2_conv1", wgsl: shader260 },
+      { name: "step_1211_conv2dInputGrad_G_layer2_0_downsample_0_pack", wgsl: shader261 },
+      { name: "step_1211_conv2dInputGrad_G_layer2_0_downsample_0_cpu", wgsl: shader262 },
+      { name: "step_1211_conv2dInputGrad_G_layer2_0_downsample_0", wgsl: shader263 },
+      { name: "step_1222_conv2dInputGrad_G_layer2_0_conv1_pack", wgsl: shader264 },
+      { name: "step_1222_conv2dInputGrad_G_layer2_0_conv1_cpu", wgsl: shader265 },
+      { name: "step_1222_conv2dInputGrad_G_layer2_0_conv1", wgsl: shader266 },
+      { name: "step_1223_sum_G_layer2_0_downsample_0_stage1", wgsl: shader267 },
+      { name: "step_1224_sum_G_layer2_0_downsample_0_stage1", wgsl: shader268 },
+      { name: "step_1225_pointwise_G_layer1_2_bn3", wgsl: shader269 },
+      { name: "step_1226_conv2dInputGrad_G_layer1_2_conv3_pack", wgsl: shader270 },
+      { name: "step_1226_conv2dInputGrad_G_layer1_2_conv3_cpu", wgsl: shader271 },
+      { name: "step_1226_conv2dInputGrad_G_layer1_2_conv3", wgsl: shader272 },
+      { name: "step_1227_sum_G_layer1_2_conv3_stage1", wgsl: shader273 },
+      { name: "step_1228_sum_G_layer1_2_conv3_stage1", wgsl: shader274 },
+      { name: "step_1229_pointwise_G_layer1_2_bn2", wgsl: shader275 },
+      { name: "step_1230_conv2dInputGrad_G_layer1_2_conv2_pack", wgsl: shader276 },
+      { name: "step_1230_conv2dInputGrad_G_layer1_2_conv2_cpu", wgsl: shader277 },
+      { name: "step_1230_conv2dInputGrad_G_layer1_2_conv2", wgsl: shader278 },
+      { name: "step_1234_conv2dInputGrad_G_layer1_2_conv1_pack", wgsl: shader279 },
+      { name: "step_1234_conv2dInputGrad_G_layer1_2_conv1_cpu", wgsl: shader280 },
+      { name: "step_1234_conv2dInputGrad_G_layer1_2_conv1", wgsl: shader281 },
+      { name: "step_1236_sum_G_layer1_2_conv1_stage1", wgsl: shader282 },
+      { name: "step_1237_pointwise_G_layer1_1_bn3", wgsl: shader283 },
+      { name: "step_1246_conv2dInputGrad_G_layer1_1_conv1_cpu", wgsl: shader284 },
+      { name: "step_1246_conv2dInputGrad_G_layer1_1_conv1", wgsl: shader285 },
+      { name: "step_1248_pointwise_G_layer1_1_conv1", wgsl: shader286 },
+      { name: "step_1250_pointwise_G_layer1_0_downsample_1", wgsl: shader287 },
+      { name: "step_1262_conv2dInputGrad_G_layer1_0_conv1_pack", wgsl: shader288 },
+      { name: "step_1262_conv2dInputGrad_G_layer1_0_conv1_cpu", wgsl: shader289 },
+      { name: "step_1262_conv2dInputGrad_G_layer1_0_conv1", wgsl: shader290 },
+      { name: "step_1263_maxPool2dGrad_G_layer1_0_downsample_0", wgsl: shader291 },
+      { name: "step_1264_sum_G_layer1_0_downsample_0_stage1", wgsl: shader292 },
+      { name: "step_1265_sum_G_conv1_stage1", wgsl: shader293 },
+      { name: "step_1266_pointwise_G_bn1", wgsl: shader294 },
+      { name: "step_1267_conv2dWeightGrad_G_bn1_packc", wgsl: shader295 },
+      { name: "step_1267_conv2dWeightGrad_G_bn1_stage1_cpu", wgsl: shader296 },
+      { name: "step_1267_conv2dWeightGrad_G_bn1_stage1", wgsl: shader297 },
+      { name: "step_1267_conv2dWeightGrad_G_bn1_stage2", wgsl: shader298 },
+      { name: "step_1268_pointwise_G_conv1", wgsl: shader299 },
+      { name: "step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu", wgsl: shader300 },
+      { name: "step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage1", wgsl: shader301 },
+      { name: "step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage2", wgsl: shader302 },
+      { name: "step_1270_pointwise_G_layer1_0_conv1", wgsl: shader303 },
+      { name: "step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage1_cpu", wgsl: shader304 },
+      { name: "step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage1", wgsl: shader305 },
+      { name: "step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage2", wgsl: shader306 },
+      { name: "step_1272_pointwise_G_layer1_0_conv2", wgsl: shader307 },
+      { name: "step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage1_cpu", wgsl: shader308 },
+      { name: "step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage1", wgsl: shader309 },
+      { name: "step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage2", wgsl: shader310 },
+      { name: "step_1274_pointwise_G_layer1_0_conv3", wgsl: shader311 },
+      { name: "step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage1_cpu", wgsl: shader312 },
+      { name: "step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage1", wgsl: shader313 },
+      { name: "step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage2", wgsl: shader314 },
+      { name: "step_1278_pointwise_G_layer1_1_conv1", wgsl: shader315 },
+      { name: "step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage1_cpu", wgsl: shader316 },
+      { name: "step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage1", wgsl: shader317 },
+      { name: "step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage2", wgsl: shader318 },
+      { name: "step_1290_pointwise_G_layer2_0_conv1", wgsl: shader319 },
+      { name: "step_1291_conv2dWeightGrad_G_layer2_0_bn1_cpu", wgsl: shader320 },
+      { name: "step_1291_conv2dWeightGrad_G_layer2_0_bn1", wgsl: shader321 },
+      { name: "step_1292_pointwise_G_layer2_0_conv2", wgsl: shader322 },
+      { name: "step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage1_cpu", wgsl: shader323 },
+      { name: "step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage1", wgsl: shader324 },
+      { name: "step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage2", wgsl: shader325 },
+      { name: "step_1294_pointwise_G_layer2_0_conv3", wgsl: shader326 },
+      { name: "step_1295_conv2dWeightGrad_G_layer2_0_downsample_1_cpu", wgsl: shader327 },
+      { name: "step_1295_conv2dWeightGrad_G_layer2_0_downsample_1", wgsl: shader328 },
+      { name: "step_1296_pointwise_G_layer2_0_downsample_0", wgsl: shader329 },
+      { name: "step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage1_cpu", wgsl: shader330 },
+      { name: "step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage1", wgsl: shader331 },
+      { name: "step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage2", wgsl: shader332 },
+      { name: "step_1298_pointwise_G_layer2_1_conv1", wgsl: shader333 },
+      { name: "step_1315_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader334 },
+      { name: "step_1315_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader335 },
+      { name: "step_1316_pointwise_G_layer3_0_conv1", wgsl: shader336 },
+      { name: "step_1317_conv2dWeightGrad_G_layer3_0_bn1_cpu", wgsl: shader337 },
+      { name: "step_1317_conv2dWeightGrad_G_layer3_0_bn1", wgsl: shader338 },
+      { name: "step_1318_pointwise_G_layer3_0_conv2", wgsl: shader339 },
+      { name: "step_1319_conv2dWeightGrad_G_layer3_0_bn2_cpu", wgsl: shader340 },
+      { name: "step_1319_conv2dWeightGrad_G_layer3_0_bn2", wgsl: shader341 },
+      { name: "step_1320_pointwise_G_layer3_0_conv3", wgsl: shader342 },
+      { name: "step_1321_conv2dWeightGrad_G_layer3_0_downsample_1_cpu", wgsl: shader343 },
+      { name: "step_1321_conv2dWeightGrad_G_layer3_0_downsample_1", wgsl: shader344 },
+      { name: "step_1322_pointwise_G_layer3_0_downsample_0", wgsl: shader345 },
+      { name: "step_1323_conv2dWeightGrad_G_layer3_1_bn1_cpu", wgsl: shader346 },
+      { name: "step_1323_conv2dWeightGrad_G_layer3_1_bn1", wgsl: shader347 },
+      { name: "step_1324_pointwise_G_layer3_1_conv1", wgsl: shader348 },
+      { name: "step_1455_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader349 },
+      { name: "step_1455_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader350 },
+      { name: "step_1456_pointwise_G_layer4_0_conv1", wgsl: shader351 },
+      { name: "step_1457_conv2dWeightGrad_G_layer4_0_bn1_cpu", wgsl: shader352 },
+      { name: "step_1457_conv2dWeightGrad_G_layer4_0_bn1", wgsl: shader353 },
+      { name: "step_1458_pointwise_G_layer4_0_conv2", wgsl: shader354 },
+      { name: "step_1459_conv2dWeightGrad_G_layer4_0_bn2_cpu", wgsl: shader355 },
+      { name: "step_1459_conv2dWeightGrad_G_layer4_0_bn2", wgsl: shader356 },
+      { name: "step_1460_pointwise_G_layer4_0_conv3", wgsl: shader357 },
+      { name: "step_1461_conv2dWeightGrad_G_layer4_0_downsample_1_cpu", wgsl: shader358 },
+      { name: "step_1461_conv2dWeightGrad_G_layer4_0_downsample_1", wgsl: shader359 },
+      { name: "step_1462_pointwise_G_layer4_0_downsample_0", wgsl: shader360 },
+      { name: "step_1463_conv2dWeightGrad_G_layer4_1_bn1_cpu", wgsl: shader361 },
+      { name: "step_1463_conv2dWeightGrad_G_layer4_1_bn1", wgsl: shader362 },
+      { name: "step_1464_pointwise_G_layer4_1_conv1", wgsl: shader363 },
+      { name: "step_1475_conv2dWeightGrad_cpu", wgsl: shader364 },
+      { name: "step_1475_conv2dWeightGrad", wgsl: shader365 },
+      { name: "step_1476_pointwise_G_layer5_conv2d_list_0", wgsl: shader366 },
+      { name: "step_1477_sum_stage1", wgsl: shader367 },
+      { name: "step_1477_sum_stage2", wgsl: shader368 },
+      { name: "step_1478_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader369 },
+      { name: "step_1479_pointwise_G_layer5_conv2d_list_0", wgsl: shader370 },
+      { name: "step_1480_conv2dWeightGrad_cpu", wgsl: shader371 },
+      { name: "step_1480_conv2dWeightGrad", wgsl: shader372 },
+      { name: "step_1482_pointwise_G_layer5_conv2d_list_1", wgsl: shader373 },
+      { name: "step_1483_conv2dWeightGrad_cpu", wgsl: shader374 },
+      { name: "step_1483_conv2dWeightGrad", wgsl: shader375 },
+      { name: "step_1484_pointwise_G_layer6_conv2d_list_0", wgsl: shader376 },
+      { name: "step_1488_conv2dWeightGrad_cpu", wgsl: shader377 },
+      { name: "step_1488_conv2dWeightGrad", wgsl: shader378 },
     ],
     phases: [
     {
@@ -32277,1722 +32483,1622 @@ export const module: GeneratedModule = {
         dispatch("step_524_pointwise_G_conv1", [at(7, 627824640, 62259200), at(1, 1073207296, 256), at(2, 379846656, 62259200)], { shader: 135, workgroups: [30400,1,1] }),
         dispatch("step_525_sum_G_conv1_stage1", [at(2, 379846656, 62259200), at(1, 1060405248, 16384)], { shader: 136, workgroups: [64,1,1] }),
         dispatch("step_525_sum_G_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 256)], { shader: 7, workgroups: [1,1,1] }),
-        dispatch("step_526_pointwise_G_bn1_running_var", [at(0, 15603456, 256), at(1, 1060421632, 256), at(3, 1068728576, 256)], { shader: 137, workgroups: [1,1,1] }),
-        dispatch("step_527_pointwise_G_layer1_0_bn1_running_mean", [at(0, 15620608, 256), at(1, 1073207808, 256), at(3, 1068728832, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_528_pointwise_G_layer1_0_conv1", [at(10, 553811712, 15695616), at(1, 1073207808, 256), at(2, 379846656, 15695616)], { shader: 139, workgroups: [7664,1,1] }),
-        dispatch("step_529_sum_G_layer1_0_conv1_stage1", [at(2, 379846656, 15695616), at(1, 1060405248, 15104)], { shader: 140, workgroups: [59,1,1] }),
-        dispatch("step_529_sum_G_layer1_0_conv1_stage2", [at(1, 1060405248, 15104), at(1, 1060420352, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_530_pointwise_G_layer1_0_bn1_running_var", [at(0, 15620864, 256), at(1, 1060420352, 256), at(3, 1068729088, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_531_pointwise_G_layer1_0_bn2_running_mean", [at(0, 15769088, 256), at(1, 1073208320, 256), at(3, 1068729344, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_532_pointwise_G_layer1_0_conv2", [at(10, 600898560, 15695616), at(1, 1073208320, 256), at(2, 379846656, 15695616)], { shader: 139, workgroups: [7664,1,1] }),
-        dispatch("step_533_sum_G_layer1_0_conv2_stage1", [at(2, 379846656, 15695616), at(1, 1060405248, 15104)], { shader: 140, workgroups: [59,1,1] }),
-        dispatch("step_533_sum_G_layer1_0_conv2_stage2", [at(1, 1060405248, 15104), at(1, 1060420352, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_534_pointwise_G_layer1_0_bn2_running_var", [at(0, 15769344, 256), at(1, 1060420352, 256), at(3, 1068729600, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_535_pointwise_G_layer1_0_bn3_running_mean", [at(0, 15837184, 1024), at(1, 1073096704, 1024), at(3, 1068617728, 1024)], { shader: 142, workgroups: [4,1,1] }),
-        dispatch("step_536_pointwise_G_layer1_0_conv3", [at(6, 949616640, 62782464), at(1, 1073096704, 1024), at(2, 379846656, 62782464)], { shader: 143, workgroups: [30656,1,1] }),
-        dispatch("step_537_sum_G_layer1_0_conv3_stage1", [at(2, 379846656, 62782464), at(1, 1060405248, 16384)], { shader: 144, workgroups: [64,1,1] }),
-        dispatch("step_537_sum_G_layer1_0_conv3_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_538_pointwise_G_layer1_0_bn3_running_var", [at(0, 15838208, 1024), at(1, 1060421632, 1024), at(3, 1068618752, 1024)], { shader: 145, workgroups: [4,1,1] }),
-        dispatch("step_539_pointwise_G_layer1_0_downsample_1_running_mean", [at(0, 15906816, 1024), at(1, 1073098752, 1024), at(3, 1068619776, 1024)], { shader: 142, workgroups: [4,1,1] }),
-        dispatch("step_540_pointwise_G_layer1_0_downsample_0", [at(7, 62782464, 62782464), at(1, 1073098752, 1024), at(2, 379846656, 62782464)], { shader: 143, workgroups: [30656,1,1] }),
-        dispatch("step_541_sum_G_layer1_0_downsample_0_stage1", [at(2, 379846656, 62782464), at(1, 1060405248, 16384)], { shader: 144, workgroups: [64,1,1] }),
-        dispatch("step_541_sum_G_layer1_0_downsample_0_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_542_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 15907840, 1024), at(1, 1060421632, 1024), at(3, 1068620800, 1024)], { shader: 145, workgroups: [4,1,1] }),
-        dispatch("step_543_pointwise_G_layer1_1_bn1_running_mean", [at(0, 15974912, 256), at(1, 1073208832, 256), at(3, 1068729856, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_544_pointwise_G_layer1_1_conv1", [at(10, 647985408, 15695616), at(1, 1073208832, 256), at(2, 379846656, 15695616)], { shader: 139, workgroups: [7664,1,1] }),
-        dispatch("step_545_sum_G_layer1_1_conv1_stage1", [at(2, 379846656, 15695616), at(1, 1060405248, 15104)], { shader: 140, workgroups: [59,1,1] }),
-        dispatch("step_545_sum_G_layer1_1_conv1_stage2", [at(1, 1060405248, 15104), at(1, 1060420352, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_546_pointwise_G_layer1_1_bn1_running_var", [at(0, 15975168, 256), at(1, 1060420352, 256), at(3, 1068730112, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_547_pointwise_G_layer1_1_bn2_running_mean", [at(0, 16123392, 256), at(1, 1073209344, 256), at(3, 1068730368, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_548_pointwise_G_layer1_1_conv2", [at(10, 695072256, 15695616), at(1, 1073209344, 256), at(2, 379846656, 15695616)], { shader: 139, workgroups: [7664,1,1] }),
-        dispatch("step_549_sum_G_layer1_1_conv2_stage1", [at(2, 379846656, 15695616), at(1, 1060405248, 15104)], { shader: 140, workgroups: [59,1,1] }),
-        dispatch("step_549_sum_G_layer1_1_conv2_stage2", [at(1, 1060405248, 15104), at(1, 1060420352, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_550_pointwise_G_layer1_1_bn2_running_var", [at(0, 16123648, 256), at(1, 1060420352, 256), at(3, 1068730624, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_551_pointwise_G_layer1_1_bn3_running_mean", [at(0, 16191488, 1024), at(1, 1073100800, 1024), at(3, 1068621824, 1024)], { shader: 142, workgroups: [4,1,1] }),
-        dispatch("step_552_pointwise_G_layer1_1_conv3", [at(7, 251129856, 62782464), at(1, 1073100800, 1024), at(2, 379846656, 62782464)], { shader: 143, workgroups: [30656,1,1] }),
-        dispatch("step_553_sum_G_layer1_1_conv3_stage1", [at(2, 379846656, 62782464), at(1, 1060405248, 16384)], { shader: 144, workgroups: [64,1,1] }),
-        dispatch("step_553_sum_G_layer1_1_conv3_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_554_pointwise_G_layer1_1_bn3_running_var", [at(0, 16192512, 1024), at(1, 1060421632, 1024), at(3, 1068622848, 1024)], { shader: 145, workgroups: [4,1,1] }),
-        dispatch("step_555_pointwise_G_layer1_2_bn1_running_mean", [at(0, 16259584, 256), at(1, 1073209856, 256), at(3, 1068730880, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_556_pointwise_G_layer1_2_conv1", [at(10, 742159104, 15695616), at(1, 1073209856, 256), at(2, 379846656, 15695616)], { shader: 139, workgroups: [7664,1,1] }),
-        dispatch("step_557_sum_G_layer1_2_conv1_stage1", [at(2, 379846656, 15695616), at(1, 1060405248, 15104)], { shader: 140, workgroups: [59,1,1] }),
-        dispatch("step_557_sum_G_layer1_2_conv1_stage2", [at(1, 1060405248, 15104), at(1, 1060420352, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_558_pointwise_G_layer1_2_bn1_running_var", [at(0, 16259840, 256), at(1, 1060420352, 256), at(3, 1068731136, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_559_pointwise_G_layer1_2_bn2_running_mean", [at(0, 16408064, 256), at(1, 1073210368, 256), at(3, 1068731392, 256)], { shader: 138, workgroups: [1,1,1] }),
-        dispatch("step_560_pointwise_G_layer1_2_conv2", [at(10, 789245952, 15695616), at(1, 1073210368, 256), at(2, 379846656, 15695616)], { shader: 139, workgroups: [7664,1,1] }),
-        dispatch("step_561_sum_G_layer1_2_conv2_stage1", [at(2, 379846656, 15695616), at(1, 1060405248, 15104)], { shader: 140, workgroups: [59,1,1] }),
-        dispatch("step_561_sum_G_layer1_2_conv2_stage2", [at(1, 1060405248, 15104), at(1, 1060420352, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_562_pointwise_G_layer1_2_bn2_running_var", [at(0, 16408320, 256), at(1, 1060420352, 256), at(3, 1068731648, 256)], { shader: 141, workgroups: [1,1,1] }),
-        dispatch("step_563_pointwise_G_layer1_2_bn3_running_mean", [at(0, 16476160, 1024), at(1, 1073102848, 1024), at(3, 1068623872, 1024)], { shader: 142, workgroups: [4,1,1] }),
-        dispatch("step_564_pointwise_G_layer1_2_conv3", [at(7, 439477248, 62782464), at(1, 1073102848, 1024), at(2, 379846656, 62782464)], { shader: 143, workgroups: [30656,1,1] }),
-        dispatch("step_565_sum_G_layer1_2_conv3_stage1", [at(2, 379846656, 62782464), at(1, 1060405248, 16384)], { shader: 144, workgroups: [64,1,1] }),
-        dispatch("step_565_sum_G_layer1_2_conv3_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_566_pointwise_G_layer1_2_bn3_running_var", [at(0, 16477184, 1024), at(1, 1060421632, 1024), at(3, 1068624896, 1024)], { shader: 145, workgroups: [4,1,1] }),
-        dispatch("step_567_pointwise_G_layer2_0_bn1_running_mean", [at(0, 16610304, 512), at(1, 1073199104, 512), at(3, 1068720128, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_568_pointwise_G_layer2_0_conv1", [at(2, 1060405248, 7913472), at(1, 1073199104, 512), at(1, 1060405248, 7913472)], { shader: 147, workgroups: [3864,1,1] }),
-        dispatch("step_569_sum_G_layer2_0_conv1_stage1", [at(1, 1060405248, 7913472), at(1, 1069324288, 7680)], { shader: 148, workgroups: [30,1,1] }),
-        dispatch("step_569_sum_G_layer2_0_conv1_stage2", [at(1, 1069324288, 7680), at(1, 1060405248, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_570_pointwise_G_layer2_0_bn1_running_var", [at(0, 16610816, 512), at(1, 1060405248, 512), at(3, 1068720640, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_571_pointwise_G_layer2_0_bn2_running_mean", [at(0, 17202176, 512), at(1, 1073200128, 512), at(3, 1068721152, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_572_pointwise_G_layer2_0_conv2", [at(5, 1060405248, 7913472), at(1, 1073200128, 512), at(1, 1060405248, 7913472)], { shader: 147, workgroups: [3864,1,1] }),
-        dispatch("step_573_sum_G_layer2_0_conv2_stage1", [at(1, 1060405248, 7913472), at(1, 1069324288, 7680)], { shader: 148, workgroups: [30,1,1] }),
-        dispatch("step_573_sum_G_layer2_0_conv2_stage2", [at(1, 1069324288, 7680), at(1, 1060405248, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_574_pointwise_G_layer2_0_bn2_running_var", [at(0, 17202688, 512), at(1, 1060405248, 512), at(3, 1068721664, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_575_pointwise_G_layer2_0_bn3_running_mean", [at(0, 17469440, 2048), at(1, 1073055744, 2048), at(3, 1068572672, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_576_pointwise_G_layer2_0_conv3", [at(1, 1012924416, 31653888), at(1, 1073055744, 2048), at(2, 379846656, 31653888)], { shader: 151, workgroups: [15456,1,1] }),
-        dispatch("step_577_sum_G_layer2_0_conv3_stage1", [at(2, 379846656, 31653888), at(1, 1012924416, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_577_sum_G_layer2_0_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_578_pointwise_G_layer2_0_bn3_running_var", [at(0, 17471488, 2048), at(1, 1012940800, 2048), at(3, 1068574720, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_579_pointwise_G_layer2_0_downsample_1_running_mean", [at(0, 18001920, 2048), at(1, 1073059840, 2048), at(3, 1068576768, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_580_pointwise_G_layer2_0_downsample_0", [at(3, 1012924416, 31653888), at(1, 1073059840, 2048), at(1, 1012924416, 31653888)], { shader: 151, workgroups: [15456,1,1] }),
-        dispatch("step_581_sum_G_layer2_0_downsample_0_stage1", [at(1, 1012924416, 31653888), at(1, 1060405248, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_581_sum_G_layer2_0_downsample_0_stage2", [at(1, 1060405248, 16384), at(1, 1012924416, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_582_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 18003968, 2048), at(1, 1012924416, 2048), at(3, 1068578816, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_583_pointwise_G_layer2_1_bn1_running_mean", [at(0, 18269184, 512), at(1, 1073201152, 512), at(3, 1068722176, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_584_pointwise_G_layer2_1_conv1", [at(9, 1060405248, 7913472), at(1, 1073201152, 512), at(1, 1012924416, 7913472)], { shader: 147, workgroups: [3864,1,1] }),
-        dispatch("step_585_sum_G_layer2_1_conv1_stage1", [at(1, 1012924416, 7913472), at(1, 1020837888, 7680)], { shader: 148, workgroups: [30,1,1] }),
-        dispatch("step_585_sum_G_layer2_1_conv1_stage2", [at(1, 1020837888, 7680), at(1, 1012924416, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_586_pointwise_G_layer2_1_bn1_running_var", [at(0, 18269696, 512), at(1, 1012924416, 512), at(3, 1068722688, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_587_pointwise_G_layer2_1_bn2_running_mean", [at(0, 18861056, 512), at(1, 1073202176, 512), at(3, 1068723200, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_588_pointwise_G_layer2_1_conv2", [at(10, 867724544, 7913472), at(1, 1073202176, 512), at(1, 1012924416, 7913472)], { shader: 147, workgroups: [3864,1,1] }),
-        dispatch("step_589_sum_G_layer2_1_conv2_stage1", [at(1, 1012924416, 7913472), at(1, 1020837888, 7680)], { shader: 148, workgroups: [30,1,1] }),
-        dispatch("step_589_sum_G_layer2_1_conv2_stage2", [at(1, 1020837888, 7680), at(1, 1012924416, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_590_pointwise_G_layer2_1_bn2_running_var", [at(0, 18861568, 512), at(1, 1012924416, 512), at(3, 1068723712, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_591_pointwise_G_layer2_1_bn3_running_mean", [at(0, 19128320, 2048), at(1, 1073063936, 2048), at(3, 1068580864, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_592_pointwise_G_layer2_1_conv3", [at(6, 1012399104, 31653888), at(1, 1073063936, 2048), at(1, 1012924416, 31653888)], { shader: 151, workgroups: [15456,1,1] }),
-        dispatch("step_593_sum_G_layer2_1_conv3_stage1", [at(1, 1012924416, 31653888), at(1, 1060405248, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_593_sum_G_layer2_1_conv3_stage2", [at(1, 1060405248, 16384), at(1, 1012924416, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_594_pointwise_G_layer2_1_bn3_running_var", [at(0, 19130368, 2048), at(1, 1012924416, 2048), at(3, 1068582912, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_595_pointwise_G_layer2_2_bn1_running_mean", [at(0, 19395584, 512), at(1, 1073203200, 512), at(3, 1068724224, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_596_pointwise_G_layer2_2_conv1", [at(10, 891464960, 7913472), at(1, 1073203200, 512), at(1, 1012924416, 7913472)], { shader: 147, workgroups: [3864,1,1] }),
-        dispatch("step_597_sum_G_layer2_2_conv1_stage1", [at(1, 1012924416, 7913472), at(1, 1020837888, 7680)], { shader: 148, workgroups: [30,1,1] }),
-        dispatch("step_597_sum_G_layer2_2_conv1_stage2", [at(1, 1020837888, 7680), at(1, 1012924416, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_598_pointwise_G_layer2_2_bn1_running_var", [at(0, 19396096, 512), at(1, 1012924416, 512), at(3, 1068724736, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_599_pointwise_G_layer2_2_bn2_running_mean", [at(0, 19987456, 512), at(1, 1073204224, 512), at(3, 1068725248, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_600_pointwise_G_layer2_2_conv2", [at(10, 915205376, 7913472), at(1, 1073204224, 512), at(1, 1012924416, 7913472)], { shader: 147, workgroups: [3864,1,1] }),
-        dispatch("step_601_sum_G_layer2_2_conv2_stage1", [at(1, 1012924416, 7913472), at(1, 1020837888, 7680)], { shader: 148, workgroups: [30,1,1] }),
-        dispatch("step_601_sum_G_layer2_2_conv2_stage2", [at(1, 1020837888, 7680), at(1, 1012924416, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_602_pointwise_G_layer2_2_bn2_running_var", [at(0, 19987968, 512), at(1, 1012924416, 512), at(3, 1068725760, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_603_pointwise_G_layer2_2_bn3_running_mean", [at(0, 20254720, 2048), at(1, 1073068032, 2048), at(3, 1068584960, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_604_pointwise_G_layer2_2_conv3", [at(7, 877910016, 31653888), at(1, 1073068032, 2048), at(1, 1012924416, 31653888)], { shader: 151, workgroups: [15456,1,1] }),
-        dispatch("step_605_sum_G_layer2_2_conv3_stage1", [at(1, 1012924416, 31653888), at(1, 1060405248, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_605_sum_G_layer2_2_conv3_stage2", [at(1, 1060405248, 16384), at(1, 1012924416, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_606_pointwise_G_layer2_2_bn3_running_var", [at(0, 20256768, 2048), at(1, 1012924416, 2048), at(3, 1068587008, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_607_pointwise_G_layer2_3_bn1_running_mean", [at(0, 20521984, 512), at(1, 1073205248, 512), at(3, 1068726272, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_608_pointwise_G_layer2_3_conv1", [at(10, 938945792, 7913472), at(1, 1073205248, 512), at(1, 1012924416, 7913472)], { shader: 147, workgroups: [3864,1,1] }),
-        dispatch("step_609_sum_G_layer2_3_conv1_stage1", [at(1, 1012924416, 7913472), at(1, 1020837888, 7680)], { shader: 148, workgroups: [30,1,1] }),
-        dispatch("step_609_sum_G_layer2_3_conv1_stage2", [at(1, 1020837888, 7680), at(1, 1012924416, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_610_pointwise_G_layer2_3_bn1_running_var", [at(0, 20522496, 512), at(1, 1012924416, 512), at(3, 1068726784, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_611_pointwise_G_layer2_3_bn2_running_mean", [at(0, 21113856, 512), at(1, 1073206272, 512), at(3, 1068727296, 512)], { shader: 146, workgroups: [2,1,1] }),
-        dispatch("step_612_pointwise_G_layer2_3_conv2", [at(10, 962686208, 7913472), at(1, 1073206272, 512), at(1, 1012924416, 7913472)], { shader: 147, workgroups: [3864,1,1] }),
-        dispatch("step_613_sum_G_layer2_3_conv2_stage1", [at(1, 1012924416, 7913472), at(1, 1020837888, 7680)], { shader: 148, workgroups: [30,1,1] }),
-        dispatch("step_613_sum_G_layer2_3_conv2_stage2", [at(1, 1020837888, 7680), at(1, 1012924416, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_614_pointwise_G_layer2_3_bn2_running_var", [at(0, 21114368, 512), at(1, 1012924416, 512), at(3, 1068727808, 512)], { shader: 149, workgroups: [2,1,1] }),
-        dispatch("step_615_pointwise_G_layer2_3_bn3_running_mean", [at(0, 21381120, 2048), at(1, 1073072128, 2048), at(3, 1068589056, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_616_pointwise_G_layer2_3_conv3", [at(7, 972871680, 31653888), at(1, 1073072128, 2048), at(1, 1012924416, 31653888)], { shader: 151, workgroups: [15456,1,1] }),
-        dispatch("step_617_sum_G_layer2_3_conv3_stage1", [at(1, 1012924416, 31653888), at(1, 1060405248, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_617_sum_G_layer2_3_conv3_stage2", [at(1, 1060405248, 16384), at(1, 1012924416, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_618_pointwise_G_layer2_3_bn3_running_var", [at(0, 21383168, 2048), at(1, 1012924416, 2048), at(3, 1068591104, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_619_pointwise_G_layer3_0_bn1_running_mean", [at(0, 21911552, 1024), at(1, 1073104896, 1024), at(3, 1068625920, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_620_pointwise_G_layer3_0_conv1", [at(1, 1044578304, 15826944), at(1, 1073104896, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_621_sum_G_layer3_0_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_621_sum_G_layer3_0_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_622_pointwise_G_layer3_0_bn1_running_var", [at(0, 21912576, 1024), at(1, 1012924416, 1024), at(3, 1068626944, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_623_pointwise_G_layer3_0_bn2_running_mean", [at(0, 24274944, 1024), at(1, 1073106944, 1024), at(3, 1068627968, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_624_pointwise_G_layer3_0_conv2", [at(4, 1044578304, 15826944), at(1, 1073106944, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_625_sum_G_layer3_0_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_625_sum_G_layer3_0_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_626_pointwise_G_layer3_0_bn2_running_var", [at(0, 24275968, 1024), at(1, 1012924416, 1024), at(3, 1068628992, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_627_pointwise_G_layer3_0_bn3_running_mean", [at(0, 25333760, 4096), at(1, 1072859136, 4096), at(3, 1068376064, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_628_pointwise_G_layer3_0_conv3", [at(2, 506462208, 63307776), at(1, 1072859136, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_629_sum_G_layer3_0_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_629_sum_G_layer3_0_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_630_pointwise_G_layer3_0_bn3_running_var", [at(0, 25337856, 4096), at(1, 1012940800, 4096), at(3, 1068380160, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_631_pointwise_G_layer3_0_downsample_1_running_mean", [at(0, 27447296, 4096), at(1, 1072867328, 4096), at(3, 1068384256, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_632_pointwise_G_layer3_0_downsample_0", [at(2, 633077760, 63307776), at(1, 1072867328, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_633_sum_G_layer3_0_downsample_0_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_633_sum_G_layer3_0_downsample_0_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_634_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 27451392, 4096), at(1, 1012940800, 4096), at(3, 1068388352, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_635_pointwise_G_layer3_1_bn1_running_mean", [at(0, 28506112, 1024), at(1, 1073108992, 1024), at(3, 1068630016, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_636_pointwise_G_layer3_1_conv1", [at(8, 569769984, 15826944), at(1, 1073108992, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_637_sum_G_layer3_1_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_637_sum_G_layer3_1_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_638_pointwise_G_layer3_1_bn1_running_var", [at(0, 28507136, 1024), at(1, 1012924416, 1024), at(3, 1068631040, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_639_pointwise_G_layer3_1_bn2_running_mean", [at(0, 30869504, 1024), at(1, 1073111040, 1024), at(3, 1068632064, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_640_pointwise_G_layer3_1_conv2", [at(8, 617250816, 15826944), at(1, 1073111040, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_641_sum_G_layer3_1_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_641_sum_G_layer3_1_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_642_pointwise_G_layer3_1_bn2_running_var", [at(0, 30870528, 1024), at(1, 1012924416, 1024), at(3, 1068633088, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_643_pointwise_G_layer3_1_bn3_running_mean", [at(0, 31928320, 4096), at(1, 1072875520, 4096), at(3, 1068392448, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_644_pointwise_G_layer3_1_conv3", [at(2, 823001088, 63307776), at(1, 1072875520, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_645_sum_G_layer3_1_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_645_sum_G_layer3_1_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_646_pointwise_G_layer3_1_bn3_running_var", [at(0, 31932416, 4096), at(1, 1012940800, 4096), at(3, 1068396544, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_647_pointwise_G_layer3_2_bn1_running_mean", [at(0, 32987136, 1024), at(1, 1073113088, 1024), at(3, 1068634112, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_648_pointwise_G_layer3_2_conv1", [at(8, 664731648, 15826944), at(1, 1073113088, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_649_sum_G_layer3_2_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_649_sum_G_layer3_2_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_650_pointwise_G_layer3_2_bn1_running_var", [at(0, 32988160, 1024), at(1, 1012924416, 1024), at(3, 1068635136, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_651_pointwise_G_layer3_2_bn2_running_mean", [at(0, 35350528, 1024), at(1, 1073115136, 1024), at(3, 1068636160, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_652_pointwise_G_layer3_2_conv2", [at(8, 712212480, 15826944), at(1, 1073115136, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_653_sum_G_layer3_2_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_653_sum_G_layer3_2_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_654_pointwise_G_layer3_2_bn2_running_var", [at(0, 35351552, 1024), at(1, 1012924416, 1024), at(3, 1068637184, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_655_pointwise_G_layer3_2_bn3_running_mean", [at(0, 36409344, 4096), at(1, 1072883712, 4096), at(3, 1068400640, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_656_pointwise_G_layer3_2_conv3", [at(3, 0, 63307776), at(1, 1072883712, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_657_sum_G_layer3_2_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_657_sum_G_layer3_2_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_658_pointwise_G_layer3_2_bn3_running_var", [at(0, 36413440, 4096), at(1, 1012940800, 4096), at(3, 1068404736, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_659_pointwise_G_layer3_3_bn1_running_mean", [at(0, 37468160, 1024), at(1, 1073117184, 1024), at(3, 1068638208, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_660_pointwise_G_layer3_3_conv1", [at(8, 759693312, 15826944), at(1, 1073117184, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_661_sum_G_layer3_3_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_661_sum_G_layer3_3_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_662_pointwise_G_layer3_3_bn1_running_var", [at(0, 37469184, 1024), at(1, 1012924416, 1024), at(3, 1068639232, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_663_pointwise_G_layer3_3_bn2_running_mean", [at(0, 39831552, 1024), at(1, 1073119232, 1024), at(3, 1068640256, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_664_pointwise_G_layer3_3_conv2", [at(8, 807174144, 15826944), at(1, 1073119232, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_665_sum_G_layer3_3_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_665_sum_G_layer3_3_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_666_pointwise_G_layer3_3_bn2_running_var", [at(0, 39832576, 1024), at(1, 1012924416, 1024), at(3, 1068641280, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_667_pointwise_G_layer3_3_bn3_running_mean", [at(0, 40890368, 4096), at(1, 1072891904, 4096), at(3, 1068408832, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_668_pointwise_G_layer3_3_conv3", [at(3, 189923328, 63307776), at(1, 1072891904, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_669_sum_G_layer3_3_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_669_sum_G_layer3_3_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_670_pointwise_G_layer3_3_bn3_running_var", [at(0, 40894464, 4096), at(1, 1012940800, 4096), at(3, 1068412928, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_671_pointwise_G_layer3_4_bn1_running_mean", [at(0, 41949184, 1024), at(1, 1073121280, 1024), at(3, 1068642304, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_672_pointwise_G_layer3_4_conv1", [at(8, 854654976, 15826944), at(1, 1073121280, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_673_sum_G_layer3_4_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_673_sum_G_layer3_4_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_674_pointwise_G_layer3_4_bn1_running_var", [at(0, 41950208, 1024), at(1, 1012924416, 1024), at(3, 1068643328, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_675_pointwise_G_layer3_4_bn2_running_mean", [at(0, 44312576, 1024), at(1, 1073123328, 1024), at(3, 1068644352, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_676_pointwise_G_layer3_4_conv2", [at(8, 902135808, 15826944), at(1, 1073123328, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_677_sum_G_layer3_4_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_677_sum_G_layer3_4_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_678_pointwise_G_layer3_4_bn2_running_var", [at(0, 44313600, 1024), at(1, 1012924416, 1024), at(3, 1068645376, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_679_pointwise_G_layer3_4_bn3_running_mean", [at(0, 45371392, 4096), at(1, 1072900096, 4096), at(3, 1068417024, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_680_pointwise_G_layer3_4_conv3", [at(3, 379846656, 63307776), at(1, 1072900096, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_681_sum_G_layer3_4_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_681_sum_G_layer3_4_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_682_pointwise_G_layer3_4_bn3_running_var", [at(0, 45375488, 4096), at(1, 1012940800, 4096), at(3, 1068421120, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_683_pointwise_G_layer3_5_bn1_running_mean", [at(0, 46430208, 1024), at(1, 1073125376, 1024), at(3, 1068646400, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_684_pointwise_G_layer3_5_conv1", [at(8, 949616640, 15826944), at(1, 1073125376, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_685_sum_G_layer3_5_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_685_sum_G_layer3_5_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_686_pointwise_G_layer3_5_bn1_running_var", [at(0, 46431232, 1024), at(1, 1012924416, 1024), at(3, 1068647424, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_687_pointwise_G_layer3_5_bn2_running_mean", [at(0, 48793600, 1024), at(1, 1073127424, 1024), at(3, 1068648448, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_688_pointwise_G_layer3_5_conv2", [at(8, 997097472, 15826944), at(1, 1073127424, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_689_sum_G_layer3_5_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_689_sum_G_layer3_5_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_690_pointwise_G_layer3_5_bn2_running_var", [at(0, 48794624, 1024), at(1, 1012924416, 1024), at(3, 1068649472, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_691_pointwise_G_layer3_5_bn3_running_mean", [at(0, 49852416, 4096), at(1, 1072908288, 4096), at(3, 1068425216, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_692_pointwise_G_layer3_5_conv3", [at(3, 569769984, 63307776), at(1, 1072908288, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_693_sum_G_layer3_5_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_693_sum_G_layer3_5_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_694_pointwise_G_layer3_5_bn3_running_var", [at(0, 49856512, 4096), at(1, 1012940800, 4096), at(3, 1068429312, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_695_pointwise_G_layer3_6_bn1_running_mean", [at(0, 50911232, 1024), at(1, 1073129472, 1024), at(3, 1068650496, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_696_pointwise_G_layer3_6_conv1", [at(8, 1044578304, 15826944), at(1, 1073129472, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_697_sum_G_layer3_6_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_697_sum_G_layer3_6_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_698_pointwise_G_layer3_6_bn1_running_var", [at(0, 50912256, 1024), at(1, 1012924416, 1024), at(3, 1068651520, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_699_pointwise_G_layer3_6_bn2_running_mean", [at(0, 53274624, 1024), at(1, 1073131520, 1024), at(3, 1068652544, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_700_pointwise_G_layer3_6_conv2", [at(9, 31653888, 15826944), at(1, 1073131520, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_701_sum_G_layer3_6_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_701_sum_G_layer3_6_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_702_pointwise_G_layer3_6_bn2_running_var", [at(0, 53275648, 1024), at(1, 1012924416, 1024), at(3, 1068653568, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_703_pointwise_G_layer3_6_bn3_running_mean", [at(0, 54333440, 4096), at(1, 1072916480, 4096), at(3, 1068433408, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_704_pointwise_G_layer3_6_conv3", [at(3, 759693312, 63307776), at(1, 1072916480, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_705_sum_G_layer3_6_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_705_sum_G_layer3_6_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_706_pointwise_G_layer3_6_bn3_running_var", [at(0, 54337536, 4096), at(1, 1012940800, 4096), at(3, 1068437504, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_707_pointwise_G_layer3_7_bn1_running_mean", [at(0, 55392256, 1024), at(1, 1073133568, 1024), at(3, 1068654592, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_708_pointwise_G_layer3_7_conv1", [at(9, 79134720, 15826944), at(1, 1073133568, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_709_sum_G_layer3_7_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_709_sum_G_layer3_7_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_710_pointwise_G_layer3_7_bn1_running_var", [at(0, 55393280, 1024), at(1, 1012924416, 1024), at(3, 1068655616, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_711_pointwise_G_layer3_7_bn2_running_mean", [at(0, 57755648, 1024), at(1, 1073135616, 1024), at(3, 1068656640, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_712_pointwise_G_layer3_7_conv2", [at(9, 126615552, 15826944), at(1, 1073135616, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_713_sum_G_layer3_7_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_713_sum_G_layer3_7_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_714_pointwise_G_layer3_7_bn2_running_var", [at(0, 57756672, 1024), at(1, 1012924416, 1024), at(3, 1068657664, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_715_pointwise_G_layer3_7_bn3_running_mean", [at(0, 58814464, 4096), at(1, 1072924672, 4096), at(3, 1068441600, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_716_pointwise_G_layer3_7_conv3", [at(3, 949616640, 63307776), at(1, 1072924672, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_717_sum_G_layer3_7_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_717_sum_G_layer3_7_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_718_pointwise_G_layer3_7_bn3_running_var", [at(0, 58818560, 4096), at(1, 1012940800, 4096), at(3, 1068445696, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_719_pointwise_G_layer3_8_bn1_running_mean", [at(0, 59873280, 1024), at(1, 1073137664, 1024), at(3, 1068658688, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_720_pointwise_G_layer3_8_conv1", [at(9, 174096384, 15826944), at(1, 1073137664, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_721_sum_G_layer3_8_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_721_sum_G_layer3_8_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_722_pointwise_G_layer3_8_bn1_running_var", [at(0, 59874304, 1024), at(1, 1012924416, 1024), at(3, 1068659712, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_723_pointwise_G_layer3_8_bn2_running_mean", [at(0, 62236672, 1024), at(1, 1073139712, 1024), at(3, 1068660736, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_724_pointwise_G_layer3_8_conv2", [at(9, 221577216, 15826944), at(1, 1073139712, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_725_sum_G_layer3_8_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_725_sum_G_layer3_8_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_726_pointwise_G_layer3_8_bn2_running_var", [at(0, 62237696, 1024), at(1, 1012924416, 1024), at(3, 1068661760, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_727_pointwise_G_layer3_8_bn3_running_mean", [at(0, 63295488, 4096), at(1, 1072932864, 4096), at(3, 1068449792, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_728_pointwise_G_layer3_8_conv3", [at(4, 126615552, 63307776), at(1, 1072932864, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_729_sum_G_layer3_8_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_729_sum_G_layer3_8_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_730_pointwise_G_layer3_8_bn3_running_var", [at(0, 63299584, 4096), at(1, 1012940800, 4096), at(3, 1068453888, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_731_pointwise_G_layer3_9_bn1_running_mean", [at(0, 64354304, 1024), at(1, 1073141760, 1024), at(3, 1068662784, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_732_pointwise_G_layer3_9_conv1", [at(9, 269058048, 15826944), at(1, 1073141760, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_733_sum_G_layer3_9_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_733_sum_G_layer3_9_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_734_pointwise_G_layer3_9_bn1_running_var", [at(0, 64355328, 1024), at(1, 1012924416, 1024), at(3, 1068663808, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_735_pointwise_G_layer3_9_bn2_running_mean", [at(0, 66717696, 1024), at(1, 1073143808, 1024), at(3, 1068664832, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_736_pointwise_G_layer3_9_conv2", [at(9, 316538880, 15826944), at(1, 1073143808, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_737_sum_G_layer3_9_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_737_sum_G_layer3_9_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_738_pointwise_G_layer3_9_bn2_running_var", [at(0, 66718720, 1024), at(1, 1012924416, 1024), at(3, 1068665856, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_739_pointwise_G_layer3_9_bn3_running_mean", [at(0, 67776512, 4096), at(1, 1072941056, 4096), at(3, 1068457984, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_740_pointwise_G_layer3_9_conv3", [at(4, 316538880, 63307776), at(1, 1072941056, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_741_sum_G_layer3_9_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_741_sum_G_layer3_9_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_742_pointwise_G_layer3_9_bn3_running_var", [at(0, 67780608, 4096), at(1, 1012940800, 4096), at(3, 1068462080, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_743_pointwise_G_layer3_10_bn1_running_mean", [at(0, 68835328, 1024), at(1, 1073145856, 1024), at(3, 1068666880, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_744_pointwise_G_layer3_10_conv1", [at(9, 364019712, 15826944), at(1, 1073145856, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_745_sum_G_layer3_10_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_745_sum_G_layer3_10_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_746_pointwise_G_layer3_10_bn1_running_var", [at(0, 68836352, 1024), at(1, 1012924416, 1024), at(3, 1068667904, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_747_pointwise_G_layer3_10_bn2_running_mean", [at(0, 71198720, 1024), at(1, 1073147904, 1024), at(3, 1068668928, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_748_pointwise_G_layer3_10_conv2", [at(9, 411500544, 15826944), at(1, 1073147904, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_749_sum_G_layer3_10_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_749_sum_G_layer3_10_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_750_pointwise_G_layer3_10_bn2_running_var", [at(0, 71199744, 1024), at(1, 1012924416, 1024), at(3, 1068669952, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_751_pointwise_G_layer3_10_bn3_running_mean", [at(0, 72257536, 4096), at(1, 1072949248, 4096), at(3, 1068466176, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_752_pointwise_G_layer3_10_conv3", [at(4, 506462208, 63307776), at(1, 1072949248, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_753_sum_G_layer3_10_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_753_sum_G_layer3_10_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_754_pointwise_G_layer3_10_bn3_running_var", [at(0, 72261632, 4096), at(1, 1012940800, 4096), at(3, 1068470272, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_755_pointwise_G_layer3_11_bn1_running_mean", [at(0, 73316352, 1024), at(1, 1073149952, 1024), at(3, 1068670976, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_756_pointwise_G_layer3_11_conv1", [at(9, 458981376, 15826944), at(1, 1073149952, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_757_sum_G_layer3_11_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_757_sum_G_layer3_11_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_758_pointwise_G_layer3_11_bn1_running_var", [at(0, 73317376, 1024), at(1, 1012924416, 1024), at(3, 1068672000, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_759_pointwise_G_layer3_11_bn2_running_mean", [at(0, 75679744, 1024), at(1, 1073152000, 1024), at(3, 1068673024, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_760_pointwise_G_layer3_11_conv2", [at(9, 506462208, 15826944), at(1, 1073152000, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_761_sum_G_layer3_11_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_761_sum_G_layer3_11_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_762_pointwise_G_layer3_11_bn2_running_var", [at(0, 75680768, 1024), at(1, 1012924416, 1024), at(3, 1068674048, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_763_pointwise_G_layer3_11_bn3_running_mean", [at(0, 76738560, 4096), at(1, 1072957440, 4096), at(3, 1068474368, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_764_pointwise_G_layer3_11_conv3", [at(4, 696385536, 63307776), at(1, 1072957440, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_765_sum_G_layer3_11_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_765_sum_G_layer3_11_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_766_pointwise_G_layer3_11_bn3_running_var", [at(0, 76742656, 4096), at(1, 1012940800, 4096), at(3, 1068478464, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_767_pointwise_G_layer3_12_bn1_running_mean", [at(0, 77797376, 1024), at(1, 1073154048, 1024), at(3, 1068675072, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_768_pointwise_G_layer3_12_conv1", [at(9, 553943040, 15826944), at(1, 1073154048, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_769_sum_G_layer3_12_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_769_sum_G_layer3_12_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_770_pointwise_G_layer3_12_bn1_running_var", [at(0, 77798400, 1024), at(1, 1012924416, 1024), at(3, 1068676096, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_771_pointwise_G_layer3_12_bn2_running_mean", [at(0, 80160768, 1024), at(1, 1073156096, 1024), at(3, 1068677120, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_772_pointwise_G_layer3_12_conv2", [at(9, 601423872, 15826944), at(1, 1073156096, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_773_sum_G_layer3_12_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_773_sum_G_layer3_12_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_774_pointwise_G_layer3_12_bn2_running_var", [at(0, 80161792, 1024), at(1, 1012924416, 1024), at(3, 1068678144, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_775_pointwise_G_layer3_12_bn3_running_mean", [at(0, 81219584, 4096), at(1, 1072965632, 4096), at(3, 1068482560, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_776_pointwise_G_layer3_12_conv3", [at(4, 886308864, 63307776), at(1, 1072965632, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_777_sum_G_layer3_12_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_777_sum_G_layer3_12_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_778_pointwise_G_layer3_12_bn3_running_var", [at(0, 81223680, 4096), at(1, 1012940800, 4096), at(3, 1068486656, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_779_pointwise_G_layer3_13_bn1_running_mean", [at(0, 82278400, 1024), at(1, 1073158144, 1024), at(3, 1068679168, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_780_pointwise_G_layer3_13_conv1", [at(9, 648904704, 15826944), at(1, 1073158144, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_781_sum_G_layer3_13_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_781_sum_G_layer3_13_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_782_pointwise_G_layer3_13_bn1_running_var", [at(0, 82279424, 1024), at(1, 1012924416, 1024), at(3, 1068680192, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_783_pointwise_G_layer3_13_bn2_running_mean", [at(0, 84641792, 1024), at(1, 1073160192, 1024), at(3, 1068681216, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_784_pointwise_G_layer3_13_conv2", [at(9, 696385536, 15826944), at(1, 1073160192, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_785_sum_G_layer3_13_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_785_sum_G_layer3_13_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_786_pointwise_G_layer3_13_bn2_running_var", [at(0, 84642816, 1024), at(1, 1012924416, 1024), at(3, 1068682240, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_787_pointwise_G_layer3_13_bn3_running_mean", [at(0, 85700608, 4096), at(1, 1072973824, 4096), at(3, 1068490752, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_788_pointwise_G_layer3_13_conv3", [at(5, 63307776, 63307776), at(1, 1072973824, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_789_sum_G_layer3_13_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_789_sum_G_layer3_13_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_790_pointwise_G_layer3_13_bn3_running_var", [at(0, 85704704, 4096), at(1, 1012940800, 4096), at(3, 1068494848, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_791_pointwise_G_layer3_14_bn1_running_mean", [at(0, 86759424, 1024), at(1, 1073162240, 1024), at(3, 1068683264, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_792_pointwise_G_layer3_14_conv1", [at(9, 743866368, 15826944), at(1, 1073162240, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_793_sum_G_layer3_14_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_793_sum_G_layer3_14_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_794_pointwise_G_layer3_14_bn1_running_var", [at(0, 86760448, 1024), at(1, 1012924416, 1024), at(3, 1068684288, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_795_pointwise_G_layer3_14_bn2_running_mean", [at(0, 89122816, 1024), at(1, 1073164288, 1024), at(3, 1068685312, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_796_pointwise_G_layer3_14_conv2", [at(9, 791347200, 15826944), at(1, 1073164288, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_797_sum_G_layer3_14_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_797_sum_G_layer3_14_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_798_pointwise_G_layer3_14_bn2_running_var", [at(0, 89123840, 1024), at(1, 1012924416, 1024), at(3, 1068686336, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_799_pointwise_G_layer3_14_bn3_running_mean", [at(0, 90181632, 4096), at(1, 1072982016, 4096), at(3, 1068498944, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_800_pointwise_G_layer3_14_conv3", [at(5, 253231104, 63307776), at(1, 1072982016, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_801_sum_G_layer3_14_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_801_sum_G_layer3_14_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_802_pointwise_G_layer3_14_bn3_running_var", [at(0, 90185728, 4096), at(1, 1012940800, 4096), at(3, 1068503040, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_803_pointwise_G_layer3_15_bn1_running_mean", [at(0, 91240448, 1024), at(1, 1073166336, 1024), at(3, 1068687360, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_804_pointwise_G_layer3_15_conv1", [at(9, 838828032, 15826944), at(1, 1073166336, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_805_sum_G_layer3_15_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_805_sum_G_layer3_15_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_806_pointwise_G_layer3_15_bn1_running_var", [at(0, 91241472, 1024), at(1, 1012924416, 1024), at(3, 1068688384, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_807_pointwise_G_layer3_15_bn2_running_mean", [at(0, 93603840, 1024), at(1, 1073168384, 1024), at(3, 1068689408, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_808_pointwise_G_layer3_15_conv2", [at(9, 886308864, 15826944), at(1, 1073168384, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_809_sum_G_layer3_15_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_809_sum_G_layer3_15_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_810_pointwise_G_layer3_15_bn2_running_var", [at(0, 93604864, 1024), at(1, 1012924416, 1024), at(3, 1068690432, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_811_pointwise_G_layer3_15_bn3_running_mean", [at(0, 94662656, 4096), at(1, 1072990208, 4096), at(3, 1068507136, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_812_pointwise_G_layer3_15_conv3", [at(5, 443154432, 63307776), at(1, 1072990208, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_813_sum_G_layer3_15_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_813_sum_G_layer3_15_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_814_pointwise_G_layer3_15_bn3_running_var", [at(0, 94666752, 4096), at(1, 1012940800, 4096), at(3, 1068511232, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_815_pointwise_G_layer3_16_bn1_running_mean", [at(0, 95721472, 1024), at(1, 1073170432, 1024), at(3, 1068691456, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_816_pointwise_G_layer3_16_conv1", [at(9, 933789696, 15826944), at(1, 1073170432, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_817_sum_G_layer3_16_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_817_sum_G_layer3_16_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_818_pointwise_G_layer3_16_bn1_running_var", [at(0, 95722496, 1024), at(1, 1012924416, 1024), at(3, 1068692480, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_819_pointwise_G_layer3_16_bn2_running_mean", [at(0, 98084864, 1024), at(1, 1073172480, 1024), at(3, 1068693504, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_820_pointwise_G_layer3_16_conv2", [at(9, 981270528, 15826944), at(1, 1073172480, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_821_sum_G_layer3_16_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_821_sum_G_layer3_16_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_822_pointwise_G_layer3_16_bn2_running_var", [at(0, 98085888, 1024), at(1, 1012924416, 1024), at(3, 1068694528, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_823_pointwise_G_layer3_16_bn3_running_mean", [at(0, 99143680, 4096), at(1, 1072998400, 4096), at(3, 1068515328, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_824_pointwise_G_layer3_16_conv3", [at(5, 633077760, 63307776), at(1, 1072998400, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_825_sum_G_layer3_16_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_825_sum_G_layer3_16_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_826_pointwise_G_layer3_16_bn3_running_var", [at(0, 99147776, 4096), at(1, 1012940800, 4096), at(3, 1068519424, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_827_pointwise_G_layer3_17_bn1_running_mean", [at(0, 100202496, 1024), at(1, 1073174528, 1024), at(3, 1068695552, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_828_pointwise_G_layer3_17_conv1", [at(9, 1028751360, 15826944), at(1, 1073174528, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_829_sum_G_layer3_17_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_829_sum_G_layer3_17_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_830_pointwise_G_layer3_17_bn1_running_var", [at(0, 100203520, 1024), at(1, 1012924416, 1024), at(3, 1068696576, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_831_pointwise_G_layer3_17_bn2_running_mean", [at(0, 102565888, 1024), at(1, 1073176576, 1024), at(3, 1068697600, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_832_pointwise_G_layer3_17_conv2", [at(10, 15826944, 15826944), at(1, 1073176576, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_833_sum_G_layer3_17_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_833_sum_G_layer3_17_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_834_pointwise_G_layer3_17_bn2_running_var", [at(0, 102566912, 1024), at(1, 1012924416, 1024), at(3, 1068698624, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_835_pointwise_G_layer3_17_bn3_running_mean", [at(0, 103624704, 4096), at(1, 1073006592, 4096), at(3, 1068523520, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_836_pointwise_G_layer3_17_conv3", [at(5, 823001088, 63307776), at(1, 1073006592, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_837_sum_G_layer3_17_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_837_sum_G_layer3_17_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_838_pointwise_G_layer3_17_bn3_running_var", [at(0, 103628800, 4096), at(1, 1012940800, 4096), at(3, 1068527616, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_839_pointwise_G_layer3_18_bn1_running_mean", [at(0, 104683520, 1024), at(1, 1073178624, 1024), at(3, 1068699648, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_840_pointwise_G_layer3_18_conv1", [at(10, 63307776, 15826944), at(1, 1073178624, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_841_sum_G_layer3_18_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_841_sum_G_layer3_18_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_842_pointwise_G_layer3_18_bn1_running_var", [at(0, 104684544, 1024), at(1, 1012924416, 1024), at(3, 1068700672, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_843_pointwise_G_layer3_18_bn2_running_mean", [at(0, 107046912, 1024), at(1, 1073180672, 1024), at(3, 1068701696, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_844_pointwise_G_layer3_18_conv2", [at(10, 110788608, 15826944), at(1, 1073180672, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_845_sum_G_layer3_18_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_845_sum_G_layer3_18_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_846_pointwise_G_layer3_18_bn2_running_var", [at(0, 107047936, 1024), at(1, 1012924416, 1024), at(3, 1068702720, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_847_pointwise_G_layer3_18_bn3_running_mean", [at(0, 108105728, 4096), at(1, 1073014784, 4096), at(3, 1068531712, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_848_pointwise_G_layer3_18_conv3", [at(6, 0, 63307776), at(1, 1073014784, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_849_sum_G_layer3_18_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_849_sum_G_layer3_18_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_850_pointwise_G_layer3_18_bn3_running_var", [at(0, 108109824, 4096), at(1, 1012940800, 4096), at(3, 1068535808, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_851_pointwise_G_layer3_19_bn1_running_mean", [at(0, 109164544, 1024), at(1, 1073182720, 1024), at(3, 1068703744, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_852_pointwise_G_layer3_19_conv1", [at(10, 158269440, 15826944), at(1, 1073182720, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_853_sum_G_layer3_19_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_853_sum_G_layer3_19_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_854_pointwise_G_layer3_19_bn1_running_var", [at(0, 109165568, 1024), at(1, 1012924416, 1024), at(3, 1068704768, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_855_pointwise_G_layer3_19_bn2_running_mean", [at(0, 111527936, 1024), at(1, 1073184768, 1024), at(3, 1068705792, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_856_pointwise_G_layer3_19_conv2", [at(10, 205750272, 15826944), at(1, 1073184768, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_857_sum_G_layer3_19_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_857_sum_G_layer3_19_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_858_pointwise_G_layer3_19_bn2_running_var", [at(0, 111528960, 1024), at(1, 1012924416, 1024), at(3, 1068706816, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_859_pointwise_G_layer3_19_bn3_running_mean", [at(0, 112586752, 4096), at(1, 1073022976, 4096), at(3, 1068539904, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_860_pointwise_G_layer3_19_conv3", [at(6, 189923328, 63307776), at(1, 1073022976, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_861_sum_G_layer3_19_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_861_sum_G_layer3_19_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_862_pointwise_G_layer3_19_bn3_running_var", [at(0, 112590848, 4096), at(1, 1012940800, 4096), at(3, 1068544000, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_863_pointwise_G_layer3_20_bn1_running_mean", [at(0, 113645568, 1024), at(1, 1073186816, 1024), at(3, 1068707840, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_864_pointwise_G_layer3_20_conv1", [at(10, 253231104, 15826944), at(1, 1073186816, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_865_sum_G_layer3_20_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_865_sum_G_layer3_20_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_866_pointwise_G_layer3_20_bn1_running_var", [at(0, 113646592, 1024), at(1, 1012924416, 1024), at(3, 1068708864, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_867_pointwise_G_layer3_20_bn2_running_mean", [at(0, 116008960, 1024), at(1, 1073188864, 1024), at(3, 1068709888, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_868_pointwise_G_layer3_20_conv2", [at(10, 300711936, 15826944), at(1, 1073188864, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_869_sum_G_layer3_20_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_869_sum_G_layer3_20_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_870_pointwise_G_layer3_20_bn2_running_var", [at(0, 116009984, 1024), at(1, 1012924416, 1024), at(3, 1068710912, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_871_pointwise_G_layer3_20_bn3_running_mean", [at(0, 117067776, 4096), at(1, 1073031168, 4096), at(3, 1068548096, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_872_pointwise_G_layer3_20_conv3", [at(6, 379846656, 63307776), at(1, 1073031168, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_873_sum_G_layer3_20_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_873_sum_G_layer3_20_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_874_pointwise_G_layer3_20_bn3_running_var", [at(0, 117071872, 4096), at(1, 1012940800, 4096), at(3, 1068552192, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_875_pointwise_G_layer3_21_bn1_running_mean", [at(0, 118126592, 1024), at(1, 1073190912, 1024), at(3, 1068711936, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_876_pointwise_G_layer3_21_conv1", [at(10, 348192768, 15826944), at(1, 1073190912, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_877_sum_G_layer3_21_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_877_sum_G_layer3_21_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_878_pointwise_G_layer3_21_bn1_running_var", [at(0, 118127616, 1024), at(1, 1012924416, 1024), at(3, 1068712960, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_879_pointwise_G_layer3_21_bn2_running_mean", [at(0, 120489984, 1024), at(1, 1073192960, 1024), at(3, 1068713984, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_880_pointwise_G_layer3_21_conv2", [at(10, 395673600, 15826944), at(1, 1073192960, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_881_sum_G_layer3_21_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_881_sum_G_layer3_21_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_882_pointwise_G_layer3_21_bn2_running_var", [at(0, 120491008, 1024), at(1, 1012924416, 1024), at(3, 1068715008, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_883_pointwise_G_layer3_21_bn3_running_mean", [at(0, 121548800, 4096), at(1, 1073039360, 4096), at(3, 1068556288, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_884_pointwise_G_layer3_21_conv3", [at(6, 569769984, 63307776), at(1, 1073039360, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_885_sum_G_layer3_21_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_885_sum_G_layer3_21_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_886_pointwise_G_layer3_21_bn3_running_var", [at(0, 121552896, 4096), at(1, 1012940800, 4096), at(3, 1068560384, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_887_pointwise_G_layer3_22_bn1_running_mean", [at(0, 122607616, 1024), at(1, 1073195008, 1024), at(3, 1068716032, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_888_pointwise_G_layer3_22_conv1", [at(10, 443154432, 15826944), at(1, 1073195008, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_889_sum_G_layer3_22_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_889_sum_G_layer3_22_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_890_pointwise_G_layer3_22_bn1_running_var", [at(0, 122608640, 1024), at(1, 1012924416, 1024), at(3, 1068717056, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_891_pointwise_G_layer3_22_bn2_running_mean", [at(0, 124971008, 1024), at(1, 1073197056, 1024), at(3, 1068718080, 1024)], { shader: 154, workgroups: [4,1,1] }),
-        dispatch("step_892_pointwise_G_layer3_22_conv2", [at(10, 490635264, 15826944), at(1, 1073197056, 1024), at(1, 1012924416, 15826944)], { shader: 155, workgroups: [7728,1,1] }),
-        dispatch("step_893_sum_G_layer3_22_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 156, workgroups: [60,1,1] }),
-        dispatch("step_893_sum_G_layer3_22_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_894_pointwise_G_layer3_22_bn2_running_var", [at(0, 124972032, 1024), at(1, 1012924416, 1024), at(3, 1068719104, 1024)], { shader: 157, workgroups: [4,1,1] }),
-        dispatch("step_895_pointwise_G_layer3_22_bn3_running_mean", [at(0, 126029824, 4096), at(1, 1073047552, 4096), at(3, 1068564480, 4096)], { shader: 158, workgroups: [16,1,1] }),
-        dispatch("step_896_pointwise_G_layer3_22_conv3", [at(6, 759693312, 63307776), at(1, 1073047552, 4096), at(2, 379846656, 63307776)], { shader: 159, workgroups: [30912,1,1] }),
-        dispatch("step_897_sum_G_layer3_22_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 160, workgroups: [64,1,1] }),
-        dispatch("step_897_sum_G_layer3_22_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_898_pointwise_G_layer3_22_bn3_running_var", [at(0, 126033920, 4096), at(1, 1012940800, 4096), at(3, 1068568576, 4096)], { shader: 161, workgroups: [16,1,1] }),
-        dispatch("step_899_pointwise_G_layer4_0_bn1_running_mean", [at(0, 128139264, 2048), at(1, 1073076224, 2048), at(3, 1068593152, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_900_pointwise_G_layer4_0_conv1", [at(8, 0, 31653888), at(1, 1073076224, 2048), at(1, 1012924416, 31653888)], { shader: 151, workgroups: [15456,1,1] }),
-        dispatch("step_901_sum_G_layer4_0_conv1_stage1", [at(1, 1012924416, 31653888), at(1, 1044578304, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_901_sum_G_layer4_0_conv1_stage2", [at(1, 1044578304, 16384), at(1, 1012924416, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_902_pointwise_G_layer4_0_bn1_running_var", [at(0, 128141312, 2048), at(1, 1012924416, 2048), at(3, 1068595200, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_903_pointwise_G_layer4_0_bn2_running_mean", [at(0, 137584640, 2048), at(1, 1073080320, 2048), at(3, 1068597248, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_904_pointwise_G_layer4_0_conv2", [at(8, 94961664, 31653888), at(1, 1073080320, 2048), at(1, 1012924416, 31653888)], { shader: 151, workgroups: [15456,1,1] }),
-        dispatch("step_905_sum_G_layer4_0_conv2_stage1", [at(1, 1012924416, 31653888), at(1, 1044578304, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_905_sum_G_layer4_0_conv2_stage2", [at(1, 1044578304, 16384), at(1, 1012924416, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_906_pointwise_G_layer4_0_bn2_running_var", [at(0, 137586688, 2048), at(1, 1012924416, 2048), at(3, 1068599296, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_907_pointwise_G_layer4_0_bn3_running_mean", [at(0, 141799424, 8192), at(1, 1072809984, 8192), at(2, 1073733632, 8192)], { shader: 162, workgroups: [32,1,1] }),
-        dispatch("step_908_pointwise_G_layer4_0_conv3", [at(1, 0, 126615552), at(1, 1072809984, 8192), at(2, 379846656, 126615552)], { shader: 163, workgroups: [32768,2,1] }),
-        dispatch("step_909_sum_G_layer4_0_conv3_stage1", [at(2, 379846656, 126615552), at(1, 0, 16384)], { shader: 164, workgroups: [64,1,1] }),
-        dispatch("step_909_sum_G_layer4_0_conv3_stage2", [at(1, 0, 16384), at(1, 16384, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_910_pointwise_G_layer4_0_bn3_running_var", [at(0, 141807616, 8192), at(1, 16384, 8192), at(3, 1068318720, 8192)], { shader: 165, workgroups: [32,1,1] }),
-        dispatch("step_911_pointwise_G_layer4_0_downsample_1_running_mean", [at(0, 150220800, 8192), at(1, 1072826368, 8192), at(3, 1068326912, 8192)], { shader: 162, workgroups: [32,1,1] }),
-        dispatch("step_912_pointwise_G_layer4_0_downsample_0", [at(1, 253231104, 126615552), at(1, 1072826368, 8192), at(1, 0, 126615552)], { shader: 163, workgroups: [32768,2,1] }),
-        dispatch("step_913_sum_G_layer4_0_downsample_0_stage1", [at(1, 0, 126615552), at(1, 253231104, 16384)], { shader: 164, workgroups: [64,1,1] }),
-        dispatch("step_913_sum_G_layer4_0_downsample_0_stage2", [at(1, 253231104, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_914_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 150228992, 8192), at(1, 0, 8192), at(3, 1068335104, 8192)], { shader: 165, workgroups: [32,1,1] }),
-        dispatch("step_915_pointwise_G_layer4_1_bn1_running_mean", [at(0, 154435584, 2048), at(1, 1073084416, 2048), at(3, 1068601344, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_916_pointwise_G_layer4_1_conv1", [at(8, 189923328, 31653888), at(1, 1073084416, 2048), at(1, 0, 31653888)], { shader: 151, workgroups: [15456,1,1] }),
-        dispatch("step_917_sum_G_layer4_1_conv1_stage1", [at(1, 0, 31653888), at(1, 31653888, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_917_sum_G_layer4_1_conv1_stage2", [at(1, 31653888, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_918_pointwise_G_layer4_1_bn1_running_var", [at(0, 154437632, 2048), at(1, 0, 2048), at(3, 1068603392, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_919_pointwise_G_layer4_1_bn2_running_mean", [at(0, 163880960, 2048), at(1, 1073088512, 2048), at(3, 1068605440, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_920_pointwise_G_layer4_1_conv2", [at(8, 284884992, 31653888), at(1, 1073088512, 2048), at(1, 0, 31653888)], { shader: 151, workgroups: [15456,1,1] }),
-        dispatch("step_921_sum_G_layer4_1_conv2_stage1", [at(1, 0, 31653888), at(1, 31653888, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_921_sum_G_layer4_1_conv2_stage2", [at(1, 31653888, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_922_pointwise_G_layer4_1_bn2_running_var", [at(0, 163883008, 2048), at(1, 0, 2048), at(3, 1068607488, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_923_pointwise_G_layer4_1_bn3_running_mean", [at(0, 168095744, 8192), at(1, 1072842752, 8192), at(3, 1068343296, 8192)], { shader: 162, workgroups: [32,1,1] }),
-        dispatch("step_924_pointwise_G_layer4_1_conv3", [at(1, 633077760, 126615552), at(1, 1072842752, 8192), at(1, 0, 126615552)], { shader: 163, workgroups: [32768,2,1] }),
-        dispatch("step_925_sum_G_layer4_1_conv3_stage1", [at(1, 0, 126615552), at(1, 253231104, 16384)], { shader: 164, workgroups: [64,1,1] }),
-        dispatch("step_925_sum_G_layer4_1_conv3_stage2", [at(1, 253231104, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_926_pointwise_G_layer4_1_bn3_running_var", [at(0, 168103936, 8192), at(1, 0, 8192), at(3, 1068351488, 8192)], { shader: 165, workgroups: [32,1,1] }),
-        dispatch("step_927_pointwise_G_layer4_2_bn1_running_mean", [at(0, 172310528, 2048), at(1, 1073092608, 2048), at(3, 1068609536, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_928_pointwise_G_layer4_2_conv1", [at(8, 379846656, 31653888), at(1, 1073092608, 2048), at(1, 0, 31653888)], { shader: 151, workgroups: [15456,1,1] }),
-        dispatch("step_929_sum_G_layer4_2_conv1_stage1", [at(1, 0, 31653888), at(1, 31653888, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_929_sum_G_layer4_2_conv1_stage2", [at(1, 31653888, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_930_pointwise_G_layer4_2_bn1_running_var", [at(0, 172312576, 2048), at(1, 0, 2048), at(3, 1068611584, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_931_pointwise_G_layer4_2_bn2_running_mean", [at(0, 181755904, 2048), at(1, 1069331968, 2048), at(3, 1068613632, 2048)], { shader: 150, workgroups: [8,1,1] }),
-        dispatch("step_932_pointwise_G_layer4_2_conv2", [at(8, 474808320, 31653888), at(1, 1069331968, 2048), at(1, 0, 31653888)], { shader: 151, workgroups: [15456,1,1] }),
-        dispatch("step_933_sum_G_layer4_2_conv2_stage1", [at(1, 0, 31653888), at(1, 31653888, 16384)], { shader: 152, workgroups: [64,1,1] }),
-        dispatch("step_933_sum_G_layer4_2_conv2_stage2", [at(1, 31653888, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_934_pointwise_G_layer4_2_bn2_running_var", [at(0, 181757952, 2048), at(1, 0, 2048), at(3, 1068615680, 2048)], { shader: 153, workgroups: [8,1,1] }),
-        dispatch("step_935_pointwise_G_layer4_2_bn3_running_mean", [at(0, 185970688, 8192), at(1, 1069307904, 8192), at(3, 1068359680, 8192)], { shader: 162, workgroups: [32,1,1] }),
-        dispatch("step_936_pointwise_G_layer4_2_conv3", [at(2, 0, 126615552), at(1, 1069307904, 8192), at(1, 0, 126615552)], { shader: 163, workgroups: [32768,2,1] }),
-        dispatch("step_937_sum_G_layer4_2_conv3_stage1", [at(1, 0, 126615552), at(1, 253231104, 16384)], { shader: 164, workgroups: [64,1,1] }),
-        dispatch("step_937_sum_G_layer4_2_conv3_stage2", [at(1, 253231104, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_938_pointwise_G_layer4_2_bn3_running_var", [at(0, 185978880, 8192), at(1, 0, 8192), at(3, 1068367872, 8192)], { shader: 165, workgroups: [32,1,1] }),
-        dispatch("step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 11673856, 3891200), at(1, 1069842432, 989184), at(1, 1070831616, 989184), at(1, 0, 2048)], { shader: 166, workgroups: [4,1,1] }),
-        dispatch("step_939_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 2048), at(0, 366186240, 4)], { shader: 167, workgroups: [1,1,1] }),
-        dispatch("step_940_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage1", [at(0, 11673856, 3891200), at(1, 1068318720, 989184), at(1, 1071820800, 989184), at(1, 0, 2048)], { shader: 166, workgroups: [4,1,1] }),
-        dispatch("step_940_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage2", [at(1, 0, 2048), at(0, 366186496, 4)], { shader: 167, workgroups: [1,1,1] }),
-        dispatch("step_941_pointwise", [at(0, 11673856, 3891200), at(1, 62259200, 3891200)], { shader: 168, workgroups: [1900,1,1] }),
-        dispatch("step_942_sum_stage1", [at(1, 62259200, 3891200), at(1, 0, 1024)], { shader: 169, workgroups: [4,1,1] }),
-        dispatch("step_942_sum_stage2", [at(1, 0, 1024), at(1, 66150400, 4)], { shader: 170, workgroups: [1,1,1] }),
-        dispatch("step_943_softmax_G_layer5_conv2d_list_0", [at(1, 1069842432, 989184), at(1, 1070831616, 989184), at(0, 11673856, 3891200), at(1, 66150400, 4), at(1, 62259200, 3891200), at(1, 0, 62259200)], { shader: 171, workgroups: [15200,1,1] }),
-        dispatch("step_944_resizeGrad", [at(0, 366208000, 12548), at(0, 366186752, 21128), at(1, 0, 62259200), at(2, 1068318720, 989184)], { shader: 172, workgroups: [3864,1,1] }),
-        dispatch("step_945_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 186577152, 589824), at(1, 0, 589824)], { shader: 173, workgroups: [2304,1,1] }),
-        dispatch("step_945_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(2, 1068318720, 989184), at(2, 1069307904, 989184)], { shader: 174, workgroups: [966,1,1] }),
-        dispatch("step_945_conv2dInputGrad_G_layer5_conv2d_list_1", [at(2, 1069307904, 989184), at(1, 0, 589824), at(2, 379846656, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 175, workgroups: [483,32,1] }, { shader: 176, workgroups: [7872,1,1] }),
-        dispatch("step_946_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 185987072, 589824), at(1, 0, 589824)], { shader: 173, workgroups: [2304,1,1] }),
-        dispatch("step_946_conv2dInputGrad_G_layer5_conv2d_list_0", [at(2, 1069307904, 989184), at(1, 0, 589824), at(2, 443154432, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 177, workgroups: [483,32,1] }, { shader: 178, workgroups: [7872,1,1] }),
-        dispatch("step_947_softmax_G_layer6_conv2d_list_0", [at(1, 1068318720, 989184), at(1, 1071820800, 989184), at(0, 11673856, 3891200), at(1, 66150400, 4), at(1, 62259200, 3891200), at(1, 0, 62259200)], { shader: 179, workgroups: [15200,1,1] }),
-        dispatch("step_948_resizeGrad", [at(0, 366208000, 12548), at(0, 366186752, 21128), at(1, 0, 62259200), at(2, 1070297088, 989184)], { shader: 172, workgroups: [3864,1,1] }),
-        dispatch("step_949_conv2dInputGrad_G_layer6_conv2d_list_1_pack", [at(0, 189527296, 1179648), at(1, 253231104, 1179648)], { shader: 180, workgroups: [4608,1,1] }),
-        dispatch("step_949_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(2, 1070297088, 989184), at(2, 1071286272, 989184)], { shader: 174, workgroups: [966,1,1] }),
-        dispatch("step_949_conv2dInputGrad_G_layer6_conv2d_list_1", [at(2, 1071286272, 989184), at(1, 253231104, 1179648), at(1, 0, 126615552)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [483,64,1] }, { shader: 182, workgroups: [15744,1,1] }),
-        dispatch("step_950_conv2dInputGrad_G_layer6_conv2d_list_0_pack", [at(0, 188347392, 1179648), at(1, 633077760, 1179648)], { shader: 180, workgroups: [4608,1,1] }),
-        dispatch("step_950_conv2dInputGrad_G_layer6_conv2d_list_0", [at(2, 1071286272, 989184), at(1, 633077760, 1179648), at(1, 253231104, 126615552)], { adapter: "cpu", features: ["subgroups"], shader: 183, workgroups: [483,64,1] }, { shader: 184, workgroups: [15744,1,1] }),
-        dispatch("step_951_sum_G_layer6_conv2d_list_1_stage1", [at(1, 0, 126615552), at(1, 253231104, 126615552), at(2, 253231104, 126615552), at(1, 633077760, 16384)], { shader: 185, workgroups: [64,1,1] }),
-        dispatch("step_951_sum_G_layer6_conv2d_list_1_stage2", [at(1, 633077760, 16384), at(1, 1012924416, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_952_sum_G_layer6_conv2d_list_1_stage1", [at(1, 0, 126615552), at(1, 253231104, 126615552), at(2, 253231104, 126615552), at(2, 126615552, 126615552), at(1, 633077760, 16384)], { shader: 186, workgroups: [64,1,1] }),
-        dispatch("step_952_sum_G_layer6_conv2d_list_1_stage2", [at(1, 633077760, 16384), at(1, 1012932608, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_953_pointwise_G_layer4_2_bn3", [at(0, 185954304, 8192), at(1, 1069316096, 8192), at(1, 0, 126615552), at(1, 253231104, 126615552), at(2, 253231104, 126615552), at(1, 1012924416, 8192), at(2, 126615552, 126615552), at(1, 1012932608, 8192), at(1, 633077760, 126615552)], { shader: 187, workgroups: [32768,2,1] }),
-        dispatch("step_954_conv2dInputGrad_G_layer4_2_conv3_pack", [at(0, 181760000, 4194304), at(1, 1012924416, 4194304)], { shader: 188, workgroups: [16384,1,1] }),
-        dispatch("step_954_conv2dInputGrad_G_layer4_2_conv3_packc", [at(1, 633077760, 126615552), at(2, 0, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_954_conv2dInputGrad_G_layer4_2_conv3", [at(2, 0, 126615552), at(1, 1012924416, 4194304), at(1, 633077760, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [483,16,1] }, { shader: 190, workgroups: [3936,1,1] }),
-        dispatch("step_955_sum_G_layer4_2_conv3_stage1", [at(1, 633077760, 31653888), at(8, 538116096, 31653888), at(1, 664731648, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_955_sum_G_layer4_2_conv3_stage2", [at(1, 664731648, 16384), at(1, 696385536, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_956_sum_G_layer4_2_conv3_stage1", [at(1, 633077760, 31653888), at(8, 538116096, 31653888), at(8, 506462208, 31653888), at(1, 664731648, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_956_sum_G_layer4_2_conv3_stage2", [at(1, 664731648, 16384), at(1, 696387584, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_957_pointwise_G_layer4_2_bn2", [at(0, 181751808, 2048), at(1, 1069334016, 2048), at(1, 633077760, 31653888), at(8, 538116096, 31653888), at(1, 696385536, 2048), at(8, 506462208, 31653888), at(1, 696387584, 2048), at(1, 664731648, 31653888)], { shader: 193, workgroups: [15456,1,1] }),
-        dispatch("step_958_conv2dInputGrad_G_layer4_2_conv2_pack", [at(0, 172314624, 9437184), at(1, 696385536, 9437184)], { shader: 194, workgroups: [32768,2,1] }),
-        dispatch("step_958_conv2dInputGrad_G_layer4_2_conv2_packc", [at(1, 664731648, 31653888), at(1, 1012924416, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_958_conv2dInputGrad_G_layer4_2_conv2", [at(1, 1012924416, 31653888), at(1, 696385536, 9437184), at(1, 633077760, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 195, workgroups: [483,16,1] }, { shader: 196, workgroups: [3936,1,1] }),
-        dispatch("step_959_sum_G_layer4_2_conv2_stage1", [at(1, 633077760, 31653888), at(8, 443154432, 31653888), at(1, 664731648, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_959_sum_G_layer4_2_conv2_stage2", [at(1, 664731648, 16384), at(1, 696385536, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_960_sum_G_layer4_2_conv2_stage1", [at(1, 633077760, 31653888), at(8, 443154432, 31653888), at(8, 411500544, 31653888), at(1, 664731648, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_960_sum_G_layer4_2_conv2_stage2", [at(1, 664731648, 16384), at(1, 696387584, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_961_pointwise_G_layer4_2_bn1", [at(0, 172306432, 2048), at(1, 1073094656, 2048), at(1, 633077760, 31653888), at(8, 443154432, 31653888), at(1, 696385536, 2048), at(8, 411500544, 31653888), at(1, 696387584, 2048), at(1, 664731648, 31653888)], { shader: 193, workgroups: [15456,1,1] }),
-        dispatch("step_962_conv2dInputGrad_G_layer4_2_conv1_pack", [at(0, 168112128, 4194304), at(1, 1044578304, 4194304)], { shader: 197, workgroups: [16384,1,1] }),
-        dispatch("step_962_conv2dInputGrad_G_layer4_2_conv1_packc", [at(1, 664731648, 31653888), at(3, 1012924416, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_962_conv2dInputGrad_G_layer4_2_conv1", [at(3, 1012924416, 31653888), at(1, 1044578304, 4194304), at(1, 0, 126615552), at(1, 253231104, 126615552), at(2, 253231104, 126615552), at(1, 886308864, 126615552), at(1, 633077760, 126615552)], { adapter: "cpu", features: ["subgroups"], shader: 198, workgroups: [483,64,1] }, { shader: 199, workgroups: [15744,1,1] }),
-        dispatch("step_963_sum_G_layer4_2_conv1_stage1", [at(1, 633077760, 126615552), at(1, 0, 16384)], { shader: 115, workgroups: [64,1,1] }),
-        dispatch("step_963_sum_G_layer4_2_conv1_stage2", [at(1, 0, 16384), at(1, 253231104, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_964_sum_G_layer4_2_conv1_stage1", [at(1, 633077760, 126615552), at(1, 759693312, 126615552), at(1, 0, 16384)], { shader: 200, workgroups: [64,1,1] }),
-        dispatch("step_964_sum_G_layer4_2_conv1_stage2", [at(1, 0, 16384), at(1, 253239296, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_965_pointwise_G_layer4_1_bn3", [at(0, 168079360, 8192), at(1, 1072850944, 8192), at(1, 633077760, 126615552), at(1, 253231104, 8192), at(1, 759693312, 126615552), at(1, 253239296, 8192), at(1, 0, 126615552)], { shader: 201, workgroups: [32768,2,1] }),
-        dispatch("step_966_conv2dInputGrad_G_layer4_1_conv3_pack", [at(0, 163885056, 4194304), at(1, 759693312, 4194304)], { shader: 188, workgroups: [16384,1,1] }),
-        dispatch("step_966_conv2dInputGrad_G_layer4_1_conv3_packc", [at(1, 0, 126615552), at(1, 253231104, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_966_conv2dInputGrad_G_layer4_1_conv3", [at(1, 253231104, 126615552), at(1, 759693312, 4194304), at(1, 0, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [483,16,1] }, { shader: 190, workgroups: [3936,1,1] }),
-        dispatch("step_967_sum_G_layer4_1_conv3_stage1", [at(1, 0, 31653888), at(8, 348192768, 31653888), at(1, 31653888, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_967_sum_G_layer4_1_conv3_stage2", [at(1, 31653888, 16384), at(1, 63307776, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_968_sum_G_layer4_1_conv3_stage1", [at(1, 0, 31653888), at(8, 348192768, 31653888), at(8, 316538880, 31653888), at(1, 31653888, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_968_sum_G_layer4_1_conv3_stage2", [at(1, 31653888, 16384), at(1, 63309824, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_969_pointwise_G_layer4_1_bn2", [at(0, 163876864, 2048), at(1, 1073090560, 2048), at(1, 0, 31653888), at(8, 348192768, 31653888), at(1, 63307776, 2048), at(8, 316538880, 31653888), at(1, 63309824, 2048), at(1, 31653888, 31653888)], { shader: 193, workgroups: [15456,1,1] }),
-        dispatch("step_970_conv2dInputGrad_G_layer4_1_conv2_pack", [at(0, 154439680, 9437184), at(1, 63307776, 9437184)], { shader: 194, workgroups: [32768,2,1] }),
-        dispatch("step_970_conv2dInputGrad_G_layer4_1_conv2_packc", [at(1, 31653888, 31653888), at(4, 506462208, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_970_conv2dInputGrad_G_layer4_1_conv2", [at(4, 506462208, 31653888), at(1, 63307776, 9437184), at(1, 0, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 195, workgroups: [483,16,1] }, { shader: 196, workgroups: [3936,1,1] }),
-        dispatch("step_971_sum_G_layer4_1_conv2_stage1", [at(1, 0, 31653888), at(8, 253231104, 31653888), at(1, 31653888, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_971_sum_G_layer4_1_conv2_stage2", [at(1, 31653888, 16384), at(1, 63307776, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_972_sum_G_layer4_1_conv2_stage1", [at(1, 0, 31653888), at(8, 253231104, 31653888), at(8, 221577216, 31653888), at(1, 31653888, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_972_sum_G_layer4_1_conv2_stage2", [at(1, 31653888, 16384), at(1, 63309824, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_973_pointwise_G_layer4_1_bn1", [at(0, 154431488, 2048), at(1, 1073086464, 2048), at(1, 0, 31653888), at(8, 253231104, 31653888), at(1, 63307776, 2048), at(8, 221577216, 31653888), at(1, 63309824, 2048), at(1, 31653888, 31653888)], { shader: 193, workgroups: [15456,1,1] }),
-        dispatch("step_974_conv2dInputGrad_G_layer4_1_conv1_pack", [at(0, 150237184, 4194304), at(1, 759693312, 4194304)], { shader: 197, workgroups: [16384,1,1] }),
-        dispatch("step_974_conv2dInputGrad_G_layer4_1_conv1_packc", [at(1, 31653888, 31653888), at(4, 538116096, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_974_conv2dInputGrad_G_layer4_1_conv1", [at(4, 538116096, 31653888), at(1, 759693312, 4194304), at(1, 0, 126615552)], { adapter: "cpu", features: ["subgroups"], shader: 202, workgroups: [483,64,1] }, { shader: 203, workgroups: [15744,1,1] }),
-        dispatch("step_975_sum_G_layer4_1_conv1_stage1", [at(1, 633077760, 126615552), at(1, 0, 126615552), at(1, 506462208, 126615552), at(1, 759693312, 16384)], { shader: 185, workgroups: [64,1,1] }),
-        dispatch("step_975_sum_G_layer4_1_conv1_stage2", [at(1, 759693312, 16384), at(1, 1044578304, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_976_pointwise_G_layer4_1_conv1", [at(1, 633077760, 126615552), at(1, 0, 126615552), at(1, 506462208, 126615552), at(1, 1044578304, 8192), at(1, 759693312, 126615552)], { shader: 204, workgroups: [32768,2,1] }),
-        dispatch("step_977_sum_G_layer4_1_conv1_stage1", [at(1, 633077760, 126615552), at(1, 0, 126615552), at(1, 506462208, 126615552), at(1, 379846656, 126615552), at(1, 1044578304, 16384)], { shader: 186, workgroups: [64,1,1] }),
-        dispatch("step_977_sum_G_layer4_1_conv1_stage2", [at(1, 1044578304, 16384), at(1, 1044594688, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_978_pointwise_G_layer4_0_downsample_1", [at(0, 150204416, 8192), at(1, 1072834560, 8192), at(1, 759693312, 126615552), at(1, 379846656, 126615552), at(1, 1044594688, 8192), at(2, 126615552, 126615552)], { shader: 205, workgroups: [32768,2,1] }),
-        dispatch("step_979_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 141815808, 8388608), at(1, 1044578304, 8388608)], { shader: 206, workgroups: [32768,1,1] }),
-        dispatch("step_979_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(2, 126615552, 126615552), at(1, 379846656, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_979_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 379846656, 126615552), at(1, 1044578304, 8388608), at(2, 126615552, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 207, workgroups: [483,32,1] }, { shader: 208, workgroups: [7872,1,1] }),
-        dispatch("step_980_sum_G_layer4_1_conv1_stage1", [at(1, 633077760, 126615552), at(1, 0, 126615552), at(1, 506462208, 126615552), at(1, 126615552, 126615552), at(1, 1044578304, 16384)], { shader: 186, workgroups: [64,1,1] }),
-        dispatch("step_980_sum_G_layer4_1_conv1_stage2", [at(1, 1044578304, 16384), at(1, 633077760, 8192)], { shader: 116, workgroups: [32,1,1] }),
-        dispatch("step_981_pointwise_G_layer4_0_bn3", [at(0, 141783040, 8192), at(1, 1072818176, 8192), at(1, 759693312, 126615552), at(1, 126615552, 126615552), at(1, 633077760, 8192), at(1, 0, 126615552)], { shader: 205, workgroups: [32768,2,1] }),
-        dispatch("step_982_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 137588736, 4194304), at(1, 633077760, 4194304)], { shader: 188, workgroups: [16384,1,1] }),
-        dispatch("step_982_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 0, 126615552), at(1, 126615552, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_982_conv2dInputGrad_G_layer4_0_conv3", [at(1, 126615552, 126615552), at(1, 633077760, 4194304), at(1, 0, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [483,16,1] }, { shader: 190, workgroups: [3936,1,1] }),
-        dispatch("step_983_sum_G_layer4_0_conv3_stage1", [at(1, 0, 31653888), at(8, 158269440, 31653888), at(1, 31653888, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_983_sum_G_layer4_0_conv3_stage2", [at(1, 31653888, 16384), at(1, 63307776, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_984_sum_G_layer4_0_conv3_stage1", [at(1, 0, 31653888), at(8, 158269440, 31653888), at(8, 126615552, 31653888), at(1, 31653888, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_984_sum_G_layer4_0_conv3_stage2", [at(1, 31653888, 16384), at(1, 63309824, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_985_pointwise_G_layer4_0_bn2", [at(0, 137580544, 2048), at(1, 1073082368, 2048), at(1, 0, 31653888), at(8, 158269440, 31653888), at(1, 63307776, 2048), at(8, 126615552, 31653888), at(1, 63309824, 2048), at(1, 31653888, 31653888)], { shader: 193, workgroups: [15456,1,1] }),
-        dispatch("step_986_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 128143360, 9437184), at(1, 63307776, 9437184)], { shader: 194, workgroups: [32768,2,1] }),
-        dispatch("step_986_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 31653888, 31653888), at(4, 696385536, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_986_conv2dInputGrad_G_layer4_0_conv2", [at(4, 696385536, 31653888), at(1, 63307776, 9437184), at(1, 0, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 195, workgroups: [483,16,1] }, { shader: 196, workgroups: [3936,1,1] }),
-        dispatch("step_987_sum_G_layer4_0_conv2_stage1", [at(1, 0, 31653888), at(8, 63307776, 31653888), at(1, 31653888, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_987_sum_G_layer4_0_conv2_stage2", [at(1, 31653888, 16384), at(1, 63307776, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_988_sum_G_layer4_0_conv2_stage1", [at(1, 0, 31653888), at(8, 63307776, 31653888), at(8, 31653888, 31653888), at(1, 31653888, 16384)], { shader: 192, workgroups: [64,1,1] }),
-        dispatch("step_988_sum_G_layer4_0_conv2_stage2", [at(1, 31653888, 16384), at(1, 63309824, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_989_pointwise_G_layer4_0_bn1", [at(0, 128135168, 2048), at(1, 1073078272, 2048), at(1, 0, 31653888), at(8, 63307776, 31653888), at(1, 63307776, 2048), at(8, 31653888, 31653888), at(1, 63309824, 2048), at(1, 31653888, 31653888)], { shader: 193, workgroups: [15456,1,1] }),
-        dispatch("step_990_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 126038016, 2097152), at(1, 63307776, 2097152)], { shader: 209, workgroups: [8192,1,1] }),
-        dispatch("step_990_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 31653888, 31653888), at(4, 728039424, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_990_conv2dInputGrad_G_layer4_0_conv1", [at(4, 728039424, 31653888), at(1, 63307776, 2097152), at(2, 379846656, 63307776), at(2, 443154432, 63307776), at(2, 126615552, 63307776), at(6, 886308864, 63307776), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 210, workgroups: [483,32,1] }, { shader: 211, workgroups: [7872,1,1] }),
-        dispatch("step_991_sum_G_layer4_0_conv1_stage1", [at(1, 0, 63307776), at(1, 63307776, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_991_sum_G_layer4_0_conv1_stage2", [at(1, 63307776, 16384), at(1, 633077760, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_992_sum_G_layer4_0_conv1_stage1", [at(1, 0, 63307776), at(6, 823001088, 63307776), at(1, 63307776, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_992_sum_G_layer4_0_conv1_stage2", [at(1, 63307776, 16384), at(1, 633081856, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_993_pointwise_G_layer3_22_bn3", [at(0, 126021632, 4096), at(1, 1073051648, 4096), at(1, 0, 63307776), at(1, 633077760, 4096), at(6, 823001088, 63307776), at(1, 633081856, 4096), at(1, 63307776, 63307776)], { shader: 213, workgroups: [30912,1,1] }),
-        dispatch("step_994_conv2dInputGrad_G_layer3_22_conv3_pack", [at(0, 124973056, 1048576), at(1, 696385536, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_994_conv2dInputGrad_G_layer3_22_conv3_packc", [at(1, 63307776, 63307776), at(1, 633077760, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_994_conv2dInputGrad_G_layer3_22_conv3", [at(1, 633077760, 63307776), at(1, 696385536, 1048576), at(1, 63307776, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_995_sum_G_layer3_22_conv3_stage1", [at(1, 63307776, 15826944), at(10, 522289152, 15826944), at(1, 79134720, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_995_sum_G_layer3_22_conv3_stage2", [at(1, 79134720, 15360), at(1, 94961664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_996_sum_G_layer3_22_conv3_stage1", [at(1, 63307776, 15826944), at(10, 522289152, 15826944), at(10, 506462208, 15826944), at(1, 79134720, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_996_sum_G_layer3_22_conv3_stage2", [at(1, 79134720, 15360), at(1, 94962688, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_997_pointwise_G_layer3_22_bn2", [at(0, 124968960, 1024), at(1, 1073198080, 1024), at(1, 63307776, 15826944), at(10, 522289152, 15826944), at(1, 94961664, 1024), at(10, 506462208, 15826944), at(1, 94962688, 1024), at(1, 79134720, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_998_conv2dInputGrad_G_layer3_22_conv2_pack", [at(0, 122609664, 2359296), at(1, 94961664, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_998_conv2dInputGrad_G_layer3_22_conv2_packc", [at(1, 79134720, 15826944), at(1, 1044578304, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_998_conv2dInputGrad_G_layer3_22_conv2", [at(1, 1044578304, 15826944), at(1, 94961664, 2359296), at(1, 63307776, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_999_sum_G_layer3_22_conv2_stage1", [at(1, 63307776, 15826944), at(10, 474808320, 15826944), at(1, 79134720, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_999_sum_G_layer3_22_conv2_stage2", [at(1, 79134720, 15360), at(1, 94961664, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1000_sum_G_layer3_22_conv2_stage1", [at(1, 63307776, 15826944), at(10, 474808320, 15826944), at(10, 458981376, 15826944), at(1, 79134720, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1000_sum_G_layer3_22_conv2_stage2", [at(1, 79134720, 15360), at(1, 94962688, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1001_pointwise_G_layer3_22_bn1", [at(0, 122605568, 1024), at(1, 1073196032, 1024), at(1, 63307776, 15826944), at(10, 474808320, 15826944), at(1, 94961664, 1024), at(10, 458981376, 15826944), at(1, 94962688, 1024), at(1, 79134720, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1002_conv2dInputGrad_G_layer3_22_conv1_pack", [at(0, 121556992, 1048576), at(1, 696385536, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1002_conv2dInputGrad_G_layer3_22_conv1_packc", [at(1, 79134720, 15826944), at(4, 886308864, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1002_conv2dInputGrad_G_layer3_22_conv1", [at(4, 886308864, 15826944), at(1, 696385536, 1048576), at(1, 63307776, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [483,32,1] }, { shader: 225, workgroups: [7872,1,1] }),
-        dispatch("step_1003_sum_G_layer3_22_conv1_stage1", [at(1, 0, 63307776), at(1, 63307776, 63307776), at(6, 696385536, 63307776), at(1, 696385536, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1003_sum_G_layer3_22_conv1_stage2", [at(1, 696385536, 16384), at(1, 759693312, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1004_sum_G_layer3_22_conv1_stage1", [at(1, 0, 63307776), at(1, 63307776, 63307776), at(6, 696385536, 63307776), at(6, 633077760, 63307776), at(1, 696385536, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1004_sum_G_layer3_22_conv1_stage2", [at(1, 696385536, 16384), at(1, 759697408, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1005_pointwise_G_layer3_21_bn3", [at(0, 121540608, 4096), at(1, 1073043456, 4096), at(1, 0, 63307776), at(1, 63307776, 63307776), at(6, 696385536, 63307776), at(1, 759693312, 4096), at(6, 633077760, 63307776), at(1, 759697408, 4096), at(1, 696385536, 63307776)], { shader: 228, workgroups: [30912,1,1] }),
-        dispatch("step_1006_conv2dInputGrad_G_layer3_21_conv3_pack", [at(0, 120492032, 1048576), at(1, 823001088, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1006_conv2dInputGrad_G_layer3_21_conv3_packc", [at(1, 696385536, 63307776), at(1, 759693312, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1006_conv2dInputGrad_G_layer3_21_conv3", [at(1, 759693312, 63307776), at(1, 823001088, 1048576), at(1, 696385536, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1007_sum_G_layer3_21_conv3_stage1", [at(1, 696385536, 15826944), at(10, 427327488, 15826944), at(1, 712212480, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1007_sum_G_layer3_21_conv3_stage2", [at(1, 712212480, 15360), at(1, 728039424, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1008_sum_G_layer3_21_conv3_stage1", [at(1, 696385536, 15826944), at(10, 427327488, 15826944), at(10, 411500544, 15826944), at(1, 712212480, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1008_sum_G_layer3_21_conv3_stage2", [at(1, 712212480, 15360), at(1, 728040448, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1009_pointwise_G_layer3_21_bn2", [at(0, 120487936, 1024), at(1, 1073193984, 1024), at(1, 696385536, 15826944), at(10, 427327488, 15826944), at(1, 728039424, 1024), at(10, 411500544, 15826944), at(1, 728040448, 1024), at(1, 712212480, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1010_conv2dInputGrad_G_layer3_21_conv2_pack", [at(0, 118128640, 2359296), at(1, 728039424, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1010_conv2dInputGrad_G_layer3_21_conv2_packc", [at(1, 712212480, 15826944), at(4, 902135808, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1010_conv2dInputGrad_G_layer3_21_conv2", [at(4, 902135808, 15826944), at(1, 728039424, 2359296), at(1, 696385536, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1011_sum_G_layer3_21_conv2_stage1", [at(1, 696385536, 15826944), at(10, 379846656, 15826944), at(1, 712212480, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1011_sum_G_layer3_21_conv2_stage2", [at(1, 712212480, 15360), at(1, 728039424, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1012_sum_G_layer3_21_conv2_stage1", [at(1, 696385536, 15826944), at(10, 379846656, 15826944), at(10, 364019712, 15826944), at(1, 712212480, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1012_sum_G_layer3_21_conv2_stage2", [at(1, 712212480, 15360), at(1, 728040448, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1013_pointwise_G_layer3_21_bn1", [at(0, 118124544, 1024), at(1, 1073191936, 1024), at(1, 696385536, 15826944), at(10, 379846656, 15826944), at(1, 728039424, 1024), at(10, 364019712, 15826944), at(1, 728040448, 1024), at(1, 712212480, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1014_conv2dInputGrad_G_layer3_21_conv1_pack", [at(0, 117075968, 1048576), at(1, 823001088, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1014_conv2dInputGrad_G_layer3_21_conv1_packc", [at(1, 712212480, 15826944), at(4, 917962752, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1014_conv2dInputGrad_G_layer3_21_conv1", [at(4, 917962752, 15826944), at(1, 823001088, 1048576), at(1, 0, 63307776), at(1, 63307776, 63307776), at(6, 696385536, 63307776), at(6, 506462208, 63307776), at(1, 696385536, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
-        dispatch("step_1015_sum_G_layer3_21_conv1_stage1", [at(1, 696385536, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1015_sum_G_layer3_21_conv1_stage2", [at(1, 0, 16384), at(1, 63307776, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1016_sum_G_layer3_21_conv1_stage1", [at(1, 696385536, 63307776), at(6, 443154432, 63307776), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1016_sum_G_layer3_21_conv1_stage2", [at(1, 0, 16384), at(1, 63311872, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1017_pointwise_G_layer3_20_bn3", [at(0, 117059584, 4096), at(1, 1073035264, 4096), at(1, 696385536, 63307776), at(1, 63307776, 4096), at(6, 443154432, 63307776), at(1, 63311872, 4096), at(1, 0, 63307776)], { shader: 213, workgroups: [30912,1,1] }),
-        dispatch("step_1018_conv2dInputGrad_G_layer3_20_conv3_pack", [at(0, 116011008, 1048576), at(1, 823001088, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1018_conv2dInputGrad_G_layer3_20_conv3_packc", [at(1, 0, 63307776), at(1, 63307776, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1018_conv2dInputGrad_G_layer3_20_conv3", [at(1, 63307776, 63307776), at(1, 823001088, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1019_sum_G_layer3_20_conv3_stage1", [at(1, 0, 15826944), at(10, 332365824, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1019_sum_G_layer3_20_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1020_sum_G_layer3_20_conv3_stage1", [at(1, 0, 15826944), at(10, 332365824, 15826944), at(10, 316538880, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1020_sum_G_layer3_20_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1021_pointwise_G_layer3_20_bn2", [at(0, 116006912, 1024), at(1, 1073189888, 1024), at(1, 0, 15826944), at(10, 332365824, 15826944), at(1, 31653888, 1024), at(10, 316538880, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1022_conv2dInputGrad_G_layer3_20_conv2_pack", [at(0, 113647616, 2359296), at(1, 31653888, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1022_conv2dInputGrad_G_layer3_20_conv2_packc", [at(1, 15826944, 15826944), at(4, 933789696, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1022_conv2dInputGrad_G_layer3_20_conv2", [at(4, 933789696, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1023_sum_G_layer3_20_conv2_stage1", [at(1, 0, 15826944), at(10, 284884992, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1023_sum_G_layer3_20_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1024_sum_G_layer3_20_conv2_stage1", [at(1, 0, 15826944), at(10, 284884992, 15826944), at(10, 269058048, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1024_sum_G_layer3_20_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1025_pointwise_G_layer3_20_bn1", [at(0, 113643520, 1024), at(1, 1073187840, 1024), at(1, 0, 15826944), at(10, 284884992, 15826944), at(1, 31653888, 1024), at(10, 269058048, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1026_conv2dInputGrad_G_layer3_20_conv1_pack", [at(0, 112594944, 1048576), at(1, 823001088, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1026_conv2dInputGrad_G_layer3_20_conv1_packc", [at(1, 15826944, 15826944), at(4, 1044578304, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1026_conv2dInputGrad_G_layer3_20_conv1", [at(4, 1044578304, 15826944), at(1, 823001088, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [483,32,1] }, { shader: 225, workgroups: [7872,1,1] }),
-        dispatch("step_1027_sum_G_layer3_20_conv1_stage1", [at(1, 696385536, 63307776), at(1, 0, 63307776), at(6, 316538880, 63307776), at(1, 823001088, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1027_sum_G_layer3_20_conv1_stage2", [at(1, 823001088, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1028_sum_G_layer3_20_conv1_stage1", [at(1, 696385536, 63307776), at(1, 0, 63307776), at(6, 316538880, 63307776), at(6, 253231104, 63307776), at(1, 823001088, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1028_sum_G_layer3_20_conv1_stage2", [at(1, 823001088, 16384), at(1, 1060409344, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1029_pointwise_G_layer3_19_bn3", [at(0, 112578560, 4096), at(1, 1073027072, 4096), at(1, 696385536, 63307776), at(1, 0, 63307776), at(6, 316538880, 63307776), at(1, 1060405248, 4096), at(6, 253231104, 63307776), at(1, 1060409344, 4096), at(1, 823001088, 63307776)], { shader: 228, workgroups: [30912,1,1] }),
-        dispatch("step_1030_conv2dInputGrad_G_layer3_19_conv3_pack", [at(0, 111529984, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1030_conv2dInputGrad_G_layer3_19_conv3_packc", [at(1, 823001088, 63307776), at(2, 126615552, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1030_conv2dInputGrad_G_layer3_19_conv3", [at(2, 126615552, 63307776), at(1, 1060405248, 1048576), at(1, 823001088, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1031_sum_G_layer3_19_conv3_stage1", [at(1, 823001088, 15826944), at(10, 237404160, 15826944), at(1, 838828032, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1031_sum_G_layer3_19_conv3_stage2", [at(1, 838828032, 15360), at(1, 854654976, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1032_sum_G_layer3_19_conv3_stage1", [at(1, 823001088, 15826944), at(10, 237404160, 15826944), at(10, 221577216, 15826944), at(1, 838828032, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1032_sum_G_layer3_19_conv3_stage2", [at(1, 838828032, 15360), at(1, 854656000, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1033_pointwise_G_layer3_19_bn2", [at(0, 111525888, 1024), at(1, 1073185792, 1024), at(1, 823001088, 15826944), at(10, 237404160, 15826944), at(1, 854654976, 1024), at(10, 221577216, 15826944), at(1, 854656000, 1024), at(1, 838828032, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1034_conv2dInputGrad_G_layer3_19_conv2_pack", [at(0, 109166592, 2359296), at(1, 854654976, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1034_conv2dInputGrad_G_layer3_19_conv2_packc", [at(1, 838828032, 15826944), at(5, 63307776, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1034_conv2dInputGrad_G_layer3_19_conv2", [at(5, 63307776, 15826944), at(1, 854654976, 2359296), at(1, 823001088, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1035_sum_G_layer3_19_conv2_stage1", [at(1, 823001088, 15826944), at(10, 189923328, 15826944), at(1, 838828032, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1035_sum_G_layer3_19_conv2_stage2", [at(1, 838828032, 15360), at(1, 854654976, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1036_sum_G_layer3_19_conv2_stage1", [at(1, 823001088, 15826944), at(10, 189923328, 15826944), at(10, 174096384, 15826944), at(1, 838828032, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1036_sum_G_layer3_19_conv2_stage2", [at(1, 838828032, 15360), at(1, 854656000, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1037_pointwise_G_layer3_19_bn1", [at(0, 109162496, 1024), at(1, 1073183744, 1024), at(1, 823001088, 15826944), at(10, 189923328, 15826944), at(1, 854654976, 1024), at(10, 174096384, 15826944), at(1, 854656000, 1024), at(1, 838828032, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1038_conv2dInputGrad_G_layer3_19_conv1_pack", [at(0, 108113920, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1038_conv2dInputGrad_G_layer3_19_conv1_packc", [at(1, 838828032, 15826944), at(5, 79134720, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1038_conv2dInputGrad_G_layer3_19_conv1", [at(5, 79134720, 15826944), at(1, 1060405248, 1048576), at(1, 696385536, 63307776), at(1, 0, 63307776), at(6, 316538880, 63307776), at(6, 126615552, 63307776), at(1, 823001088, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
-        dispatch("step_1039_sum_G_layer3_19_conv1_stage1", [at(1, 823001088, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1039_sum_G_layer3_19_conv1_stage2", [at(1, 0, 16384), at(1, 696385536, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1040_sum_G_layer3_19_conv1_stage1", [at(1, 823001088, 63307776), at(6, 63307776, 63307776), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1040_sum_G_layer3_19_conv1_stage2", [at(1, 0, 16384), at(1, 696389632, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1041_pointwise_G_layer3_18_bn3", [at(0, 108097536, 4096), at(1, 1073018880, 4096), at(1, 823001088, 63307776), at(1, 696385536, 4096), at(6, 63307776, 63307776), at(1, 696389632, 4096), at(1, 0, 63307776)], { shader: 213, workgroups: [30912,1,1] }),
-        dispatch("step_1042_conv2dInputGrad_G_layer3_18_conv3_pack", [at(0, 107048960, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1042_conv2dInputGrad_G_layer3_18_conv3_packc", [at(1, 0, 63307776), at(1, 696385536, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1042_conv2dInputGrad_G_layer3_18_conv3", [at(1, 696385536, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1043_sum_G_layer3_18_conv3_stage1", [at(1, 0, 15826944), at(10, 142442496, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1043_sum_G_layer3_18_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1044_sum_G_layer3_18_conv3_stage1", [at(1, 0, 15826944), at(10, 142442496, 15826944), at(10, 126615552, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1044_sum_G_layer3_18_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1045_pointwise_G_layer3_18_bn2", [at(0, 107044864, 1024), at(1, 1073181696, 1024), at(1, 0, 15826944), at(10, 142442496, 15826944), at(1, 31653888, 1024), at(10, 126615552, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1046_conv2dInputGrad_G_layer3_18_conv2_pack", [at(0, 104685568, 2359296), at(1, 31653888, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1046_conv2dInputGrad_G_layer3_18_conv2_packc", [at(1, 15826944, 15826944), at(5, 94961664, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1046_conv2dInputGrad_G_layer3_18_conv2", [at(5, 94961664, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1047_sum_G_layer3_18_conv2_stage1", [at(1, 0, 15826944), at(10, 94961664, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1047_sum_G_layer3_18_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1048_sum_G_layer3_18_conv2_stage1", [at(1, 0, 15826944), at(10, 94961664, 15826944), at(10, 79134720, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1048_sum_G_layer3_18_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1049_pointwise_G_layer3_18_bn1", [at(0, 104681472, 1024), at(1, 1073179648, 1024), at(1, 0, 15826944), at(10, 94961664, 15826944), at(1, 31653888, 1024), at(10, 79134720, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1050_conv2dInputGrad_G_layer3_18_conv1_pack", [at(0, 103632896, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1050_conv2dInputGrad_G_layer3_18_conv1_packc", [at(1, 15826944, 15826944), at(5, 110788608, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1050_conv2dInputGrad_G_layer3_18_conv1", [at(5, 110788608, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [483,32,1] }, { shader: 225, workgroups: [7872,1,1] }),
-        dispatch("step_1051_sum_G_layer3_18_conv1_stage1", [at(1, 823001088, 63307776), at(1, 0, 63307776), at(5, 949616640, 63307776), at(1, 1060405248, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1051_sum_G_layer3_18_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1052_sum_G_layer3_18_conv1_stage1", [at(1, 823001088, 63307776), at(1, 0, 63307776), at(5, 949616640, 63307776), at(5, 886308864, 63307776), at(1, 1060405248, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1052_sum_G_layer3_18_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1053_pointwise_G_layer3_17_bn3", [at(0, 103616512, 4096), at(1, 1073010688, 4096), at(1, 823001088, 63307776), at(1, 0, 63307776), at(5, 949616640, 63307776), at(1, 1060421632, 4096), at(5, 886308864, 63307776), at(1, 1060425728, 4096), at(2, 189923328, 63307776)], { shader: 228, workgroups: [30912,1,1] }),
-        dispatch("step_1054_conv2dInputGrad_G_layer3_17_conv3_pack", [at(0, 102567936, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1054_conv2dInputGrad_G_layer3_17_conv3_packc", [at(2, 189923328, 63307776), at(2, 379846656, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1054_conv2dInputGrad_G_layer3_17_conv3", [at(2, 379846656, 63307776), at(1, 1060405248, 1048576), at(2, 189923328, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1055_sum_G_layer3_17_conv3_stage1", [at(2, 189923328, 15826944), at(10, 47480832, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1055_sum_G_layer3_17_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1056_sum_G_layer3_17_conv3_stage1", [at(2, 189923328, 15826944), at(10, 47480832, 15826944), at(10, 31653888, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1056_sum_G_layer3_17_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1057_pointwise_G_layer3_17_bn2", [at(0, 102563840, 1024), at(1, 1073177600, 1024), at(2, 189923328, 15826944), at(10, 47480832, 15826944), at(1, 1060420608, 1024), at(10, 31653888, 15826944), at(1, 1060421632, 1024), at(2, 205750272, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1058_conv2dInputGrad_G_layer3_17_conv2_pack", [at(0, 100204544, 2359296), at(1, 1060405248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1058_conv2dInputGrad_G_layer3_17_conv2_packc", [at(2, 205750272, 15826944), at(5, 253231104, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1058_conv2dInputGrad_G_layer3_17_conv2", [at(5, 253231104, 15826944), at(1, 1060405248, 2359296), at(2, 189923328, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1059_sum_G_layer3_17_conv2_stage1", [at(2, 189923328, 15826944), at(10, 0, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1059_sum_G_layer3_17_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1060_sum_G_layer3_17_conv2_stage1", [at(2, 189923328, 15826944), at(10, 0, 15826944), at(9, 1044578304, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1060_sum_G_layer3_17_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1061_pointwise_G_layer3_17_bn1", [at(0, 100200448, 1024), at(1, 1073175552, 1024), at(2, 189923328, 15826944), at(10, 0, 15826944), at(1, 1060420608, 1024), at(9, 1044578304, 15826944), at(1, 1060421632, 1024), at(2, 205750272, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1062_conv2dInputGrad_G_layer3_17_conv1_pack", [at(0, 99151872, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1062_conv2dInputGrad_G_layer3_17_conv1_packc", [at(2, 205750272, 15826944), at(5, 269058048, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1062_conv2dInputGrad_G_layer3_17_conv1", [at(5, 269058048, 15826944), at(1, 1060405248, 1048576), at(1, 823001088, 63307776), at(1, 0, 63307776), at(5, 949616640, 63307776), at(5, 759693312, 63307776), at(2, 189923328, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
-        dispatch("step_1063_sum_G_layer3_17_conv1_stage1", [at(2, 189923328, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1063_sum_G_layer3_17_conv1_stage2", [at(1, 0, 16384), at(1, 823001088, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1064_sum_G_layer3_17_conv1_stage1", [at(2, 189923328, 63307776), at(5, 696385536, 63307776), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1064_sum_G_layer3_17_conv1_stage2", [at(1, 0, 16384), at(1, 823005184, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1065_pointwise_G_layer3_16_bn3", [at(0, 99135488, 4096), at(1, 1073002496, 4096), at(2, 189923328, 63307776), at(1, 823001088, 4096), at(5, 696385536, 63307776), at(1, 823005184, 4096), at(1, 0, 63307776)], { shader: 213, workgroups: [30912,1,1] }),
-        dispatch("step_1066_conv2dInputGrad_G_layer3_16_conv3_pack", [at(0, 98086912, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1066_conv2dInputGrad_G_layer3_16_conv3_packc", [at(1, 0, 63307776), at(1, 823001088, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1066_conv2dInputGrad_G_layer3_16_conv3", [at(1, 823001088, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1067_sum_G_layer3_16_conv3_stage1", [at(1, 0, 15826944), at(9, 1012924416, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1067_sum_G_layer3_16_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1068_sum_G_layer3_16_conv3_stage1", [at(1, 0, 15826944), at(9, 1012924416, 15826944), at(9, 997097472, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1068_sum_G_layer3_16_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1069_pointwise_G_layer3_16_bn2", [at(0, 98082816, 1024), at(1, 1073173504, 1024), at(1, 0, 15826944), at(9, 1012924416, 15826944), at(1, 31653888, 1024), at(9, 997097472, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1070_conv2dInputGrad_G_layer3_16_conv2_pack", [at(0, 95723520, 2359296), at(1, 31653888, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1070_conv2dInputGrad_G_layer3_16_conv2_packc", [at(1, 15826944, 15826944), at(5, 284884992, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1070_conv2dInputGrad_G_layer3_16_conv2", [at(5, 284884992, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1071_sum_G_layer3_16_conv2_stage1", [at(1, 0, 15826944), at(9, 965443584, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1071_sum_G_layer3_16_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1072_sum_G_layer3_16_conv2_stage1", [at(1, 0, 15826944), at(9, 965443584, 15826944), at(9, 949616640, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1072_sum_G_layer3_16_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1073_pointwise_G_layer3_16_bn1", [at(0, 95719424, 1024), at(1, 1073171456, 1024), at(1, 0, 15826944), at(9, 965443584, 15826944), at(1, 31653888, 1024), at(9, 949616640, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1074_conv2dInputGrad_G_layer3_16_conv1_pack", [at(0, 94670848, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1074_conv2dInputGrad_G_layer3_16_conv1_packc", [at(1, 15826944, 15826944), at(5, 300711936, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1074_conv2dInputGrad_G_layer3_16_conv1", [at(5, 300711936, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [483,32,1] }, { shader: 225, workgroups: [7872,1,1] }),
-        dispatch("step_1075_sum_G_layer3_16_conv1_stage1", [at(2, 189923328, 63307776), at(1, 0, 63307776), at(5, 569769984, 63307776), at(1, 1060405248, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1075_sum_G_layer3_16_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1076_sum_G_layer3_16_conv1_stage1", [at(2, 189923328, 63307776), at(1, 0, 63307776), at(5, 569769984, 63307776), at(5, 506462208, 63307776), at(1, 1060405248, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1076_sum_G_layer3_16_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1077_pointwise_G_layer3_15_bn3", [at(0, 94654464, 4096), at(1, 1072994304, 4096), at(2, 189923328, 63307776), at(1, 0, 63307776), at(5, 569769984, 63307776), at(1, 1060421632, 4096), at(5, 506462208, 63307776), at(1, 1060425728, 4096), at(2, 443154432, 63307776)], { shader: 228, workgroups: [30912,1,1] }),
-        dispatch("step_1078_conv2dInputGrad_G_layer3_15_conv3_pack", [at(0, 93605888, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1078_conv2dInputGrad_G_layer3_15_conv3_packc", [at(2, 443154432, 63307776), at(2, 506462208, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1078_conv2dInputGrad_G_layer3_15_conv3", [at(2, 506462208, 63307776), at(1, 1060405248, 1048576), at(2, 443154432, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1079_sum_G_layer3_15_conv3_stage1", [at(2, 443154432, 15826944), at(9, 917962752, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1079_sum_G_layer3_15_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1080_sum_G_layer3_15_conv3_stage1", [at(2, 443154432, 15826944), at(9, 917962752, 15826944), at(9, 902135808, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1080_sum_G_layer3_15_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1081_pointwise_G_layer3_15_bn2", [at(0, 93601792, 1024), at(1, 1073169408, 1024), at(2, 443154432, 15826944), at(9, 917962752, 15826944), at(1, 1060420608, 1024), at(9, 902135808, 15826944), at(1, 1060421632, 1024), at(2, 458981376, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1082_conv2dInputGrad_G_layer3_15_conv2_pack", [at(0, 91242496, 2359296), at(1, 1060405248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1082_conv2dInputGrad_G_layer3_15_conv2_packc", [at(2, 458981376, 15826944), at(5, 443154432, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1082_conv2dInputGrad_G_layer3_15_conv2", [at(5, 443154432, 15826944), at(1, 1060405248, 2359296), at(2, 443154432, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1083_sum_G_layer3_15_conv2_stage1", [at(2, 443154432, 15826944), at(9, 870481920, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1083_sum_G_layer3_15_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1084_sum_G_layer3_15_conv2_stage1", [at(2, 443154432, 15826944), at(9, 870481920, 15826944), at(9, 854654976, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1084_sum_G_layer3_15_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1085_pointwise_G_layer3_15_bn1", [at(0, 91238400, 1024), at(1, 1073167360, 1024), at(2, 443154432, 15826944), at(9, 870481920, 15826944), at(1, 1060420608, 1024), at(9, 854654976, 15826944), at(1, 1060421632, 1024), at(2, 458981376, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1086_conv2dInputGrad_G_layer3_15_conv1_pack", [at(0, 90189824, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1086_conv2dInputGrad_G_layer3_15_conv1_packc", [at(2, 458981376, 15826944), at(5, 458981376, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1086_conv2dInputGrad_G_layer3_15_conv1", [at(5, 458981376, 15826944), at(1, 1060405248, 1048576), at(2, 189923328, 63307776), at(1, 0, 63307776), at(5, 569769984, 63307776), at(5, 379846656, 63307776), at(2, 443154432, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
-        dispatch("step_1087_sum_G_layer3_15_conv1_stage1", [at(2, 443154432, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1087_sum_G_layer3_15_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1088_sum_G_layer3_15_conv1_stage1", [at(2, 443154432, 63307776), at(5, 316538880, 63307776), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1088_sum_G_layer3_15_conv1_stage2", [at(1, 0, 16384), at(1, 1060409344, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1089_pointwise_G_layer3_14_bn3", [at(0, 90173440, 4096), at(1, 1072986112, 4096), at(2, 443154432, 63307776), at(1, 1060405248, 4096), at(5, 316538880, 63307776), at(1, 1060409344, 4096), at(1, 0, 63307776)], { shader: 213, workgroups: [30912,1,1] }),
-        dispatch("step_1090_conv2dInputGrad_G_layer3_14_conv3_pack", [at(0, 89124864, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1090_conv2dInputGrad_G_layer3_14_conv3_packc", [at(1, 0, 63307776), at(2, 189923328, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1090_conv2dInputGrad_G_layer3_14_conv3", [at(2, 189923328, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1091_sum_G_layer3_14_conv3_stage1", [at(1, 0, 15826944), at(9, 823001088, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1091_sum_G_layer3_14_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1092_sum_G_layer3_14_conv3_stage1", [at(1, 0, 15826944), at(9, 823001088, 15826944), at(9, 807174144, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1092_sum_G_layer3_14_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1093_pointwise_G_layer3_14_bn2", [at(0, 89120768, 1024), at(1, 1073165312, 1024), at(1, 0, 15826944), at(9, 823001088, 15826944), at(1, 31653888, 1024), at(9, 807174144, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1094_conv2dInputGrad_G_layer3_14_conv2_pack", [at(0, 86761472, 2359296), at(1, 31653888, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1094_conv2dInputGrad_G_layer3_14_conv2_packc", [at(1, 15826944, 15826944), at(5, 316538880, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1094_conv2dInputGrad_G_layer3_14_conv2", [at(5, 316538880, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1095_sum_G_layer3_14_conv2_stage1", [at(1, 0, 15826944), at(9, 775520256, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1095_sum_G_layer3_14_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1096_sum_G_layer3_14_conv2_stage1", [at(1, 0, 15826944), at(9, 775520256, 15826944), at(9, 759693312, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1096_sum_G_layer3_14_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1097_pointwise_G_layer3_14_bn1", [at(0, 86757376, 1024), at(1, 1073163264, 1024), at(1, 0, 15826944), at(9, 775520256, 15826944), at(1, 31653888, 1024), at(9, 759693312, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1098_conv2dInputGrad_G_layer3_14_conv1_pack", [at(0, 85708800, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1098_conv2dInputGrad_G_layer3_14_conv1_packc", [at(1, 15826944, 15826944), at(5, 332365824, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1098_conv2dInputGrad_G_layer3_14_conv1", [at(5, 332365824, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [483,32,1] }, { shader: 225, workgroups: [7872,1,1] }),
-        dispatch("step_1099_sum_G_layer3_14_conv1_stage1", [at(2, 443154432, 63307776), at(1, 0, 63307776), at(5, 189923328, 63307776), at(1, 1060405248, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1099_sum_G_layer3_14_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1100_sum_G_layer3_14_conv1_stage1", [at(2, 443154432, 63307776), at(1, 0, 63307776), at(5, 189923328, 63307776), at(5, 126615552, 63307776), at(1, 1060405248, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1100_sum_G_layer3_14_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1101_pointwise_G_layer3_13_bn3", [at(0, 85692416, 4096), at(1, 1072977920, 4096), at(2, 443154432, 63307776), at(1, 0, 63307776), at(5, 189923328, 63307776), at(1, 1060421632, 4096), at(5, 126615552, 63307776), at(1, 1060425728, 4096), at(2, 633077760, 63307776)], { shader: 228, workgroups: [30912,1,1] }),
-        dispatch("step_1102_conv2dInputGrad_G_layer3_13_conv3_pack", [at(0, 84643840, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1102_conv2dInputGrad_G_layer3_13_conv3_packc", [at(2, 633077760, 63307776), at(2, 823001088, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1102_conv2dInputGrad_G_layer3_13_conv3", [at(2, 823001088, 63307776), at(1, 1060405248, 1048576), at(2, 633077760, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1103_sum_G_layer3_13_conv3_stage1", [at(2, 633077760, 15826944), at(9, 728039424, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1103_sum_G_layer3_13_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1104_sum_G_layer3_13_conv3_stage1", [at(2, 633077760, 15826944), at(9, 728039424, 15826944), at(9, 712212480, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1104_sum_G_layer3_13_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1105_pointwise_G_layer3_13_bn2", [at(0, 84639744, 1024), at(1, 1073161216, 1024), at(2, 633077760, 15826944), at(9, 728039424, 15826944), at(1, 1060420608, 1024), at(9, 712212480, 15826944), at(1, 1060421632, 1024), at(2, 648904704, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1106_conv2dInputGrad_G_layer3_13_conv2_pack", [at(0, 82280448, 2359296), at(1, 1060405248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1106_conv2dInputGrad_G_layer3_13_conv2_packc", [at(2, 648904704, 15826944), at(5, 126615552, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1106_conv2dInputGrad_G_layer3_13_conv2", [at(5, 126615552, 15826944), at(1, 1060405248, 2359296), at(2, 633077760, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1107_sum_G_layer3_13_conv2_stage1", [at(2, 633077760, 15826944), at(9, 680558592, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1107_sum_G_layer3_13_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1108_sum_G_layer3_13_conv2_stage1", [at(2, 633077760, 15826944), at(9, 680558592, 15826944), at(9, 664731648, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1108_sum_G_layer3_13_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1109_pointwise_G_layer3_13_bn1", [at(0, 82276352, 1024), at(1, 1073159168, 1024), at(2, 633077760, 15826944), at(9, 680558592, 15826944), at(1, 1060420608, 1024), at(9, 664731648, 15826944), at(1, 1060421632, 1024), at(2, 648904704, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1110_conv2dInputGrad_G_layer3_13_conv1_pack", [at(0, 81227776, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1110_conv2dInputGrad_G_layer3_13_conv1_packc", [at(2, 648904704, 15826944), at(5, 142442496, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1110_conv2dInputGrad_G_layer3_13_conv1", [at(5, 142442496, 15826944), at(1, 1060405248, 1048576), at(2, 443154432, 63307776), at(1, 0, 63307776), at(5, 189923328, 63307776), at(5, 0, 63307776), at(2, 633077760, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
-        dispatch("step_1111_sum_G_layer3_13_conv1_stage1", [at(2, 633077760, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1111_sum_G_layer3_13_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1112_sum_G_layer3_13_conv1_stage1", [at(2, 633077760, 63307776), at(4, 949616640, 63307776), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1112_sum_G_layer3_13_conv1_stage2", [at(1, 0, 16384), at(1, 1060409344, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1113_pointwise_G_layer3_12_bn3", [at(0, 81211392, 4096), at(1, 1072969728, 4096), at(2, 633077760, 63307776), at(1, 1060405248, 4096), at(4, 949616640, 63307776), at(1, 1060409344, 4096), at(1, 0, 63307776)], { shader: 213, workgroups: [30912,1,1] }),
-        dispatch("step_1114_conv2dInputGrad_G_layer3_12_conv3_pack", [at(0, 80162816, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1114_conv2dInputGrad_G_layer3_12_conv3_packc", [at(1, 0, 63307776), at(2, 443154432, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1114_conv2dInputGrad_G_layer3_12_conv3", [at(2, 443154432, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1115_sum_G_layer3_12_conv3_stage1", [at(1, 0, 15826944), at(9, 633077760, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1115_sum_G_layer3_12_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1116_sum_G_layer3_12_conv3_stage1", [at(1, 0, 15826944), at(9, 633077760, 15826944), at(9, 617250816, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1116_sum_G_layer3_12_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1117_pointwise_G_layer3_12_bn2", [at(0, 80158720, 1024), at(1, 1073157120, 1024), at(1, 0, 15826944), at(9, 633077760, 15826944), at(1, 31653888, 1024), at(9, 617250816, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1118_conv2dInputGrad_G_layer3_12_conv2_pack", [at(0, 77799424, 2359296), at(1, 31653888, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1118_conv2dInputGrad_G_layer3_12_conv2_packc", [at(1, 15826944, 15826944), at(4, 949616640, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1118_conv2dInputGrad_G_layer3_12_conv2", [at(4, 949616640, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1119_sum_G_layer3_12_conv2_stage1", [at(1, 0, 15826944), at(9, 585596928, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1119_sum_G_layer3_12_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1120_sum_G_layer3_12_conv2_stage1", [at(1, 0, 15826944), at(9, 585596928, 15826944), at(9, 569769984, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1120_sum_G_layer3_12_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1121_pointwise_G_layer3_12_bn1", [at(0, 77795328, 1024), at(1, 1073155072, 1024), at(1, 0, 15826944), at(9, 585596928, 15826944), at(1, 31653888, 1024), at(9, 569769984, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1122_conv2dInputGrad_G_layer3_12_conv1_pack", [at(0, 76746752, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1122_conv2dInputGrad_G_layer3_12_conv1_packc", [at(1, 15826944, 15826944), at(4, 965443584, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1122_conv2dInputGrad_G_layer3_12_conv1", [at(4, 965443584, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [483,32,1] }, { shader: 225, workgroups: [7872,1,1] }),
-        dispatch("step_1123_sum_G_layer3_12_conv1_stage1", [at(2, 633077760, 63307776), at(1, 0, 63307776), at(4, 823001088, 63307776), at(1, 1060405248, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1123_sum_G_layer3_12_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1124_sum_G_layer3_12_conv1_stage1", [at(2, 633077760, 63307776), at(1, 0, 63307776), at(4, 823001088, 63307776), at(4, 759693312, 63307776), at(1, 1060405248, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1124_sum_G_layer3_12_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1125_pointwise_G_layer3_11_bn3", [at(0, 76730368, 4096), at(1, 1072961536, 4096), at(2, 633077760, 63307776), at(1, 0, 63307776), at(4, 823001088, 63307776), at(1, 1060421632, 4096), at(4, 759693312, 63307776), at(1, 1060425728, 4096), at(3, 0, 63307776)], { shader: 228, workgroups: [30912,1,1] }),
-        dispatch("step_1126_conv2dInputGrad_G_layer3_11_conv3_pack", [at(0, 75681792, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1126_conv2dInputGrad_G_layer3_11_conv3_packc", [at(3, 0, 63307776), at(3, 189923328, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1126_conv2dInputGrad_G_layer3_11_conv3", [at(3, 189923328, 63307776), at(1, 1060405248, 1048576), at(3, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1127_sum_G_layer3_11_conv3_stage1", [at(3, 0, 15826944), at(9, 538116096, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1127_sum_G_layer3_11_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1128_sum_G_layer3_11_conv3_stage1", [at(3, 0, 15826944), at(9, 538116096, 15826944), at(9, 522289152, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1128_sum_G_layer3_11_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1129_pointwise_G_layer3_11_bn2", [at(0, 75677696, 1024), at(1, 1073153024, 1024), at(3, 0, 15826944), at(9, 538116096, 15826944), at(1, 1060420608, 1024), at(9, 522289152, 15826944), at(1, 1060421632, 1024), at(3, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1130_conv2dInputGrad_G_layer3_11_conv2_pack", [at(0, 73318400, 2359296), at(1, 1060405248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1130_conv2dInputGrad_G_layer3_11_conv2_packc", [at(3, 15826944, 15826944), at(4, 759693312, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1130_conv2dInputGrad_G_layer3_11_conv2", [at(4, 759693312, 15826944), at(1, 1060405248, 2359296), at(3, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1131_sum_G_layer3_11_conv2_stage1", [at(3, 0, 15826944), at(9, 490635264, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1131_sum_G_layer3_11_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1132_sum_G_layer3_11_conv2_stage1", [at(3, 0, 15826944), at(9, 490635264, 15826944), at(9, 474808320, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1132_sum_G_layer3_11_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1133_pointwise_G_layer3_11_bn1", [at(0, 73314304, 1024), at(1, 1073150976, 1024), at(3, 0, 15826944), at(9, 490635264, 15826944), at(1, 1060420608, 1024), at(9, 474808320, 15826944), at(1, 1060421632, 1024), at(3, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1134_conv2dInputGrad_G_layer3_11_conv1_pack", [at(0, 72265728, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1134_conv2dInputGrad_G_layer3_11_conv1_packc", [at(3, 15826944, 15826944), at(4, 775520256, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1134_conv2dInputGrad_G_layer3_11_conv1", [at(4, 775520256, 15826944), at(1, 1060405248, 1048576), at(2, 633077760, 63307776), at(1, 0, 63307776), at(4, 823001088, 63307776), at(4, 633077760, 63307776), at(3, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
-        dispatch("step_1135_sum_G_layer3_11_conv1_stage1", [at(3, 0, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1135_sum_G_layer3_11_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1136_sum_G_layer3_11_conv1_stage1", [at(3, 0, 63307776), at(4, 569769984, 63307776), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1136_sum_G_layer3_11_conv1_stage2", [at(1, 0, 16384), at(1, 1060409344, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1137_pointwise_G_layer3_10_bn3", [at(0, 72249344, 4096), at(1, 1072953344, 4096), at(3, 0, 63307776), at(1, 1060405248, 4096), at(4, 569769984, 63307776), at(1, 1060409344, 4096), at(1, 0, 63307776)], { shader: 213, workgroups: [30912,1,1] }),
-        dispatch("step_1138_conv2dInputGrad_G_layer3_10_conv3_pack", [at(0, 71200768, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1138_conv2dInputGrad_G_layer3_10_conv3_packc", [at(1, 0, 63307776), at(2, 633077760, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1138_conv2dInputGrad_G_layer3_10_conv3", [at(2, 633077760, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1139_sum_G_layer3_10_conv3_stage1", [at(1, 0, 15826944), at(9, 443154432, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1139_sum_G_layer3_10_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1140_sum_G_layer3_10_conv3_stage1", [at(1, 0, 15826944), at(9, 443154432, 15826944), at(9, 427327488, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1140_sum_G_layer3_10_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1141_pointwise_G_layer3_10_bn2", [at(0, 71196672, 1024), at(1, 1073148928, 1024), at(1, 0, 15826944), at(9, 443154432, 15826944), at(1, 31653888, 1024), at(9, 427327488, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1142_conv2dInputGrad_G_layer3_10_conv2_pack", [at(0, 68837376, 2359296), at(1, 31653888, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1142_conv2dInputGrad_G_layer3_10_conv2_packc", [at(1, 15826944, 15826944), at(4, 791347200, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1142_conv2dInputGrad_G_layer3_10_conv2", [at(4, 791347200, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1143_sum_G_layer3_10_conv2_stage1", [at(1, 0, 15826944), at(9, 395673600, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1143_sum_G_layer3_10_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1144_sum_G_layer3_10_conv2_stage1", [at(1, 0, 15826944), at(9, 395673600, 15826944), at(9, 379846656, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1144_sum_G_layer3_10_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1145_pointwise_G_layer3_10_bn1", [at(0, 68833280, 1024), at(1, 1073146880, 1024), at(1, 0, 15826944), at(9, 395673600, 15826944), at(1, 31653888, 1024), at(9, 379846656, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1146_conv2dInputGrad_G_layer3_10_conv1_pack", [at(0, 67784704, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1146_conv2dInputGrad_G_layer3_10_conv1_packc", [at(1, 15826944, 15826944), at(4, 807174144, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1146_conv2dInputGrad_G_layer3_10_conv1", [at(4, 807174144, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [483,32,1] }, { shader: 225, workgroups: [7872,1,1] }),
-        dispatch("step_1147_sum_G_layer3_10_conv1_stage1", [at(3, 0, 63307776), at(1, 0, 63307776), at(4, 443154432, 63307776), at(1, 1060405248, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1147_sum_G_layer3_10_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1148_sum_G_layer3_10_conv1_stage1", [at(3, 0, 63307776), at(1, 0, 63307776), at(4, 443154432, 63307776), at(4, 379846656, 63307776), at(1, 1060405248, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1148_sum_G_layer3_10_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1149_pointwise_G_layer3_9_bn3", [at(0, 67768320, 4096), at(1, 1072945152, 4096), at(3, 0, 63307776), at(1, 0, 63307776), at(4, 443154432, 63307776), at(1, 1060421632, 4096), at(4, 379846656, 63307776), at(1, 1060425728, 4096), at(3, 379846656, 63307776)], { shader: 228, workgroups: [30912,1,1] }),
-        dispatch("step_1150_conv2dInputGrad_G_layer3_9_conv3_pack", [at(0, 66719744, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1150_conv2dInputGrad_G_layer3_9_conv3_packc", [at(3, 379846656, 63307776), at(3, 569769984, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1150_conv2dInputGrad_G_layer3_9_conv3", [at(3, 569769984, 63307776), at(1, 1060405248, 1048576), at(3, 379846656, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1151_sum_G_layer3_9_conv3_stage1", [at(3, 379846656, 15826944), at(9, 348192768, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1151_sum_G_layer3_9_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1152_sum_G_layer3_9_conv3_stage1", [at(3, 379846656, 15826944), at(9, 348192768, 15826944), at(9, 332365824, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1152_sum_G_layer3_9_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1153_pointwise_G_layer3_9_bn2", [at(0, 66715648, 1024), at(1, 1073144832, 1024), at(3, 379846656, 15826944), at(9, 348192768, 15826944), at(1, 1060420608, 1024), at(9, 332365824, 15826944), at(1, 1060421632, 1024), at(3, 395673600, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1154_conv2dInputGrad_G_layer3_9_conv2_pack", [at(0, 64356352, 2359296), at(1, 1060405248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1154_conv2dInputGrad_G_layer3_9_conv2_packc", [at(3, 395673600, 15826944), at(4, 981270528, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1154_conv2dInputGrad_G_layer3_9_conv2", [at(4, 981270528, 15826944), at(1, 1060405248, 2359296), at(3, 379846656, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1155_sum_G_layer3_9_conv2_stage1", [at(3, 379846656, 15826944), at(9, 300711936, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1155_sum_G_layer3_9_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1156_sum_G_layer3_9_conv2_stage1", [at(3, 379846656, 15826944), at(9, 300711936, 15826944), at(9, 284884992, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1156_sum_G_layer3_9_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1157_pointwise_G_layer3_9_bn1", [at(0, 64352256, 1024), at(1, 1073142784, 1024), at(3, 379846656, 15826944), at(9, 300711936, 15826944), at(1, 1060420608, 1024), at(9, 284884992, 15826944), at(1, 1060421632, 1024), at(3, 395673600, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1158_conv2dInputGrad_G_layer3_9_conv1_pack", [at(0, 63303680, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1158_conv2dInputGrad_G_layer3_9_conv1_packc", [at(3, 395673600, 15826944), at(4, 997097472, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1158_conv2dInputGrad_G_layer3_9_conv1", [at(4, 997097472, 15826944), at(1, 1060405248, 1048576), at(3, 0, 63307776), at(1, 0, 63307776), at(4, 443154432, 63307776), at(4, 253231104, 63307776), at(3, 379846656, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
-        dispatch("step_1159_sum_G_layer3_9_conv1_stage1", [at(3, 379846656, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1159_sum_G_layer3_9_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1160_sum_G_layer3_9_conv1_stage1", [at(3, 379846656, 63307776), at(4, 189923328, 63307776), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1160_sum_G_layer3_9_conv1_stage2", [at(1, 0, 16384), at(1, 1060409344, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1161_pointwise_G_layer3_8_bn3", [at(0, 63287296, 4096), at(1, 1072936960, 4096), at(3, 379846656, 63307776), at(1, 1060405248, 4096), at(4, 189923328, 63307776), at(1, 1060409344, 4096), at(1, 0, 63307776)], { shader: 213, workgroups: [30912,1,1] }),
-        dispatch("step_1162_conv2dInputGrad_G_layer3_8_conv3_pack", [at(0, 62238720, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1162_conv2dInputGrad_G_layer3_8_conv3_packc", [at(1, 0, 63307776), at(3, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1162_conv2dInputGrad_G_layer3_8_conv3", [at(3, 0, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1163_sum_G_layer3_8_conv3_stage1", [at(1, 0, 15826944), at(9, 253231104, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1163_sum_G_layer3_8_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1164_sum_G_layer3_8_conv3_stage1", [at(1, 0, 15826944), at(9, 253231104, 15826944), at(9, 237404160, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1164_sum_G_layer3_8_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1165_pointwise_G_layer3_8_bn2", [at(0, 62234624, 1024), at(1, 1073140736, 1024), at(1, 0, 15826944), at(9, 253231104, 15826944), at(1, 31653888, 1024), at(9, 237404160, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1166_conv2dInputGrad_G_layer3_8_conv2_pack", [at(0, 59875328, 2359296), at(1, 31653888, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1166_conv2dInputGrad_G_layer3_8_conv2_packc", [at(1, 15826944, 15826944), at(5, 158269440, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1166_conv2dInputGrad_G_layer3_8_conv2", [at(5, 158269440, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1167_sum_G_layer3_8_conv2_stage1", [at(1, 0, 15826944), at(9, 205750272, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1167_sum_G_layer3_8_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1168_sum_G_layer3_8_conv2_stage1", [at(1, 0, 15826944), at(9, 205750272, 15826944), at(9, 189923328, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1168_sum_G_layer3_8_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1169_pointwise_G_layer3_8_bn1", [at(0, 59871232, 1024), at(1, 1073138688, 1024), at(1, 0, 15826944), at(9, 205750272, 15826944), at(1, 31653888, 1024), at(9, 189923328, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1170_conv2dInputGrad_G_layer3_8_conv1_pack", [at(0, 58822656, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1170_conv2dInputGrad_G_layer3_8_conv1_packc", [at(1, 15826944, 15826944), at(5, 174096384, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1170_conv2dInputGrad_G_layer3_8_conv1", [at(5, 174096384, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [483,32,1] }, { shader: 225, workgroups: [7872,1,1] }),
-        dispatch("step_1171_sum_G_layer3_8_conv1_stage1", [at(3, 379846656, 63307776), at(1, 0, 63307776), at(4, 63307776, 63307776), at(1, 1060405248, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1171_sum_G_layer3_8_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1172_sum_G_layer3_8_conv1_stage1", [at(3, 379846656, 63307776), at(1, 0, 63307776), at(4, 63307776, 63307776), at(4, 0, 63307776), at(1, 1060405248, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1172_sum_G_layer3_8_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1173_pointwise_G_layer3_7_bn3", [at(0, 58806272, 4096), at(1, 1072928768, 4096), at(3, 379846656, 63307776), at(1, 0, 63307776), at(4, 63307776, 63307776), at(1, 1060421632, 4096), at(4, 0, 63307776), at(1, 1060425728, 4096), at(3, 759693312, 63307776)], { shader: 228, workgroups: [30912,1,1] }),
-        dispatch("step_1174_conv2dInputGrad_G_layer3_7_conv3_pack", [at(0, 57757696, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1174_conv2dInputGrad_G_layer3_7_conv3_packc", [at(3, 759693312, 63307776), at(3, 949616640, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1174_conv2dInputGrad_G_layer3_7_conv3", [at(3, 949616640, 63307776), at(1, 1060405248, 1048576), at(3, 759693312, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1175_sum_G_layer3_7_conv3_stage1", [at(3, 759693312, 15826944), at(9, 158269440, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1175_sum_G_layer3_7_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1176_sum_G_layer3_7_conv3_stage1", [at(3, 759693312, 15826944), at(9, 158269440, 15826944), at(9, 142442496, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1176_sum_G_layer3_7_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1177_pointwise_G_layer3_7_bn2", [at(0, 57753600, 1024), at(1, 1073136640, 1024), at(3, 759693312, 15826944), at(9, 158269440, 15826944), at(1, 1060420608, 1024), at(9, 142442496, 15826944), at(1, 1060421632, 1024), at(3, 775520256, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1178_conv2dInputGrad_G_layer3_7_conv2_pack", [at(0, 55394304, 2359296), at(1, 1060405248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1178_conv2dInputGrad_G_layer3_7_conv2_packc", [at(3, 775520256, 15826944), at(5, 348192768, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1178_conv2dInputGrad_G_layer3_7_conv2", [at(5, 348192768, 15826944), at(1, 1060405248, 2359296), at(3, 759693312, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1179_sum_G_layer3_7_conv2_stage1", [at(3, 759693312, 15826944), at(9, 110788608, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1179_sum_G_layer3_7_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1180_sum_G_layer3_7_conv2_stage1", [at(3, 759693312, 15826944), at(9, 110788608, 15826944), at(9, 94961664, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1180_sum_G_layer3_7_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1181_pointwise_G_layer3_7_bn1", [at(0, 55390208, 1024), at(1, 1073134592, 1024), at(3, 759693312, 15826944), at(9, 110788608, 15826944), at(1, 1060420608, 1024), at(9, 94961664, 15826944), at(1, 1060421632, 1024), at(3, 775520256, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1182_conv2dInputGrad_G_layer3_7_conv1_pack", [at(0, 54341632, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1182_conv2dInputGrad_G_layer3_7_conv1_packc", [at(3, 775520256, 15826944), at(5, 364019712, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1182_conv2dInputGrad_G_layer3_7_conv1", [at(5, 364019712, 15826944), at(1, 1060405248, 1048576), at(3, 379846656, 63307776), at(1, 0, 63307776), at(4, 63307776, 63307776), at(3, 886308864, 63307776), at(3, 759693312, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
-        dispatch("step_1183_sum_G_layer3_7_conv1_stage1", [at(3, 759693312, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1183_sum_G_layer3_7_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1184_sum_G_layer3_7_conv1_stage1", [at(3, 759693312, 63307776), at(3, 823001088, 63307776), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1184_sum_G_layer3_7_conv1_stage2", [at(1, 0, 16384), at(1, 1060409344, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1185_pointwise_G_layer3_6_bn3", [at(0, 54325248, 4096), at(1, 1072920576, 4096), at(3, 759693312, 63307776), at(1, 1060405248, 4096), at(3, 823001088, 63307776), at(1, 1060409344, 4096), at(1, 0, 63307776)], { shader: 213, workgroups: [30912,1,1] }),
-        dispatch("step_1186_conv2dInputGrad_G_layer3_6_conv3_pack", [at(0, 53276672, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1186_conv2dInputGrad_G_layer3_6_conv3_packc", [at(1, 0, 63307776), at(3, 379846656, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1186_conv2dInputGrad_G_layer3_6_conv3", [at(3, 379846656, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1187_sum_G_layer3_6_conv3_stage1", [at(1, 0, 15826944), at(9, 63307776, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1187_sum_G_layer3_6_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1188_sum_G_layer3_6_conv3_stage1", [at(1, 0, 15826944), at(9, 63307776, 15826944), at(9, 47480832, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1188_sum_G_layer3_6_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1189_pointwise_G_layer3_6_bn2", [at(0, 53272576, 1024), at(1, 1073132544, 1024), at(1, 0, 15826944), at(9, 63307776, 15826944), at(1, 31653888, 1024), at(9, 47480832, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1190_conv2dInputGrad_G_layer3_6_conv2_pack", [at(0, 50913280, 2359296), at(1, 31653888, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1190_conv2dInputGrad_G_layer3_6_conv2_packc", [at(1, 15826944, 15826944), at(5, 474808320, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1190_conv2dInputGrad_G_layer3_6_conv2", [at(5, 474808320, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1191_sum_G_layer3_6_conv2_stage1", [at(1, 0, 15826944), at(9, 15826944, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1191_sum_G_layer3_6_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1192_sum_G_layer3_6_conv2_stage1", [at(1, 0, 15826944), at(9, 15826944, 15826944), at(9, 0, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1192_sum_G_layer3_6_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1193_pointwise_G_layer3_6_bn1", [at(0, 50909184, 1024), at(1, 1073130496, 1024), at(1, 0, 15826944), at(9, 15826944, 15826944), at(1, 31653888, 1024), at(9, 0, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1194_conv2dInputGrad_G_layer3_6_conv1_pack", [at(0, 49860608, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1194_conv2dInputGrad_G_layer3_6_conv1_packc", [at(1, 15826944, 15826944), at(5, 490635264, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1194_conv2dInputGrad_G_layer3_6_conv1", [at(5, 490635264, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [483,32,1] }, { shader: 225, workgroups: [7872,1,1] }),
-        dispatch("step_1195_sum_G_layer3_6_conv1_stage1", [at(3, 759693312, 63307776), at(1, 0, 63307776), at(3, 696385536, 63307776), at(1, 1060405248, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1195_sum_G_layer3_6_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1196_sum_G_layer3_6_conv1_stage1", [at(3, 759693312, 63307776), at(1, 0, 63307776), at(3, 696385536, 63307776), at(3, 633077760, 63307776), at(1, 1060405248, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1196_sum_G_layer3_6_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1197_pointwise_G_layer3_5_bn3", [at(0, 49844224, 4096), at(1, 1072912384, 4096), at(3, 759693312, 63307776), at(1, 0, 63307776), at(3, 696385536, 63307776), at(1, 1060421632, 4096), at(3, 633077760, 63307776), at(1, 1060425728, 4096), at(3, 823001088, 63307776)], { shader: 228, workgroups: [30912,1,1] }),
-        dispatch("step_1198_conv2dInputGrad_G_layer3_5_conv3_pack", [at(0, 48795648, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1198_conv2dInputGrad_G_layer3_5_conv3_packc", [at(3, 823001088, 63307776), at(3, 633077760, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1198_conv2dInputGrad_G_layer3_5_conv3", [at(3, 633077760, 63307776), at(1, 1060405248, 1048576), at(3, 823001088, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1199_sum_G_layer3_5_conv3_stage1", [at(3, 823001088, 15826944), at(8, 1028751360, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1199_sum_G_layer3_5_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1200_sum_G_layer3_5_conv3_stage1", [at(3, 823001088, 15826944), at(8, 1028751360, 15826944), at(8, 1012924416, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1200_sum_G_layer3_5_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1201_pointwise_G_layer3_5_bn2", [at(0, 48791552, 1024), at(1, 1073128448, 1024), at(3, 823001088, 15826944), at(8, 1028751360, 15826944), at(1, 1060420608, 1024), at(8, 1012924416, 15826944), at(1, 1060421632, 1024), at(3, 838828032, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1202_conv2dInputGrad_G_layer3_5_conv2_pack", [at(0, 46432256, 2359296), at(1, 1060405248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1202_conv2dInputGrad_G_layer3_5_conv2_packc", [at(3, 838828032, 15826944), at(5, 506462208, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1202_conv2dInputGrad_G_layer3_5_conv2", [at(5, 506462208, 15826944), at(1, 1060405248, 2359296), at(3, 823001088, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1203_sum_G_layer3_5_conv2_stage1", [at(3, 823001088, 15826944), at(8, 981270528, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1203_sum_G_layer3_5_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1204_sum_G_layer3_5_conv2_stage1", [at(3, 823001088, 15826944), at(8, 981270528, 15826944), at(8, 965443584, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1204_sum_G_layer3_5_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1205_pointwise_G_layer3_5_bn1", [at(0, 46428160, 1024), at(1, 1073126400, 1024), at(3, 823001088, 15826944), at(8, 981270528, 15826944), at(1, 1060420608, 1024), at(8, 965443584, 15826944), at(1, 1060421632, 1024), at(3, 838828032, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1206_conv2dInputGrad_G_layer3_5_conv1_pack", [at(0, 45379584, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1206_conv2dInputGrad_G_layer3_5_conv1_packc", [at(3, 838828032, 15826944), at(5, 522289152, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1206_conv2dInputGrad_G_layer3_5_conv1", [at(5, 522289152, 15826944), at(1, 1060405248, 1048576), at(3, 759693312, 63307776), at(1, 0, 63307776), at(3, 696385536, 63307776), at(3, 506462208, 63307776), at(3, 823001088, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
-        dispatch("step_1207_sum_G_layer3_5_conv1_stage1", [at(3, 823001088, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1207_sum_G_layer3_5_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1208_sum_G_layer3_5_conv1_stage1", [at(3, 823001088, 63307776), at(3, 443154432, 63307776), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1208_sum_G_layer3_5_conv1_stage2", [at(1, 0, 16384), at(1, 1060409344, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1209_pointwise_G_layer3_4_bn3", [at(0, 45363200, 4096), at(1, 1072904192, 4096), at(3, 823001088, 63307776), at(1, 1060405248, 4096), at(3, 443154432, 63307776), at(1, 1060409344, 4096), at(1, 0, 63307776)], { shader: 213, workgroups: [30912,1,1] }),
-        dispatch("step_1210_conv2dInputGrad_G_layer3_4_conv3_pack", [at(0, 44314624, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1210_conv2dInputGrad_G_layer3_4_conv3_packc", [at(1, 0, 63307776), at(3, 443154432, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1210_conv2dInputGrad_G_layer3_4_conv3", [at(3, 443154432, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1211_sum_G_layer3_4_conv3_stage1", [at(1, 0, 15826944), at(8, 933789696, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1211_sum_G_layer3_4_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1212_sum_G_layer3_4_conv3_stage1", [at(1, 0, 15826944), at(8, 933789696, 15826944), at(8, 917962752, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1212_sum_G_layer3_4_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1213_pointwise_G_layer3_4_bn2", [at(0, 44310528, 1024), at(1, 1073124352, 1024), at(1, 0, 15826944), at(8, 933789696, 15826944), at(1, 31653888, 1024), at(8, 917962752, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1214_conv2dInputGrad_G_layer3_4_conv2_pack", [at(0, 41951232, 2359296), at(1, 31653888, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1214_conv2dInputGrad_G_layer3_4_conv2_packc", [at(1, 15826944, 15826944), at(5, 538116096, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1214_conv2dInputGrad_G_layer3_4_conv2", [at(5, 538116096, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1215_sum_G_layer3_4_conv2_stage1", [at(1, 0, 15826944), at(8, 886308864, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1215_sum_G_layer3_4_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1216_sum_G_layer3_4_conv2_stage1", [at(1, 0, 15826944), at(8, 886308864, 15826944), at(8, 870481920, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1216_sum_G_layer3_4_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1217_pointwise_G_layer3_4_bn1", [at(0, 41947136, 1024), at(1, 1073122304, 1024), at(1, 0, 15826944), at(8, 886308864, 15826944), at(1, 31653888, 1024), at(8, 870481920, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1218_conv2dInputGrad_G_layer3_4_conv1_pack", [at(0, 40898560, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1218_conv2dInputGrad_G_layer3_4_conv1_packc", [at(1, 15826944, 15826944), at(5, 553943040, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1218_conv2dInputGrad_G_layer3_4_conv1", [at(5, 553943040, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [483,32,1] }, { shader: 225, workgroups: [7872,1,1] }),
-        dispatch("step_1219_sum_G_layer3_4_conv1_stage1", [at(3, 823001088, 63307776), at(1, 0, 63307776), at(3, 316538880, 63307776), at(1, 1060405248, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1219_sum_G_layer3_4_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1220_sum_G_layer3_4_conv1_stage1", [at(3, 823001088, 63307776), at(1, 0, 63307776), at(3, 316538880, 63307776), at(3, 253231104, 63307776), at(1, 1060405248, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1220_sum_G_layer3_4_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1221_pointwise_G_layer3_3_bn3", [at(0, 40882176, 4096), at(1, 1072896000, 4096), at(3, 823001088, 63307776), at(1, 0, 63307776), at(3, 316538880, 63307776), at(1, 1060421632, 4096), at(3, 253231104, 63307776), at(1, 1060425728, 4096), at(3, 759693312, 63307776)], { shader: 228, workgroups: [30912,1,1] }),
-        dispatch("step_1222_conv2dInputGrad_G_layer3_3_conv3_pack", [at(0, 39833600, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1222_conv2dInputGrad_G_layer3_3_conv3_packc", [at(3, 759693312, 63307776), at(3, 253231104, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1222_conv2dInputGrad_G_layer3_3_conv3", [at(3, 253231104, 63307776), at(1, 1060405248, 1048576), at(3, 759693312, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1223_sum_G_layer3_3_conv3_stage1", [at(3, 759693312, 15826944), at(8, 838828032, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1223_sum_G_layer3_3_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1224_sum_G_layer3_3_conv3_stage1", [at(3, 759693312, 15826944), at(8, 838828032, 15826944), at(8, 823001088, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1224_sum_G_layer3_3_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1225_pointwise_G_layer3_3_bn2", [at(0, 39829504, 1024), at(1, 1073120256, 1024), at(3, 759693312, 15826944), at(8, 838828032, 15826944), at(1, 1060420608, 1024), at(8, 823001088, 15826944), at(1, 1060421632, 1024), at(3, 775520256, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1226_conv2dInputGrad_G_layer3_3_conv2_pack", [at(0, 37470208, 2359296), at(1, 1060405248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1226_conv2dInputGrad_G_layer3_3_conv2_packc", [at(3, 775520256, 15826944), at(5, 633077760, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1226_conv2dInputGrad_G_layer3_3_conv2", [at(5, 633077760, 15826944), at(1, 1060405248, 2359296), at(3, 759693312, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1227_sum_G_layer3_3_conv2_stage1", [at(3, 759693312, 15826944), at(8, 791347200, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1227_sum_G_layer3_3_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1228_sum_G_layer3_3_conv2_stage1", [at(3, 759693312, 15826944), at(8, 791347200, 15826944), at(8, 775520256, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1228_sum_G_layer3_3_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1229_pointwise_G_layer3_3_bn1", [at(0, 37466112, 1024), at(1, 1073118208, 1024), at(3, 759693312, 15826944), at(8, 791347200, 15826944), at(1, 1060420608, 1024), at(8, 775520256, 15826944), at(1, 1060421632, 1024), at(3, 775520256, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1230_conv2dInputGrad_G_layer3_3_conv1_pack", [at(0, 36417536, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1230_conv2dInputGrad_G_layer3_3_conv1_packc", [at(3, 775520256, 15826944), at(5, 648904704, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1230_conv2dInputGrad_G_layer3_3_conv1", [at(5, 648904704, 15826944), at(1, 1060405248, 1048576), at(3, 823001088, 63307776), at(1, 0, 63307776), at(3, 316538880, 63307776), at(3, 126615552, 63307776), at(3, 759693312, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
-        dispatch("step_1231_sum_G_layer3_3_conv1_stage1", [at(3, 759693312, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1231_sum_G_layer3_3_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1232_sum_G_layer3_3_conv1_stage1", [at(3, 759693312, 63307776), at(3, 63307776, 63307776), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1232_sum_G_layer3_3_conv1_stage2", [at(1, 0, 16384), at(1, 1060409344, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1233_pointwise_G_layer3_2_bn3", [at(0, 36401152, 4096), at(1, 1072887808, 4096), at(3, 759693312, 63307776), at(1, 1060405248, 4096), at(3, 63307776, 63307776), at(1, 1060409344, 4096), at(1, 0, 63307776)], { shader: 213, workgroups: [30912,1,1] }),
-        dispatch("step_1234_conv2dInputGrad_G_layer3_2_conv3_pack", [at(0, 35352576, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1234_conv2dInputGrad_G_layer3_2_conv3_packc", [at(1, 0, 63307776), at(3, 63307776, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1234_conv2dInputGrad_G_layer3_2_conv3", [at(3, 63307776, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1235_sum_G_layer3_2_conv3_stage1", [at(1, 0, 15826944), at(8, 743866368, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1235_sum_G_layer3_2_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1236_sum_G_layer3_2_conv3_stage1", [at(1, 0, 15826944), at(8, 743866368, 15826944), at(8, 728039424, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1236_sum_G_layer3_2_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1237_pointwise_G_layer3_2_bn2", [at(0, 35348480, 1024), at(1, 1073116160, 1024), at(1, 0, 15826944), at(8, 743866368, 15826944), at(1, 31653888, 1024), at(8, 728039424, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1238_conv2dInputGrad_G_layer3_2_conv2_pack", [at(0, 32989184, 2359296), at(1, 31653888, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1238_conv2dInputGrad_G_layer3_2_conv2_packc", [at(1, 15826944, 15826944), at(5, 664731648, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1238_conv2dInputGrad_G_layer3_2_conv2", [at(5, 664731648, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1239_sum_G_layer3_2_conv2_stage1", [at(1, 0, 15826944), at(8, 696385536, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1239_sum_G_layer3_2_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1240_sum_G_layer3_2_conv2_stage1", [at(1, 0, 15826944), at(8, 696385536, 15826944), at(8, 680558592, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1240_sum_G_layer3_2_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1241_pointwise_G_layer3_2_bn1", [at(0, 32985088, 1024), at(1, 1073114112, 1024), at(1, 0, 15826944), at(8, 696385536, 15826944), at(1, 31653888, 1024), at(8, 680558592, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1242_conv2dInputGrad_G_layer3_2_conv1_pack", [at(0, 31936512, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1242_conv2dInputGrad_G_layer3_2_conv1_packc", [at(1, 15826944, 15826944), at(5, 680558592, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1242_conv2dInputGrad_G_layer3_2_conv1", [at(5, 680558592, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [483,32,1] }, { shader: 225, workgroups: [7872,1,1] }),
-        dispatch("step_1243_sum_G_layer3_2_conv1_stage1", [at(3, 759693312, 63307776), at(1, 0, 63307776), at(2, 949616640, 63307776), at(1, 1060405248, 16384)], { shader: 226, workgroups: [64,1,1] }),
-        dispatch("step_1243_sum_G_layer3_2_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1244_sum_G_layer3_2_conv1_stage1", [at(3, 759693312, 63307776), at(1, 0, 63307776), at(2, 949616640, 63307776), at(2, 886308864, 63307776), at(1, 1060405248, 16384)], { shader: 227, workgroups: [64,1,1] }),
-        dispatch("step_1244_sum_G_layer3_2_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1245_pointwise_G_layer3_1_bn3", [at(0, 31920128, 4096), at(1, 1072879616, 4096), at(3, 759693312, 63307776), at(1, 0, 63307776), at(2, 949616640, 63307776), at(1, 1060421632, 4096), at(2, 886308864, 63307776), at(1, 1060425728, 4096), at(3, 823001088, 63307776)], { shader: 228, workgroups: [30912,1,1] }),
-        dispatch("step_1246_conv2dInputGrad_G_layer3_1_conv3_pack", [at(0, 30871552, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1246_conv2dInputGrad_G_layer3_1_conv3_packc", [at(3, 823001088, 63307776), at(2, 886308864, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1246_conv2dInputGrad_G_layer3_1_conv3", [at(2, 886308864, 63307776), at(1, 1060405248, 1048576), at(3, 823001088, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1247_sum_G_layer3_1_conv3_stage1", [at(3, 823001088, 15826944), at(8, 648904704, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1247_sum_G_layer3_1_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1248_sum_G_layer3_1_conv3_stage1", [at(3, 823001088, 15826944), at(8, 648904704, 15826944), at(8, 633077760, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1248_sum_G_layer3_1_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1249_pointwise_G_layer3_1_bn2", [at(0, 30867456, 1024), at(1, 1073112064, 1024), at(3, 823001088, 15826944), at(8, 648904704, 15826944), at(1, 1060420608, 1024), at(8, 633077760, 15826944), at(1, 1060421632, 1024), at(3, 838828032, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1250_conv2dInputGrad_G_layer3_1_conv2_pack", [at(0, 28508160, 2359296), at(1, 1060405248, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1250_conv2dInputGrad_G_layer3_1_conv2_packc", [at(3, 838828032, 15826944), at(5, 696385536, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1250_conv2dInputGrad_G_layer3_1_conv2", [at(5, 696385536, 15826944), at(1, 1060405248, 2359296), at(3, 823001088, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1251_sum_G_layer3_1_conv2_stage1", [at(3, 823001088, 15826944), at(8, 601423872, 15826944), at(1, 1060405248, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1251_sum_G_layer3_1_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1252_sum_G_layer3_1_conv2_stage1", [at(3, 823001088, 15826944), at(8, 601423872, 15826944), at(8, 585596928, 15826944), at(1, 1060405248, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1252_sum_G_layer3_1_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1253_pointwise_G_layer3_1_bn1", [at(0, 28504064, 1024), at(1, 1073110016, 1024), at(3, 823001088, 15826944), at(8, 601423872, 15826944), at(1, 1060420608, 1024), at(8, 585596928, 15826944), at(1, 1060421632, 1024), at(3, 838828032, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1254_conv2dInputGrad_G_layer3_1_conv1_pack", [at(0, 27455488, 1048576), at(1, 1060405248, 1048576)], { shader: 223, workgroups: [4096,1,1] }),
-        dispatch("step_1254_conv2dInputGrad_G_layer3_1_conv1_packc", [at(3, 838828032, 15826944), at(5, 712212480, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1254_conv2dInputGrad_G_layer3_1_conv1", [at(5, 712212480, 15826944), at(1, 1060405248, 1048576), at(3, 759693312, 63307776), at(1, 0, 63307776), at(2, 949616640, 63307776), at(2, 759693312, 63307776), at(3, 823001088, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
-        dispatch("step_1255_sum_G_layer3_1_conv1_stage1", [at(3, 823001088, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
-        dispatch("step_1255_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1062502400, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1256_sum_G_layer3_1_conv1_stage1", [at(3, 823001088, 63307776), at(2, 696385536, 63307776), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1256_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1257_pointwise_G_layer3_0_downsample_1", [at(0, 27439104, 4096), at(1, 1072871424, 4096), at(3, 823001088, 63307776), at(1, 1062502400, 4096), at(2, 696385536, 63307776), at(1, 1060405248, 4096), at(1, 0, 63307776)], { shader: 213, workgroups: [30912,1,1] }),
-        dispatch("step_1258_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 25341952, 2097152), at(1, 1060405248, 2097152)], { shader: 231, workgroups: [8192,1,1] }),
-        dispatch("step_1258_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 0, 63307776), at(2, 696385536, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1258_conv2dInputGrad_G_layer3_0_downsample_0", [at(2, 696385536, 63307776), at(1, 1060405248, 2097152), at(3, 759693312, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [483,16,1] }, { shader: 233, workgroups: [3936,1,1] }),
-        dispatch("step_1259_sum_G_layer3_1_conv1_stage1", [at(3, 823001088, 63307776), at(2, 569769984, 63307776), at(1, 0, 16384)], { shader: 212, workgroups: [64,1,1] }),
-        dispatch("step_1259_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
-        dispatch("step_1260_pointwise_G_layer3_0_bn3", [at(0, 25325568, 4096), at(1, 1072863232, 4096), at(3, 823001088, 63307776), at(1, 1062502400, 4096), at(2, 569769984, 63307776), at(1, 1060405248, 4096), at(1, 0, 63307776)], { shader: 213, workgroups: [30912,1,1] }),
-        dispatch("step_1261_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 24276992, 1048576), at(1, 1060405248, 1048576)], { shader: 214, workgroups: [4096,1,1] }),
-        dispatch("step_1261_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 0, 63307776), at(2, 569769984, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1261_conv2dInputGrad_G_layer3_0_conv3", [at(2, 569769984, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,8,1] }, { shader: 216, workgroups: [1968,1,1] }),
-        dispatch("step_1262_sum_G_layer3_0_conv3_stage1", [at(1, 0, 15826944), at(6, 1044052992, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1262_sum_G_layer3_0_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1263_sum_G_layer3_0_conv3_stage1", [at(1, 0, 15826944), at(6, 1044052992, 15826944), at(5, 1044578304, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1263_sum_G_layer3_0_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1264_pointwise_G_layer3_0_bn2", [at(0, 24272896, 1024), at(1, 1073107968, 1024), at(1, 0, 15826944), at(6, 1044052992, 15826944), at(1, 31653888, 1024), at(5, 1044578304, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1265_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 21913600, 2359296), at(1, 31653888, 2359296)], { shader: 220, workgroups: [9216,1,1] }),
-        dispatch("step_1265_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 15826944, 15826944), at(5, 728039424, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1265_conv2dInputGrad_G_layer3_0_conv2", [at(5, 728039424, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [483,8,1] }, { shader: 222, workgroups: [1968,1,1] }),
-        dispatch("step_1266_sum_G_layer3_0_conv2_stage1", [at(1, 0, 15826944), at(3, 1044578304, 15826944), at(1, 15826944, 15360)], { shader: 217, workgroups: [60,1,1] }),
-        dispatch("step_1266_sum_G_layer3_0_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1267_sum_G_layer3_0_conv2_stage1", [at(1, 0, 15826944), at(3, 1044578304, 15826944), at(2, 1044578304, 15826944), at(1, 15826944, 15360)], { shader: 218, workgroups: [60,1,1] }),
-        dispatch("step_1267_sum_G_layer3_0_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
-        dispatch("step_1268_pointwise_G_layer3_0_bn1", [at(0, 21909504, 1024), at(1, 1073105920, 1024), at(1, 0, 15826944), at(3, 1044578304, 15826944), at(1, 31653888, 1024), at(2, 1044578304, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 219, workgroups: [7728,1,1] }),
-        dispatch("step_1269_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 21385216, 524288), at(1, 31653888, 524288)], { shader: 234, workgroups: [2048,1,1] }),
-        dispatch("step_1269_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 15826944, 15826944), at(2, 1044578304, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1269_conv2dInputGrad_G_layer3_0_conv1", [at(2, 1044578304, 15826944), at(1, 31653888, 524288), at(1, 0, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 235, workgroups: [483,16,1] }, { shader: 236, workgroups: [3936,1,1] }),
-        dispatch("step_1270_sum_G_layer3_0_downsample_0_stage1", [at(3, 759693312, 31653888), at(1, 0, 31653888), at(7, 1036179456, 31653888), at(1, 31653888, 16384)], { shader: 237, workgroups: [64,1,1] }),
-        dispatch("step_1270_sum_G_layer3_0_downsample_0_stage2", [at(1, 31653888, 16384), at(1, 1060405248, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1271_sum_G_layer3_0_downsample_0_stage1", [at(3, 759693312, 31653888), at(1, 0, 31653888), at(7, 1036179456, 31653888), at(7, 1004525568, 31653888), at(1, 31653888, 16384)], { shader: 238, workgroups: [64,1,1] }),
-        dispatch("step_1271_sum_G_layer3_0_downsample_0_stage2", [at(1, 31653888, 16384), at(1, 1060407296, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1272_pointwise_G_layer2_3_bn3", [at(0, 21377024, 2048), at(1, 1073074176, 2048), at(3, 759693312, 31653888), at(1, 0, 31653888), at(7, 1036179456, 31653888), at(1, 1060405248, 2048), at(7, 1004525568, 31653888), at(1, 1060407296, 2048), at(1, 31653888, 31653888)], { shader: 239, workgroups: [15456,1,1] }),
-        dispatch("step_1273_conv2dInputGrad_G_layer2_3_conv3_pack", [at(0, 21114880, 262144), at(1, 1060405248, 262144)], { shader: 240, workgroups: [1024,1,1] }),
-        dispatch("step_1273_conv2dInputGrad_G_layer2_3_conv3_packc", [at(1, 31653888, 31653888), at(4, 379321344, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_1273_conv2dInputGrad_G_layer2_3_conv3", [at(4, 379321344, 31653888), at(1, 1060405248, 262144), at(1, 31653888, 7913472)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [483,4,1] }, { shader: 242, workgroups: [984,1,1] }),
-        dispatch("step_1274_sum_G_layer2_3_conv3_stage1", [at(1, 31653888, 7913472), at(10, 978513152, 7913472), at(1, 39567360, 7680)], { shader: 243, workgroups: [30,1,1] }),
-        dispatch("step_1274_sum_G_layer2_3_conv3_stage2", [at(1, 39567360, 7680), at(1, 47480832, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1275_sum_G_layer2_3_conv3_stage1", [at(1, 31653888, 7913472), at(10, 978513152, 7913472), at(10, 970599680, 7913472), at(1, 39567360, 7680)], { shader: 244, workgroups: [30,1,1] }),
-        dispatch("step_1275_sum_G_layer2_3_conv3_stage2", [at(1, 39567360, 7680), at(1, 47481344, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1276_pointwise_G_layer2_3_bn2", [at(0, 21112832, 512), at(1, 1073206784, 512), at(1, 31653888, 7913472), at(10, 978513152, 7913472), at(1, 47480832, 512), at(10, 970599680, 7913472), at(1, 47481344, 512), at(1, 39567360, 7913472)], { shader: 245, workgroups: [3864,1,1] }),
-        dispatch("step_1277_conv2dInputGrad_G_layer2_3_conv2_pack", [at(0, 20523008, 589824), at(1, 47480832, 589824)], { shader: 246, workgroups: [2304,1,1] }),
-        dispatch("step_1277_conv2dInputGrad_G_layer2_3_conv2_packc", [at(1, 39567360, 7913472), at(1, 1060405248, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
-        dispatch("step_1277_conv2dInputGrad_G_layer2_3_conv2", [at(1, 1060405248, 7913472), at(1, 47480832, 589824), at(1, 31653888, 7913472)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [483,4,1] }, { shader: 248, workgroups: [984,1,1] }),
-        dispatch("step_1278_sum_G_layer2_3_conv2_stage1", [at(1, 31653888, 7913472), at(10, 954772736, 7913472), at(1, 39567360, 7680)], { shader: 243, workgroups: [30,1,1] }),
-        dispatch("step_1278_sum_G_layer2_3_conv2_stage2", [at(1, 39567360, 7680), at(1, 47480832, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1279_sum_G_layer2_3_conv2_stage1", [at(1, 31653888, 7913472), at(10, 954772736, 7913472), at(10, 946859264, 7913472), at(1, 39567360, 7680)], { shader: 244, workgroups: [30,1,1] }),
-        dispatch("step_1279_sum_G_layer2_3_conv2_stage2", [at(1, 39567360, 7680), at(1, 47481344, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1280_pointwise_G_layer2_3_bn1", [at(0, 20520960, 512), at(1, 1073205760, 512), at(1, 31653888, 7913472), at(10, 954772736, 7913472), at(1, 47480832, 512), at(10, 946859264, 7913472), at(1, 47481344, 512), at(1, 39567360, 7913472)], { shader: 245, workgroups: [3864,1,1] }),
-        dispatch("step_1281_conv2dInputGrad_G_layer2_3_conv1_pack", [at(0, 20258816, 262144), at(1, 1068318720, 262144)], { shader: 249, workgroups: [1024,1,1] }),
-        dispatch("step_1281_conv2dInputGrad_G_layer2_3_conv1_packc", [at(1, 39567360, 7913472), at(2, 1060405248, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
-        dispatch("step_1281_conv2dInputGrad_G_layer2_3_conv1", [at(2, 1060405248, 7913472), at(1, 1068318720, 262144), at(3, 759693312, 31653888), at(1, 0, 31653888), at(7, 1036179456, 31653888), at(7, 941217792, 31653888), at(1, 31653888, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 250, workgroups: [483,16,1] }, { shader: 251, workgroups: [3936,1,1] }),
-        dispatch("step_1282_sum_G_layer2_3_conv1_stage1", [at(1, 31653888, 31653888), at(1, 0, 16384)], { shader: 56, workgroups: [64,1,1] }),
-        dispatch("step_1282_sum_G_layer2_3_conv1_stage2", [at(1, 0, 16384), at(1, 1068318720, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1283_sum_G_layer2_3_conv1_stage1", [at(1, 31653888, 31653888), at(7, 909563904, 31653888), at(1, 0, 16384)], { shader: 252, workgroups: [64,1,1] }),
-        dispatch("step_1283_sum_G_layer2_3_conv1_stage2", [at(1, 0, 16384), at(1, 1068320768, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1284_pointwise_G_layer2_2_bn3", [at(0, 20250624, 2048), at(1, 1073070080, 2048), at(1, 31653888, 31653888), at(1, 1068318720, 2048), at(7, 909563904, 31653888), at(1, 1068320768, 2048), at(1, 0, 31653888)], { shader: 253, workgroups: [15456,1,1] }),
-        dispatch("step_1285_conv2dInputGrad_G_layer2_2_conv3_pack", [at(0, 19988480, 262144), at(1, 1068318720, 262144)], { shader: 240, workgroups: [1024,1,1] }),
-        dispatch("step_1285_conv2dInputGrad_G_layer2_2_conv3_packc", [at(1, 0, 31653888), at(4, 410975232, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_1285_conv2dInputGrad_G_layer2_2_conv3", [at(4, 410975232, 31653888), at(1, 1068318720, 262144), at(1, 0, 7913472)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [483,4,1] }, { shader: 242, workgroups: [984,1,1] }),
-        dispatch("step_1286_sum_G_layer2_2_conv3_stage1", [at(1, 0, 7913472), at(10, 931032320, 7913472), at(1, 7913472, 7680)], { shader: 243, workgroups: [30,1,1] }),
-        dispatch("step_1286_sum_G_layer2_2_conv3_stage2", [at(1, 7913472, 7680), at(1, 15826944, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1287_sum_G_layer2_2_conv3_stage1", [at(1, 0, 7913472), at(10, 931032320, 7913472), at(10, 923118848, 7913472), at(1, 7913472, 7680)], { shader: 244, workgroups: [30,1,1] }),
-        dispatch("step_1287_sum_G_layer2_2_conv3_stage2", [at(1, 7913472, 7680), at(1, 15827456, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1288_pointwise_G_layer2_2_bn2", [at(0, 19986432, 512), at(1, 1073204736, 512), at(1, 0, 7913472), at(10, 931032320, 7913472), at(1, 15826944, 512), at(10, 923118848, 7913472), at(1, 15827456, 512), at(1, 7913472, 7913472)], { shader: 245, workgroups: [3864,1,1] }),
-        dispatch("step_1289_conv2dInputGrad_G_layer2_2_conv2_pack", [at(0, 19396608, 589824), at(1, 15826944, 589824)], { shader: 246, workgroups: [2304,1,1] }),
-        dispatch("step_1289_conv2dInputGrad_G_layer2_2_conv2_packc", [at(1, 7913472, 7913472), at(5, 838696704, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
-        dispatch("step_1289_conv2dInputGrad_G_layer2_2_conv2", [at(5, 838696704, 7913472), at(1, 15826944, 589824), at(1, 0, 7913472)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [483,4,1] }, { shader: 248, workgroups: [984,1,1] }),
-        dispatch("step_1290_sum_G_layer2_2_conv2_stage1", [at(1, 0, 7913472), at(10, 907291904, 7913472), at(1, 7913472, 7680)], { shader: 243, workgroups: [30,1,1] }),
-        dispatch("step_1290_sum_G_layer2_2_conv2_stage2", [at(1, 7913472, 7680), at(1, 15826944, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1291_sum_G_layer2_2_conv2_stage1", [at(1, 0, 7913472), at(10, 907291904, 7913472), at(10, 899378432, 7913472), at(1, 7913472, 7680)], { shader: 244, workgroups: [30,1,1] }),
-        dispatch("step_1291_sum_G_layer2_2_conv2_stage2", [at(1, 7913472, 7680), at(1, 15827456, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1292_pointwise_G_layer2_2_bn1", [at(0, 19394560, 512), at(1, 1073203712, 512), at(1, 0, 7913472), at(10, 907291904, 7913472), at(1, 15826944, 512), at(10, 899378432, 7913472), at(1, 15827456, 512), at(1, 7913472, 7913472)], { shader: 245, workgroups: [3864,1,1] }),
-        dispatch("step_1293_conv2dInputGrad_G_layer2_2_conv1_pack", [at(0, 19132416, 262144), at(1, 1068318720, 262144)], { shader: 249, workgroups: [1024,1,1] }),
-        dispatch("step_1293_conv2dInputGrad_G_layer2_2_conv1_packc", [at(1, 7913472, 7913472), at(5, 846610176, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
-        dispatch("step_1293_conv2dInputGrad_G_layer2_2_conv1", [at(5, 846610176, 7913472), at(1, 1068318720, 262144), at(1, 0, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 254, workgroups: [483,16,1] }, { shader: 255, workgroups: [3936,1,1] }),
-        dispatch("step_1294_sum_G_layer2_2_conv1_stage1", [at(1, 31653888, 31653888), at(1, 0, 31653888), at(7, 846256128, 31653888), at(1, 1068318720, 16384)], { shader: 237, workgroups: [64,1,1] }),
-        dispatch("step_1294_sum_G_layer2_2_conv1_stage2", [at(1, 1068318720, 16384), at(1, 1068335104, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1295_sum_G_layer2_2_conv1_stage1", [at(1, 31653888, 31653888), at(1, 0, 31653888), at(7, 846256128, 31653888), at(7, 814602240, 31653888), at(1, 1068318720, 16384)], { shader: 238, workgroups: [64,1,1] }),
-        dispatch("step_1295_sum_G_layer2_2_conv1_stage2", [at(1, 1068318720, 16384), at(1, 1068337152, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1296_pointwise_G_layer2_1_bn3", [at(0, 19124224, 2048), at(1, 1073065984, 2048), at(1, 31653888, 31653888), at(1, 0, 31653888), at(7, 846256128, 31653888), at(1, 1068335104, 2048), at(7, 814602240, 31653888), at(1, 1068337152, 2048), at(3, 759693312, 31653888)], { shader: 239, workgroups: [15456,1,1] }),
-        dispatch("step_1297_conv2dInputGrad_G_layer2_1_conv3_pack", [at(0, 18862080, 262144), at(1, 1068318720, 262144)], { shader: 240, workgroups: [1024,1,1] }),
-        dispatch("step_1297_conv2dInputGrad_G_layer2_1_conv3_packc", [at(3, 759693312, 31653888), at(4, 569769984, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_1297_conv2dInputGrad_G_layer2_1_conv3", [at(4, 569769984, 31653888), at(1, 1068318720, 262144), at(3, 759693312, 7913472)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [483,4,1] }, { shader: 242, workgroups: [984,1,1] }),
-        dispatch("step_1298_sum_G_layer2_1_conv3_stage1", [at(3, 759693312, 7913472), at(10, 883551488, 7913472), at(1, 1068318720, 7680)], { shader: 243, workgroups: [30,1,1] }),
-        dispatch("step_1298_sum_G_layer2_1_conv3_stage2", [at(1, 1068318720, 7680), at(1, 1068326400, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1299_sum_G_layer2_1_conv3_stage1", [at(3, 759693312, 7913472), at(10, 883551488, 7913472), at(10, 875638016, 7913472), at(1, 1068318720, 7680)], { shader: 244, workgroups: [30,1,1] }),
-        dispatch("step_1299_sum_G_layer2_1_conv3_stage2", [at(1, 1068318720, 7680), at(1, 1068326912, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1300_pointwise_G_layer2_1_bn2", [at(0, 18860032, 512), at(1, 1073202688, 512), at(3, 759693312, 7913472), at(10, 883551488, 7913472), at(1, 1068326400, 512), at(10, 875638016, 7913472), at(1, 1068326912, 512), at(3, 767606784, 7913472)], { shader: 245, workgroups: [3864,1,1] }),
-        dispatch("step_1301_conv2dInputGrad_G_layer2_1_conv2_pack", [at(0, 18270208, 589824), at(1, 1068318720, 589824)], { shader: 246, workgroups: [2304,1,1] }),
-        dispatch("step_1301_conv2dInputGrad_G_layer2_1_conv2_packc", [at(3, 767606784, 7913472), at(5, 854523648, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
-        dispatch("step_1301_conv2dInputGrad_G_layer2_1_conv2", [at(5, 854523648, 7913472), at(1, 1068318720, 589824), at(3, 759693312, 7913472)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [483,4,1] }, { shader: 248, workgroups: [984,1,1] }),
-        dispatch("step_1302_sum_G_layer2_1_conv2_stage1", [at(3, 759693312, 7913472), at(10, 859811072, 7913472), at(1, 1068318720, 7680)], { shader: 243, workgroups: [30,1,1] }),
-        dispatch("step_1302_sum_G_layer2_1_conv2_stage2", [at(1, 1068318720, 7680), at(1, 1068326400, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1303_sum_G_layer2_1_conv2_stage1", [at(3, 759693312, 7913472), at(10, 859811072, 7913472), at(10, 851897600, 7913472), at(1, 1068318720, 7680)], { shader: 244, workgroups: [30,1,1] }),
-        dispatch("step_1303_sum_G_layer2_1_conv2_stage2", [at(1, 1068318720, 7680), at(1, 1068326912, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1304_pointwise_G_layer2_1_bn1", [at(0, 18268160, 512), at(1, 1073201664, 512), at(3, 759693312, 7913472), at(10, 859811072, 7913472), at(1, 1068326400, 512), at(10, 851897600, 7913472), at(1, 1068326912, 512), at(3, 767606784, 7913472)], { shader: 245, workgroups: [3864,1,1] }),
-        dispatch("step_1305_conv2dInputGrad_G_layer2_1_conv1_pack", [at(0, 18006016, 262144), at(1, 1068318720, 262144)], { shader: 249, workgroups: [1024,1,1] }),
-        dispatch("step_1305_conv2dInputGrad_G_layer2_1_conv1_packc", [at(3, 767606784, 7913472), at(5, 862437120, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
-        dispatch("step_1305_conv2dInputGrad_G_layer2_1_conv1", [at(5, 862437120, 7913472), at(1, 1068318720, 262144), at(1, 31653888, 31653888), at(1, 0, 31653888), at(7, 846256128, 31653888), at(5, 1012924416, 31653888), at(3, 759693312, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 250, workgroups: [483,16,1] }, { shader: 251, workgroups: [3936,1,1] }),
-        dispatch("step_1306_sum_G_layer2_1_conv1_stage1", [at(3, 759693312, 31653888), at(1, 0, 16384)], { shader: 56, workgroups: [64,1,1] }),
-        dispatch("step_1306_sum_G_layer2_1_conv1_stage2", [at(1, 0, 16384), at(1, 1068318720, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1307_sum_G_layer2_1_conv1_stage1", [at(3, 759693312, 31653888), at(4, 1012924416, 31653888), at(1, 0, 16384)], { shader: 252, workgroups: [64,1,1] }),
-        dispatch("step_1307_sum_G_layer2_1_conv1_stage2", [at(1, 0, 16384), at(1, 31653888, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1308_pointwise_G_layer2_0_downsample_1", [at(0, 17997824, 2048), at(1, 1073061888, 2048), at(3, 759693312, 31653888), at(1, 1068318720, 2048), at(4, 1012924416, 31653888), at(1, 31653888, 2048), at(1, 0, 31653888)], { shader: 253, workgroups: [15456,1,1] }),
-        dispatch("step_1309_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 17473536, 524288), at(1, 62782464, 524288)], { shader: 256, workgroups: [2048,1,1] }),
-        dispatch("step_1309_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 0, 31653888), at(4, 601423872, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_1309_conv2dInputGrad_G_layer2_0_downsample_0", [at(4, 601423872, 31653888), at(1, 62782464, 524288), at(1, 0, 62782464)], { adapter: "cpu", features: ["subgroups"], shader: 257, workgroups: [483,8,4] }, { shader: 258, workgroups: [7831,1,1] }),
-        dispatch("step_1310_sum_G_layer2_1_conv1_stage1", [at(3, 759693312, 31653888), at(2, 1012924416, 31653888), at(1, 62782464, 16384)], { shader: 252, workgroups: [64,1,1] }),
-        dispatch("step_1310_sum_G_layer2_1_conv1_stage2", [at(1, 62782464, 16384), at(1, 62798848, 2048)], { shader: 57, workgroups: [8,1,1] }),
-        dispatch("step_1311_pointwise_G_layer2_0_bn3", [at(0, 17465344, 2048), at(1, 1073057792, 2048), at(3, 759693312, 31653888), at(1, 1068318720, 2048), at(2, 1012924416, 31653888), at(1, 62798848, 2048), at(3, 791347200, 31653888)], { shader: 253, workgroups: [15456,1,1] }),
-        dispatch("step_1312_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 17203200, 262144), at(1, 62782464, 262144)], { shader: 240, workgroups: [1024,1,1] }),
-        dispatch("step_1312_conv2dInputGrad_G_layer2_0_conv3_packc", [at(3, 791347200, 31653888), at(2, 1012924416, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_1312_conv2dInputGrad_G_layer2_0_conv3", [at(2, 1012924416, 31653888), at(1, 62782464, 262144), at(3, 759693312, 7913472)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [483,4,1] }, { shader: 242, workgroups: [984,1,1] }),
-        dispatch("step_1313_sum_G_layer2_0_conv3_stage1", [at(3, 759693312, 7913472), at(8, 1060405248, 7913472), at(1, 62782464, 7680)], { shader: 243, workgroups: [30,1,1] }),
-        dispatch("step_1313_sum_G_layer2_0_conv3_stage2", [at(1, 62782464, 7680), at(1, 62790144, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1314_sum_G_layer2_0_conv3_stage1", [at(3, 759693312, 7913472), at(8, 1060405248, 7913472), at(6, 1059879936, 7913472), at(1, 62782464, 7680)], { shader: 244, workgroups: [30,1,1] }),
-        dispatch("step_1314_sum_G_layer2_0_conv3_stage2", [at(1, 62782464, 7680), at(1, 62790656, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1315_pointwise_G_layer2_0_bn2", [at(0, 17201152, 512), at(1, 1073200640, 512), at(3, 759693312, 7913472), at(8, 1060405248, 7913472), at(1, 62790144, 512), at(6, 1059879936, 7913472), at(1, 62790656, 512), at(3, 767606784, 7913472)], { shader: 245, workgroups: [3864,1,1] }),
-        dispatch("step_1316_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 16611328, 589824), at(1, 1068318720, 589824)], { shader: 246, workgroups: [2304,1,1] }),
-        dispatch("step_1316_conv2dInputGrad_G_layer2_0_conv2_packc", [at(3, 767606784, 7913472), at(5, 870350592, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
-        dispatch("step_1316_conv2dInputGrad_G_layer2_0_conv2", [at(5, 870350592, 7913472), at(1, 1068318720, 589824), at(3, 759693312, 7913472)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [483,4,1] }, { shader: 248, workgroups: [984,1,1] }),
-        dispatch("step_1317_sum_G_layer2_0_conv2_stage1", [at(3, 759693312, 7913472), at(4, 1060405248, 7913472), at(1, 62782464, 7680)], { shader: 243, workgroups: [30,1,1] }),
-        dispatch("step_1317_sum_G_layer2_0_conv2_stage2", [at(1, 62782464, 7680), at(1, 62790144, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1318_sum_G_layer2_0_conv2_stage1", [at(3, 759693312, 7913472), at(4, 1060405248, 7913472), at(3, 1060405248, 7913472), at(1, 62782464, 7680)], { shader: 244, workgroups: [30,1,1] }),
-        dispatch("step_1318_sum_G_layer2_0_conv2_stage2", [at(1, 62782464, 7680), at(1, 62790656, 512)], { shader: 44, workgroups: [2,1,1] }),
-        dispatch("step_1319_pointwise_G_layer2_0_bn1", [at(0, 16609280, 512), at(1, 1073199616, 512), at(3, 759693312, 7913472), at(4, 1060405248, 7913472), at(1, 62790144, 512), at(3, 1060405248, 7913472), at(1, 62790656, 512), at(3, 767606784, 7913472)], { shader: 245, workgroups: [3864,1,1] }),
-        dispatch("step_1320_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 16478208, 131072), at(1, 62782464, 131072)], { shader: 259, workgroups: [512,1,1] }),
-        dispatch("step_1320_conv2dInputGrad_G_layer2_0_conv1_packc", [at(3, 767606784, 7913472), at(3, 1060405248, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
-        dispatch("step_1320_conv2dInputGrad_G_layer2_0_conv1", [at(3, 1060405248, 7913472), at(1, 62782464, 131072), at(3, 759693312, 62782464)], { adapter: "cpu", features: ["subgroups"], shader: 260, workgroups: [483,8,4] }, { shader: 261, workgroups: [7831,1,1] }),
-        dispatch("step_1321_sum_G_layer2_0_downsample_0_stage1", [at(1, 0, 62782464), at(3, 759693312, 62782464), at(7, 565042176, 62782464), at(1, 62782464, 16384)], { shader: 262, workgroups: [64,1,1] }),
-        dispatch("step_1321_sum_G_layer2_0_downsample_0_stage2", [at(1, 62782464, 16384), at(1, 62798848, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1322_sum_G_layer2_0_downsample_0_stage1", [at(1, 0, 62782464), at(3, 759693312, 62782464), at(7, 565042176, 62782464), at(7, 502259712, 62782464), at(1, 62782464, 16384)], { shader: 263, workgroups: [64,1,1] }),
-        dispatch("step_1322_sum_G_layer2_0_downsample_0_stage2", [at(1, 62782464, 16384), at(1, 62799872, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1323_pointwise_G_layer1_2_bn3", [at(0, 16474112, 1024), at(1, 1073103872, 1024), at(1, 0, 62782464), at(3, 759693312, 62782464), at(7, 565042176, 62782464), at(1, 62798848, 1024), at(7, 502259712, 62782464), at(1, 62799872, 1024), at(3, 822475776, 62782464)], { shader: 264, workgroups: [30656,1,1] }),
-        dispatch("step_1324_conv2dInputGrad_G_layer1_2_conv3_pack", [at(0, 16408576, 65536), at(1, 62782464, 65536)], { shader: 265, workgroups: [256,1,1] }),
-        dispatch("step_1324_conv2dInputGrad_G_layer1_2_conv3_packc", [at(3, 822475776, 62782464), at(4, 0, 62782464)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1324_conv2dInputGrad_G_layer1_2_conv3", [at(4, 0, 62782464), at(1, 62782464, 65536), at(3, 822475776, 15695616)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [1916,2,1] }, { shader: 267, workgroups: [1934,1,1] }),
-        dispatch("step_1325_sum_G_layer1_2_conv3_stage1", [at(3, 822475776, 15695616), at(10, 820637184, 15695616), at(1, 62782464, 15104)], { shader: 268, workgroups: [59,1,1] }),
-        dispatch("step_1325_sum_G_layer1_2_conv3_stage2", [at(1, 62782464, 15104), at(1, 62797568, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1326_sum_G_layer1_2_conv3_stage1", [at(3, 822475776, 15695616), at(10, 820637184, 15695616), at(10, 804941568, 15695616), at(1, 62782464, 15104)], { shader: 269, workgroups: [59,1,1] }),
-        dispatch("step_1326_sum_G_layer1_2_conv3_stage2", [at(1, 62782464, 15104), at(1, 62797824, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1327_pointwise_G_layer1_2_bn2", [at(0, 16407552, 256), at(1, 1073210624, 256), at(3, 822475776, 15695616), at(10, 820637184, 15695616), at(1, 62797568, 256), at(10, 804941568, 15695616), at(1, 62797824, 256), at(3, 838171392, 15695616)], { shader: 270, workgroups: [7664,1,1] }),
-        dispatch("step_1328_conv2dInputGrad_G_layer1_2_conv2_pack", [at(0, 16260096, 147456), at(1, 62782464, 147456)], { shader: 271, workgroups: [576,1,1] }),
-        dispatch("step_1328_conv2dInputGrad_G_layer1_2_conv2_packc", [at(3, 838171392, 15695616), at(4, 1012924416, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
-        dispatch("step_1328_conv2dInputGrad_G_layer1_2_conv2", [at(4, 1012924416, 15695616), at(1, 62782464, 147456), at(3, 822475776, 15695616)], { adapter: "cpu", features: ["subgroups"], shader: 272, workgroups: [1916,2,1] }, { shader: 273, workgroups: [1934,1,1] }),
-        dispatch("step_1329_sum_G_layer1_2_conv2_stage1", [at(3, 822475776, 15695616), at(10, 773550336, 15695616), at(1, 62782464, 15104)], { shader: 268, workgroups: [59,1,1] }),
-        dispatch("step_1329_sum_G_layer1_2_conv2_stage2", [at(1, 62782464, 15104), at(1, 62797568, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1330_sum_G_layer1_2_conv2_stage1", [at(3, 822475776, 15695616), at(10, 773550336, 15695616), at(10, 757854720, 15695616), at(1, 62782464, 15104)], { shader: 269, workgroups: [59,1,1] }),
-        dispatch("step_1330_sum_G_layer1_2_conv2_stage2", [at(1, 62782464, 15104), at(1, 62797824, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1331_pointwise_G_layer1_2_bn1", [at(0, 16259072, 256), at(1, 1073210112, 256), at(3, 822475776, 15695616), at(10, 773550336, 15695616), at(1, 62797568, 256), at(10, 757854720, 15695616), at(1, 62797824, 256), at(3, 838171392, 15695616)], { shader: 270, workgroups: [7664,1,1] }),
-        dispatch("step_1332_conv2dInputGrad_G_layer1_2_conv1_pack", [at(0, 16193536, 65536), at(1, 62782464, 65536)], { shader: 274, workgroups: [256,1,1] }),
-        dispatch("step_1332_conv2dInputGrad_G_layer1_2_conv1_packc", [at(3, 838171392, 15695616), at(4, 1028620032, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
-        dispatch("step_1332_conv2dInputGrad_G_layer1_2_conv1", [at(4, 1028620032, 15695616), at(1, 62782464, 65536), at(1, 0, 62782464), at(3, 759693312, 62782464), at(7, 565042176, 62782464), at(7, 376694784, 62782464), at(3, 822475776, 62782464)], { adapter: "cpu", features: ["subgroups"], shader: 275, workgroups: [1916,8,1] }, { shader: 276, workgroups: [7736,1,1] }),
-        dispatch("step_1333_sum_G_layer1_2_conv1_stage1", [at(3, 822475776, 62782464), at(1, 0, 16384)], { shader: 29, workgroups: [64,1,1] }),
-        dispatch("step_1333_sum_G_layer1_2_conv1_stage2", [at(1, 0, 16384), at(1, 62782464, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1334_sum_G_layer1_2_conv1_stage1", [at(3, 822475776, 62782464), at(7, 313912320, 62782464), at(1, 0, 16384)], { shader: 277, workgroups: [64,1,1] }),
-        dispatch("step_1334_sum_G_layer1_2_conv1_stage2", [at(1, 0, 16384), at(1, 62783488, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1335_pointwise_G_layer1_1_bn3", [at(0, 16189440, 1024), at(1, 1073101824, 1024), at(3, 822475776, 62782464), at(1, 62782464, 1024), at(7, 313912320, 62782464), at(1, 62783488, 1024), at(1, 0, 62782464)], { shader: 278, workgroups: [30656,1,1] }),
-        dispatch("step_1336_conv2dInputGrad_G_layer1_1_conv3_pack", [at(0, 16123904, 65536), at(1, 62782464, 65536)], { shader: 265, workgroups: [256,1,1] }),
-        dispatch("step_1336_conv2dInputGrad_G_layer1_1_conv3_packc", [at(1, 0, 62782464), at(3, 759693312, 62782464)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1336_conv2dInputGrad_G_layer1_1_conv3", [at(3, 759693312, 62782464), at(1, 62782464, 65536), at(1, 0, 15695616)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [1916,2,1] }, { shader: 267, workgroups: [1934,1,1] }),
-        dispatch("step_1337_sum_G_layer1_1_conv3_stage1", [at(1, 0, 15695616), at(10, 726463488, 15695616), at(1, 15695616, 15104)], { shader: 268, workgroups: [59,1,1] }),
-        dispatch("step_1337_sum_G_layer1_1_conv3_stage2", [at(1, 15695616, 15104), at(1, 31391232, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1338_sum_G_layer1_1_conv3_stage1", [at(1, 0, 15695616), at(10, 726463488, 15695616), at(10, 710767872, 15695616), at(1, 15695616, 15104)], { shader: 269, workgroups: [59,1,1] }),
-        dispatch("step_1338_sum_G_layer1_1_conv3_stage2", [at(1, 15695616, 15104), at(1, 31391488, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1339_pointwise_G_layer1_1_bn2", [at(0, 16122880, 256), at(1, 1073209600, 256), at(1, 0, 15695616), at(10, 726463488, 15695616), at(1, 31391232, 256), at(10, 710767872, 15695616), at(1, 31391488, 256), at(1, 15695616, 15695616)], { shader: 270, workgroups: [7664,1,1] }),
-        dispatch("step_1340_conv2dInputGrad_G_layer1_1_conv2_pack", [at(0, 15975424, 147456), at(1, 31391232, 147456)], { shader: 271, workgroups: [576,1,1] }),
-        dispatch("step_1340_conv2dInputGrad_G_layer1_1_conv2_packc", [at(1, 15695616, 15695616), at(5, 743866368, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
-        dispatch("step_1340_conv2dInputGrad_G_layer1_1_conv2", [at(5, 743866368, 15695616), at(1, 31391232, 147456), at(1, 0, 15695616)], { adapter: "cpu", features: ["subgroups"], shader: 272, workgroups: [1916,2,1] }, { shader: 273, workgroups: [1934,1,1] }),
-        dispatch("step_1341_sum_G_layer1_1_conv2_stage1", [at(1, 0, 15695616), at(10, 679376640, 15695616), at(1, 15695616, 15104)], { shader: 268, workgroups: [59,1,1] }),
-        dispatch("step_1341_sum_G_layer1_1_conv2_stage2", [at(1, 15695616, 15104), at(1, 31391232, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1342_sum_G_layer1_1_conv2_stage1", [at(1, 0, 15695616), at(10, 679376640, 15695616), at(10, 663681024, 15695616), at(1, 15695616, 15104)], { shader: 269, workgroups: [59,1,1] }),
-        dispatch("step_1342_sum_G_layer1_1_conv2_stage2", [at(1, 15695616, 15104), at(1, 31391488, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1343_pointwise_G_layer1_1_bn1", [at(0, 15974400, 256), at(1, 1073209088, 256), at(1, 0, 15695616), at(10, 679376640, 15695616), at(1, 31391232, 256), at(10, 663681024, 15695616), at(1, 31391488, 256), at(1, 15695616, 15695616)], { shader: 270, workgroups: [7664,1,1] }),
-        dispatch("step_1344_conv2dInputGrad_G_layer1_1_conv1_pack", [at(0, 15908864, 65536), at(1, 62782464, 65536)], { shader: 274, workgroups: [256,1,1] }),
-        dispatch("step_1344_conv2dInputGrad_G_layer1_1_conv1_packc", [at(1, 15695616, 15695616), at(5, 823001088, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
-        dispatch("step_1344_conv2dInputGrad_G_layer1_1_conv1", [at(5, 823001088, 15695616), at(1, 62782464, 65536), at(1, 0, 62782464)], { adapter: "cpu", features: ["subgroups"], shader: 279, workgroups: [1916,8,1] }, { shader: 280, workgroups: [7736,1,1] }),
-        dispatch("step_1345_sum_G_layer1_1_conv1_stage1", [at(3, 822475776, 62782464), at(1, 0, 62782464), at(7, 188347392, 62782464), at(1, 62782464, 16384)], { shader: 262, workgroups: [64,1,1] }),
-        dispatch("step_1345_sum_G_layer1_1_conv1_stage2", [at(1, 62782464, 16384), at(1, 62798848, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1346_pointwise_G_layer1_1_conv1", [at(3, 822475776, 62782464), at(1, 0, 62782464), at(7, 188347392, 62782464), at(1, 62798848, 1024), at(4, 126615552, 62782464)], { shader: 281, workgroups: [30656,1,1] }),
-        dispatch("step_1347_sum_G_layer1_1_conv1_stage1", [at(3, 822475776, 62782464), at(1, 0, 62782464), at(7, 188347392, 62782464), at(7, 125564928, 62782464), at(1, 62782464, 16384)], { shader: 263, workgroups: [64,1,1] }),
-        dispatch("step_1347_sum_G_layer1_1_conv1_stage2", [at(1, 62782464, 16384), at(1, 62798848, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1348_pointwise_G_layer1_0_downsample_1", [at(0, 15904768, 1024), at(1, 1073099776, 1024), at(4, 126615552, 62782464), at(7, 125564928, 62782464), at(1, 62798848, 1024), at(4, 189398016, 62782464)], { shader: 282, workgroups: [30656,1,1] }),
-        dispatch("step_1349_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 15839232, 65536), at(1, 62782464, 65536)], { shader: 265, workgroups: [256,1,1] }),
-        dispatch("step_1349_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(4, 189398016, 62782464), at(4, 316538880, 62782464)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1349_conv2dInputGrad_G_layer1_0_downsample_0", [at(4, 316538880, 62782464), at(1, 62782464, 65536), at(4, 189398016, 15695616)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [1916,2,1] }, { shader: 267, workgroups: [1934,1,1] }),
-        dispatch("step_1350_sum_G_layer1_1_conv1_stage1", [at(3, 822475776, 62782464), at(1, 0, 62782464), at(7, 188347392, 62782464), at(7, 0, 62782464), at(1, 62782464, 16384)], { shader: 263, workgroups: [64,1,1] }),
-        dispatch("step_1350_sum_G_layer1_1_conv1_stage2", [at(1, 62782464, 16384), at(1, 62798848, 1024)], { shader: 30, workgroups: [4,1,1] }),
-        dispatch("step_1351_pointwise_G_layer1_0_bn3", [at(0, 15835136, 1024), at(1, 1073097728, 1024), at(4, 126615552, 62782464), at(7, 0, 62782464), at(1, 62798848, 1024), at(1, 0, 62782464)], { shader: 282, workgroups: [30656,1,1] }),
-        dispatch("step_1352_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 15769600, 65536), at(1, 62782464, 65536)], { shader: 265, workgroups: [256,1,1] }),
-        dispatch("step_1352_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 0, 62782464), at(3, 822475776, 62782464)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1352_conv2dInputGrad_G_layer1_0_conv3", [at(3, 822475776, 62782464), at(1, 62782464, 65536), at(1, 0, 15695616)], { adapter: "cpu", features: ["subgroups"], shader: 266, workgroups: [1916,2,1] }, { shader: 267, workgroups: [1934,1,1] }),
-        dispatch("step_1353_sum_G_layer1_0_conv3_stage1", [at(1, 0, 15695616), at(10, 632289792, 15695616), at(1, 15695616, 15104)], { shader: 268, workgroups: [59,1,1] }),
-        dispatch("step_1353_sum_G_layer1_0_conv3_stage2", [at(1, 15695616, 15104), at(1, 31391232, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1354_sum_G_layer1_0_conv3_stage1", [at(1, 0, 15695616), at(10, 632289792, 15695616), at(10, 616594176, 15695616), at(1, 15695616, 15104)], { shader: 269, workgroups: [59,1,1] }),
-        dispatch("step_1354_sum_G_layer1_0_conv3_stage2", [at(1, 15695616, 15104), at(1, 31391488, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1355_pointwise_G_layer1_0_bn2", [at(0, 15768576, 256), at(1, 1073208576, 256), at(1, 0, 15695616), at(10, 632289792, 15695616), at(1, 31391232, 256), at(10, 616594176, 15695616), at(1, 31391488, 256), at(1, 15695616, 15695616)], { shader: 270, workgroups: [7664,1,1] }),
-        dispatch("step_1356_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 15621120, 147456), at(1, 31391232, 147456)], { shader: 271, workgroups: [576,1,1] }),
-        dispatch("step_1356_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 15695616, 15695616), at(4, 205093632, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
-        dispatch("step_1356_conv2dInputGrad_G_layer1_0_conv2", [at(4, 205093632, 15695616), at(1, 31391232, 147456), at(1, 0, 15695616)], { adapter: "cpu", features: ["subgroups"], shader: 272, workgroups: [1916,2,1] }, { shader: 273, workgroups: [1934,1,1] }),
-        dispatch("step_1357_sum_G_layer1_0_conv2_stage1", [at(1, 0, 15695616), at(10, 585202944, 15695616), at(1, 15695616, 15104)], { shader: 268, workgroups: [59,1,1] }),
-        dispatch("step_1357_sum_G_layer1_0_conv2_stage2", [at(1, 15695616, 15104), at(1, 31391232, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1358_sum_G_layer1_0_conv2_stage1", [at(1, 0, 15695616), at(10, 585202944, 15695616), at(10, 569507328, 15695616), at(1, 15695616, 15104)], { shader: 269, workgroups: [59,1,1] }),
-        dispatch("step_1358_sum_G_layer1_0_conv2_stage2", [at(1, 15695616, 15104), at(1, 31391488, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_1359_pointwise_G_layer1_0_bn1", [at(0, 15620096, 256), at(1, 1073208064, 256), at(1, 0, 15695616), at(10, 585202944, 15695616), at(1, 31391232, 256), at(10, 569507328, 15695616), at(1, 31391488, 256), at(1, 15695616, 15695616)], { shader: 270, workgroups: [7664,1,1] }),
-        dispatch("step_1360_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 15603712, 16384), at(1, 0, 16384)], { shader: 283, workgroups: [64,1,1] }),
-        dispatch("step_1360_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 15695616, 15695616), at(4, 220789248, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
-        dispatch("step_1360_conv2dInputGrad_G_layer1_0_conv1", [at(4, 220789248, 15695616), at(1, 0, 16384), at(4, 189398016, 15695616), at(4, 126615552, 15695616)], { adapter: "cpu", features: ["subgroups"], shader: 284, workgroups: [1916,2,1] }, { shader: 285, workgroups: [1934,1,1] }),
-        dispatch("step_1361_maxPool2dGrad_G_layer1_0_downsample_0", [at(7, 752343040, 62259200), at(4, 126615552, 15695616), at(1, 0, 62259200)], { shader: 286, workgroups: [32768,8,1] }),
-        dispatch("step_1362_sum_G_layer1_0_downsample_0_stage1", [at(1, 0, 62259200), at(7, 752343040, 62259200), at(1, 62259200, 16384)], { shader: 287, workgroups: [64,1,1] }),
-        dispatch("step_1362_sum_G_layer1_0_downsample_0_stage2", [at(1, 62259200, 16384), at(1, 62275584, 256)], { shader: 7, workgroups: [1,1,1] }),
-        dispatch("step_1363_sum_G_conv1_stage1", [at(1, 0, 62259200), at(7, 752343040, 62259200), at(7, 690083840, 62259200), at(1, 62259200, 16384)], { shader: 288, workgroups: [64,1,1] }),
-        dispatch("step_1363_sum_G_conv1_stage2", [at(1, 62259200, 16384), at(1, 62275840, 256)], { shader: 7, workgroups: [1,1,1] }),
-        dispatch("step_1364_pointwise_G_bn1", [at(0, 15602688, 256), at(1, 1073207552, 256), at(1, 0, 62259200), at(7, 752343040, 62259200), at(1, 62275584, 256), at(7, 690083840, 62259200), at(1, 62275840, 256), at(4, 126615552, 62259200)], { shader: 289, workgroups: [30400,1,1] }),
-        dispatch("step_1365_conv2dWeightGrad_G_bn1_packc", [at(4, 126615552, 62259200), at(1, 0, 62259200)], { shader: 290, workgroups: [32768,2,1] }),
-        dispatch("step_1365_conv2dWeightGrad_G_bn1_stage1", [at(10, 836332800, 15564800), at(1, 0, 62259200), at(1, 62259200, 413952)], { adapter: "cpu", features: ["subgroups"], shader: 291, workgroups: [7,1,11] }, { shader: 292, workgroups: [135,1,1] }),
-        dispatch("step_1365_conv2dWeightGrad_G_bn1_stage2", [at(1, 62259200, 413952), at(0, 193067008, 37632), at(0, 15565056, 37632), at(3, 885258240, 37632)], { shader: 293, workgroups: [147,1,1] }),
-        dispatch("step_1366_pointwise_G_conv1", [at(0, 15565056, 37632), at(3, 885258240, 37632), at(3, 1068731904, 4), at(3, 885295872, 37632)], { shader: 294, workgroups: [19,1,1] }),
-        dispatch("step_1367_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(10, 538116096, 15695616), at(1, 0, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
-        dispatch("step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage1", [at(1, 0, 15695616), at(4, 220789248, 15695616), at(1, 15695616, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 295, workgroups: [2,1,32] }, { shader: 296, workgroups: [128,1,1] }),
-        dispatch("step_1367_conv2dWeightGrad_G_layer1_0_bn1_stage2", [at(1, 15695616, 524288), at(0, 193104640, 16384), at(0, 15603712, 16384), at(1, 1073725440, 16384)], { shader: 297, workgroups: [64,1,1] }),
-        dispatch("step_1368_pointwise_G_layer1_0_conv1", [at(0, 15603712, 16384), at(1, 1073725440, 16384), at(3, 1068731904, 4), at(3, 885333504, 16384)], { shader: 298, workgroups: [8,1,1] }),
-        dispatch("step_1369_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(10, 585202944, 15695616), at(1, 0, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
-        dispatch("step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage1", [at(1, 0, 15695616), at(4, 205093632, 15695616), at(1, 15695616, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 299, workgroups: [18,1,4] }, { shader: 300, workgroups: [144,1,1] }),
-        dispatch("step_1369_conv2dWeightGrad_G_layer1_0_bn1_stage2", [at(1, 15695616, 589824), at(0, 193121024, 147456), at(0, 15621120, 147456), at(1, 1073512448, 147456)], { shader: 301, workgroups: [576,1,1] }),
-        dispatch("step_1370_pointwise_G_layer1_0_conv2", [at(0, 15621120, 147456), at(1, 1073512448, 147456), at(3, 1068731904, 4), at(2, 1073455104, 147456)], { shader: 302, workgroups: [72,1,1] }),
-        dispatch("step_1371_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(10, 632289792, 15695616), at(1, 0, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
-        dispatch("step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage1", [at(1, 0, 15695616), at(3, 822475776, 62782464), at(1, 15695616, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [2,4,8] }, { shader: 304, workgroups: [128,1,1] }),
-        dispatch("step_1371_conv2dWeightGrad_G_layer1_0_bn2_stage2", [at(1, 15695616, 524288), at(0, 193268480, 65536), at(0, 15769600, 65536), at(1, 1073659904, 65536)], { shader: 305, workgroups: [256,1,1] }),
-        dispatch("step_1372_pointwise_G_layer1_0_conv3", [at(0, 15769600, 65536), at(1, 1073659904, 65536), at(3, 1068731904, 4), at(3, 822770688, 65536)], { shader: 306, workgroups: [32,1,1] }),
-        dispatch("step_1373_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(10, 538116096, 15695616), at(1, 0, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
-        dispatch("step_1373_conv2dWeightGrad_G_layer1_0_downsample_1_stage1", [at(1, 0, 15695616), at(4, 316538880, 62782464), at(1, 15695616, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [2,4,8] }, { shader: 304, workgroups: [128,1,1] }),
-        dispatch("step_1373_conv2dWeightGrad_G_layer1_0_downsample_1_stage2", [at(1, 15695616, 524288), at(0, 193334016, 65536), at(0, 15839232, 65536), at(3, 822836224, 65536)], { shader: 305, workgroups: [256,1,1] }),
-        dispatch("step_1374_pointwise_G_layer1_0_downsample_0", [at(0, 15839232, 65536), at(3, 822836224, 65536), at(3, 1068731904, 4), at(3, 822901760, 65536)], { shader: 306, workgroups: [32,1,1] }),
-        dispatch("step_1375_conv2dWeightGrad_G_layer1_1_bn1_packc", [at(7, 188347392, 62782464), at(1, 0, 62782464)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage1", [at(1, 0, 62782464), at(5, 823001088, 15695616), at(1, 62782464, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [8,1,8] }, { shader: 308, workgroups: [128,1,1] }),
-        dispatch("step_1375_conv2dWeightGrad_G_layer1_1_bn1_stage2", [at(1, 62782464, 524288), at(0, 193399552, 65536), at(0, 15908864, 65536), at(3, 822967296, 65536)], { shader: 309, workgroups: [256,1,1] }),
-        dispatch("step_1376_pointwise_G_layer1_1_conv1", [at(0, 15908864, 65536), at(3, 822967296, 65536), at(3, 1068731904, 4), at(3, 823032832, 65536)], { shader: 310, workgroups: [32,1,1] }),
-        dispatch("step_1377_conv2dWeightGrad_G_layer1_1_bn1_packc", [at(10, 679376640, 15695616), at(1, 0, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
-        dispatch("step_1377_conv2dWeightGrad_G_layer1_1_bn1_stage1", [at(1, 0, 15695616), at(5, 743866368, 15695616), at(1, 15695616, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 299, workgroups: [18,1,4] }, { shader: 300, workgroups: [144,1,1] }),
-        dispatch("step_1377_conv2dWeightGrad_G_layer1_1_bn1_stage2", [at(1, 15695616, 589824), at(0, 193465088, 147456), at(0, 15975424, 147456), at(3, 822475776, 147456)], { shader: 301, workgroups: [576,1,1] }),
-        dispatch("step_1378_pointwise_G_layer1_1_conv2", [at(0, 15975424, 147456), at(3, 822475776, 147456), at(3, 1068731904, 4), at(3, 822623232, 147456)], { shader: 302, workgroups: [72,1,1] }),
-        dispatch("step_1379_conv2dWeightGrad_G_layer1_1_bn2_packc", [at(10, 726463488, 15695616), at(1, 0, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
-        dispatch("step_1379_conv2dWeightGrad_G_layer1_1_bn2_stage1", [at(1, 0, 15695616), at(3, 759693312, 62782464), at(1, 15695616, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [2,4,8] }, { shader: 304, workgroups: [128,1,1] }),
-        dispatch("step_1379_conv2dWeightGrad_G_layer1_1_bn2_stage2", [at(1, 15695616, 524288), at(0, 193612544, 65536), at(0, 16123904, 65536), at(3, 760119296, 65536)], { shader: 305, workgroups: [256,1,1] }),
-        dispatch("step_1380_pointwise_G_layer1_1_conv3", [at(0, 16123904, 65536), at(3, 760119296, 65536), at(3, 1068731904, 4), at(3, 760184832, 65536)], { shader: 306, workgroups: [32,1,1] }),
-        dispatch("step_1381_conv2dWeightGrad_G_layer1_2_bn1_packc", [at(7, 376694784, 62782464), at(1, 0, 62782464)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1381_conv2dWeightGrad_G_layer1_2_bn1_stage1", [at(1, 0, 62782464), at(4, 1028620032, 15695616), at(1, 62782464, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [8,1,8] }, { shader: 308, workgroups: [128,1,1] }),
-        dispatch("step_1381_conv2dWeightGrad_G_layer1_2_bn1_stage2", [at(1, 62782464, 524288), at(0, 193678080, 65536), at(0, 16193536, 65536), at(3, 760250368, 65536)], { shader: 309, workgroups: [256,1,1] }),
-        dispatch("step_1382_pointwise_G_layer1_2_conv1", [at(0, 16193536, 65536), at(3, 760250368, 65536), at(3, 1068731904, 4), at(3, 760315904, 65536)], { shader: 310, workgroups: [32,1,1] }),
-        dispatch("step_1383_conv2dWeightGrad_G_layer1_2_bn1_packc", [at(10, 773550336, 15695616), at(1, 0, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
-        dispatch("step_1383_conv2dWeightGrad_G_layer1_2_bn1_stage1", [at(1, 0, 15695616), at(4, 1012924416, 15695616), at(1, 15695616, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 299, workgroups: [18,1,4] }, { shader: 300, workgroups: [144,1,1] }),
-        dispatch("step_1383_conv2dWeightGrad_G_layer1_2_bn1_stage2", [at(1, 15695616, 589824), at(0, 193743616, 147456), at(0, 16260096, 147456), at(3, 759693312, 147456)], { shader: 301, workgroups: [576,1,1] }),
-        dispatch("step_1384_pointwise_G_layer1_2_conv2", [at(0, 16260096, 147456), at(3, 759693312, 147456), at(3, 1068731904, 4), at(3, 759840768, 147456)], { shader: 302, workgroups: [72,1,1] }),
-        dispatch("step_1385_conv2dWeightGrad_G_layer1_2_bn2_packc", [at(10, 820637184, 15695616), at(1, 0, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
-        dispatch("step_1385_conv2dWeightGrad_G_layer1_2_bn2_stage1", [at(1, 0, 15695616), at(4, 0, 62782464), at(1, 15695616, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [2,4,8] }, { shader: 304, workgroups: [128,1,1] }),
-        dispatch("step_1385_conv2dWeightGrad_G_layer1_2_bn2_stage2", [at(1, 15695616, 524288), at(0, 193891072, 65536), at(0, 16408576, 65536), at(3, 760381440, 65536)], { shader: 305, workgroups: [256,1,1] }),
-        dispatch("step_1386_pointwise_G_layer1_2_conv3", [at(0, 16408576, 65536), at(3, 760381440, 65536), at(3, 1068731904, 4), at(3, 760446976, 65536)], { shader: 306, workgroups: [32,1,1] }),
-        dispatch("step_1387_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(7, 565042176, 62782464), at(1, 0, 62782464)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage1", [at(1, 0, 62782464), at(3, 1060405248, 7913472), at(1, 62782464, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 311, workgroups: [8,2,4] }, { shader: 312, workgroups: [128,1,1] }),
-        dispatch("step_1387_conv2dWeightGrad_G_layer2_0_bn1_stage2", [at(1, 62782464, 524288), at(0, 193956608, 131072), at(0, 16478208, 131072), at(2, 1073602560, 131072)], { shader: 313, workgroups: [512,1,1] }),
-        dispatch("step_1388_pointwise_G_layer2_0_conv1", [at(0, 16478208, 131072), at(2, 1073602560, 131072), at(3, 1068731904, 4), at(3, 759988224, 131072)], { shader: 314, workgroups: [64,1,1] }),
-        dispatch("step_1389_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(4, 1060405248, 7913472), at(1, 0, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
-        dispatch("step_1389_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 7913472), at(5, 870350592, 7913472), at(0, 194087680, 589824), at(0, 16611328, 589824), at(2, 1072275456, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 315, workgroups: [36,2,1] }, { shader: 316, workgroups: [144,1,1] }),
-        dispatch("step_1390_pointwise_G_layer2_0_conv2", [at(0, 16611328, 589824), at(2, 1072275456, 589824), at(3, 1068731904, 4), at(2, 1072865280, 589824)], { shader: 317, workgroups: [288,1,1] }),
-        dispatch("step_1391_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(8, 1060405248, 7913472), at(1, 0, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
-        dispatch("step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage1", [at(1, 0, 7913472), at(2, 1012924416, 31653888), at(1, 7913472, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [4,8,2] }, { shader: 319, workgroups: [128,1,1] }),
-        dispatch("step_1391_conv2dWeightGrad_G_layer2_0_bn2_stage2", [at(1, 7913472, 524288), at(0, 194677504, 262144), at(0, 17203200, 262144), at(1, 1073250304, 262144)], { shader: 320, workgroups: [1024,1,1] }),
-        dispatch("step_1392_pointwise_G_layer2_0_conv3", [at(0, 17203200, 262144), at(1, 1073250304, 262144), at(3, 1068731904, 4), at(2, 1018560512, 262144)], { shader: 321, workgroups: [128,1,1] }),
-        dispatch("step_1393_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(7, 565042176, 62782464), at(1, 0, 62782464)], { shader: 36, workgroups: [32768,2,1] }),
-        dispatch("step_1393_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 0, 62782464), at(4, 601423872, 31653888), at(0, 194939648, 524288), at(0, 17473536, 524288), at(2, 1016463360, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 322, workgroups: [8,8,1] }, { shader: 323, workgroups: [128,1,1] }),
-        dispatch("step_1394_pointwise_G_layer2_0_downsample_0", [at(0, 17473536, 524288), at(2, 1016463360, 524288), at(3, 1068731904, 4), at(2, 1016987648, 524288)], { shader: 324, workgroups: [256,1,1] }),
-        dispatch("step_1395_conv2dWeightGrad_G_layer2_1_bn1_packc", [at(5, 1012924416, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage1", [at(1, 0, 31653888), at(5, 862437120, 7913472), at(1, 31653888, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 325, workgroups: [16,2,2] }, { shader: 326, workgroups: [128,1,1] }),
-        dispatch("step_1395_conv2dWeightGrad_G_layer2_1_bn1_stage2", [at(1, 31653888, 524288), at(0, 195463936, 262144), at(0, 18006016, 262144), at(2, 1018822656, 262144)], { shader: 327, workgroups: [1024,1,1] }),
-        dispatch("step_1396_pointwise_G_layer2_1_conv1", [at(0, 18006016, 262144), at(2, 1018822656, 262144), at(3, 1068731904, 4), at(2, 1019084800, 262144)], { shader: 328, workgroups: [128,1,1] }),
-        dispatch("step_1397_conv2dWeightGrad_G_layer2_1_bn1_packc", [at(10, 859811072, 7913472), at(1, 0, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
-        dispatch("step_1397_conv2dWeightGrad_G_layer2_1_bn1", [at(1, 0, 7913472), at(5, 854523648, 7913472), at(0, 195726080, 589824), at(0, 18270208, 589824), at(2, 1012924416, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 315, workgroups: [36,2,1] }, { shader: 316, workgroups: [144,1,1] }),
-        dispatch("step_1398_pointwise_G_layer2_1_conv2", [at(0, 18270208, 589824), at(2, 1012924416, 589824), at(3, 1068731904, 4), at(2, 1013514240, 589824)], { shader: 317, workgroups: [288,1,1] }),
-        dispatch("step_1399_conv2dWeightGrad_G_layer2_1_bn2_packc", [at(10, 883551488, 7913472), at(1, 0, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
-        dispatch("step_1399_conv2dWeightGrad_G_layer2_1_bn2_stage1", [at(1, 0, 7913472), at(4, 569769984, 31653888), at(1, 7913472, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [4,8,2] }, { shader: 319, workgroups: [128,1,1] }),
-        dispatch("step_1399_conv2dWeightGrad_G_layer2_1_bn2_stage2", [at(1, 7913472, 524288), at(0, 196315904, 262144), at(0, 18862080, 262144), at(2, 1019346944, 262144)], { shader: 320, workgroups: [1024,1,1] }),
-        dispatch("step_1400_pointwise_G_layer2_1_conv3", [at(0, 18862080, 262144), at(2, 1019346944, 262144), at(3, 1068731904, 4), at(2, 1019609088, 262144)], { shader: 321, workgroups: [128,1,1] }),
-        dispatch("step_1401_conv2dWeightGrad_G_layer2_2_bn1_packc", [at(7, 846256128, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_1401_conv2dWeightGrad_G_layer2_2_bn1_stage1", [at(1, 0, 31653888), at(5, 846610176, 7913472), at(1, 31653888, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 325, workgroups: [16,2,2] }, { shader: 326, workgroups: [128,1,1] }),
-        dispatch("step_1401_conv2dWeightGrad_G_layer2_2_bn1_stage2", [at(1, 31653888, 524288), at(0, 196578048, 262144), at(0, 19132416, 262144), at(2, 1019871232, 262144)], { shader: 327, workgroups: [1024,1,1] }),
-        dispatch("step_1402_pointwise_G_layer2_2_conv1", [at(0, 19132416, 262144), at(2, 1019871232, 262144), at(3, 1068731904, 4), at(2, 1020133376, 262144)], { shader: 328, workgroups: [128,1,1] }),
-        dispatch("step_1403_conv2dWeightGrad_G_layer2_2_bn1_packc", [at(10, 907291904, 7913472), at(1, 0, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
-        dispatch("step_1403_conv2dWeightGrad_G_layer2_2_bn1", [at(1, 0, 7913472), at(5, 838696704, 7913472), at(0, 196840192, 589824), at(0, 19396608, 589824), at(2, 1014104064, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 315, workgroups: [36,2,1] }, { shader: 316, workgroups: [144,1,1] }),
-        dispatch("step_1404_pointwise_G_layer2_2_conv2", [at(0, 19396608, 589824), at(2, 1014104064, 589824), at(3, 1068731904, 4), at(2, 1014693888, 589824)], { shader: 317, workgroups: [288,1,1] }),
-        dispatch("step_1405_conv2dWeightGrad_G_layer2_2_bn2_packc", [at(10, 931032320, 7913472), at(1, 0, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
-        dispatch("step_1405_conv2dWeightGrad_G_layer2_2_bn2_stage1", [at(1, 0, 7913472), at(4, 410975232, 31653888), at(1, 7913472, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [4,8,2] }, { shader: 319, workgroups: [128,1,1] }),
-        dispatch("step_1405_conv2dWeightGrad_G_layer2_2_bn2_stage2", [at(1, 7913472, 524288), at(0, 197430016, 262144), at(0, 19988480, 262144), at(2, 1020395520, 262144)], { shader: 320, workgroups: [1024,1,1] }),
-        dispatch("step_1406_pointwise_G_layer2_2_conv3", [at(0, 19988480, 262144), at(2, 1020395520, 262144), at(3, 1068731904, 4), at(2, 1020657664, 262144)], { shader: 321, workgroups: [128,1,1] }),
-        dispatch("step_1407_conv2dWeightGrad_G_layer2_3_bn1_packc", [at(7, 941217792, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_1407_conv2dWeightGrad_G_layer2_3_bn1_stage1", [at(1, 0, 31653888), at(2, 1060405248, 7913472), at(1, 31653888, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 325, workgroups: [16,2,2] }, { shader: 326, workgroups: [128,1,1] }),
-        dispatch("step_1407_conv2dWeightGrad_G_layer2_3_bn1_stage2", [at(1, 31653888, 524288), at(0, 197692160, 262144), at(0, 20258816, 262144), at(2, 1020919808, 262144)], { shader: 327, workgroups: [1024,1,1] }),
-        dispatch("step_1408_pointwise_G_layer2_3_conv1", [at(0, 20258816, 262144), at(2, 1020919808, 262144), at(3, 1068731904, 4), at(2, 1021181952, 262144)], { shader: 328, workgroups: [128,1,1] }),
-        dispatch("step_1409_conv2dWeightGrad_G_layer2_3_bn1_packc", [at(10, 954772736, 7913472), at(1, 0, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
-        dispatch("step_1409_conv2dWeightGrad_G_layer2_3_bn1", [at(1, 0, 7913472), at(1, 1060405248, 7913472), at(0, 197954304, 589824), at(0, 20523008, 589824), at(2, 1015283712, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 315, workgroups: [36,2,1] }, { shader: 316, workgroups: [144,1,1] }),
-        dispatch("step_1410_pointwise_G_layer2_3_conv2", [at(0, 20523008, 589824), at(2, 1015283712, 589824), at(3, 1068731904, 4), at(2, 1015873536, 589824)], { shader: 317, workgroups: [288,1,1] }),
-        dispatch("step_1411_conv2dWeightGrad_G_layer2_3_bn2_packc", [at(10, 978513152, 7913472), at(1, 0, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
-        dispatch("step_1411_conv2dWeightGrad_G_layer2_3_bn2_stage1", [at(1, 0, 7913472), at(4, 379321344, 31653888), at(1, 7913472, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [4,8,2] }, { shader: 319, workgroups: [128,1,1] }),
-        dispatch("step_1411_conv2dWeightGrad_G_layer2_3_bn2_stage2", [at(1, 7913472, 524288), at(0, 198544128, 262144), at(0, 21114880, 262144), at(2, 1021444096, 262144)], { shader: 320, workgroups: [1024,1,1] }),
-        dispatch("step_1412_pointwise_G_layer2_3_conv3", [at(0, 21114880, 262144), at(2, 1021444096, 262144), at(3, 1068731904, 4), at(2, 1021706240, 262144)], { shader: 321, workgroups: [128,1,1] }),
-        dispatch("step_1413_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(7, 1036179456, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_1413_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 31653888), at(2, 1044578304, 15826944), at(0, 198806272, 524288), at(0, 21385216, 524288), at(2, 1017511936, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 329, workgroups: [16,4,1] }, { shader: 330, workgroups: [128,1,1] }),
-        dispatch("step_1414_pointwise_G_layer3_0_conv1", [at(0, 21385216, 524288), at(2, 1017511936, 524288), at(3, 1068731904, 4), at(2, 1018036224, 524288)], { shader: 331, workgroups: [256,1,1] }),
-        dispatch("step_1415_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(3, 1044578304, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1415_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 15826944), at(5, 728039424, 15826944), at(0, 199330560, 2359296), at(0, 21913600, 2359296), at(1, 1060405248, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1416_pointwise_G_layer3_0_conv2", [at(0, 21913600, 2359296), at(1, 1060405248, 2359296), at(3, 1068731904, 4), at(1, 1062764544, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1417_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(6, 1044052992, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1417_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 0, 15826944), at(2, 569769984, 63307776), at(0, 201689856, 1048576), at(0, 24276992, 1048576), at(1, 1072201728, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1418_pointwise_G_layer3_0_conv3", [at(0, 24276992, 1048576), at(1, 1072201728, 1048576), at(3, 1068731904, 4), at(2, 623509504, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1419_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(7, 1036179456, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_1419_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 0, 31653888), at(2, 696385536, 63307776), at(0, 202738432, 2097152), at(0, 25341952, 2097152), at(2, 619315200, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 338, workgroups: [16,16,1] }, { shader: 339, workgroups: [512,1,1] }),
-        dispatch("step_1420_pointwise_G_layer3_0_downsample_0", [at(0, 25341952, 2097152), at(2, 619315200, 2097152), at(3, 1068731904, 4), at(2, 621412352, 2097152)], { shader: 340, workgroups: [1024,1,1] }),
-        dispatch("step_1421_conv2dWeightGrad_G_layer3_1_bn1_packc", [at(2, 759693312, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1421_conv2dWeightGrad_G_layer3_1_bn1", [at(1, 0, 63307776), at(5, 712212480, 15826944), at(0, 204835584, 1048576), at(0, 27455488, 1048576), at(2, 624558080, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1422_pointwise_G_layer3_1_conv1", [at(0, 27455488, 1048576), at(2, 624558080, 1048576), at(3, 1068731904, 4), at(2, 625606656, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1423_conv2dWeightGrad_G_layer3_1_bn1_packc", [at(8, 601423872, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1423_conv2dWeightGrad_G_layer3_1_bn1", [at(1, 0, 15826944), at(5, 696385536, 15826944), at(0, 205884160, 2359296), at(0, 28508160, 2359296), at(1, 1065123840, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1424_pointwise_G_layer3_1_conv2", [at(0, 28508160, 2359296), at(1, 1065123840, 2359296), at(3, 1068731904, 4), at(1, 1067483136, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1425_conv2dWeightGrad_G_layer3_1_bn2_packc", [at(8, 648904704, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1425_conv2dWeightGrad_G_layer3_1_bn2", [at(1, 0, 15826944), at(2, 886308864, 63307776), at(0, 208243456, 1048576), at(0, 30871552, 1048576), at(2, 626655232, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1426_pointwise_G_layer3_1_conv3", [at(0, 30871552, 1048576), at(2, 626655232, 1048576), at(3, 1068731904, 4), at(2, 627703808, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1427_conv2dWeightGrad_G_layer3_2_bn1_packc", [at(2, 949616640, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1427_conv2dWeightGrad_G_layer3_2_bn1", [at(1, 0, 63307776), at(5, 680558592, 15826944), at(0, 209292032, 1048576), at(0, 31936512, 1048576), at(2, 628752384, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1428_pointwise_G_layer3_2_conv1", [at(0, 31936512, 1048576), at(2, 628752384, 1048576), at(3, 1068731904, 4), at(2, 629800960, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1429_conv2dWeightGrad_G_layer3_2_bn1_packc", [at(8, 696385536, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1429_conv2dWeightGrad_G_layer3_2_bn1", [at(1, 0, 15826944), at(5, 664731648, 15826944), at(0, 210340608, 2359296), at(0, 32989184, 2359296), at(1, 1069842432, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1430_pointwise_G_layer3_2_conv2", [at(0, 32989184, 2359296), at(1, 1069842432, 2359296), at(3, 1068731904, 4), at(2, 569769984, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1431_conv2dWeightGrad_G_layer3_2_bn2_packc", [at(8, 743866368, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1431_conv2dWeightGrad_G_layer3_2_bn2", [at(1, 0, 15826944), at(3, 63307776, 63307776), at(0, 212699904, 1048576), at(0, 35352576, 1048576), at(2, 630849536, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1432_pointwise_G_layer3_2_conv3", [at(0, 35352576, 1048576), at(2, 630849536, 1048576), at(3, 1068731904, 4), at(2, 631898112, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1433_conv2dWeightGrad_G_layer3_3_bn1_packc", [at(3, 126615552, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1433_conv2dWeightGrad_G_layer3_3_bn1", [at(1, 0, 63307776), at(5, 648904704, 15826944), at(0, 213748480, 1048576), at(0, 36417536, 1048576), at(2, 696385536, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1434_pointwise_G_layer3_3_conv1", [at(0, 36417536, 1048576), at(2, 696385536, 1048576), at(3, 1068731904, 4), at(2, 697434112, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1435_conv2dWeightGrad_G_layer3_3_bn1_packc", [at(8, 791347200, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1435_conv2dWeightGrad_G_layer3_3_bn1", [at(1, 0, 15826944), at(5, 633077760, 15826944), at(0, 214797056, 2359296), at(0, 37470208, 2359296), at(2, 572129280, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1436_pointwise_G_layer3_3_conv2", [at(0, 37470208, 2359296), at(2, 572129280, 2359296), at(3, 1068731904, 4), at(2, 574488576, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1437_conv2dWeightGrad_G_layer3_3_bn2_packc", [at(8, 838828032, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1437_conv2dWeightGrad_G_layer3_3_bn2", [at(1, 0, 15826944), at(3, 253231104, 63307776), at(0, 217156352, 1048576), at(0, 39833600, 1048576), at(2, 698482688, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1438_pointwise_G_layer3_3_conv3", [at(0, 39833600, 1048576), at(2, 698482688, 1048576), at(3, 1068731904, 4), at(2, 699531264, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1439_conv2dWeightGrad_G_layer3_4_bn1_packc", [at(3, 316538880, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1439_conv2dWeightGrad_G_layer3_4_bn1", [at(1, 0, 63307776), at(5, 553943040, 15826944), at(0, 218204928, 1048576), at(0, 40898560, 1048576), at(2, 700579840, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1440_pointwise_G_layer3_4_conv1", [at(0, 40898560, 1048576), at(2, 700579840, 1048576), at(3, 1068731904, 4), at(2, 701628416, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1441_conv2dWeightGrad_G_layer3_4_bn1_packc", [at(8, 886308864, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1441_conv2dWeightGrad_G_layer3_4_bn1", [at(1, 0, 15826944), at(5, 538116096, 15826944), at(0, 219253504, 2359296), at(0, 41951232, 2359296), at(2, 576847872, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1442_pointwise_G_layer3_4_conv2", [at(0, 41951232, 2359296), at(2, 576847872, 2359296), at(3, 1068731904, 4), at(2, 579207168, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1443_conv2dWeightGrad_G_layer3_4_bn2_packc", [at(8, 933789696, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1443_conv2dWeightGrad_G_layer3_4_bn2", [at(1, 0, 15826944), at(3, 443154432, 63307776), at(0, 221612800, 1048576), at(0, 44314624, 1048576), at(2, 702676992, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1444_pointwise_G_layer3_4_conv3", [at(0, 44314624, 1048576), at(2, 702676992, 1048576), at(3, 1068731904, 4), at(2, 703725568, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1445_conv2dWeightGrad_G_layer3_5_bn1_packc", [at(3, 506462208, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1445_conv2dWeightGrad_G_layer3_5_bn1", [at(1, 0, 63307776), at(5, 522289152, 15826944), at(0, 222661376, 1048576), at(0, 45379584, 1048576), at(2, 704774144, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1446_pointwise_G_layer3_5_conv1", [at(0, 45379584, 1048576), at(2, 704774144, 1048576), at(3, 1068731904, 4), at(2, 705822720, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1447_conv2dWeightGrad_G_layer3_5_bn1_packc", [at(8, 981270528, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1447_conv2dWeightGrad_G_layer3_5_bn1", [at(1, 0, 15826944), at(5, 506462208, 15826944), at(0, 223709952, 2359296), at(0, 46432256, 2359296), at(2, 581566464, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1448_pointwise_G_layer3_5_conv2", [at(0, 46432256, 2359296), at(2, 581566464, 2359296), at(3, 1068731904, 4), at(2, 583925760, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1449_conv2dWeightGrad_G_layer3_5_bn2_packc", [at(8, 1028751360, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1449_conv2dWeightGrad_G_layer3_5_bn2", [at(1, 0, 15826944), at(3, 633077760, 63307776), at(0, 226069248, 1048576), at(0, 48795648, 1048576), at(2, 706871296, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1450_pointwise_G_layer3_5_conv3", [at(0, 48795648, 1048576), at(2, 706871296, 1048576), at(3, 1068731904, 4), at(2, 707919872, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1451_conv2dWeightGrad_G_layer3_6_bn1_packc", [at(3, 696385536, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1451_conv2dWeightGrad_G_layer3_6_bn1", [at(1, 0, 63307776), at(5, 490635264, 15826944), at(0, 227117824, 1048576), at(0, 49860608, 1048576), at(2, 708968448, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1452_pointwise_G_layer3_6_conv1", [at(0, 49860608, 1048576), at(2, 708968448, 1048576), at(3, 1068731904, 4), at(2, 710017024, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1453_conv2dWeightGrad_G_layer3_6_bn1_packc", [at(9, 15826944, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1453_conv2dWeightGrad_G_layer3_6_bn1", [at(1, 0, 15826944), at(5, 474808320, 15826944), at(0, 228166400, 2359296), at(0, 50913280, 2359296), at(2, 586285056, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1454_pointwise_G_layer3_6_conv2", [at(0, 50913280, 2359296), at(2, 586285056, 2359296), at(3, 1068731904, 4), at(2, 588644352, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1455_conv2dWeightGrad_G_layer3_6_bn2_packc", [at(9, 63307776, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1455_conv2dWeightGrad_G_layer3_6_bn2", [at(1, 0, 15826944), at(3, 379846656, 63307776), at(0, 230525696, 1048576), at(0, 53276672, 1048576), at(2, 711065600, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1456_pointwise_G_layer3_6_conv3", [at(0, 53276672, 1048576), at(2, 711065600, 1048576), at(3, 1068731904, 4), at(2, 712114176, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1457_conv2dWeightGrad_G_layer3_7_bn1_packc", [at(3, 886308864, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1457_conv2dWeightGrad_G_layer3_7_bn1", [at(1, 0, 63307776), at(5, 364019712, 15826944), at(0, 231574272, 1048576), at(0, 54341632, 1048576), at(2, 713162752, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1458_pointwise_G_layer3_7_conv1", [at(0, 54341632, 1048576), at(2, 713162752, 1048576), at(3, 1068731904, 4), at(2, 714211328, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1459_conv2dWeightGrad_G_layer3_7_bn1_packc", [at(9, 110788608, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1459_conv2dWeightGrad_G_layer3_7_bn1", [at(1, 0, 15826944), at(5, 348192768, 15826944), at(0, 232622848, 2359296), at(0, 55394304, 2359296), at(2, 591003648, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1460_pointwise_G_layer3_7_conv2", [at(0, 55394304, 2359296), at(2, 591003648, 2359296), at(3, 1068731904, 4), at(2, 593362944, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1461_conv2dWeightGrad_G_layer3_7_bn2_packc", [at(9, 158269440, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1461_conv2dWeightGrad_G_layer3_7_bn2", [at(1, 0, 15826944), at(3, 949616640, 63307776), at(0, 234982144, 1048576), at(0, 57757696, 1048576), at(2, 715259904, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1462_pointwise_G_layer3_7_conv3", [at(0, 57757696, 1048576), at(2, 715259904, 1048576), at(3, 1068731904, 4), at(2, 716308480, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1463_conv2dWeightGrad_G_layer3_8_bn1_packc", [at(4, 63307776, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1463_conv2dWeightGrad_G_layer3_8_bn1", [at(1, 0, 63307776), at(5, 174096384, 15826944), at(0, 236030720, 1048576), at(0, 58822656, 1048576), at(2, 717357056, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1464_pointwise_G_layer3_8_conv1", [at(0, 58822656, 1048576), at(2, 717357056, 1048576), at(3, 1068731904, 4), at(2, 718405632, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1465_conv2dWeightGrad_G_layer3_8_bn1_packc", [at(9, 205750272, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1465_conv2dWeightGrad_G_layer3_8_bn1", [at(1, 0, 15826944), at(5, 158269440, 15826944), at(0, 237079296, 2359296), at(0, 59875328, 2359296), at(2, 595722240, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1466_pointwise_G_layer3_8_conv2", [at(0, 59875328, 2359296), at(2, 595722240, 2359296), at(3, 1068731904, 4), at(2, 598081536, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1467_conv2dWeightGrad_G_layer3_8_bn2_packc", [at(9, 253231104, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1467_conv2dWeightGrad_G_layer3_8_bn2", [at(1, 0, 15826944), at(3, 0, 63307776), at(0, 239438592, 1048576), at(0, 62238720, 1048576), at(2, 719454208, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1468_pointwise_G_layer3_8_conv3", [at(0, 62238720, 1048576), at(2, 719454208, 1048576), at(3, 1068731904, 4), at(2, 720502784, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1469_conv2dWeightGrad_G_layer3_9_bn1_packc", [at(4, 253231104, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1469_conv2dWeightGrad_G_layer3_9_bn1", [at(1, 0, 63307776), at(4, 997097472, 15826944), at(0, 240487168, 1048576), at(0, 63303680, 1048576), at(2, 721551360, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1470_pointwise_G_layer3_9_conv1", [at(0, 63303680, 1048576), at(2, 721551360, 1048576), at(3, 1068731904, 4), at(2, 722599936, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1471_conv2dWeightGrad_G_layer3_9_bn1_packc", [at(9, 300711936, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1471_conv2dWeightGrad_G_layer3_9_bn1", [at(1, 0, 15826944), at(4, 981270528, 15826944), at(0, 241535744, 2359296), at(0, 64356352, 2359296), at(2, 600440832, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1472_pointwise_G_layer3_9_conv2", [at(0, 64356352, 2359296), at(2, 600440832, 2359296), at(3, 1068731904, 4), at(2, 602800128, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1473_conv2dWeightGrad_G_layer3_9_bn2_packc", [at(9, 348192768, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1473_conv2dWeightGrad_G_layer3_9_bn2", [at(1, 0, 15826944), at(3, 569769984, 63307776), at(0, 243895040, 1048576), at(0, 66719744, 1048576), at(2, 723648512, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1474_pointwise_G_layer3_9_conv3", [at(0, 66719744, 1048576), at(2, 723648512, 1048576), at(3, 1068731904, 4), at(2, 724697088, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1475_conv2dWeightGrad_G_layer3_10_bn1_packc", [at(4, 443154432, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1475_conv2dWeightGrad_G_layer3_10_bn1", [at(1, 0, 63307776), at(4, 807174144, 15826944), at(0, 244943616, 1048576), at(0, 67784704, 1048576), at(2, 725745664, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1476_pointwise_G_layer3_10_conv1", [at(0, 67784704, 1048576), at(2, 725745664, 1048576), at(3, 1068731904, 4), at(2, 726794240, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1477_conv2dWeightGrad_G_layer3_10_bn1_packc", [at(9, 395673600, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1477_conv2dWeightGrad_G_layer3_10_bn1", [at(1, 0, 15826944), at(4, 791347200, 15826944), at(0, 245992192, 2359296), at(0, 68837376, 2359296), at(2, 605159424, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1478_pointwise_G_layer3_10_conv2", [at(0, 68837376, 2359296), at(2, 605159424, 2359296), at(3, 1068731904, 4), at(2, 607518720, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1479_conv2dWeightGrad_G_layer3_10_bn2_packc", [at(9, 443154432, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1479_conv2dWeightGrad_G_layer3_10_bn2", [at(1, 0, 15826944), at(2, 633077760, 63307776), at(0, 248351488, 1048576), at(0, 71200768, 1048576), at(2, 727842816, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1480_pointwise_G_layer3_10_conv3", [at(0, 71200768, 1048576), at(2, 727842816, 1048576), at(3, 1068731904, 4), at(2, 632946688, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1481_conv2dWeightGrad_G_layer3_11_bn1_packc", [at(4, 633077760, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1481_conv2dWeightGrad_G_layer3_11_bn1", [at(1, 0, 63307776), at(4, 775520256, 15826944), at(0, 249400064, 1048576), at(0, 72265728, 1048576), at(2, 633995264, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1482_pointwise_G_layer3_11_conv1", [at(0, 72265728, 1048576), at(2, 633995264, 1048576), at(3, 1068731904, 4), at(2, 635043840, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1483_conv2dWeightGrad_G_layer3_11_bn1_packc", [at(9, 490635264, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1483_conv2dWeightGrad_G_layer3_11_bn1", [at(1, 0, 15826944), at(4, 759693312, 15826944), at(0, 250448640, 2359296), at(0, 73318400, 2359296), at(2, 609878016, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1484_pointwise_G_layer3_11_conv2", [at(0, 73318400, 2359296), at(2, 609878016, 2359296), at(3, 1068731904, 4), at(2, 612237312, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1485_conv2dWeightGrad_G_layer3_11_bn2_packc", [at(9, 538116096, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1485_conv2dWeightGrad_G_layer3_11_bn2", [at(1, 0, 15826944), at(3, 189923328, 63307776), at(0, 252807936, 1048576), at(0, 75681792, 1048576), at(2, 636092416, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1486_pointwise_G_layer3_11_conv3", [at(0, 75681792, 1048576), at(2, 636092416, 1048576), at(3, 1068731904, 4), at(2, 637140992, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1487_conv2dWeightGrad_G_layer3_12_bn1_packc", [at(4, 823001088, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1487_conv2dWeightGrad_G_layer3_12_bn1", [at(1, 0, 63307776), at(4, 965443584, 15826944), at(0, 253856512, 1048576), at(0, 76746752, 1048576), at(2, 638189568, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1488_pointwise_G_layer3_12_conv1", [at(0, 76746752, 1048576), at(2, 638189568, 1048576), at(3, 1068731904, 4), at(2, 639238144, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1489_conv2dWeightGrad_G_layer3_12_bn1_packc", [at(9, 585596928, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1489_conv2dWeightGrad_G_layer3_12_bn1", [at(1, 0, 15826944), at(4, 949616640, 15826944), at(0, 254905088, 2359296), at(0, 77799424, 2359296), at(2, 614596608, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1490_pointwise_G_layer3_12_conv2", [at(0, 77799424, 2359296), at(2, 614596608, 2359296), at(3, 1068731904, 4), at(2, 616955904, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1491_conv2dWeightGrad_G_layer3_12_bn2_packc", [at(9, 633077760, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1491_conv2dWeightGrad_G_layer3_12_bn2", [at(1, 0, 15826944), at(2, 443154432, 63307776), at(0, 257264384, 1048576), at(0, 80162816, 1048576), at(2, 640286720, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1492_pointwise_G_layer3_12_conv3", [at(0, 80162816, 1048576), at(2, 640286720, 1048576), at(3, 1068731904, 4), at(2, 452591616, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1493_conv2dWeightGrad_G_layer3_13_bn1_packc", [at(5, 0, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1493_conv2dWeightGrad_G_layer3_13_bn1", [at(1, 0, 63307776), at(5, 142442496, 15826944), at(0, 258312960, 1048576), at(0, 81227776, 1048576), at(2, 453640192, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1494_pointwise_G_layer3_13_conv1", [at(0, 81227776, 1048576), at(2, 453640192, 1048576), at(3, 1068731904, 4), at(2, 454688768, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1495_conv2dWeightGrad_G_layer3_13_bn1_packc", [at(9, 680558592, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1495_conv2dWeightGrad_G_layer3_13_bn1", [at(1, 0, 15826944), at(5, 126615552, 15826944), at(0, 259361536, 2359296), at(0, 82280448, 2359296), at(2, 443154432, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1496_pointwise_G_layer3_13_conv2", [at(0, 82280448, 2359296), at(2, 443154432, 2359296), at(3, 1068731904, 4), at(2, 445513728, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1497_conv2dWeightGrad_G_layer3_13_bn2_packc", [at(9, 728039424, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1497_conv2dWeightGrad_G_layer3_13_bn2", [at(1, 0, 15826944), at(2, 823001088, 63307776), at(0, 261720832, 1048576), at(0, 84643840, 1048576), at(2, 455737344, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1498_pointwise_G_layer3_13_conv3", [at(0, 84643840, 1048576), at(2, 455737344, 1048576), at(3, 1068731904, 4), at(2, 456785920, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1499_conv2dWeightGrad_G_layer3_14_bn1_packc", [at(5, 189923328, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1499_conv2dWeightGrad_G_layer3_14_bn1", [at(1, 0, 63307776), at(5, 332365824, 15826944), at(0, 262769408, 1048576), at(0, 85708800, 1048576), at(2, 457834496, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1500_pointwise_G_layer3_14_conv1", [at(0, 85708800, 1048576), at(2, 457834496, 1048576), at(3, 1068731904, 4), at(2, 458883072, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1501_conv2dWeightGrad_G_layer3_14_bn1_packc", [at(9, 775520256, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1501_conv2dWeightGrad_G_layer3_14_bn1", [at(1, 0, 15826944), at(5, 316538880, 15826944), at(0, 263817984, 2359296), at(0, 86761472, 2359296), at(2, 447873024, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1502_pointwise_G_layer3_14_conv2", [at(0, 86761472, 2359296), at(2, 447873024, 2359296), at(3, 1068731904, 4), at(2, 450232320, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1503_conv2dWeightGrad_G_layer3_14_bn2_packc", [at(9, 823001088, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1503_conv2dWeightGrad_G_layer3_14_bn2", [at(1, 0, 15826944), at(2, 189923328, 63307776), at(0, 266177280, 1048576), at(0, 89124864, 1048576), at(2, 459931648, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1504_pointwise_G_layer3_14_conv3", [at(0, 89124864, 1048576), at(2, 459931648, 1048576), at(3, 1068731904, 4), at(2, 199360512, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1505_conv2dWeightGrad_G_layer3_15_bn1_packc", [at(5, 379846656, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1505_conv2dWeightGrad_G_layer3_15_bn1", [at(1, 0, 63307776), at(5, 458981376, 15826944), at(0, 267225856, 1048576), at(0, 90189824, 1048576), at(2, 200409088, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1506_pointwise_G_layer3_15_conv1", [at(0, 90189824, 1048576), at(2, 200409088, 1048576), at(3, 1068731904, 4), at(2, 201457664, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1507_conv2dWeightGrad_G_layer3_15_bn1_packc", [at(9, 870481920, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1507_conv2dWeightGrad_G_layer3_15_bn1", [at(1, 0, 15826944), at(5, 443154432, 15826944), at(0, 268274432, 2359296), at(0, 91242496, 2359296), at(2, 189923328, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1508_pointwise_G_layer3_15_conv2", [at(0, 91242496, 2359296), at(2, 189923328, 2359296), at(3, 1068731904, 4), at(2, 192282624, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1509_conv2dWeightGrad_G_layer3_15_bn2_packc", [at(9, 917962752, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1509_conv2dWeightGrad_G_layer3_15_bn2", [at(1, 0, 15826944), at(2, 506462208, 63307776), at(0, 270633728, 1048576), at(0, 93605888, 1048576), at(2, 202506240, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1510_pointwise_G_layer3_15_conv3", [at(0, 93605888, 1048576), at(2, 202506240, 1048576), at(3, 1068731904, 4), at(2, 203554816, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1511_conv2dWeightGrad_G_layer3_16_bn1_packc", [at(5, 569769984, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1511_conv2dWeightGrad_G_layer3_16_bn1", [at(1, 0, 63307776), at(5, 300711936, 15826944), at(0, 271682304, 1048576), at(0, 94670848, 1048576), at(2, 204603392, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1512_pointwise_G_layer3_16_conv1", [at(0, 94670848, 1048576), at(2, 204603392, 1048576), at(3, 1068731904, 4), at(2, 205651968, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1513_conv2dWeightGrad_G_layer3_16_bn1_packc", [at(9, 965443584, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1513_conv2dWeightGrad_G_layer3_16_bn1", [at(1, 0, 15826944), at(5, 284884992, 15826944), at(0, 272730880, 2359296), at(0, 95723520, 2359296), at(2, 194641920, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1514_pointwise_G_layer3_16_conv2", [at(0, 95723520, 2359296), at(2, 194641920, 2359296), at(3, 1068731904, 4), at(2, 197001216, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1515_conv2dWeightGrad_G_layer3_16_bn2_packc", [at(9, 1012924416, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1515_conv2dWeightGrad_G_layer3_16_bn2", [at(1, 0, 15826944), at(1, 823001088, 63307776), at(0, 275090176, 1048576), at(0, 98086912, 1048576), at(2, 206700544, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1516_pointwise_G_layer3_16_conv3", [at(0, 98086912, 1048576), at(2, 206700544, 1048576), at(3, 1068731904, 4), at(1, 832438272, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1517_conv2dWeightGrad_G_layer3_17_bn1_packc", [at(5, 759693312, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1517_conv2dWeightGrad_G_layer3_17_bn1", [at(1, 0, 63307776), at(5, 269058048, 15826944), at(0, 276138752, 1048576), at(0, 99151872, 1048576), at(1, 833486848, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1518_pointwise_G_layer3_17_conv1", [at(0, 99151872, 1048576), at(1, 833486848, 1048576), at(3, 1068731904, 4), at(1, 834535424, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1519_conv2dWeightGrad_G_layer3_17_bn1_packc", [at(10, 0, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1519_conv2dWeightGrad_G_layer3_17_bn1", [at(1, 0, 15826944), at(5, 253231104, 15826944), at(0, 277187328, 2359296), at(0, 100204544, 2359296), at(1, 823001088, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1520_pointwise_G_layer3_17_conv2", [at(0, 100204544, 2359296), at(1, 823001088, 2359296), at(3, 1068731904, 4), at(1, 825360384, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1521_conv2dWeightGrad_G_layer3_17_bn2_packc", [at(10, 47480832, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1521_conv2dWeightGrad_G_layer3_17_bn2", [at(1, 0, 15826944), at(2, 379846656, 63307776), at(0, 279546624, 1048576), at(0, 102567936, 1048576), at(1, 835584000, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1522_pointwise_G_layer3_17_conv3", [at(0, 102567936, 1048576), at(1, 835584000, 1048576), at(3, 1068731904, 4), at(1, 836632576, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1523_conv2dWeightGrad_G_layer3_18_bn1_packc", [at(5, 949616640, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1523_conv2dWeightGrad_G_layer3_18_bn1", [at(1, 0, 63307776), at(5, 110788608, 15826944), at(0, 280595200, 1048576), at(0, 103632896, 1048576), at(1, 837681152, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1524_pointwise_G_layer3_18_conv1", [at(0, 103632896, 1048576), at(1, 837681152, 1048576), at(3, 1068731904, 4), at(1, 838729728, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1525_conv2dWeightGrad_G_layer3_18_bn1_packc", [at(10, 94961664, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1525_conv2dWeightGrad_G_layer3_18_bn1", [at(1, 0, 15826944), at(5, 94961664, 15826944), at(0, 281643776, 2359296), at(0, 104685568, 2359296), at(1, 827719680, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1526_pointwise_G_layer3_18_conv2", [at(0, 104685568, 2359296), at(1, 827719680, 2359296), at(3, 1068731904, 4), at(1, 830078976, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1527_conv2dWeightGrad_G_layer3_18_bn2_packc", [at(10, 142442496, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1527_conv2dWeightGrad_G_layer3_18_bn2", [at(1, 0, 15826944), at(1, 696385536, 63307776), at(0, 284003072, 1048576), at(0, 107048960, 1048576), at(1, 839778304, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1528_pointwise_G_layer3_18_conv3", [at(0, 107048960, 1048576), at(1, 839778304, 1048576), at(3, 1068731904, 4), at(1, 715259904, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1529_conv2dWeightGrad_G_layer3_19_bn1_packc", [at(6, 126615552, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1529_conv2dWeightGrad_G_layer3_19_bn1", [at(1, 0, 63307776), at(5, 79134720, 15826944), at(0, 285051648, 1048576), at(0, 108113920, 1048576), at(1, 716308480, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1530_pointwise_G_layer3_19_conv1", [at(0, 108113920, 1048576), at(1, 716308480, 1048576), at(3, 1068731904, 4), at(1, 717357056, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1531_conv2dWeightGrad_G_layer3_19_bn1_packc", [at(10, 189923328, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1531_conv2dWeightGrad_G_layer3_19_bn1", [at(1, 0, 15826944), at(5, 63307776, 15826944), at(0, 286100224, 2359296), at(0, 109166592, 2359296), at(1, 696385536, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1532_pointwise_G_layer3_19_conv2", [at(0, 109166592, 2359296), at(1, 696385536, 2359296), at(3, 1068731904, 4), at(1, 698744832, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1533_conv2dWeightGrad_G_layer3_19_bn2_packc", [at(10, 237404160, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1533_conv2dWeightGrad_G_layer3_19_bn2", [at(1, 0, 15826944), at(2, 126615552, 63307776), at(0, 288459520, 1048576), at(0, 111529984, 1048576), at(1, 718405632, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1534_pointwise_G_layer3_19_conv3", [at(0, 111529984, 1048576), at(1, 718405632, 1048576), at(3, 1068731904, 4), at(1, 719454208, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1535_conv2dWeightGrad_G_layer3_20_bn1_packc", [at(6, 316538880, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1535_conv2dWeightGrad_G_layer3_20_bn1", [at(1, 0, 63307776), at(4, 1044578304, 15826944), at(0, 289508096, 1048576), at(0, 112594944, 1048576), at(1, 720502784, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1536_pointwise_G_layer3_20_conv1", [at(0, 112594944, 1048576), at(1, 720502784, 1048576), at(3, 1068731904, 4), at(1, 721551360, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1537_conv2dWeightGrad_G_layer3_20_bn1_packc", [at(10, 284884992, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1537_conv2dWeightGrad_G_layer3_20_bn1", [at(1, 0, 15826944), at(4, 933789696, 15826944), at(0, 290556672, 2359296), at(0, 113647616, 2359296), at(1, 701104128, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1538_pointwise_G_layer3_20_conv2", [at(0, 113647616, 2359296), at(1, 701104128, 2359296), at(3, 1068731904, 4), at(1, 703463424, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1539_conv2dWeightGrad_G_layer3_20_bn2_packc", [at(10, 332365824, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1539_conv2dWeightGrad_G_layer3_20_bn2", [at(1, 0, 15826944), at(1, 63307776, 63307776), at(0, 292915968, 1048576), at(0, 116011008, 1048576), at(1, 722599936, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1540_pointwise_G_layer3_20_conv3", [at(0, 116011008, 1048576), at(1, 722599936, 1048576), at(3, 1068731904, 4), at(1, 723648512, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1541_conv2dWeightGrad_G_layer3_21_bn1_packc", [at(6, 506462208, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1541_conv2dWeightGrad_G_layer3_21_bn1", [at(1, 0, 63307776), at(4, 917962752, 15826944), at(0, 293964544, 1048576), at(0, 117075968, 1048576), at(1, 724697088, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1542_pointwise_G_layer3_21_conv1", [at(0, 117075968, 1048576), at(1, 724697088, 1048576), at(3, 1068731904, 4), at(1, 725745664, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1543_conv2dWeightGrad_G_layer3_21_bn1_packc", [at(10, 379846656, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1543_conv2dWeightGrad_G_layer3_21_bn1", [at(1, 0, 15826944), at(4, 902135808, 15826944), at(0, 295013120, 2359296), at(0, 118128640, 2359296), at(1, 705822720, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1544_pointwise_G_layer3_21_conv2", [at(0, 118128640, 2359296), at(1, 705822720, 2359296), at(3, 1068731904, 4), at(1, 708182016, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1545_conv2dWeightGrad_G_layer3_21_bn2_packc", [at(10, 427327488, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1545_conv2dWeightGrad_G_layer3_21_bn2", [at(1, 0, 15826944), at(1, 759693312, 63307776), at(0, 297372416, 1048576), at(0, 120492032, 1048576), at(1, 726794240, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1546_pointwise_G_layer3_21_conv3", [at(0, 120492032, 1048576), at(1, 726794240, 1048576), at(3, 1068731904, 4), at(1, 727842816, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1547_conv2dWeightGrad_G_layer3_22_bn1_packc", [at(6, 696385536, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1547_conv2dWeightGrad_G_layer3_22_bn1", [at(1, 0, 63307776), at(4, 886308864, 15826944), at(0, 298420992, 1048576), at(0, 121556992, 1048576), at(1, 728891392, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 341, workgroups: [32,4,1] }, { shader: 342, workgroups: [256,1,1] }),
-        dispatch("step_1548_pointwise_G_layer3_22_conv1", [at(0, 121556992, 1048576), at(1, 728891392, 1048576), at(3, 1068731904, 4), at(1, 729939968, 1048576)], { shader: 343, workgroups: [512,1,1] }),
-        dispatch("step_1549_conv2dWeightGrad_G_layer3_22_bn1_packc", [at(10, 474808320, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1549_conv2dWeightGrad_G_layer3_22_bn1", [at(1, 0, 15826944), at(1, 1044578304, 15826944), at(0, 299469568, 2359296), at(0, 122609664, 2359296), at(1, 710541312, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,4,1] }, { shader: 333, workgroups: [576,1,1] }),
-        dispatch("step_1550_pointwise_G_layer3_22_conv2", [at(0, 122609664, 2359296), at(1, 710541312, 2359296), at(3, 1068731904, 4), at(1, 712900608, 2359296)], { shader: 334, workgroups: [1152,1,1] }),
-        dispatch("step_1551_conv2dWeightGrad_G_layer3_22_bn2_packc", [at(10, 522289152, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
-        dispatch("step_1551_conv2dWeightGrad_G_layer3_22_bn2", [at(1, 0, 15826944), at(1, 633077760, 63307776), at(0, 301828864, 1048576), at(0, 124973056, 1048576), at(1, 730988544, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [8,16,1] }, { shader: 336, workgroups: [256,1,1] }),
-        dispatch("step_1552_pointwise_G_layer3_22_conv3", [at(0, 124973056, 1048576), at(1, 730988544, 1048576), at(3, 1068731904, 4), at(1, 660340736, 1048576)], { shader: 337, workgroups: [512,1,1] }),
-        dispatch("step_1553_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(6, 886308864, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1553_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 63307776), at(4, 728039424, 31653888), at(0, 302877440, 2097152), at(0, 126038016, 2097152), at(1, 656146432, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 344, workgroups: [32,8,1] }, { shader: 345, workgroups: [512,1,1] }),
-        dispatch("step_1554_pointwise_G_layer4_0_conv1", [at(0, 126038016, 2097152), at(1, 656146432, 2097152), at(3, 1068731904, 4), at(1, 658243584, 2097152)], { shader: 346, workgroups: [1024,1,1] }),
-        dispatch("step_1555_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(8, 63307776, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_1555_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 31653888), at(4, 696385536, 31653888), at(0, 304974592, 9437184), at(0, 128143360, 9437184), at(1, 633077760, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 347, workgroups: [144,8,1] }, { shader: 348, workgroups: [2304,1,1] }),
-        dispatch("step_1556_pointwise_G_layer4_0_conv2", [at(0, 128143360, 9437184), at(1, 633077760, 9437184), at(3, 1068731904, 4), at(1, 642514944, 9437184)], { shader: 349, workgroups: [4608,1,1] }),
-        dispatch("step_1557_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(8, 158269440, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_1557_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 0, 31653888), at(1, 126615552, 126615552), at(0, 314411776, 4194304), at(0, 137588736, 4194304), at(1, 651952128, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [16,32,1] }, { shader: 351, workgroups: [1024,1,1] }),
-        dispatch("step_1558_pointwise_G_layer4_0_conv3", [at(0, 137588736, 4194304), at(1, 651952128, 4194304), at(3, 1068731904, 4), at(1, 181141504, 4194304)], { shader: 352, workgroups: [2048,1,1] }),
-        dispatch("step_1559_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(6, 886308864, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1559_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 63307776), at(1, 379846656, 126615552), at(0, 318606080, 8388608), at(0, 141815808, 8388608), at(1, 164364288, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 353, workgroups: [32,32,1] }, { shader: 354, workgroups: [2048,1,1] }),
-        dispatch("step_1560_pointwise_G_layer4_0_downsample_0", [at(0, 141815808, 8388608), at(1, 164364288, 8388608), at(3, 1068731904, 4), at(1, 172752896, 8388608)], { shader: 355, workgroups: [4096,1,1] }),
-        dispatch("step_1561_conv2dWeightGrad_G_layer4_1_bn1_packc", [at(1, 506462208, 126615552), at(1, 0, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_1561_conv2dWeightGrad_G_layer4_1_bn1", [at(1, 0, 126615552), at(4, 538116096, 31653888), at(0, 326994688, 4194304), at(0, 150237184, 4194304), at(1, 185335808, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 356, workgroups: [64,8,1] }, { shader: 357, workgroups: [1024,1,1] }),
-        dispatch("step_1562_pointwise_G_layer4_1_conv1", [at(0, 150237184, 4194304), at(1, 185335808, 4194304), at(3, 1068731904, 4), at(1, 189530112, 4194304)], { shader: 358, workgroups: [2048,1,1] }),
-        dispatch("step_1563_conv2dWeightGrad_G_layer4_1_bn1_packc", [at(8, 253231104, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_1563_conv2dWeightGrad_G_layer4_1_bn1", [at(1, 0, 31653888), at(4, 506462208, 31653888), at(0, 331188992, 9437184), at(0, 154439680, 9437184), at(1, 126615552, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 347, workgroups: [144,8,1] }, { shader: 348, workgroups: [2304,1,1] }),
-        dispatch("step_1564_pointwise_G_layer4_1_conv2", [at(0, 154439680, 9437184), at(1, 126615552, 9437184), at(3, 1068731904, 4), at(1, 136052736, 9437184)], { shader: 349, workgroups: [4608,1,1] }),
-        dispatch("step_1565_conv2dWeightGrad_G_layer4_1_bn2_packc", [at(8, 348192768, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_1565_conv2dWeightGrad_G_layer4_1_bn2", [at(1, 0, 31653888), at(1, 253231104, 126615552), at(0, 340626176, 4194304), at(0, 163885056, 4194304), at(1, 193724416, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [16,32,1] }, { shader: 351, workgroups: [1024,1,1] }),
-        dispatch("step_1566_pointwise_G_layer4_1_conv3", [at(0, 163885056, 4194304), at(1, 193724416, 4194304), at(3, 1068731904, 4), at(1, 197918720, 4194304)], { shader: 352, workgroups: [2048,1,1] }),
-        dispatch("step_1567_conv2dWeightGrad_G_layer4_2_bn1_packc", [at(1, 886308864, 126615552), at(1, 0, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_1567_conv2dWeightGrad_G_layer4_2_bn1", [at(1, 0, 126615552), at(3, 1012924416, 31653888), at(0, 344820480, 4194304), at(0, 168112128, 4194304), at(1, 202113024, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 356, workgroups: [64,8,1] }, { shader: 357, workgroups: [1024,1,1] }),
-        dispatch("step_1568_pointwise_G_layer4_2_conv1", [at(0, 168112128, 4194304), at(1, 202113024, 4194304), at(3, 1068731904, 4), at(1, 206307328, 4194304)], { shader: 358, workgroups: [2048,1,1] }),
-        dispatch("step_1569_conv2dWeightGrad_G_layer4_2_bn1_packc", [at(8, 443154432, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_1569_conv2dWeightGrad_G_layer4_2_bn1", [at(1, 0, 31653888), at(1, 1012924416, 31653888), at(0, 349014784, 9437184), at(0, 172314624, 9437184), at(1, 145489920, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 347, workgroups: [144,8,1] }, { shader: 348, workgroups: [2304,1,1] }),
-        dispatch("step_1570_pointwise_G_layer4_2_conv2", [at(0, 172314624, 9437184), at(1, 145489920, 9437184), at(3, 1068731904, 4), at(1, 154927104, 9437184)], { shader: 349, workgroups: [4608,1,1] }),
-        dispatch("step_1571_conv2dWeightGrad_G_layer4_2_bn2_packc", [at(8, 538116096, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
-        dispatch("step_1571_conv2dWeightGrad_G_layer4_2_bn2", [at(1, 0, 31653888), at(2, 0, 126615552), at(0, 358451968, 4194304), at(0, 181760000, 4194304), at(1, 210501632, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [16,32,1] }, { shader: 351, workgroups: [1024,1,1] }),
-        dispatch("step_1572_pointwise_G_layer4_2_conv3", [at(0, 181760000, 4194304), at(1, 210501632, 4194304), at(3, 1068731904, 4), at(1, 214695936, 4194304)], { shader: 352, workgroups: [2048,1,1] }),
-        dispatch("step_1573_conv2dWeightGrad_packc", [at(6, 886308864, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1573_conv2dWeightGrad", [at(1, 0, 63307776), at(2, 1069307904, 989184), at(0, 362646272, 589824), at(0, 185987072, 589824), at(1, 222429184, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [288,1,1] }, { shader: 360, workgroups: [144,1,1] }),
-        dispatch("step_1574_pointwise_G_layer5_conv2d_list_0", [at(0, 185987072, 589824), at(1, 222429184, 589824), at(3, 1068732160, 4), at(1, 223019008, 589824)], { shader: 361, workgroups: [288,1,1] }),
-        dispatch("step_1575_sum_stage1", [at(2, 1068318720, 989184), at(1, 0, 960)], { shader: 362, workgroups: [4,1,1] }),
-        dispatch("step_1575_sum_stage2", [at(1, 0, 960), at(1, 63307776, 64)], { shader: 363, workgroups: [1,1,1] }),
-        dispatch("step_1576_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 363236096, 64), at(1, 63307776, 64), at(0, 186576896, 64), at(1, 224788480, 64)], { shader: 364, workgroups: [1,1,1] }),
-        dispatch("step_1577_pointwise_G_layer5_conv2d_list_0", [at(0, 186576896, 64), at(1, 224788480, 64), at(3, 1068732160, 4), at(1, 224788736, 64)], { shader: 365, workgroups: [1,1,1] }),
-        dispatch("step_1578_conv2dWeightGrad_packc", [at(6, 886308864, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1578_conv2dWeightGrad", [at(1, 0, 63307776), at(2, 1069307904, 989184), at(0, 363236352, 589824), at(0, 186577152, 589824), at(1, 223608832, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 366, workgroups: [288,1,1] }, { shader: 367, workgroups: [144,1,1] }),
-        dispatch("step_1579_pointwise_G_layer5_conv2d_list_1", [at(0, 186577152, 589824), at(1, 223608832, 589824), at(3, 1068732160, 4), at(1, 224198656, 589824)], { shader: 361, workgroups: [288,1,1] }),
-        dispatch("step_1580_pointwise_sgd_G_G_layer5_conv2d_list_1", [at(0, 363826176, 64), at(1, 63307776, 64), at(0, 187166976, 64), at(1, 224788992, 64)], { shader: 364, workgroups: [1,1,1] }),
-        dispatch("step_1581_pointwise_G_layer5_conv2d_list_1", [at(0, 187166976, 64), at(1, 224788992, 64), at(3, 1068732160, 4), at(1, 224789248, 64)], { shader: 365, workgroups: [1,1,1] }),
-        dispatch("step_1582_conv2dWeightGrad_packc", [at(2, 253231104, 126615552), at(1, 0, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_1582_conv2dWeightGrad", [at(1, 0, 126615552), at(2, 1071286272, 989184), at(0, 363826432, 1179648), at(0, 188347392, 1179648), at(1, 218890240, 1179648)], { adapter: "cpu", features: ["subgroups"], shader: 368, workgroups: [576,1,1] }, { shader: 369, workgroups: [288,1,1] }),
-        dispatch("step_1583_pointwise_G_layer6_conv2d_list_0", [at(0, 188347392, 1179648), at(1, 218890240, 1179648), at(3, 1068732160, 4), at(1, 220069888, 1179648)], { shader: 370, workgroups: [576,1,1] }),
-        dispatch("step_1584_sum_stage1", [at(2, 1070297088, 989184), at(1, 0, 960)], { shader: 362, workgroups: [4,1,1] }),
-        dispatch("step_1584_sum_stage2", [at(1, 0, 960), at(1, 224789504, 64)], { shader: 363, workgroups: [1,1,1] }),
-        dispatch("step_1585_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 365006080, 64), at(1, 224789504, 64), at(0, 189527040, 64), at(1, 224789760, 64)], { shader: 364, workgroups: [1,1,1] }),
-        dispatch("step_1586_pointwise_G_layer6_conv2d_list_0", [at(0, 189527040, 64), at(1, 224789760, 64), at(3, 1068732160, 4), at(1, 224790016, 64)], { shader: 365, workgroups: [1,1,1] }),
-        dispatch("step_1587_conv2dWeightGrad_packc", [at(2, 253231104, 126615552), at(1, 0, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_1587_conv2dWeightGrad", [at(1, 0, 126615552), at(2, 1071286272, 989184), at(0, 365006336, 1179648), at(0, 189527296, 1179648), at(1, 221249536, 1179648)], { adapter: "cpu", features: ["subgroups"], shader: 371, workgroups: [576,1,1] }, { shader: 372, workgroups: [288,1,1] }),
-        dispatch("step_1588_pointwise_G_layer6_conv2d_list_1", [at(0, 189527296, 1179648), at(1, 221249536, 1179648), at(3, 1068732160, 4), at(1, 0, 1179648)], { shader: 370, workgroups: [576,1,1] }),
-        dispatch("step_1589_pointwise_sgd_G_G_layer6_conv2d_list_1", [at(0, 366185984, 64), at(1, 224789504, 64), at(0, 190706944, 64), at(1, 1179648, 64)], { shader: 364, workgroups: [1,1,1] }),
-        dispatch("step_1590_pointwise_G_layer6_conv2d_list_1", [at(0, 190706944, 64), at(1, 1179648, 64), at(3, 1068732160, 4), at(1, 1179904, 64)], { shader: 365, workgroups: [1,1,1] }),
+        dispatch("step_526_pointwise_G_bn1_running_var", [at(0, 15603456, 256), at(1, 1060421632, 256), at(3, 1068728576, 256), at(0, 15620608, 256), at(1, 1073207808, 256), at(3, 1068728832, 256)], { shader: 137, workgroups: [1,1,1] }),
+        dispatch("step_527_pointwise_G_layer1_0_conv1", [at(10, 553811712, 15695616), at(1, 1073207808, 256), at(2, 379846656, 15695616)], { shader: 138, workgroups: [7664,1,1] }),
+        dispatch("step_528_sum_G_layer1_0_conv1_stage1", [at(2, 379846656, 15695616), at(1, 1060405248, 15104)], { shader: 139, workgroups: [59,1,1] }),
+        dispatch("step_528_sum_G_layer1_0_conv1_stage2", [at(1, 1060405248, 15104), at(1, 1060420352, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_529_pointwise_G_layer1_0_bn1_running_var", [at(0, 15620864, 256), at(1, 1060420352, 256), at(3, 1068729088, 256), at(0, 15769088, 256), at(1, 1073208320, 256), at(3, 1068729344, 256)], { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_530_pointwise_G_layer1_0_conv2", [at(10, 600898560, 15695616), at(1, 1073208320, 256), at(2, 379846656, 15695616)], { shader: 138, workgroups: [7664,1,1] }),
+        dispatch("step_531_sum_G_layer1_0_conv2_stage1", [at(2, 379846656, 15695616), at(1, 1060405248, 15104)], { shader: 139, workgroups: [59,1,1] }),
+        dispatch("step_531_sum_G_layer1_0_conv2_stage2", [at(1, 1060405248, 15104), at(1, 1060420352, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_532_pointwise_G_layer1_0_bn2_running_var", [at(0, 15769344, 256), at(1, 1060420352, 256), at(3, 1068729600, 256), at(0, 15974912, 256), at(1, 1073208832, 256), at(3, 1068729856, 256)], { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_533_pointwise_G_layer1_0_bn3_running_mean", [at(0, 15837184, 1024), at(1, 1073096704, 1024), at(3, 1068617728, 1024)], { shader: 141, workgroups: [4,1,1] }),
+        dispatch("step_534_pointwise_G_layer1_0_conv3", [at(6, 949616640, 62782464), at(1, 1073096704, 1024), at(2, 379846656, 62782464)], { shader: 142, workgroups: [30656,1,1] }),
+        dispatch("step_535_sum_G_layer1_0_conv3_stage1", [at(2, 379846656, 62782464), at(1, 1060405248, 16384)], { shader: 143, workgroups: [64,1,1] }),
+        dispatch("step_535_sum_G_layer1_0_conv3_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_536_pointwise_G_layer1_0_bn3_running_var", [at(0, 15838208, 1024), at(1, 1060421632, 1024), at(3, 1068618752, 1024), at(0, 15906816, 1024), at(1, 1073098752, 1024), at(3, 1068619776, 1024)], { shader: 144, workgroups: [4,1,1] }),
+        dispatch("step_537_pointwise_G_layer1_0_downsample_0", [at(7, 62782464, 62782464), at(1, 1073098752, 1024), at(2, 379846656, 62782464)], { shader: 142, workgroups: [30656,1,1] }),
+        dispatch("step_538_sum_G_layer1_0_downsample_0_stage1", [at(2, 379846656, 62782464), at(1, 1060405248, 16384)], { shader: 143, workgroups: [64,1,1] }),
+        dispatch("step_538_sum_G_layer1_0_downsample_0_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_539_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 15907840, 1024), at(1, 1060421632, 1024), at(3, 1068620800, 1024), at(0, 16191488, 1024), at(1, 1073100800, 1024), at(3, 1068621824, 1024)], { shader: 144, workgroups: [4,1,1] }),
+        dispatch("step_540_pointwise_G_layer1_1_conv1", [at(10, 647985408, 15695616), at(1, 1073208832, 256), at(2, 379846656, 15695616)], { shader: 138, workgroups: [7664,1,1] }),
+        dispatch("step_541_sum_G_layer1_1_conv1_stage1", [at(2, 379846656, 15695616), at(1, 1060405248, 15104)], { shader: 139, workgroups: [59,1,1] }),
+        dispatch("step_541_sum_G_layer1_1_conv1_stage2", [at(1, 1060405248, 15104), at(1, 1060420352, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_542_pointwise_G_layer1_1_bn1_running_var", [at(0, 15975168, 256), at(1, 1060420352, 256), at(3, 1068730112, 256), at(0, 16123392, 256), at(1, 1073209344, 256), at(3, 1068730368, 256)], { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_543_pointwise_G_layer1_1_conv2", [at(10, 695072256, 15695616), at(1, 1073209344, 256), at(2, 379846656, 15695616)], { shader: 138, workgroups: [7664,1,1] }),
+        dispatch("step_544_sum_G_layer1_1_conv2_stage1", [at(2, 379846656, 15695616), at(1, 1060405248, 15104)], { shader: 139, workgroups: [59,1,1] }),
+        dispatch("step_544_sum_G_layer1_1_conv2_stage2", [at(1, 1060405248, 15104), at(1, 1060420352, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_545_pointwise_G_layer1_1_bn2_running_var", [at(0, 16123648, 256), at(1, 1060420352, 256), at(3, 1068730624, 256), at(0, 16259584, 256), at(1, 1073209856, 256), at(3, 1068730880, 256)], { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_546_pointwise_G_layer1_1_conv3", [at(7, 251129856, 62782464), at(1, 1073100800, 1024), at(2, 379846656, 62782464)], { shader: 142, workgroups: [30656,1,1] }),
+        dispatch("step_547_sum_G_layer1_1_conv3_stage1", [at(2, 379846656, 62782464), at(1, 1060405248, 16384)], { shader: 143, workgroups: [64,1,1] }),
+        dispatch("step_547_sum_G_layer1_1_conv3_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_548_pointwise_G_layer1_1_bn3_running_var", [at(0, 16192512, 1024), at(1, 1060421632, 1024), at(3, 1068622848, 1024), at(0, 16476160, 1024), at(1, 1073102848, 1024), at(3, 1068623872, 1024)], { shader: 144, workgroups: [4,1,1] }),
+        dispatch("step_549_pointwise_G_layer1_2_conv1", [at(10, 742159104, 15695616), at(1, 1073209856, 256), at(2, 379846656, 15695616)], { shader: 138, workgroups: [7664,1,1] }),
+        dispatch("step_550_sum_G_layer1_2_conv1_stage1", [at(2, 379846656, 15695616), at(1, 1060405248, 15104)], { shader: 139, workgroups: [59,1,1] }),
+        dispatch("step_550_sum_G_layer1_2_conv1_stage2", [at(1, 1060405248, 15104), at(1, 1060420352, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_551_pointwise_G_layer1_2_bn1_running_var", [at(0, 16259840, 256), at(1, 1060420352, 256), at(3, 1068731136, 256), at(0, 16408064, 256), at(1, 1073210368, 256), at(3, 1068731392, 256)], { shader: 140, workgroups: [1,1,1] }),
+        dispatch("step_552_pointwise_G_layer1_2_conv2", [at(10, 789245952, 15695616), at(1, 1073210368, 256), at(2, 379846656, 15695616)], { shader: 138, workgroups: [7664,1,1] }),
+        dispatch("step_553_sum_G_layer1_2_conv2_stage1", [at(2, 379846656, 15695616), at(1, 1060405248, 15104)], { shader: 139, workgroups: [59,1,1] }),
+        dispatch("step_553_sum_G_layer1_2_conv2_stage2", [at(1, 1060405248, 15104), at(1, 1060420352, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_554_pointwise_G_layer1_2_bn2_running_var", [at(0, 16408320, 256), at(1, 1060420352, 256), at(3, 1068731648, 256)], { shader: 145, workgroups: [1,1,1] }),
+        dispatch("step_555_pointwise_G_layer1_2_conv3", [at(7, 439477248, 62782464), at(1, 1073102848, 1024), at(2, 379846656, 62782464)], { shader: 142, workgroups: [30656,1,1] }),
+        dispatch("step_556_sum_G_layer1_2_conv3_stage1", [at(2, 379846656, 62782464), at(1, 1060405248, 16384)], { shader: 143, workgroups: [64,1,1] }),
+        dispatch("step_556_sum_G_layer1_2_conv3_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_557_pointwise_G_layer1_2_bn3_running_var", [at(0, 16477184, 1024), at(1, 1060421632, 1024), at(3, 1068624896, 1024), at(0, 21911552, 1024), at(1, 1073104896, 1024), at(3, 1068625920, 1024)], { shader: 146, workgroups: [4,1,1] }),
+        dispatch("step_558_pointwise_G_layer2_0_bn1_running_mean", [at(0, 16610304, 512), at(1, 1073199104, 512), at(3, 1068720128, 512)], { shader: 147, workgroups: [2,1,1] }),
+        dispatch("step_559_pointwise_G_layer2_0_conv1", [at(2, 1060405248, 7913472), at(1, 1073199104, 512), at(1, 1060405248, 7913472)], { shader: 148, workgroups: [3864,1,1] }),
+        dispatch("step_560_sum_G_layer2_0_conv1_stage1", [at(1, 1060405248, 7913472), at(1, 1069324288, 7680)], { shader: 149, workgroups: [30,1,1] }),
+        dispatch("step_560_sum_G_layer2_0_conv1_stage2", [at(1, 1069324288, 7680), at(1, 1060405248, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_561_pointwise_G_layer2_0_bn1_running_var", [at(0, 16610816, 512), at(1, 1060405248, 512), at(3, 1068720640, 512), at(0, 17202176, 512), at(1, 1073200128, 512), at(3, 1068721152, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_562_pointwise_G_layer2_0_conv2", [at(5, 1060405248, 7913472), at(1, 1073200128, 512), at(1, 1060405248, 7913472)], { shader: 148, workgroups: [3864,1,1] }),
+        dispatch("step_563_sum_G_layer2_0_conv2_stage1", [at(1, 1060405248, 7913472), at(1, 1069324288, 7680)], { shader: 149, workgroups: [30,1,1] }),
+        dispatch("step_563_sum_G_layer2_0_conv2_stage2", [at(1, 1069324288, 7680), at(1, 1060405248, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_564_pointwise_G_layer2_0_bn2_running_var", [at(0, 17202688, 512), at(1, 1060405248, 512), at(3, 1068721664, 512), at(0, 18269184, 512), at(1, 1073201152, 512), at(3, 1068722176, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_565_pointwise_G_layer2_0_bn3_running_mean", [at(0, 17469440, 2048), at(1, 1073055744, 2048), at(3, 1068572672, 2048)], { shader: 151, workgroups: [8,1,1] }),
+        dispatch("step_566_pointwise_G_layer2_0_conv3", [at(1, 1012924416, 31653888), at(1, 1073055744, 2048), at(2, 379846656, 31653888)], { shader: 152, workgroups: [15456,1,1] }),
+        dispatch("step_567_sum_G_layer2_0_conv3_stage1", [at(2, 379846656, 31653888), at(1, 1012924416, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_567_sum_G_layer2_0_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_568_pointwise_G_layer2_0_bn3_running_var", [at(0, 17471488, 2048), at(1, 1012940800, 2048), at(3, 1068574720, 2048), at(0, 18001920, 2048), at(1, 1073059840, 2048), at(3, 1068576768, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_569_pointwise_G_layer2_0_downsample_0", [at(3, 1012924416, 31653888), at(1, 1073059840, 2048), at(1, 1012924416, 31653888)], { shader: 152, workgroups: [15456,1,1] }),
+        dispatch("step_570_sum_G_layer2_0_downsample_0_stage1", [at(1, 1012924416, 31653888), at(1, 1060405248, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_570_sum_G_layer2_0_downsample_0_stage2", [at(1, 1060405248, 16384), at(1, 1012924416, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_571_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 18003968, 2048), at(1, 1012924416, 2048), at(3, 1068578816, 2048), at(0, 19128320, 2048), at(1, 1073063936, 2048), at(3, 1068580864, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_572_pointwise_G_layer2_1_conv1", [at(9, 1060405248, 7913472), at(1, 1073201152, 512), at(1, 1012924416, 7913472)], { shader: 148, workgroups: [3864,1,1] }),
+        dispatch("step_573_sum_G_layer2_1_conv1_stage1", [at(1, 1012924416, 7913472), at(1, 1020837888, 7680)], { shader: 149, workgroups: [30,1,1] }),
+        dispatch("step_573_sum_G_layer2_1_conv1_stage2", [at(1, 1020837888, 7680), at(1, 1012924416, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_574_pointwise_G_layer2_1_bn1_running_var", [at(0, 18269696, 512), at(1, 1012924416, 512), at(3, 1068722688, 512), at(0, 18861056, 512), at(1, 1073202176, 512), at(3, 1068723200, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_575_pointwise_G_layer2_1_conv2", [at(10, 867724544, 7913472), at(1, 1073202176, 512), at(1, 1012924416, 7913472)], { shader: 148, workgroups: [3864,1,1] }),
+        dispatch("step_576_sum_G_layer2_1_conv2_stage1", [at(1, 1012924416, 7913472), at(1, 1020837888, 7680)], { shader: 149, workgroups: [30,1,1] }),
+        dispatch("step_576_sum_G_layer2_1_conv2_stage2", [at(1, 1020837888, 7680), at(1, 1012924416, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_577_pointwise_G_layer2_1_bn2_running_var", [at(0, 18861568, 512), at(1, 1012924416, 512), at(3, 1068723712, 512), at(0, 19395584, 512), at(1, 1073203200, 512), at(3, 1068724224, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_578_pointwise_G_layer2_1_conv3", [at(6, 1012399104, 31653888), at(1, 1073063936, 2048), at(1, 1012924416, 31653888)], { shader: 152, workgroups: [15456,1,1] }),
+        dispatch("step_579_sum_G_layer2_1_conv3_stage1", [at(1, 1012924416, 31653888), at(1, 1060405248, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_579_sum_G_layer2_1_conv3_stage2", [at(1, 1060405248, 16384), at(1, 1012924416, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_580_pointwise_G_layer2_1_bn3_running_var", [at(0, 19130368, 2048), at(1, 1012924416, 2048), at(3, 1068582912, 2048), at(0, 20254720, 2048), at(1, 1073068032, 2048), at(3, 1068584960, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_581_pointwise_G_layer2_2_conv1", [at(10, 891464960, 7913472), at(1, 1073203200, 512), at(1, 1012924416, 7913472)], { shader: 148, workgroups: [3864,1,1] }),
+        dispatch("step_582_sum_G_layer2_2_conv1_stage1", [at(1, 1012924416, 7913472), at(1, 1020837888, 7680)], { shader: 149, workgroups: [30,1,1] }),
+        dispatch("step_582_sum_G_layer2_2_conv1_stage2", [at(1, 1020837888, 7680), at(1, 1012924416, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_583_pointwise_G_layer2_2_bn1_running_var", [at(0, 19396096, 512), at(1, 1012924416, 512), at(3, 1068724736, 512), at(0, 19987456, 512), at(1, 1073204224, 512), at(3, 1068725248, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_584_pointwise_G_layer2_2_conv2", [at(10, 915205376, 7913472), at(1, 1073204224, 512), at(1, 1012924416, 7913472)], { shader: 148, workgroups: [3864,1,1] }),
+        dispatch("step_585_sum_G_layer2_2_conv2_stage1", [at(1, 1012924416, 7913472), at(1, 1020837888, 7680)], { shader: 149, workgroups: [30,1,1] }),
+        dispatch("step_585_sum_G_layer2_2_conv2_stage2", [at(1, 1020837888, 7680), at(1, 1012924416, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_586_pointwise_G_layer2_2_bn2_running_var", [at(0, 19987968, 512), at(1, 1012924416, 512), at(3, 1068725760, 512), at(0, 20521984, 512), at(1, 1073205248, 512), at(3, 1068726272, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_587_pointwise_G_layer2_2_conv3", [at(7, 877910016, 31653888), at(1, 1073068032, 2048), at(1, 1012924416, 31653888)], { shader: 152, workgroups: [15456,1,1] }),
+        dispatch("step_588_sum_G_layer2_2_conv3_stage1", [at(1, 1012924416, 31653888), at(1, 1060405248, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_588_sum_G_layer2_2_conv3_stage2", [at(1, 1060405248, 16384), at(1, 1012924416, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_589_pointwise_G_layer2_2_bn3_running_var", [at(0, 20256768, 2048), at(1, 1012924416, 2048), at(3, 1068587008, 2048), at(0, 21381120, 2048), at(1, 1073072128, 2048), at(3, 1068589056, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_590_pointwise_G_layer2_3_conv1", [at(10, 938945792, 7913472), at(1, 1073205248, 512), at(1, 1012924416, 7913472)], { shader: 148, workgroups: [3864,1,1] }),
+        dispatch("step_591_sum_G_layer2_3_conv1_stage1", [at(1, 1012924416, 7913472), at(1, 1020837888, 7680)], { shader: 149, workgroups: [30,1,1] }),
+        dispatch("step_591_sum_G_layer2_3_conv1_stage2", [at(1, 1020837888, 7680), at(1, 1012924416, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_592_pointwise_G_layer2_3_bn1_running_var", [at(0, 20522496, 512), at(1, 1012924416, 512), at(3, 1068726784, 512), at(0, 21113856, 512), at(1, 1073206272, 512), at(3, 1068727296, 512)], { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_593_pointwise_G_layer2_3_conv2", [at(10, 962686208, 7913472), at(1, 1073206272, 512), at(1, 1012924416, 7913472)], { shader: 148, workgroups: [3864,1,1] }),
+        dispatch("step_594_sum_G_layer2_3_conv2_stage1", [at(1, 1012924416, 7913472), at(1, 1020837888, 7680)], { shader: 149, workgroups: [30,1,1] }),
+        dispatch("step_594_sum_G_layer2_3_conv2_stage2", [at(1, 1020837888, 7680), at(1, 1012924416, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_595_pointwise_G_layer2_3_bn2_running_var", [at(0, 21114368, 512), at(1, 1012924416, 512), at(3, 1068727808, 512)], { shader: 155, workgroups: [2,1,1] }),
+        dispatch("step_596_pointwise_G_layer2_3_conv3", [at(7, 972871680, 31653888), at(1, 1073072128, 2048), at(1, 1012924416, 31653888)], { shader: 152, workgroups: [15456,1,1] }),
+        dispatch("step_597_sum_G_layer2_3_conv3_stage1", [at(1, 1012924416, 31653888), at(1, 1060405248, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_597_sum_G_layer2_3_conv3_stage2", [at(1, 1060405248, 16384), at(1, 1012924416, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_598_pointwise_G_layer2_3_bn3_running_var", [at(0, 21383168, 2048), at(1, 1012924416, 2048), at(3, 1068591104, 2048), at(0, 128139264, 2048), at(1, 1073076224, 2048), at(3, 1068593152, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_599_pointwise_G_layer3_0_conv1", [at(1, 1044578304, 15826944), at(1, 1073104896, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_600_sum_G_layer3_0_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_600_sum_G_layer3_0_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_601_pointwise_G_layer3_0_bn1_running_var", [at(0, 21912576, 1024), at(1, 1012924416, 1024), at(3, 1068626944, 1024), at(0, 24274944, 1024), at(1, 1073106944, 1024), at(3, 1068627968, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_602_pointwise_G_layer3_0_conv2", [at(4, 1044578304, 15826944), at(1, 1073106944, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_603_sum_G_layer3_0_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_603_sum_G_layer3_0_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_604_pointwise_G_layer3_0_bn2_running_var", [at(0, 24275968, 1024), at(1, 1012924416, 1024), at(3, 1068628992, 1024), at(0, 28506112, 1024), at(1, 1073108992, 1024), at(3, 1068630016, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_605_pointwise_G_layer3_0_bn3_running_mean", [at(0, 25333760, 4096), at(1, 1072859136, 4096), at(3, 1068376064, 4096)], { shader: 159, workgroups: [16,1,1] }),
+        dispatch("step_606_pointwise_G_layer3_0_conv3", [at(2, 506462208, 63307776), at(1, 1072859136, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_607_sum_G_layer3_0_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_607_sum_G_layer3_0_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_608_pointwise_G_layer3_0_bn3_running_var", [at(0, 25337856, 4096), at(1, 1012940800, 4096), at(3, 1068380160, 4096), at(0, 27447296, 4096), at(1, 1072867328, 4096), at(3, 1068384256, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_609_pointwise_G_layer3_0_downsample_0", [at(2, 633077760, 63307776), at(1, 1072867328, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_610_sum_G_layer3_0_downsample_0_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_610_sum_G_layer3_0_downsample_0_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_611_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 27451392, 4096), at(1, 1012940800, 4096), at(3, 1068388352, 4096), at(0, 31928320, 4096), at(1, 1072875520, 4096), at(3, 1068392448, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_612_pointwise_G_layer3_1_conv1", [at(8, 569769984, 15826944), at(1, 1073108992, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_613_sum_G_layer3_1_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_613_sum_G_layer3_1_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_614_pointwise_G_layer3_1_bn1_running_var", [at(0, 28507136, 1024), at(1, 1012924416, 1024), at(3, 1068631040, 1024), at(0, 30869504, 1024), at(1, 1073111040, 1024), at(3, 1068632064, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_615_pointwise_G_layer3_1_conv2", [at(8, 617250816, 15826944), at(1, 1073111040, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_616_sum_G_layer3_1_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_616_sum_G_layer3_1_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_617_pointwise_G_layer3_1_bn2_running_var", [at(0, 30870528, 1024), at(1, 1012924416, 1024), at(3, 1068633088, 1024), at(0, 32987136, 1024), at(1, 1073113088, 1024), at(3, 1068634112, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_618_pointwise_G_layer3_1_conv3", [at(2, 823001088, 63307776), at(1, 1072875520, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_619_sum_G_layer3_1_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_619_sum_G_layer3_1_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_620_pointwise_G_layer3_1_bn3_running_var", [at(0, 31932416, 4096), at(1, 1012940800, 4096), at(3, 1068396544, 4096), at(0, 36409344, 4096), at(1, 1072883712, 4096), at(3, 1068400640, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_621_pointwise_G_layer3_2_conv1", [at(8, 664731648, 15826944), at(1, 1073113088, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_622_sum_G_layer3_2_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_622_sum_G_layer3_2_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_623_pointwise_G_layer3_2_bn1_running_var", [at(0, 32988160, 1024), at(1, 1012924416, 1024), at(3, 1068635136, 1024), at(0, 35350528, 1024), at(1, 1073115136, 1024), at(3, 1068636160, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_624_pointwise_G_layer3_2_conv2", [at(8, 712212480, 15826944), at(1, 1073115136, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_625_sum_G_layer3_2_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_625_sum_G_layer3_2_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_626_pointwise_G_layer3_2_bn2_running_var", [at(0, 35351552, 1024), at(1, 1012924416, 1024), at(3, 1068637184, 1024), at(0, 37468160, 1024), at(1, 1073117184, 1024), at(3, 1068638208, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_627_pointwise_G_layer3_2_conv3", [at(3, 0, 63307776), at(1, 1072883712, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_628_sum_G_layer3_2_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_628_sum_G_layer3_2_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_629_pointwise_G_layer3_2_bn3_running_var", [at(0, 36413440, 4096), at(1, 1012940800, 4096), at(3, 1068404736, 4096), at(0, 40890368, 4096), at(1, 1072891904, 4096), at(3, 1068408832, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_630_pointwise_G_layer3_3_conv1", [at(8, 759693312, 15826944), at(1, 1073117184, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_631_sum_G_layer3_3_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_631_sum_G_layer3_3_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_632_pointwise_G_layer3_3_bn1_running_var", [at(0, 37469184, 1024), at(1, 1012924416, 1024), at(3, 1068639232, 1024), at(0, 39831552, 1024), at(1, 1073119232, 1024), at(3, 1068640256, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_633_pointwise_G_layer3_3_conv2", [at(8, 807174144, 15826944), at(1, 1073119232, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_634_sum_G_layer3_3_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_634_sum_G_layer3_3_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_635_pointwise_G_layer3_3_bn2_running_var", [at(0, 39832576, 1024), at(1, 1012924416, 1024), at(3, 1068641280, 1024), at(0, 41949184, 1024), at(1, 1073121280, 1024), at(3, 1068642304, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_636_pointwise_G_layer3_3_conv3", [at(3, 189923328, 63307776), at(1, 1072891904, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_637_sum_G_layer3_3_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_637_sum_G_layer3_3_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_638_pointwise_G_layer3_3_bn3_running_var", [at(0, 40894464, 4096), at(1, 1012940800, 4096), at(3, 1068412928, 4096), at(0, 45371392, 4096), at(1, 1072900096, 4096), at(3, 1068417024, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_639_pointwise_G_layer3_4_conv1", [at(8, 854654976, 15826944), at(1, 1073121280, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_640_sum_G_layer3_4_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_640_sum_G_layer3_4_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_641_pointwise_G_layer3_4_bn1_running_var", [at(0, 41950208, 1024), at(1, 1012924416, 1024), at(3, 1068643328, 1024), at(0, 44312576, 1024), at(1, 1073123328, 1024), at(3, 1068644352, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_642_pointwise_G_layer3_4_conv2", [at(8, 902135808, 15826944), at(1, 1073123328, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_643_sum_G_layer3_4_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_643_sum_G_layer3_4_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_644_pointwise_G_layer3_4_bn2_running_var", [at(0, 44313600, 1024), at(1, 1012924416, 1024), at(3, 1068645376, 1024), at(0, 46430208, 1024), at(1, 1073125376, 1024), at(3, 1068646400, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_645_pointwise_G_layer3_4_conv3", [at(3, 379846656, 63307776), at(1, 1072900096, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_646_sum_G_layer3_4_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_646_sum_G_layer3_4_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_647_pointwise_G_layer3_4_bn3_running_var", [at(0, 45375488, 4096), at(1, 1012940800, 4096), at(3, 1068421120, 4096), at(0, 49852416, 4096), at(1, 1072908288, 4096), at(3, 1068425216, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_648_pointwise_G_layer3_5_conv1", [at(8, 949616640, 15826944), at(1, 1073125376, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_649_sum_G_layer3_5_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_649_sum_G_layer3_5_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_650_pointwise_G_layer3_5_bn1_running_var", [at(0, 46431232, 1024), at(1, 1012924416, 1024), at(3, 1068647424, 1024), at(0, 48793600, 1024), at(1, 1073127424, 1024), at(3, 1068648448, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_651_pointwise_G_layer3_5_conv2", [at(8, 997097472, 15826944), at(1, 1073127424, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_652_sum_G_layer3_5_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_652_sum_G_layer3_5_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_653_pointwise_G_layer3_5_bn2_running_var", [at(0, 48794624, 1024), at(1, 1012924416, 1024), at(3, 1068649472, 1024), at(0, 50911232, 1024), at(1, 1073129472, 1024), at(3, 1068650496, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_654_pointwise_G_layer3_5_conv3", [at(3, 569769984, 63307776), at(1, 1072908288, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_655_sum_G_layer3_5_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_655_sum_G_layer3_5_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_656_pointwise_G_layer3_5_bn3_running_var", [at(0, 49856512, 4096), at(1, 1012940800, 4096), at(3, 1068429312, 4096), at(0, 54333440, 4096), at(1, 1072916480, 4096), at(3, 1068433408, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_657_pointwise_G_layer3_6_conv1", [at(8, 1044578304, 15826944), at(1, 1073129472, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_658_sum_G_layer3_6_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_658_sum_G_layer3_6_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_659_pointwise_G_layer3_6_bn1_running_var", [at(0, 50912256, 1024), at(1, 1012924416, 1024), at(3, 1068651520, 1024), at(0, 53274624, 1024), at(1, 1073131520, 1024), at(3, 1068652544, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_660_pointwise_G_layer3_6_conv2", [at(9, 31653888, 15826944), at(1, 1073131520, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_661_sum_G_layer3_6_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_661_sum_G_layer3_6_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_662_pointwise_G_layer3_6_bn2_running_var", [at(0, 53275648, 1024), at(1, 1012924416, 1024), at(3, 1068653568, 1024), at(0, 55392256, 1024), at(1, 1073133568, 1024), at(3, 1068654592, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_663_pointwise_G_layer3_6_conv3", [at(3, 759693312, 63307776), at(1, 1072916480, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_664_sum_G_layer3_6_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_664_sum_G_layer3_6_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_665_pointwise_G_layer3_6_bn3_running_var", [at(0, 54337536, 4096), at(1, 1012940800, 4096), at(3, 1068437504, 4096), at(0, 58814464, 4096), at(1, 1072924672, 4096), at(3, 1068441600, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_666_pointwise_G_layer3_7_conv1", [at(9, 79134720, 15826944), at(1, 1073133568, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_667_sum_G_layer3_7_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_667_sum_G_layer3_7_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_668_pointwise_G_layer3_7_bn1_running_var", [at(0, 55393280, 1024), at(1, 1012924416, 1024), at(3, 1068655616, 1024), at(0, 57755648, 1024), at(1, 1073135616, 1024), at(3, 1068656640, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_669_pointwise_G_layer3_7_conv2", [at(9, 126615552, 15826944), at(1, 1073135616, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_670_sum_G_layer3_7_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_670_sum_G_layer3_7_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_671_pointwise_G_layer3_7_bn2_running_var", [at(0, 57756672, 1024), at(1, 1012924416, 1024), at(3, 1068657664, 1024), at(0, 59873280, 1024), at(1, 1073137664, 1024), at(3, 1068658688, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_672_pointwise_G_layer3_7_conv3", [at(3, 949616640, 63307776), at(1, 1072924672, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_673_sum_G_layer3_7_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_673_sum_G_layer3_7_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_674_pointwise_G_layer3_7_bn3_running_var", [at(0, 58818560, 4096), at(1, 1012940800, 4096), at(3, 1068445696, 4096), at(0, 63295488, 4096), at(1, 1072932864, 4096), at(3, 1068449792, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_675_pointwise_G_layer3_8_conv1", [at(9, 174096384, 15826944), at(1, 1073137664, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_676_sum_G_layer3_8_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_676_sum_G_layer3_8_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_677_pointwise_G_layer3_8_bn1_running_var", [at(0, 59874304, 1024), at(1, 1012924416, 1024), at(3, 1068659712, 1024), at(0, 62236672, 1024), at(1, 1073139712, 1024), at(3, 1068660736, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_678_pointwise_G_layer3_8_conv2", [at(9, 221577216, 15826944), at(1, 1073139712, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_679_sum_G_layer3_8_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_679_sum_G_layer3_8_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_680_pointwise_G_layer3_8_bn2_running_var", [at(0, 62237696, 1024), at(1, 1012924416, 1024), at(3, 1068661760, 1024), at(0, 64354304, 1024), at(1, 1073141760, 1024), at(3, 1068662784, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_681_pointwise_G_layer3_8_conv3", [at(4, 126615552, 63307776), at(1, 1072932864, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_682_sum_G_layer3_8_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_682_sum_G_layer3_8_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_683_pointwise_G_layer3_8_bn3_running_var", [at(0, 63299584, 4096), at(1, 1012940800, 4096), at(3, 1068453888, 4096), at(0, 67776512, 4096), at(1, 1072941056, 4096), at(3, 1068457984, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_684_pointwise_G_layer3_9_conv1", [at(9, 269058048, 15826944), at(1, 1073141760, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_685_sum_G_layer3_9_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_685_sum_G_layer3_9_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_686_pointwise_G_layer3_9_bn1_running_var", [at(0, 64355328, 1024), at(1, 1012924416, 1024), at(3, 1068663808, 1024), at(0, 66717696, 1024), at(1, 1073143808, 1024), at(3, 1068664832, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_687_pointwise_G_layer3_9_conv2", [at(9, 316538880, 15826944), at(1, 1073143808, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_688_sum_G_layer3_9_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_688_sum_G_layer3_9_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_689_pointwise_G_layer3_9_bn2_running_var", [at(0, 66718720, 1024), at(1, 1012924416, 1024), at(3, 1068665856, 1024), at(0, 68835328, 1024), at(1, 1073145856, 1024), at(3, 1068666880, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_690_pointwise_G_layer3_9_conv3", [at(4, 316538880, 63307776), at(1, 1072941056, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_691_sum_G_layer3_9_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_691_sum_G_layer3_9_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_692_pointwise_G_layer3_9_bn3_running_var", [at(0, 67780608, 4096), at(1, 1012940800, 4096), at(3, 1068462080, 4096), at(0, 72257536, 4096), at(1, 1072949248, 4096), at(3, 1068466176, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_693_pointwise_G_layer3_10_conv1", [at(9, 364019712, 15826944), at(1, 1073145856, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_694_sum_G_layer3_10_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_694_sum_G_layer3_10_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_695_pointwise_G_layer3_10_bn1_running_var", [at(0, 68836352, 1024), at(1, 1012924416, 1024), at(3, 1068667904, 1024), at(0, 71198720, 1024), at(1, 1073147904, 1024), at(3, 1068668928, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_696_pointwise_G_layer3_10_conv2", [at(9, 411500544, 15826944), at(1, 1073147904, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_697_sum_G_layer3_10_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_697_sum_G_layer3_10_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_698_pointwise_G_layer3_10_bn2_running_var", [at(0, 71199744, 1024), at(1, 1012924416, 1024), at(3, 1068669952, 1024), at(0, 73316352, 1024), at(1, 1073149952, 1024), at(3, 1068670976, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_699_pointwise_G_layer3_10_conv3", [at(4, 506462208, 63307776), at(1, 1072949248, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_700_sum_G_layer3_10_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_700_sum_G_layer3_10_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_701_pointwise_G_layer3_10_bn3_running_var", [at(0, 72261632, 4096), at(1, 1012940800, 4096), at(3, 1068470272, 4096), at(0, 76738560, 4096), at(1, 1072957440, 4096), at(3, 1068474368, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_702_pointwise_G_layer3_11_conv1", [at(9, 458981376, 15826944), at(1, 1073149952, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_703_sum_G_layer3_11_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_703_sum_G_layer3_11_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_704_pointwise_G_layer3_11_bn1_running_var", [at(0, 73317376, 1024), at(1, 1012924416, 1024), at(3, 1068672000, 1024), at(0, 75679744, 1024), at(1, 1073152000, 1024), at(3, 1068673024, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_705_pointwise_G_layer3_11_conv2", [at(9, 506462208, 15826944), at(1, 1073152000, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_706_sum_G_layer3_11_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_706_sum_G_layer3_11_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_707_pointwise_G_layer3_11_bn2_running_var", [at(0, 75680768, 1024), at(1, 1012924416, 1024), at(3, 1068674048, 1024), at(0, 77797376, 1024), at(1, 1073154048, 1024), at(3, 1068675072, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_708_pointwise_G_layer3_11_conv3", [at(4, 696385536, 63307776), at(1, 1072957440, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_709_sum_G_layer3_11_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_709_sum_G_layer3_11_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_710_pointwise_G_layer3_11_bn3_running_var", [at(0, 76742656, 4096), at(1, 1012940800, 4096), at(3, 1068478464, 4096), at(0, 81219584, 4096), at(1, 1072965632, 4096), at(3, 1068482560, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_711_pointwise_G_layer3_12_conv1", [at(9, 553943040, 15826944), at(1, 1073154048, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_712_sum_G_layer3_12_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_712_sum_G_layer3_12_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_713_pointwise_G_layer3_12_bn1_running_var", [at(0, 77798400, 1024), at(1, 1012924416, 1024), at(3, 1068676096, 1024), at(0, 80160768, 1024), at(1, 1073156096, 1024), at(3, 1068677120, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_714_pointwise_G_layer3_12_conv2", [at(9, 601423872, 15826944), at(1, 1073156096, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_715_sum_G_layer3_12_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_715_sum_G_layer3_12_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_716_pointwise_G_layer3_12_bn2_running_var", [at(0, 80161792, 1024), at(1, 1012924416, 1024), at(3, 1068678144, 1024), at(0, 82278400, 1024), at(1, 1073158144, 1024), at(3, 1068679168, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_717_pointwise_G_layer3_12_conv3", [at(4, 886308864, 63307776), at(1, 1072965632, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_718_sum_G_layer3_12_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_718_sum_G_layer3_12_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_719_pointwise_G_layer3_12_bn3_running_var", [at(0, 81223680, 4096), at(1, 1012940800, 4096), at(3, 1068486656, 4096), at(0, 85700608, 4096), at(1, 1072973824, 4096), at(3, 1068490752, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_720_pointwise_G_layer3_13_conv1", [at(9, 648904704, 15826944), at(1, 1073158144, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_721_sum_G_layer3_13_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_721_sum_G_layer3_13_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_722_pointwise_G_layer3_13_bn1_running_var", [at(0, 82279424, 1024), at(1, 1012924416, 1024), at(3, 1068680192, 1024), at(0, 84641792, 1024), at(1, 1073160192, 1024), at(3, 1068681216, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_723_pointwise_G_layer3_13_conv2", [at(9, 696385536, 15826944), at(1, 1073160192, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_724_sum_G_layer3_13_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_724_sum_G_layer3_13_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_725_pointwise_G_layer3_13_bn2_running_var", [at(0, 84642816, 1024), at(1, 1012924416, 1024), at(3, 1068682240, 1024), at(0, 86759424, 1024), at(1, 1073162240, 1024), at(3, 1068683264, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_726_pointwise_G_layer3_13_conv3", [at(5, 63307776, 63307776), at(1, 1072973824, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_727_sum_G_layer3_13_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_727_sum_G_layer3_13_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_728_pointwise_G_layer3_13_bn3_running_var", [at(0, 85704704, 4096), at(1, 1012940800, 4096), at(3, 1068494848, 4096), at(0, 90181632, 4096), at(1, 1072982016, 4096), at(3, 1068498944, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_729_pointwise_G_layer3_14_conv1", [at(9, 743866368, 15826944), at(1, 1073162240, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_730_sum_G_layer3_14_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_730_sum_G_layer3_14_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_731_pointwise_G_layer3_14_bn1_running_var", [at(0, 86760448, 1024), at(1, 1012924416, 1024), at(3, 1068684288, 1024), at(0, 89122816, 1024), at(1, 1073164288, 1024), at(3, 1068685312, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_732_pointwise_G_layer3_14_conv2", [at(9, 791347200, 15826944), at(1, 1073164288, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_733_sum_G_layer3_14_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_733_sum_G_layer3_14_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_734_pointwise_G_layer3_14_bn2_running_var", [at(0, 89123840, 1024), at(1, 1012924416, 1024), at(3, 1068686336, 1024), at(0, 91240448, 1024), at(1, 1073166336, 1024), at(3, 1068687360, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_735_pointwise_G_layer3_14_conv3", [at(5, 253231104, 63307776), at(1, 1072982016, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_736_sum_G_layer3_14_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_736_sum_G_layer3_14_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_737_pointwise_G_layer3_14_bn3_running_var", [at(0, 90185728, 4096), at(1, 1012940800, 4096), at(3, 1068503040, 4096), at(0, 94662656, 4096), at(1, 1072990208, 4096), at(3, 1068507136, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_738_pointwise_G_layer3_15_conv1", [at(9, 838828032, 15826944), at(1, 1073166336, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_739_sum_G_layer3_15_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_739_sum_G_layer3_15_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_740_pointwise_G_layer3_15_bn1_running_var", [at(0, 91241472, 1024), at(1, 1012924416, 1024), at(3, 1068688384, 1024), at(0, 93603840, 1024), at(1, 1073168384, 1024), at(3, 1068689408, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_741_pointwise_G_layer3_15_conv2", [at(9, 886308864, 15826944), at(1, 1073168384, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_742_sum_G_layer3_15_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_742_sum_G_layer3_15_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_743_pointwise_G_layer3_15_bn2_running_var", [at(0, 93604864, 1024), at(1, 1012924416, 1024), at(3, 1068690432, 1024), at(0, 95721472, 1024), at(1, 1073170432, 1024), at(3, 1068691456, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_744_pointwise_G_layer3_15_conv3", [at(5, 443154432, 63307776), at(1, 1072990208, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_745_sum_G_layer3_15_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_745_sum_G_layer3_15_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_746_pointwise_G_layer3_15_bn3_running_var", [at(0, 94666752, 4096), at(1, 1012940800, 4096), at(3, 1068511232, 4096), at(0, 99143680, 4096), at(1, 1072998400, 4096), at(3, 1068515328, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_747_pointwise_G_layer3_16_conv1", [at(9, 933789696, 15826944), at(1, 1073170432, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_748_sum_G_layer3_16_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_748_sum_G_layer3_16_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_749_pointwise_G_layer3_16_bn1_running_var", [at(0, 95722496, 1024), at(1, 1012924416, 1024), at(3, 1068692480, 1024), at(0, 98084864, 1024), at(1, 1073172480, 1024), at(3, 1068693504, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_750_pointwise_G_layer3_16_conv2", [at(9, 981270528, 15826944), at(1, 1073172480, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_751_sum_G_layer3_16_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_751_sum_G_layer3_16_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_752_pointwise_G_layer3_16_bn2_running_var", [at(0, 98085888, 1024), at(1, 1012924416, 1024), at(3, 1068694528, 1024), at(0, 100202496, 1024), at(1, 1073174528, 1024), at(3, 1068695552, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_753_pointwise_G_layer3_16_conv3", [at(5, 633077760, 63307776), at(1, 1072998400, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_754_sum_G_layer3_16_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_754_sum_G_layer3_16_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_755_pointwise_G_layer3_16_bn3_running_var", [at(0, 99147776, 4096), at(1, 1012940800, 4096), at(3, 1068519424, 4096), at(0, 103624704, 4096), at(1, 1073006592, 4096), at(3, 1068523520, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_756_pointwise_G_layer3_17_conv1", [at(9, 1028751360, 15826944), at(1, 1073174528, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_757_sum_G_layer3_17_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_757_sum_G_layer3_17_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_758_pointwise_G_layer3_17_bn1_running_var", [at(0, 100203520, 1024), at(1, 1012924416, 1024), at(3, 1068696576, 1024), at(0, 102565888, 1024), at(1, 1073176576, 1024), at(3, 1068697600, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_759_pointwise_G_layer3_17_conv2", [at(10, 15826944, 15826944), at(1, 1073176576, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_760_sum_G_layer3_17_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_760_sum_G_layer3_17_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_761_pointwise_G_layer3_17_bn2_running_var", [at(0, 102566912, 1024), at(1, 1012924416, 1024), at(3, 1068698624, 1024), at(0, 104683520, 1024), at(1, 1073178624, 1024), at(3, 1068699648, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_762_pointwise_G_layer3_17_conv3", [at(5, 823001088, 63307776), at(1, 1073006592, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_763_sum_G_layer3_17_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_763_sum_G_layer3_17_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_764_pointwise_G_layer3_17_bn3_running_var", [at(0, 103628800, 4096), at(1, 1012940800, 4096), at(3, 1068527616, 4096), at(0, 108105728, 4096), at(1, 1073014784, 4096), at(3, 1068531712, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_765_pointwise_G_layer3_18_conv1", [at(10, 63307776, 15826944), at(1, 1073178624, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_766_sum_G_layer3_18_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_766_sum_G_layer3_18_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_767_pointwise_G_layer3_18_bn1_running_var", [at(0, 104684544, 1024), at(1, 1012924416, 1024), at(3, 1068700672, 1024), at(0, 107046912, 1024), at(1, 1073180672, 1024), at(3, 1068701696, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_768_pointwise_G_layer3_18_conv2", [at(10, 110788608, 15826944), at(1, 1073180672, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_769_sum_G_layer3_18_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_769_sum_G_layer3_18_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_770_pointwise_G_layer3_18_bn2_running_var", [at(0, 107047936, 1024), at(1, 1012924416, 1024), at(3, 1068702720, 1024), at(0, 109164544, 1024), at(1, 1073182720, 1024), at(3, 1068703744, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_771_pointwise_G_layer3_18_conv3", [at(6, 0, 63307776), at(1, 1073014784, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_772_sum_G_layer3_18_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_772_sum_G_layer3_18_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_773_pointwise_G_layer3_18_bn3_running_var", [at(0, 108109824, 4096), at(1, 1012940800, 4096), at(3, 1068535808, 4096), at(0, 112586752, 4096), at(1, 1073022976, 4096), at(3, 1068539904, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_774_pointwise_G_layer3_19_conv1", [at(10, 158269440, 15826944), at(1, 1073182720, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_775_sum_G_layer3_19_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_775_sum_G_layer3_19_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_776_pointwise_G_layer3_19_bn1_running_var", [at(0, 109165568, 1024), at(1, 1012924416, 1024), at(3, 1068704768, 1024), at(0, 111527936, 1024), at(1, 1073184768, 1024), at(3, 1068705792, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_777_pointwise_G_layer3_19_conv2", [at(10, 205750272, 15826944), at(1, 1073184768, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_778_sum_G_layer3_19_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_778_sum_G_layer3_19_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_779_pointwise_G_layer3_19_bn2_running_var", [at(0, 111528960, 1024), at(1, 1012924416, 1024), at(3, 1068706816, 1024), at(0, 113645568, 1024), at(1, 1073186816, 1024), at(3, 1068707840, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_780_pointwise_G_layer3_19_conv3", [at(6, 189923328, 63307776), at(1, 1073022976, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_781_sum_G_layer3_19_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_781_sum_G_layer3_19_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_782_pointwise_G_layer3_19_bn3_running_var", [at(0, 112590848, 4096), at(1, 1012940800, 4096), at(3, 1068544000, 4096), at(0, 117067776, 4096), at(1, 1073031168, 4096), at(3, 1068548096, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_783_pointwise_G_layer3_20_conv1", [at(10, 253231104, 15826944), at(1, 1073186816, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_784_sum_G_layer3_20_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_784_sum_G_layer3_20_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_785_pointwise_G_layer3_20_bn1_running_var", [at(0, 113646592, 1024), at(1, 1012924416, 1024), at(3, 1068708864, 1024), at(0, 116008960, 1024), at(1, 1073188864, 1024), at(3, 1068709888, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_786_pointwise_G_layer3_20_conv2", [at(10, 300711936, 15826944), at(1, 1073188864, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_787_sum_G_layer3_20_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_787_sum_G_layer3_20_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_788_pointwise_G_layer3_20_bn2_running_var", [at(0, 116009984, 1024), at(1, 1012924416, 1024), at(3, 1068710912, 1024), at(0, 118126592, 1024), at(1, 1073190912, 1024), at(3, 1068711936, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_789_pointwise_G_layer3_20_conv3", [at(6, 379846656, 63307776), at(1, 1073031168, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_790_sum_G_layer3_20_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_790_sum_G_layer3_20_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_791_pointwise_G_layer3_20_bn3_running_var", [at(0, 117071872, 4096), at(1, 1012940800, 4096), at(3, 1068552192, 4096), at(0, 121548800, 4096), at(1, 1073039360, 4096), at(3, 1068556288, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_792_pointwise_G_layer3_21_conv1", [at(10, 348192768, 15826944), at(1, 1073190912, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_793_sum_G_layer3_21_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_793_sum_G_layer3_21_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_794_pointwise_G_layer3_21_bn1_running_var", [at(0, 118127616, 1024), at(1, 1012924416, 1024), at(3, 1068712960, 1024), at(0, 120489984, 1024), at(1, 1073192960, 1024), at(3, 1068713984, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_795_pointwise_G_layer3_21_conv2", [at(10, 395673600, 15826944), at(1, 1073192960, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_796_sum_G_layer3_21_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_796_sum_G_layer3_21_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_797_pointwise_G_layer3_21_bn2_running_var", [at(0, 120491008, 1024), at(1, 1012924416, 1024), at(3, 1068715008, 1024), at(0, 122607616, 1024), at(1, 1073195008, 1024), at(3, 1068716032, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_798_pointwise_G_layer3_21_conv3", [at(6, 569769984, 63307776), at(1, 1073039360, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_799_sum_G_layer3_21_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_799_sum_G_layer3_21_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_800_pointwise_G_layer3_21_bn3_running_var", [at(0, 121552896, 4096), at(1, 1012940800, 4096), at(3, 1068560384, 4096), at(0, 126029824, 4096), at(1, 1073047552, 4096), at(3, 1068564480, 4096)], { shader: 162, workgroups: [16,1,1] }),
+        dispatch("step_801_pointwise_G_layer3_22_conv1", [at(10, 443154432, 15826944), at(1, 1073195008, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_802_sum_G_layer3_22_conv1_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_802_sum_G_layer3_22_conv1_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_803_pointwise_G_layer3_22_bn1_running_var", [at(0, 122608640, 1024), at(1, 1012924416, 1024), at(3, 1068717056, 1024), at(0, 124971008, 1024), at(1, 1073197056, 1024), at(3, 1068718080, 1024)], { shader: 158, workgroups: [4,1,1] }),
+        dispatch("step_804_pointwise_G_layer3_22_conv2", [at(10, 490635264, 15826944), at(1, 1073197056, 1024), at(1, 1012924416, 15826944)], { shader: 156, workgroups: [7728,1,1] }),
+        dispatch("step_805_sum_G_layer3_22_conv2_stage1", [at(1, 1012924416, 15826944), at(1, 1028751360, 15360)], { shader: 157, workgroups: [60,1,1] }),
+        dispatch("step_805_sum_G_layer3_22_conv2_stage2", [at(1, 1028751360, 15360), at(1, 1012924416, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_806_pointwise_G_layer3_22_bn2_running_var", [at(0, 124972032, 1024), at(1, 1012924416, 1024), at(3, 1068719104, 1024)], { shader: 163, workgroups: [4,1,1] }),
+        dispatch("step_807_pointwise_G_layer3_22_conv3", [at(6, 759693312, 63307776), at(1, 1073047552, 4096), at(2, 379846656, 63307776)], { shader: 160, workgroups: [30912,1,1] }),
+        dispatch("step_808_sum_G_layer3_22_conv3_stage1", [at(2, 379846656, 63307776), at(1, 1012924416, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_808_sum_G_layer3_22_conv3_stage2", [at(1, 1012924416, 16384), at(1, 1012940800, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_809_pointwise_G_layer3_22_bn3_running_var", [at(0, 126033920, 4096), at(1, 1012940800, 4096), at(3, 1068568576, 4096)], { shader: 164, workgroups: [16,1,1] }),
+        dispatch("step_810_pointwise_G_layer4_0_conv1", [at(8, 0, 31653888), at(1, 1073076224, 2048), at(1, 1012924416, 31653888)], { shader: 152, workgroups: [15456,1,1] }),
+        dispatch("step_811_sum_G_layer4_0_conv1_stage1", [at(1, 1012924416, 31653888), at(1, 1044578304, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_811_sum_G_layer4_0_conv1_stage2", [at(1, 1044578304, 16384), at(1, 1012924416, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_812_pointwise_G_layer4_0_bn1_running_var", [at(0, 128141312, 2048), at(1, 1012924416, 2048), at(3, 1068595200, 2048), at(0, 137584640, 2048), at(1, 1073080320, 2048), at(3, 1068597248, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_813_pointwise_G_layer4_0_conv2", [at(8, 94961664, 31653888), at(1, 1073080320, 2048), at(1, 1012924416, 31653888)], { shader: 152, workgroups: [15456,1,1] }),
+        dispatch("step_814_sum_G_layer4_0_conv2_stage1", [at(1, 1012924416, 31653888), at(1, 1044578304, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_814_sum_G_layer4_0_conv2_stage2", [at(1, 1044578304, 16384), at(1, 1012924416, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_815_pointwise_G_layer4_0_bn2_running_var", [at(0, 137586688, 2048), at(1, 1012924416, 2048), at(3, 1068599296, 2048), at(0, 154435584, 2048), at(1, 1073084416, 2048), at(3, 1068601344, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_816_pointwise_G_layer4_0_bn3_running_mean", [at(0, 141799424, 8192), at(1, 1072809984, 8192), at(2, 1073733632, 8192)], { shader: 165, workgroups: [32,1,1] }),
+        dispatch("step_817_pointwise_G_layer4_0_conv3", [at(1, 0, 126615552), at(1, 1072809984, 8192), at(2, 379846656, 126615552)], { shader: 166, workgroups: [32768,2,1] }),
+        dispatch("step_818_sum_G_layer4_0_conv3_stage1", [at(2, 379846656, 126615552), at(1, 0, 16384)], { shader: 167, workgroups: [64,1,1] }),
+        dispatch("step_818_sum_G_layer4_0_conv3_stage2", [at(1, 0, 16384), at(1, 16384, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_819_pointwise_G_layer4_0_bn3_running_var", [at(0, 141807616, 8192), at(1, 16384, 8192), at(3, 1068318720, 8192), at(0, 150220800, 8192), at(1, 1072826368, 8192), at(3, 1068326912, 8192)], { shader: 168, workgroups: [32,1,1] }),
+        dispatch("step_820_pointwise_G_layer4_0_downsample_0", [at(1, 253231104, 126615552), at(1, 1072826368, 8192), at(1, 0, 126615552)], { shader: 166, workgroups: [32768,2,1] }),
+        dispatch("step_821_sum_G_layer4_0_downsample_0_stage1", [at(1, 0, 126615552), at(1, 253231104, 16384)], { shader: 167, workgroups: [64,1,1] }),
+        dispatch("step_821_sum_G_layer4_0_downsample_0_stage2", [at(1, 253231104, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_822_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 150228992, 8192), at(1, 0, 8192), at(3, 1068335104, 8192), at(0, 168095744, 8192), at(1, 1072842752, 8192), at(3, 1068343296, 8192)], { shader: 168, workgroups: [32,1,1] }),
+        dispatch("step_823_pointwise_G_layer4_1_conv1", [at(8, 189923328, 31653888), at(1, 1073084416, 2048), at(1, 0, 31653888)], { shader: 152, workgroups: [15456,1,1] }),
+        dispatch("step_824_sum_G_layer4_1_conv1_stage1", [at(1, 0, 31653888), at(1, 31653888, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_824_sum_G_layer4_1_conv1_stage2", [at(1, 31653888, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_825_pointwise_G_layer4_1_bn1_running_var", [at(0, 154437632, 2048), at(1, 0, 2048), at(3, 1068603392, 2048), at(0, 163880960, 2048), at(1, 1073088512, 2048), at(3, 1068605440, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_826_pointwise_G_layer4_1_conv2", [at(8, 284884992, 31653888), at(1, 1073088512, 2048), at(1, 0, 31653888)], { shader: 152, workgroups: [15456,1,1] }),
+        dispatch("step_827_sum_G_layer4_1_conv2_stage1", [at(1, 0, 31653888), at(1, 31653888, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_827_sum_G_layer4_1_conv2_stage2", [at(1, 31653888, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_828_pointwise_G_layer4_1_bn2_running_var", [at(0, 163883008, 2048), at(1, 0, 2048), at(3, 1068607488, 2048), at(0, 172310528, 2048), at(1, 1073092608, 2048), at(3, 1068609536, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_829_pointwise_G_layer4_1_conv3", [at(1, 633077760, 126615552), at(1, 1072842752, 8192), at(1, 0, 126615552)], { shader: 166, workgroups: [32768,2,1] }),
+        dispatch("step_830_sum_G_layer4_1_conv3_stage1", [at(1, 0, 126615552), at(1, 253231104, 16384)], { shader: 167, workgroups: [64,1,1] }),
+        dispatch("step_830_sum_G_layer4_1_conv3_stage2", [at(1, 253231104, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_831_pointwise_G_layer4_1_bn3_running_var", [at(0, 168103936, 8192), at(1, 0, 8192), at(3, 1068351488, 8192), at(0, 185970688, 8192), at(1, 1069307904, 8192), at(3, 1068359680, 8192)], { shader: 168, workgroups: [32,1,1] }),
+        dispatch("step_832_pointwise_G_layer4_2_conv1", [at(8, 379846656, 31653888), at(1, 1073092608, 2048), at(1, 0, 31653888)], { shader: 152, workgroups: [15456,1,1] }),
+        dispatch("step_833_sum_G_layer4_2_conv1_stage1", [at(1, 0, 31653888), at(1, 31653888, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_833_sum_G_layer4_2_conv1_stage2", [at(1, 31653888, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_834_pointwise_G_layer4_2_bn1_running_var", [at(0, 172312576, 2048), at(1, 0, 2048), at(3, 1068611584, 2048), at(0, 181755904, 2048), at(1, 1069331968, 2048), at(3, 1068613632, 2048)], { shader: 154, workgroups: [8,1,1] }),
+        dispatch("step_835_pointwise_G_layer4_2_conv2", [at(8, 474808320, 31653888), at(1, 1069331968, 2048), at(1, 0, 31653888)], { shader: 152, workgroups: [15456,1,1] }),
+        dispatch("step_836_sum_G_layer4_2_conv2_stage1", [at(1, 0, 31653888), at(1, 31653888, 16384)], { shader: 153, workgroups: [64,1,1] }),
+        dispatch("step_836_sum_G_layer4_2_conv2_stage2", [at(1, 31653888, 16384), at(1, 0, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_837_pointwise_G_layer4_2_bn2_running_var", [at(0, 181757952, 2048), at(1, 0, 2048), at(3, 1068615680, 2048)], { shader: 169, workgroups: [8,1,1] }),
+        dispatch("step_838_pointwise_G_layer4_2_conv3", [at(2, 0, 126615552), at(1, 1069307904, 8192), at(1, 0, 126615552)], { shader: 166, workgroups: [32768,2,1] }),
+        dispatch("step_839_sum_G_layer4_2_conv3_stage1", [at(1, 0, 126615552), at(1, 253231104, 16384)], { shader: 167, workgroups: [64,1,1] }),
+        dispatch("step_839_sum_G_layer4_2_conv3_stage2", [at(1, 253231104, 16384), at(1, 0, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_840_pointwise_G_layer4_2_bn3_running_var", [at(0, 185978880, 8192), at(1, 0, 8192), at(3, 1068367872, 8192)], { shader: 170, workgroups: [32,1,1] }),
+        dispatch("step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 11673856, 3891200), at(1, 1069842432, 989184), at(1, 1070831616, 989184), at(1, 0, 2048)], { shader: 171, workgroups: [4,1,1] }),
+        dispatch("step_841_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 0, 2048), at(0, 366186240, 4)], { shader: 172, workgroups: [1,1,1] }),
+        dispatch("step_842_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage1", [at(0, 11673856, 3891200), at(1, 1068318720, 989184), at(1, 1071820800, 989184), at(1, 0, 2048)], { shader: 171, workgroups: [4,1,1] }),
+        dispatch("step_842_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage2", [at(1, 0, 2048), at(0, 366186496, 4)], { shader: 172, workgroups: [1,1,1] }),
+        dispatch("step_843_pointwise", [at(0, 11673856, 3891200), at(1, 62259200, 3891200)], { shader: 173, workgroups: [1900,1,1] }),
+        dispatch("step_844_sum_stage1", [at(1, 62259200, 3891200), at(1, 0, 1024)], { shader: 174, workgroups: [4,1,1] }),
+        dispatch("step_844_sum_stage2", [at(1, 0, 1024), at(1, 66150400, 4)], { shader: 175, workgroups: [1,1,1] }),
+        dispatch("step_845_softmax_G_layer5_conv2d_list_0", [at(1, 1069842432, 989184), at(1, 1070831616, 989184), at(0, 11673856, 3891200), at(1, 66150400, 4), at(1, 62259200, 3891200), at(1, 0, 62259200)], { shader: 176, workgroups: [15200,1,1] }),
+        dispatch("step_846_resizeGrad", [at(0, 366208000, 12548), at(0, 366186752, 21128), at(1, 0, 62259200), at(2, 1068318720, 989184)], { shader: 177, workgroups: [3864,1,1] }),
+        dispatch("step_847_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 186577152, 589824), at(1, 0, 589824)], { shader: 178, workgroups: [2304,1,1] }),
+        dispatch("step_847_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(2, 1068318720, 989184), at(2, 1069307904, 989184)], { shader: 179, workgroups: [966,1,1] }),
+        dispatch("step_847_conv2dInputGrad_G_layer5_conv2d_list_1", [at(2, 1069307904, 989184), at(1, 0, 589824), at(2, 379846656, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 180, workgroups: [483,32,1] }, { shader: 181, workgroups: [7872,1,1] }),
+        dispatch("step_848_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 185987072, 589824), at(1, 0, 589824)], { shader: 178, workgroups: [2304,1,1] }),
+        dispatch("step_848_conv2dInputGrad_G_layer5_conv2d_list_0", [at(2, 1069307904, 989184), at(1, 0, 589824), at(2, 443154432, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 182, workgroups: [483,32,1] }, { shader: 183, workgroups: [7872,1,1] }),
+        dispatch("step_849_softmax_G_layer6_conv2d_list_0", [at(1, 1068318720, 989184), at(1, 1071820800, 989184), at(0, 11673856, 3891200), at(1, 66150400, 4), at(1, 62259200, 3891200), at(1, 0, 62259200)], { shader: 184, workgroups: [15200,1,1] }),
+        dispatch("step_850_resizeGrad", [at(0, 366208000, 12548), at(0, 366186752, 21128), at(1, 0, 62259200), at(2, 1070297088, 989184)], { shader: 177, workgroups: [3864,1,1] }),
+        dispatch("step_851_conv2dInputGrad_G_layer6_conv2d_list_1_pack", [at(0, 189527296, 1179648), at(1, 253231104, 1179648)], { shader: 185, workgroups: [4608,1,1] }),
+        dispatch("step_851_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(2, 1070297088, 989184), at(2, 1071286272, 989184)], { shader: 179, workgroups: [966,1,1] }),
+        dispatch("step_851_conv2dInputGrad_G_layer6_conv2d_list_1", [at(2, 1071286272, 989184), at(1, 253231104, 1179648), at(1, 0, 126615552)], { adapter: "cpu", features: ["subgroups"], shader: 186, workgroups: [483,64,1] }, { shader: 187, workgroups: [15744,1,1] }),
+        dispatch("step_852_conv2dInputGrad_G_layer6_conv2d_list_0_pack", [at(0, 188347392, 1179648), at(1, 633077760, 1179648)], { shader: 185, workgroups: [4608,1,1] }),
+        dispatch("step_852_conv2dInputGrad_G_layer6_conv2d_list_0", [at(2, 1071286272, 989184), at(1, 633077760, 1179648), at(1, 253231104, 126615552)], { adapter: "cpu", features: ["subgroups"], shader: 188, workgroups: [483,64,1] }, { shader: 189, workgroups: [15744,1,1] }),
+        dispatch("step_853_sum_G_layer6_conv2d_list_1_stage1", [at(1, 0, 126615552), at(1, 253231104, 126615552), at(2, 253231104, 126615552), at(1, 633077760, 16384)], { shader: 190, workgroups: [64,1,1] }),
+        dispatch("step_853_sum_G_layer6_conv2d_list_1_stage2", [at(1, 633077760, 16384), at(1, 1012924416, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_854_sum_G_layer6_conv2d_list_1_stage1", [at(1, 0, 126615552), at(1, 253231104, 126615552), at(2, 253231104, 126615552), at(2, 126615552, 126615552), at(1, 633077760, 16384)], { shader: 191, workgroups: [64,1,1] }),
+        dispatch("step_854_sum_G_layer6_conv2d_list_1_stage2", [at(1, 633077760, 16384), at(1, 1012932608, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_855_pointwise_G_layer4_2_bn3", [at(0, 185954304, 8192), at(1, 1069316096, 8192), at(1, 0, 126615552), at(1, 253231104, 126615552), at(2, 253231104, 126615552), at(1, 1012924416, 8192), at(2, 126615552, 126615552), at(1, 1012932608, 8192), at(1, 633077760, 126615552)], { shader: 192, workgroups: [32768,2,1] }),
+        dispatch("step_856_conv2dInputGrad_G_layer4_2_conv3_pack", [at(0, 181760000, 4194304), at(1, 1012924416, 4194304)], { shader: 193, workgroups: [16384,1,1] }),
+        dispatch("step_856_conv2dInputGrad_G_layer4_2_conv3_packc", [at(1, 633077760, 126615552), at(2, 0, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_856_conv2dInputGrad_G_layer4_2_conv3", [at(2, 0, 126615552), at(1, 1012924416, 4194304), at(1, 633077760, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [483,16,1] }, { shader: 195, workgroups: [3936,1,1] }),
+        dispatch("step_857_sum_G_layer4_2_conv3_stage1", [at(1, 633077760, 31653888), at(8, 538116096, 31653888), at(1, 664731648, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_857_sum_G_layer4_2_conv3_stage2", [at(1, 664731648, 16384), at(1, 696385536, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_858_sum_G_layer4_2_conv3_stage1", [at(1, 633077760, 31653888), at(8, 538116096, 31653888), at(8, 506462208, 31653888), at(1, 664731648, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_858_sum_G_layer4_2_conv3_stage2", [at(1, 664731648, 16384), at(1, 696387584, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_859_pointwise_G_layer4_2_bn2", [at(0, 181751808, 2048), at(1, 1069334016, 2048), at(1, 633077760, 31653888), at(8, 538116096, 31653888), at(1, 696385536, 2048), at(8, 506462208, 31653888), at(1, 696387584, 2048), at(1, 664731648, 31653888)], { shader: 198, workgroups: [15456,1,1] }),
+        dispatch("step_860_conv2dInputGrad_G_layer4_2_conv2_pack", [at(0, 172314624, 9437184), at(1, 696385536, 9437184)], { shader: 199, workgroups: [32768,2,1] }),
+        dispatch("step_860_conv2dInputGrad_G_layer4_2_conv2_packc", [at(1, 664731648, 31653888), at(1, 1012924416, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_860_conv2dInputGrad_G_layer4_2_conv2", [at(1, 1012924416, 31653888), at(1, 696385536, 9437184), at(1, 633077760, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [483,16,1] }, { shader: 201, workgroups: [3936,1,1] }),
+        dispatch("step_861_sum_G_layer4_2_conv2_stage1", [at(1, 633077760, 31653888), at(8, 443154432, 31653888), at(1, 664731648, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_861_sum_G_layer4_2_conv2_stage2", [at(1, 664731648, 16384), at(1, 696385536, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_862_sum_G_layer4_2_conv2_stage1", [at(1, 633077760, 31653888), at(8, 443154432, 31653888), at(8, 411500544, 31653888), at(1, 664731648, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_862_sum_G_layer4_2_conv2_stage2", [at(1, 664731648, 16384), at(1, 696387584, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_863_pointwise_G_layer4_2_bn1", [at(0, 172306432, 2048), at(1, 1073094656, 2048), at(1, 633077760, 31653888), at(8, 443154432, 31653888), at(1, 696385536, 2048), at(8, 411500544, 31653888), at(1, 696387584, 2048), at(1, 664731648, 31653888)], { shader: 198, workgroups: [15456,1,1] }),
+        dispatch("step_864_conv2dInputGrad_G_layer4_2_conv1_pack", [at(0, 168112128, 4194304), at(1, 1044578304, 4194304)], { shader: 202, workgroups: [16384,1,1] }),
+        dispatch("step_864_conv2dInputGrad_G_layer4_2_conv1_packc", [at(1, 664731648, 31653888), at(3, 1012924416, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_864_conv2dInputGrad_G_layer4_2_conv1", [at(3, 1012924416, 31653888), at(1, 1044578304, 4194304), at(1, 0, 126615552), at(1, 253231104, 126615552), at(2, 253231104, 126615552), at(1, 886308864, 126615552), at(1, 633077760, 126615552)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [483,64,1] }, { shader: 204, workgroups: [15744,1,1] }),
+        dispatch("step_865_sum_G_layer4_2_conv1_stage1", [at(1, 633077760, 126615552), at(1, 0, 16384)], { shader: 115, workgroups: [64,1,1] }),
+        dispatch("step_865_sum_G_layer4_2_conv1_stage2", [at(1, 0, 16384), at(1, 253231104, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_866_sum_G_layer4_2_conv1_stage1", [at(1, 633077760, 126615552), at(1, 759693312, 126615552), at(1, 0, 16384)], { shader: 205, workgroups: [64,1,1] }),
+        dispatch("step_866_sum_G_layer4_2_conv1_stage2", [at(1, 0, 16384), at(1, 253239296, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_867_pointwise_G_layer4_1_bn3", [at(0, 168079360, 8192), at(1, 1072850944, 8192), at(1, 633077760, 126615552), at(1, 253231104, 8192), at(1, 759693312, 126615552), at(1, 253239296, 8192), at(1, 0, 126615552)], { shader: 206, workgroups: [32768,2,1] }),
+        dispatch("step_868_conv2dInputGrad_G_layer4_1_conv3_pack", [at(0, 163885056, 4194304), at(1, 759693312, 4194304)], { shader: 193, workgroups: [16384,1,1] }),
+        dispatch("step_868_conv2dInputGrad_G_layer4_1_conv3_packc", [at(1, 0, 126615552), at(1, 253231104, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_868_conv2dInputGrad_G_layer4_1_conv3", [at(1, 253231104, 126615552), at(1, 759693312, 4194304), at(1, 0, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [483,16,1] }, { shader: 195, workgroups: [3936,1,1] }),
+        dispatch("step_869_sum_G_layer4_1_conv3_stage1", [at(1, 0, 31653888), at(8, 348192768, 31653888), at(1, 31653888, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_869_sum_G_layer4_1_conv3_stage2", [at(1, 31653888, 16384), at(1, 63307776, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_870_sum_G_layer4_1_conv3_stage1", [at(1, 0, 31653888), at(8, 348192768, 31653888), at(8, 316538880, 31653888), at(1, 31653888, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_870_sum_G_layer4_1_conv3_stage2", [at(1, 31653888, 16384), at(1, 63309824, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_871_pointwise_G_layer4_1_bn2", [at(0, 163876864, 2048), at(1, 1073090560, 2048), at(1, 0, 31653888), at(8, 348192768, 31653888), at(1, 63307776, 2048), at(8, 316538880, 31653888), at(1, 63309824, 2048), at(1, 31653888, 31653888)], { shader: 198, workgroups: [15456,1,1] }),
+        dispatch("step_872_conv2dInputGrad_G_layer4_1_conv2_pack", [at(0, 154439680, 9437184), at(1, 63307776, 9437184)], { shader: 199, workgroups: [32768,2,1] }),
+        dispatch("step_872_conv2dInputGrad_G_layer4_1_conv2_packc", [at(1, 31653888, 31653888), at(4, 506462208, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_872_conv2dInputGrad_G_layer4_1_conv2", [at(4, 506462208, 31653888), at(1, 63307776, 9437184), at(1, 0, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [483,16,1] }, { shader: 201, workgroups: [3936,1,1] }),
+        dispatch("step_873_sum_G_layer4_1_conv2_stage1", [at(1, 0, 31653888), at(8, 253231104, 31653888), at(1, 31653888, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_873_sum_G_layer4_1_conv2_stage2", [at(1, 31653888, 16384), at(1, 63307776, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_874_sum_G_layer4_1_conv2_stage1", [at(1, 0, 31653888), at(8, 253231104, 31653888), at(8, 221577216, 31653888), at(1, 31653888, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_874_sum_G_layer4_1_conv2_stage2", [at(1, 31653888, 16384), at(1, 63309824, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_875_pointwise_G_layer4_1_bn1", [at(0, 154431488, 2048), at(1, 1073086464, 2048), at(1, 0, 31653888), at(8, 253231104, 31653888), at(1, 63307776, 2048), at(8, 221577216, 31653888), at(1, 63309824, 2048), at(1, 31653888, 31653888)], { shader: 198, workgroups: [15456,1,1] }),
+        dispatch("step_876_conv2dInputGrad_G_layer4_1_conv1_pack", [at(0, 150237184, 4194304), at(1, 759693312, 4194304)], { shader: 202, workgroups: [16384,1,1] }),
+        dispatch("step_876_conv2dInputGrad_G_layer4_1_conv1_packc", [at(1, 31653888, 31653888), at(4, 538116096, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_876_conv2dInputGrad_G_layer4_1_conv1", [at(4, 538116096, 31653888), at(1, 759693312, 4194304), at(1, 0, 126615552)], { adapter: "cpu", features: ["subgroups"], shader: 207, workgroups: [483,64,1] }, { shader: 208, workgroups: [15744,1,1] }),
+        dispatch("step_877_sum_G_layer4_1_conv1_stage1", [at(1, 633077760, 126615552), at(1, 0, 126615552), at(1, 506462208, 126615552), at(1, 759693312, 16384)], { shader: 190, workgroups: [64,1,1] }),
+        dispatch("step_877_sum_G_layer4_1_conv1_stage2", [at(1, 759693312, 16384), at(1, 1044578304, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_878_pointwise_G_layer4_1_conv1", [at(1, 633077760, 126615552), at(1, 0, 126615552), at(1, 506462208, 126615552), at(1, 1044578304, 8192), at(1, 759693312, 126615552)], { shader: 209, workgroups: [32768,2,1] }),
+        dispatch("step_879_sum_G_layer4_1_conv1_stage1", [at(1, 633077760, 126615552), at(1, 0, 126615552), at(1, 506462208, 126615552), at(1, 379846656, 126615552), at(1, 1044578304, 16384)], { shader: 191, workgroups: [64,1,1] }),
+        dispatch("step_879_sum_G_layer4_1_conv1_stage2", [at(1, 1044578304, 16384), at(1, 1044594688, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_880_pointwise_G_layer4_0_downsample_1", [at(0, 150204416, 8192), at(1, 1072834560, 8192), at(1, 759693312, 126615552), at(1, 379846656, 126615552), at(1, 1044594688, 8192), at(2, 126615552, 126615552)], { shader: 210, workgroups: [32768,2,1] }),
+        dispatch("step_881_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 141815808, 8388608), at(1, 1044578304, 8388608)], { shader: 211, workgroups: [32768,1,1] }),
+        dispatch("step_881_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(2, 126615552, 126615552), at(1, 379846656, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_881_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 379846656, 126615552), at(1, 1044578304, 8388608), at(2, 126615552, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 212, workgroups: [483,32,1] }, { shader: 213, workgroups: [7872,1,1] }),
+        dispatch("step_882_sum_G_layer4_1_conv1_stage1", [at(1, 633077760, 126615552), at(1, 0, 126615552), at(1, 506462208, 126615552), at(1, 126615552, 126615552), at(1, 1044578304, 16384)], { shader: 191, workgroups: [64,1,1] }),
+        dispatch("step_882_sum_G_layer4_1_conv1_stage2", [at(1, 1044578304, 16384), at(1, 633077760, 8192)], { shader: 116, workgroups: [32,1,1] }),
+        dispatch("step_883_pointwise_G_layer4_0_bn3", [at(0, 141783040, 8192), at(1, 1072818176, 8192), at(1, 759693312, 126615552), at(1, 126615552, 126615552), at(1, 633077760, 8192), at(1, 0, 126615552)], { shader: 210, workgroups: [32768,2,1] }),
+        dispatch("step_884_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 137588736, 4194304), at(1, 633077760, 4194304)], { shader: 193, workgroups: [16384,1,1] }),
+        dispatch("step_884_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 0, 126615552), at(1, 126615552, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_884_conv2dInputGrad_G_layer4_0_conv3", [at(1, 126615552, 126615552), at(1, 633077760, 4194304), at(1, 0, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [483,16,1] }, { shader: 195, workgroups: [3936,1,1] }),
+        dispatch("step_885_sum_G_layer4_0_conv3_stage1", [at(1, 0, 31653888), at(8, 158269440, 31653888), at(1, 31653888, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_885_sum_G_layer4_0_conv3_stage2", [at(1, 31653888, 16384), at(1, 63307776, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_886_sum_G_layer4_0_conv3_stage1", [at(1, 0, 31653888), at(8, 158269440, 31653888), at(8, 126615552, 31653888), at(1, 31653888, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_886_sum_G_layer4_0_conv3_stage2", [at(1, 31653888, 16384), at(1, 63309824, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_887_pointwise_G_layer4_0_bn2", [at(0, 137580544, 2048), at(1, 1073082368, 2048), at(1, 0, 31653888), at(8, 158269440, 31653888), at(1, 63307776, 2048), at(8, 126615552, 31653888), at(1, 63309824, 2048), at(1, 31653888, 31653888)], { shader: 198, workgroups: [15456,1,1] }),
+        dispatch("step_888_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 128143360, 9437184), at(1, 63307776, 9437184)], { shader: 199, workgroups: [32768,2,1] }),
+        dispatch("step_888_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 31653888, 31653888), at(4, 696385536, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_888_conv2dInputGrad_G_layer4_0_conv2", [at(4, 696385536, 31653888), at(1, 63307776, 9437184), at(1, 0, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [483,16,1] }, { shader: 201, workgroups: [3936,1,1] }),
+        dispatch("step_889_sum_G_layer4_0_conv2_stage1", [at(1, 0, 31653888), at(8, 63307776, 31653888), at(1, 31653888, 16384)], { shader: 196, workgroups: [64,1,1] }),
+        dispatch("step_889_sum_G_layer4_0_conv2_stage2", [at(1, 31653888, 16384), at(1, 63307776, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_890_sum_G_layer4_0_conv2_stage1", [at(1, 0, 31653888), at(8, 63307776, 31653888), at(8, 31653888, 31653888), at(1, 31653888, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_890_sum_G_layer4_0_conv2_stage2", [at(1, 31653888, 16384), at(1, 63309824, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_891_pointwise_G_layer4_0_bn1", [at(0, 128135168, 2048), at(1, 1073078272, 2048), at(1, 0, 31653888), at(8, 63307776, 31653888), at(1, 63307776, 2048), at(8, 31653888, 31653888), at(1, 63309824, 2048), at(1, 31653888, 31653888)], { shader: 198, workgroups: [15456,1,1] }),
+        dispatch("step_892_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 126038016, 2097152), at(1, 63307776, 2097152)], { shader: 214, workgroups: [8192,1,1] }),
+        dispatch("step_892_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 31653888, 31653888), at(4, 728039424, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_892_conv2dInputGrad_G_layer4_0_conv1", [at(4, 728039424, 31653888), at(1, 63307776, 2097152), at(2, 379846656, 63307776), at(2, 443154432, 63307776), at(2, 126615552, 63307776), at(6, 886308864, 63307776), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [483,32,1] }, { shader: 216, workgroups: [7872,1,1] }),
+        dispatch("step_893_sum_G_layer4_0_conv1_stage1", [at(1, 0, 63307776), at(1, 63307776, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_893_sum_G_layer4_0_conv1_stage2", [at(1, 63307776, 16384), at(1, 633077760, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_894_sum_G_layer4_0_conv1_stage1", [at(1, 0, 63307776), at(6, 823001088, 63307776), at(1, 63307776, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_894_sum_G_layer4_0_conv1_stage2", [at(1, 63307776, 16384), at(1, 633081856, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_895_pointwise_G_layer3_22_bn3", [at(0, 126021632, 4096), at(1, 1073051648, 4096), at(1, 0, 63307776), at(1, 633077760, 4096), at(6, 823001088, 63307776), at(1, 633081856, 4096), at(1, 63307776, 63307776)], { shader: 218, workgroups: [30912,1,1] }),
+        dispatch("step_896_conv2dInputGrad_G_layer3_22_conv3_pack", [at(0, 124973056, 1048576), at(1, 696385536, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_896_conv2dInputGrad_G_layer3_22_conv3_packc", [at(1, 63307776, 63307776), at(1, 633077760, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_896_conv2dInputGrad_G_layer3_22_conv3", [at(1, 633077760, 63307776), at(1, 696385536, 1048576), at(1, 63307776, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_897_sum_G_layer3_22_conv3_stage1", [at(1, 63307776, 15826944), at(10, 522289152, 15826944), at(1, 79134720, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_897_sum_G_layer3_22_conv3_stage2", [at(1, 79134720, 15360), at(1, 94961664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_898_sum_G_layer3_22_conv3_stage1", [at(1, 63307776, 15826944), at(10, 522289152, 15826944), at(10, 506462208, 15826944), at(1, 79134720, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_898_sum_G_layer3_22_conv3_stage2", [at(1, 79134720, 15360), at(1, 94962688, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_899_pointwise_G_layer3_22_bn2", [at(0, 124968960, 1024), at(1, 1073198080, 1024), at(1, 63307776, 15826944), at(10, 522289152, 15826944), at(1, 94961664, 1024), at(10, 506462208, 15826944), at(1, 94962688, 1024), at(1, 79134720, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_900_conv2dInputGrad_G_layer3_22_conv2_pack", [at(0, 122609664, 2359296), at(1, 94961664, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_900_conv2dInputGrad_G_layer3_22_conv2_packc", [at(1, 79134720, 15826944), at(1, 1044578304, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_900_conv2dInputGrad_G_layer3_22_conv2", [at(1, 1044578304, 15826944), at(1, 94961664, 2359296), at(1, 63307776, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_901_sum_G_layer3_22_conv2_stage1", [at(1, 63307776, 15826944), at(10, 474808320, 15826944), at(1, 79134720, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_901_sum_G_layer3_22_conv2_stage2", [at(1, 79134720, 15360), at(1, 94961664, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_902_sum_G_layer3_22_conv2_stage1", [at(1, 63307776, 15826944), at(10, 474808320, 15826944), at(10, 458981376, 15826944), at(1, 79134720, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_902_sum_G_layer3_22_conv2_stage2", [at(1, 79134720, 15360), at(1, 94962688, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_903_pointwise_G_layer3_22_bn1", [at(0, 122605568, 1024), at(1, 1073196032, 1024), at(1, 63307776, 15826944), at(10, 474808320, 15826944), at(1, 94961664, 1024), at(10, 458981376, 15826944), at(1, 94962688, 1024), at(1, 79134720, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_904_conv2dInputGrad_G_layer3_22_conv1_pack", [at(0, 121556992, 1048576), at(1, 696385536, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_904_conv2dInputGrad_G_layer3_22_conv1_packc", [at(1, 79134720, 15826944), at(4, 886308864, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_904_conv2dInputGrad_G_layer3_22_conv1", [at(4, 886308864, 15826944), at(1, 696385536, 1048576), at(1, 63307776, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
+        dispatch("step_905_sum_G_layer3_22_conv1_stage1", [at(1, 0, 63307776), at(1, 63307776, 63307776), at(6, 696385536, 63307776), at(1, 696385536, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_905_sum_G_layer3_22_conv1_stage2", [at(1, 696385536, 16384), at(1, 759693312, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_906_sum_G_layer3_22_conv1_stage1", [at(1, 0, 63307776), at(1, 63307776, 63307776), at(6, 696385536, 63307776), at(6, 633077760, 63307776), at(1, 696385536, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_906_sum_G_layer3_22_conv1_stage2", [at(1, 696385536, 16384), at(1, 759697408, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_907_pointwise_G_layer3_21_bn3", [at(0, 121540608, 4096), at(1, 1073043456, 4096), at(1, 0, 63307776), at(1, 63307776, 63307776), at(6, 696385536, 63307776), at(1, 759693312, 4096), at(6, 633077760, 63307776), at(1, 759697408, 4096), at(1, 696385536, 63307776)], { shader: 233, workgroups: [30912,1,1] }),
+        dispatch("step_908_conv2dInputGrad_G_layer3_21_conv3_pack", [at(0, 120492032, 1048576), at(1, 823001088, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_908_conv2dInputGrad_G_layer3_21_conv3_packc", [at(1, 696385536, 63307776), at(1, 759693312, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_908_conv2dInputGrad_G_layer3_21_conv3", [at(1, 759693312, 63307776), at(1, 823001088, 1048576), at(1, 696385536, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_909_sum_G_layer3_21_conv3_stage1", [at(1, 696385536, 15826944), at(10, 427327488, 15826944), at(1, 712212480, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_909_sum_G_layer3_21_conv3_stage2", [at(1, 712212480, 15360), at(1, 728039424, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_910_sum_G_layer3_21_conv3_stage1", [at(1, 696385536, 15826944), at(10, 427327488, 15826944), at(10, 411500544, 15826944), at(1, 712212480, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_910_sum_G_layer3_21_conv3_stage2", [at(1, 712212480, 15360), at(1, 728040448, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_911_pointwise_G_layer3_21_bn2", [at(0, 120487936, 1024), at(1, 1073193984, 1024), at(1, 696385536, 15826944), at(10, 427327488, 15826944), at(1, 728039424, 1024), at(10, 411500544, 15826944), at(1, 728040448, 1024), at(1, 712212480, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_912_conv2dInputGrad_G_layer3_21_conv2_pack", [at(0, 118128640, 2359296), at(1, 728039424, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_912_conv2dInputGrad_G_layer3_21_conv2_packc", [at(1, 712212480, 15826944), at(4, 902135808, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_912_conv2dInputGrad_G_layer3_21_conv2", [at(4, 902135808, 15826944), at(1, 728039424, 2359296), at(1, 696385536, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_913_sum_G_layer3_21_conv2_stage1", [at(1, 696385536, 15826944), at(10, 379846656, 15826944), at(1, 712212480, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_913_sum_G_layer3_21_conv2_stage2", [at(1, 712212480, 15360), at(1, 728039424, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_914_sum_G_layer3_21_conv2_stage1", [at(1, 696385536, 15826944), at(10, 379846656, 15826944), at(10, 364019712, 15826944), at(1, 712212480, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_914_sum_G_layer3_21_conv2_stage2", [at(1, 712212480, 15360), at(1, 728040448, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_915_pointwise_G_layer3_21_bn1", [at(0, 118124544, 1024), at(1, 1073191936, 1024), at(1, 696385536, 15826944), at(10, 379846656, 15826944), at(1, 728039424, 1024), at(10, 364019712, 15826944), at(1, 728040448, 1024), at(1, 712212480, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_916_conv2dInputGrad_G_layer3_21_conv1_pack", [at(0, 117075968, 1048576), at(1, 823001088, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_916_conv2dInputGrad_G_layer3_21_conv1_packc", [at(1, 712212480, 15826944), at(4, 917962752, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_916_conv2dInputGrad_G_layer3_21_conv1", [at(4, 917962752, 15826944), at(1, 823001088, 1048576), at(1, 0, 63307776), at(1, 63307776, 63307776), at(6, 696385536, 63307776), at(6, 506462208, 63307776), at(1, 696385536, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [483,32,1] }, { shader: 235, workgroups: [7872,1,1] }),
+        dispatch("step_917_sum_G_layer3_21_conv1_stage1", [at(1, 696385536, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_917_sum_G_layer3_21_conv1_stage2", [at(1, 0, 16384), at(1, 63307776, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_918_sum_G_layer3_21_conv1_stage1", [at(1, 696385536, 63307776), at(6, 443154432, 63307776), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_918_sum_G_layer3_21_conv1_stage2", [at(1, 0, 16384), at(1, 63311872, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_919_pointwise_G_layer3_20_bn3", [at(0, 117059584, 4096), at(1, 1073035264, 4096), at(1, 696385536, 63307776), at(1, 63307776, 4096), at(6, 443154432, 63307776), at(1, 63311872, 4096), at(1, 0, 63307776)], { shader: 218, workgroups: [30912,1,1] }),
+        dispatch("step_920_conv2dInputGrad_G_layer3_20_conv3_pack", [at(0, 116011008, 1048576), at(1, 823001088, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_920_conv2dInputGrad_G_layer3_20_conv3_packc", [at(1, 0, 63307776), at(1, 63307776, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_920_conv2dInputGrad_G_layer3_20_conv3", [at(1, 63307776, 63307776), at(1, 823001088, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_921_sum_G_layer3_20_conv3_stage1", [at(1, 0, 15826944), at(10, 332365824, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_921_sum_G_layer3_20_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_922_sum_G_layer3_20_conv3_stage1", [at(1, 0, 15826944), at(10, 332365824, 15826944), at(10, 316538880, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_922_sum_G_layer3_20_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_923_pointwise_G_layer3_20_bn2", [at(0, 116006912, 1024), at(1, 1073189888, 1024), at(1, 0, 15826944), at(10, 332365824, 15826944), at(1, 31653888, 1024), at(10, 316538880, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_924_conv2dInputGrad_G_layer3_20_conv2_pack", [at(0, 113647616, 2359296), at(1, 31653888, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_924_conv2dInputGrad_G_layer3_20_conv2_packc", [at(1, 15826944, 15826944), at(4, 933789696, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_924_conv2dInputGrad_G_layer3_20_conv2", [at(4, 933789696, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_925_sum_G_layer3_20_conv2_stage1", [at(1, 0, 15826944), at(10, 284884992, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_925_sum_G_layer3_20_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_926_sum_G_layer3_20_conv2_stage1", [at(1, 0, 15826944), at(10, 284884992, 15826944), at(10, 269058048, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_926_sum_G_layer3_20_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_927_pointwise_G_layer3_20_bn1", [at(0, 113643520, 1024), at(1, 1073187840, 1024), at(1, 0, 15826944), at(10, 284884992, 15826944), at(1, 31653888, 1024), at(10, 269058048, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_928_conv2dInputGrad_G_layer3_20_conv1_pack", [at(0, 112594944, 1048576), at(1, 823001088, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_928_conv2dInputGrad_G_layer3_20_conv1_packc", [at(1, 15826944, 15826944), at(4, 1044578304, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_928_conv2dInputGrad_G_layer3_20_conv1", [at(4, 1044578304, 15826944), at(1, 823001088, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
+        dispatch("step_929_sum_G_layer3_20_conv1_stage1", [at(1, 696385536, 63307776), at(1, 0, 63307776), at(6, 316538880, 63307776), at(1, 823001088, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_929_sum_G_layer3_20_conv1_stage2", [at(1, 823001088, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_930_sum_G_layer3_20_conv1_stage1", [at(1, 696385536, 63307776), at(1, 0, 63307776), at(6, 316538880, 63307776), at(6, 253231104, 63307776), at(1, 823001088, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_930_sum_G_layer3_20_conv1_stage2", [at(1, 823001088, 16384), at(1, 1060409344, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_931_pointwise_G_layer3_19_bn3", [at(0, 112578560, 4096), at(1, 1073027072, 4096), at(1, 696385536, 63307776), at(1, 0, 63307776), at(6, 316538880, 63307776), at(1, 1060405248, 4096), at(6, 253231104, 63307776), at(1, 1060409344, 4096), at(1, 823001088, 63307776)], { shader: 233, workgroups: [30912,1,1] }),
+        dispatch("step_932_conv2dInputGrad_G_layer3_19_conv3_pack", [at(0, 111529984, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_932_conv2dInputGrad_G_layer3_19_conv3_packc", [at(1, 823001088, 63307776), at(2, 126615552, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_932_conv2dInputGrad_G_layer3_19_conv3", [at(2, 126615552, 63307776), at(1, 1060405248, 1048576), at(1, 823001088, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_933_sum_G_layer3_19_conv3_stage1", [at(1, 823001088, 15826944), at(10, 237404160, 15826944), at(1, 838828032, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_933_sum_G_layer3_19_conv3_stage2", [at(1, 838828032, 15360), at(1, 854654976, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_934_sum_G_layer3_19_conv3_stage1", [at(1, 823001088, 15826944), at(10, 237404160, 15826944), at(10, 221577216, 15826944), at(1, 838828032, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_934_sum_G_layer3_19_conv3_stage2", [at(1, 838828032, 15360), at(1, 854656000, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_935_pointwise_G_layer3_19_bn2", [at(0, 111525888, 1024), at(1, 1073185792, 1024), at(1, 823001088, 15826944), at(10, 237404160, 15826944), at(1, 854654976, 1024), at(10, 221577216, 15826944), at(1, 854656000, 1024), at(1, 838828032, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_936_conv2dInputGrad_G_layer3_19_conv2_pack", [at(0, 109166592, 2359296), at(1, 854654976, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_936_conv2dInputGrad_G_layer3_19_conv2_packc", [at(1, 838828032, 15826944), at(5, 63307776, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_936_conv2dInputGrad_G_layer3_19_conv2", [at(5, 63307776, 15826944), at(1, 854654976, 2359296), at(1, 823001088, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_937_sum_G_layer3_19_conv2_stage1", [at(1, 823001088, 15826944), at(10, 189923328, 15826944), at(1, 838828032, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_937_sum_G_layer3_19_conv2_stage2", [at(1, 838828032, 15360), at(1, 854654976, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_938_sum_G_layer3_19_conv2_stage1", [at(1, 823001088, 15826944), at(10, 189923328, 15826944), at(10, 174096384, 15826944), at(1, 838828032, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_938_sum_G_layer3_19_conv2_stage2", [at(1, 838828032, 15360), at(1, 854656000, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_939_pointwise_G_layer3_19_bn1", [at(0, 109162496, 1024), at(1, 1073183744, 1024), at(1, 823001088, 15826944), at(10, 189923328, 15826944), at(1, 854654976, 1024), at(10, 174096384, 15826944), at(1, 854656000, 1024), at(1, 838828032, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_940_conv2dInputGrad_G_layer3_19_conv1_pack", [at(0, 108113920, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_940_conv2dInputGrad_G_layer3_19_conv1_packc", [at(1, 838828032, 15826944), at(5, 79134720, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_940_conv2dInputGrad_G_layer3_19_conv1", [at(5, 79134720, 15826944), at(1, 1060405248, 1048576), at(1, 696385536, 63307776), at(1, 0, 63307776), at(6, 316538880, 63307776), at(6, 126615552, 63307776), at(1, 823001088, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [483,32,1] }, { shader: 235, workgroups: [7872,1,1] }),
+        dispatch("step_941_sum_G_layer3_19_conv1_stage1", [at(1, 823001088, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_941_sum_G_layer3_19_conv1_stage2", [at(1, 0, 16384), at(1, 696385536, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_942_sum_G_layer3_19_conv1_stage1", [at(1, 823001088, 63307776), at(6, 63307776, 63307776), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_942_sum_G_layer3_19_conv1_stage2", [at(1, 0, 16384), at(1, 696389632, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_943_pointwise_G_layer3_18_bn3", [at(0, 108097536, 4096), at(1, 1073018880, 4096), at(1, 823001088, 63307776), at(1, 696385536, 4096), at(6, 63307776, 63307776), at(1, 696389632, 4096), at(1, 0, 63307776)], { shader: 218, workgroups: [30912,1,1] }),
+        dispatch("step_944_conv2dInputGrad_G_layer3_18_conv3_pack", [at(0, 107048960, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_944_conv2dInputGrad_G_layer3_18_conv3_packc", [at(1, 0, 63307776), at(1, 696385536, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_944_conv2dInputGrad_G_layer3_18_conv3", [at(1, 696385536, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_945_sum_G_layer3_18_conv3_stage1", [at(1, 0, 15826944), at(10, 142442496, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_945_sum_G_layer3_18_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_946_sum_G_layer3_18_conv3_stage1", [at(1, 0, 15826944), at(10, 142442496, 15826944), at(10, 126615552, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_946_sum_G_layer3_18_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_947_pointwise_G_layer3_18_bn2", [at(0, 107044864, 1024), at(1, 1073181696, 1024), at(1, 0, 15826944), at(10, 142442496, 15826944), at(1, 31653888, 1024), at(10, 126615552, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_948_conv2dInputGrad_G_layer3_18_conv2_pack", [at(0, 104685568, 2359296), at(1, 31653888, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_948_conv2dInputGrad_G_layer3_18_conv2_packc", [at(1, 15826944, 15826944), at(5, 94961664, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_948_conv2dInputGrad_G_layer3_18_conv2", [at(5, 94961664, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_949_sum_G_layer3_18_conv2_stage1", [at(1, 0, 15826944), at(10, 94961664, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_949_sum_G_layer3_18_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_950_sum_G_layer3_18_conv2_stage1", [at(1, 0, 15826944), at(10, 94961664, 15826944), at(10, 79134720, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_950_sum_G_layer3_18_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_951_pointwise_G_layer3_18_bn1", [at(0, 104681472, 1024), at(1, 1073179648, 1024), at(1, 0, 15826944), at(10, 94961664, 15826944), at(1, 31653888, 1024), at(10, 79134720, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_952_conv2dInputGrad_G_layer3_18_conv1_pack", [at(0, 103632896, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_952_conv2dInputGrad_G_layer3_18_conv1_packc", [at(1, 15826944, 15826944), at(5, 110788608, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_952_conv2dInputGrad_G_layer3_18_conv1", [at(5, 110788608, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
+        dispatch("step_953_sum_G_layer3_18_conv1_stage1", [at(1, 823001088, 63307776), at(1, 0, 63307776), at(5, 949616640, 63307776), at(1, 1060405248, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_953_sum_G_layer3_18_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_954_sum_G_layer3_18_conv1_stage1", [at(1, 823001088, 63307776), at(1, 0, 63307776), at(5, 949616640, 63307776), at(5, 886308864, 63307776), at(1, 1060405248, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_954_sum_G_layer3_18_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_955_pointwise_G_layer3_17_bn3", [at(0, 103616512, 4096), at(1, 1073010688, 4096), at(1, 823001088, 63307776), at(1, 0, 63307776), at(5, 949616640, 63307776), at(1, 1060421632, 4096), at(5, 886308864, 63307776), at(1, 1060425728, 4096), at(2, 189923328, 63307776)], { shader: 233, workgroups: [30912,1,1] }),
+        dispatch("step_956_conv2dInputGrad_G_layer3_17_conv3_pack", [at(0, 102567936, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_956_conv2dInputGrad_G_layer3_17_conv3_packc", [at(2, 189923328, 63307776), at(2, 379846656, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_956_conv2dInputGrad_G_layer3_17_conv3", [at(2, 379846656, 63307776), at(1, 1060405248, 1048576), at(2, 189923328, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_957_sum_G_layer3_17_conv3_stage1", [at(2, 189923328, 15826944), at(10, 47480832, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_957_sum_G_layer3_17_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_958_sum_G_layer3_17_conv3_stage1", [at(2, 189923328, 15826944), at(10, 47480832, 15826944), at(10, 31653888, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_958_sum_G_layer3_17_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_959_pointwise_G_layer3_17_bn2", [at(0, 102563840, 1024), at(1, 1073177600, 1024), at(2, 189923328, 15826944), at(10, 47480832, 15826944), at(1, 1060420608, 1024), at(10, 31653888, 15826944), at(1, 1060421632, 1024), at(2, 205750272, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_960_conv2dInputGrad_G_layer3_17_conv2_pack", [at(0, 100204544, 2359296), at(1, 1060405248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_960_conv2dInputGrad_G_layer3_17_conv2_packc", [at(2, 205750272, 15826944), at(5, 253231104, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_960_conv2dInputGrad_G_layer3_17_conv2", [at(5, 253231104, 15826944), at(1, 1060405248, 2359296), at(2, 189923328, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_961_sum_G_layer3_17_conv2_stage1", [at(2, 189923328, 15826944), at(10, 0, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_961_sum_G_layer3_17_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_962_sum_G_layer3_17_conv2_stage1", [at(2, 189923328, 15826944), at(10, 0, 15826944), at(9, 1044578304, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_962_sum_G_layer3_17_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_963_pointwise_G_layer3_17_bn1", [at(0, 100200448, 1024), at(1, 1073175552, 1024), at(2, 189923328, 15826944), at(10, 0, 15826944), at(1, 1060420608, 1024), at(9, 1044578304, 15826944), at(1, 1060421632, 1024), at(2, 205750272, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_964_conv2dInputGrad_G_layer3_17_conv1_pack", [at(0, 99151872, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_964_conv2dInputGrad_G_layer3_17_conv1_packc", [at(2, 205750272, 15826944), at(5, 269058048, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_964_conv2dInputGrad_G_layer3_17_conv1", [at(5, 269058048, 15826944), at(1, 1060405248, 1048576), at(1, 823001088, 63307776), at(1, 0, 63307776), at(5, 949616640, 63307776), at(5, 759693312, 63307776), at(2, 189923328, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [483,32,1] }, { shader: 235, workgroups: [7872,1,1] }),
+        dispatch("step_965_sum_G_layer3_17_conv1_stage1", [at(2, 189923328, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_965_sum_G_layer3_17_conv1_stage2", [at(1, 0, 16384), at(1, 823001088, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_966_sum_G_layer3_17_conv1_stage1", [at(2, 189923328, 63307776), at(5, 696385536, 63307776), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_966_sum_G_layer3_17_conv1_stage2", [at(1, 0, 16384), at(1, 823005184, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_967_pointwise_G_layer3_16_bn3", [at(0, 99135488, 4096), at(1, 1073002496, 4096), at(2, 189923328, 63307776), at(1, 823001088, 4096), at(5, 696385536, 63307776), at(1, 823005184, 4096), at(1, 0, 63307776)], { shader: 218, workgroups: [30912,1,1] }),
+        dispatch("step_968_conv2dInputGrad_G_layer3_16_conv3_pack", [at(0, 98086912, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_968_conv2dInputGrad_G_layer3_16_conv3_packc", [at(1, 0, 63307776), at(1, 823001088, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_968_conv2dInputGrad_G_layer3_16_conv3", [at(1, 823001088, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_969_sum_G_layer3_16_conv3_stage1", [at(1, 0, 15826944), at(9, 1012924416, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_969_sum_G_layer3_16_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_970_sum_G_layer3_16_conv3_stage1", [at(1, 0, 15826944), at(9, 1012924416, 15826944), at(9, 997097472, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_970_sum_G_layer3_16_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_971_pointwise_G_layer3_16_bn2", [at(0, 98082816, 1024), at(1, 1073173504, 1024), at(1, 0, 15826944), at(9, 1012924416, 15826944), at(1, 31653888, 1024), at(9, 997097472, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_972_conv2dInputGrad_G_layer3_16_conv2_pack", [at(0, 95723520, 2359296), at(1, 31653888, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_972_conv2dInputGrad_G_layer3_16_conv2_packc", [at(1, 15826944, 15826944), at(5, 284884992, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_972_conv2dInputGrad_G_layer3_16_conv2", [at(5, 284884992, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_973_sum_G_layer3_16_conv2_stage1", [at(1, 0, 15826944), at(9, 965443584, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_973_sum_G_layer3_16_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_974_sum_G_layer3_16_conv2_stage1", [at(1, 0, 15826944), at(9, 965443584, 15826944), at(9, 949616640, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_974_sum_G_layer3_16_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_975_pointwise_G_layer3_16_bn1", [at(0, 95719424, 1024), at(1, 1073171456, 1024), at(1, 0, 15826944), at(9, 965443584, 15826944), at(1, 31653888, 1024), at(9, 949616640, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_976_conv2dInputGrad_G_layer3_16_conv1_pack", [at(0, 94670848, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_976_conv2dInputGrad_G_layer3_16_conv1_packc", [at(1, 15826944, 15826944), at(5, 300711936, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_976_conv2dInputGrad_G_layer3_16_conv1", [at(5, 300711936, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
+        dispatch("step_977_sum_G_layer3_16_conv1_stage1", [at(2, 189923328, 63307776), at(1, 0, 63307776), at(5, 569769984, 63307776), at(1, 1060405248, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_977_sum_G_layer3_16_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_978_sum_G_layer3_16_conv1_stage1", [at(2, 189923328, 63307776), at(1, 0, 63307776), at(5, 569769984, 63307776), at(5, 506462208, 63307776), at(1, 1060405248, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_978_sum_G_layer3_16_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_979_pointwise_G_layer3_15_bn3", [at(0, 94654464, 4096), at(1, 1072994304, 4096), at(2, 189923328, 63307776), at(1, 0, 63307776), at(5, 569769984, 63307776), at(1, 1060421632, 4096), at(5, 506462208, 63307776), at(1, 1060425728, 4096), at(2, 443154432, 63307776)], { shader: 233, workgroups: [30912,1,1] }),
+        dispatch("step_980_conv2dInputGrad_G_layer3_15_conv3_pack", [at(0, 93605888, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_980_conv2dInputGrad_G_layer3_15_conv3_packc", [at(2, 443154432, 63307776), at(2, 506462208, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_980_conv2dInputGrad_G_layer3_15_conv3", [at(2, 506462208, 63307776), at(1, 1060405248, 1048576), at(2, 443154432, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_981_sum_G_layer3_15_conv3_stage1", [at(2, 443154432, 15826944), at(9, 917962752, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_981_sum_G_layer3_15_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_982_sum_G_layer3_15_conv3_stage1", [at(2, 443154432, 15826944), at(9, 917962752, 15826944), at(9, 902135808, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_982_sum_G_layer3_15_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_983_pointwise_G_layer3_15_bn2", [at(0, 93601792, 1024), at(1, 1073169408, 1024), at(2, 443154432, 15826944), at(9, 917962752, 15826944), at(1, 1060420608, 1024), at(9, 902135808, 15826944), at(1, 1060421632, 1024), at(2, 458981376, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_984_conv2dInputGrad_G_layer3_15_conv2_pack", [at(0, 91242496, 2359296), at(1, 1060405248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_984_conv2dInputGrad_G_layer3_15_conv2_packc", [at(2, 458981376, 15826944), at(5, 443154432, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_984_conv2dInputGrad_G_layer3_15_conv2", [at(5, 443154432, 15826944), at(1, 1060405248, 2359296), at(2, 443154432, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_985_sum_G_layer3_15_conv2_stage1", [at(2, 443154432, 15826944), at(9, 870481920, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_985_sum_G_layer3_15_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_986_sum_G_layer3_15_conv2_stage1", [at(2, 443154432, 15826944), at(9, 870481920, 15826944), at(9, 854654976, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_986_sum_G_layer3_15_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_987_pointwise_G_layer3_15_bn1", [at(0, 91238400, 1024), at(1, 1073167360, 1024), at(2, 443154432, 15826944), at(9, 870481920, 15826944), at(1, 1060420608, 1024), at(9, 854654976, 15826944), at(1, 1060421632, 1024), at(2, 458981376, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_988_conv2dInputGrad_G_layer3_15_conv1_pack", [at(0, 90189824, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_988_conv2dInputGrad_G_layer3_15_conv1_packc", [at(2, 458981376, 15826944), at(5, 458981376, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_988_conv2dInputGrad_G_layer3_15_conv1", [at(5, 458981376, 15826944), at(1, 1060405248, 1048576), at(2, 189923328, 63307776), at(1, 0, 63307776), at(5, 569769984, 63307776), at(5, 379846656, 63307776), at(2, 443154432, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [483,32,1] }, { shader: 235, workgroups: [7872,1,1] }),
+        dispatch("step_989_sum_G_layer3_15_conv1_stage1", [at(2, 443154432, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_989_sum_G_layer3_15_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_990_sum_G_layer3_15_conv1_stage1", [at(2, 443154432, 63307776), at(5, 316538880, 63307776), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_990_sum_G_layer3_15_conv1_stage2", [at(1, 0, 16384), at(1, 1060409344, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_991_pointwise_G_layer3_14_bn3", [at(0, 90173440, 4096), at(1, 1072986112, 4096), at(2, 443154432, 63307776), at(1, 1060405248, 4096), at(5, 316538880, 63307776), at(1, 1060409344, 4096), at(1, 0, 63307776)], { shader: 218, workgroups: [30912,1,1] }),
+        dispatch("step_992_conv2dInputGrad_G_layer3_14_conv3_pack", [at(0, 89124864, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_992_conv2dInputGrad_G_layer3_14_conv3_packc", [at(1, 0, 63307776), at(2, 189923328, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_992_conv2dInputGrad_G_layer3_14_conv3", [at(2, 189923328, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_993_sum_G_layer3_14_conv3_stage1", [at(1, 0, 15826944), at(9, 823001088, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_993_sum_G_layer3_14_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_994_sum_G_layer3_14_conv3_stage1", [at(1, 0, 15826944), at(9, 823001088, 15826944), at(9, 807174144, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_994_sum_G_layer3_14_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_995_pointwise_G_layer3_14_bn2", [at(0, 89120768, 1024), at(1, 1073165312, 1024), at(1, 0, 15826944), at(9, 823001088, 15826944), at(1, 31653888, 1024), at(9, 807174144, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_996_conv2dInputGrad_G_layer3_14_conv2_pack", [at(0, 86761472, 2359296), at(1, 31653888, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_996_conv2dInputGrad_G_layer3_14_conv2_packc", [at(1, 15826944, 15826944), at(5, 316538880, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_996_conv2dInputGrad_G_layer3_14_conv2", [at(5, 316538880, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_997_sum_G_layer3_14_conv2_stage1", [at(1, 0, 15826944), at(9, 775520256, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_997_sum_G_layer3_14_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_998_sum_G_layer3_14_conv2_stage1", [at(1, 0, 15826944), at(9, 775520256, 15826944), at(9, 759693312, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_998_sum_G_layer3_14_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_999_pointwise_G_layer3_14_bn1", [at(0, 86757376, 1024), at(1, 1073163264, 1024), at(1, 0, 15826944), at(9, 775520256, 15826944), at(1, 31653888, 1024), at(9, 759693312, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1000_conv2dInputGrad_G_layer3_14_conv1_pack", [at(0, 85708800, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1000_conv2dInputGrad_G_layer3_14_conv1_packc", [at(1, 15826944, 15826944), at(5, 332365824, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1000_conv2dInputGrad_G_layer3_14_conv1", [at(5, 332365824, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
+        dispatch("step_1001_sum_G_layer3_14_conv1_stage1", [at(2, 443154432, 63307776), at(1, 0, 63307776), at(5, 189923328, 63307776), at(1, 1060405248, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1001_sum_G_layer3_14_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1002_sum_G_layer3_14_conv1_stage1", [at(2, 443154432, 63307776), at(1, 0, 63307776), at(5, 189923328, 63307776), at(5, 126615552, 63307776), at(1, 1060405248, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1002_sum_G_layer3_14_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1003_pointwise_G_layer3_13_bn3", [at(0, 85692416, 4096), at(1, 1072977920, 4096), at(2, 443154432, 63307776), at(1, 0, 63307776), at(5, 189923328, 63307776), at(1, 1060421632, 4096), at(5, 126615552, 63307776), at(1, 1060425728, 4096), at(2, 633077760, 63307776)], { shader: 233, workgroups: [30912,1,1] }),
+        dispatch("step_1004_conv2dInputGrad_G_layer3_13_conv3_pack", [at(0, 84643840, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1004_conv2dInputGrad_G_layer3_13_conv3_packc", [at(2, 633077760, 63307776), at(2, 823001088, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1004_conv2dInputGrad_G_layer3_13_conv3", [at(2, 823001088, 63307776), at(1, 1060405248, 1048576), at(2, 633077760, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_1005_sum_G_layer3_13_conv3_stage1", [at(2, 633077760, 15826944), at(9, 728039424, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1005_sum_G_layer3_13_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1006_sum_G_layer3_13_conv3_stage1", [at(2, 633077760, 15826944), at(9, 728039424, 15826944), at(9, 712212480, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1006_sum_G_layer3_13_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1007_pointwise_G_layer3_13_bn2", [at(0, 84639744, 1024), at(1, 1073161216, 1024), at(2, 633077760, 15826944), at(9, 728039424, 15826944), at(1, 1060420608, 1024), at(9, 712212480, 15826944), at(1, 1060421632, 1024), at(2, 648904704, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1008_conv2dInputGrad_G_layer3_13_conv2_pack", [at(0, 82280448, 2359296), at(1, 1060405248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1008_conv2dInputGrad_G_layer3_13_conv2_packc", [at(2, 648904704, 15826944), at(5, 126615552, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1008_conv2dInputGrad_G_layer3_13_conv2", [at(5, 126615552, 15826944), at(1, 1060405248, 2359296), at(2, 633077760, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_1009_sum_G_layer3_13_conv2_stage1", [at(2, 633077760, 15826944), at(9, 680558592, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1009_sum_G_layer3_13_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1010_sum_G_layer3_13_conv2_stage1", [at(2, 633077760, 15826944), at(9, 680558592, 15826944), at(9, 664731648, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1010_sum_G_layer3_13_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1011_pointwise_G_layer3_13_bn1", [at(0, 82276352, 1024), at(1, 1073159168, 1024), at(2, 633077760, 15826944), at(9, 680558592, 15826944), at(1, 1060420608, 1024), at(9, 664731648, 15826944), at(1, 1060421632, 1024), at(2, 648904704, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1012_conv2dInputGrad_G_layer3_13_conv1_pack", [at(0, 81227776, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1012_conv2dInputGrad_G_layer3_13_conv1_packc", [at(2, 648904704, 15826944), at(5, 142442496, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1012_conv2dInputGrad_G_layer3_13_conv1", [at(5, 142442496, 15826944), at(1, 1060405248, 1048576), at(2, 443154432, 63307776), at(1, 0, 63307776), at(5, 189923328, 63307776), at(5, 0, 63307776), at(2, 633077760, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [483,32,1] }, { shader: 235, workgroups: [7872,1,1] }),
+        dispatch("step_1013_sum_G_layer3_13_conv1_stage1", [at(2, 633077760, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1013_sum_G_layer3_13_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1014_sum_G_layer3_13_conv1_stage1", [at(2, 633077760, 63307776), at(4, 949616640, 63307776), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1014_sum_G_layer3_13_conv1_stage2", [at(1, 0, 16384), at(1, 1060409344, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1015_pointwise_G_layer3_12_bn3", [at(0, 81211392, 4096), at(1, 1072969728, 4096), at(2, 633077760, 63307776), at(1, 1060405248, 4096), at(4, 949616640, 63307776), at(1, 1060409344, 4096), at(1, 0, 63307776)], { shader: 218, workgroups: [30912,1,1] }),
+        dispatch("step_1016_conv2dInputGrad_G_layer3_12_conv3_pack", [at(0, 80162816, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1016_conv2dInputGrad_G_layer3_12_conv3_packc", [at(1, 0, 63307776), at(2, 443154432, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1016_conv2dInputGrad_G_layer3_12_conv3", [at(2, 443154432, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_1017_sum_G_layer3_12_conv3_stage1", [at(1, 0, 15826944), at(9, 633077760, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1017_sum_G_layer3_12_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1018_sum_G_layer3_12_conv3_stage1", [at(1, 0, 15826944), at(9, 633077760, 15826944), at(9, 617250816, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1018_sum_G_layer3_12_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1019_pointwise_G_layer3_12_bn2", [at(0, 80158720, 1024), at(1, 1073157120, 1024), at(1, 0, 15826944), at(9, 633077760, 15826944), at(1, 31653888, 1024), at(9, 617250816, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1020_conv2dInputGrad_G_layer3_12_conv2_pack", [at(0, 77799424, 2359296), at(1, 31653888, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1020_conv2dInputGrad_G_layer3_12_conv2_packc", [at(1, 15826944, 15826944), at(4, 949616640, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1020_conv2dInputGrad_G_layer3_12_conv2", [at(4, 949616640, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_1021_sum_G_layer3_12_conv2_stage1", [at(1, 0, 15826944), at(9, 585596928, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1021_sum_G_layer3_12_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1022_sum_G_layer3_12_conv2_stage1", [at(1, 0, 15826944), at(9, 585596928, 15826944), at(9, 569769984, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1022_sum_G_layer3_12_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1023_pointwise_G_layer3_12_bn1", [at(0, 77795328, 1024), at(1, 1073155072, 1024), at(1, 0, 15826944), at(9, 585596928, 15826944), at(1, 31653888, 1024), at(9, 569769984, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1024_conv2dInputGrad_G_layer3_12_conv1_pack", [at(0, 76746752, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1024_conv2dInputGrad_G_layer3_12_conv1_packc", [at(1, 15826944, 15826944), at(4, 965443584, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1024_conv2dInputGrad_G_layer3_12_conv1", [at(4, 965443584, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
+        dispatch("step_1025_sum_G_layer3_12_conv1_stage1", [at(2, 633077760, 63307776), at(1, 0, 63307776), at(4, 823001088, 63307776), at(1, 1060405248, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1025_sum_G_layer3_12_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1026_sum_G_layer3_12_conv1_stage1", [at(2, 633077760, 63307776), at(1, 0, 63307776), at(4, 823001088, 63307776), at(4, 759693312, 63307776), at(1, 1060405248, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1026_sum_G_layer3_12_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1027_pointwise_G_layer3_11_bn3", [at(0, 76730368, 4096), at(1, 1072961536, 4096), at(2, 633077760, 63307776), at(1, 0, 63307776), at(4, 823001088, 63307776), at(1, 1060421632, 4096), at(4, 759693312, 63307776), at(1, 1060425728, 4096), at(3, 0, 63307776)], { shader: 233, workgroups: [30912,1,1] }),
+        dispatch("step_1028_conv2dInputGrad_G_layer3_11_conv3_pack", [at(0, 75681792, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1028_conv2dInputGrad_G_layer3_11_conv3_packc", [at(3, 0, 63307776), at(3, 189923328, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1028_conv2dInputGrad_G_layer3_11_conv3", [at(3, 189923328, 63307776), at(1, 1060405248, 1048576), at(3, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_1029_sum_G_layer3_11_conv3_stage1", [at(3, 0, 15826944), at(9, 538116096, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1029_sum_G_layer3_11_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1030_sum_G_layer3_11_conv3_stage1", [at(3, 0, 15826944), at(9, 538116096, 15826944), at(9, 522289152, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1030_sum_G_layer3_11_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1031_pointwise_G_layer3_11_bn2", [at(0, 75677696, 1024), at(1, 1073153024, 1024), at(3, 0, 15826944), at(9, 538116096, 15826944), at(1, 1060420608, 1024), at(9, 522289152, 15826944), at(1, 1060421632, 1024), at(3, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1032_conv2dInputGrad_G_layer3_11_conv2_pack", [at(0, 73318400, 2359296), at(1, 1060405248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1032_conv2dInputGrad_G_layer3_11_conv2_packc", [at(3, 15826944, 15826944), at(4, 759693312, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1032_conv2dInputGrad_G_layer3_11_conv2", [at(4, 759693312, 15826944), at(1, 1060405248, 2359296), at(3, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_1033_sum_G_layer3_11_conv2_stage1", [at(3, 0, 15826944), at(9, 490635264, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1033_sum_G_layer3_11_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1034_sum_G_layer3_11_conv2_stage1", [at(3, 0, 15826944), at(9, 490635264, 15826944), at(9, 474808320, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1034_sum_G_layer3_11_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1035_pointwise_G_layer3_11_bn1", [at(0, 73314304, 1024), at(1, 1073150976, 1024), at(3, 0, 15826944), at(9, 490635264, 15826944), at(1, 1060420608, 1024), at(9, 474808320, 15826944), at(1, 1060421632, 1024), at(3, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1036_conv2dInputGrad_G_layer3_11_conv1_pack", [at(0, 72265728, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1036_conv2dInputGrad_G_layer3_11_conv1_packc", [at(3, 15826944, 15826944), at(4, 775520256, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1036_conv2dInputGrad_G_layer3_11_conv1", [at(4, 775520256, 15826944), at(1, 1060405248, 1048576), at(2, 633077760, 63307776), at(1, 0, 63307776), at(4, 823001088, 63307776), at(4, 633077760, 63307776), at(3, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [483,32,1] }, { shader: 235, workgroups: [7872,1,1] }),
+        dispatch("step_1037_sum_G_layer3_11_conv1_stage1", [at(3, 0, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1037_sum_G_layer3_11_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1038_sum_G_layer3_11_conv1_stage1", [at(3, 0, 63307776), at(4, 569769984, 63307776), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1038_sum_G_layer3_11_conv1_stage2", [at(1, 0, 16384), at(1, 1060409344, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1039_pointwise_G_layer3_10_bn3", [at(0, 72249344, 4096), at(1, 1072953344, 4096), at(3, 0, 63307776), at(1, 1060405248, 4096), at(4, 569769984, 63307776), at(1, 1060409344, 4096), at(1, 0, 63307776)], { shader: 218, workgroups: [30912,1,1] }),
+        dispatch("step_1040_conv2dInputGrad_G_layer3_10_conv3_pack", [at(0, 71200768, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1040_conv2dInputGrad_G_layer3_10_conv3_packc", [at(1, 0, 63307776), at(2, 633077760, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1040_conv2dInputGrad_G_layer3_10_conv3", [at(2, 633077760, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_1041_sum_G_layer3_10_conv3_stage1", [at(1, 0, 15826944), at(9, 443154432, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1041_sum_G_layer3_10_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1042_sum_G_layer3_10_conv3_stage1", [at(1, 0, 15826944), at(9, 443154432, 15826944), at(9, 427327488, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1042_sum_G_layer3_10_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1043_pointwise_G_layer3_10_bn2", [at(0, 71196672, 1024), at(1, 1073148928, 1024), at(1, 0, 15826944), at(9, 443154432, 15826944), at(1, 31653888, 1024), at(9, 427327488, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1044_conv2dInputGrad_G_layer3_10_conv2_pack", [at(0, 68837376, 2359296), at(1, 31653888, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1044_conv2dInputGrad_G_layer3_10_conv2_packc", [at(1, 15826944, 15826944), at(4, 791347200, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1044_conv2dInputGrad_G_layer3_10_conv2", [at(4, 791347200, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_1045_sum_G_layer3_10_conv2_stage1", [at(1, 0, 15826944), at(9, 395673600, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1045_sum_G_layer3_10_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1046_sum_G_layer3_10_conv2_stage1", [at(1, 0, 15826944), at(9, 395673600, 15826944), at(9, 379846656, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1046_sum_G_layer3_10_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1047_pointwise_G_layer3_10_bn1", [at(0, 68833280, 1024), at(1, 1073146880, 1024), at(1, 0, 15826944), at(9, 395673600, 15826944), at(1, 31653888, 1024), at(9, 379846656, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1048_conv2dInputGrad_G_layer3_10_conv1_pack", [at(0, 67784704, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1048_conv2dInputGrad_G_layer3_10_conv1_packc", [at(1, 15826944, 15826944), at(4, 807174144, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1048_conv2dInputGrad_G_layer3_10_conv1", [at(4, 807174144, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
+        dispatch("step_1049_sum_G_layer3_10_conv1_stage1", [at(3, 0, 63307776), at(1, 0, 63307776), at(4, 443154432, 63307776), at(1, 1060405248, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1049_sum_G_layer3_10_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1050_sum_G_layer3_10_conv1_stage1", [at(3, 0, 63307776), at(1, 0, 63307776), at(4, 443154432, 63307776), at(4, 379846656, 63307776), at(1, 1060405248, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1050_sum_G_layer3_10_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1051_pointwise_G_layer3_9_bn3", [at(0, 67768320, 4096), at(1, 1072945152, 4096), at(3, 0, 63307776), at(1, 0, 63307776), at(4, 443154432, 63307776), at(1, 1060421632, 4096), at(4, 379846656, 63307776), at(1, 1060425728, 4096), at(3, 379846656, 63307776)], { shader: 233, workgroups: [30912,1,1] }),
+        dispatch("step_1052_conv2dInputGrad_G_layer3_9_conv3_pack", [at(0, 66719744, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1052_conv2dInputGrad_G_layer3_9_conv3_packc", [at(3, 379846656, 63307776), at(3, 569769984, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1052_conv2dInputGrad_G_layer3_9_conv3", [at(3, 569769984, 63307776), at(1, 1060405248, 1048576), at(3, 379846656, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_1053_sum_G_layer3_9_conv3_stage1", [at(3, 379846656, 15826944), at(9, 348192768, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1053_sum_G_layer3_9_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1054_sum_G_layer3_9_conv3_stage1", [at(3, 379846656, 15826944), at(9, 348192768, 15826944), at(9, 332365824, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1054_sum_G_layer3_9_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1055_pointwise_G_layer3_9_bn2", [at(0, 66715648, 1024), at(1, 1073144832, 1024), at(3, 379846656, 15826944), at(9, 348192768, 15826944), at(1, 1060420608, 1024), at(9, 332365824, 15826944), at(1, 1060421632, 1024), at(3, 395673600, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1056_conv2dInputGrad_G_layer3_9_conv2_pack", [at(0, 64356352, 2359296), at(1, 1060405248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1056_conv2dInputGrad_G_layer3_9_conv2_packc", [at(3, 395673600, 15826944), at(4, 981270528, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1056_conv2dInputGrad_G_layer3_9_conv2", [at(4, 981270528, 15826944), at(1, 1060405248, 2359296), at(3, 379846656, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_1057_sum_G_layer3_9_conv2_stage1", [at(3, 379846656, 15826944), at(9, 300711936, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1057_sum_G_layer3_9_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1058_sum_G_layer3_9_conv2_stage1", [at(3, 379846656, 15826944), at(9, 300711936, 15826944), at(9, 284884992, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1058_sum_G_layer3_9_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1059_pointwise_G_layer3_9_bn1", [at(0, 64352256, 1024), at(1, 1073142784, 1024), at(3, 379846656, 15826944), at(9, 300711936, 15826944), at(1, 1060420608, 1024), at(9, 284884992, 15826944), at(1, 1060421632, 1024), at(3, 395673600, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1060_conv2dInputGrad_G_layer3_9_conv1_pack", [at(0, 63303680, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1060_conv2dInputGrad_G_layer3_9_conv1_packc", [at(3, 395673600, 15826944), at(4, 997097472, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1060_conv2dInputGrad_G_layer3_9_conv1", [at(4, 997097472, 15826944), at(1, 1060405248, 1048576), at(3, 0, 63307776), at(1, 0, 63307776), at(4, 443154432, 63307776), at(4, 253231104, 63307776), at(3, 379846656, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [483,32,1] }, { shader: 235, workgroups: [7872,1,1] }),
+        dispatch("step_1061_sum_G_layer3_9_conv1_stage1", [at(3, 379846656, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1061_sum_G_layer3_9_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1062_sum_G_layer3_9_conv1_stage1", [at(3, 379846656, 63307776), at(4, 189923328, 63307776), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1062_sum_G_layer3_9_conv1_stage2", [at(1, 0, 16384), at(1, 1060409344, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1063_pointwise_G_layer3_8_bn3", [at(0, 63287296, 4096), at(1, 1072936960, 4096), at(3, 379846656, 63307776), at(1, 1060405248, 4096), at(4, 189923328, 63307776), at(1, 1060409344, 4096), at(1, 0, 63307776)], { shader: 218, workgroups: [30912,1,1] }),
+        dispatch("step_1064_conv2dInputGrad_G_layer3_8_conv3_pack", [at(0, 62238720, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1064_conv2dInputGrad_G_layer3_8_conv3_packc", [at(1, 0, 63307776), at(3, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1064_conv2dInputGrad_G_layer3_8_conv3", [at(3, 0, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_1065_sum_G_layer3_8_conv3_stage1", [at(1, 0, 15826944), at(9, 253231104, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1065_sum_G_layer3_8_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1066_sum_G_layer3_8_conv3_stage1", [at(1, 0, 15826944), at(9, 253231104, 15826944), at(9, 237404160, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1066_sum_G_layer3_8_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1067_pointwise_G_layer3_8_bn2", [at(0, 62234624, 1024), at(1, 1073140736, 1024), at(1, 0, 15826944), at(9, 253231104, 15826944), at(1, 31653888, 1024), at(9, 237404160, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1068_conv2dInputGrad_G_layer3_8_conv2_pack", [at(0, 59875328, 2359296), at(1, 31653888, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1068_conv2dInputGrad_G_layer3_8_conv2_packc", [at(1, 15826944, 15826944), at(5, 158269440, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1068_conv2dInputGrad_G_layer3_8_conv2", [at(5, 158269440, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_1069_sum_G_layer3_8_conv2_stage1", [at(1, 0, 15826944), at(9, 205750272, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1069_sum_G_layer3_8_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1070_sum_G_layer3_8_conv2_stage1", [at(1, 0, 15826944), at(9, 205750272, 15826944), at(9, 189923328, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1070_sum_G_layer3_8_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1071_pointwise_G_layer3_8_bn1", [at(0, 59871232, 1024), at(1, 1073138688, 1024), at(1, 0, 15826944), at(9, 205750272, 15826944), at(1, 31653888, 1024), at(9, 189923328, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1072_conv2dInputGrad_G_layer3_8_conv1_pack", [at(0, 58822656, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1072_conv2dInputGrad_G_layer3_8_conv1_packc", [at(1, 15826944, 15826944), at(5, 174096384, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1072_conv2dInputGrad_G_layer3_8_conv1", [at(5, 174096384, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
+        dispatch("step_1073_sum_G_layer3_8_conv1_stage1", [at(3, 379846656, 63307776), at(1, 0, 63307776), at(4, 63307776, 63307776), at(1, 1060405248, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1073_sum_G_layer3_8_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1074_sum_G_layer3_8_conv1_stage1", [at(3, 379846656, 63307776), at(1, 0, 63307776), at(4, 63307776, 63307776), at(4, 0, 63307776), at(1, 1060405248, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1074_sum_G_layer3_8_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1075_pointwise_G_layer3_7_bn3", [at(0, 58806272, 4096), at(1, 1072928768, 4096), at(3, 379846656, 63307776), at(1, 0, 63307776), at(4, 63307776, 63307776), at(1, 1060421632, 4096), at(4, 0, 63307776), at(1, 1060425728, 4096), at(3, 759693312, 63307776)], { shader: 233, workgroups: [30912,1,1] }),
+        dispatch("step_1076_conv2dInputGrad_G_layer3_7_conv3_pack", [at(0, 57757696, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1076_conv2dInputGrad_G_layer3_7_conv3_packc", [at(3, 759693312, 63307776), at(3, 949616640, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1076_conv2dInputGrad_G_layer3_7_conv3", [at(3, 949616640, 63307776), at(1, 1060405248, 1048576), at(3, 759693312, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_1077_sum_G_layer3_7_conv3_stage1", [at(3, 759693312, 15826944), at(9, 158269440, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1077_sum_G_layer3_7_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1078_sum_G_layer3_7_conv3_stage1", [at(3, 759693312, 15826944), at(9, 158269440, 15826944), at(9, 142442496, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1078_sum_G_layer3_7_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1079_pointwise_G_layer3_7_bn2", [at(0, 57753600, 1024), at(1, 1073136640, 1024), at(3, 759693312, 15826944), at(9, 158269440, 15826944), at(1, 1060420608, 1024), at(9, 142442496, 15826944), at(1, 1060421632, 1024), at(3, 775520256, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1080_conv2dInputGrad_G_layer3_7_conv2_pack", [at(0, 55394304, 2359296), at(1, 1060405248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1080_conv2dInputGrad_G_layer3_7_conv2_packc", [at(3, 775520256, 15826944), at(5, 348192768, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1080_conv2dInputGrad_G_layer3_7_conv2", [at(5, 348192768, 15826944), at(1, 1060405248, 2359296), at(3, 759693312, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_1081_sum_G_layer3_7_conv2_stage1", [at(3, 759693312, 15826944), at(9, 110788608, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1081_sum_G_layer3_7_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1082_sum_G_layer3_7_conv2_stage1", [at(3, 759693312, 15826944), at(9, 110788608, 15826944), at(9, 94961664, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1082_sum_G_layer3_7_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1083_pointwise_G_layer3_7_bn1", [at(0, 55390208, 1024), at(1, 1073134592, 1024), at(3, 759693312, 15826944), at(9, 110788608, 15826944), at(1, 1060420608, 1024), at(9, 94961664, 15826944), at(1, 1060421632, 1024), at(3, 775520256, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1084_conv2dInputGrad_G_layer3_7_conv1_pack", [at(0, 54341632, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1084_conv2dInputGrad_G_layer3_7_conv1_packc", [at(3, 775520256, 15826944), at(5, 364019712, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1084_conv2dInputGrad_G_layer3_7_conv1", [at(5, 364019712, 15826944), at(1, 1060405248, 1048576), at(3, 379846656, 63307776), at(1, 0, 63307776), at(4, 63307776, 63307776), at(3, 886308864, 63307776), at(3, 759693312, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [483,32,1] }, { shader: 235, workgroups: [7872,1,1] }),
+        dispatch("step_1085_sum_G_layer3_7_conv1_stage1", [at(3, 759693312, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1085_sum_G_layer3_7_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1086_sum_G_layer3_7_conv1_stage1", [at(3, 759693312, 63307776), at(3, 823001088, 63307776), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1086_sum_G_layer3_7_conv1_stage2", [at(1, 0, 16384), at(1, 1060409344, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1087_pointwise_G_layer3_6_bn3", [at(0, 54325248, 4096), at(1, 1072920576, 4096), at(3, 759693312, 63307776), at(1, 1060405248, 4096), at(3, 823001088, 63307776), at(1, 1060409344, 4096), at(1, 0, 63307776)], { shader: 218, workgroups: [30912,1,1] }),
+        dispatch("step_1088_conv2dInputGrad_G_layer3_6_conv3_pack", [at(0, 53276672, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1088_conv2dInputGrad_G_layer3_6_conv3_packc", [at(1, 0, 63307776), at(3, 379846656, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1088_conv2dInputGrad_G_layer3_6_conv3", [at(3, 379846656, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_1089_sum_G_layer3_6_conv3_stage1", [at(1, 0, 15826944), at(9, 63307776, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1089_sum_G_layer3_6_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1090_sum_G_layer3_6_conv3_stage1", [at(1, 0, 15826944), at(9, 63307776, 15826944), at(9, 47480832, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1090_sum_G_layer3_6_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1091_pointwise_G_layer3_6_bn2", [at(0, 53272576, 1024), at(1, 1073132544, 1024), at(1, 0, 15826944), at(9, 63307776, 15826944), at(1, 31653888, 1024), at(9, 47480832, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1092_conv2dInputGrad_G_layer3_6_conv2_pack", [at(0, 50913280, 2359296), at(1, 31653888, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1092_conv2dInputGrad_G_layer3_6_conv2_packc", [at(1, 15826944, 15826944), at(5, 474808320, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1092_conv2dInputGrad_G_layer3_6_conv2", [at(5, 474808320, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_1093_sum_G_layer3_6_conv2_stage1", [at(1, 0, 15826944), at(9, 15826944, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1093_sum_G_layer3_6_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1094_sum_G_layer3_6_conv2_stage1", [at(1, 0, 15826944), at(9, 15826944, 15826944), at(9, 0, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1094_sum_G_layer3_6_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1095_pointwise_G_layer3_6_bn1", [at(0, 50909184, 1024), at(1, 1073130496, 1024), at(1, 0, 15826944), at(9, 15826944, 15826944), at(1, 31653888, 1024), at(9, 0, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1096_conv2dInputGrad_G_layer3_6_conv1_pack", [at(0, 49860608, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1096_conv2dInputGrad_G_layer3_6_conv1_packc", [at(1, 15826944, 15826944), at(5, 490635264, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1096_conv2dInputGrad_G_layer3_6_conv1", [at(5, 490635264, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
+        dispatch("step_1097_sum_G_layer3_6_conv1_stage1", [at(3, 759693312, 63307776), at(1, 0, 63307776), at(3, 696385536, 63307776), at(1, 1060405248, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1097_sum_G_layer3_6_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1098_sum_G_layer3_6_conv1_stage1", [at(3, 759693312, 63307776), at(1, 0, 63307776), at(3, 696385536, 63307776), at(3, 633077760, 63307776), at(1, 1060405248, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1098_sum_G_layer3_6_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1099_pointwise_G_layer3_5_bn3", [at(0, 49844224, 4096), at(1, 1072912384, 4096), at(3, 759693312, 63307776), at(1, 0, 63307776), at(3, 696385536, 63307776), at(1, 1060421632, 4096), at(3, 633077760, 63307776), at(1, 1060425728, 4096), at(3, 823001088, 63307776)], { shader: 233, workgroups: [30912,1,1] }),
+        dispatch("step_1100_conv2dInputGrad_G_layer3_5_conv3_pack", [at(0, 48795648, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1100_conv2dInputGrad_G_layer3_5_conv3_packc", [at(3, 823001088, 63307776), at(3, 633077760, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1100_conv2dInputGrad_G_layer3_5_conv3", [at(3, 633077760, 63307776), at(1, 1060405248, 1048576), at(3, 823001088, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_1101_sum_G_layer3_5_conv3_stage1", [at(3, 823001088, 15826944), at(8, 1028751360, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1101_sum_G_layer3_5_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1102_sum_G_layer3_5_conv3_stage1", [at(3, 823001088, 15826944), at(8, 1028751360, 15826944), at(8, 1012924416, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1102_sum_G_layer3_5_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1103_pointwise_G_layer3_5_bn2", [at(0, 48791552, 1024), at(1, 1073128448, 1024), at(3, 823001088, 15826944), at(8, 1028751360, 15826944), at(1, 1060420608, 1024), at(8, 1012924416, 15826944), at(1, 1060421632, 1024), at(3, 838828032, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1104_conv2dInputGrad_G_layer3_5_conv2_pack", [at(0, 46432256, 2359296), at(1, 1060405248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1104_conv2dInputGrad_G_layer3_5_conv2_packc", [at(3, 838828032, 15826944), at(5, 506462208, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1104_conv2dInputGrad_G_layer3_5_conv2", [at(5, 506462208, 15826944), at(1, 1060405248, 2359296), at(3, 823001088, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_1105_sum_G_layer3_5_conv2_stage1", [at(3, 823001088, 15826944), at(8, 981270528, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1105_sum_G_layer3_5_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1106_sum_G_layer3_5_conv2_stage1", [at(3, 823001088, 15826944), at(8, 981270528, 15826944), at(8, 965443584, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1106_sum_G_layer3_5_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1107_pointwise_G_layer3_5_bn1", [at(0, 46428160, 1024), at(1, 1073126400, 1024), at(3, 823001088, 15826944), at(8, 981270528, 15826944), at(1, 1060420608, 1024), at(8, 965443584, 15826944), at(1, 1060421632, 1024), at(3, 838828032, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1108_conv2dInputGrad_G_layer3_5_conv1_pack", [at(0, 45379584, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1108_conv2dInputGrad_G_layer3_5_conv1_packc", [at(3, 838828032, 15826944), at(5, 522289152, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1108_conv2dInputGrad_G_layer3_5_conv1", [at(5, 522289152, 15826944), at(1, 1060405248, 1048576), at(3, 759693312, 63307776), at(1, 0, 63307776), at(3, 696385536, 63307776), at(3, 506462208, 63307776), at(3, 823001088, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [483,32,1] }, { shader: 235, workgroups: [7872,1,1] }),
+        dispatch("step_1109_sum_G_layer3_5_conv1_stage1", [at(3, 823001088, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1109_sum_G_layer3_5_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1110_sum_G_layer3_5_conv1_stage1", [at(3, 823001088, 63307776), at(3, 443154432, 63307776), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1110_sum_G_layer3_5_conv1_stage2", [at(1, 0, 16384), at(1, 1060409344, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1111_pointwise_G_layer3_4_bn3", [at(0, 45363200, 4096), at(1, 1072904192, 4096), at(3, 823001088, 63307776), at(1, 1060405248, 4096), at(3, 443154432, 63307776), at(1, 1060409344, 4096), at(1, 0, 63307776)], { shader: 218, workgroups: [30912,1,1] }),
+        dispatch("step_1112_conv2dInputGrad_G_layer3_4_conv3_pack", [at(0, 44314624, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1112_conv2dInputGrad_G_layer3_4_conv3_packc", [at(1, 0, 63307776), at(3, 443154432, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1112_conv2dInputGrad_G_layer3_4_conv3", [at(3, 443154432, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_1113_sum_G_layer3_4_conv3_stage1", [at(1, 0, 15826944), at(8, 933789696, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1113_sum_G_layer3_4_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1114_sum_G_layer3_4_conv3_stage1", [at(1, 0, 15826944), at(8, 933789696, 15826944), at(8, 917962752, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1114_sum_G_layer3_4_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1115_pointwise_G_layer3_4_bn2", [at(0, 44310528, 1024), at(1, 1073124352, 1024), at(1, 0, 15826944), at(8, 933789696, 15826944), at(1, 31653888, 1024), at(8, 917962752, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1116_conv2dInputGrad_G_layer3_4_conv2_pack", [at(0, 41951232, 2359296), at(1, 31653888, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1116_conv2dInputGrad_G_layer3_4_conv2_packc", [at(1, 15826944, 15826944), at(5, 538116096, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1116_conv2dInputGrad_G_layer3_4_conv2", [at(5, 538116096, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_1117_sum_G_layer3_4_conv2_stage1", [at(1, 0, 15826944), at(8, 886308864, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1117_sum_G_layer3_4_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1118_sum_G_layer3_4_conv2_stage1", [at(1, 0, 15826944), at(8, 886308864, 15826944), at(8, 870481920, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1118_sum_G_layer3_4_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1119_pointwise_G_layer3_4_bn1", [at(0, 41947136, 1024), at(1, 1073122304, 1024), at(1, 0, 15826944), at(8, 886308864, 15826944), at(1, 31653888, 1024), at(8, 870481920, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1120_conv2dInputGrad_G_layer3_4_conv1_pack", [at(0, 40898560, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1120_conv2dInputGrad_G_layer3_4_conv1_packc", [at(1, 15826944, 15826944), at(5, 553943040, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1120_conv2dInputGrad_G_layer3_4_conv1", [at(5, 553943040, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
+        dispatch("step_1121_sum_G_layer3_4_conv1_stage1", [at(3, 823001088, 63307776), at(1, 0, 63307776), at(3, 316538880, 63307776), at(1, 1060405248, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1121_sum_G_layer3_4_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1122_sum_G_layer3_4_conv1_stage1", [at(3, 823001088, 63307776), at(1, 0, 63307776), at(3, 316538880, 63307776), at(3, 253231104, 63307776), at(1, 1060405248, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1122_sum_G_layer3_4_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1123_pointwise_G_layer3_3_bn3", [at(0, 40882176, 4096), at(1, 1072896000, 4096), at(3, 823001088, 63307776), at(1, 0, 63307776), at(3, 316538880, 63307776), at(1, 1060421632, 4096), at(3, 253231104, 63307776), at(1, 1060425728, 4096), at(3, 759693312, 63307776)], { shader: 233, workgroups: [30912,1,1] }),
+        dispatch("step_1124_conv2dInputGrad_G_layer3_3_conv3_pack", [at(0, 39833600, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1124_conv2dInputGrad_G_layer3_3_conv3_packc", [at(3, 759693312, 63307776), at(3, 253231104, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1124_conv2dInputGrad_G_layer3_3_conv3", [at(3, 253231104, 63307776), at(1, 1060405248, 1048576), at(3, 759693312, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_1125_sum_G_layer3_3_conv3_stage1", [at(3, 759693312, 15826944), at(8, 838828032, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1125_sum_G_layer3_3_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1126_sum_G_layer3_3_conv3_stage1", [at(3, 759693312, 15826944), at(8, 838828032, 15826944), at(8, 823001088, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1126_sum_G_layer3_3_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1127_pointwise_G_layer3_3_bn2", [at(0, 39829504, 1024), at(1, 1073120256, 1024), at(3, 759693312, 15826944), at(8, 838828032, 15826944), at(1, 1060420608, 1024), at(8, 823001088, 15826944), at(1, 1060421632, 1024), at(3, 775520256, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1128_conv2dInputGrad_G_layer3_3_conv2_pack", [at(0, 37470208, 2359296), at(1, 1060405248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1128_conv2dInputGrad_G_layer3_3_conv2_packc", [at(3, 775520256, 15826944), at(5, 633077760, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1128_conv2dInputGrad_G_layer3_3_conv2", [at(5, 633077760, 15826944), at(1, 1060405248, 2359296), at(3, 759693312, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_1129_sum_G_layer3_3_conv2_stage1", [at(3, 759693312, 15826944), at(8, 791347200, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1129_sum_G_layer3_3_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1130_sum_G_layer3_3_conv2_stage1", [at(3, 759693312, 15826944), at(8, 791347200, 15826944), at(8, 775520256, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1130_sum_G_layer3_3_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1131_pointwise_G_layer3_3_bn1", [at(0, 37466112, 1024), at(1, 1073118208, 1024), at(3, 759693312, 15826944), at(8, 791347200, 15826944), at(1, 1060420608, 1024), at(8, 775520256, 15826944), at(1, 1060421632, 1024), at(3, 775520256, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1132_conv2dInputGrad_G_layer3_3_conv1_pack", [at(0, 36417536, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1132_conv2dInputGrad_G_layer3_3_conv1_packc", [at(3, 775520256, 15826944), at(5, 648904704, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1132_conv2dInputGrad_G_layer3_3_conv1", [at(5, 648904704, 15826944), at(1, 1060405248, 1048576), at(3, 823001088, 63307776), at(1, 0, 63307776), at(3, 316538880, 63307776), at(3, 126615552, 63307776), at(3, 759693312, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [483,32,1] }, { shader: 235, workgroups: [7872,1,1] }),
+        dispatch("step_1133_sum_G_layer3_3_conv1_stage1", [at(3, 759693312, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1133_sum_G_layer3_3_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1134_sum_G_layer3_3_conv1_stage1", [at(3, 759693312, 63307776), at(3, 63307776, 63307776), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1134_sum_G_layer3_3_conv1_stage2", [at(1, 0, 16384), at(1, 1060409344, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1135_pointwise_G_layer3_2_bn3", [at(0, 36401152, 4096), at(1, 1072887808, 4096), at(3, 759693312, 63307776), at(1, 1060405248, 4096), at(3, 63307776, 63307776), at(1, 1060409344, 4096), at(1, 0, 63307776)], { shader: 218, workgroups: [30912,1,1] }),
+        dispatch("step_1136_conv2dInputGrad_G_layer3_2_conv3_pack", [at(0, 35352576, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1136_conv2dInputGrad_G_layer3_2_conv3_packc", [at(1, 0, 63307776), at(3, 63307776, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1136_conv2dInputGrad_G_layer3_2_conv3", [at(3, 63307776, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_1137_sum_G_layer3_2_conv3_stage1", [at(1, 0, 15826944), at(8, 743866368, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1137_sum_G_layer3_2_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1138_sum_G_layer3_2_conv3_stage1", [at(1, 0, 15826944), at(8, 743866368, 15826944), at(8, 728039424, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1138_sum_G_layer3_2_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1139_pointwise_G_layer3_2_bn2", [at(0, 35348480, 1024), at(1, 1073116160, 1024), at(1, 0, 15826944), at(8, 743866368, 15826944), at(1, 31653888, 1024), at(8, 728039424, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1140_conv2dInputGrad_G_layer3_2_conv2_pack", [at(0, 32989184, 2359296), at(1, 31653888, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1140_conv2dInputGrad_G_layer3_2_conv2_packc", [at(1, 15826944, 15826944), at(5, 664731648, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1140_conv2dInputGrad_G_layer3_2_conv2", [at(5, 664731648, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_1141_sum_G_layer3_2_conv2_stage1", [at(1, 0, 15826944), at(8, 696385536, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1141_sum_G_layer3_2_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1142_sum_G_layer3_2_conv2_stage1", [at(1, 0, 15826944), at(8, 696385536, 15826944), at(8, 680558592, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1142_sum_G_layer3_2_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1143_pointwise_G_layer3_2_bn1", [at(0, 32985088, 1024), at(1, 1073114112, 1024), at(1, 0, 15826944), at(8, 696385536, 15826944), at(1, 31653888, 1024), at(8, 680558592, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1144_conv2dInputGrad_G_layer3_2_conv1_pack", [at(0, 31936512, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1144_conv2dInputGrad_G_layer3_2_conv1_packc", [at(1, 15826944, 15826944), at(5, 680558592, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1144_conv2dInputGrad_G_layer3_2_conv1", [at(5, 680558592, 15826944), at(1, 1060405248, 1048576), at(1, 0, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [483,32,1] }, { shader: 230, workgroups: [7872,1,1] }),
+        dispatch("step_1145_sum_G_layer3_2_conv1_stage1", [at(3, 759693312, 63307776), at(1, 0, 63307776), at(2, 949616640, 63307776), at(1, 1060405248, 16384)], { shader: 231, workgroups: [64,1,1] }),
+        dispatch("step_1145_sum_G_layer3_2_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060421632, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1146_sum_G_layer3_2_conv1_stage1", [at(3, 759693312, 63307776), at(1, 0, 63307776), at(2, 949616640, 63307776), at(2, 886308864, 63307776), at(1, 1060405248, 16384)], { shader: 232, workgroups: [64,1,1] }),
+        dispatch("step_1146_sum_G_layer3_2_conv1_stage2", [at(1, 1060405248, 16384), at(1, 1060425728, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1147_pointwise_G_layer3_1_bn3", [at(0, 31920128, 4096), at(1, 1072879616, 4096), at(3, 759693312, 63307776), at(1, 0, 63307776), at(2, 949616640, 63307776), at(1, 1060421632, 4096), at(2, 886308864, 63307776), at(1, 1060425728, 4096), at(3, 823001088, 63307776)], { shader: 233, workgroups: [30912,1,1] }),
+        dispatch("step_1148_conv2dInputGrad_G_layer3_1_conv3_pack", [at(0, 30871552, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1148_conv2dInputGrad_G_layer3_1_conv3_packc", [at(3, 823001088, 63307776), at(2, 886308864, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1148_conv2dInputGrad_G_layer3_1_conv3", [at(2, 886308864, 63307776), at(1, 1060405248, 1048576), at(3, 823001088, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_1149_sum_G_layer3_1_conv3_stage1", [at(3, 823001088, 15826944), at(8, 648904704, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1149_sum_G_layer3_1_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1150_sum_G_layer3_1_conv3_stage1", [at(3, 823001088, 15826944), at(8, 648904704, 15826944), at(8, 633077760, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1150_sum_G_layer3_1_conv3_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1151_pointwise_G_layer3_1_bn2", [at(0, 30867456, 1024), at(1, 1073112064, 1024), at(3, 823001088, 15826944), at(8, 648904704, 15826944), at(1, 1060420608, 1024), at(8, 633077760, 15826944), at(1, 1060421632, 1024), at(3, 838828032, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1152_conv2dInputGrad_G_layer3_1_conv2_pack", [at(0, 28508160, 2359296), at(1, 1060405248, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1152_conv2dInputGrad_G_layer3_1_conv2_packc", [at(3, 838828032, 15826944), at(5, 696385536, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1152_conv2dInputGrad_G_layer3_1_conv2", [at(5, 696385536, 15826944), at(1, 1060405248, 2359296), at(3, 823001088, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_1153_sum_G_layer3_1_conv2_stage1", [at(3, 823001088, 15826944), at(8, 601423872, 15826944), at(1, 1060405248, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1153_sum_G_layer3_1_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060420608, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1154_sum_G_layer3_1_conv2_stage1", [at(3, 823001088, 15826944), at(8, 601423872, 15826944), at(8, 585596928, 15826944), at(1, 1060405248, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1154_sum_G_layer3_1_conv2_stage2", [at(1, 1060405248, 15360), at(1, 1060421632, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1155_pointwise_G_layer3_1_bn1", [at(0, 28504064, 1024), at(1, 1073110016, 1024), at(3, 823001088, 15826944), at(8, 601423872, 15826944), at(1, 1060420608, 1024), at(8, 585596928, 15826944), at(1, 1060421632, 1024), at(3, 838828032, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1156_conv2dInputGrad_G_layer3_1_conv1_pack", [at(0, 27455488, 1048576), at(1, 1060405248, 1048576)], { shader: 228, workgroups: [4096,1,1] }),
+        dispatch("step_1156_conv2dInputGrad_G_layer3_1_conv1_packc", [at(3, 838828032, 15826944), at(5, 712212480, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1156_conv2dInputGrad_G_layer3_1_conv1", [at(5, 712212480, 15826944), at(1, 1060405248, 1048576), at(3, 759693312, 63307776), at(1, 0, 63307776), at(2, 949616640, 63307776), at(2, 759693312, 63307776), at(3, 823001088, 63307776)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [483,32,1] }, { shader: 235, workgroups: [7872,1,1] }),
+        dispatch("step_1157_sum_G_layer3_1_conv1_stage1", [at(3, 823001088, 63307776), at(1, 0, 16384)], { shader: 86, workgroups: [64,1,1] }),
+        dispatch("step_1157_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1062502400, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1158_sum_G_layer3_1_conv1_stage1", [at(3, 823001088, 63307776), at(2, 696385536, 63307776), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1158_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1159_pointwise_G_layer3_0_downsample_1", [at(0, 27439104, 4096), at(1, 1072871424, 4096), at(3, 823001088, 63307776), at(1, 1062502400, 4096), at(2, 696385536, 63307776), at(1, 1060405248, 4096), at(1, 0, 63307776)], { shader: 218, workgroups: [30912,1,1] }),
+        dispatch("step_1160_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 25341952, 2097152), at(1, 1060405248, 2097152)], { shader: 236, workgroups: [8192,1,1] }),
+        dispatch("step_1160_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 0, 63307776), at(2, 696385536, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1160_conv2dInputGrad_G_layer3_0_downsample_0", [at(2, 696385536, 63307776), at(1, 1060405248, 2097152), at(3, 759693312, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [483,16,1] }, { shader: 238, workgroups: [3936,1,1] }),
+        dispatch("step_1161_sum_G_layer3_1_conv1_stage1", [at(3, 823001088, 63307776), at(2, 569769984, 63307776), at(1, 0, 16384)], { shader: 217, workgroups: [64,1,1] }),
+        dispatch("step_1161_sum_G_layer3_1_conv1_stage2", [at(1, 0, 16384), at(1, 1060405248, 4096)], { shader: 87, workgroups: [16,1,1] }),
+        dispatch("step_1162_pointwise_G_layer3_0_bn3", [at(0, 25325568, 4096), at(1, 1072863232, 4096), at(3, 823001088, 63307776), at(1, 1062502400, 4096), at(2, 569769984, 63307776), at(1, 1060405248, 4096), at(1, 0, 63307776)], { shader: 218, workgroups: [30912,1,1] }),
+        dispatch("step_1163_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 24276992, 1048576), at(1, 1060405248, 1048576)], { shader: 219, workgroups: [4096,1,1] }),
+        dispatch("step_1163_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 0, 63307776), at(2, 569769984, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1163_conv2dInputGrad_G_layer3_0_conv3", [at(2, 569769984, 63307776), at(1, 1060405248, 1048576), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 220, workgroups: [483,8,1] }, { shader: 221, workgroups: [1968,1,1] }),
+        dispatch("step_1164_sum_G_layer3_0_conv3_stage1", [at(1, 0, 15826944), at(6, 1044052992, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1164_sum_G_layer3_0_conv3_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1165_sum_G_layer3_0_conv3_stage1", [at(1, 0, 15826944), at(6, 1044052992, 15826944), at(5, 1044578304, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1165_sum_G_layer3_0_conv3_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1166_pointwise_G_layer3_0_bn2", [at(0, 24272896, 1024), at(1, 1073107968, 1024), at(1, 0, 15826944), at(6, 1044052992, 15826944), at(1, 31653888, 1024), at(5, 1044578304, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1167_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 21913600, 2359296), at(1, 31653888, 2359296)], { shader: 225, workgroups: [9216,1,1] }),
+        dispatch("step_1167_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 15826944, 15826944), at(5, 728039424, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1167_conv2dInputGrad_G_layer3_0_conv2", [at(5, 728039424, 15826944), at(1, 31653888, 2359296), at(1, 0, 15826944)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [483,8,1] }, { shader: 227, workgroups: [1968,1,1] }),
+        dispatch("step_1168_sum_G_layer3_0_conv2_stage1", [at(1, 0, 15826944), at(3, 1044578304, 15826944), at(1, 15826944, 15360)], { shader: 222, workgroups: [60,1,1] }),
+        dispatch("step_1168_sum_G_layer3_0_conv2_stage2", [at(1, 15826944, 15360), at(1, 31653888, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1169_sum_G_layer3_0_conv2_stage1", [at(1, 0, 15826944), at(3, 1044578304, 15826944), at(2, 1044578304, 15826944), at(1, 15826944, 15360)], { shader: 223, workgroups: [60,1,1] }),
+        dispatch("step_1169_sum_G_layer3_0_conv2_stage2", [at(1, 15826944, 15360), at(1, 31654912, 1024)], { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_1170_pointwise_G_layer3_0_bn1", [at(0, 21909504, 1024), at(1, 1073105920, 1024), at(1, 0, 15826944), at(3, 1044578304, 15826944), at(1, 31653888, 1024), at(2, 1044578304, 15826944), at(1, 31654912, 1024), at(1, 15826944, 15826944)], { shader: 224, workgroups: [7728,1,1] }),
+        dispatch("step_1171_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 21385216, 524288), at(1, 31653888, 524288)], { shader: 239, workgroups: [2048,1,1] }),
+        dispatch("step_1171_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 15826944, 15826944), at(2, 1044578304, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1171_conv2dInputGrad_G_layer3_0_conv1", [at(2, 1044578304, 15826944), at(1, 31653888, 524288), at(1, 0, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 240, workgroups: [483,16,1] }, { shader: 241, workgroups: [3936,1,1] }),
+        dispatch("step_1172_sum_G_layer3_0_downsample_0_stage1", [at(3, 759693312, 31653888), at(1, 0, 31653888), at(7, 1036179456, 31653888), at(1, 31653888, 16384)], { shader: 242, workgroups: [64,1,1] }),
+        dispatch("step_1172_sum_G_layer3_0_downsample_0_stage2", [at(1, 31653888, 16384), at(1, 1060405248, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1173_sum_G_layer3_0_downsample_0_stage1", [at(3, 759693312, 31653888), at(1, 0, 31653888), at(7, 1036179456, 31653888), at(7, 1004525568, 31653888), at(1, 31653888, 16384)], { shader: 243, workgroups: [64,1,1] }),
+        dispatch("step_1173_sum_G_layer3_0_downsample_0_stage2", [at(1, 31653888, 16384), at(1, 1060407296, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1174_pointwise_G_layer2_3_bn3", [at(0, 21377024, 2048), at(1, 1073074176, 2048), at(3, 759693312, 31653888), at(1, 0, 31653888), at(7, 1036179456, 31653888), at(1, 1060405248, 2048), at(7, 1004525568, 31653888), at(1, 1060407296, 2048), at(1, 31653888, 31653888)], { shader: 244, workgroups: [15456,1,1] }),
+        dispatch("step_1175_conv2dInputGrad_G_layer2_3_conv3_pack", [at(0, 21114880, 262144), at(1, 1060405248, 262144)], { shader: 245, workgroups: [1024,1,1] }),
+        dispatch("step_1175_conv2dInputGrad_G_layer2_3_conv3_packc", [at(1, 31653888, 31653888), at(4, 379321344, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_1175_conv2dInputGrad_G_layer2_3_conv3", [at(4, 379321344, 31653888), at(1, 1060405248, 262144), at(1, 31653888, 7913472)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [483,4,1] }, { shader: 247, workgroups: [984,1,1] }),
+        dispatch("step_1176_sum_G_layer2_3_conv3_stage1", [at(1, 31653888, 7913472), at(10, 978513152, 7913472), at(1, 39567360, 7680)], { shader: 248, workgroups: [30,1,1] }),
+        dispatch("step_1176_sum_G_layer2_3_conv3_stage2", [at(1, 39567360, 7680), at(1, 47480832, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1177_sum_G_layer2_3_conv3_stage1", [at(1, 31653888, 7913472), at(10, 978513152, 7913472), at(10, 970599680, 7913472), at(1, 39567360, 7680)], { shader: 249, workgroups: [30,1,1] }),
+        dispatch("step_1177_sum_G_layer2_3_conv3_stage2", [at(1, 39567360, 7680), at(1, 47481344, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1178_pointwise_G_layer2_3_bn2", [at(0, 21112832, 512), at(1, 1073206784, 512), at(1, 31653888, 7913472), at(10, 978513152, 7913472), at(1, 47480832, 512), at(10, 970599680, 7913472), at(1, 47481344, 512), at(1, 39567360, 7913472)], { shader: 250, workgroups: [3864,1,1] }),
+        dispatch("step_1179_conv2dInputGrad_G_layer2_3_conv2_pack", [at(0, 20523008, 589824), at(1, 47480832, 589824)], { shader: 251, workgroups: [2304,1,1] }),
+        dispatch("step_1179_conv2dInputGrad_G_layer2_3_conv2_packc", [at(1, 39567360, 7913472), at(1, 1060405248, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
+        dispatch("step_1179_conv2dInputGrad_G_layer2_3_conv2", [at(1, 1060405248, 7913472), at(1, 47480832, 589824), at(1, 31653888, 7913472)], { adapter: "cpu", features: ["subgroups"], shader: 252, workgroups: [483,4,1] }, { shader: 253, workgroups: [984,1,1] }),
+        dispatch("step_1180_sum_G_layer2_3_conv2_stage1", [at(1, 31653888, 7913472), at(10, 954772736, 7913472), at(1, 39567360, 7680)], { shader: 248, workgroups: [30,1,1] }),
+        dispatch("step_1180_sum_G_layer2_3_conv2_stage2", [at(1, 39567360, 7680), at(1, 47480832, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1181_sum_G_layer2_3_conv2_stage1", [at(1, 31653888, 7913472), at(10, 954772736, 7913472), at(10, 946859264, 7913472), at(1, 39567360, 7680)], { shader: 249, workgroups: [30,1,1] }),
+        dispatch("step_1181_sum_G_layer2_3_conv2_stage2", [at(1, 39567360, 7680), at(1, 47481344, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1182_pointwise_G_layer2_3_bn1", [at(0, 20520960, 512), at(1, 1073205760, 512), at(1, 31653888, 7913472), at(10, 954772736, 7913472), at(1, 47480832, 512), at(10, 946859264, 7913472), at(1, 47481344, 512), at(1, 39567360, 7913472)], { shader: 250, workgroups: [3864,1,1] }),
+        dispatch("step_1183_conv2dInputGrad_G_layer2_3_conv1_pack", [at(0, 20258816, 262144), at(1, 1068318720, 262144)], { shader: 254, workgroups: [1024,1,1] }),
+        dispatch("step_1183_conv2dInputGrad_G_layer2_3_conv1_packc", [at(1, 39567360, 7913472), at(2, 1060405248, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
+        dispatch("step_1183_conv2dInputGrad_G_layer2_3_conv1", [at(2, 1060405248, 7913472), at(1, 1068318720, 262144), at(3, 759693312, 31653888), at(1, 0, 31653888), at(7, 1036179456, 31653888), at(7, 941217792, 31653888), at(1, 31653888, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [483,16,1] }, { shader: 256, workgroups: [3936,1,1] }),
+        dispatch("step_1184_sum_G_layer2_3_conv1_stage1", [at(1, 31653888, 31653888), at(1, 0, 16384)], { shader: 56, workgroups: [64,1,1] }),
+        dispatch("step_1184_sum_G_layer2_3_conv1_stage2", [at(1, 0, 16384), at(1, 1068318720, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1185_sum_G_layer2_3_conv1_stage1", [at(1, 31653888, 31653888), at(7, 909563904, 31653888), at(1, 0, 16384)], { shader: 257, workgroups: [64,1,1] }),
+        dispatch("step_1185_sum_G_layer2_3_conv1_stage2", [at(1, 0, 16384), at(1, 1068320768, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1186_pointwise_G_layer2_2_bn3", [at(0, 20250624, 2048), at(1, 1073070080, 2048), at(1, 31653888, 31653888), at(1, 1068318720, 2048), at(7, 909563904, 31653888), at(1, 1068320768, 2048), at(1, 0, 31653888)], { shader: 258, workgroups: [15456,1,1] }),
+        dispatch("step_1187_conv2dInputGrad_G_layer2_2_conv3_pack", [at(0, 19988480, 262144), at(1, 1068318720, 262144)], { shader: 245, workgroups: [1024,1,1] }),
+        dispatch("step_1187_conv2dInputGrad_G_layer2_2_conv3_packc", [at(1, 0, 31653888), at(4, 410975232, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_1187_conv2dInputGrad_G_layer2_2_conv3", [at(4, 410975232, 31653888), at(1, 1068318720, 262144), at(1, 0, 7913472)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [483,4,1] }, { shader: 247, workgroups: [984,1,1] }),
+        dispatch("step_1188_sum_G_layer2_2_conv3_stage1", [at(1, 0, 7913472), at(10, 931032320, 7913472), at(1, 7913472, 7680)], { shader: 248, workgroups: [30,1,1] }),
+        dispatch("step_1188_sum_G_layer2_2_conv3_stage2", [at(1, 7913472, 7680), at(1, 15826944, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1189_sum_G_layer2_2_conv3_stage1", [at(1, 0, 7913472), at(10, 931032320, 7913472), at(10, 923118848, 7913472), at(1, 7913472, 7680)], { shader: 249, workgroups: [30,1,1] }),
+        dispatch("step_1189_sum_G_layer2_2_conv3_stage2", [at(1, 7913472, 7680), at(1, 15827456, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1190_pointwise_G_layer2_2_bn2", [at(0, 19986432, 512), at(1, 1073204736, 512), at(1, 0, 7913472), at(10, 931032320, 7913472), at(1, 15826944, 512), at(10, 923118848, 7913472), at(1, 15827456, 512), at(1, 7913472, 7913472)], { shader: 250, workgroups: [3864,1,1] }),
+        dispatch("step_1191_conv2dInputGrad_G_layer2_2_conv2_pack", [at(0, 19396608, 589824), at(1, 15826944, 589824)], { shader: 251, workgroups: [2304,1,1] }),
+        dispatch("step_1191_conv2dInputGrad_G_layer2_2_conv2_packc", [at(1, 7913472, 7913472), at(5, 838696704, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
+        dispatch("step_1191_conv2dInputGrad_G_layer2_2_conv2", [at(5, 838696704, 7913472), at(1, 15826944, 589824), at(1, 0, 7913472)], { adapter: "cpu", features: ["subgroups"], shader: 252, workgroups: [483,4,1] }, { shader: 253, workgroups: [984,1,1] }),
+        dispatch("step_1192_sum_G_layer2_2_conv2_stage1", [at(1, 0, 7913472), at(10, 907291904, 7913472), at(1, 7913472, 7680)], { shader: 248, workgroups: [30,1,1] }),
+        dispatch("step_1192_sum_G_layer2_2_conv2_stage2", [at(1, 7913472, 7680), at(1, 15826944, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1193_sum_G_layer2_2_conv2_stage1", [at(1, 0, 7913472), at(10, 907291904, 7913472), at(10, 899378432, 7913472), at(1, 7913472, 7680)], { shader: 249, workgroups: [30,1,1] }),
+        dispatch("step_1193_sum_G_layer2_2_conv2_stage2", [at(1, 7913472, 7680), at(1, 15827456, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1194_pointwise_G_layer2_2_bn1", [at(0, 19394560, 512), at(1, 1073203712, 512), at(1, 0, 7913472), at(10, 907291904, 7913472), at(1, 15826944, 512), at(10, 899378432, 7913472), at(1, 15827456, 512), at(1, 7913472, 7913472)], { shader: 250, workgroups: [3864,1,1] }),
+        dispatch("step_1195_conv2dInputGrad_G_layer2_2_conv1_pack", [at(0, 19132416, 262144), at(1, 1068318720, 262144)], { shader: 254, workgroups: [1024,1,1] }),
+        dispatch("step_1195_conv2dInputGrad_G_layer2_2_conv1_packc", [at(1, 7913472, 7913472), at(5, 846610176, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
+        dispatch("step_1195_conv2dInputGrad_G_layer2_2_conv1", [at(5, 846610176, 7913472), at(1, 1068318720, 262144), at(1, 0, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [483,16,1] }, { shader: 260, workgroups: [3936,1,1] }),
+        dispatch("step_1196_sum_G_layer2_2_conv1_stage1", [at(1, 31653888, 31653888), at(1, 0, 31653888), at(7, 846256128, 31653888), at(1, 1068318720, 16384)], { shader: 242, workgroups: [64,1,1] }),
+        dispatch("step_1196_sum_G_layer2_2_conv1_stage2", [at(1, 1068318720, 16384), at(1, 1068335104, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1197_sum_G_layer2_2_conv1_stage1", [at(1, 31653888, 31653888), at(1, 0, 31653888), at(7, 846256128, 31653888), at(7, 814602240, 31653888), at(1, 1068318720, 16384)], { shader: 243, workgroups: [64,1,1] }),
+        dispatch("step_1197_sum_G_layer2_2_conv1_stage2", [at(1, 1068318720, 16384), at(1, 1068337152, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1198_pointwise_G_layer2_1_bn3", [at(0, 19124224, 2048), at(1, 1073065984, 2048), at(1, 31653888, 31653888), at(1, 0, 31653888), at(7, 846256128, 31653888), at(1, 1068335104, 2048), at(7, 814602240, 31653888), at(1, 1068337152, 2048), at(3, 759693312, 31653888)], { shader: 244, workgroups: [15456,1,1] }),
+        dispatch("step_1199_conv2dInputGrad_G_layer2_1_conv3_pack", [at(0, 18862080, 262144), at(1, 1068318720, 262144)], { shader: 245, workgroups: [1024,1,1] }),
+        dispatch("step_1199_conv2dInputGrad_G_layer2_1_conv3_packc", [at(3, 759693312, 31653888), at(4, 569769984, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_1199_conv2dInputGrad_G_layer2_1_conv3", [at(4, 569769984, 31653888), at(1, 1068318720, 262144), at(3, 759693312, 7913472)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [483,4,1] }, { shader: 247, workgroups: [984,1,1] }),
+        dispatch("step_1200_sum_G_layer2_1_conv3_stage1", [at(3, 759693312, 7913472), at(10, 883551488, 7913472), at(1, 1068318720, 7680)], { shader: 248, workgroups: [30,1,1] }),
+        dispatch("step_1200_sum_G_layer2_1_conv3_stage2", [at(1, 1068318720, 7680), at(1, 1068326400, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1201_sum_G_layer2_1_conv3_stage1", [at(3, 759693312, 7913472), at(10, 883551488, 7913472), at(10, 875638016, 7913472), at(1, 1068318720, 7680)], { shader: 249, workgroups: [30,1,1] }),
+        dispatch("step_1201_sum_G_layer2_1_conv3_stage2", [at(1, 1068318720, 7680), at(1, 1068326912, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1202_pointwise_G_layer2_1_bn2", [at(0, 18860032, 512), at(1, 1073202688, 512), at(3, 759693312, 7913472), at(10, 883551488, 7913472), at(1, 1068326400, 512), at(10, 875638016, 7913472), at(1, 1068326912, 512), at(3, 767606784, 7913472)], { shader: 250, workgroups: [3864,1,1] }),
+        dispatch("step_1203_conv2dInputGrad_G_layer2_1_conv2_pack", [at(0, 18270208, 589824), at(1, 1068318720, 589824)], { shader: 251, workgroups: [2304,1,1] }),
+        dispatch("step_1203_conv2dInputGrad_G_layer2_1_conv2_packc", [at(3, 767606784, 7913472), at(5, 854523648, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
+        dispatch("step_1203_conv2dInputGrad_G_layer2_1_conv2", [at(5, 854523648, 7913472), at(1, 1068318720, 589824), at(3, 759693312, 7913472)], { adapter: "cpu", features: ["subgroups"], shader: 252, workgroups: [483,4,1] }, { shader: 253, workgroups: [984,1,1] }),
+        dispatch("step_1204_sum_G_layer2_1_conv2_stage1", [at(3, 759693312, 7913472), at(10, 859811072, 7913472), at(1, 1068318720, 7680)], { shader: 248, workgroups: [30,1,1] }),
+        dispatch("step_1204_sum_G_layer2_1_conv2_stage2", [at(1, 1068318720, 7680), at(1, 1068326400, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1205_sum_G_layer2_1_conv2_stage1", [at(3, 759693312, 7913472), at(10, 859811072, 7913472), at(10, 851897600, 7913472), at(1, 1068318720, 7680)], { shader: 249, workgroups: [30,1,1] }),
+        dispatch("step_1205_sum_G_layer2_1_conv2_stage2", [at(1, 1068318720, 7680), at(1, 1068326912, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1206_pointwise_G_layer2_1_bn1", [at(0, 18268160, 512), at(1, 1073201664, 512), at(3, 759693312, 7913472), at(10, 859811072, 7913472), at(1, 1068326400, 512), at(10, 851897600, 7913472), at(1, 1068326912, 512), at(3, 767606784, 7913472)], { shader: 250, workgroups: [3864,1,1] }),
+        dispatch("step_1207_conv2dInputGrad_G_layer2_1_conv1_pack", [at(0, 18006016, 262144), at(1, 1068318720, 262144)], { shader: 254, workgroups: [1024,1,1] }),
+        dispatch("step_1207_conv2dInputGrad_G_layer2_1_conv1_packc", [at(3, 767606784, 7913472), at(5, 862437120, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
+        dispatch("step_1207_conv2dInputGrad_G_layer2_1_conv1", [at(5, 862437120, 7913472), at(1, 1068318720, 262144), at(1, 31653888, 31653888), at(1, 0, 31653888), at(7, 846256128, 31653888), at(5, 1012924416, 31653888), at(3, 759693312, 31653888)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [483,16,1] }, { shader: 256, workgroups: [3936,1,1] }),
+        dispatch("step_1208_sum_G_layer2_1_conv1_stage1", [at(3, 759693312, 31653888), at(1, 0, 16384)], { shader: 56, workgroups: [64,1,1] }),
+        dispatch("step_1208_sum_G_layer2_1_conv1_stage2", [at(1, 0, 16384), at(1, 1068318720, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1209_sum_G_layer2_1_conv1_stage1", [at(3, 759693312, 31653888), at(4, 1012924416, 31653888), at(1, 0, 16384)], { shader: 257, workgroups: [64,1,1] }),
+        dispatch("step_1209_sum_G_layer2_1_conv1_stage2", [at(1, 0, 16384), at(1, 31653888, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1210_pointwise_G_layer2_0_downsample_1", [at(0, 17997824, 2048), at(1, 1073061888, 2048), at(3, 759693312, 31653888), at(1, 1068318720, 2048), at(4, 1012924416, 31653888), at(1, 31653888, 2048), at(1, 0, 31653888)], { shader: 258, workgroups: [15456,1,1] }),
+        dispatch("step_1211_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 17473536, 524288), at(1, 62782464, 524288)], { shader: 261, workgroups: [2048,1,1] }),
+        dispatch("step_1211_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 0, 31653888), at(4, 601423872, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_1211_conv2dInputGrad_G_layer2_0_downsample_0", [at(4, 601423872, 31653888), at(1, 62782464, 524288), at(1, 0, 62782464)], { adapter: "cpu", features: ["subgroups"], shader: 262, workgroups: [483,8,4] }, { shader: 263, workgroups: [7831,1,1] }),
+        dispatch("step_1212_sum_G_layer2_1_conv1_stage1", [at(3, 759693312, 31653888), at(2, 1012924416, 31653888), at(1, 62782464, 16384)], { shader: 257, workgroups: [64,1,1] }),
+        dispatch("step_1212_sum_G_layer2_1_conv1_stage2", [at(1, 62782464, 16384), at(1, 62798848, 2048)], { shader: 57, workgroups: [8,1,1] }),
+        dispatch("step_1213_pointwise_G_layer2_0_bn3", [at(0, 17465344, 2048), at(1, 1073057792, 2048), at(3, 759693312, 31653888), at(1, 1068318720, 2048), at(2, 1012924416, 31653888), at(1, 62798848, 2048), at(3, 791347200, 31653888)], { shader: 258, workgroups: [15456,1,1] }),
+        dispatch("step_1214_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 17203200, 262144), at(1, 62782464, 262144)], { shader: 245, workgroups: [1024,1,1] }),
+        dispatch("step_1214_conv2dInputGrad_G_layer2_0_conv3_packc", [at(3, 791347200, 31653888), at(2, 1012924416, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_1214_conv2dInputGrad_G_layer2_0_conv3", [at(2, 1012924416, 31653888), at(1, 62782464, 262144), at(3, 759693312, 7913472)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [483,4,1] }, { shader: 247, workgroups: [984,1,1] }),
+        dispatch("step_1215_sum_G_layer2_0_conv3_stage1", [at(3, 759693312, 7913472), at(8, 1060405248, 7913472), at(1, 62782464, 7680)], { shader: 248, workgroups: [30,1,1] }),
+        dispatch("step_1215_sum_G_layer2_0_conv3_stage2", [at(1, 62782464, 7680), at(1, 62790144, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1216_sum_G_layer2_0_conv3_stage1", [at(3, 759693312, 7913472), at(8, 1060405248, 7913472), at(6, 1059879936, 7913472), at(1, 62782464, 7680)], { shader: 249, workgroups: [30,1,1] }),
+        dispatch("step_1216_sum_G_layer2_0_conv3_stage2", [at(1, 62782464, 7680), at(1, 62790656, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1217_pointwise_G_layer2_0_bn2", [at(0, 17201152, 512), at(1, 1073200640, 512), at(3, 759693312, 7913472), at(8, 1060405248, 7913472), at(1, 62790144, 512), at(6, 1059879936, 7913472), at(1, 62790656, 512), at(3, 767606784, 7913472)], { shader: 250, workgroups: [3864,1,1] }),
+        dispatch("step_1218_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 16611328, 589824), at(1, 1068318720, 589824)], { shader: 251, workgroups: [2304,1,1] }),
+        dispatch("step_1218_conv2dInputGrad_G_layer2_0_conv2_packc", [at(3, 767606784, 7913472), at(5, 870350592, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
+        dispatch("step_1218_conv2dInputGrad_G_layer2_0_conv2", [at(5, 870350592, 7913472), at(1, 1068318720, 589824), at(3, 759693312, 7913472)], { adapter: "cpu", features: ["subgroups"], shader: 252, workgroups: [483,4,1] }, { shader: 253, workgroups: [984,1,1] }),
+        dispatch("step_1219_sum_G_layer2_0_conv2_stage1", [at(3, 759693312, 7913472), at(4, 1060405248, 7913472), at(1, 62782464, 7680)], { shader: 248, workgroups: [30,1,1] }),
+        dispatch("step_1219_sum_G_layer2_0_conv2_stage2", [at(1, 62782464, 7680), at(1, 62790144, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1220_sum_G_layer2_0_conv2_stage1", [at(3, 759693312, 7913472), at(4, 1060405248, 7913472), at(3, 1060405248, 7913472), at(1, 62782464, 7680)], { shader: 249, workgroups: [30,1,1] }),
+        dispatch("step_1220_sum_G_layer2_0_conv2_stage2", [at(1, 62782464, 7680), at(1, 62790656, 512)], { shader: 44, workgroups: [2,1,1] }),
+        dispatch("step_1221_pointwise_G_layer2_0_bn1", [at(0, 16609280, 512), at(1, 1073199616, 512), at(3, 759693312, 7913472), at(4, 1060405248, 7913472), at(1, 62790144, 512), at(3, 1060405248, 7913472), at(1, 62790656, 512), at(3, 767606784, 7913472)], { shader: 250, workgroups: [3864,1,1] }),
+        dispatch("step_1222_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 16478208, 131072), at(1, 62782464, 131072)], { shader: 264, workgroups: [512,1,1] }),
+        dispatch("step_1222_conv2dInputGrad_G_layer2_0_conv1_packc", [at(3, 767606784, 7913472), at(3, 1060405248, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
+        dispatch("step_1222_conv2dInputGrad_G_layer2_0_conv1", [at(3, 1060405248, 7913472), at(1, 62782464, 131072), at(3, 759693312, 62782464)], { adapter: "cpu", features: ["subgroups"], shader: 265, workgroups: [483,8,4] }, { shader: 266, workgroups: [7831,1,1] }),
+        dispatch("step_1223_sum_G_layer2_0_downsample_0_stage1", [at(1, 0, 62782464), at(3, 759693312, 62782464), at(7, 565042176, 62782464), at(1, 62782464, 16384)], { shader: 267, workgroups: [64,1,1] }),
+        dispatch("step_1223_sum_G_layer2_0_downsample_0_stage2", [at(1, 62782464, 16384), at(1, 62798848, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1224_sum_G_layer2_0_downsample_0_stage1", [at(1, 0, 62782464), at(3, 759693312, 62782464), at(7, 565042176, 62782464), at(7, 502259712, 62782464), at(1, 62782464, 16384)], { shader: 268, workgroups: [64,1,1] }),
+        dispatch("step_1224_sum_G_layer2_0_downsample_0_stage2", [at(1, 62782464, 16384), at(1, 62799872, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1225_pointwise_G_layer1_2_bn3", [at(0, 16474112, 1024), at(1, 1073103872, 1024), at(1, 0, 62782464), at(3, 759693312, 62782464), at(7, 565042176, 62782464), at(1, 62798848, 1024), at(7, 502259712, 62782464), at(1, 62799872, 1024), at(3, 822475776, 62782464)], { shader: 269, workgroups: [30656,1,1] }),
+        dispatch("step_1226_conv2dInputGrad_G_layer1_2_conv3_pack", [at(0, 16408576, 65536), at(1, 62782464, 65536)], { shader: 270, workgroups: [256,1,1] }),
+        dispatch("step_1226_conv2dInputGrad_G_layer1_2_conv3_packc", [at(3, 822475776, 62782464), at(4, 0, 62782464)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1226_conv2dInputGrad_G_layer1_2_conv3", [at(4, 0, 62782464), at(1, 62782464, 65536), at(3, 822475776, 15695616)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [1916,2,1] }, { shader: 272, workgroups: [1934,1,1] }),
+        dispatch("step_1227_sum_G_layer1_2_conv3_stage1", [at(3, 822475776, 15695616), at(10, 820637184, 15695616), at(1, 62782464, 15104)], { shader: 273, workgroups: [59,1,1] }),
+        dispatch("step_1227_sum_G_layer1_2_conv3_stage2", [at(1, 62782464, 15104), at(1, 62797568, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1228_sum_G_layer1_2_conv3_stage1", [at(3, 822475776, 15695616), at(10, 820637184, 15695616), at(10, 804941568, 15695616), at(1, 62782464, 15104)], { shader: 274, workgroups: [59,1,1] }),
+        dispatch("step_1228_sum_G_layer1_2_conv3_stage2", [at(1, 62782464, 15104), at(1, 62797824, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1229_pointwise_G_layer1_2_bn2", [at(0, 16407552, 256), at(1, 1073210624, 256), at(3, 822475776, 15695616), at(10, 820637184, 15695616), at(1, 62797568, 256), at(10, 804941568, 15695616), at(1, 62797824, 256), at(3, 838171392, 15695616)], { shader: 275, workgroups: [7664,1,1] }),
+        dispatch("step_1230_conv2dInputGrad_G_layer1_2_conv2_pack", [at(0, 16260096, 147456), at(1, 62782464, 147456)], { shader: 276, workgroups: [576,1,1] }),
+        dispatch("step_1230_conv2dInputGrad_G_layer1_2_conv2_packc", [at(3, 838171392, 15695616), at(4, 1012924416, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
+        dispatch("step_1230_conv2dInputGrad_G_layer1_2_conv2", [at(4, 1012924416, 15695616), at(1, 62782464, 147456), at(3, 822475776, 15695616)], { adapter: "cpu", features: ["subgroups"], shader: 277, workgroups: [1916,2,1] }, { shader: 278, workgroups: [1934,1,1] }),
+        dispatch("step_1231_sum_G_layer1_2_conv2_stage1", [at(3, 822475776, 15695616), at(10, 773550336, 15695616), at(1, 62782464, 15104)], { shader: 273, workgroups: [59,1,1] }),
+        dispatch("step_1231_sum_G_layer1_2_conv2_stage2", [at(1, 62782464, 15104), at(1, 62797568, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1232_sum_G_layer1_2_conv2_stage1", [at(3, 822475776, 15695616), at(10, 773550336, 15695616), at(10, 757854720, 15695616), at(1, 62782464, 15104)], { shader: 274, workgroups: [59,1,1] }),
+        dispatch("step_1232_sum_G_layer1_2_conv2_stage2", [at(1, 62782464, 15104), at(1, 62797824, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1233_pointwise_G_layer1_2_bn1", [at(0, 16259072, 256), at(1, 1073210112, 256), at(3, 822475776, 15695616), at(10, 773550336, 15695616), at(1, 62797568, 256), at(10, 757854720, 15695616), at(1, 62797824, 256), at(3, 838171392, 15695616)], { shader: 275, workgroups: [7664,1,1] }),
+        dispatch("step_1234_conv2dInputGrad_G_layer1_2_conv1_pack", [at(0, 16193536, 65536), at(1, 62782464, 65536)], { shader: 279, workgroups: [256,1,1] }),
+        dispatch("step_1234_conv2dInputGrad_G_layer1_2_conv1_packc", [at(3, 838171392, 15695616), at(4, 1028620032, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
+        dispatch("step_1234_conv2dInputGrad_G_layer1_2_conv1", [at(4, 1028620032, 15695616), at(1, 62782464, 65536), at(1, 0, 62782464), at(3, 759693312, 62782464), at(7, 565042176, 62782464), at(7, 376694784, 62782464), at(3, 822475776, 62782464)], { adapter: "cpu", features: ["subgroups"], shader: 280, workgroups: [1916,8,1] }, { shader: 281, workgroups: [7736,1,1] }),
+        dispatch("step_1235_sum_G_layer1_2_conv1_stage1", [at(3, 822475776, 62782464), at(1, 0, 16384)], { shader: 29, workgroups: [64,1,1] }),
+        dispatch("step_1235_sum_G_layer1_2_conv1_stage2", [at(1, 0, 16384), at(1, 62782464, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1236_sum_G_layer1_2_conv1_stage1", [at(3, 822475776, 62782464), at(7, 313912320, 62782464), at(1, 0, 16384)], { shader: 282, workgroups: [64,1,1] }),
+        dispatch("step_1236_sum_G_layer1_2_conv1_stage2", [at(1, 0, 16384), at(1, 62783488, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1237_pointwise_G_layer1_1_bn3", [at(0, 16189440, 1024), at(1, 1073101824, 1024), at(3, 822475776, 62782464), at(1, 62782464, 1024), at(7, 313912320, 62782464), at(1, 62783488, 1024), at(1, 0, 62782464)], { shader: 283, workgroups: [30656,1,1] }),
+        dispatch("step_1238_conv2dInputGrad_G_layer1_1_conv3_pack", [at(0, 16123904, 65536), at(1, 62782464, 65536)], { shader: 270, workgroups: [256,1,1] }),
+        dispatch("step_1238_conv2dInputGrad_G_layer1_1_conv3_packc", [at(1, 0, 62782464), at(3, 759693312, 62782464)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1238_conv2dInputGrad_G_layer1_1_conv3", [at(3, 759693312, 62782464), at(1, 62782464, 65536), at(1, 0, 15695616)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [1916,2,1] }, { shader: 272, workgroups: [1934,1,1] }),
+        dispatch("step_1239_sum_G_layer1_1_conv3_stage1", [at(1, 0, 15695616), at(10, 726463488, 15695616), at(1, 15695616, 15104)], { shader: 273, workgroups: [59,1,1] }),
+        dispatch("step_1239_sum_G_layer1_1_conv3_stage2", [at(1, 15695616, 15104), at(1, 31391232, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1240_sum_G_layer1_1_conv3_stage1", [at(1, 0, 15695616), at(10, 726463488, 15695616), at(10, 710767872, 15695616), at(1, 15695616, 15104)], { shader: 274, workgroups: [59,1,1] }),
+        dispatch("step_1240_sum_G_layer1_1_conv3_stage2", [at(1, 15695616, 15104), at(1, 31391488, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1241_pointwise_G_layer1_1_bn2", [at(0, 16122880, 256), at(1, 1073209600, 256), at(1, 0, 15695616), at(10, 726463488, 15695616), at(1, 31391232, 256), at(10, 710767872, 15695616), at(1, 31391488, 256), at(1, 15695616, 15695616)], { shader: 275, workgroups: [7664,1,1] }),
+        dispatch("step_1242_conv2dInputGrad_G_layer1_1_conv2_pack", [at(0, 15975424, 147456), at(1, 31391232, 147456)], { shader: 276, workgroups: [576,1,1] }),
+        dispatch("step_1242_conv2dInputGrad_G_layer1_1_conv2_packc", [at(1, 15695616, 15695616), at(5, 743866368, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
+        dispatch("step_1242_conv2dInputGrad_G_layer1_1_conv2", [at(5, 743866368, 15695616), at(1, 31391232, 147456), at(1, 0, 15695616)], { adapter: "cpu", features: ["subgroups"], shader: 277, workgroups: [1916,2,1] }, { shader: 278, workgroups: [1934,1,1] }),
+        dispatch("step_1243_sum_G_layer1_1_conv2_stage1", [at(1, 0, 15695616), at(10, 679376640, 15695616), at(1, 15695616, 15104)], { shader: 273, workgroups: [59,1,1] }),
+        dispatch("step_1243_sum_G_layer1_1_conv2_stage2", [at(1, 15695616, 15104), at(1, 31391232, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1244_sum_G_layer1_1_conv2_stage1", [at(1, 0, 15695616), at(10, 679376640, 15695616), at(10, 663681024, 15695616), at(1, 15695616, 15104)], { shader: 274, workgroups: [59,1,1] }),
+        dispatch("step_1244_sum_G_layer1_1_conv2_stage2", [at(1, 15695616, 15104), at(1, 31391488, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1245_pointwise_G_layer1_1_bn1", [at(0, 15974400, 256), at(1, 1073209088, 256), at(1, 0, 15695616), at(10, 679376640, 15695616), at(1, 31391232, 256), at(10, 663681024, 15695616), at(1, 31391488, 256), at(1, 15695616, 15695616)], { shader: 275, workgroups: [7664,1,1] }),
+        dispatch("step_1246_conv2dInputGrad_G_layer1_1_conv1_pack", [at(0, 15908864, 65536), at(1, 62782464, 65536)], { shader: 279, workgroups: [256,1,1] }),
+        dispatch("step_1246_conv2dInputGrad_G_layer1_1_conv1_packc", [at(1, 15695616, 15695616), at(5, 823001088, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
+        dispatch("step_1246_conv2dInputGrad_G_layer1_1_conv1", [at(5, 823001088, 15695616), at(1, 62782464, 65536), at(1, 0, 62782464)], { adapter: "cpu", features: ["subgroups"], shader: 284, workgroups: [1916,8,1] }, { shader: 285, workgroups: [7736,1,1] }),
+        dispatch("step_1247_sum_G_layer1_1_conv1_stage1", [at(3, 822475776, 62782464), at(1, 0, 62782464), at(7, 188347392, 62782464), at(1, 62782464, 16384)], { shader: 267, workgroups: [64,1,1] }),
+        dispatch("step_1247_sum_G_layer1_1_conv1_stage2", [at(1, 62782464, 16384), at(1, 62798848, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1248_pointwise_G_layer1_1_conv1", [at(3, 822475776, 62782464), at(1, 0, 62782464), at(7, 188347392, 62782464), at(1, 62798848, 1024), at(4, 126615552, 62782464)], { shader: 286, workgroups: [30656,1,1] }),
+        dispatch("step_1249_sum_G_layer1_1_conv1_stage1", [at(3, 822475776, 62782464), at(1, 0, 62782464), at(7, 188347392, 62782464), at(7, 125564928, 62782464), at(1, 62782464, 16384)], { shader: 268, workgroups: [64,1,1] }),
+        dispatch("step_1249_sum_G_layer1_1_conv1_stage2", [at(1, 62782464, 16384), at(1, 62798848, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1250_pointwise_G_layer1_0_downsample_1", [at(0, 15904768, 1024), at(1, 1073099776, 1024), at(4, 126615552, 62782464), at(7, 125564928, 62782464), at(1, 62798848, 1024), at(4, 189398016, 62782464)], { shader: 287, workgroups: [30656,1,1] }),
+        dispatch("step_1251_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 15839232, 65536), at(1, 62782464, 65536)], { shader: 270, workgroups: [256,1,1] }),
+        dispatch("step_1251_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(4, 189398016, 62782464), at(4, 316538880, 62782464)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1251_conv2dInputGrad_G_layer1_0_downsample_0", [at(4, 316538880, 62782464), at(1, 62782464, 65536), at(4, 189398016, 15695616)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [1916,2,1] }, { shader: 272, workgroups: [1934,1,1] }),
+        dispatch("step_1252_sum_G_layer1_1_conv1_stage1", [at(3, 822475776, 62782464), at(1, 0, 62782464), at(7, 188347392, 62782464), at(7, 0, 62782464), at(1, 62782464, 16384)], { shader: 268, workgroups: [64,1,1] }),
+        dispatch("step_1252_sum_G_layer1_1_conv1_stage2", [at(1, 62782464, 16384), at(1, 62798848, 1024)], { shader: 30, workgroups: [4,1,1] }),
+        dispatch("step_1253_pointwise_G_layer1_0_bn3", [at(0, 15835136, 1024), at(1, 1073097728, 1024), at(4, 126615552, 62782464), at(7, 0, 62782464), at(1, 62798848, 1024), at(1, 0, 62782464)], { shader: 287, workgroups: [30656,1,1] }),
+        dispatch("step_1254_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 15769600, 65536), at(1, 62782464, 65536)], { shader: 270, workgroups: [256,1,1] }),
+        dispatch("step_1254_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 0, 62782464), at(3, 822475776, 62782464)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1254_conv2dInputGrad_G_layer1_0_conv3", [at(3, 822475776, 62782464), at(1, 62782464, 65536), at(1, 0, 15695616)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [1916,2,1] }, { shader: 272, workgroups: [1934,1,1] }),
+        dispatch("step_1255_sum_G_layer1_0_conv3_stage1", [at(1, 0, 15695616), at(10, 632289792, 15695616), at(1, 15695616, 15104)], { shader: 273, workgroups: [59,1,1] }),
+        dispatch("step_1255_sum_G_layer1_0_conv3_stage2", [at(1, 15695616, 15104), at(1, 31391232, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1256_sum_G_layer1_0_conv3_stage1", [at(1, 0, 15695616), at(10, 632289792, 15695616), at(10, 616594176, 15695616), at(1, 15695616, 15104)], { shader: 274, workgroups: [59,1,1] }),
+        dispatch("step_1256_sum_G_layer1_0_conv3_stage2", [at(1, 15695616, 15104), at(1, 31391488, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1257_pointwise_G_layer1_0_bn2", [at(0, 15768576, 256), at(1, 1073208576, 256), at(1, 0, 15695616), at(10, 632289792, 15695616), at(1, 31391232, 256), at(10, 616594176, 15695616), at(1, 31391488, 256), at(1, 15695616, 15695616)], { shader: 275, workgroups: [7664,1,1] }),
+        dispatch("step_1258_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 15621120, 147456), at(1, 31391232, 147456)], { shader: 276, workgroups: [576,1,1] }),
+        dispatch("step_1258_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 15695616, 15695616), at(4, 205093632, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
+        dispatch("step_1258_conv2dInputGrad_G_layer1_0_conv2", [at(4, 205093632, 15695616), at(1, 31391232, 147456), at(1, 0, 15695616)], { adapter: "cpu", features: ["subgroups"], shader: 277, workgroups: [1916,2,1] }, { shader: 278, workgroups: [1934,1,1] }),
+        dispatch("step_1259_sum_G_layer1_0_conv2_stage1", [at(1, 0, 15695616), at(10, 585202944, 15695616), at(1, 15695616, 15104)], { shader: 273, workgroups: [59,1,1] }),
+        dispatch("step_1259_sum_G_layer1_0_conv2_stage2", [at(1, 15695616, 15104), at(1, 31391232, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1260_sum_G_layer1_0_conv2_stage1", [at(1, 0, 15695616), at(10, 585202944, 15695616), at(10, 569507328, 15695616), at(1, 15695616, 15104)], { shader: 274, workgroups: [59,1,1] }),
+        dispatch("step_1260_sum_G_layer1_0_conv2_stage2", [at(1, 15695616, 15104), at(1, 31391488, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_1261_pointwise_G_layer1_0_bn1", [at(0, 15620096, 256), at(1, 1073208064, 256), at(1, 0, 15695616), at(10, 585202944, 15695616), at(1, 31391232, 256), at(10, 569507328, 15695616), at(1, 31391488, 256), at(1, 15695616, 15695616)], { shader: 275, workgroups: [7664,1,1] }),
+        dispatch("step_1262_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 15603712, 16384), at(1, 0, 16384)], { shader: 288, workgroups: [64,1,1] }),
+        dispatch("step_1262_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 15695616, 15695616), at(4, 220789248, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
+        dispatch("step_1262_conv2dInputGrad_G_layer1_0_conv1", [at(4, 220789248, 15695616), at(1, 0, 16384), at(4, 189398016, 15695616), at(4, 126615552, 15695616)], { adapter: "cpu", features: ["subgroups"], shader: 289, workgroups: [1916,2,1] }, { shader: 290, workgroups: [1934,1,1] }),
+        dispatch("step_1263_maxPool2dGrad_G_layer1_0_downsample_0", [at(7, 752343040, 62259200), at(4, 126615552, 15695616), at(1, 0, 62259200)], { shader: 291, workgroups: [32768,8,1] }),
+        dispatch("step_1264_sum_G_layer1_0_downsample_0_stage1", [at(1, 0, 62259200), at(7, 752343040, 62259200), at(1, 62259200, 16384)], { shader: 292, workgroups: [64,1,1] }),
+        dispatch("step_1264_sum_G_layer1_0_downsample_0_stage2", [at(1, 62259200, 16384), at(1, 62275584, 256)], { shader: 7, workgroups: [1,1,1] }),
+        dispatch("step_1265_sum_G_conv1_stage1", [at(1, 0, 62259200), at(7, 752343040, 62259200), at(7, 690083840, 62259200), at(1, 62259200, 16384)], { shader: 293, workgroups: [64,1,1] }),
+        dispatch("step_1265_sum_G_conv1_stage2", [at(1, 62259200, 16384), at(1, 62275840, 256)], { shader: 7, workgroups: [1,1,1] }),
+        dispatch("step_1266_pointwise_G_bn1", [at(0, 15602688, 256), at(1, 1073207552, 256), at(1, 0, 62259200), at(7, 752343040, 62259200), at(1, 62275584, 256), at(7, 690083840, 62259200), at(1, 62275840, 256), at(4, 126615552, 62259200)], { shader: 294, workgroups: [30400,1,1] }),
+        dispatch("step_1267_conv2dWeightGrad_G_bn1_packc", [at(4, 126615552, 62259200), at(1, 0, 62259200)], { shader: 295, workgroups: [32768,2,1] }),
+        dispatch("step_1267_conv2dWeightGrad_G_bn1_stage1", [at(10, 836332800, 15564800), at(1, 0, 62259200), at(1, 62259200, 413952)], { adapter: "cpu", features: ["subgroups"], shader: 296, workgroups: [7,1,11] }, { shader: 297, workgroups: [135,1,1] }),
+        dispatch("step_1267_conv2dWeightGrad_G_bn1_stage2", [at(1, 62259200, 413952), at(0, 193067008, 37632), at(0, 15565056, 37632), at(3, 885258240, 37632)], { shader: 298, workgroups: [147,1,1] }),
+        dispatch("step_1268_pointwise_G_conv1", [at(0, 15565056, 37632), at(3, 885258240, 37632), at(3, 1068731904, 4), at(3, 885295872, 37632)], { shader: 299, workgroups: [19,1,1] }),
+        dispatch("step_1269_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(10, 538116096, 15695616), at(1, 0, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
+        dispatch("step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage1", [at(1, 0, 15695616), at(4, 220789248, 15695616), at(1, 15695616, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 300, workgroups: [2,1,32] }, { shader: 301, workgroups: [128,1,1] }),
+        dispatch("step_1269_conv2dWeightGrad_G_layer1_0_bn1_stage2", [at(1, 15695616, 524288), at(0, 193104640, 16384), at(0, 15603712, 16384), at(1, 1073725440, 16384)], { shader: 302, workgroups: [64,1,1] }),
+        dispatch("step_1270_pointwise_G_layer1_0_conv1", [at(0, 15603712, 16384), at(1, 1073725440, 16384), at(3, 1068731904, 4), at(3, 885333504, 16384)], { shader: 303, workgroups: [8,1,1] }),
+        dispatch("step_1271_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(10, 585202944, 15695616), at(1, 0, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
+        dispatch("step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage1", [at(1, 0, 15695616), at(4, 205093632, 15695616), at(1, 15695616, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 304, workgroups: [18,1,4] }, { shader: 305, workgroups: [144,1,1] }),
+        dispatch("step_1271_conv2dWeightGrad_G_layer1_0_bn1_stage2", [at(1, 15695616, 589824), at(0, 193121024, 147456), at(0, 15621120, 147456), at(1, 1073512448, 147456)], { shader: 306, workgroups: [576,1,1] }),
+        dispatch("step_1272_pointwise_G_layer1_0_conv2", [at(0, 15621120, 147456), at(1, 1073512448, 147456), at(3, 1068731904, 4), at(2, 1073455104, 147456)], { shader: 307, workgroups: [72,1,1] }),
+        dispatch("step_1273_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(10, 632289792, 15695616), at(1, 0, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
+        dispatch("step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage1", [at(1, 0, 15695616), at(3, 822475776, 62782464), at(1, 15695616, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 308, workgroups: [2,4,8] }, { shader: 309, workgroups: [128,1,1] }),
+        dispatch("step_1273_conv2dWeightGrad_G_layer1_0_bn2_stage2", [at(1, 15695616, 524288), at(0, 193268480, 65536), at(0, 15769600, 65536), at(1, 1073659904, 65536)], { shader: 310, workgroups: [256,1,1] }),
+        dispatch("step_1274_pointwise_G_layer1_0_conv3", [at(0, 15769600, 65536), at(1, 1073659904, 65536), at(3, 1068731904, 4), at(3, 822770688, 65536)], { shader: 311, workgroups: [32,1,1] }),
+        dispatch("step_1275_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(10, 538116096, 15695616), at(1, 0, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
+        dispatch("step_1275_conv2dWeightGrad_G_layer1_0_downsample_1_stage1", [at(1, 0, 15695616), at(4, 316538880, 62782464), at(1, 15695616, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 308, workgroups: [2,4,8] }, { shader: 309, workgroups: [128,1,1] }),
+        dispatch("step_1275_conv2dWeightGrad_G_layer1_0_downsample_1_stage2", [at(1, 15695616, 524288), at(0, 193334016, 65536), at(0, 15839232, 65536), at(3, 822836224, 65536)], { shader: 310, workgroups: [256,1,1] }),
+        dispatch("step_1276_pointwise_G_layer1_0_downsample_0", [at(0, 15839232, 65536), at(3, 822836224, 65536), at(3, 1068731904, 4), at(3, 822901760, 65536)], { shader: 311, workgroups: [32,1,1] }),
+        dispatch("step_1277_conv2dWeightGrad_G_layer1_1_bn1_packc", [at(7, 188347392, 62782464), at(1, 0, 62782464)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage1", [at(1, 0, 62782464), at(5, 823001088, 15695616), at(1, 62782464, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 312, workgroups: [8,1,8] }, { shader: 313, workgroups: [128,1,1] }),
+        dispatch("step_1277_conv2dWeightGrad_G_layer1_1_bn1_stage2", [at(1, 62782464, 524288), at(0, 193399552, 65536), at(0, 15908864, 65536), at(3, 822967296, 65536)], { shader: 314, workgroups: [256,1,1] }),
+        dispatch("step_1278_pointwise_G_layer1_1_conv1", [at(0, 15908864, 65536), at(3, 822967296, 65536), at(3, 1068731904, 4), at(3, 823032832, 65536)], { shader: 315, workgroups: [32,1,1] }),
+        dispatch("step_1279_conv2dWeightGrad_G_layer1_1_bn1_packc", [at(10, 679376640, 15695616), at(1, 0, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
+        dispatch("step_1279_conv2dWeightGrad_G_layer1_1_bn1_stage1", [at(1, 0, 15695616), at(5, 743866368, 15695616), at(1, 15695616, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 304, workgroups: [18,1,4] }, { shader: 305, workgroups: [144,1,1] }),
+        dispatch("step_1279_conv2dWeightGrad_G_layer1_1_bn1_stage2", [at(1, 15695616, 589824), at(0, 193465088, 147456), at(0, 15975424, 147456), at(3, 822475776, 147456)], { shader: 306, workgroups: [576,1,1] }),
+        dispatch("step_1280_pointwise_G_layer1_1_conv2", [at(0, 15975424, 147456), at(3, 822475776, 147456), at(3, 1068731904, 4), at(3, 822623232, 147456)], { shader: 307, workgroups: [72,1,1] }),
+        dispatch("step_1281_conv2dWeightGrad_G_layer1_1_bn2_packc", [at(10, 726463488, 15695616), at(1, 0, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
+        dispatch("step_1281_conv2dWeightGrad_G_layer1_1_bn2_stage1", [at(1, 0, 15695616), at(3, 759693312, 62782464), at(1, 15695616, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 308, workgroups: [2,4,8] }, { shader: 309, workgroups: [128,1,1] }),
+        dispatch("step_1281_conv2dWeightGrad_G_layer1_1_bn2_stage2", [at(1, 15695616, 524288), at(0, 193612544, 65536), at(0, 16123904, 65536), at(3, 760119296, 65536)], { shader: 310, workgroups: [256,1,1] }),
+        dispatch("step_1282_pointwise_G_layer1_1_conv3", [at(0, 16123904, 65536), at(3, 760119296, 65536), at(3, 1068731904, 4), at(3, 760184832, 65536)], { shader: 311, workgroups: [32,1,1] }),
+        dispatch("step_1283_conv2dWeightGrad_G_layer1_2_bn1_packc", [at(7, 376694784, 62782464), at(1, 0, 62782464)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1283_conv2dWeightGrad_G_layer1_2_bn1_stage1", [at(1, 0, 62782464), at(4, 1028620032, 15695616), at(1, 62782464, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 312, workgroups: [8,1,8] }, { shader: 313, workgroups: [128,1,1] }),
+        dispatch("step_1283_conv2dWeightGrad_G_layer1_2_bn1_stage2", [at(1, 62782464, 524288), at(0, 193678080, 65536), at(0, 16193536, 65536), at(3, 760250368, 65536)], { shader: 314, workgroups: [256,1,1] }),
+        dispatch("step_1284_pointwise_G_layer1_2_conv1", [at(0, 16193536, 65536), at(3, 760250368, 65536), at(3, 1068731904, 4), at(3, 760315904, 65536)], { shader: 315, workgroups: [32,1,1] }),
+        dispatch("step_1285_conv2dWeightGrad_G_layer1_2_bn1_packc", [at(10, 773550336, 15695616), at(1, 0, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
+        dispatch("step_1285_conv2dWeightGrad_G_layer1_2_bn1_stage1", [at(1, 0, 15695616), at(4, 1012924416, 15695616), at(1, 15695616, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 304, workgroups: [18,1,4] }, { shader: 305, workgroups: [144,1,1] }),
+        dispatch("step_1285_conv2dWeightGrad_G_layer1_2_bn1_stage2", [at(1, 15695616, 589824), at(0, 193743616, 147456), at(0, 16260096, 147456), at(3, 759693312, 147456)], { shader: 306, workgroups: [576,1,1] }),
+        dispatch("step_1286_pointwise_G_layer1_2_conv2", [at(0, 16260096, 147456), at(3, 759693312, 147456), at(3, 1068731904, 4), at(3, 759840768, 147456)], { shader: 307, workgroups: [72,1,1] }),
+        dispatch("step_1287_conv2dWeightGrad_G_layer1_2_bn2_packc", [at(10, 820637184, 15695616), at(1, 0, 15695616)], { shader: 14, workgroups: [15328,1,1] }),
+        dispatch("step_1287_conv2dWeightGrad_G_layer1_2_bn2_stage1", [at(1, 0, 15695616), at(4, 0, 62782464), at(1, 15695616, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 308, workgroups: [2,4,8] }, { shader: 309, workgroups: [128,1,1] }),
+        dispatch("step_1287_conv2dWeightGrad_G_layer1_2_bn2_stage2", [at(1, 15695616, 524288), at(0, 193891072, 65536), at(0, 16408576, 65536), at(3, 760381440, 65536)], { shader: 310, workgroups: [256,1,1] }),
+        dispatch("step_1288_pointwise_G_layer1_2_conv3", [at(0, 16408576, 65536), at(3, 760381440, 65536), at(3, 1068731904, 4), at(3, 760446976, 65536)], { shader: 311, workgroups: [32,1,1] }),
+        dispatch("step_1289_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(7, 565042176, 62782464), at(1, 0, 62782464)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage1", [at(1, 0, 62782464), at(3, 1060405248, 7913472), at(1, 62782464, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 316, workgroups: [8,2,4] }, { shader: 317, workgroups: [128,1,1] }),
+        dispatch("step_1289_conv2dWeightGrad_G_layer2_0_bn1_stage2", [at(1, 62782464, 524288), at(0, 193956608, 131072), at(0, 16478208, 131072), at(2, 1073602560, 131072)], { shader: 318, workgroups: [512,1,1] }),
+        dispatch("step_1290_pointwise_G_layer2_0_conv1", [at(0, 16478208, 131072), at(2, 1073602560, 131072), at(3, 1068731904, 4), at(3, 759988224, 131072)], { shader: 319, workgroups: [64,1,1] }),
+        dispatch("step_1291_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(4, 1060405248, 7913472), at(1, 0, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
+        dispatch("step_1291_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 7913472), at(5, 870350592, 7913472), at(0, 194087680, 589824), at(0, 16611328, 589824), at(2, 1072275456, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [36,2,1] }, { shader: 321, workgroups: [144,1,1] }),
+        dispatch("step_1292_pointwise_G_layer2_0_conv2", [at(0, 16611328, 589824), at(2, 1072275456, 589824), at(3, 1068731904, 4), at(2, 1072865280, 589824)], { shader: 322, workgroups: [288,1,1] }),
+        dispatch("step_1293_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(8, 1060405248, 7913472), at(1, 0, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
+        dispatch("step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage1", [at(1, 0, 7913472), at(2, 1012924416, 31653888), at(1, 7913472, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 323, workgroups: [4,8,2] }, { shader: 324, workgroups: [128,1,1] }),
+        dispatch("step_1293_conv2dWeightGrad_G_layer2_0_bn2_stage2", [at(1, 7913472, 524288), at(0, 194677504, 262144), at(0, 17203200, 262144), at(1, 1073250304, 262144)], { shader: 325, workgroups: [1024,1,1] }),
+        dispatch("step_1294_pointwise_G_layer2_0_conv3", [at(0, 17203200, 262144), at(1, 1073250304, 262144), at(3, 1068731904, 4), at(2, 1018560512, 262144)], { shader: 326, workgroups: [128,1,1] }),
+        dispatch("step_1295_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(7, 565042176, 62782464), at(1, 0, 62782464)], { shader: 36, workgroups: [32768,2,1] }),
+        dispatch("step_1295_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 0, 62782464), at(4, 601423872, 31653888), at(0, 194939648, 524288), at(0, 17473536, 524288), at(2, 1016463360, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 327, workgroups: [8,8,1] }, { shader: 328, workgroups: [128,1,1] }),
+        dispatch("step_1296_pointwise_G_layer2_0_downsample_0", [at(0, 17473536, 524288), at(2, 1016463360, 524288), at(3, 1068731904, 4), at(2, 1016987648, 524288)], { shader: 329, workgroups: [256,1,1] }),
+        dispatch("step_1297_conv2dWeightGrad_G_layer2_1_bn1_packc", [at(5, 1012924416, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage1", [at(1, 0, 31653888), at(5, 862437120, 7913472), at(1, 31653888, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [16,2,2] }, { shader: 331, workgroups: [128,1,1] }),
+        dispatch("step_1297_conv2dWeightGrad_G_layer2_1_bn1_stage2", [at(1, 31653888, 524288), at(0, 195463936, 262144), at(0, 18006016, 262144), at(2, 1018822656, 262144)], { shader: 332, workgroups: [1024,1,1] }),
+        dispatch("step_1298_pointwise_G_layer2_1_conv1", [at(0, 18006016, 262144), at(2, 1018822656, 262144), at(3, 1068731904, 4), at(2, 1019084800, 262144)], { shader: 333, workgroups: [128,1,1] }),
+        dispatch("step_1299_conv2dWeightGrad_G_layer2_1_bn1_packc", [at(10, 859811072, 7913472), at(1, 0, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
+        dispatch("step_1299_conv2dWeightGrad_G_layer2_1_bn1", [at(1, 0, 7913472), at(5, 854523648, 7913472), at(0, 195726080, 589824), at(0, 18270208, 589824), at(2, 1012924416, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [36,2,1] }, { shader: 321, workgroups: [144,1,1] }),
+        dispatch("step_1300_pointwise_G_layer2_1_conv2", [at(0, 18270208, 589824), at(2, 1012924416, 589824), at(3, 1068731904, 4), at(2, 1013514240, 589824)], { shader: 322, workgroups: [288,1,1] }),
+        dispatch("step_1301_conv2dWeightGrad_G_layer2_1_bn2_packc", [at(10, 883551488, 7913472), at(1, 0, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
+        dispatch("step_1301_conv2dWeightGrad_G_layer2_1_bn2_stage1", [at(1, 0, 7913472), at(4, 569769984, 31653888), at(1, 7913472, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 323, workgroups: [4,8,2] }, { shader: 324, workgroups: [128,1,1] }),
+        dispatch("step_1301_conv2dWeightGrad_G_layer2_1_bn2_stage2", [at(1, 7913472, 524288), at(0, 196315904, 262144), at(0, 18862080, 262144), at(2, 1019346944, 262144)], { shader: 325, workgroups: [1024,1,1] }),
+        dispatch("step_1302_pointwise_G_layer2_1_conv3", [at(0, 18862080, 262144), at(2, 1019346944, 262144), at(3, 1068731904, 4), at(2, 1019609088, 262144)], { shader: 326, workgroups: [128,1,1] }),
+        dispatch("step_1303_conv2dWeightGrad_G_layer2_2_bn1_packc", [at(7, 846256128, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_1303_conv2dWeightGrad_G_layer2_2_bn1_stage1", [at(1, 0, 31653888), at(5, 846610176, 7913472), at(1, 31653888, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [16,2,2] }, { shader: 331, workgroups: [128,1,1] }),
+        dispatch("step_1303_conv2dWeightGrad_G_layer2_2_bn1_stage2", [at(1, 31653888, 524288), at(0, 196578048, 262144), at(0, 19132416, 262144), at(2, 1019871232, 262144)], { shader: 332, workgroups: [1024,1,1] }),
+        dispatch("step_1304_pointwise_G_layer2_2_conv1", [at(0, 19132416, 262144), at(2, 1019871232, 262144), at(3, 1068731904, 4), at(2, 1020133376, 262144)], { shader: 333, workgroups: [128,1,1] }),
+        dispatch("step_1305_conv2dWeightGrad_G_layer2_2_bn1_packc", [at(10, 907291904, 7913472), at(1, 0, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
+        dispatch("step_1305_conv2dWeightGrad_G_layer2_2_bn1", [at(1, 0, 7913472), at(5, 838696704, 7913472), at(0, 196840192, 589824), at(0, 19396608, 589824), at(2, 1014104064, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [36,2,1] }, { shader: 321, workgroups: [144,1,1] }),
+        dispatch("step_1306_pointwise_G_layer2_2_conv2", [at(0, 19396608, 589824), at(2, 1014104064, 589824), at(3, 1068731904, 4), at(2, 1014693888, 589824)], { shader: 322, workgroups: [288,1,1] }),
+        dispatch("step_1307_conv2dWeightGrad_G_layer2_2_bn2_packc", [at(10, 931032320, 7913472), at(1, 0, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
+        dispatch("step_1307_conv2dWeightGrad_G_layer2_2_bn2_stage1", [at(1, 0, 7913472), at(4, 410975232, 31653888), at(1, 7913472, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 323, workgroups: [4,8,2] }, { shader: 324, workgroups: [128,1,1] }),
+        dispatch("step_1307_conv2dWeightGrad_G_layer2_2_bn2_stage2", [at(1, 7913472, 524288), at(0, 197430016, 262144), at(0, 19988480, 262144), at(2, 1020395520, 262144)], { shader: 325, workgroups: [1024,1,1] }),
+        dispatch("step_1308_pointwise_G_layer2_2_conv3", [at(0, 19988480, 262144), at(2, 1020395520, 262144), at(3, 1068731904, 4), at(2, 1020657664, 262144)], { shader: 326, workgroups: [128,1,1] }),
+        dispatch("step_1309_conv2dWeightGrad_G_layer2_3_bn1_packc", [at(7, 941217792, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_1309_conv2dWeightGrad_G_layer2_3_bn1_stage1", [at(1, 0, 31653888), at(2, 1060405248, 7913472), at(1, 31653888, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [16,2,2] }, { shader: 331, workgroups: [128,1,1] }),
+        dispatch("step_1309_conv2dWeightGrad_G_layer2_3_bn1_stage2", [at(1, 31653888, 524288), at(0, 197692160, 262144), at(0, 20258816, 262144), at(2, 1020919808, 262144)], { shader: 332, workgroups: [1024,1,1] }),
+        dispatch("step_1310_pointwise_G_layer2_3_conv1", [at(0, 20258816, 262144), at(2, 1020919808, 262144), at(3, 1068731904, 4), at(2, 1021181952, 262144)], { shader: 333, workgroups: [128,1,1] }),
+        dispatch("step_1311_conv2dWeightGrad_G_layer2_3_bn1_packc", [at(10, 954772736, 7913472), at(1, 0, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
+        dispatch("step_1311_conv2dWeightGrad_G_layer2_3_bn1", [at(1, 0, 7913472), at(1, 1060405248, 7913472), at(0, 197954304, 589824), at(0, 20523008, 589824), at(2, 1015283712, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [36,2,1] }, { shader: 321, workgroups: [144,1,1] }),
+        dispatch("step_1312_pointwise_G_layer2_3_conv2", [at(0, 20523008, 589824), at(2, 1015283712, 589824), at(3, 1068731904, 4), at(2, 1015873536, 589824)], { shader: 322, workgroups: [288,1,1] }),
+        dispatch("step_1313_conv2dWeightGrad_G_layer2_3_bn2_packc", [at(10, 978513152, 7913472), at(1, 0, 7913472)], { shader: 50, workgroups: [7728,1,1] }),
+        dispatch("step_1313_conv2dWeightGrad_G_layer2_3_bn2_stage1", [at(1, 0, 7913472), at(4, 379321344, 31653888), at(1, 7913472, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 323, workgroups: [4,8,2] }, { shader: 324, workgroups: [128,1,1] }),
+        dispatch("step_1313_conv2dWeightGrad_G_layer2_3_bn2_stage2", [at(1, 7913472, 524288), at(0, 198544128, 262144), at(0, 21114880, 262144), at(2, 1021444096, 262144)], { shader: 325, workgroups: [1024,1,1] }),
+        dispatch("step_1314_pointwise_G_layer2_3_conv3", [at(0, 21114880, 262144), at(2, 1021444096, 262144), at(3, 1068731904, 4), at(2, 1021706240, 262144)], { shader: 326, workgroups: [128,1,1] }),
+        dispatch("step_1315_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(7, 1036179456, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_1315_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 31653888), at(2, 1044578304, 15826944), at(0, 198806272, 524288), at(0, 21385216, 524288), at(2, 1017511936, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 334, workgroups: [16,4,1] }, { shader: 335, workgroups: [128,1,1] }),
+        dispatch("step_1316_pointwise_G_layer3_0_conv1", [at(0, 21385216, 524288), at(2, 1017511936, 524288), at(3, 1068731904, 4), at(2, 1018036224, 524288)], { shader: 336, workgroups: [256,1,1] }),
+        dispatch("step_1317_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(3, 1044578304, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1317_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 15826944), at(5, 728039424, 15826944), at(0, 199330560, 2359296), at(0, 21913600, 2359296), at(1, 1060405248, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1318_pointwise_G_layer3_0_conv2", [at(0, 21913600, 2359296), at(1, 1060405248, 2359296), at(3, 1068731904, 4), at(1, 1062764544, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1319_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(6, 1044052992, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1319_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 0, 15826944), at(2, 569769984, 63307776), at(0, 201689856, 1048576), at(0, 24276992, 1048576), at(1, 1072201728, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1320_pointwise_G_layer3_0_conv3", [at(0, 24276992, 1048576), at(1, 1072201728, 1048576), at(3, 1068731904, 4), at(2, 623509504, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1321_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(7, 1036179456, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_1321_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 0, 31653888), at(2, 696385536, 63307776), at(0, 202738432, 2097152), at(0, 25341952, 2097152), at(2, 619315200, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 343, workgroups: [16,16,1] }, { shader: 344, workgroups: [512,1,1] }),
+        dispatch("step_1322_pointwise_G_layer3_0_downsample_0", [at(0, 25341952, 2097152), at(2, 619315200, 2097152), at(3, 1068731904, 4), at(2, 621412352, 2097152)], { shader: 345, workgroups: [1024,1,1] }),
+        dispatch("step_1323_conv2dWeightGrad_G_layer3_1_bn1_packc", [at(2, 759693312, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1323_conv2dWeightGrad_G_layer3_1_bn1", [at(1, 0, 63307776), at(5, 712212480, 15826944), at(0, 204835584, 1048576), at(0, 27455488, 1048576), at(2, 624558080, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1324_pointwise_G_layer3_1_conv1", [at(0, 27455488, 1048576), at(2, 624558080, 1048576), at(3, 1068731904, 4), at(2, 625606656, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1325_conv2dWeightGrad_G_layer3_1_bn1_packc", [at(8, 601423872, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1325_conv2dWeightGrad_G_layer3_1_bn1", [at(1, 0, 15826944), at(5, 696385536, 15826944), at(0, 205884160, 2359296), at(0, 28508160, 2359296), at(1, 1065123840, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1326_pointwise_G_layer3_1_conv2", [at(0, 28508160, 2359296), at(1, 1065123840, 2359296), at(3, 1068731904, 4), at(1, 1067483136, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1327_conv2dWeightGrad_G_layer3_1_bn2_packc", [at(8, 648904704, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1327_conv2dWeightGrad_G_layer3_1_bn2", [at(1, 0, 15826944), at(2, 886308864, 63307776), at(0, 208243456, 1048576), at(0, 30871552, 1048576), at(2, 626655232, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1328_pointwise_G_layer3_1_conv3", [at(0, 30871552, 1048576), at(2, 626655232, 1048576), at(3, 1068731904, 4), at(2, 627703808, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1329_conv2dWeightGrad_G_layer3_2_bn1_packc", [at(2, 949616640, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1329_conv2dWeightGrad_G_layer3_2_bn1", [at(1, 0, 63307776), at(5, 680558592, 15826944), at(0, 209292032, 1048576), at(0, 31936512, 1048576), at(2, 628752384, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1330_pointwise_G_layer3_2_conv1", [at(0, 31936512, 1048576), at(2, 628752384, 1048576), at(3, 1068731904, 4), at(2, 629800960, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1331_conv2dWeightGrad_G_layer3_2_bn1_packc", [at(8, 696385536, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1331_conv2dWeightGrad_G_layer3_2_bn1", [at(1, 0, 15826944), at(5, 664731648, 15826944), at(0, 210340608, 2359296), at(0, 32989184, 2359296), at(1, 1069842432, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1332_pointwise_G_layer3_2_conv2", [at(0, 32989184, 2359296), at(1, 1069842432, 2359296), at(3, 1068731904, 4), at(2, 569769984, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1333_conv2dWeightGrad_G_layer3_2_bn2_packc", [at(8, 743866368, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1333_conv2dWeightGrad_G_layer3_2_bn2", [at(1, 0, 15826944), at(3, 63307776, 63307776), at(0, 212699904, 1048576), at(0, 35352576, 1048576), at(2, 630849536, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1334_pointwise_G_layer3_2_conv3", [at(0, 35352576, 1048576), at(2, 630849536, 1048576), at(3, 1068731904, 4), at(2, 631898112, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1335_conv2dWeightGrad_G_layer3_3_bn1_packc", [at(3, 126615552, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1335_conv2dWeightGrad_G_layer3_3_bn1", [at(1, 0, 63307776), at(5, 648904704, 15826944), at(0, 213748480, 1048576), at(0, 36417536, 1048576), at(2, 696385536, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1336_pointwise_G_layer3_3_conv1", [at(0, 36417536, 1048576), at(2, 696385536, 1048576), at(3, 1068731904, 4), at(2, 697434112, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1337_conv2dWeightGrad_G_layer3_3_bn1_packc", [at(8, 791347200, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1337_conv2dWeightGrad_G_layer3_3_bn1", [at(1, 0, 15826944), at(5, 633077760, 15826944), at(0, 214797056, 2359296), at(0, 37470208, 2359296), at(2, 572129280, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1338_pointwise_G_layer3_3_conv2", [at(0, 37470208, 2359296), at(2, 572129280, 2359296), at(3, 1068731904, 4), at(2, 574488576, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1339_conv2dWeightGrad_G_layer3_3_bn2_packc", [at(8, 838828032, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1339_conv2dWeightGrad_G_layer3_3_bn2", [at(1, 0, 15826944), at(3, 253231104, 63307776), at(0, 217156352, 1048576), at(0, 39833600, 1048576), at(2, 698482688, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1340_pointwise_G_layer3_3_conv3", [at(0, 39833600, 1048576), at(2, 698482688, 1048576), at(3, 1068731904, 4), at(2, 699531264, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1341_conv2dWeightGrad_G_layer3_4_bn1_packc", [at(3, 316538880, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1341_conv2dWeightGrad_G_layer3_4_bn1", [at(1, 0, 63307776), at(5, 553943040, 15826944), at(0, 218204928, 1048576), at(0, 40898560, 1048576), at(2, 700579840, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1342_pointwise_G_layer3_4_conv1", [at(0, 40898560, 1048576), at(2, 700579840, 1048576), at(3, 1068731904, 4), at(2, 701628416, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1343_conv2dWeightGrad_G_layer3_4_bn1_packc", [at(8, 886308864, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1343_conv2dWeightGrad_G_layer3_4_bn1", [at(1, 0, 15826944), at(5, 538116096, 15826944), at(0, 219253504, 2359296), at(0, 41951232, 2359296), at(2, 576847872, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1344_pointwise_G_layer3_4_conv2", [at(0, 41951232, 2359296), at(2, 576847872, 2359296), at(3, 1068731904, 4), at(2, 579207168, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1345_conv2dWeightGrad_G_layer3_4_bn2_packc", [at(8, 933789696, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1345_conv2dWeightGrad_G_layer3_4_bn2", [at(1, 0, 15826944), at(3, 443154432, 63307776), at(0, 221612800, 1048576), at(0, 44314624, 1048576), at(2, 702676992, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1346_pointwise_G_layer3_4_conv3", [at(0, 44314624, 1048576), at(2, 702676992, 1048576), at(3, 1068731904, 4), at(2, 703725568, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1347_conv2dWeightGrad_G_layer3_5_bn1_packc", [at(3, 506462208, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1347_conv2dWeightGrad_G_layer3_5_bn1", [at(1, 0, 63307776), at(5, 522289152, 15826944), at(0, 222661376, 1048576), at(0, 45379584, 1048576), at(2, 704774144, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1348_pointwise_G_layer3_5_conv1", [at(0, 45379584, 1048576), at(2, 704774144, 1048576), at(3, 1068731904, 4), at(2, 705822720, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1349_conv2dWeightGrad_G_layer3_5_bn1_packc", [at(8, 981270528, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1349_conv2dWeightGrad_G_layer3_5_bn1", [at(1, 0, 15826944), at(5, 506462208, 15826944), at(0, 223709952, 2359296), at(0, 46432256, 2359296), at(2, 581566464, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1350_pointwise_G_layer3_5_conv2", [at(0, 46432256, 2359296), at(2, 581566464, 2359296), at(3, 1068731904, 4), at(2, 583925760, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1351_conv2dWeightGrad_G_layer3_5_bn2_packc", [at(8, 1028751360, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1351_conv2dWeightGrad_G_layer3_5_bn2", [at(1, 0, 15826944), at(3, 633077760, 63307776), at(0, 226069248, 1048576), at(0, 48795648, 1048576), at(2, 706871296, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1352_pointwise_G_layer3_5_conv3", [at(0, 48795648, 1048576), at(2, 706871296, 1048576), at(3, 1068731904, 4), at(2, 707919872, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1353_conv2dWeightGrad_G_layer3_6_bn1_packc", [at(3, 696385536, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1353_conv2dWeightGrad_G_layer3_6_bn1", [at(1, 0, 63307776), at(5, 490635264, 15826944), at(0, 227117824, 1048576), at(0, 49860608, 1048576), at(2, 708968448, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1354_pointwise_G_layer3_6_conv1", [at(0, 49860608, 1048576), at(2, 708968448, 1048576), at(3, 1068731904, 4), at(2, 710017024, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1355_conv2dWeightGrad_G_layer3_6_bn1_packc", [at(9, 15826944, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1355_conv2dWeightGrad_G_layer3_6_bn1", [at(1, 0, 15826944), at(5, 474808320, 15826944), at(0, 228166400, 2359296), at(0, 50913280, 2359296), at(2, 586285056, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1356_pointwise_G_layer3_6_conv2", [at(0, 50913280, 2359296), at(2, 586285056, 2359296), at(3, 1068731904, 4), at(2, 588644352, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1357_conv2dWeightGrad_G_layer3_6_bn2_packc", [at(9, 63307776, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1357_conv2dWeightGrad_G_layer3_6_bn2", [at(1, 0, 15826944), at(3, 379846656, 63307776), at(0, 230525696, 1048576), at(0, 53276672, 1048576), at(2, 711065600, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1358_pointwise_G_layer3_6_conv3", [at(0, 53276672, 1048576), at(2, 711065600, 1048576), at(3, 1068731904, 4), at(2, 712114176, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1359_conv2dWeightGrad_G_layer3_7_bn1_packc", [at(3, 886308864, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1359_conv2dWeightGrad_G_layer3_7_bn1", [at(1, 0, 63307776), at(5, 364019712, 15826944), at(0, 231574272, 1048576), at(0, 54341632, 1048576), at(2, 713162752, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1360_pointwise_G_layer3_7_conv1", [at(0, 54341632, 1048576), at(2, 713162752, 1048576), at(3, 1068731904, 4), at(2, 714211328, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1361_conv2dWeightGrad_G_layer3_7_bn1_packc", [at(9, 110788608, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1361_conv2dWeightGrad_G_layer3_7_bn1", [at(1, 0, 15826944), at(5, 348192768, 15826944), at(0, 232622848, 2359296), at(0, 55394304, 2359296), at(2, 591003648, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1362_pointwise_G_layer3_7_conv2", [at(0, 55394304, 2359296), at(2, 591003648, 2359296), at(3, 1068731904, 4), at(2, 593362944, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1363_conv2dWeightGrad_G_layer3_7_bn2_packc", [at(9, 158269440, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1363_conv2dWeightGrad_G_layer3_7_bn2", [at(1, 0, 15826944), at(3, 949616640, 63307776), at(0, 234982144, 1048576), at(0, 57757696, 1048576), at(2, 715259904, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1364_pointwise_G_layer3_7_conv3", [at(0, 57757696, 1048576), at(2, 715259904, 1048576), at(3, 1068731904, 4), at(2, 716308480, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1365_conv2dWeightGrad_G_layer3_8_bn1_packc", [at(4, 63307776, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1365_conv2dWeightGrad_G_layer3_8_bn1", [at(1, 0, 63307776), at(5, 174096384, 15826944), at(0, 236030720, 1048576), at(0, 58822656, 1048576), at(2, 717357056, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1366_pointwise_G_layer3_8_conv1", [at(0, 58822656, 1048576), at(2, 717357056, 1048576), at(3, 1068731904, 4), at(2, 718405632, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1367_conv2dWeightGrad_G_layer3_8_bn1_packc", [at(9, 205750272, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1367_conv2dWeightGrad_G_layer3_8_bn1", [at(1, 0, 15826944), at(5, 158269440, 15826944), at(0, 237079296, 2359296), at(0, 59875328, 2359296), at(2, 595722240, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1368_pointwise_G_layer3_8_conv2", [at(0, 59875328, 2359296), at(2, 595722240, 2359296), at(3, 1068731904, 4), at(2, 598081536, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1369_conv2dWeightGrad_G_layer3_8_bn2_packc", [at(9, 253231104, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1369_conv2dWeightGrad_G_layer3_8_bn2", [at(1, 0, 15826944), at(3, 0, 63307776), at(0, 239438592, 1048576), at(0, 62238720, 1048576), at(2, 719454208, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1370_pointwise_G_layer3_8_conv3", [at(0, 62238720, 1048576), at(2, 719454208, 1048576), at(3, 1068731904, 4), at(2, 720502784, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1371_conv2dWeightGrad_G_layer3_9_bn1_packc", [at(4, 253231104, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1371_conv2dWeightGrad_G_layer3_9_bn1", [at(1, 0, 63307776), at(4, 997097472, 15826944), at(0, 240487168, 1048576), at(0, 63303680, 1048576), at(2, 721551360, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1372_pointwise_G_layer3_9_conv1", [at(0, 63303680, 1048576), at(2, 721551360, 1048576), at(3, 1068731904, 4), at(2, 722599936, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1373_conv2dWeightGrad_G_layer3_9_bn1_packc", [at(9, 300711936, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1373_conv2dWeightGrad_G_layer3_9_bn1", [at(1, 0, 15826944), at(4, 981270528, 15826944), at(0, 241535744, 2359296), at(0, 64356352, 2359296), at(2, 600440832, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1374_pointwise_G_layer3_9_conv2", [at(0, 64356352, 2359296), at(2, 600440832, 2359296), at(3, 1068731904, 4), at(2, 602800128, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1375_conv2dWeightGrad_G_layer3_9_bn2_packc", [at(9, 348192768, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1375_conv2dWeightGrad_G_layer3_9_bn2", [at(1, 0, 15826944), at(3, 569769984, 63307776), at(0, 243895040, 1048576), at(0, 66719744, 1048576), at(2, 723648512, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1376_pointwise_G_layer3_9_conv3", [at(0, 66719744, 1048576), at(2, 723648512, 1048576), at(3, 1068731904, 4), at(2, 724697088, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1377_conv2dWeightGrad_G_layer3_10_bn1_packc", [at(4, 443154432, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1377_conv2dWeightGrad_G_layer3_10_bn1", [at(1, 0, 63307776), at(4, 807174144, 15826944), at(0, 244943616, 1048576), at(0, 67784704, 1048576), at(2, 725745664, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1378_pointwise_G_layer3_10_conv1", [at(0, 67784704, 1048576), at(2, 725745664, 1048576), at(3, 1068731904, 4), at(2, 726794240, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1379_conv2dWeightGrad_G_layer3_10_bn1_packc", [at(9, 395673600, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1379_conv2dWeightGrad_G_layer3_10_bn1", [at(1, 0, 15826944), at(4, 791347200, 15826944), at(0, 245992192, 2359296), at(0, 68837376, 2359296), at(2, 605159424, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1380_pointwise_G_layer3_10_conv2", [at(0, 68837376, 2359296), at(2, 605159424, 2359296), at(3, 1068731904, 4), at(2, 607518720, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1381_conv2dWeightGrad_G_layer3_10_bn2_packc", [at(9, 443154432, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1381_conv2dWeightGrad_G_layer3_10_bn2", [at(1, 0, 15826944), at(2, 633077760, 63307776), at(0, 248351488, 1048576), at(0, 71200768, 1048576), at(2, 727842816, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1382_pointwise_G_layer3_10_conv3", [at(0, 71200768, 1048576), at(2, 727842816, 1048576), at(3, 1068731904, 4), at(2, 632946688, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1383_conv2dWeightGrad_G_layer3_11_bn1_packc", [at(4, 633077760, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1383_conv2dWeightGrad_G_layer3_11_bn1", [at(1, 0, 63307776), at(4, 775520256, 15826944), at(0, 249400064, 1048576), at(0, 72265728, 1048576), at(2, 633995264, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1384_pointwise_G_layer3_11_conv1", [at(0, 72265728, 1048576), at(2, 633995264, 1048576), at(3, 1068731904, 4), at(2, 635043840, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1385_conv2dWeightGrad_G_layer3_11_bn1_packc", [at(9, 490635264, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1385_conv2dWeightGrad_G_layer3_11_bn1", [at(1, 0, 15826944), at(4, 759693312, 15826944), at(0, 250448640, 2359296), at(0, 73318400, 2359296), at(2, 609878016, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1386_pointwise_G_layer3_11_conv2", [at(0, 73318400, 2359296), at(2, 609878016, 2359296), at(3, 1068731904, 4), at(2, 612237312, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1387_conv2dWeightGrad_G_layer3_11_bn2_packc", [at(9, 538116096, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1387_conv2dWeightGrad_G_layer3_11_bn2", [at(1, 0, 15826944), at(3, 189923328, 63307776), at(0, 252807936, 1048576), at(0, 75681792, 1048576), at(2, 636092416, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1388_pointwise_G_layer3_11_conv3", [at(0, 75681792, 1048576), at(2, 636092416, 1048576), at(3, 1068731904, 4), at(2, 637140992, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1389_conv2dWeightGrad_G_layer3_12_bn1_packc", [at(4, 823001088, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1389_conv2dWeightGrad_G_layer3_12_bn1", [at(1, 0, 63307776), at(4, 965443584, 15826944), at(0, 253856512, 1048576), at(0, 76746752, 1048576), at(2, 638189568, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1390_pointwise_G_layer3_12_conv1", [at(0, 76746752, 1048576), at(2, 638189568, 1048576), at(3, 1068731904, 4), at(2, 639238144, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1391_conv2dWeightGrad_G_layer3_12_bn1_packc", [at(9, 585596928, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1391_conv2dWeightGrad_G_layer3_12_bn1", [at(1, 0, 15826944), at(4, 949616640, 15826944), at(0, 254905088, 2359296), at(0, 77799424, 2359296), at(2, 614596608, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1392_pointwise_G_layer3_12_conv2", [at(0, 77799424, 2359296), at(2, 614596608, 2359296), at(3, 1068731904, 4), at(2, 616955904, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1393_conv2dWeightGrad_G_layer3_12_bn2_packc", [at(9, 633077760, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1393_conv2dWeightGrad_G_layer3_12_bn2", [at(1, 0, 15826944), at(2, 443154432, 63307776), at(0, 257264384, 1048576), at(0, 80162816, 1048576), at(2, 640286720, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1394_pointwise_G_layer3_12_conv3", [at(0, 80162816, 1048576), at(2, 640286720, 1048576), at(3, 1068731904, 4), at(2, 452591616, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1395_conv2dWeightGrad_G_layer3_13_bn1_packc", [at(5, 0, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1395_conv2dWeightGrad_G_layer3_13_bn1", [at(1, 0, 63307776), at(5, 142442496, 15826944), at(0, 258312960, 1048576), at(0, 81227776, 1048576), at(2, 453640192, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1396_pointwise_G_layer3_13_conv1", [at(0, 81227776, 1048576), at(2, 453640192, 1048576), at(3, 1068731904, 4), at(2, 454688768, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1397_conv2dWeightGrad_G_layer3_13_bn1_packc", [at(9, 680558592, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1397_conv2dWeightGrad_G_layer3_13_bn1", [at(1, 0, 15826944), at(5, 126615552, 15826944), at(0, 259361536, 2359296), at(0, 82280448, 2359296), at(2, 443154432, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1398_pointwise_G_layer3_13_conv2", [at(0, 82280448, 2359296), at(2, 443154432, 2359296), at(3, 1068731904, 4), at(2, 445513728, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1399_conv2dWeightGrad_G_layer3_13_bn2_packc", [at(9, 728039424, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1399_conv2dWeightGrad_G_layer3_13_bn2", [at(1, 0, 15826944), at(2, 823001088, 63307776), at(0, 261720832, 1048576), at(0, 84643840, 1048576), at(2, 455737344, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1400_pointwise_G_layer3_13_conv3", [at(0, 84643840, 1048576), at(2, 455737344, 1048576), at(3, 1068731904, 4), at(2, 456785920, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1401_conv2dWeightGrad_G_layer3_14_bn1_packc", [at(5, 189923328, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1401_conv2dWeightGrad_G_layer3_14_bn1", [at(1, 0, 63307776), at(5, 332365824, 15826944), at(0, 262769408, 1048576), at(0, 85708800, 1048576), at(2, 457834496, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1402_pointwise_G_layer3_14_conv1", [at(0, 85708800, 1048576), at(2, 457834496, 1048576), at(3, 1068731904, 4), at(2, 458883072, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1403_conv2dWeightGrad_G_layer3_14_bn1_packc", [at(9, 775520256, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1403_conv2dWeightGrad_G_layer3_14_bn1", [at(1, 0, 15826944), at(5, 316538880, 15826944), at(0, 263817984, 2359296), at(0, 86761472, 2359296), at(2, 447873024, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1404_pointwise_G_layer3_14_conv2", [at(0, 86761472, 2359296), at(2, 447873024, 2359296), at(3, 1068731904, 4), at(2, 450232320, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1405_conv2dWeightGrad_G_layer3_14_bn2_packc", [at(9, 823001088, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1405_conv2dWeightGrad_G_layer3_14_bn2", [at(1, 0, 15826944), at(2, 189923328, 63307776), at(0, 266177280, 1048576), at(0, 89124864, 1048576), at(2, 459931648, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1406_pointwise_G_layer3_14_conv3", [at(0, 89124864, 1048576), at(2, 459931648, 1048576), at(3, 1068731904, 4), at(2, 199360512, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1407_conv2dWeightGrad_G_layer3_15_bn1_packc", [at(5, 379846656, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1407_conv2dWeightGrad_G_layer3_15_bn1", [at(1, 0, 63307776), at(5, 458981376, 15826944), at(0, 267225856, 1048576), at(0, 90189824, 1048576), at(2, 200409088, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1408_pointwise_G_layer3_15_conv1", [at(0, 90189824, 1048576), at(2, 200409088, 1048576), at(3, 1068731904, 4), at(2, 201457664, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1409_conv2dWeightGrad_G_layer3_15_bn1_packc", [at(9, 870481920, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1409_conv2dWeightGrad_G_layer3_15_bn1", [at(1, 0, 15826944), at(5, 443154432, 15826944), at(0, 268274432, 2359296), at(0, 91242496, 2359296), at(2, 189923328, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1410_pointwise_G_layer3_15_conv2", [at(0, 91242496, 2359296), at(2, 189923328, 2359296), at(3, 1068731904, 4), at(2, 192282624, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1411_conv2dWeightGrad_G_layer3_15_bn2_packc", [at(9, 917962752, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1411_conv2dWeightGrad_G_layer3_15_bn2", [at(1, 0, 15826944), at(2, 506462208, 63307776), at(0, 270633728, 1048576), at(0, 93605888, 1048576), at(2, 202506240, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1412_pointwise_G_layer3_15_conv3", [at(0, 93605888, 1048576), at(2, 202506240, 1048576), at(3, 1068731904, 4), at(2, 203554816, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1413_conv2dWeightGrad_G_layer3_16_bn1_packc", [at(5, 569769984, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1413_conv2dWeightGrad_G_layer3_16_bn1", [at(1, 0, 63307776), at(5, 300711936, 15826944), at(0, 271682304, 1048576), at(0, 94670848, 1048576), at(2, 204603392, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1414_pointwise_G_layer3_16_conv1", [at(0, 94670848, 1048576), at(2, 204603392, 1048576), at(3, 1068731904, 4), at(2, 205651968, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1415_conv2dWeightGrad_G_layer3_16_bn1_packc", [at(9, 965443584, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1415_conv2dWeightGrad_G_layer3_16_bn1", [at(1, 0, 15826944), at(5, 284884992, 15826944), at(0, 272730880, 2359296), at(0, 95723520, 2359296), at(2, 194641920, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1416_pointwise_G_layer3_16_conv2", [at(0, 95723520, 2359296), at(2, 194641920, 2359296), at(3, 1068731904, 4), at(2, 197001216, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1417_conv2dWeightGrad_G_layer3_16_bn2_packc", [at(9, 1012924416, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1417_conv2dWeightGrad_G_layer3_16_bn2", [at(1, 0, 15826944), at(1, 823001088, 63307776), at(0, 275090176, 1048576), at(0, 98086912, 1048576), at(2, 206700544, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1418_pointwise_G_layer3_16_conv3", [at(0, 98086912, 1048576), at(2, 206700544, 1048576), at(3, 1068731904, 4), at(1, 832438272, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1419_conv2dWeightGrad_G_layer3_17_bn1_packc", [at(5, 759693312, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1419_conv2dWeightGrad_G_layer3_17_bn1", [at(1, 0, 63307776), at(5, 269058048, 15826944), at(0, 276138752, 1048576), at(0, 99151872, 1048576), at(1, 833486848, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1420_pointwise_G_layer3_17_conv1", [at(0, 99151872, 1048576), at(1, 833486848, 1048576), at(3, 1068731904, 4), at(1, 834535424, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1421_conv2dWeightGrad_G_layer3_17_bn1_packc", [at(10, 0, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1421_conv2dWeightGrad_G_layer3_17_bn1", [at(1, 0, 15826944), at(5, 253231104, 15826944), at(0, 277187328, 2359296), at(0, 100204544, 2359296), at(1, 823001088, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1422_pointwise_G_layer3_17_conv2", [at(0, 100204544, 2359296), at(1, 823001088, 2359296), at(3, 1068731904, 4), at(1, 825360384, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1423_conv2dWeightGrad_G_layer3_17_bn2_packc", [at(10, 47480832, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1423_conv2dWeightGrad_G_layer3_17_bn2", [at(1, 0, 15826944), at(2, 379846656, 63307776), at(0, 279546624, 1048576), at(0, 102567936, 1048576), at(1, 835584000, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1424_pointwise_G_layer3_17_conv3", [at(0, 102567936, 1048576), at(1, 835584000, 1048576), at(3, 1068731904, 4), at(1, 836632576, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1425_conv2dWeightGrad_G_layer3_18_bn1_packc", [at(5, 949616640, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1425_conv2dWeightGrad_G_layer3_18_bn1", [at(1, 0, 63307776), at(5, 110788608, 15826944), at(0, 280595200, 1048576), at(0, 103632896, 1048576), at(1, 837681152, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1426_pointwise_G_layer3_18_conv1", [at(0, 103632896, 1048576), at(1, 837681152, 1048576), at(3, 1068731904, 4), at(1, 838729728, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1427_conv2dWeightGrad_G_layer3_18_bn1_packc", [at(10, 94961664, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1427_conv2dWeightGrad_G_layer3_18_bn1", [at(1, 0, 15826944), at(5, 94961664, 15826944), at(0, 281643776, 2359296), at(0, 104685568, 2359296), at(1, 827719680, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1428_pointwise_G_layer3_18_conv2", [at(0, 104685568, 2359296), at(1, 827719680, 2359296), at(3, 1068731904, 4), at(1, 830078976, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1429_conv2dWeightGrad_G_layer3_18_bn2_packc", [at(10, 142442496, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1429_conv2dWeightGrad_G_layer3_18_bn2", [at(1, 0, 15826944), at(1, 696385536, 63307776), at(0, 284003072, 1048576), at(0, 107048960, 1048576), at(1, 839778304, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1430_pointwise_G_layer3_18_conv3", [at(0, 107048960, 1048576), at(1, 839778304, 1048576), at(3, 1068731904, 4), at(1, 715259904, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1431_conv2dWeightGrad_G_layer3_19_bn1_packc", [at(6, 126615552, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1431_conv2dWeightGrad_G_layer3_19_bn1", [at(1, 0, 63307776), at(5, 79134720, 15826944), at(0, 285051648, 1048576), at(0, 108113920, 1048576), at(1, 716308480, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1432_pointwise_G_layer3_19_conv1", [at(0, 108113920, 1048576), at(1, 716308480, 1048576), at(3, 1068731904, 4), at(1, 717357056, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1433_conv2dWeightGrad_G_layer3_19_bn1_packc", [at(10, 189923328, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1433_conv2dWeightGrad_G_layer3_19_bn1", [at(1, 0, 15826944), at(5, 63307776, 15826944), at(0, 286100224, 2359296), at(0, 109166592, 2359296), at(1, 696385536, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1434_pointwise_G_layer3_19_conv2", [at(0, 109166592, 2359296), at(1, 696385536, 2359296), at(3, 1068731904, 4), at(1, 698744832, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1435_conv2dWeightGrad_G_layer3_19_bn2_packc", [at(10, 237404160, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1435_conv2dWeightGrad_G_layer3_19_bn2", [at(1, 0, 15826944), at(2, 126615552, 63307776), at(0, 288459520, 1048576), at(0, 111529984, 1048576), at(1, 718405632, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1436_pointwise_G_layer3_19_conv3", [at(0, 111529984, 1048576), at(1, 718405632, 1048576), at(3, 1068731904, 4), at(1, 719454208, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1437_conv2dWeightGrad_G_layer3_20_bn1_packc", [at(6, 316538880, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1437_conv2dWeightGrad_G_layer3_20_bn1", [at(1, 0, 63307776), at(4, 1044578304, 15826944), at(0, 289508096, 1048576), at(0, 112594944, 1048576), at(1, 720502784, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1438_pointwise_G_layer3_20_conv1", [at(0, 112594944, 1048576), at(1, 720502784, 1048576), at(3, 1068731904, 4), at(1, 721551360, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1439_conv2dWeightGrad_G_layer3_20_bn1_packc", [at(10, 284884992, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1439_conv2dWeightGrad_G_layer3_20_bn1", [at(1, 0, 15826944), at(4, 933789696, 15826944), at(0, 290556672, 2359296), at(0, 113647616, 2359296), at(1, 701104128, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1440_pointwise_G_layer3_20_conv2", [at(0, 113647616, 2359296), at(1, 701104128, 2359296), at(3, 1068731904, 4), at(1, 703463424, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1441_conv2dWeightGrad_G_layer3_20_bn2_packc", [at(10, 332365824, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1441_conv2dWeightGrad_G_layer3_20_bn2", [at(1, 0, 15826944), at(1, 63307776, 63307776), at(0, 292915968, 1048576), at(0, 116011008, 1048576), at(1, 722599936, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1442_pointwise_G_layer3_20_conv3", [at(0, 116011008, 1048576), at(1, 722599936, 1048576), at(3, 1068731904, 4), at(1, 723648512, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1443_conv2dWeightGrad_G_layer3_21_bn1_packc", [at(6, 506462208, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1443_conv2dWeightGrad_G_layer3_21_bn1", [at(1, 0, 63307776), at(4, 917962752, 15826944), at(0, 293964544, 1048576), at(0, 117075968, 1048576), at(1, 724697088, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1444_pointwise_G_layer3_21_conv1", [at(0, 117075968, 1048576), at(1, 724697088, 1048576), at(3, 1068731904, 4), at(1, 725745664, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1445_conv2dWeightGrad_G_layer3_21_bn1_packc", [at(10, 379846656, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1445_conv2dWeightGrad_G_layer3_21_bn1", [at(1, 0, 15826944), at(4, 902135808, 15826944), at(0, 295013120, 2359296), at(0, 118128640, 2359296), at(1, 705822720, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1446_pointwise_G_layer3_21_conv2", [at(0, 118128640, 2359296), at(1, 705822720, 2359296), at(3, 1068731904, 4), at(1, 708182016, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1447_conv2dWeightGrad_G_layer3_21_bn2_packc", [at(10, 427327488, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1447_conv2dWeightGrad_G_layer3_21_bn2", [at(1, 0, 15826944), at(1, 759693312, 63307776), at(0, 297372416, 1048576), at(0, 120492032, 1048576), at(1, 726794240, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1448_pointwise_G_layer3_21_conv3", [at(0, 120492032, 1048576), at(1, 726794240, 1048576), at(3, 1068731904, 4), at(1, 727842816, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1449_conv2dWeightGrad_G_layer3_22_bn1_packc", [at(6, 696385536, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1449_conv2dWeightGrad_G_layer3_22_bn1", [at(1, 0, 63307776), at(4, 886308864, 15826944), at(0, 298420992, 1048576), at(0, 121556992, 1048576), at(1, 728891392, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [32,4,1] }, { shader: 347, workgroups: [256,1,1] }),
+        dispatch("step_1450_pointwise_G_layer3_22_conv1", [at(0, 121556992, 1048576), at(1, 728891392, 1048576), at(3, 1068731904, 4), at(1, 729939968, 1048576)], { shader: 348, workgroups: [512,1,1] }),
+        dispatch("step_1451_conv2dWeightGrad_G_layer3_22_bn1_packc", [at(10, 474808320, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1451_conv2dWeightGrad_G_layer3_22_bn1", [at(1, 0, 15826944), at(1, 1044578304, 15826944), at(0, 299469568, 2359296), at(0, 122609664, 2359296), at(1, 710541312, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,4,1] }, { shader: 338, workgroups: [576,1,1] }),
+        dispatch("step_1452_pointwise_G_layer3_22_conv2", [at(0, 122609664, 2359296), at(1, 710541312, 2359296), at(3, 1068731904, 4), at(1, 712900608, 2359296)], { shader: 339, workgroups: [1152,1,1] }),
+        dispatch("step_1453_conv2dWeightGrad_G_layer3_22_bn2_packc", [at(10, 522289152, 15826944), at(1, 0, 15826944)], { shader: 80, workgroups: [15456,1,1] }),
+        dispatch("step_1453_conv2dWeightGrad_G_layer3_22_bn2", [at(1, 0, 15826944), at(1, 633077760, 63307776), at(0, 301828864, 1048576), at(0, 124973056, 1048576), at(1, 730988544, 1048576)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [8,16,1] }, { shader: 341, workgroups: [256,1,1] }),
+        dispatch("step_1454_pointwise_G_layer3_22_conv3", [at(0, 124973056, 1048576), at(1, 730988544, 1048576), at(3, 1068731904, 4), at(1, 660340736, 1048576)], { shader: 342, workgroups: [512,1,1] }),
+        dispatch("step_1455_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(6, 886308864, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1455_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 63307776), at(4, 728039424, 31653888), at(0, 302877440, 2097152), at(0, 126038016, 2097152), at(1, 656146432, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 349, workgroups: [32,8,1] }, { shader: 350, workgroups: [512,1,1] }),
+        dispatch("step_1456_pointwise_G_layer4_0_conv1", [at(0, 126038016, 2097152), at(1, 656146432, 2097152), at(3, 1068731904, 4), at(1, 658243584, 2097152)], { shader: 351, workgroups: [1024,1,1] }),
+        dispatch("step_1457_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(8, 63307776, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_1457_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 31653888), at(4, 696385536, 31653888), at(0, 304974592, 9437184), at(0, 128143360, 9437184), at(1, 633077760, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 352, workgroups: [144,8,1] }, { shader: 353, workgroups: [2304,1,1] }),
+        dispatch("step_1458_pointwise_G_layer4_0_conv2", [at(0, 128143360, 9437184), at(1, 633077760, 9437184), at(3, 1068731904, 4), at(1, 642514944, 9437184)], { shader: 354, workgroups: [4608,1,1] }),
+        dispatch("step_1459_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(8, 158269440, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_1459_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 0, 31653888), at(1, 126615552, 126615552), at(0, 314411776, 4194304), at(0, 137588736, 4194304), at(1, 651952128, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [16,32,1] }, { shader: 356, workgroups: [1024,1,1] }),
+        dispatch("step_1460_pointwise_G_layer4_0_conv3", [at(0, 137588736, 4194304), at(1, 651952128, 4194304), at(3, 1068731904, 4), at(1, 181141504, 4194304)], { shader: 357, workgroups: [2048,1,1] }),
+        dispatch("step_1461_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(6, 886308864, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1461_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 63307776), at(1, 379846656, 126615552), at(0, 318606080, 8388608), at(0, 141815808, 8388608), at(1, 164364288, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 358, workgroups: [32,32,1] }, { shader: 359, workgroups: [2048,1,1] }),
+        dispatch("step_1462_pointwise_G_layer4_0_downsample_0", [at(0, 141815808, 8388608), at(1, 164364288, 8388608), at(3, 1068731904, 4), at(1, 172752896, 8388608)], { shader: 360, workgroups: [4096,1,1] }),
+        dispatch("step_1463_conv2dWeightGrad_G_layer4_1_bn1_packc", [at(1, 506462208, 126615552), at(1, 0, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_1463_conv2dWeightGrad_G_layer4_1_bn1", [at(1, 0, 126615552), at(4, 538116096, 31653888), at(0, 326994688, 4194304), at(0, 150237184, 4194304), at(1, 185335808, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 361, workgroups: [64,8,1] }, { shader: 362, workgroups: [1024,1,1] }),
+        dispatch("step_1464_pointwise_G_layer4_1_conv1", [at(0, 150237184, 4194304), at(1, 185335808, 4194304), at(3, 1068731904, 4), at(1, 189530112, 4194304)], { shader: 363, workgroups: [2048,1,1] }),
+        dispatch("step_1465_conv2dWeightGrad_G_layer4_1_bn1_packc", [at(8, 253231104, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_1465_conv2dWeightGrad_G_layer4_1_bn1", [at(1, 0, 31653888), at(4, 506462208, 31653888), at(0, 331188992, 9437184), at(0, 154439680, 9437184), at(1, 126615552, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 352, workgroups: [144,8,1] }, { shader: 353, workgroups: [2304,1,1] }),
+        dispatch("step_1466_pointwise_G_layer4_1_conv2", [at(0, 154439680, 9437184), at(1, 126615552, 9437184), at(3, 1068731904, 4), at(1, 136052736, 9437184)], { shader: 354, workgroups: [4608,1,1] }),
+        dispatch("step_1467_conv2dWeightGrad_G_layer4_1_bn2_packc", [at(8, 348192768, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_1467_conv2dWeightGrad_G_layer4_1_bn2", [at(1, 0, 31653888), at(1, 253231104, 126615552), at(0, 340626176, 4194304), at(0, 163885056, 4194304), at(1, 193724416, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [16,32,1] }, { shader: 356, workgroups: [1024,1,1] }),
+        dispatch("step_1468_pointwise_G_layer4_1_conv3", [at(0, 163885056, 4194304), at(1, 193724416, 4194304), at(3, 1068731904, 4), at(1, 197918720, 4194304)], { shader: 357, workgroups: [2048,1,1] }),
+        dispatch("step_1469_conv2dWeightGrad_G_layer4_2_bn1_packc", [at(1, 886308864, 126615552), at(1, 0, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_1469_conv2dWeightGrad_G_layer4_2_bn1", [at(1, 0, 126615552), at(3, 1012924416, 31653888), at(0, 344820480, 4194304), at(0, 168112128, 4194304), at(1, 202113024, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 361, workgroups: [64,8,1] }, { shader: 362, workgroups: [1024,1,1] }),
+        dispatch("step_1470_pointwise_G_layer4_2_conv1", [at(0, 168112128, 4194304), at(1, 202113024, 4194304), at(3, 1068731904, 4), at(1, 206307328, 4194304)], { shader: 363, workgroups: [2048,1,1] }),
+        dispatch("step_1471_conv2dWeightGrad_G_layer4_2_bn1_packc", [at(8, 443154432, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_1471_conv2dWeightGrad_G_layer4_2_bn1", [at(1, 0, 31653888), at(1, 1012924416, 31653888), at(0, 349014784, 9437184), at(0, 172314624, 9437184), at(1, 145489920, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 352, workgroups: [144,8,1] }, { shader: 353, workgroups: [2304,1,1] }),
+        dispatch("step_1472_pointwise_G_layer4_2_conv2", [at(0, 172314624, 9437184), at(1, 145489920, 9437184), at(3, 1068731904, 4), at(1, 154927104, 9437184)], { shader: 354, workgroups: [4608,1,1] }),
+        dispatch("step_1473_conv2dWeightGrad_G_layer4_2_bn2_packc", [at(8, 538116096, 31653888), at(1, 0, 31653888)], { shader: 66, workgroups: [30912,1,1] }),
+        dispatch("step_1473_conv2dWeightGrad_G_layer4_2_bn2", [at(1, 0, 31653888), at(2, 0, 126615552), at(0, 358451968, 4194304), at(0, 181760000, 4194304), at(1, 210501632, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 355, workgroups: [16,32,1] }, { shader: 356, workgroups: [1024,1,1] }),
+        dispatch("step_1474_pointwise_G_layer4_2_conv3", [at(0, 181760000, 4194304), at(1, 210501632, 4194304), at(3, 1068731904, 4), at(1, 214695936, 4194304)], { shader: 357, workgroups: [2048,1,1] }),
+        dispatch("step_1475_conv2dWeightGrad_packc", [at(6, 886308864, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1475_conv2dWeightGrad", [at(1, 0, 63307776), at(2, 1069307904, 989184), at(0, 362646272, 589824), at(0, 185987072, 589824), at(1, 222429184, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [288,1,1] }, { shader: 365, workgroups: [144,1,1] }),
+        dispatch("step_1476_pointwise_G_layer5_conv2d_list_0", [at(0, 185987072, 589824), at(1, 222429184, 589824), at(3, 1068732160, 4), at(1, 223019008, 589824)], { shader: 366, workgroups: [288,1,1] }),
+        dispatch("step_1477_sum_stage1", [at(2, 1068318720, 989184), at(1, 0, 960)], { shader: 367, workgroups: [4,1,1] }),
+        dispatch("step_1477_sum_stage2", [at(1, 0, 960), at(1, 1024, 64)], { shader: 368, workgroups: [1,1,1] }),
+        dispatch("step_1478_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 363236096, 64), at(1, 1024, 64), at(0, 186576896, 64), at(1, 224788480, 64)], { shader: 369, workgroups: [1,1,1] }),
+        dispatch("step_1479_pointwise_G_layer5_conv2d_list_0", [at(0, 186576896, 64), at(1, 224788480, 64), at(3, 1068732160, 4), at(1, 224788736, 64), at(0, 363826176, 64), at(1, 1024, 64), at(0, 187166976, 64), at(1, 224788992, 64)], { shader: 370, workgroups: [1,1,1] }),
+        dispatch("step_1480_conv2dWeightGrad_packc", [at(6, 886308864, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1480_conv2dWeightGrad", [at(1, 0, 63307776), at(2, 1069307904, 989184), at(0, 363236352, 589824), at(0, 186577152, 589824), at(1, 223608832, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 371, workgroups: [288,1,1] }, { shader: 372, workgroups: [144,1,1] }),
+        dispatch("step_1481_pointwise_G_layer5_conv2d_list_1", [at(0, 186577152, 589824), at(1, 223608832, 589824), at(3, 1068732160, 4), at(1, 224198656, 589824)], { shader: 366, workgroups: [288,1,1] }),
+        dispatch("step_1482_pointwise_G_layer5_conv2d_list_1", [at(0, 187166976, 64), at(1, 224788992, 64), at(3, 1068732160, 4), at(1, 224789248, 64)], { shader: 373, workgroups: [1,1,1] }),
+        dispatch("step_1483_conv2dWeightGrad_packc", [at(2, 253231104, 126615552), at(1, 0, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_1483_conv2dWeightGrad", [at(1, 0, 126615552), at(2, 1071286272, 989184), at(0, 363826432, 1179648), at(0, 188347392, 1179648), at(1, 218890240, 1179648)], { adapter: "cpu", features: ["subgroups"], shader: 374, workgroups: [576,1,1] }, { shader: 375, workgroups: [288,1,1] }),
+        dispatch("step_1484_pointwise_G_layer6_conv2d_list_0", [at(0, 188347392, 1179648), at(1, 218890240, 1179648), at(3, 1068732160, 4), at(1, 220069888, 1179648)], { shader: 376, workgroups: [576,1,1] }),
+        dispatch("step_1485_sum_stage1", [at(2, 1070297088, 989184), at(1, 0, 960)], { shader: 367, workgroups: [4,1,1] }),
+        dispatch("step_1485_sum_stage2", [at(1, 0, 960), at(1, 1024, 64)], { shader: 368, workgroups: [1,1,1] }),
+        dispatch("step_1486_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 365006080, 64), at(1, 1024, 64), at(0, 189527040, 64), at(1, 224789504, 64)], { shader: 369, workgroups: [1,1,1] }),
+        dispatch("step_1487_pointwise_G_layer6_conv2d_list_0", [at(0, 189527040, 64), at(1, 224789504, 64), at(3, 1068732160, 4), at(1, 224789760, 64), at(0, 366185984, 64), at(1, 1024, 64), at(0, 190706944, 64), at(1, 224790016, 64)], { shader: 370, workgroups: [1,1,1] }),
+        dispatch("step_1488_conv2dWeightGrad_packc", [at(2, 253231104, 126615552), at(1, 0, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_1488_conv2dWeightGrad", [at(1, 0, 126615552), at(2, 1071286272, 989184), at(0, 365006336, 1179648), at(0, 189527296, 1179648), at(1, 221249536, 1179648)], { adapter: "cpu", features: ["subgroups"], shader: 377, workgroups: [576,1,1] }, { shader: 378, workgroups: [288,1,1] }),
+        dispatch("step_1489_pointwise_G_layer6_conv2d_list_1", [at(0, 189527296, 1179648), at(1, 221249536, 1179648), at(3, 1068732160, 4), at(1, 0, 1179648)], { shader: 376, workgroups: [576,1,1] }),
+        dispatch("step_1490_pointwise_G_layer6_conv2d_list_1", [at(0, 190706944, 64), at(1, 224790016, 64), at(3, 1068732160, 4), at(1, 1179648, 64)], { shader: 373, workgroups: [1,1,1] }),
       ],
       copies: [
         { from: at(3, 885295872, 37632), to: at(0, 15565056, 37632) },
@@ -34213,12 +34319,12 @@ export const module: GeneratedModule = {
         { from: at(1, 224788992, 64), to: at(0, 363826176, 64) },
         { from: at(1, 220069888, 1179648), to: at(0, 188347392, 1179648) },
         { from: at(1, 218890240, 1179648), to: at(0, 363826432, 1179648) },
-        { from: at(1, 224790016, 64), to: at(0, 189527040, 64) },
-        { from: at(1, 224789760, 64), to: at(0, 365006080, 64) },
+        { from: at(1, 224789760, 64), to: at(0, 189527040, 64) },
+        { from: at(1, 224789504, 64), to: at(0, 365006080, 64) },
         { from: at(1, 0, 1179648), to: at(0, 189527296, 1179648) },
         { from: at(1, 221249536, 1179648), to: at(0, 365006336, 1179648) },
-        { from: at(1, 1179904, 64), to: at(0, 190706944, 64) },
-        { from: at(1, 1179648, 64), to: at(0, 366185984, 64) },
+        { from: at(1, 1179648, 64), to: at(0, 190706944, 64) },
+        { from: at(1, 224790016, 64), to: at(0, 366185984, 64) },
         { from: at(3, 1068728320, 256), to: at(0, 15603200, 256) },
         { from: at(3, 1068728576, 256), to: at(0, 15603456, 256) },
         { from: at(3, 1068728832, 256), to: at(0, 15620608, 256) },
