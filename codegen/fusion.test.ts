@@ -141,26 +141,29 @@ describe("planFusion", () => {
     // earlier one from its buffer.
     expect(kernels).toEqual(["conv2d", "conv2dInputGrad", "where <- conv2dInputGrad", "conv2dInputGrad"]);
   });
-  it("S1: two roots of one shape whose inputs are ready share a pointwise kernel (Adam's moments)", () => {
+  it("S1: roots of one shape whose inputs are ready share a pointwise kernel (an Adam update)", () => {
     const g = d.input("g", [4, 3], "f32") as F32<2>;
     const m = d.input("m", [4, 3], "f32", "state") as F32<2>;
     const v = d.input("v", [4, 3], "f32", "state") as F32<2>;
+    const p = d.input("p", [4, 3], "f32", "param") as F32<2>;
     const m1 = d.add(d.mul(m, 0.9), d.mul(g, 0.1));
     const v1 = d.add(d.mul(v, 0.999), d.mul(d.mul(g, g), 0.001));
+    // p1 reads m1 and v1 at its own index: it joins too, taking them from registers.
+    const p1 = d.sub(p, d.div(d.mul(m1, 0.01), d.add(d.sqrt(v1), 1e-8)));
     expect(plan([m1, v1]).kernels).toEqual(["add + add"]);
+    expect(plan([m1, v1, p1]).kernels).toEqual(["add + add + sub"]);
   });
 
-  it("S1: no sharing when the later root reads the earlier one, or its input comes later", () => {
-    const g = d.input("g", [4, 3], "f32") as F32<2>;
-    const m = d.input("m", [4, 3], "f32", "state") as F32<2>;
+  it("S1: no sharing when a root reads another at a different index, or reads a later value, or differs in shape", () => {
+    const g = d.input("g", [3, 3], "f32") as F32<2>;
+    const m = d.input("m", [3, 3], "f32", "state") as F32<2>;
     const m1 = d.add(d.mul(m, 0.9), d.mul(g, 0.1));
-    // p reads m1, written by the kernel it would join
-    const p = d.sub(d.input("p", [4, 3], "f32", "param") as F32<2>, d.mul(m1, 0.01));
-    expect(plan([m1, p]).kernels).toEqual(["add", "sub"]);
-    // s reads a reduction scheduled after m1's kernel; and shapes must match
+    // q reads m1 transposed: at another element than the one the kernel holds
+    const q = d.add(g, d.permute(m1, [1, 0]));
+    expect(plan([m1, q]).kernels).toEqual(["add", "add"]);
+    // s reads a reduction scheduled after m1's kernel
     const total = d.sum(d.mul(g, g), [0], { keepdims: true });
-    const s = d.mul(g, total);
-    expect(plan([m1, s]).kernels).toEqual(["add", "sum", "mul"]);
+    expect(plan([m1, d.mul(g, total)]).kernels).toEqual(["add", "sum", "mul"]);
     expect(plan([m1, d.sum(g, [0])]).kernels).toEqual(["add", "sum", "reshape"]);
   });
 });

@@ -28,8 +28,9 @@
 // with its ReLU mask and gradient accumulation.
 //
 // S1 (sibling fusion, mergeSiblings). Pointwise kernels that store roots of one shape share a
-// dispatch when the later one's inputs are ready at the earlier one's place (Adam's two
-// moments, BatchNorm's running statistics).
+// dispatch when the later one's inputs are ready at the earlier one's place, or are values of
+// that kernel read at their own index (passed in registers): a whole Adam update, BatchNorm's
+// running statistics.
 
 import { type Node, type Tensor, topoSort } from "../dsl/index";
 
@@ -367,12 +368,35 @@ function bufferInputs(t: Tensor, materialized: ReadonlySet<number>): Set<Tensor>
 }
 
 /**
+ * Whether t's inline expression reads w only at t's own index: every node on a path from t
+ * down to w is an elementwise op of w's shape (so no view and no broadcast moves the index).
+ */
+function readsAtOwnIndex(t: Tensor, w: Tensor, materialized: ReadonlySet<number>): boolean {
+  const reaches = new Map<number, boolean>();
+  let ok = true;
+  const walk = (x: Tensor): boolean => {
+    if (x === w) return true;
+    if (x !== t && materialized.has(x.id)) return false;
+    const known = reaches.get(x.id);
+    if (known !== undefined) return known;
+    reaches.set(x.id, false);
+    const r = x.node.inputs.map(walk).some(Boolean);
+    if (r && (OP_KIND[x.node.op] !== "elementwise" || x.shape.join(",") !== w.shape.join(","))) ok = false;
+    reaches.set(x.id, r);
+    return r;
+  };
+  walk(t);
+  return ok;
+}
+
+/**
  * S1 (sibling fusion). A pointwise kernel storing a root (a phase output or a state update)
  * joins an earlier pointwise kernel storing another root of the same shape when every buffer
- * it reads is already written by then and it reads none of that kernel's values: one
- * dispatch then stores both, at the same index, sharing the loads they have in common. Safe
- * because the moved kernel only runs earlier, after all of its inputs, and its readers
- * still come later. Optimizer updates (Adam's two moments) and BatchNorm's running
+ * it reads is already written by then, and it reads that kernel's values only at its own
+ * index (the kernel then hands them over in registers): one dispatch stores both, at the
+ * same index, sharing the loads they have in common. Safe because the moved kernel only runs
+ * earlier, after all of its inputs, and its readers still come later. Optimizer updates
+ * (Adam's two moments and the parameter step that reads them) and BatchNorm's running
  * statistics are the typical siblings. Only roots move, so no scratch value lives longer
  * than before except those roots, which live to the end of the phase anyway.
  */
@@ -383,7 +407,8 @@ function mergeSiblings(kernels: readonly KernelPlan[], materialized: ReadonlySet
   for (const plan of kernels) {
     const reads = plan.anchor ? new Set<Tensor>() : bufferInputs(plan.root, materialized);
     if (!plan.anchor && rootIds.has(plan.root.id)) {
-      const ready = (g: number) => [...reads].every((r) => r.node.op === "input" || (writtenAt.get(r.id) ?? Infinity) < g);
+      // Inputs written before kernel g, or by g itself (read in registers, checked below).
+      const ready = (g: number) => [...reads].every((r) => r.node.op === "input" || (writtenAt.get(r.id) ?? Infinity) <= g);
       const shape = plan.root.shape.join(",");
       // The latest such kernel: the moved root then lives the least longer.
       const target = out.findLastIndex(
@@ -394,7 +419,7 @@ function mergeSiblings(kernels: readonly KernelPlan[], materialized: ReadonlySet
           k.root.dtype === plan.root.dtype &&
           k.siblings.length + 1 < MAX_SIBLINGS &&
           new Set([...k.reads, ...reads]).size + k.siblings.length + 2 <= MAX_SIBLING_BINDINGS &&
-          ![k.root, ...k.siblings].some((w) => reads.has(w)) &&
+          [k.root, ...k.siblings].every((w) => !reads.has(w) || readsAtOwnIndex(plan.root, w, materialized)) &&
           ready(g),
       );
       if (target >= 0) {

@@ -154,12 +154,13 @@ export function storeRoot(
   anchor: Tensor | undefined,
   anchorValue: string | undefined,
   idx: readonly string[],
-): void {
+): string {
   if (anchor && anchorValue !== undefined) k.substitutions.set(anchor.id, () => anchorValue);
   const value = valueAt(k, scope, root, idx, true);
   if (anchor) k.substitutions.delete(anchor.id);
   const out = bindOutput(k, { kind: "tensor", tensor: root }, root.dtype === "bool" ? "u32" : root.dtype);
   scope.line(`${out}[${flatIndex(root.shape, idx)}] = ${toStorage(value, root.dtype)};`);
+  return value;
 }
 
 /** Subgroup size the CPU variants are written for: lavapipe runs 8-wide SIMD (AVX2). */

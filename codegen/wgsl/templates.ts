@@ -46,9 +46,18 @@ export function pointwise(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const root = plan.root;
   const n = numel(root.shape);
   const idx = unflatten(root.shape, "gi").map((e, a) => (root.shape[a] === 1 ? e : s.bind(`idx${a}`, `i${a}`, e)));
-  storeRoot(k, s, root, undefined, undefined, idx);
-  // Sibling roots (fusion rule S1) at the same index; common subexpressions are loaded once.
-  for (const sib of plan.siblings ?? []) storeRoot(k, s, sib, undefined, undefined, idx);
+  // Sibling roots (fusion rule S1) at the same index; common subexpressions are loaded once,
+  // and a sibling reading an earlier root (only ever at this index, S1 checks) gets it from
+  // the register it was stored from.
+  const own = idx.join(",");
+  for (const t of [root, ...(plan.siblings ?? [])]) {
+    const value = storeRoot(k, s, t, undefined, undefined, idx);
+    k.substitutions.set(t.id, (at) => {
+      if (at.join(",") !== own) throw new Error(`codegen: sibling ${describe(t)} read at another index (fusion rule S1)`);
+      return value;
+    });
+  }
+  for (const t of [root, ...(plan.siblings ?? [])]) k.substitutions.delete(t.id);
   // Several elements per invocation once there are enough of them (see KernelText).
   const perInvocation = n >= POINTWISE_PER_INVOCATION * WORKGROUP * 8 ? POINTWISE_PER_INVOCATION : 1;
   const stores = plan.siblings?.length ? ` and ${plan.siblings.length} sibling(s)` : "";

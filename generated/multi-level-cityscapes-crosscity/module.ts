@@ -46262,13 +46262,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 494: first used by step_2517_pointwise_sgd_G_G_layer5_conv2d_list_0
 const shader494 = `
-// pointwise f32[13]
-// threads 13, workgroup 64; FLOPs 13; bytes 260
+// pointwise f32[13] and 2 sibling(s)
+// threads 13, workgroup 64; FLOPs 39; bytes 472
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -46280,41 +46285,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_3 = (v_1 + v_2);
   let v_4 = (v_0 + v_3);
   b4[i0] = v_4;
+  let v_5 = (v_4 * b5[0i]);
+  let v_6 = (b3[i0] - v_5);
+  b6[i0] = v_6;
+  let v_7 = (b7[i0] * 0.8999999761581421f);
+  let v_8 = (b8[i0] * 0.0005000000237487257f);
+  let v_9 = (v_1 + v_8);
+  let v_10 = (v_7 + v_9);
+  b9[i0] = v_10;
 }
 `;
 
-// shader 495: first used by step_2518_pointwise_G_layer5_conv2d_list_0
+// shader 495: first used by step_2518_conv2dWeightGrad_D1_conv1_cpu
 const shader495 = `
-// pointwise f32[13] and 1 sibling(s)
-// threads 13, workgroup 64; FLOPs 26; bytes 420
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 13i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * 0.8999999761581421f);
-  let v_3 = (b5[(i0 % 13i)] + b6[(i0 % 13i)]);
-  let v_4 = (b7[i0] * 0.0005000000237487257f);
-  let v_5 = (v_3 + v_4);
-  let v_6 = (v_2 + v_5);
-  b8[i0] = v_6;
-}
-`;
-
-// shader 496: first used by step_2519_conv2dWeightGrad_D1_conv1_cpu
-const shader496 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,13,65,129] -> [13,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -46637,8 +46620,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 497: first used by step_2519_conv2dWeightGrad_D1_conv1
-const shader497 = `
+// shader 496: first used by step_2518_conv2dWeightGrad_D1_conv1
+const shader496 = `
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,13,65,129] -> [13,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[13,1024,3,3]
@@ -46732,8 +46715,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 498: first used by step_2521_pointwise_G_layer5_conv2d_list_1
-const shader498 = `
+// shader 497: first used by step_2520_pointwise_G_layer5_conv2d_list_1
+const shader497 = `
 // pointwise f32[13]
 // threads 13, workgroup 64; FLOPs 13; bytes 160
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -46751,8 +46734,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 499: first used by step_2522_conv2dWeightGrad_D2_conv1_cpu
-const shader499 = `
+// shader 498: first used by step_2521_conv2dWeightGrad_D2_conv1_cpu
+const shader498 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,13,65,129] -> [13,2048,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -47075,8 +47058,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 500: first used by step_2522_conv2dWeightGrad_D2_conv1
-const shader500 = `
+// shader 499: first used by step_2521_conv2dWeightGrad_D2_conv1
+const shader499 = `
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,13,65,129] -> [13,2048,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[13,2048,3,3]
@@ -47170,8 +47153,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 501: first used by step_2523_pointwise_G_layer6_conv2d_list_0
-const shader501 = `
+// shader 500: first used by step_2522_pointwise_G_layer6_conv2d_list_0
+const shader500 = `
 // pointwise f32[13,2048,3,3]
 // threads 239616 (8 per invocation), workgroup 64; FLOPs 239616; bytes 2875396
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -47195,8 +47178,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 502: first used by step_2527_conv2dWeightGrad_D2_conv1_cpu
-const shader502 = `
+// shader 501: first used by step_2525_conv2dWeightGrad_D2_conv1_cpu
+const shader501 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,13,65,129] -> [13,2048,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -47519,8 +47502,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 503: first used by step_2527_conv2dWeightGrad_D2_conv1
-const shader503 = `
+// shader 502: first used by step_2525_conv2dWeightGrad_D2_conv1
+const shader502 = `
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,13,65,129] -> [13,2048,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[13,2048,3,3]
@@ -47614,8 +47597,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 504: first used by step_2531_pointwise_D1_classifier
-const shader504 = `
+// shader 503: first used by step_2529_pointwise_D1_classifier
+const shader503 = `
 // pointwise f32[1,1,16,32]
 // threads 512, workgroup 64; FLOPs 512; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -47647,16 +47630,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 505: first used by step_2537_pointwise_adam_D1_D1_conv1_weight_exp_avg
-const shader505 = `
-// pointwise f32[64,13,4,4] and 1 sibling(s)
-// threads 13312 (8 per invocation), workgroup 64; FLOPs 26624; bytes 319488
+// shader 504: first used by step_2535_pointwise_adam_D1_D1_conv1_weight_exp_avg
+const shader504 = `
+// pointwise f32[64,13,4,4] and 2 sibling(s)
+// threads 13312 (8 per invocation), workgroup 64; FLOPs 39936; bytes 425992
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -47677,51 +47664,31 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 208i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 208i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 208i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 506: first used by step_2538_pointwise_D1_conv1
-const shader506 = `
-// pointwise f32[64,13,4,4]
-// threads 13312 (8 per invocation), workgroup 64; FLOPs 13312; bytes 213000
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 13312i) { break; }
-    let i0 = (gi / 208i);
-    let i1 = ((gi / 16i) % 13i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 208i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 208i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 208i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 208i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 507: first used by step_2540_pointwise_adam_D1_D1_conv1_bias_exp_avg
-const shader507 = `
-// pointwise f32[64] and 1 sibling(s)
-// threads 64, workgroup 64; FLOPs 128; bytes 1536
+// shader 505: first used by step_2537_pointwise_adam_D1_D1_conv1_bias_exp_avg
+const shader505 = `
+// pointwise f32[64] and 2 sibling(s)
+// threads 64, workgroup 64; FLOPs 192; bytes 2056
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -47737,44 +47704,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 508: first used by step_2541_pointwise_D1_conv1
-const shader508 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1032
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 509: first used by step_2543_pointwise_adam_D1_D1_conv2_weight_exp_avg
-const shader509 = `
-// pointwise f32[128,64,4,4] and 1 sibling(s)
-// threads 131072 (8 per invocation), workgroup 64; FLOPs 262144; bytes 3145728
+// shader 506: first used by step_2539_pointwise_adam_D1_D1_conv2_weight_exp_avg
+const shader506 = `
+// pointwise f32[128,64,4,4] and 2 sibling(s)
+// threads 131072 (8 per invocation), workgroup 64; FLOPs 393216; bytes 4194312
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -47795,51 +47748,31 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 1024i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 510: first used by step_2544_pointwise_D1_conv2
-const shader510 = `
-// pointwise f32[128,64,4,4]
-// threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 2097160
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 131072i) { break; }
-    let i0 = (gi / 1024i);
-    let i1 = ((gi / 16i) % 64i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 1024i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 1024i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 1024i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 511: first used by step_2546_pointwise_adam_D1_D1_conv2_bias_exp_avg
-const shader511 = `
-// pointwise f32[128] and 1 sibling(s)
-// threads 128, workgroup 64; FLOPs 256; bytes 3072
+// shader 507: first used by step_2541_pointwise_adam_D1_D1_conv2_bias_exp_avg
+const shader507 = `
+// pointwise f32[128] and 2 sibling(s)
+// threads 128, workgroup 64; FLOPs 384; bytes 4104
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -47855,44 +47788,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 512: first used by step_2547_pointwise_D1_conv2
-const shader512 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 2056
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 128i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 513: first used by step_2549_pointwise_adam_D1_D1_conv3_weight_exp_avg
-const shader513 = `
-// pointwise f32[256,128,4,4] and 1 sibling(s)
-// threads 524288 (8 per invocation), workgroup 64; FLOPs 1048576; bytes 12582912
+// shader 508: first used by step_2543_pointwise_adam_D1_D1_conv3_weight_exp_avg
+const shader508 = `
+// pointwise f32[256,128,4,4] and 2 sibling(s)
+// threads 524288 (8 per invocation), workgroup 64; FLOPs 1572864; bytes 16777224
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -47913,51 +47832,31 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 2048i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 2048i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 2048i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 514: first used by step_2550_pointwise_D1_conv3
-const shader514 = `
-// pointwise f32[256,128,4,4]
-// threads 524288 (8 per invocation), workgroup 64; FLOPs 524288; bytes 8388616
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 524288i) { break; }
-    let i0 = (gi / 2048i);
-    let i1 = ((gi / 16i) % 128i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 2048i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 2048i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 2048i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 2048i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 515: first used by step_2552_pointwise_adam_D1_D1_conv3_bias_exp_avg
-const shader515 = `
-// pointwise f32[256] and 1 sibling(s)
-// threads 256, workgroup 64; FLOPs 512; bytes 6144
+// shader 509: first used by step_2545_pointwise_adam_D1_D1_conv3_bias_exp_avg
+const shader509 = `
+// pointwise f32[256] and 2 sibling(s)
+// threads 256, workgroup 64; FLOPs 768; bytes 8200
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -47973,44 +47872,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 516: first used by step_2553_pointwise_D1_conv3
-const shader516 = `
-// pointwise f32[256]
-// threads 256, workgroup 64; FLOPs 256; bytes 4104
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 256i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 517: first used by step_2555_pointwise_adam_D1_D1_conv4_weight_exp_avg
-const shader517 = `
-// pointwise f32[512,256,4,4] and 1 sibling(s)
-// threads 2097152 (8 per invocation), workgroup 64; FLOPs 4194304; bytes 50331648
+// shader 510: first used by step_2547_pointwise_adam_D1_D1_conv4_weight_exp_avg
+const shader510 = `
+// pointwise f32[512,256,4,4] and 2 sibling(s)
+// threads 2097152 (8 per invocation), workgroup 64; FLOPs 6291456; bytes 67108872
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -48031,51 +47916,31 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 4096i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 4096i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 4096i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 518: first used by step_2556_pointwise_D1_conv4
-const shader518 = `
-// pointwise f32[512,256,4,4]
-// threads 2097152 (8 per invocation), workgroup 64; FLOPs 2097152; bytes 33554440
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 2097152i) { break; }
-    let i0 = (gi / 4096i);
-    let i1 = ((gi / 16i) % 256i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 4096i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 4096i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 4096i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 4096i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 519: first used by step_2558_pointwise_adam_D1_D1_conv4_bias_exp_avg
-const shader519 = `
-// pointwise f32[512] and 1 sibling(s)
-// threads 512, workgroup 64; FLOPs 1024; bytes 12288
+// shader 511: first used by step_2549_pointwise_adam_D1_D1_conv4_bias_exp_avg
+const shader511 = `
+// pointwise f32[512] and 2 sibling(s)
+// threads 512, workgroup 64; FLOPs 1536; bytes 16392
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -48091,44 +47956,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 520: first used by step_2559_pointwise_D1_conv4
-const shader520 = `
-// pointwise f32[512]
-// threads 512, workgroup 64; FLOPs 512; bytes 8200
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 512i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 521: first used by step_2561_pointwise_adam_D1_D1_classifier_weight_exp_avg
-const shader521 = `
-// pointwise f32[1,512,4,4] and 1 sibling(s)
-// threads 8192 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196608
+// shader 512: first used by step_2551_pointwise_adam_D1_D1_classifier_weight_exp_avg
+const shader512 = `
+// pointwise f32[1,512,4,4] and 2 sibling(s)
+// threads 8192 (8 per invocation), workgroup 64; FLOPs 24576; bytes 262152
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -48148,50 +47999,31 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 522: first used by step_2562_pointwise_D1_classifier
-const shader522 = `
-// pointwise f32[1,512,4,4]
-// threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 131080
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 8192i) { break; }
-    let i1 = ((gi / 16i) % 512i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 523: first used by step_2564_pointwise_adam_D1_D1_classifier_bias_exp_avg
-const shader523 = `
-// pointwise f32[1] and 1 sibling(s)
-// threads 1, workgroup 64; FLOPs 2; bytes 24
+// shader 513: first used by step_2553_pointwise_adam_D1_D1_classifier_bias_exp_avg
+const shader513 = `
+// pointwise f32[1] and 2 sibling(s)
+// threads 1, workgroup 64; FLOPs 3; bytes 40
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -48206,187 +48038,43 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[0i] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[0i] - v_12);
+  b9[0i] = v_13;
 }
 `;
 
-// shader 524: first used by step_2565_pointwise_D1_classifier
-const shader524 = `
-// pointwise f32[1]
-// threads 1, workgroup 64; FLOPs 1; bytes 24
+// shader 514: first used by step_2580_pointwise_G_bn1_running_mean
+const shader514 = `
+// pointwise f32[64]
+// threads 64, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b1[0i] * b2[0i]);
-  let v_1 = sqrt(b3[0i]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[0i] - v_4);
-  b5[0i] = v_5;
-}
-`;
-
-// shader 525: first used by step_2577_pointwise_D2_conv1
-const shader525 = `
-// pointwise f32[64] and 1 sibling(s)
-// threads 64, workgroup 64; FLOPs 128; bytes 2056
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 64i) { return; }
   let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[(i0 % 64i)] * 0.00000762939453125f);
-  let v_8 = (v_7 * 0.10000000149011612f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = (v_9 * 0.8999999761581421f);
-  let v_11 = (b8[(i0 % 64i)] * 0.00000762939453125f);
-  let v_12 = (v_11 * 0.10000000149011612f);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 64i)] * 0.00000762939453125f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 64i)] * 0.00000762939453125f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
 }
 `;
 
-// shader 526: first used by step_2583_pointwise_D2_conv2
-const shader526 = `
-// pointwise f32[128] and 1 sibling(s)
-// threads 128, workgroup 64; FLOPs 256; bytes 4104
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 128i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[(i0 % 128i)] * 0.00011926058505196124f);
-  let v_8 = (v_7 * 0.10000000149011612f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = (v_9 * 0.8999999761581421f);
-  let v_11 = (b8[(i0 % 128i)] * 0.00011926058505196124f);
-  let v_12 = (v_11 * 0.10000000149011612f);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
-}
-`;
-
-// shader 527: first used by step_2589_pointwise_D2_conv3
-const shader527 = `
-// pointwise f32[256] and 1 sibling(s)
-// threads 256, workgroup 64; FLOPs 512; bytes 8200
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 256i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[(i0 % 256i)] * 0.000030163182600517757f);
-  let v_8 = (v_7 * 0.10000000149011612f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = (v_9 * 0.8999999761581421f);
-  let v_11 = (b8[(i0 % 256i)] * 0.000030163182600517757f);
-  let v_12 = (v_11 * 0.10000000149011612f);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
-}
-`;
-
-// shader 528: first used by step_2595_pointwise_D2_conv4
-const shader528 = `
-// pointwise f32[512] and 1 sibling(s)
-// threads 512, workgroup 64; FLOPs 1024; bytes 16392
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 512i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[(i0 % 512i)] * 0.00011926058505196124f);
-  let v_8 = (v_7 * 0.10000000149011612f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = (v_9 * 0.8999999761581421f);
-  let v_11 = (b8[(i0 % 512i)] * 0.00011926058505196124f);
-  let v_12 = (v_11 * 0.10000000149011612f);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
-}
-`;
-
-// shader 529: first used by step_2604_pointwise_G_bn1_running_var
-const shader529 = `
+// shader 515: first used by step_2583_pointwise_G_bn1_running_var
+const shader515 = `
 // pointwise f32[64] and 1 sibling(s)
 // threads 64, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -48423,8 +48111,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 530: first used by step_2607_pointwise_G_layer1_0_bn1_running_var
-const shader530 = `
+// shader 516: first used by step_2586_pointwise_G_layer1_0_bn1_running_var
+const shader516 = `
 // pointwise f32[64] and 1 sibling(s)
 // threads 64, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -48461,8 +48149,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 531: first used by step_2613_pointwise_G_layer1_0_bn3_running_var
-const shader531 = `
+// shader 517: first used by step_2590_pointwise_G_layer1_0_bn3_running_mean
+const shader517 = `
+// pointwise f32[256]
+// threads 256, workgroup 64; FLOPs 256; bytes 4096
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 256i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 256i)] * 0.000030163182600517757f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 256i)] * 0.000030163182600517757f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 518: first used by step_2593_pointwise_G_layer1_0_bn3_running_var
+const shader518 = `
 // pointwise f32[256] and 1 sibling(s)
 // threads 256, workgroup 64; FLOPs 512; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -48499,8 +48212,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 532: first used by step_2631_pointwise_G_layer1_2_bn2_running_var
-const shader532 = `
+// shader 519: first used by step_2611_pointwise_G_layer1_2_bn2_running_var
+const shader519 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -48524,8 +48237,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 533: first used by step_2634_pointwise_G_layer1_2_bn3_running_var
-const shader533 = `
+// shader 520: first used by step_2614_pointwise_G_layer1_2_bn3_running_var
+const shader520 = `
 // pointwise f32[256] and 1 sibling(s)
 // threads 256, workgroup 64; FLOPs 512; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -48562,8 +48275,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 534: first used by step_2637_pointwise_G_layer2_0_bn1_running_var
-const shader534 = `
+// shader 521: first used by step_2615_pointwise_G_layer2_0_bn1_running_mean
+const shader521 = `
+// pointwise f32[128]
+// threads 128, workgroup 64; FLOPs 128; bytes 2048
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 128i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 128i)] * 0.00011926058505196124f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 128i)] * 0.00011926058505196124f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 522: first used by step_2618_pointwise_G_layer2_0_bn1_running_var
+const shader522 = `
 // pointwise f32[128] and 1 sibling(s)
 // threads 128, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -48600,8 +48338,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 535: first used by step_2643_pointwise_G_layer2_0_bn3_running_var
-const shader535 = `
+// shader 523: first used by step_2622_pointwise_G_layer2_0_bn3_running_mean
+const shader523 = `
+// pointwise f32[512]
+// threads 512, workgroup 64; FLOPs 512; bytes 8192
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 512i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 512i)] * 0.00011926058505196124f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 512i)] * 0.00011926058505196124f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 524: first used by step_2625_pointwise_G_layer2_0_bn3_running_var
+const shader524 = `
 // pointwise f32[512] and 1 sibling(s)
 // threads 512, workgroup 64; FLOPs 1024; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -48638,8 +48401,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 536: first used by step_2670_pointwise_G_layer2_3_bn2_running_var
-const shader536 = `
+// shader 525: first used by step_2652_pointwise_G_layer2_3_bn2_running_var
+const shader525 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -48663,8 +48426,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 537: first used by step_2676_pointwise_G_layer3_0_bn1_running_var
-const shader537 = `
+// shader 526: first used by step_2658_pointwise_G_layer3_0_bn1_running_var
+const shader526 = `
 // pointwise f32[256] and 1 sibling(s)
 // threads 256, workgroup 64; FLOPs 512; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -48701,8 +48464,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 538: first used by step_2680_pointwise_G_layer3_0_bn3_running_mean
-const shader538 = `
+// shader 527: first used by step_2662_pointwise_G_layer3_0_bn3_running_mean
+const shader527 = `
 // pointwise f32[1024]
 // threads 1024, workgroup 64; FLOPs 1024; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -48726,8 +48489,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 539: first used by step_2683_pointwise_G_layer3_0_bn3_running_var
-const shader539 = `
+// shader 528: first used by step_2665_pointwise_G_layer3_0_bn3_running_var
+const shader528 = `
 // pointwise f32[1024] and 1 sibling(s)
 // threads 1024, workgroup 64; FLOPs 2048; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -48764,8 +48527,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 540: first used by step_2881_pointwise_G_layer3_22_bn2_running_var
-const shader540 = `
+// shader 529: first used by step_2863_pointwise_G_layer3_22_bn2_running_var
+const shader529 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -48789,8 +48552,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 541: first used by step_2884_pointwise_G_layer3_22_bn3_running_var
-const shader541 = `
+// shader 530: first used by step_2866_pointwise_G_layer3_22_bn3_running_var
+const shader530 = `
 // pointwise f32[1024]
 // threads 1024, workgroup 64; FLOPs 1024; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -48814,8 +48577,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 542: first used by step_2891_pointwise_G_layer4_0_bn3_running_mean
-const shader542 = `
+// shader 531: first used by step_2873_pointwise_G_layer4_0_bn3_running_mean
+const shader531 = `
 // pointwise f32[2048]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -48839,8 +48602,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 543: first used by step_2894_pointwise_G_layer4_0_bn3_running_var
-const shader543 = `
+// shader 532: first used by step_2876_pointwise_G_layer4_0_bn3_running_var
+const shader532 = `
 // pointwise f32[2048] and 1 sibling(s)
 // threads 2048, workgroup 64; FLOPs 4096; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -48877,8 +48640,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 544: first used by step_2912_pointwise_G_layer4_2_bn2_running_var
-const shader544 = `
+// shader 533: first used by step_2894_pointwise_G_layer4_2_bn2_running_var
+const shader533 = `
 // pointwise f32[512]
 // threads 512, workgroup 64; FLOPs 512; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -48902,8 +48665,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 545: first used by step_2915_pointwise_G_layer4_2_bn3_running_var
-const shader545 = `
+// shader 534: first used by step_2897_pointwise_G_layer4_2_bn3_running_var
+const shader534 = `
 // pointwise f32[2048]
 // threads 2048, workgroup 64; FLOPs 2048; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -50161,57 +49924,46 @@ export const module: GeneratedModule = {
       { name: "step_2514_conv2dWeightGrad_D1_conv1", wgsl: shader492 },
       { name: "step_2515_pointwise_G_layer5_conv2d_list_0", wgsl: shader493 },
       { name: "step_2517_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader494 },
-      { name: "step_2518_pointwise_G_layer5_conv2d_list_0", wgsl: shader495 },
-      { name: "step_2519_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader496 },
-      { name: "step_2519_conv2dWeightGrad_D1_conv1", wgsl: shader497 },
-      { name: "step_2521_pointwise_G_layer5_conv2d_list_1", wgsl: shader498 },
-      { name: "step_2522_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader499 },
-      { name: "step_2522_conv2dWeightGrad_D2_conv1", wgsl: shader500 },
-      { name: "step_2523_pointwise_G_layer6_conv2d_list_0", wgsl: shader501 },
-      { name: "step_2527_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader502 },
-      { name: "step_2527_conv2dWeightGrad_D2_conv1", wgsl: shader503 },
-      { name: "step_2531_pointwise_D1_classifier", wgsl: shader504 },
-      { name: "step_2537_pointwise_adam_D1_D1_conv1_weight_exp_avg", wgsl: shader505 },
-      { name: "step_2538_pointwise_D1_conv1", wgsl: shader506 },
-      { name: "step_2540_pointwise_adam_D1_D1_conv1_bias_exp_avg", wgsl: shader507 },
-      { name: "step_2541_pointwise_D1_conv1", wgsl: shader508 },
-      { name: "step_2543_pointwise_adam_D1_D1_conv2_weight_exp_avg", wgsl: shader509 },
-      { name: "step_2544_pointwise_D1_conv2", wgsl: shader510 },
-      { name: "step_2546_pointwise_adam_D1_D1_conv2_bias_exp_avg", wgsl: shader511 },
-      { name: "step_2547_pointwise_D1_conv2", wgsl: shader512 },
-      { name: "step_2549_pointwise_adam_D1_D1_conv3_weight_exp_avg", wgsl: shader513 },
-      { name: "step_2550_pointwise_D1_conv3", wgsl: shader514 },
-      { name: "step_2552_pointwise_adam_D1_D1_conv3_bias_exp_avg", wgsl: shader515 },
-      { name: "step_2553_pointwise_D1_conv3", wgsl: shader516 },
-      { name: "step_2555_pointwise_adam_D1_D1_conv4_weight_exp_avg", wgsl: shader517 },
-      { name: "step_2556_pointwise_D1_conv4", wgsl: shader518 },
-      { name: "step_2558_pointwise_adam_D1_D1_conv4_bias_exp_avg", wgsl: shader519 },
-      { name: "step_2559_pointwise_D1_conv4", wgsl: shader520 },
-      { name: "step_2561_pointwise_adam_D1_D1_classifier_weight_exp_avg", wgsl: shader521 },
-      { name: "step_2562_pointwise_D1_classifier", wgsl: shader522 },
-      { name: "step_2564_pointwise_adam_D1_D1_classifier_bias_exp_avg", wgsl: shader523 },
-      { name: "step_2565_pointwise_D1_classifier", wgsl: shader524 },
-      { name: "step_2577_pointwise_D2_conv1", wgsl: shader525 },
-      { name: "step_2583_pointwise_D2_conv2", wgsl: shader526 },
-      { name: "step_2589_pointwise_D2_conv3", wgsl: shader527 },
-      { name: "step_2595_pointwise_D2_conv4", wgsl: shader528 },
-      { name: "step_2604_pointwise_G_bn1_running_var", wgsl: shader529 },
-      { name: "step_2607_pointwise_G_layer1_0_bn1_running_var", wgsl: shader530 },
-      { name: "step_2613_pointwise_G_layer1_0_bn3_running_var", wgsl: shader531 },
-      { name: "step_2631_pointwise_G_layer1_2_bn2_running_var", wgsl: shader532 },
-      { name: "step_2634_pointwise_G_layer1_2_bn3_running_var", wgsl: shader533 },
-      { name: "step_2637_pointwise_G_layer2_0_bn1_running_var", wgsl: shader534 },
-      { name: "step_2643_pointwise_G_layer2_0_bn3_running_var", wgsl: shader535 },
-      { name: "step_2670_pointwise_G_layer2_3_bn2_running_var", wgsl: shader536 },
-      { name: "step_2676_pointwise_G_layer3_0_bn1_running_var", wgsl: shader537 },
-      { name: "step_2680_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader538 },
-      { name: "step_2683_pointwise_G_layer3_0_bn3_running_var", wgsl: shader539 },
-      { name: "step_2881_pointwise_G_layer3_22_bn2_running_var", wgsl: shader540 },
-      { name: "step_2884_pointwise_G_layer3_22_bn3_running_var", wgsl: shader541 },
-      { name: "step_2891_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader542 },
-      { name: "step_2894_pointwise_G_layer4_0_bn3_running_var", wgsl: shader543 },
-      { name: "step_2912_pointwise_G_layer4_2_bn2_running_var", wgsl: shader544 },
-      { name: "step_2915_pointwise_G_layer4_2_bn3_running_var", wgsl: shader545 },
+      { name: "step_2518_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader495 },
+      { name: "step_2518_conv2dWeightGrad_D1_conv1", wgsl: shader496 },
+      { name: "step_2520_pointwise_G_layer5_conv2d_list_1", wgsl: shader497 },
+      { name: "step_2521_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader498 },
+      { name: "step_2521_conv2dWeightGrad_D2_conv1", wgsl: shader499 },
+      { name: "step_2522_pointwise_G_layer6_conv2d_list_0", wgsl: shader500 },
+      { name: "step_2525_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader501 },
+      { name: "step_2525_conv2dWeightGrad_D2_conv1", wgsl: shader502 },
+      { name: "step_2529_pointwise_D1_classifier", wgsl: shader503 },
+      { name: "step_2535_pointwise_adam_D1_D1_conv1_weight_exp_avg", wgsl: shader504 },
+      { name: "step_2537_pointwise_adam_D1_D1_conv1_bias_exp_avg", wgsl: shader505 },
+      { name: "step_2539_pointwise_adam_D1_D1_conv2_weight_exp_avg", wgsl: shader506 },
+      { name: "step_2541_pointwise_adam_D1_D1_conv2_bias_exp_avg", wgsl: shader507 },
+      { name: "step_2543_pointwise_adam_D1_D1_conv3_weight_exp_avg", wgsl: shader508 },
+      { name: "step_2545_pointwise_adam_D1_D1_conv3_bias_exp_avg", wgsl: shader509 },
+      { name: "step_2547_pointwise_adam_D1_D1_conv4_weight_exp_avg", wgsl: shader510 },
+      { name: "step_2549_pointwise_adam_D1_D1_conv4_bias_exp_avg", wgsl: shader511 },
+      { name: "step_2551_pointwise_adam_D1_D1_classifier_weight_exp_avg", wgsl: shader512 },
+      { name: "step_2553_pointwise_adam_D1_D1_classifier_bias_exp_avg", wgsl: shader513 },
+      { name: "step_2580_pointwise_G_bn1_running_mean", wgsl: shader514 },
+      { name: "step_2583_pointwise_G_bn1_running_var", wgsl: shader515 },
+      { name: "step_2586_pointwise_G_layer1_0_bn1_running_var", wgsl: shader516 },
+      { name: "step_2590_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader517 },
+      { name: "step_2593_pointwise_G_layer1_0_bn3_running_var", wgsl: shader518 },
+      { name: "step_2611_pointwise_G_layer1_2_bn2_running_var", wgsl: shader519 },
+      { name: "step_2614_pointwise_G_layer1_2_bn3_running_var", wgsl: shader520 },
+      { name: "step_2615_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader521 },
+      { name: "step_2618_pointwise_G_layer2_0_bn1_running_var", wgsl: shader522 },
+      { name: "step_2622_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader523 },
+      { name: "step_2625_pointwise_G_layer2_0_bn3_running_var", wgsl: shader524 },
+      { name: "step_2652_pointwise_G_layer2_3_bn2_running_var", wgsl: shader525 },
+      { name: "step_2658_pointwise_G_layer3_0_bn1_running_var", wgsl: shader526 },
+      { name: "step_2662_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader527 },
+      { name: "step_2665_pointwise_G_layer3_0_bn3_running_var", wgsl: shader528 },
+      { name: "step_2863_pointwise_G_layer3_22_bn2_running_var", wgsl: shader529 },
+      { name: "step_2866_pointwise_G_layer3_22_bn3_running_var", wgsl: shader530 },
+      { name: "step_2873_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader531 },
+      { name: "step_2876_pointwise_G_layer4_0_bn3_running_var", wgsl: shader532 },
+      { name: "step_2894_pointwise_G_layer4_2_bn2_running_var", wgsl: shader533 },
+      { name: "step_2897_pointwise_G_layer4_2_bn3_running_var", wgsl: shader534 },
     ],
     phases: [
     {
@@ -54639,541 +54391,523 @@ export const module: GeneratedModule = {
         dispatch("step_2515_pointwise_G_layer5_conv2d_list_0", [at(0, 185102336, 479232), at(1, 466919424, 479232), at(7, 279576576, 4), at(1, 467398656, 479232)], { shader: 493, workgroups: [234,1,1] }),
         dispatch("step_2516_sum_D1_conv1_stage1", [at(3, 1073280000, 436020), at(1, 68689920, 416)], { shader: 386, workgroups: [2,1,1] }),
         dispatch("step_2516_sum_D1_conv1_stage2", [at(1, 68689920, 416), at(1, 68690432, 52)], { shader: 387, workgroups: [1,1,1] }),
-        dispatch("step_2517_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 383113984, 52), at(1, 68690432, 52), at(7, 279575808, 52), at(0, 185581568, 52), at(1, 469000448, 52)], { shader: 494, workgroups: [1,1,1] }),
-        dispatch("step_2518_pointwise_G_layer5_conv2d_list_0", [at(0, 185581568, 52), at(1, 469000448, 52), at(7, 279576576, 4), at(1, 469000704, 52), at(0, 383593472, 52), at(1, 68690432, 52), at(7, 279575808, 52), at(0, 186061056, 52), at(1, 469000960, 52)], { shader: 495, workgroups: [1,1,1] }),
-        dispatch("step_2519_conv2dWeightGrad_D1_conv1_packc", [at(4, 240414720, 34344960), at(1, 68689920, 34344960)], { shader: 102, workgroups: [32768,2,1] }),
-        dispatch("step_2519_conv2dWeightGrad_D1_conv1", [at(1, 68689920, 34344960), at(4, 1066932480, 536640), at(0, 383114240, 479232), at(7, 272011264, 479232), at(0, 185581824, 479232), at(1, 467877888, 479232)], { adapter: "cpu", features: ["subgroups"], shader: 496, workgroups: [288,1,1] }, { shader: 497, workgroups: [144,1,1] }),
-        dispatch("step_2520_pointwise_G_layer5_conv2d_list_1", [at(0, 185581824, 479232), at(1, 467877888, 479232), at(7, 279576576, 4), at(1, 468357120, 479232)], { shader: 493, workgroups: [234,1,1] }),
-        dispatch("step_2521_pointwise_G_layer5_conv2d_list_1", [at(0, 186061056, 52), at(1, 469000960, 52), at(7, 279576576, 4), at(1, 469001216, 52)], { shader: 498, workgroups: [1,1,1] }),
-        dispatch("step_2522_conv2dWeightGrad_D2_conv1_packc", [at(1, 686899200, 68689920), at(1, 68689920, 68689920)], { shader: 131, workgroups: [32768,3,1] }),
-        dispatch("step_2522_conv2dWeightGrad_D2_conv1", [at(1, 68689920, 68689920), at(4, 1066395648, 536640), at(0, 383593728, 958464), at(7, 257949696, 958464), at(0, 187020288, 958464), at(1, 342384640, 958464)], { adapter: "cpu", features: ["subgroups"], shader: 499, workgroups: [576,1,1] }, { shader: 500, workgroups: [288,1,1] }),
-        dispatch("step_2523_pointwise_G_layer6_conv2d_list_0", [at(0, 187020288, 958464), at(1, 342384640, 958464), at(7, 279576576, 4), at(1, 462471168, 958464)], { shader: 501, workgroups: [468,1,1] }),
-        dispatch("step_2524_sum_D2_conv1_stage1", [at(1, 1073280000, 436020), at(1, 68689920, 416)], { shader: 386, workgroups: [2,1,1] }),
-        dispatch("step_2524_sum_D2_conv1_stage2", [at(1, 68689920, 416), at(1, 68690432, 52)], { shader: 387, workgroups: [1,1,1] }),
-        dispatch("step_2525_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 384552192, 52), at(1, 68690432, 52), at(7, 279576064, 52), at(0, 187978752, 52), at(1, 469001472, 52)], { shader: 494, workgroups: [1,1,1] }),
-        dispatch("step_2526_pointwise_G_layer6_conv2d_list_0", [at(0, 187978752, 52), at(1, 469001472, 52), at(7, 279576576, 4), at(1, 469001728, 52), at(0, 385510912, 52), at(1, 68690432, 52), at(7, 279576064, 52), at(0, 188937472, 52), at(1, 469001984, 52)], { shader: 495, workgroups: [1,1,1] }),
-        dispatch("step_2527_conv2dWeightGrad_D2_conv1_packc", [at(1, 686899200, 68689920), at(1, 68689920, 68689920)], { shader: 131, workgroups: [32768,3,1] }),
-        dispatch("step_2527_conv2dWeightGrad_D2_conv1", [at(1, 68689920, 68689920), at(4, 1066395648, 536640), at(0, 384552448, 958464), at(7, 258908160, 958464), at(0, 187979008, 958464), at(1, 463429632, 958464)], { adapter: "cpu", features: ["subgroups"], shader: 502, workgroups: [576,1,1] }, { shader: 503, workgroups: [288,1,1] }),
-        dispatch("step_2528_pointwise_G_layer6_conv2d_list_1", [at(0, 187979008, 958464), at(1, 463429632, 958464), at(7, 279576576, 4), at(1, 464388096, 958464)], { shader: 501, workgroups: [468,1,1] }),
-        dispatch("step_2529_pointwise_G_layer6_conv2d_list_1", [at(0, 188937472, 52), at(1, 469001984, 52), at(7, 279576576, 4), at(1, 469002240, 52)], { shader: 498, workgroups: [1,1,1] }),
-        dispatch("step_2530_pointwise_D1_classifier", [at(4, 1073614336, 2048), at(1, 68689920, 2048)], { shader: 163, workgroups: [8,1,1] }),
-        dispatch("step_2531_pointwise_D1_classifier", [at(1, 68689920, 2048), at(4, 1073614336, 2048), at(4, 1073739264, 2048), at(1, 136232960, 2048)], { shader: 504, workgroups: [8,1,1] }),
-        dispatch("step_2532_conv2dInputGrad_D1_classifier_packc", [at(1, 136232960, 2048), at(1, 136224768, 8192)], { shader: 166, workgroups: [8,1,1] }),
-        dispatch("step_2532_conv2dInputGrad_D1_classifier", [at(1, 136224768, 8192), at(7, 277569536, 131072), at(6, 838185728, 4194304), at(1, 412139520, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 401, workgroups: [16,16,4] }, { shader: 402, workgroups: [512,1,1] }),
-        dispatch("step_2533_conv2dInputGrad_D1_conv4_packc", [at(1, 412139520, 4194304), at(1, 327704576, 4194304)], { shader: 158, workgroups: [4096,1,1] }),
-        dispatch("step_2533_conv2dInputGrad_D1_conv4", [at(1, 327704576, 4194304), at(6, 804631296, 8388608), at(6, 796242688, 8388608), at(1, 310927360, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 404, workgroups: [64,8,4] }, { shader: 405, workgroups: [1024,1,1] }),
-        dispatch("step_2534_conv2dInputGrad_D1_conv3_packc", [at(1, 310927360, 8388608), at(1, 319315968, 8388608)], { shader: 154, workgroups: [8192,1,1] }),
-        dispatch("step_2534_conv2dInputGrad_D1_conv3", [at(1, 319315968, 8388608), at(7, 102760448, 2097152), at(5, 479643648, 16777216), at(1, 239624192, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 407, workgroups: [256,4,4] }, { shader: 408, workgroups: [2048,1,1] }),
-        dispatch("step_2535_conv2dInputGrad_D1_conv2_packc", [at(1, 239624192, 16777216), at(1, 256401408, 16777216)], { shader: 150, workgroups: [16384,1,1] }),
-        dispatch("step_2535_conv2dInputGrad_D1_conv2", [at(1, 256401408, 16777216), at(7, 267337728, 524288), at(4, 849521664, 33554432), at(1, 68689920, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 410, workgroups: [1024,2,4] }, { shader: 411, workgroups: [4096,1,1] }),
-        dispatch("step_2536_conv2dWeightGrad_D1_conv2_packc", [at(4, 883076096, 27262976), at(1, 102244352, 33554432)], { shader: 142, workgroups: [32768,1,1] }),
-        dispatch("step_2536_conv2dWeightGrad_D1_conv2_packc", [at(1, 68689920, 33554432), at(1, 206069760, 33554432)], { shader: 146, workgroups: [32768,1,1] }),
-        dispatch("step_2536_conv2dWeightGrad_D1_conv2_stage1", [at(1, 102244352, 33554432), at(1, 206069760, 33554432), at(1, 135798784, 425984)], { adapter: "cpu", features: ["subgroups"], shader: 178, workgroups: [8,1,8] }, { shader: 179, workgroups: [128,1,1] }),
-        dispatch("step_2536_conv2dWeightGrad_D1_conv2_stage2", [at(1, 135798784, 425984), at(1, 102244352, 53248)], { shader: 180, workgroups: [208,1,1] }),
-        dispatch("step_2537_pointwise_adam_D1_D1_conv1_weight_exp_avg", [at(0, 385511168, 53248), at(1, 102244352, 53248), at(7, 279011328, 53248), at(1, 343343104, 53248), at(0, 385564416, 53248), at(1, 343396352, 53248)], { shader: 505, workgroups: [26,1,1] }),
-        dispatch("step_2538_pointwise_D1_conv1", [at(0, 190855168, 53248), at(1, 343343104, 53248), at(7, 279576832, 4), at(1, 343396352, 53248), at(7, 279577088, 4), at(1, 468836352, 53248)], { shader: 506, workgroups: [26,1,1] }),
-        dispatch("step_2539_sum_D1_conv2_stage1", [at(1, 68689920, 33554432), at(1, 102244352, 16384)], { shader: 12, workgroups: [64,1,1] }),
-        dispatch("step_2539_sum_D1_conv2_stage2", [at(1, 102244352, 16384), at(1, 68689920, 256)], { shader: 13, workgroups: [1,1,1] }),
-        dispatch("step_2540_pointwise_adam_D1_D1_conv1_bias_exp_avg", [at(0, 385617664, 256), at(1, 68689920, 256), at(7, 279572736, 256), at(1, 468998656, 256), at(0, 385617920, 256), at(1, 468998912, 256)], { shader: 507, workgroups: [1,1,1] }),
-        dispatch("step_2541_pointwise_D1_conv1", [at(0, 190908416, 256), at(1, 468998656, 256), at(7, 279576832, 4), at(1, 468998912, 256), at(7, 279577088, 4), at(1, 468999168, 256)], { shader: 508, workgroups: [1,1,1] }),
-        dispatch("step_2542_conv2dWeightGrad_D1_conv1_packc", [at(4, 748858368, 33554432), at(1, 68689920, 33554432)], { shader: 146, workgroups: [32768,1,1] }),
-        dispatch("step_2542_conv2dWeightGrad_D1_conv1", [at(1, 68689920, 33554432), at(1, 256401408, 16777216), at(1, 102244352, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [32,2,1] }, { shader: 182, workgroups: [128,1,1] }),
-        dispatch("step_2543_pointwise_adam_D1_D1_conv2_weight_exp_avg", [at(0, 385618176, 524288), at(1, 102244352, 524288), at(7, 267862016, 524288), at(1, 465346560, 524288), at(0, 386142464, 524288), at(1, 465870848, 524288)], { shader: 509, workgroups: [256,1,1] }),
-        dispatch("step_2544_pointwise_D1_conv2", [at(0, 190908672, 524288), at(1, 465346560, 524288), at(7, 279576832, 4), at(1, 465870848, 524288), at(7, 279577088, 4), at(1, 466395136, 524288)], { shader: 510, workgroups: [256,1,1] }),
-        dispatch("step_2545_sum_D1_conv3_stage1", [at(1, 239624192, 16777216), at(1, 68689920, 16384)], { shader: 183, workgroups: [64,1,1] }),
-        dispatch("step_2545_sum_D1_conv3_stage2", [at(1, 68689920, 16384), at(1, 68706304, 512)], { shader: 184, workgroups: [2,1,1] }),
-        dispatch("step_2546_pointwise_adam_D1_D1_conv2_bias_exp_avg", [at(0, 386666752, 512), at(1, 68706304, 512), at(7, 279566080, 512), at(1, 468997120, 512), at(0, 386667264, 512), at(1, 468997632, 512)], { shader: 511, workgroups: [2,1,1] }),
-        dispatch("step_2547_pointwise_D1_conv2", [at(0, 191432960, 512), at(1, 468997120, 512), at(7, 279576832, 4), at(1, 468997632, 512), at(7, 279577088, 4), at(1, 468998144, 512)], { shader: 512, workgroups: [2,1,1] }),
-        dispatch("step_2548_conv2dWeightGrad_D1_conv2_packc", [at(5, 429312000, 16777216), at(1, 68689920, 16777216)], { shader: 150, workgroups: [16384,1,1] }),
-        dispatch("step_2548_conv2dWeightGrad_D1_conv2", [at(1, 68689920, 16777216), at(1, 319315968, 8388608), at(1, 85467136, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [64,4,1] }, { shader: 186, workgroups: [512,1,1] }),
-        dispatch("step_2549_pointwise_adam_D1_D1_conv3_weight_exp_avg", [at(0, 386667776, 2097152), at(1, 85467136, 2097152), at(7, 104857600, 2097152), at(1, 340287488, 2097152), at(0, 388764928, 2097152), at(1, 458276864, 2097152)], { shader: 513, workgroups: [1024,1,1] }),
-        dispatch("step_2550_pointwise_D1_conv3", [at(0, 191433472, 2097152), at(1, 340287488, 2097152), at(7, 279576832, 4), at(1, 458276864, 2097152), at(7, 279577088, 4), at(1, 460374016, 2097152)], { shader: 514, workgroups: [1024,1,1] }),
-        dispatch("step_2551_sum_D1_conv4_stage1", [at(1, 310927360, 8388608), at(1, 68689920, 8192)], { shader: 187, workgroups: [32,1,1] }),
-        dispatch("step_2551_sum_D1_conv4_stage2", [at(1, 68689920, 8192), at(1, 68698112, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2552_pointwise_adam_D1_D1_conv3_bias_exp_avg", [at(0, 390862080, 1024), at(1, 68698112, 1024), at(7, 279509760, 1024), at(1, 468994048, 1024), at(0, 390863104, 1024), at(1, 468995072, 1024)], { shader: 515, workgroups: [4,1,1] }),
-        dispatch("step_2553_pointwise_D1_conv3", [at(0, 193530624, 1024), at(1, 468994048, 1024), at(7, 279576832, 4), at(1, 468995072, 1024), at(7, 279577088, 4), at(1, 468996096, 1024)], { shader: 516, workgroups: [4,1,1] }),
-        dispatch("step_2554_conv2dWeightGrad_D1_conv3_packc", [at(6, 863351552, 8388608), at(1, 68689920, 8388608)], { shader: 154, workgroups: [8192,1,1] }),
-        dispatch("step_2554_conv2dWeightGrad_D1_conv3", [at(1, 68689920, 8388608), at(1, 327704576, 4194304), at(1, 77078528, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 188, workgroups: [128,8,1] }, { shader: 189, workgroups: [2048,1,1] }),
-        dispatch("step_2555_pointwise_adam_D1_D1_conv4_weight_exp_avg", [at(0, 390864128, 8388608), at(1, 77078528, 8388608), at(6, 813019904, 8388608), at(1, 310927360, 8388608), at(0, 399252736, 8388608), at(1, 319315968, 8388608)], { shader: 517, workgroups: [4096,1,1] }),
-        dispatch("step_2556_pointwise_D1_conv4", [at(0, 193531648, 8388608), at(1, 310927360, 8388608), at(7, 279576832, 4), at(1, 319315968, 8388608), at(7, 279577088, 4), at(1, 327704576, 8388608)], { shader: 518, workgroups: [4096,1,1] }),
-        dispatch("step_2557_sum_D1_classifier", [at(1, 412139520, 4194304), at(1, 68689920, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 190, workgroups: [512,1,1] }, { shader: 191, workgroups: [8,1,1] }),
-        dispatch("step_2558_pointwise_adam_D1_D1_conv4_bias_exp_avg", [at(0, 407641344, 2048), at(1, 68689920, 2048), at(7, 279433984, 2048), at(1, 468987904, 2048), at(0, 407643392, 2048), at(1, 468989952, 2048)], { shader: 519, workgroups: [8,1,1] }),
-        dispatch("step_2559_pointwise_D1_conv4", [at(0, 201920256, 2048), at(1, 468987904, 2048), at(7, 279576832, 4), at(1, 468989952, 2048), at(7, 279577088, 4), at(1, 468992000, 2048)], { shader: 520, workgroups: [8,1,1] }),
-        dispatch("step_2560_conv2dWeightGrad_D1_conv4_packc", [at(6, 1016520448, 4194304), at(1, 68689920, 4194304)], { shader: 158, workgroups: [4096,1,1] }),
-        dispatch("step_2560_conv2dWeightGrad_D1_conv4", [at(1, 68689920, 4194304), at(1, 136224768, 8192), at(1, 72884224, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 192, workgroups: [256,1,1] }, { shader: 193, workgroups: [32,1,1] }),
-        dispatch("step_2561_pointwise_adam_D1_D1_classifier_weight_exp_avg", [at(0, 407645440, 32768), at(1, 72884224, 32768), at(7, 279155456, 32768), at(1, 468889600, 32768), at(0, 407678208, 32768), at(1, 468922368, 32768)], { shader: 521, workgroups: [16,1,1] }),
-        dispatch("step_2562_pointwise_D1_classifier", [at(0, 201922304, 32768), at(1, 468889600, 32768), at(7, 279576832, 4), at(1, 468922368, 32768), at(7, 279577088, 4), at(1, 468955136, 32768)], { shader: 522, workgroups: [16,1,1] }),
-        dispatch("step_2563_sum", [at(1, 136232960, 2048), at(1, 68689920, 4)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [1,1,1] }, { shader: 195, workgroups: [1,1,1] }),
-        dispatch("step_2564_pointwise_adam_D1_D1_classifier_bias_exp_avg", [at(0, 407710976, 4), at(1, 68689920, 4), at(7, 279577856, 4), at(1, 469002496, 4), at(0, 407711232, 4), at(1, 469002752, 4)], { shader: 523, workgroups: [1,1,1] }),
-        dispatch("step_2565_pointwise_D1_classifier", [at(0, 201955072, 4), at(1, 469002496, 4), at(7, 279576832, 4), at(1, 469002752, 4), at(7, 279577088, 4), at(1, 469003008, 4)], { shader: 524, workgroups: [1,1,1] }),
-        dispatch("step_2566_pointwise_D2_classifier", [at(4, 1067512320, 2048), at(1, 68689920, 2048)], { shader: 163, workgroups: [8,1,1] }),
-        dispatch("step_2567_pointwise_D2_classifier", [at(1, 68689920, 2048), at(4, 1067512320, 2048), at(4, 1073739264, 2048), at(1, 136232960, 2048)], { shader: 504, workgroups: [8,1,1] }),
-        dispatch("step_2568_conv2dInputGrad_D2_classifier_packc", [at(1, 136232960, 2048), at(1, 136224768, 8192)], { shader: 166, workgroups: [8,1,1] }),
-        dispatch("step_2568_conv2dInputGrad_D2_classifier", [at(1, 136224768, 8192), at(7, 277700608, 131072), at(6, 970383104, 4194304), at(1, 449888256, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 401, workgroups: [16,16,4] }, { shader: 402, workgroups: [512,1,1] }),
-        dispatch("step_2569_conv2dInputGrad_D2_conv4_packc", [at(1, 449888256, 4194304), at(1, 454082560, 4194304)], { shader: 158, workgroups: [4096,1,1] }),
-        dispatch("step_2569_conv2dInputGrad_D2_conv4", [at(1, 454082560, 4194304), at(6, 821408512, 8388608), at(6, 787854080, 8388608), at(1, 412139520, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 404, workgroups: [64,8,4] }, { shader: 405, workgroups: [1024,1,1] }),
-        dispatch("step_2570_conv2dInputGrad_D2_conv3_packc", [at(1, 412139520, 8388608), at(1, 420528128, 8388608)], { shader: 154, workgroups: [8192,1,1] }),
-        dispatch("step_2570_conv2dInputGrad_D2_conv3", [at(1, 420528128, 8388608), at(7, 106954752, 2097152), at(5, 462866432, 16777216), at(1, 239624192, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 407, workgroups: [256,4,4] }, { shader: 408, workgroups: [2048,1,1] }),
-        dispatch("step_2571_conv2dInputGrad_D2_conv2_packc", [at(1, 239624192, 16777216), at(1, 256401408, 16777216)], { shader: 150, workgroups: [16384,1,1] }),
-        dispatch("step_2571_conv2dInputGrad_D2_conv2", [at(1, 256401408, 16777216), at(7, 268386304, 524288), at(4, 815967232, 33554432), at(1, 68689920, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 410, workgroups: [1024,2,4] }, { shader: 411, workgroups: [4096,1,1] }),
-        dispatch("step_2572_conv2dWeightGrad_D2_conv2_packc", [at(4, 910339072, 27262976), at(1, 102244352, 33554432)], { shader: 142, workgroups: [32768,1,1] }),
-        dispatch("step_2572_conv2dWeightGrad_D2_conv2_packc", [at(1, 68689920, 33554432), at(1, 206069760, 33554432)], { shader: 146, workgroups: [32768,1,1] }),
-        dispatch("step_2572_conv2dWeightGrad_D2_conv2_stage1", [at(1, 102244352, 33554432), at(1, 206069760, 33554432), at(1, 135798784, 425984)], { adapter: "cpu", features: ["subgroups"], shader: 178, workgroups: [8,1,8] }, { shader: 179, workgroups: [128,1,1] }),
-        dispatch("step_2572_conv2dWeightGrad_D2_conv2_stage2", [at(1, 135798784, 425984), at(1, 102244352, 53248)], { shader: 180, workgroups: [208,1,1] }),
-        dispatch("step_2573_pointwise_adam_D2_D2_conv1_weight_exp_avg", [at(0, 407711488, 53248), at(1, 102244352, 53248), at(7, 279064576, 53248), at(1, 239099904, 53248), at(0, 407764736, 53248), at(1, 239153152, 53248)], { shader: 505, workgroups: [26,1,1] }),
-        dispatch("step_2574_pointwise_D2_conv1", [at(0, 201955328, 53248), at(1, 239099904, 53248), at(7, 279576832, 4), at(1, 239153152, 53248), at(7, 279577088, 4), at(1, 239206400, 53248)], { shader: 506, workgroups: [26,1,1] }),
-        dispatch("step_2575_sum_D2_conv2_stage1", [at(1, 68689920, 33554432), at(1, 102244352, 16384)], { shader: 12, workgroups: [64,1,1] }),
-        dispatch("step_2575_sum_D2_conv2_stage2", [at(1, 102244352, 16384), at(1, 68689920, 256)], { shader: 13, workgroups: [1,1,1] }),
-        dispatch("step_2576_pointwise_adam_D2_D2_conv1_bias_exp_avg", [at(0, 407817984, 256), at(1, 68689920, 256), at(7, 279572992, 256), at(1, 468999424, 256), at(0, 407818240, 256), at(1, 468999680, 256)], { shader: 507, workgroups: [1,1,1] }),
-        dispatch("step_2577_pointwise_D2_conv1", [at(0, 202008576, 256), at(1, 468999424, 256), at(7, 279576832, 4), at(1, 468999680, 256), at(7, 279577088, 4), at(1, 468999936, 256), at(0, 14718464, 256), at(6, 1073741568, 256), at(7, 279575040, 256), at(1, 469000192, 256)], { shader: 525, workgroups: [1,1,1] }),
-        dispatch("step_2578_conv2dWeightGrad_D2_conv1_packc", [at(4, 782412800, 33554432), at(1, 68689920, 33554432)], { shader: 146, workgroups: [32768,1,1] }),
-        dispatch("step_2578_conv2dWeightGrad_D2_conv1", [at(1, 68689920, 33554432), at(1, 256401408, 16777216), at(1, 102244352, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [32,2,1] }, { shader: 182, workgroups: [128,1,1] }),
-        dispatch("step_2579_pointwise_adam_D2_D2_conv2_weight_exp_avg", [at(0, 407818496, 524288), at(1, 102244352, 524288), at(7, 268910592, 524288), at(1, 237527040, 524288), at(0, 408342784, 524288), at(1, 238051328, 524288)], { shader: 509, workgroups: [256,1,1] }),
-        dispatch("step_2580_pointwise_D2_conv2", [at(0, 202008832, 524288), at(1, 237527040, 524288), at(7, 279576832, 4), at(1, 238051328, 524288), at(7, 279577088, 4), at(1, 238575616, 524288)], { shader: 510, workgroups: [256,1,1] }),
-        dispatch("step_2581_sum_D2_conv3_stage1", [at(1, 239624192, 16777216), at(1, 68689920, 16384)], { shader: 183, workgroups: [64,1,1] }),
-        dispatch("step_2581_sum_D2_conv3_stage2", [at(1, 68689920, 16384), at(1, 68706304, 512)], { shader: 184, workgroups: [2,1,1] }),
-        dispatch("step_2582_pointwise_adam_D2_D2_conv2_bias_exp_avg", [at(0, 408867072, 512), at(1, 68706304, 512), at(7, 279566592, 512), at(1, 239705088, 512), at(0, 408867584, 512), at(1, 239705600, 512)], { shader: 511, workgroups: [2,1,1] }),
-        dispatch("step_2583_pointwise_D2_conv2", [at(0, 202533120, 512), at(1, 239705088, 512), at(7, 279576832, 4), at(1, 239705600, 512), at(7, 279577088, 4), at(1, 239706112, 512), at(0, 15725568, 512), at(4, 1073741312, 512), at(4, 1073669632, 512), at(1, 239706624, 512)], { shader: 526, workgroups: [2,1,1] }),
-        dispatch("step_2584_conv2dWeightGrad_D2_conv2_packc", [at(5, 446089216, 16777216), at(1, 68689920, 16777216)], { shader: 150, workgroups: [16384,1,1] }),
-        dispatch("step_2584_conv2dWeightGrad_D2_conv2", [at(1, 68689920, 16777216), at(1, 420528128, 8388608), at(1, 85467136, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [64,4,1] }, { shader: 186, workgroups: [512,1,1] }),
-        dispatch("step_2585_pointwise_adam_D2_D2_conv3_weight_exp_avg", [at(0, 408868096, 2097152), at(1, 85467136, 2097152), at(7, 109051904, 2097152), at(1, 231235584, 2097152), at(0, 410965248, 2097152), at(1, 233332736, 2097152)], { shader: 513, workgroups: [1024,1,1] }),
-        dispatch("step_2586_pointwise_D2_conv3", [at(0, 202533632, 2097152), at(1, 231235584, 2097152), at(7, 279576832, 4), at(1, 233332736, 2097152), at(7, 279577088, 4), at(1, 235429888, 2097152)], { shader: 514, workgroups: [1024,1,1] }),
-        dispatch("step_2587_sum_D2_conv4_stage1", [at(1, 412139520, 8388608), at(1, 68689920, 8192)], { shader: 187, workgroups: [32,1,1] }),
-        dispatch("step_2587_sum_D2_conv4_stage2", [at(1, 68689920, 8192), at(1, 68698112, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2588_pointwise_adam_D2_D2_conv3_bias_exp_avg", [at(0, 413062400, 1024), at(1, 68698112, 1024), at(7, 279510784, 1024), at(1, 239599616, 1024), at(0, 413063424, 1024), at(1, 239600640, 1024)], { shader: 515, workgroups: [4,1,1] }),
-        dispatch("step_2589_pointwise_D2_conv3", [at(0, 204630784, 1024), at(1, 239599616, 1024), at(7, 279576832, 4), at(1, 239600640, 1024), at(7, 279577088, 4), at(1, 239601664, 1024), at(0, 14952448, 1024), at(1, 1073740800, 1024), at(4, 1073618432, 1024), at(1, 239602688, 1024)], { shader: 527, workgroups: [4,1,1] }),
-        dispatch("step_2590_conv2dWeightGrad_D2_conv3_packc", [at(6, 779465472, 8388608), at(1, 68689920, 8388608)], { shader: 154, workgroups: [8192,1,1] }),
-        dispatch("step_2590_conv2dWeightGrad_D2_conv3", [at(1, 68689920, 8388608), at(1, 454082560, 4194304), at(1, 77078528, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 188, workgroups: [128,8,1] }, { shader: 189, workgroups: [2048,1,1] }),
-        dispatch("step_2591_pointwise_adam_D2_D2_conv4_weight_exp_avg", [at(0, 413064448, 8388608), at(1, 77078528, 8388608), at(6, 829797120, 8388608), at(1, 206069760, 8388608), at(0, 421453056, 8388608), at(1, 214458368, 8388608)], { shader: 517, workgroups: [4096,1,1] }),
-        dispatch("step_2592_pointwise_D2_conv4", [at(0, 204631808, 8388608), at(1, 206069760, 8388608), at(7, 279576832, 4), at(1, 214458368, 8388608), at(7, 279577088, 4), at(1, 222846976, 8388608)], { shader: 518, workgroups: [4096,1,1] }),
-        dispatch("step_2593_sum_D2_classifier", [at(1, 449888256, 4194304), at(1, 68689920, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 190, workgroups: [512,1,1] }, { shader: 191, workgroups: [8,1,1] }),
-        dispatch("step_2594_pointwise_adam_D2_D2_conv4_bias_exp_avg", [at(0, 429841664, 2048), at(1, 68689920, 2048), at(7, 279436032, 2048), at(1, 239562752, 2048), at(0, 429843712, 2048), at(1, 239564800, 2048)], { shader: 519, workgroups: [8,1,1] }),
-        dispatch("step_2595_pointwise_D2_conv4", [at(0, 213020416, 2048), at(1, 239562752, 2048), at(7, 279576832, 4), at(1, 239564800, 2048), at(7, 279577088, 4), at(1, 239566848, 2048), at(0, 16584704, 2048), at(5, 1073739264, 2048), at(4, 1073604096, 2048), at(1, 239568896, 2048)], { shader: 528, workgroups: [8,1,1] }),
-        dispatch("step_2596_conv2dWeightGrad_D2_conv4_packc", [at(6, 966188800, 4194304), at(1, 68689920, 4194304)], { shader: 158, workgroups: [4096,1,1] }),
-        dispatch("step_2596_conv2dWeightGrad_D2_conv4", [at(1, 68689920, 4194304), at(1, 136224768, 8192), at(1, 72884224, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 192, workgroups: [256,1,1] }, { shader: 193, workgroups: [32,1,1] }),
-        dispatch("step_2597_pointwise_adam_D2_D2_classifier_weight_exp_avg", [at(0, 429845760, 32768), at(1, 72884224, 32768), at(7, 279188224, 32768), at(1, 239259648, 32768), at(0, 429878528, 32768), at(1, 239292416, 32768)], { shader: 521, workgroups: [16,1,1] }),
-        dispatch("step_2598_pointwise_D2_classifier", [at(0, 213022464, 32768), at(1, 239259648, 32768), at(7, 279576832, 4), at(1, 239292416, 32768), at(7, 279577088, 4), at(1, 239325184, 32768)], { shader: 522, workgroups: [16,1,1] }),
-        dispatch("step_2599_sum", [at(1, 136232960, 2048), at(1, 68689920, 4)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [1,1,1] }, { shader: 195, workgroups: [1,1,1] }),
-        dispatch("step_2600_pointwise_adam_D2_D2_classifier_bias_exp_avg", [at(0, 429911296, 4), at(1, 68689920, 4), at(7, 279578112, 4), at(1, 239718144, 4), at(0, 429911552, 4), at(1, 239718400, 4)], { shader: 523, workgroups: [1,1,1] }),
-        dispatch("step_2601_pointwise_D2_classifier", [at(0, 213055232, 4), at(1, 239718144, 4), at(7, 279576832, 4), at(1, 239718400, 4), at(7, 279577088, 4), at(1, 239718656, 4)], { shader: 524, workgroups: [1,1,1] }),
-        dispatch("step_2602_pointwise_G_conv1", [at(4, 648195072, 33554432), at(7, 279575040, 256), at(1, 68689920, 33554432)], { shader: 196, workgroups: [16384,1,1] }),
-        dispatch("step_2603_sum_G_conv1_stage1", [at(1, 68689920, 33554432), at(1, 102244352, 16384)], { shader: 197, workgroups: [64,1,1] }),
-        dispatch("step_2603_sum_G_conv1_stage2", [at(1, 102244352, 16384), at(1, 68689920, 256)], { shader: 13, workgroups: [1,1,1] }),
-        dispatch("step_2604_pointwise_G_bn1_running_var", [at(0, 14718720, 256), at(7, 279573248, 256), at(1, 68689920, 256), at(1, 239714816, 256), at(0, 14735872, 256), at(7, 279571200, 256), at(7, 279575296, 256), at(1, 239715072, 256)], { shader: 529, workgroups: [1,1,1] }),
-        dispatch("step_2605_pointwise_G_layer1_0_conv1", [at(6, 626696448, 8487168), at(7, 279575296, 256), at(1, 68689920, 8487168)], { shader: 198, workgroups: [4145,1,1] }),
-        dispatch("step_2606_sum_G_layer1_0_conv1_stage1", [at(1, 68689920, 8487168), at(1, 77177088, 8192)], { shader: 199, workgroups: [32,1,1] }),
-        dispatch("step_2606_sum_G_layer1_0_conv1_stage2", [at(1, 77177088, 8192), at(1, 68689920, 256)], { shader: 24, workgroups: [1,1,1] }),
-        dispatch("step_2607_pointwise_G_layer1_0_bn1_running_var", [at(0, 14736128, 256), at(7, 279573504, 256), at(1, 68689920, 256), at(1, 239715328, 256), at(0, 14884352, 256), at(7, 279571456, 256), at(7, 279575552, 256), at(1, 239715584, 256)], { shader: 530, workgroups: [1,1,1] }),
-        dispatch("step_2608_pointwise_G_layer1_0_conv2", [at(6, 652157952, 8487168), at(7, 279575552, 256), at(1, 68689920, 8487168)], { shader: 198, workgroups: [4145,1,1] }),
-        dispatch("step_2609_sum_G_layer1_0_conv2_stage1", [at(1, 68689920, 8487168), at(1, 77177088, 8192)], { shader: 199, workgroups: [32,1,1] }),
-        dispatch("step_2609_sum_G_layer1_0_conv2_stage2", [at(1, 77177088, 8192), at(1, 68689920, 256)], { shader: 24, workgroups: [1,1,1] }),
-        dispatch("step_2610_pointwise_G_layer1_0_bn2_running_var", [at(0, 14884608, 256), at(7, 279573760, 256), at(1, 68689920, 256), at(1, 239715840, 256), at(0, 15090176, 256), at(7, 279571712, 256), at(4, 1073673728, 256), at(1, 239716096, 256)], { shader: 530, workgroups: [1,1,1] }),
-        dispatch("step_2611_pointwise_G_layer1_0_conv3", [at(4, 274759680, 33948672), at(4, 1073618432, 1024), at(1, 68689920, 33948672)], { shader: 200, workgroups: [16577,1,1] }),
-        dispatch("step_2612_sum_G_layer1_0_conv3_stage1", [at(1, 68689920, 33948672), at(1, 102638592, 16384)], { shader: 201, workgroups: [64,1,1] }),
-        dispatch("step_2612_sum_G_layer1_0_conv3_stage2", [at(1, 102638592, 16384), at(1, 68689920, 1024)], { shader: 36, workgroups: [4,1,1] }),
-        dispatch("step_2613_pointwise_G_layer1_0_bn3_running_var", [at(0, 14953472, 1024), at(7, 279511808, 1024), at(1, 68689920, 1024), at(1, 239603712, 1024), at(0, 15022080, 1024), at(3, 1073740800, 1024), at(4, 1073619456, 1024), at(1, 239604736, 1024)], { shader: 531, workgroups: [4,1,1] }),
-        dispatch("step_2614_pointwise_G_layer1_0_downsample_0", [at(4, 342657024, 33948672), at(4, 1073619456, 1024), at(1, 68689920, 33948672)], { shader: 200, workgroups: [16577,1,1] }),
-        dispatch("step_2615_sum_G_layer1_0_downsample_0_stage1", [at(1, 68689920, 33948672), at(1, 102638592, 16384)], { shader: 201, workgroups: [64,1,1] }),
-        dispatch("step_2615_sum_G_layer1_0_downsample_0_stage2", [at(1, 102638592, 16384), at(1, 68689920, 1024)], { shader: 36, workgroups: [4,1,1] }),
-        dispatch("step_2616_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 15023104, 1024), at(7, 279512832, 1024), at(1, 68689920, 1024), at(1, 239605760, 1024), at(0, 15306752, 1024), at(7, 279460608, 1024), at(4, 1073620480, 1024), at(1, 239606784, 1024)], { shader: 531, workgroups: [4,1,1] }),
-        dispatch("step_2617_pointwise_G_layer1_1_conv1", [at(6, 677619456, 8487168), at(4, 1073673728, 256), at(1, 68689920, 8487168)], { shader: 198, workgroups: [4145,1,1] }),
-        dispatch("step_2618_sum_G_layer1_1_conv1_stage1", [at(1, 68689920, 8487168), at(1, 77177088, 8192)], { shader: 199, workgroups: [32,1,1] }),
-        dispatch("step_2618_sum_G_layer1_1_conv1_stage2", [at(1, 77177088, 8192), at(1, 68689920, 256)], { shader: 24, workgroups: [1,1,1] }),
-        dispatch("step_2619_pointwise_G_layer1_1_bn1_running_var", [at(0, 15090432, 256), at(7, 279574016, 256), at(1, 68689920, 256), at(1, 239716352, 256), at(0, 15238656, 256), at(7, 279571968, 256), at(4, 1073673984, 256), at(1, 239716608, 256)], { shader: 530, workgroups: [1,1,1] }),
-        dispatch("step_2620_pointwise_G_layer1_1_conv2", [at(6, 703080960, 8487168), at(4, 1073673984, 256), at(1, 68689920, 8487168)], { shader: 198, workgroups: [4145,1,1] }),
-        dispatch("step_2621_sum_G_layer1_1_conv2_stage1", [at(1, 68689920, 8487168), at(1, 77177088, 8192)], { shader: 199, workgroups: [32,1,1] }),
-        dispatch("step_2621_sum_G_layer1_1_conv2_stage2", [at(1, 77177088, 8192), at(1, 68689920, 256)], { shader: 24, workgroups: [1,1,1] }),
-        dispatch("step_2622_pointwise_G_layer1_1_bn2_running_var", [at(0, 15238912, 256), at(7, 279574272, 256), at(1, 68689920, 256), at(1, 239716864, 256), at(0, 15374848, 256), at(7, 279572224, 256), at(4, 1073674240, 256), at(1, 239717120, 256)], { shader: 530, workgroups: [1,1,1] }),
-        dispatch("step_2623_pointwise_G_layer1_1_conv3", [at(4, 444503040, 33948672), at(4, 1073620480, 1024), at(1, 68689920, 33948672)], { shader: 200, workgroups: [16577,1,1] }),
-        dispatch("step_2624_sum_G_layer1_1_conv3_stage1", [at(1, 68689920, 33948672), at(1, 102638592, 16384)], { shader: 201, workgroups: [64,1,1] }),
-        dispatch("step_2624_sum_G_layer1_1_conv3_stage2", [at(1, 102638592, 16384), at(1, 68689920, 1024)], { shader: 36, workgroups: [4,1,1] }),
-        dispatch("step_2625_pointwise_G_layer1_1_bn3_running_var", [at(0, 15307776, 1024), at(7, 279513856, 1024), at(1, 68689920, 1024), at(1, 239607808, 1024), at(0, 15591424, 1024), at(7, 279461632, 1024), at(4, 1073621504, 1024), at(1, 239608832, 1024)], { shader: 531, workgroups: [4,1,1] }),
-        dispatch("step_2626_pointwise_G_layer1_2_conv1", [at(6, 728542464, 8487168), at(4, 1073674240, 256), at(1, 68689920, 8487168)], { shader: 198, workgroups: [4145,1,1] }),
-        dispatch("step_2627_sum_G_layer1_2_conv1_stage1", [at(1, 68689920, 8487168), at(1, 77177088, 8192)], { shader: 199, workgroups: [32,1,1] }),
-        dispatch("step_2627_sum_G_layer1_2_conv1_stage2", [at(1, 77177088, 8192), at(1, 68689920, 256)], { shader: 24, workgroups: [1,1,1] }),
-        dispatch("step_2628_pointwise_G_layer1_2_bn1_running_var", [at(0, 15375104, 256), at(7, 279574528, 256), at(1, 68689920, 256), at(1, 239717376, 256), at(0, 15523328, 256), at(7, 279572480, 256), at(4, 1073674496, 256), at(1, 239717632, 256)], { shader: 530, workgroups: [1,1,1] }),
-        dispatch("step_2629_pointwise_G_layer1_2_conv2", [at(6, 754003968, 8487168), at(4, 1073674496, 256), at(1, 68689920, 8487168)], { shader: 198, workgroups: [4145,1,1] }),
-        dispatch("step_2630_sum_G_layer1_2_conv2_stage1", [at(1, 68689920, 8487168), at(1, 77177088, 8192)], { shader: 199, workgroups: [32,1,1] }),
-        dispatch("step_2630_sum_G_layer1_2_conv2_stage2", [at(1, 77177088, 8192), at(1, 68689920, 256)], { shader: 24, workgroups: [1,1,1] }),
-        dispatch("step_2631_pointwise_G_layer1_2_bn2_running_var", [at(0, 15523584, 256), at(7, 279574784, 256), at(1, 68689920, 256), at(1, 239717888, 256)], { shader: 532, workgroups: [1,1,1] }),
-        dispatch("step_2632_pointwise_G_layer1_2_conv3", [at(4, 546349056, 33948672), at(4, 1073621504, 1024), at(1, 68689920, 33948672)], { shader: 200, workgroups: [16577,1,1] }),
-        dispatch("step_2633_sum_G_layer1_2_conv3_stage1", [at(1, 68689920, 33948672), at(1, 102638592, 16384)], { shader: 201, workgroups: [64,1,1] }),
-        dispatch("step_2633_sum_G_layer1_2_conv3_stage2", [at(1, 102638592, 16384), at(1, 68689920, 1024)], { shader: 36, workgroups: [4,1,1] }),
-        dispatch("step_2634_pointwise_G_layer1_2_bn3_running_var", [at(0, 15592448, 1024), at(7, 279514880, 1024), at(1, 68689920, 1024), at(1, 239609856, 1024), at(0, 21026816, 1024), at(7, 279462656, 1024), at(4, 1073622528, 1024), at(1, 239610880, 1024)], { shader: 533, workgroups: [4,1,1] }),
-        dispatch("step_2635_pointwise_G_layer2_0_conv1", [at(4, 1068037120, 4293120), at(4, 1073669632, 512), at(1, 68689920, 4293120)], { shader: 202, workgroups: [2097,1,1] }),
-        dispatch("step_2636_sum_G_layer2_0_conv1_stage1", [at(1, 68689920, 4293120), at(1, 72983040, 4096)], { shader: 203, workgroups: [16,1,1] }),
-        dispatch("step_2636_sum_G_layer2_0_conv1_stage2", [at(1, 72983040, 4096), at(1, 68689920, 512)], { shader: 50, workgroups: [2,1,1] }),
-        dispatch("step_2637_pointwise_G_layer2_0_bn1_running_var", [at(0, 15726080, 512), at(7, 279567104, 512), at(1, 68689920, 512), at(1, 239707136, 512), at(0, 16317440, 512), at(5, 1073741312, 512), at(4, 1073670144, 512), at(1, 239707648, 512)], { shader: 534, workgroups: [2,1,1] }),
-        dispatch("step_2638_pointwise_G_layer2_0_conv2", [at(6, 876033280, 4293120), at(4, 1073670144, 512), at(1, 68689920, 4293120)], { shader: 202, workgroups: [2097,1,1] }),
-        dispatch("step_2639_sum_G_layer2_0_conv2_stage1", [at(1, 68689920, 4293120), at(1, 72983040, 4096)], { shader: 203, workgroups: [16,1,1] }),
-        dispatch("step_2639_sum_G_layer2_0_conv2_stage2", [at(1, 72983040, 4096), at(1, 68689920, 512)], { shader: 50, workgroups: [2,1,1] }),
-        dispatch("step_2640_pointwise_G_layer2_0_bn2_running_var", [at(0, 16317952, 512), at(7, 279567616, 512), at(1, 68689920, 512), at(1, 239708160, 512), at(0, 17384448, 512), at(7, 279563008, 512), at(4, 1073670656, 512), at(1, 239708672, 512)], { shader: 534, workgroups: [2,1,1] }),
-        dispatch("step_2641_pointwise_G_layer2_0_conv3", [at(4, 937602048, 17172480), at(4, 1073604096, 2048), at(1, 68689920, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
-        dispatch("step_2642_sum_G_layer2_0_conv3_stage1", [at(1, 68689920, 17172480), at(1, 85862400, 16384)], { shader: 205, workgroups: [64,1,1] }),
-        dispatch("step_2642_sum_G_layer2_0_conv3_stage2", [at(1, 85862400, 16384), at(1, 68689920, 2048)], { shader: 63, workgroups: [8,1,1] }),
-        dispatch("step_2643_pointwise_G_layer2_0_bn3_running_var", [at(0, 16586752, 2048), at(7, 279438080, 2048), at(1, 68689920, 2048), at(1, 239570944, 2048), at(0, 17117184, 2048), at(7, 279413504, 2048), at(4, 1073606144, 2048), at(1, 239572992, 2048)], { shader: 535, workgroups: [8,1,1] }),
-        dispatch("step_2644_pointwise_G_layer2_0_downsample_0", [at(4, 971947008, 17172480), at(4, 1073606144, 2048), at(1, 68689920, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
-        dispatch("step_2645_sum_G_layer2_0_downsample_0_stage1", [at(1, 68689920, 17172480), at(1, 85862400, 16384)], { shader: 205, workgroups: [64,1,1] }),
-        dispatch("step_2645_sum_G_layer2_0_downsample_0_stage2", [at(1, 85862400, 16384), at(1, 68689920, 2048)], { shader: 63, workgroups: [8,1,1] }),
-        dispatch("step_2646_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 17119232, 2048), at(7, 279440128, 2048), at(1, 68689920, 2048), at(1, 239575040, 2048), at(0, 18243584, 2048), at(7, 279415552, 2048), at(4, 1073608192, 2048), at(1, 239577088, 2048)], { shader: 535, workgroups: [8,1,1] }),
-        dispatch("step_2647_pointwise_G_layer2_1_conv1", [at(6, 888912640, 4293120), at(4, 1073670656, 512), at(1, 68689920, 4293120)], { shader: 202, workgroups: [2097,1,1] }),
-        dispatch("step_2648_sum_G_layer2_1_conv1_stage1", [at(1, 68689920, 4293120), at(1, 72983040, 4096)], { shader: 203, workgroups: [16,1,1] }),
-        dispatch("step_2648_sum_G_layer2_1_conv1_stage2", [at(1, 72983040, 4096), at(1, 68689920, 512)], { shader: 50, workgroups: [2,1,1] }),
-        dispatch("step_2649_pointwise_G_layer2_1_bn1_running_var", [at(0, 17384960, 512), at(7, 279568128, 512), at(1, 68689920, 512), at(1, 239709184, 512), at(0, 17976320, 512), at(7, 279563520, 512), at(4, 1073671168, 512), at(1, 239709696, 512)], { shader: 534, workgroups: [2,1,1] }),
-        dispatch("step_2650_pointwise_G_layer2_1_conv2", [at(6, 901792000, 4293120), at(4, 1073671168, 512), at(1, 68689920, 4293120)], { shader: 202, workgroups: [2097,1,1] }),
-        dispatch("step_2651_sum_G_layer2_1_conv2_stage1", [at(1, 68689920, 4293120), at(1, 72983040, 4096)], { shader: 203, workgroups: [16,1,1] }),
-        dispatch("step_2651_sum_G_layer2_1_conv2_stage2", [at(1, 72983040, 4096), at(1, 68689920, 512)], { shader: 50, workgroups: [2,1,1] }),
-        dispatch("step_2652_pointwise_G_layer2_1_bn2_running_var", [at(0, 17976832, 512), at(7, 279568640, 512), at(1, 68689920, 512), at(1, 239710208, 512), at(0, 18510848, 512), at(7, 279564032, 512), at(4, 1073671680, 512), at(1, 239710720, 512)], { shader: 534, workgroups: [2,1,1] }),
-        dispatch("step_2653_pointwise_G_layer2_1_conv3", [at(4, 1023464448, 17172480), at(4, 1073608192, 2048), at(1, 68689920, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
-        dispatch("step_2654_sum_G_layer2_1_conv3_stage1", [at(1, 68689920, 17172480), at(1, 85862400, 16384)], { shader: 205, workgroups: [64,1,1] }),
-        dispatch("step_2654_sum_G_layer2_1_conv3_stage2", [at(1, 85862400, 16384), at(1, 68689920, 2048)], { shader: 63, workgroups: [8,1,1] }),
-        dispatch("step_2655_pointwise_G_layer2_1_bn3_running_var", [at(0, 18245632, 2048), at(7, 279442176, 2048), at(1, 68689920, 2048), at(1, 239579136, 2048), at(0, 19369984, 2048), at(7, 279417600, 2048), at(4, 1073610240, 2048), at(1, 239581184, 2048)], { shader: 535, workgroups: [8,1,1] }),
-        dispatch("step_2656_pointwise_G_layer2_2_conv1", [at(6, 914671360, 4293120), at(4, 1073671680, 512), at(1, 68689920, 4293120)], { shader: 202, workgroups: [2097,1,1] }),
-        dispatch("step_2657_sum_G_layer2_2_conv1_stage1", [at(1, 68689920, 4293120), at(1, 72983040, 4096)], { shader: 203, workgroups: [16,1,1] }),
-        dispatch("step_2657_sum_G_layer2_2_conv1_stage2", [at(1, 72983040, 4096), at(1, 68689920, 512)], { shader: 50, workgroups: [2,1,1] }),
-        dispatch("step_2658_pointwise_G_layer2_2_bn1_running_var", [at(0, 18511360, 512), at(7, 279569152, 512), at(1, 68689920, 512), at(1, 239711232, 512), at(0, 19102720, 512), at(7, 279564544, 512), at(4, 1073672192, 512), at(1, 239711744, 512)], { shader: 534, workgroups: [2,1,1] }),
-        dispatch("step_2659_pointwise_G_layer2_2_conv2", [at(6, 927550720, 4293120), at(4, 1073672192, 512), at(1, 68689920, 4293120)], { shader: 202, workgroups: [2097,1,1] }),
-        dispatch("step_2660_sum_G_layer2_2_conv2_stage1", [at(1, 68689920, 4293120), at(1, 72983040, 4096)], { shader: 203, workgroups: [16,1,1] }),
-        dispatch("step_2660_sum_G_layer2_2_conv2_stage2", [at(1, 72983040, 4096), at(1, 68689920, 512)], { shader: 50, workgroups: [2,1,1] }),
-        dispatch("step_2661_pointwise_G_layer2_2_bn2_running_var", [at(0, 19103232, 512), at(7, 279569664, 512), at(1, 68689920, 512), at(1, 239712256, 512), at(0, 19637248, 512), at(7, 279565056, 512), at(4, 1073672704, 512), at(1, 239712768, 512)], { shader: 534, workgroups: [2,1,1] }),
-        dispatch("step_2662_pointwise_G_layer2_2_conv3", [at(5, 17172480, 17172480), at(4, 1073610240, 2048), at(1, 68689920, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
-        dispatch("step_2663_sum_G_layer2_2_conv3_stage1", [at(1, 68689920, 17172480), at(1, 85862400, 16384)], { shader: 205, workgroups: [64,1,1] }),
-        dispatch("step_2663_sum_G_layer2_2_conv3_stage2", [at(1, 85862400, 16384), at(1, 68689920, 2048)], { shader: 63, workgroups: [8,1,1] }),
-        dispatch("step_2664_pointwise_G_layer2_2_bn3_running_var", [at(0, 19372032, 2048), at(7, 279444224, 2048), at(1, 68689920, 2048), at(1, 239583232, 2048), at(0, 20496384, 2048), at(7, 279419648, 2048), at(4, 1073612288, 2048), at(1, 239585280, 2048)], { shader: 535, workgroups: [8,1,1] }),
-        dispatch("step_2665_pointwise_G_layer2_3_conv1", [at(6, 940430080, 4293120), at(4, 1073672704, 512), at(1, 68689920, 4293120)], { shader: 202, workgroups: [2097,1,1] }),
-        dispatch("step_2666_sum_G_layer2_3_conv1_stage1", [at(1, 68689920, 4293120), at(1, 72983040, 4096)], { shader: 203, workgroups: [16,1,1] }),
-        dispatch("step_2666_sum_G_layer2_3_conv1_stage2", [at(1, 72983040, 4096), at(1, 68689920, 512)], { shader: 50, workgroups: [2,1,1] }),
-        dispatch("step_2667_pointwise_G_layer2_3_bn1_running_var", [at(0, 19637760, 512), at(7, 279570176, 512), at(1, 68689920, 512), at(1, 239713280, 512), at(0, 20229120, 512), at(7, 279565568, 512), at(4, 1073673216, 512), at(1, 239713792, 512)], { shader: 534, workgroups: [2,1,1] }),
-        dispatch("step_2668_pointwise_G_layer2_3_conv2", [at(6, 953309440, 4293120), at(4, 1073673216, 512), at(1, 68689920, 4293120)], { shader: 202, workgroups: [2097,1,1] }),
-        dispatch("step_2669_sum_G_layer2_3_conv2_stage1", [at(1, 68689920, 4293120), at(1, 72983040, 4096)], { shader: 203, workgroups: [16,1,1] }),
-        dispatch("step_2669_sum_G_layer2_3_conv2_stage2", [at(1, 72983040, 4096), at(1, 68689920, 512)], { shader: 50, workgroups: [2,1,1] }),
-        dispatch("step_2670_pointwise_G_layer2_3_bn2_running_var", [at(0, 20229632, 512), at(7, 279570688, 512), at(1, 68689920, 512), at(1, 239714304, 512)], { shader: 536, workgroups: [2,1,1] }),
-        dispatch("step_2671_pointwise_G_layer2_3_conv3", [at(5, 68689920, 17172480), at(4, 1073612288, 2048), at(1, 68689920, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
-        dispatch("step_2672_sum_G_layer2_3_conv3_stage1", [at(1, 68689920, 17172480), at(1, 85862400, 16384)], { shader: 205, workgroups: [64,1,1] }),
-        dispatch("step_2672_sum_G_layer2_3_conv3_stage2", [at(1, 85862400, 16384), at(1, 68689920, 2048)], { shader: 63, workgroups: [8,1,1] }),
-        dispatch("step_2673_pointwise_G_layer2_3_bn3_running_var", [at(0, 20498432, 2048), at(7, 279446272, 2048), at(1, 68689920, 2048), at(1, 239587328, 2048), at(0, 127254528, 2048), at(7, 279421696, 2048), at(4, 1073616384, 2048), at(1, 239589376, 2048)], { shader: 535, workgroups: [8,1,1] }),
-        dispatch("step_2674_pointwise_G_layer3_0_conv1", [at(1, 1064693760, 8586240), at(4, 1073622528, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2675_sum_G_layer3_0_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2675_sum_G_layer3_0_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2676_pointwise_G_layer3_0_bn1_running_var", [at(0, 21027840, 1024), at(7, 279515904, 1024), at(1, 68689920, 1024), at(1, 239611904, 1024), at(0, 23390208, 1024), at(7, 279463680, 1024), at(4, 1073623552, 1024), at(1, 239612928, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2677_pointwise_G_layer3_0_conv2", [at(5, 524732416, 8586240), at(4, 1073623552, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2678_sum_G_layer3_0_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2678_sum_G_layer3_0_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2679_pointwise_G_layer3_0_bn2_running_var", [at(0, 23391232, 1024), at(7, 279516928, 1024), at(1, 68689920, 1024), at(1, 239613952, 1024), at(0, 27621376, 1024), at(7, 279464704, 1024), at(4, 1073624576, 1024), at(1, 239614976, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2680_pointwise_G_layer3_0_bn3_running_mean", [at(0, 24449024, 4096), at(5, 1073735168, 4096), at(2, 1073737728, 4096), at(1, 239366144, 4096)], { shader: 538, workgroups: [16,1,1] }),
-        dispatch("step_2681_pointwise_G_layer3_0_conv3", [at(1, 1030348800, 34344960), at(2, 1073737728, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2682_sum_G_layer3_0_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2682_sum_G_layer3_0_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2683_pointwise_G_layer3_0_bn3_running_var", [at(0, 24453120, 4096), at(7, 279315200, 4096), at(1, 68689920, 4096), at(1, 239370240, 4096), at(0, 26562560, 4096), at(7, 279220992, 4096), at(4, 1073509888, 4096), at(1, 239374336, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2684_pointwise_G_layer3_0_downsample_0", [at(2, 34344960, 34344960), at(4, 1073509888, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2685_sum_G_layer3_0_downsample_0_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2685_sum_G_layer3_0_downsample_0_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2686_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 26566656, 4096), at(7, 279319296, 4096), at(1, 68689920, 4096), at(1, 239378432, 4096), at(0, 31043584, 4096), at(7, 279225088, 4096), at(4, 1073513984, 4096), at(1, 239382528, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2687_pointwise_G_layer3_1_conv1", [at(5, 550491136, 8586240), at(4, 1073624576, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2688_sum_G_layer3_1_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2688_sum_G_layer3_1_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2689_pointwise_G_layer3_1_bn1_running_var", [at(0, 27622400, 1024), at(7, 279517952, 1024), at(1, 68689920, 1024), at(1, 239616000, 1024), at(0, 29984768, 1024), at(7, 279465728, 1024), at(4, 1073625600, 1024), at(1, 239617024, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2690_pointwise_G_layer3_1_conv2", [at(5, 576249856, 8586240), at(4, 1073625600, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2691_sum_G_layer3_1_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2691_sum_G_layer3_1_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2692_pointwise_G_layer3_1_bn2_running_var", [at(0, 29985792, 1024), at(7, 279518976, 1024), at(1, 68689920, 1024), at(1, 239618048, 1024), at(0, 32102400, 1024), at(7, 279466752, 1024), at(4, 1073626624, 1024), at(1, 239619072, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2693_pointwise_G_layer3_1_conv3", [at(2, 137379840, 34344960), at(4, 1073513984, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2694_sum_G_layer3_1_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2694_sum_G_layer3_1_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2695_pointwise_G_layer3_1_bn3_running_var", [at(0, 31047680, 4096), at(7, 279323392, 4096), at(1, 68689920, 4096), at(1, 239386624, 4096), at(0, 35524608, 4096), at(7, 279229184, 4096), at(4, 1073518080, 4096), at(1, 239390720, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2696_pointwise_G_layer3_2_conv1", [at(5, 602008576, 8586240), at(4, 1073626624, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2697_sum_G_layer3_2_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2697_sum_G_layer3_2_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2698_pointwise_G_layer3_2_bn1_running_var", [at(0, 32103424, 1024), at(7, 279520000, 1024), at(1, 68689920, 1024), at(1, 239620096, 1024), at(0, 34465792, 1024), at(7, 279467776, 1024), at(4, 1073627648, 1024), at(1, 239621120, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2699_pointwise_G_layer3_2_conv2", [at(5, 627767296, 8586240), at(4, 1073627648, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2700_sum_G_layer3_2_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2700_sum_G_layer3_2_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2701_pointwise_G_layer3_2_bn2_running_var", [at(0, 34466816, 1024), at(7, 279521024, 1024), at(1, 68689920, 1024), at(1, 239622144, 1024), at(0, 36583424, 1024), at(7, 279468800, 1024), at(4, 1073628672, 1024), at(1, 239623168, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2702_pointwise_G_layer3_2_conv3", [at(2, 240414720, 34344960), at(4, 1073518080, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2703_sum_G_layer3_2_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2703_sum_G_layer3_2_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2704_pointwise_G_layer3_2_bn3_running_var", [at(0, 35528704, 4096), at(7, 279327488, 4096), at(1, 68689920, 4096), at(1, 239394816, 4096), at(0, 40005632, 4096), at(7, 279233280, 4096), at(4, 1073522176, 4096), at(1, 239398912, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2705_pointwise_G_layer3_3_conv1", [at(5, 653526016, 8586240), at(4, 1073628672, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2706_sum_G_layer3_3_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2706_sum_G_layer3_3_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2707_pointwise_G_layer3_3_bn1_running_var", [at(0, 36584448, 1024), at(7, 279522048, 1024), at(1, 68689920, 1024), at(1, 239624192, 1024), at(0, 38946816, 1024), at(7, 279469824, 1024), at(4, 1073629696, 1024), at(1, 239625216, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2708_pointwise_G_layer3_3_conv2", [at(5, 679284736, 8586240), at(4, 1073629696, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2709_sum_G_layer3_3_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2709_sum_G_layer3_3_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2710_pointwise_G_layer3_3_bn2_running_var", [at(0, 38947840, 1024), at(7, 279523072, 1024), at(1, 68689920, 1024), at(1, 239626240, 1024), at(0, 41064448, 1024), at(7, 279470848, 1024), at(4, 1073630720, 1024), at(1, 239627264, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2711_pointwise_G_layer3_3_conv3", [at(2, 343449600, 34344960), at(4, 1073522176, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2712_sum_G_layer3_3_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2712_sum_G_layer3_3_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2713_pointwise_G_layer3_3_bn3_running_var", [at(0, 40009728, 4096), at(7, 279331584, 4096), at(1, 68689920, 4096), at(1, 239403008, 4096), at(0, 44486656, 4096), at(7, 279237376, 4096), at(4, 1073526272, 4096), at(1, 239407104, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2714_pointwise_G_layer3_4_conv1", [at(5, 705043456, 8586240), at(4, 1073630720, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2715_sum_G_layer3_4_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2715_sum_G_layer3_4_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2716_pointwise_G_layer3_4_bn1_running_var", [at(0, 41065472, 1024), at(7, 279524096, 1024), at(1, 68689920, 1024), at(1, 239628288, 1024), at(0, 43427840, 1024), at(7, 279471872, 1024), at(4, 1073631744, 1024), at(1, 239629312, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2717_pointwise_G_layer3_4_conv2", [at(5, 730802176, 8586240), at(4, 1073631744, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2718_sum_G_layer3_4_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2718_sum_G_layer3_4_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2719_pointwise_G_layer3_4_bn2_running_var", [at(0, 43428864, 1024), at(7, 279525120, 1024), at(1, 68689920, 1024), at(1, 239630336, 1024), at(0, 45545472, 1024), at(7, 279472896, 1024), at(4, 1073632768, 1024), at(1, 239631360, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2720_pointwise_G_layer3_4_conv3", [at(2, 446484480, 34344960), at(4, 1073526272, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2721_sum_G_layer3_4_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2721_sum_G_layer3_4_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2722_pointwise_G_layer3_4_bn3_running_var", [at(0, 44490752, 4096), at(7, 279335680, 4096), at(1, 68689920, 4096), at(1, 239411200, 4096), at(0, 48967680, 4096), at(7, 279241472, 4096), at(4, 1073530368, 4096), at(1, 239415296, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2723_pointwise_G_layer3_5_conv1", [at(5, 756560896, 8586240), at(4, 1073632768, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2724_sum_G_layer3_5_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2724_sum_G_layer3_5_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2725_pointwise_G_layer3_5_bn1_running_var", [at(0, 45546496, 1024), at(7, 279526144, 1024), at(1, 68689920, 1024), at(1, 239632384, 1024), at(0, 47908864, 1024), at(7, 279473920, 1024), at(4, 1073633792, 1024), at(1, 239633408, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2726_pointwise_G_layer3_5_conv2", [at(5, 782319616, 8586240), at(4, 1073633792, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2727_sum_G_layer3_5_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2727_sum_G_layer3_5_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2728_pointwise_G_layer3_5_bn2_running_var", [at(0, 47909888, 1024), at(7, 279527168, 1024), at(1, 68689920, 1024), at(1, 239634432, 1024), at(0, 50026496, 1024), at(7, 279474944, 1024), at(4, 1073634816, 1024), at(1, 239635456, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2729_pointwise_G_layer3_5_conv3", [at(2, 549519360, 34344960), at(4, 1073530368, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2730_sum_G_layer3_5_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2730_sum_G_layer3_5_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2731_pointwise_G_layer3_5_bn3_running_var", [at(0, 48971776, 4096), at(7, 279339776, 4096), at(1, 68689920, 4096), at(1, 239419392, 4096), at(0, 53448704, 4096), at(7, 279245568, 4096), at(4, 1073534464, 4096), at(1, 239423488, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2732_pointwise_G_layer3_6_conv1", [at(5, 808078336, 8586240), at(4, 1073634816, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2733_sum_G_layer3_6_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2733_sum_G_layer3_6_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2734_pointwise_G_layer3_6_bn1_running_var", [at(0, 50027520, 1024), at(7, 279528192, 1024), at(1, 68689920, 1024), at(1, 239636480, 1024), at(0, 52389888, 1024), at(7, 279475968, 1024), at(4, 1073635840, 1024), at(1, 239637504, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2735_pointwise_G_layer3_6_conv2", [at(5, 833837056, 8586240), at(4, 1073635840, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2736_sum_G_layer3_6_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2736_sum_G_layer3_6_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2737_pointwise_G_layer3_6_bn2_running_var", [at(0, 52390912, 1024), at(7, 279529216, 1024), at(1, 68689920, 1024), at(1, 239638528, 1024), at(0, 54507520, 1024), at(7, 279476992, 1024), at(4, 1073636864, 1024), at(1, 239639552, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2738_pointwise_G_layer3_6_conv3", [at(2, 652554240, 34344960), at(4, 1073534464, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2739_sum_G_layer3_6_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2739_sum_G_layer3_6_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2740_pointwise_G_layer3_6_bn3_running_var", [at(0, 53452800, 4096), at(7, 279343872, 4096), at(1, 68689920, 4096), at(1, 239427584, 4096), at(0, 57929728, 4096), at(7, 279249664, 4096), at(4, 1073538560, 4096), at(1, 239431680, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2741_pointwise_G_layer3_7_conv1", [at(5, 859595776, 8586240), at(4, 1073636864, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2742_sum_G_layer3_7_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2742_sum_G_layer3_7_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2743_pointwise_G_layer3_7_bn1_running_var", [at(0, 54508544, 1024), at(7, 279530240, 1024), at(1, 68689920, 1024), at(1, 239640576, 1024), at(0, 56870912, 1024), at(7, 279478016, 1024), at(4, 1073637888, 1024), at(1, 239641600, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2744_pointwise_G_layer3_7_conv2", [at(5, 885354496, 8586240), at(4, 1073637888, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2745_sum_G_layer3_7_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2745_sum_G_layer3_7_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2746_pointwise_G_layer3_7_bn2_running_var", [at(0, 56871936, 1024), at(7, 279531264, 1024), at(1, 68689920, 1024), at(1, 239642624, 1024), at(0, 58988544, 1024), at(7, 279479040, 1024), at(4, 1073638912, 1024), at(1, 239643648, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2747_pointwise_G_layer3_7_conv3", [at(2, 755589120, 34344960), at(4, 1073538560, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2748_sum_G_layer3_7_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2748_sum_G_layer3_7_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2749_pointwise_G_layer3_7_bn3_running_var", [at(0, 57933824, 4096), at(7, 279347968, 4096), at(1, 68689920, 4096), at(1, 239435776, 4096), at(0, 62410752, 4096), at(7, 279253760, 4096), at(4, 1073542656, 4096), at(1, 239439872, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2750_pointwise_G_layer3_8_conv1", [at(5, 911113216, 8586240), at(4, 1073638912, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2751_sum_G_layer3_8_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2751_sum_G_layer3_8_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2752_pointwise_G_layer3_8_bn1_running_var", [at(0, 58989568, 1024), at(7, 279532288, 1024), at(1, 68689920, 1024), at(1, 239644672, 1024), at(0, 61351936, 1024), at(7, 279480064, 1024), at(4, 1073639936, 1024), at(1, 239645696, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2753_pointwise_G_layer3_8_conv2", [at(5, 936871936, 8586240), at(4, 1073639936, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2754_sum_G_layer3_8_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2754_sum_G_layer3_8_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2755_pointwise_G_layer3_8_bn2_running_var", [at(0, 61352960, 1024), at(7, 279533312, 1024), at(1, 68689920, 1024), at(1, 239646720, 1024), at(0, 63469568, 1024), at(7, 279481088, 1024), at(4, 1073640960, 1024), at(1, 239647744, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2756_pointwise_G_layer3_8_conv3", [at(2, 858624000, 34344960), at(4, 1073542656, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2757_sum_G_layer3_8_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2757_sum_G_layer3_8_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2758_pointwise_G_layer3_8_bn3_running_var", [at(0, 62414848, 4096), at(7, 279352064, 4096), at(1, 68689920, 4096), at(1, 239443968, 4096), at(0, 66891776, 4096), at(7, 279257856, 4096), at(4, 1073546752, 4096), at(1, 239448064, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2759_pointwise_G_layer3_9_conv1", [at(5, 962630656, 8586240), at(4, 1073640960, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2760_sum_G_layer3_9_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2760_sum_G_layer3_9_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2761_pointwise_G_layer3_9_bn1_running_var", [at(0, 63470592, 1024), at(7, 279534336, 1024), at(1, 68689920, 1024), at(1, 239648768, 1024), at(0, 65832960, 1024), at(7, 279482112, 1024), at(4, 1073641984, 1024), at(1, 239649792, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2762_pointwise_G_layer3_9_conv2", [at(5, 988389376, 8586240), at(4, 1073641984, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2763_sum_G_layer3_9_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2763_sum_G_layer3_9_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2764_pointwise_G_layer3_9_bn2_running_var", [at(0, 65833984, 1024), at(7, 279535360, 1024), at(1, 68689920, 1024), at(1, 239650816, 1024), at(0, 67950592, 1024), at(7, 279483136, 1024), at(4, 1073643008, 1024), at(1, 239651840, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2765_pointwise_G_layer3_9_conv3", [at(2, 961658880, 34344960), at(4, 1073546752, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2766_sum_G_layer3_9_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2766_sum_G_layer3_9_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2767_pointwise_G_layer3_9_bn3_running_var", [at(0, 66895872, 4096), at(7, 279356160, 4096), at(1, 68689920, 4096), at(1, 239452160, 4096), at(0, 71372800, 4096), at(7, 279261952, 4096), at(4, 1073550848, 4096), at(1, 239456256, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2768_pointwise_G_layer3_10_conv1", [at(5, 1014148096, 8586240), at(4, 1073643008, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2769_sum_G_layer3_10_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2769_sum_G_layer3_10_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2770_pointwise_G_layer3_10_bn1_running_var", [at(0, 67951616, 1024), at(7, 279536384, 1024), at(1, 68689920, 1024), at(1, 239652864, 1024), at(0, 70313984, 1024), at(7, 279484160, 1024), at(4, 1073644032, 1024), at(1, 239653888, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2771_pointwise_G_layer3_10_conv2", [at(5, 1039906816, 8586240), at(4, 1073644032, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2772_sum_G_layer3_10_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2772_sum_G_layer3_10_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2773_pointwise_G_layer3_10_bn2_running_var", [at(0, 70315008, 1024), at(7, 279537408, 1024), at(1, 68689920, 1024), at(1, 239654912, 1024), at(0, 72431616, 1024), at(7, 279485184, 1024), at(4, 1073645056, 1024), at(1, 239655936, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2774_pointwise_G_layer3_10_conv3", [at(3, 0, 34344960), at(4, 1073550848, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2775_sum_G_layer3_10_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2775_sum_G_layer3_10_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2776_pointwise_G_layer3_10_bn3_running_var", [at(0, 71376896, 4096), at(7, 279360256, 4096), at(1, 68689920, 4096), at(1, 239460352, 4096), at(0, 75853824, 4096), at(7, 279266048, 4096), at(4, 1073554944, 4096), at(1, 239464448, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2777_pointwise_G_layer3_11_conv1", [at(6, 0, 8586240), at(4, 1073645056, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2778_sum_G_layer3_11_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2778_sum_G_layer3_11_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2779_pointwise_G_layer3_11_bn1_running_var", [at(0, 72432640, 1024), at(7, 279538432, 1024), at(1, 68689920, 1024), at(1, 239656960, 1024), at(0, 74795008, 1024), at(7, 279486208, 1024), at(4, 1073646080, 1024), at(1, 239657984, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2780_pointwise_G_layer3_11_conv2", [at(6, 25758720, 8586240), at(4, 1073646080, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2781_sum_G_layer3_11_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2781_sum_G_layer3_11_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2782_pointwise_G_layer3_11_bn2_running_var", [at(0, 74796032, 1024), at(7, 279539456, 1024), at(1, 68689920, 1024), at(1, 239659008, 1024), at(0, 76912640, 1024), at(7, 279487232, 1024), at(4, 1073647104, 1024), at(1, 239660032, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2783_pointwise_G_layer3_11_conv3", [at(3, 103034880, 34344960), at(4, 1073554944, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2784_sum_G_layer3_11_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2784_sum_G_layer3_11_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2785_pointwise_G_layer3_11_bn3_running_var", [at(0, 75857920, 4096), at(7, 279364352, 4096), at(1, 68689920, 4096), at(1, 239468544, 4096), at(0, 80334848, 4096), at(7, 279270144, 4096), at(4, 1073559040, 4096), at(1, 239472640, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2786_pointwise_G_layer3_12_conv1", [at(6, 51517440, 8586240), at(4, 1073647104, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2787_sum_G_layer3_12_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2787_sum_G_layer3_12_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2788_pointwise_G_layer3_12_bn1_running_var", [at(0, 76913664, 1024), at(7, 279540480, 1024), at(1, 68689920, 1024), at(1, 239661056, 1024), at(0, 79276032, 1024), at(7, 279488256, 1024), at(4, 1073648128, 1024), at(1, 239662080, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2789_pointwise_G_layer3_12_conv2", [at(6, 77276160, 8586240), at(4, 1073648128, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2790_sum_G_layer3_12_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2790_sum_G_layer3_12_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2791_pointwise_G_layer3_12_bn2_running_var", [at(0, 79277056, 1024), at(7, 279541504, 1024), at(1, 68689920, 1024), at(1, 239663104, 1024), at(0, 81393664, 1024), at(7, 279489280, 1024), at(4, 1073649152, 1024), at(1, 239664128, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2792_pointwise_G_layer3_12_conv3", [at(3, 206069760, 34344960), at(4, 1073559040, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2793_sum_G_layer3_12_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2793_sum_G_layer3_12_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2794_pointwise_G_layer3_12_bn3_running_var", [at(0, 80338944, 4096), at(7, 279368448, 4096), at(1, 68689920, 4096), at(1, 239476736, 4096), at(0, 84815872, 4096), at(7, 279274240, 4096), at(4, 1073563136, 4096), at(1, 239480832, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2795_pointwise_G_layer3_13_conv1", [at(6, 103034880, 8586240), at(4, 1073649152, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2796_sum_G_layer3_13_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2796_sum_G_layer3_13_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2797_pointwise_G_layer3_13_bn1_running_var", [at(0, 81394688, 1024), at(7, 279542528, 1024), at(1, 68689920, 1024), at(1, 239665152, 1024), at(0, 83757056, 1024), at(7, 279490304, 1024), at(4, 1073650176, 1024), at(1, 239666176, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2798_pointwise_G_layer3_13_conv2", [at(6, 128793600, 8586240), at(4, 1073650176, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2799_sum_G_layer3_13_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2799_sum_G_layer3_13_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2800_pointwise_G_layer3_13_bn2_running_var", [at(0, 83758080, 1024), at(7, 279543552, 1024), at(1, 68689920, 1024), at(1, 239667200, 1024), at(0, 85874688, 1024), at(7, 279491328, 1024), at(4, 1073651200, 1024), at(1, 239668224, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2801_pointwise_G_layer3_13_conv3", [at(3, 309104640, 34344960), at(4, 1073563136, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2802_sum_G_layer3_13_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2802_sum_G_layer3_13_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2803_pointwise_G_layer3_13_bn3_running_var", [at(0, 84819968, 4096), at(7, 279372544, 4096), at(1, 68689920, 4096), at(1, 239484928, 4096), at(0, 89296896, 4096), at(7, 279278336, 4096), at(4, 1073567232, 4096), at(1, 239489024, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2804_pointwise_G_layer3_14_conv1", [at(6, 154552320, 8586240), at(4, 1073651200, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2805_sum_G_layer3_14_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2805_sum_G_layer3_14_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2806_pointwise_G_layer3_14_bn1_running_var", [at(0, 85875712, 1024), at(7, 279544576, 1024), at(1, 68689920, 1024), at(1, 239669248, 1024), at(0, 88238080, 1024), at(7, 279492352, 1024), at(4, 1073652224, 1024), at(1, 239670272, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2807_pointwise_G_layer3_14_conv2", [at(6, 180311040, 8586240), at(4, 1073652224, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2808_sum_G_layer3_14_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2808_sum_G_layer3_14_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2809_pointwise_G_layer3_14_bn2_running_var", [at(0, 88239104, 1024), at(7, 279545600, 1024), at(1, 68689920, 1024), at(1, 239671296, 1024), at(0, 90355712, 1024), at(7, 279493376, 1024), at(4, 1073653248, 1024), at(1, 239672320, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2810_pointwise_G_layer3_14_conv3", [at(3, 412139520, 34344960), at(4, 1073567232, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2811_sum_G_layer3_14_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2811_sum_G_layer3_14_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2812_pointwise_G_layer3_14_bn3_running_var", [at(0, 89300992, 4096), at(7, 279376640, 4096), at(1, 68689920, 4096), at(1, 239493120, 4096), at(0, 93777920, 4096), at(7, 279282432, 4096), at(4, 1073571328, 4096), at(1, 239497216, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2813_pointwise_G_layer3_15_conv1", [at(6, 206069760, 8586240), at(4, 1073653248, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2814_sum_G_layer3_15_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2814_sum_G_layer3_15_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2815_pointwise_G_layer3_15_bn1_running_var", [at(0, 90356736, 1024), at(7, 279546624, 1024), at(1, 68689920, 1024), at(1, 239673344, 1024), at(0, 92719104, 1024), at(7, 279494400, 1024), at(4, 1073654272, 1024), at(1, 239674368, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2816_pointwise_G_layer3_15_conv2", [at(6, 231828480, 8586240), at(4, 1073654272, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2817_sum_G_layer3_15_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2817_sum_G_layer3_15_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2818_pointwise_G_layer3_15_bn2_running_var", [at(0, 92720128, 1024), at(7, 279547648, 1024), at(1, 68689920, 1024), at(1, 239675392, 1024), at(0, 94836736, 1024), at(7, 279495424, 1024), at(4, 1073655296, 1024), at(1, 239676416, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2819_pointwise_G_layer3_15_conv3", [at(3, 515174400, 34344960), at(4, 1073571328, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2820_sum_G_layer3_15_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2820_sum_G_layer3_15_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2821_pointwise_G_layer3_15_bn3_running_var", [at(0, 93782016, 4096), at(7, 279380736, 4096), at(1, 68689920, 4096), at(1, 239501312, 4096), at(0, 98258944, 4096), at(7, 279286528, 4096), at(4, 1073575424, 4096), at(1, 239505408, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2822_pointwise_G_layer3_16_conv1", [at(6, 257587200, 8586240), at(4, 1073655296, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2823_sum_G_layer3_16_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2823_sum_G_layer3_16_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2824_pointwise_G_layer3_16_bn1_running_var", [at(0, 94837760, 1024), at(7, 279548672, 1024), at(1, 68689920, 1024), at(1, 239677440, 1024), at(0, 97200128, 1024), at(7, 279496448, 1024), at(4, 1073656320, 1024), at(1, 239678464, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2825_pointwise_G_layer3_16_conv2", [at(6, 283345920, 8586240), at(4, 1073656320, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2826_sum_G_layer3_16_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2826_sum_G_layer3_16_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2827_pointwise_G_layer3_16_bn2_running_var", [at(0, 97201152, 1024), at(7, 279549696, 1024), at(1, 68689920, 1024), at(1, 239679488, 1024), at(0, 99317760, 1024), at(7, 279497472, 1024), at(4, 1073657344, 1024), at(1, 239680512, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2828_pointwise_G_layer3_16_conv3", [at(3, 618209280, 34344960), at(4, 1073575424, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2829_sum_G_layer3_16_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2829_sum_G_layer3_16_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2830_pointwise_G_layer3_16_bn3_running_var", [at(0, 98263040, 4096), at(7, 279384832, 4096), at(1, 68689920, 4096), at(1, 239509504, 4096), at(0, 102739968, 4096), at(7, 279290624, 4096), at(4, 1073579520, 4096), at(1, 239513600, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2831_pointwise_G_layer3_17_conv1", [at(6, 309104640, 8586240), at(4, 1073657344, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2832_sum_G_layer3_17_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2832_sum_G_layer3_17_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2833_pointwise_G_layer3_17_bn1_running_var", [at(0, 99318784, 1024), at(7, 279550720, 1024), at(1, 68689920, 1024), at(1, 239681536, 1024), at(0, 101681152, 1024), at(7, 279498496, 1024), at(4, 1073658368, 1024), at(1, 239682560, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2834_pointwise_G_layer3_17_conv2", [at(6, 334863360, 8586240), at(4, 1073658368, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2835_sum_G_layer3_17_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2835_sum_G_layer3_17_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2836_pointwise_G_layer3_17_bn2_running_var", [at(0, 101682176, 1024), at(7, 279551744, 1024), at(1, 68689920, 1024), at(1, 239683584, 1024), at(0, 103798784, 1024), at(7, 279499520, 1024), at(4, 1073659392, 1024), at(1, 239684608, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2837_pointwise_G_layer3_17_conv3", [at(3, 721244160, 34344960), at(4, 1073579520, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2838_sum_G_layer3_17_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2838_sum_G_layer3_17_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2839_pointwise_G_layer3_17_bn3_running_var", [at(0, 102744064, 4096), at(7, 279388928, 4096), at(1, 68689920, 4096), at(1, 239517696, 4096), at(0, 107220992, 4096), at(7, 279294720, 4096), at(4, 1073583616, 4096), at(1, 239521792, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2840_pointwise_G_layer3_18_conv1", [at(6, 360622080, 8586240), at(4, 1073659392, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2841_sum_G_layer3_18_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2841_sum_G_layer3_18_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2842_pointwise_G_layer3_18_bn1_running_var", [at(0, 103799808, 1024), at(7, 279552768, 1024), at(1, 68689920, 1024), at(1, 239685632, 1024), at(0, 106162176, 1024), at(7, 279500544, 1024), at(4, 1073660416, 1024), at(1, 239686656, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2843_pointwise_G_layer3_18_conv2", [at(6, 386380800, 8586240), at(4, 1073660416, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2844_sum_G_layer3_18_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2844_sum_G_layer3_18_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2845_pointwise_G_layer3_18_bn2_running_var", [at(0, 106163200, 1024), at(7, 279553792, 1024), at(1, 68689920, 1024), at(1, 239687680, 1024), at(0, 108279808, 1024), at(7, 279501568, 1024), at(4, 1073661440, 1024), at(1, 239688704, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2846_pointwise_G_layer3_18_conv3", [at(3, 824279040, 34344960), at(4, 1073583616, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2847_sum_G_layer3_18_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2847_sum_G_layer3_18_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2848_pointwise_G_layer3_18_bn3_running_var", [at(0, 107225088, 4096), at(7, 279393024, 4096), at(1, 68689920, 4096), at(1, 239525888, 4096), at(0, 111702016, 4096), at(7, 279298816, 4096), at(4, 1073587712, 4096), at(1, 239529984, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2849_pointwise_G_layer3_19_conv1", [at(6, 412139520, 8586240), at(4, 1073661440, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2850_sum_G_layer3_19_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2850_sum_G_layer3_19_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2851_pointwise_G_layer3_19_bn1_running_var", [at(0, 108280832, 1024), at(7, 279554816, 1024), at(1, 68689920, 1024), at(1, 239689728, 1024), at(0, 110643200, 1024), at(7, 279502592, 1024), at(4, 1073662464, 1024), at(1, 239690752, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2852_pointwise_G_layer3_19_conv2", [at(6, 437898240, 8586240), at(4, 1073662464, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2853_sum_G_layer3_19_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2853_sum_G_layer3_19_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2854_pointwise_G_layer3_19_bn2_running_var", [at(0, 110644224, 1024), at(7, 279555840, 1024), at(1, 68689920, 1024), at(1, 239691776, 1024), at(0, 112760832, 1024), at(7, 279503616, 1024), at(4, 1073663488, 1024), at(1, 239692800, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2855_pointwise_G_layer3_19_conv3", [at(3, 927313920, 34344960), at(4, 1073587712, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2856_sum_G_layer3_19_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2856_sum_G_layer3_19_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2857_pointwise_G_layer3_19_bn3_running_var", [at(0, 111706112, 4096), at(7, 279397120, 4096), at(1, 68689920, 4096), at(1, 239534080, 4096), at(0, 116183040, 4096), at(7, 279302912, 4096), at(4, 1073591808, 4096), at(1, 239538176, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2858_pointwise_G_layer3_20_conv1", [at(6, 463656960, 8586240), at(4, 1073663488, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2859_sum_G_layer3_20_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2859_sum_G_layer3_20_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2860_pointwise_G_layer3_20_bn1_running_var", [at(0, 112761856, 1024), at(7, 279556864, 1024), at(1, 68689920, 1024), at(1, 239693824, 1024), at(0, 115124224, 1024), at(7, 279504640, 1024), at(4, 1073664512, 1024), at(1, 239694848, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2861_pointwise_G_layer3_20_conv2", [at(6, 489415680, 8586240), at(4, 1073664512, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2862_sum_G_layer3_20_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2862_sum_G_layer3_20_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2863_pointwise_G_layer3_20_bn2_running_var", [at(0, 115125248, 1024), at(7, 279557888, 1024), at(1, 68689920, 1024), at(1, 239695872, 1024), at(0, 117241856, 1024), at(7, 279505664, 1024), at(4, 1073665536, 1024), at(1, 239696896, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2864_pointwise_G_layer3_20_conv3", [at(3, 1030348800, 34344960), at(4, 1073591808, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2865_sum_G_layer3_20_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2865_sum_G_layer3_20_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2866_pointwise_G_layer3_20_bn3_running_var", [at(0, 116187136, 4096), at(7, 279401216, 4096), at(1, 68689920, 4096), at(1, 239542272, 4096), at(0, 120664064, 4096), at(7, 279307008, 4096), at(4, 1073595904, 4096), at(1, 239546368, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2867_pointwise_G_layer3_21_conv1", [at(6, 515174400, 8586240), at(4, 1073665536, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2868_sum_G_layer3_21_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2868_sum_G_layer3_21_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2869_pointwise_G_layer3_21_bn1_running_var", [at(0, 117242880, 1024), at(7, 279558912, 1024), at(1, 68689920, 1024), at(1, 239697920, 1024), at(0, 119605248, 1024), at(7, 279506688, 1024), at(4, 1073666560, 1024), at(1, 239698944, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2870_pointwise_G_layer3_21_conv2", [at(6, 540933120, 8586240), at(4, 1073666560, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2871_sum_G_layer3_21_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2871_sum_G_layer3_21_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2872_pointwise_G_layer3_21_bn2_running_var", [at(0, 119606272, 1024), at(7, 279559936, 1024), at(1, 68689920, 1024), at(1, 239699968, 1024), at(0, 121722880, 1024), at(7, 279507712, 1024), at(4, 1073667584, 1024), at(1, 239700992, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2873_pointwise_G_layer3_21_conv3", [at(4, 68689920, 34344960), at(4, 1073595904, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2874_sum_G_layer3_21_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2874_sum_G_layer3_21_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2875_pointwise_G_layer3_21_bn3_running_var", [at(0, 120668160, 4096), at(7, 279405312, 4096), at(1, 68689920, 4096), at(1, 239550464, 4096), at(0, 125145088, 4096), at(7, 279311104, 4096), at(4, 1073600000, 4096), at(1, 239554560, 4096)], { shader: 539, workgroups: [16,1,1] }),
-        dispatch("step_2876_pointwise_G_layer3_22_conv1", [at(6, 566691840, 8586240), at(4, 1073667584, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2877_sum_G_layer3_22_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2877_sum_G_layer3_22_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2878_pointwise_G_layer3_22_bn1_running_var", [at(0, 121723904, 1024), at(7, 279560960, 1024), at(1, 68689920, 1024), at(1, 239702016, 1024), at(0, 124086272, 1024), at(7, 279508736, 1024), at(4, 1073668608, 1024), at(1, 239703040, 1024)], { shader: 537, workgroups: [4,1,1] }),
-        dispatch("step_2879_pointwise_G_layer3_22_conv2", [at(6, 592450560, 8586240), at(4, 1073668608, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
-        dispatch("step_2880_sum_G_layer3_22_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
-        dispatch("step_2880_sum_G_layer3_22_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
-        dispatch("step_2881_pointwise_G_layer3_22_bn2_running_var", [at(0, 124087296, 1024), at(7, 279561984, 1024), at(1, 68689920, 1024), at(1, 239704064, 1024)], { shader: 540, workgroups: [4,1,1] }),
-        dispatch("step_2882_pointwise_G_layer3_22_conv3", [at(4, 171724800, 34344960), at(4, 1073600000, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
-        dispatch("step_2883_sum_G_layer3_22_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
-        dispatch("step_2883_sum_G_layer3_22_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
-        dispatch("step_2884_pointwise_G_layer3_22_bn3_running_var", [at(0, 125149184, 4096), at(7, 279409408, 4096), at(1, 68689920, 4096), at(1, 239558656, 4096)], { shader: 541, workgroups: [16,1,1] }),
-        dispatch("step_2885_pointwise_G_layer4_0_conv1", [at(5, 120207360, 17172480), at(4, 1073616384, 2048), at(1, 68689920, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
-        dispatch("step_2886_sum_G_layer4_0_conv1_stage1", [at(1, 68689920, 17172480), at(1, 85862400, 16384)], { shader: 205, workgroups: [64,1,1] }),
-        dispatch("step_2886_sum_G_layer4_0_conv1_stage2", [at(1, 85862400, 16384), at(1, 68689920, 2048)], { shader: 63, workgroups: [8,1,1] }),
-        dispatch("step_2887_pointwise_G_layer4_0_bn1_running_var", [at(0, 127256576, 2048), at(7, 279448320, 2048), at(1, 68689920, 2048), at(1, 239591424, 2048), at(0, 136699904, 2048), at(7, 279423744, 2048), at(4, 1067502080, 2048), at(1, 239593472, 2048)], { shader: 535, workgroups: [8,1,1] }),
-        dispatch("step_2888_pointwise_G_layer4_0_conv2", [at(5, 154552320, 17172480), at(4, 1067502080, 2048), at(1, 68689920, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
-        dispatch("step_2889_sum_G_layer4_0_conv2_stage1", [at(1, 68689920, 17172480), at(1, 85862400, 16384)], { shader: 205, workgroups: [64,1,1] }),
-        dispatch("step_2889_sum_G_layer4_0_conv2_stage2", [at(1, 85862400, 16384), at(1, 68689920, 2048)], { shader: 63, workgroups: [8,1,1] }),
-        dispatch("step_2890_pointwise_G_layer4_0_bn2_running_var", [at(0, 136701952, 2048), at(7, 279450368, 2048), at(1, 68689920, 2048), at(1, 239595520, 2048), at(0, 153550848, 2048), at(7, 279425792, 2048), at(4, 1067504128, 2048), at(1, 239597568, 2048)], { shader: 535, workgroups: [8,1,1] }),
-        dispatch("step_2891_pointwise_G_layer4_0_bn3_running_mean", [at(0, 140914688, 8192), at(1, 1073732608, 8192), at(4, 1067469312, 8192), at(1, 239357952, 8192)], { shader: 542, workgroups: [32,1,1] }),
-        dispatch("step_2892_pointwise_G_layer4_0_conv3", [at(1, 0, 68689920), at(4, 1067469312, 8192), at(1, 68689920, 68689920)], { shader: 210, workgroups: [32768,2,1] }),
-        dispatch("step_2893_sum_G_layer4_0_conv3_stage1", [at(1, 68689920, 68689920), at(1, 0, 16384)], { shader: 211, workgroups: [64,1,1] }),
-        dispatch("step_2893_sum_G_layer4_0_conv3_stage2", [at(1, 0, 16384), at(1, 16384, 8192)], { shader: 122, workgroups: [32,1,1] }),
-        dispatch("step_2894_pointwise_G_layer4_0_bn3_running_var", [at(0, 140922880, 8192), at(5, 1073710592, 8192), at(1, 16384, 8192), at(1, 68706304, 8192), at(0, 149336064, 8192), at(3, 1073732608, 8192), at(4, 1067477504, 8192), at(1, 68714496, 8192)], { shader: 543, workgroups: [32,1,1] }),
-        dispatch("step_2895_pointwise_G_layer4_0_downsample_0", [at(1, 137379840, 68689920), at(4, 1067477504, 8192), at(1, 0, 68689920)], { shader: 210, workgroups: [32768,2,1] }),
-        dispatch("step_2896_sum_G_layer4_0_downsample_0_stage1", [at(1, 0, 68689920), at(1, 68689920, 16384)], { shader: 211, workgroups: [64,1,1] }),
-        dispatch("step_2896_sum_G_layer4_0_downsample_0_stage2", [at(1, 68689920, 16384), at(1, 0, 8192)], { shader: 122, workgroups: [32,1,1] }),
-        dispatch("step_2897_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 149344256, 8192), at(5, 1073718784, 8192), at(1, 0, 8192), at(1, 68722688, 8192), at(0, 167211008, 8192), at(4, 1073722880, 8192), at(4, 1067485696, 8192), at(1, 68730880, 8192)], { shader: 543, workgroups: [32,1,1] }),
-        dispatch("step_2898_pointwise_G_layer4_1_conv1", [at(5, 206069760, 17172480), at(4, 1067504128, 2048), at(1, 0, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
-        dispatch("step_2899_sum_G_layer4_1_conv1_stage1", [at(1, 0, 17172480), at(1, 17172480, 16384)], { shader: 205, workgroups: [64,1,1] }),
-        dispatch("step_2899_sum_G_layer4_1_conv1_stage2", [at(1, 17172480, 16384), at(1, 0, 2048)], { shader: 63, workgroups: [8,1,1] }),
-        dispatch("step_2900_pointwise_G_layer4_1_bn1_running_var", [at(0, 153552896, 2048), at(7, 279452416, 2048), at(1, 0, 2048), at(1, 68755456, 2048), at(0, 162996224, 2048), at(7, 279427840, 2048), at(4, 1067506176, 2048), at(1, 68757504, 2048)], { shader: 535, workgroups: [8,1,1] }),
-        dispatch("step_2901_pointwise_G_layer4_1_conv2", [at(5, 240414720, 17172480), at(4, 1067506176, 2048), at(1, 0, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
-        dispatch("step_2902_sum_G_layer4_1_conv2_stage1", [at(1, 0, 17172480), at(1, 17172480, 16384)], { shader: 205, workgroups: [64,1,1] }),
-        dispatch("step_2902_sum_G_layer4_1_conv2_stage2", [at(1, 17172480, 16384), at(1, 0, 2048)], { shader: 63, workgroups: [8,1,1] }),
-        dispatch("step_2903_pointwise_G_layer4_1_bn2_running_var", [at(0, 162998272, 2048), at(7, 279454464, 2048), at(1, 0, 2048), at(1, 68759552, 2048), at(0, 171425792, 2048), at(7, 279429888, 2048), at(4, 1067508224, 2048), at(1, 68761600, 2048)], { shader: 535, workgroups: [8,1,1] }),
-        dispatch("step_2904_pointwise_G_layer4_1_conv3", [at(1, 343449600, 68689920), at(4, 1067485696, 8192), at(1, 0, 68689920)], { shader: 210, workgroups: [32768,2,1] }),
-        dispatch("step_2905_sum_G_layer4_1_conv3_stage1", [at(1, 0, 68689920), at(1, 68689920, 16384)], { shader: 211, workgroups: [64,1,1] }),
-        dispatch("step_2905_sum_G_layer4_1_conv3_stage2", [at(1, 68689920, 16384), at(1, 0, 8192)], { shader: 122, workgroups: [32,1,1] }),
-        dispatch("step_2906_pointwise_G_layer4_1_bn3_running_var", [at(0, 167219200, 8192), at(5, 1073726976, 8192), at(1, 0, 8192), at(1, 68739072, 8192), at(0, 185085952, 8192), at(4, 1073731072, 8192), at(4, 1067493888, 8192), at(1, 68747264, 8192)], { shader: 543, workgroups: [32,1,1] }),
-        dispatch("step_2907_pointwise_G_layer4_2_conv1", [at(5, 274759680, 17172480), at(4, 1067508224, 2048), at(1, 0, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
-        dispatch("step_2908_sum_G_layer4_2_conv1_stage1", [at(1, 0, 17172480), at(1, 17172480, 16384)], { shader: 205, workgroups: [64,1,1] }),
-        dispatch("step_2908_sum_G_layer4_2_conv1_stage2", [at(1, 17172480, 16384), at(1, 0, 2048)], { shader: 63, workgroups: [8,1,1] }),
-        dispatch("step_2909_pointwise_G_layer4_2_bn1_running_var", [at(0, 171427840, 2048), at(7, 279456512, 2048), at(1, 0, 2048), at(1, 68763648, 2048), at(0, 180871168, 2048), at(7, 279431936, 2048), at(4, 1067510272, 2048), at(1, 68765696, 2048)], { shader: 535, workgroups: [8,1,1] }),
-        dispatch("step_2910_pointwise_G_layer4_2_conv2", [at(5, 309104640, 17172480), at(4, 1067510272, 2048), at(1, 0, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
-        dispatch("step_2911_sum_G_layer4_2_conv2_stage1", [at(1, 0, 17172480), at(1, 17172480, 16384)], { shader: 205, workgroups: [64,1,1] }),
-        dispatch("step_2911_sum_G_layer4_2_conv2_stage2", [at(1, 17172480, 16384), at(1, 0, 2048)], { shader: 63, workgroups: [8,1,1] }),
-        dispatch("step_2912_pointwise_G_layer4_2_bn2_running_var", [at(0, 180873216, 2048), at(7, 279458560, 2048), at(1, 0, 2048), at(1, 68767744, 2048)], { shader: 544, workgroups: [8,1,1] }),
-        dispatch("step_2913_pointwise_G_layer4_2_conv3", [at(1, 549519360, 68689920), at(4, 1067493888, 8192), at(1, 0, 68689920)], { shader: 210, workgroups: [32768,2,1] }),
-        dispatch("step_2914_sum_G_layer4_2_conv3_stage1", [at(1, 0, 68689920), at(1, 68689920, 16384)], { shader: 211, workgroups: [64,1,1] }),
-        dispatch("step_2914_sum_G_layer4_2_conv3_stage2", [at(1, 68689920, 16384), at(1, 0, 8192)], { shader: 122, workgroups: [32,1,1] }),
-        dispatch("step_2915_pointwise_G_layer4_2_bn3_running_var", [at(0, 185094144, 8192), at(6, 1073733376, 8192), at(1, 0, 8192), at(1, 8192, 8192)], { shader: 545, workgroups: [32,1,1] }),
+        dispatch("step_2517_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 383113984, 52), at(1, 68690432, 52), at(7, 279575808, 52), at(0, 185581568, 52), at(1, 469000192, 52), at(7, 279576576, 4), at(1, 469000448, 52), at(0, 383593472, 52), at(0, 186061056, 52), at(1, 469000704, 52)], { shader: 494, workgroups: [1,1,1] }),
+        dispatch("step_2518_conv2dWeightGrad_D1_conv1_packc", [at(4, 240414720, 34344960), at(1, 68689920, 34344960)], { shader: 102, workgroups: [32768,2,1] }),
+        dispatch("step_2518_conv2dWeightGrad_D1_conv1", [at(1, 68689920, 34344960), at(4, 1066932480, 536640), at(0, 383114240, 479232), at(7, 272011264, 479232), at(0, 185581824, 479232), at(1, 467877888, 479232)], { adapter: "cpu", features: ["subgroups"], shader: 495, workgroups: [288,1,1] }, { shader: 496, workgroups: [144,1,1] }),
+        dispatch("step_2519_pointwise_G_layer5_conv2d_list_1", [at(0, 185581824, 479232), at(1, 467877888, 479232), at(7, 279576576, 4), at(1, 468357120, 479232)], { shader: 493, workgroups: [234,1,1] }),
+        dispatch("step_2520_pointwise_G_layer5_conv2d_list_1", [at(0, 186061056, 52), at(1, 469000704, 52), at(7, 279576576, 4), at(1, 469000960, 52)], { shader: 497, workgroups: [1,1,1] }),
+        dispatch("step_2521_conv2dWeightGrad_D2_conv1_packc", [at(1, 686899200, 68689920), at(1, 68689920, 68689920)], { shader: 131, workgroups: [32768,3,1] }),
+        dispatch("step_2521_conv2dWeightGrad_D2_conv1", [at(1, 68689920, 68689920), at(4, 1066395648, 536640), at(0, 383593728, 958464), at(7, 257949696, 958464), at(0, 187020288, 958464), at(1, 342384640, 958464)], { adapter: "cpu", features: ["subgroups"], shader: 498, workgroups: [576,1,1] }, { shader: 499, workgroups: [288,1,1] }),
+        dispatch("step_2522_pointwise_G_layer6_conv2d_list_0", [at(0, 187020288, 958464), at(1, 342384640, 958464), at(7, 279576576, 4), at(1, 462471168, 958464)], { shader: 500, workgroups: [468,1,1] }),
+        dispatch("step_2523_sum_D2_conv1_stage1", [at(1, 1073280000, 436020), at(1, 68689920, 416)], { shader: 386, workgroups: [2,1,1] }),
+        dispatch("step_2523_sum_D2_conv1_stage2", [at(1, 68689920, 416), at(1, 68690432, 52)], { shader: 387, workgroups: [1,1,1] }),
+        dispatch("step_2524_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 384552192, 52), at(1, 68690432, 52), at(7, 279576064, 52), at(0, 187978752, 52), at(1, 469001216, 52), at(7, 279576576, 4), at(1, 469001472, 52), at(0, 385510912, 52), at(0, 188937472, 52), at(1, 469001728, 52)], { shader: 494, workgroups: [1,1,1] }),
+        dispatch("step_2525_conv2dWeightGrad_D2_conv1_packc", [at(1, 686899200, 68689920), at(1, 68689920, 68689920)], { shader: 131, workgroups: [32768,3,1] }),
+        dispatch("step_2525_conv2dWeightGrad_D2_conv1", [at(1, 68689920, 68689920), at(4, 1066395648, 536640), at(0, 384552448, 958464), at(7, 258908160, 958464), at(0, 187979008, 958464), at(1, 463429632, 958464)], { adapter: "cpu", features: ["subgroups"], shader: 501, workgroups: [576,1,1] }, { shader: 502, workgroups: [288,1,1] }),
+        dispatch("step_2526_pointwise_G_layer6_conv2d_list_1", [at(0, 187979008, 958464), at(1, 463429632, 958464), at(7, 279576576, 4), at(1, 464388096, 958464)], { shader: 500, workgroups: [468,1,1] }),
+        dispatch("step_2527_pointwise_G_layer6_conv2d_list_1", [at(0, 188937472, 52), at(1, 469001728, 52), at(7, 279576576, 4), at(1, 469001984, 52)], { shader: 497, workgroups: [1,1,1] }),
+        dispatch("step_2528_pointwise_D1_classifier", [at(4, 1073614336, 2048), at(1, 68689920, 2048)], { shader: 163, workgroups: [8,1,1] }),
+        dispatch("step_2529_pointwise_D1_classifier", [at(1, 68689920, 2048), at(4, 1073614336, 2048), at(4, 1073739264, 2048), at(1, 136232960, 2048)], { shader: 503, workgroups: [8,1,1] }),
+        dispatch("step_2530_conv2dInputGrad_D1_classifier_packc", [at(1, 136232960, 2048), at(1, 136224768, 8192)], { shader: 166, workgroups: [8,1,1] }),
+        dispatch("step_2530_conv2dInputGrad_D1_classifier", [at(1, 136224768, 8192), at(7, 277569536, 131072), at(6, 838185728, 4194304), at(1, 412139520, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 401, workgroups: [16,16,4] }, { shader: 402, workgroups: [512,1,1] }),
+        dispatch("step_2531_conv2dInputGrad_D1_conv4_packc", [at(1, 412139520, 4194304), at(1, 327704576, 4194304)], { shader: 158, workgroups: [4096,1,1] }),
+        dispatch("step_2531_conv2dInputGrad_D1_conv4", [at(1, 327704576, 4194304), at(6, 804631296, 8388608), at(6, 796242688, 8388608), at(1, 310927360, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 404, workgroups: [64,8,4] }, { shader: 405, workgroups: [1024,1,1] }),
+        dispatch("step_2532_conv2dInputGrad_D1_conv3_packc", [at(1, 310927360, 8388608), at(1, 319315968, 8388608)], { shader: 154, workgroups: [8192,1,1] }),
+        dispatch("step_2532_conv2dInputGrad_D1_conv3", [at(1, 319315968, 8388608), at(7, 102760448, 2097152), at(5, 479643648, 16777216), at(1, 239624192, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 407, workgroups: [256,4,4] }, { shader: 408, workgroups: [2048,1,1] }),
+        dispatch("step_2533_conv2dInputGrad_D1_conv2_packc", [at(1, 239624192, 16777216), at(1, 256401408, 16777216)], { shader: 150, workgroups: [16384,1,1] }),
+        dispatch("step_2533_conv2dInputGrad_D1_conv2", [at(1, 256401408, 16777216), at(7, 267337728, 524288), at(4, 849521664, 33554432), at(1, 68689920, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 410, workgroups: [1024,2,4] }, { shader: 411, workgroups: [4096,1,1] }),
+        dispatch("step_2534_conv2dWeightGrad_D1_conv2_packc", [at(4, 883076096, 27262976), at(1, 102244352, 33554432)], { shader: 142, workgroups: [32768,1,1] }),
+        dispatch("step_2534_conv2dWeightGrad_D1_conv2_packc", [at(1, 68689920, 33554432), at(1, 206069760, 33554432)], { shader: 146, workgroups: [32768,1,1] }),
+        dispatch("step_2534_conv2dWeightGrad_D1_conv2_stage1", [at(1, 102244352, 33554432), at(1, 206069760, 33554432), at(1, 135798784, 425984)], { adapter: "cpu", features: ["subgroups"], shader: 178, workgroups: [8,1,8] }, { shader: 179, workgroups: [128,1,1] }),
+        dispatch("step_2534_conv2dWeightGrad_D1_conv2_stage2", [at(1, 135798784, 425984), at(1, 102244352, 53248)], { shader: 180, workgroups: [208,1,1] }),
+        dispatch("step_2535_pointwise_adam_D1_D1_conv1_weight_exp_avg", [at(0, 385511168, 53248), at(1, 102244352, 53248), at(7, 279011328, 53248), at(1, 343343104, 53248), at(0, 385564416, 53248), at(1, 343396352, 53248), at(0, 190855168, 53248), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 468836352, 53248)], { shader: 504, workgroups: [26,1,1] }),
+        dispatch("step_2536_sum_D1_conv2_stage1", [at(1, 68689920, 33554432), at(1, 102244352, 16384)], { shader: 12, workgroups: [64,1,1] }),
+        dispatch("step_2536_sum_D1_conv2_stage2", [at(1, 102244352, 16384), at(1, 68689920, 256)], { shader: 13, workgroups: [1,1,1] }),
+        dispatch("step_2537_pointwise_adam_D1_D1_conv1_bias_exp_avg", [at(0, 385617664, 256), at(1, 68689920, 256), at(7, 279572736, 256), at(1, 468998656, 256), at(0, 385617920, 256), at(1, 468998912, 256), at(0, 190908416, 256), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 468999168, 256)], { shader: 505, workgroups: [1,1,1] }),
+        dispatch("step_2538_conv2dWeightGrad_D1_conv1_packc", [at(4, 748858368, 33554432), at(1, 68689920, 33554432)], { shader: 146, workgroups: [32768,1,1] }),
+        dispatch("step_2538_conv2dWeightGrad_D1_conv1", [at(1, 68689920, 33554432), at(1, 256401408, 16777216), at(1, 102244352, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [32,2,1] }, { shader: 182, workgroups: [128,1,1] }),
+        dispatch("step_2539_pointwise_adam_D1_D1_conv2_weight_exp_avg", [at(0, 385618176, 524288), at(1, 102244352, 524288), at(7, 267862016, 524288), at(1, 465346560, 524288), at(0, 386142464, 524288), at(1, 465870848, 524288), at(0, 190908672, 524288), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 466395136, 524288)], { shader: 506, workgroups: [256,1,1] }),
+        dispatch("step_2540_sum_D1_conv3_stage1", [at(1, 239624192, 16777216), at(1, 68689920, 16384)], { shader: 183, workgroups: [64,1,1] }),
+        dispatch("step_2540_sum_D1_conv3_stage2", [at(1, 68689920, 16384), at(1, 68706304, 512)], { shader: 184, workgroups: [2,1,1] }),
+        dispatch("step_2541_pointwise_adam_D1_D1_conv2_bias_exp_avg", [at(0, 386666752, 512), at(1, 68706304, 512), at(7, 279566080, 512), at(1, 468997120, 512), at(0, 386667264, 512), at(1, 468997632, 512), at(0, 191432960, 512), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 468998144, 512)], { shader: 507, workgroups: [2,1,1] }),
+        dispatch("step_2542_conv2dWeightGrad_D1_conv2_packc", [at(5, 429312000, 16777216), at(1, 68689920, 16777216)], { shader: 150, workgroups: [16384,1,1] }),
+        dispatch("step_2542_conv2dWeightGrad_D1_conv2", [at(1, 68689920, 16777216), at(1, 319315968, 8388608), at(1, 85467136, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [64,4,1] }, { shader: 186, workgroups: [512,1,1] }),
+        dispatch("step_2543_pointwise_adam_D1_D1_conv3_weight_exp_avg", [at(0, 386667776, 2097152), at(1, 85467136, 2097152), at(7, 104857600, 2097152), at(1, 340287488, 2097152), at(0, 388764928, 2097152), at(1, 458276864, 2097152), at(0, 191433472, 2097152), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 460374016, 2097152)], { shader: 508, workgroups: [1024,1,1] }),
+        dispatch("step_2544_sum_D1_conv4_stage1", [at(1, 310927360, 8388608), at(1, 68689920, 8192)], { shader: 187, workgroups: [32,1,1] }),
+        dispatch("step_2544_sum_D1_conv4_stage2", [at(1, 68689920, 8192), at(1, 68698112, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2545_pointwise_adam_D1_D1_conv3_bias_exp_avg", [at(0, 390862080, 1024), at(1, 68698112, 1024), at(7, 279509760, 1024), at(1, 468994048, 1024), at(0, 390863104, 1024), at(1, 468995072, 1024), at(0, 193530624, 1024), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 468996096, 1024)], { shader: 509, workgroups: [4,1,1] }),
+        dispatch("step_2546_conv2dWeightGrad_D1_conv3_packc", [at(6, 863351552, 8388608), at(1, 68689920, 8388608)], { shader: 154, workgroups: [8192,1,1] }),
+        dispatch("step_2546_conv2dWeightGrad_D1_conv3", [at(1, 68689920, 8388608), at(1, 327704576, 4194304), at(1, 77078528, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 188, workgroups: [128,8,1] }, { shader: 189, workgroups: [2048,1,1] }),
+        dispatch("step_2547_pointwise_adam_D1_D1_conv4_weight_exp_avg", [at(0, 390864128, 8388608), at(1, 77078528, 8388608), at(6, 813019904, 8388608), at(1, 310927360, 8388608), at(0, 399252736, 8388608), at(1, 319315968, 8388608), at(0, 193531648, 8388608), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 327704576, 8388608)], { shader: 510, workgroups: [4096,1,1] }),
+        dispatch("step_2548_sum_D1_classifier", [at(1, 412139520, 4194304), at(1, 68689920, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 190, workgroups: [512,1,1] }, { shader: 191, workgroups: [8,1,1] }),
+        dispatch("step_2549_pointwise_adam_D1_D1_conv4_bias_exp_avg", [at(0, 407641344, 2048), at(1, 68689920, 2048), at(7, 279433984, 2048), at(1, 468987904, 2048), at(0, 407643392, 2048), at(1, 468989952, 2048), at(0, 201920256, 2048), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 468992000, 2048)], { shader: 511, workgroups: [8,1,1] }),
+        dispatch("step_2550_conv2dWeightGrad_D1_conv4_packc", [at(6, 1016520448, 4194304), at(1, 68689920, 4194304)], { shader: 158, workgroups: [4096,1,1] }),
+        dispatch("step_2550_conv2dWeightGrad_D1_conv4", [at(1, 68689920, 4194304), at(1, 136224768, 8192), at(1, 72884224, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 192, workgroups: [256,1,1] }, { shader: 193, workgroups: [32,1,1] }),
+        dispatch("step_2551_pointwise_adam_D1_D1_classifier_weight_exp_avg", [at(0, 407645440, 32768), at(1, 72884224, 32768), at(7, 279155456, 32768), at(1, 468889600, 32768), at(0, 407678208, 32768), at(1, 468922368, 32768), at(0, 201922304, 32768), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 468955136, 32768)], { shader: 512, workgroups: [16,1,1] }),
+        dispatch("step_2552_sum", [at(1, 136232960, 2048), at(1, 68689920, 4)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [1,1,1] }, { shader: 195, workgroups: [1,1,1] }),
+        dispatch("step_2553_pointwise_adam_D1_D1_classifier_bias_exp_avg", [at(0, 407710976, 4), at(1, 68689920, 4), at(7, 279577856, 4), at(1, 469002240, 4), at(0, 407711232, 4), at(1, 469002496, 4), at(0, 201955072, 4), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 469002752, 4)], { shader: 513, workgroups: [1,1,1] }),
+        dispatch("step_2554_pointwise_D2_classifier", [at(4, 1067512320, 2048), at(1, 68689920, 2048)], { shader: 163, workgroups: [8,1,1] }),
+        dispatch("step_2555_pointwise_D2_classifier", [at(1, 68689920, 2048), at(4, 1067512320, 2048), at(4, 1073739264, 2048), at(1, 136232960, 2048)], { shader: 503, workgroups: [8,1,1] }),
+        dispatch("step_2556_conv2dInputGrad_D2_classifier_packc", [at(1, 136232960, 2048), at(1, 136224768, 8192)], { shader: 166, workgroups: [8,1,1] }),
+        dispatch("step_2556_conv2dInputGrad_D2_classifier", [at(1, 136224768, 8192), at(7, 277700608, 131072), at(6, 970383104, 4194304), at(1, 449888256, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 401, workgroups: [16,16,4] }, { shader: 402, workgroups: [512,1,1] }),
+        dispatch("step_2557_conv2dInputGrad_D2_conv4_packc", [at(1, 449888256, 4194304), at(1, 454082560, 4194304)], { shader: 158, workgroups: [4096,1,1] }),
+        dispatch("step_2557_conv2dInputGrad_D2_conv4", [at(1, 454082560, 4194304), at(6, 821408512, 8388608), at(6, 787854080, 8388608), at(1, 412139520, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 404, workgroups: [64,8,4] }, { shader: 405, workgroups: [1024,1,1] }),
+        dispatch("step_2558_conv2dInputGrad_D2_conv3_packc", [at(1, 412139520, 8388608), at(1, 420528128, 8388608)], { shader: 154, workgroups: [8192,1,1] }),
+        dispatch("step_2558_conv2dInputGrad_D2_conv3", [at(1, 420528128, 8388608), at(7, 106954752, 2097152), at(5, 462866432, 16777216), at(1, 239624192, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 407, workgroups: [256,4,4] }, { shader: 408, workgroups: [2048,1,1] }),
+        dispatch("step_2559_conv2dInputGrad_D2_conv2_packc", [at(1, 239624192, 16777216), at(1, 256401408, 16777216)], { shader: 150, workgroups: [16384,1,1] }),
+        dispatch("step_2559_conv2dInputGrad_D2_conv2", [at(1, 256401408, 16777216), at(7, 268386304, 524288), at(4, 815967232, 33554432), at(1, 68689920, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 410, workgroups: [1024,2,4] }, { shader: 411, workgroups: [4096,1,1] }),
+        dispatch("step_2560_conv2dWeightGrad_D2_conv2_packc", [at(4, 910339072, 27262976), at(1, 102244352, 33554432)], { shader: 142, workgroups: [32768,1,1] }),
+        dispatch("step_2560_conv2dWeightGrad_D2_conv2_packc", [at(1, 68689920, 33554432), at(1, 206069760, 33554432)], { shader: 146, workgroups: [32768,1,1] }),
+        dispatch("step_2560_conv2dWeightGrad_D2_conv2_stage1", [at(1, 102244352, 33554432), at(1, 206069760, 33554432), at(1, 135798784, 425984)], { adapter: "cpu", features: ["subgroups"], shader: 178, workgroups: [8,1,8] }, { shader: 179, workgroups: [128,1,1] }),
+        dispatch("step_2560_conv2dWeightGrad_D2_conv2_stage2", [at(1, 135798784, 425984), at(1, 102244352, 53248)], { shader: 180, workgroups: [208,1,1] }),
+        dispatch("step_2561_pointwise_adam_D2_D2_conv1_weight_exp_avg", [at(0, 407711488, 53248), at(1, 102244352, 53248), at(7, 279064576, 53248), at(1, 239099904, 53248), at(0, 407764736, 53248), at(1, 239153152, 53248), at(0, 201955328, 53248), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 239206400, 53248)], { shader: 504, workgroups: [26,1,1] }),
+        dispatch("step_2562_sum_D2_conv2_stage1", [at(1, 68689920, 33554432), at(1, 102244352, 16384)], { shader: 12, workgroups: [64,1,1] }),
+        dispatch("step_2562_sum_D2_conv2_stage2", [at(1, 102244352, 16384), at(1, 68689920, 256)], { shader: 13, workgroups: [1,1,1] }),
+        dispatch("step_2563_pointwise_adam_D2_D2_conv1_bias_exp_avg", [at(0, 407817984, 256), at(1, 68689920, 256), at(7, 279572992, 256), at(1, 468999424, 256), at(0, 407818240, 256), at(1, 468999680, 256), at(0, 202008576, 256), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 468999936, 256)], { shader: 505, workgroups: [1,1,1] }),
+        dispatch("step_2564_conv2dWeightGrad_D2_conv1_packc", [at(4, 782412800, 33554432), at(1, 68689920, 33554432)], { shader: 146, workgroups: [32768,1,1] }),
+        dispatch("step_2564_conv2dWeightGrad_D2_conv1", [at(1, 68689920, 33554432), at(1, 256401408, 16777216), at(1, 102244352, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [32,2,1] }, { shader: 182, workgroups: [128,1,1] }),
+        dispatch("step_2565_pointwise_adam_D2_D2_conv2_weight_exp_avg", [at(0, 407818496, 524288), at(1, 102244352, 524288), at(7, 268910592, 524288), at(1, 237527040, 524288), at(0, 408342784, 524288), at(1, 238051328, 524288), at(0, 202008832, 524288), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 238575616, 524288)], { shader: 506, workgroups: [256,1,1] }),
+        dispatch("step_2566_sum_D2_conv3_stage1", [at(1, 239624192, 16777216), at(1, 68689920, 16384)], { shader: 183, workgroups: [64,1,1] }),
+        dispatch("step_2566_sum_D2_conv3_stage2", [at(1, 68689920, 16384), at(1, 68706304, 512)], { shader: 184, workgroups: [2,1,1] }),
+        dispatch("step_2567_pointwise_adam_D2_D2_conv2_bias_exp_avg", [at(0, 408867072, 512), at(1, 68706304, 512), at(7, 279566592, 512), at(1, 239705088, 512), at(0, 408867584, 512), at(1, 239705600, 512), at(0, 202533120, 512), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 239706112, 512)], { shader: 507, workgroups: [2,1,1] }),
+        dispatch("step_2568_conv2dWeightGrad_D2_conv2_packc", [at(5, 446089216, 16777216), at(1, 68689920, 16777216)], { shader: 150, workgroups: [16384,1,1] }),
+        dispatch("step_2568_conv2dWeightGrad_D2_conv2", [at(1, 68689920, 16777216), at(1, 420528128, 8388608), at(1, 85467136, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [64,4,1] }, { shader: 186, workgroups: [512,1,1] }),
+        dispatch("step_2569_pointwise_adam_D2_D2_conv3_weight_exp_avg", [at(0, 408868096, 2097152), at(1, 85467136, 2097152), at(7, 109051904, 2097152), at(1, 231235584, 2097152), at(0, 410965248, 2097152), at(1, 233332736, 2097152), at(0, 202533632, 2097152), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 235429888, 2097152)], { shader: 508, workgroups: [1024,1,1] }),
+        dispatch("step_2570_sum_D2_conv4_stage1", [at(1, 412139520, 8388608), at(1, 68689920, 8192)], { shader: 187, workgroups: [32,1,1] }),
+        dispatch("step_2570_sum_D2_conv4_stage2", [at(1, 68689920, 8192), at(1, 68698112, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2571_pointwise_adam_D2_D2_conv3_bias_exp_avg", [at(0, 413062400, 1024), at(1, 68698112, 1024), at(7, 279510784, 1024), at(1, 239599616, 1024), at(0, 413063424, 1024), at(1, 239600640, 1024), at(0, 204630784, 1024), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 239601664, 1024)], { shader: 509, workgroups: [4,1,1] }),
+        dispatch("step_2572_conv2dWeightGrad_D2_conv3_packc", [at(6, 779465472, 8388608), at(1, 68689920, 8388608)], { shader: 154, workgroups: [8192,1,1] }),
+        dispatch("step_2572_conv2dWeightGrad_D2_conv3", [at(1, 68689920, 8388608), at(1, 454082560, 4194304), at(1, 77078528, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 188, workgroups: [128,8,1] }, { shader: 189, workgroups: [2048,1,1] }),
+        dispatch("step_2573_pointwise_adam_D2_D2_conv4_weight_exp_avg", [at(0, 413064448, 8388608), at(1, 77078528, 8388608), at(6, 829797120, 8388608), at(1, 206069760, 8388608), at(0, 421453056, 8388608), at(1, 214458368, 8388608), at(0, 204631808, 8388608), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 222846976, 8388608)], { shader: 510, workgroups: [4096,1,1] }),
+        dispatch("step_2574_sum_D2_classifier", [at(1, 449888256, 4194304), at(1, 68689920, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 190, workgroups: [512,1,1] }, { shader: 191, workgroups: [8,1,1] }),
+        dispatch("step_2575_pointwise_adam_D2_D2_conv4_bias_exp_avg", [at(0, 429841664, 2048), at(1, 68689920, 2048), at(7, 279436032, 2048), at(1, 239562752, 2048), at(0, 429843712, 2048), at(1, 239564800, 2048), at(0, 213020416, 2048), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 239566848, 2048)], { shader: 511, workgroups: [8,1,1] }),
+        dispatch("step_2576_conv2dWeightGrad_D2_conv4_packc", [at(6, 966188800, 4194304), at(1, 68689920, 4194304)], { shader: 158, workgroups: [4096,1,1] }),
+        dispatch("step_2576_conv2dWeightGrad_D2_conv4", [at(1, 68689920, 4194304), at(1, 136224768, 8192), at(1, 72884224, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 192, workgroups: [256,1,1] }, { shader: 193, workgroups: [32,1,1] }),
+        dispatch("step_2577_pointwise_adam_D2_D2_classifier_weight_exp_avg", [at(0, 429845760, 32768), at(1, 72884224, 32768), at(7, 279188224, 32768), at(1, 239259648, 32768), at(0, 429878528, 32768), at(1, 239292416, 32768), at(0, 213022464, 32768), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 239325184, 32768)], { shader: 512, workgroups: [16,1,1] }),
+        dispatch("step_2578_sum", [at(1, 136232960, 2048), at(1, 68689920, 4)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [1,1,1] }, { shader: 195, workgroups: [1,1,1] }),
+        dispatch("step_2579_pointwise_adam_D2_D2_classifier_bias_exp_avg", [at(0, 429911296, 4), at(1, 68689920, 4), at(7, 279578112, 4), at(1, 239718400, 4), at(0, 429911552, 4), at(1, 239718656, 4), at(0, 213055232, 4), at(7, 279576832, 4), at(7, 279577088, 4), at(1, 239718912, 4)], { shader: 513, workgroups: [1,1,1] }),
+        dispatch("step_2580_pointwise_G_bn1_running_mean", [at(0, 14718464, 256), at(6, 1073741568, 256), at(7, 279575040, 256), at(1, 239714816, 256)], { shader: 514, workgroups: [1,1,1] }),
+        dispatch("step_2581_pointwise_G_conv1", [at(4, 648195072, 33554432), at(7, 279575040, 256), at(1, 68689920, 33554432)], { shader: 196, workgroups: [16384,1,1] }),
+        dispatch("step_2582_sum_G_conv1_stage1", [at(1, 68689920, 33554432), at(1, 102244352, 16384)], { shader: 197, workgroups: [64,1,1] }),
+        dispatch("step_2582_sum_G_conv1_stage2", [at(1, 102244352, 16384), at(1, 68689920, 256)], { shader: 13, workgroups: [1,1,1] }),
+        dispatch("step_2583_pointwise_G_bn1_running_var", [at(0, 14718720, 256), at(7, 279573248, 256), at(1, 68689920, 256), at(1, 239715072, 256), at(0, 14735872, 256), at(7, 279571200, 256), at(7, 279575296, 256), at(1, 239715328, 256)], { shader: 515, workgroups: [1,1,1] }),
+        dispatch("step_2584_pointwise_G_layer1_0_conv1", [at(6, 626696448, 8487168), at(7, 279575296, 256), at(1, 68689920, 8487168)], { shader: 198, workgroups: [4145,1,1] }),
+        dispatch("step_2585_sum_G_layer1_0_conv1_stage1", [at(1, 68689920, 8487168), at(1, 77177088, 8192)], { shader: 199, workgroups: [32,1,1] }),
+        dispatch("step_2585_sum_G_layer1_0_conv1_stage2", [at(1, 77177088, 8192), at(1, 68689920, 256)], { shader: 24, workgroups: [1,1,1] }),
+        dispatch("step_2586_pointwise_G_layer1_0_bn1_running_var", [at(0, 14736128, 256), at(7, 279573504, 256), at(1, 68689920, 256), at(1, 239715584, 256), at(0, 14884352, 256), at(7, 279571456, 256), at(7, 279575552, 256), at(1, 239715840, 256)], { shader: 516, workgroups: [1,1,1] }),
+        dispatch("step_2587_pointwise_G_layer1_0_conv2", [at(6, 652157952, 8487168), at(7, 279575552, 256), at(1, 68689920, 8487168)], { shader: 198, workgroups: [4145,1,1] }),
+        dispatch("step_2588_sum_G_layer1_0_conv2_stage1", [at(1, 68689920, 8487168), at(1, 77177088, 8192)], { shader: 199, workgroups: [32,1,1] }),
+        dispatch("step_2588_sum_G_layer1_0_conv2_stage2", [at(1, 77177088, 8192), at(1, 68689920, 256)], { shader: 24, workgroups: [1,1,1] }),
+        dispatch("step_2589_pointwise_G_layer1_0_bn2_running_var", [at(0, 14884608, 256), at(7, 279573760, 256), at(1, 68689920, 256), at(1, 239716096, 256), at(0, 15090176, 256), at(7, 279571712, 256), at(4, 1073673728, 256), at(1, 239716352, 256)], { shader: 516, workgroups: [1,1,1] }),
+        dispatch("step_2590_pointwise_G_layer1_0_bn3_running_mean", [at(0, 14952448, 1024), at(1, 1073740800, 1024), at(4, 1073618432, 1024), at(1, 239602688, 1024)], { shader: 517, workgroups: [4,1,1] }),
+        dispatch("step_2591_pointwise_G_layer1_0_conv3", [at(4, 274759680, 33948672), at(4, 1073618432, 1024), at(1, 68689920, 33948672)], { shader: 200, workgroups: [16577,1,1] }),
+        dispatch("step_2592_sum_G_layer1_0_conv3_stage1", [at(1, 68689920, 33948672), at(1, 102638592, 16384)], { shader: 201, workgroups: [64,1,1] }),
+        dispatch("step_2592_sum_G_layer1_0_conv3_stage2", [at(1, 102638592, 16384), at(1, 68689920, 1024)], { shader: 36, workgroups: [4,1,1] }),
+        dispatch("step_2593_pointwise_G_layer1_0_bn3_running_var", [at(0, 14953472, 1024), at(7, 279511808, 1024), at(1, 68689920, 1024), at(1, 239603712, 1024), at(0, 15022080, 1024), at(3, 1073740800, 1024), at(4, 1073619456, 1024), at(1, 239604736, 1024)], { shader: 518, workgroups: [4,1,1] }),
+        dispatch("step_2594_pointwise_G_layer1_0_downsample_0", [at(4, 342657024, 33948672), at(4, 1073619456, 1024), at(1, 68689920, 33948672)], { shader: 200, workgroups: [16577,1,1] }),
+        dispatch("step_2595_sum_G_layer1_0_downsample_0_stage1", [at(1, 68689920, 33948672), at(1, 102638592, 16384)], { shader: 201, workgroups: [64,1,1] }),
+        dispatch("step_2595_sum_G_layer1_0_downsample_0_stage2", [at(1, 102638592, 16384), at(1, 68689920, 1024)], { shader: 36, workgroups: [4,1,1] }),
+        dispatch("step_2596_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 15023104, 1024), at(7, 279512832, 1024), at(1, 68689920, 1024), at(1, 239605760, 1024), at(0, 15306752, 1024), at(7, 279460608, 1024), at(4, 1073620480, 1024), at(1, 239606784, 1024)], { shader: 518, workgroups: [4,1,1] }),
+        dispatch("step_2597_pointwise_G_layer1_1_conv1", [at(6, 677619456, 8487168), at(4, 1073673728, 256), at(1, 68689920, 8487168)], { shader: 198, workgroups: [4145,1,1] }),
+        dispatch("step_2598_sum_G_layer1_1_conv1_stage1", [at(1, 68689920, 8487168), at(1, 77177088, 8192)], { shader: 199, workgroups: [32,1,1] }),
+        dispatch("step_2598_sum_G_layer1_1_conv1_stage2", [at(1, 77177088, 8192), at(1, 68689920, 256)], { shader: 24, workgroups: [1,1,1] }),
+        dispatch("step_2599_pointwise_G_layer1_1_bn1_running_var", [at(0, 15090432, 256), at(7, 279574016, 256), at(1, 68689920, 256), at(1, 239716608, 256), at(0, 15238656, 256), at(7, 279571968, 256), at(4, 1073673984, 256), at(1, 239716864, 256)], { shader: 516, workgroups: [1,1,1] }),
+        dispatch("step_2600_pointwise_G_layer1_1_conv2", [at(6, 703080960, 8487168), at(4, 1073673984, 256), at(1, 68689920, 8487168)], { shader: 198, workgroups: [4145,1,1] }),
+        dispatch("step_2601_sum_G_layer1_1_conv2_stage1", [at(1, 68689920, 8487168), at(1, 77177088, 8192)], { shader: 199, workgroups: [32,1,1] }),
+        dispatch("step_2601_sum_G_layer1_1_conv2_stage2", [at(1, 77177088, 8192), at(1, 68689920, 256)], { shader: 24, workgroups: [1,1,1] }),
+        dispatch("step_2602_pointwise_G_layer1_1_bn2_running_var", [at(0, 15238912, 256), at(7, 279574272, 256), at(1, 68689920, 256), at(1, 239717120, 256), at(0, 15374848, 256), at(7, 279572224, 256), at(4, 1073674240, 256), at(1, 239717376, 256)], { shader: 516, workgroups: [1,1,1] }),
+        dispatch("step_2603_pointwise_G_layer1_1_conv3", [at(4, 444503040, 33948672), at(4, 1073620480, 1024), at(1, 68689920, 33948672)], { shader: 200, workgroups: [16577,1,1] }),
+        dispatch("step_2604_sum_G_layer1_1_conv3_stage1", [at(1, 68689920, 33948672), at(1, 102638592, 16384)], { shader: 201, workgroups: [64,1,1] }),
+        dispatch("step_2604_sum_G_layer1_1_conv3_stage2", [at(1, 102638592, 16384), at(1, 68689920, 1024)], { shader: 36, workgroups: [4,1,1] }),
+        dispatch("step_2605_pointwise_G_layer1_1_bn3_running_var", [at(0, 15307776, 1024), at(7, 279513856, 1024), at(1, 68689920, 1024), at(1, 239607808, 1024), at(0, 15591424, 1024), at(7, 279461632, 1024), at(4, 1073621504, 1024), at(1, 239608832, 1024)], { shader: 518, workgroups: [4,1,1] }),
+        dispatch("step_2606_pointwise_G_layer1_2_conv1", [at(6, 728542464, 8487168), at(4, 1073674240, 256), at(1, 68689920, 8487168)], { shader: 198, workgroups: [4145,1,1] }),
+        dispatch("step_2607_sum_G_layer1_2_conv1_stage1", [at(1, 68689920, 8487168), at(1, 77177088, 8192)], { shader: 199, workgroups: [32,1,1] }),
+        dispatch("step_2607_sum_G_layer1_2_conv1_stage2", [at(1, 77177088, 8192), at(1, 68689920, 256)], { shader: 24, workgroups: [1,1,1] }),
+        dispatch("step_2608_pointwise_G_layer1_2_bn1_running_var", [at(0, 15375104, 256), at(7, 279574528, 256), at(1, 68689920, 256), at(1, 239717632, 256), at(0, 15523328, 256), at(7, 279572480, 256), at(4, 1073674496, 256), at(1, 239717888, 256)], { shader: 516, workgroups: [1,1,1] }),
+        dispatch("step_2609_pointwise_G_layer1_2_conv2", [at(6, 754003968, 8487168), at(4, 1073674496, 256), at(1, 68689920, 8487168)], { shader: 198, workgroups: [4145,1,1] }),
+        dispatch("step_2610_sum_G_layer1_2_conv2_stage1", [at(1, 68689920, 8487168), at(1, 77177088, 8192)], { shader: 199, workgroups: [32,1,1] }),
+        dispatch("step_2610_sum_G_layer1_2_conv2_stage2", [at(1, 77177088, 8192), at(1, 68689920, 256)], { shader: 24, workgroups: [1,1,1] }),
+        dispatch("step_2611_pointwise_G_layer1_2_bn2_running_var", [at(0, 15523584, 256), at(7, 279574784, 256), at(1, 68689920, 256), at(1, 239718144, 256)], { shader: 519, workgroups: [1,1,1] }),
+        dispatch("step_2612_pointwise_G_layer1_2_conv3", [at(4, 546349056, 33948672), at(4, 1073621504, 1024), at(1, 68689920, 33948672)], { shader: 200, workgroups: [16577,1,1] }),
+        dispatch("step_2613_sum_G_layer1_2_conv3_stage1", [at(1, 68689920, 33948672), at(1, 102638592, 16384)], { shader: 201, workgroups: [64,1,1] }),
+        dispatch("step_2613_sum_G_layer1_2_conv3_stage2", [at(1, 102638592, 16384), at(1, 68689920, 1024)], { shader: 36, workgroups: [4,1,1] }),
+        dispatch("step_2614_pointwise_G_layer1_2_bn3_running_var", [at(0, 15592448, 1024), at(7, 279514880, 1024), at(1, 68689920, 1024), at(1, 239609856, 1024), at(0, 21026816, 1024), at(7, 279462656, 1024), at(4, 1073622528, 1024), at(1, 239610880, 1024)], { shader: 520, workgroups: [4,1,1] }),
+        dispatch("step_2615_pointwise_G_layer2_0_bn1_running_mean", [at(0, 15725568, 512), at(4, 1073741312, 512), at(4, 1073669632, 512), at(1, 239706624, 512)], { shader: 521, workgroups: [2,1,1] }),
+        dispatch("step_2616_pointwise_G_layer2_0_conv1", [at(4, 1068037120, 4293120), at(4, 1073669632, 512), at(1, 68689920, 4293120)], { shader: 202, workgroups: [2097,1,1] }),
+        dispatch("step_2617_sum_G_layer2_0_conv1_stage1", [at(1, 68689920, 4293120), at(1, 72983040, 4096)], { shader: 203, workgroups: [16,1,1] }),
+        dispatch("step_2617_sum_G_layer2_0_conv1_stage2", [at(1, 72983040, 4096), at(1, 68689920, 512)], { shader: 50, workgroups: [2,1,1] }),
+        dispatch("step_2618_pointwise_G_layer2_0_bn1_running_var", [at(0, 15726080, 512), at(7, 279567104, 512), at(1, 68689920, 512), at(1, 239707136, 512), at(0, 16317440, 512), at(5, 1073741312, 512), at(4, 1073670144, 512), at(1, 239707648, 512)], { shader: 522, workgroups: [2,1,1] }),
+        dispatch("step_2619_pointwise_G_layer2_0_conv2", [at(6, 876033280, 4293120), at(4, 1073670144, 512), at(1, 68689920, 4293120)], { shader: 202, workgroups: [2097,1,1] }),
+        dispatch("step_2620_sum_G_layer2_0_conv2_stage1", [at(1, 68689920, 4293120), at(1, 72983040, 4096)], { shader: 203, workgroups: [16,1,1] }),
+        dispatch("step_2620_sum_G_layer2_0_conv2_stage2", [at(1, 72983040, 4096), at(1, 68689920, 512)], { shader: 50, workgroups: [2,1,1] }),
+        dispatch("step_2621_pointwise_G_layer2_0_bn2_running_var", [at(0, 16317952, 512), at(7, 279567616, 512), at(1, 68689920, 512), at(1, 239708160, 512), at(0, 17384448, 512), at(7, 279563008, 512), at(4, 1073670656, 512), at(1, 239708672, 512)], { shader: 522, workgroups: [2,1,1] }),
+        dispatch("step_2622_pointwise_G_layer2_0_bn3_running_mean", [at(0, 16584704, 2048), at(5, 1073739264, 2048), at(4, 1073604096, 2048), at(1, 239568896, 2048)], { shader: 523, workgroups: [8,1,1] }),
+        dispatch("step_2623_pointwise_G_layer2_0_conv3", [at(4, 937602048, 17172480), at(4, 1073604096, 2048), at(1, 68689920, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
+        dispatch("step_2624_sum_G_layer2_0_conv3_stage1", [at(1, 68689920, 17172480), at(1, 85862400, 16384)], { shader: 205, workgroups: [64,1,1] }),
+        dispatch("step_2624_sum_G_layer2_0_conv3_stage2", [at(1, 85862400, 16384), at(1, 68689920, 2048)], { shader: 63, workgroups: [8,1,1] }),
+        dispatch("step_2625_pointwise_G_layer2_0_bn3_running_var", [at(0, 16586752, 2048), at(7, 279438080, 2048), at(1, 68689920, 2048), at(1, 239570944, 2048), at(0, 17117184, 2048), at(7, 279413504, 2048), at(4, 1073606144, 2048), at(1, 239572992, 2048)], { shader: 524, workgroups: [8,1,1] }),
+        dispatch("step_2626_pointwise_G_layer2_0_downsample_0", [at(4, 971947008, 17172480), at(4, 1073606144, 2048), at(1, 68689920, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
+        dispatch("step_2627_sum_G_layer2_0_downsample_0_stage1", [at(1, 68689920, 17172480), at(1, 85862400, 16384)], { shader: 205, workgroups: [64,1,1] }),
+        dispatch("step_2627_sum_G_layer2_0_downsample_0_stage2", [at(1, 85862400, 16384), at(1, 68689920, 2048)], { shader: 63, workgroups: [8,1,1] }),
+        dispatch("step_2628_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 17119232, 2048), at(7, 279440128, 2048), at(1, 68689920, 2048), at(1, 239575040, 2048), at(0, 18243584, 2048), at(7, 279415552, 2048), at(4, 1073608192, 2048), at(1, 239577088, 2048)], { shader: 524, workgroups: [8,1,1] }),
+        dispatch("step_2629_pointwise_G_layer2_1_conv1", [at(6, 888912640, 4293120), at(4, 1073670656, 512), at(1, 68689920, 4293120)], { shader: 202, workgroups: [2097,1,1] }),
+        dispatch("step_2630_sum_G_layer2_1_conv1_stage1", [at(1, 68689920, 4293120), at(1, 72983040, 4096)], { shader: 203, workgroups: [16,1,1] }),
+        dispatch("step_2630_sum_G_layer2_1_conv1_stage2", [at(1, 72983040, 4096), at(1, 68689920, 512)], { shader: 50, workgroups: [2,1,1] }),
+        dispatch("step_2631_pointwise_G_layer2_1_bn1_running_var", [at(0, 17384960, 512), at(7, 279568128, 512), at(1, 68689920, 512), at(1, 239709184, 512), at(0, 17976320, 512), at(7, 279563520, 512), at(4, 1073671168, 512), at(1, 239709696, 512)], { shader: 522, workgroups: [2,1,1] }),
+        dispatch("step_2632_pointwise_G_layer2_1_conv2", [at(6, 901792000, 4293120), at(4, 1073671168, 512), at(1, 68689920, 4293120)], { shader: 202, workgroups: [2097,1,1] }),
+        dispatch("step_2633_sum_G_layer2_1_conv2_stage1", [at(1, 68689920, 4293120), at(1, 72983040, 4096)], { shader: 203, workgroups: [16,1,1] }),
+        dispatch("step_2633_sum_G_layer2_1_conv2_stage2", [at(1, 72983040, 4096), at(1, 68689920, 512)], { shader: 50, workgroups: [2,1,1] }),
+        dispatch("step_2634_pointwise_G_layer2_1_bn2_running_var", [at(0, 17976832, 512), at(7, 279568640, 512), at(1, 68689920, 512), at(1, 239710208, 512), at(0, 18510848, 512), at(7, 279564032, 512), at(4, 1073671680, 512), at(1, 239710720, 512)], { shader: 522, workgroups: [2,1,1] }),
+        dispatch("step_2635_pointwise_G_layer2_1_conv3", [at(4, 1023464448, 17172480), at(4, 1073608192, 2048), at(1, 68689920, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
+        dispatch("step_2636_sum_G_layer2_1_conv3_stage1", [at(1, 68689920, 17172480), at(1, 85862400, 16384)], { shader: 205, workgroups: [64,1,1] }),
+        dispatch("step_2636_sum_G_layer2_1_conv3_stage2", [at(1, 85862400, 16384), at(1, 68689920, 2048)], { shader: 63, workgroups: [8,1,1] }),
+        dispatch("step_2637_pointwise_G_layer2_1_bn3_running_var", [at(0, 18245632, 2048), at(7, 279442176, 2048), at(1, 68689920, 2048), at(1, 239579136, 2048), at(0, 19369984, 2048), at(7, 279417600, 2048), at(4, 1073610240, 2048), at(1, 239581184, 2048)], { shader: 524, workgroups: [8,1,1] }),
+        dispatch("step_2638_pointwise_G_layer2_2_conv1", [at(6, 914671360, 4293120), at(4, 1073671680, 512), at(1, 68689920, 4293120)], { shader: 202, workgroups: [2097,1,1] }),
+        dispatch("step_2639_sum_G_layer2_2_conv1_stage1", [at(1, 68689920, 4293120), at(1, 72983040, 4096)], { shader: 203, workgroups: [16,1,1] }),
+        dispatch("step_2639_sum_G_layer2_2_conv1_stage2", [at(1, 72983040, 4096), at(1, 68689920, 512)], { shader: 50, workgroups: [2,1,1] }),
+        dispatch("step_2640_pointwise_G_layer2_2_bn1_running_var", [at(0, 18511360, 512), at(7, 279569152, 512), at(1, 68689920, 512), at(1, 239711232, 512), at(0, 19102720, 512), at(7, 279564544, 512), at(4, 1073672192, 512), at(1, 239711744, 512)], { shader: 522, workgroups: [2,1,1] }),
+        dispatch("step_2641_pointwise_G_layer2_2_conv2", [at(6, 927550720, 4293120), at(4, 1073672192, 512), at(1, 68689920, 4293120)], { shader: 202, workgroups: [2097,1,1] }),
+        dispatch("step_2642_sum_G_layer2_2_conv2_stage1", [at(1, 68689920, 4293120), at(1, 72983040, 4096)], { shader: 203, workgroups: [16,1,1] }),
+        dispatch("step_2642_sum_G_layer2_2_conv2_stage2", [at(1, 72983040, 4096), at(1, 68689920, 512)], { shader: 50, workgroups: [2,1,1] }),
+        dispatch("step_2643_pointwise_G_layer2_2_bn2_running_var", [at(0, 19103232, 512), at(7, 279569664, 512), at(1, 68689920, 512), at(1, 239712256, 512), at(0, 19637248, 512), at(7, 279565056, 512), at(4, 1073672704, 512), at(1, 239712768, 512)], { shader: 522, workgroups: [2,1,1] }),
+        dispatch("step_2644_pointwise_G_layer2_2_conv3", [at(5, 17172480, 17172480), at(4, 1073610240, 2048), at(1, 68689920, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
+        dispatch("step_2645_sum_G_layer2_2_conv3_stage1", [at(1, 68689920, 17172480), at(1, 85862400, 16384)], { shader: 205, workgroups: [64,1,1] }),
+        dispatch("step_2645_sum_G_layer2_2_conv3_stage2", [at(1, 85862400, 16384), at(1, 68689920, 2048)], { shader: 63, workgroups: [8,1,1] }),
+        dispatch("step_2646_pointwise_G_layer2_2_bn3_running_var", [at(0, 19372032, 2048), at(7, 279444224, 2048), at(1, 68689920, 2048), at(1, 239583232, 2048), at(0, 20496384, 2048), at(7, 279419648, 2048), at(4, 1073612288, 2048), at(1, 239585280, 2048)], { shader: 524, workgroups: [8,1,1] }),
+        dispatch("step_2647_pointwise_G_layer2_3_conv1", [at(6, 940430080, 4293120), at(4, 1073672704, 512), at(1, 68689920, 4293120)], { shader: 202, workgroups: [2097,1,1] }),
+        dispatch("step_2648_sum_G_layer2_3_conv1_stage1", [at(1, 68689920, 4293120), at(1, 72983040, 4096)], { shader: 203, workgroups: [16,1,1] }),
+        dispatch("step_2648_sum_G_layer2_3_conv1_stage2", [at(1, 72983040, 4096), at(1, 68689920, 512)], { shader: 50, workgroups: [2,1,1] }),
+        dispatch("step_2649_pointwise_G_layer2_3_bn1_running_var", [at(0, 19637760, 512), at(7, 279570176, 512), at(1, 68689920, 512), at(1, 239713280, 512), at(0, 20229120, 512), at(7, 279565568, 512), at(4, 1073673216, 512), at(1, 239713792, 512)], { shader: 522, workgroups: [2,1,1] }),
+        dispatch("step_2650_pointwise_G_layer2_3_conv2", [at(6, 953309440, 4293120), at(4, 1073673216, 512), at(1, 68689920, 4293120)], { shader: 202, workgroups: [2097,1,1] }),
+        dispatch("step_2651_sum_G_layer2_3_conv2_stage1", [at(1, 68689920, 4293120), at(1, 72983040, 4096)], { shader: 203, workgroups: [16,1,1] }),
+        dispatch("step_2651_sum_G_layer2_3_conv2_stage2", [at(1, 72983040, 4096), at(1, 68689920, 512)], { shader: 50, workgroups: [2,1,1] }),
+        dispatch("step_2652_pointwise_G_layer2_3_bn2_running_var", [at(0, 20229632, 512), at(7, 279570688, 512), at(1, 68689920, 512), at(1, 239714304, 512)], { shader: 525, workgroups: [2,1,1] }),
+        dispatch("step_2653_pointwise_G_layer2_3_conv3", [at(5, 68689920, 17172480), at(4, 1073612288, 2048), at(1, 68689920, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
+        dispatch("step_2654_sum_G_layer2_3_conv3_stage1", [at(1, 68689920, 17172480), at(1, 85862400, 16384)], { shader: 205, workgroups: [64,1,1] }),
+        dispatch("step_2654_sum_G_layer2_3_conv3_stage2", [at(1, 85862400, 16384), at(1, 68689920, 2048)], { shader: 63, workgroups: [8,1,1] }),
+        dispatch("step_2655_pointwise_G_layer2_3_bn3_running_var", [at(0, 20498432, 2048), at(7, 279446272, 2048), at(1, 68689920, 2048), at(1, 239587328, 2048), at(0, 127254528, 2048), at(7, 279421696, 2048), at(4, 1073616384, 2048), at(1, 239589376, 2048)], { shader: 524, workgroups: [8,1,1] }),
+        dispatch("step_2656_pointwise_G_layer3_0_conv1", [at(1, 1064693760, 8586240), at(4, 1073622528, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2657_sum_G_layer3_0_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2657_sum_G_layer3_0_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2658_pointwise_G_layer3_0_bn1_running_var", [at(0, 21027840, 1024), at(7, 279515904, 1024), at(1, 68689920, 1024), at(1, 239611904, 1024), at(0, 23390208, 1024), at(7, 279463680, 1024), at(4, 1073623552, 1024), at(1, 239612928, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2659_pointwise_G_layer3_0_conv2", [at(5, 524732416, 8586240), at(4, 1073623552, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2660_sum_G_layer3_0_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2660_sum_G_layer3_0_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2661_pointwise_G_layer3_0_bn2_running_var", [at(0, 23391232, 1024), at(7, 279516928, 1024), at(1, 68689920, 1024), at(1, 239613952, 1024), at(0, 27621376, 1024), at(7, 279464704, 1024), at(4, 1073624576, 1024), at(1, 239614976, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2662_pointwise_G_layer3_0_bn3_running_mean", [at(0, 24449024, 4096), at(5, 1073735168, 4096), at(2, 1073737728, 4096), at(1, 239366144, 4096)], { shader: 527, workgroups: [16,1,1] }),
+        dispatch("step_2663_pointwise_G_layer3_0_conv3", [at(1, 1030348800, 34344960), at(2, 1073737728, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2664_sum_G_layer3_0_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2664_sum_G_layer3_0_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2665_pointwise_G_layer3_0_bn3_running_var", [at(0, 24453120, 4096), at(7, 279315200, 4096), at(1, 68689920, 4096), at(1, 239370240, 4096), at(0, 26562560, 4096), at(7, 279220992, 4096), at(4, 1073509888, 4096), at(1, 239374336, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2666_pointwise_G_layer3_0_downsample_0", [at(2, 34344960, 34344960), at(4, 1073509888, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2667_sum_G_layer3_0_downsample_0_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2667_sum_G_layer3_0_downsample_0_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2668_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 26566656, 4096), at(7, 279319296, 4096), at(1, 68689920, 4096), at(1, 239378432, 4096), at(0, 31043584, 4096), at(7, 279225088, 4096), at(4, 1073513984, 4096), at(1, 239382528, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2669_pointwise_G_layer3_1_conv1", [at(5, 550491136, 8586240), at(4, 1073624576, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2670_sum_G_layer3_1_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2670_sum_G_layer3_1_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2671_pointwise_G_layer3_1_bn1_running_var", [at(0, 27622400, 1024), at(7, 279517952, 1024), at(1, 68689920, 1024), at(1, 239616000, 1024), at(0, 29984768, 1024), at(7, 279465728, 1024), at(4, 1073625600, 1024), at(1, 239617024, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2672_pointwise_G_layer3_1_conv2", [at(5, 576249856, 8586240), at(4, 1073625600, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2673_sum_G_layer3_1_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2673_sum_G_layer3_1_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2674_pointwise_G_layer3_1_bn2_running_var", [at(0, 29985792, 1024), at(7, 279518976, 1024), at(1, 68689920, 1024), at(1, 239618048, 1024), at(0, 32102400, 1024), at(7, 279466752, 1024), at(4, 1073626624, 1024), at(1, 239619072, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2675_pointwise_G_layer3_1_conv3", [at(2, 137379840, 34344960), at(4, 1073513984, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2676_sum_G_layer3_1_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2676_sum_G_layer3_1_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2677_pointwise_G_layer3_1_bn3_running_var", [at(0, 31047680, 4096), at(7, 279323392, 4096), at(1, 68689920, 4096), at(1, 239386624, 4096), at(0, 35524608, 4096), at(7, 279229184, 4096), at(4, 1073518080, 4096), at(1, 239390720, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2678_pointwise_G_layer3_2_conv1", [at(5, 602008576, 8586240), at(4, 1073626624, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2679_sum_G_layer3_2_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2679_sum_G_layer3_2_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2680_pointwise_G_layer3_2_bn1_running_var", [at(0, 32103424, 1024), at(7, 279520000, 1024), at(1, 68689920, 1024), at(1, 239620096, 1024), at(0, 34465792, 1024), at(7, 279467776, 1024), at(4, 1073627648, 1024), at(1, 239621120, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2681_pointwise_G_layer3_2_conv2", [at(5, 627767296, 8586240), at(4, 1073627648, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2682_sum_G_layer3_2_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2682_sum_G_layer3_2_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2683_pointwise_G_layer3_2_bn2_running_var", [at(0, 34466816, 1024), at(7, 279521024, 1024), at(1, 68689920, 1024), at(1, 239622144, 1024), at(0, 36583424, 1024), at(7, 279468800, 1024), at(4, 1073628672, 1024), at(1, 239623168, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2684_pointwise_G_layer3_2_conv3", [at(2, 240414720, 34344960), at(4, 1073518080, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2685_sum_G_layer3_2_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2685_sum_G_layer3_2_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2686_pointwise_G_layer3_2_bn3_running_var", [at(0, 35528704, 4096), at(7, 279327488, 4096), at(1, 68689920, 4096), at(1, 239394816, 4096), at(0, 40005632, 4096), at(7, 279233280, 4096), at(4, 1073522176, 4096), at(1, 239398912, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2687_pointwise_G_layer3_3_conv1", [at(5, 653526016, 8586240), at(4, 1073628672, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2688_sum_G_layer3_3_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2688_sum_G_layer3_3_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2689_pointwise_G_layer3_3_bn1_running_var", [at(0, 36584448, 1024), at(7, 279522048, 1024), at(1, 68689920, 1024), at(1, 239624192, 1024), at(0, 38946816, 1024), at(7, 279469824, 1024), at(4, 1073629696, 1024), at(1, 239625216, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2690_pointwise_G_layer3_3_conv2", [at(5, 679284736, 8586240), at(4, 1073629696, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2691_sum_G_layer3_3_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2691_sum_G_layer3_3_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2692_pointwise_G_layer3_3_bn2_running_var", [at(0, 38947840, 1024), at(7, 279523072, 1024), at(1, 68689920, 1024), at(1, 239626240, 1024), at(0, 41064448, 1024), at(7, 279470848, 1024), at(4, 1073630720, 1024), at(1, 239627264, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2693_pointwise_G_layer3_3_conv3", [at(2, 343449600, 34344960), at(4, 1073522176, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2694_sum_G_layer3_3_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2694_sum_G_layer3_3_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2695_pointwise_G_layer3_3_bn3_running_var", [at(0, 40009728, 4096), at(7, 279331584, 4096), at(1, 68689920, 4096), at(1, 239403008, 4096), at(0, 44486656, 4096), at(7, 279237376, 4096), at(4, 1073526272, 4096), at(1, 239407104, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2696_pointwise_G_layer3_4_conv1", [at(5, 705043456, 8586240), at(4, 1073630720, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2697_sum_G_layer3_4_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2697_sum_G_layer3_4_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2698_pointwise_G_layer3_4_bn1_running_var", [at(0, 41065472, 1024), at(7, 279524096, 1024), at(1, 68689920, 1024), at(1, 239628288, 1024), at(0, 43427840, 1024), at(7, 279471872, 1024), at(4, 1073631744, 1024), at(1, 239629312, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2699_pointwise_G_layer3_4_conv2", [at(5, 730802176, 8586240), at(4, 1073631744, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2700_sum_G_layer3_4_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2700_sum_G_layer3_4_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2701_pointwise_G_layer3_4_bn2_running_var", [at(0, 43428864, 1024), at(7, 279525120, 1024), at(1, 68689920, 1024), at(1, 239630336, 1024), at(0, 45545472, 1024), at(7, 279472896, 1024), at(4, 1073632768, 1024), at(1, 239631360, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2702_pointwise_G_layer3_4_conv3", [at(2, 446484480, 34344960), at(4, 1073526272, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2703_sum_G_layer3_4_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2703_sum_G_layer3_4_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2704_pointwise_G_layer3_4_bn3_running_var", [at(0, 44490752, 4096), at(7, 279335680, 4096), at(1, 68689920, 4096), at(1, 239411200, 4096), at(0, 48967680, 4096), at(7, 279241472, 4096), at(4, 1073530368, 4096), at(1, 239415296, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2705_pointwise_G_layer3_5_conv1", [at(5, 756560896, 8586240), at(4, 1073632768, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2706_sum_G_layer3_5_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2706_sum_G_layer3_5_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2707_pointwise_G_layer3_5_bn1_running_var", [at(0, 45546496, 1024), at(7, 279526144, 1024), at(1, 68689920, 1024), at(1, 239632384, 1024), at(0, 47908864, 1024), at(7, 279473920, 1024), at(4, 1073633792, 1024), at(1, 239633408, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2708_pointwise_G_layer3_5_conv2", [at(5, 782319616, 8586240), at(4, 1073633792, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2709_sum_G_layer3_5_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2709_sum_G_layer3_5_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2710_pointwise_G_layer3_5_bn2_running_var", [at(0, 47909888, 1024), at(7, 279527168, 1024), at(1, 68689920, 1024), at(1, 239634432, 1024), at(0, 50026496, 1024), at(7, 279474944, 1024), at(4, 1073634816, 1024), at(1, 239635456, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2711_pointwise_G_layer3_5_conv3", [at(2, 549519360, 34344960), at(4, 1073530368, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2712_sum_G_layer3_5_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2712_sum_G_layer3_5_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2713_pointwise_G_layer3_5_bn3_running_var", [at(0, 48971776, 4096), at(7, 279339776, 4096), at(1, 68689920, 4096), at(1, 239419392, 4096), at(0, 53448704, 4096), at(7, 279245568, 4096), at(4, 1073534464, 4096), at(1, 239423488, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2714_pointwise_G_layer3_6_conv1", [at(5, 808078336, 8586240), at(4, 1073634816, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2715_sum_G_layer3_6_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2715_sum_G_layer3_6_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2716_pointwise_G_layer3_6_bn1_running_var", [at(0, 50027520, 1024), at(7, 279528192, 1024), at(1, 68689920, 1024), at(1, 239636480, 1024), at(0, 52389888, 1024), at(7, 279475968, 1024), at(4, 1073635840, 1024), at(1, 239637504, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2717_pointwise_G_layer3_6_conv2", [at(5, 833837056, 8586240), at(4, 1073635840, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2718_sum_G_layer3_6_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2718_sum_G_layer3_6_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2719_pointwise_G_layer3_6_bn2_running_var", [at(0, 52390912, 1024), at(7, 279529216, 1024), at(1, 68689920, 1024), at(1, 239638528, 1024), at(0, 54507520, 1024), at(7, 279476992, 1024), at(4, 1073636864, 1024), at(1, 239639552, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2720_pointwise_G_layer3_6_conv3", [at(2, 652554240, 34344960), at(4, 1073534464, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2721_sum_G_layer3_6_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2721_sum_G_layer3_6_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2722_pointwise_G_layer3_6_bn3_running_var", [at(0, 53452800, 4096), at(7, 279343872, 4096), at(1, 68689920, 4096), at(1, 239427584, 4096), at(0, 57929728, 4096), at(7, 279249664, 4096), at(4, 1073538560, 4096), at(1, 239431680, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2723_pointwise_G_layer3_7_conv1", [at(5, 859595776, 8586240), at(4, 1073636864, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2724_sum_G_layer3_7_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2724_sum_G_layer3_7_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2725_pointwise_G_layer3_7_bn1_running_var", [at(0, 54508544, 1024), at(7, 279530240, 1024), at(1, 68689920, 1024), at(1, 239640576, 1024), at(0, 56870912, 1024), at(7, 279478016, 1024), at(4, 1073637888, 1024), at(1, 239641600, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2726_pointwise_G_layer3_7_conv2", [at(5, 885354496, 8586240), at(4, 1073637888, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2727_sum_G_layer3_7_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2727_sum_G_layer3_7_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2728_pointwise_G_layer3_7_bn2_running_var", [at(0, 56871936, 1024), at(7, 279531264, 1024), at(1, 68689920, 1024), at(1, 239642624, 1024), at(0, 58988544, 1024), at(7, 279479040, 1024), at(4, 1073638912, 1024), at(1, 239643648, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2729_pointwise_G_layer3_7_conv3", [at(2, 755589120, 34344960), at(4, 1073538560, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2730_sum_G_layer3_7_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2730_sum_G_layer3_7_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2731_pointwise_G_layer3_7_bn3_running_var", [at(0, 57933824, 4096), at(7, 279347968, 4096), at(1, 68689920, 4096), at(1, 239435776, 4096), at(0, 62410752, 4096), at(7, 279253760, 4096), at(4, 1073542656, 4096), at(1, 239439872, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2732_pointwise_G_layer3_8_conv1", [at(5, 911113216, 8586240), at(4, 1073638912, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2733_sum_G_layer3_8_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2733_sum_G_layer3_8_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2734_pointwise_G_layer3_8_bn1_running_var", [at(0, 58989568, 1024), at(7, 279532288, 1024), at(1, 68689920, 1024), at(1, 239644672, 1024), at(0, 61351936, 1024), at(7, 279480064, 1024), at(4, 1073639936, 1024), at(1, 239645696, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2735_pointwise_G_layer3_8_conv2", [at(5, 936871936, 8586240), at(4, 1073639936, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2736_sum_G_layer3_8_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2736_sum_G_layer3_8_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2737_pointwise_G_layer3_8_bn2_running_var", [at(0, 61352960, 1024), at(7, 279533312, 1024), at(1, 68689920, 1024), at(1, 239646720, 1024), at(0, 63469568, 1024), at(7, 279481088, 1024), at(4, 1073640960, 1024), at(1, 239647744, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2738_pointwise_G_layer3_8_conv3", [at(2, 858624000, 34344960), at(4, 1073542656, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2739_sum_G_layer3_8_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2739_sum_G_layer3_8_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2740_pointwise_G_layer3_8_bn3_running_var", [at(0, 62414848, 4096), at(7, 279352064, 4096), at(1, 68689920, 4096), at(1, 239443968, 4096), at(0, 66891776, 4096), at(7, 279257856, 4096), at(4, 1073546752, 4096), at(1, 239448064, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2741_pointwise_G_layer3_9_conv1", [at(5, 962630656, 8586240), at(4, 1073640960, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2742_sum_G_layer3_9_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2742_sum_G_layer3_9_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2743_pointwise_G_layer3_9_bn1_running_var", [at(0, 63470592, 1024), at(7, 279534336, 1024), at(1, 68689920, 1024), at(1, 239648768, 1024), at(0, 65832960, 1024), at(7, 279482112, 1024), at(4, 1073641984, 1024), at(1, 239649792, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2744_pointwise_G_layer3_9_conv2", [at(5, 988389376, 8586240), at(4, 1073641984, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2745_sum_G_layer3_9_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2745_sum_G_layer3_9_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2746_pointwise_G_layer3_9_bn2_running_var", [at(0, 65833984, 1024), at(7, 279535360, 1024), at(1, 68689920, 1024), at(1, 239650816, 1024), at(0, 67950592, 1024), at(7, 279483136, 1024), at(4, 1073643008, 1024), at(1, 239651840, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2747_pointwise_G_layer3_9_conv3", [at(2, 961658880, 34344960), at(4, 1073546752, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2748_sum_G_layer3_9_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2748_sum_G_layer3_9_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2749_pointwise_G_layer3_9_bn3_running_var", [at(0, 66895872, 4096), at(7, 279356160, 4096), at(1, 68689920, 4096), at(1, 239452160, 4096), at(0, 71372800, 4096), at(7, 279261952, 4096), at(4, 1073550848, 4096), at(1, 239456256, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2750_pointwise_G_layer3_10_conv1", [at(5, 1014148096, 8586240), at(4, 1073643008, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2751_sum_G_layer3_10_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2751_sum_G_layer3_10_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2752_pointwise_G_layer3_10_bn1_running_var", [at(0, 67951616, 1024), at(7, 279536384, 1024), at(1, 68689920, 1024), at(1, 239652864, 1024), at(0, 70313984, 1024), at(7, 279484160, 1024), at(4, 1073644032, 1024), at(1, 239653888, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2753_pointwise_G_layer3_10_conv2", [at(5, 1039906816, 8586240), at(4, 1073644032, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2754_sum_G_layer3_10_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2754_sum_G_layer3_10_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2755_pointwise_G_layer3_10_bn2_running_var", [at(0, 70315008, 1024), at(7, 279537408, 1024), at(1, 68689920, 1024), at(1, 239654912, 1024), at(0, 72431616, 1024), at(7, 279485184, 1024), at(4, 1073645056, 1024), at(1, 239655936, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2756_pointwise_G_layer3_10_conv3", [at(3, 0, 34344960), at(4, 1073550848, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2757_sum_G_layer3_10_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2757_sum_G_layer3_10_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2758_pointwise_G_layer3_10_bn3_running_var", [at(0, 71376896, 4096), at(7, 279360256, 4096), at(1, 68689920, 4096), at(1, 239460352, 4096), at(0, 75853824, 4096), at(7, 279266048, 4096), at(4, 1073554944, 4096), at(1, 239464448, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2759_pointwise_G_layer3_11_conv1", [at(6, 0, 8586240), at(4, 1073645056, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2760_sum_G_layer3_11_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2760_sum_G_layer3_11_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2761_pointwise_G_layer3_11_bn1_running_var", [at(0, 72432640, 1024), at(7, 279538432, 1024), at(1, 68689920, 1024), at(1, 239656960, 1024), at(0, 74795008, 1024), at(7, 279486208, 1024), at(4, 1073646080, 1024), at(1, 239657984, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2762_pointwise_G_layer3_11_conv2", [at(6, 25758720, 8586240), at(4, 1073646080, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2763_sum_G_layer3_11_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2763_sum_G_layer3_11_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2764_pointwise_G_layer3_11_bn2_running_var", [at(0, 74796032, 1024), at(7, 279539456, 1024), at(1, 68689920, 1024), at(1, 239659008, 1024), at(0, 76912640, 1024), at(7, 279487232, 1024), at(4, 1073647104, 1024), at(1, 239660032, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2765_pointwise_G_layer3_11_conv3", [at(3, 103034880, 34344960), at(4, 1073554944, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2766_sum_G_layer3_11_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2766_sum_G_layer3_11_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2767_pointwise_G_layer3_11_bn3_running_var", [at(0, 75857920, 4096), at(7, 279364352, 4096), at(1, 68689920, 4096), at(1, 239468544, 4096), at(0, 80334848, 4096), at(7, 279270144, 4096), at(4, 1073559040, 4096), at(1, 239472640, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2768_pointwise_G_layer3_12_conv1", [at(6, 51517440, 8586240), at(4, 1073647104, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2769_sum_G_layer3_12_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2769_sum_G_layer3_12_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2770_pointwise_G_layer3_12_bn1_running_var", [at(0, 76913664, 1024), at(7, 279540480, 1024), at(1, 68689920, 1024), at(1, 239661056, 1024), at(0, 79276032, 1024), at(7, 279488256, 1024), at(4, 1073648128, 1024), at(1, 239662080, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2771_pointwise_G_layer3_12_conv2", [at(6, 77276160, 8586240), at(4, 1073648128, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2772_sum_G_layer3_12_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2772_sum_G_layer3_12_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2773_pointwise_G_layer3_12_bn2_running_var", [at(0, 79277056, 1024), at(7, 279541504, 1024), at(1, 68689920, 1024), at(1, 239663104, 1024), at(0, 81393664, 1024), at(7, 279489280, 1024), at(4, 1073649152, 1024), at(1, 239664128, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2774_pointwise_G_layer3_12_conv3", [at(3, 206069760, 34344960), at(4, 1073559040, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2775_sum_G_layer3_12_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2775_sum_G_layer3_12_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2776_pointwise_G_layer3_12_bn3_running_var", [at(0, 80338944, 4096), at(7, 279368448, 4096), at(1, 68689920, 4096), at(1, 239476736, 4096), at(0, 84815872, 4096), at(7, 279274240, 4096), at(4, 1073563136, 4096), at(1, 239480832, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2777_pointwise_G_layer3_13_conv1", [at(6, 103034880, 8586240), at(4, 1073649152, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2778_sum_G_layer3_13_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2778_sum_G_layer3_13_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2779_pointwise_G_layer3_13_bn1_running_var", [at(0, 81394688, 1024), at(7, 279542528, 1024), at(1, 68689920, 1024), at(1, 239665152, 1024), at(0, 83757056, 1024), at(7, 279490304, 1024), at(4, 1073650176, 1024), at(1, 239666176, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2780_pointwise_G_layer3_13_conv2", [at(6, 128793600, 8586240), at(4, 1073650176, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2781_sum_G_layer3_13_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2781_sum_G_layer3_13_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2782_pointwise_G_layer3_13_bn2_running_var", [at(0, 83758080, 1024), at(7, 279543552, 1024), at(1, 68689920, 1024), at(1, 239667200, 1024), at(0, 85874688, 1024), at(7, 279491328, 1024), at(4, 1073651200, 1024), at(1, 239668224, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2783_pointwise_G_layer3_13_conv3", [at(3, 309104640, 34344960), at(4, 1073563136, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2784_sum_G_layer3_13_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2784_sum_G_layer3_13_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2785_pointwise_G_layer3_13_bn3_running_var", [at(0, 84819968, 4096), at(7, 279372544, 4096), at(1, 68689920, 4096), at(1, 239484928, 4096), at(0, 89296896, 4096), at(7, 279278336, 4096), at(4, 1073567232, 4096), at(1, 239489024, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2786_pointwise_G_layer3_14_conv1", [at(6, 154552320, 8586240), at(4, 1073651200, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2787_sum_G_layer3_14_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2787_sum_G_layer3_14_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2788_pointwise_G_layer3_14_bn1_running_var", [at(0, 85875712, 1024), at(7, 279544576, 1024), at(1, 68689920, 1024), at(1, 239669248, 1024), at(0, 88238080, 1024), at(7, 279492352, 1024), at(4, 1073652224, 1024), at(1, 239670272, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2789_pointwise_G_layer3_14_conv2", [at(6, 180311040, 8586240), at(4, 1073652224, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2790_sum_G_layer3_14_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2790_sum_G_layer3_14_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2791_pointwise_G_layer3_14_bn2_running_var", [at(0, 88239104, 1024), at(7, 279545600, 1024), at(1, 68689920, 1024), at(1, 239671296, 1024), at(0, 90355712, 1024), at(7, 279493376, 1024), at(4, 1073653248, 1024), at(1, 239672320, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2792_pointwise_G_layer3_14_conv3", [at(3, 412139520, 34344960), at(4, 1073567232, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2793_sum_G_layer3_14_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2793_sum_G_layer3_14_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2794_pointwise_G_layer3_14_bn3_running_var", [at(0, 89300992, 4096), at(7, 279376640, 4096), at(1, 68689920, 4096), at(1, 239493120, 4096), at(0, 93777920, 4096), at(7, 279282432, 4096), at(4, 1073571328, 4096), at(1, 239497216, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2795_pointwise_G_layer3_15_conv1", [at(6, 206069760, 8586240), at(4, 1073653248, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2796_sum_G_layer3_15_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2796_sum_G_layer3_15_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2797_pointwise_G_layer3_15_bn1_running_var", [at(0, 90356736, 1024), at(7, 279546624, 1024), at(1, 68689920, 1024), at(1, 239673344, 1024), at(0, 92719104, 1024), at(7, 279494400, 1024), at(4, 1073654272, 1024), at(1, 239674368, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2798_pointwise_G_layer3_15_conv2", [at(6, 231828480, 8586240), at(4, 1073654272, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2799_sum_G_layer3_15_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2799_sum_G_layer3_15_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2800_pointwise_G_layer3_15_bn2_running_var", [at(0, 92720128, 1024), at(7, 279547648, 1024), at(1, 68689920, 1024), at(1, 239675392, 1024), at(0, 94836736, 1024), at(7, 279495424, 1024), at(4, 1073655296, 1024), at(1, 239676416, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2801_pointwise_G_layer3_15_conv3", [at(3, 515174400, 34344960), at(4, 1073571328, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2802_sum_G_layer3_15_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2802_sum_G_layer3_15_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2803_pointwise_G_layer3_15_bn3_running_var", [at(0, 93782016, 4096), at(7, 279380736, 4096), at(1, 68689920, 4096), at(1, 239501312, 4096), at(0, 98258944, 4096), at(7, 279286528, 4096), at(4, 1073575424, 4096), at(1, 239505408, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2804_pointwise_G_layer3_16_conv1", [at(6, 257587200, 8586240), at(4, 1073655296, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2805_sum_G_layer3_16_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2805_sum_G_layer3_16_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2806_pointwise_G_layer3_16_bn1_running_var", [at(0, 94837760, 1024), at(7, 279548672, 1024), at(1, 68689920, 1024), at(1, 239677440, 1024), at(0, 97200128, 1024), at(7, 279496448, 1024), at(4, 1073656320, 1024), at(1, 239678464, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2807_pointwise_G_layer3_16_conv2", [at(6, 283345920, 8586240), at(4, 1073656320, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2808_sum_G_layer3_16_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2808_sum_G_layer3_16_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2809_pointwise_G_layer3_16_bn2_running_var", [at(0, 97201152, 1024), at(7, 279549696, 1024), at(1, 68689920, 1024), at(1, 239679488, 1024), at(0, 99317760, 1024), at(7, 279497472, 1024), at(4, 1073657344, 1024), at(1, 239680512, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2810_pointwise_G_layer3_16_conv3", [at(3, 618209280, 34344960), at(4, 1073575424, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2811_sum_G_layer3_16_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2811_sum_G_layer3_16_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2812_pointwise_G_layer3_16_bn3_running_var", [at(0, 98263040, 4096), at(7, 279384832, 4096), at(1, 68689920, 4096), at(1, 239509504, 4096), at(0, 102739968, 4096), at(7, 279290624, 4096), at(4, 1073579520, 4096), at(1, 239513600, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2813_pointwise_G_layer3_17_conv1", [at(6, 309104640, 8586240), at(4, 1073657344, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2814_sum_G_layer3_17_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2814_sum_G_layer3_17_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2815_pointwise_G_layer3_17_bn1_running_var", [at(0, 99318784, 1024), at(7, 279550720, 1024), at(1, 68689920, 1024), at(1, 239681536, 1024), at(0, 101681152, 1024), at(7, 279498496, 1024), at(4, 1073658368, 1024), at(1, 239682560, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2816_pointwise_G_layer3_17_conv2", [at(6, 334863360, 8586240), at(4, 1073658368, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2817_sum_G_layer3_17_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2817_sum_G_layer3_17_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2818_pointwise_G_layer3_17_bn2_running_var", [at(0, 101682176, 1024), at(7, 279551744, 1024), at(1, 68689920, 1024), at(1, 239683584, 1024), at(0, 103798784, 1024), at(7, 279499520, 1024), at(4, 1073659392, 1024), at(1, 239684608, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2819_pointwise_G_layer3_17_conv3", [at(3, 721244160, 34344960), at(4, 1073579520, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2820_sum_G_layer3_17_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2820_sum_G_layer3_17_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2821_pointwise_G_layer3_17_bn3_running_var", [at(0, 102744064, 4096), at(7, 279388928, 4096), at(1, 68689920, 4096), at(1, 239517696, 4096), at(0, 107220992, 4096), at(7, 279294720, 4096), at(4, 1073583616, 4096), at(1, 239521792, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2822_pointwise_G_layer3_18_conv1", [at(6, 360622080, 8586240), at(4, 1073659392, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2823_sum_G_layer3_18_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2823_sum_G_layer3_18_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2824_pointwise_G_layer3_18_bn1_running_var", [at(0, 103799808, 1024), at(7, 279552768, 1024), at(1, 68689920, 1024), at(1, 239685632, 1024), at(0, 106162176, 1024), at(7, 279500544, 1024), at(4, 1073660416, 1024), at(1, 239686656, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2825_pointwise_G_layer3_18_conv2", [at(6, 386380800, 8586240), at(4, 1073660416, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2826_sum_G_layer3_18_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2826_sum_G_layer3_18_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2827_pointwise_G_layer3_18_bn2_running_var", [at(0, 106163200, 1024), at(7, 279553792, 1024), at(1, 68689920, 1024), at(1, 239687680, 1024), at(0, 108279808, 1024), at(7, 279501568, 1024), at(4, 1073661440, 1024), at(1, 239688704, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2828_pointwise_G_layer3_18_conv3", [at(3, 824279040, 34344960), at(4, 1073583616, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2829_sum_G_layer3_18_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2829_sum_G_layer3_18_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2830_pointwise_G_layer3_18_bn3_running_var", [at(0, 107225088, 4096), at(7, 279393024, 4096), at(1, 68689920, 4096), at(1, 239525888, 4096), at(0, 111702016, 4096), at(7, 279298816, 4096), at(4, 1073587712, 4096), at(1, 239529984, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2831_pointwise_G_layer3_19_conv1", [at(6, 412139520, 8586240), at(4, 1073661440, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2832_sum_G_layer3_19_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2832_sum_G_layer3_19_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2833_pointwise_G_layer3_19_bn1_running_var", [at(0, 108280832, 1024), at(7, 279554816, 1024), at(1, 68689920, 1024), at(1, 239689728, 1024), at(0, 110643200, 1024), at(7, 279502592, 1024), at(4, 1073662464, 1024), at(1, 239690752, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2834_pointwise_G_layer3_19_conv2", [at(6, 437898240, 8586240), at(4, 1073662464, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2835_sum_G_layer3_19_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2835_sum_G_layer3_19_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2836_pointwise_G_layer3_19_bn2_running_var", [at(0, 110644224, 1024), at(7, 279555840, 1024), at(1, 68689920, 1024), at(1, 239691776, 1024), at(0, 112760832, 1024), at(7, 279503616, 1024), at(4, 1073663488, 1024), at(1, 239692800, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2837_pointwise_G_layer3_19_conv3", [at(3, 927313920, 34344960), at(4, 1073587712, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2838_sum_G_layer3_19_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2838_sum_G_layer3_19_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2839_pointwise_G_layer3_19_bn3_running_var", [at(0, 111706112, 4096), at(7, 279397120, 4096), at(1, 68689920, 4096), at(1, 239534080, 4096), at(0, 116183040, 4096), at(7, 279302912, 4096), at(4, 1073591808, 4096), at(1, 239538176, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2840_pointwise_G_layer3_20_conv1", [at(6, 463656960, 8586240), at(4, 1073663488, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2841_sum_G_layer3_20_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2841_sum_G_layer3_20_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2842_pointwise_G_layer3_20_bn1_running_var", [at(0, 112761856, 1024), at(7, 279556864, 1024), at(1, 68689920, 1024), at(1, 239693824, 1024), at(0, 115124224, 1024), at(7, 279504640, 1024), at(4, 1073664512, 1024), at(1, 239694848, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2843_pointwise_G_layer3_20_conv2", [at(6, 489415680, 8586240), at(4, 1073664512, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2844_sum_G_layer3_20_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2844_sum_G_layer3_20_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2845_pointwise_G_layer3_20_bn2_running_var", [at(0, 115125248, 1024), at(7, 279557888, 1024), at(1, 68689920, 1024), at(1, 239695872, 1024), at(0, 117241856, 1024), at(7, 279505664, 1024), at(4, 1073665536, 1024), at(1, 239696896, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2846_pointwise_G_layer3_20_conv3", [at(3, 1030348800, 34344960), at(4, 1073591808, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2847_sum_G_layer3_20_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2847_sum_G_layer3_20_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2848_pointwise_G_layer3_20_bn3_running_var", [at(0, 116187136, 4096), at(7, 279401216, 4096), at(1, 68689920, 4096), at(1, 239542272, 4096), at(0, 120664064, 4096), at(7, 279307008, 4096), at(4, 1073595904, 4096), at(1, 239546368, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2849_pointwise_G_layer3_21_conv1", [at(6, 515174400, 8586240), at(4, 1073665536, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2850_sum_G_layer3_21_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2850_sum_G_layer3_21_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2851_pointwise_G_layer3_21_bn1_running_var", [at(0, 117242880, 1024), at(7, 279558912, 1024), at(1, 68689920, 1024), at(1, 239697920, 1024), at(0, 119605248, 1024), at(7, 279506688, 1024), at(4, 1073666560, 1024), at(1, 239698944, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2852_pointwise_G_layer3_21_conv2", [at(6, 540933120, 8586240), at(4, 1073666560, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2853_sum_G_layer3_21_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2853_sum_G_layer3_21_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2854_pointwise_G_layer3_21_bn2_running_var", [at(0, 119606272, 1024), at(7, 279559936, 1024), at(1, 68689920, 1024), at(1, 239699968, 1024), at(0, 121722880, 1024), at(7, 279507712, 1024), at(4, 1073667584, 1024), at(1, 239700992, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2855_pointwise_G_layer3_21_conv3", [at(4, 68689920, 34344960), at(4, 1073595904, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2856_sum_G_layer3_21_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2856_sum_G_layer3_21_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2857_pointwise_G_layer3_21_bn3_running_var", [at(0, 120668160, 4096), at(7, 279405312, 4096), at(1, 68689920, 4096), at(1, 239550464, 4096), at(0, 125145088, 4096), at(7, 279311104, 4096), at(4, 1073600000, 4096), at(1, 239554560, 4096)], { shader: 528, workgroups: [16,1,1] }),
+        dispatch("step_2858_pointwise_G_layer3_22_conv1", [at(6, 566691840, 8586240), at(4, 1073667584, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2859_sum_G_layer3_22_conv1_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2859_sum_G_layer3_22_conv1_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2860_pointwise_G_layer3_22_bn1_running_var", [at(0, 121723904, 1024), at(7, 279560960, 1024), at(1, 68689920, 1024), at(1, 239702016, 1024), at(0, 124086272, 1024), at(7, 279508736, 1024), at(4, 1073668608, 1024), at(1, 239703040, 1024)], { shader: 526, workgroups: [4,1,1] }),
+        dispatch("step_2861_pointwise_G_layer3_22_conv2", [at(6, 592450560, 8586240), at(4, 1073668608, 1024), at(1, 68689920, 8586240)], { shader: 206, workgroups: [4193,1,1] }),
+        dispatch("step_2862_sum_G_layer3_22_conv2_stage1", [at(1, 68689920, 8586240), at(1, 77276160, 8192)], { shader: 207, workgroups: [32,1,1] }),
+        dispatch("step_2862_sum_G_layer3_22_conv2_stage2", [at(1, 77276160, 8192), at(1, 68689920, 1024)], { shader: 80, workgroups: [4,1,1] }),
+        dispatch("step_2863_pointwise_G_layer3_22_bn2_running_var", [at(0, 124087296, 1024), at(7, 279561984, 1024), at(1, 68689920, 1024), at(1, 239704064, 1024)], { shader: 529, workgroups: [4,1,1] }),
+        dispatch("step_2864_pointwise_G_layer3_22_conv3", [at(4, 171724800, 34344960), at(4, 1073600000, 4096), at(1, 68689920, 34344960)], { shader: 208, workgroups: [16770,1,1] }),
+        dispatch("step_2865_sum_G_layer3_22_conv3_stage1", [at(1, 68689920, 34344960), at(1, 103034880, 16384)], { shader: 209, workgroups: [64,1,1] }),
+        dispatch("step_2865_sum_G_layer3_22_conv3_stage2", [at(1, 103034880, 16384), at(1, 68689920, 4096)], { shader: 93, workgroups: [16,1,1] }),
+        dispatch("step_2866_pointwise_G_layer3_22_bn3_running_var", [at(0, 125149184, 4096), at(7, 279409408, 4096), at(1, 68689920, 4096), at(1, 239558656, 4096)], { shader: 530, workgroups: [16,1,1] }),
+        dispatch("step_2867_pointwise_G_layer4_0_conv1", [at(5, 120207360, 17172480), at(4, 1073616384, 2048), at(1, 68689920, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
+        dispatch("step_2868_sum_G_layer4_0_conv1_stage1", [at(1, 68689920, 17172480), at(1, 85862400, 16384)], { shader: 205, workgroups: [64,1,1] }),
+        dispatch("step_2868_sum_G_layer4_0_conv1_stage2", [at(1, 85862400, 16384), at(1, 68689920, 2048)], { shader: 63, workgroups: [8,1,1] }),
+        dispatch("step_2869_pointwise_G_layer4_0_bn1_running_var", [at(0, 127256576, 2048), at(7, 279448320, 2048), at(1, 68689920, 2048), at(1, 239591424, 2048), at(0, 136699904, 2048), at(7, 279423744, 2048), at(4, 1067502080, 2048), at(1, 239593472, 2048)], { shader: 524, workgroups: [8,1,1] }),
+        dispatch("step_2870_pointwise_G_layer4_0_conv2", [at(5, 154552320, 17172480), at(4, 1067502080, 2048), at(1, 68689920, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
+        dispatch("step_2871_sum_G_layer4_0_conv2_stage1", [at(1, 68689920, 17172480), at(1, 85862400, 16384)], { shader: 205, workgroups: [64,1,1] }),
+        dispatch("step_2871_sum_G_layer4_0_conv2_stage2", [at(1, 85862400, 16384), at(1, 68689920, 2048)], { shader: 63, workgroups: [8,1,1] }),
+        dispatch("step_2872_pointwise_G_layer4_0_bn2_running_var", [at(0, 136701952, 2048), at(7, 279450368, 2048), at(1, 68689920, 2048), at(1, 239595520, 2048), at(0, 153550848, 2048), at(7, 279425792, 2048), at(4, 1067504128, 2048), at(1, 239597568, 2048)], { shader: 524, workgroups: [8,1,1] }),
+        dispatch("step_2873_pointwise_G_layer4_0_bn3_running_mean", [at(0, 140914688, 8192), at(1, 1073732608, 8192), at(4, 1067469312, 8192), at(1, 239357952, 8192)], { shader: 531, workgroups: [32,1,1] }),
+        dispatch("step_2874_pointwise_G_layer4_0_conv3", [at(1, 0, 68689920), at(4, 1067469312, 8192), at(1, 68689920, 68689920)], { shader: 210, workgroups: [32768,2,1] }),
+        dispatch("step_2875_sum_G_layer4_0_conv3_stage1", [at(1, 68689920, 68689920), at(1, 0, 16384)], { shader: 211, workgroups: [64,1,1] }),
+        dispatch("step_2875_sum_G_layer4_0_conv3_stage2", [at(1, 0, 16384), at(1, 16384, 8192)], { shader: 122, workgroups: [32,1,1] }),
+        dispatch("step_2876_pointwise_G_layer4_0_bn3_running_var", [at(0, 140922880, 8192), at(5, 1073710592, 8192), at(1, 16384, 8192), at(1, 68706304, 8192), at(0, 149336064, 8192), at(3, 1073732608, 8192), at(4, 1067477504, 8192), at(1, 68714496, 8192)], { shader: 532, workgroups: [32,1,1] }),
+        dispatch("step_2877_pointwise_G_layer4_0_downsample_0", [at(1, 137379840, 68689920), at(4, 1067477504, 8192), at(1, 0, 68689920)], { shader: 210, workgroups: [32768,2,1] }),
+        dispatch("step_2878_sum_G_layer4_0_downsample_0_stage1", [at(1, 0, 68689920), at(1, 68689920, 16384)], { shader: 211, workgroups: [64,1,1] }),
+        dispatch("step_2878_sum_G_layer4_0_downsample_0_stage2", [at(1, 68689920, 16384), at(1, 0, 8192)], { shader: 122, workgroups: [32,1,1] }),
+        dispatch("step_2879_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 149344256, 8192), at(5, 1073718784, 8192), at(1, 0, 8192), at(1, 68722688, 8192), at(0, 167211008, 8192), at(4, 1073722880, 8192), at(4, 1067485696, 8192), at(1, 68730880, 8192)], { shader: 532, workgroups: [32,1,1] }),
+        dispatch("step_2880_pointwise_G_layer4_1_conv1", [at(5, 206069760, 17172480), at(4, 1067504128, 2048), at(1, 0, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
+        dispatch("step_2881_sum_G_layer4_1_conv1_stage1", [at(1, 0, 17172480), at(1, 17172480, 16384)], { shader: 205, workgroups: [64,1,1] }),
+        dispatch("step_2881_sum_G_layer4_1_conv1_stage2", [at(1, 17172480, 16384), at(1, 0, 2048)], { shader: 63, workgroups: [8,1,1] }),
+        dispatch("step_2882_pointwise_G_layer4_1_bn1_running_var", [at(0, 153552896, 2048), at(7, 279452416, 2048), at(1, 0, 2048), at(1, 68755456, 2048), at(0, 162996224, 2048), at(7, 279427840, 2048), at(4, 1067506176, 2048), at(1, 68757504, 2048)], { shader: 524, workgroups: [8,1,1] }),
+        dispatch("step_2883_pointwise_G_layer4_1_conv2", [at(5, 240414720, 17172480), at(4, 1067506176, 2048), at(1, 0, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
+        dispatch("step_2884_sum_G_layer4_1_conv2_stage1", [at(1, 0, 17172480), at(1, 17172480, 16384)], { shader: 205, workgroups: [64,1,1] }),
+        dispatch("step_2884_sum_G_layer4_1_conv2_stage2", [at(1, 17172480, 16384), at(1, 0, 2048)], { shader: 63, workgroups: [8,1,1] }),
+        dispatch("step_2885_pointwise_G_layer4_1_bn2_running_var", [at(0, 162998272, 2048), at(7, 279454464, 2048), at(1, 0, 2048), at(1, 68759552, 2048), at(0, 171425792, 2048), at(7, 279429888, 2048), at(4, 1067508224, 2048), at(1, 68761600, 2048)], { shader: 524, workgroups: [8,1,1] }),
+        dispatch("step_2886_pointwise_G_layer4_1_conv3", [at(1, 343449600, 68689920), at(4, 1067485696, 8192), at(1, 0, 68689920)], { shader: 210, workgroups: [32768,2,1] }),
+        dispatch("step_2887_sum_G_layer4_1_conv3_stage1", [at(1, 0, 68689920), at(1, 68689920, 16384)], { shader: 211, workgroups: [64,1,1] }),
+        dispatch("step_2887_sum_G_layer4_1_conv3_stage2", [at(1, 68689920, 16384), at(1, 0, 8192)], { shader: 122, workgroups: [32,1,1] }),
+        dispatch("step_2888_pointwise_G_layer4_1_bn3_running_var", [at(0, 167219200, 8192), at(5, 1073726976, 8192), at(1, 0, 8192), at(1, 68739072, 8192), at(0, 185085952, 8192), at(4, 1073731072, 8192), at(4, 1067493888, 8192), at(1, 68747264, 8192)], { shader: 532, workgroups: [32,1,1] }),
+        dispatch("step_2889_pointwise_G_layer4_2_conv1", [at(5, 274759680, 17172480), at(4, 1067508224, 2048), at(1, 0, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
+        dispatch("step_2890_sum_G_layer4_2_conv1_stage1", [at(1, 0, 17172480), at(1, 17172480, 16384)], { shader: 205, workgroups: [64,1,1] }),
+        dispatch("step_2890_sum_G_layer4_2_conv1_stage2", [at(1, 17172480, 16384), at(1, 0, 2048)], { shader: 63, workgroups: [8,1,1] }),
+        dispatch("step_2891_pointwise_G_layer4_2_bn1_running_var", [at(0, 171427840, 2048), at(7, 279456512, 2048), at(1, 0, 2048), at(1, 68763648, 2048), at(0, 180871168, 2048), at(7, 279431936, 2048), at(4, 1067510272, 2048), at(1, 68765696, 2048)], { shader: 524, workgroups: [8,1,1] }),
+        dispatch("step_2892_pointwise_G_layer4_2_conv2", [at(5, 309104640, 17172480), at(4, 1067510272, 2048), at(1, 0, 17172480)], { shader: 204, workgroups: [8385,1,1] }),
+        dispatch("step_2893_sum_G_layer4_2_conv2_stage1", [at(1, 0, 17172480), at(1, 17172480, 16384)], { shader: 205, workgroups: [64,1,1] }),
+        dispatch("step_2893_sum_G_layer4_2_conv2_stage2", [at(1, 17172480, 16384), at(1, 0, 2048)], { shader: 63, workgroups: [8,1,1] }),
+        dispatch("step_2894_pointwise_G_layer4_2_bn2_running_var", [at(0, 180873216, 2048), at(7, 279458560, 2048), at(1, 0, 2048), at(1, 68767744, 2048)], { shader: 533, workgroups: [8,1,1] }),
+        dispatch("step_2895_pointwise_G_layer4_2_conv3", [at(1, 549519360, 68689920), at(4, 1067493888, 8192), at(1, 0, 68689920)], { shader: 210, workgroups: [32768,2,1] }),
+        dispatch("step_2896_sum_G_layer4_2_conv3_stage1", [at(1, 0, 68689920), at(1, 68689920, 16384)], { shader: 211, workgroups: [64,1,1] }),
+        dispatch("step_2896_sum_G_layer4_2_conv3_stage2", [at(1, 68689920, 16384), at(1, 0, 8192)], { shader: 122, workgroups: [32,1,1] }),
+        dispatch("step_2897_pointwise_G_layer4_2_bn3_running_var", [at(0, 185094144, 8192), at(6, 1073733376, 8192), at(1, 0, 8192), at(1, 8192, 8192)], { shader: 534, workgroups: [32,1,1] }),
       ],
       copies: [
         { from: at(3, 686540544, 37632), to: at(0, 14680320, 37632) },
@@ -55386,20 +55120,20 @@ export const module: GeneratedModule = {
         { from: at(1, 441499648, 4194304), to: at(0, 378440448, 4194304) },
         { from: at(1, 467398656, 479232), to: at(0, 185102336, 479232) },
         { from: at(1, 466919424, 479232), to: at(0, 382634752, 479232) },
-        { from: at(1, 469000704, 52), to: at(0, 185581568, 52) },
-        { from: at(1, 469000448, 52), to: at(0, 383113984, 52) },
+        { from: at(1, 469000448, 52), to: at(0, 185581568, 52) },
+        { from: at(1, 469000192, 52), to: at(0, 383113984, 52) },
         { from: at(1, 468357120, 479232), to: at(0, 185581824, 479232) },
         { from: at(1, 467877888, 479232), to: at(0, 383114240, 479232) },
-        { from: at(1, 469001216, 52), to: at(0, 186061056, 52) },
-        { from: at(1, 469000960, 52), to: at(0, 383593472, 52) },
+        { from: at(1, 469000960, 52), to: at(0, 186061056, 52) },
+        { from: at(1, 469000704, 52), to: at(0, 383593472, 52) },
         { from: at(1, 462471168, 958464), to: at(0, 187020288, 958464) },
         { from: at(1, 342384640, 958464), to: at(0, 383593728, 958464) },
-        { from: at(1, 469001728, 52), to: at(0, 187978752, 52) },
-        { from: at(1, 469001472, 52), to: at(0, 384552192, 52) },
+        { from: at(1, 469001472, 52), to: at(0, 187978752, 52) },
+        { from: at(1, 469001216, 52), to: at(0, 384552192, 52) },
         { from: at(1, 464388096, 958464), to: at(0, 187979008, 958464) },
         { from: at(1, 463429632, 958464), to: at(0, 384552448, 958464) },
-        { from: at(1, 469002240, 52), to: at(0, 188937472, 52) },
-        { from: at(1, 469001984, 52), to: at(0, 385510912, 52) },
+        { from: at(1, 469001984, 52), to: at(0, 188937472, 52) },
+        { from: at(1, 469001728, 52), to: at(0, 385510912, 52) },
         { from: at(1, 468836352, 53248), to: at(0, 190855168, 53248) },
         { from: at(1, 343343104, 53248), to: at(0, 385511168, 53248) },
         { from: at(1, 343396352, 53248), to: at(0, 385564416, 53248) },
@@ -55427,9 +55161,9 @@ export const module: GeneratedModule = {
         { from: at(1, 468955136, 32768), to: at(0, 201922304, 32768) },
         { from: at(1, 468889600, 32768), to: at(0, 407645440, 32768) },
         { from: at(1, 468922368, 32768), to: at(0, 407678208, 32768) },
-        { from: at(1, 469003008, 4), to: at(0, 201955072, 4) },
-        { from: at(1, 469002496, 4), to: at(0, 407710976, 4) },
-        { from: at(1, 469002752, 4), to: at(0, 407711232, 4) },
+        { from: at(1, 469002752, 4), to: at(0, 201955072, 4) },
+        { from: at(1, 469002240, 4), to: at(0, 407710976, 4) },
+        { from: at(1, 469002496, 4), to: at(0, 407711232, 4) },
         { from: at(1, 239206400, 53248), to: at(0, 201955328, 53248) },
         { from: at(1, 239099904, 53248), to: at(0, 407711488, 53248) },
         { from: at(1, 239153152, 53248), to: at(0, 407764736, 53248) },
@@ -55457,29 +55191,29 @@ export const module: GeneratedModule = {
         { from: at(1, 239325184, 32768), to: at(0, 213022464, 32768) },
         { from: at(1, 239259648, 32768), to: at(0, 429845760, 32768) },
         { from: at(1, 239292416, 32768), to: at(0, 429878528, 32768) },
-        { from: at(1, 239718656, 4), to: at(0, 213055232, 4) },
-        { from: at(1, 239718144, 4), to: at(0, 429911296, 4) },
-        { from: at(1, 239718400, 4), to: at(0, 429911552, 4) },
-        { from: at(1, 469000192, 256), to: at(0, 14718464, 256) },
-        { from: at(1, 239714816, 256), to: at(0, 14718720, 256) },
-        { from: at(1, 239715072, 256), to: at(0, 14735872, 256) },
-        { from: at(1, 239715328, 256), to: at(0, 14736128, 256) },
-        { from: at(1, 239715584, 256), to: at(0, 14884352, 256) },
-        { from: at(1, 239715840, 256), to: at(0, 14884608, 256) },
+        { from: at(1, 239718912, 4), to: at(0, 213055232, 4) },
+        { from: at(1, 239718400, 4), to: at(0, 429911296, 4) },
+        { from: at(1, 239718656, 4), to: at(0, 429911552, 4) },
+        { from: at(1, 239714816, 256), to: at(0, 14718464, 256) },
+        { from: at(1, 239715072, 256), to: at(0, 14718720, 256) },
+        { from: at(1, 239715328, 256), to: at(0, 14735872, 256) },
+        { from: at(1, 239715584, 256), to: at(0, 14736128, 256) },
+        { from: at(1, 239715840, 256), to: at(0, 14884352, 256) },
+        { from: at(1, 239716096, 256), to: at(0, 14884608, 256) },
         { from: at(1, 239602688, 1024), to: at(0, 14952448, 1024) },
         { from: at(1, 239603712, 1024), to: at(0, 14953472, 1024) },
         { from: at(1, 239604736, 1024), to: at(0, 15022080, 1024) },
         { from: at(1, 239605760, 1024), to: at(0, 15023104, 1024) },
-        { from: at(1, 239716096, 256), to: at(0, 15090176, 256) },
-        { from: at(1, 239716352, 256), to: at(0, 15090432, 256) },
-        { from: at(1, 239716608, 256), to: at(0, 15238656, 256) },
-        { from: at(1, 239716864, 256), to: at(0, 15238912, 256) },
+        { from: at(1, 239716352, 256), to: at(0, 15090176, 256) },
+        { from: at(1, 239716608, 256), to: at(0, 15090432, 256) },
+        { from: at(1, 239716864, 256), to: at(0, 15238656, 256) },
+        { from: at(1, 239717120, 256), to: at(0, 15238912, 256) },
         { from: at(1, 239606784, 1024), to: at(0, 15306752, 1024) },
         { from: at(1, 239607808, 1024), to: at(0, 15307776, 1024) },
-        { from: at(1, 239717120, 256), to: at(0, 15374848, 256) },
-        { from: at(1, 239717376, 256), to: at(0, 15375104, 256) },
-        { from: at(1, 239717632, 256), to: at(0, 15523328, 256) },
-        { from: at(1, 239717888, 256), to: at(0, 15523584, 256) },
+        { from: at(1, 239717376, 256), to: at(0, 15374848, 256) },
+        { from: at(1, 239717632, 256), to: at(0, 15375104, 256) },
+        { from: at(1, 239717888, 256), to: at(0, 15523328, 256) },
+        { from: at(1, 239718144, 256), to: at(0, 15523584, 256) },
         { from: at(1, 239608832, 1024), to: at(0, 15591424, 1024) },
         { from: at(1, 239609856, 1024), to: at(0, 15592448, 1024) },
         { from: at(1, 239706624, 512), to: at(0, 15725568, 512) },

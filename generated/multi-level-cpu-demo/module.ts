@@ -39357,13 +39357,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 439: first used by step_518_pointwise_sgd_G_G_layer5_conv2d_list_0
 const shader439 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 380
+// pointwise f32[19] and 2 sibling(s)
+// threads 19, workgroup 64; FLOPs 57; bytes 688
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -39375,41 +39380,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_3 = (v_1 + v_2);
   let v_4 = (v_0 + v_3);
   b4[i0] = v_4;
+  let v_5 = (v_4 * b5[0i]);
+  let v_6 = (b3[i0] - v_5);
+  b6[i0] = v_6;
+  let v_7 = (b7[i0] * 0.8999999761581421f);
+  let v_8 = (b8[i0] * 0.0005000000237487257f);
+  let v_9 = (v_1 + v_8);
+  let v_10 = (v_7 + v_9);
+  b9[i0] = v_10;
 }
 `;
 
-// shader 440: first used by step_519_pointwise_G_layer5_conv2d_list_0
+// shader 440: first used by step_519_conv2dWeightGrad_D1_conv1_cpu
 const shader440 = `
-// pointwise f32[19] and 1 sibling(s)
-// threads 19, workgroup 64; FLOPs 38; bytes 612
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * 0.8999999761581421f);
-  let v_3 = (b5[(i0 % 19i)] + b6[(i0 % 19i)]);
-  let v_4 = (b7[i0] * 0.0005000000237487257f);
-  let v_5 = (v_3 + v_4);
-  let v_6 = (v_2 + v_5);
-  b8[i0] = v_6;
-}
-`;
-
-// shader 441: first used by step_520_conv2dWeightGrad_D1_conv1_cpu
-const shader441 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -39732,8 +39715,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 442: first used by step_520_conv2dWeightGrad_D1_conv1
-const shader442 = `
+// shader 441: first used by step_519_conv2dWeightGrad_D1_conv1
+const shader441 = `
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,128,3,3]
@@ -39827,8 +39810,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 443: first used by step_522_pointwise_G_layer5_conv2d_list_1
-const shader443 = `
+// shader 442: first used by step_521_pointwise_G_layer5_conv2d_list_1
+const shader442 = `
 // pointwise f32[19]
 // threads 19, workgroup 64; FLOPs 19; bytes 232
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -39846,8 +39829,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 444: first used by step_523_conv2dWeightGrad_D2_conv1_cpu
-const shader444 = `
+// shader 443: first used by step_522_conv2dWeightGrad_D2_conv1_cpu
+const shader443 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -40170,8 +40153,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 445: first used by step_523_conv2dWeightGrad_D2_conv1
-const shader445 = `
+// shader 444: first used by step_522_conv2dWeightGrad_D2_conv1
+const shader444 = `
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -40265,8 +40248,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 446: first used by step_524_pointwise_G_layer6_conv2d_list_0
-const shader446 = `
+// shader 445: first used by step_523_pointwise_G_layer6_conv2d_list_0
+const shader445 = `
 // pointwise f32[19,256,3,3]
 // threads 43776 (8 per invocation), workgroup 64; FLOPs 43776; bytes 525316
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -40290,8 +40273,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 447: first used by step_528_conv2dWeightGrad_D2_conv1_cpu
-const shader447 = `
+// shader 446: first used by step_526_conv2dWeightGrad_D2_conv1_cpu
+const shader446 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -40614,8 +40597,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 448: first used by step_528_conv2dWeightGrad_D2_conv1
-const shader448 = `
+// shader 447: first used by step_526_conv2dWeightGrad_D2_conv1
+const shader447 = `
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -40709,8 +40692,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 449: first used by step_532_pointwise_D1_classifier
-const shader449 = `
+// shader 448: first used by step_530_pointwise_D1_classifier
+const shader448 = `
 // pointwise f32[1,1,2,4]
 // threads 8, workgroup 64; FLOPs 8; bytes 128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -40742,16 +40725,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 450: first used by step_538_pointwise_adam_D1_D1_conv1_weight_exp_avg
-const shader450 = `
-// pointwise f32[16,19,4,4] and 1 sibling(s)
-// threads 4864 (8 per invocation), workgroup 64; FLOPs 9728; bytes 116736
+// shader 449: first used by step_536_pointwise_adam_D1_D1_conv1_weight_exp_avg
+const shader449 = `
+// pointwise f32[16,19,4,4] and 2 sibling(s)
+// threads 4864 (8 per invocation), workgroup 64; FLOPs 14592; bytes 155656
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -40772,51 +40759,31 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 304i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 451: first used by step_539_pointwise_D1_conv1
-const shader451 = `
-// pointwise f32[16,19,4,4]
-// threads 4864 (8 per invocation), workgroup 64; FLOPs 4864; bytes 77832
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 4864i) { break; }
-    let i0 = (gi / 304i);
-    let i1 = ((gi / 16i) % 19i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 304i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 304i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 304i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 452: first used by step_541_pointwise_adam_D1_D1_conv1_bias_exp_avg
-const shader452 = `
-// pointwise f32[16] and 1 sibling(s)
-// threads 16, workgroup 64; FLOPs 32; bytes 384
+// shader 450: first used by step_538_pointwise_adam_D1_D1_conv1_bias_exp_avg
+const shader450 = `
+// pointwise f32[16] and 2 sibling(s)
+// threads 16, workgroup 64; FLOPs 48; bytes 520
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -40832,44 +40799,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 453: first used by step_542_pointwise_D1_conv1
-const shader453 = `
-// pointwise f32[16]
-// threads 16, workgroup 64; FLOPs 16; bytes 264
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 16i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 454: first used by step_544_pointwise_adam_D1_D1_conv2_weight_exp_avg
-const shader454 = `
-// pointwise f32[32,16,4,4] and 1 sibling(s)
-// threads 8192 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196608
+// shader 451: first used by step_540_pointwise_adam_D1_D1_conv2_weight_exp_avg
+const shader451 = `
+// pointwise f32[32,16,4,4] and 2 sibling(s)
+// threads 8192 (8 per invocation), workgroup 64; FLOPs 24576; bytes 262152
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -40890,51 +40843,31 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 256i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 455: first used by step_545_pointwise_D1_conv2
-const shader455 = `
-// pointwise f32[32,16,4,4]
-// threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 131080
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 8192i) { break; }
-    let i0 = (gi / 256i);
-    let i1 = ((gi / 16i) % 16i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 256i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 256i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 256i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 456: first used by step_547_pointwise_adam_D1_D1_conv2_bias_exp_avg
-const shader456 = `
-// pointwise f32[32] and 1 sibling(s)
-// threads 32, workgroup 64; FLOPs 64; bytes 768
+// shader 452: first used by step_542_pointwise_adam_D1_D1_conv2_bias_exp_avg
+const shader452 = `
+// pointwise f32[32] and 2 sibling(s)
+// threads 32, workgroup 64; FLOPs 96; bytes 1032
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -40950,44 +40883,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 457: first used by step_548_pointwise_D1_conv2
-const shader457 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 520
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 32i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 458: first used by step_550_pointwise_adam_D1_D1_conv3_weight_exp_avg
-const shader458 = `
-// pointwise f32[64,32,4,4] and 1 sibling(s)
-// threads 32768 (8 per invocation), workgroup 64; FLOPs 65536; bytes 786432
+// shader 453: first used by step_544_pointwise_adam_D1_D1_conv3_weight_exp_avg
+const shader453 = `
+// pointwise f32[64,32,4,4] and 2 sibling(s)
+// threads 32768 (8 per invocation), workgroup 64; FLOPs 98304; bytes 1048584
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -41008,51 +40927,31 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 512i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 459: first used by step_551_pointwise_D1_conv3
-const shader459 = `
-// pointwise f32[64,32,4,4]
-// threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 524296
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 32768i) { break; }
-    let i0 = (gi / 512i);
-    let i1 = ((gi / 16i) % 32i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 512i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 512i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 512i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 460: first used by step_553_pointwise_adam_D1_D1_conv3_bias_exp_avg
-const shader460 = `
-// pointwise f32[64] and 1 sibling(s)
-// threads 64, workgroup 64; FLOPs 128; bytes 1536
+// shader 454: first used by step_546_pointwise_adam_D1_D1_conv3_bias_exp_avg
+const shader454 = `
+// pointwise f32[64] and 2 sibling(s)
+// threads 64, workgroup 64; FLOPs 192; bytes 2056
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -41068,44 +40967,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 461: first used by step_554_pointwise_D1_conv3
-const shader461 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1032
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 462: first used by step_556_pointwise_adam_D1_D1_conv4_weight_exp_avg
-const shader462 = `
-// pointwise f32[128,64,4,4] and 1 sibling(s)
-// threads 131072 (8 per invocation), workgroup 64; FLOPs 262144; bytes 3145728
+// shader 455: first used by step_548_pointwise_adam_D1_D1_conv4_weight_exp_avg
+const shader455 = `
+// pointwise f32[128,64,4,4] and 2 sibling(s)
+// threads 131072 (8 per invocation), workgroup 64; FLOPs 393216; bytes 4194312
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -41126,51 +41011,31 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 1024i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 463: first used by step_557_pointwise_D1_conv4
-const shader463 = `
-// pointwise f32[128,64,4,4]
-// threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 2097160
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 131072i) { break; }
-    let i0 = (gi / 1024i);
-    let i1 = ((gi / 16i) % 64i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 1024i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 1024i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 1024i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 464: first used by step_559_pointwise_adam_D1_D1_conv4_bias_exp_avg
-const shader464 = `
-// pointwise f32[128] and 1 sibling(s)
-// threads 128, workgroup 64; FLOPs 256; bytes 3072
+// shader 456: first used by step_550_pointwise_adam_D1_D1_conv4_bias_exp_avg
+const shader456 = `
+// pointwise f32[128] and 2 sibling(s)
+// threads 128, workgroup 64; FLOPs 384; bytes 4104
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -41186,44 +41051,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 465: first used by step_560_pointwise_D1_conv4
-const shader465 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 2056
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 128i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 466: first used by step_562_pointwise_adam_D1_D1_classifier_weight_exp_avg
-const shader466 = `
-// pointwise f32[1,128,4,4] and 1 sibling(s)
-// threads 2048, workgroup 64; FLOPs 4096; bytes 49152
+// shader 457: first used by step_552_pointwise_adam_D1_D1_classifier_weight_exp_avg
+const shader457 = `
+// pointwise f32[1,128,4,4] and 2 sibling(s)
+// threads 2048, workgroup 64; FLOPs 6144; bytes 65544
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -41241,46 +41092,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i1 * 16i + i2 * 4i + i3] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i1 * 16i + i2 * 4i + i3] - v_12);
+  b9[i1 * 16i + i2 * 4i + i3] = v_13;
 }
 `;
 
-// shader 467: first used by step_563_pointwise_D1_classifier
-const shader467 = `
-// pointwise f32[1,128,4,4]
-// threads 2048, workgroup 64; FLOPs 2048; bytes 32776
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 2048i) { return; }
-  let i1 = ((gi / 16i) % 128i);
-  let i2 = ((gi / 4i) % 4i);
-  let i3 = (gi % 4i);
-  let v_0 = (b1[i1 * 16i + i2 * 4i + i3] * b2[0i]);
-  let v_1 = sqrt(b3[i1 * 16i + i2 * 4i + i3]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i1 * 16i + i2 * 4i + i3] - v_4);
-  b5[i1 * 16i + i2 * 4i + i3] = v_5;
-}
-`;
-
-// shader 468: first used by step_565_pointwise_adam_D1_D1_classifier_bias_exp_avg
-const shader468 = `
-// pointwise f32[1] and 1 sibling(s)
-// threads 1, workgroup 64; FLOPs 2; bytes 24
+// shader 458: first used by step_554_pointwise_adam_D1_D1_classifier_bias_exp_avg
+const shader458 = `
+// pointwise f32[1] and 2 sibling(s)
+// threads 1, workgroup 64; FLOPs 3; bytes 40
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -41295,187 +41130,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[0i] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[0i] - v_12);
+  b9[0i] = v_13;
 }
 `;
 
-// shader 469: first used by step_566_pointwise_D1_classifier
-const shader469 = `
-// pointwise f32[1]
-// threads 1, workgroup 64; FLOPs 1; bytes 24
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b1[0i] * b2[0i]);
-  let v_1 = sqrt(b3[0i]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[0i] - v_4);
-  b5[0i] = v_5;
-}
-`;
-
-// shader 470: first used by step_578_pointwise_D2_conv1
-const shader470 = `
-// pointwise f32[16] and 1 sibling(s)
-// threads 16, workgroup 64; FLOPs 32; bytes 520
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 16i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[(i0 % 16i)] * 0.006535947788506746f);
-  let v_8 = (v_7 * 0.10000000149011612f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = (v_9 * 0.8999999761581421f);
-  let v_11 = (b8[(i0 % 16i)] * 0.006535947788506746f);
-  let v_12 = (v_11 * 0.10000000149011612f);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
-}
-`;
-
-// shader 471: first used by step_584_pointwise_D2_conv2
-const shader471 = `
-// pointwise f32[32] and 1 sibling(s)
-// threads 32, workgroup 64; FLOPs 64; bytes 1032
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 32i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[(i0 % 32i)] * 0.001782531151548028f);
-  let v_8 = (v_7 * 0.10000000149011612f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = (v_9 * 0.8999999761581421f);
-  let v_11 = (b8[(i0 % 32i)] * 0.001782531151548028f);
-  let v_12 = (v_11 * 0.10000000149011612f);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
-}
-`;
-
-// shader 472: first used by step_590_pointwise_D2_conv3
-const shader472 = `
-// pointwise f32[64] and 1 sibling(s)
-// threads 64, workgroup 64; FLOPs 128; bytes 2056
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[(i0 % 64i)] * 0.006535947788506746f);
-  let v_8 = (v_7 * 0.10000000149011612f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = (v_9 * 0.8999999761581421f);
-  let v_11 = (b8[(i0 % 64i)] * 0.006535947788506746f);
-  let v_12 = (v_11 * 0.10000000149011612f);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
-}
-`;
-
-// shader 473: first used by step_596_pointwise_D2_conv4
-const shader473 = `
-// pointwise f32[128] and 1 sibling(s)
-// threads 128, workgroup 64; FLOPs 256; bytes 4104
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 128i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[(i0 % 128i)] * 0.006535947788506746f);
-  let v_8 = (v_7 * 0.10000000149011612f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = (v_9 * 0.8999999761581421f);
-  let v_11 = (b8[(i0 % 128i)] * 0.006535947788506746f);
-  let v_12 = (v_11 * 0.10000000149011612f);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
-}
-`;
-
-// shader 474: first used by step_603_pointwise_G_bn1_running_mean
-const shader474 = `
+// shader 459: first used by step_581_pointwise_G_bn1_running_mean
+const shader459 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -41499,8 +41165,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 475: first used by step_606_pointwise_G_bn1_running_var
-const shader475 = `
+// shader 460: first used by step_584_pointwise_G_bn1_running_var
+const shader460 = `
 // pointwise f32[8] and 1 sibling(s)
 // threads 8, workgroup 64; FLOPs 16; bytes 256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -41537,8 +41203,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 476: first used by step_609_pointwise_G_layer1_0_bn1_running_var
-const shader476 = `
+// shader 461: first used by step_587_pointwise_G_layer1_0_bn1_running_var
+const shader461 = `
 // pointwise f32[8] and 1 sibling(s)
 // threads 8, workgroup 64; FLOPs 16; bytes 256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -41575,8 +41241,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 477: first used by step_612_pointwise_G_layer1_0_bn2_running_var
-const shader477 = `
+// shader 462: first used by step_590_pointwise_G_layer1_0_bn2_running_var
+const shader462 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -41600,8 +41266,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 478: first used by step_615_pointwise_G_layer1_0_bn3_running_var
-const shader478 = `
+// shader 463: first used by step_591_pointwise_G_layer1_0_bn3_running_mean
+const shader463 = `
+// pointwise f32[32]
+// threads 32, workgroup 64; FLOPs 32; bytes 512
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 32i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 32i)] * 0.001782531151548028f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 32i)] * 0.001782531151548028f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 464: first used by step_594_pointwise_G_layer1_0_bn3_running_var
+const shader464 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -41638,8 +41329,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 479: first used by step_618_pointwise_G_layer1_0_downsample_1_running_var
-const shader479 = `
+// shader 465: first used by step_597_pointwise_G_layer1_0_downsample_1_running_var
+const shader465 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -41676,8 +41367,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 480: first used by step_621_pointwise_G_layer2_0_bn1_running_var
-const shader480 = `
+// shader 466: first used by step_598_pointwise_G_layer2_0_bn1_running_mean
+const shader466 = `
+// pointwise f32[16]
+// threads 16, workgroup 64; FLOPs 16; bytes 256
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 16i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 16i)] * 0.006535947788506746f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 16i)] * 0.006535947788506746f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 467: first used by step_601_pointwise_G_layer2_0_bn1_running_var
+const shader467 = `
 // pointwise f32[16] and 1 sibling(s)
 // threads 16, workgroup 64; FLOPs 32; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -41714,8 +41430,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 481: first used by step_624_pointwise_G_layer2_0_bn2_running_var
-const shader481 = `
+// shader 468: first used by step_604_pointwise_G_layer2_0_bn2_running_var
+const shader468 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -41739,8 +41455,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 482: first used by step_627_pointwise_G_layer2_0_bn3_running_var
-const shader482 = `
+// shader 469: first used by step_605_pointwise_G_layer2_0_bn3_running_mean
+const shader469 = `
+// pointwise f32[64]
+// threads 64, workgroup 64; FLOPs 64; bytes 1024
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 64i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 64i)] * 0.006535947788506746f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 64i)] * 0.006535947788506746f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 470: first used by step_608_pointwise_G_layer2_0_bn3_running_var
+const shader470 = `
 // pointwise f32[64] and 1 sibling(s)
 // threads 64, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -41777,8 +41518,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 483: first used by step_633_pointwise_G_layer3_0_bn1_running_var
-const shader483 = `
+// shader 471: first used by step_614_pointwise_G_layer3_0_bn1_running_var
+const shader471 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -41815,8 +41556,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 484: first used by step_636_pointwise_G_layer3_0_bn2_running_var
-const shader484 = `
+// shader 472: first used by step_617_pointwise_G_layer3_0_bn2_running_var
+const shader472 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -41840,8 +41581,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 485: first used by step_639_pointwise_G_layer3_0_bn3_running_var
-const shader485 = `
+// shader 473: first used by step_618_pointwise_G_layer3_0_bn3_running_mean
+const shader473 = `
+// pointwise f32[128]
+// threads 128, workgroup 64; FLOPs 128; bytes 2048
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 128i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 128i)] * 0.006535947788506746f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 128i)] * 0.006535947788506746f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 474: first used by step_621_pointwise_G_layer3_0_bn3_running_var
+const shader474 = `
 // pointwise f32[128] and 1 sibling(s)
 // threads 128, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -41878,8 +41644,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 486: first used by step_642_pointwise_G_layer3_0_downsample_1_running_var
-const shader486 = `
+// shader 475: first used by step_624_pointwise_G_layer3_0_downsample_1_running_var
+const shader475 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -41903,8 +41669,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 487: first used by step_648_pointwise_G_layer4_0_bn2_running_var
-const shader487 = `
+// shader 476: first used by step_630_pointwise_G_layer4_0_bn2_running_var
+const shader476 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -41928,8 +41694,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 488: first used by step_649_pointwise_G_layer4_0_bn3_running_mean
-const shader488 = `
+// shader 477: first used by step_631_pointwise_G_layer4_0_bn3_running_mean
+const shader477 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -41953,8 +41719,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 489: first used by step_652_pointwise_G_layer4_0_bn3_running_var
-const shader489 = `
+// shader 478: first used by step_634_pointwise_G_layer4_0_bn3_running_var
+const shader478 = `
 // pointwise f32[256] and 1 sibling(s)
 // threads 256, workgroup 64; FLOPs 512; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -41991,8 +41757,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 490: first used by step_655_pointwise_G_layer4_0_downsample_1_running_var
-const shader490 = `
+// shader 479: first used by step_637_pointwise_G_layer4_0_downsample_1_running_var
+const shader479 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -42667,57 +42433,46 @@ export const module: GeneratedModule = {
       { name: "step_515_conv2dWeightGrad_D1_conv1", wgsl: shader437 },
       { name: "step_516_pointwise_G_layer5_conv2d_list_0", wgsl: shader438 },
       { name: "step_518_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader439 },
-      { name: "step_519_pointwise_G_layer5_conv2d_list_0", wgsl: shader440 },
-      { name: "step_520_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader441 },
-      { name: "step_520_conv2dWeightGrad_D1_conv1", wgsl: shader442 },
-      { name: "step_522_pointwise_G_layer5_conv2d_list_1", wgsl: shader443 },
-      { name: "step_523_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader444 },
-      { name: "step_523_conv2dWeightGrad_D2_conv1", wgsl: shader445 },
-      { name: "step_524_pointwise_G_layer6_conv2d_list_0", wgsl: shader446 },
-      { name: "step_528_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader447 },
-      { name: "step_528_conv2dWeightGrad_D2_conv1", wgsl: shader448 },
-      { name: "step_532_pointwise_D1_classifier", wgsl: shader449 },
-      { name: "step_538_pointwise_adam_D1_D1_conv1_weight_exp_avg", wgsl: shader450 },
-      { name: "step_539_pointwise_D1_conv1", wgsl: shader451 },
-      { name: "step_541_pointwise_adam_D1_D1_conv1_bias_exp_avg", wgsl: shader452 },
-      { name: "step_542_pointwise_D1_conv1", wgsl: shader453 },
-      { name: "step_544_pointwise_adam_D1_D1_conv2_weight_exp_avg", wgsl: shader454 },
-      { name: "step_545_pointwise_D1_conv2", wgsl: shader455 },
-      { name: "step_547_pointwise_adam_D1_D1_conv2_bias_exp_avg", wgsl: shader456 },
-      { name: "step_548_pointwise_D1_conv2", wgsl: shader457 },
-      { name: "step_550_pointwise_adam_D1_D1_conv3_weight_exp_avg", wgsl: shader458 },
-      { name: "step_551_pointwise_D1_conv3", wgsl: shader459 },
-      { name: "step_553_pointwise_adam_D1_D1_conv3_bias_exp_avg", wgsl: shader460 },
-      { name: "step_554_pointwise_D1_conv3", wgsl: shader461 },
-      { name: "step_556_pointwise_adam_D1_D1_conv4_weight_exp_avg", wgsl: shader462 },
-      { name: "step_557_pointwise_D1_conv4", wgsl: shader463 },
-      { name: "step_559_pointwise_adam_D1_D1_conv4_bias_exp_avg", wgsl: shader464 },
-      { name: "step_560_pointwise_D1_conv4", wgsl: shader465 },
-      { name: "step_562_pointwise_adam_D1_D1_classifier_weight_exp_avg", wgsl: shader466 },
-      { name: "step_563_pointwise_D1_classifier", wgsl: shader467 },
-      { name: "step_565_pointwise_adam_D1_D1_classifier_bias_exp_avg", wgsl: shader468 },
-      { name: "step_566_pointwise_D1_classifier", wgsl: shader469 },
-      { name: "step_578_pointwise_D2_conv1", wgsl: shader470 },
-      { name: "step_584_pointwise_D2_conv2", wgsl: shader471 },
-      { name: "step_590_pointwise_D2_conv3", wgsl: shader472 },
-      { name: "step_596_pointwise_D2_conv4", wgsl: shader473 },
-      { name: "step_603_pointwise_G_bn1_running_mean", wgsl: shader474 },
-      { name: "step_606_pointwise_G_bn1_running_var", wgsl: shader475 },
-      { name: "step_609_pointwise_G_layer1_0_bn1_running_var", wgsl: shader476 },
-      { name: "step_612_pointwise_G_layer1_0_bn2_running_var", wgsl: shader477 },
-      { name: "step_615_pointwise_G_layer1_0_bn3_running_var", wgsl: shader478 },
-      { name: "step_618_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader479 },
-      { name: "step_621_pointwise_G_layer2_0_bn1_running_var", wgsl: shader480 },
-      { name: "step_624_pointwise_G_layer2_0_bn2_running_var", wgsl: shader481 },
-      { name: "step_627_pointwise_G_layer2_0_bn3_running_var", wgsl: shader482 },
-      { name: "step_633_pointwise_G_layer3_0_bn1_running_var", wgsl: shader483 },
-      { name: "step_636_pointwise_G_layer3_0_bn2_running_var", wgsl: shader484 },
-      { name: "step_639_pointwise_G_layer3_0_bn3_running_var", wgsl: shader485 },
-      { name: "step_642_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader486 },
-      { name: "step_648_pointwise_G_layer4_0_bn2_running_var", wgsl: shader487 },
-      { name: "step_649_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader488 },
-      { name: "step_652_pointwise_G_layer4_0_bn3_running_var", wgsl: shader489 },
-      { name: "step_655_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader490 },
+      { name: "step_519_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader440 },
+      { name: "step_519_conv2dWeightGrad_D1_conv1", wgsl: shader441 },
+      { name: "step_521_pointwise_G_layer5_conv2d_list_1", wgsl: shader442 },
+      { name: "step_522_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader443 },
+      { name: "step_522_conv2dWeightGrad_D2_conv1", wgsl: shader444 },
+      { name: "step_523_pointwise_G_layer6_conv2d_list_0", wgsl: shader445 },
+      { name: "step_526_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader446 },
+      { name: "step_526_conv2dWeightGrad_D2_conv1", wgsl: shader447 },
+      { name: "step_530_pointwise_D1_classifier", wgsl: shader448 },
+      { name: "step_536_pointwise_adam_D1_D1_conv1_weight_exp_avg", wgsl: shader449 },
+      { name: "step_538_pointwise_adam_D1_D1_conv1_bias_exp_avg", wgsl: shader450 },
+      { name: "step_540_pointwise_adam_D1_D1_conv2_weight_exp_avg", wgsl: shader451 },
+      { name: "step_542_pointwise_adam_D1_D1_conv2_bias_exp_avg", wgsl: shader452 },
+      { name: "step_544_pointwise_adam_D1_D1_conv3_weight_exp_avg", wgsl: shader453 },
+      { name: "step_546_pointwise_adam_D1_D1_conv3_bias_exp_avg", wgsl: shader454 },
+      { name: "step_548_pointwise_adam_D1_D1_conv4_weight_exp_avg", wgsl: shader455 },
+      { name: "step_550_pointwise_adam_D1_D1_conv4_bias_exp_avg", wgsl: shader456 },
+      { name: "step_552_pointwise_adam_D1_D1_classifier_weight_exp_avg", wgsl: shader457 },
+      { name: "step_554_pointwise_adam_D1_D1_classifier_bias_exp_avg", wgsl: shader458 },
+      { name: "step_581_pointwise_G_bn1_running_mean", wgsl: shader459 },
+      { name: "step_584_pointwise_G_bn1_running_var", wgsl: shader460 },
+      { name: "step_587_pointwise_G_layer1_0_bn1_running_var", wgsl: shader461 },
+      { name: "step_590_pointwise_G_layer1_0_bn2_running_var", wgsl: shader462 },
+      { name: "step_591_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader463 },
+      { name: "step_594_pointwise_G_layer1_0_bn3_running_var", wgsl: shader464 },
+      { name: "step_597_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader465 },
+      { name: "step_598_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader466 },
+      { name: "step_601_pointwise_G_layer2_0_bn1_running_var", wgsl: shader467 },
+      { name: "step_604_pointwise_G_layer2_0_bn2_running_var", wgsl: shader468 },
+      { name: "step_605_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader469 },
+      { name: "step_608_pointwise_G_layer2_0_bn3_running_var", wgsl: shader470 },
+      { name: "step_614_pointwise_G_layer3_0_bn1_running_var", wgsl: shader471 },
+      { name: "step_617_pointwise_G_layer3_0_bn2_running_var", wgsl: shader472 },
+      { name: "step_618_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader473 },
+      { name: "step_621_pointwise_G_layer3_0_bn3_running_var", wgsl: shader474 },
+      { name: "step_624_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader475 },
+      { name: "step_630_pointwise_G_layer4_0_bn2_running_var", wgsl: shader476 },
+      { name: "step_631_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader477 },
+      { name: "step_634_pointwise_G_layer4_0_bn3_running_var", wgsl: shader478 },
+      { name: "step_637_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader479 },
     ],
     phases: [
     {
@@ -43477,169 +43232,151 @@ export const module: GeneratedModule = {
         dispatch("step_515_conv2dWeightGrad_D1_conv1", [at(1, 0, 78336), at(1, 1920256, 12240), at(0, 3750656, 87552), at(1, 8707072, 87552), at(0, 759296, 87552), at(1, 7998464, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 436, workgroups: [36,1,1] }, { shader: 437, workgroups: [23,1,1] }),
         dispatch("step_516_pointwise_G_layer5_conv2d_list_0", [at(0, 759296, 87552), at(1, 7998464, 87552), at(1, 11654400, 4), at(1, 8086016, 87552)], { shader: 438, workgroups: [43,1,1] }),
         dispatch("step_517_sum_D1_conv1", [at(1, 2914816, 11628), at(1, 0, 76)], { adapter: "cpu", features: ["subgroups"], shader: 351, workgroups: [19,1,1] }, { shader: 352, workgroups: [1,1,1] }),
-        dispatch("step_518_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 3838208, 76), at(1, 0, 76), at(1, 11647488, 76), at(0, 846848, 76), at(1, 7195648, 76)], { shader: 439, workgroups: [1,1,1] }),
-        dispatch("step_519_pointwise_G_layer5_conv2d_list_0", [at(0, 846848, 76), at(1, 7195648, 76), at(1, 11654400, 4), at(1, 7195904, 76), at(0, 3926016, 76), at(1, 0, 76), at(1, 11647488, 76), at(0, 934656, 76), at(1, 7196160, 76)], { shader: 440, workgroups: [1,1,1] }),
-        dispatch("step_520_conv2dWeightGrad_D1_conv1_packc", [at(1, 9195520, 78336), at(1, 0, 78336)], { shader: 94, workgroups: [77,1,1] }),
-        dispatch("step_520_conv2dWeightGrad_D1_conv1", [at(1, 0, 78336), at(1, 1920256, 12240), at(0, 3838464, 87552), at(1, 8794624, 87552), at(0, 847104, 87552), at(1, 8522752, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 441, workgroups: [36,1,1] }, { shader: 442, workgroups: [23,1,1] }),
-        dispatch("step_521_pointwise_G_layer5_conv2d_list_1", [at(0, 847104, 87552), at(1, 8522752, 87552), at(1, 11654400, 4), at(1, 8610304, 87552)], { shader: 438, workgroups: [43,1,1] }),
-        dispatch("step_522_pointwise_G_layer5_conv2d_list_1", [at(0, 934656, 76), at(1, 7196160, 76), at(1, 11654400, 4), at(1, 7196416, 76)], { shader: 443, workgroups: [1,1,1] }),
-        dispatch("step_523_conv2dWeightGrad_D2_conv1_packc", [at(1, 6760448, 156672), at(1, 0, 156672)], { shader: 119, workgroups: [153,1,1] }),
-        dispatch("step_523_conv2dWeightGrad_D2_conv1", [at(1, 0, 156672), at(1, 11458816, 12240), at(0, 3926272, 175104), at(1, 5783552, 175104), at(0, 1110528, 175104), at(1, 5046272, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 444, workgroups: [72,1,1] }, { shader: 445, workgroups: [45,1,1] }),
-        dispatch("step_524_pointwise_G_layer6_conv2d_list_0", [at(0, 1110528, 175104), at(1, 5046272, 175104), at(1, 11654400, 4), at(1, 5221376, 175104)], { shader: 446, workgroups: [86,1,1] }),
-        dispatch("step_525_sum_D2_conv1", [at(1, 5396480, 11628), at(1, 0, 76)], { adapter: "cpu", features: ["subgroups"], shader: 351, workgroups: [19,1,1] }, { shader: 352, workgroups: [1,1,1] }),
-        dispatch("step_526_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 4101376, 76), at(1, 0, 76), at(1, 11647744, 76), at(0, 1285632, 76), at(1, 7196672, 76)], { shader: 439, workgroups: [1,1,1] }),
-        dispatch("step_527_pointwise_G_layer6_conv2d_list_0", [at(0, 1285632, 76), at(1, 7196672, 76), at(1, 11654400, 4), at(1, 7196928, 76), at(0, 4276736, 76), at(1, 0, 76), at(1, 11647744, 76), at(0, 1460992, 76), at(1, 7197184, 76)], { shader: 440, workgroups: [1,1,1] }),
-        dispatch("step_528_conv2dWeightGrad_D2_conv1_packc", [at(1, 6760448, 156672), at(1, 0, 156672)], { shader: 119, workgroups: [153,1,1] }),
-        dispatch("step_528_conv2dWeightGrad_D2_conv1", [at(1, 0, 156672), at(1, 11458816, 12240), at(0, 4101632, 175104), at(1, 5958656, 175104), at(0, 1285888, 175104), at(1, 5396480, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 447, workgroups: [72,1,1] }, { shader: 448, workgroups: [45,1,1] }),
-        dispatch("step_529_pointwise_G_layer6_conv2d_list_1", [at(0, 1285888, 175104), at(1, 5396480, 175104), at(1, 11654400, 4), at(1, 5571584, 175104)], { shader: 446, workgroups: [86,1,1] }),
-        dispatch("step_530_pointwise_G_layer6_conv2d_list_1", [at(0, 1460992, 76), at(1, 7197184, 76), at(1, 11654400, 4), at(1, 6128384, 76)], { shader: 443, workgroups: [1,1,1] }),
-        dispatch("step_531_pointwise_D1_classifier", [at(1, 11653888, 32), at(1, 0, 32)], { shader: 146, workgroups: [1,1,1] }),
-        dispatch("step_532_pointwise_D1_classifier", [at(1, 0, 32), at(1, 11653888, 32), at(1, 11650560, 32), at(1, 6129408, 32)], { shader: 449, workgroups: [1,1,1] }),
-        dispatch("step_533_conv2dInputGrad_D1_classifier_packc", [at(1, 6129408, 32), at(1, 6127360, 128)], { shader: 149, workgroups: [1,1,1] }),
-        dispatch("step_533_conv2dInputGrad_D1_classifier", [at(1, 6127360, 128), at(1, 10727936, 32768), at(1, 5746688, 16384), at(1, 7179264, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1,4,4] }, { shader: 366, workgroups: [2,1,1] }),
-        dispatch("step_534_conv2dInputGrad_D1_conv4_packc", [at(1, 7179264, 16384), at(1, 2228224, 16384)], { shader: 142, workgroups: [16,1,1] }),
-        dispatch("step_534_conv2dInputGrad_D1_conv4", [at(1, 2228224, 16384), at(1, 2949120, 524288), at(1, 622592, 32768), at(1, 2162688, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 368, workgroups: [1,2,4] }, { shader: 369, workgroups: [4,1,1] }),
-        dispatch("step_535_conv2dInputGrad_D1_conv3_packc", [at(1, 2162688, 32768), at(1, 2195456, 32768)], { shader: 138, workgroups: [32,1,1] }),
-        dispatch("step_535_conv2dInputGrad_D1_conv3", [at(1, 2195456, 32768), at(1, 7343104, 131072), at(1, 9699072, 65536), at(1, 2031616, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 371, workgroups: [4,1,4] }, { shader: 372, workgroups: [8,1,1] }),
-        dispatch("step_536_conv2dInputGrad_D1_conv2_packc", [at(1, 2031616, 65536), at(1, 2097152, 65536)], { shader: 134, workgroups: [64,1,1] }),
-        dispatch("step_536_conv2dInputGrad_D1_conv2", [at(1, 2097152, 65536), at(1, 10760704, 32768), at(1, 6917120, 131072), at(1, 1900544, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 374, workgroups: [16,1,4] }, { shader: 375, workgroups: [16,1,1] }),
-        dispatch("step_537_conv2dWeightGrad_D1_conv2_packc", [at(1, 655360, 622592), at(1, 0, 655360)], { shader: 126, workgroups: [640,1,1] }),
-        dispatch("step_537_conv2dWeightGrad_D1_conv2_packc", [at(1, 1900544, 131072), at(1, 655360, 131072)], { shader: 130, workgroups: [128,1,1] }),
-        dispatch("step_537_conv2dWeightGrad_D1_conv2_stage1", [at(1, 0, 655360), at(1, 655360, 131072), at(1, 786432, 77824)], { adapter: "cpu", features: ["subgroups"], shader: 161, workgroups: [10,1,4] }, { shader: 162, workgroups: [20,1,1] }),
-        dispatch("step_537_conv2dWeightGrad_D1_conv2_stage2", [at(1, 786432, 77824), at(1, 0, 19456)], { shader: 163, workgroups: [76,1,1] }),
-        dispatch("step_538_pointwise_adam_D1_D1_conv1_weight_exp_avg", [at(0, 4276992, 19456), at(1, 0, 19456), at(1, 11227136, 19456), at(1, 6107136, 19456), at(0, 4296448, 19456), at(1, 6882304, 19456)], { shader: 450, workgroups: [10,1,1] }),
-        dispatch("step_539_pointwise_D1_conv1", [at(0, 1811968, 19456), at(1, 6107136, 19456), at(1, 11654656, 4), at(1, 6882304, 19456), at(1, 11654912, 4), at(1, 6901760, 19456)], { shader: 451, workgroups: [10,1,1] }),
-        dispatch("step_540_sum_D1_conv2", [at(1, 1900544, 131072), at(1, 0, 64)], { adapter: "cpu", features: ["subgroups"], shader: 164, workgroups: [16,1,1] }, { shader: 165, workgroups: [1,1,1] }),
-        dispatch("step_541_pointwise_adam_D1_D1_conv1_bias_exp_avg", [at(0, 4315904, 64), at(1, 0, 64), at(1, 11648512, 64), at(1, 6128640, 64), at(0, 4316160, 64), at(1, 6128896, 64)], { shader: 452, workgroups: [1,1,1] }),
-        dispatch("step_542_pointwise_D1_conv1", [at(0, 1831424, 64), at(1, 6128640, 64), at(1, 11654656, 4), at(1, 6128896, 64), at(1, 11654912, 4), at(1, 6129152, 64)], { shader: 453, workgroups: [1,1,1] }),
-        dispatch("step_543_conv2dWeightGrad_D1_conv1_packc", [at(1, 8260608, 131072), at(1, 0, 131072)], { shader: 130, workgroups: [128,1,1] }),
-        dispatch("step_543_conv2dWeightGrad_D1_conv1", [at(1, 0, 131072), at(1, 2097152, 65536), at(1, 131072, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 166, workgroups: [8,1,1] }, { shader: 167, workgroups: [8,1,1] }),
-        dispatch("step_544_pointwise_adam_D1_D1_conv2_weight_exp_avg", [at(0, 4316416, 32768), at(1, 131072, 32768), at(1, 10793472, 32768), at(1, 6008832, 32768), at(0, 4349184, 32768), at(1, 6041600, 32768)], { shader: 454, workgroups: [16,1,1] }),
-        dispatch("step_545_pointwise_D1_conv2", [at(0, 1831680, 32768), at(1, 6008832, 32768), at(1, 11654656, 4), at(1, 6041600, 32768), at(1, 11654912, 4), at(1, 6074368, 32768)], { shader: 455, workgroups: [16,1,1] }),
-        dispatch("step_546_sum_D1_conv3", [at(1, 2031616, 65536), at(1, 0, 128)], { adapter: "cpu", features: ["subgroups"], shader: 168, workgroups: [32,1,1] }, { shader: 169, workgroups: [1,1,1] }),
-        dispatch("step_547_pointwise_adam_D1_D1_conv2_bias_exp_avg", [at(0, 4381952, 128), at(1, 0, 128), at(1, 11643904, 128), at(1, 6127616, 128), at(0, 4382208, 128), at(1, 6127872, 128)], { shader: 456, workgroups: [1,1,1] }),
-        dispatch("step_548_pointwise_D1_conv2", [at(0, 1864448, 128), at(1, 6127616, 128), at(1, 11654656, 4), at(1, 6127872, 128), at(1, 11654912, 4), at(1, 6128128, 128)], { shader: 457, workgroups: [1,1,1] }),
-        dispatch("step_549_conv2dWeightGrad_D1_conv2_packc", [at(1, 10026752, 65536), at(1, 131072, 65536)], { shader: 134, workgroups: [64,1,1] }),
-        dispatch("step_549_conv2dWeightGrad_D1_conv2", [at(1, 131072, 65536), at(1, 2195456, 32768), at(1, 0, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 170, workgroups: [16,1,1] }, { shader: 171, workgroups: [32,1,1] }),
-        dispatch("step_550_pointwise_adam_D1_D1_conv3_weight_exp_avg", [at(0, 4382464, 131072), at(1, 0, 131072), at(1, 7474176, 131072), at(1, 5746688, 131072), at(0, 4513536, 131072), at(1, 5877760, 131072)], { shader: 458, workgroups: [64,1,1] }),
-        dispatch("step_551_pointwise_D1_conv3", [at(0, 1864704, 131072), at(1, 5746688, 131072), at(1, 11654656, 4), at(1, 5877760, 131072), at(1, 11654912, 4), at(1, 6751232, 131072)], { shader: 459, workgroups: [64,1,1] }),
-        dispatch("step_552_sum_D1_conv4", [at(1, 2162688, 32768), at(1, 0, 256)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [64,1,1] }, { shader: 173, workgroups: [1,1,1] }),
-        dispatch("step_553_pointwise_adam_D1_D1_conv3_bias_exp_avg", [at(0, 4644608, 256), at(1, 0, 256), at(1, 11638784, 256), at(1, 6126592, 256), at(0, 4644864, 256), at(1, 6126848, 256)], { shader: 460, workgroups: [1,1,1] }),
-        dispatch("step_554_pointwise_D1_conv3", [at(0, 1995776, 256), at(1, 6126592, 256), at(1, 11654656, 4), at(1, 6126848, 256), at(1, 11654912, 4), at(1, 6127104, 256)], { shader: 461, workgroups: [1,1,1] }),
-        dispatch("step_555_conv2dWeightGrad_D1_conv3_packc", [at(1, 11055616, 32768), at(1, 524288, 32768)], { shader: 138, workgroups: [32,1,1] }),
-        dispatch("step_555_conv2dWeightGrad_D1_conv3", [at(1, 524288, 32768), at(1, 2228224, 16384), at(1, 0, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [32,2,1] }, { shader: 175, workgroups: [128,1,1] }),
-        dispatch("step_556_pointwise_adam_D1_D1_conv4_weight_exp_avg", [at(0, 4645120, 524288), at(1, 0, 524288), at(1, 3473408, 524288), at(1, 655360, 524288), at(0, 5169408, 524288), at(1, 1900544, 524288)], { shader: 462, workgroups: [256,1,1] }),
-        dispatch("step_557_pointwise_D1_conv4", [at(0, 1996032, 524288), at(1, 655360, 524288), at(1, 11654656, 4), at(1, 1900544, 524288), at(1, 11654912, 4), at(1, 2424832, 524288)], { shader: 463, workgroups: [256,1,1] }),
-        dispatch("step_558_sum_D1_classifier", [at(1, 7179264, 16384), at(1, 0, 512)], { shader: 176, workgroups: [2,1,1] }),
-        dispatch("step_559_pointwise_adam_D1_D1_conv4_bias_exp_avg", [at(0, 5693696, 512), at(1, 0, 512), at(1, 11633664, 512), at(1, 3908608, 512), at(0, 5694208, 512), at(1, 3909120, 512)], { shader: 464, workgroups: [2,1,1] }),
-        dispatch("step_560_pointwise_D1_conv4", [at(0, 2520320, 512), at(1, 3908608, 512), at(1, 11654656, 4), at(1, 3909120, 512), at(1, 11654912, 4), at(1, 3909632, 512)], { shader: 465, workgroups: [2,1,1] }),
-        dispatch("step_561_conv2dWeightGrad_D1_conv4_packc", [at(1, 11426048, 16384), at(1, 0, 16384)], { shader: 142, workgroups: [16,1,1] }),
-        dispatch("step_561_conv2dWeightGrad_D1_conv4", [at(1, 0, 16384), at(1, 6127360, 128), at(1, 16384, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 177, workgroups: [64,1,1] }, { shader: 178, workgroups: [8,1,1] }),
-        dispatch("step_562_pointwise_adam_D1_D1_classifier_weight_exp_avg", [at(0, 5694720, 8192), at(1, 16384, 8192), at(1, 11549440, 8192), at(1, 3875840, 8192), at(0, 5702912, 8192), at(1, 3884032, 8192)], { shader: 466, workgroups: [32,1,1] }),
-        dispatch("step_563_pointwise_D1_classifier", [at(0, 2520832, 8192), at(1, 3875840, 8192), at(1, 11654656, 4), at(1, 3884032, 8192), at(1, 11654912, 4), at(1, 3892224, 8192)], { shader: 467, workgroups: [32,1,1] }),
-        dispatch("step_564_sum", [at(1, 6129408, 32), at(1, 0, 4)], { shader: 179, workgroups: [1,1,1] }),
-        dispatch("step_565_pointwise_adam_D1_D1_classifier_bias_exp_avg", [at(0, 5711104, 4), at(1, 0, 4), at(1, 11655168, 4), at(1, 3919616, 4), at(0, 5711360, 4), at(1, 3919872, 4)], { shader: 468, workgroups: [1,1,1] }),
-        dispatch("step_566_pointwise_D1_classifier", [at(0, 2529024, 4), at(1, 3919616, 4), at(1, 11654656, 4), at(1, 3919872, 4), at(1, 11654912, 4), at(1, 3920128, 4)], { shader: 469, workgroups: [1,1,1] }),
-        dispatch("step_567_pointwise_D2_classifier", [at(1, 11104768, 32), at(1, 0, 32)], { shader: 146, workgroups: [1,1,1] }),
-        dispatch("step_568_pointwise_D2_classifier", [at(1, 0, 32), at(1, 11104768, 32), at(1, 11650560, 32), at(1, 3910144, 32)], { shader: 449, workgroups: [1,1,1] }),
-        dispatch("step_569_conv2dInputGrad_D2_classifier_packc", [at(1, 3910144, 32), at(1, 3900416, 128)], { shader: 149, workgroups: [1,1,1] }),
-        dispatch("step_569_conv2dInputGrad_D2_classifier", [at(1, 3900416, 128), at(1, 10826240, 32768), at(1, 11442432, 16384), at(1, 3859456, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1,4,4] }, { shader: 366, workgroups: [2,1,1] }),
-        dispatch("step_570_conv2dInputGrad_D2_conv4_packc", [at(1, 3859456, 16384), at(1, 3276800, 16384)], { shader: 142, workgroups: [16,1,1] }),
-        dispatch("step_570_conv2dInputGrad_D2_conv4", [at(1, 3276800, 16384), at(1, 3997696, 524288), at(1, 10695168, 32768), at(1, 3211264, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 368, workgroups: [1,2,4] }, { shader: 369, workgroups: [4,1,1] }),
-        dispatch("step_571_conv2dInputGrad_D2_conv3_packc", [at(1, 3211264, 32768), at(1, 3244032, 32768)], { shader: 138, workgroups: [32,1,1] }),
-        dispatch("step_571_conv2dInputGrad_D2_conv3", [at(1, 3244032, 32768), at(1, 7605248, 131072), at(1, 10092288, 65536), at(1, 3080192, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 371, workgroups: [4,1,4] }, { shader: 372, workgroups: [8,1,1] }),
-        dispatch("step_572_conv2dInputGrad_D2_conv2_packc", [at(1, 3080192, 65536), at(1, 3145728, 65536)], { shader: 134, workgroups: [64,1,1] }),
-        dispatch("step_572_conv2dInputGrad_D2_conv2", [at(1, 3145728, 65536), at(1, 10859008, 32768), at(1, 7212032, 131072), at(1, 2949120, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 374, workgroups: [16,1,4] }, { shader: 375, workgroups: [16,1,1] }),
-        dispatch("step_573_conv2dWeightGrad_D2_conv2_packc", [at(1, 1277952, 622592), at(1, 0, 655360)], { shader: 126, workgroups: [640,1,1] }),
-        dispatch("step_573_conv2dWeightGrad_D2_conv2_packc", [at(1, 2949120, 131072), at(1, 1179648, 131072)], { shader: 130, workgroups: [128,1,1] }),
-        dispatch("step_573_conv2dWeightGrad_D2_conv2_stage1", [at(1, 0, 655360), at(1, 1179648, 131072), at(1, 1310720, 77824)], { adapter: "cpu", features: ["subgroups"], shader: 161, workgroups: [10,1,4] }, { shader: 162, workgroups: [20,1,1] }),
-        dispatch("step_573_conv2dWeightGrad_D2_conv2_stage2", [at(1, 1310720, 77824), at(1, 0, 19456)], { shader: 163, workgroups: [76,1,1] }),
-        dispatch("step_574_pointwise_adam_D2_D2_conv1_weight_exp_avg", [at(0, 5711616, 19456), at(1, 0, 19456), at(1, 11246592, 19456), at(1, 3801088, 19456), at(0, 5731072, 19456), at(1, 3820544, 19456)], { shader: 450, workgroups: [10,1,1] }),
-        dispatch("step_575_pointwise_D2_conv1", [at(0, 2529280, 19456), at(1, 3801088, 19456), at(1, 11654656, 4), at(1, 3820544, 19456), at(1, 11654912, 4), at(1, 3840000, 19456)], { shader: 451, workgroups: [10,1,1] }),
-        dispatch("step_576_sum_D2_conv2", [at(1, 2949120, 131072), at(1, 0, 64)], { adapter: "cpu", features: ["subgroups"], shader: 164, workgroups: [16,1,1] }, { shader: 165, workgroups: [1,1,1] }),
-        dispatch("step_577_pointwise_adam_D2_D2_conv1_bias_exp_avg", [at(0, 5750528, 64), at(1, 0, 64), at(1, 11648768, 64), at(1, 3916288, 64), at(0, 5750784, 64), at(1, 3916544, 64)], { shader: 452, workgroups: [1,1,1] }),
-        dispatch("step_578_pointwise_D2_conv1", [at(0, 2548736, 64), at(1, 3916288, 64), at(1, 11654656, 4), at(1, 3916544, 64), at(1, 11654912, 4), at(1, 3916800, 64), at(0, 246784, 64), at(1, 11648000, 64), at(1, 11649536, 64), at(1, 3917056, 64)], { shader: 470, workgroups: [1,1,1] }),
-        dispatch("step_579_conv2dWeightGrad_D2_conv1_packc", [at(1, 8391680, 131072), at(1, 0, 131072)], { shader: 130, workgroups: [128,1,1] }),
-        dispatch("step_579_conv2dWeightGrad_D2_conv1", [at(1, 0, 131072), at(1, 3145728, 65536), at(1, 131072, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 166, workgroups: [8,1,1] }, { shader: 167, workgroups: [8,1,1] }),
-        dispatch("step_580_pointwise_adam_D2_D2_conv2_weight_exp_avg", [at(0, 5751040, 32768), at(1, 131072, 32768), at(1, 10891776, 32768), at(1, 1860608, 32768), at(0, 5783808, 32768), at(1, 3735552, 32768)], { shader: 454, workgroups: [16,1,1] }),
-        dispatch("step_581_pointwise_D2_conv2", [at(0, 2548992, 32768), at(1, 1860608, 32768), at(1, 11654656, 4), at(1, 3735552, 32768), at(1, 11654912, 4), at(1, 3768320, 32768)], { shader: 455, workgroups: [16,1,1] }),
-        dispatch("step_582_sum_D2_conv3", [at(1, 3080192, 65536), at(1, 0, 128)], { adapter: "cpu", features: ["subgroups"], shader: 168, workgroups: [32,1,1] }, { shader: 169, workgroups: [1,1,1] }),
-        dispatch("step_583_pointwise_adam_D2_D2_conv2_bias_exp_avg", [at(0, 5816576, 128), at(1, 0, 128), at(1, 11644160, 128), at(1, 3913472, 128), at(0, 5816832, 128), at(1, 3913728, 128)], { shader: 456, workgroups: [1,1,1] }),
-        dispatch("step_584_pointwise_D2_conv2", [at(0, 2581760, 128), at(1, 3913472, 128), at(1, 11654656, 4), at(1, 3913728, 128), at(1, 11654912, 4), at(1, 3913984, 128), at(0, 241664, 128), at(1, 11642880, 128), at(1, 11645440, 128), at(1, 3914240, 128)], { shader: 471, workgroups: [1,1,1] }),
-        dispatch("step_585_conv2dWeightGrad_D2_conv2_packc", [at(1, 9633536, 65536), at(1, 131072, 65536)], { shader: 134, workgroups: [64,1,1] }),
-        dispatch("step_585_conv2dWeightGrad_D2_conv2", [at(1, 131072, 65536), at(1, 3244032, 32768), at(1, 0, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 170, workgroups: [16,1,1] }, { shader: 171, workgroups: [32,1,1] }),
-        dispatch("step_586_pointwise_adam_D2_D2_conv3_weight_exp_avg", [at(0, 5817088, 131072), at(1, 0, 131072), at(1, 7736320, 131072), at(1, 524288, 131072), at(0, 5948160, 131072), at(1, 3473408, 131072)], { shader: 458, workgroups: [64,1,1] }),
-        dispatch("step_587_pointwise_D2_conv3", [at(0, 2582016, 131072), at(1, 524288, 131072), at(1, 11654656, 4), at(1, 3473408, 131072), at(1, 11654912, 4), at(1, 3604480, 131072)], { shader: 459, workgroups: [64,1,1] }),
-        dispatch("step_588_sum_D2_conv4", [at(1, 3211264, 32768), at(1, 0, 256)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [64,1,1] }, { shader: 173, workgroups: [1,1,1] }),
-        dispatch("step_589_pointwise_adam_D2_D2_conv3_bias_exp_avg", [at(0, 6079232, 256), at(1, 0, 256), at(1, 11639040, 256), at(1, 3910656, 256), at(0, 6079488, 256), at(1, 3910912, 256)], { shader: 460, workgroups: [1,1,1] }),
-        dispatch("step_590_pointwise_D2_conv3", [at(0, 2713088, 256), at(1, 3910656, 256), at(1, 11654656, 4), at(1, 3910912, 256), at(1, 11654912, 4), at(1, 3911168, 256), at(0, 262144, 256), at(1, 11637760, 256), at(1, 11640832, 256), at(1, 3911424, 256)], { shader: 472, workgroups: [1,1,1] }),
-        dispatch("step_591_conv2dWeightGrad_D2_conv3_packc", [at(1, 10662400, 32768), at(1, 1179648, 32768)], { shader: 138, workgroups: [32,1,1] }),
-        dispatch("step_591_conv2dWeightGrad_D2_conv3", [at(1, 1179648, 32768), at(1, 3276800, 16384), at(1, 0, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [32,2,1] }, { shader: 175, workgroups: [128,1,1] }),
-        dispatch("step_592_pointwise_adam_D2_D2_conv4_weight_exp_avg", [at(0, 6079744, 524288), at(1, 0, 524288), at(1, 4521984, 524288), at(1, 1179648, 524288), at(0, 6604032, 524288), at(1, 2949120, 524288)], { shader: 462, workgroups: [256,1,1] }),
-        dispatch("step_593_pointwise_D2_conv4", [at(0, 2713344, 524288), at(1, 1179648, 524288), at(1, 11654656, 4), at(1, 2949120, 524288), at(1, 11654912, 4), at(1, 0, 524288)], { shader: 463, workgroups: [256,1,1] }),
-        dispatch("step_594_sum_D2_classifier", [at(1, 3859456, 16384), at(1, 1703936, 512)], { shader: 176, workgroups: [2,1,1] }),
-        dispatch("step_595_pointwise_adam_D2_D2_conv4_bias_exp_avg", [at(0, 7128320, 512), at(1, 1703936, 512), at(1, 11634176, 512), at(1, 1897472, 512), at(0, 7128832, 512), at(1, 1897984, 512)], { shader: 464, workgroups: [2,1,1] }),
-        dispatch("step_596_pointwise_D2_conv4", [at(0, 3237632, 512), at(1, 1897472, 512), at(1, 11654656, 4), at(1, 1897984, 512), at(1, 11654912, 4), at(1, 1898496, 512), at(0, 336384, 512), at(1, 11632640, 512), at(1, 11635712, 512), at(1, 1899008, 512)], { shader: 473, workgroups: [2,1,1] }),
-        dispatch("step_597_conv2dWeightGrad_D2_conv4_packc", [at(1, 11088384, 16384), at(1, 1703936, 16384)], { shader: 142, workgroups: [16,1,1] }),
-        dispatch("step_597_conv2dWeightGrad_D2_conv4", [at(1, 1703936, 16384), at(1, 3900416, 128), at(1, 1720320, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 177, workgroups: [64,1,1] }, { shader: 178, workgroups: [8,1,1] }),
-        dispatch("step_598_pointwise_adam_D2_D2_classifier_weight_exp_avg", [at(0, 7129344, 8192), at(1, 1720320, 8192), at(1, 11557632, 8192), at(1, 3859456, 8192), at(0, 7137536, 8192), at(1, 3867648, 8192)], { shader: 466, workgroups: [32,1,1] }),
-        dispatch("step_599_pointwise_D2_classifier", [at(0, 3238144, 8192), at(1, 3859456, 8192), at(1, 11654656, 4), at(1, 3867648, 8192), at(1, 11654912, 4), at(1, 3900416, 8192)], { shader: 467, workgroups: [32,1,1] }),
-        dispatch("step_600_sum", [at(1, 3910144, 32), at(1, 1703936, 4)], { shader: 179, workgroups: [1,1,1] }),
-        dispatch("step_601_pointwise_adam_D2_D2_classifier_bias_exp_avg", [at(0, 7145728, 4), at(1, 1703936, 4), at(1, 11655424, 4), at(1, 3920384, 4), at(0, 7145984, 4), at(1, 3920640, 4)], { shader: 468, workgroups: [1,1,1] }),
-        dispatch("step_602_pointwise_D2_classifier", [at(0, 3246336, 4), at(1, 3920384, 4), at(1, 11654656, 4), at(1, 3920640, 4), at(1, 11654912, 4), at(1, 3920896, 4)], { shader: 469, workgroups: [1,1,1] }),
-        dispatch("step_603_pointwise_G_bn1_running_mean", [at(0, 235008, 32), at(1, 11650816, 32), at(1, 11652352, 32), at(1, 3918080, 32)], { shader: 474, workgroups: [1,1,1] }),
-        dispatch("step_604_pointwise_G_conv1", [at(1, 9830144, 65536), at(1, 11652352, 32), at(1, 1703936, 65536)], { shader: 180, workgroups: [32,1,1] }),
-        dispatch("step_605_sum_G_conv1", [at(1, 1703936, 65536), at(1, 1769472, 32)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [8,1,1] }, { shader: 182, workgroups: [1,1,1] }),
-        dispatch("step_606_pointwise_G_bn1_running_var", [at(0, 235264, 32), at(1, 11651584, 32), at(1, 1769472, 32), at(1, 3918336, 32), at(0, 236288, 32), at(1, 11651072, 32), at(1, 11652864, 32), at(1, 3918592, 32)], { shader: 475, workgroups: [1,1,1] }),
-        dispatch("step_607_pointwise_G_layer1_0_conv1", [at(1, 11284224, 17952), at(1, 11652864, 32), at(1, 1703936, 17952)], { shader: 183, workgroups: [9,1,1] }),
-        dispatch("step_608_sum_G_layer1_0_conv1", [at(1, 1703936, 17952), at(1, 1722112, 32)], { adapter: "cpu", features: ["subgroups"], shader: 184, workgroups: [8,1,1] }, { shader: 185, workgroups: [1,1,1] }),
-        dispatch("step_609_pointwise_G_layer1_0_bn1_running_var", [at(0, 236544, 32), at(1, 11651840, 32), at(1, 1722112, 32), at(1, 3918848, 32), at(0, 239616, 32), at(1, 11651328, 32), at(1, 11653376, 32), at(1, 3919104, 32)], { shader: 476, workgroups: [1,1,1] }),
-        dispatch("step_610_pointwise_G_layer1_0_conv2", [at(1, 11338752, 17952), at(1, 11653376, 32), at(1, 1703936, 17952)], { shader: 183, workgroups: [9,1,1] }),
-        dispatch("step_611_sum_G_layer1_0_conv2", [at(1, 1703936, 17952), at(1, 1722112, 32)], { adapter: "cpu", features: ["subgroups"], shader: 184, workgroups: [8,1,1] }, { shader: 185, workgroups: [1,1,1] }),
-        dispatch("step_612_pointwise_G_layer1_0_bn2_running_var", [at(0, 239872, 32), at(1, 11652096, 32), at(1, 1722112, 32), at(1, 3919360, 32)], { shader: 477, workgroups: [1,1,1] }),
-        dispatch("step_613_pointwise_G_layer1_0_conv3", [at(1, 9273856, 71808), at(1, 11645440, 128), at(1, 1703936, 71808)], { shader: 186, workgroups: [36,1,1] }),
-        dispatch("step_614_sum_G_layer1_0_conv3", [at(1, 1703936, 71808), at(1, 1775872, 128)], { adapter: "cpu", features: ["subgroups"], shader: 187, workgroups: [32,1,1] }, { shader: 188, workgroups: [1,1,1] }),
-        dispatch("step_615_pointwise_G_layer1_0_bn3_running_var", [at(0, 241920, 128), at(1, 11644416, 128), at(1, 1775872, 128), at(1, 3914496, 128), at(0, 243712, 128), at(1, 11643136, 128), at(1, 11645952, 128), at(1, 3914752, 128)], { shader: 478, workgroups: [1,1,1] }),
-        dispatch("step_616_pointwise_G_layer1_0_downsample_0", [at(1, 9417728, 71808), at(1, 11645952, 128), at(1, 1703936, 71808)], { shader: 186, workgroups: [36,1,1] }),
-        dispatch("step_617_sum_G_layer1_0_downsample_0", [at(1, 1703936, 71808), at(1, 1775872, 128)], { adapter: "cpu", features: ["subgroups"], shader: 187, workgroups: [32,1,1] }, { shader: 188, workgroups: [1,1,1] }),
-        dispatch("step_618_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 243968, 128), at(1, 11644672, 128), at(1, 1775872, 128), at(1, 3915008, 128), at(0, 280576, 128), at(1, 11643392, 128), at(1, 11646464, 128), at(1, 3915264, 128)], { shader: 479, workgroups: [1,1,1] }),
-        dispatch("step_619_pointwise_G_layer2_0_conv1", [at(1, 11471104, 9792), at(1, 11649536, 64), at(1, 1703936, 9792)], { shader: 189, workgroups: [39,1,1] }),
-        dispatch("step_620_sum_G_layer2_0_conv1", [at(1, 1703936, 9792), at(1, 1713920, 64)], { adapter: "cpu", features: ["subgroups"], shader: 190, workgroups: [16,1,1] }, { shader: 191, workgroups: [1,1,1] }),
-        dispatch("step_621_pointwise_G_layer2_0_bn1_running_var", [at(0, 247040, 64), at(1, 11649024, 64), at(1, 1713920, 64), at(1, 3917312, 64), at(0, 257024, 64), at(1, 11648256, 64), at(1, 11650048, 64), at(1, 3917568, 64)], { shader: 480, workgroups: [1,1,1] }),
-        dispatch("step_622_pointwise_G_layer2_0_conv2", [at(1, 11501056, 9792), at(1, 11650048, 64), at(1, 1703936, 9792)], { shader: 189, workgroups: [39,1,1] }),
-        dispatch("step_623_sum_G_layer2_0_conv2", [at(1, 1703936, 9792), at(1, 1713920, 64)], { adapter: "cpu", features: ["subgroups"], shader: 190, workgroups: [16,1,1] }, { shader: 191, workgroups: [1,1,1] }),
-        dispatch("step_624_pointwise_G_layer2_0_bn2_running_var", [at(0, 257280, 64), at(1, 11649280, 64), at(1, 1713920, 64), at(1, 3917824, 64)], { shader: 481, workgroups: [1,1,1] }),
-        dispatch("step_625_pointwise_G_layer2_0_conv3", [at(1, 10157824, 39168), at(1, 11640832, 256), at(1, 1703936, 39168)], { shader: 192, workgroups: [20,1,1] }),
-        dispatch("step_626_sum_G_layer2_0_conv3", [at(1, 1703936, 39168), at(1, 1743104, 256)], { adapter: "cpu", features: ["subgroups"], shader: 193, workgroups: [64,1,1] }, { shader: 194, workgroups: [1,1,1] }),
-        dispatch("step_627_pointwise_G_layer2_0_bn3_running_var", [at(0, 262400, 256), at(1, 11639296, 256), at(1, 1743104, 256), at(1, 3911680, 256), at(0, 271360, 256), at(1, 11638016, 256), at(1, 11641344, 256), at(1, 3911936, 256)], { shader: 482, workgroups: [1,1,1] }),
-        dispatch("step_628_pointwise_G_layer2_0_downsample_0", [at(1, 10236160, 39168), at(1, 11641344, 256), at(1, 1703936, 39168)], { shader: 192, workgroups: [20,1,1] }),
-        dispatch("step_629_sum_G_layer2_0_downsample_0", [at(1, 1703936, 39168), at(1, 1743104, 256)], { adapter: "cpu", features: ["subgroups"], shader: 193, workgroups: [64,1,1] }, { shader: 194, workgroups: [1,1,1] }),
-        dispatch("step_630_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 271616, 256), at(1, 11639552, 256), at(1, 1743104, 256), at(1, 3912192, 256), at(0, 405504, 256), at(1, 11638272, 256), at(1, 11641856, 256), at(1, 3912448, 256)], { shader: 482, workgroups: [1,1,1] }),
-        dispatch("step_631_pointwise_G_layer3_0_conv1", [at(1, 11108864, 19584), at(1, 11646464, 128), at(1, 1703936, 19584)], { shader: 195, workgroups: [10,1,1] }),
-        dispatch("step_632_sum_G_layer3_0_conv1", [at(1, 1703936, 19584), at(1, 1723648, 128)], { adapter: "cpu", features: ["subgroups"], shader: 196, workgroups: [32,1,1] }, { shader: 197, workgroups: [1,1,1] }),
-        dispatch("step_633_pointwise_G_layer3_0_bn1_running_var", [at(0, 280832, 128), at(1, 11644928, 128), at(1, 1723648, 128), at(1, 3915520, 128), at(0, 318464, 128), at(1, 11643648, 128), at(1, 11646976, 128), at(1, 3915776, 128)], { shader: 483, workgroups: [1,1,1] }),
-        dispatch("step_634_pointwise_G_layer3_0_conv2", [at(1, 11168000, 19584), at(1, 11646976, 128), at(1, 1703936, 19584)], { shader: 195, workgroups: [10,1,1] }),
-        dispatch("step_635_sum_G_layer3_0_conv2", [at(1, 1703936, 19584), at(1, 1723648, 128)], { adapter: "cpu", features: ["subgroups"], shader: 196, workgroups: [32,1,1] }, { shader: 197, workgroups: [1,1,1] }),
-        dispatch("step_636_pointwise_G_layer3_0_bn2_running_var", [at(0, 318720, 128), at(1, 11645184, 128), at(1, 1723648, 128), at(1, 3916032, 128)], { shader: 484, workgroups: [1,1,1] }),
-        dispatch("step_637_pointwise_G_layer3_0_conv3", [at(1, 8882176, 78336), at(1, 11635712, 512), at(1, 1703936, 78336)], { shader: 198, workgroups: [39,1,1] }),
-        dispatch("step_638_sum_G_layer3_0_conv3", [at(1, 1703936, 78336), at(1, 1782272, 512)], { adapter: "cpu", features: ["subgroups"], shader: 199, workgroups: [128,1,1] }, { shader: 200, workgroups: [2,1,1] }),
-        dispatch("step_639_pointwise_G_layer3_0_bn3_running_var", [at(0, 336896, 512), at(1, 11634688, 512), at(1, 1782272, 512), at(1, 1899520, 512), at(0, 371200, 512), at(1, 11633152, 512), at(1, 11636736, 512), at(1, 1900032, 512)], { shader: 485, workgroups: [2,1,1] }),
-        dispatch("step_640_pointwise_G_layer3_0_downsample_0", [at(1, 9038848, 78336), at(1, 11636736, 512), at(1, 1703936, 78336)], { shader: 198, workgroups: [39,1,1] }),
-        dispatch("step_641_sum_G_layer3_0_downsample_0", [at(1, 1703936, 78336), at(1, 1782272, 512)], { adapter: "cpu", features: ["subgroups"], shader: 199, workgroups: [128,1,1] }, { shader: 200, workgroups: [2,1,1] }),
-        dispatch("step_642_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 371712, 512), at(1, 11635200, 512), at(1, 1782272, 512), at(1, 3910144, 512)], { shader: 486, workgroups: [2,1,1] }),
-        dispatch("step_643_pointwise_G_layer4_0_conv1", [at(1, 10353664, 39168), at(1, 11641856, 256), at(1, 1703936, 39168)], { shader: 192, workgroups: [20,1,1] }),
-        dispatch("step_644_sum_G_layer4_0_conv1", [at(1, 1703936, 39168), at(1, 1743104, 256)], { adapter: "cpu", features: ["subgroups"], shader: 193, workgroups: [64,1,1] }, { shader: 194, workgroups: [1,1,1] }),
-        dispatch("step_645_pointwise_G_layer4_0_bn1_running_var", [at(0, 405760, 256), at(1, 11639808, 256), at(1, 1743104, 256), at(1, 3912704, 256), at(0, 553984, 256), at(1, 11638528, 256), at(1, 11642368, 256), at(1, 3912960, 256)], { shader: 482, workgroups: [1,1,1] }),
-        dispatch("step_646_pointwise_G_layer4_0_conv2", [at(1, 10471168, 39168), at(1, 11642368, 256), at(1, 1703936, 39168)], { shader: 192, workgroups: [20,1,1] }),
-        dispatch("step_647_sum_G_layer4_0_conv2", [at(1, 1703936, 39168), at(1, 1743104, 256)], { adapter: "cpu", features: ["subgroups"], shader: 193, workgroups: [64,1,1] }, { shader: 194, workgroups: [1,1,1] }),
-        dispatch("step_648_pointwise_G_layer4_0_bn2_running_var", [at(0, 554240, 256), at(1, 11640064, 256), at(1, 1743104, 256), at(1, 3913216, 256)], { shader: 487, workgroups: [1,1,1] }),
-        dispatch("step_649_pointwise_G_layer4_0_bn3_running_mean", [at(0, 622080, 1024), at(1, 11620352, 1024), at(1, 11628544, 1024), at(1, 1893376, 1024)], { shader: 488, workgroups: [4,1,1] }),
-        dispatch("step_650_pointwise_G_layer4_0_conv3", [at(1, 6133760, 156672), at(1, 11628544, 1024), at(1, 1703936, 156672)], { shader: 201, workgroups: [77,1,1] }),
-        dispatch("step_651_sum_G_layer4_0_conv3", [at(1, 1703936, 156672), at(1, 1894400, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 202, workgroups: [256,1,1] }, { shader: 203, workgroups: [4,1,1] }),
-        dispatch("step_652_pointwise_G_layer4_0_bn3_running_var", [at(0, 623104, 1024), at(1, 11622400, 1024), at(1, 1894400, 1024), at(1, 1895424, 1024), at(0, 757248, 1024), at(1, 11621376, 1024), at(1, 11630592, 1024), at(1, 1896448, 1024)], { shader: 489, workgroups: [4,1,1] }),
-        dispatch("step_653_pointwise_G_layer4_0_downsample_0", [at(1, 6447104, 156672), at(1, 11630592, 1024), at(1, 1703936, 156672)], { shader: 201, workgroups: [77,1,1] }),
-        dispatch("step_654_sum_G_layer4_0_downsample_0", [at(1, 1703936, 156672), at(1, 1894400, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 202, workgroups: [256,1,1] }, { shader: 203, workgroups: [4,1,1] }),
-        dispatch("step_655_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 758272, 1024), at(1, 11623424, 1024), at(1, 1894400, 1024), at(1, 1703936, 1024)], { shader: 490, workgroups: [4,1,1] }),
+        dispatch("step_518_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 3838208, 76), at(1, 0, 76), at(1, 11647488, 76), at(0, 846848, 76), at(1, 7195648, 76), at(1, 11654400, 4), at(1, 7195904, 76), at(0, 3926016, 76), at(0, 934656, 76), at(1, 7196160, 76)], { shader: 439, workgroups: [1,1,1] }),
+        dispatch("step_519_conv2dWeightGrad_D1_conv1_packc", [at(1, 9195520, 78336), at(1, 0, 78336)], { shader: 94, workgroups: [77,1,1] }),
+        dispatch("step_519_conv2dWeightGrad_D1_conv1", [at(1, 0, 78336), at(1, 1920256, 12240), at(0, 3838464, 87552), at(1, 8794624, 87552), at(0, 847104, 87552), at(1, 8522752, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 440, workgroups: [36,1,1] }, { shader: 441, workgroups: [23,1,1] }),
+        dispatch("step_520_pointwise_G_layer5_conv2d_list_1", [at(0, 847104, 87552), at(1, 8522752, 87552), at(1, 11654400, 4), at(1, 8610304, 87552)], { shader: 438, workgroups: [43,1,1] }),
+        dispatch("step_521_pointwise_G_layer5_conv2d_list_1", [at(0, 934656, 76), at(1, 7196160, 76), at(1, 11654400, 4), at(1, 7196416, 76)], { shader: 442, workgroups: [1,1,1] }),
+        dispatch("step_522_conv2dWeightGrad_D2_conv1_packc", [at(1, 6760448, 156672), at(1, 0, 156672)], { shader: 119, workgroups: [153,1,1] }),
+        dispatch("step_522_conv2dWeightGrad_D2_conv1", [at(1, 0, 156672), at(1, 11458816, 12240), at(0, 3926272, 175104), at(1, 5783552, 175104), at(0, 1110528, 175104), at(1, 5046272, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 443, workgroups: [72,1,1] }, { shader: 444, workgroups: [45,1,1] }),
+        dispatch("step_523_pointwise_G_layer6_conv2d_list_0", [at(0, 1110528, 175104), at(1, 5046272, 175104), at(1, 11654400, 4), at(1, 5221376, 175104)], { shader: 445, workgroups: [86,1,1] }),
+        dispatch("step_524_sum_D2_conv1", [at(1, 5396480, 11628), at(1, 0, 76)], { adapter: "cpu", features: ["subgroups"], shader: 351, workgroups: [19,1,1] }, { shader: 352, workgroups: [1,1,1] }),
+        dispatch("step_525_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 4101376, 76), at(1, 0, 76), at(1, 11647744, 76), at(0, 1285632, 76), at(1, 7196672, 76), at(1, 11654400, 4), at(1, 7196928, 76), at(0, 4276736, 76), at(0, 1460992, 76), at(1, 7197184, 76)], { shader: 439, workgroups: [1,1,1] }),
+        dispatch("step_526_conv2dWeightGrad_D2_conv1_packc", [at(1, 6760448, 156672), at(1, 0, 156672)], { shader: 119, workgroups: [153,1,1] }),
+        dispatch("step_526_conv2dWeightGrad_D2_conv1", [at(1, 0, 156672), at(1, 11458816, 12240), at(0, 4101632, 175104), at(1, 5958656, 175104), at(0, 1285888, 175104), at(1, 5396480, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 446, workgroups: [72,1,1] }, { shader: 447, workgroups: [45,1,1] }),
+        dispatch("step_527_pointwise_G_layer6_conv2d_list_1", [at(0, 1285888, 175104), at(1, 5396480, 175104), at(1, 11654400, 4), at(1, 5571584, 175104)], { shader: 445, workgroups: [86,1,1] }),
+        dispatch("step_528_pointwise_G_layer6_conv2d_list_1", [at(0, 1460992, 76), at(1, 7197184, 76), at(1, 11654400, 4), at(1, 6129920, 76)], { shader: 442, workgroups: [1,1,1] }),
+        dispatch("step_529_pointwise_D1_classifier", [at(1, 11653888, 32), at(1, 0, 32)], { shader: 146, workgroups: [1,1,1] }),
+        dispatch("step_530_pointwise_D1_classifier", [at(1, 0, 32), at(1, 11653888, 32), at(1, 11650560, 32), at(1, 6130944, 32)], { shader: 448, workgroups: [1,1,1] }),
+        dispatch("step_531_conv2dInputGrad_D1_classifier_packc", [at(1, 6130944, 32), at(1, 6128896, 128)], { shader: 149, workgroups: [1,1,1] }),
+        dispatch("step_531_conv2dInputGrad_D1_classifier", [at(1, 6128896, 128), at(1, 10727936, 32768), at(1, 5746688, 16384), at(1, 7179264, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1,4,4] }, { shader: 366, workgroups: [2,1,1] }),
+        dispatch("step_532_conv2dInputGrad_D1_conv4_packc", [at(1, 7179264, 16384), at(1, 2228224, 16384)], { shader: 142, workgroups: [16,1,1] }),
+        dispatch("step_532_conv2dInputGrad_D1_conv4", [at(1, 2228224, 16384), at(1, 2949120, 524288), at(1, 622592, 32768), at(1, 2162688, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 368, workgroups: [1,2,4] }, { shader: 369, workgroups: [4,1,1] }),
+        dispatch("step_533_conv2dInputGrad_D1_conv3_packc", [at(1, 2162688, 32768), at(1, 2195456, 32768)], { shader: 138, workgroups: [32,1,1] }),
+        dispatch("step_533_conv2dInputGrad_D1_conv3", [at(1, 2195456, 32768), at(1, 7343104, 131072), at(1, 9699072, 65536), at(1, 2031616, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 371, workgroups: [4,1,4] }, { shader: 372, workgroups: [8,1,1] }),
+        dispatch("step_534_conv2dInputGrad_D1_conv2_packc", [at(1, 2031616, 65536), at(1, 2097152, 65536)], { shader: 134, workgroups: [64,1,1] }),
+        dispatch("step_534_conv2dInputGrad_D1_conv2", [at(1, 2097152, 65536), at(1, 10760704, 32768), at(1, 6917120, 131072), at(1, 1900544, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 374, workgroups: [16,1,4] }, { shader: 375, workgroups: [16,1,1] }),
+        dispatch("step_535_conv2dWeightGrad_D1_conv2_packc", [at(1, 655360, 622592), at(1, 0, 655360)], { shader: 126, workgroups: [640,1,1] }),
+        dispatch("step_535_conv2dWeightGrad_D1_conv2_packc", [at(1, 1900544, 131072), at(1, 655360, 131072)], { shader: 130, workgroups: [128,1,1] }),
+        dispatch("step_535_conv2dWeightGrad_D1_conv2_stage1", [at(1, 0, 655360), at(1, 655360, 131072), at(1, 786432, 77824)], { adapter: "cpu", features: ["subgroups"], shader: 161, workgroups: [10,1,4] }, { shader: 162, workgroups: [20,1,1] }),
+        dispatch("step_535_conv2dWeightGrad_D1_conv2_stage2", [at(1, 786432, 77824), at(1, 0, 19456)], { shader: 163, workgroups: [76,1,1] }),
+        dispatch("step_536_pointwise_adam_D1_D1_conv1_weight_exp_avg", [at(0, 4276992, 19456), at(1, 0, 19456), at(1, 11227136, 19456), at(1, 6107136, 19456), at(0, 4296448, 19456), at(1, 6882304, 19456), at(0, 1811968, 19456), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 6901760, 19456)], { shader: 449, workgroups: [10,1,1] }),
+        dispatch("step_537_sum_D1_conv2", [at(1, 1900544, 131072), at(1, 0, 64)], { adapter: "cpu", features: ["subgroups"], shader: 164, workgroups: [16,1,1] }, { shader: 165, workgroups: [1,1,1] }),
+        dispatch("step_538_pointwise_adam_D1_D1_conv1_bias_exp_avg", [at(0, 4315904, 64), at(1, 0, 64), at(1, 11648512, 64), at(1, 6130176, 64), at(0, 4316160, 64), at(1, 6130432, 64), at(0, 1831424, 64), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 6130688, 64)], { shader: 450, workgroups: [1,1,1] }),
+        dispatch("step_539_conv2dWeightGrad_D1_conv1_packc", [at(1, 8260608, 131072), at(1, 0, 131072)], { shader: 130, workgroups: [128,1,1] }),
+        dispatch("step_539_conv2dWeightGrad_D1_conv1", [at(1, 0, 131072), at(1, 2097152, 65536), at(1, 131072, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 166, workgroups: [8,1,1] }, { shader: 167, workgroups: [8,1,1] }),
+        dispatch("step_540_pointwise_adam_D1_D1_conv2_weight_exp_avg", [at(0, 4316416, 32768), at(1, 131072, 32768), at(1, 10793472, 32768), at(1, 6008832, 32768), at(0, 4349184, 32768), at(1, 6041600, 32768), at(0, 1831680, 32768), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 6074368, 32768)], { shader: 451, workgroups: [16,1,1] }),
+        dispatch("step_541_sum_D1_conv3", [at(1, 2031616, 65536), at(1, 0, 128)], { adapter: "cpu", features: ["subgroups"], shader: 168, workgroups: [32,1,1] }, { shader: 169, workgroups: [1,1,1] }),
+        dispatch("step_542_pointwise_adam_D1_D1_conv2_bias_exp_avg", [at(0, 4381952, 128), at(1, 0, 128), at(1, 11643904, 128), at(1, 6129152, 128), at(0, 4382208, 128), at(1, 6129408, 128), at(0, 1864448, 128), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 6129664, 128)], { shader: 452, workgroups: [1,1,1] }),
+        dispatch("step_543_conv2dWeightGrad_D1_conv2_packc", [at(1, 10026752, 65536), at(1, 131072, 65536)], { shader: 134, workgroups: [64,1,1] }),
+        dispatch("step_543_conv2dWeightGrad_D1_conv2", [at(1, 131072, 65536), at(1, 2195456, 32768), at(1, 0, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 170, workgroups: [16,1,1] }, { shader: 171, workgroups: [32,1,1] }),
+        dispatch("step_544_pointwise_adam_D1_D1_conv3_weight_exp_avg", [at(0, 4382464, 131072), at(1, 0, 131072), at(1, 7474176, 131072), at(1, 5746688, 131072), at(0, 4513536, 131072), at(1, 5877760, 131072), at(0, 1864704, 131072), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 6751232, 131072)], { shader: 453, workgroups: [64,1,1] }),
+        dispatch("step_545_sum_D1_conv4", [at(1, 2162688, 32768), at(1, 0, 256)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [64,1,1] }, { shader: 173, workgroups: [1,1,1] }),
+        dispatch("step_546_pointwise_adam_D1_D1_conv3_bias_exp_avg", [at(0, 4644608, 256), at(1, 0, 256), at(1, 11638784, 256), at(1, 6128128, 256), at(0, 4644864, 256), at(1, 6128384, 256), at(0, 1995776, 256), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 6128640, 256)], { shader: 454, workgroups: [1,1,1] }),
+        dispatch("step_547_conv2dWeightGrad_D1_conv3_packc", [at(1, 11055616, 32768), at(1, 524288, 32768)], { shader: 138, workgroups: [32,1,1] }),
+        dispatch("step_547_conv2dWeightGrad_D1_conv3", [at(1, 524288, 32768), at(1, 2228224, 16384), at(1, 0, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [32,2,1] }, { shader: 175, workgroups: [128,1,1] }),
+        dispatch("step_548_pointwise_adam_D1_D1_conv4_weight_exp_avg", [at(0, 4645120, 524288), at(1, 0, 524288), at(1, 3473408, 524288), at(1, 655360, 524288), at(0, 5169408, 524288), at(1, 1900544, 524288), at(0, 1996032, 524288), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 2424832, 524288)], { shader: 455, workgroups: [256,1,1] }),
+        dispatch("step_549_sum_D1_classifier", [at(1, 7179264, 16384), at(1, 0, 512)], { shader: 176, workgroups: [2,1,1] }),
+        dispatch("step_550_pointwise_adam_D1_D1_conv4_bias_exp_avg", [at(0, 5693696, 512), at(1, 0, 512), at(1, 11633664, 512), at(1, 6126592, 512), at(0, 5694208, 512), at(1, 6127104, 512), at(0, 2520320, 512), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 6127616, 512)], { shader: 456, workgroups: [2,1,1] }),
+        dispatch("step_551_conv2dWeightGrad_D1_conv4_packc", [at(1, 11426048, 16384), at(1, 0, 16384)], { shader: 142, workgroups: [16,1,1] }),
+        dispatch("step_551_conv2dWeightGrad_D1_conv4", [at(1, 0, 16384), at(1, 6128896, 128), at(1, 16384, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 177, workgroups: [64,1,1] }, { shader: 178, workgroups: [8,1,1] }),
+        dispatch("step_552_pointwise_adam_D1_D1_classifier_weight_exp_avg", [at(0, 5694720, 8192), at(1, 16384, 8192), at(1, 11549440, 8192), at(1, 6937600, 8192), at(0, 5702912, 8192), at(1, 6945792, 8192), at(0, 2520832, 8192), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 6953984, 8192)], { shader: 457, workgroups: [32,1,1] }),
+        dispatch("step_553_sum", [at(1, 6130944, 32), at(1, 0, 4)], { shader: 179, workgroups: [1,1,1] }),
+        dispatch("step_554_pointwise_adam_D1_D1_classifier_bias_exp_avg", [at(0, 5711104, 4), at(1, 0, 4), at(1, 11655168, 4), at(1, 6131200, 4), at(0, 5711360, 4), at(1, 6131456, 4), at(0, 2529024, 4), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 6131712, 4)], { shader: 458, workgroups: [1,1,1] }),
+        dispatch("step_555_pointwise_D2_classifier", [at(1, 11104768, 32), at(1, 0, 32)], { shader: 146, workgroups: [1,1,1] }),
+        dispatch("step_556_pointwise_D2_classifier", [at(1, 0, 32), at(1, 11104768, 32), at(1, 11650560, 32), at(1, 6130944, 32)], { shader: 448, workgroups: [1,1,1] }),
+        dispatch("step_557_conv2dInputGrad_D2_classifier_packc", [at(1, 6130944, 32), at(1, 6128896, 128)], { shader: 149, workgroups: [1,1,1] }),
+        dispatch("step_557_conv2dInputGrad_D2_classifier", [at(1, 6128896, 128), at(1, 10826240, 32768), at(1, 11442432, 16384), at(1, 6921216, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [1,4,4] }, { shader: 366, workgroups: [2,1,1] }),
+        dispatch("step_558_conv2dInputGrad_D2_conv4_packc", [at(1, 6921216, 16384), at(1, 3276800, 16384)], { shader: 142, workgroups: [16,1,1] }),
+        dispatch("step_558_conv2dInputGrad_D2_conv4", [at(1, 3276800, 16384), at(1, 3997696, 524288), at(1, 10695168, 32768), at(1, 3211264, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 368, workgroups: [1,2,4] }, { shader: 369, workgroups: [4,1,1] }),
+        dispatch("step_559_conv2dInputGrad_D2_conv3_packc", [at(1, 3211264, 32768), at(1, 3244032, 32768)], { shader: 138, workgroups: [32,1,1] }),
+        dispatch("step_559_conv2dInputGrad_D2_conv3", [at(1, 3244032, 32768), at(1, 7605248, 131072), at(1, 10092288, 65536), at(1, 3080192, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 371, workgroups: [4,1,4] }, { shader: 372, workgroups: [8,1,1] }),
+        dispatch("step_560_conv2dInputGrad_D2_conv2_packc", [at(1, 3080192, 65536), at(1, 3145728, 65536)], { shader: 134, workgroups: [64,1,1] }),
+        dispatch("step_560_conv2dInputGrad_D2_conv2", [at(1, 3145728, 65536), at(1, 10859008, 32768), at(1, 7212032, 131072), at(1, 2949120, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 374, workgroups: [16,1,4] }, { shader: 375, workgroups: [16,1,1] }),
+        dispatch("step_561_conv2dWeightGrad_D2_conv2_packc", [at(1, 1277952, 622592), at(1, 0, 655360)], { shader: 126, workgroups: [640,1,1] }),
+        dispatch("step_561_conv2dWeightGrad_D2_conv2_packc", [at(1, 2949120, 131072), at(1, 1179648, 131072)], { shader: 130, workgroups: [128,1,1] }),
+        dispatch("step_561_conv2dWeightGrad_D2_conv2_stage1", [at(1, 0, 655360), at(1, 1179648, 131072), at(1, 1310720, 77824)], { adapter: "cpu", features: ["subgroups"], shader: 161, workgroups: [10,1,4] }, { shader: 162, workgroups: [20,1,1] }),
+        dispatch("step_561_conv2dWeightGrad_D2_conv2_stage2", [at(1, 1310720, 77824), at(1, 0, 19456)], { shader: 163, workgroups: [76,1,1] }),
+        dispatch("step_562_pointwise_adam_D2_D2_conv1_weight_exp_avg", [at(0, 5711616, 19456), at(1, 0, 19456), at(1, 11246592, 19456), at(1, 4161536, 19456), at(0, 5731072, 19456), at(1, 4180992, 19456), at(0, 2529280, 19456), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 4200448, 19456)], { shader: 449, workgroups: [10,1,1] }),
+        dispatch("step_563_sum_D2_conv2", [at(1, 2949120, 131072), at(1, 0, 64)], { adapter: "cpu", features: ["subgroups"], shader: 164, workgroups: [16,1,1] }, { shader: 165, workgroups: [1,1,1] }),
+        dispatch("step_564_pointwise_adam_D2_D2_conv1_bias_exp_avg", [at(0, 5750528, 64), at(1, 0, 64), at(1, 11648768, 64), at(1, 4221440, 64), at(0, 5750784, 64), at(1, 4221696, 64), at(0, 2548736, 64), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 4221952, 64)], { shader: 450, workgroups: [1,1,1] }),
+        dispatch("step_565_conv2dWeightGrad_D2_conv1_packc", [at(1, 8391680, 131072), at(1, 0, 131072)], { shader: 130, workgroups: [128,1,1] }),
+        dispatch("step_565_conv2dWeightGrad_D2_conv1", [at(1, 0, 131072), at(1, 3145728, 65536), at(1, 131072, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 166, workgroups: [8,1,1] }, { shader: 167, workgroups: [8,1,1] }),
+        dispatch("step_566_pointwise_adam_D2_D2_conv2_weight_exp_avg", [at(0, 5751040, 32768), at(1, 131072, 32768), at(1, 10891776, 32768), at(1, 1835008, 32768), at(0, 5783808, 32768), at(1, 1867776, 32768), at(0, 2548992, 32768), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 4128768, 32768)], { shader: 451, workgroups: [16,1,1] }),
+        dispatch("step_567_sum_D2_conv3", [at(1, 3080192, 65536), at(1, 0, 128)], { adapter: "cpu", features: ["subgroups"], shader: 168, workgroups: [32,1,1] }, { shader: 169, workgroups: [1,1,1] }),
+        dispatch("step_568_pointwise_adam_D2_D2_conv2_bias_exp_avg", [at(0, 5816576, 128), at(1, 0, 128), at(1, 11644160, 128), at(1, 4220672, 128), at(0, 5816832, 128), at(1, 4220928, 128), at(0, 2581760, 128), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 4221184, 128)], { shader: 452, workgroups: [1,1,1] }),
+        dispatch("step_569_conv2dWeightGrad_D2_conv2_packc", [at(1, 9633536, 65536), at(1, 131072, 65536)], { shader: 134, workgroups: [64,1,1] }),
+        dispatch("step_569_conv2dWeightGrad_D2_conv2", [at(1, 131072, 65536), at(1, 3244032, 32768), at(1, 0, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 170, workgroups: [16,1,1] }, { shader: 171, workgroups: [32,1,1] }),
+        dispatch("step_570_pointwise_adam_D2_D2_conv3_weight_exp_avg", [at(0, 5817088, 131072), at(1, 0, 131072), at(1, 7736320, 131072), at(1, 524288, 131072), at(0, 5948160, 131072), at(1, 1703936, 131072), at(0, 2582016, 131072), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 3997696, 131072)], { shader: 453, workgroups: [64,1,1] }),
+        dispatch("step_571_sum_D2_conv4", [at(1, 3211264, 32768), at(1, 0, 256)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [64,1,1] }, { shader: 173, workgroups: [1,1,1] }),
+        dispatch("step_572_pointwise_adam_D2_D2_conv3_bias_exp_avg", [at(0, 6079232, 256), at(1, 0, 256), at(1, 11639040, 256), at(1, 4219904, 256), at(0, 6079488, 256), at(1, 4220160, 256), at(0, 2713088, 256), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 4220416, 256)], { shader: 454, workgroups: [1,1,1] }),
+        dispatch("step_573_conv2dWeightGrad_D2_conv3_packc", [at(1, 10662400, 32768), at(1, 1179648, 32768)], { shader: 138, workgroups: [32,1,1] }),
+        dispatch("step_573_conv2dWeightGrad_D2_conv3", [at(1, 1179648, 32768), at(1, 3276800, 16384), at(1, 0, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [32,2,1] }, { shader: 175, workgroups: [128,1,1] }),
+        dispatch("step_574_pointwise_adam_D2_D2_conv4_weight_exp_avg", [at(0, 6079744, 524288), at(1, 0, 524288), at(1, 4521984, 524288), at(1, 1179648, 524288), at(0, 6604032, 524288), at(1, 2949120, 524288), at(0, 2713344, 524288), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 3473408, 524288)], { shader: 455, workgroups: [256,1,1] }),
+        dispatch("step_575_sum_D2_classifier", [at(1, 6921216, 16384), at(1, 0, 512)], { shader: 176, workgroups: [2,1,1] }),
+        dispatch("step_576_pointwise_adam_D2_D2_conv4_bias_exp_avg", [at(0, 7128320, 512), at(1, 0, 512), at(1, 11634176, 512), at(1, 185344, 512), at(0, 7128832, 512), at(1, 185856, 512), at(0, 3237632, 512), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 186368, 512)], { shader: 456, workgroups: [2,1,1] }),
+        dispatch("step_577_conv2dWeightGrad_D2_conv4_packc", [at(1, 11088384, 16384), at(1, 0, 16384)], { shader: 142, workgroups: [16,1,1] }),
+        dispatch("step_577_conv2dWeightGrad_D2_conv4", [at(1, 0, 16384), at(1, 6128896, 128), at(1, 16384, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 177, workgroups: [64,1,1] }, { shader: 178, workgroups: [8,1,1] }),
+        dispatch("step_578_pointwise_adam_D2_D2_classifier_weight_exp_avg", [at(0, 7129344, 8192), at(1, 16384, 8192), at(1, 11557632, 8192), at(1, 156672, 8192), at(0, 7137536, 8192), at(1, 164864, 8192), at(0, 3238144, 8192), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 173056, 8192)], { shader: 457, workgroups: [32,1,1] }),
+        dispatch("step_579_sum", [at(1, 6130944, 32), at(1, 0, 4)], { shader: 179, workgroups: [1,1,1] }),
+        dispatch("step_580_pointwise_adam_D2_D2_classifier_bias_exp_avg", [at(0, 7145728, 4), at(1, 0, 4), at(1, 11655424, 4), at(1, 195584, 4), at(0, 7145984, 4), at(1, 195840, 4), at(0, 3246336, 4), at(1, 11654656, 4), at(1, 11654912, 4), at(1, 196096, 4)], { shader: 458, workgroups: [1,1,1] }),
+        dispatch("step_581_pointwise_G_bn1_running_mean", [at(0, 235008, 32), at(1, 11650816, 32), at(1, 11652352, 32), at(1, 194048, 32)], { shader: 459, workgroups: [1,1,1] }),
+        dispatch("step_582_pointwise_G_conv1", [at(1, 9830144, 65536), at(1, 11652352, 32), at(1, 0, 65536)], { shader: 180, workgroups: [32,1,1] }),
+        dispatch("step_583_sum_G_conv1", [at(1, 0, 65536), at(1, 65536, 32)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [8,1,1] }, { shader: 182, workgroups: [1,1,1] }),
+        dispatch("step_584_pointwise_G_bn1_running_var", [at(0, 235264, 32), at(1, 11651584, 32), at(1, 65536, 32), at(1, 194304, 32), at(0, 236288, 32), at(1, 11651072, 32), at(1, 11652864, 32), at(1, 194560, 32)], { shader: 460, workgroups: [1,1,1] }),
+        dispatch("step_585_pointwise_G_layer1_0_conv1", [at(1, 11284224, 17952), at(1, 11652864, 32), at(1, 0, 17952)], { shader: 183, workgroups: [9,1,1] }),
+        dispatch("step_586_sum_G_layer1_0_conv1", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 184, workgroups: [8,1,1] }, { shader: 185, workgroups: [1,1,1] }),
+        dispatch("step_587_pointwise_G_layer1_0_bn1_running_var", [at(0, 236544, 32), at(1, 11651840, 32), at(1, 18176, 32), at(1, 194816, 32), at(0, 239616, 32), at(1, 11651328, 32), at(1, 11653376, 32), at(1, 195072, 32)], { shader: 461, workgroups: [1,1,1] }),
+        dispatch("step_588_pointwise_G_layer1_0_conv2", [at(1, 11338752, 17952), at(1, 11653376, 32), at(1, 0, 17952)], { shader: 183, workgroups: [9,1,1] }),
+        dispatch("step_589_sum_G_layer1_0_conv2", [at(1, 0, 17952), at(1, 18176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 184, workgroups: [8,1,1] }, { shader: 185, workgroups: [1,1,1] }),
+        dispatch("step_590_pointwise_G_layer1_0_bn2_running_var", [at(0, 239872, 32), at(1, 11652096, 32), at(1, 18176, 32), at(1, 195328, 32)], { shader: 462, workgroups: [1,1,1] }),
+        dispatch("step_591_pointwise_G_layer1_0_bn3_running_mean", [at(0, 241664, 128), at(1, 11642880, 128), at(1, 11645440, 128), at(1, 190976, 128)], { shader: 463, workgroups: [1,1,1] }),
+        dispatch("step_592_pointwise_G_layer1_0_conv3", [at(1, 9273856, 71808), at(1, 11645440, 128), at(1, 0, 71808)], { shader: 186, workgroups: [36,1,1] }),
+        dispatch("step_593_sum_G_layer1_0_conv3", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 187, workgroups: [32,1,1] }, { shader: 188, workgroups: [1,1,1] }),
+        dispatch("step_594_pointwise_G_layer1_0_bn3_running_var", [at(0, 241920, 128), at(1, 11644416, 128), at(1, 71936, 128), at(1, 191232, 128), at(0, 243712, 128), at(1, 11643136, 128), at(1, 11645952, 128), at(1, 191488, 128)], { shader: 464, workgroups: [1,1,1] }),
+        dispatch("step_595_pointwise_G_layer1_0_downsample_0", [at(1, 9417728, 71808), at(1, 11645952, 128), at(1, 0, 71808)], { shader: 186, workgroups: [36,1,1] }),
+        dispatch("step_596_sum_G_layer1_0_downsample_0", [at(1, 0, 71808), at(1, 71936, 128)], { adapter: "cpu", features: ["subgroups"], shader: 187, workgroups: [32,1,1] }, { shader: 188, workgroups: [1,1,1] }),
+        dispatch("step_597_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 243968, 128), at(1, 11644672, 128), at(1, 71936, 128), at(1, 191744, 128), at(0, 280576, 128), at(1, 11643392, 128), at(1, 11646464, 128), at(1, 192000, 128)], { shader: 465, workgroups: [1,1,1] }),
+        dispatch("step_598_pointwise_G_layer2_0_bn1_running_mean", [at(0, 246784, 64), at(1, 11648000, 64), at(1, 11649536, 64), at(1, 193024, 64)], { shader: 466, workgroups: [1,1,1] }),
+        dispatch("step_599_pointwise_G_layer2_0_conv1", [at(1, 11471104, 9792), at(1, 11649536, 64), at(1, 0, 9792)], { shader: 189, workgroups: [39,1,1] }),
+        dispatch("step_600_sum_G_layer2_0_conv1", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 190, workgroups: [16,1,1] }, { shader: 191, workgroups: [1,1,1] }),
+        dispatch("step_601_pointwise_G_layer2_0_bn1_running_var", [at(0, 247040, 64), at(1, 11649024, 64), at(1, 9984, 64), at(1, 193280, 64), at(0, 257024, 64), at(1, 11648256, 64), at(1, 11650048, 64), at(1, 193536, 64)], { shader: 467, workgroups: [1,1,1] }),
+        dispatch("step_602_pointwise_G_layer2_0_conv2", [at(1, 11501056, 9792), at(1, 11650048, 64), at(1, 0, 9792)], { shader: 189, workgroups: [39,1,1] }),
+        dispatch("step_603_sum_G_layer2_0_conv2", [at(1, 0, 9792), at(1, 9984, 64)], { adapter: "cpu", features: ["subgroups"], shader: 190, workgroups: [16,1,1] }, { shader: 191, workgroups: [1,1,1] }),
+        dispatch("step_604_pointwise_G_layer2_0_bn2_running_var", [at(0, 257280, 64), at(1, 11649280, 64), at(1, 9984, 64), at(1, 193792, 64)], { shader: 468, workgroups: [1,1,1] }),
+        dispatch("step_605_pointwise_G_layer2_0_bn3_running_mean", [at(0, 262144, 256), at(1, 11637760, 256), at(1, 11640832, 256), at(1, 188928, 256)], { shader: 469, workgroups: [1,1,1] }),
+        dispatch("step_606_pointwise_G_layer2_0_conv3", [at(1, 10157824, 39168), at(1, 11640832, 256), at(1, 0, 39168)], { shader: 192, workgroups: [20,1,1] }),
+        dispatch("step_607_sum_G_layer2_0_conv3", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 193, workgroups: [64,1,1] }, { shader: 194, workgroups: [1,1,1] }),
+        dispatch("step_608_pointwise_G_layer2_0_bn3_running_var", [at(0, 262400, 256), at(1, 11639296, 256), at(1, 39168, 256), at(1, 189184, 256), at(0, 271360, 256), at(1, 11638016, 256), at(1, 11641344, 256), at(1, 189440, 256)], { shader: 470, workgroups: [1,1,1] }),
+        dispatch("step_609_pointwise_G_layer2_0_downsample_0", [at(1, 10236160, 39168), at(1, 11641344, 256), at(1, 0, 39168)], { shader: 192, workgroups: [20,1,1] }),
+        dispatch("step_610_sum_G_layer2_0_downsample_0", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 193, workgroups: [64,1,1] }, { shader: 194, workgroups: [1,1,1] }),
+        dispatch("step_611_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 271616, 256), at(1, 11639552, 256), at(1, 39168, 256), at(1, 189696, 256), at(0, 405504, 256), at(1, 11638272, 256), at(1, 11641856, 256), at(1, 189952, 256)], { shader: 470, workgroups: [1,1,1] }),
+        dispatch("step_612_pointwise_G_layer3_0_conv1", [at(1, 11108864, 19584), at(1, 11646464, 128), at(1, 0, 19584)], { shader: 195, workgroups: [10,1,1] }),
+        dispatch("step_613_sum_G_layer3_0_conv1", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 196, workgroups: [32,1,1] }, { shader: 197, workgroups: [1,1,1] }),
+        dispatch("step_614_pointwise_G_layer3_0_bn1_running_var", [at(0, 280832, 128), at(1, 11644928, 128), at(1, 19712, 128), at(1, 192256, 128), at(0, 318464, 128), at(1, 11643648, 128), at(1, 11646976, 128), at(1, 192512, 128)], { shader: 471, workgroups: [1,1,1] }),
+        dispatch("step_615_pointwise_G_layer3_0_conv2", [at(1, 11168000, 19584), at(1, 11646976, 128), at(1, 0, 19584)], { shader: 195, workgroups: [10,1,1] }),
+        dispatch("step_616_sum_G_layer3_0_conv2", [at(1, 0, 19584), at(1, 19712, 128)], { adapter: "cpu", features: ["subgroups"], shader: 196, workgroups: [32,1,1] }, { shader: 197, workgroups: [1,1,1] }),
+        dispatch("step_617_pointwise_G_layer3_0_bn2_running_var", [at(0, 318720, 128), at(1, 11645184, 128), at(1, 19712, 128), at(1, 192768, 128)], { shader: 472, workgroups: [1,1,1] }),
+        dispatch("step_618_pointwise_G_layer3_0_bn3_running_mean", [at(0, 336384, 512), at(1, 11632640, 512), at(1, 11635712, 512), at(1, 186880, 512)], { shader: 473, workgroups: [2,1,1] }),
+        dispatch("step_619_pointwise_G_layer3_0_conv3", [at(1, 8882176, 78336), at(1, 11635712, 512), at(1, 0, 78336)], { shader: 198, workgroups: [39,1,1] }),
+        dispatch("step_620_sum_G_layer3_0_conv3", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 199, workgroups: [128,1,1] }, { shader: 200, workgroups: [2,1,1] }),
+        dispatch("step_621_pointwise_G_layer3_0_bn3_running_var", [at(0, 336896, 512), at(1, 11634688, 512), at(1, 78336, 512), at(1, 187392, 512), at(0, 371200, 512), at(1, 11633152, 512), at(1, 11636736, 512), at(1, 187904, 512)], { shader: 474, workgroups: [2,1,1] }),
+        dispatch("step_622_pointwise_G_layer3_0_downsample_0", [at(1, 9038848, 78336), at(1, 11636736, 512), at(1, 0, 78336)], { shader: 198, workgroups: [39,1,1] }),
+        dispatch("step_623_sum_G_layer3_0_downsample_0", [at(1, 0, 78336), at(1, 78336, 512)], { adapter: "cpu", features: ["subgroups"], shader: 199, workgroups: [128,1,1] }, { shader: 200, workgroups: [2,1,1] }),
+        dispatch("step_624_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 371712, 512), at(1, 11635200, 512), at(1, 78336, 512), at(1, 188416, 512)], { shader: 475, workgroups: [2,1,1] }),
+        dispatch("step_625_pointwise_G_layer4_0_conv1", [at(1, 10353664, 39168), at(1, 11641856, 256), at(1, 0, 39168)], { shader: 192, workgroups: [20,1,1] }),
+        dispatch("step_626_sum_G_layer4_0_conv1", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 193, workgroups: [64,1,1] }, { shader: 194, workgroups: [1,1,1] }),
+        dispatch("step_627_pointwise_G_layer4_0_bn1_running_var", [at(0, 405760, 256), at(1, 11639808, 256), at(1, 39168, 256), at(1, 190208, 256), at(0, 553984, 256), at(1, 11638528, 256), at(1, 11642368, 256), at(1, 190464, 256)], { shader: 470, workgroups: [1,1,1] }),
+        dispatch("step_628_pointwise_G_layer4_0_conv2", [at(1, 10471168, 39168), at(1, 11642368, 256), at(1, 0, 39168)], { shader: 192, workgroups: [20,1,1] }),
+        dispatch("step_629_sum_G_layer4_0_conv2", [at(1, 0, 39168), at(1, 39168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 193, workgroups: [64,1,1] }, { shader: 194, workgroups: [1,1,1] }),
+        dispatch("step_630_pointwise_G_layer4_0_bn2_running_var", [at(0, 554240, 256), at(1, 11640064, 256), at(1, 39168, 256), at(1, 190720, 256)], { shader: 476, workgroups: [1,1,1] }),
+        dispatch("step_631_pointwise_G_layer4_0_bn3_running_mean", [at(0, 622080, 1024), at(1, 11620352, 1024), at(1, 11628544, 1024), at(1, 181248, 1024)], { shader: 477, workgroups: [4,1,1] }),
+        dispatch("step_632_pointwise_G_layer4_0_conv3", [at(1, 6133760, 156672), at(1, 11628544, 1024), at(1, 0, 156672)], { shader: 201, workgroups: [77,1,1] }),
+        dispatch("step_633_sum_G_layer4_0_conv3", [at(1, 0, 156672), at(1, 182272, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 202, workgroups: [256,1,1] }, { shader: 203, workgroups: [4,1,1] }),
+        dispatch("step_634_pointwise_G_layer4_0_bn3_running_var", [at(0, 623104, 1024), at(1, 11622400, 1024), at(1, 182272, 1024), at(1, 183296, 1024), at(0, 757248, 1024), at(1, 11621376, 1024), at(1, 11630592, 1024), at(1, 184320, 1024)], { shader: 478, workgroups: [4,1,1] }),
+        dispatch("step_635_pointwise_G_layer4_0_downsample_0", [at(1, 6447104, 156672), at(1, 11630592, 1024), at(1, 0, 156672)], { shader: 201, workgroups: [77,1,1] }),
+        dispatch("step_636_sum_G_layer4_0_downsample_0", [at(1, 0, 156672), at(1, 182272, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 202, workgroups: [256,1,1] }, { shader: 203, workgroups: [4,1,1] }),
+        dispatch("step_637_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 758272, 1024), at(1, 11623424, 1024), at(1, 182272, 1024), at(1, 0, 1024)], { shader: 479, workgroups: [4,1,1] }),
       ],
       copies: [
         { from: at(1, 9411328, 4704), to: at(0, 229632, 4704) },
@@ -43690,102 +43427,102 @@ export const module: GeneratedModule = {
         { from: at(1, 7196672, 76), to: at(0, 4101376, 76) },
         { from: at(1, 5571584, 175104), to: at(0, 1285888, 175104) },
         { from: at(1, 5396480, 175104), to: at(0, 4101632, 175104) },
-        { from: at(1, 6128384, 76), to: at(0, 1460992, 76) },
+        { from: at(1, 6129920, 76), to: at(0, 1460992, 76) },
         { from: at(1, 7197184, 76), to: at(0, 4276736, 76) },
         { from: at(1, 6901760, 19456), to: at(0, 1811968, 19456) },
         { from: at(1, 6107136, 19456), to: at(0, 4276992, 19456) },
         { from: at(1, 6882304, 19456), to: at(0, 4296448, 19456) },
-        { from: at(1, 6129152, 64), to: at(0, 1831424, 64) },
-        { from: at(1, 6128640, 64), to: at(0, 4315904, 64) },
-        { from: at(1, 6128896, 64), to: at(0, 4316160, 64) },
+        { from: at(1, 6130688, 64), to: at(0, 1831424, 64) },
+        { from: at(1, 6130176, 64), to: at(0, 4315904, 64) },
+        { from: at(1, 6130432, 64), to: at(0, 4316160, 64) },
         { from: at(1, 6074368, 32768), to: at(0, 1831680, 32768) },
         { from: at(1, 6008832, 32768), to: at(0, 4316416, 32768) },
         { from: at(1, 6041600, 32768), to: at(0, 4349184, 32768) },
-        { from: at(1, 6128128, 128), to: at(0, 1864448, 128) },
-        { from: at(1, 6127616, 128), to: at(0, 4381952, 128) },
-        { from: at(1, 6127872, 128), to: at(0, 4382208, 128) },
+        { from: at(1, 6129664, 128), to: at(0, 1864448, 128) },
+        { from: at(1, 6129152, 128), to: at(0, 4381952, 128) },
+        { from: at(1, 6129408, 128), to: at(0, 4382208, 128) },
         { from: at(1, 6751232, 131072), to: at(0, 1864704, 131072) },
         { from: at(1, 5746688, 131072), to: at(0, 4382464, 131072) },
         { from: at(1, 5877760, 131072), to: at(0, 4513536, 131072) },
-        { from: at(1, 6127104, 256), to: at(0, 1995776, 256) },
-        { from: at(1, 6126592, 256), to: at(0, 4644608, 256) },
-        { from: at(1, 6126848, 256), to: at(0, 4644864, 256) },
+        { from: at(1, 6128640, 256), to: at(0, 1995776, 256) },
+        { from: at(1, 6128128, 256), to: at(0, 4644608, 256) },
+        { from: at(1, 6128384, 256), to: at(0, 4644864, 256) },
         { from: at(1, 2424832, 524288), to: at(0, 1996032, 524288) },
         { from: at(1, 655360, 524288), to: at(0, 4645120, 524288) },
         { from: at(1, 1900544, 524288), to: at(0, 5169408, 524288) },
-        { from: at(1, 3909632, 512), to: at(0, 2520320, 512) },
-        { from: at(1, 3908608, 512), to: at(0, 5693696, 512) },
-        { from: at(1, 3909120, 512), to: at(0, 5694208, 512) },
-        { from: at(1, 3892224, 8192), to: at(0, 2520832, 8192) },
-        { from: at(1, 3875840, 8192), to: at(0, 5694720, 8192) },
-        { from: at(1, 3884032, 8192), to: at(0, 5702912, 8192) },
-        { from: at(1, 3920128, 4), to: at(0, 2529024, 4) },
-        { from: at(1, 3919616, 4), to: at(0, 5711104, 4) },
-        { from: at(1, 3919872, 4), to: at(0, 5711360, 4) },
-        { from: at(1, 3840000, 19456), to: at(0, 2529280, 19456) },
-        { from: at(1, 3801088, 19456), to: at(0, 5711616, 19456) },
-        { from: at(1, 3820544, 19456), to: at(0, 5731072, 19456) },
-        { from: at(1, 3916800, 64), to: at(0, 2548736, 64) },
-        { from: at(1, 3916288, 64), to: at(0, 5750528, 64) },
-        { from: at(1, 3916544, 64), to: at(0, 5750784, 64) },
-        { from: at(1, 3768320, 32768), to: at(0, 2548992, 32768) },
-        { from: at(1, 1860608, 32768), to: at(0, 5751040, 32768) },
-        { from: at(1, 3735552, 32768), to: at(0, 5783808, 32768) },
-        { from: at(1, 3913984, 128), to: at(0, 2581760, 128) },
-        { from: at(1, 3913472, 128), to: at(0, 5816576, 128) },
-        { from: at(1, 3913728, 128), to: at(0, 5816832, 128) },
-        { from: at(1, 3604480, 131072), to: at(0, 2582016, 131072) },
+        { from: at(1, 6127616, 512), to: at(0, 2520320, 512) },
+        { from: at(1, 6126592, 512), to: at(0, 5693696, 512) },
+        { from: at(1, 6127104, 512), to: at(0, 5694208, 512) },
+        { from: at(1, 6953984, 8192), to: at(0, 2520832, 8192) },
+        { from: at(1, 6937600, 8192), to: at(0, 5694720, 8192) },
+        { from: at(1, 6945792, 8192), to: at(0, 5702912, 8192) },
+        { from: at(1, 6131712, 4), to: at(0, 2529024, 4) },
+        { from: at(1, 6131200, 4), to: at(0, 5711104, 4) },
+        { from: at(1, 6131456, 4), to: at(0, 5711360, 4) },
+        { from: at(1, 4200448, 19456), to: at(0, 2529280, 19456) },
+        { from: at(1, 4161536, 19456), to: at(0, 5711616, 19456) },
+        { from: at(1, 4180992, 19456), to: at(0, 5731072, 19456) },
+        { from: at(1, 4221952, 64), to: at(0, 2548736, 64) },
+        { from: at(1, 4221440, 64), to: at(0, 5750528, 64) },
+        { from: at(1, 4221696, 64), to: at(0, 5750784, 64) },
+        { from: at(1, 4128768, 32768), to: at(0, 2548992, 32768) },
+        { from: at(1, 1835008, 32768), to: at(0, 5751040, 32768) },
+        { from: at(1, 1867776, 32768), to: at(0, 5783808, 32768) },
+        { from: at(1, 4221184, 128), to: at(0, 2581760, 128) },
+        { from: at(1, 4220672, 128), to: at(0, 5816576, 128) },
+        { from: at(1, 4220928, 128), to: at(0, 5816832, 128) },
+        { from: at(1, 3997696, 131072), to: at(0, 2582016, 131072) },
         { from: at(1, 524288, 131072), to: at(0, 5817088, 131072) },
-        { from: at(1, 3473408, 131072), to: at(0, 5948160, 131072) },
-        { from: at(1, 3911168, 256), to: at(0, 2713088, 256) },
-        { from: at(1, 3910656, 256), to: at(0, 6079232, 256) },
-        { from: at(1, 3910912, 256), to: at(0, 6079488, 256) },
-        { from: at(1, 0, 524288), to: at(0, 2713344, 524288) },
+        { from: at(1, 1703936, 131072), to: at(0, 5948160, 131072) },
+        { from: at(1, 4220416, 256), to: at(0, 2713088, 256) },
+        { from: at(1, 4219904, 256), to: at(0, 6079232, 256) },
+        { from: at(1, 4220160, 256), to: at(0, 6079488, 256) },
+        { from: at(1, 3473408, 524288), to: at(0, 2713344, 524288) },
         { from: at(1, 1179648, 524288), to: at(0, 6079744, 524288) },
         { from: at(1, 2949120, 524288), to: at(0, 6604032, 524288) },
-        { from: at(1, 1898496, 512), to: at(0, 3237632, 512) },
-        { from: at(1, 1897472, 512), to: at(0, 7128320, 512) },
-        { from: at(1, 1897984, 512), to: at(0, 7128832, 512) },
-        { from: at(1, 3900416, 8192), to: at(0, 3238144, 8192) },
-        { from: at(1, 3859456, 8192), to: at(0, 7129344, 8192) },
-        { from: at(1, 3867648, 8192), to: at(0, 7137536, 8192) },
-        { from: at(1, 3920896, 4), to: at(0, 3246336, 4) },
-        { from: at(1, 3920384, 4), to: at(0, 7145728, 4) },
-        { from: at(1, 3920640, 4), to: at(0, 7145984, 4) },
-        { from: at(1, 3918080, 32), to: at(0, 235008, 32) },
-        { from: at(1, 3918336, 32), to: at(0, 235264, 32) },
-        { from: at(1, 3918592, 32), to: at(0, 236288, 32) },
-        { from: at(1, 3918848, 32), to: at(0, 236544, 32) },
-        { from: at(1, 3919104, 32), to: at(0, 239616, 32) },
-        { from: at(1, 3919360, 32), to: at(0, 239872, 32) },
-        { from: at(1, 3914240, 128), to: at(0, 241664, 128) },
-        { from: at(1, 3914496, 128), to: at(0, 241920, 128) },
-        { from: at(1, 3914752, 128), to: at(0, 243712, 128) },
-        { from: at(1, 3915008, 128), to: at(0, 243968, 128) },
-        { from: at(1, 3917056, 64), to: at(0, 246784, 64) },
-        { from: at(1, 3917312, 64), to: at(0, 247040, 64) },
-        { from: at(1, 3917568, 64), to: at(0, 257024, 64) },
-        { from: at(1, 3917824, 64), to: at(0, 257280, 64) },
-        { from: at(1, 3911424, 256), to: at(0, 262144, 256) },
-        { from: at(1, 3911680, 256), to: at(0, 262400, 256) },
-        { from: at(1, 3911936, 256), to: at(0, 271360, 256) },
-        { from: at(1, 3912192, 256), to: at(0, 271616, 256) },
-        { from: at(1, 3915264, 128), to: at(0, 280576, 128) },
-        { from: at(1, 3915520, 128), to: at(0, 280832, 128) },
-        { from: at(1, 3915776, 128), to: at(0, 318464, 128) },
-        { from: at(1, 3916032, 128), to: at(0, 318720, 128) },
-        { from: at(1, 1899008, 512), to: at(0, 336384, 512) },
-        { from: at(1, 1899520, 512), to: at(0, 336896, 512) },
-        { from: at(1, 1900032, 512), to: at(0, 371200, 512) },
-        { from: at(1, 3910144, 512), to: at(0, 371712, 512) },
-        { from: at(1, 3912448, 256), to: at(0, 405504, 256) },
-        { from: at(1, 3912704, 256), to: at(0, 405760, 256) },
-        { from: at(1, 3912960, 256), to: at(0, 553984, 256) },
-        { from: at(1, 3913216, 256), to: at(0, 554240, 256) },
-        { from: at(1, 1893376, 1024), to: at(0, 622080, 1024) },
-        { from: at(1, 1895424, 1024), to: at(0, 623104, 1024) },
-        { from: at(1, 1896448, 1024), to: at(0, 757248, 1024) },
-        { from: at(1, 1703936, 1024), to: at(0, 758272, 1024) },
+        { from: at(1, 186368, 512), to: at(0, 3237632, 512) },
+        { from: at(1, 185344, 512), to: at(0, 7128320, 512) },
+        { from: at(1, 185856, 512), to: at(0, 7128832, 512) },
+        { from: at(1, 173056, 8192), to: at(0, 3238144, 8192) },
+        { from: at(1, 156672, 8192), to: at(0, 7129344, 8192) },
+        { from: at(1, 164864, 8192), to: at(0, 7137536, 8192) },
+        { from: at(1, 196096, 4), to: at(0, 3246336, 4) },
+        { from: at(1, 195584, 4), to: at(0, 7145728, 4) },
+        { from: at(1, 195840, 4), to: at(0, 7145984, 4) },
+        { from: at(1, 194048, 32), to: at(0, 235008, 32) },
+        { from: at(1, 194304, 32), to: at(0, 235264, 32) },
+        { from: at(1, 194560, 32), to: at(0, 236288, 32) },
+        { from: at(1, 194816, 32), to: at(0, 236544, 32) },
+        { from: at(1, 195072, 32), to: at(0, 239616, 32) },
+        { from: at(1, 195328, 32), to: at(0, 239872, 32) },
+        { from: at(1, 190976, 128), to: at(0, 241664, 128) },
+        { from: at(1, 191232, 128), to: at(0, 241920, 128) },
+        { from: at(1, 191488, 128), to: at(0, 243712, 128) },
+        { from: at(1, 191744, 128), to: at(0, 243968, 128) },
+        { from: at(1, 193024, 64), to: at(0, 246784, 64) },
+        { from: at(1, 193280, 64), to: at(0, 247040, 64) },
+        { from: at(1, 193536, 64), to: at(0, 257024, 64) },
+        { from: at(1, 193792, 64), to: at(0, 257280, 64) },
+        { from: at(1, 188928, 256), to: at(0, 262144, 256) },
+        { from: at(1, 189184, 256), to: at(0, 262400, 256) },
+        { from: at(1, 189440, 256), to: at(0, 271360, 256) },
+        { from: at(1, 189696, 256), to: at(0, 271616, 256) },
+        { from: at(1, 192000, 128), to: at(0, 280576, 128) },
+        { from: at(1, 192256, 128), to: at(0, 280832, 128) },
+        { from: at(1, 192512, 128), to: at(0, 318464, 128) },
+        { from: at(1, 192768, 128), to: at(0, 318720, 128) },
+        { from: at(1, 186880, 512), to: at(0, 336384, 512) },
+        { from: at(1, 187392, 512), to: at(0, 336896, 512) },
+        { from: at(1, 187904, 512), to: at(0, 371200, 512) },
+        { from: at(1, 188416, 512), to: at(0, 371712, 512) },
+        { from: at(1, 189952, 256), to: at(0, 405504, 256) },
+        { from: at(1, 190208, 256), to: at(0, 405760, 256) },
+        { from: at(1, 190464, 256), to: at(0, 553984, 256) },
+        { from: at(1, 190720, 256), to: at(0, 554240, 256) },
+        { from: at(1, 181248, 1024), to: at(0, 622080, 1024) },
+        { from: at(1, 183296, 1024), to: at(0, 623104, 1024) },
+        { from: at(1, 184320, 1024), to: at(0, 757248, 1024) },
+        { from: at(1, 0, 1024), to: at(0, 758272, 1024) },
       ],
     },
     ],

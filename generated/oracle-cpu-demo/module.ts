@@ -23969,12 +23969,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 329: first used by step_261_pointwise_sgd_G_G_layer5_conv2d_list_0
 const shader329 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 304
+// pointwise f32[19] and 3 sibling(s)
+// threads 19, workgroup 64; FLOPs 76; bytes 688
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -23985,39 +23991,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (b1[(i0 % 19i)] + v_1);
   let v_3 = (v_0 + v_2);
   b3[i0] = v_3;
+  let v_4 = (v_3 * b4[0i]);
+  let v_5 = (b2[i0] - v_4);
+  b5[i0] = v_5;
+  let v_6 = (b6[i0] * 0.8999999761581421f);
+  let v_7 = (b7[i0] * 0.0005000000237487257f);
+  let v_8 = (b1[(i0 % 19i)] + v_7);
+  let v_9 = (v_6 + v_8);
+  b8[i0] = v_9;
+  let v_10 = (v_9 * b4[0i]);
+  let v_11 = (b7[i0] - v_10);
+  b9[i0] = v_11;
 }
 `;
 
-// shader 330: first used by step_262_pointwise_G_layer5_conv2d_list_0
+// shader 330: first used by step_262_conv2dWeightGrad_cpu
 const shader330 = `
-// pointwise f32[19] and 1 sibling(s)
-// threads 19, workgroup 64; FLOPs 38; bytes 536
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * 0.8999999761581421f);
-  let v_3 = (b6[i0] * 0.0005000000237487257f);
-  let v_4 = (b5[(i0 % 19i)] + v_3);
-  let v_5 = (v_2 + v_4);
-  b7[i0] = v_5;
-}
-`;
-
-// shader 331: first used by step_263_conv2dWeightGrad_cpu
-const shader331 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -24338,8 +24327,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 332: first used by step_263_conv2dWeightGrad
-const shader332 = `
+// shader 331: first used by step_262_conv2dWeightGrad
+const shader331 = `
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,128,3,3]
@@ -24431,27 +24420,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 333: first used by step_265_pointwise_G_layer5_conv2d_list_1
-const shader333 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 232
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-}
-`;
-
-// shader 334: first used by step_266_conv2dWeightGrad_cpu
-const shader334 = `
+// shader 332: first used by step_264_conv2dWeightGrad_cpu
+const shader332 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -24772,8 +24742,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 335: first used by step_266_conv2dWeightGrad
-const shader335 = `
+// shader 333: first used by step_264_conv2dWeightGrad
+const shader333 = `
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -24865,8 +24835,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 336: first used by step_267_pointwise_G_layer6_conv2d_list_0
-const shader336 = `
+// shader 334: first used by step_265_pointwise_G_layer6_conv2d_list_0
+const shader334 = `
 // pointwise f32[19,256,3,3]
 // threads 43776 (8 per invocation), workgroup 64; FLOPs 43776; bytes 525316
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -24890,8 +24860,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 337: first used by step_271_conv2dWeightGrad_cpu
-const shader337 = `
+// shader 335: first used by step_268_conv2dWeightGrad_cpu
+const shader335 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
@@ -25212,8 +25182,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 338: first used by step_271_conv2dWeightGrad
-const shader338 = `
+// shader 336: first used by step_268_conv2dWeightGrad
+const shader336 = `
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -25308,7 +25278,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const module: GeneratedModule = {
     name: "oracle-cpu-demo",
     config: {"variant":"oracle","numClasses":19,"sourceSize":[64,128],"targetSize":[64,128],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.0025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":1500,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
-    limits: {"maxStorageBufferBindingSize":622592,"maxBufferSize":3003648,"maxStorageBuffersPerShaderStage":8},
+    limits: {"maxStorageBufferBindingSize":622592,"maxBufferSize":3003648,"maxStorageBuffersPerShaderStage":10},
     arenas: [
       {"name":"persistent0","bytes":2748160,"kind":"persistent"},
       {"name":"scratch0","bytes":3003648,"kind":"scratch"},
@@ -25781,15 +25751,13 @@ export const module: GeneratedModule = {
       { name: "step_260_sum_cpu", wgsl: shader327 },
       { name: "step_260_sum", wgsl: shader328 },
       { name: "step_261_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader329 },
-      { name: "step_262_pointwise_G_layer5_conv2d_list_0", wgsl: shader330 },
-      { name: "step_263_conv2dWeightGrad_cpu", wgsl: shader331 },
-      { name: "step_263_conv2dWeightGrad", wgsl: shader332 },
-      { name: "step_265_pointwise_G_layer5_conv2d_list_1", wgsl: shader333 },
-      { name: "step_266_conv2dWeightGrad_cpu", wgsl: shader334 },
-      { name: "step_266_conv2dWeightGrad", wgsl: shader335 },
-      { name: "step_267_pointwise_G_layer6_conv2d_list_0", wgsl: shader336 },
-      { name: "step_271_conv2dWeightGrad_cpu", wgsl: shader337 },
-      { name: "step_271_conv2dWeightGrad", wgsl: shader338 },
+      { name: "step_262_conv2dWeightGrad_cpu", wgsl: shader330 },
+      { name: "step_262_conv2dWeightGrad", wgsl: shader331 },
+      { name: "step_264_conv2dWeightGrad_cpu", wgsl: shader332 },
+      { name: "step_264_conv2dWeightGrad", wgsl: shader333 },
+      { name: "step_265_pointwise_G_layer6_conv2d_list_0", wgsl: shader334 },
+      { name: "step_268_conv2dWeightGrad_cpu", wgsl: shader335 },
+      { name: "step_268_conv2dWeightGrad", wgsl: shader336 },
     ],
     phases: [
     {
@@ -26159,22 +26127,18 @@ export const module: GeneratedModule = {
         dispatch("step_258_conv2dWeightGrad", [at(1, 0, 78336), at(1, 2149888, 12240), at(0, 2217728, 87552), at(0, 660992, 87552), at(1, 831488, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 324, workgroups: [36,1,1] }, { shader: 325, workgroups: [23,1,1] }),
         dispatch("step_259_pointwise_G_layer5_conv2d_list_0", [at(0, 660992, 87552), at(1, 831488, 87552), at(1, 3003392, 4), at(1, 1518592, 87552)], { shader: 326, workgroups: [43,1,1] }),
         dispatch("step_260_sum", [at(1, 2433024, 11628), at(1, 0, 76)], { adapter: "cpu", features: ["subgroups"], shader: 327, workgroups: [19,1,1] }, { shader: 328, workgroups: [1,1,1] }),
-        dispatch("step_261_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 2305280, 76), at(1, 0, 76), at(0, 748544, 76), at(1, 919040, 76)], { shader: 329, workgroups: [1,1,1] }),
-        dispatch("step_262_pointwise_G_layer5_conv2d_list_0", [at(0, 748544, 76), at(1, 919040, 76), at(1, 3003392, 4), at(1, 919296, 76), at(0, 2393088, 76), at(1, 0, 76), at(0, 836352, 76), at(1, 919552, 76)], { shader: 330, workgroups: [1,1,1] }),
-        dispatch("step_263_conv2dWeightGrad_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
-        dispatch("step_263_conv2dWeightGrad", [at(1, 0, 78336), at(1, 2149888, 12240), at(0, 2305536, 87552), at(0, 748800, 87552), at(1, 1606144, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 331, workgroups: [36,1,1] }, { shader: 332, workgroups: [23,1,1] }),
-        dispatch("step_264_pointwise_G_layer5_conv2d_list_1", [at(0, 748800, 87552), at(1, 1606144, 87552), at(1, 3003392, 4), at(1, 1693696, 87552)], { shader: 326, workgroups: [43,1,1] }),
-        dispatch("step_265_pointwise_G_layer5_conv2d_list_1", [at(0, 836352, 76), at(1, 919552, 76), at(1, 3003392, 4), at(1, 919808, 76)], { shader: 333, workgroups: [1,1,1] }),
-        dispatch("step_266_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 175104, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_266_conv2dWeightGrad", [at(1, 175104, 156672), at(1, 2162176, 12240), at(0, 2393344, 175104), at(0, 1012224, 175104), at(1, 0, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 334, workgroups: [72,1,1] }, { shader: 335, workgroups: [45,1,1] }),
-        dispatch("step_267_pointwise_G_layer6_conv2d_list_0", [at(0, 1012224, 175104), at(1, 0, 175104), at(1, 3003392, 4), at(1, 175104, 175104)], { shader: 336, workgroups: [86,1,1] }),
-        dispatch("step_268_sum", [at(1, 2444800, 11628), at(1, 350208, 76)], { adapter: "cpu", features: ["subgroups"], shader: 327, workgroups: [19,1,1] }, { shader: 328, workgroups: [1,1,1] }),
-        dispatch("step_269_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 2568448, 76), at(1, 350208, 76), at(0, 1187328, 76), at(1, 920064, 76)], { shader: 329, workgroups: [1,1,1] }),
-        dispatch("step_270_pointwise_G_layer6_conv2d_list_0", [at(0, 1187328, 76), at(1, 920064, 76), at(1, 3003392, 4), at(1, 920320, 76), at(0, 2743808, 76), at(1, 350208, 76), at(0, 1362688, 76), at(1, 920576, 76)], { shader: 330, workgroups: [1,1,1] }),
-        dispatch("step_271_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 525312, 156672)], { shader: 113, workgroups: [153,1,1] }),
-        dispatch("step_271_conv2dWeightGrad", [at(1, 525312, 156672), at(1, 2162176, 12240), at(0, 2568704, 175104), at(0, 1187584, 175104), at(1, 350208, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,1,1] }, { shader: 338, workgroups: [45,1,1] }),
-        dispatch("step_272_pointwise_G_layer6_conv2d_list_1", [at(0, 1187584, 175104), at(1, 350208, 175104), at(1, 3003392, 4), at(1, 525312, 175104)], { shader: 336, workgroups: [86,1,1] }),
-        dispatch("step_273_pointwise_G_layer6_conv2d_list_1", [at(0, 1362688, 76), at(1, 920576, 76), at(1, 3003392, 4), at(1, 920832, 76)], { shader: 333, workgroups: [1,1,1] }),
+        dispatch("step_261_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 2305280, 76), at(1, 0, 76), at(0, 748544, 76), at(1, 919040, 76), at(1, 3003392, 4), at(1, 919296, 76), at(0, 2393088, 76), at(0, 836352, 76), at(1, 919552, 76), at(1, 919808, 76)], { shader: 329, workgroups: [1,1,1] }),
+        dispatch("step_262_conv2dWeightGrad_packc", [at(1, 1668096, 78336), at(1, 0, 78336)], { shader: 88, workgroups: [77,1,1] }),
+        dispatch("step_262_conv2dWeightGrad", [at(1, 0, 78336), at(1, 2149888, 12240), at(0, 2305536, 87552), at(0, 748800, 87552), at(1, 1606144, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [36,1,1] }, { shader: 331, workgroups: [23,1,1] }),
+        dispatch("step_263_pointwise_G_layer5_conv2d_list_1", [at(0, 748800, 87552), at(1, 1606144, 87552), at(1, 3003392, 4), at(1, 1693696, 87552)], { shader: 326, workgroups: [43,1,1] }),
+        dispatch("step_264_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 175104, 156672)], { shader: 113, workgroups: [153,1,1] }),
+        dispatch("step_264_conv2dWeightGrad", [at(1, 175104, 156672), at(1, 2162176, 12240), at(0, 2393344, 175104), at(0, 1012224, 175104), at(1, 0, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [72,1,1] }, { shader: 333, workgroups: [45,1,1] }),
+        dispatch("step_265_pointwise_G_layer6_conv2d_list_0", [at(0, 1012224, 175104), at(1, 0, 175104), at(1, 3003392, 4), at(1, 175104, 175104)], { shader: 334, workgroups: [86,1,1] }),
+        dispatch("step_266_sum", [at(1, 2444800, 11628), at(1, 350208, 76)], { adapter: "cpu", features: ["subgroups"], shader: 327, workgroups: [19,1,1] }, { shader: 328, workgroups: [1,1,1] }),
+        dispatch("step_267_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 2568448, 76), at(1, 350208, 76), at(0, 1187328, 76), at(1, 920064, 76), at(1, 3003392, 4), at(1, 920320, 76), at(0, 2743808, 76), at(0, 1362688, 76), at(1, 920576, 76), at(1, 920832, 76)], { shader: 329, workgroups: [1,1,1] }),
+        dispatch("step_268_conv2dWeightGrad_packc", [at(1, 935936, 156672), at(1, 525312, 156672)], { shader: 113, workgroups: [153,1,1] }),
+        dispatch("step_268_conv2dWeightGrad", [at(1, 525312, 156672), at(1, 2162176, 12240), at(0, 2568704, 175104), at(0, 1187584, 175104), at(1, 350208, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [72,1,1] }, { shader: 336, workgroups: [45,1,1] }),
+        dispatch("step_269_pointwise_G_layer6_conv2d_list_1", [at(0, 1187584, 175104), at(1, 350208, 175104), at(1, 3003392, 4), at(1, 525312, 175104)], { shader: 334, workgroups: [86,1,1] }),
       ],
       copies: [
         { from: at(1, 2230528, 4704), to: at(0, 131328, 4704) },

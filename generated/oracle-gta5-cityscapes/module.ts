@@ -29134,12 +29134,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 369: first used by step_1478_pointwise_sgd_G_G_layer5_conv2d_list_0
 const shader369 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 304
+// pointwise f32[19] and 3 sibling(s)
+// threads 19, workgroup 64; FLOPs 76; bytes 688
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -29150,39 +29156,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (b1[(i0 % 19i)] + v_1);
   let v_3 = (v_0 + v_2);
   b3[i0] = v_3;
+  let v_4 = (v_3 * b4[0i]);
+  let v_5 = (b2[i0] - v_4);
+  b5[i0] = v_5;
+  let v_6 = (b6[i0] * 0.8999999761581421f);
+  let v_7 = (b7[i0] * 0.0005000000237487257f);
+  let v_8 = (b1[(i0 % 19i)] + v_7);
+  let v_9 = (v_6 + v_8);
+  b8[i0] = v_9;
+  let v_10 = (v_9 * b4[0i]);
+  let v_11 = (b7[i0] - v_10);
+  b9[i0] = v_11;
 }
 `;
 
-// shader 370: first used by step_1479_pointwise_G_layer5_conv2d_list_0
+// shader 370: first used by step_1479_conv2dWeightGrad_cpu
 const shader370 = `
-// pointwise f32[19] and 1 sibling(s)
-// threads 19, workgroup 64; FLOPs 38; bytes 536
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * 0.8999999761581421f);
-  let v_3 = (b6[i0] * 0.0005000000237487257f);
-  let v_4 = (b5[(i0 % 19i)] + v_3);
-  let v_5 = (v_2 + v_4);
-  b7[i0] = v_5;
-}
-`;
-
-// shader 371: first used by step_1480_conv2dWeightGrad_cpu
-const shader371 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,19,65,129] -> [19,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -29503,8 +29492,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 372: first used by step_1480_conv2dWeightGrad
-const shader372 = `
+// shader 371: first used by step_1479_conv2dWeightGrad
+const shader371 = `
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,19,65,129] -> [19,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[19,1024,3,3]
@@ -29596,27 +29585,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 373: first used by step_1482_pointwise_G_layer5_conv2d_list_1
-const shader373 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 232
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-}
-`;
-
-// shader 374: first used by step_1483_conv2dWeightGrad_cpu
-const shader374 = `
+// shader 372: first used by step_1481_conv2dWeightGrad_cpu
+const shader372 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,19,65,129] -> [19,2048,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -29937,8 +29907,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 375: first used by step_1483_conv2dWeightGrad
-const shader375 = `
+// shader 373: first used by step_1481_conv2dWeightGrad
+const shader373 = `
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,19,65,129] -> [19,2048,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[19,2048,3,3]
@@ -30030,8 +30000,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 376: first used by step_1484_pointwise_G_layer6_conv2d_list_0
-const shader376 = `
+// shader 374: first used by step_1482_pointwise_G_layer6_conv2d_list_0
+const shader374 = `
 // pointwise f32[19,2048,3,3]
 // threads 350208 (8 per invocation), workgroup 64; FLOPs 350208; bytes 4202500
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -30055,8 +30025,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 377: first used by step_1488_conv2dWeightGrad_cpu
-const shader377 = `
+// shader 375: first used by step_1485_conv2dWeightGrad_cpu
+const shader375 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,19,65,129] -> [19,2048,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
@@ -30377,8 +30347,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 378: first used by step_1488_conv2dWeightGrad
-const shader378 = `
+// shader 376: first used by step_1485_conv2dWeightGrad
+const shader376 = `
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,19,65,129] -> [19,2048,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[19,2048,3,3]
@@ -30473,7 +30443,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const module: GeneratedModule = {
     name: "oracle-gta5-cityscapes",
     config: {"variant":"oracle","numClasses":19,"sourceSize":[720,1280],"targetSize":[512,1024],"network":{"blocks":[3,4,23,3],"width":64,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":1},"ndf":64,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.00025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":250000,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
-    limits: {"maxStorageBufferBindingSize":68689920,"maxBufferSize":1073741824,"maxStorageBuffersPerShaderStage":9},
+    limits: {"maxStorageBufferBindingSize":68689920,"maxBufferSize":1073741824,"maxStorageBuffersPerShaderStage":10},
     arenas: [
       {"name":"persistent0","bytes":361027072,"kind":"persistent"},
       {"name":"scratch0","bytes":1073741824,"kind":"scratch"},
@@ -31513,15 +31483,13 @@ export const module: GeneratedModule = {
       { name: "step_1477_sum_stage1", wgsl: shader367 },
       { name: "step_1477_sum_stage2", wgsl: shader368 },
       { name: "step_1478_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader369 },
-      { name: "step_1479_pointwise_G_layer5_conv2d_list_0", wgsl: shader370 },
-      { name: "step_1480_conv2dWeightGrad_cpu", wgsl: shader371 },
-      { name: "step_1480_conv2dWeightGrad", wgsl: shader372 },
-      { name: "step_1482_pointwise_G_layer5_conv2d_list_1", wgsl: shader373 },
-      { name: "step_1483_conv2dWeightGrad_cpu", wgsl: shader374 },
-      { name: "step_1483_conv2dWeightGrad", wgsl: shader375 },
-      { name: "step_1484_pointwise_G_layer6_conv2d_list_0", wgsl: shader376 },
-      { name: "step_1488_conv2dWeightGrad_cpu", wgsl: shader377 },
-      { name: "step_1488_conv2dWeightGrad", wgsl: shader378 },
+      { name: "step_1479_conv2dWeightGrad_cpu", wgsl: shader370 },
+      { name: "step_1479_conv2dWeightGrad", wgsl: shader371 },
+      { name: "step_1481_conv2dWeightGrad_cpu", wgsl: shader372 },
+      { name: "step_1481_conv2dWeightGrad", wgsl: shader373 },
+      { name: "step_1482_pointwise_G_layer6_conv2d_list_0", wgsl: shader374 },
+      { name: "step_1485_conv2dWeightGrad_cpu", wgsl: shader375 },
+      { name: "step_1485_conv2dWeightGrad", wgsl: shader376 },
     ],
     phases: [
     {
@@ -34078,23 +34046,19 @@ export const module: GeneratedModule = {
         dispatch("step_1476_pointwise_G_layer5_conv2d_list_0", [at(0, 178810880, 700416), at(1, 160972800, 700416), at(2, 1073687040, 4), at(1, 161673216, 700416)], { shader: 366, workgroups: [342,1,1] }),
         dispatch("step_1477_sum_stage1", [at(3, 722586112, 637260), at(1, 0, 608)], { shader: 367, workgroups: [3,1,1] }),
         dispatch("step_1477_sum_stage2", [at(1, 0, 608), at(1, 768, 76)], { shader: 368, workgroups: [1,1,1] }),
-        dispatch("step_1478_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 357497600, 76), at(1, 768, 76), at(0, 179511296, 76), at(1, 163774464, 76)], { shader: 369, workgroups: [1,1,1] }),
-        dispatch("step_1479_pointwise_G_layer5_conv2d_list_0", [at(0, 179511296, 76), at(1, 163774464, 76), at(2, 1073687040, 4), at(1, 163774720, 76), at(0, 358198272, 76), at(1, 768, 76), at(0, 180211968, 76), at(1, 163774976, 76)], { shader: 370, workgroups: [1,1,1] }),
-        dispatch("step_1480_conv2dWeightGrad_packc", [at(4, 34344960, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1480_conv2dWeightGrad", [at(1, 0, 34344960), at(3, 721244160, 670800), at(0, 357497856, 700416), at(0, 179511552, 700416), at(1, 162373632, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 371, workgroups: [288,1,1] }, { shader: 372, workgroups: [180,1,1] }),
-        dispatch("step_1481_pointwise_G_layer5_conv2d_list_1", [at(0, 179511552, 700416), at(1, 162373632, 700416), at(2, 1073687040, 4), at(1, 163074048, 700416)], { shader: 366, workgroups: [342,1,1] }),
-        dispatch("step_1482_pointwise_G_layer5_conv2d_list_1", [at(0, 180211968, 76), at(1, 163774976, 76), at(2, 1073687040, 4), at(1, 163775232, 76)], { shader: 373, workgroups: [1,1,1] }),
-        dispatch("step_1483_conv2dWeightGrad_packc", [at(1, 686899200, 68689920), at(1, 0, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
-        dispatch("step_1483_conv2dWeightGrad", [at(1, 0, 68689920), at(3, 721915136, 670800), at(0, 358198528, 1400832), at(0, 181613568, 1400832), at(1, 156770304, 1400832)], { adapter: "cpu", features: ["subgroups"], shader: 374, workgroups: [576,1,1] }, { shader: 375, workgroups: [360,1,1] }),
-        dispatch("step_1484_pointwise_G_layer6_conv2d_list_0", [at(0, 181613568, 1400832), at(1, 156770304, 1400832), at(2, 1073687040, 4), at(1, 158171136, 1400832)], { shader: 376, workgroups: [684,1,1] }),
-        dispatch("step_1485_sum_stage1", [at(3, 723223552, 637260), at(1, 0, 608)], { shader: 367, workgroups: [3,1,1] }),
-        dispatch("step_1485_sum_stage2", [at(1, 0, 608), at(1, 768, 76)], { shader: 368, workgroups: [1,1,1] }),
-        dispatch("step_1486_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 359599360, 76), at(1, 768, 76), at(0, 183014400, 76), at(1, 163775488, 76)], { shader: 369, workgroups: [1,1,1] }),
-        dispatch("step_1487_pointwise_G_layer6_conv2d_list_0", [at(0, 183014400, 76), at(1, 163775488, 76), at(2, 1073687040, 4), at(1, 163775744, 76), at(0, 361000448, 76), at(1, 768, 76), at(0, 184415488, 76), at(1, 163776000, 76)], { shader: 370, workgroups: [1,1,1] }),
-        dispatch("step_1488_conv2dWeightGrad_packc", [at(1, 686899200, 68689920), at(1, 0, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
-        dispatch("step_1488_conv2dWeightGrad", [at(1, 0, 68689920), at(3, 721915136, 670800), at(0, 359599616, 1400832), at(0, 183014656, 1400832), at(1, 159571968, 1400832)], { adapter: "cpu", features: ["subgroups"], shader: 377, workgroups: [576,1,1] }, { shader: 378, workgroups: [360,1,1] }),
-        dispatch("step_1489_pointwise_G_layer6_conv2d_list_1", [at(0, 183014656, 1400832), at(1, 159571968, 1400832), at(2, 1073687040, 4), at(1, 0, 1400832)], { shader: 376, workgroups: [684,1,1] }),
-        dispatch("step_1490_pointwise_G_layer6_conv2d_list_1", [at(0, 184415488, 76), at(1, 163776000, 76), at(2, 1073687040, 4), at(1, 1400832, 76)], { shader: 373, workgroups: [1,1,1] }),
+        dispatch("step_1478_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 357497600, 76), at(1, 768, 76), at(0, 179511296, 76), at(1, 163774464, 76), at(2, 1073687040, 4), at(1, 163774720, 76), at(0, 358198272, 76), at(0, 180211968, 76), at(1, 163774976, 76), at(1, 163775232, 76)], { shader: 369, workgroups: [1,1,1] }),
+        dispatch("step_1479_conv2dWeightGrad_packc", [at(4, 34344960, 34344960), at(1, 0, 34344960)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1479_conv2dWeightGrad", [at(1, 0, 34344960), at(3, 721244160, 670800), at(0, 357497856, 700416), at(0, 179511552, 700416), at(1, 162373632, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 370, workgroups: [288,1,1] }, { shader: 371, workgroups: [180,1,1] }),
+        dispatch("step_1480_pointwise_G_layer5_conv2d_list_1", [at(0, 179511552, 700416), at(1, 162373632, 700416), at(2, 1073687040, 4), at(1, 163074048, 700416)], { shader: 366, workgroups: [342,1,1] }),
+        dispatch("step_1481_conv2dWeightGrad_packc", [at(1, 686899200, 68689920), at(1, 0, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
+        dispatch("step_1481_conv2dWeightGrad", [at(1, 0, 68689920), at(3, 721915136, 670800), at(0, 358198528, 1400832), at(0, 181613568, 1400832), at(1, 156770304, 1400832)], { adapter: "cpu", features: ["subgroups"], shader: 372, workgroups: [576,1,1] }, { shader: 373, workgroups: [360,1,1] }),
+        dispatch("step_1482_pointwise_G_layer6_conv2d_list_0", [at(0, 181613568, 1400832), at(1, 156770304, 1400832), at(2, 1073687040, 4), at(1, 158171136, 1400832)], { shader: 374, workgroups: [684,1,1] }),
+        dispatch("step_1483_sum_stage1", [at(3, 723223552, 637260), at(1, 0, 608)], { shader: 367, workgroups: [3,1,1] }),
+        dispatch("step_1483_sum_stage2", [at(1, 0, 608), at(1, 768, 76)], { shader: 368, workgroups: [1,1,1] }),
+        dispatch("step_1484_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 359599360, 76), at(1, 768, 76), at(0, 183014400, 76), at(1, 163775488, 76), at(2, 1073687040, 4), at(1, 163775744, 76), at(0, 361000448, 76), at(0, 184415488, 76), at(1, 163776000, 76), at(1, 163776256, 76)], { shader: 369, workgroups: [1,1,1] }),
+        dispatch("step_1485_conv2dWeightGrad_packc", [at(1, 686899200, 68689920), at(1, 0, 68689920)], { shader: 125, workgroups: [32768,3,1] }),
+        dispatch("step_1485_conv2dWeightGrad", [at(1, 0, 68689920), at(3, 721915136, 670800), at(0, 359599616, 1400832), at(0, 183014656, 1400832), at(1, 159571968, 1400832)], { adapter: "cpu", features: ["subgroups"], shader: 375, workgroups: [576,1,1] }, { shader: 376, workgroups: [360,1,1] }),
+        dispatch("step_1486_pointwise_G_layer6_conv2d_list_1", [at(0, 183014656, 1400832), at(1, 159571968, 1400832), at(2, 1073687040, 4), at(1, 0, 1400832)], { shader: 374, workgroups: [684,1,1] }),
       ],
       copies: [
         { from: at(2, 514529280, 37632), to: at(0, 8388864, 37632) },
@@ -34319,7 +34283,7 @@ export const module: GeneratedModule = {
         { from: at(1, 163775488, 76), to: at(0, 359599360, 76) },
         { from: at(1, 0, 1400832), to: at(0, 183014656, 1400832) },
         { from: at(1, 159571968, 1400832), to: at(0, 359599616, 1400832) },
-        { from: at(1, 1400832, 76), to: at(0, 184415488, 76) },
+        { from: at(1, 163776256, 76), to: at(0, 184415488, 76) },
         { from: at(1, 163776000, 76), to: at(0, 361000448, 76) },
         { from: at(1, 1073741568, 256), to: at(0, 8427008, 256) },
         { from: at(2, 1073683456, 256), to: at(0, 8427264, 256) },

@@ -60705,13 +60705,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 657: first used by step_547_pointwise_sgd_G_G_layer5_conv2d_list_0
 const shader657 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 380
+// pointwise f32[19] and 2 sibling(s)
+// threads 19, workgroup 64; FLOPs 57; bytes 688
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -60723,41 +60728,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_3 = (v_1 + v_2);
   let v_4 = (v_0 + v_3);
   b4[i0] = v_4;
+  let v_5 = (v_4 * b5[0i]);
+  let v_6 = (b3[i0] - v_5);
+  b6[i0] = v_6;
+  let v_7 = (b7[i0] * 0.8999999761581421f);
+  let v_8 = (b8[i0] * 0.0005000000237487257f);
+  let v_9 = (v_1 + v_8);
+  let v_10 = (v_7 + v_9);
+  b9[i0] = v_10;
 }
 `;
 
-// shader 658: first used by step_548_pointwise_G_layer5_conv2d_list_0
+// shader 658: first used by step_548_conv2dWeightGrad_cpu
 const shader658 = `
-// pointwise f32[19] and 1 sibling(s)
-// threads 19, workgroup 64; FLOPs 38; bytes 612
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * 0.8999999761581421f);
-  let v_3 = (b5[(i0 % 19i)] + b6[(i0 % 19i)]);
-  let v_4 = (b7[i0] * 0.0005000000237487257f);
-  let v_5 = (v_3 + v_4);
-  let v_6 = (v_2 + v_5);
-  b8[i0] = v_6;
-}
-`;
-
-// shader 659: first used by step_549_conv2dWeightGrad_cpu
-const shader659 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -61080,8 +61063,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 660: first used by step_549_conv2dWeightGrad
-const shader660 = `
+// shader 659: first used by step_548_conv2dWeightGrad
+const shader659 = `
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,128,3,3]
@@ -61175,7 +61158,41 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 661: first used by step_552_conv2dWeightGrad_cpu
+// shader 660: first used by step_550_pointwise_G_layer5_conv2d_list_1
+const shader660 = `
+// pointwise f32[19] and 2 sibling(s)
+// threads 19, workgroup 64; FLOPs 57; bytes 688
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+  let v_2 = (b4[i0] * 0.8999999761581421f);
+  let v_3 = (b5[(i0 % 19i)] + b6[(i0 % 19i)]);
+  let v_4 = (b7[i0] * 0.0005000000237487257f);
+  let v_5 = (v_3 + v_4);
+  let v_6 = (v_2 + v_5);
+  b8[i0] = v_6;
+  let v_7 = (v_6 * b2[0i]);
+  let v_8 = (b7[i0] - v_7);
+  b9[i0] = v_8;
+}
+`;
+
+// shader 661: first used by step_551_conv2dWeightGrad_cpu
 const shader661 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
@@ -61499,7 +61516,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 662: first used by step_552_conv2dWeightGrad
+// shader 662: first used by step_551_conv2dWeightGrad
 const shader662 = `
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [18,18], dilation [18,18]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -61594,7 +61611,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 663: first used by step_555_conv2dWeightGrad_cpu
+// shader 663: first used by step_553_conv2dWeightGrad_cpu
 const shader663 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
@@ -61918,7 +61935,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 664: first used by step_555_conv2dWeightGrad
+// shader 664: first used by step_553_conv2dWeightGrad
 const shader664 = `
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [24,24], dilation [24,24]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -62013,26 +62030,35 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 665: first used by step_557_pointwise_G_layer5_conv2d_list_3
+// shader 665: first used by step_555_pointwise_sgd_G_G_layer5_conv2d_list_3
 const shader665 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 232
+// pointwise f32[19] and 1 sibling(s)
+// threads 19, workgroup 64; FLOPs 38; bytes 460
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
   if (gi >= 19i) { return; }
   let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 19i)] + b2[(i0 % 19i)]);
+  let v_2 = (b3[i0] * 0.0005000000237487257f);
+  let v_3 = (v_1 + v_2);
+  let v_4 = (v_0 + v_3);
+  b4[i0] = v_4;
+  let v_5 = (v_4 * b5[0i]);
+  let v_6 = (b3[i0] - v_5);
+  b6[i0] = v_6;
 }
 `;
 
-// shader 666: first used by step_558_conv2dWeightGrad_cpu
+// shader 666: first used by step_556_conv2dWeightGrad_cpu
 const shader666 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
@@ -62356,7 +62382,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 667: first used by step_558_conv2dWeightGrad
+// shader 667: first used by step_556_conv2dWeightGrad
 const shader667 = `
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -62451,7 +62477,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 668: first used by step_559_pointwise_G_layer6_conv2d_list_0
+// shader 668: first used by step_557_pointwise_G_layer6_conv2d_list_0
 const shader668 = `
 // pointwise f32[19,256,3,3]
 // threads 43776 (8 per invocation), workgroup 64; FLOPs 43776; bytes 525316
@@ -62476,7 +62502,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 669: first used by step_563_conv2dWeightGrad_cpu
+// shader 669: first used by step_560_conv2dWeightGrad_cpu
 const shader669 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
@@ -62800,7 +62826,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 670: first used by step_563_conv2dWeightGrad
+// shader 670: first used by step_560_conv2dWeightGrad
 const shader670 = `
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -62895,7 +62921,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 671: first used by step_566_conv2dWeightGrad_cpu
+// shader 671: first used by step_563_conv2dWeightGrad_cpu
 const shader671 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
@@ -63219,7 +63245,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 672: first used by step_566_conv2dWeightGrad
+// shader 672: first used by step_563_conv2dWeightGrad
 const shader672 = `
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [18,18], dilation [18,18]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -63314,7 +63340,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 673: first used by step_569_conv2dWeightGrad_cpu
+// shader 673: first used by step_565_conv2dWeightGrad_cpu
 const shader673 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
@@ -63638,7 +63664,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 674: first used by step_569_conv2dWeightGrad
+// shader 674: first used by step_565_conv2dWeightGrad
 const shader674 = `
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [24,24], dilation [24,24]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -63733,7 +63759,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 675: first used by step_572_pointwise_D1_classifier
+// shader 675: first used by step_568_pointwise_D1_classifier
 const shader675 = `
 // pointwise f32[1,1,1,2]
 // threads 2, workgroup 64; FLOPs 2; bytes 16
@@ -63756,7 +63782,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 676: first used by step_573_pointwise_D1_classifier
+// shader 676: first used by step_569_pointwise_D1_classifier
 const shader676 = `
 // pointwise f32[1,1,1,2]
 // threads 2, workgroup 64; FLOPs 2; bytes 32
@@ -63787,7 +63813,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 677: first used by step_578_conv2dWeightGrad_D1_conv2_cpu
+// shader 677: first used by step_574_conv2dWeightGrad_D1_conv2_cpu
 const shader677 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,19,49,67] with f32[1,16,24,33] -> [16,19,4,4]
@@ -64102,7 +64128,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 678: first used by step_578_conv2dWeightGrad_D1_conv2
+// shader 678: first used by step_574_conv2dWeightGrad_D1_conv2
 const shader678 = `
 // conv2d weight-gradient: f32[1,19,49,67] with f32[1,16,24,33] -> [16,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 792
@@ -64188,16 +64214,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 679: first used by step_579_pointwise_adam_D1_D1_conv1_weight_exp_avg
+// shader 679: first used by step_575_pointwise_adam_D1_D1_conv1_weight_exp_avg
 const shader679 = `
-// pointwise f32[16,19,4,4] and 1 sibling(s)
-// threads 4864 (8 per invocation), workgroup 64; FLOPs 9728; bytes 116736
+// pointwise f32[16,19,4,4] and 2 sibling(s)
+// threads 4864 (8 per invocation), workgroup 64; FLOPs 14592; bytes 155656
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -64218,43 +64248,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 304i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 680: first used by step_580_pointwise_D1_conv1
+// shader 680: first used by step_576_sum_D1_conv2_cpu
 const shader680 = `
-// pointwise f32[16,19,4,4]
-// threads 4864 (8 per invocation), workgroup 64; FLOPs 4864; bytes 77832
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 4864i) { break; }
-    let i0 = (gi / 304i);
-    let i1 = ((gi / 16i) % 19i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 304i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 304i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 304i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 681: first used by step_581_sum_D1_conv2_cpu
-const shader681 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,24,33]: 16 outputs x 792 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -64279,8 +64285,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 682: first used by step_581_sum_D1_conv2
-const shader682 = `
+// shader 681: first used by step_576_sum_D1_conv2
+const shader681 = `
 // sum over axes [0,2,3] of f32[1,16,24,33]: 16 outputs x 792 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 12672; bytes 50752
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -64297,16 +64303,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 683: first used by step_582_pointwise_adam_D1_D1_conv1_bias_exp_avg
-const shader683 = `
-// pointwise f32[16] and 1 sibling(s)
-// threads 16, workgroup 64; FLOPs 32; bytes 384
+// shader 682: first used by step_577_pointwise_adam_D1_D1_conv1_bias_exp_avg
+const shader682 = `
+// pointwise f32[16] and 2 sibling(s)
+// threads 16, workgroup 64; FLOPs 48; bytes 520
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -64322,36 +64332,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 684: first used by step_583_pointwise_D1_conv1
-const shader684 = `
-// pointwise f32[16]
-// threads 16, workgroup 64; FLOPs 16; bytes 264
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 16i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 685: first used by step_584_conv2dWeightGrad_D1_conv1_cpu
-const shader685 = `
+// shader 683: first used by step_578_conv2dWeightGrad_D1_conv1_cpu
+const shader683 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,24,33] with f32[1,32,12,16] -> [32,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 192
@@ -64665,8 +64657,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 686: first used by step_584_conv2dWeightGrad_D1_conv1
-const shader686 = `
+// shader 684: first used by step_578_conv2dWeightGrad_D1_conv1
+const shader684 = `
 // conv2d weight-gradient: f32[1,16,24,33] with f32[1,32,12,16] -> [32,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 192
 // threads 512, workgroup 64; FLOPs 3145728; bytes 108032
@@ -64751,16 +64743,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 687: first used by step_585_pointwise_adam_D1_D1_conv2_weight_exp_avg
-const shader687 = `
-// pointwise f32[32,16,4,4] and 1 sibling(s)
-// threads 8192 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196608
+// shader 685: first used by step_579_pointwise_adam_D1_D1_conv2_weight_exp_avg
+const shader685 = `
+// pointwise f32[32,16,4,4] and 2 sibling(s)
+// threads 8192 (8 per invocation), workgroup 64; FLOPs 24576; bytes 262152
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -64781,43 +64777,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 256i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 688: first used by step_586_pointwise_D1_conv2
-const shader688 = `
-// pointwise f32[32,16,4,4]
-// threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 131080
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 8192i) { break; }
-    let i0 = (gi / 256i);
-    let i1 = ((gi / 16i) % 16i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 256i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 256i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 256i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 689: first used by step_587_sum_D1_conv3_cpu
-const shader689 = `
+// shader 686: first used by step_580_sum_D1_conv3_cpu
+const shader686 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,12,16]: 32 outputs x 192 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -64842,8 +64814,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 690: first used by step_587_sum_D1_conv3
-const shader690 = `
+// shader 687: first used by step_580_sum_D1_conv3
+const shader687 = `
 // sum over axes [0,2,3] of f32[1,32,12,16]: 32 outputs x 192 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 6144; bytes 24704
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -64860,16 +64832,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 691: first used by step_588_pointwise_adam_D1_D1_conv2_bias_exp_avg
-const shader691 = `
-// pointwise f32[32] and 1 sibling(s)
-// threads 32, workgroup 64; FLOPs 64; bytes 768
+// shader 688: first used by step_581_pointwise_adam_D1_D1_conv2_bias_exp_avg
+const shader688 = `
+// pointwise f32[32] and 2 sibling(s)
+// threads 32, workgroup 64; FLOPs 96; bytes 1032
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -64885,36 +64861,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 692: first used by step_589_pointwise_D1_conv2
-const shader692 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 520
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 32i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 693: first used by step_590_conv2dWeightGrad_D1_conv2_cpu
-const shader693 = `
+// shader 689: first used by step_582_conv2dWeightGrad_D1_conv2_cpu
+const shader689 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,12,16] with f32[1,64,6,8] -> [64,32,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 48
@@ -65228,8 +65186,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 694: first used by step_590_conv2dWeightGrad_D1_conv2
-const shader694 = `
+// shader 690: first used by step_582_conv2dWeightGrad_D1_conv2
+const shader690 = `
 // conv2d weight-gradient: f32[1,32,12,16] with f32[1,64,6,8] -> [64,32,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 48
 // threads 2048, workgroup 64; FLOPs 3145728; bytes 167936
@@ -65314,16 +65272,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 695: first used by step_591_pointwise_adam_D1_D1_conv3_weight_exp_avg
-const shader695 = `
-// pointwise f32[64,32,4,4] and 1 sibling(s)
-// threads 32768 (8 per invocation), workgroup 64; FLOPs 65536; bytes 786432
+// shader 691: first used by step_583_pointwise_adam_D1_D1_conv3_weight_exp_avg
+const shader691 = `
+// pointwise f32[64,32,4,4] and 2 sibling(s)
+// threads 32768 (8 per invocation), workgroup 64; FLOPs 98304; bytes 1048584
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -65344,43 +65306,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 512i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 696: first used by step_592_pointwise_D1_conv3
-const shader696 = `
-// pointwise f32[64,32,4,4]
-// threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 524296
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 32768i) { break; }
-    let i0 = (gi / 512i);
-    let i1 = ((gi / 16i) % 32i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 512i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 512i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 512i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 697: first used by step_593_sum_D1_conv4
-const shader697 = `
+// shader 692: first used by step_584_sum_D1_conv4
+const shader692 = `
 // sum over axes [0,2,3] of f32[1,64,6,8]: 64 outputs x 48 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 3072; bytes 12544
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -65397,16 +65335,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 698: first used by step_594_pointwise_adam_D1_D1_conv3_bias_exp_avg
-const shader698 = `
-// pointwise f32[64] and 1 sibling(s)
-// threads 64, workgroup 64; FLOPs 128; bytes 1536
+// shader 693: first used by step_585_pointwise_adam_D1_D1_conv3_bias_exp_avg
+const shader693 = `
+// pointwise f32[64] and 2 sibling(s)
+// threads 64, workgroup 64; FLOPs 192; bytes 2056
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -65422,36 +65364,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 699: first used by step_595_pointwise_D1_conv3
-const shader699 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1032
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 700: first used by step_596_conv2dWeightGrad_D1_conv3_cpu
-const shader700 = `
+// shader 694: first used by step_586_conv2dWeightGrad_D1_conv3_cpu
+const shader694 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,6,8] with f32[1,128,3,4] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 12
@@ -65765,8 +65689,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 701: first used by step_596_conv2dWeightGrad_D1_conv3
-const shader701 = `
+// shader 695: first used by step_586_conv2dWeightGrad_D1_conv3
+const shader695 = `
 // conv2d weight-gradient: f32[1,64,6,8] with f32[1,128,3,4] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 12
 // threads 8192, workgroup 64; FLOPs 3145728; bytes 542720
@@ -65851,16 +65775,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 702: first used by step_597_pointwise_adam_D1_D1_conv4_weight_exp_avg
-const shader702 = `
-// pointwise f32[128,64,4,4] and 1 sibling(s)
-// threads 131072 (8 per invocation), workgroup 64; FLOPs 262144; bytes 3145728
+// shader 696: first used by step_587_pointwise_adam_D1_D1_conv4_weight_exp_avg
+const shader696 = `
+// pointwise f32[128,64,4,4] and 2 sibling(s)
+// threads 131072 (8 per invocation), workgroup 64; FLOPs 393216; bytes 4194312
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -65881,43 +65809,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 1024i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 703: first used by step_598_pointwise_D1_conv4
-const shader703 = `
-// pointwise f32[128,64,4,4]
-// threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 2097160
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 131072i) { break; }
-    let i0 = (gi / 1024i);
-    let i1 = ((gi / 16i) % 64i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 1024i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 1024i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 1024i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 704: first used by step_599_sum_D1_classifier
-const shader704 = `
+// shader 697: first used by step_588_sum_D1_classifier
+const shader697 = `
 // sum over axes [0,2,3] of f32[1,128,3,4]: 128 outputs x 12 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 1536; bytes 6656
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -65934,16 +65838,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 705: first used by step_600_pointwise_adam_D1_D1_conv4_bias_exp_avg
-const shader705 = `
-// pointwise f32[128] and 1 sibling(s)
-// threads 128, workgroup 64; FLOPs 256; bytes 3072
+// shader 698: first used by step_589_pointwise_adam_D1_D1_conv4_bias_exp_avg
+const shader698 = `
+// pointwise f32[128] and 2 sibling(s)
+// threads 128, workgroup 64; FLOPs 384; bytes 4104
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -65959,36 +65867,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 706: first used by step_601_pointwise_D1_conv4
-const shader706 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 2056
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 128i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 707: first used by step_602_conv2dWeightGrad_D1_conv4_cpu
-const shader707 = `
+// shader 699: first used by step_590_conv2dWeightGrad_D1_conv4_cpu
+const shader699 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,3,4] with f32[1,1,1,2] -> [1,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 2
@@ -66302,8 +66192,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 708: first used by step_602_conv2dWeightGrad_D1_conv4
-const shader708 = `
+// shader 700: first used by step_590_conv2dWeightGrad_D1_conv4
+const shader700 = `
 // conv2d weight-gradient: f32[1,128,3,4] with f32[1,1,1,2] -> [1,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 2
 // threads 512, workgroup 64; FLOPs 8192; bytes 14368
@@ -66358,16 +66248,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 709: first used by step_603_pointwise_adam_D1_D1_classifier_weight_exp_avg
-const shader709 = `
-// pointwise f32[1,128,4,4] and 1 sibling(s)
-// threads 2048, workgroup 64; FLOPs 4096; bytes 49152
+// shader 701: first used by step_591_pointwise_adam_D1_D1_classifier_weight_exp_avg
+const shader701 = `
+// pointwise f32[1,128,4,4] and 2 sibling(s)
+// threads 2048, workgroup 64; FLOPs 6144; bytes 65544
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -66385,38 +66279,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i1 * 16i + i2 * 4i + i3] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i1 * 16i + i2 * 4i + i3] - v_12);
+  b9[i1 * 16i + i2 * 4i + i3] = v_13;
 }
 `;
 
-// shader 710: first used by step_604_pointwise_D1_classifier
-const shader710 = `
-// pointwise f32[1,128,4,4]
-// threads 2048, workgroup 64; FLOPs 2048; bytes 32776
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 2048i) { return; }
-  let i1 = ((gi / 16i) % 128i);
-  let i2 = ((gi / 4i) % 4i);
-  let i3 = (gi % 4i);
-  let v_0 = (b1[i1 * 16i + i2 * 4i + i3] * b2[0i]);
-  let v_1 = sqrt(b3[i1 * 16i + i2 * 4i + i3]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i1 * 16i + i2 * 4i + i3] - v_4);
-  b5[i1 * 16i + i2 * 4i + i3] = v_5;
-}
-`;
-
-// shader 711: first used by step_605_sum
-const shader711 = `
+// shader 702: first used by step_592_sum
+const shader702 = `
 // sum over axes [0,2,3] of f32[1,1,1,2]: 1 outputs x 2 elements, 1 split(s)
 // threads 1, workgroup 64; FLOPs 2; bytes 12
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66433,16 +66307,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 712: first used by step_606_pointwise_adam_D1_D1_classifier_bias_exp_avg
-const shader712 = `
-// pointwise f32[1] and 1 sibling(s)
-// threads 1, workgroup 64; FLOPs 2; bytes 24
+// shader 703: first used by step_593_pointwise_adam_D1_D1_classifier_bias_exp_avg
+const shader703 = `
+// pointwise f32[1] and 2 sibling(s)
+// threads 1, workgroup 64; FLOPs 3; bytes 40
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -66457,187 +66335,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[0i] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[0i] - v_12);
+  b9[0i] = v_13;
 }
 `;
 
-// shader 713: first used by step_607_pointwise_D1_classifier
-const shader713 = `
-// pointwise f32[1]
-// threads 1, workgroup 64; FLOPs 1; bytes 24
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b1[0i] * b2[0i]);
-  let v_1 = sqrt(b3[0i]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[0i] - v_4);
-  b5[0i] = v_5;
-}
-`;
-
-// shader 714: first used by step_619_pointwise_D2_conv1
-const shader714 = `
-// pointwise f32[16] and 1 sibling(s)
-// threads 16, workgroup 64; FLOPs 32; bytes 520
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 16i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[(i0 % 16i)] * 0.011111111380159855f);
-  let v_8 = (v_7 * 0.10000000149011612f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = (v_9 * 0.8999999761581421f);
-  let v_11 = (b8[(i0 % 16i)] * 0.01587301678955555f);
-  let v_12 = (v_11 * 0.10000000149011612f);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
-}
-`;
-
-// shader 715: first used by step_625_pointwise_D2_conv2
-const shader715 = `
-// pointwise f32[32] and 1 sibling(s)
-// threads 32, workgroup 64; FLOPs 64; bytes 1032
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 32i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[(i0 % 32i)] * 0.0030959751456975937f);
-  let v_8 = (v_7 * 0.10000000149011612f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = (v_9 * 0.8999999761581421f);
-  let v_11 = (b8[(i0 % 32i)] * 0.004273504484444857f);
-  let v_12 = (v_11 * 0.10000000149011612f);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
-}
-`;
-
-// shader 716: first used by step_631_pointwise_D2_conv3
-const shader716 = `
-// pointwise f32[64] and 1 sibling(s)
-// threads 64, workgroup 64; FLOPs 128; bytes 2056
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[(i0 % 64i)] * 0.011111111380159855f);
-  let v_8 = (v_7 * 0.10000000149011612f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = (v_9 * 0.8999999761581421f);
-  let v_11 = (b8[(i0 % 64i)] * 0.01587301678955555f);
-  let v_12 = (v_11 * 0.10000000149011612f);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
-}
-`;
-
-// shader 717: first used by step_637_pointwise_D2_conv4
-const shader717 = `
-// pointwise f32[128] and 1 sibling(s)
-// threads 128, workgroup 64; FLOPs 256; bytes 4104
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 128i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[(i0 % 128i)] * 0.011111111380159855f);
-  let v_8 = (v_7 * 0.10000000149011612f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = (v_9 * 0.8999999761581421f);
-  let v_11 = (b8[(i0 % 128i)] * 0.01587301678955555f);
-  let v_12 = (v_11 * 0.10000000149011612f);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
-}
-`;
-
-// shader 718: first used by step_644_pointwise_G_bn1_running_mean
-const shader718 = `
+// shader 704: first used by step_620_pointwise_G_bn1_running_mean
+const shader704 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66661,8 +66370,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 719: first used by step_645_pointwise_G_conv1
-const shader719 = `
+// shader 705: first used by step_621_pointwise_G_conv1
+const shader705 = `
 // pointwise f32[1,8,25,34]
 // threads 6800 (8 per invocation), workgroup 64; FLOPs 6800; bytes 54432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66684,8 +66393,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 720: first used by step_646_sum_G_conv1_cpu
-const shader720 = `
+// shader 706: first used by step_622_sum_G_conv1_cpu
+const shader706 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,25,34]: 8 outputs x 850 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -66711,8 +66420,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 721: first used by step_646_sum_G_conv1
-const shader721 = `
+// shader 707: first used by step_622_sum_G_conv1
+const shader707 = `
 // sum over axes [0,2,3] of f32[1,8,25,34]: 8 outputs x 850 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 6800; bytes 27232
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66730,8 +66439,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 722: first used by step_647_pointwise_G_bn1_running_var
-const shader722 = `
+// shader 708: first used by step_623_pointwise_G_bn1_running_var
+const shader708 = `
 // pointwise f32[8] and 1 sibling(s)
 // threads 8, workgroup 64; FLOPs 16; bytes 256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66768,8 +66477,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 723: first used by step_648_pointwise_G_layer1_0_conv1
-const shader723 = `
+// shader 709: first used by step_624_pointwise_G_layer1_0_conv1
+const shader709 = `
 // pointwise f32[1,8,13,18]
 // threads 1872, workgroup 64; FLOPs 1872; bytes 15008
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66788,8 +66497,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 724: first used by step_649_sum_G_layer1_0_conv1_cpu
-const shader724 = `
+// shader 710: first used by step_625_sum_G_layer1_0_conv1_cpu
+const shader710 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,13,18]: 8 outputs x 234 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -66815,8 +66524,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 725: first used by step_649_sum_G_layer1_0_conv1
-const shader725 = `
+// shader 711: first used by step_625_sum_G_layer1_0_conv1
+const shader711 = `
 // sum over axes [0,2,3] of f32[1,8,13,18]: 8 outputs x 234 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 1872; bytes 7520
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66834,8 +66543,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 726: first used by step_650_pointwise_G_layer1_0_bn1_running_var
-const shader726 = `
+// shader 712: first used by step_626_pointwise_G_layer1_0_bn1_running_var
+const shader712 = `
 // pointwise f32[8] and 1 sibling(s)
 // threads 8, workgroup 64; FLOPs 16; bytes 256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66872,8 +66581,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 727: first used by step_653_pointwise_G_layer1_0_bn2_running_var
-const shader727 = `
+// shader 713: first used by step_629_pointwise_G_layer1_0_bn2_running_var
+const shader713 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66897,8 +66606,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 728: first used by step_654_pointwise_G_layer1_0_conv3
-const shader728 = `
+// shader 714: first used by step_630_pointwise_G_layer1_0_bn3_running_mean
+const shader714 = `
+// pointwise f32[32]
+// threads 32, workgroup 64; FLOPs 32; bytes 512
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 32i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 32i)] * 0.0030959751456975937f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 32i)] * 0.004273504484444857f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 715: first used by step_631_pointwise_G_layer1_0_conv3
+const shader715 = `
 // pointwise f32[1,32,13,18]
 // threads 7488 (8 per invocation), workgroup 64; FLOPs 7488; bytes 60032
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66920,8 +66654,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 729: first used by step_655_sum_G_layer1_0_conv3_cpu
-const shader729 = `
+// shader 716: first used by step_632_sum_G_layer1_0_conv3_cpu
+const shader716 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,13,18]: 32 outputs x 234 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -66947,8 +66681,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 730: first used by step_655_sum_G_layer1_0_conv3
-const shader730 = `
+// shader 717: first used by step_632_sum_G_layer1_0_conv3
+const shader717 = `
 // sum over axes [0,2,3] of f32[1,32,13,18]: 32 outputs x 234 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 7488; bytes 30080
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -66966,8 +66700,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 731: first used by step_656_pointwise_G_layer1_0_bn3_running_var
-const shader731 = `
+// shader 718: first used by step_633_pointwise_G_layer1_0_bn3_running_var
+const shader718 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67004,8 +66738,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 732: first used by step_659_pointwise_G_layer1_0_downsample_1_running_var
-const shader732 = `
+// shader 719: first used by step_636_pointwise_G_layer1_0_downsample_1_running_var
+const shader719 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67042,8 +66776,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 733: first used by step_660_pointwise_G_layer2_0_conv1
-const shader733 = `
+// shader 720: first used by step_637_pointwise_G_layer2_0_bn1_running_mean
+const shader720 = `
+// pointwise f32[16]
+// threads 16, workgroup 64; FLOPs 16; bytes 256
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 16i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 16i)] * 0.011111111380159855f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 16i)] * 0.01587301678955555f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 721: first used by step_638_pointwise_G_layer2_0_conv1
+const shader721 = `
 // pointwise f32[1,16,7,9]
 // threads 1008, workgroup 64; FLOPs 1008; bytes 8128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67062,8 +66821,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 734: first used by step_661_sum_G_layer2_0_conv1
-const shader734 = `
+// shader 722: first used by step_639_sum_G_layer2_0_conv1
+const shader722 = `
 // sum over axes [0,2,3] of f32[1,16,7,9]: 16 outputs x 63 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 1008; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67081,8 +66840,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 735: first used by step_662_pointwise_G_layer2_0_bn1_running_var
-const shader735 = `
+// shader 723: first used by step_640_pointwise_G_layer2_0_bn1_running_var
+const shader723 = `
 // pointwise f32[16] and 1 sibling(s)
 // threads 16, workgroup 64; FLOPs 32; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67119,8 +66878,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 736: first used by step_665_pointwise_G_layer2_0_bn2_running_var
-const shader736 = `
+// shader 724: first used by step_643_pointwise_G_layer2_0_bn2_running_var
+const shader724 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67144,8 +66903,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 737: first used by step_666_pointwise_G_layer2_0_conv3
-const shader737 = `
+// shader 725: first used by step_644_pointwise_G_layer2_0_bn3_running_mean
+const shader725 = `
+// pointwise f32[64]
+// threads 64, workgroup 64; FLOPs 64; bytes 1024
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 64i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 64i)] * 0.011111111380159855f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 64i)] * 0.01587301678955555f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 726: first used by step_645_pointwise_G_layer2_0_conv3
+const shader726 = `
 // pointwise f32[1,64,7,9]
 // threads 4032, workgroup 64; FLOPs 4032; bytes 32512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67164,8 +66948,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 738: first used by step_667_sum_G_layer2_0_conv3
-const shader738 = `
+// shader 727: first used by step_646_sum_G_layer2_0_conv3
+const shader727 = `
 // sum over axes [0,2,3] of f32[1,64,7,9]: 64 outputs x 63 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 4032; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67183,8 +66967,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 739: first used by step_668_pointwise_G_layer2_0_bn3_running_var
-const shader739 = `
+// shader 728: first used by step_647_pointwise_G_layer2_0_bn3_running_var
+const shader728 = `
 // pointwise f32[64] and 1 sibling(s)
 // threads 64, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67221,8 +67005,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 740: first used by step_672_pointwise_G_layer3_0_conv1
-const shader740 = `
+// shader 729: first used by step_651_pointwise_G_layer3_0_conv1
+const shader729 = `
 // pointwise f32[1,32,7,9]
 // threads 2016, workgroup 64; FLOPs 2016; bytes 16256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67241,8 +67025,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 741: first used by step_673_sum_G_layer3_0_conv1
-const shader741 = `
+// shader 730: first used by step_652_sum_G_layer3_0_conv1
+const shader730 = `
 // sum over axes [0,2,3] of f32[1,32,7,9]: 32 outputs x 63 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 2016; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67260,8 +67044,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 742: first used by step_674_pointwise_G_layer3_0_bn1_running_var
-const shader742 = `
+// shader 731: first used by step_653_pointwise_G_layer3_0_bn1_running_var
+const shader731 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67298,8 +67082,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 743: first used by step_677_pointwise_G_layer3_0_bn2_running_var
-const shader743 = `
+// shader 732: first used by step_656_pointwise_G_layer3_0_bn2_running_var
+const shader732 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67323,8 +67107,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 744: first used by step_678_pointwise_G_layer3_0_conv3
-const shader744 = `
+// shader 733: first used by step_657_pointwise_G_layer3_0_bn3_running_mean
+const shader733 = `
+// pointwise f32[128]
+// threads 128, workgroup 64; FLOPs 128; bytes 2048
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 128i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 128i)] * 0.011111111380159855f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 128i)] * 0.01587301678955555f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 734: first used by step_658_pointwise_G_layer3_0_conv3
+const shader734 = `
 // pointwise f32[1,128,7,9]
 // threads 8064 (8 per invocation), workgroup 64; FLOPs 8064; bytes 65024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67346,8 +67155,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 745: first used by step_679_sum_G_layer3_0_conv3
-const shader745 = `
+// shader 735: first used by step_659_sum_G_layer3_0_conv3
+const shader735 = `
 // sum over axes [0,2,3] of f32[1,128,7,9]: 128 outputs x 63 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 8064; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67365,8 +67174,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 746: first used by step_680_pointwise_G_layer3_0_bn3_running_var
-const shader746 = `
+// shader 736: first used by step_660_pointwise_G_layer3_0_bn3_running_var
+const shader736 = `
 // pointwise f32[128] and 1 sibling(s)
 // threads 128, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67403,8 +67212,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 747: first used by step_683_pointwise_G_layer3_0_downsample_1_running_var
-const shader747 = `
+// shader 737: first used by step_663_pointwise_G_layer3_0_downsample_1_running_var
+const shader737 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67428,8 +67237,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 748: first used by step_689_pointwise_G_layer4_0_bn2_running_var
-const shader748 = `
+// shader 738: first used by step_669_pointwise_G_layer4_0_bn2_running_var
+const shader738 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67453,8 +67262,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 749: first used by step_690_pointwise_G_layer4_0_bn3_running_mean
-const shader749 = `
+// shader 739: first used by step_670_pointwise_G_layer4_0_bn3_running_mean
+const shader739 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67478,8 +67287,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 750: first used by step_691_pointwise_G_layer4_0_conv3
-const shader750 = `
+// shader 740: first used by step_671_pointwise_G_layer4_0_conv3
+const shader740 = `
 // pointwise f32[1,256,7,9]
 // threads 16128 (8 per invocation), workgroup 64; FLOPs 16128; bytes 130048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67501,8 +67310,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 751: first used by step_692_sum_G_layer4_0_conv3
-const shader751 = `
+// shader 741: first used by step_672_sum_G_layer4_0_conv3
+const shader741 = `
 // sum over axes [0,2,3] of f32[1,256,7,9]: 256 outputs x 63 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 16128; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67520,8 +67329,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 752: first used by step_693_pointwise_G_layer4_0_bn3_running_var
-const shader752 = `
+// shader 742: first used by step_673_pointwise_G_layer4_0_bn3_running_var
+const shader742 = `
 // pointwise f32[256] and 1 sibling(s)
 // threads 256, workgroup 64; FLOPs 512; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67558,8 +67367,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 753: first used by step_696_pointwise_G_layer4_0_downsample_1_running_var
-const shader753 = `
+// shader 743: first used by step_676_pointwise_G_layer4_0_downsample_1_running_var
+const shader743 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -67586,10 +67395,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const module: GeneratedModule = {
     name: "parity-train-advent",
     config: {"variant":"advent","numClasses":19,"sourceSize":[65,71],"targetSize":[49,67],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":4},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.01,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":10,"lambdaSeg":0.1,"lambdaAdvTarget1":0.2,"lambdaAdvTarget2":1,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
-    limits: {"maxStorageBufferBindingSize":524288,"maxBufferSize":11051776,"maxStorageBuffersPerShaderStage":10},
+    limits: {"maxStorageBufferBindingSize":524288,"maxBufferSize":11053824,"maxStorageBuffersPerShaderStage":10},
     arenas: [
       {"name":"persistent0","bytes":7563264,"kind":"persistent"},
-      {"name":"scratch0","bytes":11051776,"kind":"scratch"},
+      {"name":"scratch0","bytes":11053824,"kind":"scratch"},
     ],
     tensors: [
       {"name":"iteration","role":"input","shape":[],"dtype":"i32","bytes":4,"arena":0,"offset":0},
@@ -68462,102 +68271,92 @@ export const module: GeneratedModule = {
       { name: "step_545_pointwise_G_layer5_conv2d_list_0", wgsl: shader655 },
       { name: "step_546_sum", wgsl: shader656 },
       { name: "step_547_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader657 },
-      { name: "step_548_pointwise_G_layer5_conv2d_list_0", wgsl: shader658 },
-      { name: "step_549_conv2dWeightGrad_cpu", wgsl: shader659 },
-      { name: "step_549_conv2dWeightGrad", wgsl: shader660 },
-      { name: "step_552_conv2dWeightGrad_cpu", wgsl: shader661 },
-      { name: "step_552_conv2dWeightGrad", wgsl: shader662 },
-      { name: "step_555_conv2dWeightGrad_cpu", wgsl: shader663 },
-      { name: "step_555_conv2dWeightGrad", wgsl: shader664 },
-      { name: "step_557_pointwise_G_layer5_conv2d_list_3", wgsl: shader665 },
-      { name: "step_558_conv2dWeightGrad_cpu", wgsl: shader666 },
-      { name: "step_558_conv2dWeightGrad", wgsl: shader667 },
-      { name: "step_559_pointwise_G_layer6_conv2d_list_0", wgsl: shader668 },
-      { name: "step_563_conv2dWeightGrad_cpu", wgsl: shader669 },
-      { name: "step_563_conv2dWeightGrad", wgsl: shader670 },
-      { name: "step_566_conv2dWeightGrad_cpu", wgsl: shader671 },
-      { name: "step_566_conv2dWeightGrad", wgsl: shader672 },
-      { name: "step_569_conv2dWeightGrad_cpu", wgsl: shader673 },
-      { name: "step_569_conv2dWeightGrad", wgsl: shader674 },
-      { name: "step_572_pointwise_D1_classifier", wgsl: shader675 },
-      { name: "step_573_pointwise_D1_classifier", wgsl: shader676 },
-      { name: "step_578_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader677 },
-      { name: "step_578_conv2dWeightGrad_D1_conv2", wgsl: shader678 },
-      { name: "step_579_pointwise_adam_D1_D1_conv1_weight_exp_avg", wgsl: shader679 },
-      { name: "step_580_pointwise_D1_conv1", wgsl: shader680 },
-      { name: "step_581_sum_D1_conv2_cpu", wgsl: shader681 },
-      { name: "step_581_sum_D1_conv2", wgsl: shader682 },
-      { name: "step_582_pointwise_adam_D1_D1_conv1_bias_exp_avg", wgsl: shader683 },
-      { name: "step_583_pointwise_D1_conv1", wgsl: shader684 },
-      { name: "step_584_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader685 },
-      { name: "step_584_conv2dWeightGrad_D1_conv1", wgsl: shader686 },
-      { name: "step_585_pointwise_adam_D1_D1_conv2_weight_exp_avg", wgsl: shader687 },
-      { name: "step_586_pointwise_D1_conv2", wgsl: shader688 },
-      { name: "step_587_sum_D1_conv3_cpu", wgsl: shader689 },
-      { name: "step_587_sum_D1_conv3", wgsl: shader690 },
-      { name: "step_588_pointwise_adam_D1_D1_conv2_bias_exp_avg", wgsl: shader691 },
-      { name: "step_589_pointwise_D1_conv2", wgsl: shader692 },
-      { name: "step_590_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader693 },
-      { name: "step_590_conv2dWeightGrad_D1_conv2", wgsl: shader694 },
-      { name: "step_591_pointwise_adam_D1_D1_conv3_weight_exp_avg", wgsl: shader695 },
-      { name: "step_592_pointwise_D1_conv3", wgsl: shader696 },
-      { name: "step_593_sum_D1_conv4", wgsl: shader697 },
-      { name: "step_594_pointwise_adam_D1_D1_conv3_bias_exp_avg", wgsl: shader698 },
-      { name: "step_595_pointwise_D1_conv3", wgsl: shader699 },
-      { name: "step_596_conv2dWeightGrad_D1_conv3_cpu", wgsl: shader700 },
-      { name: "step_596_conv2dWeightGrad_D1_conv3", wgsl: shader701 },
-      { name: "step_597_pointwise_adam_D1_D1_conv4_weight_exp_avg", wgsl: shader702 },
-      { name: "step_598_pointwise_D1_conv4", wgsl: shader703 },
-      { name: "step_599_sum_D1_classifier", wgsl: shader704 },
-      { name: "step_600_pointwise_adam_D1_D1_conv4_bias_exp_avg", wgsl: shader705 },
-      { name: "step_601_pointwise_D1_conv4", wgsl: shader706 },
-      { name: "step_602_conv2dWeightGrad_D1_conv4_cpu", wgsl: shader707 },
-      { name: "step_602_conv2dWeightGrad_D1_conv4", wgsl: shader708 },
-      { name: "step_603_pointwise_adam_D1_D1_classifier_weight_exp_avg", wgsl: shader709 },
-      { name: "step_604_pointwise_D1_classifier", wgsl: shader710 },
-      { name: "step_605_sum", wgsl: shader711 },
-      { name: "step_606_pointwise_adam_D1_D1_classifier_bias_exp_avg", wgsl: shader712 },
-      { name: "step_607_pointwise_D1_classifier", wgsl: shader713 },
-      { name: "step_619_pointwise_D2_conv1", wgsl: shader714 },
-      { name: "step_625_pointwise_D2_conv2", wgsl: shader715 },
-      { name: "step_631_pointwise_D2_conv3", wgsl: shader716 },
-      { name: "step_637_pointwise_D2_conv4", wgsl: shader717 },
-      { name: "step_644_pointwise_G_bn1_running_mean", wgsl: shader718 },
-      { name: "step_645_pointwise_G_conv1", wgsl: shader719 },
-      { name: "step_646_sum_G_conv1_cpu", wgsl: shader720 },
-      { name: "step_646_sum_G_conv1", wgsl: shader721 },
-      { name: "step_647_pointwise_G_bn1_running_var", wgsl: shader722 },
-      { name: "step_648_pointwise_G_layer1_0_conv1", wgsl: shader723 },
-      { name: "step_649_sum_G_layer1_0_conv1_cpu", wgsl: shader724 },
-      { name: "step_649_sum_G_layer1_0_conv1", wgsl: shader725 },
-      { name: "step_650_pointwise_G_layer1_0_bn1_running_var", wgsl: shader726 },
-      { name: "step_653_pointwise_G_layer1_0_bn2_running_var", wgsl: shader727 },
-      { name: "step_654_pointwise_G_layer1_0_conv3", wgsl: shader728 },
-      { name: "step_655_sum_G_layer1_0_conv3_cpu", wgsl: shader729 },
-      { name: "step_655_sum_G_layer1_0_conv3", wgsl: shader730 },
-      { name: "step_656_pointwise_G_layer1_0_bn3_running_var", wgsl: shader731 },
-      { name: "step_659_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader732 },
-      { name: "step_660_pointwise_G_layer2_0_conv1", wgsl: shader733 },
-      { name: "step_661_sum_G_layer2_0_conv1", wgsl: shader734 },
-      { name: "step_662_pointwise_G_layer2_0_bn1_running_var", wgsl: shader735 },
-      { name: "step_665_pointwise_G_layer2_0_bn2_running_var", wgsl: shader736 },
-      { name: "step_666_pointwise_G_layer2_0_conv3", wgsl: shader737 },
-      { name: "step_667_sum_G_layer2_0_conv3", wgsl: shader738 },
-      { name: "step_668_pointwise_G_layer2_0_bn3_running_var", wgsl: shader739 },
-      { name: "step_672_pointwise_G_layer3_0_conv1", wgsl: shader740 },
-      { name: "step_673_sum_G_layer3_0_conv1", wgsl: shader741 },
-      { name: "step_674_pointwise_G_layer3_0_bn1_running_var", wgsl: shader742 },
-      { name: "step_677_pointwise_G_layer3_0_bn2_running_var", wgsl: shader743 },
-      { name: "step_678_pointwise_G_layer3_0_conv3", wgsl: shader744 },
-      { name: "step_679_sum_G_layer3_0_conv3", wgsl: shader745 },
-      { name: "step_680_pointwise_G_layer3_0_bn3_running_var", wgsl: shader746 },
-      { name: "step_683_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader747 },
-      { name: "step_689_pointwise_G_layer4_0_bn2_running_var", wgsl: shader748 },
-      { name: "step_690_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader749 },
-      { name: "step_691_pointwise_G_layer4_0_conv3", wgsl: shader750 },
-      { name: "step_692_sum_G_layer4_0_conv3", wgsl: shader751 },
-      { name: "step_693_pointwise_G_layer4_0_bn3_running_var", wgsl: shader752 },
-      { name: "step_696_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader753 },
+      { name: "step_548_conv2dWeightGrad_cpu", wgsl: shader658 },
+      { name: "step_548_conv2dWeightGrad", wgsl: shader659 },
+      { name: "step_550_pointwise_G_layer5_conv2d_list_1", wgsl: shader660 },
+      { name: "step_551_conv2dWeightGrad_cpu", wgsl: shader661 },
+      { name: "step_551_conv2dWeightGrad", wgsl: shader662 },
+      { name: "step_553_conv2dWeightGrad_cpu", wgsl: shader663 },
+      { name: "step_553_conv2dWeightGrad", wgsl: shader664 },
+      { name: "step_555_pointwise_sgd_G_G_layer5_conv2d_list_3", wgsl: shader665 },
+      { name: "step_556_conv2dWeightGrad_cpu", wgsl: shader666 },
+      { name: "step_556_conv2dWeightGrad", wgsl: shader667 },
+      { name: "step_557_pointwise_G_layer6_conv2d_list_0", wgsl: shader668 },
+      { name: "step_560_conv2dWeightGrad_cpu", wgsl: shader669 },
+      { name: "step_560_conv2dWeightGrad", wgsl: shader670 },
+      { name: "step_563_conv2dWeightGrad_cpu", wgsl: shader671 },
+      { name: "step_563_conv2dWeightGrad", wgsl: shader672 },
+      { name: "step_565_conv2dWeightGrad_cpu", wgsl: shader673 },
+      { name: "step_565_conv2dWeightGrad", wgsl: shader674 },
+      { name: "step_568_pointwise_D1_classifier", wgsl: shader675 },
+      { name: "step_569_pointwise_D1_classifier", wgsl: shader676 },
+      { name: "step_574_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader677 },
+      { name: "step_574_conv2dWeightGrad_D1_conv2", wgsl: shader678 },
+      { name: "step_575_pointwise_adam_D1_D1_conv1_weight_exp_avg", wgsl: shader679 },
+      { name: "step_576_sum_D1_conv2_cpu", wgsl: shader680 },
+      { name: "step_576_sum_D1_conv2", wgsl: shader681 },
+      { name: "step_577_pointwise_adam_D1_D1_conv1_bias_exp_avg", wgsl: shader682 },
+      { name: "step_578_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader683 },
+      { name: "step_578_conv2dWeightGrad_D1_conv1", wgsl: shader684 },
+      { name: "step_579_pointwise_adam_D1_D1_conv2_weight_exp_avg", wgsl: shader685 },
+      { name: "step_580_sum_D1_conv3_cpu", wgsl: shader686 },
+      { name: "step_580_sum_D1_conv3", wgsl: shader687 },
+      { name: "step_581_pointwise_adam_D1_D1_conv2_bias_exp_avg", wgsl: shader688 },
+      { name: "step_582_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader689 },
+      { name: "step_582_conv2dWeightGrad_D1_conv2", wgsl: shader690 },
+      { name: "step_583_pointwise_adam_D1_D1_conv3_weight_exp_avg", wgsl: shader691 },
+      { name: "step_584_sum_D1_conv4", wgsl: shader692 },
+      { name: "step_585_pointwise_adam_D1_D1_conv3_bias_exp_avg", wgsl: shader693 },
+      { name: "step_586_conv2dWeightGrad_D1_conv3_cpu", wgsl: shader694 },
+      { name: "step_586_conv2dWeightGrad_D1_conv3", wgsl: shader695 },
+      { name: "step_587_pointwise_adam_D1_D1_conv4_weight_exp_avg", wgsl: shader696 },
+      { name: "step_588_sum_D1_classifier", wgsl: shader697 },
+      { name: "step_589_pointwise_adam_D1_D1_conv4_bias_exp_avg", wgsl: shader698 },
+      { name: "step_590_conv2dWeightGrad_D1_conv4_cpu", wgsl: shader699 },
+      { name: "step_590_conv2dWeightGrad_D1_conv4", wgsl: shader700 },
+      { name: "step_591_pointwise_adam_D1_D1_classifier_weight_exp_avg", wgsl: shader701 },
+      { name: "step_592_sum", wgsl: shader702 },
+      { name: "step_593_pointwise_adam_D1_D1_classifier_bias_exp_avg", wgsl: shader703 },
+      { name: "step_620_pointwise_G_bn1_running_mean", wgsl: shader704 },
+      { name: "step_621_pointwise_G_conv1", wgsl: shader705 },
+      { name: "step_622_sum_G_conv1_cpu", wgsl: shader706 },
+      { name: "step_622_sum_G_conv1", wgsl: shader707 },
+      { name: "step_623_pointwise_G_bn1_running_var", wgsl: shader708 },
+      { name: "step_624_pointwise_G_layer1_0_conv1", wgsl: shader709 },
+      { name: "step_625_sum_G_layer1_0_conv1_cpu", wgsl: shader710 },
+      { name: "step_625_sum_G_layer1_0_conv1", wgsl: shader711 },
+      { name: "step_626_pointwise_G_layer1_0_bn1_running_var", wgsl: shader712 },
+      { name: "step_629_pointwise_G_layer1_0_bn2_running_var", wgsl: shader713 },
+      { name: "step_630_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader714 },
+      { name: "step_631_pointwise_G_layer1_0_conv3", wgsl: shader715 },
+      { name: "step_632_sum_G_layer1_0_conv3_cpu", wgsl: shader716 },
+      { name: "step_632_sum_G_layer1_0_conv3", wgsl: shader717 },
+      { name: "step_633_pointwise_G_layer1_0_bn3_running_var", wgsl: shader718 },
+      { name: "step_636_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader719 },
+      { name: "step_637_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader720 },
+      { name: "step_638_pointwise_G_layer2_0_conv1", wgsl: shader721 },
+      { name: "step_639_sum_G_layer2_0_conv1", wgsl: shader722 },
+      { name: "step_640_pointwise_G_layer2_0_bn1_running_var", wgsl: shader723 },
+      { name: "step_643_pointwise_G_layer2_0_bn2_running_var", wgsl: shader724 },
+      { name: "step_644_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader725 },
+      { name: "step_645_pointwise_G_layer2_0_conv3", wgsl: shader726 },
+      { name: "step_646_sum_G_layer2_0_conv3", wgsl: shader727 },
+      { name: "step_647_pointwise_G_layer2_0_bn3_running_var", wgsl: shader728 },
+      { name: "step_651_pointwise_G_layer3_0_conv1", wgsl: shader729 },
+      { name: "step_652_sum_G_layer3_0_conv1", wgsl: shader730 },
+      { name: "step_653_pointwise_G_layer3_0_bn1_running_var", wgsl: shader731 },
+      { name: "step_656_pointwise_G_layer3_0_bn2_running_var", wgsl: shader732 },
+      { name: "step_657_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader733 },
+      { name: "step_658_pointwise_G_layer3_0_conv3", wgsl: shader734 },
+      { name: "step_659_sum_G_layer3_0_conv3", wgsl: shader735 },
+      { name: "step_660_pointwise_G_layer3_0_bn3_running_var", wgsl: shader736 },
+      { name: "step_663_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader737 },
+      { name: "step_669_pointwise_G_layer4_0_bn2_running_var", wgsl: shader738 },
+      { name: "step_670_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader739 },
+      { name: "step_671_pointwise_G_layer4_0_conv3", wgsl: shader740 },
+      { name: "step_672_sum_G_layer4_0_conv3", wgsl: shader741 },
+      { name: "step_673_pointwise_G_layer4_0_bn3_running_var", wgsl: shader742 },
+      { name: "step_676_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader743 },
     ],
     phases: [
     {
@@ -68566,101 +68365,101 @@ export const module: GeneratedModule = {
       dispatches: [
         dispatch("step_000_pointwise", [at(0, 0, 4), at(1, 0, 4)], { shader: 0, workgroups: [1,1,1] }),
         dispatch("step_001_pointwise", [at(1, 0, 4), at(1, 256, 4)], { shader: 1, workgroups: [1,1,1] }),
-        dispatch("step_002_pointwise", [at(1, 256, 4), at(1, 11049728, 4)], { shader: 2, workgroups: [1,1,1] }),
-        dispatch("step_003_pointwise", [at(1, 11049728, 4), at(1, 11049984, 4)], { shader: 3, workgroups: [1,1,1] }),
-        dispatch("step_004_pointwise", [at(1, 11049472, 8)], { shader: 4, workgroups: [1,1,1] }),
+        dispatch("step_002_pointwise", [at(1, 256, 4), at(1, 11051776, 4)], { shader: 2, workgroups: [1,1,1] }),
+        dispatch("step_003_pointwise", [at(1, 11051776, 4), at(1, 11052032, 4)], { shader: 3, workgroups: [1,1,1] }),
+        dispatch("step_004_pointwise", [at(1, 11051520, 8)], { shader: 4, workgroups: [1,1,1] }),
         dispatch("step_005_pointwise", [at(1, 2615040, 16)], { shader: 5, workgroups: [1,1,1] }),
         dispatch("step_006_pointwise", [at(1, 0, 4), at(1, 512, 4)], { shader: 6, workgroups: [1,1,1] }),
-        dispatch("step_007_pointwise", [at(1, 256, 4), at(1, 512, 4), at(1, 11050240, 4)], { shader: 7, workgroups: [1,1,1] }),
-        dispatch("step_008_pointwise", [at(1, 512, 4), at(1, 11050496, 4)], { shader: 8, workgroups: [1,1,1] }),
+        dispatch("step_007_pointwise", [at(1, 256, 4), at(1, 512, 4), at(1, 11052288, 4)], { shader: 7, workgroups: [1,1,1] }),
+        dispatch("step_008_pointwise", [at(1, 512, 4), at(1, 11052544, 4)], { shader: 8, workgroups: [1,1,1] }),
         dispatch("step_009_conv2d_G_conv1_pack", [at(0, 113920, 4704), at(1, 10223872, 6272)], { shader: 9, workgroups: [25,1,1] }),
         dispatch("step_009_conv2d_G_conv1_packc", [at(0, 256, 55380), at(1, 6190848, 73840)], { shader: 10, workgroups: [73,1,1] }),
         dispatch("step_009_conv2d_G_conv1", [at(1, 6190848, 73840), at(1, 10223872, 6272), at(1, 6624000, 38016)], { adapter: "cpu", features: ["subgroups"], shader: 11, workgroups: [38,1,1] }, { shader: 12, workgroups: [5,1,1] }),
-        dispatch("step_010_sum_G_conv1", [at(1, 6624000, 38016), at(1, 11046400, 32)], { adapter: "cpu", features: ["subgroups"], shader: 13, workgroups: [8,1,1] }, { shader: 14, workgroups: [1,1,1] }),
-        dispatch("step_011_sum_G_conv1", [at(1, 6624000, 38016), at(1, 11046400, 32), at(1, 7149056, 32)], { adapter: "cpu", features: ["subgroups"], shader: 15, workgroups: [8,1,1] }, { shader: 16, workgroups: [1,1,1] }),
-        dispatch("step_012_pointwise_G_conv1", [at(1, 6624000, 38016), at(1, 11046400, 32), at(1, 7149056, 32), at(1, 6662144, 38016)], { shader: 17, workgroups: [19,1,1] }),
+        dispatch("step_010_sum_G_conv1", [at(1, 6624000, 38016), at(1, 11048448, 32)], { adapter: "cpu", features: ["subgroups"], shader: 13, workgroups: [8,1,1] }, { shader: 14, workgroups: [1,1,1] }),
+        dispatch("step_011_sum_G_conv1", [at(1, 6624000, 38016), at(1, 11048448, 32), at(1, 7149056, 32)], { adapter: "cpu", features: ["subgroups"], shader: 15, workgroups: [8,1,1] }, { shader: 16, workgroups: [1,1,1] }),
+        dispatch("step_012_pointwise_G_conv1", [at(1, 6624000, 38016), at(1, 11048448, 32), at(1, 7149056, 32), at(1, 6662144, 38016)], { shader: 17, workgroups: [19,1,1] }),
         dispatch("step_013_pointwise_G_bn1", [at(1, 6662144, 38016), at(0, 118784, 32), at(0, 119040, 32), at(1, 7001856, 38016)], { shader: 18, workgroups: [19,1,1] }),
         dispatch("step_014_maxPool2d_G_bn1", [at(1, 7001856, 38016), at(1, 8985600, 10336)], { shader: 19, workgroups: [41,1,1] }),
         dispatch("step_015_conv2d_G_layer1_0_conv1_pack", [at(0, 119808, 256), at(1, 10238720, 256)], { shader: 20, workgroups: [1,1,1] }),
         dispatch("step_015_conv2d_G_layer1_0_conv1_packc", [at(1, 8985600, 10336), at(1, 0, 10336)], { shader: 21, workgroups: [11,1,1] }),
         dispatch("step_015_conv2d_G_layer1_0_conv1", [at(1, 0, 10336), at(1, 10238720, 256), at(1, 8152320, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 22, workgroups: [11,1,1] }, { shader: 23, workgroups: [2,1,1] }),
-        dispatch("step_016_sum_G_layer1_0_conv1", [at(1, 8152320, 10336), at(1, 11046656, 32)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [8,1,1] }, { shader: 25, workgroups: [1,1,1] }),
-        dispatch("step_017_sum_G_layer1_0_conv1", [at(1, 8152320, 10336), at(1, 11046656, 32), at(1, 8324608, 32)], { adapter: "cpu", features: ["subgroups"], shader: 26, workgroups: [8,1,1] }, { shader: 27, workgroups: [1,1,1] }),
-        dispatch("step_018_pointwise_G_layer1_0_conv1", [at(1, 8152320, 10336), at(1, 11046656, 32), at(1, 8324608, 32), at(1, 8996096, 10336)], { shader: 28, workgroups: [41,1,1] }),
+        dispatch("step_016_sum_G_layer1_0_conv1", [at(1, 8152320, 10336), at(1, 11048704, 32)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [8,1,1] }, { shader: 25, workgroups: [1,1,1] }),
+        dispatch("step_017_sum_G_layer1_0_conv1", [at(1, 8152320, 10336), at(1, 11048704, 32), at(1, 8324608, 32)], { adapter: "cpu", features: ["subgroups"], shader: 26, workgroups: [8,1,1] }, { shader: 27, workgroups: [1,1,1] }),
+        dispatch("step_018_pointwise_G_layer1_0_conv1", [at(1, 8152320, 10336), at(1, 11048704, 32), at(1, 8324608, 32), at(1, 8996096, 10336)], { shader: 28, workgroups: [41,1,1] }),
         dispatch("step_019_pointwise_G_layer1_0_bn1", [at(1, 8996096, 10336), at(0, 120064, 32), at(0, 120320, 32), at(1, 9006592, 10336)], { shader: 29, workgroups: [41,1,1] }),
         dispatch("step_020_conv2d_G_layer1_0_conv2_pack", [at(0, 121088, 2304), at(1, 10234368, 2304)], { shader: 30, workgroups: [9,1,1] }),
         dispatch("step_020_conv2d_G_layer1_0_conv2_packc", [at(1, 9006592, 10336), at(1, 0, 10336)], { shader: 21, workgroups: [11,1,1] }),
         dispatch("step_020_conv2d_G_layer1_0_conv2", [at(1, 0, 10336), at(1, 10234368, 2304), at(1, 8162816, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 31, workgroups: [11,1,1] }, { shader: 32, workgroups: [2,1,1] }),
-        dispatch("step_021_sum_G_layer1_0_conv2", [at(1, 8162816, 10336), at(1, 11046912, 32)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [8,1,1] }, { shader: 25, workgroups: [1,1,1] }),
-        dispatch("step_022_sum_G_layer1_0_conv2", [at(1, 8162816, 10336), at(1, 11046912, 32), at(1, 8324864, 32)], { adapter: "cpu", features: ["subgroups"], shader: 26, workgroups: [8,1,1] }, { shader: 27, workgroups: [1,1,1] }),
-        dispatch("step_023_pointwise_G_layer1_0_conv2", [at(1, 8162816, 10336), at(1, 11046912, 32), at(1, 8324864, 32), at(1, 9017088, 10336)], { shader: 28, workgroups: [41,1,1] }),
+        dispatch("step_021_sum_G_layer1_0_conv2", [at(1, 8162816, 10336), at(1, 11048960, 32)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [8,1,1] }, { shader: 25, workgroups: [1,1,1] }),
+        dispatch("step_022_sum_G_layer1_0_conv2", [at(1, 8162816, 10336), at(1, 11048960, 32), at(1, 8324864, 32)], { adapter: "cpu", features: ["subgroups"], shader: 26, workgroups: [8,1,1] }, { shader: 27, workgroups: [1,1,1] }),
+        dispatch("step_023_pointwise_G_layer1_0_conv2", [at(1, 8162816, 10336), at(1, 11048960, 32), at(1, 8324864, 32), at(1, 9017088, 10336)], { shader: 28, workgroups: [41,1,1] }),
         dispatch("step_024_pointwise_G_layer1_0_bn2", [at(1, 9017088, 10336), at(0, 123392, 32), at(0, 123648, 32), at(1, 9027584, 10336)], { shader: 29, workgroups: [41,1,1] }),
         dispatch("step_025_conv2d_G_layer1_0_conv3_pack", [at(0, 124416, 1024), at(1, 10236672, 1024)], { shader: 33, workgroups: [4,1,1] }),
         dispatch("step_025_conv2d_G_layer1_0_conv3_packc", [at(1, 9027584, 10336), at(1, 0, 10336)], { shader: 21, workgroups: [11,1,1] }),
         dispatch("step_025_conv2d_G_layer1_0_conv3", [at(1, 0, 10336), at(1, 10236672, 1024), at(1, 5914368, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 34, workgroups: [11,1,1] }, { shader: 35, workgroups: [6,1,1] }),
-        dispatch("step_026_sum_G_layer1_0_conv3", [at(1, 5914368, 41344), at(1, 11038720, 128)], { adapter: "cpu", features: ["subgroups"], shader: 36, workgroups: [32,1,1] }, { shader: 37, workgroups: [1,1,1] }),
-        dispatch("step_027_sum_G_layer1_0_conv3", [at(1, 5914368, 41344), at(1, 11038720, 128), at(1, 6531584, 128)], { adapter: "cpu", features: ["subgroups"], shader: 38, workgroups: [32,1,1] }, { shader: 39, workgroups: [1,1,1] }),
-        dispatch("step_028_pointwise_G_layer1_0_conv3", [at(1, 5914368, 41344), at(1, 11038720, 128), at(1, 6531584, 128), at(1, 6403072, 41344)], { shader: 40, workgroups: [21,1,1] }),
+        dispatch("step_026_sum_G_layer1_0_conv3", [at(1, 5914368, 41344), at(1, 11040768, 128)], { adapter: "cpu", features: ["subgroups"], shader: 36, workgroups: [32,1,1] }, { shader: 37, workgroups: [1,1,1] }),
+        dispatch("step_027_sum_G_layer1_0_conv3", [at(1, 5914368, 41344), at(1, 11040768, 128), at(1, 6531584, 128)], { adapter: "cpu", features: ["subgroups"], shader: 38, workgroups: [32,1,1] }, { shader: 39, workgroups: [1,1,1] }),
+        dispatch("step_028_pointwise_G_layer1_0_conv3", [at(1, 5914368, 41344), at(1, 11040768, 128), at(1, 6531584, 128), at(1, 6403072, 41344)], { shader: 40, workgroups: [21,1,1] }),
         dispatch("step_029_conv2d_G_layer1_0_downsample_0_pack", [at(0, 126464, 1024), at(1, 10237696, 1024)], { shader: 33, workgroups: [4,1,1] }),
         dispatch("step_029_conv2d_G_layer1_0_downsample_0_packc", [at(1, 8985600, 10336), at(1, 0, 10336)], { shader: 21, workgroups: [11,1,1] }),
         dispatch("step_029_conv2d_G_layer1_0_downsample_0", [at(1, 0, 10336), at(1, 10237696, 1024), at(1, 5955840, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 34, workgroups: [11,1,1] }, { shader: 35, workgroups: [6,1,1] }),
-        dispatch("step_030_sum_G_layer1_0_downsample_0", [at(1, 5955840, 41344), at(1, 11038976, 128)], { adapter: "cpu", features: ["subgroups"], shader: 36, workgroups: [32,1,1] }, { shader: 37, workgroups: [1,1,1] }),
-        dispatch("step_031_sum_G_layer1_0_downsample_0", [at(1, 5955840, 41344), at(1, 11038976, 128), at(1, 6706176, 128)], { adapter: "cpu", features: ["subgroups"], shader: 38, workgroups: [32,1,1] }, { shader: 39, workgroups: [1,1,1] }),
-        dispatch("step_032_pointwise_G_layer1_0_downsample_0", [at(1, 5955840, 41344), at(1, 11038976, 128), at(1, 6706176, 128), at(1, 6444544, 41344)], { shader: 40, workgroups: [21,1,1] }),
+        dispatch("step_030_sum_G_layer1_0_downsample_0", [at(1, 5955840, 41344), at(1, 11041024, 128)], { adapter: "cpu", features: ["subgroups"], shader: 36, workgroups: [32,1,1] }, { shader: 37, workgroups: [1,1,1] }),
+        dispatch("step_031_sum_G_layer1_0_downsample_0", [at(1, 5955840, 41344), at(1, 11041024, 128), at(1, 6706176, 128)], { adapter: "cpu", features: ["subgroups"], shader: 38, workgroups: [32,1,1] }, { shader: 39, workgroups: [1,1,1] }),
+        dispatch("step_032_pointwise_G_layer1_0_downsample_0", [at(1, 5955840, 41344), at(1, 11041024, 128), at(1, 6706176, 128), at(1, 6444544, 41344)], { shader: 40, workgroups: [21,1,1] }),
         dispatch("step_033_pointwise_G_layer1_0_bn3", [at(1, 6403072, 41344), at(0, 125440, 128), at(0, 125696, 128), at(1, 6444544, 41344), at(0, 127488, 128), at(0, 127744, 128), at(1, 6486016, 41344)], { shader: 41, workgroups: [21,1,1] }),
         dispatch("step_034_conv2d_G_layer2_0_conv1_pack", [at(0, 128512, 2048), at(1, 9672960, 2048)], { shader: 42, workgroups: [8,1,1] }),
         dispatch("step_034_conv2d_G_layer2_0_conv1_packc", [at(1, 6486016, 41344), at(1, 0, 41344)], { shader: 43, workgroups: [41,1,1] }),
         dispatch("step_034_conv2d_G_layer2_0_conv1", [at(1, 0, 41344), at(1, 9672960, 2048), at(1, 6700288, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 44, workgroups: [3,1,1] }, { shader: 45, workgroups: [1,1,1] }),
-        dispatch("step_035_sum_G_layer2_0_conv1", [at(1, 6700288, 5760), at(1, 11043840, 64)], { adapter: "cpu", features: ["subgroups"], shader: 46, workgroups: [16,1,1] }, { shader: 47, workgroups: [1,1,1] }),
-        dispatch("step_036_sum_G_layer2_0_conv1", [at(1, 6700288, 5760), at(1, 11043840, 64), at(1, 7148544, 64)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [16,1,1] }, { shader: 49, workgroups: [1,1,1] }),
-        dispatch("step_037_pointwise_G_layer2_0_conv1", [at(1, 6700288, 5760), at(1, 11043840, 64), at(1, 7148544, 64), at(1, 9038080, 5760)], { shader: 50, workgroups: [23,1,1] }),
+        dispatch("step_035_sum_G_layer2_0_conv1", [at(1, 6700288, 5760), at(1, 11045888, 64)], { adapter: "cpu", features: ["subgroups"], shader: 46, workgroups: [16,1,1] }, { shader: 47, workgroups: [1,1,1] }),
+        dispatch("step_036_sum_G_layer2_0_conv1", [at(1, 6700288, 5760), at(1, 11045888, 64), at(1, 7148544, 64)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [16,1,1] }, { shader: 49, workgroups: [1,1,1] }),
+        dispatch("step_037_pointwise_G_layer2_0_conv1", [at(1, 6700288, 5760), at(1, 11045888, 64), at(1, 7148544, 64), at(1, 9038080, 5760)], { shader: 50, workgroups: [23,1,1] }),
         dispatch("step_038_pointwise_G_layer2_0_bn1", [at(1, 9038080, 5760), at(0, 130560, 64), at(0, 130816, 64), at(1, 9043968, 5760)], { shader: 51, workgroups: [23,1,1] }),
         dispatch("step_039_conv2d_G_layer2_0_conv2_pack", [at(0, 131584, 9216), at(1, 9663744, 9216)], { shader: 52, workgroups: [36,1,1] }),
         dispatch("step_039_conv2d_G_layer2_0_conv2_packc", [at(1, 9043968, 5760), at(1, 0, 5760)], { shader: 53, workgroups: [6,1,1] }),
         dispatch("step_039_conv2d_G_layer2_0_conv2", [at(1, 0, 5760), at(1, 9663744, 9216), at(1, 8189696, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [3,1,1] }, { shader: 55, workgroups: [1,1,1] }),
-        dispatch("step_040_sum_G_layer2_0_conv2", [at(1, 8189696, 5760), at(1, 11044096, 64)], { adapter: "cpu", features: ["subgroups"], shader: 46, workgroups: [16,1,1] }, { shader: 47, workgroups: [1,1,1] }),
-        dispatch("step_041_sum_G_layer2_0_conv2", [at(1, 8189696, 5760), at(1, 11044096, 64), at(1, 7148800, 64)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [16,1,1] }, { shader: 49, workgroups: [1,1,1] }),
-        dispatch("step_042_pointwise_G_layer2_0_conv2", [at(1, 8189696, 5760), at(1, 11044096, 64), at(1, 7148800, 64), at(1, 9049856, 5760)], { shader: 50, workgroups: [23,1,1] }),
+        dispatch("step_040_sum_G_layer2_0_conv2", [at(1, 8189696, 5760), at(1, 11046144, 64)], { adapter: "cpu", features: ["subgroups"], shader: 46, workgroups: [16,1,1] }, { shader: 47, workgroups: [1,1,1] }),
+        dispatch("step_041_sum_G_layer2_0_conv2", [at(1, 8189696, 5760), at(1, 11046144, 64), at(1, 7148800, 64)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [16,1,1] }, { shader: 49, workgroups: [1,1,1] }),
+        dispatch("step_042_pointwise_G_layer2_0_conv2", [at(1, 8189696, 5760), at(1, 11046144, 64), at(1, 7148800, 64), at(1, 9049856, 5760)], { shader: 50, workgroups: [23,1,1] }),
         dispatch("step_043_pointwise_G_layer2_0_bn2", [at(1, 9049856, 5760), at(0, 140800, 64), at(0, 141056, 64), at(1, 9055744, 5760)], { shader: 51, workgroups: [23,1,1] }),
         dispatch("step_044_conv2d_G_layer2_0_conv3_pack", [at(0, 141824, 4096), at(1, 10230272, 4096)], { shader: 56, workgroups: [16,1,1] }),
         dispatch("step_044_conv2d_G_layer2_0_conv3_packc", [at(1, 9055744, 5760), at(1, 0, 5760)], { shader: 53, workgroups: [6,1,1] }),
         dispatch("step_044_conv2d_G_layer2_0_conv3", [at(1, 0, 5760), at(1, 10230272, 4096), at(1, 6958848, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [3,2,1] }, { shader: 58, workgroups: [3,1,1] }),
-        dispatch("step_045_sum_G_layer2_0_conv3", [at(1, 6958848, 23040), at(1, 11034368, 256)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [64,1,1] }, { shader: 60, workgroups: [1,1,1] }),
-        dispatch("step_046_sum_G_layer2_0_conv3", [at(1, 6958848, 23040), at(1, 11034368, 256), at(1, 6530560, 256)], { adapter: "cpu", features: ["subgroups"], shader: 61, workgroups: [64,1,1] }, { shader: 62, workgroups: [1,1,1] }),
-        dispatch("step_047_pointwise_G_layer2_0_conv3", [at(1, 6958848, 23040), at(1, 11034368, 256), at(1, 6530560, 256), at(1, 7040000, 23040)], { shader: 63, workgroups: [12,1,1] }),
+        dispatch("step_045_sum_G_layer2_0_conv3", [at(1, 6958848, 23040), at(1, 11036416, 256)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [64,1,1] }, { shader: 60, workgroups: [1,1,1] }),
+        dispatch("step_046_sum_G_layer2_0_conv3", [at(1, 6958848, 23040), at(1, 11036416, 256), at(1, 6530560, 256)], { adapter: "cpu", features: ["subgroups"], shader: 61, workgroups: [64,1,1] }, { shader: 62, workgroups: [1,1,1] }),
+        dispatch("step_047_pointwise_G_layer2_0_conv3", [at(1, 6958848, 23040), at(1, 11036416, 256), at(1, 6530560, 256), at(1, 7040000, 23040)], { shader: 63, workgroups: [12,1,1] }),
         dispatch("step_048_conv2d_G_layer2_0_downsample_0_pack", [at(0, 146944, 8192), at(1, 10207488, 8192)], { shader: 64, workgroups: [32,1,1] }),
         dispatch("step_048_conv2d_G_layer2_0_downsample_0_packc", [at(1, 6486016, 41344), at(1, 0, 41344)], { shader: 43, workgroups: [41,1,1] }),
         dispatch("step_048_conv2d_G_layer2_0_downsample_0", [at(1, 0, 41344), at(1, 10207488, 8192), at(1, 7063040, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [3,2,1] }, { shader: 66, workgroups: [3,1,1] }),
-        dispatch("step_049_sum_G_layer2_0_downsample_0", [at(1, 7063040, 23040), at(1, 11034624, 256)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [64,1,1] }, { shader: 60, workgroups: [1,1,1] }),
-        dispatch("step_050_sum_G_layer2_0_downsample_0", [at(1, 7063040, 23040), at(1, 11034624, 256), at(1, 6530816, 256)], { adapter: "cpu", features: ["subgroups"], shader: 61, workgroups: [64,1,1] }, { shader: 62, workgroups: [1,1,1] }),
-        dispatch("step_051_pointwise_G_layer2_0_downsample_0", [at(1, 7063040, 23040), at(1, 11034624, 256), at(1, 6530816, 256), at(1, 7086080, 23040)], { shader: 63, workgroups: [12,1,1] }),
+        dispatch("step_049_sum_G_layer2_0_downsample_0", [at(1, 7063040, 23040), at(1, 11036672, 256)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [64,1,1] }, { shader: 60, workgroups: [1,1,1] }),
+        dispatch("step_050_sum_G_layer2_0_downsample_0", [at(1, 7063040, 23040), at(1, 11036672, 256), at(1, 6530816, 256)], { adapter: "cpu", features: ["subgroups"], shader: 61, workgroups: [64,1,1] }, { shader: 62, workgroups: [1,1,1] }),
+        dispatch("step_051_pointwise_G_layer2_0_downsample_0", [at(1, 7063040, 23040), at(1, 11036672, 256), at(1, 6530816, 256), at(1, 7086080, 23040)], { shader: 63, workgroups: [12,1,1] }),
         dispatch("step_052_pointwise_G_layer2_0_bn3", [at(1, 7040000, 23040), at(0, 145920, 256), at(0, 146176, 256), at(1, 7086080, 23040), at(0, 155136, 256), at(0, 155392, 256), at(1, 7109120, 23040)], { shader: 67, workgroups: [12,1,1] }),
         dispatch("step_053_conv2d_G_layer3_0_conv1_pack", [at(0, 156160, 8192), at(1, 10215680, 8192)], { shader: 68, workgroups: [32,1,1] }),
         dispatch("step_053_conv2d_G_layer3_0_conv1_packc", [at(1, 7109120, 23040), at(1, 0, 23040)], { shader: 69, workgroups: [23,1,1] }),
         dispatch("step_053_conv2d_G_layer3_0_conv1", [at(1, 0, 23040), at(1, 10215680, 8192), at(1, 8129280, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 70, workgroups: [3,1,1] }, { shader: 71, workgroups: [2,1,1] }),
-        dispatch("step_054_sum_G_layer3_0_conv1", [at(1, 8129280, 11520), at(1, 11039232, 128)], { adapter: "cpu", features: ["subgroups"], shader: 72, workgroups: [32,1,1] }, { shader: 73, workgroups: [1,1,1] }),
-        dispatch("step_055_sum_G_layer3_0_conv1", [at(1, 8129280, 11520), at(1, 11039232, 128), at(1, 6706432, 128)], { adapter: "cpu", features: ["subgroups"], shader: 74, workgroups: [32,1,1] }, { shader: 75, workgroups: [1,1,1] }),
-        dispatch("step_056_pointwise_G_layer3_0_conv1", [at(1, 8129280, 11520), at(1, 11039232, 128), at(1, 6706432, 128), at(1, 8290048, 11520)], { shader: 76, workgroups: [45,1,1] }),
+        dispatch("step_054_sum_G_layer3_0_conv1", [at(1, 8129280, 11520), at(1, 11041280, 128)], { adapter: "cpu", features: ["subgroups"], shader: 72, workgroups: [32,1,1] }, { shader: 73, workgroups: [1,1,1] }),
+        dispatch("step_055_sum_G_layer3_0_conv1", [at(1, 8129280, 11520), at(1, 11041280, 128), at(1, 6706432, 128)], { adapter: "cpu", features: ["subgroups"], shader: 74, workgroups: [32,1,1] }, { shader: 75, workgroups: [1,1,1] }),
+        dispatch("step_056_pointwise_G_layer3_0_conv1", [at(1, 8129280, 11520), at(1, 11041280, 128), at(1, 6706432, 128), at(1, 8290048, 11520)], { shader: 76, workgroups: [45,1,1] }),
         dispatch("step_057_pointwise_G_layer3_0_bn1", [at(1, 8290048, 11520), at(0, 164352, 128), at(0, 164608, 128), at(1, 8301568, 11520)], { shader: 77, workgroups: [45,1,1] }),
         dispatch("step_058_conv2d_G_layer3_0_conv2_pack", [at(0, 165376, 36864), at(1, 9573632, 36864)], { shader: 78, workgroups: [144,1,1] }),
         dispatch("step_058_conv2d_G_layer3_0_conv2_packc", [at(1, 8301568, 11520), at(1, 0, 11520)], { shader: 79, workgroups: [12,1,1] }),
         dispatch("step_058_conv2d_G_layer3_0_conv2", [at(1, 0, 11520), at(1, 9573632, 36864), at(1, 8140800, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 80, workgroups: [3,1,1] }, { shader: 81, workgroups: [2,1,1] }),
-        dispatch("step_059_sum_G_layer3_0_conv2", [at(1, 8140800, 11520), at(1, 11039488, 128)], { adapter: "cpu", features: ["subgroups"], shader: 72, workgroups: [32,1,1] }, { shader: 73, workgroups: [1,1,1] }),
-        dispatch("step_060_sum_G_layer3_0_conv2", [at(1, 8140800, 11520), at(1, 11039488, 128), at(1, 6706688, 128)], { adapter: "cpu", features: ["subgroups"], shader: 74, workgroups: [32,1,1] }, { shader: 75, workgroups: [1,1,1] }),
-        dispatch("step_061_pointwise_G_layer3_0_conv2", [at(1, 8140800, 11520), at(1, 11039488, 128), at(1, 6706688, 128), at(1, 8313088, 11520)], { shader: 76, workgroups: [45,1,1] }),
+        dispatch("step_059_sum_G_layer3_0_conv2", [at(1, 8140800, 11520), at(1, 11041536, 128)], { adapter: "cpu", features: ["subgroups"], shader: 72, workgroups: [32,1,1] }, { shader: 73, workgroups: [1,1,1] }),
+        dispatch("step_060_sum_G_layer3_0_conv2", [at(1, 8140800, 11520), at(1, 11041536, 128), at(1, 6706688, 128)], { adapter: "cpu", features: ["subgroups"], shader: 74, workgroups: [32,1,1] }, { shader: 75, workgroups: [1,1,1] }),
+        dispatch("step_061_pointwise_G_layer3_0_conv2", [at(1, 8140800, 11520), at(1, 11041536, 128), at(1, 6706688, 128), at(1, 8313088, 11520)], { shader: 76, workgroups: [45,1,1] }),
         dispatch("step_062_pointwise_G_layer3_0_bn2", [at(1, 8313088, 11520), at(0, 202240, 128), at(0, 202496, 128), at(1, 8974080, 11520)], { shader: 77, workgroups: [45,1,1] }),
         dispatch("step_063_conv2d_G_layer3_0_conv3_pack", [at(0, 203264, 16384), at(1, 10239744, 16384)], { shader: 82, workgroups: [64,1,1] }),
         dispatch("step_063_conv2d_G_layer3_0_conv3_packc", [at(1, 8974080, 11520), at(1, 0, 11520)], { shader: 79, workgroups: [12,1,1] }),
         dispatch("step_063_conv2d_G_layer3_0_conv3", [at(1, 0, 11520), at(1, 10239744, 16384), at(1, 5822208, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 83, workgroups: [3,4,1] }, { shader: 84, workgroups: [6,1,1] }),
-        dispatch("step_064_sum_G_layer3_0_conv3", [at(1, 5822208, 46080), at(1, 11029248, 512)], { adapter: "cpu", features: ["subgroups"], shader: 85, workgroups: [128,1,1] }, { shader: 86, workgroups: [2,1,1] }),
-        dispatch("step_065_sum_G_layer3_0_conv3", [at(1, 5822208, 46080), at(1, 11029248, 512), at(1, 6529536, 512)], { adapter: "cpu", features: ["subgroups"], shader: 87, workgroups: [128,1,1] }, { shader: 88, workgroups: [2,1,1] }),
-        dispatch("step_066_pointwise_G_layer3_0_conv3", [at(1, 5822208, 46080), at(1, 11029248, 512), at(1, 6529536, 512), at(1, 6264832, 46080)], { shader: 89, workgroups: [23,1,1] }),
+        dispatch("step_064_sum_G_layer3_0_conv3", [at(1, 5822208, 46080), at(1, 11031296, 512)], { adapter: "cpu", features: ["subgroups"], shader: 85, workgroups: [128,1,1] }, { shader: 86, workgroups: [2,1,1] }),
+        dispatch("step_065_sum_G_layer3_0_conv3", [at(1, 5822208, 46080), at(1, 11031296, 512), at(1, 6529536, 512)], { adapter: "cpu", features: ["subgroups"], shader: 87, workgroups: [128,1,1] }, { shader: 88, workgroups: [2,1,1] }),
+        dispatch("step_066_pointwise_G_layer3_0_conv3", [at(1, 5822208, 46080), at(1, 11031296, 512), at(1, 6529536, 512), at(1, 6264832, 46080)], { shader: 89, workgroups: [23,1,1] }),
         dispatch("step_067_conv2d_G_layer3_0_downsample_0_pack", [at(0, 221696, 32768), at(1, 9610496, 32768)], { shader: 90, workgroups: [128,1,1] }),
         dispatch("step_067_conv2d_G_layer3_0_downsample_0_packc", [at(1, 7109120, 23040), at(1, 0, 23040)], { shader: 69, workgroups: [23,1,1] }),
         dispatch("step_067_conv2d_G_layer3_0_downsample_0", [at(1, 0, 23040), at(1, 9610496, 32768), at(1, 5868288, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 91, workgroups: [3,4,1] }, { shader: 92, workgroups: [6,1,1] }),
-        dispatch("step_068_sum_G_layer3_0_downsample_0", [at(1, 5868288, 46080), at(1, 11029760, 512)], { adapter: "cpu", features: ["subgroups"], shader: 85, workgroups: [128,1,1] }, { shader: 86, workgroups: [2,1,1] }),
-        dispatch("step_069_sum_G_layer3_0_downsample_0", [at(1, 5868288, 46080), at(1, 11029760, 512), at(1, 6530048, 512)], { adapter: "cpu", features: ["subgroups"], shader: 87, workgroups: [128,1,1] }, { shader: 88, workgroups: [2,1,1] }),
-        dispatch("step_070_pointwise_G_layer3_0_downsample_0", [at(1, 5868288, 46080), at(1, 11029760, 512), at(1, 6530048, 512), at(1, 6310912, 46080)], { shader: 89, workgroups: [23,1,1] }),
+        dispatch("step_068_sum_G_layer3_0_downsample_0", [at(1, 5868288, 46080), at(1, 11031808, 512)], { adapter: "cpu", features: ["subgroups"], shader: 85, workgroups: [128,1,1] }, { shader: 86, workgroups: [2,1,1] }),
+        dispatch("step_069_sum_G_layer3_0_downsample_0", [at(1, 5868288, 46080), at(1, 11031808, 512), at(1, 6530048, 512)], { adapter: "cpu", features: ["subgroups"], shader: 87, workgroups: [128,1,1] }, { shader: 88, workgroups: [2,1,1] }),
+        dispatch("step_070_pointwise_G_layer3_0_downsample_0", [at(1, 5868288, 46080), at(1, 11031808, 512), at(1, 6530048, 512), at(1, 6310912, 46080)], { shader: 89, workgroups: [23,1,1] }),
         dispatch("step_071_pointwise_G_layer3_0_bn3", [at(1, 6264832, 46080), at(0, 219648, 512), at(0, 220160, 512), at(1, 6310912, 46080), at(0, 254464, 512), at(0, 254976, 512), at(1, 6356992, 46080)], { shader: 93, workgroups: [23,1,1] }),
         dispatch("step_072_conv2d_G_layer5_conv2d_list_0_pack", [at(0, 643584, 87552), at(1, 8328960, 92160)], { shader: 94, workgroups: [360,1,1] }),
         dispatch("step_072_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 6356992, 46080), at(1, 0, 46080)], { shader: 95, workgroups: [45,1,1] }),
@@ -68678,16 +68477,16 @@ export const module: GeneratedModule = {
         dispatch("step_077_conv2d_G_layer4_0_conv1_pack", [at(0, 256512, 32768), at(1, 9748736, 32768)], { shader: 105, workgroups: [128,1,1] }),
         dispatch("step_077_conv2d_G_layer4_0_conv1_packc", [at(1, 6356992, 46080), at(1, 0, 46080)], { shader: 95, workgroups: [45,1,1] }),
         dispatch("step_077_conv2d_G_layer4_0_conv1", [at(1, 0, 46080), at(1, 9748736, 32768), at(1, 8066816, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 106, workgroups: [3,2,1] }, { shader: 107, workgroups: [3,1,1] }),
-        dispatch("step_078_sum_G_layer4_0_conv1", [at(1, 8066816, 23040), at(1, 11034880, 256)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [64,1,1] }, { shader: 60, workgroups: [1,1,1] }),
-        dispatch("step_079_sum_G_layer4_0_conv1", [at(1, 8066816, 23040), at(1, 11034880, 256), at(1, 6531072, 256)], { adapter: "cpu", features: ["subgroups"], shader: 61, workgroups: [64,1,1] }, { shader: 62, workgroups: [1,1,1] }),
-        dispatch("step_080_pointwise_G_layer4_0_conv1", [at(1, 8066816, 23040), at(1, 11034880, 256), at(1, 6531072, 256), at(1, 8197888, 23040)], { shader: 63, workgroups: [12,1,1] }),
+        dispatch("step_078_sum_G_layer4_0_conv1", [at(1, 8066816, 23040), at(1, 11036928, 256)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [64,1,1] }, { shader: 60, workgroups: [1,1,1] }),
+        dispatch("step_079_sum_G_layer4_0_conv1", [at(1, 8066816, 23040), at(1, 11036928, 256), at(1, 6531072, 256)], { adapter: "cpu", features: ["subgroups"], shader: 61, workgroups: [64,1,1] }, { shader: 62, workgroups: [1,1,1] }),
+        dispatch("step_080_pointwise_G_layer4_0_conv1", [at(1, 8066816, 23040), at(1, 11036928, 256), at(1, 6531072, 256), at(1, 8197888, 23040)], { shader: 63, workgroups: [12,1,1] }),
         dispatch("step_081_pointwise_G_layer4_0_bn1", [at(1, 8197888, 23040), at(0, 289280, 256), at(0, 289536, 256), at(1, 8220928, 23040)], { shader: 108, workgroups: [12,1,1] }),
         dispatch("step_082_conv2d_G_layer4_0_conv2_pack", [at(0, 290304, 147456), at(1, 6706944, 147456)], { shader: 109, workgroups: [576,1,1] }),
         dispatch("step_082_conv2d_G_layer4_0_conv2_packc", [at(1, 8220928, 23040), at(1, 0, 23040)], { shader: 69, workgroups: [23,1,1] }),
         dispatch("step_082_conv2d_G_layer4_0_conv2", [at(1, 0, 23040), at(1, 6706944, 147456), at(1, 8089856, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 110, workgroups: [3,2,1] }, { shader: 111, workgroups: [3,1,1] }),
-        dispatch("step_083_sum_G_layer4_0_conv2", [at(1, 8089856, 23040), at(1, 11035136, 256)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [64,1,1] }, { shader: 60, workgroups: [1,1,1] }),
-        dispatch("step_084_sum_G_layer4_0_conv2", [at(1, 8089856, 23040), at(1, 11035136, 256), at(1, 6531328, 256)], { adapter: "cpu", features: ["subgroups"], shader: 61, workgroups: [64,1,1] }, { shader: 62, workgroups: [1,1,1] }),
-        dispatch("step_085_pointwise_G_layer4_0_conv2", [at(1, 8089856, 23040), at(1, 11035136, 256), at(1, 6531328, 256), at(1, 8243968, 23040)], { shader: 63, workgroups: [12,1,1] }),
+        dispatch("step_083_sum_G_layer4_0_conv2", [at(1, 8089856, 23040), at(1, 11037184, 256)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [64,1,1] }, { shader: 60, workgroups: [1,1,1] }),
+        dispatch("step_084_sum_G_layer4_0_conv2", [at(1, 8089856, 23040), at(1, 11037184, 256), at(1, 6531328, 256)], { adapter: "cpu", features: ["subgroups"], shader: 61, workgroups: [64,1,1] }, { shader: 62, workgroups: [1,1,1] }),
+        dispatch("step_085_pointwise_G_layer4_0_conv2", [at(1, 8089856, 23040), at(1, 11037184, 256), at(1, 6531328, 256), at(1, 8243968, 23040)], { shader: 63, workgroups: [12,1,1] }),
         dispatch("step_086_pointwise_G_layer4_0_bn2", [at(1, 8243968, 23040), at(0, 437760, 256), at(0, 438016, 256), at(1, 8267008, 23040)], { shader: 108, workgroups: [12,1,1] }),
         dispatch("step_087_conv2d_G_layer4_0_conv3_pack", [at(0, 438784, 65536), at(1, 9324288, 65536)], { shader: 112, workgroups: [256,1,1] }),
         dispatch("step_087_conv2d_G_layer4_0_conv3_packc", [at(1, 8267008, 23040), at(1, 0, 23040)], { shader: 69, workgroups: [23,1,1] }),
@@ -68732,7 +68531,7 @@ export const module: GeneratedModule = {
         dispatch("step_107_conv2d_D1_classifier_pack", [at(0, 2405120, 8192), at(1, 9814272, 32768)], { shader: 152, workgroups: [128,1,1] }),
         dispatch("step_107_conv2d_D1_classifier_packc", [at(1, 2590208, 8192), at(1, 524288, 8192)], { shader: 153, workgroups: [8,1,1] }),
         dispatch("step_107_conv2d_D1_classifier", [at(1, 524288, 8192), at(1, 9814272, 32768), at(0, 2413312, 4), at(1, 1064960, 16)], { adapter: "cpu", features: ["subgroups"], shader: 154, workgroups: [1,1,1] }, { shader: 155, workgroups: [1,1,1] }),
-        dispatch("step_108_sum_D1_classifier", [at(1, 1064960, 16), at(1, 11050752, 4)], { shader: 156, workgroups: [1,1,1] }),
+        dispatch("step_108_sum_D1_classifier", [at(1, 1064960, 16), at(1, 11052800, 4)], { shader: 156, workgroups: [1,1,1] }),
         dispatch("step_109_softmax_G_layer6_conv2d_list_3", [at(1, 3496704, 350740), at(1, 4198656, 350740)], { shader: 134, workgroups: [73,1,1] }),
         dispatch("step_110_pointwise", [at(1, 4198656, 350740), at(1, 4549632, 350740)], { shader: 135, workgroups: [172,1,1] }),
         dispatch("step_111_conv2d_D2_conv1_pack", [at(0, 2413568, 19456), at(1, 10625280, 20480)], { shader: 136, workgroups: [80,1,1] }),
@@ -68750,7 +68549,7 @@ export const module: GeneratedModule = {
         dispatch("step_115_conv2d_D2_classifier_pack", [at(0, 3122432, 8192), at(1, 9879808, 32768)], { shader: 152, workgroups: [128,1,1] }),
         dispatch("step_115_conv2d_D2_classifier_packc", [at(1, 5997312, 8192), at(1, 1048576, 8192)], { shader: 153, workgroups: [8,1,1] }),
         dispatch("step_115_conv2d_D2_classifier", [at(1, 1048576, 8192), at(1, 9879808, 32768), at(0, 3130624, 4), at(1, 2615296, 16)], { adapter: "cpu", features: ["subgroups"], shader: 154, workgroups: [1,1,1] }, { shader: 155, workgroups: [1,1,1] }),
-        dispatch("step_116_sum_D2_classifier", [at(1, 2615296, 16), at(1, 11051008, 4)], { shader: 156, workgroups: [1,1,1] }),
+        dispatch("step_116_sum_D2_classifier", [at(1, 2615296, 16), at(1, 11053056, 4)], { shader: 156, workgroups: [1,1,1] }),
         dispatch("step_117_pointwise_D1_classifier", [at(1, 1064960, 16), at(1, 1048576, 16)], { shader: 157, workgroups: [1,1,1] }),
         dispatch("step_118_pointwise_D1_classifier", [at(1, 1048576, 16), at(1, 1064960, 16), at(1, 2615040, 16), at(1, 2615552, 16)], { shader: 158, workgroups: [1,1,1] }),
         dispatch("step_119_conv2dInputGrad_D1_classifier_pack", [at(0, 2405120, 8192), at(1, 9912576, 32768)], { shader: 159, workgroups: [128,1,1] }),
@@ -68768,19 +68567,19 @@ export const module: GeneratedModule = {
         dispatch("step_123_conv2dWeightGrad_D1_conv2_packc", [at(1, 1942272, 350740), at(1, 1572864, 369200)], { shader: 137, workgroups: [361,1,1] }),
         dispatch("step_123_conv2dWeightGrad_D1_conv2_packc", [at(1, 2364928, 71680), at(1, 1942272, 71680)], { shader: 141, workgroups: [70,1,1] }),
         dispatch("step_123_conv2dWeightGrad_D1_conv2", [at(1, 1572864, 369200), at(1, 1942272, 71680), at(1, 10645760, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [10,1,1] }, { shader: 173, workgroups: [5,1,1] }),
-        dispatch("step_124_sum_D1_conv2", [at(1, 2364928, 71680), at(1, 11044352, 64)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [16,1,1] }, { shader: 175, workgroups: [1,1,1] }),
+        dispatch("step_124_sum_D1_conv2", [at(1, 2364928, 71680), at(1, 11046400, 64)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [16,1,1] }, { shader: 175, workgroups: [1,1,1] }),
         dispatch("step_125_conv2dWeightGrad_D1_conv1_packc", [at(1, 2293248, 71680), at(1, 1572864, 71680)], { shader: 141, workgroups: [70,1,1] }),
         dispatch("step_125_conv2dWeightGrad_D1_conv1", [at(1, 1572864, 71680), at(1, 2506240, 34816), at(1, 9978112, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 176, workgroups: [8,1,1] }, { shader: 177, workgroups: [8,1,1] }),
-        dispatch("step_126_sum_D1_conv3", [at(1, 2471424, 34816), at(1, 11039744, 128)], { adapter: "cpu", features: ["subgroups"], shader: 178, workgroups: [32,1,1] }, { shader: 179, workgroups: [1,1,1] }),
+        dispatch("step_126_sum_D1_conv3", [at(1, 2471424, 34816), at(1, 11041792, 128)], { adapter: "cpu", features: ["subgroups"], shader: 178, workgroups: [32,1,1] }, { shader: 179, workgroups: [1,1,1] }),
         dispatch("step_127_conv2dWeightGrad_D1_conv2_packc", [at(1, 2436608, 34816), at(1, 1572864, 34816)], { shader: 145, workgroups: [34,1,1] }),
         dispatch("step_127_conv2dWeightGrad_D1_conv2", [at(1, 1572864, 34816), at(1, 2573824, 16384), at(1, 7673600, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 180, workgroups: [16,1,1] }, { shader: 181, workgroups: [32,1,1] }),
-        dispatch("step_128_sum_D1_conv4", [at(1, 2557440, 16384), at(1, 11035392, 256)], { adapter: "cpu", features: ["subgroups"], shader: 182, workgroups: [64,1,1] }, { shader: 183, workgroups: [1,1,1] }),
+        dispatch("step_128_sum_D1_conv4", [at(1, 2557440, 16384), at(1, 11037440, 256)], { adapter: "cpu", features: ["subgroups"], shader: 182, workgroups: [64,1,1] }, { shader: 183, workgroups: [1,1,1] }),
         dispatch("step_129_conv2dWeightGrad_D1_conv3_packc", [at(1, 2541056, 16384), at(1, 2097152, 16384)], { shader: 149, workgroups: [16,1,1] }),
         dispatch("step_129_conv2dWeightGrad_D1_conv3", [at(1, 2097152, 16384), at(1, 2606592, 8192), at(1, 1572864, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 184, workgroups: [32,2,1] }, { shader: 185, workgroups: [128,1,1] }),
-        dispatch("step_130_sum_D1_classifier", [at(1, 2598400, 8192), at(1, 11030272, 512)], { shader: 186, workgroups: [2,1,1] }),
+        dispatch("step_130_sum_D1_classifier", [at(1, 2598400, 8192), at(1, 11032320, 512)], { shader: 186, workgroups: [2,1,1] }),
         dispatch("step_131_conv2dWeightGrad_D1_conv4_packc", [at(1, 2590208, 8192), at(1, 2097152, 8192)], { shader: 153, workgroups: [8,1,1] }),
         dispatch("step_131_conv2dWeightGrad_D1_conv4", [at(1, 2097152, 8192), at(1, 2614784, 64), at(1, 10816512, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 187, workgroups: [64,1,1] }, { shader: 188, workgroups: [8,1,1] }),
-        dispatch("step_132_sum", [at(1, 2615552, 16), at(1, 11051264, 4)], { shader: 189, workgroups: [1,1,1] }),
+        dispatch("step_132_sum", [at(1, 2615552, 16), at(1, 11053312, 4)], { shader: 189, workgroups: [1,1,1] }),
         dispatch("step_133_pointwise_D2_classifier", [at(1, 2615296, 16), at(1, 2097152, 16)], { shader: 157, workgroups: [1,1,1] }),
         dispatch("step_134_pointwise_D2_classifier", [at(1, 2097152, 16), at(1, 2615296, 16), at(1, 2615040, 16), at(1, 6005760, 16)], { shader: 158, workgroups: [1,1,1] }),
         dispatch("step_135_conv2dInputGrad_D2_classifier_pack", [at(0, 3122432, 8192), at(1, 10010880, 32768)], { shader: 159, workgroups: [128,1,1] }),
@@ -68798,49 +68597,49 @@ export const module: GeneratedModule = {
         dispatch("step_139_conv2dWeightGrad_D2_conv2_packc", [at(1, 4549632, 350740), at(1, 2621440, 369200)], { shader: 137, workgroups: [361,1,1] }),
         dispatch("step_139_conv2dWeightGrad_D2_conv2_packc", [at(1, 3062528, 71680), at(1, 4549632, 71680)], { shader: 141, workgroups: [70,1,1] }),
         dispatch("step_139_conv2dWeightGrad_D2_conv2", [at(1, 2621440, 369200), at(1, 4549632, 71680), at(1, 10665216, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [10,1,1] }, { shader: 173, workgroups: [5,1,1] }),
-        dispatch("step_140_sum_D2_conv2", [at(1, 3062528, 71680), at(1, 11044608, 64)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [16,1,1] }, { shader: 175, workgroups: [1,1,1] }),
+        dispatch("step_140_sum_D2_conv2", [at(1, 3062528, 71680), at(1, 11046656, 64)], { adapter: "cpu", features: ["subgroups"], shader: 174, workgroups: [16,1,1] }, { shader: 175, workgroups: [1,1,1] }),
         dispatch("step_141_conv2dWeightGrad_D2_conv1_packc", [at(1, 2990848, 71680), at(1, 2621440, 71680)], { shader: 141, workgroups: [70,1,1] }),
         dispatch("step_141_conv2dWeightGrad_D2_conv1", [at(1, 2621440, 71680), at(1, 6924032, 34816), at(1, 10076416, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 176, workgroups: [8,1,1] }, { shader: 177, workgroups: [8,1,1] }),
-        dispatch("step_142_sum_D2_conv3", [at(1, 6889216, 34816), at(1, 11040000, 128)], { adapter: "cpu", features: ["subgroups"], shader: 178, workgroups: [32,1,1] }, { shader: 179, workgroups: [1,1,1] }),
+        dispatch("step_142_sum_D2_conv3", [at(1, 6889216, 34816), at(1, 11042048, 128)], { adapter: "cpu", features: ["subgroups"], shader: 178, workgroups: [32,1,1] }, { shader: 179, workgroups: [1,1,1] }),
         dispatch("step_143_conv2dWeightGrad_D2_conv2_packc", [at(1, 6854400, 34816), at(1, 2621440, 34816)], { shader: 145, workgroups: [34,1,1] }),
         dispatch("step_143_conv2dWeightGrad_D2_conv2", [at(1, 2621440, 34816), at(1, 8112896, 16384), at(1, 7935744, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 180, workgroups: [16,1,1] }, { shader: 181, workgroups: [32,1,1] }),
-        dispatch("step_144_sum_D2_conv4", [at(1, 7132160, 16384), at(1, 11035648, 256)], { adapter: "cpu", features: ["subgroups"], shader: 182, workgroups: [64,1,1] }, { shader: 183, workgroups: [1,1,1] }),
+        dispatch("step_144_sum_D2_conv4", [at(1, 7132160, 16384), at(1, 11037696, 256)], { adapter: "cpu", features: ["subgroups"], shader: 182, workgroups: [64,1,1] }, { shader: 183, workgroups: [1,1,1] }),
         dispatch("step_145_conv2dWeightGrad_D2_conv3_packc", [at(1, 6981888, 16384), at(1, 4549632, 16384)], { shader: 149, workgroups: [16,1,1] }),
         dispatch("step_145_conv2dWeightGrad_D2_conv3", [at(1, 4549632, 16384), at(1, 8181504, 8192), at(1, 2621440, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 184, workgroups: [32,2,1] }, { shader: 185, workgroups: [128,1,1] }),
-        dispatch("step_146_sum_D2_classifier", [at(1, 8173312, 8192), at(1, 11030784, 512)], { shader: 186, workgroups: [2,1,1] }),
+        dispatch("step_146_sum_D2_classifier", [at(1, 8173312, 8192), at(1, 11032832, 512)], { shader: 186, workgroups: [2,1,1] }),
         dispatch("step_147_conv2dWeightGrad_D2_conv4_packc", [at(1, 5997312, 8192), at(1, 4549632, 8192)], { shader: 153, workgroups: [8,1,1] }),
         dispatch("step_147_conv2dWeightGrad_D2_conv4", [at(1, 4549632, 8192), at(1, 6005504, 64), at(1, 10824704, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 187, workgroups: [64,1,1] }, { shader: 188, workgroups: [8,1,1] }),
-        dispatch("step_148_sum", [at(1, 6005760, 16), at(1, 11051520, 4)], { shader: 189, workgroups: [1,1,1] }),
-        dispatch("step_149_pointwise_G_conv1", [at(1, 6624000, 38016), at(1, 11046400, 32), at(1, 4549632, 38016)], { shader: 190, workgroups: [19,1,1] }),
-        dispatch("step_150_sum_G_conv1", [at(1, 4549632, 38016), at(1, 11047168, 32)], { adapter: "cpu", features: ["subgroups"], shader: 191, workgroups: [8,1,1] }, { shader: 192, workgroups: [1,1,1] }),
-        dispatch("step_151_pointwise_G_layer1_0_conv1", [at(1, 8152320, 10336), at(1, 11046656, 32), at(1, 4549632, 10336)], { shader: 193, workgroups: [41,1,1] }),
-        dispatch("step_152_sum_G_layer1_0_conv1", [at(1, 4549632, 10336), at(1, 11047424, 32)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [8,1,1] }, { shader: 195, workgroups: [1,1,1] }),
-        dispatch("step_153_pointwise_G_layer1_0_conv2", [at(1, 8162816, 10336), at(1, 11046912, 32), at(1, 4549632, 10336)], { shader: 193, workgroups: [41,1,1] }),
-        dispatch("step_154_sum_G_layer1_0_conv2", [at(1, 4549632, 10336), at(1, 11047680, 32)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [8,1,1] }, { shader: 195, workgroups: [1,1,1] }),
-        dispatch("step_155_pointwise_G_layer1_0_conv3", [at(1, 5914368, 41344), at(1, 11038720, 128), at(1, 4549632, 41344)], { shader: 196, workgroups: [21,1,1] }),
-        dispatch("step_156_sum_G_layer1_0_conv3", [at(1, 4549632, 41344), at(1, 11040256, 128)], { adapter: "cpu", features: ["subgroups"], shader: 197, workgroups: [32,1,1] }, { shader: 198, workgroups: [1,1,1] }),
-        dispatch("step_157_pointwise_G_layer1_0_downsample_0", [at(1, 5955840, 41344), at(1, 11038976, 128), at(1, 4549632, 41344)], { shader: 196, workgroups: [21,1,1] }),
-        dispatch("step_158_sum_G_layer1_0_downsample_0", [at(1, 4549632, 41344), at(1, 11040512, 128)], { adapter: "cpu", features: ["subgroups"], shader: 197, workgroups: [32,1,1] }, { shader: 198, workgroups: [1,1,1] }),
-        dispatch("step_159_pointwise_G_layer2_0_conv1", [at(1, 6700288, 5760), at(1, 11043840, 64), at(1, 4549632, 5760)], { shader: 199, workgroups: [23,1,1] }),
-        dispatch("step_160_sum_G_layer2_0_conv1", [at(1, 4549632, 5760), at(1, 11044864, 64)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [16,1,1] }, { shader: 201, workgroups: [1,1,1] }),
-        dispatch("step_161_pointwise_G_layer2_0_conv2", [at(1, 8189696, 5760), at(1, 11044096, 64), at(1, 4549632, 5760)], { shader: 199, workgroups: [23,1,1] }),
-        dispatch("step_162_sum_G_layer2_0_conv2", [at(1, 4549632, 5760), at(1, 11045120, 64)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [16,1,1] }, { shader: 201, workgroups: [1,1,1] }),
-        dispatch("step_163_pointwise_G_layer2_0_conv3", [at(1, 6958848, 23040), at(1, 11034368, 256), at(1, 4549632, 23040)], { shader: 202, workgroups: [12,1,1] }),
-        dispatch("step_164_sum_G_layer2_0_conv3", [at(1, 4549632, 23040), at(1, 11035904, 256)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [64,1,1] }, { shader: 204, workgroups: [1,1,1] }),
-        dispatch("step_165_pointwise_G_layer2_0_downsample_0", [at(1, 7063040, 23040), at(1, 11034624, 256), at(1, 4549632, 23040)], { shader: 202, workgroups: [12,1,1] }),
-        dispatch("step_166_sum_G_layer2_0_downsample_0", [at(1, 4549632, 23040), at(1, 11036160, 256)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [64,1,1] }, { shader: 204, workgroups: [1,1,1] }),
-        dispatch("step_167_pointwise_G_layer3_0_conv1", [at(1, 8129280, 11520), at(1, 11039232, 128), at(1, 4549632, 11520)], { shader: 205, workgroups: [45,1,1] }),
-        dispatch("step_168_sum_G_layer3_0_conv1", [at(1, 4549632, 11520), at(1, 11040768, 128)], { adapter: "cpu", features: ["subgroups"], shader: 206, workgroups: [32,1,1] }, { shader: 207, workgroups: [1,1,1] }),
-        dispatch("step_169_pointwise_G_layer3_0_conv2", [at(1, 8140800, 11520), at(1, 11039488, 128), at(1, 4549632, 11520)], { shader: 205, workgroups: [45,1,1] }),
-        dispatch("step_170_sum_G_layer3_0_conv2", [at(1, 4549632, 11520), at(1, 11041024, 128)], { adapter: "cpu", features: ["subgroups"], shader: 206, workgroups: [32,1,1] }, { shader: 207, workgroups: [1,1,1] }),
-        dispatch("step_171_pointwise_G_layer3_0_conv3", [at(1, 5822208, 46080), at(1, 11029248, 512), at(1, 4549632, 46080)], { shader: 208, workgroups: [23,1,1] }),
-        dispatch("step_172_sum_G_layer3_0_conv3", [at(1, 4549632, 46080), at(1, 11031296, 512)], { adapter: "cpu", features: ["subgroups"], shader: 209, workgroups: [128,1,1] }, { shader: 210, workgroups: [2,1,1] }),
-        dispatch("step_173_pointwise_G_layer3_0_downsample_0", [at(1, 5868288, 46080), at(1, 11029760, 512), at(1, 4549632, 46080)], { shader: 208, workgroups: [23,1,1] }),
-        dispatch("step_174_sum_G_layer3_0_downsample_0", [at(1, 4549632, 46080), at(1, 11031808, 512)], { adapter: "cpu", features: ["subgroups"], shader: 209, workgroups: [128,1,1] }, { shader: 210, workgroups: [2,1,1] }),
-        dispatch("step_175_pointwise_G_layer4_0_conv1", [at(1, 8066816, 23040), at(1, 11034880, 256), at(1, 4549632, 23040)], { shader: 202, workgroups: [12,1,1] }),
-        dispatch("step_176_sum_G_layer4_0_conv1", [at(1, 4549632, 23040), at(1, 11036416, 256)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [64,1,1] }, { shader: 204, workgroups: [1,1,1] }),
-        dispatch("step_177_pointwise_G_layer4_0_conv2", [at(1, 8089856, 23040), at(1, 11035136, 256), at(1, 4549632, 23040)], { shader: 202, workgroups: [12,1,1] }),
-        dispatch("step_178_sum_G_layer4_0_conv2", [at(1, 4549632, 23040), at(1, 11036672, 256)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [64,1,1] }, { shader: 204, workgroups: [1,1,1] }),
+        dispatch("step_148_sum", [at(1, 6005760, 16), at(1, 11053568, 4)], { shader: 189, workgroups: [1,1,1] }),
+        dispatch("step_149_pointwise_G_conv1", [at(1, 6624000, 38016), at(1, 11048448, 32), at(1, 4549632, 38016)], { shader: 190, workgroups: [19,1,1] }),
+        dispatch("step_150_sum_G_conv1", [at(1, 4549632, 38016), at(1, 11049216, 32)], { adapter: "cpu", features: ["subgroups"], shader: 191, workgroups: [8,1,1] }, { shader: 192, workgroups: [1,1,1] }),
+        dispatch("step_151_pointwise_G_layer1_0_conv1", [at(1, 8152320, 10336), at(1, 11048704, 32), at(1, 4549632, 10336)], { shader: 193, workgroups: [41,1,1] }),
+        dispatch("step_152_sum_G_layer1_0_conv1", [at(1, 4549632, 10336), at(1, 11049472, 32)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [8,1,1] }, { shader: 195, workgroups: [1,1,1] }),
+        dispatch("step_153_pointwise_G_layer1_0_conv2", [at(1, 8162816, 10336), at(1, 11048960, 32), at(1, 4549632, 10336)], { shader: 193, workgroups: [41,1,1] }),
+        dispatch("step_154_sum_G_layer1_0_conv2", [at(1, 4549632, 10336), at(1, 11049728, 32)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [8,1,1] }, { shader: 195, workgroups: [1,1,1] }),
+        dispatch("step_155_pointwise_G_layer1_0_conv3", [at(1, 5914368, 41344), at(1, 11040768, 128), at(1, 4549632, 41344)], { shader: 196, workgroups: [21,1,1] }),
+        dispatch("step_156_sum_G_layer1_0_conv3", [at(1, 4549632, 41344), at(1, 11042304, 128)], { adapter: "cpu", features: ["subgroups"], shader: 197, workgroups: [32,1,1] }, { shader: 198, workgroups: [1,1,1] }),
+        dispatch("step_157_pointwise_G_layer1_0_downsample_0", [at(1, 5955840, 41344), at(1, 11041024, 128), at(1, 4549632, 41344)], { shader: 196, workgroups: [21,1,1] }),
+        dispatch("step_158_sum_G_layer1_0_downsample_0", [at(1, 4549632, 41344), at(1, 11042560, 128)], { adapter: "cpu", features: ["subgroups"], shader: 197, workgroups: [32,1,1] }, { shader: 198, workgroups: [1,1,1] }),
+        dispatch("step_159_pointwise_G_layer2_0_conv1", [at(1, 6700288, 5760), at(1, 11045888, 64), at(1, 4549632, 5760)], { shader: 199, workgroups: [23,1,1] }),
+        dispatch("step_160_sum_G_layer2_0_conv1", [at(1, 4549632, 5760), at(1, 11046912, 64)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [16,1,1] }, { shader: 201, workgroups: [1,1,1] }),
+        dispatch("step_161_pointwise_G_layer2_0_conv2", [at(1, 8189696, 5760), at(1, 11046144, 64), at(1, 4549632, 5760)], { shader: 199, workgroups: [23,1,1] }),
+        dispatch("step_162_sum_G_layer2_0_conv2", [at(1, 4549632, 5760), at(1, 11047168, 64)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [16,1,1] }, { shader: 201, workgroups: [1,1,1] }),
+        dispatch("step_163_pointwise_G_layer2_0_conv3", [at(1, 6958848, 23040), at(1, 11036416, 256), at(1, 4549632, 23040)], { shader: 202, workgroups: [12,1,1] }),
+        dispatch("step_164_sum_G_layer2_0_conv3", [at(1, 4549632, 23040), at(1, 11037952, 256)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [64,1,1] }, { shader: 204, workgroups: [1,1,1] }),
+        dispatch("step_165_pointwise_G_layer2_0_downsample_0", [at(1, 7063040, 23040), at(1, 11036672, 256), at(1, 4549632, 23040)], { shader: 202, workgroups: [12,1,1] }),
+        dispatch("step_166_sum_G_layer2_0_downsample_0", [at(1, 4549632, 23040), at(1, 11038208, 256)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [64,1,1] }, { shader: 204, workgroups: [1,1,1] }),
+        dispatch("step_167_pointwise_G_layer3_0_conv1", [at(1, 8129280, 11520), at(1, 11041280, 128), at(1, 4549632, 11520)], { shader: 205, workgroups: [45,1,1] }),
+        dispatch("step_168_sum_G_layer3_0_conv1", [at(1, 4549632, 11520), at(1, 11042816, 128)], { adapter: "cpu", features: ["subgroups"], shader: 206, workgroups: [32,1,1] }, { shader: 207, workgroups: [1,1,1] }),
+        dispatch("step_169_pointwise_G_layer3_0_conv2", [at(1, 8140800, 11520), at(1, 11041536, 128), at(1, 4549632, 11520)], { shader: 205, workgroups: [45,1,1] }),
+        dispatch("step_170_sum_G_layer3_0_conv2", [at(1, 4549632, 11520), at(1, 11043072, 128)], { adapter: "cpu", features: ["subgroups"], shader: 206, workgroups: [32,1,1] }, { shader: 207, workgroups: [1,1,1] }),
+        dispatch("step_171_pointwise_G_layer3_0_conv3", [at(1, 5822208, 46080), at(1, 11031296, 512), at(1, 4549632, 46080)], { shader: 208, workgroups: [23,1,1] }),
+        dispatch("step_172_sum_G_layer3_0_conv3", [at(1, 4549632, 46080), at(1, 11033344, 512)], { adapter: "cpu", features: ["subgroups"], shader: 209, workgroups: [128,1,1] }, { shader: 210, workgroups: [2,1,1] }),
+        dispatch("step_173_pointwise_G_layer3_0_downsample_0", [at(1, 5868288, 46080), at(1, 11031808, 512), at(1, 4549632, 46080)], { shader: 208, workgroups: [23,1,1] }),
+        dispatch("step_174_sum_G_layer3_0_downsample_0", [at(1, 4549632, 46080), at(1, 11033856, 512)], { adapter: "cpu", features: ["subgroups"], shader: 209, workgroups: [128,1,1] }, { shader: 210, workgroups: [2,1,1] }),
+        dispatch("step_175_pointwise_G_layer4_0_conv1", [at(1, 8066816, 23040), at(1, 11036928, 256), at(1, 4549632, 23040)], { shader: 202, workgroups: [12,1,1] }),
+        dispatch("step_176_sum_G_layer4_0_conv1", [at(1, 4549632, 23040), at(1, 11038464, 256)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [64,1,1] }, { shader: 204, workgroups: [1,1,1] }),
+        dispatch("step_177_pointwise_G_layer4_0_conv2", [at(1, 8089856, 23040), at(1, 11037184, 256), at(1, 4549632, 23040)], { shader: 202, workgroups: [12,1,1] }),
+        dispatch("step_178_sum_G_layer4_0_conv2", [at(1, 4549632, 23040), at(1, 11038720, 256)], { adapter: "cpu", features: ["subgroups"], shader: 203, workgroups: [64,1,1] }, { shader: 204, workgroups: [1,1,1] }),
         dispatch("step_179_pointwise_G_layer4_0_conv3", [at(1, 5637888, 92160), at(1, 11021056, 1024), at(1, 4549632, 92160)], { shader: 211, workgroups: [45,1,1] }),
         dispatch("step_180_sum_G_layer4_0_conv3", [at(1, 4549632, 92160), at(1, 11023104, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 212, workgroups: [256,1,1] }, { shader: 213, workgroups: [4,1,1] }),
         dispatch("step_181_pointwise_G_layer4_0_downsample_0", [at(1, 5730048, 92160), at(1, 11022080, 1024), at(1, 4549632, 92160)], { shader: 211, workgroups: [45,1,1] }),
@@ -68975,7 +68774,7 @@ export const module: GeneratedModule = {
         dispatch("step_265_conv2dWeightGrad_G_bn1_packc", [at(1, 3509760, 38016), at(1, 3191808, 38016)], { shader: 330, workgroups: [38,1,1] }),
         dispatch("step_265_conv2dWeightGrad_G_bn1", [at(1, 6190848, 73840), at(1, 3191808, 38016), at(1, 10974720, 4704)], { adapter: "cpu", features: ["subgroups"], shader: 331, workgroups: [7,1,1] }, { shader: 332, workgroups: [2,1,1] }),
         dispatch("step_266_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 8985600, 10336), at(1, 3191808, 10336)], { shader: 21, workgroups: [11,1,1] }),
-        dispatch("step_266_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 3191808, 10336), at(1, 3572224, 10336), at(1, 11036928, 256)], { adapter: "cpu", features: ["subgroups"], shader: 333, workgroups: [1,1,1] }, { shader: 334, workgroups: [1,1,1] }),
+        dispatch("step_266_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 3191808, 10336), at(1, 3572224, 10336), at(1, 11038976, 256)], { adapter: "cpu", features: ["subgroups"], shader: 333, workgroups: [1,1,1] }, { shader: 334, workgroups: [1,1,1] }),
         dispatch("step_267_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 9006592, 10336), at(1, 3191808, 10336)], { shader: 21, workgroups: [11,1,1] }),
         dispatch("step_267_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 3191808, 10336), at(1, 3561728, 10336), at(1, 11014656, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [3,1,1] }, { shader: 336, workgroups: [1,1,1] }),
         dispatch("step_268_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 9027584, 10336), at(1, 3191808, 10336)], { shader: 21, workgroups: [11,1,1] }),
@@ -69008,7 +68807,7 @@ export const module: GeneratedModule = {
         dispatch("step_281_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 3145728, 46080), at(1, 3237888, 92160), at(1, 8197888, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 361, workgroups: [4,4,1] }, { shader: 362, workgroups: [32,1,1] }),
         dispatch("step_282_conv2dWeightGrad_packc", [at(1, 6356992, 46080), at(1, 3145728, 46080)], { shader: 95, workgroups: [45,1,1] }),
         dispatch("step_282_conv2dWeightGrad", [at(1, 3145728, 46080), at(1, 3790848, 7200), at(1, 8974080, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 363, workgroups: [36,1,1] }, { shader: 364, workgroups: [23,1,1] }),
-        dispatch("step_283_sum", [at(1, 3805696, 6840), at(1, 11043328, 76)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [19,1,1] }, { shader: 366, workgroups: [1,1,1] }),
+        dispatch("step_283_sum", [at(1, 3805696, 6840), at(1, 11045376, 76)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [19,1,1] }, { shader: 366, workgroups: [1,1,1] }),
         dispatch("step_284_conv2dWeightGrad_packc", [at(1, 6356992, 46080), at(1, 3145728, 46080)], { shader: 95, workgroups: [45,1,1] }),
         dispatch("step_284_conv2dWeightGrad", [at(1, 3145728, 46080), at(1, 3790848, 7200), at(1, 9061632, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 367, workgroups: [36,1,1] }, { shader: 368, workgroups: [23,1,1] }),
         dispatch("step_285_conv2dWeightGrad_packc", [at(1, 6356992, 46080), at(1, 3145728, 46080)], { shader: 95, workgroups: [45,1,1] }),
@@ -69017,7 +68816,7 @@ export const module: GeneratedModule = {
         dispatch("step_286_conv2dWeightGrad", [at(1, 3145728, 46080), at(1, 3790848, 7200), at(1, 9236736, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 371, workgroups: [36,1,1] }, { shader: 372, workgroups: [23,1,1] }),
         dispatch("step_287_conv2dWeightGrad_packc", [at(1, 6531840, 92160), at(1, 3145728, 92160)], { shader: 125, workgroups: [90,1,1] }),
         dispatch("step_287_conv2dWeightGrad", [at(1, 3145728, 92160), at(1, 3798272, 7200), at(1, 6006528, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 373, workgroups: [72,1,1] }, { shader: 374, workgroups: [45,1,1] }),
-        dispatch("step_288_sum", [at(1, 3812608, 6840), at(1, 11043584, 76)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [19,1,1] }, { shader: 366, workgroups: [1,1,1] }),
+        dispatch("step_288_sum", [at(1, 3812608, 6840), at(1, 11045632, 76)], { adapter: "cpu", features: ["subgroups"], shader: 365, workgroups: [19,1,1] }, { shader: 366, workgroups: [1,1,1] }),
         dispatch("step_289_conv2dWeightGrad_packc", [at(1, 6531840, 92160), at(1, 3145728, 92160)], { shader: 125, workgroups: [90,1,1] }),
         dispatch("step_289_conv2dWeightGrad", [at(1, 3145728, 92160), at(1, 3798272, 7200), at(1, 6181632, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 375, workgroups: [72,1,1] }, { shader: 376, workgroups: [45,1,1] }),
         dispatch("step_290_conv2dWeightGrad_packc", [at(1, 6531840, 92160), at(1, 3145728, 92160)], { shader: 125, workgroups: [90,1,1] }),
@@ -69026,79 +68825,79 @@ export const module: GeneratedModule = {
         dispatch("step_291_conv2dWeightGrad", [at(1, 3145728, 92160), at(1, 3798272, 7200), at(1, 6531840, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 379, workgroups: [72,1,1] }, { shader: 380, workgroups: [45,1,1] }),
         dispatch("step_292_conv2d_G_conv1_packc", [at(0, 74496, 39396), at(1, 9520896, 52528)], { shader: 381, workgroups: [52,1,1] }),
         dispatch("step_292_conv2d_G_conv1", [at(1, 9520896, 52528), at(1, 10223872, 6272), at(1, 10518528, 27200)], { adapter: "cpu", features: ["subgroups"], shader: 382, workgroups: [27,1,1] }, { shader: 383, workgroups: [4,1,1] }),
-        dispatch("step_293_sum_G_conv1", [at(1, 10518528, 27200), at(1, 11047936, 32)], { adapter: "cpu", features: ["subgroups"], shader: 384, workgroups: [8,1,1] }, { shader: 385, workgroups: [1,1,1] }),
-        dispatch("step_294_sum_G_conv1", [at(1, 10518528, 27200), at(1, 11047936, 32), at(1, 11048192, 32)], { adapter: "cpu", features: ["subgroups"], shader: 386, workgroups: [8,1,1] }, { shader: 387, workgroups: [1,1,1] }),
-        dispatch("step_295_pointwise_G_conv1", [at(1, 10518528, 27200), at(1, 11047936, 32), at(1, 11048192, 32), at(1, 10545920, 27200)], { shader: 388, workgroups: [14,1,1] }),
+        dispatch("step_293_sum_G_conv1", [at(1, 10518528, 27200), at(1, 11049984, 32)], { adapter: "cpu", features: ["subgroups"], shader: 384, workgroups: [8,1,1] }, { shader: 385, workgroups: [1,1,1] }),
+        dispatch("step_294_sum_G_conv1", [at(1, 10518528, 27200), at(1, 11049984, 32), at(1, 11050240, 32)], { adapter: "cpu", features: ["subgroups"], shader: 386, workgroups: [8,1,1] }, { shader: 387, workgroups: [1,1,1] }),
+        dispatch("step_295_pointwise_G_conv1", [at(1, 10518528, 27200), at(1, 11049984, 32), at(1, 11050240, 32), at(1, 10545920, 27200)], { shader: 388, workgroups: [14,1,1] }),
         dispatch("step_296_pointwise_G_bn1", [at(1, 10545920, 27200), at(0, 118784, 32), at(0, 119040, 32), at(1, 10573312, 27200)], { shader: 389, workgroups: [14,1,1] }),
         dispatch("step_297_maxPool2d_G_bn1", [at(1, 10573312, 27200), at(1, 10914816, 7488)], { shader: 390, workgroups: [30,1,1] }),
         dispatch("step_298_conv2d_G_layer1_0_conv1_packc", [at(1, 10914816, 7488), at(1, 3145728, 7488)], { shader: 391, workgroups: [8,1,1] }),
         dispatch("step_298_conv2d_G_layer1_0_conv1", [at(1, 3145728, 7488), at(1, 10238720, 256), at(1, 10922496, 7488)], { adapter: "cpu", features: ["subgroups"], shader: 392, workgroups: [8,1,1] }, { shader: 393, workgroups: [1,1,1] }),
-        dispatch("step_299_sum_G_layer1_0_conv1", [at(1, 10922496, 7488), at(1, 11048448, 32)], { adapter: "cpu", features: ["subgroups"], shader: 394, workgroups: [8,1,1] }, { shader: 395, workgroups: [1,1,1] }),
-        dispatch("step_300_sum_G_layer1_0_conv1", [at(1, 10922496, 7488), at(1, 11048448, 32), at(1, 11048704, 32)], { adapter: "cpu", features: ["subgroups"], shader: 396, workgroups: [8,1,1] }, { shader: 397, workgroups: [1,1,1] }),
-        dispatch("step_301_pointwise_G_layer1_0_conv1", [at(1, 10922496, 7488), at(1, 11048448, 32), at(1, 11048704, 32), at(1, 10930176, 7488)], { shader: 398, workgroups: [30,1,1] }),
+        dispatch("step_299_sum_G_layer1_0_conv1", [at(1, 10922496, 7488), at(1, 11050496, 32)], { adapter: "cpu", features: ["subgroups"], shader: 394, workgroups: [8,1,1] }, { shader: 395, workgroups: [1,1,1] }),
+        dispatch("step_300_sum_G_layer1_0_conv1", [at(1, 10922496, 7488), at(1, 11050496, 32), at(1, 11050752, 32)], { adapter: "cpu", features: ["subgroups"], shader: 396, workgroups: [8,1,1] }, { shader: 397, workgroups: [1,1,1] }),
+        dispatch("step_301_pointwise_G_layer1_0_conv1", [at(1, 10922496, 7488), at(1, 11050496, 32), at(1, 11050752, 32), at(1, 10930176, 7488)], { shader: 398, workgroups: [30,1,1] }),
         dispatch("step_302_pointwise_G_layer1_0_bn1", [at(1, 10930176, 7488), at(0, 120064, 32), at(0, 120320, 32), at(1, 10937856, 7488)], { shader: 399, workgroups: [30,1,1] }),
         dispatch("step_303_conv2d_G_layer1_0_conv2_packc", [at(1, 10937856, 7488), at(1, 3145728, 7488)], { shader: 391, workgroups: [8,1,1] }),
         dispatch("step_303_conv2d_G_layer1_0_conv2", [at(1, 3145728, 7488), at(1, 10234368, 2304), at(1, 10945536, 7488)], { adapter: "cpu", features: ["subgroups"], shader: 400, workgroups: [8,1,1] }, { shader: 401, workgroups: [1,1,1] }),
-        dispatch("step_304_sum_G_layer1_0_conv2", [at(1, 10945536, 7488), at(1, 11048960, 32)], { adapter: "cpu", features: ["subgroups"], shader: 394, workgroups: [8,1,1] }, { shader: 395, workgroups: [1,1,1] }),
-        dispatch("step_305_sum_G_layer1_0_conv2", [at(1, 10945536, 7488), at(1, 11048960, 32), at(1, 11049216, 32)], { adapter: "cpu", features: ["subgroups"], shader: 396, workgroups: [8,1,1] }, { shader: 397, workgroups: [1,1,1] }),
-        dispatch("step_306_pointwise_G_layer1_0_conv2", [at(1, 10945536, 7488), at(1, 11048960, 32), at(1, 11049216, 32), at(1, 10953216, 7488)], { shader: 398, workgroups: [30,1,1] }),
+        dispatch("step_304_sum_G_layer1_0_conv2", [at(1, 10945536, 7488), at(1, 11051008, 32)], { adapter: "cpu", features: ["subgroups"], shader: 394, workgroups: [8,1,1] }, { shader: 395, workgroups: [1,1,1] }),
+        dispatch("step_305_sum_G_layer1_0_conv2", [at(1, 10945536, 7488), at(1, 11051008, 32), at(1, 11051264, 32)], { adapter: "cpu", features: ["subgroups"], shader: 396, workgroups: [8,1,1] }, { shader: 397, workgroups: [1,1,1] }),
+        dispatch("step_306_pointwise_G_layer1_0_conv2", [at(1, 10945536, 7488), at(1, 11051008, 32), at(1, 11051264, 32), at(1, 10953216, 7488)], { shader: 398, workgroups: [30,1,1] }),
         dispatch("step_307_pointwise_G_layer1_0_bn2", [at(1, 10953216, 7488), at(0, 123392, 32), at(0, 123648, 32), at(1, 10960896, 7488)], { shader: 399, workgroups: [30,1,1] }),
         dispatch("step_308_conv2d_G_layer1_0_conv3_packc", [at(1, 10960896, 7488), at(1, 3145728, 7488)], { shader: 391, workgroups: [8,1,1] }),
         dispatch("step_308_conv2d_G_layer1_0_conv3", [at(1, 3145728, 7488), at(1, 10236672, 1024), at(1, 10368768, 29952)], { adapter: "cpu", features: ["subgroups"], shader: 402, workgroups: [8,1,1] }, { shader: 403, workgroups: [4,1,1] }),
-        dispatch("step_309_sum_G_layer1_0_conv3", [at(1, 10368768, 29952), at(1, 11041280, 128)], { adapter: "cpu", features: ["subgroups"], shader: 404, workgroups: [32,1,1] }, { shader: 405, workgroups: [1,1,1] }),
-        dispatch("step_310_sum_G_layer1_0_conv3", [at(1, 10368768, 29952), at(1, 11041280, 128), at(1, 11041536, 128)], { adapter: "cpu", features: ["subgroups"], shader: 406, workgroups: [32,1,1] }, { shader: 407, workgroups: [1,1,1] }),
-        dispatch("step_311_pointwise_G_layer1_0_conv3", [at(1, 10368768, 29952), at(1, 11041280, 128), at(1, 11041536, 128), at(1, 10398720, 29952)], { shader: 408, workgroups: [15,1,1] }),
+        dispatch("step_309_sum_G_layer1_0_conv3", [at(1, 10368768, 29952), at(1, 11043328, 128)], { adapter: "cpu", features: ["subgroups"], shader: 404, workgroups: [32,1,1] }, { shader: 405, workgroups: [1,1,1] }),
+        dispatch("step_310_sum_G_layer1_0_conv3", [at(1, 10368768, 29952), at(1, 11043328, 128), at(1, 11043584, 128)], { adapter: "cpu", features: ["subgroups"], shader: 406, workgroups: [32,1,1] }, { shader: 407, workgroups: [1,1,1] }),
+        dispatch("step_311_pointwise_G_layer1_0_conv3", [at(1, 10368768, 29952), at(1, 11043328, 128), at(1, 11043584, 128), at(1, 10398720, 29952)], { shader: 408, workgroups: [15,1,1] }),
         dispatch("step_312_conv2d_G_layer1_0_downsample_0_packc", [at(1, 10914816, 7488), at(1, 3145728, 7488)], { shader: 391, workgroups: [8,1,1] }),
         dispatch("step_312_conv2d_G_layer1_0_downsample_0", [at(1, 3145728, 7488), at(1, 10237696, 1024), at(1, 10428672, 29952)], { adapter: "cpu", features: ["subgroups"], shader: 402, workgroups: [8,1,1] }, { shader: 403, workgroups: [4,1,1] }),
-        dispatch("step_313_sum_G_layer1_0_downsample_0", [at(1, 10428672, 29952), at(1, 11041792, 128)], { adapter: "cpu", features: ["subgroups"], shader: 404, workgroups: [32,1,1] }, { shader: 405, workgroups: [1,1,1] }),
-        dispatch("step_314_sum_G_layer1_0_downsample_0", [at(1, 10428672, 29952), at(1, 11041792, 128), at(1, 11042048, 128)], { adapter: "cpu", features: ["subgroups"], shader: 406, workgroups: [32,1,1] }, { shader: 407, workgroups: [1,1,1] }),
-        dispatch("step_315_pointwise_G_layer1_0_downsample_0", [at(1, 10428672, 29952), at(1, 11041792, 128), at(1, 11042048, 128), at(1, 10458624, 29952)], { shader: 408, workgroups: [15,1,1] }),
+        dispatch("step_313_sum_G_layer1_0_downsample_0", [at(1, 10428672, 29952), at(1, 11043840, 128)], { adapter: "cpu", features: ["subgroups"], shader: 404, workgroups: [32,1,1] }, { shader: 405, workgroups: [1,1,1] }),
+        dispatch("step_314_sum_G_layer1_0_downsample_0", [at(1, 10428672, 29952), at(1, 11043840, 128), at(1, 11044096, 128)], { adapter: "cpu", features: ["subgroups"], shader: 406, workgroups: [32,1,1] }, { shader: 407, workgroups: [1,1,1] }),
+        dispatch("step_315_pointwise_G_layer1_0_downsample_0", [at(1, 10428672, 29952), at(1, 11043840, 128), at(1, 11044096, 128), at(1, 10458624, 29952)], { shader: 408, workgroups: [15,1,1] }),
         dispatch("step_316_pointwise_G_layer1_0_bn3", [at(1, 10398720, 29952), at(0, 125440, 128), at(0, 125696, 128), at(1, 10458624, 29952), at(0, 127488, 128), at(0, 127744, 128), at(1, 10488576, 29952)], { shader: 409, workgroups: [15,1,1] }),
         dispatch("step_317_conv2d_G_layer2_0_conv1_packc", [at(1, 10488576, 29952), at(1, 3145728, 29952)], { shader: 410, workgroups: [30,1,1] }),
         dispatch("step_317_conv2d_G_layer2_0_conv1", [at(1, 3145728, 29952), at(1, 9672960, 2048), at(1, 10987776, 4032)], { adapter: "cpu", features: ["subgroups"], shader: 411, workgroups: [2,1,1] }, { shader: 412, workgroups: [1,1,1] }),
-        dispatch("step_318_sum_G_layer2_0_conv1", [at(1, 10987776, 4032), at(1, 11045376, 64)], { shader: 413, workgroups: [1,1,1] }),
-        dispatch("step_319_sum_G_layer2_0_conv1", [at(1, 10987776, 4032), at(1, 11045376, 64), at(1, 11045632, 64)], { shader: 414, workgroups: [1,1,1] }),
-        dispatch("step_320_pointwise_G_layer2_0_conv1", [at(1, 10987776, 4032), at(1, 11045376, 64), at(1, 11045632, 64), at(1, 10991872, 4032)], { shader: 415, workgroups: [16,1,1] }),
+        dispatch("step_318_sum_G_layer2_0_conv1", [at(1, 10987776, 4032), at(1, 11047424, 64)], { shader: 413, workgroups: [1,1,1] }),
+        dispatch("step_319_sum_G_layer2_0_conv1", [at(1, 10987776, 4032), at(1, 11047424, 64), at(1, 11047680, 64)], { shader: 414, workgroups: [1,1,1] }),
+        dispatch("step_320_pointwise_G_layer2_0_conv1", [at(1, 10987776, 4032), at(1, 11047424, 64), at(1, 11047680, 64), at(1, 10991872, 4032)], { shader: 415, workgroups: [16,1,1] }),
         dispatch("step_321_pointwise_G_layer2_0_bn1", [at(1, 10991872, 4032), at(0, 130560, 64), at(0, 130816, 64), at(1, 10995968, 4032)], { shader: 416, workgroups: [16,1,1] }),
         dispatch("step_322_conv2d_G_layer2_0_conv2_packc", [at(1, 10995968, 4032), at(1, 3145728, 4032)], { shader: 417, workgroups: [4,1,1] }),
         dispatch("step_322_conv2d_G_layer2_0_conv2", [at(1, 3145728, 4032), at(1, 9663744, 9216), at(1, 11000064, 4032)], { adapter: "cpu", features: ["subgroups"], shader: 418, workgroups: [2,1,1] }, { shader: 419, workgroups: [1,1,1] }),
-        dispatch("step_323_sum_G_layer2_0_conv2", [at(1, 11000064, 4032), at(1, 11045888, 64)], { shader: 413, workgroups: [1,1,1] }),
-        dispatch("step_324_sum_G_layer2_0_conv2", [at(1, 11000064, 4032), at(1, 11045888, 64), at(1, 11046144, 64)], { shader: 414, workgroups: [1,1,1] }),
-        dispatch("step_325_pointwise_G_layer2_0_conv2", [at(1, 11000064, 4032), at(1, 11045888, 64), at(1, 11046144, 64), at(1, 11004160, 4032)], { shader: 415, workgroups: [16,1,1] }),
+        dispatch("step_323_sum_G_layer2_0_conv2", [at(1, 11000064, 4032), at(1, 11047936, 64)], { shader: 413, workgroups: [1,1,1] }),
+        dispatch("step_324_sum_G_layer2_0_conv2", [at(1, 11000064, 4032), at(1, 11047936, 64), at(1, 11048192, 64)], { shader: 414, workgroups: [1,1,1] }),
+        dispatch("step_325_pointwise_G_layer2_0_conv2", [at(1, 11000064, 4032), at(1, 11047936, 64), at(1, 11048192, 64), at(1, 11004160, 4032)], { shader: 415, workgroups: [16,1,1] }),
         dispatch("step_326_pointwise_G_layer2_0_bn2", [at(1, 11004160, 4032), at(0, 140800, 64), at(0, 141056, 64), at(1, 11008256, 4032)], { shader: 416, workgroups: [16,1,1] }),
         dispatch("step_327_conv2d_G_layer2_0_conv3_packc", [at(1, 11008256, 4032), at(1, 3145728, 4032)], { shader: 417, workgroups: [4,1,1] }),
         dispatch("step_327_conv2d_G_layer2_0_conv3", [at(1, 3145728, 4032), at(1, 10230272, 4096), at(1, 10717440, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 420, workgroups: [2,2,1] }, { shader: 421, workgroups: [2,1,1] }),
-        dispatch("step_328_sum_G_layer2_0_conv3", [at(1, 10717440, 16128), at(1, 11037184, 256)], { shader: 422, workgroups: [1,1,1] }),
-        dispatch("step_329_sum_G_layer2_0_conv3", [at(1, 10717440, 16128), at(1, 11037184, 256), at(1, 11037440, 256)], { shader: 423, workgroups: [1,1,1] }),
-        dispatch("step_330_pointwise_G_layer2_0_conv3", [at(1, 10717440, 16128), at(1, 11037184, 256), at(1, 11037440, 256), at(1, 10733568, 16128)], { shader: 424, workgroups: [63,1,1] }),
+        dispatch("step_328_sum_G_layer2_0_conv3", [at(1, 10717440, 16128), at(1, 11039232, 256)], { shader: 422, workgroups: [1,1,1] }),
+        dispatch("step_329_sum_G_layer2_0_conv3", [at(1, 10717440, 16128), at(1, 11039232, 256), at(1, 11039488, 256)], { shader: 423, workgroups: [1,1,1] }),
+        dispatch("step_330_pointwise_G_layer2_0_conv3", [at(1, 10717440, 16128), at(1, 11039232, 256), at(1, 11039488, 256), at(1, 10733568, 16128)], { shader: 424, workgroups: [63,1,1] }),
         dispatch("step_331_conv2d_G_layer2_0_downsample_0_packc", [at(1, 10488576, 29952), at(1, 3145728, 29952)], { shader: 410, workgroups: [30,1,1] }),
         dispatch("step_331_conv2d_G_layer2_0_downsample_0", [at(1, 3145728, 29952), at(1, 10207488, 8192), at(1, 10749696, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 425, workgroups: [2,2,1] }, { shader: 426, workgroups: [2,1,1] }),
-        dispatch("step_332_sum_G_layer2_0_downsample_0", [at(1, 10749696, 16128), at(1, 11037696, 256)], { shader: 422, workgroups: [1,1,1] }),
-        dispatch("step_333_sum_G_layer2_0_downsample_0", [at(1, 10749696, 16128), at(1, 11037696, 256), at(1, 11037952, 256)], { shader: 423, workgroups: [1,1,1] }),
-        dispatch("step_334_pointwise_G_layer2_0_downsample_0", [at(1, 10749696, 16128), at(1, 11037696, 256), at(1, 11037952, 256), at(1, 10765824, 16128)], { shader: 424, workgroups: [63,1,1] }),
+        dispatch("step_332_sum_G_layer2_0_downsample_0", [at(1, 10749696, 16128), at(1, 11039744, 256)], { shader: 422, workgroups: [1,1,1] }),
+        dispatch("step_333_sum_G_layer2_0_downsample_0", [at(1, 10749696, 16128), at(1, 11039744, 256), at(1, 11040000, 256)], { shader: 423, workgroups: [1,1,1] }),
+        dispatch("step_334_pointwise_G_layer2_0_downsample_0", [at(1, 10749696, 16128), at(1, 11039744, 256), at(1, 11040000, 256), at(1, 10765824, 16128)], { shader: 424, workgroups: [63,1,1] }),
         dispatch("step_335_pointwise_G_layer2_0_bn3", [at(1, 10733568, 16128), at(0, 145920, 256), at(0, 146176, 256), at(1, 10765824, 16128), at(0, 155136, 256), at(0, 155392, 256), at(1, 10781952, 16128)], { shader: 427, workgroups: [63,1,1] }),
         dispatch("step_336_conv2d_G_layer3_0_conv1_packc", [at(1, 10781952, 16128), at(1, 3145728, 16128)], { shader: 428, workgroups: [16,1,1] }),
         dispatch("step_336_conv2d_G_layer3_0_conv1", [at(1, 3145728, 16128), at(1, 10215680, 8192), at(1, 10865664, 8064)], { adapter: "cpu", features: ["subgroups"], shader: 429, workgroups: [2,1,1] }, { shader: 430, workgroups: [1,1,1] }),
-        dispatch("step_337_sum_G_layer3_0_conv1", [at(1, 10865664, 8064), at(1, 11042304, 128)], { shader: 431, workgroups: [1,1,1] }),
-        dispatch("step_338_sum_G_layer3_0_conv1", [at(1, 10865664, 8064), at(1, 11042304, 128), at(1, 11042560, 128)], { shader: 432, workgroups: [1,1,1] }),
-        dispatch("step_339_pointwise_G_layer3_0_conv1", [at(1, 10865664, 8064), at(1, 11042304, 128), at(1, 11042560, 128), at(1, 10873856, 8064)], { shader: 433, workgroups: [32,1,1] }),
+        dispatch("step_337_sum_G_layer3_0_conv1", [at(1, 10865664, 8064), at(1, 11044352, 128)], { shader: 431, workgroups: [1,1,1] }),
+        dispatch("step_338_sum_G_layer3_0_conv1", [at(1, 10865664, 8064), at(1, 11044352, 128), at(1, 11044608, 128)], { shader: 432, workgroups: [1,1,1] }),
+        dispatch("step_339_pointwise_G_layer3_0_conv1", [at(1, 10865664, 8064), at(1, 11044352, 128), at(1, 11044608, 128), at(1, 10873856, 8064)], { shader: 433, workgroups: [32,1,1] }),
         dispatch("step_340_pointwise_G_layer3_0_bn1", [at(1, 10873856, 8064), at(0, 164352, 128), at(0, 164608, 128), at(1, 10882048, 8064)], { shader: 434, workgroups: [32,1,1] }),
         dispatch("step_341_conv2d_G_layer3_0_conv2_packc", [at(1, 10882048, 8064), at(1, 3145728, 8064)], { shader: 435, workgroups: [8,1,1] }),
         dispatch("step_341_conv2d_G_layer3_0_conv2", [at(1, 3145728, 8064), at(1, 9573632, 36864), at(1, 10890240, 8064)], { adapter: "cpu", features: ["subgroups"], shader: 436, workgroups: [2,1,1] }, { shader: 437, workgroups: [1,1,1] }),
-        dispatch("step_342_sum_G_layer3_0_conv2", [at(1, 10890240, 8064), at(1, 11042816, 128)], { shader: 431, workgroups: [1,1,1] }),
-        dispatch("step_343_sum_G_layer3_0_conv2", [at(1, 10890240, 8064), at(1, 11042816, 128), at(1, 11043072, 128)], { shader: 432, workgroups: [1,1,1] }),
-        dispatch("step_344_pointwise_G_layer3_0_conv2", [at(1, 10890240, 8064), at(1, 11042816, 128), at(1, 11043072, 128), at(1, 10898432, 8064)], { shader: 433, workgroups: [32,1,1] }),
+        dispatch("step_342_sum_G_layer3_0_conv2", [at(1, 10890240, 8064), at(1, 11044864, 128)], { shader: 431, workgroups: [1,1,1] }),
+        dispatch("step_343_sum_G_layer3_0_conv2", [at(1, 10890240, 8064), at(1, 11044864, 128), at(1, 11045120, 128)], { shader: 432, workgroups: [1,1,1] }),
+        dispatch("step_344_pointwise_G_layer3_0_conv2", [at(1, 10890240, 8064), at(1, 11044864, 128), at(1, 11045120, 128), at(1, 10898432, 8064)], { shader: 433, workgroups: [32,1,1] }),
         dispatch("step_345_pointwise_G_layer3_0_bn2", [at(1, 10898432, 8064), at(0, 202240, 128), at(0, 202496, 128), at(1, 10906624, 8064)], { shader: 434, workgroups: [32,1,1] }),
         dispatch("step_346_conv2d_G_layer3_0_conv3_packc", [at(1, 10906624, 8064), at(1, 3145728, 8064)], { shader: 435, workgroups: [8,1,1] }),
         dispatch("step_346_conv2d_G_layer3_0_conv3", [at(1, 3145728, 8064), at(1, 10239744, 16384), at(1, 10207488, 32256)], { adapter: "cpu", features: ["subgroups"], shader: 438, workgroups: [2,4,1] }, { shader: 439, workgroups: [4,1,1] }),
-        dispatch("step_347_sum_G_layer3_0_conv3", [at(1, 10207488, 32256), at(1, 11032320, 512)], { shader: 440, workgroups: [2,1,1] }),
-        dispatch("step_348_sum_G_layer3_0_conv3", [at(1, 10207488, 32256), at(1, 11032320, 512), at(1, 11032832, 512)], { shader: 441, workgroups: [2,1,1] }),
-        dispatch("step_349_pointwise_G_layer3_0_conv3", [at(1, 10207488, 32256), at(1, 11032320, 512), at(1, 11032832, 512), at(1, 10239744, 32256)], { shader: 442, workgroups: [16,1,1] }),
+        dispatch("step_347_sum_G_layer3_0_conv3", [at(1, 10207488, 32256), at(1, 11034368, 512)], { shader: 440, workgroups: [2,1,1] }),
+        dispatch("step_348_sum_G_layer3_0_conv3", [at(1, 10207488, 32256), at(1, 11034368, 512), at(1, 11034880, 512)], { shader: 441, workgroups: [2,1,1] }),
+        dispatch("step_349_pointwise_G_layer3_0_conv3", [at(1, 10207488, 32256), at(1, 11034368, 512), at(1, 11034880, 512), at(1, 10239744, 32256)], { shader: 442, workgroups: [16,1,1] }),
         dispatch("step_350_conv2d_G_layer3_0_downsample_0_packc", [at(1, 10781952, 16128), at(1, 3145728, 16128)], { shader: 428, workgroups: [16,1,1] }),
         dispatch("step_350_conv2d_G_layer3_0_downsample_0", [at(1, 3145728, 16128), at(1, 9610496, 32768), at(1, 10272000, 32256)], { adapter: "cpu", features: ["subgroups"], shader: 443, workgroups: [2,4,1] }, { shader: 444, workgroups: [4,1,1] }),
-        dispatch("step_351_sum_G_layer3_0_downsample_0", [at(1, 10272000, 32256), at(1, 11033344, 512)], { shader: 440, workgroups: [2,1,1] }),
-        dispatch("step_352_sum_G_layer3_0_downsample_0", [at(1, 10272000, 32256), at(1, 11033344, 512), at(1, 11033856, 512)], { shader: 441, workgroups: [2,1,1] }),
-        dispatch("step_353_pointwise_G_layer3_0_downsample_0", [at(1, 10272000, 32256), at(1, 11033344, 512), at(1, 11033856, 512), at(1, 10304256, 32256)], { shader: 442, workgroups: [16,1,1] }),
+        dispatch("step_351_sum_G_layer3_0_downsample_0", [at(1, 10272000, 32256), at(1, 11035392, 512)], { shader: 440, workgroups: [2,1,1] }),
+        dispatch("step_352_sum_G_layer3_0_downsample_0", [at(1, 10272000, 32256), at(1, 11035392, 512), at(1, 11035904, 512)], { shader: 441, workgroups: [2,1,1] }),
+        dispatch("step_353_pointwise_G_layer3_0_downsample_0", [at(1, 10272000, 32256), at(1, 11035392, 512), at(1, 11035904, 512), at(1, 10304256, 32256)], { shader: 442, workgroups: [16,1,1] }),
         dispatch("step_354_pointwise_G_layer3_0_bn3", [at(1, 10239744, 32256), at(0, 219648, 512), at(0, 220160, 512), at(1, 10304256, 32256), at(0, 254464, 512), at(0, 254976, 512), at(1, 10336512, 32256)], { shader: 445, workgroups: [16,1,1] }),
         dispatch("step_355_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 10336512, 32256), at(1, 3145728, 32256)], { shader: 446, workgroups: [32,1,1] }),
         dispatch("step_355_conv2d_G_layer5_conv2d_list_0", [at(1, 3145728, 32256), at(1, 8328960, 92160), at(0, 731136, 76), at(1, 3177984, 4788)], { adapter: "cpu", features: ["subgroups"], shader: 447, workgroups: [2,1,1] }, { shader: 448, workgroups: [1,1,1] }),
@@ -69125,34 +68924,34 @@ export const module: GeneratedModule = {
         dispatch("step_368_pointwise", [at(1, 0, 4), at(0, 7557376, 4)], { shader: 474, workgroups: [1,1,1] }),
         dispatch("step_369_conv2d_G_layer4_0_conv1_packc", [at(1, 10336512, 32256), at(1, 0, 32256)], { shader: 446, workgroups: [32,1,1] }),
         dispatch("step_369_conv2d_G_layer4_0_conv1", [at(1, 0, 32256), at(1, 9748736, 32768), at(1, 9797888, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 475, workgroups: [2,2,1] }, { shader: 476, workgroups: [2,1,1] }),
-        dispatch("step_370_sum_G_layer4_0_conv1", [at(1, 9797888, 16128), at(1, 11038208, 256)], { shader: 422, workgroups: [1,1,1] }),
-        dispatch("step_371_sum_G_layer4_0_conv1", [at(1, 9797888, 16128), at(1, 11038208, 256), at(1, 3407616, 256)], { shader: 423, workgroups: [1,1,1] }),
-        dispatch("step_372_pointwise_G_layer4_0_conv1", [at(1, 9797888, 16128), at(1, 11038208, 256), at(1, 3407616, 256), at(1, 7280384, 16128)], { shader: 424, workgroups: [63,1,1] }),
+        dispatch("step_370_sum_G_layer4_0_conv1", [at(1, 9797888, 16128), at(1, 11040256, 256)], { shader: 422, workgroups: [1,1,1] }),
+        dispatch("step_371_sum_G_layer4_0_conv1", [at(1, 9797888, 16128), at(1, 11040256, 256), at(1, 3407616, 256)], { shader: 423, workgroups: [1,1,1] }),
+        dispatch("step_372_pointwise_G_layer4_0_conv1", [at(1, 9797888, 16128), at(1, 11040256, 256), at(1, 3407616, 256), at(1, 7280384, 16128)], { shader: 424, workgroups: [63,1,1] }),
         dispatch("step_373_pointwise_G_layer4_0_bn1", [at(1, 7280384, 16128), at(0, 289280, 256), at(0, 289536, 256), at(1, 7296512, 16128)], { shader: 477, workgroups: [63,1,1] }),
         dispatch("step_374_conv2d_G_layer4_0_conv2_packc", [at(1, 7296512, 16128), at(1, 0, 16128)], { shader: 428, workgroups: [16,1,1] }),
         dispatch("step_374_conv2d_G_layer4_0_conv2", [at(1, 0, 16128), at(1, 6706944, 147456), at(1, 9814016, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 478, workgroups: [2,2,1] }, { shader: 479, workgroups: [2,1,1] }),
-        dispatch("step_375_sum_G_layer4_0_conv2", [at(1, 9814016, 16128), at(1, 11038464, 256)], { shader: 422, workgroups: [1,1,1] }),
-        dispatch("step_376_sum_G_layer4_0_conv2", [at(1, 9814016, 16128), at(1, 11038464, 256), at(1, 3407872, 256)], { shader: 423, workgroups: [1,1,1] }),
-        dispatch("step_377_pointwise_G_layer4_0_conv2", [at(1, 9814016, 16128), at(1, 11038464, 256), at(1, 3407872, 256), at(1, 6835968, 16128)], { shader: 424, workgroups: [63,1,1] }),
+        dispatch("step_375_sum_G_layer4_0_conv2", [at(1, 9814016, 16128), at(1, 11040512, 256)], { shader: 422, workgroups: [1,1,1] }),
+        dispatch("step_376_sum_G_layer4_0_conv2", [at(1, 9814016, 16128), at(1, 11040512, 256), at(1, 3407872, 256)], { shader: 423, workgroups: [1,1,1] }),
+        dispatch("step_377_pointwise_G_layer4_0_conv2", [at(1, 9814016, 16128), at(1, 11040512, 256), at(1, 3407872, 256), at(1, 6835968, 16128)], { shader: 424, workgroups: [63,1,1] }),
         dispatch("step_378_pointwise_G_layer4_0_bn2", [at(1, 6835968, 16128), at(0, 437760, 256), at(0, 438016, 256), at(1, 7312640, 16128)], { shader: 477, workgroups: [63,1,1] }),
         dispatch("step_379_conv2d_G_layer4_0_conv3_packc", [at(1, 7312640, 16128), at(1, 0, 16128)], { shader: 428, workgroups: [16,1,1] }),
-        dispatch("step_379_conv2d_G_layer4_0_conv3", [at(1, 0, 16128), at(1, 9324288, 65536), at(1, 8460032, 64512)], { adapter: "cpu", features: ["subgroups"], shader: 480, workgroups: [2,8,1] }, { shader: 481, workgroups: [8,1,1] }),
-        dispatch("step_380_sum_G_layer4_0_conv3", [at(1, 8460032, 64512), at(1, 9387264, 1024)], { shader: 482, workgroups: [4,1,1] }),
-        dispatch("step_381_sum_G_layer4_0_conv3", [at(1, 8460032, 64512), at(1, 9387264, 1024), at(1, 6852096, 1024)], { shader: 483, workgroups: [4,1,1] }),
-        dispatch("step_382_pointwise_G_layer4_0_conv3", [at(1, 8460032, 64512), at(1, 9387264, 1024), at(1, 6852096, 1024), at(1, 6706944, 64512)], { shader: 484, workgroups: [32,1,1] }),
+        dispatch("step_379_conv2d_G_layer4_0_conv3", [at(1, 0, 16128), at(1, 9324288, 65536), at(1, 8482560, 64512)], { adapter: "cpu", features: ["subgroups"], shader: 480, workgroups: [2,8,1] }, { shader: 481, workgroups: [8,1,1] }),
+        dispatch("step_380_sum_G_layer4_0_conv3", [at(1, 8482560, 64512), at(1, 11029248, 1024)], { shader: 482, workgroups: [4,1,1] }),
+        dispatch("step_381_sum_G_layer4_0_conv3", [at(1, 8482560, 64512), at(1, 11029248, 1024), at(1, 6852096, 1024)], { shader: 483, workgroups: [4,1,1] }),
+        dispatch("step_382_pointwise_G_layer4_0_conv3", [at(1, 8482560, 64512), at(1, 11029248, 1024), at(1, 6852096, 1024), at(1, 6706944, 64512)], { shader: 484, workgroups: [32,1,1] }),
         dispatch("step_383_conv2d_G_layer4_0_downsample_0_packc", [at(1, 10336512, 32256), at(1, 0, 32256)], { shader: 446, workgroups: [32,1,1] }),
-        dispatch("step_383_conv2d_G_layer4_0_downsample_0", [at(1, 0, 32256), at(1, 7149312, 131072), at(1, 8524544, 64512)], { adapter: "cpu", features: ["subgroups"], shader: 485, workgroups: [2,8,1] }, { shader: 486, workgroups: [8,1,1] }),
-        dispatch("step_384_sum_G_layer4_0_downsample_0", [at(1, 8524544, 64512), at(1, 9388288, 1024)], { shader: 482, workgroups: [4,1,1] }),
-        dispatch("step_385_sum_G_layer4_0_downsample_0", [at(1, 8524544, 64512), at(1, 9388288, 1024), at(1, 6853120, 1024)], { shader: 483, workgroups: [4,1,1] }),
-        dispatch("step_386_pointwise_G_layer4_0_downsample_0", [at(1, 8524544, 64512), at(1, 9388288, 1024), at(1, 6853120, 1024), at(1, 6771456, 64512)], { shader: 484, workgroups: [32,1,1] }),
-        dispatch("step_387_pointwise_G_layer4_0_bn3", [at(1, 6706944, 64512), at(0, 504320, 1024), at(0, 505344, 1024), at(1, 6771456, 64512), at(0, 639488, 1024), at(0, 640512, 1024), at(1, 8589056, 64512)], { shader: 487, workgroups: [32,1,1] }),
-        dispatch("step_388_conv2d_G_layer6_conv2d_list_0_packc", [at(1, 8589056, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
+        dispatch("step_383_conv2d_G_layer4_0_downsample_0", [at(1, 0, 32256), at(1, 7149312, 131072), at(1, 8547072, 64512)], { adapter: "cpu", features: ["subgroups"], shader: 485, workgroups: [2,8,1] }, { shader: 486, workgroups: [8,1,1] }),
+        dispatch("step_384_sum_G_layer4_0_downsample_0", [at(1, 8547072, 64512), at(1, 11030272, 1024)], { shader: 482, workgroups: [4,1,1] }),
+        dispatch("step_385_sum_G_layer4_0_downsample_0", [at(1, 8547072, 64512), at(1, 11030272, 1024), at(1, 6853120, 1024)], { shader: 483, workgroups: [4,1,1] }),
+        dispatch("step_386_pointwise_G_layer4_0_downsample_0", [at(1, 8547072, 64512), at(1, 11030272, 1024), at(1, 6853120, 1024), at(1, 6771456, 64512)], { shader: 484, workgroups: [32,1,1] }),
+        dispatch("step_387_pointwise_G_layer4_0_bn3", [at(1, 6706944, 64512), at(0, 504320, 1024), at(0, 505344, 1024), at(1, 6771456, 64512), at(0, 639488, 1024), at(0, 640512, 1024), at(1, 8611584, 64512)], { shader: 487, workgroups: [32,1,1] }),
+        dispatch("step_388_conv2d_G_layer6_conv2d_list_0_packc", [at(1, 8611584, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
         dispatch("step_388_conv2d_G_layer6_conv2d_list_0", [at(1, 0, 64512), at(1, 4900608, 184320), at(0, 1169920, 76), at(1, 64512, 4788)], { adapter: "cpu", features: ["subgroups"], shader: 489, workgroups: [2,1,1] }, { shader: 490, workgroups: [1,1,1] }),
-        dispatch("step_389_conv2d_G_layer6_conv2d_list_1_packc", [at(1, 8589056, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
+        dispatch("step_389_conv2d_G_layer6_conv2d_list_1_packc", [at(1, 8611584, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
         dispatch("step_389_conv2d_G_layer6_conv2d_list_1", [at(1, 0, 64512), at(1, 5084928, 184320), at(0, 1345280, 76), at(1, 69376, 4788)], { adapter: "cpu", features: ["subgroups"], shader: 491, workgroups: [2,1,1] }, { shader: 492, workgroups: [1,1,1] }),
-        dispatch("step_390_conv2d_G_layer6_conv2d_list_2_packc", [at(1, 8589056, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
+        dispatch("step_390_conv2d_G_layer6_conv2d_list_2_packc", [at(1, 8611584, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
         dispatch("step_390_conv2d_G_layer6_conv2d_list_2", [at(1, 0, 64512), at(1, 5269248, 184320), at(0, 1520640, 76), at(1, 74240, 4788)], { adapter: "cpu", features: ["subgroups"], shader: 493, workgroups: [2,1,1] }, { shader: 494, workgroups: [1,1,1] }),
-        dispatch("step_391_conv2d_G_layer6_conv2d_list_3_packc", [at(1, 8589056, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
+        dispatch("step_391_conv2d_G_layer6_conv2d_list_3_packc", [at(1, 8611584, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
         dispatch("step_391_conv2d_G_layer6_conv2d_list_3", [at(1, 0, 64512), at(1, 5453568, 184320), at(0, 1696000, 76), at(1, 79104, 4788)], { adapter: "cpu", features: ["subgroups"], shader: 495, workgroups: [2,1,1] }, { shader: 496, workgroups: [1,1,1] }),
         dispatch("step_392_softmax_G_layer6_conv2d_list_3", [at(1, 64512, 4788), at(1, 69376, 4788), at(1, 74240, 4788), at(1, 79104, 4788), at(1, 262656, 249508)], { shader: 455, workgroups: [52,1,1] }),
         dispatch("step_393_pointwise", [at(1, 262656, 249508), at(1, 3145728, 249508)], { shader: 456, workgroups: [122,1,1] }),
@@ -69166,15 +68965,15 @@ export const module: GeneratedModule = {
         dispatch("step_398_conv2d_D2_conv4_packc", [at(1, 9374976, 12288), at(1, 0, 12288)], { shader: 467, workgroups: [12,1,1] }),
         dispatch("step_398_conv2d_D2_conv4", [at(1, 0, 12288), at(1, 524288, 524288), at(0, 3121920, 512), at(1, 9842432, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 468, workgroups: [1,4,1] }, { shader: 469, workgroups: [1,1,1] }),
         dispatch("step_399_conv2d_D2_classifier_packc", [at(1, 9842432, 6144), at(1, 0, 6144)], { shader: 470, workgroups: [6,1,1] }),
-        dispatch("step_399_conv2d_D2_classifier", [at(1, 0, 6144), at(1, 9879808, 32768), at(0, 3130624, 4), at(1, 9389312, 8)], { adapter: "cpu", features: ["subgroups"], shader: 471, workgroups: [1,1,1] }, { shader: 472, workgroups: [1,1,1] }),
-        dispatch("step_400_sum_D2_classifier", [at(1, 9389312, 8), at(1, 0, 4)], { shader: 473, workgroups: [1,1,1] }),
+        dispatch("step_399_conv2d_D2_classifier", [at(1, 0, 6144), at(1, 9879808, 32768), at(0, 3130624, 4), at(1, 9854720, 8)], { adapter: "cpu", features: ["subgroups"], shader: 471, workgroups: [1,1,1] }, { shader: 472, workgroups: [1,1,1] }),
+        dispatch("step_400_sum_D2_classifier", [at(1, 9854720, 8), at(1, 0, 4)], { shader: 473, workgroups: [1,1,1] }),
         dispatch("step_401_pointwise", [at(1, 0, 4), at(0, 7557632, 4)], { shader: 474, workgroups: [1,1,1] }),
         dispatch("step_402_sum_D1_classifier", [at(1, 3408128, 8), at(1, 0, 4)], { shader: 497, workgroups: [1,1,1] }),
-        dispatch("step_403_pointwise", [at(1, 11050752, 4), at(1, 0, 4), at(0, 7557888, 4)], { shader: 498, workgroups: [1,1,1] }),
-        dispatch("step_404_sum_D2_classifier", [at(1, 9389312, 8), at(1, 0, 4)], { shader: 497, workgroups: [1,1,1] }),
-        dispatch("step_405_pointwise", [at(1, 11051008, 4), at(1, 0, 4), at(0, 7558144, 4)], { shader: 498, workgroups: [1,1,1] }),
-        dispatch("step_406_pointwise_D2_classifier", [at(1, 9389312, 8), at(1, 0, 8)], { shader: 499, workgroups: [1,1,1] }),
-        dispatch("step_407_pointwise_D2_classifier", [at(1, 0, 8), at(1, 9389312, 8), at(1, 256, 8)], { shader: 500, workgroups: [1,1,1] }),
+        dispatch("step_403_pointwise", [at(1, 11052800, 4), at(1, 0, 4), at(0, 7557888, 4)], { shader: 498, workgroups: [1,1,1] }),
+        dispatch("step_404_sum_D2_classifier", [at(1, 9854720, 8), at(1, 0, 4)], { shader: 497, workgroups: [1,1,1] }),
+        dispatch("step_405_pointwise", [at(1, 11053056, 4), at(1, 0, 4), at(0, 7558144, 4)], { shader: 498, workgroups: [1,1,1] }),
+        dispatch("step_406_pointwise_D2_classifier", [at(1, 9854720, 8), at(1, 0, 8)], { shader: 499, workgroups: [1,1,1] }),
+        dispatch("step_407_pointwise_D2_classifier", [at(1, 0, 8), at(1, 9854720, 8), at(1, 256, 8)], { shader: 500, workgroups: [1,1,1] }),
         dispatch("step_408_pointwise", [at(1, 9842432, 6144), at(1, 9848576, 6144)], { shader: 501, workgroups: [24,1,1] }),
         dispatch("step_409_conv2dInputGrad_D2_classifier_packc", [at(1, 256, 8), at(1, 6144, 32)], { shader: 502, workgroups: [1,1,1] }),
         dispatch("step_409_conv2dInputGrad_D2_classifier", [at(1, 6144, 32), at(1, 10010880, 32768), at(1, 9848576, 6144), at(1, 0, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 503, workgroups: [1,4,4] }, { shader: 504, workgroups: [2,1,1] }),
@@ -69198,7 +68997,7 @@ export const module: GeneratedModule = {
         dispatch("step_421_conv2dInputGrad_G_layer6_conv2d_list_3", [at(1, 832000, 5040), at(1, 4406784, 184320), at(1, 0, 64512)], { adapter: "cpu", features: ["subgroups"], shader: 522, workgroups: [2,8,1] }, { shader: 523, workgroups: [11,1,1] }),
         dispatch("step_422_conv2dInputGrad_G_layer6_conv2d_list_2", [at(1, 832000, 5040), at(1, 4591104, 184320), at(1, 64512, 64512)], { adapter: "cpu", features: ["subgroups"], shader: 524, workgroups: [2,8,1] }, { shader: 525, workgroups: [11,1,1] }),
         dispatch("step_423_conv2dInputGrad_G_layer6_conv2d_list_1", [at(1, 832000, 5040), at(1, 5637888, 184320), at(1, 129024, 64512)], { adapter: "cpu", features: ["subgroups"], shader: 526, workgroups: [2,8,1] }, { shader: 527, workgroups: [11,1,1] }),
-        dispatch("step_424_conv2dInputGrad_G_layer6_conv2d_list_0", [at(1, 832000, 5040), at(1, 5822208, 184320), at(1, 0, 64512), at(1, 64512, 64512), at(1, 129024, 64512), at(1, 8589056, 64512), at(1, 193536, 64512)], { adapter: "cpu", features: ["subgroups"], shader: 528, workgroups: [2,8,1] }, { shader: 529, workgroups: [11,1,1] }),
+        dispatch("step_424_conv2dInputGrad_G_layer6_conv2d_list_0", [at(1, 832000, 5040), at(1, 5822208, 184320), at(1, 0, 64512), at(1, 64512, 64512), at(1, 129024, 64512), at(1, 8611584, 64512), at(1, 193536, 64512)], { adapter: "cpu", features: ["subgroups"], shader: 528, workgroups: [2,8,1] }, { shader: 529, workgroups: [11,1,1] }),
         dispatch("step_425_sum_G_layer6_conv2d_list_0", [at(1, 193536, 64512), at(1, 64512, 1024)], { shader: 482, workgroups: [4,1,1] }),
         dispatch("step_426_sum_G_layer6_conv2d_list_0", [at(1, 193536, 64512), at(1, 6771456, 64512), at(1, 65536, 1024)], { shader: 530, workgroups: [4,1,1] }),
         dispatch("step_427_pointwise_G_layer4_0_downsample_1", [at(0, 639488, 1024), at(1, 6853120, 1024), at(1, 193536, 64512), at(1, 64512, 1024), at(1, 6771456, 64512), at(1, 65536, 1024), at(1, 0, 64512)], { shader: 531, workgroups: [32,1,1] }),
@@ -69246,461 +69045,441 @@ export const module: GeneratedModule = {
         dispatch("step_458_conv2dInputGrad_G_layer5_conv2d_list_0", [at(1, 265216, 5040), at(1, 8881920, 92160), at(1, 678912, 32256), at(1, 711168, 32256), at(1, 0, 32256), at(1, 32256, 32256), at(1, 64512, 32256), at(1, 10336512, 32256), at(1, 96768, 32256)], { adapter: "cpu", features: ["subgroups"], shader: 551, workgroups: [2,4,1] }, { shader: 552, workgroups: [6,1,1] }),
         dispatch("step_459_sum_G_layer5_conv2d_list_0", [at(1, 96768, 32256), at(1, 64512, 512)], { shader: 440, workgroups: [2,1,1] }),
         dispatch("step_460_sum_G_layer5_conv2d_list_0", [at(1, 96768, 32256), at(1, 10304256, 32256), at(1, 32256, 512)], { shader: 553, workgroups: [2,1,1] }),
-        dispatch("step_461_pointwise_G_layer3_0_downsample_1", [at(0, 254464, 512), at(1, 11033856, 512), at(1, 96768, 32256), at(1, 64512, 512), at(1, 10304256, 32256), at(1, 32256, 512), at(1, 0, 32256)], { shader: 554, workgroups: [16,1,1] }),
+        dispatch("step_461_pointwise_G_layer3_0_downsample_1", [at(0, 254464, 512), at(1, 11035904, 512), at(1, 96768, 32256), at(1, 64512, 512), at(1, 10304256, 32256), at(1, 32256, 512), at(1, 0, 32256)], { shader: 554, workgroups: [16,1,1] }),
         dispatch("step_462_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 0, 32256), at(1, 32256, 32256)], { shader: 446, workgroups: [32,1,1] }),
         dispatch("step_462_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 32256, 32256), at(1, 10109184, 32768), at(1, 129024, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 555, workgroups: [2,2,1] }, { shader: 556, workgroups: [3,1,1] }),
         dispatch("step_463_sum_G_layer5_conv2d_list_0", [at(1, 96768, 32256), at(1, 10239744, 32256), at(1, 65024, 512)], { shader: 553, workgroups: [2,1,1] }),
-        dispatch("step_464_pointwise_G_layer3_0_bn3", [at(0, 219648, 512), at(1, 11032832, 512), at(1, 96768, 32256), at(1, 64512, 512), at(1, 10239744, 32256), at(1, 65024, 512), at(1, 0, 32256)], { shader: 554, workgroups: [16,1,1] }),
+        dispatch("step_464_pointwise_G_layer3_0_bn3", [at(0, 219648, 512), at(1, 11034880, 512), at(1, 96768, 32256), at(1, 64512, 512), at(1, 10239744, 32256), at(1, 65024, 512), at(1, 0, 32256)], { shader: 554, workgroups: [16,1,1] }),
         dispatch("step_465_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 0, 32256), at(1, 64512, 32256)], { shader: 446, workgroups: [32,1,1] }),
         dispatch("step_465_conv2dInputGrad_G_layer3_0_conv3", [at(1, 64512, 32256), at(1, 10684672, 16384), at(1, 0, 8064)], { adapter: "cpu", features: ["subgroups"], shader: 557, workgroups: [2,1,1] }, { shader: 558, workgroups: [2,1,1] }),
         dispatch("step_466_sum_G_layer3_0_conv3", [at(1, 0, 8064), at(1, 10906624, 8064), at(1, 16384, 128)], { shader: 559, workgroups: [1,1,1] }),
         dispatch("step_467_sum_G_layer3_0_conv3", [at(1, 0, 8064), at(1, 10906624, 8064), at(1, 10898432, 8064), at(1, 16640, 128)], { shader: 560, workgroups: [1,1,1] }),
-        dispatch("step_468_pointwise_G_layer3_0_bn2", [at(0, 202240, 128), at(1, 11043072, 128), at(1, 0, 8064), at(1, 10906624, 8064), at(1, 16384, 128), at(1, 10898432, 8064), at(1, 16640, 128), at(1, 8192, 8064)], { shader: 561, workgroups: [32,1,1] }),
+        dispatch("step_468_pointwise_G_layer3_0_bn2", [at(0, 202240, 128), at(1, 11045120, 128), at(1, 0, 8064), at(1, 10906624, 8064), at(1, 16384, 128), at(1, 10898432, 8064), at(1, 16640, 128), at(1, 8192, 8064)], { shader: 561, workgroups: [32,1,1] }),
         dispatch("step_469_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 8192, 8064), at(1, 248832, 8064)], { shader: 435, workgroups: [8,1,1] }),
         dispatch("step_469_conv2dInputGrad_G_layer3_0_conv2", [at(1, 248832, 8064), at(1, 9675008, 36864), at(1, 0, 8064)], { adapter: "cpu", features: ["subgroups"], shader: 562, workgroups: [2,1,1] }, { shader: 563, workgroups: [2,1,1] }),
         dispatch("step_470_sum_G_layer3_0_conv2", [at(1, 0, 8064), at(1, 10882048, 8064), at(1, 16384, 128)], { shader: 559, workgroups: [1,1,1] }),
         dispatch("step_471_sum_G_layer3_0_conv2", [at(1, 0, 8064), at(1, 10882048, 8064), at(1, 10873856, 8064), at(1, 16640, 128)], { shader: 560, workgroups: [1,1,1] }),
-        dispatch("step_472_pointwise_G_layer3_0_bn1", [at(0, 164352, 128), at(1, 11042560, 128), at(1, 0, 8064), at(1, 10882048, 8064), at(1, 16384, 128), at(1, 10873856, 8064), at(1, 16640, 128), at(1, 8192, 8064)], { shader: 561, workgroups: [32,1,1] }),
+        dispatch("step_472_pointwise_G_layer3_0_bn1", [at(0, 164352, 128), at(1, 11044608, 128), at(1, 0, 8064), at(1, 10882048, 8064), at(1, 16384, 128), at(1, 10873856, 8064), at(1, 16640, 128), at(1, 8192, 8064)], { shader: 561, workgroups: [32,1,1] }),
         dispatch("step_473_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 8192, 8064), at(1, 257024, 8064)], { shader: 435, workgroups: [8,1,1] }),
         dispatch("step_473_conv2dInputGrad_G_layer3_0_conv1", [at(1, 257024, 8064), at(1, 10832896, 8192), at(1, 96768, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 564, workgroups: [2,2,1] }, { shader: 565, workgroups: [3,1,1] }),
         dispatch("step_474_sum_G_layer3_0_downsample_0", [at(1, 129024, 16128), at(1, 96768, 16128), at(1, 10781952, 16128), at(1, 0, 256)], { shader: 566, workgroups: [1,1,1] }),
         dispatch("step_475_pointwise_G_layer3_0_downsample_0", [at(1, 129024, 16128), at(1, 96768, 16128), at(1, 10781952, 16128), at(1, 0, 256), at(1, 112896, 16128)], { shader: 567, workgroups: [63,1,1] }),
         dispatch("step_476_sum_G_layer3_0_downsample_0", [at(1, 129024, 16128), at(1, 96768, 16128), at(1, 10781952, 16128), at(1, 10765824, 16128), at(1, 16128, 256)], { shader: 568, workgroups: [1,1,1] }),
-        dispatch("step_477_pointwise_G_layer2_0_downsample_1", [at(0, 155136, 256), at(1, 11037952, 256), at(1, 112896, 16128), at(1, 10765824, 16128), at(1, 16128, 256), at(1, 0, 16128)], { shader: 569, workgroups: [63,1,1] }),
+        dispatch("step_477_pointwise_G_layer2_0_downsample_1", [at(0, 155136, 256), at(1, 11040000, 256), at(1, 112896, 16128), at(1, 10765824, 16128), at(1, 16128, 256), at(1, 0, 16128)], { shader: 569, workgroups: [63,1,1] }),
         dispatch("step_478_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 0, 16128), at(1, 216576, 16128)], { shader: 428, workgroups: [16,1,1] }),
         dispatch("step_478_conv2dInputGrad_G_layer2_0_downsample_0", [at(1, 216576, 16128), at(1, 10841088, 8192), at(1, 0, 29952)], { adapter: "cpu", features: ["subgroups"], shader: 570, workgroups: [2,1,4] }, { shader: 571, workgroups: [5,1,1] }),
         dispatch("step_479_sum_G_layer3_0_downsample_0", [at(1, 129024, 16128), at(1, 96768, 16128), at(1, 10781952, 16128), at(1, 10733568, 16128), at(1, 29952, 256)], { shader: 568, workgroups: [1,1,1] }),
-        dispatch("step_480_pointwise_G_layer2_0_bn3", [at(0, 145920, 256), at(1, 11037440, 256), at(1, 112896, 16128), at(1, 10733568, 16128), at(1, 29952, 256), at(1, 96768, 16128)], { shader: 569, workgroups: [63,1,1] }),
+        dispatch("step_480_pointwise_G_layer2_0_bn3", [at(0, 145920, 256), at(1, 11039488, 256), at(1, 112896, 16128), at(1, 10733568, 16128), at(1, 29952, 256), at(1, 96768, 16128)], { shader: 569, workgroups: [63,1,1] }),
         dispatch("step_481_conv2dInputGrad_G_layer2_0_conv3_packc", [at(1, 96768, 16128), at(1, 232704, 16128)], { shader: 428, workgroups: [16,1,1] }),
         dispatch("step_481_conv2dInputGrad_G_layer2_0_conv3", [at(1, 232704, 16128), at(1, 10979584, 4096), at(1, 96768, 4032)], { adapter: "cpu", features: ["subgroups"], shader: 572, workgroups: [2,1,1] }, { shader: 573, workgroups: [1,1,1] }),
         dispatch("step_482_sum_G_layer2_0_conv3", [at(1, 96768, 4032), at(1, 11008256, 4032), at(1, 29952, 64)], { shader: 574, workgroups: [1,1,1] }),
         dispatch("step_483_sum_G_layer2_0_conv3", [at(1, 96768, 4032), at(1, 11008256, 4032), at(1, 11004160, 4032), at(1, 30208, 64)], { shader: 575, workgroups: [1,1,1] }),
-        dispatch("step_484_pointwise_G_layer2_0_bn2", [at(0, 140800, 64), at(1, 11046144, 64), at(1, 96768, 4032), at(1, 11008256, 4032), at(1, 29952, 64), at(1, 11004160, 4032), at(1, 30208, 64), at(1, 100864, 4032)], { shader: 576, workgroups: [16,1,1] }),
+        dispatch("step_484_pointwise_G_layer2_0_bn2", [at(0, 140800, 64), at(1, 11048192, 64), at(1, 96768, 4032), at(1, 11008256, 4032), at(1, 29952, 64), at(1, 11004160, 4032), at(1, 30208, 64), at(1, 100864, 4032)], { shader: 576, workgroups: [16,1,1] }),
         dispatch("step_485_conv2dInputGrad_G_layer2_0_conv2_packc", [at(1, 100864, 4032), at(1, 275200, 4032)], { shader: 417, workgroups: [4,1,1] }),
         dispatch("step_485_conv2dInputGrad_G_layer2_0_conv2", [at(1, 275200, 4032), at(1, 10798080, 9216), at(1, 96768, 4032)], { adapter: "cpu", features: ["subgroups"], shader: 577, workgroups: [2,1,1] }, { shader: 578, workgroups: [1,1,1] }),
         dispatch("step_486_sum_G_layer2_0_conv2", [at(1, 96768, 4032), at(1, 10995968, 4032), at(1, 29952, 64)], { shader: 574, workgroups: [1,1,1] }),
         dispatch("step_487_sum_G_layer2_0_conv2", [at(1, 96768, 4032), at(1, 10995968, 4032), at(1, 10991872, 4032), at(1, 30208, 64)], { shader: 575, workgroups: [1,1,1] }),
-        dispatch("step_488_pointwise_G_layer2_0_bn1", [at(0, 130560, 64), at(1, 11045632, 64), at(1, 96768, 4032), at(1, 10995968, 4032), at(1, 29952, 64), at(1, 10991872, 4032), at(1, 30208, 64), at(1, 100864, 4032)], { shader: 576, workgroups: [16,1,1] }),
+        dispatch("step_488_pointwise_G_layer2_0_bn1", [at(0, 130560, 64), at(1, 11047680, 64), at(1, 96768, 4032), at(1, 10995968, 4032), at(1, 29952, 64), at(1, 10991872, 4032), at(1, 30208, 64), at(1, 100864, 4032)], { shader: 576, workgroups: [16,1,1] }),
         dispatch("step_489_conv2dInputGrad_G_layer2_0_conv1_packc", [at(1, 100864, 4032), at(1, 279296, 4032)], { shader: 417, workgroups: [4,1,1] }),
         dispatch("step_489_conv2dInputGrad_G_layer2_0_conv1", [at(1, 279296, 4032), at(1, 11016960, 2048), at(1, 96768, 29952)], { adapter: "cpu", features: ["subgroups"], shader: 579, workgroups: [2,1,4] }, { shader: 580, workgroups: [5,1,1] }),
         dispatch("step_490_sum_G_layer2_0_downsample_0", [at(1, 0, 29952), at(1, 96768, 29952), at(1, 10488576, 29952), at(1, 29952, 128)], { adapter: "cpu", features: ["subgroups"], shader: 581, workgroups: [32,1,1] }, { shader: 582, workgroups: [1,1,1] }),
         dispatch("step_491_pointwise_G_layer2_0_downsample_0", [at(1, 0, 29952), at(1, 96768, 29952), at(1, 10488576, 29952), at(1, 29952, 128), at(1, 126720, 29952)], { shader: 583, workgroups: [15,1,1] }),
         dispatch("step_492_sum_G_layer2_0_downsample_0", [at(1, 0, 29952), at(1, 96768, 29952), at(1, 10488576, 29952), at(1, 10458624, 29952), at(1, 29952, 128)], { adapter: "cpu", features: ["subgroups"], shader: 584, workgroups: [32,1,1] }, { shader: 585, workgroups: [1,1,1] }),
-        dispatch("step_493_pointwise_G_layer1_0_downsample_1", [at(0, 127488, 128), at(1, 11042048, 128), at(1, 126720, 29952), at(1, 10458624, 29952), at(1, 29952, 128), at(1, 156672, 29952)], { shader: 586, workgroups: [15,1,1] }),
+        dispatch("step_493_pointwise_G_layer1_0_downsample_1", [at(0, 127488, 128), at(1, 11044096, 128), at(1, 126720, 29952), at(1, 10458624, 29952), at(1, 29952, 128), at(1, 156672, 29952)], { shader: 586, workgroups: [15,1,1] }),
         dispatch("step_494_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(1, 156672, 29952), at(1, 186624, 29952)], { shader: 410, workgroups: [30,1,1] }),
         dispatch("step_494_conv2dInputGrad_G_layer1_0_downsample_0", [at(1, 186624, 29952), at(1, 11025152, 1024), at(1, 156672, 7488)], { adapter: "cpu", features: ["subgroups"], shader: 587, workgroups: [8,1,1] }, { shader: 588, workgroups: [2,1,1] }),
         dispatch("step_495_sum_G_layer2_0_downsample_0", [at(1, 0, 29952), at(1, 96768, 29952), at(1, 10488576, 29952), at(1, 10398720, 29952), at(1, 29952, 128)], { adapter: "cpu", features: ["subgroups"], shader: 584, workgroups: [32,1,1] }, { shader: 585, workgroups: [1,1,1] }),
-        dispatch("step_496_pointwise_G_layer1_0_bn3", [at(0, 125440, 128), at(1, 11041536, 128), at(1, 126720, 29952), at(1, 10398720, 29952), at(1, 29952, 128), at(1, 0, 29952)], { shader: 586, workgroups: [15,1,1] }),
+        dispatch("step_496_pointwise_G_layer1_0_bn3", [at(0, 125440, 128), at(1, 11043584, 128), at(1, 126720, 29952), at(1, 10398720, 29952), at(1, 29952, 128), at(1, 0, 29952)], { shader: 586, workgroups: [15,1,1] }),
         dispatch("step_497_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 0, 29952), at(1, 96768, 29952)], { shader: 410, workgroups: [30,1,1] }),
         dispatch("step_497_conv2dInputGrad_G_layer1_0_conv3", [at(1, 96768, 29952), at(1, 11026176, 1024), at(1, 0, 7488)], { adapter: "cpu", features: ["subgroups"], shader: 587, workgroups: [8,1,1] }, { shader: 588, workgroups: [2,1,1] }),
         dispatch("step_498_sum_G_layer1_0_conv3", [at(1, 0, 7488), at(1, 10960896, 7488), at(1, 15360, 32)], { adapter: "cpu", features: ["subgroups"], shader: 589, workgroups: [8,1,1] }, { shader: 590, workgroups: [1,1,1] }),
         dispatch("step_499_sum_G_layer1_0_conv3", [at(1, 0, 7488), at(1, 10960896, 7488), at(1, 10953216, 7488), at(1, 15616, 32)], { adapter: "cpu", features: ["subgroups"], shader: 591, workgroups: [8,1,1] }, { shader: 592, workgroups: [1,1,1] }),
-        dispatch("step_500_pointwise_G_layer1_0_bn2", [at(0, 123392, 32), at(1, 11049216, 32), at(1, 0, 7488), at(1, 10960896, 7488), at(1, 15360, 32), at(1, 10953216, 7488), at(1, 15616, 32), at(1, 7680, 7488)], { shader: 593, workgroups: [30,1,1] }),
+        dispatch("step_500_pointwise_G_layer1_0_bn2", [at(0, 123392, 32), at(1, 11051264, 32), at(1, 0, 7488), at(1, 10960896, 7488), at(1, 15360, 32), at(1, 10953216, 7488), at(1, 15616, 32), at(1, 7680, 7488)], { shader: 593, workgroups: [30,1,1] }),
         dispatch("step_501_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 7680, 7488), at(1, 164352, 7488)], { shader: 391, workgroups: [8,1,1] }),
         dispatch("step_501_conv2dInputGrad_G_layer1_0_conv2", [at(1, 164352, 7488), at(1, 11012352, 2304), at(1, 0, 7488)], { adapter: "cpu", features: ["subgroups"], shader: 594, workgroups: [8,1,1] }, { shader: 595, workgroups: [2,1,1] }),
         dispatch("step_502_sum_G_layer1_0_conv2", [at(1, 0, 7488), at(1, 10937856, 7488), at(1, 15360, 32)], { adapter: "cpu", features: ["subgroups"], shader: 589, workgroups: [8,1,1] }, { shader: 590, workgroups: [1,1,1] }),
         dispatch("step_503_sum_G_layer1_0_conv2", [at(1, 0, 7488), at(1, 10937856, 7488), at(1, 10930176, 7488), at(1, 15616, 32)], { adapter: "cpu", features: ["subgroups"], shader: 591, workgroups: [8,1,1] }, { shader: 592, workgroups: [1,1,1] }),
-        dispatch("step_504_pointwise_G_layer1_0_bn1", [at(0, 120064, 32), at(1, 11048704, 32), at(1, 0, 7488), at(1, 10937856, 7488), at(1, 15360, 32), at(1, 10930176, 7488), at(1, 15616, 32), at(1, 7680, 7488)], { shader: 593, workgroups: [30,1,1] }),
+        dispatch("step_504_pointwise_G_layer1_0_bn1", [at(0, 120064, 32), at(1, 11050752, 32), at(1, 0, 7488), at(1, 10937856, 7488), at(1, 15360, 32), at(1, 10930176, 7488), at(1, 15616, 32), at(1, 7680, 7488)], { shader: 593, workgroups: [30,1,1] }),
         dispatch("step_505_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 7680, 7488), at(1, 172032, 7488)], { shader: 391, workgroups: [8,1,1] }),
         dispatch("step_505_conv2dInputGrad_G_layer1_0_conv1", [at(1, 172032, 7488), at(1, 4900352, 256), at(1, 156672, 7488), at(1, 126720, 7488)], { adapter: "cpu", features: ["subgroups"], shader: 596, workgroups: [8,1,1] }, { shader: 597, workgroups: [2,1,1] }),
         dispatch("step_506_maxPool2dGrad_G_layer1_0_downsample_0", [at(1, 10573312, 27200), at(1, 126720, 7488), at(1, 0, 27200)], { shader: 598, workgroups: [107,1,1] }),
         dispatch("step_507_sum_G_layer1_0_downsample_0", [at(1, 0, 27200), at(1, 10573312, 27200), at(1, 27392, 32)], { adapter: "cpu", features: ["subgroups"], shader: 599, workgroups: [8,1,1] }, { shader: 600, workgroups: [1,1,1] }),
         dispatch("step_508_sum_G_conv1", [at(1, 0, 27200), at(1, 10573312, 27200), at(1, 10545920, 27200), at(1, 27648, 32)], { adapter: "cpu", features: ["subgroups"], shader: 601, workgroups: [8,1,1] }, { shader: 602, workgroups: [1,1,1] }),
-        dispatch("step_509_pointwise_G_bn1", [at(0, 118784, 32), at(1, 11048192, 32), at(1, 0, 27200), at(1, 10573312, 27200), at(1, 27392, 32), at(1, 10545920, 27200), at(1, 27648, 32), at(1, 126720, 27200)], { shader: 603, workgroups: [14,1,1] }),
+        dispatch("step_509_pointwise_G_bn1", [at(0, 118784, 32), at(1, 11050240, 32), at(1, 0, 27200), at(1, 10573312, 27200), at(1, 27392, 32), at(1, 10545920, 27200), at(1, 27648, 32), at(1, 126720, 27200)], { shader: 603, workgroups: [14,1,1] }),
         dispatch("step_510_conv2dWeightGrad_G_bn1_packc", [at(1, 126720, 27200), at(1, 0, 27200)], { shader: 604, workgroups: [27,1,1] }),
-        dispatch("step_510_conv2dWeightGrad_G_bn1", [at(1, 9520896, 52528), at(1, 0, 27200), at(0, 3130880, 4704), at(1, 10974720, 4704), at(0, 113920, 4704), at(1, 8896256, 4704)], { adapter: "cpu", features: ["subgroups"], shader: 605, workgroups: [7,1,1] }, { shader: 606, workgroups: [2,1,1] }),
-        dispatch("step_511_pointwise_G_conv1", [at(0, 113920, 4704), at(1, 8896256, 4704), at(1, 11049728, 4), at(1, 8901120, 4704)], { shader: 607, workgroups: [19,1,1] }),
+        dispatch("step_510_conv2dWeightGrad_G_bn1", [at(1, 9520896, 52528), at(1, 0, 27200), at(0, 3130880, 4704), at(1, 10974720, 4704), at(0, 113920, 4704), at(1, 8964864, 4704)], { adapter: "cpu", features: ["subgroups"], shader: 605, workgroups: [7,1,1] }, { shader: 606, workgroups: [2,1,1] }),
+        dispatch("step_511_pointwise_G_conv1", [at(0, 113920, 4704), at(1, 8964864, 4704), at(1, 11051776, 4), at(1, 9387264, 4704)], { shader: 607, workgroups: [19,1,1] }),
         dispatch("step_512_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 10914816, 7488), at(1, 0, 7488)], { shader: 391, workgroups: [8,1,1] }),
-        dispatch("step_512_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 0, 7488), at(1, 172032, 7488), at(0, 3135744, 256), at(1, 11036928, 256), at(0, 119808, 256), at(1, 8924928, 256)], { adapter: "cpu", features: ["subgroups"], shader: 608, workgroups: [1,1,1] }, { shader: 609, workgroups: [1,1,1] }),
-        dispatch("step_513_pointwise_G_layer1_0_conv1", [at(0, 119808, 256), at(1, 8924928, 256), at(1, 11049728, 4), at(1, 8925184, 256)], { shader: 610, workgroups: [1,1,1] }),
+        dispatch("step_512_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 0, 7488), at(1, 172032, 7488), at(0, 3135744, 256), at(1, 11038976, 256), at(0, 119808, 256), at(1, 8973824, 256)], { adapter: "cpu", features: ["subgroups"], shader: 608, workgroups: [1,1,1] }, { shader: 609, workgroups: [1,1,1] }),
+        dispatch("step_513_pointwise_G_layer1_0_conv1", [at(0, 119808, 256), at(1, 8973824, 256), at(1, 11051776, 4), at(1, 9409024, 256)], { shader: 610, workgroups: [1,1,1] }),
         dispatch("step_514_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 10937856, 7488), at(1, 0, 7488)], { shader: 391, workgroups: [8,1,1] }),
-        dispatch("step_514_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 0, 7488), at(1, 164352, 7488), at(0, 3136000, 2304), at(1, 11014656, 2304), at(0, 121088, 2304), at(1, 8914176, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 611, workgroups: [3,1,1] }, { shader: 612, workgroups: [1,1,1] }),
-        dispatch("step_515_pointwise_G_layer1_0_conv2", [at(0, 121088, 2304), at(1, 8914176, 2304), at(1, 11049728, 4), at(1, 8916480, 2304)], { shader: 613, workgroups: [9,1,1] }),
+        dispatch("step_514_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 0, 7488), at(1, 164352, 7488), at(0, 3136000, 2304), at(1, 11014656, 2304), at(0, 121088, 2304), at(1, 9396224, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 611, workgroups: [3,1,1] }, { shader: 612, workgroups: [1,1,1] }),
+        dispatch("step_515_pointwise_G_layer1_0_conv2", [at(0, 121088, 2304), at(1, 9396224, 2304), at(1, 11051776, 4), at(1, 9398528, 2304)], { shader: 613, workgroups: [9,1,1] }),
         dispatch("step_516_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 10960896, 7488), at(1, 0, 7488)], { shader: 391, workgroups: [8,1,1] }),
-        dispatch("step_516_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 0, 7488), at(1, 96768, 29952), at(0, 3138304, 1024), at(1, 11027200, 1024), at(0, 124416, 1024), at(1, 8920832, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 614, workgroups: [1,1,1] }, { shader: 615, workgroups: [1,1,1] }),
-        dispatch("step_517_pointwise_G_layer1_0_conv3", [at(0, 124416, 1024), at(1, 8920832, 1024), at(1, 11049728, 4), at(1, 8921856, 1024)], { shader: 616, workgroups: [4,1,1] }),
+        dispatch("step_516_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 0, 7488), at(1, 96768, 29952), at(0, 3138304, 1024), at(1, 11027200, 1024), at(0, 124416, 1024), at(1, 9404928, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 614, workgroups: [1,1,1] }, { shader: 615, workgroups: [1,1,1] }),
+        dispatch("step_517_pointwise_G_layer1_0_conv3", [at(0, 124416, 1024), at(1, 9404928, 1024), at(1, 11051776, 4), at(1, 9405952, 1024)], { shader: 616, workgroups: [4,1,1] }),
         dispatch("step_518_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(1, 10914816, 7488), at(1, 0, 7488)], { shader: 391, workgroups: [8,1,1] }),
-        dispatch("step_518_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 0, 7488), at(1, 186624, 29952), at(0, 3139328, 1024), at(1, 11028224, 1024), at(0, 126464, 1024), at(1, 8922880, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 614, workgroups: [1,1,1] }, { shader: 615, workgroups: [1,1,1] }),
-        dispatch("step_519_pointwise_G_layer1_0_downsample_0", [at(0, 126464, 1024), at(1, 8922880, 1024), at(1, 11049728, 4), at(1, 8923904, 1024)], { shader: 616, workgroups: [4,1,1] }),
+        dispatch("step_518_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 0, 7488), at(1, 186624, 29952), at(0, 3139328, 1024), at(1, 11028224, 1024), at(0, 126464, 1024), at(1, 9406976, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 614, workgroups: [1,1,1] }, { shader: 615, workgroups: [1,1,1] }),
+        dispatch("step_519_pointwise_G_layer1_0_downsample_0", [at(0, 126464, 1024), at(1, 9406976, 1024), at(1, 11051776, 4), at(1, 9408000, 1024)], { shader: 616, workgroups: [4,1,1] }),
         dispatch("step_520_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 10488576, 29952), at(1, 0, 29952)], { shader: 410, workgroups: [30,1,1] }),
-        dispatch("step_520_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 29952), at(1, 279296, 4032), at(0, 3140352, 2048), at(1, 11019008, 2048), at(0, 128512, 2048), at(1, 7540480, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 617, workgroups: [1,1,1] }, { shader: 618, workgroups: [1,1,1] }),
-        dispatch("step_521_pointwise_G_layer2_0_conv1", [at(0, 128512, 2048), at(1, 7540480, 2048), at(1, 11049728, 4), at(1, 8918784, 2048)], { shader: 619, workgroups: [8,1,1] }),
+        dispatch("step_520_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 29952), at(1, 279296, 4032), at(0, 3140352, 2048), at(1, 11019008, 2048), at(0, 128512, 2048), at(1, 9400832, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 617, workgroups: [1,1,1] }, { shader: 618, workgroups: [1,1,1] }),
+        dispatch("step_521_pointwise_G_layer2_0_conv1", [at(0, 128512, 2048), at(1, 9400832, 2048), at(1, 11051776, 4), at(1, 9402880, 2048)], { shader: 619, workgroups: [8,1,1] }),
         dispatch("step_522_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 10995968, 4032), at(1, 0, 4032)], { shader: 417, workgroups: [4,1,1] }),
-        dispatch("step_522_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 4032), at(1, 275200, 4032), at(0, 3142400, 9216), at(1, 10807296, 9216), at(0, 131584, 9216), at(1, 7531264, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 620, workgroups: [5,1,1] }, { shader: 621, workgroups: [3,1,1] }),
-        dispatch("step_523_pointwise_G_layer2_0_conv2", [at(0, 131584, 9216), at(1, 7531264, 9216), at(1, 11049728, 4), at(1, 8854272, 9216)], { shader: 622, workgroups: [36,1,1] }),
+        dispatch("step_522_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 4032), at(1, 275200, 4032), at(0, 3142400, 9216), at(1, 10807296, 9216), at(0, 131584, 9216), at(1, 8913664, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 620, workgroups: [5,1,1] }, { shader: 621, workgroups: [3,1,1] }),
+        dispatch("step_523_pointwise_G_layer2_0_conv2", [at(0, 131584, 9216), at(1, 8913664, 9216), at(1, 11051776, 4), at(1, 8922880, 9216)], { shader: 622, workgroups: [36,1,1] }),
         dispatch("step_524_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(1, 11008256, 4032), at(1, 0, 4032)], { shader: 417, workgroups: [4,1,1] }),
-        dispatch("step_524_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 0, 4032), at(1, 232704, 16128), at(0, 3151616, 4096), at(1, 10983680, 4096), at(0, 141824, 4096), at(1, 8905984, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 623, workgroups: [1,1,1] }, { shader: 624, workgroups: [1,1,1] }),
-        dispatch("step_525_pointwise_G_layer2_0_conv3", [at(0, 141824, 4096), at(1, 8905984, 4096), at(1, 11049728, 4), at(1, 8910080, 4096)], { shader: 625, workgroups: [16,1,1] }),
+        dispatch("step_524_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 0, 4032), at(1, 232704, 16128), at(0, 3151616, 4096), at(1, 10983680, 4096), at(0, 141824, 4096), at(1, 8969728, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 623, workgroups: [1,1,1] }, { shader: 624, workgroups: [1,1,1] }),
+        dispatch("step_525_pointwise_G_layer2_0_conv3", [at(0, 141824, 4096), at(1, 8969728, 4096), at(1, 11051776, 4), at(1, 9392128, 4096)], { shader: 625, workgroups: [16,1,1] }),
         dispatch("step_526_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(1, 10488576, 29952), at(1, 0, 29952)], { shader: 410, workgroups: [30,1,1] }),
-        dispatch("step_526_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 0, 29952), at(1, 216576, 16128), at(0, 3155712, 8192), at(1, 10849280, 8192), at(0, 146944, 8192), at(1, 8863488, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 626, workgroups: [1,1,1] }, { shader: 627, workgroups: [2,1,1] }),
-        dispatch("step_527_pointwise_G_layer2_0_downsample_0", [at(0, 146944, 8192), at(1, 8863488, 8192), at(1, 11049728, 4), at(1, 8871680, 8192)], { shader: 628, workgroups: [32,1,1] }),
+        dispatch("step_526_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 0, 29952), at(1, 216576, 16128), at(0, 3155712, 8192), at(1, 10849280, 8192), at(0, 146944, 8192), at(1, 8932096, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 626, workgroups: [1,1,1] }, { shader: 627, workgroups: [2,1,1] }),
+        dispatch("step_527_pointwise_G_layer2_0_downsample_0", [at(0, 146944, 8192), at(1, 8932096, 8192), at(1, 11051776, 4), at(1, 8940288, 8192)], { shader: 628, workgroups: [32,1,1] }),
         dispatch("step_528_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 10781952, 16128), at(1, 0, 16128)], { shader: 428, workgroups: [16,1,1] }),
-        dispatch("step_528_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 16128), at(1, 257024, 8064), at(0, 3163904, 8192), at(1, 10857472, 8192), at(0, 156160, 8192), at(1, 8879872, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 629, workgroups: [2,1,1] }, { shader: 630, workgroups: [2,1,1] }),
-        dispatch("step_529_pointwise_G_layer3_0_conv1", [at(0, 156160, 8192), at(1, 8879872, 8192), at(1, 11049728, 4), at(1, 8888064, 8192)], { shader: 631, workgroups: [32,1,1] }),
+        dispatch("step_528_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 16128), at(1, 257024, 8064), at(0, 3163904, 8192), at(1, 10857472, 8192), at(0, 156160, 8192), at(1, 8948480, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 629, workgroups: [2,1,1] }, { shader: 630, workgroups: [2,1,1] }),
+        dispatch("step_529_pointwise_G_layer3_0_conv1", [at(0, 156160, 8192), at(1, 8948480, 8192), at(1, 11051776, 4), at(1, 8956672, 8192)], { shader: 631, workgroups: [32,1,1] }),
         dispatch("step_530_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 10882048, 8064), at(1, 0, 8064)], { shader: 435, workgroups: [8,1,1] }),
-        dispatch("step_530_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 8064), at(1, 248832, 8064), at(0, 3172096, 36864), at(1, 9711872, 36864), at(0, 165376, 36864), at(1, 7494400, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 632, workgroups: [9,1,1] }, { shader: 633, workgroups: [9,1,1] }),
-        dispatch("step_531_pointwise_G_layer3_0_conv2", [at(0, 165376, 36864), at(1, 7494400, 36864), at(1, 11049728, 4), at(1, 8653568, 36864)], { shader: 634, workgroups: [18,1,1] }),
+        dispatch("step_530_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 8064), at(1, 248832, 8064), at(0, 3172096, 36864), at(1, 9711872, 36864), at(0, 165376, 36864), at(1, 8676096, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 632, workgroups: [9,1,1] }, { shader: 633, workgroups: [9,1,1] }),
+        dispatch("step_531_pointwise_G_layer3_0_conv2", [at(0, 165376, 36864), at(1, 8676096, 36864), at(1, 11051776, 4), at(1, 8712960, 36864)], { shader: 634, workgroups: [18,1,1] }),
         dispatch("step_532_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(1, 10906624, 8064), at(1, 0, 8064)], { shader: 435, workgroups: [8,1,1] }),
-        dispatch("step_532_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 0, 8064), at(1, 64512, 32256), at(0, 3208960, 16384), at(1, 10701056, 16384), at(0, 203264, 16384), at(1, 8821504, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 635, workgroups: [1,2,1] }, { shader: 636, workgroups: [4,1,1] }),
-        dispatch("step_533_pointwise_G_layer3_0_conv3", [at(0, 203264, 16384), at(1, 8821504, 16384), at(1, 11049728, 4), at(1, 8837888, 16384)], { shader: 637, workgroups: [8,1,1] }),
+        dispatch("step_532_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 0, 8064), at(1, 64512, 32256), at(0, 3208960, 16384), at(1, 10701056, 16384), at(0, 203264, 16384), at(1, 8880896, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 635, workgroups: [1,2,1] }, { shader: 636, workgroups: [4,1,1] }),
+        dispatch("step_533_pointwise_G_layer3_0_conv3", [at(0, 203264, 16384), at(1, 8880896, 16384), at(1, 11051776, 4), at(1, 8897280, 16384)], { shader: 637, workgroups: [8,1,1] }),
         dispatch("step_534_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(1, 10781952, 16128), at(1, 0, 16128)], { shader: 428, workgroups: [16,1,1] }),
-        dispatch("step_534_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 0, 16128), at(1, 32256, 32256), at(0, 3225344, 32768), at(1, 10141952, 32768), at(0, 221696, 32768), at(1, 8690432, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 638, workgroups: [2,2,1] }, { shader: 639, workgroups: [8,1,1] }),
-        dispatch("step_535_pointwise_G_layer3_0_downsample_0", [at(0, 221696, 32768), at(1, 8690432, 32768), at(1, 11049728, 4), at(1, 8723200, 32768)], { shader: 640, workgroups: [16,1,1] }),
+        dispatch("step_534_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 0, 16128), at(1, 32256, 32256), at(0, 3225344, 32768), at(1, 10141952, 32768), at(0, 221696, 32768), at(1, 8749824, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 638, workgroups: [2,2,1] }, { shader: 639, workgroups: [8,1,1] }),
+        dispatch("step_535_pointwise_G_layer3_0_downsample_0", [at(0, 221696, 32768), at(1, 8749824, 32768), at(1, 11051776, 4), at(1, 8782592, 32768)], { shader: 640, workgroups: [16,1,1] }),
         dispatch("step_536_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 10336512, 32256), at(1, 0, 32256)], { shader: 446, workgroups: [32,1,1] }),
-        dispatch("step_536_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 32256), at(1, 784128, 16128), at(0, 3258112, 32768), at(1, 10174720, 32768), at(0, 256512, 32768), at(1, 8755968, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 641, workgroups: [4,1,1] }, { shader: 642, workgroups: [8,1,1] }),
-        dispatch("step_537_pointwise_G_layer4_0_conv1", [at(0, 256512, 32768), at(1, 8755968, 32768), at(1, 11049728, 4), at(1, 8788736, 32768)], { shader: 643, workgroups: [16,1,1] }),
+        dispatch("step_536_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 32256), at(1, 784128, 16128), at(0, 3258112, 32768), at(1, 10174720, 32768), at(0, 256512, 32768), at(1, 8815360, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 641, workgroups: [4,1,1] }, { shader: 642, workgroups: [8,1,1] }),
+        dispatch("step_537_pointwise_G_layer4_0_conv1", [at(0, 256512, 32768), at(1, 8815360, 32768), at(1, 11051776, 4), at(1, 8848128, 32768)], { shader: 643, workgroups: [16,1,1] }),
         dispatch("step_538_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 7296512, 16128), at(1, 0, 16128)], { shader: 428, workgroups: [16,1,1] }),
-        dispatch("step_538_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 16128), at(1, 768000, 16128), at(0, 3290880, 147456), at(1, 7001856, 147456), at(0, 290304, 147456), at(1, 5632512, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 644, workgroups: [18,1,1] }, { shader: 645, workgroups: [36,1,1] }),
-        dispatch("step_539_pointwise_G_layer4_0_conv2", [at(0, 290304, 147456), at(1, 5632512, 147456), at(1, 11049728, 4), at(1, 5779968, 147456)], { shader: 646, workgroups: [72,1,1] }),
+        dispatch("step_538_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 16128), at(1, 768000, 16128), at(0, 3290880, 147456), at(1, 7001856, 147456), at(0, 290304, 147456), at(1, 5807616, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 644, workgroups: [18,1,1] }, { shader: 645, workgroups: [36,1,1] }),
+        dispatch("step_539_pointwise_G_layer4_0_conv2", [at(0, 290304, 147456), at(1, 5807616, 147456), at(1, 11051776, 4), at(1, 6706944, 147456)], { shader: 646, workgroups: [72,1,1] }),
         dispatch("step_540_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(1, 7312640, 16128), at(1, 0, 16128)], { shader: 428, workgroups: [16,1,1] }),
-        dispatch("step_540_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 0, 16128), at(1, 563712, 64512), at(0, 3438336, 65536), at(1, 9455360, 65536), at(0, 438784, 65536), at(1, 8328960, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 647, workgroups: [2,4,1] }, { shader: 648, workgroups: [16,1,1] }),
-        dispatch("step_541_pointwise_G_layer4_0_conv3", [at(0, 438784, 65536), at(1, 8328960, 65536), at(1, 11049728, 4), at(1, 8394496, 65536)], { shader: 649, workgroups: [32,1,1] }),
+        dispatch("step_540_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 0, 16128), at(1, 563712, 64512), at(0, 3438336, 65536), at(1, 9455360, 65536), at(0, 438784, 65536), at(1, 7466752, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 647, workgroups: [2,4,1] }, { shader: 648, workgroups: [16,1,1] }),
+        dispatch("step_541_pointwise_G_layer4_0_conv3", [at(0, 438784, 65536), at(1, 7466752, 65536), at(1, 11051776, 4), at(1, 8417024, 65536)], { shader: 649, workgroups: [32,1,1] }),
         dispatch("step_542_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(1, 10336512, 32256), at(1, 0, 32256)], { shader: 446, workgroups: [32,1,1] }),
-        dispatch("step_542_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 32256), at(1, 499200, 64512), at(0, 3503872, 131072), at(1, 8197888, 131072), at(0, 508416, 131072), at(1, 6706944, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 650, workgroups: [4,4,1] }, { shader: 651, workgroups: [32,1,1] }),
-        dispatch("step_543_pointwise_G_layer4_0_downsample_0", [at(0, 508416, 131072), at(1, 6706944, 131072), at(1, 11049728, 4), at(1, 6838016, 131072)], { shader: 652, workgroups: [64,1,1] }),
+        dispatch("step_542_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 32256), at(1, 499200, 64512), at(0, 3503872, 131072), at(1, 8197888, 131072), at(0, 508416, 131072), at(1, 6854400, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 650, workgroups: [4,4,1] }, { shader: 651, workgroups: [32,1,1] }),
+        dispatch("step_543_pointwise_G_layer4_0_downsample_0", [at(0, 508416, 131072), at(1, 6854400, 131072), at(1, 11051776, 4), at(1, 6985472, 131072)], { shader: 652, workgroups: [64,1,1] }),
         dispatch("step_544_conv2dWeightGrad_packc", [at(1, 10336512, 32256), at(1, 0, 32256)], { shader: 446, workgroups: [32,1,1] }),
-        dispatch("step_544_conv2dWeightGrad", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3634944, 87552), at(1, 8974080, 87552), at(0, 643584, 87552), at(1, 6969088, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 653, workgroups: [36,1,1] }, { shader: 654, workgroups: [23,1,1] }),
-        dispatch("step_545_pointwise_G_layer5_conv2d_list_0", [at(0, 643584, 87552), at(1, 6969088, 87552), at(1, 11049984, 4), at(1, 7056640, 87552)], { shader: 655, workgroups: [43,1,1] }),
+        dispatch("step_544_conv2dWeightGrad", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3634944, 87552), at(1, 8974080, 87552), at(0, 643584, 87552), at(1, 7116544, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 653, workgroups: [36,1,1] }, { shader: 654, workgroups: [23,1,1] }),
+        dispatch("step_545_pointwise_G_layer5_conv2d_list_0", [at(0, 643584, 87552), at(1, 7116544, 87552), at(1, 11052032, 4), at(1, 7204096, 87552)], { shader: 655, workgroups: [43,1,1] }),
         dispatch("step_546_sum", [at(1, 270336, 4788), at(1, 32256, 76)], { shader: 656, workgroups: [1,1,1] }),
-        dispatch("step_547_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 3722496, 76), at(1, 32256, 76), at(1, 11043328, 76), at(0, 731136, 76), at(1, 8241920, 76)], { shader: 657, workgroups: [1,1,1] }),
-        dispatch("step_548_pointwise_G_layer5_conv2d_list_0", [at(0, 731136, 76), at(1, 8241920, 76), at(1, 11049984, 4), at(1, 8242176, 76), at(0, 3810304, 76), at(1, 32256, 76), at(1, 11043328, 76), at(0, 818944, 76), at(1, 8242432, 76)], { shader: 658, workgroups: [1,1,1] }),
-        dispatch("step_549_conv2dWeightGrad_packc", [at(1, 10336512, 32256), at(1, 0, 32256)], { shader: 446, workgroups: [32,1,1] }),
-        dispatch("step_549_conv2dWeightGrad", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3722752, 87552), at(1, 9061632, 87552), at(0, 731392, 87552), at(1, 7144192, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 659, workgroups: [36,1,1] }, { shader: 660, workgroups: [23,1,1] }),
-        dispatch("step_550_pointwise_G_layer5_conv2d_list_1", [at(0, 731392, 87552), at(1, 7144192, 87552), at(1, 11049984, 4), at(1, 7231744, 87552)], { shader: 655, workgroups: [43,1,1] }),
-        dispatch("step_551_pointwise_G_layer5_conv2d_list_1", [at(0, 818944, 76), at(1, 8242432, 76), at(1, 11049984, 4), at(1, 8242688, 76), at(0, 3898112, 76), at(1, 32256, 76), at(1, 11043328, 76), at(0, 906752, 76), at(1, 8242944, 76)], { shader: 658, workgroups: [1,1,1] }),
-        dispatch("step_552_conv2dWeightGrad_packc", [at(1, 10336512, 32256), at(1, 0, 32256)], { shader: 446, workgroups: [32,1,1] }),
-        dispatch("step_552_conv2dWeightGrad", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3810560, 87552), at(1, 9149184, 87552), at(0, 819200, 87552), at(1, 7319296, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 661, workgroups: [36,1,1] }, { shader: 662, workgroups: [23,1,1] }),
-        dispatch("step_553_pointwise_G_layer5_conv2d_list_2", [at(0, 819200, 87552), at(1, 7319296, 87552), at(1, 11049984, 4), at(1, 7406848, 87552)], { shader: 655, workgroups: [43,1,1] }),
-        dispatch("step_554_pointwise_G_layer5_conv2d_list_2", [at(0, 906752, 76), at(1, 8242944, 76), at(1, 11049984, 4), at(1, 8243200, 76), at(0, 3985920, 76), at(1, 32256, 76), at(1, 11043328, 76), at(0, 994560, 76), at(1, 8243456, 76)], { shader: 658, workgroups: [1,1,1] }),
-        dispatch("step_555_conv2dWeightGrad_packc", [at(1, 10336512, 32256), at(1, 0, 32256)], { shader: 446, workgroups: [32,1,1] }),
-        dispatch("step_555_conv2dWeightGrad", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3898368, 87552), at(1, 9236736, 87552), at(0, 907008, 87552), at(1, 8066816, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 663, workgroups: [36,1,1] }, { shader: 664, workgroups: [23,1,1] }),
-        dispatch("step_556_pointwise_G_layer5_conv2d_list_3", [at(0, 907008, 87552), at(1, 8066816, 87552), at(1, 11049984, 4), at(1, 8154368, 87552)], { shader: 655, workgroups: [43,1,1] }),
-        dispatch("step_557_pointwise_G_layer5_conv2d_list_3", [at(0, 994560, 76), at(1, 8243456, 76), at(1, 11049984, 4), at(1, 8243712, 76)], { shader: 665, workgroups: [1,1,1] }),
-        dispatch("step_558_conv2dWeightGrad_packc", [at(1, 8589056, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
-        dispatch("step_558_conv2dWeightGrad", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 3986176, 175104), at(1, 6006528, 175104), at(0, 994816, 175104), at(1, 3670016, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 666, workgroups: [72,1,1] }, { shader: 667, workgroups: [45,1,1] }),
-        dispatch("step_559_pointwise_G_layer6_conv2d_list_0", [at(0, 994816, 175104), at(1, 3670016, 175104), at(1, 11049984, 4), at(1, 4406784, 175104)], { shader: 668, workgroups: [86,1,1] }),
-        dispatch("step_560_sum", [at(1, 837120, 4788), at(1, 64512, 76)], { shader: 656, workgroups: [1,1,1] }),
-        dispatch("step_561_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 4161280, 76), at(1, 64512, 76), at(1, 11043584, 76), at(0, 1169920, 76), at(1, 8243968, 76)], { shader: 657, workgroups: [1,1,1] }),
-        dispatch("step_562_pointwise_G_layer6_conv2d_list_0", [at(0, 1169920, 76), at(1, 8243968, 76), at(1, 11049984, 4), at(1, 8244224, 76), at(0, 4336640, 76), at(1, 64512, 76), at(1, 11043584, 76), at(0, 1345280, 76), at(1, 8244480, 76)], { shader: 658, workgroups: [1,1,1] }),
-        dispatch("step_563_conv2dWeightGrad_packc", [at(1, 8589056, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
-        dispatch("step_563_conv2dWeightGrad", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 4161536, 175104), at(1, 6181632, 175104), at(0, 1170176, 175104), at(1, 4581888, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 669, workgroups: [72,1,1] }, { shader: 670, workgroups: [45,1,1] }),
-        dispatch("step_564_pointwise_G_layer6_conv2d_list_1", [at(0, 1170176, 175104), at(1, 4581888, 175104), at(1, 11049984, 4), at(1, 4756992, 175104)], { shader: 668, workgroups: [86,1,1] }),
-        dispatch("step_565_pointwise_G_layer6_conv2d_list_1", [at(0, 1345280, 76), at(1, 8244480, 76), at(1, 11049984, 4), at(1, 8244736, 76), at(0, 4512000, 76), at(1, 64512, 76), at(1, 11043584, 76), at(0, 1520640, 76), at(1, 8244992, 76)], { shader: 658, workgroups: [1,1,1] }),
-        dispatch("step_566_conv2dWeightGrad_packc", [at(1, 8589056, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
-        dispatch("step_566_conv2dWeightGrad", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 4336896, 175104), at(1, 6356736, 175104), at(0, 1345536, 175104), at(1, 4932096, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 671, workgroups: [72,1,1] }, { shader: 672, workgroups: [45,1,1] }),
-        dispatch("step_567_pointwise_G_layer6_conv2d_list_2", [at(0, 1345536, 175104), at(1, 4932096, 175104), at(1, 11049984, 4), at(1, 5107200, 175104)], { shader: 668, workgroups: [86,1,1] }),
-        dispatch("step_568_pointwise_G_layer6_conv2d_list_2", [at(0, 1520640, 76), at(1, 8244992, 76), at(1, 11049984, 4), at(1, 6503936, 76), at(0, 4687360, 76), at(1, 64512, 76), at(1, 11043584, 76), at(0, 1696000, 76), at(1, 6504192, 76)], { shader: 658, workgroups: [1,1,1] }),
-        dispatch("step_569_conv2dWeightGrad_packc", [at(1, 8589056, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
-        dispatch("step_569_conv2dWeightGrad", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 4512256, 175104), at(1, 6531840, 175104), at(0, 1520896, 175104), at(1, 5282304, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 673, workgroups: [72,1,1] }, { shader: 674, workgroups: [45,1,1] }),
-        dispatch("step_570_pointwise_G_layer6_conv2d_list_3", [at(0, 1520896, 175104), at(1, 5282304, 175104), at(1, 11049984, 4), at(1, 5457408, 175104)], { shader: 668, workgroups: [86,1,1] }),
-        dispatch("step_571_pointwise_G_layer6_conv2d_list_3", [at(0, 1696000, 76), at(1, 6504192, 76), at(1, 11049984, 4), at(1, 6504448, 76)], { shader: 665, workgroups: [1,1,1] }),
-        dispatch("step_572_pointwise_D1_classifier", [at(1, 3408128, 8), at(1, 0, 8)], { shader: 675, workgroups: [1,1,1] }),
-        dispatch("step_573_pointwise_D1_classifier", [at(1, 0, 8), at(1, 3408128, 8), at(1, 11049472, 8), at(1, 3152128, 8)], { shader: 676, workgroups: [1,1,1] }),
-        dispatch("step_574_conv2dInputGrad_D1_classifier_packc", [at(1, 3152128, 8), at(1, 3151872, 32)], { shader: 502, workgroups: [1,1,1] }),
-        dispatch("step_574_conv2dInputGrad_D1_classifier", [at(1, 3151872, 32), at(1, 9912576, 32768), at(1, 825856, 6144), at(1, 3145728, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 503, workgroups: [1,4,4] }, { shader: 504, workgroups: [2,1,1] }),
-        dispatch("step_575_conv2dInputGrad_D1_conv4_packc", [at(1, 3145728, 6144), at(1, 536576, 6144)], { shader: 470, workgroups: [6,1,1] }),
-        dispatch("step_575_conv2dInputGrad_D1_conv4", [at(1, 536576, 6144), at(1, 1048576, 524288), at(1, 813568, 12288), at(1, 432640, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 506, workgroups: [1,2,4] }, { shader: 507, workgroups: [2,1,1] }),
-        dispatch("step_576_conv2dInputGrad_D1_conv3_packc", [at(1, 432640, 12288), at(1, 444928, 12288)], { shader: 467, workgroups: [12,1,1] }),
-        dispatch("step_576_conv2dInputGrad_D1_conv3", [at(1, 444928, 12288), at(1, 7542528, 131072), at(1, 743424, 24576), at(1, 364032, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 509, workgroups: [2,1,4] }, { shader: 510, workgroups: [3,1,1] }),
-        dispatch("step_577_conv2dInputGrad_D1_conv2_packc", [at(1, 364032, 24576), at(1, 388608, 24576)], { shader: 464, workgroups: [24,1,1] }),
-        dispatch("step_577_conv2dInputGrad_D1_conv2", [at(1, 388608, 24576), at(1, 9945344, 32768), at(1, 628224, 50688), at(1, 262656, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 512, workgroups: [7,1,4] }, { shader: 513, workgroups: [8,1,1] }),
-        dispatch("step_578_conv2dWeightGrad_D1_conv2_packc", [at(1, 3907584, 249508), at(1, 0, 262640)], { shader: 458, workgroups: [257,1,1] }),
-        dispatch("step_578_conv2dWeightGrad_D1_conv2_packc", [at(1, 262656, 50688), at(1, 313344, 50688)], { shader: 461, workgroups: [50,1,1] }),
-        dispatch("step_578_conv2dWeightGrad_D1_conv2", [at(1, 0, 262640), at(1, 313344, 50688), at(1, 413184, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 677, workgroups: [10,1,1] }, { shader: 678, workgroups: [5,1,1] }),
-        dispatch("step_579_pointwise_adam_D1_D1_conv1_weight_exp_avg", [at(0, 4687616, 19456), at(1, 413184, 19456), at(1, 10645760, 19456), at(1, 6353408, 19456), at(0, 4707072, 19456), at(1, 6372864, 19456)], { shader: 679, workgroups: [10,1,1] }),
-        dispatch("step_580_pointwise_D1_conv1", [at(0, 1696256, 19456), at(1, 6353408, 19456), at(1, 11050240, 4), at(1, 6372864, 19456), at(1, 11050496, 4), at(1, 6392320, 19456)], { shader: 680, workgroups: [10,1,1] }),
-        dispatch("step_581_sum_D1_conv2", [at(1, 262656, 50688), at(1, 0, 64)], { adapter: "cpu", features: ["subgroups"], shader: 681, workgroups: [16,1,1] }, { shader: 682, workgroups: [1,1,1] }),
-        dispatch("step_582_pointwise_adam_D1_D1_conv1_bias_exp_avg", [at(0, 4726528, 64), at(1, 0, 64), at(1, 11044352, 64), at(1, 6504704, 64), at(0, 4726784, 64), at(1, 6504960, 64)], { shader: 683, workgroups: [1,1,1] }),
-        dispatch("step_583_pointwise_D1_conv1", [at(0, 1715712, 64), at(1, 6504704, 64), at(1, 11050240, 4), at(1, 6504960, 64), at(1, 11050496, 4), at(1, 6505216, 64)], { shader: 684, workgroups: [1,1,1] }),
-        dispatch("step_584_conv2dWeightGrad_D1_conv1_packc", [at(1, 9573632, 50688), at(1, 0, 50688)], { shader: 461, workgroups: [50,1,1] }),
-        dispatch("step_584_conv2dWeightGrad_D1_conv1", [at(1, 0, 50688), at(1, 388608, 24576), at(1, 50688, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 685, workgroups: [8,1,1] }, { shader: 686, workgroups: [8,1,1] }),
-        dispatch("step_585_pointwise_adam_D1_D1_conv2_weight_exp_avg", [at(0, 4727040, 32768), at(1, 50688, 32768), at(1, 9978112, 32768), at(1, 6189568, 32768), at(0, 4759808, 32768), at(1, 6222336, 32768)], { shader: 687, workgroups: [16,1,1] }),
-        dispatch("step_586_pointwise_D1_conv2", [at(0, 1715968, 32768), at(1, 6189568, 32768), at(1, 11050240, 4), at(1, 6222336, 32768), at(1, 11050496, 4), at(1, 6255104, 32768)], { shader: 688, workgroups: [16,1,1] }),
-        dispatch("step_587_sum_D1_conv3", [at(1, 364032, 24576), at(1, 0, 128)], { adapter: "cpu", features: ["subgroups"], shader: 689, workgroups: [32,1,1] }, { shader: 690, workgroups: [1,1,1] }),
-        dispatch("step_588_pointwise_adam_D1_D1_conv2_bias_exp_avg", [at(0, 4792576, 128), at(1, 0, 128), at(1, 11039744, 128), at(1, 6503168, 128), at(0, 4792832, 128), at(1, 6503424, 128)], { shader: 691, workgroups: [1,1,1] }),
-        dispatch("step_589_pointwise_D1_conv2", [at(0, 1748736, 128), at(1, 6503168, 128), at(1, 11050240, 4), at(1, 6503424, 128), at(1, 11050496, 4), at(1, 6503680, 128)], { shader: 692, workgroups: [1,1,1] }),
-        dispatch("step_590_conv2dWeightGrad_D1_conv2_packc", [at(1, 10600704, 24576), at(1, 131072, 24576)], { shader: 464, workgroups: [24,1,1] }),
-        dispatch("step_590_conv2dWeightGrad_D1_conv2", [at(1, 131072, 24576), at(1, 444928, 12288), at(1, 0, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 693, workgroups: [16,1,1] }, { shader: 694, workgroups: [32,1,1] }),
-        dispatch("step_591_pointwise_adam_D1_D1_conv3_weight_exp_avg", [at(0, 4793088, 131072), at(1, 0, 131072), at(1, 7673600, 131072), at(1, 3845120, 131072), at(0, 4924160, 131072), at(1, 3976192, 131072)], { shader: 695, workgroups: [64,1,1] }),
-        dispatch("step_592_pointwise_D1_conv3", [at(0, 1748992, 131072), at(1, 3845120, 131072), at(1, 11050240, 4), at(1, 3976192, 131072), at(1, 11050496, 4), at(1, 5927424, 131072)], { shader: 696, workgroups: [64,1,1] }),
-        dispatch("step_593_sum_D1_conv4", [at(1, 432640, 12288), at(1, 0, 256)], { shader: 697, workgroups: [1,1,1] }),
-        dispatch("step_594_pointwise_adam_D1_D1_conv3_bias_exp_avg", [at(0, 5055232, 256), at(1, 0, 256), at(1, 11035392, 256), at(1, 6502400, 256), at(0, 5055488, 256), at(1, 6502656, 256)], { shader: 698, workgroups: [1,1,1] }),
-        dispatch("step_595_pointwise_D1_conv3", [at(0, 1880064, 256), at(1, 6502400, 256), at(1, 11050240, 4), at(1, 6502656, 256), at(1, 11050496, 4), at(1, 6502912, 256)], { shader: 699, workgroups: [1,1,1] }),
-        dispatch("step_596_conv2dWeightGrad_D1_conv3_packc", [at(1, 3395328, 12288), at(1, 524288, 12288)], { shader: 467, workgroups: [12,1,1] }),
-        dispatch("step_596_conv2dWeightGrad_D1_conv3", [at(1, 524288, 12288), at(1, 536576, 6144), at(1, 0, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 700, workgroups: [32,2,1] }, { shader: 701, workgroups: [128,1,1] }),
-        dispatch("step_597_pointwise_adam_D1_D1_conv4_weight_exp_avg", [at(0, 5055744, 524288), at(1, 0, 524288), at(1, 1572864, 524288), at(1, 524288, 524288), at(0, 5580032, 524288), at(1, 1048576, 524288)], { shader: 702, workgroups: [256,1,1] }),
-        dispatch("step_598_pointwise_D1_conv4", [at(0, 1880320, 524288), at(1, 524288, 524288), at(1, 11050240, 4), at(1, 1048576, 524288), at(1, 11050496, 4), at(1, 0, 524288)], { shader: 703, workgroups: [256,1,1] }),
-        dispatch("step_599_sum_D1_classifier", [at(1, 3145728, 6144), at(1, 1572864, 512)], { shader: 704, workgroups: [2,1,1] }),
-        dispatch("step_600_pointwise_adam_D1_D1_conv4_bias_exp_avg", [at(0, 6104320, 512), at(1, 1572864, 512), at(1, 11030272, 512), at(1, 6500864, 512), at(0, 6104832, 512), at(1, 6501376, 512)], { shader: 705, workgroups: [2,1,1] }),
-        dispatch("step_601_pointwise_D1_conv4", [at(0, 2404608, 512), at(1, 6500864, 512), at(1, 11050240, 4), at(1, 6501376, 512), at(1, 11050496, 4), at(1, 6501888, 512)], { shader: 706, workgroups: [2,1,1] }),
-        dispatch("step_602_conv2dWeightGrad_D1_conv4_packc", [at(1, 10968576, 6144), at(1, 1581056, 6144)], { shader: 470, workgroups: [6,1,1] }),
-        dispatch("step_602_conv2dWeightGrad_D1_conv4", [at(1, 1581056, 6144), at(1, 3151872, 32), at(1, 1572864, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 707, workgroups: [64,1,1] }, { shader: 708, workgroups: [8,1,1] }),
-        dispatch("step_603_pointwise_adam_D1_D1_classifier_weight_exp_avg", [at(0, 6105344, 8192), at(1, 1572864, 8192), at(1, 10816512, 8192), at(1, 6470144, 8192), at(0, 6113536, 8192), at(1, 6478336, 8192)], { shader: 709, workgroups: [32,1,1] }),
-        dispatch("step_604_pointwise_D1_classifier", [at(0, 2405120, 8192), at(1, 6470144, 8192), at(1, 11050240, 4), at(1, 6478336, 8192), at(1, 11050496, 4), at(1, 6486528, 8192)], { shader: 710, workgroups: [32,1,1] }),
-        dispatch("step_605_sum", [at(1, 3152128, 8), at(1, 1572864, 4)], { shader: 711, workgroups: [1,1,1] }),
-        dispatch("step_606_pointwise_adam_D1_D1_classifier_bias_exp_avg", [at(0, 6121728, 4), at(1, 1572864, 4), at(1, 11051264, 4), at(1, 6505984, 4), at(0, 6121984, 4), at(1, 6506240, 4)], { shader: 712, workgroups: [1,1,1] }),
-        dispatch("step_607_pointwise_D1_classifier", [at(0, 2413312, 4), at(1, 6505984, 4), at(1, 11050240, 4), at(1, 6506240, 4), at(1, 11050496, 4), at(1, 6506496, 4)], { shader: 713, workgroups: [1,1,1] }),
-        dispatch("step_608_pointwise_D2_classifier", [at(1, 9389312, 8), at(1, 1572864, 8)], { shader: 675, workgroups: [1,1,1] }),
-        dispatch("step_609_pointwise_D2_classifier", [at(1, 1572864, 8), at(1, 9389312, 8), at(1, 11049472, 8), at(1, 6505728, 8)], { shader: 676, workgroups: [1,1,1] }),
-        dispatch("step_610_conv2dInputGrad_D2_classifier_packc", [at(1, 6505728, 8), at(1, 6505472, 32)], { shader: 502, workgroups: [1,1,1] }),
-        dispatch("step_610_conv2dInputGrad_D2_classifier", [at(1, 6505472, 32), at(1, 10010880, 32768), at(1, 9848576, 6144), at(1, 6494720, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 503, workgroups: [1,4,4] }, { shader: 504, workgroups: [2,1,1] }),
-        dispatch("step_611_conv2dInputGrad_D2_conv4_packc", [at(1, 6494720, 6144), at(1, 3145728, 6144)], { shader: 470, workgroups: [6,1,1] }),
-        dispatch("step_611_conv2dInputGrad_D2_conv4", [at(1, 3145728, 6144), at(1, 2097152, 524288), at(1, 9830144, 12288), at(1, 2005504, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 506, workgroups: [1,2,4] }, { shader: 507, workgroups: [2,1,1] }),
-        dispatch("step_612_conv2dInputGrad_D2_conv3_packc", [at(1, 2005504, 12288), at(1, 2017792, 12288)], { shader: 467, workgroups: [12,1,1] }),
-        dispatch("step_612_conv2dInputGrad_D2_conv3", [at(1, 2017792, 12288), at(1, 7804672, 131072), at(1, 9773312, 24576), at(1, 1936896, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 509, workgroups: [2,1,4] }, { shader: 510, workgroups: [3,1,1] }),
-        dispatch("step_613_conv2dInputGrad_D2_conv2_packc", [at(1, 1936896, 24576), at(1, 1961472, 24576)], { shader: 464, workgroups: [24,1,1] }),
-        dispatch("step_613_conv2dInputGrad_D2_conv2", [at(1, 1961472, 24576), at(1, 10043648, 32768), at(1, 9624320, 50688), at(1, 1835520, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 512, workgroups: [7,1,4] }, { shader: 513, workgroups: [8,1,1] }),
-        dispatch("step_614_conv2dWeightGrad_D2_conv2_packc", [at(1, 4157184, 249508), at(1, 1572864, 262640)], { shader: 458, workgroups: [257,1,1] }),
-        dispatch("step_614_conv2dWeightGrad_D2_conv2_packc", [at(1, 1835520, 50688), at(1, 1886208, 50688)], { shader: 461, workgroups: [50,1,1] }),
-        dispatch("step_614_conv2dWeightGrad_D2_conv2", [at(1, 1572864, 262640), at(1, 1886208, 50688), at(1, 1986048, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 677, workgroups: [10,1,1] }, { shader: 678, workgroups: [5,1,1] }),
-        dispatch("step_615_pointwise_adam_D2_D2_conv1_weight_exp_avg", [at(0, 6122240, 19456), at(1, 1986048, 19456), at(1, 10665216, 19456), at(1, 6411776, 19456), at(0, 6141696, 19456), at(1, 6431232, 19456)], { shader: 679, workgroups: [10,1,1] }),
-        dispatch("step_616_pointwise_D2_conv1", [at(0, 2413568, 19456), at(1, 6411776, 19456), at(1, 11050240, 4), at(1, 6431232, 19456), at(1, 11050496, 4), at(1, 6450688, 19456)], { shader: 680, workgroups: [10,1,1] }),
-        dispatch("step_617_sum_D2_conv2", [at(1, 1835520, 50688), at(1, 1572864, 64)], { adapter: "cpu", features: ["subgroups"], shader: 681, workgroups: [16,1,1] }, { shader: 682, workgroups: [1,1,1] }),
-        dispatch("step_618_pointwise_adam_D2_D2_conv1_bias_exp_avg", [at(0, 6161152, 64), at(1, 1572864, 64), at(1, 11044608, 64), at(1, 4404224, 64), at(0, 6161408, 64), at(1, 4404480, 64)], { shader: 683, workgroups: [1,1,1] }),
-        dispatch("step_619_pointwise_D2_conv1", [at(0, 2433024, 64), at(1, 4404224, 64), at(1, 11050240, 4), at(1, 4404480, 64), at(1, 11050496, 4), at(1, 4404736, 64), at(0, 131072, 64), at(1, 11043840, 64), at(1, 11045376, 64), at(1, 4404992, 64)], { shader: 714, workgroups: [1,1,1] }),
-        dispatch("step_620_conv2dWeightGrad_D2_conv1_packc", [at(1, 9324288, 50688), at(1, 1572864, 50688)], { shader: 461, workgroups: [50,1,1] }),
-        dispatch("step_620_conv2dWeightGrad_D2_conv1", [at(1, 1572864, 50688), at(1, 1961472, 24576), at(1, 1623552, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 685, workgroups: [8,1,1] }, { shader: 686, workgroups: [8,1,1] }),
-        dispatch("step_621_pointwise_adam_D2_D2_conv2_weight_exp_avg", [at(0, 6161664, 32768), at(1, 1623552, 32768), at(1, 10076416, 32768), at(1, 4369408, 32768), at(0, 6194432, 32768), at(1, 6287872, 32768)], { shader: 687, workgroups: [16,1,1] }),
-        dispatch("step_622_pointwise_D2_conv2", [at(0, 2433280, 32768), at(1, 4369408, 32768), at(1, 11050240, 4), at(1, 6287872, 32768), at(1, 11050496, 4), at(1, 6320640, 32768)], { shader: 688, workgroups: [16,1,1] }),
-        dispatch("step_623_sum_D2_conv3", [at(1, 1936896, 24576), at(1, 1572864, 128)], { adapter: "cpu", features: ["subgroups"], shader: 689, workgroups: [32,1,1] }, { shader: 690, workgroups: [1,1,1] }),
-        dispatch("step_624_pointwise_adam_D2_D2_conv2_bias_exp_avg", [at(0, 6227200, 128), at(1, 1572864, 128), at(1, 11040000, 128), at(1, 4403200, 128), at(0, 6227456, 128), at(1, 4403456, 128)], { shader: 691, workgroups: [1,1,1] }),
-        dispatch("step_625_pointwise_D2_conv2", [at(0, 2466048, 128), at(1, 4403200, 128), at(1, 11050240, 4), at(1, 4403456, 128), at(1, 11050496, 4), at(1, 4403712, 128), at(0, 125952, 128), at(1, 11038720, 128), at(1, 11041280, 128), at(1, 4403968, 128)], { shader: 715, workgroups: [1,1,1] }),
-        dispatch("step_626_conv2dWeightGrad_D2_conv2_packc", [at(1, 9748736, 24576), at(1, 1703936, 24576)], { shader: 464, workgroups: [24,1,1] }),
-        dispatch("step_626_conv2dWeightGrad_D2_conv2", [at(1, 1703936, 24576), at(1, 2017792, 12288), at(1, 1572864, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 693, workgroups: [16,1,1] }, { shader: 694, workgroups: [32,1,1] }),
-        dispatch("step_627_pointwise_adam_D2_D2_conv3_weight_exp_avg", [at(0, 6227712, 131072), at(1, 1572864, 131072), at(1, 7935744, 131072), at(1, 4107264, 131072), at(0, 6358784, 131072), at(1, 4238336, 131072)], { shader: 695, workgroups: [64,1,1] }),
-        dispatch("step_628_pointwise_D2_conv3", [at(0, 2466304, 131072), at(1, 4107264, 131072), at(1, 11050240, 4), at(1, 4238336, 131072), at(1, 11050496, 4), at(1, 6058496, 131072)], { shader: 696, workgroups: [64,1,1] }),
-        dispatch("step_629_sum_D2_conv4", [at(1, 2005504, 12288), at(1, 1572864, 256)], { shader: 697, workgroups: [1,1,1] }),
-        dispatch("step_630_pointwise_adam_D2_D2_conv3_bias_exp_avg", [at(0, 6489856, 256), at(1, 1572864, 256), at(1, 11035648, 256), at(1, 4402176, 256), at(0, 6490112, 256), at(1, 4402432, 256)], { shader: 698, workgroups: [1,1,1] }),
-        dispatch("step_631_pointwise_D2_conv3", [at(0, 2597376, 256), at(1, 4402176, 256), at(1, 11050240, 4), at(1, 4402432, 256), at(1, 11050496, 4), at(1, 4402688, 256), at(0, 146432, 256), at(1, 11034368, 256), at(1, 11037184, 256), at(1, 4402944, 256)], { shader: 716, workgroups: [1,1,1] }),
-        dispatch("step_632_conv2dWeightGrad_D2_conv3_packc", [at(1, 9374976, 12288), at(1, 2097152, 12288)], { shader: 467, workgroups: [12,1,1] }),
-        dispatch("step_632_conv2dWeightGrad_D2_conv3", [at(1, 2097152, 12288), at(1, 3145728, 6144), at(1, 1572864, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 700, workgroups: [32,2,1] }, { shader: 701, workgroups: [128,1,1] }),
-        dispatch("step_633_pointwise_adam_D2_D2_conv4_weight_exp_avg", [at(0, 6490368, 524288), at(1, 1572864, 524288), at(1, 2621440, 524288), at(1, 2097152, 524288), at(0, 7014656, 524288), at(1, 3145728, 524288)], { shader: 702, workgroups: [256,1,1] }),
-        dispatch("step_634_pointwise_D2_conv4", [at(0, 2597632, 524288), at(1, 2097152, 524288), at(1, 11050240, 4), at(1, 3145728, 524288), at(1, 11050496, 4), at(1, 1572864, 524288)], { shader: 703, workgroups: [256,1,1] }),
-        dispatch("step_635_sum_D2_classifier", [at(1, 6494720, 6144), at(1, 2621440, 512)], { shader: 704, workgroups: [2,1,1] }),
-        dispatch("step_636_pointwise_adam_D2_D2_conv4_bias_exp_avg", [at(0, 7538944, 512), at(1, 2621440, 512), at(1, 11030784, 512), at(1, 2714624, 512), at(0, 7539456, 512), at(1, 2715136, 512)], { shader: 705, workgroups: [2,1,1] }),
-        dispatch("step_637_pointwise_D2_conv4", [at(0, 3121920, 512), at(1, 2714624, 512), at(1, 11050240, 4), at(1, 2715136, 512), at(1, 11050496, 4), at(1, 2715648, 512), at(0, 220672, 512), at(1, 11029248, 512), at(1, 11032320, 512), at(1, 2716160, 512)], { shader: 717, workgroups: [2,1,1] }),
-        dispatch("step_638_conv2dWeightGrad_D2_conv4_packc", [at(1, 9842432, 6144), at(1, 2629632, 6144)], { shader: 470, workgroups: [6,1,1] }),
-        dispatch("step_638_conv2dWeightGrad_D2_conv4", [at(1, 2629632, 6144), at(1, 6505472, 32), at(1, 2621440, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 707, workgroups: [64,1,1] }, { shader: 708, workgroups: [8,1,1] }),
-        dispatch("step_639_pointwise_adam_D2_D2_classifier_weight_exp_avg", [at(0, 7539968, 8192), at(1, 2621440, 8192), at(1, 10824704, 8192), at(1, 2685952, 8192), at(0, 7548160, 8192), at(1, 2694144, 8192)], { shader: 709, workgroups: [32,1,1] }),
-        dispatch("step_640_pointwise_D2_classifier", [at(0, 3122432, 8192), at(1, 2685952, 8192), at(1, 11050240, 4), at(1, 2694144, 8192), at(1, 11050496, 4), at(1, 2702336, 8192)], { shader: 710, workgroups: [32,1,1] }),
-        dispatch("step_641_sum", [at(1, 6505728, 8), at(1, 2621440, 4)], { shader: 711, workgroups: [1,1,1] }),
-        dispatch("step_642_pointwise_adam_D2_D2_classifier_bias_exp_avg", [at(0, 7556352, 4), at(1, 2621440, 4), at(1, 11051520, 4), at(1, 2724096, 4), at(0, 7556608, 4), at(1, 2724352, 4)], { shader: 712, workgroups: [1,1,1] }),
-        dispatch("step_643_pointwise_D2_classifier", [at(0, 3130624, 4), at(1, 2724096, 4), at(1, 11050240, 4), at(1, 2724352, 4), at(1, 11050496, 4), at(1, 2724608, 4)], { shader: 713, workgroups: [1,1,1] }),
-        dispatch("step_644_pointwise_G_bn1_running_mean", [at(0, 119296, 32), at(1, 11046400, 32), at(1, 11047936, 32), at(1, 2722560, 32)], { shader: 718, workgroups: [1,1,1] }),
-        dispatch("step_645_pointwise_G_conv1", [at(1, 10518528, 27200), at(1, 11047936, 32), at(1, 2621440, 27200)], { shader: 719, workgroups: [14,1,1] }),
-        dispatch("step_646_sum_G_conv1", [at(1, 2621440, 27200), at(1, 2648832, 32)], { adapter: "cpu", features: ["subgroups"], shader: 720, workgroups: [8,1,1] }, { shader: 721, workgroups: [1,1,1] }),
-        dispatch("step_647_pointwise_G_bn1_running_var", [at(0, 119552, 32), at(1, 11047168, 32), at(1, 2648832, 32), at(1, 2722816, 32), at(0, 120576, 32), at(1, 11046656, 32), at(1, 11048448, 32), at(1, 2723072, 32)], { shader: 722, workgroups: [1,1,1] }),
-        dispatch("step_648_pointwise_G_layer1_0_conv1", [at(1, 10922496, 7488), at(1, 11048448, 32), at(1, 2621440, 7488)], { shader: 723, workgroups: [30,1,1] }),
-        dispatch("step_649_sum_G_layer1_0_conv1", [at(1, 2621440, 7488), at(1, 2629120, 32)], { adapter: "cpu", features: ["subgroups"], shader: 724, workgroups: [8,1,1] }, { shader: 725, workgroups: [1,1,1] }),
-        dispatch("step_650_pointwise_G_layer1_0_bn1_running_var", [at(0, 120832, 32), at(1, 11047424, 32), at(1, 2629120, 32), at(1, 2723328, 32), at(0, 123904, 32), at(1, 11046912, 32), at(1, 11048960, 32), at(1, 2723584, 32)], { shader: 726, workgroups: [1,1,1] }),
-        dispatch("step_651_pointwise_G_layer1_0_conv2", [at(1, 10945536, 7488), at(1, 11048960, 32), at(1, 2621440, 7488)], { shader: 723, workgroups: [30,1,1] }),
-        dispatch("step_652_sum_G_layer1_0_conv2", [at(1, 2621440, 7488), at(1, 2629120, 32)], { adapter: "cpu", features: ["subgroups"], shader: 724, workgroups: [8,1,1] }, { shader: 725, workgroups: [1,1,1] }),
-        dispatch("step_653_pointwise_G_layer1_0_bn2_running_var", [at(0, 124160, 32), at(1, 11047680, 32), at(1, 2629120, 32), at(1, 2723840, 32)], { shader: 727, workgroups: [1,1,1] }),
-        dispatch("step_654_pointwise_G_layer1_0_conv3", [at(1, 10368768, 29952), at(1, 11041280, 128), at(1, 2621440, 29952)], { shader: 728, workgroups: [15,1,1] }),
-        dispatch("step_655_sum_G_layer1_0_conv3", [at(1, 2621440, 29952), at(1, 2651392, 128)], { adapter: "cpu", features: ["subgroups"], shader: 729, workgroups: [32,1,1] }, { shader: 730, workgroups: [1,1,1] }),
-        dispatch("step_656_pointwise_G_layer1_0_bn3_running_var", [at(0, 126208, 128), at(1, 11040256, 128), at(1, 2651392, 128), at(1, 2720000, 128), at(0, 128000, 128), at(1, 11038976, 128), at(1, 11041792, 128), at(1, 2720256, 128)], { shader: 731, workgroups: [1,1,1] }),
-        dispatch("step_657_pointwise_G_layer1_0_downsample_0", [at(1, 10428672, 29952), at(1, 11041792, 128), at(1, 2621440, 29952)], { shader: 728, workgroups: [15,1,1] }),
-        dispatch("step_658_sum_G_layer1_0_downsample_0", [at(1, 2621440, 29952), at(1, 2651392, 128)], { adapter: "cpu", features: ["subgroups"], shader: 729, workgroups: [32,1,1] }, { shader: 730, workgroups: [1,1,1] }),
-        dispatch("step_659_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 128256, 128), at(1, 11040512, 128), at(1, 2651392, 128), at(1, 2720512, 128), at(0, 164864, 128), at(1, 11039232, 128), at(1, 11042304, 128), at(1, 2720768, 128)], { shader: 732, workgroups: [1,1,1] }),
-        dispatch("step_660_pointwise_G_layer2_0_conv1", [at(1, 10987776, 4032), at(1, 11045376, 64), at(1, 2621440, 4032)], { shader: 733, workgroups: [16,1,1] }),
-        dispatch("step_661_sum_G_layer2_0_conv1", [at(1, 2621440, 4032), at(1, 2625536, 64)], { shader: 734, workgroups: [1,1,1] }),
-        dispatch("step_662_pointwise_G_layer2_0_bn1_running_var", [at(0, 131328, 64), at(1, 11044864, 64), at(1, 2625536, 64), at(1, 2721792, 64), at(0, 141312, 64), at(1, 11044096, 64), at(1, 11045888, 64), at(1, 2722048, 64)], { shader: 735, workgroups: [1,1,1] }),
-        dispatch("step_663_pointwise_G_layer2_0_conv2", [at(1, 11000064, 4032), at(1, 11045888, 64), at(1, 2621440, 4032)], { shader: 733, workgroups: [16,1,1] }),
-        dispatch("step_664_sum_G_layer2_0_conv2", [at(1, 2621440, 4032), at(1, 2625536, 64)], { shader: 734, workgroups: [1,1,1] }),
-        dispatch("step_665_pointwise_G_layer2_0_bn2_running_var", [at(0, 141568, 64), at(1, 11045120, 64), at(1, 2625536, 64), at(1, 2722304, 64)], { shader: 736, workgroups: [1,1,1] }),
-        dispatch("step_666_pointwise_G_layer2_0_conv3", [at(1, 10717440, 16128), at(1, 11037184, 256), at(1, 2621440, 16128)], { shader: 737, workgroups: [63,1,1] }),
-        dispatch("step_667_sum_G_layer2_0_conv3", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 738, workgroups: [1,1,1] }),
-        dispatch("step_668_pointwise_G_layer2_0_bn3_running_var", [at(0, 146688, 256), at(1, 11035904, 256), at(1, 2637568, 256), at(1, 2718208, 256), at(0, 155648, 256), at(1, 11034624, 256), at(1, 11037696, 256), at(1, 2718464, 256)], { shader: 739, workgroups: [1,1,1] }),
-        dispatch("step_669_pointwise_G_layer2_0_downsample_0", [at(1, 10749696, 16128), at(1, 11037696, 256), at(1, 2621440, 16128)], { shader: 737, workgroups: [63,1,1] }),
-        dispatch("step_670_sum_G_layer2_0_downsample_0", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 738, workgroups: [1,1,1] }),
-        dispatch("step_671_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 155904, 256), at(1, 11036160, 256), at(1, 2637568, 256), at(1, 2718720, 256), at(0, 289792, 256), at(1, 11034880, 256), at(1, 11038208, 256), at(1, 2718976, 256)], { shader: 739, workgroups: [1,1,1] }),
-        dispatch("step_672_pointwise_G_layer3_0_conv1", [at(1, 10865664, 8064), at(1, 11042304, 128), at(1, 2621440, 8064)], { shader: 740, workgroups: [32,1,1] }),
-        dispatch("step_673_sum_G_layer3_0_conv1", [at(1, 2621440, 8064), at(1, 2629632, 128)], { shader: 741, workgroups: [1,1,1] }),
-        dispatch("step_674_pointwise_G_layer3_0_bn1_running_var", [at(0, 165120, 128), at(1, 11040768, 128), at(1, 2629632, 128), at(1, 2721024, 128), at(0, 202752, 128), at(1, 11039488, 128), at(1, 11042816, 128), at(1, 2721280, 128)], { shader: 742, workgroups: [1,1,1] }),
-        dispatch("step_675_pointwise_G_layer3_0_conv2", [at(1, 10890240, 8064), at(1, 11042816, 128), at(1, 2621440, 8064)], { shader: 740, workgroups: [32,1,1] }),
-        dispatch("step_676_sum_G_layer3_0_conv2", [at(1, 2621440, 8064), at(1, 2629632, 128)], { shader: 741, workgroups: [1,1,1] }),
-        dispatch("step_677_pointwise_G_layer3_0_bn2_running_var", [at(0, 203008, 128), at(1, 11041024, 128), at(1, 2629632, 128), at(1, 2721536, 128)], { shader: 743, workgroups: [1,1,1] }),
-        dispatch("step_678_pointwise_G_layer3_0_conv3", [at(1, 10207488, 32256), at(1, 11032320, 512), at(1, 2621440, 32256)], { shader: 744, workgroups: [16,1,1] }),
-        dispatch("step_679_sum_G_layer3_0_conv3", [at(1, 2621440, 32256), at(1, 2653696, 512)], { shader: 745, workgroups: [2,1,1] }),
-        dispatch("step_680_pointwise_G_layer3_0_bn3_running_var", [at(0, 221184, 512), at(1, 11031296, 512), at(1, 2653696, 512), at(1, 2716672, 512), at(0, 255488, 512), at(1, 11029760, 512), at(1, 11033344, 512), at(1, 2717184, 512)], { shader: 746, workgroups: [2,1,1] }),
-        dispatch("step_681_pointwise_G_layer3_0_downsample_0", [at(1, 10272000, 32256), at(1, 11033344, 512), at(1, 2621440, 32256)], { shader: 744, workgroups: [16,1,1] }),
-        dispatch("step_682_sum_G_layer3_0_downsample_0", [at(1, 2621440, 32256), at(1, 2653696, 512)], { shader: 745, workgroups: [2,1,1] }),
-        dispatch("step_683_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 256000, 512), at(1, 11031808, 512), at(1, 2653696, 512), at(1, 2717696, 512)], { shader: 747, workgroups: [2,1,1] }),
-        dispatch("step_684_pointwise_G_layer4_0_conv1", [at(1, 9797888, 16128), at(1, 11038208, 256), at(1, 2621440, 16128)], { shader: 737, workgroups: [63,1,1] }),
-        dispatch("step_685_sum_G_layer4_0_conv1", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 738, workgroups: [1,1,1] }),
-        dispatch("step_686_pointwise_G_layer4_0_bn1_running_var", [at(0, 290048, 256), at(1, 11036416, 256), at(1, 2637568, 256), at(1, 2719232, 256), at(0, 438272, 256), at(1, 11035136, 256), at(1, 11038464, 256), at(1, 2719488, 256)], { shader: 739, workgroups: [1,1,1] }),
-        dispatch("step_687_pointwise_G_layer4_0_conv2", [at(1, 9814016, 16128), at(1, 11038464, 256), at(1, 2621440, 16128)], { shader: 737, workgroups: [63,1,1] }),
-        dispatch("step_688_sum_G_layer4_0_conv2", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 738, workgroups: [1,1,1] }),
-        dispatch("step_689_pointwise_G_layer4_0_bn2_running_var", [at(0, 438528, 256), at(1, 11036672, 256), at(1, 2637568, 256), at(1, 2719744, 256)], { shader: 748, workgroups: [1,1,1] }),
-        dispatch("step_690_pointwise_G_layer4_0_bn3_running_mean", [at(0, 506368, 1024), at(1, 11021056, 1024), at(1, 9387264, 1024), at(1, 2710528, 1024)], { shader: 749, workgroups: [4,1,1] }),
-        dispatch("step_691_pointwise_G_layer4_0_conv3", [at(1, 8460032, 64512), at(1, 9387264, 1024), at(1, 2621440, 64512)], { shader: 750, workgroups: [32,1,1] }),
-        dispatch("step_692_sum_G_layer4_0_conv3", [at(1, 2621440, 64512), at(1, 2711552, 1024)], { shader: 751, workgroups: [4,1,1] }),
-        dispatch("step_693_pointwise_G_layer4_0_bn3_running_var", [at(0, 507392, 1024), at(1, 11023104, 1024), at(1, 2711552, 1024), at(1, 2712576, 1024), at(0, 641536, 1024), at(1, 11022080, 1024), at(1, 9388288, 1024), at(1, 2713600, 1024)], { shader: 752, workgroups: [4,1,1] }),
-        dispatch("step_694_pointwise_G_layer4_0_downsample_0", [at(1, 8524544, 64512), at(1, 9388288, 1024), at(1, 2621440, 64512)], { shader: 750, workgroups: [32,1,1] }),
-        dispatch("step_695_sum_G_layer4_0_downsample_0", [at(1, 2621440, 64512), at(1, 2711552, 1024)], { shader: 751, workgroups: [4,1,1] }),
-        dispatch("step_696_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 642560, 1024), at(1, 11024128, 1024), at(1, 2711552, 1024), at(1, 2621440, 1024)], { shader: 753, workgroups: [4,1,1] }),
+        dispatch("step_547_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 3722496, 76), at(1, 32256, 76), at(1, 11045376, 76), at(0, 731136, 76), at(1, 8974080, 76), at(1, 11052032, 4), at(1, 8974336, 76), at(0, 3810304, 76), at(0, 818944, 76), at(1, 8974592, 76)], { shader: 657, workgroups: [1,1,1] }),
+        dispatch("step_548_conv2dWeightGrad_packc", [at(1, 10336512, 32256), at(1, 0, 32256)], { shader: 446, workgroups: [32,1,1] }),
+        dispatch("step_548_conv2dWeightGrad", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3722752, 87552), at(1, 9061632, 87552), at(0, 731392, 87552), at(1, 7291648, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 658, workgroups: [36,1,1] }, { shader: 659, workgroups: [23,1,1] }),
+        dispatch("step_549_pointwise_G_layer5_conv2d_list_1", [at(0, 731392, 87552), at(1, 7291648, 87552), at(1, 11052032, 4), at(1, 7379200, 87552)], { shader: 655, workgroups: [43,1,1] }),
+        dispatch("step_550_pointwise_G_layer5_conv2d_list_1", [at(0, 818944, 76), at(1, 8974592, 76), at(1, 11052032, 4), at(1, 8974848, 76), at(0, 3898112, 76), at(1, 32256, 76), at(1, 11045376, 76), at(0, 906752, 76), at(1, 8975104, 76), at(1, 8975360, 76)], { shader: 660, workgroups: [1,1,1] }),
+        dispatch("step_551_conv2dWeightGrad_packc", [at(1, 10336512, 32256), at(1, 0, 32256)], { shader: 446, workgroups: [32,1,1] }),
+        dispatch("step_551_conv2dWeightGrad", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3810560, 87552), at(1, 9149184, 87552), at(0, 819200, 87552), at(1, 8066816, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 661, workgroups: [36,1,1] }, { shader: 662, workgroups: [23,1,1] }),
+        dispatch("step_552_pointwise_G_layer5_conv2d_list_2", [at(0, 819200, 87552), at(1, 8066816, 87552), at(1, 11052032, 4), at(1, 8154368, 87552)], { shader: 655, workgroups: [43,1,1] }),
+        dispatch("step_553_conv2dWeightGrad_packc", [at(1, 10336512, 32256), at(1, 0, 32256)], { shader: 446, workgroups: [32,1,1] }),
+        dispatch("step_553_conv2dWeightGrad", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3898368, 87552), at(1, 9236736, 87552), at(0, 907008, 87552), at(1, 8241920, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 663, workgroups: [36,1,1] }, { shader: 664, workgroups: [23,1,1] }),
+        dispatch("step_554_pointwise_G_layer5_conv2d_list_3", [at(0, 907008, 87552), at(1, 8241920, 87552), at(1, 11052032, 4), at(1, 8329472, 87552)], { shader: 655, workgroups: [43,1,1] }),
+        dispatch("step_555_pointwise_sgd_G_G_layer5_conv2d_list_3", [at(0, 3985920, 76), at(1, 32256, 76), at(1, 11045376, 76), at(0, 994560, 76), at(1, 8975616, 76), at(1, 11052032, 4), at(1, 8975872, 76)], { shader: 665, workgroups: [1,1,1] }),
+        dispatch("step_556_conv2dWeightGrad_packc", [at(1, 8611584, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
+        dispatch("step_556_conv2dWeightGrad", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 3986176, 175104), at(1, 6006528, 175104), at(0, 994816, 175104), at(1, 4406784, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 666, workgroups: [72,1,1] }, { shader: 667, workgroups: [45,1,1] }),
+        dispatch("step_557_pointwise_G_layer6_conv2d_list_0", [at(0, 994816, 175104), at(1, 4406784, 175104), at(1, 11052032, 4), at(1, 4581888, 175104)], { shader: 668, workgroups: [86,1,1] }),
+        dispatch("step_558_sum", [at(1, 837120, 4788), at(1, 64512, 76)], { shader: 656, workgroups: [1,1,1] }),
+        dispatch("step_559_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 4161280, 76), at(1, 64512, 76), at(1, 11045632, 76), at(0, 1169920, 76), at(1, 8976128, 76), at(1, 11052032, 4), at(1, 8976384, 76), at(0, 4336640, 76), at(0, 1345280, 76), at(1, 8976640, 76)], { shader: 657, workgroups: [1,1,1] }),
+        dispatch("step_560_conv2dWeightGrad_packc", [at(1, 8611584, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
+        dispatch("step_560_conv2dWeightGrad", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 4161536, 175104), at(1, 6181632, 175104), at(0, 1170176, 175104), at(1, 4756992, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 669, workgroups: [72,1,1] }, { shader: 670, workgroups: [45,1,1] }),
+        dispatch("step_561_pointwise_G_layer6_conv2d_list_1", [at(0, 1170176, 175104), at(1, 4756992, 175104), at(1, 11052032, 4), at(1, 4932096, 175104)], { shader: 668, workgroups: [86,1,1] }),
+        dispatch("step_562_pointwise_G_layer6_conv2d_list_1", [at(0, 1345280, 76), at(1, 8976640, 76), at(1, 11052032, 4), at(1, 8976896, 76), at(0, 4512000, 76), at(1, 64512, 76), at(1, 11045632, 76), at(0, 1520640, 76), at(1, 8977152, 76), at(1, 8977408, 76)], { shader: 660, workgroups: [1,1,1] }),
+        dispatch("step_563_conv2dWeightGrad_packc", [at(1, 8611584, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
+        dispatch("step_563_conv2dWeightGrad", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 4336896, 175104), at(1, 6356736, 175104), at(0, 1345536, 175104), at(1, 5107200, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 671, workgroups: [72,1,1] }, { shader: 672, workgroups: [45,1,1] }),
+        dispatch("step_564_pointwise_G_layer6_conv2d_list_2", [at(0, 1345536, 175104), at(1, 5107200, 175104), at(1, 11052032, 4), at(1, 5282304, 175104)], { shader: 668, workgroups: [86,1,1] }),
+        dispatch("step_565_conv2dWeightGrad_packc", [at(1, 8611584, 64512), at(1, 0, 64512)], { shader: 488, workgroups: [63,1,1] }),
+        dispatch("step_565_conv2dWeightGrad", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 4512256, 175104), at(1, 6531840, 175104), at(0, 1520896, 175104), at(1, 5457408, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 673, workgroups: [72,1,1] }, { shader: 674, workgroups: [45,1,1] }),
+        dispatch("step_566_pointwise_G_layer6_conv2d_list_3", [at(0, 1520896, 175104), at(1, 5457408, 175104), at(1, 11052032, 4), at(1, 5632512, 175104)], { shader: 668, workgroups: [86,1,1] }),
+        dispatch("step_567_pointwise_sgd_G_G_layer6_conv2d_list_3", [at(0, 4687360, 76), at(1, 64512, 76), at(1, 11045632, 76), at(0, 1696000, 76), at(1, 6706688, 76), at(1, 11052032, 4), at(1, 8611584, 76)], { shader: 665, workgroups: [1,1,1] }),
+        dispatch("step_568_pointwise_D1_classifier", [at(1, 3408128, 8), at(1, 0, 8)], { shader: 675, workgroups: [1,1,1] }),
+        dispatch("step_569_pointwise_D1_classifier", [at(1, 0, 8), at(1, 3408128, 8), at(1, 11051520, 8), at(1, 3676416, 8)], { shader: 676, workgroups: [1,1,1] }),
+        dispatch("step_570_conv2dInputGrad_D1_classifier_packc", [at(1, 3676416, 8), at(1, 3676160, 32)], { shader: 502, workgroups: [1,1,1] }),
+        dispatch("step_570_conv2dInputGrad_D1_classifier", [at(1, 3676160, 32), at(1, 9912576, 32768), at(1, 825856, 6144), at(1, 3670016, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 503, workgroups: [1,4,4] }, { shader: 504, workgroups: [2,1,1] }),
+        dispatch("step_571_conv2dInputGrad_D1_conv4_packc", [at(1, 3670016, 6144), at(1, 536576, 6144)], { shader: 470, workgroups: [6,1,1] }),
+        dispatch("step_571_conv2dInputGrad_D1_conv4", [at(1, 536576, 6144), at(1, 1048576, 524288), at(1, 813568, 12288), at(1, 432640, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 506, workgroups: [1,2,4] }, { shader: 507, workgroups: [2,1,1] }),
+        dispatch("step_572_conv2dInputGrad_D1_conv3_packc", [at(1, 432640, 12288), at(1, 444928, 12288)], { shader: 467, workgroups: [12,1,1] }),
+        dispatch("step_572_conv2dInputGrad_D1_conv3", [at(1, 444928, 12288), at(1, 7542528, 131072), at(1, 743424, 24576), at(1, 364032, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 509, workgroups: [2,1,4] }, { shader: 510, workgroups: [3,1,1] }),
+        dispatch("step_573_conv2dInputGrad_D1_conv2_packc", [at(1, 364032, 24576), at(1, 388608, 24576)], { shader: 464, workgroups: [24,1,1] }),
+        dispatch("step_573_conv2dInputGrad_D1_conv2", [at(1, 388608, 24576), at(1, 9945344, 32768), at(1, 628224, 50688), at(1, 262656, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 512, workgroups: [7,1,4] }, { shader: 513, workgroups: [8,1,1] }),
+        dispatch("step_574_conv2dWeightGrad_D1_conv2_packc", [at(1, 3907584, 249508), at(1, 0, 262640)], { shader: 458, workgroups: [257,1,1] }),
+        dispatch("step_574_conv2dWeightGrad_D1_conv2_packc", [at(1, 262656, 50688), at(1, 313344, 50688)], { shader: 461, workgroups: [50,1,1] }),
+        dispatch("step_574_conv2dWeightGrad_D1_conv2", [at(1, 0, 262640), at(1, 313344, 50688), at(1, 413184, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 677, workgroups: [10,1,1] }, { shader: 678, workgroups: [5,1,1] }),
+        dispatch("step_575_pointwise_adam_D1_D1_conv1_weight_exp_avg", [at(0, 4687616, 19456), at(1, 413184, 19456), at(1, 10645760, 19456), at(1, 6675968, 19456), at(0, 4707072, 19456), at(1, 7597824, 19456), at(0, 1696256, 19456), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 7617280, 19456)], { shader: 679, workgroups: [10,1,1] }),
+        dispatch("step_576_sum_D1_conv2", [at(1, 262656, 50688), at(1, 0, 64)], { adapter: "cpu", features: ["subgroups"], shader: 680, workgroups: [16,1,1] }, { shader: 681, workgroups: [1,1,1] }),
+        dispatch("step_577_pointwise_adam_D1_D1_conv1_bias_exp_avg", [at(0, 4726528, 64), at(1, 0, 64), at(1, 11046400, 64), at(1, 8611840, 64), at(0, 4726784, 64), at(1, 8612096, 64), at(0, 1715712, 64), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 8612352, 64)], { shader: 682, workgroups: [1,1,1] }),
+        dispatch("step_578_conv2dWeightGrad_D1_conv1_packc", [at(1, 9573632, 50688), at(1, 0, 50688)], { shader: 461, workgroups: [50,1,1] }),
+        dispatch("step_578_conv2dWeightGrad_D1_conv1", [at(1, 0, 50688), at(1, 388608, 24576), at(1, 50688, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 683, workgroups: [8,1,1] }, { shader: 684, workgroups: [8,1,1] }),
+        dispatch("step_579_pointwise_adam_D1_D1_conv2_weight_exp_avg", [at(0, 4727040, 32768), at(1, 50688, 32768), at(1, 9978112, 32768), at(1, 6610432, 32768), at(0, 4759808, 32768), at(1, 6643200, 32768), at(0, 1715968, 32768), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 7532288, 32768)], { shader: 685, workgroups: [16,1,1] }),
+        dispatch("step_580_sum_D1_conv3", [at(1, 364032, 24576), at(1, 0, 128)], { adapter: "cpu", features: ["subgroups"], shader: 686, workgroups: [32,1,1] }, { shader: 687, workgroups: [1,1,1] }),
+        dispatch("step_581_pointwise_adam_D1_D1_conv2_bias_exp_avg", [at(0, 4792576, 128), at(1, 0, 128), at(1, 11041792, 128), at(1, 6705920, 128), at(0, 4792832, 128), at(1, 6706176, 128), at(0, 1748736, 128), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 6706432, 128)], { shader: 688, workgroups: [1,1,1] }),
+        dispatch("step_582_conv2dWeightGrad_D1_conv2_packc", [at(1, 10600704, 24576), at(1, 131072, 24576)], { shader: 464, workgroups: [24,1,1] }),
+        dispatch("step_582_conv2dWeightGrad_D1_conv2", [at(1, 131072, 24576), at(1, 444928, 12288), at(1, 0, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 689, workgroups: [16,1,1] }, { shader: 690, workgroups: [32,1,1] }),
+        dispatch("step_583_pointwise_adam_D1_D1_conv3_weight_exp_avg", [at(0, 4793088, 131072), at(1, 0, 131072), at(1, 7673600, 131072), at(1, 5955072, 131072), at(0, 4924160, 131072), at(1, 6086144, 131072), at(0, 1748992, 131072), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 6217216, 131072)], { shader: 691, workgroups: [64,1,1] }),
+        dispatch("step_584_sum_D1_conv4", [at(1, 432640, 12288), at(1, 0, 256)], { shader: 692, workgroups: [1,1,1] }),
+        dispatch("step_585_pointwise_adam_D1_D1_conv3_bias_exp_avg", [at(0, 5055232, 256), at(1, 0, 256), at(1, 11037440, 256), at(1, 6705152, 256), at(0, 5055488, 256), at(1, 6705408, 256), at(0, 1880064, 256), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 6705664, 256)], { shader: 693, workgroups: [1,1,1] }),
+        dispatch("step_586_conv2dWeightGrad_D1_conv3_packc", [at(1, 3395328, 12288), at(1, 524288, 12288)], { shader: 467, workgroups: [12,1,1] }),
+        dispatch("step_586_conv2dWeightGrad_D1_conv3", [at(1, 524288, 12288), at(1, 536576, 6144), at(1, 0, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 694, workgroups: [32,2,1] }, { shader: 695, workgroups: [128,1,1] }),
+        dispatch("step_587_pointwise_adam_D1_D1_conv4_weight_exp_avg", [at(0, 5055744, 524288), at(1, 0, 524288), at(1, 1572864, 524288), at(1, 524288, 524288), at(0, 5580032, 524288), at(1, 1048576, 524288), at(0, 1880320, 524288), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 3145728, 524288)], { shader: 696, workgroups: [256,1,1] }),
+        dispatch("step_588_sum_D1_classifier", [at(1, 3670016, 6144), at(1, 0, 512)], { shader: 697, workgroups: [2,1,1] }),
+        dispatch("step_589_pointwise_adam_D1_D1_conv4_bias_exp_avg", [at(0, 6104320, 512), at(1, 0, 512), at(1, 11032320, 512), at(1, 6703616, 512), at(0, 6104832, 512), at(1, 6704128, 512), at(0, 2404608, 512), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 6704640, 512)], { shader: 698, workgroups: [2,1,1] }),
+        dispatch("step_590_conv2dWeightGrad_D1_conv4_packc", [at(1, 10968576, 6144), at(1, 8192, 6144)], { shader: 470, workgroups: [6,1,1] }),
+        dispatch("step_590_conv2dWeightGrad_D1_conv4", [at(1, 8192, 6144), at(1, 3676160, 32), at(1, 0, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 699, workgroups: [64,1,1] }, { shader: 700, workgroups: [8,1,1] }),
+        dispatch("step_591_pointwise_adam_D1_D1_classifier_weight_exp_avg", [at(0, 6105344, 8192), at(1, 0, 8192), at(1, 10816512, 8192), at(1, 6695424, 8192), at(0, 6113536, 8192), at(1, 7695104, 8192), at(0, 2405120, 8192), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 7703296, 8192)], { shader: 701, workgroups: [32,1,1] }),
+        dispatch("step_592_sum", [at(1, 3676416, 8), at(1, 0, 4)], { shader: 702, workgroups: [1,1,1] }),
+        dispatch("step_593_pointwise_adam_D1_D1_classifier_bias_exp_avg", [at(0, 6121728, 4), at(1, 0, 4), at(1, 11053312, 4), at(1, 7718144, 4), at(0, 6121984, 4), at(1, 7718400, 4), at(0, 2413312, 4), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 7718656, 4)], { shader: 703, workgroups: [1,1,1] }),
+        dispatch("step_594_pointwise_D2_classifier", [at(1, 9854720, 8), at(1, 0, 8)], { shader: 675, workgroups: [1,1,1] }),
+        dispatch("step_595_pointwise_D2_classifier", [at(1, 0, 8), at(1, 9854720, 8), at(1, 11051520, 8), at(1, 7717888, 8)], { shader: 676, workgroups: [1,1,1] }),
+        dispatch("step_596_conv2dInputGrad_D2_classifier_packc", [at(1, 7717888, 8), at(1, 7717632, 32)], { shader: 502, workgroups: [1,1,1] }),
+        dispatch("step_596_conv2dInputGrad_D2_classifier", [at(1, 7717632, 32), at(1, 10010880, 32768), at(1, 9848576, 6144), at(1, 7711488, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 503, workgroups: [1,4,4] }, { shader: 504, workgroups: [2,1,1] }),
+        dispatch("step_597_conv2dInputGrad_D2_conv4_packc", [at(1, 7711488, 6144), at(1, 1585152, 6144)], { shader: 470, workgroups: [6,1,1] }),
+        dispatch("step_597_conv2dInputGrad_D2_conv4", [at(1, 1585152, 6144), at(1, 2097152, 524288), at(1, 9830144, 12288), at(1, 432640, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 506, workgroups: [1,2,4] }, { shader: 507, workgroups: [2,1,1] }),
+        dispatch("step_598_conv2dInputGrad_D2_conv3_packc", [at(1, 432640, 12288), at(1, 444928, 12288)], { shader: 467, workgroups: [12,1,1] }),
+        dispatch("step_598_conv2dInputGrad_D2_conv3", [at(1, 444928, 12288), at(1, 7804672, 131072), at(1, 9773312, 24576), at(1, 364032, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 509, workgroups: [2,1,4] }, { shader: 510, workgroups: [3,1,1] }),
+        dispatch("step_599_conv2dInputGrad_D2_conv2_packc", [at(1, 364032, 24576), at(1, 388608, 24576)], { shader: 464, workgroups: [24,1,1] }),
+        dispatch("step_599_conv2dInputGrad_D2_conv2", [at(1, 388608, 24576), at(1, 10043648, 32768), at(1, 9624320, 50688), at(1, 262656, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 512, workgroups: [7,1,4] }, { shader: 513, workgroups: [8,1,1] }),
+        dispatch("step_600_conv2dWeightGrad_D2_conv2_packc", [at(1, 4157184, 249508), at(1, 0, 262640)], { shader: 458, workgroups: [257,1,1] }),
+        dispatch("step_600_conv2dWeightGrad_D2_conv2_packc", [at(1, 262656, 50688), at(1, 313344, 50688)], { shader: 461, workgroups: [50,1,1] }),
+        dispatch("step_600_conv2dWeightGrad_D2_conv2", [at(1, 0, 262640), at(1, 313344, 50688), at(1, 413184, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 677, workgroups: [10,1,1] }, { shader: 678, workgroups: [5,1,1] }),
+        dispatch("step_601_pointwise_adam_D2_D2_conv1_weight_exp_avg", [at(0, 6122240, 19456), at(1, 413184, 19456), at(1, 10665216, 19456), at(1, 7636736, 19456), at(0, 6141696, 19456), at(1, 7656192, 19456), at(0, 2413568, 19456), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 7675648, 19456)], { shader: 679, workgroups: [10,1,1] }),
+        dispatch("step_602_sum_D2_conv2", [at(1, 262656, 50688), at(1, 0, 64)], { adapter: "cpu", features: ["subgroups"], shader: 680, workgroups: [16,1,1] }, { shader: 681, workgroups: [1,1,1] }),
+        dispatch("step_603_pointwise_adam_D2_D2_conv1_bias_exp_avg", [at(0, 6161152, 64), at(1, 0, 64), at(1, 11046656, 64), at(1, 4392448, 64), at(0, 6161408, 64), at(1, 4392704, 64), at(0, 2433024, 64), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 4392960, 64)], { shader: 682, workgroups: [1,1,1] }),
+        dispatch("step_604_conv2dWeightGrad_D2_conv1_packc", [at(1, 9324288, 50688), at(1, 0, 50688)], { shader: 461, workgroups: [50,1,1] }),
+        dispatch("step_604_conv2dWeightGrad_D2_conv1", [at(1, 0, 50688), at(1, 388608, 24576), at(1, 50688, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 683, workgroups: [8,1,1] }, { shader: 684, workgroups: [8,1,1] }),
+        dispatch("step_605_pointwise_adam_D2_D2_conv2_weight_exp_avg", [at(0, 6161664, 32768), at(1, 50688, 32768), at(1, 10076416, 32768), at(1, 4325376, 32768), at(0, 6194432, 32768), at(1, 4358144, 32768), at(0, 2433280, 32768), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 7565056, 32768)], { shader: 685, workgroups: [16,1,1] }),
+        dispatch("step_606_sum_D2_conv3", [at(1, 364032, 24576), at(1, 0, 128)], { adapter: "cpu", features: ["subgroups"], shader: 686, workgroups: [32,1,1] }, { shader: 687, workgroups: [1,1,1] }),
+        dispatch("step_607_pointwise_adam_D2_D2_conv2_bias_exp_avg", [at(0, 6227200, 128), at(1, 0, 128), at(1, 11042048, 128), at(1, 4391680, 128), at(0, 6227456, 128), at(1, 4391936, 128), at(0, 2466048, 128), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 4392192, 128)], { shader: 688, workgroups: [1,1,1] }),
+        dispatch("step_608_conv2dWeightGrad_D2_conv2_packc", [at(1, 9748736, 24576), at(1, 131072, 24576)], { shader: 464, workgroups: [24,1,1] }),
+        dispatch("step_608_conv2dWeightGrad_D2_conv2", [at(1, 131072, 24576), at(1, 444928, 12288), at(1, 0, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 689, workgroups: [16,1,1] }, { shader: 690, workgroups: [32,1,1] }),
+        dispatch("step_609_pointwise_adam_D2_D2_conv3_weight_exp_avg", [at(0, 6227712, 131072), at(1, 0, 131072), at(1, 7935744, 131072), at(1, 4194304, 131072), at(0, 6358784, 131072), at(1, 6348288, 131072), at(0, 2466304, 131072), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 6479360, 131072)], { shader: 691, workgroups: [64,1,1] }),
+        dispatch("step_610_sum_D2_conv4", [at(1, 432640, 12288), at(1, 0, 256)], { shader: 692, workgroups: [1,1,1] }),
+        dispatch("step_611_pointwise_adam_D2_D2_conv3_bias_exp_avg", [at(0, 6489856, 256), at(1, 0, 256), at(1, 11037696, 256), at(1, 4390912, 256), at(0, 6490112, 256), at(1, 4391168, 256), at(0, 2597376, 256), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 4391424, 256)], { shader: 693, workgroups: [1,1,1] }),
+        dispatch("step_612_conv2dWeightGrad_D2_conv3_packc", [at(1, 9374976, 12288), at(1, 1572864, 12288)], { shader: 467, workgroups: [12,1,1] }),
+        dispatch("step_612_conv2dWeightGrad_D2_conv3", [at(1, 1572864, 12288), at(1, 1585152, 6144), at(1, 0, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 694, workgroups: [32,2,1] }, { shader: 695, workgroups: [128,1,1] }),
+        dispatch("step_613_pointwise_adam_D2_D2_conv4_weight_exp_avg", [at(0, 6490368, 524288), at(1, 0, 524288), at(1, 2621440, 524288), at(1, 1572864, 524288), at(0, 7014656, 524288), at(1, 2097152, 524288), at(0, 2597632, 524288), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 3670016, 524288)], { shader: 696, workgroups: [256,1,1] }),
+        dispatch("step_614_sum_D2_classifier", [at(1, 7711488, 6144), at(1, 0, 512)], { shader: 697, workgroups: [2,1,1] }),
+        dispatch("step_615_pointwise_adam_D2_D2_conv4_bias_exp_avg", [at(0, 7538944, 512), at(1, 0, 512), at(1, 11032832, 512), at(1, 93184, 512), at(0, 7539456, 512), at(1, 93696, 512), at(0, 3121920, 512), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 94208, 512)], { shader: 698, workgroups: [2,1,1] }),
+        dispatch("step_616_conv2dWeightGrad_D2_conv4_packc", [at(1, 9842432, 6144), at(1, 8192, 6144)], { shader: 470, workgroups: [6,1,1] }),
+        dispatch("step_616_conv2dWeightGrad_D2_conv4", [at(1, 8192, 6144), at(1, 7717632, 32), at(1, 0, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 699, workgroups: [64,1,1] }, { shader: 700, workgroups: [8,1,1] }),
+        dispatch("step_617_pointwise_adam_D2_D2_classifier_weight_exp_avg", [at(0, 7539968, 8192), at(1, 0, 8192), at(1, 10824704, 8192), at(1, 64512, 8192), at(0, 7548160, 8192), at(1, 72704, 8192), at(0, 3122432, 8192), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 80896, 8192)], { shader: 701, workgroups: [32,1,1] }),
+        dispatch("step_618_sum", [at(1, 7717888, 8), at(1, 0, 4)], { shader: 702, workgroups: [1,1,1] }),
+        dispatch("step_619_pointwise_adam_D2_D2_classifier_bias_exp_avg", [at(0, 7556352, 4), at(1, 0, 4), at(1, 11053568, 4), at(1, 103424, 4), at(0, 7556608, 4), at(1, 103680, 4), at(0, 3130624, 4), at(1, 11052288, 4), at(1, 11052544, 4), at(1, 103936, 4)], { shader: 703, workgroups: [1,1,1] }),
+        dispatch("step_620_pointwise_G_bn1_running_mean", [at(0, 119296, 32), at(1, 11048448, 32), at(1, 11049984, 32), at(1, 101888, 32)], { shader: 704, workgroups: [1,1,1] }),
+        dispatch("step_621_pointwise_G_conv1", [at(1, 10518528, 27200), at(1, 11049984, 32), at(1, 0, 27200)], { shader: 705, workgroups: [14,1,1] }),
+        dispatch("step_622_sum_G_conv1", [at(1, 0, 27200), at(1, 27392, 32)], { adapter: "cpu", features: ["subgroups"], shader: 706, workgroups: [8,1,1] }, { shader: 707, workgroups: [1,1,1] }),
+        dispatch("step_623_pointwise_G_bn1_running_var", [at(0, 119552, 32), at(1, 11049216, 32), at(1, 27392, 32), at(1, 102144, 32), at(0, 120576, 32), at(1, 11048704, 32), at(1, 11050496, 32), at(1, 102400, 32)], { shader: 708, workgroups: [1,1,1] }),
+        dispatch("step_624_pointwise_G_layer1_0_conv1", [at(1, 10922496, 7488), at(1, 11050496, 32), at(1, 0, 7488)], { shader: 709, workgroups: [30,1,1] }),
+        dispatch("step_625_sum_G_layer1_0_conv1", [at(1, 0, 7488), at(1, 7680, 32)], { adapter: "cpu", features: ["subgroups"], shader: 710, workgroups: [8,1,1] }, { shader: 711, workgroups: [1,1,1] }),
+        dispatch("step_626_pointwise_G_layer1_0_bn1_running_var", [at(0, 120832, 32), at(1, 11049472, 32), at(1, 7680, 32), at(1, 102656, 32), at(0, 123904, 32), at(1, 11048960, 32), at(1, 11051008, 32), at(1, 102912, 32)], { shader: 712, workgroups: [1,1,1] }),
+        dispatch("step_627_pointwise_G_layer1_0_conv2", [at(1, 10945536, 7488), at(1, 11051008, 32), at(1, 0, 7488)], { shader: 709, workgroups: [30,1,1] }),
+        dispatch("step_628_sum_G_layer1_0_conv2", [at(1, 0, 7488), at(1, 7680, 32)], { adapter: "cpu", features: ["subgroups"], shader: 710, workgroups: [8,1,1] }, { shader: 711, workgroups: [1,1,1] }),
+        dispatch("step_629_pointwise_G_layer1_0_bn2_running_var", [at(0, 124160, 32), at(1, 11049728, 32), at(1, 7680, 32), at(1, 103168, 32)], { shader: 713, workgroups: [1,1,1] }),
+        dispatch("step_630_pointwise_G_layer1_0_bn3_running_mean", [at(0, 125952, 128), at(1, 11040768, 128), at(1, 11043328, 128), at(1, 98816, 128)], { shader: 714, workgroups: [1,1,1] }),
+        dispatch("step_631_pointwise_G_layer1_0_conv3", [at(1, 10368768, 29952), at(1, 11043328, 128), at(1, 0, 29952)], { shader: 715, workgroups: [15,1,1] }),
+        dispatch("step_632_sum_G_layer1_0_conv3", [at(1, 0, 29952), at(1, 29952, 128)], { adapter: "cpu", features: ["subgroups"], shader: 716, workgroups: [32,1,1] }, { shader: 717, workgroups: [1,1,1] }),
+        dispatch("step_633_pointwise_G_layer1_0_bn3_running_var", [at(0, 126208, 128), at(1, 11042304, 128), at(1, 29952, 128), at(1, 99072, 128), at(0, 128000, 128), at(1, 11041024, 128), at(1, 11043840, 128), at(1, 99328, 128)], { shader: 718, workgroups: [1,1,1] }),
+        dispatch("step_634_pointwise_G_layer1_0_downsample_0", [at(1, 10428672, 29952), at(1, 11043840, 128), at(1, 0, 29952)], { shader: 715, workgroups: [15,1,1] }),
+        dispatch("step_635_sum_G_layer1_0_downsample_0", [at(1, 0, 29952), at(1, 29952, 128)], { adapter: "cpu", features: ["subgroups"], shader: 716, workgroups: [32,1,1] }, { shader: 717, workgroups: [1,1,1] }),
+        dispatch("step_636_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 128256, 128), at(1, 11042560, 128), at(1, 29952, 128), at(1, 99584, 128), at(0, 164864, 128), at(1, 11041280, 128), at(1, 11044352, 128), at(1, 99840, 128)], { shader: 719, workgroups: [1,1,1] }),
+        dispatch("step_637_pointwise_G_layer2_0_bn1_running_mean", [at(0, 131072, 64), at(1, 11045888, 64), at(1, 11047424, 64), at(1, 100864, 64)], { shader: 720, workgroups: [1,1,1] }),
+        dispatch("step_638_pointwise_G_layer2_0_conv1", [at(1, 10987776, 4032), at(1, 11047424, 64), at(1, 0, 4032)], { shader: 721, workgroups: [16,1,1] }),
+        dispatch("step_639_sum_G_layer2_0_conv1", [at(1, 0, 4032), at(1, 4096, 64)], { shader: 722, workgroups: [1,1,1] }),
+        dispatch("step_640_pointwise_G_layer2_0_bn1_running_var", [at(0, 131328, 64), at(1, 11046912, 64), at(1, 4096, 64), at(1, 101120, 64), at(0, 141312, 64), at(1, 11046144, 64), at(1, 11047936, 64), at(1, 101376, 64)], { shader: 723, workgroups: [1,1,1] }),
+        dispatch("step_641_pointwise_G_layer2_0_conv2", [at(1, 11000064, 4032), at(1, 11047936, 64), at(1, 0, 4032)], { shader: 721, workgroups: [16,1,1] }),
+        dispatch("step_642_sum_G_layer2_0_conv2", [at(1, 0, 4032), at(1, 4096, 64)], { shader: 722, workgroups: [1,1,1] }),
+        dispatch("step_643_pointwise_G_layer2_0_bn2_running_var", [at(0, 141568, 64), at(1, 11047168, 64), at(1, 4096, 64), at(1, 101632, 64)], { shader: 724, workgroups: [1,1,1] }),
+        dispatch("step_644_pointwise_G_layer2_0_bn3_running_mean", [at(0, 146432, 256), at(1, 11036416, 256), at(1, 11039232, 256), at(1, 96768, 256)], { shader: 725, workgroups: [1,1,1] }),
+        dispatch("step_645_pointwise_G_layer2_0_conv3", [at(1, 10717440, 16128), at(1, 11039232, 256), at(1, 0, 16128)], { shader: 726, workgroups: [63,1,1] }),
+        dispatch("step_646_sum_G_layer2_0_conv3", [at(1, 0, 16128), at(1, 16128, 256)], { shader: 727, workgroups: [1,1,1] }),
+        dispatch("step_647_pointwise_G_layer2_0_bn3_running_var", [at(0, 146688, 256), at(1, 11037952, 256), at(1, 16128, 256), at(1, 97024, 256), at(0, 155648, 256), at(1, 11036672, 256), at(1, 11039744, 256), at(1, 97280, 256)], { shader: 728, workgroups: [1,1,1] }),
+        dispatch("step_648_pointwise_G_layer2_0_downsample_0", [at(1, 10749696, 16128), at(1, 11039744, 256), at(1, 0, 16128)], { shader: 726, workgroups: [63,1,1] }),
+        dispatch("step_649_sum_G_layer2_0_downsample_0", [at(1, 0, 16128), at(1, 16128, 256)], { shader: 727, workgroups: [1,1,1] }),
+        dispatch("step_650_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 155904, 256), at(1, 11038208, 256), at(1, 16128, 256), at(1, 97536, 256), at(0, 289792, 256), at(1, 11036928, 256), at(1, 11040256, 256), at(1, 97792, 256)], { shader: 728, workgroups: [1,1,1] }),
+        dispatch("step_651_pointwise_G_layer3_0_conv1", [at(1, 10865664, 8064), at(1, 11044352, 128), at(1, 0, 8064)], { shader: 729, workgroups: [32,1,1] }),
+        dispatch("step_652_sum_G_layer3_0_conv1", [at(1, 0, 8064), at(1, 8192, 128)], { shader: 730, workgroups: [1,1,1] }),
+        dispatch("step_653_pointwise_G_layer3_0_bn1_running_var", [at(0, 165120, 128), at(1, 11042816, 128), at(1, 8192, 128), at(1, 100096, 128), at(0, 202752, 128), at(1, 11041536, 128), at(1, 11044864, 128), at(1, 100352, 128)], { shader: 731, workgroups: [1,1,1] }),
+        dispatch("step_654_pointwise_G_layer3_0_conv2", [at(1, 10890240, 8064), at(1, 11044864, 128), at(1, 0, 8064)], { shader: 729, workgroups: [32,1,1] }),
+        dispatch("step_655_sum_G_layer3_0_conv2", [at(1, 0, 8064), at(1, 8192, 128)], { shader: 730, workgroups: [1,1,1] }),
+        dispatch("step_656_pointwise_G_layer3_0_bn2_running_var", [at(0, 203008, 128), at(1, 11043072, 128), at(1, 8192, 128), at(1, 100608, 128)], { shader: 732, workgroups: [1,1,1] }),
+        dispatch("step_657_pointwise_G_layer3_0_bn3_running_mean", [at(0, 220672, 512), at(1, 11031296, 512), at(1, 11034368, 512), at(1, 94720, 512)], { shader: 733, workgroups: [2,1,1] }),
+        dispatch("step_658_pointwise_G_layer3_0_conv3", [at(1, 10207488, 32256), at(1, 11034368, 512), at(1, 0, 32256)], { shader: 734, workgroups: [16,1,1] }),
+        dispatch("step_659_sum_G_layer3_0_conv3", [at(1, 0, 32256), at(1, 32256, 512)], { shader: 735, workgroups: [2,1,1] }),
+        dispatch("step_660_pointwise_G_layer3_0_bn3_running_var", [at(0, 221184, 512), at(1, 11033344, 512), at(1, 32256, 512), at(1, 95232, 512), at(0, 255488, 512), at(1, 11031808, 512), at(1, 11035392, 512), at(1, 95744, 512)], { shader: 736, workgroups: [2,1,1] }),
+        dispatch("step_661_pointwise_G_layer3_0_downsample_0", [at(1, 10272000, 32256), at(1, 11035392, 512), at(1, 0, 32256)], { shader: 734, workgroups: [16,1,1] }),
+        dispatch("step_662_sum_G_layer3_0_downsample_0", [at(1, 0, 32256), at(1, 32256, 512)], { shader: 735, workgroups: [2,1,1] }),
+        dispatch("step_663_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 256000, 512), at(1, 11033856, 512), at(1, 32256, 512), at(1, 96256, 512)], { shader: 737, workgroups: [2,1,1] }),
+        dispatch("step_664_pointwise_G_layer4_0_conv1", [at(1, 9797888, 16128), at(1, 11040256, 256), at(1, 0, 16128)], { shader: 726, workgroups: [63,1,1] }),
+        dispatch("step_665_sum_G_layer4_0_conv1", [at(1, 0, 16128), at(1, 16128, 256)], { shader: 727, workgroups: [1,1,1] }),
+        dispatch("step_666_pointwise_G_layer4_0_bn1_running_var", [at(0, 290048, 256), at(1, 11038464, 256), at(1, 16128, 256), at(1, 98048, 256), at(0, 438272, 256), at(1, 11037184, 256), at(1, 11040512, 256), at(1, 98304, 256)], { shader: 728, workgroups: [1,1,1] }),
+        dispatch("step_667_pointwise_G_layer4_0_conv2", [at(1, 9814016, 16128), at(1, 11040512, 256), at(1, 0, 16128)], { shader: 726, workgroups: [63,1,1] }),
+        dispatch("step_668_sum_G_layer4_0_conv2", [at(1, 0, 16128), at(1, 16128, 256)], { shader: 727, workgroups: [1,1,1] }),
+        dispatch("step_669_pointwise_G_layer4_0_bn2_running_var", [at(0, 438528, 256), at(1, 11038720, 256), at(1, 16128, 256), at(1, 98560, 256)], { shader: 738, workgroups: [1,1,1] }),
+        dispatch("step_670_pointwise_G_layer4_0_bn3_running_mean", [at(0, 506368, 1024), at(1, 11021056, 1024), at(1, 11029248, 1024), at(1, 89088, 1024)], { shader: 739, workgroups: [4,1,1] }),
+        dispatch("step_671_pointwise_G_layer4_0_conv3", [at(1, 8482560, 64512), at(1, 11029248, 1024), at(1, 0, 64512)], { shader: 740, workgroups: [32,1,1] }),
+        dispatch("step_672_sum_G_layer4_0_conv3", [at(1, 0, 64512), at(1, 90112, 1024)], { shader: 741, workgroups: [4,1,1] }),
+        dispatch("step_673_pointwise_G_layer4_0_bn3_running_var", [at(0, 507392, 1024), at(1, 11023104, 1024), at(1, 90112, 1024), at(1, 91136, 1024), at(0, 641536, 1024), at(1, 11022080, 1024), at(1, 11030272, 1024), at(1, 92160, 1024)], { shader: 742, workgroups: [4,1,1] }),
+        dispatch("step_674_pointwise_G_layer4_0_downsample_0", [at(1, 8547072, 64512), at(1, 11030272, 1024), at(1, 0, 64512)], { shader: 740, workgroups: [32,1,1] }),
+        dispatch("step_675_sum_G_layer4_0_downsample_0", [at(1, 0, 64512), at(1, 90112, 1024)], { shader: 741, workgroups: [4,1,1] }),
+        dispatch("step_676_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 642560, 1024), at(1, 11024128, 1024), at(1, 90112, 1024), at(1, 0, 1024)], { shader: 743, workgroups: [4,1,1] }),
       ],
       copies: [
-        { from: at(1, 8901120, 4704), to: at(0, 113920, 4704) },
-        { from: at(1, 8896256, 4704), to: at(0, 3130880, 4704) },
-        { from: at(1, 8925184, 256), to: at(0, 119808, 256) },
-        { from: at(1, 8924928, 256), to: at(0, 3135744, 256) },
-        { from: at(1, 8916480, 2304), to: at(0, 121088, 2304) },
-        { from: at(1, 8914176, 2304), to: at(0, 3136000, 2304) },
-        { from: at(1, 8921856, 1024), to: at(0, 124416, 1024) },
-        { from: at(1, 8920832, 1024), to: at(0, 3138304, 1024) },
-        { from: at(1, 8923904, 1024), to: at(0, 126464, 1024) },
-        { from: at(1, 8922880, 1024), to: at(0, 3139328, 1024) },
-        { from: at(1, 8918784, 2048), to: at(0, 128512, 2048) },
-        { from: at(1, 7540480, 2048), to: at(0, 3140352, 2048) },
-        { from: at(1, 8854272, 9216), to: at(0, 131584, 9216) },
-        { from: at(1, 7531264, 9216), to: at(0, 3142400, 9216) },
-        { from: at(1, 8910080, 4096), to: at(0, 141824, 4096) },
-        { from: at(1, 8905984, 4096), to: at(0, 3151616, 4096) },
-        { from: at(1, 8871680, 8192), to: at(0, 146944, 8192) },
-        { from: at(1, 8863488, 8192), to: at(0, 3155712, 8192) },
-        { from: at(1, 8888064, 8192), to: at(0, 156160, 8192) },
-        { from: at(1, 8879872, 8192), to: at(0, 3163904, 8192) },
-        { from: at(1, 8653568, 36864), to: at(0, 165376, 36864) },
-        { from: at(1, 7494400, 36864), to: at(0, 3172096, 36864) },
-        { from: at(1, 8837888, 16384), to: at(0, 203264, 16384) },
-        { from: at(1, 8821504, 16384), to: at(0, 3208960, 16384) },
-        { from: at(1, 8723200, 32768), to: at(0, 221696, 32768) },
-        { from: at(1, 8690432, 32768), to: at(0, 3225344, 32768) },
-        { from: at(1, 8788736, 32768), to: at(0, 256512, 32768) },
-        { from: at(1, 8755968, 32768), to: at(0, 3258112, 32768) },
-        { from: at(1, 5779968, 147456), to: at(0, 290304, 147456) },
-        { from: at(1, 5632512, 147456), to: at(0, 3290880, 147456) },
-        { from: at(1, 8394496, 65536), to: at(0, 438784, 65536) },
-        { from: at(1, 8328960, 65536), to: at(0, 3438336, 65536) },
-        { from: at(1, 6838016, 131072), to: at(0, 508416, 131072) },
-        { from: at(1, 6706944, 131072), to: at(0, 3503872, 131072) },
-        { from: at(1, 7056640, 87552), to: at(0, 643584, 87552) },
-        { from: at(1, 6969088, 87552), to: at(0, 3634944, 87552) },
-        { from: at(1, 8242176, 76), to: at(0, 731136, 76) },
-        { from: at(1, 8241920, 76), to: at(0, 3722496, 76) },
-        { from: at(1, 7231744, 87552), to: at(0, 731392, 87552) },
-        { from: at(1, 7144192, 87552), to: at(0, 3722752, 87552) },
-        { from: at(1, 8242688, 76), to: at(0, 818944, 76) },
-        { from: at(1, 8242432, 76), to: at(0, 3810304, 76) },
-        { from: at(1, 7406848, 87552), to: at(0, 819200, 87552) },
-        { from: at(1, 7319296, 87552), to: at(0, 3810560, 87552) },
-        { from: at(1, 8243200, 76), to: at(0, 906752, 76) },
-        { from: at(1, 8242944, 76), to: at(0, 3898112, 76) },
-        { from: at(1, 8154368, 87552), to: at(0, 907008, 87552) },
-        { from: at(1, 8066816, 87552), to: at(0, 3898368, 87552) },
-        { from: at(1, 8243712, 76), to: at(0, 994560, 76) },
-        { from: at(1, 8243456, 76), to: at(0, 3985920, 76) },
-        { from: at(1, 4406784, 175104), to: at(0, 994816, 175104) },
-        { from: at(1, 3670016, 175104), to: at(0, 3986176, 175104) },
-        { from: at(1, 8244224, 76), to: at(0, 1169920, 76) },
-        { from: at(1, 8243968, 76), to: at(0, 4161280, 76) },
-        { from: at(1, 4756992, 175104), to: at(0, 1170176, 175104) },
-        { from: at(1, 4581888, 175104), to: at(0, 4161536, 175104) },
-        { from: at(1, 8244736, 76), to: at(0, 1345280, 76) },
-        { from: at(1, 8244480, 76), to: at(0, 4336640, 76) },
-        { from: at(1, 5107200, 175104), to: at(0, 1345536, 175104) },
-        { from: at(1, 4932096, 175104), to: at(0, 4336896, 175104) },
-        { from: at(1, 6503936, 76), to: at(0, 1520640, 76) },
-        { from: at(1, 8244992, 76), to: at(0, 4512000, 76) },
-        { from: at(1, 5457408, 175104), to: at(0, 1520896, 175104) },
-        { from: at(1, 5282304, 175104), to: at(0, 4512256, 175104) },
-        { from: at(1, 6504448, 76), to: at(0, 1696000, 76) },
-        { from: at(1, 6504192, 76), to: at(0, 4687360, 76) },
-        { from: at(1, 6392320, 19456), to: at(0, 1696256, 19456) },
-        { from: at(1, 6353408, 19456), to: at(0, 4687616, 19456) },
-        { from: at(1, 6372864, 19456), to: at(0, 4707072, 19456) },
-        { from: at(1, 6505216, 64), to: at(0, 1715712, 64) },
-        { from: at(1, 6504704, 64), to: at(0, 4726528, 64) },
-        { from: at(1, 6504960, 64), to: at(0, 4726784, 64) },
-        { from: at(1, 6255104, 32768), to: at(0, 1715968, 32768) },
-        { from: at(1, 6189568, 32768), to: at(0, 4727040, 32768) },
-        { from: at(1, 6222336, 32768), to: at(0, 4759808, 32768) },
-        { from: at(1, 6503680, 128), to: at(0, 1748736, 128) },
-        { from: at(1, 6503168, 128), to: at(0, 4792576, 128) },
-        { from: at(1, 6503424, 128), to: at(0, 4792832, 128) },
-        { from: at(1, 5927424, 131072), to: at(0, 1748992, 131072) },
-        { from: at(1, 3845120, 131072), to: at(0, 4793088, 131072) },
-        { from: at(1, 3976192, 131072), to: at(0, 4924160, 131072) },
-        { from: at(1, 6502912, 256), to: at(0, 1880064, 256) },
-        { from: at(1, 6502400, 256), to: at(0, 5055232, 256) },
-        { from: at(1, 6502656, 256), to: at(0, 5055488, 256) },
-        { from: at(1, 0, 524288), to: at(0, 1880320, 524288) },
+        { from: at(1, 9387264, 4704), to: at(0, 113920, 4704) },
+        { from: at(1, 8964864, 4704), to: at(0, 3130880, 4704) },
+        { from: at(1, 9409024, 256), to: at(0, 119808, 256) },
+        { from: at(1, 8973824, 256), to: at(0, 3135744, 256) },
+        { from: at(1, 9398528, 2304), to: at(0, 121088, 2304) },
+        { from: at(1, 9396224, 2304), to: at(0, 3136000, 2304) },
+        { from: at(1, 9405952, 1024), to: at(0, 124416, 1024) },
+        { from: at(1, 9404928, 1024), to: at(0, 3138304, 1024) },
+        { from: at(1, 9408000, 1024), to: at(0, 126464, 1024) },
+        { from: at(1, 9406976, 1024), to: at(0, 3139328, 1024) },
+        { from: at(1, 9402880, 2048), to: at(0, 128512, 2048) },
+        { from: at(1, 9400832, 2048), to: at(0, 3140352, 2048) },
+        { from: at(1, 8922880, 9216), to: at(0, 131584, 9216) },
+        { from: at(1, 8913664, 9216), to: at(0, 3142400, 9216) },
+        { from: at(1, 9392128, 4096), to: at(0, 141824, 4096) },
+        { from: at(1, 8969728, 4096), to: at(0, 3151616, 4096) },
+        { from: at(1, 8940288, 8192), to: at(0, 146944, 8192) },
+        { from: at(1, 8932096, 8192), to: at(0, 3155712, 8192) },
+        { from: at(1, 8956672, 8192), to: at(0, 156160, 8192) },
+        { from: at(1, 8948480, 8192), to: at(0, 3163904, 8192) },
+        { from: at(1, 8712960, 36864), to: at(0, 165376, 36864) },
+        { from: at(1, 8676096, 36864), to: at(0, 3172096, 36864) },
+        { from: at(1, 8897280, 16384), to: at(0, 203264, 16384) },
+        { from: at(1, 8880896, 16384), to: at(0, 3208960, 16384) },
+        { from: at(1, 8782592, 32768), to: at(0, 221696, 32768) },
+        { from: at(1, 8749824, 32768), to: at(0, 3225344, 32768) },
+        { from: at(1, 8848128, 32768), to: at(0, 256512, 32768) },
+        { from: at(1, 8815360, 32768), to: at(0, 3258112, 32768) },
+        { from: at(1, 6706944, 147456), to: at(0, 290304, 147456) },
+        { from: at(1, 5807616, 147456), to: at(0, 3290880, 147456) },
+        { from: at(1, 8417024, 65536), to: at(0, 438784, 65536) },
+        { from: at(1, 7466752, 65536), to: at(0, 3438336, 65536) },
+        { from: at(1, 6985472, 131072), to: at(0, 508416, 131072) },
+        { from: at(1, 6854400, 131072), to: at(0, 3503872, 131072) },
+        { from: at(1, 7204096, 87552), to: at(0, 643584, 87552) },
+        { from: at(1, 7116544, 87552), to: at(0, 3634944, 87552) },
+        { from: at(1, 8974336, 76), to: at(0, 731136, 76) },
+        { from: at(1, 8974080, 76), to: at(0, 3722496, 76) },
+        { from: at(1, 7379200, 87552), to: at(0, 731392, 87552) },
+        { from: at(1, 7291648, 87552), to: at(0, 3722752, 87552) },
+        { from: at(1, 8974848, 76), to: at(0, 818944, 76) },
+        { from: at(1, 8974592, 76), to: at(0, 3810304, 76) },
+        { from: at(1, 8154368, 87552), to: at(0, 819200, 87552) },
+        { from: at(1, 8066816, 87552), to: at(0, 3810560, 87552) },
+        { from: at(1, 8975360, 76), to: at(0, 906752, 76) },
+        { from: at(1, 8975104, 76), to: at(0, 3898112, 76) },
+        { from: at(1, 8329472, 87552), to: at(0, 907008, 87552) },
+        { from: at(1, 8241920, 87552), to: at(0, 3898368, 87552) },
+        { from: at(1, 8975872, 76), to: at(0, 994560, 76) },
+        { from: at(1, 8975616, 76), to: at(0, 3985920, 76) },
+        { from: at(1, 4581888, 175104), to: at(0, 994816, 175104) },
+        { from: at(1, 4406784, 175104), to: at(0, 3986176, 175104) },
+        { from: at(1, 8976384, 76), to: at(0, 1169920, 76) },
+        { from: at(1, 8976128, 76), to: at(0, 4161280, 76) },
+        { from: at(1, 4932096, 175104), to: at(0, 1170176, 175104) },
+        { from: at(1, 4756992, 175104), to: at(0, 4161536, 175104) },
+        { from: at(1, 8976896, 76), to: at(0, 1345280, 76) },
+        { from: at(1, 8976640, 76), to: at(0, 4336640, 76) },
+        { from: at(1, 5282304, 175104), to: at(0, 1345536, 175104) },
+        { from: at(1, 5107200, 175104), to: at(0, 4336896, 175104) },
+        { from: at(1, 8977408, 76), to: at(0, 1520640, 76) },
+        { from: at(1, 8977152, 76), to: at(0, 4512000, 76) },
+        { from: at(1, 5632512, 175104), to: at(0, 1520896, 175104) },
+        { from: at(1, 5457408, 175104), to: at(0, 4512256, 175104) },
+        { from: at(1, 8611584, 76), to: at(0, 1696000, 76) },
+        { from: at(1, 6706688, 76), to: at(0, 4687360, 76) },
+        { from: at(1, 7617280, 19456), to: at(0, 1696256, 19456) },
+        { from: at(1, 6675968, 19456), to: at(0, 4687616, 19456) },
+        { from: at(1, 7597824, 19456), to: at(0, 4707072, 19456) },
+        { from: at(1, 8612352, 64), to: at(0, 1715712, 64) },
+        { from: at(1, 8611840, 64), to: at(0, 4726528, 64) },
+        { from: at(1, 8612096, 64), to: at(0, 4726784, 64) },
+        { from: at(1, 7532288, 32768), to: at(0, 1715968, 32768) },
+        { from: at(1, 6610432, 32768), to: at(0, 4727040, 32768) },
+        { from: at(1, 6643200, 32768), to: at(0, 4759808, 32768) },
+        { from: at(1, 6706432, 128), to: at(0, 1748736, 128) },
+        { from: at(1, 6705920, 128), to: at(0, 4792576, 128) },
+        { from: at(1, 6706176, 128), to: at(0, 4792832, 128) },
+        { from: at(1, 6217216, 131072), to: at(0, 1748992, 131072) },
+        { from: at(1, 5955072, 131072), to: at(0, 4793088, 131072) },
+        { from: at(1, 6086144, 131072), to: at(0, 4924160, 131072) },
+        { from: at(1, 6705664, 256), to: at(0, 1880064, 256) },
+        { from: at(1, 6705152, 256), to: at(0, 5055232, 256) },
+        { from: at(1, 6705408, 256), to: at(0, 5055488, 256) },
+        { from: at(1, 3145728, 524288), to: at(0, 1880320, 524288) },
         { from: at(1, 524288, 524288), to: at(0, 5055744, 524288) },
         { from: at(1, 1048576, 524288), to: at(0, 5580032, 524288) },
-        { from: at(1, 6501888, 512), to: at(0, 2404608, 512) },
-        { from: at(1, 6500864, 512), to: at(0, 6104320, 512) },
-        { from: at(1, 6501376, 512), to: at(0, 6104832, 512) },
-        { from: at(1, 6486528, 8192), to: at(0, 2405120, 8192) },
-        { from: at(1, 6470144, 8192), to: at(0, 6105344, 8192) },
-        { from: at(1, 6478336, 8192), to: at(0, 6113536, 8192) },
-        { from: at(1, 6506496, 4), to: at(0, 2413312, 4) },
-        { from: at(1, 6505984, 4), to: at(0, 6121728, 4) },
-        { from: at(1, 6506240, 4), to: at(0, 6121984, 4) },
-        { from: at(1, 6450688, 19456), to: at(0, 2413568, 19456) },
-        { from: at(1, 6411776, 19456), to: at(0, 6122240, 19456) },
-        { from: at(1, 6431232, 19456), to: at(0, 6141696, 19456) },
-        { from: at(1, 4404736, 64), to: at(0, 2433024, 64) },
-        { from: at(1, 4404224, 64), to: at(0, 6161152, 64) },
-        { from: at(1, 4404480, 64), to: at(0, 6161408, 64) },
-        { from: at(1, 6320640, 32768), to: at(0, 2433280, 32768) },
-        { from: at(1, 4369408, 32768), to: at(0, 6161664, 32768) },
-        { from: at(1, 6287872, 32768), to: at(0, 6194432, 32768) },
-        { from: at(1, 4403712, 128), to: at(0, 2466048, 128) },
-        { from: at(1, 4403200, 128), to: at(0, 6227200, 128) },
-        { from: at(1, 4403456, 128), to: at(0, 6227456, 128) },
-        { from: at(1, 6058496, 131072), to: at(0, 2466304, 131072) },
-        { from: at(1, 4107264, 131072), to: at(0, 6227712, 131072) },
-        { from: at(1, 4238336, 131072), to: at(0, 6358784, 131072) },
-        { from: at(1, 4402688, 256), to: at(0, 2597376, 256) },
-        { from: at(1, 4402176, 256), to: at(0, 6489856, 256) },
-        { from: at(1, 4402432, 256), to: at(0, 6490112, 256) },
-        { from: at(1, 1572864, 524288), to: at(0, 2597632, 524288) },
-        { from: at(1, 2097152, 524288), to: at(0, 6490368, 524288) },
-        { from: at(1, 3145728, 524288), to: at(0, 7014656, 524288) },
-        { from: at(1, 2715648, 512), to: at(0, 3121920, 512) },
-        { from: at(1, 2714624, 512), to: at(0, 7538944, 512) },
-        { from: at(1, 2715136, 512), to: at(0, 7539456, 512) },
-        { from: at(1, 2702336, 8192), to: at(0, 3122432, 8192) },
-        { from: at(1, 2685952, 8192), to: at(0, 7539968, 8192) },
-        { from: at(1, 2694144, 8192), to: at(0, 7548160, 8192) },
-        { from: at(1, 2724608, 4), to: at(0, 3130624, 4) },
-        { from: at(1, 2724096, 4), to: at(0, 7556352, 4) },
-        { from: at(1, 2724352, 4), to: at(0, 7556608, 4) },
-        { from: at(1, 2722560, 32), to: at(0, 119296, 32) },
-        { from: at(1, 2722816, 32), to: at(0, 119552, 32) },
-        { from: at(1, 2723072, 32), to: at(0, 120576, 32) },
-        { from: at(1, 2723328, 32), to: at(0, 120832, 32) },
-        { from: at(1, 2723584, 32), to: at(0, 123904, 32) },
-        { from: at(1, 2723840, 32), to: at(0, 124160, 32) },
-        { from: at(1, 4403968, 128), to: at(0, 125952, 128) },
-        { from: at(1, 2720000, 128), to: at(0, 126208, 128) },
-        { from: at(1, 2720256, 128), to: at(0, 128000, 128) },
-        { from: at(1, 2720512, 128), to: at(0, 128256, 128) },
-        { from: at(1, 4404992, 64), to: at(0, 131072, 64) },
-        { from: at(1, 2721792, 64), to: at(0, 131328, 64) },
-        { from: at(1, 2722048, 64), to: at(0, 141312, 64) },
-        { from: at(1, 2722304, 64), to: at(0, 141568, 64) },
-        { from: at(1, 4402944, 256), to: at(0, 146432, 256) },
-        { from: at(1, 2718208, 256), to: at(0, 146688, 256) },
-        { from: at(1, 2718464, 256), to: at(0, 155648, 256) },
-        { from: at(1, 2718720, 256), to: at(0, 155904, 256) },
-        { from: at(1, 2720768, 128), to: at(0, 164864, 128) },
-        { from: at(1, 2721024, 128), to: at(0, 165120, 128) },
-        { from: at(1, 2721280, 128), to: at(0, 202752, 128) },
-        { from: at(1, 2721536, 128), to: at(0, 203008, 128) },
-        { from: at(1, 2716160, 512), to: at(0, 220672, 512) },
-        { from: at(1, 2716672, 512), to: at(0, 221184, 512) },
-        { from: at(1, 2717184, 512), to: at(0, 255488, 512) },
-        { from: at(1, 2717696, 512), to: at(0, 256000, 512) },
-        { from: at(1, 2718976, 256), to: at(0, 289792, 256) },
-        { from: at(1, 2719232, 256), to: at(0, 290048, 256) },
-        { from: at(1, 2719488, 256), to: at(0, 438272, 256) },
-        { from: at(1, 2719744, 256), to: at(0, 438528, 256) },
-        { from: at(1, 2710528, 1024), to: at(0, 506368, 1024) },
-        { from: at(1, 2712576, 1024), to: at(0, 507392, 1024) },
-        { from: at(1, 2713600, 1024), to: at(0, 641536, 1024) },
-        { from: at(1, 2621440, 1024), to: at(0, 642560, 1024) },
+        { from: at(1, 6704640, 512), to: at(0, 2404608, 512) },
+        { from: at(1, 6703616, 512), to: at(0, 6104320, 512) },
+        { from: at(1, 6704128, 512), to: at(0, 6104832, 512) },
+        { from: at(1, 7703296, 8192), to: at(0, 2405120, 8192) },
+        { from: at(1, 6695424, 8192), to: at(0, 6105344, 8192) },
+        { from: at(1, 7695104, 8192), to: at(0, 6113536, 8192) },
+        { from: at(1, 7718656, 4), to: at(0, 2413312, 4) },
+        { from: at(1, 7718144, 4), to: at(0, 6121728, 4) },
+        { from: at(1, 7718400, 4), to: at(0, 6121984, 4) },
+        { from: at(1, 7675648, 19456), to: at(0, 2413568, 19456) },
+        { from: at(1, 7636736, 19456), to: at(0, 6122240, 19456) },
+        { from: at(1, 7656192, 19456), to: at(0, 6141696, 19456) },
+        { from: at(1, 4392960, 64), to: at(0, 2433024, 64) },
+        { from: at(1, 4392448, 64), to: at(0, 6161152, 64) },
+        { from: at(1, 4392704, 64), to: at(0, 6161408, 64) },
+        { from: at(1, 7565056, 32768), to: at(0, 2433280, 32768) },
+        { from: at(1, 4325376, 32768), to: at(0, 6161664, 32768) },
+        { from: at(1, 4358144, 32768), to: at(0, 6194432, 32768) },
+        { from: at(1, 4392192, 128), to: at(0, 2466048, 128) },
+        { from: at(1, 4391680, 128), to: at(0, 6227200, 128) },
+        { from: at(1, 4391936, 128), to: at(0, 6227456, 128) },
+        { from: at(1, 6479360, 131072), to: at(0, 2466304, 131072) },
+        { from: at(1, 4194304, 131072), to: at(0, 6227712, 131072) },
+        { from: at(1, 6348288, 131072), to: at(0, 6358784, 131072) },
+        { from: at(1, 4391424, 256), to: at(0, 2597376, 256) },
+        { from: at(1, 4390912, 256), to: at(0, 6489856, 256) },
+        { from: at(1, 4391168, 256), to: at(0, 6490112, 256) },
+        { from: at(1, 3670016, 524288), to: at(0, 2597632, 524288) },
+        { from: at(1, 1572864, 524288), to: at(0, 6490368, 524288) },
+        { from: at(1, 2097152, 524288), to: at(0, 7014656, 524288) },
+        { from: at(1, 94208, 512), to: at(0, 3121920, 512) },
+        { from: at(1, 93184, 512), to: at(0, 7538944, 512) },
+        { from: at(1, 93696, 512), to: at(0, 7539456, 512) },
+        { from: at(1, 80896, 8192), to: at(0, 3122432, 8192) },
+        { from: at(1, 64512, 8192), to: at(0, 7539968, 8192) },
+        { from: at(1, 72704, 8192), to: at(0, 7548160, 8192) },
+        { from: at(1, 103936, 4), to: at(0, 3130624, 4) },
+        { from: at(1, 103424, 4), to: at(0, 7556352, 4) },
+        { from: at(1, 103680, 4), to: at(0, 7556608, 4) },
+        { from: at(1, 101888, 32), to: at(0, 119296, 32) },
+        { from: at(1, 102144, 32), to: at(0, 119552, 32) },
+        { from: at(1, 102400, 32), to: at(0, 120576, 32) },
+        { from: at(1, 102656, 32), to: at(0, 120832, 32) },
+        { from: at(1, 102912, 32), to: at(0, 123904, 32) },
+        { from: at(1, 103168, 32), to: at(0, 124160, 32) },
+        { from: at(1, 98816, 128), to: at(0, 125952, 128) },
+        { from: at(1, 99072, 128), to: at(0, 126208, 128) },
+        { from: at(1, 99328, 128), to: at(0, 128000, 128) },
+        { from: at(1, 99584, 128), to: at(0, 128256, 128) },
+        { from: at(1, 100864, 64), to: at(0, 131072, 64) },
+        { from: at(1, 101120, 64), to: at(0, 131328, 64) },
+        { from: at(1, 101376, 64), to: at(0, 141312, 64) },
+        { from: at(1, 101632, 64), to: at(0, 141568, 64) },
+        { from: at(1, 96768, 256), to: at(0, 146432, 256) },
+        { from: at(1, 97024, 256), to: at(0, 146688, 256) },
+        { from: at(1, 97280, 256), to: at(0, 155648, 256) },
+        { from: at(1, 97536, 256), to: at(0, 155904, 256) },
+        { from: at(1, 99840, 128), to: at(0, 164864, 128) },
+        { from: at(1, 100096, 128), to: at(0, 165120, 128) },
+        { from: at(1, 100352, 128), to: at(0, 202752, 128) },
+        { from: at(1, 100608, 128), to: at(0, 203008, 128) },
+        { from: at(1, 94720, 512), to: at(0, 220672, 512) },
+        { from: at(1, 95232, 512), to: at(0, 221184, 512) },
+        { from: at(1, 95744, 512), to: at(0, 255488, 512) },
+        { from: at(1, 96256, 512), to: at(0, 256000, 512) },
+        { from: at(1, 97792, 256), to: at(0, 289792, 256) },
+        { from: at(1, 98048, 256), to: at(0, 290048, 256) },
+        { from: at(1, 98304, 256), to: at(0, 438272, 256) },
+        { from: at(1, 98560, 256), to: at(0, 438528, 256) },
+        { from: at(1, 89088, 1024), to: at(0, 506368, 1024) },
+        { from: at(1, 91136, 1024), to: at(0, 507392, 1024) },
+        { from: at(1, 92160, 1024), to: at(0, 641536, 1024) },
+        { from: at(1, 0, 1024), to: at(0, 642560, 1024) },
       ],
     },
     ],

@@ -54065,13 +54065,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 614: first used by step_517_pointwise_sgd_G_G_layer5_conv2d_list_0
 const shader614 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 380
+// pointwise f32[19] and 2 sibling(s)
+// threads 19, workgroup 64; FLOPs 57; bytes 688
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -54083,41 +54088,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_3 = (v_1 + v_2);
   let v_4 = (v_0 + v_3);
   b4[i0] = v_4;
+  let v_5 = (v_4 * b5[0i]);
+  let v_6 = (b3[i0] - v_5);
+  b6[i0] = v_6;
+  let v_7 = (b7[i0] * 0.8999999761581421f);
+  let v_8 = (b8[i0] * 0.0005000000237487257f);
+  let v_9 = (v_1 + v_8);
+  let v_10 = (v_7 + v_9);
+  b9[i0] = v_10;
 }
 `;
 
-// shader 615: first used by step_518_pointwise_G_layer5_conv2d_list_0
+// shader 615: first used by step_518_conv2dWeightGrad_D1_conv1_cpu
 const shader615 = `
-// pointwise f32[19] and 1 sibling(s)
-// threads 19, workgroup 64; FLOPs 38; bytes 612
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * 0.8999999761581421f);
-  let v_3 = (b5[(i0 % 19i)] + b6[(i0 % 19i)]);
-  let v_4 = (b7[i0] * 0.0005000000237487257f);
-  let v_5 = (v_3 + v_4);
-  let v_6 = (v_2 + v_5);
-  b8[i0] = v_6;
-}
-`;
-
-// shader 616: first used by step_519_conv2dWeightGrad_D1_conv1_cpu
-const shader616 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -54440,8 +54423,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 617: first used by step_519_conv2dWeightGrad_D1_conv1
-const shader617 = `
+// shader 616: first used by step_518_conv2dWeightGrad_D1_conv1
+const shader616 = `
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,128,3,3]
@@ -54535,8 +54518,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 618: first used by step_521_pointwise_G_layer5_conv2d_list_1
-const shader618 = `
+// shader 617: first used by step_520_pointwise_G_layer5_conv2d_list_1
+const shader617 = `
 // pointwise f32[19]
 // threads 19, workgroup 64; FLOPs 19; bytes 232
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -54554,8 +54537,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 619: first used by step_522_conv2dWeightGrad_D2_conv1_cpu
-const shader619 = `
+// shader 618: first used by step_521_conv2dWeightGrad_D2_conv1_cpu
+const shader618 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -54878,8 +54861,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 620: first used by step_522_conv2dWeightGrad_D2_conv1
-const shader620 = `
+// shader 619: first used by step_521_conv2dWeightGrad_D2_conv1
+const shader619 = `
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -54973,8 +54956,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 621: first used by step_523_pointwise_G_layer6_conv2d_list_0
-const shader621 = `
+// shader 620: first used by step_522_pointwise_G_layer6_conv2d_list_0
+const shader620 = `
 // pointwise f32[19,256,3,3]
 // threads 43776 (8 per invocation), workgroup 64; FLOPs 43776; bytes 525316
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -54998,8 +54981,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 622: first used by step_527_conv2dWeightGrad_D2_conv1_cpu
-const shader622 = `
+// shader 621: first used by step_525_conv2dWeightGrad_D2_conv1_cpu
+const shader621 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
@@ -55322,8 +55305,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 623: first used by step_527_conv2dWeightGrad_D2_conv1
-const shader623 = `
+// shader 622: first used by step_525_conv2dWeightGrad_D2_conv1
+const shader622 = `
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -55417,8 +55400,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 624: first used by step_530_pointwise_D1_classifier
-const shader624 = `
+// shader 623: first used by step_528_pointwise_D1_classifier
+const shader623 = `
 // pointwise f32[1,1,1,2]
 // threads 2, workgroup 64; FLOPs 2; bytes 16
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -55436,8 +55419,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 625: first used by step_536_conv2dWeightGrad_D1_conv2_cpu
-const shader625 = `
+// shader 624: first used by step_534_conv2dWeightGrad_D1_conv2_cpu
+const shader624 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,19,49,67] with f32[1,16,24,33] -> [16,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 792
@@ -55751,8 +55734,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 626: first used by step_536_conv2dWeightGrad_D1_conv2
-const shader626 = `
+// shader 625: first used by step_534_conv2dWeightGrad_D1_conv2
+const shader625 = `
 // conv2d weight-gradient: f32[1,19,49,67] with f32[1,16,24,33] -> [16,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 792
 // threads 320, workgroup 64; FLOPs 7704576; bytes 332784
@@ -55837,16 +55820,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 627: first used by step_537_pointwise_adam_D1_D1_conv1_weight_exp_avg
-const shader627 = `
-// pointwise f32[16,19,4,4] and 1 sibling(s)
-// threads 4864 (8 per invocation), workgroup 64; FLOPs 9728; bytes 116736
+// shader 626: first used by step_535_pointwise_adam_D1_D1_conv1_weight_exp_avg
+const shader626 = `
+// pointwise f32[16,19,4,4] and 2 sibling(s)
+// threads 4864 (8 per invocation), workgroup 64; FLOPs 14592; bytes 155656
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -55867,43 +55854,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 304i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 628: first used by step_538_pointwise_D1_conv1
-const shader628 = `
-// pointwise f32[16,19,4,4]
-// threads 4864 (8 per invocation), workgroup 64; FLOPs 4864; bytes 77832
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 4864i) { break; }
-    let i0 = (gi / 304i);
-    let i1 = ((gi / 16i) % 19i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 304i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 304i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 304i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 629: first used by step_539_sum_D1_conv2_cpu
-const shader629 = `
+// shader 627: first used by step_536_sum_D1_conv2_cpu
+const shader627 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,16,24,33]: 16 outputs x 792 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -55928,8 +55891,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 630: first used by step_539_sum_D1_conv2
-const shader630 = `
+// shader 628: first used by step_536_sum_D1_conv2
+const shader628 = `
 // sum over axes [0,2,3] of f32[1,16,24,33]: 16 outputs x 792 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 12672; bytes 50752
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -55946,16 +55909,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 631: first used by step_540_pointwise_adam_D1_D1_conv1_bias_exp_avg
-const shader631 = `
-// pointwise f32[16] and 1 sibling(s)
-// threads 16, workgroup 64; FLOPs 32; bytes 384
+// shader 629: first used by step_537_pointwise_adam_D1_D1_conv1_bias_exp_avg
+const shader629 = `
+// pointwise f32[16] and 2 sibling(s)
+// threads 16, workgroup 64; FLOPs 48; bytes 520
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -55971,36 +55938,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 632: first used by step_541_pointwise_D1_conv1
-const shader632 = `
-// pointwise f32[16]
-// threads 16, workgroup 64; FLOPs 16; bytes 264
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 16i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 633: first used by step_542_conv2dWeightGrad_D1_conv1_cpu
-const shader633 = `
+// shader 630: first used by step_538_conv2dWeightGrad_D1_conv1_cpu
+const shader630 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,24,33] with f32[1,32,12,16] -> [32,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 192
@@ -56314,8 +56263,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 634: first used by step_542_conv2dWeightGrad_D1_conv1
-const shader634 = `
+// shader 631: first used by step_538_conv2dWeightGrad_D1_conv1
+const shader631 = `
 // conv2d weight-gradient: f32[1,16,24,33] with f32[1,32,12,16] -> [32,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 192
 // threads 512, workgroup 64; FLOPs 3145728; bytes 108032
@@ -56400,16 +56349,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 635: first used by step_543_pointwise_adam_D1_D1_conv2_weight_exp_avg
-const shader635 = `
-// pointwise f32[32,16,4,4] and 1 sibling(s)
-// threads 8192 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196608
+// shader 632: first used by step_539_pointwise_adam_D1_D1_conv2_weight_exp_avg
+const shader632 = `
+// pointwise f32[32,16,4,4] and 2 sibling(s)
+// threads 8192 (8 per invocation), workgroup 64; FLOPs 24576; bytes 262152
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -56430,43 +56383,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 256i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 636: first used by step_544_pointwise_D1_conv2
-const shader636 = `
-// pointwise f32[32,16,4,4]
-// threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 131080
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 8192i) { break; }
-    let i0 = (gi / 256i);
-    let i1 = ((gi / 16i) % 16i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 256i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 256i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 256i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 256i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 637: first used by step_545_sum_D1_conv3_cpu
-const shader637 = `
+// shader 633: first used by step_540_sum_D1_conv3_cpu
+const shader633 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,12,16]: 32 outputs x 192 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -56491,8 +56420,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 638: first used by step_545_sum_D1_conv3
-const shader638 = `
+// shader 634: first used by step_540_sum_D1_conv3
+const shader634 = `
 // sum over axes [0,2,3] of f32[1,32,12,16]: 32 outputs x 192 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 6144; bytes 24704
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -56509,16 +56438,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 639: first used by step_546_pointwise_adam_D1_D1_conv2_bias_exp_avg
-const shader639 = `
-// pointwise f32[32] and 1 sibling(s)
-// threads 32, workgroup 64; FLOPs 64; bytes 768
+// shader 635: first used by step_541_pointwise_adam_D1_D1_conv2_bias_exp_avg
+const shader635 = `
+// pointwise f32[32] and 2 sibling(s)
+// threads 32, workgroup 64; FLOPs 96; bytes 1032
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -56534,36 +56467,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 640: first used by step_547_pointwise_D1_conv2
-const shader640 = `
-// pointwise f32[32]
-// threads 32, workgroup 64; FLOPs 32; bytes 520
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 32i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 641: first used by step_548_conv2dWeightGrad_D1_conv2_cpu
-const shader641 = `
+// shader 636: first used by step_542_conv2dWeightGrad_D1_conv2_cpu
+const shader636 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,12,16] with f32[1,64,6,8] -> [64,32,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 48
@@ -56877,8 +56792,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 642: first used by step_548_conv2dWeightGrad_D1_conv2
-const shader642 = `
+// shader 637: first used by step_542_conv2dWeightGrad_D1_conv2
+const shader637 = `
 // conv2d weight-gradient: f32[1,32,12,16] with f32[1,64,6,8] -> [64,32,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 48
 // threads 2048, workgroup 64; FLOPs 3145728; bytes 167936
@@ -56963,16 +56878,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 643: first used by step_549_pointwise_adam_D1_D1_conv3_weight_exp_avg
-const shader643 = `
-// pointwise f32[64,32,4,4] and 1 sibling(s)
-// threads 32768 (8 per invocation), workgroup 64; FLOPs 65536; bytes 786432
+// shader 638: first used by step_543_pointwise_adam_D1_D1_conv3_weight_exp_avg
+const shader638 = `
+// pointwise f32[64,32,4,4] and 2 sibling(s)
+// threads 32768 (8 per invocation), workgroup 64; FLOPs 98304; bytes 1048584
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -56993,43 +56912,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 512i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 644: first used by step_550_pointwise_D1_conv3
-const shader644 = `
-// pointwise f32[64,32,4,4]
-// threads 32768 (8 per invocation), workgroup 64; FLOPs 32768; bytes 524296
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 32768i) { break; }
-    let i0 = (gi / 512i);
-    let i1 = ((gi / 16i) % 32i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 512i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 512i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 512i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 512i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 645: first used by step_551_sum_D1_conv4
-const shader645 = `
+// shader 639: first used by step_544_sum_D1_conv4
+const shader639 = `
 // sum over axes [0,2,3] of f32[1,64,6,8]: 64 outputs x 48 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 3072; bytes 12544
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -57046,16 +56941,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 646: first used by step_552_pointwise_adam_D1_D1_conv3_bias_exp_avg
-const shader646 = `
-// pointwise f32[64] and 1 sibling(s)
-// threads 64, workgroup 64; FLOPs 128; bytes 1536
+// shader 640: first used by step_545_pointwise_adam_D1_D1_conv3_bias_exp_avg
+const shader640 = `
+// pointwise f32[64] and 2 sibling(s)
+// threads 64, workgroup 64; FLOPs 192; bytes 2056
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -57071,36 +56970,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 647: first used by step_553_pointwise_D1_conv3
-const shader647 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1032
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 648: first used by step_554_conv2dWeightGrad_D1_conv3_cpu
-const shader648 = `
+// shader 641: first used by step_546_conv2dWeightGrad_D1_conv3_cpu
+const shader641 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,6,8] with f32[1,128,3,4] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 12
@@ -57414,8 +57295,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 649: first used by step_554_conv2dWeightGrad_D1_conv3
-const shader649 = `
+// shader 642: first used by step_546_conv2dWeightGrad_D1_conv3
+const shader642 = `
 // conv2d weight-gradient: f32[1,64,6,8] with f32[1,128,3,4] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 12
 // threads 8192, workgroup 64; FLOPs 3145728; bytes 542720
@@ -57500,16 +57381,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 650: first used by step_555_pointwise_adam_D1_D1_conv4_weight_exp_avg
-const shader650 = `
-// pointwise f32[128,64,4,4] and 1 sibling(s)
-// threads 131072 (8 per invocation), workgroup 64; FLOPs 262144; bytes 3145728
+// shader 643: first used by step_547_pointwise_adam_D1_D1_conv4_weight_exp_avg
+const shader643 = `
+// pointwise f32[128,64,4,4] and 2 sibling(s)
+// threads 131072 (8 per invocation), workgroup 64; FLOPs 393216; bytes 4194312
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -57530,43 +57415,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 1024i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 651: first used by step_556_pointwise_D1_conv4
-const shader651 = `
-// pointwise f32[128,64,4,4]
-// threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 2097160
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 131072i) { break; }
-    let i0 = (gi / 1024i);
-    let i1 = ((gi / 16i) % 64i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 1024i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 1024i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 1024i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 652: first used by step_557_sum_D1_classifier
-const shader652 = `
+// shader 644: first used by step_548_sum_D1_classifier
+const shader644 = `
 // sum over axes [0,2,3] of f32[1,128,3,4]: 128 outputs x 12 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 1536; bytes 6656
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -57583,16 +57444,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 653: first used by step_558_pointwise_adam_D1_D1_conv4_bias_exp_avg
-const shader653 = `
-// pointwise f32[128] and 1 sibling(s)
-// threads 128, workgroup 64; FLOPs 256; bytes 3072
+// shader 645: first used by step_549_pointwise_adam_D1_D1_conv4_bias_exp_avg
+const shader645 = `
+// pointwise f32[128] and 2 sibling(s)
+// threads 128, workgroup 64; FLOPs 384; bytes 4104
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -57608,36 +57473,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 654: first used by step_559_pointwise_D1_conv4
-const shader654 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 2056
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 128i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 655: first used by step_560_conv2dWeightGrad_D1_conv4_cpu
-const shader655 = `
+// shader 646: first used by step_550_conv2dWeightGrad_D1_conv4_cpu
+const shader646 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,3,4] with f32[1,1,1,2] -> [1,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 2
@@ -57951,8 +57798,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 656: first used by step_560_conv2dWeightGrad_D1_conv4
-const shader656 = `
+// shader 647: first used by step_550_conv2dWeightGrad_D1_conv4
+const shader647 = `
 // conv2d weight-gradient: f32[1,128,3,4] with f32[1,1,1,2] -> [1,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 2
 // threads 512, workgroup 64; FLOPs 8192; bytes 14368
@@ -58007,16 +57854,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 657: first used by step_561_pointwise_adam_D1_D1_classifier_weight_exp_avg
-const shader657 = `
-// pointwise f32[1,128,4,4] and 1 sibling(s)
-// threads 2048, workgroup 64; FLOPs 4096; bytes 49152
+// shader 648: first used by step_551_pointwise_adam_D1_D1_classifier_weight_exp_avg
+const shader648 = `
+// pointwise f32[1,128,4,4] and 2 sibling(s)
+// threads 2048, workgroup 64; FLOPs 6144; bytes 65544
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -58034,38 +57885,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i1 * 16i + i2 * 4i + i3] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i1 * 16i + i2 * 4i + i3] - v_12);
+  b9[i1 * 16i + i2 * 4i + i3] = v_13;
 }
 `;
 
-// shader 658: first used by step_562_pointwise_D1_classifier
-const shader658 = `
-// pointwise f32[1,128,4,4]
-// threads 2048, workgroup 64; FLOPs 2048; bytes 32776
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 2048i) { return; }
-  let i1 = ((gi / 16i) % 128i);
-  let i2 = ((gi / 4i) % 4i);
-  let i3 = (gi % 4i);
-  let v_0 = (b1[i1 * 16i + i2 * 4i + i3] * b2[0i]);
-  let v_1 = sqrt(b3[i1 * 16i + i2 * 4i + i3]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i1 * 16i + i2 * 4i + i3] - v_4);
-  b5[i1 * 16i + i2 * 4i + i3] = v_5;
-}
-`;
-
-// shader 659: first used by step_563_sum_D1_classifier
-const shader659 = `
+// shader 649: first used by step_552_sum_D1_classifier
+const shader649 = `
 // sum over axes [0,2,3] of f32[1,1,1,2]: 1 outputs x 2 elements, 1 split(s)
 // threads 1, workgroup 64; FLOPs 2; bytes 12
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58082,16 +57913,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 660: first used by step_564_pointwise_adam_D1_D1_classifier_bias_exp_avg
-const shader660 = `
-// pointwise f32[1] and 1 sibling(s)
-// threads 1, workgroup 64; FLOPs 2; bytes 24
+// shader 650: first used by step_553_pointwise_adam_D1_D1_classifier_bias_exp_avg
+const shader650 = `
+// pointwise f32[1] and 2 sibling(s)
+// threads 1, workgroup 64; FLOPs 3; bytes 40
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -58106,187 +57941,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[0i] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[0i] - v_12);
+  b9[0i] = v_13;
 }
 `;
 
-// shader 661: first used by step_565_pointwise_D1_classifier
-const shader661 = `
-// pointwise f32[1]
-// threads 1, workgroup 64; FLOPs 1; bytes 24
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b1[0i] * b2[0i]);
-  let v_1 = sqrt(b3[0i]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[0i] - v_4);
-  b5[0i] = v_5;
-}
-`;
-
-// shader 662: first used by step_577_pointwise_D2_conv1
-const shader662 = `
-// pointwise f32[16] and 1 sibling(s)
-// threads 16, workgroup 64; FLOPs 32; bytes 520
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 16i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[(i0 % 16i)] * 0.011111111380159855f);
-  let v_8 = (v_7 * 0.10000000149011612f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = (v_9 * 0.8999999761581421f);
-  let v_11 = (b8[(i0 % 16i)] * 0.01587301678955555f);
-  let v_12 = (v_11 * 0.10000000149011612f);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
-}
-`;
-
-// shader 663: first used by step_583_pointwise_D2_conv2
-const shader663 = `
-// pointwise f32[32] and 1 sibling(s)
-// threads 32, workgroup 64; FLOPs 64; bytes 1032
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 32i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[(i0 % 32i)] * 0.0030959751456975937f);
-  let v_8 = (v_7 * 0.10000000149011612f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = (v_9 * 0.8999999761581421f);
-  let v_11 = (b8[(i0 % 32i)] * 0.004273504484444857f);
-  let v_12 = (v_11 * 0.10000000149011612f);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
-}
-`;
-
-// shader 664: first used by step_589_pointwise_D2_conv3
-const shader664 = `
-// pointwise f32[64] and 1 sibling(s)
-// threads 64, workgroup 64; FLOPs 128; bytes 2056
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[(i0 % 64i)] * 0.011111111380159855f);
-  let v_8 = (v_7 * 0.10000000149011612f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = (v_9 * 0.8999999761581421f);
-  let v_11 = (b8[(i0 % 64i)] * 0.01587301678955555f);
-  let v_12 = (v_11 * 0.10000000149011612f);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
-}
-`;
-
-// shader 665: first used by step_595_pointwise_D2_conv4
-const shader665 = `
-// pointwise f32[128] and 1 sibling(s)
-// threads 128, workgroup 64; FLOPs 256; bytes 4104
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
-@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 128i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-  let v_6 = (b6[i0] * 0.8999999761581421f);
-  let v_7 = (b7[(i0 % 128i)] * 0.011111111380159855f);
-  let v_8 = (v_7 * 0.10000000149011612f);
-  let v_9 = (v_6 + v_8);
-  let v_10 = (v_9 * 0.8999999761581421f);
-  let v_11 = (b8[(i0 % 128i)] * 0.01587301678955555f);
-  let v_12 = (v_11 * 0.10000000149011612f);
-  let v_13 = (v_10 + v_12);
-  b9[i0] = v_13;
-}
-`;
-
-// shader 666: first used by step_602_pointwise_G_bn1_running_mean
-const shader666 = `
+// shader 651: first used by step_580_pointwise_G_bn1_running_mean
+const shader651 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58310,8 +57976,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 667: first used by step_603_pointwise_G_conv1
-const shader667 = `
+// shader 652: first used by step_581_pointwise_G_conv1
+const shader652 = `
 // pointwise f32[1,8,25,34]
 // threads 6800 (8 per invocation), workgroup 64; FLOPs 6800; bytes 54432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58333,8 +57999,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 668: first used by step_604_sum_G_conv1_cpu
-const shader668 = `
+// shader 653: first used by step_582_sum_G_conv1_cpu
+const shader653 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,25,34]: 8 outputs x 850 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -58360,8 +58026,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 669: first used by step_604_sum_G_conv1
-const shader669 = `
+// shader 654: first used by step_582_sum_G_conv1
+const shader654 = `
 // sum over axes [0,2,3] of f32[1,8,25,34]: 8 outputs x 850 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 6800; bytes 27232
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58379,8 +58045,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 670: first used by step_605_pointwise_G_bn1_running_var
-const shader670 = `
+// shader 655: first used by step_583_pointwise_G_bn1_running_var
+const shader655 = `
 // pointwise f32[8] and 1 sibling(s)
 // threads 8, workgroup 64; FLOPs 16; bytes 256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58417,8 +58083,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 671: first used by step_606_pointwise_G_layer1_0_conv1
-const shader671 = `
+// shader 656: first used by step_584_pointwise_G_layer1_0_conv1
+const shader656 = `
 // pointwise f32[1,8,13,18]
 // threads 1872, workgroup 64; FLOPs 1872; bytes 15008
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58437,8 +58103,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 672: first used by step_607_sum_G_layer1_0_conv1_cpu
-const shader672 = `
+// shader 657: first used by step_585_sum_G_layer1_0_conv1_cpu
+const shader657 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,8,13,18]: 8 outputs x 234 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -58464,8 +58130,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 673: first used by step_607_sum_G_layer1_0_conv1
-const shader673 = `
+// shader 658: first used by step_585_sum_G_layer1_0_conv1
+const shader658 = `
 // sum over axes [0,2,3] of f32[1,8,13,18]: 8 outputs x 234 elements, 1 split(s)
 // threads 8, workgroup 64; FLOPs 1872; bytes 7520
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58483,8 +58149,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 674: first used by step_608_pointwise_G_layer1_0_bn1_running_var
-const shader674 = `
+// shader 659: first used by step_586_pointwise_G_layer1_0_bn1_running_var
+const shader659 = `
 // pointwise f32[8] and 1 sibling(s)
 // threads 8, workgroup 64; FLOPs 16; bytes 256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58521,8 +58187,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 675: first used by step_611_pointwise_G_layer1_0_bn2_running_var
-const shader675 = `
+// shader 660: first used by step_589_pointwise_G_layer1_0_bn2_running_var
+const shader660 = `
 // pointwise f32[8]
 // threads 8, workgroup 64; FLOPs 8; bytes 128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58546,8 +58212,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 676: first used by step_612_pointwise_G_layer1_0_conv3
-const shader676 = `
+// shader 661: first used by step_590_pointwise_G_layer1_0_bn3_running_mean
+const shader661 = `
+// pointwise f32[32]
+// threads 32, workgroup 64; FLOPs 32; bytes 512
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 32i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 32i)] * 0.0030959751456975937f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 32i)] * 0.004273504484444857f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 662: first used by step_591_pointwise_G_layer1_0_conv3
+const shader662 = `
 // pointwise f32[1,32,13,18]
 // threads 7488 (8 per invocation), workgroup 64; FLOPs 7488; bytes 60032
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58569,8 +58260,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 677: first used by step_613_sum_G_layer1_0_conv3_cpu
-const shader677 = `
+// shader 663: first used by step_592_sum_G_layer1_0_conv3_cpu
+const shader663 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,32,13,18]: 32 outputs x 234 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -58596,8 +58287,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 678: first used by step_613_sum_G_layer1_0_conv3
-const shader678 = `
+// shader 664: first used by step_592_sum_G_layer1_0_conv3
+const shader664 = `
 // sum over axes [0,2,3] of f32[1,32,13,18]: 32 outputs x 234 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 7488; bytes 30080
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58615,8 +58306,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 679: first used by step_614_pointwise_G_layer1_0_bn3_running_var
-const shader679 = `
+// shader 665: first used by step_593_pointwise_G_layer1_0_bn3_running_var
+const shader665 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58653,8 +58344,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 680: first used by step_617_pointwise_G_layer1_0_downsample_1_running_var
-const shader680 = `
+// shader 666: first used by step_596_pointwise_G_layer1_0_downsample_1_running_var
+const shader666 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58691,8 +58382,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 681: first used by step_618_pointwise_G_layer2_0_conv1
-const shader681 = `
+// shader 667: first used by step_597_pointwise_G_layer2_0_bn1_running_mean
+const shader667 = `
+// pointwise f32[16]
+// threads 16, workgroup 64; FLOPs 16; bytes 256
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 16i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 16i)] * 0.011111111380159855f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 16i)] * 0.01587301678955555f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 668: first used by step_598_pointwise_G_layer2_0_conv1
+const shader668 = `
 // pointwise f32[1,16,7,9]
 // threads 1008, workgroup 64; FLOPs 1008; bytes 8128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58711,8 +58427,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 682: first used by step_619_sum_G_layer2_0_conv1
-const shader682 = `
+// shader 669: first used by step_599_sum_G_layer2_0_conv1
+const shader669 = `
 // sum over axes [0,2,3] of f32[1,16,7,9]: 16 outputs x 63 elements, 1 split(s)
 // threads 16, workgroup 64; FLOPs 1008; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58730,8 +58446,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 683: first used by step_620_pointwise_G_layer2_0_bn1_running_var
-const shader683 = `
+// shader 670: first used by step_600_pointwise_G_layer2_0_bn1_running_var
+const shader670 = `
 // pointwise f32[16] and 1 sibling(s)
 // threads 16, workgroup 64; FLOPs 32; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58768,8 +58484,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 684: first used by step_623_pointwise_G_layer2_0_bn2_running_var
-const shader684 = `
+// shader 671: first used by step_603_pointwise_G_layer2_0_bn2_running_var
+const shader671 = `
 // pointwise f32[16]
 // threads 16, workgroup 64; FLOPs 16; bytes 256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58793,8 +58509,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 685: first used by step_624_pointwise_G_layer2_0_conv3
-const shader685 = `
+// shader 672: first used by step_604_pointwise_G_layer2_0_bn3_running_mean
+const shader672 = `
+// pointwise f32[64]
+// threads 64, workgroup 64; FLOPs 64; bytes 1024
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 64i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 64i)] * 0.011111111380159855f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 64i)] * 0.01587301678955555f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 673: first used by step_605_pointwise_G_layer2_0_conv3
+const shader673 = `
 // pointwise f32[1,64,7,9]
 // threads 4032, workgroup 64; FLOPs 4032; bytes 32512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58813,8 +58554,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 686: first used by step_625_sum_G_layer2_0_conv3
-const shader686 = `
+// shader 674: first used by step_606_sum_G_layer2_0_conv3
+const shader674 = `
 // sum over axes [0,2,3] of f32[1,64,7,9]: 64 outputs x 63 elements, 1 split(s)
 // threads 64, workgroup 64; FLOPs 4032; bytes 16384
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58832,8 +58573,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 687: first used by step_626_pointwise_G_layer2_0_bn3_running_var
-const shader687 = `
+// shader 675: first used by step_607_pointwise_G_layer2_0_bn3_running_var
+const shader675 = `
 // pointwise f32[64] and 1 sibling(s)
 // threads 64, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58870,8 +58611,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 688: first used by step_630_pointwise_G_layer3_0_conv1
-const shader688 = `
+// shader 676: first used by step_611_pointwise_G_layer3_0_conv1
+const shader676 = `
 // pointwise f32[1,32,7,9]
 // threads 2016, workgroup 64; FLOPs 2016; bytes 16256
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58890,8 +58631,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 689: first used by step_631_sum_G_layer3_0_conv1
-const shader689 = `
+// shader 677: first used by step_612_sum_G_layer3_0_conv1
+const shader677 = `
 // sum over axes [0,2,3] of f32[1,32,7,9]: 32 outputs x 63 elements, 1 split(s)
 // threads 32, workgroup 64; FLOPs 2016; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58909,8 +58650,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 690: first used by step_632_pointwise_G_layer3_0_bn1_running_var
-const shader690 = `
+// shader 678: first used by step_613_pointwise_G_layer3_0_bn1_running_var
+const shader678 = `
 // pointwise f32[32] and 1 sibling(s)
 // threads 32, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58947,8 +58688,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 691: first used by step_635_pointwise_G_layer3_0_bn2_running_var
-const shader691 = `
+// shader 679: first used by step_616_pointwise_G_layer3_0_bn2_running_var
+const shader679 = `
 // pointwise f32[32]
 // threads 32, workgroup 64; FLOPs 32; bytes 512
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58972,8 +58713,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 692: first used by step_636_pointwise_G_layer3_0_conv3
-const shader692 = `
+// shader 680: first used by step_617_pointwise_G_layer3_0_bn3_running_mean
+const shader680 = `
+// pointwise f32[128]
+// threads 128, workgroup 64; FLOPs 128; bytes 2048
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 128i) { return; }
+  let i0 = gi;
+  let v_0 = (b0[i0] * 0.8999999761581421f);
+  let v_1 = (b1[(i0 % 128i)] * 0.011111111380159855f);
+  let v_2 = (v_1 * 0.10000000149011612f);
+  let v_3 = (v_0 + v_2);
+  let v_4 = (v_3 * 0.8999999761581421f);
+  let v_5 = (b2[(i0 % 128i)] * 0.01587301678955555f);
+  let v_6 = (v_5 * 0.10000000149011612f);
+  let v_7 = (v_4 + v_6);
+  b3[i0] = v_7;
+}
+`;
+
+// shader 681: first used by step_618_pointwise_G_layer3_0_conv3
+const shader681 = `
 // pointwise f32[1,128,7,9]
 // threads 8064 (8 per invocation), workgroup 64; FLOPs 8064; bytes 65024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -58995,8 +58761,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 693: first used by step_637_sum_G_layer3_0_conv3
-const shader693 = `
+// shader 682: first used by step_619_sum_G_layer3_0_conv3
+const shader682 = `
 // sum over axes [0,2,3] of f32[1,128,7,9]: 128 outputs x 63 elements, 1 split(s)
 // threads 128, workgroup 64; FLOPs 8064; bytes 32768
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59014,8 +58780,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 694: first used by step_638_pointwise_G_layer3_0_bn3_running_var
-const shader694 = `
+// shader 683: first used by step_620_pointwise_G_layer3_0_bn3_running_var
+const shader683 = `
 // pointwise f32[128] and 1 sibling(s)
 // threads 128, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59052,8 +58818,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 695: first used by step_641_pointwise_G_layer3_0_downsample_1_running_var
-const shader695 = `
+// shader 684: first used by step_623_pointwise_G_layer3_0_downsample_1_running_var
+const shader684 = `
 // pointwise f32[128]
 // threads 128, workgroup 64; FLOPs 128; bytes 2048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59077,8 +58843,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 696: first used by step_647_pointwise_G_layer4_0_bn2_running_var
-const shader696 = `
+// shader 685: first used by step_629_pointwise_G_layer4_0_bn2_running_var
+const shader685 = `
 // pointwise f32[64]
 // threads 64, workgroup 64; FLOPs 64; bytes 1024
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59102,8 +58868,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 697: first used by step_648_pointwise_G_layer4_0_bn3_running_mean
-const shader697 = `
+// shader 686: first used by step_630_pointwise_G_layer4_0_bn3_running_mean
+const shader686 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59127,8 +58893,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 698: first used by step_649_pointwise_G_layer4_0_conv3
-const shader698 = `
+// shader 687: first used by step_631_pointwise_G_layer4_0_conv3
+const shader687 = `
 // pointwise f32[1,256,7,9]
 // threads 16128 (8 per invocation), workgroup 64; FLOPs 16128; bytes 130048
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59150,8 +58916,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 699: first used by step_650_sum_G_layer4_0_conv3
-const shader699 = `
+// shader 688: first used by step_632_sum_G_layer4_0_conv3
+const shader688 = `
 // sum over axes [0,2,3] of f32[1,256,7,9]: 256 outputs x 63 elements, 1 split(s)
 // threads 256, workgroup 64; FLOPs 16128; bytes 65536
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59169,8 +58935,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 700: first used by step_651_pointwise_G_layer4_0_bn3_running_var
-const shader700 = `
+// shader 689: first used by step_633_pointwise_G_layer4_0_bn3_running_var
+const shader689 = `
 // pointwise f32[256] and 1 sibling(s)
 // threads 256, workgroup 64; FLOPs 512; bytes 8192
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59207,8 +58973,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 701: first used by step_654_pointwise_G_layer4_0_downsample_1_running_var
-const shader701 = `
+// shader 690: first used by step_636_pointwise_G_layer4_0_downsample_1_running_var
+const shader690 = `
 // pointwise f32[256]
 // threads 256, workgroup 64; FLOPs 256; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -59235,10 +59001,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const module: GeneratedModule = {
     name: "parity-train-ls-gan",
     config: {"variant":"ls-gan","numClasses":19,"sourceSize":[65,71],"targetSize":[49,67],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.01,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":10,"lambdaSeg":0,"lambdaAdvTarget1":0,"lambdaAdvTarget2":10,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"LS","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
-    limits: {"maxStorageBufferBindingSize":524288,"maxBufferSize":8687360,"maxStorageBuffersPerShaderStage":10},
+    limits: {"maxStorageBufferBindingSize":524288,"maxBufferSize":8981504,"maxStorageBuffersPerShaderStage":10},
     arenas: [
       {"name":"persistent0","bytes":7036928,"kind":"persistent"},
-      {"name":"scratch0","bytes":8687360,"kind":"scratch"},
+      {"name":"scratch0","bytes":8981504,"kind":"scratch"},
     ],
     tensors: [
       {"name":"iteration","role":"input","shape":[],"dtype":"i32","bytes":4,"arena":0,"offset":0},
@@ -60060,93 +59826,82 @@ export const module: GeneratedModule = {
       { name: "step_515_pointwise_G_layer5_conv2d_list_0", wgsl: shader612 },
       { name: "step_516_sum_D1_conv1", wgsl: shader613 },
       { name: "step_517_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader614 },
-      { name: "step_518_pointwise_G_layer5_conv2d_list_0", wgsl: shader615 },
-      { name: "step_519_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader616 },
-      { name: "step_519_conv2dWeightGrad_D1_conv1", wgsl: shader617 },
-      { name: "step_521_pointwise_G_layer5_conv2d_list_1", wgsl: shader618 },
-      { name: "step_522_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader619 },
-      { name: "step_522_conv2dWeightGrad_D2_conv1", wgsl: shader620 },
-      { name: "step_523_pointwise_G_layer6_conv2d_list_0", wgsl: shader621 },
-      { name: "step_527_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader622 },
-      { name: "step_527_conv2dWeightGrad_D2_conv1", wgsl: shader623 },
-      { name: "step_530_pointwise_D1_classifier", wgsl: shader624 },
-      { name: "step_536_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader625 },
-      { name: "step_536_conv2dWeightGrad_D1_conv2", wgsl: shader626 },
-      { name: "step_537_pointwise_adam_D1_D1_conv1_weight_exp_avg", wgsl: shader627 },
-      { name: "step_538_pointwise_D1_conv1", wgsl: shader628 },
-      { name: "step_539_sum_D1_conv2_cpu", wgsl: shader629 },
-      { name: "step_539_sum_D1_conv2", wgsl: shader630 },
-      { name: "step_540_pointwise_adam_D1_D1_conv1_bias_exp_avg", wgsl: shader631 },
-      { name: "step_541_pointwise_D1_conv1", wgsl: shader632 },
-      { name: "step_542_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader633 },
-      { name: "step_542_conv2dWeightGrad_D1_conv1", wgsl: shader634 },
-      { name: "step_543_pointwise_adam_D1_D1_conv2_weight_exp_avg", wgsl: shader635 },
-      { name: "step_544_pointwise_D1_conv2", wgsl: shader636 },
-      { name: "step_545_sum_D1_conv3_cpu", wgsl: shader637 },
-      { name: "step_545_sum_D1_conv3", wgsl: shader638 },
-      { name: "step_546_pointwise_adam_D1_D1_conv2_bias_exp_avg", wgsl: shader639 },
-      { name: "step_547_pointwise_D1_conv2", wgsl: shader640 },
-      { name: "step_548_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader641 },
-      { name: "step_548_conv2dWeightGrad_D1_conv2", wgsl: shader642 },
-      { name: "step_549_pointwise_adam_D1_D1_conv3_weight_exp_avg", wgsl: shader643 },
-      { name: "step_550_pointwise_D1_conv3", wgsl: shader644 },
-      { name: "step_551_sum_D1_conv4", wgsl: shader645 },
-      { name: "step_552_pointwise_adam_D1_D1_conv3_bias_exp_avg", wgsl: shader646 },
-      { name: "step_553_pointwise_D1_conv3", wgsl: shader647 },
-      { name: "step_554_conv2dWeightGrad_D1_conv3_cpu", wgsl: shader648 },
-      { name: "step_554_conv2dWeightGrad_D1_conv3", wgsl: shader649 },
-      { name: "step_555_pointwise_adam_D1_D1_conv4_weight_exp_avg", wgsl: shader650 },
-      { name: "step_556_pointwise_D1_conv4", wgsl: shader651 },
-      { name: "step_557_sum_D1_classifier", wgsl: shader652 },
-      { name: "step_558_pointwise_adam_D1_D1_conv4_bias_exp_avg", wgsl: shader653 },
-      { name: "step_559_pointwise_D1_conv4", wgsl: shader654 },
-      { name: "step_560_conv2dWeightGrad_D1_conv4_cpu", wgsl: shader655 },
-      { name: "step_560_conv2dWeightGrad_D1_conv4", wgsl: shader656 },
-      { name: "step_561_pointwise_adam_D1_D1_classifier_weight_exp_avg", wgsl: shader657 },
-      { name: "step_562_pointwise_D1_classifier", wgsl: shader658 },
-      { name: "step_563_sum_D1_classifier", wgsl: shader659 },
-      { name: "step_564_pointwise_adam_D1_D1_classifier_bias_exp_avg", wgsl: shader660 },
-      { name: "step_565_pointwise_D1_classifier", wgsl: shader661 },
-      { name: "step_577_pointwise_D2_conv1", wgsl: shader662 },
-      { name: "step_583_pointwise_D2_conv2", wgsl: shader663 },
-      { name: "step_589_pointwise_D2_conv3", wgsl: shader664 },
-      { name: "step_595_pointwise_D2_conv4", wgsl: shader665 },
-      { name: "step_602_pointwise_G_bn1_running_mean", wgsl: shader666 },
-      { name: "step_603_pointwise_G_conv1", wgsl: shader667 },
-      { name: "step_604_sum_G_conv1_cpu", wgsl: shader668 },
-      { name: "step_604_sum_G_conv1", wgsl: shader669 },
-      { name: "step_605_pointwise_G_bn1_running_var", wgsl: shader670 },
-      { name: "step_606_pointwise_G_layer1_0_conv1", wgsl: shader671 },
-      { name: "step_607_sum_G_layer1_0_conv1_cpu", wgsl: shader672 },
-      { name: "step_607_sum_G_layer1_0_conv1", wgsl: shader673 },
-      { name: "step_608_pointwise_G_layer1_0_bn1_running_var", wgsl: shader674 },
-      { name: "step_611_pointwise_G_layer1_0_bn2_running_var", wgsl: shader675 },
-      { name: "step_612_pointwise_G_layer1_0_conv3", wgsl: shader676 },
-      { name: "step_613_sum_G_layer1_0_conv3_cpu", wgsl: shader677 },
-      { name: "step_613_sum_G_layer1_0_conv3", wgsl: shader678 },
-      { name: "step_614_pointwise_G_layer1_0_bn3_running_var", wgsl: shader679 },
-      { name: "step_617_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader680 },
-      { name: "step_618_pointwise_G_layer2_0_conv1", wgsl: shader681 },
-      { name: "step_619_sum_G_layer2_0_conv1", wgsl: shader682 },
-      { name: "step_620_pointwise_G_layer2_0_bn1_running_var", wgsl: shader683 },
-      { name: "step_623_pointwise_G_layer2_0_bn2_running_var", wgsl: shader684 },
-      { name: "step_624_pointwise_G_layer2_0_conv3", wgsl: shader685 },
-      { name: "step_625_sum_G_layer2_0_conv3", wgsl: shader686 },
-      { name: "step_626_pointwise_G_layer2_0_bn3_running_var", wgsl: shader687 },
-      { name: "step_630_pointwise_G_layer3_0_conv1", wgsl: shader688 },
-      { name: "step_631_sum_G_layer3_0_conv1", wgsl: shader689 },
-      { name: "step_632_pointwise_G_layer3_0_bn1_running_var", wgsl: shader690 },
-      { name: "step_635_pointwise_G_layer3_0_bn2_running_var", wgsl: shader691 },
-      { name: "step_636_pointwise_G_layer3_0_conv3", wgsl: shader692 },
-      { name: "step_637_sum_G_layer3_0_conv3", wgsl: shader693 },
-      { name: "step_638_pointwise_G_layer3_0_bn3_running_var", wgsl: shader694 },
-      { name: "step_641_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader695 },
-      { name: "step_647_pointwise_G_layer4_0_bn2_running_var", wgsl: shader696 },
-      { name: "step_648_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader697 },
-      { name: "step_649_pointwise_G_layer4_0_conv3", wgsl: shader698 },
-      { name: "step_650_sum_G_layer4_0_conv3", wgsl: shader699 },
-      { name: "step_651_pointwise_G_layer4_0_bn3_running_var", wgsl: shader700 },
-      { name: "step_654_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader701 },
+      { name: "step_518_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader615 },
+      { name: "step_518_conv2dWeightGrad_D1_conv1", wgsl: shader616 },
+      { name: "step_520_pointwise_G_layer5_conv2d_list_1", wgsl: shader617 },
+      { name: "step_521_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader618 },
+      { name: "step_521_conv2dWeightGrad_D2_conv1", wgsl: shader619 },
+      { name: "step_522_pointwise_G_layer6_conv2d_list_0", wgsl: shader620 },
+      { name: "step_525_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader621 },
+      { name: "step_525_conv2dWeightGrad_D2_conv1", wgsl: shader622 },
+      { name: "step_528_pointwise_D1_classifier", wgsl: shader623 },
+      { name: "step_534_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader624 },
+      { name: "step_534_conv2dWeightGrad_D1_conv2", wgsl: shader625 },
+      { name: "step_535_pointwise_adam_D1_D1_conv1_weight_exp_avg", wgsl: shader626 },
+      { name: "step_536_sum_D1_conv2_cpu", wgsl: shader627 },
+      { name: "step_536_sum_D1_conv2", wgsl: shader628 },
+      { name: "step_537_pointwise_adam_D1_D1_conv1_bias_exp_avg", wgsl: shader629 },
+      { name: "step_538_conv2dWeightGrad_D1_conv1_cpu", wgsl: shader630 },
+      { name: "step_538_conv2dWeightGrad_D1_conv1", wgsl: shader631 },
+      { name: "step_539_pointwise_adam_D1_D1_conv2_weight_exp_avg", wgsl: shader632 },
+      { name: "step_540_sum_D1_conv3_cpu", wgsl: shader633 },
+      { name: "step_540_sum_D1_conv3", wgsl: shader634 },
+      { name: "step_541_pointwise_adam_D1_D1_conv2_bias_exp_avg", wgsl: shader635 },
+      { name: "step_542_conv2dWeightGrad_D1_conv2_cpu", wgsl: shader636 },
+      { name: "step_542_conv2dWeightGrad_D1_conv2", wgsl: shader637 },
+      { name: "step_543_pointwise_adam_D1_D1_conv3_weight_exp_avg", wgsl: shader638 },
+      { name: "step_544_sum_D1_conv4", wgsl: shader639 },
+      { name: "step_545_pointwise_adam_D1_D1_conv3_bias_exp_avg", wgsl: shader640 },
+      { name: "step_546_conv2dWeightGrad_D1_conv3_cpu", wgsl: shader641 },
+      { name: "step_546_conv2dWeightGrad_D1_conv3", wgsl: shader642 },
+      { name: "step_547_pointwise_adam_D1_D1_conv4_weight_exp_avg", wgsl: shader643 },
+      { name: "step_548_sum_D1_classifier", wgsl: shader644 },
+      { name: "step_549_pointwise_adam_D1_D1_conv4_bias_exp_avg", wgsl: shader645 },
+      { name: "step_550_conv2dWeightGrad_D1_conv4_cpu", wgsl: shader646 },
+      { name: "step_550_conv2dWeightGrad_D1_conv4", wgsl: shader647 },
+      { name: "step_551_pointwise_adam_D1_D1_classifier_weight_exp_avg", wgsl: shader648 },
+      { name: "step_552_sum_D1_classifier", wgsl: shader649 },
+      { name: "step_553_pointwise_adam_D1_D1_classifier_bias_exp_avg", wgsl: shader650 },
+      { name: "step_580_pointwise_G_bn1_running_mean", wgsl: shader651 },
+      { name: "step_581_pointwise_G_conv1", wgsl: shader652 },
+      { name: "step_582_sum_G_conv1_cpu", wgsl: shader653 },
+      { name: "step_582_sum_G_conv1", wgsl: shader654 },
+      { name: "step_583_pointwise_G_bn1_running_var", wgsl: shader655 },
+      { name: "step_584_pointwise_G_layer1_0_conv1", wgsl: shader656 },
+      { name: "step_585_sum_G_layer1_0_conv1_cpu", wgsl: shader657 },
+      { name: "step_585_sum_G_layer1_0_conv1", wgsl: shader658 },
+      { name: "step_586_pointwise_G_layer1_0_bn1_running_var", wgsl: shader659 },
+      { name: "step_589_pointwise_G_layer1_0_bn2_running_var", wgsl: shader660 },
+      { name: "step_590_pointwise_G_layer1_0_bn3_running_mean", wgsl: shader661 },
+      { name: "step_591_pointwise_G_layer1_0_conv3", wgsl: shader662 },
+      { name: "step_592_sum_G_layer1_0_conv3_cpu", wgsl: shader663 },
+      { name: "step_592_sum_G_layer1_0_conv3", wgsl: shader664 },
+      { name: "step_593_pointwise_G_layer1_0_bn3_running_var", wgsl: shader665 },
+      { name: "step_596_pointwise_G_layer1_0_downsample_1_running_var", wgsl: shader666 },
+      { name: "step_597_pointwise_G_layer2_0_bn1_running_mean", wgsl: shader667 },
+      { name: "step_598_pointwise_G_layer2_0_conv1", wgsl: shader668 },
+      { name: "step_599_sum_G_layer2_0_conv1", wgsl: shader669 },
+      { name: "step_600_pointwise_G_layer2_0_bn1_running_var", wgsl: shader670 },
+      { name: "step_603_pointwise_G_layer2_0_bn2_running_var", wgsl: shader671 },
+      { name: "step_604_pointwise_G_layer2_0_bn3_running_mean", wgsl: shader672 },
+      { name: "step_605_pointwise_G_layer2_0_conv3", wgsl: shader673 },
+      { name: "step_606_sum_G_layer2_0_conv3", wgsl: shader674 },
+      { name: "step_607_pointwise_G_layer2_0_bn3_running_var", wgsl: shader675 },
+      { name: "step_611_pointwise_G_layer3_0_conv1", wgsl: shader676 },
+      { name: "step_612_sum_G_layer3_0_conv1", wgsl: shader677 },
+      { name: "step_613_pointwise_G_layer3_0_bn1_running_var", wgsl: shader678 },
+      { name: "step_616_pointwise_G_layer3_0_bn2_running_var", wgsl: shader679 },
+      { name: "step_617_pointwise_G_layer3_0_bn3_running_mean", wgsl: shader680 },
+      { name: "step_618_pointwise_G_layer3_0_conv3", wgsl: shader681 },
+      { name: "step_619_sum_G_layer3_0_conv3", wgsl: shader682 },
+      { name: "step_620_pointwise_G_layer3_0_bn3_running_var", wgsl: shader683 },
+      { name: "step_623_pointwise_G_layer3_0_downsample_1_running_var", wgsl: shader684 },
+      { name: "step_629_pointwise_G_layer4_0_bn2_running_var", wgsl: shader685 },
+      { name: "step_630_pointwise_G_layer4_0_bn3_running_mean", wgsl: shader686 },
+      { name: "step_631_pointwise_G_layer4_0_conv3", wgsl: shader687 },
+      { name: "step_632_sum_G_layer4_0_conv3", wgsl: shader688 },
+      { name: "step_633_pointwise_G_layer4_0_bn3_running_var", wgsl: shader689 },
+      { name: "step_636_pointwise_G_layer4_0_downsample_1_running_var", wgsl: shader690 },
     ],
     phases: [
     {
@@ -60155,625 +59910,625 @@ export const module: GeneratedModule = {
       dispatches: [
         dispatch("step_000_pointwise", [at(0, 0, 4), at(1, 0, 4)], { shader: 0, workgroups: [1,1,1] }),
         dispatch("step_001_pointwise", [at(1, 0, 4), at(1, 256, 4)], { shader: 1, workgroups: [1,1,1] }),
-        dispatch("step_002_pointwise", [at(1, 256, 4), at(1, 8685312, 4)], { shader: 2, workgroups: [1,1,1] }),
-        dispatch("step_003_pointwise", [at(1, 8685312, 4), at(1, 8685568, 4)], { shader: 3, workgroups: [1,1,1] }),
+        dispatch("step_002_pointwise", [at(1, 256, 4), at(1, 8979968, 4)], { shader: 2, workgroups: [1,1,1] }),
+        dispatch("step_003_pointwise", [at(1, 8979968, 4), at(1, 8980224, 4)], { shader: 3, workgroups: [1,1,1] }),
         dispatch("step_004_pointwise", [at(1, 0, 4), at(1, 512, 4)], { shader: 4, workgroups: [1,1,1] }),
-        dispatch("step_005_pointwise", [at(1, 256, 4), at(1, 512, 4), at(1, 8685824, 4)], { shader: 5, workgroups: [1,1,1] }),
-        dispatch("step_006_pointwise", [at(1, 512, 4), at(1, 8686080, 4)], { shader: 6, workgroups: [1,1,1] }),
-        dispatch("step_007_conv2d_G_conv1_pack", [at(0, 113920, 4704), at(1, 7937536, 6272)], { shader: 7, workgroups: [25,1,1] }),
-        dispatch("step_007_conv2d_G_conv1_packc", [at(0, 256, 55380), at(1, 5064960, 73840)], { shader: 8, workgroups: [73,1,1] }),
-        dispatch("step_007_conv2d_G_conv1", [at(1, 5064960, 73840), at(1, 7937536, 6272), at(1, 6212864, 38016)], { adapter: "cpu", features: ["subgroups"], shader: 9, workgroups: [38,1,1] }, { shader: 10, workgroups: [5,1,1] }),
-        dispatch("step_008_sum_G_conv1", [at(1, 6212864, 38016), at(1, 8682240, 32)], { adapter: "cpu", features: ["subgroups"], shader: 11, workgroups: [8,1,1] }, { shader: 12, workgroups: [1,1,1] }),
-        dispatch("step_009_sum_G_conv1", [at(1, 6212864, 38016), at(1, 8682240, 32), at(1, 5212160, 32)], { adapter: "cpu", features: ["subgroups"], shader: 13, workgroups: [8,1,1] }, { shader: 14, workgroups: [1,1,1] }),
-        dispatch("step_010_pointwise_G_conv1", [at(1, 6212864, 38016), at(1, 8682240, 32), at(1, 5212160, 32), at(1, 6353152, 38016)], { shader: 15, workgroups: [19,1,1] }),
-        dispatch("step_011_pointwise_G_bn1", [at(1, 6353152, 38016), at(0, 118784, 32), at(0, 119040, 32), at(1, 7066880, 38016)], { shader: 16, workgroups: [19,1,1] }),
-        dispatch("step_012_maxPool2d_G_bn1", [at(1, 7066880, 38016), at(1, 7238400, 10336)], { shader: 17, workgroups: [41,1,1] }),
-        dispatch("step_013_conv2d_G_layer1_0_conv1_pack", [at(0, 119808, 256), at(1, 7960320, 256)], { shader: 18, workgroups: [1,1,1] }),
-        dispatch("step_013_conv2d_G_layer1_0_conv1_packc", [at(1, 7238400, 10336), at(1, 0, 10336)], { shader: 19, workgroups: [11,1,1] }),
-        dispatch("step_013_conv2d_G_layer1_0_conv1", [at(1, 0, 10336), at(1, 7960320, 256), at(1, 6615808, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 20, workgroups: [11,1,1] }, { shader: 21, workgroups: [2,1,1] }),
-        dispatch("step_014_sum_G_layer1_0_conv1", [at(1, 6615808, 10336), at(1, 8682496, 32)], { adapter: "cpu", features: ["subgroups"], shader: 22, workgroups: [8,1,1] }, { shader: 23, workgroups: [1,1,1] }),
-        dispatch("step_015_sum_G_layer1_0_conv1", [at(1, 6615808, 10336), at(1, 8682496, 32), at(1, 6391296, 32)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [8,1,1] }, { shader: 25, workgroups: [1,1,1] }),
-        dispatch("step_016_pointwise_G_layer1_0_conv1", [at(1, 6615808, 10336), at(1, 8682496, 32), at(1, 6391296, 32), at(1, 7360256, 10336)], { shader: 26, workgroups: [41,1,1] }),
-        dispatch("step_017_pointwise_G_layer1_0_bn1", [at(1, 7360256, 10336), at(0, 120064, 32), at(0, 120320, 32), at(1, 7811584, 10336)], { shader: 27, workgroups: [41,1,1] }),
-        dispatch("step_018_conv2d_G_layer1_0_conv2_pack", [at(0, 121088, 2304), at(1, 7953920, 2304)], { shader: 28, workgroups: [9,1,1] }),
-        dispatch("step_018_conv2d_G_layer1_0_conv2_packc", [at(1, 7811584, 10336), at(1, 0, 10336)], { shader: 19, workgroups: [11,1,1] }),
-        dispatch("step_018_conv2d_G_layer1_0_conv2", [at(1, 0, 10336), at(1, 7953920, 2304), at(1, 6626304, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [11,1,1] }, { shader: 30, workgroups: [2,1,1] }),
-        dispatch("step_019_sum_G_layer1_0_conv2", [at(1, 6626304, 10336), at(1, 8682752, 32)], { adapter: "cpu", features: ["subgroups"], shader: 22, workgroups: [8,1,1] }, { shader: 23, workgroups: [1,1,1] }),
-        dispatch("step_020_sum_G_layer1_0_conv2", [at(1, 6626304, 10336), at(1, 8682752, 32), at(1, 6391552, 32)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [8,1,1] }, { shader: 25, workgroups: [1,1,1] }),
-        dispatch("step_021_pointwise_G_layer1_0_conv2", [at(1, 6626304, 10336), at(1, 8682752, 32), at(1, 6391552, 32), at(1, 7822080, 10336)], { shader: 26, workgroups: [41,1,1] }),
-        dispatch("step_022_pointwise_G_layer1_0_bn2", [at(1, 7822080, 10336), at(0, 123392, 32), at(0, 123648, 32), at(1, 7832576, 10336)], { shader: 27, workgroups: [41,1,1] }),
-        dispatch("step_023_conv2d_G_layer1_0_conv3_pack", [at(0, 124416, 1024), at(1, 7958272, 1024)], { shader: 31, workgroups: [4,1,1] }),
-        dispatch("step_023_conv2d_G_layer1_0_conv3_packc", [at(1, 7832576, 10336), at(1, 0, 10336)], { shader: 19, workgroups: [11,1,1] }),
-        dispatch("step_023_conv2d_G_layer1_0_conv3", [at(1, 0, 10336), at(1, 7958272, 1024), at(1, 6129920, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 32, workgroups: [11,1,1] }, { shader: 33, workgroups: [6,1,1] }),
-        dispatch("step_024_sum_G_layer1_0_conv3", [at(1, 6129920, 41344), at(1, 8674560, 128)], { adapter: "cpu", features: ["subgroups"], shader: 34, workgroups: [32,1,1] }, { shader: 35, workgroups: [1,1,1] }),
-        dispatch("step_025_sum_G_layer1_0_conv3", [at(1, 6129920, 41344), at(1, 8674560, 128), at(1, 5210624, 128)], { adapter: "cpu", features: ["subgroups"], shader: 36, workgroups: [32,1,1] }, { shader: 37, workgroups: [1,1,1] }),
-        dispatch("step_026_pointwise_G_layer1_0_conv3", [at(1, 6129920, 41344), at(1, 8674560, 128), at(1, 5210624, 128), at(1, 6760704, 41344)], { shader: 38, workgroups: [21,1,1] }),
-        dispatch("step_027_conv2d_G_layer1_0_downsample_0_pack", [at(0, 126464, 1024), at(1, 7959296, 1024)], { shader: 31, workgroups: [4,1,1] }),
-        dispatch("step_027_conv2d_G_layer1_0_downsample_0_packc", [at(1, 7238400, 10336), at(1, 0, 10336)], { shader: 19, workgroups: [11,1,1] }),
-        dispatch("step_027_conv2d_G_layer1_0_downsample_0", [at(1, 0, 10336), at(1, 7959296, 1024), at(1, 6171392, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 32, workgroups: [11,1,1] }, { shader: 33, workgroups: [6,1,1] }),
-        dispatch("step_028_sum_G_layer1_0_downsample_0", [at(1, 6171392, 41344), at(1, 8674816, 128)], { adapter: "cpu", features: ["subgroups"], shader: 34, workgroups: [32,1,1] }, { shader: 35, workgroups: [1,1,1] }),
-        dispatch("step_029_sum_G_layer1_0_downsample_0", [at(1, 6171392, 41344), at(1, 8674816, 128), at(1, 5210880, 128)], { adapter: "cpu", features: ["subgroups"], shader: 36, workgroups: [32,1,1] }, { shader: 37, workgroups: [1,1,1] }),
-        dispatch("step_030_pointwise_G_layer1_0_downsample_0", [at(1, 6171392, 41344), at(1, 8674816, 128), at(1, 5210880, 128), at(1, 6802176, 41344)], { shader: 38, workgroups: [21,1,1] }),
-        dispatch("step_031_pointwise_G_layer1_0_bn3", [at(1, 6760704, 41344), at(0, 125440, 128), at(0, 125696, 128), at(1, 6802176, 41344), at(0, 127488, 128), at(0, 127744, 128), at(1, 6894336, 41344)], { shader: 39, workgroups: [21,1,1] }),
-        dispatch("step_032_conv2d_G_layer2_0_conv1_pack", [at(0, 128512, 2048), at(1, 7956224, 2048)], { shader: 40, workgroups: [8,1,1] }),
-        dispatch("step_032_conv2d_G_layer2_0_conv1_packc", [at(1, 6894336, 41344), at(1, 0, 41344)], { shader: 41, workgroups: [41,1,1] }),
-        dispatch("step_032_conv2d_G_layer2_0_conv1", [at(1, 0, 41344), at(1, 7956224, 2048), at(1, 6689024, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 42, workgroups: [3,1,1] }, { shader: 43, workgroups: [1,1,1] }),
-        dispatch("step_033_sum_G_layer2_0_conv1", [at(1, 6689024, 5760), at(1, 8679680, 64)], { adapter: "cpu", features: ["subgroups"], shader: 44, workgroups: [16,1,1] }, { shader: 45, workgroups: [1,1,1] }),
-        dispatch("step_034_sum_G_layer2_0_conv1", [at(1, 6689024, 5760), at(1, 8679680, 64), at(1, 5211648, 64)], { adapter: "cpu", features: ["subgroups"], shader: 46, workgroups: [16,1,1] }, { shader: 47, workgroups: [1,1,1] }),
-        dispatch("step_035_pointwise_G_layer2_0_conv1", [at(1, 6689024, 5760), at(1, 8679680, 64), at(1, 5211648, 64), at(1, 7843072, 5760)], { shader: 48, workgroups: [23,1,1] }),
-        dispatch("step_036_pointwise_G_layer2_0_bn1", [at(1, 7843072, 5760), at(0, 130560, 64), at(0, 130816, 64), at(1, 7848960, 5760)], { shader: 49, workgroups: [23,1,1] }),
-        dispatch("step_037_conv2d_G_layer2_0_conv2_pack", [at(0, 131584, 9216), at(1, 7888640, 9216)], { shader: 50, workgroups: [36,1,1] }),
-        dispatch("step_037_conv2d_G_layer2_0_conv2_packc", [at(1, 7848960, 5760), at(1, 0, 5760)], { shader: 51, workgroups: [6,1,1] }),
-        dispatch("step_037_conv2d_G_layer2_0_conv2", [at(1, 0, 5760), at(1, 7888640, 9216), at(1, 6694912, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [3,1,1] }, { shader: 53, workgroups: [1,1,1] }),
-        dispatch("step_038_sum_G_layer2_0_conv2", [at(1, 6694912, 5760), at(1, 8679936, 64)], { adapter: "cpu", features: ["subgroups"], shader: 44, workgroups: [16,1,1] }, { shader: 45, workgroups: [1,1,1] }),
-        dispatch("step_039_sum_G_layer2_0_conv2", [at(1, 6694912, 5760), at(1, 8679936, 64), at(1, 5211904, 64)], { adapter: "cpu", features: ["subgroups"], shader: 46, workgroups: [16,1,1] }, { shader: 47, workgroups: [1,1,1] }),
-        dispatch("step_040_pointwise_G_layer2_0_conv2", [at(1, 6694912, 5760), at(1, 8679936, 64), at(1, 5211904, 64), at(1, 7854848, 5760)], { shader: 48, workgroups: [23,1,1] }),
-        dispatch("step_041_pointwise_G_layer2_0_bn2", [at(1, 7854848, 5760), at(0, 140800, 64), at(0, 141056, 64), at(1, 7943936, 5760)], { shader: 49, workgroups: [23,1,1] }),
-        dispatch("step_042_conv2d_G_layer2_0_conv3_pack", [at(0, 141824, 4096), at(1, 7949824, 4096)], { shader: 54, workgroups: [16,1,1] }),
-        dispatch("step_042_conv2d_G_layer2_0_conv3_packc", [at(1, 7943936, 5760), at(1, 0, 5760)], { shader: 51, workgroups: [6,1,1] }),
-        dispatch("step_042_conv2d_G_layer2_0_conv3", [at(1, 0, 5760), at(1, 7949824, 4096), at(1, 4889856, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 55, workgroups: [3,2,1] }, { shader: 56, workgroups: [3,1,1] }),
-        dispatch("step_043_sum_G_layer2_0_conv3", [at(1, 4889856, 23040), at(1, 8670208, 256)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [64,1,1] }, { shader: 58, workgroups: [1,1,1] }),
-        dispatch("step_044_sum_G_layer2_0_conv3", [at(1, 4889856, 23040), at(1, 8670208, 256), at(1, 5209600, 256)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [64,1,1] }, { shader: 60, workgroups: [1,1,1] }),
-        dispatch("step_045_pointwise_G_layer2_0_conv3", [at(1, 4889856, 23040), at(1, 8670208, 256), at(1, 5209600, 256), at(1, 5185024, 23040)], { shader: 61, workgroups: [12,1,1] }),
-        dispatch("step_046_conv2d_G_layer2_0_downsample_0_pack", [at(0, 146944, 8192), at(1, 7914240, 8192)], { shader: 62, workgroups: [32,1,1] }),
-        dispatch("step_046_conv2d_G_layer2_0_downsample_0_packc", [at(1, 6894336, 41344), at(1, 0, 41344)], { shader: 41, workgroups: [41,1,1] }),
-        dispatch("step_046_conv2d_G_layer2_0_downsample_0", [at(1, 0, 41344), at(1, 7914240, 8192), at(1, 6251008, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 63, workgroups: [3,2,1] }, { shader: 64, workgroups: [3,1,1] }),
-        dispatch("step_047_sum_G_layer2_0_downsample_0", [at(1, 6251008, 23040), at(1, 8670464, 256)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [64,1,1] }, { shader: 58, workgroups: [1,1,1] }),
-        dispatch("step_048_sum_G_layer2_0_downsample_0", [at(1, 6251008, 23040), at(1, 8670464, 256), at(1, 5209856, 256)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [64,1,1] }, { shader: 60, workgroups: [1,1,1] }),
-        dispatch("step_049_pointwise_G_layer2_0_downsample_0", [at(1, 6251008, 23040), at(1, 8670464, 256), at(1, 5209856, 256), at(1, 7105024, 23040)], { shader: 61, workgroups: [12,1,1] }),
-        dispatch("step_050_pointwise_G_layer2_0_bn3", [at(1, 5185024, 23040), at(0, 145920, 256), at(0, 146176, 256), at(1, 7105024, 23040), at(0, 155136, 256), at(0, 155392, 256), at(1, 7169280, 23040)], { shader: 65, workgroups: [12,1,1] }),
-        dispatch("step_051_conv2d_G_layer3_0_conv1_pack", [at(0, 156160, 8192), at(1, 7922432, 8192)], { shader: 66, workgroups: [32,1,1] }),
-        dispatch("step_051_conv2d_G_layer3_0_conv1_packc", [at(1, 7169280, 23040), at(1, 0, 23040)], { shader: 67, workgroups: [23,1,1] }),
-        dispatch("step_051_conv2d_G_layer3_0_conv1", [at(1, 0, 23040), at(1, 7922432, 8192), at(1, 6592768, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 68, workgroups: [3,1,1] }, { shader: 69, workgroups: [2,1,1] }),
-        dispatch("step_052_sum_G_layer3_0_conv1", [at(1, 6592768, 11520), at(1, 8675072, 128)], { adapter: "cpu", features: ["subgroups"], shader: 70, workgroups: [32,1,1] }, { shader: 71, workgroups: [1,1,1] }),
-        dispatch("step_053_sum_G_layer3_0_conv1", [at(1, 6592768, 11520), at(1, 8675072, 128), at(1, 5211136, 128)], { adapter: "cpu", features: ["subgroups"], shader: 72, workgroups: [32,1,1] }, { shader: 73, workgroups: [1,1,1] }),
-        dispatch("step_054_pointwise_G_layer3_0_conv1", [at(1, 6592768, 11520), at(1, 8675072, 128), at(1, 5211136, 128), at(1, 7337216, 11520)], { shader: 74, workgroups: [45,1,1] }),
-        dispatch("step_055_pointwise_G_layer3_0_bn1", [at(1, 7337216, 11520), at(0, 164352, 128), at(0, 164608, 128), at(1, 7348736, 11520)], { shader: 75, workgroups: [45,1,1] }),
-        dispatch("step_056_conv2d_G_layer3_0_conv2_pack", [at(0, 165376, 36864), at(1, 7132416, 36864)], { shader: 76, workgroups: [144,1,1] }),
-        dispatch("step_056_conv2d_G_layer3_0_conv2_packc", [at(1, 7348736, 11520), at(1, 0, 11520)], { shader: 77, workgroups: [12,1,1] }),
-        dispatch("step_056_conv2d_G_layer3_0_conv2", [at(1, 0, 11520), at(1, 7132416, 36864), at(1, 6604288, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [3,1,1] }, { shader: 79, workgroups: [2,1,1] }),
-        dispatch("step_057_sum_G_layer3_0_conv2", [at(1, 6604288, 11520), at(1, 8675328, 128)], { adapter: "cpu", features: ["subgroups"], shader: 70, workgroups: [32,1,1] }, { shader: 71, workgroups: [1,1,1] }),
-        dispatch("step_058_sum_G_layer3_0_conv2", [at(1, 6604288, 11520), at(1, 8675328, 128), at(1, 5211392, 128)], { adapter: "cpu", features: ["subgroups"], shader: 72, workgroups: [32,1,1] }, { shader: 73, workgroups: [1,1,1] }),
-        dispatch("step_059_pointwise_G_layer3_0_conv2", [at(1, 6604288, 11520), at(1, 8675328, 128), at(1, 5211392, 128), at(1, 7305472, 11520)], { shader: 74, workgroups: [45,1,1] }),
-        dispatch("step_060_pointwise_G_layer3_0_bn2", [at(1, 7305472, 11520), at(0, 202240, 128), at(0, 202496, 128), at(1, 7800064, 11520)], { shader: 75, workgroups: [45,1,1] }),
-        dispatch("step_061_conv2d_G_layer3_0_conv3_pack", [at(0, 203264, 16384), at(1, 7897856, 16384)], { shader: 80, workgroups: [64,1,1] }),
-        dispatch("step_061_conv2d_G_layer3_0_conv3_packc", [at(1, 7800064, 11520), at(1, 0, 11520)], { shader: 77, workgroups: [12,1,1] }),
-        dispatch("step_061_conv2d_G_layer3_0_conv3", [at(1, 0, 11520), at(1, 7897856, 16384), at(1, 4103680, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 81, workgroups: [3,4,1] }, { shader: 82, workgroups: [6,1,1] }),
-        dispatch("step_062_sum_G_layer3_0_conv3", [at(1, 4103680, 46080), at(1, 8665088, 512)], { adapter: "cpu", features: ["subgroups"], shader: 83, workgroups: [128,1,1] }, { shader: 84, workgroups: [2,1,1] }),
-        dispatch("step_063_sum_G_layer3_0_conv3", [at(1, 4103680, 46080), at(1, 8665088, 512), at(1, 4916992, 512)], { adapter: "cpu", features: ["subgroups"], shader: 85, workgroups: [128,1,1] }, { shader: 86, workgroups: [2,1,1] }),
-        dispatch("step_064_pointwise_G_layer3_0_conv3", [at(1, 4103680, 46080), at(1, 8665088, 512), at(1, 4916992, 512), at(1, 4843776, 46080)], { shader: 87, workgroups: [23,1,1] }),
-        dispatch("step_065_conv2d_G_layer3_0_downsample_0_pack", [at(0, 221696, 32768), at(1, 7249664, 32768)], { shader: 88, workgroups: [128,1,1] }),
-        dispatch("step_065_conv2d_G_layer3_0_downsample_0_packc", [at(1, 7169280, 23040), at(1, 0, 23040)], { shader: 67, workgroups: [23,1,1] }),
-        dispatch("step_065_conv2d_G_layer3_0_downsample_0", [at(1, 0, 23040), at(1, 7249664, 32768), at(1, 4149760, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 89, workgroups: [3,4,1] }, { shader: 90, workgroups: [6,1,1] }),
-        dispatch("step_066_sum_G_layer3_0_downsample_0", [at(1, 4149760, 46080), at(1, 8665600, 512)], { adapter: "cpu", features: ["subgroups"], shader: 83, workgroups: [128,1,1] }, { shader: 84, workgroups: [2,1,1] }),
-        dispatch("step_067_sum_G_layer3_0_downsample_0", [at(1, 4149760, 46080), at(1, 8665600, 512), at(1, 5209088, 512)], { adapter: "cpu", features: ["subgroups"], shader: 85, workgroups: [128,1,1] }, { shader: 86, workgroups: [2,1,1] }),
-        dispatch("step_068_pointwise_G_layer3_0_downsample_0", [at(1, 4149760, 46080), at(1, 8665600, 512), at(1, 5209088, 512), at(1, 5138944, 46080)], { shader: 87, workgroups: [23,1,1] }),
-        dispatch("step_069_pointwise_G_layer3_0_bn3", [at(1, 4843776, 46080), at(0, 219648, 512), at(0, 220160, 512), at(1, 5138944, 46080), at(0, 254464, 512), at(0, 254976, 512), at(1, 6848256, 46080)], { shader: 91, workgroups: [23,1,1] }),
-        dispatch("step_070_conv2d_G_layer5_conv2d_list_0_pack", [at(0, 643584, 87552), at(1, 6392064, 92160)], { shader: 92, workgroups: [360,1,1] }),
-        dispatch("step_070_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 6848256, 46080), at(1, 0, 46080)], { shader: 93, workgroups: [45,1,1] }),
-        dispatch("step_070_conv2d_G_layer5_conv2d_list_0", [at(1, 0, 46080), at(1, 6392064, 92160), at(0, 731136, 76), at(1, 6661376, 6840)], { adapter: "cpu", features: ["subgroups"], shader: 94, workgroups: [3,1,1] }, { shader: 95, workgroups: [2,1,1] }),
-        dispatch("step_071_conv2d_G_layer5_conv2d_list_1_pack", [at(0, 731392, 87552), at(1, 6484224, 92160)], { shader: 92, workgroups: [360,1,1] }),
-        dispatch("step_071_conv2d_G_layer5_conv2d_list_1_packc", [at(1, 6848256, 46080), at(1, 0, 46080)], { shader: 93, workgroups: [45,1,1] }),
-        dispatch("step_071_conv2d_G_layer5_conv2d_list_1", [at(1, 0, 46080), at(1, 6484224, 92160), at(0, 818944, 76), at(1, 6668288, 6840)], { adapter: "cpu", features: ["subgroups"], shader: 96, workgroups: [3,1,1] }, { shader: 97, workgroups: [2,1,1] }),
-        dispatch("step_072_conv2d_G_layer4_0_conv1_pack", [at(0, 256512, 32768), at(1, 7374080, 32768)], { shader: 98, workgroups: [128,1,1] }),
-        dispatch("step_072_conv2d_G_layer4_0_conv1_packc", [at(1, 6848256, 46080), at(1, 0, 46080)], { shader: 93, workgroups: [45,1,1] }),
-        dispatch("step_072_conv2d_G_layer4_0_conv1", [at(1, 0, 46080), at(1, 7374080, 32768), at(1, 6274048, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 99, workgroups: [3,2,1] }, { shader: 100, workgroups: [3,1,1] }),
-        dispatch("step_073_sum_G_layer4_0_conv1", [at(1, 6274048, 23040), at(1, 8670720, 256)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [64,1,1] }, { shader: 58, workgroups: [1,1,1] }),
-        dispatch("step_074_sum_G_layer4_0_conv1", [at(1, 6274048, 23040), at(1, 8670720, 256), at(1, 5210112, 256)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [64,1,1] }, { shader: 60, workgroups: [1,1,1] }),
-        dispatch("step_075_pointwise_G_layer4_0_conv1", [at(1, 6274048, 23040), at(1, 8670720, 256), at(1, 5210112, 256), at(1, 7192320, 23040)], { shader: 61, workgroups: [12,1,1] }),
-        dispatch("step_076_pointwise_G_layer4_0_bn1", [at(1, 7192320, 23040), at(0, 289280, 256), at(0, 289536, 256), at(1, 7215360, 23040)], { shader: 101, workgroups: [12,1,1] }),
-        dispatch("step_077_conv2d_G_layer4_0_conv2_pack", [at(0, 290304, 147456), at(1, 4917504, 147456)], { shader: 102, workgroups: [576,1,1] }),
-        dispatch("step_077_conv2d_G_layer4_0_conv2_packc", [at(1, 7215360, 23040), at(1, 0, 23040)], { shader: 67, workgroups: [23,1,1] }),
-        dispatch("step_077_conv2d_G_layer4_0_conv2", [at(1, 0, 23040), at(1, 4917504, 147456), at(1, 6297088, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 103, workgroups: [3,2,1] }, { shader: 104, workgroups: [3,1,1] }),
-        dispatch("step_078_sum_G_layer4_0_conv2", [at(1, 6297088, 23040), at(1, 8670976, 256)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [64,1,1] }, { shader: 58, workgroups: [1,1,1] }),
-        dispatch("step_079_sum_G_layer4_0_conv2", [at(1, 6297088, 23040), at(1, 8670976, 256), at(1, 5210368, 256)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [64,1,1] }, { shader: 60, workgroups: [1,1,1] }),
-        dispatch("step_080_pointwise_G_layer4_0_conv2", [at(1, 6297088, 23040), at(1, 8670976, 256), at(1, 5210368, 256), at(1, 7282432, 23040)], { shader: 61, workgroups: [12,1,1] }),
-        dispatch("step_081_pointwise_G_layer4_0_bn2", [at(1, 7282432, 23040), at(0, 437760, 256), at(0, 438016, 256), at(1, 7865600, 23040)], { shader: 101, workgroups: [12,1,1] }),
-        dispatch("step_082_conv2d_G_layer4_0_conv3_pack", [at(0, 438784, 65536), at(1, 6935808, 65536)], { shader: 105, workgroups: [256,1,1] }),
-        dispatch("step_082_conv2d_G_layer4_0_conv3_packc", [at(1, 7865600, 23040), at(1, 0, 23040)], { shader: 67, workgroups: [23,1,1] }),
-        dispatch("step_082_conv2d_G_layer4_0_conv3", [at(1, 0, 23040), at(1, 6935808, 65536), at(1, 3847680, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 106, workgroups: [3,8,1] }, { shader: 107, workgroups: [12,1,1] }),
-        dispatch("step_083_sum_G_layer4_0_conv3", [at(1, 3847680, 92160), at(1, 8654848, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 108, workgroups: [256,1,1] }, { shader: 109, workgroups: [4,1,1] }),
-        dispatch("step_084_sum_G_layer4_0_conv3", [at(1, 3847680, 92160), at(1, 8654848, 1024), at(1, 4915968, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 110, workgroups: [256,1,1] }, { shader: 111, workgroups: [4,1,1] }),
-        dispatch("step_085_pointwise_G_layer4_0_conv3", [at(1, 3847680, 92160), at(1, 8654848, 1024), at(1, 4915968, 1024), at(1, 4567296, 92160)], { shader: 112, workgroups: [45,1,1] }),
-        dispatch("step_086_conv2d_G_layer4_0_downsample_0_pack", [at(0, 508416, 131072), at(1, 5212416, 131072)], { shader: 113, workgroups: [512,1,1] }),
-        dispatch("step_086_conv2d_G_layer4_0_downsample_0_packc", [at(1, 6848256, 46080), at(1, 0, 46080)], { shader: 93, workgroups: [45,1,1] }),
-        dispatch("step_086_conv2d_G_layer4_0_downsample_0", [at(1, 0, 46080), at(1, 5212416, 131072), at(1, 3939840, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 114, workgroups: [3,8,1] }, { shader: 115, workgroups: [12,1,1] }),
-        dispatch("step_087_sum_G_layer4_0_downsample_0", [at(1, 3939840, 92160), at(1, 8655872, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 108, workgroups: [256,1,1] }, { shader: 109, workgroups: [4,1,1] }),
-        dispatch("step_088_sum_G_layer4_0_downsample_0", [at(1, 3939840, 92160), at(1, 8655872, 1024), at(1, 5208064, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 110, workgroups: [256,1,1] }, { shader: 111, workgroups: [4,1,1] }),
-        dispatch("step_089_pointwise_G_layer4_0_downsample_0", [at(1, 3939840, 92160), at(1, 8655872, 1024), at(1, 5208064, 1024), at(1, 4659456, 92160)], { shader: 112, workgroups: [45,1,1] }),
-        dispatch("step_090_pointwise_G_layer4_0_bn3", [at(1, 4567296, 92160), at(0, 504320, 1024), at(0, 505344, 1024), at(1, 4659456, 92160), at(0, 639488, 1024), at(0, 640512, 1024), at(1, 4751616, 92160)], { shader: 116, workgroups: [45,1,1] }),
+        dispatch("step_005_pointwise", [at(1, 256, 4), at(1, 512, 4), at(1, 8980480, 4)], { shader: 5, workgroups: [1,1,1] }),
+        dispatch("step_006_pointwise", [at(1, 512, 4), at(1, 8980736, 4)], { shader: 6, workgroups: [1,1,1] }),
+        dispatch("step_007_conv2d_G_conv1_pack", [at(0, 113920, 4704), at(1, 8140800, 6272)], { shader: 7, workgroups: [25,1,1] }),
+        dispatch("step_007_conv2d_G_conv1_packc", [at(0, 256, 55380), at(1, 5396736, 73840)], { shader: 8, workgroups: [73,1,1] }),
+        dispatch("step_007_conv2d_G_conv1", [at(1, 5396736, 73840), at(1, 8140800, 6272), at(1, 4650240, 38016)], { adapter: "cpu", features: ["subgroups"], shader: 9, workgroups: [38,1,1] }, { shader: 10, workgroups: [5,1,1] }),
+        dispatch("step_008_sum_G_conv1", [at(1, 4650240, 38016), at(1, 8976896, 32)], { adapter: "cpu", features: ["subgroups"], shader: 11, workgroups: [8,1,1] }, { shader: 12, workgroups: [1,1,1] }),
+        dispatch("step_009_sum_G_conv1", [at(1, 4650240, 38016), at(1, 8976896, 32), at(1, 5540864, 32)], { adapter: "cpu", features: ["subgroups"], shader: 13, workgroups: [8,1,1] }, { shader: 14, workgroups: [1,1,1] }),
+        dispatch("step_010_pointwise_G_conv1", [at(1, 4650240, 38016), at(1, 8976896, 32), at(1, 5540864, 32), at(1, 7041792, 38016)], { shader: 15, workgroups: [19,1,1] }),
+        dispatch("step_011_pointwise_G_bn1", [at(1, 7041792, 38016), at(0, 118784, 32), at(0, 119040, 32), at(1, 7133952, 38016)], { shader: 16, workgroups: [19,1,1] }),
+        dispatch("step_012_maxPool2d_G_bn1", [at(1, 7133952, 38016), at(1, 7478016, 10336)], { shader: 17, workgroups: [41,1,1] }),
+        dispatch("step_013_conv2d_G_layer1_0_conv1_pack", [at(0, 119808, 256), at(1, 7539456, 256)], { shader: 18, workgroups: [1,1,1] }),
+        dispatch("step_013_conv2d_G_layer1_0_conv1_packc", [at(1, 7478016, 10336), at(1, 0, 10336)], { shader: 19, workgroups: [11,1,1] }),
+        dispatch("step_013_conv2d_G_layer1_0_conv1", [at(1, 0, 10336), at(1, 7539456, 256), at(1, 6533888, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 20, workgroups: [11,1,1] }, { shader: 21, workgroups: [2,1,1] }),
+        dispatch("step_014_sum_G_layer1_0_conv1", [at(1, 6533888, 10336), at(1, 8977152, 32)], { adapter: "cpu", features: ["subgroups"], shader: 22, workgroups: [8,1,1] }, { shader: 23, workgroups: [1,1,1] }),
+        dispatch("step_015_sum_G_layer1_0_conv1", [at(1, 6533888, 10336), at(1, 8977152, 32), at(1, 5541120, 32)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [8,1,1] }, { shader: 25, workgroups: [1,1,1] }),
+        dispatch("step_016_pointwise_G_layer1_0_conv1", [at(1, 6533888, 10336), at(1, 8977152, 32), at(1, 5541120, 32), at(1, 7689728, 10336)], { shader: 26, workgroups: [41,1,1] }),
+        dispatch("step_017_pointwise_G_layer1_0_bn1", [at(1, 7689728, 10336), at(0, 120064, 32), at(0, 120320, 32), at(1, 7700224, 10336)], { shader: 27, workgroups: [41,1,1] }),
+        dispatch("step_018_conv2d_G_layer1_0_conv2_pack", [at(0, 121088, 2304), at(1, 8151296, 2304)], { shader: 28, workgroups: [9,1,1] }),
+        dispatch("step_018_conv2d_G_layer1_0_conv2_packc", [at(1, 7700224, 10336), at(1, 0, 10336)], { shader: 19, workgroups: [11,1,1] }),
+        dispatch("step_018_conv2d_G_layer1_0_conv2", [at(1, 0, 10336), at(1, 8151296, 2304), at(1, 6544384, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 29, workgroups: [11,1,1] }, { shader: 30, workgroups: [2,1,1] }),
+        dispatch("step_019_sum_G_layer1_0_conv2", [at(1, 6544384, 10336), at(1, 8977408, 32)], { adapter: "cpu", features: ["subgroups"], shader: 22, workgroups: [8,1,1] }, { shader: 23, workgroups: [1,1,1] }),
+        dispatch("step_020_sum_G_layer1_0_conv2", [at(1, 6544384, 10336), at(1, 8977408, 32), at(1, 5541376, 32)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [8,1,1] }, { shader: 25, workgroups: [1,1,1] }),
+        dispatch("step_021_pointwise_G_layer1_0_conv2", [at(1, 6544384, 10336), at(1, 8977408, 32), at(1, 5541376, 32), at(1, 8054272, 10336)], { shader: 26, workgroups: [41,1,1] }),
+        dispatch("step_022_pointwise_G_layer1_0_bn2", [at(1, 8054272, 10336), at(0, 123392, 32), at(0, 123648, 32), at(1, 8064768, 10336)], { shader: 27, workgroups: [41,1,1] }),
+        dispatch("step_023_conv2d_G_layer1_0_conv3_pack", [at(0, 124416, 1024), at(1, 7538432, 1024)], { shader: 31, workgroups: [4,1,1] }),
+        dispatch("step_023_conv2d_G_layer1_0_conv3_packc", [at(1, 8064768, 10336), at(1, 0, 10336)], { shader: 19, workgroups: [11,1,1] }),
+        dispatch("step_023_conv2d_G_layer1_0_conv3", [at(1, 0, 10336), at(1, 7538432, 1024), at(1, 4567296, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 32, workgroups: [11,1,1] }, { shader: 33, workgroups: [6,1,1] }),
+        dispatch("step_024_sum_G_layer1_0_conv3", [at(1, 4567296, 41344), at(1, 8969984, 128)], { adapter: "cpu", features: ["subgroups"], shader: 34, workgroups: [32,1,1] }, { shader: 35, workgroups: [1,1,1] }),
+        dispatch("step_025_sum_G_layer1_0_conv3", [at(1, 4567296, 41344), at(1, 8969984, 128), at(1, 5101312, 128)], { adapter: "cpu", features: ["subgroups"], shader: 36, workgroups: [32,1,1] }, { shader: 37, workgroups: [1,1,1] }),
+        dispatch("step_026_pointwise_G_layer1_0_conv3", [at(1, 4567296, 41344), at(1, 8969984, 128), at(1, 5101312, 128), at(1, 6638848, 41344)], { shader: 38, workgroups: [21,1,1] }),
+        dispatch("step_027_conv2d_G_layer1_0_downsample_0_pack", [at(0, 126464, 1024), at(1, 8155648, 1024)], { shader: 31, workgroups: [4,1,1] }),
+        dispatch("step_027_conv2d_G_layer1_0_downsample_0_packc", [at(1, 7478016, 10336), at(1, 0, 10336)], { shader: 19, workgroups: [11,1,1] }),
+        dispatch("step_027_conv2d_G_layer1_0_downsample_0", [at(1, 0, 10336), at(1, 8155648, 1024), at(1, 4608768, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 32, workgroups: [11,1,1] }, { shader: 33, workgroups: [6,1,1] }),
+        dispatch("step_028_sum_G_layer1_0_downsample_0", [at(1, 4608768, 41344), at(1, 8970240, 128)], { adapter: "cpu", features: ["subgroups"], shader: 34, workgroups: [32,1,1] }, { shader: 35, workgroups: [1,1,1] }),
+        dispatch("step_029_sum_G_layer1_0_downsample_0", [at(1, 4608768, 41344), at(1, 8970240, 128), at(1, 5101568, 128)], { adapter: "cpu", features: ["subgroups"], shader: 36, workgroups: [32,1,1] }, { shader: 37, workgroups: [1,1,1] }),
+        dispatch("step_030_pointwise_G_layer1_0_downsample_0", [at(1, 4608768, 41344), at(1, 8970240, 128), at(1, 5101568, 128), at(1, 6680320, 41344)], { shader: 38, workgroups: [21,1,1] }),
+        dispatch("step_031_pointwise_G_layer1_0_bn3", [at(1, 6638848, 41344), at(0, 125440, 128), at(0, 125696, 128), at(1, 6680320, 41344), at(0, 127488, 128), at(0, 127744, 128), at(1, 7000320, 41344)], { shader: 39, workgroups: [21,1,1] }),
+        dispatch("step_032_conv2d_G_layer2_0_conv1_pack", [at(0, 128512, 2048), at(1, 8153600, 2048)], { shader: 40, workgroups: [8,1,1] }),
+        dispatch("step_032_conv2d_G_layer2_0_conv1_packc", [at(1, 7000320, 41344), at(1, 0, 41344)], { shader: 41, workgroups: [41,1,1] }),
+        dispatch("step_032_conv2d_G_layer2_0_conv1", [at(1, 0, 41344), at(1, 8153600, 2048), at(1, 6598912, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 42, workgroups: [3,1,1] }, { shader: 43, workgroups: [1,1,1] }),
+        dispatch("step_033_sum_G_layer2_0_conv1", [at(1, 6598912, 5760), at(1, 8974336, 64)], { adapter: "cpu", features: ["subgroups"], shader: 44, workgroups: [16,1,1] }, { shader: 45, workgroups: [1,1,1] }),
+        dispatch("step_034_sum_G_layer2_0_conv1", [at(1, 6598912, 5760), at(1, 8974336, 64), at(1, 5540352, 64)], { adapter: "cpu", features: ["subgroups"], shader: 46, workgroups: [16,1,1] }, { shader: 47, workgroups: [1,1,1] }),
+        dispatch("step_035_pointwise_G_layer2_0_conv1", [at(1, 6598912, 5760), at(1, 8974336, 64), at(1, 5540352, 64), at(1, 7079936, 5760)], { shader: 48, workgroups: [23,1,1] }),
+        dispatch("step_036_pointwise_G_layer2_0_bn1", [at(1, 7079936, 5760), at(0, 130560, 64), at(0, 130816, 64), at(1, 7364096, 5760)], { shader: 49, workgroups: [23,1,1] }),
+        dispatch("step_037_conv2d_G_layer2_0_conv2_pack", [at(0, 131584, 9216), at(1, 8108288, 9216)], { shader: 50, workgroups: [36,1,1] }),
+        dispatch("step_037_conv2d_G_layer2_0_conv2_packc", [at(1, 7364096, 5760), at(1, 0, 5760)], { shader: 51, workgroups: [6,1,1] }),
+        dispatch("step_037_conv2d_G_layer2_0_conv2", [at(1, 0, 5760), at(1, 8108288, 9216), at(1, 6604800, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 52, workgroups: [3,1,1] }, { shader: 53, workgroups: [1,1,1] }),
+        dispatch("step_038_sum_G_layer2_0_conv2", [at(1, 6604800, 5760), at(1, 8974592, 64)], { adapter: "cpu", features: ["subgroups"], shader: 44, workgroups: [16,1,1] }, { shader: 45, workgroups: [1,1,1] }),
+        dispatch("step_039_sum_G_layer2_0_conv2", [at(1, 6604800, 5760), at(1, 8974592, 64), at(1, 5540608, 64)], { adapter: "cpu", features: ["subgroups"], shader: 46, workgroups: [16,1,1] }, { shader: 47, workgroups: [1,1,1] }),
+        dispatch("step_040_pointwise_G_layer2_0_conv2", [at(1, 6604800, 5760), at(1, 8974592, 64), at(1, 5540608, 64), at(1, 8075264, 5760)], { shader: 48, workgroups: [23,1,1] }),
+        dispatch("step_041_pointwise_G_layer2_0_bn2", [at(1, 8075264, 5760), at(0, 140800, 64), at(0, 141056, 64), at(1, 8081152, 5760)], { shader: 49, workgroups: [23,1,1] }),
+        dispatch("step_042_conv2d_G_layer2_0_conv3_pack", [at(0, 141824, 4096), at(1, 8147200, 4096)], { shader: 54, workgroups: [16,1,1] }),
+        dispatch("step_042_conv2d_G_layer2_0_conv3_packc", [at(1, 8081152, 5760), at(1, 0, 5760)], { shader: 51, workgroups: [6,1,1] }),
+        dispatch("step_042_conv2d_G_layer2_0_conv3", [at(1, 0, 5760), at(1, 8147200, 4096), at(1, 4723200, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 55, workgroups: [3,2,1] }, { shader: 56, workgroups: [3,1,1] }),
+        dispatch("step_043_sum_G_layer2_0_conv3", [at(1, 4723200, 23040), at(1, 8966144, 256)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [64,1,1] }, { shader: 58, workgroups: [1,1,1] }),
+        dispatch("step_044_sum_G_layer2_0_conv3", [at(1, 4723200, 23040), at(1, 8966144, 256), at(1, 5100288, 256)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [64,1,1] }, { shader: 60, workgroups: [1,1,1] }),
+        dispatch("step_045_pointwise_G_layer2_0_conv3", [at(1, 4723200, 23040), at(1, 8966144, 256), at(1, 5100288, 256), at(1, 5074176, 23040)], { shader: 61, workgroups: [12,1,1] }),
+        dispatch("step_046_conv2d_G_layer2_0_downsample_0_pack", [at(0, 146944, 8192), at(1, 8117504, 8192)], { shader: 62, workgroups: [32,1,1] }),
+        dispatch("step_046_conv2d_G_layer2_0_downsample_0_packc", [at(1, 7000320, 41344), at(1, 0, 41344)], { shader: 41, workgroups: [41,1,1] }),
+        dispatch("step_046_conv2d_G_layer2_0_downsample_0", [at(1, 0, 41344), at(1, 8117504, 8192), at(1, 5318912, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 63, workgroups: [3,2,1] }, { shader: 64, workgroups: [3,1,1] }),
+        dispatch("step_047_sum_G_layer2_0_downsample_0", [at(1, 5318912, 23040), at(1, 8966400, 256)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [64,1,1] }, { shader: 58, workgroups: [1,1,1] }),
+        dispatch("step_048_sum_G_layer2_0_downsample_0", [at(1, 5318912, 23040), at(1, 8966400, 256), at(1, 5100544, 256)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [64,1,1] }, { shader: 60, workgroups: [1,1,1] }),
+        dispatch("step_049_pointwise_G_layer2_0_downsample_0", [at(1, 5318912, 23040), at(1, 8966400, 256), at(1, 5100544, 256), at(1, 5516800, 23040)], { shader: 61, workgroups: [12,1,1] }),
+        dispatch("step_050_pointwise_G_layer2_0_bn3", [at(1, 5074176, 23040), at(0, 145920, 256), at(0, 146176, 256), at(1, 5516800, 23040), at(0, 155136, 256), at(0, 155392, 256), at(1, 7306496, 23040)], { shader: 65, workgroups: [12,1,1] }),
+        dispatch("step_051_conv2d_G_layer3_0_conv1_pack", [at(0, 156160, 8192), at(1, 8125696, 8192)], { shader: 66, workgroups: [32,1,1] }),
+        dispatch("step_051_conv2d_G_layer3_0_conv1_packc", [at(1, 7306496, 23040), at(1, 0, 23040)], { shader: 67, workgroups: [23,1,1] }),
+        dispatch("step_051_conv2d_G_layer3_0_conv1", [at(1, 0, 23040), at(1, 8125696, 8192), at(1, 6510848, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 68, workgroups: [3,1,1] }, { shader: 69, workgroups: [2,1,1] }),
+        dispatch("step_052_sum_G_layer3_0_conv1", [at(1, 6510848, 11520), at(1, 8970496, 128)], { adapter: "cpu", features: ["subgroups"], shader: 70, workgroups: [32,1,1] }, { shader: 71, workgroups: [1,1,1] }),
+        dispatch("step_053_sum_G_layer3_0_conv1", [at(1, 6510848, 11520), at(1, 8970496, 128), at(1, 5539840, 128)], { adapter: "cpu", features: ["subgroups"], shader: 72, workgroups: [32,1,1] }, { shader: 73, workgroups: [1,1,1] }),
+        dispatch("step_054_pointwise_G_layer3_0_conv1", [at(1, 6510848, 11520), at(1, 8970496, 128), at(1, 5539840, 128), at(1, 7352576, 11520)], { shader: 74, workgroups: [45,1,1] }),
+        dispatch("step_055_pointwise_G_layer3_0_bn1", [at(1, 7352576, 11520), at(0, 164352, 128), at(0, 164608, 128), at(1, 7678208, 11520)], { shader: 75, workgroups: [45,1,1] }),
+        dispatch("step_056_conv2d_G_layer3_0_conv2_pack", [at(0, 165376, 36864), at(1, 7372032, 36864)], { shader: 76, workgroups: [144,1,1] }),
+        dispatch("step_056_conv2d_G_layer3_0_conv2_packc", [at(1, 7678208, 11520), at(1, 0, 11520)], { shader: 77, workgroups: [12,1,1] }),
+        dispatch("step_056_conv2d_G_layer3_0_conv2", [at(1, 0, 11520), at(1, 7372032, 36864), at(1, 6522368, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 78, workgroups: [3,1,1] }, { shader: 79, workgroups: [2,1,1] }),
+        dispatch("step_057_sum_G_layer3_0_conv2", [at(1, 6522368, 11520), at(1, 8970752, 128)], { adapter: "cpu", features: ["subgroups"], shader: 70, workgroups: [32,1,1] }, { shader: 71, workgroups: [1,1,1] }),
+        dispatch("step_058_sum_G_layer3_0_conv2", [at(1, 6522368, 11520), at(1, 8970752, 128), at(1, 5540096, 128)], { adapter: "cpu", features: ["subgroups"], shader: 72, workgroups: [32,1,1] }, { shader: 73, workgroups: [1,1,1] }),
+        dispatch("step_059_pointwise_G_layer3_0_conv2", [at(1, 6522368, 11520), at(1, 8970752, 128), at(1, 5540096, 128), at(1, 7638272, 11520)], { shader: 74, workgroups: [45,1,1] }),
+        dispatch("step_060_pointwise_G_layer3_0_bn2", [at(1, 7638272, 11520), at(0, 202240, 128), at(0, 202496, 128), at(1, 8042752, 11520)], { shader: 75, workgroups: [45,1,1] }),
+        dispatch("step_061_conv2d_G_layer3_0_conv3_pack", [at(0, 203264, 16384), at(1, 7522048, 16384)], { shader: 80, workgroups: [64,1,1] }),
+        dispatch("step_061_conv2d_G_layer3_0_conv3_packc", [at(1, 8042752, 11520), at(1, 0, 11520)], { shader: 77, workgroups: [12,1,1] }),
+        dispatch("step_061_conv2d_G_layer3_0_conv3", [at(1, 0, 11520), at(1, 7522048, 16384), at(1, 4103680, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 81, workgroups: [3,4,1] }, { shader: 82, workgroups: [6,1,1] }),
+        dispatch("step_062_sum_G_layer3_0_conv3", [at(1, 4103680, 46080), at(1, 8962048, 512)], { adapter: "cpu", features: ["subgroups"], shader: 83, workgroups: [128,1,1] }, { shader: 84, workgroups: [2,1,1] }),
+        dispatch("step_063_sum_G_layer3_0_conv3", [at(1, 4103680, 46080), at(1, 8962048, 512), at(1, 5099264, 512)], { adapter: "cpu", features: ["subgroups"], shader: 85, workgroups: [128,1,1] }, { shader: 86, workgroups: [2,1,1] }),
+        dispatch("step_064_pointwise_G_layer3_0_conv3", [at(1, 4103680, 46080), at(1, 8962048, 512), at(1, 5099264, 512), at(1, 5028096, 46080)], { shader: 87, workgroups: [23,1,1] }),
+        dispatch("step_065_conv2d_G_layer3_0_downsample_0_pack", [at(0, 221696, 32768), at(1, 7489280, 32768)], { shader: 88, workgroups: [128,1,1] }),
+        dispatch("step_065_conv2d_G_layer3_0_downsample_0_packc", [at(1, 7306496, 23040), at(1, 0, 23040)], { shader: 67, workgroups: [23,1,1] }),
+        dispatch("step_065_conv2d_G_layer3_0_downsample_0", [at(1, 0, 23040), at(1, 7489280, 32768), at(1, 4149760, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 89, workgroups: [3,4,1] }, { shader: 90, workgroups: [6,1,1] }),
+        dispatch("step_066_sum_G_layer3_0_downsample_0", [at(1, 4149760, 46080), at(1, 8962560, 512)], { adapter: "cpu", features: ["subgroups"], shader: 83, workgroups: [128,1,1] }, { shader: 84, workgroups: [2,1,1] }),
+        dispatch("step_067_sum_G_layer3_0_downsample_0", [at(1, 4149760, 46080), at(1, 8962560, 512), at(1, 5099776, 512)], { adapter: "cpu", features: ["subgroups"], shader: 85, workgroups: [128,1,1] }, { shader: 86, workgroups: [2,1,1] }),
+        dispatch("step_068_pointwise_G_layer3_0_downsample_0", [at(1, 4149760, 46080), at(1, 8962560, 512), at(1, 5099776, 512), at(1, 5470720, 46080)], { shader: 87, workgroups: [23,1,1] }),
+        dispatch("step_069_pointwise_G_layer3_0_bn3", [at(1, 5028096, 46080), at(0, 219648, 512), at(0, 220160, 512), at(1, 5470720, 46080), at(0, 254464, 512), at(0, 254976, 512), at(1, 7087872, 46080)], { shader: 91, workgroups: [23,1,1] }),
+        dispatch("step_070_conv2d_G_layer5_conv2d_list_0_pack", [at(0, 643584, 87552), at(1, 6723840, 92160)], { shader: 92, workgroups: [360,1,1] }),
+        dispatch("step_070_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 7087872, 46080), at(1, 0, 46080)], { shader: 93, workgroups: [45,1,1] }),
+        dispatch("step_070_conv2d_G_layer5_conv2d_list_0", [at(1, 0, 46080), at(1, 6723840, 92160), at(0, 731136, 76), at(1, 6571264, 6840)], { adapter: "cpu", features: ["subgroups"], shader: 94, workgroups: [3,1,1] }, { shader: 95, workgroups: [2,1,1] }),
+        dispatch("step_071_conv2d_G_layer5_conv2d_list_1_pack", [at(0, 731392, 87552), at(1, 6816000, 92160)], { shader: 92, workgroups: [360,1,1] }),
+        dispatch("step_071_conv2d_G_layer5_conv2d_list_1_packc", [at(1, 7087872, 46080), at(1, 0, 46080)], { shader: 93, workgroups: [45,1,1] }),
+        dispatch("step_071_conv2d_G_layer5_conv2d_list_1", [at(1, 0, 46080), at(1, 6816000, 92160), at(0, 818944, 76), at(1, 6578176, 6840)], { adapter: "cpu", features: ["subgroups"], shader: 96, workgroups: [3,1,1] }, { shader: 97, workgroups: [2,1,1] }),
+        dispatch("step_072_conv2d_G_layer4_0_conv1_pack", [at(0, 256512, 32768), at(1, 7539968, 32768)], { shader: 98, workgroups: [128,1,1] }),
+        dispatch("step_072_conv2d_G_layer4_0_conv1_packc", [at(1, 7087872, 46080), at(1, 0, 46080)], { shader: 93, workgroups: [45,1,1] }),
+        dispatch("step_072_conv2d_G_layer4_0_conv1", [at(1, 0, 46080), at(1, 7539968, 32768), at(1, 5341952, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 99, workgroups: [3,2,1] }, { shader: 100, workgroups: [3,1,1] }),
+        dispatch("step_073_sum_G_layer4_0_conv1", [at(1, 5341952, 23040), at(1, 8966656, 256)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [64,1,1] }, { shader: 58, workgroups: [1,1,1] }),
+        dispatch("step_074_sum_G_layer4_0_conv1", [at(1, 5341952, 23040), at(1, 8966656, 256), at(1, 5100800, 256)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [64,1,1] }, { shader: 60, workgroups: [1,1,1] }),
+        dispatch("step_075_pointwise_G_layer4_0_conv1", [at(1, 5341952, 23040), at(1, 8966656, 256), at(1, 5100800, 256), at(1, 7329536, 23040)], { shader: 61, workgroups: [12,1,1] }),
+        dispatch("step_076_pointwise_G_layer4_0_bn1", [at(1, 7329536, 23040), at(0, 289280, 256), at(0, 289536, 256), at(1, 7408896, 23040)], { shader: 101, workgroups: [12,1,1] }),
+        dispatch("step_077_conv2d_G_layer4_0_conv2_pack", [at(0, 290304, 147456), at(1, 5101824, 147456)], { shader: 102, workgroups: [576,1,1] }),
+        dispatch("step_077_conv2d_G_layer4_0_conv2_packc", [at(1, 7408896, 23040), at(1, 0, 23040)], { shader: 67, workgroups: [23,1,1] }),
+        dispatch("step_077_conv2d_G_layer4_0_conv2", [at(1, 0, 23040), at(1, 5101824, 147456), at(1, 5364992, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 103, workgroups: [3,2,1] }, { shader: 104, workgroups: [3,1,1] }),
+        dispatch("step_078_sum_G_layer4_0_conv2", [at(1, 5364992, 23040), at(1, 8966912, 256)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [64,1,1] }, { shader: 58, workgroups: [1,1,1] }),
+        dispatch("step_079_sum_G_layer4_0_conv2", [at(1, 5364992, 23040), at(1, 8966912, 256), at(1, 5101056, 256)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [64,1,1] }, { shader: 60, workgroups: [1,1,1] }),
+        dispatch("step_080_pointwise_G_layer4_0_conv2", [at(1, 5364992, 23040), at(1, 8966912, 256), at(1, 5101056, 256), at(1, 7431936, 23040)], { shader: 61, workgroups: [12,1,1] }),
+        dispatch("step_081_pointwise_G_layer4_0_bn2", [at(1, 7431936, 23040), at(0, 437760, 256), at(0, 438016, 256), at(1, 7454976, 23040)], { shader: 101, workgroups: [12,1,1] }),
+        dispatch("step_082_conv2d_G_layer4_0_conv3_pack", [at(0, 438784, 65536), at(1, 7175424, 65536)], { shader: 105, workgroups: [256,1,1] }),
+        dispatch("step_082_conv2d_G_layer4_0_conv3_packc", [at(1, 7454976, 23040), at(1, 0, 23040)], { shader: 67, workgroups: [23,1,1] }),
+        dispatch("step_082_conv2d_G_layer4_0_conv3", [at(1, 0, 23040), at(1, 7175424, 65536), at(1, 3847680, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 106, workgroups: [3,8,1] }, { shader: 107, workgroups: [12,1,1] }),
+        dispatch("step_083_sum_G_layer4_0_conv3", [at(1, 3847680, 92160), at(1, 8951808, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 108, workgroups: [256,1,1] }, { shader: 109, workgroups: [4,1,1] }),
+        dispatch("step_084_sum_G_layer4_0_conv3", [at(1, 3847680, 92160), at(1, 8951808, 1024), at(1, 5097216, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 110, workgroups: [256,1,1] }, { shader: 111, workgroups: [4,1,1] }),
+        dispatch("step_085_pointwise_G_layer4_0_conv3", [at(1, 3847680, 92160), at(1, 8951808, 1024), at(1, 5097216, 1024), at(1, 4751616, 92160)], { shader: 112, workgroups: [45,1,1] }),
+        dispatch("step_086_conv2d_G_layer4_0_downsample_0_pack", [at(0, 508416, 131072), at(1, 5544192, 131072)], { shader: 113, workgroups: [512,1,1] }),
+        dispatch("step_086_conv2d_G_layer4_0_downsample_0_packc", [at(1, 7087872, 46080), at(1, 0, 46080)], { shader: 93, workgroups: [45,1,1] }),
+        dispatch("step_086_conv2d_G_layer4_0_downsample_0", [at(1, 0, 46080), at(1, 5544192, 131072), at(1, 3939840, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 114, workgroups: [3,8,1] }, { shader: 115, workgroups: [12,1,1] }),
+        dispatch("step_087_sum_G_layer4_0_downsample_0", [at(1, 3939840, 92160), at(1, 8952832, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 108, workgroups: [256,1,1] }, { shader: 109, workgroups: [4,1,1] }),
+        dispatch("step_088_sum_G_layer4_0_downsample_0", [at(1, 3939840, 92160), at(1, 8952832, 1024), at(1, 5098240, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 110, workgroups: [256,1,1] }, { shader: 111, workgroups: [4,1,1] }),
+        dispatch("step_089_pointwise_G_layer4_0_downsample_0", [at(1, 3939840, 92160), at(1, 8952832, 1024), at(1, 5098240, 1024), at(1, 4843776, 92160)], { shader: 112, workgroups: [45,1,1] }),
+        dispatch("step_090_pointwise_G_layer4_0_bn3", [at(1, 4751616, 92160), at(0, 504320, 1024), at(0, 505344, 1024), at(1, 4843776, 92160), at(0, 639488, 1024), at(0, 640512, 1024), at(1, 4935936, 92160)], { shader: 116, workgroups: [45,1,1] }),
         dispatch("step_091_conv2d_G_layer6_conv2d_list_0_pack", [at(0, 994816, 175104), at(1, 4198656, 184320)], { shader: 117, workgroups: [720,1,1] }),
-        dispatch("step_091_conv2d_G_layer6_conv2d_list_0_packc", [at(1, 4751616, 92160), at(1, 0, 92160)], { shader: 118, workgroups: [90,1,1] }),
-        dispatch("step_091_conv2d_G_layer6_conv2d_list_0", [at(1, 0, 92160), at(1, 4198656, 184320), at(0, 1169920, 76), at(1, 6675200, 6840)], { adapter: "cpu", features: ["subgroups"], shader: 119, workgroups: [3,1,1] }, { shader: 120, workgroups: [2,1,1] }),
+        dispatch("step_091_conv2d_G_layer6_conv2d_list_0_packc", [at(1, 4935936, 92160), at(1, 0, 92160)], { shader: 118, workgroups: [90,1,1] }),
+        dispatch("step_091_conv2d_G_layer6_conv2d_list_0", [at(1, 0, 92160), at(1, 4198656, 184320), at(0, 1169920, 76), at(1, 6585088, 6840)], { adapter: "cpu", features: ["subgroups"], shader: 119, workgroups: [3,1,1] }, { shader: 120, workgroups: [2,1,1] }),
         dispatch("step_092_conv2d_G_layer6_conv2d_list_1_pack", [at(0, 1170176, 175104), at(1, 4382976, 184320)], { shader: 117, workgroups: [720,1,1] }),
-        dispatch("step_092_conv2d_G_layer6_conv2d_list_1_packc", [at(1, 4751616, 92160), at(1, 0, 92160)], { shader: 118, workgroups: [90,1,1] }),
-        dispatch("step_092_conv2d_G_layer6_conv2d_list_1", [at(1, 0, 92160), at(1, 4382976, 184320), at(0, 1345280, 76), at(1, 6682112, 6840)], { adapter: "cpu", features: ["subgroups"], shader: 121, workgroups: [3,1,1] }, { shader: 122, workgroups: [2,1,1] }),
-        dispatch("step_093_softmax_G_layer5_conv2d_list_0", [at(1, 6661376, 6840), at(1, 6668288, 6840), at(1, 3145728, 350740)], { shader: 123, workgroups: [73,1,1] }),
-        dispatch("step_094_conv2d_D1_conv1_pack", [at(0, 1696256, 19456), at(1, 8258816, 20480)], { shader: 124, workgroups: [80,1,1] }),
+        dispatch("step_092_conv2d_G_layer6_conv2d_list_1_packc", [at(1, 4935936, 92160), at(1, 0, 92160)], { shader: 118, workgroups: [90,1,1] }),
+        dispatch("step_092_conv2d_G_layer6_conv2d_list_1", [at(1, 0, 92160), at(1, 4382976, 184320), at(0, 1345280, 76), at(1, 6592000, 6840)], { adapter: "cpu", features: ["subgroups"], shader: 121, workgroups: [3,1,1] }, { shader: 122, workgroups: [2,1,1] }),
+        dispatch("step_093_softmax_G_layer5_conv2d_list_0", [at(1, 6571264, 6840), at(1, 6578176, 6840), at(1, 3145728, 350740)], { shader: 123, workgroups: [73,1,1] }),
+        dispatch("step_094_conv2d_D1_conv1_pack", [at(0, 1696256, 19456), at(1, 8501504, 20480)], { shader: 124, workgroups: [80,1,1] }),
         dispatch("step_094_conv2d_D1_conv1_packc", [at(1, 3145728, 350740), at(1, 0, 369200)], { shader: 125, workgroups: [361,1,1] }),
-        dispatch("step_094_conv2d_D1_conv1", [at(1, 0, 369200), at(1, 8258816, 20480), at(0, 1715712, 64), at(1, 1942272, 71680)], { adapter: "cpu", features: ["subgroups"], shader: 126, workgroups: [35,1,1] }, { shader: 127, workgroups: [9,1,1] }),
-        dispatch("step_095_conv2d_D1_conv2_pack", [at(0, 1715968, 32768), at(1, 7406848, 32768)], { shader: 128, workgroups: [128,1,1] }),
+        dispatch("step_094_conv2d_D1_conv1", [at(1, 0, 369200), at(1, 8501504, 20480), at(0, 1715712, 64), at(1, 1942272, 71680)], { adapter: "cpu", features: ["subgroups"], shader: 126, workgroups: [35,1,1] }, { shader: 127, workgroups: [9,1,1] }),
+        dispatch("step_095_conv2d_D1_conv2_pack", [at(0, 1715968, 32768), at(1, 7572736, 32768)], { shader: 128, workgroups: [128,1,1] }),
         dispatch("step_095_conv2d_D1_conv2_packc", [at(1, 1942272, 71680), at(1, 0, 71680)], { shader: 129, workgroups: [70,1,1] }),
-        dispatch("step_095_conv2d_D1_conv2", [at(1, 0, 71680), at(1, 7406848, 32768), at(0, 1748736, 128), at(1, 2157312, 34816)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [9,1,1] }, { shader: 131, workgroups: [5,1,1] }),
-        dispatch("step_096_conv2d_D1_conv3_pack", [at(0, 1748992, 131072), at(1, 5343488, 131072)], { shader: 132, workgroups: [512,1,1] }),
+        dispatch("step_095_conv2d_D1_conv2", [at(1, 0, 71680), at(1, 7572736, 32768), at(0, 1748736, 128), at(1, 2157312, 34816)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [9,1,1] }, { shader: 131, workgroups: [5,1,1] }),
+        dispatch("step_096_conv2d_D1_conv3_pack", [at(0, 1748992, 131072), at(1, 5675264, 131072)], { shader: 132, workgroups: [512,1,1] }),
         dispatch("step_096_conv2d_D1_conv3_packc", [at(1, 2157312, 34816), at(1, 0, 34816)], { shader: 133, workgroups: [34,1,1] }),
-        dispatch("step_096_conv2d_D1_conv3", [at(1, 0, 34816), at(1, 5343488, 131072), at(0, 1880064, 256), at(1, 2261760, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 134, workgroups: [2,2,1] }, { shader: 135, workgroups: [2,1,1] }),
+        dispatch("step_096_conv2d_D1_conv3", [at(1, 0, 34816), at(1, 5675264, 131072), at(0, 1880064, 256), at(1, 2261760, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 134, workgroups: [2,2,1] }, { shader: 135, workgroups: [2,1,1] }),
         dispatch("step_097_conv2d_D1_conv4_pack", [at(0, 1880320, 524288), at(1, 0, 524288)], { shader: 136, workgroups: [2048,1,1] }),
         dispatch("step_097_conv2d_D1_conv4_packc", [at(1, 2261760, 16384), at(1, 524288, 16384)], { shader: 137, workgroups: [16,1,1] }),
         dispatch("step_097_conv2d_D1_conv4", [at(1, 524288, 16384), at(1, 0, 524288), at(0, 2404608, 512), at(1, 2310912, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 138, workgroups: [1,4,1] }, { shader: 139, workgroups: [1,1,1] }),
-        dispatch("step_098_conv2d_D1_classifier_pack", [at(0, 2405120, 8192), at(1, 7439616, 32768)], { shader: 140, workgroups: [128,1,1] }),
+        dispatch("step_098_conv2d_D1_classifier_pack", [at(0, 2405120, 8192), at(1, 7605504, 32768)], { shader: 140, workgroups: [128,1,1] }),
         dispatch("step_098_conv2d_D1_classifier_packc", [at(1, 2310912, 8192), at(1, 524288, 8192)], { shader: 141, workgroups: [8,1,1] }),
-        dispatch("step_098_conv2d_D1_classifier", [at(1, 524288, 8192), at(1, 7439616, 32768), at(0, 2413312, 4), at(1, 1064960, 16)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1,1,1] }, { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_099_sum_D1_classifier", [at(1, 1064960, 16), at(1, 8686336, 4)], { shader: 144, workgroups: [1,1,1] }),
-        dispatch("step_100_softmax_G_layer6_conv2d_list_0", [at(1, 6675200, 6840), at(1, 6682112, 6840), at(1, 3496704, 350740)], { shader: 123, workgroups: [73,1,1] }),
-        dispatch("step_101_conv2d_D2_conv1_pack", [at(0, 2413568, 19456), at(1, 8283392, 20480)], { shader: 124, workgroups: [80,1,1] }),
+        dispatch("step_098_conv2d_D1_classifier", [at(1, 524288, 8192), at(1, 7605504, 32768), at(0, 2413312, 4), at(1, 1064960, 16)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1,1,1] }, { shader: 143, workgroups: [1,1,1] }),
+        dispatch("step_099_sum_D1_classifier", [at(1, 1064960, 16), at(1, 8901632, 4)], { shader: 144, workgroups: [1,1,1] }),
+        dispatch("step_100_softmax_G_layer6_conv2d_list_0", [at(1, 6585088, 6840), at(1, 6592000, 6840), at(1, 3496704, 350740)], { shader: 123, workgroups: [73,1,1] }),
+        dispatch("step_101_conv2d_D2_conv1_pack", [at(0, 2413568, 19456), at(1, 8521984, 20480)], { shader: 124, workgroups: [80,1,1] }),
         dispatch("step_101_conv2d_D2_conv1_packc", [at(1, 3496704, 350740), at(1, 524288, 369200)], { shader: 125, workgroups: [361,1,1] }),
-        dispatch("step_101_conv2d_D2_conv1", [at(1, 524288, 369200), at(1, 8283392, 20480), at(0, 2433024, 64), at(1, 2990848, 71680)], { adapter: "cpu", features: ["subgroups"], shader: 126, workgroups: [35,1,1] }, { shader: 127, workgroups: [9,1,1] }),
-        dispatch("step_102_conv2d_D2_conv2_pack", [at(0, 2433280, 32768), at(1, 7472384, 32768)], { shader: 128, workgroups: [128,1,1] }),
+        dispatch("step_101_conv2d_D2_conv1", [at(1, 524288, 369200), at(1, 8521984, 20480), at(0, 2433024, 64), at(1, 2990848, 71680)], { adapter: "cpu", features: ["subgroups"], shader: 126, workgroups: [35,1,1] }, { shader: 127, workgroups: [9,1,1] }),
+        dispatch("step_102_conv2d_D2_conv2_pack", [at(0, 2433280, 32768), at(1, 7715072, 32768)], { shader: 128, workgroups: [128,1,1] }),
         dispatch("step_102_conv2d_D2_conv2_packc", [at(1, 2990848, 71680), at(1, 524288, 71680)], { shader: 129, workgroups: [70,1,1] }),
-        dispatch("step_102_conv2d_D2_conv2", [at(1, 524288, 71680), at(1, 7472384, 32768), at(0, 2466048, 128), at(1, 5998848, 34816)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [9,1,1] }, { shader: 131, workgroups: [5,1,1] }),
-        dispatch("step_103_conv2d_D2_conv3_pack", [at(0, 2466304, 131072), at(1, 5474560, 131072)], { shader: 132, workgroups: [512,1,1] }),
-        dispatch("step_103_conv2d_D2_conv3_packc", [at(1, 5998848, 34816), at(1, 524288, 34816)], { shader: 133, workgroups: [34,1,1] }),
-        dispatch("step_103_conv2d_D2_conv3", [at(1, 524288, 34816), at(1, 5474560, 131072), at(0, 2597376, 256), at(1, 6320128, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 134, workgroups: [2,2,1] }, { shader: 135, workgroups: [2,1,1] }),
+        dispatch("step_102_conv2d_D2_conv2", [at(1, 524288, 71680), at(1, 7715072, 32768), at(0, 2466048, 128), at(1, 4688384, 34816)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [9,1,1] }, { shader: 131, workgroups: [5,1,1] }),
+        dispatch("step_103_conv2d_D2_conv3_pack", [at(0, 2466304, 131072), at(1, 5806336, 131072)], { shader: 132, workgroups: [512,1,1] }),
+        dispatch("step_103_conv2d_D2_conv3_packc", [at(1, 4688384, 34816), at(1, 524288, 34816)], { shader: 133, workgroups: [34,1,1] }),
+        dispatch("step_103_conv2d_D2_conv3", [at(1, 524288, 34816), at(1, 5806336, 131072), at(0, 2597376, 256), at(1, 6461696, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 134, workgroups: [2,2,1] }, { shader: 135, workgroups: [2,1,1] }),
         dispatch("step_104_conv2d_D2_conv4_pack", [at(0, 2597632, 524288), at(1, 524288, 524288)], { shader: 136, workgroups: [2048,1,1] }),
-        dispatch("step_104_conv2d_D2_conv4_packc", [at(1, 6320128, 16384), at(1, 1048576, 16384)], { shader: 137, workgroups: [16,1,1] }),
-        dispatch("step_104_conv2d_D2_conv4", [at(1, 1048576, 16384), at(1, 524288, 524288), at(0, 3121920, 512), at(1, 6636800, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 138, workgroups: [1,4,1] }, { shader: 139, workgroups: [1,1,1] }),
-        dispatch("step_105_conv2d_D2_classifier_pack", [at(0, 3122432, 8192), at(1, 7505152, 32768)], { shader: 140, workgroups: [128,1,1] }),
-        dispatch("step_105_conv2d_D2_classifier_packc", [at(1, 6636800, 8192), at(1, 1048576, 8192)], { shader: 141, workgroups: [8,1,1] }),
-        dispatch("step_105_conv2d_D2_classifier", [at(1, 1048576, 8192), at(1, 7505152, 32768), at(0, 3130624, 4), at(1, 2335744, 16)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1,1,1] }, { shader: 143, workgroups: [1,1,1] }),
-        dispatch("step_106_sum_D2_classifier", [at(1, 2335744, 16), at(1, 8686592, 4)], { shader: 144, workgroups: [1,1,1] }),
+        dispatch("step_104_conv2d_D2_conv4_packc", [at(1, 6461696, 16384), at(1, 1048576, 16384)], { shader: 137, workgroups: [16,1,1] }),
+        dispatch("step_104_conv2d_D2_conv4", [at(1, 1048576, 16384), at(1, 524288, 524288), at(0, 3121920, 512), at(1, 5388032, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 138, workgroups: [1,4,1] }, { shader: 139, workgroups: [1,1,1] }),
+        dispatch("step_105_conv2d_D2_classifier_pack", [at(0, 3122432, 8192), at(1, 7747840, 32768)], { shader: 140, workgroups: [128,1,1] }),
+        dispatch("step_105_conv2d_D2_classifier_packc", [at(1, 5388032, 8192), at(1, 1048576, 8192)], { shader: 141, workgroups: [8,1,1] }),
+        dispatch("step_105_conv2d_D2_classifier", [at(1, 1048576, 8192), at(1, 7747840, 32768), at(0, 3130624, 4), at(1, 2335744, 16)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1,1,1] }, { shader: 143, workgroups: [1,1,1] }),
+        dispatch("step_106_sum_D2_classifier", [at(1, 2335744, 16), at(1, 8901888, 4)], { shader: 144, workgroups: [1,1,1] }),
         dispatch("step_107_pointwise_D1_classifier", [at(1, 1064960, 16), at(1, 1048576, 16)], { shader: 145, workgroups: [1,1,1] }),
         dispatch("step_108_pointwise_D1_classifier", [at(1, 1048576, 16), at(1, 2336000, 16)], { shader: 146, workgroups: [1,1,1] }),
-        dispatch("step_109_conv2dInputGrad_D1_classifier_pack", [at(0, 2405120, 8192), at(1, 7537920, 32768)], { shader: 147, workgroups: [128,1,1] }),
+        dispatch("step_109_conv2dInputGrad_D1_classifier_pack", [at(0, 2405120, 8192), at(1, 7780608, 32768)], { shader: 147, workgroups: [128,1,1] }),
         dispatch("step_109_conv2dInputGrad_D1_classifier_packc", [at(1, 2336000, 16), at(1, 2335488, 64)], { shader: 148, workgroups: [1,1,1] }),
-        dispatch("step_109_conv2dInputGrad_D1_classifier", [at(1, 2335488, 64), at(1, 7537920, 32768), at(1, 2310912, 8192), at(1, 2319104, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 149, workgroups: [1,4,4] }, { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_109_conv2dInputGrad_D1_classifier", [at(1, 2335488, 64), at(1, 7780608, 32768), at(1, 2310912, 8192), at(1, 2319104, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 149, workgroups: [1,4,4] }, { shader: 150, workgroups: [2,1,1] }),
         dispatch("step_110_conv2dInputGrad_D1_conv4_pack", [at(0, 1880320, 524288), at(1, 1048576, 524288)], { shader: 151, workgroups: [2048,1,1] }),
         dispatch("step_110_conv2dInputGrad_D1_conv4_packc", [at(1, 2319104, 8192), at(1, 2327296, 8192)], { shader: 141, workgroups: [8,1,1] }),
         dispatch("step_110_conv2dInputGrad_D1_conv4", [at(1, 2327296, 8192), at(1, 1048576, 524288), at(1, 2261760, 16384), at(1, 2278144, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 152, workgroups: [1,2,4] }, { shader: 153, workgroups: [2,1,1] }),
-        dispatch("step_111_conv2dInputGrad_D1_conv3_pack", [at(0, 1748992, 131072), at(1, 5605632, 131072)], { shader: 154, workgroups: [512,1,1] }),
+        dispatch("step_111_conv2dInputGrad_D1_conv3_pack", [at(0, 1748992, 131072), at(1, 5937408, 131072)], { shader: 154, workgroups: [512,1,1] }),
         dispatch("step_111_conv2dInputGrad_D1_conv3_packc", [at(1, 2278144, 16384), at(1, 2294528, 16384)], { shader: 137, workgroups: [16,1,1] }),
-        dispatch("step_111_conv2dInputGrad_D1_conv3", [at(1, 2294528, 16384), at(1, 5605632, 131072), at(1, 2157312, 34816), at(1, 2192128, 34816)], { adapter: "cpu", features: ["subgroups"], shader: 155, workgroups: [3,1,4] }, { shader: 156, workgroups: [6,1,1] }),
-        dispatch("step_112_conv2dInputGrad_D1_conv2_pack", [at(0, 1715968, 32768), at(1, 7570688, 32768)], { shader: 157, workgroups: [128,1,1] }),
+        dispatch("step_111_conv2dInputGrad_D1_conv3", [at(1, 2294528, 16384), at(1, 5937408, 131072), at(1, 2157312, 34816), at(1, 2192128, 34816)], { adapter: "cpu", features: ["subgroups"], shader: 155, workgroups: [3,1,4] }, { shader: 156, workgroups: [6,1,1] }),
+        dispatch("step_112_conv2dInputGrad_D1_conv2_pack", [at(0, 1715968, 32768), at(1, 7813376, 32768)], { shader: 157, workgroups: [128,1,1] }),
         dispatch("step_112_conv2dInputGrad_D1_conv2_packc", [at(1, 2192128, 34816), at(1, 2226944, 34816)], { shader: 133, workgroups: [34,1,1] }),
-        dispatch("step_112_conv2dInputGrad_D1_conv2", [at(1, 2226944, 34816), at(1, 7570688, 32768), at(1, 1942272, 71680), at(1, 2013952, 71680)], { adapter: "cpu", features: ["subgroups"], shader: 158, workgroups: [9,1,4] }, { shader: 159, workgroups: [10,1,1] }),
+        dispatch("step_112_conv2dInputGrad_D1_conv2", [at(1, 2226944, 34816), at(1, 7813376, 32768), at(1, 1942272, 71680), at(1, 2013952, 71680)], { adapter: "cpu", features: ["subgroups"], shader: 158, workgroups: [9,1,4] }, { shader: 159, workgroups: [10,1,1] }),
         dispatch("step_113_conv2dWeightGrad_D1_conv2_packc", [at(1, 3145728, 350740), at(1, 1572864, 369200)], { shader: 125, workgroups: [361,1,1] }),
         dispatch("step_113_conv2dWeightGrad_D1_conv2_packc", [at(1, 2013952, 71680), at(1, 2085632, 71680)], { shader: 129, workgroups: [70,1,1] }),
-        dispatch("step_113_conv2dWeightGrad_D1_conv2", [at(1, 1572864, 369200), at(1, 2085632, 71680), at(1, 8303872, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 160, workgroups: [10,1,1] }, { shader: 161, workgroups: [5,1,1] }),
-        dispatch("step_114_sum_D1_conv2", [at(1, 2013952, 71680), at(1, 8680192, 64)], { adapter: "cpu", features: ["subgroups"], shader: 162, workgroups: [16,1,1] }, { shader: 163, workgroups: [1,1,1] }),
+        dispatch("step_113_conv2dWeightGrad_D1_conv2", [at(1, 1572864, 369200), at(1, 2085632, 71680), at(1, 8542464, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 160, workgroups: [10,1,1] }, { shader: 161, workgroups: [5,1,1] }),
+        dispatch("step_114_sum_D1_conv2", [at(1, 2013952, 71680), at(1, 8974848, 64)], { adapter: "cpu", features: ["subgroups"], shader: 162, workgroups: [16,1,1] }, { shader: 163, workgroups: [1,1,1] }),
         dispatch("step_115_conv2dWeightGrad_D1_conv1_packc", [at(1, 1942272, 71680), at(1, 1572864, 71680)], { shader: 129, workgroups: [70,1,1] }),
-        dispatch("step_115_conv2dWeightGrad_D1_conv1", [at(1, 1572864, 71680), at(1, 2226944, 34816), at(1, 7603456, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 164, workgroups: [8,1,1] }, { shader: 165, workgroups: [8,1,1] }),
-        dispatch("step_116_sum_D1_conv3", [at(1, 2192128, 34816), at(1, 8675584, 128)], { adapter: "cpu", features: ["subgroups"], shader: 166, workgroups: [32,1,1] }, { shader: 167, workgroups: [1,1,1] }),
+        dispatch("step_115_conv2dWeightGrad_D1_conv1", [at(1, 1572864, 71680), at(1, 2226944, 34816), at(1, 7846144, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 164, workgroups: [8,1,1] }, { shader: 165, workgroups: [8,1,1] }),
+        dispatch("step_116_sum_D1_conv3", [at(1, 2192128, 34816), at(1, 8971008, 128)], { adapter: "cpu", features: ["subgroups"], shader: 166, workgroups: [32,1,1] }, { shader: 167, workgroups: [1,1,1] }),
         dispatch("step_117_conv2dWeightGrad_D1_conv2_packc", [at(1, 2157312, 34816), at(1, 1572864, 34816)], { shader: 133, workgroups: [34,1,1] }),
-        dispatch("step_117_conv2dWeightGrad_D1_conv2", [at(1, 1572864, 34816), at(1, 2294528, 16384), at(1, 5736704, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 168, workgroups: [16,1,1] }, { shader: 169, workgroups: [32,1,1] }),
-        dispatch("step_118_sum_D1_conv4", [at(1, 2278144, 16384), at(1, 8671232, 256)], { adapter: "cpu", features: ["subgroups"], shader: 170, workgroups: [64,1,1] }, { shader: 171, workgroups: [1,1,1] }),
+        dispatch("step_117_conv2dWeightGrad_D1_conv2", [at(1, 1572864, 34816), at(1, 2294528, 16384), at(1, 6068480, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 168, workgroups: [16,1,1] }, { shader: 169, workgroups: [32,1,1] }),
+        dispatch("step_118_sum_D1_conv4", [at(1, 2278144, 16384), at(1, 8967168, 256)], { adapter: "cpu", features: ["subgroups"], shader: 170, workgroups: [64,1,1] }, { shader: 171, workgroups: [1,1,1] }),
         dispatch("step_119_conv2dWeightGrad_D1_conv3_packc", [at(1, 2261760, 16384), at(1, 2097152, 16384)], { shader: 137, workgroups: [16,1,1] }),
         dispatch("step_119_conv2dWeightGrad_D1_conv3", [at(1, 2097152, 16384), at(1, 2327296, 8192), at(1, 1572864, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [32,2,1] }, { shader: 173, workgroups: [128,1,1] }),
-        dispatch("step_120_sum_D1_classifier", [at(1, 2319104, 8192), at(1, 8666112, 512)], { shader: 174, workgroups: [2,1,1] }),
+        dispatch("step_120_sum_D1_classifier", [at(1, 2319104, 8192), at(1, 8963072, 512)], { shader: 174, workgroups: [2,1,1] }),
         dispatch("step_121_conv2dWeightGrad_D1_conv4_packc", [at(1, 2310912, 8192), at(1, 2097152, 8192)], { shader: 141, workgroups: [8,1,1] }),
-        dispatch("step_121_conv2dWeightGrad_D1_conv4", [at(1, 2097152, 8192), at(1, 2335488, 64), at(1, 8458496, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 175, workgroups: [64,1,1] }, { shader: 176, workgroups: [8,1,1] }),
-        dispatch("step_122_sum_D1_classifier", [at(1, 2336000, 16), at(1, 8686848, 4)], { shader: 177, workgroups: [1,1,1] }),
+        dispatch("step_121_conv2dWeightGrad_D1_conv4", [at(1, 2097152, 8192), at(1, 2335488, 64), at(1, 8745472, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 175, workgroups: [64,1,1] }, { shader: 176, workgroups: [8,1,1] }),
+        dispatch("step_122_sum_D1_classifier", [at(1, 2336000, 16), at(1, 8980992, 4)], { shader: 177, workgroups: [1,1,1] }),
         dispatch("step_123_pointwise_D2_classifier", [at(1, 2335744, 16), at(1, 2097152, 16)], { shader: 145, workgroups: [1,1,1] }),
         dispatch("step_124_pointwise_D2_classifier", [at(1, 2097152, 16), at(1, 4196096, 16)], { shader: 146, workgroups: [1,1,1] }),
-        dispatch("step_125_conv2dInputGrad_D2_classifier_pack", [at(0, 3122432, 8192), at(1, 7636224, 32768)], { shader: 147, workgroups: [128,1,1] }),
+        dispatch("step_125_conv2dInputGrad_D2_classifier_pack", [at(0, 3122432, 8192), at(1, 7878912, 32768)], { shader: 147, workgroups: [128,1,1] }),
         dispatch("step_125_conv2dInputGrad_D2_classifier_packc", [at(1, 4196096, 16), at(1, 4195840, 64)], { shader: 148, workgroups: [1,1,1] }),
-        dispatch("step_125_conv2dInputGrad_D2_classifier", [at(1, 4195840, 64), at(1, 7636224, 32768), at(1, 6636800, 8192), at(1, 6644992, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 149, workgroups: [1,4,4] }, { shader: 150, workgroups: [2,1,1] }),
+        dispatch("step_125_conv2dInputGrad_D2_classifier", [at(1, 4195840, 64), at(1, 7878912, 32768), at(1, 5388032, 8192), at(1, 6554880, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 149, workgroups: [1,4,4] }, { shader: 150, workgroups: [2,1,1] }),
         dispatch("step_126_conv2dInputGrad_D2_conv4_pack", [at(0, 2597632, 524288), at(1, 2097152, 524288)], { shader: 151, workgroups: [2048,1,1] }),
-        dispatch("step_126_conv2dInputGrad_D2_conv4_packc", [at(1, 6644992, 8192), at(1, 6653184, 8192)], { shader: 141, workgroups: [8,1,1] }),
-        dispatch("step_126_conv2dInputGrad_D2_conv4", [at(1, 6653184, 8192), at(1, 2097152, 524288), at(1, 6320128, 16384), at(1, 6336512, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 152, workgroups: [1,2,4] }, { shader: 153, workgroups: [2,1,1] }),
-        dispatch("step_127_conv2dInputGrad_D2_conv3_pack", [at(0, 2466304, 131072), at(1, 5867776, 131072)], { shader: 154, workgroups: [512,1,1] }),
-        dispatch("step_127_conv2dInputGrad_D2_conv3_packc", [at(1, 6336512, 16384), at(1, 6576384, 16384)], { shader: 137, workgroups: [16,1,1] }),
-        dispatch("step_127_conv2dInputGrad_D2_conv3", [at(1, 6576384, 16384), at(1, 5867776, 131072), at(1, 5998848, 34816), at(1, 6033664, 34816)], { adapter: "cpu", features: ["subgroups"], shader: 155, workgroups: [3,1,4] }, { shader: 156, workgroups: [6,1,1] }),
-        dispatch("step_128_conv2dInputGrad_D2_conv2_pack", [at(0, 2433280, 32768), at(1, 7668992, 32768)], { shader: 157, workgroups: [128,1,1] }),
-        dispatch("step_128_conv2dInputGrad_D2_conv2_packc", [at(1, 6033664, 34816), at(1, 6068480, 34816)], { shader: 133, workgroups: [34,1,1] }),
-        dispatch("step_128_conv2dInputGrad_D2_conv2", [at(1, 6068480, 34816), at(1, 7668992, 32768), at(1, 2990848, 71680), at(1, 3062528, 71680)], { adapter: "cpu", features: ["subgroups"], shader: 158, workgroups: [9,1,4] }, { shader: 159, workgroups: [10,1,1] }),
+        dispatch("step_126_conv2dInputGrad_D2_conv4_packc", [at(1, 6554880, 8192), at(1, 6563072, 8192)], { shader: 141, workgroups: [8,1,1] }),
+        dispatch("step_126_conv2dInputGrad_D2_conv4", [at(1, 6563072, 8192), at(1, 2097152, 524288), at(1, 6461696, 16384), at(1, 6478080, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 152, workgroups: [1,2,4] }, { shader: 153, workgroups: [2,1,1] }),
+        dispatch("step_127_conv2dInputGrad_D2_conv3_pack", [at(0, 2466304, 131072), at(1, 6199552, 131072)], { shader: 154, workgroups: [512,1,1] }),
+        dispatch("step_127_conv2dInputGrad_D2_conv3_packc", [at(1, 6478080, 16384), at(1, 6494464, 16384)], { shader: 137, workgroups: [16,1,1] }),
+        dispatch("step_127_conv2dInputGrad_D2_conv3", [at(1, 6494464, 16384), at(1, 6199552, 131072), at(1, 4688384, 34816), at(1, 5249280, 34816)], { adapter: "cpu", features: ["subgroups"], shader: 155, workgroups: [3,1,4] }, { shader: 156, workgroups: [6,1,1] }),
+        dispatch("step_128_conv2dInputGrad_D2_conv2_pack", [at(0, 2433280, 32768), at(1, 7911680, 32768)], { shader: 157, workgroups: [128,1,1] }),
+        dispatch("step_128_conv2dInputGrad_D2_conv2_packc", [at(1, 5249280, 34816), at(1, 5284096, 34816)], { shader: 133, workgroups: [34,1,1] }),
+        dispatch("step_128_conv2dInputGrad_D2_conv2", [at(1, 5284096, 34816), at(1, 7911680, 32768), at(1, 2990848, 71680), at(1, 3062528, 71680)], { adapter: "cpu", features: ["subgroups"], shader: 158, workgroups: [9,1,4] }, { shader: 159, workgroups: [10,1,1] }),
         dispatch("step_129_conv2dWeightGrad_D2_conv2_packc", [at(1, 3496704, 350740), at(1, 2621440, 369200)], { shader: 125, workgroups: [361,1,1] }),
         dispatch("step_129_conv2dWeightGrad_D2_conv2_packc", [at(1, 3062528, 71680), at(1, 4032000, 71680)], { shader: 129, workgroups: [70,1,1] }),
-        dispatch("step_129_conv2dWeightGrad_D2_conv2", [at(1, 2621440, 369200), at(1, 4032000, 71680), at(1, 8323328, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 160, workgroups: [10,1,1] }, { shader: 161, workgroups: [5,1,1] }),
-        dispatch("step_130_sum_D2_conv2", [at(1, 3062528, 71680), at(1, 8680448, 64)], { adapter: "cpu", features: ["subgroups"], shader: 162, workgroups: [16,1,1] }, { shader: 163, workgroups: [1,1,1] }),
+        dispatch("step_129_conv2dWeightGrad_D2_conv2", [at(1, 2621440, 369200), at(1, 4032000, 71680), at(1, 8561920, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 160, workgroups: [10,1,1] }, { shader: 161, workgroups: [5,1,1] }),
+        dispatch("step_130_sum_D2_conv2", [at(1, 3062528, 71680), at(1, 8975104, 64)], { adapter: "cpu", features: ["subgroups"], shader: 162, workgroups: [16,1,1] }, { shader: 163, workgroups: [1,1,1] }),
         dispatch("step_131_conv2dWeightGrad_D2_conv1_packc", [at(1, 2990848, 71680), at(1, 2621440, 71680)], { shader: 129, workgroups: [70,1,1] }),
-        dispatch("step_131_conv2dWeightGrad_D2_conv1", [at(1, 2621440, 71680), at(1, 6068480, 34816), at(1, 7701760, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 164, workgroups: [8,1,1] }, { shader: 165, workgroups: [8,1,1] }),
-        dispatch("step_132_sum_D2_conv3", [at(1, 6033664, 34816), at(1, 8675840, 128)], { adapter: "cpu", features: ["subgroups"], shader: 166, workgroups: [32,1,1] }, { shader: 167, workgroups: [1,1,1] }),
-        dispatch("step_133_conv2dWeightGrad_D2_conv2_packc", [at(1, 5998848, 34816), at(1, 2621440, 34816)], { shader: 133, workgroups: [34,1,1] }),
-        dispatch("step_133_conv2dWeightGrad_D2_conv2", [at(1, 2621440, 34816), at(1, 6576384, 16384), at(1, 5998848, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 168, workgroups: [16,1,1] }, { shader: 169, workgroups: [32,1,1] }),
-        dispatch("step_134_sum_D2_conv4", [at(1, 6336512, 16384), at(1, 8671488, 256)], { adapter: "cpu", features: ["subgroups"], shader: 170, workgroups: [64,1,1] }, { shader: 171, workgroups: [1,1,1] }),
-        dispatch("step_135_conv2dWeightGrad_D2_conv3_packc", [at(1, 6320128, 16384), at(1, 4032000, 16384)], { shader: 137, workgroups: [16,1,1] }),
-        dispatch("step_135_conv2dWeightGrad_D2_conv3", [at(1, 4032000, 16384), at(1, 6653184, 8192), at(1, 2621440, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [32,2,1] }, { shader: 173, workgroups: [128,1,1] }),
-        dispatch("step_136_sum_D2_classifier", [at(1, 6644992, 8192), at(1, 8666624, 512)], { shader: 174, workgroups: [2,1,1] }),
-        dispatch("step_137_conv2dWeightGrad_D2_conv4_packc", [at(1, 6636800, 8192), at(1, 4032000, 8192)], { shader: 141, workgroups: [8,1,1] }),
-        dispatch("step_137_conv2dWeightGrad_D2_conv4", [at(1, 4032000, 8192), at(1, 4195840, 64), at(1, 8466688, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 175, workgroups: [64,1,1] }, { shader: 176, workgroups: [8,1,1] }),
-        dispatch("step_138_sum_D2_classifier", [at(1, 4196096, 16), at(1, 8687104, 4)], { shader: 177, workgroups: [1,1,1] }),
-        dispatch("step_139_pointwise_G_conv1", [at(1, 6212864, 38016), at(1, 8682240, 32), at(1, 4032000, 38016)], { shader: 178, workgroups: [19,1,1] }),
-        dispatch("step_140_sum_G_conv1", [at(1, 4032000, 38016), at(1, 8683008, 32)], { adapter: "cpu", features: ["subgroups"], shader: 179, workgroups: [8,1,1] }, { shader: 180, workgroups: [1,1,1] }),
-        dispatch("step_141_pointwise_G_layer1_0_conv1", [at(1, 6615808, 10336), at(1, 8682496, 32), at(1, 4032000, 10336)], { shader: 181, workgroups: [41,1,1] }),
-        dispatch("step_142_sum_G_layer1_0_conv1", [at(1, 4032000, 10336), at(1, 8683264, 32)], { adapter: "cpu", features: ["subgroups"], shader: 182, workgroups: [8,1,1] }, { shader: 183, workgroups: [1,1,1] }),
-        dispatch("step_143_pointwise_G_layer1_0_conv2", [at(1, 6626304, 10336), at(1, 8682752, 32), at(1, 4032000, 10336)], { shader: 181, workgroups: [41,1,1] }),
-        dispatch("step_144_sum_G_layer1_0_conv2", [at(1, 4032000, 10336), at(1, 8683520, 32)], { adapter: "cpu", features: ["subgroups"], shader: 182, workgroups: [8,1,1] }, { shader: 183, workgroups: [1,1,1] }),
-        dispatch("step_145_pointwise_G_layer1_0_conv3", [at(1, 6129920, 41344), at(1, 8674560, 128), at(1, 4032000, 41344)], { shader: 184, workgroups: [21,1,1] }),
-        dispatch("step_146_sum_G_layer1_0_conv3", [at(1, 4032000, 41344), at(1, 8676096, 128)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [32,1,1] }, { shader: 186, workgroups: [1,1,1] }),
-        dispatch("step_147_pointwise_G_layer1_0_downsample_0", [at(1, 6171392, 41344), at(1, 8674816, 128), at(1, 4032000, 41344)], { shader: 184, workgroups: [21,1,1] }),
-        dispatch("step_148_sum_G_layer1_0_downsample_0", [at(1, 4032000, 41344), at(1, 8676352, 128)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [32,1,1] }, { shader: 186, workgroups: [1,1,1] }),
-        dispatch("step_149_pointwise_G_layer2_0_conv1", [at(1, 6689024, 5760), at(1, 8679680, 64), at(1, 4032000, 5760)], { shader: 187, workgroups: [23,1,1] }),
-        dispatch("step_150_sum_G_layer2_0_conv1", [at(1, 4032000, 5760), at(1, 8680704, 64)], { adapter: "cpu", features: ["subgroups"], shader: 188, workgroups: [16,1,1] }, { shader: 189, workgroups: [1,1,1] }),
-        dispatch("step_151_pointwise_G_layer2_0_conv2", [at(1, 6694912, 5760), at(1, 8679936, 64), at(1, 4032000, 5760)], { shader: 187, workgroups: [23,1,1] }),
-        dispatch("step_152_sum_G_layer2_0_conv2", [at(1, 4032000, 5760), at(1, 8680960, 64)], { adapter: "cpu", features: ["subgroups"], shader: 188, workgroups: [16,1,1] }, { shader: 189, workgroups: [1,1,1] }),
-        dispatch("step_153_pointwise_G_layer2_0_conv3", [at(1, 4889856, 23040), at(1, 8670208, 256), at(1, 4032000, 23040)], { shader: 190, workgroups: [12,1,1] }),
-        dispatch("step_154_sum_G_layer2_0_conv3", [at(1, 4032000, 23040), at(1, 8671744, 256)], { adapter: "cpu", features: ["subgroups"], shader: 191, workgroups: [64,1,1] }, { shader: 192, workgroups: [1,1,1] }),
-        dispatch("step_155_pointwise_G_layer2_0_downsample_0", [at(1, 6251008, 23040), at(1, 8670464, 256), at(1, 4032000, 23040)], { shader: 190, workgroups: [12,1,1] }),
-        dispatch("step_156_sum_G_layer2_0_downsample_0", [at(1, 4032000, 23040), at(1, 8672000, 256)], { adapter: "cpu", features: ["subgroups"], shader: 191, workgroups: [64,1,1] }, { shader: 192, workgroups: [1,1,1] }),
-        dispatch("step_157_pointwise_G_layer3_0_conv1", [at(1, 6592768, 11520), at(1, 8675072, 128), at(1, 4032000, 11520)], { shader: 193, workgroups: [45,1,1] }),
-        dispatch("step_158_sum_G_layer3_0_conv1", [at(1, 4032000, 11520), at(1, 8676608, 128)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [32,1,1] }, { shader: 195, workgroups: [1,1,1] }),
-        dispatch("step_159_pointwise_G_layer3_0_conv2", [at(1, 6604288, 11520), at(1, 8675328, 128), at(1, 4032000, 11520)], { shader: 193, workgroups: [45,1,1] }),
-        dispatch("step_160_sum_G_layer3_0_conv2", [at(1, 4032000, 11520), at(1, 8676864, 128)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [32,1,1] }, { shader: 195, workgroups: [1,1,1] }),
-        dispatch("step_161_pointwise_G_layer3_0_conv3", [at(1, 4103680, 46080), at(1, 8665088, 512), at(1, 4032000, 46080)], { shader: 196, workgroups: [23,1,1] }),
-        dispatch("step_162_sum_G_layer3_0_conv3", [at(1, 4032000, 46080), at(1, 8667136, 512)], { adapter: "cpu", features: ["subgroups"], shader: 197, workgroups: [128,1,1] }, { shader: 198, workgroups: [2,1,1] }),
-        dispatch("step_163_pointwise_G_layer3_0_downsample_0", [at(1, 4149760, 46080), at(1, 8665600, 512), at(1, 4032000, 46080)], { shader: 196, workgroups: [23,1,1] }),
-        dispatch("step_164_sum_G_layer3_0_downsample_0", [at(1, 4032000, 46080), at(1, 8667648, 512)], { adapter: "cpu", features: ["subgroups"], shader: 197, workgroups: [128,1,1] }, { shader: 198, workgroups: [2,1,1] }),
-        dispatch("step_165_pointwise_G_layer4_0_conv1", [at(1, 6274048, 23040), at(1, 8670720, 256), at(1, 4032000, 23040)], { shader: 190, workgroups: [12,1,1] }),
-        dispatch("step_166_sum_G_layer4_0_conv1", [at(1, 4032000, 23040), at(1, 8672256, 256)], { adapter: "cpu", features: ["subgroups"], shader: 191, workgroups: [64,1,1] }, { shader: 192, workgroups: [1,1,1] }),
-        dispatch("step_167_pointwise_G_layer4_0_conv2", [at(1, 6297088, 23040), at(1, 8670976, 256), at(1, 4032000, 23040)], { shader: 190, workgroups: [12,1,1] }),
-        dispatch("step_168_sum_G_layer4_0_conv2", [at(1, 4032000, 23040), at(1, 8672512, 256)], { adapter: "cpu", features: ["subgroups"], shader: 191, workgroups: [64,1,1] }, { shader: 192, workgroups: [1,1,1] }),
-        dispatch("step_169_pointwise_G_layer4_0_conv3", [at(1, 3847680, 92160), at(1, 8654848, 1024), at(1, 4032000, 92160)], { shader: 199, workgroups: [45,1,1] }),
-        dispatch("step_170_sum_G_layer4_0_conv3", [at(1, 4032000, 92160), at(1, 8656896, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [256,1,1] }, { shader: 201, workgroups: [4,1,1] }),
-        dispatch("step_171_pointwise_G_layer4_0_downsample_0", [at(1, 3939840, 92160), at(1, 8655872, 1024), at(1, 3847680, 92160)], { shader: 199, workgroups: [45,1,1] }),
-        dispatch("step_172_sum_G_layer4_0_downsample_0", [at(1, 3847680, 92160), at(1, 8657920, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [256,1,1] }, { shader: 201, workgroups: [4,1,1] }),
-        dispatch("step_173_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 55808, 18460), at(1, 6661376, 6840), at(1, 6668288, 6840), at(1, 3847680, 24)], { shader: 202, workgroups: [1,1,1] }),
+        dispatch("step_131_conv2dWeightGrad_D2_conv1", [at(1, 2621440, 71680), at(1, 5284096, 34816), at(1, 7944448, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 164, workgroups: [8,1,1] }, { shader: 165, workgroups: [8,1,1] }),
+        dispatch("step_132_sum_D2_conv3", [at(1, 5249280, 34816), at(1, 8971264, 128)], { adapter: "cpu", features: ["subgroups"], shader: 166, workgroups: [32,1,1] }, { shader: 167, workgroups: [1,1,1] }),
+        dispatch("step_133_conv2dWeightGrad_D2_conv2_packc", [at(1, 4688384, 34816), at(1, 2621440, 34816)], { shader: 133, workgroups: [34,1,1] }),
+        dispatch("step_133_conv2dWeightGrad_D2_conv2", [at(1, 2621440, 34816), at(1, 6494464, 16384), at(1, 6330624, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 168, workgroups: [16,1,1] }, { shader: 169, workgroups: [32,1,1] }),
+        dispatch("step_134_sum_D2_conv4", [at(1, 6478080, 16384), at(1, 8967424, 256)], { adapter: "cpu", features: ["subgroups"], shader: 170, workgroups: [64,1,1] }, { shader: 171, workgroups: [1,1,1] }),
+        dispatch("step_135_conv2dWeightGrad_D2_conv3_packc", [at(1, 6461696, 16384), at(1, 4032000, 16384)], { shader: 137, workgroups: [16,1,1] }),
+        dispatch("step_135_conv2dWeightGrad_D2_conv3", [at(1, 4032000, 16384), at(1, 6563072, 8192), at(1, 2621440, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 172, workgroups: [32,2,1] }, { shader: 173, workgroups: [128,1,1] }),
+        dispatch("step_136_sum_D2_classifier", [at(1, 6554880, 8192), at(1, 8963584, 512)], { shader: 174, workgroups: [2,1,1] }),
+        dispatch("step_137_conv2dWeightGrad_D2_conv4_packc", [at(1, 5388032, 8192), at(1, 4032000, 8192)], { shader: 141, workgroups: [8,1,1] }),
+        dispatch("step_137_conv2dWeightGrad_D2_conv4", [at(1, 4032000, 8192), at(1, 4195840, 64), at(1, 8753664, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 175, workgroups: [64,1,1] }, { shader: 176, workgroups: [8,1,1] }),
+        dispatch("step_138_sum_D2_classifier", [at(1, 4196096, 16), at(1, 8981248, 4)], { shader: 177, workgroups: [1,1,1] }),
+        dispatch("step_139_pointwise_G_conv1", [at(1, 4650240, 38016), at(1, 8976896, 32), at(1, 4032000, 38016)], { shader: 178, workgroups: [19,1,1] }),
+        dispatch("step_140_sum_G_conv1", [at(1, 4032000, 38016), at(1, 8977664, 32)], { adapter: "cpu", features: ["subgroups"], shader: 179, workgroups: [8,1,1] }, { shader: 180, workgroups: [1,1,1] }),
+        dispatch("step_141_pointwise_G_layer1_0_conv1", [at(1, 6533888, 10336), at(1, 8977152, 32), at(1, 4032000, 10336)], { shader: 181, workgroups: [41,1,1] }),
+        dispatch("step_142_sum_G_layer1_0_conv1", [at(1, 4032000, 10336), at(1, 8977920, 32)], { adapter: "cpu", features: ["subgroups"], shader: 182, workgroups: [8,1,1] }, { shader: 183, workgroups: [1,1,1] }),
+        dispatch("step_143_pointwise_G_layer1_0_conv2", [at(1, 6544384, 10336), at(1, 8977408, 32), at(1, 4032000, 10336)], { shader: 181, workgroups: [41,1,1] }),
+        dispatch("step_144_sum_G_layer1_0_conv2", [at(1, 4032000, 10336), at(1, 8978176, 32)], { adapter: "cpu", features: ["subgroups"], shader: 182, workgroups: [8,1,1] }, { shader: 183, workgroups: [1,1,1] }),
+        dispatch("step_145_pointwise_G_layer1_0_conv3", [at(1, 4567296, 41344), at(1, 8969984, 128), at(1, 4032000, 41344)], { shader: 184, workgroups: [21,1,1] }),
+        dispatch("step_146_sum_G_layer1_0_conv3", [at(1, 4032000, 41344), at(1, 8971520, 128)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [32,1,1] }, { shader: 186, workgroups: [1,1,1] }),
+        dispatch("step_147_pointwise_G_layer1_0_downsample_0", [at(1, 4608768, 41344), at(1, 8970240, 128), at(1, 4032000, 41344)], { shader: 184, workgroups: [21,1,1] }),
+        dispatch("step_148_sum_G_layer1_0_downsample_0", [at(1, 4032000, 41344), at(1, 8971776, 128)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [32,1,1] }, { shader: 186, workgroups: [1,1,1] }),
+        dispatch("step_149_pointwise_G_layer2_0_conv1", [at(1, 6598912, 5760), at(1, 8974336, 64), at(1, 4032000, 5760)], { shader: 187, workgroups: [23,1,1] }),
+        dispatch("step_150_sum_G_layer2_0_conv1", [at(1, 4032000, 5760), at(1, 8975360, 64)], { adapter: "cpu", features: ["subgroups"], shader: 188, workgroups: [16,1,1] }, { shader: 189, workgroups: [1,1,1] }),
+        dispatch("step_151_pointwise_G_layer2_0_conv2", [at(1, 6604800, 5760), at(1, 8974592, 64), at(1, 4032000, 5760)], { shader: 187, workgroups: [23,1,1] }),
+        dispatch("step_152_sum_G_layer2_0_conv2", [at(1, 4032000, 5760), at(1, 8975616, 64)], { adapter: "cpu", features: ["subgroups"], shader: 188, workgroups: [16,1,1] }, { shader: 189, workgroups: [1,1,1] }),
+        dispatch("step_153_pointwise_G_layer2_0_conv3", [at(1, 4723200, 23040), at(1, 8966144, 256), at(1, 4032000, 23040)], { shader: 190, workgroups: [12,1,1] }),
+        dispatch("step_154_sum_G_layer2_0_conv3", [at(1, 4032000, 23040), at(1, 8967680, 256)], { adapter: "cpu", features: ["subgroups"], shader: 191, workgroups: [64,1,1] }, { shader: 192, workgroups: [1,1,1] }),
+        dispatch("step_155_pointwise_G_layer2_0_downsample_0", [at(1, 5318912, 23040), at(1, 8966400, 256), at(1, 4032000, 23040)], { shader: 190, workgroups: [12,1,1] }),
+        dispatch("step_156_sum_G_layer2_0_downsample_0", [at(1, 4032000, 23040), at(1, 8967936, 256)], { adapter: "cpu", features: ["subgroups"], shader: 191, workgroups: [64,1,1] }, { shader: 192, workgroups: [1,1,1] }),
+        dispatch("step_157_pointwise_G_layer3_0_conv1", [at(1, 6510848, 11520), at(1, 8970496, 128), at(1, 4032000, 11520)], { shader: 193, workgroups: [45,1,1] }),
+        dispatch("step_158_sum_G_layer3_0_conv1", [at(1, 4032000, 11520), at(1, 8972032, 128)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [32,1,1] }, { shader: 195, workgroups: [1,1,1] }),
+        dispatch("step_159_pointwise_G_layer3_0_conv2", [at(1, 6522368, 11520), at(1, 8970752, 128), at(1, 4032000, 11520)], { shader: 193, workgroups: [45,1,1] }),
+        dispatch("step_160_sum_G_layer3_0_conv2", [at(1, 4032000, 11520), at(1, 8972288, 128)], { adapter: "cpu", features: ["subgroups"], shader: 194, workgroups: [32,1,1] }, { shader: 195, workgroups: [1,1,1] }),
+        dispatch("step_161_pointwise_G_layer3_0_conv3", [at(1, 4103680, 46080), at(1, 8962048, 512), at(1, 4032000, 46080)], { shader: 196, workgroups: [23,1,1] }),
+        dispatch("step_162_sum_G_layer3_0_conv3", [at(1, 4032000, 46080), at(1, 8964096, 512)], { adapter: "cpu", features: ["subgroups"], shader: 197, workgroups: [128,1,1] }, { shader: 198, workgroups: [2,1,1] }),
+        dispatch("step_163_pointwise_G_layer3_0_downsample_0", [at(1, 4149760, 46080), at(1, 8962560, 512), at(1, 4032000, 46080)], { shader: 196, workgroups: [23,1,1] }),
+        dispatch("step_164_sum_G_layer3_0_downsample_0", [at(1, 4032000, 46080), at(1, 8964608, 512)], { adapter: "cpu", features: ["subgroups"], shader: 197, workgroups: [128,1,1] }, { shader: 198, workgroups: [2,1,1] }),
+        dispatch("step_165_pointwise_G_layer4_0_conv1", [at(1, 5341952, 23040), at(1, 8966656, 256), at(1, 4032000, 23040)], { shader: 190, workgroups: [12,1,1] }),
+        dispatch("step_166_sum_G_layer4_0_conv1", [at(1, 4032000, 23040), at(1, 8968192, 256)], { adapter: "cpu", features: ["subgroups"], shader: 191, workgroups: [64,1,1] }, { shader: 192, workgroups: [1,1,1] }),
+        dispatch("step_167_pointwise_G_layer4_0_conv2", [at(1, 5364992, 23040), at(1, 8966912, 256), at(1, 4032000, 23040)], { shader: 190, workgroups: [12,1,1] }),
+        dispatch("step_168_sum_G_layer4_0_conv2", [at(1, 4032000, 23040), at(1, 8968448, 256)], { adapter: "cpu", features: ["subgroups"], shader: 191, workgroups: [64,1,1] }, { shader: 192, workgroups: [1,1,1] }),
+        dispatch("step_169_pointwise_G_layer4_0_conv3", [at(1, 3847680, 92160), at(1, 8951808, 1024), at(1, 4032000, 92160)], { shader: 199, workgroups: [45,1,1] }),
+        dispatch("step_170_sum_G_layer4_0_conv3", [at(1, 4032000, 92160), at(1, 8953856, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [256,1,1] }, { shader: 201, workgroups: [4,1,1] }),
+        dispatch("step_171_pointwise_G_layer4_0_downsample_0", [at(1, 3939840, 92160), at(1, 8952832, 1024), at(1, 3847680, 92160)], { shader: 199, workgroups: [45,1,1] }),
+        dispatch("step_172_sum_G_layer4_0_downsample_0", [at(1, 3847680, 92160), at(1, 8954880, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 200, workgroups: [256,1,1] }, { shader: 201, workgroups: [4,1,1] }),
+        dispatch("step_173_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage1", [at(0, 55808, 18460), at(1, 6571264, 6840), at(1, 6578176, 6840), at(1, 3847680, 24)], { shader: 202, workgroups: [1,1,1] }),
         dispatch("step_173_softmaxCrossEntropy_G_layer5_conv2d_list_0_stage2", [at(1, 3847680, 24), at(0, 7030528, 4)], { shader: 203, workgroups: [1,1,1] }),
-        dispatch("step_174_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage1", [at(0, 55808, 18460), at(1, 6675200, 6840), at(1, 6682112, 6840), at(1, 3847680, 24)], { shader: 202, workgroups: [1,1,1] }),
+        dispatch("step_174_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage1", [at(0, 55808, 18460), at(1, 6585088, 6840), at(1, 6592000, 6840), at(1, 3847680, 24)], { shader: 202, workgroups: [1,1,1] }),
         dispatch("step_174_softmaxCrossEntropy_G_layer6_conv2d_list_0_stage2", [at(1, 3847680, 24), at(0, 7030784, 4)], { shader: 203, workgroups: [1,1,1] }),
-        dispatch("step_175_pointwise", [at(0, 55808, 18460), at(1, 4889856, 18460)], { shader: 204, workgroups: [10,1,1] }),
-        dispatch("step_176_sum_stage1", [at(1, 4889856, 18460), at(1, 3847680, 16)], { shader: 205, workgroups: [1,1,1] }),
-        dispatch("step_176_sum_stage2", [at(1, 3847680, 16), at(1, 6129920, 4)], { shader: 206, workgroups: [1,1,1] }),
-        dispatch("step_177_pointwise", [at(1, 3145728, 350740), at(0, 55808, 18460), at(1, 6129920, 4), at(1, 4889856, 18460), at(1, 3847680, 350740)], { shader: 207, workgroups: [172,1,1] }),
-        dispatch("step_178_resizeGrad", [at(0, 7034368, 1080), at(0, 7032064, 1180), at(1, 3847680, 350740), at(1, 7930624, 6840)], { shader: 208, workgroups: [27,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 731392, 87552), at(1, 6576384, 92160)], { shader: 209, workgroups: [360,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(1, 7930624, 6840), at(1, 4908544, 7200)], { shader: 210, workgroups: [8,1,1] }),
-        dispatch("step_179_conv2dInputGrad_G_layer5_conv2d_list_1", [at(1, 4908544, 7200), at(1, 6576384, 92160), at(1, 6260992, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 211, workgroups: [3,4,1] }, { shader: 212, workgroups: [7,1,1] }),
-        dispatch("step_180_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 643584, 87552), at(1, 6668544, 92160)], { shader: 209, workgroups: [360,1,1] }),
-        dispatch("step_180_conv2dInputGrad_G_layer5_conv2d_list_0", [at(1, 4908544, 7200), at(1, 6668544, 92160), at(1, 6307072, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 213, workgroups: [3,4,1] }, { shader: 214, workgroups: [7,1,1] }),
-        dispatch("step_181_pointwise", [at(1, 3496704, 350740), at(0, 55808, 18460), at(1, 6129920, 4), at(1, 4889856, 18460), at(1, 3145728, 350740)], { shader: 215, workgroups: [172,1,1] }),
-        dispatch("step_182_resizeGrad", [at(0, 7034368, 1080), at(0, 7032064, 1180), at(1, 3145728, 350740), at(1, 4889856, 6840)], { shader: 208, workgroups: [27,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer6_conv2d_list_1_pack", [at(0, 1170176, 175104), at(1, 3657984, 184320)], { shader: 216, workgroups: [720,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(1, 4889856, 6840), at(1, 3648000, 7200)], { shader: 210, workgroups: [8,1,1] }),
-        dispatch("step_183_conv2dInputGrad_G_layer6_conv2d_list_1", [at(1, 3648000, 7200), at(1, 3657984, 184320), at(1, 3145728, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 217, workgroups: [3,8,1] }, { shader: 218, workgroups: [14,1,1] }),
-        dispatch("step_184_conv2dInputGrad_G_layer6_conv2d_list_0_pack", [at(0, 994816, 175104), at(1, 3842304, 184320)], { shader: 216, workgroups: [720,1,1] }),
-        dispatch("step_184_conv2dInputGrad_G_layer6_conv2d_list_0", [at(1, 3648000, 7200), at(1, 3842304, 184320), at(1, 3237888, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 219, workgroups: [3,8,1] }, { shader: 220, workgroups: [14,1,1] }),
-        dispatch("step_185_sum_G_layer6_conv2d_list_1", [at(1, 3145728, 92160), at(1, 3237888, 92160), at(1, 4751616, 92160), at(1, 3422208, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [256,1,1] }, { shader: 222, workgroups: [4,1,1] }),
-        dispatch("step_186_pointwise_G_layer6_conv2d_list_1", [at(1, 3145728, 92160), at(1, 3237888, 92160), at(1, 4751616, 92160), at(1, 3422208, 1024), at(1, 3330048, 92160)], { shader: 223, workgroups: [45,1,1] }),
-        dispatch("step_187_sum_G_layer6_conv2d_list_1", [at(1, 3145728, 92160), at(1, 3237888, 92160), at(1, 4751616, 92160), at(1, 4659456, 92160), at(1, 3514368, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [256,1,1] }, { shader: 225, workgroups: [4,1,1] }),
-        dispatch("step_188_pointwise_G_layer4_0_downsample_1", [at(0, 639488, 1024), at(1, 5208064, 1024), at(1, 3330048, 92160), at(1, 4659456, 92160), at(1, 3514368, 1024), at(1, 3422208, 92160)], { shader: 226, workgroups: [45,1,1] }),
-        dispatch("step_189_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 508416, 131072), at(1, 6129920, 131072)], { shader: 227, workgroups: [512,1,1] }),
+        dispatch("step_175_pointwise", [at(0, 55808, 18460), at(1, 4567296, 18460)], { shader: 204, workgroups: [10,1,1] }),
+        dispatch("step_176_sum_stage1", [at(1, 4567296, 18460), at(1, 3847680, 16)], { shader: 205, workgroups: [1,1,1] }),
+        dispatch("step_176_sum_stage2", [at(1, 3847680, 16), at(1, 4585984, 4)], { shader: 206, workgroups: [1,1,1] }),
+        dispatch("step_177_pointwise", [at(1, 3145728, 350740), at(0, 55808, 18460), at(1, 4585984, 4), at(1, 4567296, 18460), at(1, 3847680, 350740)], { shader: 207, workgroups: [172,1,1] }),
+        dispatch("step_178_resizeGrad", [at(0, 7034368, 1080), at(0, 7032064, 1180), at(1, 3847680, 350740), at(1, 8133888, 6840)], { shader: 208, workgroups: [27,1,1] }),
+        dispatch("step_179_conv2dInputGrad_G_layer5_conv2d_list_1_pack", [at(0, 731392, 87552), at(1, 4103936, 92160)], { shader: 209, workgroups: [360,1,1] }),
+        dispatch("step_179_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(1, 8133888, 6840), at(1, 3893760, 7200)], { shader: 210, workgroups: [8,1,1] }),
+        dispatch("step_179_conv2dInputGrad_G_layer5_conv2d_list_1", [at(1, 3893760, 7200), at(1, 4103936, 92160), at(1, 3847680, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 211, workgroups: [3,4,1] }, { shader: 212, workgroups: [7,1,1] }),
+        dispatch("step_180_conv2dInputGrad_G_layer5_conv2d_list_0_pack", [at(0, 643584, 87552), at(1, 6908160, 92160)], { shader: 209, workgroups: [360,1,1] }),
+        dispatch("step_180_conv2dInputGrad_G_layer5_conv2d_list_0", [at(1, 3893760, 7200), at(1, 6908160, 92160), at(1, 6592768, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 213, workgroups: [3,4,1] }, { shader: 214, workgroups: [7,1,1] }),
+        dispatch("step_181_pointwise", [at(1, 3496704, 350740), at(0, 55808, 18460), at(1, 4585984, 4), at(1, 4567296, 18460), at(1, 3145728, 350740)], { shader: 215, workgroups: [172,1,1] }),
+        dispatch("step_182_resizeGrad", [at(0, 7034368, 1080), at(0, 7032064, 1180), at(1, 3145728, 350740), at(1, 3759104, 6840)], { shader: 208, workgroups: [27,1,1] }),
+        dispatch("step_183_conv2dInputGrad_G_layer6_conv2d_list_1_pack", [at(0, 1170176, 175104), at(1, 3919616, 184320)], { shader: 216, workgroups: [720,1,1] }),
+        dispatch("step_183_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(1, 3759104, 6840), at(1, 3751680, 7200)], { shader: 210, workgroups: [8,1,1] }),
+        dispatch("step_183_conv2dInputGrad_G_layer6_conv2d_list_1", [at(1, 3751680, 7200), at(1, 3919616, 184320), at(1, 3145728, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 217, workgroups: [3,8,1] }, { shader: 218, workgroups: [14,1,1] }),
+        dispatch("step_184_conv2dInputGrad_G_layer6_conv2d_list_0_pack", [at(0, 994816, 175104), at(1, 4567296, 184320)], { shader: 216, workgroups: [720,1,1] }),
+        dispatch("step_184_conv2dInputGrad_G_layer6_conv2d_list_0", [at(1, 3751680, 7200), at(1, 4567296, 184320), at(1, 3237888, 92160)], { adapter: "cpu", features: ["subgroups"], shader: 219, workgroups: [3,8,1] }, { shader: 220, workgroups: [14,1,1] }),
+        dispatch("step_185_sum_G_layer6_conv2d_list_1", [at(1, 3145728, 92160), at(1, 3237888, 92160), at(1, 4935936, 92160), at(1, 3422208, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 221, workgroups: [256,1,1] }, { shader: 222, workgroups: [4,1,1] }),
+        dispatch("step_186_pointwise_G_layer6_conv2d_list_1", [at(1, 3145728, 92160), at(1, 3237888, 92160), at(1, 4935936, 92160), at(1, 3422208, 1024), at(1, 3330048, 92160)], { shader: 223, workgroups: [45,1,1] }),
+        dispatch("step_187_sum_G_layer6_conv2d_list_1", [at(1, 3145728, 92160), at(1, 3237888, 92160), at(1, 4935936, 92160), at(1, 4843776, 92160), at(1, 3514368, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [256,1,1] }, { shader: 225, workgroups: [4,1,1] }),
+        dispatch("step_188_pointwise_G_layer4_0_downsample_1", [at(0, 639488, 1024), at(1, 5098240, 1024), at(1, 3330048, 92160), at(1, 4843776, 92160), at(1, 3514368, 1024), at(1, 3422208, 92160)], { shader: 226, workgroups: [45,1,1] }),
+        dispatch("step_189_conv2dInputGrad_G_layer4_0_downsample_0_pack", [at(0, 508416, 131072), at(1, 6461696, 131072)], { shader: 227, workgroups: [512,1,1] }),
         dispatch("step_189_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(1, 3422208, 92160), at(1, 3514368, 92160)], { shader: 118, workgroups: [90,1,1] }),
-        dispatch("step_189_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 3514368, 92160), at(1, 6129920, 131072), at(1, 3422208, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [3,4,1] }, { shader: 229, workgroups: [7,1,1] }),
-        dispatch("step_190_sum_G_layer6_conv2d_list_1", [at(1, 3145728, 92160), at(1, 3237888, 92160), at(1, 4751616, 92160), at(1, 4567296, 92160), at(1, 3468288, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [256,1,1] }, { shader: 225, workgroups: [4,1,1] }),
-        dispatch("step_191_pointwise_G_layer4_0_bn3", [at(0, 504320, 1024), at(1, 4915968, 1024), at(1, 3330048, 92160), at(1, 4567296, 92160), at(1, 3468288, 1024), at(1, 3145728, 92160)], { shader: 226, workgroups: [45,1,1] }),
-        dispatch("step_192_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 438784, 65536), at(1, 7001344, 65536)], { shader: 230, workgroups: [256,1,1] }),
+        dispatch("step_189_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 3514368, 92160), at(1, 6461696, 131072), at(1, 3422208, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [3,4,1] }, { shader: 229, workgroups: [7,1,1] }),
+        dispatch("step_190_sum_G_layer6_conv2d_list_1", [at(1, 3145728, 92160), at(1, 3237888, 92160), at(1, 4935936, 92160), at(1, 4751616, 92160), at(1, 3468288, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [256,1,1] }, { shader: 225, workgroups: [4,1,1] }),
+        dispatch("step_191_pointwise_G_layer4_0_bn3", [at(0, 504320, 1024), at(1, 5097216, 1024), at(1, 3330048, 92160), at(1, 4751616, 92160), at(1, 3468288, 1024), at(1, 3145728, 92160)], { shader: 226, workgroups: [45,1,1] }),
+        dispatch("step_192_conv2dInputGrad_G_layer4_0_conv3_pack", [at(0, 438784, 65536), at(1, 7240960, 65536)], { shader: 230, workgroups: [256,1,1] }),
         dispatch("step_192_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 3145728, 92160), at(1, 3237888, 92160)], { shader: 118, workgroups: [90,1,1] }),
-        dispatch("step_192_conv2dInputGrad_G_layer4_0_conv3", [at(1, 3237888, 92160), at(1, 7001344, 65536), at(1, 3145728, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 231, workgroups: [3,2,1] }, { shader: 232, workgroups: [4,1,1] }),
-        dispatch("step_193_sum_G_layer4_0_conv3", [at(1, 3145728, 23040), at(1, 7865600, 23040), at(1, 3191808, 256)], { adapter: "cpu", features: ["subgroups"], shader: 233, workgroups: [64,1,1] }, { shader: 234, workgroups: [1,1,1] }),
-        dispatch("step_194_sum_G_layer4_0_conv3", [at(1, 3145728, 23040), at(1, 7865600, 23040), at(1, 7282432, 23040), at(1, 3192064, 256)], { adapter: "cpu", features: ["subgroups"], shader: 235, workgroups: [64,1,1] }, { shader: 236, workgroups: [1,1,1] }),
-        dispatch("step_195_pointwise_G_layer4_0_bn2", [at(0, 437760, 256), at(1, 5210368, 256), at(1, 3145728, 23040), at(1, 7865600, 23040), at(1, 3191808, 256), at(1, 7282432, 23040), at(1, 3192064, 256), at(1, 3168768, 23040)], { shader: 237, workgroups: [12,1,1] }),
-        dispatch("step_196_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 290304, 147456), at(1, 4026624, 147456)], { shader: 238, workgroups: [576,1,1] }),
-        dispatch("step_196_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 3168768, 23040), at(1, 4174080, 23040)], { shader: 67, workgroups: [23,1,1] }),
-        dispatch("step_196_conv2dInputGrad_G_layer4_0_conv2", [at(1, 4174080, 23040), at(1, 4026624, 147456), at(1, 3145728, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 239, workgroups: [3,2,1] }, { shader: 240, workgroups: [4,1,1] }),
-        dispatch("step_197_sum_G_layer4_0_conv2", [at(1, 3145728, 23040), at(1, 7215360, 23040), at(1, 3191808, 256)], { adapter: "cpu", features: ["subgroups"], shader: 233, workgroups: [64,1,1] }, { shader: 234, workgroups: [1,1,1] }),
-        dispatch("step_198_sum_G_layer4_0_conv2", [at(1, 3145728, 23040), at(1, 7215360, 23040), at(1, 7192320, 23040), at(1, 3192064, 256)], { adapter: "cpu", features: ["subgroups"], shader: 235, workgroups: [64,1,1] }, { shader: 236, workgroups: [1,1,1] }),
-        dispatch("step_199_pointwise_G_layer4_0_bn1", [at(0, 289280, 256), at(1, 5210112, 256), at(1, 3145728, 23040), at(1, 7215360, 23040), at(1, 3191808, 256), at(1, 7192320, 23040), at(1, 3192064, 256), at(1, 3168768, 23040)], { shader: 237, workgroups: [12,1,1] }),
-        dispatch("step_200_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 256512, 32768), at(1, 7734528, 32768)], { shader: 241, workgroups: [128,1,1] }),
-        dispatch("step_200_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 3168768, 23040), at(1, 4567296, 23040)], { shader: 67, workgroups: [23,1,1] }),
-        dispatch("step_200_conv2dInputGrad_G_layer4_0_conv1", [at(1, 4567296, 23040), at(1, 7734528, 32768), at(1, 6260992, 46080), at(1, 6307072, 46080), at(1, 3422208, 46080), at(1, 6848256, 46080), at(1, 3145728, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 242, workgroups: [3,4,1] }, { shader: 243, workgroups: [7,1,1] }),
+        dispatch("step_192_conv2dInputGrad_G_layer4_0_conv3", [at(1, 3237888, 92160), at(1, 7240960, 65536), at(1, 3145728, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 231, workgroups: [3,2,1] }, { shader: 232, workgroups: [4,1,1] }),
+        dispatch("step_193_sum_G_layer4_0_conv3", [at(1, 3145728, 23040), at(1, 7454976, 23040), at(1, 3191808, 256)], { adapter: "cpu", features: ["subgroups"], shader: 233, workgroups: [64,1,1] }, { shader: 234, workgroups: [1,1,1] }),
+        dispatch("step_194_sum_G_layer4_0_conv3", [at(1, 3145728, 23040), at(1, 7454976, 23040), at(1, 7431936, 23040), at(1, 3192064, 256)], { adapter: "cpu", features: ["subgroups"], shader: 235, workgroups: [64,1,1] }, { shader: 236, workgroups: [1,1,1] }),
+        dispatch("step_195_pointwise_G_layer4_0_bn2", [at(0, 437760, 256), at(1, 5101056, 256), at(1, 3145728, 23040), at(1, 7454976, 23040), at(1, 3191808, 256), at(1, 7431936, 23040), at(1, 3192064, 256), at(1, 3168768, 23040)], { shader: 237, workgroups: [12,1,1] }),
+        dispatch("step_196_conv2dInputGrad_G_layer4_0_conv2_pack", [at(0, 290304, 147456), at(1, 5249280, 147456)], { shader: 238, workgroups: [576,1,1] }),
+        dispatch("step_196_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 3168768, 23040), at(1, 3648000, 23040)], { shader: 67, workgroups: [23,1,1] }),
+        dispatch("step_196_conv2dInputGrad_G_layer4_0_conv2", [at(1, 3648000, 23040), at(1, 5249280, 147456), at(1, 3145728, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 239, workgroups: [3,2,1] }, { shader: 240, workgroups: [4,1,1] }),
+        dispatch("step_197_sum_G_layer4_0_conv2", [at(1, 3145728, 23040), at(1, 7408896, 23040), at(1, 3191808, 256)], { adapter: "cpu", features: ["subgroups"], shader: 233, workgroups: [64,1,1] }, { shader: 234, workgroups: [1,1,1] }),
+        dispatch("step_198_sum_G_layer4_0_conv2", [at(1, 3145728, 23040), at(1, 7408896, 23040), at(1, 7329536, 23040), at(1, 3192064, 256)], { adapter: "cpu", features: ["subgroups"], shader: 235, workgroups: [64,1,1] }, { shader: 236, workgroups: [1,1,1] }),
+        dispatch("step_199_pointwise_G_layer4_0_bn1", [at(0, 289280, 256), at(1, 5100800, 256), at(1, 3145728, 23040), at(1, 7408896, 23040), at(1, 3191808, 256), at(1, 7329536, 23040), at(1, 3192064, 256), at(1, 3168768, 23040)], { shader: 237, workgroups: [12,1,1] }),
+        dispatch("step_200_conv2dInputGrad_G_layer4_0_conv1_pack", [at(0, 256512, 32768), at(1, 7977216, 32768)], { shader: 241, workgroups: [128,1,1] }),
+        dispatch("step_200_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 3168768, 23040), at(1, 3671040, 23040)], { shader: 67, workgroups: [23,1,1] }),
+        dispatch("step_200_conv2dInputGrad_G_layer4_0_conv1", [at(1, 3671040, 23040), at(1, 7977216, 32768), at(1, 3847680, 46080), at(1, 6592768, 46080), at(1, 3422208, 46080), at(1, 7087872, 46080), at(1, 3145728, 46080)], { adapter: "cpu", features: ["subgroups"], shader: 242, workgroups: [3,4,1] }, { shader: 243, workgroups: [7,1,1] }),
         dispatch("step_201_sum_G_layer4_0_conv1", [at(1, 3145728, 46080), at(1, 3399168, 512)], { adapter: "cpu", features: ["subgroups"], shader: 83, workgroups: [128,1,1] }, { shader: 84, workgroups: [2,1,1] }),
-        dispatch("step_202_sum_G_layer4_0_conv1", [at(1, 3145728, 46080), at(1, 5138944, 46080), at(1, 3330048, 512)], { adapter: "cpu", features: ["subgroups"], shader: 244, workgroups: [128,1,1] }, { shader: 245, workgroups: [2,1,1] }),
-        dispatch("step_203_pointwise_G_layer3_0_downsample_1", [at(0, 254464, 512), at(1, 5209088, 512), at(1, 3145728, 46080), at(1, 3399168, 512), at(1, 5138944, 46080), at(1, 3330048, 512), at(1, 3191808, 46080)], { shader: 246, workgroups: [23,1,1] }),
-        dispatch("step_204_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 221696, 32768), at(1, 7767296, 32768)], { shader: 247, workgroups: [128,1,1] }),
+        dispatch("step_202_sum_G_layer4_0_conv1", [at(1, 3145728, 46080), at(1, 5470720, 46080), at(1, 3330048, 512)], { adapter: "cpu", features: ["subgroups"], shader: 244, workgroups: [128,1,1] }, { shader: 245, workgroups: [2,1,1] }),
+        dispatch("step_203_pointwise_G_layer3_0_downsample_1", [at(0, 254464, 512), at(1, 5099776, 512), at(1, 3145728, 46080), at(1, 3399168, 512), at(1, 5470720, 46080), at(1, 3330048, 512), at(1, 3191808, 46080)], { shader: 246, workgroups: [23,1,1] }),
+        dispatch("step_204_conv2dInputGrad_G_layer3_0_downsample_0_pack", [at(0, 221696, 32768), at(1, 8009984, 32768)], { shader: 247, workgroups: [128,1,1] }),
         dispatch("step_204_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 3191808, 46080), at(1, 3330048, 46080)], { shader: 93, workgroups: [45,1,1] }),
-        dispatch("step_204_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 3330048, 46080), at(1, 7767296, 32768), at(1, 3376128, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 248, workgroups: [3,2,1] }, { shader: 249, workgroups: [4,1,1] }),
-        dispatch("step_205_sum_G_layer4_0_conv1", [at(1, 3145728, 46080), at(1, 4843776, 46080), at(1, 3399680, 512)], { adapter: "cpu", features: ["subgroups"], shader: 244, workgroups: [128,1,1] }, { shader: 245, workgroups: [2,1,1] }),
-        dispatch("step_206_pointwise_G_layer3_0_bn3", [at(0, 219648, 512), at(1, 4916992, 512), at(1, 3145728, 46080), at(1, 3399168, 512), at(1, 4843776, 46080), at(1, 3399680, 512), at(1, 3191808, 46080)], { shader: 246, workgroups: [23,1,1] }),
-        dispatch("step_207_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 203264, 16384), at(1, 8342784, 16384)], { shader: 250, workgroups: [64,1,1] }),
+        dispatch("step_204_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 3330048, 46080), at(1, 8009984, 32768), at(1, 3376128, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 248, workgroups: [3,2,1] }, { shader: 249, workgroups: [4,1,1] }),
+        dispatch("step_205_sum_G_layer4_0_conv1", [at(1, 3145728, 46080), at(1, 5028096, 46080), at(1, 3399680, 512)], { adapter: "cpu", features: ["subgroups"], shader: 244, workgroups: [128,1,1] }, { shader: 245, workgroups: [2,1,1] }),
+        dispatch("step_206_pointwise_G_layer3_0_bn3", [at(0, 219648, 512), at(1, 5099264, 512), at(1, 3145728, 46080), at(1, 3399168, 512), at(1, 5028096, 46080), at(1, 3399680, 512), at(1, 3191808, 46080)], { shader: 246, workgroups: [23,1,1] }),
+        dispatch("step_207_conv2dInputGrad_G_layer3_0_conv3_pack", [at(0, 203264, 16384), at(1, 8581376, 16384)], { shader: 250, workgroups: [64,1,1] }),
         dispatch("step_207_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 3191808, 46080), at(1, 3145728, 46080)], { shader: 93, workgroups: [45,1,1] }),
-        dispatch("step_207_conv2dInputGrad_G_layer3_0_conv3", [at(1, 3145728, 46080), at(1, 8342784, 16384), at(1, 3191808, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [3,1,1] }, { shader: 252, workgroups: [2,1,1] }),
-        dispatch("step_208_sum_G_layer3_0_conv3", [at(1, 3191808, 11520), at(1, 7800064, 11520), at(1, 3214848, 128)], { adapter: "cpu", features: ["subgroups"], shader: 253, workgroups: [32,1,1] }, { shader: 254, workgroups: [1,1,1] }),
-        dispatch("step_209_sum_G_layer3_0_conv3", [at(1, 3191808, 11520), at(1, 7800064, 11520), at(1, 7305472, 11520), at(1, 3215104, 128)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [32,1,1] }, { shader: 256, workgroups: [1,1,1] }),
-        dispatch("step_210_pointwise_G_layer3_0_bn2", [at(0, 202240, 128), at(1, 5211392, 128), at(1, 3191808, 11520), at(1, 7800064, 11520), at(1, 3214848, 128), at(1, 7305472, 11520), at(1, 3215104, 128), at(1, 3203328, 11520)], { shader: 257, workgroups: [45,1,1] }),
-        dispatch("step_211_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 165376, 36864), at(1, 7300352, 36864)], { shader: 258, workgroups: [144,1,1] }),
+        dispatch("step_207_conv2dInputGrad_G_layer3_0_conv3", [at(1, 3145728, 46080), at(1, 8581376, 16384), at(1, 3191808, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [3,1,1] }, { shader: 252, workgroups: [2,1,1] }),
+        dispatch("step_208_sum_G_layer3_0_conv3", [at(1, 3191808, 11520), at(1, 8042752, 11520), at(1, 3214848, 128)], { adapter: "cpu", features: ["subgroups"], shader: 253, workgroups: [32,1,1] }, { shader: 254, workgroups: [1,1,1] }),
+        dispatch("step_209_sum_G_layer3_0_conv3", [at(1, 3191808, 11520), at(1, 8042752, 11520), at(1, 7638272, 11520), at(1, 3215104, 128)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [32,1,1] }, { shader: 256, workgroups: [1,1,1] }),
+        dispatch("step_210_pointwise_G_layer3_0_bn2", [at(0, 202240, 128), at(1, 5540096, 128), at(1, 3191808, 11520), at(1, 8042752, 11520), at(1, 3214848, 128), at(1, 7638272, 11520), at(1, 3215104, 128), at(1, 3203328, 11520)], { shader: 257, workgroups: [45,1,1] }),
+        dispatch("step_211_conv2dInputGrad_G_layer3_0_conv2_pack", [at(0, 165376, 36864), at(1, 7641344, 36864)], { shader: 258, workgroups: [144,1,1] }),
         dispatch("step_211_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 3203328, 11520), at(1, 3500544, 11520)], { shader: 77, workgroups: [12,1,1] }),
-        dispatch("step_211_conv2dInputGrad_G_layer3_0_conv2", [at(1, 3500544, 11520), at(1, 7300352, 36864), at(1, 3191808, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [3,1,1] }, { shader: 260, workgroups: [2,1,1] }),
-        dispatch("step_212_sum_G_layer3_0_conv2", [at(1, 3191808, 11520), at(1, 7348736, 11520), at(1, 3214848, 128)], { adapter: "cpu", features: ["subgroups"], shader: 253, workgroups: [32,1,1] }, { shader: 254, workgroups: [1,1,1] }),
-        dispatch("step_213_sum_G_layer3_0_conv2", [at(1, 3191808, 11520), at(1, 7348736, 11520), at(1, 7337216, 11520), at(1, 3215104, 128)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [32,1,1] }, { shader: 256, workgroups: [1,1,1] }),
-        dispatch("step_214_pointwise_G_layer3_0_bn1", [at(0, 164352, 128), at(1, 5211136, 128), at(1, 3191808, 11520), at(1, 7348736, 11520), at(1, 3214848, 128), at(1, 7337216, 11520), at(1, 3215104, 128), at(1, 3203328, 11520)], { shader: 257, workgroups: [45,1,1] }),
-        dispatch("step_215_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 156160, 8192), at(1, 8474880, 8192)], { shader: 261, workgroups: [32,1,1] }),
-        dispatch("step_215_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 3203328, 11520), at(1, 4636416, 11520)], { shader: 77, workgroups: [12,1,1] }),
-        dispatch("step_215_conv2dInputGrad_G_layer3_0_conv1", [at(1, 4636416, 11520), at(1, 8474880, 8192), at(1, 3399168, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 262, workgroups: [3,2,1] }, { shader: 263, workgroups: [4,1,1] }),
-        dispatch("step_216_sum_G_layer3_0_downsample_0", [at(1, 3376128, 23040), at(1, 3399168, 23040), at(1, 7169280, 23040), at(1, 3191808, 256)], { adapter: "cpu", features: ["subgroups"], shader: 264, workgroups: [64,1,1] }, { shader: 265, workgroups: [1,1,1] }),
-        dispatch("step_217_pointwise_G_layer3_0_downsample_0", [at(1, 3376128, 23040), at(1, 3399168, 23040), at(1, 7169280, 23040), at(1, 3191808, 256), at(1, 3422208, 23040)], { shader: 266, workgroups: [12,1,1] }),
-        dispatch("step_218_sum_G_layer3_0_downsample_0", [at(1, 3376128, 23040), at(1, 3399168, 23040), at(1, 7169280, 23040), at(1, 7105024, 23040), at(1, 3214848, 256)], { adapter: "cpu", features: ["subgroups"], shader: 267, workgroups: [64,1,1] }, { shader: 268, workgroups: [1,1,1] }),
-        dispatch("step_219_pointwise_G_layer2_0_downsample_1", [at(0, 155136, 256), at(1, 5209856, 256), at(1, 3422208, 23040), at(1, 7105024, 23040), at(1, 3214848, 256), at(1, 3191808, 23040)], { shader: 269, workgroups: [12,1,1] }),
-        dispatch("step_220_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 146944, 8192), at(1, 8483072, 8192)], { shader: 270, workgroups: [32,1,1] }),
-        dispatch("step_220_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 3191808, 23040), at(1, 4590336, 23040)], { shader: 67, workgroups: [23,1,1] }),
-        dispatch("step_220_conv2dInputGrad_G_layer2_0_downsample_0", [at(1, 4590336, 23040), at(1, 8483072, 8192), at(1, 3191808, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [3,1,4] }, { shader: 272, workgroups: [7,1,1] }),
-        dispatch("step_221_sum_G_layer3_0_downsample_0", [at(1, 3376128, 23040), at(1, 3399168, 23040), at(1, 7169280, 23040), at(1, 5185024, 23040), at(1, 3233280, 256)], { adapter: "cpu", features: ["subgroups"], shader: 267, workgroups: [64,1,1] }, { shader: 268, workgroups: [1,1,1] }),
-        dispatch("step_222_pointwise_G_layer2_0_bn3", [at(0, 145920, 256), at(1, 5209600, 256), at(1, 3422208, 23040), at(1, 5185024, 23040), at(1, 3233280, 256), at(1, 3376128, 23040)], { shader: 269, workgroups: [12,1,1] }),
-        dispatch("step_223_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 141824, 4096), at(1, 8613376, 4096)], { shader: 273, workgroups: [16,1,1] }),
-        dispatch("step_223_conv2dInputGrad_G_layer2_0_conv3_packc", [at(1, 3376128, 23040), at(1, 4613376, 23040)], { shader: 67, workgroups: [23,1,1] }),
-        dispatch("step_223_conv2dInputGrad_G_layer2_0_conv3", [at(1, 4613376, 23040), at(1, 8613376, 4096), at(1, 3376128, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 274, workgroups: [3,1,1] }, { shader: 275, workgroups: [1,1,1] }),
-        dispatch("step_224_sum_G_layer2_0_conv3", [at(1, 3376128, 5760), at(1, 7943936, 5760), at(1, 3233280, 64)], { adapter: "cpu", features: ["subgroups"], shader: 276, workgroups: [16,1,1] }, { shader: 277, workgroups: [1,1,1] }),
-        dispatch("step_225_sum_G_layer2_0_conv3", [at(1, 3376128, 5760), at(1, 7943936, 5760), at(1, 7854848, 5760), at(1, 3233536, 64)], { adapter: "cpu", features: ["subgroups"], shader: 278, workgroups: [16,1,1] }, { shader: 279, workgroups: [1,1,1] }),
-        dispatch("step_226_pointwise_G_layer2_0_bn2", [at(0, 140800, 64), at(1, 5211904, 64), at(1, 3376128, 5760), at(1, 7943936, 5760), at(1, 3233280, 64), at(1, 7854848, 5760), at(1, 3233536, 64), at(1, 3382016, 5760)], { shader: 280, workgroups: [23,1,1] }),
-        dispatch("step_227_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 131584, 9216), at(1, 8440064, 9216)], { shader: 281, workgroups: [36,1,1] }),
-        dispatch("step_227_conv2dInputGrad_G_layer2_0_conv2_packc", [at(1, 3382016, 5760), at(1, 4647936, 5760)], { shader: 51, workgroups: [6,1,1] }),
-        dispatch("step_227_conv2dInputGrad_G_layer2_0_conv2", [at(1, 4647936, 5760), at(1, 8440064, 9216), at(1, 3376128, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 282, workgroups: [3,1,1] }, { shader: 283, workgroups: [1,1,1] }),
-        dispatch("step_228_sum_G_layer2_0_conv2", [at(1, 3376128, 5760), at(1, 7848960, 5760), at(1, 3233280, 64)], { adapter: "cpu", features: ["subgroups"], shader: 276, workgroups: [16,1,1] }, { shader: 277, workgroups: [1,1,1] }),
-        dispatch("step_229_sum_G_layer2_0_conv2", [at(1, 3376128, 5760), at(1, 7848960, 5760), at(1, 7843072, 5760), at(1, 3233536, 64)], { adapter: "cpu", features: ["subgroups"], shader: 278, workgroups: [16,1,1] }, { shader: 279, workgroups: [1,1,1] }),
-        dispatch("step_230_pointwise_G_layer2_0_bn1", [at(0, 130560, 64), at(1, 5211648, 64), at(1, 3376128, 5760), at(1, 7848960, 5760), at(1, 3233280, 64), at(1, 7843072, 5760), at(1, 3233536, 64), at(1, 3382016, 5760)], { shader: 280, workgroups: [23,1,1] }),
-        dispatch("step_231_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 128512, 2048), at(1, 8650752, 2048)], { shader: 284, workgroups: [8,1,1] }),
-        dispatch("step_231_conv2dInputGrad_G_layer2_0_conv1_packc", [at(1, 3382016, 5760), at(1, 4653824, 5760)], { shader: 51, workgroups: [6,1,1] }),
-        dispatch("step_231_conv2dInputGrad_G_layer2_0_conv1", [at(1, 4653824, 5760), at(1, 8650752, 2048), at(1, 3376128, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 285, workgroups: [3,1,4] }, { shader: 286, workgroups: [7,1,1] }),
-        dispatch("step_232_sum_G_layer2_0_downsample_0", [at(1, 3191808, 41344), at(1, 3376128, 41344), at(1, 6894336, 41344), at(1, 3233280, 128)], { adapter: "cpu", features: ["subgroups"], shader: 287, workgroups: [32,1,1] }, { shader: 288, workgroups: [1,1,1] }),
-        dispatch("step_233_pointwise_G_layer2_0_downsample_0", [at(1, 3191808, 41344), at(1, 3376128, 41344), at(1, 6894336, 41344), at(1, 3233280, 128), at(1, 3417600, 41344)], { shader: 289, workgroups: [21,1,1] }),
-        dispatch("step_234_sum_G_layer2_0_downsample_0", [at(1, 3191808, 41344), at(1, 3376128, 41344), at(1, 6894336, 41344), at(1, 6802176, 41344), at(1, 3233280, 128)], { adapter: "cpu", features: ["subgroups"], shader: 290, workgroups: [32,1,1] }, { shader: 291, workgroups: [1,1,1] }),
-        dispatch("step_235_pointwise_G_layer1_0_downsample_1", [at(0, 127488, 128), at(1, 5210880, 128), at(1, 3417600, 41344), at(1, 6802176, 41344), at(1, 3233280, 128), at(1, 3459072, 41344)], { shader: 292, workgroups: [21,1,1] }),
-        dispatch("step_236_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 126464, 1024), at(1, 8658944, 1024)], { shader: 293, workgroups: [4,1,1] }),
+        dispatch("step_211_conv2dInputGrad_G_layer3_0_conv2", [at(1, 3500544, 11520), at(1, 7641344, 36864), at(1, 3191808, 11520)], { adapter: "cpu", features: ["subgroups"], shader: 259, workgroups: [3,1,1] }, { shader: 260, workgroups: [2,1,1] }),
+        dispatch("step_212_sum_G_layer3_0_conv2", [at(1, 3191808, 11520), at(1, 7678208, 11520), at(1, 3214848, 128)], { adapter: "cpu", features: ["subgroups"], shader: 253, workgroups: [32,1,1] }, { shader: 254, workgroups: [1,1,1] }),
+        dispatch("step_213_sum_G_layer3_0_conv2", [at(1, 3191808, 11520), at(1, 7678208, 11520), at(1, 7352576, 11520), at(1, 3215104, 128)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [32,1,1] }, { shader: 256, workgroups: [1,1,1] }),
+        dispatch("step_214_pointwise_G_layer3_0_bn1", [at(0, 164352, 128), at(1, 5539840, 128), at(1, 3191808, 11520), at(1, 7678208, 11520), at(1, 3214848, 128), at(1, 7352576, 11520), at(1, 3215104, 128), at(1, 3203328, 11520)], { shader: 257, workgroups: [45,1,1] }),
+        dispatch("step_215_conv2dInputGrad_G_layer3_0_conv1_pack", [at(0, 156160, 8192), at(1, 8761856, 8192)], { shader: 261, workgroups: [32,1,1] }),
+        dispatch("step_215_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 3203328, 11520), at(1, 3740160, 11520)], { shader: 77, workgroups: [12,1,1] }),
+        dispatch("step_215_conv2dInputGrad_G_layer3_0_conv1", [at(1, 3740160, 11520), at(1, 8761856, 8192), at(1, 3399168, 23040)], { adapter: "cpu", features: ["subgroups"], shader: 262, workgroups: [3,2,1] }, { shader: 263, workgroups: [4,1,1] }),
+        dispatch("step_216_sum_G_layer3_0_downsample_0", [at(1, 3376128, 23040), at(1, 3399168, 23040), at(1, 7306496, 23040), at(1, 3191808, 256)], { adapter: "cpu", features: ["subgroups"], shader: 264, workgroups: [64,1,1] }, { shader: 265, workgroups: [1,1,1] }),
+        dispatch("step_217_pointwise_G_layer3_0_downsample_0", [at(1, 3376128, 23040), at(1, 3399168, 23040), at(1, 7306496, 23040), at(1, 3191808, 256), at(1, 3422208, 23040)], { shader: 266, workgroups: [12,1,1] }),
+        dispatch("step_218_sum_G_layer3_0_downsample_0", [at(1, 3376128, 23040), at(1, 3399168, 23040), at(1, 7306496, 23040), at(1, 5516800, 23040), at(1, 3214848, 256)], { adapter: "cpu", features: ["subgroups"], shader: 267, workgroups: [64,1,1] }, { shader: 268, workgroups: [1,1,1] }),
+        dispatch("step_219_pointwise_G_layer2_0_downsample_1", [at(0, 155136, 256), at(1, 5100544, 256), at(1, 3422208, 23040), at(1, 5516800, 23040), at(1, 3214848, 256), at(1, 3191808, 23040)], { shader: 269, workgroups: [12,1,1] }),
+        dispatch("step_220_conv2dInputGrad_G_layer2_0_downsample_0_pack", [at(0, 146944, 8192), at(1, 8770048, 8192)], { shader: 270, workgroups: [32,1,1] }),
+        dispatch("step_220_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 3191808, 23040), at(1, 3694080, 23040)], { shader: 67, workgroups: [23,1,1] }),
+        dispatch("step_220_conv2dInputGrad_G_layer2_0_downsample_0", [at(1, 3694080, 23040), at(1, 8770048, 8192), at(1, 3191808, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [3,1,4] }, { shader: 272, workgroups: [7,1,1] }),
+        dispatch("step_221_sum_G_layer3_0_downsample_0", [at(1, 3376128, 23040), at(1, 3399168, 23040), at(1, 7306496, 23040), at(1, 5074176, 23040), at(1, 3233280, 256)], { adapter: "cpu", features: ["subgroups"], shader: 267, workgroups: [64,1,1] }, { shader: 268, workgroups: [1,1,1] }),
+        dispatch("step_222_pointwise_G_layer2_0_bn3", [at(0, 145920, 256), at(1, 5100288, 256), at(1, 3422208, 23040), at(1, 5074176, 23040), at(1, 3233280, 256), at(1, 3376128, 23040)], { shader: 269, workgroups: [12,1,1] }),
+        dispatch("step_223_conv2dInputGrad_G_layer2_0_conv3_pack", [at(0, 141824, 4096), at(1, 8912640, 4096)], { shader: 273, workgroups: [16,1,1] }),
+        dispatch("step_223_conv2dInputGrad_G_layer2_0_conv3_packc", [at(1, 3376128, 23040), at(1, 3717120, 23040)], { shader: 67, workgroups: [23,1,1] }),
+        dispatch("step_223_conv2dInputGrad_G_layer2_0_conv3", [at(1, 3717120, 23040), at(1, 8912640, 4096), at(1, 3376128, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 274, workgroups: [3,1,1] }, { shader: 275, workgroups: [1,1,1] }),
+        dispatch("step_224_sum_G_layer2_0_conv3", [at(1, 3376128, 5760), at(1, 8081152, 5760), at(1, 3233280, 64)], { adapter: "cpu", features: ["subgroups"], shader: 276, workgroups: [16,1,1] }, { shader: 277, workgroups: [1,1,1] }),
+        dispatch("step_225_sum_G_layer2_0_conv3", [at(1, 3376128, 5760), at(1, 8081152, 5760), at(1, 8075264, 5760), at(1, 3233536, 64)], { adapter: "cpu", features: ["subgroups"], shader: 278, workgroups: [16,1,1] }, { shader: 279, workgroups: [1,1,1] }),
+        dispatch("step_226_pointwise_G_layer2_0_bn2", [at(0, 140800, 64), at(1, 5540608, 64), at(1, 3376128, 5760), at(1, 8081152, 5760), at(1, 3233280, 64), at(1, 8075264, 5760), at(1, 3233536, 64), at(1, 3382016, 5760)], { shader: 280, workgroups: [23,1,1] }),
+        dispatch("step_227_conv2dInputGrad_G_layer2_0_conv2_pack", [at(0, 131584, 9216), at(1, 8727040, 9216)], { shader: 281, workgroups: [36,1,1] }),
+        dispatch("step_227_conv2dInputGrad_G_layer2_0_conv2_packc", [at(1, 3382016, 5760), at(1, 3766016, 5760)], { shader: 51, workgroups: [6,1,1] }),
+        dispatch("step_227_conv2dInputGrad_G_layer2_0_conv2", [at(1, 3766016, 5760), at(1, 8727040, 9216), at(1, 3376128, 5760)], { adapter: "cpu", features: ["subgroups"], shader: 282, workgroups: [3,1,1] }, { shader: 283, workgroups: [1,1,1] }),
+        dispatch("step_228_sum_G_layer2_0_conv2", [at(1, 3376128, 5760), at(1, 7364096, 5760), at(1, 3233280, 64)], { adapter: "cpu", features: ["subgroups"], shader: 276, workgroups: [16,1,1] }, { shader: 277, workgroups: [1,1,1] }),
+        dispatch("step_229_sum_G_layer2_0_conv2", [at(1, 3376128, 5760), at(1, 7364096, 5760), at(1, 7079936, 5760), at(1, 3233536, 64)], { adapter: "cpu", features: ["subgroups"], shader: 278, workgroups: [16,1,1] }, { shader: 279, workgroups: [1,1,1] }),
+        dispatch("step_230_pointwise_G_layer2_0_bn1", [at(0, 130560, 64), at(1, 5540352, 64), at(1, 3376128, 5760), at(1, 7364096, 5760), at(1, 3233280, 64), at(1, 7079936, 5760), at(1, 3233536, 64), at(1, 3382016, 5760)], { shader: 280, workgroups: [23,1,1] }),
+        dispatch("step_231_conv2dInputGrad_G_layer2_0_conv1_pack", [at(0, 128512, 2048), at(1, 8947712, 2048)], { shader: 284, workgroups: [8,1,1] }),
+        dispatch("step_231_conv2dInputGrad_G_layer2_0_conv1_packc", [at(1, 3382016, 5760), at(1, 3771904, 5760)], { shader: 51, workgroups: [6,1,1] }),
+        dispatch("step_231_conv2dInputGrad_G_layer2_0_conv1", [at(1, 3771904, 5760), at(1, 8947712, 2048), at(1, 3376128, 41344)], { adapter: "cpu", features: ["subgroups"], shader: 285, workgroups: [3,1,4] }, { shader: 286, workgroups: [7,1,1] }),
+        dispatch("step_232_sum_G_layer2_0_downsample_0", [at(1, 3191808, 41344), at(1, 3376128, 41344), at(1, 7000320, 41344), at(1, 3233280, 128)], { adapter: "cpu", features: ["subgroups"], shader: 287, workgroups: [32,1,1] }, { shader: 288, workgroups: [1,1,1] }),
+        dispatch("step_233_pointwise_G_layer2_0_downsample_0", [at(1, 3191808, 41344), at(1, 3376128, 41344), at(1, 7000320, 41344), at(1, 3233280, 128), at(1, 3417600, 41344)], { shader: 289, workgroups: [21,1,1] }),
+        dispatch("step_234_sum_G_layer2_0_downsample_0", [at(1, 3191808, 41344), at(1, 3376128, 41344), at(1, 7000320, 41344), at(1, 6680320, 41344), at(1, 3233280, 128)], { adapter: "cpu", features: ["subgroups"], shader: 290, workgroups: [32,1,1] }, { shader: 291, workgroups: [1,1,1] }),
+        dispatch("step_235_pointwise_G_layer1_0_downsample_1", [at(0, 127488, 128), at(1, 5101568, 128), at(1, 3417600, 41344), at(1, 6680320, 41344), at(1, 3233280, 128), at(1, 3459072, 41344)], { shader: 292, workgroups: [21,1,1] }),
+        dispatch("step_236_conv2dInputGrad_G_layer1_0_downsample_0_pack", [at(0, 126464, 1024), at(1, 8955904, 1024)], { shader: 293, workgroups: [4,1,1] }),
         dispatch("step_236_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(1, 3459072, 41344), at(1, 3606528, 41344)], { shader: 41, workgroups: [41,1,1] }),
-        dispatch("step_236_conv2dInputGrad_G_layer1_0_downsample_0", [at(1, 3606528, 41344), at(1, 8658944, 1024), at(1, 3459072, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 294, workgroups: [11,1,1] }, { shader: 295, workgroups: [2,1,1] }),
-        dispatch("step_237_sum_G_layer2_0_downsample_0", [at(1, 3191808, 41344), at(1, 3376128, 41344), at(1, 6894336, 41344), at(1, 6760704, 41344), at(1, 3233280, 128)], { adapter: "cpu", features: ["subgroups"], shader: 290, workgroups: [32,1,1] }, { shader: 291, workgroups: [1,1,1] }),
-        dispatch("step_238_pointwise_G_layer1_0_bn3", [at(0, 125440, 128), at(1, 5210624, 128), at(1, 3417600, 41344), at(1, 6760704, 41344), at(1, 3233280, 128), at(1, 3191808, 41344)], { shader: 292, workgroups: [21,1,1] }),
-        dispatch("step_239_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 124416, 1024), at(1, 8659968, 1024)], { shader: 293, workgroups: [4,1,1] }),
+        dispatch("step_236_conv2dInputGrad_G_layer1_0_downsample_0", [at(1, 3606528, 41344), at(1, 8955904, 1024), at(1, 3459072, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 294, workgroups: [11,1,1] }, { shader: 295, workgroups: [2,1,1] }),
+        dispatch("step_237_sum_G_layer2_0_downsample_0", [at(1, 3191808, 41344), at(1, 3376128, 41344), at(1, 7000320, 41344), at(1, 6638848, 41344), at(1, 3233280, 128)], { adapter: "cpu", features: ["subgroups"], shader: 290, workgroups: [32,1,1] }, { shader: 291, workgroups: [1,1,1] }),
+        dispatch("step_238_pointwise_G_layer1_0_bn3", [at(0, 125440, 128), at(1, 5101312, 128), at(1, 3417600, 41344), at(1, 6638848, 41344), at(1, 3233280, 128), at(1, 3191808, 41344)], { shader: 292, workgroups: [21,1,1] }),
+        dispatch("step_239_conv2dInputGrad_G_layer1_0_conv3_pack", [at(0, 124416, 1024), at(1, 8956928, 1024)], { shader: 293, workgroups: [4,1,1] }),
         dispatch("step_239_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 3191808, 41344), at(1, 3376128, 41344)], { shader: 41, workgroups: [41,1,1] }),
-        dispatch("step_239_conv2dInputGrad_G_layer1_0_conv3", [at(1, 3376128, 41344), at(1, 8659968, 1024), at(1, 3191808, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 294, workgroups: [11,1,1] }, { shader: 295, workgroups: [2,1,1] }),
-        dispatch("step_240_sum_G_layer1_0_conv3", [at(1, 3191808, 10336), at(1, 7832576, 10336), at(1, 3212800, 32)], { adapter: "cpu", features: ["subgroups"], shader: 296, workgroups: [8,1,1] }, { shader: 297, workgroups: [1,1,1] }),
-        dispatch("step_241_sum_G_layer1_0_conv3", [at(1, 3191808, 10336), at(1, 7832576, 10336), at(1, 7822080, 10336), at(1, 3213056, 32)], { adapter: "cpu", features: ["subgroups"], shader: 298, workgroups: [8,1,1] }, { shader: 299, workgroups: [1,1,1] }),
-        dispatch("step_242_pointwise_G_layer1_0_bn2", [at(0, 123392, 32), at(1, 6391552, 32), at(1, 3191808, 10336), at(1, 7832576, 10336), at(1, 3212800, 32), at(1, 7822080, 10336), at(1, 3213056, 32), at(1, 3202304, 10336)], { shader: 300, workgroups: [41,1,1] }),
-        dispatch("step_243_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 121088, 2304), at(1, 8646144, 2304)], { shader: 301, workgroups: [9,1,1] }),
+        dispatch("step_239_conv2dInputGrad_G_layer1_0_conv3", [at(1, 3376128, 41344), at(1, 8956928, 1024), at(1, 3191808, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 294, workgroups: [11,1,1] }, { shader: 295, workgroups: [2,1,1] }),
+        dispatch("step_240_sum_G_layer1_0_conv3", [at(1, 3191808, 10336), at(1, 8064768, 10336), at(1, 3212800, 32)], { adapter: "cpu", features: ["subgroups"], shader: 296, workgroups: [8,1,1] }, { shader: 297, workgroups: [1,1,1] }),
+        dispatch("step_241_sum_G_layer1_0_conv3", [at(1, 3191808, 10336), at(1, 8064768, 10336), at(1, 8054272, 10336), at(1, 3213056, 32)], { adapter: "cpu", features: ["subgroups"], shader: 298, workgroups: [8,1,1] }, { shader: 299, workgroups: [1,1,1] }),
+        dispatch("step_242_pointwise_G_layer1_0_bn2", [at(0, 123392, 32), at(1, 5541376, 32), at(1, 3191808, 10336), at(1, 8064768, 10336), at(1, 3212800, 32), at(1, 8054272, 10336), at(1, 3213056, 32), at(1, 3202304, 10336)], { shader: 300, workgroups: [41,1,1] }),
+        dispatch("step_243_conv2dInputGrad_G_layer1_0_conv2_pack", [at(0, 121088, 2304), at(1, 4196096, 2304)], { shader: 301, workgroups: [9,1,1] }),
         dispatch("step_243_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 3202304, 10336), at(1, 3469568, 10336)], { shader: 19, workgroups: [11,1,1] }),
-        dispatch("step_243_conv2dInputGrad_G_layer1_0_conv2", [at(1, 3469568, 10336), at(1, 8646144, 2304), at(1, 3191808, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [11,1,1] }, { shader: 303, workgroups: [2,1,1] }),
-        dispatch("step_244_sum_G_layer1_0_conv2", [at(1, 3191808, 10336), at(1, 7811584, 10336), at(1, 3212800, 32)], { adapter: "cpu", features: ["subgroups"], shader: 296, workgroups: [8,1,1] }, { shader: 297, workgroups: [1,1,1] }),
-        dispatch("step_245_sum_G_layer1_0_conv2", [at(1, 3191808, 10336), at(1, 7811584, 10336), at(1, 7360256, 10336), at(1, 3213056, 32)], { adapter: "cpu", features: ["subgroups"], shader: 298, workgroups: [8,1,1] }, { shader: 299, workgroups: [1,1,1] }),
-        dispatch("step_246_pointwise_G_layer1_0_bn1", [at(0, 120064, 32), at(1, 6391296, 32), at(1, 3191808, 10336), at(1, 7811584, 10336), at(1, 3212800, 32), at(1, 7360256, 10336), at(1, 3213056, 32), at(1, 3202304, 10336)], { shader: 300, workgroups: [41,1,1] }),
+        dispatch("step_243_conv2dInputGrad_G_layer1_0_conv2", [at(1, 3469568, 10336), at(1, 4196096, 2304), at(1, 3191808, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [11,1,1] }, { shader: 303, workgroups: [2,1,1] }),
+        dispatch("step_244_sum_G_layer1_0_conv2", [at(1, 3191808, 10336), at(1, 7700224, 10336), at(1, 3212800, 32)], { adapter: "cpu", features: ["subgroups"], shader: 296, workgroups: [8,1,1] }, { shader: 297, workgroups: [1,1,1] }),
+        dispatch("step_245_sum_G_layer1_0_conv2", [at(1, 3191808, 10336), at(1, 7700224, 10336), at(1, 7689728, 10336), at(1, 3213056, 32)], { adapter: "cpu", features: ["subgroups"], shader: 298, workgroups: [8,1,1] }, { shader: 299, workgroups: [1,1,1] }),
+        dispatch("step_246_pointwise_G_layer1_0_bn1", [at(0, 120064, 32), at(1, 5541120, 32), at(1, 3191808, 10336), at(1, 7700224, 10336), at(1, 3212800, 32), at(1, 7689728, 10336), at(1, 3213056, 32), at(1, 3202304, 10336)], { shader: 300, workgroups: [41,1,1] }),
         dispatch("step_247_conv2dInputGrad_G_layer1_0_conv1_pack", [at(0, 119808, 256), at(1, 4198400, 256)], { shader: 304, workgroups: [1,1,1] }),
         dispatch("step_247_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 3202304, 10336), at(1, 3480064, 10336)], { shader: 19, workgroups: [11,1,1] }),
         dispatch("step_247_conv2dInputGrad_G_layer1_0_conv1", [at(1, 3480064, 10336), at(1, 4198400, 256), at(1, 3459072, 10336), at(1, 3417600, 10336)], { adapter: "cpu", features: ["subgroups"], shader: 305, workgroups: [11,1,1] }, { shader: 306, workgroups: [2,1,1] }),
-        dispatch("step_248_maxPool2dGrad_G_layer1_0_downsample_0", [at(1, 7066880, 38016), at(1, 3417600, 10336), at(1, 3191808, 38016)], { shader: 307, workgroups: [149,1,1] }),
-        dispatch("step_249_sum_G_layer1_0_downsample_0", [at(1, 3191808, 38016), at(1, 7066880, 38016), at(1, 3229952, 32)], { adapter: "cpu", features: ["subgroups"], shader: 308, workgroups: [8,1,1] }, { shader: 309, workgroups: [1,1,1] }),
-        dispatch("step_250_sum_G_conv1", [at(1, 3191808, 38016), at(1, 7066880, 38016), at(1, 6353152, 38016), at(1, 3230208, 32)], { adapter: "cpu", features: ["subgroups"], shader: 310, workgroups: [8,1,1] }, { shader: 311, workgroups: [1,1,1] }),
-        dispatch("step_251_pointwise_G_bn1", [at(0, 118784, 32), at(1, 5212160, 32), at(1, 3191808, 38016), at(1, 7066880, 38016), at(1, 3229952, 32), at(1, 6353152, 38016), at(1, 3230208, 32), at(1, 3417600, 38016)], { shader: 312, workgroups: [19,1,1] }),
+        dispatch("step_248_maxPool2dGrad_G_layer1_0_downsample_0", [at(1, 7133952, 38016), at(1, 3417600, 10336), at(1, 3191808, 38016)], { shader: 307, workgroups: [149,1,1] }),
+        dispatch("step_249_sum_G_layer1_0_downsample_0", [at(1, 3191808, 38016), at(1, 7133952, 38016), at(1, 3229952, 32)], { adapter: "cpu", features: ["subgroups"], shader: 308, workgroups: [8,1,1] }, { shader: 309, workgroups: [1,1,1] }),
+        dispatch("step_250_sum_G_conv1", [at(1, 3191808, 38016), at(1, 7133952, 38016), at(1, 7041792, 38016), at(1, 3230208, 32)], { adapter: "cpu", features: ["subgroups"], shader: 310, workgroups: [8,1,1] }, { shader: 311, workgroups: [1,1,1] }),
+        dispatch("step_251_pointwise_G_bn1", [at(0, 118784, 32), at(1, 5540864, 32), at(1, 3191808, 38016), at(1, 7133952, 38016), at(1, 3229952, 32), at(1, 7041792, 38016), at(1, 3230208, 32), at(1, 3417600, 38016)], { shader: 312, workgroups: [19,1,1] }),
         dispatch("step_252_conv2dWeightGrad_G_bn1_packc", [at(1, 3417600, 38016), at(1, 3191808, 38016)], { shader: 313, workgroups: [38,1,1] }),
-        dispatch("step_252_conv2dWeightGrad_G_bn1", [at(1, 5064960, 73840), at(1, 3191808, 38016), at(1, 8608512, 4704)], { adapter: "cpu", features: ["subgroups"], shader: 314, workgroups: [7,1,1] }, { shader: 315, workgroups: [2,1,1] }),
-        dispatch("step_253_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 7238400, 10336), at(1, 3191808, 10336)], { shader: 19, workgroups: [11,1,1] }),
-        dispatch("step_253_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 3191808, 10336), at(1, 3480064, 10336), at(1, 8672768, 256)], { adapter: "cpu", features: ["subgroups"], shader: 316, workgroups: [1,1,1] }, { shader: 317, workgroups: [1,1,1] }),
-        dispatch("step_254_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 7811584, 10336), at(1, 3191808, 10336)], { shader: 19, workgroups: [11,1,1] }),
-        dispatch("step_254_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 3191808, 10336), at(1, 3469568, 10336), at(1, 8648448, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [3,1,1] }, { shader: 319, workgroups: [1,1,1] }),
-        dispatch("step_255_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 7832576, 10336), at(1, 3191808, 10336)], { shader: 19, workgroups: [11,1,1] }),
-        dispatch("step_255_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 3191808, 10336), at(1, 3376128, 41344), at(1, 8660992, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [1,1,1] }, { shader: 321, workgroups: [1,1,1] }),
-        dispatch("step_256_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(1, 7238400, 10336), at(1, 3191808, 10336)], { shader: 19, workgroups: [11,1,1] }),
-        dispatch("step_256_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 3191808, 10336), at(1, 3606528, 41344), at(1, 8662016, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [1,1,1] }, { shader: 321, workgroups: [1,1,1] }),
-        dispatch("step_257_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 6894336, 41344), at(1, 3191808, 41344)], { shader: 41, workgroups: [41,1,1] }),
-        dispatch("step_257_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 3191808, 41344), at(1, 4653824, 5760), at(1, 8652800, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 322, workgroups: [1,1,1] }, { shader: 323, workgroups: [1,1,1] }),
-        dispatch("step_258_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 7848960, 5760), at(1, 3191808, 5760)], { shader: 51, workgroups: [6,1,1] }),
-        dispatch("step_258_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 3191808, 5760), at(1, 4647936, 5760), at(1, 8449280, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 324, workgroups: [5,1,1] }, { shader: 325, workgroups: [3,1,1] }),
-        dispatch("step_259_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(1, 7943936, 5760), at(1, 3191808, 5760)], { shader: 51, workgroups: [6,1,1] }),
-        dispatch("step_259_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 3191808, 5760), at(1, 4613376, 23040), at(1, 8617472, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 326, workgroups: [1,1,1] }, { shader: 327, workgroups: [1,1,1] }),
-        dispatch("step_260_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(1, 6894336, 41344), at(1, 3191808, 41344)], { shader: 41, workgroups: [41,1,1] }),
-        dispatch("step_260_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 3191808, 41344), at(1, 4590336, 23040), at(1, 8491264, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 328, workgroups: [1,1,1] }, { shader: 329, workgroups: [2,1,1] }),
-        dispatch("step_261_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 7169280, 23040), at(1, 3191808, 23040)], { shader: 67, workgroups: [23,1,1] }),
-        dispatch("step_261_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 3191808, 23040), at(1, 4636416, 11520), at(1, 8499456, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [2,1,1] }, { shader: 331, workgroups: [2,1,1] }),
-        dispatch("step_262_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 7348736, 11520), at(1, 3191808, 11520)], { shader: 77, workgroups: [12,1,1] }),
-        dispatch("step_262_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 3191808, 11520), at(1, 3500544, 11520), at(1, 7337216, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [9,1,1] }, { shader: 333, workgroups: [9,1,1] }),
-        dispatch("step_263_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(1, 7800064, 11520), at(1, 3191808, 11520)], { shader: 77, workgroups: [12,1,1] }),
-        dispatch("step_263_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 3191808, 11520), at(1, 3145728, 46080), at(1, 8359168, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 334, workgroups: [1,2,1] }, { shader: 335, workgroups: [4,1,1] }),
-        dispatch("step_264_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(1, 7169280, 23040), at(1, 3145728, 23040)], { shader: 67, workgroups: [23,1,1] }),
-        dispatch("step_264_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 3145728, 23040), at(1, 3330048, 46080), at(1, 7800064, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 336, workgroups: [2,2,1] }, { shader: 337, workgroups: [8,1,1] }),
-        dispatch("step_265_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 6848256, 46080), at(1, 3145728, 46080)], { shader: 93, workgroups: [45,1,1] }),
-        dispatch("step_265_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 3145728, 46080), at(1, 4567296, 23040), at(1, 7832832, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 338, workgroups: [4,1,1] }, { shader: 339, workgroups: [8,1,1] }),
-        dispatch("step_266_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 7215360, 23040), at(1, 3145728, 23040)], { shader: 67, workgroups: [23,1,1] }),
-        dispatch("step_266_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 3145728, 23040), at(1, 4174080, 23040), at(1, 5064960, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [18,1,1] }, { shader: 341, workgroups: [36,1,1] }),
-        dispatch("step_267_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(1, 7865600, 23040), at(1, 3145728, 23040)], { shader: 67, workgroups: [23,1,1] }),
-        dispatch("step_267_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 3145728, 23040), at(1, 3237888, 92160), at(1, 7066880, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 342, workgroups: [2,4,1] }, { shader: 343, workgroups: [16,1,1] }),
-        dispatch("step_268_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(1, 6848256, 46080), at(1, 3145728, 46080)], { shader: 93, workgroups: [45,1,1] }),
-        dispatch("step_268_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 3145728, 46080), at(1, 3514368, 92160), at(1, 6260992, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 344, workgroups: [4,4,1] }, { shader: 345, workgroups: [32,1,1] }),
-        dispatch("step_269_conv2dWeightGrad_packc", [at(1, 6848256, 46080), at(1, 3145728, 46080)], { shader: 93, workgroups: [45,1,1] }),
-        dispatch("step_269_conv2dWeightGrad", [at(1, 3145728, 46080), at(1, 4908544, 7200), at(1, 6760704, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [36,1,1] }, { shader: 347, workgroups: [23,1,1] }),
-        dispatch("step_270_sum", [at(1, 7930624, 6840), at(1, 8679168, 76)], { adapter: "cpu", features: ["subgroups"], shader: 348, workgroups: [19,1,1] }, { shader: 349, workgroups: [1,1,1] }),
-        dispatch("step_271_conv2dWeightGrad_packc", [at(1, 6848256, 46080), at(1, 3145728, 46080)], { shader: 93, workgroups: [45,1,1] }),
-        dispatch("step_271_conv2dWeightGrad", [at(1, 3145728, 46080), at(1, 4908544, 7200), at(1, 6848256, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [36,1,1] }, { shader: 351, workgroups: [23,1,1] }),
-        dispatch("step_272_conv2dWeightGrad_packc", [at(1, 4751616, 92160), at(1, 3145728, 92160)], { shader: 118, workgroups: [90,1,1] }),
-        dispatch("step_272_conv2dWeightGrad", [at(1, 3145728, 92160), at(1, 3648000, 7200), at(1, 4567296, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 352, workgroups: [72,1,1] }, { shader: 353, workgroups: [45,1,1] }),
-        dispatch("step_273_sum", [at(1, 4889856, 6840), at(1, 8679424, 76)], { adapter: "cpu", features: ["subgroups"], shader: 348, workgroups: [19,1,1] }, { shader: 349, workgroups: [1,1,1] }),
-        dispatch("step_274_conv2dWeightGrad_packc", [at(1, 4751616, 92160), at(1, 3145728, 92160)], { shader: 118, workgroups: [90,1,1] }),
-        dispatch("step_274_conv2dWeightGrad", [at(1, 3145728, 92160), at(1, 3648000, 7200), at(1, 4742400, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 354, workgroups: [72,1,1] }, { shader: 355, workgroups: [45,1,1] }),
-        dispatch("step_275_conv2d_G_conv1_packc", [at(0, 74496, 39396), at(1, 7196928, 52528)], { shader: 356, workgroups: [52,1,1] }),
-        dispatch("step_275_conv2d_G_conv1", [at(1, 7196928, 52528), at(1, 7937536, 6272), at(1, 8176640, 27200)], { adapter: "cpu", features: ["subgroups"], shader: 357, workgroups: [27,1,1] }, { shader: 358, workgroups: [4,1,1] }),
-        dispatch("step_276_sum_G_conv1", [at(1, 8176640, 27200), at(1, 8683776, 32)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [8,1,1] }, { shader: 360, workgroups: [1,1,1] }),
-        dispatch("step_277_sum_G_conv1", [at(1, 8176640, 27200), at(1, 8683776, 32), at(1, 8684032, 32)], { adapter: "cpu", features: ["subgroups"], shader: 361, workgroups: [8,1,1] }, { shader: 362, workgroups: [1,1,1] }),
-        dispatch("step_278_pointwise_G_conv1", [at(1, 8176640, 27200), at(1, 8683776, 32), at(1, 8684032, 32), at(1, 8204032, 27200)], { shader: 363, workgroups: [14,1,1] }),
-        dispatch("step_279_pointwise_G_bn1", [at(1, 8204032, 27200), at(0, 118784, 32), at(0, 119040, 32), at(1, 8231424, 27200)], { shader: 364, workgroups: [14,1,1] }),
-        dispatch("step_280_maxPool2d_G_bn1", [at(1, 8231424, 27200), at(1, 8548608, 7488)], { shader: 365, workgroups: [30,1,1] }),
-        dispatch("step_281_conv2d_G_layer1_0_conv1_packc", [at(1, 8548608, 7488), at(1, 3145728, 7488)], { shader: 366, workgroups: [8,1,1] }),
-        dispatch("step_281_conv2d_G_layer1_0_conv1", [at(1, 3145728, 7488), at(1, 7960320, 256), at(1, 8556288, 7488)], { adapter: "cpu", features: ["subgroups"], shader: 367, workgroups: [8,1,1] }, { shader: 368, workgroups: [1,1,1] }),
-        dispatch("step_282_sum_G_layer1_0_conv1", [at(1, 8556288, 7488), at(1, 8684288, 32)], { adapter: "cpu", features: ["subgroups"], shader: 369, workgroups: [8,1,1] }, { shader: 370, workgroups: [1,1,1] }),
-        dispatch("step_283_sum_G_layer1_0_conv1", [at(1, 8556288, 7488), at(1, 8684288, 32), at(1, 8684544, 32)], { adapter: "cpu", features: ["subgroups"], shader: 371, workgroups: [8,1,1] }, { shader: 372, workgroups: [1,1,1] }),
-        dispatch("step_284_pointwise_G_layer1_0_conv1", [at(1, 8556288, 7488), at(1, 8684288, 32), at(1, 8684544, 32), at(1, 8563968, 7488)], { shader: 373, workgroups: [30,1,1] }),
-        dispatch("step_285_pointwise_G_layer1_0_bn1", [at(1, 8563968, 7488), at(0, 120064, 32), at(0, 120320, 32), at(1, 8571648, 7488)], { shader: 374, workgroups: [30,1,1] }),
-        dispatch("step_286_conv2d_G_layer1_0_conv2_packc", [at(1, 8571648, 7488), at(1, 3145728, 7488)], { shader: 366, workgroups: [8,1,1] }),
-        dispatch("step_286_conv2d_G_layer1_0_conv2", [at(1, 3145728, 7488), at(1, 7953920, 2304), at(1, 8579328, 7488)], { adapter: "cpu", features: ["subgroups"], shader: 375, workgroups: [8,1,1] }, { shader: 376, workgroups: [1,1,1] }),
-        dispatch("step_287_sum_G_layer1_0_conv2", [at(1, 8579328, 7488), at(1, 8684800, 32)], { adapter: "cpu", features: ["subgroups"], shader: 369, workgroups: [8,1,1] }, { shader: 370, workgroups: [1,1,1] }),
-        dispatch("step_288_sum_G_layer1_0_conv2", [at(1, 8579328, 7488), at(1, 8684800, 32), at(1, 8685056, 32)], { adapter: "cpu", features: ["subgroups"], shader: 371, workgroups: [8,1,1] }, { shader: 372, workgroups: [1,1,1] }),
-        dispatch("step_289_pointwise_G_layer1_0_conv2", [at(1, 8579328, 7488), at(1, 8684800, 32), at(1, 8685056, 32), at(1, 8587008, 7488)], { shader: 373, workgroups: [30,1,1] }),
-        dispatch("step_290_pointwise_G_layer1_0_bn2", [at(1, 8587008, 7488), at(0, 123392, 32), at(0, 123648, 32), at(1, 8594688, 7488)], { shader: 374, workgroups: [30,1,1] }),
-        dispatch("step_291_conv2d_G_layer1_0_conv3_packc", [at(1, 8594688, 7488), at(1, 3145728, 7488)], { shader: 366, workgroups: [8,1,1] }),
-        dispatch("step_291_conv2d_G_layer1_0_conv3", [at(1, 3145728, 7488), at(1, 7958272, 1024), at(1, 8026880, 29952)], { adapter: "cpu", features: ["subgroups"], shader: 377, workgroups: [8,1,1] }, { shader: 378, workgroups: [4,1,1] }),
-        dispatch("step_292_sum_G_layer1_0_conv3", [at(1, 8026880, 29952), at(1, 8677120, 128)], { adapter: "cpu", features: ["subgroups"], shader: 379, workgroups: [32,1,1] }, { shader: 380, workgroups: [1,1,1] }),
-        dispatch("step_293_sum_G_layer1_0_conv3", [at(1, 8026880, 29952), at(1, 8677120, 128), at(1, 8677376, 128)], { adapter: "cpu", features: ["subgroups"], shader: 381, workgroups: [32,1,1] }, { shader: 382, workgroups: [1,1,1] }),
-        dispatch("step_294_pointwise_G_layer1_0_conv3", [at(1, 8026880, 29952), at(1, 8677120, 128), at(1, 8677376, 128), at(1, 8056832, 29952)], { shader: 383, workgroups: [15,1,1] }),
-        dispatch("step_295_conv2d_G_layer1_0_downsample_0_packc", [at(1, 8548608, 7488), at(1, 3145728, 7488)], { shader: 366, workgroups: [8,1,1] }),
-        dispatch("step_295_conv2d_G_layer1_0_downsample_0", [at(1, 3145728, 7488), at(1, 7959296, 1024), at(1, 8086784, 29952)], { adapter: "cpu", features: ["subgroups"], shader: 377, workgroups: [8,1,1] }, { shader: 378, workgroups: [4,1,1] }),
-        dispatch("step_296_sum_G_layer1_0_downsample_0", [at(1, 8086784, 29952), at(1, 8677632, 128)], { adapter: "cpu", features: ["subgroups"], shader: 379, workgroups: [32,1,1] }, { shader: 380, workgroups: [1,1,1] }),
-        dispatch("step_297_sum_G_layer1_0_downsample_0", [at(1, 8086784, 29952), at(1, 8677632, 128), at(1, 8677888, 128)], { adapter: "cpu", features: ["subgroups"], shader: 381, workgroups: [32,1,1] }, { shader: 382, workgroups: [1,1,1] }),
-        dispatch("step_298_pointwise_G_layer1_0_downsample_0", [at(1, 8086784, 29952), at(1, 8677632, 128), at(1, 8677888, 128), at(1, 8116736, 29952)], { shader: 383, workgroups: [15,1,1] }),
-        dispatch("step_299_pointwise_G_layer1_0_bn3", [at(1, 8056832, 29952), at(0, 125440, 128), at(0, 125696, 128), at(1, 8116736, 29952), at(0, 127488, 128), at(0, 127744, 128), at(1, 8146688, 29952)], { shader: 384, workgroups: [15,1,1] }),
-        dispatch("step_300_conv2d_G_layer2_0_conv1_packc", [at(1, 8146688, 29952), at(1, 3145728, 29952)], { shader: 385, workgroups: [30,1,1] }),
-        dispatch("step_300_conv2d_G_layer2_0_conv1", [at(1, 3145728, 29952), at(1, 7956224, 2048), at(1, 8621568, 4032)], { adapter: "cpu", features: ["subgroups"], shader: 386, workgroups: [2,1,1] }, { shader: 387, workgroups: [1,1,1] }),
-        dispatch("step_301_sum_G_layer2_0_conv1", [at(1, 8621568, 4032), at(1, 8681216, 64)], { shader: 388, workgroups: [1,1,1] }),
-        dispatch("step_302_sum_G_layer2_0_conv1", [at(1, 8621568, 4032), at(1, 8681216, 64), at(1, 8681472, 64)], { shader: 389, workgroups: [1,1,1] }),
-        dispatch("step_303_pointwise_G_layer2_0_conv1", [at(1, 8621568, 4032), at(1, 8681216, 64), at(1, 8681472, 64), at(1, 8625664, 4032)], { shader: 390, workgroups: [16,1,1] }),
-        dispatch("step_304_pointwise_G_layer2_0_bn1", [at(1, 8625664, 4032), at(0, 130560, 64), at(0, 130816, 64), at(1, 8629760, 4032)], { shader: 391, workgroups: [16,1,1] }),
-        dispatch("step_305_conv2d_G_layer2_0_conv2_packc", [at(1, 8629760, 4032), at(1, 3145728, 4032)], { shader: 392, workgroups: [4,1,1] }),
-        dispatch("step_305_conv2d_G_layer2_0_conv2", [at(1, 3145728, 4032), at(1, 7888640, 9216), at(1, 8633856, 4032)], { adapter: "cpu", features: ["subgroups"], shader: 393, workgroups: [2,1,1] }, { shader: 394, workgroups: [1,1,1] }),
-        dispatch("step_306_sum_G_layer2_0_conv2", [at(1, 8633856, 4032), at(1, 8681728, 64)], { shader: 388, workgroups: [1,1,1] }),
-        dispatch("step_307_sum_G_layer2_0_conv2", [at(1, 8633856, 4032), at(1, 8681728, 64), at(1, 8681984, 64)], { shader: 389, workgroups: [1,1,1] }),
-        dispatch("step_308_pointwise_G_layer2_0_conv2", [at(1, 8633856, 4032), at(1, 8681728, 64), at(1, 8681984, 64), at(1, 8637952, 4032)], { shader: 390, workgroups: [16,1,1] }),
-        dispatch("step_309_pointwise_G_layer2_0_bn2", [at(1, 8637952, 4032), at(0, 140800, 64), at(0, 141056, 64), at(1, 8642048, 4032)], { shader: 391, workgroups: [16,1,1] }),
-        dispatch("step_310_conv2d_G_layer2_0_conv3_packc", [at(1, 8642048, 4032), at(1, 3145728, 4032)], { shader: 392, workgroups: [4,1,1] }),
-        dispatch("step_310_conv2d_G_layer2_0_conv3", [at(1, 3145728, 4032), at(1, 7949824, 4096), at(1, 8375552, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 395, workgroups: [2,2,1] }, { shader: 396, workgroups: [2,1,1] }),
-        dispatch("step_311_sum_G_layer2_0_conv3", [at(1, 8375552, 16128), at(1, 8673024, 256)], { shader: 397, workgroups: [1,1,1] }),
-        dispatch("step_312_sum_G_layer2_0_conv3", [at(1, 8375552, 16128), at(1, 8673024, 256), at(1, 8673280, 256)], { shader: 398, workgroups: [1,1,1] }),
-        dispatch("step_313_pointwise_G_layer2_0_conv3", [at(1, 8375552, 16128), at(1, 8673024, 256), at(1, 8673280, 256), at(1, 4174080, 16128)], { shader: 399, workgroups: [63,1,1] }),
-        dispatch("step_314_conv2d_G_layer2_0_downsample_0_packc", [at(1, 8146688, 29952), at(1, 3145728, 29952)], { shader: 385, workgroups: [30,1,1] }),
-        dispatch("step_314_conv2d_G_layer2_0_downsample_0", [at(1, 3145728, 29952), at(1, 7914240, 8192), at(1, 8391680, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 400, workgroups: [2,2,1] }, { shader: 401, workgroups: [2,1,1] }),
-        dispatch("step_315_sum_G_layer2_0_downsample_0", [at(1, 8391680, 16128), at(1, 8673536, 256)], { shader: 397, workgroups: [1,1,1] }),
-        dispatch("step_316_sum_G_layer2_0_downsample_0", [at(1, 8391680, 16128), at(1, 8673536, 256), at(1, 8673792, 256)], { shader: 398, workgroups: [1,1,1] }),
-        dispatch("step_317_pointwise_G_layer2_0_downsample_0", [at(1, 8391680, 16128), at(1, 8673536, 256), at(1, 8673792, 256), at(1, 8407808, 16128)], { shader: 399, workgroups: [63,1,1] }),
-        dispatch("step_318_pointwise_G_layer2_0_bn3", [at(1, 4174080, 16128), at(0, 145920, 256), at(0, 146176, 256), at(1, 8407808, 16128), at(0, 155136, 256), at(0, 155392, 256), at(1, 8423936, 16128)], { shader: 402, workgroups: [63,1,1] }),
-        dispatch("step_319_conv2d_G_layer3_0_conv1_packc", [at(1, 8423936, 16128), at(1, 3145728, 16128)], { shader: 403, workgroups: [16,1,1] }),
-        dispatch("step_319_conv2d_G_layer3_0_conv1", [at(1, 3145728, 16128), at(1, 7922432, 8192), at(1, 8507648, 8064)], { adapter: "cpu", features: ["subgroups"], shader: 404, workgroups: [2,1,1] }, { shader: 405, workgroups: [1,1,1] }),
-        dispatch("step_320_sum_G_layer3_0_conv1", [at(1, 8507648, 8064), at(1, 8678144, 128)], { shader: 406, workgroups: [1,1,1] }),
-        dispatch("step_321_sum_G_layer3_0_conv1", [at(1, 8507648, 8064), at(1, 8678144, 128), at(1, 8678400, 128)], { shader: 407, workgroups: [1,1,1] }),
-        dispatch("step_322_pointwise_G_layer3_0_conv1", [at(1, 8507648, 8064), at(1, 8678144, 128), at(1, 8678400, 128), at(1, 4190208, 8064)], { shader: 408, workgroups: [32,1,1] }),
-        dispatch("step_323_pointwise_G_layer3_0_bn1", [at(1, 4190208, 8064), at(0, 164352, 128), at(0, 164608, 128), at(1, 8515840, 8064)], { shader: 409, workgroups: [32,1,1] }),
-        dispatch("step_324_conv2d_G_layer3_0_conv2_packc", [at(1, 8515840, 8064), at(1, 3145728, 8064)], { shader: 410, workgroups: [8,1,1] }),
-        dispatch("step_324_conv2d_G_layer3_0_conv2", [at(1, 3145728, 8064), at(1, 7132416, 36864), at(1, 8524032, 8064)], { adapter: "cpu", features: ["subgroups"], shader: 411, workgroups: [2,1,1] }, { shader: 412, workgroups: [1,1,1] }),
-        dispatch("step_325_sum_G_layer3_0_conv2", [at(1, 8524032, 8064), at(1, 8678656, 128)], { shader: 406, workgroups: [1,1,1] }),
-        dispatch("step_326_sum_G_layer3_0_conv2", [at(1, 8524032, 8064), at(1, 8678656, 128), at(1, 8678912, 128)], { shader: 407, workgroups: [1,1,1] }),
-        dispatch("step_327_pointwise_G_layer3_0_conv2", [at(1, 8524032, 8064), at(1, 8678656, 128), at(1, 8678912, 128), at(1, 8532224, 8064)], { shader: 408, workgroups: [32,1,1] }),
-        dispatch("step_328_pointwise_G_layer3_0_bn2", [at(1, 8532224, 8064), at(0, 202240, 128), at(0, 202496, 128), at(1, 8540416, 8064)], { shader: 409, workgroups: [32,1,1] }),
-        dispatch("step_329_conv2d_G_layer3_0_conv3_packc", [at(1, 8540416, 8064), at(1, 3145728, 8064)], { shader: 410, workgroups: [8,1,1] }),
-        dispatch("step_329_conv2d_G_layer3_0_conv3", [at(1, 3145728, 8064), at(1, 7897856, 16384), at(1, 7865600, 32256)], { adapter: "cpu", features: ["subgroups"], shader: 413, workgroups: [2,4,1] }, { shader: 414, workgroups: [4,1,1] }),
-        dispatch("step_330_sum_G_layer3_0_conv3", [at(1, 7865600, 32256), at(1, 8668160, 512)], { shader: 415, workgroups: [2,1,1] }),
-        dispatch("step_331_sum_G_layer3_0_conv3", [at(1, 7865600, 32256), at(1, 8668160, 512), at(1, 8668672, 512)], { shader: 416, workgroups: [2,1,1] }),
-        dispatch("step_332_pointwise_G_layer3_0_conv3", [at(1, 7865600, 32256), at(1, 8668160, 512), at(1, 8668672, 512), at(1, 7897856, 32256)], { shader: 417, workgroups: [16,1,1] }),
-        dispatch("step_333_conv2d_G_layer3_0_downsample_0_packc", [at(1, 8423936, 16128), at(1, 3145728, 16128)], { shader: 403, workgroups: [16,1,1] }),
-        dispatch("step_333_conv2d_G_layer3_0_downsample_0", [at(1, 3145728, 16128), at(1, 7249664, 32768), at(1, 7930112, 32256)], { adapter: "cpu", features: ["subgroups"], shader: 418, workgroups: [2,4,1] }, { shader: 419, workgroups: [4,1,1] }),
-        dispatch("step_334_sum_G_layer3_0_downsample_0", [at(1, 7930112, 32256), at(1, 8669184, 512)], { shader: 415, workgroups: [2,1,1] }),
-        dispatch("step_335_sum_G_layer3_0_downsample_0", [at(1, 7930112, 32256), at(1, 8669184, 512), at(1, 8669696, 512)], { shader: 416, workgroups: [2,1,1] }),
-        dispatch("step_336_pointwise_G_layer3_0_downsample_0", [at(1, 7930112, 32256), at(1, 8669184, 512), at(1, 8669696, 512), at(1, 7962368, 32256)], { shader: 417, workgroups: [16,1,1] }),
-        dispatch("step_337_pointwise_G_layer3_0_bn3", [at(1, 7897856, 32256), at(0, 219648, 512), at(0, 220160, 512), at(1, 7962368, 32256), at(0, 254464, 512), at(0, 254976, 512), at(1, 7994624, 32256)], { shader: 420, workgroups: [16,1,1] }),
-        dispatch("step_338_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 7994624, 32256), at(1, 3145728, 32256)], { shader: 421, workgroups: [32,1,1] }),
-        dispatch("step_338_conv2d_G_layer5_conv2d_list_0", [at(1, 3145728, 32256), at(1, 6392064, 92160), at(0, 731136, 76), at(1, 3177984, 4788)], { adapter: "cpu", features: ["subgroups"], shader: 422, workgroups: [2,1,1] }, { shader: 423, workgroups: [1,1,1] }),
-        dispatch("step_339_conv2d_G_layer5_conv2d_list_1_packc", [at(1, 7994624, 32256), at(1, 3145728, 32256)], { shader: 421, workgroups: [32,1,1] }),
-        dispatch("step_339_conv2d_G_layer5_conv2d_list_1", [at(1, 3145728, 32256), at(1, 6484224, 92160), at(0, 818944, 76), at(1, 3182848, 4788)], { adapter: "cpu", features: ["subgroups"], shader: 424, workgroups: [2,1,1] }, { shader: 425, workgroups: [1,1,1] }),
+        dispatch("step_252_conv2dWeightGrad_G_bn1", [at(1, 5396736, 73840), at(1, 3191808, 38016), at(1, 8907776, 4704)], { adapter: "cpu", features: ["subgroups"], shader: 314, workgroups: [7,1,1] }, { shader: 315, workgroups: [2,1,1] }),
+        dispatch("step_253_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 7478016, 10336), at(1, 3191808, 10336)], { shader: 19, workgroups: [11,1,1] }),
+        dispatch("step_253_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 3191808, 10336), at(1, 3480064, 10336), at(1, 8968704, 256)], { adapter: "cpu", features: ["subgroups"], shader: 316, workgroups: [1,1,1] }, { shader: 317, workgroups: [1,1,1] }),
+        dispatch("step_254_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 7700224, 10336), at(1, 3191808, 10336)], { shader: 19, workgroups: [11,1,1] }),
+        dispatch("step_254_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 3191808, 10336), at(1, 3469568, 10336), at(1, 8945408, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [3,1,1] }, { shader: 319, workgroups: [1,1,1] }),
+        dispatch("step_255_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 8064768, 10336), at(1, 3191808, 10336)], { shader: 19, workgroups: [11,1,1] }),
+        dispatch("step_255_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 3191808, 10336), at(1, 3376128, 41344), at(1, 8957952, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [1,1,1] }, { shader: 321, workgroups: [1,1,1] }),
+        dispatch("step_256_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(1, 7478016, 10336), at(1, 3191808, 10336)], { shader: 19, workgroups: [11,1,1] }),
+        dispatch("step_256_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 3191808, 10336), at(1, 3606528, 41344), at(1, 8958976, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 320, workgroups: [1,1,1] }, { shader: 321, workgroups: [1,1,1] }),
+        dispatch("step_257_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 7000320, 41344), at(1, 3191808, 41344)], { shader: 41, workgroups: [41,1,1] }),
+        dispatch("step_257_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 3191808, 41344), at(1, 3771904, 5760), at(1, 8949760, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 322, workgroups: [1,1,1] }, { shader: 323, workgroups: [1,1,1] }),
+        dispatch("step_258_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 7364096, 5760), at(1, 3191808, 5760)], { shader: 51, workgroups: [6,1,1] }),
+        dispatch("step_258_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 3191808, 5760), at(1, 3766016, 5760), at(1, 8736256, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 324, workgroups: [5,1,1] }, { shader: 325, workgroups: [3,1,1] }),
+        dispatch("step_259_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(1, 8081152, 5760), at(1, 3191808, 5760)], { shader: 51, workgroups: [6,1,1] }),
+        dispatch("step_259_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 3191808, 5760), at(1, 3717120, 23040), at(1, 8916736, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 326, workgroups: [1,1,1] }, { shader: 327, workgroups: [1,1,1] }),
+        dispatch("step_260_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(1, 7000320, 41344), at(1, 3191808, 41344)], { shader: 41, workgroups: [41,1,1] }),
+        dispatch("step_260_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 3191808, 41344), at(1, 3694080, 23040), at(1, 8778240, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 328, workgroups: [1,1,1] }, { shader: 329, workgroups: [2,1,1] }),
+        dispatch("step_261_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 7306496, 23040), at(1, 3191808, 23040)], { shader: 67, workgroups: [23,1,1] }),
+        dispatch("step_261_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 3191808, 23040), at(1, 3740160, 11520), at(1, 8786432, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [2,1,1] }, { shader: 331, workgroups: [2,1,1] }),
+        dispatch("step_262_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 7678208, 11520), at(1, 3191808, 11520)], { shader: 77, workgroups: [12,1,1] }),
+        dispatch("step_262_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 3191808, 11520), at(1, 3500544, 11520), at(1, 7678208, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 332, workgroups: [9,1,1] }, { shader: 333, workgroups: [9,1,1] }),
+        dispatch("step_263_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(1, 8042752, 11520), at(1, 3191808, 11520)], { shader: 77, workgroups: [12,1,1] }),
+        dispatch("step_263_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 3191808, 11520), at(1, 3145728, 46080), at(1, 8597760, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 334, workgroups: [1,2,1] }, { shader: 335, workgroups: [4,1,1] }),
+        dispatch("step_264_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(1, 7306496, 23040), at(1, 3145728, 23040)], { shader: 67, workgroups: [23,1,1] }),
+        dispatch("step_264_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 3145728, 23040), at(1, 3330048, 46080), at(1, 8042752, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 336, workgroups: [2,2,1] }, { shader: 337, workgroups: [8,1,1] }),
+        dispatch("step_265_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 7087872, 46080), at(1, 3145728, 46080)], { shader: 93, workgroups: [45,1,1] }),
+        dispatch("step_265_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 3145728, 46080), at(1, 3671040, 23040), at(1, 8075520, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 338, workgroups: [4,1,1] }, { shader: 339, workgroups: [8,1,1] }),
+        dispatch("step_266_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 7408896, 23040), at(1, 3145728, 23040)], { shader: 67, workgroups: [23,1,1] }),
+        dispatch("step_266_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 3145728, 23040), at(1, 3648000, 23040), at(1, 5396736, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [18,1,1] }, { shader: 341, workgroups: [36,1,1] }),
+        dispatch("step_267_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(1, 7454976, 23040), at(1, 3145728, 23040)], { shader: 67, workgroups: [23,1,1] }),
+        dispatch("step_267_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 3145728, 23040), at(1, 3237888, 92160), at(1, 7306496, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 342, workgroups: [2,4,1] }, { shader: 343, workgroups: [16,1,1] }),
+        dispatch("step_268_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(1, 7087872, 46080), at(1, 3145728, 46080)], { shader: 93, workgroups: [45,1,1] }),
+        dispatch("step_268_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 3145728, 46080), at(1, 3514368, 92160), at(1, 6592768, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 344, workgroups: [4,4,1] }, { shader: 345, workgroups: [32,1,1] }),
+        dispatch("step_269_conv2dWeightGrad_packc", [at(1, 7087872, 46080), at(1, 3145728, 46080)], { shader: 93, workgroups: [45,1,1] }),
+        dispatch("step_269_conv2dWeightGrad", [at(1, 3145728, 46080), at(1, 3893760, 7200), at(1, 7000320, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [36,1,1] }, { shader: 347, workgroups: [23,1,1] }),
+        dispatch("step_270_sum", [at(1, 8133888, 6840), at(1, 8973824, 76)], { adapter: "cpu", features: ["subgroups"], shader: 348, workgroups: [19,1,1] }, { shader: 349, workgroups: [1,1,1] }),
+        dispatch("step_271_conv2dWeightGrad_packc", [at(1, 7087872, 46080), at(1, 3145728, 46080)], { shader: 93, workgroups: [45,1,1] }),
+        dispatch("step_271_conv2dWeightGrad", [at(1, 3145728, 46080), at(1, 3893760, 7200), at(1, 7087872, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 350, workgroups: [36,1,1] }, { shader: 351, workgroups: [23,1,1] }),
+        dispatch("step_272_conv2dWeightGrad_packc", [at(1, 4935936, 92160), at(1, 3145728, 92160)], { shader: 118, workgroups: [90,1,1] }),
+        dispatch("step_272_conv2dWeightGrad", [at(1, 3145728, 92160), at(1, 3751680, 7200), at(1, 4751616, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 352, workgroups: [72,1,1] }, { shader: 353, workgroups: [45,1,1] }),
+        dispatch("step_273_sum", [at(1, 3759104, 6840), at(1, 8974080, 76)], { adapter: "cpu", features: ["subgroups"], shader: 348, workgroups: [19,1,1] }, { shader: 349, workgroups: [1,1,1] }),
+        dispatch("step_274_conv2dWeightGrad_packc", [at(1, 4935936, 92160), at(1, 3145728, 92160)], { shader: 118, workgroups: [90,1,1] }),
+        dispatch("step_274_conv2dWeightGrad", [at(1, 3145728, 92160), at(1, 3751680, 7200), at(1, 4926720, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 354, workgroups: [72,1,1] }, { shader: 355, workgroups: [45,1,1] }),
+        dispatch("step_275_conv2d_G_conv1_packc", [at(0, 74496, 39396), at(1, 7436544, 52528)], { shader: 356, workgroups: [52,1,1] }),
+        dispatch("step_275_conv2d_G_conv1", [at(1, 7436544, 52528), at(1, 8140800, 6272), at(1, 8419328, 27200)], { adapter: "cpu", features: ["subgroups"], shader: 357, workgroups: [27,1,1] }, { shader: 358, workgroups: [4,1,1] }),
+        dispatch("step_276_sum_G_conv1", [at(1, 8419328, 27200), at(1, 8978432, 32)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [8,1,1] }, { shader: 360, workgroups: [1,1,1] }),
+        dispatch("step_277_sum_G_conv1", [at(1, 8419328, 27200), at(1, 8978432, 32), at(1, 8978688, 32)], { adapter: "cpu", features: ["subgroups"], shader: 361, workgroups: [8,1,1] }, { shader: 362, workgroups: [1,1,1] }),
+        dispatch("step_278_pointwise_G_conv1", [at(1, 8419328, 27200), at(1, 8978432, 32), at(1, 8978688, 32), at(1, 8446720, 27200)], { shader: 363, workgroups: [14,1,1] }),
+        dispatch("step_279_pointwise_G_bn1", [at(1, 8446720, 27200), at(0, 118784, 32), at(0, 119040, 32), at(1, 8474112, 27200)], { shader: 364, workgroups: [14,1,1] }),
+        dispatch("step_280_maxPool2d_G_bn1", [at(1, 8474112, 27200), at(1, 8835584, 7488)], { shader: 365, workgroups: [30,1,1] }),
+        dispatch("step_281_conv2d_G_layer1_0_conv1_packc", [at(1, 8835584, 7488), at(1, 3145728, 7488)], { shader: 366, workgroups: [8,1,1] }),
+        dispatch("step_281_conv2d_G_layer1_0_conv1", [at(1, 3145728, 7488), at(1, 7539456, 256), at(1, 8843264, 7488)], { adapter: "cpu", features: ["subgroups"], shader: 367, workgroups: [8,1,1] }, { shader: 368, workgroups: [1,1,1] }),
+        dispatch("step_282_sum_G_layer1_0_conv1", [at(1, 8843264, 7488), at(1, 8978944, 32)], { adapter: "cpu", features: ["subgroups"], shader: 369, workgroups: [8,1,1] }, { shader: 370, workgroups: [1,1,1] }),
+        dispatch("step_283_sum_G_layer1_0_conv1", [at(1, 8843264, 7488), at(1, 8978944, 32), at(1, 8979200, 32)], { adapter: "cpu", features: ["subgroups"], shader: 371, workgroups: [8,1,1] }, { shader: 372, workgroups: [1,1,1] }),
+        dispatch("step_284_pointwise_G_layer1_0_conv1", [at(1, 8843264, 7488), at(1, 8978944, 32), at(1, 8979200, 32), at(1, 8850944, 7488)], { shader: 373, workgroups: [30,1,1] }),
+        dispatch("step_285_pointwise_G_layer1_0_bn1", [at(1, 8850944, 7488), at(0, 120064, 32), at(0, 120320, 32), at(1, 8858624, 7488)], { shader: 374, workgroups: [30,1,1] }),
+        dispatch("step_286_conv2d_G_layer1_0_conv2_packc", [at(1, 8858624, 7488), at(1, 3145728, 7488)], { shader: 366, workgroups: [8,1,1] }),
+        dispatch("step_286_conv2d_G_layer1_0_conv2", [at(1, 3145728, 7488), at(1, 8151296, 2304), at(1, 8866304, 7488)], { adapter: "cpu", features: ["subgroups"], shader: 375, workgroups: [8,1,1] }, { shader: 376, workgroups: [1,1,1] }),
+        dispatch("step_287_sum_G_layer1_0_conv2", [at(1, 8866304, 7488), at(1, 8979456, 32)], { adapter: "cpu", features: ["subgroups"], shader: 369, workgroups: [8,1,1] }, { shader: 370, workgroups: [1,1,1] }),
+        dispatch("step_288_sum_G_layer1_0_conv2", [at(1, 8866304, 7488), at(1, 8979456, 32), at(1, 8979712, 32)], { adapter: "cpu", features: ["subgroups"], shader: 371, workgroups: [8,1,1] }, { shader: 372, workgroups: [1,1,1] }),
+        dispatch("step_289_pointwise_G_layer1_0_conv2", [at(1, 8866304, 7488), at(1, 8979456, 32), at(1, 8979712, 32), at(1, 8873984, 7488)], { shader: 373, workgroups: [30,1,1] }),
+        dispatch("step_290_pointwise_G_layer1_0_bn2", [at(1, 8873984, 7488), at(0, 123392, 32), at(0, 123648, 32), at(1, 8881664, 7488)], { shader: 374, workgroups: [30,1,1] }),
+        dispatch("step_291_conv2d_G_layer1_0_conv3_packc", [at(1, 8881664, 7488), at(1, 3145728, 7488)], { shader: 366, workgroups: [8,1,1] }),
+        dispatch("step_291_conv2d_G_layer1_0_conv3", [at(1, 3145728, 7488), at(1, 7538432, 1024), at(1, 8269568, 29952)], { adapter: "cpu", features: ["subgroups"], shader: 377, workgroups: [8,1,1] }, { shader: 378, workgroups: [4,1,1] }),
+        dispatch("step_292_sum_G_layer1_0_conv3", [at(1, 8269568, 29952), at(1, 8972544, 128)], { adapter: "cpu", features: ["subgroups"], shader: 379, workgroups: [32,1,1] }, { shader: 380, workgroups: [1,1,1] }),
+        dispatch("step_293_sum_G_layer1_0_conv3", [at(1, 8269568, 29952), at(1, 8972544, 128), at(1, 3669248, 128)], { adapter: "cpu", features: ["subgroups"], shader: 381, workgroups: [32,1,1] }, { shader: 382, workgroups: [1,1,1] }),
+        dispatch("step_294_pointwise_G_layer1_0_conv3", [at(1, 8269568, 29952), at(1, 8972544, 128), at(1, 3669248, 128), at(1, 8299520, 29952)], { shader: 383, workgroups: [15,1,1] }),
+        dispatch("step_295_conv2d_G_layer1_0_downsample_0_packc", [at(1, 8835584, 7488), at(1, 3145728, 7488)], { shader: 366, workgroups: [8,1,1] }),
+        dispatch("step_295_conv2d_G_layer1_0_downsample_0", [at(1, 3145728, 7488), at(1, 8155648, 1024), at(1, 8329472, 29952)], { adapter: "cpu", features: ["subgroups"], shader: 377, workgroups: [8,1,1] }, { shader: 378, workgroups: [4,1,1] }),
+        dispatch("step_296_sum_G_layer1_0_downsample_0", [at(1, 8329472, 29952), at(1, 8972800, 128)], { adapter: "cpu", features: ["subgroups"], shader: 379, workgroups: [32,1,1] }, { shader: 380, workgroups: [1,1,1] }),
+        dispatch("step_297_sum_G_layer1_0_downsample_0", [at(1, 8329472, 29952), at(1, 8972800, 128), at(1, 3669504, 128)], { adapter: "cpu", features: ["subgroups"], shader: 381, workgroups: [32,1,1] }, { shader: 382, workgroups: [1,1,1] }),
+        dispatch("step_298_pointwise_G_layer1_0_downsample_0", [at(1, 8329472, 29952), at(1, 8972800, 128), at(1, 3669504, 128), at(1, 8359424, 29952)], { shader: 383, workgroups: [15,1,1] }),
+        dispatch("step_299_pointwise_G_layer1_0_bn3", [at(1, 8299520, 29952), at(0, 125440, 128), at(0, 125696, 128), at(1, 8359424, 29952), at(0, 127488, 128), at(0, 127744, 128), at(1, 8389376, 29952)], { shader: 384, workgroups: [15,1,1] }),
+        dispatch("step_300_conv2d_G_layer2_0_conv1_packc", [at(1, 8389376, 29952), at(1, 3145728, 29952)], { shader: 385, workgroups: [30,1,1] }),
+        dispatch("step_300_conv2d_G_layer2_0_conv1", [at(1, 3145728, 29952), at(1, 8153600, 2048), at(1, 8920832, 4032)], { adapter: "cpu", features: ["subgroups"], shader: 386, workgroups: [2,1,1] }, { shader: 387, workgroups: [1,1,1] }),
+        dispatch("step_301_sum_G_layer2_0_conv1", [at(1, 8920832, 4032), at(1, 8975872, 64)], { shader: 388, workgroups: [1,1,1] }),
+        dispatch("step_302_sum_G_layer2_0_conv1", [at(1, 8920832, 4032), at(1, 8975872, 64), at(1, 8976128, 64)], { shader: 389, workgroups: [1,1,1] }),
+        dispatch("step_303_pointwise_G_layer2_0_conv1", [at(1, 8920832, 4032), at(1, 8975872, 64), at(1, 8976128, 64), at(1, 8924928, 4032)], { shader: 390, workgroups: [16,1,1] }),
+        dispatch("step_304_pointwise_G_layer2_0_bn1", [at(1, 8924928, 4032), at(0, 130560, 64), at(0, 130816, 64), at(1, 8929024, 4032)], { shader: 391, workgroups: [16,1,1] }),
+        dispatch("step_305_conv2d_G_layer2_0_conv2_packc", [at(1, 8929024, 4032), at(1, 3145728, 4032)], { shader: 392, workgroups: [4,1,1] }),
+        dispatch("step_305_conv2d_G_layer2_0_conv2", [at(1, 3145728, 4032), at(1, 8108288, 9216), at(1, 8933120, 4032)], { adapter: "cpu", features: ["subgroups"], shader: 393, workgroups: [2,1,1] }, { shader: 394, workgroups: [1,1,1] }),
+        dispatch("step_306_sum_G_layer2_0_conv2", [at(1, 8933120, 4032), at(1, 8976384, 64)], { shader: 388, workgroups: [1,1,1] }),
+        dispatch("step_307_sum_G_layer2_0_conv2", [at(1, 8933120, 4032), at(1, 8976384, 64), at(1, 8976640, 64)], { shader: 389, workgroups: [1,1,1] }),
+        dispatch("step_308_pointwise_G_layer2_0_conv2", [at(1, 8933120, 4032), at(1, 8976384, 64), at(1, 8976640, 64), at(1, 8937216, 4032)], { shader: 390, workgroups: [16,1,1] }),
+        dispatch("step_309_pointwise_G_layer2_0_bn2", [at(1, 8937216, 4032), at(0, 140800, 64), at(0, 141056, 64), at(1, 8941312, 4032)], { shader: 391, workgroups: [16,1,1] }),
+        dispatch("step_310_conv2d_G_layer2_0_conv3_packc", [at(1, 8941312, 4032), at(1, 3145728, 4032)], { shader: 392, workgroups: [4,1,1] }),
+        dispatch("step_310_conv2d_G_layer2_0_conv3", [at(1, 3145728, 4032), at(1, 8147200, 4096), at(1, 8614144, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 395, workgroups: [2,2,1] }, { shader: 396, workgroups: [2,1,1] }),
+        dispatch("step_311_sum_G_layer2_0_conv3", [at(1, 8614144, 16128), at(1, 8968960, 256)], { shader: 397, workgroups: [1,1,1] }),
+        dispatch("step_312_sum_G_layer2_0_conv3", [at(1, 8614144, 16128), at(1, 8968960, 256), at(1, 3668224, 256)], { shader: 398, workgroups: [1,1,1] }),
+        dispatch("step_313_pointwise_G_layer2_0_conv3", [at(1, 8614144, 16128), at(1, 8968960, 256), at(1, 3668224, 256), at(1, 8630272, 16128)], { shader: 399, workgroups: [63,1,1] }),
+        dispatch("step_314_conv2d_G_layer2_0_downsample_0_packc", [at(1, 8389376, 29952), at(1, 3145728, 29952)], { shader: 385, workgroups: [30,1,1] }),
+        dispatch("step_314_conv2d_G_layer2_0_downsample_0", [at(1, 3145728, 29952), at(1, 8117504, 8192), at(1, 8646400, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 400, workgroups: [2,2,1] }, { shader: 401, workgroups: [2,1,1] }),
+        dispatch("step_315_sum_G_layer2_0_downsample_0", [at(1, 8646400, 16128), at(1, 8969216, 256)], { shader: 397, workgroups: [1,1,1] }),
+        dispatch("step_316_sum_G_layer2_0_downsample_0", [at(1, 8646400, 16128), at(1, 8969216, 256), at(1, 3668480, 256)], { shader: 398, workgroups: [1,1,1] }),
+        dispatch("step_317_pointwise_G_layer2_0_downsample_0", [at(1, 8646400, 16128), at(1, 8969216, 256), at(1, 3668480, 256), at(1, 8662528, 16128)], { shader: 399, workgroups: [63,1,1] }),
+        dispatch("step_318_pointwise_G_layer2_0_bn3", [at(1, 8630272, 16128), at(0, 145920, 256), at(0, 146176, 256), at(1, 8662528, 16128), at(0, 155136, 256), at(0, 155392, 256), at(1, 8678656, 16128)], { shader: 402, workgroups: [63,1,1] }),
+        dispatch("step_319_conv2d_G_layer3_0_conv1_packc", [at(1, 8678656, 16128), at(1, 3145728, 16128)], { shader: 403, workgroups: [16,1,1] }),
+        dispatch("step_319_conv2d_G_layer3_0_conv1", [at(1, 3145728, 16128), at(1, 8125696, 8192), at(1, 8794624, 8064)], { adapter: "cpu", features: ["subgroups"], shader: 404, workgroups: [2,1,1] }, { shader: 405, workgroups: [1,1,1] }),
+        dispatch("step_320_sum_G_layer3_0_conv1", [at(1, 8794624, 8064), at(1, 8973056, 128)], { shader: 406, workgroups: [1,1,1] }),
+        dispatch("step_321_sum_G_layer3_0_conv1", [at(1, 8794624, 8064), at(1, 8973056, 128), at(1, 3669760, 128)], { shader: 407, workgroups: [1,1,1] }),
+        dispatch("step_322_pointwise_G_layer3_0_conv1", [at(1, 8794624, 8064), at(1, 8973056, 128), at(1, 3669760, 128), at(1, 3657984, 8064)], { shader: 408, workgroups: [32,1,1] }),
+        dispatch("step_323_pointwise_G_layer3_0_bn1", [at(1, 3657984, 8064), at(0, 164352, 128), at(0, 164608, 128), at(1, 8802816, 8064)], { shader: 409, workgroups: [32,1,1] }),
+        dispatch("step_324_conv2d_G_layer3_0_conv2_packc", [at(1, 8802816, 8064), at(1, 3145728, 8064)], { shader: 410, workgroups: [8,1,1] }),
+        dispatch("step_324_conv2d_G_layer3_0_conv2", [at(1, 3145728, 8064), at(1, 7372032, 36864), at(1, 8811008, 8064)], { adapter: "cpu", features: ["subgroups"], shader: 411, workgroups: [2,1,1] }, { shader: 412, workgroups: [1,1,1] }),
+        dispatch("step_325_sum_G_layer3_0_conv2", [at(1, 8811008, 8064), at(1, 8973312, 128)], { shader: 406, workgroups: [1,1,1] }),
+        dispatch("step_326_sum_G_layer3_0_conv2", [at(1, 8811008, 8064), at(1, 8973312, 128), at(1, 8973568, 128)], { shader: 407, workgroups: [1,1,1] }),
+        dispatch("step_327_pointwise_G_layer3_0_conv2", [at(1, 8811008, 8064), at(1, 8973312, 128), at(1, 8973568, 128), at(1, 8819200, 8064)], { shader: 408, workgroups: [32,1,1] }),
+        dispatch("step_328_pointwise_G_layer3_0_bn2", [at(1, 8819200, 8064), at(0, 202240, 128), at(0, 202496, 128), at(1, 8827392, 8064)], { shader: 409, workgroups: [32,1,1] }),
+        dispatch("step_329_conv2d_G_layer3_0_conv3_packc", [at(1, 8827392, 8064), at(1, 3145728, 8064)], { shader: 410, workgroups: [8,1,1] }),
+        dispatch("step_329_conv2d_G_layer3_0_conv3", [at(1, 3145728, 8064), at(1, 7522048, 16384), at(1, 8108288, 32256)], { adapter: "cpu", features: ["subgroups"], shader: 413, workgroups: [2,4,1] }, { shader: 414, workgroups: [4,1,1] }),
+        dispatch("step_330_sum_G_layer3_0_conv3", [at(1, 8108288, 32256), at(1, 8965120, 512)], { shader: 415, workgroups: [2,1,1] }),
+        dispatch("step_331_sum_G_layer3_0_conv3", [at(1, 8108288, 32256), at(1, 8965120, 512), at(1, 3667200, 512)], { shader: 416, workgroups: [2,1,1] }),
+        dispatch("step_332_pointwise_G_layer3_0_conv3", [at(1, 8108288, 32256), at(1, 8965120, 512), at(1, 3667200, 512), at(1, 8140544, 32256)], { shader: 417, workgroups: [16,1,1] }),
+        dispatch("step_333_conv2d_G_layer3_0_downsample_0_packc", [at(1, 8678656, 16128), at(1, 3145728, 16128)], { shader: 403, workgroups: [16,1,1] }),
+        dispatch("step_333_conv2d_G_layer3_0_downsample_0", [at(1, 3145728, 16128), at(1, 7489280, 32768), at(1, 8172800, 32256)], { adapter: "cpu", features: ["subgroups"], shader: 418, workgroups: [2,4,1] }, { shader: 419, workgroups: [4,1,1] }),
+        dispatch("step_334_sum_G_layer3_0_downsample_0", [at(1, 8172800, 32256), at(1, 8965632, 512)], { shader: 415, workgroups: [2,1,1] }),
+        dispatch("step_335_sum_G_layer3_0_downsample_0", [at(1, 8172800, 32256), at(1, 8965632, 512), at(1, 3667712, 512)], { shader: 416, workgroups: [2,1,1] }),
+        dispatch("step_336_pointwise_G_layer3_0_downsample_0", [at(1, 8172800, 32256), at(1, 8965632, 512), at(1, 3667712, 512), at(1, 8205056, 32256)], { shader: 417, workgroups: [16,1,1] }),
+        dispatch("step_337_pointwise_G_layer3_0_bn3", [at(1, 8140544, 32256), at(0, 219648, 512), at(0, 220160, 512), at(1, 8205056, 32256), at(0, 254464, 512), at(0, 254976, 512), at(1, 8237312, 32256)], { shader: 420, workgroups: [16,1,1] }),
+        dispatch("step_338_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 8237312, 32256), at(1, 3145728, 32256)], { shader: 421, workgroups: [32,1,1] }),
+        dispatch("step_338_conv2d_G_layer5_conv2d_list_0", [at(1, 3145728, 32256), at(1, 6723840, 92160), at(0, 731136, 76), at(1, 3177984, 4788)], { adapter: "cpu", features: ["subgroups"], shader: 422, workgroups: [2,1,1] }, { shader: 423, workgroups: [1,1,1] }),
+        dispatch("step_339_conv2d_G_layer5_conv2d_list_1_packc", [at(1, 8237312, 32256), at(1, 3145728, 32256)], { shader: 421, workgroups: [32,1,1] }),
+        dispatch("step_339_conv2d_G_layer5_conv2d_list_1", [at(1, 3145728, 32256), at(1, 6816000, 92160), at(0, 818944, 76), at(1, 3182848, 4788)], { adapter: "cpu", features: ["subgroups"], shader: 424, workgroups: [2,1,1] }, { shader: 425, workgroups: [1,1,1] }),
         dispatch("step_340_softmax_G_layer5_conv2d_list_0", [at(1, 3177984, 4788), at(1, 3182848, 4788), at(1, 3408384, 249508)], { shader: 426, workgroups: [52,1,1] }),
         dispatch("step_341_conv2d_D1_conv1_packc", [at(1, 3408384, 249508), at(1, 3145728, 262640)], { shader: 427, workgroups: [257,1,1] }),
-        dispatch("step_341_conv2d_D1_conv1", [at(1, 3145728, 262640), at(1, 8258816, 20480), at(0, 1715712, 64), at(1, 7249664, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 428, workgroups: [25,1,1] }, { shader: 429, workgroups: [7,1,1] }),
-        dispatch("step_342_conv2d_D1_conv2_packc", [at(1, 7249664, 50688), at(1, 3145728, 50688)], { shader: 430, workgroups: [50,1,1] }),
-        dispatch("step_342_conv2d_D1_conv2", [at(1, 3145728, 50688), at(1, 7406848, 32768), at(0, 1748736, 128), at(1, 8258816, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 431, workgroups: [6,1,1] }, { shader: 432, workgroups: [3,1,1] }),
-        dispatch("step_343_conv2d_D1_conv3_packc", [at(1, 8258816, 24576), at(1, 3145728, 24576)], { shader: 433, workgroups: [24,1,1] }),
-        dispatch("step_343_conv2d_D1_conv3", [at(1, 3145728, 24576), at(1, 5343488, 131072), at(0, 1880064, 256), at(1, 3395328, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 434, workgroups: [2,2,1] }, { shader: 435, workgroups: [2,1,1] }),
-        dispatch("step_344_conv2d_D1_conv4_packc", [at(1, 3395328, 12288), at(1, 3145728, 12288)], { shader: 436, workgroups: [12,1,1] }),
-        dispatch("step_344_conv2d_D1_conv4", [at(1, 3145728, 12288), at(1, 0, 524288), at(0, 2404608, 512), at(1, 8602368, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 437, workgroups: [1,4,1] }, { shader: 438, workgroups: [1,1,1] }),
-        dispatch("step_345_conv2d_D1_classifier_packc", [at(1, 8602368, 6144), at(1, 0, 6144)], { shader: 439, workgroups: [6,1,1] }),
-        dispatch("step_345_conv2d_D1_classifier", [at(1, 0, 6144), at(1, 7439616, 32768), at(0, 2413312, 4), at(1, 3408128, 8)], { adapter: "cpu", features: ["subgroups"], shader: 440, workgroups: [1,1,1] }, { shader: 441, workgroups: [1,1,1] }),
-        dispatch("step_346_sum_D1_classifier", [at(1, 3408128, 8), at(1, 0, 4)], { shader: 442, workgroups: [1,1,1] }),
+        dispatch("step_341_conv2d_D1_conv1", [at(1, 3145728, 262640), at(1, 8501504, 20480), at(0, 1715712, 64), at(1, 7489280, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 428, workgroups: [25,1,1] }, { shader: 429, workgroups: [7,1,1] }),
+        dispatch("step_342_conv2d_D1_conv2_packc", [at(1, 7489280, 50688), at(1, 3145728, 50688)], { shader: 430, workgroups: [50,1,1] }),
+        dispatch("step_342_conv2d_D1_conv2", [at(1, 3145728, 50688), at(1, 7572736, 32768), at(0, 1748736, 128), at(1, 3339264, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 431, workgroups: [6,1,1] }, { shader: 432, workgroups: [3,1,1] }),
+        dispatch("step_343_conv2d_D1_conv3_packc", [at(1, 3339264, 24576), at(1, 3145728, 24576)], { shader: 433, workgroups: [24,1,1] }),
+        dispatch("step_343_conv2d_D1_conv3", [at(1, 3145728, 24576), at(1, 5675264, 131072), at(0, 1880064, 256), at(1, 3396096, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 434, workgroups: [2,2,1] }, { shader: 435, workgroups: [2,1,1] }),
+        dispatch("step_344_conv2d_D1_conv4_packc", [at(1, 3396096, 12288), at(1, 3145728, 12288)], { shader: 436, workgroups: [12,1,1] }),
+        dispatch("step_344_conv2d_D1_conv4", [at(1, 3145728, 12288), at(1, 0, 524288), at(0, 2404608, 512), at(1, 8889344, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 437, workgroups: [1,4,1] }, { shader: 438, workgroups: [1,1,1] }),
+        dispatch("step_345_conv2d_D1_classifier_packc", [at(1, 8889344, 6144), at(1, 0, 6144)], { shader: 439, workgroups: [6,1,1] }),
+        dispatch("step_345_conv2d_D1_classifier", [at(1, 0, 6144), at(1, 7605504, 32768), at(0, 2413312, 4), at(1, 5691392, 8)], { adapter: "cpu", features: ["subgroups"], shader: 440, workgroups: [1,1,1] }, { shader: 441, workgroups: [1,1,1] }),
+        dispatch("step_346_sum_D1_classifier", [at(1, 5691392, 8), at(1, 0, 4)], { shader: 442, workgroups: [1,1,1] }),
         dispatch("step_347_pointwise", [at(1, 0, 4), at(0, 7031040, 4)], { shader: 443, workgroups: [1,1,1] }),
-        dispatch("step_348_conv2d_G_layer4_0_conv1_packc", [at(1, 7994624, 32256), at(1, 0, 32256)], { shader: 421, workgroups: [32,1,1] }),
-        dispatch("step_348_conv2d_G_layer4_0_conv1", [at(1, 0, 32256), at(1, 7374080, 32768), at(1, 7406848, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 444, workgroups: [2,2,1] }, { shader: 445, workgroups: [2,1,1] }),
-        dispatch("step_349_sum_G_layer4_0_conv1", [at(1, 7406848, 16128), at(1, 8674048, 256)], { shader: 397, workgroups: [1,1,1] }),
-        dispatch("step_350_sum_G_layer4_0_conv1", [at(1, 7406848, 16128), at(1, 8674048, 256), at(1, 3407616, 256)], { shader: 398, workgroups: [1,1,1] }),
-        dispatch("step_351_pointwise_G_layer4_0_conv1", [at(1, 7406848, 16128), at(1, 8674048, 256), at(1, 3407616, 256), at(1, 6392064, 16128)], { shader: 399, workgroups: [63,1,1] }),
-        dispatch("step_352_pointwise_G_layer4_0_bn1", [at(1, 6392064, 16128), at(0, 289280, 256), at(0, 289536, 256), at(1, 6408192, 16128)], { shader: 446, workgroups: [63,1,1] }),
-        dispatch("step_353_conv2d_G_layer4_0_conv2_packc", [at(1, 6408192, 16128), at(1, 0, 16128)], { shader: 403, workgroups: [16,1,1] }),
-        dispatch("step_353_conv2d_G_layer4_0_conv2", [at(1, 0, 16128), at(1, 4917504, 147456), at(1, 7422976, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 447, workgroups: [2,2,1] }, { shader: 448, workgroups: [2,1,1] }),
-        dispatch("step_354_sum_G_layer4_0_conv2", [at(1, 7422976, 16128), at(1, 8674304, 256)], { shader: 397, workgroups: [1,1,1] }),
-        dispatch("step_355_sum_G_layer4_0_conv2", [at(1, 7422976, 16128), at(1, 8674304, 256), at(1, 3407872, 256)], { shader: 398, workgroups: [1,1,1] }),
-        dispatch("step_356_pointwise_G_layer4_0_conv2", [at(1, 7422976, 16128), at(1, 8674304, 256), at(1, 3407872, 256), at(1, 5046528, 16128)], { shader: 399, workgroups: [63,1,1] }),
-        dispatch("step_357_pointwise_G_layer4_0_bn2", [at(1, 5046528, 16128), at(0, 437760, 256), at(0, 438016, 256), at(1, 6424320, 16128)], { shader: 446, workgroups: [63,1,1] }),
-        dispatch("step_358_conv2d_G_layer4_0_conv3_packc", [at(1, 6424320, 16128), at(1, 0, 16128)], { shader: 403, workgroups: [16,1,1] }),
-        dispatch("step_358_conv2d_G_layer4_0_conv3", [at(1, 0, 16128), at(1, 6935808, 65536), at(1, 7132416, 64512)], { adapter: "cpu", features: ["subgroups"], shader: 449, workgroups: [2,8,1] }, { shader: 450, workgroups: [8,1,1] }),
-        dispatch("step_359_sum_G_layer4_0_conv3", [at(1, 7132416, 64512), at(1, 8663040, 1024)], { shader: 451, workgroups: [4,1,1] }),
-        dispatch("step_360_sum_G_layer4_0_conv3", [at(1, 7132416, 64512), at(1, 8663040, 1024), at(1, 5062656, 1024)], { shader: 452, workgroups: [4,1,1] }),
-        dispatch("step_361_pointwise_G_layer4_0_conv3", [at(1, 7132416, 64512), at(1, 8663040, 1024), at(1, 5062656, 1024), at(1, 4917504, 64512)], { shader: 453, workgroups: [32,1,1] }),
-        dispatch("step_362_conv2d_G_layer4_0_downsample_0_packc", [at(1, 7994624, 32256), at(1, 0, 32256)], { shader: 421, workgroups: [32,1,1] }),
-        dispatch("step_362_conv2d_G_layer4_0_downsample_0", [at(1, 0, 32256), at(1, 5212416, 131072), at(1, 6935808, 64512)], { adapter: "cpu", features: ["subgroups"], shader: 454, workgroups: [2,8,1] }, { shader: 455, workgroups: [8,1,1] }),
-        dispatch("step_363_sum_G_layer4_0_downsample_0", [at(1, 6935808, 64512), at(1, 8664064, 1024)], { shader: 451, workgroups: [4,1,1] }),
-        dispatch("step_364_sum_G_layer4_0_downsample_0", [at(1, 6935808, 64512), at(1, 8664064, 1024), at(1, 512512, 1024)], { shader: 452, workgroups: [4,1,1] }),
-        dispatch("step_365_pointwise_G_layer4_0_downsample_0", [at(1, 6935808, 64512), at(1, 8664064, 1024), at(1, 512512, 1024), at(1, 4982016, 64512)], { shader: 453, workgroups: [32,1,1] }),
-        dispatch("step_366_pointwise_G_layer4_0_bn3", [at(1, 4917504, 64512), at(0, 504320, 1024), at(0, 505344, 1024), at(1, 4982016, 64512), at(0, 639488, 1024), at(0, 640512, 1024), at(1, 5327104, 64512)], { shader: 456, workgroups: [32,1,1] }),
-        dispatch("step_367_conv2d_G_layer6_conv2d_list_0_packc", [at(1, 5327104, 64512), at(1, 0, 64512)], { shader: 457, workgroups: [63,1,1] }),
+        dispatch("step_348_conv2d_G_layer4_0_conv1_packc", [at(1, 8237312, 32256), at(1, 0, 32256)], { shader: 421, workgroups: [32,1,1] }),
+        dispatch("step_348_conv2d_G_layer4_0_conv1", [at(1, 0, 32256), at(1, 7539968, 32768), at(1, 8694784, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 444, workgroups: [2,2,1] }, { shader: 445, workgroups: [2,1,1] }),
+        dispatch("step_349_sum_G_layer4_0_conv1", [at(1, 8694784, 16128), at(1, 8969472, 256)], { shader: 397, workgroups: [1,1,1] }),
+        dispatch("step_350_sum_G_layer4_0_conv1", [at(1, 8694784, 16128), at(1, 8969472, 256), at(1, 3668736, 256)], { shader: 398, workgroups: [1,1,1] }),
+        dispatch("step_351_pointwise_G_layer4_0_conv1", [at(1, 8694784, 16128), at(1, 8969472, 256), at(1, 3668736, 256), at(1, 3363840, 16128)], { shader: 399, workgroups: [63,1,1] }),
+        dispatch("step_352_pointwise_G_layer4_0_bn1", [at(1, 3363840, 16128), at(0, 289280, 256), at(0, 289536, 256), at(1, 3379968, 16128)], { shader: 446, workgroups: [63,1,1] }),
+        dispatch("step_353_conv2d_G_layer4_0_conv2_packc", [at(1, 3379968, 16128), at(1, 0, 16128)], { shader: 403, workgroups: [16,1,1] }),
+        dispatch("step_353_conv2d_G_layer4_0_conv2", [at(1, 0, 16128), at(1, 5101824, 147456), at(1, 8710912, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 447, workgroups: [2,2,1] }, { shader: 448, workgroups: [2,1,1] }),
+        dispatch("step_354_sum_G_layer4_0_conv2", [at(1, 8710912, 16128), at(1, 8969728, 256)], { shader: 397, workgroups: [1,1,1] }),
+        dispatch("step_355_sum_G_layer4_0_conv2", [at(1, 8710912, 16128), at(1, 8969728, 256), at(1, 3668992, 256)], { shader: 398, workgroups: [1,1,1] }),
+        dispatch("step_356_pointwise_G_layer4_0_conv2", [at(1, 8710912, 16128), at(1, 8969728, 256), at(1, 3668992, 256), at(1, 5101824, 16128)], { shader: 399, workgroups: [63,1,1] }),
+        dispatch("step_357_pointwise_G_layer4_0_bn2", [at(1, 5101824, 16128), at(0, 437760, 256), at(0, 438016, 256), at(1, 5675264, 16128)], { shader: 446, workgroups: [63,1,1] }),
+        dispatch("step_358_conv2d_G_layer4_0_conv3_packc", [at(1, 5675264, 16128), at(1, 0, 16128)], { shader: 403, workgroups: [16,1,1] }),
+        dispatch("step_358_conv2d_G_layer4_0_conv3", [at(1, 0, 16128), at(1, 7175424, 65536), at(1, 7372032, 64512)], { adapter: "cpu", features: ["subgroups"], shader: 449, workgroups: [2,8,1] }, { shader: 450, workgroups: [8,1,1] }),
+        dispatch("step_359_sum_G_layer4_0_conv3", [at(1, 7372032, 64512), at(1, 8960000, 1024)], { shader: 451, workgroups: [4,1,1] }),
+        dispatch("step_360_sum_G_layer4_0_conv3", [at(1, 7372032, 64512), at(1, 8960000, 1024), at(1, 3666176, 1024)], { shader: 452, workgroups: [4,1,1] }),
+        dispatch("step_361_pointwise_G_layer4_0_conv3", [at(1, 7372032, 64512), at(1, 8960000, 1024), at(1, 3666176, 1024), at(1, 3145728, 64512)], { shader: 453, workgroups: [32,1,1] }),
+        dispatch("step_362_conv2d_G_layer4_0_downsample_0_packc", [at(1, 8237312, 32256), at(1, 0, 32256)], { shader: 421, workgroups: [32,1,1] }),
+        dispatch("step_362_conv2d_G_layer4_0_downsample_0", [at(1, 0, 32256), at(1, 5544192, 131072), at(1, 7175424, 64512)], { adapter: "cpu", features: ["subgroups"], shader: 454, workgroups: [2,8,1] }, { shader: 455, workgroups: [8,1,1] }),
+        dispatch("step_363_sum_G_layer4_0_downsample_0", [at(1, 7175424, 64512), at(1, 8961024, 1024)], { shader: 451, workgroups: [4,1,1] }),
+        dispatch("step_364_sum_G_layer4_0_downsample_0", [at(1, 7175424, 64512), at(1, 8961024, 1024), at(1, 512512, 1024)], { shader: 452, workgroups: [4,1,1] }),
+        dispatch("step_365_pointwise_G_layer4_0_downsample_0", [at(1, 7175424, 64512), at(1, 8961024, 1024), at(1, 512512, 1024), at(1, 3210240, 64512)], { shader: 453, workgroups: [32,1,1] }),
+        dispatch("step_366_pointwise_G_layer4_0_bn3", [at(1, 3145728, 64512), at(0, 504320, 1024), at(0, 505344, 1024), at(1, 3210240, 64512), at(0, 639488, 1024), at(0, 640512, 1024), at(1, 3274752, 64512)], { shader: 456, workgroups: [32,1,1] }),
+        dispatch("step_367_conv2d_G_layer6_conv2d_list_0_packc", [at(1, 3274752, 64512), at(1, 0, 64512)], { shader: 457, workgroups: [63,1,1] }),
         dispatch("step_367_conv2d_G_layer6_conv2d_list_0", [at(1, 0, 64512), at(1, 4198656, 184320), at(0, 1169920, 76), at(1, 64512, 4788)], { adapter: "cpu", features: ["subgroups"], shader: 458, workgroups: [2,1,1] }, { shader: 459, workgroups: [1,1,1] }),
-        dispatch("step_368_conv2d_G_layer6_conv2d_list_1_packc", [at(1, 5327104, 64512), at(1, 0, 64512)], { shader: 457, workgroups: [63,1,1] }),
+        dispatch("step_368_conv2d_G_layer6_conv2d_list_1_packc", [at(1, 3274752, 64512), at(1, 0, 64512)], { shader: 457, workgroups: [63,1,1] }),
         dispatch("step_368_conv2d_G_layer6_conv2d_list_1", [at(1, 0, 64512), at(1, 4382976, 184320), at(0, 1345280, 76), at(1, 69376, 4788)], { adapter: "cpu", features: ["subgroups"], shader: 460, workgroups: [2,1,1] }, { shader: 461, workgroups: [1,1,1] }),
-        dispatch("step_369_softmax_G_layer6_conv2d_list_0", [at(1, 64512, 4788), at(1, 69376, 4788), at(1, 3145728, 249508)], { shader: 426, workgroups: [52,1,1] }),
-        dispatch("step_370_conv2d_D2_conv1_packc", [at(1, 3145728, 249508), at(1, 0, 262640)], { shader: 427, workgroups: [257,1,1] }),
-        dispatch("step_370_conv2d_D2_conv1", [at(1, 0, 262640), at(1, 8283392, 20480), at(0, 2433024, 64), at(1, 5391616, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 428, workgroups: [25,1,1] }, { shader: 429, workgroups: [7,1,1] }),
-        dispatch("step_371_conv2d_D2_conv2_packc", [at(1, 5391616, 50688), at(1, 0, 50688)], { shader: 430, workgroups: [50,1,1] }),
-        dispatch("step_371_conv2d_D2_conv2", [at(1, 0, 50688), at(1, 7472384, 32768), at(0, 2466048, 128), at(1, 7374080, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 431, workgroups: [6,1,1] }, { shader: 432, workgroups: [3,1,1] }),
-        dispatch("step_372_conv2d_D2_conv3_packc", [at(1, 7374080, 24576), at(1, 0, 24576)], { shader: 433, workgroups: [24,1,1] }),
-        dispatch("step_372_conv2d_D2_conv3", [at(1, 0, 24576), at(1, 5474560, 131072), at(0, 2597376, 256), at(1, 7439104, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 434, workgroups: [2,2,1] }, { shader: 435, workgroups: [2,1,1] }),
-        dispatch("step_373_conv2d_D2_conv4_packc", [at(1, 7439104, 12288), at(1, 0, 12288)], { shader: 436, workgroups: [12,1,1] }),
-        dispatch("step_373_conv2d_D2_conv4", [at(1, 0, 12288), at(1, 524288, 524288), at(0, 3121920, 512), at(1, 7398656, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 437, workgroups: [1,4,1] }, { shader: 438, workgroups: [1,1,1] }),
-        dispatch("step_374_conv2d_D2_classifier_packc", [at(1, 7398656, 6144), at(1, 0, 6144)], { shader: 439, workgroups: [6,1,1] }),
-        dispatch("step_374_conv2d_D2_classifier", [at(1, 0, 6144), at(1, 7505152, 32768), at(0, 3130624, 4), at(1, 5536000, 8)], { adapter: "cpu", features: ["subgroups"], shader: 440, workgroups: [1,1,1] }, { shader: 441, workgroups: [1,1,1] }),
-        dispatch("step_375_sum_D2_classifier", [at(1, 5536000, 8), at(1, 0, 4)], { shader: 442, workgroups: [1,1,1] }),
+        dispatch("step_369_softmax_G_layer6_conv2d_list_0", [at(1, 64512, 4788), at(1, 69376, 4788), at(1, 3670016, 249508)], { shader: 426, workgroups: [52,1,1] }),
+        dispatch("step_370_conv2d_D2_conv1_packc", [at(1, 3670016, 249508), at(1, 0, 262640)], { shader: 427, workgroups: [257,1,1] }),
+        dispatch("step_370_conv2d_D2_conv1", [at(1, 0, 262640), at(1, 8521984, 20480), at(0, 2433024, 64), at(1, 7539968, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 428, workgroups: [25,1,1] }, { shader: 429, workgroups: [7,1,1] }),
+        dispatch("step_371_conv2d_D2_conv2_packc", [at(1, 7539968, 50688), at(1, 0, 50688)], { shader: 430, workgroups: [50,1,1] }),
+        dispatch("step_371_conv2d_D2_conv2", [at(1, 0, 50688), at(1, 7715072, 32768), at(0, 2466048, 128), at(1, 8501504, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 431, workgroups: [6,1,1] }, { shader: 432, workgroups: [3,1,1] }),
+        dispatch("step_372_conv2d_D2_conv3_packc", [at(1, 8501504, 24576), at(1, 0, 24576)], { shader: 433, workgroups: [24,1,1] }),
+        dispatch("step_372_conv2d_D2_conv3", [at(1, 0, 24576), at(1, 5806336, 131072), at(0, 2597376, 256), at(1, 8526080, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 434, workgroups: [2,2,1] }, { shader: 435, workgroups: [2,1,1] }),
+        dispatch("step_373_conv2d_D2_conv4_packc", [at(1, 8526080, 12288), at(1, 0, 12288)], { shader: 436, workgroups: [12,1,1] }),
+        dispatch("step_373_conv2d_D2_conv4", [at(1, 0, 12288), at(1, 524288, 524288), at(0, 3121920, 512), at(1, 8895488, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 437, workgroups: [1,4,1] }, { shader: 438, workgroups: [1,1,1] }),
+        dispatch("step_374_conv2d_D2_classifier_packc", [at(1, 8895488, 6144), at(1, 0, 6144)], { shader: 439, workgroups: [6,1,1] }),
+        dispatch("step_374_conv2d_D2_classifier", [at(1, 0, 6144), at(1, 7747840, 32768), at(0, 3130624, 4), at(1, 5933312, 8)], { adapter: "cpu", features: ["subgroups"], shader: 440, workgroups: [1,1,1] }, { shader: 441, workgroups: [1,1,1] }),
+        dispatch("step_375_sum_D2_classifier", [at(1, 5933312, 8), at(1, 0, 4)], { shader: 442, workgroups: [1,1,1] }),
         dispatch("step_376_pointwise", [at(1, 0, 4), at(0, 7031296, 4)], { shader: 443, workgroups: [1,1,1] }),
-        dispatch("step_377_sum_D1_classifier", [at(1, 3408128, 8), at(1, 0, 4)], { shader: 462, workgroups: [1,1,1] }),
-        dispatch("step_378_pointwise", [at(1, 8686336, 4), at(1, 0, 4), at(0, 7031552, 4)], { shader: 463, workgroups: [1,1,1] }),
-        dispatch("step_379_sum_D2_classifier", [at(1, 5536000, 8), at(1, 0, 4)], { shader: 462, workgroups: [1,1,1] }),
-        dispatch("step_380_pointwise", [at(1, 8686592, 4), at(1, 0, 4), at(0, 7031808, 4)], { shader: 463, workgroups: [1,1,1] }),
-        dispatch("step_381_pointwise_D2_classifier", [at(1, 5536000, 8), at(1, 0, 8)], { shader: 464, workgroups: [1,1,1] }),
+        dispatch("step_377_sum_D1_classifier", [at(1, 5691392, 8), at(1, 0, 4)], { shader: 462, workgroups: [1,1,1] }),
+        dispatch("step_378_pointwise", [at(1, 8901632, 4), at(1, 0, 4), at(0, 7031552, 4)], { shader: 463, workgroups: [1,1,1] }),
+        dispatch("step_379_sum_D2_classifier", [at(1, 5933312, 8), at(1, 0, 4)], { shader: 462, workgroups: [1,1,1] }),
+        dispatch("step_380_pointwise", [at(1, 8901888, 4), at(1, 0, 4), at(0, 7031808, 4)], { shader: 463, workgroups: [1,1,1] }),
+        dispatch("step_381_pointwise_D2_classifier", [at(1, 5933312, 8), at(1, 0, 8)], { shader: 464, workgroups: [1,1,1] }),
         dispatch("step_382_pointwise_D2_classifier", [at(1, 0, 8), at(1, 256, 8)], { shader: 465, workgroups: [1,1,1] }),
-        dispatch("step_383_pointwise", [at(1, 7398656, 6144), at(1, 5529856, 6144)], { shader: 466, workgroups: [24,1,1] }),
+        dispatch("step_383_pointwise", [at(1, 8895488, 6144), at(1, 8901632, 6144)], { shader: 466, workgroups: [24,1,1] }),
         dispatch("step_384_conv2dInputGrad_D2_classifier_packc", [at(1, 256, 8), at(1, 6144, 32)], { shader: 467, workgroups: [1,1,1] }),
-        dispatch("step_384_conv2dInputGrad_D2_classifier", [at(1, 6144, 32), at(1, 7636224, 32768), at(1, 5529856, 6144), at(1, 0, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 468, workgroups: [1,4,4] }, { shader: 469, workgroups: [2,1,1] }),
-        dispatch("step_385_pointwise", [at(1, 7439104, 12288), at(1, 5517568, 12288)], { shader: 470, workgroups: [48,1,1] }),
+        dispatch("step_384_conv2dInputGrad_D2_classifier", [at(1, 6144, 32), at(1, 7878912, 32768), at(1, 8901632, 6144), at(1, 0, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 468, workgroups: [1,4,4] }, { shader: 469, workgroups: [2,1,1] }),
+        dispatch("step_385_pointwise", [at(1, 8526080, 12288), at(1, 5921024, 12288)], { shader: 470, workgroups: [48,1,1] }),
         dispatch("step_386_conv2dInputGrad_D2_conv4_packc", [at(1, 0, 6144), at(1, 12288, 6144)], { shader: 439, workgroups: [6,1,1] }),
-        dispatch("step_386_conv2dInputGrad_D2_conv4", [at(1, 12288, 6144), at(1, 2097152, 524288), at(1, 5517568, 12288), at(1, 0, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 471, workgroups: [1,2,4] }, { shader: 472, workgroups: [2,1,1] }),
-        dispatch("step_387_pointwise", [at(1, 7374080, 24576), at(1, 5492992, 24576)], { shader: 473, workgroups: [12,1,1] }),
+        dispatch("step_386_conv2dInputGrad_D2_conv4", [at(1, 12288, 6144), at(1, 2097152, 524288), at(1, 5921024, 12288), at(1, 0, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 471, workgroups: [1,2,4] }, { shader: 472, workgroups: [2,1,1] }),
+        dispatch("step_387_pointwise", [at(1, 8501504, 24576), at(1, 7739648, 24576)], { shader: 473, workgroups: [12,1,1] }),
         dispatch("step_388_conv2dInputGrad_D2_conv3_packc", [at(1, 0, 12288), at(1, 24576, 12288)], { shader: 436, workgroups: [12,1,1] }),
-        dispatch("step_388_conv2dInputGrad_D2_conv3", [at(1, 24576, 12288), at(1, 5867776, 131072), at(1, 5492992, 24576), at(1, 0, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 474, workgroups: [2,1,4] }, { shader: 475, workgroups: [3,1,1] }),
-        dispatch("step_389_pointwise", [at(1, 5391616, 50688), at(1, 5442304, 50688)], { shader: 476, workgroups: [25,1,1] }),
+        dispatch("step_388_conv2dInputGrad_D2_conv3", [at(1, 24576, 12288), at(1, 6199552, 131072), at(1, 7739648, 24576), at(1, 0, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 474, workgroups: [2,1,4] }, { shader: 475, workgroups: [3,1,1] }),
+        dispatch("step_389_pointwise", [at(1, 7539968, 50688), at(1, 7590656, 50688)], { shader: 476, workgroups: [25,1,1] }),
         dispatch("step_390_conv2dInputGrad_D2_conv2_packc", [at(1, 0, 24576), at(1, 50688, 24576)], { shader: 433, workgroups: [24,1,1] }),
-        dispatch("step_390_conv2dInputGrad_D2_conv2", [at(1, 50688, 24576), at(1, 7668992, 32768), at(1, 5442304, 50688), at(1, 0, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 477, workgroups: [7,1,4] }, { shader: 478, workgroups: [8,1,1] }),
+        dispatch("step_390_conv2dInputGrad_D2_conv2", [at(1, 50688, 24576), at(1, 7911680, 32768), at(1, 7590656, 50688), at(1, 0, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 477, workgroups: [7,1,4] }, { shader: 478, workgroups: [8,1,1] }),
         dispatch("step_391_conv2dInputGrad_D2_conv1_pack", [at(0, 2413568, 19456), at(1, 300288, 20480)], { shader: 479, workgroups: [80,1,1] }),
         dispatch("step_391_conv2dInputGrad_D2_conv1_packc", [at(1, 0, 50688), at(1, 249600, 50688)], { shader: 430, workgroups: [50,1,1] }),
         dispatch("step_391_conv2dInputGrad_D2_conv1", [at(1, 249600, 50688), at(1, 300288, 20480), at(1, 0, 249508)], { adapter: "cpu", features: ["subgroups"], shader: 480, workgroups: [27,1,4] }, { shader: 481, workgroups: [42,1,1] }),
-        dispatch("step_392_sum_D2_conv1", [at(1, 0, 249508), at(1, 3145728, 249508), at(1, 499200, 13132)], { shader: 482, workgroups: [52,1,1] }),
-        dispatch("step_393_pointwise_D2_conv1", [at(1, 3145728, 249508), at(1, 0, 249508), at(1, 499200, 13132), at(1, 249600, 249508)], { shader: 483, workgroups: [122,1,1] }),
+        dispatch("step_392_sum_D2_conv1", [at(1, 0, 249508), at(1, 3670016, 249508), at(1, 499200, 13132)], { shader: 482, workgroups: [52,1,1] }),
+        dispatch("step_393_pointwise_D2_conv1", [at(1, 3670016, 249508), at(1, 0, 249508), at(1, 499200, 13132), at(1, 249600, 249508)], { shader: 483, workgroups: [122,1,1] }),
         dispatch("step_394_resizeGrad_D2_conv1", [at(0, 7033344, 816), at(0, 7035648, 1112), at(1, 249600, 249508), at(1, 837120, 4788)], { shader: 484, workgroups: [19,1,1] }),
         dispatch("step_395_conv2dInputGrad_G_layer6_conv2d_list_1_packc", [at(1, 837120, 4788), at(1, 832000, 5040)], { shader: 485, workgroups: [5,1,1] }),
-        dispatch("step_395_conv2dInputGrad_G_layer6_conv2d_list_1", [at(1, 832000, 5040), at(1, 3657984, 184320), at(1, 0, 64512)], { adapter: "cpu", features: ["subgroups"], shader: 486, workgroups: [2,8,1] }, { shader: 487, workgroups: [11,1,1] }),
-        dispatch("step_396_conv2dInputGrad_G_layer6_conv2d_list_0", [at(1, 832000, 5040), at(1, 3842304, 184320), at(1, 64512, 64512)], { adapter: "cpu", features: ["subgroups"], shader: 488, workgroups: [2,8,1] }, { shader: 489, workgroups: [11,1,1] }),
-        dispatch("step_397_sum_G_layer6_conv2d_list_1", [at(1, 0, 64512), at(1, 64512, 64512), at(1, 5327104, 64512), at(1, 193536, 1024)], { shader: 490, workgroups: [4,1,1] }),
-        dispatch("step_398_pointwise_G_layer6_conv2d_list_1", [at(1, 0, 64512), at(1, 64512, 64512), at(1, 5327104, 64512), at(1, 193536, 1024), at(1, 129024, 64512)], { shader: 491, workgroups: [32,1,1] }),
-        dispatch("step_399_sum_G_layer6_conv2d_list_1", [at(1, 0, 64512), at(1, 64512, 64512), at(1, 5327104, 64512), at(1, 4982016, 64512), at(1, 258048, 1024)], { shader: 492, workgroups: [4,1,1] }),
-        dispatch("step_400_pointwise_G_layer4_0_downsample_1", [at(0, 639488, 1024), at(1, 512512, 1024), at(1, 129024, 64512), at(1, 4982016, 64512), at(1, 258048, 1024), at(1, 193536, 64512)], { shader: 493, workgroups: [32,1,1] }),
+        dispatch("step_395_conv2dInputGrad_G_layer6_conv2d_list_1", [at(1, 832000, 5040), at(1, 3919616, 184320), at(1, 0, 64512)], { adapter: "cpu", features: ["subgroups"], shader: 486, workgroups: [2,8,1] }, { shader: 487, workgroups: [11,1,1] }),
+        dispatch("step_396_conv2dInputGrad_G_layer6_conv2d_list_0", [at(1, 832000, 5040), at(1, 4567296, 184320), at(1, 64512, 64512)], { adapter: "cpu", features: ["subgroups"], shader: 488, workgroups: [2,8,1] }, { shader: 489, workgroups: [11,1,1] }),
+        dispatch("step_397_sum_G_layer6_conv2d_list_1", [at(1, 0, 64512), at(1, 64512, 64512), at(1, 3274752, 64512), at(1, 193536, 1024)], { shader: 490, workgroups: [4,1,1] }),
+        dispatch("step_398_pointwise_G_layer6_conv2d_list_1", [at(1, 0, 64512), at(1, 64512, 64512), at(1, 3274752, 64512), at(1, 193536, 1024), at(1, 129024, 64512)], { shader: 491, workgroups: [32,1,1] }),
+        dispatch("step_399_sum_G_layer6_conv2d_list_1", [at(1, 0, 64512), at(1, 64512, 64512), at(1, 3274752, 64512), at(1, 3210240, 64512), at(1, 258048, 1024)], { shader: 492, workgroups: [4,1,1] }),
+        dispatch("step_400_pointwise_G_layer4_0_downsample_1", [at(0, 639488, 1024), at(1, 512512, 1024), at(1, 129024, 64512), at(1, 3210240, 64512), at(1, 258048, 1024), at(1, 193536, 64512)], { shader: 493, workgroups: [32,1,1] }),
         dispatch("step_401_conv2dInputGrad_G_layer4_0_downsample_0_packc", [at(1, 193536, 64512), at(1, 499200, 64512)], { shader: 457, workgroups: [63,1,1] }),
-        dispatch("step_401_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 499200, 64512), at(1, 6129920, 131072), at(1, 678912, 32256)], { adapter: "cpu", features: ["subgroups"], shader: 494, workgroups: [2,4,1] }, { shader: 495, workgroups: [6,1,1] }),
-        dispatch("step_402_sum_G_layer6_conv2d_list_1", [at(1, 0, 64512), at(1, 64512, 64512), at(1, 5327104, 64512), at(1, 4917504, 64512), at(1, 193536, 1024)], { shader: 492, workgroups: [4,1,1] }),
-        dispatch("step_403_pointwise_G_layer4_0_bn3", [at(0, 504320, 1024), at(1, 5062656, 1024), at(1, 129024, 64512), at(1, 4917504, 64512), at(1, 193536, 1024), at(1, 0, 64512)], { shader: 493, workgroups: [32,1,1] }),
+        dispatch("step_401_conv2dInputGrad_G_layer4_0_downsample_0", [at(1, 499200, 64512), at(1, 6461696, 131072), at(1, 678912, 32256)], { adapter: "cpu", features: ["subgroups"], shader: 494, workgroups: [2,4,1] }, { shader: 495, workgroups: [6,1,1] }),
+        dispatch("step_402_sum_G_layer6_conv2d_list_1", [at(1, 0, 64512), at(1, 64512, 64512), at(1, 3274752, 64512), at(1, 3145728, 64512), at(1, 193536, 1024)], { shader: 492, workgroups: [4,1,1] }),
+        dispatch("step_403_pointwise_G_layer4_0_bn3", [at(0, 504320, 1024), at(1, 3666176, 1024), at(1, 129024, 64512), at(1, 3145728, 64512), at(1, 193536, 1024), at(1, 0, 64512)], { shader: 493, workgroups: [32,1,1] }),
         dispatch("step_404_conv2dInputGrad_G_layer4_0_conv3_packc", [at(1, 0, 64512), at(1, 563712, 64512)], { shader: 457, workgroups: [63,1,1] }),
-        dispatch("step_404_conv2dInputGrad_G_layer4_0_conv3", [at(1, 563712, 64512), at(1, 7001344, 65536), at(1, 0, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 496, workgroups: [2,2,1] }, { shader: 497, workgroups: [3,1,1] }),
-        dispatch("step_405_sum_G_layer4_0_conv3", [at(1, 0, 16128), at(1, 6424320, 16128), at(1, 32256, 256)], { shader: 498, workgroups: [1,1,1] }),
-        dispatch("step_406_sum_G_layer4_0_conv3", [at(1, 0, 16128), at(1, 6424320, 16128), at(1, 5046528, 16128), at(1, 32512, 256)], { shader: 499, workgroups: [1,1,1] }),
-        dispatch("step_407_pointwise_G_layer4_0_bn2", [at(0, 437760, 256), at(1, 3407872, 256), at(1, 0, 16128), at(1, 6424320, 16128), at(1, 32256, 256), at(1, 5046528, 16128), at(1, 32512, 256), at(1, 16128, 16128)], { shader: 500, workgroups: [63,1,1] }),
+        dispatch("step_404_conv2dInputGrad_G_layer4_0_conv3", [at(1, 563712, 64512), at(1, 7240960, 65536), at(1, 0, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 496, workgroups: [2,2,1] }, { shader: 497, workgroups: [3,1,1] }),
+        dispatch("step_405_sum_G_layer4_0_conv3", [at(1, 0, 16128), at(1, 5675264, 16128), at(1, 32256, 256)], { shader: 498, workgroups: [1,1,1] }),
+        dispatch("step_406_sum_G_layer4_0_conv3", [at(1, 0, 16128), at(1, 5675264, 16128), at(1, 5101824, 16128), at(1, 32512, 256)], { shader: 499, workgroups: [1,1,1] }),
+        dispatch("step_407_pointwise_G_layer4_0_bn2", [at(0, 437760, 256), at(1, 3668992, 256), at(1, 0, 16128), at(1, 5675264, 16128), at(1, 32256, 256), at(1, 5101824, 16128), at(1, 32512, 256), at(1, 16128, 16128)], { shader: 500, workgroups: [63,1,1] }),
         dispatch("step_408_conv2dInputGrad_G_layer4_0_conv2_packc", [at(1, 16128, 16128), at(1, 768000, 16128)], { shader: 403, workgroups: [16,1,1] }),
-        dispatch("step_408_conv2dInputGrad_G_layer4_0_conv2", [at(1, 768000, 16128), at(1, 4026624, 147456), at(1, 0, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 501, workgroups: [2,2,1] }, { shader: 502, workgroups: [3,1,1] }),
-        dispatch("step_409_sum_G_layer4_0_conv2", [at(1, 0, 16128), at(1, 6408192, 16128), at(1, 32256, 256)], { shader: 498, workgroups: [1,1,1] }),
-        dispatch("step_410_sum_G_layer4_0_conv2", [at(1, 0, 16128), at(1, 6408192, 16128), at(1, 6392064, 16128), at(1, 32512, 256)], { shader: 499, workgroups: [1,1,1] }),
-        dispatch("step_411_pointwise_G_layer4_0_bn1", [at(0, 289280, 256), at(1, 3407616, 256), at(1, 0, 16128), at(1, 6408192, 16128), at(1, 32256, 256), at(1, 6392064, 16128), at(1, 32512, 256), at(1, 16128, 16128)], { shader: 500, workgroups: [63,1,1] }),
+        dispatch("step_408_conv2dInputGrad_G_layer4_0_conv2", [at(1, 768000, 16128), at(1, 5249280, 147456), at(1, 0, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 501, workgroups: [2,2,1] }, { shader: 502, workgroups: [3,1,1] }),
+        dispatch("step_409_sum_G_layer4_0_conv2", [at(1, 0, 16128), at(1, 3379968, 16128), at(1, 32256, 256)], { shader: 498, workgroups: [1,1,1] }),
+        dispatch("step_410_sum_G_layer4_0_conv2", [at(1, 0, 16128), at(1, 3379968, 16128), at(1, 3363840, 16128), at(1, 32512, 256)], { shader: 499, workgroups: [1,1,1] }),
+        dispatch("step_411_pointwise_G_layer4_0_bn1", [at(0, 289280, 256), at(1, 3668736, 256), at(1, 0, 16128), at(1, 3379968, 16128), at(1, 32256, 256), at(1, 3363840, 16128), at(1, 32512, 256), at(1, 16128, 16128)], { shader: 500, workgroups: [63,1,1] }),
         dispatch("step_412_conv2dInputGrad_G_layer4_0_conv1_packc", [at(1, 16128, 16128), at(1, 784128, 16128)], { shader: 403, workgroups: [16,1,1] }),
-        dispatch("step_412_conv2dInputGrad_G_layer4_0_conv1", [at(1, 784128, 16128), at(1, 7734528, 32768), at(1, 711168, 32256)], { adapter: "cpu", features: ["subgroups"], shader: 503, workgroups: [2,4,1] }, { shader: 504, workgroups: [6,1,1] }),
-        dispatch("step_413_pointwise_D1_classifier", [at(1, 3408128, 8), at(1, 0, 8)], { shader: 505, workgroups: [1,1,1] }),
+        dispatch("step_412_conv2dInputGrad_G_layer4_0_conv1", [at(1, 784128, 16128), at(1, 7977216, 32768), at(1, 711168, 32256)], { adapter: "cpu", features: ["subgroups"], shader: 503, workgroups: [2,4,1] }, { shader: 504, workgroups: [6,1,1] }),
+        dispatch("step_413_pointwise_D1_classifier", [at(1, 5691392, 8), at(1, 0, 8)], { shader: 505, workgroups: [1,1,1] }),
         dispatch("step_414_pointwise_D1_classifier", [at(1, 0, 8), at(1, 256, 8)], { shader: 465, workgroups: [1,1,1] }),
-        dispatch("step_415_pointwise", [at(1, 8602368, 6144), at(1, 825856, 6144)], { shader: 466, workgroups: [24,1,1] }),
+        dispatch("step_415_pointwise", [at(1, 8889344, 6144), at(1, 825856, 6144)], { shader: 466, workgroups: [24,1,1] }),
         dispatch("step_416_conv2dInputGrad_D1_classifier_packc", [at(1, 256, 8), at(1, 6144, 32)], { shader: 467, workgroups: [1,1,1] }),
-        dispatch("step_416_conv2dInputGrad_D1_classifier", [at(1, 6144, 32), at(1, 7537920, 32768), at(1, 825856, 6144), at(1, 0, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 468, workgroups: [1,4,4] }, { shader: 469, workgroups: [2,1,1] }),
-        dispatch("step_417_pointwise", [at(1, 3395328, 12288), at(1, 813568, 12288)], { shader: 470, workgroups: [48,1,1] }),
+        dispatch("step_416_conv2dInputGrad_D1_classifier", [at(1, 6144, 32), at(1, 7780608, 32768), at(1, 825856, 6144), at(1, 0, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 468, workgroups: [1,4,4] }, { shader: 469, workgroups: [2,1,1] }),
+        dispatch("step_417_pointwise", [at(1, 3396096, 12288), at(1, 813568, 12288)], { shader: 470, workgroups: [48,1,1] }),
         dispatch("step_418_conv2dInputGrad_D1_conv4_packc", [at(1, 0, 6144), at(1, 12288, 6144)], { shader: 439, workgroups: [6,1,1] }),
         dispatch("step_418_conv2dInputGrad_D1_conv4", [at(1, 12288, 6144), at(1, 1048576, 524288), at(1, 813568, 12288), at(1, 0, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 471, workgroups: [1,2,4] }, { shader: 472, workgroups: [2,1,1] }),
-        dispatch("step_419_pointwise", [at(1, 8258816, 24576), at(1, 743424, 24576)], { shader: 473, workgroups: [12,1,1] }),
+        dispatch("step_419_pointwise", [at(1, 3339264, 24576), at(1, 743424, 24576)], { shader: 473, workgroups: [12,1,1] }),
         dispatch("step_420_conv2dInputGrad_D1_conv3_packc", [at(1, 0, 12288), at(1, 24576, 12288)], { shader: 436, workgroups: [12,1,1] }),
-        dispatch("step_420_conv2dInputGrad_D1_conv3", [at(1, 24576, 12288), at(1, 5605632, 131072), at(1, 743424, 24576), at(1, 0, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 474, workgroups: [2,1,4] }, { shader: 475, workgroups: [3,1,1] }),
-        dispatch("step_421_pointwise", [at(1, 7249664, 50688), at(1, 628224, 50688)], { shader: 476, workgroups: [25,1,1] }),
+        dispatch("step_420_conv2dInputGrad_D1_conv3", [at(1, 24576, 12288), at(1, 5937408, 131072), at(1, 743424, 24576), at(1, 0, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 474, workgroups: [2,1,4] }, { shader: 475, workgroups: [3,1,1] }),
+        dispatch("step_421_pointwise", [at(1, 7489280, 50688), at(1, 628224, 50688)], { shader: 476, workgroups: [25,1,1] }),
         dispatch("step_422_conv2dInputGrad_D1_conv2_packc", [at(1, 0, 24576), at(1, 50688, 24576)], { shader: 433, workgroups: [24,1,1] }),
-        dispatch("step_422_conv2dInputGrad_D1_conv2", [at(1, 50688, 24576), at(1, 7570688, 32768), at(1, 628224, 50688), at(1, 0, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 477, workgroups: [7,1,4] }, { shader: 478, workgroups: [8,1,1] }),
+        dispatch("step_422_conv2dInputGrad_D1_conv2", [at(1, 50688, 24576), at(1, 7813376, 32768), at(1, 628224, 50688), at(1, 0, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 477, workgroups: [7,1,4] }, { shader: 478, workgroups: [8,1,1] }),
         dispatch("step_423_conv2dInputGrad_D1_conv1_pack", [at(0, 1696256, 19456), at(1, 300288, 20480)], { shader: 479, workgroups: [80,1,1] }),
         dispatch("step_423_conv2dInputGrad_D1_conv1_packc", [at(1, 0, 50688), at(1, 249600, 50688)], { shader: 430, workgroups: [50,1,1] }),
         dispatch("step_423_conv2dInputGrad_D1_conv1", [at(1, 249600, 50688), at(1, 300288, 20480), at(1, 0, 249508)], { adapter: "cpu", features: ["subgroups"], shader: 480, workgroups: [27,1,4] }, { shader: 481, workgroups: [42,1,1] }),
@@ -60781,433 +60536,415 @@ export const module: GeneratedModule = {
         dispatch("step_425_pointwise_D1_conv1", [at(1, 3408384, 249508), at(1, 0, 249508), at(1, 800256, 13132), at(1, 249600, 249508)], { shader: 483, workgroups: [122,1,1] }),
         dispatch("step_426_resizeGrad_D1_conv1", [at(0, 7033344, 816), at(0, 7035648, 1112), at(1, 249600, 249508), at(1, 800256, 4788)], { shader: 484, workgroups: [19,1,1] }),
         dispatch("step_427_conv2dInputGrad_G_layer5_conv2d_list_1_packc", [at(1, 800256, 4788), at(1, 265216, 5040)], { shader: 485, workgroups: [5,1,1] }),
-        dispatch("step_427_conv2dInputGrad_G_layer5_conv2d_list_1", [at(1, 265216, 5040), at(1, 6576384, 92160), at(1, 0, 32256)], { adapter: "cpu", features: ["subgroups"], shader: 506, workgroups: [2,4,1] }, { shader: 507, workgroups: [6,1,1] }),
-        dispatch("step_428_conv2dInputGrad_G_layer5_conv2d_list_0", [at(1, 265216, 5040), at(1, 6668544, 92160), at(1, 678912, 32256), at(1, 711168, 32256), at(1, 0, 32256), at(1, 7994624, 32256), at(1, 32256, 32256)], { adapter: "cpu", features: ["subgroups"], shader: 508, workgroups: [2,4,1] }, { shader: 509, workgroups: [6,1,1] }),
+        dispatch("step_427_conv2dInputGrad_G_layer5_conv2d_list_1", [at(1, 265216, 5040), at(1, 4103936, 92160), at(1, 0, 32256)], { adapter: "cpu", features: ["subgroups"], shader: 506, workgroups: [2,4,1] }, { shader: 507, workgroups: [6,1,1] }),
+        dispatch("step_428_conv2dInputGrad_G_layer5_conv2d_list_0", [at(1, 265216, 5040), at(1, 6908160, 92160), at(1, 678912, 32256), at(1, 711168, 32256), at(1, 0, 32256), at(1, 8237312, 32256), at(1, 32256, 32256)], { adapter: "cpu", features: ["subgroups"], shader: 508, workgroups: [2,4,1] }, { shader: 509, workgroups: [6,1,1] }),
         dispatch("step_429_sum_G_layer5_conv2d_list_0", [at(1, 32256, 32256), at(1, 112896, 512)], { shader: 415, workgroups: [2,1,1] }),
-        dispatch("step_430_sum_G_layer5_conv2d_list_0", [at(1, 32256, 32256), at(1, 7962368, 32256), at(1, 64512, 512)], { shader: 510, workgroups: [2,1,1] }),
-        dispatch("step_431_pointwise_G_layer3_0_downsample_1", [at(0, 254464, 512), at(1, 8669696, 512), at(1, 32256, 32256), at(1, 112896, 512), at(1, 7962368, 32256), at(1, 64512, 512), at(1, 0, 32256)], { shader: 511, workgroups: [16,1,1] }),
+        dispatch("step_430_sum_G_layer5_conv2d_list_0", [at(1, 32256, 32256), at(1, 8205056, 32256), at(1, 64512, 512)], { shader: 510, workgroups: [2,1,1] }),
+        dispatch("step_431_pointwise_G_layer3_0_downsample_1", [at(0, 254464, 512), at(1, 3667712, 512), at(1, 32256, 32256), at(1, 112896, 512), at(1, 8205056, 32256), at(1, 64512, 512), at(1, 0, 32256)], { shader: 511, workgroups: [16,1,1] }),
         dispatch("step_432_conv2dInputGrad_G_layer3_0_downsample_0_packc", [at(1, 0, 32256), at(1, 64512, 32256)], { shader: 421, workgroups: [32,1,1] }),
-        dispatch("step_432_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 64512, 32256), at(1, 7767296, 32768), at(1, 96768, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 512, workgroups: [2,2,1] }, { shader: 513, workgroups: [3,1,1] }),
-        dispatch("step_433_sum_G_layer5_conv2d_list_0", [at(1, 32256, 32256), at(1, 7897856, 32256), at(1, 113408, 512)], { shader: 510, workgroups: [2,1,1] }),
-        dispatch("step_434_pointwise_G_layer3_0_bn3", [at(0, 219648, 512), at(1, 8668672, 512), at(1, 32256, 32256), at(1, 112896, 512), at(1, 7897856, 32256), at(1, 113408, 512), at(1, 0, 32256)], { shader: 511, workgroups: [16,1,1] }),
+        dispatch("step_432_conv2dInputGrad_G_layer3_0_downsample_0", [at(1, 64512, 32256), at(1, 8009984, 32768), at(1, 96768, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 512, workgroups: [2,2,1] }, { shader: 513, workgroups: [3,1,1] }),
+        dispatch("step_433_sum_G_layer5_conv2d_list_0", [at(1, 32256, 32256), at(1, 8140544, 32256), at(1, 113408, 512)], { shader: 510, workgroups: [2,1,1] }),
+        dispatch("step_434_pointwise_G_layer3_0_bn3", [at(0, 219648, 512), at(1, 3667200, 512), at(1, 32256, 32256), at(1, 112896, 512), at(1, 8140544, 32256), at(1, 113408, 512), at(1, 0, 32256)], { shader: 511, workgroups: [16,1,1] }),
         dispatch("step_435_conv2dInputGrad_G_layer3_0_conv3_packc", [at(1, 0, 32256), at(1, 32256, 32256)], { shader: 421, workgroups: [32,1,1] }),
-        dispatch("step_435_conv2dInputGrad_G_layer3_0_conv3", [at(1, 32256, 32256), at(1, 8342784, 16384), at(1, 0, 8064)], { adapter: "cpu", features: ["subgroups"], shader: 514, workgroups: [2,1,1] }, { shader: 515, workgroups: [2,1,1] }),
-        dispatch("step_436_sum_G_layer3_0_conv3", [at(1, 0, 8064), at(1, 8540416, 8064), at(1, 16384, 128)], { shader: 516, workgroups: [1,1,1] }),
-        dispatch("step_437_sum_G_layer3_0_conv3", [at(1, 0, 8064), at(1, 8540416, 8064), at(1, 8532224, 8064), at(1, 16640, 128)], { shader: 517, workgroups: [1,1,1] }),
-        dispatch("step_438_pointwise_G_layer3_0_bn2", [at(0, 202240, 128), at(1, 8678912, 128), at(1, 0, 8064), at(1, 8540416, 8064), at(1, 16384, 128), at(1, 8532224, 8064), at(1, 16640, 128), at(1, 8192, 8064)], { shader: 518, workgroups: [32,1,1] }),
+        dispatch("step_435_conv2dInputGrad_G_layer3_0_conv3", [at(1, 32256, 32256), at(1, 8581376, 16384), at(1, 0, 8064)], { adapter: "cpu", features: ["subgroups"], shader: 514, workgroups: [2,1,1] }, { shader: 515, workgroups: [2,1,1] }),
+        dispatch("step_436_sum_G_layer3_0_conv3", [at(1, 0, 8064), at(1, 8827392, 8064), at(1, 16384, 128)], { shader: 516, workgroups: [1,1,1] }),
+        dispatch("step_437_sum_G_layer3_0_conv3", [at(1, 0, 8064), at(1, 8827392, 8064), at(1, 8819200, 8064), at(1, 16640, 128)], { shader: 517, workgroups: [1,1,1] }),
+        dispatch("step_438_pointwise_G_layer3_0_bn2", [at(0, 202240, 128), at(1, 8973568, 128), at(1, 0, 8064), at(1, 8827392, 8064), at(1, 16384, 128), at(1, 8819200, 8064), at(1, 16640, 128), at(1, 8192, 8064)], { shader: 518, workgroups: [32,1,1] }),
         dispatch("step_439_conv2dInputGrad_G_layer3_0_conv2_packc", [at(1, 8192, 8064), at(1, 248832, 8064)], { shader: 410, workgroups: [8,1,1] }),
-        dispatch("step_439_conv2dInputGrad_G_layer3_0_conv2", [at(1, 248832, 8064), at(1, 7300352, 36864), at(1, 0, 8064)], { adapter: "cpu", features: ["subgroups"], shader: 519, workgroups: [2,1,1] }, { shader: 520, workgroups: [2,1,1] }),
-        dispatch("step_440_sum_G_layer3_0_conv2", [at(1, 0, 8064), at(1, 8515840, 8064), at(1, 16384, 128)], { shader: 516, workgroups: [1,1,1] }),
-        dispatch("step_441_sum_G_layer3_0_conv2", [at(1, 0, 8064), at(1, 8515840, 8064), at(1, 4190208, 8064), at(1, 16640, 128)], { shader: 517, workgroups: [1,1,1] }),
-        dispatch("step_442_pointwise_G_layer3_0_bn1", [at(0, 164352, 128), at(1, 8678400, 128), at(1, 0, 8064), at(1, 8515840, 8064), at(1, 16384, 128), at(1, 4190208, 8064), at(1, 16640, 128), at(1, 8192, 8064)], { shader: 518, workgroups: [32,1,1] }),
+        dispatch("step_439_conv2dInputGrad_G_layer3_0_conv2", [at(1, 248832, 8064), at(1, 7641344, 36864), at(1, 0, 8064)], { adapter: "cpu", features: ["subgroups"], shader: 519, workgroups: [2,1,1] }, { shader: 520, workgroups: [2,1,1] }),
+        dispatch("step_440_sum_G_layer3_0_conv2", [at(1, 0, 8064), at(1, 8802816, 8064), at(1, 16384, 128)], { shader: 516, workgroups: [1,1,1] }),
+        dispatch("step_441_sum_G_layer3_0_conv2", [at(1, 0, 8064), at(1, 8802816, 8064), at(1, 3657984, 8064), at(1, 16640, 128)], { shader: 517, workgroups: [1,1,1] }),
+        dispatch("step_442_pointwise_G_layer3_0_bn1", [at(0, 164352, 128), at(1, 3669760, 128), at(1, 0, 8064), at(1, 8802816, 8064), at(1, 16384, 128), at(1, 3657984, 8064), at(1, 16640, 128), at(1, 8192, 8064)], { shader: 518, workgroups: [32,1,1] }),
         dispatch("step_443_conv2dInputGrad_G_layer3_0_conv1_packc", [at(1, 8192, 8064), at(1, 257024, 8064)], { shader: 410, workgroups: [8,1,1] }),
-        dispatch("step_443_conv2dInputGrad_G_layer3_0_conv1", [at(1, 257024, 8064), at(1, 8474880, 8192), at(1, 112896, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 521, workgroups: [2,2,1] }, { shader: 522, workgroups: [3,1,1] }),
-        dispatch("step_444_sum_G_layer3_0_downsample_0", [at(1, 96768, 16128), at(1, 112896, 16128), at(1, 8423936, 16128), at(1, 0, 256)], { shader: 523, workgroups: [1,1,1] }),
-        dispatch("step_445_pointwise_G_layer3_0_downsample_0", [at(1, 96768, 16128), at(1, 112896, 16128), at(1, 8423936, 16128), at(1, 0, 256), at(1, 129024, 16128)], { shader: 524, workgroups: [63,1,1] }),
-        dispatch("step_446_sum_G_layer3_0_downsample_0", [at(1, 96768, 16128), at(1, 112896, 16128), at(1, 8423936, 16128), at(1, 8407808, 16128), at(1, 16128, 256)], { shader: 525, workgroups: [1,1,1] }),
-        dispatch("step_447_pointwise_G_layer2_0_downsample_1", [at(0, 155136, 256), at(1, 8673792, 256), at(1, 129024, 16128), at(1, 8407808, 16128), at(1, 16128, 256), at(1, 0, 16128)], { shader: 526, workgroups: [63,1,1] }),
+        dispatch("step_443_conv2dInputGrad_G_layer3_0_conv1", [at(1, 257024, 8064), at(1, 8761856, 8192), at(1, 112896, 16128)], { adapter: "cpu", features: ["subgroups"], shader: 521, workgroups: [2,2,1] }, { shader: 522, workgroups: [3,1,1] }),
+        dispatch("step_444_sum_G_layer3_0_downsample_0", [at(1, 96768, 16128), at(1, 112896, 16128), at(1, 8678656, 16128), at(1, 0, 256)], { shader: 523, workgroups: [1,1,1] }),
+        dispatch("step_445_pointwise_G_layer3_0_downsample_0", [at(1, 96768, 16128), at(1, 112896, 16128), at(1, 8678656, 16128), at(1, 0, 256), at(1, 129024, 16128)], { shader: 524, workgroups: [63,1,1] }),
+        dispatch("step_446_sum_G_layer3_0_downsample_0", [at(1, 96768, 16128), at(1, 112896, 16128), at(1, 8678656, 16128), at(1, 8662528, 16128), at(1, 16128, 256)], { shader: 525, workgroups: [1,1,1] }),
+        dispatch("step_447_pointwise_G_layer2_0_downsample_1", [at(0, 155136, 256), at(1, 3668480, 256), at(1, 129024, 16128), at(1, 8662528, 16128), at(1, 16128, 256), at(1, 0, 16128)], { shader: 526, workgroups: [63,1,1] }),
         dispatch("step_448_conv2dInputGrad_G_layer2_0_downsample_0_packc", [at(1, 0, 16128), at(1, 216576, 16128)], { shader: 403, workgroups: [16,1,1] }),
-        dispatch("step_448_conv2dInputGrad_G_layer2_0_downsample_0", [at(1, 216576, 16128), at(1, 8483072, 8192), at(1, 0, 29952)], { adapter: "cpu", features: ["subgroups"], shader: 527, workgroups: [2,1,4] }, { shader: 528, workgroups: [5,1,1] }),
-        dispatch("step_449_sum_G_layer3_0_downsample_0", [at(1, 96768, 16128), at(1, 112896, 16128), at(1, 8423936, 16128), at(1, 4174080, 16128), at(1, 29952, 256)], { shader: 525, workgroups: [1,1,1] }),
-        dispatch("step_450_pointwise_G_layer2_0_bn3", [at(0, 145920, 256), at(1, 8673280, 256), at(1, 129024, 16128), at(1, 4174080, 16128), at(1, 29952, 256), at(1, 96768, 16128)], { shader: 526, workgroups: [63,1,1] }),
+        dispatch("step_448_conv2dInputGrad_G_layer2_0_downsample_0", [at(1, 216576, 16128), at(1, 8770048, 8192), at(1, 0, 29952)], { adapter: "cpu", features: ["subgroups"], shader: 527, workgroups: [2,1,4] }, { shader: 528, workgroups: [5,1,1] }),
+        dispatch("step_449_sum_G_layer3_0_downsample_0", [at(1, 96768, 16128), at(1, 112896, 16128), at(1, 8678656, 16128), at(1, 8630272, 16128), at(1, 29952, 256)], { shader: 525, workgroups: [1,1,1] }),
+        dispatch("step_450_pointwise_G_layer2_0_bn3", [at(0, 145920, 256), at(1, 3668224, 256), at(1, 129024, 16128), at(1, 8630272, 16128), at(1, 29952, 256), at(1, 96768, 16128)], { shader: 526, workgroups: [63,1,1] }),
         dispatch("step_451_conv2dInputGrad_G_layer2_0_conv3_packc", [at(1, 96768, 16128), at(1, 232704, 16128)], { shader: 403, workgroups: [16,1,1] }),
-        dispatch("step_451_conv2dInputGrad_G_layer2_0_conv3", [at(1, 232704, 16128), at(1, 8613376, 4096), at(1, 96768, 4032)], { adapter: "cpu", features: ["subgroups"], shader: 529, workgroups: [2,1,1] }, { shader: 530, workgroups: [1,1,1] }),
-        dispatch("step_452_sum_G_layer2_0_conv3", [at(1, 96768, 4032), at(1, 8642048, 4032), at(1, 29952, 64)], { shader: 531, workgroups: [1,1,1] }),
-        dispatch("step_453_sum_G_layer2_0_conv3", [at(1, 96768, 4032), at(1, 8642048, 4032), at(1, 8637952, 4032), at(1, 30208, 64)], { shader: 532, workgroups: [1,1,1] }),
-        dispatch("step_454_pointwise_G_layer2_0_bn2", [at(0, 140800, 64), at(1, 8681984, 64), at(1, 96768, 4032), at(1, 8642048, 4032), at(1, 29952, 64), at(1, 8637952, 4032), at(1, 30208, 64), at(1, 100864, 4032)], { shader: 533, workgroups: [16,1,1] }),
+        dispatch("step_451_conv2dInputGrad_G_layer2_0_conv3", [at(1, 232704, 16128), at(1, 8912640, 4096), at(1, 96768, 4032)], { adapter: "cpu", features: ["subgroups"], shader: 529, workgroups: [2,1,1] }, { shader: 530, workgroups: [1,1,1] }),
+        dispatch("step_452_sum_G_layer2_0_conv3", [at(1, 96768, 4032), at(1, 8941312, 4032), at(1, 29952, 64)], { shader: 531, workgroups: [1,1,1] }),
+        dispatch("step_453_sum_G_layer2_0_conv3", [at(1, 96768, 4032), at(1, 8941312, 4032), at(1, 8937216, 4032), at(1, 30208, 64)], { shader: 532, workgroups: [1,1,1] }),
+        dispatch("step_454_pointwise_G_layer2_0_bn2", [at(0, 140800, 64), at(1, 8976640, 64), at(1, 96768, 4032), at(1, 8941312, 4032), at(1, 29952, 64), at(1, 8937216, 4032), at(1, 30208, 64), at(1, 100864, 4032)], { shader: 533, workgroups: [16,1,1] }),
         dispatch("step_455_conv2dInputGrad_G_layer2_0_conv2_packc", [at(1, 100864, 4032), at(1, 270336, 4032)], { shader: 392, workgroups: [4,1,1] }),
-        dispatch("step_455_conv2dInputGrad_G_layer2_0_conv2", [at(1, 270336, 4032), at(1, 8440064, 9216), at(1, 96768, 4032)], { adapter: "cpu", features: ["subgroups"], shader: 534, workgroups: [2,1,1] }, { shader: 535, workgroups: [1,1,1] }),
-        dispatch("step_456_sum_G_layer2_0_conv2", [at(1, 96768, 4032), at(1, 8629760, 4032), at(1, 29952, 64)], { shader: 531, workgroups: [1,1,1] }),
-        dispatch("step_457_sum_G_layer2_0_conv2", [at(1, 96768, 4032), at(1, 8629760, 4032), at(1, 8625664, 4032), at(1, 30208, 64)], { shader: 532, workgroups: [1,1,1] }),
-        dispatch("step_458_pointwise_G_layer2_0_bn1", [at(0, 130560, 64), at(1, 8681472, 64), at(1, 96768, 4032), at(1, 8629760, 4032), at(1, 29952, 64), at(1, 8625664, 4032), at(1, 30208, 64), at(1, 100864, 4032)], { shader: 533, workgroups: [16,1,1] }),
+        dispatch("step_455_conv2dInputGrad_G_layer2_0_conv2", [at(1, 270336, 4032), at(1, 8727040, 9216), at(1, 96768, 4032)], { adapter: "cpu", features: ["subgroups"], shader: 534, workgroups: [2,1,1] }, { shader: 535, workgroups: [1,1,1] }),
+        dispatch("step_456_sum_G_layer2_0_conv2", [at(1, 96768, 4032), at(1, 8929024, 4032), at(1, 29952, 64)], { shader: 531, workgroups: [1,1,1] }),
+        dispatch("step_457_sum_G_layer2_0_conv2", [at(1, 96768, 4032), at(1, 8929024, 4032), at(1, 8924928, 4032), at(1, 30208, 64)], { shader: 532, workgroups: [1,1,1] }),
+        dispatch("step_458_pointwise_G_layer2_0_bn1", [at(0, 130560, 64), at(1, 8976128, 64), at(1, 96768, 4032), at(1, 8929024, 4032), at(1, 29952, 64), at(1, 8924928, 4032), at(1, 30208, 64), at(1, 100864, 4032)], { shader: 533, workgroups: [16,1,1] }),
         dispatch("step_459_conv2dInputGrad_G_layer2_0_conv1_packc", [at(1, 100864, 4032), at(1, 274432, 4032)], { shader: 392, workgroups: [4,1,1] }),
-        dispatch("step_459_conv2dInputGrad_G_layer2_0_conv1", [at(1, 274432, 4032), at(1, 8650752, 2048), at(1, 96768, 29952)], { adapter: "cpu", features: ["subgroups"], shader: 536, workgroups: [2,1,4] }, { shader: 537, workgroups: [5,1,1] }),
-        dispatch("step_460_sum_G_layer2_0_downsample_0", [at(1, 0, 29952), at(1, 96768, 29952), at(1, 8146688, 29952), at(1, 29952, 128)], { adapter: "cpu", features: ["subgroups"], shader: 538, workgroups: [32,1,1] }, { shader: 539, workgroups: [1,1,1] }),
-        dispatch("step_461_pointwise_G_layer2_0_downsample_0", [at(1, 0, 29952), at(1, 96768, 29952), at(1, 8146688, 29952), at(1, 29952, 128), at(1, 126720, 29952)], { shader: 540, workgroups: [15,1,1] }),
-        dispatch("step_462_sum_G_layer2_0_downsample_0", [at(1, 0, 29952), at(1, 96768, 29952), at(1, 8146688, 29952), at(1, 8116736, 29952), at(1, 29952, 128)], { adapter: "cpu", features: ["subgroups"], shader: 541, workgroups: [32,1,1] }, { shader: 542, workgroups: [1,1,1] }),
-        dispatch("step_463_pointwise_G_layer1_0_downsample_1", [at(0, 127488, 128), at(1, 8677888, 128), at(1, 126720, 29952), at(1, 8116736, 29952), at(1, 29952, 128), at(1, 156672, 29952)], { shader: 543, workgroups: [15,1,1] }),
+        dispatch("step_459_conv2dInputGrad_G_layer2_0_conv1", [at(1, 274432, 4032), at(1, 8947712, 2048), at(1, 96768, 29952)], { adapter: "cpu", features: ["subgroups"], shader: 536, workgroups: [2,1,4] }, { shader: 537, workgroups: [5,1,1] }),
+        dispatch("step_460_sum_G_layer2_0_downsample_0", [at(1, 0, 29952), at(1, 96768, 29952), at(1, 8389376, 29952), at(1, 29952, 128)], { adapter: "cpu", features: ["subgroups"], shader: 538, workgroups: [32,1,1] }, { shader: 539, workgroups: [1,1,1] }),
+        dispatch("step_461_pointwise_G_layer2_0_downsample_0", [at(1, 0, 29952), at(1, 96768, 29952), at(1, 8389376, 29952), at(1, 29952, 128), at(1, 126720, 29952)], { shader: 540, workgroups: [15,1,1] }),
+        dispatch("step_462_sum_G_layer2_0_downsample_0", [at(1, 0, 29952), at(1, 96768, 29952), at(1, 8389376, 29952), at(1, 8359424, 29952), at(1, 29952, 128)], { adapter: "cpu", features: ["subgroups"], shader: 541, workgroups: [32,1,1] }, { shader: 542, workgroups: [1,1,1] }),
+        dispatch("step_463_pointwise_G_layer1_0_downsample_1", [at(0, 127488, 128), at(1, 3669504, 128), at(1, 126720, 29952), at(1, 8359424, 29952), at(1, 29952, 128), at(1, 156672, 29952)], { shader: 543, workgroups: [15,1,1] }),
         dispatch("step_464_conv2dInputGrad_G_layer1_0_downsample_0_packc", [at(1, 156672, 29952), at(1, 186624, 29952)], { shader: 385, workgroups: [30,1,1] }),
-        dispatch("step_464_conv2dInputGrad_G_layer1_0_downsample_0", [at(1, 186624, 29952), at(1, 8658944, 1024), at(1, 156672, 7488)], { adapter: "cpu", features: ["subgroups"], shader: 544, workgroups: [8,1,1] }, { shader: 545, workgroups: [2,1,1] }),
-        dispatch("step_465_sum_G_layer2_0_downsample_0", [at(1, 0, 29952), at(1, 96768, 29952), at(1, 8146688, 29952), at(1, 8056832, 29952), at(1, 29952, 128)], { adapter: "cpu", features: ["subgroups"], shader: 541, workgroups: [32,1,1] }, { shader: 542, workgroups: [1,1,1] }),
-        dispatch("step_466_pointwise_G_layer1_0_bn3", [at(0, 125440, 128), at(1, 8677376, 128), at(1, 126720, 29952), at(1, 8056832, 29952), at(1, 29952, 128), at(1, 0, 29952)], { shader: 543, workgroups: [15,1,1] }),
+        dispatch("step_464_conv2dInputGrad_G_layer1_0_downsample_0", [at(1, 186624, 29952), at(1, 8955904, 1024), at(1, 156672, 7488)], { adapter: "cpu", features: ["subgroups"], shader: 544, workgroups: [8,1,1] }, { shader: 545, workgroups: [2,1,1] }),
+        dispatch("step_465_sum_G_layer2_0_downsample_0", [at(1, 0, 29952), at(1, 96768, 29952), at(1, 8389376, 29952), at(1, 8299520, 29952), at(1, 29952, 128)], { adapter: "cpu", features: ["subgroups"], shader: 541, workgroups: [32,1,1] }, { shader: 542, workgroups: [1,1,1] }),
+        dispatch("step_466_pointwise_G_layer1_0_bn3", [at(0, 125440, 128), at(1, 3669248, 128), at(1, 126720, 29952), at(1, 8299520, 29952), at(1, 29952, 128), at(1, 0, 29952)], { shader: 543, workgroups: [15,1,1] }),
         dispatch("step_467_conv2dInputGrad_G_layer1_0_conv3_packc", [at(1, 0, 29952), at(1, 96768, 29952)], { shader: 385, workgroups: [30,1,1] }),
-        dispatch("step_467_conv2dInputGrad_G_layer1_0_conv3", [at(1, 96768, 29952), at(1, 8659968, 1024), at(1, 0, 7488)], { adapter: "cpu", features: ["subgroups"], shader: 544, workgroups: [8,1,1] }, { shader: 545, workgroups: [2,1,1] }),
-        dispatch("step_468_sum_G_layer1_0_conv3", [at(1, 0, 7488), at(1, 8594688, 7488), at(1, 15360, 32)], { adapter: "cpu", features: ["subgroups"], shader: 546, workgroups: [8,1,1] }, { shader: 547, workgroups: [1,1,1] }),
-        dispatch("step_469_sum_G_layer1_0_conv3", [at(1, 0, 7488), at(1, 8594688, 7488), at(1, 8587008, 7488), at(1, 15616, 32)], { adapter: "cpu", features: ["subgroups"], shader: 548, workgroups: [8,1,1] }, { shader: 549, workgroups: [1,1,1] }),
-        dispatch("step_470_pointwise_G_layer1_0_bn2", [at(0, 123392, 32), at(1, 8685056, 32), at(1, 0, 7488), at(1, 8594688, 7488), at(1, 15360, 32), at(1, 8587008, 7488), at(1, 15616, 32), at(1, 7680, 7488)], { shader: 550, workgroups: [30,1,1] }),
+        dispatch("step_467_conv2dInputGrad_G_layer1_0_conv3", [at(1, 96768, 29952), at(1, 8956928, 1024), at(1, 0, 7488)], { adapter: "cpu", features: ["subgroups"], shader: 544, workgroups: [8,1,1] }, { shader: 545, workgroups: [2,1,1] }),
+        dispatch("step_468_sum_G_layer1_0_conv3", [at(1, 0, 7488), at(1, 8881664, 7488), at(1, 15360, 32)], { adapter: "cpu", features: ["subgroups"], shader: 546, workgroups: [8,1,1] }, { shader: 547, workgroups: [1,1,1] }),
+        dispatch("step_469_sum_G_layer1_0_conv3", [at(1, 0, 7488), at(1, 8881664, 7488), at(1, 8873984, 7488), at(1, 15616, 32)], { adapter: "cpu", features: ["subgroups"], shader: 548, workgroups: [8,1,1] }, { shader: 549, workgroups: [1,1,1] }),
+        dispatch("step_470_pointwise_G_layer1_0_bn2", [at(0, 123392, 32), at(1, 8979712, 32), at(1, 0, 7488), at(1, 8881664, 7488), at(1, 15360, 32), at(1, 8873984, 7488), at(1, 15616, 32), at(1, 7680, 7488)], { shader: 550, workgroups: [30,1,1] }),
         dispatch("step_471_conv2dInputGrad_G_layer1_0_conv2_packc", [at(1, 7680, 7488), at(1, 164352, 7488)], { shader: 366, workgroups: [8,1,1] }),
-        dispatch("step_471_conv2dInputGrad_G_layer1_0_conv2", [at(1, 164352, 7488), at(1, 8646144, 2304), at(1, 0, 7488)], { adapter: "cpu", features: ["subgroups"], shader: 551, workgroups: [8,1,1] }, { shader: 552, workgroups: [2,1,1] }),
-        dispatch("step_472_sum_G_layer1_0_conv2", [at(1, 0, 7488), at(1, 8571648, 7488), at(1, 15360, 32)], { adapter: "cpu", features: ["subgroups"], shader: 546, workgroups: [8,1,1] }, { shader: 547, workgroups: [1,1,1] }),
-        dispatch("step_473_sum_G_layer1_0_conv2", [at(1, 0, 7488), at(1, 8571648, 7488), at(1, 8563968, 7488), at(1, 15616, 32)], { adapter: "cpu", features: ["subgroups"], shader: 548, workgroups: [8,1,1] }, { shader: 549, workgroups: [1,1,1] }),
-        dispatch("step_474_pointwise_G_layer1_0_bn1", [at(0, 120064, 32), at(1, 8684544, 32), at(1, 0, 7488), at(1, 8571648, 7488), at(1, 15360, 32), at(1, 8563968, 7488), at(1, 15616, 32), at(1, 7680, 7488)], { shader: 550, workgroups: [30,1,1] }),
+        dispatch("step_471_conv2dInputGrad_G_layer1_0_conv2", [at(1, 164352, 7488), at(1, 4196096, 2304), at(1, 0, 7488)], { adapter: "cpu", features: ["subgroups"], shader: 551, workgroups: [8,1,1] }, { shader: 552, workgroups: [2,1,1] }),
+        dispatch("step_472_sum_G_layer1_0_conv2", [at(1, 0, 7488), at(1, 8858624, 7488), at(1, 15360, 32)], { adapter: "cpu", features: ["subgroups"], shader: 546, workgroups: [8,1,1] }, { shader: 547, workgroups: [1,1,1] }),
+        dispatch("step_473_sum_G_layer1_0_conv2", [at(1, 0, 7488), at(1, 8858624, 7488), at(1, 8850944, 7488), at(1, 15616, 32)], { adapter: "cpu", features: ["subgroups"], shader: 548, workgroups: [8,1,1] }, { shader: 549, workgroups: [1,1,1] }),
+        dispatch("step_474_pointwise_G_layer1_0_bn1", [at(0, 120064, 32), at(1, 8979200, 32), at(1, 0, 7488), at(1, 8858624, 7488), at(1, 15360, 32), at(1, 8850944, 7488), at(1, 15616, 32), at(1, 7680, 7488)], { shader: 550, workgroups: [30,1,1] }),
         dispatch("step_475_conv2dInputGrad_G_layer1_0_conv1_packc", [at(1, 7680, 7488), at(1, 172032, 7488)], { shader: 366, workgroups: [8,1,1] }),
         dispatch("step_475_conv2dInputGrad_G_layer1_0_conv1", [at(1, 172032, 7488), at(1, 4198400, 256), at(1, 156672, 7488), at(1, 126720, 7488)], { adapter: "cpu", features: ["subgroups"], shader: 553, workgroups: [8,1,1] }, { shader: 554, workgroups: [2,1,1] }),
-        dispatch("step_476_maxPool2dGrad_G_layer1_0_downsample_0", [at(1, 8231424, 27200), at(1, 126720, 7488), at(1, 0, 27200)], { shader: 555, workgroups: [107,1,1] }),
-        dispatch("step_477_sum_G_layer1_0_downsample_0", [at(1, 0, 27200), at(1, 8231424, 27200), at(1, 27392, 32)], { adapter: "cpu", features: ["subgroups"], shader: 556, workgroups: [8,1,1] }, { shader: 557, workgroups: [1,1,1] }),
-        dispatch("step_478_sum_G_conv1", [at(1, 0, 27200), at(1, 8231424, 27200), at(1, 8204032, 27200), at(1, 27648, 32)], { adapter: "cpu", features: ["subgroups"], shader: 558, workgroups: [8,1,1] }, { shader: 559, workgroups: [1,1,1] }),
-        dispatch("step_479_pointwise_G_bn1", [at(0, 118784, 32), at(1, 8684032, 32), at(1, 0, 27200), at(1, 8231424, 27200), at(1, 27392, 32), at(1, 8204032, 27200), at(1, 27648, 32), at(1, 126720, 27200)], { shader: 560, workgroups: [14,1,1] }),
+        dispatch("step_476_maxPool2dGrad_G_layer1_0_downsample_0", [at(1, 8474112, 27200), at(1, 126720, 7488), at(1, 0, 27200)], { shader: 555, workgroups: [107,1,1] }),
+        dispatch("step_477_sum_G_layer1_0_downsample_0", [at(1, 0, 27200), at(1, 8474112, 27200), at(1, 27392, 32)], { adapter: "cpu", features: ["subgroups"], shader: 556, workgroups: [8,1,1] }, { shader: 557, workgroups: [1,1,1] }),
+        dispatch("step_478_sum_G_conv1", [at(1, 0, 27200), at(1, 8474112, 27200), at(1, 8446720, 27200), at(1, 27648, 32)], { adapter: "cpu", features: ["subgroups"], shader: 558, workgroups: [8,1,1] }, { shader: 559, workgroups: [1,1,1] }),
+        dispatch("step_479_pointwise_G_bn1", [at(0, 118784, 32), at(1, 8978688, 32), at(1, 0, 27200), at(1, 8474112, 27200), at(1, 27392, 32), at(1, 8446720, 27200), at(1, 27648, 32), at(1, 126720, 27200)], { shader: 560, workgroups: [14,1,1] }),
         dispatch("step_480_conv2dWeightGrad_G_bn1_packc", [at(1, 126720, 27200), at(1, 0, 27200)], { shader: 561, workgroups: [27,1,1] }),
-        dispatch("step_480_conv2dWeightGrad_G_bn1", [at(1, 7196928, 52528), at(1, 0, 27200), at(0, 3130880, 4704), at(1, 8608512, 4704), at(0, 113920, 4704), at(1, 7451392, 4704)], { adapter: "cpu", features: ["subgroups"], shader: 562, workgroups: [7,1,1] }, { shader: 563, workgroups: [2,1,1] }),
-        dispatch("step_481_pointwise_G_conv1", [at(0, 113920, 4704), at(1, 7451392, 4704), at(1, 8685312, 4), at(1, 7456256, 4704)], { shader: 564, workgroups: [19,1,1] }),
-        dispatch("step_482_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 8548608, 7488), at(1, 0, 7488)], { shader: 366, workgroups: [8,1,1] }),
-        dispatch("step_482_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 0, 7488), at(1, 172032, 7488), at(0, 3135744, 256), at(1, 8672768, 256), at(0, 119808, 256), at(1, 7249152, 256)], { adapter: "cpu", features: ["subgroups"], shader: 565, workgroups: [1,1,1] }, { shader: 566, workgroups: [1,1,1] }),
-        dispatch("step_483_pointwise_G_layer1_0_conv1", [at(0, 119808, 256), at(1, 7249152, 256), at(1, 8685312, 4), at(1, 7249408, 256)], { shader: 567, workgroups: [1,1,1] }),
-        dispatch("step_484_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 8571648, 7488), at(1, 0, 7488)], { shader: 366, workgroups: [8,1,1] }),
-        dispatch("step_484_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 0, 7488), at(1, 164352, 7488), at(0, 3136000, 2304), at(1, 8648448, 2304), at(0, 121088, 2304), at(1, 7465216, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 568, workgroups: [3,1,1] }, { shader: 569, workgroups: [1,1,1] }),
-        dispatch("step_485_pointwise_G_layer1_0_conv2", [at(0, 121088, 2304), at(1, 7465216, 2304), at(1, 8685312, 4), at(1, 7467520, 2304)], { shader: 570, workgroups: [9,1,1] }),
-        dispatch("step_486_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 8594688, 7488), at(1, 0, 7488)], { shader: 366, workgroups: [8,1,1] }),
-        dispatch("step_486_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 0, 7488), at(1, 96768, 29952), at(0, 3138304, 1024), at(1, 8660992, 1024), at(0, 124416, 1024), at(1, 7065856, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 571, workgroups: [1,1,1] }, { shader: 572, workgroups: [1,1,1] }),
-        dispatch("step_487_pointwise_G_layer1_0_conv3", [at(0, 124416, 1024), at(1, 7065856, 1024), at(1, 8685312, 4), at(1, 7248128, 1024)], { shader: 573, workgroups: [4,1,1] }),
-        dispatch("step_488_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(1, 8548608, 7488), at(1, 0, 7488)], { shader: 366, workgroups: [8,1,1] }),
-        dispatch("step_488_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 0, 7488), at(1, 186624, 29952), at(0, 3139328, 1024), at(1, 8662016, 1024), at(0, 126464, 1024), at(1, 7471872, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 571, workgroups: [1,1,1] }, { shader: 572, workgroups: [1,1,1] }),
-        dispatch("step_489_pointwise_G_layer1_0_downsample_0", [at(0, 126464, 1024), at(1, 7471872, 1024), at(1, 8685312, 4), at(1, 7472896, 1024)], { shader: 573, workgroups: [4,1,1] }),
-        dispatch("step_490_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 8146688, 29952), at(1, 0, 29952)], { shader: 385, workgroups: [30,1,1] }),
-        dispatch("step_490_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 29952), at(1, 274432, 4032), at(0, 3140352, 2048), at(1, 8652800, 2048), at(0, 128512, 2048), at(1, 7404800, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 574, workgroups: [1,1,1] }, { shader: 575, workgroups: [1,1,1] }),
-        dispatch("step_491_pointwise_G_layer2_0_conv1", [at(0, 128512, 2048), at(1, 7404800, 2048), at(1, 8685312, 4), at(1, 7469824, 2048)], { shader: 576, workgroups: [8,1,1] }),
-        dispatch("step_492_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 8629760, 4032), at(1, 0, 4032)], { shader: 392, workgroups: [4,1,1] }),
-        dispatch("step_492_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 4032), at(1, 270336, 4032), at(0, 3142400, 9216), at(1, 8449280, 9216), at(0, 131584, 9216), at(1, 7229696, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 577, workgroups: [5,1,1] }, { shader: 578, workgroups: [3,1,1] }),
-        dispatch("step_493_pointwise_G_layer2_0_conv2", [at(0, 131584, 9216), at(1, 7229696, 9216), at(1, 8685312, 4), at(1, 7238912, 9216)], { shader: 579, workgroups: [36,1,1] }),
-        dispatch("step_494_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(1, 8642048, 4032), at(1, 0, 4032)], { shader: 392, workgroups: [4,1,1] }),
-        dispatch("step_494_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 0, 4032), at(1, 232704, 16128), at(0, 3151616, 4096), at(1, 8617472, 4096), at(0, 141824, 4096), at(1, 7333120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 580, workgroups: [1,1,1] }, { shader: 581, workgroups: [1,1,1] }),
-        dispatch("step_495_pointwise_G_layer2_0_conv3", [at(0, 141824, 4096), at(1, 7333120, 4096), at(1, 8685312, 4), at(1, 7461120, 4096)], { shader: 582, workgroups: [16,1,1] }),
-        dispatch("step_496_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(1, 8146688, 29952), at(1, 0, 29952)], { shader: 385, workgroups: [30,1,1] }),
-        dispatch("step_496_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 0, 29952), at(1, 216576, 16128), at(0, 3155712, 8192), at(1, 8491264, 8192), at(0, 146944, 8192), at(1, 7300352, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 583, workgroups: [1,1,1] }, { shader: 584, workgroups: [2,1,1] }),
-        dispatch("step_497_pointwise_G_layer2_0_downsample_0", [at(0, 146944, 8192), at(1, 7300352, 8192), at(1, 8685312, 4), at(1, 7308544, 8192)], { shader: 585, workgroups: [32,1,1] }),
-        dispatch("step_498_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 8423936, 16128), at(1, 0, 16128)], { shader: 403, workgroups: [16,1,1] }),
-        dispatch("step_498_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 16128), at(1, 257024, 8064), at(0, 3163904, 8192), at(1, 8499456, 8192), at(0, 156160, 8192), at(1, 7316736, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 586, workgroups: [2,1,1] }, { shader: 587, workgroups: [2,1,1] }),
-        dispatch("step_499_pointwise_G_layer3_0_conv1", [at(0, 156160, 8192), at(1, 7316736, 8192), at(1, 8685312, 4), at(1, 7324928, 8192)], { shader: 588, workgroups: [32,1,1] }),
-        dispatch("step_500_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 8515840, 8064), at(1, 0, 8064)], { shader: 410, workgroups: [8,1,1] }),
-        dispatch("step_500_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 8064), at(1, 248832, 8064), at(0, 3172096, 36864), at(1, 7337216, 36864), at(0, 165376, 36864), at(1, 6611200, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 589, workgroups: [9,1,1] }, { shader: 590, workgroups: [9,1,1] }),
-        dispatch("step_501_pointwise_G_layer3_0_conv2", [at(0, 165376, 36864), at(1, 6611200, 36864), at(1, 8685312, 4), at(1, 6648064, 36864)], { shader: 591, workgroups: [18,1,1] }),
-        dispatch("step_502_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(1, 8540416, 8064), at(1, 0, 8064)], { shader: 410, workgroups: [8,1,1] }),
-        dispatch("step_502_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 0, 8064), at(1, 32256, 32256), at(0, 3208960, 16384), at(1, 8359168, 16384), at(0, 203264, 16384), at(1, 7196928, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 592, workgroups: [1,2,1] }, { shader: 593, workgroups: [4,1,1] }),
-        dispatch("step_503_pointwise_G_layer3_0_conv3", [at(0, 203264, 16384), at(1, 7196928, 16384), at(1, 8685312, 4), at(1, 7213312, 16384)], { shader: 594, workgroups: [8,1,1] }),
-        dispatch("step_504_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(1, 8423936, 16128), at(1, 0, 16128)], { shader: 403, workgroups: [16,1,1] }),
-        dispatch("step_504_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 0, 16128), at(1, 64512, 32256), at(0, 3225344, 32768), at(1, 7800064, 32768), at(0, 221696, 32768), at(1, 6684928, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 595, workgroups: [2,2,1] }, { shader: 596, workgroups: [8,1,1] }),
-        dispatch("step_505_pointwise_G_layer3_0_downsample_0", [at(0, 221696, 32768), at(1, 6684928, 32768), at(1, 8685312, 4), at(1, 6717696, 32768)], { shader: 597, workgroups: [16,1,1] }),
-        dispatch("step_506_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 7994624, 32256), at(1, 0, 32256)], { shader: 421, workgroups: [32,1,1] }),
-        dispatch("step_506_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 32256), at(1, 784128, 16128), at(0, 3258112, 32768), at(1, 7832832, 32768), at(0, 256512, 32768), at(1, 7000320, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 598, workgroups: [4,1,1] }, { shader: 599, workgroups: [8,1,1] }),
-        dispatch("step_507_pointwise_G_layer4_0_conv1", [at(0, 256512, 32768), at(1, 7000320, 32768), at(1, 8685312, 4), at(1, 7033088, 32768)], { shader: 600, workgroups: [16,1,1] }),
-        dispatch("step_508_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 6408192, 16128), at(1, 0, 16128)], { shader: 403, workgroups: [16,1,1] }),
-        dispatch("step_508_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 16128), at(1, 768000, 16128), at(0, 3290880, 147456), at(1, 5064960, 147456), at(0, 290304, 147456), at(1, 4370432, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 601, workgroups: [18,1,1] }, { shader: 602, workgroups: [36,1,1] }),
-        dispatch("step_509_pointwise_G_layer4_0_conv2", [at(0, 290304, 147456), at(1, 4370432, 147456), at(1, 8685312, 4), at(1, 4917504, 147456)], { shader: 603, workgroups: [72,1,1] }),
-        dispatch("step_510_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(1, 6424320, 16128), at(1, 0, 16128)], { shader: 403, workgroups: [16,1,1] }),
-        dispatch("step_510_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 0, 16128), at(1, 563712, 64512), at(0, 3438336, 65536), at(1, 7066880, 65536), at(0, 438784, 65536), at(1, 6480128, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 604, workgroups: [2,4,1] }, { shader: 605, workgroups: [16,1,1] }),
-        dispatch("step_511_pointwise_G_layer4_0_conv3", [at(0, 438784, 65536), at(1, 6480128, 65536), at(1, 8685312, 4), at(1, 6545664, 65536)], { shader: 606, workgroups: [32,1,1] }),
-        dispatch("step_512_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(1, 7994624, 32256), at(1, 0, 32256)], { shader: 421, workgroups: [32,1,1] }),
-        dispatch("step_512_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 32256), at(1, 499200, 64512), at(0, 3503872, 131072), at(1, 6260992, 131072), at(0, 508416, 131072), at(1, 5064960, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 607, workgroups: [4,4,1] }, { shader: 608, workgroups: [32,1,1] }),
-        dispatch("step_513_pointwise_G_layer4_0_downsample_0", [at(0, 508416, 131072), at(1, 5064960, 131072), at(1, 8685312, 4), at(1, 5196032, 131072)], { shader: 609, workgroups: [64,1,1] }),
-        dispatch("step_514_conv2dWeightGrad_D1_conv1_packc", [at(1, 7994624, 32256), at(1, 0, 32256)], { shader: 421, workgroups: [32,1,1] }),
-        dispatch("step_514_conv2dWeightGrad_D1_conv1", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3634944, 87552), at(1, 6760704, 87552), at(0, 643584, 87552), at(1, 6129920, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 610, workgroups: [36,1,1] }, { shader: 611, workgroups: [23,1,1] }),
-        dispatch("step_515_pointwise_G_layer5_conv2d_list_0", [at(0, 643584, 87552), at(1, 6129920, 87552), at(1, 8685568, 4), at(1, 6217472, 87552)], { shader: 612, workgroups: [43,1,1] }),
+        dispatch("step_480_conv2dWeightGrad_G_bn1", [at(1, 7436544, 52528), at(1, 0, 27200), at(0, 3130880, 4704), at(1, 8907776, 4704), at(0, 113920, 4704), at(1, 8028416, 4704)], { adapter: "cpu", features: ["subgroups"], shader: 562, workgroups: [7,1,1] }, { shader: 563, workgroups: [2,1,1] }),
+        dispatch("step_481_pointwise_G_conv1", [at(0, 113920, 4704), at(1, 8028416, 4704), at(1, 8979968, 4), at(1, 8033280, 4704)], { shader: 564, workgroups: [19,1,1] }),
+        dispatch("step_482_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 8835584, 7488), at(1, 0, 7488)], { shader: 366, workgroups: [8,1,1] }),
+        dispatch("step_482_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 0, 7488), at(1, 172032, 7488), at(0, 3135744, 256), at(1, 8968704, 256), at(0, 119808, 256), at(1, 7489024, 256)], { adapter: "cpu", features: ["subgroups"], shader: 565, workgroups: [1,1,1] }, { shader: 566, workgroups: [1,1,1] }),
+        dispatch("step_483_pointwise_G_layer1_0_conv1", [at(0, 119808, 256), at(1, 7489024, 256), at(1, 8979968, 4), at(1, 8042240, 256)], { shader: 567, workgroups: [1,1,1] }),
+        dispatch("step_484_conv2dWeightGrad_G_layer1_0_bn1_packc", [at(1, 8858624, 7488), at(1, 0, 7488)], { shader: 366, workgroups: [8,1,1] }),
+        dispatch("step_484_conv2dWeightGrad_G_layer1_0_bn1", [at(1, 0, 7488), at(1, 164352, 7488), at(0, 3136000, 2304), at(1, 8945408, 2304), at(0, 121088, 2304), at(1, 7485696, 2304)], { adapter: "cpu", features: ["subgroups"], shader: 568, workgroups: [3,1,1] }, { shader: 569, workgroups: [1,1,1] }),
+        dispatch("step_485_pointwise_G_layer1_0_conv2", [at(0, 121088, 2304), at(1, 7485696, 2304), at(1, 8979968, 4), at(1, 8144640, 2304)], { shader: 570, workgroups: [9,1,1] }),
+        dispatch("step_486_conv2dWeightGrad_G_layer1_0_bn2_packc", [at(1, 8881664, 7488), at(1, 0, 7488)], { shader: 366, workgroups: [8,1,1] }),
+        dispatch("step_486_conv2dWeightGrad_G_layer1_0_bn2", [at(1, 0, 7488), at(1, 96768, 29952), at(0, 3138304, 1024), at(1, 8957952, 1024), at(0, 124416, 1024), at(1, 7488000, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 571, workgroups: [1,1,1] }, { shader: 572, workgroups: [1,1,1] }),
+        dispatch("step_487_pointwise_G_layer1_0_conv3", [at(0, 124416, 1024), at(1, 7488000, 1024), at(1, 8979968, 4), at(1, 8151040, 1024)], { shader: 573, workgroups: [4,1,1] }),
+        dispatch("step_488_conv2dWeightGrad_G_layer1_0_downsample_1_packc", [at(1, 8835584, 7488), at(1, 0, 7488)], { shader: 366, workgroups: [8,1,1] }),
+        dispatch("step_488_conv2dWeightGrad_G_layer1_0_downsample_1", [at(1, 0, 7488), at(1, 186624, 29952), at(0, 3139328, 1024), at(1, 8958976, 1024), at(0, 126464, 1024), at(1, 8152064, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 571, workgroups: [1,1,1] }, { shader: 572, workgroups: [1,1,1] }),
+        dispatch("step_489_pointwise_G_layer1_0_downsample_0", [at(0, 126464, 1024), at(1, 8152064, 1024), at(1, 8979968, 4), at(1, 8153088, 1024)], { shader: 573, workgroups: [4,1,1] }),
+        dispatch("step_490_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 8389376, 29952), at(1, 0, 29952)], { shader: 385, workgroups: [30,1,1] }),
+        dispatch("step_490_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 29952), at(1, 274432, 4032), at(0, 3140352, 2048), at(1, 8949760, 2048), at(0, 128512, 2048), at(1, 8146944, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 574, workgroups: [1,1,1] }, { shader: 575, workgroups: [1,1,1] }),
+        dispatch("step_491_pointwise_G_layer2_0_conv1", [at(0, 128512, 2048), at(1, 8146944, 2048), at(1, 8979968, 4), at(1, 8148992, 2048)], { shader: 576, workgroups: [8,1,1] }),
+        dispatch("step_492_conv2dWeightGrad_G_layer2_0_bn1_packc", [at(1, 8929024, 4032), at(1, 0, 4032)], { shader: 392, workgroups: [4,1,1] }),
+        dispatch("step_492_conv2dWeightGrad_G_layer2_0_bn1", [at(1, 0, 4032), at(1, 270336, 4032), at(0, 3142400, 9216), at(1, 8736256, 9216), at(0, 131584, 9216), at(1, 7977216, 9216)], { adapter: "cpu", features: ["subgroups"], shader: 577, workgroups: [5,1,1] }, { shader: 578, workgroups: [3,1,1] }),
+        dispatch("step_493_pointwise_G_layer2_0_conv2", [at(0, 131584, 9216), at(1, 7977216, 9216), at(1, 8979968, 4), at(1, 7986432, 9216)], { shader: 579, workgroups: [36,1,1] }),
+        dispatch("step_494_conv2dWeightGrad_G_layer2_0_bn2_packc", [at(1, 8941312, 4032), at(1, 0, 4032)], { shader: 392, workgroups: [4,1,1] }),
+        dispatch("step_494_conv2dWeightGrad_G_layer2_0_bn2", [at(1, 0, 4032), at(1, 232704, 16128), at(0, 3151616, 4096), at(1, 8916736, 4096), at(0, 141824, 4096), at(1, 8038144, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 580, workgroups: [1,1,1] }, { shader: 581, workgroups: [1,1,1] }),
+        dispatch("step_495_pointwise_G_layer2_0_conv3", [at(0, 141824, 4096), at(1, 8038144, 4096), at(1, 8979968, 4), at(1, 8140544, 4096)], { shader: 582, workgroups: [16,1,1] }),
+        dispatch("step_496_conv2dWeightGrad_G_layer2_0_downsample_1_packc", [at(1, 8389376, 29952), at(1, 0, 29952)], { shader: 385, workgroups: [30,1,1] }),
+        dispatch("step_496_conv2dWeightGrad_G_layer2_0_downsample_1", [at(1, 0, 29952), at(1, 216576, 16128), at(0, 3155712, 8192), at(1, 8778240, 8192), at(0, 146944, 8192), at(1, 7995648, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 583, workgroups: [1,1,1] }, { shader: 584, workgroups: [2,1,1] }),
+        dispatch("step_497_pointwise_G_layer2_0_downsample_0", [at(0, 146944, 8192), at(1, 7995648, 8192), at(1, 8979968, 4), at(1, 8003840, 8192)], { shader: 585, workgroups: [32,1,1] }),
+        dispatch("step_498_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 8678656, 16128), at(1, 0, 16128)], { shader: 403, workgroups: [16,1,1] }),
+        dispatch("step_498_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 16128), at(1, 257024, 8064), at(0, 3163904, 8192), at(1, 8786432, 8192), at(0, 156160, 8192), at(1, 8012032, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 586, workgroups: [2,1,1] }, { shader: 587, workgroups: [2,1,1] }),
+        dispatch("step_499_pointwise_G_layer3_0_conv1", [at(0, 156160, 8192), at(1, 8012032, 8192), at(1, 8979968, 4), at(1, 8020224, 8192)], { shader: 588, workgroups: [32,1,1] }),
+        dispatch("step_500_conv2dWeightGrad_G_layer3_0_bn1_packc", [at(1, 8802816, 8064), at(1, 0, 8064)], { shader: 410, workgroups: [8,1,1] }),
+        dispatch("step_500_conv2dWeightGrad_G_layer3_0_bn1", [at(1, 0, 8064), at(1, 248832, 8064), at(0, 3172096, 36864), at(1, 7678208, 36864), at(0, 165376, 36864), at(1, 6942976, 36864)], { adapter: "cpu", features: ["subgroups"], shader: 589, workgroups: [9,1,1] }, { shader: 590, workgroups: [9,1,1] }),
+        dispatch("step_501_pointwise_G_layer3_0_conv2", [at(0, 165376, 36864), at(1, 6942976, 36864), at(1, 8979968, 4), at(1, 7239936, 36864)], { shader: 591, workgroups: [18,1,1] }),
+        dispatch("step_502_conv2dWeightGrad_G_layer3_0_bn2_packc", [at(1, 8827392, 8064), at(1, 0, 8064)], { shader: 410, workgroups: [8,1,1] }),
+        dispatch("step_502_conv2dWeightGrad_G_layer3_0_bn2", [at(1, 0, 8064), at(1, 32256, 32256), at(0, 3208960, 16384), at(1, 8597760, 16384), at(0, 203264, 16384), at(1, 7469312, 16384)], { adapter: "cpu", features: ["subgroups"], shader: 592, workgroups: [1,2,1] }, { shader: 593, workgroups: [4,1,1] }),
+        dispatch("step_503_pointwise_G_layer3_0_conv3", [at(0, 203264, 16384), at(1, 7469312, 16384), at(1, 8979968, 4), at(1, 7764224, 16384)], { shader: 594, workgroups: [8,1,1] }),
+        dispatch("step_504_conv2dWeightGrad_G_layer3_0_downsample_1_packc", [at(1, 8678656, 16128), at(1, 0, 16128)], { shader: 403, workgroups: [16,1,1] }),
+        dispatch("step_504_conv2dWeightGrad_G_layer3_0_downsample_1", [at(1, 0, 16128), at(1, 64512, 32256), at(0, 3225344, 32768), at(1, 8042752, 32768), at(0, 221696, 32768), at(1, 7436544, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 595, workgroups: [2,2,1] }, { shader: 596, workgroups: [8,1,1] }),
+        dispatch("step_505_pointwise_G_layer3_0_downsample_0", [at(0, 221696, 32768), at(1, 7436544, 32768), at(1, 8979968, 4), at(1, 7641344, 32768)], { shader: 597, workgroups: [16,1,1] }),
+        dispatch("step_506_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 8237312, 32256), at(1, 0, 32256)], { shader: 421, workgroups: [32,1,1] }),
+        dispatch("step_506_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 32256), at(1, 784128, 16128), at(0, 3258112, 32768), at(1, 8075520, 32768), at(0, 256512, 32768), at(1, 7674112, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 598, workgroups: [4,1,1] }, { shader: 599, workgroups: [8,1,1] }),
+        dispatch("step_507_pointwise_G_layer4_0_conv1", [at(0, 256512, 32768), at(1, 7674112, 32768), at(1, 8979968, 4), at(1, 7706880, 32768)], { shader: 600, workgroups: [16,1,1] }),
+        dispatch("step_508_conv2dWeightGrad_G_layer4_0_bn1_packc", [at(1, 3379968, 16128), at(1, 0, 16128)], { shader: 403, workgroups: [16,1,1] }),
+        dispatch("step_508_conv2dWeightGrad_G_layer4_0_bn1", [at(1, 0, 16128), at(1, 768000, 16128), at(0, 3290880, 147456), at(1, 5396736, 147456), at(0, 290304, 147456), at(1, 5101824, 147456)], { adapter: "cpu", features: ["subgroups"], shader: 601, workgroups: [18,1,1] }, { shader: 602, workgroups: [36,1,1] }),
+        dispatch("step_509_pointwise_G_layer4_0_conv2", [at(0, 290304, 147456), at(1, 5101824, 147456), at(1, 8979968, 4), at(1, 5249280, 147456)], { shader: 603, workgroups: [72,1,1] }),
+        dispatch("step_510_conv2dWeightGrad_G_layer4_0_bn2_packc", [at(1, 5675264, 16128), at(1, 0, 16128)], { shader: 403, workgroups: [16,1,1] }),
+        dispatch("step_510_conv2dWeightGrad_G_layer4_0_bn2", [at(1, 0, 16128), at(1, 563712, 64512), at(0, 3438336, 65536), at(1, 7306496, 65536), at(0, 438784, 65536), at(1, 6811904, 65536)], { adapter: "cpu", features: ["subgroups"], shader: 604, workgroups: [2,4,1] }, { shader: 605, workgroups: [16,1,1] }),
+        dispatch("step_511_pointwise_G_layer4_0_conv3", [at(0, 438784, 65536), at(1, 6811904, 65536), at(1, 8979968, 4), at(1, 6877440, 65536)], { shader: 606, workgroups: [32,1,1] }),
+        dispatch("step_512_conv2dWeightGrad_G_layer4_0_downsample_1_packc", [at(1, 8237312, 32256), at(1, 0, 32256)], { shader: 421, workgroups: [32,1,1] }),
+        dispatch("step_512_conv2dWeightGrad_G_layer4_0_downsample_1", [at(1, 0, 32256), at(1, 499200, 64512), at(0, 3503872, 131072), at(1, 6592768, 131072), at(0, 508416, 131072), at(1, 5396736, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 607, workgroups: [4,4,1] }, { shader: 608, workgroups: [32,1,1] }),
+        dispatch("step_513_pointwise_G_layer4_0_downsample_0", [at(0, 508416, 131072), at(1, 5396736, 131072), at(1, 8979968, 4), at(1, 5527808, 131072)], { shader: 609, workgroups: [64,1,1] }),
+        dispatch("step_514_conv2dWeightGrad_D1_conv1_packc", [at(1, 8237312, 32256), at(1, 0, 32256)], { shader: 421, workgroups: [32,1,1] }),
+        dispatch("step_514_conv2dWeightGrad_D1_conv1", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3634944, 87552), at(1, 7000320, 87552), at(0, 643584, 87552), at(1, 6461696, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 610, workgroups: [36,1,1] }, { shader: 611, workgroups: [23,1,1] }),
+        dispatch("step_515_pointwise_G_layer5_conv2d_list_0", [at(0, 643584, 87552), at(1, 6461696, 87552), at(1, 8980224, 4), at(1, 6549248, 87552)], { shader: 612, workgroups: [43,1,1] }),
         dispatch("step_516_sum_D1_conv1", [at(1, 800256, 4788), at(1, 0, 76)], { shader: 613, workgroups: [1,1,1] }),
-        dispatch("step_517_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 3722496, 76), at(1, 0, 76), at(1, 8679168, 76), at(0, 731136, 76), at(1, 7066880, 76)], { shader: 614, workgroups: [1,1,1] }),
-        dispatch("step_518_pointwise_G_layer5_conv2d_list_0", [at(0, 731136, 76), at(1, 7066880, 76), at(1, 8685568, 4), at(1, 7067136, 76), at(0, 3810304, 76), at(1, 0, 76), at(1, 8679168, 76), at(0, 818944, 76), at(1, 7067392, 76)], { shader: 615, workgroups: [1,1,1] }),
-        dispatch("step_519_conv2dWeightGrad_D1_conv1_packc", [at(1, 7994624, 32256), at(1, 0, 32256)], { shader: 421, workgroups: [32,1,1] }),
-        dispatch("step_519_conv2dWeightGrad_D1_conv1", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3722752, 87552), at(1, 6848256, 87552), at(0, 731392, 87552), at(1, 6305024, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 616, workgroups: [36,1,1] }, { shader: 617, workgroups: [23,1,1] }),
-        dispatch("step_520_pointwise_G_layer5_conv2d_list_1", [at(0, 731392, 87552), at(1, 6305024, 87552), at(1, 8685568, 4), at(1, 6392576, 87552)], { shader: 612, workgroups: [43,1,1] }),
-        dispatch("step_521_pointwise_G_layer5_conv2d_list_1", [at(0, 818944, 76), at(1, 7067392, 76), at(1, 8685568, 4), at(1, 6934528, 76)], { shader: 618, workgroups: [1,1,1] }),
-        dispatch("step_522_conv2dWeightGrad_D2_conv1_packc", [at(1, 5327104, 64512), at(1, 0, 64512)], { shader: 457, workgroups: [63,1,1] }),
-        dispatch("step_522_conv2dWeightGrad_D2_conv1", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 3810560, 175104), at(1, 4567296, 175104), at(0, 994816, 175104), at(1, 3670016, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 619, workgroups: [72,1,1] }, { shader: 620, workgroups: [45,1,1] }),
-        dispatch("step_523_pointwise_G_layer6_conv2d_list_0", [at(0, 994816, 175104), at(1, 3670016, 175104), at(1, 8685568, 4), at(1, 3845120, 175104)], { shader: 621, workgroups: [86,1,1] }),
-        dispatch("step_524_sum_D2_conv1", [at(1, 837120, 4788), at(1, 0, 76)], { shader: 613, workgroups: [1,1,1] }),
-        dispatch("step_525_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 3985664, 76), at(1, 0, 76), at(1, 8679424, 76), at(0, 1169920, 76), at(1, 6934784, 76)], { shader: 614, workgroups: [1,1,1] }),
-        dispatch("step_526_pointwise_G_layer6_conv2d_list_0", [at(0, 1169920, 76), at(1, 6934784, 76), at(1, 8685568, 4), at(1, 6935040, 76), at(0, 4161024, 76), at(1, 0, 76), at(1, 8679424, 76), at(0, 1345280, 76), at(1, 6935296, 76)], { shader: 615, workgroups: [1,1,1] }),
-        dispatch("step_527_conv2dWeightGrad_D2_conv1_packc", [at(1, 5327104, 64512), at(1, 0, 64512)], { shader: 457, workgroups: [63,1,1] }),
-        dispatch("step_527_conv2dWeightGrad_D2_conv1", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 3985920, 175104), at(1, 4742400, 175104), at(0, 1170176, 175104), at(1, 4020224, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 622, workgroups: [72,1,1] }, { shader: 623, workgroups: [45,1,1] }),
-        dispatch("step_528_pointwise_G_layer6_conv2d_list_1", [at(0, 1170176, 175104), at(1, 4020224, 175104), at(1, 8685568, 4), at(1, 4195328, 175104)], { shader: 621, workgroups: [86,1,1] }),
-        dispatch("step_529_pointwise_G_layer6_conv2d_list_1", [at(0, 1345280, 76), at(1, 6935296, 76), at(1, 8685568, 4), at(1, 6935552, 76)], { shader: 618, workgroups: [1,1,1] }),
-        dispatch("step_530_pointwise_D1_classifier", [at(1, 3408128, 8), at(1, 0, 8)], { shader: 624, workgroups: [1,1,1] }),
-        dispatch("step_531_pointwise_D1_classifier", [at(1, 0, 8), at(1, 3407872, 8)], { shader: 465, workgroups: [1,1,1] }),
-        dispatch("step_532_conv2dInputGrad_D1_classifier_packc", [at(1, 3407872, 8), at(1, 3407616, 32)], { shader: 467, workgroups: [1,1,1] }),
-        dispatch("step_532_conv2dInputGrad_D1_classifier", [at(1, 3407616, 32), at(1, 7537920, 32768), at(1, 825856, 6144), at(1, 3657984, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 468, workgroups: [1,4,4] }, { shader: 469, workgroups: [2,1,1] }),
-        dispatch("step_533_conv2dInputGrad_D1_conv4_packc", [at(1, 3657984, 6144), at(1, 536576, 6144)], { shader: 439, workgroups: [6,1,1] }),
-        dispatch("step_533_conv2dInputGrad_D1_conv4", [at(1, 536576, 6144), at(1, 1048576, 524288), at(1, 813568, 12288), at(1, 432640, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 471, workgroups: [1,2,4] }, { shader: 472, workgroups: [2,1,1] }),
-        dispatch("step_534_conv2dInputGrad_D1_conv3_packc", [at(1, 432640, 12288), at(1, 444928, 12288)], { shader: 436, workgroups: [12,1,1] }),
-        dispatch("step_534_conv2dInputGrad_D1_conv3", [at(1, 444928, 12288), at(1, 5605632, 131072), at(1, 743424, 24576), at(1, 364032, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 474, workgroups: [2,1,4] }, { shader: 475, workgroups: [3,1,1] }),
-        dispatch("step_535_conv2dInputGrad_D1_conv2_packc", [at(1, 364032, 24576), at(1, 388608, 24576)], { shader: 433, workgroups: [24,1,1] }),
-        dispatch("step_535_conv2dInputGrad_D1_conv2", [at(1, 388608, 24576), at(1, 7570688, 32768), at(1, 628224, 50688), at(1, 262656, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 477, workgroups: [7,1,4] }, { shader: 478, workgroups: [8,1,1] }),
-        dispatch("step_536_conv2dWeightGrad_D1_conv2_packc", [at(1, 3408384, 249508), at(1, 0, 262640)], { shader: 427, workgroups: [257,1,1] }),
-        dispatch("step_536_conv2dWeightGrad_D1_conv2_packc", [at(1, 262656, 50688), at(1, 313344, 50688)], { shader: 430, workgroups: [50,1,1] }),
-        dispatch("step_536_conv2dWeightGrad_D1_conv2", [at(1, 0, 262640), at(1, 313344, 50688), at(1, 413184, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 625, workgroups: [10,1,1] }, { shader: 626, workgroups: [5,1,1] }),
-        dispatch("step_537_pointwise_adam_D1_D1_conv1_weight_exp_avg", [at(0, 4161280, 19456), at(1, 413184, 19456), at(1, 8303872, 19456), at(1, 6848768, 19456), at(0, 4180736, 19456), at(1, 6868224, 19456)], { shader: 627, workgroups: [10,1,1] }),
-        dispatch("step_538_pointwise_D1_conv1", [at(0, 1696256, 19456), at(1, 6848768, 19456), at(1, 8685824, 4), at(1, 6868224, 19456), at(1, 8686080, 4), at(1, 6887680, 19456)], { shader: 628, workgroups: [10,1,1] }),
-        dispatch("step_539_sum_D1_conv2", [at(1, 262656, 50688), at(1, 0, 64)], { adapter: "cpu", features: ["subgroups"], shader: 629, workgroups: [16,1,1] }, { shader: 630, workgroups: [1,1,1] }),
-        dispatch("step_540_pointwise_adam_D1_D1_conv1_bias_exp_avg", [at(0, 4200192, 64), at(1, 0, 64), at(1, 8680192, 64), at(1, 7067648, 64), at(0, 4200448, 64), at(1, 7067904, 64)], { shader: 631, workgroups: [1,1,1] }),
-        dispatch("step_541_pointwise_D1_conv1", [at(0, 1715712, 64), at(1, 7067648, 64), at(1, 8685824, 4), at(1, 7067904, 64), at(1, 8686080, 4), at(1, 7068160, 64)], { shader: 632, workgroups: [1,1,1] }),
-        dispatch("step_542_conv2dWeightGrad_D1_conv1_packc", [at(1, 7249664, 50688), at(1, 0, 50688)], { shader: 430, workgroups: [50,1,1] }),
-        dispatch("step_542_conv2dWeightGrad_D1_conv1", [at(1, 0, 50688), at(1, 388608, 24576), at(1, 50688, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 633, workgroups: [8,1,1] }, { shader: 634, workgroups: [8,1,1] }),
-        dispatch("step_543_pointwise_adam_D1_D1_conv2_weight_exp_avg", [at(0, 4200704, 32768), at(1, 50688, 32768), at(1, 7603456, 32768), at(1, 6750464, 32768), at(0, 4233472, 32768), at(1, 6783232, 32768)], { shader: 635, workgroups: [16,1,1] }),
-        dispatch("step_544_pointwise_D1_conv2", [at(0, 1715968, 32768), at(1, 6750464, 32768), at(1, 8685824, 4), at(1, 6783232, 32768), at(1, 8686080, 4), at(1, 6816000, 32768)], { shader: 636, workgroups: [16,1,1] }),
-        dispatch("step_545_sum_D1_conv3", [at(1, 364032, 24576), at(1, 0, 128)], { adapter: "cpu", features: ["subgroups"], shader: 637, workgroups: [32,1,1] }, { shader: 638, workgroups: [1,1,1] }),
-        dispatch("step_546_pointwise_adam_D1_D1_conv2_bias_exp_avg", [at(0, 4266240, 128), at(1, 0, 128), at(1, 8675584, 128), at(1, 6933760, 128), at(0, 4266496, 128), at(1, 6934016, 128)], { shader: 639, workgroups: [1,1,1] }),
-        dispatch("step_547_pointwise_D1_conv2", [at(0, 1748736, 128), at(1, 6933760, 128), at(1, 8685824, 4), at(1, 6934016, 128), at(1, 8686080, 4), at(1, 6934272, 128)], { shader: 640, workgroups: [1,1,1] }),
-        dispatch("step_548_conv2dWeightGrad_D1_conv2_packc", [at(1, 8258816, 24576), at(1, 131072, 24576)], { shader: 433, workgroups: [24,1,1] }),
-        dispatch("step_548_conv2dWeightGrad_D1_conv2", [at(1, 131072, 24576), at(1, 444928, 12288), at(1, 0, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 641, workgroups: [16,1,1] }, { shader: 642, workgroups: [32,1,1] }),
-        dispatch("step_549_pointwise_adam_D1_D1_conv3_weight_exp_avg", [at(0, 4266752, 131072), at(1, 0, 131072), at(1, 5736704, 131072), at(1, 4517888, 131072), at(0, 4397824, 131072), at(1, 4648960, 131072)], { shader: 643, workgroups: [64,1,1] }),
-        dispatch("step_550_pointwise_D1_conv3", [at(0, 1748992, 131072), at(1, 4517888, 131072), at(1, 8685824, 4), at(1, 4648960, 131072), at(1, 8686080, 4), at(1, 4780032, 131072)], { shader: 644, workgroups: [64,1,1] }),
-        dispatch("step_551_sum_D1_conv4", [at(1, 432640, 12288), at(1, 0, 256)], { shader: 645, workgroups: [1,1,1] }),
-        dispatch("step_552_pointwise_adam_D1_D1_conv3_bias_exp_avg", [at(0, 4528896, 256), at(1, 0, 256), at(1, 8671232, 256), at(1, 4917248, 256), at(0, 4529152, 256), at(1, 6933248, 256)], { shader: 646, workgroups: [1,1,1] }),
-        dispatch("step_553_pointwise_D1_conv3", [at(0, 1880064, 256), at(1, 4917248, 256), at(1, 8685824, 4), at(1, 6933248, 256), at(1, 8686080, 4), at(1, 6933504, 256)], { shader: 647, workgroups: [1,1,1] }),
-        dispatch("step_554_conv2dWeightGrad_D1_conv3_packc", [at(1, 3395328, 12288), at(1, 524288, 12288)], { shader: 436, workgroups: [12,1,1] }),
-        dispatch("step_554_conv2dWeightGrad_D1_conv3", [at(1, 524288, 12288), at(1, 536576, 6144), at(1, 0, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 648, workgroups: [32,2,1] }, { shader: 649, workgroups: [128,1,1] }),
-        dispatch("step_555_pointwise_adam_D1_D1_conv4_weight_exp_avg", [at(0, 4529408, 524288), at(1, 0, 524288), at(1, 1572864, 524288), at(1, 524288, 524288), at(0, 5053696, 524288), at(1, 1048576, 524288)], { shader: 650, workgroups: [256,1,1] }),
-        dispatch("step_556_pointwise_D1_conv4", [at(0, 1880320, 524288), at(1, 524288, 524288), at(1, 8685824, 4), at(1, 1048576, 524288), at(1, 8686080, 4), at(1, 0, 524288)], { shader: 651, workgroups: [256,1,1] }),
-        dispatch("step_557_sum_D1_classifier", [at(1, 3657984, 6144), at(1, 1572864, 512)], { shader: 652, workgroups: [2,1,1] }),
-        dispatch("step_558_pointwise_adam_D1_D1_conv4_bias_exp_avg", [at(0, 5577984, 512), at(1, 1572864, 512), at(1, 8666112, 512), at(1, 6931712, 512), at(0, 5578496, 512), at(1, 6932224, 512)], { shader: 653, workgroups: [2,1,1] }),
-        dispatch("step_559_pointwise_D1_conv4", [at(0, 2404608, 512), at(1, 6931712, 512), at(1, 8685824, 4), at(1, 6932224, 512), at(1, 8686080, 4), at(1, 6932736, 512)], { shader: 654, workgroups: [2,1,1] }),
-        dispatch("step_560_conv2dWeightGrad_D1_conv4_packc", [at(1, 8602368, 6144), at(1, 1581056, 6144)], { shader: 439, workgroups: [6,1,1] }),
-        dispatch("step_560_conv2dWeightGrad_D1_conv4", [at(1, 1581056, 6144), at(1, 3407616, 32), at(1, 1572864, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 655, workgroups: [64,1,1] }, { shader: 656, workgroups: [8,1,1] }),
-        dispatch("step_561_pointwise_adam_D1_D1_classifier_weight_exp_avg", [at(0, 5579008, 8192), at(1, 1572864, 8192), at(1, 8458496, 8192), at(1, 6907136, 8192), at(0, 5587200, 8192), at(1, 6915328, 8192)], { shader: 657, workgroups: [32,1,1] }),
-        dispatch("step_562_pointwise_D1_classifier", [at(0, 2405120, 8192), at(1, 6907136, 8192), at(1, 8685824, 4), at(1, 6915328, 8192), at(1, 8686080, 4), at(1, 6923520, 8192)], { shader: 658, workgroups: [32,1,1] }),
-        dispatch("step_563_sum_D1_classifier", [at(1, 3407872, 8), at(1, 1572864, 4)], { shader: 659, workgroups: [1,1,1] }),
-        dispatch("step_564_pointwise_adam_D1_D1_classifier_bias_exp_avg", [at(0, 5595392, 4), at(1, 1572864, 4), at(1, 8686848, 4), at(1, 7068928, 4), at(0, 5595648, 4), at(1, 7069184, 4)], { shader: 660, workgroups: [1,1,1] }),
-        dispatch("step_565_pointwise_D1_classifier", [at(0, 2413312, 4), at(1, 7068928, 4), at(1, 8685824, 4), at(1, 7069184, 4), at(1, 8686080, 4), at(1, 7069440, 4)], { shader: 661, workgroups: [1,1,1] }),
-        dispatch("step_566_pointwise_D2_classifier", [at(1, 5536000, 8), at(1, 1572864, 8)], { shader: 624, workgroups: [1,1,1] }),
-        dispatch("step_567_pointwise_D2_classifier", [at(1, 1572864, 8), at(1, 7068672, 8)], { shader: 465, workgroups: [1,1,1] }),
-        dispatch("step_568_conv2dInputGrad_D2_classifier_packc", [at(1, 7068672, 8), at(1, 7068416, 32)], { shader: 467, workgroups: [1,1,1] }),
-        dispatch("step_568_conv2dInputGrad_D2_classifier", [at(1, 7068416, 32), at(1, 7636224, 32768), at(1, 5529856, 6144), at(1, 4911104, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 468, workgroups: [1,4,4] }, { shader: 469, workgroups: [2,1,1] }),
-        dispatch("step_569_conv2dInputGrad_D2_conv4_packc", [at(1, 4911104, 6144), at(1, 3395328, 6144)], { shader: 439, workgroups: [6,1,1] }),
-        dispatch("step_569_conv2dInputGrad_D2_conv4", [at(1, 3395328, 6144), at(1, 2097152, 524288), at(1, 5517568, 12288), at(1, 2005504, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 471, workgroups: [1,2,4] }, { shader: 472, workgroups: [2,1,1] }),
-        dispatch("step_570_conv2dInputGrad_D2_conv3_packc", [at(1, 2005504, 12288), at(1, 2017792, 12288)], { shader: 436, workgroups: [12,1,1] }),
-        dispatch("step_570_conv2dInputGrad_D2_conv3", [at(1, 2017792, 12288), at(1, 5867776, 131072), at(1, 5492992, 24576), at(1, 1936896, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 474, workgroups: [2,1,4] }, { shader: 475, workgroups: [3,1,1] }),
-        dispatch("step_571_conv2dInputGrad_D2_conv2_packc", [at(1, 1936896, 24576), at(1, 1961472, 24576)], { shader: 433, workgroups: [24,1,1] }),
-        dispatch("step_571_conv2dInputGrad_D2_conv2", [at(1, 1961472, 24576), at(1, 7668992, 32768), at(1, 5442304, 50688), at(1, 1835520, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 477, workgroups: [7,1,4] }, { shader: 478, workgroups: [8,1,1] }),
-        dispatch("step_572_conv2dWeightGrad_D2_conv2_packc", [at(1, 3145728, 249508), at(1, 1572864, 262640)], { shader: 427, workgroups: [257,1,1] }),
-        dispatch("step_572_conv2dWeightGrad_D2_conv2_packc", [at(1, 1835520, 50688), at(1, 1886208, 50688)], { shader: 430, workgroups: [50,1,1] }),
-        dispatch("step_572_conv2dWeightGrad_D2_conv2", [at(1, 1572864, 262640), at(1, 1886208, 50688), at(1, 1986048, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 625, workgroups: [10,1,1] }, { shader: 626, workgroups: [5,1,1] }),
-        dispatch("step_573_pointwise_adam_D2_D2_conv1_weight_exp_avg", [at(0, 5595904, 19456), at(1, 1986048, 19456), at(1, 8323328, 19456), at(1, 5818624, 19456), at(0, 5615360, 19456), at(1, 5838080, 19456)], { shader: 627, workgroups: [10,1,1] }),
-        dispatch("step_574_pointwise_D2_conv1", [at(0, 2413568, 19456), at(1, 5818624, 19456), at(1, 8685824, 4), at(1, 5838080, 19456), at(1, 8686080, 4), at(1, 5857536, 19456)], { shader: 628, workgroups: [10,1,1] }),
-        dispatch("step_575_sum_D2_conv2", [at(1, 1835520, 50688), at(1, 1572864, 64)], { adapter: "cpu", features: ["subgroups"], shader: 629, workgroups: [16,1,1] }, { shader: 630, workgroups: [1,1,1] }),
-        dispatch("step_576_pointwise_adam_D2_D2_conv1_bias_exp_avg", [at(0, 5634816, 64), at(1, 1572864, 64), at(1, 8680448, 64), at(1, 5879040, 64), at(0, 5635072, 64), at(1, 5879296, 64)], { shader: 631, workgroups: [1,1,1] }),
-        dispatch("step_577_pointwise_D2_conv1", [at(0, 2433024, 64), at(1, 5879040, 64), at(1, 8685824, 4), at(1, 5879296, 64), at(1, 8686080, 4), at(1, 5879552, 64), at(0, 131072, 64), at(1, 8679680, 64), at(1, 8681216, 64), at(1, 5879808, 64)], { shader: 662, workgroups: [1,1,1] }),
-        dispatch("step_578_conv2dWeightGrad_D2_conv1_packc", [at(1, 5391616, 50688), at(1, 1572864, 50688)], { shader: 430, workgroups: [50,1,1] }),
-        dispatch("step_578_conv2dWeightGrad_D2_conv1", [at(1, 1572864, 50688), at(1, 1961472, 24576), at(1, 1623552, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 633, workgroups: [8,1,1] }, { shader: 634, workgroups: [8,1,1] }),
-        dispatch("step_579_pointwise_adam_D2_D2_conv2_weight_exp_avg", [at(0, 5635328, 32768), at(1, 1623552, 32768), at(1, 7701760, 32768), at(1, 5720320, 32768), at(0, 5668096, 32768), at(1, 5753088, 32768)], { shader: 635, workgroups: [16,1,1] }),
-        dispatch("step_580_pointwise_D2_conv2", [at(0, 2433280, 32768), at(1, 5720320, 32768), at(1, 8685824, 4), at(1, 5753088, 32768), at(1, 8686080, 4), at(1, 5785856, 32768)], { shader: 636, workgroups: [16,1,1] }),
-        dispatch("step_581_sum_D2_conv3", [at(1, 1936896, 24576), at(1, 1572864, 128)], { adapter: "cpu", features: ["subgroups"], shader: 637, workgroups: [32,1,1] }, { shader: 638, workgroups: [1,1,1] }),
-        dispatch("step_582_pointwise_adam_D2_D2_conv2_bias_exp_avg", [at(0, 5700864, 128), at(1, 1572864, 128), at(1, 8675840, 128), at(1, 5878016, 128), at(0, 5701120, 128), at(1, 5878272, 128)], { shader: 639, workgroups: [1,1,1] }),
-        dispatch("step_583_pointwise_D2_conv2", [at(0, 2466048, 128), at(1, 5878016, 128), at(1, 8685824, 4), at(1, 5878272, 128), at(1, 8686080, 4), at(1, 5878528, 128), at(0, 125952, 128), at(1, 8674560, 128), at(1, 8677120, 128), at(1, 5878784, 128)], { shader: 663, workgroups: [1,1,1] }),
-        dispatch("step_584_conv2dWeightGrad_D2_conv2_packc", [at(1, 7374080, 24576), at(1, 1703936, 24576)], { shader: 433, workgroups: [24,1,1] }),
-        dispatch("step_584_conv2dWeightGrad_D2_conv2", [at(1, 1703936, 24576), at(1, 2017792, 12288), at(1, 1572864, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 641, workgroups: [16,1,1] }, { shader: 642, workgroups: [32,1,1] }),
-        dispatch("step_585_pointwise_adam_D2_D2_conv3_weight_exp_avg", [at(0, 5701376, 131072), at(1, 1572864, 131072), at(1, 5998848, 131072), at(1, 5327104, 131072), at(0, 5832448, 131072), at(1, 5458176, 131072)], { shader: 643, workgroups: [64,1,1] }),
-        dispatch("step_586_pointwise_D2_conv3", [at(0, 2466304, 131072), at(1, 5327104, 131072), at(1, 8685824, 4), at(1, 5458176, 131072), at(1, 8686080, 4), at(1, 5589248, 131072)], { shader: 644, workgroups: [64,1,1] }),
-        dispatch("step_587_sum_D2_conv4", [at(1, 2005504, 12288), at(1, 1572864, 256)], { shader: 645, workgroups: [1,1,1] }),
-        dispatch("step_588_pointwise_adam_D2_D2_conv3_bias_exp_avg", [at(0, 5963520, 256), at(1, 1572864, 256), at(1, 8671488, 256), at(1, 5876992, 256), at(0, 5963776, 256), at(1, 5877248, 256)], { shader: 646, workgroups: [1,1,1] }),
-        dispatch("step_589_pointwise_D2_conv3", [at(0, 2597376, 256), at(1, 5876992, 256), at(1, 8685824, 4), at(1, 5877248, 256), at(1, 8686080, 4), at(1, 5877504, 256), at(0, 146432, 256), at(1, 8670208, 256), at(1, 8673024, 256), at(1, 5877760, 256)], { shader: 664, workgroups: [1,1,1] }),
-        dispatch("step_590_conv2dWeightGrad_D2_conv3_packc", [at(1, 7439104, 12288), at(1, 2097152, 12288)], { shader: 436, workgroups: [12,1,1] }),
-        dispatch("step_590_conv2dWeightGrad_D2_conv3", [at(1, 2097152, 12288), at(1, 3395328, 6144), at(1, 1572864, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 648, workgroups: [32,2,1] }, { shader: 649, workgroups: [128,1,1] }),
-        dispatch("step_591_pointwise_adam_D2_D2_conv4_weight_exp_avg", [at(0, 5964032, 524288), at(1, 1572864, 524288), at(1, 2621440, 524288), at(1, 2097152, 524288), at(0, 6488320, 524288), at(1, 3145728, 524288)], { shader: 650, workgroups: [256,1,1] }),
-        dispatch("step_592_pointwise_D2_conv4", [at(0, 2597632, 524288), at(1, 2097152, 524288), at(1, 8685824, 4), at(1, 3145728, 524288), at(1, 8686080, 4), at(1, 1572864, 524288)], { shader: 651, workgroups: [256,1,1] }),
-        dispatch("step_593_sum_D2_classifier", [at(1, 4911104, 6144), at(1, 2621440, 512)], { shader: 652, workgroups: [2,1,1] }),
-        dispatch("step_594_pointwise_adam_D2_D2_conv4_bias_exp_avg", [at(0, 7012608, 512), at(1, 2621440, 512), at(1, 8666624, 512), at(1, 2714624, 512), at(0, 7013120, 512), at(1, 2715136, 512)], { shader: 653, workgroups: [2,1,1] }),
-        dispatch("step_595_pointwise_D2_conv4", [at(0, 3121920, 512), at(1, 2714624, 512), at(1, 8685824, 4), at(1, 2715136, 512), at(1, 8686080, 4), at(1, 2715648, 512), at(0, 220672, 512), at(1, 8665088, 512), at(1, 8668160, 512), at(1, 2716160, 512)], { shader: 665, workgroups: [2,1,1] }),
-        dispatch("step_596_conv2dWeightGrad_D2_conv4_packc", [at(1, 7398656, 6144), at(1, 2629632, 6144)], { shader: 439, workgroups: [6,1,1] }),
-        dispatch("step_596_conv2dWeightGrad_D2_conv4", [at(1, 2629632, 6144), at(1, 7068416, 32), at(1, 2621440, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 655, workgroups: [64,1,1] }, { shader: 656, workgroups: [8,1,1] }),
-        dispatch("step_597_pointwise_adam_D2_D2_classifier_weight_exp_avg", [at(0, 7013632, 8192), at(1, 2621440, 8192), at(1, 8466688, 8192), at(1, 2685952, 8192), at(0, 7021824, 8192), at(1, 2694144, 8192)], { shader: 657, workgroups: [32,1,1] }),
-        dispatch("step_598_pointwise_D2_classifier", [at(0, 3122432, 8192), at(1, 2685952, 8192), at(1, 8685824, 4), at(1, 2694144, 8192), at(1, 8686080, 4), at(1, 2702336, 8192)], { shader: 658, workgroups: [32,1,1] }),
-        dispatch("step_599_sum_D2_classifier", [at(1, 7068672, 8), at(1, 2621440, 4)], { shader: 659, workgroups: [1,1,1] }),
-        dispatch("step_600_pointwise_adam_D2_D2_classifier_bias_exp_avg", [at(0, 7030016, 4), at(1, 2621440, 4), at(1, 8687104, 4), at(1, 2724096, 4), at(0, 7030272, 4), at(1, 2724352, 4)], { shader: 660, workgroups: [1,1,1] }),
-        dispatch("step_601_pointwise_D2_classifier", [at(0, 3130624, 4), at(1, 2724096, 4), at(1, 8685824, 4), at(1, 2724352, 4), at(1, 8686080, 4), at(1, 2724608, 4)], { shader: 661, workgroups: [1,1,1] }),
-        dispatch("step_602_pointwise_G_bn1_running_mean", [at(0, 119296, 32), at(1, 8682240, 32), at(1, 8683776, 32), at(1, 2722560, 32)], { shader: 666, workgroups: [1,1,1] }),
-        dispatch("step_603_pointwise_G_conv1", [at(1, 8176640, 27200), at(1, 8683776, 32), at(1, 2621440, 27200)], { shader: 667, workgroups: [14,1,1] }),
-        dispatch("step_604_sum_G_conv1", [at(1, 2621440, 27200), at(1, 2648832, 32)], { adapter: "cpu", features: ["subgroups"], shader: 668, workgroups: [8,1,1] }, { shader: 669, workgroups: [1,1,1] }),
-        dispatch("step_605_pointwise_G_bn1_running_var", [at(0, 119552, 32), at(1, 8683008, 32), at(1, 2648832, 32), at(1, 2722816, 32), at(0, 120576, 32), at(1, 8682496, 32), at(1, 8684288, 32), at(1, 2723072, 32)], { shader: 670, workgroups: [1,1,1] }),
-        dispatch("step_606_pointwise_G_layer1_0_conv1", [at(1, 8556288, 7488), at(1, 8684288, 32), at(1, 2621440, 7488)], { shader: 671, workgroups: [30,1,1] }),
-        dispatch("step_607_sum_G_layer1_0_conv1", [at(1, 2621440, 7488), at(1, 2629120, 32)], { adapter: "cpu", features: ["subgroups"], shader: 672, workgroups: [8,1,1] }, { shader: 673, workgroups: [1,1,1] }),
-        dispatch("step_608_pointwise_G_layer1_0_bn1_running_var", [at(0, 120832, 32), at(1, 8683264, 32), at(1, 2629120, 32), at(1, 2723328, 32), at(0, 123904, 32), at(1, 8682752, 32), at(1, 8684800, 32), at(1, 2723584, 32)], { shader: 674, workgroups: [1,1,1] }),
-        dispatch("step_609_pointwise_G_layer1_0_conv2", [at(1, 8579328, 7488), at(1, 8684800, 32), at(1, 2621440, 7488)], { shader: 671, workgroups: [30,1,1] }),
-        dispatch("step_610_sum_G_layer1_0_conv2", [at(1, 2621440, 7488), at(1, 2629120, 32)], { adapter: "cpu", features: ["subgroups"], shader: 672, workgroups: [8,1,1] }, { shader: 673, workgroups: [1,1,1] }),
-        dispatch("step_611_pointwise_G_layer1_0_bn2_running_var", [at(0, 124160, 32), at(1, 8683520, 32), at(1, 2629120, 32), at(1, 2723840, 32)], { shader: 675, workgroups: [1,1,1] }),
-        dispatch("step_612_pointwise_G_layer1_0_conv3", [at(1, 8026880, 29952), at(1, 8677120, 128), at(1, 2621440, 29952)], { shader: 676, workgroups: [15,1,1] }),
-        dispatch("step_613_sum_G_layer1_0_conv3", [at(1, 2621440, 29952), at(1, 2651392, 128)], { adapter: "cpu", features: ["subgroups"], shader: 677, workgroups: [32,1,1] }, { shader: 678, workgroups: [1,1,1] }),
-        dispatch("step_614_pointwise_G_layer1_0_bn3_running_var", [at(0, 126208, 128), at(1, 8676096, 128), at(1, 2651392, 128), at(1, 2720000, 128), at(0, 128000, 128), at(1, 8674816, 128), at(1, 8677632, 128), at(1, 2720256, 128)], { shader: 679, workgroups: [1,1,1] }),
-        dispatch("step_615_pointwise_G_layer1_0_downsample_0", [at(1, 8086784, 29952), at(1, 8677632, 128), at(1, 2621440, 29952)], { shader: 676, workgroups: [15,1,1] }),
-        dispatch("step_616_sum_G_layer1_0_downsample_0", [at(1, 2621440, 29952), at(1, 2651392, 128)], { adapter: "cpu", features: ["subgroups"], shader: 677, workgroups: [32,1,1] }, { shader: 678, workgroups: [1,1,1] }),
-        dispatch("step_617_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 128256, 128), at(1, 8676352, 128), at(1, 2651392, 128), at(1, 2720512, 128), at(0, 164864, 128), at(1, 8675072, 128), at(1, 8678144, 128), at(1, 2720768, 128)], { shader: 680, workgroups: [1,1,1] }),
-        dispatch("step_618_pointwise_G_layer2_0_conv1", [at(1, 8621568, 4032), at(1, 8681216, 64), at(1, 2621440, 4032)], { shader: 681, workgroups: [16,1,1] }),
-        dispatch("step_619_sum_G_layer2_0_conv1", [at(1, 2621440, 4032), at(1, 2625536, 64)], { shader: 682, workgroups: [1,1,1] }),
-        dispatch("step_620_pointwise_G_layer2_0_bn1_running_var", [at(0, 131328, 64), at(1, 8680704, 64), at(1, 2625536, 64), at(1, 2721792, 64), at(0, 141312, 64), at(1, 8679936, 64), at(1, 8681728, 64), at(1, 2722048, 64)], { shader: 683, workgroups: [1,1,1] }),
-        dispatch("step_621_pointwise_G_layer2_0_conv2", [at(1, 8633856, 4032), at(1, 8681728, 64), at(1, 2621440, 4032)], { shader: 681, workgroups: [16,1,1] }),
-        dispatch("step_622_sum_G_layer2_0_conv2", [at(1, 2621440, 4032), at(1, 2625536, 64)], { shader: 682, workgroups: [1,1,1] }),
-        dispatch("step_623_pointwise_G_layer2_0_bn2_running_var", [at(0, 141568, 64), at(1, 8680960, 64), at(1, 2625536, 64), at(1, 2722304, 64)], { shader: 684, workgroups: [1,1,1] }),
-        dispatch("step_624_pointwise_G_layer2_0_conv3", [at(1, 8375552, 16128), at(1, 8673024, 256), at(1, 2621440, 16128)], { shader: 685, workgroups: [63,1,1] }),
-        dispatch("step_625_sum_G_layer2_0_conv3", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 686, workgroups: [1,1,1] }),
-        dispatch("step_626_pointwise_G_layer2_0_bn3_running_var", [at(0, 146688, 256), at(1, 8671744, 256), at(1, 2637568, 256), at(1, 2718208, 256), at(0, 155648, 256), at(1, 8670464, 256), at(1, 8673536, 256), at(1, 2718464, 256)], { shader: 687, workgroups: [1,1,1] }),
-        dispatch("step_627_pointwise_G_layer2_0_downsample_0", [at(1, 8391680, 16128), at(1, 8673536, 256), at(1, 2621440, 16128)], { shader: 685, workgroups: [63,1,1] }),
-        dispatch("step_628_sum_G_layer2_0_downsample_0", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 686, workgroups: [1,1,1] }),
-        dispatch("step_629_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 155904, 256), at(1, 8672000, 256), at(1, 2637568, 256), at(1, 2718720, 256), at(0, 289792, 256), at(1, 8670720, 256), at(1, 8674048, 256), at(1, 2718976, 256)], { shader: 687, workgroups: [1,1,1] }),
-        dispatch("step_630_pointwise_G_layer3_0_conv1", [at(1, 8507648, 8064), at(1, 8678144, 128), at(1, 2621440, 8064)], { shader: 688, workgroups: [32,1,1] }),
-        dispatch("step_631_sum_G_layer3_0_conv1", [at(1, 2621440, 8064), at(1, 2629632, 128)], { shader: 689, workgroups: [1,1,1] }),
-        dispatch("step_632_pointwise_G_layer3_0_bn1_running_var", [at(0, 165120, 128), at(1, 8676608, 128), at(1, 2629632, 128), at(1, 2721024, 128), at(0, 202752, 128), at(1, 8675328, 128), at(1, 8678656, 128), at(1, 2721280, 128)], { shader: 690, workgroups: [1,1,1] }),
-        dispatch("step_633_pointwise_G_layer3_0_conv2", [at(1, 8524032, 8064), at(1, 8678656, 128), at(1, 2621440, 8064)], { shader: 688, workgroups: [32,1,1] }),
-        dispatch("step_634_sum_G_layer3_0_conv2", [at(1, 2621440, 8064), at(1, 2629632, 128)], { shader: 689, workgroups: [1,1,1] }),
-        dispatch("step_635_pointwise_G_layer3_0_bn2_running_var", [at(0, 203008, 128), at(1, 8676864, 128), at(1, 2629632, 128), at(1, 2721536, 128)], { shader: 691, workgroups: [1,1,1] }),
-        dispatch("step_636_pointwise_G_layer3_0_conv3", [at(1, 7865600, 32256), at(1, 8668160, 512), at(1, 2621440, 32256)], { shader: 692, workgroups: [16,1,1] }),
-        dispatch("step_637_sum_G_layer3_0_conv3", [at(1, 2621440, 32256), at(1, 2653696, 512)], { shader: 693, workgroups: [2,1,1] }),
-        dispatch("step_638_pointwise_G_layer3_0_bn3_running_var", [at(0, 221184, 512), at(1, 8667136, 512), at(1, 2653696, 512), at(1, 2716672, 512), at(0, 255488, 512), at(1, 8665600, 512), at(1, 8669184, 512), at(1, 2717184, 512)], { shader: 694, workgroups: [2,1,1] }),
-        dispatch("step_639_pointwise_G_layer3_0_downsample_0", [at(1, 7930112, 32256), at(1, 8669184, 512), at(1, 2621440, 32256)], { shader: 692, workgroups: [16,1,1] }),
-        dispatch("step_640_sum_G_layer3_0_downsample_0", [at(1, 2621440, 32256), at(1, 2653696, 512)], { shader: 693, workgroups: [2,1,1] }),
-        dispatch("step_641_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 256000, 512), at(1, 8667648, 512), at(1, 2653696, 512), at(1, 2717696, 512)], { shader: 695, workgroups: [2,1,1] }),
-        dispatch("step_642_pointwise_G_layer4_0_conv1", [at(1, 7406848, 16128), at(1, 8674048, 256), at(1, 2621440, 16128)], { shader: 685, workgroups: [63,1,1] }),
-        dispatch("step_643_sum_G_layer4_0_conv1", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 686, workgroups: [1,1,1] }),
-        dispatch("step_644_pointwise_G_layer4_0_bn1_running_var", [at(0, 290048, 256), at(1, 8672256, 256), at(1, 2637568, 256), at(1, 2719232, 256), at(0, 438272, 256), at(1, 8670976, 256), at(1, 8674304, 256), at(1, 2719488, 256)], { shader: 687, workgroups: [1,1,1] }),
-        dispatch("step_645_pointwise_G_layer4_0_conv2", [at(1, 7422976, 16128), at(1, 8674304, 256), at(1, 2621440, 16128)], { shader: 685, workgroups: [63,1,1] }),
-        dispatch("step_646_sum_G_layer4_0_conv2", [at(1, 2621440, 16128), at(1, 2637568, 256)], { shader: 686, workgroups: [1,1,1] }),
-        dispatch("step_647_pointwise_G_layer4_0_bn2_running_var", [at(0, 438528, 256), at(1, 8672512, 256), at(1, 2637568, 256), at(1, 2719744, 256)], { shader: 696, workgroups: [1,1,1] }),
-        dispatch("step_648_pointwise_G_layer4_0_bn3_running_mean", [at(0, 506368, 1024), at(1, 8654848, 1024), at(1, 8663040, 1024), at(1, 2710528, 1024)], { shader: 697, workgroups: [4,1,1] }),
-        dispatch("step_649_pointwise_G_layer4_0_conv3", [at(1, 7132416, 64512), at(1, 8663040, 1024), at(1, 2621440, 64512)], { shader: 698, workgroups: [32,1,1] }),
-        dispatch("step_650_sum_G_layer4_0_conv3", [at(1, 2621440, 64512), at(1, 2711552, 1024)], { shader: 699, workgroups: [4,1,1] }),
-        dispatch("step_651_pointwise_G_layer4_0_bn3_running_var", [at(0, 507392, 1024), at(1, 8656896, 1024), at(1, 2711552, 1024), at(1, 2712576, 1024), at(0, 641536, 1024), at(1, 8655872, 1024), at(1, 8664064, 1024), at(1, 2713600, 1024)], { shader: 700, workgroups: [4,1,1] }),
-        dispatch("step_652_pointwise_G_layer4_0_downsample_0", [at(1, 6935808, 64512), at(1, 8664064, 1024), at(1, 2621440, 64512)], { shader: 698, workgroups: [32,1,1] }),
-        dispatch("step_653_sum_G_layer4_0_downsample_0", [at(1, 2621440, 64512), at(1, 2711552, 1024)], { shader: 699, workgroups: [4,1,1] }),
-        dispatch("step_654_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 642560, 1024), at(1, 8657920, 1024), at(1, 2711552, 1024), at(1, 2621440, 1024)], { shader: 701, workgroups: [4,1,1] }),
+        dispatch("step_517_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 3722496, 76), at(1, 0, 76), at(1, 8973824, 76), at(0, 731136, 76), at(1, 7352320, 76), at(1, 8980224, 4), at(1, 7352576, 76), at(0, 3810304, 76), at(0, 818944, 76), at(1, 7352832, 76)], { shader: 614, workgroups: [1,1,1] }),
+        dispatch("step_518_conv2dWeightGrad_D1_conv1_packc", [at(1, 8237312, 32256), at(1, 0, 32256)], { shader: 421, workgroups: [32,1,1] }),
+        dispatch("step_518_conv2dWeightGrad_D1_conv1", [at(1, 0, 32256), at(1, 265216, 5040), at(0, 3722752, 87552), at(1, 7087872, 87552), at(0, 731392, 87552), at(1, 6636800, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 615, workgroups: [36,1,1] }, { shader: 616, workgroups: [23,1,1] }),
+        dispatch("step_519_pointwise_G_layer5_conv2d_list_1", [at(0, 731392, 87552), at(1, 6636800, 87552), at(1, 8980224, 4), at(1, 6724352, 87552)], { shader: 612, workgroups: [43,1,1] }),
+        dispatch("step_520_pointwise_G_layer5_conv2d_list_1", [at(0, 818944, 76), at(1, 7352832, 76), at(1, 8980224, 4), at(1, 7353088, 76)], { shader: 617, workgroups: [1,1,1] }),
+        dispatch("step_521_conv2dWeightGrad_D2_conv1_packc", [at(1, 3274752, 64512), at(1, 0, 64512)], { shader: 457, workgroups: [63,1,1] }),
+        dispatch("step_521_conv2dWeightGrad_D2_conv1", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 3810560, 175104), at(1, 4751616, 175104), at(0, 994816, 175104), at(1, 4194304, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 618, workgroups: [72,1,1] }, { shader: 619, workgroups: [45,1,1] }),
+        dispatch("step_522_pointwise_G_layer6_conv2d_list_0", [at(0, 994816, 175104), at(1, 4194304, 175104), at(1, 8980224, 4), at(1, 4369408, 175104)], { shader: 620, workgroups: [86,1,1] }),
+        dispatch("step_523_sum_D2_conv1", [at(1, 837120, 4788), at(1, 0, 76)], { shader: 613, workgroups: [1,1,1] }),
+        dispatch("step_524_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 3985664, 76), at(1, 0, 76), at(1, 8974080, 76), at(0, 1169920, 76), at(1, 7353344, 76), at(1, 8980224, 4), at(1, 7353600, 76), at(0, 4161024, 76), at(0, 1345280, 76), at(1, 7353856, 76)], { shader: 614, workgroups: [1,1,1] }),
+        dispatch("step_525_conv2dWeightGrad_D2_conv1_packc", [at(1, 3274752, 64512), at(1, 0, 64512)], { shader: 457, workgroups: [63,1,1] }),
+        dispatch("step_525_conv2dWeightGrad_D2_conv1", [at(1, 0, 64512), at(1, 832000, 5040), at(0, 3985920, 175104), at(1, 4926720, 175104), at(0, 1170176, 175104), at(1, 4544512, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 621, workgroups: [72,1,1] }, { shader: 622, workgroups: [45,1,1] }),
+        dispatch("step_526_pointwise_G_layer6_conv2d_list_1", [at(0, 1170176, 175104), at(1, 4544512, 175104), at(1, 8980224, 4), at(1, 4719616, 175104)], { shader: 620, workgroups: [86,1,1] }),
+        dispatch("step_527_pointwise_G_layer6_conv2d_list_1", [at(0, 1345280, 76), at(1, 7353856, 76), at(1, 8980224, 4), at(1, 7354112, 76)], { shader: 617, workgroups: [1,1,1] }),
+        dispatch("step_528_pointwise_D1_classifier", [at(1, 5691392, 8), at(1, 0, 8)], { shader: 623, workgroups: [1,1,1] }),
+        dispatch("step_529_pointwise_D1_classifier", [at(1, 0, 8), at(1, 3926016, 8)], { shader: 465, workgroups: [1,1,1] }),
+        dispatch("step_530_conv2dInputGrad_D1_classifier_packc", [at(1, 3926016, 8), at(1, 3925760, 32)], { shader: 467, workgroups: [1,1,1] }),
+        dispatch("step_530_conv2dInputGrad_D1_classifier", [at(1, 3925760, 32), at(1, 7780608, 32768), at(1, 825856, 6144), at(1, 3919616, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 468, workgroups: [1,4,4] }, { shader: 469, workgroups: [2,1,1] }),
+        dispatch("step_531_conv2dInputGrad_D1_conv4_packc", [at(1, 3919616, 6144), at(1, 536576, 6144)], { shader: 439, workgroups: [6,1,1] }),
+        dispatch("step_531_conv2dInputGrad_D1_conv4", [at(1, 536576, 6144), at(1, 1048576, 524288), at(1, 813568, 12288), at(1, 432640, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 471, workgroups: [1,2,4] }, { shader: 472, workgroups: [2,1,1] }),
+        dispatch("step_532_conv2dInputGrad_D1_conv3_packc", [at(1, 432640, 12288), at(1, 444928, 12288)], { shader: 436, workgroups: [12,1,1] }),
+        dispatch("step_532_conv2dInputGrad_D1_conv3", [at(1, 444928, 12288), at(1, 5937408, 131072), at(1, 743424, 24576), at(1, 364032, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 474, workgroups: [2,1,4] }, { shader: 475, workgroups: [3,1,1] }),
+        dispatch("step_533_conv2dInputGrad_D1_conv2_packc", [at(1, 364032, 24576), at(1, 388608, 24576)], { shader: 433, workgroups: [24,1,1] }),
+        dispatch("step_533_conv2dInputGrad_D1_conv2", [at(1, 388608, 24576), at(1, 7813376, 32768), at(1, 628224, 50688), at(1, 262656, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 477, workgroups: [7,1,4] }, { shader: 478, workgroups: [8,1,1] }),
+        dispatch("step_534_conv2dWeightGrad_D1_conv2_packc", [at(1, 3408384, 249508), at(1, 0, 262640)], { shader: 427, workgroups: [257,1,1] }),
+        dispatch("step_534_conv2dWeightGrad_D1_conv2_packc", [at(1, 262656, 50688), at(1, 313344, 50688)], { shader: 430, workgroups: [50,1,1] }),
+        dispatch("step_534_conv2dWeightGrad_D1_conv2", [at(1, 0, 262640), at(1, 313344, 50688), at(1, 413184, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 624, workgroups: [10,1,1] }, { shader: 625, workgroups: [5,1,1] }),
+        dispatch("step_535_pointwise_adam_D1_D1_conv1_weight_exp_avg", [at(0, 4161280, 19456), at(1, 413184, 19456), at(1, 8542464, 19456), at(1, 7110912, 19456), at(0, 4180736, 19456), at(1, 7130368, 19456), at(0, 1696256, 19456), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 7149824, 19456)], { shader: 626, workgroups: [10,1,1] }),
+        dispatch("step_536_sum_D1_conv2", [at(1, 262656, 50688), at(1, 0, 64)], { adapter: "cpu", features: ["subgroups"], shader: 627, workgroups: [16,1,1] }, { shader: 628, workgroups: [1,1,1] }),
+        dispatch("step_537_pointwise_adam_D1_D1_conv1_bias_exp_avg", [at(0, 4200192, 64), at(1, 0, 64), at(1, 8974848, 64), at(1, 7354368, 64), at(0, 4200448, 64), at(1, 7354624, 64), at(0, 1715712, 64), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 7354880, 64)], { shader: 629, workgroups: [1,1,1] }),
+        dispatch("step_538_conv2dWeightGrad_D1_conv1_packc", [at(1, 7489280, 50688), at(1, 0, 50688)], { shader: 430, workgroups: [50,1,1] }),
+        dispatch("step_538_conv2dWeightGrad_D1_conv1", [at(1, 0, 50688), at(1, 388608, 24576), at(1, 50688, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 630, workgroups: [8,1,1] }, { shader: 631, workgroups: [8,1,1] }),
+        dispatch("step_539_pointwise_adam_D1_D1_conv2_weight_exp_avg", [at(0, 4200704, 32768), at(1, 50688, 32768), at(1, 7846144, 32768), at(1, 5025792, 32768), at(0, 4233472, 32768), at(1, 5058560, 32768), at(0, 1715968, 32768), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 6979840, 32768)], { shader: 632, workgroups: [16,1,1] }),
+        dispatch("step_540_sum_D1_conv3", [at(1, 364032, 24576), at(1, 0, 128)], { adapter: "cpu", features: ["subgroups"], shader: 633, workgroups: [32,1,1] }, { shader: 634, workgroups: [1,1,1] }),
+        dispatch("step_541_pointwise_adam_D1_D1_conv2_bias_exp_avg", [at(0, 4266240, 128), at(1, 0, 128), at(1, 8971008, 128), at(1, 7351552, 128), at(0, 4266496, 128), at(1, 7351808, 128), at(0, 1748736, 128), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 7352064, 128)], { shader: 635, workgroups: [1,1,1] }),
+        dispatch("step_542_conv2dWeightGrad_D1_conv2_packc", [at(1, 3339264, 24576), at(1, 131072, 24576)], { shader: 433, workgroups: [24,1,1] }),
+        dispatch("step_542_conv2dWeightGrad_D1_conv2", [at(1, 131072, 24576), at(1, 444928, 12288), at(1, 0, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 636, workgroups: [16,1,1] }, { shader: 637, workgroups: [32,1,1] }),
+        dispatch("step_543_pointwise_adam_D1_D1_conv3_weight_exp_avg", [at(0, 4266752, 131072), at(1, 0, 131072), at(1, 6068480, 131072), at(1, 4894720, 131072), at(0, 4397824, 131072), at(1, 5658880, 131072), at(0, 1748992, 131072), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 5789952, 131072)], { shader: 638, workgroups: [64,1,1] }),
+        dispatch("step_544_sum_D1_conv4", [at(1, 432640, 12288), at(1, 0, 256)], { shader: 639, workgroups: [1,1,1] }),
+        dispatch("step_545_pointwise_adam_D1_D1_conv3_bias_exp_avg", [at(0, 4528896, 256), at(1, 0, 256), at(1, 8967168, 256), at(1, 5101056, 256), at(0, 4529152, 256), at(1, 5101312, 256), at(0, 1880064, 256), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 5101568, 256)], { shader: 640, workgroups: [1,1,1] }),
+        dispatch("step_546_conv2dWeightGrad_D1_conv3_packc", [at(1, 3396096, 12288), at(1, 524288, 12288)], { shader: 436, workgroups: [12,1,1] }),
+        dispatch("step_546_conv2dWeightGrad_D1_conv3", [at(1, 524288, 12288), at(1, 536576, 6144), at(1, 0, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 641, workgroups: [32,2,1] }, { shader: 642, workgroups: [128,1,1] }),
+        dispatch("step_547_pointwise_adam_D1_D1_conv4_weight_exp_avg", [at(0, 4529408, 524288), at(1, 0, 524288), at(1, 1572864, 524288), at(1, 524288, 524288), at(0, 5053696, 524288), at(1, 1048576, 524288), at(0, 1880320, 524288), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 3145728, 524288)], { shader: 643, workgroups: [256,1,1] }),
+        dispatch("step_548_sum_D1_classifier", [at(1, 3919616, 6144), at(1, 0, 512)], { shader: 644, workgroups: [2,1,1] }),
+        dispatch("step_549_pointwise_adam_D1_D1_conv4_bias_exp_avg", [at(0, 5577984, 512), at(1, 0, 512), at(1, 8963072, 512), at(1, 5099520, 512), at(0, 5578496, 512), at(1, 5100032, 512), at(0, 2404608, 512), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 5100544, 512)], { shader: 645, workgroups: [2,1,1] }),
+        dispatch("step_550_conv2dWeightGrad_D1_conv4_packc", [at(1, 8889344, 6144), at(1, 8192, 6144)], { shader: 439, workgroups: [6,1,1] }),
+        dispatch("step_550_conv2dWeightGrad_D1_conv4", [at(1, 8192, 6144), at(1, 3925760, 32), at(1, 0, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 646, workgroups: [64,1,1] }, { shader: 647, workgroups: [8,1,1] }),
+        dispatch("step_551_pointwise_adam_D1_D1_classifier_weight_exp_avg", [at(0, 5579008, 8192), at(1, 0, 8192), at(1, 8745472, 8192), at(1, 5091328, 8192), at(0, 5587200, 8192), at(1, 7335168, 8192), at(0, 2405120, 8192), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 7343360, 8192)], { shader: 648, workgroups: [32,1,1] }),
+        dispatch("step_552_sum_D1_classifier", [at(1, 3926016, 8), at(1, 0, 4)], { shader: 649, workgroups: [1,1,1] }),
+        dispatch("step_553_pointwise_adam_D1_D1_classifier_bias_exp_avg", [at(0, 5595392, 4), at(1, 0, 4), at(1, 8980992, 4), at(1, 7355648, 4), at(0, 5595648, 4), at(1, 7355904, 4), at(0, 2413312, 4), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 7356160, 4)], { shader: 650, workgroups: [1,1,1] }),
+        dispatch("step_554_pointwise_D2_classifier", [at(1, 5933312, 8), at(1, 0, 8)], { shader: 623, workgroups: [1,1,1] }),
+        dispatch("step_555_pointwise_D2_classifier", [at(1, 0, 8), at(1, 7355392, 8)], { shader: 465, workgroups: [1,1,1] }),
+        dispatch("step_556_conv2dInputGrad_D2_classifier_packc", [at(1, 7355392, 8), at(1, 7355136, 32)], { shader: 467, workgroups: [1,1,1] }),
+        dispatch("step_556_conv2dInputGrad_D2_classifier", [at(1, 7355136, 32), at(1, 7878912, 32768), at(1, 8901632, 6144), at(1, 7169280, 6144)], { adapter: "cpu", features: ["subgroups"], shader: 468, workgroups: [1,4,4] }, { shader: 469, workgroups: [2,1,1] }),
+        dispatch("step_557_conv2dInputGrad_D2_conv4_packc", [at(1, 7169280, 6144), at(1, 1585152, 6144)], { shader: 439, workgroups: [6,1,1] }),
+        dispatch("step_557_conv2dInputGrad_D2_conv4", [at(1, 1585152, 6144), at(1, 2097152, 524288), at(1, 5921024, 12288), at(1, 432640, 12288)], { adapter: "cpu", features: ["subgroups"], shader: 471, workgroups: [1,2,4] }, { shader: 472, workgroups: [2,1,1] }),
+        dispatch("step_558_conv2dInputGrad_D2_conv3_packc", [at(1, 432640, 12288), at(1, 444928, 12288)], { shader: 436, workgroups: [12,1,1] }),
+        dispatch("step_558_conv2dInputGrad_D2_conv3", [at(1, 444928, 12288), at(1, 6199552, 131072), at(1, 7739648, 24576), at(1, 364032, 24576)], { adapter: "cpu", features: ["subgroups"], shader: 474, workgroups: [2,1,4] }, { shader: 475, workgroups: [3,1,1] }),
+        dispatch("step_559_conv2dInputGrad_D2_conv2_packc", [at(1, 364032, 24576), at(1, 388608, 24576)], { shader: 433, workgroups: [24,1,1] }),
+        dispatch("step_559_conv2dInputGrad_D2_conv2", [at(1, 388608, 24576), at(1, 7911680, 32768), at(1, 7590656, 50688), at(1, 262656, 50688)], { adapter: "cpu", features: ["subgroups"], shader: 477, workgroups: [7,1,4] }, { shader: 478, workgroups: [8,1,1] }),
+        dispatch("step_560_conv2dWeightGrad_D2_conv2_packc", [at(1, 3670016, 249508), at(1, 0, 262640)], { shader: 427, workgroups: [257,1,1] }),
+        dispatch("step_560_conv2dWeightGrad_D2_conv2_packc", [at(1, 262656, 50688), at(1, 313344, 50688)], { shader: 430, workgroups: [50,1,1] }),
+        dispatch("step_560_conv2dWeightGrad_D2_conv2", [at(1, 0, 262640), at(1, 313344, 50688), at(1, 413184, 19456)], { adapter: "cpu", features: ["subgroups"], shader: 624, workgroups: [10,1,1] }, { shader: 625, workgroups: [5,1,1] }),
+        dispatch("step_561_pointwise_adam_D2_D2_conv1_weight_exp_avg", [at(0, 5595904, 19456), at(1, 413184, 19456), at(1, 8561920, 19456), at(1, 7276800, 19456), at(0, 5615360, 19456), at(1, 7296256, 19456), at(0, 2413568, 19456), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 7315712, 19456)], { shader: 626, workgroups: [10,1,1] }),
+        dispatch("step_562_sum_D2_conv2", [at(1, 262656, 50688), at(1, 0, 64)], { adapter: "cpu", features: ["subgroups"], shader: 627, workgroups: [16,1,1] }, { shader: 628, workgroups: [1,1,1] }),
+        dispatch("step_563_pointwise_adam_D2_D2_conv1_bias_exp_avg", [at(0, 5634816, 64), at(1, 0, 64), at(1, 8975104, 64), at(1, 6315776, 64), at(0, 5635072, 64), at(1, 6316032, 64), at(0, 2433024, 64), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 6316288, 64)], { shader: 629, workgroups: [1,1,1] }),
+        dispatch("step_564_conv2dWeightGrad_D2_conv1_packc", [at(1, 7539968, 50688), at(1, 0, 50688)], { shader: 430, workgroups: [50,1,1] }),
+        dispatch("step_564_conv2dWeightGrad_D2_conv1", [at(1, 0, 50688), at(1, 388608, 24576), at(1, 50688, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 630, workgroups: [8,1,1] }, { shader: 631, workgroups: [8,1,1] }),
+        dispatch("step_565_pointwise_adam_D2_D2_conv2_weight_exp_avg", [at(0, 5635328, 32768), at(1, 50688, 32768), at(1, 7944448, 32768), at(1, 7012608, 32768), at(0, 5668096, 32768), at(1, 7045376, 32768), at(0, 2433280, 32768), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 7078144, 32768)], { shader: 632, workgroups: [16,1,1] }),
+        dispatch("step_566_sum_D2_conv3", [at(1, 364032, 24576), at(1, 0, 128)], { adapter: "cpu", features: ["subgroups"], shader: 633, workgroups: [32,1,1] }, { shader: 634, workgroups: [1,1,1] }),
+        dispatch("step_567_pointwise_adam_D2_D2_conv2_bias_exp_avg", [at(0, 5700864, 128), at(1, 0, 128), at(1, 8971264, 128), at(1, 6315008, 128), at(0, 5701120, 128), at(1, 6315264, 128), at(0, 2466048, 128), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 6315520, 128)], { shader: 635, workgroups: [1,1,1] }),
+        dispatch("step_568_conv2dWeightGrad_D2_conv2_packc", [at(1, 8501504, 24576), at(1, 131072, 24576)], { shader: 433, workgroups: [24,1,1] }),
+        dispatch("step_568_conv2dWeightGrad_D2_conv2", [at(1, 131072, 24576), at(1, 444928, 12288), at(1, 0, 131072)], { adapter: "cpu", features: ["subgroups"], shader: 636, workgroups: [16,1,1] }, { shader: 637, workgroups: [32,1,1] }),
+        dispatch("step_569_pointwise_adam_D2_D2_conv3_weight_exp_avg", [at(0, 5701376, 131072), at(1, 0, 131072), at(1, 6330624, 131072), at(1, 5921024, 131072), at(0, 5832448, 131072), at(1, 6052096, 131072), at(0, 2466304, 131072), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 6183168, 131072)], { shader: 638, workgroups: [64,1,1] }),
+        dispatch("step_570_sum_D2_conv4", [at(1, 432640, 12288), at(1, 0, 256)], { shader: 639, workgroups: [1,1,1] }),
+        dispatch("step_571_pointwise_adam_D2_D2_conv3_bias_exp_avg", [at(0, 5963520, 256), at(1, 0, 256), at(1, 8967424, 256), at(1, 6314240, 256), at(0, 5963776, 256), at(1, 6314496, 256), at(0, 2597376, 256), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 6314752, 256)], { shader: 640, workgroups: [1,1,1] }),
+        dispatch("step_572_conv2dWeightGrad_D2_conv3_packc", [at(1, 8526080, 12288), at(1, 1572864, 12288)], { shader: 436, workgroups: [12,1,1] }),
+        dispatch("step_572_conv2dWeightGrad_D2_conv3", [at(1, 1572864, 12288), at(1, 1585152, 6144), at(1, 0, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 641, workgroups: [32,2,1] }, { shader: 642, workgroups: [128,1,1] }),
+        dispatch("step_573_pointwise_adam_D2_D2_conv4_weight_exp_avg", [at(0, 5964032, 524288), at(1, 0, 524288), at(1, 2621440, 524288), at(1, 1572864, 524288), at(0, 6488320, 524288), at(1, 2097152, 524288), at(0, 2597632, 524288), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 3670016, 524288)], { shader: 643, workgroups: [256,1,1] }),
+        dispatch("step_574_sum_D2_classifier", [at(1, 7169280, 6144), at(1, 0, 512)], { shader: 644, workgroups: [2,1,1] }),
+        dispatch("step_575_pointwise_adam_D2_D2_conv4_bias_exp_avg", [at(0, 7012608, 512), at(1, 0, 512), at(1, 8963584, 512), at(1, 93184, 512), at(0, 7013120, 512), at(1, 93696, 512), at(0, 3121920, 512), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 94208, 512)], { shader: 645, workgroups: [2,1,1] }),
+        dispatch("step_576_conv2dWeightGrad_D2_conv4_packc", [at(1, 8895488, 6144), at(1, 8192, 6144)], { shader: 439, workgroups: [6,1,1] }),
+        dispatch("step_576_conv2dWeightGrad_D2_conv4", [at(1, 8192, 6144), at(1, 7355136, 32), at(1, 0, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 646, workgroups: [64,1,1] }, { shader: 647, workgroups: [8,1,1] }),
+        dispatch("step_577_pointwise_adam_D2_D2_classifier_weight_exp_avg", [at(0, 7013632, 8192), at(1, 0, 8192), at(1, 8753664, 8192), at(1, 64512, 8192), at(0, 7021824, 8192), at(1, 72704, 8192), at(0, 3122432, 8192), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 80896, 8192)], { shader: 648, workgroups: [32,1,1] }),
+        dispatch("step_578_sum_D2_classifier", [at(1, 7355392, 8), at(1, 0, 4)], { shader: 649, workgroups: [1,1,1] }),
+        dispatch("step_579_pointwise_adam_D2_D2_classifier_bias_exp_avg", [at(0, 7030016, 4), at(1, 0, 4), at(1, 8981248, 4), at(1, 103424, 4), at(0, 7030272, 4), at(1, 103680, 4), at(0, 3130624, 4), at(1, 8980480, 4), at(1, 8980736, 4), at(1, 103936, 4)], { shader: 650, workgroups: [1,1,1] }),
+        dispatch("step_580_pointwise_G_bn1_running_mean", [at(0, 119296, 32), at(1, 8976896, 32), at(1, 8978432, 32), at(1, 101888, 32)], { shader: 651, workgroups: [1,1,1] }),
+        dispatch("step_581_pointwise_G_conv1", [at(1, 8419328, 27200), at(1, 8978432, 32), at(1, 0, 27200)], { shader: 652, workgroups: [14,1,1] }),
+        dispatch("step_582_sum_G_conv1", [at(1, 0, 27200), at(1, 27392, 32)], { adapter: "cpu", features: ["subgroups"], shader: 653, workgroups: [8,1,1] }, { shader: 654, workgroups: [1,1,1] }),
+        dispatch("step_583_pointwise_G_bn1_running_var", [at(0, 119552, 32), at(1, 8977664, 32), at(1, 27392, 32), at(1, 102144, 32), at(0, 120576, 32), at(1, 8977152, 32), at(1, 8978944, 32), at(1, 102400, 32)], { shader: 655, workgroups: [1,1,1] }),
+        dispatch("step_584_pointwise_G_layer1_0_conv1", [at(1, 8843264, 7488), at(1, 8978944, 32), at(1, 0, 7488)], { shader: 656, workgroups: [30,1,1] }),
+        dispatch("step_585_sum_G_layer1_0_conv1", [at(1, 0, 7488), at(1, 7680, 32)], { adapter: "cpu", features: ["subgroups"], shader: 657, workgroups: [8,1,1] }, { shader: 658, workgroups: [1,1,1] }),
+        dispatch("step_586_pointwise_G_layer1_0_bn1_running_var", [at(0, 120832, 32), at(1, 8977920, 32), at(1, 7680, 32), at(1, 102656, 32), at(0, 123904, 32), at(1, 8977408, 32), at(1, 8979456, 32), at(1, 102912, 32)], { shader: 659, workgroups: [1,1,1] }),
+        dispatch("step_587_pointwise_G_layer1_0_conv2", [at(1, 8866304, 7488), at(1, 8979456, 32), at(1, 0, 7488)], { shader: 656, workgroups: [30,1,1] }),
+        dispatch("step_588_sum_G_layer1_0_conv2", [at(1, 0, 7488), at(1, 7680, 32)], { adapter: "cpu", features: ["subgroups"], shader: 657, workgroups: [8,1,1] }, { shader: 658, workgroups: [1,1,1] }),
+        dispatch("step_589_pointwise_G_layer1_0_bn2_running_var", [at(0, 124160, 32), at(1, 8978176, 32), at(1, 7680, 32), at(1, 103168, 32)], { shader: 660, workgroups: [1,1,1] }),
+        dispatch("step_590_pointwise_G_layer1_0_bn3_running_mean", [at(0, 125952, 128), at(1, 8969984, 128), at(1, 8972544, 128), at(1, 98816, 128)], { shader: 661, workgroups: [1,1,1] }),
+        dispatch("step_591_pointwise_G_layer1_0_conv3", [at(1, 8269568, 29952), at(1, 8972544, 128), at(1, 0, 29952)], { shader: 662, workgroups: [15,1,1] }),
+        dispatch("step_592_sum_G_layer1_0_conv3", [at(1, 0, 29952), at(1, 29952, 128)], { adapter: "cpu", features: ["subgroups"], shader: 663, workgroups: [32,1,1] }, { shader: 664, workgroups: [1,1,1] }),
+        dispatch("step_593_pointwise_G_layer1_0_bn3_running_var", [at(0, 126208, 128), at(1, 8971520, 128), at(1, 29952, 128), at(1, 99072, 128), at(0, 128000, 128), at(1, 8970240, 128), at(1, 8972800, 128), at(1, 99328, 128)], { shader: 665, workgroups: [1,1,1] }),
+        dispatch("step_594_pointwise_G_layer1_0_downsample_0", [at(1, 8329472, 29952), at(1, 8972800, 128), at(1, 0, 29952)], { shader: 662, workgroups: [15,1,1] }),
+        dispatch("step_595_sum_G_layer1_0_downsample_0", [at(1, 0, 29952), at(1, 29952, 128)], { adapter: "cpu", features: ["subgroups"], shader: 663, workgroups: [32,1,1] }, { shader: 664, workgroups: [1,1,1] }),
+        dispatch("step_596_pointwise_G_layer1_0_downsample_1_running_var", [at(0, 128256, 128), at(1, 8971776, 128), at(1, 29952, 128), at(1, 99584, 128), at(0, 164864, 128), at(1, 8970496, 128), at(1, 8973056, 128), at(1, 99840, 128)], { shader: 666, workgroups: [1,1,1] }),
+        dispatch("step_597_pointwise_G_layer2_0_bn1_running_mean", [at(0, 131072, 64), at(1, 8974336, 64), at(1, 8975872, 64), at(1, 100864, 64)], { shader: 667, workgroups: [1,1,1] }),
+        dispatch("step_598_pointwise_G_layer2_0_conv1", [at(1, 8920832, 4032), at(1, 8975872, 64), at(1, 0, 4032)], { shader: 668, workgroups: [16,1,1] }),
+        dispatch("step_599_sum_G_layer2_0_conv1", [at(1, 0, 4032), at(1, 4096, 64)], { shader: 669, workgroups: [1,1,1] }),
+        dispatch("step_600_pointwise_G_layer2_0_bn1_running_var", [at(0, 131328, 64), at(1, 8975360, 64), at(1, 4096, 64), at(1, 101120, 64), at(0, 141312, 64), at(1, 8974592, 64), at(1, 8976384, 64), at(1, 101376, 64)], { shader: 670, workgroups: [1,1,1] }),
+        dispatch("step_601_pointwise_G_layer2_0_conv2", [at(1, 8933120, 4032), at(1, 8976384, 64), at(1, 0, 4032)], { shader: 668, workgroups: [16,1,1] }),
+        dispatch("step_602_sum_G_layer2_0_conv2", [at(1, 0, 4032), at(1, 4096, 64)], { shader: 669, workgroups: [1,1,1] }),
+        dispatch("step_603_pointwise_G_layer2_0_bn2_running_var", [at(0, 141568, 64), at(1, 8975616, 64), at(1, 4096, 64), at(1, 101632, 64)], { shader: 671, workgroups: [1,1,1] }),
+        dispatch("step_604_pointwise_G_layer2_0_bn3_running_mean", [at(0, 146432, 256), at(1, 8966144, 256), at(1, 8968960, 256), at(1, 96768, 256)], { shader: 672, workgroups: [1,1,1] }),
+        dispatch("step_605_pointwise_G_layer2_0_conv3", [at(1, 8614144, 16128), at(1, 8968960, 256), at(1, 0, 16128)], { shader: 673, workgroups: [63,1,1] }),
+        dispatch("step_606_sum_G_layer2_0_conv3", [at(1, 0, 16128), at(1, 16128, 256)], { shader: 674, workgroups: [1,1,1] }),
+        dispatch("step_607_pointwise_G_layer2_0_bn3_running_var", [at(0, 146688, 256), at(1, 8967680, 256), at(1, 16128, 256), at(1, 97024, 256), at(0, 155648, 256), at(1, 8966400, 256), at(1, 8969216, 256), at(1, 97280, 256)], { shader: 675, workgroups: [1,1,1] }),
+        dispatch("step_608_pointwise_G_layer2_0_downsample_0", [at(1, 8646400, 16128), at(1, 8969216, 256), at(1, 0, 16128)], { shader: 673, workgroups: [63,1,1] }),
+        dispatch("step_609_sum_G_layer2_0_downsample_0", [at(1, 0, 16128), at(1, 16128, 256)], { shader: 674, workgroups: [1,1,1] }),
+        dispatch("step_610_pointwise_G_layer2_0_downsample_1_running_var", [at(0, 155904, 256), at(1, 8967936, 256), at(1, 16128, 256), at(1, 97536, 256), at(0, 289792, 256), at(1, 8966656, 256), at(1, 8969472, 256), at(1, 97792, 256)], { shader: 675, workgroups: [1,1,1] }),
+        dispatch("step_611_pointwise_G_layer3_0_conv1", [at(1, 8794624, 8064), at(1, 8973056, 128), at(1, 0, 8064)], { shader: 676, workgroups: [32,1,1] }),
+        dispatch("step_612_sum_G_layer3_0_conv1", [at(1, 0, 8064), at(1, 8192, 128)], { shader: 677, workgroups: [1,1,1] }),
+        dispatch("step_613_pointwise_G_layer3_0_bn1_running_var", [at(0, 165120, 128), at(1, 8972032, 128), at(1, 8192, 128), at(1, 100096, 128), at(0, 202752, 128), at(1, 8970752, 128), at(1, 8973312, 128), at(1, 100352, 128)], { shader: 678, workgroups: [1,1,1] }),
+        dispatch("step_614_pointwise_G_layer3_0_conv2", [at(1, 8811008, 8064), at(1, 8973312, 128), at(1, 0, 8064)], { shader: 676, workgroups: [32,1,1] }),
+        dispatch("step_615_sum_G_layer3_0_conv2", [at(1, 0, 8064), at(1, 8192, 128)], { shader: 677, workgroups: [1,1,1] }),
+        dispatch("step_616_pointwise_G_layer3_0_bn2_running_var", [at(0, 203008, 128), at(1, 8972288, 128), at(1, 8192, 128), at(1, 100608, 128)], { shader: 679, workgroups: [1,1,1] }),
+        dispatch("step_617_pointwise_G_layer3_0_bn3_running_mean", [at(0, 220672, 512), at(1, 8962048, 512), at(1, 8965120, 512), at(1, 94720, 512)], { shader: 680, workgroups: [2,1,1] }),
+        dispatch("step_618_pointwise_G_layer3_0_conv3", [at(1, 8108288, 32256), at(1, 8965120, 512), at(1, 0, 32256)], { shader: 681, workgroups: [16,1,1] }),
+        dispatch("step_619_sum_G_layer3_0_conv3", [at(1, 0, 32256), at(1, 32256, 512)], { shader: 682, workgroups: [2,1,1] }),
+        dispatch("step_620_pointwise_G_layer3_0_bn3_running_var", [at(0, 221184, 512), at(1, 8964096, 512), at(1, 32256, 512), at(1, 95232, 512), at(0, 255488, 512), at(1, 8962560, 512), at(1, 8965632, 512), at(1, 95744, 512)], { shader: 683, workgroups: [2,1,1] }),
+        dispatch("step_621_pointwise_G_layer3_0_downsample_0", [at(1, 8172800, 32256), at(1, 8965632, 512), at(1, 0, 32256)], { shader: 681, workgroups: [16,1,1] }),
+        dispatch("step_622_sum_G_layer3_0_downsample_0", [at(1, 0, 32256), at(1, 32256, 512)], { shader: 682, workgroups: [2,1,1] }),
+        dispatch("step_623_pointwise_G_layer3_0_downsample_1_running_var", [at(0, 256000, 512), at(1, 8964608, 512), at(1, 32256, 512), at(1, 96256, 512)], { shader: 684, workgroups: [2,1,1] }),
+        dispatch("step_624_pointwise_G_layer4_0_conv1", [at(1, 8694784, 16128), at(1, 8969472, 256), at(1, 0, 16128)], { shader: 673, workgroups: [63,1,1] }),
+        dispatch("step_625_sum_G_layer4_0_conv1", [at(1, 0, 16128), at(1, 16128, 256)], { shader: 674, workgroups: [1,1,1] }),
+        dispatch("step_626_pointwise_G_layer4_0_bn1_running_var", [at(0, 290048, 256), at(1, 8968192, 256), at(1, 16128, 256), at(1, 98048, 256), at(0, 438272, 256), at(1, 8966912, 256), at(1, 8969728, 256), at(1, 98304, 256)], { shader: 675, workgroups: [1,1,1] }),
+        dispatch("step_627_pointwise_G_layer4_0_conv2", [at(1, 8710912, 16128), at(1, 8969728, 256), at(1, 0, 16128)], { shader: 673, workgroups: [63,1,1] }),
+        dispatch("step_628_sum_G_layer4_0_conv2", [at(1, 0, 16128), at(1, 16128, 256)], { shader: 674, workgroups: [1,1,1] }),
+        dispatch("step_629_pointwise_G_layer4_0_bn2_running_var", [at(0, 438528, 256), at(1, 8968448, 256), at(1, 16128, 256), at(1, 98560, 256)], { shader: 685, workgroups: [1,1,1] }),
+        dispatch("step_630_pointwise_G_layer4_0_bn3_running_mean", [at(0, 506368, 1024), at(1, 8951808, 1024), at(1, 8960000, 1024), at(1, 89088, 1024)], { shader: 686, workgroups: [4,1,1] }),
+        dispatch("step_631_pointwise_G_layer4_0_conv3", [at(1, 7372032, 64512), at(1, 8960000, 1024), at(1, 0, 64512)], { shader: 687, workgroups: [32,1,1] }),
+        dispatch("step_632_sum_G_layer4_0_conv3", [at(1, 0, 64512), at(1, 90112, 1024)], { shader: 688, workgroups: [4,1,1] }),
+        dispatch("step_633_pointwise_G_layer4_0_bn3_running_var", [at(0, 507392, 1024), at(1, 8953856, 1024), at(1, 90112, 1024), at(1, 91136, 1024), at(0, 641536, 1024), at(1, 8952832, 1024), at(1, 8961024, 1024), at(1, 92160, 1024)], { shader: 689, workgroups: [4,1,1] }),
+        dispatch("step_634_pointwise_G_layer4_0_downsample_0", [at(1, 7175424, 64512), at(1, 8961024, 1024), at(1, 0, 64512)], { shader: 687, workgroups: [32,1,1] }),
+        dispatch("step_635_sum_G_layer4_0_downsample_0", [at(1, 0, 64512), at(1, 90112, 1024)], { shader: 688, workgroups: [4,1,1] }),
+        dispatch("step_636_pointwise_G_layer4_0_downsample_1_running_var", [at(0, 642560, 1024), at(1, 8954880, 1024), at(1, 90112, 1024), at(1, 0, 1024)], { shader: 690, workgroups: [4,1,1] }),
       ],
       copies: [
-        { from: at(1, 7456256, 4704), to: at(0, 113920, 4704) },
-        { from: at(1, 7451392, 4704), to: at(0, 3130880, 4704) },
-        { from: at(1, 7249408, 256), to: at(0, 119808, 256) },
-        { from: at(1, 7249152, 256), to: at(0, 3135744, 256) },
-        { from: at(1, 7467520, 2304), to: at(0, 121088, 2304) },
-        { from: at(1, 7465216, 2304), to: at(0, 3136000, 2304) },
-        { from: at(1, 7248128, 1024), to: at(0, 124416, 1024) },
-        { from: at(1, 7065856, 1024), to: at(0, 3138304, 1024) },
-        { from: at(1, 7472896, 1024), to: at(0, 126464, 1024) },
-        { from: at(1, 7471872, 1024), to: at(0, 3139328, 1024) },
-        { from: at(1, 7469824, 2048), to: at(0, 128512, 2048) },
-        { from: at(1, 7404800, 2048), to: at(0, 3140352, 2048) },
-        { from: at(1, 7238912, 9216), to: at(0, 131584, 9216) },
-        { from: at(1, 7229696, 9216), to: at(0, 3142400, 9216) },
-        { from: at(1, 7461120, 4096), to: at(0, 141824, 4096) },
-        { from: at(1, 7333120, 4096), to: at(0, 3151616, 4096) },
-        { from: at(1, 7308544, 8192), to: at(0, 146944, 8192) },
-        { from: at(1, 7300352, 8192), to: at(0, 3155712, 8192) },
-        { from: at(1, 7324928, 8192), to: at(0, 156160, 8192) },
-        { from: at(1, 7316736, 8192), to: at(0, 3163904, 8192) },
-        { from: at(1, 6648064, 36864), to: at(0, 165376, 36864) },
-        { from: at(1, 6611200, 36864), to: at(0, 3172096, 36864) },
-        { from: at(1, 7213312, 16384), to: at(0, 203264, 16384) },
-        { from: at(1, 7196928, 16384), to: at(0, 3208960, 16384) },
-        { from: at(1, 6717696, 32768), to: at(0, 221696, 32768) },
-        { from: at(1, 6684928, 32768), to: at(0, 3225344, 32768) },
-        { from: at(1, 7033088, 32768), to: at(0, 256512, 32768) },
-        { from: at(1, 7000320, 32768), to: at(0, 3258112, 32768) },
-        { from: at(1, 4917504, 147456), to: at(0, 290304, 147456) },
-        { from: at(1, 4370432, 147456), to: at(0, 3290880, 147456) },
-        { from: at(1, 6545664, 65536), to: at(0, 438784, 65536) },
-        { from: at(1, 6480128, 65536), to: at(0, 3438336, 65536) },
-        { from: at(1, 5196032, 131072), to: at(0, 508416, 131072) },
-        { from: at(1, 5064960, 131072), to: at(0, 3503872, 131072) },
-        { from: at(1, 6217472, 87552), to: at(0, 643584, 87552) },
-        { from: at(1, 6129920, 87552), to: at(0, 3634944, 87552) },
-        { from: at(1, 7067136, 76), to: at(0, 731136, 76) },
-        { from: at(1, 7066880, 76), to: at(0, 3722496, 76) },
-        { from: at(1, 6392576, 87552), to: at(0, 731392, 87552) },
-        { from: at(1, 6305024, 87552), to: at(0, 3722752, 87552) },
-        { from: at(1, 6934528, 76), to: at(0, 818944, 76) },
-        { from: at(1, 7067392, 76), to: at(0, 3810304, 76) },
-        { from: at(1, 3845120, 175104), to: at(0, 994816, 175104) },
-        { from: at(1, 3670016, 175104), to: at(0, 3810560, 175104) },
-        { from: at(1, 6935040, 76), to: at(0, 1169920, 76) },
-        { from: at(1, 6934784, 76), to: at(0, 3985664, 76) },
-        { from: at(1, 4195328, 175104), to: at(0, 1170176, 175104) },
-        { from: at(1, 4020224, 175104), to: at(0, 3985920, 175104) },
-        { from: at(1, 6935552, 76), to: at(0, 1345280, 76) },
-        { from: at(1, 6935296, 76), to: at(0, 4161024, 76) },
-        { from: at(1, 6887680, 19456), to: at(0, 1696256, 19456) },
-        { from: at(1, 6848768, 19456), to: at(0, 4161280, 19456) },
-        { from: at(1, 6868224, 19456), to: at(0, 4180736, 19456) },
-        { from: at(1, 7068160, 64), to: at(0, 1715712, 64) },
-        { from: at(1, 7067648, 64), to: at(0, 4200192, 64) },
-        { from: at(1, 7067904, 64), to: at(0, 4200448, 64) },
-        { from: at(1, 6816000, 32768), to: at(0, 1715968, 32768) },
-        { from: at(1, 6750464, 32768), to: at(0, 4200704, 32768) },
-        { from: at(1, 6783232, 32768), to: at(0, 4233472, 32768) },
-        { from: at(1, 6934272, 128), to: at(0, 1748736, 128) },
-        { from: at(1, 6933760, 128), to: at(0, 4266240, 128) },
-        { from: at(1, 6934016, 128), to: at(0, 4266496, 128) },
-        { from: at(1, 4780032, 131072), to: at(0, 1748992, 131072) },
-        { from: at(1, 4517888, 131072), to: at(0, 4266752, 131072) },
-        { from: at(1, 4648960, 131072), to: at(0, 4397824, 131072) },
-        { from: at(1, 6933504, 256), to: at(0, 1880064, 256) },
-        { from: at(1, 4917248, 256), to: at(0, 4528896, 256) },
-        { from: at(1, 6933248, 256), to: at(0, 4529152, 256) },
-        { from: at(1, 0, 524288), to: at(0, 1880320, 524288) },
+        { from: at(1, 8033280, 4704), to: at(0, 113920, 4704) },
+        { from: at(1, 8028416, 4704), to: at(0, 3130880, 4704) },
+        { from: at(1, 8042240, 256), to: at(0, 119808, 256) },
+        { from: at(1, 7489024, 256), to: at(0, 3135744, 256) },
+        { from: at(1, 8144640, 2304), to: at(0, 121088, 2304) },
+        { from: at(1, 7485696, 2304), to: at(0, 3136000, 2304) },
+        { from: at(1, 8151040, 1024), to: at(0, 124416, 1024) },
+        { from: at(1, 7488000, 1024), to: at(0, 3138304, 1024) },
+        { from: at(1, 8153088, 1024), to: at(0, 126464, 1024) },
+        { from: at(1, 8152064, 1024), to: at(0, 3139328, 1024) },
+        { from: at(1, 8148992, 2048), to: at(0, 128512, 2048) },
+        { from: at(1, 8146944, 2048), to: at(0, 3140352, 2048) },
+        { from: at(1, 7986432, 9216), to: at(0, 131584, 9216) },
+        { from: at(1, 7977216, 9216), to: at(0, 3142400, 9216) },
+        { from: at(1, 8140544, 4096), to: at(0, 141824, 4096) },
+        { from: at(1, 8038144, 4096), to: at(0, 3151616, 4096) },
+        { from: at(1, 8003840, 8192), to: at(0, 146944, 8192) },
+        { from: at(1, 7995648, 8192), to: at(0, 3155712, 8192) },
+        { from: at(1, 8020224, 8192), to: at(0, 156160, 8192) },
+        { from: at(1, 8012032, 8192), to: at(0, 3163904, 8192) },
+        { from: at(1, 7239936, 36864), to: at(0, 165376, 36864) },
+        { from: at(1, 6942976, 36864), to: at(0, 3172096, 36864) },
+        { from: at(1, 7764224, 16384), to: at(0, 203264, 16384) },
+        { from: at(1, 7469312, 16384), to: at(0, 3208960, 16384) },
+        { from: at(1, 7641344, 32768), to: at(0, 221696, 32768) },
+        { from: at(1, 7436544, 32768), to: at(0, 3225344, 32768) },
+        { from: at(1, 7706880, 32768), to: at(0, 256512, 32768) },
+        { from: at(1, 7674112, 32768), to: at(0, 3258112, 32768) },
+        { from: at(1, 5249280, 147456), to: at(0, 290304, 147456) },
+        { from: at(1, 5101824, 147456), to: at(0, 3290880, 147456) },
+        { from: at(1, 6877440, 65536), to: at(0, 438784, 65536) },
+        { from: at(1, 6811904, 65536), to: at(0, 3438336, 65536) },
+        { from: at(1, 5527808, 131072), to: at(0, 508416, 131072) },
+        { from: at(1, 5396736, 131072), to: at(0, 3503872, 131072) },
+        { from: at(1, 6549248, 87552), to: at(0, 643584, 87552) },
+        { from: at(1, 6461696, 87552), to: at(0, 3634944, 87552) },
+        { from: at(1, 7352576, 76), to: at(0, 731136, 76) },
+        { from: at(1, 7352320, 76), to: at(0, 3722496, 76) },
+        { from: at(1, 6724352, 87552), to: at(0, 731392, 87552) },
+        { from: at(1, 6636800, 87552), to: at(0, 3722752, 87552) },
+        { from: at(1, 7353088, 76), to: at(0, 818944, 76) },
+        { from: at(1, 7352832, 76), to: at(0, 3810304, 76) },
+        { from: at(1, 4369408, 175104), to: at(0, 994816, 175104) },
+        { from: at(1, 4194304, 175104), to: at(0, 3810560, 175104) },
+        { from: at(1, 7353600, 76), to: at(0, 1169920, 76) },
+        { from: at(1, 7353344, 76), to: at(0, 3985664, 76) },
+        { from: at(1, 4719616, 175104), to: at(0, 1170176, 175104) },
+        { from: at(1, 4544512, 175104), to: at(0, 3985920, 175104) },
+        { from: at(1, 7354112, 76), to: at(0, 1345280, 76) },
+        { from: at(1, 7353856, 76), to: at(0, 4161024, 76) },
+        { from: at(1, 7149824, 19456), to: at(0, 1696256, 19456) },
+        { from: at(1, 7110912, 19456), to: at(0, 4161280, 19456) },
+        { from: at(1, 7130368, 19456), to: at(0, 4180736, 19456) },
+        { from: at(1, 7354880, 64), to: at(0, 1715712, 64) },
+        { from: at(1, 7354368, 64), to: at(0, 4200192, 64) },
+        { from: at(1, 7354624, 64), to: at(0, 4200448, 64) },
+        { from: at(1, 6979840, 32768), to: at(0, 1715968, 32768) },
+        { from: at(1, 5025792, 32768), to: at(0, 4200704, 32768) },
+        { from: at(1, 5058560, 32768), to: at(0, 4233472, 32768) },
+        { from: at(1, 7352064, 128), to: at(0, 1748736, 128) },
+        { from: at(1, 7351552, 128), to: at(0, 4266240, 128) },
+        { from: at(1, 7351808, 128), to: at(0, 4266496, 128) },
+        { from: at(1, 5789952, 131072), to: at(0, 1748992, 131072) },
+        { from: at(1, 4894720, 131072), to: at(0, 4266752, 131072) },
+        { from: at(1, 5658880, 131072), to: at(0, 4397824, 131072) },
+        { from: at(1, 5101568, 256), to: at(0, 1880064, 256) },
+        { from: at(1, 5101056, 256), to: at(0, 4528896, 256) },
+        { from: at(1, 5101312, 256), to: at(0, 4529152, 256) },
+        { from: at(1, 3145728, 524288), to: at(0, 1880320, 524288) },
         { from: at(1, 524288, 524288), to: at(0, 4529408, 524288) },
         { from: at(1, 1048576, 524288), to: at(0, 5053696, 524288) },
-        { from: at(1, 6932736, 512), to: at(0, 2404608, 512) },
-        { from: at(1, 6931712, 512), to: at(0, 5577984, 512) },
-        { from: at(1, 6932224, 512), to: at(0, 5578496, 512) },
-        { from: at(1, 6923520, 8192), to: at(0, 2405120, 8192) },
-        { from: at(1, 6907136, 8192), to: at(0, 5579008, 8192) },
-        { from: at(1, 6915328, 8192), to: at(0, 5587200, 8192) },
-        { from: at(1, 7069440, 4), to: at(0, 2413312, 4) },
-        { from: at(1, 7068928, 4), to: at(0, 5595392, 4) },
-        { from: at(1, 7069184, 4), to: at(0, 5595648, 4) },
-        { from: at(1, 5857536, 19456), to: at(0, 2413568, 19456) },
-        { from: at(1, 5818624, 19456), to: at(0, 5595904, 19456) },
-        { from: at(1, 5838080, 19456), to: at(0, 5615360, 19456) },
-        { from: at(1, 5879552, 64), to: at(0, 2433024, 64) },
-        { from: at(1, 5879040, 64), to: at(0, 5634816, 64) },
-        { from: at(1, 5879296, 64), to: at(0, 5635072, 64) },
-        { from: at(1, 5785856, 32768), to: at(0, 2433280, 32768) },
-        { from: at(1, 5720320, 32768), to: at(0, 5635328, 32768) },
-        { from: at(1, 5753088, 32768), to: at(0, 5668096, 32768) },
-        { from: at(1, 5878528, 128), to: at(0, 2466048, 128) },
-        { from: at(1, 5878016, 128), to: at(0, 5700864, 128) },
-        { from: at(1, 5878272, 128), to: at(0, 5701120, 128) },
-        { from: at(1, 5589248, 131072), to: at(0, 2466304, 131072) },
-        { from: at(1, 5327104, 131072), to: at(0, 5701376, 131072) },
-        { from: at(1, 5458176, 131072), to: at(0, 5832448, 131072) },
-        { from: at(1, 5877504, 256), to: at(0, 2597376, 256) },
-        { from: at(1, 5876992, 256), to: at(0, 5963520, 256) },
-        { from: at(1, 5877248, 256), to: at(0, 5963776, 256) },
-        { from: at(1, 1572864, 524288), to: at(0, 2597632, 524288) },
-        { from: at(1, 2097152, 524288), to: at(0, 5964032, 524288) },
-        { from: at(1, 3145728, 524288), to: at(0, 6488320, 524288) },
-        { from: at(1, 2715648, 512), to: at(0, 3121920, 512) },
-        { from: at(1, 2714624, 512), to: at(0, 7012608, 512) },
-        { from: at(1, 2715136, 512), to: at(0, 7013120, 512) },
-        { from: at(1, 2702336, 8192), to: at(0, 3122432, 8192) },
-        { from: at(1, 2685952, 8192), to: at(0, 7013632, 8192) },
-        { from: at(1, 2694144, 8192), to: at(0, 7021824, 8192) },
-        { from: at(1, 2724608, 4), to: at(0, 3130624, 4) },
-        { from: at(1, 2724096, 4), to: at(0, 7030016, 4) },
-        { from: at(1, 2724352, 4), to: at(0, 7030272, 4) },
-        { from: at(1, 2722560, 32), to: at(0, 119296, 32) },
-        { from: at(1, 2722816, 32), to: at(0, 119552, 32) },
-        { from: at(1, 2723072, 32), to: at(0, 120576, 32) },
-        { from: at(1, 2723328, 32), to: at(0, 120832, 32) },
-        { from: at(1, 2723584, 32), to: at(0, 123904, 32) },
-        { from: at(1, 2723840, 32), to: at(0, 124160, 32) },
-        { from: at(1, 5878784, 128), to: at(0, 125952, 128) },
-        { from: at(1, 2720000, 128), to: at(0, 126208, 128) },
-        { from: at(1, 2720256, 128), to: at(0, 128000, 128) },
-        { from: at(1, 2720512, 128), to: at(0, 128256, 128) },
-        { from: at(1, 5879808, 64), to: at(0, 131072, 64) },
-        { from: at(1, 2721792, 64), to: at(0, 131328, 64) },
-        { from: at(1, 2722048, 64), to: at(0, 141312, 64) },
-        { from: at(1, 2722304, 64), to: at(0, 141568, 64) },
-        { from: at(1, 5877760, 256), to: at(0, 146432, 256) },
-        { from: at(1, 2718208, 256), to: at(0, 146688, 256) },
-        { from: at(1, 2718464, 256), to: at(0, 155648, 256) },
-        { from: at(1, 2718720, 256), to: at(0, 155904, 256) },
-        { from: at(1, 2720768, 128), to: at(0, 164864, 128) },
-        { from: at(1, 2721024, 128), to: at(0, 165120, 128) },
-        { from: at(1, 2721280, 128), to: at(0, 202752, 128) },
-        { from: at(1, 2721536, 128), to: at(0, 203008, 128) },
-        { from: at(1, 2716160, 512), to: at(0, 220672, 512) },
-        { from: at(1, 2716672, 512), to: at(0, 221184, 512) },
-        { from: at(1, 2717184, 512), to: at(0, 255488, 512) },
-        { from: at(1, 2717696, 512), to: at(0, 256000, 512) },
-        { from: at(1, 2718976, 256), to: at(0, 289792, 256) },
-        { from: at(1, 2719232, 256), to: at(0, 290048, 256) },
-        { from: at(1, 2719488, 256), to: at(0, 438272, 256) },
-        { from: at(1, 2719744, 256), to: at(0, 438528, 256) },
-        { from: at(1, 2710528, 1024), to: at(0, 506368, 1024) },
-        { from: at(1, 2712576, 1024), to: at(0, 507392, 1024) },
-        { from: at(1, 2713600, 1024), to: at(0, 641536, 1024) },
-        { from: at(1, 2621440, 1024), to: at(0, 642560, 1024) },
+        { from: at(1, 5100544, 512), to: at(0, 2404608, 512) },
+        { from: at(1, 5099520, 512), to: at(0, 5577984, 512) },
+        { from: at(1, 5100032, 512), to: at(0, 5578496, 512) },
+        { from: at(1, 7343360, 8192), to: at(0, 2405120, 8192) },
+        { from: at(1, 5091328, 8192), to: at(0, 5579008, 8192) },
+        { from: at(1, 7335168, 8192), to: at(0, 5587200, 8192) },
+        { from: at(1, 7356160, 4), to: at(0, 2413312, 4) },
+        { from: at(1, 7355648, 4), to: at(0, 5595392, 4) },
+        { from: at(1, 7355904, 4), to: at(0, 5595648, 4) },
+        { from: at(1, 7315712, 19456), to: at(0, 2413568, 19456) },
+        { from: at(1, 7276800, 19456), to: at(0, 5595904, 19456) },
+        { from: at(1, 7296256, 19456), to: at(0, 5615360, 19456) },
+        { from: at(1, 6316288, 64), to: at(0, 2433024, 64) },
+        { from: at(1, 6315776, 64), to: at(0, 5634816, 64) },
+        { from: at(1, 6316032, 64), to: at(0, 5635072, 64) },
+        { from: at(1, 7078144, 32768), to: at(0, 2433280, 32768) },
+        { from: at(1, 7012608, 32768), to: at(0, 5635328, 32768) },
+        { from: at(1, 7045376, 32768), to: at(0, 5668096, 32768) },
+        { from: at(1, 6315520, 128), to: at(0, 2466048, 128) },
+        { from: at(1, 6315008, 128), to: at(0, 5700864, 128) },
+        { from: at(1, 6315264, 128), to: at(0, 5701120, 128) },
+        { from: at(1, 6183168, 131072), to: at(0, 2466304, 131072) },
+        { from: at(1, 5921024, 131072), to: at(0, 5701376, 131072) },
+        { from: at(1, 6052096, 131072), to: at(0, 5832448, 131072) },
+        { from: at(1, 6314752, 256), to: at(0, 2597376, 256) },
+        { from: at(1, 6314240, 256), to: at(0, 5963520, 256) },
+        { from: at(1, 6314496, 256), to: at(0, 5963776, 256) },
+        { from: at(1, 3670016, 524288), to: at(0, 2597632, 524288) },
+        { from: at(1, 1572864, 524288), to: at(0, 5964032, 524288) },
+        { from: at(1, 2097152, 524288), to: at(0, 6488320, 524288) },
+        { from: at(1, 94208, 512), to: at(0, 3121920, 512) },
+        { from: at(1, 93184, 512), to: at(0, 7012608, 512) },
+        { from: at(1, 93696, 512), to: at(0, 7013120, 512) },
+        { from: at(1, 80896, 8192), to: at(0, 3122432, 8192) },
+        { from: at(1, 64512, 8192), to: at(0, 7013632, 8192) },
+        { from: at(1, 72704, 8192), to: at(0, 7021824, 8192) },
+        { from: at(1, 103936, 4), to: at(0, 3130624, 4) },
+        { from: at(1, 103424, 4), to: at(0, 7030016, 4) },
+        { from: at(1, 103680, 4), to: at(0, 7030272, 4) },
+        { from: at(1, 101888, 32), to: at(0, 119296, 32) },
+        { from: at(1, 102144, 32), to: at(0, 119552, 32) },
+        { from: at(1, 102400, 32), to: at(0, 120576, 32) },
+        { from: at(1, 102656, 32), to: at(0, 120832, 32) },
+        { from: at(1, 102912, 32), to: at(0, 123904, 32) },
+        { from: at(1, 103168, 32), to: at(0, 124160, 32) },
+        { from: at(1, 98816, 128), to: at(0, 125952, 128) },
+        { from: at(1, 99072, 128), to: at(0, 126208, 128) },
+        { from: at(1, 99328, 128), to: at(0, 128000, 128) },
+        { from: at(1, 99584, 128), to: at(0, 128256, 128) },
+        { from: at(1, 100864, 64), to: at(0, 131072, 64) },
+        { from: at(1, 101120, 64), to: at(0, 131328, 64) },
+        { from: at(1, 101376, 64), to: at(0, 141312, 64) },
+        { from: at(1, 101632, 64), to: at(0, 141568, 64) },
+        { from: at(1, 96768, 256), to: at(0, 146432, 256) },
+        { from: at(1, 97024, 256), to: at(0, 146688, 256) },
+        { from: at(1, 97280, 256), to: at(0, 155648, 256) },
+        { from: at(1, 97536, 256), to: at(0, 155904, 256) },
+        { from: at(1, 99840, 128), to: at(0, 164864, 128) },
+        { from: at(1, 100096, 128), to: at(0, 165120, 128) },
+        { from: at(1, 100352, 128), to: at(0, 202752, 128) },
+        { from: at(1, 100608, 128), to: at(0, 203008, 128) },
+        { from: at(1, 94720, 512), to: at(0, 220672, 512) },
+        { from: at(1, 95232, 512), to: at(0, 221184, 512) },
+        { from: at(1, 95744, 512), to: at(0, 255488, 512) },
+        { from: at(1, 96256, 512), to: at(0, 256000, 512) },
+        { from: at(1, 97792, 256), to: at(0, 289792, 256) },
+        { from: at(1, 98048, 256), to: at(0, 290048, 256) },
+        { from: at(1, 98304, 256), to: at(0, 438272, 256) },
+        { from: at(1, 98560, 256), to: at(0, 438528, 256) },
+        { from: at(1, 89088, 1024), to: at(0, 506368, 1024) },
+        { from: at(1, 91136, 1024), to: at(0, 507392, 1024) },
+        { from: at(1, 92160, 1024), to: at(0, 641536, 1024) },
+        { from: at(1, 0, 1024), to: at(0, 642560, 1024) },
       ],
     },
     ],

@@ -23936,12 +23936,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 328: first used by step_261_pointwise_sgd_G_G_layer5_conv2d_list_0
 const shader328 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 304
+// pointwise f32[19] and 3 sibling(s)
+// threads 19, workgroup 64; FLOPs 76; bytes 688
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -23952,39 +23958,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (b1[(i0 % 19i)] + v_1);
   let v_3 = (v_0 + v_2);
   b3[i0] = v_3;
+  let v_4 = (v_3 * b4[0i]);
+  let v_5 = (b2[i0] - v_4);
+  b5[i0] = v_5;
+  let v_6 = (b6[i0] * 0.8999999761581421f);
+  let v_7 = (b7[i0] * 0.0005000000237487257f);
+  let v_8 = (b1[(i0 % 19i)] + v_7);
+  let v_9 = (v_6 + v_8);
+  b8[i0] = v_9;
+  let v_10 = (v_9 * b4[0i]);
+  let v_11 = (b7[i0] - v_10);
+  b9[i0] = v_11;
 }
 `;
 
-// shader 329: first used by step_262_pointwise_G_layer5_conv2d_list_0
+// shader 329: first used by step_262_conv2dWeightGrad_cpu
 const shader329 = `
-// pointwise f32[19] and 1 sibling(s)
-// threads 19, workgroup 64; FLOPs 38; bytes 536
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * 0.8999999761581421f);
-  let v_3 = (b6[i0] * 0.0005000000237487257f);
-  let v_4 = (b5[(i0 % 19i)] + v_3);
-  let v_5 = (v_2 + v_4);
-  b7[i0] = v_5;
-}
-`;
-
-// shader 330: first used by step_263_conv2dWeightGrad_cpu
-const shader330 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -24305,8 +24294,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 331: first used by step_263_conv2dWeightGrad
-const shader331 = `
+// shader 330: first used by step_262_conv2dWeightGrad
+const shader330 = `
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[19,128,3,3]
@@ -24398,27 +24387,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 332: first used by step_265_pointwise_G_layer5_conv2d_list_1
-const shader332 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 232
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-}
-`;
-
-// shader 333: first used by step_266_conv2dWeightGrad_cpu
-const shader333 = `
+// shader 331: first used by step_264_conv2dWeightGrad_cpu
+const shader331 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -24739,8 +24709,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 334: first used by step_266_conv2dWeightGrad
-const shader334 = `
+// shader 332: first used by step_264_conv2dWeightGrad
+const shader332 = `
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -24832,8 +24802,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 335: first used by step_267_pointwise_G_layer6_conv2d_list_0
-const shader335 = `
+// shader 333: first used by step_265_pointwise_G_layer6_conv2d_list_0
+const shader333 = `
 // pointwise f32[19,256,3,3]
 // threads 43776 (8 per invocation), workgroup 64; FLOPs 43776; bytes 525316
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -24857,8 +24827,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 336: first used by step_271_conv2dWeightGrad_cpu
-const shader336 = `
+// shader 334: first used by step_268_conv2dWeightGrad_cpu
+const shader334 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
@@ -25179,8 +25149,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 337: first used by step_271_conv2dWeightGrad
-const shader337 = `
+// shader 335: first used by step_268_conv2dWeightGrad
+const shader335 = `
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
 // with a fused elementwise epilogue producing f32[19,256,3,3]
@@ -25275,7 +25245,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const module: GeneratedModule = {
     name: "parity-train-source-only",
     config: {"variant":"source-only","numClasses":19,"sourceSize":[65,71],"targetSize":[49,67],"network":{"blocks":[1,1,1,1],"width":8,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":8},"ndf":16,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.01,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":10,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
-    limits: {"maxStorageBufferBindingSize":350740,"maxBufferSize":2690304,"maxStorageBuffersPerShaderStage":8},
+    limits: {"maxStorageBufferBindingSize":350740,"maxBufferSize":2690304,"maxStorageBuffersPerShaderStage":10},
     arenas: [
       {"name":"persistent0","bytes":2690304,"kind":"persistent"},
       {"name":"scratch0","bytes":2179328,"kind":"scratch"},
@@ -25747,15 +25717,13 @@ export const module: GeneratedModule = {
       { name: "step_260_sum_cpu", wgsl: shader326 },
       { name: "step_260_sum", wgsl: shader327 },
       { name: "step_261_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader328 },
-      { name: "step_262_pointwise_G_layer5_conv2d_list_0", wgsl: shader329 },
-      { name: "step_263_conv2dWeightGrad_cpu", wgsl: shader330 },
-      { name: "step_263_conv2dWeightGrad", wgsl: shader331 },
-      { name: "step_265_pointwise_G_layer5_conv2d_list_1", wgsl: shader332 },
-      { name: "step_266_conv2dWeightGrad_cpu", wgsl: shader333 },
-      { name: "step_266_conv2dWeightGrad", wgsl: shader334 },
-      { name: "step_267_pointwise_G_layer6_conv2d_list_0", wgsl: shader335 },
-      { name: "step_271_conv2dWeightGrad_cpu", wgsl: shader336 },
-      { name: "step_271_conv2dWeightGrad", wgsl: shader337 },
+      { name: "step_262_conv2dWeightGrad_cpu", wgsl: shader329 },
+      { name: "step_262_conv2dWeightGrad", wgsl: shader330 },
+      { name: "step_264_conv2dWeightGrad_cpu", wgsl: shader331 },
+      { name: "step_264_conv2dWeightGrad", wgsl: shader332 },
+      { name: "step_265_pointwise_G_layer6_conv2d_list_0", wgsl: shader333 },
+      { name: "step_268_conv2dWeightGrad_cpu", wgsl: shader334 },
+      { name: "step_268_conv2dWeightGrad", wgsl: shader335 },
     ],
     phases: [
     {
@@ -26124,22 +26092,18 @@ export const module: GeneratedModule = {
         dispatch("step_258_conv2dWeightGrad", [at(1, 0, 46080), at(1, 1674496, 7200), at(0, 2160896, 87552), at(0, 604160, 87552), at(1, 1349632, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 323, workgroups: [36,1,1] }, { shader: 324, workgroups: [23,1,1] }),
         dispatch("step_259_pointwise_G_layer5_conv2d_list_0", [at(0, 604160, 87552), at(1, 1349632, 87552), at(1, 2179072, 4), at(1, 1437184, 87552)], { shader: 325, workgroups: [43,1,1] }),
         dispatch("step_260_sum", [at(1, 1593856, 6840), at(1, 0, 76)], { adapter: "cpu", features: ["subgroups"], shader: 326, workgroups: [19,1,1] }, { shader: 327, workgroups: [1,1,1] }),
-        dispatch("step_261_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 2248448, 76), at(1, 0, 76), at(0, 691712, 76), at(1, 2175488, 76)], { shader: 328, workgroups: [1,1,1] }),
-        dispatch("step_262_pointwise_G_layer5_conv2d_list_0", [at(0, 691712, 76), at(1, 2175488, 76), at(1, 2179072, 4), at(1, 2175744, 76), at(0, 2336256, 76), at(1, 0, 76), at(0, 779520, 76), at(1, 2176000, 76)], { shader: 329, workgroups: [1,1,1] }),
-        dispatch("step_263_conv2dWeightGrad_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
-        dispatch("step_263_conv2dWeightGrad", [at(1, 0, 46080), at(1, 1674496, 7200), at(0, 2248704, 87552), at(0, 691968, 87552), at(1, 1524736, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [36,1,1] }, { shader: 331, workgroups: [23,1,1] }),
-        dispatch("step_264_pointwise_G_layer5_conv2d_list_1", [at(0, 691968, 87552), at(1, 1524736, 87552), at(1, 2179072, 4), at(1, 1612288, 87552)], { shader: 325, workgroups: [43,1,1] }),
-        dispatch("step_265_pointwise_G_layer5_conv2d_list_1", [at(0, 779520, 76), at(1, 2176000, 76), at(1, 2179072, 4), at(1, 2176256, 76)], { shader: 332, workgroups: [1,1,1] }),
-        dispatch("step_266_conv2dWeightGrad_packc", [at(1, 1257472, 92160), at(1, 175104, 92160)], { shader: 113, workgroups: [90,1,1] }),
-        dispatch("step_266_conv2dWeightGrad", [at(1, 175104, 92160), at(1, 2119680, 7200), at(0, 2336512, 175104), at(0, 955392, 175104), at(1, 0, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 333, workgroups: [72,1,1] }, { shader: 334, workgroups: [45,1,1] }),
-        dispatch("step_267_pointwise_G_layer6_conv2d_list_0", [at(0, 955392, 175104), at(1, 0, 175104), at(1, 2179072, 4), at(1, 175104, 175104)], { shader: 335, workgroups: [86,1,1] }),
-        dispatch("step_268_sum", [at(1, 2127104, 6840), at(1, 350208, 76)], { adapter: "cpu", features: ["subgroups"], shader: 326, workgroups: [19,1,1] }, { shader: 327, workgroups: [1,1,1] }),
-        dispatch("step_269_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 2511616, 76), at(1, 350208, 76), at(0, 1130496, 76), at(1, 2127104, 76)], { shader: 328, workgroups: [1,1,1] }),
-        dispatch("step_270_pointwise_G_layer6_conv2d_list_0", [at(0, 1130496, 76), at(1, 2127104, 76), at(1, 2179072, 4), at(1, 2127360, 76), at(0, 2686976, 76), at(1, 350208, 76), at(0, 1305856, 76), at(1, 2127616, 76)], { shader: 329, workgroups: [1,1,1] }),
-        dispatch("step_271_conv2dWeightGrad_packc", [at(1, 1257472, 92160), at(1, 525312, 92160)], { shader: 113, workgroups: [90,1,1] }),
-        dispatch("step_271_conv2dWeightGrad", [at(1, 525312, 92160), at(1, 2119680, 7200), at(0, 2511872, 175104), at(0, 1130752, 175104), at(1, 350208, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 336, workgroups: [72,1,1] }, { shader: 337, workgroups: [45,1,1] }),
-        dispatch("step_272_pointwise_G_layer6_conv2d_list_1", [at(0, 1130752, 175104), at(1, 350208, 175104), at(1, 2179072, 4), at(1, 525312, 175104)], { shader: 335, workgroups: [86,1,1] }),
-        dispatch("step_273_pointwise_G_layer6_conv2d_list_1", [at(0, 1305856, 76), at(1, 2127616, 76), at(1, 2179072, 4), at(1, 1257472, 76)], { shader: 332, workgroups: [1,1,1] }),
+        dispatch("step_261_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 2248448, 76), at(1, 0, 76), at(0, 691712, 76), at(1, 2175488, 76), at(1, 2179072, 4), at(1, 2175744, 76), at(0, 2336256, 76), at(0, 779520, 76), at(1, 2176000, 76), at(1, 2176256, 76)], { shader: 328, workgroups: [1,1,1] }),
+        dispatch("step_262_conv2dWeightGrad_packc", [at(1, 1524736, 46080), at(1, 0, 46080)], { shader: 88, workgroups: [45,1,1] }),
+        dispatch("step_262_conv2dWeightGrad", [at(1, 0, 46080), at(1, 1674496, 7200), at(0, 2248704, 87552), at(0, 691968, 87552), at(1, 1524736, 87552)], { adapter: "cpu", features: ["subgroups"], shader: 329, workgroups: [36,1,1] }, { shader: 330, workgroups: [23,1,1] }),
+        dispatch("step_263_pointwise_G_layer5_conv2d_list_1", [at(0, 691968, 87552), at(1, 1524736, 87552), at(1, 2179072, 4), at(1, 1612288, 87552)], { shader: 325, workgroups: [43,1,1] }),
+        dispatch("step_264_conv2dWeightGrad_packc", [at(1, 1257472, 92160), at(1, 175104, 92160)], { shader: 113, workgroups: [90,1,1] }),
+        dispatch("step_264_conv2dWeightGrad", [at(1, 175104, 92160), at(1, 2119680, 7200), at(0, 2336512, 175104), at(0, 955392, 175104), at(1, 0, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 331, workgroups: [72,1,1] }, { shader: 332, workgroups: [45,1,1] }),
+        dispatch("step_265_pointwise_G_layer6_conv2d_list_0", [at(0, 955392, 175104), at(1, 0, 175104), at(1, 2179072, 4), at(1, 175104, 175104)], { shader: 333, workgroups: [86,1,1] }),
+        dispatch("step_266_sum", [at(1, 2127104, 6840), at(1, 350208, 76)], { adapter: "cpu", features: ["subgroups"], shader: 326, workgroups: [19,1,1] }, { shader: 327, workgroups: [1,1,1] }),
+        dispatch("step_267_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 2511616, 76), at(1, 350208, 76), at(0, 1130496, 76), at(1, 2127104, 76), at(1, 2179072, 4), at(1, 2127360, 76), at(0, 2686976, 76), at(0, 1305856, 76), at(1, 2127616, 76), at(1, 2127872, 76)], { shader: 328, workgroups: [1,1,1] }),
+        dispatch("step_268_conv2dWeightGrad_packc", [at(1, 1257472, 92160), at(1, 525312, 92160)], { shader: 113, workgroups: [90,1,1] }),
+        dispatch("step_268_conv2dWeightGrad", [at(1, 525312, 92160), at(1, 2119680, 7200), at(0, 2511872, 175104), at(0, 1130752, 175104), at(1, 350208, 175104)], { adapter: "cpu", features: ["subgroups"], shader: 334, workgroups: [72,1,1] }, { shader: 335, workgroups: [45,1,1] }),
+        dispatch("step_269_pointwise_G_layer6_conv2d_list_1", [at(0, 1130752, 175104), at(1, 350208, 175104), at(1, 2179072, 4), at(1, 525312, 175104)], { shader: 333, workgroups: [86,1,1] }),
       ],
       copies: [
         { from: at(1, 2138880, 4704), to: at(0, 74496, 4704) },
@@ -26190,7 +26154,7 @@ export const module: GeneratedModule = {
         { from: at(1, 2127104, 76), to: at(0, 2511616, 76) },
         { from: at(1, 525312, 175104), to: at(0, 1130752, 175104) },
         { from: at(1, 350208, 175104), to: at(0, 2511872, 175104) },
-        { from: at(1, 1257472, 76), to: at(0, 1305856, 76) },
+        { from: at(1, 2127872, 76), to: at(0, 1305856, 76) },
         { from: at(1, 2127616, 76), to: at(0, 2686976, 76) },
         { from: at(1, 2177536, 32), to: at(0, 79872, 32) },
         { from: at(1, 2177792, 32), to: at(0, 80128, 32) },

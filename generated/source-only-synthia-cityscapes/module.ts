@@ -29134,12 +29134,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 369: first used by step_1478_pointwise_sgd_G_G_layer5_conv2d_list_0
 const shader369 = `
-// pointwise f32[16]
-// threads 16, workgroup 64; FLOPs 16; bytes 256
+// pointwise f32[16] and 3 sibling(s)
+// threads 16, workgroup 64; FLOPs 64; bytes 580
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -29150,39 +29156,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (b1[(i0 % 16i)] + v_1);
   let v_3 = (v_0 + v_2);
   b3[i0] = v_3;
+  let v_4 = (v_3 * b4[0i]);
+  let v_5 = (b2[i0] - v_4);
+  b5[i0] = v_5;
+  let v_6 = (b6[i0] * 0.8999999761581421f);
+  let v_7 = (b7[i0] * 0.0005000000237487257f);
+  let v_8 = (b1[(i0 % 16i)] + v_7);
+  let v_9 = (v_6 + v_8);
+  b8[i0] = v_9;
+  let v_10 = (v_9 * b4[0i]);
+  let v_11 = (b7[i0] - v_10);
+  b9[i0] = v_11;
 }
 `;
 
-// shader 370: first used by step_1479_pointwise_G_layer5_conv2d_list_0
+// shader 370: first used by step_1479_conv2dWeightGrad_cpu
 const shader370 = `
-// pointwise f32[16] and 1 sibling(s)
-// threads 16, workgroup 64; FLOPs 32; bytes 452
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 16i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * 0.8999999761581421f);
-  let v_3 = (b6[i0] * 0.0005000000237487257f);
-  let v_4 = (b5[(i0 % 16i)] + v_3);
-  let v_5 = (v_2 + v_4);
-  b7[i0] = v_5;
-}
-`;
-
-// shader 371: first used by step_1480_conv2dWeightGrad_cpu
-const shader371 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,96,161] with f32[1,16,96,161] -> [16,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -29503,8 +29492,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 372: first used by step_1480_conv2dWeightGrad
-const shader372 = `
+// shader 371: first used by step_1479_conv2dWeightGrad
+const shader371 = `
 // conv2d weight-gradient: f32[1,1024,96,161] with f32[1,16,96,161] -> [16,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[16,1024,3,3]
@@ -29596,27 +29585,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 373: first used by step_1482_pointwise_G_layer5_conv2d_list_1
-const shader373 = `
-// pointwise f32[16]
-// threads 16, workgroup 64; FLOPs 16; bytes 196
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 16i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-}
-`;
-
-// shader 374: first used by step_1483_conv2dWeightGrad_cpu
-const shader374 = `
+// shader 372: first used by step_1481_conv2dWeightGrad_cpu
+const shader372 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,96,161] with f32[1,16,96,161] -> [16,2048,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -29937,8 +29907,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 375: first used by step_1483_conv2dWeightGrad
-const shader375 = `
+// shader 373: first used by step_1481_conv2dWeightGrad
+const shader373 = `
 // conv2d weight-gradient: f32[1,2048,96,161] with f32[1,16,96,161] -> [16,2048,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[16,2048,3,3]
@@ -30030,8 +30000,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 376: first used by step_1484_pointwise_G_layer6_conv2d_list_0
-const shader376 = `
+// shader 374: first used by step_1482_pointwise_G_layer6_conv2d_list_0
+const shader374 = `
 // pointwise f32[16,2048,3,3]
 // threads 294912 (8 per invocation), workgroup 64; FLOPs 294912; bytes 3538948
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -30055,8 +30025,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 377: first used by step_1488_conv2dWeightGrad_cpu
-const shader377 = `
+// shader 375: first used by step_1485_conv2dWeightGrad_cpu
+const shader375 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,96,161] with f32[1,16,96,161] -> [16,2048,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
@@ -30377,8 +30347,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 378: first used by step_1488_conv2dWeightGrad
-const shader378 = `
+// shader 376: first used by step_1485_conv2dWeightGrad
+const shader376 = `
 // conv2d weight-gradient: f32[1,2048,96,161] with f32[1,16,96,161] -> [16,2048,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[16,2048,3,3]
@@ -30473,7 +30443,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 export const module: GeneratedModule = {
     name: "source-only-synthia-cityscapes",
     config: {"variant":"source-only","numClasses":16,"sourceSize":[760,1280],"targetSize":[512,1024],"network":{"blocks":[3,4,23,3],"width":64,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":1},"ndf":64,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.00025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":250000,"lambdaSeg":0.1,"lambdaAdvTarget1":0.0002,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
-    limits: {"maxStorageBufferBindingSize":126615552,"maxBufferSize":1073741824,"maxStorageBuffersPerShaderStage":9},
+    limits: {"maxStorageBufferBindingSize":126615552,"maxBufferSize":1073741824,"maxStorageBuffersPerShaderStage":10},
     arenas: [
       {"name":"persistent0","bytes":366220800,"kind":"persistent"},
       {"name":"scratch0","bytes":1073741824,"kind":"scratch"},
@@ -31517,15 +31487,13 @@ export const module: GeneratedModule = {
       { name: "step_1477_sum_stage1", wgsl: shader367 },
       { name: "step_1477_sum_stage2", wgsl: shader368 },
       { name: "step_1478_pointwise_sgd_G_G_layer5_conv2d_list_0", wgsl: shader369 },
-      { name: "step_1479_pointwise_G_layer5_conv2d_list_0", wgsl: shader370 },
-      { name: "step_1480_conv2dWeightGrad_cpu", wgsl: shader371 },
-      { name: "step_1480_conv2dWeightGrad", wgsl: shader372 },
-      { name: "step_1482_pointwise_G_layer5_conv2d_list_1", wgsl: shader373 },
-      { name: "step_1483_conv2dWeightGrad_cpu", wgsl: shader374 },
-      { name: "step_1483_conv2dWeightGrad", wgsl: shader375 },
-      { name: "step_1484_pointwise_G_layer6_conv2d_list_0", wgsl: shader376 },
-      { name: "step_1488_conv2dWeightGrad_cpu", wgsl: shader377 },
-      { name: "step_1488_conv2dWeightGrad", wgsl: shader378 },
+      { name: "step_1479_conv2dWeightGrad_cpu", wgsl: shader370 },
+      { name: "step_1479_conv2dWeightGrad", wgsl: shader371 },
+      { name: "step_1481_conv2dWeightGrad_cpu", wgsl: shader372 },
+      { name: "step_1481_conv2dWeightGrad", wgsl: shader373 },
+      { name: "step_1482_pointwise_G_layer6_conv2d_list_0", wgsl: shader374 },
+      { name: "step_1485_conv2dWeightGrad_cpu", wgsl: shader375 },
+      { name: "step_1485_conv2dWeightGrad", wgsl: shader376 },
     ],
     phases: [
     {
@@ -34082,23 +34050,19 @@ export const module: GeneratedModule = {
         dispatch("step_1476_pointwise_G_layer5_conv2d_list_0", [at(0, 185987072, 589824), at(1, 222429184, 589824), at(3, 1068732160, 4), at(1, 223019008, 589824)], { shader: 366, workgroups: [288,1,1] }),
         dispatch("step_1477_sum_stage1", [at(2, 1068318720, 989184), at(1, 0, 960)], { shader: 367, workgroups: [4,1,1] }),
         dispatch("step_1477_sum_stage2", [at(1, 0, 960), at(1, 1024, 64)], { shader: 368, workgroups: [1,1,1] }),
-        dispatch("step_1478_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 363236096, 64), at(1, 1024, 64), at(0, 186576896, 64), at(1, 224788480, 64)], { shader: 369, workgroups: [1,1,1] }),
-        dispatch("step_1479_pointwise_G_layer5_conv2d_list_0", [at(0, 186576896, 64), at(1, 224788480, 64), at(3, 1068732160, 4), at(1, 224788736, 64), at(0, 363826176, 64), at(1, 1024, 64), at(0, 187166976, 64), at(1, 224788992, 64)], { shader: 370, workgroups: [1,1,1] }),
-        dispatch("step_1480_conv2dWeightGrad_packc", [at(6, 886308864, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
-        dispatch("step_1480_conv2dWeightGrad", [at(1, 0, 63307776), at(2, 1069307904, 989184), at(0, 363236352, 589824), at(0, 186577152, 589824), at(1, 223608832, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 371, workgroups: [288,1,1] }, { shader: 372, workgroups: [144,1,1] }),
-        dispatch("step_1481_pointwise_G_layer5_conv2d_list_1", [at(0, 186577152, 589824), at(1, 223608832, 589824), at(3, 1068732160, 4), at(1, 224198656, 589824)], { shader: 366, workgroups: [288,1,1] }),
-        dispatch("step_1482_pointwise_G_layer5_conv2d_list_1", [at(0, 187166976, 64), at(1, 224788992, 64), at(3, 1068732160, 4), at(1, 224789248, 64)], { shader: 373, workgroups: [1,1,1] }),
-        dispatch("step_1483_conv2dWeightGrad_packc", [at(2, 253231104, 126615552), at(1, 0, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_1483_conv2dWeightGrad", [at(1, 0, 126615552), at(2, 1071286272, 989184), at(0, 363826432, 1179648), at(0, 188347392, 1179648), at(1, 218890240, 1179648)], { adapter: "cpu", features: ["subgroups"], shader: 374, workgroups: [576,1,1] }, { shader: 375, workgroups: [288,1,1] }),
-        dispatch("step_1484_pointwise_G_layer6_conv2d_list_0", [at(0, 188347392, 1179648), at(1, 218890240, 1179648), at(3, 1068732160, 4), at(1, 220069888, 1179648)], { shader: 376, workgroups: [576,1,1] }),
-        dispatch("step_1485_sum_stage1", [at(2, 1070297088, 989184), at(1, 0, 960)], { shader: 367, workgroups: [4,1,1] }),
-        dispatch("step_1485_sum_stage2", [at(1, 0, 960), at(1, 1024, 64)], { shader: 368, workgroups: [1,1,1] }),
-        dispatch("step_1486_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 365006080, 64), at(1, 1024, 64), at(0, 189527040, 64), at(1, 224789504, 64)], { shader: 369, workgroups: [1,1,1] }),
-        dispatch("step_1487_pointwise_G_layer6_conv2d_list_0", [at(0, 189527040, 64), at(1, 224789504, 64), at(3, 1068732160, 4), at(1, 224789760, 64), at(0, 366185984, 64), at(1, 1024, 64), at(0, 190706944, 64), at(1, 224790016, 64)], { shader: 370, workgroups: [1,1,1] }),
-        dispatch("step_1488_conv2dWeightGrad_packc", [at(2, 253231104, 126615552), at(1, 0, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
-        dispatch("step_1488_conv2dWeightGrad", [at(1, 0, 126615552), at(2, 1071286272, 989184), at(0, 365006336, 1179648), at(0, 189527296, 1179648), at(1, 221249536, 1179648)], { adapter: "cpu", features: ["subgroups"], shader: 377, workgroups: [576,1,1] }, { shader: 378, workgroups: [288,1,1] }),
-        dispatch("step_1489_pointwise_G_layer6_conv2d_list_1", [at(0, 189527296, 1179648), at(1, 221249536, 1179648), at(3, 1068732160, 4), at(1, 0, 1179648)], { shader: 376, workgroups: [576,1,1] }),
-        dispatch("step_1490_pointwise_G_layer6_conv2d_list_1", [at(0, 190706944, 64), at(1, 224790016, 64), at(3, 1068732160, 4), at(1, 1179648, 64)], { shader: 373, workgroups: [1,1,1] }),
+        dispatch("step_1478_pointwise_sgd_G_G_layer5_conv2d_list_0", [at(0, 363236096, 64), at(1, 1024, 64), at(0, 186576896, 64), at(1, 224788480, 64), at(3, 1068732160, 4), at(1, 224788736, 64), at(0, 363826176, 64), at(0, 187166976, 64), at(1, 224788992, 64), at(1, 224789248, 64)], { shader: 369, workgroups: [1,1,1] }),
+        dispatch("step_1479_conv2dWeightGrad_packc", [at(6, 886308864, 63307776), at(1, 0, 63307776)], { shader: 96, workgroups: [32768,2,1] }),
+        dispatch("step_1479_conv2dWeightGrad", [at(1, 0, 63307776), at(2, 1069307904, 989184), at(0, 363236352, 589824), at(0, 186577152, 589824), at(1, 223608832, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 370, workgroups: [288,1,1] }, { shader: 371, workgroups: [144,1,1] }),
+        dispatch("step_1480_pointwise_G_layer5_conv2d_list_1", [at(0, 186577152, 589824), at(1, 223608832, 589824), at(3, 1068732160, 4), at(1, 224198656, 589824)], { shader: 366, workgroups: [288,1,1] }),
+        dispatch("step_1481_conv2dWeightGrad_packc", [at(2, 253231104, 126615552), at(1, 0, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_1481_conv2dWeightGrad", [at(1, 0, 126615552), at(2, 1071286272, 989184), at(0, 363826432, 1179648), at(0, 188347392, 1179648), at(1, 218890240, 1179648)], { adapter: "cpu", features: ["subgroups"], shader: 372, workgroups: [576,1,1] }, { shader: 373, workgroups: [288,1,1] }),
+        dispatch("step_1482_pointwise_G_layer6_conv2d_list_0", [at(0, 188347392, 1179648), at(1, 218890240, 1179648), at(3, 1068732160, 4), at(1, 220069888, 1179648)], { shader: 374, workgroups: [576,1,1] }),
+        dispatch("step_1483_sum_stage1", [at(2, 1070297088, 989184), at(1, 0, 960)], { shader: 367, workgroups: [4,1,1] }),
+        dispatch("step_1483_sum_stage2", [at(1, 0, 960), at(1, 1024, 64)], { shader: 368, workgroups: [1,1,1] }),
+        dispatch("step_1484_pointwise_sgd_G_G_layer6_conv2d_list_0", [at(0, 365006080, 64), at(1, 1024, 64), at(0, 189527040, 64), at(1, 224789504, 64), at(3, 1068732160, 4), at(1, 224789760, 64), at(0, 366185984, 64), at(0, 190706944, 64), at(1, 224790016, 64), at(1, 224790272, 64)], { shader: 369, workgroups: [1,1,1] }),
+        dispatch("step_1485_conv2dWeightGrad_packc", [at(2, 253231104, 126615552), at(1, 0, 126615552)], { shader: 125, workgroups: [32768,4,1] }),
+        dispatch("step_1485_conv2dWeightGrad", [at(1, 0, 126615552), at(2, 1071286272, 989184), at(0, 365006336, 1179648), at(0, 189527296, 1179648), at(1, 221249536, 1179648)], { adapter: "cpu", features: ["subgroups"], shader: 375, workgroups: [576,1,1] }, { shader: 376, workgroups: [288,1,1] }),
+        dispatch("step_1486_pointwise_G_layer6_conv2d_list_1", [at(0, 189527296, 1179648), at(1, 221249536, 1179648), at(3, 1068732160, 4), at(1, 0, 1179648)], { shader: 374, workgroups: [576,1,1] }),
       ],
       copies: [
         { from: at(3, 885295872, 37632), to: at(0, 15565056, 37632) },
@@ -34323,7 +34287,7 @@ export const module: GeneratedModule = {
         { from: at(1, 224789504, 64), to: at(0, 365006080, 64) },
         { from: at(1, 0, 1179648), to: at(0, 189527296, 1179648) },
         { from: at(1, 221249536, 1179648), to: at(0, 365006336, 1179648) },
-        { from: at(1, 1179648, 64), to: at(0, 190706944, 64) },
+        { from: at(1, 224790272, 64), to: at(0, 190706944, 64) },
         { from: at(1, 224790016, 64), to: at(0, 366185984, 64) },
         { from: at(3, 1068728320, 256), to: at(0, 15603200, 256) },
         { from: at(3, 1068728576, 256), to: at(0, 15603456, 256) },

@@ -63,11 +63,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 // shader 3: first used by step_003_pointwise_sgd_G_G_classifier_conv2d_list_2
 const shader3 = `
-// pointwise f32[19,1024,3,3]
-// threads 175104 (8 per invocation), workgroup 64; FLOPs 175104; bytes 2101248
+// pointwise f32[19,1024,3,3] and 3 sibling(s)
+// threads 175104 (8 per invocation), workgroup 64; FLOPs 700416; bytes 5603332
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -83,50 +89,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_2 = (0.0f + v_1);
     let v_3 = (v_0 + v_2);
     b2[i0 * 9216i + i1 * 9i + i2 * 3i + i3] = v_3;
+    let v_4 = (v_3 * b3[0i]);
+    let v_5 = (b1[i0 * 9216i + i1 * 9i + i2 * 3i + i3] - v_4);
+    b4[i0 * 9216i + i1 * 9i + i2 * 3i + i3] = v_5;
+    let v_6 = (b5[i0 * 9216i + i1 * 9i + i2 * 3i + i3] * 0.8999999761581421f);
+    let v_7 = (b6[i0 * 9216i + i1 * 9i + i2 * 3i + i3] * 0.0005000000237487257f);
+    let v_8 = (0.0f + v_7);
+    let v_9 = (v_6 + v_8);
+    b7[i0 * 9216i + i1 * 9i + i2 * 3i + i3] = v_9;
+    let v_10 = (v_9 * b3[0i]);
+    let v_11 = (b6[i0 * 9216i + i1 * 9i + i2 * 3i + i3] - v_10);
+    b8[i0 * 9216i + i1 * 9i + i2 * 3i + i3] = v_11;
   }
 }
 `;
 
-// shader 4: first used by step_004_pointwise_G_classifier_conv2d_list_2
+// shader 4: first used by step_004_pointwise_sgd_G_G_classifier_conv2d_list_2
 const shader4 = `
-// pointwise f32[19,1024,3,3] and 1 sibling(s)
-// threads 175104 (8 per invocation), workgroup 64; FLOPs 350208; bytes 4202500
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 175104i) { break; }
-    let i0 = (gi / 9216i);
-    let i1 = ((gi / 9i) % 1024i);
-    let i2 = ((gi / 3i) % 3i);
-    let i3 = (gi % 3i);
-    let v_0 = (b1[i0 * 9216i + i1 * 9i + i2 * 3i + i3] * b2[0i]);
-    let v_1 = (b0[i0 * 9216i + i1 * 9i + i2 * 3i + i3] - v_0);
-    b3[i0 * 9216i + i1 * 9i + i2 * 3i + i3] = v_1;
-    let v_2 = (b4[i0 * 9216i + i1 * 9i + i2 * 3i + i3] * 0.8999999761581421f);
-    let v_3 = (b5[i0 * 9216i + i1 * 9i + i2 * 3i + i3] * 0.0005000000237487257f);
-    let v_4 = (0.0f + v_3);
-    let v_5 = (v_2 + v_4);
-    b6[i0 * 9216i + i1 * 9i + i2 * 3i + i3] = v_5;
-  }
-}
-`;
-
-// shader 5: first used by step_005_pointwise_sgd_G_G_classifier_conv2d_list_2
-const shader5 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 228
+// pointwise f32[19] and 3 sibling(s)
+// threads 19, workgroup 64; FLOPs 76; bytes 612
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -137,82 +127,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_2 = (0.0f + v_1);
   let v_3 = (v_0 + v_2);
   b2[i0] = v_3;
+  let v_4 = (v_3 * b3[0i]);
+  let v_5 = (b1[i0] - v_4);
+  b4[i0] = v_5;
+  let v_6 = (b5[i0] * 0.8999999761581421f);
+  let v_7 = (b6[i0] * 0.0005000000237487257f);
+  let v_8 = (0.0f + v_7);
+  let v_9 = (v_6 + v_8);
+  b7[i0] = v_9;
+  let v_10 = (v_9 * b3[0i]);
+  let v_11 = (b6[i0] - v_10);
+  b8[i0] = v_11;
 }
 `;
 
-// shader 6: first used by step_006_pointwise_G_classifier_conv2d_list_2
-const shader6 = `
-// pointwise f32[19] and 1 sibling(s)
-// threads 19, workgroup 64; FLOPs 38; bytes 460
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * 0.8999999761581421f);
-  let v_3 = (b5[i0] * 0.0005000000237487257f);
-  let v_4 = (0.0f + v_3);
-  let v_5 = (v_2 + v_4);
-  b6[i0] = v_5;
-}
-`;
-
-// shader 7: first used by step_007_pointwise_G_classifier_conv2d_list_3
-const shader7 = `
-// pointwise f32[19,1024,3,3]
-// threads 175104 (8 per invocation), workgroup 64; FLOPs 175104; bytes 2101252
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 175104i) { break; }
-    let i0 = (gi / 9216i);
-    let i1 = ((gi / 9i) % 1024i);
-    let i2 = ((gi / 3i) % 3i);
-    let i3 = (gi % 3i);
-    let v_0 = (b1[i0 * 9216i + i1 * 9i + i2 * 3i + i3] * b2[0i]);
-    let v_1 = (b0[i0 * 9216i + i1 * 9i + i2 * 3i + i3] - v_0);
-    b3[i0 * 9216i + i1 * 9i + i2 * 3i + i3] = v_1;
-  }
-}
-`;
-
-// shader 8: first used by step_008_pointwise_G_classifier_conv2d_list_3
-const shader8 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 232
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-}
-`;
-
-// shader 9: first used by step_009_pointwise
-const shader9 = `
+// shader 5: first used by step_005_pointwise
+const shader5 = `
 // pointwise f32[]
 // threads 1, workgroup 64; FLOPs 1; bytes 8
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -226,8 +156,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 10: first used by step_010_pointwise
-const shader10 = `
+// shader 6: first used by step_006_pointwise
+const shader6 = `
 // pointwise f32[]
 // threads 1, workgroup 64; FLOPs 1; bytes 12
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -252,8 +182,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 11: first used by step_011_pointwise
-const shader11 = `
+// shader 7: first used by step_007_pointwise
+const shader7 = `
 // pointwise f32[]
 // threads 1, workgroup 64; FLOPs 1; bytes 8
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -276,8 +206,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 12: first used by step_012_conv2d_G_features_0_pack
-const shader12 = `
+// shader 8: first used by step_008_conv2d_G_features_0_pack
+const shader8 = `
 // repack conv weights f32[64,3,3,3] as [36][64]
 // threads 2304, workgroup 64; FLOPs 0; bytes 16128
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -292,8 +222,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 13: first used by step_012_conv2d_G_features_0_packc
-const shader13 = `
+// shader 9: first used by step_008_conv2d_G_features_0_packc
+const shader9 = `
 // repack f32[1,3,720,1280] as [1][1][720][1280] x vec4 (4 channels per element)
 // threads 921600, workgroup 64; FLOPs 0; bytes 25804800
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -310,8 +240,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 14: first used by step_012_conv2d_G_features_0_cpu
-const shader14 = `
+// shader 10: first used by step_008_conv2d_G_features_0_cpu
+const shader10 = `
 enable subgroups;
 // conv2d f32[1,3,720,1280] * f32[64,3,3,3] + f32[64] -> [1,64,720,1280]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -461,8 +391,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 15: first used by step_012_conv2d_G_features_0
-const shader15 = `
+// shader 11: first used by step_008_conv2d_G_features_0
+const shader11 = `
 // conv2d f32[1,3,720,1280] * f32[64,3,3,3] + f32[64] -> [1,64,720,1280]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,720,1280]
@@ -628,8 +558,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 16: first used by step_013_conv2d_G_features_2_pack
-const shader16 = `
+// shader 12: first used by step_009_conv2d_G_features_2_pack
+const shader12 = `
 // repack conv weights f32[64,64,3,3] as [576][64]
 // threads 36864, workgroup 64; FLOPs 0; bytes 294912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -644,8 +574,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 17: first used by step_013_conv2d_G_features_2_packc
-const shader17 = `
+// shader 13: first used by step_009_conv2d_G_features_2_packc
+const shader13 = `
 // repack f32[1,64,720,1280] as [1][16][720][1280] x vec4 (4 channels per element)
 // threads 14745600, workgroup 64; FLOPs 0; bytes 471859200
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -662,8 +592,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 18: first used by step_013_conv2d_G_features_2_cpu
-const shader18 = `
+// shader 14: first used by step_009_conv2d_G_features_2_cpu
+const shader14 = `
 enable subgroups;
 // conv2d f32[1,64,720,1280] * f32[64,64,3,3] + f32[64] -> [1,64,720,1280]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -813,8 +743,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 19: first used by step_013_conv2d_G_features_2
-const shader19 = `
+// shader 15: first used by step_009_conv2d_G_features_2
+const shader15 = `
 // conv2d f32[1,64,720,1280] * f32[64,64,3,3] + f32[64] -> [1,64,720,1280]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,720,1280]
@@ -980,8 +910,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 20: first used by step_014_maxPool2d_G_features_2
-const shader20 = `
+// shader 16: first used by step_010_maxPool2d_G_features_2
+const shader16 = `
 // maxPool2d f32[1,64,720,1280]: kernel [2,2], stride [2,2], padding [0,0], ceil false
 // threads 14745600, workgroup 64; FLOPs 58982400; bytes 294912000
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1009,8 +939,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 21: first used by step_015_conv2d_G_features_5_pack
-const shader21 = `
+// shader 17: first used by step_011_conv2d_G_features_5_pack
+const shader17 = `
 // repack conv weights f32[128,64,3,3] as [576][128]
 // threads 73728, workgroup 64; FLOPs 0; bytes 589824
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1025,8 +955,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 22: first used by step_015_conv2d_G_features_5_packc
-const shader22 = `
+// shader 18: first used by step_011_conv2d_G_features_5_packc
+const shader18 = `
 // repack f32[1,64,360,640] as [1][16][360][640] x vec4 (4 channels per element)
 // threads 3686400, workgroup 64; FLOPs 0; bytes 117964800
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1043,8 +973,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 23: first used by step_015_conv2d_G_features_5_cpu
-const shader23 = `
+// shader 19: first used by step_011_conv2d_G_features_5_cpu
+const shader19 = `
 enable subgroups;
 // conv2d f32[1,64,360,640] * f32[128,64,3,3] + f32[128] -> [1,128,360,640]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -1194,8 +1124,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 24: first used by step_015_conv2d_G_features_5
-const shader24 = `
+// shader 20: first used by step_011_conv2d_G_features_5
+const shader20 = `
 // conv2d f32[1,64,360,640] * f32[128,64,3,3] + f32[128] -> [1,128,360,640]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,360,640]
@@ -1361,8 +1291,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 25: first used by step_016_conv2d_G_features_7_pack
-const shader25 = `
+// shader 21: first used by step_012_conv2d_G_features_7_pack
+const shader21 = `
 // repack conv weights f32[128,128,3,3] as [1152][128]
 // threads 147456, workgroup 64; FLOPs 0; bytes 1179648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1377,8 +1307,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 26: first used by step_016_conv2d_G_features_7_packc
-const shader26 = `
+// shader 22: first used by step_012_conv2d_G_features_7_packc
+const shader22 = `
 // repack f32[1,128,360,640] as [1][32][360][640] x vec4 (4 channels per element)
 // threads 7372800, workgroup 64; FLOPs 0; bytes 235929600
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1395,8 +1325,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 27: first used by step_016_conv2d_G_features_7_cpu
-const shader27 = `
+// shader 23: first used by step_012_conv2d_G_features_7_cpu
+const shader23 = `
 enable subgroups;
 // conv2d f32[1,128,360,640] * f32[128,128,3,3] + f32[128] -> [1,128,360,640]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -1546,8 +1476,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 28: first used by step_016_conv2d_G_features_7
-const shader28 = `
+// shader 24: first used by step_012_conv2d_G_features_7
+const shader24 = `
 // conv2d f32[1,128,360,640] * f32[128,128,3,3] + f32[128] -> [1,128,360,640]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,360,640]
@@ -1713,8 +1643,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 29: first used by step_017_maxPool2d_G_features_7
-const shader29 = `
+// shader 25: first used by step_013_maxPool2d_G_features_7
+const shader25 = `
 // maxPool2d f32[1,128,360,640]: kernel [2,2], stride [2,2], padding [0,0], ceil false
 // threads 7372800, workgroup 64; FLOPs 29491200; bytes 147456000
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1742,8 +1672,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 30: first used by step_018_conv2d_G_features_10_pack
-const shader30 = `
+// shader 26: first used by step_014_conv2d_G_features_10_pack
+const shader26 = `
 // repack conv weights f32[256,128,3,3] as [1152][256]
 // threads 294912, workgroup 64; FLOPs 0; bytes 2359296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1758,8 +1688,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 31: first used by step_018_conv2d_G_features_10_packc
-const shader31 = `
+// shader 27: first used by step_014_conv2d_G_features_10_packc
+const shader27 = `
 // repack f32[1,128,180,320] as [1][32][180][320] x vec4 (4 channels per element)
 // threads 1843200, workgroup 64; FLOPs 0; bytes 58982400
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -1776,8 +1706,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 32: first used by step_018_conv2d_G_features_10_cpu
-const shader32 = `
+// shader 28: first used by step_014_conv2d_G_features_10_cpu
+const shader28 = `
 enable subgroups;
 // conv2d f32[1,128,180,320] * f32[256,128,3,3] + f32[256] -> [1,256,180,320]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -1927,8 +1857,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 33: first used by step_018_conv2d_G_features_10
-const shader33 = `
+// shader 29: first used by step_014_conv2d_G_features_10
+const shader29 = `
 // conv2d f32[1,128,180,320] * f32[256,128,3,3] + f32[256] -> [1,256,180,320]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,180,320]
@@ -2094,8 +2024,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 34: first used by step_019_conv2d_G_features_12_pack
-const shader34 = `
+// shader 30: first used by step_015_conv2d_G_features_12_pack
+const shader30 = `
 // repack conv weights f32[256,256,3,3] as [2304][256]
 // threads 589824, workgroup 64; FLOPs 0; bytes 4718592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2110,8 +2040,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 35: first used by step_019_conv2d_G_features_12_packc
-const shader35 = `
+// shader 31: first used by step_015_conv2d_G_features_12_packc
+const shader31 = `
 // repack f32[1,256,180,320] as [1][64][180][320] x vec4 (4 channels per element)
 // threads 3686400, workgroup 64; FLOPs 0; bytes 117964800
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2128,8 +2058,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 36: first used by step_019_conv2d_G_features_12_cpu
-const shader36 = `
+// shader 32: first used by step_015_conv2d_G_features_12_cpu
+const shader32 = `
 enable subgroups;
 // conv2d f32[1,256,180,320] * f32[256,256,3,3] + f32[256] -> [1,256,180,320]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -2279,8 +2209,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 37: first used by step_019_conv2d_G_features_12
-const shader37 = `
+// shader 33: first used by step_015_conv2d_G_features_12
+const shader33 = `
 // conv2d f32[1,256,180,320] * f32[256,256,3,3] + f32[256] -> [1,256,180,320]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,180,320]
@@ -2446,8 +2376,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 38: first used by step_021_maxPool2d_G_features_14
-const shader38 = `
+// shader 34: first used by step_017_maxPool2d_G_features_14
+const shader34 = `
 // maxPool2d f32[1,256,180,320]: kernel [2,2], stride [2,2], padding [0,0], ceil false
 // threads 3686400, workgroup 64; FLOPs 14745600; bytes 73728000
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2475,8 +2405,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 39: first used by step_022_conv2d_G_features_17_pack
-const shader39 = `
+// shader 35: first used by step_018_conv2d_G_features_17_pack
+const shader35 = `
 // repack conv weights f32[512,256,3,3] as [2304][512]
 // threads 1179648, workgroup 64; FLOPs 0; bytes 9437184
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2491,8 +2421,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 40: first used by step_022_conv2d_G_features_17_packc
-const shader40 = `
+// shader 36: first used by step_018_conv2d_G_features_17_packc
+const shader36 = `
 // repack f32[1,256,90,160] as [1][64][90][160] x vec4 (4 channels per element)
 // threads 921600, workgroup 64; FLOPs 0; bytes 29491200
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2509,8 +2439,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 41: first used by step_022_conv2d_G_features_17_cpu
-const shader41 = `
+// shader 37: first used by step_018_conv2d_G_features_17_cpu
+const shader37 = `
 enable subgroups;
 // conv2d f32[1,256,90,160] * f32[512,256,3,3] + f32[512] -> [1,512,90,160]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -2660,8 +2590,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 42: first used by step_022_conv2d_G_features_17
-const shader42 = `
+// shader 38: first used by step_018_conv2d_G_features_17
+const shader38 = `
 // conv2d f32[1,256,90,160] * f32[512,256,3,3] + f32[512] -> [1,512,90,160]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,90,160]
@@ -2827,8 +2757,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 43: first used by step_023_conv2d_G_features_19_pack
-const shader43 = `
+// shader 39: first used by step_019_conv2d_G_features_19_pack
+const shader39 = `
 // repack conv weights f32[512,512,3,3] as [4608][512]
 // threads 2359296, workgroup 64; FLOPs 0; bytes 18874368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2843,8 +2773,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 44: first used by step_023_conv2d_G_features_19_packc
-const shader44 = `
+// shader 40: first used by step_019_conv2d_G_features_19_packc
+const shader40 = `
 // repack f32[1,512,90,160] as [1][128][90][160] x vec4 (4 channels per element)
 // threads 1843200, workgroup 64; FLOPs 0; bytes 58982400
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -2861,8 +2791,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 45: first used by step_023_conv2d_G_features_19_cpu
-const shader45 = `
+// shader 41: first used by step_019_conv2d_G_features_19_cpu
+const shader41 = `
 enable subgroups;
 // conv2d f32[1,512,90,160] * f32[512,512,3,3] + f32[512] -> [1,512,90,160]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -3012,8 +2942,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 46: first used by step_023_conv2d_G_features_19
-const shader46 = `
+// shader 42: first used by step_019_conv2d_G_features_19
+const shader42 = `
 // conv2d f32[1,512,90,160] * f32[512,512,3,3] + f32[512] -> [1,512,90,160]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,90,160]
@@ -3179,8 +3109,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 47: first used by step_025_conv2d_G_features_23_cpu
-const shader47 = `
+// shader 43: first used by step_021_conv2d_G_features_23_cpu
+const shader43 = `
 enable subgroups;
 // conv2d f32[1,512,90,160] * f32[512,512,3,3] + f32[512] -> [1,512,90,160]
 // stride [1,1], padding [2,2], dilation [2,2]
@@ -3330,8 +3260,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 48: first used by step_025_conv2d_G_features_23
-const shader48 = `
+// shader 44: first used by step_021_conv2d_G_features_23
+const shader44 = `
 // conv2d f32[1,512,90,160] * f32[512,512,3,3] + f32[512] -> [1,512,90,160]
 // stride [1,1], padding [2,2], dilation [2,2]
 // with a fused elementwise epilogue producing f32[1,512,90,160]
@@ -3497,8 +3427,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 49: first used by step_028_conv2d_G_features_29_pack
-const shader49 = `
+// shader 45: first used by step_024_conv2d_G_features_29_pack
+const shader45 = `
 // repack conv weights f32[1024,512,3,3] as [4608][1024]
 // threads 4718592, workgroup 64; FLOPs 0; bytes 37748736
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3513,8 +3443,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 50: first used by step_028_conv2d_G_features_29_cpu
-const shader50 = `
+// shader 46: first used by step_024_conv2d_G_features_29_cpu
+const shader46 = `
 enable subgroups;
 // conv2d f32[1,512,90,160] * f32[1024,512,3,3] + f32[1024] -> [1,1024,90,160]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -3664,8 +3594,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 51: first used by step_028_conv2d_G_features_29
-const shader51 = `
+// shader 47: first used by step_024_conv2d_G_features_29
+const shader47 = `
 // conv2d f32[1,512,90,160] * f32[1024,512,3,3] + f32[1024] -> [1,1024,90,160]
 // stride [1,1], padding [4,4], dilation [4,4]
 // with a fused elementwise epilogue producing f32[1,1024,90,160]
@@ -3831,8 +3761,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 52: first used by step_029_conv2d_G_features_31_pack
-const shader52 = `
+// shader 48: first used by step_025_conv2d_G_features_31_pack
+const shader48 = `
 // repack conv weights f32[1024,1024,3,3] as [9216][1024]
 // threads 9437184, workgroup 64; FLOPs 0; bytes 75497472
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3847,8 +3777,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 53: first used by step_029_conv2d_G_features_31_packc
-const shader53 = `
+// shader 49: first used by step_025_conv2d_G_features_31_packc
+const shader49 = `
 // repack f32[1,1024,90,160] as [1][256][90][160] x vec4 (4 channels per element)
 // threads 3686400, workgroup 64; FLOPs 0; bytes 117964800
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -3865,8 +3795,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 54: first used by step_029_conv2d_G_features_31_cpu
-const shader54 = `
+// shader 50: first used by step_025_conv2d_G_features_31_cpu
+const shader50 = `
 enable subgroups;
 // conv2d f32[1,1024,90,160] * f32[1024,1024,3,3] + f32[1024] -> [1,1024,90,160]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -4016,8 +3946,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 55: first used by step_029_conv2d_G_features_31
-const shader55 = `
+// shader 51: first used by step_025_conv2d_G_features_31
+const shader51 = `
 // conv2d f32[1,1024,90,160] * f32[1024,1024,3,3] + f32[1024] -> [1,1024,90,160]
 // stride [1,1], padding [4,4], dilation [4,4]
 // with a fused elementwise epilogue producing f32[1,1024,90,160]
@@ -4183,8 +4113,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 56: first used by step_030_conv2d_G_classifier_conv2d_list_0_pack
-const shader56 = `
+// shader 52: first used by step_026_conv2d_G_classifier_conv2d_list_0_pack
+const shader52 = `
 // repack conv weights f32[19,1024,3,3] as [9216][20]
 // threads 184320, workgroup 64; FLOPs 0; bytes 1437696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4199,8 +4129,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 57: first used by step_030_conv2d_G_classifier_conv2d_list_0_cpu
-const shader57 = `
+// shader 53: first used by step_026_conv2d_G_classifier_conv2d_list_0_cpu
+const shader53 = `
 enable subgroups;
 // conv2d f32[1,1024,90,160] * f32[19,1024,3,3] + f32[19] -> [1,19,90,160]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -4348,8 +4278,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 58: first used by step_030_conv2d_G_classifier_conv2d_list_0
-const shader58 = `
+// shader 54: first used by step_026_conv2d_G_classifier_conv2d_list_0
+const shader54 = `
 // conv2d f32[1,1024,90,160] * f32[19,1024,3,3] + f32[19] -> [1,19,90,160]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 out-channels x 4 pixels
@@ -4513,8 +4443,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 59: first used by step_031_conv2d_G_classifier_conv2d_list_1_cpu
-const shader59 = `
+// shader 55: first used by step_027_conv2d_G_classifier_conv2d_list_1_cpu
+const shader55 = `
 enable subgroups;
 // conv2d f32[1,1024,90,160] * f32[19,1024,3,3] + f32[19] -> [1,19,90,160]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -4662,8 +4592,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 60: first used by step_031_conv2d_G_classifier_conv2d_list_1
-const shader60 = `
+// shader 56: first used by step_027_conv2d_G_classifier_conv2d_list_1
+const shader56 = `
 // conv2d f32[1,1024,90,160] * f32[19,1024,3,3] + f32[19] -> [1,19,90,160]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 out-channels x 4 pixels
@@ -4827,8 +4757,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 61: first used by step_032_softmax_G_classifier_conv2d_list_0
-const shader61 = `
+// shader 57: first used by step_028_softmax_G_classifier_conv2d_list_0
+const shader57 = `
 // softmax along axis 1 (19) of f32[1,19,720,1280]
 // threads 921600, workgroup 64; FLOPs 70041600; bytes 72230400
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4866,8 +4796,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 62: first used by step_033_conv2d_D2_conv1_pack
-const shader62 = `
+// shader 58: first used by step_029_conv2d_D2_conv1_pack
+const shader58 = `
 // repack conv weights f32[64,19,4,4] as [320][64]
 // threads 20480, workgroup 64; FLOPs 0; bytes 159744
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4882,8 +4812,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 63: first used by step_033_conv2d_D2_conv1_packc
-const shader63 = `
+// shader 59: first used by step_029_conv2d_D2_conv1_packc
+const shader59 = `
 // repack f32[1,19,720,1280] as [1][5][720][1280] x vec4 (4 channels per element)
 // threads 4608000, workgroup 64; FLOPs 0; bytes 143769600
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -4900,8 +4830,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 64: first used by step_033_conv2d_D2_conv1_cpu
-const shader64 = `
+// shader 60: first used by step_029_conv2d_D2_conv1_cpu
+const shader60 = `
 enable subgroups;
 // conv2d f32[1,19,720,1280] * f32[64,19,4,4] + f32[64] -> [1,64,360,640]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -5051,8 +4981,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 65: first used by step_033_conv2d_D2_conv1
-const shader65 = `
+// shader 61: first used by step_029_conv2d_D2_conv1
+const shader61 = `
 // conv2d f32[1,19,720,1280] * f32[64,19,4,4] + f32[64] -> [1,64,360,640]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,360,640]
@@ -5218,8 +5148,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 66: first used by step_034_conv2d_D2_conv2_pack
-const shader66 = `
+// shader 62: first used by step_030_conv2d_D2_conv2_pack
+const shader62 = `
 // repack conv weights f32[128,64,4,4] as [1024][128]
 // threads 131072, workgroup 64; FLOPs 0; bytes 1048576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5234,8 +5164,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 67: first used by step_034_conv2d_D2_conv2_cpu
-const shader67 = `
+// shader 63: first used by step_030_conv2d_D2_conv2_cpu
+const shader63 = `
 enable subgroups;
 // conv2d f32[1,64,360,640] * f32[128,64,4,4] + f32[128] -> [1,128,180,320]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -5385,8 +5315,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 68: first used by step_034_conv2d_D2_conv2
-const shader68 = `
+// shader 64: first used by step_030_conv2d_D2_conv2
+const shader64 = `
 // conv2d f32[1,64,360,640] * f32[128,64,4,4] + f32[128] -> [1,128,180,320]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,180,320]
@@ -5552,8 +5482,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 69: first used by step_035_conv2d_D2_conv3_pack
-const shader69 = `
+// shader 65: first used by step_031_conv2d_D2_conv3_pack
+const shader65 = `
 // repack conv weights f32[256,128,4,4] as [2048][256]
 // threads 524288, workgroup 64; FLOPs 0; bytes 4194304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5568,8 +5498,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 70: first used by step_035_conv2d_D2_conv3_cpu
-const shader70 = `
+// shader 66: first used by step_031_conv2d_D2_conv3_cpu
+const shader66 = `
 enable subgroups;
 // conv2d f32[1,128,180,320] * f32[256,128,4,4] + f32[256] -> [1,256,90,160]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -5719,8 +5649,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 71: first used by step_035_conv2d_D2_conv3
-const shader71 = `
+// shader 67: first used by step_031_conv2d_D2_conv3
+const shader67 = `
 // conv2d f32[1,128,180,320] * f32[256,128,4,4] + f32[256] -> [1,256,90,160]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,90,160]
@@ -5886,8 +5816,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 72: first used by step_036_conv2d_D2_conv4_pack
-const shader72 = `
+// shader 68: first used by step_032_conv2d_D2_conv4_pack
+const shader68 = `
 // repack conv weights f32[512,256,4,4] as [4096][512]
 // threads 2097152, workgroup 64; FLOPs 0; bytes 16777216
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -5902,8 +5832,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 73: first used by step_036_conv2d_D2_conv4_cpu
-const shader73 = `
+// shader 69: first used by step_032_conv2d_D2_conv4_cpu
+const shader69 = `
 enable subgroups;
 // conv2d f32[1,256,90,160] * f32[512,256,4,4] + f32[512] -> [1,512,45,80]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -6053,8 +5983,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 74: first used by step_036_conv2d_D2_conv4
-const shader74 = `
+// shader 70: first used by step_032_conv2d_D2_conv4
+const shader70 = `
 // conv2d f32[1,256,90,160] * f32[512,256,4,4] + f32[512] -> [1,512,45,80]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,45,80]
@@ -6220,8 +6150,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 75: first used by step_037_conv2d_D2_classifier_pack
-const shader75 = `
+// shader 71: first used by step_033_conv2d_D2_classifier_pack
+const shader71 = `
 // repack conv weights f32[1,512,4,4] as [8192][4]
 // threads 32768, workgroup 64; FLOPs 0; bytes 163840
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6236,8 +6166,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 76: first used by step_037_conv2d_D2_classifier_packc
-const shader76 = `
+// shader 72: first used by step_033_conv2d_D2_classifier_packc
+const shader72 = `
 // repack f32[1,512,45,80] as [1][128][45][80] x vec4 (4 channels per element)
 // threads 460800, workgroup 64; FLOPs 0; bytes 14745600
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6254,8 +6184,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 77: first used by step_037_conv2d_D2_classifier_cpu
-const shader77 = `
+// shader 73: first used by step_033_conv2d_D2_classifier_cpu
+const shader73 = `
 enable subgroups;
 // conv2d f32[1,512,45,80] * f32[1,512,4,4] + f32[1] -> [1,1,22,40]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -6403,8 +6333,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 78: first used by step_037_conv2d_D2_classifier
-const shader78 = `
+// shader 74: first used by step_033_conv2d_D2_classifier
+const shader74 = `
 // conv2d f32[1,512,45,80] * f32[1,512,4,4] + f32[1] -> [1,1,22,40]
 // stride [2,2], padding [1,1], dilation [1,1]
 // tile 1 out-channels x 4 pixels
@@ -6498,8 +6428,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 79: first used by step_038_sum_D2_classifier_cpu
-const shader79 = `
+// shader 75: first used by step_034_sum_D2_classifier_cpu
+const shader75 = `
 enable subgroups;
 // sum over axes [0,1,2,3] of f32[1,1,22,40]: 1 outputs x 880 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -6537,8 +6467,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 80: first used by step_038_sum_D2_classifier
-const shader80 = `
+// shader 76: first used by step_034_sum_D2_classifier
+const shader76 = `
 // sum over axes [0,1,2,3] of f32[1,1,22,40]: 1 outputs x 880 elements, 1 split(s)
 // threads 1, workgroup 64; FLOPs 880; bytes 3524
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6568,8 +6498,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 81: first used by step_039_pointwise_D2_classifier
-const shader81 = `
+// shader 77: first used by step_035_pointwise_D2_classifier
+const shader77 = `
 // pointwise f32[1,1,22,40]
 // threads 880, workgroup 64; FLOPs 880; bytes 7040
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6592,8 +6522,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 82: first used by step_040_pointwise_D2_classifier
-const shader82 = `
+// shader 78: first used by step_036_pointwise_D2_classifier
+const shader78 = `
 // pointwise f32[1,1,22,40]
 // threads 880, workgroup 64; FLOPs 880; bytes 10560
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6625,8 +6555,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 83: first used by step_041_conv2dInputGrad_D2_classifier_pack
-const shader83 = `
+// shader 79: first used by step_037_conv2dInputGrad_D2_classifier_pack
+const shader79 = `
 // repack conv weights f32[1,512,4,4] as [64][512] (transposed)
 // threads 32768, workgroup 64; FLOPs 0; bytes 163840
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6643,8 +6573,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 84: first used by step_041_conv2dInputGrad_D2_classifier_packc
-const shader84 = `
+// shader 80: first used by step_037_conv2dInputGrad_D2_classifier_packc
+const shader80 = `
 // repack f32[1,1,22,40] as [1][1][22][40] x vec4 (4 channels per element)
 // threads 880, workgroup 64; FLOPs 0; bytes 17600
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6661,8 +6591,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 85: first used by step_041_conv2dInputGrad_D2_classifier_cpu
-const shader85 = `
+// shader 81: first used by step_037_conv2dInputGrad_D2_classifier_cpu
+const shader81 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,1,22,40] through f32[1,512,4,4] -> [1,512,45,80]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -6821,8 +6751,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 86: first used by step_041_conv2dInputGrad_D2_classifier
-const shader86 = `
+// shader 82: first used by step_037_conv2dInputGrad_D2_classifier
+const shader82 = `
 // conv2d input-gradient: f32[1,1,22,40] through f32[1,512,4,4] -> [1,512,45,80]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,45,80]
@@ -6968,8 +6898,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 87: first used by step_042_conv2dInputGrad_D2_conv4_pack
-const shader87 = `
+// shader 83: first used by step_038_conv2dInputGrad_D2_conv4_pack
+const shader83 = `
 // repack conv weights f32[512,256,4,4] as [8192][256] (transposed)
 // threads 2097152, workgroup 64; FLOPs 0; bytes 16777216
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -6986,8 +6916,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 88: first used by step_042_conv2dInputGrad_D2_conv4_cpu
-const shader88 = `
+// shader 84: first used by step_038_conv2dInputGrad_D2_conv4_cpu
+const shader84 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,45,80] through f32[512,256,4,4] -> [1,256,90,160]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -7146,8 +7076,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 89: first used by step_042_conv2dInputGrad_D2_conv4
-const shader89 = `
+// shader 85: first used by step_038_conv2dInputGrad_D2_conv4
+const shader85 = `
 // conv2d input-gradient: f32[1,512,45,80] through f32[512,256,4,4] -> [1,256,90,160]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,90,160]
@@ -7293,8 +7223,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 90: first used by step_043_conv2dInputGrad_D2_conv3_pack
-const shader90 = `
+// shader 86: first used by step_039_conv2dInputGrad_D2_conv3_pack
+const shader86 = `
 // repack conv weights f32[256,128,4,4] as [4096][128] (transposed)
 // threads 524288, workgroup 64; FLOPs 0; bytes 4194304
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7311,8 +7241,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 91: first used by step_043_conv2dInputGrad_D2_conv3_cpu
-const shader91 = `
+// shader 87: first used by step_039_conv2dInputGrad_D2_conv3_cpu
+const shader87 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,90,160] through f32[256,128,4,4] -> [1,128,180,320]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -7471,8 +7401,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 92: first used by step_043_conv2dInputGrad_D2_conv3
-const shader92 = `
+// shader 88: first used by step_039_conv2dInputGrad_D2_conv3
+const shader88 = `
 // conv2d input-gradient: f32[1,256,90,160] through f32[256,128,4,4] -> [1,128,180,320]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,180,320]
@@ -7618,8 +7548,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 93: first used by step_044_conv2dInputGrad_D2_conv2_pack
-const shader93 = `
+// shader 89: first used by step_040_conv2dInputGrad_D2_conv2_pack
+const shader89 = `
 // repack conv weights f32[128,64,4,4] as [2048][64] (transposed)
 // threads 131072, workgroup 64; FLOPs 0; bytes 1048576
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -7636,8 +7566,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 94: first used by step_044_conv2dInputGrad_D2_conv2_cpu
-const shader94 = `
+// shader 90: first used by step_040_conv2dInputGrad_D2_conv2_cpu
+const shader90 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,180,320] through f32[128,64,4,4] -> [1,64,360,640]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -7796,8 +7726,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 95: first used by step_044_conv2dInputGrad_D2_conv2
-const shader95 = `
+// shader 91: first used by step_040_conv2dInputGrad_D2_conv2
+const shader91 = `
 // conv2d input-gradient: f32[1,128,180,320] through f32[128,64,4,4] -> [1,64,360,640]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,360,640]
@@ -7943,8 +7873,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 96: first used by step_045_conv2dWeightGrad_D2_conv2_stage1_cpu
-const shader96 = `
+// shader 92: first used by step_041_conv2dWeightGrad_D2_conv2_stage1_cpu
+const shader92 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,19,720,1280] with f32[1,64,360,640] -> [64,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 7 K-split(s) of 32915
@@ -8256,8 +8186,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 97: first used by step_045_conv2dWeightGrad_D2_conv2_stage1
-const shader97 = `
+// shader 93: first used by step_041_conv2dWeightGrad_D2_conv2_stage1
+const shader93 = `
 // conv2d weight-gradient: f32[1,19,720,1280] with f32[1,64,360,640] -> [64,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 7 K-split(s) of 32915
 // threads 8960, workgroup 64; FLOPs 8965324800; bytes 133255168
@@ -8342,8 +8272,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 98: first used by step_045_conv2dWeightGrad_D2_conv2_stage2
-const shader98 = `
+// shader 94: first used by step_041_conv2dWeightGrad_D2_conv2_stage2
+const shader94 = `
 // final 7-way combine of the partials
 // threads 19456, workgroup 64; FLOPs 136192; bytes 622592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8358,8 +8288,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 99: first used by step_046_sum_D2_conv2_stage1
-const shader99 = `
+// shader 95: first used by step_042_sum_D2_conv2_stage1
+const shader95 = `
 // sum over axes [0,2,3] of f32[1,64,360,640]: 64 outputs x 230400 elements, 64 split(s)
 // threads 4096, workgroup 64; FLOPs 14745600; bytes 58998784
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8378,8 +8308,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 100: first used by step_046_sum_D2_conv2_stage2
-const shader100 = `
+// shader 96: first used by step_042_sum_D2_conv2_stage2
+const shader96 = `
 // final 64-way combine of the partials
 // threads 64, workgroup 64; FLOPs 4096; bytes 16640
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8394,8 +8324,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 101: first used by step_047_conv2dWeightGrad_D2_conv1_cpu
-const shader101 = `
+// shader 97: first used by step_043_conv2dWeightGrad_D2_conv1_cpu
+const shader97 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,360,640] with f32[1,128,180,320] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 57600
@@ -8709,8 +8639,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 102: first used by step_047_conv2dWeightGrad_D2_conv1
-const shader102 = `
+// shader 98: first used by step_043_conv2dWeightGrad_D2_conv1
+const shader98 = `
 // conv2d weight-gradient: f32[1,64,360,640] with f32[1,128,180,320] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 57600
 // threads 8192, workgroup 64; FLOPs 15099494400; bytes 88997888
@@ -8795,8 +8725,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 103: first used by step_048_sum_D2_conv3_stage1
-const shader103 = `
+// shader 99: first used by step_044_sum_D2_conv3_stage1
+const shader99 = `
 // sum over axes [0,2,3] of f32[1,128,180,320]: 128 outputs x 57600 elements, 32 split(s)
 // threads 4096, workgroup 64; FLOPs 7372800; bytes 29507584
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8815,8 +8745,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 104: first used by step_048_sum_D2_conv3_stage2
-const shader104 = `
+// shader 100: first used by step_044_sum_D2_conv3_stage2
+const shader100 = `
 // final 32-way combine of the partials
 // threads 128, workgroup 64; FLOPs 4096; bytes 16896
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -8831,8 +8761,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 105: first used by step_049_conv2dWeightGrad_D2_conv2_cpu
-const shader105 = `
+// shader 101: first used by step_045_conv2dWeightGrad_D2_conv2_cpu
+const shader101 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,180,320] with f32[1,256,90,160] -> [256,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14400
@@ -9146,8 +9076,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 106: first used by step_049_conv2dWeightGrad_D2_conv2
-const shader106 = `
+// shader 102: first used by step_045_conv2dWeightGrad_D2_conv2
+const shader102 = `
 // conv2d weight-gradient: f32[1,128,180,320] with f32[1,256,90,160] -> [256,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14400
 // threads 32768, workgroup 64; FLOPs 15099494400; bytes 46333952
@@ -9232,8 +9162,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 107: first used by step_050_sum_D2_conv4_stage1
-const shader107 = `
+// shader 103: first used by step_046_sum_D2_conv4_stage1
+const shader103 = `
 // sum over axes [0,2,3] of f32[1,256,90,160]: 256 outputs x 14400 elements, 14 split(s)
 // threads 3584, workgroup 64; FLOPs 3686400; bytes 14759936
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9252,8 +9182,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 108: first used by step_050_sum_D2_conv4_stage2
-const shader108 = `
+// shader 104: first used by step_046_sum_D2_conv4_stage2
+const shader104 = `
 // final 14-way combine of the partials
 // threads 256, workgroup 64; FLOPs 3584; bytes 15360
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9268,8 +9198,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 109: first used by step_051_conv2dWeightGrad_D2_conv3_cpu
-const shader109 = `
+// shader 105: first used by step_047_conv2dWeightGrad_D2_conv3_cpu
+const shader105 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,90,160] with f32[1,512,45,80] -> [512,256,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 3600
@@ -9583,8 +9513,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 110: first used by step_051_conv2dWeightGrad_D2_conv3
-const shader110 = `
+// shader 106: first used by step_047_conv2dWeightGrad_D2_conv3
+const shader106 = `
 // conv2d weight-gradient: f32[1,256,90,160] with f32[1,512,45,80] -> [512,256,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 3600
 // threads 131072, workgroup 64; FLOPs 15099494400; bytes 30507008
@@ -9669,8 +9599,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 111: first used by step_052_sum_D2_classifier_cpu
-const shader111 = `
+// shader 107: first used by step_048_sum_D2_classifier_cpu
+const shader107 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,512,45,80]: 512 outputs x 3600 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -9695,8 +9625,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 112: first used by step_052_sum_D2_classifier
-const shader112 = `
+// shader 108: first used by step_048_sum_D2_classifier
+const shader108 = `
 // sum over axes [0,2,3] of f32[1,512,45,80]: 512 outputs x 3600 elements, 1 split(s)
 // threads 512, workgroup 64; FLOPs 1843200; bytes 7374848
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -9713,8 +9643,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 113: first used by step_053_conv2dWeightGrad_D2_conv4_cpu
-const shader113 = `
+// shader 109: first used by step_049_conv2dWeightGrad_D2_conv4_cpu
+const shader109 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,45,80] with f32[1,1,22,40] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 880
@@ -10028,8 +9958,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 114: first used by step_053_conv2dWeightGrad_D2_conv4
-const shader114 = `
+// shader 110: first used by step_049_conv2dWeightGrad_D2_conv4
+const shader110 = `
 // conv2d weight-gradient: f32[1,512,45,80] with f32[1,1,22,40] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 880
 // threads 2048, workgroup 64; FLOPs 14417920; bytes 7419648
@@ -10084,8 +10014,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 115: first used by step_054_sum_cpu
-const shader115 = `
+// shader 111: first used by step_050_sum_cpu
+const shader111 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,1,22,40]: 1 outputs x 880 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -10110,8 +10040,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 116: first used by step_054_sum
-const shader116 = `
+// shader 112: first used by step_050_sum
+const shader112 = `
 // sum over axes [0,2,3] of f32[1,1,22,40]: 1 outputs x 880 elements, 1 split(s)
 // threads 1, workgroup 64; FLOPs 880; bytes 3524
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10128,8 +10058,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 117: first used by step_055_softmaxCrossEntropy_G_classifier_conv2d_list_0_stage1
-const shader117 = `
+// shader 113: first used by step_051_softmaxCrossEntropy_G_classifier_conv2d_list_0_stage1
+const shader113 = `
 // softmax cross-entropy of f32[1,19,720,1280] with labels i32[1,720,1280], ignore 255, 256 split(s)
 // threads 256, workgroup 64; FLOPs 70041600; bytes 5877248
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -10174,8 +10104,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 118: first used by step_055_softmaxCrossEntropy_G_classifier_conv2d_list_0_stage2
-const shader118 = `
+// shader 114: first used by step_051_softmaxCrossEntropy_G_classifier_conv2d_list_0_stage2
+const shader114 = `
 // final combine of the partials
 // threads 1, workgroup 64; FLOPs 512; bytes 2052
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10192,8 +10122,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 119: first used by step_056_pointwise
-const shader119 = `
+// shader 115: first used by step_052_pointwise
+const shader115 = `
 // pointwise bool[1,720,1280]
 // threads 921600 (8 per invocation), workgroup 64; FLOPs 921600; bytes 7372800
 @group(0) @binding(0) var<storage, read_write> b0: array<i32>; // read only
@@ -10216,8 +10146,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 120: first used by step_057_sum_stage1
-const shader120 = `
+// shader 116: first used by step_053_sum_stage1
+const shader116 = `
 // sum over axes [0,1,2] of f32[1,720,1280]: 1 outputs x 921600 elements, 256 split(s)
 // threads 256, workgroup 64; FLOPs 921600; bytes 3687424
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -10237,8 +10167,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 121: first used by step_057_sum_stage2
-const shader121 = `
+// shader 117: first used by step_053_sum_stage2
+const shader117 = `
 // final 256-way combine of the partials
 // threads 1, workgroup 64; FLOPs 256; bytes 1028
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10253,8 +10183,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 122: first used by step_058_pointwise
-const shader122 = `
+// shader 118: first used by step_054_pointwise
+const shader118 = `
 // pointwise f32[1,19,720,1280]
 // threads 17510400 (8 per invocation), workgroup 64; FLOPs 17510400; bytes 147456004
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10285,8 +10215,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 123: first used by step_059_resizeGrad
-const shader123 = `
+// shader 119: first used by step_055_resizeGrad
+const shader119 = `
 // resize adjoint (gather) f32[1,19,720,1280] -> [1,19,90,160], alignCorners true
 // threads 273600, workgroup 64; FLOPs 70041600; bytes 71169008
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -10314,8 +10244,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 124: first used by step_060_conv2dInputGrad_G_classifier_conv2d_list_1_pack
-const shader124 = `
+// shader 120: first used by step_056_conv2dInputGrad_G_classifier_conv2d_list_1_pack
+const shader120 = `
 // repack conv weights f32[19,1024,3,3] as [180][1024] (transposed)
 // threads 184320, workgroup 64; FLOPs 0; bytes 1437696
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10332,8 +10262,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 125: first used by step_060_conv2dInputGrad_G_classifier_conv2d_list_1_packc
-const shader125 = `
+// shader 121: first used by step_056_conv2dInputGrad_G_classifier_conv2d_list_1_packc
+const shader121 = `
 // repack f32[1,19,90,160] as [1][5][90][160] x vec4 (4 channels per element)
 // threads 72000, workgroup 64; FLOPs 0; bytes 2246400
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10350,8 +10280,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 126: first used by step_060_conv2dInputGrad_G_classifier_conv2d_list_1_cpu
-const shader126 = `
+// shader 122: first used by step_056_conv2dInputGrad_G_classifier_conv2d_list_1_cpu
+const shader122 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,90,160] through f32[19,1024,3,3] -> [1,1024,90,160]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -10503,8 +10433,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 127: first used by step_060_conv2dInputGrad_G_classifier_conv2d_list_1
-const shader127 = `
+// shader 123: first used by step_056_conv2dInputGrad_G_classifier_conv2d_list_1
+const shader123 = `
 // conv2d input-gradient: f32[1,19,90,160] through f32[19,1024,3,3] -> [1,1024,90,160]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 channels x 4 same-phase pixels
@@ -10642,8 +10572,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 128: first used by step_061_conv2dInputGrad_G_classifier_conv2d_list_0_cpu
-const shader128 = `
+// shader 124: first used by step_057_conv2dInputGrad_G_classifier_conv2d_list_0_cpu
+const shader124 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,90,160] through f32[19,1024,3,3] -> [1,1024,90,160]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -10801,8 +10731,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 129: first used by step_061_conv2dInputGrad_G_classifier_conv2d_list_0
-const shader129 = `
+// shader 125: first used by step_057_conv2dInputGrad_G_classifier_conv2d_list_0
+const shader125 = `
 // conv2d input-gradient: f32[1,19,90,160] through f32[19,1024,3,3] -> [1,1024,90,160]
 // stride [1,1], padding [6,6], dilation [6,6]
 // with a fused elementwise epilogue producing f32[1,1024,90,160]
@@ -10946,8 +10876,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 130: first used by step_062_conv2dInputGrad_G_features_31_pack
-const shader130 = `
+// shader 126: first used by step_058_conv2dInputGrad_G_features_31_pack
+const shader126 = `
 // repack conv weights f32[1024,1024,3,3] as [9216][1024] (transposed)
 // threads 9437184, workgroup 64; FLOPs 0; bytes 75497472
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -10964,8 +10894,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 131: first used by step_062_conv2dInputGrad_G_features_31_cpu
-const shader131 = `
+// shader 127: first used by step_058_conv2dInputGrad_G_features_31_cpu
+const shader127 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,1024,90,160] through f32[1024,1024,3,3] -> [1,1024,90,160]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -11121,8 +11051,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 132: first used by step_062_conv2dInputGrad_G_features_31
-const shader132 = `
+// shader 128: first used by step_058_conv2dInputGrad_G_features_31
+const shader128 = `
 // conv2d input-gradient: f32[1,1024,90,160] through f32[1024,1024,3,3] -> [1,1024,90,160]
 // stride [1,1], padding [4,4], dilation [4,4]
 // with a fused elementwise epilogue producing f32[1,1024,90,160]
@@ -11264,8 +11194,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 133: first used by step_063_conv2dInputGrad_G_features_29_pack
-const shader133 = `
+// shader 129: first used by step_059_conv2dInputGrad_G_features_29_pack
+const shader129 = `
 // repack conv weights f32[1024,512,3,3] as [9216][512] (transposed)
 // threads 4718592, workgroup 64; FLOPs 0; bytes 37748736
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11282,8 +11212,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 134: first used by step_063_conv2dInputGrad_G_features_29_cpu
-const shader134 = `
+// shader 130: first used by step_059_conv2dInputGrad_G_features_29_cpu
+const shader130 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,1024,90,160] through f32[1024,512,3,3] -> [1,512,90,160]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -11439,8 +11369,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 135: first used by step_063_conv2dInputGrad_G_features_29
-const shader135 = `
+// shader 131: first used by step_059_conv2dInputGrad_G_features_29
+const shader131 = `
 // conv2d input-gradient: f32[1,1024,90,160] through f32[1024,512,3,3] -> [1,512,90,160]
 // stride [1,1], padding [4,4], dilation [4,4]
 // with a fused elementwise epilogue producing f32[1,512,90,160]
@@ -11582,8 +11512,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 136: first used by step_064_conv2dInputGrad_G_features_27_pack
-const shader136 = `
+// shader 132: first used by step_060_conv2dInputGrad_G_features_27_pack
+const shader132 = `
 // repack conv weights f32[512,512,3,3] as [4608][512] (transposed)
 // threads 2359296, workgroup 64; FLOPs 0; bytes 18874368
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -11600,8 +11530,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 137: first used by step_064_conv2dInputGrad_G_features_27_cpu
-const shader137 = `
+// shader 133: first used by step_060_conv2dInputGrad_G_features_27_cpu
+const shader133 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,90,160] through f32[512,512,3,3] -> [1,512,90,160]
 // stride [1,1], padding [2,2], dilation [2,2]
@@ -11757,8 +11687,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 138: first used by step_064_conv2dInputGrad_G_features_27
-const shader138 = `
+// shader 134: first used by step_060_conv2dInputGrad_G_features_27
+const shader134 = `
 // conv2d input-gradient: f32[1,512,90,160] through f32[512,512,3,3] -> [1,512,90,160]
 // stride [1,1], padding [2,2], dilation [2,2]
 // with a fused elementwise epilogue producing f32[1,512,90,160]
@@ -11900,8 +11830,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 139: first used by step_067_conv2dInputGrad_G_features_21_cpu
-const shader139 = `
+// shader 135: first used by step_063_conv2dInputGrad_G_features_21_cpu
+const shader135 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,90,160] through f32[512,512,3,3] -> [1,512,90,160]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -12057,8 +11987,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 140: first used by step_067_conv2dInputGrad_G_features_21
-const shader140 = `
+// shader 136: first used by step_063_conv2dInputGrad_G_features_21
+const shader136 = `
 // conv2d input-gradient: f32[1,512,90,160] through f32[512,512,3,3] -> [1,512,90,160]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,90,160]
@@ -12200,8 +12130,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 141: first used by step_069_conv2dInputGrad_G_features_17_pack
-const shader141 = `
+// shader 137: first used by step_065_conv2dInputGrad_G_features_17_pack
+const shader137 = `
 // repack conv weights f32[512,256,3,3] as [4608][256] (transposed)
 // threads 1179648, workgroup 64; FLOPs 0; bytes 9437184
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12218,8 +12148,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 142: first used by step_069_conv2dInputGrad_G_features_17_cpu
-const shader142 = `
+// shader 138: first used by step_065_conv2dInputGrad_G_features_17_cpu
+const shader138 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,90,160] through f32[512,256,3,3] -> [1,256,90,160]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -12371,8 +12301,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 143: first used by step_069_conv2dInputGrad_G_features_17
-const shader143 = `
+// shader 139: first used by step_065_conv2dInputGrad_G_features_17
+const shader139 = `
 // conv2d input-gradient: f32[1,512,90,160] through f32[512,256,3,3] -> [1,256,90,160]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -12510,8 +12440,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 144: first used by step_070_maxPool2dGrad_G_features_17
-const shader144 = `
+// shader 140: first used by step_066_maxPool2dGrad_G_features_17
+const shader140 = `
 // maxPool2d gradient (gather) for f32[1,256,180,320]: kernel [2,2], stride [2,2], padding [0,0]
 // with a fused elementwise epilogue producing f32[1,256,180,320]
 // threads 14745600, workgroup 64; FLOPs 235929600; bytes 132710400
@@ -12553,8 +12483,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 145: first used by step_071_conv2dInputGrad_G_features_14_pack
-const shader145 = `
+// shader 141: first used by step_067_conv2dInputGrad_G_features_14_pack
+const shader141 = `
 // repack conv weights f32[256,256,3,3] as [2304][256] (transposed)
 // threads 589824, workgroup 64; FLOPs 0; bytes 4718592
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12571,8 +12501,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 146: first used by step_071_conv2dInputGrad_G_features_14_cpu
-const shader146 = `
+// shader 142: first used by step_067_conv2dInputGrad_G_features_14_cpu
+const shader142 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,180,320] through f32[256,256,3,3] -> [1,256,180,320]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -12728,8 +12658,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 147: first used by step_071_conv2dInputGrad_G_features_14
-const shader147 = `
+// shader 143: first used by step_067_conv2dInputGrad_G_features_14
+const shader143 = `
 // conv2d input-gradient: f32[1,256,180,320] through f32[256,256,3,3] -> [1,256,180,320]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,180,320]
@@ -12871,8 +12801,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 148: first used by step_073_conv2dInputGrad_G_features_10_pack
-const shader148 = `
+// shader 144: first used by step_069_conv2dInputGrad_G_features_10_pack
+const shader144 = `
 // repack conv weights f32[256,128,3,3] as [2304][128] (transposed)
 // threads 294912, workgroup 64; FLOPs 0; bytes 2359296
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -12889,8 +12819,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 149: first used by step_073_conv2dInputGrad_G_features_10_cpu
-const shader149 = `
+// shader 145: first used by step_069_conv2dInputGrad_G_features_10_cpu
+const shader145 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,180,320] through f32[256,128,3,3] -> [1,128,180,320]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -13042,8 +12972,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 150: first used by step_073_conv2dInputGrad_G_features_10
-const shader150 = `
+// shader 146: first used by step_069_conv2dInputGrad_G_features_10
+const shader146 = `
 // conv2d input-gradient: f32[1,256,180,320] through f32[256,128,3,3] -> [1,128,180,320]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -13181,8 +13111,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 151: first used by step_074_maxPool2dGrad_G_features_10
-const shader151 = `
+// shader 147: first used by step_070_maxPool2dGrad_G_features_10
+const shader147 = `
 // maxPool2d gradient (gather) for f32[1,128,360,640]: kernel [2,2], stride [2,2], padding [0,0]
 // with a fused elementwise epilogue producing f32[1,128,360,640]
 // threads 29491200, workgroup 64; FLOPs 471859200; bytes 265420800
@@ -13224,8 +13154,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 152: first used by step_075_conv2dInputGrad_G_features_7_pack
-const shader152 = `
+// shader 148: first used by step_071_conv2dInputGrad_G_features_7_pack
+const shader148 = `
 // repack conv weights f32[128,128,3,3] as [1152][128] (transposed)
 // threads 147456, workgroup 64; FLOPs 0; bytes 1179648
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13242,8 +13172,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 153: first used by step_075_conv2dInputGrad_G_features_7_cpu
-const shader153 = `
+// shader 149: first used by step_071_conv2dInputGrad_G_features_7_cpu
+const shader149 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,360,640] through f32[128,128,3,3] -> [1,128,360,640]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -13399,8 +13329,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 154: first used by step_075_conv2dInputGrad_G_features_7
-const shader154 = `
+// shader 150: first used by step_071_conv2dInputGrad_G_features_7
+const shader150 = `
 // conv2d input-gradient: f32[1,128,360,640] through f32[128,128,3,3] -> [1,128,360,640]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,360,640]
@@ -13542,8 +13472,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 155: first used by step_076_conv2dInputGrad_G_features_5_pack
-const shader155 = `
+// shader 151: first used by step_072_conv2dInputGrad_G_features_5_pack
+const shader151 = `
 // repack conv weights f32[128,64,3,3] as [1152][64] (transposed)
 // threads 73728, workgroup 64; FLOPs 0; bytes 589824
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13560,8 +13490,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 156: first used by step_076_conv2dInputGrad_G_features_5_cpu
-const shader156 = `
+// shader 152: first used by step_072_conv2dInputGrad_G_features_5_cpu
+const shader152 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,360,640] through f32[128,64,3,3] -> [1,64,360,640]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -13713,8 +13643,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 157: first used by step_076_conv2dInputGrad_G_features_5
-const shader157 = `
+// shader 153: first used by step_072_conv2dInputGrad_G_features_5
+const shader153 = `
 // conv2d input-gradient: f32[1,128,360,640] through f32[128,64,3,3] -> [1,64,360,640]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -13852,8 +13782,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 158: first used by step_077_maxPool2dGrad_G_features_5
-const shader158 = `
+// shader 154: first used by step_073_maxPool2dGrad_G_features_5
+const shader154 = `
 // maxPool2d gradient (gather) for f32[1,64,720,1280]: kernel [2,2], stride [2,2], padding [0,0]
 // with a fused elementwise epilogue producing f32[1,64,720,1280]
 // threads 58982400, workgroup 64; FLOPs 943718400; bytes 530841600
@@ -13895,8 +13825,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 159: first used by step_078_conv2dInputGrad_G_features_2_pack
-const shader159 = `
+// shader 155: first used by step_074_conv2dInputGrad_G_features_2_pack
+const shader155 = `
 // repack conv weights f32[64,64,3,3] as [576][64] (transposed)
 // threads 36864, workgroup 64; FLOPs 0; bytes 294912
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -13913,8 +13843,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 160: first used by step_078_conv2dInputGrad_G_features_2_cpu
-const shader160 = `
+// shader 156: first used by step_074_conv2dInputGrad_G_features_2_cpu
+const shader156 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,720,1280] through f32[64,64,3,3] -> [1,64,720,1280]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -14070,8 +14000,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 161: first used by step_078_conv2dInputGrad_G_features_2
-const shader161 = `
+// shader 157: first used by step_074_conv2dInputGrad_G_features_2
+const shader157 = `
 // conv2d input-gradient: f32[1,64,720,1280] through f32[64,64,3,3] -> [1,64,720,1280]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,720,1280]
@@ -14213,8 +14143,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 162: first used by step_079_conv2dWeightGrad_G_features_2_stage1_cpu
-const shader162 = `
+// shader 158: first used by step_075_conv2dWeightGrad_G_features_2_stage1_cpu
+const shader158 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,3,720,1280] with f32[1,64,720,1280] -> [64,3,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 3 in channels per tap; 57 K-split(s) of 16169
@@ -14526,8 +14456,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 163: first used by step_079_conv2dWeightGrad_G_features_2_stage1
-const shader163 = `
+// shader 159: first used by step_075_conv2dWeightGrad_G_features_2_stage1
+const shader159 = `
 // conv2d weight-gradient: f32[1,3,720,1280] with f32[1,64,720,1280] -> [64,3,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 3 in channels per tap; 57 K-split(s) of 16169
 // threads 8208, workgroup 64; FLOPs 3185049600; bytes 251069184
@@ -14602,8 +14532,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 164: first used by step_079_conv2dWeightGrad_G_features_2_stage2
-const shader164 = `
+// shader 160: first used by step_075_conv2dWeightGrad_G_features_2_stage2
+const shader160 = `
 // final 57-way combine of the partials
 // threads 1728, workgroup 64; FLOPs 98496; bytes 400896
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14618,8 +14548,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 165: first used by step_080_sum_G_features_2_stage1
-const shader165 = `
+// shader 161: first used by step_076_sum_G_features_2_stage1
+const shader161 = `
 // sum over axes [0,2,3] of f32[1,64,720,1280]: 64 outputs x 921600 elements, 64 split(s)
 // threads 4096, workgroup 64; FLOPs 58982400; bytes 235945984
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -14638,8 +14568,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 166: first used by step_081_conv2dWeightGrad_G_features_0_stage1_cpu
-const shader166 = `
+// shader 162: first used by step_077_conv2dWeightGrad_G_features_0_stage1_cpu
+const shader162 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,720,1280] with f32[1,64,720,1280] -> [64,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 230400
@@ -14951,8 +14881,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 167: first used by step_081_conv2dWeightGrad_G_features_0_stage1
-const shader167 = `
+// shader 163: first used by step_077_conv2dWeightGrad_G_features_0_stage1
+const shader163 = `
 // conv2d weight-gradient: f32[1,64,720,1280] with f32[1,64,720,1280] -> [64,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 230400
 // threads 9216, workgroup 64; FLOPs 67947724800; bytes 472449024
@@ -15037,8 +14967,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 168: first used by step_081_conv2dWeightGrad_G_features_0_stage2
-const shader168 = `
+// shader 164: first used by step_077_conv2dWeightGrad_G_features_0_stage2
+const shader164 = `
 // final 4-way combine of the partials
 // threads 36864, workgroup 64; FLOPs 147456; bytes 737280
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15053,8 +14983,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 169: first used by step_083_conv2dWeightGrad_G_features_7_stage1_cpu
-const shader169 = `
+// shader 165: first used by step_079_conv2dWeightGrad_G_features_7_stage1_cpu
+const shader165 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,360,640] with f32[1,128,360,640] -> [128,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 115200
@@ -15366,8 +15296,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 170: first used by step_083_conv2dWeightGrad_G_features_7_stage1
-const shader170 = `
+// shader 166: first used by step_079_conv2dWeightGrad_G_features_7_stage1
+const shader166 = `
 // conv2d weight-gradient: f32[1,64,360,640] with f32[1,128,360,640] -> [128,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 115200
 // threads 9216, workgroup 64; FLOPs 33973862400; bytes 177537024
@@ -15452,8 +15382,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 171: first used by step_083_conv2dWeightGrad_G_features_7_stage2
-const shader171 = `
+// shader 167: first used by step_079_conv2dWeightGrad_G_features_7_stage2
+const shader167 = `
 // final 2-way combine of the partials
 // threads 73728, workgroup 64; FLOPs 147456; bytes 884736
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15468,8 +15398,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 172: first used by step_084_sum_G_features_7_stage1
-const shader172 = `
+// shader 168: first used by step_080_sum_G_features_7_stage1
+const shader168 = `
 // sum over axes [0,2,3] of f32[1,128,360,640]: 128 outputs x 230400 elements, 32 split(s)
 // threads 4096, workgroup 64; FLOPs 29491200; bytes 117981184
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -15488,8 +15418,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 173: first used by step_085_conv2dWeightGrad_G_features_5_cpu
-const shader173 = `
+// shader 169: first used by step_081_conv2dWeightGrad_G_features_5_cpu
+const shader169 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,360,640] with f32[1,128,360,640] -> [128,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 230400
@@ -15803,8 +15733,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 174: first used by step_085_conv2dWeightGrad_G_features_5
-const shader174 = `
+// shader 170: first used by step_081_conv2dWeightGrad_G_features_5
+const shader170 = `
 // conv2d weight-gradient: f32[1,128,360,640] with f32[1,128,360,640] -> [128,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 230400
 // threads 9216, workgroup 64; FLOPs 67947724800; bytes 236519424
@@ -15889,8 +15819,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 175: first used by step_087_conv2dWeightGrad_G_features_12_cpu
-const shader175 = `
+// shader 171: first used by step_083_conv2dWeightGrad_G_features_12_cpu
+const shader171 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,180,320] with f32[1,256,180,320] -> [256,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 57600
@@ -16204,8 +16134,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 176: first used by step_087_conv2dWeightGrad_G_features_12
-const shader176 = `
+// shader 172: first used by step_083_conv2dWeightGrad_G_features_12
+const shader172 = `
 // conv2d weight-gradient: f32[1,128,180,320] with f32[1,256,180,320] -> [256,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 57600
 // threads 18432, workgroup 64; FLOPs 33973862400; bytes 89653248
@@ -16290,8 +16220,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 177: first used by step_088_sum_G_features_12_stage1
-const shader177 = `
+// shader 173: first used by step_084_sum_G_features_12_stage1
+const shader173 = `
 // sum over axes [0,2,3] of f32[1,256,180,320]: 256 outputs x 57600 elements, 16 split(s)
 // threads 4096, workgroup 64; FLOPs 14745600; bytes 58998784
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16310,8 +16240,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 178: first used by step_088_sum_G_features_12_stage2
-const shader178 = `
+// shader 174: first used by step_084_sum_G_features_12_stage2
+const shader174 = `
 // final 16-way combine of the partials
 // threads 256, workgroup 64; FLOPs 4096; bytes 17408
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -16326,8 +16256,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 179: first used by step_089_conv2dWeightGrad_G_features_10_cpu
-const shader179 = `
+// shader 175: first used by step_085_conv2dWeightGrad_G_features_10_cpu
+const shader175 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,180,320] with f32[1,256,180,320] -> [256,256,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 57600
@@ -16641,8 +16571,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 180: first used by step_089_conv2dWeightGrad_G_features_10
-const shader180 = `
+// shader 176: first used by step_085_conv2dWeightGrad_G_features_10
+const shader176 = `
 // conv2d weight-gradient: f32[1,256,180,320] with f32[1,256,180,320] -> [256,256,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 57600
 // threads 36864, workgroup 64; FLOPs 67947724800; bytes 120324096
@@ -16727,8 +16657,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 181: first used by step_093_conv2dWeightGrad_G_features_19_cpu
-const shader181 = `
+// shader 177: first used by step_089_conv2dWeightGrad_G_features_19_cpu
+const shader177 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,90,160] with f32[1,512,90,160] -> [512,256,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14400
@@ -17042,8 +16972,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 182: first used by step_093_conv2dWeightGrad_G_features_19
-const shader182 = `
+// shader 178: first used by step_089_conv2dWeightGrad_G_features_19
+const shader178 = `
 // conv2d weight-gradient: f32[1,256,90,160] with f32[1,512,90,160] -> [512,256,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14400
 // threads 73728, workgroup 64; FLOPs 33973862400; bytes 48955392
@@ -17128,8 +17058,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 183: first used by step_094_sum_G_features_19_stage1
-const shader183 = `
+// shader 179: first used by step_090_sum_G_features_19_stage1
+const shader179 = `
 // sum over axes [0,2,3] of f32[1,512,90,160]: 512 outputs x 14400 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 7372800; bytes 29507584
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17148,8 +17078,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 184: first used by step_094_sum_G_features_19_stage2
-const shader184 = `
+// shader 180: first used by step_090_sum_G_features_19_stage2
+const shader180 = `
 // final 8-way combine of the partials
 // threads 512, workgroup 64; FLOPs 4096; bytes 18432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -17164,8 +17094,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 185: first used by step_095_conv2dWeightGrad_G_features_17_cpu
-const shader185 = `
+// shader 181: first used by step_091_conv2dWeightGrad_G_features_17_cpu
+const shader181 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,90,160] with f32[1,512,90,160] -> [512,512,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14400
@@ -17479,8 +17409,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 186: first used by step_095_conv2dWeightGrad_G_features_17
-const shader186 = `
+// shader 182: first used by step_091_conv2dWeightGrad_G_features_17
+const shader182 = `
 // conv2d weight-gradient: f32[1,512,90,160] with f32[1,512,90,160] -> [512,512,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14400
 // threads 147456, workgroup 64; FLOPs 67947724800; bytes 68419584
@@ -17565,8 +17495,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 187: first used by step_099_conv2dWeightGrad_G_features_21_cpu
-const shader187 = `
+// shader 183: first used by step_095_conv2dWeightGrad_G_features_21_cpu
+const shader183 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,90,160] with f32[1,512,90,160] -> [512,512,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14400
@@ -17880,8 +17810,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 188: first used by step_099_conv2dWeightGrad_G_features_21
-const shader188 = `
+// shader 184: first used by step_095_conv2dWeightGrad_G_features_21
+const shader184 = `
 // conv2d weight-gradient: f32[1,512,90,160] with f32[1,512,90,160] -> [512,512,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14400
 // threads 147456, workgroup 64; FLOPs 67947724800; bytes 68419584
@@ -17966,8 +17896,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 189: first used by step_105_conv2dWeightGrad_G_features_27_cpu
-const shader189 = `
+// shader 185: first used by step_101_conv2dWeightGrad_G_features_27_cpu
+const shader185 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,90,160] with f32[1,1024,90,160] -> [1024,512,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14400
@@ -18281,8 +18211,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 190: first used by step_105_conv2dWeightGrad_G_features_27
-const shader190 = `
+// shader 186: first used by step_101_conv2dWeightGrad_G_features_27
+const shader186 = `
 // conv2d weight-gradient: f32[1,512,90,160] with f32[1,1024,90,160] -> [1024,512,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14400
 // threads 294912, workgroup 64; FLOPs 135895449600; bytes 107347968
@@ -18367,8 +18297,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 191: first used by step_106_sum_G_features_31_stage1
-const shader191 = `
+// shader 187: first used by step_102_sum_G_features_31_stage1
+const shader187 = `
 // sum over axes [0,2,3] of f32[1,1024,90,160]: 1024 outputs x 14400 elements, 4 split(s)
 // threads 4096, workgroup 64; FLOPs 14745600; bytes 58998784
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18387,8 +18317,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 192: first used by step_106_sum_G_features_31_stage2
-const shader192 = `
+// shader 188: first used by step_102_sum_G_features_31_stage2
+const shader188 = `
 // final 4-way combine of the partials
 // threads 1024, workgroup 64; FLOPs 4096; bytes 20480
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -18403,8 +18333,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 193: first used by step_107_conv2dWeightGrad_G_features_29_cpu
-const shader193 = `
+// shader 189: first used by step_103_conv2dWeightGrad_G_features_29_cpu
+const shader189 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,90,160] with f32[1,1024,90,160] -> [1024,1024,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14400
@@ -18718,8 +18648,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 194: first used by step_107_conv2dWeightGrad_G_features_29
-const shader194 = `
+// shader 190: first used by step_103_conv2dWeightGrad_G_features_29
+const shader190 = `
 // conv2d weight-gradient: f32[1,1024,90,160] with f32[1,1024,90,160] -> [1024,1024,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14400
 // threads 589824, workgroup 64; FLOPs 271790899200; bytes 155713536
@@ -18804,8 +18734,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 195: first used by step_109_conv2dWeightGrad_G_features_31_cpu
-const shader195 = `
+// shader 191: first used by step_105_conv2dWeightGrad_G_features_31_cpu
+const shader191 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,90,160] with f32[1,19,90,160] -> [19,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14400
@@ -19119,8 +19049,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 196: first used by step_109_conv2dWeightGrad_G_features_31
-const shader196 = `
+// shader 192: first used by step_105_conv2dWeightGrad_G_features_31
+const shader192 = `
 // conv2d weight-gradient: f32[1,1024,90,160] with f32[1,19,90,160] -> [19,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14400
 // threads 11520, workgroup 64; FLOPs 5042995200; bytes 60834816
@@ -19205,8 +19135,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 197: first used by step_110_sum_stage1
-const shader197 = `
+// shader 193: first used by step_106_sum_stage1
+const shader193 = `
 // sum over axes [0,2,3] of f32[1,19,90,160]: 19 outputs x 14400 elements, 14 split(s)
 // threads 266, workgroup 64; FLOPs 273600; bytes 1095464
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19225,8 +19155,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 198: first used by step_110_sum_stage2
-const shader198 = `
+// shader 194: first used by step_106_sum_stage2
+const shader194 = `
 // final 14-way combine of the partials
 // threads 19, workgroup 64; FLOPs 266; bytes 1140
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19241,8 +19171,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 199: first used by step_111_conv2dWeightGrad_G_features_31_cpu
-const shader199 = `
+// shader 195: first used by step_107_conv2dWeightGrad_G_features_31_cpu
+const shader195 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,90,160] with f32[1,19,90,160] -> [19,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14400
@@ -19556,8 +19486,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 200: first used by step_111_conv2dWeightGrad_G_features_31
-const shader200 = `
+// shader 196: first used by step_107_conv2dWeightGrad_G_features_31
+const shader196 = `
 // conv2d weight-gradient: f32[1,1024,90,160] with f32[1,19,90,160] -> [19,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 14400
 // threads 11520, workgroup 64; FLOPs 5042995200; bytes 60834816
@@ -19642,8 +19572,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 201: first used by step_112_conv2d_G_features_0_packc
-const shader201 = `
+// shader 197: first used by step_108_conv2d_G_features_0_packc
+const shader197 = `
 // repack f32[1,3,512,1024] as [1][1][512][1024] x vec4 (4 channels per element)
 // threads 524288, workgroup 64; FLOPs 0; bytes 14680064
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19660,8 +19590,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 202: first used by step_112_conv2d_G_features_0_cpu
-const shader202 = `
+// shader 198: first used by step_108_conv2d_G_features_0_cpu
+const shader198 = `
 enable subgroups;
 // conv2d f32[1,3,512,1024] * f32[64,3,3,3] + f32[64] -> [1,64,512,1024]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -19811,8 +19741,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 203: first used by step_112_conv2d_G_features_0
-const shader203 = `
+// shader 199: first used by step_108_conv2d_G_features_0
+const shader199 = `
 // conv2d f32[1,3,512,1024] * f32[64,3,3,3] + f32[64] -> [1,64,512,1024]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,512,1024]
@@ -19978,8 +19908,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 204: first used by step_113_conv2d_G_features_2_packc
-const shader204 = `
+// shader 200: first used by step_109_conv2d_G_features_2_packc
+const shader200 = `
 // repack f32[1,64,512,1024] as [1][16][512][1024] x vec4 (4 channels per element)
 // threads 8388608, workgroup 64; FLOPs 0; bytes 268435456
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -19996,8 +19926,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 205: first used by step_113_conv2d_G_features_2_cpu
-const shader205 = `
+// shader 201: first used by step_109_conv2d_G_features_2_cpu
+const shader201 = `
 enable subgroups;
 // conv2d f32[1,64,512,1024] * f32[64,64,3,3] + f32[64] -> [1,64,512,1024]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -20147,8 +20077,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 206: first used by step_113_conv2d_G_features_2
-const shader206 = `
+// shader 202: first used by step_109_conv2d_G_features_2
+const shader202 = `
 // conv2d f32[1,64,512,1024] * f32[64,64,3,3] + f32[64] -> [1,64,512,1024]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,512,1024]
@@ -20314,8 +20244,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 207: first used by step_114_maxPool2d_G_features_2
-const shader207 = `
+// shader 203: first used by step_110_maxPool2d_G_features_2
+const shader203 = `
 // maxPool2d f32[1,64,512,1024]: kernel [2,2], stride [2,2], padding [0,0], ceil false
 // threads 8388608, workgroup 64; FLOPs 33554432; bytes 167772160
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20343,8 +20273,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 208: first used by step_115_conv2d_G_features_5_packc
-const shader208 = `
+// shader 204: first used by step_111_conv2d_G_features_5_packc
+const shader204 = `
 // repack f32[1,64,256,512] as [1][16][256][512] x vec4 (4 channels per element)
 // threads 2097152, workgroup 64; FLOPs 0; bytes 67108864
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20361,8 +20291,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 209: first used by step_115_conv2d_G_features_5_cpu
-const shader209 = `
+// shader 205: first used by step_111_conv2d_G_features_5_cpu
+const shader205 = `
 enable subgroups;
 // conv2d f32[1,64,256,512] * f32[128,64,3,3] + f32[128] -> [1,128,256,512]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -20512,8 +20442,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 210: first used by step_115_conv2d_G_features_5
-const shader210 = `
+// shader 206: first used by step_111_conv2d_G_features_5
+const shader206 = `
 // conv2d f32[1,64,256,512] * f32[128,64,3,3] + f32[128] -> [1,128,256,512]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,256,512]
@@ -20679,8 +20609,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 211: first used by step_116_conv2d_G_features_7_packc
-const shader211 = `
+// shader 207: first used by step_112_conv2d_G_features_7_packc
+const shader207 = `
 // repack f32[1,128,256,512] as [1][32][256][512] x vec4 (4 channels per element)
 // threads 4194304, workgroup 64; FLOPs 0; bytes 134217728
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -20697,8 +20627,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 212: first used by step_116_conv2d_G_features_7_cpu
-const shader212 = `
+// shader 208: first used by step_112_conv2d_G_features_7_cpu
+const shader208 = `
 enable subgroups;
 // conv2d f32[1,128,256,512] * f32[128,128,3,3] + f32[128] -> [1,128,256,512]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -20848,8 +20778,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 213: first used by step_116_conv2d_G_features_7
-const shader213 = `
+// shader 209: first used by step_112_conv2d_G_features_7
+const shader209 = `
 // conv2d f32[1,128,256,512] * f32[128,128,3,3] + f32[128] -> [1,128,256,512]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,256,512]
@@ -21015,8 +20945,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 214: first used by step_117_maxPool2d_G_features_7
-const shader214 = `
+// shader 210: first used by step_113_maxPool2d_G_features_7
+const shader210 = `
 // maxPool2d f32[1,128,256,512]: kernel [2,2], stride [2,2], padding [0,0], ceil false
 // threads 4194304, workgroup 64; FLOPs 16777216; bytes 83886080
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21044,8 +20974,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 215: first used by step_118_conv2d_G_features_10_packc
-const shader215 = `
+// shader 211: first used by step_114_conv2d_G_features_10_packc
+const shader211 = `
 // repack f32[1,128,128,256] as [1][32][128][256] x vec4 (4 channels per element)
 // threads 1048576, workgroup 64; FLOPs 0; bytes 33554432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21062,8 +20992,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 216: first used by step_118_conv2d_G_features_10_cpu
-const shader216 = `
+// shader 212: first used by step_114_conv2d_G_features_10_cpu
+const shader212 = `
 enable subgroups;
 // conv2d f32[1,128,128,256] * f32[256,128,3,3] + f32[256] -> [1,256,128,256]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -21213,8 +21143,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 217: first used by step_118_conv2d_G_features_10
-const shader217 = `
+// shader 213: first used by step_114_conv2d_G_features_10
+const shader213 = `
 // conv2d f32[1,128,128,256] * f32[256,128,3,3] + f32[256] -> [1,256,128,256]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,128,256]
@@ -21380,8 +21310,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 218: first used by step_119_conv2d_G_features_12_packc
-const shader218 = `
+// shader 214: first used by step_115_conv2d_G_features_12_packc
+const shader214 = `
 // repack f32[1,256,128,256] as [1][64][128][256] x vec4 (4 channels per element)
 // threads 2097152, workgroup 64; FLOPs 0; bytes 67108864
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21398,8 +21328,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 219: first used by step_119_conv2d_G_features_12_cpu
-const shader219 = `
+// shader 215: first used by step_115_conv2d_G_features_12_cpu
+const shader215 = `
 enable subgroups;
 // conv2d f32[1,256,128,256] * f32[256,256,3,3] + f32[256] -> [1,256,128,256]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -21549,8 +21479,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 220: first used by step_119_conv2d_G_features_12
-const shader220 = `
+// shader 216: first used by step_115_conv2d_G_features_12
+const shader216 = `
 // conv2d f32[1,256,128,256] * f32[256,256,3,3] + f32[256] -> [1,256,128,256]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,128,256]
@@ -21716,8 +21646,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 221: first used by step_121_maxPool2d_G_features_14
-const shader221 = `
+// shader 217: first used by step_117_maxPool2d_G_features_14
+const shader217 = `
 // maxPool2d f32[1,256,128,256]: kernel [2,2], stride [2,2], padding [0,0], ceil false
 // threads 2097152, workgroup 64; FLOPs 8388608; bytes 41943040
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21745,8 +21675,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 222: first used by step_122_conv2d_G_features_17_packc
-const shader222 = `
+// shader 218: first used by step_118_conv2d_G_features_17_packc
+const shader218 = `
 // repack f32[1,256,64,128] as [1][64][64][128] x vec4 (4 channels per element)
 // threads 524288, workgroup 64; FLOPs 0; bytes 16777216
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -21763,8 +21693,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 223: first used by step_122_conv2d_G_features_17_cpu
-const shader223 = `
+// shader 219: first used by step_118_conv2d_G_features_17_cpu
+const shader219 = `
 enable subgroups;
 // conv2d f32[1,256,64,128] * f32[512,256,3,3] + f32[512] -> [1,512,64,128]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -21914,8 +21844,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 224: first used by step_122_conv2d_G_features_17
-const shader224 = `
+// shader 220: first used by step_118_conv2d_G_features_17
+const shader220 = `
 // conv2d f32[1,256,64,128] * f32[512,256,3,3] + f32[512] -> [1,512,64,128]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,64,128]
@@ -22081,8 +22011,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 225: first used by step_123_conv2d_G_features_19_packc
-const shader225 = `
+// shader 221: first used by step_119_conv2d_G_features_19_packc
+const shader221 = `
 // repack f32[1,512,64,128] as [1][128][64][128] x vec4 (4 channels per element)
 // threads 1048576, workgroup 64; FLOPs 0; bytes 33554432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -22099,8 +22029,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 226: first used by step_123_conv2d_G_features_19_cpu
-const shader226 = `
+// shader 222: first used by step_119_conv2d_G_features_19_cpu
+const shader222 = `
 enable subgroups;
 // conv2d f32[1,512,64,128] * f32[512,512,3,3] + f32[512] -> [1,512,64,128]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -22250,8 +22180,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 227: first used by step_123_conv2d_G_features_19
-const shader227 = `
+// shader 223: first used by step_119_conv2d_G_features_19
+const shader223 = `
 // conv2d f32[1,512,64,128] * f32[512,512,3,3] + f32[512] -> [1,512,64,128]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,64,128]
@@ -22417,8 +22347,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 228: first used by step_125_conv2d_G_features_23_cpu
-const shader228 = `
+// shader 224: first used by step_121_conv2d_G_features_23_cpu
+const shader224 = `
 enable subgroups;
 // conv2d f32[1,512,64,128] * f32[512,512,3,3] + f32[512] -> [1,512,64,128]
 // stride [1,1], padding [2,2], dilation [2,2]
@@ -22568,8 +22498,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 229: first used by step_125_conv2d_G_features_23
-const shader229 = `
+// shader 225: first used by step_121_conv2d_G_features_23
+const shader225 = `
 // conv2d f32[1,512,64,128] * f32[512,512,3,3] + f32[512] -> [1,512,64,128]
 // stride [1,1], padding [2,2], dilation [2,2]
 // with a fused elementwise epilogue producing f32[1,512,64,128]
@@ -22735,8 +22665,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 230: first used by step_128_conv2d_G_features_29_cpu
-const shader230 = `
+// shader 226: first used by step_124_conv2d_G_features_29_cpu
+const shader226 = `
 enable subgroups;
 // conv2d f32[1,512,64,128] * f32[1024,512,3,3] + f32[1024] -> [1,1024,64,128]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -22886,8 +22816,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 231: first used by step_128_conv2d_G_features_29
-const shader231 = `
+// shader 227: first used by step_124_conv2d_G_features_29
+const shader227 = `
 // conv2d f32[1,512,64,128] * f32[1024,512,3,3] + f32[1024] -> [1,1024,64,128]
 // stride [1,1], padding [4,4], dilation [4,4]
 // with a fused elementwise epilogue producing f32[1,1024,64,128]
@@ -23053,8 +22983,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 232: first used by step_129_conv2d_G_features_31_packc
-const shader232 = `
+// shader 228: first used by step_125_conv2d_G_features_31_packc
+const shader228 = `
 // repack f32[1,1024,64,128] as [1][256][64][128] x vec4 (4 channels per element)
 // threads 2097152, workgroup 64; FLOPs 0; bytes 67108864
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -23071,8 +23001,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 233: first used by step_129_conv2d_G_features_31_cpu
-const shader233 = `
+// shader 229: first used by step_125_conv2d_G_features_31_cpu
+const shader229 = `
 enable subgroups;
 // conv2d f32[1,1024,64,128] * f32[1024,1024,3,3] + f32[1024] -> [1,1024,64,128]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -23222,8 +23152,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 234: first used by step_129_conv2d_G_features_31
-const shader234 = `
+// shader 230: first used by step_125_conv2d_G_features_31
+const shader230 = `
 // conv2d f32[1,1024,64,128] * f32[1024,1024,3,3] + f32[1024] -> [1,1024,64,128]
 // stride [1,1], padding [4,4], dilation [4,4]
 // with a fused elementwise epilogue producing f32[1,1024,64,128]
@@ -23389,8 +23319,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 235: first used by step_130_conv2d_G_classifier_conv2d_list_0_cpu
-const shader235 = `
+// shader 231: first used by step_126_conv2d_G_classifier_conv2d_list_0_cpu
+const shader231 = `
 enable subgroups;
 // conv2d f32[1,1024,64,128] * f32[19,1024,3,3] + f32[19] -> [1,19,64,128]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -23538,8 +23468,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 236: first used by step_130_conv2d_G_classifier_conv2d_list_0
-const shader236 = `
+// shader 232: first used by step_126_conv2d_G_classifier_conv2d_list_0
+const shader232 = `
 // conv2d f32[1,1024,64,128] * f32[19,1024,3,3] + f32[19] -> [1,19,64,128]
 // stride [1,1], padding [6,6], dilation [6,6]
 // tile 8 out-channels x 4 pixels
@@ -23703,8 +23633,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 237: first used by step_131_conv2d_G_classifier_conv2d_list_1_cpu
-const shader237 = `
+// shader 233: first used by step_127_conv2d_G_classifier_conv2d_list_1_cpu
+const shader233 = `
 enable subgroups;
 // conv2d f32[1,1024,64,128] * f32[19,1024,3,3] + f32[19] -> [1,19,64,128]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -23852,8 +23782,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 238: first used by step_131_conv2d_G_classifier_conv2d_list_1
-const shader238 = `
+// shader 234: first used by step_127_conv2d_G_classifier_conv2d_list_1
+const shader234 = `
 // conv2d f32[1,1024,64,128] * f32[19,1024,3,3] + f32[19] -> [1,19,64,128]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 out-channels x 4 pixels
@@ -24017,8 +23947,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 239: first used by step_132_softmax_G_classifier_conv2d_list_0
-const shader239 = `
+// shader 235: first used by step_128_softmax_G_classifier_conv2d_list_0
+const shader235 = `
 // softmax along axis 1 (19) of f32[1,19,512,1024]
 // threads 524288, workgroup 64; FLOPs 39845888; bytes 41091072
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -24056,8 +23986,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 240: first used by step_133_conv2d_D2_conv1_packc
-const shader240 = `
+// shader 236: first used by step_129_conv2d_D2_conv1_packc
+const shader236 = `
 // repack f32[1,19,512,1024] as [1][5][512][1024] x vec4 (4 channels per element)
 // threads 2621440, workgroup 64; FLOPs 0; bytes 81788928
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -24074,8 +24004,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 241: first used by step_133_conv2d_D2_conv1_cpu
-const shader241 = `
+// shader 237: first used by step_129_conv2d_D2_conv1_cpu
+const shader237 = `
 enable subgroups;
 // conv2d f32[1,19,512,1024] * f32[64,19,4,4] + f32[64] -> [1,64,256,512]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -24225,8 +24155,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 242: first used by step_133_conv2d_D2_conv1
-const shader242 = `
+// shader 238: first used by step_129_conv2d_D2_conv1
+const shader238 = `
 // conv2d f32[1,19,512,1024] * f32[64,19,4,4] + f32[64] -> [1,64,256,512]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,256,512]
@@ -24392,8 +24322,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 243: first used by step_134_conv2d_D2_conv2_cpu
-const shader243 = `
+// shader 239: first used by step_130_conv2d_D2_conv2_cpu
+const shader239 = `
 enable subgroups;
 // conv2d f32[1,64,256,512] * f32[128,64,4,4] + f32[128] -> [1,128,128,256]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -24543,8 +24473,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 244: first used by step_134_conv2d_D2_conv2
-const shader244 = `
+// shader 240: first used by step_130_conv2d_D2_conv2
+const shader240 = `
 // conv2d f32[1,64,256,512] * f32[128,64,4,4] + f32[128] -> [1,128,128,256]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,128,256]
@@ -24710,8 +24640,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 245: first used by step_135_conv2d_D2_conv3_cpu
-const shader245 = `
+// shader 241: first used by step_131_conv2d_D2_conv3_cpu
+const shader241 = `
 enable subgroups;
 // conv2d f32[1,128,128,256] * f32[256,128,4,4] + f32[256] -> [1,256,64,128]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -24861,8 +24791,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 246: first used by step_135_conv2d_D2_conv3
-const shader246 = `
+// shader 242: first used by step_131_conv2d_D2_conv3
+const shader242 = `
 // conv2d f32[1,128,128,256] * f32[256,128,4,4] + f32[256] -> [1,256,64,128]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,64,128]
@@ -25028,8 +24958,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 247: first used by step_136_conv2d_D2_conv4_cpu
-const shader247 = `
+// shader 243: first used by step_132_conv2d_D2_conv4_cpu
+const shader243 = `
 enable subgroups;
 // conv2d f32[1,256,64,128] * f32[512,256,4,4] + f32[512] -> [1,512,32,64]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -25179,8 +25109,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 248: first used by step_136_conv2d_D2_conv4
-const shader248 = `
+// shader 244: first used by step_132_conv2d_D2_conv4
+const shader244 = `
 // conv2d f32[1,256,64,128] * f32[512,256,4,4] + f32[512] -> [1,512,32,64]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,32,64]
@@ -25346,8 +25276,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 249: first used by step_137_conv2d_D2_classifier_packc
-const shader249 = `
+// shader 245: first used by step_133_conv2d_D2_classifier_packc
+const shader245 = `
 // repack f32[1,512,32,64] as [1][128][32][64] x vec4 (4 channels per element)
 // threads 262144, workgroup 64; FLOPs 0; bytes 8388608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -25364,8 +25294,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 250: first used by step_137_conv2d_D2_classifier_cpu
-const shader250 = `
+// shader 246: first used by step_133_conv2d_D2_classifier_cpu
+const shader246 = `
 enable subgroups;
 // conv2d f32[1,512,32,64] * f32[1,512,4,4] + f32[1] -> [1,1,16,32]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -25513,8 +25443,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 251: first used by step_137_conv2d_D2_classifier
-const shader251 = `
+// shader 247: first used by step_133_conv2d_D2_classifier
+const shader247 = `
 // conv2d f32[1,512,32,64] * f32[1,512,4,4] + f32[1] -> [1,1,16,32]
 // stride [2,2], padding [1,1], dilation [1,1]
 // tile 1 out-channels x 4 pixels
@@ -25608,8 +25538,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 252: first used by step_138_sum_D2_classifier_cpu
-const shader252 = `
+// shader 248: first used by step_134_sum_D2_classifier_cpu
+const shader248 = `
 enable subgroups;
 // sum over axes [0,1,2,3] of f32[1,1,16,32]: 1 outputs x 512 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -25647,8 +25577,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 253: first used by step_138_sum_D2_classifier
-const shader253 = `
+// shader 249: first used by step_134_sum_D2_classifier
+const shader249 = `
 // sum over axes [0,1,2,3] of f32[1,1,16,32]: 1 outputs x 512 elements, 1 split(s)
 // threads 1, workgroup 64; FLOPs 512; bytes 2052
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -25678,8 +25608,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 254: first used by step_139_pointwise
-const shader254 = `
+// shader 250: first used by step_135_pointwise
+const shader250 = `
 // pointwise f32[]
 // threads 1, workgroup 64; FLOPs 1; bytes 8
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -25693,8 +25623,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 255: first used by step_140_sum_D2_classifier_cpu
-const shader255 = `
+// shader 251: first used by step_136_sum_D2_classifier_cpu
+const shader251 = `
 enable subgroups;
 // sum over axes [0,1,2,3] of f32[1,1,16,32]: 1 outputs x 512 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -25732,8 +25662,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 256: first used by step_140_sum_D2_classifier
-const shader256 = `
+// shader 252: first used by step_136_sum_D2_classifier
+const shader252 = `
 // sum over axes [0,1,2,3] of f32[1,1,16,32]: 1 outputs x 512 elements, 1 split(s)
 // threads 1, workgroup 64; FLOPs 512; bytes 2052
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -25763,8 +25693,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 257: first used by step_141_pointwise
-const shader257 = `
+// shader 253: first used by step_137_pointwise
+const shader253 = `
 // pointwise f32[]
 // threads 1, workgroup 64; FLOPs 1; bytes 12
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -25783,8 +25713,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 258: first used by step_142_pointwise_D2_classifier
-const shader258 = `
+// shader 254: first used by step_138_pointwise_D2_classifier
+const shader254 = `
 // pointwise f32[1,1,16,32]
 // threads 512, workgroup 64; FLOPs 512; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -25807,8 +25737,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 259: first used by step_143_pointwise_D2_classifier
-const shader259 = `
+// shader 255: first used by step_139_pointwise_D2_classifier
+const shader255 = `
 // pointwise f32[1,1,16,32]
 // threads 512, workgroup 64; FLOPs 512; bytes 6144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -25840,8 +25770,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 260: first used by step_144_pointwise
-const shader260 = `
+// shader 256: first used by step_140_pointwise
+const shader256 = `
 // pointwise f32[1,512,32,64]
 // threads 1048576 (8 per invocation), workgroup 64; FLOPs 1048576; bytes 8388608
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -25864,8 +25794,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 261: first used by step_145_conv2dInputGrad_D2_classifier_packc
-const shader261 = `
+// shader 257: first used by step_141_conv2dInputGrad_D2_classifier_packc
+const shader257 = `
 // repack f32[1,1,16,32] as [1][1][16][32] x vec4 (4 channels per element)
 // threads 512, workgroup 64; FLOPs 0; bytes 10240
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -25882,8 +25812,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 262: first used by step_145_conv2dInputGrad_D2_classifier_cpu
-const shader262 = `
+// shader 258: first used by step_141_conv2dInputGrad_D2_classifier_cpu
+const shader258 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,1,16,32] through f32[1,512,4,4] -> [1,512,32,64]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -26038,8 +25968,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 263: first used by step_145_conv2dInputGrad_D2_classifier
-const shader263 = `
+// shader 259: first used by step_141_conv2dInputGrad_D2_classifier
+const shader259 = `
 // conv2d input-gradient: f32[1,1,16,32] through f32[1,512,4,4] -> [1,512,32,64]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,32,64]
@@ -26181,8 +26111,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 264: first used by step_146_pointwise
-const shader264 = `
+// shader 260: first used by step_142_pointwise
+const shader260 = `
 // pointwise f32[1,256,64,128]
 // threads 2097152 (8 per invocation), workgroup 64; FLOPs 2097152; bytes 16777216
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -26205,8 +26135,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 265: first used by step_147_conv2dInputGrad_D2_conv4_cpu
-const shader265 = `
+// shader 261: first used by step_143_conv2dInputGrad_D2_conv4_cpu
+const shader261 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,32,64] through f32[512,256,4,4] -> [1,256,64,128]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -26361,8 +26291,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 266: first used by step_147_conv2dInputGrad_D2_conv4
-const shader266 = `
+// shader 262: first used by step_143_conv2dInputGrad_D2_conv4
+const shader262 = `
 // conv2d input-gradient: f32[1,512,32,64] through f32[512,256,4,4] -> [1,256,64,128]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,64,128]
@@ -26504,8 +26434,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 267: first used by step_148_pointwise
-const shader267 = `
+// shader 263: first used by step_144_pointwise
+const shader263 = `
 // pointwise f32[1,128,128,256]
 // threads 4194304 (8 per invocation), workgroup 64; FLOPs 4194304; bytes 33554432
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -26528,8 +26458,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 268: first used by step_149_conv2dInputGrad_D2_conv3_cpu
-const shader268 = `
+// shader 264: first used by step_145_conv2dInputGrad_D2_conv3_cpu
+const shader264 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,64,128] through f32[256,128,4,4] -> [1,128,128,256]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -26684,8 +26614,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 269: first used by step_149_conv2dInputGrad_D2_conv3
-const shader269 = `
+// shader 265: first used by step_145_conv2dInputGrad_D2_conv3
+const shader265 = `
 // conv2d input-gradient: f32[1,256,64,128] through f32[256,128,4,4] -> [1,128,128,256]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,128,256]
@@ -26827,8 +26757,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 270: first used by step_150_pointwise
-const shader270 = `
+// shader 266: first used by step_146_pointwise
+const shader266 = `
 // pointwise f32[1,64,256,512]
 // threads 8388608 (8 per invocation), workgroup 64; FLOPs 8388608; bytes 67108864
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -26851,8 +26781,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 271: first used by step_151_conv2dInputGrad_D2_conv2_cpu
-const shader271 = `
+// shader 267: first used by step_147_conv2dInputGrad_D2_conv2_cpu
+const shader267 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,128,256] through f32[128,64,4,4] -> [1,64,256,512]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -27007,8 +26937,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 272: first used by step_151_conv2dInputGrad_D2_conv2
-const shader272 = `
+// shader 268: first used by step_147_conv2dInputGrad_D2_conv2
+const shader268 = `
 // conv2d input-gradient: f32[1,128,128,256] through f32[128,64,4,4] -> [1,64,256,512]
 // stride [2,2], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,256,512]
@@ -27150,8 +27080,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 273: first used by step_152_conv2dInputGrad_D2_conv1_pack
-const shader273 = `
+// shader 269: first used by step_148_conv2dInputGrad_D2_conv1_pack
+const shader269 = `
 // repack conv weights f32[64,19,4,4] as [1024][20] (transposed)
 // threads 20480, workgroup 64; FLOPs 0; bytes 159744
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -27168,8 +27098,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 274: first used by step_152_conv2dInputGrad_D2_conv1_cpu
-const shader274 = `
+// shader 270: first used by step_148_conv2dInputGrad_D2_conv1_cpu
+const shader270 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,256,512] through f32[64,19,4,4] -> [1,19,512,1024]
 // stride [2,2], padding [1,1], dilation [1,1]
@@ -27321,8 +27251,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 275: first used by step_152_conv2dInputGrad_D2_conv1
-const shader275 = `
+// shader 271: first used by step_148_conv2dInputGrad_D2_conv1
+const shader271 = `
 // conv2d input-gradient: f32[1,64,256,512] through f32[64,19,4,4] -> [1,19,512,1024]
 // stride [2,2], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -27461,8 +27391,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 276: first used by step_153_sum_D2_conv1
-const shader276 = `
+// shader 272: first used by step_149_sum_D2_conv1
+const shader272 = `
 // sum over axes [1] of f32[1,19,512,1024]: 524288 outputs x 19 elements, 1 split(s)
 // threads 524288, workgroup 64; FLOPs 9961472; bytes 81788928
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -27481,8 +27411,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 277: first used by step_154_pointwise_D2_conv1
-const shader277 = `
+// shader 273: first used by step_150_pointwise_D2_conv1
+const shader273 = `
 // pointwise f32[1,19,512,1024]
 // threads 9961472 (8 per invocation), workgroup 64; FLOPs 9961472; bytes 121634816
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -27505,8 +27435,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 278: first used by step_155_resizeGrad_D2_conv1
-const shader278 = `
+// shader 274: first used by step_151_resizeGrad_D2_conv1
+const shader274 = `
 // resize adjoint (gather) f32[1,19,512,1024] -> [1,19,64,128], alignCorners true
 // threads 155648, workgroup 64; FLOPs 39845888; bytes 40493832
 @group(0) @binding(0) var<storage, read_write> b0: array<u32>; // read only
@@ -27534,8 +27464,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 279: first used by step_156_conv2dInputGrad_G_classifier_conv2d_list_1_packc
-const shader279 = `
+// shader 275: first used by step_152_conv2dInputGrad_G_classifier_conv2d_list_1_packc
+const shader275 = `
 // repack f32[1,19,64,128] as [1][5][64][128] x vec4 (4 channels per element)
 // threads 40960, workgroup 64; FLOPs 0; bytes 1277952
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -27552,8 +27482,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 280: first used by step_156_conv2dInputGrad_G_classifier_conv2d_list_1_cpu
-const shader280 = `
+// shader 276: first used by step_152_conv2dInputGrad_G_classifier_conv2d_list_1_cpu
+const shader276 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,64,128] through f32[19,1024,3,3] -> [1,1024,64,128]
 // stride [1,1], padding [12,12], dilation [12,12]
@@ -27705,8 +27635,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 281: first used by step_156_conv2dInputGrad_G_classifier_conv2d_list_1
-const shader281 = `
+// shader 277: first used by step_152_conv2dInputGrad_G_classifier_conv2d_list_1
+const shader277 = `
 // conv2d input-gradient: f32[1,19,64,128] through f32[19,1024,3,3] -> [1,1024,64,128]
 // stride [1,1], padding [12,12], dilation [12,12]
 // tile 8 channels x 4 same-phase pixels
@@ -27844,8 +27774,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 282: first used by step_157_conv2dInputGrad_G_classifier_conv2d_list_0_cpu
-const shader282 = `
+// shader 278: first used by step_153_conv2dInputGrad_G_classifier_conv2d_list_0_cpu
+const shader278 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,19,64,128] through f32[19,1024,3,3] -> [1,1024,64,128]
 // stride [1,1], padding [6,6], dilation [6,6]
@@ -28003,8 +27933,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 283: first used by step_157_conv2dInputGrad_G_classifier_conv2d_list_0
-const shader283 = `
+// shader 279: first used by step_153_conv2dInputGrad_G_classifier_conv2d_list_0
+const shader279 = `
 // conv2d input-gradient: f32[1,19,64,128] through f32[19,1024,3,3] -> [1,1024,64,128]
 // stride [1,1], padding [6,6], dilation [6,6]
 // with a fused elementwise epilogue producing f32[1,1024,64,128]
@@ -28148,8 +28078,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 284: first used by step_158_conv2dInputGrad_G_features_31_cpu
-const shader284 = `
+// shader 280: first used by step_154_conv2dInputGrad_G_features_31_cpu
+const shader280 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,1024,64,128] through f32[1024,1024,3,3] -> [1,1024,64,128]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -28305,8 +28235,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 285: first used by step_158_conv2dInputGrad_G_features_31
-const shader285 = `
+// shader 281: first used by step_154_conv2dInputGrad_G_features_31
+const shader281 = `
 // conv2d input-gradient: f32[1,1024,64,128] through f32[1024,1024,3,3] -> [1,1024,64,128]
 // stride [1,1], padding [4,4], dilation [4,4]
 // with a fused elementwise epilogue producing f32[1,1024,64,128]
@@ -28448,8 +28378,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 286: first used by step_159_conv2dInputGrad_G_features_29_cpu
-const shader286 = `
+// shader 282: first used by step_155_conv2dInputGrad_G_features_29_cpu
+const shader282 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,1024,64,128] through f32[1024,512,3,3] -> [1,512,64,128]
 // stride [1,1], padding [4,4], dilation [4,4]
@@ -28605,8 +28535,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 287: first used by step_159_conv2dInputGrad_G_features_29
-const shader287 = `
+// shader 283: first used by step_155_conv2dInputGrad_G_features_29
+const shader283 = `
 // conv2d input-gradient: f32[1,1024,64,128] through f32[1024,512,3,3] -> [1,512,64,128]
 // stride [1,1], padding [4,4], dilation [4,4]
 // with a fused elementwise epilogue producing f32[1,512,64,128]
@@ -28748,8 +28678,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 288: first used by step_160_conv2dInputGrad_G_features_27_cpu
-const shader288 = `
+// shader 284: first used by step_156_conv2dInputGrad_G_features_27_cpu
+const shader284 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,64,128] through f32[512,512,3,3] -> [1,512,64,128]
 // stride [1,1], padding [2,2], dilation [2,2]
@@ -28905,8 +28835,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 289: first used by step_160_conv2dInputGrad_G_features_27
-const shader289 = `
+// shader 285: first used by step_156_conv2dInputGrad_G_features_27
+const shader285 = `
 // conv2d input-gradient: f32[1,512,64,128] through f32[512,512,3,3] -> [1,512,64,128]
 // stride [1,1], padding [2,2], dilation [2,2]
 // with a fused elementwise epilogue producing f32[1,512,64,128]
@@ -29048,8 +28978,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 290: first used by step_163_conv2dInputGrad_G_features_21_cpu
-const shader290 = `
+// shader 286: first used by step_159_conv2dInputGrad_G_features_21_cpu
+const shader286 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,64,128] through f32[512,512,3,3] -> [1,512,64,128]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -29205,8 +29135,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 291: first used by step_163_conv2dInputGrad_G_features_21
-const shader291 = `
+// shader 287: first used by step_159_conv2dInputGrad_G_features_21
+const shader287 = `
 // conv2d input-gradient: f32[1,512,64,128] through f32[512,512,3,3] -> [1,512,64,128]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,64,128]
@@ -29348,8 +29278,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 292: first used by step_165_conv2dInputGrad_G_features_17_cpu
-const shader292 = `
+// shader 288: first used by step_161_conv2dInputGrad_G_features_17_cpu
+const shader288 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,512,64,128] through f32[512,256,3,3] -> [1,256,64,128]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -29501,8 +29431,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 293: first used by step_165_conv2dInputGrad_G_features_17
-const shader293 = `
+// shader 289: first used by step_161_conv2dInputGrad_G_features_17
+const shader289 = `
 // conv2d input-gradient: f32[1,512,64,128] through f32[512,256,3,3] -> [1,256,64,128]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -29640,8 +29570,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 294: first used by step_166_maxPool2dGrad_G_features_17
-const shader294 = `
+// shader 290: first used by step_162_maxPool2dGrad_G_features_17
+const shader290 = `
 // maxPool2d gradient (gather) for f32[1,256,128,256]: kernel [2,2], stride [2,2], padding [0,0]
 // with a fused elementwise epilogue producing f32[1,256,128,256]
 // threads 8388608, workgroup 64; FLOPs 134217728; bytes 75497472
@@ -29683,8 +29613,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 295: first used by step_167_conv2dInputGrad_G_features_14_cpu
-const shader295 = `
+// shader 291: first used by step_163_conv2dInputGrad_G_features_14_cpu
+const shader291 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,128,256] through f32[256,256,3,3] -> [1,256,128,256]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -29840,8 +29770,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 296: first used by step_167_conv2dInputGrad_G_features_14
-const shader296 = `
+// shader 292: first used by step_163_conv2dInputGrad_G_features_14
+const shader292 = `
 // conv2d input-gradient: f32[1,256,128,256] through f32[256,256,3,3] -> [1,256,128,256]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,128,256]
@@ -29983,8 +29913,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 297: first used by step_169_conv2dInputGrad_G_features_10_cpu
-const shader297 = `
+// shader 293: first used by step_165_conv2dInputGrad_G_features_10_cpu
+const shader293 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,256,128,256] through f32[256,128,3,3] -> [1,128,128,256]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -30136,8 +30066,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 298: first used by step_169_conv2dInputGrad_G_features_10
-const shader298 = `
+// shader 294: first used by step_165_conv2dInputGrad_G_features_10
+const shader294 = `
 // conv2d input-gradient: f32[1,256,128,256] through f32[256,128,3,3] -> [1,128,128,256]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -30275,8 +30205,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 299: first used by step_170_maxPool2dGrad_G_features_10
-const shader299 = `
+// shader 295: first used by step_166_maxPool2dGrad_G_features_10
+const shader295 = `
 // maxPool2d gradient (gather) for f32[1,128,256,512]: kernel [2,2], stride [2,2], padding [0,0]
 // with a fused elementwise epilogue producing f32[1,128,256,512]
 // threads 16777216, workgroup 64; FLOPs 268435456; bytes 150994944
@@ -30318,8 +30248,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 300: first used by step_171_conv2dInputGrad_G_features_7_cpu
-const shader300 = `
+// shader 296: first used by step_167_conv2dInputGrad_G_features_7_cpu
+const shader296 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,256,512] through f32[128,128,3,3] -> [1,128,256,512]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -30475,8 +30405,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 301: first used by step_171_conv2dInputGrad_G_features_7
-const shader301 = `
+// shader 297: first used by step_167_conv2dInputGrad_G_features_7
+const shader297 = `
 // conv2d input-gradient: f32[1,128,256,512] through f32[128,128,3,3] -> [1,128,256,512]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,256,512]
@@ -30618,8 +30548,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 302: first used by step_172_conv2dInputGrad_G_features_5_cpu
-const shader302 = `
+// shader 298: first used by step_168_conv2dInputGrad_G_features_5_cpu
+const shader298 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,128,256,512] through f32[128,64,3,3] -> [1,64,256,512]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -30771,8 +30701,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 303: first used by step_172_conv2dInputGrad_G_features_5
-const shader303 = `
+// shader 299: first used by step_168_conv2dInputGrad_G_features_5
+const shader299 = `
 // conv2d input-gradient: f32[1,128,256,512] through f32[128,64,3,3] -> [1,64,256,512]
 // stride [1,1], padding [1,1], dilation [1,1]
 // tile 8 channels x 4 same-phase pixels
@@ -30910,8 +30840,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 304: first used by step_173_maxPool2dGrad_G_features_5
-const shader304 = `
+// shader 300: first used by step_169_maxPool2dGrad_G_features_5
+const shader300 = `
 // maxPool2d gradient (gather) for f32[1,64,512,1024]: kernel [2,2], stride [2,2], padding [0,0]
 // with a fused elementwise epilogue producing f32[1,64,512,1024]
 // threads 33554432, workgroup 64; FLOPs 536870912; bytes 301989888
@@ -30953,8 +30883,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 305: first used by step_174_conv2dInputGrad_G_features_2_cpu
-const shader305 = `
+// shader 301: first used by step_170_conv2dInputGrad_G_features_2_cpu
+const shader301 = `
 enable subgroups;
 // conv2d input-gradient: f32[1,64,512,1024] through f32[64,64,3,3] -> [1,64,512,1024]
 // stride [1,1], padding [1,1], dilation [1,1]
@@ -31110,8 +31040,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 306: first used by step_174_conv2dInputGrad_G_features_2
-const shader306 = `
+// shader 302: first used by step_170_conv2dInputGrad_G_features_2
+const shader302 = `
 // conv2d input-gradient: f32[1,64,512,1024] through f32[64,64,3,3] -> [1,64,512,1024]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,512,1024]
@@ -31253,8 +31183,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 307: first used by step_175_conv2dWeightGrad_G_features_2_stage1_cpu
-const shader307 = `
+// shader 303: first used by step_171_conv2dWeightGrad_G_features_2_stage1_cpu
+const shader303 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,3,512,1024] with f32[1,64,512,1024] -> [64,3,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 3 in channels per tap; 57 K-split(s) of 9199
@@ -31567,8 +31497,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 308: first used by step_175_conv2dWeightGrad_G_features_2_stage1
-const shader308 = `
+// shader 304: first used by step_171_conv2dWeightGrad_G_features_2_stage1
+const shader304 = `
 // conv2d weight-gradient: f32[1,3,512,1024] with f32[1,64,512,1024] -> [64,3,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 3 in channels per tap; 57 K-split(s) of 9199
 // with a fused elementwise epilogue producing f32[64,3,3,3]
@@ -31644,8 +31574,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 309: first used by step_175_conv2dWeightGrad_G_features_2_stage2
-const shader309 = `
+// shader 305: first used by step_171_conv2dWeightGrad_G_features_2_stage2
+const shader305 = `
 // final 57-way combine of the partials
 // with a fused elementwise epilogue producing f32[64,3,3,3]
 // threads 1728, workgroup 64; FLOPs 98496; bytes 421632
@@ -31669,8 +31599,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 310: first used by step_176_pointwise_G_features_0
-const shader310 = `
+// shader 306: first used by step_172_pointwise_G_features_0
+const shader306 = `
 // pointwise f32[64,3,3,3]
 // threads 1728, workgroup 64; FLOPs 1728; bytes 20740
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -31691,8 +31621,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 311: first used by step_177_sum_G_features_2_stage1
-const shader311 = `
+// shader 307: first used by step_173_sum_G_features_2_stage1
+const shader307 = `
 // sum over axes [0,2,3] of f32[1,64,512,1024]: 64 outputs x 524288 elements, 64 split(s)
 // threads 4096, workgroup 64; FLOPs 33554432; bytes 134234112
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -31711,15 +31641,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 312: first used by step_178_pointwise_sgd_G_G_features_0
-const shader312 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1280
+// shader 308: first used by step_174_pointwise_sgd_G_G_features_0
+const shader308 = `
+// pointwise f32[64] and 1 sibling(s)
+// threads 64, workgroup 64; FLOPs 128; bytes 1540
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -31731,30 +31663,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_3 = (v_1 + v_2);
   let v_4 = (v_0 + v_3);
   b4[i0] = v_4;
+  let v_5 = (v_4 * b5[0i]);
+  let v_6 = (b3[i0] - v_5);
+  b6[i0] = v_6;
 }
 `;
 
-// shader 313: first used by step_179_pointwise_G_features_0
-const shader313 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 772
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-}
-`;
-
-// shader 314: first used by step_180_conv2dWeightGrad_G_features_0_stage1_cpu
-const shader314 = `
+// shader 309: first used by step_175_conv2dWeightGrad_G_features_0_stage1_cpu
+const shader309 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,512,1024] with f32[1,64,512,1024] -> [64,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 131072
@@ -32067,8 +31983,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 315: first used by step_180_conv2dWeightGrad_G_features_0_stage1
-const shader315 = `
+// shader 310: first used by step_175_conv2dWeightGrad_G_features_0_stage1
+const shader310 = `
 // conv2d weight-gradient: f32[1,64,512,1024] with f32[1,64,512,1024] -> [64,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 131072
 // with a fused elementwise epilogue producing f32[64,64,3,3]
@@ -32154,8 +32070,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 316: first used by step_180_conv2dWeightGrad_G_features_0_stage2
-const shader316 = `
+// shader 311: first used by step_175_conv2dWeightGrad_G_features_0_stage2
+const shader311 = `
 // final 4-way combine of the partials
 // with a fused elementwise epilogue producing f32[64,64,3,3]
 // threads 36864, workgroup 64; FLOPs 147456; bytes 1179648
@@ -32179,8 +32095,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 317: first used by step_181_pointwise_G_features_2
-const shader317 = `
+// shader 312: first used by step_176_pointwise_G_features_2
+const shader312 = `
 // pointwise f32[64,64,3,3]
 // threads 36864 (8 per invocation), workgroup 64; FLOPs 36864; bytes 442372
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32204,8 +32120,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 318: first used by step_185_conv2dWeightGrad_G_features_7_stage1_cpu
-const shader318 = `
+// shader 313: first used by step_179_conv2dWeightGrad_G_features_7_stage1_cpu
+const shader313 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,256,512] with f32[1,128,256,512] -> [128,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 65536
@@ -32518,8 +32434,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 319: first used by step_185_conv2dWeightGrad_G_features_7_stage1
-const shader319 = `
+// shader 314: first used by step_179_conv2dWeightGrad_G_features_7_stage1
+const shader314 = `
 // conv2d weight-gradient: f32[1,64,256,512] with f32[1,128,256,512] -> [128,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 65536
 // with a fused elementwise epilogue producing f32[128,64,3,3]
@@ -32605,8 +32521,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 320: first used by step_185_conv2dWeightGrad_G_features_7_stage2
-const shader320 = `
+// shader 315: first used by step_179_conv2dWeightGrad_G_features_7_stage2
+const shader315 = `
 // final 2-way combine of the partials
 // with a fused elementwise epilogue producing f32[128,64,3,3]
 // threads 73728, workgroup 64; FLOPs 147456; bytes 1769472
@@ -32630,8 +32546,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 321: first used by step_186_pointwise_G_features_5
-const shader321 = `
+// shader 316: first used by step_180_pointwise_G_features_5
+const shader316 = `
 // pointwise f32[128,64,3,3]
 // threads 73728 (8 per invocation), workgroup 64; FLOPs 73728; bytes 884740
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32655,8 +32571,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 322: first used by step_187_sum_G_features_7_stage1
-const shader322 = `
+// shader 317: first used by step_181_sum_G_features_7_stage1
+const shader317 = `
 // sum over axes [0,2,3] of f32[1,128,256,512]: 128 outputs x 131072 elements, 32 split(s)
 // threads 4096, workgroup 64; FLOPs 16777216; bytes 67125248
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -32675,15 +32591,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 323: first used by step_188_pointwise_sgd_G_G_features_5
-const shader323 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 2560
+// shader 318: first used by step_182_pointwise_sgd_G_G_features_5
+const shader318 = `
+// pointwise f32[128] and 1 sibling(s)
+// threads 128, workgroup 64; FLOPs 256; bytes 3076
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -32695,30 +32613,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_3 = (v_1 + v_2);
   let v_4 = (v_0 + v_3);
   b4[i0] = v_4;
+  let v_5 = (v_4 * b5[0i]);
+  let v_6 = (b3[i0] - v_5);
+  b6[i0] = v_6;
 }
 `;
 
-// shader 324: first used by step_189_pointwise_G_features_5
-const shader324 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 1540
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 128i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-}
-`;
-
-// shader 325: first used by step_190_conv2dWeightGrad_G_features_5_cpu
-const shader325 = `
+// shader 319: first used by step_183_conv2dWeightGrad_G_features_5_cpu
+const shader319 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,256,512] with f32[1,128,256,512] -> [128,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 131072
@@ -33041,8 +32943,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 326: first used by step_190_conv2dWeightGrad_G_features_5
-const shader326 = `
+// shader 320: first used by step_183_conv2dWeightGrad_G_features_5
+const shader320 = `
 // conv2d weight-gradient: f32[1,128,256,512] with f32[1,128,256,512] -> [128,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 131072
 // with a fused elementwise epilogue producing f32[128,128,3,3]
@@ -33136,8 +33038,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 327: first used by step_191_pointwise_G_features_7
-const shader327 = `
+// shader 321: first used by step_184_pointwise_G_features_7
+const shader321 = `
 // pointwise f32[128,128,3,3]
 // threads 147456 (8 per invocation), workgroup 64; FLOPs 147456; bytes 1769476
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -33161,8 +33063,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 328: first used by step_195_conv2dWeightGrad_G_features_12_cpu
-const shader328 = `
+// shader 322: first used by step_187_conv2dWeightGrad_G_features_12_cpu
+const shader322 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,128,256] with f32[1,256,128,256] -> [256,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 32768
@@ -33485,8 +33387,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 329: first used by step_195_conv2dWeightGrad_G_features_12
-const shader329 = `
+// shader 323: first used by step_187_conv2dWeightGrad_G_features_12
+const shader323 = `
 // conv2d weight-gradient: f32[1,128,128,256] with f32[1,256,128,256] -> [256,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 32768
 // with a fused elementwise epilogue producing f32[256,128,3,3]
@@ -33580,8 +33482,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 330: first used by step_196_pointwise_G_features_10
-const shader330 = `
+// shader 324: first used by step_188_pointwise_G_features_10
+const shader324 = `
 // pointwise f32[256,128,3,3]
 // threads 294912 (8 per invocation), workgroup 64; FLOPs 294912; bytes 3538948
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -33605,8 +33507,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 331: first used by step_197_sum_G_features_12_stage1
-const shader331 = `
+// shader 325: first used by step_189_sum_G_features_12_stage1
+const shader325 = `
 // sum over axes [0,2,3] of f32[1,256,128,256]: 256 outputs x 32768 elements, 16 split(s)
 // threads 4096, workgroup 64; FLOPs 8388608; bytes 33570816
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -33625,15 +33527,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 332: first used by step_198_pointwise_sgd_G_G_features_10
-const shader332 = `
-// pointwise f32[256]
-// threads 256, workgroup 64; FLOPs 256; bytes 5120
+// shader 326: first used by step_190_pointwise_sgd_G_G_features_10
+const shader326 = `
+// pointwise f32[256] and 1 sibling(s)
+// threads 256, workgroup 64; FLOPs 512; bytes 6148
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -33645,30 +33549,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_3 = (v_1 + v_2);
   let v_4 = (v_0 + v_3);
   b4[i0] = v_4;
+  let v_5 = (v_4 * b5[0i]);
+  let v_6 = (b3[i0] - v_5);
+  b6[i0] = v_6;
 }
 `;
 
-// shader 333: first used by step_199_pointwise_G_features_10
-const shader333 = `
-// pointwise f32[256]
-// threads 256, workgroup 64; FLOPs 256; bytes 3076
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 256i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-}
-`;
-
-// shader 334: first used by step_200_conv2dWeightGrad_G_features_10_cpu
-const shader334 = `
+// shader 327: first used by step_191_conv2dWeightGrad_G_features_10_cpu
+const shader327 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,128,256] with f32[1,256,128,256] -> [256,256,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 32768
@@ -33991,8 +33879,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 335: first used by step_200_conv2dWeightGrad_G_features_10
-const shader335 = `
+// shader 328: first used by step_191_conv2dWeightGrad_G_features_10
+const shader328 = `
 // conv2d weight-gradient: f32[1,256,128,256] with f32[1,256,128,256] -> [256,256,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 32768
 // with a fused elementwise epilogue producing f32[256,256,3,3]
@@ -34086,8 +33974,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 336: first used by step_201_pointwise_G_features_12
-const shader336 = `
+// shader 329: first used by step_192_pointwise_G_features_12
+const shader329 = `
 // pointwise f32[256,256,3,3]
 // threads 589824 (8 per invocation), workgroup 64; FLOPs 589824; bytes 7077892
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -34111,8 +33999,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 337: first used by step_210_conv2dWeightGrad_G_features_19_cpu
-const shader337 = `
+// shader 330: first used by step_199_conv2dWeightGrad_G_features_19_cpu
+const shader330 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,64,128] with f32[1,512,64,128] -> [512,256,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
@@ -34435,8 +34323,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 338: first used by step_210_conv2dWeightGrad_G_features_19
-const shader338 = `
+// shader 331: first used by step_199_conv2dWeightGrad_G_features_19
+const shader331 = `
 // conv2d weight-gradient: f32[1,256,64,128] with f32[1,512,64,128] -> [512,256,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
 // with a fused elementwise epilogue producing f32[512,256,3,3]
@@ -34530,8 +34418,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 339: first used by step_211_pointwise_G_features_17
-const shader339 = `
+// shader 332: first used by step_200_pointwise_G_features_17
+const shader332 = `
 // pointwise f32[512,256,3,3]
 // threads 1179648 (8 per invocation), workgroup 64; FLOPs 1179648; bytes 14155780
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -34555,8 +34443,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 340: first used by step_212_sum_G_features_19_stage1
-const shader340 = `
+// shader 333: first used by step_201_sum_G_features_19_stage1
+const shader333 = `
 // sum over axes [0,2,3] of f32[1,512,64,128]: 512 outputs x 8192 elements, 8 split(s)
 // threads 4096, workgroup 64; FLOPs 4194304; bytes 16793600
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -34575,15 +34463,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 341: first used by step_213_pointwise_sgd_G_G_features_17
-const shader341 = `
-// pointwise f32[512]
-// threads 512, workgroup 64; FLOPs 512; bytes 10240
+// shader 334: first used by step_202_pointwise_sgd_G_G_features_17
+const shader334 = `
+// pointwise f32[512] and 1 sibling(s)
+// threads 512, workgroup 64; FLOPs 1024; bytes 12292
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -34595,30 +34485,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_3 = (v_1 + v_2);
   let v_4 = (v_0 + v_3);
   b4[i0] = v_4;
+  let v_5 = (v_4 * b5[0i]);
+  let v_6 = (b3[i0] - v_5);
+  b6[i0] = v_6;
 }
 `;
 
-// shader 342: first used by step_214_pointwise_G_features_17
-const shader342 = `
-// pointwise f32[512]
-// threads 512, workgroup 64; FLOPs 512; bytes 6148
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 512i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-}
-`;
-
-// shader 343: first used by step_215_conv2dWeightGrad_G_features_17_cpu
-const shader343 = `
+// shader 335: first used by step_203_conv2dWeightGrad_G_features_17_cpu
+const shader335 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,64,128] with f32[1,512,64,128] -> [512,512,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
@@ -34941,8 +34815,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 344: first used by step_215_conv2dWeightGrad_G_features_17
-const shader344 = `
+// shader 336: first used by step_203_conv2dWeightGrad_G_features_17
+const shader336 = `
 // conv2d weight-gradient: f32[1,512,64,128] with f32[1,512,64,128] -> [512,512,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
 // with a fused elementwise epilogue producing f32[512,512,3,3]
@@ -35036,8 +34910,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 345: first used by step_216_pointwise_G_features_19
-const shader345 = `
+// shader 337: first used by step_204_pointwise_G_features_19
+const shader337 = `
 // pointwise f32[512,512,3,3]
 // threads 2359296 (8 per invocation), workgroup 64; FLOPs 2359296; bytes 28311556
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -35061,8 +34935,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 346: first used by step_225_conv2dWeightGrad_G_features_21_cpu
-const shader346 = `
+// shader 338: first used by step_211_conv2dWeightGrad_G_features_21_cpu
+const shader338 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,64,128] with f32[1,512,64,128] -> [512,512,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
@@ -35385,8 +35259,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 347: first used by step_225_conv2dWeightGrad_G_features_21
-const shader347 = `
+// shader 339: first used by step_211_conv2dWeightGrad_G_features_21
+const shader339 = `
 // conv2d weight-gradient: f32[1,512,64,128] with f32[1,512,64,128] -> [512,512,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
 // with a fused elementwise epilogue producing f32[512,512,3,3]
@@ -35480,8 +35354,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 348: first used by step_240_conv2dWeightGrad_G_features_27_cpu
-const shader348 = `
+// shader 340: first used by step_223_conv2dWeightGrad_G_features_27_cpu
+const shader340 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,64,128] with f32[1,1024,64,128] -> [1024,512,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
@@ -35804,8 +35678,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 349: first used by step_240_conv2dWeightGrad_G_features_27
-const shader349 = `
+// shader 341: first used by step_223_conv2dWeightGrad_G_features_27
+const shader341 = `
 // conv2d weight-gradient: f32[1,512,64,128] with f32[1,1024,64,128] -> [1024,512,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
 // with a fused elementwise epilogue producing f32[1024,512,3,3]
@@ -35899,8 +35773,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 350: first used by step_241_pointwise_G_features_29
-const shader350 = `
+// shader 342: first used by step_224_pointwise_G_features_29
+const shader342 = `
 // pointwise f32[1024,512,3,3]
 // threads 4718592 (8 per invocation), workgroup 64; FLOPs 4718592; bytes 56623108
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -35924,8 +35798,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 351: first used by step_242_sum_G_features_31_stage1
-const shader351 = `
+// shader 343: first used by step_225_sum_G_features_31_stage1
+const shader343 = `
 // sum over axes [0,2,3] of f32[1,1024,64,128]: 1024 outputs x 8192 elements, 4 split(s)
 // threads 4096, workgroup 64; FLOPs 8388608; bytes 33570816
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -35944,15 +35818,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 352: first used by step_243_pointwise_sgd_G_G_features_29
-const shader352 = `
-// pointwise f32[1024]
-// threads 1024, workgroup 64; FLOPs 1024; bytes 20480
+// shader 344: first used by step_226_pointwise_sgd_G_G_features_29
+const shader344 = `
+// pointwise f32[1024] and 1 sibling(s)
+// threads 1024, workgroup 64; FLOPs 2048; bytes 24580
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -35964,30 +35840,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_3 = (v_1 + v_2);
   let v_4 = (v_0 + v_3);
   b4[i0] = v_4;
+  let v_5 = (v_4 * b5[0i]);
+  let v_6 = (b3[i0] - v_5);
+  b6[i0] = v_6;
 }
 `;
 
-// shader 353: first used by step_244_pointwise_G_features_29
-const shader353 = `
-// pointwise f32[1024]
-// threads 1024, workgroup 64; FLOPs 1024; bytes 12292
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1024i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-}
-`;
-
-// shader 354: first used by step_245_conv2dWeightGrad_G_features_29_cpu
-const shader354 = `
+// shader 345: first used by step_227_conv2dWeightGrad_G_features_29_cpu
+const shader345 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,64,128] with f32[1,1024,64,128] -> [1024,1024,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
@@ -36310,8 +36170,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 355: first used by step_245_conv2dWeightGrad_G_features_29
-const shader355 = `
+// shader 346: first used by step_227_conv2dWeightGrad_G_features_29
+const shader346 = `
 // conv2d weight-gradient: f32[1,1024,64,128] with f32[1,1024,64,128] -> [1024,1024,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
 // with a fused elementwise epilogue producing f32[1024,1024,3,3]
@@ -36405,8 +36265,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 356: first used by step_246_pointwise_G_features_31
-const shader356 = `
+// shader 347: first used by step_228_pointwise_G_features_31
+const shader347 = `
 // pointwise f32[1024,1024,3,3]
 // threads 9437184 (8 per invocation), workgroup 64; FLOPs 9437184; bytes 113246212
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -36430,8 +36290,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 357: first used by step_250_conv2dWeightGrad_G_features_31_cpu
-const shader357 = `
+// shader 348: first used by step_231_conv2dWeightGrad_G_features_31_cpu
+const shader348 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,64,128] with f32[1,19,64,128] -> [19,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
@@ -36754,8 +36614,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 358: first used by step_250_conv2dWeightGrad_G_features_31
-const shader358 = `
+// shader 349: first used by step_231_conv2dWeightGrad_G_features_31
+const shader349 = `
 // conv2d weight-gradient: f32[1,1024,64,128] with f32[1,19,64,128] -> [19,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
 // with a fused elementwise epilogue producing f32[19,1024,3,3]
@@ -36849,8 +36709,33 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 359: first used by step_252_sum_D2_conv1_stage1
-const shader359 = `
+// shader 350: first used by step_232_pointwise_G_classifier_conv2d_list_0
+const shader350 = `
+// pointwise f32[19,1024,3,3]
+// threads 175104 (8 per invocation), workgroup 64; FLOPs 175104; bytes 2101252
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let blk = i32(wid.y * nwg.x + wid.x);
+  for (var e = 0i; e < 8i; e++) {
+    let gi = (blk * 8i + e) * 64i + i32(lid.x);
+    if (gi >= 175104i) { break; }
+    let i0 = (gi / 9216i);
+    let i1 = ((gi / 9i) % 1024i);
+    let i2 = ((gi / 3i) % 3i);
+    let i3 = (gi % 3i);
+    let v_0 = (b1[i0 * 9216i + i1 * 9i + i2 * 3i + i3] * b2[0i]);
+    let v_1 = (b0[i0 * 9216i + i1 * 9i + i2 * 3i + i3] - v_0);
+    b3[i0 * 9216i + i1 * 9i + i2 * 3i + i3] = v_1;
+  }
+}
+`;
+
+// shader 351: first used by step_233_sum_D2_conv1_stage1
+const shader351 = `
 // sum over axes [0,2,3] of f32[1,19,64,128]: 19 outputs x 8192 elements, 8 split(s)
 // threads 152, workgroup 64; FLOPs 155648; bytes 623200
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -36869,8 +36754,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 360: first used by step_252_sum_D2_conv1_stage2
-const shader360 = `
+// shader 352: first used by step_233_sum_D2_conv1_stage2
+const shader352 = `
 // final 8-way combine of the partials
 // threads 19, workgroup 64; FLOPs 152; bytes 684
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -36885,15 +36770,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 361: first used by step_253_pointwise_sgd_G_G_classifier_conv2d_list_0
-const shader361 = `
-// pointwise f32[19]
-// threads 19, workgroup 64; FLOPs 19; bytes 380
+// shader 353: first used by step_234_pointwise_sgd_G_G_classifier_conv2d_list_0
+const shader353 = `
+// pointwise f32[19] and 2 sibling(s)
+// threads 19, workgroup 64; FLOPs 57; bytes 688
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -36905,41 +36795,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_3 = (v_1 + v_2);
   let v_4 = (v_0 + v_3);
   b4[i0] = v_4;
+  let v_5 = (v_4 * b5[0i]);
+  let v_6 = (b3[i0] - v_5);
+  b6[i0] = v_6;
+  let v_7 = (b7[i0] * 0.8999999761581421f);
+  let v_8 = (b8[i0] * 0.0005000000237487257f);
+  let v_9 = (v_1 + v_8);
+  let v_10 = (v_7 + v_9);
+  b9[i0] = v_10;
 }
 `;
 
-// shader 362: first used by step_254_pointwise_G_classifier_conv2d_list_0
-const shader362 = `
-// pointwise f32[19] and 1 sibling(s)
-// threads 19, workgroup 64; FLOPs 38; bytes 612
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>; // read only
-@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
-@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
-@group(0) @binding(8) var<storage, read_write> b8: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 19i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = (b0[i0] - v_0);
-  b3[i0] = v_1;
-  let v_2 = (b4[i0] * 0.8999999761581421f);
-  let v_3 = (b5[(i0 % 19i)] + b6[(i0 % 19i)]);
-  let v_4 = (b7[i0] * 0.0005000000237487257f);
-  let v_5 = (v_3 + v_4);
-  let v_6 = (v_2 + v_5);
-  b8[i0] = v_6;
-}
-`;
-
-// shader 363: first used by step_255_conv2dWeightGrad_G_features_31_cpu
-const shader363 = `
+// shader 354: first used by step_235_conv2dWeightGrad_G_features_31_cpu
+const shader354 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,64,128] with f32[1,19,64,128] -> [19,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
@@ -37262,8 +37130,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 364: first used by step_255_conv2dWeightGrad_G_features_31
-const shader364 = `
+// shader 355: first used by step_235_conv2dWeightGrad_G_features_31
+const shader355 = `
 // conv2d weight-gradient: f32[1,1024,64,128] with f32[1,19,64,128] -> [19,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
 // with a fused elementwise epilogue producing f32[19,1024,3,3]
@@ -37357,8 +37225,27 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 365: first used by step_258_pointwise_D2_classifier
-const shader365 = `
+// shader 356: first used by step_237_pointwise_G_classifier_conv2d_list_1
+const shader356 = `
+// pointwise f32[19]
+// threads 19, workgroup 64; FLOPs 19; bytes 232
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
+  if (gi >= 19i) { return; }
+  let i0 = gi;
+  let v_0 = (b1[i0] * b2[0i]);
+  let v_1 = (b0[i0] - v_0);
+  b3[i0] = v_1;
+}
+`;
+
+// shader 357: first used by step_238_pointwise_D2_classifier
+const shader357 = `
 // pointwise f32[1,1,16,32]
 // threads 512, workgroup 64; FLOPs 512; bytes 4096
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -37381,8 +37268,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 366: first used by step_259_pointwise_D2_classifier
-const shader366 = `
+// shader 358: first used by step_239_pointwise_D2_classifier
+const shader358 = `
 // pointwise f32[1,1,16,32]
 // threads 512, workgroup 64; FLOPs 512; bytes 6144
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -37414,8 +37301,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 367: first used by step_264_conv2dWeightGrad_D2_conv2_stage1_cpu
-const shader367 = `
+// shader 359: first used by step_244_conv2dWeightGrad_D2_conv2_stage1_cpu
+const shader359 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,19,512,1024] with f32[1,64,256,512] -> [64,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 7 K-split(s) of 18725
@@ -37727,8 +37614,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 368: first used by step_264_conv2dWeightGrad_D2_conv2_stage1
-const shader368 = `
+// shader 360: first used by step_244_conv2dWeightGrad_D2_conv2_stage1
+const shader360 = `
 // conv2d weight-gradient: f32[1,19,512,1024] with f32[1,64,256,512] -> [64,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 7 K-split(s) of 18725
 // threads 8960, workgroup 64; FLOPs 5100273664; bytes 76042240
@@ -37813,16 +37700,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 369: first used by step_265_pointwise_adam_D2_D2_conv1_weight_exp_avg
-const shader369 = `
-// pointwise f32[64,19,4,4] and 1 sibling(s)
-// threads 19456 (8 per invocation), workgroup 64; FLOPs 38912; bytes 466944
+// shader 361: first used by step_245_pointwise_adam_D2_D2_conv1_weight_exp_avg
+const shader361 = `
+// pointwise f32[64,19,4,4] and 2 sibling(s)
+// threads 19456 (8 per invocation), workgroup 64; FLOPs 58368; bytes 622600
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -37843,43 +37734,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 304i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 370: first used by step_266_pointwise_D2_conv1
-const shader370 = `
-// pointwise f32[64,19,4,4]
-// threads 19456 (8 per invocation), workgroup 64; FLOPs 19456; bytes 311304
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 19456i) { break; }
-    let i0 = (gi / 304i);
-    let i1 = ((gi / 16i) % 19i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 304i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 304i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 304i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 304i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 371: first used by step_267_sum_D2_conv2_stage1
-const shader371 = `
+// shader 362: first used by step_246_sum_D2_conv2_stage1
+const shader362 = `
 // sum over axes [0,2,3] of f32[1,64,256,512]: 64 outputs x 131072 elements, 64 split(s)
 // threads 4096, workgroup 64; FLOPs 8388608; bytes 33570816
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -37898,16 +37765,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 372: first used by step_268_pointwise_adam_D2_D2_conv1_bias_exp_avg
-const shader372 = `
-// pointwise f32[64] and 1 sibling(s)
-// threads 64, workgroup 64; FLOPs 128; bytes 1536
+// shader 363: first used by step_247_pointwise_adam_D2_D2_conv1_bias_exp_avg
+const shader363 = `
+// pointwise f32[64] and 2 sibling(s)
+// threads 64, workgroup 64; FLOPs 192; bytes 2056
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -37923,36 +37794,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 373: first used by step_269_pointwise_D2_conv1
-const shader373 = `
-// pointwise f32[64]
-// threads 64, workgroup 64; FLOPs 64; bytes 1032
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 64i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 374: first used by step_270_conv2dWeightGrad_D2_conv1_cpu
-const shader374 = `
+// shader 364: first used by step_248_conv2dWeightGrad_D2_conv1_cpu
+const shader364 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,256,512] with f32[1,128,128,256] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 32768
@@ -38266,8 +38119,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 375: first used by step_270_conv2dWeightGrad_D2_conv1
-const shader375 = `
+// shader 365: first used by step_248_conv2dWeightGrad_D2_conv1
+const shader365 = `
 // conv2d weight-gradient: f32[1,64,256,512] with f32[1,128,128,256] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 32768
 // threads 8192, workgroup 64; FLOPs 8589934592; bytes 50855936
@@ -38352,16 +38205,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 376: first used by step_271_pointwise_adam_D2_D2_conv2_weight_exp_avg
-const shader376 = `
-// pointwise f32[128,64,4,4] and 1 sibling(s)
-// threads 131072 (8 per invocation), workgroup 64; FLOPs 262144; bytes 3145728
+// shader 366: first used by step_249_pointwise_adam_D2_D2_conv2_weight_exp_avg
+const shader366 = `
+// pointwise f32[128,64,4,4] and 2 sibling(s)
+// threads 131072 (8 per invocation), workgroup 64; FLOPs 393216; bytes 4194312
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -38382,43 +38239,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 1024i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 377: first used by step_272_pointwise_D2_conv2
-const shader377 = `
-// pointwise f32[128,64,4,4]
-// threads 131072 (8 per invocation), workgroup 64; FLOPs 131072; bytes 2097160
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 131072i) { break; }
-    let i0 = (gi / 1024i);
-    let i1 = ((gi / 16i) % 64i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 1024i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 1024i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 1024i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 1024i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 378: first used by step_273_sum_D2_conv3_stage1
-const shader378 = `
+// shader 367: first used by step_250_sum_D2_conv3_stage1
+const shader367 = `
 // sum over axes [0,2,3] of f32[1,128,128,256]: 128 outputs x 32768 elements, 32 split(s)
 // threads 4096, workgroup 64; FLOPs 4194304; bytes 16793600
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -38437,16 +38270,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 379: first used by step_274_pointwise_adam_D2_D2_conv2_bias_exp_avg
-const shader379 = `
-// pointwise f32[128] and 1 sibling(s)
-// threads 128, workgroup 64; FLOPs 256; bytes 3072
+// shader 368: first used by step_251_pointwise_adam_D2_D2_conv2_bias_exp_avg
+const shader368 = `
+// pointwise f32[128] and 2 sibling(s)
+// threads 128, workgroup 64; FLOPs 384; bytes 4104
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -38462,36 +38299,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 380: first used by step_275_pointwise_D2_conv2
-const shader380 = `
-// pointwise f32[128]
-// threads 128, workgroup 64; FLOPs 128; bytes 2056
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 128i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 381: first used by step_276_conv2dWeightGrad_D2_conv2_cpu
-const shader381 = `
+// shader 369: first used by step_252_conv2dWeightGrad_D2_conv2_cpu
+const shader369 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,128,256] with f32[1,256,64,128] -> [256,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
@@ -38805,8 +38624,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 382: first used by step_276_conv2dWeightGrad_D2_conv2
-const shader382 = `
+// shader 370: first used by step_252_conv2dWeightGrad_D2_conv2
+const shader370 = `
 // conv2d weight-gradient: f32[1,128,128,256] with f32[1,256,64,128] -> [256,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
 // threads 32768, workgroup 64; FLOPs 8589934592; bytes 27262976
@@ -38891,16 +38710,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 383: first used by step_277_pointwise_adam_D2_D2_conv3_weight_exp_avg
-const shader383 = `
-// pointwise f32[256,128,4,4] and 1 sibling(s)
-// threads 524288 (8 per invocation), workgroup 64; FLOPs 1048576; bytes 12582912
+// shader 371: first used by step_253_pointwise_adam_D2_D2_conv3_weight_exp_avg
+const shader371 = `
+// pointwise f32[256,128,4,4] and 2 sibling(s)
+// threads 524288 (8 per invocation), workgroup 64; FLOPs 1572864; bytes 16777224
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -38921,43 +38744,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 2048i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 2048i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 2048i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 384: first used by step_278_pointwise_D2_conv3
-const shader384 = `
-// pointwise f32[256,128,4,4]
-// threads 524288 (8 per invocation), workgroup 64; FLOPs 524288; bytes 8388616
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 524288i) { break; }
-    let i0 = (gi / 2048i);
-    let i1 = ((gi / 16i) % 128i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 2048i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 2048i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 2048i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 2048i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 385: first used by step_279_sum_D2_conv4_stage1
-const shader385 = `
+// shader 372: first used by step_254_sum_D2_conv4_stage1
+const shader372 = `
 // sum over axes [0,2,3] of f32[1,256,64,128]: 256 outputs x 8192 elements, 8 split(s)
 // threads 2048, workgroup 64; FLOPs 2097152; bytes 8396800
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -38976,8 +38775,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 386: first used by step_279_sum_D2_conv4_stage2
-const shader386 = `
+// shader 373: first used by step_254_sum_D2_conv4_stage2
+const shader373 = `
 // final 8-way combine of the partials
 // threads 256, workgroup 64; FLOPs 2048; bytes 9216
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -38992,16 +38791,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 387: first used by step_280_pointwise_adam_D2_D2_conv3_bias_exp_avg
-const shader387 = `
-// pointwise f32[256] and 1 sibling(s)
-// threads 256, workgroup 64; FLOPs 512; bytes 6144
+// shader 374: first used by step_255_pointwise_adam_D2_D2_conv3_bias_exp_avg
+const shader374 = `
+// pointwise f32[256] and 2 sibling(s)
+// threads 256, workgroup 64; FLOPs 768; bytes 8200
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -39017,36 +38820,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 388: first used by step_281_pointwise_D2_conv3
-const shader388 = `
-// pointwise f32[256]
-// threads 256, workgroup 64; FLOPs 256; bytes 4104
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 256i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 389: first used by step_282_conv2dWeightGrad_D2_conv3_cpu
-const shader389 = `
+// shader 375: first used by step_256_conv2dWeightGrad_D2_conv3_cpu
+const shader375 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,64,128] with f32[1,512,32,64] -> [512,256,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 2048
@@ -39360,8 +39145,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 390: first used by step_282_conv2dWeightGrad_D2_conv3
-const shader390 = `
+// shader 376: first used by step_256_conv2dWeightGrad_D2_conv3
+const shader376 = `
 // conv2d weight-gradient: f32[1,256,64,128] with f32[1,512,32,64] -> [512,256,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 2048
 // threads 131072, workgroup 64; FLOPs 8589934592; bytes 20971520
@@ -39446,16 +39231,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 391: first used by step_283_pointwise_adam_D2_D2_conv4_weight_exp_avg
-const shader391 = `
-// pointwise f32[512,256,4,4] and 1 sibling(s)
-// threads 2097152 (8 per invocation), workgroup 64; FLOPs 4194304; bytes 50331648
+// shader 377: first used by step_257_pointwise_adam_D2_D2_conv4_weight_exp_avg
+const shader377 = `
+// pointwise f32[512,256,4,4] and 2 sibling(s)
+// threads 2097152 (8 per invocation), workgroup 64; FLOPs 6291456; bytes 67108872
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -39476,43 +39265,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i0 * 4096i + i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i0 * 4096i + i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i0 * 4096i + i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 392: first used by step_284_pointwise_D2_conv4
-const shader392 = `
-// pointwise f32[512,256,4,4]
-// threads 2097152 (8 per invocation), workgroup 64; FLOPs 2097152; bytes 33554440
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 2097152i) { break; }
-    let i0 = (gi / 4096i);
-    let i1 = ((gi / 16i) % 256i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i0 * 4096i + i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i0 * 4096i + i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i0 * 4096i + i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i0 * 4096i + i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 393: first used by step_285_sum_D2_classifier_cpu
-const shader393 = `
+// shader 378: first used by step_258_sum_D2_classifier_cpu
+const shader378 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,512,32,64]: 512 outputs x 2048 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -39537,8 +39302,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 394: first used by step_285_sum_D2_classifier
-const shader394 = `
+// shader 379: first used by step_258_sum_D2_classifier
+const shader379 = `
 // sum over axes [0,2,3] of f32[1,512,32,64]: 512 outputs x 2048 elements, 1 split(s)
 // threads 512, workgroup 64; FLOPs 1048576; bytes 4196352
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -39555,16 +39320,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 395: first used by step_286_pointwise_adam_D2_D2_conv4_bias_exp_avg
-const shader395 = `
-// pointwise f32[512] and 1 sibling(s)
-// threads 512, workgroup 64; FLOPs 1024; bytes 12288
+// shader 380: first used by step_259_pointwise_adam_D2_D2_conv4_bias_exp_avg
+const shader380 = `
+// pointwise f32[512] and 2 sibling(s)
+// threads 512, workgroup 64; FLOPs 1536; bytes 16392
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -39580,36 +39349,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[i0] = v_7;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[i0] - v_12);
+  b9[i0] = v_13;
 }
 `;
 
-// shader 396: first used by step_287_pointwise_D2_conv4
-const shader396 = `
-// pointwise f32[512]
-// threads 512, workgroup 64; FLOPs 512; bytes 8200
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 512i) { return; }
-  let i0 = gi;
-  let v_0 = (b1[i0] * b2[0i]);
-  let v_1 = sqrt(b3[i0]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[i0] - v_4);
-  b5[i0] = v_5;
-}
-`;
-
-// shader 397: first used by step_288_conv2dWeightGrad_D2_conv4_cpu
-const shader397 = `
+// shader 381: first used by step_260_conv2dWeightGrad_D2_conv4_cpu
+const shader381 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,32,64] with f32[1,1,16,32] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 512
@@ -39923,8 +39674,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 398: first used by step_288_conv2dWeightGrad_D2_conv4
-const shader398 = `
+// shader 382: first used by step_260_conv2dWeightGrad_D2_conv4
+const shader382 = `
 // conv2d weight-gradient: f32[1,512,32,64] with f32[1,1,16,32] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 512
 // threads 2048, workgroup 64; FLOPs 8388608; bytes 4235264
@@ -39979,16 +39730,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 399: first used by step_289_pointwise_adam_D2_D2_classifier_weight_exp_avg
-const shader399 = `
-// pointwise f32[1,512,4,4] and 1 sibling(s)
-// threads 8192 (8 per invocation), workgroup 64; FLOPs 16384; bytes 196608
+// shader 383: first used by step_261_pointwise_adam_D2_D2_classifier_weight_exp_avg
+const shader383 = `
+// pointwise f32[1,512,4,4] and 2 sibling(s)
+// threads 8192 (8 per invocation), workgroup 64; FLOPs 24576; bytes 262152
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let blk = i32(wid.y * nwg.x + wid.x);
@@ -40008,42 +39763,19 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let v_6 = (v_5 * 0.009999999776482582f);
     let v_7 = (v_4 + v_6);
     b5[i1 * 16i + i2 * 4i + i3] = v_7;
+    let v_8 = (v_3 * b7[0i]);
+    let v_9 = sqrt(v_7);
+    let v_10 = (v_9 / b8[0i]);
+    let v_11 = (v_10 + 9.99999993922529e-9f);
+    let v_12 = (v_8 / v_11);
+    let v_13 = (b6[i1 * 16i + i2 * 4i + i3] - v_12);
+    b9[i1 * 16i + i2 * 4i + i3] = v_13;
   }
 }
 `;
 
-// shader 400: first used by step_290_pointwise_D2_classifier
-const shader400 = `
-// pointwise f32[1,512,4,4]
-// threads 8192 (8 per invocation), workgroup 64; FLOPs 8192; bytes 131080
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let blk = i32(wid.y * nwg.x + wid.x);
-  for (var e = 0i; e < 8i; e++) {
-    let gi = (blk * 8i + e) * 64i + i32(lid.x);
-    if (gi >= 8192i) { break; }
-    let i1 = ((gi / 16i) % 512i);
-    let i2 = ((gi / 4i) % 4i);
-    let i3 = (gi % 4i);
-    let v_0 = (b1[i1 * 16i + i2 * 4i + i3] * b2[0i]);
-    let v_1 = sqrt(b3[i1 * 16i + i2 * 4i + i3]);
-    let v_2 = (v_1 / b4[0i]);
-    let v_3 = (v_2 + 9.99999993922529e-9f);
-    let v_4 = (v_0 / v_3);
-    let v_5 = (b0[i1 * 16i + i2 * 4i + i3] - v_4);
-    b5[i1 * 16i + i2 * 4i + i3] = v_5;
-  }
-}
-`;
-
-// shader 401: first used by step_291_sum_cpu
-const shader401 = `
+// shader 384: first used by step_262_sum_cpu
+const shader384 = `
 enable subgroups;
 // sum over axes [0,2,3] of f32[1,1,16,32]: 1 outputs x 512 elements, 1 split(s)
 // one 8-lane subgroup per output
@@ -40068,8 +39800,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 402: first used by step_291_sum
-const shader402 = `
+// shader 385: first used by step_262_sum
+const shader385 = `
 // sum over axes [0,2,3] of f32[1,1,16,32]: 1 outputs x 512 elements, 1 split(s)
 // threads 1, workgroup 64; FLOPs 512; bytes 2052
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
@@ -40086,16 +39818,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `;
 
-// shader 403: first used by step_292_pointwise_adam_D2_D2_classifier_bias_exp_avg
-const shader403 = `
-// pointwise f32[1] and 1 sibling(s)
-// threads 1, workgroup 64; FLOPs 2; bytes 24
+// shader 386: first used by step_263_pointwise_adam_D2_D2_classifier_bias_exp_avg
+const shader386 = `
+// pointwise f32[1] and 2 sibling(s)
+// threads 1, workgroup 64; FLOPs 3; bytes 40
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
 @group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>; // read only
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>; // read only
+@group(0) @binding(8) var<storage, read_write> b8: array<f32>; // read only
+@group(0) @binding(9) var<storage, read_write> b9: array<f32>;
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
@@ -40110,37 +39846,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let v_6 = (v_5 * 0.009999999776482582f);
   let v_7 = (v_4 + v_6);
   b5[0i] = v_7;
-}
-`;
-
-// shader 404: first used by step_293_pointwise_D2_classifier
-const shader404 = `
-// pointwise f32[1]
-// threads 1, workgroup 64; FLOPs 1; bytes 24
-@group(0) @binding(0) var<storage, read_write> b0: array<f32>; // read only
-@group(0) @binding(1) var<storage, read_write> b1: array<f32>; // read only
-@group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
-@group(0) @binding(3) var<storage, read_write> b3: array<f32>; // read only
-@group(0) @binding(4) var<storage, read_write> b4: array<f32>; // read only
-@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let gi = i32((wid.y * nwg.x + wid.x) * 64u + lid.x);
-  if (gi >= 1i) { return; }
-  let v_0 = (b1[0i] * b2[0i]);
-  let v_1 = sqrt(b3[0i]);
-  let v_2 = (v_1 / b4[0i]);
-  let v_3 = (v_2 + 9.99999993922529e-9f);
-  let v_4 = (v_0 / v_3);
-  let v_5 = (b0[0i] - v_4);
-  b5[0i] = v_5;
+  let v_8 = (v_3 * b7[0i]);
+  let v_9 = sqrt(v_7);
+  let v_10 = (v_9 / b8[0i]);
+  let v_11 = (v_10 + 9.99999993922529e-9f);
+  let v_12 = (v_8 / v_11);
+  let v_13 = (b6[0i] - v_12);
+  b9[0i] = v_13;
 }
 `;
 
 export const module: GeneratedModule = {
     name: "vgg-single-level-gta5-cityscapes",
     config: {"variant":"vgg-single-level","numClasses":19,"sourceSize":[720,1280],"targetSize":[512,1024],"network":{"blocks":[3,4,23,3],"width":64,"asppBranches":2},"vgg":{"asppBranches":2,"shrink":1},"ndf":64,"discriminatorUpsample":false,"featureUpsample":false,"learningRate":0.00025,"learningRateD":0.0001,"momentum":0.9,"weightDecay":0.0005,"power":0.9,"numSteps":250000,"lambdaSeg":0,"lambdaAdvTarget1":0,"lambdaAdvTarget2":0.001,"lambdaEntMain":0.001,"lambdaEntAux":0.0002,"gan":"Vanilla","bnMode":"official","duplicateVisits":false,"adamEps":"pytorch1","ignoreLabel":255},
-    limits: {"maxStorageBufferBindingSize":235929600,"maxBufferSize":1073741824,"maxStorageBuffersPerShaderStage":9},
+    limits: {"maxStorageBufferBindingSize":235929600,"maxBufferSize":1073741824,"maxStorageBuffersPerShaderStage":10},
     arenas: [
       {"name":"persistent0","bytes":291056896,"kind":"persistent"},
       {"name":"scratch0","bytes":1073741824,"kind":"scratch"},
@@ -40274,407 +39993,389 @@ export const module: GeneratedModule = {
       { name: "step_001_pointwise", wgsl: shader1 },
       { name: "step_002_pointwise", wgsl: shader2 },
       { name: "step_003_pointwise_sgd_G_G_classifier_conv2d_list_2", wgsl: shader3 },
-      { name: "step_004_pointwise_G_classifier_conv2d_list_2", wgsl: shader4 },
-      { name: "step_005_pointwise_sgd_G_G_classifier_conv2d_list_2", wgsl: shader5 },
-      { name: "step_006_pointwise_G_classifier_conv2d_list_2", wgsl: shader6 },
-      { name: "step_007_pointwise_G_classifier_conv2d_list_3", wgsl: shader7 },
-      { name: "step_008_pointwise_G_classifier_conv2d_list_3", wgsl: shader8 },
-      { name: "step_009_pointwise", wgsl: shader9 },
-      { name: "step_010_pointwise", wgsl: shader10 },
-      { name: "step_011_pointwise", wgsl: shader11 },
-      { name: "step_012_conv2d_G_features_0_pack", wgsl: shader12 },
-      { name: "step_012_conv2d_G_features_0_packc", wgsl: shader13 },
-      { name: "step_012_conv2d_G_features_0_cpu", wgsl: shader14 },
-      { name: "step_012_conv2d_G_features_0", wgsl: shader15 },
-      { name: "step_013_conv2d_G_features_2_pack", wgsl: shader16 },
-      { name: "step_013_conv2d_G_features_2_packc", wgsl: shader17 },
-      { name: "step_013_conv2d_G_features_2_cpu", wgsl: shader18 },
-      { name: "step_013_conv2d_G_features_2", wgsl: shader19 },
-      { name: "step_014_maxPool2d_G_features_2", wgsl: shader20 },
-      { name: "step_015_conv2d_G_features_5_pack", wgsl: shader21 },
-      { name: "step_015_conv2d_G_features_5_packc", wgsl: shader22 },
-      { name: "step_015_conv2d_G_features_5_cpu", wgsl: shader23 },
-      { name: "step_015_conv2d_G_features_5", wgsl: shader24 },
-      { name: "step_016_conv2d_G_features_7_pack", wgsl: shader25 },
-      { name: "step_016_conv2d_G_features_7_packc", wgsl: shader26 },
-      { name: "step_016_conv2d_G_features_7_cpu", wgsl: shader27 },
-      { name: "step_016_conv2d_G_features_7", wgsl: shader28 },
-      { name: "step_017_maxPool2d_G_features_7", wgsl: shader29 },
-      { name: "step_018_conv2d_G_features_10_pack", wgsl: shader30 },
-      { name: "step_018_conv2d_G_features_10_packc", wgsl: shader31 },
-      { name: "step_018_conv2d_G_features_10_cpu", wgsl: shader32 },
-      { name: "step_018_conv2d_G_features_10", wgsl: shader33 },
-      { name: "step_019_conv2d_G_features_12_pack", wgsl: shader34 },
-      { name: "step_019_conv2d_G_features_12_packc", wgsl: shader35 },
-      { name: "step_019_conv2d_G_features_12_cpu", wgsl: shader36 },
-      { name: "step_019_conv2d_G_features_12", wgsl: shader37 },
-      { name: "step_021_maxPool2d_G_features_14", wgsl: shader38 },
-      { name: "step_022_conv2d_G_features_17_pack", wgsl: shader39 },
-      { name: "step_022_conv2d_G_features_17_packc", wgsl: shader40 },
-      { name: "step_022_conv2d_G_features_17_cpu", wgsl: shader41 },
-      { name: "step_022_conv2d_G_features_17", wgsl: shader42 },
-      { name: "step_023_conv2d_G_features_19_pack", wgsl: shader43 },
-      { name: "step_023_conv2d_G_features_19_packc", wgsl: shader44 },
-      { name: "step_023_conv2d_G_features_19_cpu", wgsl: shader45 },
-      { name: "step_023_conv2d_G_features_19", wgsl: shader46 },
-      { name: "step_025_conv2d_G_features_23_cpu", wgsl: shader47 },
-      { name: "step_025_conv2d_G_features_23", wgsl: shader48 },
-      { name: "step_028_conv2d_G_features_29_pack", wgsl: shader49 },
-      { name: "step_028_conv2d_G_features_29_cpu", wgsl: shader50 },
-      { name: "step_028_conv2d_G_features_29", wgsl: shader51 },
-      { name: "step_029_conv2d_G_features_31_pack", wgsl: shader52 },
-      { name: "step_029_conv2d_G_features_31_packc", wgsl: shader53 },
-      { name: "step_029_conv2d_G_features_31_cpu", wgsl: shader54 },
-      { name: "step_029_conv2d_G_features_31", wgsl: shader55 },
-      { name: "step_030_conv2d_G_classifier_conv2d_list_0_pack", wgsl: shader56 },
-      { name: "step_030_conv2d_G_classifier_conv2d_list_0_cpu", wgsl: shader57 },
-      { name: "step_030_conv2d_G_classifier_conv2d_list_0", wgsl: shader58 },
-      { name: "step_031_conv2d_G_classifier_conv2d_list_1_cpu", wgsl: shader59 },
-      { name: "step_031_conv2d_G_classifier_conv2d_list_1", wgsl: shader60 },
-      { name: "step_032_softmax_G_classifier_conv2d_list_0", wgsl: shader61 },
-      { name: "step_033_conv2d_D2_conv1_pack", wgsl: shader62 },
-      { name: "step_033_conv2d_D2_conv1_packc", wgsl: shader63 },
-      { name: "step_033_conv2d_D2_conv1_cpu", wgsl: shader64 },
-      { name: "step_033_conv2d_D2_conv1", wgsl: shader65 },
-      { name: "step_034_conv2d_D2_conv2_pack", wgsl: shader66 },
-      { name: "step_034_conv2d_D2_conv2_cpu", wgsl: shader67 },
-      { name: "step_034_conv2d_D2_conv2", wgsl: shader68 },
-      { name: "step_035_conv2d_D2_conv3_pack", wgsl: shader69 },
-      { name: "step_035_conv2d_D2_conv3_cpu", wgsl: shader70 },
-      { name: "step_035_conv2d_D2_conv3", wgsl: shader71 },
-      { name: "step_036_conv2d_D2_conv4_pack", wgsl: shader72 },
-      { name: "step_036_conv2d_D2_conv4_cpu", wgsl: shader73 },
-      { name: "step_036_conv2d_D2_conv4", wgsl: shader74 },
-      { name: "step_037_conv2d_D2_classifier_pack", wgsl: shader75 },
-      { name: "step_037_conv2d_D2_classifier_packc", wgsl: shader76 },
-      { name: "step_037_conv2d_D2_classifier_cpu", wgsl: shader77 },
-      { name: "step_037_conv2d_D2_classifier", wgsl: shader78 },
-      { name: "step_038_sum_D2_classifier_cpu", wgsl: shader79 },
-      { name: "step_038_sum_D2_classifier", wgsl: shader80 },
-      { name: "step_039_pointwise_D2_classifier", wgsl: shader81 },
-      { name: "step_040_pointwise_D2_classifier", wgsl: shader82 },
-      { name: "step_041_conv2dInputGrad_D2_classifier_pack", wgsl: shader83 },
-      { name: "step_041_conv2dInputGrad_D2_classifier_packc", wgsl: shader84 },
-      { name: "step_041_conv2dInputGrad_D2_classifier_cpu", wgsl: shader85 },
-      { name: "step_041_conv2dInputGrad_D2_classifier", wgsl: shader86 },
-      { name: "step_042_conv2dInputGrad_D2_conv4_pack", wgsl: shader87 },
-      { name: "step_042_conv2dInputGrad_D2_conv4_cpu", wgsl: shader88 },
-      { name: "step_042_conv2dInputGrad_D2_conv4", wgsl: shader89 },
-      { name: "step_043_conv2dInputGrad_D2_conv3_pack", wgsl: shader90 },
-      { name: "step_043_conv2dInputGrad_D2_conv3_cpu", wgsl: shader91 },
-      { name: "step_043_conv2dInputGrad_D2_conv3", wgsl: shader92 },
-      { name: "step_044_conv2dInputGrad_D2_conv2_pack", wgsl: shader93 },
-      { name: "step_044_conv2dInputGrad_D2_conv2_cpu", wgsl: shader94 },
-      { name: "step_044_conv2dInputGrad_D2_conv2", wgsl: shader95 },
-      { name: "step_045_conv2dWeightGrad_D2_conv2_stage1_cpu", wgsl: shader96 },
-      { name: "step_045_conv2dWeightGrad_D2_conv2_stage1", wgsl: shader97 },
-      { name: "step_045_conv2dWeightGrad_D2_conv2_stage2", wgsl: shader98 },
-      { name: "step_046_sum_D2_conv2_stage1", wgsl: shader99 },
-      { name: "step_046_sum_D2_conv2_stage2", wgsl: shader100 },
-      { name: "step_047_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader101 },
-      { name: "step_047_conv2dWeightGrad_D2_conv1", wgsl: shader102 },
-      { name: "step_048_sum_D2_conv3_stage1", wgsl: shader103 },
-      { name: "step_048_sum_D2_conv3_stage2", wgsl: shader104 },
-      { name: "step_049_conv2dWeightGrad_D2_conv2_cpu", wgsl: shader105 },
-      { name: "step_049_conv2dWeightGrad_D2_conv2", wgsl: shader106 },
-      { name: "step_050_sum_D2_conv4_stage1", wgsl: shader107 },
-      { name: "step_050_sum_D2_conv4_stage2", wgsl: shader108 },
-      { name: "step_051_conv2dWeightGrad_D2_conv3_cpu", wgsl: shader109 },
-      { name: "step_051_conv2dWeightGrad_D2_conv3", wgsl: shader110 },
-      { name: "step_052_sum_D2_classifier_cpu", wgsl: shader111 },
-      { name: "step_052_sum_D2_classifier", wgsl: shader112 },
-      { name: "step_053_conv2dWeightGrad_D2_conv4_cpu", wgsl: shader113 },
-      { name: "step_053_conv2dWeightGrad_D2_conv4", wgsl: shader114 },
-      { name: "step_054_sum_cpu", wgsl: shader115 },
-      { name: "step_054_sum", wgsl: shader116 },
-      { name: "step_055_softmaxCrossEntropy_G_classifier_conv2d_list_0_stage1", wgsl: shader117 },
-      { name: "step_055_softmaxCrossEntropy_G_classifier_conv2d_list_0_stage2", wgsl: shader118 },
-      { name: "step_056_pointwise", wgsl: shader119 },
-      { name: "step_057_sum_stage1", wgsl: shader120 },
-      { name: "step_057_sum_stage2", wgsl: shader121 },
-      { name: "step_058_pointwise", wgsl: shader122 },
-      { name: "step_059_resizeGrad", wgsl: shader123 },
-      { name: "step_060_conv2dInputGrad_G_classifier_conv2d_list_1_pack", wgsl: shader124 },
-      { name: "step_060_conv2dInputGrad_G_classifier_conv2d_list_1_packc", wgsl: shader125 },
-      { name: "step_060_conv2dInputGrad_G_classifier_conv2d_list_1_cpu", wgsl: shader126 },
-      { name: "step_060_conv2dInputGrad_G_classifier_conv2d_list_1", wgsl: shader127 },
-      { name: "step_061_conv2dInputGrad_G_classifier_conv2d_list_0_cpu", wgsl: shader128 },
-      { name: "step_061_conv2dInputGrad_G_classifier_conv2d_list_0", wgsl: shader129 },
-      { name: "step_062_conv2dInputGrad_G_features_31_pack", wgsl: shader130 },
-      { name: "step_062_conv2dInputGrad_G_features_31_cpu", wgsl: shader131 },
-      { name: "step_062_conv2dInputGrad_G_features_31", wgsl: shader132 },
-      { name: "step_063_conv2dInputGrad_G_features_29_pack", wgsl: shader133 },
-      { name: "step_063_conv2dInputGrad_G_features_29_cpu", wgsl: shader134 },
-      { name: "step_063_conv2dInputGrad_G_features_29", wgsl: shader135 },
-      { name: "step_064_conv2dInputGrad_G_features_27_pack", wgsl: shader136 },
-      { name: "step_064_conv2dInputGrad_G_features_27_cpu", wgsl: shader137 },
-      { name: "step_064_conv2dInputGrad_G_features_27", wgsl: shader138 },
-      { name: "step_067_conv2dInputGrad_G_features_21_cpu", wgsl: shader139 },
-      { name: "step_067_conv2dInputGrad_G_features_21", wgsl: shader140 },
-      { name: "step_069_conv2dInputGrad_G_features_17_pack", wgsl: shader141 },
-      { name: "step_069_conv2dInputGrad_G_features_17_cpu", wgsl: shader142 },
-      { name: "step_069_conv2dInputGrad_G_features_17", wgsl: shader143 },
-      { name: "step_070_maxPool2dGrad_G_features_17", wgsl: shader144 },
-      { name: "step_071_conv2dInputGrad_G_features_14_pack", wgsl: shader145 },
-      { name: "step_071_conv2dInputGrad_G_features_14_cpu", wgsl: shader146 },
-      { name: "step_071_conv2dInputGrad_G_features_14", wgsl: shader147 },
-      { name: "step_073_conv2dInputGrad_G_features_10_pack", wgsl: shader148 },
-      { name: "step_073_conv2dInputGrad_G_features_10_cpu", wgsl: shader149 },
-      { name: "step_073_conv2dInputGrad_G_features_10", wgsl: shader150 },
-      { name: "step_074_maxPool2dGrad_G_features_10", wgsl: shader151 },
-      { name: "step_075_conv2dInputGrad_G_features_7_pack", wgsl: shader152 },
-      { name: "step_075_conv2dInputGrad_G_features_7_cpu", wgsl: shader153 },
-      { name: "step_075_conv2dInputGrad_G_features_7", wgsl: shader154 },
-      { name: "step_076_conv2dInputGrad_G_features_5_pack", wgsl: shader155 },
-      { name: "step_076_conv2dInputGrad_G_features_5_cpu", wgsl: shader156 },
-      { name: "step_076_conv2dInputGrad_G_features_5", wgsl: shader157 },
-      { name: "step_077_maxPool2dGrad_G_features_5", wgsl: shader158 },
-      { name: "step_078_conv2dInputGrad_G_features_2_pack", wgsl: shader159 },
-      { name: "step_078_conv2dInputGrad_G_features_2_cpu", wgsl: shader160 },
-      { name: "step_078_conv2dInputGrad_G_features_2", wgsl: shader161 },
-      { name: "step_079_conv2dWeightGrad_G_features_2_stage1_cpu", wgsl: shader162 },
-      { name: "step_079_conv2dWeightGrad_G_features_2_stage1", wgsl: shader163 },
-      { name: "step_079_conv2dWeightGrad_G_features_2_stage2", wgsl: shader164 },
-      { name: "step_080_sum_G_features_2_stage1", wgsl: shader165 },
-      { name: "step_081_conv2dWeightGrad_G_features_0_stage1_cpu", wgsl: shader166 },
-      { name: "step_081_conv2dWeightGrad_G_features_0_stage1", wgsl: shader167 },
-      { name: "step_081_conv2dWeightGrad_G_features_0_stage2", wgsl: shader168 },
-      { name: "step_083_conv2dWeightGrad_G_features_7_stage1_cpu", wgsl: shader169 },
-      { name: "step_083_conv2dWeightGrad_G_features_7_stage1", wgsl: shader170 },
-      { name: "step_083_conv2dWeightGrad_G_features_7_stage2", wgsl: shader171 },
-      { name: "step_084_sum_G_features_7_stage1", wgsl: shader172 },
-      { name: "step_085_conv2dWeightGrad_G_features_5_cpu", wgsl: shader173 },
-      { name: "step_085_conv2dWeightGrad_G_features_5", wgsl: shader174 },
-      { name: "step_087_conv2dWeightGrad_G_features_12_cpu", wgsl: shader175 },
-      { name: "step_087_conv2dWeightGrad_G_features_12", wgsl: shader176 },
-      { name: "step_088_sum_G_features_12_stage1", wgsl: shader177 },
-      { name: "step_088_sum_G_features_12_stage2", wgsl: shader178 },
-      { name: "step_089_conv2dWeightGrad_G_features_10_cpu", wgsl: shader179 },
-      { name: "step_089_conv2dWeightGrad_G_features_10", wgsl: shader180 },
-      { name: "step_093_conv2dWeightGrad_G_features_19_cpu", wgsl: shader181 },
-      { name: "step_093_conv2dWeightGrad_G_features_19", wgsl: shader182 },
-      { name: "step_094_sum_G_features_19_stage1", wgsl: shader183 },
-      { name: "step_094_sum_G_features_19_stage2", wgsl: shader184 },
-      { name: "step_095_conv2dWeightGrad_G_features_17_cpu", wgsl: shader185 },
-      { name: "step_095_conv2dWeightGrad_G_features_17", wgsl: shader186 },
-      { name: "step_099_conv2dWeightGrad_G_features_21_cpu", wgsl: shader187 },
-      { name: "step_099_conv2dWeightGrad_G_features_21", wgsl: shader188 },
-      { name: "step_105_conv2dWeightGrad_G_features_27_cpu", wgsl: shader189 },
-      { name: "step_105_conv2dWeightGrad_G_features_27", wgsl: shader190 },
-      { name: "step_106_sum_G_features_31_stage1", wgsl: shader191 },
-      { name: "step_106_sum_G_features_31_stage2", wgsl: shader192 },
-      { name: "step_107_conv2dWeightGrad_G_features_29_cpu", wgsl: shader193 },
-      { name: "step_107_conv2dWeightGrad_G_features_29", wgsl: shader194 },
-      { name: "step_109_conv2dWeightGrad_G_features_31_cpu", wgsl: shader195 },
-      { name: "step_109_conv2dWeightGrad_G_features_31", wgsl: shader196 },
-      { name: "step_110_sum_stage1", wgsl: shader197 },
-      { name: "step_110_sum_stage2", wgsl: shader198 },
-      { name: "step_111_conv2dWeightGrad_G_features_31_cpu", wgsl: shader199 },
-      { name: "step_111_conv2dWeightGrad_G_features_31", wgsl: shader200 },
-      { name: "step_112_conv2d_G_features_0_packc", wgsl: shader201 },
-      { name: "step_112_conv2d_G_features_0_cpu", wgsl: shader202 },
-      { name: "step_112_conv2d_G_features_0", wgsl: shader203 },
-      { name: "step_113_conv2d_G_features_2_packc", wgsl: shader204 },
-      { name: "step_113_conv2d_G_features_2_cpu", wgsl: shader205 },
-      { name: "step_113_conv2d_G_features_2", wgsl: shader206 },
-      { name: "step_114_maxPool2d_G_features_2", wgsl: shader207 },
-      { name: "step_115_conv2d_G_features_5_packc", wgsl: shader208 },
-      { name: "step_115_conv2d_G_features_5_cpu", wgsl: shader209 },
-      { name: "step_115_conv2d_G_features_5", wgsl: shader210 },
-      { name: "step_116_conv2d_G_features_7_packc", wgsl: shader211 },
-      { name: "step_116_conv2d_G_features_7_cpu", wgsl: shader212 },
-      { name: "step_116_conv2d_G_features_7", wgsl: shader213 },
-      { name: "step_117_maxPool2d_G_features_7", wgsl: shader214 },
-      { name: "step_118_conv2d_G_features_10_packc", wgsl: shader215 },
-      { name: "step_118_conv2d_G_features_10_cpu", wgsl: shader216 },
-      { name: "step_118_conv2d_G_features_10", wgsl: shader217 },
-      { name: "step_119_conv2d_G_features_12_packc", wgsl: shader218 },
-      { name: "step_119_conv2d_G_features_12_cpu", wgsl: shader219 },
-      { name: "step_119_conv2d_G_features_12", wgsl: shader220 },
-      { name: "step_121_maxPool2d_G_features_14", wgsl: shader221 },
-      { name: "step_122_conv2d_G_features_17_packc", wgsl: shader222 },
-      { name: "step_122_conv2d_G_features_17_cpu", wgsl: shader223 },
-      { name: "step_122_conv2d_G_features_17", wgsl: shader224 },
-      { name: "step_123_conv2d_G_features_19_packc", wgsl: shader225 },
-      { name: "step_123_conv2d_G_features_19_cpu", wgsl: shader226 },
-      { name: "step_123_conv2d_G_features_19", wgsl: shader227 },
-      { name: "step_125_conv2d_G_features_23_cpu", wgsl: shader228 },
-      { name: "step_125_conv2d_G_features_23", wgsl: shader229 },
-      { name: "step_128_conv2d_G_features_29_cpu", wgsl: shader230 },
-      { name: "step_128_conv2d_G_features_29", wgsl: shader231 },
-      { name: "step_129_conv2d_G_features_31_packc", wgsl: shader232 },
-      { name: "step_129_conv2d_G_features_31_cpu", wgsl: shader233 },
-      { name: "step_129_conv2d_G_features_31", wgsl: shader234 },
-      { name: "step_130_conv2d_G_classifier_conv2d_list_0_cpu", wgsl: shader235 },
-      { name: "step_130_conv2d_G_classifier_conv2d_list_0", wgsl: shader236 },
-      { name: "step_131_conv2d_G_classifier_conv2d_list_1_cpu", wgsl: shader237 },
-      { name: "step_131_conv2d_G_classifier_conv2d_list_1", wgsl: shader238 },
-      { name: "step_132_softmax_G_classifier_conv2d_list_0", wgsl: shader239 },
-      { name: "step_133_conv2d_D2_conv1_packc", wgsl: shader240 },
-      { name: "step_133_conv2d_D2_conv1_cpu", wgsl: shader241 },
-      { name: "step_133_conv2d_D2_conv1", wgsl: shader242 },
-      { name: "step_134_conv2d_D2_conv2_cpu", wgsl: shader243 },
-      { name: "step_134_conv2d_D2_conv2", wgsl: shader244 },
-      { name: "step_135_conv2d_D2_conv3_cpu", wgsl: shader245 },
-      { name: "step_135_conv2d_D2_conv3", wgsl: shader246 },
-      { name: "step_136_conv2d_D2_conv4_cpu", wgsl: shader247 },
-      { name: "step_136_conv2d_D2_conv4", wgsl: shader248 },
-      { name: "step_137_conv2d_D2_classifier_packc", wgsl: shader249 },
-      { name: "step_137_conv2d_D2_classifier_cpu", wgsl: shader250 },
-      { name: "step_137_conv2d_D2_classifier", wgsl: shader251 },
-      { name: "step_138_sum_D2_classifier_cpu", wgsl: shader252 },
-      { name: "step_138_sum_D2_classifier", wgsl: shader253 },
-      { name: "step_139_pointwise", wgsl: shader254 },
-      { name: "step_140_sum_D2_classifier_cpu", wgsl: shader255 },
-      { name: "step_140_sum_D2_classifier", wgsl: shader256 },
-      { name: "step_141_pointwise", wgsl: shader257 },
-      { name: "step_142_pointwise_D2_classifier", wgsl: shader258 },
-      { name: "step_143_pointwise_D2_classifier", wgsl: shader259 },
-      { name: "step_144_pointwise", wgsl: shader260 },
-      { name: "step_145_conv2dInputGrad_D2_classifier_packc", wgsl: shader261 },
-      { name: "step_145_conv2dInputGrad_D2_classifier_cpu", wgsl: shader262 },
-      { name: "step_145_conv2dInputGrad_D2_classifier", wgsl: shader263 },
-      { name: "step_146_pointwise", wgsl: shader264 },
-      { name: "step_147_conv2dInputGrad_D2_conv4_cpu", wgsl: shader265 },
-      { name: "step_147_conv2dInputGrad_D2_conv4", wgsl: shader266 },
-      { name: "step_148_pointwise", wgsl: shader267 },
-      { name: "step_149_conv2dInputGrad_D2_conv3_cpu", wgsl: shader268 },
-      { name: "step_149_conv2dInputGrad_D2_conv3", wgsl: shader269 },
-      { name: "step_150_pointwise", wgsl: shader270 },
-      { name: "step_151_conv2dInputGrad_D2_conv2_cpu", wgsl: shader271 },
-      { name: "step_151_conv2dInputGrad_D2_conv2", wgsl: shader272 },
-      { name: "step_152_conv2dInputGrad_D2_conv1_pack", wgsl: shader273 },
-      { name: "step_152_conv2dInputGrad_D2_conv1_cpu", wgsl: shader274 },
-      { name: "step_152_conv2dInputGrad_D2_conv1", wgsl: shader275 },
-      { name: "step_153_sum_D2_conv1", wgsl: shader276 },
-      { name: "step_154_pointwise_D2_conv1", wgsl: shader277 },
-      { name: "step_155_resizeGrad_D2_conv1", wgsl: shader278 },
-      { name: "step_156_conv2dInputGrad_G_classifier_conv2d_list_1_packc", wgsl: shader279 },
-      { name: "step_156_conv2dInputGrad_G_classifier_conv2d_list_1_cpu", wgsl: shader280 },
-      { name: "step_156_conv2dInputGrad_G_classifier_conv2d_list_1", wgsl: shader281 },
-      { name: "step_157_conv2dInputGrad_G_classifier_conv2d_list_0_cpu", wgsl: shader282 },
-      { name: "step_157_conv2dInputGrad_G_classifier_conv2d_list_0", wgsl: shader283 },
-      { name: "step_158_conv2dInputGrad_G_features_31_cpu", wgsl: shader284 },
-      { name: "step_158_conv2dInputGrad_G_features_31", wgsl: shader285 },
-      { name: "step_159_conv2dInputGrad_G_features_29_cpu", wgsl: shader286 },
-      { name: "step_159_conv2dInputGrad_G_features_29", wgsl: shader287 },
-      { name: "step_160_conv2dInputGrad_G_features_27_cpu", wgsl: shader288 },
-      { name: "step_160_conv2dInputGrad_G_features_27", wgsl: shader289 },
-      { name: "step_163_conv2dInputGrad_G_features_21_cpu", wgsl: shader290 },
-      { name: "step_163_conv2dInputGrad_G_features_21", wgsl: shader291 },
-      { name: "step_165_conv2dInputGrad_G_features_17_cpu", wgsl: shader292 },
-      { name: "step_165_conv2dInputGrad_G_features_17", wgsl: shader293 },
-      { name: "step_166_maxPool2dGrad_G_features_17", wgsl: shader294 },
-      { name: "step_167_conv2dInputGrad_G_features_14_cpu", wgsl: shader295 },
-      { name: "step_167_conv2dInputGrad_G_features_14", wgsl: shader296 },
-      { name: "step_169_conv2dInputGrad_G_features_10_cpu", wgsl: shader297 },
-      { name: "step_169_conv2dInputGrad_G_features_10", wgsl: shader298 },
-      { name: "step_170_maxPool2dGrad_G_features_10", wgsl: shader299 },
-      { name: "step_171_conv2dInputGrad_G_features_7_cpu", wgsl: shader300 },
-      { name: "step_171_conv2dInputGrad_G_features_7", wgsl: shader301 },
-      { name: "step_172_conv2dInputGrad_G_features_5_cpu", wgsl: shader302 },
-      { name: "step_172_conv2dInputGrad_G_features_5", wgsl: shader303 },
-      { name: "step_173_maxPool2dGrad_G_features_5", wgsl: shader304 },
-      { name: "step_174_conv2dInputGrad_G_features_2_cpu", wgsl: shader305 },
-      { name: "step_174_conv2dInputGrad_G_features_2", wgsl: shader306 },
-      { name: "step_175_conv2dWeightGrad_G_features_2_stage1_cpu", wgsl: shader307 },
-      { name: "step_175_conv2dWeightGrad_G_features_2_stage1", wgsl: shader308 },
-      { name: "step_175_conv2dWeightGrad_G_features_2_stage2", wgsl: shader309 },
-      { name: "step_176_pointwise_G_features_0", wgsl: shader310 },
-      { name: "step_177_sum_G_features_2_stage1", wgsl: shader311 },
-      { name: "step_178_pointwise_sgd_G_G_features_0", wgsl: shader312 },
-      { name: "step_179_pointwise_G_features_0", wgsl: shader313 },
-      { name: "step_180_conv2dWeightGrad_G_features_0_stage1_cpu", wgsl: shader314 },
-      { name: "step_180_conv2dWeightGrad_G_features_0_stage1", wgsl: shader315 },
-      { name: "step_180_conv2dWeightGrad_G_features_0_stage2", wgsl: shader316 },
-      { name: "step_181_pointwise_G_features_2", wgsl: shader317 },
-      { name: "step_185_conv2dWeightGrad_G_features_7_stage1_cpu", wgsl: shader318 },
-      { name: "step_185_conv2dWeightGrad_G_features_7_stage1", wgsl: shader319 },
-      { name: "step_185_conv2dWeightGrad_G_features_7_stage2", wgsl: shader320 },
-      { name: "step_186_pointwise_G_features_5", wgsl: shader321 },
-      { name: "step_187_sum_G_features_7_stage1", wgsl: shader322 },
-      { name: "step_188_pointwise_sgd_G_G_features_5", wgsl: shader323 },
-      { name: "step_189_pointwise_G_features_5", wgsl: shader324 },
-      { name: "step_190_conv2dWeightGrad_G_features_5_cpu", wgsl: shader325 },
-      { name: "step_190_conv2dWeightGrad_G_features_5", wgsl: shader326 },
-      { name: "step_191_pointwise_G_features_7", wgsl: shader327 },
-      { name: "step_195_conv2dWeightGrad_G_features_12_cpu", wgsl: shader328 },
-      { name: "step_195_conv2dWeightGrad_G_features_12", wgsl: shader329 },
-      { name: "step_196_pointwise_G_features_10", wgsl: shader330 },
-      { name: "step_197_sum_G_features_12_stage1", wgsl: shader331 },
-      { name: "step_198_pointwise_sgd_G_G_features_10", wgsl: shader332 },
-      { name: "step_199_pointwise_G_features_10", wgsl: shader333 },
-      { name: "step_200_conv2dWeightGrad_G_features_10_cpu", wgsl: shader334 },
-      { name: "step_200_conv2dWeightGrad_G_features_10", wgsl: shader335 },
-      { name: "step_201_pointwise_G_features_12", wgsl: shader336 },
-      { name: "step_210_conv2dWeightGrad_G_features_19_cpu", wgsl: shader337 },
-      { name: "step_210_conv2dWeightGrad_G_features_19", wgsl: shader338 },
-      { name: "step_211_pointwise_G_features_17", wgsl: shader339 },
-      { name: "step_212_sum_G_features_19_stage1", wgsl: shader340 },
-      { name: "step_213_pointwise_sgd_G_G_features_17", wgsl: shader341 },
-      { name: "step_214_pointwise_G_features_17", wgsl: shader342 },
-      { name: "step_215_conv2dWeightGrad_G_features_17_cpu", wgsl: shader343 },
-      { name: "step_215_conv2dWeightGrad_G_features_17", wgsl: shader344 },
-      { name: "step_216_pointwise_G_features_19", wgsl: shader345 },
-      { name: "step_225_conv2dWeightGrad_G_features_21_cpu", wgsl: shader346 },
-      { name: "step_225_conv2dWeightGrad_G_features_21", wgsl: shader347 },
-      { name: "step_240_conv2dWeightGrad_G_features_27_cpu", wgsl: shader348 },
-      { name: "step_240_conv2dWeightGrad_G_features_27", wgsl: shader349 },
-      { name: "step_241_pointwise_G_features_29", wgsl: shader350 },
-      { name: "step_242_sum_G_features_31_stage1", wgsl: shader351 },
-      { name: "step_243_pointwise_sgd_G_G_features_29", wgsl: shader352 },
-      { name: "step_244_pointwise_G_features_29", wgsl: shader353 },
-      { name: "step_245_conv2dWeightGrad_G_features_29_cpu", wgsl: shader354 },
-      { name: "step_245_conv2dWeightGrad_G_features_29", wgsl: shader355 },
-      { name: "step_246_pointwise_G_features_31", wgsl: shader356 },
-      { name: "step_250_conv2dWeightGrad_G_features_31_cpu", wgsl: shader357 },
-      { name: "step_250_conv2dWeightGrad_G_features_31", wgsl: shader358 },
-      { name: "step_252_sum_D2_conv1_stage1", wgsl: shader359 },
-      { name: "step_252_sum_D2_conv1_stage2", wgsl: shader360 },
-      { name: "step_253_pointwise_sgd_G_G_classifier_conv2d_list_0", wgsl: shader361 },
-      { name: "step_254_pointwise_G_classifier_conv2d_list_0", wgsl: shader362 },
-      { name: "step_255_conv2dWeightGrad_G_features_31_cpu", wgsl: shader363 },
-      { name: "step_255_conv2dWeightGrad_G_features_31", wgsl: shader364 },
-      { name: "step_258_pointwise_D2_classifier", wgsl: shader365 },
-      { name: "step_259_pointwise_D2_classifier", wgsl: shader366 },
-      { name: "step_264_conv2dWeightGrad_D2_conv2_stage1_cpu", wgsl: shader367 },
-      { name: "step_264_conv2dWeightGrad_D2_conv2_stage1", wgsl: shader368 },
-      { name: "step_265_pointwise_adam_D2_D2_conv1_weight_exp_avg", wgsl: shader369 },
-      { name: "step_266_pointwise_D2_conv1", wgsl: shader370 },
-      { name: "step_267_sum_D2_conv2_stage1", wgsl: shader371 },
-      { name: "step_268_pointwise_adam_D2_D2_conv1_bias_exp_avg", wgsl: shader372 },
-      { name: "step_269_pointwise_D2_conv1", wgsl: shader373 },
-      { name: "step_270_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader374 },
-      { name: "step_270_conv2dWeightGrad_D2_conv1", wgsl: shader375 },
-      { name: "step_271_pointwise_adam_D2_D2_conv2_weight_exp_avg", wgsl: shader376 },
-      { name: "step_272_pointwise_D2_conv2", wgsl: shader377 },
-      { name: "step_273_sum_D2_conv3_stage1", wgsl: shader378 },
-      { name: "step_274_pointwise_adam_D2_D2_conv2_bias_exp_avg", wgsl: shader379 },
-      { name: "step_275_pointwise_D2_conv2", wgsl: shader380 },
-      { name: "step_276_conv2dWeightGrad_D2_conv2_cpu", wgsl: shader381 },
-      { name: "step_276_conv2dWeightGrad_D2_conv2", wgsl: shader382 },
-      { name: "step_277_pointwise_adam_D2_D2_conv3_weight_exp_avg", wgsl: shader383 },
-      { name: "step_278_pointwise_D2_conv3", wgsl: shader384 },
-      { name: "step_279_sum_D2_conv4_stage1", wgsl: shader385 },
-      { name: "step_279_sum_D2_conv4_stage2", wgsl: shader386 },
-      { name: "step_280_pointwise_adam_D2_D2_conv3_bias_exp_avg", wgsl: shader387 },
-      { name: "step_281_pointwise_D2_conv3", wgsl: shader388 },
-      { name: "step_282_conv2dWeightGrad_D2_conv3_cpu", wgsl: shader389 },
-      { name: "step_282_conv2dWeightGrad_D2_conv3", wgsl: shader390 },
-      { name: "step_283_pointwise_adam_D2_D2_conv4_weight_exp_avg", wgsl: shader391 },
-      { name: "step_284_pointwise_D2_conv4", wgsl: shader392 },
-      { name: "step_285_sum_D2_classifier_cpu", wgsl: shader393 },
-      { name: "step_285_sum_D2_classifier", wgsl: shader394 },
-      { name: "step_286_pointwise_adam_D2_D2_conv4_bias_exp_avg", wgsl: shader395 },
-      { name: "step_287_pointwise_D2_conv4", wgsl: shader396 },
-      { name: "step_288_conv2dWeightGrad_D2_conv4_cpu", wgsl: shader397 },
-      { name: "step_288_conv2dWeightGrad_D2_conv4", wgsl: shader398 },
-      { name: "step_289_pointwise_adam_D2_D2_classifier_weight_exp_avg", wgsl: shader399 },
-      { name: "step_290_pointwise_D2_classifier", wgsl: shader400 },
-      { name: "step_291_sum_cpu", wgsl: shader401 },
-      { name: "step_291_sum", wgsl: shader402 },
-      { name: "step_292_pointwise_adam_D2_D2_classifier_bias_exp_avg", wgsl: shader403 },
-      { name: "step_293_pointwise_D2_classifier", wgsl: shader404 },
+      { name: "step_004_pointwise_sgd_G_G_classifier_conv2d_list_2", wgsl: shader4 },
+      { name: "step_005_pointwise", wgsl: shader5 },
+      { name: "step_006_pointwise", wgsl: shader6 },
+      { name: "step_007_pointwise", wgsl: shader7 },
+      { name: "step_008_conv2d_G_features_0_pack", wgsl: shader8 },
+      { name: "step_008_conv2d_G_features_0_packc", wgsl: shader9 },
+      { name: "step_008_conv2d_G_features_0_cpu", wgsl: shader10 },
+      { name: "step_008_conv2d_G_features_0", wgsl: shader11 },
+      { name: "step_009_conv2d_G_features_2_pack", wgsl: shader12 },
+      { name: "step_009_conv2d_G_features_2_packc", wgsl: shader13 },
+      { name: "step_009_conv2d_G_features_2_cpu", wgsl: shader14 },
+      { name: "step_009_conv2d_G_features_2", wgsl: shader15 },
+      { name: "step_010_maxPool2d_G_features_2", wgsl: shader16 },
+      { name: "step_011_conv2d_G_features_5_pack", wgsl: shader17 },
+      { name: "step_011_conv2d_G_features_5_packc", wgsl: shader18 },
+      { name: "step_011_conv2d_G_features_5_cpu", wgsl: shader19 },
+      { name: "step_011_conv2d_G_features_5", wgsl: shader20 },
+      { name: "step_012_conv2d_G_features_7_pack", wgsl: shader21 },
+      { name: "step_012_conv2d_G_features_7_packc", wgsl: shader22 },
+      { name: "step_012_conv2d_G_features_7_cpu", wgsl: shader23 },
+      { name: "step_012_conv2d_G_features_7", wgsl: shader24 },
+      { name: "step_013_maxPool2d_G_features_7", wgsl: shader25 },
+      { name: "step_014_conv2d_G_features_10_pack", wgsl: shader26 },
+      { name: "step_014_conv2d_G_features_10_packc", wgsl: shader27 },
+      { name: "step_014_conv2d_G_features_10_cpu", wgsl: shader28 },
+      { name: "step_014_conv2d_G_features_10", wgsl: shader29 },
+      { name: "step_015_conv2d_G_features_12_pack", wgsl: shader30 },
+      { name: "step_015_conv2d_G_features_12_packc", wgsl: shader31 },
+      { name: "step_015_conv2d_G_features_12_cpu", wgsl: shader32 },
+      { name: "step_015_conv2d_G_features_12", wgsl: shader33 },
+      { name: "step_017_maxPool2d_G_features_14", wgsl: shader34 },
+      { name: "step_018_conv2d_G_features_17_pack", wgsl: shader35 },
+      { name: "step_018_conv2d_G_features_17_packc", wgsl: shader36 },
+      { name: "step_018_conv2d_G_features_17_cpu", wgsl: shader37 },
+      { name: "step_018_conv2d_G_features_17", wgsl: shader38 },
+      { name: "step_019_conv2d_G_features_19_pack", wgsl: shader39 },
+      { name: "step_019_conv2d_G_features_19_packc", wgsl: shader40 },
+      { name: "step_019_conv2d_G_features_19_cpu", wgsl: shader41 },
+      { name: "step_019_conv2d_G_features_19", wgsl: shader42 },
+      { name: "step_021_conv2d_G_features_23_cpu", wgsl: shader43 },
+      { name: "step_021_conv2d_G_features_23", wgsl: shader44 },
+      { name: "step_024_conv2d_G_features_29_pack", wgsl: shader45 },
+      { name: "step_024_conv2d_G_features_29_cpu", wgsl: shader46 },
+      { name: "step_024_conv2d_G_features_29", wgsl: shader47 },
+      { name: "step_025_conv2d_G_features_31_pack", wgsl: shader48 },
+      { name: "step_025_conv2d_G_features_31_packc", wgsl: shader49 },
+      { name: "step_025_conv2d_G_features_31_cpu", wgsl: shader50 },
+      { name: "step_025_conv2d_G_features_31", wgsl: shader51 },
+      { name: "step_026_conv2d_G_classifier_conv2d_list_0_pack", wgsl: shader52 },
+      { name: "step_026_conv2d_G_classifier_conv2d_list_0_cpu", wgsl: shader53 },
+      { name: "step_026_conv2d_G_classifier_conv2d_list_0", wgsl: shader54 },
+      { name: "step_027_conv2d_G_classifier_conv2d_list_1_cpu", wgsl: shader55 },
+      { name: "step_027_conv2d_G_classifier_conv2d_list_1", wgsl: shader56 },
+      { name: "step_028_softmax_G_classifier_conv2d_list_0", wgsl: shader57 },
+      { name: "step_029_conv2d_D2_conv1_pack", wgsl: shader58 },
+      { name: "step_029_conv2d_D2_conv1_packc", wgsl: shader59 },
+      { name: "step_029_conv2d_D2_conv1_cpu", wgsl: shader60 },
+      { name: "step_029_conv2d_D2_conv1", wgsl: shader61 },
+      { name: "step_030_conv2d_D2_conv2_pack", wgsl: shader62 },
+      { name: "step_030_conv2d_D2_conv2_cpu", wgsl: shader63 },
+      { name: "step_030_conv2d_D2_conv2", wgsl: shader64 },
+      { name: "step_031_conv2d_D2_conv3_pack", wgsl: shader65 },
+      { name: "step_031_conv2d_D2_conv3_cpu", wgsl: shader66 },
+      { name: "step_031_conv2d_D2_conv3", wgsl: shader67 },
+      { name: "step_032_conv2d_D2_conv4_pack", wgsl: shader68 },
+      { name: "step_032_conv2d_D2_conv4_cpu", wgsl: shader69 },
+      { name: "step_032_conv2d_D2_conv4", wgsl: shader70 },
+      { name: "step_033_conv2d_D2_classifier_pack", wgsl: shader71 },
+      { name: "step_033_conv2d_D2_classifier_packc", wgsl: shader72 },
+      { name: "step_033_conv2d_D2_classifier_cpu", wgsl: shader73 },
+      { name: "step_033_conv2d_D2_classifier", wgsl: shader74 },
+      { name: "step_034_sum_D2_classifier_cpu", wgsl: shader75 },
+      { name: "step_034_sum_D2_classifier", wgsl: shader76 },
+      { name: "step_035_pointwise_D2_classifier", wgsl: shader77 },
+      { name: "step_036_pointwise_D2_classifier", wgsl: shader78 },
+      { name: "step_037_conv2dInputGrad_D2_classifier_pack", wgsl: shader79 },
+      { name: "step_037_conv2dInputGrad_D2_classifier_packc", wgsl: shader80 },
+      { name: "step_037_conv2dInputGrad_D2_classifier_cpu", wgsl: shader81 },
+      { name: "step_037_conv2dInputGrad_D2_classifier", wgsl: shader82 },
+      { name: "step_038_conv2dInputGrad_D2_conv4_pack", wgsl: shader83 },
+      { name: "step_038_conv2dInputGrad_D2_conv4_cpu", wgsl: shader84 },
+      { name: "step_038_conv2dInputGrad_D2_conv4", wgsl: shader85 },
+      { name: "step_039_conv2dInputGrad_D2_conv3_pack", wgsl: shader86 },
+      { name: "step_039_conv2dInputGrad_D2_conv3_cpu", wgsl: shader87 },
+      { name: "step_039_conv2dInputGrad_D2_conv3", wgsl: shader88 },
+      { name: "step_040_conv2dInputGrad_D2_conv2_pack", wgsl: shader89 },
+      { name: "step_040_conv2dInputGrad_D2_conv2_cpu", wgsl: shader90 },
+      { name: "step_040_conv2dInputGrad_D2_conv2", wgsl: shader91 },
+      { name: "step_041_conv2dWeightGrad_D2_conv2_stage1_cpu", wgsl: shader92 },
+      { name: "step_041_conv2dWeightGrad_D2_conv2_stage1", wgsl: shader93 },
+      { name: "step_041_conv2dWeightGrad_D2_conv2_stage2", wgsl: shader94 },
+      { name: "step_042_sum_D2_conv2_stage1", wgsl: shader95 },
+      { name: "step_042_sum_D2_conv2_stage2", wgsl: shader96 },
+      { name: "step_043_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader97 },
+      { name: "step_043_conv2dWeightGrad_D2_conv1", wgsl: shader98 },
+      { name: "step_044_sum_D2_conv3_stage1", wgsl: shader99 },
+      { name: "step_044_sum_D2_conv3_stage2", wgsl: shader100 },
+      { name: "step_045_conv2dWeightGrad_D2_conv2_cpu", wgsl: shader101 },
+      { name: "step_045_conv2dWeightGrad_D2_conv2", wgsl: shader102 },
+      { name: "step_046_sum_D2_conv4_stage1", wgsl: shader103 },
+      { name: "step_046_sum_D2_conv4_stage2", wgsl: shader104 },
+      { name: "step_047_conv2dWeightGrad_D2_conv3_cpu", wgsl: shader105 },
+      { name: "step_047_conv2dWeightGrad_D2_conv3", wgsl: shader106 },
+      { name: "step_048_sum_D2_classifier_cpu", wgsl: shader107 },
+      { name: "step_048_sum_D2_classifier", wgsl: shader108 },
+      { name: "step_049_conv2dWeightGrad_D2_conv4_cpu", wgsl: shader109 },
+      { name: "step_049_conv2dWeightGrad_D2_conv4", wgsl: shader110 },
+      { name: "step_050_sum_cpu", wgsl: shader111 },
+      { name: "step_050_sum", wgsl: shader112 },
+      { name: "step_051_softmaxCrossEntropy_G_classifier_conv2d_list_0_stage1", wgsl: shader113 },
+      { name: "step_051_softmaxCrossEntropy_G_classifier_conv2d_list_0_stage2", wgsl: shader114 },
+      { name: "step_052_pointwise", wgsl: shader115 },
+      { name: "step_053_sum_stage1", wgsl: shader116 },
+      { name: "step_053_sum_stage2", wgsl: shader117 },
+      { name: "step_054_pointwise", wgsl: shader118 },
+      { name: "step_055_resizeGrad", wgsl: shader119 },
+      { name: "step_056_conv2dInputGrad_G_classifier_conv2d_list_1_pack", wgsl: shader120 },
+      { name: "step_056_conv2dInputGrad_G_classifier_conv2d_list_1_packc", wgsl: shader121 },
+      { name: "step_056_conv2dInputGrad_G_classifier_conv2d_list_1_cpu", wgsl: shader122 },
+      { name: "step_056_conv2dInputGrad_G_classifier_conv2d_list_1", wgsl: shader123 },
+      { name: "step_057_conv2dInputGrad_G_classifier_conv2d_list_0_cpu", wgsl: shader124 },
+      { name: "step_057_conv2dInputGrad_G_classifier_conv2d_list_0", wgsl: shader125 },
+      { name: "step_058_conv2dInputGrad_G_features_31_pack", wgsl: shader126 },
+      { name: "step_058_conv2dInputGrad_G_features_31_cpu", wgsl: shader127 },
+      { name: "step_058_conv2dInputGrad_G_features_31", wgsl: shader128 },
+      { name: "step_059_conv2dInputGrad_G_features_29_pack", wgsl: shader129 },
+      { name: "step_059_conv2dInputGrad_G_features_29_cpu", wgsl: shader130 },
+      { name: "step_059_conv2dInputGrad_G_features_29", wgsl: shader131 },
+      { name: "step_060_conv2dInputGrad_G_features_27_pack", wgsl: shader132 },
+      { name: "step_060_conv2dInputGrad_G_features_27_cpu", wgsl: shader133 },
+      { name: "step_060_conv2dInputGrad_G_features_27", wgsl: shader134 },
+      { name: "step_063_conv2dInputGrad_G_features_21_cpu", wgsl: shader135 },
+      { name: "step_063_conv2dInputGrad_G_features_21", wgsl: shader136 },
+      { name: "step_065_conv2dInputGrad_G_features_17_pack", wgsl: shader137 },
+      { name: "step_065_conv2dInputGrad_G_features_17_cpu", wgsl: shader138 },
+      { name: "step_065_conv2dInputGrad_G_features_17", wgsl: shader139 },
+      { name: "step_066_maxPool2dGrad_G_features_17", wgsl: shader140 },
+      { name: "step_067_conv2dInputGrad_G_features_14_pack", wgsl: shader141 },
+      { name: "step_067_conv2dInputGrad_G_features_14_cpu", wgsl: shader142 },
+      { name: "step_067_conv2dInputGrad_G_features_14", wgsl: shader143 },
+      { name: "step_069_conv2dInputGrad_G_features_10_pack", wgsl: shader144 },
+      { name: "step_069_conv2dInputGrad_G_features_10_cpu", wgsl: shader145 },
+      { name: "step_069_conv2dInputGrad_G_features_10", wgsl: shader146 },
+      { name: "step_070_maxPool2dGrad_G_features_10", wgsl: shader147 },
+      { name: "step_071_conv2dInputGrad_G_features_7_pack", wgsl: shader148 },
+      { name: "step_071_conv2dInputGrad_G_features_7_cpu", wgsl: shader149 },
+      { name: "step_071_conv2dInputGrad_G_features_7", wgsl: shader150 },
+      { name: "step_072_conv2dInputGrad_G_features_5_pack", wgsl: shader151 },
+      { name: "step_072_conv2dInputGrad_G_features_5_cpu", wgsl: shader152 },
+      { name: "step_072_conv2dInputGrad_G_features_5", wgsl: shader153 },
+      { name: "step_073_maxPool2dGrad_G_features_5", wgsl: shader154 },
+      { name: "step_074_conv2dInputGrad_G_features_2_pack", wgsl: shader155 },
+      { name: "step_074_conv2dInputGrad_G_features_2_cpu", wgsl: shader156 },
+      { name: "step_074_conv2dInputGrad_G_features_2", wgsl: shader157 },
+      { name: "step_075_conv2dWeightGrad_G_features_2_stage1_cpu", wgsl: shader158 },
+      { name: "step_075_conv2dWeightGrad_G_features_2_stage1", wgsl: shader159 },
+      { name: "step_075_conv2dWeightGrad_G_features_2_stage2", wgsl: shader160 },
+      { name: "step_076_sum_G_features_2_stage1", wgsl: shader161 },
+      { name: "step_077_conv2dWeightGrad_G_features_0_stage1_cpu", wgsl: shader162 },
+      { name: "step_077_conv2dWeightGrad_G_features_0_stage1", wgsl: shader163 },
+      { name: "step_077_conv2dWeightGrad_G_features_0_stage2", wgsl: shader164 },
+      { name: "step_079_conv2dWeightGrad_G_features_7_stage1_cpu", wgsl: shader165 },
+      { name: "step_079_conv2dWeightGrad_G_features_7_stage1", wgsl: shader166 },
+      { name: "step_079_conv2dWeightGrad_G_features_7_stage2", wgsl: shader167 },
+      { name: "step_080_sum_G_features_7_stage1", wgsl: shader168 },
+      { name: "step_081_conv2dWeightGrad_G_features_5_cpu", wgsl: shader169 },
+      { name: "step_081_conv2dWeightGrad_G_features_5", wgsl: shader170 },
+      { name: "step_083_conv2dWeightGrad_G_features_12_cpu", wgsl: shader171 },
+      { name: "step_083_conv2dWeightGrad_G_features_12", wgsl: shader172 },
+      { name: "step_084_sum_G_features_12_stage1", wgsl: shader173 },
+      { name: "step_084_sum_G_features_12_stage2", wgsl: shader174 },
+      { name: "step_085_conv2dWeightGrad_G_features_10_cpu", wgsl: shader175 },
+      { name: "step_085_conv2dWeightGrad_G_features_10", wgsl: shader176 },
+      { name: "step_089_conv2dWeightGrad_G_features_19_cpu", wgsl: shader177 },
+      { name: "step_089_conv2dWeightGrad_G_features_19", wgsl: shader178 },
+      { name: "step_090_sum_G_features_19_stage1", wgsl: shader179 },
+      { name: "step_090_sum_G_features_19_stage2", wgsl: shader180 },
+      { name: "step_091_conv2dWeightGrad_G_features_17_cpu", wgsl: shader181 },
+      { name: "step_091_conv2dWeightGrad_G_features_17", wgsl: shader182 },
+      { name: "step_095_conv2dWeightGrad_G_features_21_cpu", wgsl: shader183 },
+      { name: "step_095_conv2dWeightGrad_G_features_21", wgsl: shader184 },
+      { name: "step_101_conv2dWeightGrad_G_features_27_cpu", wgsl: shader185 },
+      { name: "step_101_conv2dWeightGrad_G_features_27", wgsl: shader186 },
+      { name: "step_102_sum_G_features_31_stage1", wgsl: shader187 },
+      { name: "step_102_sum_G_features_31_stage2", wgsl: shader188 },
+      { name: "step_103_conv2dWeightGrad_G_features_29_cpu", wgsl: shader189 },
+      { name: "step_103_conv2dWeightGrad_G_features_29", wgsl: shader190 },
+      { name: "step_105_conv2dWeightGrad_G_features_31_cpu", wgsl: shader191 },
+      { name: "step_105_conv2dWeightGrad_G_features_31", wgsl: shader192 },
+      { name: "step_106_sum_stage1", wgsl: shader193 },
+      { name: "step_106_sum_stage2", wgsl: shader194 },
+      { name: "step_107_conv2dWeightGrad_G_features_31_cpu", wgsl: shader195 },
+      { name: "step_107_conv2dWeightGrad_G_features_31", wgsl: shader196 },
+      { name: "step_108_conv2d_G_features_0_packc", wgsl: shader197 },
+      { name: "step_108_conv2d_G_features_0_cpu", wgsl: shader198 },
+      { name: "step_108_conv2d_G_features_0", wgsl: shader199 },
+      { name: "step_109_conv2d_G_features_2_packc", wgsl: shader200 },
+      { name: "step_109_conv2d_G_features_2_cpu", wgsl: shader201 },
+      { name: "step_109_conv2d_G_features_2", wgsl: shader202 },
+      { name: "step_110_maxPool2d_G_features_2", wgsl: shader203 },
+      { name: "step_111_conv2d_G_features_5_packc", wgsl: shader204 },
+      { name: "step_111_conv2d_G_features_5_cpu", wgsl: shader205 },
+      { name: "step_111_conv2d_G_features_5", wgsl: shader206 },
+      { name: "step_112_conv2d_G_features_7_packc", wgsl: shader207 },
+      { name: "step_112_conv2d_G_features_7_cpu", wgsl: shader208 },
+      { name: "step_112_conv2d_G_features_7", wgsl: shader209 },
+      { name: "step_113_maxPool2d_G_features_7", wgsl: shader210 },
+      { name: "step_114_conv2d_G_features_10_packc", wgsl: shader211 },
+      { name: "step_114_conv2d_G_features_10_cpu", wgsl: shader212 },
+      { name: "step_114_conv2d_G_features_10", wgsl: shader213 },
+      { name: "step_115_conv2d_G_features_12_packc", wgsl: shader214 },
+      { name: "step_115_conv2d_G_features_12_cpu", wgsl: shader215 },
+      { name: "step_115_conv2d_G_features_12", wgsl: shader216 },
+      { name: "step_117_maxPool2d_G_features_14", wgsl: shader217 },
+      { name: "step_118_conv2d_G_features_17_packc", wgsl: shader218 },
+      { name: "step_118_conv2d_G_features_17_cpu", wgsl: shader219 },
+      { name: "step_118_conv2d_G_features_17", wgsl: shader220 },
+      { name: "step_119_conv2d_G_features_19_packc", wgsl: shader221 },
+      { name: "step_119_conv2d_G_features_19_cpu", wgsl: shader222 },
+      { name: "step_119_conv2d_G_features_19", wgsl: shader223 },
+      { name: "step_121_conv2d_G_features_23_cpu", wgsl: shader224 },
+      { name: "step_121_conv2d_G_features_23", wgsl: shader225 },
+      { name: "step_124_conv2d_G_features_29_cpu", wgsl: shader226 },
+      { name: "step_124_conv2d_G_features_29", wgsl: shader227 },
+      { name: "step_125_conv2d_G_features_31_packc", wgsl: shader228 },
+      { name: "step_125_conv2d_G_features_31_cpu", wgsl: shader229 },
+      { name: "step_125_conv2d_G_features_31", wgsl: shader230 },
+      { name: "step_126_conv2d_G_classifier_conv2d_list_0_cpu", wgsl: shader231 },
+      { name: "step_126_conv2d_G_classifier_conv2d_list_0", wgsl: shader232 },
+      { name: "step_127_conv2d_G_classifier_conv2d_list_1_cpu", wgsl: shader233 },
+      { name: "step_127_conv2d_G_classifier_conv2d_list_1", wgsl: shader234 },
+      { name: "step_128_softmax_G_classifier_conv2d_list_0", wgsl: shader235 },
+      { name: "step_129_conv2d_D2_conv1_packc", wgsl: shader236 },
+      { name: "step_129_conv2d_D2_conv1_cpu", wgsl: shader237 },
+      { name: "step_129_conv2d_D2_conv1", wgsl: shader238 },
+      { name: "step_130_conv2d_D2_conv2_cpu", wgsl: shader239 },
+      { name: "step_130_conv2d_D2_conv2", wgsl: shader240 },
+      { name: "step_131_conv2d_D2_conv3_cpu", wgsl: shader241 },
+      { name: "step_131_conv2d_D2_conv3", wgsl: shader242 },
+      { name: "step_132_conv2d_D2_conv4_cpu", wgsl: shader243 },
+      { name: "step_132_conv2d_D2_conv4", wgsl: shader244 },
+      { name: "step_133_conv2d_D2_classifier_packc", wgsl: shader245 },
+      { name: "step_133_conv2d_D2_classifier_cpu", wgsl: shader246 },
+      { name: "step_133_conv2d_D2_classifier", wgsl: shader247 },
+      { name: "step_134_sum_D2_classifier_cpu", wgsl: shader248 },
+      { name: "step_134_sum_D2_classifier", wgsl: shader249 },
+      { name: "step_135_pointwise", wgsl: shader250 },
+      { name: "step_136_sum_D2_classifier_cpu", wgsl: shader251 },
+      { name: "step_136_sum_D2_classifier", wgsl: shader252 },
+      { name: "step_137_pointwise", wgsl: shader253 },
+      { name: "step_138_pointwise_D2_classifier", wgsl: shader254 },
+      { name: "step_139_pointwise_D2_classifier", wgsl: shader255 },
+      { name: "step_140_pointwise", wgsl: shader256 },
+      { name: "step_141_conv2dInputGrad_D2_classifier_packc", wgsl: shader257 },
+      { name: "step_141_conv2dInputGrad_D2_classifier_cpu", wgsl: shader258 },
+      { name: "step_141_conv2dInputGrad_D2_classifier", wgsl: shader259 },
+      { name: "step_142_pointwise", wgsl: shader260 },
+      { name: "step_143_conv2dInputGrad_D2_conv4_cpu", wgsl: shader261 },
+      { name: "step_143_conv2dInputGrad_D2_conv4", wgsl: shader262 },
+      { name: "step_144_pointwise", wgsl: shader263 },
+      { name: "step_145_conv2dInputGrad_D2_conv3_cpu", wgsl: shader264 },
+      { name: "step_145_conv2dInputGrad_D2_conv3", wgsl: shader265 },
+      { name: "step_146_pointwise", wgsl: shader266 },
+      { name: "step_147_conv2dInputGrad_D2_conv2_cpu", wgsl: shader267 },
+      { name: "step_147_conv2dInputGrad_D2_conv2", wgsl: shader268 },
+      { name: "step_148_conv2dInputGrad_D2_conv1_pack", wgsl: shader269 },
+      { name: "step_148_conv2dInputGrad_D2_conv1_cpu", wgsl: shader270 },
+      { name: "step_148_conv2dInputGrad_D2_conv1", wgsl: shader271 },
+      { name: "step_149_sum_D2_conv1", wgsl: shader272 },
+      { name: "step_150_pointwise_D2_conv1", wgsl: shader273 },
+      { name: "step_151_resizeGrad_D2_conv1", wgsl: shader274 },
+      { name: "step_152_conv2dInputGrad_G_classifier_conv2d_list_1_packc", wgsl: shader275 },
+      { name: "step_152_conv2dInputGrad_G_classifier_conv2d_list_1_cpu", wgsl: shader276 },
+      { name: "step_152_conv2dInputGrad_G_classifier_conv2d_list_1", wgsl: shader277 },
+      { name: "step_153_conv2dInputGrad_G_classifier_conv2d_list_0_cpu", wgsl: shader278 },
+      { name: "step_153_conv2dInputGrad_G_classifier_conv2d_list_0", wgsl: shader279 },
+      { name: "step_154_conv2dInputGrad_G_features_31_cpu", wgsl: shader280 },
+      { name: "step_154_conv2dInputGrad_G_features_31", wgsl: shader281 },
+      { name: "step_155_conv2dInputGrad_G_features_29_cpu", wgsl: shader282 },
+      { name: "step_155_conv2dInputGrad_G_features_29", wgsl: shader283 },
+      { name: "step_156_conv2dInputGrad_G_features_27_cpu", wgsl: shader284 },
+      { name: "step_156_conv2dInputGrad_G_features_27", wgsl: shader285 },
+      { name: "step_159_conv2dInputGrad_G_features_21_cpu", wgsl: shader286 },
+      { name: "step_159_conv2dInputGrad_G_features_21", wgsl: shader287 },
+      { name: "step_161_conv2dInputGrad_G_features_17_cpu", wgsl: shader288 },
+      { name: "step_161_conv2dInputGrad_G_features_17", wgsl: shader289 },
+      { name: "step_162_maxPool2dGrad_G_features_17", wgsl: shader290 },
+      { name: "step_163_conv2dInputGrad_G_features_14_cpu", wgsl: shader291 },
+      { name: "step_163_conv2dInputGrad_G_features_14", wgsl: shader292 },
+      { name: "step_165_conv2dInputGrad_G_features_10_cpu", wgsl: shader293 },
+      { name: "step_165_conv2dInputGrad_G_features_10", wgsl: shader294 },
+      { name: "step_166_maxPool2dGrad_G_features_10", wgsl: shader295 },
+      { name: "step_167_conv2dInputGrad_G_features_7_cpu", wgsl: shader296 },
+      { name: "step_167_conv2dInputGrad_G_features_7", wgsl: shader297 },
+      { name: "step_168_conv2dInputGrad_G_features_5_cpu", wgsl: shader298 },
+      { name: "step_168_conv2dInputGrad_G_features_5", wgsl: shader299 },
+      { name: "step_169_maxPool2dGrad_G_features_5", wgsl: shader300 },
+      { name: "step_170_conv2dInputGrad_G_features_2_cpu", wgsl: shader301 },
+      { name: "step_170_conv2dInputGrad_G_features_2", wgsl: shader302 },
+      { name: "step_171_conv2dWeightGrad_G_features_2_stage1_cpu", wgsl: shader303 },
+      { name: "step_171_conv2dWeightGrad_G_features_2_stage1", wgsl: shader304 },
+      { name: "step_171_conv2dWeightGrad_G_features_2_stage2", wgsl: shader305 },
+      { name: "step_172_pointwise_G_features_0", wgsl: shader306 },
+      { name: "step_173_sum_G_features_2_stage1", wgsl: shader307 },
+      { name: "step_174_pointwise_sgd_G_G_features_0", wgsl: shader308 },
+      { name: "step_175_conv2dWeightGrad_G_features_0_stage1_cpu", wgsl: shader309 },
+      { name: "step_175_conv2dWeightGrad_G_features_0_stage1", wgsl: shader310 },
+      { name: "step_175_conv2dWeightGrad_G_features_0_stage2", wgsl: shader311 },
+      { name: "step_176_pointwise_G_features_2", wgsl: shader312 },
+      { name: "step_179_conv2dWeightGrad_G_features_7_stage1_cpu", wgsl: shader313 },
+      { name: "step_179_conv2dWeightGrad_G_features_7_stage1", wgsl: shader314 },
+      { name: "step_179_conv2dWeightGrad_G_features_7_stage2", wgsl: shader315 },
+      { name: "step_180_pointwise_G_features_5", wgsl: shader316 },
+      { name: "step_181_sum_G_features_7_stage1", wgsl: shader317 },
+      { name: "step_182_pointwise_sgd_G_G_features_5", wgsl: shader318 },
+      { name: "step_183_conv2dWeightGrad_G_features_5_cpu", wgsl: shader319 },
+      { name: "step_183_conv2dWeightGrad_G_features_5", wgsl: shader320 },
+      { name: "step_184_pointwise_G_features_7", wgsl: shader321 },
+      { name: "step_187_conv2dWeightGrad_G_features_12_cpu", wgsl: shader322 },
+      { name: "step_187_conv2dWeightGrad_G_features_12", wgsl: shader323 },
+      { name: "step_188_pointwise_G_features_10", wgsl: shader324 },
+      { name: "step_189_sum_G_features_12_stage1", wgsl: shader325 },
+      { name: "step_190_pointwise_sgd_G_G_features_10", wgsl: shader326 },
+      { name: "step_191_conv2dWeightGrad_G_features_10_cpu", wgsl: shader327 },
+      { name: "step_191_conv2dWeightGrad_G_features_10", wgsl: shader328 },
+      { name: "step_192_pointwise_G_features_12", wgsl: shader329 },
+      { name: "step_199_conv2dWeightGrad_G_features_19_cpu", wgsl: shader330 },
+      { name: "step_199_conv2dWeightGrad_G_features_19", wgsl: shader331 },
+      { name: "step_200_pointwise_G_features_17", wgsl: shader332 },
+      { name: "step_201_sum_G_features_19_stage1", wgsl: shader333 },
+      { name: "step_202_pointwise_sgd_G_G_features_17", wgsl: shader334 },
+      { name: "step_203_conv2dWeightGrad_G_features_17_cpu", wgsl: shader335 },
+      { name: "step_203_conv2dWeightGrad_G_features_17", wgsl: shader336 },
+      { name: "step_204_pointwise_G_features_19", wgsl: shader337 },
+      { name: "step_211_conv2dWeightGrad_G_features_21_cpu", wgsl: shader338 },
+      { name: "step_211_conv2dWeightGrad_G_features_21", wgsl: shader339 },
+      { name: "step_223_conv2dWeightGrad_G_features_27_cpu", wgsl: shader340 },
+      { name: "step_223_conv2dWeightGrad_G_features_27", wgsl: shader341 },
+      { name: "step_224_pointwise_G_features_29", wgsl: shader342 },
+      { name: "step_225_sum_G_features_31_stage1", wgsl: shader343 },
+      { name: "step_226_pointwise_sgd_G_G_features_29", wgsl: shader344 },
+      { name: "step_227_conv2dWeightGrad_G_features_29_cpu", wgsl: shader345 },
+      { name: "step_227_conv2dWeightGrad_G_features_29", wgsl: shader346 },
+      { name: "step_228_pointwise_G_features_31", wgsl: shader347 },
+      { name: "step_231_conv2dWeightGrad_G_features_31_cpu", wgsl: shader348 },
+      { name: "step_231_conv2dWeightGrad_G_features_31", wgsl: shader349 },
+      { name: "step_232_pointwise_G_classifier_conv2d_list_0", wgsl: shader350 },
+      { name: "step_233_sum_D2_conv1_stage1", wgsl: shader351 },
+      { name: "step_233_sum_D2_conv1_stage2", wgsl: shader352 },
+      { name: "step_234_pointwise_sgd_G_G_classifier_conv2d_list_0", wgsl: shader353 },
+      { name: "step_235_conv2dWeightGrad_G_features_31_cpu", wgsl: shader354 },
+      { name: "step_235_conv2dWeightGrad_G_features_31", wgsl: shader355 },
+      { name: "step_237_pointwise_G_classifier_conv2d_list_1", wgsl: shader356 },
+      { name: "step_238_pointwise_D2_classifier", wgsl: shader357 },
+      { name: "step_239_pointwise_D2_classifier", wgsl: shader358 },
+      { name: "step_244_conv2dWeightGrad_D2_conv2_stage1_cpu", wgsl: shader359 },
+      { name: "step_244_conv2dWeightGrad_D2_conv2_stage1", wgsl: shader360 },
+      { name: "step_245_pointwise_adam_D2_D2_conv1_weight_exp_avg", wgsl: shader361 },
+      { name: "step_246_sum_D2_conv2_stage1", wgsl: shader362 },
+      { name: "step_247_pointwise_adam_D2_D2_conv1_bias_exp_avg", wgsl: shader363 },
+      { name: "step_248_conv2dWeightGrad_D2_conv1_cpu", wgsl: shader364 },
+      { name: "step_248_conv2dWeightGrad_D2_conv1", wgsl: shader365 },
+      { name: "step_249_pointwise_adam_D2_D2_conv2_weight_exp_avg", wgsl: shader366 },
+      { name: "step_250_sum_D2_conv3_stage1", wgsl: shader367 },
+      { name: "step_251_pointwise_adam_D2_D2_conv2_bias_exp_avg", wgsl: shader368 },
+      { name: "step_252_conv2dWeightGrad_D2_conv2_cpu", wgsl: shader369 },
+      { name: "step_252_conv2dWeightGrad_D2_conv2", wgsl: shader370 },
+      { name: "step_253_pointwise_adam_D2_D2_conv3_weight_exp_avg", wgsl: shader371 },
+      { name: "step_254_sum_D2_conv4_stage1", wgsl: shader372 },
+      { name: "step_254_sum_D2_conv4_stage2", wgsl: shader373 },
+      { name: "step_255_pointwise_adam_D2_D2_conv3_bias_exp_avg", wgsl: shader374 },
+      { name: "step_256_conv2dWeightGrad_D2_conv3_cpu", wgsl: shader375 },
+      { name: "step_256_conv2dWeightGrad_D2_conv3", wgsl: shader376 },
+      { name: "step_257_pointwise_adam_D2_D2_conv4_weight_exp_avg", wgsl: shader377 },
+      { name: "step_258_sum_D2_classifier_cpu", wgsl: shader378 },
+      { name: "step_258_sum_D2_classifier", wgsl: shader379 },
+      { name: "step_259_pointwise_adam_D2_D2_conv4_bias_exp_avg", wgsl: shader380 },
+      { name: "step_260_conv2dWeightGrad_D2_conv4_cpu", wgsl: shader381 },
+      { name: "step_260_conv2dWeightGrad_D2_conv4", wgsl: shader382 },
+      { name: "step_261_pointwise_adam_D2_D2_classifier_weight_exp_avg", wgsl: shader383 },
+      { name: "step_262_sum_cpu", wgsl: shader384 },
+      { name: "step_262_sum", wgsl: shader385 },
+      { name: "step_263_pointwise_adam_D2_D2_classifier_bias_exp_avg", wgsl: shader386 },
     ],
     phases: [
     {
@@ -40684,521 +40385,491 @@ export const module: GeneratedModule = {
         dispatch("step_000_pointwise", [at(0, 0, 4), at(1, 0, 4)], { shader: 0, workgroups: [1,1,1] }),
         dispatch("step_001_pointwise", [at(1, 0, 4), at(1, 256, 4)], { shader: 1, workgroups: [1,1,1] }),
         dispatch("step_002_pointwise", [at(1, 256, 4), at(3, 1073727488, 4)], { shader: 2, workgroups: [1,1,1] }),
-        dispatch("step_003_pointwise_sgd_G_G_classifier_conv2d_list_2", [at(0, 267346176, 700416), at(0, 137928704, 700416), at(4, 292505344, 700416)], { shader: 3, workgroups: [342,1,1] }),
-        dispatch("step_004_pointwise_G_classifier_conv2d_list_2", [at(0, 137928704, 700416), at(4, 292505344, 700416), at(3, 1073727488, 4), at(4, 293205760, 700416), at(0, 268046848, 700416), at(0, 138629376, 700416), at(4, 293906176, 700416)], { shader: 4, workgroups: [342,1,1] }),
-        dispatch("step_005_pointwise_sgd_G_G_classifier_conv2d_list_2", [at(0, 268046592, 76), at(0, 138629120, 76), at(3, 1073726464, 76)], { shader: 5, workgroups: [1,1,1] }),
-        dispatch("step_006_pointwise_G_classifier_conv2d_list_2", [at(0, 138629120, 76), at(3, 1073726464, 76), at(3, 1073727488, 4), at(3, 1073726720, 76), at(0, 268747264, 76), at(0, 139329792, 76), at(3, 1073726976, 76)], { shader: 6, workgroups: [1,1,1] }),
-        dispatch("step_007_pointwise_G_classifier_conv2d_list_3", [at(0, 138629376, 700416), at(4, 293906176, 700416), at(3, 1073727488, 4), at(4, 294606592, 700416)], { shader: 7, workgroups: [342,1,1] }),
-        dispatch("step_008_pointwise_G_classifier_conv2d_list_3", [at(0, 139329792, 76), at(3, 1073726976, 76), at(3, 1073727488, 4), at(3, 1073727232, 76)], { shader: 8, workgroups: [1,1,1] }),
-        dispatch("step_009_pointwise", [at(1, 0, 4), at(1, 512, 4)], { shader: 9, workgroups: [1,1,1] }),
-        dispatch("step_010_pointwise", [at(1, 256, 4), at(1, 512, 4), at(3, 1073727744, 4)], { shader: 10, workgroups: [1,1,1] }),
-        dispatch("step_011_pointwise", [at(1, 512, 4), at(3, 1073728000, 4)], { shader: 11, workgroups: [1,1,1] }),
-        dispatch("step_012_conv2d_G_features_0_pack", [at(0, 21037312, 6912), at(3, 1073704960, 9216)], { shader: 12, workgroups: [36,1,1] }),
-        dispatch("step_012_conv2d_G_features_0_packc", [at(0, 256, 11059200), at(4, 136839168, 14745600)], { shader: 13, workgroups: [14400,1,1] }),
-        dispatch("step_012_conv2d_G_features_0", [at(4, 136839168, 14745600), at(3, 1073704960, 9216), at(0, 21044224, 256), at(1, 0, 235929600)], { adapter: "cpu", features: ["subgroups"], shader: 14, workgroups: [28800,2,1] }, { shader: 15, workgroups: [28800,1,1] }),
-        dispatch("step_013_conv2d_G_features_2_pack", [at(0, 21044480, 147456), at(2, 1073479680, 147456)], { shader: 16, workgroups: [576,1,1] }),
-        dispatch("step_013_conv2d_G_features_2_packc", [at(1, 0, 235929600), at(1, 235929600, 235929600)], { shader: 17, workgroups: [32768,8,1] }),
-        dispatch("step_013_conv2d_G_features_2", [at(1, 235929600, 235929600), at(2, 1073479680, 147456), at(0, 21191936, 256), at(1, 471859200, 235929600)], { adapter: "cpu", features: ["subgroups"], shader: 18, workgroups: [28800,2,1] }, { shader: 19, workgroups: [28800,1,1] }),
-        dispatch("step_014_maxPool2d_G_features_2", [at(1, 471859200, 235929600), at(2, 707788800, 58982400)], { shader: 20, workgroups: [32768,8,1] }),
-        dispatch("step_015_conv2d_G_features_5_pack", [at(0, 21192192, 294912), at(4, 298059520, 294912)], { shader: 21, workgroups: [1152,1,1] }),
-        dispatch("step_015_conv2d_G_features_5_packc", [at(2, 707788800, 58982400), at(1, 235929600, 58982400)], { shader: 22, workgroups: [32768,2,1] }),
-        dispatch("step_015_conv2d_G_features_5", [at(1, 235929600, 58982400), at(4, 298059520, 294912), at(0, 21487104, 512), at(1, 943718400, 117964800)], { adapter: "cpu", features: ["subgroups"], shader: 23, workgroups: [7200,4,1] }, { shader: 24, workgroups: [14400,1,1] }),
-        dispatch("step_016_conv2d_G_features_7_pack", [at(0, 21487616, 589824), at(4, 295307008, 589824)], { shader: 25, workgroups: [2304,1,1] }),
-        dispatch("step_016_conv2d_G_features_7_packc", [at(1, 943718400, 117964800), at(1, 235929600, 117964800)], { shader: 26, workgroups: [32768,4,1] }),
-        dispatch("step_016_conv2d_G_features_7", [at(1, 235929600, 117964800), at(4, 295307008, 589824), at(0, 22077440, 512), at(1, 353894400, 117964800)], { adapter: "cpu", features: ["subgroups"], shader: 27, workgroups: [7200,4,1] }, { shader: 28, workgroups: [14400,1,1] }),
-        dispatch("step_017_maxPool2d_G_features_7", [at(1, 353894400, 117964800), at(3, 606339072, 29491200)], { shader: 29, workgroups: [32768,4,1] }),
-        dispatch("step_018_conv2d_G_features_10_pack", [at(0, 22077952, 1179648), at(3, 1072300032, 1179648)], { shader: 30, workgroups: [4608,1,1] }),
-        dispatch("step_018_conv2d_G_features_10_packc", [at(3, 606339072, 29491200), at(1, 235929600, 29491200)], { shader: 31, workgroups: [28800,1,1] }),
-        dispatch("step_018_conv2d_G_features_10", [at(1, 235929600, 29491200), at(3, 1072300032, 1179648), at(0, 23257600, 1024), at(2, 766771200, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 32, workgroups: [1800,8,1] }, { shader: 33, workgroups: [7200,1,1] }),
-        dispatch("step_019_conv2d_G_features_12_pack", [at(0, 23258624, 2359296), at(2, 1071120384, 2359296)], { shader: 34, workgroups: [9216,1,1] }),
-        dispatch("step_019_conv2d_G_features_12_packc", [at(2, 766771200, 58982400), at(1, 235929600, 58982400)], { shader: 35, workgroups: [32768,2,1] }),
-        dispatch("step_019_conv2d_G_features_12", [at(1, 235929600, 58982400), at(2, 1071120384, 2359296), at(0, 25617920, 1024), at(2, 825753600, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 36, workgroups: [1800,8,1] }, { shader: 37, workgroups: [7200,1,1] }),
-        dispatch("step_020_conv2d_G_features_14_pack", [at(0, 25618944, 2359296), at(4, 272760832, 2359296)], { shader: 34, workgroups: [9216,1,1] }),
-        dispatch("step_020_conv2d_G_features_14_packc", [at(2, 825753600, 58982400), at(1, 235929600, 58982400)], { shader: 35, workgroups: [32768,2,1] }),
-        dispatch("step_020_conv2d_G_features_14", [at(1, 235929600, 58982400), at(4, 272760832, 2359296), at(0, 27978240, 1024), at(1, 777830400, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 36, workgroups: [1800,8,1] }, { shader: 37, workgroups: [7200,1,1] }),
-        dispatch("step_021_maxPool2d_G_features_14", [at(1, 777830400, 58982400), at(4, 151584768, 14745600)], { shader: 38, workgroups: [32768,2,1] }),
-        dispatch("step_022_conv2d_G_features_17_pack", [at(0, 27979264, 4718592), at(3, 1067581440, 4718592)], { shader: 39, workgroups: [18432,1,1] }),
-        dispatch("step_022_conv2d_G_features_17_packc", [at(4, 151584768, 14745600), at(1, 235929600, 14745600)], { shader: 40, workgroups: [14400,1,1] }),
-        dispatch("step_022_conv2d_G_features_17", [at(1, 235929600, 14745600), at(3, 1067581440, 4718592), at(0, 32697856, 2048), at(3, 635830272, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [450,16,1] }, { shader: 42, workgroups: [3600,1,1] }),
-        dispatch("step_023_conv2d_G_features_19_pack", [at(0, 32699904, 9437184), at(2, 1061683200, 9437184)], { shader: 43, workgroups: [32768,2,1] }),
-        dispatch("step_023_conv2d_G_features_19_packc", [at(3, 635830272, 29491200), at(1, 235929600, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_023_conv2d_G_features_19", [at(1, 235929600, 29491200), at(2, 1061683200, 9437184), at(0, 42137088, 2048), at(3, 665321472, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 45, workgroups: [450,16,1] }, { shader: 46, workgroups: [3600,1,1] }),
-        dispatch("step_024_conv2d_G_features_21_pack", [at(0, 42139136, 9437184), at(4, 166330368, 9437184)], { shader: 43, workgroups: [32768,2,1] }),
-        dispatch("step_024_conv2d_G_features_21_packc", [at(3, 665321472, 29491200), at(1, 235929600, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_024_conv2d_G_features_21", [at(1, 235929600, 29491200), at(4, 166330368, 9437184), at(0, 51576320, 2048), at(3, 694812672, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 45, workgroups: [450,16,1] }, { shader: 46, workgroups: [3600,1,1] }),
-        dispatch("step_025_conv2d_G_features_23_pack", [at(0, 51578368, 9437184), at(4, 175767552, 9437184)], { shader: 43, workgroups: [32768,2,1] }),
-        dispatch("step_025_conv2d_G_features_23_packc", [at(3, 694812672, 29491200), at(1, 235929600, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_025_conv2d_G_features_23", [at(1, 235929600, 29491200), at(4, 175767552, 9437184), at(0, 61015552, 2048), at(3, 724303872, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [450,16,1] }, { shader: 48, workgroups: [3600,1,1] }),
-        dispatch("step_026_conv2d_G_features_25_pack", [at(0, 61017600, 9437184), at(4, 185204736, 9437184)], { shader: 43, workgroups: [32768,2,1] }),
-        dispatch("step_026_conv2d_G_features_25_packc", [at(3, 724303872, 29491200), at(1, 235929600, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_026_conv2d_G_features_25", [at(1, 235929600, 29491200), at(4, 185204736, 9437184), at(0, 70454784, 2048), at(3, 753795072, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [450,16,1] }, { shader: 48, workgroups: [3600,1,1] }),
-        dispatch("step_027_conv2d_G_features_27_pack", [at(0, 70456832, 9437184), at(4, 194641920, 9437184)], { shader: 43, workgroups: [32768,2,1] }),
-        dispatch("step_027_conv2d_G_features_27_packc", [at(3, 753795072, 29491200), at(1, 235929600, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_027_conv2d_G_features_27", [at(1, 235929600, 29491200), at(4, 194641920, 9437184), at(0, 79894016, 2048), at(3, 783286272, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [450,16,1] }, { shader: 48, workgroups: [3600,1,1] }),
-        dispatch("step_028_conv2d_G_features_29_pack", [at(0, 79896064, 18874368), at(3, 1048707072, 18874368)], { shader: 49, workgroups: [32768,3,1] }),
-        dispatch("step_028_conv2d_G_features_29_packc", [at(3, 783286272, 29491200), at(1, 235929600, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_028_conv2d_G_features_29", [at(1, 235929600, 29491200), at(3, 1048707072, 18874368), at(0, 98770432, 4096), at(2, 884736000, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [450,32,1] }, { shader: 51, workgroups: [7200,1,1] }),
-        dispatch("step_029_conv2d_G_features_31_pack", [at(0, 98774528, 37748736), at(3, 530841600, 37748736)], { shader: 52, workgroups: [32768,5,1] }),
-        dispatch("step_029_conv2d_G_features_31_packc", [at(2, 884736000, 58982400), at(1, 235929600, 58982400)], { shader: 53, workgroups: [32768,2,1] }),
-        dispatch("step_029_conv2d_G_features_31", [at(1, 235929600, 58982400), at(3, 530841600, 37748736), at(0, 136523264, 4096), at(2, 943718400, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [450,32,1] }, { shader: 55, workgroups: [7200,1,1] }),
-        dispatch("step_030_conv2d_G_classifier_conv2d_list_0_pack", [at(0, 136527360, 700416), at(4, 289556224, 737280)], { shader: 56, workgroups: [2880,1,1] }),
-        dispatch("step_030_conv2d_G_classifier_conv2d_list_0_packc", [at(2, 943718400, 58982400), at(1, 235929600, 58982400)], { shader: 53, workgroups: [32768,2,1] }),
-        dispatch("step_030_conv2d_G_classifier_conv2d_list_0", [at(1, 235929600, 58982400), at(4, 289556224, 737280), at(0, 137227776, 76), at(1, 940032000, 1094400)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [450,1,1] }, { shader: 58, workgroups: [169,1,1] }),
-        dispatch("step_031_conv2d_G_classifier_conv2d_list_1_pack", [at(0, 137228032, 700416), at(4, 290293504, 737280)], { shader: 56, workgroups: [2880,1,1] }),
-        dispatch("step_031_conv2d_G_classifier_conv2d_list_1_packc", [at(2, 943718400, 58982400), at(1, 235929600, 58982400)], { shader: 53, workgroups: [32768,2,1] }),
-        dispatch("step_031_conv2d_G_classifier_conv2d_list_1", [at(1, 235929600, 58982400), at(4, 290293504, 737280), at(0, 137928448, 76), at(1, 941126400, 1094400)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [450,1,1] }, { shader: 60, workgroups: [169,1,1] }),
-        dispatch("step_032_softmax_G_classifier_conv2d_list_0", [at(1, 940032000, 1094400), at(1, 941126400, 1094400), at(1, 707788800, 70041600)], { shader: 61, workgroups: [14400,1,1] }),
-        dispatch("step_033_conv2d_D2_conv1_pack", [at(0, 139330048, 77824), at(2, 1073627136, 81920)], { shader: 62, workgroups: [320,1,1] }),
-        dispatch("step_033_conv2d_D2_conv1_packc", [at(1, 707788800, 70041600), at(1, 235929600, 73728000)], { shader: 63, workgroups: [32768,3,1] }),
-        dispatch("step_033_conv2d_D2_conv1", [at(1, 235929600, 73728000), at(2, 1073627136, 81920), at(0, 139407872, 256), at(1, 836812800, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 64, workgroups: [7200,2,1] }, { shader: 65, workgroups: [7200,1,1] }),
-        dispatch("step_034_conv2d_D2_conv2_pack", [at(0, 139408128, 524288), at(4, 296486656, 524288)], { shader: 66, workgroups: [2048,1,1] }),
-        dispatch("step_034_conv2d_D2_conv2_packc", [at(1, 836812800, 58982400), at(1, 235929600, 58982400)], { shader: 22, workgroups: [32768,2,1] }),
-        dispatch("step_034_conv2d_D2_conv2", [at(1, 235929600, 58982400), at(4, 296486656, 524288), at(0, 139932416, 512), at(1, 309657600, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 67, workgroups: [1800,4,1] }, { shader: 68, workgroups: [3600,1,1] }),
-        dispatch("step_035_conv2d_D2_conv3_pack", [at(0, 139932928, 2097152), at(4, 279838720, 2097152)], { shader: 69, workgroups: [8192,1,1] }),
-        dispatch("step_035_conv2d_D2_conv3_packc", [at(1, 309657600, 29491200), at(1, 235929600, 29491200)], { shader: 31, workgroups: [28800,1,1] }),
-        dispatch("step_035_conv2d_D2_conv3", [at(1, 235929600, 29491200), at(4, 279838720, 2097152), at(0, 142030080, 1024), at(1, 339148800, 14745600)], { adapter: "cpu", features: ["subgroups"], shader: 70, workgroups: [450,8,1] }, { shader: 71, workgroups: [1800,1,1] }),
-        dispatch("step_036_conv2d_D2_conv4_pack", [at(0, 142031104, 8388608), at(1, 1065353216, 8388608)], { shader: 72, workgroups: [32768,1,1] }),
-        dispatch("step_036_conv2d_D2_conv4_packc", [at(1, 339148800, 14745600), at(1, 235929600, 14745600)], { shader: 40, workgroups: [14400,1,1] }),
-        dispatch("step_036_conv2d_D2_conv4", [at(1, 235929600, 14745600), at(1, 1065353216, 8388608), at(0, 150419712, 2048), at(2, 162201600, 7372800)], { adapter: "cpu", features: ["subgroups"], shader: 73, workgroups: [113,16,1] }, { shader: 74, workgroups: [900,1,1] }),
-        dispatch("step_037_conv2d_D2_classifier_pack", [at(0, 150421760, 32768), at(4, 298649344, 131072)], { shader: 75, workgroups: [512,1,1] }),
-        dispatch("step_037_conv2d_D2_classifier_packc", [at(2, 162201600, 7372800), at(1, 235929600, 7372800)], { shader: 76, workgroups: [7200,1,1] }),
-        dispatch("step_037_conv2d_D2_classifier", [at(1, 235929600, 7372800), at(4, 298649344, 131072), at(0, 150454528, 4), at(1, 243302400, 3520)], { adapter: "cpu", features: ["subgroups"], shader: 77, workgroups: [28,1,1] }, { shader: 78, workgroups: [4,1,1] }),
-        dispatch("step_038_sum_D2_classifier", [at(1, 243302400, 3520), at(3, 1073728256, 4)], { adapter: "cpu", features: ["subgroups"], shader: 79, workgroups: [1,1,1] }, { shader: 80, workgroups: [1,1,1] }),
-        dispatch("step_039_pointwise_D2_classifier", [at(1, 243302400, 3520), at(1, 235929600, 3520)], { shader: 81, workgroups: [14,1,1] }),
-        dispatch("step_040_pointwise_D2_classifier", [at(1, 235929600, 3520), at(1, 243302400, 3520), at(1, 942779648, 3520)], { shader: 82, workgroups: [14,1,1] }),
-        dispatch("step_041_conv2dInputGrad_D2_classifier_pack", [at(0, 150421760, 32768), at(4, 298780416, 131072)], { shader: 83, workgroups: [512,1,1] }),
-        dispatch("step_041_conv2dInputGrad_D2_classifier_packc", [at(1, 942779648, 3520), at(1, 942765568, 14080)], { shader: 84, workgroups: [14,1,1] }),
-        dispatch("step_041_conv2dInputGrad_D2_classifier", [at(1, 942765568, 14080), at(4, 298780416, 131072), at(2, 162201600, 7372800), at(2, 169574400, 7372800)], { adapter: "cpu", features: ["subgroups"], shader: 85, workgroups: [29,16,4] }, { shader: 86, workgroups: [900,1,1] }),
-        dispatch("step_042_conv2dInputGrad_D2_conv4_pack", [at(0, 142031104, 8388608), at(4, 251265024, 8388608)], { shader: 87, workgroups: [32768,1,1] }),
-        dispatch("step_042_conv2dInputGrad_D2_conv4_packc", [at(2, 169574400, 7372800), at(2, 176947200, 7372800)], { shader: 76, workgroups: [7200,1,1] }),
-        dispatch("step_042_conv2dInputGrad_D2_conv4", [at(2, 176947200, 7372800), at(4, 251265024, 8388608), at(1, 339148800, 14745600), at(1, 925286400, 14745600)], { adapter: "cpu", features: ["subgroups"], shader: 88, workgroups: [113,8,4] }, { shader: 89, workgroups: [1800,1,1] }),
-        dispatch("step_043_conv2dInputGrad_D2_conv3_pack", [at(0, 139932928, 2097152), at(4, 281935872, 2097152)], { shader: 90, workgroups: [8192,1,1] }),
-        dispatch("step_043_conv2dInputGrad_D2_conv3_packc", [at(1, 925286400, 14745600), at(2, 147456000, 14745600)], { shader: 40, workgroups: [14400,1,1] }),
-        dispatch("step_043_conv2dInputGrad_D2_conv3", [at(2, 147456000, 14745600), at(4, 281935872, 2097152), at(1, 309657600, 29491200), at(1, 895795200, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 91, workgroups: [450,4,4] }, { shader: 92, workgroups: [3600,1,1] }),
-        dispatch("step_044_conv2dInputGrad_D2_conv2_pack", [at(0, 139408128, 524288), at(4, 297010944, 524288)], { shader: 93, workgroups: [2048,1,1] }),
-        dispatch("step_044_conv2dInputGrad_D2_conv2_packc", [at(1, 895795200, 29491200), at(2, 117964800, 29491200)], { shader: 31, workgroups: [28800,1,1] }),
-        dispatch("step_044_conv2dInputGrad_D2_conv2", [at(2, 117964800, 29491200), at(4, 297010944, 524288), at(1, 836812800, 58982400), at(2, 0, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 94, workgroups: [1800,2,4] }, { shader: 95, workgroups: [7200,1,1] }),
-        dispatch("step_045_conv2dWeightGrad_D2_conv2_packc", [at(1, 707788800, 70041600), at(1, 235929600, 73728000)], { shader: 63, workgroups: [32768,3,1] }),
-        dispatch("step_045_conv2dWeightGrad_D2_conv2_packc", [at(2, 0, 58982400), at(2, 58982400, 58982400)], { shader: 22, workgroups: [32768,2,1] }),
-        dispatch("step_045_conv2dWeightGrad_D2_conv2_stage1", [at(1, 235929600, 73728000), at(2, 58982400, 58982400), at(1, 942220800, 544768)], { adapter: "cpu", features: ["subgroups"], shader: 96, workgroups: [10,1,7] }, { shader: 97, workgroups: [140,1,1] }),
-        dispatch("step_045_conv2dWeightGrad_D2_conv2_stage2", [at(1, 942220800, 544768), at(3, 1073627136, 77824)], { shader: 98, workgroups: [304,1,1] }),
-        dispatch("step_046_sum_D2_conv2_stage1", [at(2, 0, 58982400), at(1, 235929600, 16384)], { shader: 99, workgroups: [64,1,1] }),
-        dispatch("step_046_sum_D2_conv2_stage2", [at(1, 235929600, 16384), at(3, 1073725696, 256)], { shader: 100, workgroups: [1,1,1] }),
-        dispatch("step_047_conv2dWeightGrad_D2_conv1_packc", [at(1, 836812800, 58982400), at(1, 235929600, 58982400)], { shader: 22, workgroups: [32768,2,1] }),
-        dispatch("step_047_conv2dWeightGrad_D2_conv1", [at(1, 235929600, 58982400), at(2, 117964800, 29491200), at(4, 297535232, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 101, workgroups: [32,2,1] }, { shader: 102, workgroups: [128,1,1] }),
-        dispatch("step_048_sum_D2_conv3_stage1", [at(1, 895795200, 29491200), at(1, 235929600, 16384)], { shader: 103, workgroups: [64,1,1] }),
-        dispatch("step_048_sum_D2_conv3_stage2", [at(1, 235929600, 16384), at(3, 1073724160, 512)], { shader: 104, workgroups: [2,1,1] }),
-        dispatch("step_049_conv2dWeightGrad_D2_conv2_packc", [at(1, 309657600, 29491200), at(1, 235929600, 29491200)], { shader: 31, workgroups: [28800,1,1] }),
-        dispatch("step_049_conv2dWeightGrad_D2_conv2", [at(1, 235929600, 29491200), at(2, 147456000, 14745600), at(4, 284033024, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 105, workgroups: [64,4,1] }, { shader: 106, workgroups: [512,1,1] }),
-        dispatch("step_050_sum_D2_conv4_stage1", [at(1, 925286400, 14745600), at(1, 235929600, 14336)], { shader: 107, workgroups: [56,1,1] }),
-        dispatch("step_050_sum_D2_conv4_stage2", [at(1, 235929600, 14336), at(3, 1073723136, 1024)], { shader: 108, workgroups: [4,1,1] }),
-        dispatch("step_051_conv2dWeightGrad_D2_conv3_packc", [at(1, 339148800, 14745600), at(1, 235929600, 14745600)], { shader: 40, workgroups: [14400,1,1] }),
-        dispatch("step_051_conv2dWeightGrad_D2_conv3", [at(1, 235929600, 14745600), at(2, 176947200, 7372800), at(4, 259653632, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 109, workgroups: [128,8,1] }, { shader: 110, workgroups: [2048,1,1] }),
-        dispatch("step_052_sum_D2_classifier", [at(2, 169574400, 7372800), at(3, 1073721088, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 111, workgroups: [512,1,1] }, { shader: 112, workgroups: [8,1,1] }),
-        dispatch("step_053_conv2dWeightGrad_D2_conv4_packc", [at(2, 162201600, 7372800), at(1, 235929600, 7372800)], { shader: 76, workgroups: [7200,1,1] }),
-        dispatch("step_053_conv2dWeightGrad_D2_conv4", [at(1, 235929600, 7372800), at(1, 942765568, 14080), at(2, 1073709056, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 113, workgroups: [256,1,1] }, { shader: 114, workgroups: [32,1,1] }),
-        dispatch("step_054_sum", [at(1, 942779648, 3520), at(3, 1073728512, 4)], { adapter: "cpu", features: ["subgroups"], shader: 115, workgroups: [1,1,1] }, { shader: 116, workgroups: [1,1,1] }),
-        dispatch("step_055_softmaxCrossEntropy_G_classifier_conv2d_list_0_stage1", [at(0, 11059456, 3686400), at(1, 940032000, 1094400), at(1, 941126400, 1094400), at(1, 235929600, 2048)], { shader: 117, workgroups: [4,1,1] }),
-        dispatch("step_055_softmaxCrossEntropy_G_classifier_conv2d_list_0_stage2", [at(1, 235929600, 2048), at(0, 290996992, 4)], { shader: 118, workgroups: [1,1,1] }),
-        dispatch("step_056_pointwise", [at(0, 11059456, 3686400), at(1, 305971200, 3686400)], { shader: 119, workgroups: [1800,1,1] }),
-        dispatch("step_057_sum_stage1", [at(1, 305971200, 3686400), at(1, 235929600, 1024)], { shader: 120, workgroups: [4,1,1] }),
-        dispatch("step_057_sum_stage2", [at(1, 235929600, 1024), at(1, 309657600, 4)], { shader: 121, workgroups: [1,1,1] }),
-        dispatch("step_058_pointwise", [at(1, 707788800, 70041600), at(0, 11059456, 3686400), at(1, 309657600, 4), at(1, 305971200, 3686400), at(1, 235929600, 70041600)], { shader: 122, workgroups: [32768,2,1] }),
-        dispatch("step_059_resizeGrad", [at(0, 291044864, 11884), at(0, 291014912, 21124), at(1, 235929600, 70041600), at(4, 288461824, 1094400)], { shader: 123, workgroups: [4275,1,1] }),
-        dispatch("step_060_conv2dInputGrad_G_classifier_conv2d_list_1_pack", [at(0, 137228032, 700416), at(4, 291030784, 737280)], { shader: 124, workgroups: [2880,1,1] }),
-        dispatch("step_060_conv2dInputGrad_G_classifier_conv2d_list_1_packc", [at(4, 288461824, 1094400), at(4, 287309824, 1152000)], { shader: 125, workgroups: [1125,1,1] }),
-        dispatch("step_060_conv2dInputGrad_G_classifier_conv2d_list_1", [at(4, 287309824, 1152000), at(4, 291030784, 737280), at(1, 235929600, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 126, workgroups: [450,32,1] }, { shader: 127, workgroups: [7200,1,1] }),
-        dispatch("step_061_conv2dInputGrad_G_classifier_conv2d_list_0_pack", [at(0, 136527360, 700416), at(4, 291768064, 737280)], { shader: 124, workgroups: [2880,1,1] }),
-        dispatch("step_061_conv2dInputGrad_G_classifier_conv2d_list_0", [at(4, 287309824, 1152000), at(4, 291768064, 737280), at(1, 235929600, 58982400), at(2, 943718400, 58982400), at(2, 1002700800, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 128, workgroups: [450,32,1] }, { shader: 129, workgroups: [7200,1,1] }),
-        dispatch("step_062_conv2dInputGrad_G_features_31_pack", [at(0, 98774528, 37748736), at(3, 568590336, 37748736)], { shader: 130, workgroups: [32768,5,1] }),
-        dispatch("step_062_conv2dInputGrad_G_features_31_packc", [at(2, 1002700800, 58982400), at(3, 0, 58982400)], { shader: 53, workgroups: [32768,2,1] }),
-        dispatch("step_062_conv2dInputGrad_G_features_31", [at(3, 0, 58982400), at(3, 568590336, 37748736), at(2, 884736000, 58982400), at(3, 58982400, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 131, workgroups: [450,32,1] }, { shader: 132, workgroups: [7200,1,1] }),
-        dispatch("step_063_conv2dInputGrad_G_features_29_pack", [at(0, 79896064, 18874368), at(4, 117964800, 18874368)], { shader: 133, workgroups: [32768,3,1] }),
-        dispatch("step_063_conv2dInputGrad_G_features_29_packc", [at(3, 58982400, 58982400), at(3, 117964800, 58982400)], { shader: 53, workgroups: [32768,2,1] }),
-        dispatch("step_063_conv2dInputGrad_G_features_29", [at(3, 117964800, 58982400), at(4, 117964800, 18874368), at(3, 783286272, 29491200), at(3, 812777472, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 134, workgroups: [450,16,1] }, { shader: 135, workgroups: [3600,1,1] }),
-        dispatch("step_064_conv2dInputGrad_G_features_27_pack", [at(0, 70456832, 9437184), at(4, 204079104, 9437184)], { shader: 136, workgroups: [32768,2,1] }),
-        dispatch("step_064_conv2dInputGrad_G_features_27_packc", [at(3, 812777472, 29491200), at(3, 842268672, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_064_conv2dInputGrad_G_features_27", [at(3, 842268672, 29491200), at(4, 204079104, 9437184), at(3, 753795072, 29491200), at(3, 871759872, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 137, workgroups: [450,16,1] }, { shader: 138, workgroups: [3600,1,1] }),
-        dispatch("step_065_conv2dInputGrad_G_features_25_pack", [at(0, 61017600, 9437184), at(4, 213516288, 9437184)], { shader: 136, workgroups: [32768,2,1] }),
-        dispatch("step_065_conv2dInputGrad_G_features_25_packc", [at(3, 871759872, 29491200), at(3, 901251072, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_065_conv2dInputGrad_G_features_25", [at(3, 901251072, 29491200), at(4, 213516288, 9437184), at(3, 724303872, 29491200), at(3, 930742272, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 137, workgroups: [450,16,1] }, { shader: 138, workgroups: [3600,1,1] }),
-        dispatch("step_066_conv2dInputGrad_G_features_23_pack", [at(0, 51578368, 9437184), at(4, 222953472, 9437184)], { shader: 136, workgroups: [32768,2,1] }),
-        dispatch("step_066_conv2dInputGrad_G_features_23_packc", [at(3, 930742272, 29491200), at(3, 960233472, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_066_conv2dInputGrad_G_features_23", [at(3, 960233472, 29491200), at(4, 222953472, 9437184), at(3, 694812672, 29491200), at(3, 989724672, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 137, workgroups: [450,16,1] }, { shader: 138, workgroups: [3600,1,1] }),
-        dispatch("step_067_conv2dInputGrad_G_features_21_pack", [at(0, 42139136, 9437184), at(4, 232390656, 9437184)], { shader: 136, workgroups: [32768,2,1] }),
-        dispatch("step_067_conv2dInputGrad_G_features_21_packc", [at(3, 989724672, 29491200), at(3, 1019215872, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_067_conv2dInputGrad_G_features_21", [at(3, 1019215872, 29491200), at(4, 232390656, 9437184), at(3, 665321472, 29491200), at(4, 0, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 139, workgroups: [450,16,1] }, { shader: 140, workgroups: [3600,1,1] }),
-        dispatch("step_068_conv2dInputGrad_G_features_19_pack", [at(0, 32699904, 9437184), at(4, 241827840, 9437184)], { shader: 136, workgroups: [32768,2,1] }),
-        dispatch("step_068_conv2dInputGrad_G_features_19_packc", [at(4, 0, 29491200), at(4, 29491200, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_068_conv2dInputGrad_G_features_19", [at(4, 29491200, 29491200), at(4, 241827840, 9437184), at(3, 635830272, 29491200), at(4, 58982400, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 139, workgroups: [450,16,1] }, { shader: 140, workgroups: [3600,1,1] }),
-        dispatch("step_069_conv2dInputGrad_G_features_17_pack", [at(0, 27979264, 4718592), at(4, 268042240, 4718592)], { shader: 141, workgroups: [18432,1,1] }),
-        dispatch("step_069_conv2dInputGrad_G_features_17_packc", [at(4, 58982400, 29491200), at(4, 88473600, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_069_conv2dInputGrad_G_features_17", [at(4, 88473600, 29491200), at(4, 268042240, 4718592), at(1, 235929600, 14745600)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [450,8,1] }, { shader: 143, workgroups: [1800,1,1] }),
-        dispatch("step_070_maxPool2dGrad_G_features_17", [at(1, 777830400, 58982400), at(1, 235929600, 14745600), at(3, 176947200, 58982400)], { shader: 144, workgroups: [32768,8,1] }),
-        dispatch("step_071_conv2dInputGrad_G_features_14_pack", [at(0, 25618944, 2359296), at(4, 275120128, 2359296)], { shader: 145, workgroups: [9216,1,1] }),
-        dispatch("step_071_conv2dInputGrad_G_features_14_packc", [at(3, 176947200, 58982400), at(3, 235929600, 58982400)], { shader: 35, workgroups: [32768,2,1] }),
-        dispatch("step_071_conv2dInputGrad_G_features_14", [at(3, 235929600, 58982400), at(4, 275120128, 2359296), at(2, 825753600, 58982400), at(3, 294912000, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 146, workgroups: [1800,8,1] }, { shader: 147, workgroups: [7200,1,1] }),
-        dispatch("step_072_conv2dInputGrad_G_features_12_pack", [at(0, 23258624, 2359296), at(4, 277479424, 2359296)], { shader: 145, workgroups: [9216,1,1] }),
-        dispatch("step_072_conv2dInputGrad_G_features_12_packc", [at(3, 294912000, 58982400), at(3, 353894400, 58982400)], { shader: 35, workgroups: [32768,2,1] }),
-        dispatch("step_072_conv2dInputGrad_G_features_12", [at(3, 353894400, 58982400), at(4, 277479424, 2359296), at(2, 766771200, 58982400), at(3, 412876800, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 146, workgroups: [1800,8,1] }, { shader: 147, workgroups: [7200,1,1] }),
-        dispatch("step_073_conv2dInputGrad_G_features_10_pack", [at(0, 22077952, 1179648), at(4, 286130176, 1179648)], { shader: 148, workgroups: [4608,1,1] }),
-        dispatch("step_073_conv2dInputGrad_G_features_10_packc", [at(3, 412876800, 58982400), at(3, 471859200, 58982400)], { shader: 35, workgroups: [32768,2,1] }),
-        dispatch("step_073_conv2dInputGrad_G_features_10", [at(3, 471859200, 58982400), at(4, 286130176, 1179648), at(1, 235929600, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 149, workgroups: [1800,4,1] }, { shader: 150, workgroups: [3600,1,1] }),
-        dispatch("step_074_maxPool2dGrad_G_features_10", [at(1, 353894400, 117964800), at(1, 235929600, 29491200), at(2, 235929600, 117964800)], { shader: 151, workgroups: [32768,15,1] }),
-        dispatch("step_075_conv2dInputGrad_G_features_7_pack", [at(0, 21487616, 589824), at(4, 295896832, 589824)], { shader: 152, workgroups: [2304,1,1] }),
-        dispatch("step_075_conv2dInputGrad_G_features_7_packc", [at(2, 235929600, 117964800), at(2, 353894400, 117964800)], { shader: 26, workgroups: [32768,4,1] }),
-        dispatch("step_075_conv2dInputGrad_G_features_7", [at(2, 353894400, 117964800), at(4, 295896832, 589824), at(1, 943718400, 117964800), at(2, 471859200, 117964800)], { adapter: "cpu", features: ["subgroups"], shader: 153, workgroups: [7200,4,1] }, { shader: 154, workgroups: [14400,1,1] }),
-        dispatch("step_076_conv2dInputGrad_G_features_5_pack", [at(0, 21192192, 294912), at(4, 298354432, 294912)], { shader: 155, workgroups: [1152,1,1] }),
-        dispatch("step_076_conv2dInputGrad_G_features_5_packc", [at(2, 471859200, 117964800), at(2, 589824000, 117964800)], { shader: 26, workgroups: [32768,4,1] }),
-        dispatch("step_076_conv2dInputGrad_G_features_5", [at(2, 589824000, 117964800), at(4, 298354432, 294912), at(1, 707788800, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 156, workgroups: [7200,2,1] }, { shader: 157, workgroups: [7200,1,1] }),
-        dispatch("step_077_maxPool2dGrad_G_features_5", [at(1, 471859200, 235929600), at(1, 707788800, 58982400), at(1, 235929600, 235929600)], { shader: 158, workgroups: [32768,29,1] }),
-        dispatch("step_078_conv2dInputGrad_G_features_2_pack", [at(0, 21044480, 147456), at(3, 1073479680, 147456)], { shader: 159, workgroups: [576,1,1] }),
-        dispatch("step_078_conv2dInputGrad_G_features_2_packc", [at(1, 235929600, 235929600), at(1, 471859200, 235929600)], { shader: 17, workgroups: [32768,8,1] }),
-        dispatch("step_078_conv2dInputGrad_G_features_2", [at(1, 471859200, 235929600), at(3, 1073479680, 147456), at(1, 0, 235929600), at(1, 707788800, 235929600)], { adapter: "cpu", features: ["subgroups"], shader: 160, workgroups: [28800,2,1] }, { shader: 161, workgroups: [28800,1,1] }),
-        dispatch("step_079_conv2dWeightGrad_G_features_2_packc", [at(1, 707788800, 235929600), at(2, 0, 235929600)], { shader: 17, workgroups: [32768,8,1] }),
-        dispatch("step_079_conv2dWeightGrad_G_features_2_stage1", [at(4, 136839168, 14745600), at(2, 0, 235929600), at(1, 1061683200, 393984)], { adapter: "cpu", features: ["subgroups"], shader: 162, workgroups: [2,1,57] }, { shader: 163, workgroups: [129,1,1] }),
-        dispatch("step_079_conv2dWeightGrad_G_features_2_stage2", [at(1, 1061683200, 393984), at(3, 1073714176, 6912)], { shader: 164, workgroups: [27,1,1] }),
-        dispatch("step_080_sum_G_features_2_stage1", [at(1, 707788800, 235929600), at(1, 1061683200, 16384)], { shader: 165, workgroups: [64,1,1] }),
-        dispatch("step_080_sum_G_features_2_stage2", [at(1, 1061683200, 16384), at(3, 1073725952, 256)], { shader: 100, workgroups: [1,1,1] }),
-        dispatch("step_081_conv2dWeightGrad_G_features_0_packc", [at(1, 0, 235929600), at(1, 707788800, 235929600)], { shader: 17, workgroups: [32768,8,1] }),
-        dispatch("step_081_conv2dWeightGrad_G_features_0_stage1", [at(1, 707788800, 235929600), at(1, 471859200, 235929600), at(1, 0, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 166, workgroups: [18,1,4] }, { shader: 167, workgroups: [144,1,1] }),
-        dispatch("step_081_conv2dWeightGrad_G_features_0_stage2", [at(1, 0, 589824), at(4, 137723904, 147456)], { shader: 168, workgroups: [576,1,1] }),
-        dispatch("step_082_sum_G_features_5_stage1", [at(1, 235929600, 235929600), at(1, 0, 16384)], { shader: 165, workgroups: [64,1,1] }),
-        dispatch("step_082_sum_G_features_5_stage2", [at(1, 0, 16384), at(3, 1073726208, 256)], { shader: 100, workgroups: [1,1,1] }),
-        dispatch("step_083_conv2dWeightGrad_G_features_7_packc", [at(2, 707788800, 58982400), at(1, 0, 58982400)], { shader: 22, workgroups: [32768,2,1] }),
-        dispatch("step_083_conv2dWeightGrad_G_features_7_stage1", [at(1, 0, 58982400), at(2, 589824000, 117964800), at(1, 58982400, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 169, workgroups: [18,2,2] }, { shader: 170, workgroups: [144,1,1] }),
-        dispatch("step_083_conv2dWeightGrad_G_features_7_stage2", [at(1, 58982400, 589824), at(4, 137428992, 294912)], { shader: 171, workgroups: [1152,1,1] }),
-        dispatch("step_084_sum_G_features_7_stage1", [at(2, 471859200, 117964800), at(1, 0, 16384)], { shader: 172, workgroups: [64,1,1] }),
-        dispatch("step_084_sum_G_features_7_stage2", [at(1, 0, 16384), at(3, 1073724672, 512)], { shader: 104, workgroups: [2,1,1] }),
-        dispatch("step_085_conv2dWeightGrad_G_features_5_packc", [at(1, 943718400, 117964800), at(1, 0, 117964800)], { shader: 26, workgroups: [32768,4,1] }),
-        dispatch("step_085_conv2dWeightGrad_G_features_5", [at(1, 0, 117964800), at(2, 353894400, 117964800), at(4, 136839168, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 173, workgroups: [36,2,1] }, { shader: 174, workgroups: [144,1,1] }),
-        dispatch("step_086_sum_G_features_10_stage1", [at(2, 235929600, 117964800), at(1, 0, 16384)], { shader: 172, workgroups: [64,1,1] }),
-        dispatch("step_086_sum_G_features_10_stage2", [at(1, 0, 16384), at(3, 1073725184, 512)], { shader: 104, workgroups: [2,1,1] }),
-        dispatch("step_087_conv2dWeightGrad_G_features_12_packc", [at(3, 606339072, 29491200), at(1, 0, 29491200)], { shader: 31, workgroups: [28800,1,1] }),
-        dispatch("step_087_conv2dWeightGrad_G_features_12", [at(1, 0, 29491200), at(3, 471859200, 58982400), at(3, 606339072, 1179648)], { adapter: "cpu", features: ["subgroups"], shader: 175, workgroups: [36,4,1] }, { shader: 176, workgroups: [288,1,1] }),
-        dispatch("step_088_sum_G_features_12_stage1", [at(3, 412876800, 58982400), at(1, 0, 16384)], { shader: 177, workgroups: [64,1,1] }),
-        dispatch("step_088_sum_G_features_12_stage2", [at(1, 0, 16384), at(3, 415236096, 1024)], { shader: 178, workgroups: [4,1,1] }),
-        dispatch("step_089_conv2dWeightGrad_G_features_10_packc", [at(2, 766771200, 58982400), at(1, 0, 58982400)], { shader: 35, workgroups: [32768,2,1] }),
-        dispatch("step_089_conv2dWeightGrad_G_features_10", [at(1, 0, 58982400), at(3, 353894400, 58982400), at(3, 412876800, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 179, workgroups: [72,4,1] }, { shader: 180, workgroups: [576,1,1] }),
-        dispatch("step_090_sum_G_features_14_stage1", [at(3, 294912000, 58982400), at(1, 0, 16384)], { shader: 177, workgroups: [64,1,1] }),
-        dispatch("step_090_sum_G_features_14_stage2", [at(1, 0, 16384), at(3, 297271296, 1024)], { shader: 178, workgroups: [4,1,1] }),
-        dispatch("step_091_conv2dWeightGrad_G_features_12_packc", [at(2, 825753600, 58982400), at(1, 0, 58982400)], { shader: 35, workgroups: [32768,2,1] }),
-        dispatch("step_091_conv2dWeightGrad_G_features_12", [at(1, 0, 58982400), at(3, 235929600, 58982400), at(3, 294912000, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 179, workgroups: [72,4,1] }, { shader: 180, workgroups: [576,1,1] }),
-        dispatch("step_092_sum_G_features_17_stage1", [at(3, 176947200, 58982400), at(1, 0, 16384)], { shader: 177, workgroups: [64,1,1] }),
-        dispatch("step_092_sum_G_features_17_stage2", [at(1, 0, 16384), at(3, 228864000, 1024)], { shader: 178, workgroups: [4,1,1] }),
-        dispatch("step_093_conv2dWeightGrad_G_features_19_packc", [at(4, 151584768, 14745600), at(1, 0, 14745600)], { shader: 40, workgroups: [14400,1,1] }),
-        dispatch("step_093_conv2dWeightGrad_G_features_19", [at(1, 0, 14745600), at(4, 88473600, 29491200), at(3, 224133120, 4718592)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [72,8,1] }, { shader: 182, workgroups: [1152,1,1] }),
-        dispatch("step_094_sum_G_features_19_stage1", [at(4, 58982400, 29491200), at(1, 0, 16384)], { shader: 183, workgroups: [64,1,1] }),
-        dispatch("step_094_sum_G_features_19_stage2", [at(1, 0, 16384), at(3, 228851712, 2048)], { shader: 184, workgroups: [8,1,1] }),
-        dispatch("step_095_conv2dWeightGrad_G_features_17_packc", [at(3, 635830272, 29491200), at(1, 0, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_095_conv2dWeightGrad_G_features_17", [at(1, 0, 29491200), at(4, 29491200, 29491200), at(3, 176947200, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [144,8,1] }, { shader: 186, workgroups: [2304,1,1] }),
-        dispatch("step_096_sum_G_features_21_stage1", [at(4, 0, 29491200), at(1, 0, 16384)], { shader: 183, workgroups: [64,1,1] }),
-        dispatch("step_096_sum_G_features_21_stage2", [at(1, 0, 16384), at(3, 228853760, 2048)], { shader: 184, workgroups: [8,1,1] }),
-        dispatch("step_097_conv2dWeightGrad_G_features_19_packc", [at(3, 665321472, 29491200), at(1, 0, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_097_conv2dWeightGrad_G_features_19", [at(1, 0, 29491200), at(3, 1019215872, 29491200), at(3, 186384384, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [144,8,1] }, { shader: 186, workgroups: [2304,1,1] }),
-        dispatch("step_098_sum_G_features_23_stage1", [at(3, 989724672, 29491200), at(1, 0, 16384)], { shader: 183, workgroups: [64,1,1] }),
-        dispatch("step_098_sum_G_features_23_stage2", [at(1, 0, 16384), at(3, 228855808, 2048)], { shader: 184, workgroups: [8,1,1] }),
-        dispatch("step_099_conv2dWeightGrad_G_features_21_packc", [at(3, 694812672, 29491200), at(1, 0, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_099_conv2dWeightGrad_G_features_21", [at(1, 0, 29491200), at(3, 960233472, 29491200), at(3, 195821568, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 187, workgroups: [144,8,1] }, { shader: 188, workgroups: [2304,1,1] }),
-        dispatch("step_100_sum_G_features_25_stage1", [at(3, 930742272, 29491200), at(1, 0, 16384)], { shader: 183, workgroups: [64,1,1] }),
-        dispatch("step_100_sum_G_features_25_stage2", [at(1, 0, 16384), at(3, 228857856, 2048)], { shader: 184, workgroups: [8,1,1] }),
-        dispatch("step_101_conv2dWeightGrad_G_features_23_packc", [at(3, 724303872, 29491200), at(1, 0, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_101_conv2dWeightGrad_G_features_23", [at(1, 0, 29491200), at(3, 901251072, 29491200), at(3, 205258752, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 187, workgroups: [144,8,1] }, { shader: 188, workgroups: [2304,1,1] }),
-        dispatch("step_102_sum_G_features_27_stage1", [at(3, 871759872, 29491200), at(1, 0, 16384)], { shader: 183, workgroups: [64,1,1] }),
-        dispatch("step_102_sum_G_features_27_stage2", [at(1, 0, 16384), at(3, 228859904, 2048)], { shader: 184, workgroups: [8,1,1] }),
-        dispatch("step_103_conv2dWeightGrad_G_features_25_packc", [at(3, 753795072, 29491200), at(1, 0, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_103_conv2dWeightGrad_G_features_25", [at(1, 0, 29491200), at(3, 842268672, 29491200), at(3, 214695936, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 187, workgroups: [144,8,1] }, { shader: 188, workgroups: [2304,1,1] }),
-        dispatch("step_104_sum_G_features_29_stage1", [at(3, 812777472, 29491200), at(1, 0, 16384)], { shader: 183, workgroups: [64,1,1] }),
-        dispatch("step_104_sum_G_features_29_stage2", [at(1, 0, 16384), at(3, 228861952, 2048)], { shader: 184, workgroups: [8,1,1] }),
-        dispatch("step_105_conv2dWeightGrad_G_features_27_packc", [at(3, 783286272, 29491200), at(1, 0, 29491200)], { shader: 44, workgroups: [28800,1,1] }),
-        dispatch("step_105_conv2dWeightGrad_G_features_27", [at(1, 0, 29491200), at(3, 117964800, 58982400), at(1, 1046478848, 18874368)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [144,16,1] }, { shader: 190, workgroups: [4608,1,1] }),
-        dispatch("step_106_sum_G_features_31_stage1", [at(3, 58982400, 58982400), at(1, 0, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_106_sum_G_features_31_stage2", [at(1, 0, 16384), at(3, 58982400, 4096)], { shader: 192, workgroups: [16,1,1] }),
-        dispatch("step_107_conv2dWeightGrad_G_features_29_packc", [at(2, 884736000, 58982400), at(1, 0, 58982400)], { shader: 53, workgroups: [32768,2,1] }),
-        dispatch("step_107_conv2dWeightGrad_G_features_29", [at(1, 0, 58982400), at(3, 0, 58982400), at(2, 0, 37748736)], { adapter: "cpu", features: ["subgroups"], shader: 193, workgroups: [288,16,1] }, { shader: 194, workgroups: [9216,1,1] }),
-        dispatch("step_108_sum_G_classifier_conv2d_list_1_stage1", [at(2, 1002700800, 58982400), at(1, 0, 16384)], { shader: 191, workgroups: [64,1,1] }),
-        dispatch("step_108_sum_G_classifier_conv2d_list_1_stage2", [at(1, 0, 16384), at(2, 1003401216, 4096)], { shader: 192, workgroups: [16,1,1] }),
-        dispatch("step_109_conv2dWeightGrad_G_features_31_packc", [at(2, 943718400, 58982400), at(1, 0, 58982400)], { shader: 53, workgroups: [32768,2,1] }),
-        dispatch("step_109_conv2dWeightGrad_G_features_31", [at(1, 0, 58982400), at(4, 287309824, 1152000), at(2, 1002700800, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 195, workgroups: [288,1,1] }, { shader: 196, workgroups: [180,1,1] }),
-        dispatch("step_110_sum_stage1", [at(4, 288461824, 1094400), at(1, 0, 1064)], { shader: 197, workgroups: [5,1,1] }),
-        dispatch("step_110_sum_stage2", [at(1, 0, 1064), at(2, 1003405312, 76)], { shader: 198, workgroups: [1,1,1] }),
-        dispatch("step_111_conv2dWeightGrad_G_features_31_packc", [at(2, 943718400, 58982400), at(1, 0, 58982400)], { shader: 53, workgroups: [32768,2,1] }),
-        dispatch("step_111_conv2dWeightGrad_G_features_31", [at(1, 0, 58982400), at(4, 287309824, 1152000), at(2, 994050048, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 199, workgroups: [288,1,1] }, { shader: 200, workgroups: [180,1,1] }),
-        dispatch("step_112_conv2d_G_features_0_packc", [at(0, 14745856, 6291456), at(2, 960495616, 8388608)], { shader: 201, workgroups: [8192,1,1] }),
-        dispatch("step_112_conv2d_G_features_0", [at(2, 960495616, 8388608), at(3, 1073704960, 9216), at(0, 21044224, 256), at(1, 0, 134217728)], { adapter: "cpu", features: ["subgroups"], shader: 202, workgroups: [16384,2,1] }, { shader: 203, workgroups: [16384,1,1] }),
-        dispatch("step_113_conv2d_G_features_2_packc", [at(1, 0, 134217728), at(1, 134217728, 134217728)], { shader: 204, workgroups: [32768,4,1] }),
-        dispatch("step_113_conv2d_G_features_2", [at(1, 134217728, 134217728), at(2, 1073479680, 147456), at(0, 21191936, 256), at(1, 268435456, 134217728)], { adapter: "cpu", features: ["subgroups"], shader: 205, workgroups: [16384,2,1] }, { shader: 206, workgroups: [16384,1,1] }),
-        dispatch("step_114_maxPool2d_G_features_2", [at(1, 268435456, 134217728), at(2, 37748736, 33554432)], { shader: 207, workgroups: [32768,4,1] }),
-        dispatch("step_115_conv2d_G_features_5_packc", [at(2, 37748736, 33554432), at(1, 134217728, 33554432)], { shader: 208, workgroups: [32768,1,1] }),
-        dispatch("step_115_conv2d_G_features_5", [at(1, 134217728, 33554432), at(4, 298059520, 294912), at(0, 21487104, 512), at(1, 671088640, 67108864)], { adapter: "cpu", features: ["subgroups"], shader: 209, workgroups: [4096,4,1] }, { shader: 210, workgroups: [8192,1,1] }),
-        dispatch("step_116_conv2d_G_features_7_packc", [at(1, 671088640, 67108864), at(1, 134217728, 67108864)], { shader: 211, workgroups: [32768,2,1] }),
-        dispatch("step_116_conv2d_G_features_7", [at(1, 134217728, 67108864), at(4, 295307008, 589824), at(0, 22077440, 512), at(1, 201326592, 67108864)], { adapter: "cpu", features: ["subgroups"], shader: 212, workgroups: [4096,4,1] }, { shader: 213, workgroups: [8192,1,1] }),
-        dispatch("step_117_maxPool2d_G_features_7", [at(1, 201326592, 67108864), at(2, 608174080, 16777216)], { shader: 214, workgroups: [32768,2,1] }),
-        dispatch("step_118_conv2d_G_features_10_packc", [at(2, 608174080, 16777216), at(1, 134217728, 16777216)], { shader: 215, workgroups: [16384,1,1] }),
-        dispatch("step_118_conv2d_G_features_10", [at(1, 134217728, 16777216), at(3, 1072300032, 1179648), at(0, 23257600, 1024), at(2, 71303168, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 216, workgroups: [1024,8,1] }, { shader: 217, workgroups: [4096,1,1] }),
-        dispatch("step_119_conv2d_G_features_12_packc", [at(2, 71303168, 33554432), at(1, 134217728, 33554432)], { shader: 218, workgroups: [32768,1,1] }),
-        dispatch("step_119_conv2d_G_features_12", [at(1, 134217728, 33554432), at(2, 1071120384, 2359296), at(0, 25617920, 1024), at(2, 104857600, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 219, workgroups: [1024,8,1] }, { shader: 220, workgroups: [4096,1,1] }),
-        dispatch("step_120_conv2d_G_features_14_packc", [at(2, 104857600, 33554432), at(1, 134217728, 33554432)], { shader: 218, workgroups: [32768,1,1] }),
-        dispatch("step_120_conv2d_G_features_14", [at(1, 134217728, 33554432), at(4, 272760832, 2359296), at(0, 27978240, 1024), at(1, 442499072, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 219, workgroups: [1024,8,1] }, { shader: 220, workgroups: [4096,1,1] }),
-        dispatch("step_121_maxPool2d_G_features_14", [at(1, 442499072, 33554432), at(2, 968884224, 8388608)], { shader: 221, workgroups: [32768,1,1] }),
-        dispatch("step_122_conv2d_G_features_17_packc", [at(2, 968884224, 8388608), at(1, 134217728, 8388608)], { shader: 222, workgroups: [8192,1,1] }),
-        dispatch("step_122_conv2d_G_features_17", [at(1, 134217728, 8388608), at(3, 1067581440, 4718592), at(0, 32697856, 2048), at(2, 624951296, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 223, workgroups: [256,16,1] }, { shader: 224, workgroups: [2048,1,1] }),
-        dispatch("step_123_conv2d_G_features_19_packc", [at(2, 624951296, 16777216), at(1, 134217728, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_123_conv2d_G_features_19", [at(1, 134217728, 16777216), at(2, 1061683200, 9437184), at(0, 42137088, 2048), at(2, 641728512, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [256,16,1] }, { shader: 227, workgroups: [2048,1,1] }),
-        dispatch("step_124_conv2d_G_features_21_packc", [at(2, 641728512, 16777216), at(1, 134217728, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_124_conv2d_G_features_21", [at(1, 134217728, 16777216), at(4, 166330368, 9437184), at(0, 51576320, 2048), at(2, 658505728, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [256,16,1] }, { shader: 227, workgroups: [2048,1,1] }),
-        dispatch("step_125_conv2d_G_features_23_packc", [at(2, 658505728, 16777216), at(1, 134217728, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_125_conv2d_G_features_23", [at(1, 134217728, 16777216), at(4, 175767552, 9437184), at(0, 61015552, 2048), at(2, 675282944, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [256,16,1] }, { shader: 229, workgroups: [2048,1,1] }),
-        dispatch("step_126_conv2d_G_features_25_packc", [at(2, 675282944, 16777216), at(1, 134217728, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_126_conv2d_G_features_25", [at(1, 134217728, 16777216), at(4, 185204736, 9437184), at(0, 70454784, 2048), at(2, 692060160, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [256,16,1] }, { shader: 229, workgroups: [2048,1,1] }),
-        dispatch("step_127_conv2d_G_features_27_packc", [at(2, 692060160, 16777216), at(1, 134217728, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_127_conv2d_G_features_27", [at(1, 134217728, 16777216), at(4, 194641920, 9437184), at(0, 79894016, 2048), at(2, 708837376, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 228, workgroups: [256,16,1] }, { shader: 229, workgroups: [2048,1,1] }),
-        dispatch("step_128_conv2d_G_features_29_packc", [at(2, 708837376, 16777216), at(1, 134217728, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_128_conv2d_G_features_29", [at(1, 134217728, 16777216), at(3, 1048707072, 18874368), at(0, 98770432, 4096), at(2, 138412032, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 230, workgroups: [256,32,1] }, { shader: 231, workgroups: [4096,1,1] }),
-        dispatch("step_129_conv2d_G_features_31_packc", [at(2, 138412032, 33554432), at(1, 134217728, 33554432)], { shader: 232, workgroups: [32768,1,1] }),
-        dispatch("step_129_conv2d_G_features_31", [at(1, 134217728, 33554432), at(3, 530841600, 37748736), at(0, 136523264, 4096), at(2, 171966464, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 233, workgroups: [256,32,1] }, { shader: 234, workgroups: [4096,1,1] }),
-        dispatch("step_130_conv2d_G_classifier_conv2d_list_0_packc", [at(2, 171966464, 33554432), at(1, 134217728, 33554432)], { shader: 232, workgroups: [32768,1,1] }),
-        dispatch("step_130_conv2d_G_classifier_conv2d_list_0", [at(1, 134217728, 33554432), at(4, 289556224, 737280), at(0, 137227776, 76), at(1, 167772160, 622592)], { adapter: "cpu", features: ["subgroups"], shader: 235, workgroups: [256,1,1] }, { shader: 236, workgroups: [96,1,1] }),
-        dispatch("step_131_conv2d_G_classifier_conv2d_list_1_packc", [at(2, 171966464, 33554432), at(1, 134217728, 33554432)], { shader: 232, workgroups: [32768,1,1] }),
-        dispatch("step_131_conv2d_G_classifier_conv2d_list_1", [at(1, 134217728, 33554432), at(4, 290293504, 737280), at(0, 137928448, 76), at(1, 168394752, 622592)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [256,1,1] }, { shader: 238, workgroups: [96,1,1] }),
-        dispatch("step_132_softmax_G_classifier_conv2d_list_0", [at(1, 167772160, 622592), at(1, 168394752, 622592), at(1, 1006632960, 39845888)], { shader: 239, workgroups: [8192,1,1] }),
-        dispatch("step_133_conv2d_D2_conv1_packc", [at(1, 1006632960, 39845888), at(1, 134217728, 41943040)], { shader: 240, workgroups: [32768,2,1] }),
-        dispatch("step_133_conv2d_D2_conv1", [at(1, 134217728, 41943040), at(2, 1073627136, 81920), at(0, 139407872, 256), at(2, 205520896, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [4096,2,1] }, { shader: 242, workgroups: [4096,1,1] }),
-        dispatch("step_134_conv2d_D2_conv2_packc", [at(2, 205520896, 33554432), at(1, 134217728, 33554432)], { shader: 208, workgroups: [32768,1,1] }),
-        dispatch("step_134_conv2d_D2_conv2", [at(1, 134217728, 33554432), at(4, 296486656, 524288), at(0, 139932416, 512), at(2, 725614592, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 243, workgroups: [1024,4,1] }, { shader: 244, workgroups: [2048,1,1] }),
-        dispatch("step_135_conv2d_D2_conv3_packc", [at(2, 725614592, 16777216), at(1, 134217728, 16777216)], { shader: 215, workgroups: [16384,1,1] }),
-        dispatch("step_135_conv2d_D2_conv3", [at(1, 134217728, 16777216), at(4, 279838720, 2097152), at(0, 142030080, 1024), at(2, 977272832, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 245, workgroups: [256,8,1] }, { shader: 246, workgroups: [1024,1,1] }),
-        dispatch("step_136_conv2d_D2_conv4_packc", [at(2, 977272832, 8388608), at(1, 134217728, 8388608)], { shader: 222, workgroups: [8192,1,1] }),
-        dispatch("step_136_conv2d_D2_conv4", [at(1, 134217728, 8388608), at(1, 1065353216, 8388608), at(0, 150419712, 2048), at(2, 985661440, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 247, workgroups: [64,16,1] }, { shader: 248, workgroups: [512,1,1] }),
-        dispatch("step_137_conv2d_D2_classifier_packc", [at(2, 985661440, 4194304), at(1, 134217728, 4194304)], { shader: 249, workgroups: [4096,1,1] }),
-        dispatch("step_137_conv2d_D2_classifier", [at(1, 134217728, 4194304), at(4, 298649344, 131072), at(0, 150454528, 4), at(2, 996422400, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 250, workgroups: [16,1,1] }, { shader: 251, workgroups: [2,1,1] }),
-        dispatch("step_138_sum_D2_classifier", [at(2, 996422400, 2048), at(1, 134217728, 4)], { adapter: "cpu", features: ["subgroups"], shader: 252, workgroups: [1,1,1] }, { shader: 253, workgroups: [1,1,1] }),
-        dispatch("step_139_pointwise", [at(1, 134217728, 4), at(0, 290997248, 4)], { shader: 254, workgroups: [1,1,1] }),
-        dispatch("step_140_sum_D2_classifier", [at(2, 996422400, 2048), at(1, 134217728, 4)], { adapter: "cpu", features: ["subgroups"], shader: 255, workgroups: [1,1,1] }, { shader: 256, workgroups: [1,1,1] }),
-        dispatch("step_141_pointwise", [at(3, 1073728256, 4), at(1, 134217728, 4), at(0, 290997504, 4)], { shader: 257, workgroups: [1,1,1] }),
-        dispatch("step_142_pointwise_D2_classifier", [at(2, 996422400, 2048), at(1, 134217728, 2048)], { shader: 258, workgroups: [8,1,1] }),
-        dispatch("step_143_pointwise_D2_classifier", [at(1, 134217728, 2048), at(2, 996422400, 2048), at(1, 134219776, 2048)], { shader: 259, workgroups: [8,1,1] }),
-        dispatch("step_144_pointwise", [at(2, 985661440, 4194304), at(2, 989855744, 4194304)], { shader: 260, workgroups: [2048,1,1] }),
-        dispatch("step_145_conv2dInputGrad_D2_classifier_packc", [at(1, 134219776, 2048), at(1, 138412032, 8192)], { shader: 261, workgroups: [8,1,1] }),
-        dispatch("step_145_conv2dInputGrad_D2_classifier", [at(1, 138412032, 8192), at(4, 298780416, 131072), at(2, 989855744, 4194304), at(1, 134217728, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 262, workgroups: [16,16,4] }, { shader: 263, workgroups: [512,1,1] }),
-        dispatch("step_146_pointwise", [at(2, 977272832, 8388608), at(1, 1065353216, 8388608)], { shader: 264, workgroups: [4096,1,1] }),
-        dispatch("step_147_conv2dInputGrad_D2_conv4_packc", [at(1, 134217728, 4194304), at(1, 142606336, 4194304)], { shader: 249, workgroups: [4096,1,1] }),
-        dispatch("step_147_conv2dInputGrad_D2_conv4", [at(1, 142606336, 4194304), at(4, 251265024, 8388608), at(1, 1065353216, 8388608), at(1, 134217728, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 265, workgroups: [64,8,4] }, { shader: 266, workgroups: [1024,1,1] }),
-        dispatch("step_148_pointwise", [at(2, 725614592, 16777216), at(2, 742391808, 16777216)], { shader: 267, workgroups: [8192,1,1] }),
-        dispatch("step_149_conv2dInputGrad_D2_conv3_packc", [at(1, 134217728, 8388608), at(1, 150994944, 8388608)], { shader: 222, workgroups: [8192,1,1] }),
-        dispatch("step_149_conv2dInputGrad_D2_conv3", [at(1, 150994944, 8388608), at(4, 281935872, 2097152), at(2, 742391808, 16777216), at(1, 134217728, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 268, workgroups: [256,4,4] }, { shader: 269, workgroups: [2048,1,1] }),
-        dispatch("step_150_pointwise", [at(2, 205520896, 33554432), at(2, 239075328, 33554432)], { shader: 270, workgroups: [16384,1,1] }),
-        dispatch("step_151_conv2dInputGrad_D2_conv2_packc", [at(1, 134217728, 16777216), at(1, 167772160, 16777216)], { shader: 215, workgroups: [16384,1,1] }),
-        dispatch("step_151_conv2dInputGrad_D2_conv2", [at(1, 167772160, 16777216), at(4, 297010944, 524288), at(2, 239075328, 33554432), at(1, 134217728, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [1024,2,4] }, { shader: 272, workgroups: [4096,1,1] }),
-        dispatch("step_152_conv2dInputGrad_D2_conv1_pack", [at(0, 139330048, 77824), at(1, 174063616, 81920)], { shader: 273, workgroups: [320,1,1] }),
-        dispatch("step_152_conv2dInputGrad_D2_conv1_packc", [at(1, 134217728, 33554432), at(1, 402653184, 33554432)], { shader: 208, workgroups: [32768,1,1] }),
-        dispatch("step_152_conv2dInputGrad_D2_conv1", [at(1, 402653184, 33554432), at(1, 174063616, 81920), at(1, 134217728, 39845888)], { adapter: "cpu", features: ["subgroups"], shader: 274, workgroups: [4096,1,4] }, { shader: 275, workgroups: [6144,1,1] }),
-        dispatch("step_153_sum_D2_conv1", [at(1, 134217728, 39845888), at(1, 1006632960, 39845888), at(1, 174063616, 2097152)], { shader: 276, workgroups: [8192,1,1] }),
-        dispatch("step_154_pointwise_D2_conv1", [at(1, 1006632960, 39845888), at(1, 134217728, 39845888), at(1, 174063616, 2097152), at(1, 402653184, 39845888)], { shader: 277, workgroups: [19456,1,1] }),
-        dispatch("step_155_resizeGrad_D2_conv1", [at(0, 291036160, 8452), at(0, 290997760, 16900), at(1, 402653184, 39845888), at(2, 995405824, 622592)], { shader: 278, workgroups: [2432,1,1] }),
-        dispatch("step_156_conv2dInputGrad_G_classifier_conv2d_list_1_packc", [at(2, 995405824, 622592), at(2, 994750464, 655360)], { shader: 279, workgroups: [640,1,1] }),
-        dispatch("step_156_conv2dInputGrad_G_classifier_conv2d_list_1", [at(2, 994750464, 655360), at(4, 291030784, 737280), at(1, 134217728, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 280, workgroups: [256,32,1] }, { shader: 281, workgroups: [4096,1,1] }),
-        dispatch("step_157_conv2dInputGrad_G_classifier_conv2d_list_0", [at(2, 994750464, 655360), at(4, 291768064, 737280), at(1, 134217728, 33554432), at(2, 171966464, 33554432), at(2, 272629760, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 282, workgroups: [256,32,1] }, { shader: 283, workgroups: [4096,1,1] }),
-        dispatch("step_158_conv2dInputGrad_G_features_31_packc", [at(2, 272629760, 33554432), at(2, 306184192, 33554432)], { shader: 232, workgroups: [32768,1,1] }),
-        dispatch("step_158_conv2dInputGrad_G_features_31", [at(2, 306184192, 33554432), at(3, 568590336, 37748736), at(2, 138412032, 33554432), at(2, 339738624, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 284, workgroups: [256,32,1] }, { shader: 285, workgroups: [4096,1,1] }),
-        dispatch("step_159_conv2dInputGrad_G_features_29_packc", [at(2, 339738624, 33554432), at(2, 373293056, 33554432)], { shader: 232, workgroups: [32768,1,1] }),
-        dispatch("step_159_conv2dInputGrad_G_features_29", [at(2, 373293056, 33554432), at(4, 117964800, 18874368), at(2, 708837376, 16777216), at(2, 759169024, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 286, workgroups: [256,16,1] }, { shader: 287, workgroups: [2048,1,1] }),
-        dispatch("step_160_conv2dInputGrad_G_features_27_packc", [at(2, 759169024, 16777216), at(2, 775946240, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_160_conv2dInputGrad_G_features_27", [at(2, 775946240, 16777216), at(4, 204079104, 9437184), at(2, 692060160, 16777216), at(2, 792723456, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 288, workgroups: [256,16,1] }, { shader: 289, workgroups: [2048,1,1] }),
-        dispatch("step_161_conv2dInputGrad_G_features_25_packc", [at(2, 792723456, 16777216), at(2, 809500672, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_161_conv2dInputGrad_G_features_25", [at(2, 809500672, 16777216), at(4, 213516288, 9437184), at(2, 675282944, 16777216), at(2, 826277888, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 288, workgroups: [256,16,1] }, { shader: 289, workgroups: [2048,1,1] }),
-        dispatch("step_162_conv2dInputGrad_G_features_23_packc", [at(2, 826277888, 16777216), at(2, 843055104, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_162_conv2dInputGrad_G_features_23", [at(2, 843055104, 16777216), at(4, 222953472, 9437184), at(2, 658505728, 16777216), at(2, 859832320, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 288, workgroups: [256,16,1] }, { shader: 289, workgroups: [2048,1,1] }),
-        dispatch("step_163_conv2dInputGrad_G_features_21_packc", [at(2, 859832320, 16777216), at(2, 876609536, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_163_conv2dInputGrad_G_features_21", [at(2, 876609536, 16777216), at(4, 232390656, 9437184), at(2, 641728512, 16777216), at(2, 893386752, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 290, workgroups: [256,16,1] }, { shader: 291, workgroups: [2048,1,1] }),
-        dispatch("step_164_conv2dInputGrad_G_features_19_packc", [at(2, 893386752, 16777216), at(2, 910163968, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_164_conv2dInputGrad_G_features_19", [at(2, 910163968, 16777216), at(4, 241827840, 9437184), at(2, 624951296, 16777216), at(2, 926941184, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 290, workgroups: [256,16,1] }, { shader: 291, workgroups: [2048,1,1] }),
-        dispatch("step_165_conv2dInputGrad_G_features_17_packc", [at(2, 926941184, 16777216), at(2, 943718400, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_165_conv2dInputGrad_G_features_17", [at(2, 943718400, 16777216), at(4, 268042240, 4718592), at(1, 134217728, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 292, workgroups: [256,8,1] }, { shader: 293, workgroups: [1024,1,1] }),
-        dispatch("step_166_maxPool2dGrad_G_features_17", [at(1, 442499072, 33554432), at(1, 134217728, 8388608), at(2, 406847488, 33554432)], { shader: 294, workgroups: [32768,4,1] }),
-        dispatch("step_167_conv2dInputGrad_G_features_14_packc", [at(2, 406847488, 33554432), at(2, 440401920, 33554432)], { shader: 218, workgroups: [32768,1,1] }),
-        dispatch("step_167_conv2dInputGrad_G_features_14", [at(2, 440401920, 33554432), at(4, 275120128, 2359296), at(2, 104857600, 33554432), at(2, 473956352, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 295, workgroups: [1024,8,1] }, { shader: 296, workgroups: [4096,1,1] }),
-        dispatch("step_168_conv2dInputGrad_G_features_12_packc", [at(2, 473956352, 33554432), at(2, 507510784, 33554432)], { shader: 218, workgroups: [32768,1,1] }),
-        dispatch("step_168_conv2dInputGrad_G_features_12", [at(2, 507510784, 33554432), at(4, 277479424, 2359296), at(2, 71303168, 33554432), at(2, 541065216, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 295, workgroups: [1024,8,1] }, { shader: 296, workgroups: [4096,1,1] }),
-        dispatch("step_169_conv2dInputGrad_G_features_10_packc", [at(2, 541065216, 33554432), at(2, 574619648, 33554432)], { shader: 218, workgroups: [32768,1,1] }),
-        dispatch("step_169_conv2dInputGrad_G_features_10", [at(2, 574619648, 33554432), at(4, 286130176, 1179648), at(1, 134217728, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 297, workgroups: [1024,4,1] }, { shader: 298, workgroups: [2048,1,1] }),
-        dispatch("step_170_maxPool2dGrad_G_features_10", [at(1, 201326592, 67108864), at(1, 134217728, 16777216), at(1, 738197504, 67108864)], { shader: 299, workgroups: [32768,8,1] }),
-        dispatch("step_171_conv2dInputGrad_G_features_7_packc", [at(1, 738197504, 67108864), at(1, 805306368, 67108864)], { shader: 211, workgroups: [32768,2,1] }),
-        dispatch("step_171_conv2dInputGrad_G_features_7", [at(1, 805306368, 67108864), at(4, 295896832, 589824), at(1, 671088640, 67108864), at(1, 872415232, 67108864)], { adapter: "cpu", features: ["subgroups"], shader: 300, workgroups: [4096,4,1] }, { shader: 301, workgroups: [8192,1,1] }),
-        dispatch("step_172_conv2dInputGrad_G_features_5_packc", [at(1, 872415232, 67108864), at(1, 939524096, 67108864)], { shader: 211, workgroups: [32768,2,1] }),
-        dispatch("step_172_conv2dInputGrad_G_features_5", [at(1, 939524096, 67108864), at(4, 298354432, 294912), at(1, 402653184, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [4096,2,1] }, { shader: 303, workgroups: [4096,1,1] }),
-        dispatch("step_173_maxPool2dGrad_G_features_5", [at(1, 268435456, 134217728), at(1, 402653184, 33554432), at(1, 134217728, 134217728)], { shader: 304, workgroups: [32768,16,1] }),
-        dispatch("step_174_conv2dInputGrad_G_features_2_packc", [at(1, 134217728, 134217728), at(1, 268435456, 134217728)], { shader: 204, workgroups: [32768,4,1] }),
-        dispatch("step_174_conv2dInputGrad_G_features_2", [at(1, 268435456, 134217728), at(3, 1073479680, 147456), at(1, 0, 134217728), at(1, 402653184, 134217728)], { adapter: "cpu", features: ["subgroups"], shader: 305, workgroups: [16384,2,1] }, { shader: 306, workgroups: [16384,1,1] }),
-        dispatch("step_175_conv2dWeightGrad_G_features_2_packc", [at(1, 402653184, 134217728), at(1, 536870912, 134217728)], { shader: 204, workgroups: [32768,4,1] }),
-        dispatch("step_175_conv2dWeightGrad_G_features_2_stage1", [at(2, 960495616, 8388608), at(1, 536870912, 134217728), at(2, 996028416, 393984)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [2,1,57] }, { shader: 308, workgroups: [129,1,1] }),
-        dispatch("step_175_conv2dWeightGrad_G_features_2_stage2", [at(2, 996028416, 393984), at(0, 150454784, 6912), at(3, 1073714176, 6912), at(0, 21037312, 6912), at(1, 536887296, 6912)], { shader: 309, workgroups: [27,1,1] }),
-        dispatch("step_176_pointwise_G_features_0", [at(0, 21037312, 6912), at(1, 536887296, 6912), at(3, 1073727488, 4), at(1, 536894208, 6912)], { shader: 310, workgroups: [27,1,1] }),
-        dispatch("step_177_sum_G_features_2_stage1", [at(1, 402653184, 134217728), at(1, 536870912, 16384)], { shader: 311, workgroups: [64,1,1] }),
-        dispatch("step_177_sum_G_features_2_stage2", [at(1, 536870912, 16384), at(1, 402653184, 256)], { shader: 100, workgroups: [1,1,1] }),
-        dispatch("step_178_pointwise_sgd_G_G_features_0", [at(0, 150461696, 256), at(1, 402653184, 256), at(3, 1073725952, 256), at(0, 21044224, 256), at(1, 536870912, 256)], { shader: 312, workgroups: [1,1,1] }),
-        dispatch("step_179_pointwise_G_features_0", [at(0, 21044224, 256), at(1, 536870912, 256), at(3, 1073727488, 4), at(1, 536871168, 256)], { shader: 313, workgroups: [1,1,1] }),
-        dispatch("step_180_conv2dWeightGrad_G_features_0_packc", [at(1, 0, 134217728), at(1, 402653184, 134217728)], { shader: 204, workgroups: [32768,4,1] }),
-        dispatch("step_180_conv2dWeightGrad_G_features_0_stage1", [at(1, 402653184, 134217728), at(1, 268435456, 134217728), at(1, 0, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 314, workgroups: [18,1,4] }, { shader: 315, workgroups: [144,1,1] }),
-        dispatch("step_180_conv2dWeightGrad_G_features_0_stage2", [at(1, 0, 589824), at(0, 150461952, 147456), at(4, 137723904, 147456), at(0, 21044480, 147456), at(1, 401739776, 147456)], { shader: 316, workgroups: [576,1,1] }),
-        dispatch("step_181_pointwise_G_features_2", [at(0, 21044480, 147456), at(1, 401739776, 147456), at(3, 1073727488, 4), at(1, 401887232, 147456)], { shader: 317, workgroups: [72,1,1] }),
-        dispatch("step_182_sum_G_features_5_stage1", [at(1, 134217728, 134217728), at(1, 0, 16384)], { shader: 311, workgroups: [64,1,1] }),
-        dispatch("step_182_sum_G_features_5_stage2", [at(1, 0, 16384), at(1, 16384, 256)], { shader: 100, workgroups: [1,1,1] }),
-        dispatch("step_183_pointwise_sgd_G_G_features_2", [at(0, 150609408, 256), at(1, 16384, 256), at(3, 1073726208, 256), at(0, 21191936, 256), at(1, 402094080, 256)], { shader: 312, workgroups: [1,1,1] }),
-        dispatch("step_184_pointwise_G_features_2", [at(0, 21191936, 256), at(1, 402094080, 256), at(3, 1073727488, 4), at(1, 402094336, 256)], { shader: 313, workgroups: [1,1,1] }),
-        dispatch("step_185_conv2dWeightGrad_G_features_7_packc", [at(2, 37748736, 33554432), at(1, 0, 33554432)], { shader: 208, workgroups: [32768,1,1] }),
-        dispatch("step_185_conv2dWeightGrad_G_features_7_stage1", [at(1, 0, 33554432), at(1, 939524096, 67108864), at(1, 33554432, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 318, workgroups: [18,2,2] }, { shader: 319, workgroups: [144,1,1] }),
-        dispatch("step_185_conv2dWeightGrad_G_features_7_stage2", [at(1, 33554432, 589824), at(0, 150609664, 294912), at(4, 137428992, 294912), at(0, 21192192, 294912), at(1, 401149952, 294912)], { shader: 320, workgroups: [1152,1,1] }),
-        dispatch("step_186_pointwise_G_features_5", [at(0, 21192192, 294912), at(1, 401149952, 294912), at(3, 1073727488, 4), at(1, 401444864, 294912)], { shader: 321, workgroups: [144,1,1] }),
-        dispatch("step_187_sum_G_features_7_stage1", [at(1, 872415232, 67108864), at(1, 0, 16384)], { shader: 322, workgroups: [64,1,1] }),
-        dispatch("step_187_sum_G_features_7_stage2", [at(1, 0, 16384), at(1, 16384, 512)], { shader: 104, workgroups: [2,1,1] }),
-        dispatch("step_188_pointwise_sgd_G_G_features_5", [at(0, 150904576, 512), at(1, 16384, 512), at(3, 1073724672, 512), at(0, 21487104, 512), at(1, 402092032, 512)], { shader: 323, workgroups: [2,1,1] }),
-        dispatch("step_189_pointwise_G_features_5", [at(0, 21487104, 512), at(1, 402092032, 512), at(3, 1073727488, 4), at(1, 402092544, 512)], { shader: 324, workgroups: [2,1,1] }),
-        dispatch("step_190_conv2dWeightGrad_G_features_5_packc", [at(1, 671088640, 67108864), at(1, 0, 67108864)], { shader: 211, workgroups: [32768,2,1] }),
-        dispatch("step_190_conv2dWeightGrad_G_features_5", [at(1, 0, 67108864), at(1, 805306368, 67108864), at(0, 150905088, 589824), at(4, 136839168, 589824), at(0, 21487616, 589824), at(1, 399425536, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 325, workgroups: [36,2,1] }, { shader: 326, workgroups: [144,1,1] }),
-        dispatch("step_191_pointwise_G_features_7", [at(0, 21487616, 589824), at(1, 399425536, 589824), at(3, 1073727488, 4), at(1, 400015360, 589824)], { shader: 327, workgroups: [288,1,1] }),
-        dispatch("step_192_sum_G_features_10_stage1", [at(1, 738197504, 67108864), at(1, 0, 16384)], { shader: 322, workgroups: [64,1,1] }),
-        dispatch("step_192_sum_G_features_10_stage2", [at(1, 0, 16384), at(1, 16384, 512)], { shader: 104, workgroups: [2,1,1] }),
-        dispatch("step_193_pointwise_sgd_G_G_features_7", [at(0, 151494912, 512), at(1, 16384, 512), at(3, 1073725184, 512), at(0, 22077440, 512), at(1, 402093056, 512)], { shader: 323, workgroups: [2,1,1] }),
-        dispatch("step_194_pointwise_G_features_7", [at(0, 22077440, 512), at(1, 402093056, 512), at(3, 1073727488, 4), at(1, 402093568, 512)], { shader: 324, workgroups: [2,1,1] }),
-        dispatch("step_195_conv2dWeightGrad_G_features_12_packc", [at(2, 608174080, 16777216), at(1, 0, 16777216)], { shader: 215, workgroups: [16384,1,1] }),
-        dispatch("step_195_conv2dWeightGrad_G_features_12", [at(1, 0, 16777216), at(2, 574619648, 33554432), at(0, 151495424, 1179648), at(3, 606339072, 1179648), at(0, 22077952, 1179648), at(1, 394264576, 1179648)], { adapter: "cpu", features: ["subgroups"], shader: 328, workgroups: [36,4,1] }, { shader: 329, workgroups: [288,1,1] }),
-        dispatch("step_196_pointwise_G_features_10", [at(0, 22077952, 1179648), at(1, 394264576, 1179648), at(3, 1073727488, 4), at(1, 395444224, 1179648)], { shader: 330, workgroups: [576,1,1] }),
-        dispatch("step_197_sum_G_features_12_stage1", [at(2, 541065216, 33554432), at(1, 0, 16384)], { shader: 331, workgroups: [64,1,1] }),
-        dispatch("step_197_sum_G_features_12_stage2", [at(1, 0, 16384), at(1, 16384, 1024)], { shader: 178, workgroups: [4,1,1] }),
-        dispatch("step_198_pointwise_sgd_G_G_features_10", [at(0, 152675072, 1024), at(1, 16384, 1024), at(3, 415236096, 1024), at(0, 23257600, 1024), at(1, 402085888, 1024)], { shader: 332, workgroups: [4,1,1] }),
-        dispatch("step_199_pointwise_G_features_10", [at(0, 23257600, 1024), at(1, 402085888, 1024), at(3, 1073727488, 4), at(1, 402086912, 1024)], { shader: 333, workgroups: [4,1,1] }),
-        dispatch("step_200_conv2dWeightGrad_G_features_10_packc", [at(2, 71303168, 33554432), at(1, 0, 33554432)], { shader: 218, workgroups: [32768,1,1] }),
-        dispatch("step_200_conv2dWeightGrad_G_features_10", [at(1, 0, 33554432), at(2, 507510784, 33554432), at(0, 152676096, 2359296), at(3, 412876800, 2359296), at(0, 23258624, 2359296), at(1, 384827392, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 334, workgroups: [72,4,1] }, { shader: 335, workgroups: [576,1,1] }),
-        dispatch("step_201_pointwise_G_features_12", [at(0, 23258624, 2359296), at(1, 384827392, 2359296), at(3, 1073727488, 4), at(1, 387186688, 2359296)], { shader: 336, workgroups: [1152,1,1] }),
-        dispatch("step_202_sum_G_features_14_stage1", [at(2, 473956352, 33554432), at(1, 0, 16384)], { shader: 331, workgroups: [64,1,1] }),
-        dispatch("step_202_sum_G_features_14_stage2", [at(1, 0, 16384), at(1, 16384, 1024)], { shader: 178, workgroups: [4,1,1] }),
-        dispatch("step_203_pointwise_sgd_G_G_features_12", [at(0, 155035392, 1024), at(1, 16384, 1024), at(3, 297271296, 1024), at(0, 25617920, 1024), at(1, 402087936, 1024)], { shader: 332, workgroups: [4,1,1] }),
-        dispatch("step_204_pointwise_G_features_12", [at(0, 25617920, 1024), at(1, 402087936, 1024), at(3, 1073727488, 4), at(1, 402088960, 1024)], { shader: 333, workgroups: [4,1,1] }),
-        dispatch("step_205_conv2dWeightGrad_G_features_12_packc", [at(2, 104857600, 33554432), at(1, 0, 33554432)], { shader: 218, workgroups: [32768,1,1] }),
-        dispatch("step_205_conv2dWeightGrad_G_features_12", [at(1, 0, 33554432), at(2, 440401920, 33554432), at(0, 155036416, 2359296), at(3, 294912000, 2359296), at(0, 25618944, 2359296), at(1, 389545984, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 334, workgroups: [72,4,1] }, { shader: 335, workgroups: [576,1,1] }),
-        dispatch("step_206_pointwise_G_features_14", [at(0, 25618944, 2359296), at(1, 389545984, 2359296), at(3, 1073727488, 4), at(1, 391905280, 2359296)], { shader: 336, workgroups: [1152,1,1] }),
-        dispatch("step_207_sum_G_features_17_stage1", [at(2, 406847488, 33554432), at(1, 0, 16384)], { shader: 331, workgroups: [64,1,1] }),
-        dispatch("step_207_sum_G_features_17_stage2", [at(1, 0, 16384), at(1, 16384, 1024)], { shader: 178, workgroups: [4,1,1] }),
-        dispatch("step_208_pointwise_sgd_G_G_features_14", [at(0, 157395712, 1024), at(1, 16384, 1024), at(3, 228864000, 1024), at(0, 27978240, 1024), at(1, 402089984, 1024)], { shader: 332, workgroups: [4,1,1] }),
-        dispatch("step_209_pointwise_G_features_14", [at(0, 27978240, 1024), at(1, 402089984, 1024), at(3, 1073727488, 4), at(1, 402091008, 1024)], { shader: 333, workgroups: [4,1,1] }),
-        dispatch("step_210_conv2dWeightGrad_G_features_19_packc", [at(2, 968884224, 8388608), at(1, 0, 8388608)], { shader: 222, workgroups: [8192,1,1] }),
-        dispatch("step_210_conv2dWeightGrad_G_features_19", [at(1, 0, 8388608), at(2, 943718400, 16777216), at(0, 157396736, 4718592), at(3, 224133120, 4718592), at(0, 27979264, 4718592), at(1, 367001600, 4718592)], { adapter: "cpu", features: ["subgroups"], shader: 337, workgroups: [72,8,1] }, { shader: 338, workgroups: [1152,1,1] }),
-        dispatch("step_211_pointwise_G_features_17", [at(0, 27979264, 4718592), at(1, 367001600, 4718592), at(3, 1073727488, 4), at(1, 371720192, 4718592)], { shader: 339, workgroups: [2304,1,1] }),
-        dispatch("step_212_sum_G_features_19_stage1", [at(2, 926941184, 16777216), at(1, 0, 16384)], { shader: 340, workgroups: [64,1,1] }),
-        dispatch("step_212_sum_G_features_19_stage2", [at(1, 0, 16384), at(1, 16384, 2048)], { shader: 184, workgroups: [8,1,1] }),
-        dispatch("step_213_pointwise_sgd_G_G_features_17", [at(0, 162115328, 2048), at(1, 16384, 2048), at(3, 228851712, 2048), at(0, 32697856, 2048), at(1, 402059264, 2048)], { shader: 341, workgroups: [8,1,1] }),
-        dispatch("step_214_pointwise_G_features_17", [at(0, 32697856, 2048), at(1, 402059264, 2048), at(3, 1073727488, 4), at(1, 402061312, 2048)], { shader: 342, workgroups: [8,1,1] }),
-        dispatch("step_215_conv2dWeightGrad_G_features_17_packc", [at(2, 624951296, 16777216), at(1, 0, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_215_conv2dWeightGrad_G_features_17", [at(1, 0, 16777216), at(2, 910163968, 16777216), at(0, 162117376, 9437184), at(3, 176947200, 9437184), at(0, 32699904, 9437184), at(1, 255852544, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 343, workgroups: [144,8,1] }, { shader: 344, workgroups: [2304,1,1] }),
-        dispatch("step_216_pointwise_G_features_19", [at(0, 32699904, 9437184), at(1, 255852544, 9437184), at(3, 1073727488, 4), at(1, 265289728, 9437184)], { shader: 345, workgroups: [4608,1,1] }),
-        dispatch("step_217_sum_G_features_21_stage1", [at(2, 893386752, 16777216), at(1, 0, 16384)], { shader: 340, workgroups: [64,1,1] }),
-        dispatch("step_217_sum_G_features_21_stage2", [at(1, 0, 16384), at(1, 16384, 2048)], { shader: 184, workgroups: [8,1,1] }),
-        dispatch("step_218_pointwise_sgd_G_G_features_19", [at(0, 171554560, 2048), at(1, 16384, 2048), at(3, 228853760, 2048), at(0, 42137088, 2048), at(1, 402063360, 2048)], { shader: 341, workgroups: [8,1,1] }),
-        dispatch("step_219_pointwise_G_features_19", [at(0, 42137088, 2048), at(1, 402063360, 2048), at(3, 1073727488, 4), at(1, 402065408, 2048)], { shader: 342, workgroups: [8,1,1] }),
-        dispatch("step_220_conv2dWeightGrad_G_features_19_packc", [at(2, 641728512, 16777216), at(1, 0, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_220_conv2dWeightGrad_G_features_19", [at(1, 0, 16777216), at(2, 876609536, 16777216), at(0, 171556608, 9437184), at(3, 186384384, 9437184), at(0, 42139136, 9437184), at(1, 274726912, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 343, workgroups: [144,8,1] }, { shader: 344, workgroups: [2304,1,1] }),
-        dispatch("step_221_pointwise_G_features_21", [at(0, 42139136, 9437184), at(1, 274726912, 9437184), at(3, 1073727488, 4), at(1, 284164096, 9437184)], { shader: 345, workgroups: [4608,1,1] }),
-        dispatch("step_222_sum_G_features_23_stage1", [at(2, 859832320, 16777216), at(1, 0, 16384)], { shader: 340, workgroups: [64,1,1] }),
-        dispatch("step_222_sum_G_features_23_stage2", [at(1, 0, 16384), at(1, 16384, 2048)], { shader: 184, workgroups: [8,1,1] }),
-        dispatch("step_223_pointwise_sgd_G_G_features_21", [at(0, 180993792, 2048), at(1, 16384, 2048), at(3, 228855808, 2048), at(0, 51576320, 2048), at(1, 402067456, 2048)], { shader: 341, workgroups: [8,1,1] }),
-        dispatch("step_224_pointwise_G_features_21", [at(0, 51576320, 2048), at(1, 402067456, 2048), at(3, 1073727488, 4), at(1, 402069504, 2048)], { shader: 342, workgroups: [8,1,1] }),
-        dispatch("step_225_conv2dWeightGrad_G_features_21_packc", [at(2, 658505728, 16777216), at(1, 0, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_225_conv2dWeightGrad_G_features_21", [at(1, 0, 16777216), at(2, 843055104, 16777216), at(0, 180995840, 9437184), at(3, 195821568, 9437184), at(0, 51578368, 9437184), at(1, 293601280, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [144,8,1] }, { shader: 347, workgroups: [2304,1,1] }),
-        dispatch("step_226_pointwise_G_features_23", [at(0, 51578368, 9437184), at(1, 293601280, 9437184), at(3, 1073727488, 4), at(1, 303038464, 9437184)], { shader: 345, workgroups: [4608,1,1] }),
-        dispatch("step_227_sum_G_features_25_stage1", [at(2, 826277888, 16777216), at(1, 0, 16384)], { shader: 340, workgroups: [64,1,1] }),
-        dispatch("step_227_sum_G_features_25_stage2", [at(1, 0, 16384), at(1, 16384, 2048)], { shader: 184, workgroups: [8,1,1] }),
-        dispatch("step_228_pointwise_sgd_G_G_features_23", [at(0, 190433024, 2048), at(1, 16384, 2048), at(3, 228857856, 2048), at(0, 61015552, 2048), at(1, 402071552, 2048)], { shader: 341, workgroups: [8,1,1] }),
-        dispatch("step_229_pointwise_G_features_23", [at(0, 61015552, 2048), at(1, 402071552, 2048), at(3, 1073727488, 4), at(1, 402073600, 2048)], { shader: 342, workgroups: [8,1,1] }),
-        dispatch("step_230_conv2dWeightGrad_G_features_23_packc", [at(2, 675282944, 16777216), at(1, 0, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_230_conv2dWeightGrad_G_features_23", [at(1, 0, 16777216), at(2, 809500672, 16777216), at(0, 190435072, 9437184), at(3, 205258752, 9437184), at(0, 61017600, 9437184), at(1, 312475648, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [144,8,1] }, { shader: 347, workgroups: [2304,1,1] }),
-        dispatch("step_231_pointwise_G_features_25", [at(0, 61017600, 9437184), at(1, 312475648, 9437184), at(3, 1073727488, 4), at(1, 321912832, 9437184)], { shader: 345, workgroups: [4608,1,1] }),
-        dispatch("step_232_sum_G_features_27_stage1", [at(2, 792723456, 16777216), at(1, 0, 16384)], { shader: 340, workgroups: [64,1,1] }),
-        dispatch("step_232_sum_G_features_27_stage2", [at(1, 0, 16384), at(1, 16384, 2048)], { shader: 184, workgroups: [8,1,1] }),
-        dispatch("step_233_pointwise_sgd_G_G_features_25", [at(0, 199872256, 2048), at(1, 16384, 2048), at(3, 228859904, 2048), at(0, 70454784, 2048), at(1, 402075648, 2048)], { shader: 341, workgroups: [8,1,1] }),
-        dispatch("step_234_pointwise_G_features_25", [at(0, 70454784, 2048), at(1, 402075648, 2048), at(3, 1073727488, 4), at(1, 402077696, 2048)], { shader: 342, workgroups: [8,1,1] }),
-        dispatch("step_235_conv2dWeightGrad_G_features_25_packc", [at(2, 692060160, 16777216), at(1, 0, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_235_conv2dWeightGrad_G_features_25", [at(1, 0, 16777216), at(2, 775946240, 16777216), at(0, 199874304, 9437184), at(3, 214695936, 9437184), at(0, 70456832, 9437184), at(1, 331350016, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 346, workgroups: [144,8,1] }, { shader: 347, workgroups: [2304,1,1] }),
-        dispatch("step_236_pointwise_G_features_27", [at(0, 70456832, 9437184), at(1, 331350016, 9437184), at(3, 1073727488, 4), at(1, 340787200, 9437184)], { shader: 345, workgroups: [4608,1,1] }),
-        dispatch("step_237_sum_G_features_29_stage1", [at(2, 759169024, 16777216), at(1, 0, 16384)], { shader: 340, workgroups: [64,1,1] }),
-        dispatch("step_237_sum_G_features_29_stage2", [at(1, 0, 16384), at(1, 16384, 2048)], { shader: 184, workgroups: [8,1,1] }),
-        dispatch("step_238_pointwise_sgd_G_G_features_27", [at(0, 209311488, 2048), at(1, 16384, 2048), at(3, 228861952, 2048), at(0, 79894016, 2048), at(1, 402079744, 2048)], { shader: 341, workgroups: [8,1,1] }),
-        dispatch("step_239_pointwise_G_features_27", [at(0, 79894016, 2048), at(1, 402079744, 2048), at(3, 1073727488, 4), at(1, 402081792, 2048)], { shader: 342, workgroups: [8,1,1] }),
-        dispatch("step_240_conv2dWeightGrad_G_features_27_packc", [at(2, 708837376, 16777216), at(1, 0, 16777216)], { shader: 225, workgroups: [16384,1,1] }),
-        dispatch("step_240_conv2dWeightGrad_G_features_27", [at(1, 0, 16777216), at(2, 373293056, 33554432), at(0, 209313536, 18874368), at(1, 1046478848, 18874368), at(0, 79896064, 18874368), at(1, 184549376, 18874368)], { adapter: "cpu", features: ["subgroups"], shader: 348, workgroups: [144,16,1] }, { shader: 349, workgroups: [4608,1,1] }),
-        dispatch("step_241_pointwise_G_features_29", [at(0, 79896064, 18874368), at(1, 184549376, 18874368), at(3, 1073727488, 4), at(1, 203423744, 18874368)], { shader: 350, workgroups: [9216,1,1] }),
-        dispatch("step_242_sum_G_features_31_stage1", [at(2, 339738624, 33554432), at(1, 0, 16384)], { shader: 351, workgroups: [64,1,1] }),
-        dispatch("step_242_sum_G_features_31_stage2", [at(1, 0, 16384), at(1, 16384, 4096)], { shader: 192, workgroups: [16,1,1] }),
-        dispatch("step_243_pointwise_sgd_G_G_features_29", [at(0, 228187904, 4096), at(1, 16384, 4096), at(3, 58982400, 4096), at(0, 98770432, 4096), at(1, 402042880, 4096)], { shader: 352, workgroups: [16,1,1] }),
-        dispatch("step_244_pointwise_G_features_29", [at(0, 98770432, 4096), at(1, 402042880, 4096), at(3, 1073727488, 4), at(1, 402046976, 4096)], { shader: 353, workgroups: [16,1,1] }),
-        dispatch("step_245_conv2dWeightGrad_G_features_29_packc", [at(2, 138412032, 33554432), at(1, 0, 33554432)], { shader: 232, workgroups: [32768,1,1] }),
-        dispatch("step_245_conv2dWeightGrad_G_features_29", [at(1, 0, 33554432), at(2, 306184192, 33554432), at(0, 228192000, 37748736), at(2, 0, 37748736), at(0, 98774528, 37748736), at(1, 41943040, 37748736)], { adapter: "cpu", features: ["subgroups"], shader: 354, workgroups: [288,16,1] }, { shader: 355, workgroups: [9216,1,1] }),
-        dispatch("step_246_pointwise_G_features_31", [at(0, 98774528, 37748736), at(1, 41943040, 37748736), at(3, 1073727488, 4), at(1, 79691776, 37748736)], { shader: 356, workgroups: [18432,1,1] }),
-        dispatch("step_247_sum_G_classifier_conv2d_list_1_stage1", [at(2, 272629760, 33554432), at(1, 0, 16384)], { shader: 351, workgroups: [64,1,1] }),
-        dispatch("step_247_sum_G_classifier_conv2d_list_1_stage2", [at(1, 0, 16384), at(1, 16384, 4096)], { shader: 192, workgroups: [16,1,1] }),
-        dispatch("step_248_pointwise_sgd_G_G_features_31", [at(0, 265940736, 4096), at(1, 16384, 4096), at(2, 1003401216, 4096), at(0, 136523264, 4096), at(1, 402051072, 4096)], { shader: 352, workgroups: [16,1,1] }),
-        dispatch("step_249_pointwise_G_features_31", [at(0, 136523264, 4096), at(1, 402051072, 4096), at(3, 1073727488, 4), at(1, 402055168, 4096)], { shader: 353, workgroups: [16,1,1] }),
-        dispatch("step_250_conv2dWeightGrad_G_features_31_packc", [at(2, 171966464, 33554432), at(1, 0, 33554432)], { shader: 232, workgroups: [32768,1,1] }),
-        dispatch("step_250_conv2dWeightGrad_G_features_31", [at(1, 0, 33554432), at(2, 994750464, 655360), at(0, 265944832, 700416), at(2, 1002700800, 700416), at(0, 136527360, 700416), at(1, 396623872, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 357, workgroups: [288,1,1] }, { shader: 358, workgroups: [180,1,1] }),
-        dispatch("step_251_pointwise_G_classifier_conv2d_list_0", [at(0, 136527360, 700416), at(1, 396623872, 700416), at(3, 1073727488, 4), at(1, 397324288, 700416)], { shader: 7, workgroups: [342,1,1] }),
-        dispatch("step_252_sum_D2_conv1_stage1", [at(2, 995405824, 622592), at(1, 0, 608)], { shader: 359, workgroups: [3,1,1] }),
-        dispatch("step_252_sum_D2_conv1_stage2", [at(1, 0, 608), at(1, 768, 76)], { shader: 360, workgroups: [1,1,1] }),
-        dispatch("step_253_pointwise_sgd_G_G_classifier_conv2d_list_0", [at(0, 266645248, 76), at(1, 768, 76), at(2, 1003405312, 76), at(0, 137227776, 76), at(1, 402094592, 76)], { shader: 361, workgroups: [1,1,1] }),
-        dispatch("step_254_pointwise_G_classifier_conv2d_list_0", [at(0, 137227776, 76), at(1, 402094592, 76), at(3, 1073727488, 4), at(1, 402094848, 76), at(0, 267345920, 76), at(1, 768, 76), at(2, 1003405312, 76), at(0, 137928448, 76), at(1, 402095104, 76)], { shader: 362, workgroups: [1,1,1] }),
-        dispatch("step_255_conv2dWeightGrad_G_features_31_packc", [at(2, 171966464, 33554432), at(1, 0, 33554432)], { shader: 232, workgroups: [32768,1,1] }),
-        dispatch("step_255_conv2dWeightGrad_G_features_31", [at(1, 0, 33554432), at(2, 994750464, 655360), at(0, 266645504, 700416), at(2, 994050048, 700416), at(0, 137228032, 700416), at(1, 398024704, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 363, workgroups: [288,1,1] }, { shader: 364, workgroups: [180,1,1] }),
-        dispatch("step_256_pointwise_G_classifier_conv2d_list_1", [at(0, 137228032, 700416), at(1, 398024704, 700416), at(3, 1073727488, 4), at(1, 398725120, 700416)], { shader: 7, workgroups: [342,1,1] }),
-        dispatch("step_257_pointwise_G_classifier_conv2d_list_1", [at(0, 137928448, 76), at(1, 402095104, 76), at(3, 1073727488, 4), at(1, 402095360, 76)], { shader: 8, workgroups: [1,1,1] }),
-        dispatch("step_258_pointwise_D2_classifier", [at(2, 996422400, 2048), at(1, 0, 2048)], { shader: 365, workgroups: [8,1,1] }),
-        dispatch("step_259_pointwise_D2_classifier", [at(1, 0, 2048), at(2, 996422400, 2048), at(1, 402083840, 2048)], { shader: 366, workgroups: [8,1,1] }),
-        dispatch("step_260_conv2dInputGrad_D2_classifier_packc", [at(1, 402083840, 2048), at(1, 402034688, 8192)], { shader: 261, workgroups: [8,1,1] }),
-        dispatch("step_260_conv2dInputGrad_D2_classifier", [at(1, 402034688, 8192), at(4, 298780416, 131072), at(2, 989855744, 4194304), at(1, 376438784, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 262, workgroups: [16,16,4] }, { shader: 263, workgroups: [512,1,1] }),
-        dispatch("step_261_conv2dInputGrad_D2_conv4_packc", [at(1, 376438784, 4194304), at(1, 380633088, 4194304)], { shader: 249, workgroups: [4096,1,1] }),
-        dispatch("step_261_conv2dInputGrad_D2_conv4", [at(1, 380633088, 4194304), at(4, 251265024, 8388608), at(1, 1065353216, 8388608), at(1, 350224384, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 265, workgroups: [64,8,4] }, { shader: 266, workgroups: [1024,1,1] }),
-        dispatch("step_262_conv2dInputGrad_D2_conv3_packc", [at(1, 350224384, 8388608), at(1, 358612992, 8388608)], { shader: 222, workgroups: [8192,1,1] }),
-        dispatch("step_262_conv2dInputGrad_D2_conv3", [at(1, 358612992, 8388608), at(4, 281935872, 2097152), at(2, 742391808, 16777216), at(1, 222298112, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 268, workgroups: [256,4,4] }, { shader: 269, workgroups: [2048,1,1] }),
-        dispatch("step_263_conv2dInputGrad_D2_conv2_packc", [at(1, 222298112, 16777216), at(1, 239075328, 16777216)], { shader: 215, workgroups: [16384,1,1] }),
-        dispatch("step_263_conv2dInputGrad_D2_conv2", [at(1, 239075328, 16777216), at(4, 297010944, 524288), at(2, 239075328, 33554432), at(1, 117440512, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 271, workgroups: [1024,2,4] }, { shader: 272, workgroups: [4096,1,1] }),
-        dispatch("step_264_conv2dWeightGrad_D2_conv2_packc", [at(1, 1006632960, 39845888), at(1, 0, 41943040)], { shader: 240, workgroups: [32768,2,1] }),
-        dispatch("step_264_conv2dWeightGrad_D2_conv2_packc", [at(1, 117440512, 33554432), at(1, 150994944, 33554432)], { shader: 208, workgroups: [32768,1,1] }),
-        dispatch("step_264_conv2dWeightGrad_D2_conv2_stage1", [at(1, 0, 41943040), at(1, 150994944, 33554432), at(1, 400605184, 544768)], { adapter: "cpu", features: ["subgroups"], shader: 367, workgroups: [10,1,7] }, { shader: 368, workgroups: [140,1,1] }),
-        dispatch("step_264_conv2dWeightGrad_D2_conv2_stage2", [at(1, 400605184, 544768), at(1, 0, 77824)], { shader: 98, workgroups: [304,1,1] }),
-        dispatch("step_265_pointwise_adam_D2_D2_conv1_weight_exp_avg", [at(0, 268747520, 77824), at(1, 0, 77824), at(3, 1073627136, 77824), at(1, 37224448, 77824), at(0, 268825344, 77824), at(1, 37302272, 77824)], { shader: 369, workgroups: [38,1,1] }),
-        dispatch("step_266_pointwise_D2_conv1", [at(0, 139330048, 77824), at(1, 37224448, 77824), at(3, 1073727744, 4), at(1, 37302272, 77824), at(3, 1073728000, 4), at(1, 37380096, 77824)], { shader: 370, workgroups: [38,1,1] }),
-        dispatch("step_267_sum_D2_conv2_stage1", [at(1, 117440512, 33554432), at(1, 0, 16384)], { shader: 371, workgroups: [64,1,1] }),
-        dispatch("step_267_sum_D2_conv2_stage2", [at(1, 0, 16384), at(1, 16384, 256)], { shader: 100, workgroups: [1,1,1] }),
-        dispatch("step_268_pointwise_adam_D2_D2_conv1_bias_exp_avg", [at(0, 268903168, 256), at(1, 16384, 256), at(3, 1073725696, 256), at(1, 37501440, 256), at(0, 268903424, 256), at(1, 37501696, 256)], { shader: 372, workgroups: [1,1,1] }),
-        dispatch("step_269_pointwise_D2_conv1", [at(0, 139407872, 256), at(1, 37501440, 256), at(3, 1073727744, 4), at(1, 37501696, 256), at(3, 1073728000, 4), at(1, 37501952, 256)], { shader: 373, workgroups: [1,1,1] }),
-        dispatch("step_270_conv2dWeightGrad_D2_conv1_packc", [at(2, 205520896, 33554432), at(1, 0, 33554432)], { shader: 208, workgroups: [32768,1,1] }),
-        dispatch("step_270_conv2dWeightGrad_D2_conv1", [at(1, 0, 33554432), at(1, 239075328, 16777216), at(1, 33554432, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 374, workgroups: [32,2,1] }, { shader: 375, workgroups: [128,1,1] }),
-        dispatch("step_271_pointwise_adam_D2_D2_conv2_weight_exp_avg", [at(0, 268903680, 524288), at(1, 33554432, 524288), at(4, 297535232, 524288), at(1, 35651584, 524288), at(0, 269427968, 524288), at(1, 36175872, 524288)], { shader: 376, workgroups: [256,1,1] }),
-        dispatch("step_272_pointwise_D2_conv2", [at(0, 139408128, 524288), at(1, 35651584, 524288), at(3, 1073727744, 4), at(1, 36175872, 524288), at(3, 1073728000, 4), at(1, 36700160, 524288)], { shader: 377, workgroups: [256,1,1] }),
-        dispatch("step_273_sum_D2_conv3_stage1", [at(1, 222298112, 16777216), at(1, 0, 16384)], { shader: 378, workgroups: [64,1,1] }),
-        dispatch("step_273_sum_D2_conv3_stage2", [at(1, 0, 16384), at(1, 16384, 512)], { shader: 104, workgroups: [2,1,1] }),
-        dispatch("step_274_pointwise_adam_D2_D2_conv2_bias_exp_avg", [at(0, 269952256, 512), at(1, 16384, 512), at(3, 1073724160, 512), at(1, 37499904, 512), at(0, 269952768, 512), at(1, 37500416, 512)], { shader: 379, workgroups: [2,1,1] }),
-        dispatch("step_275_pointwise_D2_conv2", [at(0, 139932416, 512), at(1, 37499904, 512), at(3, 1073727744, 4), at(1, 37500416, 512), at(3, 1073728000, 4), at(1, 37500928, 512)], { shader: 380, workgroups: [2,1,1] }),
-        dispatch("step_276_conv2dWeightGrad_D2_conv2_packc", [at(2, 725614592, 16777216), at(1, 0, 16777216)], { shader: 215, workgroups: [16384,1,1] }),
-        dispatch("step_276_conv2dWeightGrad_D2_conv2", [at(1, 0, 16777216), at(1, 358612992, 8388608), at(1, 16777216, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 381, workgroups: [64,4,1] }, { shader: 382, workgroups: [512,1,1] }),
-        dispatch("step_277_pointwise_adam_D2_D2_conv3_weight_exp_avg", [at(0, 269953280, 2097152), at(1, 16777216, 2097152), at(4, 284033024, 2097152), at(1, 29360128, 2097152), at(0, 272050432, 2097152), at(1, 31457280, 2097152)], { shader: 383, workgroups: [1024,1,1] }),
-        dispatch("step_278_pointwise_D2_conv3", [at(0, 139932928, 2097152), at(1, 29360128, 2097152), at(3, 1073727744, 4), at(1, 31457280, 2097152), at(3, 1073728000, 4), at(1, 33554432, 2097152)], { shader: 384, workgroups: [1024,1,1] }),
-        dispatch("step_279_sum_D2_conv4_stage1", [at(1, 350224384, 8388608), at(1, 0, 8192)], { shader: 385, workgroups: [32,1,1] }),
-        dispatch("step_279_sum_D2_conv4_stage2", [at(1, 0, 8192), at(1, 8192, 1024)], { shader: 386, workgroups: [4,1,1] }),
-        dispatch("step_280_pointwise_adam_D2_D2_conv3_bias_exp_avg", [at(0, 274147584, 1024), at(1, 8192, 1024), at(3, 1073723136, 1024), at(1, 37496832, 1024), at(0, 274148608, 1024), at(1, 37497856, 1024)], { shader: 387, workgroups: [4,1,1] }),
-        dispatch("step_281_pointwise_D2_conv3", [at(0, 142030080, 1024), at(1, 37496832, 1024), at(3, 1073727744, 4), at(1, 37497856, 1024), at(3, 1073728000, 4), at(1, 37498880, 1024)], { shader: 388, workgroups: [4,1,1] }),
-        dispatch("step_282_conv2dWeightGrad_D2_conv3_packc", [at(2, 977272832, 8388608), at(1, 0, 8388608)], { shader: 222, workgroups: [8192,1,1] }),
-        dispatch("step_282_conv2dWeightGrad_D2_conv3", [at(1, 0, 8388608), at(1, 380633088, 4194304), at(1, 8388608, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 389, workgroups: [128,8,1] }, { shader: 390, workgroups: [2048,1,1] }),
-        dispatch("step_283_pointwise_adam_D2_D2_conv4_weight_exp_avg", [at(0, 274149632, 8388608), at(1, 8388608, 8388608), at(4, 259653632, 8388608), at(1, 0, 8388608), at(0, 282538240, 8388608), at(1, 16777216, 8388608)], { shader: 391, workgroups: [4096,1,1] }),
-        dispatch("step_284_pointwise_D2_conv4", [at(0, 142031104, 8388608), at(1, 0, 8388608), at(3, 1073727744, 4), at(1, 16777216, 8388608), at(3, 1073728000, 4), at(1, 8388608, 8388608)], { shader: 392, workgroups: [4096,1,1] }),
-        dispatch("step_285_sum_D2_classifier", [at(1, 376438784, 4194304), at(1, 25165824, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 393, workgroups: [512,1,1] }, { shader: 394, workgroups: [8,1,1] }),
-        dispatch("step_286_pointwise_adam_D2_D2_conv4_bias_exp_avg", [at(0, 290926848, 2048), at(1, 25165824, 2048), at(3, 1073721088, 2048), at(1, 37490688, 2048), at(0, 290928896, 2048), at(1, 37492736, 2048)], { shader: 395, workgroups: [8,1,1] }),
-        dispatch("step_287_pointwise_D2_conv4", [at(0, 150419712, 2048), at(1, 37490688, 2048), at(3, 1073727744, 4), at(1, 37492736, 2048), at(3, 1073728000, 4), at(1, 37494784, 2048)], { shader: 396, workgroups: [8,1,1] }),
-        dispatch("step_288_conv2dWeightGrad_D2_conv4_packc", [at(2, 985661440, 4194304), at(1, 25165824, 4194304)], { shader: 249, workgroups: [4096,1,1] }),
-        dispatch("step_288_conv2dWeightGrad_D2_conv4", [at(1, 25165824, 4194304), at(1, 402034688, 8192), at(1, 37457920, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 397, workgroups: [256,1,1] }, { shader: 398, workgroups: [32,1,1] }),
-        dispatch("step_289_pointwise_adam_D2_D2_classifier_weight_exp_avg", [at(0, 290930944, 32768), at(1, 37457920, 32768), at(2, 1073709056, 32768), at(1, 25165824, 32768), at(0, 290963712, 32768), at(1, 25198592, 32768)], { shader: 399, workgroups: [16,1,1] }),
-        dispatch("step_290_pointwise_D2_classifier", [at(0, 150421760, 32768), at(1, 25165824, 32768), at(3, 1073727744, 4), at(1, 25198592, 32768), at(3, 1073728000, 4), at(1, 25231360, 32768)], { shader: 400, workgroups: [16,1,1] }),
-        dispatch("step_291_sum", [at(1, 402083840, 2048), at(1, 25264128, 4)], { adapter: "cpu", features: ["subgroups"], shader: 401, workgroups: [1,1,1] }, { shader: 402, workgroups: [1,1,1] }),
-        dispatch("step_292_pointwise_adam_D2_D2_classifier_bias_exp_avg", [at(0, 290996480, 4), at(1, 25264128, 4), at(3, 1073728512, 4), at(1, 25264384, 4), at(0, 290996736, 4), at(1, 25264640, 4)], { shader: 403, workgroups: [1,1,1] }),
-        dispatch("step_293_pointwise_D2_classifier", [at(0, 150454528, 4), at(1, 25264384, 4), at(3, 1073727744, 4), at(1, 25264640, 4), at(3, 1073728000, 4), at(1, 25264128, 4)], { shader: 404, workgroups: [1,1,1] }),
+        dispatch("step_003_pointwise_sgd_G_G_classifier_conv2d_list_2", [at(0, 267346176, 700416), at(0, 137928704, 700416), at(4, 292505344, 700416), at(3, 1073727488, 4), at(4, 293205760, 700416), at(0, 268046848, 700416), at(0, 138629376, 700416), at(4, 293906176, 700416), at(4, 294606592, 700416)], { shader: 3, workgroups: [342,1,1] }),
+        dispatch("step_004_pointwise_sgd_G_G_classifier_conv2d_list_2", [at(0, 268046592, 76), at(0, 138629120, 76), at(3, 1073726464, 76), at(3, 1073727488, 4), at(3, 1073726720, 76), at(0, 268747264, 76), at(0, 139329792, 76), at(3, 1073726976, 76), at(3, 1073727232, 76)], { shader: 4, workgroups: [1,1,1] }),
+        dispatch("step_005_pointwise", [at(1, 0, 4), at(1, 512, 4)], { shader: 5, workgroups: [1,1,1] }),
+        dispatch("step_006_pointwise", [at(1, 256, 4), at(1, 512, 4), at(3, 1073727744, 4)], { shader: 6, workgroups: [1,1,1] }),
+        dispatch("step_007_pointwise", [at(1, 512, 4), at(3, 1073728000, 4)], { shader: 7, workgroups: [1,1,1] }),
+        dispatch("step_008_conv2d_G_features_0_pack", [at(0, 21037312, 6912), at(3, 1073704960, 9216)], { shader: 8, workgroups: [36,1,1] }),
+        dispatch("step_008_conv2d_G_features_0_packc", [at(0, 256, 11059200), at(4, 136839168, 14745600)], { shader: 9, workgroups: [14400,1,1] }),
+        dispatch("step_008_conv2d_G_features_0", [at(4, 136839168, 14745600), at(3, 1073704960, 9216), at(0, 21044224, 256), at(1, 0, 235929600)], { adapter: "cpu", features: ["subgroups"], shader: 10, workgroups: [28800,2,1] }, { shader: 11, workgroups: [28800,1,1] }),
+        dispatch("step_009_conv2d_G_features_2_pack", [at(0, 21044480, 147456), at(2, 1073479680, 147456)], { shader: 12, workgroups: [576,1,1] }),
+        dispatch("step_009_conv2d_G_features_2_packc", [at(1, 0, 235929600), at(1, 235929600, 235929600)], { shader: 13, workgroups: [32768,8,1] }),
+        dispatch("step_009_conv2d_G_features_2", [at(1, 235929600, 235929600), at(2, 1073479680, 147456), at(0, 21191936, 256), at(1, 471859200, 235929600)], { adapter: "cpu", features: ["subgroups"], shader: 14, workgroups: [28800,2,1] }, { shader: 15, workgroups: [28800,1,1] }),
+        dispatch("step_010_maxPool2d_G_features_2", [at(1, 471859200, 235929600), at(2, 707788800, 58982400)], { shader: 16, workgroups: [32768,8,1] }),
+        dispatch("step_011_conv2d_G_features_5_pack", [at(0, 21192192, 294912), at(4, 298059520, 294912)], { shader: 17, workgroups: [1152,1,1] }),
+        dispatch("step_011_conv2d_G_features_5_packc", [at(2, 707788800, 58982400), at(1, 235929600, 58982400)], { shader: 18, workgroups: [32768,2,1] }),
+        dispatch("step_011_conv2d_G_features_5", [at(1, 235929600, 58982400), at(4, 298059520, 294912), at(0, 21487104, 512), at(1, 943718400, 117964800)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [7200,4,1] }, { shader: 20, workgroups: [14400,1,1] }),
+        dispatch("step_012_conv2d_G_features_7_pack", [at(0, 21487616, 589824), at(4, 295307008, 589824)], { shader: 21, workgroups: [2304,1,1] }),
+        dispatch("step_012_conv2d_G_features_7_packc", [at(1, 943718400, 117964800), at(1, 235929600, 117964800)], { shader: 22, workgroups: [32768,4,1] }),
+        dispatch("step_012_conv2d_G_features_7", [at(1, 235929600, 117964800), at(4, 295307008, 589824), at(0, 22077440, 512), at(1, 353894400, 117964800)], { adapter: "cpu", features: ["subgroups"], shader: 23, workgroups: [7200,4,1] }, { shader: 24, workgroups: [14400,1,1] }),
+        dispatch("step_013_maxPool2d_G_features_7", [at(1, 353894400, 117964800), at(3, 606339072, 29491200)], { shader: 25, workgroups: [32768,4,1] }),
+        dispatch("step_014_conv2d_G_features_10_pack", [at(0, 22077952, 1179648), at(3, 1072300032, 1179648)], { shader: 26, workgroups: [4608,1,1] }),
+        dispatch("step_014_conv2d_G_features_10_packc", [at(3, 606339072, 29491200), at(1, 235929600, 29491200)], { shader: 27, workgroups: [28800,1,1] }),
+        dispatch("step_014_conv2d_G_features_10", [at(1, 235929600, 29491200), at(3, 1072300032, 1179648), at(0, 23257600, 1024), at(2, 766771200, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 28, workgroups: [1800,8,1] }, { shader: 29, workgroups: [7200,1,1] }),
+        dispatch("step_015_conv2d_G_features_12_pack", [at(0, 23258624, 2359296), at(2, 1071120384, 2359296)], { shader: 30, workgroups: [9216,1,1] }),
+        dispatch("step_015_conv2d_G_features_12_packc", [at(2, 766771200, 58982400), at(1, 235929600, 58982400)], { shader: 31, workgroups: [32768,2,1] }),
+        dispatch("step_015_conv2d_G_features_12", [at(1, 235929600, 58982400), at(2, 1071120384, 2359296), at(0, 25617920, 1024), at(2, 825753600, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 32, workgroups: [1800,8,1] }, { shader: 33, workgroups: [7200,1,1] }),
+        dispatch("step_016_conv2d_G_features_14_pack", [at(0, 25618944, 2359296), at(4, 272760832, 2359296)], { shader: 30, workgroups: [9216,1,1] }),
+        dispatch("step_016_conv2d_G_features_14_packc", [at(2, 825753600, 58982400), at(1, 235929600, 58982400)], { shader: 31, workgroups: [32768,2,1] }),
+        dispatch("step_016_conv2d_G_features_14", [at(1, 235929600, 58982400), at(4, 272760832, 2359296), at(0, 27978240, 1024), at(1, 777830400, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 32, workgroups: [1800,8,1] }, { shader: 33, workgroups: [7200,1,1] }),
+        dispatch("step_017_maxPool2d_G_features_14", [at(1, 777830400, 58982400), at(4, 151584768, 14745600)], { shader: 34, workgroups: [32768,2,1] }),
+        dispatch("step_018_conv2d_G_features_17_pack", [at(0, 27979264, 4718592), at(3, 1067581440, 4718592)], { shader: 35, workgroups: [18432,1,1] }),
+        dispatch("step_018_conv2d_G_features_17_packc", [at(4, 151584768, 14745600), at(1, 235929600, 14745600)], { shader: 36, workgroups: [14400,1,1] }),
+        dispatch("step_018_conv2d_G_features_17", [at(1, 235929600, 14745600), at(3, 1067581440, 4718592), at(0, 32697856, 2048), at(3, 635830272, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 37, workgroups: [450,16,1] }, { shader: 38, workgroups: [3600,1,1] }),
+        dispatch("step_019_conv2d_G_features_19_pack", [at(0, 32699904, 9437184), at(2, 1061683200, 9437184)], { shader: 39, workgroups: [32768,2,1] }),
+        dispatch("step_019_conv2d_G_features_19_packc", [at(3, 635830272, 29491200), at(1, 235929600, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_019_conv2d_G_features_19", [at(1, 235929600, 29491200), at(2, 1061683200, 9437184), at(0, 42137088, 2048), at(3, 665321472, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [450,16,1] }, { shader: 42, workgroups: [3600,1,1] }),
+        dispatch("step_020_conv2d_G_features_21_pack", [at(0, 42139136, 9437184), at(4, 166330368, 9437184)], { shader: 39, workgroups: [32768,2,1] }),
+        dispatch("step_020_conv2d_G_features_21_packc", [at(3, 665321472, 29491200), at(1, 235929600, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_020_conv2d_G_features_21", [at(1, 235929600, 29491200), at(4, 166330368, 9437184), at(0, 51576320, 2048), at(3, 694812672, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 41, workgroups: [450,16,1] }, { shader: 42, workgroups: [3600,1,1] }),
+        dispatch("step_021_conv2d_G_features_23_pack", [at(0, 51578368, 9437184), at(4, 175767552, 9437184)], { shader: 39, workgroups: [32768,2,1] }),
+        dispatch("step_021_conv2d_G_features_23_packc", [at(3, 694812672, 29491200), at(1, 235929600, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_021_conv2d_G_features_23", [at(1, 235929600, 29491200), at(4, 175767552, 9437184), at(0, 61015552, 2048), at(3, 724303872, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 43, workgroups: [450,16,1] }, { shader: 44, workgroups: [3600,1,1] }),
+        dispatch("step_022_conv2d_G_features_25_pack", [at(0, 61017600, 9437184), at(4, 185204736, 9437184)], { shader: 39, workgroups: [32768,2,1] }),
+        dispatch("step_022_conv2d_G_features_25_packc", [at(3, 724303872, 29491200), at(1, 235929600, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_022_conv2d_G_features_25", [at(1, 235929600, 29491200), at(4, 185204736, 9437184), at(0, 70454784, 2048), at(3, 753795072, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 43, workgroups: [450,16,1] }, { shader: 44, workgroups: [3600,1,1] }),
+        dispatch("step_023_conv2d_G_features_27_pack", [at(0, 70456832, 9437184), at(4, 194641920, 9437184)], { shader: 39, workgroups: [32768,2,1] }),
+        dispatch("step_023_conv2d_G_features_27_packc", [at(3, 753795072, 29491200), at(1, 235929600, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_023_conv2d_G_features_27", [at(1, 235929600, 29491200), at(4, 194641920, 9437184), at(0, 79894016, 2048), at(3, 783286272, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 43, workgroups: [450,16,1] }, { shader: 44, workgroups: [3600,1,1] }),
+        dispatch("step_024_conv2d_G_features_29_pack", [at(0, 79896064, 18874368), at(3, 1048707072, 18874368)], { shader: 45, workgroups: [32768,3,1] }),
+        dispatch("step_024_conv2d_G_features_29_packc", [at(3, 783286272, 29491200), at(1, 235929600, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_024_conv2d_G_features_29", [at(1, 235929600, 29491200), at(3, 1048707072, 18874368), at(0, 98770432, 4096), at(2, 884736000, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 46, workgroups: [450,32,1] }, { shader: 47, workgroups: [7200,1,1] }),
+        dispatch("step_025_conv2d_G_features_31_pack", [at(0, 98774528, 37748736), at(3, 530841600, 37748736)], { shader: 48, workgroups: [32768,5,1] }),
+        dispatch("step_025_conv2d_G_features_31_packc", [at(2, 884736000, 58982400), at(1, 235929600, 58982400)], { shader: 49, workgroups: [32768,2,1] }),
+        dispatch("step_025_conv2d_G_features_31", [at(1, 235929600, 58982400), at(3, 530841600, 37748736), at(0, 136523264, 4096), at(2, 943718400, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [450,32,1] }, { shader: 51, workgroups: [7200,1,1] }),
+        dispatch("step_026_conv2d_G_classifier_conv2d_list_0_pack", [at(0, 136527360, 700416), at(4, 289556224, 737280)], { shader: 52, workgroups: [2880,1,1] }),
+        dispatch("step_026_conv2d_G_classifier_conv2d_list_0_packc", [at(2, 943718400, 58982400), at(1, 235929600, 58982400)], { shader: 49, workgroups: [32768,2,1] }),
+        dispatch("step_026_conv2d_G_classifier_conv2d_list_0", [at(1, 235929600, 58982400), at(4, 289556224, 737280), at(0, 137227776, 76), at(1, 940032000, 1094400)], { adapter: "cpu", features: ["subgroups"], shader: 53, workgroups: [450,1,1] }, { shader: 54, workgroups: [169,1,1] }),
+        dispatch("step_027_conv2d_G_classifier_conv2d_list_1_pack", [at(0, 137228032, 700416), at(4, 290293504, 737280)], { shader: 52, workgroups: [2880,1,1] }),
+        dispatch("step_027_conv2d_G_classifier_conv2d_list_1_packc", [at(2, 943718400, 58982400), at(1, 235929600, 58982400)], { shader: 49, workgroups: [32768,2,1] }),
+        dispatch("step_027_conv2d_G_classifier_conv2d_list_1", [at(1, 235929600, 58982400), at(4, 290293504, 737280), at(0, 137928448, 76), at(1, 941126400, 1094400)], { adapter: "cpu", features: ["subgroups"], shader: 55, workgroups: [450,1,1] }, { shader: 56, workgroups: [169,1,1] }),
+        dispatch("step_028_softmax_G_classifier_conv2d_list_0", [at(1, 940032000, 1094400), at(1, 941126400, 1094400), at(1, 707788800, 70041600)], { shader: 57, workgroups: [14400,1,1] }),
+        dispatch("step_029_conv2d_D2_conv1_pack", [at(0, 139330048, 77824), at(2, 1073627136, 81920)], { shader: 58, workgroups: [320,1,1] }),
+        dispatch("step_029_conv2d_D2_conv1_packc", [at(1, 707788800, 70041600), at(1, 235929600, 73728000)], { shader: 59, workgroups: [32768,3,1] }),
+        dispatch("step_029_conv2d_D2_conv1", [at(1, 235929600, 73728000), at(2, 1073627136, 81920), at(0, 139407872, 256), at(1, 836812800, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [7200,2,1] }, { shader: 61, workgroups: [7200,1,1] }),
+        dispatch("step_030_conv2d_D2_conv2_pack", [at(0, 139408128, 524288), at(4, 296486656, 524288)], { shader: 62, workgroups: [2048,1,1] }),
+        dispatch("step_030_conv2d_D2_conv2_packc", [at(1, 836812800, 58982400), at(1, 235929600, 58982400)], { shader: 18, workgroups: [32768,2,1] }),
+        dispatch("step_030_conv2d_D2_conv2", [at(1, 235929600, 58982400), at(4, 296486656, 524288), at(0, 139932416, 512), at(1, 309657600, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 63, workgroups: [1800,4,1] }, { shader: 64, workgroups: [3600,1,1] }),
+        dispatch("step_031_conv2d_D2_conv3_pack", [at(0, 139932928, 2097152), at(4, 279838720, 2097152)], { shader: 65, workgroups: [8192,1,1] }),
+        dispatch("step_031_conv2d_D2_conv3_packc", [at(1, 309657600, 29491200), at(1, 235929600, 29491200)], { shader: 27, workgroups: [28800,1,1] }),
+        dispatch("step_031_conv2d_D2_conv3", [at(1, 235929600, 29491200), at(4, 279838720, 2097152), at(0, 142030080, 1024), at(1, 339148800, 14745600)], { adapter: "cpu", features: ["subgroups"], shader: 66, workgroups: [450,8,1] }, { shader: 67, workgroups: [1800,1,1] }),
+        dispatch("step_032_conv2d_D2_conv4_pack", [at(0, 142031104, 8388608), at(1, 1065353216, 8388608)], { shader: 68, workgroups: [32768,1,1] }),
+        dispatch("step_032_conv2d_D2_conv4_packc", [at(1, 339148800, 14745600), at(1, 235929600, 14745600)], { shader: 36, workgroups: [14400,1,1] }),
+        dispatch("step_032_conv2d_D2_conv4", [at(1, 235929600, 14745600), at(1, 1065353216, 8388608), at(0, 150419712, 2048), at(2, 162201600, 7372800)], { adapter: "cpu", features: ["subgroups"], shader: 69, workgroups: [113,16,1] }, { shader: 70, workgroups: [900,1,1] }),
+        dispatch("step_033_conv2d_D2_classifier_pack", [at(0, 150421760, 32768), at(4, 298649344, 131072)], { shader: 71, workgroups: [512,1,1] }),
+        dispatch("step_033_conv2d_D2_classifier_packc", [at(2, 162201600, 7372800), at(1, 235929600, 7372800)], { shader: 72, workgroups: [7200,1,1] }),
+        dispatch("step_033_conv2d_D2_classifier", [at(1, 235929600, 7372800), at(4, 298649344, 131072), at(0, 150454528, 4), at(1, 243302400, 3520)], { adapter: "cpu", features: ["subgroups"], shader: 73, workgroups: [28,1,1] }, { shader: 74, workgroups: [4,1,1] }),
+        dispatch("step_034_sum_D2_classifier", [at(1, 243302400, 3520), at(3, 1073728256, 4)], { adapter: "cpu", features: ["subgroups"], shader: 75, workgroups: [1,1,1] }, { shader: 76, workgroups: [1,1,1] }),
+        dispatch("step_035_pointwise_D2_classifier", [at(1, 243302400, 3520), at(1, 235929600, 3520)], { shader: 77, workgroups: [14,1,1] }),
+        dispatch("step_036_pointwise_D2_classifier", [at(1, 235929600, 3520), at(1, 243302400, 3520), at(1, 942779648, 3520)], { shader: 78, workgroups: [14,1,1] }),
+        dispatch("step_037_conv2dInputGrad_D2_classifier_pack", [at(0, 150421760, 32768), at(4, 298780416, 131072)], { shader: 79, workgroups: [512,1,1] }),
+        dispatch("step_037_conv2dInputGrad_D2_classifier_packc", [at(1, 942779648, 3520), at(1, 942765568, 14080)], { shader: 80, workgroups: [14,1,1] }),
+        dispatch("step_037_conv2dInputGrad_D2_classifier", [at(1, 942765568, 14080), at(4, 298780416, 131072), at(2, 162201600, 7372800), at(2, 169574400, 7372800)], { adapter: "cpu", features: ["subgroups"], shader: 81, workgroups: [29,16,4] }, { shader: 82, workgroups: [900,1,1] }),
+        dispatch("step_038_conv2dInputGrad_D2_conv4_pack", [at(0, 142031104, 8388608), at(4, 251265024, 8388608)], { shader: 83, workgroups: [32768,1,1] }),
+        dispatch("step_038_conv2dInputGrad_D2_conv4_packc", [at(2, 169574400, 7372800), at(2, 176947200, 7372800)], { shader: 72, workgroups: [7200,1,1] }),
+        dispatch("step_038_conv2dInputGrad_D2_conv4", [at(2, 176947200, 7372800), at(4, 251265024, 8388608), at(1, 339148800, 14745600), at(1, 925286400, 14745600)], { adapter: "cpu", features: ["subgroups"], shader: 84, workgroups: [113,8,4] }, { shader: 85, workgroups: [1800,1,1] }),
+        dispatch("step_039_conv2dInputGrad_D2_conv3_pack", [at(0, 139932928, 2097152), at(4, 281935872, 2097152)], { shader: 86, workgroups: [8192,1,1] }),
+        dispatch("step_039_conv2dInputGrad_D2_conv3_packc", [at(1, 925286400, 14745600), at(2, 147456000, 14745600)], { shader: 36, workgroups: [14400,1,1] }),
+        dispatch("step_039_conv2dInputGrad_D2_conv3", [at(2, 147456000, 14745600), at(4, 281935872, 2097152), at(1, 309657600, 29491200), at(1, 895795200, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 87, workgroups: [450,4,4] }, { shader: 88, workgroups: [3600,1,1] }),
+        dispatch("step_040_conv2dInputGrad_D2_conv2_pack", [at(0, 139408128, 524288), at(4, 297010944, 524288)], { shader: 89, workgroups: [2048,1,1] }),
+        dispatch("step_040_conv2dInputGrad_D2_conv2_packc", [at(1, 895795200, 29491200), at(2, 117964800, 29491200)], { shader: 27, workgroups: [28800,1,1] }),
+        dispatch("step_040_conv2dInputGrad_D2_conv2", [at(2, 117964800, 29491200), at(4, 297010944, 524288), at(1, 836812800, 58982400), at(2, 0, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 90, workgroups: [1800,2,4] }, { shader: 91, workgroups: [7200,1,1] }),
+        dispatch("step_041_conv2dWeightGrad_D2_conv2_packc", [at(1, 707788800, 70041600), at(1, 235929600, 73728000)], { shader: 59, workgroups: [32768,3,1] }),
+        dispatch("step_041_conv2dWeightGrad_D2_conv2_packc", [at(2, 0, 58982400), at(2, 58982400, 58982400)], { shader: 18, workgroups: [32768,2,1] }),
+        dispatch("step_041_conv2dWeightGrad_D2_conv2_stage1", [at(1, 235929600, 73728000), at(2, 58982400, 58982400), at(1, 942220800, 544768)], { adapter: "cpu", features: ["subgroups"], shader: 92, workgroups: [10,1,7] }, { shader: 93, workgroups: [140,1,1] }),
+        dispatch("step_041_conv2dWeightGrad_D2_conv2_stage2", [at(1, 942220800, 544768), at(3, 1073627136, 77824)], { shader: 94, workgroups: [304,1,1] }),
+        dispatch("step_042_sum_D2_conv2_stage1", [at(2, 0, 58982400), at(1, 235929600, 16384)], { shader: 95, workgroups: [64,1,1] }),
+        dispatch("step_042_sum_D2_conv2_stage2", [at(1, 235929600, 16384), at(3, 1073725696, 256)], { shader: 96, workgroups: [1,1,1] }),
+        dispatch("step_043_conv2dWeightGrad_D2_conv1_packc", [at(1, 836812800, 58982400), at(1, 235929600, 58982400)], { shader: 18, workgroups: [32768,2,1] }),
+        dispatch("step_043_conv2dWeightGrad_D2_conv1", [at(1, 235929600, 58982400), at(2, 117964800, 29491200), at(4, 297535232, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 97, workgroups: [32,2,1] }, { shader: 98, workgroups: [128,1,1] }),
+        dispatch("step_044_sum_D2_conv3_stage1", [at(1, 895795200, 29491200), at(1, 235929600, 16384)], { shader: 99, workgroups: [64,1,1] }),
+        dispatch("step_044_sum_D2_conv3_stage2", [at(1, 235929600, 16384), at(3, 1073724160, 512)], { shader: 100, workgroups: [2,1,1] }),
+        dispatch("step_045_conv2dWeightGrad_D2_conv2_packc", [at(1, 309657600, 29491200), at(1, 235929600, 29491200)], { shader: 27, workgroups: [28800,1,1] }),
+        dispatch("step_045_conv2dWeightGrad_D2_conv2", [at(1, 235929600, 29491200), at(2, 147456000, 14745600), at(4, 284033024, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 101, workgroups: [64,4,1] }, { shader: 102, workgroups: [512,1,1] }),
+        dispatch("step_046_sum_D2_conv4_stage1", [at(1, 925286400, 14745600), at(1, 235929600, 14336)], { shader: 103, workgroups: [56,1,1] }),
+        dispatch("step_046_sum_D2_conv4_stage2", [at(1, 235929600, 14336), at(3, 1073723136, 1024)], { shader: 104, workgroups: [4,1,1] }),
+        dispatch("step_047_conv2dWeightGrad_D2_conv3_packc", [at(1, 339148800, 14745600), at(1, 235929600, 14745600)], { shader: 36, workgroups: [14400,1,1] }),
+        dispatch("step_047_conv2dWeightGrad_D2_conv3", [at(1, 235929600, 14745600), at(2, 176947200, 7372800), at(4, 259653632, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 105, workgroups: [128,8,1] }, { shader: 106, workgroups: [2048,1,1] }),
+        dispatch("step_048_sum_D2_classifier", [at(2, 169574400, 7372800), at(3, 1073721088, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 107, workgroups: [512,1,1] }, { shader: 108, workgroups: [8,1,1] }),
+        dispatch("step_049_conv2dWeightGrad_D2_conv4_packc", [at(2, 162201600, 7372800), at(1, 235929600, 7372800)], { shader: 72, workgroups: [7200,1,1] }),
+        dispatch("step_049_conv2dWeightGrad_D2_conv4", [at(1, 235929600, 7372800), at(1, 942765568, 14080), at(2, 1073709056, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 109, workgroups: [256,1,1] }, { shader: 110, workgroups: [32,1,1] }),
+        dispatch("step_050_sum", [at(1, 942779648, 3520), at(3, 1073728512, 4)], { adapter: "cpu", features: ["subgroups"], shader: 111, workgroups: [1,1,1] }, { shader: 112, workgroups: [1,1,1] }),
+        dispatch("step_051_softmaxCrossEntropy_G_classifier_conv2d_list_0_stage1", [at(0, 11059456, 3686400), at(1, 940032000, 1094400), at(1, 941126400, 1094400), at(1, 235929600, 2048)], { shader: 113, workgroups: [4,1,1] }),
+        dispatch("step_051_softmaxCrossEntropy_G_classifier_conv2d_list_0_stage2", [at(1, 235929600, 2048), at(0, 290996992, 4)], { shader: 114, workgroups: [1,1,1] }),
+        dispatch("step_052_pointwise", [at(0, 11059456, 3686400), at(1, 305971200, 3686400)], { shader: 115, workgroups: [1800,1,1] }),
+        dispatch("step_053_sum_stage1", [at(1, 305971200, 3686400), at(1, 235929600, 1024)], { shader: 116, workgroups: [4,1,1] }),
+        dispatch("step_053_sum_stage2", [at(1, 235929600, 1024), at(1, 309657600, 4)], { shader: 117, workgroups: [1,1,1] }),
+        dispatch("step_054_pointwise", [at(1, 707788800, 70041600), at(0, 11059456, 3686400), at(1, 309657600, 4), at(1, 305971200, 3686400), at(1, 235929600, 70041600)], { shader: 118, workgroups: [32768,2,1] }),
+        dispatch("step_055_resizeGrad", [at(0, 291044864, 11884), at(0, 291014912, 21124), at(1, 235929600, 70041600), at(4, 288461824, 1094400)], { shader: 119, workgroups: [4275,1,1] }),
+        dispatch("step_056_conv2dInputGrad_G_classifier_conv2d_list_1_pack", [at(0, 137228032, 700416), at(4, 291030784, 737280)], { shader: 120, workgroups: [2880,1,1] }),
+        dispatch("step_056_conv2dInputGrad_G_classifier_conv2d_list_1_packc", [at(4, 288461824, 1094400), at(4, 287309824, 1152000)], { shader: 121, workgroups: [1125,1,1] }),
+        dispatch("step_056_conv2dInputGrad_G_classifier_conv2d_list_1", [at(4, 287309824, 1152000), at(4, 291030784, 737280), at(1, 235929600, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 122, workgroups: [450,32,1] }, { shader: 123, workgroups: [7200,1,1] }),
+        dispatch("step_057_conv2dInputGrad_G_classifier_conv2d_list_0_pack", [at(0, 136527360, 700416), at(4, 291768064, 737280)], { shader: 120, workgroups: [2880,1,1] }),
+        dispatch("step_057_conv2dInputGrad_G_classifier_conv2d_list_0", [at(4, 287309824, 1152000), at(4, 291768064, 737280), at(1, 235929600, 58982400), at(2, 943718400, 58982400), at(2, 1002700800, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 124, workgroups: [450,32,1] }, { shader: 125, workgroups: [7200,1,1] }),
+        dispatch("step_058_conv2dInputGrad_G_features_31_pack", [at(0, 98774528, 37748736), at(3, 568590336, 37748736)], { shader: 126, workgroups: [32768,5,1] }),
+        dispatch("step_058_conv2dInputGrad_G_features_31_packc", [at(2, 1002700800, 58982400), at(3, 0, 58982400)], { shader: 49, workgroups: [32768,2,1] }),
+        dispatch("step_058_conv2dInputGrad_G_features_31", [at(3, 0, 58982400), at(3, 568590336, 37748736), at(2, 884736000, 58982400), at(3, 58982400, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 127, workgroups: [450,32,1] }, { shader: 128, workgroups: [7200,1,1] }),
+        dispatch("step_059_conv2dInputGrad_G_features_29_pack", [at(0, 79896064, 18874368), at(4, 117964800, 18874368)], { shader: 129, workgroups: [32768,3,1] }),
+        dispatch("step_059_conv2dInputGrad_G_features_29_packc", [at(3, 58982400, 58982400), at(3, 117964800, 58982400)], { shader: 49, workgroups: [32768,2,1] }),
+        dispatch("step_059_conv2dInputGrad_G_features_29", [at(3, 117964800, 58982400), at(4, 117964800, 18874368), at(3, 783286272, 29491200), at(3, 812777472, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 130, workgroups: [450,16,1] }, { shader: 131, workgroups: [3600,1,1] }),
+        dispatch("step_060_conv2dInputGrad_G_features_27_pack", [at(0, 70456832, 9437184), at(4, 204079104, 9437184)], { shader: 132, workgroups: [32768,2,1] }),
+        dispatch("step_060_conv2dInputGrad_G_features_27_packc", [at(3, 812777472, 29491200), at(3, 842268672, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_060_conv2dInputGrad_G_features_27", [at(3, 842268672, 29491200), at(4, 204079104, 9437184), at(3, 753795072, 29491200), at(3, 871759872, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 133, workgroups: [450,16,1] }, { shader: 134, workgroups: [3600,1,1] }),
+        dispatch("step_061_conv2dInputGrad_G_features_25_pack", [at(0, 61017600, 9437184), at(4, 213516288, 9437184)], { shader: 132, workgroups: [32768,2,1] }),
+        dispatch("step_061_conv2dInputGrad_G_features_25_packc", [at(3, 871759872, 29491200), at(3, 901251072, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_061_conv2dInputGrad_G_features_25", [at(3, 901251072, 29491200), at(4, 213516288, 9437184), at(3, 724303872, 29491200), at(3, 930742272, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 133, workgroups: [450,16,1] }, { shader: 134, workgroups: [3600,1,1] }),
+        dispatch("step_062_conv2dInputGrad_G_features_23_pack", [at(0, 51578368, 9437184), at(4, 222953472, 9437184)], { shader: 132, workgroups: [32768,2,1] }),
+        dispatch("step_062_conv2dInputGrad_G_features_23_packc", [at(3, 930742272, 29491200), at(3, 960233472, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_062_conv2dInputGrad_G_features_23", [at(3, 960233472, 29491200), at(4, 222953472, 9437184), at(3, 694812672, 29491200), at(3, 989724672, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 133, workgroups: [450,16,1] }, { shader: 134, workgroups: [3600,1,1] }),
+        dispatch("step_063_conv2dInputGrad_G_features_21_pack", [at(0, 42139136, 9437184), at(4, 232390656, 9437184)], { shader: 132, workgroups: [32768,2,1] }),
+        dispatch("step_063_conv2dInputGrad_G_features_21_packc", [at(3, 989724672, 29491200), at(3, 1019215872, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_063_conv2dInputGrad_G_features_21", [at(3, 1019215872, 29491200), at(4, 232390656, 9437184), at(3, 665321472, 29491200), at(4, 0, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [450,16,1] }, { shader: 136, workgroups: [3600,1,1] }),
+        dispatch("step_064_conv2dInputGrad_G_features_19_pack", [at(0, 32699904, 9437184), at(4, 241827840, 9437184)], { shader: 132, workgroups: [32768,2,1] }),
+        dispatch("step_064_conv2dInputGrad_G_features_19_packc", [at(4, 0, 29491200), at(4, 29491200, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_064_conv2dInputGrad_G_features_19", [at(4, 29491200, 29491200), at(4, 241827840, 9437184), at(3, 635830272, 29491200), at(4, 58982400, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [450,16,1] }, { shader: 136, workgroups: [3600,1,1] }),
+        dispatch("step_065_conv2dInputGrad_G_features_17_pack", [at(0, 27979264, 4718592), at(4, 268042240, 4718592)], { shader: 137, workgroups: [18432,1,1] }),
+        dispatch("step_065_conv2dInputGrad_G_features_17_packc", [at(4, 58982400, 29491200), at(4, 88473600, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_065_conv2dInputGrad_G_features_17", [at(4, 88473600, 29491200), at(4, 268042240, 4718592), at(1, 235929600, 14745600)], { adapter: "cpu", features: ["subgroups"], shader: 138, workgroups: [450,8,1] }, { shader: 139, workgroups: [1800,1,1] }),
+        dispatch("step_066_maxPool2dGrad_G_features_17", [at(1, 777830400, 58982400), at(1, 235929600, 14745600), at(3, 176947200, 58982400)], { shader: 140, workgroups: [32768,8,1] }),
+        dispatch("step_067_conv2dInputGrad_G_features_14_pack", [at(0, 25618944, 2359296), at(4, 275120128, 2359296)], { shader: 141, workgroups: [9216,1,1] }),
+        dispatch("step_067_conv2dInputGrad_G_features_14_packc", [at(3, 176947200, 58982400), at(3, 235929600, 58982400)], { shader: 31, workgroups: [32768,2,1] }),
+        dispatch("step_067_conv2dInputGrad_G_features_14", [at(3, 235929600, 58982400), at(4, 275120128, 2359296), at(2, 825753600, 58982400), at(3, 294912000, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1800,8,1] }, { shader: 143, workgroups: [7200,1,1] }),
+        dispatch("step_068_conv2dInputGrad_G_features_12_pack", [at(0, 23258624, 2359296), at(4, 277479424, 2359296)], { shader: 141, workgroups: [9216,1,1] }),
+        dispatch("step_068_conv2dInputGrad_G_features_12_packc", [at(3, 294912000, 58982400), at(3, 353894400, 58982400)], { shader: 31, workgroups: [32768,2,1] }),
+        dispatch("step_068_conv2dInputGrad_G_features_12", [at(3, 353894400, 58982400), at(4, 277479424, 2359296), at(2, 766771200, 58982400), at(3, 412876800, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1800,8,1] }, { shader: 143, workgroups: [7200,1,1] }),
+        dispatch("step_069_conv2dInputGrad_G_features_10_pack", [at(0, 22077952, 1179648), at(4, 286130176, 1179648)], { shader: 144, workgroups: [4608,1,1] }),
+        dispatch("step_069_conv2dInputGrad_G_features_10_packc", [at(3, 412876800, 58982400), at(3, 471859200, 58982400)], { shader: 31, workgroups: [32768,2,1] }),
+        dispatch("step_069_conv2dInputGrad_G_features_10", [at(3, 471859200, 58982400), at(4, 286130176, 1179648), at(1, 235929600, 29491200)], { adapter: "cpu", features: ["subgroups"], shader: 145, workgroups: [1800,4,1] }, { shader: 146, workgroups: [3600,1,1] }),
+        dispatch("step_070_maxPool2dGrad_G_features_10", [at(1, 353894400, 117964800), at(1, 235929600, 29491200), at(2, 235929600, 117964800)], { shader: 147, workgroups: [32768,15,1] }),
+        dispatch("step_071_conv2dInputGrad_G_features_7_pack", [at(0, 21487616, 589824), at(4, 295896832, 589824)], { shader: 148, workgroups: [2304,1,1] }),
+        dispatch("step_071_conv2dInputGrad_G_features_7_packc", [at(2, 235929600, 117964800), at(2, 353894400, 117964800)], { shader: 22, workgroups: [32768,4,1] }),
+        dispatch("step_071_conv2dInputGrad_G_features_7", [at(2, 353894400, 117964800), at(4, 295896832, 589824), at(1, 943718400, 117964800), at(2, 471859200, 117964800)], { adapter: "cpu", features: ["subgroups"], shader: 149, workgroups: [7200,4,1] }, { shader: 150, workgroups: [14400,1,1] }),
+        dispatch("step_072_conv2dInputGrad_G_features_5_pack", [at(0, 21192192, 294912), at(4, 298354432, 294912)], { shader: 151, workgroups: [1152,1,1] }),
+        dispatch("step_072_conv2dInputGrad_G_features_5_packc", [at(2, 471859200, 117964800), at(2, 589824000, 117964800)], { shader: 22, workgroups: [32768,4,1] }),
+        dispatch("step_072_conv2dInputGrad_G_features_5", [at(2, 589824000, 117964800), at(4, 298354432, 294912), at(1, 707788800, 58982400)], { adapter: "cpu", features: ["subgroups"], shader: 152, workgroups: [7200,2,1] }, { shader: 153, workgroups: [7200,1,1] }),
+        dispatch("step_073_maxPool2dGrad_G_features_5", [at(1, 471859200, 235929600), at(1, 707788800, 58982400), at(1, 235929600, 235929600)], { shader: 154, workgroups: [32768,29,1] }),
+        dispatch("step_074_conv2dInputGrad_G_features_2_pack", [at(0, 21044480, 147456), at(3, 1073479680, 147456)], { shader: 155, workgroups: [576,1,1] }),
+        dispatch("step_074_conv2dInputGrad_G_features_2_packc", [at(1, 235929600, 235929600), at(1, 471859200, 235929600)], { shader: 13, workgroups: [32768,8,1] }),
+        dispatch("step_074_conv2dInputGrad_G_features_2", [at(1, 471859200, 235929600), at(3, 1073479680, 147456), at(1, 0, 235929600), at(1, 707788800, 235929600)], { adapter: "cpu", features: ["subgroups"], shader: 156, workgroups: [28800,2,1] }, { shader: 157, workgroups: [28800,1,1] }),
+        dispatch("step_075_conv2dWeightGrad_G_features_2_packc", [at(1, 707788800, 235929600), at(2, 0, 235929600)], { shader: 13, workgroups: [32768,8,1] }),
+        dispatch("step_075_conv2dWeightGrad_G_features_2_stage1", [at(4, 136839168, 14745600), at(2, 0, 235929600), at(1, 1061683200, 393984)], { adapter: "cpu", features: ["subgroups"], shader: 158, workgroups: [2,1,57] }, { shader: 159, workgroups: [129,1,1] }),
+        dispatch("step_075_conv2dWeightGrad_G_features_2_stage2", [at(1, 1061683200, 393984), at(3, 1073714176, 6912)], { shader: 160, workgroups: [27,1,1] }),
+        dispatch("step_076_sum_G_features_2_stage1", [at(1, 707788800, 235929600), at(1, 1061683200, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_076_sum_G_features_2_stage2", [at(1, 1061683200, 16384), at(3, 1073725952, 256)], { shader: 96, workgroups: [1,1,1] }),
+        dispatch("step_077_conv2dWeightGrad_G_features_0_packc", [at(1, 0, 235929600), at(1, 707788800, 235929600)], { shader: 13, workgroups: [32768,8,1] }),
+        dispatch("step_077_conv2dWeightGrad_G_features_0_stage1", [at(1, 707788800, 235929600), at(1, 471859200, 235929600), at(1, 0, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 162, workgroups: [18,1,4] }, { shader: 163, workgroups: [144,1,1] }),
+        dispatch("step_077_conv2dWeightGrad_G_features_0_stage2", [at(1, 0, 589824), at(4, 137723904, 147456)], { shader: 164, workgroups: [576,1,1] }),
+        dispatch("step_078_sum_G_features_5_stage1", [at(1, 235929600, 235929600), at(1, 0, 16384)], { shader: 161, workgroups: [64,1,1] }),
+        dispatch("step_078_sum_G_features_5_stage2", [at(1, 0, 16384), at(3, 1073726208, 256)], { shader: 96, workgroups: [1,1,1] }),
+        dispatch("step_079_conv2dWeightGrad_G_features_7_packc", [at(2, 707788800, 58982400), at(1, 0, 58982400)], { shader: 18, workgroups: [32768,2,1] }),
+        dispatch("step_079_conv2dWeightGrad_G_features_7_stage1", [at(1, 0, 58982400), at(2, 589824000, 117964800), at(1, 58982400, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 165, workgroups: [18,2,2] }, { shader: 166, workgroups: [144,1,1] }),
+        dispatch("step_079_conv2dWeightGrad_G_features_7_stage2", [at(1, 58982400, 589824), at(4, 137428992, 294912)], { shader: 167, workgroups: [1152,1,1] }),
+        dispatch("step_080_sum_G_features_7_stage1", [at(2, 471859200, 117964800), at(1, 0, 16384)], { shader: 168, workgroups: [64,1,1] }),
+        dispatch("step_080_sum_G_features_7_stage2", [at(1, 0, 16384), at(3, 1073724672, 512)], { shader: 100, workgroups: [2,1,1] }),
+        dispatch("step_081_conv2dWeightGrad_G_features_5_packc", [at(1, 943718400, 117964800), at(1, 0, 117964800)], { shader: 22, workgroups: [32768,4,1] }),
+        dispatch("step_081_conv2dWeightGrad_G_features_5", [at(1, 0, 117964800), at(2, 353894400, 117964800), at(4, 136839168, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 169, workgroups: [36,2,1] }, { shader: 170, workgroups: [144,1,1] }),
+        dispatch("step_082_sum_G_features_10_stage1", [at(2, 235929600, 117964800), at(1, 0, 16384)], { shader: 168, workgroups: [64,1,1] }),
+        dispatch("step_082_sum_G_features_10_stage2", [at(1, 0, 16384), at(3, 1073725184, 512)], { shader: 100, workgroups: [2,1,1] }),
+        dispatch("step_083_conv2dWeightGrad_G_features_12_packc", [at(3, 606339072, 29491200), at(1, 0, 29491200)], { shader: 27, workgroups: [28800,1,1] }),
+        dispatch("step_083_conv2dWeightGrad_G_features_12", [at(1, 0, 29491200), at(3, 471859200, 58982400), at(3, 606339072, 1179648)], { adapter: "cpu", features: ["subgroups"], shader: 171, workgroups: [36,4,1] }, { shader: 172, workgroups: [288,1,1] }),
+        dispatch("step_084_sum_G_features_12_stage1", [at(3, 412876800, 58982400), at(1, 0, 16384)], { shader: 173, workgroups: [64,1,1] }),
+        dispatch("step_084_sum_G_features_12_stage2", [at(1, 0, 16384), at(3, 415236096, 1024)], { shader: 174, workgroups: [4,1,1] }),
+        dispatch("step_085_conv2dWeightGrad_G_features_10_packc", [at(2, 766771200, 58982400), at(1, 0, 58982400)], { shader: 31, workgroups: [32768,2,1] }),
+        dispatch("step_085_conv2dWeightGrad_G_features_10", [at(1, 0, 58982400), at(3, 353894400, 58982400), at(3, 412876800, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 175, workgroups: [72,4,1] }, { shader: 176, workgroups: [576,1,1] }),
+        dispatch("step_086_sum_G_features_14_stage1", [at(3, 294912000, 58982400), at(1, 0, 16384)], { shader: 173, workgroups: [64,1,1] }),
+        dispatch("step_086_sum_G_features_14_stage2", [at(1, 0, 16384), at(3, 297271296, 1024)], { shader: 174, workgroups: [4,1,1] }),
+        dispatch("step_087_conv2dWeightGrad_G_features_12_packc", [at(2, 825753600, 58982400), at(1, 0, 58982400)], { shader: 31, workgroups: [32768,2,1] }),
+        dispatch("step_087_conv2dWeightGrad_G_features_12", [at(1, 0, 58982400), at(3, 235929600, 58982400), at(3, 294912000, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 175, workgroups: [72,4,1] }, { shader: 176, workgroups: [576,1,1] }),
+        dispatch("step_088_sum_G_features_17_stage1", [at(3, 176947200, 58982400), at(1, 0, 16384)], { shader: 173, workgroups: [64,1,1] }),
+        dispatch("step_088_sum_G_features_17_stage2", [at(1, 0, 16384), at(3, 228864000, 1024)], { shader: 174, workgroups: [4,1,1] }),
+        dispatch("step_089_conv2dWeightGrad_G_features_19_packc", [at(4, 151584768, 14745600), at(1, 0, 14745600)], { shader: 36, workgroups: [14400,1,1] }),
+        dispatch("step_089_conv2dWeightGrad_G_features_19", [at(1, 0, 14745600), at(4, 88473600, 29491200), at(3, 224133120, 4718592)], { adapter: "cpu", features: ["subgroups"], shader: 177, workgroups: [72,8,1] }, { shader: 178, workgroups: [1152,1,1] }),
+        dispatch("step_090_sum_G_features_19_stage1", [at(4, 58982400, 29491200), at(1, 0, 16384)], { shader: 179, workgroups: [64,1,1] }),
+        dispatch("step_090_sum_G_features_19_stage2", [at(1, 0, 16384), at(3, 228851712, 2048)], { shader: 180, workgroups: [8,1,1] }),
+        dispatch("step_091_conv2dWeightGrad_G_features_17_packc", [at(3, 635830272, 29491200), at(1, 0, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_091_conv2dWeightGrad_G_features_17", [at(1, 0, 29491200), at(4, 29491200, 29491200), at(3, 176947200, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [144,8,1] }, { shader: 182, workgroups: [2304,1,1] }),
+        dispatch("step_092_sum_G_features_21_stage1", [at(4, 0, 29491200), at(1, 0, 16384)], { shader: 179, workgroups: [64,1,1] }),
+        dispatch("step_092_sum_G_features_21_stage2", [at(1, 0, 16384), at(3, 228853760, 2048)], { shader: 180, workgroups: [8,1,1] }),
+        dispatch("step_093_conv2dWeightGrad_G_features_19_packc", [at(3, 665321472, 29491200), at(1, 0, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_093_conv2dWeightGrad_G_features_19", [at(1, 0, 29491200), at(3, 1019215872, 29491200), at(3, 186384384, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 181, workgroups: [144,8,1] }, { shader: 182, workgroups: [2304,1,1] }),
+        dispatch("step_094_sum_G_features_23_stage1", [at(3, 989724672, 29491200), at(1, 0, 16384)], { shader: 179, workgroups: [64,1,1] }),
+        dispatch("step_094_sum_G_features_23_stage2", [at(1, 0, 16384), at(3, 228855808, 2048)], { shader: 180, workgroups: [8,1,1] }),
+        dispatch("step_095_conv2dWeightGrad_G_features_21_packc", [at(3, 694812672, 29491200), at(1, 0, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_095_conv2dWeightGrad_G_features_21", [at(1, 0, 29491200), at(3, 960233472, 29491200), at(3, 195821568, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 183, workgroups: [144,8,1] }, { shader: 184, workgroups: [2304,1,1] }),
+        dispatch("step_096_sum_G_features_25_stage1", [at(3, 930742272, 29491200), at(1, 0, 16384)], { shader: 179, workgroups: [64,1,1] }),
+        dispatch("step_096_sum_G_features_25_stage2", [at(1, 0, 16384), at(3, 228857856, 2048)], { shader: 180, workgroups: [8,1,1] }),
+        dispatch("step_097_conv2dWeightGrad_G_features_23_packc", [at(3, 724303872, 29491200), at(1, 0, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_097_conv2dWeightGrad_G_features_23", [at(1, 0, 29491200), at(3, 901251072, 29491200), at(3, 205258752, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 183, workgroups: [144,8,1] }, { shader: 184, workgroups: [2304,1,1] }),
+        dispatch("step_098_sum_G_features_27_stage1", [at(3, 871759872, 29491200), at(1, 0, 16384)], { shader: 179, workgroups: [64,1,1] }),
+        dispatch("step_098_sum_G_features_27_stage2", [at(1, 0, 16384), at(3, 228859904, 2048)], { shader: 180, workgroups: [8,1,1] }),
+        dispatch("step_099_conv2dWeightGrad_G_features_25_packc", [at(3, 753795072, 29491200), at(1, 0, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_099_conv2dWeightGrad_G_features_25", [at(1, 0, 29491200), at(3, 842268672, 29491200), at(3, 214695936, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 183, workgroups: [144,8,1] }, { shader: 184, workgroups: [2304,1,1] }),
+        dispatch("step_100_sum_G_features_29_stage1", [at(3, 812777472, 29491200), at(1, 0, 16384)], { shader: 179, workgroups: [64,1,1] }),
+        dispatch("step_100_sum_G_features_29_stage2", [at(1, 0, 16384), at(3, 228861952, 2048)], { shader: 180, workgroups: [8,1,1] }),
+        dispatch("step_101_conv2dWeightGrad_G_features_27_packc", [at(3, 783286272, 29491200), at(1, 0, 29491200)], { shader: 40, workgroups: [28800,1,1] }),
+        dispatch("step_101_conv2dWeightGrad_G_features_27", [at(1, 0, 29491200), at(3, 117964800, 58982400), at(1, 1046478848, 18874368)], { adapter: "cpu", features: ["subgroups"], shader: 185, workgroups: [144,16,1] }, { shader: 186, workgroups: [4608,1,1] }),
+        dispatch("step_102_sum_G_features_31_stage1", [at(3, 58982400, 58982400), at(1, 0, 16384)], { shader: 187, workgroups: [64,1,1] }),
+        dispatch("step_102_sum_G_features_31_stage2", [at(1, 0, 16384), at(3, 58982400, 4096)], { shader: 188, workgroups: [16,1,1] }),
+        dispatch("step_103_conv2dWeightGrad_G_features_29_packc", [at(2, 884736000, 58982400), at(1, 0, 58982400)], { shader: 49, workgroups: [32768,2,1] }),
+        dispatch("step_103_conv2dWeightGrad_G_features_29", [at(1, 0, 58982400), at(3, 0, 58982400), at(2, 0, 37748736)], { adapter: "cpu", features: ["subgroups"], shader: 189, workgroups: [288,16,1] }, { shader: 190, workgroups: [9216,1,1] }),
+        dispatch("step_104_sum_G_classifier_conv2d_list_1_stage1", [at(2, 1002700800, 58982400), at(1, 0, 16384)], { shader: 187, workgroups: [64,1,1] }),
+        dispatch("step_104_sum_G_classifier_conv2d_list_1_stage2", [at(1, 0, 16384), at(2, 1003401216, 4096)], { shader: 188, workgroups: [16,1,1] }),
+        dispatch("step_105_conv2dWeightGrad_G_features_31_packc", [at(2, 943718400, 58982400), at(1, 0, 58982400)], { shader: 49, workgroups: [32768,2,1] }),
+        dispatch("step_105_conv2dWeightGrad_G_features_31", [at(1, 0, 58982400), at(4, 287309824, 1152000), at(2, 1002700800, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 191, workgroups: [288,1,1] }, { shader: 192, workgroups: [180,1,1] }),
+        dispatch("step_106_sum_stage1", [at(4, 288461824, 1094400), at(1, 0, 1064)], { shader: 193, workgroups: [5,1,1] }),
+        dispatch("step_106_sum_stage2", [at(1, 0, 1064), at(2, 1003405312, 76)], { shader: 194, workgroups: [1,1,1] }),
+        dispatch("step_107_conv2dWeightGrad_G_features_31_packc", [at(2, 943718400, 58982400), at(1, 0, 58982400)], { shader: 49, workgroups: [32768,2,1] }),
+        dispatch("step_107_conv2dWeightGrad_G_features_31", [at(1, 0, 58982400), at(4, 287309824, 1152000), at(2, 994050048, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 195, workgroups: [288,1,1] }, { shader: 196, workgroups: [180,1,1] }),
+        dispatch("step_108_conv2d_G_features_0_packc", [at(0, 14745856, 6291456), at(2, 960495616, 8388608)], { shader: 197, workgroups: [8192,1,1] }),
+        dispatch("step_108_conv2d_G_features_0", [at(2, 960495616, 8388608), at(3, 1073704960, 9216), at(0, 21044224, 256), at(1, 0, 134217728)], { adapter: "cpu", features: ["subgroups"], shader: 198, workgroups: [16384,2,1] }, { shader: 199, workgroups: [16384,1,1] }),
+        dispatch("step_109_conv2d_G_features_2_packc", [at(1, 0, 134217728), at(1, 134217728, 134217728)], { shader: 200, workgroups: [32768,4,1] }),
+        dispatch("step_109_conv2d_G_features_2", [at(1, 134217728, 134217728), at(2, 1073479680, 147456), at(0, 21191936, 256), at(1, 268435456, 134217728)], { adapter: "cpu", features: ["subgroups"], shader: 201, workgroups: [16384,2,1] }, { shader: 202, workgroups: [16384,1,1] }),
+        dispatch("step_110_maxPool2d_G_features_2", [at(1, 268435456, 134217728), at(2, 37748736, 33554432)], { shader: 203, workgroups: [32768,4,1] }),
+        dispatch("step_111_conv2d_G_features_5_packc", [at(2, 37748736, 33554432), at(1, 134217728, 33554432)], { shader: 204, workgroups: [32768,1,1] }),
+        dispatch("step_111_conv2d_G_features_5", [at(1, 134217728, 33554432), at(4, 298059520, 294912), at(0, 21487104, 512), at(1, 671088640, 67108864)], { adapter: "cpu", features: ["subgroups"], shader: 205, workgroups: [4096,4,1] }, { shader: 206, workgroups: [8192,1,1] }),
+        dispatch("step_112_conv2d_G_features_7_packc", [at(1, 671088640, 67108864), at(1, 134217728, 67108864)], { shader: 207, workgroups: [32768,2,1] }),
+        dispatch("step_112_conv2d_G_features_7", [at(1, 134217728, 67108864), at(4, 295307008, 589824), at(0, 22077440, 512), at(1, 201326592, 67108864)], { adapter: "cpu", features: ["subgroups"], shader: 208, workgroups: [4096,4,1] }, { shader: 209, workgroups: [8192,1,1] }),
+        dispatch("step_113_maxPool2d_G_features_7", [at(1, 201326592, 67108864), at(2, 608174080, 16777216)], { shader: 210, workgroups: [32768,2,1] }),
+        dispatch("step_114_conv2d_G_features_10_packc", [at(2, 608174080, 16777216), at(1, 134217728, 16777216)], { shader: 211, workgroups: [16384,1,1] }),
+        dispatch("step_114_conv2d_G_features_10", [at(1, 134217728, 16777216), at(3, 1072300032, 1179648), at(0, 23257600, 1024), at(2, 71303168, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 212, workgroups: [1024,8,1] }, { shader: 213, workgroups: [4096,1,1] }),
+        dispatch("step_115_conv2d_G_features_12_packc", [at(2, 71303168, 33554432), at(1, 134217728, 33554432)], { shader: 214, workgroups: [32768,1,1] }),
+        dispatch("step_115_conv2d_G_features_12", [at(1, 134217728, 33554432), at(2, 1071120384, 2359296), at(0, 25617920, 1024), at(2, 104857600, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [1024,8,1] }, { shader: 216, workgroups: [4096,1,1] }),
+        dispatch("step_116_conv2d_G_features_14_packc", [at(2, 104857600, 33554432), at(1, 134217728, 33554432)], { shader: 214, workgroups: [32768,1,1] }),
+        dispatch("step_116_conv2d_G_features_14", [at(1, 134217728, 33554432), at(4, 272760832, 2359296), at(0, 27978240, 1024), at(1, 442499072, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 215, workgroups: [1024,8,1] }, { shader: 216, workgroups: [4096,1,1] }),
+        dispatch("step_117_maxPool2d_G_features_14", [at(1, 442499072, 33554432), at(2, 968884224, 8388608)], { shader: 217, workgroups: [32768,1,1] }),
+        dispatch("step_118_conv2d_G_features_17_packc", [at(2, 968884224, 8388608), at(1, 134217728, 8388608)], { shader: 218, workgroups: [8192,1,1] }),
+        dispatch("step_118_conv2d_G_features_17", [at(1, 134217728, 8388608), at(3, 1067581440, 4718592), at(0, 32697856, 2048), at(2, 624951296, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 219, workgroups: [256,16,1] }, { shader: 220, workgroups: [2048,1,1] }),
+        dispatch("step_119_conv2d_G_features_19_packc", [at(2, 624951296, 16777216), at(1, 134217728, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_119_conv2d_G_features_19", [at(1, 134217728, 16777216), at(2, 1061683200, 9437184), at(0, 42137088, 2048), at(2, 641728512, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 222, workgroups: [256,16,1] }, { shader: 223, workgroups: [2048,1,1] }),
+        dispatch("step_120_conv2d_G_features_21_packc", [at(2, 641728512, 16777216), at(1, 134217728, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_120_conv2d_G_features_21", [at(1, 134217728, 16777216), at(4, 166330368, 9437184), at(0, 51576320, 2048), at(2, 658505728, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 222, workgroups: [256,16,1] }, { shader: 223, workgroups: [2048,1,1] }),
+        dispatch("step_121_conv2d_G_features_23_packc", [at(2, 658505728, 16777216), at(1, 134217728, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_121_conv2d_G_features_23", [at(1, 134217728, 16777216), at(4, 175767552, 9437184), at(0, 61015552, 2048), at(2, 675282944, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [256,16,1] }, { shader: 225, workgroups: [2048,1,1] }),
+        dispatch("step_122_conv2d_G_features_25_packc", [at(2, 675282944, 16777216), at(1, 134217728, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_122_conv2d_G_features_25", [at(1, 134217728, 16777216), at(4, 185204736, 9437184), at(0, 70454784, 2048), at(2, 692060160, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [256,16,1] }, { shader: 225, workgroups: [2048,1,1] }),
+        dispatch("step_123_conv2d_G_features_27_packc", [at(2, 692060160, 16777216), at(1, 134217728, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_123_conv2d_G_features_27", [at(1, 134217728, 16777216), at(4, 194641920, 9437184), at(0, 79894016, 2048), at(2, 708837376, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 224, workgroups: [256,16,1] }, { shader: 225, workgroups: [2048,1,1] }),
+        dispatch("step_124_conv2d_G_features_29_packc", [at(2, 708837376, 16777216), at(1, 134217728, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_124_conv2d_G_features_29", [at(1, 134217728, 16777216), at(3, 1048707072, 18874368), at(0, 98770432, 4096), at(2, 138412032, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 226, workgroups: [256,32,1] }, { shader: 227, workgroups: [4096,1,1] }),
+        dispatch("step_125_conv2d_G_features_31_packc", [at(2, 138412032, 33554432), at(1, 134217728, 33554432)], { shader: 228, workgroups: [32768,1,1] }),
+        dispatch("step_125_conv2d_G_features_31", [at(1, 134217728, 33554432), at(3, 530841600, 37748736), at(0, 136523264, 4096), at(2, 171966464, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [256,32,1] }, { shader: 230, workgroups: [4096,1,1] }),
+        dispatch("step_126_conv2d_G_classifier_conv2d_list_0_packc", [at(2, 171966464, 33554432), at(1, 134217728, 33554432)], { shader: 228, workgroups: [32768,1,1] }),
+        dispatch("step_126_conv2d_G_classifier_conv2d_list_0", [at(1, 134217728, 33554432), at(4, 289556224, 737280), at(0, 137227776, 76), at(1, 167772160, 622592)], { adapter: "cpu", features: ["subgroups"], shader: 231, workgroups: [256,1,1] }, { shader: 232, workgroups: [96,1,1] }),
+        dispatch("step_127_conv2d_G_classifier_conv2d_list_1_packc", [at(2, 171966464, 33554432), at(1, 134217728, 33554432)], { shader: 228, workgroups: [32768,1,1] }),
+        dispatch("step_127_conv2d_G_classifier_conv2d_list_1", [at(1, 134217728, 33554432), at(4, 290293504, 737280), at(0, 137928448, 76), at(1, 168394752, 622592)], { adapter: "cpu", features: ["subgroups"], shader: 233, workgroups: [256,1,1] }, { shader: 234, workgroups: [96,1,1] }),
+        dispatch("step_128_softmax_G_classifier_conv2d_list_0", [at(1, 167772160, 622592), at(1, 168394752, 622592), at(1, 1006632960, 39845888)], { shader: 235, workgroups: [8192,1,1] }),
+        dispatch("step_129_conv2d_D2_conv1_packc", [at(1, 1006632960, 39845888), at(1, 134217728, 41943040)], { shader: 236, workgroups: [32768,2,1] }),
+        dispatch("step_129_conv2d_D2_conv1", [at(1, 134217728, 41943040), at(2, 1073627136, 81920), at(0, 139407872, 256), at(2, 205520896, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 237, workgroups: [4096,2,1] }, { shader: 238, workgroups: [4096,1,1] }),
+        dispatch("step_130_conv2d_D2_conv2_packc", [at(2, 205520896, 33554432), at(1, 134217728, 33554432)], { shader: 204, workgroups: [32768,1,1] }),
+        dispatch("step_130_conv2d_D2_conv2", [at(1, 134217728, 33554432), at(4, 296486656, 524288), at(0, 139932416, 512), at(2, 725614592, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 239, workgroups: [1024,4,1] }, { shader: 240, workgroups: [2048,1,1] }),
+        dispatch("step_131_conv2d_D2_conv3_packc", [at(2, 725614592, 16777216), at(1, 134217728, 16777216)], { shader: 211, workgroups: [16384,1,1] }),
+        dispatch("step_131_conv2d_D2_conv3", [at(1, 134217728, 16777216), at(4, 279838720, 2097152), at(0, 142030080, 1024), at(2, 977272832, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 241, workgroups: [256,8,1] }, { shader: 242, workgroups: [1024,1,1] }),
+        dispatch("step_132_conv2d_D2_conv4_packc", [at(2, 977272832, 8388608), at(1, 134217728, 8388608)], { shader: 218, workgroups: [8192,1,1] }),
+        dispatch("step_132_conv2d_D2_conv4", [at(1, 134217728, 8388608), at(1, 1065353216, 8388608), at(0, 150419712, 2048), at(2, 985661440, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 243, workgroups: [64,16,1] }, { shader: 244, workgroups: [512,1,1] }),
+        dispatch("step_133_conv2d_D2_classifier_packc", [at(2, 985661440, 4194304), at(1, 134217728, 4194304)], { shader: 245, workgroups: [4096,1,1] }),
+        dispatch("step_133_conv2d_D2_classifier", [at(1, 134217728, 4194304), at(4, 298649344, 131072), at(0, 150454528, 4), at(2, 996422400, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [16,1,1] }, { shader: 247, workgroups: [2,1,1] }),
+        dispatch("step_134_sum_D2_classifier", [at(2, 996422400, 2048), at(1, 134217728, 4)], { adapter: "cpu", features: ["subgroups"], shader: 248, workgroups: [1,1,1] }, { shader: 249, workgroups: [1,1,1] }),
+        dispatch("step_135_pointwise", [at(1, 134217728, 4), at(0, 290997248, 4)], { shader: 250, workgroups: [1,1,1] }),
+        dispatch("step_136_sum_D2_classifier", [at(2, 996422400, 2048), at(1, 134217728, 4)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [1,1,1] }, { shader: 252, workgroups: [1,1,1] }),
+        dispatch("step_137_pointwise", [at(3, 1073728256, 4), at(1, 134217728, 4), at(0, 290997504, 4)], { shader: 253, workgroups: [1,1,1] }),
+        dispatch("step_138_pointwise_D2_classifier", [at(2, 996422400, 2048), at(1, 134217728, 2048)], { shader: 254, workgroups: [8,1,1] }),
+        dispatch("step_139_pointwise_D2_classifier", [at(1, 134217728, 2048), at(2, 996422400, 2048), at(1, 134219776, 2048)], { shader: 255, workgroups: [8,1,1] }),
+        dispatch("step_140_pointwise", [at(2, 985661440, 4194304), at(2, 989855744, 4194304)], { shader: 256, workgroups: [2048,1,1] }),
+        dispatch("step_141_conv2dInputGrad_D2_classifier_packc", [at(1, 134219776, 2048), at(1, 138412032, 8192)], { shader: 257, workgroups: [8,1,1] }),
+        dispatch("step_141_conv2dInputGrad_D2_classifier", [at(1, 138412032, 8192), at(4, 298780416, 131072), at(2, 989855744, 4194304), at(1, 134217728, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 258, workgroups: [16,16,4] }, { shader: 259, workgroups: [512,1,1] }),
+        dispatch("step_142_pointwise", [at(2, 977272832, 8388608), at(1, 1065353216, 8388608)], { shader: 260, workgroups: [4096,1,1] }),
+        dispatch("step_143_conv2dInputGrad_D2_conv4_packc", [at(1, 134217728, 4194304), at(1, 142606336, 4194304)], { shader: 245, workgroups: [4096,1,1] }),
+        dispatch("step_143_conv2dInputGrad_D2_conv4", [at(1, 142606336, 4194304), at(4, 251265024, 8388608), at(1, 1065353216, 8388608), at(1, 134217728, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 261, workgroups: [64,8,4] }, { shader: 262, workgroups: [1024,1,1] }),
+        dispatch("step_144_pointwise", [at(2, 725614592, 16777216), at(2, 742391808, 16777216)], { shader: 263, workgroups: [8192,1,1] }),
+        dispatch("step_145_conv2dInputGrad_D2_conv3_packc", [at(1, 134217728, 8388608), at(1, 150994944, 8388608)], { shader: 218, workgroups: [8192,1,1] }),
+        dispatch("step_145_conv2dInputGrad_D2_conv3", [at(1, 150994944, 8388608), at(4, 281935872, 2097152), at(2, 742391808, 16777216), at(1, 134217728, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 264, workgroups: [256,4,4] }, { shader: 265, workgroups: [2048,1,1] }),
+        dispatch("step_146_pointwise", [at(2, 205520896, 33554432), at(2, 239075328, 33554432)], { shader: 266, workgroups: [16384,1,1] }),
+        dispatch("step_147_conv2dInputGrad_D2_conv2_packc", [at(1, 134217728, 16777216), at(1, 167772160, 16777216)], { shader: 211, workgroups: [16384,1,1] }),
+        dispatch("step_147_conv2dInputGrad_D2_conv2", [at(1, 167772160, 16777216), at(4, 297010944, 524288), at(2, 239075328, 33554432), at(1, 134217728, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 267, workgroups: [1024,2,4] }, { shader: 268, workgroups: [4096,1,1] }),
+        dispatch("step_148_conv2dInputGrad_D2_conv1_pack", [at(0, 139330048, 77824), at(1, 174063616, 81920)], { shader: 269, workgroups: [320,1,1] }),
+        dispatch("step_148_conv2dInputGrad_D2_conv1_packc", [at(1, 134217728, 33554432), at(1, 402653184, 33554432)], { shader: 204, workgroups: [32768,1,1] }),
+        dispatch("step_148_conv2dInputGrad_D2_conv1", [at(1, 402653184, 33554432), at(1, 174063616, 81920), at(1, 134217728, 39845888)], { adapter: "cpu", features: ["subgroups"], shader: 270, workgroups: [4096,1,4] }, { shader: 271, workgroups: [6144,1,1] }),
+        dispatch("step_149_sum_D2_conv1", [at(1, 134217728, 39845888), at(1, 1006632960, 39845888), at(1, 174063616, 2097152)], { shader: 272, workgroups: [8192,1,1] }),
+        dispatch("step_150_pointwise_D2_conv1", [at(1, 1006632960, 39845888), at(1, 134217728, 39845888), at(1, 174063616, 2097152), at(1, 402653184, 39845888)], { shader: 273, workgroups: [19456,1,1] }),
+        dispatch("step_151_resizeGrad_D2_conv1", [at(0, 291036160, 8452), at(0, 290997760, 16900), at(1, 402653184, 39845888), at(2, 995405824, 622592)], { shader: 274, workgroups: [2432,1,1] }),
+        dispatch("step_152_conv2dInputGrad_G_classifier_conv2d_list_1_packc", [at(2, 995405824, 622592), at(2, 994750464, 655360)], { shader: 275, workgroups: [640,1,1] }),
+        dispatch("step_152_conv2dInputGrad_G_classifier_conv2d_list_1", [at(2, 994750464, 655360), at(4, 291030784, 737280), at(1, 134217728, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 276, workgroups: [256,32,1] }, { shader: 277, workgroups: [4096,1,1] }),
+        dispatch("step_153_conv2dInputGrad_G_classifier_conv2d_list_0", [at(2, 994750464, 655360), at(4, 291768064, 737280), at(1, 134217728, 33554432), at(2, 171966464, 33554432), at(2, 272629760, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 278, workgroups: [256,32,1] }, { shader: 279, workgroups: [4096,1,1] }),
+        dispatch("step_154_conv2dInputGrad_G_features_31_packc", [at(2, 272629760, 33554432), at(2, 306184192, 33554432)], { shader: 228, workgroups: [32768,1,1] }),
+        dispatch("step_154_conv2dInputGrad_G_features_31", [at(2, 306184192, 33554432), at(3, 568590336, 37748736), at(2, 138412032, 33554432), at(2, 339738624, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 280, workgroups: [256,32,1] }, { shader: 281, workgroups: [4096,1,1] }),
+        dispatch("step_155_conv2dInputGrad_G_features_29_packc", [at(2, 339738624, 33554432), at(2, 373293056, 33554432)], { shader: 228, workgroups: [32768,1,1] }),
+        dispatch("step_155_conv2dInputGrad_G_features_29", [at(2, 373293056, 33554432), at(4, 117964800, 18874368), at(2, 708837376, 16777216), at(2, 759169024, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 282, workgroups: [256,16,1] }, { shader: 283, workgroups: [2048,1,1] }),
+        dispatch("step_156_conv2dInputGrad_G_features_27_packc", [at(2, 759169024, 16777216), at(2, 775946240, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_156_conv2dInputGrad_G_features_27", [at(2, 775946240, 16777216), at(4, 204079104, 9437184), at(2, 692060160, 16777216), at(2, 792723456, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 284, workgroups: [256,16,1] }, { shader: 285, workgroups: [2048,1,1] }),
+        dispatch("step_157_conv2dInputGrad_G_features_25_packc", [at(2, 792723456, 16777216), at(2, 809500672, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_157_conv2dInputGrad_G_features_25", [at(2, 809500672, 16777216), at(4, 213516288, 9437184), at(2, 675282944, 16777216), at(2, 826277888, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 284, workgroups: [256,16,1] }, { shader: 285, workgroups: [2048,1,1] }),
+        dispatch("step_158_conv2dInputGrad_G_features_23_packc", [at(2, 826277888, 16777216), at(2, 843055104, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_158_conv2dInputGrad_G_features_23", [at(2, 843055104, 16777216), at(4, 222953472, 9437184), at(2, 658505728, 16777216), at(2, 859832320, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 284, workgroups: [256,16,1] }, { shader: 285, workgroups: [2048,1,1] }),
+        dispatch("step_159_conv2dInputGrad_G_features_21_packc", [at(2, 859832320, 16777216), at(2, 876609536, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_159_conv2dInputGrad_G_features_21", [at(2, 876609536, 16777216), at(4, 232390656, 9437184), at(2, 641728512, 16777216), at(2, 893386752, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 286, workgroups: [256,16,1] }, { shader: 287, workgroups: [2048,1,1] }),
+        dispatch("step_160_conv2dInputGrad_G_features_19_packc", [at(2, 893386752, 16777216), at(2, 910163968, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_160_conv2dInputGrad_G_features_19", [at(2, 910163968, 16777216), at(4, 241827840, 9437184), at(2, 624951296, 16777216), at(2, 926941184, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 286, workgroups: [256,16,1] }, { shader: 287, workgroups: [2048,1,1] }),
+        dispatch("step_161_conv2dInputGrad_G_features_17_packc", [at(2, 926941184, 16777216), at(2, 943718400, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_161_conv2dInputGrad_G_features_17", [at(2, 943718400, 16777216), at(4, 268042240, 4718592), at(1, 134217728, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 288, workgroups: [256,8,1] }, { shader: 289, workgroups: [1024,1,1] }),
+        dispatch("step_162_maxPool2dGrad_G_features_17", [at(1, 442499072, 33554432), at(1, 134217728, 8388608), at(2, 406847488, 33554432)], { shader: 290, workgroups: [32768,4,1] }),
+        dispatch("step_163_conv2dInputGrad_G_features_14_packc", [at(2, 406847488, 33554432), at(2, 440401920, 33554432)], { shader: 214, workgroups: [32768,1,1] }),
+        dispatch("step_163_conv2dInputGrad_G_features_14", [at(2, 440401920, 33554432), at(4, 275120128, 2359296), at(2, 104857600, 33554432), at(2, 473956352, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 291, workgroups: [1024,8,1] }, { shader: 292, workgroups: [4096,1,1] }),
+        dispatch("step_164_conv2dInputGrad_G_features_12_packc", [at(2, 473956352, 33554432), at(2, 507510784, 33554432)], { shader: 214, workgroups: [32768,1,1] }),
+        dispatch("step_164_conv2dInputGrad_G_features_12", [at(2, 507510784, 33554432), at(4, 277479424, 2359296), at(2, 71303168, 33554432), at(2, 541065216, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 291, workgroups: [1024,8,1] }, { shader: 292, workgroups: [4096,1,1] }),
+        dispatch("step_165_conv2dInputGrad_G_features_10_packc", [at(2, 541065216, 33554432), at(2, 574619648, 33554432)], { shader: 214, workgroups: [32768,1,1] }),
+        dispatch("step_165_conv2dInputGrad_G_features_10", [at(2, 574619648, 33554432), at(4, 286130176, 1179648), at(1, 134217728, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 293, workgroups: [1024,4,1] }, { shader: 294, workgroups: [2048,1,1] }),
+        dispatch("step_166_maxPool2dGrad_G_features_10", [at(1, 201326592, 67108864), at(1, 134217728, 16777216), at(1, 738197504, 67108864)], { shader: 295, workgroups: [32768,8,1] }),
+        dispatch("step_167_conv2dInputGrad_G_features_7_packc", [at(1, 738197504, 67108864), at(1, 805306368, 67108864)], { shader: 207, workgroups: [32768,2,1] }),
+        dispatch("step_167_conv2dInputGrad_G_features_7", [at(1, 805306368, 67108864), at(4, 295896832, 589824), at(1, 671088640, 67108864), at(1, 872415232, 67108864)], { adapter: "cpu", features: ["subgroups"], shader: 296, workgroups: [4096,4,1] }, { shader: 297, workgroups: [8192,1,1] }),
+        dispatch("step_168_conv2dInputGrad_G_features_5_packc", [at(1, 872415232, 67108864), at(1, 939524096, 67108864)], { shader: 207, workgroups: [32768,2,1] }),
+        dispatch("step_168_conv2dInputGrad_G_features_5", [at(1, 939524096, 67108864), at(4, 298354432, 294912), at(1, 402653184, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 298, workgroups: [4096,2,1] }, { shader: 299, workgroups: [4096,1,1] }),
+        dispatch("step_169_maxPool2dGrad_G_features_5", [at(1, 268435456, 134217728), at(1, 402653184, 33554432), at(1, 134217728, 134217728)], { shader: 300, workgroups: [32768,16,1] }),
+        dispatch("step_170_conv2dInputGrad_G_features_2_packc", [at(1, 134217728, 134217728), at(1, 268435456, 134217728)], { shader: 200, workgroups: [32768,4,1] }),
+        dispatch("step_170_conv2dInputGrad_G_features_2", [at(1, 268435456, 134217728), at(3, 1073479680, 147456), at(1, 0, 134217728), at(1, 402653184, 134217728)], { adapter: "cpu", features: ["subgroups"], shader: 301, workgroups: [16384,2,1] }, { shader: 302, workgroups: [16384,1,1] }),
+        dispatch("step_171_conv2dWeightGrad_G_features_2_packc", [at(1, 402653184, 134217728), at(1, 536870912, 134217728)], { shader: 200, workgroups: [32768,4,1] }),
+        dispatch("step_171_conv2dWeightGrad_G_features_2_stage1", [at(2, 960495616, 8388608), at(1, 536870912, 134217728), at(2, 996028416, 393984)], { adapter: "cpu", features: ["subgroups"], shader: 303, workgroups: [2,1,57] }, { shader: 304, workgroups: [129,1,1] }),
+        dispatch("step_171_conv2dWeightGrad_G_features_2_stage2", [at(2, 996028416, 393984), at(0, 150454784, 6912), at(3, 1073714176, 6912), at(0, 21037312, 6912), at(1, 536887296, 6912)], { shader: 305, workgroups: [27,1,1] }),
+        dispatch("step_172_pointwise_G_features_0", [at(0, 21037312, 6912), at(1, 536887296, 6912), at(3, 1073727488, 4), at(1, 536894208, 6912)], { shader: 306, workgroups: [27,1,1] }),
+        dispatch("step_173_sum_G_features_2_stage1", [at(1, 402653184, 134217728), at(1, 536870912, 16384)], { shader: 307, workgroups: [64,1,1] }),
+        dispatch("step_173_sum_G_features_2_stage2", [at(1, 536870912, 16384), at(1, 402653184, 256)], { shader: 96, workgroups: [1,1,1] }),
+        dispatch("step_174_pointwise_sgd_G_G_features_0", [at(0, 150461696, 256), at(1, 402653184, 256), at(3, 1073725952, 256), at(0, 21044224, 256), at(1, 536870912, 256), at(3, 1073727488, 4), at(1, 536871168, 256)], { shader: 308, workgroups: [1,1,1] }),
+        dispatch("step_175_conv2dWeightGrad_G_features_0_packc", [at(1, 0, 134217728), at(1, 402653184, 134217728)], { shader: 200, workgroups: [32768,4,1] }),
+        dispatch("step_175_conv2dWeightGrad_G_features_0_stage1", [at(1, 402653184, 134217728), at(1, 268435456, 134217728), at(1, 0, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [18,1,4] }, { shader: 310, workgroups: [144,1,1] }),
+        dispatch("step_175_conv2dWeightGrad_G_features_0_stage2", [at(1, 0, 589824), at(0, 150461952, 147456), at(4, 137723904, 147456), at(0, 21044480, 147456), at(1, 401739776, 147456)], { shader: 311, workgroups: [576,1,1] }),
+        dispatch("step_176_pointwise_G_features_2", [at(0, 21044480, 147456), at(1, 401739776, 147456), at(3, 1073727488, 4), at(1, 401887232, 147456)], { shader: 312, workgroups: [72,1,1] }),
+        dispatch("step_177_sum_G_features_5_stage1", [at(1, 134217728, 134217728), at(1, 0, 16384)], { shader: 307, workgroups: [64,1,1] }),
+        dispatch("step_177_sum_G_features_5_stage2", [at(1, 0, 16384), at(1, 16384, 256)], { shader: 96, workgroups: [1,1,1] }),
+        dispatch("step_178_pointwise_sgd_G_G_features_2", [at(0, 150609408, 256), at(1, 16384, 256), at(3, 1073726208, 256), at(0, 21191936, 256), at(1, 402094080, 256), at(3, 1073727488, 4), at(1, 402094336, 256)], { shader: 308, workgroups: [1,1,1] }),
+        dispatch("step_179_conv2dWeightGrad_G_features_7_packc", [at(2, 37748736, 33554432), at(1, 0, 33554432)], { shader: 204, workgroups: [32768,1,1] }),
+        dispatch("step_179_conv2dWeightGrad_G_features_7_stage1", [at(1, 0, 33554432), at(1, 939524096, 67108864), at(1, 33554432, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 313, workgroups: [18,2,2] }, { shader: 314, workgroups: [144,1,1] }),
+        dispatch("step_179_conv2dWeightGrad_G_features_7_stage2", [at(1, 33554432, 589824), at(0, 150609664, 294912), at(4, 137428992, 294912), at(0, 21192192, 294912), at(1, 401149952, 294912)], { shader: 315, workgroups: [1152,1,1] }),
+        dispatch("step_180_pointwise_G_features_5", [at(0, 21192192, 294912), at(1, 401149952, 294912), at(3, 1073727488, 4), at(1, 401444864, 294912)], { shader: 316, workgroups: [144,1,1] }),
+        dispatch("step_181_sum_G_features_7_stage1", [at(1, 872415232, 67108864), at(1, 0, 16384)], { shader: 317, workgroups: [64,1,1] }),
+        dispatch("step_181_sum_G_features_7_stage2", [at(1, 0, 16384), at(1, 16384, 512)], { shader: 100, workgroups: [2,1,1] }),
+        dispatch("step_182_pointwise_sgd_G_G_features_5", [at(0, 150904576, 512), at(1, 16384, 512), at(3, 1073724672, 512), at(0, 21487104, 512), at(1, 402092032, 512), at(3, 1073727488, 4), at(1, 402092544, 512)], { shader: 318, workgroups: [2,1,1] }),
+        dispatch("step_183_conv2dWeightGrad_G_features_5_packc", [at(1, 671088640, 67108864), at(1, 0, 67108864)], { shader: 207, workgroups: [32768,2,1] }),
+        dispatch("step_183_conv2dWeightGrad_G_features_5", [at(1, 0, 67108864), at(1, 805306368, 67108864), at(0, 150905088, 589824), at(4, 136839168, 589824), at(0, 21487616, 589824), at(1, 399425536, 589824)], { adapter: "cpu", features: ["subgroups"], shader: 319, workgroups: [36,2,1] }, { shader: 320, workgroups: [144,1,1] }),
+        dispatch("step_184_pointwise_G_features_7", [at(0, 21487616, 589824), at(1, 399425536, 589824), at(3, 1073727488, 4), at(1, 400015360, 589824)], { shader: 321, workgroups: [288,1,1] }),
+        dispatch("step_185_sum_G_features_10_stage1", [at(1, 738197504, 67108864), at(1, 0, 16384)], { shader: 317, workgroups: [64,1,1] }),
+        dispatch("step_185_sum_G_features_10_stage2", [at(1, 0, 16384), at(1, 16384, 512)], { shader: 100, workgroups: [2,1,1] }),
+        dispatch("step_186_pointwise_sgd_G_G_features_7", [at(0, 151494912, 512), at(1, 16384, 512), at(3, 1073725184, 512), at(0, 22077440, 512), at(1, 402093056, 512), at(3, 1073727488, 4), at(1, 402093568, 512)], { shader: 318, workgroups: [2,1,1] }),
+        dispatch("step_187_conv2dWeightGrad_G_features_12_packc", [at(2, 608174080, 16777216), at(1, 0, 16777216)], { shader: 211, workgroups: [16384,1,1] }),
+        dispatch("step_187_conv2dWeightGrad_G_features_12", [at(1, 0, 16777216), at(2, 574619648, 33554432), at(0, 151495424, 1179648), at(3, 606339072, 1179648), at(0, 22077952, 1179648), at(1, 394264576, 1179648)], { adapter: "cpu", features: ["subgroups"], shader: 322, workgroups: [36,4,1] }, { shader: 323, workgroups: [288,1,1] }),
+        dispatch("step_188_pointwise_G_features_10", [at(0, 22077952, 1179648), at(1, 394264576, 1179648), at(3, 1073727488, 4), at(1, 395444224, 1179648)], { shader: 324, workgroups: [576,1,1] }),
+        dispatch("step_189_sum_G_features_12_stage1", [at(2, 541065216, 33554432), at(1, 0, 16384)], { shader: 325, workgroups: [64,1,1] }),
+        dispatch("step_189_sum_G_features_12_stage2", [at(1, 0, 16384), at(1, 16384, 1024)], { shader: 174, workgroups: [4,1,1] }),
+        dispatch("step_190_pointwise_sgd_G_G_features_10", [at(0, 152675072, 1024), at(1, 16384, 1024), at(3, 415236096, 1024), at(0, 23257600, 1024), at(1, 402085888, 1024), at(3, 1073727488, 4), at(1, 402086912, 1024)], { shader: 326, workgroups: [4,1,1] }),
+        dispatch("step_191_conv2dWeightGrad_G_features_10_packc", [at(2, 71303168, 33554432), at(1, 0, 33554432)], { shader: 214, workgroups: [32768,1,1] }),
+        dispatch("step_191_conv2dWeightGrad_G_features_10", [at(1, 0, 33554432), at(2, 507510784, 33554432), at(0, 152676096, 2359296), at(3, 412876800, 2359296), at(0, 23258624, 2359296), at(1, 384827392, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 327, workgroups: [72,4,1] }, { shader: 328, workgroups: [576,1,1] }),
+        dispatch("step_192_pointwise_G_features_12", [at(0, 23258624, 2359296), at(1, 384827392, 2359296), at(3, 1073727488, 4), at(1, 387186688, 2359296)], { shader: 329, workgroups: [1152,1,1] }),
+        dispatch("step_193_sum_G_features_14_stage1", [at(2, 473956352, 33554432), at(1, 0, 16384)], { shader: 325, workgroups: [64,1,1] }),
+        dispatch("step_193_sum_G_features_14_stage2", [at(1, 0, 16384), at(1, 16384, 1024)], { shader: 174, workgroups: [4,1,1] }),
+        dispatch("step_194_pointwise_sgd_G_G_features_12", [at(0, 155035392, 1024), at(1, 16384, 1024), at(3, 297271296, 1024), at(0, 25617920, 1024), at(1, 402087936, 1024), at(3, 1073727488, 4), at(1, 402088960, 1024)], { shader: 326, workgroups: [4,1,1] }),
+        dispatch("step_195_conv2dWeightGrad_G_features_12_packc", [at(2, 104857600, 33554432), at(1, 0, 33554432)], { shader: 214, workgroups: [32768,1,1] }),
+        dispatch("step_195_conv2dWeightGrad_G_features_12", [at(1, 0, 33554432), at(2, 440401920, 33554432), at(0, 155036416, 2359296), at(3, 294912000, 2359296), at(0, 25618944, 2359296), at(1, 389545984, 2359296)], { adapter: "cpu", features: ["subgroups"], shader: 327, workgroups: [72,4,1] }, { shader: 328, workgroups: [576,1,1] }),
+        dispatch("step_196_pointwise_G_features_14", [at(0, 25618944, 2359296), at(1, 389545984, 2359296), at(3, 1073727488, 4), at(1, 391905280, 2359296)], { shader: 329, workgroups: [1152,1,1] }),
+        dispatch("step_197_sum_G_features_17_stage1", [at(2, 406847488, 33554432), at(1, 0, 16384)], { shader: 325, workgroups: [64,1,1] }),
+        dispatch("step_197_sum_G_features_17_stage2", [at(1, 0, 16384), at(1, 16384, 1024)], { shader: 174, workgroups: [4,1,1] }),
+        dispatch("step_198_pointwise_sgd_G_G_features_14", [at(0, 157395712, 1024), at(1, 16384, 1024), at(3, 228864000, 1024), at(0, 27978240, 1024), at(1, 402089984, 1024), at(3, 1073727488, 4), at(1, 402091008, 1024)], { shader: 326, workgroups: [4,1,1] }),
+        dispatch("step_199_conv2dWeightGrad_G_features_19_packc", [at(2, 968884224, 8388608), at(1, 0, 8388608)], { shader: 218, workgroups: [8192,1,1] }),
+        dispatch("step_199_conv2dWeightGrad_G_features_19", [at(1, 0, 8388608), at(2, 943718400, 16777216), at(0, 157396736, 4718592), at(3, 224133120, 4718592), at(0, 27979264, 4718592), at(1, 367001600, 4718592)], { adapter: "cpu", features: ["subgroups"], shader: 330, workgroups: [72,8,1] }, { shader: 331, workgroups: [1152,1,1] }),
+        dispatch("step_200_pointwise_G_features_17", [at(0, 27979264, 4718592), at(1, 367001600, 4718592), at(3, 1073727488, 4), at(1, 371720192, 4718592)], { shader: 332, workgroups: [2304,1,1] }),
+        dispatch("step_201_sum_G_features_19_stage1", [at(2, 926941184, 16777216), at(1, 0, 16384)], { shader: 333, workgroups: [64,1,1] }),
+        dispatch("step_201_sum_G_features_19_stage2", [at(1, 0, 16384), at(1, 16384, 2048)], { shader: 180, workgroups: [8,1,1] }),
+        dispatch("step_202_pointwise_sgd_G_G_features_17", [at(0, 162115328, 2048), at(1, 16384, 2048), at(3, 228851712, 2048), at(0, 32697856, 2048), at(1, 402059264, 2048), at(3, 1073727488, 4), at(1, 402061312, 2048)], { shader: 334, workgroups: [8,1,1] }),
+        dispatch("step_203_conv2dWeightGrad_G_features_17_packc", [at(2, 624951296, 16777216), at(1, 0, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_203_conv2dWeightGrad_G_features_17", [at(1, 0, 16777216), at(2, 910163968, 16777216), at(0, 162117376, 9437184), at(3, 176947200, 9437184), at(0, 32699904, 9437184), at(1, 255852544, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [144,8,1] }, { shader: 336, workgroups: [2304,1,1] }),
+        dispatch("step_204_pointwise_G_features_19", [at(0, 32699904, 9437184), at(1, 255852544, 9437184), at(3, 1073727488, 4), at(1, 265289728, 9437184)], { shader: 337, workgroups: [4608,1,1] }),
+        dispatch("step_205_sum_G_features_21_stage1", [at(2, 893386752, 16777216), at(1, 0, 16384)], { shader: 333, workgroups: [64,1,1] }),
+        dispatch("step_205_sum_G_features_21_stage2", [at(1, 0, 16384), at(1, 16384, 2048)], { shader: 180, workgroups: [8,1,1] }),
+        dispatch("step_206_pointwise_sgd_G_G_features_19", [at(0, 171554560, 2048), at(1, 16384, 2048), at(3, 228853760, 2048), at(0, 42137088, 2048), at(1, 402063360, 2048), at(3, 1073727488, 4), at(1, 402065408, 2048)], { shader: 334, workgroups: [8,1,1] }),
+        dispatch("step_207_conv2dWeightGrad_G_features_19_packc", [at(2, 641728512, 16777216), at(1, 0, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_207_conv2dWeightGrad_G_features_19", [at(1, 0, 16777216), at(2, 876609536, 16777216), at(0, 171556608, 9437184), at(3, 186384384, 9437184), at(0, 42139136, 9437184), at(1, 274726912, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 335, workgroups: [144,8,1] }, { shader: 336, workgroups: [2304,1,1] }),
+        dispatch("step_208_pointwise_G_features_21", [at(0, 42139136, 9437184), at(1, 274726912, 9437184), at(3, 1073727488, 4), at(1, 284164096, 9437184)], { shader: 337, workgroups: [4608,1,1] }),
+        dispatch("step_209_sum_G_features_23_stage1", [at(2, 859832320, 16777216), at(1, 0, 16384)], { shader: 333, workgroups: [64,1,1] }),
+        dispatch("step_209_sum_G_features_23_stage2", [at(1, 0, 16384), at(1, 16384, 2048)], { shader: 180, workgroups: [8,1,1] }),
+        dispatch("step_210_pointwise_sgd_G_G_features_21", [at(0, 180993792, 2048), at(1, 16384, 2048), at(3, 228855808, 2048), at(0, 51576320, 2048), at(1, 402067456, 2048), at(3, 1073727488, 4), at(1, 402069504, 2048)], { shader: 334, workgroups: [8,1,1] }),
+        dispatch("step_211_conv2dWeightGrad_G_features_21_packc", [at(2, 658505728, 16777216), at(1, 0, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_211_conv2dWeightGrad_G_features_21", [at(1, 0, 16777216), at(2, 843055104, 16777216), at(0, 180995840, 9437184), at(3, 195821568, 9437184), at(0, 51578368, 9437184), at(1, 293601280, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 338, workgroups: [144,8,1] }, { shader: 339, workgroups: [2304,1,1] }),
+        dispatch("step_212_pointwise_G_features_23", [at(0, 51578368, 9437184), at(1, 293601280, 9437184), at(3, 1073727488, 4), at(1, 303038464, 9437184)], { shader: 337, workgroups: [4608,1,1] }),
+        dispatch("step_213_sum_G_features_25_stage1", [at(2, 826277888, 16777216), at(1, 0, 16384)], { shader: 333, workgroups: [64,1,1] }),
+        dispatch("step_213_sum_G_features_25_stage2", [at(1, 0, 16384), at(1, 16384, 2048)], { shader: 180, workgroups: [8,1,1] }),
+        dispatch("step_214_pointwise_sgd_G_G_features_23", [at(0, 190433024, 2048), at(1, 16384, 2048), at(3, 228857856, 2048), at(0, 61015552, 2048), at(1, 402071552, 2048), at(3, 1073727488, 4), at(1, 402073600, 2048)], { shader: 334, workgroups: [8,1,1] }),
+        dispatch("step_215_conv2dWeightGrad_G_features_23_packc", [at(2, 675282944, 16777216), at(1, 0, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_215_conv2dWeightGrad_G_features_23", [at(1, 0, 16777216), at(2, 809500672, 16777216), at(0, 190435072, 9437184), at(3, 205258752, 9437184), at(0, 61017600, 9437184), at(1, 312475648, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 338, workgroups: [144,8,1] }, { shader: 339, workgroups: [2304,1,1] }),
+        dispatch("step_216_pointwise_G_features_25", [at(0, 61017600, 9437184), at(1, 312475648, 9437184), at(3, 1073727488, 4), at(1, 321912832, 9437184)], { shader: 337, workgroups: [4608,1,1] }),
+        dispatch("step_217_sum_G_features_27_stage1", [at(2, 792723456, 16777216), at(1, 0, 16384)], { shader: 333, workgroups: [64,1,1] }),
+        dispatch("step_217_sum_G_features_27_stage2", [at(1, 0, 16384), at(1, 16384, 2048)], { shader: 180, workgroups: [8,1,1] }),
+        dispatch("step_218_pointwise_sgd_G_G_features_25", [at(0, 199872256, 2048), at(1, 16384, 2048), at(3, 228859904, 2048), at(0, 70454784, 2048), at(1, 402075648, 2048), at(3, 1073727488, 4), at(1, 402077696, 2048)], { shader: 334, workgroups: [8,1,1] }),
+        dispatch("step_219_conv2dWeightGrad_G_features_25_packc", [at(2, 692060160, 16777216), at(1, 0, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_219_conv2dWeightGrad_G_features_25", [at(1, 0, 16777216), at(2, 775946240, 16777216), at(0, 199874304, 9437184), at(3, 214695936, 9437184), at(0, 70456832, 9437184), at(1, 331350016, 9437184)], { adapter: "cpu", features: ["subgroups"], shader: 338, workgroups: [144,8,1] }, { shader: 339, workgroups: [2304,1,1] }),
+        dispatch("step_220_pointwise_G_features_27", [at(0, 70456832, 9437184), at(1, 331350016, 9437184), at(3, 1073727488, 4), at(1, 340787200, 9437184)], { shader: 337, workgroups: [4608,1,1] }),
+        dispatch("step_221_sum_G_features_29_stage1", [at(2, 759169024, 16777216), at(1, 0, 16384)], { shader: 333, workgroups: [64,1,1] }),
+        dispatch("step_221_sum_G_features_29_stage2", [at(1, 0, 16384), at(1, 16384, 2048)], { shader: 180, workgroups: [8,1,1] }),
+        dispatch("step_222_pointwise_sgd_G_G_features_27", [at(0, 209311488, 2048), at(1, 16384, 2048), at(3, 228861952, 2048), at(0, 79894016, 2048), at(1, 402079744, 2048), at(3, 1073727488, 4), at(1, 402081792, 2048)], { shader: 334, workgroups: [8,1,1] }),
+        dispatch("step_223_conv2dWeightGrad_G_features_27_packc", [at(2, 708837376, 16777216), at(1, 0, 16777216)], { shader: 221, workgroups: [16384,1,1] }),
+        dispatch("step_223_conv2dWeightGrad_G_features_27", [at(1, 0, 16777216), at(2, 373293056, 33554432), at(0, 209313536, 18874368), at(1, 1046478848, 18874368), at(0, 79896064, 18874368), at(1, 184549376, 18874368)], { adapter: "cpu", features: ["subgroups"], shader: 340, workgroups: [144,16,1] }, { shader: 341, workgroups: [4608,1,1] }),
+        dispatch("step_224_pointwise_G_features_29", [at(0, 79896064, 18874368), at(1, 184549376, 18874368), at(3, 1073727488, 4), at(1, 203423744, 18874368)], { shader: 342, workgroups: [9216,1,1] }),
+        dispatch("step_225_sum_G_features_31_stage1", [at(2, 339738624, 33554432), at(1, 0, 16384)], { shader: 343, workgroups: [64,1,1] }),
+        dispatch("step_225_sum_G_features_31_stage2", [at(1, 0, 16384), at(1, 16384, 4096)], { shader: 188, workgroups: [16,1,1] }),
+        dispatch("step_226_pointwise_sgd_G_G_features_29", [at(0, 228187904, 4096), at(1, 16384, 4096), at(3, 58982400, 4096), at(0, 98770432, 4096), at(1, 402042880, 4096), at(3, 1073727488, 4), at(1, 402046976, 4096)], { shader: 344, workgroups: [16,1,1] }),
+        dispatch("step_227_conv2dWeightGrad_G_features_29_packc", [at(2, 138412032, 33554432), at(1, 0, 33554432)], { shader: 228, workgroups: [32768,1,1] }),
+        dispatch("step_227_conv2dWeightGrad_G_features_29", [at(1, 0, 33554432), at(2, 306184192, 33554432), at(0, 228192000, 37748736), at(2, 0, 37748736), at(0, 98774528, 37748736), at(1, 41943040, 37748736)], { adapter: "cpu", features: ["subgroups"], shader: 345, workgroups: [288,16,1] }, { shader: 346, workgroups: [9216,1,1] }),
+        dispatch("step_228_pointwise_G_features_31", [at(0, 98774528, 37748736), at(1, 41943040, 37748736), at(3, 1073727488, 4), at(1, 79691776, 37748736)], { shader: 347, workgroups: [18432,1,1] }),
+        dispatch("step_229_sum_G_classifier_conv2d_list_1_stage1", [at(2, 272629760, 33554432), at(1, 0, 16384)], { shader: 343, workgroups: [64,1,1] }),
+        dispatch("step_229_sum_G_classifier_conv2d_list_1_stage2", [at(1, 0, 16384), at(1, 16384, 4096)], { shader: 188, workgroups: [16,1,1] }),
+        dispatch("step_230_pointwise_sgd_G_G_features_31", [at(0, 265940736, 4096), at(1, 16384, 4096), at(2, 1003401216, 4096), at(0, 136523264, 4096), at(1, 402051072, 4096), at(3, 1073727488, 4), at(1, 402055168, 4096)], { shader: 344, workgroups: [16,1,1] }),
+        dispatch("step_231_conv2dWeightGrad_G_features_31_packc", [at(2, 171966464, 33554432), at(1, 0, 33554432)], { shader: 228, workgroups: [32768,1,1] }),
+        dispatch("step_231_conv2dWeightGrad_G_features_31", [at(1, 0, 33554432), at(2, 994750464, 655360), at(0, 265944832, 700416), at(2, 1002700800, 700416), at(0, 136527360, 700416), at(1, 396623872, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 348, workgroups: [288,1,1] }, { shader: 349, workgroups: [180,1,1] }),
+        dispatch("step_232_pointwise_G_classifier_conv2d_list_0", [at(0, 136527360, 700416), at(1, 396623872, 700416), at(3, 1073727488, 4), at(1, 397324288, 700416)], { shader: 350, workgroups: [342,1,1] }),
+        dispatch("step_233_sum_D2_conv1_stage1", [at(2, 995405824, 622592), at(1, 0, 608)], { shader: 351, workgroups: [3,1,1] }),
+        dispatch("step_233_sum_D2_conv1_stage2", [at(1, 0, 608), at(1, 768, 76)], { shader: 352, workgroups: [1,1,1] }),
+        dispatch("step_234_pointwise_sgd_G_G_classifier_conv2d_list_0", [at(0, 266645248, 76), at(1, 768, 76), at(2, 1003405312, 76), at(0, 137227776, 76), at(1, 402094592, 76), at(3, 1073727488, 4), at(1, 402094848, 76), at(0, 267345920, 76), at(0, 137928448, 76), at(1, 402095104, 76)], { shader: 353, workgroups: [1,1,1] }),
+        dispatch("step_235_conv2dWeightGrad_G_features_31_packc", [at(2, 171966464, 33554432), at(1, 0, 33554432)], { shader: 228, workgroups: [32768,1,1] }),
+        dispatch("step_235_conv2dWeightGrad_G_features_31", [at(1, 0, 33554432), at(2, 994750464, 655360), at(0, 266645504, 700416), at(2, 994050048, 700416), at(0, 137228032, 700416), at(1, 398024704, 700416)], { adapter: "cpu", features: ["subgroups"], shader: 354, workgroups: [288,1,1] }, { shader: 355, workgroups: [180,1,1] }),
+        dispatch("step_236_pointwise_G_classifier_conv2d_list_1", [at(0, 137228032, 700416), at(1, 398024704, 700416), at(3, 1073727488, 4), at(1, 398725120, 700416)], { shader: 350, workgroups: [342,1,1] }),
+        dispatch("step_237_pointwise_G_classifier_conv2d_list_1", [at(0, 137928448, 76), at(1, 402095104, 76), at(3, 1073727488, 4), at(1, 402095360, 76)], { shader: 356, workgroups: [1,1,1] }),
+        dispatch("step_238_pointwise_D2_classifier", [at(2, 996422400, 2048), at(1, 0, 2048)], { shader: 357, workgroups: [8,1,1] }),
+        dispatch("step_239_pointwise_D2_classifier", [at(1, 0, 2048), at(2, 996422400, 2048), at(1, 402083840, 2048)], { shader: 358, workgroups: [8,1,1] }),
+        dispatch("step_240_conv2dInputGrad_D2_classifier_packc", [at(1, 402083840, 2048), at(1, 402034688, 8192)], { shader: 257, workgroups: [8,1,1] }),
+        dispatch("step_240_conv2dInputGrad_D2_classifier", [at(1, 402034688, 8192), at(4, 298780416, 131072), at(2, 989855744, 4194304), at(1, 376438784, 4194304)], { adapter: "cpu", features: ["subgroups"], shader: 258, workgroups: [16,16,4] }, { shader: 259, workgroups: [512,1,1] }),
+        dispatch("step_241_conv2dInputGrad_D2_conv4_packc", [at(1, 376438784, 4194304), at(1, 380633088, 4194304)], { shader: 245, workgroups: [4096,1,1] }),
+        dispatch("step_241_conv2dInputGrad_D2_conv4", [at(1, 380633088, 4194304), at(4, 251265024, 8388608), at(1, 1065353216, 8388608), at(1, 350224384, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 261, workgroups: [64,8,4] }, { shader: 262, workgroups: [1024,1,1] }),
+        dispatch("step_242_conv2dInputGrad_D2_conv3_packc", [at(1, 350224384, 8388608), at(1, 358612992, 8388608)], { shader: 218, workgroups: [8192,1,1] }),
+        dispatch("step_242_conv2dInputGrad_D2_conv3", [at(1, 358612992, 8388608), at(4, 281935872, 2097152), at(2, 742391808, 16777216), at(1, 222298112, 16777216)], { adapter: "cpu", features: ["subgroups"], shader: 264, workgroups: [256,4,4] }, { shader: 265, workgroups: [2048,1,1] }),
+        dispatch("step_243_conv2dInputGrad_D2_conv2_packc", [at(1, 222298112, 16777216), at(1, 239075328, 16777216)], { shader: 211, workgroups: [16384,1,1] }),
+        dispatch("step_243_conv2dInputGrad_D2_conv2", [at(1, 239075328, 16777216), at(4, 297010944, 524288), at(2, 239075328, 33554432), at(1, 117440512, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 267, workgroups: [1024,2,4] }, { shader: 268, workgroups: [4096,1,1] }),
+        dispatch("step_244_conv2dWeightGrad_D2_conv2_packc", [at(1, 1006632960, 39845888), at(1, 0, 41943040)], { shader: 236, workgroups: [32768,2,1] }),
+        dispatch("step_244_conv2dWeightGrad_D2_conv2_packc", [at(1, 117440512, 33554432), at(1, 150994944, 33554432)], { shader: 204, workgroups: [32768,1,1] }),
+        dispatch("step_244_conv2dWeightGrad_D2_conv2_stage1", [at(1, 0, 41943040), at(1, 150994944, 33554432), at(1, 400605184, 544768)], { adapter: "cpu", features: ["subgroups"], shader: 359, workgroups: [10,1,7] }, { shader: 360, workgroups: [140,1,1] }),
+        dispatch("step_244_conv2dWeightGrad_D2_conv2_stage2", [at(1, 400605184, 544768), at(1, 0, 77824)], { shader: 94, workgroups: [304,1,1] }),
+        dispatch("step_245_pointwise_adam_D2_D2_conv1_weight_exp_avg", [at(0, 268747520, 77824), at(1, 0, 77824), at(3, 1073627136, 77824), at(1, 41418752, 77824), at(0, 268825344, 77824), at(1, 41496576, 77824), at(0, 139330048, 77824), at(3, 1073727744, 4), at(3, 1073728000, 4), at(1, 41574400, 77824)], { shader: 361, workgroups: [38,1,1] }),
+        dispatch("step_246_sum_D2_conv2_stage1", [at(1, 117440512, 33554432), at(1, 0, 16384)], { shader: 362, workgroups: [64,1,1] }),
+        dispatch("step_246_sum_D2_conv2_stage2", [at(1, 0, 16384), at(1, 16384, 256)], { shader: 96, workgroups: [1,1,1] }),
+        dispatch("step_247_pointwise_adam_D2_D2_conv1_bias_exp_avg", [at(0, 268903168, 256), at(1, 16384, 256), at(3, 1073725696, 256), at(1, 41656832, 256), at(0, 268903424, 256), at(1, 41657088, 256), at(0, 139407872, 256), at(3, 1073727744, 4), at(3, 1073728000, 4), at(1, 41657344, 256)], { shader: 363, workgroups: [1,1,1] }),
+        dispatch("step_248_conv2dWeightGrad_D2_conv1_packc", [at(2, 205520896, 33554432), at(1, 0, 33554432)], { shader: 204, workgroups: [32768,1,1] }),
+        dispatch("step_248_conv2dWeightGrad_D2_conv1", [at(1, 0, 33554432), at(1, 239075328, 16777216), at(1, 33554432, 524288)], { adapter: "cpu", features: ["subgroups"], shader: 364, workgroups: [32,2,1] }, { shader: 365, workgroups: [128,1,1] }),
+        dispatch("step_249_pointwise_adam_D2_D2_conv2_weight_exp_avg", [at(0, 268903680, 524288), at(1, 33554432, 524288), at(4, 297535232, 524288), at(1, 39845888, 524288), at(0, 269427968, 524288), at(1, 40370176, 524288), at(0, 139408128, 524288), at(3, 1073727744, 4), at(3, 1073728000, 4), at(1, 40894464, 524288)], { shader: 366, workgroups: [256,1,1] }),
+        dispatch("step_250_sum_D2_conv3_stage1", [at(1, 222298112, 16777216), at(1, 0, 16384)], { shader: 367, workgroups: [64,1,1] }),
+        dispatch("step_250_sum_D2_conv3_stage2", [at(1, 0, 16384), at(1, 16384, 512)], { shader: 100, workgroups: [2,1,1] }),
+        dispatch("step_251_pointwise_adam_D2_D2_conv2_bias_exp_avg", [at(0, 269952256, 512), at(1, 16384, 512), at(3, 1073724160, 512), at(1, 41655296, 512), at(0, 269952768, 512), at(1, 41655808, 512), at(0, 139932416, 512), at(3, 1073727744, 4), at(3, 1073728000, 4), at(1, 41656320, 512)], { shader: 368, workgroups: [2,1,1] }),
+        dispatch("step_252_conv2dWeightGrad_D2_conv2_packc", [at(2, 725614592, 16777216), at(1, 0, 16777216)], { shader: 211, workgroups: [16384,1,1] }),
+        dispatch("step_252_conv2dWeightGrad_D2_conv2", [at(1, 0, 16777216), at(1, 358612992, 8388608), at(1, 16777216, 2097152)], { adapter: "cpu", features: ["subgroups"], shader: 369, workgroups: [64,4,1] }, { shader: 370, workgroups: [512,1,1] }),
+        dispatch("step_253_pointwise_adam_D2_D2_conv3_weight_exp_avg", [at(0, 269953280, 2097152), at(1, 16777216, 2097152), at(4, 284033024, 2097152), at(1, 33554432, 2097152), at(0, 272050432, 2097152), at(1, 35651584, 2097152), at(0, 139932928, 2097152), at(3, 1073727744, 4), at(3, 1073728000, 4), at(1, 37748736, 2097152)], { shader: 371, workgroups: [1024,1,1] }),
+        dispatch("step_254_sum_D2_conv4_stage1", [at(1, 350224384, 8388608), at(1, 0, 8192)], { shader: 372, workgroups: [32,1,1] }),
+        dispatch("step_254_sum_D2_conv4_stage2", [at(1, 0, 8192), at(1, 8192, 1024)], { shader: 373, workgroups: [4,1,1] }),
+        dispatch("step_255_pointwise_adam_D2_D2_conv3_bias_exp_avg", [at(0, 274147584, 1024), at(1, 8192, 1024), at(3, 1073723136, 1024), at(1, 41652224, 1024), at(0, 274148608, 1024), at(1, 41653248, 1024), at(0, 142030080, 1024), at(3, 1073727744, 4), at(3, 1073728000, 4), at(1, 41654272, 1024)], { shader: 374, workgroups: [4,1,1] }),
+        dispatch("step_256_conv2dWeightGrad_D2_conv3_packc", [at(2, 977272832, 8388608), at(1, 0, 8388608)], { shader: 218, workgroups: [8192,1,1] }),
+        dispatch("step_256_conv2dWeightGrad_D2_conv3", [at(1, 0, 8388608), at(1, 380633088, 4194304), at(1, 8388608, 8388608)], { adapter: "cpu", features: ["subgroups"], shader: 375, workgroups: [128,8,1] }, { shader: 376, workgroups: [2048,1,1] }),
+        dispatch("step_257_pointwise_adam_D2_D2_conv4_weight_exp_avg", [at(0, 274149632, 8388608), at(1, 8388608, 8388608), at(4, 259653632, 8388608), at(1, 0, 8388608), at(0, 282538240, 8388608), at(1, 16777216, 8388608), at(0, 142031104, 8388608), at(3, 1073727744, 4), at(3, 1073728000, 4), at(1, 25165824, 8388608)], { shader: 377, workgroups: [4096,1,1] }),
+        dispatch("step_258_sum_D2_classifier", [at(1, 376438784, 4194304), at(1, 8388608, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 378, workgroups: [512,1,1] }, { shader: 379, workgroups: [8,1,1] }),
+        dispatch("step_259_pointwise_adam_D2_D2_conv4_bias_exp_avg", [at(0, 290926848, 2048), at(1, 8388608, 2048), at(3, 1073721088, 2048), at(1, 12615680, 2048), at(0, 290928896, 2048), at(1, 12617728, 2048), at(0, 150419712, 2048), at(3, 1073727744, 4), at(3, 1073728000, 4), at(1, 12619776, 2048)], { shader: 380, workgroups: [8,1,1] }),
+        dispatch("step_260_conv2dWeightGrad_D2_conv4_packc", [at(2, 985661440, 4194304), at(1, 8388608, 4194304)], { shader: 245, workgroups: [4096,1,1] }),
+        dispatch("step_260_conv2dWeightGrad_D2_conv4", [at(1, 8388608, 4194304), at(1, 402034688, 8192), at(1, 12582912, 32768)], { adapter: "cpu", features: ["subgroups"], shader: 381, workgroups: [256,1,1] }, { shader: 382, workgroups: [32,1,1] }),
+        dispatch("step_261_pointwise_adam_D2_D2_classifier_weight_exp_avg", [at(0, 290930944, 32768), at(1, 12582912, 32768), at(2, 1073709056, 32768), at(1, 8388608, 32768), at(0, 290963712, 32768), at(1, 8421376, 32768), at(0, 150421760, 32768), at(3, 1073727744, 4), at(3, 1073728000, 4), at(1, 8454144, 32768)], { shader: 383, workgroups: [16,1,1] }),
+        dispatch("step_262_sum", [at(1, 402083840, 2048), at(1, 8486912, 4)], { adapter: "cpu", features: ["subgroups"], shader: 384, workgroups: [1,1,1] }, { shader: 385, workgroups: [1,1,1] }),
+        dispatch("step_263_pointwise_adam_D2_D2_classifier_bias_exp_avg", [at(0, 290996480, 4), at(1, 8486912, 4), at(3, 1073728512, 4), at(1, 8487168, 4), at(0, 290996736, 4), at(1, 8487424, 4), at(0, 150454528, 4), at(3, 1073727744, 4), at(3, 1073728000, 4), at(1, 8487680, 4)], { shader: 386, workgroups: [1,1,1] }),
       ],
       copies: [
         { from: at(1, 536894208, 6912), to: at(0, 21037312, 6912) },
@@ -41277,36 +40948,36 @@ export const module: GeneratedModule = {
         { from: at(4, 293906176, 700416), to: at(0, 268046848, 700416) },
         { from: at(3, 1073727232, 76), to: at(0, 139329792, 76) },
         { from: at(3, 1073726976, 76), to: at(0, 268747264, 76) },
-        { from: at(1, 37380096, 77824), to: at(0, 139330048, 77824) },
-        { from: at(1, 37224448, 77824), to: at(0, 268747520, 77824) },
-        { from: at(1, 37302272, 77824), to: at(0, 268825344, 77824) },
-        { from: at(1, 37501952, 256), to: at(0, 139407872, 256) },
-        { from: at(1, 37501440, 256), to: at(0, 268903168, 256) },
-        { from: at(1, 37501696, 256), to: at(0, 268903424, 256) },
-        { from: at(1, 36700160, 524288), to: at(0, 139408128, 524288) },
-        { from: at(1, 35651584, 524288), to: at(0, 268903680, 524288) },
-        { from: at(1, 36175872, 524288), to: at(0, 269427968, 524288) },
-        { from: at(1, 37500928, 512), to: at(0, 139932416, 512) },
-        { from: at(1, 37499904, 512), to: at(0, 269952256, 512) },
-        { from: at(1, 37500416, 512), to: at(0, 269952768, 512) },
-        { from: at(1, 33554432, 2097152), to: at(0, 139932928, 2097152) },
-        { from: at(1, 29360128, 2097152), to: at(0, 269953280, 2097152) },
-        { from: at(1, 31457280, 2097152), to: at(0, 272050432, 2097152) },
-        { from: at(1, 37498880, 1024), to: at(0, 142030080, 1024) },
-        { from: at(1, 37496832, 1024), to: at(0, 274147584, 1024) },
-        { from: at(1, 37497856, 1024), to: at(0, 274148608, 1024) },
-        { from: at(1, 8388608, 8388608), to: at(0, 142031104, 8388608) },
+        { from: at(1, 41574400, 77824), to: at(0, 139330048, 77824) },
+        { from: at(1, 41418752, 77824), to: at(0, 268747520, 77824) },
+        { from: at(1, 41496576, 77824), to: at(0, 268825344, 77824) },
+        { from: at(1, 41657344, 256), to: at(0, 139407872, 256) },
+        { from: at(1, 41656832, 256), to: at(0, 268903168, 256) },
+        { from: at(1, 41657088, 256), to: at(0, 268903424, 256) },
+        { from: at(1, 40894464, 524288), to: at(0, 139408128, 524288) },
+        { from: at(1, 39845888, 524288), to: at(0, 268903680, 524288) },
+        { from: at(1, 40370176, 524288), to: at(0, 269427968, 524288) },
+        { from: at(1, 41656320, 512), to: at(0, 139932416, 512) },
+        { from: at(1, 41655296, 512), to: at(0, 269952256, 512) },
+        { from: at(1, 41655808, 512), to: at(0, 269952768, 512) },
+        { from: at(1, 37748736, 2097152), to: at(0, 139932928, 2097152) },
+        { from: at(1, 33554432, 2097152), to: at(0, 269953280, 2097152) },
+        { from: at(1, 35651584, 2097152), to: at(0, 272050432, 2097152) },
+        { from: at(1, 41654272, 1024), to: at(0, 142030080, 1024) },
+        { from: at(1, 41652224, 1024), to: at(0, 274147584, 1024) },
+        { from: at(1, 41653248, 1024), to: at(0, 274148608, 1024) },
+        { from: at(1, 25165824, 8388608), to: at(0, 142031104, 8388608) },
         { from: at(1, 0, 8388608), to: at(0, 274149632, 8388608) },
         { from: at(1, 16777216, 8388608), to: at(0, 282538240, 8388608) },
-        { from: at(1, 37494784, 2048), to: at(0, 150419712, 2048) },
-        { from: at(1, 37490688, 2048), to: at(0, 290926848, 2048) },
-        { from: at(1, 37492736, 2048), to: at(0, 290928896, 2048) },
-        { from: at(1, 25231360, 32768), to: at(0, 150421760, 32768) },
-        { from: at(1, 25165824, 32768), to: at(0, 290930944, 32768) },
-        { from: at(1, 25198592, 32768), to: at(0, 290963712, 32768) },
-        { from: at(1, 25264128, 4), to: at(0, 150454528, 4) },
-        { from: at(1, 25264384, 4), to: at(0, 290996480, 4) },
-        { from: at(1, 25264640, 4), to: at(0, 290996736, 4) },
+        { from: at(1, 12619776, 2048), to: at(0, 150419712, 2048) },
+        { from: at(1, 12615680, 2048), to: at(0, 290926848, 2048) },
+        { from: at(1, 12617728, 2048), to: at(0, 290928896, 2048) },
+        { from: at(1, 8454144, 32768), to: at(0, 150421760, 32768) },
+        { from: at(1, 8388608, 32768), to: at(0, 290930944, 32768) },
+        { from: at(1, 8421376, 32768), to: at(0, 290963712, 32768) },
+        { from: at(1, 8487680, 4), to: at(0, 150454528, 4) },
+        { from: at(1, 8487168, 4), to: at(0, 290996480, 4) },
+        { from: at(1, 8487424, 4), to: at(0, 290996736, 4) },
       ],
     },
     ],
