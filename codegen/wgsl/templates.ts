@@ -517,9 +517,9 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
 
   // CPU variant (the matmul pattern, K = (c, u, v) stepped 4 channels at a time): lanes own 4
   // output channels (vec4s of packed weights); the subgroup owns R pixels, each lane loading
-  // the 4 channels of R/8 of them and broadcasting them. Per tap and 4 channels a lane does
-  // 4*R/8 + 4 loads and R*4 vec4 FMAs. The tap loop over v is unrolled (lavapipe pays a
-  // lot per loop iteration); the channel tail reads a clamped channel times zero weights.
+  // the 4 channels of R/8 of them (one vec4 each, channel-packed) and broadcasting them. Per
+  // tap and 4 channels a lane does R/8 + 4 loads and R*4 vec4 FMAs. Padded channels past C
+  // are zero in the packing, and their weights are zero rows.
   const R = CPU_PIXELS;
   const J = R / CPU_SUBGROUP;
   const grid: [number, number, number] = [ceilDiv(P, R), ceilDiv(O4, CPU_SUBGROUP), 1];
@@ -747,11 +747,12 @@ function weightGradSplits(positions: number, tiles: number): number {
 
 /**
  * CPU variant of the weight-gradient (or its first stage), the matmul pattern with K = output
- * positions: lanes own 4 output channels (one vec4 of channel-packed dy per position), and
- * each lane loads 4 input channels at one tap (one vec4 of channel-packed x) and broadcasts
- * them, so a subgroup owns 32 out-channels by 8 (channel-group, tap) columns of 4 channels.
- * Per position a lane does 2 loads, 8 broadcasts and 32 vec4 FMAs, in one flat loop.
- * Positions are summed in order within a split (deterministic).
+ * positions: lanes own DW_OV vec4s of output channels (vec4s of channel-packed dy), and each
+ * lane loads 4 input channels at one tap (one vec4 of channel-packed x) and broadcasts them,
+ * so a subgroup owns 32*DW_OV out-channels by 8 (channel-group, tap) columns of 4 channels.
+ * Per position a lane does 1 + DW_OV loads, 8 broadcasts and 32*DW_OV vec4 FMAs, in one flat
+ * loop over DW_UNROLL positions at a time. Positions are summed in order within a split
+ * (deterministic).
  */
 function weightGradCpuVariant(
   plan: KernelPlan,
