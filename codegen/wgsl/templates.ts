@@ -382,9 +382,9 @@ function packWeights(ctx: TemplateContext, w: Tensor, transpose: boolean): { sta
  * Activations repacked for the CPU conv variants: packed[n][c4][h][w] is a vec4 of channels
  * 4*c4 .. 4*c4+3 (zero past C), so one vec4 load gives a lane 4 channels of a pixel and the 8
  * lanes of a subgroup taking neighbouring pixels read 128 contiguous bytes (four scalar loads
- * at a stride of H*W cost lavapipe a gather each). Each convolution packs its own copy, right before it, so the copy
- * dies with it: sharing the forward's packing with the backward pass would keep a second copy
- * of every saved activation alive across the step. (Program inputs are packed once per phase,
+ * at a stride of H*W cost lavapipe a gather each). Each convolution packs its own copy, right
+ * before it, so the copy dies with it: sharing the forward's packing with the backward pass
+ * would keep a second copy of every saved activation alive across the step. (Program inputs are packed once per phase,
  * and `share` packs a gradient once for the input- and weight-gradients that both read it.)
  * One memory-bound pass, which GPU adapters run too since stages are shared by the variants.
  */
@@ -426,6 +426,18 @@ function packChannels(ctx: TemplateContext, x: Tensor, share = false): { stage: 
 const CPU_PIXELS = 32;
 const DW_OV = 2;
 const DW_UNROLL = 4;
+
+/**
+ * The inner step of the forward and input-gradient CPU variants, for one tap of 4 channels:
+ * the 4 weight vec4s of packed rows wr, wr + rowStride, ... (`wr` declared by the caller),
+ * then each of the R accumulators a0.. takes its pixel's 4 channel values, broadcast from the
+ * lane that loaded them (`${src}0`, `${src}1`, ..., R/8 per lane), as one mac4 chain.
+ */
+function cpuTapStep(s: Scope, k: KernelBuilder, wc: string, rowStride: number, R: number, src: string): void {
+  for (const q of range(4)) s.line(`let y${q} = ${wc}[wr + ${q * rowStride}i];`);
+  k.helpers.add("mac4");
+  for (const r of range(R)) s.line(`a${r} = mac4(subgroupBroadcast(${src}${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u), y0, y1, y2, y3, a${r});`);
+}
 
 export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const a = plan.anchor!;
@@ -551,9 +563,7 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
     }
     // packed row of (4*c4 + q, u, v) is ((4*c4 + q)*KH + u)*KW + v
     cv.line(`let wr = (c4 * ${4 * KH * KW}i + u * ${KW}i + v) * ${O4}i + ol;`);
-    for (const q of range(4)) cv.line(`let y${q} = ${wc}[wr + ${q * KH * KW * O4}i];`);
-    kc.helpers.add("mac4");
-    for (const r of range(R)) cv.line(`a${r} = mac4(subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u), y0, y1, y2, y3, a${r});`);
+    cpuTapStep(cv, kc, wc, KH * KW * O4, R, "x");
     c.lines.push(...cv.lines);
     c.line(`}`);
     tileStores(c, range(R).map((r) => `a${r}`), true, (e, value, t, q) => {
@@ -653,7 +663,7 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   // (vec4s of the transposed packed weights), the subgroup R pixels of one stride phase
   // (workgroup z), each lane loading the 4 channels of dy at R/8 of them and broadcasting them;
   // one flat loop over (o4, u, v). Within a phase, whether a tap hits an output is the same for
-  // every pixel, so a tap that hits none is skipped by a uniform branch.
+  // every pixel, so the loop visits only the taps that hit one (tables below).
   const R = CPU_PIXELS;
   const J = R / CPU_SUBGROUP;
   const Hq = ceilDiv(H, sh);
@@ -709,9 +719,7 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
     }
     // transposed packed row of (4*o4 + q, u, v) is ((4*o4 + q)*KH + u)*KW + v
     cv.line(`let wr = (o4 * ${4 * KH * KW}i + u * ${KW}i + v) * ${C4}i + cl;`);
-    for (const q of range(4)) cv.line(`let y${q} = ${wc}[wr + ${q * KH * KW * C4}i];`);
-    kc.helpers.add("mac4");
-    for (const r of range(R)) cv.line(`a${r} = mac4(subgroupBroadcast(g${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u), y0, y1, y2, y3, a${r});`);
+    cpuTapStep(cv, kc, wc, KH * KW * C4, R, "g");
     c.lines.push(...cv.lines);
     c.line(`}`);
     tileStores(c, range(R).map((r) => `a${r}`), true, (e, value, t, q) => {
@@ -861,7 +869,7 @@ function weightGradCpuVariant(
       storeRoot(k, e, plan.root, a, value, ["o", "ci", "u", "v"]);
     }
   });
-  return [assembleSubgroupVariant(k, expected, { header: [...header, `${CPU_SUBGROUP * 4} out-channels x ${CPU_SUBGROUP} (4 channels, tap) columns per subgroup`], body: c, workgroups: grid })];
+  return [assembleSubgroupVariant(k, expected, { header: [...header, `${CPU_SUBGROUP * 4 * V} out-channels x ${CPU_SUBGROUP} (4 channels, tap) columns per subgroup`], body: c, workgroups: grid })];
 }
 
 export function conv2dWeightGrad(plan: KernelPlan, ctx: TemplateContext): Stage[] {
@@ -993,10 +1001,11 @@ export function matmul(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   return [{ ...main, alternatives: matmulCpuVariant(plan, ctx, main.bindings, header) }];
 }
 
-/** Rows of C per subgroup in the CPU matmul: 32 vec4 accumulators per lane (16: 26% slower). */
+/**
+ * Rows of C per subgroup in the CPU matmul: 32 vec4 accumulators per lane (16: 26% slower;
+ * 24-48 rows, or two vec4s of columns per lane, measured no faster).
+ */
 const CPU_MM_ROWS = 32;
-/** vec4s of columns per lane in the CPU matmul (2, with 16-32 rows, measured no faster). */
-const CPU_MM_COLS = 1;
 
 /**
  * CPU variant of the matrix product (lavapipe's best measured pattern): a subgroup owns R rows
@@ -1012,10 +1021,9 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
   const [M, K] = A.shape as [number, number];
   const N = B.shape[1]!;
   const R = Math.min(CPU_MM_ROWS, ceilDiv(M, CPU_SUBGROUP) * CPU_SUBGROUP);
-  const V = CPU_MM_COLS;
   const N4 = ceilDiv(N, 4);
   const K4 = Math.floor(K / 4);
-  const grid: [number, number, number] = [ceilDiv(N4, CPU_SUBGROUP * V), ceilDiv(M, R), 1];
+  const grid: [number, number, number] = [ceilDiv(N4, CPU_SUBGROUP), ceilDiv(M, R), 1];
   if (grid[0] > 65535 || grid[1] > 65535) return [];
   const k = builder(ctx);
   const c = bodyScope();
@@ -1026,14 +1034,14 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
   const ab = k.bind({ kind: "tensor", tensor: A }, "read", aVec ? "vec4<f32>" : "f32");
   const bb = k.bind({ kind: "tensor", tensor: B }, "read", bVec ? "vec4<f32>" : "f32");
   const J = R / CPU_SUBGROUP;
-  for (const v of range(V)) c.line(`let col4_${v} = i32(wid.x) * ${CPU_SUBGROUP * V}i + ${v * CPU_SUBGROUP}i + lane;`);
+  c.line(`let col4 = i32(wid.x) * ${CPU_SUBGROUP}i + lane;`);
   c.line(`let row0 = i32(wid.y) * ${R}i;`);
   for (const j of range(J)) c.line(`let ar${j} = min(row0 + ${j * CPU_SUBGROUP}i + lane, ${M - 1}i) * ${K}i;`);
-  const bRow = (kk: string, v: number) =>
+  const bRow = (kk: string) =>
     bVec
-      ? `${bb}[(${kk}) * ${N4}i + min(col4_${v}, ${N4 - 1}i)]`
-      : `vec4<f32>(${range(4).map((q) => `${bb}[(${kk}) * ${N}i + min(col4_${v} * 4i + ${q}i, ${N - 1}i)]`).join(", ")})`;
-  for (const v of range(V)) for (const r of range(R)) c.line(`var c${v}_${r} = vec4<f32>(0.0f);`);
+      ? `${bb}[(${kk}) * ${N4}i + min(col4, ${N4 - 1}i)]`
+      : `vec4<f32>(${range(4).map((q) => `${bb}[(${kk}) * ${N}i + min(col4 * 4i + ${q}i, ${N - 1}i)]`).join(", ")})`;
+  for (const r of range(R)) c.line(`var c${r} = vec4<f32>(0.0f);`);
   if (K4 > 0) {
     c.line(`for (var k4 = 0i; k4 < ${K4}i; k4++) {`);
     const l = c.child();
@@ -1044,12 +1052,9 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
           : `let x${j} = vec4<f32>(${range(4).map((q) => `${ab}[ar${j} + k4 * 4i + ${q}i]`).join(", ")});`,
       );
     }
-    for (const v of range(V)) for (const q of range(4)) l.line(`let y${v}_${q} = ${bRow(`k4 * 4i + ${q}i`, v)};`);
+    for (const q of range(4)) l.line(`let y${q} = ${bRow(`k4 * 4i + ${q}i`)};`);
     k.helpers.add("mac4");
-    for (const r of range(R)) {
-      l.line(`let s${r} = subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u);`);
-      for (const v of range(V)) l.line(`c${v}_${r} = mac4(s${r}, y${v}_0, y${v}_1, y${v}_2, y${v}_3, c${v}_${r});`);
-    }
+    for (const r of range(R)) l.line(`c${r} = mac4(subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u), y0, y1, y2, y3, c${r});`);
     c.lines.push(...l.lines);
     c.line(`}`);
   }
@@ -1059,21 +1064,18 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
     c.line(`{`);
     const l = c.child();
     for (const j of range(J)) l.line(`let x${j} = ${ab}[ar${j} + ${step}i];`);
-    for (const v of range(V)) l.line(`let y${v} = ${bRow(`${step}i`, v)};`);
-    for (const r of range(R)) {
-      l.line(`let s${r} = subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u);`);
-      for (const v of range(V)) l.line(`c${v}_${r} = fma(vec4<f32>(s${r}), y${v}, c${v}_${r});`);
-    }
+    l.line(`let y = ${bRow(`${step}i`)};`);
+    for (const r of range(R)) l.line(`c${r} = fma(vec4<f32>(subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u)), y, c${r});`);
     c.lines.push(...l.lines);
     c.line(`}`);
   }
-  tileStores(c, range(V).flatMap((v) => range(R).map((r) => `c${v}_${r}`)), true, (e, value, t, q) => {
-    e.line(`let row = row0 + ${t} % ${R}i;`);
-    e.line(`let col = (i32(wid.x) * ${CPU_SUBGROUP * V}i + (${t} / ${R}i) * ${CPU_SUBGROUP}i + lane) * 4i + ${q};`);
+  tileStores(c, range(R).map((r) => `c${r}`), true, (e, value, t, q) => {
+    e.line(`let row = row0 + ${t};`);
+    e.line(`let col = col4 * 4i + ${q};`);
     e.line(`if (row >= ${M}i || col >= ${N}i) { continue; }`);
     storeRoot(k, e, plan.root, a, value, ["row", "col"]);
   });
-  return [assembleSubgroupVariant(k, expected, { header: [...header, `${R} rows x ${CPU_SUBGROUP * 4 * V} columns per subgroup`], body: c, workgroups: grid })];
+  return [assembleSubgroupVariant(k, expected, { header: [...header, `${R} rows x ${CPU_SUBGROUP * 4} columns per subgroup`], body: c, workgroups: grid })];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12452,7 +12452,7 @@ const shader178 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,13,512,1024] with f32[1,64,256,512] -> [64,13,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 16384
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 8x1x8
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -12867,7 +12867,7 @@ const shader181 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,256,512] with f32[1,128,128,256] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 32768
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 32x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -13304,7 +13304,7 @@ const shader185 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,128,256] with f32[1,256,64,128] -> [256,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 64x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -13725,7 +13725,7 @@ const shader188 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,64,128] with f32[1,512,32,64] -> [512,256,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 2048
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 128x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -14170,7 +14170,7 @@ const shader192 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,32,64] with f32[1,1,16,32] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 512
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 256x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -24693,7 +24693,7 @@ const shader336 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,3,512,1024] with f32[1,64,256,512] -> [64,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 11 K-split(s) of 11916
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 7x1x11
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -25098,7 +25098,7 @@ const shader339 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,129,257] with f32[1,64,129,257] -> [64,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 32 K-split(s) of 1037
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x1x32
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -25513,7 +25513,7 @@ const shader342 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,129,257] with f32[1,64,129,257] -> [64,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 8289
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 18x1x4
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -25928,7 +25928,7 @@ const shader345 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,129,257] with f32[1,256,129,257] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 4145
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x4x8
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -26343,7 +26343,7 @@ const shader348 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,129,257] with f32[1,64,129,257] -> [64,256,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 4145
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 8x1x8
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -26758,7 +26758,7 @@ const shader351 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,129,257] with f32[1,128,65,129] -> [128,256,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 2097
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 8x2x4
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -27173,7 +27173,7 @@ const shader354 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,65,129] with f32[1,128,65,129] -> [128,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -27574,7 +27574,7 @@ const shader356 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,65,129] with f32[1,512,65,129] -> [512,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 4193
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 4x8x2
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -27989,7 +27989,7 @@ const shader359 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,129,257] with f32[1,512,65,129] -> [512,256,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 8x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -28390,7 +28390,7 @@ const shader361 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,128,65,129] -> [128,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 4193
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 16x2x2
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -28805,7 +28805,7 @@ const shader364 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,256,65,129] -> [256,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 16x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -29206,7 +29206,7 @@ const shader366 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,65,129] with f32[1,256,65,129] -> [256,256,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -29607,7 +29607,7 @@ const shader368 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,65,129] with f32[1,1024,65,129] -> [1024,256,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 8x16x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -30008,7 +30008,7 @@ const shader370 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,1024,65,129] -> [1024,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 16x16x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -30409,7 +30409,7 @@ const shader372 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,256,65,129] -> [256,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 32x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -30810,7 +30810,7 @@ const shader374 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,512,65,129] -> [512,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 32x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -31211,7 +31211,7 @@ const shader376 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,512,65,129] -> [512,512,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 144x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -31612,7 +31612,7 @@ const shader378 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,2048,65,129] -> [2048,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 16x32x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -32013,7 +32013,7 @@ const shader380 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,2048,65,129] -> [2048,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 32x32x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -32414,7 +32414,7 @@ const shader382 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,512,65,129] -> [512,2048,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 64x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -32815,7 +32815,7 @@ const shader384 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,13,65,129] -> [13,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -33252,7 +33252,7 @@ const shader388 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,13,65,129] -> [13,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -33653,7 +33653,7 @@ const shader390 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,13,65,129] -> [13,2048,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 576x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -34054,7 +34054,7 @@ const shader392 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,13,65,129] -> [13,2048,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 576x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -36926,7 +36926,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,3,512,1024] with f32[1,64,256,512] -> [64,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 11 K-split(s) of 11916
 // with a fused elementwise epilogue producing f32[64,3,7,7]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 7x1x11
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -37367,7 +37367,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,64,129,257] with f32[1,64,129,257] -> [64,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 32 K-split(s) of 1037
 // with a fused elementwise epilogue producing f32[64,64,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x1x32
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -37816,7 +37816,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,64,129,257] with f32[1,64,129,257] -> [64,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 8289
 // with a fused elementwise epilogue producing f32[64,64,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 18x1x4
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -38267,7 +38267,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,64,129,257] with f32[1,256,129,257] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 4145
 // with a fused elementwise epilogue producing f32[256,64,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x4x8
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -38716,7 +38716,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,129,257] with f32[1,64,129,257] -> [64,256,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 4145
 // with a fused elementwise epilogue producing f32[64,256,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 8x1x8
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -39165,7 +39165,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,129,257] with f32[1,128,65,129] -> [128,256,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 2097
 // with a fused elementwise epilogue producing f32[128,256,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 8x2x4
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -39614,7 +39614,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,65,129] with f32[1,128,65,129] -> [128,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[128,128,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -40058,7 +40058,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,65,129] with f32[1,512,65,129] -> [512,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 4193
 // with a fused elementwise epilogue producing f32[512,128,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 4x8x2
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -40507,7 +40507,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,129,257] with f32[1,512,65,129] -> [512,256,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[512,256,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 8x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -40949,7 +40949,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,128,65,129] -> [128,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 4193
 // with a fused elementwise epilogue producing f32[128,512,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 16x2x2
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -41398,7 +41398,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,256,65,129] -> [256,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[256,512,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 16x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -41840,7 +41840,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,65,129] with f32[1,256,65,129] -> [256,256,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[256,256,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -42284,7 +42284,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,65,129] with f32[1,1024,65,129] -> [1024,256,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[1024,256,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 8x16x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -42726,7 +42726,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,1024,65,129] -> [1024,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[1024,512,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 16x16x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -43168,7 +43168,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,256,65,129] -> [256,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[256,1024,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 32x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -43610,7 +43610,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,512,65,129] -> [512,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[512,1024,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 32x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -44052,7 +44052,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,512,65,129] -> [512,512,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[512,512,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 144x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -44496,7 +44496,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,512,65,129] with f32[1,2048,65,129] -> [2048,512,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[2048,512,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 16x32x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -44938,7 +44938,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,2048,65,129] -> [2048,1024,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[2048,1024,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 32x32x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -45380,7 +45380,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,512,65,129] -> [512,2048,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[512,2048,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 64x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -45822,7 +45822,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,13,65,129] -> [13,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[13,1024,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -46302,7 +46302,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,13,65,129] -> [13,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[13,1024,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -46740,7 +46740,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,13,65,129] -> [13,2048,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[13,2048,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 576x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -47184,7 +47184,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,13,65,129] -> [13,2048,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[13,2048,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 576x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only

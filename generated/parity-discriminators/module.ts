@@ -3302,7 +3302,7 @@ const shader37 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,19,65,71] with f32[1,64,32,35] -> [64,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 1120
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -3762,7 +3762,7 @@ const shader42 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,32,35] with f32[1,128,16,17] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 272
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 32x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -4222,7 +4222,7 @@ const shader47 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,16,17] with f32[1,256,8,8] -> [256,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 64
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 64x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -4682,7 +4682,7 @@ const shader52 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,8,8] with f32[1,512,4,4] -> [512,256,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 16
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 128x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -5116,7 +5116,7 @@ const shader56 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,4,4] with f32[1,1,2,2] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 4
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 256x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -8610,7 +8610,7 @@ const shader87 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,19,49,67] with f32[1,64,24,33] -> [64,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 792
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -9055,7 +9055,7 @@ const shader91 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,24,33] with f32[1,128,12,16] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 192
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 32x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -9500,7 +9500,7 @@ const shader95 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,12,16] with f32[1,256,6,8] -> [256,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 48
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 64x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -9919,7 +9919,7 @@ const shader98 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,6,8] with f32[1,512,3,4] -> [512,256,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 12
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 128x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -10338,7 +10338,7 @@ const shader101 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,3,4] with f32[1,1,1,2] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 2
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 256x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only

@@ -12479,7 +12479,7 @@ const shader172 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,19,65,71] with f32[1,16,32,35] -> [16,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 1120
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -12924,7 +12924,7 @@ const shader176 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,32,35] with f32[1,32,16,17] -> [32,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 272
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 8x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -13369,7 +13369,7 @@ const shader180 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,16,17] with f32[1,64,8,8] -> [64,32,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 64
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 16x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -13814,7 +13814,7 @@ const shader184 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,8,8] with f32[1,128,4,4] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 16
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 32x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -14233,7 +14233,7 @@ const shader187 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,4,4] with f32[1,1,2,2] -> [1,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 4
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 64x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -23708,7 +23708,7 @@ const shader331 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,3,65,71] with f32[1,8,33,36] -> [8,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 1 K-split(s) of 1188
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 7x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -24099,7 +24099,7 @@ const shader333 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,8,17,19] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -24500,7 +24500,7 @@ const shader335 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,8,17,19] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 3x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -24901,7 +24901,7 @@ const shader337 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,32,17,19] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -25302,7 +25302,7 @@ const shader339 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,19] with f32[1,16,9,10] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -25703,7 +25703,7 @@ const shader341 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,10] with f32[1,16,9,10] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 5x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -26104,7 +26104,7 @@ const shader343 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,10] with f32[1,64,9,10] -> [64,16,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -26505,7 +26505,7 @@ const shader345 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,19] with f32[1,64,9,10] -> [64,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -26906,7 +26906,7 @@ const shader347 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,32,9,10] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -27307,7 +27307,7 @@ const shader349 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,10] with f32[1,32,9,10] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 9x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -27708,7 +27708,7 @@ const shader351 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,10] with f32[1,128,9,10] -> [128,32,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -28109,7 +28109,7 @@ const shader353 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,128,9,10] -> [128,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -28510,7 +28510,7 @@ const shader355 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,64,9,10] -> [64,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 4x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -28911,7 +28911,7 @@ const shader357 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,64,9,10] -> [64,64,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 18x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -29312,7 +29312,7 @@ const shader359 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,256,9,10] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -29713,7 +29713,7 @@ const shader361 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,256,9,10] -> [256,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 4x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -30114,7 +30114,7 @@ const shader363 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -30559,7 +30559,7 @@ const shader367 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -30960,7 +30960,7 @@ const shader369 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [18,18], dilation [18,18]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -31361,7 +31361,7 @@ const shader371 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [24,24], dilation [24,24]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -31762,7 +31762,7 @@ const shader373 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -32163,7 +32163,7 @@ const shader375 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -32564,7 +32564,7 @@ const shader377 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [18,18], dilation [18,18]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -32965,7 +32965,7 @@ const shader379 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [24,24], dilation [24,24]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -53202,7 +53202,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,3,49,67] with f32[1,8,25,34] -> [8,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 1 K-split(s) of 850
 // with a fused elementwise epilogue producing f32[8,3,7,7]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 7x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -53633,7 +53633,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,8,13,18] with f32[1,8,13,18] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 234
 // with a fused elementwise epilogue producing f32[8,8,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -54072,7 +54072,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,8,13,18] with f32[1,8,13,18] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 234
 // with a fused elementwise epilogue producing f32[8,8,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 3x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -54513,7 +54513,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,8,13,18] with f32[1,32,13,18] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 234
 // with a fused elementwise epilogue producing f32[32,8,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -54952,7 +54952,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,32,13,18] with f32[1,16,7,9] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[16,32,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -55391,7 +55391,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,16,7,9] with f32[1,16,7,9] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[16,16,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 5x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -55832,7 +55832,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,16,7,9] with f32[1,64,7,9] -> [64,16,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[64,16,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -56271,7 +56271,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,32,13,18] with f32[1,64,7,9] -> [64,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[64,32,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -56710,7 +56710,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,64,7,9] with f32[1,32,7,9] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[32,64,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -57149,7 +57149,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,32,7,9] with f32[1,32,7,9] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[32,32,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 9x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -57593,7 +57593,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,32,7,9] with f32[1,128,7,9] -> [128,32,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[128,32,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -58035,7 +58035,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,64,7,9] with f32[1,128,7,9] -> [128,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[128,64,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -58477,7 +58477,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,64,7,9] -> [64,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[64,128,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 4x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -58919,7 +58919,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,64,7,9] with f32[1,64,7,9] -> [64,64,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[64,64,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 18x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -59363,7 +59363,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,64,7,9] with f32[1,256,7,9] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[256,64,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -59805,7 +59805,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,256,7,9] -> [256,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[256,128,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 4x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -60247,7 +60247,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,128,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -60745,7 +60745,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,128,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -61198,7 +61198,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [18,18], dilation [18,18]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,128,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -61617,7 +61617,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [24,24], dilation [24,24]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,128,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -62064,7 +62064,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -62508,7 +62508,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -62927,7 +62927,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [18,18], dilation [18,18]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -63346,7 +63346,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [24,24], dilation [24,24]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -63818,7 +63818,7 @@ const shader677 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,19,49,67] with f32[1,16,24,33] -> [16,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 792
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -64347,7 +64347,7 @@ const shader683 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,24,33] with f32[1,32,12,16] -> [32,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 192
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 8x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -64876,7 +64876,7 @@ const shader689 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,12,16] with f32[1,64,6,8] -> [64,32,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 48
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 16x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -65379,7 +65379,7 @@ const shader694 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,6,8] with f32[1,128,3,4] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 12
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 32x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -65882,7 +65882,7 @@ const shader699 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,3,4] with f32[1,1,1,2] -> [1,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 2
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 64x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only

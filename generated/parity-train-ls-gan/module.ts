@@ -11100,7 +11100,7 @@ const shader160 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,19,65,71] with f32[1,16,32,35] -> [16,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 1120
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -11545,7 +11545,7 @@ const shader164 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,32,35] with f32[1,32,16,17] -> [32,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 272
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 8x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -11990,7 +11990,7 @@ const shader168 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,16,17] with f32[1,64,8,8] -> [64,32,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 64
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 16x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -12435,7 +12435,7 @@ const shader172 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,8,8] with f32[1,128,4,4] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 16
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 32x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -12854,7 +12854,7 @@ const shader175 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,4,4] with f32[1,1,2,2] -> [1,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 4
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 64x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -21236,7 +21236,7 @@ const shader314 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,3,65,71] with f32[1,8,33,36] -> [8,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 1 K-split(s) of 1188
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 7x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -21627,7 +21627,7 @@ const shader316 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,8,17,19] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -22028,7 +22028,7 @@ const shader318 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,8,17,19] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 3x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -22429,7 +22429,7 @@ const shader320 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,32,17,19] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -22830,7 +22830,7 @@ const shader322 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,19] with f32[1,16,9,10] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -23231,7 +23231,7 @@ const shader324 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,10] with f32[1,16,9,10] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 5x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -23632,7 +23632,7 @@ const shader326 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,10] with f32[1,64,9,10] -> [64,16,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -24033,7 +24033,7 @@ const shader328 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,19] with f32[1,64,9,10] -> [64,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -24434,7 +24434,7 @@ const shader330 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,32,9,10] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -24835,7 +24835,7 @@ const shader332 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,10] with f32[1,32,9,10] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 9x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -25236,7 +25236,7 @@ const shader334 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,10] with f32[1,128,9,10] -> [128,32,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -25637,7 +25637,7 @@ const shader336 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,128,9,10] -> [128,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -26038,7 +26038,7 @@ const shader338 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,64,9,10] -> [64,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 4x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -26439,7 +26439,7 @@ const shader340 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,64,9,10] -> [64,64,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 18x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -26840,7 +26840,7 @@ const shader342 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,256,9,10] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -27241,7 +27241,7 @@ const shader344 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,256,9,10] -> [256,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 4x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -27642,7 +27642,7 @@ const shader346 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -28087,7 +28087,7 @@ const shader350 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -28488,7 +28488,7 @@ const shader352 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -28889,7 +28889,7 @@ const shader354 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -46562,7 +46562,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,3,49,67] with f32[1,8,25,34] -> [8,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 1 K-split(s) of 850
 // with a fused elementwise epilogue producing f32[8,3,7,7]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 7x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -46993,7 +46993,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,8,13,18] with f32[1,8,13,18] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 234
 // with a fused elementwise epilogue producing f32[8,8,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -47432,7 +47432,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,8,13,18] with f32[1,8,13,18] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 234
 // with a fused elementwise epilogue producing f32[8,8,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 3x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -47873,7 +47873,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,8,13,18] with f32[1,32,13,18] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 234
 // with a fused elementwise epilogue producing f32[32,8,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -48312,7 +48312,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,32,13,18] with f32[1,16,7,9] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[16,32,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -48751,7 +48751,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,16,7,9] with f32[1,16,7,9] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[16,16,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 5x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -49192,7 +49192,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,16,7,9] with f32[1,64,7,9] -> [64,16,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[64,16,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -49631,7 +49631,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,32,13,18] with f32[1,64,7,9] -> [64,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[64,32,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -50070,7 +50070,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,64,7,9] with f32[1,32,7,9] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[32,64,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -50509,7 +50509,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,32,7,9] with f32[1,32,7,9] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[32,32,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 9x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -50953,7 +50953,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,32,7,9] with f32[1,128,7,9] -> [128,32,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[128,32,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -51395,7 +51395,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,64,7,9] with f32[1,128,7,9] -> [128,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[128,64,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -51837,7 +51837,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,64,7,9] -> [64,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[64,128,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 4x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -52279,7 +52279,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,64,7,9] with f32[1,64,7,9] -> [64,64,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[64,64,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 18x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -52723,7 +52723,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,64,7,9] with f32[1,256,7,9] -> [256,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[256,64,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -53165,7 +53165,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,256,7,9] -> [256,128,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[256,128,1,1]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 4x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -53607,7 +53607,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,128,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -54105,7 +54105,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,128,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -54543,7 +54543,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -54987,7 +54987,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -55424,7 +55424,7 @@ const shader624 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,19,49,67] with f32[1,16,24,33] -> [16,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 792
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -55953,7 +55953,7 @@ const shader630 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,24,33] with f32[1,32,12,16] -> [32,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 192
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 8x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -56482,7 +56482,7 @@ const shader636 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,12,16] with f32[1,64,6,8] -> [64,32,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 48
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 16x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -56985,7 +56985,7 @@ const shader641 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,6,8] with f32[1,128,3,4] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 12
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 32x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -57488,7 +57488,7 @@ const shader646 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,3,4] with f32[1,1,1,2] -> [1,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 2
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 64x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only

@@ -7878,7 +7878,7 @@ const shader92 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,760,1280] with f32[1,64,380,640] -> [64,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 30400
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 8x1x8
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -8329,7 +8329,7 @@ const shader97 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,380,640] with f32[1,128,190,320] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 60800
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 32x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -8766,7 +8766,7 @@ const shader101 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,190,320] with f32[1,256,95,160] -> [256,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15200
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 64x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -9203,7 +9203,7 @@ const shader105 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,95,160] with f32[1,512,47,80] -> [512,256,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 3760
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 128x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -9648,7 +9648,7 @@ const shader109 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,47,80] with f32[1,1,23,40] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 920
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 256x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -14148,7 +14148,7 @@ const shader158 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,3,760,1280] with f32[1,64,760,1280] -> [64,3,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 3 in channels per tap; 57 K-split(s) of 17067
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x1x57
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -14573,7 +14573,7 @@ const shader162 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,760,1280] with f32[1,64,760,1280] -> [64,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 243200
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 18x1x4
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -14988,7 +14988,7 @@ const shader165 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,380,640] with f32[1,128,380,640] -> [128,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 121600
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 18x2x2
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -15423,7 +15423,7 @@ const shader169 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,380,640] with f32[1,128,380,640] -> [128,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 243200
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -15824,7 +15824,7 @@ const shader171 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,190,320] with f32[1,256,190,320] -> [256,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 60800
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -16261,7 +16261,7 @@ const shader175 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,190,320] with f32[1,256,190,320] -> [256,256,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 60800
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -16662,7 +16662,7 @@ const shader177 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,95,160] with f32[1,512,95,160] -> [512,256,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15200
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -17099,7 +17099,7 @@ const shader181 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,95,160] with f32[1,512,95,160] -> [512,512,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15200
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 144x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -17500,7 +17500,7 @@ const shader183 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,95,160] with f32[1,512,95,160] -> [512,512,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15200
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 144x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -17901,7 +17901,7 @@ const shader185 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,95,160] with f32[1,1024,95,160] -> [1024,512,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15200
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 144x16x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -18338,7 +18338,7 @@ const shader189 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,95,160] with f32[1,1024,95,160] -> [1024,1024,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15200
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x16x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -18739,7 +18739,7 @@ const shader191 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,95,160] with f32[1,16,95,160] -> [16,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15200
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -19176,7 +19176,7 @@ const shader195 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,95,160] with f32[1,16,95,160] -> [16,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15200
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -31189,7 +31189,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,3,512,1024] with f32[1,64,512,1024] -> [64,3,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 3 in channels per tap; 57 K-split(s) of 9199
 // with a fused elementwise epilogue producing f32[64,3,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x1x57
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -31675,7 +31675,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,64,512,1024] with f32[1,64,512,1024] -> [64,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 4 K-split(s) of 131072
 // with a fused elementwise epilogue producing f32[64,64,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 18x1x4
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -32126,7 +32126,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,64,256,512] with f32[1,128,256,512] -> [128,64,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 2 K-split(s) of 65536
 // with a fused elementwise epilogue producing f32[128,64,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 18x2x2
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -32625,7 +32625,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,256,512] with f32[1,128,256,512] -> [128,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 131072
 // with a fused elementwise epilogue producing f32[128,128,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -33069,7 +33069,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,128,256] with f32[1,256,128,256] -> [256,128,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 32768
 // with a fused elementwise epilogue producing f32[256,128,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -33561,7 +33561,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,128,256] with f32[1,256,128,256] -> [256,256,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 32768
 // with a fused elementwise epilogue producing f32[256,256,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -34005,7 +34005,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,64,128] with f32[1,512,64,128] -> [512,256,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
 // with a fused elementwise epilogue producing f32[512,256,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -34497,7 +34497,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,512,64,128] with f32[1,512,64,128] -> [512,512,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
 // with a fused elementwise epilogue producing f32[512,512,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 144x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -34941,7 +34941,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,512,64,128] with f32[1,512,64,128] -> [512,512,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
 // with a fused elementwise epilogue producing f32[512,512,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 144x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -35360,7 +35360,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,512,64,128] with f32[1,1024,64,128] -> [1024,512,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
 // with a fused elementwise epilogue producing f32[1024,512,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 144x16x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -35852,7 +35852,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,1024,64,128] with f32[1,1024,64,128] -> [1024,1024,3,3]
 // stride [1,1], padding [4,4], dilation [4,4]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
 // with a fused elementwise epilogue producing f32[1024,1024,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x16x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -36296,7 +36296,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,1024,64,128] with f32[1,16,64,128] -> [16,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
 // with a fused elementwise epilogue producing f32[16,1024,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -36812,7 +36812,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,1024,64,128] with f32[1,16,64,128] -> [16,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
 // with a fused elementwise epilogue producing f32[16,1024,3,3]
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -37306,7 +37306,7 @@ const shader359 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,512,1024] with f32[1,64,256,512] -> [64,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 8 K-split(s) of 16384
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 8x1x8
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -37809,7 +37809,7 @@ const shader364 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,256,512] with f32[1,128,128,256] -> [128,64,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 32768
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 32x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -38314,7 +38314,7 @@ const shader369 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,128,256] with f32[1,256,64,128] -> [256,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 64x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -38835,7 +38835,7 @@ const shader375 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,64,128] with f32[1,512,32,64] -> [512,256,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 2048
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 128x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -39364,7 +39364,7 @@ const shader381 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,32,64] with f32[1,1,16,32] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 512
-// 32 out-channels x 8 (4 channels, tap) columns per subgroup
+// 64 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 256x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
