@@ -87,7 +87,7 @@ describe("FLOP counts and kernel templates", () => {
   it("names a dispatch's template by its anchor op and stage suffix, not its parameter hint", () => {
     expect(templateOf("step_012_conv2d_G_layer1_0_conv1", "conv2d")).toBe("conv2d");
     expect(templateOf("step_012_conv2d_G_layer1_0_conv1_pack", "conv2d")).toBe("conv2d_pack");
-    expect(templateOf("step_300_conv2dWeightGrad_D1_conv2_packi", "conv2dWeightGrad")).toBe("conv2dWeightGrad_packi");
+    expect(templateOf("step_300_conv2dWeightGrad_D1_conv2_packc", "conv2dWeightGrad")).toBe("conv2dWeightGrad_packc");
     expect(templateOf("step_012_conv2d_G_layer1_0_conv1_packc", "conv2d")).toBe("conv2d_packc");
     expect(templateOf("step_300_conv2dWeightGrad_D1_conv2_stage1", "conv2dWeightGrad")).toBe("conv2dWeightGrad_stage1");
   });

@@ -14,7 +14,7 @@ import { type Contender, type Sample, warmUp } from "./measure";
 
 /** Kernel template of a dispatch: its anchor op plus the stage suffix the templates add. */
 export function templateOf(stageName: string, anchor: string): string {
-  const suffix = /_(stage\d+|partial|w?pack[ci]?|combine|transpose)$/.exec(stageName)?.[1];
+  const suffix = /_(stage\d+|partial|w?packc?|combine|transpose)$/.exec(stageName)?.[1];
   return suffix ? `${anchor}_${suffix}` : anchor;
 }
 
