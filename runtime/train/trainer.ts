@@ -21,6 +21,7 @@ import * as E from "fp-ts/lib/Either.js";
 import { mkdirSync } from "node:fs";
 import type { StateDict } from "../checkpoint/tensor.js";
 import { type Protocol, protocolByClassCount } from "../data/classes.js";
+import type { SampleRef } from "../data/layouts.js";
 import type { PrefetchLoader } from "../data/prefetch.js";
 import type { AugmentPolicy } from "../data/preprocess.js";
 import { mixSeed } from "../data/prng.js";
@@ -274,40 +275,25 @@ export async function train(run: TrainRun, device: AcquiredDevice): Promise<E.Ei
     const numSteps = Number(module.config["numSteps"] ?? run.numStepsStop);
     const horizon = Math.max(1, numSteps);
     const remaining = run.numStepsStop - first;
-    const augment = run.augment === undefined ? undefined : run.augment;
-    if (inputs.source !== undefined && sourceRefs !== undefined) {
-      streams.push(
-        sampleStream({
-          refs: sourceRefs,
-          order: repeatedShuffle(sourceRefs.length, horizon, mixSeed(sampler.seed, 1)),
-          start: sampler.sourcePosition,
-          count: remaining,
-          size: inputs.source.size,
-          labels: inputs.source.label !== undefined ? "input-size" : "none",
-          protocol,
-          workers: run.workers,
-          depth: 4,
-          ...(augment ? { augment: { policy: augment, seed: mixSeed(sampler.seed, 3) } } : {}),
-        }),
-      );
-    }
-    const sourceStream = inputs.source !== undefined ? streams[0] : undefined;
-    let targetStream: PrefetchLoader | undefined;
-    if (inputs.target !== undefined && targetRefs !== undefined) {
-      targetStream = sampleStream({
-        refs: targetRefs,
-        order: repeatedShuffle(targetRefs.length, horizon, mixSeed(sampler.seed, 2)),
-        start: sampler.targetPosition,
+    const augment = run.augment;
+    // One stream per domain: its own shuffle (seed stream 1 source, 2 target) and augmentation
+    // (3 source, 4 target), resumed at the checkpoint's position.
+    const domainStream = (refs: readonly SampleRef[], input: NonNullable<Inputs["source"]>, start: number, domain: 1 | 2): PrefetchLoader =>
+      sampleStream({
+        refs,
+        order: repeatedShuffle(refs.length, horizon, mixSeed(sampler.seed, domain)),
+        start,
         count: remaining,
-        size: inputs.target.size,
-        labels: inputs.target.label !== undefined ? "input-size" : "none",
+        size: input.size,
+        labels: input.label !== undefined ? "input-size" : "none",
         protocol,
         workers: run.workers,
         depth: 4,
-        ...(augment ? { augment: { policy: augment, seed: mixSeed(sampler.seed, 4) } } : {}),
+        ...(augment ? { augment: { policy: augment, seed: mixSeed(sampler.seed, domain + 2) } } : {}),
       });
-      streams.push(targetStream);
-    }
+    const sourceStream = inputs.source !== undefined && sourceRefs !== undefined ? domainStream(sourceRefs, inputs.source, sampler.sourcePosition, 1) : undefined;
+    const targetStream = inputs.target !== undefined && targetRefs !== undefined ? domainStream(targetRefs, inputs.target, sampler.targetPosition, 2) : undefined;
+    for (const stream of [sourceStream, targetStream]) if (stream !== undefined) streams.push(stream);
 
     // 6. The loop.
     const slotNames = slots.map((s) => s.slot.name);
