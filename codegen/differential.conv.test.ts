@@ -97,6 +97,20 @@ describe("convolutions and their gradients on the GPU agree with the float32 int
     ]);
   });
 
+  it("images large enough for the CPU variants' 64-pixel tiles, with a ragged last tile, a batch of two and stride phases", async () => {
+    const res = await expectAgree([
+      // 2*41*53 = 4346 output pixels: 68 tiles of 64, the last one holding 58.
+      { name: "tall", x: [2, 5, 41, 53], w: [7, 5, 3, 3], padding: 1, bias: true },
+      // Stride 2: 65*66 = 4290 outputs, and 4 input-gradient phases of up to 4290 pixels each.
+      { name: "talls2", x: [1, 3, 129, 131], w: [6, 3, 3, 3], stride: 2, padding: 1 },
+    ]);
+    const module = res.gpu.compiled.module;
+    const cpuShaders = module.phases.flatMap((p) => p.dispatches).flatMap((k) => k.variants.filter((v) => v.adapter === "cpu").map((v) => module.shaders[v.shader]!.wgsl));
+    // Both the forward and the input-gradient of both cases took the tall tile.
+    expect(cpuShaders.filter((w) => w.includes("// 64 pixels x 32 out-channels per subgroup"))).toHaveLength(2);
+    expect(cpuShaders.filter((w) => w.includes("// 64 same-phase pixels x 32 channels per subgroup"))).toHaveLength(2);
+  });
+
   it("weight gradients over many output positions split K and combine the partials", async () => {
     const res = await expectAgree([{ name: "long", x: [1, 3, 47, 53], w: [5, 3, 3, 3], padding: 1, bias: true }]);
     const names = res.gpu.compiled.module.phases[0]!.dispatches.map((k) => k.name);

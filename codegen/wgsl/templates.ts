@@ -418,12 +418,37 @@ function packChannels(ctx: TemplateContext, x: Tensor, share = false): { stage: 
 }
 
 /**
- * Tile constants of the CPU conv variants, measured on lavapipe (see docs/benchmarks.md):
- * pixels per subgroup in the forward and input-gradient (4 per lane, each broadcast to all 8
- * lanes; 16 is a third slower, 40-48 no faster), and in the weight-gradient the vec4s of
- * out-channels per lane and the positions per loop iteration.
+ * `value` of lane `lane` (a constant below CPU_SUBGROUP) in every lane of a CPU variant's
+ * subgroup. subgroupShuffle with a constant lane, not subgroupBroadcast: lavapipe lowers the
+ * shuffle to one permute per component and the broadcast to a permute plus a masked move, which
+ * measured 3-7% of a whole matmul or convolution (docs/benchmarks.md). Every lane is active where
+ * the CPU variants call it, so the two agree.
  */
-const CPU_PIXELS = 32;
+function fromLane(value: string, lane: number): string {
+  return `subgroupShuffle(${value}, ${lane}u)`;
+}
+
+/**
+ * Rows of the CPU variants' subgroup tile (matmul rows, convolution pixels): each lane owns one
+ * vec4 accumulator per row. Every element a lane loads costs lavapipe about 8 instructions (a
+ * bounds check and an insert per lane), so the taller the tile, the fewer loads per FMA: 64 rows
+ * measured 4-7% faster than 32 on the 1024^3 matmul and the 256->256 and dilation-4 convolutions
+ * (16: a third slower than 32). Past 64 accumulators per lane (80 or 96 rows, or 48 rows by two
+ * vec4s of columns) the spill code degrades and runs 10-40% slower. A tall tile leaves fewer
+ * workgroups, so small problems keep 32 rows: lavapipe spreads workgroups over its threads, and
+ * MIN_CPU_WORKGROUPS keeps every thread of a many-core host busy with several.
+ */
+const CPU_TALL_ROWS = 64;
+const CPU_ROWS = 32;
+const MIN_CPU_WORKGROUPS = 64;
+
+/** Rows per subgroup for `rows` rows of output spread over `others` workgroups besides. */
+function cpuTileRows(rows: number, others: number): number {
+  const r = ceilDiv(rows, CPU_TALL_ROWS) * others >= MIN_CPU_WORKGROUPS ? CPU_TALL_ROWS : CPU_ROWS;
+  return Math.min(r, ceilDiv(rows, CPU_SUBGROUP) * CPU_SUBGROUP);
+}
+
+/** The weight-gradient CPU variant's vec4s of out-channels per lane and positions per iteration. */
 const DW_OV = 2;
 const DW_UNROLL = 4;
 
@@ -436,7 +461,7 @@ const DW_UNROLL = 4;
 function cpuTapStep(s: Scope, k: KernelBuilder, wc: string, rowStride: number, R: number, src: string): void {
   for (const q of range(4)) s.line(`let y${q} = ${wc}[wr + ${q * rowStride}i];`);
   k.helpers.add("mac4");
-  for (const r of range(R)) s.line(`a${r} = mac4(subgroupBroadcast(${src}${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u), y0, y1, y2, y3, a${r});`);
+  for (const r of range(R)) s.line(`a${r} = mac4(${fromLane(`${src}${Math.floor(r / CPU_SUBGROUP)}`, r % CPU_SUBGROUP)}, y0, y1, y2, y3, a${r});`);
 }
 
 export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
@@ -532,7 +557,7 @@ export function conv2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   // the 4 channels of R/8 of them (one vec4 each, channel-packed) and broadcasting them. Per
   // tap and 4 channels a lane does R/8 + 4 loads and R*4 vec4 FMAs. Padded channels past C
   // are zero in the packing, and their weights are zero rows.
-  const R = CPU_PIXELS;
+  const R = cpuTileRows(P, ceilDiv(O4, CPU_SUBGROUP));
   const J = R / CPU_SUBGROUP;
   const grid: [number, number, number] = [ceilDiv(P, R), ceilDiv(O4, CPU_SUBGROUP), 1];
   const alternatives: Alternative[] = [];
@@ -664,11 +689,11 @@ export function conv2dInputGrad(plan: KernelPlan, ctx: TemplateContext): Stage[]
   // (workgroup z), each lane loading the 4 channels of dy at R/8 of them and broadcasting them;
   // one flat loop over (o4, u, v). Within a phase, whether a tap hits an output is the same for
   // every pixel, so the loop visits only the taps that hit one (tables below).
-  const R = CPU_PIXELS;
-  const J = R / CPU_SUBGROUP;
   const Hq = ceilDiv(H, sh);
   const Wq = ceilDiv(W, sw);
   const Q = N * Hq * Wq;
+  const R = cpuTileRows(Q, ceilDiv(C4, CPU_SUBGROUP) * sh * sw);
+  const J = R / CPU_SUBGROUP;
   const grid: [number, number, number] = [ceilDiv(Q, R), ceilDiv(C4, CPU_SUBGROUP), sh * sw];
   const alternatives: Alternative[] = [];
   if (grid[0] <= 65535 && grid[1] <= 65535) {
@@ -817,7 +842,7 @@ function weightGradCpuVariant(
     );
     // dy at (img, o4, position within the image) = (img*O4 + o4)*OH*OW + q - img*OH*OW
     for (const v of range(V)) l.line(`let dv${t}_${v} = ${db}[${N === 1 ? `ol${v} * ${OH * OW}i + ${q}` : `(img${t} * ${O4 - 1}i + ol${v}) * ${OH * OW}i + ${q}`}];`);
-    for (const src of range(CPU_SUBGROUP)) l.line(`let s${t}_${src} = subgroupBroadcast(xv${t}, ${src}u);`);
+    for (const src of range(CPU_SUBGROUP)) l.line(`let s${t}_${src} = ${fromLane(`xv${t}`, src)};`);
   };
   const accumulate = (l: Scope, ts: readonly string[]) => {
     if (ts.length === 4) k.helpers.add("mac4");
@@ -1002,16 +1027,10 @@ export function matmul(plan: KernelPlan, ctx: TemplateContext): Stage[] {
 }
 
 /**
- * Rows of C per subgroup in the CPU matmul: 32 vec4 accumulators per lane (16: 26% slower;
- * 24-48 rows, or two vec4s of columns per lane, measured no faster).
- */
-const CPU_MM_ROWS = 32;
-
-/**
  * CPU variant of the matrix product (lavapipe's best measured pattern): a subgroup owns R rows
  * by 32 columns of C, a lane 4 columns (one vec4 of B per k). Per 4 steps of k a lane loads
  * one vec4 of A for each of its R/8 rows and 4 vec4s of B, and every row's A values reach all
- * lanes by subgroupBroadcast: R*4 vec4 FMAs for R/8 + 4 loads, instead of a load per FMA.
+ * lanes by a shuffle (fromLane): R*4 vec4 FMAs for R/8 + 4 loads, instead of a load per FMA.
  * Rows and columns past the edge are clamped on load and skipped on store; a K that is not a
  * multiple of 4 ends with single steps.
  */
@@ -1020,8 +1039,8 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
   const [A, B] = a.node.inputs as [Tensor, Tensor];
   const [M, K] = A.shape as [number, number];
   const N = B.shape[1]!;
-  const R = Math.min(CPU_MM_ROWS, ceilDiv(M, CPU_SUBGROUP) * CPU_SUBGROUP);
   const N4 = ceilDiv(N, 4);
+  const R = cpuTileRows(M, ceilDiv(N4, CPU_SUBGROUP));
   const K4 = Math.floor(K / 4);
   const grid: [number, number, number] = [ceilDiv(N4, CPU_SUBGROUP), ceilDiv(M, R), 1];
   if (grid[0] > 65535 || grid[1] > 65535) return [];
@@ -1054,7 +1073,7 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
     }
     for (const q of range(4)) l.line(`let y${q} = ${bRow(`k4 * 4i + ${q}i`)};`);
     k.helpers.add("mac4");
-    for (const r of range(R)) l.line(`c${r} = mac4(subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u), y0, y1, y2, y3, c${r});`);
+    for (const r of range(R)) l.line(`c${r} = mac4(${fromLane(`x${Math.floor(r / CPU_SUBGROUP)}`, r % CPU_SUBGROUP)}, y0, y1, y2, y3, c${r});`);
     c.lines.push(...l.lines);
     c.line(`}`);
   }
@@ -1065,7 +1084,7 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
     const l = c.child();
     for (const j of range(J)) l.line(`let x${j} = ${ab}[ar${j} + ${step}i];`);
     l.line(`let y = ${bRow(`${step}i`)};`);
-    for (const r of range(R)) l.line(`c${r} = fma(vec4<f32>(subgroupBroadcast(x${Math.floor(r / CPU_SUBGROUP)}, ${r % CPU_SUBGROUP}u)), y, c${r});`);
+    for (const r of range(R)) l.line(`c${r} = fma(vec4<f32>(${fromLane(`x${Math.floor(r / CPU_SUBGROUP)}`, r % CPU_SUBGROUP)}), y, c${r});`);
     c.lines.push(...l.lines);
     c.line(`}`);
   }
