@@ -47,8 +47,8 @@ enable subgroups;
 // conv2d f32[1,3,512,1024] * f32[64,3,7,7] -> [1,64,256,512]
 // stride [2,2], padding [3,3], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,256,512]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 4096x2x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2048x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -64,34 +64,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 15i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 131071i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 131071i);
   let n0 = p0 / 131072i;
   let i0 = (p0 / 512i) % 256i;
   let j0 = p0 % 512i;
   let hb0 = i0 * 2i - 3i;
   let wb0 = j0 * 2i - 3i;
   let xo0 = n0 * 2097152i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 131071i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 131071i);
   let n1 = p1 / 131072i;
   let i1 = (p1 / 512i) % 256i;
   let j1 = p1 % 512i;
   let hb1 = i1 * 2i - 3i;
   let wb1 = j1 * 2i - 3i;
   let xo1 = n1 * 2097152i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 131071i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 131071i);
   let n2 = p2 / 131072i;
   let i2 = (p2 / 512i) % 256i;
   let j2 = p2 % 512i;
   let hb2 = i2 * 2i - 3i;
   let wb2 = j2 * 2i - 3i;
   let xo2 = n2 * 2097152i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 131071i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 131071i);
   let n3 = p3 / 131072i;
   let i3 = (p3 / 512i) % 256i;
   let j3 = p3 % 512i;
   let hb3 = i3 * 2i - 3i;
   let wb3 = j3 * 2i - 3i;
   let xo3 = n3 * 2097152i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 131071i);
+  let n4 = p4 / 131072i;
+  let i4 = (p4 / 512i) % 256i;
+  let j4 = p4 % 512i;
+  let hb4 = i4 * 2i - 3i;
+  let wb4 = j4 * 2i - 3i;
+  let xo4 = n4 * 2097152i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 131071i);
+  let n5 = p5 / 131072i;
+  let i5 = (p5 / 512i) % 256i;
+  let j5 = p5 % 512i;
+  let hb5 = i5 * 2i - 3i;
+  let wb5 = j5 * 2i - 3i;
+  let xo5 = n5 * 2097152i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 131071i);
+  let n6 = p6 / 131072i;
+  let i6 = (p6 / 512i) % 256i;
+  let j6 = p6 % 512i;
+  let hb6 = i6 * 2i - 3i;
+  let wb6 = j6 * 2i - 3i;
+  let xo6 = n6 * 2097152i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 131071i);
+  let n7 = p7 / 131072i;
+  let i7 = (p7 / 512i) % 256i;
+  let j7 = p7 % 512i;
+  let hb7 = i7 * 2i - 3i;
+  let wb7 = j7 * 2i - 3i;
+  let xo7 = n7 * 2097152i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -124,6 +152,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 49i; k++) {
     let c4 = k / 49i;
     let u = (k / 7i) % 7i;
@@ -140,48 +200,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = select(vec4<f32>(0.0f), b0[(n3 * 1i + c4) * 524288i + clamp(h3, 0i, 511i) * 1024i + clamp(w3, 0i, 1023i)], h3 >= 0i && h3 < 512i && w3 >= 0i && w3 < 1024i);
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = select(vec4<f32>(0.0f), b0[(n4 * 1i + c4) * 524288i + clamp(h4, 0i, 511i) * 1024i + clamp(w4, 0i, 1023i)], h4 >= 0i && h4 < 512i && w4 >= 0i && w4 < 1024i);
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = select(vec4<f32>(0.0f), b0[(n5 * 1i + c4) * 524288i + clamp(h5, 0i, 511i) * 1024i + clamp(w5, 0i, 1023i)], h5 >= 0i && h5 < 512i && w5 >= 0i && w5 < 1024i);
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = select(vec4<f32>(0.0f), b0[(n6 * 1i + c4) * 524288i + clamp(h6, 0i, 511i) * 1024i + clamp(w6, 0i, 1023i)], h6 >= 0i && h6 < 512i && w6 >= 0i && w6 < 1024i);
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = select(vec4<f32>(0.0f), b0[(n7 * 1i + c4) * 524288i + clamp(h7, 0i, 511i) * 1024i + clamp(w7, 0i, 1023i)], h7 >= 0i && h7 < 512i && w7 >= 0i && w7 < 1024i);
     let wr = (c4 * 196i + u * 7i + v) * 16i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 784i];
     let y2 = b1[wr + 1568i];
     let y3 = b1[wr + 2352i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 131072i || o >= 64i) { continue; }
       let n = p / 131072i;
@@ -434,8 +538,8 @@ enable subgroups;
 // conv2d f32[1,64,129,257] * f32[64,64,1,1] -> [1,64,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,129,257]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 1037x2x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 519x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -451,34 +555,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 15i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 33152i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 33152i);
   let n0 = p0 / 33153i;
   let i0 = (p0 / 257i) % 129i;
   let j0 = p0 % 257i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 2121792i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 33152i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 33152i);
   let n1 = p1 / 33153i;
   let i1 = (p1 / 257i) % 129i;
   let j1 = p1 % 257i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 2121792i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 33152i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 33152i);
   let n2 = p2 / 33153i;
   let i2 = (p2 / 257i) % 129i;
   let j2 = p2 % 257i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 2121792i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 33152i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 33152i);
   let n3 = p3 / 33153i;
   let i3 = (p3 / 257i) % 129i;
   let j3 = p3 % 257i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 2121792i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 33152i);
+  let n4 = p4 / 33153i;
+  let i4 = (p4 / 257i) % 129i;
+  let j4 = p4 % 257i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 2121792i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 33152i);
+  let n5 = p5 / 33153i;
+  let i5 = (p5 / 257i) % 129i;
+  let j5 = p5 % 257i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 2121792i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 33152i);
+  let n6 = p6 / 33153i;
+  let i6 = (p6 / 257i) % 129i;
+  let j6 = p6 % 257i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 2121792i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 33152i);
+  let n7 = p7 / 33153i;
+  let i7 = (p7 / 257i) % 129i;
+  let j7 = p7 % 257i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 2121792i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -511,6 +643,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 16i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -527,48 +691,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 16i + c4) * 33153i + h3 * 257i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 16i + c4) * 33153i + h4 * 257i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 16i + c4) * 33153i + h5 * 257i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 16i + c4) * 33153i + h6 * 257i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 16i + c4) * 33153i + h7 * 257i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 16i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 16i];
     let y2 = b1[wr + 32i];
     let y3 = b1[wr + 48i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 33153i || o >= 64i) { continue; }
       let n = p / 33153i;
@@ -770,8 +978,8 @@ enable subgroups;
 // conv2d f32[1,64,129,257] * f32[64,64,3,3] -> [1,64,129,257]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,129,257]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 1037x2x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 519x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -787,34 +995,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 15i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 33152i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 33152i);
   let n0 = p0 / 33153i;
   let i0 = (p0 / 257i) % 129i;
   let j0 = p0 % 257i;
   let hb0 = i0 * 1i - 1i;
   let wb0 = j0 * 1i - 1i;
   let xo0 = n0 * 2121792i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 33152i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 33152i);
   let n1 = p1 / 33153i;
   let i1 = (p1 / 257i) % 129i;
   let j1 = p1 % 257i;
   let hb1 = i1 * 1i - 1i;
   let wb1 = j1 * 1i - 1i;
   let xo1 = n1 * 2121792i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 33152i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 33152i);
   let n2 = p2 / 33153i;
   let i2 = (p2 / 257i) % 129i;
   let j2 = p2 % 257i;
   let hb2 = i2 * 1i - 1i;
   let wb2 = j2 * 1i - 1i;
   let xo2 = n2 * 2121792i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 33152i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 33152i);
   let n3 = p3 / 33153i;
   let i3 = (p3 / 257i) % 129i;
   let j3 = p3 % 257i;
   let hb3 = i3 * 1i - 1i;
   let wb3 = j3 * 1i - 1i;
   let xo3 = n3 * 2121792i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 33152i);
+  let n4 = p4 / 33153i;
+  let i4 = (p4 / 257i) % 129i;
+  let j4 = p4 % 257i;
+  let hb4 = i4 * 1i - 1i;
+  let wb4 = j4 * 1i - 1i;
+  let xo4 = n4 * 2121792i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 33152i);
+  let n5 = p5 / 33153i;
+  let i5 = (p5 / 257i) % 129i;
+  let j5 = p5 % 257i;
+  let hb5 = i5 * 1i - 1i;
+  let wb5 = j5 * 1i - 1i;
+  let xo5 = n5 * 2121792i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 33152i);
+  let n6 = p6 / 33153i;
+  let i6 = (p6 / 257i) % 129i;
+  let j6 = p6 % 257i;
+  let hb6 = i6 * 1i - 1i;
+  let wb6 = j6 * 1i - 1i;
+  let xo6 = n6 * 2121792i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 33152i);
+  let n7 = p7 / 33153i;
+  let i7 = (p7 / 257i) % 129i;
+  let j7 = p7 % 257i;
+  let hb7 = i7 * 1i - 1i;
+  let wb7 = j7 * 1i - 1i;
+  let xo7 = n7 * 2121792i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -847,6 +1083,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 144i; k++) {
     let c4 = k / 9i;
     let u = (k / 3i) % 3i;
@@ -863,48 +1131,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = select(vec4<f32>(0.0f), b0[(n3 * 16i + c4) * 33153i + clamp(h3, 0i, 128i) * 257i + clamp(w3, 0i, 256i)], h3 >= 0i && h3 < 129i && w3 >= 0i && w3 < 257i);
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = select(vec4<f32>(0.0f), b0[(n4 * 16i + c4) * 33153i + clamp(h4, 0i, 128i) * 257i + clamp(w4, 0i, 256i)], h4 >= 0i && h4 < 129i && w4 >= 0i && w4 < 257i);
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = select(vec4<f32>(0.0f), b0[(n5 * 16i + c4) * 33153i + clamp(h5, 0i, 128i) * 257i + clamp(w5, 0i, 256i)], h5 >= 0i && h5 < 129i && w5 >= 0i && w5 < 257i);
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = select(vec4<f32>(0.0f), b0[(n6 * 16i + c4) * 33153i + clamp(h6, 0i, 128i) * 257i + clamp(w6, 0i, 256i)], h6 >= 0i && h6 < 129i && w6 >= 0i && w6 < 257i);
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = select(vec4<f32>(0.0f), b0[(n7 * 16i + c4) * 33153i + clamp(h7, 0i, 128i) * 257i + clamp(w7, 0i, 256i)], h7 >= 0i && h7 < 129i && w7 >= 0i && w7 < 257i);
     let wr = (c4 * 36i + u * 3i + v) * 16i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 144i];
     let y2 = b1[wr + 288i];
     let y3 = b1[wr + 432i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 33153i || o >= 64i) { continue; }
       let n = p / 33153i;
@@ -1109,8 +1421,8 @@ const shader13 = `
 enable subgroups;
 // conv2d f32[1,64,129,257] * f32[256,64,1,1] -> [1,256,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 1037x8x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 519x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -1122,34 +1434,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 63i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 33152i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 33152i);
   let n0 = p0 / 33153i;
   let i0 = (p0 / 257i) % 129i;
   let j0 = p0 % 257i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 2121792i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 33152i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 33152i);
   let n1 = p1 / 33153i;
   let i1 = (p1 / 257i) % 129i;
   let j1 = p1 % 257i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 2121792i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 33152i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 33152i);
   let n2 = p2 / 33153i;
   let i2 = (p2 / 257i) % 129i;
   let j2 = p2 % 257i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 2121792i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 33152i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 33152i);
   let n3 = p3 / 33153i;
   let i3 = (p3 / 257i) % 129i;
   let j3 = p3 % 257i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 2121792i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 33152i);
+  let n4 = p4 / 33153i;
+  let i4 = (p4 / 257i) % 129i;
+  let j4 = p4 % 257i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 2121792i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 33152i);
+  let n5 = p5 / 33153i;
+  let i5 = (p5 / 257i) % 129i;
+  let j5 = p5 % 257i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 2121792i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 33152i);
+  let n6 = p6 / 33153i;
+  let i6 = (p6 / 257i) % 129i;
+  let j6 = p6 % 257i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 2121792i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 33152i);
+  let n7 = p7 / 33153i;
+  let i7 = (p7 / 257i) % 129i;
+  let j7 = p7 % 257i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 2121792i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -1182,6 +1522,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 16i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -1198,48 +1570,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 16i + c4) * 33153i + h3 * 257i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 16i + c4) * 33153i + h4 * 257i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 16i + c4) * 33153i + h5 * 257i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 16i + c4) * 33153i + h6 * 257i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 16i + c4) * 33153i + h7 * 257i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 64i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 33153i || o >= 256i) { continue; }
       let n = p / 33153i;
@@ -1416,8 +1832,8 @@ enable subgroups;
 // conv2d f32[1,64,129,257] * f32[256,64,1,1] -> [1,256,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,129,257]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 1037x8x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 519x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -1438,34 +1854,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 63i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 33152i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 33152i);
   let n0 = p0 / 33153i;
   let i0 = (p0 / 257i) % 129i;
   let j0 = p0 % 257i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 2121792i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 33152i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 33152i);
   let n1 = p1 / 33153i;
   let i1 = (p1 / 257i) % 129i;
   let j1 = p1 % 257i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 2121792i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 33152i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 33152i);
   let n2 = p2 / 33153i;
   let i2 = (p2 / 257i) % 129i;
   let j2 = p2 % 257i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 2121792i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 33152i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 33152i);
   let n3 = p3 / 33153i;
   let i3 = (p3 / 257i) % 129i;
   let j3 = p3 % 257i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 2121792i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 33152i);
+  let n4 = p4 / 33153i;
+  let i4 = (p4 / 257i) % 129i;
+  let j4 = p4 % 257i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 2121792i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 33152i);
+  let n5 = p5 / 33153i;
+  let i5 = (p5 / 257i) % 129i;
+  let j5 = p5 % 257i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 2121792i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 33152i);
+  let n6 = p6 / 33153i;
+  let i6 = (p6 / 257i) % 129i;
+  let j6 = p6 % 257i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 2121792i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 33152i);
+  let n7 = p7 / 33153i;
+  let i7 = (p7 / 257i) % 129i;
+  let j7 = p7 % 257i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 2121792i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -1498,6 +1942,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 16i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -1514,48 +1990,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 16i + c4) * 33153i + h3 * 257i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 16i + c4) * 33153i + h4 * 257i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 16i + c4) * 33153i + h5 * 257i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 16i + c4) * 33153i + h6 * 257i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 16i + c4) * 33153i + h7 * 257i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 64i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 33153i || o >= 256i) { continue; }
       let n = p / 33153i;
@@ -1784,8 +2304,8 @@ enable subgroups;
 // conv2d f32[1,256,129,257] * f32[64,256,1,1] -> [1,64,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,64,129,257]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 1037x2x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 519x2x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -1801,34 +2321,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 15i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 33152i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 33152i);
   let n0 = p0 / 33153i;
   let i0 = (p0 / 257i) % 129i;
   let j0 = p0 % 257i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 8487168i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 33152i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 33152i);
   let n1 = p1 / 33153i;
   let i1 = (p1 / 257i) % 129i;
   let j1 = p1 % 257i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 8487168i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 33152i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 33152i);
   let n2 = p2 / 33153i;
   let i2 = (p2 / 257i) % 129i;
   let j2 = p2 % 257i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 8487168i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 33152i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 33152i);
   let n3 = p3 / 33153i;
   let i3 = (p3 / 257i) % 129i;
   let j3 = p3 % 257i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 8487168i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 33152i);
+  let n4 = p4 / 33153i;
+  let i4 = (p4 / 257i) % 129i;
+  let j4 = p4 % 257i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 8487168i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 33152i);
+  let n5 = p5 / 33153i;
+  let i5 = (p5 / 257i) % 129i;
+  let j5 = p5 % 257i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 8487168i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 33152i);
+  let n6 = p6 / 33153i;
+  let i6 = (p6 / 257i) % 129i;
+  let j6 = p6 % 257i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 8487168i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 33152i);
+  let n7 = p7 / 33153i;
+  let i7 = (p7 / 257i) % 129i;
+  let j7 = p7 % 257i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 8487168i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -1861,6 +2409,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 64i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -1877,48 +2457,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 64i + c4) * 33153i + h3 * 257i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 64i + c4) * 33153i + h4 * 257i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 64i + c4) * 33153i + h5 * 257i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 64i + c4) * 33153i + h6 * 257i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 64i + c4) * 33153i + h7 * 257i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 16i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 16i];
     let y2 = b1[wr + 32i];
     let y3 = b1[wr + 48i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 33153i || o >= 64i) { continue; }
       let n = p / 33153i;
@@ -2104,8 +2728,8 @@ enable subgroups;
 // conv2d f32[1,64,129,257] * f32[256,64,1,1] -> [1,256,129,257]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,129,257]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 1037x8x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 519x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -2122,34 +2746,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 63i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 33152i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 33152i);
   let n0 = p0 / 33153i;
   let i0 = (p0 / 257i) % 129i;
   let j0 = p0 % 257i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 2121792i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 33152i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 33152i);
   let n1 = p1 / 33153i;
   let i1 = (p1 / 257i) % 129i;
   let j1 = p1 % 257i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 2121792i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 33152i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 33152i);
   let n2 = p2 / 33153i;
   let i2 = (p2 / 257i) % 129i;
   let j2 = p2 % 257i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 2121792i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 33152i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 33152i);
   let n3 = p3 / 33153i;
   let i3 = (p3 / 257i) % 129i;
   let j3 = p3 % 257i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 2121792i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 33152i);
+  let n4 = p4 / 33153i;
+  let i4 = (p4 / 257i) % 129i;
+  let j4 = p4 % 257i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 2121792i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 33152i);
+  let n5 = p5 / 33153i;
+  let i5 = (p5 / 257i) % 129i;
+  let j5 = p5 % 257i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 2121792i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 33152i);
+  let n6 = p6 / 33153i;
+  let i6 = (p6 / 257i) % 129i;
+  let j6 = p6 % 257i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 2121792i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 33152i);
+  let n7 = p7 / 33153i;
+  let i7 = (p7 / 257i) % 129i;
+  let j7 = p7 % 257i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 2121792i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -2182,6 +2834,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 16i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -2198,48 +2882,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 16i + c4) * 33153i + h3 * 257i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 16i + c4) * 33153i + h4 * 257i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 16i + c4) * 33153i + h5 * 257i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 16i + c4) * 33153i + h6 * 257i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 16i + c4) * 33153i + h7 * 257i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 64i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 33153i || o >= 256i) { continue; }
       let n = p / 33153i;
@@ -2444,8 +3172,8 @@ enable subgroups;
 // conv2d f32[1,256,129,257] * f32[128,256,1,1] -> [1,128,65,129]
 // stride [2,2], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,65,129]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x4x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -2461,34 +3189,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 31i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 2i - 0i;
   let wb0 = j0 * 2i - 0i;
   let xo0 = n0 * 8487168i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 2i - 0i;
   let wb1 = j1 * 2i - 0i;
   let xo1 = n1 * 8487168i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 2i - 0i;
   let wb2 = j2 * 2i - 0i;
   let xo2 = n2 * 8487168i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 2i - 0i;
   let wb3 = j3 * 2i - 0i;
   let xo3 = n3 * 8487168i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 2i - 0i;
+  let wb4 = j4 * 2i - 0i;
+  let xo4 = n4 * 8487168i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 2i - 0i;
+  let wb5 = j5 * 2i - 0i;
+  let xo5 = n5 * 8487168i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 2i - 0i;
+  let wb6 = j6 * 2i - 0i;
+  let xo6 = n6 * 8487168i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 2i - 0i;
+  let wb7 = j7 * 2i - 0i;
+  let xo7 = n7 * 8487168i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -2521,6 +3277,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 64i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -2537,48 +3325,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 64i + c4) * 33153i + h3 * 257i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 64i + c4) * 33153i + h4 * 257i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 64i + c4) * 33153i + h5 * 257i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 64i + c4) * 33153i + h6 * 257i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 64i + c4) * 33153i + h7 * 257i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 32i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 32i];
     let y2 = b1[wr + 64i];
     let y3 = b1[wr + 96i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 128i) { continue; }
       let n = p / 8385i;
@@ -2798,8 +3630,8 @@ enable subgroups;
 // conv2d f32[1,128,65,129] * f32[128,128,3,3] -> [1,128,65,129]
 // stride [1,1], padding [1,1], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,65,129]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x4x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -2815,34 +3647,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 31i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 1i;
   let wb0 = j0 * 1i - 1i;
   let xo0 = n0 * 1073280i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 1i;
   let wb1 = j1 * 1i - 1i;
   let xo1 = n1 * 1073280i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 1i;
   let wb2 = j2 * 1i - 1i;
   let xo2 = n2 * 1073280i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 1i;
   let wb3 = j3 * 1i - 1i;
   let xo3 = n3 * 1073280i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 1i;
+  let wb4 = j4 * 1i - 1i;
+  let xo4 = n4 * 1073280i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 1i;
+  let wb5 = j5 * 1i - 1i;
+  let xo5 = n5 * 1073280i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 1i;
+  let wb6 = j6 * 1i - 1i;
+  let xo6 = n6 * 1073280i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 1i;
+  let wb7 = j7 * 1i - 1i;
+  let xo7 = n7 * 1073280i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -2875,6 +3735,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 288i; k++) {
     let c4 = k / 9i;
     let u = (k / 3i) % 3i;
@@ -2891,48 +3783,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = select(vec4<f32>(0.0f), b0[(n3 * 32i + c4) * 8385i + clamp(h3, 0i, 64i) * 129i + clamp(w3, 0i, 128i)], h3 >= 0i && h3 < 65i && w3 >= 0i && w3 < 129i);
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = select(vec4<f32>(0.0f), b0[(n4 * 32i + c4) * 8385i + clamp(h4, 0i, 64i) * 129i + clamp(w4, 0i, 128i)], h4 >= 0i && h4 < 65i && w4 >= 0i && w4 < 129i);
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = select(vec4<f32>(0.0f), b0[(n5 * 32i + c4) * 8385i + clamp(h5, 0i, 64i) * 129i + clamp(w5, 0i, 128i)], h5 >= 0i && h5 < 65i && w5 >= 0i && w5 < 129i);
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = select(vec4<f32>(0.0f), b0[(n6 * 32i + c4) * 8385i + clamp(h6, 0i, 64i) * 129i + clamp(w6, 0i, 128i)], h6 >= 0i && h6 < 65i && w6 >= 0i && w6 < 129i);
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = select(vec4<f32>(0.0f), b0[(n7 * 32i + c4) * 8385i + clamp(h7, 0i, 64i) * 129i + clamp(w7, 0i, 128i)], h7 >= 0i && h7 < 65i && w7 >= 0i && w7 < 129i);
     let wr = (c4 * 36i + u * 3i + v) * 32i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 288i];
     let y2 = b1[wr + 576i];
     let y3 = b1[wr + 864i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 128i) { continue; }
       let n = p / 8385i;
@@ -3137,8 +4073,8 @@ const shader31 = `
 enable subgroups;
 // conv2d f32[1,128,65,129] * f32[512,128,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x16x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x16x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -3150,34 +4086,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 127i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 1073280i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 1073280i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 1073280i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 1073280i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 1073280i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 1073280i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 1073280i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 1073280i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -3210,6 +4174,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 32i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -3226,48 +4222,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 32i + c4) * 8385i + h3 * 129i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 32i + c4) * 8385i + h4 * 129i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 32i + c4) * 8385i + h5 * 129i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 32i + c4) * 8385i + h6 * 129i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 32i + c4) * 8385i + h7 * 129i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 128i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 512i) { continue; }
       let n = p / 8385i;
@@ -3460,8 +4500,8 @@ enable subgroups;
 // conv2d f32[1,256,129,257] * f32[512,256,1,1] -> [1,512,65,129]
 // stride [2,2], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,65,129]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x16x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x16x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -3482,34 +4522,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 127i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 2i - 0i;
   let wb0 = j0 * 2i - 0i;
   let xo0 = n0 * 8487168i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 2i - 0i;
   let wb1 = j1 * 2i - 0i;
   let xo1 = n1 * 8487168i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 2i - 0i;
   let wb2 = j2 * 2i - 0i;
   let xo2 = n2 * 8487168i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 2i - 0i;
   let wb3 = j3 * 2i - 0i;
   let xo3 = n3 * 8487168i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 2i - 0i;
+  let wb4 = j4 * 2i - 0i;
+  let xo4 = n4 * 8487168i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 2i - 0i;
+  let wb5 = j5 * 2i - 0i;
+  let xo5 = n5 * 8487168i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 2i - 0i;
+  let wb6 = j6 * 2i - 0i;
+  let xo6 = n6 * 8487168i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 2i - 0i;
+  let wb7 = j7 * 2i - 0i;
+  let xo7 = n7 * 8487168i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -3542,6 +4610,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 64i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -3558,48 +4658,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 64i + c4) * 33153i + h3 * 257i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 64i + c4) * 33153i + h4 * 257i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 64i + c4) * 33153i + h5 * 257i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 64i + c4) * 33153i + h6 * 257i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 64i + c4) * 33153i + h7 * 257i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 128i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 512i) { continue; }
       let n = p / 8385i;
@@ -3828,8 +4972,8 @@ enable subgroups;
 // conv2d f32[1,512,65,129] * f32[128,512,1,1] -> [1,128,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,128,65,129]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x4x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x4x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -3845,34 +4989,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 31i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 4293120i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 4293120i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 4293120i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 4293120i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 4293120i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 4293120i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 4293120i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 4293120i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -3905,6 +5077,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 128i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -3921,48 +5125,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 128i + c4) * 8385i + h3 * 129i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 128i + c4) * 8385i + h4 * 129i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 128i + c4) * 8385i + h5 * 129i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 128i + c4) * 8385i + h6 * 129i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 128i + c4) * 8385i + h7 * 129i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 32i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 32i];
     let y2 = b1[wr + 64i];
     let y3 = b1[wr + 96i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 128i) { continue; }
       let n = p / 8385i;
@@ -4148,8 +5396,8 @@ enable subgroups;
 // conv2d f32[1,128,65,129] * f32[512,128,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,65,129]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x16x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x16x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -4166,34 +5414,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 127i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 1073280i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 1073280i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 1073280i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 1073280i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 1073280i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 1073280i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 1073280i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 1073280i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -4226,6 +5502,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 32i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -4242,48 +5550,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 32i + c4) * 8385i + h3 * 129i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 32i + c4) * 8385i + h4 * 129i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 32i + c4) * 8385i + h5 * 129i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 32i + c4) * 8385i + h6 * 129i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 32i + c4) * 8385i + h7 * 129i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 128i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 512i) { continue; }
       let n = p / 8385i;
@@ -4488,8 +5840,8 @@ enable subgroups;
 // conv2d f32[1,512,65,129] * f32[256,512,1,1] -> [1,256,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,65,129]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x8x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -4505,34 +5857,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 63i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 4293120i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 4293120i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 4293120i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 4293120i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 4293120i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 4293120i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 4293120i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 4293120i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -4565,6 +5945,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 128i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -4581,48 +5993,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 128i + c4) * 8385i + h3 * 129i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 128i + c4) * 8385i + h4 * 129i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 128i + c4) * 8385i + h5 * 129i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 128i + c4) * 8385i + h6 * 129i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 128i + c4) * 8385i + h7 * 129i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 64i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 256i) { continue; }
       let n = p / 8385i;
@@ -4842,8 +6298,8 @@ enable subgroups;
 // conv2d f32[1,256,65,129] * f32[256,256,3,3] -> [1,256,65,129]
 // stride [1,1], padding [2,2], dilation [2,2]
 // with a fused elementwise epilogue producing f32[1,256,65,129]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x8x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -4859,34 +6315,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 63i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 2i;
   let wb0 = j0 * 1i - 2i;
   let xo0 = n0 * 2146560i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 2i;
   let wb1 = j1 * 1i - 2i;
   let xo1 = n1 * 2146560i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 2i;
   let wb2 = j2 * 1i - 2i;
   let xo2 = n2 * 2146560i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 2i;
   let wb3 = j3 * 1i - 2i;
   let xo3 = n3 * 2146560i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 2i;
+  let wb4 = j4 * 1i - 2i;
+  let xo4 = n4 * 2146560i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 2i;
+  let wb5 = j5 * 1i - 2i;
+  let xo5 = n5 * 2146560i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 2i;
+  let wb6 = j6 * 1i - 2i;
+  let xo6 = n6 * 2146560i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 2i;
+  let wb7 = j7 * 1i - 2i;
+  let xo7 = n7 * 2146560i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -4919,6 +6403,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 576i; k++) {
     let c4 = k / 9i;
     let u = (k / 3i) % 3i;
@@ -4935,48 +6451,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 2i;
     let w3 = wb3 + v * 2i;
     let x3 = select(vec4<f32>(0.0f), b0[(n3 * 64i + c4) * 8385i + clamp(h3, 0i, 64i) * 129i + clamp(w3, 0i, 128i)], h3 >= 0i && h3 < 65i && w3 >= 0i && w3 < 129i);
+    let h4 = hb4 + u * 2i;
+    let w4 = wb4 + v * 2i;
+    let x4 = select(vec4<f32>(0.0f), b0[(n4 * 64i + c4) * 8385i + clamp(h4, 0i, 64i) * 129i + clamp(w4, 0i, 128i)], h4 >= 0i && h4 < 65i && w4 >= 0i && w4 < 129i);
+    let h5 = hb5 + u * 2i;
+    let w5 = wb5 + v * 2i;
+    let x5 = select(vec4<f32>(0.0f), b0[(n5 * 64i + c4) * 8385i + clamp(h5, 0i, 64i) * 129i + clamp(w5, 0i, 128i)], h5 >= 0i && h5 < 65i && w5 >= 0i && w5 < 129i);
+    let h6 = hb6 + u * 2i;
+    let w6 = wb6 + v * 2i;
+    let x6 = select(vec4<f32>(0.0f), b0[(n6 * 64i + c4) * 8385i + clamp(h6, 0i, 64i) * 129i + clamp(w6, 0i, 128i)], h6 >= 0i && h6 < 65i && w6 >= 0i && w6 < 129i);
+    let h7 = hb7 + u * 2i;
+    let w7 = wb7 + v * 2i;
+    let x7 = select(vec4<f32>(0.0f), b0[(n7 * 64i + c4) * 8385i + clamp(h7, 0i, 64i) * 129i + clamp(w7, 0i, 128i)], h7 >= 0i && h7 < 65i && w7 >= 0i && w7 < 129i);
     let wr = (c4 * 36i + u * 3i + v) * 64i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 576i];
     let y2 = b1[wr + 1152i];
     let y3 = b1[wr + 1728i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 256i) { continue; }
       let n = p / 8385i;
@@ -5181,8 +6741,8 @@ const shader50 = `
 enable subgroups;
 // conv2d f32[1,256,65,129] * f32[1024,256,1,1] -> [1,1024,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x32x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x32x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -5194,34 +6754,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 255i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 2146560i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 2146560i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 2146560i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 2146560i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 2146560i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 2146560i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 2146560i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 2146560i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -5254,6 +6842,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 64i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -5270,48 +6890,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 64i + c4) * 8385i + h3 * 129i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 64i + c4) * 8385i + h4 * 129i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 64i + c4) * 8385i + h5 * 129i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 64i + c4) * 8385i + h6 * 129i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 64i + c4) * 8385i + h7 * 129i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 256i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 256i];
     let y2 = b1[wr + 512i];
     let y3 = b1[wr + 768i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 1024i) { continue; }
       let n = p / 8385i;
@@ -5504,8 +7168,8 @@ enable subgroups;
 // conv2d f32[1,512,65,129] * f32[1024,512,1,1] -> [1,1024,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,1024,65,129]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x32x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x32x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -5526,34 +7190,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 255i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 4293120i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 4293120i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 4293120i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 4293120i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 4293120i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 4293120i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 4293120i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 4293120i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -5586,6 +7278,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 128i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -5602,48 +7326,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 128i + c4) * 8385i + h3 * 129i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 128i + c4) * 8385i + h4 * 129i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 128i + c4) * 8385i + h5 * 129i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 128i + c4) * 8385i + h6 * 129i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 128i + c4) * 8385i + h7 * 129i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 256i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 256i];
     let y2 = b1[wr + 512i];
     let y3 = b1[wr + 768i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 1024i) { continue; }
       let n = p / 8385i;
@@ -5872,8 +7640,8 @@ enable subgroups;
 // conv2d f32[1,1024,65,129] * f32[256,1024,1,1] -> [1,256,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,256,65,129]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x8x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x8x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -5889,34 +7657,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 63i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 8586240i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 8586240i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 8586240i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 8586240i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 8586240i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 8586240i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 8586240i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 8586240i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -5949,6 +7745,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 256i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -5965,48 +7793,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 256i + c4) * 8385i + h3 * 129i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 256i + c4) * 8385i + h4 * 129i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 256i + c4) * 8385i + h5 * 129i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 256i + c4) * 8385i + h6 * 129i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 256i + c4) * 8385i + h7 * 129i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 64i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 256i) { continue; }
       let n = p / 8385i;
@@ -6192,8 +8064,8 @@ enable subgroups;
 // conv2d f32[1,256,65,129] * f32[1024,256,1,1] -> [1,1024,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,1024,65,129]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x32x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x32x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -6210,34 +8082,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 255i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 2146560i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 2146560i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 2146560i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 2146560i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 2146560i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 2146560i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 2146560i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 2146560i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -6270,6 +8170,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 64i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -6286,48 +8218,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 64i + c4) * 8385i + h3 * 129i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 64i + c4) * 8385i + h4 * 129i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 64i + c4) * 8385i + h5 * 129i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 64i + c4) * 8385i + h6 * 129i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 64i + c4) * 8385i + h7 * 129i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 256i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 256i];
     let y2 = b1[wr + 512i];
     let y3 = b1[wr + 768i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 1024i) { continue; }
       let n = p / 8385i;
@@ -6532,8 +8508,8 @@ enable subgroups;
 // conv2d f32[1,1024,65,129] * f32[512,1024,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,65,129]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x16x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x16x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -6549,34 +8525,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 127i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 8586240i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 8586240i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 8586240i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 8586240i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 8586240i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 8586240i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 8586240i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 8586240i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -6609,6 +8613,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 256i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -6625,48 +8661,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 256i + c4) * 8385i + h3 * 129i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 256i + c4) * 8385i + h4 * 129i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 256i + c4) * 8385i + h5 * 129i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 256i + c4) * 8385i + h6 * 129i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 256i + c4) * 8385i + h7 * 129i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 128i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 512i) { continue; }
       let n = p / 8385i;
@@ -6868,8 +8948,8 @@ enable subgroups;
 // conv2d f32[1,512,65,129] * f32[512,512,3,3] -> [1,512,65,129]
 // stride [1,1], padding [4,4], dilation [4,4]
 // with a fused elementwise epilogue producing f32[1,512,65,129]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x16x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x16x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -6885,34 +8965,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 127i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 4i;
   let wb0 = j0 * 1i - 4i;
   let xo0 = n0 * 4293120i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 4i;
   let wb1 = j1 * 1i - 4i;
   let xo1 = n1 * 4293120i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 4i;
   let wb2 = j2 * 1i - 4i;
   let xo2 = n2 * 4293120i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 4i;
   let wb3 = j3 * 1i - 4i;
   let xo3 = n3 * 4293120i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 4i;
+  let wb4 = j4 * 1i - 4i;
+  let xo4 = n4 * 4293120i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 4i;
+  let wb5 = j5 * 1i - 4i;
+  let xo5 = n5 * 4293120i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 4i;
+  let wb6 = j6 * 1i - 4i;
+  let xo6 = n6 * 4293120i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 4i;
+  let wb7 = j7 * 1i - 4i;
+  let xo7 = n7 * 4293120i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -6945,6 +9053,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 1152i; k++) {
     let c4 = k / 9i;
     let u = (k / 3i) % 3i;
@@ -6961,48 +9101,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 4i;
     let w3 = wb3 + v * 4i;
     let x3 = select(vec4<f32>(0.0f), b0[(n3 * 128i + c4) * 8385i + clamp(h3, 0i, 64i) * 129i + clamp(w3, 0i, 128i)], h3 >= 0i && h3 < 65i && w3 >= 0i && w3 < 129i);
+    let h4 = hb4 + u * 4i;
+    let w4 = wb4 + v * 4i;
+    let x4 = select(vec4<f32>(0.0f), b0[(n4 * 128i + c4) * 8385i + clamp(h4, 0i, 64i) * 129i + clamp(w4, 0i, 128i)], h4 >= 0i && h4 < 65i && w4 >= 0i && w4 < 129i);
+    let h5 = hb5 + u * 4i;
+    let w5 = wb5 + v * 4i;
+    let x5 = select(vec4<f32>(0.0f), b0[(n5 * 128i + c4) * 8385i + clamp(h5, 0i, 64i) * 129i + clamp(w5, 0i, 128i)], h5 >= 0i && h5 < 65i && w5 >= 0i && w5 < 129i);
+    let h6 = hb6 + u * 4i;
+    let w6 = wb6 + v * 4i;
+    let x6 = select(vec4<f32>(0.0f), b0[(n6 * 128i + c4) * 8385i + clamp(h6, 0i, 64i) * 129i + clamp(w6, 0i, 128i)], h6 >= 0i && h6 < 65i && w6 >= 0i && w6 < 129i);
+    let h7 = hb7 + u * 4i;
+    let w7 = wb7 + v * 4i;
+    let x7 = select(vec4<f32>(0.0f), b0[(n7 * 128i + c4) * 8385i + clamp(h7, 0i, 64i) * 129i + clamp(w7, 0i, 128i)], h7 >= 0i && h7 < 65i && w7 >= 0i && w7 < 129i);
     let wr = (c4 * 36i + u * 3i + v) * 128i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 1152i];
     let y2 = b1[wr + 2304i];
     let y3 = b1[wr + 3456i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 512i) { continue; }
       let n = p / 8385i;
@@ -7207,8 +9391,8 @@ const shader68 = `
 enable subgroups;
 // conv2d f32[1,512,65,129] * f32[2048,512,1,1] -> [1,2048,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x64x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x64x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -7220,34 +9404,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 511i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 4293120i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 4293120i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 4293120i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 4293120i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 4293120i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 4293120i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 4293120i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 4293120i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -7280,6 +9492,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 128i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -7296,48 +9540,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 128i + c4) * 8385i + h3 * 129i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 128i + c4) * 8385i + h4 * 129i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 128i + c4) * 8385i + h5 * 129i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 128i + c4) * 8385i + h6 * 129i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 128i + c4) * 8385i + h7 * 129i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 512i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 512i];
     let y2 = b1[wr + 1024i];
     let y3 = b1[wr + 1536i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 2048i) { continue; }
       let n = p / 8385i;
@@ -7530,8 +9818,8 @@ enable subgroups;
 // conv2d f32[1,1024,65,129] * f32[2048,1024,1,1] -> [1,2048,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,2048,65,129]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x64x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x64x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -7552,34 +9840,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 511i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 8586240i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 8586240i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 8586240i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 8586240i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 8586240i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 8586240i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 8586240i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 8586240i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -7612,6 +9928,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 256i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -7628,48 +9976,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 256i + c4) * 8385i + h3 * 129i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 256i + c4) * 8385i + h4 * 129i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 256i + c4) * 8385i + h5 * 129i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 256i + c4) * 8385i + h6 * 129i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 256i + c4) * 8385i + h7 * 129i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 512i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 512i];
     let y2 = b1[wr + 1024i];
     let y3 = b1[wr + 1536i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 2048i) { continue; }
       let n = p / 8385i;
@@ -7898,8 +10290,8 @@ enable subgroups;
 // conv2d f32[1,2048,65,129] * f32[512,2048,1,1] -> [1,512,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,512,65,129]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x16x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x16x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -7915,34 +10307,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 127i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 17172480i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 17172480i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 17172480i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 17172480i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 17172480i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 17172480i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 17172480i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 17172480i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -7975,6 +10395,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 512i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -7991,48 +10443,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 512i + c4) * 8385i + h3 * 129i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 512i + c4) * 8385i + h4 * 129i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 512i + c4) * 8385i + h5 * 129i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 512i + c4) * 8385i + h6 * 129i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 512i + c4) * 8385i + h7 * 129i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 128i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 512i) { continue; }
       let n = p / 8385i;
@@ -8218,8 +10714,8 @@ enable subgroups;
 // conv2d f32[1,512,65,129] * f32[2048,512,1,1] -> [1,2048,65,129]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,2048,65,129]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x64x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x64x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -8236,34 +10732,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 511i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 4293120i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 4293120i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 4293120i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 4293120i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 4293120i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 4293120i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 4293120i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 4293120i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -8296,6 +10820,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 128i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -8312,48 +10868,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 128i + c4) * 8385i + h3 * 129i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 128i + c4) * 8385i + h4 * 129i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 128i + c4) * 8385i + h5 * 129i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 128i + c4) * 8385i + h6 * 129i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 128i + c4) * 8385i + h7 * 129i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 512i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 512i];
     let y2 = b1[wr + 1024i];
     let y3 = b1[wr + 1536i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 2048i) { continue; }
       let n = p / 8385i;
@@ -8557,8 +11157,8 @@ const shader80 = `
 enable subgroups;
 // conv2d f32[1,2048,65,129] * f32[19,2048,3,3] + f32[19] -> [1,19,65,129]
 // stride [1,1], padding [6,6], dilation [6,6]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x1x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -8571,34 +11171,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 4i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 6i;
   let wb0 = j0 * 1i - 6i;
   let xo0 = n0 * 17172480i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 6i;
   let wb1 = j1 * 1i - 6i;
   let xo1 = n1 * 17172480i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 6i;
   let wb2 = j2 * 1i - 6i;
   let xo2 = n2 * 17172480i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 6i;
   let wb3 = j3 * 1i - 6i;
   let xo3 = n3 * 17172480i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 6i;
+  let wb4 = j4 * 1i - 6i;
+  let xo4 = n4 * 17172480i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 6i;
+  let wb5 = j5 * 1i - 6i;
+  let xo5 = n5 * 17172480i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 6i;
+  let wb6 = j6 * 1i - 6i;
+  let xo6 = n6 * 17172480i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 6i;
+  let wb7 = j7 * 1i - 6i;
+  let xo7 = n7 * 17172480i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -8631,6 +11259,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 4608i; k++) {
     let c4 = k / 9i;
     let u = (k / 3i) % 3i;
@@ -8647,48 +11307,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 6i;
     let w3 = wb3 + v * 6i;
     let x3 = select(vec4<f32>(0.0f), b0[(n3 * 512i + c4) * 8385i + clamp(h3, 0i, 64i) * 129i + clamp(w3, 0i, 128i)], h3 >= 0i && h3 < 65i && w3 >= 0i && w3 < 129i);
+    let h4 = hb4 + u * 6i;
+    let w4 = wb4 + v * 6i;
+    let x4 = select(vec4<f32>(0.0f), b0[(n4 * 512i + c4) * 8385i + clamp(h4, 0i, 64i) * 129i + clamp(w4, 0i, 128i)], h4 >= 0i && h4 < 65i && w4 >= 0i && w4 < 129i);
+    let h5 = hb5 + u * 6i;
+    let w5 = wb5 + v * 6i;
+    let x5 = select(vec4<f32>(0.0f), b0[(n5 * 512i + c4) * 8385i + clamp(h5, 0i, 64i) * 129i + clamp(w5, 0i, 128i)], h5 >= 0i && h5 < 65i && w5 >= 0i && w5 < 129i);
+    let h6 = hb6 + u * 6i;
+    let w6 = wb6 + v * 6i;
+    let x6 = select(vec4<f32>(0.0f), b0[(n6 * 512i + c4) * 8385i + clamp(h6, 0i, 64i) * 129i + clamp(w6, 0i, 128i)], h6 >= 0i && h6 < 65i && w6 >= 0i && w6 < 129i);
+    let h7 = hb7 + u * 6i;
+    let w7 = wb7 + v * 6i;
+    let x7 = select(vec4<f32>(0.0f), b0[(n7 * 512i + c4) * 8385i + clamp(h7, 0i, 64i) * 129i + clamp(w7, 0i, 128i)], h7 >= 0i && h7 < 65i && w7 >= 0i && w7 < 129i);
     let wr = (c4 * 36i + u * 3i + v) * 5i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 45i];
     let y2 = b1[wr + 90i];
     let y3 = b1[wr + 135i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 19i) { continue; }
       let n = p / 8385i;
@@ -8872,8 +11576,8 @@ enable subgroups;
 // conv2d f32[1,2048,65,129] * f32[19,2048,3,3] + f32[19] -> [1,19,65,129]
 // stride [1,1], padding [12,12], dilation [12,12]
 // with a fused elementwise epilogue producing f32[1,19,65,129]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x1x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -8887,34 +11591,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 4i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 12i;
   let wb0 = j0 * 1i - 12i;
   let xo0 = n0 * 17172480i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 12i;
   let wb1 = j1 * 1i - 12i;
   let xo1 = n1 * 17172480i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 12i;
   let wb2 = j2 * 1i - 12i;
   let xo2 = n2 * 17172480i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 12i;
   let wb3 = j3 * 1i - 12i;
   let xo3 = n3 * 17172480i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 12i;
+  let wb4 = j4 * 1i - 12i;
+  let xo4 = n4 * 17172480i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 12i;
+  let wb5 = j5 * 1i - 12i;
+  let xo5 = n5 * 17172480i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 12i;
+  let wb6 = j6 * 1i - 12i;
+  let xo6 = n6 * 17172480i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 12i;
+  let wb7 = j7 * 1i - 12i;
+  let xo7 = n7 * 17172480i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -8947,6 +11679,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 4608i; k++) {
     let c4 = k / 9i;
     let u = (k / 3i) % 3i;
@@ -8963,48 +11727,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 12i;
     let w3 = wb3 + v * 12i;
     let x3 = select(vec4<f32>(0.0f), b0[(n3 * 512i + c4) * 8385i + clamp(h3, 0i, 64i) * 129i + clamp(w3, 0i, 128i)], h3 >= 0i && h3 < 65i && w3 >= 0i && w3 < 129i);
+    let h4 = hb4 + u * 12i;
+    let w4 = wb4 + v * 12i;
+    let x4 = select(vec4<f32>(0.0f), b0[(n4 * 512i + c4) * 8385i + clamp(h4, 0i, 64i) * 129i + clamp(w4, 0i, 128i)], h4 >= 0i && h4 < 65i && w4 >= 0i && w4 < 129i);
+    let h5 = hb5 + u * 12i;
+    let w5 = wb5 + v * 12i;
+    let x5 = select(vec4<f32>(0.0f), b0[(n5 * 512i + c4) * 8385i + clamp(h5, 0i, 64i) * 129i + clamp(w5, 0i, 128i)], h5 >= 0i && h5 < 65i && w5 >= 0i && w5 < 129i);
+    let h6 = hb6 + u * 12i;
+    let w6 = wb6 + v * 12i;
+    let x6 = select(vec4<f32>(0.0f), b0[(n6 * 512i + c4) * 8385i + clamp(h6, 0i, 64i) * 129i + clamp(w6, 0i, 128i)], h6 >= 0i && h6 < 65i && w6 >= 0i && w6 < 129i);
+    let h7 = hb7 + u * 12i;
+    let w7 = wb7 + v * 12i;
+    let x7 = select(vec4<f32>(0.0f), b0[(n7 * 512i + c4) * 8385i + clamp(h7, 0i, 64i) * 129i + clamp(w7, 0i, 128i)], h7 >= 0i && h7 < 65i && w7 >= 0i && w7 < 129i);
     let wr = (c4 * 36i + u * 3i + v) * 5i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 45i];
     let y2 = b1[wr + 90i];
     let y3 = b1[wr + 135i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 19i) { continue; }
       let n = p / 8385i;
@@ -9207,8 +12015,8 @@ const shader85 = `
 enable subgroups;
 // conv2d f32[1,1024,65,129] * f32[19,1024,3,3] + f32[19] -> [1,19,65,129]
 // stride [1,1], padding [6,6], dilation [6,6]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x1x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -9221,34 +12029,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 4i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 6i;
   let wb0 = j0 * 1i - 6i;
   let xo0 = n0 * 8586240i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 6i;
   let wb1 = j1 * 1i - 6i;
   let xo1 = n1 * 8586240i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 6i;
   let wb2 = j2 * 1i - 6i;
   let xo2 = n2 * 8586240i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 6i;
   let wb3 = j3 * 1i - 6i;
   let xo3 = n3 * 8586240i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 6i;
+  let wb4 = j4 * 1i - 6i;
+  let xo4 = n4 * 8586240i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 6i;
+  let wb5 = j5 * 1i - 6i;
+  let xo5 = n5 * 8586240i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 6i;
+  let wb6 = j6 * 1i - 6i;
+  let xo6 = n6 * 8586240i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 6i;
+  let wb7 = j7 * 1i - 6i;
+  let xo7 = n7 * 8586240i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -9281,6 +12117,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 2304i; k++) {
     let c4 = k / 9i;
     let u = (k / 3i) % 3i;
@@ -9297,48 +12165,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 6i;
     let w3 = wb3 + v * 6i;
     let x3 = select(vec4<f32>(0.0f), b0[(n3 * 256i + c4) * 8385i + clamp(h3, 0i, 64i) * 129i + clamp(w3, 0i, 128i)], h3 >= 0i && h3 < 65i && w3 >= 0i && w3 < 129i);
+    let h4 = hb4 + u * 6i;
+    let w4 = wb4 + v * 6i;
+    let x4 = select(vec4<f32>(0.0f), b0[(n4 * 256i + c4) * 8385i + clamp(h4, 0i, 64i) * 129i + clamp(w4, 0i, 128i)], h4 >= 0i && h4 < 65i && w4 >= 0i && w4 < 129i);
+    let h5 = hb5 + u * 6i;
+    let w5 = wb5 + v * 6i;
+    let x5 = select(vec4<f32>(0.0f), b0[(n5 * 256i + c4) * 8385i + clamp(h5, 0i, 64i) * 129i + clamp(w5, 0i, 128i)], h5 >= 0i && h5 < 65i && w5 >= 0i && w5 < 129i);
+    let h6 = hb6 + u * 6i;
+    let w6 = wb6 + v * 6i;
+    let x6 = select(vec4<f32>(0.0f), b0[(n6 * 256i + c4) * 8385i + clamp(h6, 0i, 64i) * 129i + clamp(w6, 0i, 128i)], h6 >= 0i && h6 < 65i && w6 >= 0i && w6 < 129i);
+    let h7 = hb7 + u * 6i;
+    let w7 = wb7 + v * 6i;
+    let x7 = select(vec4<f32>(0.0f), b0[(n7 * 256i + c4) * 8385i + clamp(h7, 0i, 64i) * 129i + clamp(w7, 0i, 128i)], h7 >= 0i && h7 < 65i && w7 >= 0i && w7 < 129i);
     let wr = (c4 * 36i + u * 3i + v) * 5i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 45i];
     let y2 = b1[wr + 90i];
     let y3 = b1[wr + 135i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 19i) { continue; }
       let n = p / 8385i;
@@ -9522,8 +12434,8 @@ enable subgroups;
 // conv2d f32[1,1024,65,129] * f32[19,1024,3,3] + f32[19] -> [1,19,65,129]
 // stride [1,1], padding [12,12], dilation [12,12]
 // with a fused elementwise epilogue producing f32[1,19,65,129]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 263x1x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 132x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -9537,34 +12449,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 4i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 8384i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 8384i);
   let n0 = p0 / 8385i;
   let i0 = (p0 / 129i) % 65i;
   let j0 = p0 % 129i;
   let hb0 = i0 * 1i - 12i;
   let wb0 = j0 * 1i - 12i;
   let xo0 = n0 * 8586240i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 8384i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 8384i);
   let n1 = p1 / 8385i;
   let i1 = (p1 / 129i) % 65i;
   let j1 = p1 % 129i;
   let hb1 = i1 * 1i - 12i;
   let wb1 = j1 * 1i - 12i;
   let xo1 = n1 * 8586240i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 8384i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 8384i);
   let n2 = p2 / 8385i;
   let i2 = (p2 / 129i) % 65i;
   let j2 = p2 % 129i;
   let hb2 = i2 * 1i - 12i;
   let wb2 = j2 * 1i - 12i;
   let xo2 = n2 * 8586240i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 8384i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 8384i);
   let n3 = p3 / 8385i;
   let i3 = (p3 / 129i) % 65i;
   let j3 = p3 % 129i;
   let hb3 = i3 * 1i - 12i;
   let wb3 = j3 * 1i - 12i;
   let xo3 = n3 * 8586240i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 8384i);
+  let n4 = p4 / 8385i;
+  let i4 = (p4 / 129i) % 65i;
+  let j4 = p4 % 129i;
+  let hb4 = i4 * 1i - 12i;
+  let wb4 = j4 * 1i - 12i;
+  let xo4 = n4 * 8586240i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 8384i);
+  let n5 = p5 / 8385i;
+  let i5 = (p5 / 129i) % 65i;
+  let j5 = p5 % 129i;
+  let hb5 = i5 * 1i - 12i;
+  let wb5 = j5 * 1i - 12i;
+  let xo5 = n5 * 8586240i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 8384i);
+  let n6 = p6 / 8385i;
+  let i6 = (p6 / 129i) % 65i;
+  let j6 = p6 % 129i;
+  let hb6 = i6 * 1i - 12i;
+  let wb6 = j6 * 1i - 12i;
+  let xo6 = n6 * 8586240i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 8384i);
+  let n7 = p7 / 8385i;
+  let i7 = (p7 / 129i) % 65i;
+  let j7 = p7 % 129i;
+  let hb7 = i7 * 1i - 12i;
+  let wb7 = j7 * 1i - 12i;
+  let xo7 = n7 * 8586240i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -9597,6 +12537,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 2304i; k++) {
     let c4 = k / 9i;
     let u = (k / 3i) % 3i;
@@ -9613,48 +12585,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 12i;
     let w3 = wb3 + v * 12i;
     let x3 = select(vec4<f32>(0.0f), b0[(n3 * 256i + c4) * 8385i + clamp(h3, 0i, 64i) * 129i + clamp(w3, 0i, 128i)], h3 >= 0i && h3 < 65i && w3 >= 0i && w3 < 129i);
+    let h4 = hb4 + u * 12i;
+    let w4 = wb4 + v * 12i;
+    let x4 = select(vec4<f32>(0.0f), b0[(n4 * 256i + c4) * 8385i + clamp(h4, 0i, 64i) * 129i + clamp(w4, 0i, 128i)], h4 >= 0i && h4 < 65i && w4 >= 0i && w4 < 129i);
+    let h5 = hb5 + u * 12i;
+    let w5 = wb5 + v * 12i;
+    let x5 = select(vec4<f32>(0.0f), b0[(n5 * 256i + c4) * 8385i + clamp(h5, 0i, 64i) * 129i + clamp(w5, 0i, 128i)], h5 >= 0i && h5 < 65i && w5 >= 0i && w5 < 129i);
+    let h6 = hb6 + u * 12i;
+    let w6 = wb6 + v * 12i;
+    let x6 = select(vec4<f32>(0.0f), b0[(n6 * 256i + c4) * 8385i + clamp(h6, 0i, 64i) * 129i + clamp(w6, 0i, 128i)], h6 >= 0i && h6 < 65i && w6 >= 0i && w6 < 129i);
+    let h7 = hb7 + u * 12i;
+    let w7 = wb7 + v * 12i;
+    let x7 = select(vec4<f32>(0.0f), b0[(n7 * 256i + c4) * 8385i + clamp(h7, 0i, 64i) * 129i + clamp(w7, 0i, 128i)], h7 >= 0i && h7 < 65i && w7 >= 0i && w7 < 129i);
     let wr = (c4 * 36i + u * 3i + v) * 5i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 45i];
     let y2 = b1[wr + 90i];
     let y3 = b1[wr + 135i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 8385i || o >= 19i) { continue; }
       let n = p / 8385i;
@@ -10486,329 +13502,329 @@ export const module: GeneratedModule = {
       dispatches: [
         dispatch("predict_000_conv2d_G_conv1_pack", [at(0, 6291456, 37632), at(1, 41943040, 50176)], { shader: 0, workgroups: [196,1,1] }),
         dispatch("predict_000_conv2d_G_conv1_packc", [at(0, 0, 6291456), at(1, 33554432, 8388608)], { shader: 1, workgroups: [8192,1,1] }),
-        dispatch("predict_000_conv2d_G_conv1", [at(1, 33554432, 8388608), at(1, 41943040, 50176), at(0, 6329088, 256), at(0, 6329344, 256), at(0, 6329600, 256), at(0, 6329856, 256), at(1, 0, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 2, workgroups: [4096,2,1] }, { shader: 3, workgroups: [4096,1,1] }),
+        dispatch("predict_000_conv2d_G_conv1", [at(1, 33554432, 8388608), at(1, 41943040, 50176), at(0, 6329088, 256), at(0, 6329344, 256), at(0, 6329600, 256), at(0, 6329856, 256), at(1, 0, 33554432)], { adapter: "cpu", features: ["subgroups"], shader: 2, workgroups: [2048,2,1] }, { shader: 3, workgroups: [4096,1,1] }),
         dispatch("predict_001_maxPool2d_G_bn1", [at(1, 0, 33554432), at(1, 33948672, 8487168)], { shader: 4, workgroups: [32768,2,1] }),
         dispatch("predict_002_conv2d_G_layer1_0_conv1_pack", [at(0, 6330112, 16384), at(1, 16974336, 16384)], { shader: 5, workgroups: [64,1,1] }),
         dispatch("predict_002_conv2d_G_layer1_0_conv1_packc", [at(1, 33948672, 8487168), at(1, 0, 8487168)], { shader: 6, workgroups: [8289,1,1] }),
-        dispatch("predict_002_conv2d_G_layer1_0_conv1", [at(1, 0, 8487168), at(1, 16974336, 16384), at(0, 6346496, 256), at(0, 6346752, 256), at(0, 6347008, 256), at(0, 6347264, 256), at(1, 8487168, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 7, workgroups: [1037,2,1] }, { shader: 8, workgroups: [1037,1,1] }),
+        dispatch("predict_002_conv2d_G_layer1_0_conv1", [at(1, 0, 8487168), at(1, 16974336, 16384), at(0, 6346496, 256), at(0, 6346752, 256), at(0, 6347008, 256), at(0, 6347264, 256), at(1, 8487168, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 7, workgroups: [519,2,1] }, { shader: 8, workgroups: [1037,1,1] }),
         dispatch("predict_003_conv2d_G_layer1_0_conv2_pack", [at(0, 6347520, 147456), at(1, 16974336, 147456)], { shader: 9, workgroups: [576,1,1] }),
         dispatch("predict_003_conv2d_G_layer1_0_conv2_packc", [at(1, 8487168, 8487168), at(1, 0, 8487168)], { shader: 6, workgroups: [8289,1,1] }),
-        dispatch("predict_003_conv2d_G_layer1_0_conv2", [at(1, 0, 8487168), at(1, 16974336, 147456), at(0, 6494976, 256), at(0, 6495232, 256), at(0, 6495488, 256), at(0, 6495744, 256), at(1, 8487168, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 10, workgroups: [1037,2,1] }, { shader: 11, workgroups: [1037,1,1] }),
+        dispatch("predict_003_conv2d_G_layer1_0_conv2", [at(1, 0, 8487168), at(1, 16974336, 147456), at(0, 6494976, 256), at(0, 6495232, 256), at(0, 6495488, 256), at(0, 6495744, 256), at(1, 8487168, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 10, workgroups: [519,2,1] }, { shader: 11, workgroups: [1037,1,1] }),
         dispatch("predict_004_conv2d_G_layer1_0_conv3_pack", [at(0, 6496000, 65536), at(1, 50923008, 65536)], { shader: 12, workgroups: [256,1,1] }),
         dispatch("predict_004_conv2d_G_layer1_0_conv3_packc", [at(1, 8487168, 8487168), at(1, 42435840, 8487168)], { shader: 6, workgroups: [8289,1,1] }),
-        dispatch("predict_004_conv2d_G_layer1_0_conv3", [at(1, 42435840, 8487168), at(1, 50923008, 65536), at(1, 0, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 13, workgroups: [1037,8,1] }, { shader: 14, workgroups: [4145,1,1] }),
+        dispatch("predict_004_conv2d_G_layer1_0_conv3", [at(1, 42435840, 8487168), at(1, 50923008, 65536), at(1, 0, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 13, workgroups: [519,8,1] }, { shader: 14, workgroups: [4145,1,1] }),
         dispatch("predict_005_conv2d_G_layer1_0_downsample_0_pack", [at(0, 6565632, 65536), at(1, 76384512, 65536)], { shader: 12, workgroups: [256,1,1] }),
         dispatch("predict_005_conv2d_G_layer1_0_downsample_0_packc", [at(1, 33948672, 8487168), at(1, 67897344, 8487168)], { shader: 6, workgroups: [8289,1,1] }),
-        dispatch("predict_005_conv2d_G_layer1_0_downsample_0", [at(1, 67897344, 8487168), at(1, 76384512, 65536), at(1, 0, 33948672), at(0, 6561536, 1024), at(0, 6562560, 1024), at(0, 6563584, 1024), at(0, 6564608, 1024), at(0, 6631168, 1024), at(0, 6632192, 1024), at(0, 6633216, 1024), at(0, 6634240, 1024), at(1, 33948672, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 15, workgroups: [1037,8,1] }, { shader: 16, workgroups: [4145,1,1] }),
+        dispatch("predict_005_conv2d_G_layer1_0_downsample_0", [at(1, 67897344, 8487168), at(1, 76384512, 65536), at(1, 0, 33948672), at(0, 6561536, 1024), at(0, 6562560, 1024), at(0, 6563584, 1024), at(0, 6564608, 1024), at(0, 6631168, 1024), at(0, 6632192, 1024), at(0, 6633216, 1024), at(0, 6634240, 1024), at(1, 33948672, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 15, workgroups: [519,8,1] }, { shader: 16, workgroups: [4145,1,1] }),
         dispatch("predict_006_conv2d_G_layer1_1_conv1_pack", [at(0, 6635264, 65536), at(1, 76384512, 65536)], { shader: 17, workgroups: [256,1,1] }),
         dispatch("predict_006_conv2d_G_layer1_1_conv1_packc", [at(1, 33948672, 33948672), at(1, 0, 33948672)], { shader: 18, workgroups: [32768,2,1] }),
-        dispatch("predict_006_conv2d_G_layer1_1_conv1", [at(1, 0, 33948672), at(1, 76384512, 65536), at(0, 6700800, 256), at(0, 6701056, 256), at(0, 6701312, 256), at(0, 6701568, 256), at(1, 67897344, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [1037,2,1] }, { shader: 20, workgroups: [1037,1,1] }),
+        dispatch("predict_006_conv2d_G_layer1_1_conv1", [at(1, 0, 33948672), at(1, 76384512, 65536), at(0, 6700800, 256), at(0, 6701056, 256), at(0, 6701312, 256), at(0, 6701568, 256), at(1, 67897344, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [519,2,1] }, { shader: 20, workgroups: [1037,1,1] }),
         dispatch("predict_007_conv2d_G_layer1_1_conv2_pack", [at(0, 6701824, 147456), at(1, 16974336, 147456)], { shader: 9, workgroups: [576,1,1] }),
         dispatch("predict_007_conv2d_G_layer1_1_conv2_packc", [at(1, 67897344, 8487168), at(1, 0, 8487168)], { shader: 6, workgroups: [8289,1,1] }),
-        dispatch("predict_007_conv2d_G_layer1_1_conv2", [at(1, 0, 8487168), at(1, 16974336, 147456), at(0, 6849280, 256), at(0, 6849536, 256), at(0, 6849792, 256), at(0, 6850048, 256), at(1, 8487168, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 10, workgroups: [1037,2,1] }, { shader: 11, workgroups: [1037,1,1] }),
+        dispatch("predict_007_conv2d_G_layer1_1_conv2", [at(1, 0, 8487168), at(1, 16974336, 147456), at(0, 6849280, 256), at(0, 6849536, 256), at(0, 6849792, 256), at(0, 6850048, 256), at(1, 8487168, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 10, workgroups: [519,2,1] }, { shader: 11, workgroups: [1037,1,1] }),
         dispatch("predict_008_conv2d_G_layer1_1_conv3_pack", [at(0, 6850304, 65536), at(1, 76384512, 65536)], { shader: 12, workgroups: [256,1,1] }),
         dispatch("predict_008_conv2d_G_layer1_1_conv3_packc", [at(1, 8487168, 8487168), at(1, 67897344, 8487168)], { shader: 6, workgroups: [8289,1,1] }),
-        dispatch("predict_008_conv2d_G_layer1_1_conv3", [at(1, 67897344, 8487168), at(1, 76384512, 65536), at(0, 6915840, 1024), at(0, 6916864, 1024), at(0, 6917888, 1024), at(0, 6918912, 1024), at(1, 33948672, 33948672), at(1, 0, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 21, workgroups: [1037,8,1] }, { shader: 22, workgroups: [4145,1,1] }),
+        dispatch("predict_008_conv2d_G_layer1_1_conv3", [at(1, 67897344, 8487168), at(1, 76384512, 65536), at(0, 6915840, 1024), at(0, 6916864, 1024), at(0, 6917888, 1024), at(0, 6918912, 1024), at(1, 33948672, 33948672), at(1, 0, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 21, workgroups: [519,8,1] }, { shader: 22, workgroups: [4145,1,1] }),
         dispatch("predict_009_conv2d_G_layer1_2_conv1_pack", [at(0, 6919936, 65536), at(1, 76384512, 65536)], { shader: 17, workgroups: [256,1,1] }),
         dispatch("predict_009_conv2d_G_layer1_2_conv1_packc", [at(1, 0, 33948672), at(1, 33948672, 33948672)], { shader: 18, workgroups: [32768,2,1] }),
-        dispatch("predict_009_conv2d_G_layer1_2_conv1", [at(1, 33948672, 33948672), at(1, 76384512, 65536), at(0, 6985472, 256), at(0, 6985728, 256), at(0, 6985984, 256), at(0, 6986240, 256), at(1, 67897344, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [1037,2,1] }, { shader: 20, workgroups: [1037,1,1] }),
+        dispatch("predict_009_conv2d_G_layer1_2_conv1", [at(1, 33948672, 33948672), at(1, 76384512, 65536), at(0, 6985472, 256), at(0, 6985728, 256), at(0, 6985984, 256), at(0, 6986240, 256), at(1, 67897344, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 19, workgroups: [519,2,1] }, { shader: 20, workgroups: [1037,1,1] }),
         dispatch("predict_010_conv2d_G_layer1_2_conv2_pack", [at(0, 6986496, 147456), at(1, 50923008, 147456)], { shader: 9, workgroups: [576,1,1] }),
         dispatch("predict_010_conv2d_G_layer1_2_conv2_packc", [at(1, 67897344, 8487168), at(1, 33948672, 8487168)], { shader: 6, workgroups: [8289,1,1] }),
-        dispatch("predict_010_conv2d_G_layer1_2_conv2", [at(1, 33948672, 8487168), at(1, 50923008, 147456), at(0, 7133952, 256), at(0, 7134208, 256), at(0, 7134464, 256), at(0, 7134720, 256), at(1, 42435840, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 10, workgroups: [1037,2,1] }, { shader: 11, workgroups: [1037,1,1] }),
+        dispatch("predict_010_conv2d_G_layer1_2_conv2", [at(1, 33948672, 8487168), at(1, 50923008, 147456), at(0, 7133952, 256), at(0, 7134208, 256), at(0, 7134464, 256), at(0, 7134720, 256), at(1, 42435840, 8487168)], { adapter: "cpu", features: ["subgroups"], shader: 10, workgroups: [519,2,1] }, { shader: 11, workgroups: [1037,1,1] }),
         dispatch("predict_011_conv2d_G_layer1_2_conv3_pack", [at(0, 7134976, 65536), at(1, 76384512, 65536)], { shader: 12, workgroups: [256,1,1] }),
         dispatch("predict_011_conv2d_G_layer1_2_conv3_packc", [at(1, 42435840, 8487168), at(1, 67897344, 8487168)], { shader: 6, workgroups: [8289,1,1] }),
-        dispatch("predict_011_conv2d_G_layer1_2_conv3", [at(1, 67897344, 8487168), at(1, 76384512, 65536), at(0, 7200512, 1024), at(0, 7201536, 1024), at(0, 7202560, 1024), at(0, 7203584, 1024), at(1, 0, 33948672), at(1, 33948672, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 21, workgroups: [1037,8,1] }, { shader: 22, workgroups: [4145,1,1] }),
+        dispatch("predict_011_conv2d_G_layer1_2_conv3", [at(1, 67897344, 8487168), at(1, 76384512, 65536), at(0, 7200512, 1024), at(0, 7201536, 1024), at(0, 7202560, 1024), at(0, 7203584, 1024), at(1, 0, 33948672), at(1, 33948672, 33948672)], { adapter: "cpu", features: ["subgroups"], shader: 21, workgroups: [519,8,1] }, { shader: 22, workgroups: [4145,1,1] }),
         dispatch("predict_012_conv2d_G_layer2_0_conv1_pack", [at(0, 7204608, 131072), at(1, 72190464, 131072)], { shader: 23, workgroups: [512,1,1] }),
         dispatch("predict_012_conv2d_G_layer2_0_conv1_packc", [at(1, 33948672, 33948672), at(1, 0, 33948672)], { shader: 18, workgroups: [32768,2,1] }),
-        dispatch("predict_012_conv2d_G_layer2_0_conv1", [at(1, 0, 33948672), at(1, 72190464, 131072), at(0, 7335680, 512), at(0, 7336192, 512), at(0, 7336704, 512), at(0, 7337216, 512), at(1, 67897344, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [263,4,1] }, { shader: 25, workgroups: [525,1,1] }),
+        dispatch("predict_012_conv2d_G_layer2_0_conv1", [at(1, 0, 33948672), at(1, 72190464, 131072), at(0, 7335680, 512), at(0, 7336192, 512), at(0, 7336704, 512), at(0, 7337216, 512), at(1, 67897344, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 24, workgroups: [132,4,1] }, { shader: 25, workgroups: [525,1,1] }),
         dispatch("predict_013_conv2d_G_layer2_0_conv2_pack", [at(0, 7337728, 589824), at(1, 8586240, 589824)], { shader: 26, workgroups: [2304,1,1] }),
         dispatch("predict_013_conv2d_G_layer2_0_conv2_packc", [at(1, 67897344, 4293120), at(1, 0, 4293120)], { shader: 27, workgroups: [4193,1,1] }),
-        dispatch("predict_013_conv2d_G_layer2_0_conv2", [at(1, 0, 4293120), at(1, 8586240, 589824), at(0, 7927552, 512), at(0, 7928064, 512), at(0, 7928576, 512), at(0, 7929088, 512), at(1, 4293120, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 28, workgroups: [263,4,1] }, { shader: 29, workgroups: [525,1,1] }),
+        dispatch("predict_013_conv2d_G_layer2_0_conv2", [at(1, 0, 4293120), at(1, 8586240, 589824), at(0, 7927552, 512), at(0, 7928064, 512), at(0, 7928576, 512), at(0, 7929088, 512), at(1, 4293120, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 28, workgroups: [132,4,1] }, { shader: 29, workgroups: [525,1,1] }),
         dispatch("predict_014_conv2d_G_layer2_0_conv3_pack", [at(0, 7929600, 262144), at(1, 8586240, 262144)], { shader: 30, workgroups: [1024,1,1] }),
         dispatch("predict_014_conv2d_G_layer2_0_conv3_packc", [at(1, 4293120, 4293120), at(1, 0, 4293120)], { shader: 27, workgroups: [4193,1,1] }),
-        dispatch("predict_014_conv2d_G_layer2_0_conv3", [at(1, 0, 4293120), at(1, 8586240, 262144), at(1, 67897344, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 31, workgroups: [263,16,1] }, { shader: 32, workgroups: [2097,1,1] }),
+        dispatch("predict_014_conv2d_G_layer2_0_conv3", [at(1, 0, 4293120), at(1, 8586240, 262144), at(1, 67897344, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 31, workgroups: [132,16,1] }, { shader: 32, workgroups: [2097,1,1] }),
         dispatch("predict_015_conv2d_G_layer2_0_downsample_0_pack", [at(0, 8199936, 524288), at(1, 85069824, 524288)], { shader: 33, workgroups: [2048,1,1] }),
         dispatch("predict_015_conv2d_G_layer2_0_downsample_0_packc", [at(1, 33948672, 33948672), at(1, 0, 33948672)], { shader: 18, workgroups: [32768,2,1] }),
-        dispatch("predict_015_conv2d_G_layer2_0_downsample_0", [at(1, 0, 33948672), at(1, 85069824, 524288), at(1, 67897344, 17172480), at(0, 8191744, 2048), at(0, 8193792, 2048), at(0, 8195840, 2048), at(0, 8197888, 2048), at(0, 8724224, 2048), at(0, 8726272, 2048), at(0, 8728320, 2048), at(0, 8730368, 2048), at(1, 33948672, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 34, workgroups: [263,16,1] }, { shader: 35, workgroups: [2097,1,1] }),
+        dispatch("predict_015_conv2d_G_layer2_0_downsample_0", [at(1, 0, 33948672), at(1, 85069824, 524288), at(1, 67897344, 17172480), at(0, 8191744, 2048), at(0, 8193792, 2048), at(0, 8195840, 2048), at(0, 8197888, 2048), at(0, 8724224, 2048), at(0, 8726272, 2048), at(0, 8728320, 2048), at(0, 8730368, 2048), at(1, 33948672, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 34, workgroups: [132,16,1] }, { shader: 35, workgroups: [2097,1,1] }),
         dispatch("predict_016_conv2d_G_layer2_1_conv1_pack", [at(0, 8732416, 262144), at(1, 21465600, 262144)], { shader: 36, workgroups: [1024,1,1] }),
         dispatch("predict_016_conv2d_G_layer2_1_conv1_packc", [at(1, 33948672, 17172480), at(1, 0, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
-        dispatch("predict_016_conv2d_G_layer2_1_conv1", [at(1, 0, 17172480), at(1, 21465600, 262144), at(0, 8994560, 512), at(0, 8995072, 512), at(0, 8995584, 512), at(0, 8996096, 512), at(1, 17172480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 38, workgroups: [263,4,1] }, { shader: 39, workgroups: [525,1,1] }),
+        dispatch("predict_016_conv2d_G_layer2_1_conv1", [at(1, 0, 17172480), at(1, 21465600, 262144), at(0, 8994560, 512), at(0, 8995072, 512), at(0, 8995584, 512), at(0, 8996096, 512), at(1, 17172480, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 38, workgroups: [132,4,1] }, { shader: 39, workgroups: [525,1,1] }),
         dispatch("predict_017_conv2d_G_layer2_1_conv2_pack", [at(0, 8996608, 589824), at(1, 8586240, 589824)], { shader: 26, workgroups: [2304,1,1] }),
         dispatch("predict_017_conv2d_G_layer2_1_conv2_packc", [at(1, 17172480, 4293120), at(1, 0, 4293120)], { shader: 27, workgroups: [4193,1,1] }),
-        dispatch("predict_017_conv2d_G_layer2_1_conv2", [at(1, 0, 4293120), at(1, 8586240, 589824), at(0, 9586432, 512), at(0, 9586944, 512), at(0, 9587456, 512), at(0, 9587968, 512), at(1, 4293120, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 28, workgroups: [263,4,1] }, { shader: 29, workgroups: [525,1,1] }),
+        dispatch("predict_017_conv2d_G_layer2_1_conv2", [at(1, 0, 4293120), at(1, 8586240, 589824), at(0, 9586432, 512), at(0, 9586944, 512), at(0, 9587456, 512), at(0, 9587968, 512), at(1, 4293120, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 28, workgroups: [132,4,1] }, { shader: 29, workgroups: [525,1,1] }),
         dispatch("predict_018_conv2d_G_layer2_1_conv3_pack", [at(0, 9588480, 262144), at(1, 21465600, 262144)], { shader: 30, workgroups: [1024,1,1] }),
         dispatch("predict_018_conv2d_G_layer2_1_conv3_packc", [at(1, 4293120, 4293120), at(1, 17172480, 4293120)], { shader: 27, workgroups: [4193,1,1] }),
-        dispatch("predict_018_conv2d_G_layer2_1_conv3", [at(1, 17172480, 4293120), at(1, 21465600, 262144), at(0, 9850624, 2048), at(0, 9852672, 2048), at(0, 9854720, 2048), at(0, 9856768, 2048), at(1, 33948672, 17172480), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 40, workgroups: [263,16,1] }, { shader: 41, workgroups: [2097,1,1] }),
+        dispatch("predict_018_conv2d_G_layer2_1_conv3", [at(1, 17172480, 4293120), at(1, 21465600, 262144), at(0, 9850624, 2048), at(0, 9852672, 2048), at(0, 9854720, 2048), at(0, 9856768, 2048), at(1, 33948672, 17172480), at(1, 0, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 40, workgroups: [132,16,1] }, { shader: 41, workgroups: [2097,1,1] }),
         dispatch("predict_019_conv2d_G_layer2_2_conv1_pack", [at(0, 9858816, 262144), at(1, 38638080, 262144)], { shader: 36, workgroups: [1024,1,1] }),
         dispatch("predict_019_conv2d_G_layer2_2_conv1_packc", [at(1, 0, 17172480), at(1, 17172480, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
-        dispatch("predict_019_conv2d_G_layer2_2_conv1", [at(1, 17172480, 17172480), at(1, 38638080, 262144), at(0, 10120960, 512), at(0, 10121472, 512), at(0, 10121984, 512), at(0, 10122496, 512), at(1, 34344960, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 38, workgroups: [263,4,1] }, { shader: 39, workgroups: [525,1,1] }),
+        dispatch("predict_019_conv2d_G_layer2_2_conv1", [at(1, 17172480, 17172480), at(1, 38638080, 262144), at(0, 10120960, 512), at(0, 10121472, 512), at(0, 10121984, 512), at(0, 10122496, 512), at(1, 34344960, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 38, workgroups: [132,4,1] }, { shader: 39, workgroups: [525,1,1] }),
         dispatch("predict_020_conv2d_G_layer2_2_conv2_pack", [at(0, 10123008, 589824), at(1, 25758720, 589824)], { shader: 26, workgroups: [2304,1,1] }),
         dispatch("predict_020_conv2d_G_layer2_2_conv2_packc", [at(1, 34344960, 4293120), at(1, 17172480, 4293120)], { shader: 27, workgroups: [4193,1,1] }),
-        dispatch("predict_020_conv2d_G_layer2_2_conv2", [at(1, 17172480, 4293120), at(1, 25758720, 589824), at(0, 10712832, 512), at(0, 10713344, 512), at(0, 10713856, 512), at(0, 10714368, 512), at(1, 21465600, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 28, workgroups: [263,4,1] }, { shader: 29, workgroups: [525,1,1] }),
+        dispatch("predict_020_conv2d_G_layer2_2_conv2", [at(1, 17172480, 4293120), at(1, 25758720, 589824), at(0, 10712832, 512), at(0, 10713344, 512), at(0, 10713856, 512), at(0, 10714368, 512), at(1, 21465600, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 28, workgroups: [132,4,1] }, { shader: 29, workgroups: [525,1,1] }),
         dispatch("predict_021_conv2d_G_layer2_2_conv3_pack", [at(0, 10714880, 262144), at(1, 38638080, 262144)], { shader: 30, workgroups: [1024,1,1] }),
         dispatch("predict_021_conv2d_G_layer2_2_conv3_packc", [at(1, 21465600, 4293120), at(1, 34344960, 4293120)], { shader: 27, workgroups: [4193,1,1] }),
-        dispatch("predict_021_conv2d_G_layer2_2_conv3", [at(1, 34344960, 4293120), at(1, 38638080, 262144), at(0, 10977024, 2048), at(0, 10979072, 2048), at(0, 10981120, 2048), at(0, 10983168, 2048), at(1, 0, 17172480), at(1, 17172480, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 40, workgroups: [263,16,1] }, { shader: 41, workgroups: [2097,1,1] }),
+        dispatch("predict_021_conv2d_G_layer2_2_conv3", [at(1, 34344960, 4293120), at(1, 38638080, 262144), at(0, 10977024, 2048), at(0, 10979072, 2048), at(0, 10981120, 2048), at(0, 10983168, 2048), at(1, 0, 17172480), at(1, 17172480, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 40, workgroups: [132,16,1] }, { shader: 41, workgroups: [2097,1,1] }),
         dispatch("predict_022_conv2d_G_layer2_3_conv1_pack", [at(0, 10985216, 262144), at(1, 38638080, 262144)], { shader: 36, workgroups: [1024,1,1] }),
         dispatch("predict_022_conv2d_G_layer2_3_conv1_packc", [at(1, 17172480, 17172480), at(1, 0, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
-        dispatch("predict_022_conv2d_G_layer2_3_conv1", [at(1, 0, 17172480), at(1, 38638080, 262144), at(0, 11247360, 512), at(0, 11247872, 512), at(0, 11248384, 512), at(0, 11248896, 512), at(1, 34344960, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 38, workgroups: [263,4,1] }, { shader: 39, workgroups: [525,1,1] }),
+        dispatch("predict_022_conv2d_G_layer2_3_conv1", [at(1, 0, 17172480), at(1, 38638080, 262144), at(0, 11247360, 512), at(0, 11247872, 512), at(0, 11248384, 512), at(0, 11248896, 512), at(1, 34344960, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 38, workgroups: [132,4,1] }, { shader: 39, workgroups: [525,1,1] }),
         dispatch("predict_023_conv2d_G_layer2_3_conv2_pack", [at(0, 11249408, 589824), at(1, 8586240, 589824)], { shader: 26, workgroups: [2304,1,1] }),
         dispatch("predict_023_conv2d_G_layer2_3_conv2_packc", [at(1, 34344960, 4293120), at(1, 0, 4293120)], { shader: 27, workgroups: [4193,1,1] }),
-        dispatch("predict_023_conv2d_G_layer2_3_conv2", [at(1, 0, 4293120), at(1, 8586240, 589824), at(0, 11839232, 512), at(0, 11839744, 512), at(0, 11840256, 512), at(0, 11840768, 512), at(1, 4293120, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 28, workgroups: [263,4,1] }, { shader: 29, workgroups: [525,1,1] }),
+        dispatch("predict_023_conv2d_G_layer2_3_conv2", [at(1, 0, 4293120), at(1, 8586240, 589824), at(0, 11839232, 512), at(0, 11839744, 512), at(0, 11840256, 512), at(0, 11840768, 512), at(1, 4293120, 4293120)], { adapter: "cpu", features: ["subgroups"], shader: 28, workgroups: [132,4,1] }, { shader: 29, workgroups: [525,1,1] }),
         dispatch("predict_024_conv2d_G_layer2_3_conv3_pack", [at(0, 11841280, 262144), at(1, 8586240, 262144)], { shader: 30, workgroups: [1024,1,1] }),
         dispatch("predict_024_conv2d_G_layer2_3_conv3_packc", [at(1, 4293120, 4293120), at(1, 0, 4293120)], { shader: 27, workgroups: [4193,1,1] }),
-        dispatch("predict_024_conv2d_G_layer2_3_conv3", [at(1, 0, 4293120), at(1, 8586240, 262144), at(0, 12103424, 2048), at(0, 12105472, 2048), at(0, 12107520, 2048), at(0, 12109568, 2048), at(1, 17172480, 17172480), at(1, 34344960, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 40, workgroups: [263,16,1] }, { shader: 41, workgroups: [2097,1,1] }),
+        dispatch("predict_024_conv2d_G_layer2_3_conv3", [at(1, 0, 4293120), at(1, 8586240, 262144), at(0, 12103424, 2048), at(0, 12105472, 2048), at(0, 12107520, 2048), at(0, 12109568, 2048), at(1, 17172480, 17172480), at(1, 34344960, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 40, workgroups: [132,16,1] }, { shader: 41, workgroups: [2097,1,1] }),
         dispatch("predict_025_conv2d_G_layer3_0_conv1_pack", [at(0, 12111616, 524288), at(1, 25758720, 524288)], { shader: 42, workgroups: [2048,1,1] }),
         dispatch("predict_025_conv2d_G_layer3_0_conv1_packc", [at(1, 34344960, 17172480), at(1, 0, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
-        dispatch("predict_025_conv2d_G_layer3_0_conv1", [at(1, 0, 17172480), at(1, 25758720, 524288), at(0, 12635904, 1024), at(0, 12636928, 1024), at(0, 12637952, 1024), at(0, 12638976, 1024), at(1, 17172480, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 43, workgroups: [263,8,1] }, { shader: 44, workgroups: [1049,1,1] }),
+        dispatch("predict_025_conv2d_G_layer3_0_conv1", [at(1, 0, 17172480), at(1, 25758720, 524288), at(0, 12635904, 1024), at(0, 12636928, 1024), at(0, 12637952, 1024), at(0, 12638976, 1024), at(1, 17172480, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 43, workgroups: [132,8,1] }, { shader: 44, workgroups: [1049,1,1] }),
         dispatch("predict_026_conv2d_G_layer3_0_conv2_pack", [at(0, 12640000, 2359296), at(1, 25758720, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_026_conv2d_G_layer3_0_conv2_packc", [at(1, 17172480, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_026_conv2d_G_layer3_0_conv2", [at(1, 0, 8586240), at(1, 25758720, 2359296), at(0, 14999296, 1024), at(0, 15000320, 1024), at(0, 15001344, 1024), at(0, 15002368, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_026_conv2d_G_layer3_0_conv2", [at(1, 0, 8586240), at(1, 25758720, 2359296), at(0, 14999296, 1024), at(0, 15000320, 1024), at(0, 15001344, 1024), at(0, 15002368, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_027_conv2d_G_layer3_0_conv3_pack", [at(0, 15003392, 1048576), at(1, 60103680, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_027_conv2d_G_layer3_0_conv3_packc", [at(1, 8586240, 8586240), at(1, 51517440, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_027_conv2d_G_layer3_0_conv3", [at(1, 51517440, 8586240), at(1, 60103680, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [263,32,1] }, { shader: 51, workgroups: [4194,1,1] }),
+        dispatch("predict_027_conv2d_G_layer3_0_conv3", [at(1, 51517440, 8586240), at(1, 60103680, 1048576), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 50, workgroups: [132,32,1] }, { shader: 51, workgroups: [4194,1,1] }),
         dispatch("predict_028_conv2d_G_layer3_0_downsample_0_pack", [at(0, 16068352, 2097152), at(1, 85862400, 2097152)], { shader: 52, workgroups: [8192,1,1] }),
         dispatch("predict_028_conv2d_G_layer3_0_downsample_0_packc", [at(1, 34344960, 17172480), at(1, 68689920, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
-        dispatch("predict_028_conv2d_G_layer3_0_downsample_0", [at(1, 68689920, 17172480), at(1, 85862400, 2097152), at(1, 0, 34344960), at(0, 16051968, 4096), at(0, 16056064, 4096), at(0, 16060160, 4096), at(0, 16064256, 4096), at(0, 18165504, 4096), at(0, 18169600, 4096), at(0, 18173696, 4096), at(0, 18177792, 4096), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 53, workgroups: [263,32,1] }, { shader: 54, workgroups: [4194,1,1] }),
+        dispatch("predict_028_conv2d_G_layer3_0_downsample_0", [at(1, 68689920, 17172480), at(1, 85862400, 2097152), at(1, 0, 34344960), at(0, 16051968, 4096), at(0, 16056064, 4096), at(0, 16060160, 4096), at(0, 16064256, 4096), at(0, 18165504, 4096), at(0, 18169600, 4096), at(0, 18173696, 4096), at(0, 18177792, 4096), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 53, workgroups: [132,32,1] }, { shader: 54, workgroups: [4194,1,1] }),
         dispatch("predict_029_conv2d_G_layer3_1_conv1_pack", [at(0, 18181888, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_029_conv2d_G_layer3_1_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_029_conv2d_G_layer3_1_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 19230464, 1024), at(0, 19231488, 1024), at(0, 19232512, 1024), at(0, 19233536, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_029_conv2d_G_layer3_1_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 19230464, 1024), at(0, 19231488, 1024), at(0, 19232512, 1024), at(0, 19233536, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_030_conv2d_G_layer3_1_conv2_pack", [at(0, 19234560, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_030_conv2d_G_layer3_1_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_030_conv2d_G_layer3_1_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 21593856, 1024), at(0, 21594880, 1024), at(0, 21595904, 1024), at(0, 21596928, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_030_conv2d_G_layer3_1_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 21593856, 1024), at(0, 21594880, 1024), at(0, 21595904, 1024), at(0, 21596928, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_031_conv2d_G_layer3_1_conv3_pack", [at(0, 21597952, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_031_conv2d_G_layer3_1_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_031_conv2d_G_layer3_1_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 22646528, 4096), at(0, 22650624, 4096), at(0, 22654720, 4096), at(0, 22658816, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_031_conv2d_G_layer3_1_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 22646528, 4096), at(0, 22650624, 4096), at(0, 22654720, 4096), at(0, 22658816, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_032_conv2d_G_layer3_2_conv1_pack", [at(0, 22662912, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_032_conv2d_G_layer3_2_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_032_conv2d_G_layer3_2_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 23711488, 1024), at(0, 23712512, 1024), at(0, 23713536, 1024), at(0, 23714560, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_032_conv2d_G_layer3_2_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 23711488, 1024), at(0, 23712512, 1024), at(0, 23713536, 1024), at(0, 23714560, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_033_conv2d_G_layer3_2_conv2_pack", [at(0, 23715584, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_033_conv2d_G_layer3_2_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_033_conv2d_G_layer3_2_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 26074880, 1024), at(0, 26075904, 1024), at(0, 26076928, 1024), at(0, 26077952, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_033_conv2d_G_layer3_2_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 26074880, 1024), at(0, 26075904, 1024), at(0, 26076928, 1024), at(0, 26077952, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_034_conv2d_G_layer3_2_conv3_pack", [at(0, 26078976, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_034_conv2d_G_layer3_2_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_034_conv2d_G_layer3_2_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 27127552, 4096), at(0, 27131648, 4096), at(0, 27135744, 4096), at(0, 27139840, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_034_conv2d_G_layer3_2_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 27127552, 4096), at(0, 27131648, 4096), at(0, 27135744, 4096), at(0, 27139840, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_035_conv2d_G_layer3_3_conv1_pack", [at(0, 27143936, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_035_conv2d_G_layer3_3_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_035_conv2d_G_layer3_3_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 28192512, 1024), at(0, 28193536, 1024), at(0, 28194560, 1024), at(0, 28195584, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_035_conv2d_G_layer3_3_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 28192512, 1024), at(0, 28193536, 1024), at(0, 28194560, 1024), at(0, 28195584, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_036_conv2d_G_layer3_3_conv2_pack", [at(0, 28196608, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_036_conv2d_G_layer3_3_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_036_conv2d_G_layer3_3_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 30555904, 1024), at(0, 30556928, 1024), at(0, 30557952, 1024), at(0, 30558976, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_036_conv2d_G_layer3_3_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 30555904, 1024), at(0, 30556928, 1024), at(0, 30557952, 1024), at(0, 30558976, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_037_conv2d_G_layer3_3_conv3_pack", [at(0, 30560000, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_037_conv2d_G_layer3_3_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_037_conv2d_G_layer3_3_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 31608576, 4096), at(0, 31612672, 4096), at(0, 31616768, 4096), at(0, 31620864, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_037_conv2d_G_layer3_3_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 31608576, 4096), at(0, 31612672, 4096), at(0, 31616768, 4096), at(0, 31620864, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_038_conv2d_G_layer3_4_conv1_pack", [at(0, 31624960, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_038_conv2d_G_layer3_4_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_038_conv2d_G_layer3_4_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 32673536, 1024), at(0, 32674560, 1024), at(0, 32675584, 1024), at(0, 32676608, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_038_conv2d_G_layer3_4_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 32673536, 1024), at(0, 32674560, 1024), at(0, 32675584, 1024), at(0, 32676608, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_039_conv2d_G_layer3_4_conv2_pack", [at(0, 32677632, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_039_conv2d_G_layer3_4_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_039_conv2d_G_layer3_4_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 35036928, 1024), at(0, 35037952, 1024), at(0, 35038976, 1024), at(0, 35040000, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_039_conv2d_G_layer3_4_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 35036928, 1024), at(0, 35037952, 1024), at(0, 35038976, 1024), at(0, 35040000, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_040_conv2d_G_layer3_4_conv3_pack", [at(0, 35041024, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_040_conv2d_G_layer3_4_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_040_conv2d_G_layer3_4_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 36089600, 4096), at(0, 36093696, 4096), at(0, 36097792, 4096), at(0, 36101888, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_040_conv2d_G_layer3_4_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 36089600, 4096), at(0, 36093696, 4096), at(0, 36097792, 4096), at(0, 36101888, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_041_conv2d_G_layer3_5_conv1_pack", [at(0, 36105984, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_041_conv2d_G_layer3_5_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_041_conv2d_G_layer3_5_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 37154560, 1024), at(0, 37155584, 1024), at(0, 37156608, 1024), at(0, 37157632, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_041_conv2d_G_layer3_5_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 37154560, 1024), at(0, 37155584, 1024), at(0, 37156608, 1024), at(0, 37157632, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_042_conv2d_G_layer3_5_conv2_pack", [at(0, 37158656, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_042_conv2d_G_layer3_5_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_042_conv2d_G_layer3_5_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 39517952, 1024), at(0, 39518976, 1024), at(0, 39520000, 1024), at(0, 39521024, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_042_conv2d_G_layer3_5_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 39517952, 1024), at(0, 39518976, 1024), at(0, 39520000, 1024), at(0, 39521024, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_043_conv2d_G_layer3_5_conv3_pack", [at(0, 39522048, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_043_conv2d_G_layer3_5_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_043_conv2d_G_layer3_5_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 40570624, 4096), at(0, 40574720, 4096), at(0, 40578816, 4096), at(0, 40582912, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_043_conv2d_G_layer3_5_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 40570624, 4096), at(0, 40574720, 4096), at(0, 40578816, 4096), at(0, 40582912, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_044_conv2d_G_layer3_6_conv1_pack", [at(0, 40587008, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_044_conv2d_G_layer3_6_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_044_conv2d_G_layer3_6_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 41635584, 1024), at(0, 41636608, 1024), at(0, 41637632, 1024), at(0, 41638656, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_044_conv2d_G_layer3_6_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 41635584, 1024), at(0, 41636608, 1024), at(0, 41637632, 1024), at(0, 41638656, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_045_conv2d_G_layer3_6_conv2_pack", [at(0, 41639680, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_045_conv2d_G_layer3_6_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_045_conv2d_G_layer3_6_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 43998976, 1024), at(0, 44000000, 1024), at(0, 44001024, 1024), at(0, 44002048, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_045_conv2d_G_layer3_6_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 43998976, 1024), at(0, 44000000, 1024), at(0, 44001024, 1024), at(0, 44002048, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_046_conv2d_G_layer3_6_conv3_pack", [at(0, 44003072, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_046_conv2d_G_layer3_6_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_046_conv2d_G_layer3_6_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 45051648, 4096), at(0, 45055744, 4096), at(0, 45059840, 4096), at(0, 45063936, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_046_conv2d_G_layer3_6_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 45051648, 4096), at(0, 45055744, 4096), at(0, 45059840, 4096), at(0, 45063936, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_047_conv2d_G_layer3_7_conv1_pack", [at(0, 45068032, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_047_conv2d_G_layer3_7_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_047_conv2d_G_layer3_7_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 46116608, 1024), at(0, 46117632, 1024), at(0, 46118656, 1024), at(0, 46119680, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_047_conv2d_G_layer3_7_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 46116608, 1024), at(0, 46117632, 1024), at(0, 46118656, 1024), at(0, 46119680, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_048_conv2d_G_layer3_7_conv2_pack", [at(0, 46120704, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_048_conv2d_G_layer3_7_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_048_conv2d_G_layer3_7_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 48480000, 1024), at(0, 48481024, 1024), at(0, 48482048, 1024), at(0, 48483072, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_048_conv2d_G_layer3_7_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 48480000, 1024), at(0, 48481024, 1024), at(0, 48482048, 1024), at(0, 48483072, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_049_conv2d_G_layer3_7_conv3_pack", [at(0, 48484096, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_049_conv2d_G_layer3_7_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_049_conv2d_G_layer3_7_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 49532672, 4096), at(0, 49536768, 4096), at(0, 49540864, 4096), at(0, 49544960, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_049_conv2d_G_layer3_7_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 49532672, 4096), at(0, 49536768, 4096), at(0, 49540864, 4096), at(0, 49544960, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_050_conv2d_G_layer3_8_conv1_pack", [at(0, 49549056, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_050_conv2d_G_layer3_8_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_050_conv2d_G_layer3_8_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 50597632, 1024), at(0, 50598656, 1024), at(0, 50599680, 1024), at(0, 50600704, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_050_conv2d_G_layer3_8_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 50597632, 1024), at(0, 50598656, 1024), at(0, 50599680, 1024), at(0, 50600704, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_051_conv2d_G_layer3_8_conv2_pack", [at(0, 50601728, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_051_conv2d_G_layer3_8_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_051_conv2d_G_layer3_8_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 52961024, 1024), at(0, 52962048, 1024), at(0, 52963072, 1024), at(0, 52964096, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_051_conv2d_G_layer3_8_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 52961024, 1024), at(0, 52962048, 1024), at(0, 52963072, 1024), at(0, 52964096, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_052_conv2d_G_layer3_8_conv3_pack", [at(0, 52965120, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_052_conv2d_G_layer3_8_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_052_conv2d_G_layer3_8_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 54013696, 4096), at(0, 54017792, 4096), at(0, 54021888, 4096), at(0, 54025984, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_052_conv2d_G_layer3_8_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 54013696, 4096), at(0, 54017792, 4096), at(0, 54021888, 4096), at(0, 54025984, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_053_conv2d_G_layer3_9_conv1_pack", [at(0, 54030080, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_053_conv2d_G_layer3_9_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_053_conv2d_G_layer3_9_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 55078656, 1024), at(0, 55079680, 1024), at(0, 55080704, 1024), at(0, 55081728, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_053_conv2d_G_layer3_9_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 55078656, 1024), at(0, 55079680, 1024), at(0, 55080704, 1024), at(0, 55081728, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_054_conv2d_G_layer3_9_conv2_pack", [at(0, 55082752, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_054_conv2d_G_layer3_9_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_054_conv2d_G_layer3_9_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 57442048, 1024), at(0, 57443072, 1024), at(0, 57444096, 1024), at(0, 57445120, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_054_conv2d_G_layer3_9_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 57442048, 1024), at(0, 57443072, 1024), at(0, 57444096, 1024), at(0, 57445120, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_055_conv2d_G_layer3_9_conv3_pack", [at(0, 57446144, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_055_conv2d_G_layer3_9_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_055_conv2d_G_layer3_9_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 58494720, 4096), at(0, 58498816, 4096), at(0, 58502912, 4096), at(0, 58507008, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_055_conv2d_G_layer3_9_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 58494720, 4096), at(0, 58498816, 4096), at(0, 58502912, 4096), at(0, 58507008, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_056_conv2d_G_layer3_10_conv1_pack", [at(0, 58511104, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_056_conv2d_G_layer3_10_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_056_conv2d_G_layer3_10_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 59559680, 1024), at(0, 59560704, 1024), at(0, 59561728, 1024), at(0, 59562752, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_056_conv2d_G_layer3_10_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 59559680, 1024), at(0, 59560704, 1024), at(0, 59561728, 1024), at(0, 59562752, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_057_conv2d_G_layer3_10_conv2_pack", [at(0, 59563776, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_057_conv2d_G_layer3_10_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_057_conv2d_G_layer3_10_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 61923072, 1024), at(0, 61924096, 1024), at(0, 61925120, 1024), at(0, 61926144, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_057_conv2d_G_layer3_10_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 61923072, 1024), at(0, 61924096, 1024), at(0, 61925120, 1024), at(0, 61926144, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_058_conv2d_G_layer3_10_conv3_pack", [at(0, 61927168, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_058_conv2d_G_layer3_10_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_058_conv2d_G_layer3_10_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 62975744, 4096), at(0, 62979840, 4096), at(0, 62983936, 4096), at(0, 62988032, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_058_conv2d_G_layer3_10_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 62975744, 4096), at(0, 62979840, 4096), at(0, 62983936, 4096), at(0, 62988032, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_059_conv2d_G_layer3_11_conv1_pack", [at(0, 62992128, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_059_conv2d_G_layer3_11_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_059_conv2d_G_layer3_11_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 64040704, 1024), at(0, 64041728, 1024), at(0, 64042752, 1024), at(0, 64043776, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_059_conv2d_G_layer3_11_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 64040704, 1024), at(0, 64041728, 1024), at(0, 64042752, 1024), at(0, 64043776, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_060_conv2d_G_layer3_11_conv2_pack", [at(0, 64044800, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_060_conv2d_G_layer3_11_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_060_conv2d_G_layer3_11_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 66404096, 1024), at(0, 66405120, 1024), at(0, 66406144, 1024), at(0, 66407168, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_060_conv2d_G_layer3_11_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 66404096, 1024), at(0, 66405120, 1024), at(0, 66406144, 1024), at(0, 66407168, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_061_conv2d_G_layer3_11_conv3_pack", [at(0, 66408192, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_061_conv2d_G_layer3_11_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_061_conv2d_G_layer3_11_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 67456768, 4096), at(0, 67460864, 4096), at(0, 67464960, 4096), at(0, 67469056, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_061_conv2d_G_layer3_11_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 67456768, 4096), at(0, 67460864, 4096), at(0, 67464960, 4096), at(0, 67469056, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_062_conv2d_G_layer3_12_conv1_pack", [at(0, 67473152, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_062_conv2d_G_layer3_12_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_062_conv2d_G_layer3_12_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 68521728, 1024), at(0, 68522752, 1024), at(0, 68523776, 1024), at(0, 68524800, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_062_conv2d_G_layer3_12_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 68521728, 1024), at(0, 68522752, 1024), at(0, 68523776, 1024), at(0, 68524800, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_063_conv2d_G_layer3_12_conv2_pack", [at(0, 68525824, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_063_conv2d_G_layer3_12_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_063_conv2d_G_layer3_12_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 70885120, 1024), at(0, 70886144, 1024), at(0, 70887168, 1024), at(0, 70888192, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_063_conv2d_G_layer3_12_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 70885120, 1024), at(0, 70886144, 1024), at(0, 70887168, 1024), at(0, 70888192, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_064_conv2d_G_layer3_12_conv3_pack", [at(0, 70889216, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_064_conv2d_G_layer3_12_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_064_conv2d_G_layer3_12_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 71937792, 4096), at(0, 71941888, 4096), at(0, 71945984, 4096), at(0, 71950080, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_064_conv2d_G_layer3_12_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 71937792, 4096), at(0, 71941888, 4096), at(0, 71945984, 4096), at(0, 71950080, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_065_conv2d_G_layer3_13_conv1_pack", [at(0, 71954176, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_065_conv2d_G_layer3_13_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_065_conv2d_G_layer3_13_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 73002752, 1024), at(0, 73003776, 1024), at(0, 73004800, 1024), at(0, 73005824, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_065_conv2d_G_layer3_13_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 73002752, 1024), at(0, 73003776, 1024), at(0, 73004800, 1024), at(0, 73005824, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_066_conv2d_G_layer3_13_conv2_pack", [at(0, 73006848, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_066_conv2d_G_layer3_13_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_066_conv2d_G_layer3_13_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 75366144, 1024), at(0, 75367168, 1024), at(0, 75368192, 1024), at(0, 75369216, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_066_conv2d_G_layer3_13_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 75366144, 1024), at(0, 75367168, 1024), at(0, 75368192, 1024), at(0, 75369216, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_067_conv2d_G_layer3_13_conv3_pack", [at(0, 75370240, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_067_conv2d_G_layer3_13_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_067_conv2d_G_layer3_13_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 76418816, 4096), at(0, 76422912, 4096), at(0, 76427008, 4096), at(0, 76431104, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_067_conv2d_G_layer3_13_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 76418816, 4096), at(0, 76422912, 4096), at(0, 76427008, 4096), at(0, 76431104, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_068_conv2d_G_layer3_14_conv1_pack", [at(0, 76435200, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_068_conv2d_G_layer3_14_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_068_conv2d_G_layer3_14_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 77483776, 1024), at(0, 77484800, 1024), at(0, 77485824, 1024), at(0, 77486848, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_068_conv2d_G_layer3_14_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 77483776, 1024), at(0, 77484800, 1024), at(0, 77485824, 1024), at(0, 77486848, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_069_conv2d_G_layer3_14_conv2_pack", [at(0, 77487872, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_069_conv2d_G_layer3_14_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_069_conv2d_G_layer3_14_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 79847168, 1024), at(0, 79848192, 1024), at(0, 79849216, 1024), at(0, 79850240, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_069_conv2d_G_layer3_14_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 79847168, 1024), at(0, 79848192, 1024), at(0, 79849216, 1024), at(0, 79850240, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_070_conv2d_G_layer3_14_conv3_pack", [at(0, 79851264, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_070_conv2d_G_layer3_14_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_070_conv2d_G_layer3_14_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 80899840, 4096), at(0, 80903936, 4096), at(0, 80908032, 4096), at(0, 80912128, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_070_conv2d_G_layer3_14_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 80899840, 4096), at(0, 80903936, 4096), at(0, 80908032, 4096), at(0, 80912128, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_071_conv2d_G_layer3_15_conv1_pack", [at(0, 80916224, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_071_conv2d_G_layer3_15_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_071_conv2d_G_layer3_15_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 81964800, 1024), at(0, 81965824, 1024), at(0, 81966848, 1024), at(0, 81967872, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_071_conv2d_G_layer3_15_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 81964800, 1024), at(0, 81965824, 1024), at(0, 81966848, 1024), at(0, 81967872, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_072_conv2d_G_layer3_15_conv2_pack", [at(0, 81968896, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_072_conv2d_G_layer3_15_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_072_conv2d_G_layer3_15_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 84328192, 1024), at(0, 84329216, 1024), at(0, 84330240, 1024), at(0, 84331264, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_072_conv2d_G_layer3_15_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 84328192, 1024), at(0, 84329216, 1024), at(0, 84330240, 1024), at(0, 84331264, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_073_conv2d_G_layer3_15_conv3_pack", [at(0, 84332288, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_073_conv2d_G_layer3_15_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_073_conv2d_G_layer3_15_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 85380864, 4096), at(0, 85384960, 4096), at(0, 85389056, 4096), at(0, 85393152, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_073_conv2d_G_layer3_15_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 85380864, 4096), at(0, 85384960, 4096), at(0, 85389056, 4096), at(0, 85393152, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_074_conv2d_G_layer3_16_conv1_pack", [at(0, 85397248, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_074_conv2d_G_layer3_16_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_074_conv2d_G_layer3_16_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 86445824, 1024), at(0, 86446848, 1024), at(0, 86447872, 1024), at(0, 86448896, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_074_conv2d_G_layer3_16_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 86445824, 1024), at(0, 86446848, 1024), at(0, 86447872, 1024), at(0, 86448896, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_075_conv2d_G_layer3_16_conv2_pack", [at(0, 86449920, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_075_conv2d_G_layer3_16_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_075_conv2d_G_layer3_16_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 88809216, 1024), at(0, 88810240, 1024), at(0, 88811264, 1024), at(0, 88812288, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_075_conv2d_G_layer3_16_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 88809216, 1024), at(0, 88810240, 1024), at(0, 88811264, 1024), at(0, 88812288, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_076_conv2d_G_layer3_16_conv3_pack", [at(0, 88813312, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_076_conv2d_G_layer3_16_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_076_conv2d_G_layer3_16_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 89861888, 4096), at(0, 89865984, 4096), at(0, 89870080, 4096), at(0, 89874176, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_076_conv2d_G_layer3_16_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 89861888, 4096), at(0, 89865984, 4096), at(0, 89870080, 4096), at(0, 89874176, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_077_conv2d_G_layer3_17_conv1_pack", [at(0, 89878272, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_077_conv2d_G_layer3_17_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_077_conv2d_G_layer3_17_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 90926848, 1024), at(0, 90927872, 1024), at(0, 90928896, 1024), at(0, 90929920, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_077_conv2d_G_layer3_17_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 90926848, 1024), at(0, 90927872, 1024), at(0, 90928896, 1024), at(0, 90929920, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_078_conv2d_G_layer3_17_conv2_pack", [at(0, 90930944, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_078_conv2d_G_layer3_17_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_078_conv2d_G_layer3_17_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 93290240, 1024), at(0, 93291264, 1024), at(0, 93292288, 1024), at(0, 93293312, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_078_conv2d_G_layer3_17_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 93290240, 1024), at(0, 93291264, 1024), at(0, 93292288, 1024), at(0, 93293312, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_079_conv2d_G_layer3_17_conv3_pack", [at(0, 93294336, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_079_conv2d_G_layer3_17_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_079_conv2d_G_layer3_17_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 94342912, 4096), at(0, 94347008, 4096), at(0, 94351104, 4096), at(0, 94355200, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_079_conv2d_G_layer3_17_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 94342912, 4096), at(0, 94347008, 4096), at(0, 94351104, 4096), at(0, 94355200, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_080_conv2d_G_layer3_18_conv1_pack", [at(0, 94359296, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_080_conv2d_G_layer3_18_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_080_conv2d_G_layer3_18_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 95407872, 1024), at(0, 95408896, 1024), at(0, 95409920, 1024), at(0, 95410944, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_080_conv2d_G_layer3_18_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 95407872, 1024), at(0, 95408896, 1024), at(0, 95409920, 1024), at(0, 95410944, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_081_conv2d_G_layer3_18_conv2_pack", [at(0, 95411968, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_081_conv2d_G_layer3_18_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_081_conv2d_G_layer3_18_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 97771264, 1024), at(0, 97772288, 1024), at(0, 97773312, 1024), at(0, 97774336, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_081_conv2d_G_layer3_18_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 97771264, 1024), at(0, 97772288, 1024), at(0, 97773312, 1024), at(0, 97774336, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_082_conv2d_G_layer3_18_conv3_pack", [at(0, 97775360, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_082_conv2d_G_layer3_18_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_082_conv2d_G_layer3_18_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 98823936, 4096), at(0, 98828032, 4096), at(0, 98832128, 4096), at(0, 98836224, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_082_conv2d_G_layer3_18_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 98823936, 4096), at(0, 98828032, 4096), at(0, 98832128, 4096), at(0, 98836224, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_083_conv2d_G_layer3_19_conv1_pack", [at(0, 98840320, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_083_conv2d_G_layer3_19_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_083_conv2d_G_layer3_19_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 99888896, 1024), at(0, 99889920, 1024), at(0, 99890944, 1024), at(0, 99891968, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_083_conv2d_G_layer3_19_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 99888896, 1024), at(0, 99889920, 1024), at(0, 99890944, 1024), at(0, 99891968, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_084_conv2d_G_layer3_19_conv2_pack", [at(0, 99892992, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_084_conv2d_G_layer3_19_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_084_conv2d_G_layer3_19_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 102252288, 1024), at(0, 102253312, 1024), at(0, 102254336, 1024), at(0, 102255360, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_084_conv2d_G_layer3_19_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 102252288, 1024), at(0, 102253312, 1024), at(0, 102254336, 1024), at(0, 102255360, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_085_conv2d_G_layer3_19_conv3_pack", [at(0, 102256384, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_085_conv2d_G_layer3_19_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_085_conv2d_G_layer3_19_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 103304960, 4096), at(0, 103309056, 4096), at(0, 103313152, 4096), at(0, 103317248, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_085_conv2d_G_layer3_19_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 103304960, 4096), at(0, 103309056, 4096), at(0, 103313152, 4096), at(0, 103317248, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_086_conv2d_G_layer3_20_conv1_pack", [at(0, 103321344, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_086_conv2d_G_layer3_20_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_086_conv2d_G_layer3_20_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 104369920, 1024), at(0, 104370944, 1024), at(0, 104371968, 1024), at(0, 104372992, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_086_conv2d_G_layer3_20_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 104369920, 1024), at(0, 104370944, 1024), at(0, 104371968, 1024), at(0, 104372992, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_087_conv2d_G_layer3_20_conv2_pack", [at(0, 104374016, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_087_conv2d_G_layer3_20_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_087_conv2d_G_layer3_20_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 106733312, 1024), at(0, 106734336, 1024), at(0, 106735360, 1024), at(0, 106736384, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_087_conv2d_G_layer3_20_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 106733312, 1024), at(0, 106734336, 1024), at(0, 106735360, 1024), at(0, 106736384, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_088_conv2d_G_layer3_20_conv3_pack", [at(0, 106737408, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_088_conv2d_G_layer3_20_conv3_packc", [at(1, 42931200, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_088_conv2d_G_layer3_20_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 107785984, 4096), at(0, 107790080, 4096), at(0, 107794176, 4096), at(0, 107798272, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_088_conv2d_G_layer3_20_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 107785984, 4096), at(0, 107790080, 4096), at(0, 107794176, 4096), at(0, 107798272, 4096), at(1, 0, 34344960), at(1, 34344960, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_089_conv2d_G_layer3_21_conv1_pack", [at(0, 107802368, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_089_conv2d_G_layer3_21_conv1_packc", [at(1, 34344960, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_089_conv2d_G_layer3_21_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 108850944, 1024), at(0, 108851968, 1024), at(0, 108852992, 1024), at(0, 108854016, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_089_conv2d_G_layer3_21_conv1", [at(1, 0, 34344960), at(1, 77276160, 1048576), at(0, 108850944, 1024), at(0, 108851968, 1024), at(0, 108852992, 1024), at(0, 108854016, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_090_conv2d_G_layer3_21_conv2_pack", [at(0, 108855040, 2359296), at(1, 17172480, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_090_conv2d_G_layer3_21_conv2_packc", [at(1, 68689920, 8586240), at(1, 0, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_090_conv2d_G_layer3_21_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 111214336, 1024), at(0, 111215360, 1024), at(0, 111216384, 1024), at(0, 111217408, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_090_conv2d_G_layer3_21_conv2", [at(1, 0, 8586240), at(1, 17172480, 2359296), at(0, 111214336, 1024), at(0, 111215360, 1024), at(0, 111216384, 1024), at(0, 111217408, 1024), at(1, 8586240, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_091_conv2d_G_layer3_21_conv3_pack", [at(0, 111218432, 1048576), at(1, 77276160, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_091_conv2d_G_layer3_21_conv3_packc", [at(1, 8586240, 8586240), at(1, 68689920, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_091_conv2d_G_layer3_21_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 112267008, 4096), at(0, 112271104, 4096), at(0, 112275200, 4096), at(0, 112279296, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_091_conv2d_G_layer3_21_conv3", [at(1, 68689920, 8586240), at(1, 77276160, 1048576), at(0, 112267008, 4096), at(0, 112271104, 4096), at(0, 112275200, 4096), at(0, 112279296, 4096), at(1, 34344960, 34344960), at(1, 0, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_092_conv2d_G_layer3_22_conv1_pack", [at(0, 112283392, 1048576), at(1, 77276160, 1048576)], { shader: 55, workgroups: [4096,1,1] }),
         dispatch("predict_092_conv2d_G_layer3_22_conv1_packc", [at(1, 0, 34344960), at(1, 34344960, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_092_conv2d_G_layer3_22_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 113331968, 1024), at(0, 113332992, 1024), at(0, 113334016, 1024), at(0, 113335040, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [263,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
+        dispatch("predict_092_conv2d_G_layer3_22_conv1", [at(1, 34344960, 34344960), at(1, 77276160, 1048576), at(0, 113331968, 1024), at(0, 113332992, 1024), at(0, 113334016, 1024), at(0, 113335040, 1024), at(1, 68689920, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 57, workgroups: [132,8,1] }, { shader: 58, workgroups: [1049,1,1] }),
         dispatch("predict_093_conv2d_G_layer3_22_conv2_pack", [at(0, 113336064, 2359296), at(1, 51517440, 2359296)], { shader: 45, workgroups: [9216,1,1] }),
         dispatch("predict_093_conv2d_G_layer3_22_conv2_packc", [at(1, 68689920, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_093_conv2d_G_layer3_22_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 115695360, 1024), at(0, 115696384, 1024), at(0, 115697408, 1024), at(0, 115698432, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [263,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
+        dispatch("predict_093_conv2d_G_layer3_22_conv2", [at(1, 34344960, 8586240), at(1, 51517440, 2359296), at(0, 115695360, 1024), at(0, 115696384, 1024), at(0, 115697408, 1024), at(0, 115698432, 1024), at(1, 42931200, 8586240)], { adapter: "cpu", features: ["subgroups"], shader: 47, workgroups: [132,8,1] }, { shader: 48, workgroups: [1049,1,1] }),
         dispatch("predict_094_conv2d_G_layer3_22_conv3_pack", [at(0, 115699456, 1048576), at(1, 51517440, 1048576)], { shader: 49, workgroups: [4096,1,1] }),
         dispatch("predict_094_conv2d_G_layer3_22_conv3_packc", [at(1, 42931200, 8586240), at(1, 34344960, 8586240)], { shader: 46, workgroups: [8385,1,1] }),
-        dispatch("predict_094_conv2d_G_layer3_22_conv3", [at(1, 34344960, 8586240), at(1, 51517440, 1048576), at(0, 116748032, 4096), at(0, 116752128, 4096), at(0, 116756224, 4096), at(0, 116760320, 4096), at(1, 0, 34344960), at(1, 137379840, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [263,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
+        dispatch("predict_094_conv2d_G_layer3_22_conv3", [at(1, 34344960, 8586240), at(1, 51517440, 1048576), at(0, 116748032, 4096), at(0, 116752128, 4096), at(0, 116756224, 4096), at(0, 116760320, 4096), at(1, 0, 34344960), at(1, 137379840, 34344960)], { adapter: "cpu", features: ["subgroups"], shader: 59, workgroups: [132,32,1] }, { shader: 60, workgroups: [4194,1,1] }),
         dispatch("predict_095_conv2d_G_layer4_0_conv1_pack", [at(0, 116764416, 2097152), at(1, 51517440, 2097152)], { shader: 61, workgroups: [8192,1,1] }),
         dispatch("predict_095_conv2d_G_layer4_0_conv1_packc", [at(1, 137379840, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_095_conv2d_G_layer4_0_conv1", [at(1, 0, 34344960), at(1, 51517440, 2097152), at(0, 118861568, 2048), at(0, 118863616, 2048), at(0, 118865664, 2048), at(0, 118867712, 2048), at(1, 34344960, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 62, workgroups: [263,16,1] }, { shader: 63, workgroups: [2097,1,1] }),
+        dispatch("predict_095_conv2d_G_layer4_0_conv1", [at(1, 0, 34344960), at(1, 51517440, 2097152), at(0, 118861568, 2048), at(0, 118863616, 2048), at(0, 118865664, 2048), at(0, 118867712, 2048), at(1, 34344960, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 62, workgroups: [132,16,1] }, { shader: 63, workgroups: [2097,1,1] }),
         dispatch("predict_096_conv2d_G_layer4_0_conv2_pack", [at(0, 118869760, 9437184), at(1, 51517440, 9437184)], { shader: 64, workgroups: [32768,2,1] }),
         dispatch("predict_096_conv2d_G_layer4_0_conv2_packc", [at(1, 34344960, 17172480), at(1, 0, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
-        dispatch("predict_096_conv2d_G_layer4_0_conv2", [at(1, 0, 17172480), at(1, 51517440, 9437184), at(0, 128306944, 2048), at(0, 128308992, 2048), at(0, 128311040, 2048), at(0, 128313088, 2048), at(1, 17172480, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [263,16,1] }, { shader: 66, workgroups: [2097,1,1] }),
+        dispatch("predict_096_conv2d_G_layer4_0_conv2", [at(1, 0, 17172480), at(1, 51517440, 9437184), at(0, 128306944, 2048), at(0, 128308992, 2048), at(0, 128311040, 2048), at(0, 128313088, 2048), at(1, 17172480, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [132,16,1] }, { shader: 66, workgroups: [2097,1,1] }),
         dispatch("predict_097_conv2d_G_layer4_0_conv3_pack", [at(0, 128315136, 4194304), at(1, 85862400, 4194304)], { shader: 67, workgroups: [16384,1,1] }),
         dispatch("predict_097_conv2d_G_layer4_0_conv3_packc", [at(1, 17172480, 17172480), at(1, 68689920, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
-        dispatch("predict_097_conv2d_G_layer4_0_conv3", [at(1, 68689920, 17172480), at(1, 85862400, 4194304), at(1, 0, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 68, workgroups: [263,64,1] }, { shader: 69, workgroups: [8388,1,1] }),
+        dispatch("predict_097_conv2d_G_layer4_0_conv3", [at(1, 68689920, 17172480), at(1, 85862400, 4194304), at(1, 0, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 68, workgroups: [132,64,1] }, { shader: 69, workgroups: [8388,1,1] }),
         dispatch("predict_098_conv2d_G_layer4_0_downsample_0_pack", [at(0, 132542208, 8388608), at(1, 206069760, 8388608)], { shader: 70, workgroups: [32768,1,1] }),
         dispatch("predict_098_conv2d_G_layer4_0_downsample_0_packc", [at(1, 137379840, 34344960), at(1, 171724800, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_098_conv2d_G_layer4_0_downsample_0", [at(1, 171724800, 34344960), at(1, 206069760, 8388608), at(1, 0, 68689920), at(0, 132509440, 8192), at(0, 132517632, 8192), at(0, 132525824, 8192), at(0, 132534016, 8192), at(0, 140930816, 8192), at(0, 140939008, 8192), at(0, 140947200, 8192), at(0, 140955392, 8192), at(1, 68689920, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 71, workgroups: [263,64,1] }, { shader: 72, workgroups: [8388,1,1] }),
+        dispatch("predict_098_conv2d_G_layer4_0_downsample_0", [at(1, 171724800, 34344960), at(1, 206069760, 8388608), at(1, 0, 68689920), at(0, 132509440, 8192), at(0, 132517632, 8192), at(0, 132525824, 8192), at(0, 132534016, 8192), at(0, 140930816, 8192), at(0, 140939008, 8192), at(0, 140947200, 8192), at(0, 140955392, 8192), at(1, 68689920, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 71, workgroups: [132,64,1] }, { shader: 72, workgroups: [8388,1,1] }),
         dispatch("predict_099_conv2d_G_layer4_1_conv1_pack", [at(0, 140963584, 4194304), at(1, 188897280, 4194304)], { shader: 73, workgroups: [16384,1,1] }),
         dispatch("predict_099_conv2d_G_layer4_1_conv1_packc", [at(1, 68689920, 68689920), at(1, 0, 68689920)], { shader: 74, workgroups: [32768,3,1] }),
-        dispatch("predict_099_conv2d_G_layer4_1_conv1", [at(1, 0, 68689920), at(1, 188897280, 4194304), at(0, 145157888, 2048), at(0, 145159936, 2048), at(0, 145161984, 2048), at(0, 145164032, 2048), at(1, 171724800, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 75, workgroups: [263,16,1] }, { shader: 76, workgroups: [2097,1,1] }),
+        dispatch("predict_099_conv2d_G_layer4_1_conv1", [at(1, 0, 68689920), at(1, 188897280, 4194304), at(0, 145157888, 2048), at(0, 145159936, 2048), at(0, 145161984, 2048), at(0, 145164032, 2048), at(1, 171724800, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 75, workgroups: [132,16,1] }, { shader: 76, workgroups: [2097,1,1] }),
         dispatch("predict_100_conv2d_G_layer4_1_conv2_pack", [at(0, 145166080, 9437184), at(1, 34344960, 9437184)], { shader: 64, workgroups: [32768,2,1] }),
         dispatch("predict_100_conv2d_G_layer4_1_conv2_packc", [at(1, 171724800, 17172480), at(1, 0, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
-        dispatch("predict_100_conv2d_G_layer4_1_conv2", [at(1, 0, 17172480), at(1, 34344960, 9437184), at(0, 154603264, 2048), at(0, 154605312, 2048), at(0, 154607360, 2048), at(0, 154609408, 2048), at(1, 17172480, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [263,16,1] }, { shader: 66, workgroups: [2097,1,1] }),
+        dispatch("predict_100_conv2d_G_layer4_1_conv2", [at(1, 0, 17172480), at(1, 34344960, 9437184), at(0, 154603264, 2048), at(0, 154605312, 2048), at(0, 154607360, 2048), at(0, 154609408, 2048), at(1, 17172480, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [132,16,1] }, { shader: 66, workgroups: [2097,1,1] }),
         dispatch("predict_101_conv2d_G_layer4_1_conv3_pack", [at(0, 154611456, 4194304), at(1, 188897280, 4194304)], { shader: 67, workgroups: [16384,1,1] }),
         dispatch("predict_101_conv2d_G_layer4_1_conv3_packc", [at(1, 17172480, 17172480), at(1, 171724800, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
-        dispatch("predict_101_conv2d_G_layer4_1_conv3", [at(1, 171724800, 17172480), at(1, 188897280, 4194304), at(0, 158805760, 8192), at(0, 158813952, 8192), at(0, 158822144, 8192), at(0, 158830336, 8192), at(1, 68689920, 68689920), at(1, 0, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 77, workgroups: [263,64,1] }, { shader: 78, workgroups: [8388,1,1] }),
+        dispatch("predict_101_conv2d_G_layer4_1_conv3", [at(1, 171724800, 17172480), at(1, 188897280, 4194304), at(0, 158805760, 8192), at(0, 158813952, 8192), at(0, 158822144, 8192), at(0, 158830336, 8192), at(1, 68689920, 68689920), at(1, 0, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 77, workgroups: [132,64,1] }, { shader: 78, workgroups: [8388,1,1] }),
         dispatch("predict_102_conv2d_G_layer4_2_conv1_pack", [at(0, 158838528, 4194304), at(1, 188897280, 4194304)], { shader: 73, workgroups: [16384,1,1] }),
         dispatch("predict_102_conv2d_G_layer4_2_conv1_packc", [at(1, 0, 68689920), at(1, 68689920, 68689920)], { shader: 74, workgroups: [32768,3,1] }),
-        dispatch("predict_102_conv2d_G_layer4_2_conv1", [at(1, 68689920, 68689920), at(1, 188897280, 4194304), at(0, 163032832, 2048), at(0, 163034880, 2048), at(0, 163036928, 2048), at(0, 163038976, 2048), at(1, 171724800, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 75, workgroups: [263,16,1] }, { shader: 76, workgroups: [2097,1,1] }),
+        dispatch("predict_102_conv2d_G_layer4_2_conv1", [at(1, 68689920, 68689920), at(1, 188897280, 4194304), at(0, 163032832, 2048), at(0, 163034880, 2048), at(0, 163036928, 2048), at(0, 163038976, 2048), at(1, 171724800, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 75, workgroups: [132,16,1] }, { shader: 76, workgroups: [2097,1,1] }),
         dispatch("predict_103_conv2d_G_layer4_2_conv2_pack", [at(0, 163041024, 9437184), at(1, 103034880, 9437184)], { shader: 64, workgroups: [32768,2,1] }),
         dispatch("predict_103_conv2d_G_layer4_2_conv2_packc", [at(1, 171724800, 17172480), at(1, 68689920, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
-        dispatch("predict_103_conv2d_G_layer4_2_conv2", [at(1, 68689920, 17172480), at(1, 103034880, 9437184), at(0, 172478208, 2048), at(0, 172480256, 2048), at(0, 172482304, 2048), at(0, 172484352, 2048), at(1, 85862400, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [263,16,1] }, { shader: 66, workgroups: [2097,1,1] }),
+        dispatch("predict_103_conv2d_G_layer4_2_conv2", [at(1, 68689920, 17172480), at(1, 103034880, 9437184), at(0, 172478208, 2048), at(0, 172480256, 2048), at(0, 172482304, 2048), at(0, 172484352, 2048), at(1, 85862400, 17172480)], { adapter: "cpu", features: ["subgroups"], shader: 65, workgroups: [132,16,1] }, { shader: 66, workgroups: [2097,1,1] }),
         dispatch("predict_104_conv2d_G_layer4_2_conv3_pack", [at(0, 172486400, 4194304), at(1, 188897280, 4194304)], { shader: 67, workgroups: [16384,1,1] }),
         dispatch("predict_104_conv2d_G_layer4_2_conv3_packc", [at(1, 85862400, 17172480), at(1, 171724800, 17172480)], { shader: 37, workgroups: [16770,1,1] }),
-        dispatch("predict_104_conv2d_G_layer4_2_conv3", [at(1, 171724800, 17172480), at(1, 188897280, 4194304), at(0, 176680704, 8192), at(0, 176688896, 8192), at(0, 176697088, 8192), at(0, 176705280, 8192), at(1, 0, 68689920), at(1, 68689920, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 77, workgroups: [263,64,1] }, { shader: 78, workgroups: [8388,1,1] }),
+        dispatch("predict_104_conv2d_G_layer4_2_conv3", [at(1, 171724800, 17172480), at(1, 188897280, 4194304), at(0, 176680704, 8192), at(0, 176688896, 8192), at(0, 176697088, 8192), at(0, 176705280, 8192), at(1, 0, 68689920), at(1, 68689920, 68689920)], { adapter: "cpu", features: ["subgroups"], shader: 77, workgroups: [132,64,1] }, { shader: 78, workgroups: [8388,1,1] }),
         dispatch("predict_105_conv2d_G_layer6_conv2d_list_0_pack", [at(0, 179516160, 1400832), at(1, 171724800, 1474560)], { shader: 79, workgroups: [5760,1,1] }),
         dispatch("predict_105_conv2d_G_layer6_conv2d_list_0_packc", [at(1, 68689920, 68689920), at(1, 0, 68689920)], { shader: 74, workgroups: [32768,3,1] }),
-        dispatch("predict_105_conv2d_G_layer6_conv2d_list_0", [at(1, 0, 68689920), at(1, 171724800, 1474560), at(0, 180916992, 76), at(1, 173199360, 637260)], { adapter: "cpu", features: ["subgroups"], shader: 80, workgroups: [263,1,1] }, { shader: 81, workgroups: [99,1,1] }),
+        dispatch("predict_105_conv2d_G_layer6_conv2d_list_0", [at(1, 0, 68689920), at(1, 171724800, 1474560), at(0, 180916992, 76), at(1, 173199360, 637260)], { adapter: "cpu", features: ["subgroups"], shader: 80, workgroups: [132,1,1] }, { shader: 81, workgroups: [99,1,1] }),
         dispatch("predict_106_conv2d_G_layer6_conv2d_list_1_pack", [at(0, 180917248, 1400832), at(1, 171724800, 1474560)], { shader: 79, workgroups: [5760,1,1] }),
         dispatch("predict_106_conv2d_G_layer6_conv2d_list_1_packc", [at(1, 68689920, 68689920), at(1, 0, 68689920)], { shader: 74, workgroups: [32768,3,1] }),
-        dispatch("predict_106_conv2d_G_layer6_conv2d_list_1", [at(1, 0, 68689920), at(1, 171724800, 1474560), at(0, 182318080, 76), at(1, 173199360, 637260), at(0, 185120512, 637260)], { adapter: "cpu", features: ["subgroups"], shader: 82, workgroups: [263,1,1] }, { shader: 83, workgroups: [99,1,1] }),
+        dispatch("predict_106_conv2d_G_layer6_conv2d_list_1", [at(1, 0, 68689920), at(1, 171724800, 1474560), at(0, 182318080, 76), at(1, 173199360, 637260), at(0, 185120512, 637260)], { adapter: "cpu", features: ["subgroups"], shader: 82, workgroups: [132,1,1] }, { shader: 83, workgroups: [99,1,1] }),
         dispatch("predict_107_conv2d_G_layer5_conv2d_list_0_pack", [at(0, 176713472, 700416), at(1, 34344960, 737280)], { shader: 84, workgroups: [2880,1,1] }),
         dispatch("predict_107_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 137379840, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_107_conv2d_G_layer5_conv2d_list_0", [at(1, 0, 34344960), at(1, 34344960, 737280), at(0, 177413888, 76), at(1, 35082240, 637260)], { adapter: "cpu", features: ["subgroups"], shader: 85, workgroups: [263,1,1] }, { shader: 86, workgroups: [99,1,1] }),
+        dispatch("predict_107_conv2d_G_layer5_conv2d_list_0", [at(1, 0, 34344960), at(1, 34344960, 737280), at(0, 177413888, 76), at(1, 35082240, 637260)], { adapter: "cpu", features: ["subgroups"], shader: 85, workgroups: [132,1,1] }, { shader: 86, workgroups: [99,1,1] }),
         dispatch("predict_108_conv2d_G_layer5_conv2d_list_1_pack", [at(0, 177414144, 700416), at(1, 34344960, 737280)], { shader: 84, workgroups: [2880,1,1] }),
         dispatch("predict_108_conv2d_G_layer5_conv2d_list_1_packc", [at(1, 137379840, 34344960), at(1, 0, 34344960)], { shader: 56, workgroups: [32768,2,1] }),
-        dispatch("predict_108_conv2d_G_layer5_conv2d_list_1", [at(1, 0, 34344960), at(1, 34344960, 737280), at(0, 178114560, 76), at(1, 35082240, 637260), at(0, 185757952, 637260)], { adapter: "cpu", features: ["subgroups"], shader: 87, workgroups: [263,1,1] }, { shader: 88, workgroups: [99,1,1] }),
+        dispatch("predict_108_conv2d_G_layer5_conv2d_list_1", [at(1, 0, 34344960), at(1, 34344960, 737280), at(0, 178114560, 76), at(1, 35082240, 637260), at(0, 185757952, 637260)], { adapter: "cpu", features: ["subgroups"], shader: 87, workgroups: [132,1,1] }, { shader: 88, workgroups: [99,1,1] }),
       ],
       copies: [
 

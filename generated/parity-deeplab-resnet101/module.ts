@@ -140,38 +140,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 784i];
     let y2 = b1[wr + 1568i];
     let y3 = b1[wr + 2352i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -544,38 +544,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 16i];
     let y2 = b1[wr + 32i];
     let y3 = b1[wr + 48i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -880,38 +880,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 144i];
     let y2 = b1[wr + 288i];
     let y3 = b1[wr + 432i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -1215,38 +1215,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -1531,38 +1531,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -1894,38 +1894,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 16i];
     let y2 = b1[wr + 32i];
     let y3 = b1[wr + 48i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -2215,38 +2215,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -2554,38 +2554,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 32i];
     let y2 = b1[wr + 64i];
     let y3 = b1[wr + 96i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -2908,38 +2908,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 288i];
     let y2 = b1[wr + 576i];
     let y3 = b1[wr + 864i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -3243,38 +3243,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -3575,38 +3575,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -3938,38 +3938,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 32i];
     let y2 = b1[wr + 64i];
     let y3 = b1[wr + 96i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -4259,38 +4259,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -4598,38 +4598,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -4952,38 +4952,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 576i];
     let y2 = b1[wr + 1152i];
     let y3 = b1[wr + 1728i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -5193,8 +5193,8 @@ const shader51 = `
 enable subgroups;
 // conv2d f32[1,256,9,9] * f32[1024,256,1,1] -> [1,1024,9,9]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x32x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x32x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -5206,34 +5206,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 255i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 80i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 80i);
   let n0 = p0 / 81i;
   let i0 = (p0 / 9i) % 9i;
   let j0 = p0 % 9i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 20736i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 80i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 80i);
   let n1 = p1 / 81i;
   let i1 = (p1 / 9i) % 9i;
   let j1 = p1 % 9i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 20736i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 80i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 80i);
   let n2 = p2 / 81i;
   let i2 = (p2 / 9i) % 9i;
   let j2 = p2 % 9i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 20736i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 80i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 80i);
   let n3 = p3 / 81i;
   let i3 = (p3 / 9i) % 9i;
   let j3 = p3 % 9i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 20736i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 80i);
+  let n4 = p4 / 81i;
+  let i4 = (p4 / 9i) % 9i;
+  let j4 = p4 % 9i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 20736i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 80i);
+  let n5 = p5 / 81i;
+  let i5 = (p5 / 9i) % 9i;
+  let j5 = p5 % 9i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 20736i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 80i);
+  let n6 = p6 / 81i;
+  let i6 = (p6 / 9i) % 9i;
+  let j6 = p6 % 9i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 20736i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 80i);
+  let n7 = p7 / 81i;
+  let i7 = (p7 / 9i) % 9i;
+  let j7 = p7 % 9i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 20736i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -5266,6 +5294,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 64i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -5282,48 +5342,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 64i + c4) * 81i + h3 * 9i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 64i + c4) * 81i + h4 * 9i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 64i + c4) * 81i + h5 * 9i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 64i + c4) * 81i + h6 * 9i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 64i + c4) * 81i + h7 * 9i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 256i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 256i];
     let y2 = b1[wr + 512i];
     let y3 = b1[wr + 768i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 81i || o >= 1024i) { continue; }
       let n = p / 81i;
@@ -5516,8 +5620,8 @@ enable subgroups;
 // conv2d f32[1,512,9,9] * f32[1024,512,1,1] -> [1,1024,9,9]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,1024,9,9]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x32x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x32x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -5538,34 +5642,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 255i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 80i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 80i);
   let n0 = p0 / 81i;
   let i0 = (p0 / 9i) % 9i;
   let j0 = p0 % 9i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 41472i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 80i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 80i);
   let n1 = p1 / 81i;
   let i1 = (p1 / 9i) % 9i;
   let j1 = p1 % 9i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 41472i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 80i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 80i);
   let n2 = p2 / 81i;
   let i2 = (p2 / 9i) % 9i;
   let j2 = p2 % 9i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 41472i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 80i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 80i);
   let n3 = p3 / 81i;
   let i3 = (p3 / 9i) % 9i;
   let j3 = p3 % 9i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 41472i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 80i);
+  let n4 = p4 / 81i;
+  let i4 = (p4 / 9i) % 9i;
+  let j4 = p4 % 9i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 41472i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 80i);
+  let n5 = p5 / 81i;
+  let i5 = (p5 / 9i) % 9i;
+  let j5 = p5 % 9i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 41472i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 80i);
+  let n6 = p6 / 81i;
+  let i6 = (p6 / 9i) % 9i;
+  let j6 = p6 % 9i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 41472i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 80i);
+  let n7 = p7 / 81i;
+  let i7 = (p7 / 9i) % 9i;
+  let j7 = p7 % 9i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 41472i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -5598,6 +5730,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 128i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -5614,48 +5778,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 128i + c4) * 81i + h3 * 9i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 128i + c4) * 81i + h4 * 9i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 128i + c4) * 81i + h5 * 9i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 128i + c4) * 81i + h6 * 9i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 128i + c4) * 81i + h7 * 9i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 256i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 256i];
     let y2 = b1[wr + 512i];
     let y3 = b1[wr + 768i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 81i || o >= 1024i) { continue; }
       let n = p / 81i;
@@ -5982,38 +6190,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -6204,8 +6412,8 @@ enable subgroups;
 // conv2d f32[1,256,9,9] * f32[1024,256,1,1] -> [1,1024,9,9]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,1024,9,9]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x32x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x32x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -6222,34 +6430,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 255i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 80i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 80i);
   let n0 = p0 / 81i;
   let i0 = (p0 / 9i) % 9i;
   let j0 = p0 % 9i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 20736i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 80i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 80i);
   let n1 = p1 / 81i;
   let i1 = (p1 / 9i) % 9i;
   let j1 = p1 % 9i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 20736i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 80i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 80i);
   let n2 = p2 / 81i;
   let i2 = (p2 / 9i) % 9i;
   let j2 = p2 % 9i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 20736i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 80i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 80i);
   let n3 = p3 / 81i;
   let i3 = (p3 / 9i) % 9i;
   let j3 = p3 % 9i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 20736i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 80i);
+  let n4 = p4 / 81i;
+  let i4 = (p4 / 9i) % 9i;
+  let j4 = p4 % 9i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 20736i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 80i);
+  let n5 = p5 / 81i;
+  let i5 = (p5 / 9i) % 9i;
+  let j5 = p5 % 9i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 20736i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 80i);
+  let n6 = p6 / 81i;
+  let i6 = (p6 / 9i) % 9i;
+  let j6 = p6 % 9i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 20736i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 80i);
+  let n7 = p7 / 81i;
+  let i7 = (p7 / 9i) % 9i;
+  let j7 = p7 % 9i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 20736i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -6282,6 +6518,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 64i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -6298,48 +6566,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 64i + c4) * 81i + h3 * 9i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 64i + c4) * 81i + h4 * 9i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 64i + c4) * 81i + h5 * 9i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 64i + c4) * 81i + h6 * 9i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 64i + c4) * 81i + h7 * 9i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 256i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 256i];
     let y2 = b1[wr + 512i];
     let y3 = b1[wr + 768i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 81i || o >= 1024i) { continue; }
       let n = p / 81i;
@@ -6638,38 +6950,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 45i];
     let y2 = b1[wr + 90i];
     let y3 = b1[wr + 135i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -6954,38 +7266,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 45i];
     let y2 = b1[wr + 90i];
     let y3 = b1[wr + 135i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -7292,38 +7604,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -7628,38 +7940,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 1152i];
     let y2 = b1[wr + 2304i];
     let y3 = b1[wr + 3456i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -7869,8 +8181,8 @@ const shader74 = `
 enable subgroups;
 // conv2d f32[1,512,9,9] * f32[2048,512,1,1] -> [1,2048,9,9]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x64x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x64x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -7882,34 +8194,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 511i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 80i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 80i);
   let n0 = p0 / 81i;
   let i0 = (p0 / 9i) % 9i;
   let j0 = p0 % 9i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 41472i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 80i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 80i);
   let n1 = p1 / 81i;
   let i1 = (p1 / 9i) % 9i;
   let j1 = p1 % 9i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 41472i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 80i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 80i);
   let n2 = p2 / 81i;
   let i2 = (p2 / 9i) % 9i;
   let j2 = p2 % 9i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 41472i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 80i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 80i);
   let n3 = p3 / 81i;
   let i3 = (p3 / 9i) % 9i;
   let j3 = p3 % 9i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 41472i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 80i);
+  let n4 = p4 / 81i;
+  let i4 = (p4 / 9i) % 9i;
+  let j4 = p4 % 9i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 41472i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 80i);
+  let n5 = p5 / 81i;
+  let i5 = (p5 / 9i) % 9i;
+  let j5 = p5 % 9i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 41472i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 80i);
+  let n6 = p6 / 81i;
+  let i6 = (p6 / 9i) % 9i;
+  let j6 = p6 % 9i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 41472i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 80i);
+  let n7 = p7 / 81i;
+  let i7 = (p7 / 9i) % 9i;
+  let j7 = p7 % 9i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 41472i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -7942,6 +8282,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 128i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -7958,48 +8330,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 128i + c4) * 81i + h3 * 9i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 128i + c4) * 81i + h4 * 9i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 128i + c4) * 81i + h5 * 9i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 128i + c4) * 81i + h6 * 9i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 128i + c4) * 81i + h7 * 9i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 512i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 512i];
     let y2 = b1[wr + 1024i];
     let y3 = b1[wr + 1536i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 81i || o >= 2048i) { continue; }
       let n = p / 81i;
@@ -8192,8 +8608,8 @@ enable subgroups;
 // conv2d f32[1,1024,9,9] * f32[2048,1024,1,1] -> [1,2048,9,9]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,2048,9,9]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x64x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x64x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -8214,34 +8630,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 511i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 80i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 80i);
   let n0 = p0 / 81i;
   let i0 = (p0 / 9i) % 9i;
   let j0 = p0 % 9i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 82944i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 80i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 80i);
   let n1 = p1 / 81i;
   let i1 = (p1 / 9i) % 9i;
   let j1 = p1 % 9i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 82944i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 80i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 80i);
   let n2 = p2 / 81i;
   let i2 = (p2 / 9i) % 9i;
   let j2 = p2 % 9i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 82944i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 80i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 80i);
   let n3 = p3 / 81i;
   let i3 = (p3 / 9i) % 9i;
   let j3 = p3 % 9i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 82944i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 80i);
+  let n4 = p4 / 81i;
+  let i4 = (p4 / 9i) % 9i;
+  let j4 = p4 % 9i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 82944i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 80i);
+  let n5 = p5 / 81i;
+  let i5 = (p5 / 9i) % 9i;
+  let j5 = p5 % 9i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 82944i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 80i);
+  let n6 = p6 / 81i;
+  let i6 = (p6 / 9i) % 9i;
+  let j6 = p6 % 9i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 82944i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 80i);
+  let n7 = p7 / 81i;
+  let i7 = (p7 / 9i) % 9i;
+  let j7 = p7 % 9i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 82944i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -8274,6 +8718,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 256i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -8290,48 +8766,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 256i + c4) * 81i + h3 * 9i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 256i + c4) * 81i + h4 * 9i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 256i + c4) * 81i + h5 * 9i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 256i + c4) * 81i + h6 * 9i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 256i + c4) * 81i + h7 * 9i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 512i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 512i];
     let y2 = b1[wr + 1024i];
     let y3 = b1[wr + 1536i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 81i || o >= 2048i) { continue; }
       let n = p / 81i;
@@ -8658,38 +9178,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -8880,8 +9400,8 @@ enable subgroups;
 // conv2d f32[1,512,9,9] * f32[2048,512,1,1] -> [1,2048,9,9]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,2048,9,9]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x64x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x64x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -8898,34 +9418,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 511i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 80i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 80i);
   let n0 = p0 / 81i;
   let i0 = (p0 / 9i) % 9i;
   let j0 = p0 % 9i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 41472i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 80i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 80i);
   let n1 = p1 / 81i;
   let i1 = (p1 / 9i) % 9i;
   let j1 = p1 % 9i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 41472i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 80i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 80i);
   let n2 = p2 / 81i;
   let i2 = (p2 / 9i) % 9i;
   let j2 = p2 % 9i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 41472i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 80i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 80i);
   let n3 = p3 / 81i;
   let i3 = (p3 / 9i) % 9i;
   let j3 = p3 % 9i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 41472i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 80i);
+  let n4 = p4 / 81i;
+  let i4 = (p4 / 9i) % 9i;
+  let j4 = p4 % 9i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 41472i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 80i);
+  let n5 = p5 / 81i;
+  let i5 = (p5 / 9i) % 9i;
+  let j5 = p5 % 9i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 41472i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 80i);
+  let n6 = p6 / 81i;
+  let i6 = (p6 / 9i) % 9i;
+  let j6 = p6 % 9i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 41472i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 80i);
+  let n7 = p7 / 81i;
+  let i7 = (p7 / 9i) % 9i;
+  let j7 = p7 % 9i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 41472i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -8958,6 +9506,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 128i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -8974,48 +9554,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 128i + c4) * 81i + h3 * 9i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 128i + c4) * 81i + h4 * 9i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 128i + c4) * 81i + h5 * 9i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 128i + c4) * 81i + h6 * 9i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 128i + c4) * 81i + h7 * 9i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 512i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 512i];
     let y2 = b1[wr + 1024i];
     let y3 = b1[wr + 1536i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 81i || o >= 2048i) { continue; }
       let n = p / 81i;
@@ -9314,38 +9938,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 45i];
     let y2 = b1[wr + 90i];
     let y3 = b1[wr + 135i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -9630,38 +10254,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 45i];
     let y2 = b1[wr + 90i];
     let y3 = b1[wr + 135i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -10076,38 +10700,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 16i];
     let y2 = b1[wr + 32i];
     let y3 = b1[wr + 48i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -10511,38 +11135,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 144i];
     let y2 = b1[wr + 288i];
     let y3 = b1[wr + 432i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -10964,38 +11588,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 16i];
     let y2 = b1[wr + 32i];
     let y3 = b1[wr + 48i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -11305,38 +11929,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 32i];
     let y2 = b1[wr + 64i];
     let y3 = b1[wr + 96i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -11740,38 +12364,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 288i];
     let y2 = b1[wr + 576i];
     let y3 = b1[wr + 864i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -12146,38 +12770,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -12499,38 +13123,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 32i];
     let y2 = b1[wr + 64i];
     let y3 = b1[wr + 96i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -12840,38 +13464,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -13275,38 +13899,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 576i];
     let y2 = b1[wr + 1152i];
     let y3 = b1[wr + 1728i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -13587,8 +14211,8 @@ const shader144 = `
 enable subgroups;
 // conv2d f32[1,512,9,9] * f32[1024,512,1,1] -> [1,1024,9,9]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x32x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x32x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -13600,34 +14224,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 255i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 80i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 80i);
   let n0 = p0 / 81i;
   let i0 = (p0 / 9i) % 9i;
   let j0 = p0 % 9i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 41472i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 80i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 80i);
   let n1 = p1 / 81i;
   let i1 = (p1 / 9i) % 9i;
   let j1 = p1 % 9i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 41472i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 80i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 80i);
   let n2 = p2 / 81i;
   let i2 = (p2 / 9i) % 9i;
   let j2 = p2 % 9i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 41472i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 80i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 80i);
   let n3 = p3 / 81i;
   let i3 = (p3 / 9i) % 9i;
   let j3 = p3 % 9i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 41472i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 80i);
+  let n4 = p4 / 81i;
+  let i4 = (p4 / 9i) % 9i;
+  let j4 = p4 % 9i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 41472i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 80i);
+  let n5 = p5 / 81i;
+  let i5 = (p5 / 9i) % 9i;
+  let j5 = p5 % 9i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 41472i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 80i);
+  let n6 = p6 / 81i;
+  let i6 = (p6 / 9i) % 9i;
+  let j6 = p6 % 9i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 41472i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 80i);
+  let n7 = p7 / 81i;
+  let i7 = (p7 / 9i) % 9i;
+  let j7 = p7 % 9i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 41472i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -13660,6 +14312,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 128i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -13676,48 +14360,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 128i + c4) * 81i + h3 * 9i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 128i + c4) * 81i + h4 * 9i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 128i + c4) * 81i + h5 * 9i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 128i + c4) * 81i + h6 * 9i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 128i + c4) * 81i + h7 * 9i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 256i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 256i];
     let y2 = b1[wr + 512i];
     let y3 = b1[wr + 768i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 81i || o >= 1024i) { continue; }
       let n = p / 81i;
@@ -14034,38 +14762,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -14375,38 +15103,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -14714,38 +15442,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 1152i];
     let y2 = b1[wr + 2304i];
     let y3 = b1[wr + 3456i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -15026,8 +15754,8 @@ const shader159 = `
 enable subgroups;
 // conv2d f32[1,1024,9,9] * f32[2048,1024,1,1] -> [1,2048,9,9]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x64x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x64x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -15039,34 +15767,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 511i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 80i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 80i);
   let n0 = p0 / 81i;
   let i0 = (p0 / 9i) % 9i;
   let j0 = p0 % 9i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 82944i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 80i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 80i);
   let n1 = p1 / 81i;
   let i1 = (p1 / 9i) % 9i;
   let j1 = p1 % 9i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 82944i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 80i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 80i);
   let n2 = p2 / 81i;
   let i2 = (p2 / 9i) % 9i;
   let j2 = p2 % 9i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 82944i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 80i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 80i);
   let n3 = p3 / 81i;
   let i3 = (p3 / 9i) % 9i;
   let j3 = p3 % 9i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 82944i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 80i);
+  let n4 = p4 / 81i;
+  let i4 = (p4 / 9i) % 9i;
+  let j4 = p4 % 9i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 82944i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 80i);
+  let n5 = p5 / 81i;
+  let i5 = (p5 / 9i) % 9i;
+  let j5 = p5 % 9i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 82944i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 80i);
+  let n6 = p6 / 81i;
+  let i6 = (p6 / 9i) % 9i;
+  let j6 = p6 % 9i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 82944i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 80i);
+  let n7 = p7 / 81i;
+  let i7 = (p7 / 9i) % 9i;
+  let j7 = p7 % 9i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 82944i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -15099,6 +15855,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 256i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -15115,48 +15903,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 256i + c4) * 81i + h3 * 9i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 256i + c4) * 81i + h4 * 9i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 256i + c4) * 81i + h5 * 9i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 256i + c4) * 81i + h6 * 9i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 256i + c4) * 81i + h7 * 9i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 512i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 512i];
     let y2 = b1[wr + 1024i];
     let y3 = b1[wr + 1536i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 81i || o >= 2048i) { continue; }
       let n = p / 81i;
@@ -15473,38 +16305,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -16384,38 +17216,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 784i];
     let y2 = b1[wr + 1568i];
     let y3 = b1[wr + 2352i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -16772,38 +17604,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 16i];
     let y2 = b1[wr + 32i];
     let y3 = b1[wr + 48i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -17092,38 +17924,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 144i];
     let y2 = b1[wr + 288i];
     let y3 = b1[wr + 432i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -17411,38 +18243,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -17727,38 +18559,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -18074,38 +18906,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 16i];
     let y2 = b1[wr + 32i];
     let y3 = b1[wr + 48i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -18395,38 +19227,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -18718,38 +19550,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 32i];
     let y2 = b1[wr + 64i];
     let y3 = b1[wr + 96i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -19056,38 +19888,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 288i];
     let y2 = b1[wr + 576i];
     let y3 = b1[wr + 864i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -19375,38 +20207,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -19691,38 +20523,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -20038,38 +20870,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 32i];
     let y2 = b1[wr + 64i];
     let y3 = b1[wr + 96i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -20359,38 +21191,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -20682,38 +21514,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -21020,38 +21852,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 576i];
     let y2 = b1[wr + 1152i];
     let y3 = b1[wr + 1728i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -21245,8 +22077,8 @@ const shader227 = `
 enable subgroups;
 // conv2d f32[1,256,8,10] * f32[1024,256,1,1] -> [1,1024,8,10]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x32x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x32x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -21258,34 +22090,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 255i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 79i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 79i);
   let n0 = p0 / 80i;
   let i0 = (p0 / 10i) % 8i;
   let j0 = p0 % 10i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 20480i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 79i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 79i);
   let n1 = p1 / 80i;
   let i1 = (p1 / 10i) % 8i;
   let j1 = p1 % 10i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 20480i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 79i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 79i);
   let n2 = p2 / 80i;
   let i2 = (p2 / 10i) % 8i;
   let j2 = p2 % 10i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 20480i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 79i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 79i);
   let n3 = p3 / 80i;
   let i3 = (p3 / 10i) % 8i;
   let j3 = p3 % 10i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 20480i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 79i);
+  let n4 = p4 / 80i;
+  let i4 = (p4 / 10i) % 8i;
+  let j4 = p4 % 10i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 20480i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 79i);
+  let n5 = p5 / 80i;
+  let i5 = (p5 / 10i) % 8i;
+  let j5 = p5 % 10i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 20480i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 79i);
+  let n6 = p6 / 80i;
+  let i6 = (p6 / 10i) % 8i;
+  let j6 = p6 % 10i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 20480i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 79i);
+  let n7 = p7 / 80i;
+  let i7 = (p7 / 10i) % 8i;
+  let j7 = p7 % 10i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 20480i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -21318,6 +22178,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 64i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -21334,48 +22226,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 64i + c4) * 80i + h3 * 10i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 64i + c4) * 80i + h4 * 10i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 64i + c4) * 80i + h5 * 10i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 64i + c4) * 80i + h6 * 10i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 64i + c4) * 80i + h7 * 10i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 256i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 256i];
     let y2 = b1[wr + 512i];
     let y3 = b1[wr + 768i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 80i || o >= 1024i) { continue; }
       let n = p / 80i;
@@ -21552,8 +22488,8 @@ enable subgroups;
 // conv2d f32[1,512,8,10] * f32[1024,512,1,1] -> [1,1024,8,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,1024,8,10]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x32x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x32x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -21574,34 +22510,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 255i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 79i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 79i);
   let n0 = p0 / 80i;
   let i0 = (p0 / 10i) % 8i;
   let j0 = p0 % 10i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 40960i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 79i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 79i);
   let n1 = p1 / 80i;
   let i1 = (p1 / 10i) % 8i;
   let j1 = p1 % 10i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 40960i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 79i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 79i);
   let n2 = p2 / 80i;
   let i2 = (p2 / 10i) % 8i;
   let j2 = p2 % 10i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 40960i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 79i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 79i);
   let n3 = p3 / 80i;
   let i3 = (p3 / 10i) % 8i;
   let j3 = p3 % 10i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 40960i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 79i);
+  let n4 = p4 / 80i;
+  let i4 = (p4 / 10i) % 8i;
+  let j4 = p4 % 10i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 40960i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 79i);
+  let n5 = p5 / 80i;
+  let i5 = (p5 / 10i) % 8i;
+  let j5 = p5 % 10i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 40960i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 79i);
+  let n6 = p6 / 80i;
+  let i6 = (p6 / 10i) % 8i;
+  let j6 = p6 % 10i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 40960i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 79i);
+  let n7 = p7 / 80i;
+  let i7 = (p7 / 10i) % 8i;
+  let j7 = p7 % 10i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 40960i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -21634,6 +22598,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 128i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -21650,48 +22646,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 128i + c4) * 80i + h3 * 10i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 128i + c4) * 80i + h4 * 10i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 128i + c4) * 80i + h5 * 10i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 128i + c4) * 80i + h6 * 10i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 128i + c4) * 80i + h7 * 10i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 256i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 256i];
     let y2 = b1[wr + 512i];
     let y3 = b1[wr + 768i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 80i || o >= 1024i) { continue; }
       let n = p / 80i;
@@ -22002,38 +23042,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -22224,8 +23264,8 @@ enable subgroups;
 // conv2d f32[1,256,8,10] * f32[1024,256,1,1] -> [1,1024,8,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,1024,8,10]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x32x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x32x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -22242,34 +23282,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 255i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 79i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 79i);
   let n0 = p0 / 80i;
   let i0 = (p0 / 10i) % 8i;
   let j0 = p0 % 10i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 20480i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 79i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 79i);
   let n1 = p1 / 80i;
   let i1 = (p1 / 10i) % 8i;
   let j1 = p1 % 10i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 20480i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 79i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 79i);
   let n2 = p2 / 80i;
   let i2 = (p2 / 10i) % 8i;
   let j2 = p2 % 10i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 20480i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 79i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 79i);
   let n3 = p3 / 80i;
   let i3 = (p3 / 10i) % 8i;
   let j3 = p3 % 10i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 20480i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 79i);
+  let n4 = p4 / 80i;
+  let i4 = (p4 / 10i) % 8i;
+  let j4 = p4 % 10i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 20480i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 79i);
+  let n5 = p5 / 80i;
+  let i5 = (p5 / 10i) % 8i;
+  let j5 = p5 % 10i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 20480i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 79i);
+  let n6 = p6 / 80i;
+  let i6 = (p6 / 10i) % 8i;
+  let j6 = p6 % 10i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 20480i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 79i);
+  let n7 = p7 / 80i;
+  let i7 = (p7 / 10i) % 8i;
+  let j7 = p7 % 10i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 20480i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -22302,6 +23370,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 64i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -22318,48 +23418,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 64i + c4) * 80i + h3 * 10i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 64i + c4) * 80i + h4 * 10i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 64i + c4) * 80i + h5 * 10i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 64i + c4) * 80i + h6 * 10i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 64i + c4) * 80i + h7 * 10i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 256i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 256i];
     let y2 = b1[wr + 512i];
     let y3 = b1[wr + 768i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 80i || o >= 1024i) { continue; }
       let n = p / 80i;
@@ -22642,38 +23786,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 45i];
     let y2 = b1[wr + 90i];
     let y3 = b1[wr + 135i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -22958,38 +24102,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 45i];
     let y2 = b1[wr + 90i];
     let y3 = b1[wr + 135i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -23280,38 +24424,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -23600,38 +24744,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 1152i];
     let y2 = b1[wr + 2304i];
     let y3 = b1[wr + 3456i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -23825,8 +24969,8 @@ const shader244 = `
 enable subgroups;
 // conv2d f32[1,512,8,10] * f32[2048,512,1,1] -> [1,2048,8,10]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x64x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x64x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -23838,34 +24982,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 511i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 79i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 79i);
   let n0 = p0 / 80i;
   let i0 = (p0 / 10i) % 8i;
   let j0 = p0 % 10i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 40960i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 79i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 79i);
   let n1 = p1 / 80i;
   let i1 = (p1 / 10i) % 8i;
   let j1 = p1 % 10i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 40960i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 79i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 79i);
   let n2 = p2 / 80i;
   let i2 = (p2 / 10i) % 8i;
   let j2 = p2 % 10i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 40960i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 79i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 79i);
   let n3 = p3 / 80i;
   let i3 = (p3 / 10i) % 8i;
   let j3 = p3 % 10i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 40960i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 79i);
+  let n4 = p4 / 80i;
+  let i4 = (p4 / 10i) % 8i;
+  let j4 = p4 % 10i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 40960i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 79i);
+  let n5 = p5 / 80i;
+  let i5 = (p5 / 10i) % 8i;
+  let j5 = p5 % 10i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 40960i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 79i);
+  let n6 = p6 / 80i;
+  let i6 = (p6 / 10i) % 8i;
+  let j6 = p6 % 10i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 40960i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 79i);
+  let n7 = p7 / 80i;
+  let i7 = (p7 / 10i) % 8i;
+  let j7 = p7 % 10i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 40960i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -23898,6 +25070,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 128i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -23914,48 +25118,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 128i + c4) * 80i + h3 * 10i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 128i + c4) * 80i + h4 * 10i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 128i + c4) * 80i + h5 * 10i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 128i + c4) * 80i + h6 * 10i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 128i + c4) * 80i + h7 * 10i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 512i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 512i];
     let y2 = b1[wr + 1024i];
     let y3 = b1[wr + 1536i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 80i || o >= 2048i) { continue; }
       let n = p / 80i;
@@ -24132,8 +25380,8 @@ enable subgroups;
 // conv2d f32[1,1024,8,10] * f32[2048,1024,1,1] -> [1,2048,8,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,2048,8,10]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x64x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x64x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -24154,34 +25402,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 511i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 79i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 79i);
   let n0 = p0 / 80i;
   let i0 = (p0 / 10i) % 8i;
   let j0 = p0 % 10i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 81920i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 79i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 79i);
   let n1 = p1 / 80i;
   let i1 = (p1 / 10i) % 8i;
   let j1 = p1 % 10i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 81920i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 79i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 79i);
   let n2 = p2 / 80i;
   let i2 = (p2 / 10i) % 8i;
   let j2 = p2 % 10i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 81920i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 79i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 79i);
   let n3 = p3 / 80i;
   let i3 = (p3 / 10i) % 8i;
   let j3 = p3 % 10i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 81920i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 79i);
+  let n4 = p4 / 80i;
+  let i4 = (p4 / 10i) % 8i;
+  let j4 = p4 % 10i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 81920i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 79i);
+  let n5 = p5 / 80i;
+  let i5 = (p5 / 10i) % 8i;
+  let j5 = p5 % 10i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 81920i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 79i);
+  let n6 = p6 / 80i;
+  let i6 = (p6 / 10i) % 8i;
+  let j6 = p6 % 10i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 81920i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 79i);
+  let n7 = p7 / 80i;
+  let i7 = (p7 / 10i) % 8i;
+  let j7 = p7 % 10i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 81920i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -24214,6 +25490,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 256i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -24230,48 +25538,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 256i + c4) * 80i + h3 * 10i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 256i + c4) * 80i + h4 * 10i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 256i + c4) * 80i + h5 * 10i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 256i + c4) * 80i + h6 * 10i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 256i + c4) * 80i + h7 * 10i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 512i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 512i];
     let y2 = b1[wr + 1024i];
     let y3 = b1[wr + 1536i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 80i || o >= 2048i) { continue; }
       let n = p / 80i;
@@ -24582,38 +25934,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -24804,8 +26156,8 @@ enable subgroups;
 // conv2d f32[1,512,8,10] * f32[2048,512,1,1] -> [1,2048,8,10]
 // stride [1,1], padding [0,0], dilation [1,1]
 // with a fused elementwise epilogue producing f32[1,2048,8,10]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x64x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x64x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>; // read only
@@ -24822,34 +26174,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 511i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 79i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 79i);
   let n0 = p0 / 80i;
   let i0 = (p0 / 10i) % 8i;
   let j0 = p0 % 10i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 40960i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 79i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 79i);
   let n1 = p1 / 80i;
   let i1 = (p1 / 10i) % 8i;
   let j1 = p1 % 10i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 40960i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 79i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 79i);
   let n2 = p2 / 80i;
   let i2 = (p2 / 10i) % 8i;
   let j2 = p2 % 10i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 40960i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 79i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 79i);
   let n3 = p3 / 80i;
   let i3 = (p3 / 10i) % 8i;
   let j3 = p3 % 10i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 40960i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 79i);
+  let n4 = p4 / 80i;
+  let i4 = (p4 / 10i) % 8i;
+  let j4 = p4 % 10i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 40960i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 79i);
+  let n5 = p5 / 80i;
+  let i5 = (p5 / 10i) % 8i;
+  let j5 = p5 % 10i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 40960i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 79i);
+  let n6 = p6 / 80i;
+  let i6 = (p6 / 10i) % 8i;
+  let j6 = p6 % 10i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 40960i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 79i);
+  let n7 = p7 / 80i;
+  let i7 = (p7 / 10i) % 8i;
+  let j7 = p7 % 10i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 40960i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -24882,6 +26262,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 128i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -24898,48 +26310,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 128i + c4) * 80i + h3 * 10i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 128i + c4) * 80i + h4 * 10i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 128i + c4) * 80i + h5 * 10i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 128i + c4) * 80i + h6 * 10i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 128i + c4) * 80i + h7 * 10i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 512i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 512i];
     let y2 = b1[wr + 1024i];
     let y3 = b1[wr + 1536i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 80i || o >= 2048i) { continue; }
       let n = p / 80i;
@@ -25222,38 +26678,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 45i];
     let y2 = b1[wr + 90i];
     let y3 = b1[wr + 135i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -25538,38 +26994,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 45i];
     let y2 = b1[wr + 90i];
     let y3 = b1[wr + 135i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -25984,38 +27440,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 16i];
     let y2 = b1[wr + 32i];
     let y3 = b1[wr + 48i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -26419,38 +27875,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 144i];
     let y2 = b1[wr + 288i];
     let y3 = b1[wr + 432i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -26872,38 +28328,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 16i];
     let y2 = b1[wr + 32i];
     let y3 = b1[wr + 48i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -27213,38 +28669,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 32i];
     let y2 = b1[wr + 64i];
     let y3 = b1[wr + 96i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -27648,38 +29104,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 288i];
     let y2 = b1[wr + 576i];
     let y3 = b1[wr + 864i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -28054,38 +29510,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -28407,38 +29863,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 32i];
     let y2 = b1[wr + 64i];
     let y3 = b1[wr + 96i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -28748,38 +30204,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -29183,38 +30639,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 576i];
     let y2 = b1[wr + 1152i];
     let y3 = b1[wr + 1728i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -29495,8 +30951,8 @@ const shader311 = `
 enable subgroups;
 // conv2d f32[1,512,8,10] * f32[1024,512,1,1] -> [1,1024,8,10]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x32x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x32x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -29508,34 +30964,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 255i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 79i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 79i);
   let n0 = p0 / 80i;
   let i0 = (p0 / 10i) % 8i;
   let j0 = p0 % 10i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 40960i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 79i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 79i);
   let n1 = p1 / 80i;
   let i1 = (p1 / 10i) % 8i;
   let j1 = p1 % 10i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 40960i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 79i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 79i);
   let n2 = p2 / 80i;
   let i2 = (p2 / 10i) % 8i;
   let j2 = p2 % 10i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 40960i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 79i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 79i);
   let n3 = p3 / 80i;
   let i3 = (p3 / 10i) % 8i;
   let j3 = p3 % 10i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 40960i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 79i);
+  let n4 = p4 / 80i;
+  let i4 = (p4 / 10i) % 8i;
+  let j4 = p4 % 10i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 40960i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 79i);
+  let n5 = p5 / 80i;
+  let i5 = (p5 / 10i) % 8i;
+  let j5 = p5 % 10i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 40960i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 79i);
+  let n6 = p6 / 80i;
+  let i6 = (p6 / 10i) % 8i;
+  let j6 = p6 % 10i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 40960i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 79i);
+  let n7 = p7 / 80i;
+  let i7 = (p7 / 10i) % 8i;
+  let j7 = p7 % 10i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 40960i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -29568,6 +31052,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 128i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -29584,48 +31100,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 128i + c4) * 80i + h3 * 10i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 128i + c4) * 80i + h4 * 10i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 128i + c4) * 80i + h5 * 10i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 128i + c4) * 80i + h6 * 10i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 128i + c4) * 80i + h7 * 10i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 256i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 256i];
     let y2 = b1[wr + 512i];
     let y3 = b1[wr + 768i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 80i || o >= 1024i) { continue; }
       let n = p / 80i;
@@ -29942,38 +31502,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 64i];
     let y2 = b1[wr + 128i];
     let y3 = b1[wr + 192i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -30283,38 +31843,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -30622,38 +32182,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 1152i];
     let y2 = b1[wr + 2304i];
     let y3 = b1[wr + 3456i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -30934,8 +32494,8 @@ const shader326 = `
 enable subgroups;
 // conv2d f32[1,1024,8,10] * f32[2048,1024,1,1] -> [1,2048,8,10]
 // stride [1,1], padding [0,0], dilation [1,1]
-// 32 pixels x 32 out-channels per subgroup, 4 in-channels per step
-// CPU variant: workgroup = one 8-lane subgroup; grid 3x64x1
+// 64 pixels x 32 out-channels per subgroup, 4 in-channels per step
+// CPU variant: workgroup = one 8-lane subgroup; grid 2x64x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
@@ -30947,34 +32507,62 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane = i32(lid.x);
   let o4 = i32(wid.y) * 8i + lane;
   let ol = min(o4, 511i);
-  let p0 = min(i32(wid.x) * 32i + 0i + lane, 79i);
+  let p0 = min(i32(wid.x) * 64i + 0i + lane, 79i);
   let n0 = p0 / 80i;
   let i0 = (p0 / 10i) % 8i;
   let j0 = p0 % 10i;
   let hb0 = i0 * 1i - 0i;
   let wb0 = j0 * 1i - 0i;
   let xo0 = n0 * 81920i;
-  let p1 = min(i32(wid.x) * 32i + 8i + lane, 79i);
+  let p1 = min(i32(wid.x) * 64i + 8i + lane, 79i);
   let n1 = p1 / 80i;
   let i1 = (p1 / 10i) % 8i;
   let j1 = p1 % 10i;
   let hb1 = i1 * 1i - 0i;
   let wb1 = j1 * 1i - 0i;
   let xo1 = n1 * 81920i;
-  let p2 = min(i32(wid.x) * 32i + 16i + lane, 79i);
+  let p2 = min(i32(wid.x) * 64i + 16i + lane, 79i);
   let n2 = p2 / 80i;
   let i2 = (p2 / 10i) % 8i;
   let j2 = p2 % 10i;
   let hb2 = i2 * 1i - 0i;
   let wb2 = j2 * 1i - 0i;
   let xo2 = n2 * 81920i;
-  let p3 = min(i32(wid.x) * 32i + 24i + lane, 79i);
+  let p3 = min(i32(wid.x) * 64i + 24i + lane, 79i);
   let n3 = p3 / 80i;
   let i3 = (p3 / 10i) % 8i;
   let j3 = p3 % 10i;
   let hb3 = i3 * 1i - 0i;
   let wb3 = j3 * 1i - 0i;
   let xo3 = n3 * 81920i;
+  let p4 = min(i32(wid.x) * 64i + 32i + lane, 79i);
+  let n4 = p4 / 80i;
+  let i4 = (p4 / 10i) % 8i;
+  let j4 = p4 % 10i;
+  let hb4 = i4 * 1i - 0i;
+  let wb4 = j4 * 1i - 0i;
+  let xo4 = n4 * 81920i;
+  let p5 = min(i32(wid.x) * 64i + 40i + lane, 79i);
+  let n5 = p5 / 80i;
+  let i5 = (p5 / 10i) % 8i;
+  let j5 = p5 % 10i;
+  let hb5 = i5 * 1i - 0i;
+  let wb5 = j5 * 1i - 0i;
+  let xo5 = n5 * 81920i;
+  let p6 = min(i32(wid.x) * 64i + 48i + lane, 79i);
+  let n6 = p6 / 80i;
+  let i6 = (p6 / 10i) % 8i;
+  let j6 = p6 % 10i;
+  let hb6 = i6 * 1i - 0i;
+  let wb6 = j6 * 1i - 0i;
+  let xo6 = n6 * 81920i;
+  let p7 = min(i32(wid.x) * 64i + 56i + lane, 79i);
+  let n7 = p7 / 80i;
+  let i7 = (p7 / 10i) % 8i;
+  let j7 = p7 % 10i;
+  let hb7 = i7 * 1i - 0i;
+  let wb7 = j7 * 1i - 0i;
+  let xo7 = n7 * 81920i;
   var a0 = vec4<f32>(0.0f);
   var a1 = vec4<f32>(0.0f);
   var a2 = vec4<f32>(0.0f);
@@ -31007,6 +32595,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a29 = vec4<f32>(0.0f);
   var a30 = vec4<f32>(0.0f);
   var a31 = vec4<f32>(0.0f);
+  var a32 = vec4<f32>(0.0f);
+  var a33 = vec4<f32>(0.0f);
+  var a34 = vec4<f32>(0.0f);
+  var a35 = vec4<f32>(0.0f);
+  var a36 = vec4<f32>(0.0f);
+  var a37 = vec4<f32>(0.0f);
+  var a38 = vec4<f32>(0.0f);
+  var a39 = vec4<f32>(0.0f);
+  var a40 = vec4<f32>(0.0f);
+  var a41 = vec4<f32>(0.0f);
+  var a42 = vec4<f32>(0.0f);
+  var a43 = vec4<f32>(0.0f);
+  var a44 = vec4<f32>(0.0f);
+  var a45 = vec4<f32>(0.0f);
+  var a46 = vec4<f32>(0.0f);
+  var a47 = vec4<f32>(0.0f);
+  var a48 = vec4<f32>(0.0f);
+  var a49 = vec4<f32>(0.0f);
+  var a50 = vec4<f32>(0.0f);
+  var a51 = vec4<f32>(0.0f);
+  var a52 = vec4<f32>(0.0f);
+  var a53 = vec4<f32>(0.0f);
+  var a54 = vec4<f32>(0.0f);
+  var a55 = vec4<f32>(0.0f);
+  var a56 = vec4<f32>(0.0f);
+  var a57 = vec4<f32>(0.0f);
+  var a58 = vec4<f32>(0.0f);
+  var a59 = vec4<f32>(0.0f);
+  var a60 = vec4<f32>(0.0f);
+  var a61 = vec4<f32>(0.0f);
+  var a62 = vec4<f32>(0.0f);
+  var a63 = vec4<f32>(0.0f);
   for (var k = 0i; k < 256i; k++) {
     let c4 = k / 1i;
     let u = (k / 1i) % 1i;
@@ -31023,48 +32643,92 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let h3 = hb3 + u * 1i;
     let w3 = wb3 + v * 1i;
     let x3 = b0[(n3 * 256i + c4) * 80i + h3 * 10i + w3];
+    let h4 = hb4 + u * 1i;
+    let w4 = wb4 + v * 1i;
+    let x4 = b0[(n4 * 256i + c4) * 80i + h4 * 10i + w4];
+    let h5 = hb5 + u * 1i;
+    let w5 = wb5 + v * 1i;
+    let x5 = b0[(n5 * 256i + c4) * 80i + h5 * 10i + w5];
+    let h6 = hb6 + u * 1i;
+    let w6 = wb6 + v * 1i;
+    let x6 = b0[(n6 * 256i + c4) * 80i + h6 * 10i + w6];
+    let h7 = hb7 + u * 1i;
+    let w7 = wb7 + v * 1i;
+    let x7 = b0[(n7 * 256i + c4) * 80i + h7 * 10i + w7];
     let wr = (c4 * 4i + u * 1i + v) * 512i + ol;
     let y0 = b1[wr + 0i];
     let y1 = b1[wr + 512i];
     let y2 = b1[wr + 1024i];
     let y3 = b1[wr + 1536i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
+    a32 = mac4(subgroupShuffle(x4, 0u), y0, y1, y2, y3, a32);
+    a33 = mac4(subgroupShuffle(x4, 1u), y0, y1, y2, y3, a33);
+    a34 = mac4(subgroupShuffle(x4, 2u), y0, y1, y2, y3, a34);
+    a35 = mac4(subgroupShuffle(x4, 3u), y0, y1, y2, y3, a35);
+    a36 = mac4(subgroupShuffle(x4, 4u), y0, y1, y2, y3, a36);
+    a37 = mac4(subgroupShuffle(x4, 5u), y0, y1, y2, y3, a37);
+    a38 = mac4(subgroupShuffle(x4, 6u), y0, y1, y2, y3, a38);
+    a39 = mac4(subgroupShuffle(x4, 7u), y0, y1, y2, y3, a39);
+    a40 = mac4(subgroupShuffle(x5, 0u), y0, y1, y2, y3, a40);
+    a41 = mac4(subgroupShuffle(x5, 1u), y0, y1, y2, y3, a41);
+    a42 = mac4(subgroupShuffle(x5, 2u), y0, y1, y2, y3, a42);
+    a43 = mac4(subgroupShuffle(x5, 3u), y0, y1, y2, y3, a43);
+    a44 = mac4(subgroupShuffle(x5, 4u), y0, y1, y2, y3, a44);
+    a45 = mac4(subgroupShuffle(x5, 5u), y0, y1, y2, y3, a45);
+    a46 = mac4(subgroupShuffle(x5, 6u), y0, y1, y2, y3, a46);
+    a47 = mac4(subgroupShuffle(x5, 7u), y0, y1, y2, y3, a47);
+    a48 = mac4(subgroupShuffle(x6, 0u), y0, y1, y2, y3, a48);
+    a49 = mac4(subgroupShuffle(x6, 1u), y0, y1, y2, y3, a49);
+    a50 = mac4(subgroupShuffle(x6, 2u), y0, y1, y2, y3, a50);
+    a51 = mac4(subgroupShuffle(x6, 3u), y0, y1, y2, y3, a51);
+    a52 = mac4(subgroupShuffle(x6, 4u), y0, y1, y2, y3, a52);
+    a53 = mac4(subgroupShuffle(x6, 5u), y0, y1, y2, y3, a53);
+    a54 = mac4(subgroupShuffle(x6, 6u), y0, y1, y2, y3, a54);
+    a55 = mac4(subgroupShuffle(x6, 7u), y0, y1, y2, y3, a55);
+    a56 = mac4(subgroupShuffle(x7, 0u), y0, y1, y2, y3, a56);
+    a57 = mac4(subgroupShuffle(x7, 1u), y0, y1, y2, y3, a57);
+    a58 = mac4(subgroupShuffle(x7, 2u), y0, y1, y2, y3, a58);
+    a59 = mac4(subgroupShuffle(x7, 3u), y0, y1, y2, y3, a59);
+    a60 = mac4(subgroupShuffle(x7, 4u), y0, y1, y2, y3, a60);
+    a61 = mac4(subgroupShuffle(x7, 5u), y0, y1, y2, y3, a61);
+    a62 = mac4(subgroupShuffle(x7, 6u), y0, y1, y2, y3, a62);
+    a63 = mac4(subgroupShuffle(x7, 7u), y0, y1, y2, y3, a63);
   }
-  var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
-  for (var t = 0i; t < 32i; t++) {
+  var tile = array<vec4<f32>, 64>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, a33, a34, a35, a36, a37, a38, a39, a40, a41, a42, a43, a44, a45, a46, a47, a48, a49, a50, a51, a52, a53, a54, a55, a56, a57, a58, a59, a60, a61, a62, a63);
+  for (var t = 0i; t < 64i; t++) {
     for (var q = 0i; q < 4i; q++) {
-      let p = i32(wid.x) * 32i + t;
+      let p = i32(wid.x) * 64i + t;
       let o = o4 * 4i + q;
       if (p >= 80i || o >= 2048i) { continue; }
       let n = p / 80i;
@@ -31381,38 +33045,38 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let y1 = b1[wr + 128i];
     let y2 = b1[wr + 256i];
     let y3 = b1[wr + 384i];
-    a0 = mac4(subgroupBroadcast(x0, 0u), y0, y1, y2, y3, a0);
-    a1 = mac4(subgroupBroadcast(x0, 1u), y0, y1, y2, y3, a1);
-    a2 = mac4(subgroupBroadcast(x0, 2u), y0, y1, y2, y3, a2);
-    a3 = mac4(subgroupBroadcast(x0, 3u), y0, y1, y2, y3, a3);
-    a4 = mac4(subgroupBroadcast(x0, 4u), y0, y1, y2, y3, a4);
-    a5 = mac4(subgroupBroadcast(x0, 5u), y0, y1, y2, y3, a5);
-    a6 = mac4(subgroupBroadcast(x0, 6u), y0, y1, y2, y3, a6);
-    a7 = mac4(subgroupBroadcast(x0, 7u), y0, y1, y2, y3, a7);
-    a8 = mac4(subgroupBroadcast(x1, 0u), y0, y1, y2, y3, a8);
-    a9 = mac4(subgroupBroadcast(x1, 1u), y0, y1, y2, y3, a9);
-    a10 = mac4(subgroupBroadcast(x1, 2u), y0, y1, y2, y3, a10);
-    a11 = mac4(subgroupBroadcast(x1, 3u), y0, y1, y2, y3, a11);
-    a12 = mac4(subgroupBroadcast(x1, 4u), y0, y1, y2, y3, a12);
-    a13 = mac4(subgroupBroadcast(x1, 5u), y0, y1, y2, y3, a13);
-    a14 = mac4(subgroupBroadcast(x1, 6u), y0, y1, y2, y3, a14);
-    a15 = mac4(subgroupBroadcast(x1, 7u), y0, y1, y2, y3, a15);
-    a16 = mac4(subgroupBroadcast(x2, 0u), y0, y1, y2, y3, a16);
-    a17 = mac4(subgroupBroadcast(x2, 1u), y0, y1, y2, y3, a17);
-    a18 = mac4(subgroupBroadcast(x2, 2u), y0, y1, y2, y3, a18);
-    a19 = mac4(subgroupBroadcast(x2, 3u), y0, y1, y2, y3, a19);
-    a20 = mac4(subgroupBroadcast(x2, 4u), y0, y1, y2, y3, a20);
-    a21 = mac4(subgroupBroadcast(x2, 5u), y0, y1, y2, y3, a21);
-    a22 = mac4(subgroupBroadcast(x2, 6u), y0, y1, y2, y3, a22);
-    a23 = mac4(subgroupBroadcast(x2, 7u), y0, y1, y2, y3, a23);
-    a24 = mac4(subgroupBroadcast(x3, 0u), y0, y1, y2, y3, a24);
-    a25 = mac4(subgroupBroadcast(x3, 1u), y0, y1, y2, y3, a25);
-    a26 = mac4(subgroupBroadcast(x3, 2u), y0, y1, y2, y3, a26);
-    a27 = mac4(subgroupBroadcast(x3, 3u), y0, y1, y2, y3, a27);
-    a28 = mac4(subgroupBroadcast(x3, 4u), y0, y1, y2, y3, a28);
-    a29 = mac4(subgroupBroadcast(x3, 5u), y0, y1, y2, y3, a29);
-    a30 = mac4(subgroupBroadcast(x3, 6u), y0, y1, y2, y3, a30);
-    a31 = mac4(subgroupBroadcast(x3, 7u), y0, y1, y2, y3, a31);
+    a0 = mac4(subgroupShuffle(x0, 0u), y0, y1, y2, y3, a0);
+    a1 = mac4(subgroupShuffle(x0, 1u), y0, y1, y2, y3, a1);
+    a2 = mac4(subgroupShuffle(x0, 2u), y0, y1, y2, y3, a2);
+    a3 = mac4(subgroupShuffle(x0, 3u), y0, y1, y2, y3, a3);
+    a4 = mac4(subgroupShuffle(x0, 4u), y0, y1, y2, y3, a4);
+    a5 = mac4(subgroupShuffle(x0, 5u), y0, y1, y2, y3, a5);
+    a6 = mac4(subgroupShuffle(x0, 6u), y0, y1, y2, y3, a6);
+    a7 = mac4(subgroupShuffle(x0, 7u), y0, y1, y2, y3, a7);
+    a8 = mac4(subgroupShuffle(x1, 0u), y0, y1, y2, y3, a8);
+    a9 = mac4(subgroupShuffle(x1, 1u), y0, y1, y2, y3, a9);
+    a10 = mac4(subgroupShuffle(x1, 2u), y0, y1, y2, y3, a10);
+    a11 = mac4(subgroupShuffle(x1, 3u), y0, y1, y2, y3, a11);
+    a12 = mac4(subgroupShuffle(x1, 4u), y0, y1, y2, y3, a12);
+    a13 = mac4(subgroupShuffle(x1, 5u), y0, y1, y2, y3, a13);
+    a14 = mac4(subgroupShuffle(x1, 6u), y0, y1, y2, y3, a14);
+    a15 = mac4(subgroupShuffle(x1, 7u), y0, y1, y2, y3, a15);
+    a16 = mac4(subgroupShuffle(x2, 0u), y0, y1, y2, y3, a16);
+    a17 = mac4(subgroupShuffle(x2, 1u), y0, y1, y2, y3, a17);
+    a18 = mac4(subgroupShuffle(x2, 2u), y0, y1, y2, y3, a18);
+    a19 = mac4(subgroupShuffle(x2, 3u), y0, y1, y2, y3, a19);
+    a20 = mac4(subgroupShuffle(x2, 4u), y0, y1, y2, y3, a20);
+    a21 = mac4(subgroupShuffle(x2, 5u), y0, y1, y2, y3, a21);
+    a22 = mac4(subgroupShuffle(x2, 6u), y0, y1, y2, y3, a22);
+    a23 = mac4(subgroupShuffle(x2, 7u), y0, y1, y2, y3, a23);
+    a24 = mac4(subgroupShuffle(x3, 0u), y0, y1, y2, y3, a24);
+    a25 = mac4(subgroupShuffle(x3, 1u), y0, y1, y2, y3, a25);
+    a26 = mac4(subgroupShuffle(x3, 2u), y0, y1, y2, y3, a26);
+    a27 = mac4(subgroupShuffle(x3, 3u), y0, y1, y2, y3, a27);
+    a28 = mac4(subgroupShuffle(x3, 4u), y0, y1, y2, y3, a28);
+    a29 = mac4(subgroupShuffle(x3, 5u), y0, y1, y2, y3, a29);
+    a30 = mac4(subgroupShuffle(x3, 6u), y0, y1, y2, y3, a30);
+    a31 = mac4(subgroupShuffle(x3, 7u), y0, y1, y2, y3, a31);
   }
   var tile = array<vec4<f32>, 32>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31);
   for (var t = 0i; t < 32i; t++) {
@@ -33846,10 +35510,10 @@ export const module: GeneratedModule = {
         dispatch("forward_027_conv2d_G_layer3_0_conv2", [at(1, 0, 82944), at(1, 57671680, 2359296), at(0, 8808960, 1024), at(0, 8809984, 1024), at(0, 8811008, 1024), at(0, 8812032, 1024), at(1, 82944, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_028_conv2d_G_layer3_0_conv3_pack", [at(0, 8813056, 1048576), at(1, 119078912, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_028_conv2d_G_layer3_0_conv3_packc", [at(1, 82944, 82944), at(1, 497664, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_028_conv2d_G_layer3_0_conv3", [at(1, 497664, 82944), at(1, 119078912, 1048576), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_028_conv2d_G_layer3_0_conv3", [at(1, 497664, 82944), at(1, 119078912, 1048576), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_029_conv2d_G_layer3_0_downsample_0_pack", [at(0, 9878016, 2097152), at(1, 111935488, 2097152)], { shader: 53, workgroups: [8192,1,1] }),
         dispatch("forward_029_conv2d_G_layer3_0_downsample_0_packc", [at(1, 331776, 165888), at(1, 663552, 165888)], { shader: 38, workgroups: [162,1,1] }),
-        dispatch("forward_029_conv2d_G_layer3_0_downsample_0", [at(1, 663552, 165888), at(1, 111935488, 2097152), at(1, 0, 331776), at(0, 9861632, 4096), at(0, 9865728, 4096), at(0, 9869824, 4096), at(0, 9873920, 4096), at(0, 11975168, 4096), at(0, 11979264, 4096), at(0, 11983360, 4096), at(0, 11987456, 4096), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [3,32,1] }, { shader: 55, workgroups: [42,1,1] }),
+        dispatch("forward_029_conv2d_G_layer3_0_downsample_0", [at(1, 663552, 165888), at(1, 111935488, 2097152), at(1, 0, 331776), at(0, 9861632, 4096), at(0, 9865728, 4096), at(0, 9869824, 4096), at(0, 9873920, 4096), at(0, 11975168, 4096), at(0, 11979264, 4096), at(0, 11983360, 4096), at(0, 11987456, 4096), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 54, workgroups: [2,32,1] }, { shader: 55, workgroups: [42,1,1] }),
         dispatch("forward_030_conv2d_G_layer3_1_conv1_pack", [at(0, 11991552, 1048576), at(1, 120127488, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_030_conv2d_G_layer3_1_conv1_packc", [at(1, 331776, 331776), at(1, 0, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_030_conv2d_G_layer3_1_conv1", [at(1, 0, 331776), at(1, 120127488, 1048576), at(0, 13040128, 1024), at(0, 13041152, 1024), at(0, 13042176, 1024), at(0, 13043200, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -33858,7 +35522,7 @@ export const module: GeneratedModule = {
         dispatch("forward_031_conv2d_G_layer3_1_conv2", [at(1, 0, 82944), at(1, 60030976, 2359296), at(0, 15403520, 1024), at(0, 15404544, 1024), at(0, 15405568, 1024), at(0, 15406592, 1024), at(1, 82944, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_032_conv2d_G_layer3_1_conv3_pack", [at(0, 15407616, 1048576), at(1, 121176064, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_032_conv2d_G_layer3_1_conv3_packc", [at(1, 82944, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_032_conv2d_G_layer3_1_conv3", [at(1, 663552, 82944), at(1, 121176064, 1048576), at(0, 16456192, 4096), at(0, 16460288, 4096), at(0, 16464384, 4096), at(0, 16468480, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_032_conv2d_G_layer3_1_conv3", [at(1, 663552, 82944), at(1, 121176064, 1048576), at(0, 16456192, 4096), at(0, 16460288, 4096), at(0, 16464384, 4096), at(0, 16468480, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_033_conv2d_G_layer3_2_conv1_pack", [at(0, 16472576, 1048576), at(1, 122224640, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_033_conv2d_G_layer3_2_conv1_packc", [at(1, 0, 331776), at(1, 331776, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_033_conv2d_G_layer3_2_conv1", [at(1, 331776, 331776), at(1, 122224640, 1048576), at(0, 17521152, 1024), at(0, 17522176, 1024), at(0, 17523200, 1024), at(0, 17524224, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -33867,7 +35531,7 @@ export const module: GeneratedModule = {
         dispatch("forward_034_conv2d_G_layer3_2_conv2", [at(1, 331776, 82944), at(1, 62390272, 2359296), at(0, 19884544, 1024), at(0, 19885568, 1024), at(0, 19886592, 1024), at(0, 19887616, 1024), at(1, 414720, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_035_conv2d_G_layer3_2_conv3_pack", [at(0, 19888640, 1048576), at(1, 123273216, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_035_conv2d_G_layer3_2_conv3_packc", [at(1, 414720, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_035_conv2d_G_layer3_2_conv3", [at(1, 663552, 82944), at(1, 123273216, 1048576), at(0, 20937216, 4096), at(0, 20941312, 4096), at(0, 20945408, 4096), at(0, 20949504, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_035_conv2d_G_layer3_2_conv3", [at(1, 663552, 82944), at(1, 123273216, 1048576), at(0, 20937216, 4096), at(0, 20941312, 4096), at(0, 20945408, 4096), at(0, 20949504, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_036_conv2d_G_layer3_3_conv1_pack", [at(0, 20953600, 1048576), at(1, 124321792, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_036_conv2d_G_layer3_3_conv1_packc", [at(1, 331776, 331776), at(1, 0, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_036_conv2d_G_layer3_3_conv1", [at(1, 0, 331776), at(1, 124321792, 1048576), at(0, 22002176, 1024), at(0, 22003200, 1024), at(0, 22004224, 1024), at(0, 22005248, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -33876,7 +35540,7 @@ export const module: GeneratedModule = {
         dispatch("forward_037_conv2d_G_layer3_3_conv2", [at(1, 0, 82944), at(1, 64749568, 2359296), at(0, 24365568, 1024), at(0, 24366592, 1024), at(0, 24367616, 1024), at(0, 24368640, 1024), at(1, 82944, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_038_conv2d_G_layer3_3_conv3_pack", [at(0, 24369664, 1048576), at(1, 125370368, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_038_conv2d_G_layer3_3_conv3_packc", [at(1, 82944, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_038_conv2d_G_layer3_3_conv3", [at(1, 663552, 82944), at(1, 125370368, 1048576), at(0, 25418240, 4096), at(0, 25422336, 4096), at(0, 25426432, 4096), at(0, 25430528, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_038_conv2d_G_layer3_3_conv3", [at(1, 663552, 82944), at(1, 125370368, 1048576), at(0, 25418240, 4096), at(0, 25422336, 4096), at(0, 25426432, 4096), at(0, 25430528, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_039_conv2d_G_layer3_4_conv1_pack", [at(0, 25434624, 1048576), at(1, 126418944, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_039_conv2d_G_layer3_4_conv1_packc", [at(1, 0, 331776), at(1, 331776, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_039_conv2d_G_layer3_4_conv1", [at(1, 331776, 331776), at(1, 126418944, 1048576), at(0, 26483200, 1024), at(0, 26484224, 1024), at(0, 26485248, 1024), at(0, 26486272, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -33885,7 +35549,7 @@ export const module: GeneratedModule = {
         dispatch("forward_040_conv2d_G_layer3_4_conv2", [at(1, 331776, 82944), at(1, 67108864, 2359296), at(0, 28846592, 1024), at(0, 28847616, 1024), at(0, 28848640, 1024), at(0, 28849664, 1024), at(1, 414720, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_041_conv2d_G_layer3_4_conv3_pack", [at(0, 28850688, 1048576), at(1, 127467520, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_041_conv2d_G_layer3_4_conv3_packc", [at(1, 414720, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_041_conv2d_G_layer3_4_conv3", [at(1, 663552, 82944), at(1, 127467520, 1048576), at(0, 29899264, 4096), at(0, 29903360, 4096), at(0, 29907456, 4096), at(0, 29911552, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_041_conv2d_G_layer3_4_conv3", [at(1, 663552, 82944), at(1, 127467520, 1048576), at(0, 29899264, 4096), at(0, 29903360, 4096), at(0, 29907456, 4096), at(0, 29911552, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_042_conv2d_G_layer3_5_conv1_pack", [at(0, 29915648, 1048576), at(1, 128516096, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_042_conv2d_G_layer3_5_conv1_packc", [at(1, 331776, 331776), at(1, 0, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_042_conv2d_G_layer3_5_conv1", [at(1, 0, 331776), at(1, 128516096, 1048576), at(0, 30964224, 1024), at(0, 30965248, 1024), at(0, 30966272, 1024), at(0, 30967296, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -33894,7 +35558,7 @@ export const module: GeneratedModule = {
         dispatch("forward_043_conv2d_G_layer3_5_conv2", [at(1, 0, 82944), at(1, 69468160, 2359296), at(0, 33327616, 1024), at(0, 33328640, 1024), at(0, 33329664, 1024), at(0, 33330688, 1024), at(1, 82944, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_044_conv2d_G_layer3_5_conv3_pack", [at(0, 33331712, 1048576), at(1, 129564672, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_044_conv2d_G_layer3_5_conv3_packc", [at(1, 82944, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_044_conv2d_G_layer3_5_conv3", [at(1, 663552, 82944), at(1, 129564672, 1048576), at(0, 34380288, 4096), at(0, 34384384, 4096), at(0, 34388480, 4096), at(0, 34392576, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_044_conv2d_G_layer3_5_conv3", [at(1, 663552, 82944), at(1, 129564672, 1048576), at(0, 34380288, 4096), at(0, 34384384, 4096), at(0, 34388480, 4096), at(0, 34392576, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_045_conv2d_G_layer3_6_conv1_pack", [at(0, 34396672, 1048576), at(1, 130613248, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_045_conv2d_G_layer3_6_conv1_packc", [at(1, 0, 331776), at(1, 331776, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_045_conv2d_G_layer3_6_conv1", [at(1, 331776, 331776), at(1, 130613248, 1048576), at(0, 35445248, 1024), at(0, 35446272, 1024), at(0, 35447296, 1024), at(0, 35448320, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -33903,7 +35567,7 @@ export const module: GeneratedModule = {
         dispatch("forward_046_conv2d_G_layer3_6_conv2", [at(1, 331776, 82944), at(1, 71827456, 2359296), at(0, 37808640, 1024), at(0, 37809664, 1024), at(0, 37810688, 1024), at(0, 37811712, 1024), at(1, 414720, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_047_conv2d_G_layer3_6_conv3_pack", [at(0, 37812736, 1048576), at(1, 131661824, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_047_conv2d_G_layer3_6_conv3_packc", [at(1, 414720, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_047_conv2d_G_layer3_6_conv3", [at(1, 663552, 82944), at(1, 131661824, 1048576), at(0, 38861312, 4096), at(0, 38865408, 4096), at(0, 38869504, 4096), at(0, 38873600, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_047_conv2d_G_layer3_6_conv3", [at(1, 663552, 82944), at(1, 131661824, 1048576), at(0, 38861312, 4096), at(0, 38865408, 4096), at(0, 38869504, 4096), at(0, 38873600, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_048_conv2d_G_layer3_7_conv1_pack", [at(0, 38877696, 1048576), at(1, 132710400, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_048_conv2d_G_layer3_7_conv1_packc", [at(1, 331776, 331776), at(1, 0, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_048_conv2d_G_layer3_7_conv1", [at(1, 0, 331776), at(1, 132710400, 1048576), at(0, 39926272, 1024), at(0, 39927296, 1024), at(0, 39928320, 1024), at(0, 39929344, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -33912,7 +35576,7 @@ export const module: GeneratedModule = {
         dispatch("forward_049_conv2d_G_layer3_7_conv2", [at(1, 0, 82944), at(1, 74186752, 2359296), at(0, 42289664, 1024), at(0, 42290688, 1024), at(0, 42291712, 1024), at(0, 42292736, 1024), at(1, 82944, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_050_conv2d_G_layer3_7_conv3_pack", [at(0, 42293760, 1048576), at(1, 133758976, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_050_conv2d_G_layer3_7_conv3_packc", [at(1, 82944, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_050_conv2d_G_layer3_7_conv3", [at(1, 663552, 82944), at(1, 133758976, 1048576), at(0, 43342336, 4096), at(0, 43346432, 4096), at(0, 43350528, 4096), at(0, 43354624, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_050_conv2d_G_layer3_7_conv3", [at(1, 663552, 82944), at(1, 133758976, 1048576), at(0, 43342336, 4096), at(0, 43346432, 4096), at(0, 43350528, 4096), at(0, 43354624, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_051_conv2d_G_layer3_8_conv1_pack", [at(0, 43358720, 1048576), at(1, 134807552, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_051_conv2d_G_layer3_8_conv1_packc", [at(1, 0, 331776), at(1, 331776, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_051_conv2d_G_layer3_8_conv1", [at(1, 331776, 331776), at(1, 134807552, 1048576), at(0, 44407296, 1024), at(0, 44408320, 1024), at(0, 44409344, 1024), at(0, 44410368, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -33921,7 +35585,7 @@ export const module: GeneratedModule = {
         dispatch("forward_052_conv2d_G_layer3_8_conv2", [at(1, 331776, 82944), at(1, 76546048, 2359296), at(0, 46770688, 1024), at(0, 46771712, 1024), at(0, 46772736, 1024), at(0, 46773760, 1024), at(1, 414720, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_053_conv2d_G_layer3_8_conv3_pack", [at(0, 46774784, 1048576), at(1, 135856128, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_053_conv2d_G_layer3_8_conv3_packc", [at(1, 414720, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_053_conv2d_G_layer3_8_conv3", [at(1, 663552, 82944), at(1, 135856128, 1048576), at(0, 47823360, 4096), at(0, 47827456, 4096), at(0, 47831552, 4096), at(0, 47835648, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_053_conv2d_G_layer3_8_conv3", [at(1, 663552, 82944), at(1, 135856128, 1048576), at(0, 47823360, 4096), at(0, 47827456, 4096), at(0, 47831552, 4096), at(0, 47835648, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_054_conv2d_G_layer3_9_conv1_pack", [at(0, 47839744, 1048576), at(1, 136904704, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_054_conv2d_G_layer3_9_conv1_packc", [at(1, 331776, 331776), at(1, 0, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_054_conv2d_G_layer3_9_conv1", [at(1, 0, 331776), at(1, 136904704, 1048576), at(0, 48888320, 1024), at(0, 48889344, 1024), at(0, 48890368, 1024), at(0, 48891392, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -33930,7 +35594,7 @@ export const module: GeneratedModule = {
         dispatch("forward_055_conv2d_G_layer3_9_conv2", [at(1, 0, 82944), at(1, 78905344, 2359296), at(0, 51251712, 1024), at(0, 51252736, 1024), at(0, 51253760, 1024), at(0, 51254784, 1024), at(1, 82944, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_056_conv2d_G_layer3_9_conv3_pack", [at(0, 51255808, 1048576), at(1, 137953280, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_056_conv2d_G_layer3_9_conv3_packc", [at(1, 82944, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_056_conv2d_G_layer3_9_conv3", [at(1, 663552, 82944), at(1, 137953280, 1048576), at(0, 52304384, 4096), at(0, 52308480, 4096), at(0, 52312576, 4096), at(0, 52316672, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_056_conv2d_G_layer3_9_conv3", [at(1, 663552, 82944), at(1, 137953280, 1048576), at(0, 52304384, 4096), at(0, 52308480, 4096), at(0, 52312576, 4096), at(0, 52316672, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_057_conv2d_G_layer3_10_conv1_pack", [at(0, 52320768, 1048576), at(1, 139001856, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_057_conv2d_G_layer3_10_conv1_packc", [at(1, 0, 331776), at(1, 331776, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_057_conv2d_G_layer3_10_conv1", [at(1, 331776, 331776), at(1, 139001856, 1048576), at(0, 53369344, 1024), at(0, 53370368, 1024), at(0, 53371392, 1024), at(0, 53372416, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -33939,7 +35603,7 @@ export const module: GeneratedModule = {
         dispatch("forward_058_conv2d_G_layer3_10_conv2", [at(1, 331776, 82944), at(1, 81264640, 2359296), at(0, 55732736, 1024), at(0, 55733760, 1024), at(0, 55734784, 1024), at(0, 55735808, 1024), at(1, 414720, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_059_conv2d_G_layer3_10_conv3_pack", [at(0, 55736832, 1048576), at(1, 140050432, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_059_conv2d_G_layer3_10_conv3_packc", [at(1, 414720, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_059_conv2d_G_layer3_10_conv3", [at(1, 663552, 82944), at(1, 140050432, 1048576), at(0, 56785408, 4096), at(0, 56789504, 4096), at(0, 56793600, 4096), at(0, 56797696, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_059_conv2d_G_layer3_10_conv3", [at(1, 663552, 82944), at(1, 140050432, 1048576), at(0, 56785408, 4096), at(0, 56789504, 4096), at(0, 56793600, 4096), at(0, 56797696, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_060_conv2d_G_layer3_11_conv1_pack", [at(0, 56801792, 1048576), at(1, 141099008, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_060_conv2d_G_layer3_11_conv1_packc", [at(1, 331776, 331776), at(1, 0, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_060_conv2d_G_layer3_11_conv1", [at(1, 0, 331776), at(1, 141099008, 1048576), at(0, 57850368, 1024), at(0, 57851392, 1024), at(0, 57852416, 1024), at(0, 57853440, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -33948,7 +35612,7 @@ export const module: GeneratedModule = {
         dispatch("forward_061_conv2d_G_layer3_11_conv2", [at(1, 0, 82944), at(1, 83623936, 2359296), at(0, 60213760, 1024), at(0, 60214784, 1024), at(0, 60215808, 1024), at(0, 60216832, 1024), at(1, 82944, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_062_conv2d_G_layer3_11_conv3_pack", [at(0, 60217856, 1048576), at(1, 142147584, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_062_conv2d_G_layer3_11_conv3_packc", [at(1, 82944, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_062_conv2d_G_layer3_11_conv3", [at(1, 663552, 82944), at(1, 142147584, 1048576), at(0, 61266432, 4096), at(0, 61270528, 4096), at(0, 61274624, 4096), at(0, 61278720, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_062_conv2d_G_layer3_11_conv3", [at(1, 663552, 82944), at(1, 142147584, 1048576), at(0, 61266432, 4096), at(0, 61270528, 4096), at(0, 61274624, 4096), at(0, 61278720, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_063_conv2d_G_layer3_12_conv1_pack", [at(0, 61282816, 1048576), at(1, 143196160, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_063_conv2d_G_layer3_12_conv1_packc", [at(1, 0, 331776), at(1, 331776, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_063_conv2d_G_layer3_12_conv1", [at(1, 331776, 331776), at(1, 143196160, 1048576), at(0, 62331392, 1024), at(0, 62332416, 1024), at(0, 62333440, 1024), at(0, 62334464, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -33957,7 +35621,7 @@ export const module: GeneratedModule = {
         dispatch("forward_064_conv2d_G_layer3_12_conv2", [at(1, 331776, 82944), at(1, 85983232, 2359296), at(0, 64694784, 1024), at(0, 64695808, 1024), at(0, 64696832, 1024), at(0, 64697856, 1024), at(1, 414720, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_065_conv2d_G_layer3_12_conv3_pack", [at(0, 64698880, 1048576), at(1, 144244736, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_065_conv2d_G_layer3_12_conv3_packc", [at(1, 414720, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_065_conv2d_G_layer3_12_conv3", [at(1, 663552, 82944), at(1, 144244736, 1048576), at(0, 65747456, 4096), at(0, 65751552, 4096), at(0, 65755648, 4096), at(0, 65759744, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_065_conv2d_G_layer3_12_conv3", [at(1, 663552, 82944), at(1, 144244736, 1048576), at(0, 65747456, 4096), at(0, 65751552, 4096), at(0, 65755648, 4096), at(0, 65759744, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_066_conv2d_G_layer3_13_conv1_pack", [at(0, 65763840, 1048576), at(1, 145293312, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_066_conv2d_G_layer3_13_conv1_packc", [at(1, 331776, 331776), at(1, 0, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_066_conv2d_G_layer3_13_conv1", [at(1, 0, 331776), at(1, 145293312, 1048576), at(0, 66812416, 1024), at(0, 66813440, 1024), at(0, 66814464, 1024), at(0, 66815488, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -33966,7 +35630,7 @@ export const module: GeneratedModule = {
         dispatch("forward_067_conv2d_G_layer3_13_conv2", [at(1, 0, 82944), at(1, 88342528, 2359296), at(0, 69175808, 1024), at(0, 69176832, 1024), at(0, 69177856, 1024), at(0, 69178880, 1024), at(1, 82944, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_068_conv2d_G_layer3_13_conv3_pack", [at(0, 69179904, 1048576), at(1, 146341888, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_068_conv2d_G_layer3_13_conv3_packc", [at(1, 82944, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_068_conv2d_G_layer3_13_conv3", [at(1, 663552, 82944), at(1, 146341888, 1048576), at(0, 70228480, 4096), at(0, 70232576, 4096), at(0, 70236672, 4096), at(0, 70240768, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_068_conv2d_G_layer3_13_conv3", [at(1, 663552, 82944), at(1, 146341888, 1048576), at(0, 70228480, 4096), at(0, 70232576, 4096), at(0, 70236672, 4096), at(0, 70240768, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_069_conv2d_G_layer3_14_conv1_pack", [at(0, 70244864, 1048576), at(1, 147390464, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_069_conv2d_G_layer3_14_conv1_packc", [at(1, 0, 331776), at(1, 331776, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_069_conv2d_G_layer3_14_conv1", [at(1, 331776, 331776), at(1, 147390464, 1048576), at(0, 71293440, 1024), at(0, 71294464, 1024), at(0, 71295488, 1024), at(0, 71296512, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -33975,7 +35639,7 @@ export const module: GeneratedModule = {
         dispatch("forward_070_conv2d_G_layer3_14_conv2", [at(1, 331776, 82944), at(1, 90701824, 2359296), at(0, 73656832, 1024), at(0, 73657856, 1024), at(0, 73658880, 1024), at(0, 73659904, 1024), at(1, 414720, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_071_conv2d_G_layer3_14_conv3_pack", [at(0, 73660928, 1048576), at(1, 148439040, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_071_conv2d_G_layer3_14_conv3_packc", [at(1, 414720, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_071_conv2d_G_layer3_14_conv3", [at(1, 663552, 82944), at(1, 148439040, 1048576), at(0, 74709504, 4096), at(0, 74713600, 4096), at(0, 74717696, 4096), at(0, 74721792, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_071_conv2d_G_layer3_14_conv3", [at(1, 663552, 82944), at(1, 148439040, 1048576), at(0, 74709504, 4096), at(0, 74713600, 4096), at(0, 74717696, 4096), at(0, 74721792, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_072_conv2d_G_layer3_15_conv1_pack", [at(0, 74725888, 1048576), at(1, 149487616, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_072_conv2d_G_layer3_15_conv1_packc", [at(1, 331776, 331776), at(1, 0, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_072_conv2d_G_layer3_15_conv1", [at(1, 0, 331776), at(1, 149487616, 1048576), at(0, 75774464, 1024), at(0, 75775488, 1024), at(0, 75776512, 1024), at(0, 75777536, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -33984,7 +35648,7 @@ export const module: GeneratedModule = {
         dispatch("forward_073_conv2d_G_layer3_15_conv2", [at(1, 0, 82944), at(1, 93061120, 2359296), at(0, 78137856, 1024), at(0, 78138880, 1024), at(0, 78139904, 1024), at(0, 78140928, 1024), at(1, 82944, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_074_conv2d_G_layer3_15_conv3_pack", [at(0, 78141952, 1048576), at(1, 150536192, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_074_conv2d_G_layer3_15_conv3_packc", [at(1, 82944, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_074_conv2d_G_layer3_15_conv3", [at(1, 663552, 82944), at(1, 150536192, 1048576), at(0, 79190528, 4096), at(0, 79194624, 4096), at(0, 79198720, 4096), at(0, 79202816, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_074_conv2d_G_layer3_15_conv3", [at(1, 663552, 82944), at(1, 150536192, 1048576), at(0, 79190528, 4096), at(0, 79194624, 4096), at(0, 79198720, 4096), at(0, 79202816, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_075_conv2d_G_layer3_16_conv1_pack", [at(0, 79206912, 1048576), at(1, 151584768, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_075_conv2d_G_layer3_16_conv1_packc", [at(1, 0, 331776), at(1, 331776, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_075_conv2d_G_layer3_16_conv1", [at(1, 331776, 331776), at(1, 151584768, 1048576), at(0, 80255488, 1024), at(0, 80256512, 1024), at(0, 80257536, 1024), at(0, 80258560, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -33993,7 +35657,7 @@ export const module: GeneratedModule = {
         dispatch("forward_076_conv2d_G_layer3_16_conv2", [at(1, 331776, 82944), at(1, 95420416, 2359296), at(0, 82618880, 1024), at(0, 82619904, 1024), at(0, 82620928, 1024), at(0, 82621952, 1024), at(1, 414720, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_077_conv2d_G_layer3_16_conv3_pack", [at(0, 82622976, 1048576), at(1, 152633344, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_077_conv2d_G_layer3_16_conv3_packc", [at(1, 414720, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_077_conv2d_G_layer3_16_conv3", [at(1, 663552, 82944), at(1, 152633344, 1048576), at(0, 83671552, 4096), at(0, 83675648, 4096), at(0, 83679744, 4096), at(0, 83683840, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_077_conv2d_G_layer3_16_conv3", [at(1, 663552, 82944), at(1, 152633344, 1048576), at(0, 83671552, 4096), at(0, 83675648, 4096), at(0, 83679744, 4096), at(0, 83683840, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_078_conv2d_G_layer3_17_conv1_pack", [at(0, 83687936, 1048576), at(1, 153681920, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_078_conv2d_G_layer3_17_conv1_packc", [at(1, 331776, 331776), at(1, 0, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_078_conv2d_G_layer3_17_conv1", [at(1, 0, 331776), at(1, 153681920, 1048576), at(0, 84736512, 1024), at(0, 84737536, 1024), at(0, 84738560, 1024), at(0, 84739584, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -34002,7 +35666,7 @@ export const module: GeneratedModule = {
         dispatch("forward_079_conv2d_G_layer3_17_conv2", [at(1, 0, 82944), at(1, 97779712, 2359296), at(0, 87099904, 1024), at(0, 87100928, 1024), at(0, 87101952, 1024), at(0, 87102976, 1024), at(1, 82944, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_080_conv2d_G_layer3_17_conv3_pack", [at(0, 87104000, 1048576), at(1, 154730496, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_080_conv2d_G_layer3_17_conv3_packc", [at(1, 82944, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_080_conv2d_G_layer3_17_conv3", [at(1, 663552, 82944), at(1, 154730496, 1048576), at(0, 88152576, 4096), at(0, 88156672, 4096), at(0, 88160768, 4096), at(0, 88164864, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_080_conv2d_G_layer3_17_conv3", [at(1, 663552, 82944), at(1, 154730496, 1048576), at(0, 88152576, 4096), at(0, 88156672, 4096), at(0, 88160768, 4096), at(0, 88164864, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_081_conv2d_G_layer3_18_conv1_pack", [at(0, 88168960, 1048576), at(1, 155779072, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_081_conv2d_G_layer3_18_conv1_packc", [at(1, 0, 331776), at(1, 331776, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_081_conv2d_G_layer3_18_conv1", [at(1, 331776, 331776), at(1, 155779072, 1048576), at(0, 89217536, 1024), at(0, 89218560, 1024), at(0, 89219584, 1024), at(0, 89220608, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -34011,7 +35675,7 @@ export const module: GeneratedModule = {
         dispatch("forward_082_conv2d_G_layer3_18_conv2", [at(1, 331776, 82944), at(1, 100139008, 2359296), at(0, 91580928, 1024), at(0, 91581952, 1024), at(0, 91582976, 1024), at(0, 91584000, 1024), at(1, 414720, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_083_conv2d_G_layer3_18_conv3_pack", [at(0, 91585024, 1048576), at(1, 156827648, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_083_conv2d_G_layer3_18_conv3_packc", [at(1, 414720, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_083_conv2d_G_layer3_18_conv3", [at(1, 663552, 82944), at(1, 156827648, 1048576), at(0, 92633600, 4096), at(0, 92637696, 4096), at(0, 92641792, 4096), at(0, 92645888, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_083_conv2d_G_layer3_18_conv3", [at(1, 663552, 82944), at(1, 156827648, 1048576), at(0, 92633600, 4096), at(0, 92637696, 4096), at(0, 92641792, 4096), at(0, 92645888, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_084_conv2d_G_layer3_19_conv1_pack", [at(0, 92649984, 1048576), at(1, 157876224, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_084_conv2d_G_layer3_19_conv1_packc", [at(1, 331776, 331776), at(1, 0, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_084_conv2d_G_layer3_19_conv1", [at(1, 0, 331776), at(1, 157876224, 1048576), at(0, 93698560, 1024), at(0, 93699584, 1024), at(0, 93700608, 1024), at(0, 93701632, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -34020,7 +35684,7 @@ export const module: GeneratedModule = {
         dispatch("forward_085_conv2d_G_layer3_19_conv2", [at(1, 0, 82944), at(1, 102498304, 2359296), at(0, 96061952, 1024), at(0, 96062976, 1024), at(0, 96064000, 1024), at(0, 96065024, 1024), at(1, 82944, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_086_conv2d_G_layer3_19_conv3_pack", [at(0, 96066048, 1048576), at(1, 158924800, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_086_conv2d_G_layer3_19_conv3_packc", [at(1, 82944, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_086_conv2d_G_layer3_19_conv3", [at(1, 663552, 82944), at(1, 158924800, 1048576), at(0, 97114624, 4096), at(0, 97118720, 4096), at(0, 97122816, 4096), at(0, 97126912, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_086_conv2d_G_layer3_19_conv3", [at(1, 663552, 82944), at(1, 158924800, 1048576), at(0, 97114624, 4096), at(0, 97118720, 4096), at(0, 97122816, 4096), at(0, 97126912, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_087_conv2d_G_layer3_20_conv1_pack", [at(0, 97131008, 1048576), at(1, 159973376, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_087_conv2d_G_layer3_20_conv1_packc", [at(1, 0, 331776), at(1, 331776, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_087_conv2d_G_layer3_20_conv1", [at(1, 331776, 331776), at(1, 159973376, 1048576), at(0, 98179584, 1024), at(0, 98180608, 1024), at(0, 98181632, 1024), at(0, 98182656, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -34029,7 +35693,7 @@ export const module: GeneratedModule = {
         dispatch("forward_088_conv2d_G_layer3_20_conv2", [at(1, 331776, 82944), at(1, 104857600, 2359296), at(0, 100542976, 1024), at(0, 100544000, 1024), at(0, 100545024, 1024), at(0, 100546048, 1024), at(1, 414720, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_089_conv2d_G_layer3_20_conv3_pack", [at(0, 100547072, 1048576), at(1, 161021952, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_089_conv2d_G_layer3_20_conv3_packc", [at(1, 414720, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_089_conv2d_G_layer3_20_conv3", [at(1, 663552, 82944), at(1, 161021952, 1048576), at(0, 101595648, 4096), at(0, 101599744, 4096), at(0, 101603840, 4096), at(0, 101607936, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_089_conv2d_G_layer3_20_conv3", [at(1, 663552, 82944), at(1, 161021952, 1048576), at(0, 101595648, 4096), at(0, 101599744, 4096), at(0, 101603840, 4096), at(0, 101607936, 4096), at(1, 0, 331776), at(1, 331776, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_090_conv2d_G_layer3_21_conv1_pack", [at(0, 101612032, 1048576), at(1, 162070528, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_090_conv2d_G_layer3_21_conv1_packc", [at(1, 331776, 331776), at(1, 0, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_090_conv2d_G_layer3_21_conv1", [at(1, 0, 331776), at(1, 162070528, 1048576), at(0, 102660608, 1024), at(0, 102661632, 1024), at(0, 102662656, 1024), at(0, 102663680, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -34038,7 +35702,7 @@ export const module: GeneratedModule = {
         dispatch("forward_091_conv2d_G_layer3_21_conv2", [at(1, 0, 82944), at(1, 107216896, 2359296), at(0, 105024000, 1024), at(0, 105025024, 1024), at(0, 105026048, 1024), at(0, 105027072, 1024), at(1, 82944, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_092_conv2d_G_layer3_21_conv3_pack", [at(0, 105028096, 1048576), at(1, 163119104, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_092_conv2d_G_layer3_21_conv3_packc", [at(1, 82944, 82944), at(1, 663552, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_092_conv2d_G_layer3_21_conv3", [at(1, 663552, 82944), at(1, 163119104, 1048576), at(0, 106076672, 4096), at(0, 106080768, 4096), at(0, 106084864, 4096), at(0, 106088960, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_092_conv2d_G_layer3_21_conv3", [at(1, 663552, 82944), at(1, 163119104, 1048576), at(0, 106076672, 4096), at(0, 106080768, 4096), at(0, 106084864, 4096), at(0, 106088960, 4096), at(1, 331776, 331776), at(1, 0, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_093_conv2d_G_layer3_22_conv1_pack", [at(0, 106093056, 1048576), at(1, 164167680, 1048576)], { shader: 56, workgroups: [4096,1,1] }),
         dispatch("forward_093_conv2d_G_layer3_22_conv1_packc", [at(1, 0, 331776), at(1, 331776, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_093_conv2d_G_layer3_22_conv1", [at(1, 331776, 331776), at(1, 164167680, 1048576), at(0, 107141632, 1024), at(0, 107142656, 1024), at(0, 107143680, 1024), at(0, 107144704, 1024), at(1, 663552, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 58, workgroups: [3,8,1] }, { shader: 59, workgroups: [11,1,1] }),
@@ -34047,7 +35711,7 @@ export const module: GeneratedModule = {
         dispatch("forward_094_conv2d_G_layer3_22_conv2", [at(1, 331776, 82944), at(1, 109576192, 2359296), at(0, 109505024, 1024), at(0, 109506048, 1024), at(0, 109507072, 1024), at(0, 109508096, 1024), at(1, 414720, 82944)], { adapter: "cpu", features: ["subgroups"], shader: 48, workgroups: [3,8,1] }, { shader: 49, workgroups: [11,1,1] }),
         dispatch("forward_095_conv2d_G_layer3_22_conv3_pack", [at(0, 109509120, 1048576), at(1, 165216256, 1048576)], { shader: 50, workgroups: [4096,1,1] }),
         dispatch("forward_095_conv2d_G_layer3_22_conv3_packc", [at(1, 414720, 82944), at(1, 331776, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_095_conv2d_G_layer3_22_conv3", [at(1, 331776, 82944), at(1, 165216256, 1048576), at(0, 110557696, 4096), at(0, 110561792, 4096), at(0, 110565888, 4096), at(0, 110569984, 4096), at(1, 0, 331776), at(1, 10100736, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [3,32,1] }, { shader: 61, workgroups: [42,1,1] }),
+        dispatch("forward_095_conv2d_G_layer3_22_conv3", [at(1, 331776, 82944), at(1, 165216256, 1048576), at(0, 110557696, 4096), at(0, 110561792, 4096), at(0, 110565888, 4096), at(0, 110569984, 4096), at(1, 0, 331776), at(1, 10100736, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 60, workgroups: [2,32,1] }, { shader: 61, workgroups: [42,1,1] }),
         dispatch("forward_096_conv2d_G_layer5_conv2d_list_0_pack", [at(0, 170523136, 700416), at(1, 166264832, 737280)], { shader: 62, workgroups: [2880,1,1] }),
         dispatch("forward_096_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 10100736, 331776), at(1, 0, 331776)], { shader: 57, workgroups: [324,1,1] }),
         dispatch("forward_096_conv2d_G_layer5_conv2d_list_0", [at(1, 0, 331776), at(1, 166264832, 737280), at(0, 171223552, 76), at(1, 331776, 6156)], { adapter: "cpu", features: ["subgroups"], shader: 63, workgroups: [3,1,1] }, { shader: 64, workgroups: [1,1,1] }),
@@ -34062,10 +35726,10 @@ export const module: GeneratedModule = {
         dispatch("forward_099_conv2d_G_layer4_0_conv2", [at(1, 9603072, 165888), at(1, 0, 9437184), at(0, 122116608, 2048), at(0, 122118656, 2048), at(0, 122120704, 2048), at(0, 122122752, 2048), at(1, 9437184, 165888)], { adapter: "cpu", features: ["subgroups"], shader: 71, workgroups: [3,16,1] }, { shader: 72, workgroups: [21,1,1] }),
         dispatch("forward_100_conv2d_G_layer4_0_conv3_pack", [at(0, 122124800, 4194304), at(1, 36700160, 4194304)], { shader: 73, workgroups: [16384,1,1] }),
         dispatch("forward_100_conv2d_G_layer4_0_conv3_packc", [at(1, 9437184, 165888), at(1, 10432512, 165888)], { shader: 38, workgroups: [162,1,1] }),
-        dispatch("forward_100_conv2d_G_layer4_0_conv3", [at(1, 10432512, 165888), at(1, 36700160, 4194304), at(1, 9437184, 663552)], { adapter: "cpu", features: ["subgroups"], shader: 74, workgroups: [3,64,1] }, { shader: 75, workgroups: [84,1,1] }),
+        dispatch("forward_100_conv2d_G_layer4_0_conv3", [at(1, 10432512, 165888), at(1, 36700160, 4194304), at(1, 9437184, 663552)], { adapter: "cpu", features: ["subgroups"], shader: 74, workgroups: [2,64,1] }, { shader: 75, workgroups: [84,1,1] }),
         dispatch("forward_101_conv2d_G_layer4_0_downsample_0_pack", [at(0, 126351872, 8388608), at(1, 28311552, 8388608)], { shader: 76, workgroups: [32768,1,1] }),
         dispatch("forward_101_conv2d_G_layer4_0_downsample_0_packc", [at(1, 10100736, 331776), at(1, 10432512, 331776)], { shader: 57, workgroups: [324,1,1] }),
-        dispatch("forward_101_conv2d_G_layer4_0_downsample_0", [at(1, 10432512, 331776), at(1, 28311552, 8388608), at(1, 9437184, 663552), at(0, 126319104, 8192), at(0, 126327296, 8192), at(0, 126335488, 8192), at(0, 126343680, 8192), at(0, 134740480, 8192), at(0, 134748672, 8192), at(0, 134756864, 8192), at(0, 134765056, 8192), at(1, 18874368, 663552)], { adapter: "cpu", features: ["subgroups"], shader: 77, workgroups: [3,64,1] }, { shader: 78, workgroups: [84,1,1] }),
+        dispatch("forward_101_conv2d_G_layer4_0_downsample_0", [at(1, 10432512, 331776), at(1, 28311552, 8388608), at(1, 9437184, 663552), at(0, 126319104, 8192), at(0, 126327296, 8192), at(0, 126335488, 8192), at(0, 126343680, 8192), at(0, 134740480, 8192), at(0, 134748672, 8192), at(0, 134756864, 8192), at(0, 134765056, 8192), at(1, 18874368, 663552)], { adapter: "cpu", features: ["subgroups"], shader: 77, workgroups: [2,64,1] }, { shader: 78, workgroups: [84,1,1] }),
         dispatch("forward_102_conv2d_G_layer4_1_conv1_pack", [at(0, 134773248, 4194304), at(1, 40894464, 4194304)], { shader: 79, workgroups: [16384,1,1] }),
         dispatch("forward_102_conv2d_G_layer4_1_conv1_packc", [at(1, 18874368, 663552), at(1, 9437184, 663552)], { shader: 80, workgroups: [648,1,1] }),
         dispatch("forward_102_conv2d_G_layer4_1_conv1", [at(1, 9437184, 663552), at(1, 40894464, 4194304), at(0, 138967552, 2048), at(0, 138969600, 2048), at(0, 138971648, 2048), at(0, 138973696, 2048), at(1, 19537920, 165888)], { adapter: "cpu", features: ["subgroups"], shader: 81, workgroups: [3,16,1] }, { shader: 82, workgroups: [21,1,1] }),
@@ -34074,7 +35738,7 @@ export const module: GeneratedModule = {
         dispatch("forward_103_conv2d_G_layer4_1_conv2", [at(1, 19703808, 165888), at(1, 9437184, 9437184), at(0, 148412928, 2048), at(0, 148414976, 2048), at(0, 148417024, 2048), at(0, 148419072, 2048), at(1, 19537920, 165888)], { adapter: "cpu", features: ["subgroups"], shader: 71, workgroups: [3,16,1] }, { shader: 72, workgroups: [21,1,1] }),
         dispatch("forward_104_conv2d_G_layer4_1_conv3_pack", [at(0, 148421120, 4194304), at(1, 45088768, 4194304)], { shader: 73, workgroups: [16384,1,1] }),
         dispatch("forward_104_conv2d_G_layer4_1_conv3_packc", [at(1, 19537920, 165888), at(1, 19703808, 165888)], { shader: 38, workgroups: [162,1,1] }),
-        dispatch("forward_104_conv2d_G_layer4_1_conv3", [at(1, 19703808, 165888), at(1, 45088768, 4194304), at(0, 152615424, 8192), at(0, 152623616, 8192), at(0, 152631808, 8192), at(0, 152640000, 8192), at(1, 18874368, 663552), at(1, 116129792, 663552)], { adapter: "cpu", features: ["subgroups"], shader: 83, workgroups: [3,64,1] }, { shader: 84, workgroups: [84,1,1] }),
+        dispatch("forward_104_conv2d_G_layer4_1_conv3", [at(1, 19703808, 165888), at(1, 45088768, 4194304), at(0, 152615424, 8192), at(0, 152623616, 8192), at(0, 152631808, 8192), at(0, 152640000, 8192), at(1, 18874368, 663552), at(1, 116129792, 663552)], { adapter: "cpu", features: ["subgroups"], shader: 83, workgroups: [2,64,1] }, { shader: 84, workgroups: [84,1,1] }),
         dispatch("forward_105_conv2d_G_layer4_2_conv1_pack", [at(0, 152648192, 4194304), at(1, 49283072, 4194304)], { shader: 79, workgroups: [16384,1,1] }),
         dispatch("forward_105_conv2d_G_layer4_2_conv1_packc", [at(1, 116129792, 663552), at(1, 18874368, 663552)], { shader: 80, workgroups: [648,1,1] }),
         dispatch("forward_105_conv2d_G_layer4_2_conv1", [at(1, 18874368, 663552), at(1, 49283072, 4194304), at(0, 156842496, 2048), at(0, 156844544, 2048), at(0, 156846592, 2048), at(0, 156848640, 2048), at(1, 53477376, 165888)], { adapter: "cpu", features: ["subgroups"], shader: 81, workgroups: [3,16,1] }, { shader: 82, workgroups: [21,1,1] }),
@@ -34083,7 +35747,7 @@ export const module: GeneratedModule = {
         dispatch("forward_106_conv2d_G_layer4_2_conv2", [at(1, 53643264, 165888), at(1, 18874368, 9437184), at(0, 166287872, 2048), at(0, 166289920, 2048), at(0, 166291968, 2048), at(0, 166294016, 2048), at(1, 116793344, 165888)], { adapter: "cpu", features: ["subgroups"], shader: 71, workgroups: [3,16,1] }, { shader: 72, workgroups: [21,1,1] }),
         dispatch("forward_107_conv2d_G_layer4_2_conv3_pack", [at(0, 166296064, 4194304), at(1, 53477376, 4194304)], { shader: 73, workgroups: [16384,1,1] }),
         dispatch("forward_107_conv2d_G_layer4_2_conv3_packc", [at(1, 116793344, 165888), at(1, 116959232, 165888)], { shader: 38, workgroups: [162,1,1] }),
-        dispatch("forward_107_conv2d_G_layer4_2_conv3", [at(1, 116959232, 165888), at(1, 53477376, 4194304), at(0, 170490368, 8192), at(0, 170498560, 8192), at(0, 170506752, 8192), at(0, 170514944, 8192), at(1, 116129792, 663552), at(0, 178942976, 663552)], { adapter: "cpu", features: ["subgroups"], shader: 83, workgroups: [3,64,1] }, { shader: 84, workgroups: [84,1,1] }),
+        dispatch("forward_107_conv2d_G_layer4_2_conv3", [at(1, 116959232, 165888), at(1, 53477376, 4194304), at(0, 170490368, 8192), at(0, 170498560, 8192), at(0, 170506752, 8192), at(0, 170514944, 8192), at(1, 116129792, 663552), at(0, 178942976, 663552)], { adapter: "cpu", features: ["subgroups"], shader: 83, workgroups: [2,64,1] }, { shader: 84, workgroups: [84,1,1] }),
         dispatch("forward_108_conv2d_G_layer6_conv2d_list_0_pack", [at(0, 173325824, 1400832), at(1, 116129792, 1474560)], { shader: 85, workgroups: [5760,1,1] }),
         dispatch("forward_108_conv2d_G_layer6_conv2d_list_0_packc", [at(0, 178942976, 663552), at(1, 117604352, 663552)], { shader: 80, workgroups: [648,1,1] }),
         dispatch("forward_108_conv2d_G_layer6_conv2d_list_0", [at(1, 117604352, 663552), at(1, 116129792, 1474560), at(0, 174726656, 76), at(1, 168402944, 6156)], { adapter: "cpu", features: ["subgroups"], shader: 86, workgroups: [3,1,1] }, { shader: 87, workgroups: [1,1,1] }),
@@ -34218,11 +35882,11 @@ export const module: GeneratedModule = {
         dispatch("forward_210_sum_G_layer3_0_conv2", [at(1, 188372224, 82944), at(1, 193490688, 1024), at(1, 167822336, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_211_pointwise_G_layer3_0_bn2", [at(1, 188372224, 82944), at(1, 193490688, 1024), at(1, 167822336, 1024), at(0, 8808960, 1024), at(0, 8809984, 1024), at(1, 167739392, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_212_conv2d_G_layer3_0_conv3_packc", [at(1, 167739392, 82944), at(1, 167822336, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_212_conv2d_G_layer3_0_conv3", [at(1, 167822336, 82944), at(1, 119078912, 1048576), at(1, 174465024, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_212_conv2d_G_layer3_0_conv3", [at(1, 167822336, 82944), at(1, 119078912, 1048576), at(1, 174465024, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_213_sum_G_layer3_0_conv3", [at(1, 174465024, 331776), at(1, 193364736, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_214_sum_G_layer3_0_conv3", [at(1, 174465024, 331776), at(1, 193364736, 4096), at(1, 168071168, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_215_conv2d_G_layer3_0_downsample_0_packc", [at(1, 167905280, 165888), at(1, 167739392, 165888)], { shader: 38, workgroups: [162,1,1] }),
-        dispatch("forward_215_conv2d_G_layer3_0_downsample_0", [at(1, 167739392, 165888), at(1, 111935488, 2097152), at(1, 174796800, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 144, workgroups: [3,32,1] }, { shader: 145, workgroups: [42,1,1] }),
+        dispatch("forward_215_conv2d_G_layer3_0_downsample_0", [at(1, 167739392, 165888), at(1, 111935488, 2097152), at(1, 174796800, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 144, workgroups: [2,32,1] }, { shader: 145, workgroups: [42,1,1] }),
         dispatch("forward_216_sum_G_layer3_0_downsample_0", [at(1, 174796800, 331776), at(1, 193368832, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_217_sum_G_layer3_0_downsample_0", [at(1, 174796800, 331776), at(1, 193368832, 4096), at(1, 168075264, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_218_pointwise_G_layer3_0_bn3", [at(1, 174465024, 331776), at(1, 193364736, 4096), at(1, 168071168, 4096), at(0, 9861632, 4096), at(0, 9865728, 4096), at(1, 174796800, 331776), at(1, 193368832, 4096), at(1, 168075264, 4096), at(0, 11975168, 4096), at(0, 11979264, 4096), at(1, 167739392, 331776)], { shader: 146, workgroups: [162,1,1] }),
@@ -34237,7 +35901,7 @@ export const module: GeneratedModule = {
         dispatch("forward_225_sum_G_layer3_1_conv2", [at(1, 188538112, 82944), at(1, 193492736, 1024), at(1, 168154112, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_226_pointwise_G_layer3_1_bn2", [at(1, 188538112, 82944), at(1, 193492736, 1024), at(1, 168154112, 1024), at(0, 15403520, 1024), at(0, 15404544, 1024), at(1, 168071168, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_227_conv2d_G_layer3_1_conv3_packc", [at(1, 168071168, 82944), at(1, 168154112, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_227_conv2d_G_layer3_1_conv3", [at(1, 168154112, 82944), at(1, 121176064, 1048576), at(1, 175128576, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_227_conv2d_G_layer3_1_conv3", [at(1, 168154112, 82944), at(1, 121176064, 1048576), at(1, 175128576, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_228_sum_G_layer3_1_conv3", [at(1, 175128576, 331776), at(1, 193372928, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_229_sum_G_layer3_1_conv3", [at(1, 175128576, 331776), at(1, 193372928, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_230_pointwise_G_layer3_1_bn3", [at(1, 175128576, 331776), at(1, 193372928, 4096), at(1, 168402944, 4096), at(0, 16456192, 4096), at(0, 16460288, 4096), at(1, 167739392, 331776), at(1, 168071168, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34252,7 +35916,7 @@ export const module: GeneratedModule = {
         dispatch("forward_237_sum_G_layer3_2_conv2", [at(1, 188704000, 82944), at(1, 193494784, 1024), at(1, 167822336, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_238_pointwise_G_layer3_2_bn2", [at(1, 188704000, 82944), at(1, 193494784, 1024), at(1, 167822336, 1024), at(0, 19884544, 1024), at(0, 19885568, 1024), at(1, 167739392, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_239_conv2d_G_layer3_2_conv3_packc", [at(1, 167739392, 82944), at(1, 167822336, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_239_conv2d_G_layer3_2_conv3", [at(1, 167822336, 82944), at(1, 123273216, 1048576), at(1, 175460352, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_239_conv2d_G_layer3_2_conv3", [at(1, 167822336, 82944), at(1, 123273216, 1048576), at(1, 175460352, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_240_sum_G_layer3_2_conv3", [at(1, 175460352, 331776), at(1, 193377024, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_241_sum_G_layer3_2_conv3", [at(1, 175460352, 331776), at(1, 193377024, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_242_pointwise_G_layer3_2_bn3", [at(1, 175460352, 331776), at(1, 193377024, 4096), at(1, 168402944, 4096), at(0, 20937216, 4096), at(0, 20941312, 4096), at(1, 168071168, 331776), at(1, 167739392, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34267,7 +35931,7 @@ export const module: GeneratedModule = {
         dispatch("forward_249_sum_G_layer3_3_conv2", [at(1, 188869888, 82944), at(1, 193496832, 1024), at(1, 168154112, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_250_pointwise_G_layer3_3_bn2", [at(1, 188869888, 82944), at(1, 193496832, 1024), at(1, 168154112, 1024), at(0, 24365568, 1024), at(0, 24366592, 1024), at(1, 168071168, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_251_conv2d_G_layer3_3_conv3_packc", [at(1, 168071168, 82944), at(1, 168154112, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_251_conv2d_G_layer3_3_conv3", [at(1, 168154112, 82944), at(1, 125370368, 1048576), at(1, 175792128, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_251_conv2d_G_layer3_3_conv3", [at(1, 168154112, 82944), at(1, 125370368, 1048576), at(1, 175792128, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_252_sum_G_layer3_3_conv3", [at(1, 175792128, 331776), at(1, 193381120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_253_sum_G_layer3_3_conv3", [at(1, 175792128, 331776), at(1, 193381120, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_254_pointwise_G_layer3_3_bn3", [at(1, 175792128, 331776), at(1, 193381120, 4096), at(1, 168402944, 4096), at(0, 25418240, 4096), at(0, 25422336, 4096), at(1, 167739392, 331776), at(1, 168071168, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34282,7 +35946,7 @@ export const module: GeneratedModule = {
         dispatch("forward_261_sum_G_layer3_4_conv2", [at(1, 189035776, 82944), at(1, 193498880, 1024), at(1, 167822336, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_262_pointwise_G_layer3_4_bn2", [at(1, 189035776, 82944), at(1, 193498880, 1024), at(1, 167822336, 1024), at(0, 28846592, 1024), at(0, 28847616, 1024), at(1, 167739392, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_263_conv2d_G_layer3_4_conv3_packc", [at(1, 167739392, 82944), at(1, 167822336, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_263_conv2d_G_layer3_4_conv3", [at(1, 167822336, 82944), at(1, 127467520, 1048576), at(1, 176123904, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_263_conv2d_G_layer3_4_conv3", [at(1, 167822336, 82944), at(1, 127467520, 1048576), at(1, 176123904, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_264_sum_G_layer3_4_conv3", [at(1, 176123904, 331776), at(1, 193385216, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_265_sum_G_layer3_4_conv3", [at(1, 176123904, 331776), at(1, 193385216, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_266_pointwise_G_layer3_4_bn3", [at(1, 176123904, 331776), at(1, 193385216, 4096), at(1, 168402944, 4096), at(0, 29899264, 4096), at(0, 29903360, 4096), at(1, 168071168, 331776), at(1, 167739392, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34297,7 +35961,7 @@ export const module: GeneratedModule = {
         dispatch("forward_273_sum_G_layer3_5_conv2", [at(1, 189201664, 82944), at(1, 193500928, 1024), at(1, 168154112, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_274_pointwise_G_layer3_5_bn2", [at(1, 189201664, 82944), at(1, 193500928, 1024), at(1, 168154112, 1024), at(0, 33327616, 1024), at(0, 33328640, 1024), at(1, 168071168, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_275_conv2d_G_layer3_5_conv3_packc", [at(1, 168071168, 82944), at(1, 168154112, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_275_conv2d_G_layer3_5_conv3", [at(1, 168154112, 82944), at(1, 129564672, 1048576), at(1, 176455680, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_275_conv2d_G_layer3_5_conv3", [at(1, 168154112, 82944), at(1, 129564672, 1048576), at(1, 176455680, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_276_sum_G_layer3_5_conv3", [at(1, 176455680, 331776), at(1, 193389312, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_277_sum_G_layer3_5_conv3", [at(1, 176455680, 331776), at(1, 193389312, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_278_pointwise_G_layer3_5_bn3", [at(1, 176455680, 331776), at(1, 193389312, 4096), at(1, 168402944, 4096), at(0, 34380288, 4096), at(0, 34384384, 4096), at(1, 167739392, 331776), at(1, 168071168, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34312,7 +35976,7 @@ export const module: GeneratedModule = {
         dispatch("forward_285_sum_G_layer3_6_conv2", [at(1, 189367552, 82944), at(1, 193502976, 1024), at(1, 167822336, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_286_pointwise_G_layer3_6_bn2", [at(1, 189367552, 82944), at(1, 193502976, 1024), at(1, 167822336, 1024), at(0, 37808640, 1024), at(0, 37809664, 1024), at(1, 167739392, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_287_conv2d_G_layer3_6_conv3_packc", [at(1, 167739392, 82944), at(1, 167822336, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_287_conv2d_G_layer3_6_conv3", [at(1, 167822336, 82944), at(1, 131661824, 1048576), at(1, 176787456, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_287_conv2d_G_layer3_6_conv3", [at(1, 167822336, 82944), at(1, 131661824, 1048576), at(1, 176787456, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_288_sum_G_layer3_6_conv3", [at(1, 176787456, 331776), at(1, 193393408, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_289_sum_G_layer3_6_conv3", [at(1, 176787456, 331776), at(1, 193393408, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_290_pointwise_G_layer3_6_bn3", [at(1, 176787456, 331776), at(1, 193393408, 4096), at(1, 168402944, 4096), at(0, 38861312, 4096), at(0, 38865408, 4096), at(1, 168071168, 331776), at(1, 167739392, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34327,7 +35991,7 @@ export const module: GeneratedModule = {
         dispatch("forward_297_sum_G_layer3_7_conv2", [at(1, 189533440, 82944), at(1, 193505024, 1024), at(1, 168154112, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_298_pointwise_G_layer3_7_bn2", [at(1, 189533440, 82944), at(1, 193505024, 1024), at(1, 168154112, 1024), at(0, 42289664, 1024), at(0, 42290688, 1024), at(1, 168071168, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_299_conv2d_G_layer3_7_conv3_packc", [at(1, 168071168, 82944), at(1, 168154112, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_299_conv2d_G_layer3_7_conv3", [at(1, 168154112, 82944), at(1, 133758976, 1048576), at(1, 177119232, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_299_conv2d_G_layer3_7_conv3", [at(1, 168154112, 82944), at(1, 133758976, 1048576), at(1, 177119232, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_300_sum_G_layer3_7_conv3", [at(1, 177119232, 331776), at(1, 193397504, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_301_sum_G_layer3_7_conv3", [at(1, 177119232, 331776), at(1, 193397504, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_302_pointwise_G_layer3_7_bn3", [at(1, 177119232, 331776), at(1, 193397504, 4096), at(1, 168402944, 4096), at(0, 43342336, 4096), at(0, 43346432, 4096), at(1, 167739392, 331776), at(1, 168071168, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34342,7 +36006,7 @@ export const module: GeneratedModule = {
         dispatch("forward_309_sum_G_layer3_8_conv2", [at(1, 189699328, 82944), at(1, 193507072, 1024), at(1, 167822336, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_310_pointwise_G_layer3_8_bn2", [at(1, 189699328, 82944), at(1, 193507072, 1024), at(1, 167822336, 1024), at(0, 46770688, 1024), at(0, 46771712, 1024), at(1, 167739392, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_311_conv2d_G_layer3_8_conv3_packc", [at(1, 167739392, 82944), at(1, 167822336, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_311_conv2d_G_layer3_8_conv3", [at(1, 167822336, 82944), at(1, 135856128, 1048576), at(1, 177451008, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_311_conv2d_G_layer3_8_conv3", [at(1, 167822336, 82944), at(1, 135856128, 1048576), at(1, 177451008, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_312_sum_G_layer3_8_conv3", [at(1, 177451008, 331776), at(1, 193401600, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_313_sum_G_layer3_8_conv3", [at(1, 177451008, 331776), at(1, 193401600, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_314_pointwise_G_layer3_8_bn3", [at(1, 177451008, 331776), at(1, 193401600, 4096), at(1, 168402944, 4096), at(0, 47823360, 4096), at(0, 47827456, 4096), at(1, 168071168, 331776), at(1, 167739392, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34357,7 +36021,7 @@ export const module: GeneratedModule = {
         dispatch("forward_321_sum_G_layer3_9_conv2", [at(1, 189865216, 82944), at(1, 193509120, 1024), at(1, 168154112, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_322_pointwise_G_layer3_9_bn2", [at(1, 189865216, 82944), at(1, 193509120, 1024), at(1, 168154112, 1024), at(0, 51251712, 1024), at(0, 51252736, 1024), at(1, 168071168, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_323_conv2d_G_layer3_9_conv3_packc", [at(1, 168071168, 82944), at(1, 168154112, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_323_conv2d_G_layer3_9_conv3", [at(1, 168154112, 82944), at(1, 137953280, 1048576), at(1, 177782784, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_323_conv2d_G_layer3_9_conv3", [at(1, 168154112, 82944), at(1, 137953280, 1048576), at(1, 177782784, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_324_sum_G_layer3_9_conv3", [at(1, 177782784, 331776), at(1, 193405696, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_325_sum_G_layer3_9_conv3", [at(1, 177782784, 331776), at(1, 193405696, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_326_pointwise_G_layer3_9_bn3", [at(1, 177782784, 331776), at(1, 193405696, 4096), at(1, 168402944, 4096), at(0, 52304384, 4096), at(0, 52308480, 4096), at(1, 167739392, 331776), at(1, 168071168, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34372,7 +36036,7 @@ export const module: GeneratedModule = {
         dispatch("forward_333_sum_G_layer3_10_conv2", [at(1, 190031104, 82944), at(1, 193511168, 1024), at(1, 167822336, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_334_pointwise_G_layer3_10_bn2", [at(1, 190031104, 82944), at(1, 193511168, 1024), at(1, 167822336, 1024), at(0, 55732736, 1024), at(0, 55733760, 1024), at(1, 167739392, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_335_conv2d_G_layer3_10_conv3_packc", [at(1, 167739392, 82944), at(1, 167822336, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_335_conv2d_G_layer3_10_conv3", [at(1, 167822336, 82944), at(1, 140050432, 1048576), at(1, 178114560, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_335_conv2d_G_layer3_10_conv3", [at(1, 167822336, 82944), at(1, 140050432, 1048576), at(1, 178114560, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_336_sum_G_layer3_10_conv3", [at(1, 178114560, 331776), at(1, 193409792, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_337_sum_G_layer3_10_conv3", [at(1, 178114560, 331776), at(1, 193409792, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_338_pointwise_G_layer3_10_bn3", [at(1, 178114560, 331776), at(1, 193409792, 4096), at(1, 168402944, 4096), at(0, 56785408, 4096), at(0, 56789504, 4096), at(1, 168071168, 331776), at(1, 167739392, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34387,7 +36051,7 @@ export const module: GeneratedModule = {
         dispatch("forward_345_sum_G_layer3_11_conv2", [at(1, 190196992, 82944), at(1, 193513216, 1024), at(1, 168154112, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_346_pointwise_G_layer3_11_bn2", [at(1, 190196992, 82944), at(1, 193513216, 1024), at(1, 168154112, 1024), at(0, 60213760, 1024), at(0, 60214784, 1024), at(1, 168071168, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_347_conv2d_G_layer3_11_conv3_packc", [at(1, 168071168, 82944), at(1, 168154112, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_347_conv2d_G_layer3_11_conv3", [at(1, 168154112, 82944), at(1, 142147584, 1048576), at(1, 178446336, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_347_conv2d_G_layer3_11_conv3", [at(1, 168154112, 82944), at(1, 142147584, 1048576), at(1, 178446336, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_348_sum_G_layer3_11_conv3", [at(1, 178446336, 331776), at(1, 193413888, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_349_sum_G_layer3_11_conv3", [at(1, 178446336, 331776), at(1, 193413888, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_350_pointwise_G_layer3_11_bn3", [at(1, 178446336, 331776), at(1, 193413888, 4096), at(1, 168402944, 4096), at(0, 61266432, 4096), at(0, 61270528, 4096), at(1, 167739392, 331776), at(1, 168071168, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34402,7 +36066,7 @@ export const module: GeneratedModule = {
         dispatch("forward_357_sum_G_layer3_12_conv2", [at(1, 190362880, 82944), at(1, 193515264, 1024), at(1, 167822336, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_358_pointwise_G_layer3_12_bn2", [at(1, 190362880, 82944), at(1, 193515264, 1024), at(1, 167822336, 1024), at(0, 64694784, 1024), at(0, 64695808, 1024), at(1, 167739392, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_359_conv2d_G_layer3_12_conv3_packc", [at(1, 167739392, 82944), at(1, 167822336, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_359_conv2d_G_layer3_12_conv3", [at(1, 167822336, 82944), at(1, 144244736, 1048576), at(1, 178778112, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_359_conv2d_G_layer3_12_conv3", [at(1, 167822336, 82944), at(1, 144244736, 1048576), at(1, 178778112, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_360_sum_G_layer3_12_conv3", [at(1, 178778112, 331776), at(1, 193417984, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_361_sum_G_layer3_12_conv3", [at(1, 178778112, 331776), at(1, 193417984, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_362_pointwise_G_layer3_12_bn3", [at(1, 178778112, 331776), at(1, 193417984, 4096), at(1, 168402944, 4096), at(0, 65747456, 4096), at(0, 65751552, 4096), at(1, 168071168, 331776), at(1, 167739392, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34417,7 +36081,7 @@ export const module: GeneratedModule = {
         dispatch("forward_369_sum_G_layer3_13_conv2", [at(1, 190528768, 82944), at(1, 193517312, 1024), at(1, 168154112, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_370_pointwise_G_layer3_13_bn2", [at(1, 190528768, 82944), at(1, 193517312, 1024), at(1, 168154112, 1024), at(0, 69175808, 1024), at(0, 69176832, 1024), at(1, 168071168, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_371_conv2d_G_layer3_13_conv3_packc", [at(1, 168071168, 82944), at(1, 168154112, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_371_conv2d_G_layer3_13_conv3", [at(1, 168154112, 82944), at(1, 146341888, 1048576), at(1, 179109888, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_371_conv2d_G_layer3_13_conv3", [at(1, 168154112, 82944), at(1, 146341888, 1048576), at(1, 179109888, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_372_sum_G_layer3_13_conv3", [at(1, 179109888, 331776), at(1, 193422080, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_373_sum_G_layer3_13_conv3", [at(1, 179109888, 331776), at(1, 193422080, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_374_pointwise_G_layer3_13_bn3", [at(1, 179109888, 331776), at(1, 193422080, 4096), at(1, 168402944, 4096), at(0, 70228480, 4096), at(0, 70232576, 4096), at(1, 167739392, 331776), at(1, 168071168, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34432,7 +36096,7 @@ export const module: GeneratedModule = {
         dispatch("forward_381_sum_G_layer3_14_conv2", [at(1, 190694656, 82944), at(1, 193519360, 1024), at(1, 167822336, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_382_pointwise_G_layer3_14_bn2", [at(1, 190694656, 82944), at(1, 193519360, 1024), at(1, 167822336, 1024), at(0, 73656832, 1024), at(0, 73657856, 1024), at(1, 167739392, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_383_conv2d_G_layer3_14_conv3_packc", [at(1, 167739392, 82944), at(1, 167822336, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_383_conv2d_G_layer3_14_conv3", [at(1, 167822336, 82944), at(1, 148439040, 1048576), at(1, 179441664, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_383_conv2d_G_layer3_14_conv3", [at(1, 167822336, 82944), at(1, 148439040, 1048576), at(1, 179441664, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_384_sum_G_layer3_14_conv3", [at(1, 179441664, 331776), at(1, 193426176, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_385_sum_G_layer3_14_conv3", [at(1, 179441664, 331776), at(1, 193426176, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_386_pointwise_G_layer3_14_bn3", [at(1, 179441664, 331776), at(1, 193426176, 4096), at(1, 168402944, 4096), at(0, 74709504, 4096), at(0, 74713600, 4096), at(1, 168071168, 331776), at(1, 167739392, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34447,7 +36111,7 @@ export const module: GeneratedModule = {
         dispatch("forward_393_sum_G_layer3_15_conv2", [at(1, 190860544, 82944), at(1, 193521408, 1024), at(1, 168154112, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_394_pointwise_G_layer3_15_bn2", [at(1, 190860544, 82944), at(1, 193521408, 1024), at(1, 168154112, 1024), at(0, 78137856, 1024), at(0, 78138880, 1024), at(1, 168071168, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_395_conv2d_G_layer3_15_conv3_packc", [at(1, 168071168, 82944), at(1, 168154112, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_395_conv2d_G_layer3_15_conv3", [at(1, 168154112, 82944), at(1, 150536192, 1048576), at(1, 179773440, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_395_conv2d_G_layer3_15_conv3", [at(1, 168154112, 82944), at(1, 150536192, 1048576), at(1, 179773440, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_396_sum_G_layer3_15_conv3", [at(1, 179773440, 331776), at(1, 193430272, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_397_sum_G_layer3_15_conv3", [at(1, 179773440, 331776), at(1, 193430272, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_398_pointwise_G_layer3_15_bn3", [at(1, 179773440, 331776), at(1, 193430272, 4096), at(1, 168402944, 4096), at(0, 79190528, 4096), at(0, 79194624, 4096), at(1, 167739392, 331776), at(1, 168071168, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34462,7 +36126,7 @@ export const module: GeneratedModule = {
         dispatch("forward_405_sum_G_layer3_16_conv2", [at(1, 191026432, 82944), at(1, 193523456, 1024), at(1, 167822336, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_406_pointwise_G_layer3_16_bn2", [at(1, 191026432, 82944), at(1, 193523456, 1024), at(1, 167822336, 1024), at(0, 82618880, 1024), at(0, 82619904, 1024), at(1, 167739392, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_407_conv2d_G_layer3_16_conv3_packc", [at(1, 167739392, 82944), at(1, 167822336, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_407_conv2d_G_layer3_16_conv3", [at(1, 167822336, 82944), at(1, 152633344, 1048576), at(1, 180105216, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_407_conv2d_G_layer3_16_conv3", [at(1, 167822336, 82944), at(1, 152633344, 1048576), at(1, 180105216, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_408_sum_G_layer3_16_conv3", [at(1, 180105216, 331776), at(1, 193434368, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_409_sum_G_layer3_16_conv3", [at(1, 180105216, 331776), at(1, 193434368, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_410_pointwise_G_layer3_16_bn3", [at(1, 180105216, 331776), at(1, 193434368, 4096), at(1, 168402944, 4096), at(0, 83671552, 4096), at(0, 83675648, 4096), at(1, 168071168, 331776), at(1, 167739392, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34477,7 +36141,7 @@ export const module: GeneratedModule = {
         dispatch("forward_417_sum_G_layer3_17_conv2", [at(1, 191192320, 82944), at(1, 193525504, 1024), at(1, 168154112, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_418_pointwise_G_layer3_17_bn2", [at(1, 191192320, 82944), at(1, 193525504, 1024), at(1, 168154112, 1024), at(0, 87099904, 1024), at(0, 87100928, 1024), at(1, 168071168, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_419_conv2d_G_layer3_17_conv3_packc", [at(1, 168071168, 82944), at(1, 168154112, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_419_conv2d_G_layer3_17_conv3", [at(1, 168154112, 82944), at(1, 154730496, 1048576), at(1, 180436992, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_419_conv2d_G_layer3_17_conv3", [at(1, 168154112, 82944), at(1, 154730496, 1048576), at(1, 180436992, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_420_sum_G_layer3_17_conv3", [at(1, 180436992, 331776), at(1, 193438464, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_421_sum_G_layer3_17_conv3", [at(1, 180436992, 331776), at(1, 193438464, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_422_pointwise_G_layer3_17_bn3", [at(1, 180436992, 331776), at(1, 193438464, 4096), at(1, 168402944, 4096), at(0, 88152576, 4096), at(0, 88156672, 4096), at(1, 167739392, 331776), at(1, 168071168, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34492,7 +36156,7 @@ export const module: GeneratedModule = {
         dispatch("forward_429_sum_G_layer3_18_conv2", [at(1, 191358208, 82944), at(1, 193527552, 1024), at(1, 167822336, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_430_pointwise_G_layer3_18_bn2", [at(1, 191358208, 82944), at(1, 193527552, 1024), at(1, 167822336, 1024), at(0, 91580928, 1024), at(0, 91581952, 1024), at(1, 167739392, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_431_conv2d_G_layer3_18_conv3_packc", [at(1, 167739392, 82944), at(1, 167822336, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_431_conv2d_G_layer3_18_conv3", [at(1, 167822336, 82944), at(1, 156827648, 1048576), at(1, 180768768, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_431_conv2d_G_layer3_18_conv3", [at(1, 167822336, 82944), at(1, 156827648, 1048576), at(1, 180768768, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_432_sum_G_layer3_18_conv3", [at(1, 180768768, 331776), at(1, 193442560, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_433_sum_G_layer3_18_conv3", [at(1, 180768768, 331776), at(1, 193442560, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_434_pointwise_G_layer3_18_bn3", [at(1, 180768768, 331776), at(1, 193442560, 4096), at(1, 168402944, 4096), at(0, 92633600, 4096), at(0, 92637696, 4096), at(1, 168071168, 331776), at(1, 167739392, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34507,7 +36171,7 @@ export const module: GeneratedModule = {
         dispatch("forward_441_sum_G_layer3_19_conv2", [at(1, 191524096, 82944), at(1, 193529600, 1024), at(1, 168154112, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_442_pointwise_G_layer3_19_bn2", [at(1, 191524096, 82944), at(1, 193529600, 1024), at(1, 168154112, 1024), at(0, 96061952, 1024), at(0, 96062976, 1024), at(1, 168071168, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_443_conv2d_G_layer3_19_conv3_packc", [at(1, 168071168, 82944), at(1, 168154112, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_443_conv2d_G_layer3_19_conv3", [at(1, 168154112, 82944), at(1, 158924800, 1048576), at(1, 181100544, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_443_conv2d_G_layer3_19_conv3", [at(1, 168154112, 82944), at(1, 158924800, 1048576), at(1, 181100544, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_444_sum_G_layer3_19_conv3", [at(1, 181100544, 331776), at(1, 193446656, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_445_sum_G_layer3_19_conv3", [at(1, 181100544, 331776), at(1, 193446656, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_446_pointwise_G_layer3_19_bn3", [at(1, 181100544, 331776), at(1, 193446656, 4096), at(1, 168402944, 4096), at(0, 97114624, 4096), at(0, 97118720, 4096), at(1, 167739392, 331776), at(1, 168071168, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34522,7 +36186,7 @@ export const module: GeneratedModule = {
         dispatch("forward_453_sum_G_layer3_20_conv2", [at(1, 191689984, 82944), at(1, 193531648, 1024), at(1, 167822336, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_454_pointwise_G_layer3_20_bn2", [at(1, 191689984, 82944), at(1, 193531648, 1024), at(1, 167822336, 1024), at(0, 100542976, 1024), at(0, 100544000, 1024), at(1, 167739392, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_455_conv2d_G_layer3_20_conv3_packc", [at(1, 167739392, 82944), at(1, 167822336, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_455_conv2d_G_layer3_20_conv3", [at(1, 167822336, 82944), at(1, 161021952, 1048576), at(1, 181432320, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_455_conv2d_G_layer3_20_conv3", [at(1, 167822336, 82944), at(1, 161021952, 1048576), at(1, 181432320, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_456_sum_G_layer3_20_conv3", [at(1, 181432320, 331776), at(1, 193450752, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_457_sum_G_layer3_20_conv3", [at(1, 181432320, 331776), at(1, 193450752, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_458_pointwise_G_layer3_20_bn3", [at(1, 181432320, 331776), at(1, 193450752, 4096), at(1, 168402944, 4096), at(0, 101595648, 4096), at(0, 101599744, 4096), at(1, 168071168, 331776), at(1, 167739392, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34537,7 +36201,7 @@ export const module: GeneratedModule = {
         dispatch("forward_465_sum_G_layer3_21_conv2", [at(1, 191855872, 82944), at(1, 193533696, 1024), at(1, 168154112, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_466_pointwise_G_layer3_21_bn2", [at(1, 191855872, 82944), at(1, 193533696, 1024), at(1, 168154112, 1024), at(0, 105024000, 1024), at(0, 105025024, 1024), at(1, 168071168, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_467_conv2d_G_layer3_21_conv3_packc", [at(1, 168071168, 82944), at(1, 168154112, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_467_conv2d_G_layer3_21_conv3", [at(1, 168154112, 82944), at(1, 163119104, 1048576), at(1, 181764096, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_467_conv2d_G_layer3_21_conv3", [at(1, 168154112, 82944), at(1, 163119104, 1048576), at(1, 181764096, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_468_sum_G_layer3_21_conv3", [at(1, 181764096, 331776), at(1, 193454848, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_469_sum_G_layer3_21_conv3", [at(1, 181764096, 331776), at(1, 193454848, 4096), at(1, 168402944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_470_pointwise_G_layer3_21_bn3", [at(1, 181764096, 331776), at(1, 193454848, 4096), at(1, 168402944, 4096), at(0, 106076672, 4096), at(0, 106080768, 4096), at(1, 167739392, 331776), at(1, 168071168, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34552,7 +36216,7 @@ export const module: GeneratedModule = {
         dispatch("forward_477_sum_G_layer3_22_conv2", [at(1, 192021760, 82944), at(1, 193535744, 1024), at(1, 167822336, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 135, workgroups: [256,1,1] }, { shader: 136, workgroups: [4,1,1] }),
         dispatch("forward_478_pointwise_G_layer3_22_bn2", [at(1, 192021760, 82944), at(1, 193535744, 1024), at(1, 167822336, 1024), at(0, 109505024, 1024), at(0, 109506048, 1024), at(1, 167739392, 82944)], { shader: 137, workgroups: [41,1,1] }),
         dispatch("forward_479_conv2d_G_layer3_22_conv3_packc", [at(1, 167739392, 82944), at(1, 167822336, 82944)], { shader: 47, workgroups: [81,1,1] }),
-        dispatch("forward_479_conv2d_G_layer3_22_conv3", [at(1, 167822336, 82944), at(1, 165216256, 1048576), at(1, 182095872, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [3,32,1] }, { shader: 52, workgroups: [42,1,1] }),
+        dispatch("forward_479_conv2d_G_layer3_22_conv3", [at(1, 167822336, 82944), at(1, 165216256, 1048576), at(1, 182095872, 331776)], { adapter: "cpu", features: ["subgroups"], shader: 51, workgroups: [2,32,1] }, { shader: 52, workgroups: [42,1,1] }),
         dispatch("forward_480_sum_G_layer3_22_conv3", [at(1, 182095872, 331776), at(1, 193458944, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 140, workgroups: [1024,1,1] }, { shader: 141, workgroups: [16,1,1] }),
         dispatch("forward_481_sum_G_layer3_22_conv3", [at(1, 182095872, 331776), at(1, 193458944, 4096), at(1, 167739392, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 142, workgroups: [1024,1,1] }, { shader: 143, workgroups: [16,1,1] }),
         dispatch("forward_482_pointwise_G_layer3_22_bn3", [at(1, 182095872, 331776), at(1, 193458944, 4096), at(1, 167739392, 4096), at(0, 110557696, 4096), at(0, 110561792, 4096), at(1, 168071168, 331776), at(1, 168402944, 331776)], { shader: 149, workgroups: [162,1,1] }),
@@ -34571,11 +36235,11 @@ export const module: GeneratedModule = {
         dispatch("forward_491_sum_G_layer4_0_conv2", [at(1, 186720512, 165888), at(1, 193475328, 2048), at(1, 167905280, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 123, workgroups: [512,1,1] }, { shader: 124, workgroups: [8,1,1] }),
         dispatch("forward_492_pointwise_G_layer4_0_bn2", [at(1, 186720512, 165888), at(1, 193475328, 2048), at(1, 167905280, 2048), at(0, 122116608, 2048), at(0, 122118656, 2048), at(1, 167739392, 165888)], { shader: 152, workgroups: [81,1,1] }),
         dispatch("forward_493_conv2d_G_layer4_0_conv3_packc", [at(1, 167739392, 165888), at(1, 168734720, 165888)], { shader: 38, workgroups: [162,1,1] }),
-        dispatch("forward_493_conv2d_G_layer4_0_conv3", [at(1, 168734720, 165888), at(1, 36700160, 4194304), at(1, 167739392, 663552)], { adapter: "cpu", features: ["subgroups"], shader: 74, workgroups: [3,64,1] }, { shader: 75, workgroups: [84,1,1] }),
+        dispatch("forward_493_conv2d_G_layer4_0_conv3", [at(1, 168734720, 165888), at(1, 36700160, 4194304), at(1, 167739392, 663552)], { adapter: "cpu", features: ["subgroups"], shader: 74, workgroups: [2,64,1] }, { shader: 75, workgroups: [84,1,1] }),
         dispatch("forward_494_sum_G_layer4_0_conv3", [at(1, 167739392, 663552), at(1, 193340160, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 155, workgroups: [2048,1,1] }, { shader: 156, workgroups: [32,1,1] }),
         dispatch("forward_495_sum_G_layer4_0_conv3", [at(1, 167739392, 663552), at(1, 193340160, 8192), at(1, 169730048, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 157, workgroups: [2048,1,1] }, { shader: 158, workgroups: [32,1,1] }),
         dispatch("forward_496_conv2d_G_layer4_0_downsample_0_packc", [at(1, 168402944, 331776), at(1, 169066496, 331776)], { shader: 57, workgroups: [324,1,1] }),
-        dispatch("forward_496_conv2d_G_layer4_0_downsample_0", [at(1, 169066496, 331776), at(1, 28311552, 8388608), at(1, 168402944, 663552)], { adapter: "cpu", features: ["subgroups"], shader: 159, workgroups: [3,64,1] }, { shader: 160, workgroups: [84,1,1] }),
+        dispatch("forward_496_conv2d_G_layer4_0_downsample_0", [at(1, 169066496, 331776), at(1, 28311552, 8388608), at(1, 168402944, 663552)], { adapter: "cpu", features: ["subgroups"], shader: 159, workgroups: [2,64,1] }, { shader: 160, workgroups: [84,1,1] }),
         dispatch("forward_497_sum_G_layer4_0_downsample_0", [at(1, 168402944, 663552), at(1, 193348352, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 155, workgroups: [2048,1,1] }, { shader: 156, workgroups: [32,1,1] }),
         dispatch("forward_498_sum_G_layer4_0_downsample_0", [at(1, 168402944, 663552), at(1, 193348352, 8192), at(1, 169738240, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 157, workgroups: [2048,1,1] }, { shader: 158, workgroups: [32,1,1] }),
         dispatch("forward_499_pointwise_G_layer4_0_bn3", [at(1, 167739392, 663552), at(1, 193340160, 8192), at(1, 169730048, 8192), at(0, 126319104, 8192), at(0, 126327296, 8192), at(1, 168402944, 663552), at(1, 193348352, 8192), at(1, 169738240, 8192), at(0, 134740480, 8192), at(0, 134748672, 8192), at(1, 169066496, 663552)], { shader: 161, workgroups: [324,1,1] }),
@@ -34590,7 +36254,7 @@ export const module: GeneratedModule = {
         dispatch("forward_506_sum_G_layer4_1_conv2", [at(1, 187052288, 165888), at(1, 193479424, 2048), at(1, 169895936, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 123, workgroups: [512,1,1] }, { shader: 124, workgroups: [8,1,1] }),
         dispatch("forward_507_pointwise_G_layer4_1_bn2", [at(1, 187052288, 165888), at(1, 193479424, 2048), at(1, 169895936, 2048), at(0, 148412928, 2048), at(0, 148414976, 2048), at(1, 169730048, 165888)], { shader: 152, workgroups: [81,1,1] }),
         dispatch("forward_508_conv2d_G_layer4_1_conv3_packc", [at(1, 169730048, 165888), at(1, 170393600, 165888)], { shader: 38, workgroups: [162,1,1] }),
-        dispatch("forward_508_conv2d_G_layer4_1_conv3", [at(1, 170393600, 165888), at(1, 45088768, 4194304), at(1, 169730048, 663552)], { adapter: "cpu", features: ["subgroups"], shader: 74, workgroups: [3,64,1] }, { shader: 75, workgroups: [84,1,1] }),
+        dispatch("forward_508_conv2d_G_layer4_1_conv3", [at(1, 170393600, 165888), at(1, 45088768, 4194304), at(1, 169730048, 663552)], { adapter: "cpu", features: ["subgroups"], shader: 74, workgroups: [2,64,1] }, { shader: 75, workgroups: [84,1,1] }),
         dispatch("forward_509_sum_G_layer4_1_conv3", [at(1, 169730048, 663552), at(1, 193356544, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 155, workgroups: [2048,1,1] }, { shader: 156, workgroups: [32,1,1] }),
         dispatch("forward_510_sum_G_layer4_1_conv3", [at(1, 169730048, 663552), at(1, 193356544, 8192), at(1, 187218176, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 157, workgroups: [2048,1,1] }, { shader: 158, workgroups: [32,1,1] }),
         dispatch("forward_511_pointwise_G_layer4_1_bn3", [at(1, 169730048, 663552), at(1, 193356544, 8192), at(1, 187218176, 8192), at(0, 152615424, 8192), at(0, 152623616, 8192), at(1, 169066496, 663552), at(1, 170393600, 663552)], { shader: 164, workgroups: [324,1,1] }),
@@ -34605,7 +36269,7 @@ export const module: GeneratedModule = {
         dispatch("forward_518_sum_G_layer4_2_conv2", [at(1, 187384064, 165888), at(1, 193483520, 2048), at(1, 169232384, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 123, workgroups: [512,1,1] }, { shader: 124, workgroups: [8,1,1] }),
         dispatch("forward_519_pointwise_G_layer4_2_bn2", [at(1, 187384064, 165888), at(1, 193483520, 2048), at(1, 169232384, 2048), at(0, 166287872, 2048), at(0, 166289920, 2048), at(1, 169066496, 165888)], { shader: 152, workgroups: [81,1,1] }),
         dispatch("forward_520_conv2d_G_layer4_2_conv3_packc", [at(1, 169066496, 165888), at(1, 187549952, 165888)], { shader: 38, workgroups: [162,1,1] }),
-        dispatch("forward_520_conv2d_G_layer4_2_conv3", [at(1, 187549952, 165888), at(1, 53477376, 4194304), at(1, 169066496, 663552)], { adapter: "cpu", features: ["subgroups"], shader: 74, workgroups: [3,64,1] }, { shader: 75, workgroups: [84,1,1] }),
+        dispatch("forward_520_conv2d_G_layer4_2_conv3", [at(1, 187549952, 165888), at(1, 53477376, 4194304), at(1, 169066496, 663552)], { adapter: "cpu", features: ["subgroups"], shader: 74, workgroups: [2,64,1] }, { shader: 75, workgroups: [84,1,1] }),
         dispatch("forward_521_sum_G_layer4_2_conv3", [at(1, 169066496, 663552), at(1, 187549952, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 155, workgroups: [2048,1,1] }, { shader: 156, workgroups: [32,1,1] }),
         dispatch("forward_522_sum_G_layer4_2_conv3", [at(1, 169066496, 663552), at(1, 187549952, 8192), at(1, 187558144, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 157, workgroups: [2048,1,1] }, { shader: 158, workgroups: [32,1,1] }),
         dispatch("forward_523_pointwise_G_layer4_2_bn3", [at(1, 169066496, 663552), at(1, 187549952, 8192), at(1, 187558144, 8192), at(0, 170490368, 8192), at(0, 170498560, 8192), at(1, 170393600, 663552), at(0, 180286976, 663552)], { shader: 164, workgroups: [324,1,1] }),
@@ -34876,141 +36540,141 @@ export const module: GeneratedModule = {
         dispatch("forward_761_conv2d_G_layer3_0_conv2_packc", [at(1, 167903232, 81920), at(1, 167739392, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_761_conv2d_G_layer3_0_conv2", [at(1, 167739392, 81920), at(1, 57671680, 2359296), at(0, 8808960, 1024), at(0, 8809984, 1024), at(0, 8811008, 1024), at(0, 8812032, 1024), at(1, 167821312, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_762_conv2d_G_layer3_0_conv3_packc", [at(1, 167821312, 81920), at(1, 168230912, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_762_conv2d_G_layer3_0_conv3", [at(1, 168230912, 81920), at(1, 119078912, 1048576), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_762_conv2d_G_layer3_0_conv3", [at(1, 168230912, 81920), at(1, 119078912, 1048576), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_763_conv2d_G_layer3_0_downsample_0_packc", [at(1, 168067072, 163840), at(1, 168394752, 163840)], { shader: 217, workgroups: [160,1,1] }),
-        dispatch("forward_763_conv2d_G_layer3_0_downsample_0", [at(1, 168394752, 163840), at(1, 111935488, 2097152), at(1, 167739392, 327680), at(0, 9861632, 4096), at(0, 9865728, 4096), at(0, 9869824, 4096), at(0, 9873920, 4096), at(0, 11975168, 4096), at(0, 11979264, 4096), at(0, 11983360, 4096), at(0, 11987456, 4096), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [3,32,1] }, { shader: 230, workgroups: [40,1,1] }),
+        dispatch("forward_763_conv2d_G_layer3_0_downsample_0", [at(1, 168394752, 163840), at(1, 111935488, 2097152), at(1, 167739392, 327680), at(0, 9861632, 4096), at(0, 9865728, 4096), at(0, 9869824, 4096), at(0, 9873920, 4096), at(0, 11975168, 4096), at(0, 11979264, 4096), at(0, 11983360, 4096), at(0, 11987456, 4096), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 229, workgroups: [2,32,1] }, { shader: 230, workgroups: [40,1,1] }),
         dispatch("forward_764_conv2d_G_layer3_1_conv1_packc", [at(1, 168067072, 327680), at(1, 167739392, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_764_conv2d_G_layer3_1_conv1", [at(1, 167739392, 327680), at(1, 120127488, 1048576), at(0, 13040128, 1024), at(0, 13041152, 1024), at(0, 13042176, 1024), at(0, 13043200, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_765_conv2d_G_layer3_1_conv2_packc", [at(1, 168394752, 81920), at(1, 167739392, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_765_conv2d_G_layer3_1_conv2", [at(1, 167739392, 81920), at(1, 60030976, 2359296), at(0, 15403520, 1024), at(0, 15404544, 1024), at(0, 15405568, 1024), at(0, 15406592, 1024), at(1, 167821312, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_766_conv2d_G_layer3_1_conv3_packc", [at(1, 167821312, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_766_conv2d_G_layer3_1_conv3", [at(1, 168394752, 81920), at(1, 121176064, 1048576), at(0, 16456192, 4096), at(0, 16460288, 4096), at(0, 16464384, 4096), at(0, 16468480, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_766_conv2d_G_layer3_1_conv3", [at(1, 168394752, 81920), at(1, 121176064, 1048576), at(0, 16456192, 4096), at(0, 16460288, 4096), at(0, 16464384, 4096), at(0, 16468480, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_767_conv2d_G_layer3_2_conv1_packc", [at(1, 167739392, 327680), at(1, 168067072, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_767_conv2d_G_layer3_2_conv1", [at(1, 168067072, 327680), at(1, 122224640, 1048576), at(0, 17521152, 1024), at(0, 17522176, 1024), at(0, 17523200, 1024), at(0, 17524224, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_768_conv2d_G_layer3_2_conv2_packc", [at(1, 168394752, 81920), at(1, 168067072, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_768_conv2d_G_layer3_2_conv2", [at(1, 168067072, 81920), at(1, 62390272, 2359296), at(0, 19884544, 1024), at(0, 19885568, 1024), at(0, 19886592, 1024), at(0, 19887616, 1024), at(1, 168148992, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_769_conv2d_G_layer3_2_conv3_packc", [at(1, 168148992, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_769_conv2d_G_layer3_2_conv3", [at(1, 168394752, 81920), at(1, 123273216, 1048576), at(0, 20937216, 4096), at(0, 20941312, 4096), at(0, 20945408, 4096), at(0, 20949504, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_769_conv2d_G_layer3_2_conv3", [at(1, 168394752, 81920), at(1, 123273216, 1048576), at(0, 20937216, 4096), at(0, 20941312, 4096), at(0, 20945408, 4096), at(0, 20949504, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_770_conv2d_G_layer3_3_conv1_packc", [at(1, 168067072, 327680), at(1, 167739392, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_770_conv2d_G_layer3_3_conv1", [at(1, 167739392, 327680), at(1, 124321792, 1048576), at(0, 22002176, 1024), at(0, 22003200, 1024), at(0, 22004224, 1024), at(0, 22005248, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_771_conv2d_G_layer3_3_conv2_packc", [at(1, 168394752, 81920), at(1, 167739392, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_771_conv2d_G_layer3_3_conv2", [at(1, 167739392, 81920), at(1, 64749568, 2359296), at(0, 24365568, 1024), at(0, 24366592, 1024), at(0, 24367616, 1024), at(0, 24368640, 1024), at(1, 167821312, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_772_conv2d_G_layer3_3_conv3_packc", [at(1, 167821312, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_772_conv2d_G_layer3_3_conv3", [at(1, 168394752, 81920), at(1, 125370368, 1048576), at(0, 25418240, 4096), at(0, 25422336, 4096), at(0, 25426432, 4096), at(0, 25430528, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_772_conv2d_G_layer3_3_conv3", [at(1, 168394752, 81920), at(1, 125370368, 1048576), at(0, 25418240, 4096), at(0, 25422336, 4096), at(0, 25426432, 4096), at(0, 25430528, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_773_conv2d_G_layer3_4_conv1_packc", [at(1, 167739392, 327680), at(1, 168067072, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_773_conv2d_G_layer3_4_conv1", [at(1, 168067072, 327680), at(1, 126418944, 1048576), at(0, 26483200, 1024), at(0, 26484224, 1024), at(0, 26485248, 1024), at(0, 26486272, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_774_conv2d_G_layer3_4_conv2_packc", [at(1, 168394752, 81920), at(1, 168067072, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_774_conv2d_G_layer3_4_conv2", [at(1, 168067072, 81920), at(1, 67108864, 2359296), at(0, 28846592, 1024), at(0, 28847616, 1024), at(0, 28848640, 1024), at(0, 28849664, 1024), at(1, 168148992, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_775_conv2d_G_layer3_4_conv3_packc", [at(1, 168148992, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_775_conv2d_G_layer3_4_conv3", [at(1, 168394752, 81920), at(1, 127467520, 1048576), at(0, 29899264, 4096), at(0, 29903360, 4096), at(0, 29907456, 4096), at(0, 29911552, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_775_conv2d_G_layer3_4_conv3", [at(1, 168394752, 81920), at(1, 127467520, 1048576), at(0, 29899264, 4096), at(0, 29903360, 4096), at(0, 29907456, 4096), at(0, 29911552, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_776_conv2d_G_layer3_5_conv1_packc", [at(1, 168067072, 327680), at(1, 167739392, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_776_conv2d_G_layer3_5_conv1", [at(1, 167739392, 327680), at(1, 128516096, 1048576), at(0, 30964224, 1024), at(0, 30965248, 1024), at(0, 30966272, 1024), at(0, 30967296, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_777_conv2d_G_layer3_5_conv2_packc", [at(1, 168394752, 81920), at(1, 167739392, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_777_conv2d_G_layer3_5_conv2", [at(1, 167739392, 81920), at(1, 69468160, 2359296), at(0, 33327616, 1024), at(0, 33328640, 1024), at(0, 33329664, 1024), at(0, 33330688, 1024), at(1, 167821312, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_778_conv2d_G_layer3_5_conv3_packc", [at(1, 167821312, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_778_conv2d_G_layer3_5_conv3", [at(1, 168394752, 81920), at(1, 129564672, 1048576), at(0, 34380288, 4096), at(0, 34384384, 4096), at(0, 34388480, 4096), at(0, 34392576, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_778_conv2d_G_layer3_5_conv3", [at(1, 168394752, 81920), at(1, 129564672, 1048576), at(0, 34380288, 4096), at(0, 34384384, 4096), at(0, 34388480, 4096), at(0, 34392576, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_779_conv2d_G_layer3_6_conv1_packc", [at(1, 167739392, 327680), at(1, 168067072, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_779_conv2d_G_layer3_6_conv1", [at(1, 168067072, 327680), at(1, 130613248, 1048576), at(0, 35445248, 1024), at(0, 35446272, 1024), at(0, 35447296, 1024), at(0, 35448320, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_780_conv2d_G_layer3_6_conv2_packc", [at(1, 168394752, 81920), at(1, 168067072, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_780_conv2d_G_layer3_6_conv2", [at(1, 168067072, 81920), at(1, 71827456, 2359296), at(0, 37808640, 1024), at(0, 37809664, 1024), at(0, 37810688, 1024), at(0, 37811712, 1024), at(1, 168148992, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_781_conv2d_G_layer3_6_conv3_packc", [at(1, 168148992, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_781_conv2d_G_layer3_6_conv3", [at(1, 168394752, 81920), at(1, 131661824, 1048576), at(0, 38861312, 4096), at(0, 38865408, 4096), at(0, 38869504, 4096), at(0, 38873600, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_781_conv2d_G_layer3_6_conv3", [at(1, 168394752, 81920), at(1, 131661824, 1048576), at(0, 38861312, 4096), at(0, 38865408, 4096), at(0, 38869504, 4096), at(0, 38873600, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_782_conv2d_G_layer3_7_conv1_packc", [at(1, 168067072, 327680), at(1, 167739392, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_782_conv2d_G_layer3_7_conv1", [at(1, 167739392, 327680), at(1, 132710400, 1048576), at(0, 39926272, 1024), at(0, 39927296, 1024), at(0, 39928320, 1024), at(0, 39929344, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_783_conv2d_G_layer3_7_conv2_packc", [at(1, 168394752, 81920), at(1, 167739392, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_783_conv2d_G_layer3_7_conv2", [at(1, 167739392, 81920), at(1, 74186752, 2359296), at(0, 42289664, 1024), at(0, 42290688, 1024), at(0, 42291712, 1024), at(0, 42292736, 1024), at(1, 167821312, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_784_conv2d_G_layer3_7_conv3_packc", [at(1, 167821312, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_784_conv2d_G_layer3_7_conv3", [at(1, 168394752, 81920), at(1, 133758976, 1048576), at(0, 43342336, 4096), at(0, 43346432, 4096), at(0, 43350528, 4096), at(0, 43354624, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_784_conv2d_G_layer3_7_conv3", [at(1, 168394752, 81920), at(1, 133758976, 1048576), at(0, 43342336, 4096), at(0, 43346432, 4096), at(0, 43350528, 4096), at(0, 43354624, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_785_conv2d_G_layer3_8_conv1_packc", [at(1, 167739392, 327680), at(1, 168067072, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_785_conv2d_G_layer3_8_conv1", [at(1, 168067072, 327680), at(1, 134807552, 1048576), at(0, 44407296, 1024), at(0, 44408320, 1024), at(0, 44409344, 1024), at(0, 44410368, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_786_conv2d_G_layer3_8_conv2_packc", [at(1, 168394752, 81920), at(1, 168067072, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_786_conv2d_G_layer3_8_conv2", [at(1, 168067072, 81920), at(1, 76546048, 2359296), at(0, 46770688, 1024), at(0, 46771712, 1024), at(0, 46772736, 1024), at(0, 46773760, 1024), at(1, 168148992, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_787_conv2d_G_layer3_8_conv3_packc", [at(1, 168148992, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_787_conv2d_G_layer3_8_conv3", [at(1, 168394752, 81920), at(1, 135856128, 1048576), at(0, 47823360, 4096), at(0, 47827456, 4096), at(0, 47831552, 4096), at(0, 47835648, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_787_conv2d_G_layer3_8_conv3", [at(1, 168394752, 81920), at(1, 135856128, 1048576), at(0, 47823360, 4096), at(0, 47827456, 4096), at(0, 47831552, 4096), at(0, 47835648, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_788_conv2d_G_layer3_9_conv1_packc", [at(1, 168067072, 327680), at(1, 167739392, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_788_conv2d_G_layer3_9_conv1", [at(1, 167739392, 327680), at(1, 136904704, 1048576), at(0, 48888320, 1024), at(0, 48889344, 1024), at(0, 48890368, 1024), at(0, 48891392, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_789_conv2d_G_layer3_9_conv2_packc", [at(1, 168394752, 81920), at(1, 167739392, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_789_conv2d_G_layer3_9_conv2", [at(1, 167739392, 81920), at(1, 78905344, 2359296), at(0, 51251712, 1024), at(0, 51252736, 1024), at(0, 51253760, 1024), at(0, 51254784, 1024), at(1, 167821312, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_790_conv2d_G_layer3_9_conv3_packc", [at(1, 167821312, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_790_conv2d_G_layer3_9_conv3", [at(1, 168394752, 81920), at(1, 137953280, 1048576), at(0, 52304384, 4096), at(0, 52308480, 4096), at(0, 52312576, 4096), at(0, 52316672, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_790_conv2d_G_layer3_9_conv3", [at(1, 168394752, 81920), at(1, 137953280, 1048576), at(0, 52304384, 4096), at(0, 52308480, 4096), at(0, 52312576, 4096), at(0, 52316672, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_791_conv2d_G_layer3_10_conv1_packc", [at(1, 167739392, 327680), at(1, 168067072, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_791_conv2d_G_layer3_10_conv1", [at(1, 168067072, 327680), at(1, 139001856, 1048576), at(0, 53369344, 1024), at(0, 53370368, 1024), at(0, 53371392, 1024), at(0, 53372416, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_792_conv2d_G_layer3_10_conv2_packc", [at(1, 168394752, 81920), at(1, 168067072, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_792_conv2d_G_layer3_10_conv2", [at(1, 168067072, 81920), at(1, 81264640, 2359296), at(0, 55732736, 1024), at(0, 55733760, 1024), at(0, 55734784, 1024), at(0, 55735808, 1024), at(1, 168148992, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_793_conv2d_G_layer3_10_conv3_packc", [at(1, 168148992, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_793_conv2d_G_layer3_10_conv3", [at(1, 168394752, 81920), at(1, 140050432, 1048576), at(0, 56785408, 4096), at(0, 56789504, 4096), at(0, 56793600, 4096), at(0, 56797696, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_793_conv2d_G_layer3_10_conv3", [at(1, 168394752, 81920), at(1, 140050432, 1048576), at(0, 56785408, 4096), at(0, 56789504, 4096), at(0, 56793600, 4096), at(0, 56797696, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_794_conv2d_G_layer3_11_conv1_packc", [at(1, 168067072, 327680), at(1, 167739392, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_794_conv2d_G_layer3_11_conv1", [at(1, 167739392, 327680), at(1, 141099008, 1048576), at(0, 57850368, 1024), at(0, 57851392, 1024), at(0, 57852416, 1024), at(0, 57853440, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_795_conv2d_G_layer3_11_conv2_packc", [at(1, 168394752, 81920), at(1, 167739392, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_795_conv2d_G_layer3_11_conv2", [at(1, 167739392, 81920), at(1, 83623936, 2359296), at(0, 60213760, 1024), at(0, 60214784, 1024), at(0, 60215808, 1024), at(0, 60216832, 1024), at(1, 167821312, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_796_conv2d_G_layer3_11_conv3_packc", [at(1, 167821312, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_796_conv2d_G_layer3_11_conv3", [at(1, 168394752, 81920), at(1, 142147584, 1048576), at(0, 61266432, 4096), at(0, 61270528, 4096), at(0, 61274624, 4096), at(0, 61278720, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_796_conv2d_G_layer3_11_conv3", [at(1, 168394752, 81920), at(1, 142147584, 1048576), at(0, 61266432, 4096), at(0, 61270528, 4096), at(0, 61274624, 4096), at(0, 61278720, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_797_conv2d_G_layer3_12_conv1_packc", [at(1, 167739392, 327680), at(1, 168067072, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_797_conv2d_G_layer3_12_conv1", [at(1, 168067072, 327680), at(1, 143196160, 1048576), at(0, 62331392, 1024), at(0, 62332416, 1024), at(0, 62333440, 1024), at(0, 62334464, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_798_conv2d_G_layer3_12_conv2_packc", [at(1, 168394752, 81920), at(1, 168067072, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_798_conv2d_G_layer3_12_conv2", [at(1, 168067072, 81920), at(1, 85983232, 2359296), at(0, 64694784, 1024), at(0, 64695808, 1024), at(0, 64696832, 1024), at(0, 64697856, 1024), at(1, 168148992, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_799_conv2d_G_layer3_12_conv3_packc", [at(1, 168148992, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_799_conv2d_G_layer3_12_conv3", [at(1, 168394752, 81920), at(1, 144244736, 1048576), at(0, 65747456, 4096), at(0, 65751552, 4096), at(0, 65755648, 4096), at(0, 65759744, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_799_conv2d_G_layer3_12_conv3", [at(1, 168394752, 81920), at(1, 144244736, 1048576), at(0, 65747456, 4096), at(0, 65751552, 4096), at(0, 65755648, 4096), at(0, 65759744, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_800_conv2d_G_layer3_13_conv1_packc", [at(1, 168067072, 327680), at(1, 167739392, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_800_conv2d_G_layer3_13_conv1", [at(1, 167739392, 327680), at(1, 145293312, 1048576), at(0, 66812416, 1024), at(0, 66813440, 1024), at(0, 66814464, 1024), at(0, 66815488, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_801_conv2d_G_layer3_13_conv2_packc", [at(1, 168394752, 81920), at(1, 167739392, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_801_conv2d_G_layer3_13_conv2", [at(1, 167739392, 81920), at(1, 88342528, 2359296), at(0, 69175808, 1024), at(0, 69176832, 1024), at(0, 69177856, 1024), at(0, 69178880, 1024), at(1, 167821312, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_802_conv2d_G_layer3_13_conv3_packc", [at(1, 167821312, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_802_conv2d_G_layer3_13_conv3", [at(1, 168394752, 81920), at(1, 146341888, 1048576), at(0, 70228480, 4096), at(0, 70232576, 4096), at(0, 70236672, 4096), at(0, 70240768, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_802_conv2d_G_layer3_13_conv3", [at(1, 168394752, 81920), at(1, 146341888, 1048576), at(0, 70228480, 4096), at(0, 70232576, 4096), at(0, 70236672, 4096), at(0, 70240768, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_803_conv2d_G_layer3_14_conv1_packc", [at(1, 167739392, 327680), at(1, 168067072, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_803_conv2d_G_layer3_14_conv1", [at(1, 168067072, 327680), at(1, 147390464, 1048576), at(0, 71293440, 1024), at(0, 71294464, 1024), at(0, 71295488, 1024), at(0, 71296512, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_804_conv2d_G_layer3_14_conv2_packc", [at(1, 168394752, 81920), at(1, 168067072, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_804_conv2d_G_layer3_14_conv2", [at(1, 168067072, 81920), at(1, 90701824, 2359296), at(0, 73656832, 1024), at(0, 73657856, 1024), at(0, 73658880, 1024), at(0, 73659904, 1024), at(1, 168148992, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_805_conv2d_G_layer3_14_conv3_packc", [at(1, 168148992, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_805_conv2d_G_layer3_14_conv3", [at(1, 168394752, 81920), at(1, 148439040, 1048576), at(0, 74709504, 4096), at(0, 74713600, 4096), at(0, 74717696, 4096), at(0, 74721792, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_805_conv2d_G_layer3_14_conv3", [at(1, 168394752, 81920), at(1, 148439040, 1048576), at(0, 74709504, 4096), at(0, 74713600, 4096), at(0, 74717696, 4096), at(0, 74721792, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_806_conv2d_G_layer3_15_conv1_packc", [at(1, 168067072, 327680), at(1, 167739392, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_806_conv2d_G_layer3_15_conv1", [at(1, 167739392, 327680), at(1, 149487616, 1048576), at(0, 75774464, 1024), at(0, 75775488, 1024), at(0, 75776512, 1024), at(0, 75777536, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_807_conv2d_G_layer3_15_conv2_packc", [at(1, 168394752, 81920), at(1, 167739392, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_807_conv2d_G_layer3_15_conv2", [at(1, 167739392, 81920), at(1, 93061120, 2359296), at(0, 78137856, 1024), at(0, 78138880, 1024), at(0, 78139904, 1024), at(0, 78140928, 1024), at(1, 167821312, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_808_conv2d_G_layer3_15_conv3_packc", [at(1, 167821312, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_808_conv2d_G_layer3_15_conv3", [at(1, 168394752, 81920), at(1, 150536192, 1048576), at(0, 79190528, 4096), at(0, 79194624, 4096), at(0, 79198720, 4096), at(0, 79202816, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_808_conv2d_G_layer3_15_conv3", [at(1, 168394752, 81920), at(1, 150536192, 1048576), at(0, 79190528, 4096), at(0, 79194624, 4096), at(0, 79198720, 4096), at(0, 79202816, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_809_conv2d_G_layer3_16_conv1_packc", [at(1, 167739392, 327680), at(1, 168067072, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_809_conv2d_G_layer3_16_conv1", [at(1, 168067072, 327680), at(1, 151584768, 1048576), at(0, 80255488, 1024), at(0, 80256512, 1024), at(0, 80257536, 1024), at(0, 80258560, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_810_conv2d_G_layer3_16_conv2_packc", [at(1, 168394752, 81920), at(1, 168067072, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_810_conv2d_G_layer3_16_conv2", [at(1, 168067072, 81920), at(1, 95420416, 2359296), at(0, 82618880, 1024), at(0, 82619904, 1024), at(0, 82620928, 1024), at(0, 82621952, 1024), at(1, 168148992, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_811_conv2d_G_layer3_16_conv3_packc", [at(1, 168148992, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_811_conv2d_G_layer3_16_conv3", [at(1, 168394752, 81920), at(1, 152633344, 1048576), at(0, 83671552, 4096), at(0, 83675648, 4096), at(0, 83679744, 4096), at(0, 83683840, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_811_conv2d_G_layer3_16_conv3", [at(1, 168394752, 81920), at(1, 152633344, 1048576), at(0, 83671552, 4096), at(0, 83675648, 4096), at(0, 83679744, 4096), at(0, 83683840, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_812_conv2d_G_layer3_17_conv1_packc", [at(1, 168067072, 327680), at(1, 167739392, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_812_conv2d_G_layer3_17_conv1", [at(1, 167739392, 327680), at(1, 153681920, 1048576), at(0, 84736512, 1024), at(0, 84737536, 1024), at(0, 84738560, 1024), at(0, 84739584, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_813_conv2d_G_layer3_17_conv2_packc", [at(1, 168394752, 81920), at(1, 167739392, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_813_conv2d_G_layer3_17_conv2", [at(1, 167739392, 81920), at(1, 97779712, 2359296), at(0, 87099904, 1024), at(0, 87100928, 1024), at(0, 87101952, 1024), at(0, 87102976, 1024), at(1, 167821312, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_814_conv2d_G_layer3_17_conv3_packc", [at(1, 167821312, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_814_conv2d_G_layer3_17_conv3", [at(1, 168394752, 81920), at(1, 154730496, 1048576), at(0, 88152576, 4096), at(0, 88156672, 4096), at(0, 88160768, 4096), at(0, 88164864, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_814_conv2d_G_layer3_17_conv3", [at(1, 168394752, 81920), at(1, 154730496, 1048576), at(0, 88152576, 4096), at(0, 88156672, 4096), at(0, 88160768, 4096), at(0, 88164864, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_815_conv2d_G_layer3_18_conv1_packc", [at(1, 167739392, 327680), at(1, 168067072, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_815_conv2d_G_layer3_18_conv1", [at(1, 168067072, 327680), at(1, 155779072, 1048576), at(0, 89217536, 1024), at(0, 89218560, 1024), at(0, 89219584, 1024), at(0, 89220608, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_816_conv2d_G_layer3_18_conv2_packc", [at(1, 168394752, 81920), at(1, 168067072, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_816_conv2d_G_layer3_18_conv2", [at(1, 168067072, 81920), at(1, 100139008, 2359296), at(0, 91580928, 1024), at(0, 91581952, 1024), at(0, 91582976, 1024), at(0, 91584000, 1024), at(1, 168148992, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_817_conv2d_G_layer3_18_conv3_packc", [at(1, 168148992, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_817_conv2d_G_layer3_18_conv3", [at(1, 168394752, 81920), at(1, 156827648, 1048576), at(0, 92633600, 4096), at(0, 92637696, 4096), at(0, 92641792, 4096), at(0, 92645888, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_817_conv2d_G_layer3_18_conv3", [at(1, 168394752, 81920), at(1, 156827648, 1048576), at(0, 92633600, 4096), at(0, 92637696, 4096), at(0, 92641792, 4096), at(0, 92645888, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_818_conv2d_G_layer3_19_conv1_packc", [at(1, 168067072, 327680), at(1, 167739392, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_818_conv2d_G_layer3_19_conv1", [at(1, 167739392, 327680), at(1, 157876224, 1048576), at(0, 93698560, 1024), at(0, 93699584, 1024), at(0, 93700608, 1024), at(0, 93701632, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_819_conv2d_G_layer3_19_conv2_packc", [at(1, 168394752, 81920), at(1, 167739392, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_819_conv2d_G_layer3_19_conv2", [at(1, 167739392, 81920), at(1, 102498304, 2359296), at(0, 96061952, 1024), at(0, 96062976, 1024), at(0, 96064000, 1024), at(0, 96065024, 1024), at(1, 167821312, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_820_conv2d_G_layer3_19_conv3_packc", [at(1, 167821312, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_820_conv2d_G_layer3_19_conv3", [at(1, 168394752, 81920), at(1, 158924800, 1048576), at(0, 97114624, 4096), at(0, 97118720, 4096), at(0, 97122816, 4096), at(0, 97126912, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_820_conv2d_G_layer3_19_conv3", [at(1, 168394752, 81920), at(1, 158924800, 1048576), at(0, 97114624, 4096), at(0, 97118720, 4096), at(0, 97122816, 4096), at(0, 97126912, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_821_conv2d_G_layer3_20_conv1_packc", [at(1, 167739392, 327680), at(1, 168067072, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_821_conv2d_G_layer3_20_conv1", [at(1, 168067072, 327680), at(1, 159973376, 1048576), at(0, 98179584, 1024), at(0, 98180608, 1024), at(0, 98181632, 1024), at(0, 98182656, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_822_conv2d_G_layer3_20_conv2_packc", [at(1, 168394752, 81920), at(1, 168067072, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_822_conv2d_G_layer3_20_conv2", [at(1, 168067072, 81920), at(1, 104857600, 2359296), at(0, 100542976, 1024), at(0, 100544000, 1024), at(0, 100545024, 1024), at(0, 100546048, 1024), at(1, 168148992, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_823_conv2d_G_layer3_20_conv3_packc", [at(1, 168148992, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_823_conv2d_G_layer3_20_conv3", [at(1, 168394752, 81920), at(1, 161021952, 1048576), at(0, 101595648, 4096), at(0, 101599744, 4096), at(0, 101603840, 4096), at(0, 101607936, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_823_conv2d_G_layer3_20_conv3", [at(1, 168394752, 81920), at(1, 161021952, 1048576), at(0, 101595648, 4096), at(0, 101599744, 4096), at(0, 101603840, 4096), at(0, 101607936, 4096), at(1, 167739392, 327680), at(1, 168067072, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_824_conv2d_G_layer3_21_conv1_packc", [at(1, 168067072, 327680), at(1, 167739392, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_824_conv2d_G_layer3_21_conv1", [at(1, 167739392, 327680), at(1, 162070528, 1048576), at(0, 102660608, 1024), at(0, 102661632, 1024), at(0, 102662656, 1024), at(0, 102663680, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_825_conv2d_G_layer3_21_conv2_packc", [at(1, 168394752, 81920), at(1, 167739392, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_825_conv2d_G_layer3_21_conv2", [at(1, 167739392, 81920), at(1, 107216896, 2359296), at(0, 105024000, 1024), at(0, 105025024, 1024), at(0, 105026048, 1024), at(0, 105027072, 1024), at(1, 167821312, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_826_conv2d_G_layer3_21_conv3_packc", [at(1, 167821312, 81920), at(1, 168394752, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_826_conv2d_G_layer3_21_conv3", [at(1, 168394752, 81920), at(1, 163119104, 1048576), at(0, 106076672, 4096), at(0, 106080768, 4096), at(0, 106084864, 4096), at(0, 106088960, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_826_conv2d_G_layer3_21_conv3", [at(1, 168394752, 81920), at(1, 163119104, 1048576), at(0, 106076672, 4096), at(0, 106080768, 4096), at(0, 106084864, 4096), at(0, 106088960, 4096), at(1, 168067072, 327680), at(1, 167739392, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_827_conv2d_G_layer3_22_conv1_packc", [at(1, 167739392, 327680), at(1, 168067072, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_827_conv2d_G_layer3_22_conv1", [at(1, 168067072, 327680), at(1, 164167680, 1048576), at(0, 107141632, 1024), at(0, 107142656, 1024), at(0, 107143680, 1024), at(0, 107144704, 1024), at(1, 168394752, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 232, workgroups: [3,8,1] }, { shader: 233, workgroups: [10,1,1] }),
         dispatch("forward_828_conv2d_G_layer3_22_conv2_packc", [at(1, 168394752, 81920), at(1, 168067072, 81920)], { shader: 224, workgroups: [80,1,1] }),
         dispatch("forward_828_conv2d_G_layer3_22_conv2", [at(1, 168067072, 81920), at(1, 109576192, 2359296), at(0, 109505024, 1024), at(0, 109506048, 1024), at(0, 109507072, 1024), at(0, 109508096, 1024), at(1, 168148992, 81920)], { adapter: "cpu", features: ["subgroups"], shader: 225, workgroups: [3,8,1] }, { shader: 226, workgroups: [10,1,1] }),
         dispatch("forward_829_conv2d_G_layer3_22_conv3_packc", [at(1, 168148992, 81920), at(1, 168067072, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_829_conv2d_G_layer3_22_conv3", [at(1, 168067072, 81920), at(1, 165216256, 1048576), at(0, 110557696, 4096), at(0, 110561792, 4096), at(0, 110565888, 4096), at(0, 110569984, 4096), at(1, 167739392, 327680), at(1, 168394752, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [3,32,1] }, { shader: 235, workgroups: [40,1,1] }),
+        dispatch("forward_829_conv2d_G_layer3_22_conv3", [at(1, 168067072, 81920), at(1, 165216256, 1048576), at(0, 110557696, 4096), at(0, 110561792, 4096), at(0, 110565888, 4096), at(0, 110569984, 4096), at(1, 167739392, 327680), at(1, 168394752, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 234, workgroups: [2,32,1] }, { shader: 235, workgroups: [40,1,1] }),
         dispatch("forward_830_conv2d_G_layer5_conv2d_list_0_packc", [at(1, 168394752, 327680), at(1, 167739392, 327680)], { shader: 231, workgroups: [320,1,1] }),
         dispatch("forward_830_conv2d_G_layer5_conv2d_list_0", [at(1, 167739392, 327680), at(1, 166264832, 737280), at(0, 171223552, 76), at(1, 168067072, 6080)], { adapter: "cpu", features: ["subgroups"], shader: 236, workgroups: [3,1,1] }, { shader: 237, workgroups: [1,1,1] }),
         dispatch("forward_831_conv2d_G_layer5_conv2d_list_1_packc", [at(1, 168394752, 327680), at(1, 167739392, 327680)], { shader: 231, workgroups: [320,1,1] }),
@@ -35020,21 +36684,21 @@ export const module: GeneratedModule = {
         dispatch("forward_833_conv2d_G_layer4_0_conv2_packc", [at(1, 168067072, 163840), at(1, 167739392, 163840)], { shader: 217, workgroups: [160,1,1] }),
         dispatch("forward_833_conv2d_G_layer4_0_conv2", [at(1, 167739392, 163840), at(1, 0, 9437184), at(0, 122116608, 2048), at(0, 122118656, 2048), at(0, 122120704, 2048), at(0, 122122752, 2048), at(1, 167903232, 163840)], { adapter: "cpu", features: ["subgroups"], shader: 242, workgroups: [3,16,1] }, { shader: 243, workgroups: [20,1,1] }),
         dispatch("forward_834_conv2d_G_layer4_0_conv3_packc", [at(1, 167903232, 163840), at(1, 168722432, 163840)], { shader: 217, workgroups: [160,1,1] }),
-        dispatch("forward_834_conv2d_G_layer4_0_conv3", [at(1, 168722432, 163840), at(1, 36700160, 4194304), at(1, 167739392, 655360)], { adapter: "cpu", features: ["subgroups"], shader: 244, workgroups: [3,64,1] }, { shader: 245, workgroups: [80,1,1] }),
+        dispatch("forward_834_conv2d_G_layer4_0_conv3", [at(1, 168722432, 163840), at(1, 36700160, 4194304), at(1, 167739392, 655360)], { adapter: "cpu", features: ["subgroups"], shader: 244, workgroups: [2,64,1] }, { shader: 245, workgroups: [80,1,1] }),
         dispatch("forward_835_conv2d_G_layer4_0_downsample_0_packc", [at(1, 168394752, 327680), at(1, 169050112, 327680)], { shader: 231, workgroups: [320,1,1] }),
-        dispatch("forward_835_conv2d_G_layer4_0_downsample_0", [at(1, 169050112, 327680), at(1, 28311552, 8388608), at(1, 167739392, 655360), at(0, 126319104, 8192), at(0, 126327296, 8192), at(0, 126335488, 8192), at(0, 126343680, 8192), at(0, 134740480, 8192), at(0, 134748672, 8192), at(0, 134756864, 8192), at(0, 134765056, 8192), at(1, 168394752, 655360)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [3,64,1] }, { shader: 247, workgroups: [80,1,1] }),
+        dispatch("forward_835_conv2d_G_layer4_0_downsample_0", [at(1, 169050112, 327680), at(1, 28311552, 8388608), at(1, 167739392, 655360), at(0, 126319104, 8192), at(0, 126327296, 8192), at(0, 126335488, 8192), at(0, 126343680, 8192), at(0, 134740480, 8192), at(0, 134748672, 8192), at(0, 134756864, 8192), at(0, 134765056, 8192), at(1, 168394752, 655360)], { adapter: "cpu", features: ["subgroups"], shader: 246, workgroups: [2,64,1] }, { shader: 247, workgroups: [80,1,1] }),
         dispatch("forward_836_conv2d_G_layer4_1_conv1_packc", [at(1, 168394752, 655360), at(1, 167739392, 655360)], { shader: 248, workgroups: [640,1,1] }),
         dispatch("forward_836_conv2d_G_layer4_1_conv1", [at(1, 167739392, 655360), at(1, 40894464, 4194304), at(0, 138967552, 2048), at(0, 138969600, 2048), at(0, 138971648, 2048), at(0, 138973696, 2048), at(1, 169050112, 163840)], { adapter: "cpu", features: ["subgroups"], shader: 249, workgroups: [3,16,1] }, { shader: 250, workgroups: [20,1,1] }),
         dispatch("forward_837_conv2d_G_layer4_1_conv2_packc", [at(1, 169050112, 163840), at(1, 167739392, 163840)], { shader: 217, workgroups: [160,1,1] }),
         dispatch("forward_837_conv2d_G_layer4_1_conv2", [at(1, 167739392, 163840), at(1, 9437184, 9437184), at(0, 148412928, 2048), at(0, 148414976, 2048), at(0, 148417024, 2048), at(0, 148419072, 2048), at(1, 167903232, 163840)], { adapter: "cpu", features: ["subgroups"], shader: 242, workgroups: [3,16,1] }, { shader: 243, workgroups: [20,1,1] }),
         dispatch("forward_838_conv2d_G_layer4_1_conv3_packc", [at(1, 167903232, 163840), at(1, 169050112, 163840)], { shader: 217, workgroups: [160,1,1] }),
-        dispatch("forward_838_conv2d_G_layer4_1_conv3", [at(1, 169050112, 163840), at(1, 45088768, 4194304), at(0, 152615424, 8192), at(0, 152623616, 8192), at(0, 152631808, 8192), at(0, 152640000, 8192), at(1, 168394752, 655360), at(1, 167739392, 655360)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [3,64,1] }, { shader: 252, workgroups: [80,1,1] }),
+        dispatch("forward_838_conv2d_G_layer4_1_conv3", [at(1, 169050112, 163840), at(1, 45088768, 4194304), at(0, 152615424, 8192), at(0, 152623616, 8192), at(0, 152631808, 8192), at(0, 152640000, 8192), at(1, 168394752, 655360), at(1, 167739392, 655360)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [2,64,1] }, { shader: 252, workgroups: [80,1,1] }),
         dispatch("forward_839_conv2d_G_layer4_2_conv1_packc", [at(1, 167739392, 655360), at(1, 168394752, 655360)], { shader: 248, workgroups: [640,1,1] }),
         dispatch("forward_839_conv2d_G_layer4_2_conv1", [at(1, 168394752, 655360), at(1, 49283072, 4194304), at(0, 156842496, 2048), at(0, 156844544, 2048), at(0, 156846592, 2048), at(0, 156848640, 2048), at(1, 169050112, 163840)], { adapter: "cpu", features: ["subgroups"], shader: 249, workgroups: [3,16,1] }, { shader: 250, workgroups: [20,1,1] }),
         dispatch("forward_840_conv2d_G_layer4_2_conv2_packc", [at(1, 169050112, 163840), at(1, 168394752, 163840)], { shader: 217, workgroups: [160,1,1] }),
         dispatch("forward_840_conv2d_G_layer4_2_conv2", [at(1, 168394752, 163840), at(1, 18874368, 9437184), at(0, 166287872, 2048), at(0, 166289920, 2048), at(0, 166291968, 2048), at(0, 166294016, 2048), at(1, 168558592, 163840)], { adapter: "cpu", features: ["subgroups"], shader: 242, workgroups: [3,16,1] }, { shader: 243, workgroups: [20,1,1] }),
         dispatch("forward_841_conv2d_G_layer4_2_conv3_packc", [at(1, 168558592, 163840), at(1, 168394752, 163840)], { shader: 217, workgroups: [160,1,1] }),
-        dispatch("forward_841_conv2d_G_layer4_2_conv3", [at(1, 168394752, 163840), at(1, 53477376, 4194304), at(0, 170490368, 8192), at(0, 170498560, 8192), at(0, 170506752, 8192), at(0, 170514944, 8192), at(1, 167739392, 655360), at(0, 179618816, 655360)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [3,64,1] }, { shader: 252, workgroups: [80,1,1] }),
+        dispatch("forward_841_conv2d_G_layer4_2_conv3", [at(1, 168394752, 163840), at(1, 53477376, 4194304), at(0, 170490368, 8192), at(0, 170498560, 8192), at(0, 170506752, 8192), at(0, 170514944, 8192), at(1, 167739392, 655360), at(0, 179618816, 655360)], { adapter: "cpu", features: ["subgroups"], shader: 251, workgroups: [2,64,1] }, { shader: 252, workgroups: [80,1,1] }),
         dispatch("forward_842_conv2d_G_layer6_conv2d_list_0_packc", [at(0, 179618816, 655360), at(1, 167739392, 655360)], { shader: 248, workgroups: [640,1,1] }),
         dispatch("forward_842_conv2d_G_layer6_conv2d_list_0", [at(1, 167739392, 655360), at(1, 116129792, 1474560), at(0, 174726656, 76), at(1, 168394752, 6080)], { adapter: "cpu", features: ["subgroups"], shader: 253, workgroups: [3,1,1] }, { shader: 254, workgroups: [1,1,1] }),
         dispatch("forward_843_conv2d_G_layer6_conv2d_list_1_packc", [at(0, 179618816, 655360), at(1, 167739392, 655360)], { shader: 248, workgroups: [640,1,1] }),
@@ -35167,11 +36831,11 @@ export const module: GeneratedModule = {
         dispatch("forward_944_sum_G_layer3_0_conv2", [at(1, 169362432, 81920), at(1, 169489408, 1024), at(1, 57753600, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_945_pointwise_G_layer3_0_bn2", [at(1, 169362432, 81920), at(1, 169489408, 1024), at(1, 57753600, 1024), at(0, 8808960, 1024), at(0, 8809984, 1024), at(1, 57671680, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_946_conv2d_G_layer3_0_conv3_packc", [at(1, 57671680, 81920), at(1, 57999360, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_946_conv2d_G_layer3_0_conv3", [at(1, 57999360, 81920), at(1, 119078912, 1048576), at(1, 57671680, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_946_conv2d_G_layer3_0_conv3", [at(1, 57999360, 81920), at(1, 119078912, 1048576), at(1, 57671680, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_947_sum_G_layer3_0_conv3", [at(1, 57671680, 327680), at(1, 119078912, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_948_sum_G_layer3_0_conv3", [at(1, 57671680, 327680), at(1, 119078912, 4096), at(1, 58654720, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_949_conv2d_G_layer3_0_downsample_0_packc", [at(1, 170420480, 163840), at(1, 58327040, 163840)], { shader: 217, workgroups: [160,1,1] }),
-        dispatch("forward_949_conv2d_G_layer3_0_downsample_0", [at(1, 58327040, 163840), at(1, 111935488, 2097152), at(1, 57999360, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 311, workgroups: [3,32,1] }, { shader: 312, workgroups: [40,1,1] }),
+        dispatch("forward_949_conv2d_G_layer3_0_downsample_0", [at(1, 58327040, 163840), at(1, 111935488, 2097152), at(1, 57999360, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 311, workgroups: [2,32,1] }, { shader: 312, workgroups: [40,1,1] }),
         dispatch("forward_950_sum_G_layer3_0_downsample_0", [at(1, 57999360, 327680), at(1, 112427008, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_951_sum_G_layer3_0_downsample_0", [at(1, 57999360, 327680), at(1, 112427008, 4096), at(1, 58658816, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_952_pointwise_G_layer3_0_bn3", [at(1, 57671680, 327680), at(1, 119078912, 4096), at(1, 58654720, 4096), at(0, 9861632, 4096), at(0, 9865728, 4096), at(1, 57999360, 327680), at(1, 112427008, 4096), at(1, 58658816, 4096), at(0, 11975168, 4096), at(0, 11979264, 4096), at(1, 58327040, 327680)], { shader: 313, workgroups: [160,1,1] }),
@@ -35186,7 +36850,7 @@ export const module: GeneratedModule = {
         dispatch("forward_959_sum_G_layer3_1_conv2", [at(1, 112017408, 81920), at(1, 112448512, 1024), at(1, 58736640, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_960_pointwise_G_layer3_1_bn2", [at(1, 112017408, 81920), at(1, 112448512, 1024), at(1, 58736640, 1024), at(0, 15403520, 1024), at(0, 15404544, 1024), at(1, 58654720, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_961_conv2d_G_layer3_1_conv3_packc", [at(1, 58654720, 81920), at(1, 58982400, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_961_conv2d_G_layer3_1_conv3", [at(1, 58982400, 81920), at(1, 121176064, 1048576), at(1, 58654720, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_961_conv2d_G_layer3_1_conv3", [at(1, 58982400, 81920), at(1, 121176064, 1048576), at(1, 58654720, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_962_sum_G_layer3_1_conv3", [at(1, 58654720, 327680), at(1, 112431104, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_963_sum_G_layer3_1_conv3", [at(1, 58654720, 327680), at(1, 112431104, 4096), at(1, 59310080, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_964_pointwise_G_layer3_1_bn3", [at(1, 58654720, 327680), at(1, 112431104, 4096), at(1, 59310080, 4096), at(0, 16456192, 4096), at(0, 16460288, 4096), at(1, 58327040, 327680), at(1, 58982400, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35201,7 +36865,7 @@ export const module: GeneratedModule = {
         dispatch("forward_971_sum_G_layer3_2_conv2", [at(1, 112181248, 81920), at(1, 112450560, 1024), at(1, 58408960, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_972_pointwise_G_layer3_2_bn2", [at(1, 112181248, 81920), at(1, 112450560, 1024), at(1, 58408960, 1024), at(0, 19884544, 1024), at(0, 19885568, 1024), at(1, 58327040, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_973_conv2d_G_layer3_2_conv3_packc", [at(1, 58327040, 81920), at(1, 59310080, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_973_conv2d_G_layer3_2_conv3", [at(1, 59310080, 81920), at(1, 123273216, 1048576), at(1, 58327040, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_973_conv2d_G_layer3_2_conv3", [at(1, 59310080, 81920), at(1, 123273216, 1048576), at(1, 58327040, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_974_sum_G_layer3_2_conv3", [at(1, 58327040, 327680), at(1, 112435200, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_975_sum_G_layer3_2_conv3", [at(1, 58327040, 327680), at(1, 112435200, 4096), at(1, 59637760, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_976_pointwise_G_layer3_2_bn3", [at(1, 58327040, 327680), at(1, 112435200, 4096), at(1, 59637760, 4096), at(0, 20937216, 4096), at(0, 20941312, 4096), at(1, 58982400, 327680), at(1, 59310080, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35216,7 +36880,7 @@ export const module: GeneratedModule = {
         dispatch("forward_983_sum_G_layer3_3_conv2", [at(1, 112345088, 81920), at(1, 112452608, 1024), at(1, 59064320, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_984_pointwise_G_layer3_3_bn2", [at(1, 112345088, 81920), at(1, 112452608, 1024), at(1, 59064320, 1024), at(0, 24365568, 1024), at(0, 24366592, 1024), at(1, 58982400, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_985_conv2d_G_layer3_3_conv3_packc", [at(1, 58982400, 81920), at(1, 59637760, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_985_conv2d_G_layer3_3_conv3", [at(1, 59637760, 81920), at(1, 125370368, 1048576), at(1, 58982400, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_985_conv2d_G_layer3_3_conv3", [at(1, 59637760, 81920), at(1, 125370368, 1048576), at(1, 58982400, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_986_sum_G_layer3_3_conv3", [at(1, 58982400, 327680), at(1, 112439296, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_987_sum_G_layer3_3_conv3", [at(1, 58982400, 327680), at(1, 112439296, 4096), at(1, 59965440, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_988_pointwise_G_layer3_3_bn3", [at(1, 58982400, 327680), at(1, 112439296, 4096), at(1, 59965440, 4096), at(0, 25418240, 4096), at(0, 25422336, 4096), at(1, 59310080, 327680), at(1, 59637760, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35231,7 +36895,7 @@ export const module: GeneratedModule = {
         dispatch("forward_995_sum_G_layer3_4_conv2", [at(1, 66437120, 81920), at(1, 112454656, 1024), at(1, 59392000, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_996_pointwise_G_layer3_4_bn2", [at(1, 66437120, 81920), at(1, 112454656, 1024), at(1, 59392000, 1024), at(0, 28846592, 1024), at(0, 28847616, 1024), at(1, 59310080, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_997_conv2d_G_layer3_4_conv3_packc", [at(1, 59310080, 81920), at(1, 59965440, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_997_conv2d_G_layer3_4_conv3", [at(1, 59965440, 81920), at(1, 127467520, 1048576), at(1, 59310080, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_997_conv2d_G_layer3_4_conv3", [at(1, 59965440, 81920), at(1, 127467520, 1048576), at(1, 59310080, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_998_sum_G_layer3_4_conv3", [at(1, 59310080, 327680), at(1, 112443392, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_999_sum_G_layer3_4_conv3", [at(1, 59310080, 327680), at(1, 112443392, 4096), at(1, 60293120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1000_pointwise_G_layer3_4_bn3", [at(1, 59310080, 327680), at(1, 112443392, 4096), at(1, 60293120, 4096), at(0, 29899264, 4096), at(0, 29903360, 4096), at(1, 59637760, 327680), at(1, 59965440, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35246,7 +36910,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1007_sum_G_layer3_5_conv2", [at(1, 66600960, 81920), at(1, 69543936, 1024), at(1, 59719680, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1008_pointwise_G_layer3_5_bn2", [at(1, 66600960, 81920), at(1, 69543936, 1024), at(1, 59719680, 1024), at(0, 33327616, 1024), at(0, 33328640, 1024), at(1, 59637760, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1009_conv2d_G_layer3_5_conv3_packc", [at(1, 59637760, 81920), at(1, 60293120, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1009_conv2d_G_layer3_5_conv3", [at(1, 60293120, 81920), at(1, 129564672, 1048576), at(1, 59637760, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1009_conv2d_G_layer3_5_conv3", [at(1, 60293120, 81920), at(1, 129564672, 1048576), at(1, 59637760, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1010_sum_G_layer3_5_conv3", [at(1, 59637760, 327680), at(1, 69468160, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1011_sum_G_layer3_5_conv3", [at(1, 59637760, 327680), at(1, 69468160, 4096), at(1, 60620800, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1012_pointwise_G_layer3_5_bn3", [at(1, 59637760, 327680), at(1, 69468160, 4096), at(1, 60620800, 4096), at(0, 34380288, 4096), at(0, 34384384, 4096), at(1, 59965440, 327680), at(1, 60293120, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35261,7 +36925,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1019_sum_G_layer3_6_conv2", [at(1, 66764800, 81920), at(1, 69545984, 1024), at(1, 60047360, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1020_pointwise_G_layer3_6_bn2", [at(1, 66764800, 81920), at(1, 69545984, 1024), at(1, 60047360, 1024), at(0, 37808640, 1024), at(0, 37809664, 1024), at(1, 59965440, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1021_conv2d_G_layer3_6_conv3_packc", [at(1, 59965440, 81920), at(1, 60620800, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1021_conv2d_G_layer3_6_conv3", [at(1, 60620800, 81920), at(1, 131661824, 1048576), at(1, 59965440, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1021_conv2d_G_layer3_6_conv3", [at(1, 60620800, 81920), at(1, 131661824, 1048576), at(1, 59965440, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1022_sum_G_layer3_6_conv3", [at(1, 59965440, 327680), at(1, 69472256, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1023_sum_G_layer3_6_conv3", [at(1, 59965440, 327680), at(1, 69472256, 4096), at(1, 60948480, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1024_pointwise_G_layer3_6_bn3", [at(1, 59965440, 327680), at(1, 69472256, 4096), at(1, 60948480, 4096), at(0, 38861312, 4096), at(0, 38865408, 4096), at(1, 60293120, 327680), at(1, 60620800, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35276,7 +36940,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1031_sum_G_layer3_7_conv2", [at(1, 66928640, 81920), at(1, 69548032, 1024), at(1, 60375040, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1032_pointwise_G_layer3_7_bn2", [at(1, 66928640, 81920), at(1, 69548032, 1024), at(1, 60375040, 1024), at(0, 42289664, 1024), at(0, 42290688, 1024), at(1, 60293120, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1033_conv2d_G_layer3_7_conv3_packc", [at(1, 60293120, 81920), at(1, 60948480, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1033_conv2d_G_layer3_7_conv3", [at(1, 60948480, 81920), at(1, 133758976, 1048576), at(1, 60293120, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1033_conv2d_G_layer3_7_conv3", [at(1, 60948480, 81920), at(1, 133758976, 1048576), at(1, 60293120, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1034_sum_G_layer3_7_conv3", [at(1, 60293120, 327680), at(1, 69476352, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1035_sum_G_layer3_7_conv3", [at(1, 60293120, 327680), at(1, 69476352, 4096), at(1, 61276160, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1036_pointwise_G_layer3_7_bn3", [at(1, 60293120, 327680), at(1, 69476352, 4096), at(1, 61276160, 4096), at(0, 43342336, 4096), at(0, 43346432, 4096), at(1, 60620800, 327680), at(1, 60948480, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35291,7 +36955,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1043_sum_G_layer3_8_conv2", [at(1, 67092480, 81920), at(1, 69550080, 1024), at(1, 60702720, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1044_pointwise_G_layer3_8_bn2", [at(1, 67092480, 81920), at(1, 69550080, 1024), at(1, 60702720, 1024), at(0, 46770688, 1024), at(0, 46771712, 1024), at(1, 60620800, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1045_conv2d_G_layer3_8_conv3_packc", [at(1, 60620800, 81920), at(1, 61276160, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1045_conv2d_G_layer3_8_conv3", [at(1, 61276160, 81920), at(1, 135856128, 1048576), at(1, 60620800, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1045_conv2d_G_layer3_8_conv3", [at(1, 61276160, 81920), at(1, 135856128, 1048576), at(1, 60620800, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1046_sum_G_layer3_8_conv3", [at(1, 60620800, 327680), at(1, 69480448, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1047_sum_G_layer3_8_conv3", [at(1, 60620800, 327680), at(1, 69480448, 4096), at(1, 61603840, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1048_pointwise_G_layer3_8_bn3", [at(1, 60620800, 327680), at(1, 69480448, 4096), at(1, 61603840, 4096), at(0, 47823360, 4096), at(0, 47827456, 4096), at(1, 60948480, 327680), at(1, 61276160, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35306,7 +36970,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1055_sum_G_layer3_9_conv2", [at(1, 67256320, 81920), at(1, 69552128, 1024), at(1, 61030400, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1056_pointwise_G_layer3_9_bn2", [at(1, 67256320, 81920), at(1, 69552128, 1024), at(1, 61030400, 1024), at(0, 51251712, 1024), at(0, 51252736, 1024), at(1, 60948480, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1057_conv2d_G_layer3_9_conv3_packc", [at(1, 60948480, 81920), at(1, 61603840, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1057_conv2d_G_layer3_9_conv3", [at(1, 61603840, 81920), at(1, 137953280, 1048576), at(1, 60948480, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1057_conv2d_G_layer3_9_conv3", [at(1, 61603840, 81920), at(1, 137953280, 1048576), at(1, 60948480, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1058_sum_G_layer3_9_conv3", [at(1, 60948480, 327680), at(1, 69484544, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1059_sum_G_layer3_9_conv3", [at(1, 60948480, 327680), at(1, 69484544, 4096), at(1, 61931520, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1060_pointwise_G_layer3_9_bn3", [at(1, 60948480, 327680), at(1, 69484544, 4096), at(1, 61931520, 4096), at(0, 52304384, 4096), at(0, 52308480, 4096), at(1, 61276160, 327680), at(1, 61603840, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35321,7 +36985,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1067_sum_G_layer3_10_conv2", [at(1, 67420160, 81920), at(1, 69554176, 1024), at(1, 61358080, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1068_pointwise_G_layer3_10_bn2", [at(1, 67420160, 81920), at(1, 69554176, 1024), at(1, 61358080, 1024), at(0, 55732736, 1024), at(0, 55733760, 1024), at(1, 61276160, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1069_conv2d_G_layer3_10_conv3_packc", [at(1, 61276160, 81920), at(1, 61931520, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1069_conv2d_G_layer3_10_conv3", [at(1, 61931520, 81920), at(1, 140050432, 1048576), at(1, 61276160, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1069_conv2d_G_layer3_10_conv3", [at(1, 61931520, 81920), at(1, 140050432, 1048576), at(1, 61276160, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1070_sum_G_layer3_10_conv3", [at(1, 61276160, 327680), at(1, 69488640, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1071_sum_G_layer3_10_conv3", [at(1, 61276160, 327680), at(1, 69488640, 4096), at(1, 62259200, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1072_pointwise_G_layer3_10_bn3", [at(1, 61276160, 327680), at(1, 69488640, 4096), at(1, 62259200, 4096), at(0, 56785408, 4096), at(0, 56789504, 4096), at(1, 61603840, 327680), at(1, 61931520, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35336,7 +37000,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1079_sum_G_layer3_11_conv2", [at(1, 67584000, 81920), at(1, 69556224, 1024), at(1, 61685760, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1080_pointwise_G_layer3_11_bn2", [at(1, 67584000, 81920), at(1, 69556224, 1024), at(1, 61685760, 1024), at(0, 60213760, 1024), at(0, 60214784, 1024), at(1, 61603840, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1081_conv2d_G_layer3_11_conv3_packc", [at(1, 61603840, 81920), at(1, 62259200, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1081_conv2d_G_layer3_11_conv3", [at(1, 62259200, 81920), at(1, 142147584, 1048576), at(1, 61603840, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1081_conv2d_G_layer3_11_conv3", [at(1, 62259200, 81920), at(1, 142147584, 1048576), at(1, 61603840, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1082_sum_G_layer3_11_conv3", [at(1, 61603840, 327680), at(1, 69492736, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1083_sum_G_layer3_11_conv3", [at(1, 61603840, 327680), at(1, 69492736, 4096), at(1, 62586880, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1084_pointwise_G_layer3_11_bn3", [at(1, 61603840, 327680), at(1, 69492736, 4096), at(1, 62586880, 4096), at(0, 61266432, 4096), at(0, 61270528, 4096), at(1, 61931520, 327680), at(1, 62259200, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35351,7 +37015,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1091_sum_G_layer3_12_conv2", [at(1, 67747840, 81920), at(1, 69558272, 1024), at(1, 62013440, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1092_pointwise_G_layer3_12_bn2", [at(1, 67747840, 81920), at(1, 69558272, 1024), at(1, 62013440, 1024), at(0, 64694784, 1024), at(0, 64695808, 1024), at(1, 61931520, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1093_conv2d_G_layer3_12_conv3_packc", [at(1, 61931520, 81920), at(1, 62586880, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1093_conv2d_G_layer3_12_conv3", [at(1, 62586880, 81920), at(1, 144244736, 1048576), at(1, 61931520, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1093_conv2d_G_layer3_12_conv3", [at(1, 62586880, 81920), at(1, 144244736, 1048576), at(1, 61931520, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1094_sum_G_layer3_12_conv3", [at(1, 61931520, 327680), at(1, 69496832, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1095_sum_G_layer3_12_conv3", [at(1, 61931520, 327680), at(1, 69496832, 4096), at(1, 62914560, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1096_pointwise_G_layer3_12_bn3", [at(1, 61931520, 327680), at(1, 69496832, 4096), at(1, 62914560, 4096), at(0, 65747456, 4096), at(0, 65751552, 4096), at(1, 62259200, 327680), at(1, 62586880, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35366,7 +37030,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1103_sum_G_layer3_13_conv2", [at(1, 67911680, 81920), at(1, 69560320, 1024), at(1, 62341120, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1104_pointwise_G_layer3_13_bn2", [at(1, 67911680, 81920), at(1, 69560320, 1024), at(1, 62341120, 1024), at(0, 69175808, 1024), at(0, 69176832, 1024), at(1, 62259200, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1105_conv2d_G_layer3_13_conv3_packc", [at(1, 62259200, 81920), at(1, 62914560, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1105_conv2d_G_layer3_13_conv3", [at(1, 62914560, 81920), at(1, 146341888, 1048576), at(1, 62259200, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1105_conv2d_G_layer3_13_conv3", [at(1, 62914560, 81920), at(1, 146341888, 1048576), at(1, 62259200, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1106_sum_G_layer3_13_conv3", [at(1, 62259200, 327680), at(1, 69500928, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1107_sum_G_layer3_13_conv3", [at(1, 62259200, 327680), at(1, 69500928, 4096), at(1, 63242240, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1108_pointwise_G_layer3_13_bn3", [at(1, 62259200, 327680), at(1, 69500928, 4096), at(1, 63242240, 4096), at(0, 70228480, 4096), at(0, 70232576, 4096), at(1, 62586880, 327680), at(1, 62914560, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35381,7 +37045,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1115_sum_G_layer3_14_conv2", [at(1, 68075520, 81920), at(1, 69562368, 1024), at(1, 62668800, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1116_pointwise_G_layer3_14_bn2", [at(1, 68075520, 81920), at(1, 69562368, 1024), at(1, 62668800, 1024), at(0, 73656832, 1024), at(0, 73657856, 1024), at(1, 62586880, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1117_conv2d_G_layer3_14_conv3_packc", [at(1, 62586880, 81920), at(1, 63242240, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1117_conv2d_G_layer3_14_conv3", [at(1, 63242240, 81920), at(1, 148439040, 1048576), at(1, 62586880, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1117_conv2d_G_layer3_14_conv3", [at(1, 63242240, 81920), at(1, 148439040, 1048576), at(1, 62586880, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1118_sum_G_layer3_14_conv3", [at(1, 62586880, 327680), at(1, 69505024, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1119_sum_G_layer3_14_conv3", [at(1, 62586880, 327680), at(1, 69505024, 4096), at(1, 63569920, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1120_pointwise_G_layer3_14_bn3", [at(1, 62586880, 327680), at(1, 69505024, 4096), at(1, 63569920, 4096), at(0, 74709504, 4096), at(0, 74713600, 4096), at(1, 62914560, 327680), at(1, 63242240, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35396,7 +37060,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1127_sum_G_layer3_15_conv2", [at(1, 68239360, 81920), at(1, 69564416, 1024), at(1, 62996480, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1128_pointwise_G_layer3_15_bn2", [at(1, 68239360, 81920), at(1, 69564416, 1024), at(1, 62996480, 1024), at(0, 78137856, 1024), at(0, 78138880, 1024), at(1, 62914560, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1129_conv2d_G_layer3_15_conv3_packc", [at(1, 62914560, 81920), at(1, 63569920, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1129_conv2d_G_layer3_15_conv3", [at(1, 63569920, 81920), at(1, 150536192, 1048576), at(1, 62914560, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1129_conv2d_G_layer3_15_conv3", [at(1, 63569920, 81920), at(1, 150536192, 1048576), at(1, 62914560, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1130_sum_G_layer3_15_conv3", [at(1, 62914560, 327680), at(1, 69509120, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1131_sum_G_layer3_15_conv3", [at(1, 62914560, 327680), at(1, 69509120, 4096), at(1, 63897600, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1132_pointwise_G_layer3_15_bn3", [at(1, 62914560, 327680), at(1, 69509120, 4096), at(1, 63897600, 4096), at(0, 79190528, 4096), at(0, 79194624, 4096), at(1, 63242240, 327680), at(1, 63569920, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35411,7 +37075,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1139_sum_G_layer3_16_conv2", [at(1, 68403200, 81920), at(1, 69566464, 1024), at(1, 63324160, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1140_pointwise_G_layer3_16_bn2", [at(1, 68403200, 81920), at(1, 69566464, 1024), at(1, 63324160, 1024), at(0, 82618880, 1024), at(0, 82619904, 1024), at(1, 63242240, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1141_conv2d_G_layer3_16_conv3_packc", [at(1, 63242240, 81920), at(1, 63897600, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1141_conv2d_G_layer3_16_conv3", [at(1, 63897600, 81920), at(1, 152633344, 1048576), at(1, 63242240, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1141_conv2d_G_layer3_16_conv3", [at(1, 63897600, 81920), at(1, 152633344, 1048576), at(1, 63242240, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1142_sum_G_layer3_16_conv3", [at(1, 63242240, 327680), at(1, 69513216, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1143_sum_G_layer3_16_conv3", [at(1, 63242240, 327680), at(1, 69513216, 4096), at(1, 64225280, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1144_pointwise_G_layer3_16_bn3", [at(1, 63242240, 327680), at(1, 69513216, 4096), at(1, 64225280, 4096), at(0, 83671552, 4096), at(0, 83675648, 4096), at(1, 63569920, 327680), at(1, 63897600, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35426,7 +37090,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1151_sum_G_layer3_17_conv2", [at(1, 68567040, 81920), at(1, 69568512, 1024), at(1, 63651840, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1152_pointwise_G_layer3_17_bn2", [at(1, 68567040, 81920), at(1, 69568512, 1024), at(1, 63651840, 1024), at(0, 87099904, 1024), at(0, 87100928, 1024), at(1, 63569920, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1153_conv2d_G_layer3_17_conv3_packc", [at(1, 63569920, 81920), at(1, 64225280, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1153_conv2d_G_layer3_17_conv3", [at(1, 64225280, 81920), at(1, 154730496, 1048576), at(1, 63569920, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1153_conv2d_G_layer3_17_conv3", [at(1, 64225280, 81920), at(1, 154730496, 1048576), at(1, 63569920, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1154_sum_G_layer3_17_conv3", [at(1, 63569920, 327680), at(1, 69517312, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1155_sum_G_layer3_17_conv3", [at(1, 63569920, 327680), at(1, 69517312, 4096), at(1, 64552960, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1156_pointwise_G_layer3_17_bn3", [at(1, 63569920, 327680), at(1, 69517312, 4096), at(1, 64552960, 4096), at(0, 88152576, 4096), at(0, 88156672, 4096), at(1, 63897600, 327680), at(1, 64225280, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35441,7 +37105,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1163_sum_G_layer3_18_conv2", [at(1, 68730880, 81920), at(1, 69570560, 1024), at(1, 63979520, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1164_pointwise_G_layer3_18_bn2", [at(1, 68730880, 81920), at(1, 69570560, 1024), at(1, 63979520, 1024), at(0, 91580928, 1024), at(0, 91581952, 1024), at(1, 63897600, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1165_conv2d_G_layer3_18_conv3_packc", [at(1, 63897600, 81920), at(1, 64552960, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1165_conv2d_G_layer3_18_conv3", [at(1, 64552960, 81920), at(1, 156827648, 1048576), at(1, 63897600, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1165_conv2d_G_layer3_18_conv3", [at(1, 64552960, 81920), at(1, 156827648, 1048576), at(1, 63897600, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1166_sum_G_layer3_18_conv3", [at(1, 63897600, 327680), at(1, 69521408, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1167_sum_G_layer3_18_conv3", [at(1, 63897600, 327680), at(1, 69521408, 4096), at(1, 64880640, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1168_pointwise_G_layer3_18_bn3", [at(1, 63897600, 327680), at(1, 69521408, 4096), at(1, 64880640, 4096), at(0, 92633600, 4096), at(0, 92637696, 4096), at(1, 64225280, 327680), at(1, 64552960, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35456,7 +37120,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1175_sum_G_layer3_19_conv2", [at(1, 68894720, 81920), at(1, 69572608, 1024), at(1, 64307200, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1176_pointwise_G_layer3_19_bn2", [at(1, 68894720, 81920), at(1, 69572608, 1024), at(1, 64307200, 1024), at(0, 96061952, 1024), at(0, 96062976, 1024), at(1, 64225280, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1177_conv2d_G_layer3_19_conv3_packc", [at(1, 64225280, 81920), at(1, 64880640, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1177_conv2d_G_layer3_19_conv3", [at(1, 64880640, 81920), at(1, 158924800, 1048576), at(1, 64225280, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1177_conv2d_G_layer3_19_conv3", [at(1, 64880640, 81920), at(1, 158924800, 1048576), at(1, 64225280, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1178_sum_G_layer3_19_conv3", [at(1, 64225280, 327680), at(1, 69525504, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1179_sum_G_layer3_19_conv3", [at(1, 64225280, 327680), at(1, 69525504, 4096), at(1, 65208320, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1180_pointwise_G_layer3_19_bn3", [at(1, 64225280, 327680), at(1, 69525504, 4096), at(1, 65208320, 4096), at(0, 97114624, 4096), at(0, 97118720, 4096), at(1, 64552960, 327680), at(1, 64880640, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35471,7 +37135,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1187_sum_G_layer3_20_conv2", [at(1, 69058560, 81920), at(1, 69574656, 1024), at(1, 64634880, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1188_pointwise_G_layer3_20_bn2", [at(1, 69058560, 81920), at(1, 69574656, 1024), at(1, 64634880, 1024), at(0, 100542976, 1024), at(0, 100544000, 1024), at(1, 64552960, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1189_conv2d_G_layer3_20_conv3_packc", [at(1, 64552960, 81920), at(1, 65208320, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1189_conv2d_G_layer3_20_conv3", [at(1, 65208320, 81920), at(1, 161021952, 1048576), at(1, 64552960, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1189_conv2d_G_layer3_20_conv3", [at(1, 65208320, 81920), at(1, 161021952, 1048576), at(1, 64552960, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1190_sum_G_layer3_20_conv3", [at(1, 64552960, 327680), at(1, 69529600, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1191_sum_G_layer3_20_conv3", [at(1, 64552960, 327680), at(1, 69529600, 4096), at(1, 65536000, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1192_pointwise_G_layer3_20_bn3", [at(1, 64552960, 327680), at(1, 69529600, 4096), at(1, 65536000, 4096), at(0, 101595648, 4096), at(0, 101599744, 4096), at(1, 64880640, 327680), at(1, 65208320, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35486,7 +37150,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1199_sum_G_layer3_21_conv2", [at(1, 69222400, 81920), at(1, 69576704, 1024), at(1, 64962560, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1200_pointwise_G_layer3_21_bn2", [at(1, 69222400, 81920), at(1, 69576704, 1024), at(1, 64962560, 1024), at(0, 105024000, 1024), at(0, 105025024, 1024), at(1, 64880640, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1201_conv2d_G_layer3_21_conv3_packc", [at(1, 64880640, 81920), at(1, 65536000, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1201_conv2d_G_layer3_21_conv3", [at(1, 65536000, 81920), at(1, 163119104, 1048576), at(1, 64880640, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1201_conv2d_G_layer3_21_conv3", [at(1, 65536000, 81920), at(1, 163119104, 1048576), at(1, 64880640, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1202_sum_G_layer3_21_conv3", [at(1, 64880640, 327680), at(1, 69533696, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1203_sum_G_layer3_21_conv3", [at(1, 64880640, 327680), at(1, 69533696, 4096), at(1, 65863680, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1204_pointwise_G_layer3_21_bn3", [at(1, 64880640, 327680), at(1, 69533696, 4096), at(1, 65863680, 4096), at(0, 106076672, 4096), at(0, 106080768, 4096), at(1, 65208320, 327680), at(1, 65536000, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35501,7 +37165,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1211_sum_G_layer3_22_conv2", [at(1, 69386240, 81920), at(1, 69578752, 1024), at(1, 65290240, 1024)], { adapter: "cpu", features: ["subgroups"], shader: 302, workgroups: [256,1,1] }, { shader: 303, workgroups: [4,1,1] }),
         dispatch("forward_1212_pointwise_G_layer3_22_bn2", [at(1, 69386240, 81920), at(1, 69578752, 1024), at(1, 65290240, 1024), at(0, 109505024, 1024), at(0, 109506048, 1024), at(1, 65208320, 81920)], { shader: 304, workgroups: [40,1,1] }),
         dispatch("forward_1213_conv2d_G_layer3_22_conv3_packc", [at(1, 65208320, 81920), at(1, 65863680, 81920)], { shader: 224, workgroups: [80,1,1] }),
-        dispatch("forward_1213_conv2d_G_layer3_22_conv3", [at(1, 65863680, 81920), at(1, 165216256, 1048576), at(1, 65208320, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [3,32,1] }, { shader: 228, workgroups: [40,1,1] }),
+        dispatch("forward_1213_conv2d_G_layer3_22_conv3", [at(1, 65863680, 81920), at(1, 165216256, 1048576), at(1, 65208320, 327680)], { adapter: "cpu", features: ["subgroups"], shader: 227, workgroups: [2,32,1] }, { shader: 228, workgroups: [40,1,1] }),
         dispatch("forward_1214_sum_G_layer3_22_conv3", [at(1, 65208320, 327680), at(1, 69537792, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 307, workgroups: [1024,1,1] }, { shader: 308, workgroups: [16,1,1] }),
         dispatch("forward_1215_sum_G_layer3_22_conv3", [at(1, 65208320, 327680), at(1, 69537792, 4096), at(1, 66191360, 4096)], { adapter: "cpu", features: ["subgroups"], shader: 309, workgroups: [1024,1,1] }, { shader: 310, workgroups: [16,1,1] }),
         dispatch("forward_1216_pointwise_G_layer3_22_bn3", [at(1, 65208320, 327680), at(1, 69537792, 4096), at(1, 66191360, 4096), at(0, 110557696, 4096), at(0, 110561792, 4096), at(1, 65536000, 327680), at(1, 65863680, 327680)], { shader: 316, workgroups: [160,1,1] }),
@@ -35520,11 +37184,11 @@ export const module: GeneratedModule = {
         dispatch("forward_1225_sum_G_layer4_0_conv2", [at(1, 65536000, 163840), at(1, 4169728, 2048), at(1, 163840, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 290, workgroups: [512,1,1] }, { shader: 291, workgroups: [8,1,1] }),
         dispatch("forward_1226_pointwise_G_layer4_0_bn2", [at(1, 65536000, 163840), at(1, 4169728, 2048), at(1, 163840, 2048), at(0, 122116608, 2048), at(0, 122118656, 2048), at(1, 0, 163840)], { shader: 319, workgroups: [80,1,1] }),
         dispatch("forward_1227_conv2d_G_layer4_0_conv3_packc", [at(1, 0, 163840), at(1, 655360, 163840)], { shader: 217, workgroups: [160,1,1] }),
-        dispatch("forward_1227_conv2d_G_layer4_0_conv3", [at(1, 655360, 163840), at(1, 36700160, 4194304), at(1, 0, 655360)], { adapter: "cpu", features: ["subgroups"], shader: 244, workgroups: [3,64,1] }, { shader: 245, workgroups: [80,1,1] }),
+        dispatch("forward_1227_conv2d_G_layer4_0_conv3", [at(1, 655360, 163840), at(1, 36700160, 4194304), at(1, 0, 655360)], { adapter: "cpu", features: ["subgroups"], shader: 244, workgroups: [2,64,1] }, { shader: 245, workgroups: [80,1,1] }),
         dispatch("forward_1228_sum_G_layer4_0_conv3", [at(1, 0, 655360), at(1, 4096000, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 322, workgroups: [2048,1,1] }, { shader: 323, workgroups: [32,1,1] }),
         dispatch("forward_1229_sum_G_layer4_0_conv3", [at(1, 0, 655360), at(1, 4096000, 8192), at(1, 1966080, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 324, workgroups: [2048,1,1] }, { shader: 325, workgroups: [32,1,1] }),
         dispatch("forward_1230_conv2d_G_layer4_0_downsample_0_packc", [at(1, 65863680, 327680), at(1, 1310720, 327680)], { shader: 231, workgroups: [320,1,1] }),
-        dispatch("forward_1230_conv2d_G_layer4_0_downsample_0", [at(1, 1310720, 327680), at(1, 28311552, 8388608), at(1, 655360, 655360)], { adapter: "cpu", features: ["subgroups"], shader: 326, workgroups: [3,64,1] }, { shader: 327, workgroups: [80,1,1] }),
+        dispatch("forward_1230_conv2d_G_layer4_0_downsample_0", [at(1, 1310720, 327680), at(1, 28311552, 8388608), at(1, 655360, 655360)], { adapter: "cpu", features: ["subgroups"], shader: 326, workgroups: [2,64,1] }, { shader: 327, workgroups: [80,1,1] }),
         dispatch("forward_1231_sum_G_layer4_0_downsample_0", [at(1, 655360, 655360), at(1, 4104192, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 322, workgroups: [2048,1,1] }, { shader: 323, workgroups: [32,1,1] }),
         dispatch("forward_1232_sum_G_layer4_0_downsample_0", [at(1, 655360, 655360), at(1, 4104192, 8192), at(1, 1974272, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 324, workgroups: [2048,1,1] }, { shader: 325, workgroups: [32,1,1] }),
         dispatch("forward_1233_pointwise_G_layer4_0_bn3", [at(1, 0, 655360), at(1, 4096000, 8192), at(1, 1966080, 8192), at(0, 126319104, 8192), at(0, 126327296, 8192), at(1, 655360, 655360), at(1, 4104192, 8192), at(1, 1974272, 8192), at(0, 134740480, 8192), at(0, 134748672, 8192), at(1, 1310720, 655360)], { shader: 328, workgroups: [320,1,1] }),
@@ -35539,7 +37203,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1240_sum_G_layer4_1_conv2", [at(1, 3440640, 163840), at(1, 4173824, 2048), at(1, 2129920, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 290, workgroups: [512,1,1] }, { shader: 291, workgroups: [8,1,1] }),
         dispatch("forward_1241_pointwise_G_layer4_1_bn2", [at(1, 3440640, 163840), at(1, 4173824, 2048), at(1, 2129920, 2048), at(0, 148412928, 2048), at(0, 148414976, 2048), at(1, 1966080, 163840)], { shader: 319, workgroups: [80,1,1] }),
         dispatch("forward_1242_conv2d_G_layer4_1_conv3_packc", [at(1, 1966080, 163840), at(1, 2621440, 163840)], { shader: 217, workgroups: [160,1,1] }),
-        dispatch("forward_1242_conv2d_G_layer4_1_conv3", [at(1, 2621440, 163840), at(1, 45088768, 4194304), at(1, 1966080, 655360)], { adapter: "cpu", features: ["subgroups"], shader: 244, workgroups: [3,64,1] }, { shader: 245, workgroups: [80,1,1] }),
+        dispatch("forward_1242_conv2d_G_layer4_1_conv3", [at(1, 2621440, 163840), at(1, 45088768, 4194304), at(1, 1966080, 655360)], { adapter: "cpu", features: ["subgroups"], shader: 244, workgroups: [2,64,1] }, { shader: 245, workgroups: [80,1,1] }),
         dispatch("forward_1243_sum_G_layer4_1_conv3", [at(1, 1966080, 655360), at(1, 4112384, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 322, workgroups: [2048,1,1] }, { shader: 323, workgroups: [32,1,1] }),
         dispatch("forward_1244_sum_G_layer4_1_conv3", [at(1, 1966080, 655360), at(1, 4112384, 8192), at(1, 3604480, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 324, workgroups: [2048,1,1] }, { shader: 325, workgroups: [32,1,1] }),
         dispatch("forward_1245_pointwise_G_layer4_1_bn3", [at(1, 1966080, 655360), at(1, 4112384, 8192), at(1, 3604480, 8192), at(0, 152615424, 8192), at(0, 152623616, 8192), at(1, 1310720, 655360), at(1, 2621440, 655360)], { shader: 331, workgroups: [320,1,1] }),
@@ -35554,7 +37218,7 @@ export const module: GeneratedModule = {
         dispatch("forward_1252_sum_G_layer4_2_conv2", [at(1, 3768320, 163840), at(1, 4177920, 2048), at(1, 1474560, 2048)], { adapter: "cpu", features: ["subgroups"], shader: 290, workgroups: [512,1,1] }, { shader: 291, workgroups: [8,1,1] }),
         dispatch("forward_1253_pointwise_G_layer4_2_bn2", [at(1, 3768320, 163840), at(1, 4177920, 2048), at(1, 1474560, 2048), at(0, 166287872, 2048), at(0, 166289920, 2048), at(1, 1310720, 163840)], { shader: 319, workgroups: [80,1,1] }),
         dispatch("forward_1254_conv2d_G_layer4_2_conv3_packc", [at(1, 1310720, 163840), at(1, 3932160, 163840)], { shader: 217, workgroups: [160,1,1] }),
-        dispatch("forward_1254_conv2d_G_layer4_2_conv3", [at(1, 3932160, 163840), at(1, 53477376, 4194304), at(1, 1310720, 655360)], { adapter: "cpu", features: ["subgroups"], shader: 244, workgroups: [3,64,1] }, { shader: 245, workgroups: [80,1,1] }),
+        dispatch("forward_1254_conv2d_G_layer4_2_conv3", [at(1, 3932160, 163840), at(1, 53477376, 4194304), at(1, 1310720, 655360)], { adapter: "cpu", features: ["subgroups"], shader: 244, workgroups: [2,64,1] }, { shader: 245, workgroups: [80,1,1] }),
         dispatch("forward_1255_sum_G_layer4_2_conv3", [at(1, 1310720, 655360), at(1, 3932160, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 322, workgroups: [2048,1,1] }, { shader: 323, workgroups: [32,1,1] }),
         dispatch("forward_1256_sum_G_layer4_2_conv3", [at(1, 1310720, 655360), at(1, 3932160, 8192), at(1, 3940352, 8192)], { adapter: "cpu", features: ["subgroups"], shader: 324, workgroups: [2048,1,1] }, { shader: 325, workgroups: [32,1,1] }),
         dispatch("forward_1257_pointwise_G_layer4_2_bn3", [at(1, 1310720, 655360), at(1, 3932160, 8192), at(1, 3940352, 8192), at(0, 170490368, 8192), at(0, 170498560, 8192), at(1, 2621440, 655360), at(0, 180962816, 655360)], { shader: 331, workgroups: [320,1,1] }),
