@@ -434,7 +434,7 @@ function fromLane(value: string, lane: number): string {
  * bounds check and an insert per lane), so the taller the tile, the fewer loads per FMA: 64 rows
  * measured 4-7% faster than 32 on the 1024^3 matmul and the 256->256 and dilation-4 convolutions
  * (16: a third slower than 32). Past 64 accumulators per lane (80 or 96 rows, or 48 rows by two
- * vec4s of columns) the spill code degrades and runs 10-40% slower. A tall tile leaves fewer
+ * vec4s of columns) LLVM stops unrolling lavapipe's per-lane load loops: 10-40% slower. A tall tile leaves fewer
  * workgroups, so small problems keep 32 rows: lavapipe spreads workgroups over its threads, and
  * MIN_CPU_WORKGROUPS keeps every thread of a many-core host busy with several.
  */
