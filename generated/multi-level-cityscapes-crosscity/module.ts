@@ -17498,7 +17498,7 @@ const shader192 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,32,64] with f32[1,1,16,32] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 512
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 256x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -17509,10 +17509,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 0i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 0i);
   let grp = min(i32(wid.x) * 8i + lane, 2047i);
   let c4 = grp % 128i;
   let tap = grp / 128i;
@@ -17550,38 +17548,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 512i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -17591,7 +17557,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 32i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 128i + c4) * 2048i + i32(min(u32(h0), 31u)) * 64i + i32(min(u32(w0), 63u))], u32(h0) < 32u && u32(w0) < 64u);
     let dv0_0 = b1[ol0 * 512i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 512i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -17606,7 +17571,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 32i) * 2i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 128i + c4) * 2048i + i32(min(u32(h1), 31u)) * 64i + i32(min(u32(w1), 63u))], u32(h1) < 32u && u32(w1) < 64u);
     let dv1_0 = b1[ol0 * 512i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 512i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -17621,7 +17585,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 32i) * 2i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 128i + c4) * 2048i + i32(min(u32(h2), 31u)) * 64i + i32(min(u32(w2), 63u))], u32(h2) < 32u && u32(w2) < 64u);
     let dv2_0 = b1[ol0 * 512i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 512i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -17636,7 +17599,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 32i) * 2i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 128i + c4) * 2048i + i32(min(u32(h3), 31u)) * 64i + i32(min(u32(w3), 63u))], u32(h3) < 32u && u32(w3) < 64u);
     let dv3_0 = b1[ol0 * 512i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 512i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -17677,38 +17639,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -17717,7 +17647,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 32i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 128i + c4) * 2048i + i32(min(u32(h0), 31u)) * 64i + i32(min(u32(w0), 63u))], u32(h0) < 32u && u32(w0) < 64u);
     let dv0_0 = b1[ol0 * 512i + q];
-    let dv0_1 = b1[ol1 * 512i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -17758,47 +17687,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 128i) * 4i + row % 4i;
       let tap = gq / 128i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2048i || ci >= 512i || o >= 1i) { continue; }
       let u = tap / 4i;
       let v = tap % 4i;
@@ -38951,7 +38848,7 @@ const shader384 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,13,65,129] -> [13,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -38962,10 +38859,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 2303i);
   let c4 = grp % 256i;
   let tap = grp / 256i;
@@ -39003,38 +38898,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 8385i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -39044,7 +38907,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 129i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 8385i + i32(min(u32(h0), 64u)) * 129i + i32(min(u32(w0), 128u))], u32(h0) < 65u && u32(w0) < 129u);
     let dv0_0 = b1[ol0 * 8385i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 8385i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -39059,7 +38921,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 129i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 256i + c4) * 8385i + i32(min(u32(h1), 64u)) * 129i + i32(min(u32(w1), 128u))], u32(h1) < 65u && u32(w1) < 129u);
     let dv1_0 = b1[ol0 * 8385i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 8385i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -39074,7 +38935,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 129i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 256i + c4) * 8385i + i32(min(u32(h2), 64u)) * 129i + i32(min(u32(w2), 128u))], u32(h2) < 65u && u32(w2) < 129u);
     let dv2_0 = b1[ol0 * 8385i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 8385i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -39089,7 +38949,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 129i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 256i + c4) * 8385i + i32(min(u32(h3), 64u)) * 129i + i32(min(u32(w3), 128u))], u32(h3) < 65u && u32(w3) < 129u);
     let dv3_0 = b1[ol0 * 8385i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 8385i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -39130,38 +38989,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -39170,7 +38997,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 129i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 8385i + i32(min(u32(h0), 64u)) * 129i + i32(min(u32(w0), 128u))], u32(h0) < 65u && u32(w0) < 129u);
     let dv0_0 = b1[ol0 * 8385i + q];
-    let dv0_1 = b1[ol1 * 8385i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -39211,47 +39037,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 256i) * 4i + row % 4i;
       let tap = gq / 256i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2304i || ci >= 1024i || o >= 13i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -39388,7 +39182,7 @@ const shader388 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,13,65,129] -> [13,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -39399,10 +39193,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 2303i);
   let c4 = grp % 256i;
   let tap = grp / 256i;
@@ -39440,38 +39232,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 8385i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -39481,7 +39241,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 129i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 8385i + i32(min(u32(h0), 64u)) * 129i + i32(min(u32(w0), 128u))], u32(h0) < 65u && u32(w0) < 129u);
     let dv0_0 = b1[ol0 * 8385i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 8385i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -39496,7 +39255,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 129i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 256i + c4) * 8385i + i32(min(u32(h1), 64u)) * 129i + i32(min(u32(w1), 128u))], u32(h1) < 65u && u32(w1) < 129u);
     let dv1_0 = b1[ol0 * 8385i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 8385i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -39511,7 +39269,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 129i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 256i + c4) * 8385i + i32(min(u32(h2), 64u)) * 129i + i32(min(u32(w2), 128u))], u32(h2) < 65u && u32(w2) < 129u);
     let dv2_0 = b1[ol0 * 8385i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 8385i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -39526,7 +39283,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 129i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 256i + c4) * 8385i + i32(min(u32(h3), 64u)) * 129i + i32(min(u32(w3), 128u))], u32(h3) < 65u && u32(w3) < 129u);
     let dv3_0 = b1[ol0 * 8385i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 8385i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -39567,38 +39323,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -39607,7 +39331,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 129i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 8385i + i32(min(u32(h0), 64u)) * 129i + i32(min(u32(w0), 128u))], u32(h0) < 65u && u32(w0) < 129u);
     let dv0_0 = b1[ol0 * 8385i + q];
-    let dv0_1 = b1[ol1 * 8385i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -39648,47 +39371,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 256i) * 4i + row % 4i;
       let tap = gq / 256i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2304i || ci >= 1024i || o >= 13i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -39789,7 +39480,7 @@ const shader390 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,13,65,129] -> [13,2048,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 576x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -39800,10 +39491,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 4607i);
   let c4 = grp % 512i;
   let tap = grp / 512i;
@@ -39841,38 +39530,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 8385i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -39882,7 +39539,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 129i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 512i + c4) * 8385i + i32(min(u32(h0), 64u)) * 129i + i32(min(u32(w0), 128u))], u32(h0) < 65u && u32(w0) < 129u);
     let dv0_0 = b1[ol0 * 8385i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 8385i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -39897,7 +39553,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 129i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 512i + c4) * 8385i + i32(min(u32(h1), 64u)) * 129i + i32(min(u32(w1), 128u))], u32(h1) < 65u && u32(w1) < 129u);
     let dv1_0 = b1[ol0 * 8385i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 8385i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -39912,7 +39567,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 129i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 512i + c4) * 8385i + i32(min(u32(h2), 64u)) * 129i + i32(min(u32(w2), 128u))], u32(h2) < 65u && u32(w2) < 129u);
     let dv2_0 = b1[ol0 * 8385i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 8385i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -39927,7 +39581,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 129i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 512i + c4) * 8385i + i32(min(u32(h3), 64u)) * 129i + i32(min(u32(w3), 128u))], u32(h3) < 65u && u32(w3) < 129u);
     let dv3_0 = b1[ol0 * 8385i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 8385i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -39968,38 +39621,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -40008,7 +39629,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 129i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 512i + c4) * 8385i + i32(min(u32(h0), 64u)) * 129i + i32(min(u32(w0), 128u))], u32(h0) < 65u && u32(w0) < 129u);
     let dv0_0 = b1[ol0 * 8385i + q];
-    let dv0_1 = b1[ol1 * 8385i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -40049,47 +39669,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 512i) * 4i + row % 4i;
       let tap = gq / 512i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 4608i || ci >= 2048i || o >= 13i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -40190,7 +39778,7 @@ const shader392 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,13,65,129] -> [13,2048,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 576x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -40201,10 +39789,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 4607i);
   let c4 = grp % 512i;
   let tap = grp / 512i;
@@ -40242,38 +39828,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 8385i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -40283,7 +39837,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 129i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 512i + c4) * 8385i + i32(min(u32(h0), 64u)) * 129i + i32(min(u32(w0), 128u))], u32(h0) < 65u && u32(w0) < 129u);
     let dv0_0 = b1[ol0 * 8385i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 8385i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -40298,7 +39851,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 129i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 512i + c4) * 8385i + i32(min(u32(h1), 64u)) * 129i + i32(min(u32(w1), 128u))], u32(h1) < 65u && u32(w1) < 129u);
     let dv1_0 = b1[ol0 * 8385i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 8385i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -40313,7 +39865,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 129i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 512i + c4) * 8385i + i32(min(u32(h2), 64u)) * 129i + i32(min(u32(w2), 128u))], u32(h2) < 65u && u32(w2) < 129u);
     let dv2_0 = b1[ol0 * 8385i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 8385i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -40328,7 +39879,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 129i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 512i + c4) * 8385i + i32(min(u32(h3), 64u)) * 129i + i32(min(u32(w3), 128u))], u32(h3) < 65u && u32(w3) < 129u);
     let dv3_0 = b1[ol0 * 8385i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 8385i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -40369,38 +39919,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -40409,7 +39927,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 129i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 512i + c4) * 8385i + i32(min(u32(h0), 64u)) * 129i + i32(min(u32(w0), 128u))], u32(h0) < 65u && u32(w0) < 129u);
     let dv0_0 = b1[ol0 * 8385i + q];
-    let dv0_1 = b1[ol1 * 8385i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -40450,47 +39967,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 512i) * 4i + row % 4i;
       let tap = gq / 512i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 4608i || ci >= 2048i || o >= 13i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -52686,7 +52171,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,13,65,129] -> [13,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[13,1024,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -52700,10 +52185,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 2303i);
   let c4 = grp % 256i;
   let tap = grp / 256i;
@@ -52741,38 +52224,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 8385i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -52782,7 +52233,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 129i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 8385i + i32(min(u32(h0), 64u)) * 129i + i32(min(u32(w0), 128u))], u32(h0) < 65u && u32(w0) < 129u);
     let dv0_0 = b1[ol0 * 8385i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 8385i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -52797,7 +52247,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 129i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 256i + c4) * 8385i + i32(min(u32(h1), 64u)) * 129i + i32(min(u32(w1), 128u))], u32(h1) < 65u && u32(w1) < 129u);
     let dv1_0 = b1[ol0 * 8385i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 8385i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -52812,7 +52261,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 129i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 256i + c4) * 8385i + i32(min(u32(h2), 64u)) * 129i + i32(min(u32(w2), 128u))], u32(h2) < 65u && u32(w2) < 129u);
     let dv2_0 = b1[ol0 * 8385i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 8385i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -52827,7 +52275,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 129i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 256i + c4) * 8385i + i32(min(u32(h3), 64u)) * 129i + i32(min(u32(w3), 128u))], u32(h3) < 65u && u32(w3) < 129u);
     let dv3_0 = b1[ol0 * 8385i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 8385i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -52868,38 +52315,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -52908,7 +52323,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 129i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 8385i + i32(min(u32(h0), 64u)) * 129i + i32(min(u32(w0), 128u))], u32(h0) < 65u && u32(w0) < 129u);
     let dv0_0 = b1[ol0 * 8385i + q];
-    let dv0_1 = b1[ol1 * 8385i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -52949,47 +52363,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 256i) * 4i + row % 4i;
       let tap = gq / 256i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2304i || ci >= 1024i || o >= 13i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -53166,7 +52548,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,1024,65,129] with f32[1,13,65,129] -> [13,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[13,1024,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -53180,10 +52562,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 2303i);
   let c4 = grp % 256i;
   let tap = grp / 256i;
@@ -53221,38 +52601,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 8385i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -53262,7 +52610,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 129i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 8385i + i32(min(u32(h0), 64u)) * 129i + i32(min(u32(w0), 128u))], u32(h0) < 65u && u32(w0) < 129u);
     let dv0_0 = b1[ol0 * 8385i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 8385i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -53277,7 +52624,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 129i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 256i + c4) * 8385i + i32(min(u32(h1), 64u)) * 129i + i32(min(u32(w1), 128u))], u32(h1) < 65u && u32(w1) < 129u);
     let dv1_0 = b1[ol0 * 8385i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 8385i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -53292,7 +52638,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 129i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 256i + c4) * 8385i + i32(min(u32(h2), 64u)) * 129i + i32(min(u32(w2), 128u))], u32(h2) < 65u && u32(w2) < 129u);
     let dv2_0 = b1[ol0 * 8385i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 8385i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -53307,7 +52652,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 129i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 256i + c4) * 8385i + i32(min(u32(h3), 64u)) * 129i + i32(min(u32(w3), 128u))], u32(h3) < 65u && u32(w3) < 129u);
     let dv3_0 = b1[ol0 * 8385i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 8385i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -53348,38 +52692,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -53388,7 +52700,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 129i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 8385i + i32(min(u32(h0), 64u)) * 129i + i32(min(u32(w0), 128u))], u32(h0) < 65u && u32(w0) < 129u);
     let dv0_0 = b1[ol0 * 8385i + q];
-    let dv0_1 = b1[ol1 * 8385i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -53429,47 +52740,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 256i) * 4i + row % 4i;
       let tap = gq / 256i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2304i || ci >= 1024i || o >= 13i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -53604,7 +52883,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,13,65,129] -> [13,2048,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[13,2048,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 576x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -53618,10 +52897,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 4607i);
   let c4 = grp % 512i;
   let tap = grp / 512i;
@@ -53659,38 +52936,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 8385i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -53700,7 +52945,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 129i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 512i + c4) * 8385i + i32(min(u32(h0), 64u)) * 129i + i32(min(u32(w0), 128u))], u32(h0) < 65u && u32(w0) < 129u);
     let dv0_0 = b1[ol0 * 8385i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 8385i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -53715,7 +52959,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 129i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 512i + c4) * 8385i + i32(min(u32(h1), 64u)) * 129i + i32(min(u32(w1), 128u))], u32(h1) < 65u && u32(w1) < 129u);
     let dv1_0 = b1[ol0 * 8385i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 8385i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -53730,7 +52973,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 129i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 512i + c4) * 8385i + i32(min(u32(h2), 64u)) * 129i + i32(min(u32(w2), 128u))], u32(h2) < 65u && u32(w2) < 129u);
     let dv2_0 = b1[ol0 * 8385i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 8385i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -53745,7 +52987,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 129i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 512i + c4) * 8385i + i32(min(u32(h3), 64u)) * 129i + i32(min(u32(w3), 128u))], u32(h3) < 65u && u32(w3) < 129u);
     let dv3_0 = b1[ol0 * 8385i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 8385i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -53786,38 +53027,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -53826,7 +53035,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 129i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 512i + c4) * 8385i + i32(min(u32(h0), 64u)) * 129i + i32(min(u32(w0), 128u))], u32(h0) < 65u && u32(w0) < 129u);
     let dv0_0 = b1[ol0 * 8385i + q];
-    let dv0_1 = b1[ol1 * 8385i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -53867,47 +53075,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 512i) * 4i + row % 4i;
       let tap = gq / 512i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 4608i || ci >= 2048i || o >= 13i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -54048,7 +53224,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,2048,65,129] with f32[1,13,65,129] -> [13,2048,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8385
 // with a fused elementwise epilogue producing f32[13,2048,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 576x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -54062,10 +53238,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 4607i);
   let c4 = grp % 512i;
   let tap = grp / 512i;
@@ -54103,38 +53277,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 8385i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -54144,7 +53286,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 129i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 512i + c4) * 8385i + i32(min(u32(h0), 64u)) * 129i + i32(min(u32(w0), 128u))], u32(h0) < 65u && u32(w0) < 129u);
     let dv0_0 = b1[ol0 * 8385i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 8385i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -54159,7 +53300,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 129i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 512i + c4) * 8385i + i32(min(u32(h1), 64u)) * 129i + i32(min(u32(w1), 128u))], u32(h1) < 65u && u32(w1) < 129u);
     let dv1_0 = b1[ol0 * 8385i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 8385i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -54174,7 +53314,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 129i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 512i + c4) * 8385i + i32(min(u32(h2), 64u)) * 129i + i32(min(u32(w2), 128u))], u32(h2) < 65u && u32(w2) < 129u);
     let dv2_0 = b1[ol0 * 8385i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 8385i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -54189,7 +53328,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 129i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 512i + c4) * 8385i + i32(min(u32(h3), 64u)) * 129i + i32(min(u32(w3), 128u))], u32(h3) < 65u && u32(w3) < 129u);
     let dv3_0 = b1[ol0 * 8385i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 8385i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -54230,38 +53368,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -54270,7 +53376,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 129i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 512i + c4) * 8385i + i32(min(u32(h0), 64u)) * 129i + i32(min(u32(w0), 128u))], u32(h0) < 65u && u32(w0) < 129u);
     let dv0_0 = b1[ol0 * 8385i + q];
-    let dv0_1 = b1[ol1 * 8385i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -54311,47 +53416,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 512i) * 4i + row % 4i;
       let tap = gq / 512i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 4608i || ci >= 2048i || o >= 13i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;

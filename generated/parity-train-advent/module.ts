@@ -12219,7 +12219,7 @@ const shader172 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,19,65,71] with f32[1,16,32,35] -> [16,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 1120
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -12230,10 +12230,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 79i);
   let c4 = grp % 5i;
   let tap = grp / 5i;
@@ -12271,38 +12269,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 1120i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -12312,7 +12278,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 35i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 5i + c4) * 4615i + i32(min(u32(h0), 64u)) * 71i + i32(min(u32(w0), 70u))], u32(h0) < 65u && u32(w0) < 71u);
     let dv0_0 = b1[ol0 * 1120i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 1120i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -12327,7 +12292,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 35i) * 2i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 5i + c4) * 4615i + i32(min(u32(h1), 64u)) * 71i + i32(min(u32(w1), 70u))], u32(h1) < 65u && u32(w1) < 71u);
     let dv1_0 = b1[ol0 * 1120i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 1120i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -12342,7 +12306,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 35i) * 2i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 5i + c4) * 4615i + i32(min(u32(h2), 64u)) * 71i + i32(min(u32(w2), 70u))], u32(h2) < 65u && u32(w2) < 71u);
     let dv2_0 = b1[ol0 * 1120i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 1120i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -12357,7 +12320,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 35i) * 2i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 5i + c4) * 4615i + i32(min(u32(h3), 64u)) * 71i + i32(min(u32(w3), 70u))], u32(h3) < 65u && u32(w3) < 71u);
     let dv3_0 = b1[ol0 * 1120i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 1120i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -12398,38 +12360,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -12438,7 +12368,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 35i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 5i + c4) * 4615i + i32(min(u32(h0), 64u)) * 71i + i32(min(u32(w0), 70u))], u32(h0) < 65u && u32(w0) < 71u);
     let dv0_0 = b1[ol0 * 1120i + q];
-    let dv0_1 = b1[ol1 * 1120i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -12479,47 +12408,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 5i) * 4i + row % 4i;
       let tap = gq / 5i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 80i || ci >= 19i || o >= 16i) { continue; }
       let u = tap / 4i;
       let v = tap % 4i;
@@ -12664,7 +12561,7 @@ const shader176 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,32,35] with f32[1,32,16,17] -> [32,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 272
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 8x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -12675,10 +12572,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 7i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 7i);
   let grp = min(i32(wid.x) * 8i + lane, 63i);
   let c4 = grp % 4i;
   let tap = grp / 4i;
@@ -12716,38 +12611,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 272i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -12757,7 +12620,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 17i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 4i + c4) * 1120i + i32(min(u32(h0), 31u)) * 35i + i32(min(u32(w0), 34u))], u32(h0) < 32u && u32(w0) < 35u);
     let dv0_0 = b1[ol0 * 272i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 272i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -12772,7 +12634,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 17i) * 2i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 4i + c4) * 1120i + i32(min(u32(h1), 31u)) * 35i + i32(min(u32(w1), 34u))], u32(h1) < 32u && u32(w1) < 35u);
     let dv1_0 = b1[ol0 * 272i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 272i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -12787,7 +12648,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 17i) * 2i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 4i + c4) * 1120i + i32(min(u32(h2), 31u)) * 35i + i32(min(u32(w2), 34u))], u32(h2) < 32u && u32(w2) < 35u);
     let dv2_0 = b1[ol0 * 272i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 272i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -12802,7 +12662,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 17i) * 2i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 4i + c4) * 1120i + i32(min(u32(h3), 31u)) * 35i + i32(min(u32(w3), 34u))], u32(h3) < 32u && u32(w3) < 35u);
     let dv3_0 = b1[ol0 * 272i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 272i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -12843,38 +12702,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -12883,7 +12710,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 17i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 4i + c4) * 1120i + i32(min(u32(h0), 31u)) * 35i + i32(min(u32(w0), 34u))], u32(h0) < 32u && u32(w0) < 35u);
     let dv0_0 = b1[ol0 * 272i + q];
-    let dv0_1 = b1[ol1 * 272i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -12924,47 +12750,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 4i) * 4i + row % 4i;
       let tap = gq / 4i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 64i || ci >= 16i || o >= 32i) { continue; }
       let u = tap / 4i;
       let v = tap % 4i;
@@ -13973,7 +13767,7 @@ const shader187 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,4,4] with f32[1,1,2,2] -> [1,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 4
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 64x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -13984,10 +13778,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 0i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 0i);
   let grp = min(i32(wid.x) * 8i + lane, 511i);
   let c4 = grp % 32i;
   let tap = grp / 32i;
@@ -14025,38 +13817,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 4i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -14066,7 +13826,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 2i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 16i + i32(min(u32(h0), 3u)) * 4i + i32(min(u32(w0), 3u))], u32(h0) < 4u && u32(w0) < 4u);
     let dv0_0 = b1[ol0 * 4i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 4i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -14081,7 +13840,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 2i) * 2i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 32i + c4) * 16i + i32(min(u32(h1), 3u)) * 4i + i32(min(u32(w1), 3u))], u32(h1) < 4u && u32(w1) < 4u);
     let dv1_0 = b1[ol0 * 4i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 4i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -14096,7 +13854,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 2i) * 2i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 32i + c4) * 16i + i32(min(u32(h2), 3u)) * 4i + i32(min(u32(w2), 3u))], u32(h2) < 4u && u32(w2) < 4u);
     let dv2_0 = b1[ol0 * 4i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 4i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -14111,7 +13868,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 2i) * 2i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 32i + c4) * 16i + i32(min(u32(h3), 3u)) * 4i + i32(min(u32(w3), 3u))], u32(h3) < 4u && u32(w3) < 4u);
     let dv3_0 = b1[ol0 * 4i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 4i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -14152,38 +13908,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -14192,7 +13916,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 2i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 16i + i32(min(u32(h0), 3u)) * 4i + i32(min(u32(w0), 3u))], u32(h0) < 4u && u32(w0) < 4u);
     let dv0_0 = b1[ol0 * 4i + q];
-    let dv0_1 = b1[ol1 * 4i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -14233,47 +13956,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 32i) * 4i + row % 4i;
       let tap = gq / 32i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 512i || ci >= 128i || o >= 1i) { continue; }
       let u = tap / 4i;
       let v = tap % 4i;
@@ -23448,7 +23139,7 @@ const shader331 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,3,65,71] with f32[1,8,33,36] -> [8,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 1 K-split(s) of 1188
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 7x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -23459,10 +23150,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 1i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 1i);
   let grp = min(i32(wid.x) * 8i + lane, 48i);
   let c4 = grp % 1i;
   let tap = grp / 1i;
@@ -23500,38 +23189,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 1188i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -23541,7 +23198,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 36i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 1i + c4) * 4615i + i32(min(u32(h0), 64u)) * 71i + i32(min(u32(w0), 70u))], u32(h0) < 65u && u32(w0) < 71u);
     let dv0_0 = b1[ol0 * 1188i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 1188i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -23556,7 +23212,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 36i) * 2i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 1i + c4) * 4615i + i32(min(u32(h1), 64u)) * 71i + i32(min(u32(w1), 70u))], u32(h1) < 65u && u32(w1) < 71u);
     let dv1_0 = b1[ol0 * 1188i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 1188i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -23571,7 +23226,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 36i) * 2i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 1i + c4) * 4615i + i32(min(u32(h2), 64u)) * 71i + i32(min(u32(w2), 70u))], u32(h2) < 65u && u32(w2) < 71u);
     let dv2_0 = b1[ol0 * 1188i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 1188i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -23586,7 +23240,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 36i) * 2i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 1i + c4) * 4615i + i32(min(u32(h3), 64u)) * 71i + i32(min(u32(w3), 70u))], u32(h3) < 65u && u32(w3) < 71u);
     let dv3_0 = b1[ol0 * 1188i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 1188i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -23627,38 +23280,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -23667,7 +23288,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 36i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 1i + c4) * 4615i + i32(min(u32(h0), 64u)) * 71i + i32(min(u32(w0), 70u))], u32(h0) < 65u && u32(w0) < 71u);
     let dv0_0 = b1[ol0 * 1188i + q];
-    let dv0_1 = b1[ol1 * 1188i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -23708,47 +23328,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 1i) * 4i + row % 4i;
       let tap = gq / 1i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 49i || ci >= 3i || o >= 8i) { continue; }
       let u = tap / 7i;
       let v = tap % 7i;
@@ -23839,7 +23427,7 @@ const shader333 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,8,17,19] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -23850,10 +23438,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 1i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 1i);
   let grp = min(i32(wid.x) * 8i + lane, 1i);
   let c4 = grp % 2i;
   let tap = grp / 2i;
@@ -23891,38 +23477,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 323i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -23932,7 +23486,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 19i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 323i + i32(min(u32(h0), 16u)) * 19i + i32(min(u32(w0), 18u))], u32(h0) < 17u && u32(w0) < 19u);
     let dv0_0 = b1[ol0 * 323i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 323i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -23947,7 +23500,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 19i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 2i + c4) * 323i + i32(min(u32(h1), 16u)) * 19i + i32(min(u32(w1), 18u))], u32(h1) < 17u && u32(w1) < 19u);
     let dv1_0 = b1[ol0 * 323i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 323i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -23962,7 +23514,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 19i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 2i + c4) * 323i + i32(min(u32(h2), 16u)) * 19i + i32(min(u32(w2), 18u))], u32(h2) < 17u && u32(w2) < 19u);
     let dv2_0 = b1[ol0 * 323i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 323i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -23977,7 +23528,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 19i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 2i + c4) * 323i + i32(min(u32(h3), 16u)) * 19i + i32(min(u32(w3), 18u))], u32(h3) < 17u && u32(w3) < 19u);
     let dv3_0 = b1[ol0 * 323i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 323i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -24018,38 +23568,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -24058,7 +23576,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 19i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 323i + i32(min(u32(h0), 16u)) * 19i + i32(min(u32(w0), 18u))], u32(h0) < 17u && u32(w0) < 19u);
     let dv0_0 = b1[ol0 * 323i + q];
-    let dv0_1 = b1[ol1 * 323i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -24099,47 +23616,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 2i) * 4i + row % 4i;
       let tap = gq / 2i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2i || ci >= 8i || o >= 8i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
@@ -24240,7 +23725,7 @@ const shader335 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,8,17,19] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 3x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -24251,10 +23736,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 1i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 1i);
   let grp = min(i32(wid.x) * 8i + lane, 17i);
   let c4 = grp % 2i;
   let tap = grp / 2i;
@@ -24292,38 +23775,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 323i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -24333,7 +23784,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 19i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 323i + i32(min(u32(h0), 16u)) * 19i + i32(min(u32(w0), 18u))], u32(h0) < 17u && u32(w0) < 19u);
     let dv0_0 = b1[ol0 * 323i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 323i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -24348,7 +23798,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 19i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 2i + c4) * 323i + i32(min(u32(h1), 16u)) * 19i + i32(min(u32(w1), 18u))], u32(h1) < 17u && u32(w1) < 19u);
     let dv1_0 = b1[ol0 * 323i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 323i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -24363,7 +23812,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 19i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 2i + c4) * 323i + i32(min(u32(h2), 16u)) * 19i + i32(min(u32(w2), 18u))], u32(h2) < 17u && u32(w2) < 19u);
     let dv2_0 = b1[ol0 * 323i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 323i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -24378,7 +23826,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 19i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 2i + c4) * 323i + i32(min(u32(h3), 16u)) * 19i + i32(min(u32(w3), 18u))], u32(h3) < 17u && u32(w3) < 19u);
     let dv3_0 = b1[ol0 * 323i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 323i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -24419,38 +23866,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -24459,7 +23874,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 19i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 323i + i32(min(u32(h0), 16u)) * 19i + i32(min(u32(w0), 18u))], u32(h0) < 17u && u32(w0) < 19u);
     let dv0_0 = b1[ol0 * 323i + q];
-    let dv0_1 = b1[ol1 * 323i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -24500,47 +23914,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 2i) * 4i + row % 4i;
       let tap = gq / 2i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 18i || ci >= 8i || o >= 8i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -24641,7 +24023,7 @@ const shader337 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,19] with f32[1,32,17,19] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 323
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -24652,10 +24034,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 7i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 7i);
   let grp = min(i32(wid.x) * 8i + lane, 1i);
   let c4 = grp % 2i;
   let tap = grp / 2i;
@@ -24693,38 +24073,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 323i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -24734,7 +24082,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 19i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 323i + i32(min(u32(h0), 16u)) * 19i + i32(min(u32(w0), 18u))], u32(h0) < 17u && u32(w0) < 19u);
     let dv0_0 = b1[ol0 * 323i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 323i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -24749,7 +24096,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 19i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 2i + c4) * 323i + i32(min(u32(h1), 16u)) * 19i + i32(min(u32(w1), 18u))], u32(h1) < 17u && u32(w1) < 19u);
     let dv1_0 = b1[ol0 * 323i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 323i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -24764,7 +24110,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 19i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 2i + c4) * 323i + i32(min(u32(h2), 16u)) * 19i + i32(min(u32(w2), 18u))], u32(h2) < 17u && u32(w2) < 19u);
     let dv2_0 = b1[ol0 * 323i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 323i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -24779,7 +24124,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 19i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 2i + c4) * 323i + i32(min(u32(h3), 16u)) * 19i + i32(min(u32(w3), 18u))], u32(h3) < 17u && u32(w3) < 19u);
     let dv3_0 = b1[ol0 * 323i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 323i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -24820,38 +24164,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -24860,7 +24172,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 19i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 323i + i32(min(u32(h0), 16u)) * 19i + i32(min(u32(w0), 18u))], u32(h0) < 17u && u32(w0) < 19u);
     let dv0_0 = b1[ol0 * 323i + q];
-    let dv0_1 = b1[ol1 * 323i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -24901,47 +24212,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 2i) * 4i + row % 4i;
       let tap = gq / 2i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2i || ci >= 8i || o >= 32i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
@@ -25042,7 +24321,7 @@ const shader339 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,19] with f32[1,16,9,10] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -25053,10 +24332,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 7i);
   let c4 = grp % 8i;
   let tap = grp / 8i;
@@ -25094,38 +24371,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 90i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -25135,7 +24380,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 10i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 8i + c4) * 323i + i32(min(u32(h0), 16u)) * 19i + i32(min(u32(w0), 18u))], u32(h0) < 17u && u32(w0) < 19u);
     let dv0_0 = b1[ol0 * 90i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 90i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -25150,7 +24394,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 10i) * 2i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 8i + c4) * 323i + i32(min(u32(h1), 16u)) * 19i + i32(min(u32(w1), 18u))], u32(h1) < 17u && u32(w1) < 19u);
     let dv1_0 = b1[ol0 * 90i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 90i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -25165,7 +24408,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 10i) * 2i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 8i + c4) * 323i + i32(min(u32(h2), 16u)) * 19i + i32(min(u32(w2), 18u))], u32(h2) < 17u && u32(w2) < 19u);
     let dv2_0 = b1[ol0 * 90i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 90i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -25180,7 +24422,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 10i) * 2i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 8i + c4) * 323i + i32(min(u32(h3), 16u)) * 19i + i32(min(u32(w3), 18u))], u32(h3) < 17u && u32(w3) < 19u);
     let dv3_0 = b1[ol0 * 90i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 90i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -25221,38 +24462,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -25261,7 +24470,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 10i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 8i + c4) * 323i + i32(min(u32(h0), 16u)) * 19i + i32(min(u32(w0), 18u))], u32(h0) < 17u && u32(w0) < 19u);
     let dv0_0 = b1[ol0 * 90i + q];
-    let dv0_1 = b1[ol1 * 90i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -25302,47 +24510,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 8i) * 4i + row % 4i;
       let tap = gq / 8i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 8i || ci >= 32i || o >= 16i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
@@ -25443,7 +24619,7 @@ const shader341 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,10] with f32[1,16,9,10] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 5x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -25454,10 +24630,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 35i);
   let c4 = grp % 4i;
   let tap = grp / 4i;
@@ -25495,38 +24669,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 90i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -25536,7 +24678,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 4i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 90i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -25551,7 +24692,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 10i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 4i + c4) * 90i + i32(min(u32(h1), 8u)) * 10i + i32(min(u32(w1), 9u))], u32(h1) < 9u && u32(w1) < 10u);
     let dv1_0 = b1[ol0 * 90i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 90i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -25566,7 +24706,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 10i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 4i + c4) * 90i + i32(min(u32(h2), 8u)) * 10i + i32(min(u32(w2), 9u))], u32(h2) < 9u && u32(w2) < 10u);
     let dv2_0 = b1[ol0 * 90i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 90i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -25581,7 +24720,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 10i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 4i + c4) * 90i + i32(min(u32(h3), 8u)) * 10i + i32(min(u32(w3), 9u))], u32(h3) < 9u && u32(w3) < 10u);
     let dv3_0 = b1[ol0 * 90i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 90i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -25622,38 +24760,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -25662,7 +24768,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 4i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + q];
-    let dv0_1 = b1[ol1 * 90i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -25703,47 +24808,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 4i) * 4i + row % 4i;
       let tap = gq / 4i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 36i || ci >= 16i || o >= 16i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -26646,7 +25719,7 @@ const shader347 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,10] with f32[1,32,9,10] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -26657,10 +25730,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 7i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 7i);
   let grp = min(i32(wid.x) * 8i + lane, 15i);
   let c4 = grp % 16i;
   let tap = grp / 16i;
@@ -26698,38 +25769,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 90i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -26739,7 +25778,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 16i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 90i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -26754,7 +25792,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 10i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 16i + c4) * 90i + i32(min(u32(h1), 8u)) * 10i + i32(min(u32(w1), 9u))], u32(h1) < 9u && u32(w1) < 10u);
     let dv1_0 = b1[ol0 * 90i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 90i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -26769,7 +25806,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 10i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 16i + c4) * 90i + i32(min(u32(h2), 8u)) * 10i + i32(min(u32(w2), 9u))], u32(h2) < 9u && u32(w2) < 10u);
     let dv2_0 = b1[ol0 * 90i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 90i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -26784,7 +25820,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 10i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 16i + c4) * 90i + i32(min(u32(h3), 8u)) * 10i + i32(min(u32(w3), 9u))], u32(h3) < 9u && u32(w3) < 10u);
     let dv3_0 = b1[ol0 * 90i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 90i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -26825,38 +25860,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -26865,7 +25868,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 16i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + q];
-    let dv0_1 = b1[ol1 * 90i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -26906,47 +25908,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 16i) * 4i + row % 4i;
       let tap = gq / 16i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 16i || ci >= 64i || o >= 32i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
@@ -27047,7 +26017,7 @@ const shader349 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,10] with f32[1,32,9,10] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 9x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -27058,10 +26028,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 7i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 7i);
   let grp = min(i32(wid.x) * 8i + lane, 71i);
   let c4 = grp % 8i;
   let tap = grp / 8i;
@@ -27099,38 +26067,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 90i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -27140,7 +26076,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 8i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 90i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -27155,7 +26090,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 10i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 8i + c4) * 90i + i32(min(u32(h1), 8u)) * 10i + i32(min(u32(w1), 9u))], u32(h1) < 9u && u32(w1) < 10u);
     let dv1_0 = b1[ol0 * 90i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 90i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -27170,7 +26104,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 10i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 8i + c4) * 90i + i32(min(u32(h2), 8u)) * 10i + i32(min(u32(w2), 9u))], u32(h2) < 9u && u32(w2) < 10u);
     let dv2_0 = b1[ol0 * 90i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 90i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -27185,7 +26118,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 10i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 8i + c4) * 90i + i32(min(u32(h3), 8u)) * 10i + i32(min(u32(w3), 9u))], u32(h3) < 9u && u32(w3) < 10u);
     let dv3_0 = b1[ol0 * 90i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 90i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -27226,38 +26158,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -27266,7 +26166,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 8i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + q];
-    let dv0_1 = b1[ol1 * 90i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -27307,47 +26206,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 8i) * 4i + row % 4i;
       let tap = gq / 8i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 72i || ci >= 32i || o >= 32i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -29854,7 +28721,7 @@ const shader363 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -29865,10 +28732,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 287i);
   let c4 = grp % 32i;
   let tap = grp / 32i;
@@ -29906,38 +28771,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 90i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -29947,7 +28780,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 90i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -29962,7 +28794,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 10i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 32i + c4) * 90i + i32(min(u32(h1), 8u)) * 10i + i32(min(u32(w1), 9u))], u32(h1) < 9u && u32(w1) < 10u);
     let dv1_0 = b1[ol0 * 90i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 90i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -29977,7 +28808,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 10i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 32i + c4) * 90i + i32(min(u32(h2), 8u)) * 10i + i32(min(u32(w2), 9u))], u32(h2) < 9u && u32(w2) < 10u);
     let dv2_0 = b1[ol0 * 90i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 90i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -29992,7 +28822,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 10i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 32i + c4) * 90i + i32(min(u32(h3), 8u)) * 10i + i32(min(u32(w3), 9u))], u32(h3) < 9u && u32(w3) < 10u);
     let dv3_0 = b1[ol0 * 90i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 90i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -30033,38 +28862,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -30073,7 +28870,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + q];
-    let dv0_1 = b1[ol1 * 90i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -30114,47 +28910,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 32i) * 4i + row % 4i;
       let tap = gq / 32i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 288i || ci >= 128i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -30299,7 +29063,7 @@ const shader367 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -30310,10 +29074,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 287i);
   let c4 = grp % 32i;
   let tap = grp / 32i;
@@ -30351,38 +29113,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 90i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -30392,7 +29122,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 90i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -30407,7 +29136,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 10i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 32i + c4) * 90i + i32(min(u32(h1), 8u)) * 10i + i32(min(u32(w1), 9u))], u32(h1) < 9u && u32(w1) < 10u);
     let dv1_0 = b1[ol0 * 90i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 90i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -30422,7 +29150,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 10i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 32i + c4) * 90i + i32(min(u32(h2), 8u)) * 10i + i32(min(u32(w2), 9u))], u32(h2) < 9u && u32(w2) < 10u);
     let dv2_0 = b1[ol0 * 90i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 90i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -30437,7 +29164,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 10i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 32i + c4) * 90i + i32(min(u32(h3), 8u)) * 10i + i32(min(u32(w3), 9u))], u32(h3) < 9u && u32(w3) < 10u);
     let dv3_0 = b1[ol0 * 90i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 90i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -30478,38 +29204,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -30518,7 +29212,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + q];
-    let dv0_1 = b1[ol1 * 90i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -30559,47 +29252,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 32i) * 4i + row % 4i;
       let tap = gq / 32i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 288i || ci >= 128i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -30700,7 +29361,7 @@ const shader369 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [18,18], dilation [18,18]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -30711,10 +29372,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 287i);
   let c4 = grp % 32i;
   let tap = grp / 32i;
@@ -30752,38 +29411,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 90i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -30793,7 +29420,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 90i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -30808,7 +29434,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 10i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 32i + c4) * 90i + i32(min(u32(h1), 8u)) * 10i + i32(min(u32(w1), 9u))], u32(h1) < 9u && u32(w1) < 10u);
     let dv1_0 = b1[ol0 * 90i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 90i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -30823,7 +29448,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 10i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 32i + c4) * 90i + i32(min(u32(h2), 8u)) * 10i + i32(min(u32(w2), 9u))], u32(h2) < 9u && u32(w2) < 10u);
     let dv2_0 = b1[ol0 * 90i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 90i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -30838,7 +29462,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 10i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 32i + c4) * 90i + i32(min(u32(h3), 8u)) * 10i + i32(min(u32(w3), 9u))], u32(h3) < 9u && u32(w3) < 10u);
     let dv3_0 = b1[ol0 * 90i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 90i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -30879,38 +29502,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -30919,7 +29510,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + q];
-    let dv0_1 = b1[ol1 * 90i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -30960,47 +29550,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 32i) * 4i + row % 4i;
       let tap = gq / 32i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 288i || ci >= 128i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -31101,7 +29659,7 @@ const shader371 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,10] with f32[1,19,9,10] -> [19,128,3,3]
 // stride [1,1], padding [24,24], dilation [24,24]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -31112,10 +29670,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 287i);
   let c4 = grp % 32i;
   let tap = grp / 32i;
@@ -31153,38 +29709,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 90i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -31194,7 +29718,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 90i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -31209,7 +29732,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 10i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 32i + c4) * 90i + i32(min(u32(h1), 8u)) * 10i + i32(min(u32(w1), 9u))], u32(h1) < 9u && u32(w1) < 10u);
     let dv1_0 = b1[ol0 * 90i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 90i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -31224,7 +29746,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 10i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 32i + c4) * 90i + i32(min(u32(h2), 8u)) * 10i + i32(min(u32(w2), 9u))], u32(h2) < 9u && u32(w2) < 10u);
     let dv2_0 = b1[ol0 * 90i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 90i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -31239,7 +29760,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 10i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 32i + c4) * 90i + i32(min(u32(h3), 8u)) * 10i + i32(min(u32(w3), 9u))], u32(h3) < 9u && u32(w3) < 10u);
     let dv3_0 = b1[ol0 * 90i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 90i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -31280,38 +29800,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -31320,7 +29808,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + q];
-    let dv0_1 = b1[ol1 * 90i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -31361,47 +29848,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 32i) * 4i + row % 4i;
       let tap = gq / 32i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 288i || ci >= 128i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -31502,7 +29957,7 @@ const shader373 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -31513,10 +29968,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 575i);
   let c4 = grp % 64i;
   let tap = grp / 64i;
@@ -31554,38 +30007,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 90i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -31595,7 +30016,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 90i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -31610,7 +30030,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 10i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 64i + c4) * 90i + i32(min(u32(h1), 8u)) * 10i + i32(min(u32(w1), 9u))], u32(h1) < 9u && u32(w1) < 10u);
     let dv1_0 = b1[ol0 * 90i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 90i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -31625,7 +30044,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 10i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 64i + c4) * 90i + i32(min(u32(h2), 8u)) * 10i + i32(min(u32(w2), 9u))], u32(h2) < 9u && u32(w2) < 10u);
     let dv2_0 = b1[ol0 * 90i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 90i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -31640,7 +30058,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 10i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 64i + c4) * 90i + i32(min(u32(h3), 8u)) * 10i + i32(min(u32(w3), 9u))], u32(h3) < 9u && u32(w3) < 10u);
     let dv3_0 = b1[ol0 * 90i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 90i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -31681,38 +30098,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -31721,7 +30106,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + q];
-    let dv0_1 = b1[ol1 * 90i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -31762,47 +30146,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 64i) * 4i + row % 4i;
       let tap = gq / 64i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 576i || ci >= 256i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -31903,7 +30255,7 @@ const shader375 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -31914,10 +30266,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 575i);
   let c4 = grp % 64i;
   let tap = grp / 64i;
@@ -31955,38 +30305,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 90i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -31996,7 +30314,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 90i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -32011,7 +30328,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 10i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 64i + c4) * 90i + i32(min(u32(h1), 8u)) * 10i + i32(min(u32(w1), 9u))], u32(h1) < 9u && u32(w1) < 10u);
     let dv1_0 = b1[ol0 * 90i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 90i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -32026,7 +30342,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 10i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 64i + c4) * 90i + i32(min(u32(h2), 8u)) * 10i + i32(min(u32(w2), 9u))], u32(h2) < 9u && u32(w2) < 10u);
     let dv2_0 = b1[ol0 * 90i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 90i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -32041,7 +30356,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 10i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 64i + c4) * 90i + i32(min(u32(h3), 8u)) * 10i + i32(min(u32(w3), 9u))], u32(h3) < 9u && u32(w3) < 10u);
     let dv3_0 = b1[ol0 * 90i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 90i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -32082,38 +30396,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -32122,7 +30404,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + q];
-    let dv0_1 = b1[ol1 * 90i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -32163,47 +30444,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 64i) * 4i + row % 4i;
       let tap = gq / 64i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 576i || ci >= 256i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -32304,7 +30553,7 @@ const shader377 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [18,18], dilation [18,18]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -32315,10 +30564,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 575i);
   let c4 = grp % 64i;
   let tap = grp / 64i;
@@ -32356,38 +30603,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 90i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -32397,7 +30612,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 90i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -32412,7 +30626,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 10i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 64i + c4) * 90i + i32(min(u32(h1), 8u)) * 10i + i32(min(u32(w1), 9u))], u32(h1) < 9u && u32(w1) < 10u);
     let dv1_0 = b1[ol0 * 90i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 90i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -32427,7 +30640,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 10i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 64i + c4) * 90i + i32(min(u32(h2), 8u)) * 10i + i32(min(u32(w2), 9u))], u32(h2) < 9u && u32(w2) < 10u);
     let dv2_0 = b1[ol0 * 90i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 90i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -32442,7 +30654,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 10i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 64i + c4) * 90i + i32(min(u32(h3), 8u)) * 10i + i32(min(u32(w3), 9u))], u32(h3) < 9u && u32(w3) < 10u);
     let dv3_0 = b1[ol0 * 90i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 90i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -32483,38 +30694,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -32523,7 +30702,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + q];
-    let dv0_1 = b1[ol1 * 90i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -32564,47 +30742,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 64i) * 4i + row % 4i;
       let tap = gq / 64i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 576i || ci >= 256i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -32705,7 +30851,7 @@ const shader379 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,10] with f32[1,19,9,10] -> [19,256,3,3]
 // stride [1,1], padding [24,24], dilation [24,24]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 90
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -32716,10 +30862,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 575i);
   let c4 = grp % 64i;
   let tap = grp / 64i;
@@ -32757,38 +30901,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 90i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -32798,7 +30910,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 90i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -32813,7 +30924,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 10i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 64i + c4) * 90i + i32(min(u32(h1), 8u)) * 10i + i32(min(u32(w1), 9u))], u32(h1) < 9u && u32(w1) < 10u);
     let dv1_0 = b1[ol0 * 90i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 90i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -32828,7 +30938,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 10i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 64i + c4) * 90i + i32(min(u32(h2), 8u)) * 10i + i32(min(u32(w2), 9u))], u32(h2) < 9u && u32(w2) < 10u);
     let dv2_0 = b1[ol0 * 90i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 90i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -32843,7 +30952,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 10i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 64i + c4) * 90i + i32(min(u32(h3), 8u)) * 10i + i32(min(u32(w3), 9u))], u32(h3) < 9u && u32(w3) < 10u);
     let dv3_0 = b1[ol0 * 90i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 90i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -32884,38 +30992,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -32924,7 +31000,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 10i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 90i + i32(min(u32(h0), 8u)) * 10i + i32(min(u32(w0), 9u))], u32(h0) < 9u && u32(w0) < 10u);
     let dv0_0 = b1[ol0 * 90i + q];
-    let dv0_1 = b1[ol1 * 90i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -32965,47 +31040,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 64i) * 4i + row % 4i;
       let tap = gq / 64i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 576i || ci >= 256i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -52682,7 +50725,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,3,49,67] with f32[1,8,25,34] -> [8,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 1 K-split(s) of 850
 // with a fused elementwise epilogue producing f32[8,3,7,7]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 7x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -52696,10 +50739,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 1i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 1i);
   let grp = min(i32(wid.x) * 8i + lane, 48i);
   let c4 = grp % 1i;
   let tap = grp / 1i;
@@ -52737,38 +50778,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 850i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -52778,7 +50787,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 34i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 1i + c4) * 3283i + i32(min(u32(h0), 48u)) * 67i + i32(min(u32(w0), 66u))], u32(h0) < 49u && u32(w0) < 67u);
     let dv0_0 = b1[ol0 * 850i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 850i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -52793,7 +50801,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 34i) * 2i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 1i + c4) * 3283i + i32(min(u32(h1), 48u)) * 67i + i32(min(u32(w1), 66u))], u32(h1) < 49u && u32(w1) < 67u);
     let dv1_0 = b1[ol0 * 850i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 850i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -52808,7 +50815,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 34i) * 2i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 1i + c4) * 3283i + i32(min(u32(h2), 48u)) * 67i + i32(min(u32(w2), 66u))], u32(h2) < 49u && u32(w2) < 67u);
     let dv2_0 = b1[ol0 * 850i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 850i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -52823,7 +50829,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 34i) * 2i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 1i + c4) * 3283i + i32(min(u32(h3), 48u)) * 67i + i32(min(u32(w3), 66u))], u32(h3) < 49u && u32(w3) < 67u);
     let dv3_0 = b1[ol0 * 850i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 850i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -52864,38 +50869,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -52904,7 +50877,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 34i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 1i + c4) * 3283i + i32(min(u32(h0), 48u)) * 67i + i32(min(u32(w0), 66u))], u32(h0) < 49u && u32(w0) < 67u);
     let dv0_0 = b1[ol0 * 850i + q];
-    let dv0_1 = b1[ol1 * 850i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -52945,47 +50917,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 1i) * 4i + row % 4i;
       let tap = gq / 1i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 49i || ci >= 3i || o >= 8i) { continue; }
       let u = tap / 7i;
       let v = tap % 7i;
@@ -53113,7 +51053,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,8,13,18] with f32[1,8,13,18] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 234
 // with a fused elementwise epilogue producing f32[8,8,1,1]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -53127,10 +51067,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 1i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 1i);
   let grp = min(i32(wid.x) * 8i + lane, 1i);
   let c4 = grp % 2i;
   let tap = grp / 2i;
@@ -53168,38 +51106,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 234i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -53209,7 +51115,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 18i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 234i + i32(min(u32(h0), 12u)) * 18i + i32(min(u32(w0), 17u))], u32(h0) < 13u && u32(w0) < 18u);
     let dv0_0 = b1[ol0 * 234i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 234i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -53224,7 +51129,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 18i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 2i + c4) * 234i + i32(min(u32(h1), 12u)) * 18i + i32(min(u32(w1), 17u))], u32(h1) < 13u && u32(w1) < 18u);
     let dv1_0 = b1[ol0 * 234i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 234i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -53239,7 +51143,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 18i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 2i + c4) * 234i + i32(min(u32(h2), 12u)) * 18i + i32(min(u32(w2), 17u))], u32(h2) < 13u && u32(w2) < 18u);
     let dv2_0 = b1[ol0 * 234i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 234i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -53254,7 +51157,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 18i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 2i + c4) * 234i + i32(min(u32(h3), 12u)) * 18i + i32(min(u32(w3), 17u))], u32(h3) < 13u && u32(w3) < 18u);
     let dv3_0 = b1[ol0 * 234i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 234i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -53295,38 +51197,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -53335,7 +51205,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 18i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 234i + i32(min(u32(h0), 12u)) * 18i + i32(min(u32(w0), 17u))], u32(h0) < 13u && u32(w0) < 18u);
     let dv0_0 = b1[ol0 * 234i + q];
-    let dv0_1 = b1[ol1 * 234i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -53376,47 +51245,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 2i) * 4i + row % 4i;
       let tap = gq / 2i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2i || ci >= 8i || o >= 8i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
@@ -53552,7 +51389,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,8,13,18] with f32[1,8,13,18] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 234
 // with a fused elementwise epilogue producing f32[8,8,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 3x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -53566,10 +51403,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 1i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 1i);
   let grp = min(i32(wid.x) * 8i + lane, 17i);
   let c4 = grp % 2i;
   let tap = grp / 2i;
@@ -53607,38 +51442,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 234i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -53648,7 +51451,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 18i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 234i + i32(min(u32(h0), 12u)) * 18i + i32(min(u32(w0), 17u))], u32(h0) < 13u && u32(w0) < 18u);
     let dv0_0 = b1[ol0 * 234i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 234i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -53663,7 +51465,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 18i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 2i + c4) * 234i + i32(min(u32(h1), 12u)) * 18i + i32(min(u32(w1), 17u))], u32(h1) < 13u && u32(w1) < 18u);
     let dv1_0 = b1[ol0 * 234i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 234i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -53678,7 +51479,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 18i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 2i + c4) * 234i + i32(min(u32(h2), 12u)) * 18i + i32(min(u32(w2), 17u))], u32(h2) < 13u && u32(w2) < 18u);
     let dv2_0 = b1[ol0 * 234i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 234i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -53693,7 +51493,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 18i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 2i + c4) * 234i + i32(min(u32(h3), 12u)) * 18i + i32(min(u32(w3), 17u))], u32(h3) < 13u && u32(w3) < 18u);
     let dv3_0 = b1[ol0 * 234i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 234i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -53734,38 +51533,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -53774,7 +51541,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 18i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 234i + i32(min(u32(h0), 12u)) * 18i + i32(min(u32(w0), 17u))], u32(h0) < 13u && u32(w0) < 18u);
     let dv0_0 = b1[ol0 * 234i + q];
-    let dv0_1 = b1[ol1 * 234i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -53815,47 +51581,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 2i) * 4i + row % 4i;
       let tap = gq / 2i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 18i || ci >= 8i || o >= 8i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -53993,7 +51727,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,8,13,18] with f32[1,32,13,18] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 234
 // with a fused elementwise epilogue producing f32[32,8,1,1]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -54007,10 +51741,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 7i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 7i);
   let grp = min(i32(wid.x) * 8i + lane, 1i);
   let c4 = grp % 2i;
   let tap = grp / 2i;
@@ -54048,38 +51780,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 234i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -54089,7 +51789,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 18i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 234i + i32(min(u32(h0), 12u)) * 18i + i32(min(u32(w0), 17u))], u32(h0) < 13u && u32(w0) < 18u);
     let dv0_0 = b1[ol0 * 234i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 234i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -54104,7 +51803,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 18i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 2i + c4) * 234i + i32(min(u32(h1), 12u)) * 18i + i32(min(u32(w1), 17u))], u32(h1) < 13u && u32(w1) < 18u);
     let dv1_0 = b1[ol0 * 234i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 234i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -54119,7 +51817,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 18i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 2i + c4) * 234i + i32(min(u32(h2), 12u)) * 18i + i32(min(u32(w2), 17u))], u32(h2) < 13u && u32(w2) < 18u);
     let dv2_0 = b1[ol0 * 234i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 234i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -54134,7 +51831,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 18i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 2i + c4) * 234i + i32(min(u32(h3), 12u)) * 18i + i32(min(u32(w3), 17u))], u32(h3) < 13u && u32(w3) < 18u);
     let dv3_0 = b1[ol0 * 234i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 234i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -54175,38 +51871,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -54215,7 +51879,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 18i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 234i + i32(min(u32(h0), 12u)) * 18i + i32(min(u32(w0), 17u))], u32(h0) < 13u && u32(w0) < 18u);
     let dv0_0 = b1[ol0 * 234i + q];
-    let dv0_1 = b1[ol1 * 234i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -54256,47 +51919,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 2i) * 4i + row % 4i;
       let tap = gq / 2i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2i || ci >= 8i || o >= 32i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
@@ -54432,7 +52063,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,32,13,18] with f32[1,16,7,9] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[16,32,1,1]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -54446,10 +52077,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 7i);
   let c4 = grp % 8i;
   let tap = grp / 8i;
@@ -54487,38 +52116,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 63i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -54528,7 +52125,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 9i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 8i + c4) * 234i + i32(min(u32(h0), 12u)) * 18i + i32(min(u32(w0), 17u))], u32(h0) < 13u && u32(w0) < 18u);
     let dv0_0 = b1[ol0 * 63i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 63i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -54543,7 +52139,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 9i) * 2i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 8i + c4) * 234i + i32(min(u32(h1), 12u)) * 18i + i32(min(u32(w1), 17u))], u32(h1) < 13u && u32(w1) < 18u);
     let dv1_0 = b1[ol0 * 63i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 63i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -54558,7 +52153,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 9i) * 2i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 8i + c4) * 234i + i32(min(u32(h2), 12u)) * 18i + i32(min(u32(w2), 17u))], u32(h2) < 13u && u32(w2) < 18u);
     let dv2_0 = b1[ol0 * 63i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 63i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -54573,7 +52167,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 9i) * 2i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 8i + c4) * 234i + i32(min(u32(h3), 12u)) * 18i + i32(min(u32(w3), 17u))], u32(h3) < 13u && u32(w3) < 18u);
     let dv3_0 = b1[ol0 * 63i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 63i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -54614,38 +52207,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -54654,7 +52215,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 9i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 8i + c4) * 234i + i32(min(u32(h0), 12u)) * 18i + i32(min(u32(w0), 17u))], u32(h0) < 13u && u32(w0) < 18u);
     let dv0_0 = b1[ol0 * 63i + q];
-    let dv0_1 = b1[ol1 * 63i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -54695,47 +52255,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 8i) * 4i + row % 4i;
       let tap = gq / 8i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 8i || ci >= 32i || o >= 16i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
@@ -54871,7 +52399,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,16,7,9] with f32[1,16,7,9] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[16,16,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 5x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -54885,10 +52413,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 35i);
   let c4 = grp % 4i;
   let tap = grp / 4i;
@@ -54926,38 +52452,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 63i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -54967,7 +52461,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 4i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 63i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -54982,7 +52475,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 9i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 4i + c4) * 63i + i32(min(u32(h1), 6u)) * 9i + i32(min(u32(w1), 8u))], u32(h1) < 7u && u32(w1) < 9u);
     let dv1_0 = b1[ol0 * 63i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 63i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -54997,7 +52489,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 9i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 4i + c4) * 63i + i32(min(u32(h2), 6u)) * 9i + i32(min(u32(w2), 8u))], u32(h2) < 7u && u32(w2) < 9u);
     let dv2_0 = b1[ol0 * 63i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 63i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -55012,7 +52503,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 9i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 4i + c4) * 63i + i32(min(u32(h3), 6u)) * 9i + i32(min(u32(w3), 8u))], u32(h3) < 7u && u32(w3) < 9u);
     let dv3_0 = b1[ol0 * 63i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 63i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -55053,38 +52543,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -55093,7 +52551,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 4i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + q];
-    let dv0_1 = b1[ol1 * 63i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -55134,47 +52591,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 4i) * 4i + row % 4i;
       let tap = gq / 4i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 36i || ci >= 16i || o >= 16i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -56190,7 +53615,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,64,7,9] with f32[1,32,7,9] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[32,64,1,1]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -56204,10 +53629,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 7i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 7i);
   let grp = min(i32(wid.x) * 8i + lane, 15i);
   let c4 = grp % 16i;
   let tap = grp / 16i;
@@ -56245,38 +53668,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 63i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -56286,7 +53677,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 16i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 63i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -56301,7 +53691,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 9i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 16i + c4) * 63i + i32(min(u32(h1), 6u)) * 9i + i32(min(u32(w1), 8u))], u32(h1) < 7u && u32(w1) < 9u);
     let dv1_0 = b1[ol0 * 63i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 63i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -56316,7 +53705,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 9i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 16i + c4) * 63i + i32(min(u32(h2), 6u)) * 9i + i32(min(u32(w2), 8u))], u32(h2) < 7u && u32(w2) < 9u);
     let dv2_0 = b1[ol0 * 63i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 63i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -56331,7 +53719,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 9i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 16i + c4) * 63i + i32(min(u32(h3), 6u)) * 9i + i32(min(u32(w3), 8u))], u32(h3) < 7u && u32(w3) < 9u);
     let dv3_0 = b1[ol0 * 63i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 63i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -56372,38 +53759,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -56412,7 +53767,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 16i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + q];
-    let dv0_1 = b1[ol1 * 63i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -56453,47 +53807,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 16i) * 4i + row % 4i;
       let tap = gq / 16i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 16i || ci >= 64i || o >= 32i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
@@ -56629,7 +53951,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,32,7,9] with f32[1,32,7,9] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[32,32,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 9x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -56643,10 +53965,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 7i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 7i);
   let grp = min(i32(wid.x) * 8i + lane, 71i);
   let c4 = grp % 8i;
   let tap = grp / 8i;
@@ -56684,38 +54004,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 63i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -56725,7 +54013,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 8i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 63i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -56740,7 +54027,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 9i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 8i + c4) * 63i + i32(min(u32(h1), 6u)) * 9i + i32(min(u32(w1), 8u))], u32(h1) < 7u && u32(w1) < 9u);
     let dv1_0 = b1[ol0 * 63i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 63i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -56755,7 +54041,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 9i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 8i + c4) * 63i + i32(min(u32(h2), 6u)) * 9i + i32(min(u32(w2), 8u))], u32(h2) < 7u && u32(w2) < 9u);
     let dv2_0 = b1[ol0 * 63i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 63i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -56770,7 +54055,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 9i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 8i + c4) * 63i + i32(min(u32(h3), 6u)) * 9i + i32(min(u32(w3), 8u))], u32(h3) < 7u && u32(w3) < 9u);
     let dv3_0 = b1[ol0 * 63i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 63i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -56811,38 +54095,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -56851,7 +54103,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 8i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + q];
-    let dv0_1 = b1[ol1 * 63i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -56892,47 +54143,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 8i) * 4i + row % 4i;
       let tap = gq / 8i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 72i || ci >= 32i || o >= 32i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -59727,7 +56946,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,128,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -59741,10 +56960,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 287i);
   let c4 = grp % 32i;
   let tap = grp / 32i;
@@ -59782,38 +56999,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 63i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -59823,7 +57008,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 63i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -59838,7 +57022,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 9i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 32i + c4) * 63i + i32(min(u32(h1), 6u)) * 9i + i32(min(u32(w1), 8u))], u32(h1) < 7u && u32(w1) < 9u);
     let dv1_0 = b1[ol0 * 63i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 63i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -59853,7 +57036,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 9i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 32i + c4) * 63i + i32(min(u32(h2), 6u)) * 9i + i32(min(u32(w2), 8u))], u32(h2) < 7u && u32(w2) < 9u);
     let dv2_0 = b1[ol0 * 63i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 63i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -59868,7 +57050,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 9i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 32i + c4) * 63i + i32(min(u32(h3), 6u)) * 9i + i32(min(u32(w3), 8u))], u32(h3) < 7u && u32(w3) < 9u);
     let dv3_0 = b1[ol0 * 63i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 63i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -59909,38 +57090,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -59949,7 +57098,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + q];
-    let dv0_1 = b1[ol1 * 63i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -59990,47 +57138,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 32i) * 4i + row % 4i;
       let tap = gq / 32i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 288i || ci >= 128i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -60225,7 +57341,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,128,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -60239,10 +57355,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 287i);
   let c4 = grp % 32i;
   let tap = grp / 32i;
@@ -60280,38 +57394,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 63i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -60321,7 +57403,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 63i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -60336,7 +57417,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 9i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 32i + c4) * 63i + i32(min(u32(h1), 6u)) * 9i + i32(min(u32(w1), 8u))], u32(h1) < 7u && u32(w1) < 9u);
     let dv1_0 = b1[ol0 * 63i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 63i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -60351,7 +57431,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 9i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 32i + c4) * 63i + i32(min(u32(h2), 6u)) * 9i + i32(min(u32(w2), 8u))], u32(h2) < 7u && u32(w2) < 9u);
     let dv2_0 = b1[ol0 * 63i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 63i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -60366,7 +57445,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 9i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 32i + c4) * 63i + i32(min(u32(h3), 6u)) * 9i + i32(min(u32(w3), 8u))], u32(h3) < 7u && u32(w3) < 9u);
     let dv3_0 = b1[ol0 * 63i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 63i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -60407,38 +57485,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -60447,7 +57493,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + q];
-    let dv0_1 = b1[ol1 * 63i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -60488,47 +57533,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 32i) * 4i + row % 4i;
       let tap = gq / 32i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 288i || ci >= 128i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -60678,7 +57691,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [18,18], dilation [18,18]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,128,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -60692,10 +57705,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 287i);
   let c4 = grp % 32i;
   let tap = grp / 32i;
@@ -60733,38 +57744,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 63i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -60774,7 +57753,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 63i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -60789,7 +57767,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 9i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 32i + c4) * 63i + i32(min(u32(h1), 6u)) * 9i + i32(min(u32(w1), 8u))], u32(h1) < 7u && u32(w1) < 9u);
     let dv1_0 = b1[ol0 * 63i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 63i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -60804,7 +57781,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 9i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 32i + c4) * 63i + i32(min(u32(h2), 6u)) * 9i + i32(min(u32(w2), 8u))], u32(h2) < 7u && u32(w2) < 9u);
     let dv2_0 = b1[ol0 * 63i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 63i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -60819,7 +57795,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 9i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 32i + c4) * 63i + i32(min(u32(h3), 6u)) * 9i + i32(min(u32(w3), 8u))], u32(h3) < 7u && u32(w3) < 9u);
     let dv3_0 = b1[ol0 * 63i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 63i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -60860,38 +57835,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -60900,7 +57843,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + q];
-    let dv0_1 = b1[ol1 * 63i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -60941,47 +57883,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 32i) * 4i + row % 4i;
       let tap = gq / 32i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 288i || ci >= 128i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -61097,7 +58007,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,7,9] with f32[1,19,7,9] -> [19,128,3,3]
 // stride [1,1], padding [24,24], dilation [24,24]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,128,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -61111,10 +58021,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 287i);
   let c4 = grp % 32i;
   let tap = grp / 32i;
@@ -61152,38 +58060,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 63i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -61193,7 +58069,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 63i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -61208,7 +58083,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 9i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 32i + c4) * 63i + i32(min(u32(h1), 6u)) * 9i + i32(min(u32(w1), 8u))], u32(h1) < 7u && u32(w1) < 9u);
     let dv1_0 = b1[ol0 * 63i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 63i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -61223,7 +58097,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 9i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 32i + c4) * 63i + i32(min(u32(h2), 6u)) * 9i + i32(min(u32(w2), 8u))], u32(h2) < 7u && u32(w2) < 9u);
     let dv2_0 = b1[ol0 * 63i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 63i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -61238,7 +58111,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 9i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 32i + c4) * 63i + i32(min(u32(h3), 6u)) * 9i + i32(min(u32(w3), 8u))], u32(h3) < 7u && u32(w3) < 9u);
     let dv3_0 = b1[ol0 * 63i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 63i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -61279,38 +58151,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -61319,7 +58159,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + q];
-    let dv0_1 = b1[ol1 * 63i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -61360,47 +58199,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 32i) * 4i + row % 4i;
       let tap = gq / 32i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 288i || ci >= 128i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -61544,7 +58351,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -61558,10 +58365,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 575i);
   let c4 = grp % 64i;
   let tap = grp / 64i;
@@ -61599,38 +58404,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 63i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -61640,7 +58413,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 63i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -61655,7 +58427,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 9i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 64i + c4) * 63i + i32(min(u32(h1), 6u)) * 9i + i32(min(u32(w1), 8u))], u32(h1) < 7u && u32(w1) < 9u);
     let dv1_0 = b1[ol0 * 63i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 63i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -61670,7 +58441,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 9i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 64i + c4) * 63i + i32(min(u32(h2), 6u)) * 9i + i32(min(u32(w2), 8u))], u32(h2) < 7u && u32(w2) < 9u);
     let dv2_0 = b1[ol0 * 63i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 63i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -61685,7 +58455,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 9i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 64i + c4) * 63i + i32(min(u32(h3), 6u)) * 9i + i32(min(u32(w3), 8u))], u32(h3) < 7u && u32(w3) < 9u);
     let dv3_0 = b1[ol0 * 63i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 63i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -61726,38 +58495,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -61766,7 +58503,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + q];
-    let dv0_1 = b1[ol1 * 63i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -61807,47 +58543,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 64i) * 4i + row % 4i;
       let tap = gq / 64i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 576i || ci >= 256i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -61988,7 +58692,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -62002,10 +58706,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 575i);
   let c4 = grp % 64i;
   let tap = grp / 64i;
@@ -62043,38 +58745,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 63i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -62084,7 +58754,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 63i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -62099,7 +58768,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 9i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 64i + c4) * 63i + i32(min(u32(h1), 6u)) * 9i + i32(min(u32(w1), 8u))], u32(h1) < 7u && u32(w1) < 9u);
     let dv1_0 = b1[ol0 * 63i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 63i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -62114,7 +58782,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 9i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 64i + c4) * 63i + i32(min(u32(h2), 6u)) * 9i + i32(min(u32(w2), 8u))], u32(h2) < 7u && u32(w2) < 9u);
     let dv2_0 = b1[ol0 * 63i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 63i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -62129,7 +58796,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 9i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 64i + c4) * 63i + i32(min(u32(h3), 6u)) * 9i + i32(min(u32(w3), 8u))], u32(h3) < 7u && u32(w3) < 9u);
     let dv3_0 = b1[ol0 * 63i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 63i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -62170,38 +58836,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -62210,7 +58844,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + q];
-    let dv0_1 = b1[ol1 * 63i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -62251,47 +58884,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 64i) * 4i + row % 4i;
       let tap = gq / 64i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 576i || ci >= 256i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -62407,7 +59008,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [18,18], dilation [18,18]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -62421,10 +59022,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 575i);
   let c4 = grp % 64i;
   let tap = grp / 64i;
@@ -62462,38 +59061,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 63i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -62503,7 +59070,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 63i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -62518,7 +59084,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 9i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 64i + c4) * 63i + i32(min(u32(h1), 6u)) * 9i + i32(min(u32(w1), 8u))], u32(h1) < 7u && u32(w1) < 9u);
     let dv1_0 = b1[ol0 * 63i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 63i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -62533,7 +59098,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 9i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 64i + c4) * 63i + i32(min(u32(h2), 6u)) * 9i + i32(min(u32(w2), 8u))], u32(h2) < 7u && u32(w2) < 9u);
     let dv2_0 = b1[ol0 * 63i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 63i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -62548,7 +59112,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 9i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 64i + c4) * 63i + i32(min(u32(h3), 6u)) * 9i + i32(min(u32(w3), 8u))], u32(h3) < 7u && u32(w3) < 9u);
     let dv3_0 = b1[ol0 * 63i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 63i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -62589,38 +59152,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -62629,7 +59160,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + q];
-    let dv0_1 = b1[ol1 * 63i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -62670,47 +59200,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 64i) * 4i + row % 4i;
       let tap = gq / 64i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 576i || ci >= 256i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -62826,7 +59324,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,7,9] with f32[1,19,7,9] -> [19,256,3,3]
 // stride [1,1], padding [24,24], dilation [24,24]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 63
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -62840,10 +59338,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 575i);
   let c4 = grp % 64i;
   let tap = grp / 64i;
@@ -62881,38 +59377,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 63i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -62922,7 +59386,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 63i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -62937,7 +59400,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 9i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 64i + c4) * 63i + i32(min(u32(h1), 6u)) * 9i + i32(min(u32(w1), 8u))], u32(h1) < 7u && u32(w1) < 9u);
     let dv1_0 = b1[ol0 * 63i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 63i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -62952,7 +59414,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 9i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 64i + c4) * 63i + i32(min(u32(h2), 6u)) * 9i + i32(min(u32(w2), 8u))], u32(h2) < 7u && u32(w2) < 9u);
     let dv2_0 = b1[ol0 * 63i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 63i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -62967,7 +59428,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 9i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 64i + c4) * 63i + i32(min(u32(h3), 6u)) * 9i + i32(min(u32(w3), 8u))], u32(h3) < 7u && u32(w3) < 9u);
     let dv3_0 = b1[ol0 * 63i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 63i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -63008,38 +59468,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -63048,7 +59476,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 9i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 63i + i32(min(u32(h0), 6u)) * 9i + i32(min(u32(w0), 8u))], u32(h0) < 7u && u32(w0) < 9u);
     let dv0_0 = b1[ol0 * 63i + q];
-    let dv0_1 = b1[ol1 * 63i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -63089,47 +59516,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 64i) * 4i + row % 4i;
       let tap = gq / 64i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 576i || ci >= 256i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -63298,7 +59693,7 @@ const shader677 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,19,49,67] with f32[1,16,24,33] -> [16,19,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 792
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 10x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -63309,10 +59704,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 79i);
   let c4 = grp % 5i;
   let tap = grp / 5i;
@@ -63350,38 +59743,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 792i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -63391,7 +59752,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 33i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 5i + c4) * 3283i + i32(min(u32(h0), 48u)) * 67i + i32(min(u32(w0), 66u))], u32(h0) < 49u && u32(w0) < 67u);
     let dv0_0 = b1[ol0 * 792i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 792i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -63406,7 +59766,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 33i) * 2i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 5i + c4) * 3283i + i32(min(u32(h1), 48u)) * 67i + i32(min(u32(w1), 66u))], u32(h1) < 49u && u32(w1) < 67u);
     let dv1_0 = b1[ol0 * 792i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 792i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -63421,7 +59780,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 33i) * 2i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 5i + c4) * 3283i + i32(min(u32(h2), 48u)) * 67i + i32(min(u32(w2), 66u))], u32(h2) < 49u && u32(w2) < 67u);
     let dv2_0 = b1[ol0 * 792i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 792i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -63436,7 +59794,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 33i) * 2i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 5i + c4) * 3283i + i32(min(u32(h3), 48u)) * 67i + i32(min(u32(w3), 66u))], u32(h3) < 49u && u32(w3) < 67u);
     let dv3_0 = b1[ol0 * 792i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 792i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -63477,38 +59834,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -63517,7 +59842,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 33i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 5i + c4) * 3283i + i32(min(u32(h0), 48u)) * 67i + i32(min(u32(w0), 66u))], u32(h0) < 49u && u32(w0) < 67u);
     let dv0_0 = b1[ol0 * 792i + q];
-    let dv0_1 = b1[ol1 * 792i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -63558,47 +59882,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 5i) * 4i + row % 4i;
       let tap = gq / 5i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 80i || ci >= 19i || o >= 16i) { continue; }
       let u = tap / 4i;
       let v = tap % 4i;
@@ -63827,7 +60119,7 @@ const shader683 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,16,24,33] with f32[1,32,12,16] -> [32,16,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 192
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 8x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -63838,10 +60130,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 7i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 7i);
   let grp = min(i32(wid.x) * 8i + lane, 63i);
   let c4 = grp % 4i;
   let tap = grp / 4i;
@@ -63879,38 +60169,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 192i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -63920,7 +60178,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 16i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 4i + c4) * 792i + i32(min(u32(h0), 23u)) * 33i + i32(min(u32(w0), 32u))], u32(h0) < 24u && u32(w0) < 33u);
     let dv0_0 = b1[ol0 * 192i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 192i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -63935,7 +60192,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 16i) * 2i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 4i + c4) * 792i + i32(min(u32(h1), 23u)) * 33i + i32(min(u32(w1), 32u))], u32(h1) < 24u && u32(w1) < 33u);
     let dv1_0 = b1[ol0 * 192i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 192i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -63950,7 +60206,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 16i) * 2i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 4i + c4) * 792i + i32(min(u32(h2), 23u)) * 33i + i32(min(u32(w2), 32u))], u32(h2) < 24u && u32(w2) < 33u);
     let dv2_0 = b1[ol0 * 192i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 192i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -63965,7 +60220,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 16i) * 2i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 4i + c4) * 792i + i32(min(u32(h3), 23u)) * 33i + i32(min(u32(w3), 32u))], u32(h3) < 24u && u32(w3) < 33u);
     let dv3_0 = b1[ol0 * 192i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 192i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -64006,38 +60260,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -64046,7 +60268,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 16i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 4i + c4) * 792i + i32(min(u32(h0), 23u)) * 33i + i32(min(u32(w0), 32u))], u32(h0) < 24u && u32(w0) < 33u);
     let dv0_0 = b1[ol0 * 192i + q];
-    let dv0_1 = b1[ol1 * 192i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -64087,47 +60308,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 4i) * 4i + row % 4i;
       let tap = gq / 4i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 64i || ci >= 16i || o >= 32i) { continue; }
       let u = tap / 4i;
       let v = tap % 4i;
@@ -65362,7 +61551,7 @@ const shader699 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,128,3,4] with f32[1,1,1,2] -> [1,128,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 2
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 64x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -65373,10 +61562,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 0i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 0i);
   let grp = min(i32(wid.x) * 8i + lane, 511i);
   let c4 = grp % 32i;
   let tap = grp / 32i;
@@ -65414,38 +61601,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 2i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -65455,7 +61610,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 2i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 12i + i32(min(u32(h0), 2u)) * 4i + i32(min(u32(w0), 3u))], u32(h0) < 3u && u32(w0) < 4u);
     let dv0_0 = b1[ol0 * 2i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 2i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -65470,7 +61624,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 2i) * 2i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 32i + c4) * 12i + i32(min(u32(h1), 2u)) * 4i + i32(min(u32(w1), 3u))], u32(h1) < 3u && u32(w1) < 4u);
     let dv1_0 = b1[ol0 * 2i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 2i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -65485,7 +61638,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 2i) * 2i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 32i + c4) * 12i + i32(min(u32(h2), 2u)) * 4i + i32(min(u32(w2), 3u))], u32(h2) < 3u && u32(w2) < 4u);
     let dv2_0 = b1[ol0 * 2i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 2i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -65500,7 +61652,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 2i) * 2i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 32i + c4) * 12i + i32(min(u32(h3), 2u)) * 4i + i32(min(u32(w3), 3u))], u32(h3) < 3u && u32(w3) < 4u);
     let dv3_0 = b1[ol0 * 2i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 2i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -65541,38 +61692,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -65581,7 +61700,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 2i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 12i + i32(min(u32(h0), 2u)) * 4i + i32(min(u32(w0), 3u))], u32(h0) < 3u && u32(w0) < 4u);
     let dv0_0 = b1[ol0 * 2i + q];
-    let dv0_1 = b1[ol1 * 2i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -65622,47 +61740,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 32i) * 4i + row % 4i;
       let tap = gq / 32i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 512i || ci >= 128i || o >= 1i) { continue; }
       let u = tap / 4i;
       let v = tap % 4i;

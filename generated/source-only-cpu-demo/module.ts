@@ -16499,7 +16499,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,3,64,128] with f32[1,8,32,64] -> [8,3,7,7]
 // stride [2,2], padding [3,3], dilation [1,1]; tile 4 out x 3 in channels per tap; 4 K-split(s) of 512
 // with a fused elementwise epilogue producing f32[8,3,7,7]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 7x1x4
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -16510,10 +16510,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 1i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 1i);
   let grp = min(i32(wid.x) * 8i + lane, 48i);
   let c4 = grp % 1i;
   let tap = grp / 1i;
@@ -16551,38 +16549,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = min(2048i, (i32(wid.z) + 1i) * 512i);
   var q = i32(wid.z) * 512i;
   for (; q + 3i < qend; q += 4i) {
@@ -16592,7 +16558,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 64i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 1i + c4) * 8192i + i32(min(u32(h0), 63u)) * 128i + i32(min(u32(w0), 127u))], u32(h0) < 64u && u32(w0) < 128u);
     let dv0_0 = b1[ol0 * 2048i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 2048i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -16607,7 +16572,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 64i) * 2i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 1i + c4) * 8192i + i32(min(u32(h1), 63u)) * 128i + i32(min(u32(w1), 127u))], u32(h1) < 64u && u32(w1) < 128u);
     let dv1_0 = b1[ol0 * 2048i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 2048i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -16622,7 +16586,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 64i) * 2i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 1i + c4) * 8192i + i32(min(u32(h2), 63u)) * 128i + i32(min(u32(w2), 127u))], u32(h2) < 64u && u32(w2) < 128u);
     let dv2_0 = b1[ol0 * 2048i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 2048i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -16637,7 +16600,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 64i) * 2i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 1i + c4) * 8192i + i32(min(u32(h3), 63u)) * 128i + i32(min(u32(w3), 127u))], u32(h3) < 64u && u32(w3) < 128u);
     let dv3_0 = b1[ol0 * 2048i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 2048i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -16678,38 +16640,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -16718,7 +16648,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 64i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 1i + c4) * 8192i + i32(min(u32(h0), 63u)) * 128i + i32(min(u32(w0), 127u))], u32(h0) < 64u && u32(w0) < 128u);
     let dv0_0 = b1[ol0 * 2048i + q];
-    let dv0_1 = b1[ol1 * 2048i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -16759,47 +16688,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 1i) * 4i + row % 4i;
       let tap = gq / 1i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 49i || ci >= 3i || o >= 8i) { continue; }
       b2[i32(wid.z) * 1176i + (o * 3i + ci) * 49i + tap] = tile[t][q];
     }
@@ -16935,7 +16832,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
 // with a fused elementwise epilogue producing f32[8,8,1,1]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -16948,10 +16845,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 1i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 1i);
   let grp = min(i32(wid.x) * 8i + lane, 1i);
   let c4 = grp % 2i;
   let tap = grp / 2i;
@@ -16989,38 +16884,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 561i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -17030,7 +16893,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 33i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 561i + i32(min(u32(h0), 16u)) * 33i + i32(min(u32(w0), 32u))], u32(h0) < 17u && u32(w0) < 33u);
     let dv0_0 = b1[ol0 * 561i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 561i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -17045,7 +16907,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 33i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 2i + c4) * 561i + i32(min(u32(h1), 16u)) * 33i + i32(min(u32(w1), 32u))], u32(h1) < 17u && u32(w1) < 33u);
     let dv1_0 = b1[ol0 * 561i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 561i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -17060,7 +16921,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 33i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 2i + c4) * 561i + i32(min(u32(h2), 16u)) * 33i + i32(min(u32(w2), 32u))], u32(h2) < 17u && u32(w2) < 33u);
     let dv2_0 = b1[ol0 * 561i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 561i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -17075,7 +16935,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 33i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 2i + c4) * 561i + i32(min(u32(h3), 16u)) * 33i + i32(min(u32(w3), 32u))], u32(h3) < 17u && u32(w3) < 33u);
     let dv3_0 = b1[ol0 * 561i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 561i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -17116,38 +16975,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -17156,7 +16983,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 33i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 561i + i32(min(u32(h0), 16u)) * 33i + i32(min(u32(w0), 32u))], u32(h0) < 17u && u32(w0) < 33u);
     let dv0_0 = b1[ol0 * 561i + q];
-    let dv0_1 = b1[ol1 * 561i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -17197,47 +17023,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 2i) * 4i + row % 4i;
       let tap = gq / 2i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2i || ci >= 8i || o >= 8i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
@@ -17370,7 +17164,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,8,17,33] -> [8,8,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
 // with a fused elementwise epilogue producing f32[8,8,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 3x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -17383,10 +17177,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 1i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 1i);
   let grp = min(i32(wid.x) * 8i + lane, 17i);
   let c4 = grp % 2i;
   let tap = grp / 2i;
@@ -17424,38 +17216,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 561i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -17465,7 +17225,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 33i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 561i + i32(min(u32(h0), 16u)) * 33i + i32(min(u32(w0), 32u))], u32(h0) < 17u && u32(w0) < 33u);
     let dv0_0 = b1[ol0 * 561i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 561i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -17480,7 +17239,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 33i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 2i + c4) * 561i + i32(min(u32(h1), 16u)) * 33i + i32(min(u32(w1), 32u))], u32(h1) < 17u && u32(w1) < 33u);
     let dv1_0 = b1[ol0 * 561i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 561i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -17495,7 +17253,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 33i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 2i + c4) * 561i + i32(min(u32(h2), 16u)) * 33i + i32(min(u32(w2), 32u))], u32(h2) < 17u && u32(w2) < 33u);
     let dv2_0 = b1[ol0 * 561i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 561i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -17510,7 +17267,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 33i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 2i + c4) * 561i + i32(min(u32(h3), 16u)) * 33i + i32(min(u32(w3), 32u))], u32(h3) < 17u && u32(w3) < 33u);
     let dv3_0 = b1[ol0 * 561i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 561i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -17551,38 +17307,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -17591,7 +17315,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 33i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 561i + i32(min(u32(h0), 16u)) * 33i + i32(min(u32(w0), 32u))], u32(h0) < 17u && u32(w0) < 33u);
     let dv0_0 = b1[ol0 * 561i + q];
-    let dv0_1 = b1[ol1 * 561i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -17632,47 +17355,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 2i) * 4i + row % 4i;
       let tap = gq / 2i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 18i || ci >= 8i || o >= 8i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -17807,7 +17498,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,8,17,33] with f32[1,32,17,33] -> [32,8,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 561
 // with a fused elementwise epilogue producing f32[32,8,1,1]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -17820,10 +17511,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 7i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 7i);
   let grp = min(i32(wid.x) * 8i + lane, 1i);
   let c4 = grp % 2i;
   let tap = grp / 2i;
@@ -17861,38 +17550,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 561i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -17902,7 +17559,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 33i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 561i + i32(min(u32(h0), 16u)) * 33i + i32(min(u32(w0), 32u))], u32(h0) < 17u && u32(w0) < 33u);
     let dv0_0 = b1[ol0 * 561i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 561i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -17917,7 +17573,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 33i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 2i + c4) * 561i + i32(min(u32(h1), 16u)) * 33i + i32(min(u32(w1), 32u))], u32(h1) < 17u && u32(w1) < 33u);
     let dv1_0 = b1[ol0 * 561i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 561i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -17932,7 +17587,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 33i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 2i + c4) * 561i + i32(min(u32(h2), 16u)) * 33i + i32(min(u32(w2), 32u))], u32(h2) < 17u && u32(w2) < 33u);
     let dv2_0 = b1[ol0 * 561i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 561i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -17947,7 +17601,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 33i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 2i + c4) * 561i + i32(min(u32(h3), 16u)) * 33i + i32(min(u32(w3), 32u))], u32(h3) < 17u && u32(w3) < 33u);
     let dv3_0 = b1[ol0 * 561i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 561i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -17988,38 +17641,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -18028,7 +17649,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 33i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 2i + c4) * 561i + i32(min(u32(h0), 16u)) * 33i + i32(min(u32(w0), 32u))], u32(h0) < 17u && u32(w0) < 33u);
     let dv0_0 = b1[ol0 * 561i + q];
-    let dv0_1 = b1[ol1 * 561i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -18069,47 +17689,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 2i) * 4i + row % 4i;
       let tap = gq / 2i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2i || ci >= 8i || o >= 32i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
@@ -18242,7 +17830,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,32,17,33] with f32[1,16,9,17] -> [16,32,1,1]
 // stride [2,2], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[16,32,1,1]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 1x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -18255,10 +17843,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 7i);
   let c4 = grp % 8i;
   let tap = grp / 8i;
@@ -18296,38 +17882,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 153i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -18337,7 +17891,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 17i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 8i + c4) * 561i + i32(min(u32(h0), 16u)) * 33i + i32(min(u32(w0), 32u))], u32(h0) < 17u && u32(w0) < 33u);
     let dv0_0 = b1[ol0 * 153i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 153i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -18352,7 +17905,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 17i) * 2i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 8i + c4) * 561i + i32(min(u32(h1), 16u)) * 33i + i32(min(u32(w1), 32u))], u32(h1) < 17u && u32(w1) < 33u);
     let dv1_0 = b1[ol0 * 153i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 153i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -18367,7 +17919,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 17i) * 2i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 8i + c4) * 561i + i32(min(u32(h2), 16u)) * 33i + i32(min(u32(w2), 32u))], u32(h2) < 17u && u32(w2) < 33u);
     let dv2_0 = b1[ol0 * 153i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 153i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -18382,7 +17933,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 17i) * 2i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 8i + c4) * 561i + i32(min(u32(h3), 16u)) * 33i + i32(min(u32(w3), 32u))], u32(h3) < 17u && u32(w3) < 33u);
     let dv3_0 = b1[ol0 * 153i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 153i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -18423,38 +17973,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -18463,7 +17981,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 17i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 8i + c4) * 561i + i32(min(u32(h0), 16u)) * 33i + i32(min(u32(w0), 32u))], u32(h0) < 17u && u32(w0) < 33u);
     let dv0_0 = b1[ol0 * 153i + q];
-    let dv0_1 = b1[ol1 * 153i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -18504,47 +18021,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 8i) * 4i + row % 4i;
       let tap = gq / 8i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 8i || ci >= 32i || o >= 16i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
@@ -18677,7 +18162,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,16,9,17] with f32[1,16,9,17] -> [16,16,3,3]
 // stride [1,1], padding [1,1], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[16,16,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 5x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -18690,10 +18175,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 35i);
   let c4 = grp % 4i;
   let tap = grp / 4i;
@@ -18731,38 +18214,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 153i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -18772,7 +18223,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 17i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 4i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
     let dv0_0 = b1[ol0 * 153i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 153i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -18787,7 +18237,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 17i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 4i + c4) * 153i + i32(min(u32(h1), 8u)) * 17i + i32(min(u32(w1), 16u))], u32(h1) < 9u && u32(w1) < 17u);
     let dv1_0 = b1[ol0 * 153i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 153i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -18802,7 +18251,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 17i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 4i + c4) * 153i + i32(min(u32(h2), 8u)) * 17i + i32(min(u32(w2), 16u))], u32(h2) < 9u && u32(w2) < 17u);
     let dv2_0 = b1[ol0 * 153i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 153i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -18817,7 +18265,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 17i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 4i + c4) * 153i + i32(min(u32(h3), 8u)) * 17i + i32(min(u32(w3), 16u))], u32(h3) < 9u && u32(w3) < 17u);
     let dv3_0 = b1[ol0 * 153i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 153i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -18858,38 +18305,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -18898,7 +18313,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 17i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 4i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
     let dv0_0 = b1[ol0 * 153i + q];
-    let dv0_1 = b1[ol1 * 153i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -18939,47 +18353,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 4i) * 4i + row % 4i;
       let tap = gq / 4i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 36i || ci >= 16i || o >= 16i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -19984,7 +19366,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,64,9,17] with f32[1,32,9,17] -> [32,64,1,1]
 // stride [1,1], padding [0,0], dilation [1,1]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[32,64,1,1]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 2x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -19997,10 +19379,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 7i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 7i);
   let grp = min(i32(wid.x) * 8i + lane, 15i);
   let c4 = grp % 16i;
   let tap = grp / 16i;
@@ -20038,38 +19418,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 153i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -20079,7 +19427,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 17i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 16i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
     let dv0_0 = b1[ol0 * 153i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 153i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -20094,7 +19441,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 17i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 16i + c4) * 153i + i32(min(u32(h1), 8u)) * 17i + i32(min(u32(w1), 16u))], u32(h1) < 9u && u32(w1) < 17u);
     let dv1_0 = b1[ol0 * 153i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 153i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -20109,7 +19455,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 17i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 16i + c4) * 153i + i32(min(u32(h2), 8u)) * 17i + i32(min(u32(w2), 16u))], u32(h2) < 9u && u32(w2) < 17u);
     let dv2_0 = b1[ol0 * 153i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 153i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -20124,7 +19469,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 17i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 16i + c4) * 153i + i32(min(u32(h3), 8u)) * 17i + i32(min(u32(w3), 16u))], u32(h3) < 9u && u32(w3) < 17u);
     let dv3_0 = b1[ol0 * 153i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 153i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -20165,38 +19509,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -20205,7 +19517,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 17i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 16i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
     let dv0_0 = b1[ol0 * 153i + q];
-    let dv0_1 = b1[ol1 * 153i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -20246,47 +19557,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 16i) * 4i + row % 4i;
       let tap = gq / 16i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 16i || ci >= 64i || o >= 32i) { continue; }
       let u = tap / 1i;
       let v = tap % 1i;
@@ -20419,7 +19698,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,32,9,17] with f32[1,32,9,17] -> [32,32,3,3]
 // stride [1,1], padding [2,2], dilation [2,2]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[32,32,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 9x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -20432,10 +19711,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 7i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 7i);
   let grp = min(i32(wid.x) * 8i + lane, 71i);
   let c4 = grp % 8i;
   let tap = grp / 8i;
@@ -20473,38 +19750,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 153i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -20514,7 +19759,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 17i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 8i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
     let dv0_0 = b1[ol0 * 153i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 153i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -20529,7 +19773,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 17i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 8i + c4) * 153i + i32(min(u32(h1), 8u)) * 17i + i32(min(u32(w1), 16u))], u32(h1) < 9u && u32(w1) < 17u);
     let dv1_0 = b1[ol0 * 153i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 153i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -20544,7 +19787,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 17i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 8i + c4) * 153i + i32(min(u32(h2), 8u)) * 17i + i32(min(u32(w2), 16u))], u32(h2) < 9u && u32(w2) < 17u);
     let dv2_0 = b1[ol0 * 153i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 153i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -20559,7 +19801,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 17i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 8i + c4) * 153i + i32(min(u32(h3), 8u)) * 17i + i32(min(u32(w3), 16u))], u32(h3) < 9u && u32(w3) < 17u);
     let dv3_0 = b1[ol0 * 153i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 153i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -20600,38 +19841,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -20640,7 +19849,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 17i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 8i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
     let dv0_0 = b1[ol0 * 153i + q];
-    let dv0_1 = b1[ol1 * 153i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -20681,47 +19889,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 8i) * 4i + row % 4i;
       let tap = gq / 8i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 72i || ci >= 32i || o >= 32i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -23489,7 +22665,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,128,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -23502,10 +22678,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 287i);
   let c4 = grp % 32i;
   let tap = grp / 32i;
@@ -23543,38 +22717,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 153i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -23584,7 +22726,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 17i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
     let dv0_0 = b1[ol0 * 153i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 153i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -23599,7 +22740,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 17i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 32i + c4) * 153i + i32(min(u32(h1), 8u)) * 17i + i32(min(u32(w1), 16u))], u32(h1) < 9u && u32(w1) < 17u);
     let dv1_0 = b1[ol0 * 153i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 153i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -23614,7 +22754,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 17i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 32i + c4) * 153i + i32(min(u32(h2), 8u)) * 17i + i32(min(u32(w2), 16u))], u32(h2) < 9u && u32(w2) < 17u);
     let dv2_0 = b1[ol0 * 153i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 153i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -23629,7 +22768,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 17i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 32i + c4) * 153i + i32(min(u32(h3), 8u)) * 17i + i32(min(u32(w3), 16u))], u32(h3) < 9u && u32(w3) < 17u);
     let dv3_0 = b1[ol0 * 153i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 153i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -23670,38 +22808,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -23710,7 +22816,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 17i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
     let dv0_0 = b1[ol0 * 153i + q];
-    let dv0_1 = b1[ol1 * 153i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -23751,47 +22856,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 32i) * 4i + row % 4i;
       let tap = gq / 32i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 288i || ci >= 128i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -24011,7 +23084,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,128,9,17] with f32[1,19,9,17] -> [19,128,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,128,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 36x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -24024,10 +23097,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 287i);
   let c4 = grp % 32i;
   let tap = grp / 32i;
@@ -24065,38 +23136,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 153i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -24106,7 +23145,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 17i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
     let dv0_0 = b1[ol0 * 153i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 153i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -24121,7 +23159,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 17i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 32i + c4) * 153i + i32(min(u32(h1), 8u)) * 17i + i32(min(u32(w1), 16u))], u32(h1) < 9u && u32(w1) < 17u);
     let dv1_0 = b1[ol0 * 153i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 153i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -24136,7 +23173,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 17i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 32i + c4) * 153i + i32(min(u32(h2), 8u)) * 17i + i32(min(u32(w2), 16u))], u32(h2) < 9u && u32(w2) < 17u);
     let dv2_0 = b1[ol0 * 153i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 153i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -24151,7 +23187,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 17i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 32i + c4) * 153i + i32(min(u32(h3), 8u)) * 17i + i32(min(u32(w3), 16u))], u32(h3) < 9u && u32(w3) < 17u);
     let dv3_0 = b1[ol0 * 153i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 153i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -24192,38 +23227,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -24232,7 +23235,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 17i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 32i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
     let dv0_0 = b1[ol0 * 153i + q];
-    let dv0_1 = b1[ol1 * 153i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -24273,47 +23275,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 32i) * 4i + row % 4i;
       let tap = gq / 32i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 288i || ci >= 128i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -24426,7 +23396,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -24439,10 +23409,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 575i);
   let c4 = grp % 64i;
   let tap = grp / 64i;
@@ -24480,38 +23448,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 153i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -24521,7 +23457,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 17i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
     let dv0_0 = b1[ol0 * 153i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 153i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -24536,7 +23471,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 17i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 64i + c4) * 153i + i32(min(u32(h1), 8u)) * 17i + i32(min(u32(w1), 16u))], u32(h1) < 9u && u32(w1) < 17u);
     let dv1_0 = b1[ol0 * 153i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 153i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -24551,7 +23485,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 17i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 64i + c4) * 153i + i32(min(u32(h2), 8u)) * 17i + i32(min(u32(w2), 16u))], u32(h2) < 9u && u32(w2) < 17u);
     let dv2_0 = b1[ol0 * 153i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 153i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -24566,7 +23499,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 17i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 64i + c4) * 153i + i32(min(u32(h3), 8u)) * 17i + i32(min(u32(w3), 16u))], u32(h3) < 9u && u32(w3) < 17u);
     let dv3_0 = b1[ol0 * 153i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 153i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -24607,38 +23539,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -24647,7 +23547,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 17i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
     let dv0_0 = b1[ol0 * 153i + q];
-    let dv0_1 = b1[ol1 * 153i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -24688,47 +23587,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 64i) * 4i + row % 4i;
       let tap = gq / 64i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 576i || ci >= 256i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -24866,7 +23733,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,256,9,17] with f32[1,19,9,17] -> [19,256,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 153
 // with a fused elementwise epilogue producing f32[19,256,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 72x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -24879,10 +23746,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 4i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 4i);
   let grp = min(i32(wid.x) * 8i + lane, 575i);
   let c4 = grp % 64i;
   let tap = grp / 64i;
@@ -24920,38 +23785,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 153i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -24961,7 +23794,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 17i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
     let dv0_0 = b1[ol0 * 153i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 153i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -24976,7 +23808,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 17i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 64i + c4) * 153i + i32(min(u32(h1), 8u)) * 17i + i32(min(u32(w1), 16u))], u32(h1) < 9u && u32(w1) < 17u);
     let dv1_0 = b1[ol0 * 153i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 153i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -24991,7 +23822,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 17i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 64i + c4) * 153i + i32(min(u32(h2), 8u)) * 17i + i32(min(u32(w2), 16u))], u32(h2) < 9u && u32(w2) < 17u);
     let dv2_0 = b1[ol0 * 153i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 153i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -25006,7 +23836,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 17i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 64i + c4) * 153i + i32(min(u32(h3), 8u)) * 17i + i32(min(u32(w3), 16u))], u32(h3) < 9u && u32(w3) < 17u);
     let dv3_0 = b1[ol0 * 153i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 153i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -25047,38 +23876,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -25087,7 +23884,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 17i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 64i + c4) * 153i + i32(min(u32(h0), 8u)) * 17i + i32(min(u32(w0), 16u))], u32(h0) < 9u && u32(w0) < 17u);
     let dv0_0 = b1[ol0 * 153i + q];
-    let dv0_1 = b1[ol1 * 153i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -25128,47 +23924,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 64i) * 4i + row % 4i;
       let tap = gq / 64i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 576i || ci >= 256i || o >= 19i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;

@@ -33966,7 +33966,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,1024,96,161] with f32[1,16,96,161] -> [16,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[16,1024,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -33979,10 +33979,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 2303i);
   let c4 = grp % 256i;
   let tap = grp / 256i;
@@ -34020,38 +34018,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 15456i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -34061,7 +34027,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 161i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 15456i + i32(min(u32(h0), 95u)) * 161i + i32(min(u32(w0), 160u))], u32(h0) < 96u && u32(w0) < 161u);
     let dv0_0 = b1[ol0 * 15456i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 15456i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -34076,7 +34041,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 161i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 256i + c4) * 15456i + i32(min(u32(h1), 95u)) * 161i + i32(min(u32(w1), 160u))], u32(h1) < 96u && u32(w1) < 161u);
     let dv1_0 = b1[ol0 * 15456i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 15456i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -34091,7 +34055,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 161i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 256i + c4) * 15456i + i32(min(u32(h2), 95u)) * 161i + i32(min(u32(w2), 160u))], u32(h2) < 96u && u32(w2) < 161u);
     let dv2_0 = b1[ol0 * 15456i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 15456i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -34106,7 +34069,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 161i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 256i + c4) * 15456i + i32(min(u32(h3), 95u)) * 161i + i32(min(u32(w3), 160u))], u32(h3) < 96u && u32(w3) < 161u);
     let dv3_0 = b1[ol0 * 15456i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 15456i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -34147,38 +34109,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -34187,7 +34117,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 161i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 15456i + i32(min(u32(h0), 95u)) * 161i + i32(min(u32(w0), 160u))], u32(h0) < 96u && u32(w0) < 161u);
     let dv0_0 = b1[ol0 * 15456i + q];
-    let dv0_1 = b1[ol1 * 15456i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -34228,47 +34157,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 256i) * 4i + row % 4i;
       let tap = gq / 256i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2304i || ci >= 1024i || o >= 16i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -34480,7 +34377,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,1024,96,161] with f32[1,16,96,161] -> [16,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[16,1024,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -34493,10 +34390,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 2303i);
   let c4 = grp % 256i;
   let tap = grp / 256i;
@@ -34534,38 +34429,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 15456i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -34575,7 +34438,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 161i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 15456i + i32(min(u32(h0), 95u)) * 161i + i32(min(u32(w0), 160u))], u32(h0) < 96u && u32(w0) < 161u);
     let dv0_0 = b1[ol0 * 15456i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 15456i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -34590,7 +34452,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 161i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 256i + c4) * 15456i + i32(min(u32(h1), 95u)) * 161i + i32(min(u32(w1), 160u))], u32(h1) < 96u && u32(w1) < 161u);
     let dv1_0 = b1[ol0 * 15456i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 15456i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -34605,7 +34466,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 161i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 256i + c4) * 15456i + i32(min(u32(h2), 95u)) * 161i + i32(min(u32(w2), 160u))], u32(h2) < 96u && u32(w2) < 161u);
     let dv2_0 = b1[ol0 * 15456i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 15456i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -34620,7 +34480,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 161i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 256i + c4) * 15456i + i32(min(u32(h3), 95u)) * 161i + i32(min(u32(w3), 160u))], u32(h3) < 96u && u32(w3) < 161u);
     let dv3_0 = b1[ol0 * 15456i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 15456i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -34661,38 +34520,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -34701,7 +34528,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 161i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 15456i + i32(min(u32(h0), 95u)) * 161i + i32(min(u32(w0), 160u))], u32(h0) < 96u && u32(w0) < 161u);
     let dv0_0 = b1[ol0 * 15456i + q];
-    let dv0_1 = b1[ol1 * 15456i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -34742,47 +34568,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 256i) * 4i + row % 4i;
       let tap = gq / 256i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2304i || ci >= 1024i || o >= 16i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -34895,7 +34689,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,2048,96,161] with f32[1,16,96,161] -> [16,2048,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[16,2048,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 576x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -34908,10 +34702,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 4607i);
   let c4 = grp % 512i;
   let tap = grp / 512i;
@@ -34949,38 +34741,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 15456i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -34990,7 +34750,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 161i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 512i + c4) * 15456i + i32(min(u32(h0), 95u)) * 161i + i32(min(u32(w0), 160u))], u32(h0) < 96u && u32(w0) < 161u);
     let dv0_0 = b1[ol0 * 15456i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 15456i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -35005,7 +34764,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 161i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 512i + c4) * 15456i + i32(min(u32(h1), 95u)) * 161i + i32(min(u32(w1), 160u))], u32(h1) < 96u && u32(w1) < 161u);
     let dv1_0 = b1[ol0 * 15456i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 15456i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -35020,7 +34778,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 161i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 512i + c4) * 15456i + i32(min(u32(h2), 95u)) * 161i + i32(min(u32(w2), 160u))], u32(h2) < 96u && u32(w2) < 161u);
     let dv2_0 = b1[ol0 * 15456i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 15456i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -35035,7 +34792,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 161i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 512i + c4) * 15456i + i32(min(u32(h3), 95u)) * 161i + i32(min(u32(w3), 160u))], u32(h3) < 96u && u32(w3) < 161u);
     let dv3_0 = b1[ol0 * 15456i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 15456i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -35076,38 +34832,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -35116,7 +34840,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 161i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 512i + c4) * 15456i + i32(min(u32(h0), 95u)) * 161i + i32(min(u32(w0), 160u))], u32(h0) < 96u && u32(w0) < 161u);
     let dv0_0 = b1[ol0 * 15456i + q];
-    let dv0_1 = b1[ol1 * 15456i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -35157,47 +34880,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 512i) * 4i + row % 4i;
       let tap = gq / 512i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 4608i || ci >= 2048i || o >= 16i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -35335,7 +35026,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,2048,96,161] with f32[1,16,96,161] -> [16,2048,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15456
 // with a fused elementwise epilogue producing f32[16,2048,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 576x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -35348,10 +35039,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 4607i);
   let c4 = grp % 512i;
   let tap = grp / 512i;
@@ -35389,38 +35078,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 15456i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -35430,7 +35087,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 161i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 512i + c4) * 15456i + i32(min(u32(h0), 95u)) * 161i + i32(min(u32(w0), 160u))], u32(h0) < 96u && u32(w0) < 161u);
     let dv0_0 = b1[ol0 * 15456i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 15456i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -35445,7 +35101,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 161i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 512i + c4) * 15456i + i32(min(u32(h1), 95u)) * 161i + i32(min(u32(w1), 160u))], u32(h1) < 96u && u32(w1) < 161u);
     let dv1_0 = b1[ol0 * 15456i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 15456i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -35460,7 +35115,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 161i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 512i + c4) * 15456i + i32(min(u32(h2), 95u)) * 161i + i32(min(u32(w2), 160u))], u32(h2) < 96u && u32(w2) < 161u);
     let dv2_0 = b1[ol0 * 15456i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 15456i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -35475,7 +35129,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 161i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 512i + c4) * 15456i + i32(min(u32(h3), 95u)) * 161i + i32(min(u32(w3), 160u))], u32(h3) < 96u && u32(w3) < 161u);
     let dv3_0 = b1[ol0 * 15456i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 15456i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -35516,38 +35169,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -35556,7 +35177,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 161i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 512i + c4) * 15456i + i32(min(u32(h0), 95u)) * 161i + i32(min(u32(w0), 160u))], u32(h0) < 96u && u32(w0) < 161u);
     let dv0_0 = b1[ol0 * 15456i + q];
-    let dv0_1 = b1[ol1 * 15456i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -35597,47 +35217,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 512i) * 4i + row % 4i;
       let tap = gq / 512i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 4608i || ci >= 2048i || o >= 16i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;

@@ -11832,7 +11832,7 @@ const shader109 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,47,80] with f32[1,1,23,40] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 920
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 256x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -11843,10 +11843,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 0i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 0i);
   let grp = min(i32(wid.x) * 8i + lane, 2047i);
   let c4 = grp % 128i;
   let tap = grp / 128i;
@@ -11884,38 +11882,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 920i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -11925,7 +11891,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 40i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 128i + c4) * 3760i + i32(min(u32(h0), 46u)) * 80i + i32(min(u32(w0), 79u))], u32(h0) < 47u && u32(w0) < 80u);
     let dv0_0 = b1[ol0 * 920i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 920i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -11940,7 +11905,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 40i) * 2i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 128i + c4) * 3760i + i32(min(u32(h1), 46u)) * 80i + i32(min(u32(w1), 79u))], u32(h1) < 47u && u32(w1) < 80u);
     let dv1_0 = b1[ol0 * 920i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 920i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -11955,7 +11919,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 40i) * 2i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 128i + c4) * 3760i + i32(min(u32(h2), 46u)) * 80i + i32(min(u32(w2), 79u))], u32(h2) < 47u && u32(w2) < 80u);
     let dv2_0 = b1[ol0 * 920i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 920i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -11970,7 +11933,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 40i) * 2i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 128i + c4) * 3760i + i32(min(u32(h3), 46u)) * 80i + i32(min(u32(w3), 79u))], u32(h3) < 47u && u32(w3) < 80u);
     let dv3_0 = b1[ol0 * 920i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 920i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -12011,38 +11973,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -12051,7 +11981,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 40i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 128i + c4) * 3760i + i32(min(u32(h0), 46u)) * 80i + i32(min(u32(w0), 79u))], u32(h0) < 47u && u32(w0) < 80u);
     let dv0_0 = b1[ol0 * 920i + q];
-    let dv0_1 = b1[ol1 * 920i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -12092,47 +12021,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 128i) * 4i + row % 4i;
       let tap = gq / 128i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2048i || ci >= 512i || o >= 1i) { continue; }
       let u = tap / 4i;
       let v = tap % 4i;
@@ -22171,7 +22068,7 @@ const shader191 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,95,160] with f32[1,16,95,160] -> [16,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15200
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -22182,10 +22079,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 2303i);
   let c4 = grp % 256i;
   let tap = grp / 256i;
@@ -22223,38 +22118,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 15200i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -22264,7 +22127,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 160i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 15200i + i32(min(u32(h0), 94u)) * 160i + i32(min(u32(w0), 159u))], u32(h0) < 95u && u32(w0) < 160u);
     let dv0_0 = b1[ol0 * 15200i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 15200i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -22279,7 +22141,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 160i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 256i + c4) * 15200i + i32(min(u32(h1), 94u)) * 160i + i32(min(u32(w1), 159u))], u32(h1) < 95u && u32(w1) < 160u);
     let dv1_0 = b1[ol0 * 15200i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 15200i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -22294,7 +22155,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 160i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 256i + c4) * 15200i + i32(min(u32(h2), 94u)) * 160i + i32(min(u32(w2), 159u))], u32(h2) < 95u && u32(w2) < 160u);
     let dv2_0 = b1[ol0 * 15200i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 15200i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -22309,7 +22169,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 160i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 256i + c4) * 15200i + i32(min(u32(h3), 94u)) * 160i + i32(min(u32(w3), 159u))], u32(h3) < 95u && u32(w3) < 160u);
     let dv3_0 = b1[ol0 * 15200i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 15200i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -22350,38 +22209,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -22390,7 +22217,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 160i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 15200i + i32(min(u32(h0), 94u)) * 160i + i32(min(u32(w0), 159u))], u32(h0) < 95u && u32(w0) < 160u);
     let dv0_0 = b1[ol0 * 15200i + q];
-    let dv0_1 = b1[ol1 * 15200i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -22431,47 +22257,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 256i) * 4i + row % 4i;
       let tap = gq / 256i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2304i || ci >= 1024i || o >= 16i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -22608,7 +22402,7 @@ const shader195 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,1024,95,160] with f32[1,16,95,160] -> [16,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 15200
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -22619,10 +22413,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 2303i);
   let c4 = grp % 256i;
   let tap = grp / 256i;
@@ -22660,38 +22452,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 15200i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -22701,7 +22461,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 160i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 15200i + i32(min(u32(h0), 94u)) * 160i + i32(min(u32(w0), 159u))], u32(h0) < 95u && u32(w0) < 160u);
     let dv0_0 = b1[ol0 * 15200i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 15200i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -22716,7 +22475,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 160i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 256i + c4) * 15200i + i32(min(u32(h1), 94u)) * 160i + i32(min(u32(w1), 159u))], u32(h1) < 95u && u32(w1) < 160u);
     let dv1_0 = b1[ol0 * 15200i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 15200i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -22731,7 +22489,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 160i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 256i + c4) * 15200i + i32(min(u32(h2), 94u)) * 160i + i32(min(u32(w2), 159u))], u32(h2) < 95u && u32(w2) < 160u);
     let dv2_0 = b1[ol0 * 15200i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 15200i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -22746,7 +22503,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 160i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 256i + c4) * 15200i + i32(min(u32(h3), 94u)) * 160i + i32(min(u32(w3), 159u))], u32(h3) < 95u && u32(w3) < 160u);
     let dv3_0 = b1[ol0 * 15200i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 15200i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -22787,38 +22543,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -22827,7 +22551,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 160i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 15200i + i32(min(u32(h0), 94u)) * 160i + i32(min(u32(w0), 159u))], u32(h0) < 95u && u32(w0) < 160u);
     let dv0_0 = b1[ol0 * 15200i + q];
-    let dv0_1 = b1[ol1 * 15200i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -22868,47 +22591,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 256i) * 4i + row % 4i;
       let tap = gq / 256i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2304i || ci >= 1024i || o >= 16i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -43264,7 +42955,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,1024,64,128] with f32[1,16,64,128] -> [16,1024,3,3]
 // stride [1,1], padding [6,6], dilation [6,6]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
 // with a fused elementwise epilogue producing f32[16,1024,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -43278,10 +42969,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 2303i);
   let c4 = grp % 256i;
   let tap = grp / 256i;
@@ -43319,38 +43008,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 8192i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -43360,7 +43017,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 128i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 8192i + i32(min(u32(h0), 63u)) * 128i + i32(min(u32(w0), 127u))], u32(h0) < 64u && u32(w0) < 128u);
     let dv0_0 = b1[ol0 * 8192i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 8192i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -43375,7 +43031,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 128i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 256i + c4) * 8192i + i32(min(u32(h1), 63u)) * 128i + i32(min(u32(w1), 127u))], u32(h1) < 64u && u32(w1) < 128u);
     let dv1_0 = b1[ol0 * 8192i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 8192i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -43390,7 +43045,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 128i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 256i + c4) * 8192i + i32(min(u32(h2), 63u)) * 128i + i32(min(u32(w2), 127u))], u32(h2) < 64u && u32(w2) < 128u);
     let dv2_0 = b1[ol0 * 8192i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 8192i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -43405,7 +43059,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 128i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 256i + c4) * 8192i + i32(min(u32(h3), 63u)) * 128i + i32(min(u32(w3), 127u))], u32(h3) < 64u && u32(w3) < 128u);
     let dv3_0 = b1[ol0 * 8192i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 8192i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -43446,38 +43099,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -43486,7 +43107,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 128i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 8192i + i32(min(u32(h0), 63u)) * 128i + i32(min(u32(w0), 127u))], u32(h0) < 64u && u32(w0) < 128u);
     let dv0_0 = b1[ol0 * 8192i + q];
-    let dv0_1 = b1[ol1 * 8192i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -43527,47 +43147,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 256i) * 4i + row % 4i;
       let tap = gq / 256i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2304i || ci >= 1024i || o >= 16i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -43780,7 +43368,7 @@ enable subgroups;
 // conv2d weight-gradient: f32[1,1024,64,128] with f32[1,16,64,128] -> [16,1024,3,3]
 // stride [1,1], padding [12,12], dilation [12,12]; tile 4 out x 4 in channels per tap; 1 K-split(s) of 8192
 // with a fused elementwise epilogue producing f32[16,1024,3,3]
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 288x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -43794,10 +43382,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 3i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 3i);
   let grp = min(i32(wid.x) * 8i + lane, 2303i);
   let c4 = grp % 256i;
   let tap = grp / 256i;
@@ -43835,38 +43421,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 8192i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -43876,7 +43430,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 128i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 8192i + i32(min(u32(h0), 63u)) * 128i + i32(min(u32(w0), 127u))], u32(h0) < 64u && u32(w0) < 128u);
     let dv0_0 = b1[ol0 * 8192i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 8192i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -43891,7 +43444,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 128i) * 1i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 256i + c4) * 8192i + i32(min(u32(h1), 63u)) * 128i + i32(min(u32(w1), 127u))], u32(h1) < 64u && u32(w1) < 128u);
     let dv1_0 = b1[ol0 * 8192i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 8192i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -43906,7 +43458,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 128i) * 1i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 256i + c4) * 8192i + i32(min(u32(h2), 63u)) * 128i + i32(min(u32(w2), 127u))], u32(h2) < 64u && u32(w2) < 128u);
     let dv2_0 = b1[ol0 * 8192i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 8192i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -43921,7 +43472,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 128i) * 1i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 256i + c4) * 8192i + i32(min(u32(h3), 63u)) * 128i + i32(min(u32(w3), 127u))], u32(h3) < 64u && u32(w3) < 128u);
     let dv3_0 = b1[ol0 * 8192i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 8192i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -43962,38 +43512,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -44002,7 +43520,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 128i) * 1i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 256i + c4) * 8192i + i32(min(u32(h0), 63u)) * 128i + i32(min(u32(w0), 127u))], u32(h0) < 64u && u32(w0) < 128u);
     let dv0_0 = b1[ol0 * 8192i + q];
-    let dv0_1 = b1[ol1 * 8192i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -44043,47 +43560,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 256i) * 4i + row % 4i;
       let tap = gq / 256i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2304i || ci >= 1024i || o >= 16i) { continue; }
       let u = tap / 3i;
       let v = tap % 3i;
@@ -46332,7 +45817,7 @@ const shader381 = `
 enable subgroups;
 // conv2d weight-gradient: f32[1,512,32,64] with f32[1,1,16,32] -> [1,512,4,4]
 // stride [2,2], padding [1,1], dilation [1,1]; tile 1 out x 4 in channels per tap; 1 K-split(s) of 512
-// 64 out-channels x 8 (4 channels, tap) columns per subgroup
+// 32 out-channels x 8 (4 channels, tap) columns per subgroup
 // CPU variant: workgroup = one 8-lane subgroup; grid 256x1x1
 @group(0) @binding(0) var<storage, read_write> b0: array<vec4<f32>>; // read only
 @group(0) @binding(1) var<storage, read_write> b1: array<vec4<f32>>; // read only
@@ -46343,10 +45828,8 @@ fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>
 @compute @workgroup_size(8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let lane = i32(lid.x);
-  let o4_0 = i32(wid.y) * 16i + 0i + lane;
+  let o4_0 = i32(wid.y) * 8i + 0i + lane;
   let ol0 = min(o4_0, 0i);
-  let o4_1 = i32(wid.y) * 16i + 8i + lane;
-  let ol1 = min(o4_1, 0i);
   let grp = min(i32(wid.x) * 8i + lane, 2047i);
   let c4 = grp % 128i;
   let tap = grp / 128i;
@@ -46384,38 +45867,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var a0_29 = vec4<f32>(0.0f);
   var a0_30 = vec4<f32>(0.0f);
   var a0_31 = vec4<f32>(0.0f);
-  var a1_0 = vec4<f32>(0.0f);
-  var a1_1 = vec4<f32>(0.0f);
-  var a1_2 = vec4<f32>(0.0f);
-  var a1_3 = vec4<f32>(0.0f);
-  var a1_4 = vec4<f32>(0.0f);
-  var a1_5 = vec4<f32>(0.0f);
-  var a1_6 = vec4<f32>(0.0f);
-  var a1_7 = vec4<f32>(0.0f);
-  var a1_8 = vec4<f32>(0.0f);
-  var a1_9 = vec4<f32>(0.0f);
-  var a1_10 = vec4<f32>(0.0f);
-  var a1_11 = vec4<f32>(0.0f);
-  var a1_12 = vec4<f32>(0.0f);
-  var a1_13 = vec4<f32>(0.0f);
-  var a1_14 = vec4<f32>(0.0f);
-  var a1_15 = vec4<f32>(0.0f);
-  var a1_16 = vec4<f32>(0.0f);
-  var a1_17 = vec4<f32>(0.0f);
-  var a1_18 = vec4<f32>(0.0f);
-  var a1_19 = vec4<f32>(0.0f);
-  var a1_20 = vec4<f32>(0.0f);
-  var a1_21 = vec4<f32>(0.0f);
-  var a1_22 = vec4<f32>(0.0f);
-  var a1_23 = vec4<f32>(0.0f);
-  var a1_24 = vec4<f32>(0.0f);
-  var a1_25 = vec4<f32>(0.0f);
-  var a1_26 = vec4<f32>(0.0f);
-  var a1_27 = vec4<f32>(0.0f);
-  var a1_28 = vec4<f32>(0.0f);
-  var a1_29 = vec4<f32>(0.0f);
-  var a1_30 = vec4<f32>(0.0f);
-  var a1_31 = vec4<f32>(0.0f);
   let qend = 512i;
   var q = 0i;
   for (; q + 3i < qend; q += 4i) {
@@ -46425,7 +45876,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = ((q + 0i) - iq0 * 32i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 128i + c4) * 2048i + i32(min(u32(h0), 31u)) * 64i + i32(min(u32(w0), 63u))], u32(h0) < 32u && u32(w0) < 64u);
     let dv0_0 = b1[ol0 * 512i + (q + 0i)];
-    let dv0_1 = b1[ol1 * 512i + (q + 0i)];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -46440,7 +45890,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w1 = ((q + 1i) - iq1 * 32i) * 2i + dv;
     let xv1 = select(vec4<f32>(0.0f), b0[(img1 * 128i + c4) * 2048i + i32(min(u32(h1), 31u)) * 64i + i32(min(u32(w1), 63u))], u32(h1) < 32u && u32(w1) < 64u);
     let dv1_0 = b1[ol0 * 512i + (q + 1i)];
-    let dv1_1 = b1[ol1 * 512i + (q + 1i)];
     let s1_0 = subgroupShuffle(xv1, 0u);
     let s1_1 = subgroupShuffle(xv1, 1u);
     let s1_2 = subgroupShuffle(xv1, 2u);
@@ -46455,7 +45904,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w2 = ((q + 2i) - iq2 * 32i) * 2i + dv;
     let xv2 = select(vec4<f32>(0.0f), b0[(img2 * 128i + c4) * 2048i + i32(min(u32(h2), 31u)) * 64i + i32(min(u32(w2), 63u))], u32(h2) < 32u && u32(w2) < 64u);
     let dv2_0 = b1[ol0 * 512i + (q + 2i)];
-    let dv2_1 = b1[ol1 * 512i + (q + 2i)];
     let s2_0 = subgroupShuffle(xv2, 0u);
     let s2_1 = subgroupShuffle(xv2, 1u);
     let s2_2 = subgroupShuffle(xv2, 2u);
@@ -46470,7 +45918,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w3 = ((q + 3i) - iq3 * 32i) * 2i + dv;
     let xv3 = select(vec4<f32>(0.0f), b0[(img3 * 128i + c4) * 2048i + i32(min(u32(h3), 31u)) * 64i + i32(min(u32(w3), 63u))], u32(h3) < 32u && u32(w3) < 64u);
     let dv3_0 = b1[ol0 * 512i + (q + 3i)];
-    let dv3_1 = b1[ol1 * 512i + (q + 3i)];
     let s3_0 = subgroupShuffle(xv3, 0u);
     let s3_1 = subgroupShuffle(xv3, 1u);
     let s3_2 = subgroupShuffle(xv3, 2u);
@@ -46511,38 +45958,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_0, dv1_0, dv2_0, dv3_0, a0_29);
     a0_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_0, dv1_0, dv2_0, dv3_0, a0_30);
     a0_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_0, dv1_0, dv2_0, dv3_0, a0_31);
-    a1_0 = mac4(vec4<f32>(s0_0.x, s1_0.x, s2_0.x, s3_0.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_0);
-    a1_1 = mac4(vec4<f32>(s0_0.y, s1_0.y, s2_0.y, s3_0.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_1);
-    a1_2 = mac4(vec4<f32>(s0_0.z, s1_0.z, s2_0.z, s3_0.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_2);
-    a1_3 = mac4(vec4<f32>(s0_0.w, s1_0.w, s2_0.w, s3_0.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_3);
-    a1_4 = mac4(vec4<f32>(s0_1.x, s1_1.x, s2_1.x, s3_1.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_4);
-    a1_5 = mac4(vec4<f32>(s0_1.y, s1_1.y, s2_1.y, s3_1.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_5);
-    a1_6 = mac4(vec4<f32>(s0_1.z, s1_1.z, s2_1.z, s3_1.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_6);
-    a1_7 = mac4(vec4<f32>(s0_1.w, s1_1.w, s2_1.w, s3_1.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_7);
-    a1_8 = mac4(vec4<f32>(s0_2.x, s1_2.x, s2_2.x, s3_2.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_8);
-    a1_9 = mac4(vec4<f32>(s0_2.y, s1_2.y, s2_2.y, s3_2.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_9);
-    a1_10 = mac4(vec4<f32>(s0_2.z, s1_2.z, s2_2.z, s3_2.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_10);
-    a1_11 = mac4(vec4<f32>(s0_2.w, s1_2.w, s2_2.w, s3_2.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_11);
-    a1_12 = mac4(vec4<f32>(s0_3.x, s1_3.x, s2_3.x, s3_3.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_12);
-    a1_13 = mac4(vec4<f32>(s0_3.y, s1_3.y, s2_3.y, s3_3.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_13);
-    a1_14 = mac4(vec4<f32>(s0_3.z, s1_3.z, s2_3.z, s3_3.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_14);
-    a1_15 = mac4(vec4<f32>(s0_3.w, s1_3.w, s2_3.w, s3_3.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_15);
-    a1_16 = mac4(vec4<f32>(s0_4.x, s1_4.x, s2_4.x, s3_4.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_16);
-    a1_17 = mac4(vec4<f32>(s0_4.y, s1_4.y, s2_4.y, s3_4.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_17);
-    a1_18 = mac4(vec4<f32>(s0_4.z, s1_4.z, s2_4.z, s3_4.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_18);
-    a1_19 = mac4(vec4<f32>(s0_4.w, s1_4.w, s2_4.w, s3_4.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_19);
-    a1_20 = mac4(vec4<f32>(s0_5.x, s1_5.x, s2_5.x, s3_5.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_20);
-    a1_21 = mac4(vec4<f32>(s0_5.y, s1_5.y, s2_5.y, s3_5.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_21);
-    a1_22 = mac4(vec4<f32>(s0_5.z, s1_5.z, s2_5.z, s3_5.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_22);
-    a1_23 = mac4(vec4<f32>(s0_5.w, s1_5.w, s2_5.w, s3_5.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_23);
-    a1_24 = mac4(vec4<f32>(s0_6.x, s1_6.x, s2_6.x, s3_6.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_24);
-    a1_25 = mac4(vec4<f32>(s0_6.y, s1_6.y, s2_6.y, s3_6.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_25);
-    a1_26 = mac4(vec4<f32>(s0_6.z, s1_6.z, s2_6.z, s3_6.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_26);
-    a1_27 = mac4(vec4<f32>(s0_6.w, s1_6.w, s2_6.w, s3_6.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_27);
-    a1_28 = mac4(vec4<f32>(s0_7.x, s1_7.x, s2_7.x, s3_7.x), dv0_1, dv1_1, dv2_1, dv3_1, a1_28);
-    a1_29 = mac4(vec4<f32>(s0_7.y, s1_7.y, s2_7.y, s3_7.y), dv0_1, dv1_1, dv2_1, dv3_1, a1_29);
-    a1_30 = mac4(vec4<f32>(s0_7.z, s1_7.z, s2_7.z, s3_7.z), dv0_1, dv1_1, dv2_1, dv3_1, a1_30);
-    a1_31 = mac4(vec4<f32>(s0_7.w, s1_7.w, s2_7.w, s3_7.w), dv0_1, dv1_1, dv2_1, dv3_1, a1_31);
   }
   for (; q < qend; q++) {
     let img0 = 0i;
@@ -46551,7 +45966,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let w0 = (q - iq0 * 32i) * 2i + dv;
     let xv0 = select(vec4<f32>(0.0f), b0[(img0 * 128i + c4) * 2048i + i32(min(u32(h0), 31u)) * 64i + i32(min(u32(w0), 63u))], u32(h0) < 32u && u32(w0) < 64u);
     let dv0_0 = b1[ol0 * 512i + q];
-    let dv0_1 = b1[ol1 * 512i + q];
     let s0_0 = subgroupShuffle(xv0, 0u);
     let s0_1 = subgroupShuffle(xv0, 1u);
     let s0_2 = subgroupShuffle(xv0, 2u);
@@ -46592,47 +46006,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     a0_29 = fma(vec4<f32>(s0_7.y), dv0_0, a0_29);
     a0_30 = fma(vec4<f32>(s0_7.z), dv0_0, a0_30);
     a0_31 = fma(vec4<f32>(s0_7.w), dv0_0, a0_31);
-    a1_0 = fma(vec4<f32>(s0_0.x), dv0_1, a1_0);
-    a1_1 = fma(vec4<f32>(s0_0.y), dv0_1, a1_1);
-    a1_2 = fma(vec4<f32>(s0_0.z), dv0_1, a1_2);
-    a1_3 = fma(vec4<f32>(s0_0.w), dv0_1, a1_3);
-    a1_4 = fma(vec4<f32>(s0_1.x), dv0_1, a1_4);
-    a1_5 = fma(vec4<f32>(s0_1.y), dv0_1, a1_5);
-    a1_6 = fma(vec4<f32>(s0_1.z), dv0_1, a1_6);
-    a1_7 = fma(vec4<f32>(s0_1.w), dv0_1, a1_7);
-    a1_8 = fma(vec4<f32>(s0_2.x), dv0_1, a1_8);
-    a1_9 = fma(vec4<f32>(s0_2.y), dv0_1, a1_9);
-    a1_10 = fma(vec4<f32>(s0_2.z), dv0_1, a1_10);
-    a1_11 = fma(vec4<f32>(s0_2.w), dv0_1, a1_11);
-    a1_12 = fma(vec4<f32>(s0_3.x), dv0_1, a1_12);
-    a1_13 = fma(vec4<f32>(s0_3.y), dv0_1, a1_13);
-    a1_14 = fma(vec4<f32>(s0_3.z), dv0_1, a1_14);
-    a1_15 = fma(vec4<f32>(s0_3.w), dv0_1, a1_15);
-    a1_16 = fma(vec4<f32>(s0_4.x), dv0_1, a1_16);
-    a1_17 = fma(vec4<f32>(s0_4.y), dv0_1, a1_17);
-    a1_18 = fma(vec4<f32>(s0_4.z), dv0_1, a1_18);
-    a1_19 = fma(vec4<f32>(s0_4.w), dv0_1, a1_19);
-    a1_20 = fma(vec4<f32>(s0_5.x), dv0_1, a1_20);
-    a1_21 = fma(vec4<f32>(s0_5.y), dv0_1, a1_21);
-    a1_22 = fma(vec4<f32>(s0_5.z), dv0_1, a1_22);
-    a1_23 = fma(vec4<f32>(s0_5.w), dv0_1, a1_23);
-    a1_24 = fma(vec4<f32>(s0_6.x), dv0_1, a1_24);
-    a1_25 = fma(vec4<f32>(s0_6.y), dv0_1, a1_25);
-    a1_26 = fma(vec4<f32>(s0_6.z), dv0_1, a1_26);
-    a1_27 = fma(vec4<f32>(s0_6.w), dv0_1, a1_27);
-    a1_28 = fma(vec4<f32>(s0_7.x), dv0_1, a1_28);
-    a1_29 = fma(vec4<f32>(s0_7.y), dv0_1, a1_29);
-    a1_30 = fma(vec4<f32>(s0_7.z), dv0_1, a1_30);
-    a1_31 = fma(vec4<f32>(s0_7.w), dv0_1, a1_31);
   }
-  var tile = array<vec4<f32>, 64>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31, a1_0, a1_1, a1_2, a1_3, a1_4, a1_5, a1_6, a1_7, a1_8, a1_9, a1_10, a1_11, a1_12, a1_13, a1_14, a1_15, a1_16, a1_17, a1_18, a1_19, a1_20, a1_21, a1_22, a1_23, a1_24, a1_25, a1_26, a1_27, a1_28, a1_29, a1_30, a1_31);
-  for (var t = 0i; t < 64i; t++) {
+  var tile = array<vec4<f32>, 32>(a0_0, a0_1, a0_2, a0_3, a0_4, a0_5, a0_6, a0_7, a0_8, a0_9, a0_10, a0_11, a0_12, a0_13, a0_14, a0_15, a0_16, a0_17, a0_18, a0_19, a0_20, a0_21, a0_22, a0_23, a0_24, a0_25, a0_26, a0_27, a0_28, a0_29, a0_30, a0_31);
+  for (var t = 0i; t < 32i; t++) {
     for (var q = 0i; q < 4i; q++) {
       let row = t % 32i;
       let gq = i32(wid.x) * 8i + row / 4i;
       let ci = (gq % 128i) * 4i + row % 4i;
       let tap = gq / 128i;
-      let o = (i32(wid.y) * 16i + (t / 32i) * 8i + lane) * 4i + q;
+      let o = (i32(wid.y) * 8i + (t / 32i) * 8i + lane) * 4i + q;
       if (gq >= 2048i || ci >= 512i || o >= 1i) { continue; }
       let u = tap / 4i;
       let v = tap % 4i;
