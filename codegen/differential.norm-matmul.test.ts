@@ -3,7 +3,8 @@
 // gradients, and of matmul with its gradients, against the float32 interpreter.
 //
 // Tolerance rtol 1e-4 / atol 1e-5: BN's statistics and gradients are sums over N*H*W (<= 42)
-// values and matmul's over at most 70 (K, or M for the weight gradient), far from where f32 accumulation error reaches 1e-5;
+// values and matmul's over at most 70 (K, or M for the weight gradient), far from where f32
+// accumulation error reaches 1e-5;
 // BN train's gradient subtracts means of products, which loses a few bits to cancellation.
 
 import { describe, expect, it } from "vitest";
@@ -62,12 +63,12 @@ describe("batch norm on the GPU agrees with the float32 interpreter", () => {
 });
 
 describe("matmul on the GPU agrees with the float32 interpreter", () => {
-  it("products whose sizes are not multiples of the 4x4 tile or of the CPU variant's 64-row tile, a 1x1 result, and both gradients", async () => {
+  it("products whose sizes are not multiples of the 4x4 tile or of the CPU variant's row tiles, a 1x1 result, and both gradients", async () => {
     const r = rng(53);
     const data = new Map<string, Float32Array>();
     const outputs: Record<string, Tensor> = {};
-    // "tall" and "tallodd" have more rows than one CPU subgroup tile (64) and a ragged last tile;
-    // "tall" takes the vec4 loads (K and N multiples of 4), "tallodd" the scalar ones and a K tail.
+    // "tall" and "tallodd" span three CPU tiles of 32 rows, the last one ragged; "tall" takes the
+    // vec4 loads (K and N multiples of 4), "tallodd" the scalar ones and a K tail.
     for (const [name, m, k, n] of [["odd", 5, 13, 7], ["dot", 1, 6, 1], ["tall", 70, 12, 36], ["tallodd", 67, 13, 9]] as const) {
       const [a, b, dy] = inputs(r, data, [
         [`${name}.a`, [m, k]],
@@ -80,5 +81,19 @@ describe("matmul on the GPU agrees with the float32 interpreter", () => {
     }
     const res = await differential(program(outputs), new Map(), data, TOL);
     expect(res.mismatches).toEqual([]);
+  });
+
+  it("a product with enough workgroups for the CPU variant's 64-row tile, the last tile ragged", async () => {
+    // 130 rows: tiles of 64, 64 and 2; 704 columns: 22 subgroups of 32, so 3 * 22 >= 64 workgroups.
+    const data = new Map<string, Float32Array>();
+    const [a, b] = inputs(rng(59), data, [
+      ["wide.a", [130, 12]],
+      ["wide.b", [12, 704]],
+    ]) as [F32<2>, F32<2>];
+    const res = await differential(program({ "wide.y": d.matmul(a, b) }), new Map(), data, TOL);
+    expect(res.mismatches).toEqual([]);
+    const module = res.gpu.compiled.module;
+    const cpu = module.phases.flatMap((p) => p.dispatches).flatMap((k) => k.variants.filter((v) => v.adapter === "cpu").map((v) => module.shaders[v.shader]!.wgsl));
+    expect(cpu.filter((w) => w.includes("// 64 rows x 32 columns per subgroup"))).toHaveLength(1);
   });
 });
