@@ -14,7 +14,7 @@ import * as d from "../dsl/index";
 import type { F32, Pair, Tensor } from "../dsl/index";
 import { numel } from "../dsl/index";
 import { program } from "./testing/cases";
-import { type Tolerance, differential, rng, uniformF32 } from "./testing/differential";
+import { type Tolerance, differential, rng, uniformF32, variantShaders } from "./testing/differential";
 
 const CONV = { rtol: 1e-4, atol: 1e-5 };
 const WGRAD = { rtol: 1e-3, atol: 1e-4 };
@@ -104,8 +104,7 @@ describe("convolutions and their gradients on the GPU agree with the float32 int
       // Stride 2: 65*66 = 4290 outputs, and 4 input-gradient phases of up to 4290 pixels each.
       { name: "talls2", x: [1, 3, 129, 131], w: [6, 3, 3, 3], stride: 2, padding: 1 },
     ]);
-    const module = res.gpu.compiled.module;
-    const cpuShaders = module.phases.flatMap((p) => p.dispatches).flatMap((k) => k.variants.filter((v) => v.adapter === "cpu").map((v) => module.shaders[v.shader]!.wgsl));
+    const cpuShaders = variantShaders(res.gpu.compiled.module, "cpu");
     // Both the forward and the input-gradient of both cases took the tall tile.
     expect(cpuShaders.filter((w) => w.includes("// 64 pixels x 32 out-channels per subgroup"))).toHaveLength(2);
     expect(cpuShaders.filter((w) => w.includes("// 64 same-phase pixels x 32 channels per subgroup"))).toHaveLength(2);

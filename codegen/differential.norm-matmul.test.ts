@@ -12,7 +12,7 @@ import * as d from "../dsl/index";
 import type { F32, Tensor } from "../dsl/index";
 import { numel } from "../dsl/index";
 import { program } from "./testing/cases";
-import { differential, rng, uniformF32 } from "./testing/differential";
+import { differential, rng, uniformF32, variantShaders } from "./testing/differential";
 
 const TOL = { rtol: 1e-4, atol: 1e-5 };
 
@@ -92,8 +92,7 @@ describe("matmul on the GPU agrees with the float32 interpreter", () => {
     ]) as [F32<2>, F32<2>];
     const res = await differential(program({ "wide.y": d.matmul(a, b) }), new Map(), data, TOL);
     expect(res.mismatches).toEqual([]);
-    const module = res.gpu.compiled.module;
-    const cpu = module.phases.flatMap((p) => p.dispatches).flatMap((k) => k.variants.filter((v) => v.adapter === "cpu").map((v) => module.shaders[v.shader]!.wgsl));
+    const cpu = variantShaders(res.gpu.compiled.module, "cpu");
     expect(cpu.filter((w) => w.includes("// 64 rows x 32 columns per subgroup"))).toHaveLength(1);
   });
 });

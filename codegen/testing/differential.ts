@@ -271,6 +271,13 @@ export async function differential(
 // ---------------------------------------------------------------------------------------------
 // Kernel variants: a dispatch may carry one variant per adapter class (runtime/module.ts).
 
+/** The WGSL of every variant meant for `adapter`, over all phases (tests read their headers). */
+export function variantShaders(module: GeneratedModule, adapter: AdapterClass): string[] {
+  return module.phases
+    .flatMap((p) => p.dispatches)
+    .flatMap((d) => d.variants.filter((v) => v.adapter === adapter).map((v) => module.shaders[v.shader]!.wgsl));
+}
+
 export interface VariantComparison {
   /** Dispatches whose chosen variant differs between "cpu" and "gpu" adapters. */
   readonly distinctDispatches: readonly string[];

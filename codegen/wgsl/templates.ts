@@ -50,14 +50,15 @@ export function pointwise(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   // and a sibling reading an earlier root (only ever at this index, S1 checks) gets it from
   // the register it was stored from.
   const own = idx.join(",");
-  for (const t of [root, ...(plan.siblings ?? [])]) {
+  const roots = [root, ...(plan.siblings ?? [])];
+  for (const t of roots) {
     const value = storeRoot(k, s, t, undefined, undefined, idx);
     k.substitutions.set(t.id, (at) => {
       if (at.join(",") !== own) throw new Error(`codegen: sibling ${describe(t)} read at another index (fusion rule S1)`);
       return value;
     });
   }
-  for (const t of [root, ...(plan.siblings ?? [])]) k.substitutions.delete(t.id);
+  for (const t of roots) k.substitutions.delete(t.id);
   // Several elements per invocation once there are enough of them (see KernelText).
   const perInvocation = n >= POINTWISE_PER_INVOCATION * WORKGROUP * 8 ? POINTWISE_PER_INVOCATION : 1;
   const stores = plan.siblings?.length ? ` and ${plan.siblings.length} sibling(s)` : "";
@@ -67,14 +68,14 @@ export function pointwise(plan: KernelPlan, ctx: TemplateContext): Stage[] {
 // ---------------------------------------------------------------------------------------------
 // Reductions (sum, max) over axes with keepdims, two-stage when long.
 
+/** Reductions at least this long get the CPU subgroup-per-output variant. */
+const CPU_REDUCE_MIN = 64;
+
 /**
  * Splits of a reduction of length K into partial sums: enough invocations to fill a device
  * (4096) while each still reduces at least 1024 elements. Fixed at codegen time, so the
  * summation order, and the result, never change between runs.
  */
-/** Reductions at least this long get the CPU subgroup-per-output variant. */
-const CPU_REDUCE_MIN = 64;
-
 export function reductionSplits(outputs: number, k: number): number {
   if (k < 4096) return 1;
   return Math.max(1, Math.min(256, Math.floor(k / 1024), Math.ceil(4096 / outputs)));
@@ -384,8 +385,9 @@ function packWeights(ctx: TemplateContext, w: Tensor, transpose: boolean): { sta
  * lanes of a subgroup taking neighbouring pixels read 128 contiguous bytes (four scalar loads
  * at a stride of H*W cost lavapipe a gather each). Each convolution packs its own copy, right
  * before it, so the copy dies with it: sharing the forward's packing with the backward pass
- * would keep a second copy of every saved activation alive across the step. (Program inputs are packed once per phase,
- * and `share` packs a gradient once for the input- and weight-gradients that both read it.)
+ * would keep a second copy of every saved activation alive across the step. (Program inputs
+ * are packed once per phase, and `share` packs a gradient once for the input- and
+ * weight-gradients that both read it.)
  * One memory-bound pass, which GPU adapters run too since stages are shared by the variants.
  */
 function packChannels(ctx: TemplateContext, x: Tensor, share = false): { stage: Stage; ref: BufferRef } {
@@ -434,9 +436,9 @@ function fromLane(value: string, lane: number): string {
  * bounds check and an insert per lane), so the taller the tile, the fewer loads per FMA: 64 rows
  * measured 4-7% faster than 32 on the 1024^3 matmul and the 256->256 and dilation-4 convolutions
  * (16: a third slower than 32). Past 64 accumulators per lane (80 or 96 rows, or 48 rows by two
- * vec4s of columns) LLVM stops unrolling lavapipe's per-lane load loops: 10-40% slower. A tall tile leaves fewer
- * workgroups, so small problems keep 32 rows: lavapipe spreads workgroups over its threads, and
- * MIN_CPU_WORKGROUPS keeps every thread of a many-core host busy with several.
+ * vec4s of columns) LLVM stops unrolling lavapipe's per-lane load loops: 10-40% slower. A tall
+ * tile leaves fewer workgroups, so small problems keep 32 rows: lavapipe spreads workgroups over
+ * its threads, and MIN_CPU_WORKGROUPS keeps every thread of a many-core host busy with several.
  */
 const CPU_TALL_ROWS = 64;
 const CPU_ROWS = 32;
@@ -780,12 +782,11 @@ function weightGradSplits(positions: number, tiles: number): number {
 
 /**
  * CPU variant of the weight-gradient (or its first stage), the matmul pattern with K = output
- * positions: lanes own DW_OV vec4s of output channels (vec4s of channel-packed dy; one where
- * there are at most 8 vec4s of them), and each
- * lane loads 4 input channels at one tap (one vec4 of channel-packed x) and broadcasts them,
- * so a subgroup owns 32*DW_OV out-channels by 8 (channel-group, tap) columns of 4 channels.
- * Per position a lane does 1 + DW_OV loads, 8 broadcasts and 32*DW_OV vec4 FMAs, in one flat
- * loop over DW_UNROLL positions at a time. Positions are summed in order within a split
+ * positions: lanes own V vec4s of output channels (vec4s of channel-packed dy; V = DW_OV, or 1
+ * where there are at most 8 vec4s of them), and each lane loads 4 input channels at one tap
+ * (one vec4 of channel-packed x) and broadcasts them, so a subgroup owns 32*V out-channels by 8
+ * (channel-group, tap) columns of 4 channels. Per position a lane does 1 + V loads, 8 broadcasts
+ * and 32*V vec4 FMAs, in one flat loop over DW_UNROLL positions at a time. Positions are summed in order within a split
  * (deterministic).
  */
 function weightGradCpuVariant(
