@@ -1,6 +1,6 @@
 // One sample from disk to network input, as the official loaders do it (docs §4.1-4.2): decode,
-// bicubic resize of the image to the preset size, NEAREST resize of the label, id -> class index,
-// RGB -> BGR, minus the mean, CHW float32.
+// bicubic resize of the image to the preset size and NEAREST resize of the label (both Pillow's,
+// byte for byte: resize.ts), id -> class index, RGB -> BGR, minus the mean, CHW float32.
 //
 // Augmentation (mirror, scale) exists because the official scripts accept the flags, but like the
 // official code it is off by default. The random draws are made by the caller (`drawAugment`) from
