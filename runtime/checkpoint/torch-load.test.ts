@@ -5,6 +5,7 @@ import { renderCheckpointError, type CheckpointError } from "./errors";
 import { numel } from "./tensor";
 import { fixtureBytes, manifest, torchDType, values } from "./test-fixtures";
 import { global, MARK, pk, PROTO2, py2str, REDUCE, STOP, TUPLE, u64, ustr } from "./test-pickle-assembler";
+import { viewsPth } from "./test-pth";
 import { decodeTorchCheckpoint, gatherStrided, isRowMajor, loadTorchCheckpoint, type TorchCheckpoint } from "./torch-load";
 
 function decode(name: string, bytes = fixtureBytes(name)): TorchCheckpoint {
@@ -175,5 +176,47 @@ describe("strided gather", () => {
     const src = new BigInt64Array([1n, -(2n ** 62n) - 3n, 5n, 2n ** 60n + 1n]);
     const out = new BigInt64Array(gatherStrided(new Uint8Array(src.buffer), 8, 0, [2, 2], [1, 2]).buffer);
     expect(Array.from(out)).toEqual([1n, 5n, -(2n ** 62n) - 3n, 2n ** 60n + 1n]);
+  });
+});
+
+describe("views that would be materialised larger than their storage", () => {
+  it("materialises a transpose from a zip file built by the test builder (the builder is sound)", () => {
+    const ckpt = decode("t.pth", viewsPth([{ key: "w", storageNumel: 6, size: [3, 2], stride: [1, 3] }]));
+    expect(values(ckpt.tensors.get("w")!)).toEqual([0, 3, 1, 4, 2, 5]);
+  });
+
+  it("refuses a stride-0 broadcast of one float to 4 Mi elements, naming the tensor, before allocating it", () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const e = refuse("b.pth", viewsPth([{ key: "layer1.bias", storageNumel: 1, size: [1 << 22], stride: [0] }]));
+    expect(e.tensor).toBe("layer1.bias");
+    expect(renderCheckpointError(e)).toMatch(/b\.pth: layer1\.bias: .*4194304 elements.*storage 0 holds 1/);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 << 20);
+  });
+
+  it("refuses a [2^20, 2^20] broadcast as a value, not an uncaught RangeError", () => {
+    const r = decodeTorchCheckpoint("huge.pth", viewsPth([{ key: "w", storageNumel: 1, size: [1 << 20, 1 << 20], stride: [0, 0] }]));
+    expect(E.isLeft(r) && renderCheckpointError(r.left)).toMatch(/huge\.pth: w: /);
+  });
+
+  it("refuses an overlapping view with more elements than its storage (stride 1 over two dims)", () => {
+    const e = refuse("o.pth", viewsPth([{ key: "w", storageNumel: 4, size: [3, 4], stride: [0, 1] }]));
+    expect(e.tensor).toBe("w");
+  });
+
+  it("still gathers a view that reads each storage element at most once (a strided slice)", () => {
+    const ckpt = decode("s.pth", viewsPth([{ key: "w", storageNumel: 10, offset: 1, size: [5], stride: [2] }]));
+    expect(values(ckpt.tensors.get("w")!)).toEqual([1, 3, 5, 7, 9]);
+  });
+});
+
+describe("input that is not a PyTorch checkpoint", () => {
+  it.each([
+    ["notes.txt", "just some text, not a checkpoint"],
+    ["image.png", "\x89PNG\r\n\x1a\n...."],
+    ["empty.pth", ""],
+  ])("refuses %s up front as neither a zip archive nor a pickle, naming the file", (name, text) => {
+    const e = refuse(name, new TextEncoder().encode(text));
+    expect(renderCheckpointError(e)).toContain(`${name} is not a PyTorch checkpoint (not a zip archive nor a pickle`);
+    expect(e.detail).not.toMatch(/memo|opcode/);
   });
 });

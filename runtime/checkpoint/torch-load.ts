@@ -10,7 +10,8 @@
 //
 // In both, the object pickle names storages through persistent ids and describes each tensor as
 // (storage, offset, size, stride). Tensors are materialised as contiguous row-major arrays;
-// views (a transpose saved as-is, a slice) are gathered element by element.
+// views (a transpose saved as-is, a slice) are gathered element by element. A view is never
+// materialised larger than its storage (checkExtent), so memory is bounded by the file's bytes.
 
 import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
@@ -47,7 +48,35 @@ export function loadTorchCheckpoint(path: string): TE.TaskEither<CheckpointError
 
 export function decodeTorchCheckpoint(file: string, bytes: Uint8Array): E.Either<CheckpointError, TorchCheckpoint> {
   assertLittleEndianHost();
-  return isZip(bytes) ? decodeZip(file, bytes) : decodeLegacy(file, bytes);
+  if (isZip(bytes)) return guarded(file, () => decodeZip(file, bytes));
+  const notPickle = notAPickle(file, bytes);
+  return notPickle !== undefined ? E.left(notPickle) : guarded(file, () => decodeLegacy(file, bytes));
+}
+
+/**
+ * torch.save pickles with protocol 2 or later, so its pickles open with PROTO (0x80) and a
+ * version up to 5. Anything else (a text file, an image, an empty file) is named as such here,
+ * instead of by whichever opcode its first byte happens to be ("memo entry 101 read before it
+ * was written" for a text starting with 'j').
+ */
+function notAPickle(file: string, bytes: Uint8Array): CheckpointError | undefined {
+  if (bytes.byteLength >= 2 && bytes[0] === 0x80 && bytes[1]! <= 5) return undefined;
+  const head = Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join(" ");
+  const what = bytes.byteLength === 0 ? "the file is empty" : `it begins with bytes ${head}`;
+  return checkpointError("corrupt", file, `${file} is not a PyTorch checkpoint (not a zip archive nor a pickle: ${what})`);
+}
+
+/**
+ * The decoders return every refusal they foresee as a value; this turns anything they did not
+ * foresee (a RangeError from a length no check bounded) into one too, so a hostile file can
+ * never end the process with a stack trace.
+ */
+function guarded(file: string, decode: () => E.Either<CheckpointError, TorchCheckpoint>): E.Either<CheckpointError, TorchCheckpoint> {
+  try {
+    return decode();
+  } catch (e) {
+    return E.left(checkpointError("corrupt", file, `cannot be decoded (${e instanceof Error ? `${e.name}: ${e.message}` : String(e)})`));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -226,6 +255,8 @@ function materialise(
   const tensors = new Map<string, Tensor>();
   // Aligned copies of storages read by strided views, shared by all views of one storage.
   const aligned = new Map<string, Uint8Array>();
+  const budget = materialiseBudget(refs);
+  let materialised = 0;
   for (const [name, ref] of refs) {
     const raw = storageBytes(ref.storage, name);
     if (E.isLeft(raw)) return raw;
@@ -235,10 +266,16 @@ function materialise(
         checkpointError("corrupt", file, `truncated: storage ${ref.storage.key} has ${raw.right.byteLength} bytes, expected ${expected}`, name),
       );
     }
-    const problem = checkView(ref);
+    const problem = checkView(ref) ?? checkExtent(ref);
     if (problem !== undefined) return E.left(checkpointError("corrupt", file, problem, name));
     const size = itemSize(ref.storage.dtype);
     const count = numel(ref.size);
+    materialised += count * size;
+    if (materialised > budget) {
+      return E.left(
+        checkpointError("corrupt", file, `the tensors would take ${materialised} bytes once materialised, more than ${budget} for ${refs.length} tensors over storages of this size`, name),
+      );
+    }
     if (isRowMajor(ref.size, ref.stride)) {
       tensors.set(name, tensorFromBytes(ref.storage.dtype, ref.size, raw.right.subarray(ref.offset * size, (ref.offset + count) * size)));
       continue;
@@ -262,6 +299,36 @@ export function checkView(ref: TensorRef): string | undefined {
     return `view (offset ${ref.offset}, size ${showShape(ref.size)}, stride ${showShape(ref.stride)}) reaches element ${last} of storage ${ref.storage.key}, which has ${ref.storage.storageNumel}`;
   }
   return undefined;
+}
+
+/**
+ * Why a view has more elements than its storage holds, or undefined. A view that reads each
+ * storage element at most once (any transpose or slice) has at most storageNumel elements; more
+ * means a zero stride (a broadcast saved as-is) or overlapping strides, which materialising would
+ * turn into a tensor far larger than the file: 4 bytes broadcast to [2^20, 2^20] is 4 TiB. The
+ * element count is thereby bounded by the bytes the storage actually has (torch-load checks them
+ * against storageNumel before this).
+ */
+export function checkExtent(ref: TensorRef): string | undefined {
+  const count = numel(ref.size);
+  if (count <= ref.storage.storageNumel) return undefined;
+  return (
+    `view (offset ${ref.offset}, size ${showShape(ref.size)}, stride ${showShape(ref.stride)}) has ${count} elements but storage ${ref.storage.key} holds ${ref.storage.storageNumel}: ` +
+    "a broadcast (stride 0) or overlapping view is not materialised; save the tensor with .contiguous()"
+  );
+}
+
+/**
+ * At most twice the bytes of all distinct storages, plus 64 MiB: each tensor is at most its
+ * storage (checkExtent), and state dicts share a storage between at most a few tensors (tied
+ * weights); many views of one storage would otherwise multiply memory without a bound.
+ */
+function materialiseBudget(refs: readonly (readonly [string, TensorRef])[]): number {
+  const storages = new Map<string, number>();
+  for (const [, ref] of refs) storages.set(ref.storage.key, ref.storage.storageNumel * itemSize(ref.storage.dtype));
+  let total = 0;
+  for (const b of storages.values()) total += b;
+  return 2 * total + 64 * 1024 * 1024;
 }
 
 /** Row-major strides, ignoring size-1 dims (whose stride is irrelevant and often arbitrary). */

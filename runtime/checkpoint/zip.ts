@@ -167,8 +167,13 @@ export function readZipEntry(file: string, bytes: Uint8Array, entry: ZipEntry): 
       data = raw;
       break;
     case 8:
+      // Deflate expands at most 1032:1; a directory claiming more is lying, and the inflater is
+      // held to the claimed size, so a crafted stream cannot allocate past it.
+      if (entry.size > 1032 * entry.compressedSize + 1024) {
+        return corrupt(`zip entry claims ${entry.size} bytes from ${entry.compressedSize} compressed, more than deflate can produce`);
+      }
       try {
-        data = new Uint8Array(inflateRawSync(raw));
+        data = new Uint8Array(inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) }));
       } catch (e) {
         return corrupt(`deflate stream does not decode: ${describeIoError(e)}`);
       }
