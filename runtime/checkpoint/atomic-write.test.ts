@@ -1,8 +1,9 @@
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import { describe, expect, it } from "vitest";
-import { writeFileAtomic } from "./atomic-write";
+import { temporaryPathFor, writeFileAtomic } from "./atomic-write";
 import { scratchDir } from "./test-fixtures";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -48,5 +49,26 @@ describe("writeFileAtomic", () => {
     const r = await writeFileAtomic("/nonexistent-dir/x.bin", [bytes("x")])();
     expect(E.isLeft(r) && r.left.kind).toBe("io");
     expect(E.isLeft(r) && r.left.file).toBe("/nonexistent-dir/x.bin");
+  });
+});
+
+describe("temporary files left by killed writers", () => {
+  /** The pid of a process that has exited: a writer killed mid-write. */
+  const deadPid = (): number => {
+    const r = spawnSync(process.execPath, ["-e", ""]);
+    return r.pid!;
+  };
+
+  it("are named after their target and writer, and a write removes those of its target whose writer is dead", async () => {
+    const dir = scratchDir();
+    const path = join(dir, "run_10.safetensors");
+    const stale = `.run_10.safetensors.${deadPid()}.0123abcd.tmp`;
+    const live = `.run_10.safetensors.${process.ppid}.89abcdef.tmp`;
+    const otherTarget = `.run_20.safetensors.${deadPid()}.0123abcd.tmp`;
+    for (const f of [stale, live, otherTarget]) writeFileSync(join(dir, f), new Uint8Array(1024));
+    expect(temporaryPathFor(path)).toMatch(new RegExp(`/\\.run_10\\.safetensors\\.${process.pid}\\.[0-9a-f]{8}\\.tmp$`));
+
+    expect(E.isRight(await writeFileAtomic(path, [bytes("new")])())).toBe(true);
+    expect(readdirSync(dir).sort()).toEqual([live, otherTarget, "run_10.safetensors"].sort());
   });
 });

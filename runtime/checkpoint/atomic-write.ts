@@ -5,9 +5,15 @@
 // instant the destination holds either its old content or the complete new content: a crash,
 // a full disk or a throwing data source leaves the old file as it was. On failure the
 // temporary file is removed, so nothing accumulates next to the checkpoints.
+//
+// A writer killed outright (SIGKILL, power loss) cannot remove its temporary file, which is as
+// large as a snapshot. Temporary files are therefore named `.<target>.<writer pid>.<random>.tmp`:
+// each write first removes those of its own target whose writer process is gone, so at most one
+// per target survives a crash, and only until the next write of that target. Files of a live
+// writer (a concurrent write, another run) are left alone.
 
 import { randomBytes } from "node:crypto";
-import { open, rename, rm, type FileHandle } from "node:fs/promises";
+import { open, readdir, rename, rm, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import * as E from "fp-ts/lib/Either.js";
 import type * as TE from "fp-ts/lib/TaskEither.js";
@@ -20,8 +26,44 @@ export function temporaryPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
 }
 
+/** The writer pid of one of `target`'s temporary files (see temporaryPathFor), or undefined. */
+export function temporaryWriter(target: string, fileName: string): number | undefined {
+  const prefix = `.${basename(target)}.`;
+  if (!fileName.startsWith(prefix)) return undefined;
+  const m = /^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(fileName.slice(prefix.length));
+  return m === null ? undefined : Number(m[1]);
+}
+
+/** Signal 0 probes a pid without touching it: ESRCH means no such process, EPERM a live one of another user. */
+export function isProcessAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Removes the temporary files of `path` whose writers are dead; best effort (a listing error is not the write's). */
+export async function removeStaleTemporaries(path: string): Promise<readonly string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dirname(path));
+  } catch {
+    return [];
+  }
+  const stale = names.filter((n) => {
+    const pid = temporaryWriter(path, n);
+    return pid !== undefined && pid !== process.pid && !isProcessAlive(pid);
+  });
+  await Promise.all(stale.map((n) => rm(join(dirname(path), n), { force: true }).catch(() => undefined)));
+  return stale;
+}
+
 export function writeFileAtomic(path: string, chunks: ByteChunks): TE.TaskEither<CheckpointError, void> {
   return async () => {
+    await removeStaleTemporaries(path);
     const tmp = temporaryPathFor(path);
     let handle: FileHandle | undefined;
     try {
