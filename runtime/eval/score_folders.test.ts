@@ -99,6 +99,18 @@ describe("scoreFolders errors and formats", () => {
     expect(E.isLeft(r) && describeDataError(r.left)).toMatch(new RegExp(`no prediction for frame b \\(label ${join(dir, "gt2", "b.png")}\\)`));
   });
 
+  test("every prediction of the wrong size is an error saying so, not a nan mIoU", async () => {
+    await writeFileDeep(join(dir, "small", "a.png"), encodePng({ width: 1, height: 1, colorType: "gray", bitDepth: 8, samples: Uint8Array.of(0) }));
+    const r = await scoreFolders({ predDir: join(dir, "small"), gtDir: join(dir, "gt"), protocol: PROTOCOLS.cityscapes19, gtFormat: "trainid", predFormat: "trainid" })();
+    expect(E.isLeft(r) && describeDataError(r.left)).toMatch(/nothing to score: every prediction \(1\) had the wrong size.*a\.png: size mismatch: label 2x2, prediction 1x1/);
+  });
+
+  test("predictions none of which matches a label are an error saying so", async () => {
+    await writeFileDeep(join(dir, "other", "zzz.png"), encodePng({ width: 2, height: 2, colorType: "gray", bitDepth: 8, samples: new Uint8Array(4) }));
+    const r = await scoreFolders({ predDir: join(dir, "other"), gtDir: join(dir, "gt"), protocol: PROTOCOLS.cityscapes19, gtFormat: "trainid", predFormat: "trainid" })();
+    expect(E.isLeft(r) && describeDataError(r.left)).toMatch(/no prediction matched any of the 1 label file\(s\)/);
+  });
+
   test("a missing gt folder is an error naming it", async () => {
     const r = await scoreFolders({
       predDir: join(dir, "pred"),

@@ -6,7 +6,8 @@
 // writes under the image's name). Other names are matched by their stem with the known suffixes
 // removed. Like the official script, a prediction whose size differs from its label is skipped with
 // a message; unlike it, the skips are counted and returned, so a run cannot silently score half a
-// split. A label without a prediction is an error naming the label file.
+// split, and a folder in which nothing could be scored is an error, not a nan mIoU. A label
+// without a prediction is an error naming the label file.
 
 import * as E from "fp-ts/lib/Either.js";
 import * as TE from "fp-ts/lib/TaskEither.js";
@@ -149,7 +150,14 @@ export function scoreFolders(opts: ScoreOptions): TE.TaskEither<DataError, Folde
     TE.chain(({ gts, preds }) =>
       gts.length === 0
         ? TE.left(badLayout(opts.gtDir, `no label files found (format ${opts.gtFormat})`))
-        : TE.right({ gts, preds }),
+        : gts.every((g) => !preds.has(frameKey(basename(g))))
+          ? TE.left(
+              badLayout(
+                opts.predDir,
+                `no prediction matched any of the ${gts.length} label file(s) in ${opts.gtDir} (${preds.size} prediction file(s); pairs are matched by frame key, e.g. ${frameKey(basename(gts[0]!))})`,
+              ),
+            )
+          : TE.right({ gts, preds }),
     ),
     TE.chain(({ gts, preds }) =>
       // Sequential: one image's pixels in memory at a time, the accumulation order is fixed.
@@ -166,10 +174,17 @@ export function scoreFolders(opts: ScoreOptions): TE.TaskEither<DataError, Folde
         );
       })(gts),
     ),
-    TE.map((results) => {
+    TE.chainEitherK((results) => {
       const skipped = results.filter((r): r is SkippedImage => "reason" in r);
       const pairs = results.filter((r) => !("reason" in r));
-      return { ...summarize(opts.protocol, conf), scored: pairs.length, skipped, pairs };
+      // With nothing scored every IoU is 0/0: a "mIoU: nan" with exit status 0 reads as a result.
+      if (pairs.length === 0) {
+        const first = skipped[0]!;
+        return E.left(
+          badLayout(opts.predDir, `nothing to score: every prediction (${skipped.length}) had the wrong size, e.g. ${first.prediction}: ${first.reason}`),
+        );
+      }
+      return E.right({ ...summarize(opts.protocol, conf), scored: pairs.length, skipped, pairs });
     }),
   );
 }
