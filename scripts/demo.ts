@@ -11,25 +11,28 @@ import * as E from "fp-ts/lib/Either.js";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_ITERATIONS, DEMO_SYNTH, QUICK_ITERATIONS, QUICK_SYNTH, runDemo } from "../runtime/train/demo";
+import { joinNegativeValues, type NumberRule, parseDecimal } from "../runtime/numeric-options";
 import { exitCodeOf, renderTrainError } from "../runtime/train/errors";
 
 const USAGE = "usage: npm run demo -- [--quick] [--seed N | --seeds N,N,...] [--iterations N] [--eval-every N] [--out DIR] [--data DIR] [--shift S]";
 
-function int(v: string | undefined, name: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) {
-    console.error(`--${name} must be a non-negative integer, got ${v}\n${USAGE}`);
+/** A decimal value of --name (runtime/numeric-options.ts), or exit 2 naming the option. */
+function decimal(v: string | undefined, name: string, dflt: number, rule: NumberRule): number {
+  const n = parseDecimal(name, v, rule);
+  if (E.isLeft(n)) {
+    console.error(`${n.left}\n${USAGE}`);
     process.exit(2);
   }
-  return n;
+  return n.right ?? dflt;
 }
+
+const int = (v: string | undefined, name: string, dflt: number): number => decimal(v, name, dflt, { integer: true, min: 0, what: "a non-negative integer" });
 
 async function main(argv: readonly string[]): Promise<number> {
   let values;
   try {
     values = parseArgs({
-      args: [...argv],
+      args: joinNegativeValues(argv, new Set(["seed", "seeds", "iterations", "eval-every", "shift"])),
       options: {
         quick: { type: "boolean", default: false },
         seed: { type: "string" },
@@ -52,11 +55,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const quick = values.quick === true;
   const base = quick ? QUICK_SYNTH : DEMO_SYNTH;
-  const shift = values.shift === undefined ? base.shift : Number(values.shift);
-  if (!(shift >= 0 && shift <= 1)) {
-    console.error(`--shift must be in [0, 1], got ${values.shift}`);
-    return 2;
-  }
+  const shift = decimal(values.shift, "shift", base.shift, { integer: false, min: 0, max: 1, what: "a number in [0, 1]" });
   const iterations = int(values.iterations, "iterations", quick ? QUICK_ITERATIONS : DEFAULT_ITERATIONS);
   const seeds = values.seeds === undefined ? [int(values.seed, "seed", 1)] : values.seeds.split(",").map((x) => int(x.trim(), "seeds", 1));
   const out = values.out ?? join("out", quick ? "demo-quick" : "demo");

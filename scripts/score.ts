@@ -13,6 +13,7 @@ import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
 import { protocolByClassCount } from "../runtime/data/classes";
 import { describeDataError } from "../runtime/data/errors";
+import { parseDecimal } from "../runtime/numeric-options";
 import { formatPercent } from "../runtime/eval/confusion";
 import { jsonReport, markdownTable } from "../runtime/eval/report";
 import { type LabelFormat, frameKey, scoreFolders } from "../runtime/eval/score_folders";
@@ -39,21 +40,29 @@ async function imagesByKey(dir: string): Promise<Map<string, string>> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      pred: { type: "string" },
-      gt: { type: "string" },
-      protocol: { type: "string", default: "19" },
-      "gt-format": { type: "string", default: "labelid" },
-      "pred-format": { type: "string", default: "trainid" },
-      json: { type: "string" },
-      markdown: { type: "string" },
-      color: { type: "string" },
-      images: { type: "string" },
-    },
-  });
+  let parsed;
+  try {
+    // An unknown option or a missing value: a usage message, not a stack trace.
+    parsed = parseArgs({
+      options: {
+        pred: { type: "string" },
+        gt: { type: "string" },
+        protocol: { type: "string", default: "19" },
+        "gt-format": { type: "string", default: "labelid" },
+        "pred-format": { type: "string", default: "trainid" },
+        json: { type: "string" },
+        markdown: { type: "string" },
+        color: { type: "string" },
+        images: { type: "string" },
+      },
+    });
+  } catch (e) {
+    return fail(`${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
+  }
+  const values = parsed.values;
   if (values.pred === undefined || values.gt === undefined) fail(USAGE);
-  const protocol = protocolByClassCount(Number(values.protocol)) ?? fail(`--protocol must be 19, 16 or 13\n${USAGE}`);
+  const classes = parseDecimal("protocol", values.protocol, { integer: true, what: "19, 16 or 13" });
+  const protocol = (E.isRight(classes) ? protocolByClassCount(classes.right ?? Number.NaN) : undefined) ?? fail(`--protocol must be 19, 16 or 13, got ${JSON.stringify(values.protocol)}\n${USAGE}`);
   const gtFormat = oneOf<LabelFormat>("gt-format", values["gt-format"], ["labelid", "trainid", "protocol"]);
   const predFormat = oneOf<"trainid" | "protocol">("pred-format", values["pred-format"], ["trainid", "protocol"]);
 

@@ -12,6 +12,7 @@ import { CROSS_CITIES, type CrossCity, type DatasetSpec } from "../data/layouts.
 import type { AugmentPolicy } from "../data/preprocess.js";
 import type { NamedDataset } from "./data.js";
 import { trainError, type TrainError } from "./errors.js";
+import { joinNegativeValues, parseDecimal, type NumberRule } from "../numeric-options.js";
 
 export const TRAIN_USAGE = `usage: npm run train -- --program VARIANT --preset PRESET [options]
        npm run train -- --module FILE.ts [options]        (a generated module file, e.g. a test program)
@@ -79,17 +80,14 @@ export interface TrainCliOptions {
 
 type Values = Record<string, string | boolean | undefined>;
 
-function num(values: Values, name: string, check: (n: number) => boolean, what: string): E.Either<TrainError, number | undefined> {
-  const v = values[name];
-  if (v === undefined) return E.right(undefined);
-  const n = Number(v);
-  return typeof v === "string" && v.trim() !== "" && Number.isFinite(n) && check(n)
-    ? E.right(n)
-    : E.left(trainError("options", `--${name} must be ${what}, got ${JSON.stringify(v)}`));
+/** A decimal value of --name (runtime/numeric-options.ts: no hex, no empty, finite). */
+function num(values: Values, name: string, rule: NumberRule): E.Either<TrainError, number | undefined> {
+  return E.mapLeft((m: string) => trainError("options", m))(parseDecimal(name, values[name], rule));
 }
 
-const isCount = (n: number) => Number.isInteger(n) && n >= 0;
-const isPositive = (n: number) => Number.isInteger(n) && n > 0;
+const COUNT: NumberRule = { integer: true, min: 0, what: "a non-negative integer" };
+const POSITIVE: NumberRule = { integer: true, min: 1, what: "a positive integer" };
+const NUMBER: NumberRule = { integer: false, what: "a number" };
 
 /** "1024,512" (W,H, the official spelling) -> [H, W], the config's order. */
 function size(values: Values, name: string): E.Either<TrainError, [number, number] | undefined> {
@@ -137,11 +135,15 @@ function targetSpec(layout: string, root: string, list: string | undefined, set:
   }
 }
 
+/** Options that take a value, whose value may start with "-". */
+const VALUE_OPTIONS: ReadonlySet<string> = new Set([...Object.keys(COMPILED), "num-steps-stop", "save-pred-every", "random-seed", "seed", "log-every", "eval-every", "eval-images", "num-workers"]);
+
 export function parseTrainOptions(argv: readonly string[]): E.Either<TrainError, TrainCliOptions> {
   let values: Values;
   try {
     values = parseArgs({
-      args: [...argv],
+      // `--lambda-seg -1` would otherwise be "ambiguous" (a value that looks like an option).
+      args: joinNegativeValues(argv, VALUE_OPTIONS),
       strict: true,
       options: {
         program: { type: "string" },
@@ -194,7 +196,7 @@ export function parseTrainOptions(argv: readonly string[]): E.Either<TrainError,
   }
   const overrides: Record<string, unknown> = {};
   for (const [opt, key] of Object.entries(COMPILED)) {
-    const n = num(values, opt, Number.isFinite, "a number");
+    const n = num(values, opt, NUMBER);
     if (E.isLeft(n)) return n;
     if (n.right !== undefined) overrides[key] = n.right;
   }
@@ -209,14 +211,14 @@ export function parseTrainOptions(argv: readonly string[]): E.Either<TrainError,
     if (s.right !== undefined) overrides[key] = s.right;
   }
   const ints = {
-    stop: num(values, "num-steps-stop", isPositive, "a positive integer"),
-    save: num(values, "save-pred-every", isCount, "a non-negative integer"),
-    seed: num(values, "random-seed", isCount, "a non-negative integer"),
-    seed2: num(values, "seed", isCount, "a non-negative integer"),
-    log: num(values, "log-every", isPositive, "a positive integer"),
-    evalEvery: num(values, "eval-every", isCount, "a non-negative integer"),
-    evalImages: num(values, "eval-images", isPositive, "a positive integer"),
-    workers: num(values, "num-workers", isCount, "a non-negative integer"),
+    stop: num(values, "num-steps-stop", POSITIVE),
+    save: num(values, "save-pred-every", COUNT),
+    seed: num(values, "random-seed", COUNT),
+    seed2: num(values, "seed", COUNT),
+    log: num(values, "log-every", POSITIVE),
+    evalEvery: num(values, "eval-every", COUNT),
+    evalImages: num(values, "eval-images", POSITIVE),
+    workers: num(values, "num-workers", COUNT),
   };
   for (const v of Object.values(ints)) if (E.isLeft(v)) return v;
   const get = (k: keyof typeof ints) => (ints[k] as E.Right<number | undefined>).right;
