@@ -27,6 +27,7 @@ import type { StateDict } from "../checkpoint/tensor.js";
 import { decodeTorchCheckpoint } from "../checkpoint/torch-load.js";
 import { compareStateDict, listNames, reportProblems, type StateDictReport } from "../checkpoint/validate.js";
 import { fromCheckpointError, trainError, type TrainError } from "./errors.js";
+import { checkFinite, coverExactly, exemptionNote, INIT_HEADS } from "./signature.js";
 import { expectedTable, modelsOf, type PersistentSlot } from "./slots.js";
 
 /** Where the samplers stand: enough to draw exactly the samples an uninterrupted run would. */
@@ -75,6 +76,9 @@ export function loadCheckpoint(path: string): TE.TaskEither<TrainError, TrainerC
         return E.left(trainError("checkpoint", `${path}: sampler state ${JSON.stringify(s)} is incomplete`));
       }
       const extra = m["extra"];
+      // A snapshot of NaNs is no state to resume or evaluate from (the trainer never writes one).
+      const finite = checkFinite(path, b.groups);
+      if (E.isLeft(finite)) return finite;
       return E.right({
         program: m["program"],
         config: m["config"],
@@ -125,21 +129,32 @@ export function checkGroups(
   return problems.length > 0 ? E.left(trainError("checkpoint", `checkpoint does not fit the program in ${file}: ${problems.join("; ")}`)) : E.right(checks);
 }
 
-export function describeChecks(checks: readonly GroupCheck[]): string[] {
-  return checks.flatMap(({ model, report }) => [
-    ...(report.missing.length > 0 ? [`${model}: not in the file, kept at their initial values: ${listNames(report.missing, 6)}`] : []),
-    ...(report.unexpected.length > 0 ? [`${model}: in the file but not in the program, ignored: ${listNames(report.unexpected, 6)}`] : []),
-  ]);
-}
-
 // ---------------------------------------------------------------------------------------------
 // --restore-from
 
-export interface RestoredWeights {
+/** Weights as read from a file, before they are fitted to a program. */
+export interface ReadWeights {
   readonly groups: Readonly<Record<string, StateDict>>;
   /** One line per thing worth telling the user: rule used, files read, keys skipped. */
   readonly notes: readonly string[];
+  /** G came through the init rule (the DeepLab init file): its heads are legitimately absent. */
+  readonly initRule: boolean;
+  /** For a trainer checkpoint: the program that wrote it. */
+  readonly program?: string;
 }
+
+export interface RestoredWeights {
+  readonly groups: Readonly<Record<string, StateDict>>;
+  readonly notes: readonly string[];
+}
+
+/**
+ * What the weights are for. eval: the segmentation network alone, exactly. train: every model
+ * group the file holds must fit exactly (the init file's heads excepted); models the file does not
+ * hold at all (the discriminators of a G-only file) start from their initialisation, as in the
+ * official script, and the log says so.
+ */
+export type RestorePurpose = "eval" | "train";
 
 /**
  * The import rule for a .pth: the DeepLab init file (`DeepLab_resnet_pretrained_init*`) gets the
@@ -150,7 +165,7 @@ export function ruleForPth(path: string): ConcreteRule | "auto" {
   return /^DeepLab_resnet_pretrained/i.test(basename(path)) ? "init" : "auto";
 }
 
-function loadPth(path: string, rule: ConcreteRule | "auto"): TE.TaskEither<TrainError, { dict: StateDict; note: string }> {
+function loadPth(path: string, rule: ConcreteRule | "auto"): TE.TaskEither<TrainError, { dict: StateDict; note: string; rule: ConcreteRule }> {
   return pipe(
     readBytes(path),
     TE.flatMapEither((bytes) =>
@@ -163,6 +178,7 @@ function loadPth(path: string, rule: ConcreteRule | "auto"): TE.TaskEither<Train
     TE.mapLeft(fromCheckpointError),
     TE.map((r) => ({
       dict: r.tensors,
+      rule: r.rule,
       note: `${basename(path)}: rule ${r.rule} (${r.reason}), ${r.tensors.size} tensors${r.skipped.length > 0 ? `, skipped ${listNames(r.skipped.map((s) => s.key), 4)}` : ""}`,
     })),
   );
@@ -174,7 +190,7 @@ function discriminatorFiles(path: string): { model: string; path: string }[] {
   return ["D1", "D2"].map((model) => ({ model, path: `${stem}_${model}.pth` })).filter((f) => existsSync(f.path));
 }
 
-function restorePth(path: string): TE.TaskEither<TrainError, RestoredWeights> {
+function readPth(path: string): TE.TaskEither<TrainError, ReadWeights> {
   const ds = discriminatorFiles(path);
   return pipe(
     loadPth(path, ruleForPth(path)),
@@ -184,71 +200,87 @@ function restorePth(path: string): TE.TaskEither<TrainError, RestoredWeights> {
         TE.map((dr) => ({
           groups: Object.fromEntries([["G", g.dict], ...dr.map((d) => [d.model, d.dict] as const)]),
           notes: [g.note, ...dr.map((d) => d.note)],
+          initRule: g.rule === "init",
         })),
       ),
     ),
   );
 }
 
-function restoreSafetensors(path: string): TE.TaskEither<TrainError, RestoredWeights> {
+function readSafetensorsWeights(path: string): TE.TaskEither<TrainError, ReadWeights> {
   return pipe(
     readSafetensors(path),
     TE.mapLeft(fromCheckpointError),
-    TE.flatMap((contents) => {
+    TE.flatMap((contents): TE.TaskEither<TrainError, ReadWeights> => {
       if (contents.metadata["checkpoint.format"] === undefined) {
         // A plain state dict with the PyTorch keys (npm run import-weights): the segmentation network.
-        return TE.right({ groups: { G: contents.tensors }, notes: [`${basename(path)}: a plain state dict, loaded as G (${contents.tensors.size} tensors)`] });
+        return TE.right({ groups: { G: contents.tensors }, notes: [`${basename(path)}: a plain state dict, read as G (${contents.tensors.size} tensors)`], initRule: false });
       }
       return pipe(
         loadCheckpoint(path),
         TE.map((c) => {
           // Weights only: the networks, not the optimizer state or the iteration (that is --resume).
           const groups = Object.fromEntries(Object.entries(c.groups).filter(([model]) => !/^(sgd|adam)_/.test(model)));
-          return { groups, notes: [`${basename(path)}: trainer checkpoint of ${c.program} at iteration ${c.iteration}; loaded ${Object.keys(groups).join(", ")}`] };
+          return {
+            groups,
+            notes: [`${basename(path)}: trainer checkpoint of ${c.program} at iteration ${c.iteration}; read ${Object.keys(groups).join(", ")} (optimizer state is for --resume)`],
+            initRule: false,
+            program: c.program,
+          };
         }),
       );
     }),
   );
 }
 
-/**
- * Weights to start from, checked against the program: shapes must match (every wrong tensor is
- * named); keys the file lacks keep their initial values and keys the program lacks are ignored,
- * both reported in `notes`.
- */
-export function restoreWeights(path: string, slots: readonly PersistentSlot[]): TE.TaskEither<TrainError, RestoredWeights> {
-  const read: TE.TaskEither<TrainError, RestoredWeights> = /\.safetensors$/i.test(path)
-    ? restoreSafetensors(path)
+/** Reads a --restore-from file (.pth or .safetensors) into model groups, without a program. */
+export function readWeights(path: string): TE.TaskEither<TrainError, ReadWeights> {
+  const read: TE.TaskEither<TrainError, ReadWeights> = /\.safetensors$/i.test(path)
+    ? readSafetensorsWeights(path)
     : /\.(pth|pt|pkl)$/i.test(path)
-      ? restorePth(path)
+      ? readPth(path)
       : TE.left(trainError("checkpoint", `${path}: --restore-from takes a .pth (PyTorch) or .safetensors file`));
   return pipe(
     TE.fromIO(() => existsSync(path)),
     TE.flatMap((exists) => (exists ? read : TE.left(fromCheckpointError(checkpointError("io", path, "no such file"))))),
-    TE.flatMapEither((r) =>
-      pipe(
-        checkGroups(path, slots, r.groups, false),
-        E.flatMap((checks) => {
-          // A file none of whose keys the program knows is the wrong file (or the wrong rule).
-          const empty = checks.find((c) => (r.groups[c.model]?.size ?? 0) > 0 && c.report.unexpected.length === r.groups[c.model]!.size);
-          if (empty !== undefined) {
-            const sample = [...expectedTable(slots, empty.model).keys()].slice(0, 3).join(", ");
-            return E.left(
-              trainError(
-                "checkpoint",
-                `${path}: none of its ${r.groups[empty.model]!.size} ${empty.model} tensors is a key of the program (file: ${listNames(empty.report.unexpected, 3)}; program: ${sample}, ...)`,
-              ),
-            );
-          }
-          const known = new Set(modelsOf(slots));
-          const dropped = Object.keys(r.groups).filter((m) => !known.has(m));
-          return E.right({
-            groups: Object.fromEntries(Object.entries(r.groups).filter(([m]) => known.has(m))),
-            notes: [...r.notes, ...describeChecks(checks), ...(dropped.length > 0 ? [`groups not in the program, ignored: ${dropped.join(", ")}`] : [])],
-          });
-        }),
-      ),
-    ),
+  );
+}
+
+/**
+ * Fits read weights to the program's slots: each model group used must cover the program's
+ * tensors of that model exactly (`coverExactly` names the first tensor that does not), every
+ * value must be finite. See RestorePurpose for what is used.
+ */
+export function fitWeights(path: string, r: ReadWeights, slots: readonly PersistentSlot[], purpose: RestorePurpose): E.Either<TrainError, RestoredWeights> {
+  const models = modelsOf(slots).filter((m) => !/^(sgd|adam)_/.test(m));
+  const g = r.groups["G"];
+  if (g === undefined || g.size === 0) {
+    return E.left(trainError("checkpoint", `${path} holds no segmentation network (G) tensors; weights must cover every tensor of the program's G`));
+  }
+  const used = purpose === "eval" ? ["G"] : models.filter((m) => r.groups[m] !== undefined);
+  const notes = [...r.notes];
+  const kept: Record<string, StateDict> = {};
+  for (const model of used) {
+    const dict = r.groups[model]!;
+    const exemption = model === "G" && r.initRule && purpose === "train" ? INIT_HEADS : undefined;
+    const fit = coverExactly(path, model, dict, expectedTable(slots, model), exemption);
+    if (E.isLeft(fit)) return fit;
+    if (exemption !== undefined && fit.right.exempted.length > 0) notes.push(exemptionNote(model, fit.right.exempted, exemption));
+    kept[model] = dict;
+  }
+  const fresh = models.filter((m) => !used.includes(m));
+  if (purpose === "train" && fresh.length > 0) notes.push(`not in the file, starting from their initialisation: ${fresh.join(", ")}`);
+  const ignored = Object.keys(r.groups).filter((m) => !used.includes(m));
+  if (ignored.length > 0) notes.push(`in the file but not used${purpose === "eval" ? " for evaluation" : " by this program"}: ${ignored.join(", ")}`);
+  const finite = checkFinite(path, kept);
+  return E.isLeft(finite) ? finite : E.right({ groups: kept, notes });
+}
+
+/** Weights to start from (or to evaluate), read and fitted exactly to the program (fitWeights). */
+export function restoreWeights(path: string, slots: readonly PersistentSlot[], purpose: RestorePurpose): TE.TaskEither<TrainError, RestoredWeights> {
+  return pipe(
+    readWeights(path),
+    TE.flatMapEither((r) => fitWeights(path, r, slots, purpose)),
   );
 }
 

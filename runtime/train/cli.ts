@@ -9,7 +9,8 @@ import type { GeneratedModule } from "../module.js";
 import { acquireNodeDevice } from "../node-gpu.js";
 import { trainError, fromRuntimeError, type TrainError } from "./errors.js";
 import type { TrainCliOptions } from "./options.js";
-import { differences, evalProgramFor, loadModule, selectProgram } from "./programs.js";
+import { chooseEvalProgram, differences, evalPrograms, loadModule, presetOf, selectProgram } from "./programs.js";
+import { expectedTable, persistentSlots } from "./slots.js";
 import { combinedNeeds, train, type TrainResult } from "./trainer.js";
 
 export async function loadPrograms(o: TrainCliOptions): Promise<E.Either<TrainError, { module: GeneratedModule; evalModule?: GeneratedModule; notes: string[] }>> {
@@ -30,13 +31,12 @@ export async function loadPrograms(o: TrainCliOptions): Promise<E.Either<TrainEr
     module = m.right;
   }
   if (o.evalEvery === 0) return E.right({ module, notes });
-  const evalName = evalProgramFor(o.preset);
-  if (evalName === undefined) {
-    return E.left(trainError("program", `--eval-every needs an evaluation program eval-<variant>-${o.preset} in generated/; add it to examples/adaptsegnet/programs.ts and run codegen`));
-  }
-  const em = await loadModule(evalName)();
-  if (E.isLeft(em)) return em;
-  return E.right({ module, evalModule: em.right, notes });
+  // The evaluation program whose network is exactly the one this program trains (signature.ts).
+  const preset = o.moduleFile !== undefined ? presetOf(module.name) : o.preset;
+  const trained = expectedTable(persistentSlots(module), "G");
+  const chosen = await chooseEvalProgram(`program ${module.name}'s G`, trained, evalPrograms(preset), preset);
+  if (E.isLeft(chosen)) return E.left(trainError(chosen.left.kind, `--eval-every: ${chosen.left.message}`));
+  return E.right({ module, evalModule: chosen.right.module, notes: [...notes, `evaluating with ${chosen.right.name}`] });
 }
 
 export async function acquireFor(modules: readonly GeneratedModule[]): Promise<E.Either<TrainError, AcquiredDevice>> {

@@ -14,14 +14,14 @@ import { colorize, writeRgbPng } from "../eval/colorize.js";
 import { jsonReport, markdownTable, type ScoreSummary } from "../eval/report.js";
 import type { GeneratedModule } from "../module.js";
 import { instantiate } from "../runner.js";
-import { loadCheckpoint, restoreWeights } from "./checkpoint.js";
+import { fitWeights, readWeights, type ReadWeights } from "./checkpoint.js";
 import { acquireFor } from "./cli.js";
 import { openDataset, type NamedDataset } from "./data.js";
 import { fromDataError, fromRuntimeError, trainError, type TrainError } from "./errors.js";
 import { evalSetup, evaluateWeights, predictionStem, type Prediction, sampleToRgb, toTrainIds } from "./evaluate.js";
 import { defaultDataRoots } from "./options.js";
 import { writePanelGrid } from "./pictures.js";
-import { evalProgramFor, listPrograms, loadModule, presetOf } from "./programs.js";
+import { chooseEvalProgram, evalPrograms, presetOf, VARIANTS } from "./programs.js";
 import { persistentSlots } from "./slots.js";
 import { protocolOf } from "./trainer.js";
 
@@ -88,7 +88,6 @@ export function parseEvalOptions(argv: readonly string[]): E.Either<TrainError, 
   if (E.isLeft(numImages)) return numImages;
   const panels = int("panels");
   if (E.isLeft(panels)) return panels;
-  const opt = <K extends string, T>(k: K, x: T | undefined) => (x === undefined ? {} : ({ [k]: x } as Record<K, T>));
   return E.right({
     restoreFrom,
     ...opt("program", s("program")),
@@ -104,26 +103,20 @@ export function parseEvalOptions(argv: readonly string[]): E.Either<TrainError, 
   });
 }
 
-/** The evaluation program: given, or the one of the given preset, or of the snapshot's preset. */
-async function chooseEvalProgram(o: EvalCliOptions): Promise<E.Either<TrainError, string>> {
-  if (o.program !== undefined && o.program.startsWith("eval-")) return E.right(o.program);
-  // A trained variant: its own evaluation program when there is one, else the preset's (same network).
-  if (o.program !== undefined && o.preset !== undefined) {
-    const own = `eval-${o.program}-${o.preset}`;
-    return E.right(listPrograms().includes(own) ? own : (evalProgramFor(o.preset) ?? own));
+/**
+ * The evaluation programs to consider: the one named, else those of the preset (given, or the
+ * trainer checkpoint's), else all. Which of them runs is decided by the weights (chooseEvalProgram).
+ */
+function evalCandidates(o: EvalCliOptions, read: ReadWeights): E.Either<TrainError, { names: string[]; preset?: string }> {
+  if (o.program !== undefined && o.program.startsWith("eval-")) return E.right({ names: [o.program], ...opt("preset", o.preset ?? presetOf(o.program)) });
+  if (o.program !== undefined && !(VARIANTS as readonly string[]).includes(o.program)) {
+    return E.left(trainError("options", `--program ${o.program} is neither an evaluation program (eval-...) nor a variant (${VARIANTS.join(", ")})`));
   }
-  if (o.program !== undefined) return E.right(o.program);
-  let preset = o.preset;
-  if (preset === undefined && /\.safetensors$/i.test(o.restoreFrom)) {
-    const c = await loadCheckpoint(o.restoreFrom)();
-    if (E.isRight(c)) preset = presetOf(c.right.program);
-  }
-  preset ??= "gta5-cityscapes";
-  const name = evalProgramFor(preset);
-  return name === undefined
-    ? E.left(trainError("program", `no evaluation program for preset ${preset} in generated/ (eval-<variant>-${preset}); add it to examples/adaptsegnet/programs.ts and run codegen, or pass --program`))
-    : E.right(name);
+  const preset = o.preset ?? (read.program !== undefined ? presetOf(read.program) : undefined);
+  return E.right({ names: evalPrograms(preset), ...opt("preset", preset) });
 }
+
+const opt = <K extends string, T>(k: K, x: T | undefined) => (x === undefined ? {} : ({ [k]: x } as Record<K, T>));
 
 export interface EvalCliResult {
   readonly program: string;
@@ -152,21 +145,23 @@ async function savePrediction(dir: string, p: Prediction, protocol: Parameters<t
 }
 
 export async function runEvalCli(o: EvalCliOptions): Promise<E.Either<TrainError, EvalCliResult>> {
-  const name = await chooseEvalProgram(o);
-  if (E.isLeft(name)) return name;
-  const preset = o.preset ?? presetOf(name.right);
-  const data = targetDataset(o, preset);
-  const refs = await openDataset(data)();
+  const read = await readWeights(o.restoreFrom)();
+  if (E.isLeft(read)) return read;
+  const g = read.right.groups["G"];
+  if (g === undefined || g.size === 0) return E.left(trainError("checkpoint", `${o.restoreFrom} holds no segmentation network (G) tensors`));
+  const candidates = evalCandidates(o, read.right);
+  if (E.isLeft(candidates)) return candidates;
+  const chosen = await chooseEvalProgram(o.restoreFrom, g, candidates.right.names, candidates.right.preset);
+  if (E.isLeft(chosen)) return chosen;
+  const module: GeneratedModule = chosen.right.module;
+  const weights = fitWeights(o.restoreFrom, read.right, persistentSlots(module), "eval");
+  if (E.isLeft(weights)) return weights;
+  const preset = candidates.right.preset ?? presetOf(module.name);
+  const refs = await openDataset(targetDataset(o, preset))();
   if (E.isLeft(refs)) return refs;
-  const m = await loadModule(name.right)();
-  if (E.isLeft(m)) return m;
-  const module: GeneratedModule = m.right;
   const protocol = protocolOf(module);
   if (E.isLeft(protocol)) return protocol;
-  const weights = await restoreWeights(o.restoreFrom, persistentSlots(module))();
-  if (E.isLeft(weights)) return weights;
-  const g = weights.right.groups["G"];
-  if (g === undefined) return E.left(trainError("checkpoint", `${o.restoreFrom} holds no segmentation network (G) weights`));
+  const G = weights.right.groups["G"]!;
   const device = await acquireFor([module]);
   if (E.isLeft(device)) return device;
   const inst = await instantiate(device.right.device, module, device.right.adapterClass);
@@ -176,7 +171,7 @@ export async function runEvalCli(o: EvalCliOptions): Promise<E.Either<TrainError
     if (E.isLeft(setup)) return setup;
     if (o.save !== undefined) mkdirSync(o.save, { recursive: true });
     const save = o.save;
-    const r = await evaluateWeights(setup.right, g, o.restoreFrom, {
+    const r = await evaluateWeights(setup.right, G, o.restoreFrom, {
       ...(o.numImages !== undefined ? { limit: o.numImages } : {}),
       keep: save === undefined ? 0 : o.panels,
       ...(save !== undefined ? { onPrediction: (p: Prediction) => savePrediction(save, p, protocol.right) } : {}),

@@ -16,10 +16,10 @@ import { accumulateLogits } from "../eval/evaluate.js";
 import { type ScoreSummary, summarize } from "../eval/report.js";
 import type { GeneratedModule } from "../module.js";
 import type { Instance } from "../runner.js";
-import { checkGroups } from "./checkpoint.js";
+import { coverExactly } from "./signature.js";
 import { cachedLoader, nextSample, type SampleLoader, sampleStream } from "./data.js";
 import { trainError, type TrainError } from "./errors.js";
-import { persistentSlots, type PersistentSlot, writeGroups } from "./slots.js";
+import { expectedTable, persistentSlots, type PersistentSlot, writeGroups } from "./slots.js";
 
 export interface EvalSetup {
   readonly instance: Instance;
@@ -77,10 +77,11 @@ export interface EvalOptions {
 
 /**
  * Loads `weights` (a G state dict: parameters and BN running statistics) into the evaluation
- * program and scores the split. Keys the program lacks are ignored; a wrong shape is an error.
+ * program and scores the split. The weights must be exactly the program's G (signature.ts): a
+ * missing, extra or misshapen tensor is an error naming it, never a partly initialised network.
  */
 export async function evaluateWeights(setup: EvalSetup, weights: StateDict, file: string, o: EvalOptions = {}): Promise<E.Either<TrainError, EvalResult>> {
-  const checked = checkGroups(file, setup.slots, { G: weights }, false);
+  const checked = coverExactly(file, "G", weights, expectedTable(setup.slots, "G"));
   if (E.isLeft(checked)) return checked;
   writeGroups(setup.instance, setup.slots, { G: weights });
   const count = Math.min(setup.refs.length, o.limit ?? setup.refs.length);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { renderTrainError } from "./errors";
 import { parseTrainOptions } from "./options";
-import { evalProgramFor, listPrograms, peekConfig, presetOf, selectProgram } from "./programs";
+import { evalPrograms, listPrograms, peekConfig, presetOf, selectProgram } from "./programs";
 import { scratch } from "./test-programs";
 
 function fakeGenerated(programs: Record<string, Record<string, unknown>>): string {
@@ -63,9 +63,9 @@ describe("selecting a generated program", () => {
     expect(presetOf("tiny-train")).toBeUndefined();
   });
 
-  it("finds the preset's evaluation program", () => {
-    expect(evalProgramFor("cpu-demo", dir)).toBe("eval-multi-level-cpu-demo");
-    expect(evalProgramFor("gta5-cityscapes", dir)).toBeUndefined();
+  it("lists the preset's evaluation programs", () => {
+    expect(evalPrograms("cpu-demo", dir)).toEqual(["eval-multi-level-cpu-demo"]);
+    expect(evalPrograms("gta5-cityscapes", dir)).toEqual([]);
   });
 });
 

@@ -14,6 +14,8 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { GeneratedModule } from "../module.js";
 import { trainError, type TrainError } from "./errors.js";
+import { type Described, describeDifference, tensorDifferences } from "./signature.js";
+import { expectedTable, persistentSlots } from "./slots.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const GENERATED_DIR = join(REPO_ROOT, "generated");
@@ -158,8 +160,50 @@ export function presetOf(program: string): string | undefined {
   return v === undefined ? undefined : rest.slice(v.length + 1);
 }
 
-/** The evaluation program of a preset: `eval-<variant>-<preset>`, any variant with the same network. */
-export function evalProgramFor(preset: string, dir = GENERATED_DIR): string | undefined {
-  const all = listPrograms(dir).filter((p) => p.startsWith("eval-") && p.endsWith(`-${preset}`));
-  return all.find((p) => p === `eval-multi-level-${preset}`) ?? all[0];
+/** The evaluation programs in generated/, of `preset` when given (`eval-<network>-<preset>`). */
+export function evalPrograms(preset?: string, dir = GENERATED_DIR): string[] {
+  return listPrograms(dir).filter((p) => p.startsWith("eval-") && (preset === undefined || presetOf(p) === preset));
+}
+
+export interface EvalChoice {
+  readonly name: string;
+  readonly module: GeneratedModule;
+}
+
+/**
+ * The evaluation program whose segmentation network is exactly `weights` (keys, shapes, dtypes),
+ * among `candidates`: no program is picked by a similar name or "the same network" when its
+ * tensors differ. `what` names the weights in messages (a file, or a training program). When
+ * several candidates fit, they are the same network: the one of `preset` is taken, and among
+ * equals the first; different input sizes with no preset to decide are refused as ambiguous.
+ */
+export async function chooseEvalProgram(
+  what: string,
+  weights: Described,
+  candidates: readonly string[],
+  preset: string | undefined,
+  dir = GENERATED_DIR,
+): Promise<E.Either<TrainError, EvalChoice>> {
+  if (candidates.length === 0) {
+    return E.left(trainError("program", `no evaluation program${preset ? ` for preset ${preset}` : ""} in ${dir}; ${CODEGEN_HINT}. Generated: ${listPrograms(dir).join(", ") || "(none)"}`));
+  }
+  const fits: EvalChoice[] = [];
+  const misfits: string[] = [];
+  for (const name of candidates) {
+    const m = await loadModule(name, dir)();
+    if (E.isLeft(m)) return m;
+    const problem = tensorDifferences(weights, expectedTable(persistentSlots(m.right), "G")).problems[0];
+    if (problem === undefined) fits.push({ name, module: m.right });
+    else misfits.push(`${name}: ${describeDifference(problem)}`);
+  }
+  if (fits.length === 0) {
+    return E.left(trainError("checkpoint", `${what} is not exactly the network of any evaluation program: ${misfits.join("; ")}`));
+  }
+  const ofPreset = preset === undefined ? fits : fits.filter((f) => presetOf(f.name) === preset);
+  const pool = ofPreset.length > 0 ? ofPreset : fits;
+  const sizes = new Set(pool.map((f) => JSON.stringify(f.module.tensors.find((t) => t.role === "input")?.shape)));
+  if (sizes.size > 1) {
+    return E.left(trainError("program", `${what} fits several evaluation programs with different input sizes (${pool.map((f) => f.name).join(", ")}); pass --preset or --program`));
+  }
+  return E.right(pool[0]!);
 }
