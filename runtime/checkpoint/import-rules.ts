@@ -7,7 +7,8 @@
 //   count it copies the 2048-in classifier into the 1024-in head and crashes. No class count
 //   makes that copy meaningful, so this rule skips layer5 always (ADVENT does the same).
 //   `num_batches_tracked` is dropped: the official run starts those counters at 0.
-// - model: released models (`GTA2Cityscapes_multi-*.pth`) use the flat keys directly.
+// - model: released models (`GTA2Cityscapes_multi-*.pth`) use the flat keys directly, less the
+//   `num_batches_tracked` counters that PyTorch >= 0.4.1 adds (unused with a fixed BN momentum).
 // - advent-d: ADVENT's discriminator is an nn.Sequential; its convs at indices 0,2,4,6,8 are the
 //   official FCDiscriminator's conv1..conv4 and classifier.
 // - auto: picks one of the above from the keys.
@@ -93,7 +94,9 @@ export function targetKey(key: string, rule: ConcreteRule): KeyTarget {
     case "init":
       return initKey(key);
     case "model":
-      return { kind: "keep", key };
+      // PyTorch >= 0.4.1 saves a BN step counter; it changes nothing here (BN momentum is fixed
+      // at 0.1, the counter is read only when momentum is None), so it is not a program tensor.
+      return isBatchCounter(key) ? { kind: "skip", why: "num_batches_tracked is unused with a fixed BN momentum" } : { kind: "keep", key };
     case "advent-d": {
       const official = adventToOfficialDiscriminatorKey(key);
       return official === undefined
@@ -115,11 +118,13 @@ export function initKey(key: string): KeyTarget {
   if (stripped === "layer5" || stripped.startsWith("layer5.")) {
     return { kind: "skip", why: "layer5 is the init's own 2048-in classifier; the 1024-in aux head stays random" };
   }
-  if (stripped.endsWith(".num_batches_tracked") || stripped === "num_batches_tracked") {
+  if (isBatchCounter(stripped)) {
     return { kind: "skip", why: "num_batches_tracked starts at 0, as in the official run" };
   }
   return { kind: "keep", key: stripped };
 }
+
+const isBatchCounter = (key: string): boolean => key === "num_batches_tracked" || key.endsWith(".num_batches_tracked");
 
 /** nn.DataParallel saves every key as `module.<key>`; strip only when all keys agree. */
 export function stripDataParallelPrefix(dict: StateDict): { readonly dict: StateDict; readonly stripped: boolean } {
