@@ -21,7 +21,7 @@ const train = (variant: Variant, preset: PresetName) =>
   exportProgram(`${variant}-${preset}`, `${describe[variant]}, ${preset}`, () => buildTrainStep(`${variant}-${preset}`, configFor(variant, preset)));
 
 const evaluate = (variant: Variant, preset: PresetName) =>
-  exportProgram(`eval-${variant}-${preset}`, `evaluation (main head, eval-mode BN) of ${variant}, ${preset}`, () =>
+  exportProgram(`eval-${variant}-${preset}`, `evaluation (main head, eval-mode BN) of the ${variant} network, ${preset}`, () =>
     buildEval(`eval-${variant}-${preset}`, configFor(variant, preset)));
 
 /** The paper's GTA5 -> Cityscapes rows, and the beyond-the-paper ADVENT variants. */
@@ -36,4 +36,19 @@ export const crossCity = (["multi-level"] as const).map((v) => train(v, "citysca
 /** The CPU demo: what `npm run demo` trains and evaluates. */
 export const cpuDemo = (["source-only", "multi-level", "oracle"] as const).map((v) => train(v, "cpu-demo"));
 
-export const evaluation = [evaluate("multi-level", "gta5-cityscapes"), evaluate("multi-level", "cpu-demo")];
+/**
+ * One evaluation program per segmentation network and preset, named after the first variant
+ * that trains it: the runtime picks the one whose parameters a checkpoint covers exactly
+ * (runtime/train/programs.ts, chooseEvalProgram), so every trained program has exactly one.
+ *   eval-multi-level-*:      DeeplabMulti, two-branch ASPP heads (multi-level, single-level,
+ *                            source-only, feature-level, ls-gan)
+ *   eval-advent-*:           DeeplabMulti with four-branch heads (advent, minent)
+ *   eval-oracle-*:           Res_Deeplab, one head on layer4 (oracle)
+ *   eval-vgg-single-level-*: DeeplabVGG (vgg-single-level)
+ */
+export const evaluation = [
+  ...(["multi-level", "advent", "oracle", "vgg-single-level"] as const).map((v) => evaluate(v, "gta5-cityscapes")),
+  ...(["multi-level", "vgg-single-level"] as const).map((v) => evaluate(v, "synthia-cityscapes")),
+  evaluate("multi-level", "cityscapes-crosscity"),
+  ...(["multi-level", "oracle"] as const).map((v) => evaluate(v, "cpu-demo")),
+];

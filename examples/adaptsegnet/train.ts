@@ -232,13 +232,14 @@ export function buildTrainStep(name: string, cfg: TrainConfig): Program {
     return d.defineProgram({ name, params, phases: [{ name: "step", outputs, updates }], config: { ...cfg } });
   }
 
+  if (cfg.variant === "oracle") return buildOracleStep(name, cfg, lrG);
+
   const netCfg: DeepLabConfig = { ...cfg.network, numClasses: C, heads: "multi" };
   const G = d.declareModel("G", deeplabSpec(netCfg));
   params.push(...G.entries);
-  const supervisedOnTarget = cfg.variant === "oracle";
-  const [sh, sw] = supervisedOnTarget ? [ht, wt] : [hs, ws];
-  const srcImage = d.input(supervisedOnTarget ? "target_image" : "source_image", [1, 3, sh, sw], "f32");
-  const srcLabel = d.input(supervisedOnTarget ? "target_label" : "source_label", [1, sh, sw], "i32");
+  const [sh, sw] = [hs, ws];
+  const srcImage = d.input("source_image", [1, 3, sh, sw], "f32");
+  const srcLabel = d.input("source_label", [1, sh, sw], "i32");
 
   // 3. Source step: segmentation losses on upsampled logits (BN forward pass #1).
   const src = d.withScope("source", () => deeplab(srcImage, G.p, netCfg, bnCtx));
@@ -249,8 +250,8 @@ export function buildTrainStep(name: string, cfg: TrainConfig): Program {
   let lossG: F32<0> = d.add(lossSeg2, d.mul(lossSeg1, cfg.lambdaSeg));
   Object.assign(outputs, { loss_seg1: lossSeg1, loss_seg2: lossSeg2 });
 
-  if (cfg.variant === "source-only" || cfg.variant === "oracle") {
-    // A true source-only (or target-supervised) run: no other forward pass, no discriminator.
+  if (cfg.variant === "source-only") {
+    // A true source-only run: no other forward pass, no discriminator.
     merge(sgdFor(cfg, G, lossG, lrG));
     Object.assign(updates, thread.updates());
     return d.defineProgram({ name, params, phases: [{ name: "step", outputs, updates }], config: { ...cfg } });
@@ -318,6 +319,31 @@ export function buildTrainStep(name: string, cfg: TrainConfig): Program {
   return d.defineProgram({ name, params, phases: [{ name: "step", outputs, updates }], config: { ...cfg } });
 }
 
+/**
+ * The oracle (§1.11): `Res_Deeplab`, one ASPP head (`layer5`) on layer4, supervised on target
+ * labels with the same SGD settings; its keys are those of the official oracle checkpoint.
+ */
+function buildOracleStep(name: string, cfg: TrainConfig, lrG: F32<0>): Program {
+  const [ht, wt] = cfg.targetSize;
+  const netCfg: DeepLabConfig = { ...cfg.network, numClasses: cfg.numClasses, heads: "single" };
+  const G = d.declareModel("G", deeplabSpec(netCfg));
+  const thread = new d.StateThread();
+  const image = d.input("target_image", [1, 3, ht, wt], "f32");
+  const label = d.input("target_label", [1, ht, wt], "i32");
+  const out = d.withScope("target", () => deeplab(image, G.p, netCfg, { mode: cfg.bnMode === "official" ? "train" : "eval", thread }));
+  const lossSeg = losses.crossEntropy(up(out.main, [ht, wt]), label, cfg.ignoreLabel);
+  const sgd = sgdFor(cfg, G, lossSeg, lrG);
+  return d.defineProgram({
+    name,
+    params: [...G.entries, ...sgd.state],
+    phases: [{ name: "step", outputs: { loss_seg2: lossSeg }, updates: { ...sgd.updates, ...thread.updates() } }],
+    config: { ...cfg },
+  });
+}
+
+/** The head layout of a variant's segmentation network: the oracle is Res_Deeplab (one head). */
+export const headsOf = (variant: Variant): DeepLabConfig["heads"] => (variant === "oracle" ? "single" : "multi");
+
 /** Evaluation: main logits in eval-mode BN (§5), for the official protocol. */
 export function buildEval(name: string, cfg: TrainConfig): Program {
   const [ht, wt] = cfg.targetSize;
@@ -328,13 +354,9 @@ export function buildEval(name: string, cfg: TrainConfig): Program {
     const main = deeplabVgg(image, G.p, { ...cfg.vgg, numClasses: cfg.numClasses });
     return d.defineProgram({ name, params: [...G.entries], phases: [{ name: "predict", outputs: { logits: main }, updates: {} }], config: { ...cfg } });
   }
-  const netCfg: DeepLabConfig = { ...cfg.network, numClasses: cfg.numClasses, heads: "multi" };
+  const netCfg: DeepLabConfig = { ...cfg.network, numClasses: cfg.numClasses, heads: headsOf(cfg.variant) };
   const G = d.declareModel("G", deeplabSpec(netCfg));
   const out = deeplab(image, G.p, netCfg, { mode: "eval", thread });
-  return d.defineProgram({
-    name,
-    params: [...G.entries],
-    phases: [{ name: "predict", outputs: { logits: out.main, aux_logits: out.aux! }, updates: {} }],
-    config: { ...cfg },
-  });
+  const outputs: Record<string, Tensor> = out.aux === undefined ? { logits: out.main } : { logits: out.main, aux_logits: out.aux };
+  return d.defineProgram({ name, params: [...G.entries], phases: [{ name: "predict", outputs, updates: {} }], config: { ...cfg } });
 }

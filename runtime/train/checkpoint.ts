@@ -139,8 +139,9 @@ export interface ReadWeights {
   readonly notes: readonly string[];
   /** G came through the init rule (the DeepLab init file): its heads are legitimately absent. */
   readonly initRule: boolean;
-  /** For a trainer checkpoint: the program that wrote it. */
+  /** For a trainer checkpoint: the program that wrote it, and its config. */
   readonly program?: string;
+  readonly config?: Readonly<Record<string, unknown>>;
 }
 
 export interface RestoredWeights {
@@ -226,6 +227,7 @@ function readSafetensorsWeights(path: string): TE.TaskEither<TrainError, ReadWei
             notes: [`${basename(path)}: trainer checkpoint of ${c.program} at iteration ${c.iteration}; read ${Object.keys(groups).join(", ")} (optimizer state is for --resume)`],
             initRule: false,
             program: c.program,
+            config: c.config,
           };
         }),
       );

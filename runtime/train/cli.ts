@@ -34,7 +34,7 @@ export async function loadPrograms(o: TrainCliOptions): Promise<E.Either<TrainEr
   // The evaluation program whose network is exactly the one this program trains (signature.ts).
   const preset = o.moduleFile !== undefined ? presetOf(module.name) : o.preset;
   const trained = expectedTable(persistentSlots(module), "G");
-  const chosen = await chooseEvalProgram(`program ${module.name}'s G`, trained, evalPrograms(preset), preset);
+  const chosen = await chooseEvalProgram(`program ${module.name}'s G`, trained, evalPrograms(preset), preset, module.config);
   if (E.isLeft(chosen)) return E.left(trainError(chosen.left.kind, `--eval-every: ${chosen.left.message}`));
   return E.right({ module, evalModule: chosen.right.module, notes: [...notes, `evaluating with ${chosen.right.name}`] });
 }

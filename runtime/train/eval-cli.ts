@@ -21,7 +21,7 @@ import { fromDataError, fromRuntimeError, trainError, type TrainError } from "./
 import { evalSetup, evaluateWeights, predictionStem, type Prediction, sampleToRgb, toTrainIds } from "./evaluate.js";
 import { defaultDataRoots } from "./options.js";
 import { writePanelGrid } from "./pictures.js";
-import { chooseEvalProgram, evalPrograms, presetOf, VARIANTS } from "./programs.js";
+import { chooseEvalProgram, configOf, evalPrograms, presetOf, VARIANTS } from "./programs.js";
 import { persistentSlots } from "./slots.js";
 import { protocolOf } from "./trainer.js";
 
@@ -116,6 +116,17 @@ function evalCandidates(o: EvalCliOptions, read: ReadWeights): E.Either<TrainErr
   return E.right({ names: evalPrograms(preset), ...opt("preset", preset) });
 }
 
+/**
+ * The config the weights were trained with, when known: a trainer checkpoint's own, or that of the
+ * training program --program VARIANT --preset P names. It tells networks with the same tensors
+ * apart (programs.ts, networkOf).
+ */
+async function originConfig(o: EvalCliOptions, read: ReadWeights, preset: string | undefined): Promise<Readonly<Record<string, unknown>> | undefined> {
+  if (read.config !== undefined) return read.config;
+  if (o.program !== undefined && !o.program.startsWith("eval-") && preset !== undefined) return configOf(`${o.program}-${preset}`);
+  return undefined;
+}
+
 const opt = <K extends string, T>(k: K, x: T | undefined) => (x === undefined ? {} : ({ [k]: x } as Record<K, T>));
 
 export interface EvalCliResult {
@@ -151,7 +162,8 @@ export async function runEvalCli(o: EvalCliOptions): Promise<E.Either<TrainError
   if (g === undefined || g.size === 0) return E.left(trainError("checkpoint", `${o.restoreFrom} holds no segmentation network (G) tensors`));
   const candidates = evalCandidates(o, read.right);
   if (E.isLeft(candidates)) return candidates;
-  const chosen = await chooseEvalProgram(o.restoreFrom, g, candidates.right.names, candidates.right.preset);
+  const origin = await originConfig(o, read.right, candidates.right.preset);
+  const chosen = await chooseEvalProgram(o.restoreFrom, g, candidates.right.names, candidates.right.preset, origin);
   if (E.isLeft(chosen)) return chosen;
   const module: GeneratedModule = chosen.right.module;
   const weights = fitWeights(o.restoreFrom, read.right, persistentSlots(module), "eval");

@@ -171,17 +171,28 @@ export interface EvalChoice {
 }
 
 /**
- * The evaluation program whose segmentation network is exactly `weights` (keys, shapes, dtypes),
- * among `candidates`: no program is picked by a similar name or "the same network" when its
- * tensors differ. `what` names the weights in messages (a file, or a training program). When
- * several candidates fit, they are the same network: the one of `preset` is taken, and among
- * equals the first; different input sizes with no preset to decide are refused as ambiguous.
+ * What decides a network's forward pass beyond its tensors: the official two-branch ASPP head and
+ * ADVENT's four-branch one hold the same four conv2d_list tensors (the official forward returns
+ * after the second), so tensors alone cannot tell an AdaptSegNet checkpoint from an ADVENT one.
+ */
+export function networkOf(config: Readonly<Record<string, unknown>>): string {
+  return JSON.stringify(canonical({ network: config["network"], vgg: config["vgg"] }));
+}
+
+/**
+ * The evaluation program whose segmentation network is exactly `weights` (keys, shapes, dtypes)
+ * and, when the weights' origin config is known (a trainer checkpoint, the training program, or
+ * --program VARIANT --preset P), computes the same forward pass (`networkOf`). No program is
+ * picked by a similar name. Several candidates that fit and compute differently (a plain state
+ * dict of DeeplabMulti: two-branch AdaptSegNet or four-branch ADVENT?) are refused, asking for
+ * --program; among identical networks the one of `preset` is taken.
  */
 export async function chooseEvalProgram(
   what: string,
   weights: Described,
   candidates: readonly string[],
   preset: string | undefined,
+  origin?: Readonly<Record<string, unknown>>,
   dir = GENERATED_DIR,
 ): Promise<E.Either<TrainError, EvalChoice>> {
   if (candidates.length === 0) {
@@ -193,17 +204,25 @@ export async function chooseEvalProgram(
     const m = await loadModule(name, dir)();
     if (E.isLeft(m)) return m;
     const problem = tensorDifferences(weights, expectedTable(persistentSlots(m.right), "G")).problems[0];
-    if (problem === undefined) fits.push({ name, module: m.right });
-    else misfits.push(`${name}: ${describeDifference(problem)}`);
+    if (problem !== undefined) misfits.push(`${name}: ${describeDifference(problem)}`);
+    else if (origin !== undefined && networkOf(origin) !== networkOf(m.right.config)) {
+      misfits.push(`${name}: its network ${networkOf(m.right.config)} is not the weights' ${networkOf(origin)}`);
+    } else fits.push({ name, module: m.right });
   }
   if (fits.length === 0) {
     return E.left(trainError("checkpoint", `${what} is not exactly the network of any evaluation program: ${misfits.join("; ")}`));
   }
   const ofPreset = preset === undefined ? fits : fits.filter((f) => presetOf(f.name) === preset);
   const pool = ofPreset.length > 0 ? ofPreset : fits;
-  const sizes = new Set(pool.map((f) => JSON.stringify(f.module.tensors.find((t) => t.role === "input")?.shape)));
-  if (sizes.size > 1) {
-    return E.left(trainError("program", `${what} fits several evaluation programs with different input sizes (${pool.map((f) => f.name).join(", ")}); pass --preset or --program`));
+  const distinct = new Set(pool.map((f) => networkOf(f.module.config) + JSON.stringify(f.module.tensors.find((t) => t.role === "input")?.shape)));
+  if (distinct.size > 1) {
+    return E.left(
+      trainError(
+        "program",
+        `${what} has the tensors of several evaluation programs that compute differently (${pool.map((f) => f.name).join(", ")}): ` +
+          `pass --program with the variant that trained it (e.g. advent or minent for a four-branch ASPP head) or the evaluation program, and --preset`,
+      ),
+    );
   }
   return E.right(pool[0]!);
 }
