@@ -65,8 +65,9 @@ export const VJP: { readonly [K in OpName]: Rule<K> | typeof NONDIFF } = {
   // d sqrt x = dy / (2 sqrt x);  d x^-1/2 = -1/2 x^-3/2 dy = -1/2 y^3 dy
   sqrt: (_n, dy, y) => [op.div(op.mul(dy, 0.5), f(y))],
   rsqrt: (_n, dy, y) => [op.mul(dy, op.mul(-0.5, op.mul(f(y), op.mul(f(y), f(y)))))],
-  // ReLU passes dy where it was active; y > 0 exactly when x > 0, and y is what backward keeps.
-  relu: (_n, dy, y) => [op.where(op.gt(f(y), 0), dy, 0)],
+  // ReLU passes dy except where y <= 0 (PyTorch's threshold_backward): where x is NaN too,
+  // as PyTorch. y <= 0 exactly when x <= 0, and y is what backward keeps.
+  relu: (_n, dy, y) => [op.where(op.le(f(y), 0), 0, dy)],
   // For slope > 0, y > 0 exactly when x > 0, so the mask can come from the saved output.
   // Written as dy * slope-or-1 so dy is read once: the input-gradient producing dy can then
   // take the whole rule as its epilogue.
@@ -87,14 +88,15 @@ export const VJP: { readonly [K in OpName]: Rule<K> | typeof NONDIFF } = {
     const [a, b] = [f(n.inputs[0]!), f(n.inputs[1]!)];
     return [op.mul(dy, op.mul(b, op.pow(a, op.sub(b, 1)))), op.mul(dy, op.mul(f(y), op.log(a)))];
   },
-  // The larger operand takes the gradient; ties go to the first operand.
+  // The larger operand takes the gradient; ties go to the first operand. An operand loses dy
+  // only to a comparison that holds, so when either is NaN both take dy, as in PyTorch.
   maximum: (n, dy) => {
     const [a, b] = [f(n.inputs[0]!), f(n.inputs[1]!)];
-    return [op.where(op.ge(a, b), dy, 0), op.where(op.lt(a, b), dy, 0)];
+    return [op.where(op.lt(a, b), 0, dy), op.where(op.ge(a, b), 0, dy)];
   },
   minimum: (n, dy) => {
     const [a, b] = [f(n.inputs[0]!), f(n.inputs[1]!)];
-    return [op.where(op.le(a, b), dy, 0), op.where(op.gt(a, b), dy, 0)];
+    return [op.where(op.gt(a, b), 0, dy), op.where(op.le(a, b), 0, dy)];
   },
   where: (n, dy) => {
     const c = n.inputs[0]! as Tensor<number, "bool">;
@@ -108,12 +110,13 @@ export const VJP: { readonly [K in OpName]: Rule<K> | typeof NONDIFF } = {
     const count = numel(n.attrs.axes.map((a) => x.shape[a]!));
     return [op.div(unreduce(dy, x, n.attrs.axes), count)];
   },
-  // amax: tied maxima share the gradient equally.
+  // amax: tied maxima share the gradient equally, (dy / #ties) * mask as PyTorch writes it,
+  // so a group whose maximum is NaN (no element equals it: 0 ties) gets NaN everywhere.
   max: (n, dy, y) => {
     const x = f(n.inputs[0]!);
-    const mask = op.eq(x, unreduce(f(y), x, n.attrs.axes));
-    const ties = op.sum(op.cast(mask, "f32"), n.attrs.axes, { keepdims: true });
-    return [op.where(mask, op.div(unreduce(dy, x, n.attrs.axes), ties), 0)];
+    const mask = op.cast(op.eq(x, unreduce(f(y), x, n.attrs.axes)), "f32");
+    const ties = op.sum(mask, n.attrs.axes, { keepdims: true });
+    return [op.mul(op.div(unreduce(dy, x, n.attrs.axes), ties), mask)];
   },
 
   // Views move the cotangent back the other way.

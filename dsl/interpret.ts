@@ -81,13 +81,14 @@ export function evaluateScalar(t: Tensor, feeds: Feeds, precision: Precision = "
 const UNARY: Record<string, (x: number, attrs: never) => number> = {
   neg: (x) => -x,
   abs: (x) => Math.abs(x),
-  sign: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0),
+  sign: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0), // PyTorch 1.13: (0 < x) - (x < 0), 0 for NaN
   exp: (x) => Math.exp(x),
   log: (x) => Math.log(x),
   log1p: (x) => Math.log1p(x),
   sqrt: (x) => Math.sqrt(x),
   rsqrt: (x) => 1 / Math.sqrt(x),
-  relu: (x) => (x > 0 ? x : 0),
+  // PyTorch's threshold: x <= 0 ? 0 : x, so relu(NaN) = NaN (x > 0 ? x : 0 would give 0).
+  relu: (x) => (x <= 0 ? 0 : x),
   sigmoid: (x) => 1 / (1 + Math.exp(-x)),
   tanh: (x) => Math.tanh(x),
   not: (x) => (x ? 0 : 1),
@@ -409,8 +410,9 @@ function conv2dWeightGradKernel(x: Value, dy: Value, a: Conv, shape: Shape, out:
 type Pool = { kernel: readonly [number, number]; stride: readonly [number, number]; padding: readonly [number, number] };
 
 /**
- * Max pooling; with `dy`, its gather-form gradient: each window's first maximum (scan order,
- * as PyTorch CPU) receives that window's dy.
+ * Max pooling; with `dy`, its gather-form gradient. As PyTorch's CPU and CUDA kernels, the
+ * scan takes an element when `val > best || isNaN(val)`: the window's first maximum, or its
+ * last NaN, receives that window's dy, and the maximum is NaN over a NaN.
  */
 function maxPoolKernel(x: Value, dy: Value | undefined, a: Pool, yShape: Shape, out: Data): void {
   const [N, C, H, W] = x.shape as [number, number, number, number];
@@ -429,7 +431,7 @@ function maxPoolKernel(x: Value, dy: Value | undefined, a: Pool, yShape: Shape, 
             if (w < 0 || w >= W) continue;
             const idx = (nc * H + h) * W + w;
             const val = x.data[idx]!;
-            if (arg < 0 || val > best || (Number.isNaN(val) && !Number.isNaN(best))) {
+            if (arg < 0 || val > best || Number.isNaN(val)) {
               best = val;
               arg = idx;
             }

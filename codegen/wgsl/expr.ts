@@ -66,12 +66,62 @@ export const HELPERS = {
   let m = pow(-x, y);
   return select(m, -m, abs(y % 2.0f) == 1.0f);
 }`,
+  // NaN, read from the bits: |x| above +Inf's pattern. WGSL lets a compiler assume float
+  // arithmetic never sees a NaN, so `x != x` may fold to false; integer operations it keeps.
+  isnan: `fn isnan_(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}`,
+  // max, min and relu that return NaN when an operand is NaN, as PyTorch's maximum, minimum,
+  // relu (x <= 0 ? 0 : x), clamp, max_pool2d and amax do; WGSL's max/min may return the other
+  // operand (lavapipe does: max(NaN, 0) = 0, so one NaN weight gave a finite loss). The NaN
+  // operand itself is returned: arithmetic like a + b may be folded (lavapipe turns x + -x
+  // into 0). Cost: two integer ops per NaN test and a select each, next to the max, in
+  // kernels bound by memory traffic.
+  max: `fn max_(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, isnan_(b)), a, isnan_(a));
+}`,
+  min: `fn min_(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, isnan_(b)), a, isnan_(a));
+}`,
+  relu: `fn relu_(x: f32) -> f32 {
+  return select(max(x, 0.0f), x, isnan_(x));
+}`,
   // The CPU variants' inner step: a + s.x*y0 + s.y*y1 + s.z*y2 + s.w*y3 as one chain of FMAs,
   // so a spilled accumulator is loaded and stored once per 4 products (LLVM inlines it).
   mac4: `fn mac4(s: vec4<f32>, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
   return fma(vec4<f32>(s.w), y3, fma(vec4<f32>(s.z), y2, fma(vec4<f32>(s.y), y1, fma(vec4<f32>(s.x), y0, a))));
 }`,
 } as const;
+
+/** Helpers that call other helpers: using one includes those. */
+const HELPER_CALLS: Partial<Record<keyof typeof HELPERS, readonly (keyof typeof HELPERS)[]>> = {
+  max: ["isnan"],
+  min: ["isnan"],
+  relu: ["isnan"],
+};
+
+function useHelper(k: KernelBuilder, name: keyof typeof HELPERS): void {
+  k.helpers.add(name);
+  for (const h of HELPER_CALLS[name] ?? []) k.helpers.add(h);
+}
+
+/** Whether the f32 x is NaN (HELPERS.isnan). */
+export function isNanExpr(k: KernelBuilder, x: string): string {
+  useHelper(k, "isnan");
+  return `isnan_(${x})`;
+}
+
+/** max of two f32 values, NaN when either is (HELPERS.max). */
+export function maxExpr(k: KernelBuilder, a: string, b: string): string {
+  useHelper(k, "max");
+  return `max_(${a}, ${b})`;
+}
+
+/** min of two f32 values, NaN when either is (HELPERS.min). */
+export function minExpr(k: KernelBuilder, a: string, b: string): string {
+  useHelper(k, "min");
+  return `min_(${a}, ${b})`;
+}
 
 /** The lines of one block of WGSL and the values already bound in it. */
 export class Scope {
@@ -186,7 +236,6 @@ export function toStorage(value: string, dtype: DType): string {
 const UNARY_WGSL: Record<string, (a: string, k: KernelBuilder) => string> = {
   neg: (a) => `(-${a})`,
   abs: (a) => `abs(${a})`,
-  sign: (a) => `sign(${a})`,
   exp: (a) => `exp(${a})`,
   log: (a) => `log(${a})`,
   log1p: (a, k) => {
@@ -195,7 +244,10 @@ const UNARY_WGSL: Record<string, (a: string, k: KernelBuilder) => string> = {
   },
   sqrt: (a) => `sqrt(${a})`,
   rsqrt: (a) => `inverseSqrt(${a})`,
-  relu: (a) => `max(${a}, 0.0f)`,
+  relu: (a, k) => {
+    useHelper(k, "relu");
+    return `relu_(${a})`;
+  },
   sigmoid: (a) => `(1.0f / (1.0f + exp(-${a})))`,
   tanh: (a) => `tanh(${a})`,
   not: (a) => `(!${a})`,
@@ -208,8 +260,6 @@ const BINARY_WGSL: Record<string, (a: string, b: string) => string> = {
   mul: (a, b) => `(${a} * ${b})`,
   div: (a, b) => `(${a} / ${b})`,
   pow: (a, b) => `pow_(${a}, ${b})`,
-  maximum: (a, b) => `max(${a}, ${b})`,
-  minimum: (a, b) => `min(${a}, ${b})`,
   lt: (a, b) => `(${a} < ${b})`,
   le: (a, b) => `(${a} <= ${b})`,
   gt: (a, b) => `(${a} > ${b})`,
@@ -251,7 +301,6 @@ export function valueAt(k: KernelBuilder, scope: Scope, t: Tensor, idx: readonly
       return idx[n.attrs.axis]!;
     case "neg":
     case "abs":
-    case "sign":
     case "exp":
     case "log":
     case "log1p":
@@ -263,7 +312,16 @@ export function valueAt(k: KernelBuilder, scope: Scope, t: Tensor, idx: readonly
     case "not":
     case "stopGradient":
       return bindValue(UNARY_WGSL[n.op]!(arg(0), k));
+    // PyTorch's sign is (0 < x) - (x < 0): 0 for NaN, where WGSL's sign(NaN) is not defined.
+    case "sign":
+      return bindValue(t.dtype === "f32" ? `(f32(${arg(0)} > 0.0f) - f32(${arg(0)} < 0.0f))` : `sign(${arg(0)})`);
+    // i32 max/min are exact; f32 ones propagate NaN (HELPERS.max).
+    case "maximum":
+      return bindValue(t.dtype === "f32" ? maxExpr(k, arg(0), arg(1)) : `max(${arg(0)}, ${arg(1)})`);
+    case "minimum":
+      return bindValue(t.dtype === "f32" ? minExpr(k, arg(0), arg(1)) : `min(${arg(0)}, ${arg(1)})`);
     case "leakyRelu": {
+      // PyTorch's x > 0 ? x : x * slope; a NaN x gives x * slope, NaN.
       const x = arg(0);
       return bindValue(`select(${x} * ${literal(n.attrs.slope, "f32")}, ${x}, ${x} > 0.0f)`);
     }
@@ -276,8 +334,6 @@ export function valueAt(k: KernelBuilder, scope: Scope, t: Tensor, idx: readonly
     case "sub":
     case "mul":
     case "div":
-    case "maximum":
-    case "minimum":
     case "lt":
     case "le":
     case "gt":

@@ -8,7 +8,7 @@
 
 import { type Tensor, numel } from "../../dsl/index";
 import { type FusionResult, type KernelPlan } from "../fusion";
-import { type Binding, type BufferRef, KernelBuilder, Scope, literal, resizeGatherTable, unflatten, valueAt } from "./expr";
+import { type Binding, type BufferRef, KernelBuilder, Scope, isNanExpr, literal, maxExpr, resizeGatherTable, unflatten, valueAt } from "./expr";
 import { type Alternative, type Stage, CPU_SUBGROUP, WORKGROUP, assemble, assembleSubgroupVariant, bindOutput, describe, sig, storeRoot } from "./kernel";
 
 export interface TemplateContext {
@@ -95,7 +95,9 @@ export function reduce(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   // The accumulator has the reduced tensor's type (sums of i32 stay exact integers).
   const dt = x.dtype === "i32" ? "i32" : "f32";
   const init = isMax ? (dt === "i32" ? "(-2147483647i - 1i)" : literal(-Infinity, "f32")) : literal(0, dt);
-  const combine = (acc: string, v: string) => (isMax ? `${acc} = max(${acc}, ${v});` : `${acc} = ${acc} + ${v};`);
+  // An f32 max is NaN over a NaN (PyTorch's amax; WGSL's max may drop it).
+  const combine = (k: KernelBuilder, acc: string, v: string) =>
+    !isMax ? `${acc} = ${acc} + ${v};` : `${acc} = ${dt === "f32" ? maxExpr(k, acc, v) : `max(${acc}, ${v})`};`;
   const header = [`${r.node.op} over axes [${axes.join(",")}] of ${sig(x)}: ${M} outputs x ${K} elements, ${S} split(s)`, ...epilogueNote(plan)];
 
   /** Emits the loop over reduced elements [from, to) (every `step`-th) for output index `o` into acc. */
@@ -106,7 +108,7 @@ export function reduce(plan: KernelPlan, ctx: TemplateContext): Stage[] {
     const red = unflatten(redShape, "kk");
     const full = outIdx.map((e, a) => (axes.includes(a) ? red[axes.indexOf(a)]! : e));
     const v = valueAt(k, inner, x, full);
-    inner.line(combine(acc, v));
+    inner.line(combine(k, acc, v));
     s.lines.push(...inner.lines);
     s.line(`}`);
   };
@@ -130,7 +132,7 @@ export function reduce(plan: KernelPlan, ctx: TemplateContext): Stage[] {
     const outIdxC = unflatten(outShape, "o");
     loop(kc, c, outIdxC, "lane", `${K}i`, "part", CPU_SUBGROUP);
     c.line(`var acc = part;`);
-    for (const m of [4, 2, 1]) c.line(combine("acc", `subgroupShuffleXor(acc, ${m}u)`));
+    for (const m of [4, 2, 1]) c.line(combine(kc, "acc", `subgroupShuffleXor(acc, ${m}u)`));
     c.line(`if (lane == 0i) {`);
     const st = c.child();
     storeRoot(kc, st, plan.root, r, "acc", outIdxC);
@@ -155,7 +157,7 @@ export function reduce(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const s2 = bodyScope();
   const p2 = k2.bind(partial, "read", dt);
   s2.line(`var acc = ${init};`);
-  s2.line(`for (var sp = 0i; sp < ${S}i; sp++) { ${combine("acc", `${p2}[gi * ${S}i + sp]`)} }`);
+  s2.line(`for (var sp = 0i; sp < ${S}i; sp++) { ${combine(k2, "acc", `${p2}[gi * ${S}i + sp]`)} }`);
   storeRoot(k2, s2, plan.root, r, "acc", unflatten(outShape, "gi"));
   return [
     assemble(k1, { name: `${ctx.name}_stage1`, header, body: s1, threads: M * S, flops: M * K }),
@@ -163,7 +165,7 @@ export function reduce(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   ];
 }
 
-/** argmax along one axis (keepdims): ties to the first index. */
+/** argmax along one axis (keepdims): ties to the first index; a NaN beats any number (PyTorch: the first NaN). */
 export function argmax(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const r = plan.anchor!;
   if (r.node.op !== "argmax") throw new Error("argmax template");
@@ -178,7 +180,8 @@ export function argmax(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   s.line(`for (var kk = 1i; kk < ${x.shape[axis]}i; kk++) {`);
   const inner = s.child();
   const v = valueAt(k, inner, x, outIdx.map((e, a) => (a === axis ? "kk" : e)));
-  inner.line(`if (${v} > best) { best = ${v}; arg = kk; }`);
+  const better = x.dtype === "f32" ? `${v} > best || (${isNanExpr(k, v)} && !${isNanExpr(k, "best")})` : `${v} > best`;
+  inner.line(`if (${better}) { best = ${v}; arg = kk; }`);
   s.lines.push(...inner.lines, `  }`);
   storeRoot(k, s, plan.root, r, "arg", outIdx);
   const n = numel(r.shape);
@@ -200,7 +203,9 @@ export function softmax(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const s = bodyScope();
   const base = unflatten(rowShape, "gi");
   const at = (e: string) => base.map((b, a) => (a === axis ? e : b));
-  // The row is evaluated once into registers (rows are short: classes), then reused.
+  // The row is evaluated once into registers (rows are short: classes), then reused. The
+  // plain max is enough for NaN: a NaN element makes its exp(row[c] - m), so the total and
+  // every output NaN, as PyTorch (and +Inf makes m = Inf and Inf - Inf = NaN, as PyTorch).
   s.line(`var row: array<f32, ${L}>;`);
   s.line(`var m = ${literal(-Infinity, "f32")};`);
   s.line(`for (var c = 0i; c < ${L}i; c++) {`);
@@ -260,7 +265,8 @@ export function crossEntropyLoss(plan: KernelPlan, ctx: TemplateContext): Stage[
   px.lines.push(...cls.lines, `    }`);
   px.line(`var total = 0.0f;`);
   px.line(`for (var c = 0i; c < ${C}i; c++) { total = total + exp(row[c] - m); }`);
-  // -log softmax(x)[label] = log sum exp(x - m) + m - x[label]
+  // -log softmax(x)[label] = log sum exp(x - m) + m - x[label]; NaN over a NaN (or +Inf)
+  // logit of a valid pixel through the total, as in the softmax template.
   px.line(`loss = loss + log(total) + m - row[${label}];`);
   px.line(`count = count + 1.0f;`);
   s1.lines.push(...px.lines, `  }`);
@@ -1103,6 +1109,17 @@ function matmulCpuVariant(plan: KernelPlan, ctx: TemplateContext, expected: read
 
 // ---------------------------------------------------------------------------------------------
 // Max pooling and its gather-form gradient.
+//
+// A window's maximum is PyTorch's (CPU and CUDA kernels alike): scanning the window in order,
+// an element replaces the running maximum when `val > best || isnan(val)`. So the maximum is
+// NaN when the window holds a NaN, the gradient goes to the window's last NaN, and otherwise
+// to its first maximum (ties keep the earlier element). The first in-range element always
+// seeds the scan, so a window of -Inf picks its first element, as PyTorch's initial index.
+
+/** Whether the window element `val` replaces the running maximum `best` (see above). */
+function poolTakes(k: KernelBuilder, first: string): string {
+  return `${first} || val > best || ${isNanExpr(k, "val")}`;
+}
 
 export function maxPool2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const a = plan.anchor!;
@@ -1126,7 +1143,7 @@ export function maxPool2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   s.line(`    let w = j * ${g.stride[1]}i - ${g.padding[1]}i + v;`);
   s.line(`    if (w < 0i || w >= ${W}i) { continue; }`);
   s.line(`    let val = ${xb}[(nc * ${H}i + h) * ${W}i + w];`);
-  s.line(`    if (!found || val > best) { best = val; found = true; }`);
+  s.line(`    if (${poolTakes(k, "!found")}) { best = val; found = true; }`);
   s.line(`  }`);
   s.line(`}`);
   storeRoot(k, s, plan.root, a, "best", [idx[0]!, idx[1]!, "i", "j"]);
@@ -1143,8 +1160,9 @@ export function maxPool2d(plan: KernelPlan, ctx: TemplateContext): Stage[] {
 }
 
 /**
- * dx[n,c,h,w] = sum of dy over the windows whose first maximum (scan order) is (h, w). Each
- * input position visits the windows that contain it and re-finds each window's argmax.
+ * dx[n,c,h,w] = sum of dy over the windows whose maximum (scan order, as PyTorch: see above)
+ * is (h, w). Each input position visits the windows that contain it and re-finds each
+ * window's argmax.
  */
 export function maxPool2dGrad(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   const a = plan.anchor!;
@@ -1181,7 +1199,7 @@ export function maxPool2dGrad(plan: KernelPlan, ctx: TemplateContext): Stage[] {
   s.line(`        let ww = j * ${SW}i - ${PW}i + v;`);
   s.line(`        if (ww < 0i || ww >= ${W}i) { continue; }`);
   s.line(`        let val = ${xb}[(nc * ${H}i + hh) * ${W}i + ww];`);
-  s.line(`        if (arg < 0i || val > best) { best = val; arg = hh * ${W}i + ww; }`);
+  s.line(`        if (${poolTakes(k, "arg < 0i")}) { best = val; arg = hh * ${W}i + ww; }`);
   s.line(`      }`);
   s.line(`    }`);
   s.line(`    if (arg == h * ${W}i + w) { acc = acc + ${db}[(nc * ${OH}i + i) * ${OW}i + j]; }`);
