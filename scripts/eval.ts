@@ -5,7 +5,8 @@
 // per-class IoU and mIoU. Exit status: 0 done, 1 failed, 2 bad request.
 
 import * as E from "fp-ts/lib/Either.js";
-import { markdownTable } from "../runtime/eval/report";
+import { PROTOCOLS } from "../runtime/data/classes";
+import { markdownTable, subsetMIoU } from "../runtime/eval/report";
 import { formatPercent } from "../runtime/eval/confusion";
 import { exitCodeOf, renderTrainError } from "../runtime/train/errors";
 import { EVAL_USAGE, parseEvalOptions, runEvalCli } from "../runtime/train/eval-cli";
@@ -29,6 +30,9 @@ async function main(argv: readonly string[]): Promise<number> {
   console.log(`${r.right.program}: ${r.right.images} images in ${r.right.seconds.toFixed(1)} s\n`);
   console.log(markdownTable([{ title: "IoU (%)", summary: r.right.summary }]));
   console.log(`mIoU: ${formatPercent(r.right.summary.miou)}`);
+  // SYNTHIA -> Cityscapes is reported on 16 classes and on the 13-class protocol (spec §4.5).
+  const m13 = r.right.summary.protocol.id === "synthia16" ? subsetMIoU(r.right.summary, PROTOCOLS.common13) : undefined;
+  if (m13 !== undefined) console.log(`mIoU (13 classes: ${PROTOCOLS.common13.names.join(", ")}): ${formatPercent(m13)}`);
   if (o.right.save !== undefined) console.log(`predictions, colorized predictions, panels.png and scores.json in ${o.right.save}`);
   return 0;
 }

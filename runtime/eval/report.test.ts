@@ -1,7 +1,7 @@
-import { describe, expect, test } from "vitest";
+import { describe, expect, it, test } from "vitest";
 import { PROTOCOLS } from "../data/classes";
 import { confusionOf } from "./confusion";
-import { jsonReport, markdownTable, summarize } from "./report";
+import { jsonReport, markdownTable, subsetMIoU, summarize } from "./report";
 
 const p = PROTOCOLS.common13;
 // road right twice, sidewalk predicted as road once, sky right once; other classes absent
@@ -39,5 +39,25 @@ describe("jsonReport", () => {
     expect(j.confusion[1]!.slice(0, 2)).toEqual([1, 0]);
     expect(j.mIoU).toBeCloseTo(100 * (2 / 3 + 0 + 1) / 3, 12);
     expect(JSON.parse(JSON.stringify(j))).toEqual(j);
+  });
+});
+
+describe("the 13-class score of a 16-class model", () => {
+  it("is the nan-mean of the 13 common classes' IoUs, read from the 16-class summary", () => {
+    const p16 = PROTOCOLS.synthia16;
+    const n = p16.numClasses;
+    const hist = new Float64Array(n * n);
+    // Class k: k+1 correct pixels and one pixel confused with class (k+1) mod n.
+    for (let k = 0; k < n; k++) {
+      hist[k * n + k] = k + 1;
+      hist[k * n + ((k + 1) % n)] = 1;
+    }
+    const s = summarize(p16, { numClasses: n, hist, missed: new Float64Array(n) });
+    const keep = PROTOCOLS.common13.trainIds.map((t) => p16.trainIds.indexOf(t));
+    const expected = (100 * keep.reduce((a, k) => a + s.iou[k]!, 0)) / keep.length;
+    expect(subsetMIoU(s, PROTOCOLS.common13)).toBeCloseTo(expected, 10);
+    expect(subsetMIoU(s, PROTOCOLS.common13)).not.toBeCloseTo(s.miou, 3);
+    // 19 classes are not a subset of 16.
+    expect(subsetMIoU(s, PROTOCOLS.cityscapes19)).toBeUndefined();
   });
 });

@@ -14,6 +14,17 @@ export interface ScoreSummary {
   readonly miou: number;
 }
 
+/**
+ * mIoU over the classes of `sub` only, from a summary of a wider protocol: SYNTHIA models are
+ * trained on 16 classes and reported on 16 and on the 13 of the Cross-City protocol (16 less
+ * wall, fence, pole), from the same confusion matrix. Undefined when `sub` is not a subset.
+ */
+export function subsetMIoU(s: ScoreSummary, sub: Protocol): number | undefined {
+  const index = sub.trainIds.map((t) => s.protocol.trainIds.indexOf(t));
+  if (index.some((k) => k < 0)) return undefined;
+  return meanIoU(Float64Array.from(index, (k) => s.iou[k]!));
+}
+
 export function summarize(protocol: Protocol, confusion: Confusion): ScoreSummary {
   if (confusion.numClasses !== protocol.numClasses) {
     throw new Error(`summarize: a ${confusion.numClasses}-class matrix for the ${protocol.numClasses}-class protocol`);

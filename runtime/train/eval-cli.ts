@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { readRgb, writeGrayLabelPng } from "../data/image.js";
 import { colorize, writeRgbPng } from "../eval/colorize.js";
-import { jsonReport, markdownTable, type ScoreSummary } from "../eval/report.js";
+import { PROTOCOLS } from "../data/classes.js";
+import { jsonReport, markdownTable, type ScoreSummary, subsetMIoU } from "../eval/report.js";
 import type { GeneratedModule } from "../module.js";
 import { instantiate } from "../runner.js";
 import { fitWeights, readWeights, type ReadWeights } from "./checkpoint.js";
@@ -127,6 +128,12 @@ async function originConfig(o: EvalCliOptions, read: ReadWeights, preset: string
   return undefined;
 }
 
+/** SYNTHIA models (16 classes) are also scored on the 13-class protocol (spec §4.5). */
+function mIoU13(s: ScoreSummary): { mIoU13?: number } {
+  const m = s.protocol.id === "synthia16" ? subsetMIoU(s, PROTOCOLS.common13) : undefined;
+  return m === undefined || Number.isNaN(m) ? {} : { mIoU13: m };
+}
+
 const opt = <K extends string, T>(k: K, x: T | undefined) => (x === undefined ? {} : ({ [k]: x } as Record<K, T>));
 
 export interface EvalCliResult {
@@ -191,7 +198,7 @@ export async function runEvalCli(o: EvalCliOptions): Promise<E.Either<TrainError
     if (E.isLeft(r)) return r;
     if (save !== undefined) {
       const summary = r.right.summary;
-      writeFileSync(join(save, "scores.json"), JSON.stringify({ checkpoint: o.restoreFrom, program: module.name, images: r.right.images, ...jsonReport(summary) }, null, 1) + "\n");
+      writeFileSync(join(save, "scores.json"), JSON.stringify({ checkpoint: o.restoreFrom, program: module.name, images: r.right.images, ...jsonReport(summary), ...mIoU13(summary) }, null, 1) + "\n");
       writeFileSync(join(save, "scores.md"), markdownTable([{ title: o.restoreFrom, summary }]));
       if (r.right.predictions.length > 0) {
         const rows = [];
