@@ -1,6 +1,6 @@
 // A data worker: loads samples on request and sends them back with their buffers transferred
-// (no copy). Requests are handled concurrently; sharp's decode and resize run on libuv's pool
-// anyway, and the JS parts (PNG label decode, mapping, the float conversion) run on this thread.
+// (no copy). Requests are handled concurrently; sharp's decode runs on libuv's pool, and the JS
+// parts (the Pillow-exact resize, PNG label decode, mapping, the float conversion) run on this thread.
 
 import * as E from "fp-ts/lib/Either.js";
 import { parentPort } from "node:worker_threads";
